@@ -1,0 +1,23 @@
+/**
+ * xxhash64 (via xxhash-wasm), the one checksum and key hash of Cairn.
+ * Initialise once with `await initXxhash()`; afterwards `xxh64` is synchronous.
+ */
+import xxhashInit from 'xxhash-wasm';
+import { CairnError } from './errors.js';
+
+type Api = Awaited<ReturnType<typeof xxhashInit>>;
+let api: Api | undefined;
+let pending: Promise<Api> | undefined;
+
+/** Load the xxhash wasm module (idempotent). Every layer that hashes awaits this when it opens. */
+export async function initXxhash(): Promise<void> {
+  if (api) return;
+  pending ??= xxhashInit();
+  api = await pending;
+}
+
+/** xxhash64 of `data` with `seed`, as an unsigned bigint. Requires `initXxhash()` first. */
+export function xxh64(data: Uint8Array, seed = 0n): bigint {
+  if (!api) throw new CairnError('NOT_INITIALIZED', 'xxhash not initialised: await initXxhash() first');
+  return api.h64Raw(data, seed);
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Compiles every top-level AssemblyScript entry `assembly/<name>.ts` to `build/<name>.wasm`
+// (shared options in asconfig.json: SIMD on, -O3, no asserts, stub runtime). Sub-folders of
+// assembly/ hold library code imported by the entries. Usage: build-wasm.mjs [name...]
+import { readdirSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import asc from 'assemblyscript/asc';
+
+const root = new URL('..', import.meta.url).pathname;
+const only = process.argv.slice(2);
+const entries = readdirSync(join(root, 'assembly'))
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+  .map((f) => f.slice(0, -3))
+  .filter((n) => only.length === 0 || only.includes(n));
+mkdirSync(join(root, 'build'), { recursive: true });
+let failed = false;
+for (const name of entries) {
+  const { error, stderr } = await asc.main([
+    join('assembly', `${name}.ts`),
+    '--config', 'asconfig.json',
+    '--outFile', join('build', `${name}.wasm`),
+    '--textFile', join('build', `${name}.wat`),
+  ], { stdout: process.stdout, stderr: process.stderr, baseDir: root });
+  if (error) { failed = true; console.error(`asc ${name}: ${error.message}\n${stderr.toString()}`); }
+  else if (!process.env.CI) console.log(`built build/${name}.wasm`);
+}
+process.exit(failed ? 1 : 0);
