@@ -3,3 +3,6 @@
  * Layers: core (errors, wasm loader) <- ec, placement <- src (store, pool, objects).
  */
 export { CairnError, InvalidArgumentError, AbortedError, CorruptionError } from './core/errors.js';
+export * from './ec/index.js';
+export * from './placement/index.js';
+export * from './src/index.js';
