@@ -1,1 +1,2 @@
 export {};
+export * from './media/index.js';

@@ -1,0 +1,326 @@
+/**
+ * The block data file of a Cairn target: a fixed-size, BLOCK_SIZE-aligned file that holds the
+ * bulk of larger values. Writes and reads go through an I/O engine: io_uring (native addon) when
+ * available, else `pread`/`pwrite` on the libuv thread-pool, chosen automatically and reported
+ * in `engine`/`engineReason`. The file is opened with O_DIRECT where the filesystem supports it
+ * (`direct`), in which case unaligned caller buffers are copied once into aligned memory.
+ *
+ * On disk: a plain file of `size` bytes (sparse until written); byte `o` of the device is byte `o`
+ * of the file. There is no header: the versioned store above owns the layout.
+ */
+import * as fs from 'node:fs';
+import { assert } from '../../core/errors.js';
+import { BLOCK_SIZE, MAX_ALIGNED_BYTES, allocAligned, isAligned } from './aligned.js';
+import type { IoEngine } from './engine.js';
+import { MediaError, mediaErrorFromErrno } from './errors.js';
+import type { FaultInjector, ReadFault } from './fault.js';
+import { IoUringEngine, loadNative } from './io-uring.js';
+import { PreadEngine } from './pread.js';
+
+export { BLOCK_SIZE, allocAligned, isAligned, registerAlignedBuffer } from './aligned.js';
+
+/** Largest device (file) size accepted: 2^50 bytes, well inside exact JS integers. */
+export const MAX_DEVICE_SIZE = 2 ** 50;
+/** Writes and reads larger than this are split into chunks issued in parallel. */
+export const IO_CHUNK_BYTES = 256 * 1024;
+/** Filesystem magic of tmpfs (statfs f_type): memory already, O_DIRECT buys nothing. */
+const TMPFS_MAGIC = 0x01021994;
+
+/** A fixed-size, block-addressed data file. Offsets and lengths are multiples of BLOCK_SIZE. */
+export interface BlockDevice {
+  /** The engine in use. */
+  readonly engine: 'io_uring' | 'pread';
+  /** Why this engine was chosen (e.g. why io_uring is not in use). */
+  readonly engineReason: string;
+  /** True when the file is open with O_DIRECT (page cache bypassed). */
+  readonly direct: boolean;
+  /** Why O_DIRECT is or is not in use. */
+  readonly directReason: string;
+  /** Device size in bytes; accesses past it fail with `NO_SPACE`. */
+  readonly size: number;
+  /** Write `data` at `offset`; both offset and length are multiples of BLOCK_SIZE. */
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** Read `length` bytes at `offset` (into `into` if given, which must hold `length` bytes); unwritten areas read as zeros. */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  /** fdatasync: writes completed before this call are durable when it resolves. */
+  sync(): Promise<void>;
+  /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
+  allocAligned(bytes: number): Uint8Array;
+  /** Wait for in-flight requests, then close the file. Later calls fail with `MEDIA_CLOSED`. */
+  close(): Promise<void>;
+}
+
+/** Options of `openBlockDevice`. */
+export interface BlockDeviceOptions {
+  /** Device size in bytes, a positive multiple of BLOCK_SIZE; the file is extended (sparse) to it. */
+  size: number;
+  /** Engine: `auto` (default) picks io_uring when it works, else pread; an explicit choice that cannot be met throws `MEDIA_UNSUPPORTED`. */
+  io?: 'auto' | 'io_uring' | 'pread';
+  /** O_DIRECT: `auto` (default) where the filesystem supports it (not on tmpfs); `true` requires it. */
+  direct?: boolean | 'auto';
+  /** Fault injector consulted on every operation (tests). */
+  fault?: FaultInjector;
+  /** Create the file if missing (default true); false gives `MEDIA_MISSING_FILE`. */
+  create?: boolean;
+}
+
+/** FIFO counting semaphore bounding requests in flight; waiters are callers awaiting a slot. */
+class Slots {
+  private waiters: (() => void)[] = [];
+  private head = 0;
+  inFlight = 0;
+  private drained: (() => void)[] = [];
+  constructor(readonly limit: number) {}
+
+  acquire(): Promise<void> | undefined {
+    if (this.inFlight < this.limit && this.head === this.waiters.length) { this.inFlight++; return undefined; }
+    return new Promise((resolve) => this.waiters.push(() => { this.inFlight++; resolve(); }));
+  }
+
+  release(): void {
+    this.inFlight--;
+    assert(this.inFlight >= 0, 'slot released twice');
+    if (this.head < this.waiters.length) {
+      const next = this.waiters[this.head]!;
+      this.waiters[this.head++] = undefined as never;
+      if (this.head === this.waiters.length) { this.waiters = []; this.head = 0; }
+      next();
+    } else if (this.inFlight === 0 && this.drained.length) {
+      const d = this.drained; this.drained = [];
+      for (const f of d) f();
+    }
+  }
+
+  idle(): Promise<void> {
+    if (this.inFlight === 0 && this.head === this.waiters.length) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+}
+
+function checkRange(op: string, offset: number, length: number, size: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % BLOCK_SIZE !== 0) {
+    throw new MediaError('MEDIA_INVALID_ARGUMENT', `${op}: offset must be a non-negative multiple of ${BLOCK_SIZE}`, { offset });
+  }
+  if (!Number.isSafeInteger(length) || length < 0 || length % BLOCK_SIZE !== 0 || length > MAX_ALIGNED_BYTES) {
+    throw new MediaError('MEDIA_INVALID_ARGUMENT', `${op}: length must be a multiple of ${BLOCK_SIZE} up to ${MAX_ALIGNED_BYTES}`, { offset, length });
+  }
+  if (offset + length > size) {
+    throw new MediaError('NO_SPACE', `${op} past the end of the device`, { offset, length, size });
+  }
+}
+
+class FileBlockDevice implements BlockDevice {
+  private closed = false;
+  private readonly slots: Slots;
+
+  constructor(
+    private readonly fd: number,
+    private readonly io: IoEngine,
+    readonly engineReason: string,
+    readonly direct: boolean,
+    readonly directReason: string,
+    readonly size: number,
+    private readonly fault: FaultInjector | undefined,
+  ) {
+    this.slots = new Slots(io.maxInFlight);
+  }
+
+  get engine(): 'io_uring' | 'pread' { return this.io.name; }
+
+  allocAligned(bytes: number): Uint8Array { return allocAligned(bytes); }
+
+  private checkOpen(op: string): void {
+    if (this.closed) throw new MediaError('MEDIA_CLOSED', `${op} on a closed block device`);
+  }
+
+  /** Run one engine request inside a slot. */
+  private async slotted<T>(fn: () => Promise<T>): Promise<T> {
+    const wait = this.slots.acquire();
+    if (wait) await wait;
+    try { return await fn(); } finally { this.slots.release(); }
+  }
+
+  /** Write `buf` at `offset`, split into IO_CHUNK_BYTES pieces in flight together. */
+  private async writeChunks(offset: number, buf: Uint8Array): Promise<void> {
+    if (buf.length <= IO_CHUNK_BYTES) return this.slotted(() => this.io.write(this.fd, buf, offset));
+    const parts: Promise<void>[] = [];
+    for (let o = 0; o < buf.length; o += IO_CHUNK_BYTES) {
+      const piece = buf.subarray(o, Math.min(buf.length, o + IO_CHUNK_BYTES));
+      parts.push(this.slotted(() => this.io.write(this.fd, piece, offset + o)));
+    }
+    await settleAll(parts);
+  }
+
+  private async readChunks(offset: number, buf: Uint8Array): Promise<void> {
+    const one = async (piece: Uint8Array, at: number) => {
+      const n = await this.slotted(() => this.io.read(this.fd, piece, at));
+      if (n < piece.length) piece.fill(0, n); // past the end of a shorter file: unwritten, zeros
+    };
+    if (buf.length <= IO_CHUNK_BYTES) return one(buf, offset);
+    const parts: Promise<void>[] = [];
+    for (let o = 0; o < buf.length; o += IO_CHUNK_BYTES) {
+      parts.push(one(buf.subarray(o, Math.min(buf.length, o + IO_CHUNK_BYTES)), offset + o));
+    }
+    await settleAll(parts);
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.checkOpen('write');
+    if (!(data instanceof Uint8Array)) throw new MediaError('MEDIA_INVALID_ARGUMENT', 'write: data must be a Uint8Array');
+    checkRange('write', offset, data.length, this.size);
+    let fault: ReturnType<FaultInjector['onWrite']> | undefined;
+    if (this.fault) {
+      fault = this.fault.onWrite(offset, data, BLOCK_SIZE);
+      if (fault.error && fault.truncateTo === undefined) throw fault.error;
+    }
+    const len = fault?.truncateTo ?? data.length;
+    if (len > 0) {
+      let src = data.subarray(0, len);
+      if (this.direct && !isAligned(src)) {
+        const bounce = allocAligned(len);
+        bounce.set(src);
+        src = bounce;
+      }
+      await this.writeChunks(offset, src);
+    }
+    if (fault?.error) throw fault.error;
+  }
+
+  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    this.checkOpen('read');
+    checkRange('read', offset, length, this.size);
+    if (into !== undefined && (!(into instanceof Uint8Array) || into.length < length)) {
+      throw new MediaError('MEDIA_INVALID_ARGUMENT', 'read: into must be a Uint8Array of at least `length` bytes', { length, intoLength: (into as Uint8Array | undefined)?.length });
+    }
+    let rf: ReadFault | undefined;
+    if (this.fault) {
+      rf = this.fault.beforeRead(offset, length);
+      if (rf.error) throw rf.error;
+    }
+    const out = into ? into.subarray(0, length) : (this.direct ? allocAligned(length) : new Uint8Array(length));
+    if (length > 0) {
+      if (this.direct && !isAligned(out)) {
+        const bounce = allocAligned(length);
+        await this.readChunks(offset, bounce);
+        out.set(bounce);
+      } else {
+        await this.readChunks(offset, out);
+      }
+    }
+    if (rf) this.fault!.applyRead(rf, out);
+    return out;
+  }
+
+  async sync(): Promise<void> {
+    this.checkOpen('sync');
+    const e = this.fault?.beforeSync();
+    if (e) throw e;
+    await this.slotted(() => this.io.datasync(this.fd));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.slots.idle();
+    this.io.close();
+    await new Promise<void>((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(mediaErrorFromErrno(err, 'close')) : resolve())));
+  }
+}
+
+/** Await every promise, then rethrow the first failure (so no request is still running when we reject). */
+async function settleAll(ps: Promise<void>[]): Promise<void> {
+  const rs = await Promise.allSettled(ps);
+  for (const r of rs) if (r.status === 'rejected') throw r.reason;
+}
+
+function openFd(path: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, flags, 0o644, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+function isTmpfs(path: string): boolean {
+  try { return fs.statfsSync(path).type === TMPFS_MAGIC; } catch { return false; }
+}
+
+/** Check that O_DIRECT really works on this fd (some filesystems accept the flag, then fail I/O with EINVAL). */
+function probeDirect(fd: number): string | undefined {
+  try {
+    fs.readSync(fd, allocAligned(BLOCK_SIZE), 0, BLOCK_SIZE, 0);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+}
+
+/**
+ * Open (and by default create) the block data file at `path`, extended to `opts.size` bytes,
+ * choosing the I/O engine and O_DIRECT as described on `BlockDeviceOptions`.
+ */
+export async function openBlockDevice(path: string, opts: BlockDeviceOptions): Promise<BlockDevice> {
+  if (typeof path !== 'string' || path.length === 0) throw new MediaError('MEDIA_INVALID_ARGUMENT', 'path must be a non-empty string');
+  if (!opts || typeof opts !== 'object') throw new MediaError('MEDIA_INVALID_ARGUMENT', 'options are required');
+  const { size } = opts;
+  if (!Number.isSafeInteger(size) || size <= 0 || size % BLOCK_SIZE !== 0 || size > MAX_DEVICE_SIZE) {
+    throw new MediaError('MEDIA_INVALID_ARGUMENT', `size must be a positive multiple of ${BLOCK_SIZE} up to ${MAX_DEVICE_SIZE}`, { size });
+  }
+  const ioChoice = opts.io ?? 'auto';
+  if (!['auto', 'io_uring', 'pread'].includes(ioChoice)) throw new MediaError('MEDIA_INVALID_ARGUMENT', `io must be auto, io_uring or pread`, { io: ioChoice });
+  const directChoice = opts.direct ?? 'auto';
+  if (!(directChoice === 'auto' || directChoice === true || directChoice === false)) {
+    throw new MediaError('MEDIA_INVALID_ARGUMENT', 'direct must be true, false or auto', { direct: directChoice });
+  }
+  const create = opts.create ?? true;
+  opts.fault?.onOpen(path);
+
+  // Engine first, so an explicit request that cannot be met fails before touching the file.
+  let io: IoEngine;
+  let engineReason: string;
+  if (ioChoice === 'pread') {
+    io = new PreadEngine(); engineReason = 'pread requested';
+  } else {
+    try {
+      io = IoUringEngine.create(); engineReason = ioChoice === 'io_uring' ? 'io_uring requested' : 'io_uring available';
+    } catch (e) {
+      if (ioChoice === 'io_uring') throw e;
+      io = new PreadEngine(); engineReason = `pread fallback: ${(e as Error).message}`;
+    }
+  }
+
+  const base = fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
+  let fd: number | undefined;
+  try {
+    try { fd = await openFd(path, base); } catch (e) {
+      throw mediaErrorFromErrno(e, 'open', { path });
+    }
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() && !st.isBlockDevice()) throw new MediaError('MEDIA_INVALID_ARGUMENT', `${path} is not a regular file`, { path });
+    if (st.isFile() && st.size < size) {
+      try { fs.ftruncateSync(fd, size); } catch (e) { throw mediaErrorFromErrno(e, 'ftruncate', { path, size }); }
+    }
+
+    let direct = false;
+    let directReason: string;
+    if (directChoice === false) directReason = 'buffered requested';
+    else if (directChoice === 'auto' && isTmpfs(path)) directReason = 'tmpfs: buffered (the page cache is the medium)';
+    else {
+      let dfd: number | undefined;
+      let why: string | undefined;
+      try { dfd = await openFd(path, base | fs.constants.O_DIRECT); } catch (e) { why = (e as NodeJS.ErrnoException).code ?? String(e); }
+      if (dfd !== undefined) {
+        why = probeDirect(dfd);
+        if (why) fs.closeSync(dfd);
+      }
+      if (why === undefined && dfd !== undefined) {
+        fs.closeSync(fd); fd = dfd; direct = true; directReason = 'O_DIRECT';
+      } else if (directChoice === true) {
+        throw new MediaError('MEDIA_UNSUPPORTED', `O_DIRECT not supported for ${path}: ${why}`, { path, errno: why });
+      } else {
+        directReason = `buffered: O_DIRECT refused (${why})`;
+      }
+    }
+    return new FileBlockDevice(fd, io, engineReason, direct, directReason, size, opts.fault);
+  } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
+    io.close();
+    throw e;
+  }
+}

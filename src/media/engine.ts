@@ -1,0 +1,22 @@
+/**
+ * The I/O engine seam of the block device: one positional read, write or fdatasync at a time per
+ * call, completed asynchronously. `io-uring.ts` implements it over the native ring, `pread.ts`
+ * over Node's libuv thread-pool (`fs.read`/`fs.write`). Engines see only whole, validated,
+ * in-bounds requests; the device bounds how many are in flight (`maxInFlight`).
+ */
+
+/** An asynchronous positional I/O engine over file descriptors. */
+export interface IoEngine {
+  /** Which engine this is (reported by the device). */
+  readonly name: 'io_uring' | 'pread';
+  /** Most requests the engine accepts at once; the device never exceeds it. */
+  readonly maxInFlight: number;
+  /** Write all of `buf` at `position` (retrying short writes); rejects with a `MediaError`. */
+  write(fd: number, buf: Uint8Array, position: number): Promise<void>;
+  /** Read up to `buf.length` bytes at `position`; resolves with the byte count (short only at end of file). */
+  read(fd: number, buf: Uint8Array, position: number): Promise<number>;
+  /** fdatasync(fd): make completed writes durable. */
+  datasync(fd: number): Promise<void>;
+  /** Release engine resources; called once no request is in flight. */
+  close(): void;
+}

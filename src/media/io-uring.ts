@@ -1,0 +1,159 @@
+/**
+ * The io_uring I/O engine, over the small N-API addon in `native/` (raw io_uring syscalls, no
+ * liburing). One ring per device with `URING_QUEUE_DEPTH` entries; JS prepares SQEs, submits them
+ * in one `io_uring_enter` per microtask turn, and the addon reaps completions on the event loop
+ * (an eventfd registered with the ring and watched by `uv_poll`), so nothing ever blocks the loop.
+ * Each in-flight request holds its buffer in `pending[slot]` until its completion arrives, so the
+ * GC cannot free memory the kernel is still using.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { IoEngine } from './engine.js';
+import { MediaError, mediaErrorFromErrno } from './errors.js';
+import { assert } from '../../core/errors.js';
+
+/** Submission-queue entries per ring = most requests in flight per device. */
+export const URING_QUEUE_DEPTH = 64;
+
+/** The functions the native addon (`native/cairn_uring.c`) exports. */
+export interface NativeAddon {
+  /** Set up a ring; completions are written as (slot, result) pairs into `completions`, then `onComplete(count)` runs. */
+  ringCreate(entries: number, completions: Int32Array, onComplete: (count: number) => void): object;
+  /** Prepare a read (op 0) or write (op 1) SQE of `view` at `position`; tagged with `slot`. */
+  ringPrepRw(ring: object, op: 0 | 1, fd: number, view: Uint8Array, position: number, slot: number): void;
+  /** Prepare an fdatasync SQE. */
+  ringPrepFsync(ring: object, fd: number, slot: number): void;
+  /** Submit all prepared SQEs; returns how many the kernel took (throws on error). */
+  ringSubmit(ring: object): number;
+  /** Tear the ring down (no request may be in flight). */
+  ringClose(ring: object): void;
+  /** Address of `view` modulo `align`. */
+  alignmentOf(view: Uint8Array, align: number): number;
+  /** A zeroed external ArrayBuffer of `bytes` at an `align`-aligned address (posix_memalign). */
+  allocAligned(bytes: number, align: number): ArrayBuffer;
+}
+
+let loaded: { addon?: NativeAddon; reason: string } | undefined;
+
+/** Where the built addon may live: next to the sources (tsx) or one level up from dist/. */
+function addonCandidates(): string[] {
+  const rel = ['../../native/build/Release/cairn_uring.node', '../../../native/build/Release/cairn_uring.node'];
+  return rel.map((r) => fileURLToPath(new URL(r, import.meta.url)));
+}
+
+/** Load the native addon once; `reason` says why it is unavailable when it is. */
+export function loadNative(): { addon?: NativeAddon; reason: string } {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') return (loaded = { reason: `io_uring needs Linux (platform is ${process.platform})` });
+  if (process.env.CAIRN_NO_NATIVE === '1') return (loaded = { reason: 'native addon disabled by CAIRN_NO_NATIVE=1' });
+  const path = addonCandidates().find((p) => existsSync(p));
+  if (!path) return (loaded = { reason: 'native addon not built (run `npm run build:native`)' });
+  try {
+    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    return (loaded = { addon, reason: `native addon ${path}` });
+  } catch (e) {
+    return (loaded = { reason: `native addon failed to load: ${(e as Error).message.split('\n')[0]}` });
+  }
+}
+
+/** The native addon, or undefined when it is not built or cannot load. */
+export function nativeAddon(): NativeAddon | undefined { return loadNative().addon; }
+
+interface Pending { resolve(n: number): void; buf: Uint8Array | undefined }
+
+/** `IoEngine` over one io_uring ring. Create with `IoUringEngine.create()`. */
+export class IoUringEngine implements IoEngine {
+  readonly name = 'io_uring' as const;
+  readonly maxInFlight = URING_QUEUE_DEPTH;
+  private readonly pending: (Pending | undefined)[] = new Array(URING_QUEUE_DEPTH).fill(undefined);
+  private readonly freeSlots: number[] = [];
+  private readonly completions = new Int32Array(URING_QUEUE_DEPTH * 2 * 2);
+  private submitScheduled = false;
+  private closed = false;
+  private ring!: object;
+
+  private constructor(private readonly addon: NativeAddon) {
+    for (let i = URING_QUEUE_DEPTH - 1; i >= 0; i--) this.freeSlots.push(i);
+  }
+
+  /** A new ring, or a `MEDIA_UNSUPPORTED` error saying why io_uring cannot be used here. */
+  static create(): IoUringEngine {
+    const { addon, reason } = loadNative();
+    if (!addon) throw new MediaError('MEDIA_UNSUPPORTED', `io_uring unavailable: ${reason}`, { reason });
+    const engine = new IoUringEngine(addon);
+    try {
+      engine.ring = addon.ringCreate(URING_QUEUE_DEPTH, engine.completions, (count) => engine.onComplete(count));
+    } catch (e) {
+      throw new MediaError('MEDIA_UNSUPPORTED', `io_uring unavailable: io_uring_setup failed: ${(e as Error).message}`, { reason: (e as Error).message });
+    }
+    return engine;
+  }
+
+  private onComplete(count: number): void {
+    const c = this.completions;
+    for (let i = 0; i < count; i++) {
+      const slot = c[2 * i]!, res = c[2 * i + 1]!;
+      const p = this.pending[slot];
+      assert(p !== undefined, 'io_uring completion for a free slot', { slot });
+      this.pending[slot] = undefined;
+      this.freeSlots.push(slot);
+      p.resolve(res);
+    }
+  }
+
+  private scheduleSubmit(): void {
+    if (this.submitScheduled) return;
+    this.submitScheduled = true;
+    queueMicrotask(() => {
+      this.submitScheduled = false;
+      if (!this.closed) this.addon.ringSubmit(this.ring);
+    });
+  }
+
+  /** Issue one request; resolves with the raw CQE result (bytes, or -errno). */
+  private issue(op: 0 | 1 | 2, fd: number, buf: Uint8Array | undefined, position: number): Promise<number> {
+    assert(!this.closed, 'io_uring request on a closed ring');
+    const slot = this.freeSlots.pop();
+    assert(slot !== undefined, 'io_uring queue depth exceeded (the device must bound in-flight requests)');
+    return new Promise<number>((resolve) => {
+      this.pending[slot] = { resolve, buf };
+      if (op === 2) this.addon.ringPrepFsync(this.ring, fd, slot);
+      else this.addon.ringPrepRw(this.ring, op, fd, buf!, position, slot);
+      this.scheduleSubmit();
+    });
+  }
+
+  async write(fd: number, buf: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < buf.length) {
+      const n = await this.issue(1, fd, done === 0 ? buf : buf.subarray(done), position + done);
+      if (n < 0) throw mediaErrorFromErrno(n, 'io_uring write', { position: position + done, length: buf.length - done });
+      if (n === 0) throw new MediaError('MEDIA_IO_ERROR', 'io_uring write wrote nothing', { position: position + done });
+      done += n;
+    }
+  }
+
+  async read(fd: number, buf: Uint8Array, position: number): Promise<number> {
+    let done = 0;
+    while (done < buf.length) {
+      const n = await this.issue(0, fd, done === 0 ? buf : buf.subarray(done), position + done);
+      if (n < 0) throw mediaErrorFromErrno(n, 'io_uring read', { position: position + done, length: buf.length - done });
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  async datasync(fd: number): Promise<void> {
+    const n = await this.issue(2, fd, undefined, 0);
+    if (n < 0) throw mediaErrorFromErrno(n, 'io_uring fdatasync');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    assert(this.freeSlots.length === URING_QUEUE_DEPTH, 'io_uring ring closed with requests in flight');
+    this.closed = true;
+    this.addon.ringClose(this.ring);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The portable I/O engine: `pread`/`pwrite`/`fdatasync` on Node's libuv thread-pool. Used when
+ * io_uring is unavailable (no native addon, kernel refuses) or when asked for with `io: 'pread'`.
+ */
+import * as fs from 'node:fs';
+import type { IoEngine } from './engine.js';
+import { mediaErrorFromErrno, MediaError } from './errors.js';
+
+/** Requests in flight at once on the thread-pool engine (libuv has 4 threads by default). */
+export const PREAD_MAX_IN_FLIGHT = 16;
+
+function writeOnce(fd: number, buf: Uint8Array, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.write(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+function readOnce(fd: number, buf: Uint8Array, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** `IoEngine` over the libuv thread-pool. */
+export class PreadEngine implements IoEngine {
+  readonly name = 'pread' as const;
+  readonly maxInFlight = PREAD_MAX_IN_FLIGHT;
+
+  async write(fd: number, buf: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < buf.length) {
+      let n: number;
+      try { n = await writeOnce(fd, done === 0 ? buf : buf.subarray(done), position + done); }
+      catch (e) { throw mediaErrorFromErrno(e, 'pwrite', { position: position + done, length: buf.length - done }); }
+      if (n <= 0) throw new MediaError('MEDIA_IO_ERROR', 'pwrite wrote nothing', { position: position + done });
+      done += n;
+    }
+  }
+
+  async read(fd: number, buf: Uint8Array, position: number): Promise<number> {
+    let done = 0;
+    while (done < buf.length) {
+      let n: number;
+      try { n = await readOnce(fd, done === 0 ? buf : buf.subarray(done), position + done); }
+      catch (e) { throw mediaErrorFromErrno(e, 'pread', { position: position + done, length: buf.length - done }); }
+      if (n === 0) break; // end of file
+      done += n;
+    }
+    return done;
+  }
+
+  datasync(fd: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(fd, (err) => (err ? reject(mediaErrorFromErrno(err, 'fdatasync')) : resolve()));
+    });
+  }
+
+  close(): void { /* nothing to release */ }
+}

@@ -1,0 +1,198 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { Rng } from '../../core/rng.js';
+import {
+  BLOCK_SIZE, IO_CHUNK_BYTES, openBlockDevice, allocAligned, isAligned, loadNative, MediaError, type BlockDevice,
+} from '../../src/media/index.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-media-'));
+const nativeOk = loadNative().addon !== undefined;
+const engines: ('pread' | 'io_uring')[] = nativeOk ? ['pread', 'io_uring'] : ['pread'];
+let fileNo = 0;
+const fresh = () => path.join(tmp, `dev-${fileNo++}.dat`);
+
+async function rejects(p: Promise<unknown>, code: string): Promise<MediaError> {
+  try { await p; } catch (e) {
+    assert.instance(e, MediaError, `expected MediaError ${code}, got ${String(e)}`);
+    assert.is((e as MediaError).code, code);
+    return e as MediaError;
+  }
+  assert.unreachable(`expected ${code}`);
+  throw new Error('unreachable');
+}
+
+const t = suite('media/block-device');
+
+t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+t('allocAligned gives zeroed aligned buffers of the requested length', () => {
+  for (const n of [0, 1, 4096, 5000, 1 << 20]) {
+    const b = allocAligned(n);
+    assert.is(b.length, n);
+    assert.ok(isAligned(b));
+    assert.ok(b.every((x) => x === 0));
+  }
+  assert.throws(() => allocAligned(-1), (e: MediaError) => e.code === 'MEDIA_INVALID_ARGUMENT');
+});
+
+for (const io of engines) {
+  for (const direct of [true, false]) {
+    const tag = `${io} ${direct ? 'O_DIRECT' : 'buffered'}`;
+
+    t(`${tag}: random writes and reads match an in-memory model (unwritten reads are zeros)`, async () => {
+      const size = 8 << 20;
+      const dev = await openBlockDevice(fresh(), { size, io, direct });
+      assert.is(dev.engine, io);
+      assert.is(dev.direct, direct);
+      const model = new Uint8Array(size);
+      const rng = new Rng(1234);
+      for (let i = 0; i < 120; i++) {
+        const blocks = rng.chance(0.2) ? rng.range(1, 160) : rng.range(1, 8);
+        const off = rng.int(size / BLOCK_SIZE - blocks + 1) * BLOCK_SIZE;
+        if (rng.chance(0.6)) {
+          // half the writes from aligned memory, half from an odd offset of a plain buffer
+          const data = rng.chance(0.5) ? dev.allocAligned(blocks * BLOCK_SIZE) : new Uint8Array(blocks * BLOCK_SIZE + 3).subarray(3);
+          rng.fill(data);
+          await dev.write(off, data);
+          model.set(data, off);
+        } else {
+          const into = rng.chance(0.5) ? undefined : new Uint8Array(blocks * BLOCK_SIZE + 1).subarray(1);
+          const got = await dev.read(off, blocks * BLOCK_SIZE, into);
+          assert.is(got.length, blocks * BLOCK_SIZE);
+          if (into) assert.is(got.buffer, into.buffer);
+          assert.ok(Buffer.from(got).equals(model.subarray(off, off + got.length)), `read mismatch at ${off}+${got.length}`);
+        }
+      }
+      const all = await dev.read(0, size);
+      assert.ok(Buffer.from(all).equals(model), 'whole device equals model');
+      await dev.close();
+    });
+
+    t(`${tag}: many concurrent writes then concurrent reads`, async () => {
+      const n = 300, size = n * 2 * BLOCK_SIZE;
+      const dev = await openBlockDevice(fresh(), { size, io, direct });
+      const rng = new Rng(99);
+      const datas = Array.from({ length: n }, () => rng.bytes(2 * BLOCK_SIZE));
+      await Promise.all(datas.map((d, i) => dev.write(i * 2 * BLOCK_SIZE, d)));
+      const reads = await Promise.all(datas.map((_, i) => dev.read(i * 2 * BLOCK_SIZE, 2 * BLOCK_SIZE)));
+      reads.forEach((r, i) => assert.ok(Buffer.from(r).equals(datas[i]!), `block ${i}`));
+      await dev.sync();
+      await dev.close();
+    });
+  }
+
+  t(`${io}: large writes are split into chunks and survive close, sync and reopen`, async () => {
+    const p = fresh(), size = 16 << 20;
+    const dev = await openBlockDevice(p, { size, io });
+    const big = new Rng(5).bytes(IO_CHUNK_BYTES * 5 + BLOCK_SIZE * 3);
+    await dev.write(BLOCK_SIZE, big);
+    await dev.sync();
+    await dev.close();
+    assert.is(fs.statSync(p).size, size);
+    const again = await openBlockDevice(p, { size, io, create: false });
+    const got = await again.read(BLOCK_SIZE, big.length);
+    assert.ok(Buffer.from(got).equals(big));
+    assert.ok((await again.read(0, BLOCK_SIZE)).every((x) => x === 0));
+    await again.close();
+  });
+
+  t(`${io}: bad arguments give typed errors`, async () => {
+    const size = 64 * BLOCK_SIZE;
+    const dev = await openBlockDevice(fresh(), { size, io });
+    const blk = new Uint8Array(BLOCK_SIZE);
+    await rejects(dev.write(size, blk), 'NO_SPACE');
+    await rejects(dev.write(size - BLOCK_SIZE, new Uint8Array(2 * BLOCK_SIZE)), 'NO_SPACE');
+    await rejects(dev.read(size - BLOCK_SIZE, 2 * BLOCK_SIZE), 'NO_SPACE');
+    await rejects(dev.write(100, blk), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(dev.write(0, new Uint8Array(100)), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(dev.write(-BLOCK_SIZE, blk), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(dev.write(0, 'abc' as unknown as Uint8Array), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(dev.read(0, 4097), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(dev.read(0, BLOCK_SIZE, new Uint8Array(10)), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(dev.read(Number.NaN, BLOCK_SIZE), 'MEDIA_INVALID_ARGUMENT');
+    await dev.write(0, new Uint8Array(0)); // empty write is a no-op
+    await dev.close();
+    await rejects(dev.write(0, blk), 'MEDIA_CLOSED');
+    await rejects(dev.read(0, BLOCK_SIZE), 'MEDIA_CLOSED');
+    await rejects(dev.sync(), 'MEDIA_CLOSED');
+    await dev.close(); // idempotent
+    await rejects(openBlockDevice(path.join(tmp, 'missing.dat'), { size, io, create: false }), 'MEDIA_MISSING_FILE');
+    await rejects(openBlockDevice(fresh(), { size: 1000, io }), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(openBlockDevice(fresh(), { size: 0, io }), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(openBlockDevice(fresh(), { size, io: 'spdk' as 'pread' }), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(openBlockDevice(tmp, { size, io }), 'MEDIA_IO_ERROR'); // a directory: EISDIR
+  });
+
+  t(`${io}: the event loop keeps ticking during a long batch of I/O`, async () => {
+    const size = 64 << 20;
+    const dev = await openBlockDevice(fresh(), { size, io });
+    const chunk = dev.allocAligned(1 << 20);
+    new Rng(3).fill(chunk);
+    let ticks = 0, maxGap = 0, last = performance.now();
+    const timer = setInterval(() => { const now = performance.now(); maxGap = Math.max(maxGap, now - last); last = now; ticks++; }, 2);
+    const started = performance.now();
+    for (let round = 0; round < 2; round++) {
+      await Promise.all(Array.from({ length: size >> 20 }, (_, i) => dev.write(i << 20, chunk)));
+    }
+    await dev.sync();
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    await dev.close();
+    assert.ok(ticks >= 3, `interval ticked ${ticks} times in ${elapsed.toFixed(0)} ms`);
+    assert.ok(maxGap < 250, `longest gap between ticks ${maxGap.toFixed(0)} ms`);
+  });
+}
+
+t('auto picks an engine and says why; O_DIRECT on a real filesystem', async () => {
+  const dev = await openBlockDevice(fresh(), { size: 1 << 20 });
+  assert.is(dev.engine, nativeOk ? 'io_uring' : 'pread');
+  assert.ok(dev.engineReason.length > 0);
+  if (!nativeOk) assert.match(dev.engineReason, /pread fallback/);
+  const st = fs.statfsSync(tmp);
+  if (st.type !== 0x01021994) {
+    assert.ok(dev.direct, `O_DIRECT expected on ${tmp}: ${dev.directReason}`);
+    const d = new Uint8Array(BLOCK_SIZE + 1).subarray(1).fill(7); // unaligned source: bounce copy
+    await dev.write(0, d);
+    assert.ok((await dev.read(0, BLOCK_SIZE)).every((x) => x === 7));
+  }
+  await dev.close();
+});
+
+t('tmpfs (/dev/shm) falls back to buffered I/O under direct: auto', async () => {
+  if (!fs.existsSync('/dev/shm') || fs.statfsSync('/dev/shm').type !== 0x01021994) return;
+  const dir = fs.mkdtempSync('/dev/shm/cairn-media-');
+  try {
+    const dev = await openBlockDevice(path.join(dir, 'd.dat'), { size: 1 << 20 });
+    assert.is(dev.direct, false);
+    assert.match(dev.directReason, /tmpfs/);
+    const d = new Rng(8).bytes(8 * BLOCK_SIZE);
+    await dev.write(4 * BLOCK_SIZE, d);
+    assert.ok(Buffer.from(await dev.read(4 * BLOCK_SIZE, d.length)).equals(d));
+    await dev.close();
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
+t('without the native addon: auto falls back to pread and says why; io_uring requested is a typed error', () => {
+  const script = `
+    import { openBlockDevice } from './src/media/index.js';
+    const p = ${JSON.stringify(path.join(tmp, 'nonative.dat'))};
+    const dev = await openBlockDevice(p, { size: 65536 });
+    let code = 'none';
+    try { await openBlockDevice(p, { size: 65536, io: 'io_uring' }); } catch (e) { code = e.code; }
+    console.log(JSON.stringify({ engine: dev.engine, reason: dev.engineReason, code }));
+    await dev.close();`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: path.resolve(import.meta.dirname, '../..'), env: { ...process.env, CAIRN_NO_NATIVE: '1' }, encoding: 'utf8',
+  });
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.is(out.engine, 'pread');
+  assert.match(out.reason, /pread fallback.*CAIRN_NO_NATIVE/);
+  assert.is(out.code, 'MEDIA_UNSUPPORTED');
+});
+
+t.run();
