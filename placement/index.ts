@@ -1,1 +1,20 @@
-export {};
+/**
+ * Placement layer: jump consistent hash, pool map, object classes and ids, dkey hashing and the
+ * layout engines (jump-map, ring). Core loops run in build/placement.wasm.
+ */
+export { PlacementError, type PlacementErrorCode } from './errors.js';
+export { jumpConsistentHash, jumpConsistentHashBatch, jumpConsistentHashReference, MAX_JUMP_BUCKETS } from './jump.js';
+export {
+  PoolMap, TARGET_STATES, ELIGIBLE_STATES, MAX_POOL_TARGETS, MAX_POOL_LEVELS,
+  type TargetState, type TargetInfo, type PoolMapJSON, type DomainJSON, type PoolShape,
+} from './poolmap.js';
+export {
+  parseObjectClass, formatObjectClass, objectClassById, resolveGroups, OBJECT_CLASS_NAMES,
+  MAX_GROUP_SIZE, MAX_CLASS_GROUPS, MAX_GX_GROUPS, type ObjectClass,
+} from './classes.js';
+export { makeObjectId, objectClassOf, objectTypeOf, objectGroupsOf, objectUserPart, OID_USER_BITS, OID_USER_MAX, OID_MAX, OID_MAX_GROUPS } from './oid.js';
+export { dkeyGroup, DKEY_HASH_SEED } from './dkey.js';
+export {
+  createPlacement, PLACEMENT_ALGOS, RING_VNODES, BATCH_CHUNK_OBJECTS,
+  type Placement, type PlacementAlgo, type Layout, type LayoutBatch,
+} from './engine.js';

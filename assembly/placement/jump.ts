@@ -1,0 +1,28 @@
+// Jump consistent hash (Lamping & Veach 2014, arXiv:1406.2294) and the 64-bit mixer used to derive
+// per-shard, per-level keys. Scalar by nature (a data-dependent loop), so no SIMD here.
+
+/** Bucket in [0, buckets) for `key`, exactly the paper's algorithm on an unsigned 64-bit key. */
+// @ts-ignore: decorator
+@inline
+export function jump(key: u64, buckets: i32): i32 {
+  let b: i64 = -1;
+  let j: i64 = 0;
+  while (j < <i64>buckets) {
+    b = j;
+    key = key * 2862933555777941757 + 1;
+    j = <i64>(<f64>(b + 1) * (2147483648.0 / <f64>((key >> 33) + 1)));
+  }
+  return <i32>b;
+}
+
+/** The splitmix64 / murmur3 finaliser: a bijective 64-bit mix. */
+// @ts-ignore: decorator
+@inline
+export function fmix(x: u64): u64 {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111eb;
+  x ^= x >> 31;
+  return x;
+}

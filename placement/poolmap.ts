@@ -1,0 +1,312 @@
+/**
+ * The pool map: a tree of fault domains (by default node -> rank -> target, any depth from JSON)
+ * whose leaves are targets with a state. Every change bumps `version`. Target ids are 0-based in
+ * pool order (depth-first order of the tree), so a layout is a list of target ids.
+ *
+ * Placement eligibility (see ELIGIBLE_STATES): UPIN, UP (being reintegrated) and NEW (being added)
+ * targets receive shards; DOWN, DOWNOUT and DRAIN targets do not: their shards go to spare targets.
+ */
+import { xxh64 } from '../core/xxhash.js';
+import { PlacementError } from './errors.js';
+
+/** Target states, as in DAOS. */
+export type TargetState = 'UP' | 'UPIN' | 'DOWN' | 'DOWNOUT' | 'NEW' | 'DRAIN';
+/** Every target state. */
+export const TARGET_STATES: readonly TargetState[] = ['UP', 'UPIN', 'DOWN', 'DOWNOUT', 'NEW', 'DRAIN'];
+/** States whose targets receive shards in a layout. */
+export const ELIGIBLE_STATES: ReadonlySet<TargetState> = new Set<TargetState>(['UPIN', 'UP', 'NEW']);
+
+/** Limits that keep a map and its wasm image bounded. */
+export const MAX_POOL_TARGETS = 1 << 20;
+export const MAX_POOL_LEVELS = 8;
+
+/** One target as seen by callers. */
+export interface TargetInfo {
+  /** 0-based position in pool order. */
+  readonly id: number;
+  /** Index (pool order) of its top-level domain. */
+  readonly node: number;
+  /** Index (pool order) of its innermost domain (the engine / rank). */
+  readonly rank: number;
+  readonly state: TargetState;
+  /** Index (pool order, per level) of its domain at every level, top-down. */
+  readonly path: readonly number[];
+}
+
+/** JSON description of one domain: inner domains have `children`, innermost ones `targets`. */
+export interface DomainJSON { name?: string; children?: DomainJSON[]; targets?: { id: number; state?: TargetState }[] }
+/** JSON description of a pool map. */
+export interface PoolMapJSON {
+  version: number;
+  /** Level names top-down, e.g. ['node', 'rank']; targets are the implicit last level. */
+  levels: string[];
+  /** Level at which shards of one group must not share a domain (default: the innermost, 'rank'). */
+  faultLevel?: string;
+  domains: DomainJSON[];
+}
+
+/** Shape of a regular pool. */
+export interface PoolShape { nodes: number; ranksPerNode: number; targetsPerRank: number }
+
+/** One flattened level: domain i's children are [start[i], start[i] + count[i]) of the next level. */
+interface Level { name: string; start: Int32Array; count: Int32Array; names: (string | undefined)[] }
+
+const MAGIC = 0x504d5043; // "CPMP" little endian
+const FORMAT_VERSION = 1;
+const HEADER_BYTES = 16;
+const CHECKSUM_BYTES = 8;
+
+function invalid(message: string, details?: Record<string, unknown>): PlacementError {
+  return new PlacementError('POOL_MAP_INVALID', message, details);
+}
+
+/** The pool map (mutable: operations change states and bump `version`). */
+export class PoolMap {
+  private _version: number;
+  private readonly levelNames: string[];
+  private readonly _faultLevel: number;
+  private readonly levels: Level[];
+  private readonly states: TargetState[];
+  private readonly paths: Int32Array[]; // per level, ancestor of each target
+  private cache?: { version: number; targets: readonly TargetInfo[] };
+
+  private constructor(desc: PoolMapJSON) {
+    if (typeof desc !== 'object' || desc === null) throw invalid('pool map description must be an object');
+    const { version, levels, domains } = desc;
+    if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) throw invalid(`version must be a u32, got ${version}`);
+    if (!Array.isArray(levels) || levels.length < 1 || levels.length > MAX_POOL_LEVELS || !levels.every((l) => typeof l === 'string' && l.length > 0)) {
+      throw invalid(`levels must be 1..${MAX_POOL_LEVELS} non-empty names`);
+    }
+    if (new Set(levels).size !== levels.length || levels.includes('target')) throw invalid('level names must be distinct and not "target"');
+    const fl = desc.faultLevel ?? levels[levels.length - 1]!;
+    const fi = fl === 'target' ? levels.length : levels.indexOf(fl);
+    if (fi < 0) throw invalid(`faultLevel ${JSON.stringify(fl)} is not one of ${[...levels, 'target'].join(', ')}`);
+    this._version = version;
+    this.levelNames = [...levels];
+    this._faultLevel = fi;
+    const L = levels.length;
+    const starts: number[][] = levels.map(() => []), counts: number[][] = levels.map(() => []);
+    const names: (string | undefined)[][] = levels.map(() => []);
+    const childTotals = new Array<number>(L + 1).fill(0);
+    this.states = [];
+    const paths: number[][] = levels.map(() => []);
+    const stack: number[] = [];
+    const walk = (d: DomainJSON, l: number) => {
+      if (typeof d !== 'object' || d === null) throw invalid(`domain at level ${levels[l]} must be an object`);
+      const idx = starts[l]!.length;
+      stack[l] = idx;
+      names[l]!.push(typeof d.name === 'string' ? d.name : undefined);
+      starts[l]!.push(childTotals[l + 1]!);
+      if (l < L - 1) {
+        if (d.targets !== undefined) throw invalid(`${levels[l]} ${idx} is not innermost and cannot hold targets`);
+        if (!Array.isArray(d.children) || d.children.length === 0) throw invalid(`${levels[l]} ${idx} is empty`, { level: levels[l], index: idx });
+        counts[l]!.push(d.children.length);
+        childTotals[l + 1]! += d.children.length;
+        for (const c of d.children) walk(c, l + 1);
+      } else {
+        if (d.children !== undefined) throw invalid(`${levels[l]} ${idx} is innermost and cannot hold domains`);
+        if (!Array.isArray(d.targets) || d.targets.length === 0) throw invalid(`${levels[l]} ${idx} is empty`, { level: levels[l], index: idx });
+        counts[l]!.push(d.targets.length);
+        childTotals[l + 1]! += d.targets.length;
+        for (const t of d.targets) {
+          const id = this.states.length;
+          if (typeof t !== 'object' || t === null || !Number.isInteger(t.id)) throw invalid(`target at position ${id} has no integer id`);
+          if (t.id !== id) {
+            throw invalid(t.id < id ? `duplicate or out-of-order target id ${t.id} at position ${id}` : `target id ${t.id} at position ${id}: ids must be 0-based in pool order`, { id: t.id, position: id });
+          }
+          const st = t.state ?? 'UPIN';
+          if (!TARGET_STATES.includes(st)) throw invalid(`target ${id} has unknown state ${JSON.stringify(st)}`, { id, state: st });
+          if (id >= MAX_POOL_TARGETS) throw invalid(`more than ${MAX_POOL_TARGETS} targets`);
+          this.states.push(st);
+          for (let k = 0; k < L; k++) paths[k]!.push(stack[k]!);
+        }
+      }
+    };
+    if (!Array.isArray(domains) || domains.length === 0) throw invalid('pool map has no domains');
+    for (const d of domains) walk(d, 0);
+    this.levels = levels.map((name, l) => ({ name, start: Int32Array.from(starts[l]!), count: Int32Array.from(counts[l]!), names: names[l]! }));
+    this.paths = paths.map((p) => Int32Array.from(p));
+  }
+
+  /** A regular pool: `nodes` x `ranksPerNode` x `targetsPerRank`, all UPIN, version 1. */
+  static create(shape: PoolShape): PoolMap {
+    for (const k of ['nodes', 'ranksPerNode', 'targetsPerRank'] as const) {
+      const v = shape?.[k];
+      if (!Number.isInteger(v) || v < 1) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `${k} must be a positive integer, got ${v}`);
+    }
+    if (shape.nodes * shape.ranksPerNode * shape.targetsPerRank > MAX_POOL_TARGETS) {
+      throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
+    }
+    let id = 0;
+    const domains: DomainJSON[] = Array.from({ length: shape.nodes }, () => ({
+      children: Array.from({ length: shape.ranksPerNode }, () => ({
+        targets: Array.from({ length: shape.targetsPerRank }, () => ({ id: id++, state: 'UPIN' as const })),
+      })),
+    }));
+    return new PoolMap({ version: 1, levels: ['node', 'rank'], faultLevel: 'rank', domains });
+  }
+
+  /** A map from its JSON description (any depth); `POOL_MAP_INVALID` if it breaks a rule. */
+  static fromJSON(desc: PoolMapJSON): PoolMap { return new PoolMap(desc); }
+
+  /** The JSON description (round-trips through `fromJSON`). */
+  toJSON(): PoolMapJSON {
+    const L = this.levels.length;
+    const build = (l: number, i: number): DomainJSON => {
+      const lv = this.levels[l]!;
+      const d: DomainJSON = {};
+      if (lv.names[i] !== undefined) d.name = lv.names[i];
+      const s = lv.start[i]!, c = lv.count[i]!;
+      if (l < L - 1) d.children = Array.from({ length: c }, (_, k) => build(l + 1, s + k));
+      else d.targets = Array.from({ length: c }, (_, k) => ({ id: s + k, state: this.states[s + k]! }));
+      return d;
+    };
+    return {
+      version: this._version, levels: [...this.levelNames], faultLevel: this.faultLevelName,
+      domains: Array.from({ length: this.levels[0]!.start.length }, (_, i) => build(0, i)),
+    };
+  }
+
+  /** Bytes: magic "CPMP", format version, map version, JSON payload, xxh64 checksum. Needs initXxhash(). */
+  serialize(): Uint8Array {
+    const payload = new TextEncoder().encode(JSON.stringify(this.toJSON()));
+    const out = new Uint8Array(HEADER_BYTES + payload.length + CHECKSUM_BYTES);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, MAGIC, true);
+    dv.setUint16(4, FORMAT_VERSION, true);
+    dv.setUint32(8, this._version, true);
+    dv.setUint32(12, payload.length, true);
+    out.set(payload, HEADER_BYTES);
+    dv.setBigUint64(HEADER_BYTES + payload.length, xxh64(out.subarray(0, HEADER_BYTES + payload.length)), true);
+    return out;
+  }
+
+  /** Parse `serialize()` output; `POOL_MAP_CORRUPTED` on bad magic, version, length or checksum. */
+  static deserialize(bytes: Uint8Array): PoolMap {
+    const bad = (m: string) => new PlacementError('POOL_MAP_CORRUPTED', `pool map bytes corrupted: ${m}`);
+    if (!(bytes instanceof Uint8Array) || bytes.length < HEADER_BYTES + CHECKSUM_BYTES) throw bad('too short');
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (dv.getUint32(0, true) !== MAGIC) throw bad('bad magic');
+    if (dv.getUint16(4, true) !== FORMAT_VERSION) throw bad(`unsupported format version ${dv.getUint16(4, true)}`);
+    const len = dv.getUint32(12, true);
+    if (HEADER_BYTES + len + CHECKSUM_BYTES !== bytes.length) throw bad('length mismatch');
+    const sum = dv.getBigUint64(HEADER_BYTES + len, true);
+    if (xxh64(bytes.subarray(0, HEADER_BYTES + len)) !== sum) throw bad('checksum mismatch');
+    let desc: PoolMapJSON;
+    try { desc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + len))) as PoolMapJSON; }
+    catch { throw bad('payload is not JSON'); }
+    if (desc?.version !== dv.getUint32(8, true)) throw bad('header and payload versions differ');
+    return new PoolMap(desc);
+  }
+
+  /** Version, bumped by every change. */
+  get version(): number { return this._version; }
+  /** Level names top-down (targets excluded). */
+  get levelNamesList(): readonly string[] { return this.levelNames; }
+  /** Index of the fault level (levels.length means 'target'). */
+  get faultLevel(): number { return this._faultLevel; }
+  /** Name of the fault level. */
+  get faultLevelName(): string { return this.levelNames[this._faultLevel] ?? 'target'; }
+  /** Number of domains at level `l` (levels.length = targets). */
+  domainCount(l: number): number { return l >= this.levels.length ? this.states.length : this.levels[l]!.start.length; }
+  /** Children ranges of level `l` (for the placement engine). */
+  levelArrays(l: number): { start: Int32Array; count: Int32Array } { const lv = this.levels[l]!; return { start: lv.start, count: lv.count }; }
+  /** Domain index at level `l` of every target (l = levels.length: the target itself). */
+  domainOfTargets(l: number): Int32Array {
+    if (l >= this.levels.length) return Int32Array.from(this.states, (_, i) => i);
+    return this.paths[l]!;
+  }
+  /** Number of nodes (top-level domains). */
+  get nodeCount(): number { return this.domainCount(0); }
+  /** Number of innermost domains (ranks). */
+  get rankCount(): number { return this.domainCount(this.levels.length - 1); }
+
+  /** All targets in pool order. */
+  get targets(): readonly TargetInfo[] {
+    if (this.cache?.version !== this._version) {
+      const L = this.levels.length;
+      const targets = this.states.map((state, id) => {
+        const path = this.paths.map((p) => p[id]!);
+        return Object.freeze({ id, node: path[0]!, rank: path[L - 1]!, state, path: Object.freeze(path) });
+      });
+      this.cache = { version: this._version, targets: Object.freeze(targets) };
+    }
+    return this.cache.targets;
+  }
+
+  /** Raw states in pool order (no copies; for engines). */
+  get stateList(): readonly TargetState[] { return this.states; }
+
+  /** One target; `UNKNOWN_TARGET` if `id` is not in the map. */
+  target(id: number): TargetInfo {
+    this.checkTarget(id);
+    return this.targets[id]!;
+  }
+
+  /** An independent copy. */
+  clone(): PoolMap { return new PoolMap(this.toJSON()); }
+
+  /** Take a target out of service now: UPIN/UP/NEW/DRAIN -> DOWN. */
+  exclude(id: number): void { this.transition(id, ['UPIN', 'UP', 'NEW', 'DRAIN'], 'DOWN', 'exclude'); }
+  /** Every target of rank `rank` (innermost domain, pool order) -> DOWN (those already down stay). */
+  excludeRank(rank: number): void {
+    if (!Number.isInteger(rank) || rank < 0 || rank >= this.rankCount) throw new PlacementError('UNKNOWN_TARGET', `no rank ${rank} (pool has ${this.rankCount})`, { rank });
+    const lv = this.levels[this.levels.length - 1]!;
+    let changed = false;
+    for (let t = lv.start[rank]!; t < lv.start[rank]! + lv.count[rank]!; t++) {
+      if (this.states[t] !== 'DOWN' && this.states[t] !== 'DOWNOUT') { this.states[t] = 'DOWN'; changed = true; }
+    }
+    if (changed) this._version++;
+  }
+  /** After its shards were rebuilt elsewhere: DOWN/DRAIN -> DOWNOUT (no layout change). */
+  markDownOut(id: number): void { this.transition(id, ['DOWN', 'DRAIN'], 'DOWNOUT', 'markDownOut'); }
+  /** Bring a target back: DOWN/DOWNOUT -> UP (its shards return to it). */
+  reintegrate(id: number): void { this.transition(id, ['DOWN', 'DOWNOUT'], 'UP', 'reintegrate'); }
+  /** Move data off a healthy target: UPIN/UP -> DRAIN. */
+  drain(id: number): void { this.transition(id, ['UPIN', 'UP'], 'DRAIN', 'drain'); }
+  /** Integration done: NEW/UP -> UPIN (no layout change). */
+  markUpIn(id: number): void { this.transition(id, ['NEW', 'UP'], 'UPIN', 'markUpIn'); }
+
+  /**
+   * Add `nodes` top-level domains shaped like the last one (or `ranksPerNode` x `targetsPerRank`
+   * on a two-level map), all targets NEW; ids continue after the existing ones. Returns new ids.
+   */
+  extend(opts: { nodes: number; ranksPerNode?: number; targetsPerRank?: number }): number[] {
+    const n = opts?.nodes;
+    if (!Number.isInteger(n) || n < 1) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `extend needs a positive integer number of nodes, got ${n}`);
+    const desc = this.toJSON();
+    const template = desc.domains[desc.domains.length - 1]!;
+    let id = this.states.length;
+    const first = id;
+    const copy = (d: DomainJSON): DomainJSON => d.children
+      ? { children: d.children.map(copy) }
+      : { targets: d.targets!.map(() => ({ id: id++, state: 'NEW' as const })) };
+    for (let i = 0; i < n; i++) {
+      if ((opts.ranksPerNode !== undefined || opts.targetsPerRank !== undefined) && this.levels.length === 2) {
+        const r = opts.ranksPerNode ?? template.children!.length, t = opts.targetsPerRank ?? template.children![0]!.targets!.length;
+        desc.domains.push({ children: Array.from({ length: r }, () => ({ targets: Array.from({ length: t }, () => ({ id: id++, state: 'NEW' as const })) })) });
+      } else desc.domains.push(copy(template));
+    }
+    if (id > MAX_POOL_TARGETS) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
+    desc.version = this._version + 1;
+    const next = new PoolMap(desc);
+    Object.assign(this, { levels: next.levels, states: next.states, paths: next.paths, _version: next._version, cache: undefined });
+    return Array.from({ length: id - first }, (_, k) => first + k);
+  }
+
+  private checkTarget(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.states.length) {
+      throw new PlacementError('UNKNOWN_TARGET', `no target ${id} (pool has ${this.states.length}, ids 0-based)`, { id });
+    }
+  }
+
+  private transition(id: number, from: TargetState[], to: TargetState, op: string): void {
+    this.checkTarget(id);
+    const st = this.states[id]!;
+    if (!from.includes(st)) {
+      throw new PlacementError('POOL_MAP_ILLEGAL_TRANSITION', `${op}: target ${id} is ${st}, expected ${from.join('/')}`, { id, state: st, op });
+    }
+    this.states[id] = to;
+    this._version++;
+  }
+}
