@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "cairn_uring",
+      "sources": ["cairn_uring.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
+    }
+  ]
+}

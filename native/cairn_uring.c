@@ -1,0 +1,365 @@
+/*
+ * cairn_uring: a minimal io_uring binding for Cairn's block device (N-API, C, no liburing).
+ *
+ * One ring per JS engine. JS prepares SQEs (read, write, fdatasync) tagged with a slot number
+ * and submits them in batches with ringSubmit (one io_uring_enter). Completions are reaped on
+ * the libuv event loop: an eventfd is registered with the ring (IORING_REGISTER_EVENTFD) and
+ * watched with uv_poll; the poll callback copies (slot, res) pairs into a JS Int32Array and calls
+ * the JS completion function once per batch through napi_make_callback (so promise reactions run
+ * right after). The uv handle is referenced only while requests are in flight, so an idle ring
+ * never keeps the process alive. Buffers are kept alive by the JS side until completion.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/io_uring.h>
+#include <node_api.h>
+#include <uv.h>
+
+#define MAX_ENTRIES 4096
+
+typedef struct ring {
+  int ring_fd, event_fd;
+  unsigned sq_entries, cq_entries;
+  unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
+  unsigned *cq_head, *cq_tail, *cq_mask;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+  void *sq_ptr, *cq_ptr;
+  size_t sq_sz, cq_sz, sqes_sz;
+  unsigned sq_local_tail, to_submit, inflight;
+  int in_reap, close_pending, closed, referenced;
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb_ref, completions_ref;
+  napi_async_context actx;
+  int32_t *completions;
+  size_t completions_pairs;
+} ring_t;
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "N-API call failed: " #call); return NULL; } } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s (errno %d)", what, strerror(err), err);
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static int sys_setup(unsigned entries, struct io_uring_params *p) { return (int)syscall(__NR_io_uring_setup, entries, p); }
+static int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags) {
+  return (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, NULL, 0);
+}
+static int sys_register(int fd, unsigned op, void *arg, unsigned nr) { return (int)syscall(__NR_io_uring_register, fd, op, arg, nr); }
+
+static void unmap_ring(ring_t *r) {
+  if (r->sqes && r->sqes != MAP_FAILED) munmap(r->sqes, r->sqes_sz);
+  if (r->cq_ptr && r->cq_ptr != MAP_FAILED && r->cq_ptr != r->sq_ptr) munmap(r->cq_ptr, r->cq_sz);
+  if (r->sq_ptr && r->sq_ptr != MAP_FAILED) munmap(r->sq_ptr, r->sq_sz);
+  if (r->ring_fd >= 0) close(r->ring_fd);
+  r->sqes = NULL; r->cq_ptr = NULL; r->sq_ptr = NULL; r->ring_fd = -1;
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  ring_t *r = (ring_t *)h->data;
+  if (r->event_fd >= 0) close(r->event_fd);
+  if (r->cb_ref) napi_delete_reference(r->env, r->cb_ref);
+  if (r->completions_ref) napi_delete_reference(r->env, r->completions_ref);
+  if (r->actx) napi_async_destroy(r->env, r->actx);
+  free(r);
+}
+
+static void do_close(ring_t *r) {
+  if (r->closed) return;
+  r->closed = 1;
+  uv_poll_stop(&r->poll);
+  unmap_ring(r);
+  uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+}
+
+static void set_ref(ring_t *r, int want) {
+  if (want && !r->referenced) { uv_ref((uv_handle_t *)&r->poll); r->referenced = 1; }
+  else if (!want && r->referenced) { uv_unref((uv_handle_t *)&r->poll); r->referenced = 0; }
+}
+
+/* Drain the completion queue into JS, one napi_make_callback per batch. */
+static void reap(ring_t *r) {
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  r->in_reap = 1;
+  while (!r->close_pending && !r->closed) {
+    unsigned head = *r->cq_head;
+    unsigned tail = atomic_load_explicit((_Atomic unsigned *)r->cq_tail, memory_order_acquire);
+    if (head == tail) break;
+    size_t n = 0;
+    while (head != tail && n < r->completions_pairs) {
+      struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
+      r->completions[2 * n] = (int32_t)cqe->user_data;
+      r->completions[2 * n + 1] = cqe->res;
+      n++; head++;
+    }
+    atomic_store_explicit((_Atomic unsigned *)r->cq_head, head, memory_order_release);
+    r->inflight -= (unsigned)n;
+    napi_value cb, recv, arg, result;
+    napi_get_reference_value(env, r->cb_ref, &cb);
+    napi_get_global(env, &recv);
+    napi_create_uint32(env, (uint32_t)n, &arg);
+    if (napi_make_callback(env, r->actx, recv, cb, 1, &arg, &result) != napi_ok) {
+      /* A JS exception escaped the completion handler: surface it like any uncaught error. */
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) { napi_value exc; napi_get_and_clear_last_exception(env, &exc); napi_fatal_exception(env, exc); }
+    }
+  }
+  r->in_reap = 0;
+  if (r->close_pending) do_close(r);
+  else if (r->inflight == 0) set_ref(r, 0);
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)status; (void)events;
+  ring_t *r = (ring_t *)h->data;
+  uint64_t v;
+  while (read(r->event_fd, &v, sizeof v) < 0 && errno == EINTR) {}
+  reap(r);
+}
+
+static ring_t *get_ring(napi_env env, napi_value v) {
+  ring_t *r = NULL;
+  if (napi_get_value_external(env, v, (void **)&r) != napi_ok || r == NULL) { napi_throw_type_error(env, NULL, "not a ring"); return NULL; }
+  if (r->closed || r->close_pending) { napi_throw_error(env, NULL, "ring is closed"); return NULL; }
+  return r;
+}
+
+/* ringCreate(entries, completions: Int32Array, onComplete) -> external */
+static napi_value ring_create(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t entries;
+  if (argc < 3 || napi_get_value_uint32(env, argv[0], &entries) != napi_ok || entries == 0 || entries > MAX_ENTRIES) {
+    napi_throw_range_error(env, NULL, "entries must be in [1, 4096]"); return NULL;
+  }
+  napi_typedarray_type tt; size_t tlen; void *tdata; napi_value tab; size_t toff;
+  bool is_ta = false;
+  napi_is_typedarray(env, argv[1], &is_ta);
+  if (!is_ta || napi_get_typedarray_info(env, argv[1], &tt, &tlen, &tdata, &tab, &toff) != napi_ok || tt != napi_int32_array || tlen < 2) {
+    napi_throw_type_error(env, NULL, "completions must be an Int32Array"); return NULL;
+  }
+  napi_valuetype ft; napi_typeof(env, argv[2], &ft);
+  if (ft != napi_function) { napi_throw_type_error(env, NULL, "onComplete must be a function"); return NULL; }
+
+  ring_t *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, "calloc", ENOMEM);
+  r->ring_fd = -1; r->event_fd = -1; r->env = env;
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  int fd = sys_setup(entries, &p);
+  if (fd < 0) { int e = errno; free(r); return throw_errno(env, "io_uring_setup", e); }
+  r->ring_fd = fd;
+  r->sq_entries = p.sq_entries; r->cq_entries = p.cq_entries;
+  r->sq_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  r->cq_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  int single = (p.features & IORING_FEAT_SINGLE_MMAP) != 0;
+  if (single) { if (r->cq_sz > r->sq_sz) r->sq_sz = r->cq_sz; r->cq_sz = r->sq_sz; }
+  r->sq_ptr = mmap(NULL, r->sq_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+  if (r->sq_ptr == MAP_FAILED) { int e = errno; unmap_ring(r); free(r); return throw_errno(env, "mmap sq ring", e); }
+  r->cq_ptr = single ? r->sq_ptr : mmap(NULL, r->cq_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
+  if (r->cq_ptr == MAP_FAILED) { int e = errno; unmap_ring(r); free(r); return throw_errno(env, "mmap cq ring", e); }
+  r->sqes_sz = p.sq_entries * sizeof(struct io_uring_sqe);
+  r->sqes = mmap(NULL, r->sqes_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  if (r->sqes == MAP_FAILED) { int e = errno; unmap_ring(r); free(r); return throw_errno(env, "mmap sqes", e); }
+  char *sq = r->sq_ptr, *cq = r->cq_ptr;
+  r->sq_head = (unsigned *)(sq + p.sq_off.head); r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+  r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask); r->sq_array = (unsigned *)(sq + p.sq_off.array);
+  r->cq_head = (unsigned *)(cq + p.cq_off.head); r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+  r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+  r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+  r->sq_local_tail = *r->sq_tail;
+
+  r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (r->event_fd < 0) { int e = errno; unmap_ring(r); free(r); return throw_errno(env, "eventfd", e); }
+  if (sys_register(fd, IORING_REGISTER_EVENTFD, &r->event_fd, 1) < 0) {
+    int e = errno; close(r->event_fd); unmap_ring(r); free(r); return throw_errno(env, "io_uring_register eventfd", e);
+  }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &r->poll, r->event_fd) != 0) {
+    close(r->event_fd); unmap_ring(r); free(r); napi_throw_error(env, NULL, "uv_poll_init failed"); return NULL;
+  }
+  r->poll.data = r;
+  uv_poll_start(&r->poll, UV_READABLE, on_poll);
+  uv_unref((uv_handle_t *)&r->poll);
+  r->completions = (int32_t *)tdata;
+  r->completions_pairs = tlen / 2;
+  napi_create_reference(env, argv[1], 1, &r->completions_ref);
+  napi_create_reference(env, argv[2], 1, &r->cb_ref);
+  napi_value name; napi_create_string_utf8(env, "cairn_uring", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &r->actx);
+  napi_value ext;
+  CHECK(napi_create_external(env, r, NULL, NULL, &ext));
+  return ext;
+}
+
+static struct io_uring_sqe *next_sqe(napi_env env, ring_t *r) {
+  unsigned head = atomic_load_explicit((_Atomic unsigned *)r->sq_head, memory_order_acquire);
+  if (r->sq_local_tail - head >= r->sq_entries) { napi_throw_error(env, NULL, "submission queue full"); return NULL; }
+  if (r->inflight >= r->cq_entries) { napi_throw_error(env, NULL, "too many requests in flight"); return NULL; }
+  unsigned idx = r->sq_local_tail & *r->sq_mask;
+  struct io_uring_sqe *sqe = &r->sqes[idx];
+  memset(sqe, 0, sizeof *sqe);
+  r->sq_array[idx] = idx;
+  return sqe;
+}
+
+static void publish(ring_t *r) {
+  r->sq_local_tail++;
+  atomic_store_explicit((_Atomic unsigned *)r->sq_tail, r->sq_local_tail, memory_order_release);
+  r->to_submit++;
+  r->inflight++;
+  set_ref(r, 1);
+}
+
+/* ringPrepRw(ring, op 0=read 1=write, fd, view, position, slot) */
+static napi_value ring_prep_rw(napi_env env, napi_callback_info info) {
+  size_t argc = 6; napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) { napi_throw_type_error(env, NULL, "ringPrepRw needs 6 arguments"); return NULL; }
+  ring_t *r = get_ring(env, argv[0]); if (!r) return NULL;
+  uint32_t op, slot; int32_t fd; double pos;
+  if (napi_get_value_uint32(env, argv[1], &op) != napi_ok || op > 1 || napi_get_value_int32(env, argv[2], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_double(env, argv[4], &pos) != napi_ok || !(pos >= 0 && pos <= 9007199254740991.0) ||
+      napi_get_value_uint32(env, argv[5], &slot) != napi_ok) {
+    napi_throw_type_error(env, NULL, "bad ringPrepRw arguments"); return NULL;
+  }
+  bool is_ta = false; napi_is_typedarray(env, argv[3], &is_ta);
+  napi_typedarray_type tt; size_t len; void *data; napi_value ab; size_t boff;
+  if (!is_ta || napi_get_typedarray_info(env, argv[3], &tt, &len, &data, &ab, &boff) != napi_ok || tt != napi_uint8_array || len > 0x7fffffffu) {
+    napi_throw_type_error(env, NULL, "view must be a Uint8Array under 2 GiB"); return NULL;
+  }
+  struct io_uring_sqe *sqe = next_sqe(env, r); if (!sqe) return NULL;
+  sqe->opcode = op ? IORING_OP_WRITE : IORING_OP_READ;
+  sqe->fd = fd;
+  sqe->addr = (uint64_t)(uintptr_t)data;
+  sqe->len = (uint32_t)len;
+  sqe->off = (uint64_t)pos;
+  sqe->user_data = slot;
+  publish(r);
+  return NULL;
+}
+
+/* ringPrepFsync(ring, fd, slot): fdatasync */
+static napi_value ring_prep_fsync(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) { napi_throw_type_error(env, NULL, "ringPrepFsync needs 3 arguments"); return NULL; }
+  ring_t *r = get_ring(env, argv[0]); if (!r) return NULL;
+  int32_t fd; uint32_t slot;
+  if (napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[2], &slot) != napi_ok) {
+    napi_throw_type_error(env, NULL, "bad ringPrepFsync arguments"); return NULL;
+  }
+  struct io_uring_sqe *sqe = next_sqe(env, r); if (!sqe) return NULL;
+  sqe->opcode = IORING_OP_FSYNC;
+  sqe->fd = fd;
+  sqe->fsync_flags = IORING_FSYNC_DATASYNC;
+  sqe->user_data = slot;
+  publish(r);
+  return NULL;
+}
+
+/* ringSubmit(ring) -> number submitted */
+static napi_value ring_submit(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) { napi_throw_type_error(env, NULL, "ringSubmit needs a ring"); return NULL; }
+  ring_t *r = get_ring(env, argv[0]); if (!r) return NULL;
+  unsigned total = 0;
+  while (r->to_submit > 0) {
+    int n = sys_enter(r->ring_fd, r->to_submit, 0, 0);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return throw_errno(env, "io_uring_enter", errno);
+    }
+    if (n == 0) break;
+    r->to_submit -= (unsigned)n; total += (unsigned)n;
+  }
+  napi_value out; napi_create_uint32(env, total, &out);
+  return out;
+}
+
+/* ringClose(ring): stop polling, unmap, close. Deferred to the end of a reap in progress. */
+static napi_value ring_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ring_t *r = NULL;
+  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&r) != napi_ok || !r) { napi_throw_type_error(env, NULL, "not a ring"); return NULL; }
+  if (r->closed || r->close_pending) return NULL;
+  if (r->in_reap) r->close_pending = 1;
+  else do_close(r);
+  return NULL;
+}
+
+/* alignmentOf(view, align) -> address % align */
+static napi_value alignment_of(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool is_ta = false; if (argc >= 1) napi_is_typedarray(env, argv[0], &is_ta);
+  napi_typedarray_type tt; size_t len; void *data; napi_value ab; size_t boff; uint32_t align;
+  if (!is_ta || napi_get_typedarray_info(env, argv[0], &tt, &len, &data, &ab, &boff) != napi_ok ||
+      argc < 2 || napi_get_value_uint32(env, argv[1], &align) != napi_ok || align == 0) {
+    napi_throw_type_error(env, NULL, "alignmentOf(view, align)"); return NULL;
+  }
+  napi_value out; napi_create_uint32(env, (uint32_t)((uintptr_t)data % align), &out);
+  return out;
+}
+
+static void free_aligned(napi_env env, void *data, void *hint) {
+  napi_adjust_external_memory(env, -(int64_t)(uintptr_t)hint, NULL);
+  free(data);
+}
+
+/* allocAligned(bytes, align) -> zeroed external ArrayBuffer */
+static napi_value alloc_aligned(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double bytes; uint32_t align;
+  if (argc < 2 || napi_get_value_double(env, argv[0], &bytes) != napi_ok || !(bytes >= 1 && bytes <= (double)(1u << 31)) ||
+      napi_get_value_uint32(env, argv[1], &align) != napi_ok || align < sizeof(void *) || (align & (align - 1))) {
+    napi_throw_range_error(env, NULL, "allocAligned(bytes in [1, 2^31], align a power of two)"); return NULL;
+  }
+  size_t n = (size_t)bytes;
+  void *p = NULL;
+  int e = posix_memalign(&p, align, n);
+  if (e) return throw_errno(env, "posix_memalign", e);
+  memset(p, 0, n);
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, p, n, free_aligned, (void *)(uintptr_t)n, &ab) != napi_ok) {
+    free(p); napi_throw_error(env, NULL, "napi_create_external_arraybuffer failed"); return NULL;
+  }
+  int64_t adj; napi_adjust_external_memory(env, (int64_t)n, &adj);
+  return ab;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "ringCreate", NULL, ring_create, NULL, NULL, NULL, napi_default, NULL },
+    { "ringPrepRw", NULL, ring_prep_rw, NULL, NULL, NULL, napi_default, NULL },
+    { "ringPrepFsync", NULL, ring_prep_fsync, NULL, NULL, NULL, napi_default, NULL },
+    { "ringSubmit", NULL, ring_submit, NULL, NULL, NULL, napi_default, NULL },
+    { "ringClose", NULL, ring_close, NULL, NULL, NULL, napi_default, NULL },
+    { "alignmentOf", NULL, alignment_of, NULL, NULL, NULL, napi_default, NULL },
+    { "allocAligned", NULL, alloc_aligned, NULL, NULL, NULL, napi_default, NULL },
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
