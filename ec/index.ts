@@ -1,1 +1,11 @@
-export {};
+/**
+ * Erasure coding: Reed-Solomon over GF(2^8) with Vandermonde (reed-solomon-erasure compatible)
+ * or Cauchy (ISA-L compatible) matrices, on a SIMD wasm core.
+ */
+export { createCodec } from './create.js';
+export {
+  matrixId, MAX_TOTAL_SHARDS, DECODE_CACHE_SIZE, EC_IMPLS, EC_MATRICES,
+  type Codec, type CodecOptions, type ReconstructOptions, type EcImpl,
+} from './codec.js';
+export { MATRIX_IDS, matrixKindOfId, type MatrixKind } from './matrix.js';
+export { EcError, EcErrorCode, type EcErrorCodeValue } from './errors.js';

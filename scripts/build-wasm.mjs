@@ -2,7 +2,7 @@
 // Compiles every top-level AssemblyScript entry `assembly/<name>.ts` to `build/<name>.wasm`
 // (shared options in asconfig.json: SIMD on, -O3, no asserts, stub runtime). Sub-folders of
 // assembly/ hold library code imported by the entries. Usage: build-wasm.mjs [name...]
-import { readdirSync, mkdirSync } from 'node:fs';
+import { readdirSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import asc from 'assemblyscript/asc';
 
@@ -17,7 +17,8 @@ let failed = false;
 for (const name of entries) {
   const { error, stderr } = await asc.main([
     join('assembly', `${name}.ts`),
-    '--config', 'asconfig.json',
+    // an entry may refine the shared options in assembly/<name>/asconfig.json ("extends" the root one)
+    '--config', existsSync(join(root, 'assembly', name, 'asconfig.json')) ? join('assembly', name, 'asconfig.json') : 'asconfig.json',
     '--outFile', join('build', `${name}.wasm`),
     '--textFile', join('build', `${name}.wat`),
   ], { stdout: process.stdout, stderr: process.stderr, baseDir: root });

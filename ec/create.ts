@@ -1,0 +1,25 @@
+/**
+ * `createCodec`: the one entry point that picks an implementation for (k, p, matrix).
+ */
+import { checkOptions, MatrixCodec, type Codec, type CodecOptions } from './codec.js';
+import { ReferenceKernel } from './reference-kernel.js';
+import { WasmKernel } from './wasm-kernel.js';
+import { ReedSolomonErasureCodec } from './rse-codec.js';
+
+/**
+ * A Reed-Solomon codec with `dataShards` + `parityShards` shards. `impl`: `'wasm-simd'` (default,
+ * the SIMD wasm core), `'wasm-scalar'` (the same core's byte-wise kernel), `'scalar'` (plain
+ * TypeScript reference) or `'reed-solomon-erasure'` (the npm package; Vandermonde only).
+ * `matrix`: `'vandermonde'` (default; parity identical to reed-solomon-erasure / klauspost) or
+ * `'cauchy'` (parity identical to ISA-L `gf_gen_cauchy1_matrix` + `ec_encode_data`).
+ * Throws `EcError` `EC_INVALID_ARGUMENT` for options out of range.
+ */
+export function createCodec(options: CodecOptions): Codec {
+  const opts = checkOptions(options);
+  switch (opts.impl) {
+    case 'wasm-simd': return new MatrixCodec(opts, new WasmKernel('simd'));
+    case 'wasm-scalar': return new MatrixCodec(opts, new WasmKernel('scalar'));
+    case 'scalar': return new MatrixCodec(opts, new ReferenceKernel());
+    case 'reed-solomon-erasure': return new ReedSolomonErasureCodec(opts);
+  }
+}

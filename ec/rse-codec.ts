@@ -1,0 +1,126 @@
+/**
+ * `impl: 'reed-solomon-erasure'`: the npm package @digitaldefiance/reed-solomon-erasure.wasm
+ * (the Rust crate compiled to wasm without SIMD) behind the `Codec` contract. A pluggable
+ * alternative and the test oracle of the Vandermonde matrix. It copies every call's shards into
+ * one contiguous buffer (the package's API), restores data shards only (lost parity is then
+ * re-encoded here), and supports only the Vandermonde matrix.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { ReedSolomonErasure } from '@digitaldefiance/reed-solomon-erasure.wasm';
+import { EcError, EcErrorCode } from './errors.js';
+import { bytesEqual, checkShards, type Codec, type CodecOptions, type ReconstructOptions } from './codec.js';
+
+let wasmBytes: Uint8Array | null = null;
+
+/** A fresh instance of the package's wasm (the bytes are read once). */
+export function newReedSolomonErasure(): ReedSolomonErasure {
+  if (!wasmBytes) {
+    const req = createRequire(import.meta.url);
+    wasmBytes = readFileSync(join(dirname(req.resolve('@digitaldefiance/reed-solomon-erasure.wasm')), 'reed_solomon_erasure_bg.wasm'));
+  }
+  return ReedSolomonErasure.fromBytes(wasmBytes);
+}
+
+/** Codec over the reed-solomon-erasure package. */
+export class ReedSolomonErasureCodec implements Codec {
+  readonly dataShards: number;
+  readonly parityShards: number;
+  readonly matrix = 'vandermonde' as const;
+  readonly impl = 'reed-solomon-erasure' as const;
+  private rs: ReedSolomonErasure | null;
+  /** The package's reconstruct traps from its second call on small shapes: use a fresh instance then. */
+  private readonly freshPerReconstruct: boolean;
+  private buf = new Uint8Array(0);
+
+  constructor(opts: Required<CodecOptions>) {
+    if (opts.matrix !== 'vandermonde') {
+      throw new EcError(EcErrorCode.INVALID_ARGUMENT, `impl 'reed-solomon-erasure' supports only matrix 'vandermonde', got '${opts.matrix}'`, { matrix: opts.matrix });
+    }
+    this.dataShards = opts.dataShards;
+    this.parityShards = opts.parityShards;
+    this.freshPerReconstruct = this.parityShards === 1 && this.dataShards <= 3;
+    this.rs = newReedSolomonErasure();
+  }
+
+  private live(): ReedSolomonErasure {
+    if (!this.rs) throw new EcError(EcErrorCode.DISPOSED, 'codec used after dispose()');
+    return this.rs;
+  }
+
+  /** The contiguous work buffer for `n` shards of `len` bytes. */
+  private contiguous(len: number): Uint8Array {
+    const need = len * (this.dataShards + this.parityShards);
+    if (this.buf.length < need) this.buf = new Uint8Array(need);
+    return this.buf.subarray(0, need);
+  }
+
+  private check(code: number, what: string): void {
+    if (code !== ReedSolomonErasure.RESULT_OK) {
+      throw new EcError(EcErrorCode.INVALID_ARGUMENT, `reed-solomon-erasure ${what}: ${ReedSolomonErasure.getResultMessage(code)}`, { result: code });
+    }
+  }
+
+  /** Encode the data in `buf` (all k + p slots laid out) in place. */
+  private encodeContiguous(buf: Uint8Array): void {
+    this.check(this.live().encode(buf, this.dataShards, this.parityShards), 'encode');
+  }
+
+  encode(shards: readonly Uint8Array[]): void {
+    const k = this.dataShards;
+    const len = checkShards(shards, k, this.parityShards, false);
+    const buf = this.contiguous(len);
+    for (let i = 0; i < k; i++) buf.set(shards[i]!, i * len);
+    this.encodeContiguous(buf);
+    for (let r = 0; r < this.parityShards; r++) shards[k + r]!.set(buf.subarray((k + r) * len, (k + r + 1) * len));
+  }
+
+  verify(shards: readonly Uint8Array[]): boolean {
+    const k = this.dataShards;
+    const len = checkShards(shards, k, this.parityShards, false);
+    const buf = this.contiguous(len);
+    for (let i = 0; i < k; i++) buf.set(shards[i]!, i * len);
+    this.encodeContiguous(buf);
+    for (let r = 0; r < this.parityShards; r++) if (!bytesEqual(buf.subarray((k + r) * len, (k + r + 1) * len), shards[k + r]!)) return false;
+    return true;
+  }
+
+  reconstruct(shards: (Uint8Array | null)[], options: ReconstructOptions = {}): Uint8Array[] {
+    this.live();
+    const k = this.dataShards, n = k + this.parityShards;
+    const len = checkShards(shards, k, this.parityShards, true);
+    const present = options.present;
+    if (present !== undefined && (!Array.isArray(present) || present.length !== n)) {
+      throw new EcError(EcErrorCode.INVALID_ARGUMENT, `options.present must be an array of ${n} booleans`);
+    }
+    const avail = shards.map((s, i) => s != null && (present === undefined || present[i] === true));
+    const missing = avail.filter((a) => !a).length;
+    if (n - missing < k) {
+      throw new EcError(EcErrorCode.TOO_FEW_SHARDS, `${missing} shards missing, at most ${this.parityShards} can be restored`, { missing, parityShards: this.parityShards });
+    }
+    if (missing === 0) return shards as Uint8Array[];
+    const wanted = shards.map((_, i) => i).filter((i) => !avail[i] && (!options.dataOnly || i < k));
+    if (wanted.length === 0) return shards as Uint8Array[];
+    const buf = this.contiguous(len);
+    for (let i = 0; i < n; i++) if (avail[i]) buf.set(shards[i]!, i * len);
+    if (this.freshPerReconstruct) { this.rs = newReedSolomonErasure(); }
+    this.check(this.live().reconstruct(buf, k, this.parityShards, avail), 'reconstruct');
+    if (wanted.some((i) => i >= k)) this.encodeContiguous(buf);
+    for (const i of wanted) {
+      const src = buf.subarray(i * len, (i + 1) * len);
+      if (shards[i] == null) shards[i] = src.slice(); else shards[i]!.set(src);
+    }
+    return shards as Uint8Array[];
+  }
+
+  allocShards(size: number): Uint8Array[] {
+    this.live();
+    if (!Number.isInteger(size) || size < 1) throw new EcError(EcErrorCode.INVALID_ARGUMENT, `shard size must be an integer >= 1, got ${size}`);
+    return Array.from({ length: this.dataShards + this.parityShards }, () => new Uint8Array(size));
+  }
+
+  free(_shards: readonly Uint8Array[]): void { this.live(); }
+
+  dispose(): void { this.rs = null; this.buf = new Uint8Array(0); }
+}
