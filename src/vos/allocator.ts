@@ -1,0 +1,78 @@
+/**
+ * Block allocator of the data file: a sorted list of free byte ranges (multiples of the block
+ * size), first fit, coalescing on free. It lives in memory only and is rebuilt on open from
+ * the extents the index references, so an allocation lost in a crash is simply free again.
+ */
+import { assert } from '../../core/errors.js';
+
+/** Free-extent allocator over `[0, total)` in units of `block` bytes. */
+export class BlockAllocator {
+  /** Sorted, disjoint, non-adjacent free ranges [start, end). */
+  private free: Array<[number, number]>;
+  private usedBytes = 0;
+
+  constructor(readonly total: number, readonly block: number) {
+    assert(total % block === 0, 'allocator size must be a multiple of the block', { total, block });
+    this.free = total > 0 ? [[0, total]] : [];
+  }
+
+  /** Rebuild from the used ranges (offset, bytes), in any order. */
+  static fromUsed(total: number, block: number, used: Array<[number, number]>): BlockAllocator {
+    const a = new BlockAllocator(total, block);
+    const sorted = used.filter(([, n]) => n > 0).sort((x, y) => x[0] - y[0]);
+    const free: Array<[number, number]> = [];
+    let at = 0;
+    for (const [off, n] of sorted) {
+      assert(off >= at && off + n <= total, 'overlapping or out-of-range data extents', { off, n, at });
+      if (off > at) free.push([at, off]);
+      at = off + n;
+      a.usedBytes += n;
+    }
+    if (at < total) free.push([at, total]);
+    a.free = free;
+    return a;
+  }
+
+  /** Bytes allocated. */
+  get used(): number { return this.usedBytes; }
+
+  /** Round `bytes` up to whole blocks. */
+  roundUp(bytes: number): number { return Math.ceil(bytes / this.block) * this.block; }
+
+  /** Allocate `bytes` (a multiple of the block); returns the offset or -1 when no range fits. */
+  alloc(bytes: number): number {
+    assert(bytes > 0 && bytes % this.block === 0, 'allocation must be whole blocks', { bytes });
+    for (let i = 0; i < this.free.length; i++) {
+      const r = this.free[i]!;
+      if (r[1] - r[0] >= bytes) {
+        const off = r[0];
+        r[0] += bytes;
+        if (r[0] === r[1]) this.free.splice(i, 1);
+        this.usedBytes += bytes;
+        return off;
+      }
+    }
+    return -1;
+  }
+
+  /** Return `[off, off+bytes)` to the free list. */
+  release(off: number, bytes: number): void {
+    if (bytes <= 0) return;
+    const end = off + bytes;
+    const f = this.free;
+    // binary search: first range with start >= end
+    let lo = 0, hi = f.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (f[m]![0] < end) lo = m + 1; else hi = m; }
+    const prev = f[lo - 1];
+    const next = f[lo];
+    assert(!prev || prev[1] <= off, 'double free in data allocator', { off, bytes });
+    assert(!next || next[0] >= end, 'double free in data allocator', { off, bytes });
+    this.usedBytes -= bytes;
+    const joinPrev = prev !== undefined && prev[1] === off;
+    const joinNext = next !== undefined && next[0] === end;
+    if (joinPrev && joinNext) { prev[1] = next[1]; f.splice(lo, 1); }
+    else if (joinPrev) prev[1] = end;
+    else if (joinNext) next[0] = off;
+    else f.splice(lo, 0, [off, end]);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Named limits and defaults of the versioned object store (one instance per storage target).
+ */
+
+/** Largest dkey or akey in bytes (keys are 1..MAX_KEY_SIZE bytes). */
+export const MAX_KEY_SIZE = 4096;
+/** Largest single value or array write in bytes. */
+export const MAX_VALUE_SIZE = 256 * 1024 * 1024;
+/** Largest record size of an array akey in bytes. */
+export const MAX_RECORD_SIZE = 1024 * 1024;
+/** Largest array index + count (records are addressed with safe integers). */
+export const MAX_ARRAY_INDEX = Number.MAX_SAFE_INTEGER;
+/** Largest epoch (u64). Epoch 0 is reserved ("nothing"). */
+export const MAX_EPOCH = (1n << 64n) - 1n;
+/** Default pmem (metadata + small values) file size. */
+export const DEFAULT_SCM_BYTES = 64 * 1024 * 1024;
+/** Default block data file size (sparse). */
+export const DEFAULT_DATA_BYTES = 1024 * 1024 * 1024;
+/** Values of at most this many bytes are stored inline in the pmem log by default. */
+export const DEFAULT_INLINE_THRESHOLD = 4096;
+/** Largest inline threshold accepted. */
+export const MAX_INLINE_THRESHOLD = 64 * 1024;
+/** Block size of the data file (allocation unit and O_DIRECT alignment). */
+export const DATA_BLOCK = 4096;
+/** Seed of every xxhash64 checksum in the store (value, record and superblock checksums). */
+export const CSUM_SEED = 0x5643_4149_524e_0001n;
+/** File names inside a target directory. */
+export const SCM_FILE = 'vos.scm';
+export const DATA_FILE = 'vos.data';
