@@ -1,2 +1,3 @@
 export {};
 export * from './media/index.js';
+export * from './vos/index.js';
