@@ -9,7 +9,7 @@ export {
   type TargetState, type TargetInfo, type PoolMapJSON, type DomainJSON, type PoolShape,
 } from './poolmap.js';
 export {
-  parseObjectClass, formatObjectClass, objectClassById, resolveGroups, OBJECT_CLASS_NAMES,
+  parseObjectClass, formatObjectClass, objectClassById, toObjectClass, resolveGroups, OBJECT_CLASS_NAMES,
   MAX_GROUP_SIZE, MAX_CLASS_GROUPS, MAX_GX_GROUPS, type ObjectClass,
 } from './classes.js';
 export { makeObjectId, objectClassOf, objectTypeOf, objectGroupsOf, objectUserPart, OID_USER_BITS, OID_USER_MAX, OID_MAX, OID_MAX_GROUPS } from './oid.js';
@@ -18,3 +18,5 @@ export {
   createPlacement, PLACEMENT_ALGOS, RING_VNODES, BATCH_CHUNK_OBJECTS,
   type Placement, type PlacementAlgo, type Layout, type LayoutBatch,
 } from './engine.js';
+export { simulate, describeChange, loadStats, MAX_SIM_SHARDS, MAX_SIM_OBJECTS, type SimChange, type SimOptions, type SimReport, type SimStep, type LoadStats } from './simulate.js';
+export { referenceLayout } from './reference.js';
