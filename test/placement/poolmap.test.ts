@@ -1,0 +1,121 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { initXxhash } from '../../core/xxhash.js';
+import { PoolMap, PlacementError, type PoolMapJSON } from '../../placement/index.js';
+
+await initXxhash();
+const t = suite('pool-map');
+
+function code(f: () => unknown): string {
+  try { f(); } catch (e) { assert.instance(e, PlacementError); return (e as PlacementError).code; }
+  assert.unreachable('should throw');
+  return '';
+}
+
+t('create: shape, ids in pool order, node and rank of each target', () => {
+  const pm = PoolMap.create({ nodes: 3, ranksPerNode: 2, targetsPerRank: 4 });
+  assert.is(pm.targets.length, 24);
+  assert.is(pm.nodeCount, 3);
+  assert.is(pm.rankCount, 6);
+  assert.is(pm.version, 1);
+  const t13 = pm.target(13);
+  assert.equal({ id: t13.id, node: t13.node, rank: t13.rank, state: t13.state }, { id: 13, node: 1, rank: 3, state: 'UPIN' });
+  assert.equal(t13.path, [1, 3]);
+});
+
+t('state transitions bump the version; illegal ones are refused', () => {
+  const pm = PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 2 });
+  pm.exclude(3); assert.is(pm.target(3).state, 'DOWN'); assert.is(pm.version, 2);
+  assert.is(code(() => pm.exclude(3)), 'POOL_MAP_ILLEGAL_TRANSITION');
+  pm.markDownOut(3); assert.is(pm.target(3).state, 'DOWNOUT');
+  pm.reintegrate(3); assert.is(pm.target(3).state, 'UP');
+  pm.markUpIn(3); assert.is(pm.target(3).state, 'UPIN');
+  pm.drain(4); assert.is(pm.target(4).state, 'DRAIN');
+  assert.is(code(() => pm.markUpIn(4)), 'POOL_MAP_ILLEGAL_TRANSITION');
+  pm.markDownOut(4); assert.is(pm.target(4).state, 'DOWNOUT');
+  assert.is(pm.version, 7);
+  assert.is(code(() => pm.exclude(8)), 'UNKNOWN_TARGET');
+  assert.is(code(() => pm.target(-1)), 'UNKNOWN_TARGET');
+  pm.excludeRank(1);
+  assert.equal([pm.target(2).state, pm.target(3).state], ['DOWN', 'DOWN']);
+  assert.is(code(() => pm.excludeRank(4)), 'UNKNOWN_TARGET');
+});
+
+t('extend adds NEW targets of the same shape after the existing ids', () => {
+  const pm = PoolMap.create({ nodes: 2, ranksPerNode: 3, targetsPerRank: 2 });
+  const v = pm.version;
+  const ids = pm.extend({ nodes: 2 });
+  assert.equal(ids, Array.from({ length: 12 }, (_, i) => 12 + i));
+  assert.is(pm.targets.length, 24);
+  assert.is(pm.nodeCount, 4);
+  assert.is(pm.rankCount, 12);
+  assert.is(pm.target(23).state, 'NEW');
+  assert.is(pm.target(23).node, 3);
+  assert.is(pm.version, v + 1);
+  pm.markUpIn(23);
+  assert.is(pm.target(23).state, 'UPIN');
+  assert.is(code(() => pm.extend({ nodes: 0 })), 'PLACEMENT_INVALID_ARGUMENT');
+});
+
+t('clone is independent; JSON round-trips (any depth)', () => {
+  const pm = PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 2 });
+  const c = pm.clone();
+  c.exclude(0);
+  assert.is(pm.target(0).state, 'UPIN');
+  const desc: PoolMapJSON = {
+    version: 7, levels: ['rack', 'node', 'engine'], faultLevel: 'node',
+    domains: [
+      { name: 'r0', children: [{ children: [{ targets: [{ id: 0 }, { id: 1, state: 'DOWN' }] }] }, { children: [{ targets: [{ id: 2 }] }, { targets: [{ id: 3, state: 'NEW' }] }] }] },
+      { name: 'r1', children: [{ children: [{ targets: [{ id: 4 }, { id: 5, state: 'DRAIN' }] }] }] },
+    ],
+  };
+  const m = PoolMap.fromJSON(desc);
+  assert.is(m.targets.length, 6);
+  assert.is(m.faultLevelName, 'node');
+  assert.is(m.domainCount(1), 3);
+  assert.equal(m.target(3).path, [0, 1, 2]);
+  assert.equal(PoolMap.fromJSON(m.toJSON()).toJSON(), m.toJSON());
+  assert.is(m.toJSON().domains[0]!.targets, undefined);
+});
+
+t('invalid maps are refused with POOL_MAP_INVALID', () => {
+  const base = (): PoolMapJSON => ({ version: 1, levels: ['node', 'rank'], domains: [{ children: [{ targets: [{ id: 0 }, { id: 1 }] }] }] });
+  assert.ok(PoolMap.fromJSON(base()));
+  const dup = base(); dup.domains[0]!.children![0]!.targets![1]!.id = 0;
+  assert.is(code(() => PoolMap.fromJSON(dup)), 'POOL_MAP_INVALID');
+  const gap = base(); gap.domains[0]!.children![0]!.targets![1]!.id = 5;
+  assert.is(code(() => PoolMap.fromJSON(gap)), 'POOL_MAP_INVALID');
+  const emptyRank = base(); emptyRank.domains[0]!.children!.push({ targets: [] });
+  assert.is(code(() => PoolMap.fromJSON(emptyRank)), 'POOL_MAP_INVALID');
+  const emptyNode = base(); emptyNode.domains.push({ children: [] });
+  assert.is(code(() => PoolMap.fromJSON(emptyNode)), 'POOL_MAP_INVALID');
+  const state = base(); (state.domains[0]!.children![0]!.targets![0] as { state: string }).state = 'SLEEPY';
+  assert.is(code(() => PoolMap.fromJSON(state)), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), domains: [] })), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), faultLevel: 'rack' })), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), levels: [] })), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), version: -1 })), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON(null as unknown as PoolMapJSON)), 'POOL_MAP_INVALID');
+  const deep = base(); (deep.domains[0]! as { targets: unknown }).targets = [{ id: 9 }];
+  assert.is(code(() => PoolMap.fromJSON(deep)), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.create({ nodes: 0, ranksPerNode: 1, targetsPerRank: 1 })), 'PLACEMENT_INVALID_ARGUMENT');
+});
+
+t('serialize round-trips; every single bit flip is detected as POOL_MAP_CORRUPTED', () => {
+  const pm = PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 3 });
+  pm.exclude(4); pm.drain(7);
+  const bytes = pm.serialize();
+  assert.is(new TextDecoder().decode(bytes.subarray(0, 4)), 'CPMP');
+  const back = PoolMap.deserialize(bytes);
+  assert.equal(back.toJSON(), pm.toJSON());
+  assert.is(back.version, pm.version);
+  for (let bit = 0; bit < bytes.length * 8; bit++) {
+    const b = bytes.slice();
+    b[bit >> 3]! ^= 1 << (bit & 7);
+    assert.is(code(() => PoolMap.deserialize(b)), 'POOL_MAP_CORRUPTED', `bit ${bit}`);
+  }
+  assert.is(code(() => PoolMap.deserialize(bytes.subarray(0, bytes.length - 1))), 'POOL_MAP_CORRUPTED');
+  assert.is(code(() => PoolMap.deserialize(new Uint8Array(3))), 'POOL_MAP_CORRUPTED');
+});
+
+t.run();
