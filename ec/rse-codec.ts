@@ -3,7 +3,8 @@
  * (the Rust crate compiled to wasm without SIMD) behind the `Codec` contract. A pluggable
  * alternative and the test oracle of the Vandermonde matrix. It copies every call's shards into
  * one contiguous buffer (the package's API), restores data shards only (lost parity is then
- * re-encoded here), and supports only the Vandermonde matrix.
+ * re-encoded here), supports only the Vandermonde matrix, and its `reconstruct` is correct only
+ * on a fresh wasm instance (so each reconstruct instantiates the cached module anew).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,15 +13,19 @@ import { ReedSolomonErasure } from '@digitaldefiance/reed-solomon-erasure.wasm';
 import { EcError, EcErrorCode } from './errors.js';
 import { bytesEqual, checkShards, type Codec, type CodecOptions, type ReconstructOptions } from './codec.js';
 
-let wasmBytes: Uint8Array | null = null;
+let wasmModule: WebAssembly.Module | null = null;
 
-/** A fresh instance of the package's wasm (the bytes are read once). */
+/**
+ * A fresh instance of the package's wasm. The module is compiled once; the instance is built the
+ * way `ReedSolomonErasure.fromBytes` does (its constructor only stores the exports).
+ */
 export function newReedSolomonErasure(): ReedSolomonErasure {
-  if (!wasmBytes) {
+  if (!wasmModule) {
     const req = createRequire(import.meta.url);
-    wasmBytes = readFileSync(join(dirname(req.resolve('@digitaldefiance/reed-solomon-erasure.wasm')), 'reed_solomon_erasure_bg.wasm'));
+    wasmModule = new WebAssembly.Module(readFileSync(join(dirname(req.resolve('@digitaldefiance/reed-solomon-erasure.wasm')), 'reed_solomon_erasure_bg.wasm')));
   }
-  return ReedSolomonErasure.fromBytes(wasmBytes);
+  const Ctor = ReedSolomonErasure as unknown as new (exports: WebAssembly.Exports) => ReedSolomonErasure;
+  return new Ctor(new WebAssembly.Instance(wasmModule).exports);
 }
 
 /** Codec over the reed-solomon-erasure package. */
@@ -30,8 +35,6 @@ export class ReedSolomonErasureCodec implements Codec {
   readonly matrix = 'vandermonde' as const;
   readonly impl = 'reed-solomon-erasure' as const;
   private rs: ReedSolomonErasure | null;
-  /** The package's reconstruct traps from its second call on small shapes: use a fresh instance then. */
-  private readonly freshPerReconstruct: boolean;
   private buf = new Uint8Array(0);
 
   constructor(opts: Required<CodecOptions>) {
@@ -40,7 +43,6 @@ export class ReedSolomonErasureCodec implements Codec {
     }
     this.dataShards = opts.dataShards;
     this.parityShards = opts.parityShards;
-    this.freshPerReconstruct = this.parityShards === 1 && this.dataShards <= 3;
     this.rs = newReedSolomonErasure();
   }
 
@@ -103,9 +105,22 @@ export class ReedSolomonErasureCodec implements Codec {
     const wanted = shards.map((_, i) => i).filter((i) => !avail[i] && (!options.dataOnly || i < k));
     if (wanted.length === 0) return shards as Uint8Array[];
     const buf = this.contiguous(len);
-    for (let i = 0; i < n; i++) if (avail[i]) buf.set(shards[i]!, i * len);
-    if (this.freshPerReconstruct) { this.rs = newReedSolomonErasure(); }
-    this.check(this.live().reconstruct(buf, k, this.parityShards, avail), 'reconstruct');
+    const load = () => { for (let i = 0; i < n; i++) if (avail[i]) buf.set(shards[i]!, i * len); };
+    load();
+    // The package's reconstruct is only right on a fresh instance: from its second call on one
+    // instance it returns wrong data (measured: 8+2, most loss patterns) or traps (k + p <= 4).
+    this.rs = newReedSolomonErasure();
+    let code: number;
+    try {
+      code = this.live().reconstruct(buf, k, this.parityShards, avail);
+    } catch (e) {
+      // a trap leaves the package's instance unusable: retry once on a fresh one
+      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+      this.rs = newReedSolomonErasure();
+      load();
+      code = this.live().reconstruct(buf, k, this.parityShards, avail);
+    }
+    this.check(code, 'reconstruct');
     if (wanted.some((i) => i >= k)) this.encodeContiguous(buf);
     for (const i of wanted) {
       const src = buf.subarray(i * len, (i + 1) * len);
