@@ -35,7 +35,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint): { groups: number[][];
   const levels = Array.from({ length: L }, (_, l) => pm.levelArrays(l));
 
   const cand = (key: bigint, a: number): number => {
-    let h = fmix(key ^ ((BigInt(a) * K_ATTEMPT) & M));
+    let h = key ^ ((BigInt(a) * K_ATTEMPT) & M);
     let start = 0, count = pm.domainCount(0);
     for (let l = 0; l < L; l++) {
       h = fmix(h + K_LEVEL);

@@ -33,7 +33,8 @@ const K_SCAN: u64 = 0x8ebc6af09c88c6e3;
 
 /** Jump-map candidate: descend the domain tree with an independent jump hash per level. */
 function candJump(map: usize, key: u64, attempt: i32): i32 {
-  let h = fmix(key ^ (<u64>attempt * K_ATTEMPT));
+  // `key` is already mixed (objKey + shard * K_SHARD): each level's fmix below decorrelates
+  let h = key ^ (<u64>attempt * K_ATTEMPT);
   const levels = hdr(map, H_LEVELS);
   const info = <usize>hdr(map, H_LEVELINFO);
   let start: i32 = 0;
