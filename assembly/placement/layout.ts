@@ -2,7 +2,7 @@
 // Two steps per group: a base position for every shard computed from the whole map regardless of
 // target state (hierarchical jump hash with retries so no two shards share a fault domain), then a
 // spare for each shard whose base target is not eligible, avoiding the domains of its siblings.
-import { jump, fmix } from './jump';
+import { jump, jump2, fmix, jumpOutA, jumpOutB } from './jump';
 
 // Map header: i32 words at the map pointer (kept in sync with placement/engine.ts).
 const H_ALGO = 0;        // 0 = jump-map, 1 = ring
@@ -50,6 +50,31 @@ function candJump(map: usize, key: u64, attempt: i32): i32 {
   return start + jump(h, count);
 }
 
+/** Attempt-0 jump-map candidates of shards s and s+1 at once (two interleaved descents). */
+function candJumpPair(map: usize, keyA: u64, keyB: u64, out: usize): void {
+  let ha = keyA, hb = keyB;
+  const levels = hdr(map, H_LEVELS);
+  const info = <usize>hdr(map, H_LEVELINFO);
+  let sa: i32 = 0, sb: i32 = 0;
+  let ca: i32 = ldi(info, 0), cb: i32 = ca;
+  for (let l = 0; l < levels; l++) {
+    ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL);
+    jump2(ha, ca, hb, cb);
+    const da = sa + jumpOutA, db = sb + jumpOutB;
+    const base = info + <usize>(l * 12);
+    const sp = <usize>load<i32>(base + 4), cp = <usize>load<i32>(base + 8);
+    sa = ldi(sp, da); ca = ldi(cp, da);
+    sb = ldi(sp, db); cb = ldi(cp, db);
+  }
+  ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL);
+  jump2(ha, ca, hb, cb);
+  store<i32>(out, sa + jumpOutA);
+  store<i32>(out + 4, sb + jumpOutB);
+}
+
+/** Scratch for attempt-0 candidates of one group (static data: the core never allocates). */
+const FIRST: usize = memory.data(4 * 32, 16);
+
 /** Ring candidate: the attempt-th point clockwise from the key's position (virtual nodes). */
 function candRing(map: usize, key: u64, attempt: i32): i32 {
   const pts = <usize>hdr(map, H_RINGPTS);
@@ -88,10 +113,10 @@ function candRing(map: usize, key: u64, attempt: i32): i32 {
  * if `needEligible`, only eligible targets. Hash attempts first, then a deterministic scan over
  * domains, then (violating the fault domain rule) any unused target. -1 if none exists.
  */
-function pick(map: usize, algo: i32, out: usize, n: i32, s: i32, key: u64, needEligible: bool): i32 {
+function pick(map: usize, algo: i32, out: usize, n: i32, s: i32, key: u64, needEligible: bool, firstAttempt: i32): i32 {
   const elig = <usize>hdr(map, H_ELIGIBLE);
   const dp = <usize>hdr(map, H_DOMAIN);
-  for (let a = 0; a < MAX_ATTEMPTS; a++) {
+  for (let a = firstAttempt; a < MAX_ATTEMPTS; a++) {
     const t = cand(map, algo, key, a);
     if (needEligible && load<u8>(elig + <usize>t) == 0) continue;
     if (!domainUsed(map, out, n, s, ldi(dp, t))) return t;
@@ -151,9 +176,22 @@ export function layoutObjects(map: usize, oids: usize, n: i32, out: usize): i32 
     const objKey = fmix(lo ^ fmix(hi + K_SHARD));
     for (let g = 0; g < groups; g++) {
       // base positions: state-blind, so failures never disturb healthy shards
+      // attempt 0 of every shard first, two descents at a time (independent, so they overlap)
+      if (algo == 0) {
+        let s = 0;
+        for (; s + 1 < gs; s += 2) {
+          const ka = objKey + <u64>(g * gs + s + 1) * K_SHARD;
+          candJumpPair(map, ka, ka + K_SHARD, FIRST + (<usize>s << 2));
+        }
+        if (s < gs) store<i32>(FIRST + (<usize>s << 2), candJump(map, objKey + <u64>(g * gs + s + 1) * K_SHARD, 0));
+      }
       for (let s = 0; s < gs; s++) {
         const key = objKey + <u64>(g * gs + s + 1) * K_SHARD;
-        const t = pick(map, algo, o, s, s, key, false);
+        let t: i32 = -1;
+        if (algo == 0) {
+          const c = ldi(FIRST, s);
+          t = domainUsed(map, o, s, s, ldi(<usize>hdr(map, H_DOMAIN), c)) ? pick(map, algo, o, s, s, key, false, 1) : c;
+        } else t = pick(map, algo, o, s, s, key, false, 0);
         if (t < 0) return -1;
         store<i32>(o + (<usize>s << 2), t);
       }
@@ -161,7 +199,7 @@ export function layoutObjects(map: usize, oids: usize, n: i32, out: usize): i32 
       for (let s = 0; s < gs; s++) {
         if (load<u8>(elig + <usize>ldi(o, s)) != 0) continue;
         const key = (objKey + <u64>(g * gs + s + 1) * K_SHARD) ^ K_SPARE;
-        const t = pick(map, algo, o, gs, s, key, true);
+        const t = pick(map, algo, o, gs, s, key, true, 0);
         if (t < 0) return -1;
         store<i32>(o + (<usize>s << 2), t);
       }
