@@ -1,3 +1,12 @@
-export {};
+/**
+ * The embedded Cairn library: pools, containers, objects, KV and Array APIs, transactions.
+ */
+export { Pool, type PoolCreateOptions, type PoolOpenOptions, type ContainerCreateOptions, type PoolQuery, type TargetQuery } from './pool/pool.js';
+export { Container, type ContainerProps, type Snapshot, type CommitEvent, type ReadOptions } from './container/container.js';
+export { Transaction, TxObject } from './container/tx.js';
+export { CairnObject, type ObjectOptions, type ArrayValue, type FetchOptions, type Recx, type Key } from './object/object.js';
+export { KeyValue } from './object/kv.js';
+export { ArrayObject, type ArrayOptions } from './object/array.js';
+export { ObjectError, type ObjectErrorCode } from './object/errors.js';
 export * from './media/index.js';
 export * from './vos/index.js';

@@ -6,10 +6,13 @@ import { Command, CommanderError } from 'commander';
 import { CairnError } from '../../core/errors.js';
 import { registerSim } from './sim.js';
 
-/** A CLI usage error: printed as one line, exit code 2. */
-export class UsageError extends CairnError {
-  constructor(message: string) { super('USAGE', message); }
-}
+import { UsageError } from './errors.js';
+import { registerPoolCommands } from './pool-commands.js';
+import { registerDataCommands } from './data-commands.js';
+import { registerDemo } from './demo.js';
+import { registerBench } from './bench.js';
+
+export { UsageError };
 
 /** Build the command tree (exported for tests). */
 export function buildProgram(): Command {
@@ -17,7 +20,11 @@ export function buildProgram(): Command {
     .description('Cairn: a DAOS-style versioned object store with erasure coding and declustered placement')
     .showHelpAfterError(false)
     .exitOverride();
+  registerPoolCommands(program);
+  registerDataCommands(program);
   registerSim(program);
+  registerDemo(program);
+  registerBench(program);
   return program;
 }
 

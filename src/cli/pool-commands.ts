@@ -1,0 +1,98 @@
+/**
+ * `cairn pool create|query`, `cairn cont create|list|destroy|snapshot`,
+ * `cairn target exclude|reintegrate`.
+ */
+import type { Command } from 'commander';
+import { Pool } from '../pool/pool.js';
+import { intOpt, sizeOpt, poolDir, fmtBytes } from './util.js';
+import { UsageError } from './errors.js';
+
+/** Open the pool of a command, run `fn`, always close. */
+export async function withPool<T>(o: { pool?: string }, fn: (p: Pool) => Promise<T>): Promise<T> {
+  const pool = await Pool.open(poolDir(o));
+  try { return await fn(pool); } finally { await pool.close(); }
+}
+
+const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
+
+export function registerPoolCommands(program: Command): void {
+  const pool = program.command('pool').description('create and inspect pools');
+  pool.command('create')
+    .description('create a pool directory of nodes x ranks x targets')
+    .option('-p, --pool <dir>', 'pool directory (default $CAIRN_POOL or ./cairn-pool)')
+    .option('--nodes <n>', 'nodes (top-level fault domains)', '2')
+    .option('--ranks-per-node <n>', 'engines per node', '2')
+    .option('--targets-per-rank <n>', 'targets per engine', '2')
+    .option('--scm-bytes <size>', 'metadata file size per target', '64M')
+    .option('--data-bytes <size>', 'data file size per target (sparse)', '1G')
+    .action(async (o) => {
+      const p = await Pool.create(poolDir(o), {
+        nodes: intOpt('nodes', o.nodes, 2), ranksPerNode: intOpt('ranks-per-node', o.ranksPerNode, 2),
+        targetsPerRank: intOpt('targets-per-rank', o.targetsPerRank, 2),
+        scmBytes: sizeOpt('scm-bytes', o.scmBytes, 64 << 20), dataBytes: sizeOpt('data-bytes', o.dataBytes, 1 << 30),
+      });
+      const q = p.query();
+      await p.close();
+      console.log(`created pool ${q.uuid} in ${poolDir(o)}: ${q.targets.length} targets`);
+    });
+  pool.command('query')
+    .description('targets, states, space and repair state of a pool')
+    .option('-p, --pool <dir>', 'pool directory')
+    .option('--json', 'print JSON')
+    .action(async (o) => withPool(o, async (p) => {
+      const q = p.query();
+      if (o.json) { console.log(json(q)); return; }
+      console.log(`pool ${q.uuid}  map version ${q.mapVersion}  containers ${q.containers}`);
+      console.log(`space used ${fmtBytes(q.space.used)} of ${fmtBytes(q.space.total)}  io ${q.ioEngine ?? '-'}  shards awaiting repair ${q.badShards}`);
+      console.log('target  node  rank  state    used');
+      for (const t of q.targets) console.log(`${String(t.id).padStart(6)}  ${String(t.node).padStart(4)}  ${String(t.rank).padStart(4)}  ${t.state.padEnd(7)}  ${fmtBytes(t.spaceUsed)}`);
+    }));
+
+  const cont = program.command('cont').description('manage containers');
+  cont.command('create <label>')
+    .option('-p, --pool <dir>', 'pool directory')
+    .option('--oclass <class>', 'default object class, e.g. EC_4P2GX, RP_3G1, S1')
+    .option('--rf <n>', 'redundancy factor', '0')
+    .option('--cell-size <size>', 'EC cell size', '64K')
+    .action(async (label, o) => withPool(o, async (p) => {
+      const c = await p.createContainer(label, { oclass: o.oclass, redundancyFactor: intOpt('rf', o.rf, 0, 0), cellSize: sizeOpt('cell-size', o.cellSize, 65536) });
+      console.log(`created container ${c.label} ${c.uuid} oclass ${c.props.oclass} rf ${c.props.redundancyFactor}`);
+    }));
+  cont.command('list')
+    .option('-p, --pool <dir>', 'pool directory')
+    .option('--json', 'print JSON')
+    .action(async (o) => withPool(o, async (p) => {
+      const cs = await p.listContainers();
+      if (o.json) { console.log(json(cs)); return; }
+      for (const c of cs) console.log(`${c.label}\t${c.uuid}\t${c.props.oclass}\trf=${c.props.redundancyFactor}`);
+    }));
+  cont.command('destroy <label>')
+    .option('-p, --pool <dir>', 'pool directory')
+    .action(async (label, o) => withPool(o, async (p) => { await p.destroyContainer(label); console.log(`destroyed ${label}`); }));
+  cont.command('snapshot <label> [name]')
+    .option('-p, --pool <dir>', 'pool directory')
+    .option('--list', 'list snapshots instead')
+    .action(async (label, name, o) => withPool(o, async (p) => {
+      const c = await p.openContainer(label);
+      if (o.list) { for (const s of c.listSnapshots()) console.log(`${s.name}\t${s.epoch}`); return; }
+      const s = await c.snapshot(name);
+      console.log(`snapshot ${s.name} at epoch ${s.epoch}`);
+    }));
+
+  const target = program.command('target').description('exclude or reintegrate targets');
+  target.command('exclude <id>')
+    .option('-p, --pool <dir>', 'pool directory')
+    .action(async (id, o) => withPool(o, async (p) => {
+      const t = intOpt('id', id, 0, 0);
+      await p.exclude(t);
+      console.log(`target ${t} excluded (DOWN); I/O continues degraded`);
+    }));
+  target.command('reintegrate <id>')
+    .option('-p, --pool <dir>', 'pool directory')
+    .action(async (id, o) => withPool(o, async (p) => {
+      const t = intOpt('id', id, 0, 0);
+      if (typeof (p as { reintegrate?: unknown }).reintegrate !== 'function') throw new UsageError('reintegrate is not available in this build');
+      await (p as unknown as { reintegrate(t: number): Promise<void> }).reintegrate(t);
+      console.log(`target ${t} reintegrated`);
+    }));
+}

@@ -1,0 +1,41 @@
+/** Helpers shared by the CLI sub-commands. */
+import cliProgress from 'cli-progress';
+import { UsageError } from './errors.js';
+
+/** Parse a positive integer option, or throw a one-line usage error. */
+export function intOpt(name: string, v: string | number | undefined, def: number, min = 1): number {
+  if (v === undefined) return def;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Parse a size like 64M, 1G, 4096. */
+export function sizeOpt(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const m = /^(\d+)([kKmMgGtT]?)(i?[bB])?$/.exec(v.trim());
+  if (!m) throw new UsageError(`--${name} must be a size such as 4096, 64M or 1G, got ${JSON.stringify(v)}`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Number(m[1]) * mult;
+}
+
+/** The pool directory of a command: --pool, $CAIRN_POOL, or ./cairn-pool. */
+export function poolDir(o: { pool?: string }): string {
+  return o.pool ?? process.env.CAIRN_POOL ?? 'cairn-pool';
+}
+
+/** A progress bar on a terminal (stderr), nothing when piped. */
+export function progressBar(total: number, label: string): { update(n: number): void; stop(): void } {
+  if (process.stderr.isTTY !== true || total <= 0) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${label} [{bar}] {percentage}% {value}/{total} eta {eta}s`, hideCursor: true }, cliProgress.Presets.shades_classic);
+  bar.start(total, 0);
+  return { update: (n) => bar.update(n), stop: () => bar.stop() };
+}
+
+/** Human-readable bytes. */
+export function fmtBytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${i === 0 ? n : n.toFixed(1)} ${u[i]}`;
+}

@@ -1,0 +1,75 @@
+/**
+ * Small metadata files (pool map copy, pool and container properties) written atomically and read
+ * back only after validation: a 32-byte header (8-byte magic, u32 format version, u32 payload length,
+ * u64 xxhash64 of the payload, 8 reserved bytes) followed by the payload. Replacement is crash-safe:
+ * write a temporary file, fsync it, rename over the old one, fsync the directory.
+ */
+import { promises as fsp, constants as fsc } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { xxh64, initXxhash } from '../../core/xxhash.js';
+import { CorruptionError } from '../../core/errors.js';
+
+/** Header size of a record file in bytes. */
+export const RECORD_FILE_HEADER = 32;
+
+/** Encode `payload` as a record file image with an 8-character ASCII `magic`. */
+export function encodeRecordFile(magic: string, version: number, payload: Uint8Array): Uint8Array {
+  if (magic.length !== 8) throw new TypeError('record file magic must be 8 ASCII characters');
+  const out = new Uint8Array(RECORD_FILE_HEADER + payload.length);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) out[i] = magic.charCodeAt(i);
+  dv.setUint32(8, version, true);
+  dv.setUint32(12, payload.length, true);
+  dv.setBigUint64(16, xxh64(payload), true);
+  out.set(payload, RECORD_FILE_HEADER);
+  return out;
+}
+
+/** Validate and return the payload of a record file image; throws `CorruptionError` on any mismatch. */
+export function decodeRecordFile(magic: string, maxVersion: number, image: Uint8Array, what: string): { version: number; payload: Uint8Array } {
+  if (image.length < RECORD_FILE_HEADER) throw new CorruptionError(`${what}: file too short (${image.length} bytes)`, { what });
+  for (let i = 0; i < 8; i++) {
+    if (image[i] !== magic.charCodeAt(i)) throw new CorruptionError(`${what}: bad magic`, { what });
+  }
+  const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  const version = dv.getUint32(8, true);
+  if (version < 1 || version > maxVersion) throw new CorruptionError(`${what}: unsupported format version ${version}`, { what, version });
+  const len = dv.getUint32(12, true);
+  if (RECORD_FILE_HEADER + len !== image.length) throw new CorruptionError(`${what}: length mismatch`, { what });
+  const payload = image.subarray(RECORD_FILE_HEADER);
+  if (xxh64(payload) !== dv.getBigUint64(16, true)) throw new CorruptionError(`${what}: checksum mismatch`, { what });
+  return { version, payload };
+}
+
+/** Atomically replace `path` with `image` (temp file + fsync + rename + directory fsync). */
+export async function writeFileAtomic(path: string, image: Uint8Array): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  const fh = await fsp.open(tmp, fsc.O_CREAT | fsc.O_TRUNC | fsc.O_WRONLY, 0o644);
+  try {
+    await fh.writeFile(image);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, path);
+  const dh = await fsp.open(dirname(path), fsc.O_RDONLY);
+  try { await dh.sync(); } catch { /* some filesystems refuse directory fsync */ } finally { await dh.close(); }
+}
+
+/** Write a JSON document as a record file. */
+export async function writeJsonRecord(path: string, magic: string, version: number, doc: unknown): Promise<void> {
+  await initXxhash();
+  await writeFileAtomic(path, encodeRecordFile(magic, version, new TextEncoder().encode(JSON.stringify(doc))));
+}
+
+/** Read and validate a JSON record file. */
+export async function readJsonRecord<T>(path: string, magic: string, maxVersion: number, what: string): Promise<T> {
+  await initXxhash();
+  const image = new Uint8Array(await fsp.readFile(path));
+  const { payload } = decodeRecordFile(magic, maxVersion, image, what);
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) as T;
+  } catch (err) {
+    throw new CorruptionError(`${what}: payload is not valid JSON`, { what }, 'CORRUPTED');
+  }
+}

@@ -1,0 +1,521 @@
+/**
+ * A container: a versioned namespace of objects inside a pool, with its own epochs, snapshots,
+ * transactions and commit journal. Every commit (a single update or a whole transaction) gets one
+ * epoch and becomes visible atomically: reads without an explicit epoch read at the *stable epoch*,
+ * the highest epoch below which every commit has been fully applied on every target, so a reader
+ * never sees half a commit, and a crash mid-commit is rolled back on open through the journal.
+ */
+import { join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
+import { Journal, JournalType } from './journal.js';
+import { EpochClock } from './epoch-clock.js';
+import { ConflictTracker, conflictKey } from './conflicts.js';
+import type { Op } from './ops.js';
+import { KeyedMutex } from '../common/keyed-mutex.js';
+import { hex, toBytes } from '../common/bytes.js';
+import { writeJsonRecord } from '../common/record-file.js';
+import { ObjectError, badArg } from '../object/errors.js';
+import type { ShardStore } from '../object/shard-store.js';
+import { unitOid } from '../object/shard-store.js';
+import type { IoContext, ShardWrite, Redundancy, EcCodec } from '../object/io.js';
+import { planSingle, planArray, groupShards } from '../object/io.js';
+import type { PoolRuntime } from '../pool/runtime.js';
+import { CairnObject, type ObjectOptions } from '../object/object.js';
+import { KeyValue } from '../object/kv.js';
+import { ArrayObject, type ArrayOptions } from '../object/array.js';
+import { Transaction } from './tx.js';
+import { throwIfAborted, assert } from '../../core/errors.js';
+import { xxh64 } from '../../core/xxhash.js';
+import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, type ObjectClass } from '../../placement/index.js';
+
+/** Container properties fixed at creation. */
+export interface ContainerProps {
+  /** Default object class of objects created without one (e.g. `EC_4P2G1`). */
+  oclass: string;
+  /** Number of fault domains that may fail with no data loss; classes below it are refused. */
+  redundancyFactor: number;
+  /** EC cell size in bytes (array data per data shard per stripe). */
+  cellSize: number;
+  /** End-to-end checksums (always on in the store; kept for DAOS compatibility of the property). */
+  checksum: boolean;
+}
+
+/** A named snapshot: reads at `epoch` see the container exactly as it was then. */
+export interface Snapshot { name: string; epoch: bigint }
+
+/** One committed epoch, as `watch()` reports it. */
+export interface CommitEvent { epoch: bigint; objects: bigint[] }
+
+/** Persisted container metadata. */
+export interface ContainerMeta {
+  uuid: string;
+  label: string;
+  props: ContainerProps;
+  snapshots: Array<{ name: string; epoch: string }>;
+  createdAt: string;
+}
+
+export const CONTAINER_META_MAGIC = 'CAIRNCNT';
+const META_VERSION = 1;
+/** Largest number of commit events kept in memory for `watch()` consumers that lag behind. */
+export const MAX_WATCH_HISTORY = 65_536;
+/** Largest number of shard I/Os one commit keeps in flight. */
+export const MAX_COMMIT_CONCURRENCY = 64;
+/** Default EC cell size. */
+export const DEFAULT_CELL_SIZE = 64 * 1024;
+
+/** Options of a read: an explicit epoch or a snapshot (by name or object), else the stable epoch. */
+export interface ReadOptions { epoch?: bigint; snapshot?: string | Snapshot; signal?: AbortSignal }
+
+/**
+ * A container handle. Obtain one from `pool.createContainer` / `pool.openContainer`.
+ */
+export class Container {
+  private readonly clock: EpochClock;
+  private readonly inflight = new Set<bigint>();
+  private readonly locks = new KeyedMutex();
+  private readonly conflicts = new ConflictTracker();
+  private readonly activeTx = new Map<Transaction, bigint>();
+  private readonly events = new EventEmitter();
+  private readonly history: CommitEvent[] = [];
+  private readonly pendingEvents = new Map<bigint, CommitEvent>();
+  private barrier: Promise<void> | null = null;
+  private closed = false;
+  private emittedUpTo: bigint;
+
+  /** @internal use `pool.openContainer`. */
+  constructor(
+    private readonly rt: PoolRuntime,
+    private meta: ContainerMeta,
+    private readonly journal: Journal,
+    floor: bigint,
+    private readonly dir: string,
+  ) {
+    this.clock = new EpochClock(floor, rt.now);
+    this.emittedUpTo = floor;
+    this.events.setMaxListeners(0);
+  }
+
+  /** Open (or finish creating) a container's runtime: replays the journal and repairs torn commits. */
+  static async load(rt: PoolRuntime, meta: ContainerMeta, dir: string): Promise<Container> {
+    await mkdir(dir, { recursive: true });
+    const { journal, records } = Journal.open(join(dir, 'journal'), { durable: rt.durable });
+    const state = new Map<bigint, { targets: number[]; objects: string[]; done: boolean }>();
+    let floor = 0n;
+    const done: CommitEvent[] = [];
+    for (const r of records) {
+      if (r.epoch > floor) floor = r.epoch;
+      if (r.type === JournalType.Intent) {
+        state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], done: false });
+      } else if (r.type === JournalType.Done || r.type === JournalType.Abort) {
+        const s = state.get(r.epoch);
+        if (s) {
+          s.done = true;
+          if (r.type === JournalType.Done) done.push({ epoch: r.epoch, objects: s.objects.map((o) => BigInt('0x' + o)) });
+          state.delete(r.epoch);
+        }
+      }
+    }
+    const c = new Container(rt, meta, journal, floor, dir);
+    // Roll back commits that never finished: the process died between INTENT and DONE.
+    for (const [epoch, s] of state) {
+      await Promise.all(s.targets.map(async (t) => {
+        const store = await c.store(t).catch(() => undefined);
+        if (store) await store.discard(epoch - 1n, epoch);
+      }));
+      journal.append(JournalType.Abort, epoch, { recovered: true });
+    }
+    // Every target may hold epochs above the journal's (a journal reset): never reuse them.
+    for (const t of rt.map().targets) {
+      const store = await c.peekStore(t.id);
+      if (store) c.clock.observe(store.queryMaxEpoch());
+    }
+    c.emittedUpTo = c.clock.current;
+    for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.push(ev);
+    return c;
+  }
+
+  /** Container label. */
+  get label(): string { return this.meta.label; }
+  /** Container UUID. */
+  get uuid(): string { return this.meta.uuid; }
+  /** Container properties. */
+  get props(): Readonly<ContainerProps> { return this.meta.props; }
+
+  /**
+   * The highest epoch at which the container is consistent: every commit at or below it is
+   * fully applied. Reads default to it.
+   */
+  stableEpoch(): bigint {
+    if (this.inflight.size === 0) return this.clock.current;
+    let min = -1n;
+    for (const e of this.inflight) if (min < 0n || e < min) min = e;
+    return min - 1n;
+  }
+
+  // ------------------------------------------------------------------ handles
+
+  /** An object handle by object id or by name (names hash to ids); `oclass` defaults to the container's. */
+  object(oidOrName: bigint | string, opts: ObjectOptions = {}): CairnObject {
+    this.checkOpen();
+    return new CairnObject(this, this.resolveOid(oidOrName, opts.oclass), opts);
+  }
+
+  /** A key-value object: put/get/remove/list on string or byte keys. */
+  kv(name: string | bigint, opts: ObjectOptions = {}): KeyValue {
+    return new KeyValue(this.object(name, opts));
+  }
+
+  /** A byte array object with chunked layout, for values larger than memory. */
+  array(name: string | bigint, opts: ArrayOptions & ObjectOptions = {}): ArrayObject {
+    return new ArrayObject(this.object(name, opts), opts);
+  }
+
+  /** Start a transaction; its reads see the container at the current stable epoch plus its own writes. */
+  beginTx(): Transaction {
+    this.checkOpen();
+    const tx = new Transaction(this, this.stableEpoch());
+    this.activeTx.set(tx, tx.readEpoch);
+    return tx;
+  }
+
+  /** @internal the object id for a handle. */
+  resolveOid(oidOrName: bigint | string, oclass?: string | ObjectClass): bigint {
+    if (typeof oidOrName === 'bigint') {
+      const cls = objectClassOf(oidOrName);
+      this.checkClass(cls);
+      return oidOrName;
+    }
+    if (typeof oidOrName !== 'string' || oidOrName.length === 0) throw badArg('object name must be a non-empty string or an object id');
+    const cls = toObjectClass(oclass ?? this.meta.props.oclass);
+    this.checkClass(cls);
+    const name = toBytes(oidOrName);
+    const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
+    return makeObjectId(lo, cls);
+  }
+
+  /** Refuse classes that cannot survive the container's redundancy factor. */
+  private checkClass(cls: ObjectClass): void {
+    const tolerates = cls.kind === 'ec' ? cls.parityShards : cls.kind === 'replicated' ? cls.replicas - 1 : 0;
+    if (tolerates < this.meta.props.redundancyFactor) {
+      throw new ObjectError('RF_VIOLATION', `object class ${cls.name} survives ${tolerates} failed domain(s), the container's redundancy factor is ${this.meta.props.redundancyFactor}`, { oclass: cls.name, redundancyFactor: this.meta.props.redundancyFactor });
+    }
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** @internal resolve read options to an epoch. */
+  readEpoch(opts: ReadOptions = {}): bigint {
+    throwIfAborted(opts.signal);
+    if (opts.epoch !== undefined && opts.snapshot !== undefined) throw badArg('give epoch or snapshot, not both');
+    if (opts.epoch !== undefined) {
+      if (typeof opts.epoch !== 'bigint' || opts.epoch < 0n) throw badArg('epoch must be a non-negative bigint');
+      return opts.epoch;
+    }
+    if (opts.snapshot !== undefined) {
+      const name = typeof opts.snapshot === 'string' ? opts.snapshot : opts.snapshot.name;
+      const s = this.meta.snapshots.find((x) => x.name === name);
+      if (!s) throw new ObjectError('NOT_FOUND', `no snapshot named ${name}`, { snapshot: name });
+      return BigInt(s.epoch);
+    }
+    return this.stableEpoch();
+  }
+
+  /** @internal the layout groups of an object and its redundancy. */
+  layout(oid: bigint): { groups: number[][]; red: Redundancy; cls: ObjectClass } {
+    const cls = objectClassOf(oid);
+    const groups = this.rt.layout(oid);
+    return { groups, red: cls, cls };
+  }
+
+  /** @internal the group of a dkey. */
+  groupOf(groups: number[][], dkey: Uint8Array): number { return dkeyGroup(dkey, groups.length); }
+
+  /** @internal the I/O context for the data path. */
+  io(): IoContext {
+    return {
+      store: (t) => this.store(t),
+      available: (t) => this.rt.available(t),
+      codec: (k, p): EcCodec => this.rt.codec(k, p),
+      cellSize: this.meta.props.cellSize,
+      reportBadShard: (info) => this.rt.reportBadShard({ ...info, container: this.meta.uuid }),
+    };
+  }
+
+  /** @internal the store of target `t` for this container (opened lazily). */
+  store(t: number): Promise<ShardStore> {
+    this.checkOpen();
+    return this.rt.store(t, this.meta.uuid);
+  }
+
+  /** @internal the store of `t` only when it exists on disk (does not create it). */
+  private async peekStore(t: number): Promise<ShardStore | undefined> {
+    if (!this.rt.available(t) || !this.rt.storeExists(t, this.meta.uuid)) return undefined;
+    return this.rt.store(t, this.meta.uuid).catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ commits
+
+  /**
+   * @internal commit `ops` atomically at one new epoch. With `check`, refuse with TX_RESTART when
+   * any key read or written was committed by someone else after `check.readEpoch`.
+   */
+  async commit(ops: Op[], check?: { readEpoch: bigint; keys: Iterable<string> }, signal?: AbortSignal): Promise<bigint> {
+    this.checkOpen();
+    throwIfAborted(signal);
+    while (this.barrier) await this.barrier;
+    if (ops.length === 0) return this.stableEpoch();
+    // Writes to one dkey are serialised (EC read-modify-write needs it); an object punch takes the
+    // object's own key. Locks are taken in sorted order, so concurrent commits cannot deadlock.
+    const lockKeys = [...new Set(ops.map((o) => ('dkey' in o ? `${o.oid.toString(16)}/${hex(o.dkey)}` : `${o.oid.toString(16)}/*`)))];
+    return this.locks.withLocks(lockKeys, async () => {
+      if (check) {
+        for (const k of check.keys) {
+          if (this.conflicts.conflicts(k, check.readEpoch)) {
+            throw new ObjectError('TX_RESTART', 'transaction conflicts with a concurrent commit; retry it', { key: k });
+          }
+        }
+      }
+      const epoch = this.clock.next();
+      this.inflight.add(epoch);
+      try {
+        const writes: ShardWrite[] = [];
+        const io = this.io();
+        for (const op of ops) writes.push(...(await this.planOp(io, op, epoch)));
+        const targets = [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b);
+        const objects = [...new Set(ops.map((o) => o.oid.toString(16)))];
+        this.journal.append(JournalType.Intent, epoch, { targets, objects });
+        try {
+          await runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), epoch));
+        } catch (err) {
+          await Promise.all(targets.map(async (t) => { try { await (await this.store(t)).discard(epoch - 1n, epoch); } catch { /* target gone: nothing visible */ } }));
+          this.journal.append(JournalType.Abort, epoch);
+          throw err;
+        }
+        this.journal.append(JournalType.Done, epoch);
+        for (const op of ops) this.conflicts.record(opKey(op), epoch, op.kind.startsWith('punch'));
+        this.pendingEvents.set(epoch, { epoch, objects: objects.map((o) => BigInt('0x' + o)) });
+        return epoch;
+      } finally {
+        this.inflight.delete(epoch);
+        this.flushEvents();
+      }
+    });
+  }
+
+  /** Plan one op's shard writes (EC read-modify-write happens here, under the dkey lock). */
+  private async planOp(io: IoContext, op: Op, epoch: bigint): Promise<ShardWrite[]> {
+    const { groups, red } = this.layout(op.oid);
+    const live = (ws: ShardWrite[]) => ws.filter((w) => this.rt.available(w.target));
+    const all = (fn: (s: ShardStore, shard: number) => Promise<void>, gs: number[]) =>
+      gs.flatMap((g) => groupShards(groups, g)).filter((x) => this.rt.available(x.target))
+        .map(({ shard, target }): ShardWrite => ({ target, shard, apply: (s) => fn(s, shard) }));
+    const checkWritable = (ws: ShardWrite[], g: number) => {
+      // A write must reach enough shards to be readable later.
+      const need = red.kind === 'ec' ? red.dataShards : 1;
+      const got = new Set(ws.map((w) => w.shard)).size;
+      if (got < need) throw new ObjectError('DATA_LOST', `object ${op.oid.toString(16)}: group ${g} has ${got} writable shard(s), needs ${need}`, { oid: op.oid.toString(16) });
+      return ws;
+    };
+    switch (op.kind) {
+      case 'single': {
+        const g = this.groupOf(groups, op.dkey);
+        return checkWritable(live(planSingle(io, red, groups, g, op.oid, op.dkey, op.akey, op.value, epoch)), g);
+      }
+      case 'array': {
+        const g = this.groupOf(groups, op.dkey);
+        return checkWritable(live(await planArray(io, red, groups, g, op.oid, op.dkey, op.akey, op.offset, op.data)), g);
+      }
+      case 'punchObject':
+        return all((s, shard) => s.punchObject(epoch, unitOid(op.oid, shard)), groups.map((_, g) => g));
+      case 'punchDkey':
+        return all((s, shard) => s.punchDkey(epoch, unitOid(op.oid, shard), op.dkey), [this.groupOf(groups, op.dkey)]);
+      case 'punchAkey':
+        return all((s, shard) => s.punchAkey(epoch, unitOid(op.oid, shard), op.dkey, op.akey), [this.groupOf(groups, op.dkey)]);
+    }
+  }
+
+  /** Publish commit events in epoch order once they are at or below the stable epoch. */
+  private flushEvents(): void {
+    const stable = this.stableEpoch();
+    const ready = [...this.pendingEvents.keys()].filter((e) => e <= stable).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const e of ready) {
+      const ev = this.pendingEvents.get(e)!;
+      this.pendingEvents.delete(e);
+      this.history.push(ev);
+      if (this.history.length > MAX_WATCH_HISTORY) this.history.shift();
+      this.emittedUpTo = e;
+      this.events.emit('commit', ev);
+    }
+  }
+
+  // ------------------------------------------------------------------ snapshots, rollback, aggregation
+
+  /** Take a snapshot of the current stable state; returns `{ name, epoch }`. */
+  async snapshot(name?: string, opts: { signal?: AbortSignal } = {}): Promise<Snapshot> {
+    this.checkOpen();
+    throwIfAborted(opts.signal);
+    const epoch = this.stableEpoch();
+    const n = name ?? `snap-${epoch}`;
+    if (typeof n !== 'string' || n.length === 0 || n.length > 255) throw badArg('snapshot name must be 1..255 characters');
+    if (this.meta.snapshots.some((s) => s.name === n)) throw new ObjectError('EXISTS', `snapshot ${n} already exists`, { snapshot: n });
+    this.meta.snapshots.push({ name: n, epoch: epoch.toString() });
+    await this.saveMeta();
+    return { name: n, epoch };
+  }
+
+  /** Every snapshot, oldest first. */
+  listSnapshots(): Snapshot[] {
+    return this.meta.snapshots.map((s) => ({ name: s.name, epoch: BigInt(s.epoch) })).sort((a, b) => (a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0));
+  }
+
+  /** Forget a snapshot (its versions become reclaimable by `aggregate`). */
+  async destroySnapshot(snapshot: string | Snapshot): Promise<void> {
+    this.checkOpen();
+    const name = typeof snapshot === 'string' ? snapshot : snapshot.name;
+    const i = this.meta.snapshots.findIndex((s) => s.name === name);
+    if (i < 0) throw new ObjectError('NOT_FOUND', `no snapshot named ${name}`, { snapshot: name });
+    this.meta.snapshots.splice(i, 1);
+    await this.saveMeta();
+  }
+
+  /**
+   * Return the container to a snapshot: everything committed after it is discarded on every
+   * target (later snapshots are dropped too). Waits for in-flight commits first.
+   */
+  async rollback(snapshot: string | Snapshot, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.checkOpen();
+    const epoch = this.readEpoch({ snapshot, signal: opts.signal });
+    await this.exclusive(async () => {
+      this.journal.append(JournalType.Rollback, this.clock.next(), { to: epoch.toString() });
+      for (const t of this.rt.map().targets) {
+        const s = await this.peekStore(t.id);
+        if (s) await s.discard(epoch);
+      }
+      this.meta.snapshots = this.meta.snapshots.filter((s) => BigInt(s.epoch) <= epoch);
+      await this.saveMeta();
+      this.conflicts.record('', this.clock.current, true);
+    });
+  }
+
+  /**
+   * Reclaim space: merge versions that neither the current state, a snapshot nor an open
+   * transaction can see any more.
+   */
+  async aggregate(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.checkOpen();
+    const upTo = this.stableEpoch();
+    const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
+    for (const t of this.rt.map().targets) {
+      throwIfAborted(opts.signal);
+      const s = await this.peekStore(t.id);
+      if (s) await s.aggregate(upTo, keep);
+    }
+  }
+
+  // ------------------------------------------------------------------ watch
+
+  /**
+   * Committed epochs after `from`, in order, with the objects each touched; waits for new
+   * commits. A consumer reading at an event's epoch sees a consistent snapshot. Producers never
+   * wait for consumers: a consumer more than MAX_WATCH_HISTORY commits behind gets `WATCH_LAGGED`.
+   */
+  async *watch(opts: { from?: bigint; signal?: AbortSignal } = {}): AsyncGenerator<CommitEvent> {
+    let cursor = opts.from ?? this.emittedUpTo;
+    const signal = opts.signal;
+    for (;;) {
+      throwIfAborted(signal);
+      if (this.closed) return;
+      const first = this.history.findIndex((e) => e.epoch > cursor);
+      if (first >= 0) {
+        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history[0]!.epoch - 1n && opts.from !== undefined && cursor !== opts.from) {
+          throw new ObjectError('INVALID_ARGUMENT', 'watch consumer lagged behind the retained history', { code: 'WATCH_LAGGED' });
+        }
+        const ev = this.history[first]!;
+        cursor = ev.epoch;
+        yield ev;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => { this.events.off('commit', done); this.events.off('close', done); signal?.removeEventListener('abort', done); resolve(); };
+        this.events.on('commit', done);
+        this.events.on('close', done);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** @internal transactions report their end so their read epochs stop pinning versions. */
+  txEnded(tx: Transaction): void {
+    this.activeTx.delete(tx);
+    let oldest: bigint | undefined;
+    for (const e of this.activeTx.values()) if (oldest === undefined || e < oldest) oldest = e;
+    this.conflicts.prune(oldest);
+  }
+
+  /** Run `fn` with no commit in flight and none starting. */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.barrier) await this.barrier;
+    let release!: () => void;
+    this.barrier = new Promise<void>((r) => (release = r));
+    try {
+      while (this.inflight.size > 0) await new Promise((r) => setTimeout(r, 1));
+      return await fn();
+    } finally {
+      this.barrier = null;
+      release();
+    }
+  }
+
+  private async saveMeta(): Promise<void> {
+    await writeJsonRecord(join(this.dir, 'meta'), CONTAINER_META_MAGIC, META_VERSION, this.meta);
+  }
+
+  /** @internal write the metadata of a new container. */
+  static async createMeta(dir: string, meta: ContainerMeta): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeJsonRecord(join(dir, 'meta'), CONTAINER_META_MAGIC, META_VERSION, meta);
+  }
+
+  /** @internal remove this container's files (after close). */
+  static async removeFiles(dir: string): Promise<void> { await rm(dir, { recursive: true, force: true }); }
+
+  /** Close the handle: waits for in-flight commits; later calls fail with POOL_CLOSED. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.exclusive(async () => { this.closed = true; });
+    this.events.emit('close');
+    this.journal.close();
+    this.rt.containerClosed(this);
+  }
+
+  private checkOpen(): void {
+    if (this.closed || this.rt.closed) throw new ObjectError('POOL_CLOSED', `container ${this.meta.label} is closed`);
+  }
+}
+
+function opKey(op: Op): string {
+  switch (op.kind) {
+    case 'punchObject': return conflictKey(op.oid);
+    case 'punchDkey': return conflictKey(op.oid, hex(op.dkey));
+    default: return conflictKey(op.oid, hex(op.dkey), hex(op.akey));
+  }
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; the first error wins after all settle. */
+export async function runBounded<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  let firstErr: unknown;
+  const worker = async () => {
+    while (i < items.length) {
+      const x = items[i++]!;
+      try { await fn(x); } catch (err) { firstErr ??= err; }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (firstErr !== undefined) throw firstErr;
+  assert(true, 'unreachable');
+}

@@ -1,0 +1,130 @@
+/**
+ * Transactions: buffered updates across any objects of a container, committed atomically at one
+ * epoch (or not at all). Reads inside the transaction see the container at the transaction's read
+ * epoch plus the transaction's own writes. Commit uses optimistic concurrency: if any key the
+ * transaction read or wrote was committed by someone else after its read epoch, commit fails with
+ * `TX_RESTART` and nothing is written; the caller retries with a new transaction.
+ */
+import type { Container } from './container.js';
+import type { Op } from './ops.js';
+import { conflictKey } from './conflicts.js';
+import { CairnObject, keyBytes, valueOp, type ArrayValue, type FetchOptions, type Key, type ObjectOptions } from '../object/object.js';
+import { ObjectError } from '../object/errors.js';
+import { equalBytes, hex } from '../common/bytes.js';
+import { throwIfAborted } from '../../core/errors.js';
+
+/** Most operations one transaction may buffer. */
+export const MAX_TX_OPS = 100_000;
+
+/** An open transaction. */
+export class Transaction {
+  private ops: Op[] = [];
+  private keys = new Set<string>();
+  private state: 'open' | 'committed' | 'aborted' = 'open';
+
+  /** @internal use `cont.beginTx()`. */
+  constructor(private readonly cont: Container, readonly readEpoch: bigint) {}
+
+  /** A handle whose update/fetch/punch belong to this transaction. */
+  object(oidOrName: bigint | string, opts: ObjectOptions = {}): TxObject {
+    this.checkOpen();
+    return new TxObject(this, this.cont, this.cont.resolveOid(oidOrName, opts.oclass), opts);
+  }
+
+  /** @internal buffer an op. */
+  add(op: Op): void {
+    this.checkOpen();
+    if (this.ops.length >= MAX_TX_OPS) throw new ObjectError('INVALID_ARGUMENT', `a transaction holds at most ${MAX_TX_OPS} operations`);
+    this.ops.push(op);
+    this.keys.add(opConflictKey(op));
+  }
+
+  /** @internal note a read for conflict detection. */
+  noteRead(oid: bigint, dkey: Uint8Array, akey: Uint8Array): void { this.keys.add(conflictKey(oid, hex(dkey), hex(akey))); }
+
+  /** @internal the buffered ops touching (oid, dkey, akey), in order. */
+  opsFor(oid: bigint, dkey: Uint8Array, akey: Uint8Array): Op[] {
+    return this.ops.filter((o) => o.oid === oid && (o.kind === 'punchObject' || (equalBytes(o.dkey, dkey) && (o.kind === 'punchDkey' || equalBytes(o.akey, akey)))));
+  }
+
+  /** Commit every buffered op atomically; resolves to the commit epoch. `TX_RESTART` on conflict. */
+  async commit(opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    this.checkOpen();
+    throwIfAborted(opts.signal);
+    try {
+      const epoch = await this.cont.commit(this.ops, { readEpoch: this.readEpoch, keys: this.keys }, opts.signal);
+      this.state = 'committed';
+      return epoch;
+    } catch (err) {
+      this.state = 'aborted';
+      throw err;
+    } finally {
+      this.cont.txEnded(this);
+    }
+  }
+
+  /** Drop every buffered op; nothing of the transaction becomes visible. */
+  async abort(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    this.ops = [];
+    this.cont.txEnded(this);
+  }
+
+  /** 'open', 'committed' or 'aborted'. */
+  get status(): 'open' | 'committed' | 'aborted' { return this.state; }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') throw new ObjectError('TX_CLOSED', `transaction is already ${this.state}`);
+  }
+}
+
+/** An object handle inside a transaction. */
+export class TxObject extends CairnObject {
+  /** @internal */
+  constructor(private readonly tx: Transaction, cont: Container, oid: bigint, opts: ObjectOptions) { super(cont, oid, opts); }
+
+  /** Buffer an update; visible to this transaction's reads now, to others after commit. */
+  override async update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue): Promise<bigint> {
+    this.tx.add(valueOp(this.oid, keyBytes(dkey, 'dkey'), keyBytes(akey, 'akey'), value));
+    return this.tx.readEpoch;
+  }
+
+  /** Fetch at the transaction's read epoch, overlaid with its own buffered writes. */
+  override async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
+    const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
+    this.tx.noteRead(this.oid, d, a);
+    const own = this.tx.opsFor(this.oid, d, a);
+    const lastPunch = own.map((o) => o.kind.startsWith('punch')).lastIndexOf(true);
+    const after = own.slice(lastPunch + 1);
+    const base = { ...opts, epoch: this.tx.readEpoch, snapshot: undefined };
+    if (!opts.recx) {
+      const lastSingle = [...after].reverse().find((o) => o.kind === 'single');
+      if (lastSingle && lastSingle.kind === 'single') return lastSingle.value;
+      if (lastPunch >= 0) return undefined;
+      return super.fetch(d, a, base);
+    }
+    const rs = opts.recordSize ?? 1;
+    const start = opts.recx.index * rs, len = opts.recx.count * rs;
+    const out = lastPunch >= 0 ? new Uint8Array(len) : ((await super.fetch(d, a, base)) ?? new Uint8Array(len));
+    for (const o of after) {
+      if (o.kind !== 'array') continue;
+      const lo = Math.max(start, o.offset), hi = Math.min(start + len, o.offset + o.data.length);
+      if (hi > lo) out.set(o.data.subarray(lo - o.offset, hi - o.offset), lo - start);
+    }
+    return out;
+  }
+
+  override async punch(): Promise<bigint> { this.tx.add({ kind: 'punchObject', oid: this.oid }); return this.tx.readEpoch; }
+  override async punchDkey(dkey: Key): Promise<bigint> { this.tx.add({ kind: 'punchDkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey') }); return this.tx.readEpoch; }
+  override async punchAkey(dkey: Key, akey: Key): Promise<bigint> {
+    this.tx.add({ kind: 'punchAkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey'), akey: keyBytes(akey, 'akey') });
+    return this.tx.readEpoch;
+  }
+}
+
+function opConflictKey(op: Op): string {
+  if (op.kind === 'punchObject') return conflictKey(op.oid);
+  if (op.kind === 'punchDkey') return conflictKey(op.oid, hex(op.dkey));
+  return conflictKey(op.oid, hex(op.dkey), hex(op.akey));
+}

@@ -1,0 +1,170 @@
+/**
+ * The Array API: one logical byte array (records of `cellSize` bytes) stored in an object, cut into
+ * chunks of `chunkSize` bytes, each chunk a dkey (its index as 8 big-endian bytes, so byte order is
+ * numeric order) holding one array akey. Chunks spread over the object's redundancy groups, so a
+ * large array is striped across the pool. Streams move values larger than memory.
+ */
+import { Readable, Writable } from 'node:stream';
+import type { CairnObject } from './object.js';
+import type { ReadOptions } from '../container/container.js';
+import { badArg } from './errors.js';
+import { toBytes } from '../common/bytes.js';
+import { throwIfAborted } from '../../core/errors.js';
+
+/** Options of `cont.array()`. */
+export interface ArrayOptions {
+  /** Record size in bytes; offsets and lengths are multiples of it (default 1). */
+  cellSize?: number;
+  /** Bytes per chunk (dkey) (default 1 MiB). */
+  chunkSize?: number;
+}
+
+/** Default chunk size. */
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+const DATA_AKEY = new Uint8Array([0x30]); // "0"
+
+function chunkKey(i: number): Uint8Array {
+  const k = new Uint8Array(8);
+  new DataView(k.buffer).setBigUint64(0, BigInt(i), false);
+  return k;
+}
+
+/** A byte array object. */
+export class ArrayObject {
+  readonly cellSize: number;
+  readonly chunkSize: number;
+
+  /** @internal */
+  constructor(readonly object: CairnObject, opts: ArrayOptions = {}) {
+    this.cellSize = opts.cellSize ?? 1;
+    this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isInteger(this.cellSize) || this.cellSize < 1 || this.cellSize > 1024 * 1024) throw badArg('cellSize must be an integer in 1..1 MiB');
+    if (!Number.isInteger(this.chunkSize) || this.chunkSize < this.cellSize || this.chunkSize % this.cellSize !== 0 || this.chunkSize > 64 * 1024 * 1024) {
+      throw badArg('chunkSize must be a multiple of cellSize, at most 64 MiB');
+    }
+  }
+
+  private check(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) throw badArg('offset and length must be non-negative integers');
+    if (offset % this.cellSize !== 0 || length % this.cellSize !== 0) throw badArg(`offset and length must be multiples of cellSize ${this.cellSize}`);
+    if (!Number.isSafeInteger(offset + length)) throw badArg('range out of bounds');
+  }
+
+  /** Write `data` at byte `offset` (chunks are written concurrently; one epoch per chunk). */
+  async write(offset: number, data: Uint8Array | string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const bytes = toBytes(data);
+    this.check(offset, bytes.length);
+    const jobs: Promise<bigint>[] = [];
+    for (let pos = 0; pos < bytes.length;) {
+      const abs = offset + pos;
+      const chunk = Math.floor(abs / this.chunkSize);
+      const inChunk = abs - chunk * this.chunkSize;
+      const len = Math.min(this.chunkSize - inChunk, bytes.length - pos);
+      jobs.push(this.object.update(chunkKey(chunk), DATA_AKEY, { recx: { index: inChunk, count: len }, data: bytes.subarray(pos, pos + len) }, opts));
+      pos += len;
+    }
+    await Promise.all(jobs);
+  }
+
+  /** Read `length` bytes at `offset`; unwritten bytes read as zeros. */
+  async read(offset: number, length: number, opts: ReadOptions = {}): Promise<Uint8Array> {
+    this.check(offset, length);
+    const out = new Uint8Array(length);
+    const jobs: Promise<void>[] = [];
+    for (let pos = 0; pos < length;) {
+      const abs = offset + pos;
+      const chunk = Math.floor(abs / this.chunkSize);
+      const inChunk = abs - chunk * this.chunkSize;
+      const len = Math.min(this.chunkSize - inChunk, length - pos);
+      const at = pos;
+      jobs.push(this.object.fetch(chunkKey(chunk), DATA_AKEY, { ...opts, recx: { index: inChunk, count: len } }).then((d) => { if (d) out.set(d, at); }));
+      pos += len;
+    }
+    await Promise.all(jobs);
+    return out;
+  }
+
+  /** The array's size: one past the last written byte. */
+  async getSize(opts: ReadOptions = {}): Promise<number> {
+    const chunks: number[] = [];
+    for await (const k of this.object.listDkeys(opts)) {
+      if (k.length === 8) chunks.push(Number(new DataView(k.buffer, k.byteOffset, 8).getBigUint64(0, false)));
+    }
+    chunks.sort((a, b) => b - a);
+    for (const c of chunks) {
+      let end = 0;
+      for await (const x of this.object.listRecx(chunkKey(c), DATA_AKEY, opts)) end = Math.max(end, x.index + x.count);
+      if (end > 0) return c * this.chunkSize + end;
+    }
+    return 0;
+  }
+
+  /** Grow (the new bytes read as zeros) or shrink (bytes beyond `size` are punched) the array. */
+  async setSize(size: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.check(size, 0);
+    const cur = await this.getSize();
+    if (size === cur) return;
+    if (size > cur) {
+      await this.write(size - this.cellSize, new Uint8Array(this.cellSize), opts);
+      return;
+    }
+    const lastChunk = Math.floor((size - 1) / this.chunkSize);
+    const firstGone = size === 0 ? 0 : lastChunk + 1;
+    const curLast = Math.floor((cur - 1) / this.chunkSize);
+    for (let c = firstGone; c <= curLast; c++) {
+      throwIfAborted(opts.signal);
+      await this.object.punchDkey(chunkKey(c), opts);
+    }
+    if (size > 0 && size % this.chunkSize !== 0) {
+      // Keep the head of the last chunk: read it, punch the chunk, write the head back.
+      const start = lastChunk * this.chunkSize;
+      const head = await this.read(start, size - start);
+      const present: Array<{ index: number; count: number }> = [];
+      for await (const x of this.object.listRecx(chunkKey(lastChunk), DATA_AKEY)) present.push(x);
+      await this.object.punchDkey(chunkKey(lastChunk), opts);
+      for (const x of present) {
+        const lo = x.index, hi = Math.min(x.index + x.count, size - start);
+        if (hi > lo) await this.object.update(chunkKey(lastChunk), DATA_AKEY, { recx: { index: lo, count: hi - lo }, data: head.subarray(lo, hi) }, opts);
+      }
+    }
+  }
+
+  /** A readable stream of [start, end) (default: the whole array), one chunk at a time. */
+  createReadStream(opts: ReadOptions & { start?: number; end?: number } = {}): Readable {
+    const self = this;
+    return Readable.from((async function* () {
+      const end = opts.end ?? (await self.getSize(opts));
+      for (let pos = opts.start ?? 0; pos < end;) {
+        const len = Math.min(self.chunkSize - (pos % self.chunkSize), end - pos);
+        yield Buffer.from(await self.read(pos, len, opts));
+        pos += len;
+      }
+    })(), { objectMode: false });
+  }
+
+  /** A writable stream writing sequentially from `start` (default 0), a chunk at a time. */
+  createWriteStream(opts: { start?: number; signal?: AbortSignal } = {}): Writable {
+    let pos = opts.start ?? 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (all: boolean) => {
+      while (pendingBytes >= this.chunkSize || (all && pendingBytes > 0)) {
+        const buf = Buffer.concat(pending);
+        const room = this.chunkSize - (pos % this.chunkSize);
+        const n = all ? Math.min(room, buf.length) : room;
+        if (!all && buf.length < n) break;
+        await this.write(pos, buf.subarray(0, n), opts);
+        pos += n;
+        pending = [buf.subarray(n)];
+        pendingBytes = buf.length - n;
+      }
+    };
+    return new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        pending.push(chunk); pendingBytes += chunk.length;
+        flush(false).then(() => cb(), cb);
+      },
+      final: (cb) => { flush(true).then(() => cb(), cb); },
+    });
+  }
+}

@@ -1,0 +1,392 @@
+/**
+ * The object data path: turns object-level updates and fetches into shard I/O on the targets of a
+ * layout, for the three redundancy kinds.
+ *
+ * - striped (S*): one shard per group holds the value.
+ * - replicated (RP_n*): every shard of the group holds a full copy; reads use the first healthy one.
+ * - erasure-coded (EC_kPp*): single values are split into k equal pieces plus p parity pieces, each
+ *   prefixed by a 16-byte header (length, format, epoch) so a reader can check that the pieces it
+ *   combines belong to one version; arrays are laid out in stripes of k cells of `cellSize` bytes
+ *   (see stripe.ts). A write that covers whole stripes encodes parity directly; a partial-stripe
+ *   write reads the old stripe (degraded if need be), merges, re-encodes and rewrites the touched
+ *   data cells and all parity cells (read-modify-write, serialised per dkey by the caller).
+ *
+ * A shard whose target is down, whose files are missing or whose checksum fails counts as lost; the
+ * value is rebuilt from the remaining redundancy, the bad shard is reported for repair, and if too
+ * many are lost the fetch fails with `DATA_LOST` naming the object. Wrong bytes are never returned.
+ */
+import type { ShardStore, Recx } from './shard-store.js';
+import { unitOid } from './shard-store.js';
+import { ObjectError } from './errors.js';
+import { cellSpans, stripeRange } from './stripe.js';
+import { CairnError } from '../../core/errors.js';
+
+/** Redundancy shape of an object class, as the data path needs it. */
+export interface Redundancy {
+  kind: 'striped' | 'replicated' | 'ec';
+  /** k for EC, 1 otherwise. */
+  dataShards: number;
+  /** p for EC, n-1 for RP_n, 0 for striped. */
+  parityShards: number;
+  /** Shards per group (k+p, n, or 1). */
+  groupSize: number;
+}
+
+/** Minimal codec surface used here (see ec/). */
+export interface EcCodec {
+  encode(shards: Uint8Array[]): unknown;
+  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean }): unknown;
+}
+
+/** What the data path asks of its container. */
+export interface IoContext {
+  /** The store of target `id` for this container; throws when the target cannot be opened. */
+  store(target: number): Promise<ShardStore>;
+  /** Whether a target may serve I/O (not DOWN/DOWNOUT and not known broken). */
+  available(target: number): boolean;
+  /** The codec for k+p (cached by the caller). */
+  codec(k: number, p: number): EcCodec;
+  /** EC cell size in bytes for arrays. */
+  cellSize: number;
+  /** A shard read failed (checksum, missing file, I/O): remember it for scrub/repair. */
+  reportBadShard(info: { target: number; oid: bigint; shard: number; dkey: Uint8Array; akey: Uint8Array; error: unknown }): void;
+  /** Maximum concurrent shard I/Os of one request. */
+  concurrency?: number;
+}
+
+/** One shard write of a commit, bound to its target. */
+export interface ShardWrite {
+  target: number;
+  shard: number;
+  apply(store: ShardStore, epoch: bigint): Promise<void>;
+}
+
+/** Size of the header in front of each EC single-value piece. */
+export const EC_PIECE_HEADER = 16;
+const PIECE_FORMAT = 1;
+
+/** Shard indices (global) and targets of group `g`. */
+export function groupShards(groups: number[][], g: number): Array<{ shard: number; target: number }> {
+  const size = groups[0]!.length;
+  return groups[g]!.map((target, i) => ({ shard: g * size + i, target }));
+}
+
+function isShardFailure(err: unknown): boolean {
+  // Anything a lower layer reports about one shard (checksum, I/O, corruption, missing file) is a
+  // lost shard for redundancy purposes; programming errors (TypeError...) are not swallowed.
+  return err instanceof CairnError || (err as NodeJS.ErrnoException)?.code !== undefined;
+}
+
+async function tryShard<T>(ctx: IoContext, target: number, fn: (s: ShardStore) => Promise<T>, onFail: (err: unknown) => void): Promise<{ ok: true; value: T } | { ok: false }> {
+  if (!ctx.available(target)) return { ok: false };
+  try {
+    return { ok: true, value: await fn(await ctx.store(target)) };
+  } catch (err) {
+    if (err instanceof CairnError && (err.code === 'ABORTED' || err.code === 'POOL_CLOSED')) throw err;
+    if (!isShardFailure(err)) throw err;
+    onFail(err);
+    return { ok: false };
+  }
+}
+
+// ---------------------------------------------------------------- single values
+
+/** Plan the shard writes of a single-value update in group `g`. */
+export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, epochHint: bigint): ShardWrite[] {
+  const shards = groupShards(groups, g);
+  if (red.kind !== 'ec') {
+    return shards.map(({ shard, target }) => ({
+      target, shard, apply: (s, e) => s.updateSingle(e, unitOid(oid, shard), dkey, akey, value),
+    }));
+  }
+  const { dataShards: k, parityShards: p } = red;
+  const pieceLen = Math.max(1, Math.ceil(value.length / k));
+  const pieces: Uint8Array[] = [];
+  for (let i = 0; i < k + p; i++) pieces.push(new Uint8Array(EC_PIECE_HEADER + pieceLen));
+  const bodies = pieces.map((b) => b.subarray(EC_PIECE_HEADER));
+  for (let i = 0; i < k; i++) bodies[i]!.set(value.subarray(i * pieceLen, Math.min(value.length, (i + 1) * pieceLen)));
+  ctx.codec(k, p).encode(bodies);
+  return shards.map(({ shard, target }, i) => ({
+    target, shard,
+    apply: (s, e) => {
+      const piece = pieces[i]!;
+      const dv = new DataView(piece.buffer, piece.byteOffset, EC_PIECE_HEADER);
+      dv.setUint32(0, value.length, true);
+      dv.setUint8(4, PIECE_FORMAT);
+      dv.setBigUint64(8, e === 0n ? epochHint : e, true);
+      return s.updateSingle(e, unitOid(oid, shard), dkey, akey, piece);
+    },
+  }));
+}
+
+/** Fetch a single value of group `g` at `epoch`; undefined when nothing is visible. */
+export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
+  const shards = groupShards(groups, g);
+  const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
+  if (red.kind !== 'ec') {
+    for (const { shard, target } of shards) {
+      const r = await tryShard(ctx, target, (s) => s.fetchSingle(epoch, unitOid(oid, shard), dkey, akey), fail(shard, target));
+      if (r.ok) return r.value;
+    }
+    throw lost(oid, dkey, akey, 'no healthy replica');
+  }
+  const { dataShards: k, parityShards: p } = red;
+  // Read the data pieces first; parity only when something is missing or inconsistent.
+  const got: Array<Uint8Array | undefined | null> = new Array(k + p).fill(null); // null = not read/lost
+  const read = async (i: number) => {
+    const { shard, target } = shards[i]!;
+    const r = await tryShard(ctx, target, (s) => s.fetchSingle(epoch, unitOid(oid, shard), dkey, akey), fail(shard, target));
+    got[i] = r.ok ? r.value : null;
+  };
+  await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
+  let verdict = combinePieces(got, k, p);
+  if (verdict.kind === 'need-more') {
+    await Promise.all(Array.from({ length: p }, (_, j) => read(k + j)));
+    verdict = combinePieces(got, k, p);
+  }
+  if (verdict.kind === 'absent') return undefined;
+  if (verdict.kind !== 'ok') throw lost(oid, dkey, akey, 'too few consistent EC pieces');
+  const { length, epochOf, use } = verdict;
+  const pieceLen = Math.max(1, Math.ceil(length / k));
+  const bodies: (Uint8Array | null)[] = got.map((v, i) => (v && use[i] ? v.subarray(EC_PIECE_HEADER) : null));
+  if (bodies.slice(0, k).some((b) => b === null)) {
+    if (bodies.filter((b) => b !== null).length < k) throw lost(oid, dkey, akey, 'too few EC pieces');
+    for (let i = 0; i < k + p; i++) if (bodies[i] === null) bodies[i] = null;
+    ctx.codec(k, p).reconstruct(bodies, { dataOnly: true });
+  }
+  void epochOf;
+  const out = new Uint8Array(length);
+  for (let i = 0; i < k; i++) {
+    const start = i * pieceLen;
+    if (start >= length) break;
+    out.set(bodies[i]!.subarray(0, Math.min(pieceLen, length - start)), start);
+  }
+  return out;
+}
+
+type Verdict =
+  | { kind: 'ok'; length: number; epochOf: bigint; use: boolean[] }
+  | { kind: 'absent' }
+  | { kind: 'need-more' }
+  | { kind: 'lost' };
+
+/** Decide from the pieces read so far whether a consistent version can be assembled. */
+function combinePieces(got: Array<Uint8Array | undefined | null>, k: number, p: number): Verdict {
+  // Group pieces by (epoch, length); the newest version with >= k pieces wins.
+  const versions = new Map<string, { epoch: bigint; length: number; idx: number[] }>();
+  let absent = 0, lostOrUnread = 0;
+  got.forEach((v, i) => {
+    if (v === null) { lostOrUnread++; return; }
+    if (v === undefined) { absent++; return; }
+    if (v.length < EC_PIECE_HEADER) { lostOrUnread++; return; }
+    const dv = new DataView(v.buffer, v.byteOffset, EC_PIECE_HEADER);
+    const length = dv.getUint32(0, true), epoch = dv.getBigUint64(8, true);
+    if (dv.getUint8(4) !== PIECE_FORMAT || v.length !== EC_PIECE_HEADER + Math.max(1, Math.ceil(length / k))) { lostOrUnread++; return; }
+    const key = `${epoch}:${length}`;
+    const e = versions.get(key) ?? { epoch, length, idx: [] };
+    e.idx.push(i);
+    versions.set(key, e);
+  });
+  const best = [...versions.values()].sort((a, b) => (a.epoch === b.epoch ? 0 : a.epoch > b.epoch ? -1 : 1))[0];
+  const readAll = got.length === k + p && lostOrUnread + absent + [...versions.values()].reduce((n, v) => n + v.idx.length, 0) === k + p && got.every((v) => v !== null || true);
+  void readAll;
+  if (best && best.idx.length >= k) {
+    const dataComplete = Array.from({ length: k }, (_, i) => best.idx.includes(i)).every(Boolean);
+    if (dataComplete || best.idx.length >= k) {
+      const use = got.map((_, i) => best.idx.includes(i));
+      return { kind: 'ok', length: best.length, epochOf: best.epoch, use };
+    }
+  }
+  if (!best && absent > 0 && absent >= k) return { kind: 'absent' };
+  return { kind: 'need-more' };
+}
+
+// ---------------------------------------------------------------- arrays
+
+/** Plan the shard writes of an array update at byte `offset` in group `g` (may read for RMW). */
+export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array): Promise<ShardWrite[]> {
+  const shards = groupShards(groups, g);
+  if (data.length === 0) return [];
+  if (red.kind !== 'ec') {
+    return shards.map(({ shard, target }) => ({
+      target, shard, apply: (s, e) => s.updateArray(e, unitOid(oid, shard), dkey, akey, { index: offset, count: data.length }, data),
+    }));
+  }
+  const { dataShards: k, parityShards: p } = red;
+  const cell = ctx.cellSize;
+  const { first, last } = stripeRange(offset, data.length, k, cell);
+  const nStripes = last - first + 1;
+  const stripeBytes = k * cell;
+  const spanStart = first * stripeBytes, spanEnd = (last + 1) * stripeBytes;
+  const fullCover = offset === spanStart && offset + data.length === spanEnd;
+  // Per-shard buffers covering the touched stripes (shard-local bytes [first*cell, (last+1)*cell)).
+  const bufs: Uint8Array[] = Array.from({ length: k + p }, () => new Uint8Array(nStripes * cell));
+  const touched = new Array<boolean>(k).fill(false);
+  const touchedRange: Array<[number, number]> = Array.from({ length: k }, () => [Infinity, -Infinity]);
+  if (!fullCover) {
+    // Read-modify-write: the old stripes, degraded if need be (holes read as zeros).
+    const old = await readStripes(ctx, red, shards, oid, dkey, akey, first, last, 'latest');
+    for (let i = 0; i < k; i++) bufs[i]!.set(old[i]!);
+  }
+  for (const span of cellSpans(offset, data.length, k, cell)) {
+    const local = (span.stripe - first) * cell + span.cellOffset;
+    bufs[span.cell]!.set(data.subarray(span.requestOffset, span.requestOffset + span.length), local);
+    touched[span.cell] = true;
+    const r = touchedRange[span.cell]!;
+    r[0] = Math.min(r[0], local); r[1] = Math.max(r[1], local + span.length);
+  }
+  ctx.codec(k, p).encode(bufs);
+  const base = first * cell;
+  const writes: ShardWrite[] = [];
+  shards.forEach(({ shard, target }, i) => {
+    if (i < k && !touched[i]) return;
+    // Data shards write exactly the bytes the caller wrote (holes stay holes); parity whole cells.
+    const [lo, hi] = i < k ? touchedRange[i]! : [0, nStripes * cell];
+    writes.push({
+      target, shard,
+      apply: (s, e) => s.updateArray(e, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs[i]!.subarray(lo, hi)),
+    });
+  });
+  return writes;
+}
+
+/**
+ * Read whole stripes [first, last] as k data buffers (holes as zeros), reconstructing lost data
+ * cells from parity. `epoch` 'latest' reads everything applied so far (used under the dkey lock).
+ */
+async function readStripes(ctx: IoContext, red: Redundancy, shards: Array<{ shard: number; target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest'): Promise<Uint8Array[]> {
+  const { dataShards: k, parityShards: p } = red;
+  const cell = ctx.cellSize;
+  const n = (last - first + 1) * cell;
+  const recx: Recx = { index: first * cell, count: n };
+  const e = epoch === 'latest' ? (1n << 64n) - 1n : epoch;
+  const got: (Uint8Array | null)[] = new Array(k + p).fill(null);
+  const read = async (i: number) => {
+    const { shard, target } = shards[i]!;
+    const r = await tryShard(ctx, target, (s) => s.fetchArray(e, unitOid(oid, shard), dkey, akey, recx, { holesAsZero: true }),
+      (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
+    got[i] = r.ok ? r.value.data : null;
+  };
+  await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
+  if (got.slice(0, k).some((b) => b === null)) {
+    await Promise.all(Array.from({ length: p }, (_, j) => read(k + j)));
+    if (got.filter((b) => b !== null).length < k) throw lost(oid, dkey, akey, 'too few EC shards for the stripe');
+    ctx.codec(k, p).reconstruct(got, { dataOnly: true });
+  }
+  return got.slice(0, k) as Uint8Array[];
+}
+
+/** Fetch `length` bytes at byte `offset` of an array akey in group `g`; holes read as zeros. */
+export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, length: number, epoch: bigint): Promise<Uint8Array> {
+  const shards = groupShards(groups, g);
+  if (length === 0) return new Uint8Array(0);
+  if (red.kind !== 'ec') {
+    for (const { shard, target } of shards) {
+      const r = await tryShard(ctx, target, (s) => s.fetchArray(epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: length }, { holesAsZero: true }),
+        (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
+      if (r.ok) return r.value.data;
+    }
+    throw lost(oid, dkey, akey, 'no healthy replica');
+  }
+  const { dataShards: k } = red;
+  const cell = ctx.cellSize;
+  const spans = cellSpans(offset, length, k, cell);
+  const out = new Uint8Array(length);
+  // Per data shard, the shard-local range covering its spans.
+  const ranges = new Map<number, [number, number]>();
+  for (const s of spans) {
+    const lo = s.stripe * cell + s.cellOffset;
+    const r = ranges.get(s.cell) ?? [Infinity, -Infinity];
+    ranges.set(s.cell, [Math.min(r[0], lo), Math.max(r[1], lo + s.length)]);
+  }
+  const local = new Map<number, Uint8Array>();
+  let degraded = false;
+  await Promise.all([...ranges].map(async ([c, [lo, hi]]) => {
+    const { shard, target } = shards[c]!;
+    const r = await tryShard(ctx, target, (s) => s.fetchArray(epoch, unitOid(oid, shard), dkey, akey, { index: lo, count: hi - lo }, { holesAsZero: true }),
+      (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
+    if (r.ok) local.set(c, r.value.data); else degraded = true;
+  }));
+  if (degraded) {
+    const { first, last } = stripeRange(offset, length, k, cell);
+    const whole = await readStripes(ctx, red, shards, oid, dkey, akey, first, last, epoch);
+    for (const s of spans) {
+      const at = (s.stripe - first) * cell + s.cellOffset;
+      out.set(whole[s.cell]!.subarray(at, at + s.length), s.requestOffset);
+    }
+    return out;
+  }
+  for (const s of spans) {
+    const lo = ranges.get(s.cell)![0];
+    const at = s.stripe * cell + s.cellOffset - lo;
+    out.set(local.get(s.cell)!.subarray(at, at + s.length), s.requestOffset);
+  }
+  return out;
+}
+
+/** Object-level extents of an array akey (bytes), merged and sorted. */
+export async function listExtents(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Recx[]> {
+  const shards = groupShards(groups, g);
+  const raw: Recx[] = [];
+  const collect = async (i: number, map: (r: Recx) => Recx[]): Promise<boolean> => {
+    const { shard, target } = shards[i]!;
+    const r = await tryShard(ctx, target, async (s) => {
+      const xs: Recx[] = [];
+      for await (const x of s.listRecx(epoch, unitOid(oid, shard), dkey, akey)) xs.push({ index: x.index, count: x.count });
+      return xs;
+    }, (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
+    if (!r.ok) return false;
+    for (const x of r.value) raw.push(...map(x));
+    return true;
+  };
+  if (red.kind !== 'ec') {
+    let ok = false;
+    for (let i = 0; i < shards.length && !ok; i++) ok = await collect(i, (x) => [x]);
+    if (!ok) throw lost(oid, dkey, akey, 'no healthy replica to enumerate');
+    return mergeExtents(raw);
+  }
+  const { dataShards: k } = red;
+  const cell = ctx.cellSize;
+  for (let c = 0; c < k; c++) {
+    const ok = await collect(c, (x) => toObjectExtents(x, c, k, cell));
+    if (!ok) {
+      // A lost data shard: its extents are unknown; report the cells as written where parity exists.
+      const parityOk = await collect(k, (x) => toObjectExtents(x, c, k, cell));
+      if (!parityOk) throw lost(oid, dkey, akey, 'cannot enumerate extents');
+    }
+  }
+  return mergeExtents(raw);
+}
+
+function toObjectExtents(x: Recx, c: number, k: number, cell: number): Recx[] {
+  const out: Recx[] = [];
+  let pos = x.index;
+  const end = x.index + x.count;
+  while (pos < end) {
+    const stripe = Math.floor(pos / cell);
+    const inCell = pos - stripe * cell;
+    const len = Math.min(cell - inCell, end - pos);
+    out.push({ index: stripe * k * cell + c * cell + inCell, count: len });
+    pos += len;
+  }
+  return out;
+}
+
+/** Sort and merge overlapping or adjacent extents. */
+export function mergeExtents(xs: Recx[]): Recx[] {
+  const s = [...xs].sort((a, b) => a.index - b.index);
+  const out: Recx[] = [];
+  for (const x of s) {
+    const last = out[out.length - 1];
+    if (last && x.index <= last.index + last.count) last.count = Math.max(last.count, x.index + x.count - last.index);
+    else out.push({ ...x });
+  }
+  return out;
+}
+
+/** The `DATA_LOST` error for an object/key whose redundancy is exhausted. */
+export function lost(oid: bigint, dkey: Uint8Array, akey: Uint8Array, why: string): ObjectError {
+  return new ObjectError('DATA_LOST', `object ${oid.toString(16)}: ${why}`, {
+    oid: oid.toString(16), dkey: Buffer.from(dkey).toString('hex'), akey: Buffer.from(akey).toString('hex'),
+  });
+}

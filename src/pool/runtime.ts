@@ -1,0 +1,35 @@
+/**
+ * What a container needs from its pool at run time (kept as an interface so containers do not
+ * depend on how the pool opens targets, caches layouts or tracks failures).
+ */
+import type { PoolMap } from '../../placement/index.js';
+import type { ShardStore } from '../object/shard-store.js';
+import type { EcCodec } from '../object/io.js';
+
+/** A shard found bad by a read or a scrub, queued for repair. */
+export interface BadShard { container: string; target: number; oid: bigint; shard: number; dkey: Uint8Array; akey: Uint8Array; error: unknown }
+
+export interface PoolRuntime {
+  /** Clock for epochs (injectable for deterministic tests). */
+  readonly now: () => number;
+  /** Whether acknowledged writes must survive power loss (msync/fsync), not only a crash. */
+  readonly durable: boolean;
+  /** True once the pool is closed. */
+  readonly closed: boolean;
+  /** The current pool map. */
+  map(): PoolMap;
+  /** The layout of an object: target id per shard, per group. */
+  layout(oid: bigint): number[][];
+  /** Whether target `t` may serve I/O now. */
+  available(t: number): boolean;
+  /** The (cached) erasure codec for k+p. */
+  codec(k: number, p: number): EcCodec;
+  /** The store of target `t` for container `cuuid`, opened on first use. */
+  store(t: number, cuuid: string): Promise<ShardStore>;
+  /** Whether that store exists on disk. */
+  storeExists(t: number, cuuid: string): boolean;
+  /** Remember a shard that failed a read (checksum, missing file, I/O error). */
+  reportBadShard(info: BadShard): void;
+  /** A container handle was closed. */
+  containerClosed(c: unknown): void;
+}
