@@ -23,6 +23,8 @@ export const PLACEMENT_ALGOS: readonly PlacementAlgo[] = ['jump-map', 'ring'];
 export const RING_VNODES = 128;
 /** Objects per wasm call inside `layoutBatch` (bounds the memory of one call). */
 export const BATCH_CHUNK_OBJECTS = 1 << 16;
+/** Shards per wasm call inside `layoutBatch` (bounds the output buffer of one call to 4 MiB). */
+export const BATCH_CHUNK_SHARDS = 1 << 20;
 
 /** The layout of one object. */
 export interface Layout {
@@ -57,7 +59,8 @@ export interface Placement {
   readonly poolMap: PoolMap;
   layout(oid: bigint): Layout;
   /**
-   * Layouts of many objects of one class in one wasm call per BATCH_CHUNK_OBJECTS objects.
+   * Layouts of many objects of one class: one wasm call per chunk (at most BATCH_CHUNK_OBJECTS
+   * objects and BATCH_CHUNK_SHARDS shards).
    * `oids` as bigints, or as a BigUint64Array of (low 64 bits, high 64 bits) pairs.
    */
   layoutBatch(oids: readonly bigint[] | BigUint64Array): LayoutBatch;
@@ -180,7 +183,7 @@ class WasmPlacement implements Placement {
     const mark = core.mark();
     let violations = 0;
     try {
-      const chunk = Math.max(1, Math.min(BATCH_CHUNK_OBJECTS, count));
+      const chunk = Math.max(1, Math.min(BATCH_CHUNK_OBJECTS, count, Math.floor(BATCH_CHUNK_SHARDS / spo)));
       const hp = core.reserve(4 * HEADER_WORDS);
       const op = core.reserve(16 * chunk);
       const outp = core.reserve(4 * chunk * spo);

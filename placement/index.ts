@@ -15,7 +15,7 @@ export {
 export { makeObjectId, objectClassOf, objectTypeOf, objectGroupsOf, objectUserPart, OID_USER_BITS, OID_USER_MAX, OID_MAX, OID_MAX_GROUPS } from './oid.js';
 export { dkeyGroup, DKEY_HASH_SEED } from './dkey.js';
 export {
-  createPlacement, PLACEMENT_ALGOS, RING_VNODES, BATCH_CHUNK_OBJECTS,
+  createPlacement, PLACEMENT_ALGOS, RING_VNODES, BATCH_CHUNK_OBJECTS, BATCH_CHUNK_SHARDS,
   type Placement, type PlacementAlgo, type Layout, type LayoutBatch,
 } from './engine.js';
 export { simulate, describeChange, loadStats, MAX_SIM_SHARDS, MAX_SIM_OBJECTS, type SimChange, type SimOptions, type SimReport, type SimStep, type LoadStats } from './simulate.js';

@@ -60,13 +60,14 @@ export function registerSim(program: Command): void {
     .action((o: { nodes: number; ranksPerNode: number; targetsPerRank: number; class: string; objects: number; algo: string; seed: number; json?: boolean; plot?: string }) => {
       if (!PLACEMENT_ALGOS.includes(o.algo as PlacementAlgo)) throw new SimUsageError(`unknown --algo ${JSON.stringify(o.algo)} (have ${PLACEMENT_ALGOS.join(', ')})`);
       const showBar = process.stderr.isTTY === true && o.objects * (changes.length + 1) >= PROGRESS_MIN_OBJECTS;
-      const bar = showBar ? new cliProgress.SingleBar({ format: 'placing [{bar}] {percentage}% {value}/{total} objects', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
+      const bar = showBar ? new cliProgress.SingleBar({ format: 'placing [{bar}] {percentage}% {value}/{total} object layouts', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
       let report: SimReport;
+      let barStarted = false;
       try {
         report = simulate({
           nodes: o.nodes, ranksPerNode: o.ranksPerNode, targetsPerRank: o.targetsPerRank,
           oclass: o.class, objects: o.objects, algo: o.algo as PlacementAlgo, changes: [...changes], seed: o.seed,
-          onProgress: bar ? (done, total) => { if (done === 0 || !bar.getTotal()) bar.start(total, done); else bar.update(done); } : undefined,
+          onProgress: bar ? (done, total) => { if (!barStarted) { bar.start(total, done); barStarted = true; } else bar.update(done); } : undefined,
         });
       } catch (err) {
         bar?.stop();

@@ -179,4 +179,44 @@ t('every class lays out on a large pool with distinct ranks per group', () => {
   }
 });
 
+t('differential on random pools and states (fixed seed): wasm equals the reference', () => {
+  const r = new Rng(99);
+  const states = ['UPIN', 'UP', 'NEW', 'DOWN', 'DOWNOUT', 'DRAIN'] as const;
+  for (let round = 0; round < 12; round++) {
+    const nodes = r.range(1, 6), ranks = r.range(1, 4), tpr = r.range(1, 5);
+    const pm = PoolMap.create({ nodes, ranksPerNode: ranks, targetsPerRank: tpr });
+    const desc = pm.toJSON();
+    for (const n of desc.domains) for (const rk of n.children!) for (const tg of rk.targets!) if (r.chance(0.2)) tg.state = r.pick(states);
+    const m = PoolMap.fromJSON(desc);
+    const eligible = m.targets.filter((x) => ['UPIN', 'UP', 'NEW'].includes(x.state)).length;
+    const p = createPlacement(m, { algo: 'jump-map' });
+    for (const cls of ['S1', 'RP_2G1', 'RP_3G2', 'EC_2P1G1', 'EC_4P2G1', 'SX']) {
+      const gs = parseObjectClass(cls).groupSize;
+      for (const oid of oidsOf(cls, 15, round * 100 + gs)) {
+        if (gs > eligible) {
+          try { p.layout(oid); assert.unreachable('expected an error'); } catch (e) { assert.is((e as PlacementError).code, 'PLACEMENT_INSUFFICIENT_TARGETS'); }
+          continue;
+        }
+        const w = p.layout(oid), ref = referenceLayout(m, oid);
+        assert.equal(w.groups, ref.groups, `round ${round} ${cls}`);
+        assert.is(w.violations, ref.violations);
+        for (const g of w.groups) for (const x of g) assert.ok(['UPIN', 'UP', 'NEW'].includes(m.target(x).state));
+      }
+    }
+  }
+});
+
+t('large GX batches are chunked (memory growth) and match single layouts', () => {
+  const pm = PoolMap.create({ nodes: 16, ranksPerNode: 8, targetsPerRank: 8 });
+  const p = createPlacement(pm);
+  const oids = oidsOf('SX', 3000, 5);
+  const b = p.layoutBatch(oids);
+  assert.is(b.groups, 1024);
+  assert.is(b.targets.length, 3000 * 1024);
+  for (const i of [0, 1, 1500, 2999]) assert.equal(p.layout(oids[i]!).groups.flat(), Array.from(b.targets.subarray(i * 1024, (i + 1) * 1024)));
+  const ec = p.layoutBatch(oidsOf('EC_8P2GX', 200, 6));
+  assert.is(ec.groups, 102);
+  assert.is(ec.violations, 0);
+});
+
 t.run();
