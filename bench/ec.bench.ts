@@ -4,6 +4,9 @@
  * the TypeScript reference (`scalar`) and, when installed, the native @ronomon/reed-solomon (its
  * own XOR-Cauchy matrix). Rates count data bytes (k * shard size) per second on one core.
  * `memcpy <size> Uint8Array.set` rows give the memory bandwidth the figures are a fraction of.
+ * `extra.kernel` says which lowering ran: `wasm-simd` (portable `i8x16.swizzle`) on Node 20, or
+ * `wasm-simd-relaxed` where relaxed SIMD is on (Node >= 22, or
+ * `NODE_OPTIONS=--experimental-wasm-relaxed-simd npm run bench ec`).
  */
 import { createRequire } from 'node:module';
 import { createCodec, type Codec, type EcImpl } from '../ec/index.js';
@@ -42,7 +45,8 @@ async function codecRows(ctx: BenchContext, k: number, p: number, sizeName: stri
   if (!codec.verify(shards)) throw new Error(`benchmark ${impl} ${k}+${p}: stripe does not verify after reconstruct`);
   codec.free(shards);
   codec.dispose();
-  const extra = (r: { samples: number; meanMs: number }) => ({ samples: r.samples, meanMs: r.meanMs, ...(impl === 'reed-solomon-erasure' ? { note: 'copies in/out per call' } : {}) });
+  const kernel = codec.kernelName;
+  const extra = (r: { samples: number; meanMs: number }) => ({ kernel, samples: r.samples, meanMs: r.meanMs, ...(impl === 'reed-solomon-erasure' ? { note: 'copies in/out per call' } : {}) });
   return [
     { name: `encode ${k}+${p} ${sizeName} ${impl}`, suite: 'ec', bytesPerSecond: enc.perSecond, extra: extra(enc) },
     { name: `reconstruct ${k}+${p} ${sizeName} ${impl}`, suite: 'ec', bytesPerSecond: rec.perSecond, extra: { ...extra(rec), ...(impl === 'reed-solomon-erasure' ? { freshInstancePerCall: true } : {}) } },

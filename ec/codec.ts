@@ -53,6 +53,8 @@ export interface Codec {
   readonly parityShards: number;
   readonly matrix: MatrixKind;
   readonly impl: EcImpl;
+  /** The kernel that runs, for logs and benchmarks (`wasm-simd-relaxed`, `wasm-simd`, `ts-scalar`, ...). */
+  readonly kernelName: string;
   /** Compute the p parity shards from the k data shards, in place (`shards.length === k + p`). */
   encode(shards: readonly Uint8Array[]): void;
   /**
@@ -139,6 +141,8 @@ export class MatrixCodec implements Codec {
   readonly impl: EcImpl;
   /** The full (k + p) x k encoding matrix. */
   readonly encodingMatrix: Uint8Array;
+  /** The kernel that runs (`wasm-simd-relaxed` where the engine has relaxed SIMD, else `wasm-simd`, ...). */
+  readonly kernelName: string;
   private kernel: Kernel | null;
   private readonly parityPlan: KernelPlan;
   private readonly decodePlans = new Map<string, KernelPlan>();
@@ -151,6 +155,7 @@ export class MatrixCodec implements Codec {
     this.matrix = opts.matrix;
     this.impl = opts.impl;
     this.kernel = kernel;
+    this.kernelName = kernel.name;
     const k = this.dataShards;
     this.encodingMatrix = encodingMatrix(this.matrix, k, this.parityShards);
     this.parityPlan = kernel.prepare(this.encodingMatrix.subarray(k * k), this.parityShards, k);

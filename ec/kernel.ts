@@ -10,6 +10,8 @@ export interface KernelPlan { readonly rows: number; readonly k: number }
 
 /** A GF(2^8) matrix-times-shards engine. */
 export interface Kernel {
+  /** What runs, e.g. `wasm-simd-relaxed`, `wasm-simd`, `wasm-scalar`, `ts-scalar`. */
+  readonly name: string;
   /** Prepare the `rows` x `k` row-major `matrix`. */
   prepare(matrix: Uint8Array, rows: number, k: number): KernelPlan;
   /** outputs[r] = sum_j M[r][j] * inputs[j] over `len` bytes. Outputs must not alias inputs. */

@@ -34,6 +34,7 @@ export class ReedSolomonErasureCodec implements Codec {
   readonly parityShards: number;
   readonly matrix = 'vandermonde' as const;
   readonly impl = 'reed-solomon-erasure' as const;
+  readonly kernelName = 'reed-solomon-erasure-wasm';
   private rs: ReedSolomonErasure | null;
   private buf = new Uint8Array(0);
 

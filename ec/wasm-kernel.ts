@@ -4,7 +4,7 @@
  * freed). Buffers that live in this memory (from `allocShards`) are used in place; any other
  * `Uint8Array` is copied into a scratch area and results are copied back out.
  */
-import { instantiate } from '../core/wasm.js';
+import { instantiate, wasmModule } from '../core/wasm.js';
 import { assert } from '../core/errors.js';
 import { Arena, alignUp } from './arena.js';
 import type { Kernel, KernelPlan } from './kernel.js';
@@ -33,6 +33,23 @@ interface WasmPlan extends KernelPlan { tab: number; released: boolean }
 /** Which wasm kernel to run. */
 export type WasmVariant = 'simd' | 'scalar';
 
+/** Set to 1 to keep the portable build even where relaxed SIMD is available (for comparisons). */
+export const PORTABLE_SIMD_ENV = 'CAIRN_EC_PORTABLE_SIMD';
+
+let relaxedUsable: boolean | undefined;
+
+/**
+ * True when build/ec-relaxed.wasm compiles here (relaxed SIMD enabled in the engine: Node >= 22,
+ * or Node 20 with --experimental-wasm-relaxed-simd) and the env does not ask for the portable one.
+ */
+export function relaxedSimdUsable(): boolean {
+  if (process.env[PORTABLE_SIMD_ENV] === '1') return false;
+  if (relaxedUsable === undefined) {
+    try { wasmModule('ec-relaxed'); relaxedUsable = true; } catch { relaxedUsable = false; }
+  }
+  return relaxedUsable;
+}
+
 /** Kernel backed by build/ec.wasm. */
 export class WasmKernel implements Kernel {
   private readonly memory: WebAssembly.Memory;
@@ -48,9 +65,14 @@ export class WasmKernel implements Kernel {
   /** Every `SharedArrayBuffer` object `memory.buffer` has returned (a new one after each grow). */
   private readonly buffers = new Set<SharedArrayBuffer>();
 
+  /** Which kernel runs: `wasm-simd-relaxed`, `wasm-simd` (portable swizzle) or `wasm-scalar`. */
+  readonly name: string;
+
   constructor(variant: WasmVariant) {
     this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
-    const inst = instantiate('ec', { env: { memory: this.memory } });
+    const relaxed = variant === 'simd' && relaxedSimdUsable();
+    this.name = variant === 'scalar' ? 'wasm-scalar' : relaxed ? 'wasm-simd-relaxed' : 'wasm-simd';
+    const inst = instantiate(relaxed ? 'ec-relaxed' : 'ec', { env: { memory: this.memory } });
     this.ex = inst.exports as unknown as WasmExports;
     this.ex.init();
     this.heap = new Uint8Array(this.memory.buffer);

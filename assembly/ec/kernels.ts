@@ -25,9 +25,19 @@ export const CHUNK: usize = 16384;
 @inline function nibbleLo(x: v128, mask: v128): v128 { return v128.and(x, mask); }
 // @ts-ignore: decorator
 @inline function nibbleHi(x: v128, mask: v128): v128 { return v128.and(i16x8.shr_u(x, 4), mask); }
+/**
+ * Table lookup of 16 nibbles (all in 0..15). Built twice: portable (`i8x16.swizzle`) and, for
+ * build/ec-relaxed.wasm, `i8x16.relaxed_swizzle`, which V8 lowers to a bare `vpshufb` without
+ * the out-of-range fix-up; for in-range indices both are exactly defined and equal.
+ */
+// @ts-ignore: decorator
+@inline function lookup(table: v128, idx: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(table, idx);
+  return i8x16.swizzle(table, idx);
+}
 // @ts-ignore: decorator
 @inline function mul16(t: usize, lo: v128, hi: v128): v128 {
-  return v128.xor(i8x16.swizzle(v128.load(t), lo), i8x16.swizzle(v128.load(t, 16), hi));
+  return v128.xor(lookup(v128.load(t), lo), lookup(v128.load(t, 16), hi));
 }
 
 /** Two rows at once, 32 bytes per step where possible. */
