@@ -211,21 +211,39 @@ class WasmPlacement implements Placement {
   private levelName(l: number): string { return this.poolMap.levelNamesList[l] ?? 'target'; }
 }
 
-/** splitmix64 finaliser on bigints (ring point positions). */
-export function fmix64(x: bigint): bigint {
-  const M = (1n << 64n) - 1n;
-  x &= M;
-  x ^= x >> 30n; x = (x * 0xbf58476d1ce4e5b9n) & M;
-  x ^= x >> 27n; x = (x * 0x94d049bb133111ebn) & M;
-  x ^= x >> 31n;
-  return x;
+
+/** 32-bit murmur3 finaliser (ring point positions). */
+function mix32(x: number): number {
+  x ^= x >>> 16; x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13; x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
 }
 
-/** The ring: RING_VNODES points per target at fmix64(id * 2^20 + v), sorted; depends on ids only. */
+/** Bits of a ring point holding its target id (MAX_POOL_TARGETS = 2^20). */
+const RING_TARGET_BITS = 20;
+
+/**
+ * The ring: RING_VNODES points per target, depending on target ids only (never on states). A point
+ * is a 64-bit position whose low RING_TARGET_BITS bits hold the target id, so a native sort of
+ * the BigUint64Array orders positions and carries the targets along.
+ */
 function buildRing(n: number): { points: BigUint64Array; targets: Int32Array } {
-  const pts: { p: bigint; t: number }[] = [];
-  for (let t = 0; t < n; t++) for (let v = 0; v < RING_VNODES; v++) pts.push({ p: fmix64((BigInt(t) << 20n) | BigInt(v)), t });
-  pts.sort((a, b) => (a.p < b.p ? -1 : a.p > b.p ? 1 : a.t - b.t));
-  return { points: BigUint64Array.from(pts, (x) => x.p), targets: Int32Array.from(pts, (x) => x.t) };
+  const size = n * RING_VNODES;
+  const points = new BigUint64Array(size);
+  const words = new Uint32Array(points.buffer);
+  const mask = ~((1 << RING_TARGET_BITS) - 1) >>> 0;
+  for (let t = 0, i = 0; t < n; t++) {
+    for (let v = 0; v < RING_VNODES; v++, i++) {
+      const hi = mix32((t * 0x9e3779b1 + v * 0x85ebca77 + 0x27d4eb2f) | 0);
+      const lo = mix32((hi ^ (v * 0xc2b2ae3d) ^ t) | 0);
+      words[2 * i] = ((lo & mask) | t) >>> 0; // little endian: low word first
+      words[2 * i + 1] = hi;
+    }
+  }
+  points.sort();
+  const targets = new Int32Array(size);
+  for (let i = 0; i < size; i++) targets[i] = words[2 * i]! & ((1 << RING_TARGET_BITS) - 1);
+  return { points, targets };
 }
 

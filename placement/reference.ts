@@ -3,13 +3,22 @@
  * clarity with bigints. Slow: for differential tests against the wasm core, not for production.
  */
 import { jumpConsistentHashReference as jump } from './jump.js';
-import { fmix64 as fmix } from './engine.js';
 import { objectClassOf, objectGroupsOf } from './oid.js';
 import { resolveGroups } from './classes.js';
 import { ELIGIBLE_STATES, type PoolMap } from './poolmap.js';
 import { PlacementError } from './errors.js';
 
 const M = (1n << 64n) - 1n;
+
+/** splitmix64 finaliser on bigints (mirrors fmix in assembly/placement/jump.ts). */
+function fmix(x: bigint): bigint {
+  x &= M;
+  x ^= x >> 30n; x = (x * 0xbf58476d1ce4e5b9n) & M;
+  x ^= x >> 27n; x = (x * 0x94d049bb133111ebn) & M;
+  x ^= x >> 31n;
+  return x;
+}
+
 const MAX_ATTEMPTS = 24;
 const K_SHARD = 0x9e3779b97f4a7c15n;
 const K_ATTEMPT = 0xd6e8feb86659fd93n;
