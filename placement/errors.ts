@@ -11,7 +11,8 @@ export type PlacementErrorCode =
   | 'POOL_MAP_ILLEGAL_TRANSITION'// a target state change not allowed from its current state
   | 'UNKNOWN_OBJECT_CLASS'       // a class name or id Cairn does not define
   | 'UNKNOWN_TARGET'             // a target (or rank) id not in the pool map
-  | 'PLACEMENT_INSUFFICIENT_TARGETS'; // more shards in a group than (eligible) targets
+  | 'PLACEMENT_INSUFFICIENT_TARGETS' // more shards in a group than (eligible) targets
+  | 'PLACEMENT_OUT_OF_MEMORY';       // the wasm core could not grow its memory for a batch
 
 /** Any failure of the placement layer. */
 export class PlacementError extends CairnError {

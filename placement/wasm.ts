@@ -3,6 +3,7 @@
  * top of its linear memory. Views are rebuilt after every growth (old views go length 0).
  */
 import { instantiate } from '../core/wasm.js';
+import { PlacementError } from './errors.js';
 
 /** Exports of build/placement.wasm. */
 interface PlacementExports {
@@ -36,7 +37,13 @@ export class PlacementCore {
     const p = this.top;
     this.top = align(p + bytes, 16);
     const mem = this.exports.memory;
-    if (this.top > mem.buffer.byteLength) mem.grow(Math.ceil((this.top - mem.buffer.byteLength) / PAGE));
+    if (this.top > mem.buffer.byteLength) {
+      try { mem.grow(Math.ceil((this.top - mem.buffer.byteLength) / PAGE)); }
+      catch (err) {
+        this.top = p;
+        throw new PlacementError('PLACEMENT_OUT_OF_MEMORY', `placement core cannot grow its memory to ${this.top + bytes} bytes: use smaller batches`, { cause: String(err) });
+      }
+    }
     return p;
   }
 
