@@ -10,7 +10,8 @@
  * each shard on a DOWN/DOWNOUT/DRAIN target a spare that avoids its siblings' fault domains.
  */
 import { PlacementError } from './errors.js';
-import { resolveGroups, objectClassById, type ObjectClass } from './classes.js';
+import { resolveGroups, objectClassById, MAX_GROUP_SIZE, type ObjectClass } from './classes.js';
+import { assert } from '../core/errors.js';
 import { OID_MAX } from './oid.js';
 import { PoolMap, ELIGIBLE_STATES } from './poolmap.js';
 import { PlacementCore } from './wasm.js';
@@ -57,6 +58,7 @@ export interface Placement {
   readonly algo: PlacementAlgo;
   /** The snapshot (do not mutate; clone it). */
   readonly poolMap: PoolMap;
+  /** The layout of one object (its class and group count come from the oid). */
   layout(oid: bigint): Layout;
   /**
    * Layouts of many objects of one class: one wasm call per chunk (at most BATCH_CHUNK_OBJECTS
@@ -175,6 +177,7 @@ class WasmPlacement implements Placement {
     const fixed = top & 0xffff;
     const groups = fixed !== 0 ? fixed : resolveGroups(oclass, this.poolMap);
     const gs = oclass.groupSize;
+    assert(gs <= MAX_GROUP_SIZE, 'group size exceeds the wasm scratch (32 shards)', { gs });
     const level = this.levelFor(gs);
     const d = this.domains(level);
     const spo = groups * gs;
