@@ -62,7 +62,7 @@ export interface Codec {
    * entries are replaced by new buffers. Returns the same array. Throws `EC_TOO_FEW_SHARDS` when
    * more than p are missing.
    */
-  reconstruct(shards: (Uint8Array | null)[], options?: ReconstructOptions): Uint8Array[];
+  reconstruct(shards: (Uint8Array | null)[], options?: ReconstructOptions | null): Uint8Array[];
   /** True when every parity shard matches the data shards. All k + p shards must be present. */
   verify(shards: readonly Uint8Array[]): boolean;
   /**
@@ -184,7 +184,8 @@ export class MatrixCodec implements Codec {
     return true;
   }
 
-  reconstruct(shards: (Uint8Array | null)[], options: ReconstructOptions = {}): Uint8Array[] {
+  reconstruct(shards: (Uint8Array | null)[], opts?: ReconstructOptions | null): Uint8Array[] {
+    const options: ReconstructOptions = opts ?? {};
     const kernel = this.live();
     const k = this.dataShards, n = k + this.parityShards;
     const len = checkShards(shards, k, this.parityShards, true);

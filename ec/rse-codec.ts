@@ -89,7 +89,8 @@ export class ReedSolomonErasureCodec implements Codec {
     return true;
   }
 
-  reconstruct(shards: (Uint8Array | null)[], options: ReconstructOptions = {}): Uint8Array[] {
+  reconstruct(shards: (Uint8Array | null)[], opts?: ReconstructOptions | null): Uint8Array[] {
+    const options: ReconstructOptions = opts ?? {};
     this.live();
     const k = this.dataShards, n = k + this.parityShards;
     const len = checkShards(shards, k, this.parityShards, true);

@@ -229,11 +229,25 @@ test('typed errors for bad arguments', () => {
     code(() => c.reconstruct(good, { present: [true] }), 'EC_INVALID_ARGUMENT');
     code(() => c.reconstruct([null, good[1]!, good[2]!, good[3]!, new Uint8Array(3), good[5]!]), 'EC_SHARD_SIZE_MISMATCH');
     code(() => c.allocShards(0), 'EC_INVALID_ARGUMENT');
+    const fine: (Uint8Array | null)[] = cloneShards(good);
+    c.encode(fine as Uint8Array[]);
+    fine[0] = null;
+    c.reconstruct(fine, null);
+    assert.ok(c.verify(fine as Uint8Array[]), `${impl} reconstruct with null options`);
   }
   const c = codec('wasm-simd', 4, 2);
   const s = randomStripe(new Rng(2), 4, 2, 10);
   code(() => c.encode([s[0]!, s[1]!, s[2]!, s[3]!, s[0]!, s[5]!]), 'EC_INVALID_ARGUMENT');
   code(() => c.encode([s[0]!, s[1]!, s[2]!, s[3]!, s[0]!.subarray(0, 10), s[5]!]), 'EC_INVALID_ARGUMENT');
+});
+
+test('shards too large for a codec memory give EC_OUT_OF_MEMORY, and the codec stays usable', () => {
+  const c = createCodec({ dataShards: 4, parityShards: 2 });
+  assert.throws(() => c.allocShards(2 ** 31), (e: EcError) => e.code === 'EC_OUT_OF_MEMORY');
+  const s = randomStripe(new Rng(3), 4, 2, 100);
+  c.encode(s);
+  assert.ok(c.verify(s));
+  c.dispose();
 });
 
 test('matrixId and readonly shape fields', () => {
