@@ -32,7 +32,7 @@ import {
 } from './format.js';
 import { VosLog, type CorruptSpan } from './log.js';
 import {
-  akeyVisible, before, covered, dkeyVisible, floorAt, keyHex, keyStr, objectVisible, paint, visibleExtents,
+  akeyVisible, before, covered, dkeyVisible, floorAt, keyHex, keyStr, objectVisible, punchFloor, paint, visibleExtents,
   visibleSingle, type AkeyNode, type DkeyNode, type ObjNode, type Punch, type Range, type Stamp, type Version,
 } from './tree.js';
 
@@ -200,6 +200,8 @@ export class VosTarget {
   private readonly commitSync: GroupSync;
   /** What the replay on open found. */
   openReport!: VosOpenReport;
+  /** Compactions (log region switches) since open. */
+  compactions = 0;
 
   private constructor(
     /** Directory holding `vos.scm` and `vos.data`. */
@@ -416,6 +418,7 @@ export class VosTarget {
       newLoc.push(at);
     }
     c.commit(this.durable);
+    this.compactions++;
     this.persistedAt = this.log.tail;
     items.forEach((it, i) => {
       if (it.v && it.v.where === Where.Inline) it.v.loc = newLoc[i]! + it.inlineAt!;
@@ -550,14 +553,15 @@ export class VosTarget {
           if (gone.size) { for (const x of gone) drop(x); a.extents = xs.filter((x) => !gone.has(x)); }
         }
       }
-      // punches that hide nothing remaining
-      const oldest = (vs: Iterable<Version>, p: Punch) => { for (const v of vs) if (before(v, p)) return true; return false; };
-      const hidesIn = (p: Punch, akeys: Iterable<AkeyNode>) => { for (const a of akeys) if (oldest(a.singles, p) || oldest(a.extents, p)) return true; return false; };
+      // punches superseded at every view that can see them by a later punch of the same or an
+      // enclosing scope (one that would hide at least as much); the latest stays as a tombstone
+      // so that a later write below it stays hidden.
+      const superseded = (p: Punch, floor: (V: bigint) => Stamp) => p.epoch < upTo && before(p, floor(vmin(p.epoch)));
       for (const d of o.dkeys.values()) {
-        for (const a of d.akeys.values()) stats.punchesRemoved += this.dropPunches(a.punches, (p) => p.epoch >= upTo || hidesIn(p, [a]));
-        stats.punchesRemoved += this.dropPunches(d.punches, (p) => p.epoch >= upTo || hidesIn(p, d.akeys.values()));
+        for (const a of d.akeys.values()) stats.punchesRemoved += this.dropPunches(a.punches, (p) => !superseded(p, (V) => floorAt(o, d, a, V)));
+        stats.punchesRemoved += this.dropPunches(d.punches, (p) => !superseded(p, (V) => floorAt(o, d, undefined, V)));
       }
-      stats.punchesRemoved += this.dropPunches(o.punches, (p) => p.epoch >= upTo || [...o.dkeys.values()].some((d) => hidesIn(p, d.akeys.values())));
+      stats.punchesRemoved += this.dropPunches(o.punches, (p) => !superseded(p, (V) => punchFloor(o.punches, V)));
       for (const [ds, d] of o.dkeys) {
         for (const [as, a] of d.akeys) if (!a.singles.length && !a.extents.length && !a.punches.length) d.akeys.delete(as);
         if (!d.akeys.size && !d.punches.length) o.dkeys.delete(ds);
