@@ -90,25 +90,31 @@ static void set_ref(ring_t *r, int want) {
   else if (!want && r->referenced) { uv_unref((uv_handle_t *)&r->poll); r->referenced = 0; }
 }
 
-/* Drain the completion queue into JS, one napi_make_callback per batch. */
+/* Copy up to completions_pairs CQEs into the JS completions array; returns how many. */
+static size_t drain_cq(ring_t *r) {
+  unsigned head = *r->cq_head;
+  unsigned tail = atomic_load_explicit((_Atomic unsigned *)r->cq_tail, memory_order_acquire);
+  size_t n = 0;
+  while (head != tail && n < r->completions_pairs) {
+    struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
+    r->completions[2 * n] = (int32_t)cqe->user_data;
+    r->completions[2 * n + 1] = cqe->res;
+    n++; head++;
+  }
+  atomic_store_explicit((_Atomic unsigned *)r->cq_head, head, memory_order_release);
+  r->inflight -= (unsigned)n;
+  return n;
+}
+
+/* Drain the completion queue into JS, one napi_make_callback per batch (event-loop path). */
 static void reap(ring_t *r) {
   napi_env env = r->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   r->in_reap = 1;
   while (!r->close_pending && !r->closed) {
-    unsigned head = *r->cq_head;
-    unsigned tail = atomic_load_explicit((_Atomic unsigned *)r->cq_tail, memory_order_acquire);
-    if (head == tail) break;
-    size_t n = 0;
-    while (head != tail && n < r->completions_pairs) {
-      struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
-      r->completions[2 * n] = (int32_t)cqe->user_data;
-      r->completions[2 * n + 1] = cqe->res;
-      n++; head++;
-    }
-    atomic_store_explicit((_Atomic unsigned *)r->cq_head, head, memory_order_release);
-    r->inflight -= (unsigned)n;
+    size_t n = drain_cq(r);
+    if (n == 0) break;
     napi_value cb, recv, arg, result;
     napi_get_reference_value(env, r->cb_ref, &cb);
     napi_get_global(env, &recv);
@@ -275,13 +281,19 @@ static napi_value ring_prep_fsync(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* ringSubmit(ring) -> number submitted */
+/*
+ * ringSubmit(ring, reapInline) -> number of completions copied into the completions array.
+ * Requests that complete inline during io_uring_enter (e.g. buffered writes) are delivered here
+ * without an event-loop round trip; the eventfd wake-up they also cause then finds the CQ empty.
+ * (IORING_REGISTER_EVENTFD_ASYNC would avoid that wake-up but never signals O_DIRECT completions,
+ * which are not posted from io-wq workers.)
+ */
 static napi_value ring_submit(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
+  size_t argc = 2; napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) { napi_throw_type_error(env, NULL, "ringSubmit needs a ring"); return NULL; }
+  if (argc < 2) { napi_throw_type_error(env, NULL, "ringSubmit(ring, reapInline)"); return NULL; }
   ring_t *r = get_ring(env, argv[0]); if (!r) return NULL;
-  unsigned total = 0;
+  bool reap_inline = false; napi_get_value_bool(env, argv[1], &reap_inline);
   while (r->to_submit > 0) {
     int n = sys_enter(r->ring_fd, r->to_submit, 0, 0);
     if (n < 0) {
@@ -289,9 +301,23 @@ static napi_value ring_submit(napi_env env, napi_callback_info info) {
       return throw_errno(env, "io_uring_enter", errno);
     }
     if (n == 0) break;
-    r->to_submit -= (unsigned)n; total += (unsigned)n;
+    r->to_submit -= (unsigned)n;
   }
-  napi_value out; napi_create_uint32(env, total, &out);
+  size_t done = reap_inline ? drain_cq(r) : 0;
+  if (r->inflight == 0) set_ref(r, 0);
+  napi_value out; napi_create_uint32(env, (uint32_t)done, &out);
+  return out;
+}
+
+/* ringReap(ring) -> number of completions copied into the completions array (no JS callback). */
+static napi_value ring_reap(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) { napi_throw_type_error(env, NULL, "ringReap(ring)"); return NULL; }
+  ring_t *r = get_ring(env, argv[0]); if (!r) return NULL;
+  size_t done = drain_cq(r);
+  if (r->inflight == 0) set_ref(r, 0);
+  napi_value out; napi_create_uint32(env, (uint32_t)done, &out);
   return out;
 }
 
@@ -354,6 +380,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "ringPrepRw", NULL, ring_prep_rw, NULL, NULL, NULL, napi_default, NULL },
     { "ringPrepFsync", NULL, ring_prep_fsync, NULL, NULL, NULL, napi_default, NULL },
     { "ringSubmit", NULL, ring_submit, NULL, NULL, NULL, napi_default, NULL },
+    { "ringReap", NULL, ring_reap, NULL, NULL, NULL, napi_default, NULL },
     { "ringClose", NULL, ring_close, NULL, NULL, NULL, napi_default, NULL },
     { "alignmentOf", NULL, alignment_of, NULL, NULL, NULL, napi_default, NULL },
     { "allocAligned", NULL, alloc_aligned, NULL, NULL, NULL, napi_default, NULL },

@@ -15,6 +15,12 @@ import { assert } from '../../core/errors.js';
 
 /** Submission-queue entries per ring = most requests in flight per device. */
 export const URING_QUEUE_DEPTH = 64;
+/**
+ * Most completions delivered straight from `io_uring_enter` (requests that finished inline,
+ * e.g. buffered writes into the page cache) per event-loop turn; past it, delivery waits for
+ * `setImmediate`, so a loop of awaited writes cannot starve timers and other I/O.
+ */
+export const URING_INLINE_BUDGET = 32;
 
 /** The functions the native addon (`native/cairn_uring.c`) exports. */
 export interface NativeAddon {
@@ -24,8 +30,10 @@ export interface NativeAddon {
   ringPrepRw(ring: object, op: 0 | 1, fd: number, view: Uint8Array, position: number, slot: number): void;
   /** Prepare an fdatasync SQE. */
   ringPrepFsync(ring: object, fd: number, slot: number): void;
-  /** Submit all prepared SQEs; returns how many the kernel took (throws on error). */
-  ringSubmit(ring: object): number;
+  /** Submit all prepared SQEs (throws on error); with `reapInline`, copy completions already posted into the array and return their count. */
+  ringSubmit(ring: object, reapInline: boolean): number;
+  /** Copy completions already posted into the array (no callback); returns their count. */
+  ringReap(ring: object): number;
   /** Tear the ring down (no request may be in flight). */
   ringClose(ring: object): void;
   /** Address of `view` modulo `align`. */
@@ -60,7 +68,7 @@ export function loadNative(): { addon?: NativeAddon; reason: string } {
 /** The native addon, or undefined when it is not built or cannot load. */
 export function nativeAddon(): NativeAddon | undefined { return loadNative().addon; }
 
-interface Pending { resolve(n: number): void; buf: Uint8Array | undefined }
+interface Pending { resolve(n: number): void; reject(e: unknown): void; buf: Uint8Array | undefined }
 
 /** `IoEngine` over one io_uring ring. Create with `IoUringEngine.create()`. */
 export class IoUringEngine implements IoEngine {
@@ -70,6 +78,10 @@ export class IoUringEngine implements IoEngine {
   private readonly freeSlots: number[] = [];
   private readonly completions = new Int32Array(URING_QUEUE_DEPTH * 2 * 2);
   private submitScheduled = false;
+  private turnScheduled = false;
+  private reapLater = false;
+  private inlineDelivered = 0;
+  private broken: MediaError | undefined;
   private closed = false;
   private ring!: object;
 
@@ -95,7 +107,12 @@ export class IoUringEngine implements IoEngine {
     for (let i = 0; i < count; i++) {
       const slot = c[2 * i]!, res = c[2 * i + 1]!;
       const p = this.pending[slot];
-      assert(p !== undefined, 'io_uring completion for a free slot', { slot });
+      if (p === undefined) {
+        // Only after a failed submit, whose requests were already rejected.
+        assert(this.broken !== undefined, 'io_uring completion for a free slot', { slot });
+        if (!this.freeSlots.includes(slot)) this.freeSlots.push(slot);
+        continue;
+      }
       this.pending[slot] = undefined;
       this.freeSlots.push(slot);
       p.resolve(res);
@@ -105,19 +122,53 @@ export class IoUringEngine implements IoEngine {
   private scheduleSubmit(): void {
     if (this.submitScheduled) return;
     this.submitScheduled = true;
-    queueMicrotask(() => {
-      this.submitScheduled = false;
-      if (!this.closed) this.addon.ringSubmit(this.ring);
-    });
+    queueMicrotask(this.submitNow);
+  }
+
+  /** Submit prepared SQEs (one io_uring_enter) and deliver what completed inline, within budget. */
+  private readonly submitNow = (): void => {
+    this.submitScheduled = false;
+    if (this.closed) return;
+    const reap = this.inlineDelivered < URING_INLINE_BUDGET;
+    let n: number;
+    try { n = this.addon.ringSubmit(this.ring, reap); } catch (e) { this.fail(e); return; }
+    if (n > 0) { this.inlineDelivered += n; this.onComplete(n); }
+    if (!reap) this.reapLater = true;
+    if (!this.turnScheduled && (this.inlineDelivered > 0 || this.reapLater)) {
+      this.turnScheduled = true;
+      setImmediate(this.nextTurn);
+    }
+  };
+
+  /** A new event-loop turn: reset the inline budget and reap what was left for it. */
+  private readonly nextTurn = (): void => {
+    this.turnScheduled = false;
+    this.inlineDelivered = 0;
+    if (this.reapLater && !this.closed) {
+      this.reapLater = false;
+      let n: number;
+      while ((n = this.addon.ringReap(this.ring)) > 0) this.onComplete(n);
+    }
+  };
+
+  /** io_uring_enter failed: nothing prepared can be trusted to complete; fail every pending request. */
+  private fail(e: unknown): void {
+    const err = new MediaError('MEDIA_IO_ERROR', `io_uring submit failed: ${(e as Error).message}`);
+    this.broken = err;
+    for (let slot = 0; slot < this.pending.length; slot++) {
+      const p = this.pending[slot];
+      if (p) { this.pending[slot] = undefined; this.freeSlots.push(slot); p.reject(err); }
+    }
   }
 
   /** Issue one request; resolves with the raw CQE result (bytes, or -errno). */
   private issue(op: 0 | 1 | 2, fd: number, buf: Uint8Array | undefined, position: number): Promise<number> {
     assert(!this.closed, 'io_uring request on a closed ring');
+    if (this.broken) return Promise.reject(this.broken);
     const slot = this.freeSlots.pop();
     assert(slot !== undefined, 'io_uring queue depth exceeded (the device must bound in-flight requests)');
-    return new Promise<number>((resolve) => {
-      this.pending[slot] = { resolve, buf };
+    return new Promise<number>((resolve, reject) => {
+      this.pending[slot] = { resolve, reject, buf };
       if (op === 2) this.addon.ringPrepFsync(this.ring, fd, slot);
       else this.addon.ringPrepRw(this.ring, op, fd, buf!, position, slot);
       this.scheduleSubmit();
@@ -152,7 +203,7 @@ export class IoUringEngine implements IoEngine {
 
   close(): void {
     if (this.closed) return;
-    assert(this.freeSlots.length === URING_QUEUE_DEPTH, 'io_uring ring closed with requests in flight');
+    assert(this.broken !== undefined || this.freeSlots.length === URING_QUEUE_DEPTH, 'io_uring ring closed with requests in flight');
     this.closed = true;
     this.addon.ringClose(this.ring);
   }
