@@ -3,12 +3,12 @@
  *
  *   [superblock slot 0 @0][superblock slot 1 @4096][log region 0][log region 1]
  *
- * A superblock (64 bytes, xxh64-checked) names the active log region and its generation; the
- * valid slot with the highest generation wins. A log region is a sequence of 8-byte-aligned
- * records, each stamped with the generation of its region (stale records of an older
- * generation end the replay like a torn tail does):
+ * A superblock (64 bytes, xxh64-checked) names the active log region, its generation and its
+ * random stamp; the valid slot with the highest generation wins. A log region is a sequence
+ * of 8-byte-aligned records, each carrying the stamp of its region (records with another
+ * stamp are stale: they end the replay like a torn tail does):
  *
- *   0 magic u32 | 4 version u8 | 5 type u8 | 6 metaLen u16 | 8 length u32 | 12 gen u32
+ *   0 magic u32 | 4 version u8 | 5 type u8 | 6 metaLen u16 | 8 length u32 | 12 stamp u32
  *   16 epoch u64 | 24 meta (metaLen bytes) | xxh64 u64 of bytes [0, 24+metaLen)
  *   | pad to 8 | inline value (UPDATE records stored inline) | pad to 8
  *
@@ -63,7 +63,14 @@ export function align8(n: number): number { return (n + 7) & ~7; }
 
 /** Decoded superblock. */
 export interface Superblock {
+  /** Monotonic generation: the valid slot with the highest one is in force. */
   gen: number;
+  /**
+   * Random stamp of the active region, carried by each of its records. Fresh for every
+   * compaction attempt, so records left by an attempt that crashed before its superblock
+   * switch can never be mistaken for records of a later one.
+   */
+  stamp: number;
   active: 0 | 1;
   regionSize: number;
   inlineThreshold: number;
@@ -89,6 +96,7 @@ export function encodeSuperblock(sb: Superblock): Uint8Array {
   putU64n(dv, 16, sb.gen);
   putU64n(dv, 24, sb.regionSize);
   dv.setUint32(32, sb.inlineThreshold, true);
+  dv.setUint32(36, sb.stamp >>> 0, true);
   putU64n(dv, 40, sb.dataBytes);
   putU64n(dv, 48, sb.scmBytes);
   dv.setBigUint64(56, xxh64(b.subarray(0, 56), CSUM_SEED), true);
@@ -103,7 +111,7 @@ export function decodeSuperblock(buf: Uint8Array, off: number): Superblock | und
   const active = dv.getUint32(12, true);
   if (active !== 0 && active !== 1) return undefined;
   return {
-    active, gen: getU64n(dv, 16), regionSize: getU64n(dv, 24), inlineThreshold: dv.getUint32(32, true),
+    active, gen: getU64n(dv, 16), regionSize: getU64n(dv, 24), inlineThreshold: dv.getUint32(32, true), stamp: dv.getUint32(36, true),
     dataBytes: getU64n(dv, 40), scmBytes: getU64n(dv, 48),
   };
 }
@@ -303,8 +311,8 @@ export function decodeRecord(buf: Uint8Array, dv: DataView, off: number, end: nu
         oid: dv.getBigUint64(m, true), csum: dv.getBigUint64(m + 8, true), index: getU64n(dv, m + 16),
         count: getU64n(dv, m + 24), recordSize: dv.getUint32(m + 32, true), dataLen, where,
         blockOffset: getU64n(dv, m + 40),
-        dkey: buf.slice(m + UPDATE_META_FIXED, m + UPDATE_META_FIXED + dk),
-        akey: buf.slice(m + UPDATE_META_FIXED + dk, m + UPDATE_META_FIXED + dk + ak),
+        dkey: copyOut(buf, m + UPDATE_META_FIXED, m + UPDATE_META_FIXED + dk),
+        akey: copyOut(buf, m + UPDATE_META_FIXED + dk, m + UPDATE_META_FIXED + dk + ak),
       };
       if (where === Where.Inline) rec.inlineOffset = off + metaEnd;
       return rec;
@@ -316,8 +324,8 @@ export function decodeRecord(buf: Uint8Array, dv: DataView, off: number, end: nu
       if (PUNCH_META_FIXED + dk + ak !== metaLen || level > PunchLevel.Akey) return undefined;
       rec.punch = {
         oid: dv.getBigUint64(m, true), level,
-        dkey: buf.slice(m + PUNCH_META_FIXED, m + PUNCH_META_FIXED + dk),
-        akey: buf.slice(m + PUNCH_META_FIXED + dk, m + PUNCH_META_FIXED + dk + ak),
+        dkey: copyOut(buf, m + PUNCH_META_FIXED, m + PUNCH_META_FIXED + dk),
+        akey: copyOut(buf, m + PUNCH_META_FIXED + dk, m + PUNCH_META_FIXED + dk + ak),
       };
       return rec;
     }
@@ -340,4 +348,9 @@ export function decodeRecord(buf: Uint8Array, dv: DataView, off: number, end: nu
 /** Offset of the inline value inside an UPDATE record with the given key lengths. */
 export function inlineDataOffset(dkeyLen: number, akeyLen: number): number {
   return align8(REC_HEADER + UPDATE_META_FIXED + dkeyLen + akeyLen + REC_CSUM);
+}
+
+/** A copy (never a view: `Buffer#slice` shares memory) of `buf[start, end)`. */
+export function copyOut(buf: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(buf.subarray(start, end));
 }

@@ -8,6 +8,7 @@
  * the log that fails its checksum while valid records follow is corruption, not a torn tail:
  * it is skipped and reported (`corrupt`), the rest of the log is kept.
  */
+import { randomInt } from 'node:crypto';
 import { PmemFile } from '../media/pmem.js';
 import type { FaultInjector } from '../media/fault.js';
 import { xxh64 } from '../../core/xxhash.js';
@@ -17,6 +18,14 @@ import {
   LOG_BASE, REC_HEADER, REC_MAGIC, SB_BYTES, SB_SLOT, Where, decodeRecord, decodeSuperblock, encodeSuperblock,
   type DecodedRecord, type Superblock,
 } from './format.js';
+
+/** A random non-zero u32 different from `old`. */
+function newStamp(old: number): number {
+  for (;;) {
+    const s = randomInt(1, 2 ** 32 - 1);
+    if (s !== old) return s;
+  }
+}
 
 /** A span of the log that failed validation and was skipped on open. */
 export interface CorruptSpan { offset: number; length: number }
@@ -43,6 +52,7 @@ export interface LogOpenOptions {
 
 /** An in-progress compaction into the inactive region (see `VosLog.beginCompaction`). */
 export interface Compaction {
+  /** Stamp to encode the new region's records with. */
   readonly gen: number;
   /** Append a record (encoded with `gen`); returns its absolute offset, or -1 when the region is full. */
   append(rec: Uint8Array): number;
@@ -80,7 +90,7 @@ export class VosLog {
       }
       const regionSize = Math.floor((pmem.size - LOG_BASE) / 2 / 4096) * 4096;
       if (regionSize < 4096) throw new VosError('VOS_INVALID_ARGUMENT', 'scmBytes too small for two log regions', { scmBytes: pmem.size });
-      sb = { gen: 1, active: 0, regionSize, inlineThreshold: opts.inlineThreshold, dataBytes: opts.dataBytes, scmBytes: pmem.size };
+      sb = { gen: 1, stamp: newStamp(0), active: 0, regionSize, inlineThreshold: opts.inlineThreshold, dataBytes: opts.dataBytes, scmBytes: pmem.size };
       pmem.zero(LOG_BASE, REC_HEADER); // no stale record at the start of region 0
       pmem.write(0, encodeSuperblock(sb));
       pmem.persist(0, LOG_BASE + REC_HEADER);
@@ -97,8 +107,8 @@ export class VosLog {
 
   /** The superblock in force. */
   get superblock(): Readonly<Superblock> { return this.sb; }
-  /** Generation stamped on records of the active region. */
-  get gen(): number { return this.sb.gen; }
+  /** Stamp carried by the records of the active region (see `Superblock.stamp`). */
+  get gen(): number { return this.sb.stamp; }
   /** First byte of the active region. */
   get base(): number { return LOG_BASE + this.sb.active * this.sb.regionSize; }
   /** One past the last byte of the active region. */
@@ -134,7 +144,7 @@ export class VosLog {
 
   /** Start writing a compacted copy of the live set into the inactive region. */
   beginCompaction(): Compaction {
-    const gen = this.sb.gen + 1;
+    const gen = newStamp(this.sb.stamp);
     const active = (this.sb.active ^ 1) as 0 | 1;
     const base = LOG_BASE + active * this.sb.regionSize;
     const end = base + this.sb.regionSize;
@@ -152,8 +162,8 @@ export class VosLog {
       commit: (durable) => {
         if (tail + REC_HEADER <= end) pmem.zero(tail, REC_HEADER);
         if (durable) pmem.persist(base, Math.min(end, tail + REC_HEADER) - base);
-        const sb: Superblock = { ...this.sb, gen, active };
-        const slot = (gen % 2) * SB_SLOT;
+        const sb: Superblock = { ...this.sb, gen: this.sb.gen + 1, stamp: gen, active };
+        const slot = (sb.gen % 2) * SB_SLOT;
         pmem.write(slot, encodeSuperblock(sb));
         if (durable) pmem.persist(slot, SB_BYTES);
         this.sb = sb;
@@ -165,7 +175,7 @@ export class VosLog {
   /** Replay the active region: valid records, skipped corrupt spans, and the cut torn tail. */
   private scan(): LogReplay {
     const view = this.pmem.view; const dv = this.dv;
-    const gen = this.sb.gen; const end = this.end;
+    const gen = this.sb.stamp; const end = this.end;
     const records: DecodedRecord[] = [];
     const corrupt: CorruptSpan[] = [];
     let pos = this.base;

@@ -441,7 +441,7 @@ export class VosTarget {
     let d = o.dkeys.get(ds);
     if (!d) {
       if (!create) return { o };
-      d = { key: dkey.slice(), akeys: new Map(), punches: [] };
+      d = { key: new Uint8Array(dkey), akeys: new Map(), punches: [] };
       o.dkeys.set(ds, d);
     }
     if (!akey) return { o, d };
@@ -449,7 +449,7 @@ export class VosTarget {
     let a = d.akeys.get(as);
     if (!a) {
       if (!create) return { o, d };
-      a = { key: akey.slice(), singles: [], extents: [], punches: [] };
+      a = { key: new Uint8Array(akey), singles: [], extents: [], punches: [] };
       d.akeys.set(as, a);
     }
     return { o, d, a };

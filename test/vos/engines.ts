@@ -25,7 +25,7 @@ process.exit(0);
 export async function ioEngines(): Promise<Array<'pread' | 'io_uring'>> {
   const forced = process.env.CAIRN_VOS_IO;
   if (forced === 'pread' || forced === 'io_uring') return [forced];
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 6_000 });
   if (r.stdout?.includes('IO_URING_OK')) return ['pread', 'io_uring'];
   console.log(`io_uring not tested here: ${(r.stderr || r.stdout || r.error?.message || 'probe failed').split('\n').find((l) => l.trim()) ?? 'probe failed'}`);
   return ['pread'];
