@@ -7,6 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { safe } from './safe.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -44,7 +45,7 @@ function runChild(dir: string, seed: number, io: string, durable: boolean, killA
   });
 }
 
-test(`SIGKILL at random moments, ${ROUNDS} rounds, seed 2024`, async () => {
+test(`SIGKILL at random moments, ${ROUNDS} rounds, seed 2024`, safe(async () => {
   const engines = await ioEngines();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-vos-crash-'));
   const rng = new Rng(2024);
@@ -102,6 +103,6 @@ test(`SIGKILL at random moments, ${ROUNDS} rounds, seed 2024`, async () => {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-});
+}));
 
 test.run();

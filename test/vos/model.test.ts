@@ -5,6 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { safe } from './safe.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -155,19 +156,19 @@ async function runModel(io: 'pread' | 'io_uring', seed: number): Promise<Record<
 }
 
 for (const io of await ioEngines()) {
-  test(`random ops vs model, io=${io}, ${STEPS} steps, seed ${SEED}`, async () => {
+  test(`random ops vs model, io=${io}, ${STEPS} steps, seed ${SEED}`, safe(async () => {
     const c = await runModel(io, SEED);
     if (process.env.CAIRN_VOS_MODEL_VERBOSE) console.log(io, JSON.stringify(c));
     assert.ok(c.update! > STEPS / 3, 'enough updates ran');
     assert.ok(c.reopen! >= 10, 'reopened many times');
     assert.ok(c.compactions! >= 1, `log compacted at least once (${JSON.stringify(c)})`);
     assert.ok(c.noSpace! < c.update! / 10, `NO_SPACE rare (${JSON.stringify(c)})`);
-  });
+  }));
 }
 
-test('second seed (pread)', async () => {
+test('second seed (pread)', safe(async () => {
   const c = await runModel('pread', 7);
   assert.ok(c.fetch! > 100);
-});
+}));
 
 test.run();

@@ -1,0 +1,20 @@
+/**
+ * uvu 0.5 cannot print an error whose `details` is an object (every CairnError): its reporter
+ * crashes and the failure shows no message. `safe(fn)` rethrows such errors as plain Errors
+ * carrying code, message and details, so failures stay readable.
+ */
+export function safe<T>(fn: () => T | Promise<T>): () => Promise<T> {
+  return async () => {
+    try {
+      return await fn();
+    } catch (e) {
+      const err = e as { code?: string; details?: unknown; message?: string; stack?: string; name?: string };
+      if (err && typeof err === 'object' && err.details !== undefined && typeof err.details !== 'string') {
+        const plain = new Error(`${err.name}: ${err.code ?? ''} ${err.message} ${JSON.stringify(err.details, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+        plain.stack = `${plain.message}\n${err.stack ?? ''}`;
+        throw plain;
+      }
+      throw e;
+    }
+  };
+}
