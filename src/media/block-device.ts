@@ -22,7 +22,7 @@ export { BLOCK_SIZE, allocAligned, isAligned, registerAlignedBuffer } from './al
 /** Largest device (file) size accepted: 2^50 bytes, well inside exact JS integers. */
 export const MAX_DEVICE_SIZE = 2 ** 50;
 /** Writes and reads larger than this are split into chunks issued in parallel. */
-export const IO_CHUNK_BYTES = 256 * 1024;
+export const IO_CHUNK_BYTES = 512 * 1024;
 /** Filesystem magic of tmpfs (statfs f_type): memory already, O_DIRECT buys nothing. */
 const TMPFS_MAGIC = 0x01021994;
 

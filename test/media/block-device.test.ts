@@ -147,14 +147,44 @@ for (const io of engines) {
   });
 }
 
+/** The open flags of the fd this process holds on `file` (from /proc/self/fdinfo), or undefined. */
+function openFlags(file: string): number | undefined {
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`) !== file) continue;
+      const m = /flags:\s+([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+      if (m) return parseInt(m[1]!, 8);
+    } catch { /* fd closed meanwhile */ }
+  }
+  return undefined;
+}
+
+for (const io of engines) {
+  t(`${io}: a loop of awaited small buffered writes does not starve timers`, async () => {
+    const dev = await openBlockDevice(fresh(), { size: 1 << 20, io, direct: false });
+    const blk = new Uint8Array(BLOCK_SIZE).fill(1);
+    let fired = 0;
+    const timer = setInterval(() => fired++, 1);
+    const t0 = performance.now();
+    let n = 0;
+    while (performance.now() - t0 < 150) await dev.write((n++ % 256) * BLOCK_SIZE, blk);
+    clearInterval(timer);
+    await dev.close();
+    assert.ok(fired >= 10, `interval fired ${fired} times during ${n} awaited writes`);
+  });
+}
+
 t('auto picks an engine and says why; O_DIRECT on a real filesystem', async () => {
-  const dev = await openBlockDevice(fresh(), { size: 1 << 20 });
+  const file = fresh();
+  const dev = await openBlockDevice(file, { size: 1 << 20 });
   assert.is(dev.engine, nativeOk ? 'io_uring' : 'pread');
   assert.ok(dev.engineReason.length > 0);
   if (!nativeOk) assert.match(dev.engineReason, /pread fallback/);
   const st = fs.statfsSync(tmp);
   if (st.type !== 0x01021994) {
     assert.ok(dev.direct, `O_DIRECT expected on ${tmp}: ${dev.directReason}`);
+    const flags = openFlags(file);
+    assert.ok(flags !== undefined && (flags & fs.constants.O_DIRECT) !== 0, `fd flags ${flags?.toString(8)} lack O_DIRECT`);
     const d = new Uint8Array(BLOCK_SIZE + 1).subarray(1).fill(7); // unaligned source: bounce copy
     await dev.write(0, d);
     assert.ok((await dev.read(0, BLOCK_SIZE)).every((x) => x === 7));
@@ -169,6 +199,8 @@ t('tmpfs (/dev/shm) falls back to buffered I/O under direct: auto', async () => 
     const dev = await openBlockDevice(path.join(dir, 'd.dat'), { size: 1 << 20 });
     assert.is(dev.direct, false);
     assert.match(dev.directReason, /tmpfs/);
+    const flags = openFlags(path.join(dir, 'd.dat'));
+    assert.ok(flags !== undefined && (flags & fs.constants.O_DIRECT) === 0, 'buffered fd on tmpfs');
     const d = new Rng(8).bytes(8 * BLOCK_SIZE);
     await dev.write(4 * BLOCK_SIZE, d);
     assert.ok(Buffer.from(await dev.read(4 * BLOCK_SIZE, d.length)).equals(d));
