@@ -40,6 +40,8 @@ export interface LogReplay {
   tornAt?: number;
   /** True when the file was created (or found blank) and initialised. */
   created: boolean;
+  /** Superblock slots (offsets) that hold something but fail validation. */
+  damagedSlots: number[];
 }
 
 /** Options of `VosLog.open`. */
@@ -83,6 +85,8 @@ export class VosLog {
     const b = decodeSuperblock(view, SB_SLOT);
     let sb = a && b ? (a.gen >= b.gen ? a : b) : (a ?? b);
     let created = false;
+    const blankSlot = (off: number) => view.subarray(off, off + SB_BYTES).every((x) => x === 0);
+    const damagedSlots = [a ? -1 : 0, b ? -1 : SB_SLOT].filter((off) => off >= 0 && !blankSlot(off));
     if (!sb) {
       const blank = view.subarray(0, LOG_BASE).every((x) => x === 0);
       if (!pmem.created && !blank) {
@@ -92,7 +96,9 @@ export class VosLog {
       if (regionSize < 4096) throw new VosError('VOS_INVALID_ARGUMENT', 'scmBytes too small for two log regions', { scmBytes: pmem.size });
       sb = { gen: 1, stamp: newStamp(0), active: 0, regionSize, inlineThreshold: opts.inlineThreshold, dataBytes: opts.dataBytes, scmBytes: pmem.size };
       pmem.zero(LOG_BASE, REC_HEADER); // no stale record at the start of region 0
+      // both slots: either one alone lets the target open
       pmem.write(0, encodeSuperblock(sb));
+      pmem.write(SB_SLOT, encodeSuperblock(sb));
       pmem.persist(0, LOG_BASE + REC_HEADER);
       created = true;
     }
@@ -102,6 +108,7 @@ export class VosLog {
     const log = new VosLog(pmem, sb, 0);
     const replay = log.scan();
     replay.created = created;
+    replay.damagedSlots = created ? [] : damagedSlots;
     return { log, replay };
   }
 
@@ -198,7 +205,7 @@ export class VosLog {
     // Wipe what a torn tail left so that it can never be mistaken for a record later.
     if (tornAt !== undefined) this.pmem.zero(pos, Math.min(end - pos, 64 * 1024));
     this.tailAt = pos;
-    return { records, corrupt, tornAt, created: false };
+    return { records, corrupt, tornAt, created: false, damagedSlots: [] };
   }
 
   /** The next offset >= `from` (8-aligned) holding a valid record of `gen`, or -1. */

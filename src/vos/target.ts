@@ -109,6 +109,12 @@ export interface VosOpenReport {
   records: number;
   corruptSpans: CorruptSpan[];
   tornAt?: number;
+  /**
+   * A superblock slot failed validation: the other one was used. After a crash during a
+   * compaction's switch that is the right state; after media corruption of the newest slot it
+   * is an older consistent state (the log as of the previous compaction).
+   */
+  superblockDamaged: boolean;
 }
 
 /** Batches concurrent requests into one run of `fn`: a request is served by a run that starts after it. */
@@ -251,7 +257,7 @@ export class VosTarget {
     const t = new VosTarget(dir, log, dev, sb.inlineThreshold, opts.durable ?? false);
     try {
       t.replay(replay.records);
-      t.corrupt = replay.corrupt;
+      t.corrupt = [...replay.damagedSlots.map((offset) => ({ offset, length: 64 })), ...replay.corrupt];
       const used: Array<[number, number]> = [];
       t.forEachVersion((_o, _d, _a, v) => { if (v.where === Where.Block) used.push([v.loc, v.alloc]); });
       try {
@@ -260,7 +266,7 @@ export class VosTarget {
         throw new VosError('VOS_CORRUPTED', 'data extents referenced by the log overlap', { dir }, { cause: e });
       }
       t.persistedAt = log.tail;
-      t.openReport = { created: replay.created, records: replay.records.length, corruptSpans: replay.corrupt, tornAt: replay.tornAt };
+      t.openReport = { created: replay.created, records: replay.records.length, corruptSpans: replay.corrupt, tornAt: replay.tornAt, superblockDamaged: replay.damagedSlots.length > 0 };
     } catch (e) {
       await dev.close().catch(() => undefined);
       log.close();
@@ -941,7 +947,9 @@ export class VosTarget {
       const all: Array<{ o: ObjNode; d: DkeyNode; a: AkeyNode; v: Version }> = [];
       this.forEachVersion((o, d, a, v) => all.push({ o, d, a, v }));
       const report: ScrubReport = { checked: 0, bytes: 0, bad: [] };
-      for (const c of this.corrupt) report.bad.push({ where: 'scm-log', offset: c.offset, length: c.length, reason: 'log record failed validation on open and was skipped' });
+      for (const c of this.corrupt) {
+        report.bad.push({ where: 'scm-log', offset: c.offset, length: c.length, reason: c.offset < 8192 ? 'superblock slot failed validation on open' : 'log record failed validation on open and was skipped' });
+      }
       for (const { o, d, a, v } of all) {
         throwIfAborted(opts.signal);
         try {
