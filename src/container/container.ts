@@ -27,7 +27,7 @@ import { ArrayObject, type ArrayOptions } from '../object/array.js';
 import { Transaction } from './tx.js';
 import { throwIfAborted, assert } from '../../core/errors.js';
 import { xxh64 } from '../../core/xxhash.js';
-import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, type ObjectClass } from '../../placement/index.js';
+import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, resolveGroups, type ObjectClass } from '../../placement/index.js';
 
 /** Container properties fixed at creation. */
 export interface ContainerProps {
@@ -192,7 +192,8 @@ export class Container {
     this.checkClass(cls);
     const name = toBytes(oidOrName);
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
-    return makeObjectId(lo, cls);
+    // GX objects fix their group count at creation, so later pool growth does not re-layout them.
+    return makeObjectId(lo, cls, cls.groups === 'X' ? { groups: resolveGroups(cls, this.rt.map()) } : {});
   }
 
   /** Refuse classes that cannot survive the container's redundancy factor. */
@@ -312,10 +313,11 @@ export class Container {
       gs.flatMap((g) => groupShards(groups, g)).filter((x) => this.rt.available(x.target))
         .map(({ shard, target }): ShardWrite => ({ target, shard, apply: (s) => fn(s, shard) }));
     const checkWritable = (ws: ShardWrite[], g: number) => {
-      // A write must reach enough shards to be readable later.
+      // The group must keep enough healthy shards to read the value back: k for EC (untouched
+      // cells on healthy targets still hold valid data), one replica otherwise.
       const need = red.kind === 'ec' ? red.dataShards : 1;
-      const got = new Set(ws.map((w) => w.shard)).size;
-      if (got < need) throw new ObjectError('DATA_LOST', `object ${op.oid.toString(16)}: group ${g} has ${got} writable shard(s), needs ${need}`, { oid: op.oid.toString(16) });
+      const healthy = groupShards(groups, g).filter((x) => this.rt.available(x.target)).length;
+      if (healthy < need) throw new ObjectError('DATA_LOST', `object ${op.oid.toString(16)}: group ${g} has ${healthy} healthy shard(s), needs ${need}`, { oid: op.oid.toString(16), group: g });
       return ws;
     };
     switch (op.kind) {

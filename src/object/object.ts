@@ -6,7 +6,7 @@
 import type { Container, ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { fetchSingle, fetchArray, listExtents, groupShards } from './io.js';
-import { unitOid } from './shard-store.js';
+import { unitOid, type ShardStore } from './shard-store.js';
 import { toBytes, hex, compareBytes } from '../common/bytes.js';
 import { badArg, ObjectError } from './errors.js';
 import { throwIfAborted } from '../../core/errors.js';
@@ -114,32 +114,45 @@ export class CairnObject {
     return this.cont.commit([{ kind: 'punchAkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey'), akey: keyBytes(akey, 'akey') }], undefined, opts.signal);
   }
 
+  /**
+   * Keys listed by the shards of one group: replicas and striped shards hold every key, so the
+   * first healthy shard answers; an EC data shard holds only the keys whose cells it received, so
+   * EC groups are the union over every healthy shard.
+   */
+  private async groupKeys(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
+    const { groups, red } = this.cont.layout(this.oid);
+    const io = this.cont.io();
+    const out = new Map<string, Uint8Array>();
+    let answered = 0;
+    for (const { shard, target } of groupShards(groups, g)) {
+      throwIfAborted(signal);
+      if (!io.available(target)) continue;
+      try {
+        const store = await io.store(target);
+        const keys: Uint8Array[] = [];
+        for await (const k of list(store, unitOid(this.oid, shard))) keys.push(k);
+        for (const k of keys) out.set(hex(k), k);
+        answered++;
+        if (red.kind !== 'ec') break;
+      } catch (err) {
+        io.reportBadShard({ target, oid: this.oid, shard, dkey, akey: new Uint8Array(0), error: err });
+      }
+    }
+    const need = red.kind === 'ec' ? red.dataShards : 1;
+    if (answered < need) throw new ObjectError('DATA_LOST', `object ${this.oid.toString(16)}: group ${g} cannot be enumerated`, { oid: this.oid.toString(16), group: g });
+    return out;
+  }
+
   /** Every dkey visible at the read epoch, in byte order. */
   async *listDkeys(opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
     const epoch = this.cont.readEpoch(opts);
     const { groups } = this.cont.layout(this.oid);
     const seen = new Map<string, Uint8Array>();
-    const io = this.cont.io();
     for (let g = 0; g < groups.length; g++) {
-      throwIfAborted(opts.signal);
-      let ok = false;
-      for (const { shard, target } of groupShards(groups, g)) {
-        if (!io.available(target)) continue;
-        try {
-          const store = await io.store(target);
-          const keys: Uint8Array[] = [];
-          for await (const k of store.listDkeys(epoch, unitOid(this.oid, shard))) keys.push(k);
-          for (const k of keys) if (this.cont.groupOf(groups, k) === g) seen.set(hex(k), k);
-          ok = true;
-          break;
-        } catch (err) {
-          io.reportBadShard({ target, oid: this.oid, shard, dkey: new Uint8Array(0), akey: new Uint8Array(0), error: err });
-        }
-      }
-      if (!ok) throw new ObjectError('DATA_LOST', `object ${this.oid.toString(16)}: group ${g} cannot be enumerated`, { oid: this.oid.toString(16), group: g });
+      const keys = await this.groupKeys(g, (s, u) => s.listDkeys(epoch, u), new Uint8Array(0), opts.signal);
+      for (const [h, k] of keys) if (this.cont.groupOf(groups, k) === g) seen.set(h, k);
     }
-    const keys = [...seen.values()].sort(compareBytes);
-    for (const k of keys) yield k;
+    for (const k of [...seen.values()].sort(compareBytes)) yield k;
   }
 
   /** Every akey of a dkey visible at the read epoch, in byte order. */
@@ -147,24 +160,8 @@ export class CairnObject {
     const epoch = this.cont.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey');
     const { groups } = this.cont.layout(this.oid);
-    const g = this.cont.groupOf(groups, d);
-    const io = this.cont.io();
-    for (const { shard, target } of groupShards(groups, g)) {
-      if (!io.available(target)) continue;
-      let keys: Uint8Array[];
-      try {
-        const store = await io.store(target);
-        keys = [];
-        for await (const k of store.listAkeys(epoch, unitOid(this.oid, shard), d)) keys.push(k);
-      } catch (err) {
-        io.reportBadShard({ target, oid: this.oid, shard, dkey: d, akey: new Uint8Array(0), error: err });
-        continue;
-      }
-      keys.sort(compareBytes);
-      for (const k of keys) yield k;
-      return;
-    }
-    throw new ObjectError('DATA_LOST', `object ${this.oid.toString(16)}: dkey group cannot be enumerated`, { oid: this.oid.toString(16) });
+    const keys = await this.groupKeys(this.cont.groupOf(groups, d), (s, u) => s.listAkeys(epoch, u, d), d, opts.signal);
+    for (const k of [...keys.values()].sort(compareBytes)) yield k;
   }
 
   /** The extents of an array akey visible at the read epoch (bytes, merged, ascending). */

@@ -314,7 +314,7 @@ export class Pool {
       }
       s = VosTarget.open(join(tdir, cuuid), {
         scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable ?? false, io: this.opts.io ?? 'auto',
-      }).then((v) => { this.ioEngine ??= v.ioEngine; return v as unknown as ShardStore; });
+      }).then((v) => { this.ioEngine ??= v.ioEngine; return devShim(v as unknown as ShardStore); });
       s.catch(() => { if (this.stores.get(key) === s) this.stores.delete(key); });
       this.stores.set(key, s);
     }
@@ -405,3 +405,16 @@ function isAlive(pid: number): boolean {
 }
 
 void readdir; void writeFile;
+
+// DEV SHIM (temporary): VOS takes u64 oids for now; hash wide unit oids into u64.
+import { xxh64 as _h } from '../../core/xxhash.js';
+function devShim(v: ShardStore): ShardStore {
+  const m = (o: bigint) => { const b = new Uint8Array(24); const dv = new DataView(b.buffer); dv.setBigUint64(0, o & 0xffffffffffffffffn); dv.setBigUint64(8, (o >> 64n) & 0xffffffffffffffffn); dv.setBigUint64(16, o >> 128n); return _h(b); };
+  return new Proxy(v, { get(t, k) {
+    const f = (t as any)[k];
+    if (typeof f !== 'function') return f;
+    if (['updateSingle','updateArray','fetchSingle','fetchArray','punchDkey','punchAkey','listAkeys','listRecx'].includes(String(k))) return (e: bigint, o: bigint, ...r: unknown[]) => f.call(t, e, m(o), ...r);
+    if (['punchObject','listDkeys'].includes(String(k))) return (e: bigint, o: bigint, ...r: unknown[]) => f.call(t, e, m(o), ...r);
+    return f.bind(t);
+  } });
+}

@@ -1,0 +1,174 @@
+/**
+ * Container specification: epochs and snapshots give consistent reads across objects; rollback,
+ * aggregation, transactions (atomic, own reads, TX_RESTART, abort) and watch.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { Pool } from '../../src/pool/pool.js';
+import { tmpDir, text, collect, rejectsWith } from '../helpers/tmp.js';
+
+const dir = tmpDir();
+const pool = await Pool.create(join(dir, 'pool'), { nodes: 2, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 16 << 20, dataBytes: 64 << 20 });
+const t = suite('container');
+
+t('every commit gets a larger epoch; reads at an epoch see that moment across objects', async () => {
+  const c = await pool.createContainer('epochs', { oclass: 'RP_2G1' });
+  const a = c.object('a'), b = c.object('b');
+  const e1 = await a.update('d', 'k', 'a1');
+  const e2 = await b.update('d', 'k', 'b1');
+  const e3 = await a.update('d', 'k', 'a2');
+  assert.ok(e1 < e2 && e2 < e3);
+  assert.is(text(await a.fetch('d', 'k', { epoch: e2 })), 'a1');
+  assert.is(text(await b.fetch('d', 'k', { epoch: e1 })), undefined);
+  assert.is(text(await a.fetch('d', 'k')), 'a2');
+});
+
+t('snapshots: named, listed, readable, destroyable; rollback discards later commits', async () => {
+  const c = await pool.createContainer('snaps', { oclass: 'EC_2P1G1', cellSize: 512 });
+  const o = c.object('o');
+  await o.update('d', 'k', 'v1');
+  await o.update('d', 'arr', { recx: { index: 0, count: 3000 }, data: new Uint8Array(3000).fill(1) });
+  const s1 = await c.snapshot('s1');
+  assert.is(s1.name, 's1');
+  assert.ok(typeof s1.epoch === 'bigint');
+  await o.update('d', 'k', 'v2');
+  await o.update('d', 'arr', { recx: { index: 1000, count: 10 }, data: new Uint8Array(10).fill(2) });
+  const s2 = await c.snapshot();
+  assert.equal(c.listSnapshots().map((s) => s.name), ['s1', s2.name]);
+  await rejectsWith(c.snapshot('s1'), 'EXISTS');
+  assert.is(text(await o.fetch('d', 'k', { snapshot: 's1' })), 'v1');
+  assert.equal(await o.fetch('d', 'arr', { recx: { index: 995, count: 20 }, snapshot: s1 }), new Uint8Array(20).fill(1));
+  await o.update('d', 'k', 'v3');
+  await c.rollback('s1');
+  assert.is(text(await o.fetch('d', 'k')), 'v1');
+  assert.equal(await o.fetch('d', 'arr', { recx: { index: 995, count: 20 } }), new Uint8Array(20).fill(1));
+  assert.equal(c.listSnapshots().map((s) => s.name), ['s1']);
+  // Writes after a rollback work and get fresh epochs.
+  const e = await o.update('d', 'k', 'v4');
+  assert.ok(e > s2.epoch);
+  assert.is(text(await o.fetch('d', 'k')), 'v4');
+  await c.destroySnapshot('s1');
+  assert.equal(c.listSnapshots(), []);
+  await rejectsWith(c.destroySnapshot('s1'), 'NOT_FOUND');
+});
+
+t('aggregate keeps what snapshots see and the current state', async () => {
+  const c = await pool.createContainer('agg', { oclass: 'RP_2G1' });
+  const o = c.object('o');
+  for (let i = 0; i < 20; i++) await o.update('d', 'k', `v${i}`);
+  const s = await c.snapshot('mid');
+  for (let i = 20; i < 40; i++) await o.update('d', 'k', `v${i}`);
+  await c.aggregate();
+  assert.is(text(await o.fetch('d', 'k', { snapshot: s })), 'v19');
+  assert.is(text(await o.fetch('d', 'k')), 'v39');
+});
+
+t('transactions: atomic across objects, own writes visible inside, invisible outside until commit', async () => {
+  const c = await pool.createContainer('tx', { oclass: 'EC_2P1G1', cellSize: 512 });
+  const tx = c.beginTx();
+  await tx.object('x').update('d', 'k', 'tx-x');
+  await tx.object('y').update('d', 'arr', { recx: { index: 10, count: 5 }, data: new Uint8Array(5).fill(5) });
+  assert.is(text(await tx.object('x').fetch('d', 'k')), 'tx-x');
+  assert.equal(await tx.object('y').fetch('d', 'arr', { recx: { index: 8, count: 9 } }), new Uint8Array([0, 0, 5, 5, 5, 5, 5, 0, 0]));
+  assert.is(await c.object('x').fetch('d', 'k'), undefined);
+  const e = await tx.commit();
+  assert.is(text(await c.object('x').fetch('d', 'k')), 'tx-x');
+  assert.is(text(await c.object('x').fetch('d', 'k', { epoch: e - 1n })), undefined);
+  await rejectsWith(tx.commit(), 'TX_CLOSED');
+});
+
+t('two transactions that read and write the same key: the second to commit gets TX_RESTART and can retry', async () => {
+  const c = await pool.createContainer('conflict', { oclass: 'RP_2G1' });
+  await c.object('x').update('d', 'k', '0');
+  const t1 = c.beginTx(), t2 = c.beginTx();
+  const v1 = Number(text(await t1.object('x').fetch('d', 'k')));
+  const v2 = Number(text(await t2.object('x').fetch('d', 'k')));
+  await t1.object('x').update('d', 'k', String(v1 + 1));
+  await t2.object('x').update('d', 'k', String(v2 + 1));
+  await t1.commit();
+  await rejectsWith(t2.commit(), 'TX_RESTART');
+  const t3 = c.beginTx();
+  const v3 = Number(text(await t3.object('x').fetch('d', 'k')));
+  await t3.object('x').update('d', 'k', String(v3 + 1));
+  await t3.commit();
+  assert.is(text(await c.object('x').fetch('d', 'k')), '2');
+  // Disjoint keys do not conflict.
+  const a = c.beginTx(), b = c.beginTx();
+  await a.object('p').update('d', 'k', 'a'); await b.object('q').update('d', 'k', 'b');
+  await a.commit(); await b.commit();
+});
+
+t('abort leaves nothing', async () => {
+  const c = await pool.createContainer('abort', { oclass: 'RP_2G1' });
+  const tx = c.beginTx();
+  await tx.object('x').update('d', 'k', 'never');
+  await tx.abort();
+  assert.is(await c.object('x').fetch('d', 'k'), undefined);
+  await rejectsWith(tx.commit(), 'TX_CLOSED');
+});
+
+t('watch yields committed epochs in order with the objects they touched, without blocking writers', async () => {
+  const c = await pool.createContainer('watch', { oclass: 'RP_2G1' });
+  const from = c.stableEpoch();
+  const ac = new AbortController();
+  const seen: Array<{ epoch: bigint; objects: bigint[] }> = [];
+  const consumer = (async () => {
+    try {
+      for await (const ev of c.watch({ from, signal: ac.signal })) {
+        seen.push(ev);
+        // A consumer reading at the event's epoch sees a consistent state.
+        const v = text(await c.object('w').fetch('d', 'k', { epoch: ev.epoch }));
+        assert.ok(v !== undefined);
+        if (seen.length === 5) break;
+      }
+    } catch (e) { if ((e as { code?: string }).code !== 'ABORTED') throw e; }
+  })();
+  const epochs: bigint[] = [];
+  for (let i = 0; i < 5; i++) epochs.push(await c.object('w').update('d', 'k', `v${i}`));
+  await consumer;
+  ac.abort();
+  assert.equal(seen.map((s) => s.epoch), epochs);
+  assert.equal(seen[0]!.objects, [c.object('w').oid]);
+});
+
+t('concurrent commits: readers at the stable epoch never see a torn transaction', async () => {
+  const c = await pool.createContainer('torn', { oclass: 'EC_2P1G1', cellSize: 512 });
+  const keys = ['a', 'b', 'c', 'd'];
+  let stop = false;
+  const reader = (async () => {
+    let checks = 0;
+    while (!stop) {
+      const e = c.stableEpoch();
+      const vals = await Promise.all(keys.map((k) => c.object(k).fetch('d', 'k', { epoch: e })));
+      const set = new Set(vals.map((v) => text(v)));
+      assert.is(set.size, 1, `torn read at ${e}: ${[...set].join(',')}`);
+      checks++;
+    }
+    return checks;
+  })();
+  for (let i = 0; i < 30; i++) {
+    const tx = c.beginTx();
+    for (const k of keys) await tx.object(k).update('d', 'k', `round-${i}`);
+    await tx.commit();
+  }
+  stop = true;
+  assert.ok((await reader) > 0);
+});
+
+t('containers: list, open returns the same handle, destroy removes, errors are typed', async () => {
+  const labels = (await pool.listContainers()).map((c) => c.label);
+  assert.ok(labels.includes('tx') && labels.includes('watch'));
+  assert.is(await pool.openContainer('tx'), await pool.openContainer('tx'));
+  await rejectsWith(pool.createContainer('tx'), 'EXISTS');
+  await rejectsWith(pool.openContainer('nope'), 'NOT_FOUND');
+  await rejectsWith(pool.createContainer('bad label!'), 'INVALID_ARGUMENT');
+  await rejectsWith(pool.createContainer('rf', { oclass: 'S1', redundancyFactor: 1 }), 'RF_VIOLATION');
+  await rejectsWith(pool.createContainer('cls', { oclass: 'BOGUS' }), 'UNKNOWN_OBJECT_CLASS');
+  await pool.destroyContainer('abort');
+  assert.not.ok((await pool.listContainers()).some((c) => c.label === 'abort'));
+  await rejectsWith(pool.openContainer('abort'), 'NOT_FOUND');
+});
+
+t.after(async () => { await pool.close(); });
+t.run();

@@ -1,0 +1,135 @@
+/**
+ * Object API specification: single values and arrays on every redundancy kind, punch, enumeration,
+ * KV and Array APIs — on a real pool (real files, real mapped memory).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { Pool } from '../../src/pool/pool.js';
+import { Rng } from '../../core/rng.js';
+import { tmpDir, text, collect, rejectsWith } from '../helpers/tmp.js';
+
+const dir = tmpDir();
+// 3 nodes x 2 ranks x 1 target: 6 ranks, enough for EC_4P2 with one shard per rank.
+const pool = await Pool.create(join(dir, 'pool'), { nodes: 3, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 16 << 20, dataBytes: 64 << 20 });
+const cont = await pool.createContainer('objects', { oclass: 'EC_4P2G1', cellSize: 1024 });
+const CLASSES = ['S1', 'S2', 'RP_2G1', 'RP_3G1', 'EC_2P1G1', 'EC_4P2G1', 'EC_2P2G1'];
+
+const t = suite('object');
+
+for (const oclass of CLASSES) {
+  t(`${oclass}: single values replace as a whole; empty, small and large values round-trip`, async () => {
+    const o = cont.object(`single-${oclass}`, { oclass });
+    assert.is(await o.fetch('d', 'a'), undefined);
+    await o.update('d', 'a', 'first');
+    await o.update('d', 'a', 'second, longer value');
+    assert.is(text(await o.fetch('d', 'a')), 'second, longer value');
+    await o.update('d', 'empty', new Uint8Array(0));
+    assert.equal(await o.fetch('d', 'empty'), new Uint8Array(0));
+    const big = new Rng(1).bytes(300_001);
+    await o.update('d2', 'big', big);
+    assert.equal(await o.fetch('d2', 'big'), big);
+  });
+
+  t(`${oclass}: arrays merge extents newest first; holes read as zeros; partial stripes stay correct`, async () => {
+    const o = cont.object(`array-${oclass}`, { oclass });
+    const rng = new Rng(7);
+    const model = new Uint8Array(20_000);
+    for (let i = 0; i < 40; i++) {
+      const off = rng.int(18_000), len = 1 + rng.int(2_000);
+      const data = rng.bytes(len);
+      await o.update('d', 'arr', { recx: { index: off, count: len }, data });
+      model.set(data, off);
+    }
+    const back = await o.fetch('d', 'arr', { recx: { index: 0, count: model.length } });
+    assert.equal(back, model);
+    const mid = await o.fetch('d', 'arr', { recx: { index: 1234, count: 5000 } });
+    assert.equal(mid, model.subarray(1234, 6234));
+  });
+}
+
+t('records of recordSize bytes are addressed by record index', async () => {
+  const o = cont.object('records');
+  const data = new Uint8Array(64).map((_, i) => i);
+  await o.update('d', 'a', { recx: { index: 3, count: 8 }, data, recordSize: 8 });
+  assert.equal(await o.fetch('d', 'a', { recx: { index: 3, count: 8 }, recordSize: 8 }), data);
+  assert.equal(await o.fetch('d', 'a', { recx: { index: 24, count: 8 } }), data.subarray(0, 8));
+});
+
+t('punch object, dkey and akey hide exactly what they name', async () => {
+  const o = cont.object('punchy', { oclass: 'RP_2G1' });
+  await o.update('d1', 'a1', 'x'); await o.update('d1', 'a2', 'y'); await o.update('d2', 'a1', 'z');
+  await o.punchAkey('d1', 'a1');
+  assert.is(await o.fetch('d1', 'a1'), undefined);
+  assert.is(text(await o.fetch('d1', 'a2')), 'y');
+  await o.punchDkey('d1');
+  assert.is(await o.fetch('d1', 'a2'), undefined);
+  assert.is(text(await o.fetch('d2', 'a1')), 'z');
+  await o.punch();
+  assert.is(await o.fetch('d2', 'a1'), undefined);
+  assert.equal(await collect(o.listDkeys()), []);
+});
+
+t('enumeration lists dkeys, akeys and extents; queryMaxDkey is the greatest dkey', async () => {
+  for (const oclass of ['S2', 'EC_2P1G1']) {
+    const o = cont.object(`enum-${oclass}`, { oclass });
+    const names = ['alpha', 'beta', 'gamma', 'delta', 'eps'];
+    for (const n of names) await o.update(n, 'v', n);
+    await o.update('beta', 'w', 'w');
+    await o.update('arr', 'x', { recx: { index: 100, count: 50 }, data: new Uint8Array(50).fill(1) });
+    await o.update('arr', 'x', { recx: { index: 5000, count: 3000 }, data: new Uint8Array(3000).fill(2) });
+    const dkeys = (await collect(o.listDkeys())).map((k) => text(k));
+    assert.equal(dkeys, ['alpha', 'arr', 'beta', 'delta', 'eps', 'gamma']);
+    assert.equal((await collect(o.listAkeys('beta'))).map((k) => text(k)), ['v', 'w']);
+    assert.equal(await collect(o.listRecx('arr', 'x')), [{ index: 100, count: 50 }, { index: 5000, count: 3000 }]);
+    assert.is(text(await o.queryMaxDkey()), 'gamma');
+  }
+});
+
+t('KV API: put/get/remove/list with string and byte keys', async () => {
+  const kv = cont.kv('kv', { oclass: 'RP_3G1' });
+  await kv.put('b', 'two'); await kv.put('a', 'one'); await kv.put(new Uint8Array([0xff, 0]), new Uint8Array([9]));
+  assert.is(await kv.getString('a'), 'one');
+  assert.equal(await kv.get(new Uint8Array([0xff, 0])), new Uint8Array([9]));
+  await kv.remove('a');
+  assert.is(await kv.get('a'), undefined);
+  assert.equal((await collect(kv.list())).map((k) => Array.from(k)), [[0x62], [0xff, 0]]);
+});
+
+t('Array API: chunked writes across groups, size, shrink and grow, streams', async () => {
+  const arr = cont.array('big-array', { oclass: 'EC_2P1G1', chunkSize: 4096 });
+  const data = new Rng(3).bytes(50_000);
+  await arr.write(0, data);
+  assert.is(await arr.getSize(), 50_000);
+  assert.equal(await arr.read(1000, 20_000), data.subarray(1000, 21_000));
+  await arr.setSize(10_001);
+  assert.is(await arr.getSize(), 10_001);
+  assert.equal(await arr.read(0, 10_001), data.subarray(0, 10_001));
+  assert.equal(await arr.read(10_001, 100), new Uint8Array(100));
+  await arr.setSize(30_000);
+  assert.is(await arr.getSize(), 30_000);
+  const chunks: Buffer[] = [];
+  for await (const c of arr.createReadStream()) chunks.push(c as Buffer);
+  const all = Buffer.concat(chunks);
+  assert.is(all.length, 30_000);
+  assert.equal(new Uint8Array(all.subarray(0, 10_001)), data.subarray(0, 10_001));
+  const w = cont.array('streamed', { chunkSize: 4096 }).createWriteStream();
+  const src = new Rng(4).bytes(20_000);
+  await new Promise<void>((res, rej) => { w.on('error', rej); w.on('finish', res); for (let i = 0; i < src.length; i += 3000) w.write(Buffer.from(src.subarray(i, i + 3000))); w.end(); });
+  assert.equal(await cont.array('streamed', { chunkSize: 4096 }).read(0, 20_000), src);
+});
+
+t('bad input gets typed errors', async () => {
+  const o = cont.object('bad');
+  await rejectsWith(o.update('', 'a', 'x'), 'INVALID_ARGUMENT');
+  await rejectsWith(o.update('d', new Uint8Array(5000), 'x'), 'INVALID_ARGUMENT');
+  await rejectsWith(o.update('d', 'a', { recx: { index: -1, count: 1 }, data: new Uint8Array(1) }), 'INVALID_ARGUMENT');
+  await rejectsWith(o.update('d', 'a', { recx: { index: 0, count: 2 }, data: new Uint8Array(1) }), 'INVALID_ARGUMENT');
+  await rejectsWith(o.fetch('d', 'a', { epoch: -1n }), 'INVALID_ARGUMENT');
+  await rejectsWith(o.fetch('d', 'a', { snapshot: 'nope' }), 'NOT_FOUND');
+  assert.throws(() => cont.object('x', { oclass: 'EC_99P1G1' }), (e: { code?: string }) => e.code === 'UNKNOWN_OBJECT_CLASS');
+  assert.throws(() => cont.array('x', { cellSize: 3, chunkSize: 4096 }), (e: { code?: string }) => e.code === 'INVALID_ARGUMENT');
+});
+
+t.after(async () => { await pool.close(); });
+t.run();
