@@ -37,6 +37,7 @@ typedef struct ring {
   size_t sq_sz, cq_sz, sqes_sz;
   unsigned sq_local_tail, to_submit, inflight;
   int in_reap, close_pending, closed, referenced;
+  int handle_closed, gc_dropped; /* freed when both: uv handle closed and JS external collected */
   uv_poll_t poll;
   napi_env env;
   napi_ref cb_ref, completions_ref;
@@ -74,7 +75,18 @@ static void on_poll_closed(uv_handle_t *h) {
   if (r->cb_ref) napi_delete_reference(r->env, r->cb_ref);
   if (r->completions_ref) napi_delete_reference(r->env, r->completions_ref);
   if (r->actx) napi_async_destroy(r->env, r->actx);
-  free(r);
+  r->cb_ref = NULL; r->completions_ref = NULL; r->actx = NULL;
+  r->handle_closed = 1;
+  if (r->gc_dropped) free(r);
+}
+
+/* Finalizer of the JS external. While the ring is open the JS callback reference keeps the
+ * external reachable, so this runs only after close; the struct is freed once both are done,
+ * so a stale JS handle never points at freed memory. */
+static void finalize_ring(napi_env env, void *data, void *hint) {
+  ring_t *r = (ring_t *)data;
+  r->gc_dropped = 1;
+  if (r->handle_closed) free(r);
 }
 
 static void do_close(ring_t *r) {
@@ -211,7 +223,7 @@ static napi_value ring_create(napi_env env, napi_callback_info info) {
   napi_value name; napi_create_string_utf8(env, "cairn_uring", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &r->actx);
   napi_value ext;
-  CHECK(napi_create_external(env, r, NULL, NULL, &ext));
+  CHECK(napi_create_external(env, r, finalize_ring, NULL, &ext));
   return ext;
 }
 
