@@ -1,0 +1,89 @@
+/**
+ * VOS benchmarks on one target: 4 KiB single-value updates and fetches per second, 1 MiB array
+ * writes and reads in MB/s, at the default durability (process-crash safe) and `durable: true`
+ * (power-loss safe, group-committed), beside the same writes done with plain `fs.promises`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { VosTarget } from '../src/vos/index.js';
+import { rate, type BenchContext, type BenchRow } from './harness.js';
+
+const KIB4 = 4096;
+const MIB = 1024 * 1024;
+/** Keys the 4 KiB updates rotate over (replaced in place at one epoch, so the live set stays bounded). */
+const SMALL_KEYS = 1024;
+/** Updates per timed call (one call = this many awaited updates). */
+const SMALL_BATCH = 512;
+/** 1 MiB extents rotated over (so the data file stays bounded). */
+const BIG_KEYS = 64;
+
+export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-vos-bench-'));
+  const rows: BenchRow[] = [];
+  const enc = new TextEncoder();
+  const dkeys = Array.from({ length: SMALL_KEYS }, (_, i) => enc.encode(`dkey-${i}`));
+  const akey = enc.encode('a');
+  const value4k = new Uint8Array(KIB4).fill(0x61);
+  const value1m = new Uint8Array(MIB).fill(0x62);
+  const time = ctx.quick ? 300 : 2000;
+  try {
+    // ---------------------------------------------------------------- 4 KiB single values
+    for (const durable of [false, true]) {
+      const t = await VosTarget.open(path.join(root, durable ? 'small-durable' : 'small'), { scmBytes: 64 * MIB, dataBytes: 64 * MIB, durable });
+      let k = 0;
+      const name = `vos update 4KiB single ${durable ? 'durable' : 'default'}`;
+      // default: one awaited update after another; durable: SMALL_BATCH concurrent writers share group commits
+      const r = await rate(name, durable
+        ? () => Promise.all(Array.from({ length: SMALL_BATCH }, () => t.updateSingle(1n, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k)))
+        : async () => { for (let i = 0; i < SMALL_BATCH; i++) await t.updateSingle(1n, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k); },
+      SMALL_BATCH, ctx, { time });
+      rows.push({ name, suite: 'vos', opsPerSecond: r.perSecond, bytesPerSecond: r.perSecond * KIB4, extra: { target: 100_000, meetsTarget: durable ? '-' : r.perSecond >= 100_000, compactions: t.compactions, samples: r.samples } });
+      if (!durable) {
+        const f = await rate('vos fetch 4KiB single', async () => {
+          for (let i = 0; i < SMALL_BATCH; i++) await t.fetchSingle(2n, 1n, dkeys[(i * 7919 + k) % SMALL_KEYS]!, akey);
+        }, SMALL_BATCH, ctx, { time });
+        rows.push({ name: 'vos fetch 4KiB single', suite: 'vos', opsPerSecond: f.perSecond, bytesPerSecond: f.perSecond * KIB4, extra: { samples: f.samples } });
+      }
+      await t.close();
+    }
+
+    // ---------------------------------------------------------------- baseline: fs.promises 1 MiB writes
+    const baseline: Record<string, number> = {};
+    for (const durable of [false, true]) {
+      const file = path.join(root, `baseline-${durable ? 'durable' : 'default'}.bin`);
+      const fh = await fs.promises.open(file, 'w+');
+      let i = 0;
+      const name = `fs.promises write 1MiB baseline${durable ? ' durable' : ''}`;
+      const r = await rate(name, async () => {
+        await fh.write(value1m, 0, MIB, (i++ % BIG_KEYS) * MIB);
+        if (durable) await fh.datasync();
+      }, MIB, ctx, { time });
+      await fh.close();
+      baseline[durable ? 'durable' : 'default'] = r.perSecond;
+      rows.push({ name, suite: 'vos', bytesPerSecond: r.perSecond, opsPerSecond: r.perSecond / MIB, extra: { samples: r.samples } });
+    }
+
+    // ---------------------------------------------------------------- 1 MiB array extents
+    for (const durable of [false, true]) {
+      const t = await VosTarget.open(path.join(root, durable ? 'big-durable' : 'big'), { scmBytes: 16 * MIB, dataBytes: (BIG_KEYS + 16) * MIB, durable });
+      let i = 0;
+      const name = `vos write 1MiB array ${durable ? 'durable' : 'default'}`;
+      const w = await rate(name, () => t.updateArray(1n, 2n, dkeys[i++ % BIG_KEYS]!, akey, { index: 0, count: MIB }, value1m), MIB, ctx, { time });
+      const base = baseline[durable ? 'durable' : 'default']!;
+      rows.push({
+        name, suite: 'vos', bytesPerSecond: w.perSecond, opsPerSecond: w.perSecond / MIB,
+        extra: { ratioToBaseline: w.perSecond / base, target: durable ? '-' : 0.7, engine: t.ioEngine, direct: t.directIo, samples: w.samples },
+      });
+      if (!durable) {
+        let j = 0;
+        const rr = await rate('vos read 1MiB array', () => t.fetchArray(2n, 2n, dkeys[j++ % BIG_KEYS]!, akey, { index: 0, count: MIB }), MIB, ctx, { time });
+        rows.push({ name: 'vos read 1MiB array', suite: 'vos', bytesPerSecond: rr.perSecond, opsPerSecond: rr.perSecond / MIB, extra: { engine: t.ioEngine, direct: t.directIo, samples: rr.samples } });
+      }
+      await t.close();
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  return rows;
+}
