@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { EventEmitter } from 'node:events';
 import { Journal, JournalType } from './journal.js';
+import { ObjectIndex } from './object-index.js';
 import { EpochClock } from './epoch-clock.js';
 import { ConflictTracker, conflictKey } from './conflicts.js';
 import type { Op } from './ops.js';
@@ -89,6 +90,7 @@ export class Container {
     private readonly rt: PoolRuntime,
     private meta: ContainerMeta,
     private readonly journal: Journal,
+    private readonly objectIndex: ObjectIndex,
     floor: bigint,
     private readonly dir: string,
   ) {
@@ -117,7 +119,7 @@ export class Container {
         }
       }
     }
-    const c = new Container(rt, meta, journal, floor, dir);
+    const c = new Container(rt, meta, journal, ObjectIndex.open(join(dir, 'objects'), rt.durable), floor, dir);
     // Roll back commits that never finished: the process died between INTENT and DONE.
     for (const [epoch, s] of state) {
       await Promise.all(s.targets.map(async (t) => {
@@ -230,6 +232,12 @@ export class Container {
     return { groups, red: cls, cls };
   }
 
+  /** Every object id this container has written (a superset of the objects that hold data). */
+  listObjects(): bigint[] { this.checkOpen(); return this.objectIndex.list(); }
+
+  /** @internal shards of `oid` a pending rebuild/rebalance moves: shard index -> new target. */
+  movedShards(oid: bigint): ReadonlyMap<number, number> { return this.rt.moved(oid); }
+
   /** @internal the group of a dkey. */
   groupOf(groups: number[][], dkey: Uint8Array): number { return dkeyGroup(dkey, groups.length); }
 
@@ -286,6 +294,7 @@ export class Container {
         for (const op of ops) writes.push(...(await this.planOp(io, op, epoch)));
         const targets = [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b);
         const objects = [...new Set(ops.map((o) => o.oid.toString(16)))];
+        this.objectIndex.addAll(ops.map((o) => o.oid));
         this.journal.append(JournalType.Intent, epoch, { targets, objects });
         try {
           await runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), epoch));
@@ -308,10 +317,19 @@ export class Container {
   /** Plan one op's shard writes (EC read-modify-write happens here, under the dkey lock). */
   private async planOp(io: IoContext, op: Op, epoch: bigint): Promise<ShardWrite[]> {
     const { groups, red } = this.layout(op.oid);
-    const live = (ws: ShardWrite[]) => ws.filter((w) => this.rt.available(w.target));
+    const moved = this.rt.moved(op.oid);
+    // Writes reach the stable target of every shard that accepts writes, plus the new target of
+    // shards a rebuild or rebalance is moving (so the move never misses a concurrent write).
+    const live = (ws: ShardWrite[]) => {
+      const out = ws.filter((w) => this.rt.writable(w.target));
+      for (const w of ws) {
+        const to = moved.get(w.shard);
+        if (to !== undefined && to !== w.target && this.rt.writable(to)) out.push({ ...w, target: to });
+      }
+      return out;
+    };
     const all = (fn: (s: ShardStore, shard: number) => Promise<void>, gs: number[]) =>
-      gs.flatMap((g) => groupShards(groups, g)).filter((x) => this.rt.available(x.target))
-        .map(({ shard, target }): ShardWrite => ({ target, shard, apply: (s) => fn(s, shard) }));
+      live(gs.flatMap((g) => groupShards(groups, g)).map(({ shard, target }): ShardWrite => ({ target, shard, apply: (s) => fn(s, shard) })));
     const checkWritable = (ws: ShardWrite[], g: number) => {
       // The group must keep enough healthy shards to read the value back: k for EC (untouched
       // cells on healthy targets still hold valid data), one replica otherwise.
@@ -458,6 +476,12 @@ export class Container {
     this.conflicts.prune(oldest);
   }
 
+  /**
+   * @internal wait until no commit is in flight, then return the stable epoch: every later commit
+   * was planned with the current pool map (used when a rebuild or rebalance starts).
+   */
+  async quiesce(): Promise<bigint> { return this.exclusive(async () => this.stableEpoch()); }
+
   /** Run `fn` with no commit in flight and none starting. */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.barrier) await this.barrier;
@@ -491,6 +515,7 @@ export class Container {
     await this.exclusive(async () => { this.closed = true; });
     this.events.emit('close');
     this.journal.close();
+    this.objectIndex.close();
     this.rt.containerClosed(this);
   }
 

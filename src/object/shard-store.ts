@@ -18,6 +18,7 @@ export interface ShardStore {
   listDkeys(epoch: bigint, oid: bigint): AsyncIterable<Uint8Array>;
   listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array): AsyncIterable<Uint8Array>;
   listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AsyncIterable<{ index: number; count: number; epoch: bigint }>;
+  akeyKind(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined>;
   queryMaxEpoch(): bigint;
   aggregate(upTo: bigint, keep?: bigint[]): Promise<unknown>;
   /** Drop versions with after < epoch <= upTo (upTo defaults to the maximum epoch). */

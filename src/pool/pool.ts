@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { mkdir, readdir, rm, readFile, writeFile, open as fsOpen } from 'node:fs/promises';
 import { existsSync, statSync, readdirSync, unlinkSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { PoolMap, createPlacement, type Placement } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -22,8 +23,27 @@ import type { ShardStore } from '../object/shard-store.js';
 import type { BadShard, PoolRuntime } from './runtime.js';
 import { Container, DEFAULT_CELL_SIZE, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { VosTarget } from '../vos/index.js';
+import { migrateContainer } from './migrate.js';
 
 const POOL_META_MAGIC = 'CAIRNPOL';
+const REBUILD_MAGIC = 'CAIRNRBD';
+const EMPTY_MOVES: ReadonlyMap<number, number> = new Map();
+
+/** State and progress of rebuild / rebalance, as `pool.rebuildStatus()` and 'rebuild' events report it. */
+export interface RebuildStatus {
+  /** idle: nothing pending; running; blocked: too few targets to move some shards (served degraded); failed. */
+  state: 'idle' | 'running' | 'blocked' | 'failed';
+  /** Pool map version being migrated to. */
+  mapVersion: number;
+  objectsDone: number;
+  objectsTotal: number;
+  /** Bytes written to new targets. */
+  bytes: number;
+  /** Objects that could not be rebuilt (too many failures): their reads fail with DATA_LOST. */
+  lost: string[];
+  etaSeconds?: number;
+  error?: string;
+}
 const POOL_META_VERSION = 1;
 /** Most containers one pool holds. */
 export const MAX_CONTAINERS = 4096;
@@ -97,15 +117,29 @@ export interface PoolQuery {
   badShards: number;
   /** I/O engine in use by opened targets ('io_uring' or 'pread'), when known. */
   ioEngine?: string;
+  /** Rebuild / rebalance state and progress. */
+  rebuild: RebuildStatus;
 }
 
 /**
  * A pool handle. `Pool.create(dir, ...)` makes a new pool; `Pool.open(dir)` opens one.
  */
-export class Pool {
+export class Pool extends EventEmitter {
   private map_: PoolMap;
+  /** The map the data is laid out by; differs from `map_` while a rebuild/rebalance is pending. */
+  private stable: PoolMap;
   private placement: Placement;
+  private targetPlacement: Placement;
+  /** Targets whose content is rebuilt from scratch (reintegrated targets). */
+  private resync = new Set<number>();
   private layoutCache = new Map<bigint, number[][]>();
+  private movedCache = new Map<bigint, ReadonlyMap<number, number>>();
+  private migration: Promise<void> | null = null;
+  private migrationAgain = false;
+  /** Set when some object has no legal layout in the current map (not enough targets). */
+  private blocked = false;
+  private migrationAbort = new AbortController();
+  private rebuildState: RebuildStatus = { state: 'idle', mapVersion: 0, objectsDone: 0, objectsTotal: 0, bytes: 0, lost: [] };
   private codecs = new Map<string, Codec>();
   private stores = new Map<string, Promise<ShardStore>>();
   private containers = new Map<string, Container>();
@@ -114,9 +148,13 @@ export class Pool {
   private ioEngine?: string;
   private readonly runtime: PoolRuntime;
 
-  private constructor(readonly dir: string, private meta: PoolMeta, map: PoolMap, private readonly opts: PoolOpenOptions) {
+  private constructor(readonly dir: string, private meta: PoolMeta, map: PoolMap, stable: PoolMap, resync: number[], private readonly opts: PoolOpenOptions) {
+    super();
     this.map_ = map;
-    this.placement = createPlacement(layoutView(map), { algo: 'jump-map' });
+    this.stable = stable;
+    this.resync = new Set(resync);
+    this.placement = createPlacement(layoutView(stable), { algo: 'jump-map' });
+    this.targetPlacement = createPlacement(map, { algo: 'jump-map' });
     const self = this;
     this.runtime = {
       now: opts.now ?? Date.now,
@@ -124,7 +162,9 @@ export class Pool {
       get closed() { return self.closed_; },
       map: () => self.map_,
       layout: (oid) => self.layout(oid),
+      moved: (oid) => self.moved(oid),
       available: (t) => self.available(t),
+      writable: (t) => self.writable(t),
       codec: (k, p) => self.codec(k, p),
       store: (t, c) => self.store(t, c),
       storeExists: (t, c) => existsSync(join(self.dir, 'targets', String(t), c)),
@@ -146,6 +186,7 @@ export class Pool {
     await mkdir(join(dir, 'containers'), { recursive: true });
     for (const t of map.targets) await mkdir(join(dir, 'targets', String(t.id)), { recursive: true });
     await writeFileAtomic(join(dir, 'pool.map'), map.serialize());
+    await writeFileAtomic(join(dir, 'pool.map.stable'), map.serialize());
     const meta: PoolMeta = { uuid: randomUUID(), createdAt: new Date().toISOString(), scmBytes, dataBytes, containers: [] };
     await writeJsonRecord(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, meta);
     return Pool.open(dir, options);
@@ -158,8 +199,13 @@ export class Pool {
     if (!existsSync(join(dir, 'pool.meta'))) throw new ObjectError('NOT_FOUND', `no pool in ${dir}`, { dir });
     const meta = await readJsonRecord<PoolMeta>(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, 'pool metadata');
     const map = PoolMap.deserialize(new Uint8Array(await readFile(join(dir, 'pool.map'))));
+    const stable = existsSync(join(dir, 'pool.map.stable')) ? PoolMap.deserialize(new Uint8Array(await readFile(join(dir, 'pool.map.stable')))) : map.clone();
+    const rs = existsSync(join(dir, 'rebuild.state')) ? (await readJsonRecord<{ resync: number[] }>(join(dir, 'rebuild.state'), REBUILD_MAGIC, 1, 'rebuild state')).resync : [];
     await takeLock(dir);
-    return new Pool(dir, meta, map, options);
+    const pool = new Pool(dir, meta, map, stable, rs, options);
+    // A rebuild or rebalance that was running when the process stopped resumes in the background.
+    if (pool.pending()) pool.startMigration();
+    return pool;
   }
 
   /** The current pool map (read-only view; change it with exclude/reintegrate/...). */
@@ -178,7 +224,7 @@ export class Pool {
     return {
       uuid: this.meta.uuid, dir: this.dir, mapVersion: this.map_.version, targets,
       space: { used, total, free: Math.max(0, total - used), scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes },
-      containers: this.meta.containers.length, badShards: this.badShards.length,
+      containers: this.meta.containers.length, badShards: this.badShards.length, rebuild: this.rebuildStatus(),
       ...(this.ioEngine ? { ioEngine: this.ioEngine } : {}),
     };
   }
@@ -262,19 +308,153 @@ export class Pool {
 
   // ------------------------------------------------------------------ pool map changes
 
-  /** Mark a target DOWN: I/O continues degraded (its shards are rebuilt from redundancy on read). */
+  /**
+   * Mark a target DOWN: I/O continues degraded at once (reads rebuild its shards from redundancy),
+   * and a background rebuild reconstructs every shard it held onto the new layout, then marks it
+   * DOWNOUT. `waitForRebuild()` resolves when that is done.
+   */
   async exclude(targetId: number): Promise<void> {
     this.checkOpen();
     this.map_.exclude(targetId);
+    await this.closeStoresOf(targetId);
     await this.mapChanged();
-    const s = [...this.stores.entries()].filter(([k]) => k.startsWith(`${targetId}/`));
-    for (const [k, p] of s) { this.stores.delete(k); (await p.catch(() => undefined))?.close().catch(() => {}); }
+  }
+
+  /**
+   * Bring a DOWN or DOWNOUT target back: its stale content is dropped and every shard that belongs
+   * on it is rebuilt there in the background; reads keep using the other shards until then.
+   */
+  async reintegrate(targetId: number): Promise<void> {
+    this.checkOpen();
+    this.map_.reintegrate(targetId);
+    await this.closeStoresOf(targetId);
+    const tdir = join(this.dir, 'targets', String(targetId));
+    await rm(tdir, { recursive: true, force: true });
+    await mkdir(tdir, { recursive: true });
+    this.resync.add(targetId);
+    await this.mapChanged();
+  }
+
+  /** Move every shard off a target (it stays readable meanwhile), then mark it DOWNOUT. */
+  async drain(targetId: number): Promise<void> {
+    this.checkOpen();
+    this.map_.drain(targetId);
+    await this.mapChanged();
+  }
+
+  /** Add `nodes` nodes of the pool's shape; shards whose placement changes move onto them in the background. */
+  async extend(opts: { nodes: number; ranksPerNode?: number; targetsPerRank?: number }): Promise<number[]> {
+    this.checkOpen();
+    if (!opts || !Number.isInteger(opts.nodes) || opts.nodes < 1) throw badArg('extend needs { nodes: positive integer }');
+    const shape = this.map_.targets.filter((t) => t.node === 0);
+    const ranks = new Set(shape.map((t) => t.rank)).size;
+    const ids = this.map_.extend({ nodes: opts.nodes, ranksPerNode: opts.ranksPerNode ?? ranks, targetsPerRank: opts.targetsPerRank ?? Math.max(1, shape.length / ranks) });
+    for (const id of ids) await mkdir(join(this.dir, 'targets', String(id)), { recursive: true });
+    await this.mapChanged();
+    return ids;
+  }
+
+  /** Resolves when no rebuild or rebalance is pending (rejects if the last one failed). */
+  async waitForRebuild(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    while (this.migration) {
+      throwIfAborted(opts.signal);
+      await this.migration;
+    }
+    if (this.rebuildState.state === 'failed') throw new ObjectError('DATA_LOST', `rebuild failed: ${this.rebuildState.error}`, { error: this.rebuildState.error });
+  }
+
+  /** State and progress of rebuild / rebalance. */
+  rebuildStatus(): RebuildStatus { return { ...this.rebuildState, lost: [...this.rebuildState.lost] }; }
+
+  private pending(): boolean { return this.map_.version !== this.stable.version || this.resync.size > 0; }
+
+  private async closeStoresOf(targetId: number): Promise<void> {
+    for (const [k, p] of [...this.stores.entries()]) {
+      if (!k.startsWith(`${targetId}/`)) continue;
+      this.stores.delete(k);
+      await (await p.catch(() => undefined))?.close().catch(() => {});
+    }
   }
 
   private async mapChanged(): Promise<void> {
     await writeFileAtomic(join(this.dir, 'pool.map'), this.map_.serialize());
-    this.placement = createPlacement(layoutView(this.map_), { algo: 'jump-map' });
+    await writeJsonRecord(join(this.dir, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: [...this.resync] });
+    this.placement = createPlacement(layoutView(this.stable), { algo: 'jump-map' });
+    this.targetPlacement = createPlacement(this.map_, { algo: 'jump-map' });
     this.layoutCache.clear();
+    this.movedCache.clear();
+    this.blocked = false;
+    if (this.pending()) this.startMigration();
+  }
+
+  /** Run (or re-run, after another map change) the migration in the background. */
+  private startMigration(): void {
+    if (this.migration) { this.migrationAgain = true; return; }
+    this.migration = (async () => {
+      try {
+        do {
+          this.migrationAgain = false;
+          await this.migrateOnce();
+        } while (this.migrationAgain && !this.closed_);
+      } catch (err) {
+        if (!this.closed_) {
+          this.rebuildState = { ...this.rebuildState, state: 'failed', error: (err as Error).message };
+          this.emit('rebuild', this.rebuildStatus());
+        }
+      } finally {
+        this.migration = null;
+      }
+    })();
+  }
+
+  private async migrateOnce(): Promise<void> {
+    const version = this.map_.version;
+    const started = performance.now();
+    const conts = this.meta.containers.map((c) => c.label);
+    const st: RebuildStatus = { state: 'running', mapVersion: version, objectsDone: 0, objectsTotal: 0, bytes: 0, lost: [] };
+    this.rebuildState = st;
+    const handles: Container[] = [];
+    for (const label of conts) handles.push(await this.openContainer(label));
+    st.objectsTotal = handles.reduce((n, c) => n + c.listObjects().length, 0);
+    this.emit('rebuild', this.rebuildStatus());
+    for (const c of handles) {
+      if (this.closed_) return;
+      await migrateContainer(c, {
+        signal: this.migrationAbort.signal,
+        onObject: (bytes, lost) => {
+          st.objectsDone++;
+          st.bytes += bytes;
+          if (lost) st.lost.push(lost);
+          const secs = (performance.now() - started) / 1000;
+          st.etaSeconds = st.objectsDone ? (secs / st.objectsDone) * (st.objectsTotal - st.objectsDone) : undefined;
+          this.emit('rebuild', this.rebuildStatus());
+        },
+      });
+    }
+    if (this.closed_ || this.map_.version !== version) { this.migrationAgain = true; return; }
+    if (this.blocked) {
+      // Some objects cannot move (too few targets): keep serving them degraded from their current
+      // layout; the pool finishes the move when targets are reintegrated or added.
+      this.rebuildState = { ...st, state: 'blocked', error: 'not enough in-service targets to restore redundancy for every object' };
+      this.emit('rebuild', this.rebuildStatus());
+      return;
+    }
+    // Everything moved: the current map becomes the layout of record.
+    for (const t of this.map_.targets) {
+      if (t.state === 'DOWN' || t.state === 'DRAIN') this.map_.markDownOut(t.id);
+      else if (t.state === 'NEW' || t.state === 'UP') this.map_.markUpIn(t.id);
+    }
+    this.resync.clear();
+    this.stable = this.map_.clone();
+    await writeFileAtomic(join(this.dir, 'pool.map'), this.map_.serialize());
+    await writeFileAtomic(join(this.dir, 'pool.map.stable'), this.stable.serialize());
+    await writeJsonRecord(join(this.dir, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: [] });
+    this.placement = createPlacement(layoutView(this.stable), { algo: 'jump-map' });
+    this.targetPlacement = this.placement;
+    this.layoutCache.clear();
+    this.movedCache.clear();
+    this.rebuildState = { ...st, state: 'idle', mapVersion: this.map_.version, etaSeconds: 0 };
+    this.emit('rebuild', this.rebuildStatus());
   }
 
   /** Shards found bad by reads since open (oldest first), for repair. */
@@ -292,7 +472,43 @@ export class Pool {
     return l;
   }
 
+  /** Shards whose target differs between the stable and the current layout (or must be resynced). */
+  private moved(oid: bigint): ReadonlyMap<number, number> {
+    if (!this.pending()) return EMPTY_MOVES;
+    let m = this.movedCache.get(oid);
+    if (!m) {
+      const from = this.layout(oid);
+      let to: readonly (readonly number[])[];
+      try {
+        to = this.targetPlacement.layout(oid).groups;
+      } catch (err) {
+        // No legal layout in the new map (too few targets left): the object stays degraded
+        // in its current layout; the migration reports itself blocked instead of finishing.
+        if ((err as { code?: string }).code !== 'PLACEMENT_INSUFFICIENT_TARGETS') throw err;
+        this.blocked = true;
+        return EMPTY_MOVES;
+      }
+      const out = new Map<number, number>();
+      const size = from[0]!.length;
+      from.forEach((g, gi) => g.forEach((t, i) => {
+        const nt = to[gi]?.[i];
+        if (nt !== undefined && (nt !== t || this.resync.has(nt))) out.set(gi * size + i, nt);
+      }));
+      m = out;
+      if (this.movedCache.size >= LAYOUT_CACHE_SIZE) this.movedCache.delete(this.movedCache.keys().next().value!);
+      this.movedCache.set(oid, m);
+    }
+    return m;
+  }
+
+  /** Readable: in the layout of record and in service (a reintegrating or new target is not, yet). */
   private available(t: number): boolean {
+    const st = this.map_.stateList[t];
+    return (st === 'UPIN' || st === 'DRAIN') && !this.resync.has(t);
+  }
+
+  /** Writable: anything in service or being integrated. */
+  private writable(t: number): boolean {
     const st = this.map_.stateList[t];
     return st === 'UP' || st === 'UPIN' || st === 'NEW' || st === 'DRAIN';
   }
@@ -328,8 +544,10 @@ export class Pool {
   /** Close every container and target, release the pool lock. */
   async close(): Promise<void> {
     if (this.closed_) return;
-    for (const c of [...this.containers.values()]) await c.close();
     this.closed_ = true;
+    this.migrationAbort.abort();
+    await this.migration?.catch(() => {});
+    for (const c of [...this.containers.values()]) await c.close();
     for (const s of this.stores.values()) await (await s.catch(() => undefined))?.close().catch(() => {});
     this.stores.clear();
     for (const c of this.codecs.values()) (c as { dispose?: () => void }).dispose?.();

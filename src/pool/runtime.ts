@@ -18,10 +18,17 @@ export interface PoolRuntime {
   readonly closed: boolean;
   /** The current pool map. */
   map(): PoolMap;
-  /** The layout of an object: target id per shard, per group. */
+  /** The layout reads use (the stable map's): target id per shard, per group. */
   layout(oid: bigint): number[][];
-  /** Whether target `t` may serve I/O now. */
+  /**
+   * Shards being moved by a pending rebuild / rebalance: global shard index -> new target.
+   * Writes go to both the stable target and the new one; reads use the stable one until done.
+   */
+  moved(oid: bigint): ReadonlyMap<number, number>;
+  /** Whether target `t` may serve reads (UPIN or DRAIN). */
   available(t: number): boolean;
+  /** Whether target `t` accepts writes (UPIN, DRAIN, or UP/NEW while being integrated). */
+  writable(t: number): boolean;
   /** The (cached) erasure codec for k+p. */
   codec(k: number, p: number): EcCodec;
   /** The store of target `t` for container `cuuid`, opened on first use. */

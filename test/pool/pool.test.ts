@@ -60,10 +60,13 @@ t('query reports targets with id, node, rank, state and space', async () => {
   assert.equal(q.targets[5], { ...q.targets[5]!, id: 5, node: 1, rank: 2, state: 'UPIN' });
   assert.ok(q.space.total === 8 * (12 << 20));
   await pool.exclude(5);
-  assert.is(pool.query().targets[5]!.state, 'DOWN');
+  assert.ok(['DOWN', 'DOWNOUT'].includes(pool.query().targets[5]!.state));
+  await pool.waitForRebuild();
+  assert.is(pool.query().targets[5]!.state, 'DOWNOUT');
+  assert.is(pool.query().rebuild.state, 'idle');
   await pool.close();
   const again = await Pool.open(dir);
-  assert.is(again.query().targets[5]!.state, 'DOWN');
+  assert.is(again.query().targets[5]!.state, 'DOWNOUT');
   await again.close();
 });
 

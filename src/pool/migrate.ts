@@ -1,0 +1,221 @@
+/**
+ * Rebuild and rebalance: move every shard whose target differs between the stable pool map (where
+ * data lives) and the current one (where it should live), then make the current map stable.
+ *
+ * A moved shard is copied from its old target when that target is still readable (drain, extend,
+ * reintegrate) and otherwise reconstructed from the rest of its group: EC pieces and cells are
+ * decoded from any k healthy shards, replicas are copied from a healthy sibling. Content is
+ * rebuilt at every read point that matters (each snapshot and the stable epoch when the move
+ * started): a value is written at the epoch it had (EC pieces record it) or at the read point,
+ * and a key that vanished between read points is punched, so reads at the current epoch and at
+ * every snapshot return the same bytes before and after. Writes that arrive meanwhile go to both
+ * targets (see Container.planOp). Work is bounded: objects are processed MIGRATE_CONCURRENCY at a
+ * time, arrays MIGRATE_CHUNK bytes at a time, and every write is idempotent, so a migration killed
+ * half way simply runs again after reopen.
+ */
+import type { Container } from '../container/container.js';
+import type { ShardStore } from '../object/shard-store.js';
+import { unitOid } from '../object/shard-store.js';
+import { groupShards, EC_PIECE_HEADER, type IoContext } from '../object/io.js';
+import { objectClassOf } from '../../placement/index.js';
+import { hex } from '../common/bytes.js';
+import { throwIfAborted } from '../../core/errors.js';
+import { runBounded } from '../container/container.js';
+
+/** Objects migrated concurrently (each object's groups sequentially). */
+export const MIGRATE_CONCURRENCY = 8;
+/** Largest array span read or written in one step of a migration (bytes per shard). */
+export const MIGRATE_CHUNK = 4 * 1024 * 1024;
+
+/** Progress of a migration. */
+export interface MigrateProgress { objectsDone: number; objectsTotal: number; bytes: number; lost: string[] }
+
+/** Migrate every moved shard of one container. */
+export async function migrateContainer(cont: Container, opts: { signal?: AbortSignal; onObject?: (bytes: number, lost?: string) => void }): Promise<void> {
+  const stable = await cont.quiesce();
+  const points = [...new Set([...cont.listSnapshots().map((s) => s.epoch).filter((e) => e <= stable), stable])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const oids = cont.listObjects();
+  await runBounded(oids, MIGRATE_CONCURRENCY, async (oid) => {
+    throwIfAborted(opts.signal);
+    try {
+      const bytes = await migrateObject(cont, oid, points, opts.signal);
+      opts.onObject?.(bytes);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'DATA_LOST') opts.onObject?.(0, oid.toString(16));
+      else throw err;
+    }
+  });
+}
+
+async function migrateObject(cont: Container, oid: bigint, points: bigint[], signal?: AbortSignal): Promise<number> {
+  const moved = cont.movedShards(oid);
+  if (moved.size === 0) return 0;
+  const { groups } = cont.layout(oid);
+  const cls = objectClassOf(oid);
+  const io = cont.io();
+  const size = groups[0]!.length;
+  let bytes = 0;
+  for (let g = 0; g < groups.length; g++) {
+    const members = groupShards(groups, g);
+    const movers = members.filter((m) => moved.has(m.shard));
+    if (movers.length === 0) continue;
+    throwIfAborted(signal);
+    const healthy = members.filter((m) => io.available(m.target));
+    const ctx: ShardCtx = { cont, io, oid, cls, members, healthy, size };
+    for (const mv of movers) {
+      const to = moved.get(mv.shard)!;
+      const dst = await io.store(to);
+      const prev = new Set<string>();
+      for (const R of points) {
+        const now = new Set<string>();
+        for (const { dkey, akeys } of await keysAt(ctx, R)) {
+          for (const akey of akeys) {
+            const k = `${hex(dkey)}/${hex(akey)}`;
+            now.add(k);
+            bytes += await moveValue(ctx, mv, dst, R, dkey, akey);
+          }
+        }
+        for (const k of prev) {
+          if (!now.has(k)) {
+            const [d, a] = k.split('/');
+            await dst.punchAkey(R, unitOid(oid, mv.shard), Buffer.from(d!, 'hex'), Buffer.from(a!, 'hex'));
+          }
+        }
+        prev.clear();
+        for (const k of now) prev.add(k);
+      }
+    }
+  }
+  return bytes;
+}
+
+interface ShardCtx {
+  cont: Container; io: IoContext; oid: bigint; cls: ReturnType<typeof objectClassOf>;
+  members: Array<{ shard: number; target: number }>;
+  healthy: Array<{ shard: number; target: number }>;
+  size: number;
+}
+
+/** Union of (dkey, akeys) at epoch R over the healthy shards of the group. */
+async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Array; akeys: Uint8Array[] }>> {
+  const dk = new Map<string, { dkey: Uint8Array; akeys: Map<string, Uint8Array> }>();
+  for (const m of ctx.healthy) {
+    const s = await ctx.io.store(m.target);
+    const u = unitOid(ctx.oid, m.shard);
+    for await (const d of s.listDkeys(R, u)) {
+      const e = dk.get(hex(d)) ?? { dkey: d, akeys: new Map() };
+      for await (const a of s.listAkeys(R, u, d)) e.akeys.set(hex(a), a);
+      dk.set(hex(d), e);
+    }
+    if (ctx.cls.kind !== 'ec') break; // every replica holds every key
+  }
+  return [...dk.values()].map((e) => ({ dkey: e.dkey, akeys: [...e.akeys.values()] }));
+}
+
+/** Copy or rebuild one akey of shard `mv` at read point R onto `dst`; returns bytes written. */
+async function moveValue(ctx: ShardCtx, mv: { shard: number; target: number }, dst: ShardStore, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
+  const { oid, io } = ctx;
+  const dstOid = unitOid(oid, mv.shard);
+  // A readable old copy of the same shard (drain / extend / reintegrate): copy it as it is.
+  const sameShard = io.available(mv.target) ? mv : undefined;
+  const source = sameShard ?? (ctx.cls.kind === 'ec' ? undefined : ctx.healthy.find((m) => m.shard !== mv.shard));
+  let kind: 'single' | 'array' | undefined;
+  for (const m of ctx.healthy) {
+    kind = await (await io.store(m.target)).akeyKind(R, unitOid(oid, m.shard), dkey, akey);
+    if (kind) break;
+  }
+  if (!kind) return 0;
+  if (source) {
+    const src = await io.store(source.target);
+    const srcOid = unitOid(oid, source.shard);
+    if (kind === 'single') {
+      const v = await src.fetchSingle(R, srcOid, dkey, akey);
+      if (v === undefined) { await dst.punchAkey(R, dstOid, dkey, akey); return 0; }
+      const at = ctx.cls.kind === 'ec' && v.length >= EC_PIECE_HEADER ? new DataView(v.buffer, v.byteOffset).getBigUint64(8, true) : R;
+      await dst.updateSingle(at <= R && at > 0n ? at : R, dstOid, dkey, akey, v);
+      return v.length;
+    }
+    let n = 0;
+    const extents: Array<{ index: number; count: number }> = [];
+    for await (const x of src.listRecx(R, srcOid, dkey, akey)) extents.push({ index: x.index, count: x.count });
+    for (const x of extents) {
+      for (let off = x.index; off < x.index + x.count; off += MIGRATE_CHUNK) {
+        const len = Math.min(MIGRATE_CHUNK, x.index + x.count - off);
+        const { data, present } = await src.fetchArray(R, srcOid, dkey, akey, { index: off, count: len });
+        for (const p of present) {
+          await dst.updateArray(R, dstOid, dkey, akey, p, data.subarray(p.index - off, p.index - off + p.count));
+          n += p.count;
+        }
+      }
+    }
+    return n;
+  }
+  if (ctx.cls.kind !== 'ec') throw lostErr(oid);
+  return kind === 'single' ? rebuildPiece(ctx, mv, dst, R, dkey, akey) : rebuildCells(ctx, mv, dst, R, dkey, akey);
+}
+
+/** EC single value: decode the lost piece from k consistent pieces. */
+async function rebuildPiece(ctx: ShardCtx, mv: { shard: number }, dst: ShardStore, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
+  const { dataShards: k, parityShards: p } = ctx.cls;
+  const base = ctx.members[0]!.shard;
+  const pieces: Array<Uint8Array | undefined> = new Array(k + p).fill(undefined);
+  await Promise.all(ctx.healthy.map(async (m) => {
+    try { pieces[m.shard - base] = await (await ctx.io.store(m.target)).fetchSingle(R, unitOid(ctx.oid, m.shard), dkey, akey); } catch { /* a bad shard counts as missing */ }
+  }));
+  // Choose the newest (epoch, length) version held by at least k pieces.
+  const versions = new Map<string, number[]>();
+  pieces.forEach((v, i) => {
+    if (!v || v.length < EC_PIECE_HEADER) return;
+    const dv = new DataView(v.buffer, v.byteOffset, EC_PIECE_HEADER);
+    const key = `${dv.getBigUint64(8, true)}:${dv.getUint32(0, true)}:${v.length}`;
+    versions.set(key, [...(versions.get(key) ?? []), i]);
+  });
+  const best = [...versions.entries()].filter(([, idx]) => idx.length >= k).sort((a, b) => (BigInt(a[0].split(':')[0]!) > BigInt(b[0].split(':')[0]!) ? -1 : 1))[0];
+  if (!best) {
+    if (pieces.every((v) => v === undefined)) { await dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey); return 0; }
+    throw lostErr(ctx.oid);
+  }
+  const [vkey, idx] = best;
+  const bodies: (Uint8Array | null)[] = pieces.map((v, i) => (v && idx.includes(i) ? v.subarray(EC_PIECE_HEADER) : null));
+  ctx.io.codec(k, p).reconstruct(bodies);
+  const header = pieces[idx[0]!]!.subarray(0, EC_PIECE_HEADER);
+  const out = new Uint8Array(EC_PIECE_HEADER + bodies[mv.shard - base]!.length);
+  out.set(header); out.set(bodies[mv.shard - base]!, EC_PIECE_HEADER);
+  const at = BigInt(vkey.split(':')[0]!);
+  await dst.updateSingle(at > 0n && at <= R ? at : R, unitOid(ctx.oid, mv.shard), dkey, akey, out);
+  return out.length;
+}
+
+/** EC array: decode the lost shard's cells stripe range by stripe range. */
+async function rebuildCells(ctx: ShardCtx, mv: { shard: number }, dst: ShardStore, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
+  const { dataShards: k, parityShards: p } = ctx.cls;
+  const base = ctx.members[0]!.shard;
+  const cell = ctx.io.cellSize;
+  // The shard-local extent of the lost shard is at most the largest extent end of any healthy shard.
+  let end = 0;
+  for (const m of ctx.healthy) {
+    for await (const x of (await ctx.io.store(m.target)).listRecx(R, unitOid(ctx.oid, m.shard), dkey, akey)) end = Math.max(end, x.index + x.count);
+  }
+  if (end === 0) return 0;
+  const stripesPerStep = Math.max(1, Math.floor(MIGRATE_CHUNK / cell));
+  let n = 0;
+  for (let first = 0; first * cell < end; first += stripesPerStep) {
+    const lo = first * cell, hi = Math.min(end, (first + stripesPerStep) * cell);
+    const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
+    const got: (Uint8Array | null)[] = new Array(k + p).fill(null);
+    await Promise.all(ctx.healthy.map(async (m) => {
+      try { got[m.shard - base] = (await (await ctx.io.store(m.target)).fetchArray(R, unitOid(ctx.oid, m.shard), dkey, akey, recx, { holesAsZero: true })).data; } catch { /* missing */ }
+    }));
+    if (got.filter((x) => x !== null).length < k) throw lostErr(ctx.oid);
+    got[mv.shard - base] = null;
+    ctx.io.codec(k, p).reconstruct(got);
+    const data = got[mv.shard - base]!.subarray(0, hi - lo);
+    await dst.updateArray(R, unitOid(ctx.oid, mv.shard), dkey, akey, { index: lo, count: data.length }, data);
+    n += data.length;
+  }
+  return n;
+}
+
+function lostErr(oid: bigint): Error & { code: string } {
+  return Object.assign(new Error(`object ${oid.toString(16)}: not enough healthy shards to rebuild`), { code: 'DATA_LOST' });
+}
