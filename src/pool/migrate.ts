@@ -31,14 +31,14 @@ export const MIGRATE_CHUNK = 4 * 1024 * 1024;
 export interface MigrateProgress { objectsDone: number; objectsTotal: number; bytes: number; lost: string[] }
 
 /** Migrate every moved shard of one container. */
-export async function migrateContainer(cont: Container, opts: { signal?: AbortSignal; onObject?: (bytes: number, lost?: string) => void }): Promise<void> {
+export async function migrateContainer(cont: Container, opts: { signal?: AbortSignal; onObject?: (bytes: number, lost?: string) => void; sources?: Set<number>; destinations?: Set<number> }): Promise<void> {
   const stable = await cont.quiesce();
   const points = [...new Set([...cont.listSnapshots().map((s) => s.epoch).filter((e) => e <= stable), stable])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const oids = cont.listObjects();
   await runBounded(oids, MIGRATE_CONCURRENCY, async (oid) => {
     throwIfAborted(opts.signal);
     try {
-      const bytes = await migrateObject(cont, oid, points, opts.signal);
+      const bytes = await migrateObject(cont, oid, points, opts.signal, opts.sources, opts.destinations);
       opts.onObject?.(bytes);
     } catch (err) {
       if ((err as { code?: string }).code === 'DATA_LOST') opts.onObject?.(0, oid.toString(16));
@@ -47,7 +47,7 @@ export async function migrateContainer(cont: Container, opts: { signal?: AbortSi
   });
 }
 
-async function migrateObject(cont: Container, oid: bigint, points: bigint[], signal?: AbortSignal): Promise<number> {
+async function migrateObject(cont: Container, oid: bigint, points: bigint[], signal?: AbortSignal, sources?: Set<number>, destinations?: Set<number>): Promise<number> {
   const moved = cont.movedShards(oid);
   if (moved.size === 0) return 0;
   const { groups } = cont.layout(oid);
@@ -64,6 +64,9 @@ async function migrateObject(cont: Container, oid: bigint, points: bigint[], sig
     const ctx: ShardCtx = { cont, io, oid, cls, members, healthy, size };
     for (const mv of movers) {
       const to = moved.get(mv.shard)!;
+      destinations?.add(to);
+      if (io.available(mv.target)) sources?.add(mv.target);
+      else for (const h of healthy) sources?.add(h.target);
       const dst = await io.store(to);
       const prev = new Set<string>();
       for (const R of points) {

@@ -41,6 +41,9 @@ export interface RebuildStatus {
   bytes: number;
   /** Objects that could not be rebuilt (too many failures): their reads fail with DATA_LOST. */
   lost: string[];
+  /** Distinct targets read from / written to by this migration (declustering). */
+  sources?: number;
+  destinations?: number;
   etaSeconds?: number;
   error?: string;
 }
@@ -417,16 +420,20 @@ export class Pool extends EventEmitter {
     for (const label of conts) handles.push(await this.openContainer(label));
     st.objectsTotal = handles.reduce((n, c) => n + c.listObjects().length, 0);
     this.emit('rebuild', this.rebuildStatus());
+    const sources = new Set<number>(), destinations = new Set<number>();
     for (const c of handles) {
       if (this.closed_) return;
       await migrateContainer(c, {
         signal: this.migrationAbort.signal,
+        sources, destinations,
         onObject: (bytes, lost) => {
           st.objectsDone++;
           st.bytes += bytes;
           if (lost) st.lost.push(lost);
           const secs = (performance.now() - started) / 1000;
           st.etaSeconds = st.objectsDone ? (secs / st.objectsDone) * (st.objectsTotal - st.objectsDone) : undefined;
+          st.sources = sources.size;
+          st.destinations = destinations.size;
           this.emit('rebuild', this.rebuildStatus());
         },
       });
