@@ -206,6 +206,8 @@ export class VosTarget {
   private drained: Array<() => void> = [];
   private activeReads = 0;
   private deferredFree: Array<[number, number]> = [];
+  /** Frees held back while a change is only in memory (not yet in the log): released once it is. */
+  private holding: Array<[number, number]> | undefined;
   private commitFree: Array<[number, number]> = [];
   private persistedAt = 0;
   private corrupt: CorruptSpan[] = [];
@@ -352,8 +354,18 @@ export class VosTarget {
 
   private releaseData(v: Version): void {
     if (v.where !== Where.Block || !this.alloc) return;
+    if (this.holding) { this.holding.push([v.loc, v.alloc]); return; }
     if (this.durable) this.commitFree.push([v.loc, v.alloc]);
     else this.deferredFree.push([v.loc, v.alloc]);
+    this.reclaim();
+  }
+
+  /** Hand frees held during an unlogged change to the normal release path. */
+  private releaseHeld(): void {
+    const held = this.holding;
+    this.holding = undefined;
+    if (!held?.length) return;
+    for (const f of held) (this.durable ? this.commitFree : this.deferredFree).push(f);
     this.reclaim();
   }
 
@@ -364,6 +376,7 @@ export class VosTarget {
   }
 
   private dropVersion(v: Version): void {
+    v.dead = true;
     this.liveScm -= v.recLen;
     this.releaseData(v);
   }
@@ -921,17 +934,20 @@ export class VosTarget {
       } catch (e) {
         throw toVosError(e, 'aggregate');
       }
+      // Not logged (log full): the result becomes persistent only through the compaction below;
+      // until then the blocks it frees must not be reused.
+      if (!logged) this.holding = [];
       const stats = this.applyAggregate(upTo, keep);
-      // the log is full (not logged), or much of it is dead: compact now
       const used = this.log.used;
       if (!logged || (used > this.log.regionSize / 2 && this.liveScm < used / 2)) {
         try {
           this.compact();
           stats.compacted = true;
         } catch (e) {
-          if (!logged) throw toVosError(e, 'aggregate');
+          if (!logged) { this.holding = undefined; throw toVosError(e, 'aggregate'); } // held blocks stay allocated until reopen
         }
       }
+      this.releaseHeld();
       if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'aggregate'); });
       return stats;
     } finally {
@@ -953,10 +969,12 @@ export class VosTarget {
       } catch (e) {
         throw toVosError(e, 'discard');
       }
+      if (!logged) this.holding = [];
       this.applyDiscard(after);
       if (!logged) {
-        try { this.compact(); } catch (e) { throw toVosError(e, 'discard'); }
+        try { this.compact(); } catch (e) { this.holding = undefined; throw toVosError(e, 'discard'); }
       }
+      this.releaseHeld();
       if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'discard'); });
     } finally {
       this.leave();
@@ -975,6 +993,7 @@ export class VosTarget {
       }
       for (const { o, d, a, v } of all) {
         throwIfAborted(opts.signal);
+        if (v.dead) continue; // replaced, aggregated or discarded meanwhile: its space may hold other data now
         try {
           await this.readVersion(o.oid, d, a, v);
         } catch (e) {

@@ -28,6 +28,8 @@ export interface Version {
   index: number;
   count: number;
   recordSize: number;
+  /** Set when the version leaves the index (its space may be reused from then on). */
+  dead?: boolean;
 }
 
 /** A punch of an object, dkey or akey. */
