@@ -4,13 +4,20 @@
  */
 import type { Command } from 'commander';
 import { Pool } from '../pool/pool.js';
-import { intOpt, sizeOpt, poolDir, fmtBytes } from './util.js';
-import { UsageError } from './errors.js';
+import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar } from './util.js';
 
 /** Open the pool of a command, run `fn`, always close. */
 export async function withPool<T>(o: { pool?: string }, fn: (p: Pool) => Promise<T>): Promise<T> {
   const pool = await Pool.open(poolDir(o));
   try { return await fn(pool); } finally { await pool.close(); }
+}
+
+/** Wait for rebuild / rebalance, with a progress bar on a terminal. */
+async function waitWithProgress(p: Pool, label: string): Promise<void> {
+  let bar: ReturnType<typeof progressBar> | undefined;
+  const on = (st: { objectsDone: number; objectsTotal: number }) => { bar ??= progressBar(st.objectsTotal, label); bar.update(st.objectsDone); };
+  p.on('rebuild', on);
+  try { await p.waitForRebuild(); } finally { p.off('rebuild', on); bar?.stop(); }
 }
 
 const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
@@ -44,8 +51,34 @@ export function registerPoolCommands(program: Command): void {
       if (o.json) { console.log(json(q)); return; }
       console.log(`pool ${q.uuid}  map version ${q.mapVersion}  containers ${q.containers}`);
       console.log(`space used ${fmtBytes(q.space.used)} of ${fmtBytes(q.space.total)}  io ${q.ioEngine ?? '-'}  shards awaiting repair ${q.badShards}`);
+      const r = q.rebuild;
+      console.log(`rebuild ${r.state}${r.state === 'running' ? `: ${r.objectsDone}/${r.objectsTotal} objects, ${fmtBytes(r.bytes)}, eta ${Math.round(r.etaSeconds ?? 0)} s` : ''}${r.lost.length ? `  lost objects ${r.lost.length}` : ''}${r.error ? `  (${r.error})` : ''}`);
       console.log('target  node  rank  state    used');
       for (const t of q.targets) console.log(`${String(t.id).padStart(6)}  ${String(t.node).padStart(4)}  ${String(t.rank).padStart(4)}  ${t.state.padEnd(7)}  ${fmtBytes(t.spaceUsed)}`);
+    }));
+
+  pool.command('scrub')
+    .description('verify every shard checksum and repair bad shards from redundancy')
+    .option('-p, --pool <dir>', 'pool directory')
+    .option('--json', 'print the report as JSON')
+    .action(async (o) => withPool(o, async (p) => {
+      let bar: ReturnType<typeof progressBar> | undefined;
+      const report = await p.scrub({ onProgress: ({ objectsDone, objectsTotal }) => { bar ??= progressBar(objectsTotal, 'scrub'); bar.update(objectsDone); } });
+      bar?.stop();
+      if (o.json) { console.log(json(report)); return; }
+      console.log(`scrubbed ${report.containers} containers, ${report.objects} objects, ${report.shardsChecked} shards, ${fmtBytes(report.bytesChecked)}`);
+      console.log(`bad shards ${report.bad.length}: repaired ${report.repaired}, unrepairable ${report.unrepairable}`);
+      for (const b of report.bad) console.log(`  ${b.container} ${b.oid} shard ${b.shard} on target ${b.target}: ${b.code}${b.repaired ? ' (repaired)' : ' (NOT repaired)'}`);
+      if (report.unrepairable) process.exitCode = 1;
+    }));
+  pool.command('extend')
+    .description('add nodes of the same shape; data rebalances onto them')
+    .option('-p, --pool <dir>', 'pool directory')
+    .requiredOption('--nodes <n>', 'nodes to add')
+    .action(async (o) => withPool(o, async (p) => {
+      const ids = await p.extend({ nodes: intOpt('nodes', o.nodes, 1) });
+      await waitWithProgress(p, 'rebalance');
+      console.log(`added targets ${ids[0]}..${ids[ids.length - 1]}; rebalance ${p.rebuildStatus().state}`);
     }));
 
   const cont = program.command('cont').description('manage containers');
@@ -85,14 +118,25 @@ export function registerPoolCommands(program: Command): void {
     .action(async (id, o) => withPool(o, async (p) => {
       const t = intOpt('id', id, 0, 0);
       await p.exclude(t);
-      console.log(`target ${t} excluded (DOWN); I/O continues degraded`);
+      console.log(`target ${t} excluded (DOWN); I/O continues degraded; rebuilding`);
+      await waitWithProgress(p, 'rebuild');
+      const st = p.rebuildStatus();
+      console.log(`rebuild ${st.state}: ${st.objectsDone} objects, ${fmtBytes(st.bytes)} rebuilt from ${st.sources ?? 0} targets onto ${st.destinations ?? 0}; target ${t} is ${p.query().targets[t]!.state}`);
     }));
   target.command('reintegrate <id>')
     .option('-p, --pool <dir>', 'pool directory')
     .action(async (id, o) => withPool(o, async (p) => {
       const t = intOpt('id', id, 0, 0);
-      if (typeof (p as { reintegrate?: unknown }).reintegrate !== 'function') throw new UsageError('reintegrate is not available in this build');
-      await (p as unknown as { reintegrate(t: number): Promise<void> }).reintegrate(t);
-      console.log(`target ${t} reintegrated`);
+      await p.reintegrate(t);
+      await waitWithProgress(p, 'reintegrate');
+      console.log(`target ${t} reintegrated: ${p.query().targets[t]!.state}`);
+    }));
+  target.command('drain <id>')
+    .option('-p, --pool <dir>', 'pool directory')
+    .action(async (id, o) => withPool(o, async (p) => {
+      const t = intOpt('id', id, 0, 0);
+      await p.drain(t);
+      await waitWithProgress(p, 'drain');
+      console.log(`target ${t} drained: ${p.query().targets[t]!.state}`);
     }));
 }

@@ -32,8 +32,7 @@ export interface MigrateProgress { objectsDone: number; objectsTotal: number; by
 
 /** Migrate every moved shard of one container. */
 export async function migrateContainer(cont: Container, opts: { signal?: AbortSignal; onObject?: (bytes: number, lost?: string) => void; sources?: Set<number>; destinations?: Set<number> }): Promise<void> {
-  const stable = await cont.quiesce();
-  const points = [...new Set([...cont.listSnapshots().map((s) => s.epoch).filter((e) => e <= stable), stable])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const points = readPoints(cont, await cont.quiesce());
   const oids = cont.listObjects();
   await runBounded(oids, MIGRATE_CONCURRENCY, async (oid) => {
     throwIfAborted(opts.signal);
@@ -67,29 +66,60 @@ async function migrateObject(cont: Container, oid: bigint, points: bigint[], sig
       destinations?.add(to);
       if (io.available(mv.target)) sources?.add(mv.target);
       else for (const h of healthy) sources?.add(h.target);
-      const dst = await io.store(to);
-      const prev = new Set<string>();
-      for (const R of points) {
-        const now = new Set<string>();
-        for (const { dkey, akeys } of await keysAt(ctx, R)) {
-          for (const akey of akeys) {
-            const k = `${hex(dkey)}/${hex(akey)}`;
-            now.add(k);
-            bytes += await moveValue(ctx, mv, dst, R, dkey, akey);
-          }
-        }
-        for (const k of prev) {
-          if (!now.has(k)) {
-            const [d, a] = k.split('/');
-            await dst.punchAkey(R, unitOid(oid, mv.shard), Buffer.from(d!, 'hex'), Buffer.from(a!, 'hex'));
-          }
-        }
-        prev.clear();
-        for (const k of now) prev.add(k);
-      }
+      bytes += await rebuildShardOnto(ctx, mv, await io.store(to), points);
     }
   }
   return bytes;
+}
+
+/**
+ * Write shard `mv` of one group onto `dst` at every read point: copied from its own old target
+ * when that is readable, else rebuilt from its siblings. Returns bytes written.
+ */
+async function rebuildShardOnto(ctx: ShardCtx, mv: { shard: number; target: number }, dst: ShardStore, points: bigint[]): Promise<number> {
+  let bytes = 0;
+  const prev = new Set<string>();
+  for (const R of points) {
+    const now = new Set<string>();
+    for (const { dkey, akeys } of await keysAt(ctx, R)) {
+      for (const akey of akeys) {
+        const k = `${hex(dkey)}/${hex(akey)}`;
+        now.add(k);
+        bytes += await moveValue(ctx, mv, dst, R, dkey, akey);
+      }
+    }
+    for (const k of prev) {
+      if (!now.has(k)) {
+        const [d, a] = k.split('/');
+        await dst.punchAkey(R, unitOid(ctx.oid, mv.shard), Buffer.from(d!, 'hex'), Buffer.from(a!, 'hex'));
+      }
+    }
+    prev.clear();
+    for (const k of now) prev.add(k);
+  }
+  return bytes;
+}
+
+/**
+ * Repair shard `shard` of `oid` in place (scrub found it bad): rebuild it from its siblings onto
+ * its own target, at every read point. Throws DATA_LOST when the siblings cannot supply it.
+ */
+export async function repairShard(cont: Container, oid: bigint, shard: number, points: bigint[]): Promise<number> {
+  const { groups } = cont.layout(oid);
+  const size = groups[0]!.length;
+  const g = Math.floor(shard / size);
+  const io = cont.io();
+  const members = groupShards(groups, g);
+  const me = members.find((m) => m.shard === shard)!;
+  // The bad shard is neither a source nor counted healthy while it is rebuilt.
+  const healthy = members.filter((m) => m.shard !== shard && io.available(m.target));
+  const ctx: ShardCtx = { cont, io, oid, cls: objectClassOf(oid), members, healthy, size };
+  return rebuildShardOnto(ctx, { shard, target: -1 }, await io.store(me.target), points);
+}
+
+/** The read points of a container: every snapshot at or below `stable`, and `stable`. */
+export function readPoints(cont: Container, stable: bigint): bigint[] {
+  return [...new Set([...cont.listSnapshots().map((s) => s.epoch).filter((e) => e <= stable), stable])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 interface ShardCtx {

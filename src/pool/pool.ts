@@ -24,6 +24,7 @@ import type { BadShard, PoolRuntime } from './runtime.js';
 import { Container, DEFAULT_CELL_SIZE, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { VosTarget } from '../vos/index.js';
 import { migrateContainer } from './migrate.js';
+import { scrubContainer, type PoolScrubReport } from './scrub.js';
 
 const POOL_META_MAGIC = 'CAIRNPOL';
 const REBUILD_MAGIC = 'CAIRNRBD';
@@ -464,6 +465,29 @@ export class Pool extends EventEmitter {
     this.emit('rebuild', this.rebuildStatus());
   }
 
+  /**
+   * Verify the checksum of every shard of every object (at each snapshot and the current epoch)
+   * and repair bad shards from redundancy. Emits 'scrub' progress events `{ objectsDone, objectsTotal }`.
+   */
+  async scrub(opts: { signal?: AbortSignal; onProgress?: (p: { objectsDone: number; objectsTotal: number }) => void } = {}): Promise<PoolScrubReport> {
+    this.checkOpen();
+    const report: PoolScrubReport = { containers: 0, objects: 0, shardsChecked: 0, bytesChecked: 0, bad: [], repaired: 0, unrepairable: 0 };
+    const handles: Container[] = [];
+    for (const c of this.meta.containers) handles.push(await this.openContainer(c.label));
+    const total = handles.reduce((n, c) => n + c.listObjects().length, 0);
+    let done = 0;
+    for (const c of handles) {
+      const known = new Map<bigint, Set<number>>();
+      for (const b of this.badShards) if (b.container === c.uuid) known.set(b.oid, (known.get(b.oid) ?? new Set()).add(b.shard));
+      await scrubContainer(c, report, {
+        signal: opts.signal, known,
+        onObject: () => { done++; const p = { objectsDone: done, objectsTotal: total }; opts.onProgress?.(p); this.emit('scrub', p); },
+      });
+      this.badShards = this.badShards.filter((b) => b.container !== c.uuid);
+    }
+    return report;
+  }
+
   /** Shards found bad by reads since open (oldest first), for repair. */
   get pendingRepairs(): readonly BadShard[] { return this.badShards; }
 
@@ -638,7 +662,7 @@ function devShim(v: ShardStore): ShardStore {
   return new Proxy(v, { get(t, k) {
     const f = (t as any)[k];
     if (typeof f !== 'function') return f;
-    if (['updateSingle','updateArray','fetchSingle','fetchArray','punchDkey','punchAkey','listAkeys','listRecx'].includes(String(k))) return (e: bigint, o: bigint, ...r: unknown[]) => f.call(t, e, m(o), ...r);
+    if (['updateSingle','updateArray','fetchSingle','fetchArray','punchDkey','punchAkey','listAkeys','listRecx','akeyKind'].includes(String(k))) return (e: bigint, o: bigint, ...r: unknown[]) => f.call(t, e, m(o), ...r);
     if (['punchObject','listDkeys'].includes(String(k))) return (e: bigint, o: bigint, ...r: unknown[]) => f.call(t, e, m(o), ...r);
     return f.bind(t);
   } });
