@@ -54,6 +54,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       const file = path.join(root, `baseline-${durable ? 'durable' : 'default'}.bin`);
       const fh = await fs.promises.open(file, 'w+');
       let i = 0;
+      for (let k = 0; k < BIG_KEYS; k++) await fh.write(value1m, 0, MIB, k * MIB); // warm: steady state, like the store below
       const name = `fs.promises write 1MiB baseline${durable ? ' durable' : ''}`;
       const r = await rate(name, async () => {
         await fh.write(value1m, 0, MIB, (i++ % BIG_KEYS) * MIB);
@@ -68,6 +69,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
     for (const durable of [false, true]) {
       const t = await VosTarget.open(path.join(root, durable ? 'big-durable' : 'big'), { scmBytes: 16 * MIB, dataBytes: (BIG_KEYS + 16) * MIB, durable });
       let i = 0;
+      for (let k = 0; k < BIG_KEYS; k++) await t.updateArray(1n, 2n, dkeys[k]!, akey, { index: 0, count: MIB }, value1m); // warm
       const name = `vos write 1MiB array ${durable ? 'durable' : 'default'}`;
       const w = await rate(name, () => t.updateArray(1n, 2n, dkeys[i++ % BIG_KEYS]!, akey, { index: 0, count: MIB }, value1m), MIB, ctx, { time });
       const base = baseline[durable ? 'durable' : 'default']!;
