@@ -150,6 +150,8 @@ export interface DecodedRecord {
   inlineOffset?: number;
   punch?: PunchFields;
   keep?: bigint[];
+  /** DISCARD: upper end (inclusive) of the dropped epochs. */
+  upTo?: bigint;
 }
 
 /** Bytes an UPDATE record takes. */
@@ -167,8 +169,10 @@ export function aggregateRecordLength(n: number): number {
   return align8(REC_HEADER + 8 + 8 * n + REC_CSUM);
 }
 
-/** Bytes of a DISCARD or CHECKPOINT record. */
+/** Bytes of a CHECKPOINT record. */
 export const SMALL_RECORD_LENGTH = align8(REC_HEADER + REC_CSUM);
+/** Bytes of a DISCARD record (meta: upTo u64). */
+export const DISCARD_RECORD_LENGTH = align8(REC_HEADER + 8 + REC_CSUM);
 
 /**
  * Writes records into a reusable scratch buffer; the caller copies `bytes()` into the log.
@@ -255,11 +259,19 @@ export class RecordEncoder {
     return this.seal(metaLen, length);
   }
 
-  /** Encode a DISCARD (epoch = keep everything <= epoch) or CHECKPOINT (epoch = max epoch) record. */
-  small(type: RecType.Discard | RecType.Checkpoint, gen: number, epoch: bigint): Uint8Array {
+  /** Encode a CHECKPOINT record (epoch = the target's max epoch). */
+  small(type: RecType.Checkpoint, gen: number, epoch: bigint): Uint8Array {
     this.ensure(SMALL_RECORD_LENGTH);
     this.header(type, 0, SMALL_RECORD_LENGTH, gen, epoch);
     return this.seal(0, SMALL_RECORD_LENGTH);
+  }
+
+  /** Encode a DISCARD record: drop versions with after < epoch <= upTo (epoch field = after). */
+  discard(gen: number, after: bigint, upTo: bigint): Uint8Array {
+    this.ensure(DISCARD_RECORD_LENGTH);
+    this.header(RecType.Discard, 8, DISCARD_RECORD_LENGTH, gen, after);
+    this.dv.setBigUint64(REC_HEADER, upTo, true);
+    return this.seal(8, DISCARD_RECORD_LENGTH);
   }
 
   /** Encode an AGGREGATE record (epoch = upTo). */
@@ -330,6 +342,9 @@ export function decodeRecord(buf: Uint8Array, dv: DataView, off: number, end: nu
       return rec;
     }
     case RecType.Discard:
+      if (metaLen !== 8 || length !== DISCARD_RECORD_LENGTH) return undefined;
+      rec.upTo = dv.getBigUint64(m, true);
+      return rec;
     case RecType.Checkpoint:
       return metaLen === 0 && length === SMALL_RECORD_LENGTH ? rec : undefined;
     case RecType.Aggregate: {

@@ -27,7 +27,7 @@ import {
 } from './constants.js';
 import { VosError, invalidArg } from './errors.js';
 import {
-  MAX_KEEP_EPOCHS, PunchLevel, RecType, RecordEncoder, SMALL_RECORD_LENGTH, Where, aggregateRecordLength, inlineDataOffset,
+  DISCARD_RECORD_LENGTH, MAX_KEEP_EPOCHS, PunchLevel, RecType, RecordEncoder, SMALL_RECORD_LENGTH, Where, aggregateRecordLength, inlineDataOffset,
   type DecodedRecord,
 } from './format.js';
 import { VosLog, type CorruptSpan } from './log.js';
@@ -528,22 +528,23 @@ export class VosTarget {
     return n;
   }
 
-  private applyDiscard(after: bigint): void {
+  private applyDiscard(after: bigint, upTo: bigint): void {
+    const keep = (x: { epoch: bigint }) => x.epoch <= after || x.epoch > upTo;
     for (const [oid, o] of this.objects) {
-      this.dropPunches(o.punches, (p) => p.epoch <= after);
+      this.dropPunches(o.punches, keep);
       for (const [ds, d] of o.dkeys) {
-        this.dropPunches(d.punches, (p) => p.epoch <= after);
+        this.dropPunches(d.punches, keep);
         for (const [as, a] of d.akeys) {
-          this.dropPunches(a.punches, (p) => p.epoch <= after);
-          a.singles = a.singles.filter((v) => v.epoch <= after || (this.dropVersion(v), false));
-          a.extents = a.extents.filter((v) => v.epoch <= after || (this.dropVersion(v), false));
+          this.dropPunches(a.punches, keep);
+          a.singles = a.singles.filter((v) => keep(v) || (this.dropVersion(v), false));
+          a.extents = a.extents.filter((v) => keep(v) || (this.dropVersion(v), false));
           if (!a.singles.length && !a.extents.length && !a.punches.length) d.akeys.delete(as);
         }
         if (!d.akeys.size && !d.punches.length) o.dkeys.delete(ds);
       }
       if (!o.dkeys.size && !o.punches.length) this.objects.delete(oid);
     }
-    if (this.maxEpoch > after) this.maxEpoch = after;
+    if (this.maxEpoch > after && this.maxEpoch <= upTo) this.maxEpoch = after;
   }
 
   /**
@@ -628,7 +629,7 @@ export class VosTarget {
           this.applyPunch(r.epoch, ++this.seq, r.length, p.oid, p.level, p.dkey, p.akey);
           break;
         }
-        case RecType.Discard: this.applyDiscard(r.epoch); break;
+        case RecType.Discard: this.applyDiscard(r.epoch, r.upTo!); break;
         case RecType.Aggregate: this.applyAggregate(r.epoch, r.keep!); break;
         case RecType.Checkpoint: if (r.epoch > this.maxEpoch) this.maxEpoch = r.epoch; break;
       }
@@ -964,22 +965,27 @@ export class VosTarget {
     }
   }
 
-  /** Drop everything written at epochs > `after` (rollback, aborted transactions). */
-  async discard(after: bigint): Promise<void> {
+  /**
+   * Drop everything written at epochs in (`after`, `upTo`] (rollback, aborted transactions);
+   * `upTo` defaults to the largest epoch. `queryMaxEpoch` drops to `after` when the range
+   * covered it.
+   */
+  async discard(after: bigint, upTo: bigint = MAX_EPOCH): Promise<void> {
     checkEpoch(after, 'after', 0n);
+    checkEpoch(upTo, 'upTo', 0n);
     this.enter();
     try {
       let logged = false;
       try {
-        if (this.log.fits(SMALL_RECORD_LENGTH)) {
-          this.log.append(this.enc.small(RecType.Discard, this.log.gen, after));
+        if (this.log.fits(DISCARD_RECORD_LENGTH)) {
+          this.log.append(this.enc.discard(this.log.gen, after, upTo));
           logged = true;
         }
       } catch (e) {
         throw toVosError(e, 'discard');
       }
       if (!logged) this.holding = [];
-      this.applyDiscard(after);
+      this.applyDiscard(after, upTo);
       if (!logged) {
         try { this.compact(); } catch (e) { this.holding = undefined; throw toVosError(e, 'discard'); }
       }

@@ -111,8 +111,14 @@ async function runModel(io: 'pread' | 'io_uring', seed: number): Promise<Record<
           // discard only above what was aggregated (aggregated history is stable)
           const lo = m.aggUpTo > 0n ? m.aggUpTo : 1n;
           const afterE = lo + BigInt(rng.range(0, 80));
-          await t.discard(afterE);
-          m.discard(afterE);
+          if (rng.chance(0.4)) {
+            const upTo = afterE + BigInt(rng.range(0, 15));
+            await t.discard(afterE, upTo);
+            m.discard(afterE, upTo);
+          } else {
+            await t.discard(afterE);
+            m.discard(afterE, MAX_EPOCH);
+          }
           counts.discard!++;
         } else {
           counts.compactions! += t.compactions;

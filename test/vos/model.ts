@@ -34,10 +34,10 @@ export class VosModel {
     if (epoch > this.maxEpoch) this.maxEpoch = epoch;
   }
   history: unknown[] = [];
-  discard(afterEpoch: bigint): void {
-    this.history.push({ discard: afterEpoch, seq: this.seq });
-    this.ops = this.ops.filter((o) => o.epoch <= afterEpoch);
-    if (this.maxEpoch > afterEpoch) this.maxEpoch = afterEpoch;
+  discard(afterEpoch: bigint, upTo: bigint): void {
+    this.history.push({ discard: afterEpoch, upTo, seq: this.seq });
+    this.ops = this.ops.filter((o) => o.epoch <= afterEpoch || o.epoch > upTo);
+    if (this.maxEpoch > afterEpoch && this.maxEpoch <= upTo) this.maxEpoch = afterEpoch;
   }
   aggregate(upTo: bigint, keep: bigint[]): void {
     this.guards.push({ upTo, keep: new Set(keep) });

@@ -126,6 +126,19 @@ test('discard drops everything after an epoch, also after reopen', safe(async ()
   assert.equal(await t.fetchSingle(MAX_EPOCH, 1n, enc('d'), enc('a')), enc('new4'));
   assert.equal(await t.fetchSingle(3n, 1n, enc('d'), enc('a')), enc('v3'));
   assert.is(t.queryMaxEpoch(), 4n);
+  // a ranged discard drops only (after, upTo]
+  await t.updateSingle(5n, 1n, enc('d'), enc('b'), enc('b5'));
+  await t.updateSingle(6n, 1n, enc('d'), enc('b'), enc('b6'));
+  await t.updateSingle(7n, 1n, enc('d'), enc('b'), enc('b7'));
+  await t.discard(5n, 6n);
+  assert.equal(await t.fetchSingle(6n, 1n, enc('d'), enc('b')), enc('b5'));
+  assert.equal(await t.fetchSingle(7n, 1n, enc('d'), enc('b')), enc('b7'));
+  assert.is(t.queryMaxEpoch(), 7n);
+  await t.close();
+  t = await VosTarget.open(dir, BASE);
+  assert.equal(await t.fetchSingle(6n, 1n, enc('d'), enc('b')), enc('b5'));
+  assert.equal(await t.fetchSingle(7n, 1n, enc('d'), enc('b')), enc('b7'));
+  assert.is(await code(t.discard(-1n)), 'VOS_INVALID_ARGUMENT');
   await t.close();
 }));
 
