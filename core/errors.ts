@@ -9,14 +9,17 @@
 export class CairnError extends Error {
   /** Stable identifier, e.g. `EC_TOO_FEW_SHARDS`, `NO_SPACE`, `CHECKSUM_MISMATCH`. */
   readonly code: string;
-  /** Structured context (object id, key, target...) for logs and programmatic handling. */
-  readonly details?: Record<string, unknown>;
+  /**
+   * Structured context (object id, keys, extent, target...) for logs and programmatic handling.
+   * (Named `info`, not `details`: test reporters such as uvu treat a `details` field as a string.)
+   */
+  readonly info?: Record<string, unknown>;
 
   constructor(code: string, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
-    if (details !== undefined) this.details = details;
+    if (details !== undefined) this.info = details;
   }
 }
 
@@ -42,15 +45,15 @@ export class CorruptionError extends CairnError {
 }
 
 /** An internal invariant was broken: a bug in Cairn, never a user error (`ASSERTION_FAILED`). */
-export class AssertionError extends CairnError {
+export class InvariantError extends CairnError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('ASSERTION_FAILED', message, details);
   }
 }
 
-/** Assert an internal invariant; throws `AssertionError` (a bug) when `cond` is false. */
+/** Assert an internal invariant; throws `InvariantError` (a bug) when `cond` is false. */
 export function assert(cond: unknown, message: string, details?: Record<string, unknown>): asserts cond {
-  if (!cond) throw new AssertionError(message, details);
+  if (!cond) throw new InvariantError(message, details);
 }
 
 /** Throw `AbortedError` if `signal` has fired; call at every await point of long operations. */

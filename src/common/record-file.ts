@@ -41,9 +41,11 @@ export function decodeRecordFile(magic: string, maxVersion: number, image: Uint8
   return { version, payload };
 }
 
+let tmpCounter = 0;
+
 /** Atomically replace `path` with `image` (temp file + fsync + rename + directory fsync). */
 export async function writeFileAtomic(path: string, image: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${++tmpCounter}`);
   const fh = await fsp.open(tmp, fsc.O_CREAT | fsc.O_TRUNC | fsc.O_WRONLY, 0o644);
   try {
     await fh.writeFile(image);

@@ -19,7 +19,7 @@ import { unitOid } from '../object/shard-store.js';
 import { groupShards, EC_PIECE_HEADER, type IoContext } from '../object/io.js';
 import { objectClassOf } from '../../placement/index.js';
 import { hex } from '../common/bytes.js';
-import { throwIfAborted } from '../../core/errors.js';
+import { throwIfAborted, CairnError } from '../../core/errors.js';
 import { runBounded } from '../container/container.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
@@ -59,7 +59,10 @@ async function migrateObject(cont: Container, oid: bigint, points: bigint[], sig
     const movers = members.filter((m) => moved.has(m.shard));
     if (movers.length === 0) continue;
     throwIfAborted(signal);
-    const healthy = members.filter((m) => io.available(m.target));
+    const healthy = await openable(io, members);
+    // Too few readable shards to supply the group's content: report the object lost rather than
+    // "rebuild" nothing (with every replica gone, the key lists would come back empty).
+    if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
     const ctx: ShardCtx = { cont, io, oid, cls, members, healthy, size };
     for (const mv of movers) {
       const to = moved.get(mv.shard)!;
@@ -112,7 +115,7 @@ export async function repairShard(cont: Container, oid: bigint, shard: number, p
   const members = groupShards(groups, g);
   const me = members.find((m) => m.shard === shard)!;
   // The bad shard is neither a source nor counted healthy while it is rebuilt.
-  const healthy = members.filter((m) => m.shard !== shard && io.available(m.target));
+  const healthy = await openable(io, members.filter((m) => m.shard !== shard));
   const ctx: ShardCtx = { cont, io, oid, cls: objectClassOf(oid), members, healthy, size };
   return rebuildShardOnto(ctx, { shard, target: -1 }, await io.store(me.target), points);
 }
@@ -133,12 +136,18 @@ interface ShardCtx {
 async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Array; akeys: Uint8Array[] }>> {
   const dk = new Map<string, { dkey: Uint8Array; akeys: Map<string, Uint8Array> }>();
   for (const m of ctx.healthy) {
-    const s = await ctx.io.store(m.target);
-    const u = unitOid(ctx.oid, m.shard);
-    for await (const d of s.listDkeys(R, u)) {
-      const e = dk.get(hex(d)) ?? { dkey: d, akeys: new Map() };
-      for await (const a of s.listAkeys(R, u, d)) e.akeys.set(hex(a), a);
-      dk.set(hex(d), e);
+    try {
+      const s = await ctx.io.store(m.target);
+      const u = unitOid(ctx.oid, m.shard);
+      for await (const d of s.listDkeys(R, u)) {
+        const e = dk.get(hex(d)) ?? { dkey: d, akeys: new Map() };
+        for await (const a of s.listAkeys(R, u, d)) e.akeys.set(hex(a), a);
+        dk.set(hex(d), e);
+      }
+    } catch (err) {
+      // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
+      if (!isShardFailure(err)) throw err;
+      continue;
     }
     if (ctx.cls.kind !== 'ec') break; // every replica holds every key
   }
@@ -150,41 +159,58 @@ async function moveValue(ctx: ShardCtx, mv: { shard: number; target: number }, d
   const { oid, io } = ctx;
   const dstOid = unitOid(oid, mv.shard);
   // A readable old copy of the same shard (drain / extend / reintegrate): copy it as it is.
-  const sameShard = io.available(mv.target) ? mv : undefined;
-  const source = sameShard ?? (ctx.cls.kind === 'ec' ? undefined : ctx.healthy.find((m) => m.shard !== mv.shard));
+  // Copy sources, best first: the shard's own readable old copy, then (replicas) any healthy sibling.
+  const sources: Array<{ shard: number; target: number }> = [];
+  if (ctx.healthy.some((m) => m.shard === mv.shard)) sources.push(mv);
+  if (ctx.cls.kind !== 'ec') sources.push(...ctx.healthy.filter((m) => m.shard !== mv.shard));
   let kind: 'single' | 'array' | undefined;
   for (const m of ctx.healthy) {
-    kind = await (await io.store(m.target)).akeyKind(R, unitOid(oid, m.shard), dkey, akey);
+    try {
+      kind = await (await io.store(m.target)).akeyKind(R, unitOid(oid, m.shard), dkey, akey);
+    } catch (err) {
+      if (!isShardFailure(err)) throw err;
+    }
     if (kind) break;
   }
   if (!kind) return 0;
-  if (source) {
-    const src = await io.store(source.target);
-    const srcOid = unitOid(oid, source.shard);
-    if (kind === 'single') {
-      const v = await src.fetchSingle(R, srcOid, dkey, akey);
-      if (v === undefined) { await dst.punchAkey(R, dstOid, dkey, akey); return 0; }
-      const at = ctx.cls.kind === 'ec' && v.length >= EC_PIECE_HEADER ? new DataView(v.buffer, v.byteOffset).getBigUint64(8, true) : R;
-      await dst.updateSingle(at <= R && at > 0n ? at : R, dstOid, dkey, akey, v);
-      return v.length;
+  for (const source of sources) {
+    try {
+      return await copyValue(ctx, source, kind, dst, dstOid, R, dkey, akey);
+    } catch (err) {
+      // A source that fails half way (checksum, I/O) is skipped; writes are idempotent, so the
+      // next source simply rewrites the same bytes.
+      if (!isShardFailure(err)) throw err;
     }
-    let n = 0;
-    const extents: Array<{ index: number; count: number }> = [];
-    for await (const x of src.listRecx(R, srcOid, dkey, akey)) extents.push({ index: x.index, count: x.count });
-    for (const x of extents) {
-      for (let off = x.index; off < x.index + x.count; off += MIGRATE_CHUNK) {
-        const len = Math.min(MIGRATE_CHUNK, x.index + x.count - off);
-        const { data, present } = await src.fetchArray(R, srcOid, dkey, akey, { index: off, count: len });
-        for (const p of present) {
-          await dst.updateArray(R, dstOid, dkey, akey, p, data.subarray(p.index - off, p.index - off + p.count));
-          n += p.count;
-        }
-      }
-    }
-    return n;
   }
   if (ctx.cls.kind !== 'ec') throw lostErr(oid);
   return kind === 'single' ? rebuildPiece(ctx, mv, dst, R, dkey, akey) : rebuildCells(ctx, mv, dst, R, dkey, akey);
+}
+
+/** Copy one akey of `source` (a readable copy of the same content) onto `dst` at read point R. */
+async function copyValue(ctx: ShardCtx, source: { shard: number; target: number }, kind: 'single' | 'array', dst: ShardStore, dstOid: bigint, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
+  const src = await ctx.io.store(source.target);
+  const srcOid = unitOid(ctx.oid, source.shard);
+  if (kind === 'single') {
+    const v = await src.fetchSingle(R, srcOid, dkey, akey);
+    if (v === undefined) { await dst.punchAkey(R, dstOid, dkey, akey); return 0; }
+    const at = ctx.cls.kind === 'ec' && v.length >= EC_PIECE_HEADER ? new DataView(v.buffer, v.byteOffset).getBigUint64(8, true) : R;
+    await dst.updateSingle(at <= R && at > 0n ? at : R, dstOid, dkey, akey, v);
+    return v.length;
+  }
+  let n = 0;
+  const extents: Array<{ index: number; count: number }> = [];
+  for await (const x of src.listRecx(R, srcOid, dkey, akey)) extents.push({ index: x.index, count: x.count });
+  for (const x of extents) {
+    for (let off = x.index; off < x.index + x.count; off += MIGRATE_CHUNK) {
+      const len = Math.min(MIGRATE_CHUNK, x.index + x.count - off);
+      const { data, present } = await src.fetchArray(R, srcOid, dkey, akey, { index: off, count: len });
+      for (const p of present) {
+        await dst.updateArray(R, dstOid, dkey, akey, p, data.subarray(p.index - off, p.index - off + p.count));
+        n += p.count;
+      }
+    }
+  }
+  return n;
 }
 
 /** EC single value: decode the lost piece from k consistent pieces. */
@@ -227,7 +253,11 @@ async function rebuildCells(ctx: ShardCtx, mv: { shard: number }, dst: ShardStor
   // The shard-local extent of the lost shard is at most the largest extent end of any healthy shard.
   let end = 0;
   for (const m of ctx.healthy) {
-    for await (const x of (await ctx.io.store(m.target)).listRecx(R, unitOid(ctx.oid, m.shard), dkey, akey)) end = Math.max(end, x.index + x.count);
+    try {
+      for await (const x of (await ctx.io.store(m.target)).listRecx(R, unitOid(ctx.oid, m.shard), dkey, akey)) end = Math.max(end, x.index + x.count);
+    } catch (err) {
+      if (!isShardFailure(err)) throw err;
+    }
   }
   if (end === 0) return 0;
   const stripesPerStep = Math.max(1, Math.floor(MIGRATE_CHUNK / cell));
@@ -247,6 +277,26 @@ async function rebuildCells(ctx: ShardCtx, mv: { shard: number }, dst: ShardStor
     n += data.length;
   }
   return n;
+}
+
+/**
+ * Members of a group that can serve reads: in service and with a store that opens (a target whose
+ * directory vanished before it was excluded counts as lost, so the rebuild reads around it).
+ */
+async function openable(io: IoContext, members: Array<{ shard: number; target: number }>): Promise<Array<{ shard: number; target: number }>> {
+  const out: Array<{ shard: number; target: number }> = [];
+  for (const m of members) {
+    if (!io.available(m.target)) continue;
+    try { await io.store(m.target); out.push(m); } catch (err) { if (!isShardFailure(err)) throw err; }
+  }
+  return out;
+}
+
+/** A failure of one shard's store (missing files, checksum, I/O), as opposed to a programming error. */
+function isShardFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (code === 'ABORTED' || code === 'POOL_CLOSED') return false;
+  return err instanceof CairnError || code !== undefined;
 }
 
 function lostErr(oid: bigint): Error & { code: string } {

@@ -24,6 +24,7 @@ import type { BadShard, PoolRuntime } from './runtime.js';
 import { Container, DEFAULT_CELL_SIZE, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { VosTarget } from '../vos/index.js';
 import { migrateContainer } from './migrate.js';
+import { KeyedMutex } from '../common/keyed-mutex.js';
 import { scrubContainer, type PoolScrubReport } from './scrub.js';
 
 const POOL_META_MAGIC = 'CAIRNPOL';
@@ -140,6 +141,7 @@ export class Pool extends EventEmitter {
   private movedCache = new Map<bigint, ReadonlyMap<number, number>>();
   private migration: Promise<void> | null = null;
   private migrationAgain = false;
+  private readonly persistLock = new KeyedMutex();
   /** Set when some object has no legal layout in the current map (not enough targets). */
   private blocked = false;
   private migrationAbort = new AbortController();
@@ -315,12 +317,18 @@ export class Pool extends EventEmitter {
   /**
    * Mark a target DOWN: I/O continues degraded at once (reads rebuild its shards from redundancy),
    * and a background rebuild reconstructs every shard it held onto the new layout, then marks it
-   * DOWNOUT. `waitForRebuild()` resolves when that is done.
+   * DOWNOUT. `waitForRebuild()` resolves when that is done. Several targets (a rank, a node) can
+   * be excluded in one change.
    */
-  async exclude(targetId: number): Promise<void> {
+  async exclude(targetId: number | number[]): Promise<void> {
     this.checkOpen();
-    this.map_.exclude(targetId);
-    await this.closeStoresOf(targetId);
+    const ids = Array.isArray(targetId) ? targetId : [targetId];
+    // Validate all before changing anything, so a bad id leaves the map as it was.
+    const trial = this.map_.clone();
+    for (const id of ids) trial.exclude(id);
+    for (const id of ids) this.map_.exclude(id);
+    this.refreshPlacement();
+    for (const id of ids) await this.closeStoresOf(id);
     await this.mapChanged();
   }
 
@@ -331,11 +339,12 @@ export class Pool extends EventEmitter {
   async reintegrate(targetId: number): Promise<void> {
     this.checkOpen();
     this.map_.reintegrate(targetId);
+    this.resync.add(targetId);
+    this.refreshPlacement();
     await this.closeStoresOf(targetId);
     const tdir = join(this.dir, 'targets', String(targetId));
     await rm(tdir, { recursive: true, force: true });
     await mkdir(tdir, { recursive: true });
-    this.resync.add(targetId);
     await this.mapChanged();
   }
 
@@ -343,6 +352,7 @@ export class Pool extends EventEmitter {
   async drain(targetId: number): Promise<void> {
     this.checkOpen();
     this.map_.drain(targetId);
+    this.refreshPlacement();
     await this.mapChanged();
   }
 
@@ -353,6 +363,7 @@ export class Pool extends EventEmitter {
     const shape = this.map_.targets.filter((t) => t.node === 0);
     const ranks = new Set(shape.map((t) => t.rank)).size;
     const ids = this.map_.extend({ nodes: opts.nodes, ranksPerNode: opts.ranksPerNode ?? ranks, targetsPerRank: opts.targetsPerRank ?? Math.max(1, shape.length / ranks) });
+    this.refreshPlacement();
     for (const id of ids) await mkdir(join(this.dir, 'targets', String(id)), { recursive: true });
     await this.mapChanged();
     return ids;
@@ -380,14 +391,24 @@ export class Pool extends EventEmitter {
     }
   }
 
-  private async mapChanged(): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'pool.map'), this.map_.serialize());
-    await writeJsonRecord(join(this.dir, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: [...this.resync] });
+  /**
+   * Called right after every map mutation, before any await: layouts switch to the new map at
+   * once, so no reader, writer or migration ever combines the new map with an old layout.
+   */
+  private refreshPlacement(): void {
     this.placement = createPlacement(layoutView(this.stable), { algo: 'jump-map' });
     this.targetPlacement = createPlacement(this.map_, { algo: 'jump-map' });
     this.layoutCache.clear();
     this.movedCache.clear();
     this.blocked = false;
+  }
+
+  /** Persist the changed map (after `refreshPlacement`) and (re)start the migration. */
+  private async mapChanged(): Promise<void> {
+    await this.persistLock.withLocks(['map'], async () => {
+      await writeFileAtomic(join(this.dir, 'pool.map'), this.map_.serialize());
+      await writeJsonRecord(join(this.dir, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: [...this.resync] });
+    });
     if (this.pending()) this.startMigration();
   }
 
@@ -412,7 +433,8 @@ export class Pool extends EventEmitter {
   }
 
   private async migrateOnce(): Promise<void> {
-    const version = this.map_.version;
+    // The version of the layout this pass migrates to (refreshPlacement keeps them in step).
+    const version = this.targetPlacement.poolMap.version;
     const started = performance.now();
     const conts = this.meta.containers.map((c) => c.label);
     const st: RebuildStatus = { state: 'running', mapVersion: version, objectsDone: 0, objectsTotal: 0, bytes: 0, lost: [] };
@@ -439,7 +461,7 @@ export class Pool extends EventEmitter {
         },
       });
     }
-    if (this.closed_ || this.map_.version !== version) { this.migrationAgain = true; return; }
+    if (this.closed_ || this.map_.version !== version || this.targetPlacement.poolMap.version !== version) { this.migrationAgain = true; return; }
     if (this.blocked) {
       // Some objects cannot move (too few targets): keep serving them degraded from their current
       // layout; the pool finishes the move when targets are reintegrated or added.
@@ -454,13 +476,14 @@ export class Pool extends EventEmitter {
     }
     this.resync.clear();
     this.stable = this.map_.clone();
-    await writeFileAtomic(join(this.dir, 'pool.map'), this.map_.serialize());
-    await writeFileAtomic(join(this.dir, 'pool.map.stable'), this.stable.serialize());
-    await writeJsonRecord(join(this.dir, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: [] });
-    this.placement = createPlacement(layoutView(this.stable), { algo: 'jump-map' });
-    this.targetPlacement = this.placement;
-    this.layoutCache.clear();
-    this.movedCache.clear();
+    this.refreshPlacement();
+    await this.persistLock.withLocks(['map'], async () => {
+      // Order matters for a crash in between: the stable map last, so a restart re-runs the
+      // (idempotent) migration rather than trusting a layout whose data was not moved.
+      await writeFileAtomic(join(this.dir, 'pool.map'), this.map_.serialize());
+      await writeJsonRecord(join(this.dir, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: [] });
+      await writeFileAtomic(join(this.dir, 'pool.map.stable'), this.stable.serialize());
+    });
     this.rebuildState = { ...st, state: 'idle', mapVersion: this.map_.version, etaSeconds: 0 };
     this.emit('rebuild', this.rebuildStatus());
   }
@@ -561,7 +584,7 @@ export class Pool extends EventEmitter {
       }
       s = VosTarget.open(join(tdir, cuuid), {
         scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable ?? false, io: this.opts.io ?? 'auto',
-      }).then((v) => { this.ioEngine ??= v.ioEngine; return devShim(v as unknown as ShardStore); });
+      }).then((v) => { this.ioEngine ??= v.ioEngine; return v as unknown as ShardStore; });
       s.catch(() => { if (this.stores.get(key) === s) this.stores.delete(key); });
       this.stores.set(key, s);
     }
@@ -654,16 +677,3 @@ function isAlive(pid: number): boolean {
 }
 
 void readdir; void writeFile;
-
-// DEV SHIM (temporary): VOS takes u64 oids for now; hash wide unit oids into u64.
-import { xxh64 as _h } from '../../core/xxhash.js';
-function devShim(v: ShardStore): ShardStore {
-  const m = (o: bigint) => { const b = new Uint8Array(24); const dv = new DataView(b.buffer); dv.setBigUint64(0, o & 0xffffffffffffffffn); dv.setBigUint64(8, (o >> 64n) & 0xffffffffffffffffn); dv.setBigUint64(16, o >> 128n); return _h(b); };
-  return new Proxy(v, { get(t, k) {
-    const f = (t as any)[k];
-    if (typeof f !== 'function') return f;
-    if (['updateSingle','updateArray','fetchSingle','fetchArray','punchDkey','punchAkey','listAkeys','listRecx','akeyKind'].includes(String(k))) return (e: bigint, o: bigint, ...r: unknown[]) => f.call(t, e, m(o), ...r);
-    if (['punchObject','listDkeys'].includes(String(k))) return (e: bigint, o: bigint, ...r: unknown[]) => f.call(t, e, m(o), ...r);
-    return f.bind(t);
-  } });
-}

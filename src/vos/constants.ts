@@ -10,6 +10,8 @@ export const MAX_VALUE_SIZE = 256 * 1024 * 1024;
 export const MAX_RECORD_SIZE = 1024 * 1024;
 /** Largest array index + count (records are addressed with safe integers). */
 export const MAX_ARRAY_INDEX = Number.MAX_SAFE_INTEGER;
+/** Largest object id: 192 bits, room for a 128-bit object id and a 32-bit shard index. */
+export const MAX_OID = (1n << 192n) - 1n;
 /** Largest epoch (u64). Epoch 0 is reserved ("nothing"). */
 export const MAX_EPOCH = (1n << 64n) - 1n;
 /** Default pmem (metadata + small values) file size. */

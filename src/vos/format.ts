@@ -22,15 +22,26 @@ import { CSUM_SEED } from './constants.js';
 /** Magic of a log record ("VOSR" little-endian). */
 export const REC_MAGIC = 0x52534f56;
 /** Version of the record format. */
-export const REC_VERSION = 1;
+export const REC_VERSION = 2;
 /** Bytes of the fixed record header before the metadata. */
 export const REC_HEADER = 24;
 /** Bytes of the record checksum. */
 export const REC_CSUM = 8;
 /** Bytes of every UPDATE record's fixed metadata (before the keys). */
-export const UPDATE_META_FIXED = 56;
+export const UPDATE_META_FIXED = 72;
 /** Bytes of every PUNCH record's fixed metadata (before the keys). */
-export const PUNCH_META_FIXED = 16;
+export const PUNCH_META_FIXED = 32;
+
+const U64 = 0xffffffffffffffffn;
+/** Store a (up to 192-bit) object id as three u64 words: low at `lo`, the others at `hi`, `hi + 8`. */
+function putOid(dv: DataView, lo: number, hi: number, oid: bigint): void {
+  dv.setBigUint64(lo, oid & U64, true);
+  dv.setBigUint64(hi, (oid >> 64n) & U64, true);
+  dv.setBigUint64(hi + 8, oid >> 128n, true);
+}
+function getOid(dv: DataView, lo: number, hi: number): bigint {
+  return dv.getBigUint64(lo, true) | (dv.getBigUint64(hi, true) << 64n) | (dv.getBigUint64(hi + 8, true) << 128n);
+}
 /** Most kept epochs one AGGREGATE record can carry. */
 export const MAX_KEEP_EPOCHS = 4096;
 
@@ -218,7 +229,7 @@ export class RecordEncoder {
     this.ensure(length);
     this.header(type, metaLen, length, gen, epoch);
     const dv = this.dv; const m = REC_HEADER;
-    dv.setBigUint64(m, f.oid, true);
+    putOid(dv, m, m + 56, f.oid);
     dv.setBigUint64(m + 8, f.csum, true);
     putU64n(dv, m + 16, f.index);
     putU64n(dv, m + 24, f.count);
@@ -248,7 +259,7 @@ export class RecordEncoder {
     this.ensure(length);
     this.header(RecType.Punch, metaLen, length, gen, epoch);
     const dv = this.dv; const m = REC_HEADER;
-    dv.setBigUint64(m, f.oid, true);
+    putOid(dv, m, m + 16, f.oid);
     dv.setUint8(m + 8, f.level);
     dv.setUint8(m + 9, 0);
     dv.setUint16(m + 10, f.dkey.length, true);
@@ -320,7 +331,7 @@ export function decodeRecord(buf: Uint8Array, dv: DataView, off: number, end: nu
       if (where === Where.Inline && metaEnd + align8(dataLen) !== length) return undefined;
       if (where === Where.Block && metaEnd !== length) return undefined;
       rec.update = {
-        oid: dv.getBigUint64(m, true), csum: dv.getBigUint64(m + 8, true), index: getU64n(dv, m + 16),
+        oid: getOid(dv, m, m + 56), csum: dv.getBigUint64(m + 8, true), index: getU64n(dv, m + 16),
         count: getU64n(dv, m + 24), recordSize: dv.getUint32(m + 32, true), dataLen, where,
         blockOffset: getU64n(dv, m + 40),
         dkey: copyOut(buf, m + UPDATE_META_FIXED, m + UPDATE_META_FIXED + dk),
@@ -335,7 +346,7 @@ export function decodeRecord(buf: Uint8Array, dv: DataView, off: number, end: nu
       const dk = dv.getUint16(m + 10, true); const ak = dv.getUint16(m + 12, true);
       if (PUNCH_META_FIXED + dk + ak !== metaLen || level > PunchLevel.Akey) return undefined;
       rec.punch = {
-        oid: dv.getBigUint64(m, true), level,
+        oid: getOid(dv, m, m + 16), level,
         dkey: copyOut(buf, m + PUNCH_META_FIXED, m + PUNCH_META_FIXED + dk),
         akey: copyOut(buf, m + PUNCH_META_FIXED + dk, m + PUNCH_META_FIXED + dk + ak),
       };

@@ -23,7 +23,7 @@ import type { FaultInjector } from '../media/fault.js';
 import { BlockAllocator } from './allocator.js';
 import {
   CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_DATA_BYTES, DEFAULT_INLINE_THRESHOLD, DEFAULT_SCM_BYTES, MAX_ARRAY_INDEX,
-  MAX_EPOCH, MAX_INLINE_THRESHOLD, MAX_KEY_SIZE, MAX_RECORD_SIZE, MAX_VALUE_SIZE, SCM_FILE,
+  MAX_EPOCH, MAX_OID, MAX_INLINE_THRESHOLD, MAX_KEY_SIZE, MAX_RECORD_SIZE, MAX_VALUE_SIZE, SCM_FILE,
 } from './constants.js';
 import { VosError, invalidArg } from './errors.js';
 import {
@@ -160,8 +160,8 @@ class GroupSync {
 function toVosError(e: unknown, op: string): unknown {
   if (e instanceof VosError) return e;
   if (e instanceof CairnError) {
-    if (e.code === 'NO_SPACE') return new VosError('NO_SPACE', `${op}: no space on the target`, e.details, { cause: e });
-    return new VosError('VOS_IO_ERROR', `${op}: ${e.message}`, e.details, { cause: e });
+    if (e.code === 'NO_SPACE') return new VosError('NO_SPACE', `${op}: no space on the target`, e.info, { cause: e });
+    return new VosError('VOS_IO_ERROR', `${op}: ${e.message}`, e.info, { cause: e });
   }
   return e;
 }
@@ -172,7 +172,7 @@ function checkEpoch(epoch: unknown, name = 'epoch', min = 1n): asserts epoch is 
   }
 }
 function checkOid(oid: unknown): asserts oid is bigint {
-  if (typeof oid !== 'bigint' || oid < 0n || oid > MAX_EPOCH) throw invalidArg('oid must be a u64 bigint', { oid: String(oid) });
+  if (typeof oid !== 'bigint' || oid < 0n || oid > MAX_OID) throw invalidArg('oid must be a bigint in [0, 2^192)', { oid: String(oid) });
 }
 function checkKey(key: unknown, name: string): asserts key is Uint8Array {
   if (!(key instanceof Uint8Array)) throw invalidArg(`${name} must be a Uint8Array`);

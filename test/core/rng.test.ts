@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../../core/rng.js';
-import { CairnError, assert as invariant, AssertionError } from '../../core/errors.js';
+import { CairnError, assert as invariant, InvariantError } from '../../core/errors.js';
 
 const t = suite('core');
 
@@ -25,11 +25,11 @@ t('Rng.int is uniform enough and in range', () => {
   for (const c of counts) assert.ok(Math.abs(c - 10_000) < 500, `bucket count ${c}`);
 });
 
-t('errors carry stable codes; assert throws AssertionError', () => {
+t('errors carry stable codes; assert throws InvariantError', () => {
   const e = new CairnError('X_CODE', 'msg', { a: 1 });
   assert.is(e.code, 'X_CODE');
   assert.instance(e, Error);
-  assert.throws(() => invariant(false, 'broken'), (err: unknown) => err instanceof AssertionError && (err as AssertionError).code === 'ASSERTION_FAILED');
+  assert.throws(() => invariant(false, 'broken'), (err: unknown) => err instanceof InvariantError && (err as InvariantError).code === 'ASSERTION_FAILED');
 });
 
 t.run();

@@ -57,8 +57,8 @@ for (const io of engines) {
       try { await dev.write(8 * BLOCK_SIZE, data); } catch (e) { err = e as MediaError; }
       assert.ok(err, 'torn write must fail');
       assert.is(err!.code, 'MEDIA_IO_ERROR');
-      assert.ok(err!.details?.torn);
-      const written = err!.details!.written as number;
+      assert.ok(err!.info?.torn);
+      const written = err!.info!.written as number;
       assert.ok(written % BLOCK_SIZE === 0 && written < data.length, `written ${written}`);
       assert.ok(fault.crashed);
       try { await dev.read(0, BLOCK_SIZE); assert.unreachable('read after crash'); } catch (e) { assert.is((e as MediaError).code, 'MEDIA_IO_ERROR'); }

@@ -56,12 +56,12 @@ async function check(t: VosTarget, w: Written): Promise<Outcome> {
     assert.instance(e, VosError, `typed error for ${w.dkey}: ${String(e)}`);
     const ve = e as VosError;
     assert.is(ve.code, 'CHECKSUM_MISMATCH');
-    assert.is(ve.details!.oid, w.oid.toString());
-    assert.is(ve.details!.dkey, Buffer.from(w.dkey).toString('hex'));
-    assert.is(ve.details!.akey, Buffer.from(w.akey).toString('hex'));
-    assert.ok(typeof ve.details!.epoch === 'string');
-    if (w.kind === 'array') assert.equal(ve.details!.recx, { index: 0, count: w.value.length });
-    assert.not.ok(JSON.stringify(ve.details).includes(Buffer.from(w.value.subarray(0, 8)).toString('hex')), 'never the bytes');
+    assert.is(ve.info!.oid, w.oid.toString());
+    assert.is(ve.info!.dkey, Buffer.from(w.dkey).toString('hex'));
+    assert.is(ve.info!.akey, Buffer.from(w.akey).toString('hex'));
+    assert.ok(typeof ve.info!.epoch === 'string');
+    if (w.kind === 'array') assert.equal(ve.info!.recx, { index: 0, count: w.value.length });
+    assert.not.ok(JSON.stringify(ve.info).includes(Buffer.from(w.value.subarray(0, 8)).toString('hex')), 'never the bytes');
     return 'mismatch';
   }
 }
@@ -87,7 +87,7 @@ test('a flipped byte in a block value: fetch names it, scrub reports exactly it'
     const err = await t.fetchSingle(5n, 77n, enc('dk'), enc('ak')).then(() => undefined, (e: unknown) => e);
     assert.instance(err, VosError);
     assert.is((err as VosError).code, 'CHECKSUM_MISMATCH');
-    assert.equal((err as VosError).details, { oid: '77', dkey: Buffer.from('dk').toString('hex'), akey: Buffer.from('ak').toString('hex'), epoch: '3', where: 'data' });
+    assert.equal((err as VosError).info, { oid: '77', dkey: Buffer.from('dk').toString('hex'), akey: Buffer.from('ak').toString('hex'), epoch: '3', where: 'data' });
     assert.equal(await t.fetchSingle(5n, 77n, enc('dk'), enc('small')), enc('fine'));
     const report = await t.scrub();
     assert.is(report.checked, 2);
@@ -115,10 +115,10 @@ test('a flipped byte in an inline value and in an array extent', safe(async () =
     assert.equal(t.openReport.corruptSpans, [], 'a value flip does not break the log');
     const e1 = await t.fetchSingle(1n, 1n, enc('d'), enc('inline')).catch((e: unknown) => e) as VosError;
     assert.is(e1.code, 'CHECKSUM_MISMATCH');
-    assert.is(e1.details!.where, 'scm');
+    assert.is(e1.info!.where, 'scm');
     const e2 = await t.fetchArray(2n, 1n, enc('d'), enc('arr'), { index: 150, count: 10 }).catch((e: unknown) => e) as VosError;
     assert.is(e2.code, 'CHECKSUM_MISMATCH');
-    assert.equal(e2.details!.recx, { index: 100, count: 2000 });
+    assert.equal(e2.info!.recx, { index: 100, count: 2000 });
     // a range the corrupt extent does not cover is still readable
     const ok = await t.fetchArray(2n, 1n, enc('d'), enc('arr'), { index: 0, count: 50 });
     assert.equal(ok.present, []);

@@ -8,9 +8,9 @@ export function safe<T>(fn: () => T | Promise<T>): () => Promise<T> {
     try {
       return await fn();
     } catch (e) {
-      const err = e as { code?: string; details?: unknown; message?: string; stack?: string; name?: string };
-      if (err && typeof err === 'object' && err.details !== undefined && typeof err.details !== 'string') {
-        const plain = new Error(`${err.name}: ${err.code ?? ''} ${err.message} ${JSON.stringify(err.details, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+      const err = e as { code?: string; info?: unknown; message?: string; stack?: string; name?: string };
+      if (err && typeof err === 'object' && err.info !== undefined && typeof err.info !== 'string') {
+        const plain = new Error(`${err.name}: ${err.code ?? ''} ${err.message} ${JSON.stringify(err.info, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
         plain.stack = `${plain.message}\n${err.stack ?? ''}`;
         throw plain;
       }

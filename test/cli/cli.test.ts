@@ -1,0 +1,88 @@
+/**
+ * The `cairn` command line as an operator uses it: real processes, real files, stdin/stdout.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { Rng } from '../../core/rng.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const entry = new URL('../helpers/cairn-cli.ts', import.meta.url).pathname;
+const dir = tmpDir();
+const pool = join(dir, 'pool');
+
+function cairn(args: string[], input?: Uint8Array): { code: number; out: Buffer; err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], { input, maxBuffer: 64 << 20 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr.toString() };
+}
+
+const t = suite('cli');
+
+t('pool create / query, cont create / list / snapshot', () => {
+  let r = cairn(['pool', 'create', '--pool', pool, '--nodes', '3', '--ranks-per-node', '2', '--targets-per-rank', '1', '--scm-bytes', '16M', '--data-bytes', '64M']);
+  assert.is(r.code, 0, r.err);
+  r = cairn(['pool', 'query', '--pool', pool, '--json']);
+  assert.is(r.code, 0, r.err);
+  const q = JSON.parse(r.out.toString());
+  assert.is(q.targets.length, 6);
+  assert.equal(Object.keys(q.targets[0]).slice(0, 4), ['id', 'node', 'rank', 'state']);
+  r = cairn(['cont', 'create', 'files', '--pool', pool, '--oclass', 'EC_4P2G1', '--rf', '2']);
+  assert.is(r.code, 0, r.err);
+  r = cairn(['cont', 'list', '--pool', pool]);
+  assert.match(r.out.toString(), /^files\t.*EC_4P2G1\trf=2/m);
+  r = cairn(['cont', 'snapshot', 'files', 'first', '--pool', pool]);
+  assert.match(r.out.toString(), /snapshot first at epoch \d+/);
+});
+
+t('put from a file and from stdin, ls, get to a file and to stdout, rm', () => {
+  const data = new Rng(9).bytes(700_000);
+  const src = join(dir, 'in.bin');
+  writeFileSync(src, data);
+  assert.is(cairn(['put', 'files', 'a.bin', src, '--pool', pool]).code, 0);
+  assert.is(cairn(['put', 'files', 'b.txt', '--pool', pool], new TextEncoder().encode('hello from stdin')).code, 0);
+  const ls = cairn(['ls', 'files', '--pool', pool]).out.toString();
+  assert.match(ls, /700000 .*a\.bin/);
+  assert.match(ls, /16 .*b\.txt/);
+  const dst = join(dir, 'out.bin');
+  assert.is(cairn(['get', 'files', 'a.bin', dst, '--pool', pool]).code, 0);
+  assert.equal(new Uint8Array(readFileSync(dst)), data);
+  assert.is(cairn(['get', 'files', 'b.txt', '--pool', pool]).out.toString(), 'hello from stdin');
+  assert.is(cairn(['rm', 'files', 'b.txt', '--pool', pool]).code, 0);
+  assert.not.match(cairn(['ls', 'files', '--pool', pool]).out.toString(), /b\.txt/);
+  const missing = cairn(['get', 'files', 'b.txt', '--pool', pool]);
+  assert.is(missing.code, 1);
+  assert.match(missing.err, /NOT_FOUND/);
+});
+
+t('target exclude: reads continue and verify; pool query shows the state', () => {
+  const data = new Uint8Array(readFileSync(join(dir, 'in.bin')));
+  const r = cairn(['target', 'exclude', '2', '--pool', pool]);
+  assert.is(r.code, 0, r.err);
+  const q = JSON.parse(cairn(['pool', 'query', '--pool', pool, '--json']).out.toString());
+  assert.ok(['DOWN', 'DOWNOUT'].includes(q.targets[2].state));
+  const dst = join(dir, 'out2.bin');
+  assert.is(cairn(['get', 'files', 'a.bin', dst, '--pool', pool]).code, 0);
+  assert.equal(new Uint8Array(readFileSync(dst)), data);
+  assert.match(cairn(['pool', 'query', '--pool', pool]).out.toString(), /rebuild (idle|blocked|running)/);
+});
+
+t('bad arguments: one line on stderr, exit code 2', () => {
+  for (const args of [['pool', 'create', '--pool', join(dir, 'x'), '--nodes', 'zero'], ['cont', 'create', 'bad!', '--pool', pool], ['target', 'exclude', '-1', '--pool', pool], ['nosuchcommand']]) {
+    const r = cairn(args);
+    assert.is(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    assert.is(r.err.trim().split('\n').length, 1, r.err);
+  }
+});
+
+t('demo: writes, fails targets up to the redundancy factor, verifies everything degraded', () => {
+  const r = cairn(['demo', '--objects', '6', '--kv', '30', '--json']);
+  assert.is(r.code, 0, r.err);
+  const s = JSON.parse(r.out.toString());
+  assert.is(s.excluded.length, s.redundancyFactor);
+  assert.is(s.mismatches, 0);
+  assert.is(s.verified, 36);
+});
+
+t.run();
