@@ -83,6 +83,7 @@ t('demo: writes, fails targets up to the redundancy factor, verifies everything 
   assert.is(s.excluded.length, s.redundancyFactor);
   assert.is(s.mismatches, 0);
   assert.is(s.verified, 36);
+  assert.is(s.verifiedAfterRebuild, 36);
 });
 
 t.run();
