@@ -9,7 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { rmSync, existsSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Pool, type RebuildStatus } from '../../src/pool/pool.js';
 import { Rng } from '../../core/rng.js';
@@ -109,7 +109,7 @@ t('fill, delete a target directory, exclude, rebuild, verify; a corrupted second
   await verify(c, m);
 
   // ---- one too many, at once: three targets of obj-2's group die together (their directories
-  // vanish with the pool closed), then all three are excluded.
+  // vanish with the pool closed), then all three are excluded in one call.
   const three = targetsOf(c, 'obj-2', 'EC_4P2G1').slice(0, 3);
   const doomed = beyondRedundancy(c, m, three);
   assert.ok(doomed.has('obj-2'));
@@ -120,7 +120,7 @@ t('fill, delete a target directory, exclude, rebuild, verify; a corrupted second
   const before = await verify(c, m, { mayLose: doomed, mustLose: new Set(['obj-2']) });
   assert.ok(before.lost >= 1);
   const rec3 = recordEvents(pool);
-  for (const x of three) await pool.exclude(x);
+  await pool.exclude(three);
   await pool.waitForRebuild();
   rec3.stop();
   for (const x of three) assert.is(stateOf(pool, x), 'DOWNOUT');
@@ -136,6 +136,44 @@ t('fill, delete a target directory, exclude, rebuild, verify; a corrupted second
   await pool.close();
 });
 
+for (const damage of ['deleted', 'corrupted'] as const) {
+  t(`rebuild reads around a second target whose files are ${damage} but which is not excluded yet`, async () => {
+    let { dir, pool, c } = await newPool(`around-${damage}`);
+    const m = new Model();
+    await fill(c, m, 8);
+    await c.snapshot('snap');
+    const snap = m.clone();
+    await mutate(c, m, 9);
+    // Two targets shared by an EC and a replicated object (replicas are copied, so the copy
+    // source itself may be the broken one).
+    const ecT = targetsOf(c, 'obj-0', 'EC_4P2G1');
+    const rpT = targetsOf(c, 'obj-1', 'RP_3G1');
+    const [broken, victim] = rpT.filter((x) => ecT.includes(x)).length >= 2 ? rpT.filter((x) => ecT.includes(x)) : [ecT[0]!, ecT[1]!];
+    await pool.close();
+    if (damage === 'deleted') rmSync(join(dir, 'targets', String(broken)), { recursive: true, force: true });
+    else corruptTarget(dir, broken!, 31);
+    pool = await Pool.open(dir);
+    c = await pool.openContainer('c');
+    const rec = recordEvents(pool);
+    await pool.exclude(victim!);
+    await pool.waitForRebuild();
+    rec.stop();
+    assert.ok(!rec.events.some((e) => e.state === 'failed'), `rebuild failed: ${rec.events.find((e) => e.state === 'failed')?.error}`);
+    assert.is(stateOf(pool, victim!), 'DOWNOUT');
+    assert.equal(pool.rebuildStatus().lost, []);
+    await verify(c, m);
+    await verify(c, snap, { snapshot: 'snap' });
+    // The broken target goes too: everything was rebuilt from good data, so it all still reads.
+    await pool.exclude(broken!);
+    await pool.waitForRebuild();
+    await verify(c, m);
+    await verify(c, snap, { snapshot: 'snap' });
+    ({ pool, c } = await reopen(pool, dir));
+    await verify(c, m);
+    await pool.close();
+  });
+}
+
 t('a replicated object that loses every replica is reported lost and never reads as empty', async () => {
   let { dir, pool, c } = await newPool('rp-all');
   const m = new Model();
@@ -148,7 +186,7 @@ t('a replicated object that loses every replica is reported lost and never reads
   c = await pool.openContainer('c');
   await verify(c, m, { mayLose: doomed, mustLose: new Set(['obj-1']) });
   const rec = recordEvents(pool);
-  for (const x of all) await pool.exclude(x);
+  await pool.exclude(all);
   await pool.waitForRebuild();
   rec.stop();
   assert.ok(rec.lost.has(oidHex(c, 'obj-1', 'RP_3G1')), 'rebuild names the object whose replicas are all gone');
