@@ -245,6 +245,152 @@ t('after a rebuild redundancy is really restored: p more failures in a rebuilt g
   await pool.close();
 });
 
+t('reintegrate (after writes while out), drain, extend: only moved shards move, reads stay right throughout, the targets serve data afterwards', async () => {
+  const { dir, pool, c } = await newPool('grow');
+  const m = new Model();
+  await fill(c, m, 10);
+  await c.snapshot('snap');
+  const snap = m.clone();
+
+  // ---- reintegrate a target that missed writes while it was out.
+  const victim = targetsOf(c, 'obj-0', 'EC_4P2G1')[0]!;
+  await pool.exclude(victim);
+  await pool.waitForRebuild();
+  assert.is(stateOf(pool, victim), 'DOWNOUT');
+  await mutate(c, m, 11);
+  await pool.reintegrate(victim);
+  assert.ok(['UP', 'UPIN'].includes(stateOf(pool, victim)));
+  await verify(c, m); // while it is being integrated
+  await pool.waitForRebuild();
+  assert.is(stateOf(pool, victim), 'UPIN');
+  assert.ok(pool.query().targets[victim]!.spaceUsed > 0, 'the reintegrated target holds data again');
+  const back = objectsOn(c, m, victim);
+  assert.ok(back.includes('obj-0'), 'obj-0 is laid out on the reintegrated target again');
+  // Exclude p other members of obj-0's group: every read of obj-0 now needs the reintegrated shard.
+  const others = targetsOf(c, 'obj-0', 'EC_4P2G1').filter((x) => x !== victim).slice(0, 2);
+  await pool.exclude(others);
+  await verify(c, m);
+  await verify(c, snap, { snapshot: 'snap' });
+  await pool.waitForRebuild();
+  for (const x of others) assert.is(stateOf(pool, x), 'DOWNOUT');
+
+  // ---- drain a healthy target: its shards move off while it stays readable.
+  const drained = targetsOf(c, 'obj-1', 'RP_3G1').find((x) => stateOf(pool, x) === 'UPIN')!;
+  const onDrained = objectsOn(c, m, drained);
+  const layoutsBefore = new Map(m.objects().map((o) => [o.name, targetsOf(c, o.name, o.oclass)]));
+  await pool.drain(drained);
+  assert.ok(['DRAIN', 'DOWNOUT'].includes(stateOf(pool, drained)));
+  const writes = mutate(c, m, 12); // concurrent with the drain
+  await verify(c, snap, { snapshot: 'snap' });
+  await writes;
+  await pool.waitForRebuild();
+  assert.is(stateOf(pool, drained), 'DOWNOUT');
+  for (const o of m.objects()) {
+    const now = targetsOf(c, o.name, o.oclass);
+    assert.not.ok(now.includes(drained), `${o.name} still on the drained target`);
+    // Only the shards that were on the drained target moved.
+    const was = layoutsBefore.get(o.name)!;
+    now.forEach((x, i) => { if (was[i] !== drained) assert.is(x, was[i], `${o.name} shard ${i} moved without cause`); });
+  }
+  await verify(c, m);
+  // Likewise: the moved replicas carry the data once the others are gone.
+  const rp = onDrained.find((n) => m.objects().find((o) => o.name === n)!.oclass === 'RP_3G1');
+  if (rp) {
+    const newHome = targetsOf(c, rp, 'RP_3G1').find((x, i) => layoutsBefore.get(rp)![i] === drained)!;
+    const rest = targetsOf(c, rp, 'RP_3G1').filter((x) => x !== newHome);
+    await pool.exclude(rest);
+    await verify(c, m, { mayLose: beyondRedundancy(c, m, rest) });
+    await pool.waitForRebuild();
+  }
+  await verify(c, m);
+
+  // ---- extend by one node: new targets start NEW, end UPIN holding data.
+  const before = new Map(m.objects().map((o) => [o.name, targetsOf(c, o.name, o.oclass)]));
+  const ids = await pool.extend({ nodes: 1 });
+  assert.is(ids.length, SHAPE.ranksPerNode * SHAPE.targetsPerRank);
+  for (const id of ids) assert.ok(['NEW', 'UPIN'].includes(stateOf(pool, id)));
+  const w2 = mutate(c, m, 13);
+  await verify(c, snap, { snapshot: 'snap' });
+  await w2;
+  await pool.waitForRebuild();
+  for (const id of ids) assert.is(stateOf(pool, id), 'UPIN');
+  const newUsed = ids.reduce((n, id) => n + pool.query().targets[id]!.spaceUsed, 0);
+  assert.ok(newUsed > 0, 'the new targets hold data');
+  let movedShards = 0, toNew = 0, total = 0;
+  for (const o of m.objects()) {
+    const now = targetsOf(c, o.name, o.oclass);
+    now.forEach((x, i) => {
+      total++;
+      if (x !== before.get(o.name)![i]) { movedShards++; if (ids.includes(x)) toNew++; }
+    });
+  }
+  // Most of what moves goes to the new node, and most shards stay where they were (the placement
+  // may also shift a few shards between old targets: 6 of 45 with this seed).
+  assert.ok(toNew > 0, 'some shards moved to the new node');
+  assert.ok(toNew * 2 >= movedShards, `only ${toNew} of ${movedShards} moved shards went to the new node`);
+  assert.ok(movedShards * 2 <= total, `${movedShards} of ${total} shards moved`);
+  await verify(c, m);
+  await verify(c, snap, { snapshot: 'snap' });
+  const r = await reopen(pool, dir);
+  await verify(r.c, m);
+  await verify(r.c, snap, { snapshot: 'snap' });
+  await r.pool.close();
+});
+
+/** Run the child until it reports rebuild progress, then SIGKILL it. Returns what it printed. */
+async function killDuringRebuild(args: string[]): Promise<string> {
+  const child = new URL('./rebuild-child.ts', import.meta.url).pathname;
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('progress ')) proc.kill('SIGKILL');
+    });
+    proc.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited with ${code} before it was killed: ${out}`))));
+  });
+  return out;
+}
+
+t('SIGKILL during rebuild (twice): reopen resumes the rebuild, which completes with every byte right', async () => {
+  let { dir, pool, c } = await newPool('sigkill');
+  const m = new Model();
+  await fill(c, m, 20, 8, 256 * 1024);
+  // Enough objects that a rebuild takes many steps: EC and replicated arrays.
+  const rng = new Rng(21);
+  for (let i = 0; i < 40; i++) await m.writeArray(c, `big-${i}`, i % 3 === 2 ? 'RP_3G1' : 'EC_4P2G1', 0, rng.bytes(192 * 1024));
+  await c.snapshot('snap');
+  const snap = m.clone();
+  await mutate(c, m, 22);
+  const victim = targetsOf(c, 'obj-0', 'EC_4P2G1')[0]!;
+  await pool.close();
+
+  const out1 = await killDuringRebuild([dir, 'exclude', String(victim)]);
+  assert.not.ok(out1.includes('done'), 'the first child was killed mid-rebuild');
+  const out2 = await killDuringRebuild([dir, 'resume']);
+  assert.not.ok(out2.includes('done'), 'the second child was killed mid-rebuild');
+
+  pool = await Pool.open(dir);
+  // Opening resumes the pending rebuild in the background.
+  assert.is(stateOf(pool, victim), 'DOWN');
+  assert.is(pool.rebuildStatus().state, 'running');
+  c = await pool.openContainer('c');
+  await verify(c, m); // degraded reads while it runs
+  await pool.waitForRebuild();
+  assert.is(stateOf(pool, victim), 'DOWNOUT');
+  assert.equal(pool.rebuildStatus().lost, []);
+  await verify(c, m);
+  await verify(c, snap, { snapshot: 'snap' });
+  // Redundancy is back: two more failures in obj-0's group still read.
+  await pool.exclude(targetsOf(c, 'obj-0', 'EC_4P2G1').slice(0, 2));
+  await verify(c, m);
+  await pool.waitForRebuild();
+  ({ pool, c } = await reopen(pool, dir));
+  await verify(c, m);
+  await verify(c, snap, { snapshot: 'snap' });
+  await pool.close();
+});
+
 t("'rebuild' events report progress (objects, bytes, ETA, declustering) and end idle", async () => {
   const { pool, c } = await newPool('events');
   const m = new Model();

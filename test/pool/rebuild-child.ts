@@ -1,0 +1,22 @@
+/**
+ * SIGKILL-during-rebuild helper: opens the pool in argv[2]; with `exclude <id>` it excludes that
+ * target, with `resume` it only opens (the pending rebuild resumes by itself). It prints
+ * `progress <done> <total>` on the first rebuild event that shows work done, and `done` if the
+ * rebuild finishes before the parent kills it with SIGKILL.
+ */
+import { Pool, type RebuildStatus } from '../../src/pool/pool.js';
+
+const [dir, mode, target] = process.argv.slice(2);
+const pool = await Pool.open(dir!);
+let told = false;
+pool.on('rebuild', (s: RebuildStatus) => {
+  if (!told && s.state === 'running' && s.objectsDone >= 1) {
+    told = true;
+    process.stdout.write(`progress ${s.objectsDone} ${s.objectsTotal}\n`);
+  }
+});
+if (mode === 'exclude') await pool.exclude(Number(target));
+else if (mode !== 'resume') throw new Error(`unknown mode ${mode}`);
+await pool.waitForRebuild();
+process.stdout.write('done\n');
+await pool.close();
