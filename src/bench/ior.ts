@@ -42,7 +42,7 @@ export async function runIor(opts: IorOptions = {}): Promise<WorkloadResult[]> {
   try {
     // Baseline: the same bytes with plain fs writes to one file.
     opts.progress?.('fs baseline');
-    const fh = await fsOpen(join(root, 'baseline.bin'), 'w');
+    const fh = await fsOpen(join(root, 'baseline.bin'), 'w+');
     let t0 = performance.now();
     await inFlight(n, qd, (i) => fh.write(buf, 0, transfer, i * transfer).then(() => undefined));
     const fsWrite = (n * transfer) / ((performance.now() - t0) / 1000);
@@ -59,6 +59,7 @@ export async function runIor(opts: IorOptions = {}): Promise<WorkloadResult[]> {
       for (const oclass of opts.classes ?? ['EC_4P2G1', 'RP_3G1']) {
         opts.progress?.(`ior ${oclass}`);
         const cont = await pool.createContainer(`ior-${oclass}`, { oclass });
+        await cont.openTargets();
         const arr = cont.array('ior-file', { chunkSize: transfer });
         t0 = performance.now();
         await inFlight(n, qd, (i) => arr.write(i * transfer, buf));
@@ -74,6 +75,7 @@ export async function runIor(opts: IorOptions = {}): Promise<WorkloadResult[]> {
       }
       opts.progress?.('mdtest kv');
       const cont = await pool.createContainer('mdtest', { oclass: 'RP_3G1' });
+      await cont.openTargets();
       const kv = cont.kv('mdtest');
       const v = new Uint8Array(4096).fill(7);
       const ops = opts.kvOps ?? 20_000;

@@ -258,6 +258,14 @@ export class Container {
     return this.rt.store(t, this.meta.uuid);
   }
 
+  /**
+   * Open this container's store on every in-service target now (they are otherwise opened on
+   * first use), so the first I/O does not pay for replaying or creating target files.
+   */
+  async openTargets(): Promise<void> {
+    await Promise.all(this.rt.map().targets.filter((t) => this.rt.writable(t.id)).map((t) => this.store(t.id)));
+  }
+
   /** @internal the store of `t` only when it exists on disk (does not create it). */
   private async peekStore(t: number): Promise<ShardStore | undefined> {
     if (!this.rt.available(t) || !this.rt.storeExists(t, this.meta.uuid)) return undefined;
