@@ -391,6 +391,125 @@ t('SIGKILL during rebuild (twice): reopen resumes the rebuild, which completes w
   await pool.close();
 });
 
+/** Seeded random writes over a fixed set of objects: new keys, overwrites, punches, array spans. */
+async function randomWrites(c: Cont, m: Model, rng: Rng, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const o = rng.int(6);
+    const oclass = o % 2 === 0 ? 'EC_4P2G1' : 'RP_3G1';
+    const roll = rng.float();
+    if (roll < 0.6) await m.put(c, `obj-${o}`, oclass, `d${rng.int(10)}`, rng.pick(['a', 'b', 'c']), rng.bytes(1 + rng.int(16 * 1024)));
+    else if (roll < 0.75) await m.punch(c, `obj-${o}`, oclass, `d${rng.int(10)}`, rng.pick(['a', 'b', 'c']));
+    else {
+      const name = rng.pick(['arr-ec', 'arr-rp']);
+      await m.writeArray(c, name, name === 'arr-ec' ? 'EC_4P2G1' : 'RP_3G1', rng.int(200 * 1024), rng.bytes(1 + rng.int(40 * 1024)));
+    }
+  }
+}
+
+/** Fixed seed; override with CAIRN_REBUILD_SEED to explore other sequences. */
+const PROPERTY_SEED = Number(process.env.CAIRN_REBUILD_SEED ?? 20261124);
+const PROPERTY_STEPS = 16;
+
+t(`property (seed ${PROPERTY_SEED}, ${PROPERTY_STEPS} steps): exclude / reintegrate / drain / extend / waitForRebuild with concurrent writes; read-back matches the model`, async () => {
+  let { dir, pool, c } = await newPool('property');
+  const rng = new Rng(PROPERTY_SEED);
+  const m = new Model();
+  await fill(c, m, 40, 6, 128 * 1024);
+  const history: string[] = [];
+  let extended = 0;
+  const states = () => pool.query().targets.map((x) => x.state);
+  for (let step = 0; step < PROPERTY_STEPS; step++) {
+    const st = states();
+    const ids = (want: string[]) => st.map((s, i) => (want.includes(s) ? i : -1)).filter((i) => i >= 0);
+    // Shards unreadable right now: DOWN targets and reintegrating (UP) ones, whose data is not
+    // back yet. Keep them within the redundancy factor (2) at every moment.
+    const unreadable = ids(['DOWN', 'UP']).length;
+    const inService = ids(['UPIN', 'NEW', 'UP']).length;
+    const actions: string[] = ['wait'];
+    if (unreadable <= 1 && inService > 10) actions.push('exclude', 'exclude');
+    if (unreadable <= 1 && ids(['DOWNOUT']).length > 0) actions.push('reintegrate', 'reintegrate');
+    if (inService > 10 && ids(['UPIN']).length > 10) actions.push('drain');
+    if (extended < 2) actions.push('extend');
+    const action = rng.pick(actions);
+    // Writes run concurrently with the map change and the migration it starts. (Not with the
+    // extend and reintegrate calls themselves: see the two KNOWN BUG tests below; writes still
+    // overlap the migrations those calls start.)
+    const startWrites = () => randomWrites(c, m, new Rng(PROPERTY_SEED + step), 6).then(() => undefined, (err: Error) => err);
+    let writes = action === 'extend' || action === 'reintegrate' ? undefined : startWrites();
+    let what = action;
+    switch (action) {
+      case 'exclude': { const x = rng.pick(ids(['UPIN', 'NEW', 'DRAIN'])); what += ` ${x}`; await pool.exclude(x); break; }
+      case 'reintegrate': { const x = rng.pick(ids(['DOWNOUT'])); what += ` ${x}`; await pool.reintegrate(x); break; }
+      case 'drain': { const x = rng.pick(ids(['UPIN'])); what += ` ${x}`; await pool.drain(x); break; }
+      case 'extend': { extended++; what += ` -> ${(await pool.extend({ nodes: 1 })).join(',')}`; break; }
+      case 'wait': await pool.waitForRebuild(); break;
+    }
+    history.push(what);
+    const ctx = `after [${history.join('; ')}]`;
+    writes ??= startWrites();
+    const failed = await writes;
+    if (failed) throw new Error(`${ctx}: a write concurrent with '${what}' failed: ${(failed as { code?: string }).code} ${failed.message}`);
+    try {
+      await verify(c, m); // possibly while a migration runs
+    } catch (err) {
+      throw new Error(`${ctx}: ${(err as Error).message}`);
+    }
+    assert.ok(pool.rebuildStatus().state !== 'failed', `${ctx}: rebuild failed: ${pool.rebuildStatus().error}`);
+  }
+  await Promise.all([pool.waitForRebuild(), randomWrites(c, m, new Rng(PROPERTY_SEED - 1), 6)]);
+  await pool.waitForRebuild();
+  const ctx = `after [${history.join('; ')}]`;
+  assert.ok(['idle', 'blocked'].includes(pool.rebuildStatus().state), `${ctx}: ${pool.rebuildStatus().state}`);
+  assert.equal(pool.rebuildStatus().lost, [], ctx);
+  const withCtx = async (when: string) => {
+    try { await verify(c, m); } catch (err) { throw new Error(`${ctx}, ${when}: ${(err as Error).message}`); }
+  };
+  await withCtx('at the end');
+  ({ pool, c } = await reopen(pool, dir));
+  await pool.waitForRebuild();
+  await withCtx('after reopen');
+  await pool.close();
+});
+
+t('writes concurrent with pool.extend() succeed and read back', async () => {
+  const { pool, c } = await newPool('extend-writes');
+  const m = new Model();
+  await fill(c, m, 50, 6, 64 * 1024);
+  // KNOWN BUG (src/pool/pool.ts, reported): extend() switches layouts to the new map before it
+  // creates the new targets' directories, so a write planned in between fails with
+  // MEDIA_MISSING_FILE ("target N directory is missing").
+  const writes = randomWrites(c, m, new Rng(51), 12).then(() => undefined, (err: Error) => err);
+  await pool.extend({ nodes: 1 });
+  const failed = await writes;
+  assert.ok(!failed, `a write concurrent with extend failed: ${(failed as { code?: string } | undefined)?.code} ${failed?.message}`);
+  await pool.waitForRebuild();
+  await verify(c, m);
+  await pool.close();
+});
+
+t('a write concurrent with pool.reintegrate() survives close and reopen', async () => {
+  let { dir, pool, c } = await newPool('reintegrate-write');
+  const m = new Model();
+  await m.put(c, 'obj-1', 'RP_3G1', 'd', 'a', new TextEncoder().encode('v1'));
+  const x = targetsOf(c, 'obj-1', 'RP_3G1')[0]!;
+  await pool.exclude(x);
+  await pool.waitForRebuild();
+  // KNOWN BUG (src/pool/pool.ts, reported): reintegrate() makes the target writable before it
+  // wipes its directory; a write in between opens the target's store, the directory is then
+  // removed under the open store, and everything written to the target afterwards (this write
+  // and the resync) lives in unlinked files: gone after reopen, and the replicated read, which
+  // trusts the first in-service replica, returns nothing.
+  const w = m.put(c, 'obj-1', 'RP_3G1', 'd', 'a', new TextEncoder().encode('v2, written during reintegrate'));
+  await pool.reintegrate(x);
+  await w;
+  await pool.waitForRebuild();
+  await verify(c, m);
+  ({ pool, c } = await reopen(pool, dir));
+  assert.ok(pool.query().targets[x]!.spaceUsed > 0, 'the reintegrated target keeps its data across reopen');
+  await verify(c, m);
+  await pool.close();
+});
+
 t("'rebuild' events report progress (objects, bytes, ETA, declustering) and end idle", async () => {
   const { pool, c } = await newPool('events');
   const m = new Model();
