@@ -26,6 +26,12 @@ export class ConflictTracker {
   /** Punches exactly at the key (they hide everything below). */
   private punches = new Map<ConflictKey, bigint>();
 
+  /** Epoch of the last container-wide change (rollback): every older transaction conflicts. */
+  private global = 0n;
+
+  /** Record a container-wide change at `epoch` (a rollback). */
+  recordGlobal(epoch: bigint): void { if (epoch > this.global) this.global = epoch; }
+
   /** Record a committed write (`punch` for punches) at `epoch`. */
   record(key: ConflictKey, epoch: bigint, punch: boolean): void {
     for (const p of prefixes(key)) if ((this.below.get(p) ?? 0n) < epoch) this.below.set(p, epoch);
@@ -34,6 +40,7 @@ export class ConflictTracker {
 
   /** True when a commit after `since` touched `key`: a write at/below it, or a punch above it. */
   conflicts(key: ConflictKey, since: bigint): boolean {
+    if (this.global > since) return true;
     if ((this.below.get(key) ?? 0n) > since) return true;
     for (const p of prefixes(key)) if ((this.punches.get(p) ?? 0n) > since) return true;
     return false;

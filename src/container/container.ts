@@ -63,6 +63,10 @@ const META_VERSION = 1;
 export const MAX_WATCH_HISTORY = 65_536;
 /** Largest number of shard I/Os one commit keeps in flight. */
 export const MAX_COMMIT_CONCURRENCY = 64;
+/** Commits between two prunings of the conflict tracker. */
+const PRUNE_EVERY = 1024;
+/** Journal size above which `aggregate()` and open rewrite it down to the retained history. */
+export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
 /** Default EC cell size. */
 export const DEFAULT_CELL_SIZE = 64 * 1024;
 
@@ -82,6 +86,7 @@ export class Container {
   private readonly history: CommitEvent[] = [];
   private readonly pendingEvents = new Map<bigint, CommitEvent>();
   private barrier: Promise<void> | null = null;
+  private commitsSincePrune = 0;
   private closed = false;
   private emittedUpTo: bigint;
 
@@ -112,11 +117,10 @@ export class Container {
         state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], done: false });
       } else if (r.type === JournalType.Done || r.type === JournalType.Abort) {
         const s = state.get(r.epoch);
-        if (s) {
-          s.done = true;
-          if (r.type === JournalType.Done) done.push({ epoch: r.epoch, objects: s.objects.map((o) => BigInt('0x' + o)) });
-          state.delete(r.epoch);
-        }
+        // A DONE without INTENT is retained history written by journal compaction.
+        const objects = s?.objects ?? (r.payload.objects as string[] | undefined);
+        if (r.type === JournalType.Done && objects) done.push({ epoch: r.epoch, objects: objects.map((o) => BigInt('0x' + o)) });
+        state.delete(r.epoch);
       }
     }
     const c = new Container(rt, meta, journal, ObjectIndex.open(join(dir, 'objects'), rt.durable), floor, dir);
@@ -135,6 +139,7 @@ export class Container {
     }
     c.emittedUpTo = c.clock.current;
     for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.push(ev);
+    if (journal.bytes > JOURNAL_COMPACT_BYTES) c.compactJournal();
     return c;
   }
 
@@ -313,6 +318,7 @@ export class Container {
         }
         this.journal.append(JournalType.Done, epoch);
         for (const op of ops) this.conflicts.record(opKey(op), epoch, op.kind.startsWith('punch'));
+        if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
         this.pendingEvents.set(epoch, { epoch, objects: objects.map((o) => BigInt('0x' + o)) });
         return epoch;
       } finally {
@@ -372,7 +378,7 @@ export class Container {
       const ev = this.pendingEvents.get(e)!;
       this.pendingEvents.delete(e);
       this.history.push(ev);
-      if (this.history.length > MAX_WATCH_HISTORY) this.history.shift();
+      if (this.history.length > MAX_WATCH_HISTORY + 1024) this.history.splice(0, this.history.length - MAX_WATCH_HISTORY);
       this.emittedUpTo = e;
       this.events.emit('commit', ev);
     }
@@ -423,7 +429,7 @@ export class Container {
       }
       this.meta.snapshots = this.meta.snapshots.filter((s) => BigInt(s.epoch) <= epoch);
       await this.saveMeta();
-      this.conflicts.record('', this.clock.current, true);
+      this.conflicts.recordGlobal(this.clock.current);
     });
   }
 
@@ -433,6 +439,7 @@ export class Container {
    */
   async aggregate(opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.checkOpen();
+    if (this.journal.bytes > JOURNAL_COMPACT_BYTES) await this.exclusive(async () => this.compactJournal());
     const upTo = this.stableEpoch();
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
     for (const t of this.rt.map().targets) {
@@ -479,8 +486,17 @@ export class Container {
   /** @internal transactions report their end so their read epochs stop pinning versions. */
   txEnded(tx: Transaction): void {
     this.activeTx.delete(tx);
-    let oldest: bigint | undefined;
-    for (const e of this.activeTx.values()) if (oldest === undefined || e < oldest) oldest = e;
+    this.pruneConflicts();
+  }
+
+  /**
+   * Forget last-writer epochs no transaction can conflict with: a transaction's read epoch is at
+   * least the stable epoch when it begins, so entries at or below min(stable, oldest open
+   * transaction) are dead. Keeps the tracker bounded by the writes since the oldest open tx.
+   */
+  private pruneConflicts(): void {
+    let oldest = this.stableEpoch();
+    for (const e of this.activeTx.values()) if (e < oldest) oldest = e;
     this.conflicts.prune(oldest);
   }
 
@@ -489,6 +505,11 @@ export class Container {
    * was planned with the current pool map (used when a rebuild or rebalance starts).
    */
   async quiesce(): Promise<bigint> { return this.exclusive(async () => this.stableEpoch()); }
+
+  /** Rewrite the journal to the retained watch history (no commit in flight). */
+  private compactJournal(): void {
+    this.journal.rewrite(this.history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
+  }
 
   /** Run `fn` with no commit in flight and none starting. */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -11,7 +11,7 @@
  * type to the end, then a UTF-8 JSON payload. A torn or corrupt tail is detected by length or
  * checksum and truncated on open; nothing after the first bad record is trusted.
  */
-import { openSync, closeSync, writeSync, fstatSync, readSync, ftruncateSync, fdatasyncSync, existsSync, constants as fsc } from 'node:fs';
+import { openSync, closeSync, writeSync, fstatSync, readSync, ftruncateSync, fdatasyncSync, existsSync, renameSync, rmSync, constants as fsc } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
 
@@ -34,7 +34,7 @@ export interface JournalRecord {
 
 /** An open journal; appends are synchronous small writes (durable mode adds fdatasync). */
 export class Journal {
-  private constructor(private fd: number, private size: number, readonly durable: boolean) {}
+  private constructor(private fd: number, private size: number, readonly durable: boolean, private readonly path: string) {}
 
   /** Open (creating when absent) and return the journal plus every valid record in order. */
   static open(path: string, opts: { durable?: boolean } = {}): { journal: Journal; records: JournalRecord[]; truncatedBytes: number } {
@@ -74,7 +74,7 @@ export class Journal {
       }
       const truncatedBytes = fileSize - off;
       if (truncatedBytes > 0) { ftruncateSync(fd, off); fdatasyncSync(fd); }
-      return { journal: new Journal(fd, off, opts.durable ?? false), records, truncatedBytes };
+      return { journal: new Journal(fd, off, opts.durable ?? false, path), records, truncatedBytes };
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -97,6 +97,22 @@ export class Journal {
     while (done < len) done += writeSync(this.fd, rec, done, len - done, this.size + done);
     this.size += len;
     if (this.durable) fdatasyncSync(this.fd);
+  }
+
+  /**
+   * Replace the whole journal with DONE records of `history` (compaction): written to a temporary
+   * file, synced, renamed over the journal; this handle then appends to the new file.
+   */
+  rewrite(history: Array<{ epoch: bigint; objects: string[] }>): void {
+    const tmp = `${this.path}.compact`;
+    rmSync(tmp, { force: true });
+    const fresh = Journal.open(tmp, { durable: false }).journal;
+    for (const h of history) fresh.append(JournalType.Done, h.epoch, { objects: h.objects });
+    fdatasyncSync(fresh.fd);
+    renameSync(tmp, this.path);
+    closeSync(this.fd);
+    this.fd = fresh.fd;
+    this.size = fresh.size;
   }
 
   /** Bytes used by the journal file. */
