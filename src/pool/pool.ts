@@ -8,7 +8,7 @@
  *   targets/<t>/<cuuid>/   the versioned store (VOS) of container cuuid on target t
  *   containers/<cuuid>/    container metadata (snapshots) and commit journal
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { mkdir, readdir, rm, readFile, writeFile, open as fsOpen } from 'node:fs/promises';
 import { existsSync, statSync, readdirSync, unlinkSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -27,6 +27,8 @@ import { migrateContainer } from './migrate.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
 import { scrubContainer, type PoolScrubReport } from './scrub.js';
 
+/** Pools open in this process (the LOCK file guards against other processes). */
+const openInProcess = new Set<string>();
 const POOL_META_MAGIC = 'CAIRNPOL';
 const REBUILD_MAGIC = 'CAIRNRBD';
 const EMPTY_MOVES: ReadonlyMap<number, number> = new Map();
@@ -206,8 +208,11 @@ export class Pool extends EventEmitter {
     const meta = await readJsonRecord<PoolMeta>(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, 'pool metadata');
     const map = PoolMap.deserialize(new Uint8Array(await readFile(join(dir, 'pool.map'))));
     const stable = existsSync(join(dir, 'pool.map.stable')) ? PoolMap.deserialize(new Uint8Array(await readFile(join(dir, 'pool.map.stable')))) : map.clone();
+    const key = resolve(dir);
+    if (openInProcess.has(key)) throw new ObjectError('POOL_BUSY', `pool ${dir} is already open in this process`, { dir });
     const rs = existsSync(join(dir, 'rebuild.state')) ? (await readJsonRecord<{ resync: number[] }>(join(dir, 'rebuild.state'), REBUILD_MAGIC, 1, 'rebuild state')).resync : [];
     await takeLock(dir);
+    openInProcess.add(key);
     const pool = new Pool(dir, meta, map, stable, rs, options);
     // A rebuild or rebalance that was running when the process stopped resumes in the background.
     if (pool.pending()) pool.startMigration();
@@ -606,6 +611,7 @@ export class Pool extends EventEmitter {
     this.stores.clear();
     for (const c of this.codecs.values()) (c as { dispose?: () => void }).dispose?.();
     try { unlinkSync(join(this.dir, 'LOCK')); } catch { /* already gone */ }
+    openInProcess.delete(resolve(this.dir));
   }
 
   private checkOpen(): void {

@@ -41,6 +41,7 @@ t('create, write, close, reopen in this and in a new process: everything is ther
 t('a pool is open in one process at a time: POOL_BUSY; creating over a pool: EXISTS; missing: NOT_FOUND', async () => {
   const dir = join(root, 'busy');
   const pool = await Pool.create(dir, { nodes: 1, ranksPerNode: 1, targetsPerRank: 2, scmBytes: 4 << 20, dataBytes: 8 << 20 });
+  await rejectsWith(Pool.open(dir), 'POOL_BUSY'); // already open in this process
   // Simulate another live process holding the lock (this test's parent process).
   await pool.close();
   writeFileSync(join(dir, 'LOCK'), String(process.ppid));
