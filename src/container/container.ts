@@ -19,7 +19,7 @@ import { writeJsonRecord } from '../common/record-file.js';
 import { ObjectError, badArg } from '../object/errors.js';
 import type { ShardStore } from '../object/shard-store.js';
 import { unitOid } from '../object/shard-store.js';
-import type { IoContext, ShardWrite, Redundancy, EcCodec } from '../object/io.js';
+import type { IoContext, ShardWrite, ShardPlan, Redundancy, EcCodec } from '../object/io.js';
 import { planSingle, planArray, groupShards } from '../object/io.js';
 import type { PoolRuntime } from '../pool/runtime.js';
 import { CairnObject, type ObjectOptions } from '../object/object.js';
@@ -301,10 +301,15 @@ export class Container {
       }
       const epoch = this.clock.next();
       this.inflight.add(epoch);
+      const releases: Array<() => void> = [];
       try {
         const writes: ShardWrite[] = [];
         const io = this.io();
-        for (const op of ops) writes.push(...(await this.planOp(io, op, epoch)));
+        for (const op of ops) {
+          const plan = await this.planOp(io, op, epoch);
+          if (plan.release) releases.push(plan.release);
+          writes.push(...plan);
+        }
         const targets = [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b);
         const objects = [...new Set(ops.map((o) => o.oid.toString(16)))];
         this.objectIndex.addAll(ops.map((o) => o.oid));
@@ -322,6 +327,7 @@ export class Container {
         this.pendingEvents.set(epoch, { epoch, objects: objects.map((o) => BigInt('0x' + o)) });
         return epoch;
       } finally {
+        for (const r of releases) r();
         this.inflight.delete(epoch);
         this.flushEvents();
       }
@@ -329,13 +335,14 @@ export class Container {
   }
 
   /** Plan one op's shard writes (EC read-modify-write happens here, under the dkey lock). */
-  private async planOp(io: IoContext, op: Op, epoch: bigint): Promise<ShardWrite[]> {
+  private async planOp(io: IoContext, op: Op, epoch: bigint): Promise<ShardPlan> {
     const { groups, red } = this.layout(op.oid);
     const moved = this.rt.moved(op.oid);
     // Writes reach the stable target of every shard that accepts writes, plus the new target of
     // shards a rebuild or rebalance is moving (so the move never misses a concurrent write).
-    const live = (ws: ShardWrite[]) => {
-      const out = ws.filter((w) => this.rt.writable(w.target));
+    const live = (ws: ShardPlan): ShardPlan => {
+      const out: ShardPlan = ws.filter((w) => this.rt.writable(w.target));
+      out.release = ws.release;
       for (const w of ws) {
         const to = moved.get(w.shard);
         if (to !== undefined && to !== w.target && this.rt.writable(to)) out.push({ ...w, target: to });
@@ -344,11 +351,12 @@ export class Container {
     };
     const all = (fn: (s: ShardStore, shard: number) => Promise<void>, gs: number[]) =>
       live(gs.flatMap((g) => groupShards(groups, g)).map(({ shard, target }): ShardWrite => ({ target, shard, apply: (s) => fn(s, shard) })));
-    const checkWritable = (ws: ShardWrite[], g: number) => {
+    const checkWritable = (ws: ShardPlan, g: number): ShardPlan => {
       // The group must keep enough healthy shards to read the value back: k for EC (untouched
       // cells on healthy targets still hold valid data), one replica otherwise.
       const need = red.kind === 'ec' ? red.dataShards : 1;
       const healthy = groupShards(groups, g).filter((x) => this.rt.available(x.target)).length;
+      if (healthy < need) ws.release?.();
       if (healthy < need) throw new ObjectError('DATA_LOST', `object ${op.oid.toString(16)}: group ${g} has ${healthy} healthy shard(s), needs ${need}`, { oid: op.oid.toString(16), group: g });
       return ws;
     };

@@ -36,7 +36,14 @@ export interface Redundancy {
 export interface EcCodec {
   encode(shards: Uint8Array[]): unknown;
   reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean }): unknown;
+  /** k+p buffers of `size` bytes inside the codec's wasm memory (encode on them copies nothing). */
+  allocShards?(size: number): Uint8Array[];
+  /** Return buffers from `allocShards`. */
+  free?(shards: Uint8Array[]): void;
 }
+
+/** Shard writes of one op, with a hook that frees their buffers once applied (or abandoned). */
+export type ShardPlan = ShardWrite[] & { release?: () => void };
 
 /** What the data path asks of its container. */
 export interface IoContext {
@@ -204,7 +211,7 @@ function combinePieces(got: Array<Uint8Array | undefined | null>, k: number, p: 
 // ---------------------------------------------------------------- arrays
 
 /** Plan the shard writes of an array update at byte `offset` in group `g` (may read for RMW). */
-export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array): Promise<ShardWrite[]> {
+export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array): Promise<ShardPlan> {
   const shards = groupShards(groups, g);
   if (data.length === 0) return [];
   if (red.kind !== 'ec') {
@@ -219,14 +226,25 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   const stripeBytes = k * cell;
   const spanStart = first * stripeBytes, spanEnd = (last + 1) * stripeBytes;
   const fullCover = offset === spanStart && offset + data.length === spanEnd;
-  // Per-shard buffers covering the touched stripes (shard-local bytes [first*cell, (last+1)*cell)).
-  const bufs: Uint8Array[] = Array.from({ length: k + p }, () => new Uint8Array(nStripes * cell));
+  // Per-shard buffers covering the touched stripes (shard-local bytes [first*cell, (last+1)*cell)),
+  // allocated in the codec's wasm memory: the caller's bytes are copied once into them, parity is
+  // encoded in place, and the target stores write straight from these views.
+  const codec = ctx.codec(k, p);
+  const pooled = codec.allocShards !== undefined && codec.free !== undefined;
+  const bufs: Uint8Array[] = pooled ? codec.allocShards!(nStripes * cell) : Array.from({ length: k + p }, () => new Uint8Array(nStripes * cell));
   const touched = new Array<boolean>(k).fill(false);
   const touchedRange: Array<[number, number]> = Array.from({ length: k }, () => [Infinity, -Infinity]);
+  let released = false;
+  const release = () => { if (pooled && !released) { released = true; codec.free!(bufs); } };
   if (!fullCover) {
     // Read-modify-write: the old stripes, degraded if need be (holes read as zeros).
-    const old = await readStripes(ctx, red, shards, oid, dkey, akey, first, last, 'latest');
-    for (let i = 0; i < k; i++) bufs[i]!.set(old[i]!);
+    try {
+      const old = await readStripes(ctx, red, shards, oid, dkey, akey, first, last, 'latest');
+      for (let i = 0; i < k; i++) bufs[i]!.set(old[i]!);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
   for (const span of cellSpans(offset, data.length, k, cell)) {
     const local = (span.stripe - first) * cell + span.cellOffset;
@@ -235,9 +253,10 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     const r = touchedRange[span.cell]!;
     r[0] = Math.min(r[0], local); r[1] = Math.max(r[1], local + span.length);
   }
-  ctx.codec(k, p).encode(bufs);
+  codec.encode(bufs);
   const base = first * cell;
-  const writes: ShardWrite[] = [];
+  const writes: ShardPlan = [];
+  writes.release = release;
   shards.forEach(({ shard, target }, i) => {
     if (i < k && !touched[i]) return;
     // Data shards write exactly the bytes the caller wrote (holes stay holes); parity whole cells.
