@@ -391,6 +391,79 @@ t('SIGKILL during rebuild (twice): reopen resumes the rebuild, which completes w
   await pool.close();
 });
 
+t('writes, punches and a snapshot taken while a rebuild runs: current state and every snapshot read right after it', async () => {
+  let { dir, pool, c } = await newPool('during');
+  const m = new Model();
+  await fill(c, m, 60, 10);
+  await c.snapshot('before');
+  const before = m.clone();
+  const victim = targetsOf(c, 'obj-0', 'EC_4P2G1')[0]!;
+  await pool.exclude(victim);
+  // The objects being rebuilt are the ones written to (the victim holds shards of obj-0).
+  await randomWrites(c, m, new Rng(61), 10);
+  await c.snapshot('mid');
+  const mid = m.clone();
+  await randomWrites(c, m, new Rng(62), 10);
+  await pool.waitForRebuild();
+  assert.is(stateOf(pool, victim), 'DOWNOUT');
+  await verify(c, m);
+  await verify(c, before, { snapshot: 'before' });
+  await verify(c, mid, { snapshot: 'mid' });
+  // Redundancy of the new versions is real: fail two more of obj-0's targets.
+  await pool.exclude(targetsOf(c, 'obj-0', 'EC_4P2G1').slice(1, 3));
+  await verify(c, m);
+  await verify(c, mid, { snapshot: 'mid' });
+  await pool.waitForRebuild();
+  ({ pool, c } = await reopen(pool, dir));
+  await verify(c, m);
+  await verify(c, before, { snapshot: 'before' });
+  await verify(c, mid, { snapshot: 'mid' });
+  await pool.close();
+});
+
+t('large values: array extents longer than one migration step are rebuilt (EC decode) and drained (copy) in pieces', async () => {
+  const { pool, c } = await newPool('large');
+  const rng = new Rng(70);
+  const big = async (name: string, oclass: string, bytes: number) => {
+    // One 32 MiB chunk per dkey, so one shard's extent exceeds MIGRATE_CHUNK (4 MiB).
+    const arr = c.array(name, { oclass, chunkSize: 32 << 20 });
+    const data = rng.bytes(bytes);
+    await arr.write(0, data);
+    const patch = rng.bytes(300_001);
+    await arr.write(5_000_003, patch);
+    data.set(patch, 5_000_003);
+    return { arr, data };
+  };
+  const ec = await big('big-ec', 'EC_4P2G1', 24 << 20);
+  const rp = await big('big-rp', 'RP_3G1', 9 << 20);
+  const check = async () => {
+    for (const { arr, data } of [ec, rp]) {
+      const got = await arr.read(0, data.length);
+      assert.ok(Buffer.compare(Buffer.from(got), Buffer.from(data)) === 0, `${arr.object.oid.toString(16)}: wrong bytes`);
+    }
+  };
+  const layout = (name: string, oclass: string) => (c as unknown as { layout(o: bigint): { groups: number[][] } }).layout(c.object(name, { oclass }).oid).groups.flat();
+  const ecT = layout('big-ec', 'EC_4P2G1');
+  const rpT = layout('big-rp', 'RP_3G1');
+  const shared = ecT.find((x) => rpT.includes(x)) ?? ecT[0]!;
+  await pool.exclude(shared);
+  await pool.waitForRebuild();
+  assert.ok(pool.rebuildStatus().bytes >= (5 << 20), `rebuilt ${pool.rebuildStatus().bytes} bytes`);
+  await check();
+  const drained = layout('big-rp', 'RP_3G1').find((x) => layout('big-ec', 'EC_4P2G1').includes(x)) ?? layout('big-rp', 'RP_3G1')[0]!;
+  await pool.drain(drained);
+  await check();
+  await pool.waitForRebuild();
+  assert.is(stateOf(pool, drained), 'DOWNOUT');
+  await check();
+  // Both moved shards carry their data: fail two more targets of each object.
+  await pool.exclude([...new Set([...layout('big-ec', 'EC_4P2G1').slice(0, 2)])]);
+  await check();
+  await pool.waitForRebuild();
+  await check();
+  await pool.close();
+});
+
 /** Seeded random writes over a fixed set of objects: new keys, overwrites, punches, array spans. */
 async function randomWrites(c: Cont, m: Model, rng: Rng, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
