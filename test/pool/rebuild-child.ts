@@ -1,6 +1,7 @@
 /**
- * SIGKILL-during-rebuild helper: opens the pool in argv[2]; with `exclude <id>` it excludes that
- * target, with `resume` it only opens (the pending rebuild resumes by itself). It prints
+ * SIGKILL-during-rebuild helper: opens the pool in argv[2], then `exclude <id>`, `drain <id>`,
+ * `reintegrate <id>` or `extend` (one node), or with `resume` only opens it (a pending rebuild or
+ * rebalance resumes by itself). It prints
  * `progress <done> <total>` on the first rebuild event that shows work done, and `done` if the
  * rebuild finishes before the parent kills it with SIGKILL.
  */
@@ -16,6 +17,9 @@ pool.on('rebuild', (s: RebuildStatus) => {
   }
 });
 if (mode === 'exclude') await pool.exclude(Number(target));
+else if (mode === 'drain') await pool.drain(Number(target));
+else if (mode === 'reintegrate') await pool.reintegrate(Number(target));
+else if (mode === 'extend') await pool.extend({ nodes: 1 });
 else if (mode !== 'resume') throw new Error(`unknown mode ${mode}`);
 await pool.waitForRebuild();
 process.stdout.write('done\n');

@@ -391,6 +391,59 @@ t('SIGKILL during rebuild (twice): reopen resumes the rebuild, which completes w
   await pool.close();
 });
 
+t('SIGKILL during rebalance (drain, reintegrate, extend): reopen resumes it, every byte right, the moved shards carry data', async () => {
+  let { dir, pool, c } = await newPool('sigkill-rebalance');
+  const m = new Model();
+  await fill(c, m, 80, 8, 256 * 1024);
+  const rng = new Rng(81);
+  for (let i = 0; i < 40; i++) await m.writeArray(c, `big-${i}`, i % 3 === 2 ? 'RP_3G1' : 'EC_4P2G1', 0, rng.bytes(160 * 1024));
+  await c.snapshot('snap');
+  const snap = m.clone();
+  const out = targetsOf(c, 'obj-0', 'EC_4P2G1')[0]!;
+  const drained = targetsOf(c, 'obj-1', 'RP_3G1').find((x) => x !== out)!;
+  await pool.exclude(out);
+  await pool.waitForRebuild();
+  await mutate(c, m, 82);
+  await pool.close();
+
+  const cycle = async (args: string[], check: (p: Pool) => void) => {
+    const printed = await killDuringRebuild([dir, ...args]);
+    assert.not.ok(printed.includes('done'), `${args.join(' ')}: the child was killed mid-migration`);
+    pool = await Pool.open(dir);
+    assert.is(pool.rebuildStatus().state, 'running', `${args.join(' ')}: reopen resumes the migration`);
+    c = await pool.openContainer('c');
+    await verify(c, m);
+    await pool.waitForRebuild();
+    check(pool);
+    await verify(c, m);
+    await verify(c, snap, { snapshot: 'snap' });
+    await pool.close();
+  };
+  await cycle(['drain', String(drained)], (p) => assert.is(stateOf(p, drained), 'DOWNOUT'));
+  await cycle(['reintegrate', String(out)], (p) => assert.is(stateOf(p, out), 'UPIN'));
+  let added: number[] = [];
+  await cycle(['extend'], (p) => {
+    added = p.query().targets.filter((x) => x.id >= 16).map((x) => x.id);
+    assert.is(added.length, 4);
+    for (const id of added) assert.is(stateOf(p, id), 'UPIN');
+    assert.ok(added.reduce((n, id) => n + p.query().targets[id]!.spaceUsed, 0) > 0, 'the new targets hold data');
+  });
+  // The reintegrated target and the new ones carry real data: fail two other targets of every
+  // object laid out on them, one object at a time, and read it back.
+  pool = await Pool.open(dir);
+  c = await pool.openContainer('c');
+  const carriers = [out, ...added];
+  const probe = m.objects().find((o) => o.oclass === 'EC_4P2G1' && targetsOf(c, o.name, o.oclass).some((x) => carriers.includes(x)));
+  if (probe) {
+    const others = targetsOf(c, probe.name, probe.oclass).filter((x) => !carriers.includes(x)).slice(0, 2);
+    await pool.exclude(others);
+    await verify(c, m);
+    await pool.waitForRebuild();
+  }
+  await verify(c, m);
+  await pool.close();
+});
+
 t('writes, punches and a snapshot taken while a rebuild runs: current state and every snapshot read right after it', async () => {
   let { dir, pool, c } = await newPool('during');
   const m = new Model();
