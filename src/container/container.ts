@@ -55,6 +55,8 @@ export interface ContainerMeta {
   props: ContainerProps;
   snapshots: Array<{ name: string; epoch: string }>;
   createdAt: string;
+  /** Objects a rebuild could not restore (hex oids): they fail with DATA_LOST until punched. */
+  lost?: string[];
 }
 
 export const CONTAINER_META_MAGIC = 'CAIRNCNT';
@@ -240,6 +242,22 @@ export class Container {
   /** Every object id this container has written (a superset of the objects that hold data). */
   listObjects(): bigint[] { this.checkOpen(); return this.objectIndex.list(); }
 
+  /** @internal record objects that a rebuild could not restore. */
+  async markLost(oids: bigint[]): Promise<void> {
+    const set = new Set(this.meta.lost ?? []);
+    for (const o of oids) set.add(o.toString(16));
+    this.meta.lost = [...set];
+    await this.saveMeta();
+  }
+
+  /** Whether `oid` was lost to failures beyond its redundancy (reads fail with DATA_LOST). */
+  isLost(oid: bigint): boolean { return this.meta.lost?.includes(oid.toString(16)) ?? false; }
+
+  /** @internal throw DATA_LOST for a lost object. */
+  checkNotLost(oid: bigint): void {
+    if (this.isLost(oid)) throw new ObjectError('DATA_LOST', `object ${oid.toString(16)} was lost to more failures than its class survives; punch it to reuse it`, { oid: oid.toString(16) });
+  }
+
   /** @internal shards of `oid` a pending rebuild/rebalance moves: shard index -> new target. */
   movedShards(oid: bigint): ReadonlyMap<number, number> { return this.rt.moved(oid); }
 
@@ -299,6 +317,7 @@ export class Container {
           }
         }
       }
+      for (const op of ops) if (op.kind !== 'punchObject') this.checkNotLost(op.oid);
       const epoch = this.clock.next();
       this.inflight.add(epoch);
       const releases: Array<() => void> = [];
@@ -322,6 +341,10 @@ export class Container {
           throw err;
         }
         this.journal.append(JournalType.Done, epoch);
+        if (this.meta.lost?.length && ops.some((o) => o.kind === 'punchObject' && this.isLost(o.oid))) {
+          this.meta.lost = this.meta.lost.filter((x) => !ops.some((o) => o.kind === 'punchObject' && o.oid.toString(16) === x));
+          await this.saveMeta();
+        }
         for (const op of ops) this.conflicts.record(opKey(op), epoch, op.kind.startsWith('punch'));
         if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
         this.pendingEvents.set(epoch, { epoch, objects: objects.map((o) => BigInt('0x' + o)) });

@@ -86,6 +86,7 @@ export class CairnObject {
    */
   async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
     const epoch = this.cont.readEpoch(opts);
+    this.cont.checkNotLost(this.oid);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
     const { groups, red } = this.cont.layout(this.oid);
     const g = this.cont.groupOf(groups, d);
@@ -120,6 +121,7 @@ export class CairnObject {
    * EC groups are the union over every healthy shard.
    */
   private async groupKeys(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
+    this.cont.checkNotLost(this.oid);
     const { groups, red } = this.cont.layout(this.oid);
     const io = this.cont.io();
     const out = new Map<string, Uint8Array>();
@@ -168,6 +170,7 @@ export class CairnObject {
   async *listRecx(dkey: Key, akey: Key, opts: ReadOptions = {}): AsyncGenerator<Recx> {
     const epoch = this.cont.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
+    this.cont.checkNotLost(this.oid);
     const { groups, red } = this.cont.layout(this.oid);
     const g = this.cont.groupOf(groups, d);
     for (const x of await listExtents(this.cont.io(), red, groups, g, this.oid, d, a, epoch)) yield x;

@@ -343,13 +343,16 @@ export class Pool extends EventEmitter {
    */
   async reintegrate(targetId: number): Promise<void> {
     this.checkOpen();
-    this.map_.reintegrate(targetId);
-    this.resync.add(targetId);
-    this.refreshPlacement();
+    this.map_.clone().reintegrate(targetId); // validate the transition first
+    // Drop the stale content while the target is still out of service (nothing writes to it),
+    // then bring it in: from then on concurrent writes land on the fresh, empty store.
     await this.closeStoresOf(targetId);
     const tdir = join(this.dir, 'targets', String(targetId));
     await rm(tdir, { recursive: true, force: true });
     await mkdir(tdir, { recursive: true });
+    this.map_.reintegrate(targetId);
+    this.resync.add(targetId);
+    this.refreshPlacement();
     await this.mapChanged();
   }
 
@@ -367,9 +370,12 @@ export class Pool extends EventEmitter {
     if (!opts || !Number.isInteger(opts.nodes) || opts.nodes < 1) throw badArg('extend needs { nodes: positive integer }');
     const shape = this.map_.targets.filter((t) => t.node === 0);
     const ranks = new Set(shape.map((t) => t.rank)).size;
-    const ids = this.map_.extend({ nodes: opts.nodes, ranksPerNode: opts.ranksPerNode ?? ranks, targetsPerRank: opts.targetsPerRank ?? Math.max(1, shape.length / ranks) });
+    const ext = { nodes: opts.nodes, ranksPerNode: opts.ranksPerNode ?? ranks, targetsPerRank: opts.targetsPerRank ?? Math.max(1, shape.length / ranks) };
+    // Create the new targets' directories before any write can be routed to them.
+    const planned = this.map_.clone().extend(ext);
+    for (const id of planned) await mkdir(join(this.dir, 'targets', String(id)), { recursive: true });
+    const ids = this.map_.extend(ext);
     this.refreshPlacement();
-    for (const id of ids) await mkdir(join(this.dir, 'targets', String(id)), { recursive: true });
     await this.mapChanged();
     return ids;
   }
@@ -449,6 +455,7 @@ export class Pool extends EventEmitter {
     st.objectsTotal = handles.reduce((n, c) => n + c.listObjects().length, 0);
     this.emit('rebuild', this.rebuildStatus());
     const sources = new Set<number>(), destinations = new Set<number>();
+    const lostBy = new Map<Container, bigint[]>();
     for (const c of handles) {
       if (this.closed_) return;
       await migrateContainer(c, {
@@ -457,7 +464,7 @@ export class Pool extends EventEmitter {
         onObject: (bytes, lost) => {
           st.objectsDone++;
           st.bytes += bytes;
-          if (lost) st.lost.push(lost);
+          if (lost) { st.lost.push(lost); lostBy.set(c, [...(lostBy.get(c) ?? []), BigInt('0x' + lost)]); }
           const secs = (performance.now() - started) / 1000;
           st.etaSeconds = st.objectsDone ? (secs / st.objectsDone) * (st.objectsTotal - st.objectsDone) : undefined;
           st.sources = sources.size;
@@ -474,6 +481,9 @@ export class Pool extends EventEmitter {
       this.emit('rebuild', this.rebuildStatus());
       return;
     }
+    // Objects that could not be rebuilt keep failing with DATA_LOST (never read as empty) until
+    // they are punched; record that before their layout moves to empty spares.
+    for (const [c, oids] of lostBy) await c.markLost(oids);
     // Everything moved: the current map becomes the layout of record.
     for (const t of this.map_.targets) {
       if (t.state === 'DOWN' || t.state === 'DRAIN') this.map_.markDownOut(t.id);
