@@ -40,6 +40,8 @@ export interface ContainerProps {
   cellSize: number;
   /** End-to-end checksums (always on in the store; kept for DAOS compatibility of the property). */
   checksum: boolean;
+  /** Reed-Solomon matrix every EC object of the container is encoded with (readers decode with it). */
+  ecMatrix?: 'vandermonde' | 'cauchy';
 }
 
 /** A named snapshot: reads at `epoch` see the container exactly as it was then. */
@@ -269,7 +271,8 @@ export class Container {
     return {
       store: (t) => this.store(t),
       available: (t) => this.rt.available(t),
-      codec: (k, p): EcCodec => this.rt.codec(k, p),
+      codec: (k, p): EcCodec => this.rt.codec(k, p, this.meta.props.ecMatrix ?? 'vandermonde'),
+      matrixId: (this.meta.props.ecMatrix ?? 'vandermonde') === 'cauchy' ? 2 : 1,
       cellSize: this.meta.props.cellSize,
       reportBadShard: (info) => this.rt.reportBadShard({ ...info, container: this.meta.uuid }),
     };

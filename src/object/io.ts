@@ -55,6 +55,8 @@ export interface IoContext {
   codec(k: number, p: number): EcCodec;
   /** EC cell size in bytes for arrays. */
   cellSize: number;
+  /** Matrix id (ec/ `matrixId`: 1 vandermonde, 2 cauchy) stamped into EC piece headers. */
+  matrixId?: number;
   /** A shard read failed (checksum, missing file, I/O): remember it for scrub/repair. */
   reportBadShard(info: { target: number; oid: bigint; shard: number; dkey: Uint8Array; akey: Uint8Array; error: unknown }): void;
   /** Maximum concurrent shard I/Os of one request. */
@@ -120,6 +122,7 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
       const dv = new DataView(piece.buffer, piece.byteOffset, EC_PIECE_HEADER);
       dv.setUint32(0, value.length, true);
       dv.setUint8(4, PIECE_FORMAT);
+      dv.setUint8(5, ctx.matrixId ?? 1);
       dv.setBigUint64(8, e === 0n ? epochHint : e, true);
       return s.updateSingle(e, unitOid(oid, shard), dkey, akey, piece);
     },
@@ -146,10 +149,11 @@ export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: numbe
     got[i] = r.ok ? r.value : null;
   };
   await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
-  let verdict = combinePieces(got, k, p);
+  const mid = ctx.matrixId ?? 1;
+  let verdict = combinePieces(got, k, p, mid);
   if (verdict.kind === 'need-more') {
     await Promise.all(Array.from({ length: p }, (_, j) => read(k + j)));
-    verdict = combinePieces(got, k, p);
+    verdict = combinePieces(got, k, p, mid);
   }
   if (verdict.kind === 'absent') return undefined;
   if (verdict.kind !== 'ok') throw lost(oid, dkey, akey, 'too few consistent EC pieces');
@@ -158,7 +162,6 @@ export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: numbe
   const bodies: (Uint8Array | null)[] = got.map((v, i) => (v && use[i] ? v.subarray(EC_PIECE_HEADER) : null));
   if (bodies.slice(0, k).some((b) => b === null)) {
     if (bodies.filter((b) => b !== null).length < k) throw lost(oid, dkey, akey, 'too few EC pieces');
-    for (let i = 0; i < k + p; i++) if (bodies[i] === null) bodies[i] = null;
     ctx.codec(k, p).reconstruct(bodies, { dataOnly: true });
   }
   void epochOf;
@@ -178,7 +181,7 @@ type Verdict =
   | { kind: 'lost' };
 
 /** Decide from the pieces read so far whether a consistent version can be assembled. */
-function combinePieces(got: Array<Uint8Array | undefined | null>, k: number, p: number): Verdict {
+function combinePieces(got: Array<Uint8Array | undefined | null>, k: number, p: number, matrixId: number): Verdict {
   // Group pieces by (epoch, length); the newest version with >= k pieces wins.
   const versions = new Map<string, { epoch: bigint; length: number; idx: number[] }>();
   let absent = 0, lostOrUnread = 0;
@@ -188,21 +191,16 @@ function combinePieces(got: Array<Uint8Array | undefined | null>, k: number, p: 
     if (v.length < EC_PIECE_HEADER) { lostOrUnread++; return; }
     const dv = new DataView(v.buffer, v.byteOffset, EC_PIECE_HEADER);
     const length = dv.getUint32(0, true), epoch = dv.getBigUint64(8, true);
-    if (dv.getUint8(4) !== PIECE_FORMAT || v.length !== EC_PIECE_HEADER + Math.max(1, Math.ceil(length / k))) { lostOrUnread++; return; }
+    if (dv.getUint8(4) !== PIECE_FORMAT || dv.getUint8(5) !== matrixId || v.length !== EC_PIECE_HEADER + Math.max(1, Math.ceil(length / k))) { lostOrUnread++; return; }
     const key = `${epoch}:${length}`;
     const e = versions.get(key) ?? { epoch, length, idx: [] };
     e.idx.push(i);
     versions.set(key, e);
   });
   const best = [...versions.values()].sort((a, b) => (a.epoch === b.epoch ? 0 : a.epoch > b.epoch ? -1 : 1))[0];
-  const readAll = got.length === k + p && lostOrUnread + absent + [...versions.values()].reduce((n, v) => n + v.idx.length, 0) === k + p && got.every((v) => v !== null || true);
-  void readAll;
   if (best && best.idx.length >= k) {
-    const dataComplete = Array.from({ length: k }, (_, i) => best.idx.includes(i)).every(Boolean);
-    if (dataComplete || best.idx.length >= k) {
-      const use = got.map((_, i) => best.idx.includes(i));
-      return { kind: 'ok', length: best.length, epochOf: best.epoch, use };
-    }
+    const use = got.map((_, i) => best.idx.includes(i));
+    return { kind: 'ok', length: best.length, epochOf: best.epoch, use };
   }
   if (!best && absent > 0 && absent >= k) return { kind: 'absent' };
   return { kind: 'need-more' };

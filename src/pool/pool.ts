@@ -93,6 +93,8 @@ export interface ContainerCreateOptions {
   cellSize?: number;
   /** Checksums (always computed; default true). */
   checksum?: boolean;
+  /** Reed-Solomon matrix of EC objects, recorded with the container (default 'vandermonde'). */
+  ecMatrix?: 'vandermonde' | 'cauchy';
 }
 
 interface PoolMeta {
@@ -173,7 +175,7 @@ export class Pool extends EventEmitter {
       moved: (oid) => self.moved(oid),
       available: (t) => self.available(t),
       writable: (t) => self.writable(t),
-      codec: (k, p) => self.codec(k, p),
+      codec: (k, p, m) => self.codec(k, p, m),
       store: (t, c) => self.store(t, c),
       storeExists: (t, c) => existsSync(join(self.dir, 'targets', String(t), c)),
       reportBadShard: (b) => { self.badShards.push(b); if (self.badShards.length > MAX_BAD_SHARDS) self.badShards.shift(); },
@@ -253,7 +255,9 @@ export class Pool extends EventEmitter {
       redundancyFactor: opts.redundancyFactor ?? 0,
       cellSize: opts.cellSize ?? DEFAULT_CELL_SIZE,
       checksum: opts.checksum ?? true,
+      ecMatrix: opts.ecMatrix ?? 'vandermonde',
     };
+    if (props.ecMatrix !== 'vandermonde' && props.ecMatrix !== 'cauchy') throw badArg(`ecMatrix must be 'vandermonde' or 'cauchy', got ${JSON.stringify(props.ecMatrix)}`);
     if (!Number.isInteger(props.redundancyFactor) || props.redundancyFactor < 0 || props.redundancyFactor > 16) throw badArg('redundancyFactor must be an integer in 0..16');
     if (!Number.isInteger(props.cellSize) || props.cellSize < 512 || props.cellSize > 16 * 1024 * 1024) throw badArg('cellSize must be an integer in 512..16 MiB');
     // Validate the class (throws UNKNOWN_OBJECT_CLASS / RF_VIOLATION) before anything is written.
@@ -582,10 +586,10 @@ export class Pool extends EventEmitter {
     return st === 'UP' || st === 'UPIN' || st === 'NEW' || st === 'DRAIN';
   }
 
-  private codec(k: number, p: number): Codec {
-    const key = `${k}+${p}`;
+  private codec(k: number, p: number, matrix: 'vandermonde' | 'cauchy'): Codec {
+    const key = `${k}+${p}/${matrix}`;
     let c = this.codecs.get(key);
-    if (!c) { c = createCodec({ dataShards: k, parityShards: p }); this.codecs.set(key, c); }
+    if (!c) { c = createCodec({ dataShards: k, parityShards: p, matrix }); this.codecs.set(key, c); }
     return c;
   }
 

@@ -29,8 +29,8 @@ export interface PoolRuntime {
   available(t: number): boolean;
   /** Whether target `t` accepts writes (UPIN, DRAIN, or UP/NEW while being integrated). */
   writable(t: number): boolean;
-  /** The (cached) erasure codec for k+p. */
-  codec(k: number, p: number): EcCodec;
+  /** The (cached) erasure codec for k+p with the given matrix. */
+  codec(k: number, p: number, matrix: 'vandermonde' | 'cauchy'): EcCodec;
   /** The store of target `t` for container `cuuid`, opened on first use. */
   store(t: number, cuuid: string): Promise<ShardStore>;
   /** Whether that store exists on disk. */
