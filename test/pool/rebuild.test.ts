@@ -190,9 +190,9 @@ t('a replicated object that loses every replica is reported lost and never reads
   await pool.waitForRebuild();
   rec.stop();
   assert.ok(rec.lost.has(oidHex(c, 'obj-1', 'RP_3G1')), 'rebuild names the object whose replicas are all gone');
-  // KNOWN BUG (src/pool/pool.ts, reported): once the rebuild completes, the lost object's new
-  // layout points at fresh targets that hold nothing, and a replicated fetch then returns
-  // `undefined` (an empty value) instead of DATA_LOST. The pool must remember lost objects.
+  // Regression: once the rebuild completes, the lost object's new layout points at fresh targets
+  // that hold nothing; the container must remember it as lost so a fetch gives DATA_LOST, not
+  // `undefined` (an empty value), also after reopen.
   await verify(c, m, { mayLose: doomed, mustLose: new Set(['obj-1']) });
   await pool.close();
 });
@@ -557,11 +557,9 @@ t(`property (seed ${PROPERTY_SEED}, ${PROPERTY_STEPS} steps): exclude / reintegr
     if (inService > 10 && ids(['UPIN']).length > 10) actions.push('drain');
     if (extended < 2) actions.push('extend');
     const action = rng.pick(actions);
-    // Writes run concurrently with the map change and the migration it starts. (Not with the
-    // extend and reintegrate calls themselves: see the two KNOWN BUG tests below; writes still
-    // overlap the migrations those calls start.)
+    // Writes run concurrently with the map change and the migration it starts.
     const startWrites = () => randomWrites(c, m, new Rng(PROPERTY_SEED + step), 6).then(() => undefined, (err: Error) => err);
-    let writes = action === 'extend' || action === 'reintegrate' ? undefined : startWrites();
+    let writes: Promise<Error | undefined> | undefined = startWrites();
     let what = action;
     switch (action) {
       case 'exclude': { const x = rng.pick(ids(['UPIN', 'NEW', 'DRAIN'])); what += ` ${x}`; await pool.exclude(x); break; }
@@ -601,9 +599,8 @@ t('writes concurrent with pool.extend() succeed and read back', async () => {
   const { pool, c } = await newPool('extend-writes');
   const m = new Model();
   await fill(c, m, 50, 6, 64 * 1024);
-  // KNOWN BUG (src/pool/pool.ts, reported): extend() switches layouts to the new map before it
-  // creates the new targets' directories, so a write planned in between fails with
-  // MEDIA_MISSING_FILE ("target N directory is missing").
+  // Regression: extend() must create the new targets' directories before it switches layouts,
+  // or a write planned in between fails with MEDIA_MISSING_FILE.
   const writes = randomWrites(c, m, new Rng(51), 12).then(() => undefined, (err: Error) => err);
   await pool.extend({ nodes: 1 });
   const failed = await writes;
@@ -620,11 +617,8 @@ t('a write concurrent with pool.reintegrate() survives close and reopen', async 
   const x = targetsOf(c, 'obj-1', 'RP_3G1')[0]!;
   await pool.exclude(x);
   await pool.waitForRebuild();
-  // KNOWN BUG (src/pool/pool.ts, reported): reintegrate() makes the target writable before it
-  // wipes its directory; a write in between opens the target's store, the directory is then
-  // removed under the open store, and everything written to the target afterwards (this write
-  // and the resync) lives in unlinked files: gone after reopen, and the replicated read, which
-  // trusts the first in-service replica, returns nothing.
+  // Regression: reintegrate() must wipe the stale target before it becomes writable; otherwise a
+  // write in between lands in files that are then unlinked (gone after reopen).
   const w = m.put(c, 'obj-1', 'RP_3G1', 'd', 'a', new TextEncoder().encode('v2, written during reintegrate'));
   await pool.reintegrate(x);
   await w;
