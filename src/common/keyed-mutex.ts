@@ -30,3 +30,51 @@ export class KeyedMutex {
     };
   }
 }
+
+/**
+ * Per-key async read/write lock, first come first served: any number of shared holders, or one
+ * exclusive holder. Used so that an object punch excludes concurrent writes to any of the
+ * object's dkeys (whose read-modify-write could otherwise resurrect punched bytes).
+ */
+export class KeyedRwLock {
+  private keys = new Map<string, { shared: number; exclusive: boolean; queue: Array<{ exclusive: boolean; grant: () => void }> }>();
+
+  /** Run `fn` holding every key of `shared` shared and of `exclusive` exclusively (sorted order). */
+  async with<T>(shared: string[], exclusive: string[], fn: () => Promise<T>): Promise<T> {
+    const ex = new Set(exclusive);
+    const all = [...new Set([...shared, ...exclusive])].sort();
+    const releases: Array<() => void> = [];
+    try {
+      for (const k of all) releases.push(await this.acquire(k, ex.has(k)));
+      return await fn();
+    } finally {
+      for (const r of releases.reverse()) r();
+    }
+  }
+
+  private acquire(key: string, exclusive: boolean): Promise<() => void> {
+    let st = this.keys.get(key);
+    if (!st) { st = { shared: 0, exclusive: false, queue: [] }; this.keys.set(key, st); }
+    const s = st;
+    const release = () => {
+      if (exclusive) s.exclusive = false; else s.shared--;
+      this.pump(key, s);
+    };
+    return new Promise((resolve) => {
+      s.queue.push({ exclusive, grant: () => resolve(release) });
+      this.pump(key, s);
+    });
+  }
+
+  private pump(key: string, s: { shared: number; exclusive: boolean; queue: Array<{ exclusive: boolean; grant: () => void }> }): void {
+    while (s.queue.length) {
+      const head = s.queue[0]!;
+      if (s.exclusive || (head.exclusive && s.shared > 0)) break;
+      s.queue.shift();
+      if (head.exclusive) s.exclusive = true; else s.shared++;
+      head.grant();
+      if (head.exclusive) break;
+    }
+    if (!s.exclusive && s.shared === 0 && s.queue.length === 0) this.keys.delete(key);
+  }
+}

@@ -13,7 +13,7 @@ import { ObjectIndex } from './object-index.js';
 import { EpochClock } from './epoch-clock.js';
 import { ConflictTracker, conflictKey } from './conflicts.js';
 import type { Op } from './ops.js';
-import { KeyedMutex } from '../common/keyed-mutex.js';
+import { KeyedMutex, KeyedRwLock } from '../common/keyed-mutex.js';
 import { hex, toBytes } from '../common/bytes.js';
 import { writeJsonRecord } from '../common/record-file.js';
 import { ObjectError, badArg } from '../object/errors.js';
@@ -84,6 +84,7 @@ export class Container {
   private readonly clock: EpochClock;
   private readonly inflight = new Set<bigint>();
   private readonly locks = new KeyedMutex();
+  private readonly objLocks = new KeyedRwLock();
   private readonly conflicts = new ConflictTracker();
   private readonly activeTx = new Map<Transaction, bigint>();
   private readonly events = new EventEmitter();
@@ -309,10 +310,14 @@ export class Container {
     throwIfAborted(signal);
     while (this.barrier) await this.barrier;
     if (ops.length === 0) return this.stableEpoch();
-    // Writes to one dkey are serialised (EC read-modify-write needs it); an object punch takes the
-    // object's own key. Locks are taken in sorted order, so concurrent commits cannot deadlock.
-    const lockKeys = [...new Set(ops.map((o) => ('dkey' in o ? `${o.oid.toString(16)}/${hex(o.dkey)}` : `${o.oid.toString(16)}/*`)))];
-    return this.locks.withLocks(lockKeys, async () => {
+    // Writes to one dkey are serialised (EC read-modify-write needs it). Every commit holds its
+    // objects shared, an object punch holds its object exclusively, so a punch never interleaves
+    // with a read-modify-write of the same object. Object locks come first, each set in sorted
+    // order, so concurrent commits cannot deadlock.
+    const objs = [...new Set(ops.map((o) => o.oid.toString(16)))];
+    const punched = new Set(ops.filter((o) => o.kind === 'punchObject').map((o) => o.oid.toString(16)));
+    const lockKeys = [...new Set(ops.filter((o) => 'dkey' in o).map((o) => `${o.oid.toString(16)}/${hex((o as { dkey: Uint8Array }).dkey)}`))];
+    return this.objLocks.with(objs.filter((o) => !punched.has(o)), [...punched], () => this.locks.withLocks(lockKeys, async () => {
       if (check) {
         for (const k of check.keys) {
           if (this.conflicts.conflicts(k, check.readEpoch)) {
@@ -357,7 +362,7 @@ export class Container {
         this.inflight.delete(epoch);
         this.flushEvents();
       }
-    });
+    }));
   }
 
   /** Plan one op's shard writes (EC read-modify-write happens here, under the dkey lock). */
