@@ -327,6 +327,7 @@ export class Container {
       }
       for (const op of ops) if (op.kind !== 'punchObject') this.checkNotLost(op.oid);
       const epoch = this.clock.next();
+      assert(!this.inflight.has(epoch) && epoch > this.emittedUpTo, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
       this.inflight.add(epoch);
       const releases: Array<() => void> = [];
       try {
@@ -612,5 +613,4 @@ export async function runBounded<T>(items: T[], limit: number, fn: (x: T) => Pro
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (firstErr !== undefined) throw firstErr;
-  assert(true, 'unreachable');
 }

@@ -157,14 +157,13 @@ export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: numbe
   }
   if (verdict.kind === 'absent') return undefined;
   if (verdict.kind !== 'ok') throw lost(oid, dkey, akey, 'too few consistent EC pieces');
-  const { length, epochOf, use } = verdict;
+  const { length, use } = verdict;
   const pieceLen = Math.max(1, Math.ceil(length / k));
   const bodies: (Uint8Array | null)[] = got.map((v, i) => (v && use[i] ? v.subarray(EC_PIECE_HEADER) : null));
   if (bodies.slice(0, k).some((b) => b === null)) {
     if (bodies.filter((b) => b !== null).length < k) throw lost(oid, dkey, akey, 'too few EC pieces');
     ctx.codec(k, p).reconstruct(bodies, { dataOnly: true });
   }
-  void epochOf;
   const out = new Uint8Array(length);
   for (let i = 0; i < k; i++) {
     const start = i * pieceLen;

@@ -9,7 +9,7 @@
  *   containers/<cuuid>/    container metadata (snapshots) and commit journal
  */
 import { join, resolve } from 'node:path';
-import { mkdir, readdir, rm, readFile, writeFile, open as fsOpen } from 'node:fs/promises';
+import { mkdir, rm, readFile, open as fsOpen } from 'node:fs/promises';
 import { existsSync, statSync, readdirSync, unlinkSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -696,4 +696,3 @@ function isAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
-void readdir; void writeFile;
