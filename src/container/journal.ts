@@ -11,13 +11,13 @@
  * type to the end, then a UTF-8 JSON payload. A torn or corrupt tail is detected by length or
  * checksum and truncated on open; nothing after the first bad record is trusted.
  */
-import { openSync, closeSync, writeSync, fstatSync, readSync, ftruncateSync, fdatasyncSync, existsSync, renameSync, rmSync, constants as fsc } from 'node:fs';
+import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
+import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../common/headered-file.js';
 
 const MAGIC = 'CAIRNJNL';
 const FORMAT_VERSION = 1;
-const HEADER = 16;
 const REC_HEADER = 24;
 /** Largest journal record accepted (a corrupt length field must not make us allocate gigabytes). */
 export const MAX_JOURNAL_RECORD = 16 * 1024 * 1024;
@@ -38,23 +38,8 @@ export class Journal {
 
   /** Open (creating when absent) and return the journal plus every valid record in order. */
   static open(path: string, opts: { durable?: boolean } = {}): { journal: Journal; records: JournalRecord[]; truncatedBytes: number } {
-    const fresh = !existsSync(path);
-    const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o644);
+    const { fd, size } = openHeaderedFile(path, MAGIC, FORMAT_VERSION, 'journal');
     try {
-      let size = fstatSync(fd).size;
-      if (fresh || size === 0) {
-        const h = Buffer.alloc(HEADER);
-        h.write(MAGIC, 0, 'latin1');
-        h.writeUInt32LE(FORMAT_VERSION, 8);
-        writeSync(fd, h, 0, HEADER, 0);
-        fdatasyncSync(fd);
-        size = HEADER;
-      }
-      const head = Buffer.alloc(HEADER);
-      readSync(fd, head, 0, HEADER, 0);
-      if (head.toString('latin1', 0, 8) !== MAGIC) throw new CorruptionError(`journal ${path}: bad magic`, { path });
-      const ver = head.readUInt32LE(8);
-      if (ver !== FORMAT_VERSION) throw new CorruptionError(`journal ${path}: unsupported version ${ver}`, { path });
       const records: JournalRecord[] = [];
       let off = HEADER;
       const fileSize = size;

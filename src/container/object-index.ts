@@ -5,13 +5,12 @@
  * 16 bytes). A new id is appended before the commit that first writes it starts, so after any crash
  * the index is a superset of the objects that exist; a torn or corrupt tail entry is dropped on open.
  */
-import { openSync, closeSync, writeSync, readSync, fstatSync, ftruncateSync, fdatasyncSync, constants as fsc } from 'node:fs';
+import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
-import { CorruptionError } from '../../core/errors.js';
+import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../common/headered-file.js';
 
 const MAGIC = 'CAIRNOBJ';
 const VERSION = 1;
-const HEADER = 16;
 const ENTRY = 24;
 
 /** Persistent set of object ids. */
@@ -21,20 +20,8 @@ export class ObjectIndex {
 
   /** Open or create the index file at `path`. */
   static open(path: string, durable = false): ObjectIndex {
-    const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o644);
+    const { fd, size } = openHeaderedFile(path, MAGIC, VERSION, 'object index');
     try {
-      let size = fstatSync(fd).size;
-      if (size < HEADER) {
-        const h = Buffer.alloc(HEADER);
-        h.write(MAGIC, 0, 'latin1');
-        h.writeUInt32LE(VERSION, 8);
-        writeSync(fd, h, 0, HEADER, 0);
-        fdatasyncSync(fd);
-        size = HEADER;
-      }
-      const head = Buffer.alloc(HEADER);
-      readSync(fd, head, 0, HEADER, 0);
-      if (head.toString('latin1', 0, 8) !== MAGIC || head.readUInt32LE(8) !== VERSION) throw new CorruptionError(`object index ${path}: bad header`, { path });
       const idx = new ObjectIndex(fd, HEADER, durable);
       const n = Math.floor((size - HEADER) / ENTRY);
       const buf = Buffer.alloc(n * ENTRY);
