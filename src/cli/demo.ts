@@ -13,6 +13,7 @@ import { xxh64, initXxhash } from '../../core/xxhash.js';
 import { intOpt, progressBar, fmtBytes } from './util.js';
 import { UsageError } from './errors.js';
 import { toObjectClass } from '../../placement/index.js';
+import { failuresTolerated } from '../container/container.js';
 
 /** Summary of a demo run (also printed as JSON with --json). */
 export interface DemoSummary {
@@ -31,7 +32,7 @@ export async function runDemo(o: { dir?: string; objects?: number; kv?: number; 
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'cairn-demo-'));
   const oclass = o.oclass ?? 'EC_4P2GX';
   const cls = toObjectClass(oclass);
-  const rf = cls.kind === 'ec' ? cls.parityShards : cls.kind === 'replicated' ? cls.replicas - 1 : 0;
+  const rf = failuresTolerated(cls);
   const rng = new Rng(o.seed ?? 2026);
   const pool = await Pool.create(join(dir, 'pool'), { nodes: 4, ranksPerNode: 2, targetsPerRank: 2, scmBytes: 64 << 20, dataBytes: 1 << 30 });
   try {

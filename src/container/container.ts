@@ -74,6 +74,19 @@ export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
 /** Default EC cell size. */
 export const DEFAULT_CELL_SIZE = 64 * 1024;
 
+/** Fault domains an object class can lose without losing data (p for EC, n-1 for RP_n, 0 for S). */
+export function failuresTolerated(cls: ObjectClass): number {
+  return cls.kind === 'ec' ? cls.parityShards : cls.kind === 'replicated' ? cls.replicas - 1 : 0;
+}
+
+/** Throw RF_VIOLATION when `cls` survives fewer failed domains than `redundancyFactor`. */
+export function checkRedundancy(cls: ObjectClass, redundancyFactor: number): void {
+  const tolerates = failuresTolerated(cls);
+  if (tolerates < redundancyFactor) {
+    throw new ObjectError('RF_VIOLATION', `object class ${cls.name} survives ${tolerates} failed domain(s), below the redundancy factor ${redundancyFactor}`, { oclass: cls.name, redundancyFactor });
+  }
+}
+
 /** Options of a read: an explicit epoch or a snapshot (by name or object), else the stable epoch. */
 export interface ReadOptions { epoch?: bigint; snapshot?: string | Snapshot; signal?: AbortSignal }
 
@@ -209,12 +222,7 @@ export class Container {
   }
 
   /** Refuse classes that cannot survive the container's redundancy factor. */
-  private checkClass(cls: ObjectClass): void {
-    const tolerates = cls.kind === 'ec' ? cls.parityShards : cls.kind === 'replicated' ? cls.replicas - 1 : 0;
-    if (tolerates < this.meta.props.redundancyFactor) {
-      throw new ObjectError('RF_VIOLATION', `object class ${cls.name} survives ${tolerates} failed domain(s), the container's redundancy factor is ${this.meta.props.redundancyFactor}`, { oclass: cls.name, redundancyFactor: this.meta.props.redundancyFactor });
-    }
-  }
+  private checkClass(cls: ObjectClass): void { checkRedundancy(cls, this.meta.props.redundancyFactor); }
 
   // ------------------------------------------------------------------ reads
 

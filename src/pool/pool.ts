@@ -13,7 +13,7 @@ import { mkdir, rm, readFile, open as fsOpen } from 'node:fs/promises';
 import { existsSync, statSync, readdirSync, unlinkSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { PoolMap, createPlacement, type Placement } from '../../placement/index.js';
+import { PoolMap, createPlacement, toObjectClass, type Placement } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { CairnError, throwIfAborted } from '../../core/errors.js';
@@ -21,7 +21,7 @@ import { readJsonRecord, writeJsonRecord, writeFileAtomic } from '../common/reco
 import { ObjectError, badArg } from '../object/errors.js';
 import type { ShardStore } from '../object/shard-store.js';
 import type { BadShard, PoolRuntime } from './runtime.js';
-import { Container, DEFAULT_CELL_SIZE, type ContainerMeta, type ContainerProps } from '../container/container.js';
+import { Container, DEFAULT_CELL_SIZE, checkRedundancy, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { VosTarget } from '../vos/index.js';
 import { migrateContainer } from './migrate.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
@@ -261,12 +261,8 @@ export class Pool extends EventEmitter {
     if (!Number.isInteger(props.redundancyFactor) || props.redundancyFactor < 0 || props.redundancyFactor > 16) throw badArg('redundancyFactor must be an integer in 0..16');
     if (!Number.isInteger(props.cellSize) || props.cellSize < 512 || props.cellSize > 16 * 1024 * 1024) throw badArg('cellSize must be an integer in 512..16 MiB');
     // Validate the class (throws UNKNOWN_OBJECT_CLASS / RF_VIOLATION) before anything is written.
-    const { toObjectClass } = await import('../../placement/index.js');
     const cls = toObjectClass(props.oclass);
-    const tolerates = cls.kind === 'ec' ? cls.parityShards : cls.kind === 'replicated' ? cls.replicas - 1 : 0;
-    if (tolerates < props.redundancyFactor) {
-      throw new ObjectError('RF_VIOLATION', `object class ${cls.name} survives ${tolerates} failed domain(s), below redundancy factor ${props.redundancyFactor}`, { oclass: cls.name });
-    }
+    checkRedundancy(cls, props.redundancyFactor);
     if (cls.groupSize > this.map_.rankCount && cls.groupSize > this.map_.targets.length) {
       throw badArg(`object class ${cls.name} needs ${cls.groupSize} targets, the pool has ${this.map_.targets.length}`);
     }
