@@ -5,17 +5,13 @@
  * the highest epoch below which every commit has been fully applied on every target, so a reader
  * never sees half a commit, and a crash mid-commit is rolled back on open through the journal.
  */
-import { join } from 'node:path';
-import { mkdir, rm } from 'node:fs/promises';
 import { EventEmitter } from 'node:events';
-import { Journal, JournalType } from './journal.js';
-import { ObjectIndex } from './object-index.js';
+import type { ContainerStorage, CommitEvent } from './storage.js';
 import { EpochClock } from './epoch-clock.js';
 import { ConflictTracker, conflictKey } from './conflicts.js';
 import type { Op } from './ops.js';
 import { KeyedMutex, KeyedRwLock } from '../common/keyed-mutex.js';
 import { hex, toBytes } from '../common/bytes.js';
-import { writeJsonRecord } from '../common/record-file.js';
 import { ObjectError, badArg } from '../object/errors.js';
 import type { ShardStore } from '../object/shard-store.js';
 import { unitOid } from '../object/shard-store.js';
@@ -47,8 +43,7 @@ export interface ContainerProps {
 /** A named snapshot: reads at `epoch` see the container exactly as it was then. */
 export interface Snapshot { name: string; epoch: bigint }
 
-/** One committed epoch, as `watch()` reports it. */
-export interface CommitEvent { epoch: bigint; objects: bigint[] }
+export type { CommitEvent } from './storage.js';
 
 /** Persisted container metadata. */
 export interface ContainerMeta {
@@ -61,16 +56,15 @@ export interface ContainerMeta {
   lost?: string[];
 }
 
-export const CONTAINER_META_MAGIC = 'CAIRNCNT';
-const META_VERSION = 1;
+export { CONTAINER_META_MAGIC, JOURNAL_COMPACT_BYTES } from './storage.js';
 /** Largest number of commit events kept in memory for `watch()` consumers that lag behind. */
 export const MAX_WATCH_HISTORY = 65_536;
 /** Largest number of shard I/Os one commit keeps in flight. */
 export const MAX_COMMIT_CONCURRENCY = 64;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
-/** Journal size above which `aggregate()` and open rewrite it down to the retained history. */
-export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
+/** Attempts of an operation that meets a pool map changed under it (connected pools). */
+export const MAX_STALE_MAP_RETRIES = 8;
 /** Default EC cell size. */
 export const DEFAULT_CELL_SIZE = 64 * 1024;
 
@@ -112,53 +106,56 @@ export class Container {
   constructor(
     private readonly rt: PoolRuntime,
     private meta: ContainerMeta,
-    private readonly journal: Journal,
-    private readonly objectIndex: ObjectIndex,
+    private readonly storage: ContainerStorage,
     floor: bigint,
-    private readonly dir: string,
   ) {
-    this.clock = new EpochClock(floor, rt.now);
+    this.clock = new EpochClock(floor, rt.now, rt.clockSlot);
     this.emittedUpTo = floor;
     this.events.setMaxListeners(0);
+    storage.onMetaChange?.((m) => { this.meta = m as ContainerMeta; });
   }
 
-  /** Open (or finish creating) a container's runtime: replays the journal and repairs torn commits. */
-  static async load(rt: PoolRuntime, meta: ContainerMeta, dir: string): Promise<Container> {
-    await mkdir(dir, { recursive: true });
-    const { journal, records } = Journal.open(join(dir, 'journal'), { durable: rt.durable });
-    const state = new Map<bigint, { targets: number[]; objects: string[]; done: boolean }>();
-    let floor = 0n;
-    const done: CommitEvent[] = [];
-    for (const r of records) {
-      if (r.epoch > floor) floor = r.epoch;
-      if (r.type === JournalType.Intent) {
-        state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], done: false });
-      } else if (r.type === JournalType.Done || r.type === JournalType.Abort) {
-        const s = state.get(r.epoch);
-        // A DONE without INTENT is retained history written by journal compaction.
-        const objects = s?.objects ?? (r.payload.objects as string[] | undefined);
-        if (r.type === JournalType.Done && objects) done.push({ epoch: r.epoch, objects: objects.map((o) => BigInt('0x' + o)) });
-        state.delete(r.epoch);
-      }
-    }
-    const c = new Container(rt, meta, journal, ObjectIndex.open(join(dir, 'objects'), rt.durable), floor, dir);
+  /** Open (or finish creating) a container's runtime: replays its commit record and repairs torn commits. */
+  static async load(rt: PoolRuntime, meta: ContainerMeta, storage: ContainerStorage): Promise<Container> {
+    const { floor, torn, done } = storage.recover();
+    const c = new Container(rt, meta, storage, floor);
     // Roll back commits that never finished: the process died between INTENT and DONE.
-    for (const [epoch, s] of state) {
-      await Promise.all(s.targets.map(async (t) => {
+    for (const { epoch, targets } of torn) {
+      await Promise.all(targets.map(async (t) => {
         const store = await c.store(t).catch(() => undefined);
         if (store) await store.discard(epoch - 1n, epoch);
       }));
-      journal.append(JournalType.Abort, epoch, { recovered: true });
+      await storage.abort(epoch, { targets, objects: [], recovered: true });
     }
     // Every target may hold epochs above the journal's (a journal reset): never reuse them.
-    for (const t of rt.map().targets) {
-      const store = await c.peekStore(t.id);
-      if (store) c.clock.observe(store.queryMaxEpoch());
-    }
+    await c.observeTargetEpochs();
     c.emittedUpTo = c.clock.current;
     for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.push(ev);
-    if (journal.bytes > JOURNAL_COMPACT_BYTES) c.compactJournal();
+    if (storage.needsCompaction()) c.compactJournal();
     return c;
+  }
+
+  /** Move the epoch clock past the highest epoch any target holds. */
+  private async observeTargetEpochs(): Promise<void> {
+    await Promise.all(this.rt.map().targets.map(async (t) => {
+      const store = await this.peekStore(t.id);
+      if (store) this.clock.observe((await (store as { refreshMaxEpoch?: () => Promise<bigint> }).refreshMaxEpoch?.().catch(() => undefined)) ?? store.queryMaxEpoch());
+    }));
+  }
+
+  /**
+   * @internal run `fn` again (up to MAX_STALE_MAP_RETRIES times) when an engine says the pool map
+   * it was planned with is stale: the pool refreshes its map first. Embedded pools never see it.
+   */
+  async retryStale<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'STALE_MAP' || attempt >= MAX_STALE_MAP_RETRIES || !this.rt.refreshMap) throw err;
+        await this.rt.refreshMap();
+      }
+    }
   }
 
   /** Container label. */
@@ -251,7 +248,13 @@ export class Container {
   }
 
   /** Every object id this container has written (a superset of the objects that hold data). */
-  listObjects(): bigint[] { this.checkOpen(); return this.objectIndex.list(); }
+  listObjects(): bigint[] { this.checkOpen(); return this.storage.listObjects(); }
+
+  /** @internal reload object ids other clients recorded (connected pools), and the epoch clock. */
+  async refreshObjects(): Promise<void> {
+    await this.storage.refreshObjects?.();
+    await this.observeTargetEpochs();
+  }
 
   /** @internal record objects that a rebuild could not restore. */
   async markLost(oids: bigint[]): Promise<void> {
@@ -314,6 +317,10 @@ export class Container {
    * any key read or written was committed by someone else after `check.readEpoch`.
    */
   async commit(ops: Op[], check?: { readEpoch: bigint; keys: Iterable<string> }, signal?: AbortSignal): Promise<bigint> {
+    return this.retryStale(() => this.commitOnce(ops, check, signal));
+  }
+
+  private async commitOnce(ops: Op[], check?: { readEpoch: bigint; keys: Iterable<string> }, signal?: AbortSignal): Promise<bigint> {
     this.checkOpen();
     throwIfAborted(signal);
     while (this.barrier) await this.barrier;
@@ -348,16 +355,16 @@ export class Container {
         }
         const targets = [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b);
         const objects = [...new Set(ops.map((o) => o.oid.toString(16)))];
-        this.objectIndex.addAll(ops.map((o) => o.oid));
-        this.journal.append(JournalType.Intent, epoch, { targets, objects });
+        await this.storage.addObjects(ops.map((o) => o.oid));
+        await this.storage.intent(epoch, { targets, objects });
         try {
           await runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), epoch));
+          await this.storage.done(epoch, { targets, objects });
         } catch (err) {
           await Promise.all(targets.map(async (t) => { try { await (await this.store(t)).discard(epoch - 1n, epoch); } catch { /* target gone: nothing visible */ } }));
-          this.journal.append(JournalType.Abort, epoch);
+          await this.storage.abort(epoch, { targets, objects });
           throw err;
         }
-        this.journal.append(JournalType.Done, epoch);
         if (this.meta.lost?.length && ops.some((o) => o.kind === 'punchObject' && this.isLost(o.oid))) {
           this.meta.lost = this.meta.lost.filter((x) => !ops.some((o) => o.kind === 'punchObject' && o.oid.toString(16) === x));
           await this.saveMeta();
@@ -470,7 +477,7 @@ export class Container {
     this.checkOpen();
     const epoch = this.readEpoch({ snapshot, signal: opts.signal });
     await this.exclusive(async () => {
-      this.journal.append(JournalType.Rollback, this.clock.next(), { to: epoch.toString() });
+      this.storage.rollback(this.clock.next(), epoch);
       for (const t of this.rt.map().targets) {
         const s = await this.peekStore(t.id);
         if (s) await s.discard(epoch);
@@ -487,7 +494,7 @@ export class Container {
    */
   async aggregate(opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.checkOpen();
-    if (this.journal.bytes > JOURNAL_COMPACT_BYTES) await this.exclusive(async () => this.compactJournal());
+    if (this.storage.needsCompaction()) await this.exclusive(async () => this.compactJournal());
     const upTo = this.stableEpoch();
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
     for (const t of this.rt.map().targets) {
@@ -555,9 +562,7 @@ export class Container {
   async quiesce(): Promise<bigint> { return this.exclusive(async () => this.stableEpoch()); }
 
   /** Rewrite the journal to the retained watch history (no commit in flight). */
-  private compactJournal(): void {
-    this.journal.rewrite(this.history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
-  }
+  private compactJournal(): void { this.storage.compact(this.history); }
 
   /** Run `fn` with no commit in flight and none starting. */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -573,26 +578,14 @@ export class Container {
     }
   }
 
-  private async saveMeta(): Promise<void> {
-    await writeJsonRecord(join(this.dir, 'meta'), CONTAINER_META_MAGIC, META_VERSION, this.meta);
-  }
-
-  /** @internal write the metadata of a new container. */
-  static async createMeta(dir: string, meta: ContainerMeta): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    await writeJsonRecord(join(dir, 'meta'), CONTAINER_META_MAGIC, META_VERSION, meta);
-  }
-
-  /** @internal remove this container's files (after close). */
-  static async removeFiles(dir: string): Promise<void> { await rm(dir, { recursive: true, force: true }); }
+  private async saveMeta(): Promise<void> { await this.storage.saveMeta(this.meta); }
 
   /** Close the handle: waits for in-flight commits; later calls fail with POOL_CLOSED. */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.exclusive(async () => { this.closed = true; });
     this.events.emit('close');
-    this.journal.close();
-    this.objectIndex.close();
+    await this.storage.close();
     this.rt.containerClosed(this);
   }
 

@@ -7,20 +7,38 @@
 /** Bits of the logical counter below the physical time (as in DAOS's HLC). */
 export const HLC_LOGICAL_BITS = 18n;
 
+/** Distinct clock slots (writers of one container that never collide on an epoch). */
+export const MAX_CLOCK_SLOTS = 1024;
+const SLOT_SPAN = BigInt(MAX_CLOCK_SLOTS);
+
 /** Strictly increasing epoch source. */
 export class EpochClock {
   private last: bigint;
 
-  /** `floor` is the highest epoch already used (from disk); new epochs are strictly above it. */
-  constructor(floor: bigint, private readonly now: () => number = Date.now) {
+  private readonly slot: bigint | undefined;
+
+  /**
+   * `floor` is the highest epoch already used (from disk); new epochs are strictly above it.
+   * `slot` (0..MAX_CLOCK_SLOTS-1) is stamped into the low bits of every epoch, so clients of one
+   * container that each own a distinct slot never hand out the same epoch (connected pools).
+   */
+  constructor(floor: bigint, private readonly now: () => number = Date.now, slot?: number) {
+    if (slot !== undefined && (!Number.isInteger(slot) || slot < 0 || slot >= MAX_CLOCK_SLOTS)) throw new RangeError(`clock slot must be in 0..${MAX_CLOCK_SLOTS - 1}`);
     this.last = floor;
+    this.slot = slot === undefined ? undefined : BigInt(slot);
   }
 
   /** A fresh epoch, strictly greater than every epoch returned or observed before. */
   next(): bigint {
     const physical = BigInt(Math.floor(this.now())) << HLC_LOGICAL_BITS;
-    this.last = physical > this.last ? physical : this.last + 1n;
-    return this.last;
+    let e = physical > this.last ? physical : this.last + 1n;
+    if (this.slot !== undefined) {
+      // Round up to the next epoch carrying this clock's slot in its low bits.
+      const base = e - (e % SLOT_SPAN);
+      e = base + this.slot >= e ? base + this.slot : base + SLOT_SPAN + this.slot;
+    }
+    this.last = e;
+    return e;
   }
 
   /** Move the clock past an epoch seen elsewhere. */

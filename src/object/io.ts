@@ -91,7 +91,7 @@ async function tryShard<T>(ctx: IoContext, target: number, fn: (s: ShardStore) =
   try {
     return { ok: true, value: await fn(await ctx.store(target)) };
   } catch (err) {
-    if (err instanceof CairnError && (err.code === 'ABORTED' || err.code === 'POOL_CLOSED')) throw err;
+    if (err instanceof CairnError && (err.code === 'ABORTED' || err.code === 'POOL_CLOSED' || err.code === 'STALE_MAP')) throw err;
     if (!isShardFailure(err)) throw err;
     onFail(err);
     return { ok: false };

@@ -85,6 +85,10 @@ export class CairnObject {
    * an array extent (holes read as zeros). Reads at `epoch`, `snapshot`, or the stable epoch.
    */
   async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
+    return this.cont.retryStale(() => this.fetchOnce(dkey, akey, opts));
+  }
+
+  private async fetchOnce(dkey: Key, akey: Key, opts: FetchOptions): Promise<Uint8Array | undefined> {
     const epoch = this.cont.readEpoch(opts);
     this.cont.checkNotLost(this.oid);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
@@ -121,6 +125,10 @@ export class CairnObject {
    * EC groups are the union over every healthy shard.
    */
   private async groupKeys(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
+    return this.cont.retryStale(() => this.groupKeysOnce(g, list, dkey, signal));
+  }
+
+  private async groupKeysOnce(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
     this.cont.checkNotLost(this.oid);
     const { groups, red } = this.cont.layout(this.oid);
     const io = this.cont.io();
@@ -137,6 +145,7 @@ export class CairnObject {
         answered++;
         if (red.kind !== 'ec') break;
       } catch (err) {
+        if ((err as { code?: string }).code === 'STALE_MAP') throw err;
         io.reportBadShard({ target, oid: this.oid, shard, dkey, akey: new Uint8Array(0), error: err });
       }
     }

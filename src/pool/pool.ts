@@ -1,57 +1,29 @@
 /**
  * A pool: many storage targets, grouped into fault domains by a pool map, holding containers.
- *
- * On disk a pool is a directory:
- *   pool.meta              record file "CAIRNPOL": uuid, per-target sizes, container list
- *   pool.map               the serialised pool map (its own magic, version and checksum)
- *   LOCK                   pid of the process that has the pool open
- *   targets/<t>/<cuuid>/   the versioned store (VOS) of container cuuid on target t
- *   containers/<cuuid>/    container metadata (snapshots) and commit journal
+ * Embedded pools live in one directory (`local-backend.ts`); connected pools keep their map and
+ * metadata in etcd and reach targets through engines (`connected.ts`). This module is the logic
+ * both share: layouts, map changes, rebuild and rebalance, scrub.
  */
-import { join, resolve } from 'node:path';
-import { mkdir, rm, readFile, open as fsOpen } from 'node:fs/promises';
-import { existsSync, statSync, readdirSync, unlinkSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { PoolMap, createPlacement, toObjectClass, type Placement } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
-import { CairnError, throwIfAborted } from '../../core/errors.js';
-import { readJsonRecord, writeJsonRecord, writeFileAtomic } from '../common/record-file.js';
+import { throwIfAborted } from '../../core/errors.js';
 import { ObjectError, badArg } from '../object/errors.js';
 import type { ShardStore } from '../object/shard-store.js';
 import type { BadShard, PoolRuntime } from './runtime.js';
 import { Container, DEFAULT_CELL_SIZE, checkRedundancy, type ContainerMeta, type ContainerProps } from '../container/container.js';
-import { VosTarget } from '../vos/index.js';
 import { migrateContainer } from './migrate.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
 import { scrubContainer, type PoolScrubReport } from './scrub.js';
+import type { PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
+import { LocalBackend } from './local-backend.js';
+import type { ConnectOptions } from './connected.js';
 
-/** Pools open in this process (the LOCK file guards against other processes). */
-const openInProcess = new Set<string>();
-const POOL_META_MAGIC = 'CAIRNPOL';
-const REBUILD_MAGIC = 'CAIRNRBD';
+export type { RebuildStatus } from './backend.js';
+export type { ConnectOptions } from './connected.js';
 const EMPTY_MOVES: ReadonlyMap<number, number> = new Map();
-
-/** State and progress of rebuild / rebalance, as `pool.rebuildStatus()` and 'rebuild' events report it. */
-export interface RebuildStatus {
-  /** idle: nothing pending; running; blocked: too few targets to move some shards (served degraded); failed. */
-  state: 'idle' | 'running' | 'blocked' | 'failed';
-  /** Pool map version being migrated to. */
-  mapVersion: number;
-  objectsDone: number;
-  objectsTotal: number;
-  /** Bytes written to new targets. */
-  bytes: number;
-  /** Objects that could not be rebuilt (too many failures): their reads fail with DATA_LOST. */
-  lost: string[];
-  /** Distinct targets read from / written to by this migration (declustering). */
-  sources?: number;
-  destinations?: number;
-  etaSeconds?: number;
-  error?: string;
-}
-const POOL_META_VERSION = 1;
 /** Most containers one pool holds. */
 export const MAX_CONTAINERS = 4096;
 /** Longest container label. */
@@ -60,6 +32,8 @@ export const MAX_LABEL_LENGTH = 127;
 export const LAYOUT_CACHE_SIZE = 16_384;
 /** Bad shards remembered for repair before the oldest are dropped (they are found again by scrub). */
 export const MAX_BAD_SHARDS = 10_000;
+/** Attempts of a map change that races with changes by other clients (connected pools). */
+const MAX_MAP_CAS_ATTEMPTS = 32;
 
 /** Options of `Pool.create`. Sizes are per target; files are sparse. */
 export interface PoolCreateOptions {
@@ -95,14 +69,6 @@ export interface ContainerCreateOptions {
   checksum?: boolean;
   /** Reed-Solomon matrix of EC objects, recorded with the container (default 'vandermonde'). */
   ecMatrix?: 'vandermonde' | 'cauchy';
-}
-
-interface PoolMeta {
-  uuid: string;
-  createdAt: string;
-  scmBytes: number;
-  dataBytes: number;
-  containers: Array<{ label: string; uuid: string }>;
 }
 
 /** One target as `pool.query()` reports it. */
@@ -146,6 +112,7 @@ export class Pool extends EventEmitter {
   private migration: Promise<void> | null = null;
   private migrationAgain = false;
   private readonly persistLock = new KeyedMutex();
+  private mapWaiters: Array<() => void> = [];
   /** Set when some object has no legal layout in the current map (not enough targets). */
   private blocked = false;
   private migrationAbort = new AbortController();
@@ -153,18 +120,18 @@ export class Pool extends EventEmitter {
   private codecs = new Map<string, Codec>();
   private stores = new Map<string, Promise<ShardStore>>();
   private containers = new Map<string, Container>();
+  private opening = new Map<string, Promise<Container>>();
   private badShards: BadShard[] = [];
   private closed_ = false;
-  private ioEngine?: string;
   private readonly runtime: PoolRuntime;
 
-  private constructor(readonly dir: string, private meta: PoolMeta, map: PoolMap, stable: PoolMap, resync: number[], private readonly opts: PoolOpenOptions) {
+  private constructor(private readonly backend: PoolBackend, maps: PoolMaps, private readonly opts: PoolOpenOptions) {
     super();
-    this.map_ = map;
-    this.stable = stable;
-    this.resync = new Set(resync);
-    this.placement = createPlacement(layoutView(stable), { algo: 'jump-map' });
-    this.targetPlacement = createPlacement(map, { algo: 'jump-map' });
+    this.map_ = maps.map;
+    this.stable = maps.stable;
+    this.resync = new Set(maps.resync);
+    this.placement = createPlacement(layoutView(this.stable), { algo: 'jump-map' });
+    this.targetPlacement = createPlacement(this.map_, { algo: 'jump-map' });
     const self = this;
     this.runtime = {
       now: opts.now ?? Date.now,
@@ -177,28 +144,30 @@ export class Pool extends EventEmitter {
       writable: (t) => self.writable(t),
       codec: (k, p, m) => self.codec(k, p, m),
       store: (t, c) => self.store(t, c),
-      storeExists: (t, c) => existsSync(join(self.dir, 'targets', String(t), c)),
+      storeExists: (t, c) => self.backend.storeExists(t, c),
       reportBadShard: (b) => { self.badShards.push(b); if (self.badShards.length > MAX_BAD_SHARDS) self.badShards.shift(); },
       containerClosed: (c) => { for (const [k, v] of self.containers) if (v === c) self.containers.delete(k); },
+      ...(backend.clockSlot !== undefined ? { clockSlot: backend.clockSlot, refreshMap: () => self.reloadMaps() } : {}),
     };
+    backend.onMaps?.((m) => this.adoptMaps(m));
+  }
+
+  /** Directory of an embedded pool; `etcd-url#pool` of a connected one. */
+  get dir(): string { return this.backend.location; }
+
+  /** @internal open a pool over a backend (used by `open` and `connect`). */
+  static async fromBackend(backend: PoolBackend, options: PoolOpenOptions): Promise<Pool> {
+    const pool = new Pool(backend, await backend.loadMaps(), options);
+    // A rebuild or rebalance that was running when the process stopped resumes in the background.
+    if (pool.pending() && backend.runsMigrations) pool.startMigration();
+    return pool;
   }
 
   /** Create a pool in `dir` (which must not hold a pool already). */
   static async create(dir: string, options: PoolCreateOptions & PoolOpenOptions = {}): Promise<Pool> {
     await initXxhash();
     const { nodes = 1, ranksPerNode = 2, targetsPerRank = 4, scmBytes = 64 * 1024 * 1024, dataBytes = 1024 * 1024 * 1024 } = options;
-    for (const [k, v] of Object.entries({ scmBytes, dataBytes })) {
-      if (!Number.isSafeInteger(v) || v < 1024 * 1024) throw badArg(`${k} must be an integer >= 1 MiB, got ${v}`);
-    }
-    const map = PoolMap.create({ nodes, ranksPerNode, targetsPerRank });
-    if (existsSync(join(dir, 'pool.meta'))) throw new ObjectError('EXISTS', `a pool already exists in ${dir}`, { dir });
-    await mkdir(join(dir, 'targets'), { recursive: true });
-    await mkdir(join(dir, 'containers'), { recursive: true });
-    for (const t of map.targets) await mkdir(join(dir, 'targets', String(t.id)), { recursive: true });
-    await writeFileAtomic(join(dir, 'pool.map'), map.serialize());
-    await writeFileAtomic(join(dir, 'pool.map.stable'), map.serialize());
-    const meta: PoolMeta = { uuid: randomUUID(), createdAt: new Date().toISOString(), scmBytes, dataBytes, containers: [] };
-    await writeJsonRecord(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, meta);
+    await LocalBackend.create(dir, { nodes, ranksPerNode, targetsPerRank, scmBytes, dataBytes });
     return Pool.open(dir, options);
   }
 
@@ -206,19 +175,29 @@ export class Pool extends EventEmitter {
   static async open(dir: string, options: PoolOpenOptions = {}): Promise<Pool> {
     await initXxhash();
     throwIfAborted(options.signal);
-    if (!existsSync(join(dir, 'pool.meta'))) throw new ObjectError('NOT_FOUND', `no pool in ${dir}`, { dir });
-    const meta = await readJsonRecord<PoolMeta>(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, 'pool metadata');
-    const map = PoolMap.deserialize(new Uint8Array(await readFile(join(dir, 'pool.map'))));
-    const stable = existsSync(join(dir, 'pool.map.stable')) ? PoolMap.deserialize(new Uint8Array(await readFile(join(dir, 'pool.map.stable')))) : map.clone();
-    const key = resolve(dir);
-    if (openInProcess.has(key)) throw new ObjectError('POOL_BUSY', `pool ${dir} is already open in this process`, { dir });
-    const rs = existsSync(join(dir, 'rebuild.state')) ? (await readJsonRecord<{ resync: number[] }>(join(dir, 'rebuild.state'), REBUILD_MAGIC, 1, 'rebuild state')).resync : [];
-    await takeLock(dir);
-    openInProcess.add(key);
-    const pool = new Pool(dir, meta, map, stable, rs, options);
-    // A rebuild or rebalance that was running when the process stopped resumes in the background.
-    if (pool.pending()) pool.startMigration();
-    return pool;
+    const backend = await LocalBackend.open(dir, { durable: options.durable ?? false, io: options.io ?? 'auto' });
+    try {
+      return await Pool.fromBackend(backend, options);
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Connect to a pool served by `cairn engine` processes: the pool map and metadata come from
+   * etcd, data goes straight to the engines. The same Pool/Container/Object API as embedded pools.
+   */
+  static async connect(options: ConnectOptions): Promise<Pool> {
+    await initXxhash();
+    const { connectBackend } = await import('./connected.js');
+    const backend = await connectBackend(options);
+    try {
+      return await Pool.fromBackend(backend, options);
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
   }
 
   /** The current pool map (read-only view; change it with exclude/reintegrate/...). */
@@ -226,18 +205,19 @@ export class Pool extends EventEmitter {
 
   /** Targets, their states and space. */
   query(): PoolQuery {
-    const perTarget = this.meta.scmBytes + this.meta.dataBytes;
+    const meta = this.backend.meta;
+    const perTarget = meta.scmBytes + meta.dataBytes;
     const targets = this.map_.targets.map((t) => ({
       id: t.id, node: t.node, rank: t.rank, state: t.state,
-      spaceUsed: allocatedBytes(join(this.dir, 'targets', String(t.id))),
+      spaceUsed: this.backend.spaceUsed(t.id),
       spaceTotal: perTarget,
     }));
     const used = targets.reduce((n, t) => n + t.spaceUsed, 0);
     const total = perTarget * targets.length;
     return {
-      uuid: this.meta.uuid, dir: this.dir, mapVersion: this.map_.version, targets,
-      space: { used, total, free: Math.max(0, total - used), scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes },
-      containers: this.meta.containers.length, badShards: this.badShards.length, rebuild: this.rebuildStatus(),
+      uuid: meta.uuid, dir: this.dir, mapVersion: this.map_.version, targets,
+      space: { used, total, free: Math.max(0, total - used), scmBytes: meta.scmBytes, dataBytes: meta.dataBytes },
+      containers: meta.containers.length, badShards: this.badShards.length, rebuild: this.rebuildStatus(),
       ...(this.ioEngine ? { ioEngine: this.ioEngine } : {}),
     };
   }
@@ -248,8 +228,8 @@ export class Pool extends EventEmitter {
   async createContainer(label: string, opts: ContainerCreateOptions = {}): Promise<Container> {
     this.checkOpen();
     checkLabel(label);
-    if (this.meta.containers.some((c) => c.label === label)) throw new ObjectError('EXISTS', `container ${label} already exists`, { label });
-    if (this.meta.containers.length >= MAX_CONTAINERS) throw badArg(`a pool holds at most ${MAX_CONTAINERS} containers`);
+    if (this.backend.meta.containers.some((c) => c.label === label)) throw new ObjectError('EXISTS', `container ${label} already exists`, { label });
+    if (this.backend.meta.containers.length >= MAX_CONTAINERS) throw badArg(`a pool holds at most ${MAX_CONTAINERS} containers`);
     const props: ContainerProps = {
       oclass: opts.oclass ?? (this.map_.rankCount >= 3 ? 'EC_2P1GX' : 'S1'),
       redundancyFactor: opts.redundancyFactor ?? 0,
@@ -268,32 +248,37 @@ export class Pool extends EventEmitter {
     }
     props.oclass = cls.name;
     const meta: ContainerMeta = { uuid: randomUUID(), label, props, snapshots: [], createdAt: new Date().toISOString() };
-    await Container.createMeta(join(this.dir, 'containers', meta.uuid), meta);
-    this.meta.containers.push({ label, uuid: meta.uuid });
-    await this.saveMeta();
+    await this.backend.addContainer(meta);
     return this.openContainer(label);
   }
 
   /** Open the container labelled `label` (the same handle while it stays open). */
   async openContainer(label: string): Promise<Container> {
     this.checkOpen();
-    const entry = this.meta.containers.find((c) => c.label === label);
+    const entry = this.backend.meta.containers.find((c) => c.label === label);
     if (!entry) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
     const open = this.containers.get(entry.uuid);
     if (open) return open;
-    const dir = join(this.dir, 'containers', entry.uuid);
-    const meta = await readJsonRecord<ContainerMeta>(join(dir, 'meta'), 'CAIRNCNT', 1, `container ${label} metadata`);
-    const c = await Container.load(this.runtime, meta, dir);
-    this.containers.set(entry.uuid, c);
-    return c;
+    let opening = this.opening.get(entry.uuid);
+    if (!opening) {
+      opening = (async () => {
+        const meta = await this.backend.containerMeta(entry.uuid, label);
+        const c = await Container.load(this.runtime, meta, await this.backend.containerStorage(meta));
+        this.containers.set(entry.uuid, c);
+        return c;
+      })();
+      this.opening.set(entry.uuid, opening);
+      opening.finally(() => this.opening.delete(entry.uuid)).catch(() => {});
+    }
+    return opening;
   }
 
   /** Labels and properties of every container. */
   async listContainers(): Promise<Array<{ label: string; uuid: string; props: ContainerProps }>> {
     this.checkOpen();
     const out = [];
-    for (const c of this.meta.containers) {
-      const meta = await readJsonRecord<ContainerMeta>(join(this.dir, 'containers', c.uuid, 'meta'), 'CAIRNCNT', 1, `container ${c.label} metadata`);
+    for (const c of [...this.backend.meta.containers]) {
+      const meta = await this.backend.containerMeta(c.uuid, c.label);
       out.push({ label: c.label, uuid: c.uuid, props: meta.props });
     }
     return out;
@@ -302,19 +287,17 @@ export class Pool extends EventEmitter {
   /** Destroy a container and all of its data. */
   async destroyContainer(label: string): Promise<void> {
     this.checkOpen();
-    const i = this.meta.containers.findIndex((c) => c.label === label);
-    if (i < 0) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
-    const { uuid } = this.meta.containers[i]!;
+    const entry = this.backend.meta.containers.find((c) => c.label === label);
+    if (!entry) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
+    const { uuid } = entry;
     await this.containers.get(uuid)?.close();
-    this.meta.containers.splice(i, 1);
-    await this.saveMeta();
+    await this.backend.removeContainer(label, uuid);
     for (const t of this.map_.targets) {
       const key = `${t.id}/${uuid}`;
       const s = this.stores.get(key);
       if (s) { this.stores.delete(key); await (await s.catch(() => undefined))?.close().catch(() => {}); }
-      await rm(join(this.dir, 'targets', String(t.id), uuid), { recursive: true, force: true });
+      await this.backend.removeStore(t.id, uuid).catch(() => { /* target out of service: wiped on reintegration */ });
     }
-    await Container.removeFiles(join(this.dir, 'containers', uuid));
   }
 
   // ------------------------------------------------------------------ pool map changes
@@ -328,13 +311,13 @@ export class Pool extends EventEmitter {
   async exclude(targetId: number | number[]): Promise<void> {
     this.checkOpen();
     const ids = Array.isArray(targetId) ? targetId : [targetId];
-    // Validate all before changing anything, so a bad id leaves the map as it was.
-    const trial = this.map_.clone();
-    for (const id of ids) trial.exclude(id);
-    for (const id of ids) this.map_.exclude(id);
-    this.refreshPlacement();
+    await this.changeMap((m) => {
+      // Validate all before changing anything, so a bad id leaves the map as it was.
+      const trial = m.clone();
+      for (const id of ids) trial.exclude(id);
+      for (const id of ids) m.exclude(id);
+    });
     for (const id of ids) await this.closeStoresOf(id);
-    await this.mapChanged();
   }
 
   /**
@@ -347,21 +330,14 @@ export class Pool extends EventEmitter {
     // Drop the stale content while the target is still out of service (nothing writes to it),
     // then bring it in: from then on concurrent writes land on the fresh, empty store.
     await this.closeStoresOf(targetId);
-    const tdir = join(this.dir, 'targets', String(targetId));
-    await rm(tdir, { recursive: true, force: true });
-    await mkdir(tdir, { recursive: true });
-    this.map_.reintegrate(targetId);
-    this.resync.add(targetId);
-    this.refreshPlacement();
-    await this.mapChanged();
+    await this.backend.wipeTarget(targetId);
+    await this.changeMap((m, resync) => { m.reintegrate(targetId); resync.add(targetId); });
   }
 
   /** Move every shard off a target (it stays readable meanwhile), then mark it DOWNOUT. */
   async drain(targetId: number): Promise<void> {
     this.checkOpen();
-    this.map_.drain(targetId);
-    this.refreshPlacement();
-    await this.mapChanged();
+    await this.changeMap((m) => { m.drain(targetId); });
   }
 
   /** Add `nodes` nodes of the pool's shape; shards whose placement changes move onto them in the background. */
@@ -372,25 +348,99 @@ export class Pool extends EventEmitter {
     const ranks = new Set(shape.map((t) => t.rank)).size;
     const ext = { nodes: opts.nodes, ranksPerNode: opts.ranksPerNode ?? ranks, targetsPerRank: opts.targetsPerRank ?? Math.max(1, shape.length / ranks) };
     // Create the new targets' directories before any write can be routed to them.
-    const planned = this.map_.clone().extend(ext);
-    for (const id of planned) await mkdir(join(this.dir, 'targets', String(id)), { recursive: true });
-    const ids = this.map_.extend(ext);
+    await this.backend.prepareTargets(this.map_.clone().extend(ext));
+    return this.changeMap((m) => m.extend(ext));
+  }
+
+  /**
+   * Apply `fn` to the current map (and the set of targets being refilled), switch layouts at once,
+   * persist, and start the migration. Connected pools apply it to the newest map in etcd and
+   * retry when another client changed the map first.
+   */
+  private async changeMap<T>(fn: (m: PoolMap, resync: Set<number>) => T): Promise<T> {
+    for (let attempt = 0; attempt < MAX_MAP_CAS_ATTEMPTS; attempt++) {
+      const result = await this.persistLock.withLocks(['map'], async () => {
+        const m = this.map_.clone();
+        const resync = new Set(this.resync);
+        const expect = this.map_.version;
+        const r = fn(m, resync);
+        if (!(await this.backend.saveMaps({ map: m, stable: this.stable, resync: [...resync] }, expect, false))) return { ok: false as const };
+        this.map_ = m;
+        this.resync = resync;
+        this.refreshPlacement();
+        this.notifyMaps();
+        return { ok: true as const, r };
+      });
+      if (result.ok) {
+        if (this.pending() && this.backend.runsMigrations) this.startMigration();
+        return result.r;
+      }
+      await this.reloadMaps();
+    }
+    throw new ObjectError('POOL_BUSY', 'the pool map kept changing under this update; retry it');
+  }
+
+  /** Load the newest maps from the backend (an engine said ours is stale). */
+  private async reloadMaps(): Promise<void> { this.adoptMaps(await this.backend.loadMaps()); }
+
+  /** Adopt maps changed by another client (connected pools). */
+  private adoptMaps(m: PoolMaps): void {
+    if (this.closed_) return;
+    if (m.map.version < this.map_.version || (m.map.version === this.map_.version && m.stable.version === this.stable.version && m.resync.length === this.resync.size)) return;
+    const excluded = this.map_.targets.filter((t) => m.map.stateList[t.id] === 'DOWN' && t.state !== 'DOWN').map((t) => t.id);
+    this.map_ = m.map;
+    this.stable = m.stable;
+    this.resync = new Set(m.resync);
     this.refreshPlacement();
-    await this.mapChanged();
-    return ids;
+    this.notifyMaps();
+    for (const id of excluded) void this.closeStoresOf(id);
+    if (this.pending() && this.backend.runsMigrations) this.startMigration();
+  }
+
+  private notifyMaps(): void {
+    const w = this.mapWaiters;
+    this.mapWaiters = [];
+    for (const f of w) f();
+    this.emit('map', this.map_.version);
   }
 
   /** Resolves when no rebuild or rebalance is pending (rejects if the last one failed). */
   async waitForRebuild(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (!this.backend.runsMigrations) {
+      // Connected clients: the engines' leader migrates; wait until it published the new stable map.
+      while (this.pending() && !this.closed_) {
+        throwIfAborted(opts.signal);
+        const st = this.backend.remoteRebuild?.();
+        if (st?.state === 'failed' && st.mapVersion === this.map_.version) break;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, 500);
+          function done() { clearTimeout(t); opts.signal?.removeEventListener('abort', done); resolve(); }
+          this.mapWaiters.push(done);
+          opts.signal?.addEventListener('abort', done, { once: true });
+        });
+      }
+    }
     while (this.migration) {
       throwIfAborted(opts.signal);
       await this.migration;
     }
-    if (this.rebuildState.state === 'failed') throw new ObjectError('DATA_LOST', `rebuild failed: ${this.rebuildState.error}`, { error: this.rebuildState.error });
+    const st = this.rebuildStatus();
+    if (st.state === 'failed') throw new ObjectError('DATA_LOST', `rebuild failed: ${st.error}`, { error: st.error });
   }
 
   /** State and progress of rebuild / rebalance. */
-  rebuildStatus(): RebuildStatus { return { ...this.rebuildState, lost: [...this.rebuildState.lost] }; }
+  rebuildStatus(): RebuildStatus {
+    const remote = this.backend.runsMigrations ? undefined : this.backend.remoteRebuild?.();
+    const st = remote ?? this.rebuildState;
+    if (!this.backend.runsMigrations && !remote) return { ...st, state: this.pending() ? 'running' : 'idle', mapVersion: this.map_.version, lost: [] };
+    return { ...st, lost: [...st.lost] };
+  }
+
+  private setRebuild(st: RebuildStatus): void {
+    this.rebuildState = st;
+    this.backend.publishRebuild?.(this.rebuildStatus());
+    this.emit('rebuild', this.rebuildStatus());
+  }
 
   private pending(): boolean { return this.map_.version !== this.stable.version || this.resync.size > 0; }
 
@@ -414,15 +464,6 @@ export class Pool extends EventEmitter {
     this.blocked = false;
   }
 
-  /** Persist the changed map (after `refreshPlacement`) and (re)start the migration. */
-  private async mapChanged(): Promise<void> {
-    await this.persistLock.withLocks(['map'], async () => {
-      await writeFileAtomic(join(this.dir, 'pool.map'), this.map_.serialize());
-      await writeJsonRecord(join(this.dir, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: [...this.resync] });
-    });
-    if (this.pending()) this.startMigration();
-  }
-
   /** Run (or re-run, after another map change) the migration in the background. */
   private startMigration(): void {
     if (this.migration) { this.migrationAgain = true; return; }
@@ -433,10 +474,7 @@ export class Pool extends EventEmitter {
           await this.migrateOnce();
         } while (this.migrationAgain && !this.closed_);
       } catch (err) {
-        if (!this.closed_) {
-          this.rebuildState = { ...this.rebuildState, state: 'failed', error: (err as Error).message };
-          this.emit('rebuild', this.rebuildStatus());
-        }
+        if (!this.closed_) this.setRebuild({ ...this.rebuildState, state: 'failed', error: (err as Error).message });
       } finally {
         this.migration = null;
       }
@@ -447,13 +485,18 @@ export class Pool extends EventEmitter {
     // The version of the layout this pass migrates to (refreshPlacement keeps them in step).
     const version = this.targetPlacement.poolMap.version;
     const started = performance.now();
-    const conts = this.meta.containers.map((c) => c.label);
     const st: RebuildStatus = { state: 'running', mapVersion: version, objectsDone: 0, objectsTotal: 0, bytes: 0, lost: [] };
     this.rebuildState = st;
+    // Connected pools: every engine refuses writes planned with an older map from here on.
+    await this.backend.beforeMigration?.(version);
     const handles: Container[] = [];
-    for (const label of conts) handles.push(await this.openContainer(label));
+    for (const { label } of [...this.backend.meta.containers]) {
+      const c = await this.openContainer(label);
+      await c.refreshObjects();
+      handles.push(c);
+    }
     st.objectsTotal = handles.reduce((n, c) => n + c.listObjects().length, 0);
-    this.emit('rebuild', this.rebuildStatus());
+    this.setRebuild(st);
     const sources = new Set<number>(), destinations = new Set<number>();
     const lostBy = new Map<Container, bigint[]>();
     for (const c of handles) {
@@ -469,7 +512,7 @@ export class Pool extends EventEmitter {
           st.etaSeconds = st.objectsDone ? (secs / st.objectsDone) * (st.objectsTotal - st.objectsDone) : undefined;
           st.sources = sources.size;
           st.destinations = destinations.size;
-          this.emit('rebuild', this.rebuildStatus());
+          this.setRebuild(st);
         },
       });
     }
@@ -477,30 +520,36 @@ export class Pool extends EventEmitter {
     if (this.blocked) {
       // Some objects cannot move (too few targets): keep serving them degraded from their current
       // layout; the pool finishes the move when targets are reintegrated or added.
-      this.rebuildState = { ...st, state: 'blocked', error: 'not enough in-service targets to restore redundancy for every object' };
-      this.emit('rebuild', this.rebuildStatus());
+      this.setRebuild({ ...st, state: 'blocked', error: 'not enough in-service targets to restore redundancy for every object' });
       return;
     }
     // Objects that could not be rebuilt keep failing with DATA_LOST (never read as empty) until
     // they are punched; record that before their layout moves to empty spares.
     for (const [c, oids] of lostBy) await c.markLost(oids);
     // Everything moved: the current map becomes the layout of record.
-    for (const t of this.map_.targets) {
-      if (t.state === 'DOWN' || t.state === 'DRAIN') this.map_.markDownOut(t.id);
-      else if (t.state === 'NEW' || t.state === 'UP') this.map_.markUpIn(t.id);
-    }
-    this.resync.clear();
-    this.stable = this.map_.clone();
-    this.refreshPlacement();
-    await this.persistLock.withLocks(['map'], async () => {
-      // Order matters for a crash in between: the stable map last, so a restart re-runs the
-      // (idempotent) migration rather than trusting a layout whose data was not moved.
-      await writeFileAtomic(join(this.dir, 'pool.map'), this.map_.serialize());
-      await writeJsonRecord(join(this.dir, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: [] });
-      await writeFileAtomic(join(this.dir, 'pool.map.stable'), this.stable.serialize());
+    const promoted = await this.persistLock.withLocks(['map'], async () => {
+      if (this.map_.version !== version) return false;
+      const m = this.map_.clone();
+      for (const t of m.targets) {
+        if (t.state === 'DOWN' || t.state === 'DRAIN') m.markDownOut(t.id);
+        else if (t.state === 'NEW' || t.state === 'UP') m.markUpIn(t.id);
+      }
+      const maps = { map: m, stable: m.clone(), resync: [] };
+      if (!(await this.backend.saveMaps(maps, version, true))) return false;
+      this.map_ = maps.map;
+      this.stable = maps.stable;
+      this.resync.clear();
+      this.refreshPlacement();
+      this.notifyMaps();
+      return true;
     });
-    this.rebuildState = { ...st, state: 'idle', mapVersion: this.map_.version, etaSeconds: 0 };
-    this.emit('rebuild', this.rebuildStatus());
+    if (!promoted) {
+      // Another client changed the map meanwhile: migrate again to the newest one.
+      await this.reloadMaps().catch(() => {});
+      this.migrationAgain = true;
+      return;
+    }
+    this.setRebuild({ ...st, state: 'idle', mapVersion: this.map_.version, etaSeconds: 0 });
   }
 
   /**
@@ -511,7 +560,7 @@ export class Pool extends EventEmitter {
     this.checkOpen();
     const report: PoolScrubReport = { containers: 0, objects: 0, shardsChecked: 0, bytesChecked: 0, bad: [], repaired: 0, unrepairable: 0 };
     const handles: Container[] = [];
-    for (const c of this.meta.containers) handles.push(await this.openContainer(c.label));
+    for (const c of [...this.backend.meta.containers]) handles.push(await this.openContainer(c.label));
     const total = handles.reduce((n, c) => n + c.listObjects().length, 0);
     let done = 0;
     for (const c of handles) {
@@ -593,22 +642,14 @@ export class Pool extends EventEmitter {
     const key = `${t}/${cuuid}`;
     let s = this.stores.get(key);
     if (!s) {
-      const tdir = join(this.dir, 'targets', String(t));
-      if (!existsSync(tdir)) {
-        return Promise.reject(new CairnError('MEDIA_MISSING_FILE', `target ${t} directory is missing`, { target: t }));
-      }
-      s = VosTarget.open(join(tdir, cuuid), {
-        scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable ?? false, io: this.opts.io ?? 'auto',
-      }).then((v) => { this.ioEngine ??= v.ioEngine; return v as unknown as ShardStore; });
+      s = this.backend.openStore(t, cuuid);
       s.catch(() => { if (this.stores.get(key) === s) this.stores.delete(key); });
       this.stores.set(key, s);
     }
     return s;
   }
 
-  private async saveMeta(): Promise<void> {
-    await writeJsonRecord(join(this.dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, this.meta);
-  }
+  private get ioEngine(): string | undefined { return (this.backend as { ioEngine?: string }).ioEngine; }
 
   /** Close every container and target, release the pool lock. */
   async close(): Promise<void> {
@@ -620,8 +661,7 @@ export class Pool extends EventEmitter {
     for (const s of this.stores.values()) await (await s.catch(() => undefined))?.close().catch(() => {});
     this.stores.clear();
     for (const c of this.codecs.values()) (c as { dispose?: () => void }).dispose?.();
-    try { unlinkSync(join(this.dir, 'LOCK')); } catch { /* already gone */ }
-    openInProcess.delete(resolve(this.dir));
+    await this.backend.close();
   }
 
   private checkOpen(): void {
@@ -649,46 +689,3 @@ function checkLabel(label: string): void {
     throw badArg(`container label must be 1..${MAX_LABEL_LENGTH} characters of [A-Za-z0-9._-], got ${JSON.stringify(label)}`);
   }
 }
-
-/** Bytes allocated on disk below `dir` (sparse files count what they really use). */
-function allocatedBytes(dir: string): number {
-  let n = 0;
-  const walk = (d: string) => {
-    let entries: string[];
-    try { entries = readdirSync(d); } catch { return; }
-    for (const e of entries) {
-      const p = join(d, e);
-      try {
-        const st = statSync(p);
-        if (st.isDirectory()) walk(p); else n += st.blocks * 512;
-      } catch { /* raced with removal */ }
-    }
-  };
-  walk(dir);
-  return n;
-}
-
-async function takeLock(dir: string): Promise<void> {
-  const path = join(dir, 'LOCK');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await fsOpen(path, 'wx');
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(path, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new ObjectError('POOL_BUSY', `pool ${dir} is open in process ${pid}`, { dir, pid });
-      }
-      try { unlinkSync(path); } catch { /* someone else took it over */ }
-    }
-  }
-  throw new ObjectError('POOL_BUSY', `could not lock pool ${dir}`, { dir });
-}
-
-function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
-}
-

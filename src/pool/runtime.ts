@@ -37,6 +37,10 @@ export interface PoolRuntime {
   storeExists(t: number, cuuid: string): boolean;
   /** Remember a shard that failed a read (checksum, missing file, I/O error). */
   reportBadShard(info: BadShard): void;
+  /** Low bits stamped into this client's epochs (connected pools: one slot per client). */
+  readonly clockSlot?: number;
+  /** Reload the pool map after an engine reported it stale (connected pools). */
+  refreshMap?(): Promise<void>;
   /** A container handle was closed. */
   containerClosed(c: unknown): void;
 }

@@ -1,0 +1,83 @@
+/**
+ * Where a pool keeps its state and how it reaches its targets. The embedded backend
+ * (`local-backend.ts`) uses one directory; the connected backend (`connected.ts`) keeps the pool map
+ * and metadata in etcd and reaches targets through engines. `Pool` holds the logic common to both.
+ */
+import type { PoolMap } from '../../placement/index.js';
+import type { ShardStore } from '../object/shard-store.js';
+import type { ContainerStorage } from '../container/storage.js';
+import type { ContainerMeta } from '../container/container.js';
+
+/** Pool-wide metadata. */
+export interface PoolMeta {
+  uuid: string;
+  createdAt: string;
+  scmBytes: number;
+  dataBytes: number;
+  containers: Array<{ label: string; uuid: string }>;
+}
+
+/** The pool map of record, the map being moved to, and targets being refilled. */
+export interface PoolMaps { map: PoolMap; stable: PoolMap; resync: number[] }
+
+/** State and progress of rebuild / rebalance, as `pool.rebuildStatus()` and 'rebuild' events report it. */
+export interface RebuildStatus {
+  /** idle: nothing pending; running; blocked: too few targets to move some shards (served degraded); failed. */
+  state: 'idle' | 'running' | 'blocked' | 'failed';
+  /** Pool map version being migrated to. */
+  mapVersion: number;
+  objectsDone: number;
+  objectsTotal: number;
+  /** Bytes written to new targets. */
+  bytes: number;
+  /** Objects that could not be rebuilt (too many failures): their reads fail with DATA_LOST. */
+  lost: string[];
+  /** Distinct targets read from / written to by this migration (declustering). */
+  sources?: number;
+  destinations?: number;
+  etaSeconds?: number;
+  error?: string;
+}
+
+/** What `Pool` needs from where the pool lives. */
+export interface PoolBackend {
+  /** Directory of an embedded pool, `etcd-url#pool` of a connected one. */
+  readonly location: string;
+  /** Pool metadata (the container list is kept current for connected pools). */
+  readonly meta: PoolMeta;
+  /** Whether this process runs rebuild and rebalance (embedded pools, the engines' leader). */
+  readonly runsMigrations: boolean;
+  /** Low bits of this client's epochs (connected pools). */
+  readonly clockSlot?: number;
+
+  loadMaps(): Promise<PoolMaps>;
+  /**
+   * Persist maps. `expect` is the map version the change was made against: a connected pool
+   * refuses (returns false) when another client changed the maps since; embedded pools always succeed.
+   */
+  saveMaps(maps: PoolMaps, expectVersion: number, stableChanged: boolean): Promise<boolean>;
+  /** Maps changed by someone else (connected pools). */
+  onMaps?(cb: (maps: PoolMaps) => void): void;
+
+  addContainer(meta: ContainerMeta): Promise<void>;
+  removeContainer(label: string, uuid: string): Promise<void>;
+  containerMeta(uuid: string, label: string): Promise<ContainerMeta>;
+  containerStorage(meta: ContainerMeta): Promise<ContainerStorage>;
+
+  openStore(t: number, cuuid: string): Promise<ShardStore>;
+  storeExists(t: number, cuuid: string): boolean;
+  removeStore(t: number, cuuid: string): Promise<void>;
+  /** Drop everything a target holds (before it is reintegrated). */
+  wipeTarget(t: number): Promise<void>;
+  /** Make room for new targets (before writes may be routed to them). */
+  prepareTargets(ids: number[]): Promise<void>;
+  /** Bytes a target uses, when known. */
+  spaceUsed(t: number): number;
+
+  /** Rebuild progress published by whoever runs migrations (connected pools). */
+  remoteRebuild?(): RebuildStatus | undefined;
+  publishRebuild?(st: RebuildStatus): void;
+  /** Before a migration copies anything: every engine enforces the new map version. */
+  beforeMigration?(version: number): Promise<void>;
+  close(): Promise<void>;
+}
