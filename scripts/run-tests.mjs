@@ -3,11 +3,13 @@
 // summaries and ends with the line `N passed, N failed`. A file that crashes or prints no summary
 // counts as one failure. Exit code is non-zero when anything failed.
 // Usage: node scripts/run-tests.mjs [filter...]   (substring filters on the file path)
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+// The connected-pool tests need an etcd server binary (installed from Debian when missing and root).
+spawnSync(process.execPath, [join(root, 'scripts/ensure-etcd.mjs')], { stdio: ['ignore', 'inherit', 'inherit'] });
 const filters = process.argv.slice(2);
 const files = [];
 (function walk(dir) {

@@ -27,6 +27,12 @@ export interface IorOptions {
   /** Requests in flight (default 8). */
   queueDepth?: number;
   progress?: (msg: string) => void;
+  /** Run against this pool instead of a fresh embedded one (e.g. a connected pool); not closed. */
+  pool?: Pool;
+  /** Suffix of every result name (e.g. `4 engines`). */
+  label?: string;
+  /** Skip the fs baseline and compare with these figures instead. */
+  baseline?: { fsWrite: number; fsRead: number };
 }
 
 /** Run the workloads on an 8-target pool (4 nodes x 2 ranks x 1 target, so RP_3 and EC 4+2 fit across ranks). */
@@ -40,21 +46,27 @@ export async function runIor(opts: IorOptions = {}): Promise<WorkloadResult[]> {
   const buf = new Uint8Array(transfer);
   for (let i = 0; i < buf.length; i++) buf[i] = (i * 2654435761) >>> 24;
   try {
+    let fsWrite: number, fsRead: number;
+    let t0: number;
+    if (opts.baseline) ({ fsWrite, fsRead } = opts.baseline);
+    else {
     // Baseline: the same bytes with plain fs writes to one file.
     opts.progress?.('fs baseline');
     const fh = await fsOpen(join(root, 'baseline.bin'), 'w+');
-    let t0 = performance.now();
+    t0 = performance.now();
     await inFlight(n, qd, (i) => fh.write(buf, 0, transfer, i * transfer).then(() => undefined));
-    const fsWrite = (n * transfer) / ((performance.now() - t0) / 1000);
+    fsWrite = (n * transfer) / ((performance.now() - t0) / 1000);
     t0 = performance.now();
     const rb = Buffer.alloc(transfer);
     await inFlight(n, 1, (i) => fh.read(rb, 0, transfer, i * transfer).then(() => undefined));
-    const fsRead = (n * transfer) / ((performance.now() - t0) / 1000);
+    fsRead = (n * transfer) / ((performance.now() - t0) / 1000);
     await fh.close();
     out.push({ name: `fs write ${mib(transfer)} baseline`, bytesPerSecond: fsWrite });
     out.push({ name: `fs read ${mib(transfer)} baseline`, bytesPerSecond: fsRead });
+    }
+    const sfx = opts.label ? ` ${opts.label}` : '';
 
-    const pool = await Pool.create(join(root, 'pool'), { nodes: 4, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 256 << 20, dataBytes: Math.max(1 << 30, Math.ceil((bytes * 2) / 8)) });
+    const pool = opts.pool ?? await Pool.create(join(root, 'pool'), { nodes: 4, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 256 << 20, dataBytes: Math.max(1 << 30, Math.ceil((bytes * 2) / 8)) });
     try {
       for (const oclass of opts.classes ?? ['EC_4P2G1', 'RP_3G1']) {
         opts.progress?.(`ior ${oclass}`);
@@ -69,8 +81,8 @@ export async function runIor(opts: IorOptions = {}): Promise<WorkloadResult[]> {
         await inFlight(n, qd, async (i) => { const d = await arr.read(i * transfer, transfer); if (d[7] !== buf[7] || d[transfer - 1] !== buf[transfer - 1]) bad++; });
         const r = (n * transfer) / ((performance.now() - t0) / 1000);
         if (bad) throw new Error(`ior ${oclass}: ${bad} transfers read back wrong`);
-        out.push({ name: `ior write ${mib(transfer)} seq ${oclass}`, bytesPerSecond: w, extra: { vsFsWrite: w / fsWrite } });
-        out.push({ name: `ior read ${mib(transfer)} seq ${oclass}`, bytesPerSecond: r, extra: { vsFsRead: r / fsRead } });
+        out.push({ name: `ior write ${mib(transfer)} seq ${oclass}${sfx}`, bytesPerSecond: w, extra: { vsFsWrite: w / fsWrite } });
+        out.push({ name: `ior read ${mib(transfer)} seq ${oclass}${sfx}`, bytesPerSecond: r, extra: { vsFsRead: r / fsRead } });
         await cont.close();
       }
       opts.progress?.('mdtest kv');
@@ -85,11 +97,11 @@ export async function runIor(opts: IorOptions = {}): Promise<WorkloadResult[]> {
       t0 = performance.now();
       await inFlight(ops, 32, async (i) => { const g = await kv.get(`key-${i}`); if (!g || g.length !== 4096) throw new Error('mdtest: bad value'); });
       const gets = ops / ((performance.now() - t0) / 1000);
-      out.push({ name: 'mdtest kv put 4KiB RP_3G1', opsPerSecond: puts });
-      out.push({ name: 'mdtest kv get 4KiB RP_3G1', opsPerSecond: gets });
+      out.push({ name: `mdtest kv put 4KiB RP_3G1${sfx}`, opsPerSecond: puts });
+      out.push({ name: `mdtest kv get 4KiB RP_3G1${sfx}`, opsPerSecond: gets });
       await cont.close();
     } finally {
-      await pool.close();
+      if (!opts.pool) await pool.close();
     }
   } finally {
     if (!opts.dir) rmSync(root, { recursive: true, force: true });

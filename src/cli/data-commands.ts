@@ -25,6 +25,8 @@ export function registerDataCommands(program: Command): void {
   program.command('put <container> <name> [file]')
     .description('store a file (or stdin when no file or "-") as an object')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .option('--oclass <class>', 'object class (default: the container\'s)')
     .action(async (label, name, file, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
@@ -42,6 +44,8 @@ export function registerDataCommands(program: Command): void {
   program.command('get <container> <name> [file]')
     .description('read an object to a file (or stdout when no file or "-")')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .option('--snapshot <name>', 'read as of a snapshot')
     .action(async (label, name, file, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
@@ -53,6 +57,8 @@ export function registerDataCommands(program: Command): void {
   program.command('ls <container>')
     .description('list objects stored with put')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .action(async (label, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
       const kv = c.kv(DIRECTORY_OBJECT);
@@ -64,6 +70,8 @@ export function registerDataCommands(program: Command): void {
   program.command('rm <container> <name>')
     .description('remove an object stored with put')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .action(async (label, name, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
       const e = await readEntry(c, name);

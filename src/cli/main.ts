@@ -11,6 +11,7 @@ import { registerPoolCommands } from './pool-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDemo } from './demo.js';
 import { registerBench } from './bench.js';
+import { registerEngine } from './engine-command.js';
 
 export { UsageError };
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerSim(program);
   registerDemo(program);
   registerBench(program);
+  registerEngine(program);
   return program;
 }
 

@@ -4,11 +4,13 @@
  */
 import type { Command } from 'commander';
 import { Pool } from '../pool/pool.js';
-import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar } from './util.js';
+import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret } from './util.js';
 
 /** Open the pool of a command, run `fn`, always close. */
-export async function withPool<T>(o: { pool?: string }, fn: (p: Pool) => Promise<T>): Promise<T> {
-  const pool = await Pool.open(poolDir(o));
+export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?: string }, fn: (p: Pool) => Promise<T>): Promise<T> {
+  const pool = o.etcd
+    ? await Pool.connect({ etcd: o.etcd.split(','), pool: poolDir(o), secret: readSecret(o) })
+    : await Pool.open(poolDir(o));
   try { return await fn(pool); } finally { await pool.close(); }
 }
 
@@ -45,6 +47,8 @@ export function registerPoolCommands(program: Command): void {
   pool.command('query')
     .description('targets, states, space and repair state of a pool')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .option('--json', 'print JSON')
     .action(async (o) => withPool(o, async (p) => {
       const q = p.query();
@@ -60,6 +64,8 @@ export function registerPoolCommands(program: Command): void {
   pool.command('scrub')
     .description('verify every shard checksum and repair bad shards from redundancy')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .option('--json', 'print the report as JSON')
     .action(async (o) => withPool(o, async (p) => {
       let bar: ReturnType<typeof progressBar> | undefined;
@@ -74,6 +80,8 @@ export function registerPoolCommands(program: Command): void {
   pool.command('extend')
     .description('add nodes of the same shape; data rebalances onto them')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .requiredOption('--nodes <n>', 'nodes to add')
     .action(async (o) => withPool(o, async (p) => {
       const ids = await p.extend({ nodes: intOpt('nodes', o.nodes, 1) });
@@ -84,6 +92,8 @@ export function registerPoolCommands(program: Command): void {
   const cont = program.command('cont').description('manage containers');
   cont.command('create <label>')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .option('--oclass <class>', 'default object class, e.g. EC_4P2GX, RP_3G1, S1')
     .option('--rf <n>', 'redundancy factor', '0')
     .option('--cell-size <size>', 'EC cell size', '64K')
@@ -93,6 +103,8 @@ export function registerPoolCommands(program: Command): void {
     }));
   cont.command('list')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .option('--json', 'print JSON')
     .action(async (o) => withPool(o, async (p) => {
       const cs = await p.listContainers();
@@ -101,9 +113,13 @@ export function registerPoolCommands(program: Command): void {
     }));
   cont.command('destroy <label>')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .action(async (label, o) => withPool(o, async (p) => { await p.destroyContainer(label); console.log(`destroyed ${label}`); }));
   cont.command('snapshot <label> [name]')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .option('--list', 'list snapshots instead')
     .action(async (label, name, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
@@ -115,6 +131,8 @@ export function registerPoolCommands(program: Command): void {
   const target = program.command('target').description('exclude or reintegrate targets');
   target.command('exclude <id>')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .action(async (id, o) => withPool(o, async (p) => {
       const t = intOpt('id', id, 0, 0);
       await p.exclude(t);
@@ -125,6 +143,8 @@ export function registerPoolCommands(program: Command): void {
     }));
   target.command('reintegrate <id>')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .action(async (id, o) => withPool(o, async (p) => {
       const t = intOpt('id', id, 0, 0);
       await p.reintegrate(t);
@@ -133,6 +153,8 @@ export function registerPoolCommands(program: Command): void {
     }));
   target.command('drain <id>')
     .option('-p, --pool <dir>', 'pool directory')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
     .action(async (id, o) => withPool(o, async (p) => {
       const t = intOpt('id', id, 0, 0);
       await p.drain(t);

@@ -1,4 +1,5 @@
 /** Helpers shared by the CLI sub-commands. */
+import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { UsageError } from './errors.js';
 
@@ -22,6 +23,12 @@ export function sizeOpt(name: string, v: string | undefined, def: number): numbe
 /** The pool directory of a command: --pool, $CAIRN_POOL, or ./cairn-pool. */
 export function poolDir(o: { pool?: string }): string {
   return o.pool ?? process.env.CAIRN_POOL ?? 'cairn-pool';
+}
+
+/** The pool secret of a connected command: --secret-file, else $CAIRN_POOL_SECRET. */
+export function readSecret(o: { secretFile?: string }): string | undefined {
+  if (!o.secretFile) return process.env.CAIRN_POOL_SECRET;
+  try { return readFileSync(o.secretFile, 'utf8').trim(); } catch (err) { throw new UsageError(`cannot read --secret-file ${o.secretFile}: ${(err as Error).message}`); }
 }
 
 /** A progress bar on a terminal (stderr), nothing when piped. */

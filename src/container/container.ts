@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ContainerStorage, CommitEvent } from './storage.js';
-import { EpochClock } from './epoch-clock.js';
+import { EpochClock, HLC_LOGICAL_BITS } from './epoch-clock.js';
 import { ConflictTracker, conflictKey } from './conflicts.js';
 import type { Op } from './ops.js';
 import { KeyedMutex, KeyedRwLock } from '../common/keyed-mutex.js';
@@ -170,6 +170,9 @@ export class Container {
    * fully applied. Reads default to it.
    */
   stableEpoch(): bigint {
+    // Connected pools: other clients commit too, so "now" follows physical time (engines hold a
+    // read back until any prepared write at or below its epoch is decided).
+    if (this.rt.clockSlot !== undefined) this.clock.observe(BigInt(Math.floor(this.rt.now())) << HLC_LOGICAL_BITS);
     if (this.inflight.size === 0) return this.clock.current;
     let min = -1n;
     for (const e of this.inflight) if (min < 0n || e < min) min = e;

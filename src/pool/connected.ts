@@ -1,3 +1,369 @@
-import type { PoolBackend } from './backend.js';
-export interface ConnectOptions { etcd: string | string[]; pool: string; secret?: string; now?: () => number; signal?: AbortSignal; durable?: boolean }
-export async function connectBackend(_o: ConnectOptions): Promise<PoolBackend> { throw new Error('todo'); }
+/**
+ * A connected pool: the pool map, pool and container metadata and the object index live in etcd;
+ * targets are served by `cairn engine` processes reached over authenticated HTTP/2. Clients
+ * compute layouts locally from the map they watch, send the map version with every request, and
+ * make commits atomic across engines with a two-phase commit whose decision is recorded in etcd.
+ *
+ * etcd keys, below `/cairn/pools/<pool>/`:
+ *   meta                 pool uuid, sizes, secret check
+ *   maps                 { map, stable, resync }: serialised maps (magic, version, xxh64), base64
+ *   engines/<rank>       { rank, address, targets, pid } under the engine's lease
+ *   conts/<label>        container metadata (uuid, props, snapshots, lost objects)
+ *   objs/<cuuid>/<oid>   object index
+ *   tx/<cuuid>/<epoch>   commit decision of a two-phase commit: "commit" | "abort"
+ *   rebuild              rebuild / rebalance progress published by the engines' leader
+ *   slots                counter handing each client its epoch slot
+ */
+import { createHmac } from 'node:crypto';
+import { PoolMap } from '../../placement/index.js';
+import { CairnError } from '../../core/errors.js';
+import { ObjectError, badArg } from '../object/errors.js';
+import type { ShardStore } from '../object/shard-store.js';
+import type { ContainerMeta } from '../container/container.js';
+import type { ContainerStorage, CommitInfo, CommitEvent, StorageRecovery } from '../container/storage.js';
+import { MAX_CLOCK_SLOTS } from '../container/epoch-clock.js';
+import { Etcd } from '../net/etcd.js';
+import { RpcClient } from '../net/rpc.js';
+import { RemoteShardStore } from '../net/shard-rpc.js';
+import type { PoolBackend, PoolMaps, PoolMeta, RebuildStatus } from './backend.js';
+
+/** Options of `Pool.connect`. */
+export interface ConnectOptions {
+  /** etcd client URL(s), e.g. `http://127.0.0.1:2379`. */
+  etcd: string | string[];
+  /** Pool name the engines were started with (`cairn engine --pool NAME`). */
+  pool: string;
+  /** Shared pool secret (default `$CAIRN_POOL_SECRET`). */
+  secret?: string;
+  /** Clock for epochs. */
+  now?: () => number;
+  signal?: AbortSignal;
+  durable?: boolean;
+  /** Per-request timeout towards engines (default 30 s). */
+  timeoutMs?: number;
+  /** @internal the engines' leader runs migrations through its own connected pool. */
+  runsMigrations?: boolean;
+}
+
+/** Most engines (ranks) one connected pool tracks. */
+export const MAX_ENGINES = 1024;
+/** Longest pool name. */
+export const MAX_POOL_NAME = 64;
+/** Least interval between two rebuild progress records in etcd. */
+const REBUILD_PUBLISH_MS = 250;
+
+/** The etcd key prefix of pool `name`. */
+export function poolPrefix(name: string): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw badArg(`pool name must be 1..${MAX_POOL_NAME} characters of [A-Za-z0-9._-], got ${JSON.stringify(name)}`);
+  return `/cairn/pools/${name}/`;
+}
+
+/** Pool metadata as stored in etcd. */
+export interface EtcdPoolMeta { uuid: string; createdAt: string; scmBytes: number; dataBytes: number; secretCheck: string }
+
+/** A registered engine. */
+export interface EngineRecord { rank: number; address: string; targets: number[]; pid: number }
+
+/** Proof that a process knows the pool secret, without revealing it (stored in `meta`). */
+export function secretCheck(secret: string, poolUuid: string): string {
+  return createHmac('sha256', secret).update(`cairn-pool-check:${poolUuid}`).digest('hex');
+}
+
+/** Encode maps for the `maps` key. */
+export function encodeMaps(m: PoolMaps): string {
+  return JSON.stringify({ map: Buffer.from(m.map.serialize()).toString('base64'), stable: Buffer.from(m.stable.serialize()).toString('base64'), resync: m.resync });
+}
+
+/** Decode the `maps` key (checksums verified). */
+export function decodeMaps(raw: Buffer | string): PoolMaps {
+  const j = JSON.parse(raw.toString()) as { map: string; stable: string; resync: number[] };
+  return {
+    map: PoolMap.deserialize(new Uint8Array(Buffer.from(j.map, 'base64'))),
+    stable: PoolMap.deserialize(new Uint8Array(Buffer.from(j.stable, 'base64'))),
+    resync: Array.isArray(j.resync) ? j.resync : [],
+  };
+}
+
+/** A client's view of a connected pool. */
+export class ConnectedBackend implements PoolBackend {
+  readonly meta: PoolMeta;
+  readonly runsMigrations: boolean;
+  clockSlot: number = 0;
+  private mapsRev = '0';
+  private mapsVersion = -1;
+  private maps?: PoolMaps;
+  private engines = new Map<number, EngineRecord>();
+  private clients = new Map<string, RpcClient>();
+  private storages = new Map<string, EtcdContainerStorage>();
+  private mapListeners: Array<(m: PoolMaps) => void> = [];
+  private stops: Array<() => Promise<void>> = [];
+  private rebuild?: RebuildStatus;
+  private lastPublish = 0;
+  private publishTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  private constructor(readonly etcd: Etcd, readonly prefix: string, readonly poolName: string, private readonly secret: string, meta: EtcdPoolMeta, private readonly opts: ConnectOptions) {
+    this.meta = { uuid: meta.uuid, createdAt: meta.createdAt, scmBytes: meta.scmBytes, dataBytes: meta.dataBytes, containers: [] };
+    this.runsMigrations = opts.runsMigrations ?? false;
+  }
+
+  get location(): string { return `${[this.opts.etcd].flat().join(',')}#${this.poolName}`; }
+
+  /** Connect: read the pool from etcd, check the secret, follow maps, engines and containers. */
+  static async connect(opts: ConnectOptions): Promise<ConnectedBackend> {
+    if (!opts || (typeof opts.etcd !== 'string' && !Array.isArray(opts.etcd))) throw badArg('connect needs { etcd: URL, pool: NAME }');
+    const prefix = poolPrefix(opts.pool);
+    const secret = opts.secret ?? process.env.CAIRN_POOL_SECRET;
+    if (!secret) throw new CairnError('AUTH_FAILED', 'no pool secret: pass { secret } or set CAIRN_POOL_SECRET');
+    const etcd = await Etcd.connect(opts.etcd);
+    try {
+      const meta = await etcd.getJson<EtcdPoolMeta>(prefix + 'meta');
+      if (!meta || !(await etcd.get(prefix + 'maps'))) throw new ObjectError('NOT_FOUND', `no pool named ${opts.pool} in etcd (start its engines first)`, { pool: opts.pool });
+      if (meta.secretCheck !== secretCheck(secret, meta.uuid)) throw new CairnError('AUTH_FAILED', `wrong secret for pool ${opts.pool}`, { pool: opts.pool });
+      const b = new ConnectedBackend(etcd, prefix, opts.pool, secret, meta, opts);
+      await b.start();
+      return b;
+    } catch (err) {
+      await etcd.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async start(): Promise<void> {
+    this.clockSlot = (await this.etcd.increment(this.prefix + 'slots')) % MAX_CLOCK_SLOTS;
+    // Watches first, then the initial reads, so no change falls in between.
+    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'engines/', (ev) => this.onEngine(ev.key, ev.value)));
+    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'conts/', (ev) => this.onContainer(ev.key, ev.value)));
+    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) void this.loadMaps().catch(() => {}); }));
+    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'rebuild', (ev) => { if (ev.value) this.rebuild = JSON.parse(ev.value.toString()) as RebuildStatus; }));
+    for (const kv of await this.etcd.getPrefix(this.prefix + 'engines/')) this.onEngine(kv.key, kv.value);
+    for (const kv of await this.etcd.getPrefix(this.prefix + 'conts/')) this.onContainer(kv.key, kv.value);
+    const rb = await this.etcd.getJson<RebuildStatus>(this.prefix + 'rebuild');
+    if (rb) this.rebuild = rb;
+  }
+
+  private onEngine(key: string, value: Buffer | undefined): void {
+    const rank = Number(key.slice((this.prefix + 'engines/').length));
+    if (!Number.isInteger(rank)) return;
+    if (!value) { this.engines.delete(rank); return; }
+    try {
+      const rec = JSON.parse(value.toString()) as EngineRecord;
+      if (this.engines.size >= MAX_ENGINES && !this.engines.has(rank)) return;
+      this.engines.set(rank, rec);
+    } catch { /* a malformed record is ignored: the engine re-registers */ }
+  }
+
+  private onContainer(key: string, value: Buffer | undefined): void {
+    const label = key.slice((this.prefix + 'conts/').length);
+    const i = this.meta.containers.findIndex((c) => c.label === label);
+    if (!value) { if (i >= 0) this.meta.containers.splice(i, 1); return; }
+    try {
+      const meta = JSON.parse(value.toString()) as ContainerMeta;
+      if (i < 0) this.meta.containers.push({ label, uuid: meta.uuid });
+      this.storages.get(meta.uuid)?.metaChanged(meta);
+    } catch { /* ignored */ }
+  }
+
+  /** Engines registered now (rank -> record). */
+  registeredEngines(): ReadonlyMap<number, EngineRecord> { return this.engines; }
+
+  async loadMaps(): Promise<PoolMaps> {
+    const kv = await this.etcd.get(this.prefix + 'maps');
+    if (!kv) throw new ObjectError('NOT_FOUND', `pool ${this.poolName} has no map in etcd`);
+    const maps = decodeMaps(kv.value);
+    if (BigInt(kv.modRevision) >= BigInt(this.mapsRev)) {
+      this.mapsRev = kv.modRevision;
+      this.mapsVersion = maps.map.version;
+      this.maps = maps;
+      for (const l of this.mapListeners) l({ map: maps.map.clone(), stable: maps.stable.clone(), resync: [...maps.resync] });
+    }
+    return { map: maps.map.clone(), stable: maps.stable.clone(), resync: [...maps.resync] };
+  }
+
+  async saveMaps(maps: PoolMaps, expectVersion: number): Promise<boolean> {
+    if (this.mapsVersion !== expectVersion) return false;
+    const ok = await this.etcd.compareAndPut(this.prefix + 'maps', encodeMaps(maps), this.mapsRev);
+    if (ok) await this.loadMaps();
+    return ok;
+  }
+
+  onMaps(cb: (m: PoolMaps) => void): void { this.mapListeners.push(cb); }
+
+  async addContainer(meta: ContainerMeta): Promise<void> {
+    if (!(await this.etcd.createIfAbsent(this.prefix + 'conts/' + meta.label, JSON.stringify(meta)))) {
+      throw new ObjectError('EXISTS', `container ${meta.label} already exists`, { label: meta.label });
+    }
+    if (!this.meta.containers.some((c) => c.label === meta.label)) this.meta.containers.push({ label: meta.label, uuid: meta.uuid });
+  }
+
+  async removeContainer(label: string, uuid: string): Promise<void> {
+    await this.etcd.delete(this.prefix + 'conts/' + label);
+    await this.etcd.deletePrefix(`${this.prefix}objs/${uuid}/`);
+    this.meta.containers = this.meta.containers.filter((c) => c.uuid !== uuid);
+  }
+
+  async containerMeta(uuid: string, label: string): Promise<ContainerMeta> {
+    const meta = await this.etcd.getJson<ContainerMeta>(this.prefix + 'conts/' + label);
+    if (!meta || meta.uuid !== uuid) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
+    return meta;
+  }
+
+  async containerStorage(meta: ContainerMeta): Promise<ContainerStorage> {
+    const s = new EtcdContainerStorage(this, meta);
+    await s.refreshObjects();
+    this.storages.set(meta.uuid, s);
+    return s;
+  }
+
+  /** The RPC client of the engine serving `rank` (re-resolved on every call: engines restart on new ports). */
+  rankClient(rank: number): RpcClient {
+    const self = this;
+    return {
+      call(method: string, header: Record<string, unknown>, payload?: Uint8Array, o?: { timeoutMs?: number; signal?: AbortSignal }) {
+        return self.clientForRank(rank).call(method, header, payload, o);
+      },
+      close: async () => {},
+    } as unknown as RpcClient;
+  }
+
+  private clientForRank(rank: number): RpcClient {
+    const rec = this.engines.get(rank);
+    if (!rec) throw new CairnError('NET_UNREACHABLE', `no engine is serving rank ${rank} of pool ${this.poolName}`, { rank });
+    let c = this.clients.get(rec.address);
+    if (!c) {
+      c = new RpcClient({ address: rec.address, secret: this.secret, timeoutMs: this.opts.timeoutMs });
+      this.clients.set(rec.address, c);
+    }
+    return c;
+  }
+
+  /** Rank serving target `t` in the current map. */
+  rankOf(t: number): number {
+    const info = this.maps?.map.targets[t];
+    if (!info) throw new CairnError('NET_UNREACHABLE', `target ${t} is not in the pool map`, { target: t });
+    return info.rank;
+  }
+
+  get mapVersion(): number { return this.mapsVersion; }
+
+  async openStore(t: number, cuuid: string): Promise<ShardStore> {
+    const rank = this.rankOf(t);
+    // The leader's pool only migrates: its writes copy committed versions and are never prepared.
+    const migrate = this.runsMigrations;
+    return new RemoteShardStore(this.rankClient(rank), () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, ...(migrate ? { migrate: true } : {}) }));
+  }
+
+  storeExists(): boolean { return true; }
+
+  async removeStore(t: number, cuuid: string): Promise<void> {
+    await this.rankClient(this.rankOf(t)).call('engine.removeStore', { target: t, cont: cuuid, mapVersion: this.mapsVersion });
+  }
+
+  async wipeTarget(t: number): Promise<void> {
+    await this.rankClient(this.rankOf(t)).call('engine.wipeTarget', { target: t, mapVersion: this.mapsVersion });
+  }
+
+  async prepareTargets(): Promise<void> {
+    throw badArg('a connected pool grows by starting more engines (`cairn engine`), not by pool.extend()');
+  }
+
+  spaceUsed(): number { return 0; }
+
+  remoteRebuild(): RebuildStatus | undefined { return this.rebuild; }
+
+  publishRebuild(st: RebuildStatus): void {
+    this.rebuild = st;
+    const now = Date.now();
+    const put = () => { this.lastPublish = Date.now(); this.publishTimer = undefined; if (!this.closed) void this.etcd.putJson(this.prefix + 'rebuild', this.rebuild).catch(() => {}); };
+    if (st.state !== 'running' || now - this.lastPublish >= REBUILD_PUBLISH_MS) { clearTimeout(this.publishTimer); put(); }
+    else this.publishTimer ??= setTimeout(put, REBUILD_PUBLISH_MS);
+  }
+
+  async beforeMigration(version: number): Promise<void> {
+    await Promise.all([...this.engines.keys()].map((rank) =>
+      this.rankClient(rank).call('engine.syncMap', { version }).catch(() => { /* an engine that is gone serves nothing */ })));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.publishTimer);
+    for (const s of this.stops) await s().catch(() => {});
+    for (const c of this.clients.values()) await c.close().catch(() => {});
+    await this.etcd.close().catch(() => {});
+  }
+}
+
+/** Container state in etcd; commits are made atomic by the engines' two-phase commit. */
+class EtcdContainerStorage implements ContainerStorage {
+  private readonly ids = new Set<bigint>();
+  private metaCb?: (m: unknown) => void;
+
+  constructor(private readonly b: ConnectedBackend, private meta: ContainerMeta) {}
+
+  recover(): StorageRecovery {
+    // Nothing to replay here: each engine resolves its own prepared writes through etcd.
+    return { floor: 0n, torn: [], done: [] };
+  }
+
+  intent(): void { /* engines record a prepared write when they receive it */ }
+
+  /** The commit point: ask one participating engine (the coordinator) to commit. */
+  async done(epoch: bigint, info: CommitInfo): Promise<void> {
+    const ranks = [...new Set(info.targets.map((t) => this.b.rankOf(t)))].sort((a, b) => a - b);
+    if (ranks.length === 0) return;
+    const coordinator = ranks[Number(epoch % BigInt(ranks.length))]!;
+    const header = { cont: this.meta.uuid, epoch: epoch.toString(), ranks };
+    try {
+      await this.b.rankClient(coordinator).call('tx.commit', header);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') throw err;
+      // The coordinator vanished: settle the outcome in etcd ourselves.
+      const key = `${this.b.prefix}tx/${this.meta.uuid}/${epoch}`;
+      if (await this.b.etcd.createIfAbsent(key, 'abort')) throw new ObjectError('TX_RESTART', `commit aborted: coordinator rank ${coordinator} unreachable; retry`, { rank: coordinator, epoch: epoch.toString() });
+      const v = (await this.b.etcd.get(key))?.value.toString();
+      if (v !== 'commit') throw new ObjectError('TX_RESTART', `commit aborted while coordinator rank ${coordinator} was unreachable; retry`, { rank: coordinator, epoch: epoch.toString() });
+      // Committed: tell the participants (best effort; they also ask etcd when a prepared write ages).
+      await Promise.all(ranks.map((r) => this.b.rankClient(r).call('tx.resolve', { cont: this.meta.uuid, epoch: epoch.toString(), decision: 'commit' }).catch(() => {})));
+    }
+  }
+
+  abort(): void { /* the container discarded the epoch on every reachable target; the rest resolve through etcd */ }
+  rollback(): void { /* targets discard on their own */ }
+  needsCompaction(): boolean { return false; }
+  compact(_h: CommitEvent[]): void { /* no local journal */ }
+
+  async saveMeta(meta: unknown): Promise<void> {
+    this.meta = meta as ContainerMeta;
+    await this.b.etcd.putJson(`${this.b.prefix}conts/${this.meta.label}`, meta);
+  }
+
+  metaChanged(meta: ContainerMeta): void {
+    this.meta = meta;
+    this.metaCb?.(meta);
+  }
+
+  onMetaChange(cb: (m: unknown) => void): void { this.metaCb = cb; }
+
+  async addObjects(oids: bigint[]): Promise<void> {
+    const fresh = [...new Set(oids)].filter((o) => !this.ids.has(o));
+    if (fresh.length === 0) return;
+    await Promise.all(fresh.map((o) => this.b.etcd.put(`${this.b.prefix}objs/${this.meta.uuid}/${o.toString(16)}`, '')));
+    for (const o of fresh) this.ids.add(o);
+  }
+
+  listObjects(): bigint[] { return [...this.ids]; }
+
+  async refreshObjects(): Promise<void> {
+    const p = `${this.b.prefix}objs/${this.meta.uuid}/`;
+    for (const kv of await this.b.etcd.getPrefix(p)) this.ids.add(BigInt('0x' + kv.key.slice(p.length)));
+  }
+
+  close(): void { /* the backend owns the etcd client */ }
+}
+
+/** Used by `Pool.connect`. */
+export async function connectBackend(opts: ConnectOptions): Promise<PoolBackend> {
+  return ConnectedBackend.connect(opts);
+}

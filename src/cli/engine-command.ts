@@ -1,0 +1,44 @@
+/**
+ * `cairn engine`: serve some targets of a connected pool until SIGTERM/SIGINT.
+ * Prints one line `engine rank R listening on HOST:PORT targets A,B` on stdout once it serves
+ * (scripts and tests wait for it), then events on stderr.
+ */
+import type { Command } from 'commander';
+import { intOpt, sizeOpt, readSecret } from './util.js';
+import { UsageError } from './errors.js';
+
+export function registerEngine(program: Command): void {
+  program.command('engine')
+    .description('serve targets of a connected pool (pool map and membership in etcd)')
+    .requiredOption('--pool <name>', 'pool name (created by its first engine)')
+    .requiredOption('--etcd <urls>', 'etcd client URL(s), comma separated')
+    .requiredOption('--targets <dirs...>', 'one directory per target this engine serves')
+    .requiredOption('--listen <host:port>', 'address to serve on (port 0: any free port)')
+    .option('--secret-file <file>', 'file holding the shared pool secret (default $CAIRN_POOL_SECRET)')
+    .option('--lease-ttl <s>', 'seconds without this engine before its lease expires', '5')
+    .option('--exclude-delay <ms>', 'leader: wait this long after a lease expired before excluding the engine', '2000')
+    .option('--tx-timeout <ms>', 'settle a prepared write through etcd when its decision has not come after this long', '10000')
+    .option('--scm-bytes <size>', 'metadata file size per target (first engine of a pool)', '64M')
+    .option('--data-bytes <size>', 'data file size per target (first engine of a pool)', '1G')
+    .option('--durable', 'msync/fsync acknowledged writes')
+    .action(async (o) => {
+      const secret = readSecret(o);
+      if (!secret) throw new UsageError('an engine needs the pool secret: --secret-file FILE or CAIRN_POOL_SECRET');
+      const { Engine } = await import('../engine/engine.js');
+      const engine = await Engine.start({
+        pool: o.pool, etcd: String(o.etcd).split(','), targets: o.targets, listen: o.listen, secret,
+        leaseTtl: intOpt('lease-ttl', o.leaseTtl, 5), excludeDelayMs: intOpt('exclude-delay', o.excludeDelay, 2000, 0),
+        txTimeoutMs: intOpt('tx-timeout', o.txTimeout, 10_000, 100),
+        scmBytes: sizeOpt('scm-bytes', o.scmBytes, 64 << 20), dataBytes: sizeOpt('data-bytes', o.dataBytes, 1 << 30),
+        durable: o.durable === true,
+        log: (m) => process.stderr.write(m + '\n'),
+      });
+      process.stdout.write(`engine rank ${engine.rank} listening on ${engine.address} targets ${engine.targetIds.join(',')}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => { process.off('SIGTERM', stop); process.off('SIGINT', stop); resolve(); };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      await engine.close();
+    });
+}

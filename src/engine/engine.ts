@@ -1,0 +1,449 @@
+/**
+ * A Cairn engine: one process serving some targets of a connected pool over authenticated HTTP/2.
+ *
+ * On start it joins the pool in etcd (the first engine creates the pool; a new engine extends the
+ * map by one node/rank holding its targets; a restarted engine finds its rank in `engine.json`
+ * in its first target directory), resolves writes it had prepared before a crash, serves shard
+ * I/O, and registers `engines/<rank>` under a lease so that a dead engine is noticed. Engines
+ * elect a leader through etcd: the leader excludes the targets of an engine whose lease expired
+ * (after `excludeDelayMs`) and runs rebuild / rebalance through its own connected pool.
+ */
+import { join, resolve as resolvePath } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { PoolMap } from '../../placement/index.js';
+import { CairnError } from '../../core/errors.js';
+import { initXxhash } from '../../core/xxhash.js';
+import { ObjectError, badArg } from '../object/errors.js';
+import { VosTarget } from '../vos/index.js';
+import type { ShardStore } from '../object/shard-store.js';
+import { Etcd, type Lease } from '../net/etcd.js';
+import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
+import { serveShardCall, SHARD_METHODS } from '../net/shard-rpc.js';
+import { poolPrefix, secretCheck, encodeMaps, decodeMaps, type EtcdPoolMeta, type EngineRecord } from '../pool/connected.js';
+import type { PoolMaps } from '../pool/backend.js';
+import { Pool } from '../pool/pool.js';
+import { PreparedTable } from './prepared.js';
+
+/** Options of `Engine.start` (the flags of `cairn engine`). */
+export interface EngineOptions {
+  pool: string;
+  etcd: string | string[];
+  /** One directory per target this engine serves. */
+  targets: string[];
+  /** `host:port` to listen on (port 0: any free port). */
+  listen: string;
+  /** Shared pool secret (default `$CAIRN_POOL_SECRET`). */
+  secret?: string;
+  /** Lease TTL in seconds: how soon a dead engine is noticed (default 5). */
+  leaseTtl?: number;
+  /** How long the leader waits after a lease expired before excluding that engine (default 2000 ms). */
+  excludeDelayMs?: number;
+  /** Age after which a prepared write whose decision never came is settled through etcd (default 10 s). */
+  txTimeoutMs?: number;
+  /** Sizes of each target's files (used by the first engine, which creates the pool). */
+  scmBytes?: number;
+  dataBytes?: number;
+  durable?: boolean;
+  /** Progress and events (default: silent). */
+  log?: (msg: string) => void;
+}
+
+/** Most targets one engine serves. */
+export const MAX_ENGINE_TARGETS = 64;
+/** Attempts of a compare-and-set on the pool map (joining). */
+const JOIN_ATTEMPTS = 64;
+const IDENTITY_FILE = 'engine.json';
+const WRITE_METHODS = new Set(['shard.updateSingle', 'shard.updateArray', 'shard.punchObject', 'shard.punchDkey', 'shard.punchAkey']);
+const READ_METHODS = new Set(['shard.fetchSingle', 'shard.fetchArray', 'shard.listDkeys', 'shard.listAkeys', 'shard.listRecx', 'shard.akeyKind', 'shard.listObjects']);
+
+/** A running engine. */
+export class Engine {
+  private maps!: PoolMaps;
+  private server!: RpcServer;
+  private lease!: Lease;
+  private stores = new Map<string, Promise<VosTarget>>();
+  private inflight = new Map<number, number>();
+  private stops: Array<() => Promise<void>> = [];
+  private leaderPool?: Pool;
+  private resign?: () => Promise<void>;
+  private excludeTimers = new Map<number, NodeJS.Timeout>();
+  private sweepTimer?: NodeJS.Timeout;
+  private closed = false;
+  private peers = new Map<string, RpcClient>();
+  private registered = new Map<number, EngineRecord>();
+
+  private constructor(
+    private readonly opts: Required<Pick<EngineOptions, 'leaseTtl' | 'excludeDelayMs' | 'txTimeoutMs' | 'durable'>> & EngineOptions,
+    private readonly etcd: Etcd,
+    private readonly prefix: string,
+    private readonly secret: string,
+    private readonly meta: EtcdPoolMeta,
+    /** This engine's rank and its target ids, in the order of `opts.targets`. */
+    readonly rank: number,
+    readonly targetIds: number[],
+    private readonly prepared: PreparedTable,
+  ) {}
+
+  /** Join (or create) the pool and start serving. */
+  static async start(options: EngineOptions): Promise<Engine> {
+    await initXxhash();
+    const prefix = poolPrefix(options.pool);
+    const secret = options.secret ?? process.env.CAIRN_POOL_SECRET;
+    if (!secret || secret.length < 8) throw badArg('an engine needs a pool secret of at least 8 characters (--secret-file or CAIRN_POOL_SECRET)');
+    if (!Array.isArray(options.targets) || options.targets.length === 0 || options.targets.length > MAX_ENGINE_TARGETS) throw badArg(`an engine serves 1..${MAX_ENGINE_TARGETS} target directories`);
+    parseListen(options.listen);
+    const opts = { leaseTtl: 5, excludeDelayMs: 2000, txTimeoutMs: 10_000, durable: false, ...options, targets: options.targets.map((d) => resolvePath(d)) };
+    for (const d of opts.targets) await mkdir(d, { recursive: true });
+    const etcd = await Etcd.connect(opts.etcd);
+    try {
+      const meta = await ensurePoolMeta(etcd, prefix, secret, opts);
+      const { rank, targets } = await joinPool(etcd, prefix, opts);
+      const { table, undecided } = PreparedTable.open(join(opts.targets[0]!, 'prepared.journal'), opts.durable);
+      const engine = new Engine(opts, etcd, prefix, secret, meta, rank, targets, table);
+      await engine.run(undecided);
+      return engine;
+    } catch (err) {
+      await etcd.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** `host:port` clients reach this engine at. */
+  get address(): string { return `${this.server.host}:${this.server.port}`; }
+
+  private log(msg: string): void { this.opts.log?.(`[engine rank ${this.rank}] ${msg}`); }
+
+  private async run(undecided: Array<{ cont: string; epoch: bigint }>): Promise<void> {
+    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) this.adoptMaps(decodeMaps(ev.value)); }));
+    await this.reloadMaps();
+    // Writes left undecided by a crash are settled before anything is served.
+    for (const u of undecided) await this.settleThroughEtcd(u.cont, u.epoch, 'restart');
+    const { host, port } = parseListen(this.opts.listen);
+    this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req) });
+    this.lease = await this.etcd.lease(this.opts.leaseTtl);
+    const rec: EngineRecord = { rank: this.rank, address: this.address, targets: this.targetIds, pid: process.pid };
+    await this.etcd.putJson(`${this.prefix}engines/${this.rank}`, rec, { lease: this.lease });
+    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'engines/', (ev) => this.onEngine(ev.key, ev.value)));
+    for (const kv of await this.etcd.getPrefix(this.prefix + 'engines/')) this.onEngine(kv.key, kv.value);
+    this.sweepTimer = setInterval(() => void this.sweepPrepared(), Math.max(250, Math.min(2000, this.opts.txTimeoutMs / 4)));
+    this.sweepTimer.unref();
+    void this.campaign();
+    this.log(`serving targets ${this.targetIds.join(',')} at ${this.address}`);
+  }
+
+  // ------------------------------------------------------------------ maps
+
+  private adoptMaps(m: PoolMaps): void {
+    if (!this.maps || m.map.version >= this.maps.map.version) this.maps = m;
+  }
+
+  private async reloadMaps(): Promise<void> {
+    const kv = await this.etcd.get(this.prefix + 'maps');
+    if (!kv) throw new ObjectError('NOT_FOUND', 'the pool map vanished from etcd');
+    this.adoptMaps(decodeMaps(kv.value));
+  }
+
+  get mapVersion(): number { return this.maps.map.version; }
+
+  // ------------------------------------------------------------------ RPC
+
+  private async handle(req: RpcRequest): Promise<RpcReply> {
+    if (this.closed) throw new CairnError('NET_UNREACHABLE', 'engine is stopping');
+    const h = req.header;
+    switch (req.method) {
+      case 'tx.commit': return this.coordinate(String(h.cont), BigInt(String(h.epoch)), (h.ranks as number[]) ?? []);
+      case 'tx.resolve': await this.decide(String(h.cont), BigInt(String(h.epoch)), h.decision === 'commit' ? 'commit' : 'abort'); return { header: {} };
+      case 'engine.syncMap': return this.syncMap(Number(h.version));
+      case 'engine.wipeTarget': await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
+      case 'engine.removeStore': await this.removeStore(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
+      case 'engine.info': return { header: { rank: this.rank, targets: this.targetIds, mapVersion: this.mapVersion, pool: this.meta.uuid } };
+    }
+    if (!SHARD_METHODS.includes(req.method)) throw new CairnError('NET_PROTOCOL', `unknown method ${req.method}`, { method: req.method });
+    const version = Number(h.mapVersion);
+    if (!Number.isInteger(version)) throw badArg('shard requests carry the pool map version');
+    if (version > this.mapVersion) await this.reloadMaps();
+    if (version < this.mapVersion) throw new CairnError('STALE_MAP', `pool map version ${version} is stale; the engine has ${this.mapVersion}`, { version: this.mapVersion });
+    const target = this.ownTarget(h.target);
+    const cont = checkCont(h.cont);
+    this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
+    try {
+      const epoch = h.epoch !== undefined ? BigInt(String(h.epoch)) : undefined;
+      const unit = h.oid !== undefined ? String(h.oid) : undefined;
+      if (req.method === 'shard.discard') {
+        // Discarding an epoch that is still prepared (a client abandoning its commit, a rollback):
+        // settle it first, so that no coordinator can commit what is being dropped.
+        const after = BigInt(String(h.after));
+        const upTo = h.upTo !== undefined && h.upTo !== null ? BigInt(String(h.upTo)) : (1n << 64n);
+        for (const e of this.prepared.within(cont, after, upTo)) await this.settleThroughEtcd(cont, e);
+      } else if (WRITE_METHODS.has(req.method) && epoch !== undefined && h.migrate !== true) {
+        // Rebuild copies (`migrate`) rewrite versions that were committed long ago: never prepared.
+        while (this.prepared.full) await new Promise((r) => setTimeout(r, 5));
+        this.prepared.prepare(cont, epoch, unit);
+      } else if (READ_METHODS.has(req.method) && epoch !== undefined) {
+        const waits = this.prepared.blocking(cont, epoch, unit);
+        if (waits.length) await Promise.all(waits);
+      }
+      const store = await this.store(target, cont);
+      return await serveShardCall(req.method, h, req.payload, store as unknown as ShardStore);
+    } finally {
+      const n = (this.inflight.get(version) ?? 1) - 1;
+      if (n === 0) this.inflight.delete(version); else this.inflight.set(version, n);
+    }
+  }
+
+  private ownTarget(t: unknown): number {
+    const id = Number(t);
+    if (!this.targetIds.includes(id)) throw new CairnError('WRONG_ENGINE', `target ${String(t)} is not served by rank ${this.rank}`, { target: t, rank: this.rank });
+    return id;
+  }
+
+  private store(t: number, cont: string): Promise<VosTarget> {
+    const key = `${t}/${cont}`;
+    let s = this.stores.get(key);
+    if (!s) {
+      const dir = this.opts.targets[this.targetIds.indexOf(t)]!;
+      s = VosTarget.open(join(dir, cont), { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable });
+      s.catch(() => { if (this.stores.get(key) === s) this.stores.delete(key); });
+      this.stores.set(key, s);
+    }
+    return s;
+  }
+
+  /** Every later request planned with an older map is refused; wait for the ones in flight. */
+  private async syncMap(version: number): Promise<RpcReply> {
+    if (version > this.mapVersion) await this.reloadMaps();
+    for (;;) {
+      const older = [...this.inflight.keys()].some((v) => v < version);
+      if (!older) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return { header: { mapVersion: this.mapVersion } };
+  }
+
+  private async closeStoresOf(t: number): Promise<void> {
+    for (const [k, s] of [...this.stores]) {
+      if (!k.startsWith(`${t}/`)) continue;
+      this.stores.delete(k);
+      await (await s.catch(() => undefined))?.close().catch(() => {});
+    }
+  }
+
+  private async wipeTarget(t: number): Promise<void> {
+    await this.closeStoresOf(t);
+    const dir = this.opts.targets[this.targetIds.indexOf(t)]!;
+    // Container stores only: the engine's identity and prepared-write journal stay.
+    for (const e of readdirSync(dir)) if (isUuid(e)) await rm(join(dir, e), { recursive: true, force: true });
+    this.log(`target ${t} wiped for reintegration`);
+  }
+
+  private async removeStore(t: number, cont: string): Promise<void> {
+    const key = `${t}/${cont}`;
+    const s = this.stores.get(key);
+    this.stores.delete(key);
+    await (await s?.catch(() => undefined))?.close().catch(() => {});
+    await rm(join(this.opts.targets[this.targetIds.indexOf(t)]!, cont), { recursive: true, force: true });
+  }
+
+  // ------------------------------------------------------------------ two-phase commit
+
+  /** Coordinator: record the decision in etcd, then tell every participant. */
+  private async coordinate(cont: string, epoch: bigint, ranks: number[]): Promise<RpcReply> {
+    checkCont(cont);
+    const key = `${this.prefix}tx/${cont}/${epoch}`;
+    if (!(await this.etcd.createIfAbsent(key, 'commit'))) {
+      const v = (await this.etcd.get(key))?.value.toString();
+      if (v !== 'commit') throw new ObjectError('TX_RESTART', `commit at epoch ${epoch} was aborted (a participant gave up waiting); retry`, { epoch: epoch.toString() });
+    }
+    const acks = await Promise.all(ranks.map(async (r) => {
+      try {
+        if (r === this.rank) await this.decide(cont, epoch, 'commit');
+        else await this.peer(r).call('tx.resolve', { cont, epoch: epoch.toString(), decision: 'commit' });
+        return true;
+      } catch { return false; }
+    }));
+    // Once every participant knows, the decision record is no longer needed.
+    if (acks.every(Boolean)) void this.etcd.delete(key).catch(() => {});
+    return { header: { decision: 'commit' } };
+  }
+
+  /** Participant: apply a decision (abort discards the epoch from this engine's stores). */
+  private async decide(cont: string, epoch: bigint, d: 'commit' | 'abort'): Promise<void> {
+    if (!this.prepared.has(cont, epoch)) return;
+    if (d === 'abort') {
+      for (const t of this.targetIds) {
+        const dir = this.opts.targets[this.targetIds.indexOf(t)]!;
+        if (!existsSync(join(dir, cont))) continue;
+        const s = await this.store(t, cont).catch(() => undefined);
+        await s?.discard(epoch - 1n, epoch);
+      }
+    }
+    this.prepared.decide(cont, epoch, d);
+  }
+
+  /** Settle an undecided write through etcd: abort it unless the coordinator already committed. */
+  private async settleThroughEtcd(cont: string, epoch: bigint, why?: string): Promise<void> {
+    const key = `${this.prefix}tx/${cont}/${epoch}`;
+    const created = await this.etcd.createIfAbsent(key, 'abort');
+    const d = created ? 'abort' : ((await this.etcd.get(key))?.value.toString() === 'commit' ? 'commit' : 'abort');
+    await this.decide(cont, epoch, d);
+    if (why) this.log(`prepared write ${cont}@${epoch} settled (${why}): ${d}`);
+  }
+
+  private async sweepPrepared(): Promise<void> {
+    if (this.closed) return;
+    for (const u of this.prepared.stale(this.opts.txTimeoutMs)) {
+      try { await this.settleThroughEtcd(u.cont, u.epoch, 'no decision in time'); } catch { /* etcd unreachable: try again next sweep */ }
+    }
+  }
+
+  private peer(rank: number): RpcClient {
+    const rec = this.registered.get(rank);
+    if (!rec) throw new CairnError('NET_UNREACHABLE', `no engine is serving rank ${rank}`, { rank });
+    let c = this.peers.get(rec.address);
+    if (!c) { c = new RpcClient({ address: rec.address, secret: this.secret }); this.peers.set(rec.address, c); }
+    return c;
+  }
+
+  // ------------------------------------------------------------------ membership and leadership
+
+  private onEngine(key: string, value: Buffer | undefined): void {
+    const rank = Number(key.slice((this.prefix + 'engines/').length));
+    if (!Number.isInteger(rank)) return;
+    if (value) {
+      try { this.registered.set(rank, JSON.parse(value.toString()) as EngineRecord); } catch { /* ignored */ }
+      clearTimeout(this.excludeTimers.get(rank));
+      this.excludeTimers.delete(rank);
+    } else {
+      this.registered.delete(rank);
+      this.scheduleExclusion(rank);
+    }
+  }
+
+  private async campaign(): Promise<void> {
+    try {
+      const h = await this.etcd.campaign(this.prefix + 'leader', String(this.rank));
+      if (this.closed) { await h.resign().catch(() => {}); return; }
+      this.resign = () => h.resign();
+      this.log('leader: runs rebuild and excludes dead engines');
+      this.leaderPool = await Pool.connect({ etcd: this.opts.etcd, pool: this.opts.pool, secret: this.secret, runsMigrations: true });
+      this.leaderPool.on('rebuild', (st: { state: string; objectsDone: number; objectsTotal: number }) => {
+        if (st.state !== 'running') this.log(`rebuild ${st.state} (${st.objectsDone}/${st.objectsTotal} objects)`);
+      });
+      // Ranks with targets in service but no engine registered: exclude them after the delay too.
+      for (const t of this.maps.map.targets) {
+        if (!this.registered.has(t.rank) && inService(t.state)) this.scheduleExclusion(t.rank);
+      }
+    } catch (err) {
+      if (!this.closed) this.log(`leadership failed: ${(err as Error).message}`);
+    }
+  }
+
+  private scheduleExclusion(rank: number): void {
+    if (!this.leaderPool || this.excludeTimers.has(rank) || rank === this.rank) return;
+    this.excludeTimers.set(rank, setTimeout(() => {
+      this.excludeTimers.delete(rank);
+      void this.excludeRank(rank);
+    }, this.opts.excludeDelayMs));
+  }
+
+  private async excludeRank(rank: number): Promise<void> {
+    const pool = this.leaderPool;
+    if (!pool || this.closed || this.registered.has(rank)) return;
+    const ids = pool.map.targets.filter((t) => t.rank === rank && inService(t.state)).map((t) => t.id);
+    if (ids.length === 0) return;
+    try {
+      await pool.exclude(ids);
+      this.log(`rank ${rank} lease expired: targets ${ids.join(',')} excluded, rebuild started`);
+    } catch (err) {
+      this.log(`excluding rank ${rank} failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Stop serving (the lease is revoked, so the others notice at once). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    for (const t of this.excludeTimers.values()) clearTimeout(t);
+    await this.leaderPool?.close().catch(() => {});
+    await this.resign?.().catch(() => {});
+    for (const s of this.stops) await s().catch(() => {});
+    await this.server?.close().catch(() => {});
+    await this.lease?.revoke().catch(() => {});
+    for (const c of this.peers.values()) await c.close().catch(() => {});
+    for (const s of this.stores.values()) await (await s.catch(() => undefined))?.close().catch(() => {});
+    this.prepared.close();
+    await this.etcd.close().catch(() => {});
+  }
+}
+
+function inService(state: string): boolean { return state === 'UPIN' || state === 'UP' || state === 'NEW' || state === 'DRAIN'; }
+
+function isUuid(s: string): boolean { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s); }
+
+function checkCont(c: unknown): string {
+  if (typeof c !== 'string' || !isUuid(c)) throw badArg(`container uuid expected, got ${JSON.stringify(c)}`);
+  return c;
+}
+
+/** Parse `host:port` (`INVALID_ARGUMENT` otherwise). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = typeof listen === 'string' ? /^(.+):(\d{1,5})$/.exec(listen) : null;
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw badArg(`--listen must be HOST:PORT, got ${JSON.stringify(listen)}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** Create the pool's metadata if this is its first engine, else check the secret against it. */
+async function ensurePoolMeta(etcd: Etcd, prefix: string, secret: string, opts: EngineOptions): Promise<EtcdPoolMeta> {
+  const uuid = randomUUID();
+  const fresh: EtcdPoolMeta = {
+    uuid, createdAt: new Date().toISOString(),
+    scmBytes: opts.scmBytes ?? 64 * 1024 * 1024, dataBytes: opts.dataBytes ?? 1024 * 1024 * 1024,
+    secretCheck: secretCheck(secret, uuid),
+  };
+  await etcd.createIfAbsent(prefix + 'meta', JSON.stringify(fresh));
+  const meta = await etcd.getJson<EtcdPoolMeta>(prefix + 'meta');
+  if (!meta) throw new CairnError('ETCD_ERROR', 'pool metadata vanished from etcd');
+  if (meta.secretCheck !== secretCheck(secret, meta.uuid)) throw new CairnError('AUTH_FAILED', `this engine's secret is not pool ${opts.pool}'s secret`);
+  return meta;
+}
+
+/** Find this engine's rank (restart) or add it to the pool map (first start). */
+async function joinPool(etcd: Etcd, prefix: string, opts: EngineOptions & { targets: string[] }): Promise<{ rank: number; targets: number[] }> {
+  const idPath = join(opts.targets[0]!, IDENTITY_FILE);
+  if (existsSync(idPath)) {
+    const id = JSON.parse(readFileSync(idPath, 'utf8')) as { pool: string; rank: number; targets: number[] };
+    if (id.pool !== opts.pool) throw badArg(`${opts.targets[0]} belongs to pool ${id.pool}, not ${opts.pool}`);
+    if (id.targets.length !== opts.targets.length) throw badArg(`this engine served ${id.targets.length} targets; start it with the same --targets`);
+    return { rank: id.rank, targets: id.targets };
+  }
+  const n = opts.targets.length;
+  for (let attempt = 0; attempt < JOIN_ATTEMPTS; attempt++) {
+    const kv = await etcd.get(prefix + 'maps');
+    let maps: PoolMaps;
+    let ids: number[];
+    if (!kv) {
+      const map = PoolMap.create({ nodes: 1, ranksPerNode: 1, targetsPerRank: n });
+      maps = { map, stable: map.clone(), resync: [] };
+      ids = map.targets.map((t) => t.id);
+    } else {
+      maps = decodeMaps(kv.value);
+      const settled = maps.map.version === maps.stable.version && maps.resync.length === 0;
+      ids = maps.map.extend({ nodes: 1, ranksPerNode: 1, targetsPerRank: n });
+      // A settled pool without containers holds no data: new targets join in service at once.
+      if (settled && (await etcd.getPrefix(prefix + 'conts/')).length === 0) {
+        for (const id of ids) maps.map.markUpIn(id);
+        maps.stable = maps.map.clone();
+      }
+    }
+    if (await etcd.compareAndPut(prefix + 'maps', encodeMaps(maps), kv?.modRevision ?? '0')) {
+      const rank = maps.map.targets[ids[0]!]!.rank;
+      await writeFile(idPath, JSON.stringify({ pool: opts.pool, rank, targets: ids }));
+      return { rank, targets: ids };
+    }
+  }
+  throw new CairnError('ETCD_CONFLICT', 'could not join the pool map: too many concurrent changes');
+}
