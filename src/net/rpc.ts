@@ -15,7 +15,7 @@
  */
 import http2 from 'node:http2';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AbortedError, CairnError } from '../../core/errors.js';
+import { AbortedError, CairnError, InvalidArgumentError } from '../../core/errors.js';
 import { NetError, reviveError, toWireError, type WireError } from './errors.js';
 
 /** Largest request or response body. */
@@ -26,6 +26,11 @@ export const RPC_DEFAULT_TIMEOUT_MS = 30_000;
 export const MAX_RPC_IN_FLIGHT = 256;
 /** Largest JSON header of a frame. */
 export const RPC_MAX_HEADER = 1024 * 1024;
+/**
+ * Largest body of the handshake calls (`_hello`, `_auth`): they are served before the peer has
+ * proven anything, so an unauthenticated peer can never make the server allocate more than this.
+ */
+export const RPC_MAX_HANDSHAKE_BODY = 4096;
 const PATH_PREFIX = '/cairn/v1/';
 /** Per-stream and per-session flow-control windows: multi-MiB payloads without a round trip per 64 KiB. */
 const WINDOW = 16 * 1024 * 1024;
@@ -39,9 +44,16 @@ export interface RpcReply { header: Record<string, unknown>; payload?: Uint8Arra
 /** Serves authenticated requests; throw a CairnError to answer with an error. */
 export type RpcHandler = (req: RpcRequest) => Promise<RpcReply>;
 
-/** Encode a frame as [prefix+header, payload] (the payload is not copied). */
+/**
+ * Encode a frame as [prefix+header, payload] (the payload is not copied). The header must be
+ * plain JSON: a bigint (or a cycle) is a caller bug, reported as INVALID_ARGUMENT.
+ */
 function encodeFrame(header: Record<string, unknown>, payload?: Uint8Array): [Buffer, Uint8Array | undefined] {
-  const json = Buffer.from(JSON.stringify(header));
+  let text: string;
+  try { text = JSON.stringify(header); } catch (e) {
+    throw new InvalidArgumentError(`RPC header is not JSON (encode bigints as decimal strings): ${(e as Error).message}`);
+  }
+  const json = Buffer.from(text);
   const head = Buffer.allocUnsafe(4 + json.length);
   head.writeUInt32LE(json.length, 0);
   json.copy(head, 4);
@@ -61,17 +73,23 @@ function decodeFrame(body: Buffer): { header: Record<string, unknown>; payload?:
 }
 
 /** Read a stream's body into one buffer (sized by content-length when given). */
-function readBody(stream: import('node:stream').Duplex, length: number | undefined): Promise<Buffer> {
+function readBody(stream: import('node:stream').Duplex, length: number | undefined, limit = RPC_MAX_BODY): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0 || length > RPC_MAX_BODY)) {
-      reject(new NetError('NET_PROTOCOL', `body of ${length} bytes exceeds the ${RPC_MAX_BODY}-byte limit`, { limit: RPC_MAX_BODY }));
+    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0 || length > limit)) {
+      reject(new NetError('NET_PROTOCOL', `body of ${length} bytes exceeds the ${limit}-byte limit`, { limit, length }));
       return;
     }
     const fixed = length !== undefined ? Buffer.allocUnsafe(length) : undefined;
     const chunks: Buffer[] = [];
     let got = 0;
+    let failed = false;
     stream.on('data', (c: Buffer) => {
-      if (got + c.length > (fixed ? fixed.length : RPC_MAX_BODY)) { reject(new NetError('NET_PROTOCOL', 'body longer than announced or over the limit')); return; }
+      if (failed) return;
+      if (got + c.length > (fixed ? fixed.length : limit)) {
+        failed = true;
+        reject(new NetError('NET_PROTOCOL', fixed ? `body longer than the announced ${fixed.length} bytes` : `body exceeds the ${limit}-byte limit`, { limit }));
+        return;
+      }
       if (fixed) c.copy(fixed, got); else chunks.push(c);
       got += c.length;
     });
@@ -153,7 +171,7 @@ export class RpcServer {
     }
     let req: { header: Record<string, unknown>; payload?: Uint8Array };
     try {
-      req = decodeFrame(await readBody(stream, len));
+      req = decodeFrame(await readBody(stream, len, auth.ok ? RPC_MAX_BODY : RPC_MAX_HANDSHAKE_BODY));
     } catch (err) {
       fail(400, err instanceof CairnError ? err : new NetError('NET_PROTOCOL', (err as Error).message));
       stream.resume();
@@ -209,23 +227,58 @@ export class RpcClient {
     this.timeoutMs = opts.timeoutMs ?? RPC_DEFAULT_TIMEOUT_MS;
   }
 
-  /** Call `method`; resolves with the reply or throws the (revived) error the server sent. */
+  /**
+   * Call `method`; resolves with the reply or throws the (revived) error the server sent.
+   * `header` must be plain JSON (bigints as decimal strings). With `MAX_RPC_IN_FLIGHT` calls
+   * running, the call first waits for a slot (abortable through `signal`); `timeoutMs` then bounds
+   * connecting, the handshake and the call itself (NET_TIMEOUT, the stream is cancelled).
+   */
   async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RpcReply> {
     if (this.closed) throw new NetError('NET_UNREACHABLE', `client of ${this.address} is closed`, { address: this.address, method });
-    if (o.signal?.aborted) throw new AbortedError();
-    await this.slot();
+    if (o.signal?.aborted) throw new AbortedError('RPC call aborted', { address: this.address, method });
+    await this.slot(o.signal, method);
     try {
-      const session = await this.connect();
-      return await this.request(session, method, header, payload, o);
+      const timeout = o.timeoutMs ?? this.timeoutMs;
+      const started = Date.now();
+      const session = await this.bounded(this.connect(), timeout, o.signal, method);
+      return await this.request(session, method, header, payload, { timeoutMs: Math.max(1, timeout - (Date.now() - started)), signal: o.signal });
     } finally {
       this.inFlight--;
       this.waiting.shift()?.();
     }
   }
 
-  private async slot(): Promise<void> {
-    while (this.inFlight >= MAX_RPC_IN_FLIGHT) await new Promise<void>((r) => this.waiting.push(r));
+  /** Wait for one of the `MAX_RPC_IN_FLIGHT` slots (an aborted wait leaves the queue). */
+  private async slot(signal: AbortSignal | undefined, method: string): Promise<void> {
+    while (this.inFlight >= MAX_RPC_IN_FLIGHT) {
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
+        const onAbort = () => {
+          const i = this.waiting.indexOf(wake);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new AbortedError('RPC call aborted', { address: this.address, method }));
+        };
+        this.waiting.push(wake);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
     this.inFlight++;
+  }
+
+  /** The shared connect/handshake, bounded by this call's timeout and signal; errors name the method. */
+  private bounded<T>(p: Promise<T>, timeoutMs: number, signal: AbortSignal | undefined, method: string): Promise<T> {
+    const info = { address: this.address, method };
+    return new Promise<T>((resolve, reject) => {
+      const finish = () => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); };
+      const timer = setTimeout(() => { finish(); reject(new NetError('NET_TIMEOUT', `connecting to ${this.address} took more than ${timeoutMs} ms`, info)); }, timeoutMs);
+      const onAbort = () => { finish(); reject(new AbortedError('RPC call aborted', info)); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      p.then((v) => { finish(); resolve(v); }, (e) => {
+        finish();
+        if (e instanceof NetError && e.code === 'NET_UNREACHABLE' && e.info?.method === undefined) reject(new NetError('NET_UNREACHABLE', e.message, { ...e.info, ...info }, { cause: e }));
+        else reject(e);
+      });
+    });
   }
 
   /** An authenticated session (shared by concurrent callers; redone after a disconnect). */
@@ -237,12 +290,16 @@ export class RpcClient {
     session.on('error', () => { /* reported by the calls */ });
     session.on('close', () => { if (this.session === session) { this.session = undefined; this.ready = undefined; } });
     session.on('connect', () => session.setLocalWindowSize?.(SESSION_WINDOW));
+    // Never left unbounded: each caller bounds its wait (see `bounded`), and this bounds the
+    // handshake itself so a silent peer does not pin a half-open session forever.
     const ready = (async () => {
       await new Promise<void>((resolve, reject) => {
         if (session.connecting === false && !session.destroyed) { resolve(); return; }
-        const onErr = (e: Error) => { reject(new NetError('NET_UNREACHABLE', `cannot reach ${this.address}: ${e.message}`, { address: this.address })); };
-        session.once('connect', () => { session.off('error', onErr); resolve(); });
+        const timer = setTimeout(() => onErr(new Error(`no connection within ${this.timeoutMs} ms`)), this.timeoutMs);
+        const onErr = (e: Error) => { clearTimeout(timer); reject(new NetError('NET_UNREACHABLE', `cannot reach ${this.address}: ${e.message}`, { address: this.address })); };
+        session.once('connect', () => { clearTimeout(timer); session.off('error', onErr); resolve(); });
         session.once('error', onErr);
+        session.once('close', () => onErr(new Error('connection closed')));
       });
       const cn = randomBytes(16).toString('hex');
       const hello = await this.request(session, '_hello', { nonce: cn }, undefined, {});
@@ -282,7 +339,7 @@ export class RpcClient {
       };
       const timeout = o.timeoutMs ?? this.timeoutMs;
       const timer = setTimeout(() => done(new NetError('NET_TIMEOUT', `${method} to ${this.address} took more than ${timeout} ms`, info)), timeout);
-      const onAbort = () => done(new AbortedError());
+      const onAbort = () => done(new AbortedError('RPC call aborted', info));
       o.signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (e) => done(e instanceof CairnError ? e : new NetError('NET_UNREACHABLE', `${method} to ${this.address} failed: ${e.message}`, info)));
       req.on('close', () => setImmediate(() => done(new NetError('NET_UNREACHABLE', `${method} to ${this.address}: stream closed before the reply`, info))));
@@ -291,7 +348,7 @@ export class RpcClient {
         readBody(req, len).then((buf) => {
           const f = decodeFrame(buf);
           const e = f.header.error as WireError | undefined;
-          if (e) done(reviveError(e));
+          if (e) done(reviveError(e, this.address));
           else done(null, { header: f.header, ...(f.payload ? { payload: f.payload } : {}) });
         }, (err) => done(err instanceof CairnError ? err : new NetError('NET_UNREACHABLE', `${method} to ${this.address}: ${(err as Error).message}`, info)));
       });

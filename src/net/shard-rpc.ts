@@ -2,14 +2,26 @@
  * The per-target store interface (`ShardStore`) over RPC: `RemoteShardStore` on the client side,
  * `serveShardCall` on the engine side. Every method is one call `shard.<name>`; bigints travel as
  * decimal strings, keys as base64 in the header, bulk values as the raw payload. Lists are paged
- * (`LIST_PAGE` items per call) so a huge listing never builds one giant reply.
+ * (`LIST_PAGE` items per call) so a huge listing never builds one giant reply: the engine keeps
+ * the listing's iterator under a cursor id between pages (bounded: `LIST_CURSOR_MAX` cursors, each
+ * dropped after `LIST_CURSOR_TTL_MS` idle), and the client also sends how many items it has seen,
+ * so an expired cursor (or an engine restart) is resumed by skipping that many items.
+ * Every reply carries the store's max epoch (`maxEpoch`, decimal string).
  */
+import { randomBytes } from 'node:crypto';
 import type { ShardStore, Recx } from '../object/shard-store.js';
 import { NetError } from './errors.js';
 import type { RpcClient, RpcReply } from './rpc.js';
 
-/** Items per page of a listing. */
+/**
+ * Items per page of a listing. With keys of at most 4 KiB (VOS `MAX_KEY_SIZE`) a page of base64
+ * keys stays under 6 MiB, far below `RPC_MAX_BODY`.
+ */
 export const LIST_PAGE = 1024;
+/** Open listing cursors the engine keeps (all callers together); the least recently used goes first. */
+export const LIST_CURSOR_MAX = 1024;
+/** A cursor idle this long is dropped (the client then resumes by skipping). */
+export const LIST_CURSOR_TTL_MS = 60_000;
 
 /** Methods `serveShardCall` handles. */
 export const SHARD_METHODS: readonly string[] = [
@@ -37,19 +49,67 @@ const recxOf = (v: unknown): Recx => {
   return { index: int(r?.index, 'recx.index'), count: int(r?.count, 'recx.count') };
 };
 
-/** Collect one page of an async iterable: items [skip, skip + LIST_PAGE). */
-async function page<T>(it: AsyncIterable<T>, skip: number): Promise<{ items: T[]; done: boolean }> {
-  const items: T[] = [];
-  let i = 0;
-  for await (const x of it) {
-    if (i++ < skip) continue;
-    if (items.length === LIST_PAGE) return { items, done: false };
-    items.push(x);
-  }
-  return { items, done: true };
+/** A listing in progress on the engine: its iterator, positioned after `pos` items. */
+interface Cursor { store: ShardStore; method: string; sig: string; it: AsyncIterator<unknown>; pos: number; lastUsed: number }
+
+/** Open cursors by id, least recently used first (Map insertion order; re-inserted on use). */
+const cursors = new Map<string, Cursor>();
+
+function dropCursor(id: string): void {
+  const c = cursors.get(id);
+  if (!c) return;
+  cursors.delete(id);
+  void Promise.resolve(c.it.return?.()).catch(() => { /* a finished iterator */ });
 }
 
-/** Engine side: run one shard call against a local store. */
+function pruneCursors(now: number): void {
+  for (const [id, c] of cursors) {
+    if (now - c.lastUsed > LIST_CURSOR_TTL_MS || cursors.size > LIST_CURSOR_MAX) dropCursor(id);
+    else break; // the rest were used more recently
+  }
+}
+
+/**
+ * One page of a listing: continue the cursor named in the header if it is still open at the same
+ * position, else start `open()` afresh and skip the `skip` items the client already has.
+ */
+async function page<T>(store: ShardStore, method: string, h: Record<string, unknown>, open: () => AsyncIterable<T>): Promise<{ items: T[]; cursor?: string; done: boolean }> {
+  const now = Date.now();
+  pruneCursors(now);
+  const skip = int(h.skip ?? 0, 'skip');
+  const sig = `${String(h.epoch)}|${String(h.oid)}|${String(h.dkey)}|${String(h.akey)}`;
+  const id = typeof h.cursor === 'string' ? h.cursor : undefined;
+  let c = id !== undefined ? cursors.get(id) : undefined;
+  if (id !== undefined) cursors.delete(id);
+  if (!c || c.store !== store || c.method !== method || c.sig !== sig || c.pos !== skip) {
+    if (c) void Promise.resolve(c.it.return?.()).catch(() => { /* ignore */ });
+    c = { store, method, sig, it: open()[Symbol.asyncIterator](), pos: 0, lastUsed: now };
+    for (; c.pos < skip; c.pos++) if ((await c.it.next()).done) return { items: [], done: true };
+  }
+  const items: T[] = [];
+  while (items.length < LIST_PAGE) {
+    const r = await c.it.next();
+    if (r.done) return { items, done: true };
+    items.push(r.value as T);
+  }
+  c.pos += items.length;
+  c.lastUsed = Date.now();
+  const next = id ?? randomBytes(12).toString('hex');
+  cursors.set(next, c);
+  pruneCursors(c.lastUsed);
+  return { items, cursor: next, done: false };
+}
+
+/** Plain JSON of a store's result (bigints as decimal strings); undefined if it has none. */
+function jsonSafe(v: unknown): unknown {
+  try { return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? 'null'); } catch { return undefined; }
+}
+
+/**
+ * Engine side: run one shard call (`method` is one of `SHARD_METHODS`) against a local store.
+ * The store's own errors propagate (the RPC server sends them with their class and code); a
+ * malformed header is NET_PROTOCOL. Every reply carries `maxEpoch`; `shard.usage` also `usage`.
+ */
 export async function serveShardCall(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore): Promise<RpcReply> {
   const epoch = () => big(h.epoch, 'epoch');
   const oid = () => big(h.oid, 'oid');
@@ -75,31 +135,35 @@ export async function serveShardCall(method: string, h: Record<string, unknown>,
     case 'shard.punchDkey': await store.punchDkey(epoch(), oid(), unb64(h.dkey)); reply = { header: {} }; break;
     case 'shard.punchAkey': await store.punchAkey(epoch(), oid(), unb64(h.dkey), unb64(h.akey)); reply = { header: {} }; break;
     case 'shard.listObjects': {
-      const p = await page(store.listObjects(epoch()), int(h.skip ?? 0, 'skip'));
-      reply = { header: { items: p.items.map(String), done: p.done } };
+      const e = epoch();
+      const p = await page(store, method, h, () => store.listObjects(e));
+      reply = { header: { items: p.items.map(String), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
     }
     case 'shard.listDkeys': {
-      const p = await page(store.listDkeys(epoch(), oid()), int(h.skip ?? 0, 'skip'));
-      reply = { header: { items: p.items.map(b64), done: p.done } };
+      const e = epoch(), o = oid();
+      const p = await page(store, method, h, () => store.listDkeys(e, o));
+      reply = { header: { items: p.items.map(b64), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
     }
     case 'shard.listAkeys': {
-      const p = await page(store.listAkeys(epoch(), oid(), unb64(h.dkey)), int(h.skip ?? 0, 'skip'));
-      reply = { header: { items: p.items.map(b64), done: p.done } };
+      const e = epoch(), o = oid(), d = unb64(h.dkey);
+      const p = await page(store, method, h, () => store.listAkeys(e, o, d));
+      reply = { header: { items: p.items.map(b64), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
     }
     case 'shard.listRecx': {
-      const p = await page(store.listRecx(epoch(), oid(), unb64(h.dkey), unb64(h.akey)), int(h.skip ?? 0, 'skip'));
-      reply = { header: { items: p.items.map((r) => ({ index: r.index, count: r.count, epoch: String(r.epoch) })), done: p.done } };
+      const e = epoch(), o = oid(), d = unb64(h.dkey), a = unb64(h.akey);
+      const p = await page(store, method, h, () => store.listRecx(e, o, d, a));
+      reply = { header: { items: p.items.map((r) => ({ index: r.index, count: r.count, epoch: String(r.epoch) })), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
     }
     case 'shard.akeyKind': reply = { header: { kind: (await store.akeyKind(epoch(), oid(), unb64(h.dkey), unb64(h.akey))) ?? null } }; break;
     case 'shard.queryMaxEpoch': reply = { header: {} }; break;
     case 'shard.aggregate': {
       const keep = Array.isArray(h.keep) ? h.keep.map((k) => big(k, 'keep')) : undefined;
-      await store.aggregate(big(h.upTo, 'upTo'), keep);
-      reply = { header: {} };
+      const result = await store.aggregate(big(h.upTo, 'upTo'), keep);
+      reply = { header: result !== undefined ? { result: jsonSafe(result) } : {} };
       break;
     }
     case 'shard.discard': await store.discard(big(h.after, 'after'), h.upTo !== undefined && h.upTo !== null ? big(h.upTo, 'upTo') : undefined); reply = { header: {} }; break;
@@ -119,9 +183,18 @@ export class RemoteShardStore implements ShardStore {
 
   constructor(private readonly client: RpcClient, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void } = {}) {}
 
-  private async call(method: string, header: Record<string, unknown>, payload?: Uint8Array): Promise<RpcReply> {
+  /**
+   * One call; remembers the highest max epoch replies report (`exact`: take the reply's value
+   * even if lower: an explicit query, or a discard that lowered it) and any usage they carry.
+   */
+  private async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, exact = false): Promise<RpcReply> {
     const r = await this.client.call(`shard.${method}`, { ...this.route(), ...header }, payload);
-    if (typeof r.header.maxEpoch === 'string') { const e = BigInt(r.header.maxEpoch); if (e > this.maxEpoch) this.maxEpoch = e; }
+    const m = r.header.maxEpoch;
+    if (typeof m === 'string' && /^\d{1,40}$/.test(m)) { const e = BigInt(m); if (exact || e > this.maxEpoch) this.maxEpoch = e; }
+    const u = r.header.usage as Usage | undefined;
+    if (u && typeof u === 'object' && ['scmUsed', 'scmTotal', 'dataUsed', 'dataTotal'].every((k) => typeof (u as Record<string, unknown>)[k] === 'number')) {
+      this.lastUsage = { scmUsed: u.scmUsed, scmTotal: u.scmTotal, dataUsed: u.dataUsed, dataTotal: u.dataTotal };
+    }
     return r;
   }
 
@@ -145,22 +218,28 @@ export class RemoteShardStore implements ShardStore {
   async fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts?: { holesAsZero?: boolean }): Promise<{ data: Uint8Array; present: Recx[] }> {
     const r = await this.call('fetchArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, ...(opts?.holesAsZero !== undefined ? { holesAsZero: opts.holesAsZero } : {}) });
     const len = int(r.header.length ?? 0, 'length');
-    const data = r.payload && r.payload.length === len ? r.payload : new Uint8Array(len);
-    if (r.payload && r.payload.length !== len) data.set(r.payload.subarray(0, Math.min(len, r.payload.length)));
-    return { data, present: (r.header.present as Recx[]) ?? [] };
+    const got = r.payload?.length ?? 0;
+    if (got !== len) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${got} bytes, announced ${len}`, { method: 'shard.fetchArray' });
+    if (!Array.isArray(r.header.present)) throw new NetError('NET_PROTOCOL', 'fetchArray reply without present extents', { method: 'shard.fetchArray' });
+    return { data: r.payload ?? new Uint8Array(0), present: r.header.present.map(recxOf) };
   }
 
   async punchObject(epoch: bigint, oid: bigint): Promise<void> { await this.call('punchObject', this.keys(epoch, oid)); }
   async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array): Promise<void> { await this.call('punchDkey', this.keys(epoch, oid, dkey)); }
   async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<void> { await this.call('punchAkey', this.keys(epoch, oid, dkey, akey)); }
 
+  /** A paged listing: each page continues the engine's cursor (or skips what was seen, if it expired). */
   private async *pages<T>(method: string, header: Record<string, unknown>, map: (x: unknown) => T): AsyncGenerator<T> {
+    let cursor: string | undefined;
     for (let skip = 0; ;) {
-      const r = await this.call(method, { ...header, skip });
-      const items = (r.header.items as unknown[]) ?? [];
-      for (const x of items) yield map(x);
+      const r = await this.call(method, { ...header, skip, ...(cursor ? { cursor } : {}) });
+      const items = r.header.items;
+      if (!Array.isArray(items)) throw new NetError('NET_PROTOCOL', `${method} reply without items`, { method: `shard.${method}` });
+      const mapped = items.map(map);
+      for (const x of mapped) yield x;
       if (r.header.done !== false || items.length === 0) return;
       skip += items.length;
+      cursor = typeof r.header.cursor === 'string' ? r.header.cursor : undefined;
     }
   }
 
@@ -180,23 +259,26 @@ export class RemoteShardStore implements ShardStore {
   queryMaxEpoch(): bigint { return this.maxEpoch; }
 
   /** Ask the engine for the store's highest epoch now. */
-  async refreshMaxEpoch(): Promise<bigint> { await this.call('queryMaxEpoch', {}); return this.maxEpoch; }
+  async refreshMaxEpoch(): Promise<bigint> { await this.call('queryMaxEpoch', {}, undefined, true); return this.maxEpoch; }
 
+  /** Aggregate the engine's store; resolves with its result as plain JSON (bigints as strings). */
   async aggregate(upTo: bigint, keep?: bigint[]): Promise<unknown> {
-    await this.call('aggregate', { upTo: String(upTo), ...(keep ? { keep: keep.map(String) } : {}) });
-    return undefined;
+    const r = await this.call('aggregate', { upTo: String(upTo), ...(keep ? { keep: keep.map(String) } : {}) });
+    return r.header.result;
   }
 
+  /** Discard on the engine; the max epoch is then the engine's (a discard can lower it). */
   async discard(after: bigint, upTo?: bigint): Promise<void> {
-    await this.call('discard', { after: String(after), ...(upTo !== undefined ? { upTo: String(upTo) } : {}) });
+    await this.call('discard', { after: String(after), ...(upTo !== undefined ? { upTo: String(upTo) } : {}) }, undefined, true);
   }
 
   /** The last usage the engine reported (zeros before `refreshUsage`). */
   usage(): Usage { return this.lastUsage; }
 
+  /** Ask the engine for the store's usage now (also what `usage()` returns from then on). */
   async refreshUsage(): Promise<Usage> {
     const r = await this.call('usage', {});
-    this.lastUsage = r.header.usage as Usage;
+    if (r.header.usage === undefined) throw new NetError('NET_PROTOCOL', 'usage reply without usage', { method: 'shard.usage' });
     return this.lastUsage;
   }
 
