@@ -1,17 +1,17 @@
 /**
  * Object API specification: single values and arrays on every redundancy kind, punch, enumeration,
- * KV and Array APIs — on a real pool (real files, real mapped memory).
+ * KV and Array APIs — on a real pool (real files, real mapped memory). The same file runs against
+ * six `cairn engine` processes and etcd from test/engine/object-connected.test.ts.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
-import { Pool } from '../../src/pool/pool.js';
 import { Rng } from '../../core/rng.js';
-import { tmpDir, text, collect, rejectsWith } from '../helpers/tmp.js';
+import { text, collect, rejectsWith } from '../helpers/tmp.js';
+import { poolUnderTest } from '../helpers/pool-under-test.js';
 
-const dir = tmpDir();
-// 3 nodes x 2 ranks x 1 target: 6 ranks, enough for EC_4P2 with one shard per rank.
-const pool = await Pool.create(join(dir, 'pool'), { nodes: 3, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 16 << 20, dataBytes: 64 << 20 });
+// 6 ranks of one target: enough for EC_4P2 with one shard per rank.
+const put = await poolUnderTest(6, { scmBytes: 16 << 20, dataBytes: 64 << 20 });
+const pool = put.pool;
 const cont = await pool.createContainer('objects', { oclass: 'EC_4P2G1', cellSize: 1024 });
 const CLASSES = ['S1', 'S2', 'RP_2G1', 'RP_3G1', 'EC_2P1G1', 'EC_4P2G1', 'EC_2P2G1'];
 
@@ -150,5 +150,5 @@ t('bad input gets typed errors', async () => {
   assert.throws(() => cont.array('x', { cellSize: 3, chunkSize: 4096 }), (e: { code?: string }) => e.code === 'INVALID_ARGUMENT');
 });
 
-t.after(async () => { await pool.close(); });
+t.after(async () => { await put.close(); });
 t.run();
