@@ -6,17 +6,31 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import http2 from 'node:http2';
-import { randomBytes } from 'node:crypto';
-import { RpcServer, RpcClient, RPC_MAX_BODY, type RpcHandler } from '../../src/net/rpc.js';
+import net from 'node:net';
+import { randomBytes, createHmac } from 'node:crypto';
+import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, type RpcHandler } from '../../src/net/rpc.js';
+import { NetError, reviveError } from '../../src/net/errors.js';
 import { ObjectError } from '../../src/object/errors.js';
-import { CairnError } from '../../core/errors.js';
+import { VosError } from '../../src/vos/errors.js';
+import { MediaError } from '../../src/media/errors.js';
+import { CairnError, InvalidArgumentError, CorruptionError, AbortedError } from '../../core/errors.js';
 import { rejectsWith } from '../helpers/tmp.js';
 
 const t = suite('rpc');
 const SECRET = 'correct horse battery staple';
 let calls = 0;
+let running = 0;
+let maxRunning = 0;
 const handler: RpcHandler = async (req) => {
   calls++;
+  if (req.method === 'wait') {
+    running++; maxRunning = Math.max(maxRunning, running);
+    await new Promise((r) => setTimeout(r, Number(req.header.ms ?? 20)));
+    running--;
+    return { header: { i: req.header.i } };
+  }
+  if (req.method === 'vos') throw new VosError('NO_SPACE', 'full', { target: 3 });
+  if (req.method === 'bare') throw new CairnError('SOMETHING_ELSE', 'no info');
   if (req.method === 'echo') return { header: { ...req.header, len: req.payload?.length ?? 0 }, ...(req.payload ? { payload: req.payload } : {}) };
   if (req.method === 'fail') throw new ObjectError('NOT_FOUND', 'no such thing', { what: 'x', n: 3 });
   if (req.method === 'crash') throw new TypeError('boom');
@@ -100,6 +114,152 @@ t('limits, timeouts and unreachable servers give typed errors; a restarted serve
     } finally { await s2.close(); }
   } finally { await c.close(); }
   await rejectsWith(new RpcClient({ address: '127.0.0.1:1', secret: SECRET }).call('echo', {}), 'NET_UNREACHABLE');
+});
+
+/** Frame helpers for a raw HTTP/2 peer. */
+function frame(header: unknown, payload?: Uint8Array): Buffer {
+  const json = Buffer.from(JSON.stringify(header));
+  const head = Buffer.alloc(4); head.writeUInt32LE(json.length, 0);
+  return Buffer.concat([head, json, Buffer.from(payload ?? new Uint8Array(0))]);
+}
+function parse(body: Buffer): Record<string, unknown> {
+  const n = body.readUInt32LE(0);
+  return JSON.parse(body.subarray(4, 4 + n).toString()) as Record<string, unknown>;
+}
+/** One raw request: resolves with the status and decoded reply header. `body` chunks are written in turn. */
+function raw(session: http2.ClientHttp2Session, method: string, chunks: Buffer[], headers: Record<string, string | number> = {}): Promise<{ status: number; header: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ':path': `/cairn/v1/${method}`, ...headers });
+    let status = 0;
+    const got: Buffer[] = [];
+    req.on('response', (h) => { status = Number(h[':status']); });
+    req.on('data', (c: Buffer) => got.push(c));
+    req.on('end', () => { resolve({ status, header: parse(Buffer.concat(got)) }); req.close(); });
+    req.on('error', reject);
+    (async () => {
+      for (const c of chunks) {
+        if (req.destroyed || status) break;
+        if (!req.write(c)) {
+          await new Promise<void>((r) => {
+            const go = () => { for (const ev of ['drain', 'close', 'response']) req.off(ev, go); r(); };
+            for (const ev of ['drain', 'close', 'response']) req.on(ev, go);
+          });
+        }
+      }
+      if (!req.destroyed) req.end();
+    })().catch(() => { /* the server answered early */ });
+  });
+}
+const mac = (secret: string, ...p: string[]) => createHmac('sha256', secret).update(p.join('|')).digest('hex');
+/** A raw session that does the handshake by hand. */
+async function rawAuthed(port: number): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const cn = randomBytes(16).toString('hex');
+  const hello = await raw(session, '_hello', [frame({ nonce: cn })]);
+  assert.is(hello.status, 200);
+  const sn = hello.header.nonce as string;
+  assert.is(hello.header.proof, mac(SECRET, 'server', cn, sn), 'server proof is HMAC(secret, "server"|cn|sn)');
+  const auth = await raw(session, '_auth', [frame({ proof: mac(SECRET, 'client', cn, sn) })]);
+  assert.is(auth.status, 200);
+  return session;
+}
+
+t('malformed and oversized frames get NET_PROTOCOL and the server keeps serving', async () => {
+  const s = await RpcServer.listen({ secret: SECRET, handler });
+  const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET });
+  const session = await rawAuthed(s.port);
+  const before = calls;
+  try {
+    const errCode = (r: { header: Record<string, unknown> }) => (r.header.error as { code: string } | undefined)?.code;
+    for (const bad of [Buffer.from([1, 0]), Buffer.from([200, 0, 0, 0, 0x7b]), Buffer.from([2, 0, 0, 0, 0x7b, 0x7b]), frame([1, 2]), frame('str')]) {
+      const r = await raw(session, 'echo', [bad]);
+      assert.is(errCode(r), 'NET_PROTOCOL', `malformed frame ${bad.toString('hex').slice(0, 20)}`);
+    }
+    // Announced over the limit: refused from the header alone.
+    const mib = Buffer.alloc(1 << 20);
+    const announced = [frame({}), ...Array.from({ length: 63 }, () => mib), mib.subarray(5)]; // RPC_MAX_BODY + 1 bytes in all
+    assert.is(announced.reduce((n, x) => n + x.length, 0), RPC_MAX_BODY + 1);
+    const big = await raw(session, 'echo', announced, { 'content-length': RPC_MAX_BODY + 1 }).catch((e: Error) => ({ status: 0, header: { error: { code: e.message } } }));
+    assert.is(errCode(big), 'NET_PROTOCOL');
+    // Streamed without a length, past the limit.
+    const chunks = [frame({}), ...Array.from({ length: RPC_MAX_BODY / mib.length + 1 }, () => mib)];
+    const streamed = await raw(session, 'echo', chunks);
+    assert.is(errCode(streamed), 'NET_PROTOCOL');
+    assert.is(calls, before, 'the handler never saw a malformed request');
+    // An unauthenticated peer cannot make the server buffer a big handshake.
+    const anon = http2.connect(`http://127.0.0.1:${s.port}`);
+    try {
+      const h = await raw(anon, '_hello', [frame({ nonce: randomBytes(16).toString('hex') }, new Uint8Array(8000))]);
+      assert.is(errCode(h), 'NET_PROTOCOL');
+    } finally { anon.close(); }
+    // Still serving, both the raw session and a real client.
+    const ok = await raw(session, 'echo', [frame({ fine: 1 }, Buffer.from('abc'))]);
+    assert.is(ok.status, 200); assert.is(ok.header.fine, 1); assert.is(ok.header.len, 3);
+    assert.is((await c.call('echo', { x: 2 })).header.x, 2);
+  } finally { session.close(); await c.close(); await s.close(); }
+});
+
+t('errors revive as their class with code and info; the remote is named only when info is absent', async () => {
+  const s = await RpcServer.listen({ secret: SECRET, handler });
+  const addr = `127.0.0.1:${s.port}`;
+  const c = new RpcClient({ address: addr, secret: SECRET });
+  try {
+    try { await c.call('vos', {}); assert.unreachable(); } catch (e) {
+      assert.instance(e, VosError); assert.is((e as VosError).code, 'NO_SPACE'); assert.equal((e as VosError).info, { target: 3 });
+    }
+    try { await c.call('bare', {}); assert.unreachable(); } catch (e) {
+      assert.instance(e, CairnError); assert.is((e as CairnError).code, 'SOMETHING_ELSE'); assert.equal((e as CairnError).info, { remote: addr });
+    }
+    await rejectsWith(c.call('echo', { n: 1n as unknown as number }), 'INVALID_ARGUMENT');
+  } finally { await c.close(); await s.close(); }
+  const cases: Array<[string, string, new (...a: never[]) => CairnError]> = [
+    ['ObjectError', 'TX_RESTART', ObjectError], ['VosError', 'VOS_CORRUPTED', VosError], ['MediaError', 'MEDIA_IO_ERROR', MediaError],
+    ['InvalidArgumentError', 'INVALID_ARGUMENT', InvalidArgumentError], ['CorruptionError', 'CHECKSUM_MISMATCH', CorruptionError],
+    ['NetError', 'NET_TIMEOUT', NetError], ['AbortedError', 'ABORTED', AbortedError], ['SomethingElse', 'WHATEVER', CairnError],
+  ];
+  for (const [name, code, cls] of cases) {
+    const e = reviveError({ name, code, message: 'm', info: { a: 1, nested: { b: [1, 2] } } }, 'host:1');
+    assert.instance(e, cls, name);
+    assert.is(e.name, cls.name);
+    assert.is(e.code, code, name);
+    assert.equal(e.info, { a: 1, nested: { b: [1, 2] } }, `${name} keeps info exactly`);
+  }
+});
+
+t('abort, connect timeout, in-flight cap, shared handshake, restart while idle', async () => {
+  const s = await RpcServer.listen({ secret: SECRET, handler });
+  const port = s.port;
+  const c = new RpcClient({ address: `127.0.0.1:${port}`, secret: SECRET });
+  try {
+    // 50 concurrent first calls share one session and one handshake.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => c.call('echo', { i })));
+    assert.is((s as unknown as { sessions: Set<unknown> }).sessions.size, 1);
+    // AbortSignal.
+    const ac = new AbortController();
+    const p = c.call('wait', { ms: 1000 }, undefined, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    await rejectsWith(p, 'ABORTED');
+    // At most MAX_RPC_IN_FLIGHT calls run at once; the rest wait and all complete.
+    running = 0; maxRunning = 0;
+    const n = MAX_RPC_IN_FLIGHT + 100;
+    const rs = await Promise.all(Array.from({ length: n }, (_, i) => c.call('wait', { i, ms: 30 })));
+    rs.forEach((r, i) => assert.is(r.header.i, i));
+    assert.ok(maxRunning <= MAX_RPC_IN_FLIGHT, `max running ${maxRunning}`);
+    assert.ok(maxRunning > 100, `calls do run concurrently (${maxRunning})`);
+    // A server restarted while the client was idle is reconnected to without a failed call.
+    await s.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const s2 = await RpcServer.listen({ port, secret: SECRET, handler });
+    try { assert.is((await c.call('echo', { again: 1 })).header.again, 1); } finally { await s2.close(); }
+  } finally { await c.close(); }
+  // A peer that accepts TCP but never speaks HTTP/2: NET_TIMEOUT within the call's timeout.
+  const sockets: net.Socket[] = [];
+  const mute = net.createServer((sock) => { sockets.push(sock); });
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+  const mc = new RpcClient({ address: `127.0.0.1:${(mute.address() as net.AddressInfo).port}`, secret: SECRET, timeoutMs: 300 });
+  const t0 = Date.now();
+  try { await rejectsWith(mc.call('echo', {}), 'NET_TIMEOUT'); } finally { await mc.close(); for (const x of sockets) x.destroy(); mute.close(); }
+  assert.ok(Date.now() - t0 < 2000, 'timed out promptly');
 });
 
 t.run();
