@@ -8,6 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { Cluster, until } from '../helpers/cluster.js';
 import { collect, rejectsWith, text } from '../helpers/tmp.js';
 import { RpcClient } from '../../src/net/rpc.js';
@@ -95,6 +96,28 @@ t('a client or a peer without the pool secret is refused', async () => {
   } finally {
     await ok.close();
   }
+});
+
+t('a request planned with an old pool map is refused with STALE_MAP; the CLI reads a connected pool', async () => {
+  const e = cluster.engines[0]!;
+  const c = new RpcClient({ address: e.address, secret: cluster.secret });
+  try {
+    const cont = (await pool.listContainers())[0]!.uuid;
+    await rejectsWith(c.call('shard.fetchSingle', { target: pool.query().targets.find((x) => x.rank === e.rank)!.id, cont, mapVersion: 0, epoch: '1', oid: '1', dkey: 'ZA==', akey: 'YQ==' }), 'STALE_MAP');
+  } finally {
+    await c.close();
+  }
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/cairn-cli.ts', 'pool', 'query', '--etcd', cluster.etcdUrl, '--pool', cluster.pool, '--json'],
+      { cwd: new URL('../..', import.meta.url).pathname, env: { ...process.env, CAIRN_POOL_SECRET: cluster.secret }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let o = '', err = '';
+    child.stdout.on('data', (d) => (o += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(`exit ${code}: ${err}`))));
+  });
+  const q = JSON.parse(out) as { targets: unknown[]; containers: number };
+  assert.is(q.targets.length, 10);
+  assert.ok(q.containers >= 1);
 });
 
 t('SIGKILL an engine under load: degraded reads, automatic exclusion, rebuild, restart, reintegrate; every byte verified', async () => {
