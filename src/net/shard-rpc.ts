@@ -193,7 +193,7 @@ export class RemoteShardStore implements ShardStore {
     if (typeof m === 'string' && /^\d{1,40}$/.test(m)) { const e = BigInt(m); if (exact || e > this.maxEpoch) this.maxEpoch = e; }
     const u = r.header.usage as Usage | undefined;
     if (u && typeof u === 'object' && ['scmUsed', 'scmTotal', 'dataUsed', 'dataTotal'].every((k) => typeof (u as Record<string, unknown>)[k] === 'number')) {
-      this.lastUsage = { scmUsed: u.scmUsed, scmTotal: u.scmTotal, dataUsed: u.dataUsed, dataTotal: u.dataTotal };
+      this.lastUsage = { ...u }; // any further numbers the store reports (e.g. VOS scmLive) come along
     }
     return r;
   }

@@ -9,80 +9,190 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
-import { VosTarget } from '../../src/vos/index.js';
+import { VosTarget, VosError } from '../../src/vos/index.js';
 import { RpcServer, RpcClient } from '../../src/net/rpc.js';
-import { RemoteShardStore, serveShardCall, LIST_PAGE } from '../../src/net/shard-rpc.js';
+import { RemoteShardStore, serveShardCall, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
 import type { ShardStore } from '../../src/object/shard-store.js';
 import { tmpDir, collect } from '../helpers/tmp.js';
 
 const t = suite('shard-rpc');
-const OPTS = { scmBytes: 16 << 20, dataBytes: 64 << 20, io: 'pread' as const };
+const OPTS = { scmBytes: 32 << 20, dataBytes: 64 << 20, io: 'pread' as const };
+const SECRET = 's3cret-s3cret';
+const enc = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array | undefined) => (b === undefined ? 'undefined' : Buffer.from(b).toString('hex'));
 
-t('a seeded sequence of operations answers the same remotely as locally', async () => {
+/** Served store + oracle + remote handle; `seen` records every request header the engine got. */
+async function setup() {
   await initXxhash();
   const dir = tmpDir('cairn-shardrpc-');
   const served = await VosTarget.open(join(dir, 'served'), OPTS);
   const oracle = await VosTarget.open(join(dir, 'oracle'), OPTS);
-  const server = await RpcServer.listen({ secret: 's3cret-s3cret', handler: (req) => serveShardCall(req.method, req.header, req.payload, served as unknown as ShardStore) });
-  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: 's3cret-s3cret' });
-  const remote = new RemoteShardStore(client, () => ({ target: 0 }));
-  const local = oracle as unknown as ShardStore;
+  const seen: Array<{ method: string; header: Record<string, unknown> }> = [];
+  const server = await RpcServer.listen({
+    secret: SECRET,
+    handler: (req) => { seen.push({ method: req.method, header: req.header }); return serveShardCall(req.method, req.header, req.payload, served as unknown as ShardStore); },
+  });
+  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET });
+  let mapVersion = 1;
+  let closed = 0;
+  const remote = new RemoteShardStore(client, () => ({ target: 3, cont: 'c-uuid', mapVersion }), { onClose: () => { closed++; } });
+  return {
+    served, oracle, remote, seen, local: oracle as unknown as ShardStore,
+    bumpMap: () => { mapVersion++; return mapVersion; },
+    closedCount: () => closed,
+    async close() { await client.close(); await server.close(); await served.close(); await oracle.close(); },
+  };
+}
+
+/** Run `f` on the remote and the oracle; both must give the same result or the same error code. */
+async function both<T>(what: string, f: (s: ShardStore) => Promise<T>, s: { remote: ShardStore; local: ShardStore }, norm: (x: T) => unknown = (x) => x): Promise<void> {
+  const run = async (st: ShardStore): Promise<Record<string, unknown>> => {
+    try { return { v: norm(await f(st)) }; } catch (e) { return { err: (e as VosError).code ?? String(e), cls: (e as Error).constructor.name }; }
+  };
+  assert.equal(await run(s.remote), await run(s.local), what);
+}
+
+t('a seeded sequence of operations answers the same remotely as locally', async () => {
+  const s = await setup();
+  const { remote, local } = s;
   try {
+    assert.equal(remote.usage(), { scmUsed: 0, scmTotal: 0, dataUsed: 0, dataTotal: 0 }, 'zeros before any usage reply');
     const rng = new Rng(7);
-    const oids = [1n, (1n << 150n) + 5n, 12345678901234567890123456789n];
-    const key = (n: number) => new TextEncoder().encode(`k${rng.int(n)}`);
+    const oids = [1n, (1n << 150n) + 5n, 12345678901234567890123456789n, 77n];
+    const key = (n: number) => enc(`k${rng.int(n)}`);
+    const arr = enc('arr');
     let epoch = 1n;
+    const fetchAt = () => (rng.chance(0.7) ? epoch : BigInt(rng.range(1, Number(epoch))));
+    const listNorm = (x: Uint8Array[]) => x.map(hex);
     for (let step = 0; step < 1500; step++) {
       const oid = oids[rng.int(oids.length)]!;
       const dkey = key(6), akey = key(3);
-      const op = rng.int(10);
+      const op = rng.int(14);
+      const tag = `step ${step} op ${op}`;
       if (op < 3) {
         epoch++;
         const v = rng.bytes(rng.int(3) === 0 ? 0 : rng.range(1, 5000));
-        await remote.updateSingle(epoch, oid, dkey, akey, v);
-        await local.updateSingle(epoch, oid, dkey, akey, v);
+        await both(tag, (st) => st.updateSingle(epoch, oid, dkey, akey, v), s);
       } else if (op < 5) {
         epoch++;
         const recx = { index: rng.int(20_000), count: rng.range(1, 9000) };
         const data = rng.bytes(recx.count);
-        await remote.updateArray(epoch, oid, new TextEncoder().encode('arr'), akey, recx, data);
-        await local.updateArray(epoch, oid, new TextEncoder().encode('arr'), akey, recx, data);
+        await both(tag, (st) => st.updateArray(epoch, oid, arr, akey, recx, data), s);
       } else if (op === 5) {
         epoch++;
-        await remote.punchAkey(epoch, oid, dkey, akey);
-        await local.punchAkey(epoch, oid, dkey, akey);
+        await both(tag, (st) => st.punchAkey(epoch, oid, dkey, akey), s);
+      } else if (op === 6 && rng.chance(0.3)) {
+        epoch++;
+        const which = rng.chance(0.5) ? dkey : arr;
+        await both(tag, (st) => st.punchDkey(epoch, oid, which), s);
+      } else if (op === 7 && rng.chance(0.1)) {
+        epoch++;
+        await both(tag, (st) => st.punchObject(epoch, oid), s);
       } else {
-        const at = rng.chance(0.7) ? epoch : BigInt(rng.range(1, Number(epoch)));
-        const a = await remote.fetchSingle(at, oid, dkey, akey).catch((e) => e.code as string);
-        const b = await local.fetchSingle(at, oid, dkey, akey).catch((e) => e.code as string);
-        assert.is(typeof a === 'string' ? a : hex(a), typeof b === 'string' ? b : hex(b), `step ${step} fetchSingle`);
+        const at = fetchAt();
+        await both(`${tag} fetchSingle`, (st) => st.fetchSingle(at, oid, dkey, akey), s, hex);
         const recx = { index: rng.int(20_000), count: rng.range(1, 8000) };
-        const ra = await remote.fetchArray(at, oid, new TextEncoder().encode('arr'), akey, recx);
-        const rb = await local.fetchArray(at, oid, new TextEncoder().encode('arr'), akey, recx);
-        assert.is(hex(ra.data), hex(rb.data), `step ${step} fetchArray data`);
-        assert.equal(ra.present, rb.present, `step ${step} fetchArray present`);
-        assert.equal((await collect(remote.listDkeys(at, oid))).map(hex), (await collect(local.listDkeys(at, oid))).map(hex));
-        assert.equal((await collect(remote.listAkeys(at, oid, dkey))).map(hex), (await collect(local.listAkeys(at, oid, dkey))).map(hex));
-        assert.is(await remote.akeyKind(at, oid, dkey, akey), await local.akeyKind(at, oid, dkey, akey));
+        const holes = rng.chance(0.5) ? { holesAsZero: rng.chance(0.5) } : undefined;
+        await both(`${tag} fetchArray`, (st) => st.fetchArray(at, oid, arr, akey, recx, holes), s, (r) => ({ data: hex(r.data), present: r.present }));
+        await both(`${tag} listObjects`, (st) => collect(st.listObjects(at)), s, (x) => x.map(String));
+        await both(`${tag} listDkeys`, (st) => collect(st.listDkeys(at, oid)), s, listNorm);
+        await both(`${tag} listAkeys`, (st) => collect(st.listAkeys(at, oid, dkey)), s, listNorm);
+        await both(`${tag} listRecx`, (st) => collect(st.listRecx(at, oid, arr, akey)), s, (x) => x.map((r) => `${r.index}+${r.count}@${r.epoch}`));
+        await both(`${tag} akeyKind`, (st) => st.akeyKind(at, oid, dkey, akey), s);
+        await both(`${tag} akeyKind arr`, (st) => st.akeyKind(at, oid, arr, akey), s);
       }
+      if (op < 8) assert.is(remote.queryMaxEpoch(), local.queryMaxEpoch(), `${tag}: max epoch after a write`);
     }
-    assert.is(remote.queryMaxEpoch(), local.queryMaxEpoch());
-    // A listing longer than one page.
-    const many = LIST_PAGE * 2 + 17;
-    for (let i = 0; i < many; i++) await remote.updateSingle(epoch + 1n, 99n, new TextEncoder().encode(`d${i}`), new TextEncoder().encode('a'), new Uint8Array([i & 255]));
-    assert.is((await collect(remote.listDkeys(epoch + 1n, 99n))).length, many);
-    assert.is((await collect(remote.listObjects(epoch + 1n))).length, (await collect(local.listObjects(epoch))).length + 1);
-    // discard and aggregate reach the engine's store.
-    await remote.discard(epoch, epoch + 1n);
-    assert.is((await collect(remote.listDkeys(epoch + 1n, 99n))).length, 0);
-    assert.ok((await remote.refreshUsage()).scmTotal > 0);
-  } finally {
-    await client.close();
-    await server.close();
-    await served.close();
-    await oracle.close();
-  }
+    // Errors of the engine's store arrive as the same class and code.
+    await both('epoch 0 is refused', (st) => st.updateSingle(0n, 1n, enc('d'), enc('a'), enc('x')), s);
+    await both('empty dkey is refused', (st) => st.fetchSingle(epoch, 1n, new Uint8Array(0), enc('a')), s);
+    try { await remote.updateSingle(0n, 1n, enc('d'), enc('a'), enc('x')); assert.unreachable(); } catch (e) { assert.instance(e, VosError); }
+    // An absent value and an empty value are different things.
+    epoch++;
+    await both('empty single', (st) => st.updateSingle(epoch, 5n, enc('e'), enc('e'), new Uint8Array(0)), s);
+    assert.is(hex(await remote.fetchSingle(epoch, 5n, enc('e'), enc('e'))), '');
+    assert.is(await remote.fetchSingle(epoch, 5n, enc('e'), enc('nope')), undefined);
+    assert.is(await remote.akeyKind(epoch, 5n, enc('e'), enc('nope')), undefined);
+    // aggregate, discard (which lowers the max epoch) and usage reach the engine's store.
+    await both('aggregate', (st) => st.aggregate(epoch - 5n, [epoch - 100n]), s, (r) => JSON.parse(JSON.stringify(r, (_k, x) => (typeof x === 'bigint' ? String(x) : x))));
+    await both('discard', (st) => st.discard(epoch - 3n), s);
+    assert.is(remote.queryMaxEpoch(), local.queryMaxEpoch(), 'max epoch after a discard');
+    assert.is(await remote.refreshMaxEpoch(), s.served.queryMaxEpoch());
+    await both('listObjects after discard', (st) => collect(st.listObjects(epoch)), s, (x) => x.map(String));
+    assert.equal(await remote.refreshUsage(), s.served.usage());
+    assert.equal(remote.usage(), s.served.usage());
+    assert.ok(remote.usage().scmTotal > 0);
+  } finally { await s.close(); }
+});
+
+t('listings longer than one page are complete and identical, also interleaved', async () => {
+  const s = await setup();
+  const { remote, local } = s;
+  try {
+    const n = LIST_PAGE * 2 + 17;
+    const v = new Uint8Array([1]);
+    // Many objects, many dkeys of one object, many akeys of one dkey, many extents of one akey.
+    for (let i = 0; i < LIST_PAGE + 5; i++) for (const st of [remote, local]) await st.updateSingle(2n, BigInt(1000 + i), enc('d'), enc('a'), v);
+    for (let i = 0; i < n; i++) for (const st of [remote, local]) await st.updateSingle(3n, 7n, enc(`d${i}`), enc('a'), v);
+    for (let i = 0; i < n; i++) for (const st of [remote, local]) await st.updateSingle(4n, 8n, enc('d'), enc(`a${i}`), v);
+    for (let i = 0; i < n; i++) for (const st of [remote, local]) await st.updateArray(BigInt(5 + (i % 3)), 9n, enc('d'), enc('x'), { index: i * 3, count: 2 }, new Uint8Array([i & 255, 7]));
+    const objs = await collect(remote.listObjects(10n));
+    assert.is(objs.length, LIST_PAGE + 5 + 3);
+    assert.equal(objs.map(String), (await collect(local.listObjects(10n))).map(String));
+    const dk = await collect(remote.listDkeys(10n, 7n));
+    assert.is(dk.length, n);
+    assert.equal(dk.map(hex), (await collect(local.listDkeys(10n, 7n))).map(hex));
+    const ak = await collect(remote.listAkeys(10n, 8n, enc('d')));
+    assert.is(ak.length, n);
+    assert.equal(ak.map(hex), (await collect(local.listAkeys(10n, 8n, enc('d')))).map(hex));
+    const rx = await collect(remote.listRecx(10n, 9n, enc('d'), enc('x')));
+    assert.is(rx.length, n);
+    assert.equal(rx, await collect(local.listRecx(10n, 9n, enc('d'), enc('x'))));
+    // Two listings advanced page by page in turn do not disturb each other.
+    const a = remote.listDkeys(10n, 7n)[Symbol.asyncIterator]();
+    const b = remote.listAkeys(10n, 8n, enc('d'))[Symbol.asyncIterator]();
+    const ga: string[] = [], gb: string[] = [];
+    for (;;) {
+      const [x, y] = [await a.next(), await b.next()];
+      if (!x.done) ga.push(hex(x.value)); if (!y.done) gb.push(hex(y.value));
+      if (x.done && y.done) break;
+    }
+    assert.equal(ga, dk.map(hex)); assert.equal(gb, ak.map(hex));
+    // Pages were fetched, not one giant reply: ceil(n / LIST_PAGE) calls for the dkeys.
+    const pages = s.seen.filter((x) => x.method === 'shard.listDkeys' && x.header.oid === '7');
+    assert.is(pages.length, 2 * Math.ceil(n / LIST_PAGE));
+    // A continuation whose cursor is unknown (expired, engine restarted) resumes by skipping.
+    const r = await serveShardCall('shard.listDkeys', { epoch: '10', oid: '7', skip: LIST_PAGE, cursor: 'gone' }, undefined, s.served as unknown as ShardStore);
+    assert.equal(r.header.items, dk.slice(LIST_PAGE, 2 * LIST_PAGE).map((k) => Buffer.from(k).toString('base64')));
+    assert.is(r.header.done, false);
+    const last = await serveShardCall('shard.listDkeys', { epoch: '10', oid: '7', skip: 2 * LIST_PAGE, cursor: r.header.cursor }, undefined, s.served as unknown as ShardStore);
+    assert.is((last.header.items as unknown[]).length, 17);
+    assert.is(last.header.done, true);
+  } finally { await s.close(); }
+});
+
+t('route is merged into every call and re-evaluated; bulk data is raw payload; close only calls onClose', async () => {
+  const s = await setup();
+  const { remote } = s;
+  try {
+    const big = new Uint8Array(3 << 20).map((_, i) => (i * 31) & 255);
+    await remote.updateArray(2n, 1n, enc('d'), enc('a'), { index: 0, count: big.length }, big);
+    const v2 = s.bumpMap();
+    const got = await remote.fetchArray(2n, 1n, enc('d'), enc('a'), { index: 0, count: big.length });
+    assert.ok(Buffer.from(got.data).equals(Buffer.from(big)));
+    assert.equal(got.present, [{ index: 0, count: big.length }]);
+    assert.equal(s.seen.map((x) => x.header.mapVersion), [1, v2]);
+    for (const x of s.seen) { assert.is(x.header.target, 3); assert.is(x.header.cont, 'c-uuid'); }
+    assert.ok(JSON.stringify(s.seen[0]!.header).length < 1000, 'the bulk data was not put in the header');
+    for (const m of s.seen.map((x) => x.method)) assert.ok(SHARD_METHODS.includes(m));
+    await remote.close();
+    assert.is(s.closedCount(), 1);
+    assert.is(hex((await s.served.fetchArray(2n, 1n, enc('d'), enc('a'), { index: 0, count: 4 })).data), hex(big.subarray(0, 4)), 'the engine store is still open');
+    // Unknown methods and malformed headers are protocol errors, never a crash.
+    for (const [m, h] of [['shard.nope', {}], ['shard.fetchSingle', { epoch: 5, oid: '1', dkey: 'ZA==', akey: 'YQ==' }], ['shard.fetchArray', { epoch: '5', oid: '1', dkey: 'ZA==', akey: 'YQ==', recx: { index: -1, count: 1 } }]] as const) {
+      try { await serveShardCall(m, h as Record<string, unknown>, undefined, s.served as unknown as ShardStore); assert.unreachable(m); } catch (e) { assert.is((e as { code?: string }).code, 'NET_PROTOCOL', m); }
+    }
+  } finally { await s.close(); }
 });
 
 t.run();
