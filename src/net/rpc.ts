@@ -39,7 +39,7 @@ const HTTP2_SETTINGS = { initialWindowSize: WINDOW, maxFrameSize: 1024 * 1024 };
 
 /** One request. */
 export interface RpcRequest { method: string; header: Record<string, unknown>; payload?: Uint8Array }
-/** One reply. */
+/** One reply. `header.error` is reserved: a reply carrying it is an error reply (see `toWireError`). */
 export interface RpcReply { header: Record<string, unknown>; payload?: Uint8Array }
 /** Serves authenticated requests; throw a CairnError to answer with an error. */
 export type RpcHandler = (req: RpcRequest) => Promise<RpcReply>;

@@ -7,6 +7,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpDir } from '../helpers/tmp.js';
 import { randomBytes, createHmac } from 'node:crypto';
 import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, type RpcHandler } from '../../src/net/rpc.js';
 import { NetError, reviveError } from '../../src/net/errors.js';
@@ -260,6 +264,50 @@ t('abort, connect timeout, in-flight cap, shared handshake, restart while idle',
   const t0 = Date.now();
   try { await rejectsWith(mc.call('echo', {}), 'NET_TIMEOUT'); } finally { await mc.close(); for (const x of sockets) x.destroy(); mute.close(); }
   assert.ok(Date.now() - t0 < 2000, 'timed out promptly');
+});
+
+t('a server closed mid-call fails the call with NET_UNREACHABLE at once, not by timeout', async () => {
+  const s = await RpcServer.listen({ secret: SECRET, handler });
+  const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET, timeoutMs: 10_000 });
+  try {
+    await c.call('echo', {});
+    const t0 = Date.now();
+    const p = c.call('wait', { ms: 3000 });
+    setTimeout(() => { void s.close(); }, 50);
+    try { await p; assert.unreachable(); } catch (e) {
+      assert.instance(e, NetError);
+      assert.is((e as NetError).code, 'NET_UNREACHABLE');
+      assert.equal((e as NetError).info, { address: `127.0.0.1:${s.port}`, method: 'wait' });
+    }
+    assert.ok(Date.now() - t0 < 2000);
+  } finally { await c.close(); }
+});
+
+t('TLS: the same protocol over a secure server with a pinned CA', async () => {
+  const dir = tmpDir('cairn-rpc-tls-');
+  const key = join(dir, 'key.pem'), cert = join(dir, 'cert.pem');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1'], { stdio: 'ignore' });
+  } catch {
+    console.warn('openssl not available: TLS test skipped');
+    return;
+  }
+  const tls = { key: readFileSync(key), cert: readFileSync(cert) };
+  const s = await RpcServer.listen({ secret: SECRET, handler, tls });
+  const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET, tls: { ca: tls.cert } });
+  const plain = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET, timeoutMs: 1000 });
+  try {
+    const p = randomBytes(1 << 20);
+    const r = await c.call('echo', { tls: true }, p);
+    assert.is(r.header.tls, true);
+    assert.ok(Buffer.from(r.payload!).equals(p));
+    await rejectsWith(c.call('fail', {}), 'NOT_FOUND');
+    // A client without TLS cannot talk to it.
+    let code: string | undefined;
+    try { await plain.call('echo', {}); } catch (e) { code = (e as CairnError).code; }
+    assert.ok(code === 'NET_UNREACHABLE' || code === 'NET_TIMEOUT', `plain client: ${code}`);
+  } finally { await c.close(); await plain.close(); await s.close(); }
 });
 
 t.run();
