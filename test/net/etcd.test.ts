@@ -1,87 +1,269 @@
 /**
- * The etcd wrapper (src/net/etcd.ts) against a real etcd: create-if-absent, compare-and-set,
- * counters under concurrency, leases that vanish when their holder is SIGKILLed, prefix watches,
- * leader election, and a typed error when etcd is not there.
+ * The etcd wrapper against a real etcd: keys and JSON, create-if-absent, compare-and-put,
+ * concurrent counters, leases (revoked, and expired after their holder is SIGKILLed), prefix
+ * watches (also across an etcd restart), leader election, and unreachable etcd.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { Etcd } from '../../src/net/etcd.js';
-import { startEtcd } from '../helpers/etcd.js';
+import { fileURLToPath } from 'node:url';
+import { Etcd, EtcdError, ETCD_PREFIX, type WatchEvent } from '../../src/net/etcd.js';
+import { startEtcd, freePort, type TestEtcd } from '../helpers/etcd.js';
 import { rejectsWith } from '../helpers/tmp.js';
-import { until } from '../helpers/cluster.js';
 
-const t = suite('etcd');
-let server: Awaited<ReturnType<typeof startEtcd>>;
+const test = suite('etcd');
+const P = ETCD_PREFIX + 'test/';
+let srv: TestEtcd;
 let etcd: Etcd;
-t.before(async () => { server = await startEtcd(); etcd = await Etcd.connect(server.url); });
-t.after(async () => { await etcd?.close(); await server?.stop(); });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-t('keys, JSON, create-if-absent and compare-and-set', async () => {
-  await etcd.putJson('/cairn/t/a', { x: 1 });
-  assert.equal(await etcd.getJson('/cairn/t/a'), { x: 1 });
-  assert.is(await etcd.createIfAbsent('/cairn/t/b', 'one'), true);
-  assert.is(await etcd.createIfAbsent('/cairn/t/b', 'two'), false);
-  assert.is((await etcd.get('/cairn/t/b'))!.value.toString(), 'one');
-  const kv = (await etcd.get('/cairn/t/b'))!;
-  assert.is(await etcd.compareAndPut('/cairn/t/b', 'three', kv.modRevision), true);
-  assert.is(await etcd.compareAndPut('/cairn/t/b', 'four', kv.modRevision), false, 'a stale revision loses');
-  assert.is(await etcd.compareAndPut('/cairn/t/new', 'x', '0'), true);
-  assert.is(await etcd.compareAndPut('/cairn/t/new', 'y', '0'), false);
-  assert.is((await etcd.getPrefix('/cairn/t/')).length, 3);
-  await etcd.deletePrefix('/cairn/t/');
-  assert.is(await etcd.get('/cairn/t/a'), undefined);
+async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+test.before(async () => {
+  srv = await startEtcd();
+  etcd = await Etcd.connect(srv.url);
+});
+test.after(async () => {
+  await etcd?.close();
+  await srv?.stop();
 });
 
-t('fifty concurrent increments hand out 0..49 exactly once', async () => {
-  const got = await Promise.all(Array.from({ length: 50 }, () => etcd.increment('/cairn/counter')));
-  assert.equal([...got].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i));
+test('put/get/json round trip, prefixes and deletes', async () => {
+  assert.is(await etcd.get(P + 'none'), undefined);
+  await etcd.put(P + 'a', 'hello');
+  const kv = await etcd.get(P + 'a');
+  assert.ok(kv);
+  assert.is(kv.value.toString(), 'hello');
+  assert.is(kv.version, '1');
+  await etcd.put(P + 'a', Buffer.from([0, 255, 1]));
+  assert.equal([...(await etcd.get(P + 'a'))!.value], [0, 255, 1]);
+  assert.is((await etcd.get(P + 'a'))!.version, '2');
+  await etcd.putJson(P + 'j/x', { n: 1, s: 'x', l: [1, 2] });
+  await etcd.putJson(P + 'j/y', 2);
+  assert.equal(await etcd.getJson(P + 'j/x'), { n: 1, s: 'x', l: [1, 2] });
+  assert.is(await etcd.getJson(P + 'j/none'), undefined);
+  await rejectsWith(etcd.getJson(P + 'a'), 'ETCD_ERROR');
+  assert.equal((await etcd.getPrefix(P + 'j/')).map((k) => k.key), [P + 'j/x', P + 'j/y']);
+  await etcd.delete(P + 'j/x');
+  await etcd.delete(P + 'j/x'); // absent is fine
+  assert.equal((await etcd.getPrefix(P + 'j/')).map((k) => k.key), [P + 'j/y']);
+  await etcd.deletePrefix(P);
+  assert.equal(await etcd.getPrefix(P), []);
+  await rejectsWith(etcd.put('', 'x'), 'ETCD_ERROR');
 });
 
-t('a watch sees puts and deletes; a leased key vanishes when its holder is SIGKILLed', async () => {
-  const seen: string[] = [];
-  const stop = await etcd.watchPrefix('/cairn/w/', (ev) => seen.push(`${ev.type} ${ev.key}`));
-  const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `
-    import { Etcd } from './src/net/etcd.ts';
-    const e = await Etcd.connect(${JSON.stringify(server.url)});
-    const l = await e.lease(2);
-    await e.put('/cairn/w/leased', 'alive', { lease: l });
-    console.log('ready');
-    setInterval(() => {}, 1000);
-  `], { cwd: new URL('../..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => holder.stdout!.on('data', (d) => { if (String(d).includes('ready')) resolve(); }));
-  assert.is((await etcd.get('/cairn/w/leased'))!.value.toString(), 'alive');
-  holder.kill('SIGKILL');
-  await until(async () => (await etcd.get('/cairn/w/leased')) === undefined, 8000, 'the lease to expire');
-  await until(() => seen.includes('delete /cairn/w/leased'), 3000, 'the delete event');
-  assert.ok(seen.includes('put /cairn/w/leased'));
-  await stop();
-  // A lease revoked by its holder removes its keys at once.
-  const l = await etcd.lease(30);
-  await etcd.put('/cairn/w/mine', 'x', { lease: l });
-  await l.revoke();
-  assert.is(await etcd.get('/cairn/w/mine'), undefined);
+test('createIfAbsent creates once', async () => {
+  assert.is(await etcd.createIfAbsent(P + 'c', 'first'), true);
+  assert.is(await etcd.createIfAbsent(P + 'c', 'second'), false);
+  assert.is((await etcd.get(P + 'c'))!.value.toString(), 'first');
 });
 
-t('leader election: the second campaigner leads once the first resigns', async () => {
-  const other = await Etcd.connect(server.url);
+test('createAllIfAbsent writes all keys or none', async () => {
+  const lease = await etcd.lease(30);
+  assert.is(await etcd.createAllIfAbsent([P + 'all/1', P + 'all/2'], 'commit', { lease }), true);
+  assert.is(await etcd.createAllIfAbsent([P + 'all/3', P + 'all/2'], 'abort'), false);
+  assert.is(await etcd.get(P + 'all/3'), undefined, 'nothing written when one key exists');
+  assert.equal((await etcd.getPrefix(P + 'all/')).map((k) => k.value.toString()), ['commit', 'commit']);
+  await rejectsWith(etcd.createAllIfAbsent(Array.from({ length: 129 }, (_, i) => P + i), 'x'), 'ETCD_ERROR');
+  await lease.revoke();
+  assert.equal(await etcd.getPrefix(P + 'all/'), []);
+});
+
+test('a lease without keepalive expires after its TTL', async () => {
+  const lease = await etcd.lease(2, { keepAlive: false });
+  await etcd.put(P + 'short', 'x', { lease });
+  assert.ok(await etcd.get(P + 'short'));
+  await until(async () => (await etcd.get(P + 'short')) === undefined, 5000, 'the unrenewed lease to expire');
+});
+
+test('compareAndPut fails on a stale revision', async () => {
+  assert.is(await etcd.compareAndPut(P + 'cas', 'v0', '0'), true);
+  assert.is(await etcd.compareAndPut(P + 'cas', 'again', '0'), false, "'0' means must not exist");
+  const r1 = (await etcd.get(P + 'cas'))!.modRevision;
+  assert.is(await etcd.compareAndPut(P + 'cas', 'v1', r1), true);
+  assert.is(await etcd.compareAndPut(P + 'cas', 'v2', r1), false, 'stale revision');
+  assert.is((await etcd.get(P + 'cas'))!.value.toString(), 'v1');
+  await rejectsWith(etcd.compareAndPut(P + 'cas', 'x', 'abc'), 'ETCD_ERROR');
+});
+
+test('50 concurrent increments from two clients give exactly 0..49', async () => {
+  const other = await Etcd.connect(srv.url);
   try {
-    const first = await etcd.campaign('/cairn/lead', 'a');
-    let secondElected = false;
-    const second = other.campaign('/cairn/lead', 'b').then((h) => { secondElected = true; return h; });
-    await new Promise((r) => setTimeout(r, 300));
-    assert.is(secondElected, false, 'only one leader at a time');
-    await first.resign();
-    await (await second).resign();
-    assert.is(secondElected, true);
+    const got = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? etcd : other).increment(P + 'counter')));
+    assert.equal([...got].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i));
+    assert.is(await etcd.increment(P + 'counter'), 50);
   } finally {
     await other.close();
   }
 });
 
-t('no etcd at the address: ETCD_UNREACHABLE', async () => {
-  await rejectsWith(Etcd.connect('http://127.0.0.1:1', { dialTimeoutMs: 500 }), 'ETCD_UNREACHABLE');
-  await rejectsWith(Etcd.connect('not a url'), 'ETCD_UNREACHABLE');
+test('a key under a revoked lease disappears; revoke does not signal lost', async () => {
+  const lease = await etcd.lease(2);
+  assert.match(lease.id, /^\d+$/);
+  let lost = false;
+  lease.on('lost', () => { lost = true; });
+  await etcd.put(P + 'leased', 'x', { lease });
+  assert.is(await etcd.createIfAbsent(P + 'leased2', 'y', { lease }), true);
+  await sleep(3000); // longer than the TTL: kept alive
+  assert.ok(await etcd.get(P + 'leased'), 'kept alive past its TTL');
+  await lease.revoke();
+  assert.is(await etcd.get(P + 'leased'), undefined);
+  assert.is(await etcd.get(P + 'leased2'), undefined);
+  await lease.revoke(); // twice is fine
+  assert.is(lost, false);
+  await rejectsWith(etcd.lease(0), 'ETCD_ERROR');
+  await rejectsWith(etcd.lease(1.5), 'ETCD_ERROR');
 });
 
-t.run();
+test('a key of a SIGKILLed lease holder disappears within TTL + 3 s', async () => {
+  const mod = fileURLToPath(new URL('../../src/net/etcd.ts', import.meta.url));
+  const code = `
+    import { Etcd } from ${JSON.stringify(mod)};
+    const e = await Etcd.connect(${JSON.stringify(srv.url)});
+    const l = await e.lease(2);
+    await e.put(${JSON.stringify(P + 'child')}, 'alive', { lease: l });
+    console.log('ready');
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  try {
+    await until(() => out.includes('ready') || child.exitCode !== null, 20_000, 'the child to put its leased key');
+    assert.ok(out.includes('ready'), out);
+    assert.is((await etcd.get(P + 'child'))?.value.toString(), 'alive');
+    await sleep(2500);
+    assert.ok(await etcd.get(P + 'child'), 'the child keeps its lease alive');
+  } finally {
+    child.kill('SIGKILL');
+  }
+  const t0 = Date.now();
+  await until(async () => (await etcd.get(P + 'child')) === undefined, 5000, 'the leased key to vanish');
+  assert.ok(Date.now() - t0 <= 5000);
+});
+
+test('watchPrefix sees puts and deletes below the prefix only, until stopped', async () => {
+  const evs: WatchEvent[] = [];
+  const stop = await etcd.watchPrefix(P + 'w/', (ev) => evs.push(ev));
+  await etcd.put(P + 'w/a', '1');
+  await etcd.put(P + 'other', 'x');
+  await etcd.put(P + 'w/b', '2');
+  await etcd.delete(P + 'w/a');
+  await until(() => evs.length >= 3, 3000, 'three events');
+  assert.equal(evs.map((e) => [e.type, e.key, e.value?.toString()]), [
+    ['put', P + 'w/a', '1'], ['put', P + 'w/b', '2'], ['delete', P + 'w/a', undefined],
+  ]);
+  await stop();
+  await etcd.put(P + 'w/c', '3');
+  await sleep(300);
+  assert.is(evs.length, 3, 'no events after stop');
+});
+
+test('campaign: the second campaigner leads after the first resigns', async () => {
+  const other = await Etcd.connect(srv.url);
+  try {
+    const a = await etcd.campaign(P + 'leader', 'a');
+    let bLeads = false;
+    const bp = other.campaign(P + 'leader', 'b').then((h) => { bLeads = true; return h; });
+    await sleep(500);
+    assert.is(bLeads, false, 'b waits while a leads');
+    await a.resign();
+    const b = await bp;
+    assert.ok(bLeads);
+    // a third campaigner under a caller's lease waits for b
+    const lease = await etcd.lease(5);
+    let cLeads = false;
+    const cp = etcd.campaign(P + 'leader', 'c', lease).then((h) => { cLeads = true; return h; });
+    await sleep(300);
+    assert.is(cLeads, false);
+    await b.resign();
+    const c = await cp;
+    await c.resign();
+    await c.resign(); // idempotent
+    assert.equal(await etcd.getPrefix(P + 'leader/'), []);
+    await lease.revoke();
+  } finally {
+    await other.close();
+  }
+});
+
+test('a leader that dies (SIGKILL of etcd client connection: close) is replaced after its lease TTL', async () => {
+  const dying = await Etcd.connect(srv.url);
+  await dying.campaign(P + 'leader2', 'dying');
+  const waiting = etcd.campaign(P + 'leader2', 'next');
+  await dying.close(); // keepalives stop; the election lease (ELECTION_TTL_S) expires
+  const t0 = Date.now();
+  const h = await waiting;
+  assert.ok(Date.now() - t0 < 8000);
+  await h.resign();
+});
+
+test('close rejects a campaign still waiting', async () => {
+  const other = await Etcd.connect(srv.url);
+  const a = await etcd.campaign(P + 'leader3', 'a');
+  const p = other.campaign(P + 'leader3', 'b');
+  await sleep(200);
+  await other.close();
+  await rejectsWith(p, 'ETCD_ERROR');
+  await a.resign();
+});
+
+test('watch and a lease survive an etcd restart', async () => {
+  const evs: WatchEvent[] = [];
+  const stop = await etcd.watchPrefix(P + 'rw/', (ev) => evs.push(ev));
+  const lease = await etcd.lease(10);
+  await etcd.put(P + 'rw/leased', 'x', { lease });
+  await etcd.put(P + 'rw/a', '1');
+  await until(() => evs.length === 2, 3000, 'events before the restart');
+  await srv.stop({ keepDir: true });
+  await sleep(500);
+  srv = await startEtcd({ dir: srv.dir, port: srv.port, peerPort: srv.peerPort });
+  // calls may fail for a moment while etcd3 reconnects
+  await until(async () => { try { await etcd.put(P + 'rw/b', '2'); return true; } catch { return false; } }, 15_000, 'a put after restart');
+  await until(() => evs.some((e) => e.key === P + 'rw/b'), 15_000, 'the watcher to see a put after restart');
+  assert.ok(await etcd.get(P + 'rw/leased'), 'lease survives');
+  await stop();
+  await lease.revoke();
+  assert.is(await etcd.get(P + 'rw/leased'), undefined);
+});
+
+test('connect to a closed port gives ETCD_UNREACHABLE quickly', async () => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const t0 = Date.now();
+  try {
+    await Etcd.connect(url, { dialTimeoutMs: 1000 });
+    assert.unreachable('connected to nothing');
+  } catch (err) {
+    assert.instance(err, EtcdError);
+    assert.is((err as EtcdError).code, 'ETCD_UNREACHABLE');
+    assert.is((err as EtcdError).info?.url, url);
+  }
+  assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+  const t1 = Date.now();
+  await rejectsWith(Etcd.connect(url), 'ETCD_UNREACHABLE');
+  assert.ok(Date.now() - t1 < 6000, `default dial took ${Date.now() - t1} ms`);
+  await rejectsWith(Etcd.connect('localhost:2379'), 'ETCD_UNREACHABLE');
+});
+
+test('operations on an unreachable etcd fail with ETCD_UNREACHABLE', async () => {
+  const port = await freePort();
+  const s = await startEtcd({ port });
+  const e = await Etcd.connect(s.url);
+  await s.stop();
+  try {
+    await rejectsWith(e.get(P + 'x'), 'ETCD_UNREACHABLE');
+    await rejectsWith(e.put(P + 'x', 'y'), 'ETCD_UNREACHABLE');
+  } finally {
+    await e.close();
+  }
+  await rejectsWith(e.get(P + 'x'), 'ETCD_ERROR'); // closed client
+});
+
+test.run();
