@@ -69,7 +69,7 @@ function wrap(err: unknown, what: string, info: Record<string, unknown> = {}): E
   const name = (err as { name?: string; constructor?: { name?: string } })?.constructor?.name ?? (err as Error)?.name ?? '';
   const msg = (err as Error)?.message ?? String(err);
   const unreachable = UNREACHABLE_NAMES.has(name) || /unavailable|ECONNREFUSED|deadline exceeded|No connection established|failed to connect|circuit/i.test(msg);
-  return new EtcdError(unreachable ? 'ETCD_UNREACHABLE' : 'ETCD_ERROR', `etcd ${what}: ${msg}`, { ...info, cause: name || undefined }, { cause: err });
+  return new EtcdError(unreachable ? 'ETCD_UNREACHABLE' : 'ETCD_ERROR', `etcd ${what}: ${msg}`, { ...info, ...(name ? { error: name } : {}) }, { cause: err });
 }
 
 function kvOf(kv: IKeyValue): EtcdKv {

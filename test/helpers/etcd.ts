@@ -21,6 +21,7 @@ export interface TestEtcd {
   peerPort: number;
   /** Data directory. */
   dir: string;
+  /** Process id of etcd. */
   pid: number;
   /** SIGTERM (SIGKILL after ETCD_STOP_TIMEOUT_MS), then remove the data directory unless `keepDir`. */
   stop(opts?: { keepDir?: boolean }): Promise<void>;
