@@ -25,6 +25,7 @@ import { poolPrefix, secretCheck, encodeMaps, decodeMaps, type EtcdPoolMeta, typ
 import type { PoolMaps } from '../pool/backend.js';
 import { Pool } from '../pool/pool.js';
 import { PreparedTable } from './prepared.js';
+import { DecisionLog } from './decisions.js';
 
 /** Options of `Engine.start` (the flags of `cairn engine`). */
 export interface EngineOptions {
@@ -73,6 +74,7 @@ export class Engine {
   private closed = false;
   private peers = new Map<string, RpcClient>();
   private registered = new Map<number, EngineRecord>();
+  private readonly decisions: DecisionLog;
 
   private constructor(
     private readonly opts: Required<Pick<EngineOptions, 'leaseTtl' | 'excludeDelayMs' | 'txTimeoutMs' | 'durable'>> & EngineOptions,
@@ -84,7 +86,9 @@ export class Engine {
     readonly rank: number,
     readonly targetIds: number[],
     private readonly prepared: PreparedTable,
-  ) {}
+  ) {
+    this.decisions = new DecisionLog(etcd);
+  }
 
   /** Join (or create) the pool and start serving. */
   static async start(options: EngineOptions): Promise<Engine> {
@@ -252,19 +256,16 @@ export class Engine {
   private async coordinate(cont: string, epoch: bigint, ranks: number[]): Promise<RpcReply> {
     checkCont(cont);
     const key = `${this.prefix}tx/${cont}/${epoch}`;
-    if (!(await this.etcd.createIfAbsent(key, 'commit'))) {
-      const v = (await this.etcd.get(key))?.value.toString();
-      if (v !== 'commit') throw new ObjectError('TX_RESTART', `commit at epoch ${epoch} was aborted (a participant gave up waiting); retry`, { epoch: epoch.toString() });
+    if ((await this.decisions.decide(key, 'commit')) !== 'commit') {
+      throw new ObjectError('TX_RESTART', `commit at epoch ${epoch} was aborted (a participant gave up waiting); retry`, { epoch: epoch.toString() });
     }
-    const acks = await Promise.all(ranks.map(async (r) => {
+    // Participants that miss this message settle through etcd when their prepared write ages.
+    await Promise.all(ranks.map(async (r) => {
       try {
         if (r === this.rank) await this.decide(cont, epoch, 'commit');
         else await this.peer(r).call('tx.resolve', { cont, epoch: epoch.toString(), decision: 'commit' });
-        return true;
-      } catch { return false; }
+      } catch { /* settled later through etcd */ }
     }));
-    // Once every participant knows, the decision record is no longer needed.
-    if (acks.every(Boolean)) void this.etcd.delete(key).catch(() => {});
     return { header: { decision: 'commit' } };
   }
 
@@ -284,9 +285,7 @@ export class Engine {
 
   /** Settle an undecided write through etcd: abort it unless the coordinator already committed. */
   private async settleThroughEtcd(cont: string, epoch: bigint, why?: string): Promise<void> {
-    const key = `${this.prefix}tx/${cont}/${epoch}`;
-    const created = await this.etcd.createIfAbsent(key, 'abort');
-    const d = created ? 'abort' : ((await this.etcd.get(key))?.value.toString() === 'commit' ? 'commit' : 'abort');
+    const d = await this.decisions.decide(`${this.prefix}tx/${cont}/${epoch}`, 'abort');
     await this.decide(cont, epoch, d);
     if (why) this.log(`prepared write ${cont}@${epoch} settled (${why}): ${d}`);
   }
