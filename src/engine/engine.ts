@@ -26,6 +26,8 @@ import type { PoolMaps } from '../pool/backend.js';
 import { Pool } from '../pool/pool.js';
 import { PreparedTable } from './prepared.js';
 import { DecisionLog } from './decisions.js';
+import { Batcher, MAX_BATCH } from '../common/batcher.js';
+import { toWireError } from '../net/errors.js';
 
 /** Options of `Engine.start` (the flags of `cairn engine`). */
 export interface EngineOptions {
@@ -51,6 +53,8 @@ export interface EngineOptions {
   log?: (msg: string) => void;
 }
 
+/** Most engines one transaction spans. */
+const MAX_ENGINES_PER_TX = 4096;
 /** Most targets one engine serves. */
 export const MAX_ENGINE_TARGETS = 64;
 /** Attempts of a compare-and-set on the pool map (joining). */
@@ -75,6 +79,7 @@ export class Engine {
   private peers = new Map<string, RpcClient>();
   private registered = new Map<number, EngineRecord>();
   private readonly decisions: DecisionLog;
+  private readonly resolvers = new Map<number, Batcher<{ cont: string; epoch: string }, void>>();
 
   private constructor(
     private readonly opts: Required<Pick<EngineOptions, 'leaseTtl' | 'excludeDelayMs' | 'txTimeoutMs' | 'durable'>> & EngineOptions,
@@ -157,8 +162,17 @@ export class Engine {
     if (this.closed) throw new CairnError('NET_UNREACHABLE', 'engine is stopping');
     const h = req.header;
     switch (req.method) {
-      case 'tx.commit': return this.coordinate(String(h.cont), BigInt(String(h.epoch)), (h.ranks as number[]) ?? []);
-      case 'tx.resolve': await this.decide(String(h.cont), BigInt(String(h.epoch)), h.decision === 'commit' ? 'commit' : 'abort'); return { header: {} };
+      case 'tx.commit': await this.coordinate(checkCont(h.cont), BigInt(String(h.epoch)), ranksOf(h.ranks)); return { header: { decision: 'commit' } };
+      case 'tx.commitMany': {
+        const items = batchItems(h.items);
+        const rs = await Promise.allSettled(items.map((x) => this.coordinate(checkCont(x.cont), BigInt(String(x.epoch)), ranksOf(x.ranks))));
+        return { header: { results: rs.map((r) => (r.status === 'fulfilled' ? { ok: true } : { error: toWireError(r.reason) })) } };
+      }
+      case 'tx.resolve': await this.decide(checkCont(h.cont), BigInt(String(h.epoch)), h.decision === 'commit' ? 'commit' : 'abort'); return { header: {} };
+      case 'tx.resolveMany': {
+        for (const x of batchItems(h.items)) await this.decide(checkCont(x.cont), BigInt(String(x.epoch)), h.decision === 'commit' ? 'commit' : 'abort');
+        return { header: {} };
+      }
       case 'engine.syncMap': return this.syncMap(Number(h.version));
       case 'engine.wipeTarget': await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
       case 'engine.removeStore': await this.removeStore(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
@@ -253,8 +267,7 @@ export class Engine {
   // ------------------------------------------------------------------ two-phase commit
 
   /** Coordinator: record the decision in etcd, then tell every participant. */
-  private async coordinate(cont: string, epoch: bigint, ranks: number[]): Promise<RpcReply> {
-    checkCont(cont);
+  private async coordinate(cont: string, epoch: bigint, ranks: number[]): Promise<void> {
     const key = `${this.prefix}tx/${cont}/${epoch}`;
     if ((await this.decisions.decide(key, 'commit')) !== 'commit') {
       throw new ObjectError('TX_RESTART', `commit at epoch ${epoch} was aborted (a participant gave up waiting); retry`, { epoch: epoch.toString() });
@@ -263,10 +276,9 @@ export class Engine {
     await Promise.all(ranks.map(async (r) => {
       try {
         if (r === this.rank) await this.decide(cont, epoch, 'commit');
-        else await this.peer(r).call('tx.resolve', { cont, epoch: epoch.toString(), decision: 'commit' });
+        else await this.resolver(r).add({ cont, epoch: epoch.toString() });
       } catch { /* settled later through etcd */ }
     }));
-    return { header: { decision: 'commit' } };
   }
 
   /** Participant: apply a decision (abort discards the epoch from this engine's stores). */
@@ -295,6 +307,16 @@ export class Engine {
     for (const u of this.prepared.stale(this.opts.txTimeoutMs)) {
       try { await this.settleThroughEtcd(u.cont, u.epoch, 'no decision in time'); } catch { /* etcd unreachable: try again next sweep */ }
     }
+  }
+
+  /** Commit notifications to `rank`, batched per event-loop turn. */
+  private resolver(rank: number): Batcher<{ cont: string; epoch: string }, void> {
+    let b = this.resolvers.get(rank);
+    if (!b) {
+      b = new Batcher<{ cont: string; epoch: string }, void>(async (items) => { await this.peer(rank).call('tx.resolveMany', { items, decision: 'commit' }); return items.map(() => undefined as void); });
+      this.resolvers.set(rank, b);
+    }
+    return b;
   }
 
   private peer(rank: number): RpcClient {
@@ -381,6 +403,16 @@ export class Engine {
 function inService(state: string): boolean { return state === 'UPIN' || state === 'UP' || state === 'NEW' || state === 'DRAIN'; }
 
 function isUuid(s: string): boolean { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s); }
+
+function ranksOf(v: unknown): number[] {
+  if (!Array.isArray(v) || v.length > MAX_ENGINES_PER_TX || !v.every((r) => Number.isInteger(r) && r >= 0)) throw badArg('ranks must be a list of rank numbers');
+  return v as number[];
+}
+
+function batchItems(v: unknown): Array<{ cont: unknown; epoch: unknown; ranks?: unknown }> {
+  if (!Array.isArray(v) || v.length > MAX_BATCH) throw badArg(`a batch holds 1..${MAX_BATCH} items`);
+  return v as Array<{ cont: unknown; epoch: unknown; ranks?: unknown }>;
+}
 
 function checkCont(c: unknown): string {
   if (typeof c !== 'string' || !isUuid(c)) throw badArg(`container uuid expected, got ${JSON.stringify(c)}`);

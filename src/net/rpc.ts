@@ -14,6 +14,7 @@
  * AUTH_FAILED and no handler runs. TLS (optional) adds confidentiality.
  */
 import http2 from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AbortedError, CairnError, InvalidArgumentError } from '../../core/errors.js';
 import { NetError, reviveError, toWireError, type WireError } from './errors.js';
@@ -129,6 +130,9 @@ export class RpcServer {
     const server = opts.tls ? http2.createSecureServer({ ...common, key: opts.tls.key, cert: opts.tls.cert }) : http2.createServer(common);
     const host = opts.host ?? '127.0.0.1';
     const s = new RpcServer(server, opts.secret, opts.handler, host, 0);
+    // Small frames go out at once: with Nagle, concurrent calls stall on delayed ACKs (~40 ms).
+    server.on('connection', (sock: import('node:net').Socket) => sock.setNoDelay(true));
+    server.on('secureConnection', (sock: import('node:net').Socket) => sock.setNoDelay(true));
     server.on('session', (session) => {
       s.sessions.add(session);
       s.auth.set(session, { ok: false });
@@ -285,7 +289,14 @@ export class RpcClient {
   private connect(): Promise<http2.ClientHttp2Session> {
     if (this.session && !this.session.closed && !this.session.destroyed && this.ready) return this.ready;
     const url = `${this.opts.tls ? 'https' : 'http'}://${this.address}`;
-    const session = http2.connect(url, { settings: HTTP2_SETTINGS, maxSessionMemory: 512, ...(this.opts.tls ? { ca: this.opts.tls.ca } : {}) });
+    const session = http2.connect(url, {
+      settings: HTTP2_SETTINGS, maxSessionMemory: 512,
+      ...(this.opts.tls ? { ca: this.opts.tls.ca } : {
+        // A plain TCP socket without Nagle (see the server side).
+        createConnection: (u: URL) => netConnect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), noDelay: true }),
+      }),
+    });
+    if (this.opts.tls) session.once('connect', () => { try { (session.socket as unknown as { setNoDelay(v: boolean): void }).setNoDelay(true); } catch { /* proxied socket */ } });
     this.session = session;
     session.on('error', () => { /* reported by the calls */ });
     session.on('close', () => { if (this.session === session) { this.session = undefined; this.ready = undefined; } });
@@ -342,7 +353,8 @@ export class RpcClient {
       const onAbort = () => done(new AbortedError('RPC call aborted', info));
       o.signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (e) => done(e instanceof CairnError ? e : new NetError('NET_UNREACHABLE', `${method} to ${this.address} failed: ${e.message}`, info)));
-      req.on('close', () => setImmediate(() => done(new NetError('NET_UNREACHABLE', `${method} to ${this.address}: stream closed before the reply`, info))));
+      // Every stream closes, most after their reply: build the error only when it is needed.
+      req.on('close', () => setImmediate(() => { if (!settled) done(new NetError('NET_UNREACHABLE', `${method} to ${this.address}: stream closed before the reply`, info)); }));
       req.on('response', (h) => {
         const len = h['content-length'] !== undefined ? Number(h['content-length']) : undefined;
         readBody(req, len).then((buf) => {

@@ -25,6 +25,8 @@ import { MAX_CLOCK_SLOTS } from '../container/epoch-clock.js';
 import { Etcd } from '../net/etcd.js';
 import { RpcClient } from '../net/rpc.js';
 import { RemoteShardStore } from '../net/shard-rpc.js';
+import { reviveError, type WireError } from '../net/errors.js';
+import { Batcher } from '../common/batcher.js';
 import type { PoolBackend, PoolMaps, PoolMeta, RebuildStatus } from './backend.js';
 
 /** Options of `Pool.connect`. */
@@ -95,6 +97,7 @@ export class ConnectedBackend implements PoolBackend {
   private engines = new Map<number, EngineRecord>();
   private clients = new Map<string, RpcClient>();
   private storages = new Map<string, EtcdContainerStorage>();
+  private committers = new Map<number, Batcher<{ cont: string; epoch: string; ranks: number[] }, void>>();
   private mapListeners: Array<(m: PoolMaps) => void> = [];
   private stops: Array<() => Promise<void>> = [];
   private rebuild?: RebuildStatus;
@@ -237,6 +240,20 @@ export class ConnectedBackend implements PoolBackend {
     return c;
   }
 
+  /** Commit requests to the coordinator `rank`, batched per event-loop turn. */
+  committer(rank: number): Batcher<{ cont: string; epoch: string; ranks: number[] }, void> {
+    let b = this.committers.get(rank);
+    if (!b) {
+      b = new Batcher<{ cont: string; epoch: string; ranks: number[] }, void>(async (items) => {
+        const r = await this.rankClient(rank).call('tx.commitMany', { items });
+        const results = (r.header.results as Array<{ ok?: boolean; error?: WireError }>) ?? [];
+        return items.map((_, i): void | Error => (results[i]?.ok ? undefined : reviveError(results[i]?.error ?? { name: 'NetError', code: 'NET_PROTOCOL', message: 'missing commit result' })));
+      });
+      this.committers.set(rank, b);
+    }
+    return b;
+  }
+
   /** Rank serving target `t` in the current map. */
   rankOf(t: number): number {
     const info = this.maps?.map.targets[t];
@@ -315,7 +332,7 @@ class EtcdContainerStorage implements ContainerStorage {
     const coordinator = ranks[Number(epoch % BigInt(ranks.length))]!;
     const header = { cont: this.meta.uuid, epoch: epoch.toString(), ranks };
     try {
-      await this.b.rankClient(coordinator).call('tx.commit', header);
+      await this.b.committer(coordinator).add(header);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') throw err;

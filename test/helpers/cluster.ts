@@ -51,7 +51,9 @@ export class Cluster {
   /** Start (or restart, on the same directories) engine `i`; resolves once it serves. */
   async startEngine(i: number): Promise<EngineProc> {
     const o = this.opts;
-    const args = ['--import', 'tsx', join(root, 'test/helpers/cairn-cli.ts'), 'engine',
+    // CAIRN_ENGINE_NODE_ARGS: extra node flags for engine processes (e.g. --cpu-prof for profiling).
+    const nodeArgs = (process.env.CAIRN_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const args = [...nodeArgs, '--import', 'tsx', join(root, 'test/helpers/cairn-cli.ts'), 'engine',
       '--pool', this.pool, '--etcd', this.etcd.url, '--listen', '127.0.0.1:0',
       '--targets', ...this.dirsOf[i]!,
       '--lease-ttl', String(o.leaseTtl ?? 2), '--exclude-delay', String(o.excludeDelayMs ?? 500),
