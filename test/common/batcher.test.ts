@@ -10,7 +10,7 @@ test('one send per turn, results in order, per-item errors, bounded batches', as
   assert.equal(sends, [[1, 2, 13, 4]]);
   assert.equal(rs.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [2, 4, 'thirteen', 8]);
   sends.length = 0;
-  await Promise.all(Array.from({ length: MAX_BATCH * 2 + 1 }, (_, i) => b.add(i)));
+  await Promise.allSettled(Array.from({ length: MAX_BATCH * 2 + 1 }, (_, i) => b.add(i)));
   assert.equal(sends.map((s) => s.length), [MAX_BATCH, MAX_BATCH, 1]);
   let fail = true;
   const f = new Batcher<number, number>(async (xs) => { if (fail) throw new Error('down'); return xs; });
