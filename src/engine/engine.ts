@@ -24,6 +24,7 @@ import { serveShardCall, SHARD_METHODS } from '../net/shard-rpc.js';
 import { poolPrefix, secretCheck, encodeMaps, decodeMaps, type EtcdPoolMeta, type EngineRecord } from '../pool/connected.js';
 import type { PoolMaps } from '../pool/backend.js';
 import { Pool } from '../pool/pool.js';
+import { allocatedBytes } from '../pool/local-backend.js';
 import { PreparedTable } from './prepared.js';
 import { DecisionLog } from './decisions.js';
 import { Batcher, MAX_BATCH } from '../common/batcher.js';
@@ -53,6 +54,8 @@ export interface EngineOptions {
   log?: (msg: string) => void;
 }
 
+/** How often an engine refreshes the space figures in its record. */
+const USAGE_REFRESH_MS = 5000;
 /** Most engines one transaction spans. */
 const MAX_ENGINES_PER_TX = 4096;
 /** Most targets one engine serves. */
@@ -75,6 +78,7 @@ export class Engine {
   private resign?: () => Promise<void>;
   private excludeTimers = new Map<number, NodeJS.Timeout>();
   private sweepTimer?: NodeJS.Timeout;
+  private usageTimer?: NodeJS.Timeout;
   private closed = false;
   private peers = new Map<string, RpcClient>();
   private registered = new Map<number, EngineRecord>();
@@ -132,14 +136,26 @@ export class Engine {
     const { host, port } = parseListen(this.opts.listen);
     this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req) });
     this.lease = await this.etcd.lease(this.opts.leaseTtl);
-    const rec: EngineRecord = { rank: this.rank, address: this.address, targets: this.targetIds, pid: process.pid };
-    await this.etcd.putJson(`${this.prefix}engines/${this.rank}`, rec, { lease: this.lease });
+    await this.register();
+    // The record also carries the space each target uses, refreshed for `pool.query()`.
+    this.usageTimer = setInterval(() => void this.register().catch(() => {}), USAGE_REFRESH_MS);
+    this.usageTimer.unref();
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'engines/', (ev) => this.onEngine(ev.key, ev.value)));
     for (const kv of await this.etcd.getPrefix(this.prefix + 'engines/')) this.onEngine(kv.key, kv.value);
     this.sweepTimer = setInterval(() => void this.sweepPrepared(), Math.max(250, Math.min(2000, this.opts.txTimeoutMs / 4)));
     this.sweepTimer.unref();
     void this.campaign();
     this.log(`serving targets ${this.targetIds.join(',')} at ${this.address}`);
+  }
+
+  /** (Re)write this engine's record under its lease. */
+  private async register(): Promise<void> {
+    if (this.closed) return;
+    const rec: EngineRecord = {
+      rank: this.rank, address: this.address, targets: this.targetIds, pid: process.pid,
+      spaceUsed: this.opts.targets.map((d) => allocatedBytes(d)),
+    };
+    await this.etcd.putJson(`${this.prefix}engines/${this.rank}`, rec, { lease: this.lease });
   }
 
   // ------------------------------------------------------------------ maps
@@ -387,6 +403,7 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
+    clearInterval(this.usageTimer);
     for (const t of this.excludeTimers.values()) clearTimeout(t);
     await this.leaderPool?.close().catch(() => {});
     await this.resign?.().catch(() => {});

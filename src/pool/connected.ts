@@ -64,7 +64,11 @@ export function poolPrefix(name: string): string {
 export interface EtcdPoolMeta { uuid: string; createdAt: string; scmBytes: number; dataBytes: number; secretCheck: string }
 
 /** A registered engine. */
-export interface EngineRecord { rank: number; address: string; targets: number[]; pid: number }
+export interface EngineRecord {
+  rank: number; address: string; targets: number[]; pid: number;
+  /** Bytes allocated by each target (same order as `targets`), refreshed every few seconds. */
+  spaceUsed?: number[];
+}
 
 /** Proof that a process knows the pool secret, without revealing it (stored in `meta`). */
 export function secretCheck(secret: string, poolUuid: string): string {
@@ -284,7 +288,13 @@ export class ConnectedBackend implements PoolBackend {
     throw badArg('a connected pool grows by starting more engines (`cairn engine`), not by pool.extend()');
   }
 
-  spaceUsed(): number { return 0; }
+  spaceUsed(t: number): number {
+    for (const e of this.engines.values()) {
+      const i = e.targets.indexOf(t);
+      if (i >= 0) return e.spaceUsed?.[i] ?? 0;
+    }
+    return 0;
+  }
 
   remoteRebuild(): RebuildStatus | undefined { return this.rebuild; }
 

@@ -115,9 +115,11 @@ t('a request planned with an old pool map is refused with STALE_MAP; the CLI rea
     child.stderr.on('data', (d) => (err += d));
     child.on('exit', (code) => (code === 0 ? resolve(o) : reject(new Error(`exit ${code}: ${err}`))));
   });
-  const q = JSON.parse(out) as { targets: unknown[]; containers: number };
+  const q = JSON.parse(out) as { targets: unknown[]; containers: number; space: { used: number } };
   assert.is(q.targets.length, 10);
   assert.ok(q.containers >= 1);
+  // Engines report the space their targets use (refreshed every 5 s).
+  await until(() => pool.query().space.used > 0, 12_000, 'engines to report space used');
 });
 
 t('SIGKILL an engine under load: degraded reads, automatic exclusion, rebuild, restart, reintegrate; every byte verified', async () => {
