@@ -3,9 +3,18 @@
  * Prints one line `engine rank R listening on HOST:PORT targets A,B` on stdout once it serves
  * (scripts and tests wait for it), then events on stderr.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { intOpt, sizeOpt, readSecret } from './util.js';
 import { UsageError } from './errors.js';
+
+function tlsFiles(o: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): { cert: Buffer; key: Buffer; ca: Buffer } | undefined {
+  const given = [o.tlsCert, o.tlsKey, o.tlsCa].filter((x) => x !== undefined).length;
+  if (given === 0) return undefined;
+  if (given !== 3) throw new UsageError('TLS needs --tls-cert, --tls-key and --tls-ca together');
+  const read = (f: string, what: string) => { try { return readFileSync(f); } catch (err) { throw new UsageError(`cannot read ${what} ${f}: ${(err as Error).message}`); } };
+  return { cert: read(o.tlsCert!, '--tls-cert'), key: read(o.tlsKey!, '--tls-key'), ca: read(o.tlsCa!, '--tls-ca') };
+}
 
 export function registerEngine(program: Command): void {
   program.command('engine')
@@ -21,6 +30,9 @@ export function registerEngine(program: Command): void {
     .option('--scm-bytes <size>', 'metadata file size per target (first engine of a pool)', '64M')
     .option('--data-bytes <size>', 'data file size per target (first engine of a pool)', '1G')
     .option('--durable', 'msync/fsync acknowledged writes')
+    .option('--tls-cert <file>', 'serve TLS with this certificate (with --tls-key and --tls-ca)')
+    .option('--tls-key <file>', 'private key of --tls-cert')
+    .option('--tls-ca <file>', 'CA that signed the engines\' certificates (to reach peer engines)')
     .action(async (o) => {
       const secret = readSecret(o);
       if (!secret) throw new UsageError('an engine needs the pool secret: --secret-file FILE or CAIRN_POOL_SECRET');
@@ -31,6 +43,7 @@ export function registerEngine(program: Command): void {
         txTimeoutMs: intOpt('tx-timeout', o.txTimeout, 10_000, 100),
         scmBytes: sizeOpt('scm-bytes', o.scmBytes, 64 << 20), dataBytes: sizeOpt('data-bytes', o.dataBytes, 1 << 30),
         durable: o.durable === true,
+        ...(tlsFiles(o) ? { tls: tlsFiles(o)! } : {}),
         log: (m) => process.stderr.write(m + '\n'),
       });
       process.stdout.write(`engine rank ${engine.rank} listening on ${engine.address} targets ${engine.targetIds.join(',')}\n`);

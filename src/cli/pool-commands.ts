@@ -2,6 +2,7 @@
  * `cairn pool create|query`, `cairn cont create|list|destroy|snapshot`,
  * `cairn target exclude|reintegrate`.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Pool } from '../pool/pool.js';
 import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret } from './util.js';
@@ -9,7 +10,7 @@ import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret } from './u
 /** Open the pool of a command, run `fn`, always close. */
 export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?: string }, fn: (p: Pool) => Promise<T>): Promise<T> {
   const pool = o.etcd
-    ? await Pool.connect({ etcd: o.etcd.split(','), pool: poolDir(o), secret: readSecret(o) })
+    ? await Pool.connect({ etcd: o.etcd.split(','), pool: poolDir(o), secret: readSecret(o), ...(process.env.CAIRN_TLS_CA ? { tls: { ca: readFileSync(process.env.CAIRN_TLS_CA) } } : {}) })
     : await Pool.open(poolDir(o));
   try { return await fn(pool); } finally { await pool.close(); }
 }

@@ -50,6 +50,11 @@ export interface EngineOptions {
   scmBytes?: number;
   dataBytes?: number;
   durable?: boolean;
+  /**
+   * TLS for every engine connection (optional; the pool secret authenticates either way): this
+   * engine's certificate and key, and the CA that signed the other engines' certificates.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca: string | Buffer };
   /** Progress and events (default: silent). */
   log?: (msg: string) => void;
 }
@@ -134,7 +139,8 @@ export class Engine {
     // Writes left undecided by a crash are settled before anything is served.
     for (const u of undecided) await this.settleThroughEtcd(u.cont, u.epoch, 'restart');
     const { host, port } = parseListen(this.opts.listen);
-    this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req) });
+    const tls = this.opts.tls;
+    this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req), ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}) });
     this.lease = await this.etcd.lease(this.opts.leaseTtl);
     await this.register();
     // The record also carries the space each target uses, refreshed for `pool.query()`.
@@ -339,7 +345,7 @@ export class Engine {
     const rec = this.registered.get(rank);
     if (!rec) throw new CairnError('NET_UNREACHABLE', `no engine is serving rank ${rank}`, { rank });
     let c = this.peers.get(rec.address);
-    if (!c) { c = new RpcClient({ address: rec.address, secret: this.secret }); this.peers.set(rec.address, c); }
+    if (!c) { c = new RpcClient({ address: rec.address, secret: this.secret, ...(this.opts.tls ? { tls: { ca: this.opts.tls.ca } } : {}) }); this.peers.set(rec.address, c); }
     return c;
   }
 
@@ -364,7 +370,7 @@ export class Engine {
       if (this.closed) { await h.resign().catch(() => {}); return; }
       this.resign = () => h.resign();
       this.log('leader: runs rebuild and excludes dead engines');
-      this.leaderPool = await Pool.connect({ etcd: this.opts.etcd, pool: this.opts.pool, secret: this.secret, runsMigrations: true });
+      this.leaderPool = await Pool.connect({ etcd: this.opts.etcd, pool: this.opts.pool, secret: this.secret, runsMigrations: true, ...(this.opts.tls ? { tls: { ca: this.opts.tls.ca } } : {}) });
       this.leaderPool.on('rebuild', (st: { state: string; objectsDone: number; objectsTotal: number }) => {
         if (st.state !== 'running') this.log(`rebuild ${st.state} (${st.objectsDone}/${st.objectsTotal} objects)`);
       });

@@ -43,6 +43,8 @@ export interface ConnectOptions {
   durable?: boolean;
   /** Per-request timeout towards engines (default 30 s). */
   timeoutMs?: number;
+  /** TLS towards the engines: the CA that signed their certificates (when engines run with TLS). */
+  tls?: { ca: string | Buffer };
   /** @internal the engines' leader runs migrations through its own connected pool. */
   runsMigrations?: boolean;
 }
@@ -238,7 +240,7 @@ export class ConnectedBackend implements PoolBackend {
     if (!rec) throw new CairnError('NET_UNREACHABLE', `no engine is serving rank ${rank} of pool ${this.poolName}`, { rank });
     let c = this.clients.get(rec.address);
     if (!c) {
-      c = new RpcClient({ address: rec.address, secret: this.secret, timeoutMs: this.opts.timeoutMs });
+      c = new RpcClient({ address: rec.address, secret: this.secret, timeoutMs: this.opts.timeoutMs, ...(this.opts.tls ? { tls: this.opts.tls } : {}) });
       this.clients.set(rec.address, c);
     }
     return c;

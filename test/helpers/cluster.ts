@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { startEtcd } from './etcd.js';
 import { tmpDir } from './tmp.js';
 import { Pool } from '../../src/pool/pool.js';
@@ -22,6 +23,8 @@ export interface ClusterOptions {
   txTimeoutMs?: number;
   scmBytes?: string;
   dataBytes?: string;
+  /** PEM files: engines serve TLS and clients pin `ca`. */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 /** A running cluster. */
@@ -58,7 +61,8 @@ export class Cluster {
       '--targets', ...this.dirsOf[i]!,
       '--lease-ttl', String(o.leaseTtl ?? 2), '--exclude-delay', String(o.excludeDelayMs ?? 500),
       '--tx-timeout', String(o.txTimeoutMs ?? 3000),
-      '--scm-bytes', o.scmBytes ?? '16M', '--data-bytes', o.dataBytes ?? '256M'];
+      '--scm-bytes', o.scmBytes ?? '16M', '--data-bytes', o.dataBytes ?? '256M',
+      ...(o.tls ? ['--tls-cert', o.tls.cert, '--tls-key', o.tls.key, '--tls-ca', o.tls.ca] : [])];
     const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CAIRN_POOL_SECRET: this.secret }, stdio: ['ignore', 'pipe', 'pipe'] });
     const log: string[] = [];
     child.stderr!.on('data', (d) => { log.push(String(d)); if (process.env.CAIRN_TEST_VERBOSE) process.stderr.write(`[e${i}] ${d}`); });
@@ -86,8 +90,9 @@ export class Cluster {
   }
 
   /** A client of the pool. */
-  connect(secret = this.secret): Promise<Pool> {
-    return Pool.connect({ etcd: this.etcd.url, pool: this.pool, secret });
+  connect(secret = this.secret, opts: { tls?: boolean } = {}): Promise<Pool> {
+    const tls = opts.tls ?? this.opts.tls !== undefined;
+    return Pool.connect({ etcd: this.etcd.url, pool: this.pool, secret, ...(tls && this.opts.tls ? { tls: { ca: readFileSync(this.opts.tls.ca) } } : {}) });
   }
 
   /** Stop every engine (SIGTERM, then SIGKILL) and etcd. */
