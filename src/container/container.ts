@@ -16,7 +16,7 @@ import { ObjectError, badArg } from '../object/errors.js';
 import type { ShardStore } from '../object/shard-store.js';
 import { unitOid } from '../object/shard-store.js';
 import type { IoContext, ShardWrite, ShardPlan, Redundancy, EcCodec } from '../object/io.js';
-import { planSingle, planArray, groupShards } from '../object/io.js';
+import { planSingle, planArray, groupShards, isPartialStripe } from '../object/io.js';
 import type { PoolRuntime } from '../pool/runtime.js';
 import { CairnObject, type ObjectOptions } from '../object/object.js';
 import { KeyValue } from '../object/kv.js';
@@ -344,6 +344,39 @@ export class Container {
         }
       }
       for (const op of ops) if (op.kind !== 'punchObject') this.checkNotLost(op.oid);
+      // Connected pools: partial-stripe EC writes also serialise with other clients' (engine locks).
+      const unlock = await this.lockStripes(ops);
+      try {
+        return await this.commitLocked(ops);
+      } finally {
+        await unlock();
+      }
+    }));
+  }
+
+  /** Take the cross-client locks of the dkeys whose EC stripes `ops` rewrite in part (sorted: no deadlock). */
+  private async lockStripes(ops: Op[]): Promise<() => Promise<void>> {
+    if (!this.rt.lockDkey) return async () => {};
+    const want = new Map<string, number[]>();
+    for (const op of ops) {
+      if (op.kind !== 'array') continue;
+      const { groups, red } = this.layout(op.oid);
+      if (!isPartialStripe(red, this.meta.props.cellSize, op.offset, op.data.length)) continue;
+      want.set(`${op.oid.toString(16)}/${hex(op.dkey)}`, groups[this.groupOf(groups, op.dkey)]!);
+    }
+    const releases: Array<() => Promise<void>> = [];
+    const releaseAll = async () => { for (const r of releases.splice(0).reverse()) await r().catch(() => {}); };
+    try {
+      for (const key of [...want.keys()].sort()) releases.push(await this.rt.lockDkey(this.meta.uuid, key, want.get(key)!));
+    } catch (err) {
+      await releaseAll();
+      throw err;
+    }
+    return releaseAll;
+  }
+
+  private async commitLocked(ops: Op[]): Promise<bigint> {
+    {
       const epoch = this.clock.next();
       assert(!this.inflight.has(epoch) && epoch > this.emittedUpTo, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
       this.inflight.add(epoch);
@@ -381,7 +414,7 @@ export class Container {
         this.inflight.delete(epoch);
         this.flushEvents();
       }
-    }));
+    }
   }
 
   /** Plan one op's shard writes (EC read-modify-write happens here, under the dkey lock). */

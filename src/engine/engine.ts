@@ -27,6 +27,7 @@ import { Pool } from '../pool/pool.js';
 import { allocatedBytes } from '../pool/local-backend.js';
 import { PreparedTable } from './prepared.js';
 import { DecisionLog } from './decisions.js';
+import { LockTable } from './locks.js';
 import { Batcher, MAX_BATCH } from '../common/batcher.js';
 import { toWireError } from '../net/errors.js';
 
@@ -61,6 +62,8 @@ export interface EngineOptions {
 
 /** How often an engine refreshes the space figures in its record. */
 const USAGE_REFRESH_MS = 5000;
+/** How long a lock request waits for a busy stripe lock. */
+const LOCK_WAIT_MS = 10_000;
 /** Most engines one transaction spans. */
 const MAX_ENGINES_PER_TX = 4096;
 /** Most targets one engine serves. */
@@ -88,6 +91,7 @@ export class Engine {
   private peers = new Map<string, RpcClient>();
   private registered = new Map<number, EngineRecord>();
   private readonly decisions: DecisionLog;
+  private readonly locks = new LockTable();
   private readonly resolvers = new Map<number, Batcher<{ cont: string; epoch: string }, void>>();
 
   private constructor(
@@ -195,6 +199,12 @@ export class Engine {
         for (const x of batchItems(h.items)) await this.decide(checkCont(x.cont), BigInt(String(x.epoch)), h.decision === 'commit' ? 'commit' : 'abort');
         return { header: {} };
       }
+      case 'lock.acquire': {
+        const { key, owner } = lockArgs(h);
+        await this.locks.acquire(`${checkCont(h.cont)}/${key}`, owner, Number(h.ttlMs) || 15_000, LOCK_WAIT_MS);
+        return { header: {} };
+      }
+      case 'lock.release': { const { key, owner } = lockArgs(h); this.locks.release(`${checkCont(h.cont)}/${key}`, owner); return { header: {} }; }
       case 'engine.syncMap': return this.syncMap(Number(h.version));
       case 'engine.wipeTarget': await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
       case 'engine.removeStore': await this.removeStore(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
@@ -426,6 +436,11 @@ export class Engine {
 function inService(state: string): boolean { return state === 'UPIN' || state === 'UP' || state === 'NEW' || state === 'DRAIN'; }
 
 function isUuid(s: string): boolean { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s); }
+
+function lockArgs(h: Record<string, unknown>): { key: string; owner: string } {
+  if (typeof h.key !== 'string' || h.key.length === 0 || h.key.length > 1024 || typeof h.owner !== 'string' || h.owner.length === 0 || h.owner.length > 128) throw badArg('lock requests carry a key and an owner');
+  return { key: h.key, owner: h.owner };
+}
 
 function ranksOf(v: unknown): number[] {
   if (!Array.isArray(v) || v.length > MAX_ENGINES_PER_TX || !v.every((r) => Number.isInteger(r) && r >= 0)) throw badArg('ranks must be a list of rank numbers');

@@ -208,6 +208,14 @@ function combinePieces(got: Array<Uint8Array | undefined | null>, k: number, p: 
 // ---------------------------------------------------------------- arrays
 
 /** Plan the shard writes of an array update at byte `offset` in group `g` (may read for RMW). */
+/** Whether writing `length` bytes at `offset` of an EC array rewrites only part of some stripe (read-modify-write). */
+export function isPartialStripe(red: Redundancy, cell: number, offset: number, length: number): boolean {
+  if (red.kind !== 'ec' || length === 0) return false;
+  const { first, last } = stripeRange(offset, length, red.dataShards, cell);
+  const stripeBytes = red.dataShards * cell;
+  return !(offset === first * stripeBytes && offset + length === (last + 1) * stripeBytes);
+}
+
 export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array): Promise<ShardPlan> {
   const shards = groupShards(groups, g);
   if (data.length === 0) return [];

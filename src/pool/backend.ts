@@ -74,6 +74,8 @@ export interface PoolBackend {
   /** Bytes a target uses, when known. */
   spaceUsed(t: number): number;
 
+  /** Cross-client lock of a dkey for partial-stripe EC writes (connected pools). */
+  lockDkey?(cuuid: string, key: string, targets: number[], available: (t: number) => boolean): Promise<() => Promise<void>>;
   /** Rebuild progress published by whoever runs migrations (connected pools). */
   remoteRebuild?(): RebuildStatus | undefined;
   publishRebuild?(st: RebuildStatus): void;

@@ -14,7 +14,7 @@
  *   rebuild              rebuild / rebalance progress published by the engines' leader
  *   slots                counter handing each client its epoch slot
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { PoolMap } from '../../placement/index.js';
 import { CairnError } from '../../core/errors.js';
 import { ObjectError, badArg } from '../object/errors.js';
@@ -53,6 +53,10 @@ export interface ConnectOptions {
 export const MAX_ENGINES = 1024;
 /** Longest pool name. */
 export const MAX_POOL_NAME = 64;
+/** How long an engine keeps a stripe lock of a client that vanished. */
+export const LOCK_TTL_MS = 15_000;
+/** How long a client waits for a busy stripe lock before TX_RESTART. */
+export const LOCK_WAIT_MS = 10_000;
 /** Least interval between two rebuild progress records in etcd. */
 const REBUILD_PUBLISH_MS = 250;
 
@@ -103,6 +107,8 @@ export class ConnectedBackend implements PoolBackend {
   private engines = new Map<number, EngineRecord>();
   private clients = new Map<string, RpcClient>();
   private storages = new Map<string, EtcdContainerStorage>();
+  /** Identifies this client's locks on engines. */
+  private readonly owner = randomUUID();
   private committers = new Map<number, Batcher<{ cont: string; epoch: string; ranks: number[] }, void>>();
   private mapListeners: Array<(m: PoolMaps) => void> = [];
   private stops: Array<() => Promise<void>> = [];
@@ -244,6 +250,18 @@ export class ConnectedBackend implements PoolBackend {
       this.clients.set(rec.address, c);
     }
     return c;
+  }
+
+  /**
+   * Lock a dkey of an EC group across clients, on the engine serving the group's first readable
+   * shard (every client with the same map picks the same one); resolves with the release.
+   */
+  async lockDkey(cuuid: string, key: string, targets: number[], available: (t: number) => boolean): Promise<() => Promise<void>> {
+    const t = targets.find(available) ?? targets[0]!;
+    const client = this.rankClient(this.rankOf(t));
+    const header = { cont: cuuid, key, owner: this.owner, ttlMs: LOCK_TTL_MS };
+    await client.call('lock.acquire', header, undefined, { timeoutMs: LOCK_WAIT_MS + 5000 });
+    return async () => { await client.call('lock.release', header).catch(() => { /* lapses after its TTL */ }); };
   }
 
   /** Commit requests to the coordinator `rank`, batched per event-loop turn. */

@@ -41,6 +41,11 @@ export interface PoolRuntime {
   readonly clockSlot?: number;
   /** Reload the pool map after an engine reported it stale (connected pools). */
   refreshMap?(): Promise<void>;
+  /**
+   * Take the cross-client lock of an EC stripe group's dkey (connected pools), for a partial-stripe
+   * read-modify-write; resolves with its release. `targets` is the group's layout.
+   */
+  lockDkey?(cuuid: string, key: string, targets: number[]): Promise<() => Promise<void>>;
   /** A container handle was closed. */
   containerClosed(c: unknown): void;
 }
