@@ -11,6 +11,9 @@ import type { Etcd, Lease } from '../net/etcd.js';
 export const DECISION_TTL_S = 3600;
 /** A fresh decision lease is granted after this long, so every key keeps most of its TTL. */
 const LEASE_ROTATE_MS = 10 * 60 * 1000;
+/** Attempts, RETRY_MS apart, to record a batch while etcd is unreachable. */
+const RETRIES = 20;
+const RETRY_MS = 500;
 /** Most decisions in one etcd transaction. */
 export const MAX_DECISION_BATCH = 128;
 
@@ -44,24 +47,42 @@ export class DecisionLog {
       while (this.queue.length) {
         const batch = this.queue.splice(0, MAX_DECISION_BATCH);
         try {
-          const lease = await this.currentLease();
-          const byValue = new Map<string, Pending[]>();
-          for (const p of batch) byValue.set(p.value, [...(byValue.get(p.value) ?? []), p]);
-          for (const [value, ps] of byValue) {
-            if (await this.etcd.createAllIfAbsent(ps.map((p) => p.key), value, { lease })) { for (const p of ps) p.resolve(p.value); continue; }
-            // Some key already had a decision: settle each on its own.
-            for (const p of ps) {
-              if (await this.etcd.createIfAbsent(p.key, value, { lease })) { p.resolve(p.value); continue; }
-              const v = (await this.etcd.get(p.key))?.value.toString();
-              p.resolve(v === 'commit' ? 'commit' : 'abort');
-            }
-          }
+          await this.record(batch);
         } catch (err) {
           for (const p of batch) p.reject(err);
         }
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  /** Record one batch, riding out a short etcd outage (its client refuses calls for a few seconds after one). */
+  private async record(batch: Pending[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.recordOnce(batch);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ETCD_UNREACHABLE' || attempt >= RETRIES) throw err;
+        this.lease = undefined;
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    }
+  }
+
+  private async recordOnce(batch: Pending[]): Promise<void> {
+    const lease = await this.currentLease();
+    const byValue = new Map<string, Pending[]>();
+    for (const p of batch) byValue.set(p.value, [...(byValue.get(p.value) ?? []), p]);
+    for (const [value, ps] of byValue) {
+      if (await this.etcd.createAllIfAbsent(ps.map((p) => p.key), value, { lease })) { for (const p of ps) p.resolve(p.value); continue; }
+      // Some key already had a decision (or a retried batch recorded some): settle each on its own.
+      for (const p of ps) {
+        if (await this.etcd.createIfAbsent(p.key, value, { lease })) { p.resolve(p.value); continue; }
+        const v = (await this.etcd.get(p.key))?.value.toString();
+        p.resolve(v === 'commit' ? 'commit' : 'abort');
+      }
     }
   }
 

@@ -145,7 +145,7 @@ export class Engine {
     const { host, port } = parseListen(this.opts.listen);
     const tls = this.opts.tls;
     this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req), ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}) });
-    this.lease = await this.etcd.lease(this.opts.leaseTtl);
+    await this.newLease();
     await this.register();
     // The record also carries the space each target uses, refreshed for `pool.query()`.
     this.usageTimer = setInterval(() => void this.register().catch(() => {}), USAGE_REFRESH_MS);
@@ -156,6 +156,25 @@ export class Engine {
     this.sweepTimer.unref();
     void this.campaign();
     this.log(`serving targets ${this.targetIds.join(',')} at ${this.address}`);
+  }
+
+  /**
+   * Grant the lease the engine's record lives under. If it is lost (etcd unreachable for longer
+   * than the TTL), a new one is granted and the record written again, retrying until it works, so
+   * an engine that is alive does not stay unregistered after an etcd outage.
+   */
+  private async newLease(): Promise<void> {
+    const lease = await this.etcd.lease(this.opts.leaseTtl);
+    this.lease = lease;
+    lease.on('lost', () => {
+      if (this.closed || this.lease !== lease) return;
+      this.log('lease lost; registering again');
+      const retry = async (): Promise<void> => {
+        if (this.closed) return;
+        try { await this.newLease(); await this.register(); } catch { setTimeout(() => void retry(), 1000).unref(); }
+      };
+      void retry();
+    });
   }
 
   /** (Re)write this engine's record under its lease. */
@@ -374,23 +393,47 @@ export class Engine {
     }
   }
 
+  /**
+   * Campaign for leadership for as long as the engine runs: when elected, open the leader's pool
+   * (migrations, exclusions); when leadership is lost (an etcd outage longer than the election
+   * lease), step down and campaign again, so the pool never stays without a leader.
+   */
   private async campaign(): Promise<void> {
-    try {
-      const h = await this.etcd.campaign(this.prefix + 'leader', String(this.rank));
-      if (this.closed) { await h.resign().catch(() => {}); return; }
-      this.resign = () => h.resign();
-      this.log('leader: runs rebuild and excludes dead engines');
-      this.leaderPool = await Pool.connect({ etcd: this.opts.etcd, pool: this.opts.pool, secret: this.secret, runsMigrations: true, ...(this.opts.tls ? { tls: { ca: this.opts.tls.ca } } : {}) });
-      this.leaderPool.on('rebuild', (st: { state: string; objectsDone: number; objectsTotal: number }) => {
-        if (st.state !== 'running') this.log(`rebuild ${st.state} (${st.objectsDone}/${st.objectsTotal} objects)`);
-      });
-      // Ranks with targets in service but no engine registered: exclude them after the delay too.
-      for (const t of this.maps.map.targets) {
-        if (!this.registered.has(t.rank) && inService(t.state)) this.scheduleExclusion(t.rank);
+    while (!this.closed) {
+      try {
+        const h = await this.etcd.campaign(this.prefix + 'leader', String(this.rank));
+        if (this.closed) { await h.resign().catch(() => {}); return; }
+        const lost = new Promise<void>((resolve) => h.on('lost', () => resolve()));
+        this.resign = () => h.resign();
+        this.log('leader: runs rebuild and excludes dead engines');
+        this.leaderPool = await Pool.connect({ etcd: this.opts.etcd, pool: this.opts.pool, secret: this.secret, runsMigrations: true, ...(this.opts.tls ? { tls: { ca: this.opts.tls.ca } } : {}) });
+        this.leaderPool.on('rebuild', (st: { state: string; objectsDone: number; objectsTotal: number }) => {
+          if (st.state !== 'running') this.log(`rebuild ${st.state} (${st.objectsDone}/${st.objectsTotal} objects)`);
+        });
+        // Ranks with targets in service but no engine registered: exclude them after the delay too.
+        for (const t of this.maps.map.targets) {
+          if (!this.registered.has(t.rank) && inService(t.state)) this.scheduleExclusion(t.rank);
+        }
+        await lost;
+        if (this.closed) return;
+        this.log('leadership lost; stepping down and campaigning again');
+        await this.stepDown();
+      } catch (err) {
+        if (this.closed) return;
+        this.log(`leadership failed: ${(err as Error).message}; campaigning again`);
+        await this.stepDown();
+        await new Promise((r) => setTimeout(r, 1000));
       }
-    } catch (err) {
-      if (!this.closed) this.log(`leadership failed: ${(err as Error).message}`);
     }
+  }
+
+  private async stepDown(): Promise<void> {
+    for (const t of this.excludeTimers.values()) clearTimeout(t);
+    this.excludeTimers.clear();
+    const p = this.leaderPool;
+    this.leaderPool = undefined;
+    this.resign = undefined;
+    await p?.close().catch(() => {});
   }
 
   private scheduleExclusion(rank: number): void {

@@ -34,7 +34,7 @@ export class Cluster {
   engines: Array<EngineProc | undefined> = [];
   private dirsOf: string[][] = [];
 
-  private constructor(readonly etcd: Awaited<ReturnType<typeof startEtcd>>, private readonly opts: ClusterOptions) {}
+  private constructor(public etcd: Awaited<ReturnType<typeof startEtcd>>, private readonly opts: ClusterOptions) {}
 
   /** Start etcd and the engines (one at a time, so ranks are 0..N-1 in order). */
   static async start(opts: ClusterOptions): Promise<Cluster> {
@@ -87,6 +87,14 @@ export class Cluster {
     if (!e) return;
     await new Promise<void>((resolve) => { e.child.once('exit', () => resolve()); e.child.kill('SIGKILL'); });
     this.engines[i] = undefined;
+  }
+
+  /** Stop etcd for `ms` (keeping its data), then start it again on the same port. */
+  async etcdOutage(ms: number): Promise<void> {
+    const { dir, port, peerPort } = this.etcd;
+    await this.etcd.stop({ keepDir: true });
+    await new Promise((r) => setTimeout(r, ms));
+    this.etcd = await startEtcd({ dir, port, peerPort });
   }
 
   /** A client of the pool. */
