@@ -304,7 +304,11 @@ export class Container {
    * first use), so the first I/O does not pay for replaying or creating target files.
    */
   async openTargets(): Promise<void> {
-    await Promise.all(this.rt.map().targets.filter((t) => this.rt.writable(t.id)).map((t) => this.store(t.id)));
+    await Promise.all(this.rt.map().targets.filter((t) => this.rt.writable(t.id)).map(async (t) => {
+      const s = await this.store(t.id);
+      // A remote store opens on its engine at the first request: make that request now.
+      await (s as { refreshMaxEpoch?: () => Promise<bigint> }).refreshMaxEpoch?.();
+    }));
   }
 
   /** @internal the store of `t` only when it exists on disk (does not create it). */
