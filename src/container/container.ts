@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { ContainerStorage, CommitEvent } from './storage.js';
 import { EpochClock, HLC_LOGICAL_BITS } from './epoch-clock.js';
+import { commitContext } from '../common/commit-context.js';
 import { ConflictTracker, conflictKey } from './conflicts.js';
 import type { Op } from './ops.js';
 import { KeyedMutex, KeyedRwLock } from '../common/keyed-mutex.js';
@@ -351,7 +352,7 @@ export class Container {
       // Connected pools: partial-stripe EC writes also serialise with other clients' (engine locks).
       const unlock = await this.lockStripes(ops);
       try {
-        return await this.commitLocked(ops);
+        return await this.commitLocked(ops, check?.readEpoch);
       } finally {
         await unlock();
       }
@@ -379,7 +380,7 @@ export class Container {
     return releaseAll;
   }
 
-  private async commitLocked(ops: Op[]): Promise<bigint> {
+  private async commitLocked(ops: Op[], txRead?: bigint): Promise<bigint> {
     {
       const epoch = this.clock.next();
       assert(!this.inflight.has(epoch) && epoch > this.emittedUpTo, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
@@ -398,7 +399,8 @@ export class Container {
         await this.storage.addObjects(ops.map((o) => o.oid));
         await this.storage.intent(epoch, { targets, objects });
         try {
-          await runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), epoch));
+          const apply = () => runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), epoch));
+          await (txRead !== undefined ? commitContext.run({ readEpoch: txRead }, apply) : apply());
           await this.storage.done(epoch, { targets, objects });
         } catch (err) {
           await Promise.all(targets.map(async (t) => { try { await (await this.store(t)).discard(epoch - 1n, epoch); } catch { /* target gone: nothing visible */ } }));

@@ -28,6 +28,7 @@ import { allocatedBytes } from '../pool/local-backend.js';
 import { PreparedTable } from './prepared.js';
 import { DecisionLog } from './decisions.js';
 import { LockTable } from './locks.js';
+import { WriteEpochs } from './write-epochs.js';
 import { Batcher, MAX_BATCH } from '../common/batcher.js';
 import { toWireError } from '../net/errors.js';
 
@@ -72,6 +73,9 @@ export const MAX_ENGINE_TARGETS = 64;
 const JOIN_ATTEMPTS = 64;
 const IDENTITY_FILE = 'engine.json';
 const WRITE_METHODS = new Set(['shard.updateSingle', 'shard.updateArray', 'shard.punchObject', 'shard.punchDkey', 'shard.punchAkey']);
+const WRITE_KIND: Record<string, 'update' | 'punchAkey' | 'punchDkey' | 'punchObject'> = {
+  'shard.updateSingle': 'update', 'shard.updateArray': 'update', 'shard.punchAkey': 'punchAkey', 'shard.punchDkey': 'punchDkey', 'shard.punchObject': 'punchObject',
+};
 const READ_METHODS = new Set(['shard.fetchSingle', 'shard.fetchArray', 'shard.listDkeys', 'shard.listAkeys', 'shard.listRecx', 'shard.akeyKind', 'shard.listObjects']);
 
 /** A running engine. */
@@ -92,6 +96,8 @@ export class Engine {
   private registered = new Map<number, EngineRecord>();
   private readonly decisions: DecisionLog;
   private readonly locks = new LockTable();
+  /** Epochs of the latest writes per key (assumed "now" for anything before this engine started). */
+  private readonly writes = new WriteEpochs(BigInt(Date.now()) << 18n);
   private readonly resolvers = new Map<number, Batcher<{ cont: string; epoch: string }, void>>();
 
   private constructor(
@@ -247,6 +253,17 @@ export class Engine {
         const upTo = h.upTo !== undefined && h.upTo !== null ? BigInt(String(h.upTo)) : (1n << 64n);
         for (const e of this.prepared.within(cont, after, upTo)) await this.settleThroughEtcd(cont, e);
       } else if (WRITE_METHODS.has(req.method) && epoch !== undefined && h.migrate !== true) {
+        // Optimistic concurrency across clients: a transaction that read at txRead may not write
+        // over (or under) a write someone else made after that.
+        const kind = WRITE_KIND[req.method]!;
+        const dk = typeof h.dkey === 'string' ? h.dkey : undefined, ak = typeof h.akey === 'string' ? h.akey : undefined;
+        if (h.txRead !== undefined && unit !== undefined) {
+          const last = this.writes.latest(kind, cont, unit, dk, ak);
+          if (last > BigInt(String(h.txRead)) && last !== epoch) {
+            throw new ObjectError('TX_RESTART', 'transaction conflicts with a write committed after it read; retry it', { epoch: epoch.toString() });
+          }
+        }
+        if (unit !== undefined) this.writes.record(kind, cont, unit, epoch, dk, ak);
         // Rebuild copies (`migrate`) rewrite versions that were committed long ago: never prepared.
         while (this.prepared.full) await new Promise((r) => setTimeout(r, 5));
         this.prepared.prepare(cont, epoch, unit);

@@ -8,6 +8,7 @@
  * so an expired cursor (or an engine restart) is resumed by skipping that many items.
  * Every reply carries the store's max epoch (`maxEpoch`, decimal string).
  */
+import { commitContext } from '../common/commit-context.js';
 import { randomBytes } from 'node:crypto';
 import type { ShardStore, Recx } from '../object/shard-store.js';
 import { NetError } from './errors.js';
@@ -188,7 +189,9 @@ export class RemoteShardStore implements ShardStore {
    * even if lower: an explicit query, or a discard that lowered it) and any usage they carry.
    */
   private async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, exact = false): Promise<RpcReply> {
-    const r = await this.client.call(`shard.${method}`, { ...this.route(), ...header }, payload);
+    // A transaction's writes carry its read epoch (the engine refuses lost updates).
+    const tx = commitContext.getStore();
+    const r = await this.client.call(`shard.${method}`, { ...this.route(), ...header, ...(tx ? { txRead: String(tx.readEpoch) } : {}) }, payload);
     const m = r.header.maxEpoch;
     if (typeof m === 'string' && /^\d{1,40}$/.test(m)) { const e = BigInt(m); if (exact || e > this.maxEpoch) this.maxEpoch = e; }
     const u = r.header.usage as Usage | undefined;
