@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Cluster } from '../helpers/cluster.js';
+import { Cluster, until } from '../helpers/cluster.js';
 import { text } from '../helpers/tmp.js';
 import type { Pool } from '../../src/pool/pool.js';
 
@@ -51,7 +51,8 @@ t('an engine killed mid-commit leaves every transaction all or nothing', async (
     }
   };
   const workers = Array.from({ length: 4 }, worker);
-  await new Promise((r) => setTimeout(r, 700));
+  // Kill once the load is well under way (however fast this machine is).
+  await until(() => acked.size >= 20, 30_000, 'twenty committed transactions');
   await cluster.kill(1);
   await new Promise((r) => setTimeout(r, 400));
   stop = true;
