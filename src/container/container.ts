@@ -153,7 +153,14 @@ export class Container {
       try {
         return await fn();
       } catch (err) {
-        if ((err as { code?: string }).code !== 'STALE_MAP' || attempt >= MAX_STALE_MAP_RETRIES || !this.rt.refreshMap) throw err;
+        const code = (err as { code?: string }).code;
+        if (code === 'STALE_EPOCH' && attempt < MAX_STALE_MAP_RETRIES) {
+          // An engine already served a read at or above our epoch: move the clock past it (HLC).
+          const seen = (err as { info?: { epoch?: string } }).info?.epoch;
+          if (seen && /^\d+$/.test(seen)) this.clock.observe(BigInt(seen));
+          continue;
+        }
+        if (code !== 'STALE_MAP' || attempt >= MAX_STALE_MAP_RETRIES || !this.rt.refreshMap) throw err;
         await this.rt.refreshMap();
       }
     }

@@ -63,6 +63,8 @@ export interface EngineOptions {
 
 /** How often an engine refreshes the space figures in its record. */
 const USAGE_REFRESH_MS = 5000;
+/** Reads at or above this epoch read "everything applied so far" and leave no read timestamp. */
+const READ_TS_LIMIT = 1n << 62n;
 /** How long a lock request waits for a busy stripe lock. */
 const LOCK_WAIT_MS = 10_000;
 /** Most engines one transaction spans. */
@@ -257,6 +259,12 @@ export class Engine {
         // over (or under) a write someone else made after that.
         const kind = WRITE_KIND[req.method]!;
         const dk = typeof h.dkey === 'string' ? h.dkey : undefined, ak = typeof h.akey === 'string' ? h.akey : undefined;
+        // A write may not land at or below an epoch someone already read the key at (it would
+        // change what they saw): the client retries at a fresh epoch above it.
+        if (unit !== undefined && dk !== undefined && ak !== undefined) {
+          const read = this.writes.lastRead(cont, unit, dk, ak);
+          if (read >= epoch) throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below a read already served at ${read}; retry at a later epoch`, { epoch: read.toString() });
+        }
         if (h.txRead !== undefined && unit !== undefined) {
           const last = this.writes.latest(kind, cont, unit, dk, ak);
           if (last > BigInt(String(h.txRead)) && last !== epoch) {
@@ -270,6 +278,11 @@ export class Engine {
       } else if (READ_METHODS.has(req.method) && epoch !== undefined) {
         const waits = this.prepared.blocking(cont, epoch, unit);
         if (waits.length) await Promise.all(waits);
+        // Remember what was read at which epoch (not the read-modify-write reads of everything
+        // applied so far, nor rebuild's): a write arriving later may not slip under it.
+        if (unit !== undefined && typeof h.dkey === 'string' && typeof h.akey === 'string' && epoch < READ_TS_LIMIT && h.migrate !== true) {
+          this.writes.recordRead(cont, unit, h.dkey, h.akey, epoch);
+        }
       }
       const store = await this.store(target, cont);
       return await serveShardCall(req.method, h, req.payload, store as unknown as ShardStore);

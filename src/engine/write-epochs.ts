@@ -11,9 +11,11 @@ export const MAX_WRITE_KEYS = 1_000_000;
 
 type Level = 'objAny' | 'objPunch' | 'dkeyAny' | 'dkeyPunch' | 'akey';
 
-/** Last write epochs by object / dkey / akey. */
+/** Last write epochs by object / dkey / akey, and the latest epoch each akey was read at. */
 export class WriteEpochs {
   private readonly last = new Map<string, bigint>();
+  private readonly reads = new Map<string, bigint>();
+  private readFloor = 0n;
 
   /** `floor`: epoch every unknown key is assumed written at. */
   constructor(private floor: bigint) {}
@@ -41,6 +43,25 @@ export class WriteEpochs {
       case 'punchDkey': return max(this.get(this.k('objPunch', cont, unit)), this.get(this.k('dkeyAny', cont, unit, dkey)));
       case 'punchObject': return this.get(this.k('objAny', cont, unit));
     }
+  }
+
+  /** A read of (unit, dkey, akey) at `epoch` was served: no later write may land at or below it. */
+  recordRead(cont: string, unit: string, dkey: string, akey: string, epoch: bigint): void {
+    const key = `${cont}|${unit}|${dkey}|${akey}`;
+    const cur = this.reads.get(key);
+    if (cur !== undefined && cur >= epoch) return;
+    this.reads.delete(key);
+    this.reads.set(key, epoch);
+    while (this.reads.size > MAX_WRITE_KEYS) {
+      const [oldest, e] = this.reads.entries().next().value as [string, bigint];
+      this.reads.delete(oldest);
+      if (e > this.readFloor) this.readFloor = e;
+    }
+  }
+
+  /** Latest epoch (unit, dkey, akey) was read at; a write at or below it would change what a reader saw. */
+  lastRead(cont: string, unit: string, dkey: string, akey: string): bigint {
+    return this.reads.get(`${cont}|${unit}|${dkey}|${akey}`) ?? this.readFloor;
   }
 
   /** Record a write at `epoch`. */
