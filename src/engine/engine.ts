@@ -414,7 +414,13 @@ export class Engine {
     const rank = Number(key.slice((this.prefix + 'engines/').length));
     if (!Number.isInteger(rank)) return;
     if (value) {
-      try { this.registered.set(rank, JSON.parse(value.toString()) as EngineRecord); } catch { /* ignored */ }
+      try {
+        const rec = JSON.parse(value.toString()) as EngineRecord;
+        const old = this.registered.get(rank);
+        this.registered.set(rank, rec);
+        // A restarted peer listens elsewhere: drop the client of its old address.
+        if (old && old.address !== rec.address) { const c = this.peers.get(old.address); this.peers.delete(old.address); void c?.close().catch(() => {}); }
+      } catch { /* a malformed record is ignored: the engine re-registers */ }
       clearTimeout(this.excludeTimers.get(rank));
       this.excludeTimers.delete(rank);
     } else {

@@ -164,8 +164,18 @@ export class ConnectedBackend implements PoolBackend {
     try {
       const rec = JSON.parse(value.toString()) as EngineRecord;
       if (this.engines.size >= MAX_ENGINES && !this.engines.has(rank)) return;
+      const old = this.engines.get(rank);
       this.engines.set(rank, rec);
+      // A restarted engine listens elsewhere: drop the client of its old address.
+      if (old && old.address !== rec.address) this.dropClient(old.address);
     } catch { /* a malformed record is ignored: the engine re-registers */ }
+  }
+
+  private dropClient(address: string): void {
+    if ([...this.engines.values()].some((e) => e.address === address)) return;
+    const c = this.clients.get(address);
+    this.clients.delete(address);
+    void c?.close().catch(() => {});
   }
 
   private onContainer(key: string, value: Buffer | undefined): void {
