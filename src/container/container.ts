@@ -563,6 +563,14 @@ export class Container {
   async *watch(opts: { from?: bigint; signal?: AbortSignal } = {}): AsyncGenerator<CommitEvent> {
     let cursor = opts.from ?? this.emittedUpTo;
     const signal = opts.signal;
+    if (this.rt.followCommits) {
+      // Connected pools: the commits of every client, from the engines, once final.
+      for await (const ev of this.rt.followCommits(this.meta.uuid, cursor, signal)) {
+        if (this.closed) return;
+        yield ev;
+      }
+      return;
+    }
     for (;;) {
       throwIfAborted(signal);
       if (this.closed) return;

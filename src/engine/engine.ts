@@ -63,6 +63,8 @@ export interface EngineOptions {
 
 /** How often an engine refreshes the space figures in its record. */
 const USAGE_REFRESH_MS = 5000;
+/** Commits per container an engine remembers for watchers. */
+const MAX_COMMIT_LOG = 65_536;
 /** Reads at or above this epoch read "everything applied so far" and leave no read timestamp. */
 const READ_TS_LIMIT = 1n << 62n;
 /** How long a lock request waits for a busy stripe lock. */
@@ -98,6 +100,10 @@ export class Engine {
   private registered = new Map<number, EngineRecord>();
   private readonly decisions: DecisionLog;
   private readonly locks = new LockTable();
+  /** Per container: epoch at or below which watchers froze the container (writes refused). */
+  private readonly frozen = new Map<string, bigint>();
+  /** Per container: recent decided commits and the objects they wrote here. */
+  private readonly commitLog = new Map<string, { entries: Array<{ epoch: bigint; oids: string[] }>; truncatedUpTo: bigint }>();
   /** Epochs of the latest writes per key (assumed "now" for anything before this engine started). */
   private readonly writes = new WriteEpochs(BigInt(Date.now()) << 18n);
   private readonly resolvers = new Map<number, Batcher<{ cont: string; epoch: string }, void>>();
@@ -232,6 +238,7 @@ export class Engine {
         return { header: {} };
       }
       case 'lock.release': { const { key, owner } = lockArgs(h); this.locks.release(`${checkCont(h.cont)}/${key}`, owner); return { header: {} }; }
+      case 'watch.freeze': return this.freeze(checkCont(h.cont), BigInt(String(h.upTo)), BigInt(String(h.after)));
       case 'engine.syncMap': return this.syncMap(Number(h.version));
       case 'engine.wipeTarget': await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
       case 'engine.removeStore': await this.removeStore(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
@@ -255,6 +262,12 @@ export class Engine {
         const upTo = h.upTo !== undefined && h.upTo !== null ? BigInt(String(h.upTo)) : (1n << 64n);
         for (const e of this.prepared.within(cont, after, upTo)) await this.settleThroughEtcd(cont, e);
       } else if (WRITE_METHODS.has(req.method) && epoch !== undefined && h.migrate !== true) {
+        while (this.prepared.full) await new Promise((r) => setTimeout(r, 5));
+        // From here to prepare() nothing awaits: checks and the prepared mark are one step.
+        const frozen = this.frozen.get(cont);
+        if (frozen !== undefined && epoch <= frozen) {
+          throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below ${frozen}, which a watcher has frozen; retry at a later epoch`, { epoch: frozen.toString() });
+        }
         // Optimistic concurrency across clients: a transaction that read at txRead may not write
         // over (or under) a write someone else made after that.
         const kind = WRITE_KIND[req.method]!;
@@ -273,7 +286,6 @@ export class Engine {
         }
         if (unit !== undefined) this.writes.record(kind, cont, unit, epoch, dk, ak);
         // Rebuild copies (`migrate`) rewrite versions that were committed long ago: never prepared.
-        while (this.prepared.full) await new Promise((r) => setTimeout(r, 5));
         this.prepared.prepare(cont, epoch, unit);
       } else if (READ_METHODS.has(req.method) && epoch !== undefined) {
         const waits = this.prepared.blocking(cont, epoch, unit);
@@ -373,7 +385,36 @@ export class Engine {
         await s?.discard(epoch - 1n, epoch);
       }
     }
-    this.prepared.decide(cont, epoch, d);
+    const units = this.prepared.decide(cont, epoch, d);
+    if (d === 'commit' && units) this.logCommit(cont, epoch, units);
+  }
+
+  /** Remember a decided commit and the objects it wrote here, for watchers. */
+  private logCommit(cont: string, epoch: bigint, units: Set<string>): void {
+    let log = this.commitLog.get(cont);
+    if (!log) { log = { entries: [], truncatedUpTo: 0n }; this.commitLog.set(cont, log); }
+    const oids = [...new Set([...units].map((u) => (BigInt(u) >> 32n).toString(16)))];
+    log.entries.push({ epoch, oids });
+    while (log.entries.length > MAX_COMMIT_LOG) {
+      const old = log.entries.shift()!;
+      if (old.epoch > log.truncatedUpTo) log.truncatedUpTo = old.epoch;
+    }
+  }
+
+  /**
+   * A watcher freezes (cont, ≤ upTo): later writes at or below it are refused (STALE_EPOCH, the
+   * writer recommits above), prepared writes at or below it are waited for, and the commits in
+   * (after, upTo] this engine took part in are returned — once every engine answered, that set
+   * of commits is final.
+   */
+  private async freeze(cont: string, upTo: bigint, after: bigint): Promise<RpcReply> {
+    const cur = this.frozen.get(cont);
+    if (cur === undefined || upTo > cur) this.frozen.set(cont, upTo);
+    const waits = this.prepared.blocking(cont, upTo, undefined);
+    if (waits.length) await Promise.all(waits);
+    const log = this.commitLog.get(cont);
+    const events = (log?.entries ?? []).filter((e) => e.epoch > after && e.epoch <= upTo).map((e) => ({ epoch: e.epoch.toString(), objects: e.oids }));
+    return { header: { events, lagged: (log?.truncatedUpTo ?? 0n) > after } };
   }
 
   /** Settle an undecided write through etcd: abort it unless the coordinator already committed. */

@@ -71,17 +71,18 @@ export class PreparedTable {
   /** Is (cont, epoch) prepared? */
   has(cont: string, epoch: bigint): boolean { return this.byCont.get(cont)?.has(epoch) ?? false; }
 
-  /** Record the decision and wake readers. */
-  decide(cont: string, epoch: bigint, d: 'commit' | 'abort'): void {
+  /** Record the decision and wake readers; returns the unit objects the epoch wrote (when known). */
+  decide(cont: string, epoch: bigint, d: 'commit' | 'abort'): Set<string> | undefined {
     const m = this.byCont.get(cont);
     const e = m?.get(epoch);
-    if (!m || !e) return;
+    if (!m || !e) return undefined;
     this.journal.append(d === 'commit' ? JournalType.Done : JournalType.Abort, epoch, { cont });
     m.delete(epoch);
     if (m.size === 0) this.byCont.delete(cont);
     this.count--;
     e.settle(d);
     if (this.count === 0 && this.journal.bytes > COMPACT_BYTES) this.journal.rewrite([]);
+    return e.units;
   }
 
   /** Epochs prepared for `cont` in (after, upTo]. */

@@ -76,6 +76,8 @@ export interface PoolBackend {
 
   /** Cross-client lock of a dkey for partial-stripe EC writes (connected pools). */
   lockDkey?(cuuid: string, key: string, targets: number[], available: (t: number) => boolean): Promise<() => Promise<void>>;
+  /** Commits of every client, in epoch order, after `from` (connected pools). */
+  followCommits?(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }>;
   /** Rebuild progress published by whoever runs migrations (connected pools). */
   remoteRebuild?(): RebuildStatus | undefined;
   publishRebuild?(st: RebuildStatus): void;

@@ -16,12 +16,12 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { PoolMap } from '../../placement/index.js';
-import { CairnError } from '../../core/errors.js';
+import { CairnError, throwIfAborted } from '../../core/errors.js';
 import { ObjectError, badArg } from '../object/errors.js';
 import type { ShardStore } from '../object/shard-store.js';
 import type { ContainerMeta } from '../container/container.js';
 import type { ContainerStorage, CommitInfo, CommitEvent, StorageRecovery } from '../container/storage.js';
-import { MAX_CLOCK_SLOTS } from '../container/epoch-clock.js';
+import { MAX_CLOCK_SLOTS, HLC_LOGICAL_BITS } from '../container/epoch-clock.js';
 import { Etcd } from '../net/etcd.js';
 import { RpcClient } from '../net/rpc.js';
 import { RemoteShardStore } from '../net/shard-rpc.js';
@@ -57,6 +57,10 @@ export const MAX_POOL_NAME = 64;
 export const LOCK_TTL_MS = 15_000;
 /** How long a client waits for a busy stripe lock before TX_RESTART. */
 export const LOCK_WAIT_MS = 10_000;
+/** How far behind real time a connected watch freezes the container (commits slower than this recommit above it). */
+export const WATCH_LAG_MS = 2000;
+/** How often a connected watch asks the engines. */
+const WATCH_POLL_MS = 250;
 /** Least interval between two rebuild progress records in etcd. */
 const REBUILD_PUBLISH_MS = 250;
 
@@ -272,6 +276,49 @@ export class ConnectedBackend implements PoolBackend {
     const header = { cont: cuuid, key, owner: this.owner, ttlMs: LOCK_TTL_MS };
     await client.call('lock.acquire', header, undefined, { timeoutMs: LOCK_WAIT_MS + 5000 });
     return async () => { await client.call('lock.release', header).catch(() => { /* lapses after its TTL */ }); };
+  }
+
+  /**
+   * Follow the commits of every client in epoch order: every WATCH_LAG_MS, freeze the container on
+   * every engine up to "now - lag" (engines refuse later writes at or below it and wait for its
+   * prepared writes), merge the commits they report, and yield those above `from`. Events lag
+   * real time by about WATCH_LAG_MS; each one's epoch reads as a consistent, final snapshot.
+   */
+  async *followCommits(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }> {
+    let cursor = from;
+    while (!this.closed) {
+      throwIfAborted(signal);
+      const upTo = BigInt(Date.now() - WATCH_LAG_MS) << HLC_LOGICAL_BITS;
+      if (upTo > cursor) {
+        const merged = new Map<bigint, Set<string>>();
+        await Promise.all([...this.engines.keys()].map(async (rank) => {
+          let r;
+          try {
+            r = await this.rankClient(rank).call('watch.freeze', { cont: cuuid, upTo: upTo.toString(), after: cursor.toString() });
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (code === 'NET_UNREACHABLE' || code === 'NET_TIMEOUT') return; // a dead engine takes no writes
+            throw err;
+          }
+          if (r.header.lagged === true) throw new ObjectError('INVALID_ARGUMENT', 'watch consumer lagged behind the commits engines retain', { code: 'WATCH_LAGGED' });
+          for (const ev of (r.header.events as Array<{ epoch: string; objects: string[] }>) ?? []) {
+            const e = BigInt(ev.epoch);
+            const set = merged.get(e) ?? new Set<string>();
+            for (const o of ev.objects) set.add(o);
+            merged.set(e, set);
+          }
+        }));
+        for (const e of [...merged.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+          yield { epoch: e, objects: [...merged.get(e)!].map((o) => BigInt('0x' + o)) };
+        }
+        cursor = upTo;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, WATCH_POLL_MS);
+        function done() { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); }
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
   }
 
   /** Commit requests to the coordinator `rank`, batched per event-loop turn. */

@@ -148,6 +148,7 @@ export class Pool extends EventEmitter {
       reportBadShard: (b) => { self.badShards.push(b); if (self.badShards.length > MAX_BAD_SHARDS) self.badShards.shift(); },
       containerClosed: (c) => { for (const [k, v] of self.containers) if (v === c) self.containers.delete(k); },
       ...(backend.clockSlot !== undefined ? { clockSlot: backend.clockSlot, refreshMap: () => self.reloadMaps() } : {}),
+      ...(backend.followCommits ? { followCommits: (c: string, f: bigint, s?: AbortSignal) => backend.followCommits!(c, f, s) } : {}),
       ...(backend.lockDkey ? { lockDkey: (c: string, k: string, ts: number[]) => backend.lockDkey!(c, k, ts, (t) => self.available(t)) } : {}),
     };
     backend.onMaps?.((m) => this.adoptMaps(m));

@@ -46,6 +46,8 @@ export interface PoolRuntime {
    * read-modify-write; resolves with its release. `targets` is the group's layout.
    */
   lockDkey?(cuuid: string, key: string, targets: number[]): Promise<() => Promise<void>>;
+  /** Commits of every client of a connected pool, in epoch order, after `from`. */
+  followCommits?(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }>;
   /** A container handle was closed. */
   containerClosed(c: unknown): void;
 }
