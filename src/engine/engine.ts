@@ -9,10 +9,8 @@
  * (after `excludeDelayMs`) and runs rebuild / rebalance through its own connected pool.
  */
 import { join, resolve as resolvePath } from 'node:path';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
-import { PoolMap } from '../../placement/index.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { CairnError } from '../../core/errors.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { ObjectError, badArg } from '../object/errors.js';
@@ -21,11 +19,12 @@ import type { ShardStore } from '../object/shard-store.js';
 import { Etcd, type Lease } from '../net/etcd.js';
 import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
 import { serveShardCall, SHARD_METHODS } from '../net/shard-rpc.js';
-import { poolPrefix, secretCheck, encodeMaps, decodeMaps, type EtcdPoolMeta, type EngineRecord } from '../pool/connected.js';
+import { poolPrefix, decodeMaps, type EtcdPoolMeta, type EngineRecord } from '../pool/connected.js';
 import type { PoolMaps } from '../pool/backend.js';
 import { Pool } from '../pool/pool.js';
 import { allocatedBytes } from '../pool/local-backend.js';
 import { PreparedTable } from './prepared.js';
+import { ensurePoolMeta, joinPool } from './join.js';
 import { DecisionLog } from './decisions.js';
 import { LockTable } from './locks.js';
 import { WriteEpochs } from './write-epochs.js';
@@ -73,9 +72,6 @@ const LOCK_WAIT_MS = 10_000;
 const MAX_ENGINES_PER_TX = 4096;
 /** Most targets one engine serves. */
 export const MAX_ENGINE_TARGETS = 64;
-/** Attempts of a compare-and-set on the pool map (joining). */
-const JOIN_ATTEMPTS = 64;
-const IDENTITY_FILE = 'engine.json';
 const WRITE_METHODS = new Set(['shard.updateSingle', 'shard.updateArray', 'shard.punchObject', 'shard.punchDkey', 'shard.punchAkey']);
 const WRITE_KIND: Record<string, 'update' | 'punchAkey' | 'punchDkey' | 'punchObject'> = {
   'shard.updateSingle': 'update', 'shard.updateArray': 'update', 'shard.punchAkey': 'punchAkey', 'shard.punchDkey': 'punchDkey', 'shard.punchObject': 'punchObject',
@@ -583,56 +579,4 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) throw badArg(`--listen must be HOST:PORT, got ${JSON.stringify(listen)}`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-}
-
-/** Create the pool's metadata if this is its first engine, else check the secret against it. */
-async function ensurePoolMeta(etcd: Etcd, prefix: string, secret: string, opts: EngineOptions): Promise<EtcdPoolMeta> {
-  const uuid = randomUUID();
-  const fresh: EtcdPoolMeta = {
-    uuid, createdAt: new Date().toISOString(),
-    scmBytes: opts.scmBytes ?? 64 * 1024 * 1024, dataBytes: opts.dataBytes ?? 1024 * 1024 * 1024,
-    secretCheck: secretCheck(secret, uuid),
-  };
-  await etcd.createIfAbsent(prefix + 'meta', JSON.stringify(fresh));
-  const meta = await etcd.getJson<EtcdPoolMeta>(prefix + 'meta');
-  if (!meta) throw new CairnError('ETCD_ERROR', 'pool metadata vanished from etcd');
-  if (meta.secretCheck !== secretCheck(secret, meta.uuid)) throw new CairnError('AUTH_FAILED', `this engine's secret is not pool ${opts.pool}'s secret`);
-  return meta;
-}
-
-/** Find this engine's rank (restart) or add it to the pool map (first start). */
-async function joinPool(etcd: Etcd, prefix: string, opts: EngineOptions & { targets: string[] }): Promise<{ rank: number; targets: number[] }> {
-  const idPath = join(opts.targets[0]!, IDENTITY_FILE);
-  if (existsSync(idPath)) {
-    const id = JSON.parse(readFileSync(idPath, 'utf8')) as { pool: string; rank: number; targets: number[] };
-    if (id.pool !== opts.pool) throw badArg(`${opts.targets[0]} belongs to pool ${id.pool}, not ${opts.pool}`);
-    if (id.targets.length !== opts.targets.length) throw badArg(`this engine served ${id.targets.length} targets; start it with the same --targets`);
-    return { rank: id.rank, targets: id.targets };
-  }
-  const n = opts.targets.length;
-  for (let attempt = 0; attempt < JOIN_ATTEMPTS; attempt++) {
-    const kv = await etcd.get(prefix + 'maps');
-    let maps: PoolMaps;
-    let ids: number[];
-    if (!kv) {
-      const map = PoolMap.create({ nodes: 1, ranksPerNode: 1, targetsPerRank: n });
-      maps = { map, stable: map.clone(), resync: [] };
-      ids = map.targets.map((t) => t.id);
-    } else {
-      maps = decodeMaps(kv.value);
-      const settled = maps.map.version === maps.stable.version && maps.resync.length === 0;
-      ids = maps.map.extend({ nodes: 1, ranksPerNode: 1, targetsPerRank: n });
-      // A settled pool without containers holds no data: new targets join in service at once.
-      if (settled && (await etcd.getPrefix(prefix + 'conts/')).length === 0) {
-        for (const id of ids) maps.map.markUpIn(id);
-        maps.stable = maps.map.clone();
-      }
-    }
-    if (await etcd.compareAndPut(prefix + 'maps', encodeMaps(maps), kv?.modRevision ?? '0')) {
-      const rank = maps.map.targets[ids[0]!]!.rank;
-      await writeFile(idPath, JSON.stringify({ pool: opts.pool, rank, targets: ids }));
-      return { rank, targets: ids };
-    }
-  }
-  throw new CairnError('ETCD_CONFLICT', 'could not join the pool map: too many concurrent changes');
 }

@@ -1,0 +1,73 @@
+/**
+ * How an engine joins its pool in etcd: the first engine creates the pool's metadata (and every
+ * later one proves it has the same secret), a new engine extends the pool map by one node/rank
+ * holding its targets (straight into service while the pool holds no containers), and a restarted
+ * engine finds its rank in `engine.json` in its first target directory.
+ */
+import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { PoolMap } from '../../placement/index.js';
+import { CairnError } from '../../core/errors.js';
+import { badArg } from '../object/errors.js';
+import type { Etcd } from '../net/etcd.js';
+import { secretCheck, encodeMaps, decodeMaps, type EtcdPoolMeta } from '../pool/connected.js';
+import type { PoolMaps } from '../pool/backend.js';
+import type { EngineOptions } from './engine.js';
+
+/** Attempts of a compare-and-set on the pool map (joining). */
+const JOIN_ATTEMPTS = 64;
+const IDENTITY_FILE = 'engine.json';
+
+/** Create the pool's metadata if this is its first engine, else check the secret against it. */
+export async function ensurePoolMeta(etcd: Etcd, prefix: string, secret: string, opts: EngineOptions): Promise<EtcdPoolMeta> {
+  const uuid = randomUUID();
+  const fresh: EtcdPoolMeta = {
+    uuid, createdAt: new Date().toISOString(),
+    scmBytes: opts.scmBytes ?? 64 * 1024 * 1024, dataBytes: opts.dataBytes ?? 1024 * 1024 * 1024,
+    secretCheck: secretCheck(secret, uuid),
+  };
+  await etcd.createIfAbsent(prefix + 'meta', JSON.stringify(fresh));
+  const meta = await etcd.getJson<EtcdPoolMeta>(prefix + 'meta');
+  if (!meta) throw new CairnError('ETCD_ERROR', 'pool metadata vanished from etcd');
+  if (meta.secretCheck !== secretCheck(secret, meta.uuid)) throw new CairnError('AUTH_FAILED', `this engine's secret is not pool ${opts.pool}'s secret`);
+  return meta;
+}
+
+/** Find this engine's rank (restart) or add it to the pool map (first start). */
+export async function joinPool(etcd: Etcd, prefix: string, opts: EngineOptions & { targets: string[] }): Promise<{ rank: number; targets: number[] }> {
+  const idPath = join(opts.targets[0]!, IDENTITY_FILE);
+  if (existsSync(idPath)) {
+    const id = JSON.parse(readFileSync(idPath, 'utf8')) as { pool: string; rank: number; targets: number[] };
+    if (id.pool !== opts.pool) throw badArg(`${opts.targets[0]} belongs to pool ${id.pool}, not ${opts.pool}`);
+    if (id.targets.length !== opts.targets.length) throw badArg(`this engine served ${id.targets.length} targets; start it with the same --targets`);
+    return { rank: id.rank, targets: id.targets };
+  }
+  const n = opts.targets.length;
+  for (let attempt = 0; attempt < JOIN_ATTEMPTS; attempt++) {
+    const kv = await etcd.get(prefix + 'maps');
+    let maps: PoolMaps;
+    let ids: number[];
+    if (!kv) {
+      const map = PoolMap.create({ nodes: 1, ranksPerNode: 1, targetsPerRank: n });
+      maps = { map, stable: map.clone(), resync: [] };
+      ids = map.targets.map((t) => t.id);
+    } else {
+      maps = decodeMaps(kv.value);
+      const settled = maps.map.version === maps.stable.version && maps.resync.length === 0;
+      ids = maps.map.extend({ nodes: 1, ranksPerNode: 1, targetsPerRank: n });
+      // A settled pool without containers holds no data: new targets join in service at once.
+      if (settled && (await etcd.getPrefix(prefix + 'conts/')).length === 0) {
+        for (const id of ids) maps.map.markUpIn(id);
+        maps.stable = maps.map.clone();
+      }
+    }
+    if (await etcd.compareAndPut(prefix + 'maps', encodeMaps(maps), kv?.modRevision ?? '0')) {
+      const rank = maps.map.targets[ids[0]!]!.rank;
+      await writeFile(idPath, JSON.stringify({ pool: opts.pool, rank, targets: ids }));
+      return { rank, targets: ids };
+    }
+  }
+  throw new CairnError('ETCD_CONFLICT', 'could not join the pool map: too many concurrent changes');
+}
