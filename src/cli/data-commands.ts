@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { Container } from '../container/container.js';
 import { withPool } from './pool-commands.js';
+import { poolOptions } from './util.js';
 import { ObjectError } from '../object/errors.js';
 import { toText } from '../common/bytes.js';
 
@@ -22,11 +23,8 @@ async function readEntry(c: Container, name: string): Promise<Entry | undefined>
 }
 
 export function registerDataCommands(program: Command): void {
-  program.command('put <container> <name> [file]')
-    .description('store a file (or stdin when no file or "-") as an object')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(program.command('put <container> <name> [file]')
+    .description('store a file (or stdin when no file or "-") as an object'))
     .option('--oclass <class>', 'object class (default: the container\'s)')
     .action(async (label, name, file, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
@@ -41,11 +39,8 @@ export function registerDataCommands(program: Command): void {
       await c.kv(DIRECTORY_OBJECT).put(name, JSON.stringify({ size, mtime: new Date().toISOString(), oclass }));
       if (process.stdout.isTTY || (file && file !== '-')) console.error(`put ${name}: ${size} bytes`);
     }));
-  program.command('get <container> <name> [file]')
-    .description('read an object to a file (or stdout when no file or "-")')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(program.command('get <container> <name> [file]')
+    .description('read an object to a file (or stdout when no file or "-")'))
     .option('--snapshot <name>', 'read as of a snapshot')
     .action(async (label, name, file, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
@@ -54,11 +49,8 @@ export function registerDataCommands(program: Command): void {
       const dst = file && file !== '-' ? createWriteStream(file) : process.stdout;
       await pipeline(c.array(name, { oclass: e.oclass }).createReadStream({ start: 0, end: e.size, snapshot: o.snapshot }), dst);
     }));
-  program.command('ls <container>')
-    .description('list objects stored with put')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(program.command('ls <container>')
+    .description('list objects stored with put'))
     .action(async (label, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
       const kv = c.kv(DIRECTORY_OBJECT);
@@ -67,11 +59,8 @@ export function registerDataCommands(program: Command): void {
         console.log(`${String(e.size).padStart(12)}  ${e.mtime}  ${e.oclass.padEnd(10)}  ${toText(k)}`);
       }
     }));
-  program.command('rm <container> <name>')
-    .description('remove an object stored with put')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(program.command('rm <container> <name>')
+    .description('remove an object stored with put'))
     .action(async (label, name, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
       const e = await readEntry(c, name);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Pool } from '../pool/pool.js';
-import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret } from './util.js';
+import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret, poolOptions } from './util.js';
 
 /** Open the pool of a command, run `fn`, always close. */
 export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?: string }, fn: (p: Pool) => Promise<T>): Promise<T> {
@@ -45,11 +45,8 @@ export function registerPoolCommands(program: Command): void {
       await p.close();
       console.log(`created pool ${q.uuid} in ${poolDir(o)}: ${q.targets.length} targets`);
     });
-  pool.command('query')
-    .description('targets, states, space and repair state of a pool')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(pool.command('query')
+    .description('targets, states, space and repair state of a pool'))
     .option('--json', 'print JSON')
     .action(async (o) => withPool(o, async (p) => {
       const q = p.query();
@@ -62,11 +59,8 @@ export function registerPoolCommands(program: Command): void {
       for (const t of q.targets) console.log(`${String(t.id).padStart(6)}  ${String(t.node).padStart(4)}  ${String(t.rank).padStart(4)}  ${t.state.padEnd(7)}  ${fmtBytes(t.spaceUsed)}`);
     }));
 
-  pool.command('scrub')
-    .description('verify every shard checksum and repair bad shards from redundancy')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(pool.command('scrub')
+    .description('verify every shard checksum and repair bad shards from redundancy'))
     .option('--json', 'print the report as JSON')
     .action(async (o) => withPool(o, async (p) => {
       let bar: ReturnType<typeof progressBar> | undefined;
@@ -78,11 +72,8 @@ export function registerPoolCommands(program: Command): void {
       for (const b of report.bad) console.log(`  ${b.container} ${b.oid} shard ${b.shard} on target ${b.target}: ${b.code}${b.repaired ? ' (repaired)' : ' (NOT repaired)'}`);
       if (report.unrepairable) process.exitCode = 1;
     }));
-  pool.command('extend')
-    .description('add nodes of the same shape; data rebalances onto them')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(pool.command('extend')
+    .description('add nodes of the same shape; data rebalances onto them'))
     .requiredOption('--nodes <n>', 'nodes to add')
     .action(async (o) => withPool(o, async (p) => {
       const ids = await p.extend({ nodes: intOpt('nodes', o.nodes, 1) });
@@ -91,10 +82,7 @@ export function registerPoolCommands(program: Command): void {
     }));
 
   const cont = program.command('cont').description('manage containers');
-  cont.command('create <label>')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(cont.command('create <label>'))
     .option('--oclass <class>', 'default object class, e.g. EC_4P2GX, RP_3G1, S1')
     .option('--rf <n>', 'redundancy factor', '0')
     .option('--cell-size <size>', 'EC cell size', '64K')
@@ -102,25 +90,16 @@ export function registerPoolCommands(program: Command): void {
       const c = await p.createContainer(label, { oclass: o.oclass, redundancyFactor: intOpt('rf', o.rf, 0, 0), cellSize: sizeOpt('cell-size', o.cellSize, 65536) });
       console.log(`created container ${c.label} ${c.uuid} oclass ${c.props.oclass} rf ${c.props.redundancyFactor}`);
     }));
-  cont.command('list')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(cont.command('list'))
     .option('--json', 'print JSON')
     .action(async (o) => withPool(o, async (p) => {
       const cs = await p.listContainers();
       if (o.json) { console.log(json(cs)); return; }
       for (const c of cs) console.log(`${c.label}\t${c.uuid}\t${c.props.oclass}\trf=${c.props.redundancyFactor}`);
     }));
-  cont.command('destroy <label>')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(cont.command('destroy <label>'))
     .action(async (label, o) => withPool(o, async (p) => { await p.destroyContainer(label); console.log(`destroyed ${label}`); }));
-  cont.command('snapshot <label> [name]')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(cont.command('snapshot <label> [name]'))
     .option('--list', 'list snapshots instead')
     .action(async (label, name, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
@@ -130,10 +109,7 @@ export function registerPoolCommands(program: Command): void {
     }));
 
   const target = program.command('target').description('exclude or reintegrate targets');
-  target.command('exclude <id>')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(target.command('exclude <id>'))
     .action(async (id, o) => withPool(o, async (p) => {
       const t = intOpt('id', id, 0, 0);
       await p.exclude(t);
@@ -142,20 +118,14 @@ export function registerPoolCommands(program: Command): void {
       const st = p.rebuildStatus();
       console.log(`rebuild ${st.state}: ${st.objectsDone} objects, ${fmtBytes(st.bytes)} rebuilt from ${st.sources ?? 0} targets onto ${st.destinations ?? 0}; target ${t} is ${p.query().targets[t]!.state}`);
     }));
-  target.command('reintegrate <id>')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(target.command('reintegrate <id>'))
     .action(async (id, o) => withPool(o, async (p) => {
       const t = intOpt('id', id, 0, 0);
       await p.reintegrate(t);
       await waitWithProgress(p, 'reintegrate');
       console.log(`target ${t} reintegrated: ${p.query().targets[t]!.state}`);
     }));
-  target.command('drain <id>')
-    .option('-p, --pool <dir>', 'pool directory')
-    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
-    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)')
+  poolOptions(target.command('drain <id>'))
     .action(async (id, o) => withPool(o, async (p) => {
       const t = intOpt('id', id, 0, 0);
       await p.drain(t);

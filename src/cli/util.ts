@@ -1,6 +1,7 @@
 /** Helpers shared by the CLI sub-commands. */
 import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 
 /** Parse a positive integer option, or throw a one-line usage error. */
@@ -23,6 +24,16 @@ export function sizeOpt(name: string, v: string | undefined, def: number): numbe
 /** The pool directory of a command: --pool, $CAIRN_POOL, or ./cairn-pool. */
 export function poolDir(o: { pool?: string }): string {
   return o.pool ?? process.env.CAIRN_POOL ?? 'cairn-pool';
+}
+
+/**
+ * The options every command working on a pool takes: the pool directory, or with `--etcd` the
+ * name of a connected pool and its secret.
+ */
+export function poolOptions(c: Command): Command {
+  return c.option('-p, --pool <dir>', 'pool directory (with --etcd: the pool name)')
+    .option('--etcd <urls>', 'connect through etcd to engines (then --pool names the pool)')
+    .option('--secret-file <file>', 'pool secret (default $CAIRN_POOL_SECRET)');
 }
 
 /** The pool secret of a connected command: --secret-file, else $CAIRN_POOL_SECRET. */
