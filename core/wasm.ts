@@ -38,7 +38,7 @@ export function wasmModule(name: string): WebAssembly.Module {
 export function instantiate(name: string, imports: WebAssembly.Imports = {}): WebAssembly.Instance {
   const env = {
     abort(_msg: number, _file: number, line: number, col: number) {
-      throw new CairnError('WASM_ABORT', `wasm core ${name} aborted at ${line}:${col}`);
+      throw new CairnError('ASSERTION_FAILED', `wasm core ${name} aborted at ${line}:${col}`);
     },
     ...(imports.env ?? {}),
   };

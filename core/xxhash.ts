@@ -18,6 +18,6 @@ export async function initXxhash(): Promise<void> {
 
 /** xxhash64 of `data` with `seed`, as an unsigned bigint. Requires `initXxhash()` first. */
 export function xxh64(data: Uint8Array, seed = 0n): bigint {
-  if (!api) throw new CairnError('NOT_INITIALIZED', 'xxhash not initialised: await initXxhash() first');
+  if (!api) throw new CairnError('ASSERTION_FAILED', 'xxhash not initialised: await initXxhash() first');
   return api.h64Raw(data, seed);
 }

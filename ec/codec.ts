@@ -8,7 +8,7 @@
  * over the k inputs restores everything. The prepared decode tables are cached per loss pattern
  * (LRU), so a degraded read of many stripes inverts once.
  */
-import { EcError, EcErrorCode } from './errors.js';
+import { EcError } from './errors.js';
 import { encodingMatrix, matInvert, matMul, MATRIX_IDS, type MatrixKind } from './matrix.js';
 import type { Kernel, KernelPlan } from './kernel.js';
 
@@ -73,7 +73,7 @@ export interface Codec {
   allocShards(size: number): Uint8Array[];
   /** Return buffers obtained from `allocShards` (pass the array it returned). */
   free(shards: readonly Uint8Array[]): void;
-  /** Release the codec's memory; any further call throws `EC_DISPOSED`. */
+  /** Release the codec's memory; any further call throws `CLOSED`. */
   dispose(): void;
 }
 
@@ -82,47 +82,47 @@ export function matrixId(codec: Pick<Codec, 'matrix'>): number {
   return MATRIX_IDS[codec.matrix];
 }
 
-/** Throw `EC_INVALID_ARGUMENT` unless (k, p, impl, matrix) are in range. */
+/** Throw `INVALID_ARGUMENT` unless (k, p, impl, matrix) are in range. */
 export function checkOptions(o: CodecOptions): Required<CodecOptions> {
-  if (o === null || typeof o !== 'object') throw new EcError(EcErrorCode.INVALID_ARGUMENT, 'createCodec needs an options object');
+  if (o === null || typeof o !== 'object') throw new EcError('INVALID_ARGUMENT', 'createCodec needs an options object');
   const { dataShards: k, parityShards: p } = o;
   const impl = o.impl ?? 'wasm-simd';
   const matrix = o.matrix ?? 'vandermonde';
-  if (!Number.isInteger(k) || k < 1) throw new EcError(EcErrorCode.INVALID_ARGUMENT, `dataShards must be an integer >= 1, got ${k}`, { dataShards: k });
-  if (!Number.isInteger(p) || p < 1) throw new EcError(EcErrorCode.INVALID_ARGUMENT, `parityShards must be an integer >= 1, got ${p}`, { parityShards: p });
-  if (k + p > MAX_TOTAL_SHARDS) throw new EcError(EcErrorCode.INVALID_ARGUMENT, `dataShards + parityShards must be <= ${MAX_TOTAL_SHARDS}, got ${k + p}`, { dataShards: k, parityShards: p });
-  if (!EC_IMPLS.includes(impl)) throw new EcError(EcErrorCode.INVALID_ARGUMENT, `unknown impl ${String(impl)}`, { impl });
-  if (!EC_MATRICES.includes(matrix)) throw new EcError(EcErrorCode.INVALID_ARGUMENT, `unknown matrix ${String(matrix)}`, { matrix });
+  if (!Number.isInteger(k) || k < 1) throw new EcError('INVALID_ARGUMENT', `dataShards must be an integer >= 1, got ${k}`, { dataShards: k });
+  if (!Number.isInteger(p) || p < 1) throw new EcError('INVALID_ARGUMENT', `parityShards must be an integer >= 1, got ${p}`, { parityShards: p });
+  if (k + p > MAX_TOTAL_SHARDS) throw new EcError('INVALID_ARGUMENT', `dataShards + parityShards must be <= ${MAX_TOTAL_SHARDS}, got ${k + p}`, { dataShards: k, parityShards: p });
+  if (!EC_IMPLS.includes(impl)) throw new EcError('INVALID_ARGUMENT', `unknown impl ${String(impl)}`, { impl });
+  if (!EC_MATRICES.includes(matrix)) throw new EcError('INVALID_ARGUMENT', `unknown matrix ${String(matrix)}`, { matrix });
   return { dataShards: k, parityShards: p, impl, matrix };
 }
 
 /** Check that `shards` is an array of k + p entries; returns the common length of the non-null ones. */
 export function checkShards(shards: readonly (Uint8Array | null)[], k: number, p: number, allowNull: boolean): number {
-  if (!Array.isArray(shards)) throw new EcError(EcErrorCode.INVALID_ARGUMENT, 'shards must be an array');
+  if (!Array.isArray(shards)) throw new EcError('INVALID_ARGUMENT', 'shards must be an array');
   if (shards.length !== k + p) {
-    throw new EcError(EcErrorCode.SHARD_COUNT, `expected ${k + p} shards (${k} data + ${p} parity), got ${shards.length}`, { expected: k + p, got: shards.length });
+    throw new EcError('EC_SHARD_COUNT_MISMATCH', `expected ${k + p} shards (${k} data + ${p} parity), got ${shards.length}`, { expected: k + p, got: shards.length });
   }
   let len = -1;
   for (let i = 0; i < shards.length; i++) {
     const s = shards[i];
     if (s === null || s === undefined) {
-      if (!allowNull) throw new EcError(EcErrorCode.SHARD_SIZE, `shard ${i} is missing`, { index: i });
+      if (!allowNull) throw new EcError('EC_SHARD_SIZE_MISMATCH', `shard ${i} is missing`, { index: i });
       continue;
     }
-    if (!(s instanceof Uint8Array)) throw new EcError(EcErrorCode.SHARD_SIZE, `shard ${i} is not a Uint8Array`, { index: i });
-    if (s.length === 0) throw new EcError(EcErrorCode.SHARD_SIZE, `shard ${i} is empty`, { index: i });
+    if (!(s instanceof Uint8Array)) throw new EcError('EC_SHARD_SIZE_MISMATCH', `shard ${i} is not a Uint8Array`, { index: i });
+    if (s.length === 0) throw new EcError('EC_SHARD_SIZE_MISMATCH', `shard ${i} is empty`, { index: i });
     if (len < 0) len = s.length;
-    else if (s.length !== len) throw new EcError(EcErrorCode.SHARD_SIZE, `shard ${i} has ${s.length} bytes, shard 0..${i - 1} have ${len}`, { index: i, expected: len, got: s.length });
+    else if (s.length !== len) throw new EcError('EC_SHARD_SIZE_MISMATCH', `shard ${i} has ${s.length} bytes, shard 0..${i - 1} have ${len}`, { index: i, expected: len, got: s.length });
   }
   return len;
 }
 
-/** Throw `EC_INVALID_ARGUMENT` if an output buffer overlaps an input buffer. */
+/** Throw `INVALID_ARGUMENT` if an output buffer overlaps an input buffer. */
 function checkNoAlias(inputs: readonly Uint8Array[], outputs: readonly Uint8Array[]): void {
   for (const o of outputs) {
     for (const i of inputs) {
       if (o.buffer === i.buffer && o.byteOffset < i.byteOffset + i.byteLength && i.byteOffset < o.byteOffset + o.byteLength) {
-        throw new EcError(EcErrorCode.INVALID_ARGUMENT, 'an output shard overlaps an input shard');
+        throw new EcError('INVALID_ARGUMENT', 'an output shard overlaps an input shard');
       }
     }
   }
@@ -162,7 +162,7 @@ export class MatrixCodec implements Codec {
   }
 
   private live(): Kernel {
-    if (!this.kernel) throw new EcError(EcErrorCode.DISPOSED, 'codec used after dispose()');
+    if (!this.kernel) throw new EcError('CLOSED', 'codec used after dispose()');
     return this.kernel;
   }
 
@@ -191,7 +191,7 @@ export class MatrixCodec implements Codec {
     const len = checkShards(shards, k, this.parityShards, true);
     const present = options.present;
     if (present !== undefined && (!Array.isArray(present) || present.length !== n)) {
-      throw new EcError(EcErrorCode.INVALID_ARGUMENT, `options.present must be an array of ${n} booleans`);
+      throw new EcError('INVALID_ARGUMENT', `options.present must be an array of ${n} booleans`);
     }
     const isPresent = (i: number) => shards[i] != null && (present === undefined || present[i] === true);
     const chosen: number[] = [];
@@ -200,9 +200,9 @@ export class MatrixCodec implements Codec {
       if (isPresent(i)) { if (chosen.length < k) chosen.push(i); } else missing.push(i);
     }
     if (chosen.length < k) {
-      throw new EcError(EcErrorCode.TOO_FEW_SHARDS, `${missing.length} shards missing, at most ${this.parityShards} can be restored`, { missing: missing.length, parityShards: this.parityShards });
+      throw new EcError('EC_TOO_FEW_SHARDS', `${missing.length} shards missing, at most ${this.parityShards} can be restored`, { missing: missing.length, parityShards: this.parityShards });
     }
-    if (len < 0) throw new EcError(EcErrorCode.INVALID_ARGUMENT, 'no shard present');
+    if (len < 0) throw new EcError('INVALID_ARGUMENT', 'no shard present');
     const wanted = options.dataOnly ? missing.filter((i) => i < k) : missing;
     if (wanted.length === 0) return shards as Uint8Array[];
     for (const i of wanted) if (shards[i] == null) shards[i] = new Uint8Array(len);
@@ -241,7 +241,7 @@ export class MatrixCodec implements Codec {
 
   allocShards(size: number): Uint8Array[] {
     const kernel = this.live();
-    if (!Number.isInteger(size) || size < 1) throw new EcError(EcErrorCode.INVALID_ARGUMENT, `shard size must be an integer >= 1, got ${size}`);
+    if (!Number.isInteger(size) || size < 1) throw new EcError('INVALID_ARGUMENT', `shard size must be an integer >= 1, got ${size}`);
     return kernel.allocShards(this.dataShards + this.parityShards, size);
   }
 

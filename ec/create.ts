@@ -12,7 +12,7 @@ import { ReedSolomonErasureCodec } from './rse-codec.js';
  * TypeScript reference) or `'reed-solomon-erasure'` (the npm package; Vandermonde only).
  * `matrix`: `'vandermonde'` (default; parity identical to reed-solomon-erasure / klauspost) or
  * `'cauchy'` (parity identical to ISA-L `gf_gen_cauchy1_matrix` + `ec_encode_data`).
- * Throws `EcError` `EC_INVALID_ARGUMENT` for options out of range.
+ * Throws `EcError` `INVALID_ARGUMENT` for options out of range.
  */
 export function createCodec(options: CodecOptions): Codec {
   const opts = checkOptions(options);

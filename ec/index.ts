@@ -8,4 +8,4 @@ export {
   type Codec, type CodecOptions, type ReconstructOptions, type EcImpl,
 } from './codec.js';
 export { MATRIX_IDS, matrixKindOfId, type MatrixKind } from './matrix.js';
-export { EcError, EcErrorCode, type EcErrorCodeValue } from './errors.js';
+export { EcError } from './errors.js';

@@ -9,7 +9,7 @@
  *   ISA-L's `gf_gen_cauchy1_matrix` (used by DAOS).
  */
 import { gfInv, gfMul, gfPow } from './gf.js';
-import { EcError, EcErrorCode } from './errors.js';
+import { EcError } from './errors.js';
 
 /** Names of the encoding matrices a codec can use. */
 export type MatrixKind = 'vandermonde' | 'cauchy';
@@ -17,11 +17,11 @@ export type MatrixKind = 'vandermonde' | 'cauchy';
 /** Stable numeric ids of the matrices, recorded with the data so a reader decodes with the same matrix. */
 export const MATRIX_IDS: Readonly<Record<MatrixKind, number>> = Object.freeze({ vandermonde: 1, cauchy: 2 });
 
-/** The matrix kind of a stable id (inverse of `MATRIX_IDS`); throws `EC_INVALID_ARGUMENT` for unknown ids. */
+/** The matrix kind of a stable id (inverse of `MATRIX_IDS`); throws `INVALID_ARGUMENT` for unknown ids. */
 export function matrixKindOfId(id: number): MatrixKind {
   if (id === MATRIX_IDS.vandermonde) return 'vandermonde';
   if (id === MATRIX_IDS.cauchy) return 'cauchy';
-  throw new EcError(EcErrorCode.INVALID_ARGUMENT, `unknown matrix id ${id}`, { id });
+  throw new EcError('INVALID_ARGUMENT', `unknown matrix id ${id}`, { id });
 }
 
 /** A * B for A (n x m) and B (m x q). */

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ReedSolomonErasure } from '@digitaldefiance/reed-solomon-erasure.wasm';
-import { EcError, EcErrorCode } from './errors.js';
+import { EcError } from './errors.js';
 import { bytesEqual, checkShards, type Codec, type CodecOptions, type ReconstructOptions } from './codec.js';
 
 let wasmModule: WebAssembly.Module | null = null;
@@ -40,7 +40,7 @@ export class ReedSolomonErasureCodec implements Codec {
 
   constructor(opts: Required<CodecOptions>) {
     if (opts.matrix !== 'vandermonde') {
-      throw new EcError(EcErrorCode.INVALID_ARGUMENT, `impl 'reed-solomon-erasure' supports only matrix 'vandermonde', got '${opts.matrix}'`, { matrix: opts.matrix });
+      throw new EcError('INVALID_ARGUMENT', `impl 'reed-solomon-erasure' supports only matrix 'vandermonde', got '${opts.matrix}'`, { matrix: opts.matrix });
     }
     this.dataShards = opts.dataShards;
     this.parityShards = opts.parityShards;
@@ -48,7 +48,7 @@ export class ReedSolomonErasureCodec implements Codec {
   }
 
   private live(): ReedSolomonErasure {
-    if (!this.rs) throw new EcError(EcErrorCode.DISPOSED, 'codec used after dispose()');
+    if (!this.rs) throw new EcError('CLOSED', 'codec used after dispose()');
     return this.rs;
   }
 
@@ -61,7 +61,7 @@ export class ReedSolomonErasureCodec implements Codec {
 
   private check(code: number, what: string): void {
     if (code !== ReedSolomonErasure.RESULT_OK) {
-      throw new EcError(EcErrorCode.INVALID_ARGUMENT, `reed-solomon-erasure ${what}: ${ReedSolomonErasure.getResultMessage(code)}`, { result: code });
+      throw new EcError('INVALID_ARGUMENT', `reed-solomon-erasure ${what}: ${ReedSolomonErasure.getResultMessage(code)}`, { result: code });
     }
   }
 
@@ -96,12 +96,12 @@ export class ReedSolomonErasureCodec implements Codec {
     const len = checkShards(shards, k, this.parityShards, true);
     const present = options.present;
     if (present !== undefined && (!Array.isArray(present) || present.length !== n)) {
-      throw new EcError(EcErrorCode.INVALID_ARGUMENT, `options.present must be an array of ${n} booleans`);
+      throw new EcError('INVALID_ARGUMENT', `options.present must be an array of ${n} booleans`);
     }
     const avail = shards.map((s, i) => s != null && (present === undefined || present[i] === true));
     const missing = avail.filter((a) => !a).length;
     if (n - missing < k) {
-      throw new EcError(EcErrorCode.TOO_FEW_SHARDS, `${missing} shards missing, at most ${this.parityShards} can be restored`, { missing, parityShards: this.parityShards });
+      throw new EcError('EC_TOO_FEW_SHARDS', `${missing} shards missing, at most ${this.parityShards} can be restored`, { missing, parityShards: this.parityShards });
     }
     if (missing === 0) return shards as Uint8Array[];
     const wanted = shards.map((_, i) => i).filter((i) => !avail[i] && (!options.dataOnly || i < k));
@@ -133,7 +133,7 @@ export class ReedSolomonErasureCodec implements Codec {
 
   allocShards(size: number): Uint8Array[] {
     this.live();
-    if (!Number.isInteger(size) || size < 1) throw new EcError(EcErrorCode.INVALID_ARGUMENT, `shard size must be an integer >= 1, got ${size}`);
+    if (!Number.isInteger(size) || size < 1) throw new EcError('INVALID_ARGUMENT', `shard size must be an integer >= 1, got ${size}`);
     return Array.from({ length: this.dataShards + this.parityShards }, () => new Uint8Array(size));
   }
 

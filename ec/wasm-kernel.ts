@@ -8,7 +8,7 @@ import { instantiate, wasmModule } from '../core/wasm.js';
 import { assert } from '../core/errors.js';
 import { Arena, alignUp } from './arena.js';
 import type { Kernel, KernelPlan } from './kernel.js';
-import { EcError, EcErrorCode } from './errors.js';
+import { EcError } from './errors.js';
 
 /** Bytes of split-nibble tables per matrix coefficient (see assembly/ec/tables.ts). */
 const TABLE_BYTES = 32;
@@ -90,7 +90,7 @@ export class WasmKernel implements Kernel {
     try {
       this.memory.grow(pages);
     } catch (e) {
-      throw new EcError(EcErrorCode.OUT_OF_MEMORY, `wasm memory cannot grow to ${end} bytes`, { end, maximum: MAXIMUM_PAGES * 65536, cause: String(e) });
+      throw new EcError('OUT_OF_MEMORY', `wasm memory cannot grow to ${end} bytes`, { end, maximum: MAXIMUM_PAGES * 65536, cause: String(e) });
     }
     this.heap = new Uint8Array(this.memory.buffer);
     this.buffers.add(this.memory.buffer as unknown as SharedArrayBuffer);
@@ -192,7 +192,7 @@ export class WasmKernel implements Kernel {
     const first = shards[0];
     const start = first ? first.byteOffset : -1;
     if (!first || !this.blocks.has(start) || !this.sameMemory(first)) {
-      throw new EcError(EcErrorCode.NOT_ALLOCATED, 'buffers were not allocated by this codec (pass the array allocShards returned)');
+      throw new EcError('EC_NOT_ALLOCATED', 'buffers were not allocated by this codec (pass the array allocShards returned)');
     }
     this.blocks.delete(start);
     this.arena.free(start);

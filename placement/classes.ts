@@ -86,7 +86,7 @@ export function toObjectClass(c: ObjectClass | string): ObjectClass {
 export function resolveGroups(oclass: ObjectClass, pool: Pick<PoolMap, 'targets'> | number): number {
   const targets = typeof pool === 'number' ? pool : pool.targets.length;
   if (oclass.groupSize > targets) {
-    throw new PlacementError('PLACEMENT_INSUFFICIENT_TARGETS', `class ${oclass.name} needs ${oclass.groupSize} targets per group, pool has ${targets}`, { oclass: oclass.name, targets });
+    throw new PlacementError('INSUFFICIENT_TARGETS', `class ${oclass.name} needs ${oclass.groupSize} targets per group, pool has ${targets}`, { oclass: oclass.name, targets });
   }
   if (oclass.groups !== 'X') return oclass.groups;
   return Math.max(1, Math.min(MAX_GX_GROUPS, Math.floor(targets / oclass.groupSize)));

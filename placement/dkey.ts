@@ -11,8 +11,8 @@ export const DKEY_HASH_SEED = 0x43616972n; // "Cair"
 
 /** Group in [0, groups) of `dkey`; requires `await initXxhash()` beforehand. */
 export function dkeyGroup(dkey: Uint8Array, groups: number): number {
-  if (!(dkey instanceof Uint8Array)) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', 'dkey must be a Uint8Array');
-  if (!Number.isInteger(groups) || groups < 1) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `groups must be a positive integer, got ${groups}`);
+  if (!(dkey instanceof Uint8Array)) throw new PlacementError('INVALID_ARGUMENT', 'dkey must be a Uint8Array');
+  if (!Number.isInteger(groups) || groups < 1) throw new PlacementError('INVALID_ARGUMENT', `groups must be a positive integer, got ${groups}`);
   if (groups === 1) return 0;
   return jumpConsistentHash(xxh64(dkey, DKEY_HASH_SEED), groups);
 }

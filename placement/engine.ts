@@ -71,7 +71,7 @@ export interface Placement {
 /** A placement engine for `poolMap` (snapshotted) with `algo` (default 'jump-map'). */
 export function createPlacement(poolMap: PoolMap, opts: { algo?: PlacementAlgo } = {}): Placement {
   const algo = opts.algo ?? 'jump-map';
-  if (!PLACEMENT_ALGOS.includes(algo)) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `unknown placement algorithm ${JSON.stringify(algo)} (have ${PLACEMENT_ALGOS.join(', ')})`);
+  if (!PLACEMENT_ALGOS.includes(algo)) throw new PlacementError('INVALID_ARGUMENT', `unknown placement algorithm ${JSON.stringify(algo)} (have ${PLACEMENT_ALGOS.join(', ')})`);
   return new WasmPlacement(poolMap.clone(), algo);
 }
 
@@ -117,7 +117,7 @@ class WasmPlacement implements Placement {
   private levelFor(groupSize: number): number {
     const pm = this.poolMap, L = pm.levelNamesList.length;
     if (groupSize > pm.targets.length) {
-      throw new PlacementError('PLACEMENT_INSUFFICIENT_TARGETS', `a group of ${groupSize} shards needs ${groupSize} targets, pool has ${pm.targets.length}`, { groupSize, targets: pm.targets.length });
+      throw new PlacementError('INSUFFICIENT_TARGETS', `a group of ${groupSize} shards needs ${groupSize} targets, pool has ${pm.targets.length}`, { groupSize, targets: pm.targets.length });
     }
     let l = pm.faultLevel;
     while (l < L && pm.domainCount(l) < groupSize) l++;
@@ -144,7 +144,7 @@ class WasmPlacement implements Placement {
   }
 
   layout(oid: bigint): Layout {
-    if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${String(oid)}`);
+    if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${String(oid)}`);
     const b = this.layoutBatch([oid]);
     const groups: number[][] = [];
     for (let g = 0; g < b.groups; g++) groups.push(Array.from(b.targets.subarray(g * b.groupSize, (g + 1) * b.groupSize)));
@@ -154,24 +154,24 @@ class WasmPlacement implements Placement {
   layoutBatch(oids: readonly bigint[] | BigUint64Array): LayoutBatch {
     let pairs: BigUint64Array;
     if (oids instanceof BigUint64Array) {
-      if (oids.length % 2 !== 0) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', 'a BigUint64Array of oids holds (lo, hi) pairs: its length must be even');
+      if (oids.length % 2 !== 0) throw new PlacementError('INVALID_ARGUMENT', 'a BigUint64Array of oids holds (lo, hi) pairs: its length must be even');
       pairs = oids;
     } else {
-      if (!Array.isArray(oids)) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', 'oids must be an array of bigints or a BigUint64Array');
+      if (!Array.isArray(oids)) throw new PlacementError('INVALID_ARGUMENT', 'oids must be an array of bigints or a BigUint64Array');
       pairs = new BigUint64Array(oids.length * 2);
       const M = (1n << 64n) - 1n;
       oids.forEach((o, i) => {
-        if (typeof o !== 'bigint' || o < 0n || o > OID_MAX) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `object id ${i} must be a bigint in [0, 2^128)`);
+        if (typeof o !== 'bigint' || o < 0n || o > OID_MAX) throw new PlacementError('INVALID_ARGUMENT', `object id ${i} must be a bigint in [0, 2^128)`);
         pairs[2 * i] = o & M; pairs[2 * i + 1] = o >> 64n;
       });
     }
     const count = pairs.length / 2;
-    if (count === 0) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', 'layoutBatch needs at least one object id');
+    if (count === 0) throw new PlacementError('INVALID_ARGUMENT', 'layoutBatch needs at least one object id');
     // class and fixed group count of every object must agree (fixed stride output)
     const words = new Uint32Array(pairs.buffer, pairs.byteOffset, pairs.length * 2);
     const top = words[3]!;
     for (let i = 1; i < count; i++) {
-      if (((words[4 * i + 3]! ^ top) & 0x00ffffff) !== 0) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `layoutBatch: object ${i} has a different class or group count than object 0`);
+      if (((words[4 * i + 3]! ^ top) & 0x00ffffff) !== 0) throw new PlacementError('INVALID_ARGUMENT', `layoutBatch: object ${i} has a different class or group count than object 0`);
     }
     const oclass = objectClassById((top >>> 16) & 0xff);
     const fixed = top & 0xffff;
@@ -200,7 +200,7 @@ class WasmPlacement implements Placement {
         new BigUint64Array(core.buffer, op, 2 * n).set(pairs.subarray(2 * i, 2 * (i + n)));
         const v = core.exports.layoutBatch(hp, op, n, outp);
         if (v < 0) {
-          throw new PlacementError('PLACEMENT_INSUFFICIENT_TARGETS', `not enough eligible targets for a group of ${gs} shards (class ${oclass.name})`, { oclass: oclass.name });
+          throw new PlacementError('INSUFFICIENT_TARGETS', `not enough eligible targets for a group of ${gs} shards (class ${oclass.name})`, { oclass: oclass.name });
         }
         violations += v;
         targets.set(new Int32Array(core.buffer, outp, n * spo), i * spo);

@@ -2,7 +2,7 @@
  * Placement layer: jump consistent hash, pool map, object classes and ids, dkey hashing and the
  * layout engines (jump-map, ring). Core loops run in build/placement.wasm.
  */
-export { PlacementError, type PlacementErrorCode } from './errors.js';
+export { PlacementError } from './errors.js';
 export { jumpConsistentHash, jumpConsistentHashBatch, jumpConsistentHashReference, MAX_JUMP_BUCKETS } from './jump.js';
 export {
   PoolMap, TARGET_STATES, ELIGIBLE_STATES, MAX_POOL_TARGETS, MAX_POOL_LEVELS,

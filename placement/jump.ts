@@ -12,14 +12,14 @@ const U64_MAX = (1n << 64n) - 1n;
 
 function checkBuckets(buckets: number): void {
   if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_JUMP_BUCKETS) {
-    throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `buckets must be an integer in [1, ${MAX_JUMP_BUCKETS}], got ${buckets}`, { buckets });
+    throw new PlacementError('INVALID_ARGUMENT', `buckets must be an integer in [1, ${MAX_JUMP_BUCKETS}], got ${buckets}`, { buckets });
   }
 }
 
 /** Bucket in [0, buckets) of unsigned 64-bit `key` (one wasm call). */
 export function jumpConsistentHash(key: bigint, buckets: number): number {
   if (typeof key !== 'bigint' || key < 0n || key > U64_MAX) {
-    throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `key must be a bigint in [0, 2^64), got ${String(key)}`);
+    throw new PlacementError('INVALID_ARGUMENT', `key must be a bigint in [0, 2^64), got ${String(key)}`);
   }
   checkBuckets(buckets);
   return sharedCore().exports.jumpHash(BigInt.asIntN(64, key), buckets);
@@ -27,7 +27,7 @@ export function jumpConsistentHash(key: bigint, buckets: number): number {
 
 /** Buckets of many keys in one wasm call (keys are u64 by construction of BigUint64Array). */
 export function jumpConsistentHashBatch(keys: BigUint64Array, buckets: number): Int32Array {
-  if (!(keys instanceof BigUint64Array)) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', 'keys must be a BigUint64Array');
+  if (!(keys instanceof BigUint64Array)) throw new PlacementError('INVALID_ARGUMENT', 'keys must be a BigUint64Array');
   checkBuckets(buckets);
   const core = sharedCore();
   const m = core.mark();

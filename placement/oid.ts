@@ -22,22 +22,22 @@ export const OID_MAX_GROUPS = 0xffff;
 /** Build an object id from its user part and class (plus optional type and fixed group count). */
 export function makeObjectId(lo: bigint, oclass: ObjectClass | string, opts: { type?: number; groups?: number } = {}): bigint {
   if (typeof lo !== 'bigint' || lo < 0n || lo > OID_USER_MAX) {
-    throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `object id user part must be a bigint in [0, 2^96), got ${String(lo)}`);
+    throw new PlacementError('INVALID_ARGUMENT', `object id user part must be a bigint in [0, 2^96), got ${String(lo)}`);
   }
   const c = toObjectClass(oclass);
   const type = opts.type ?? 0;
-  if (!Number.isInteger(type) || type < 0 || type > 255) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `object type must be an integer in [0, 255], got ${type}`);
+  if (!Number.isInteger(type) || type < 0 || type > 255) throw new PlacementError('INVALID_ARGUMENT', `object type must be an integer in [0, 255], got ${type}`);
   const groups = opts.groups ?? 0;
-  if (!Number.isInteger(groups) || groups < 0 || groups > OID_MAX_GROUPS) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `groups must be an integer in [0, ${OID_MAX_GROUPS}], got ${groups}`);
+  if (!Number.isInteger(groups) || groups < 0 || groups > OID_MAX_GROUPS) throw new PlacementError('INVALID_ARGUMENT', `groups must be an integer in [0, ${OID_MAX_GROUPS}], got ${groups}`);
   if (groups !== 0 && c.groups !== 'X' && groups !== c.groups) {
-    throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `class ${c.name} has ${c.groups} group(s), not ${groups}`);
+    throw new PlacementError('INVALID_ARGUMENT', `class ${c.name} has ${c.groups} group(s), not ${groups}`);
   }
   return (BigInt(type) << 120n) | (BigInt(c.id) << 112n) | (BigInt(groups) << 96n) | lo;
 }
 
 function checkOid(oid: bigint): void {
   if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) {
-    throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${String(oid)}`);
+    throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${String(oid)}`);
   }
 }
 

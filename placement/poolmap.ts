@@ -57,7 +57,7 @@ const HEADER_BYTES = 16;
 const CHECKSUM_BYTES = 8;
 
 function invalid(message: string, details?: Record<string, unknown>): PlacementError {
-  return new PlacementError('POOL_MAP_INVALID', message, details);
+  return new PlacementError('INVALID_ARGUMENT', message, details);
 }
 
 /** The pool map (mutable: operations change states and bump `version`). */
@@ -132,10 +132,10 @@ export class PoolMap {
   static create(shape: PoolShape): PoolMap {
     for (const k of ['nodes', 'ranksPerNode', 'targetsPerRank'] as const) {
       const v = shape?.[k];
-      if (!Number.isInteger(v) || v < 1) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `${k} must be a positive integer, got ${v}`);
+      if (!Number.isInteger(v) || v < 1) throw new PlacementError('INVALID_ARGUMENT', `${k} must be a positive integer, got ${v}`);
     }
     if (shape.nodes * shape.ranksPerNode * shape.targetsPerRank > MAX_POOL_TARGETS) {
-      throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
+      throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
     }
     let id = 0;
     const domains: DomainJSON[] = Array.from({ length: shape.nodes }, () => ({
@@ -146,7 +146,7 @@ export class PoolMap {
     return new PoolMap({ version: 1, levels: ['node', 'rank'], faultLevel: 'rank', domains });
   }
 
-  /** A map from its JSON description (any depth); `POOL_MAP_INVALID` if it breaks a rule. */
+  /** A map from its JSON description (any depth); `INVALID_ARGUMENT` if it breaks a rule. */
   static fromJSON(desc: PoolMapJSON): PoolMap { return new PoolMap(desc); }
 
   /** The JSON description (round-trips through `fromJSON`). */
@@ -181,9 +181,9 @@ export class PoolMap {
     return out;
   }
 
-  /** Parse `serialize()` output; `POOL_MAP_CORRUPTED` on bad magic, version, length or checksum. */
+  /** Parse `serialize()` output; `CORRUPTED` on bad magic, version, length or checksum. */
   static deserialize(bytes: Uint8Array): PoolMap {
-    const bad = (m: string) => new PlacementError('POOL_MAP_CORRUPTED', `pool map bytes corrupted: ${m}`);
+    const bad = (m: string) => new PlacementError('CORRUPTED', `pool map bytes corrupted: ${m}`);
     if (!(bytes instanceof Uint8Array) || bytes.length < HEADER_BYTES + CHECKSUM_BYTES) throw bad('too short');
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (dv.getUint32(0, true) !== MAGIC) throw bad('bad magic');
@@ -273,7 +273,7 @@ export class PoolMap {
    */
   extend(opts: { nodes: number; ranksPerNode?: number; targetsPerRank?: number }): number[] {
     const n = opts?.nodes;
-    if (!Number.isInteger(n) || n < 1) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `extend needs a positive integer number of nodes, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) throw new PlacementError('INVALID_ARGUMENT', `extend needs a positive integer number of nodes, got ${n}`);
     const desc = this.toJSON();
     const template = desc.domains[desc.domains.length - 1]!;
     let id = this.states.length;
@@ -287,7 +287,7 @@ export class PoolMap {
         desc.domains.push({ children: Array.from({ length: r }, () => ({ targets: Array.from({ length: t }, () => ({ id: id++, state: 'NEW' as const })) })) });
       } else desc.domains.push(copy(template));
     }
-    if (id > MAX_POOL_TARGETS) throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
+    if (id > MAX_POOL_TARGETS) throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
     desc.version = this._version + 1;
     const next = new PoolMap(desc);
     Object.assign(this, { levels: next.levels, states: next.states, paths: next.paths, _version: next._version, cache: undefined });
@@ -304,7 +304,7 @@ export class PoolMap {
     this.checkTarget(id);
     const st = this.states[id]!;
     if (!from.includes(st)) {
-      throw new PlacementError('POOL_MAP_ILLEGAL_TRANSITION', `${op}: target ${id} is ${st}, expected ${from.join('/')}`, { id, state: st, op });
+      throw new PlacementError('INVALID_ARGUMENT', `${op}: target ${id} is ${st}, expected ${from.join('/')}`, { id, state: st, op });
     }
     this.states[id] = to;
     this._version++;

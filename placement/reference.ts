@@ -81,7 +81,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint): { groups: number[][];
       if (needEligible && !eligible(t)) continue;
       if (!out.some((x, j) => j < n && j !== s && x === t)) return t;
     }
-    throw new PlacementError('PLACEMENT_INSUFFICIENT_TARGETS', 'not enough eligible targets');
+    throw new PlacementError('INSUFFICIENT_TARGETS', 'not enough eligible targets');
   };
 
   const lo = oid & M, hi = oid >> 64n;

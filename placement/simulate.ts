@@ -89,7 +89,7 @@ export function simulate(opts: SimOptions): SimReport {
   const oclass = parseObjectClass(opts.oclass);
   const objects = opts.objects;
   if (!Number.isInteger(objects) || objects < 1 || objects > MAX_SIM_OBJECTS) {
-    throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `objects must be an integer in [1, ${MAX_SIM_OBJECTS}], got ${objects}`);
+    throw new PlacementError('INVALID_ARGUMENT', `objects must be an integer in [1, ${MAX_SIM_OBJECTS}], got ${objects}`);
   }
   const seed = opts.seed ?? 1;
   // plan every map first, so bad changes fail before any layout work
@@ -103,7 +103,7 @@ export function simulate(opts: SimOptions): SimReport {
   const groups = resolveGroups(oclass, maps[0]!);
   const spo = groups * oclass.groupSize;
   if (objects * spo > MAX_SIM_SHARDS) {
-    throw new PlacementError('PLACEMENT_INVALID_ARGUMENT', `${objects} objects x ${spo} shards exceeds the simulator limit of ${MAX_SIM_SHARDS} shards: use fewer --objects`);
+    throw new PlacementError('INVALID_ARGUMENT', `${objects} objects x ${spo} shards exceeds the simulator limit of ${MAX_SIM_SHARDS} shards: use fewer --objects`);
   }
   // object ids: random user parts, class (and the group count fixed at creation) in the high bits
   const rng = new Rng(seed);

@@ -41,7 +41,7 @@ export class PlacementCore {
       try { mem.grow(Math.ceil((this.top - mem.buffer.byteLength) / PAGE)); }
       catch (err) {
         this.top = p;
-        throw new PlacementError('PLACEMENT_OUT_OF_MEMORY', `placement core cannot grow its memory to ${this.top + bytes} bytes: use smaller batches`, { cause: String(err) });
+        throw new PlacementError('OUT_OF_MEMORY', `placement core cannot grow its memory to ${this.top + bytes} bytes: use smaller batches`, { cause: String(err) });
       }
     }
     return p;

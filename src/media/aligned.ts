@@ -39,7 +39,7 @@ export function isAligned(view: Uint8Array): boolean {
 /** A zeroed buffer of `bytes` (rounded up to BLOCK_SIZE) whose address is BLOCK_SIZE-aligned. */
 export function allocAligned(bytes: number): Uint8Array {
   if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > MAX_ALIGNED_BYTES) {
-    throw new MediaError('MEDIA_INVALID_ARGUMENT', `allocAligned: bytes must be an integer in [0, ${MAX_ALIGNED_BYTES}]`, { bytes });
+    throw new MediaError('INVALID_ARGUMENT', `allocAligned: bytes must be an integer in [0, ${MAX_ALIGNED_BYTES}]`, { bytes });
   }
   const rounded = Math.max(BLOCK_SIZE, Math.ceil(bytes / BLOCK_SIZE) * BLOCK_SIZE);
   const native = nativeAddon();

@@ -46,7 +46,7 @@ export interface BlockDevice {
   sync(): Promise<void>;
   /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
   allocAligned(bytes: number): Uint8Array;
-  /** Wait for in-flight requests, then close the file. Later calls fail with `MEDIA_CLOSED`. */
+  /** Wait for in-flight requests, then close the file. Later calls fail with `CLOSED`. */
   close(): Promise<void>;
 }
 
@@ -54,13 +54,13 @@ export interface BlockDevice {
 export interface BlockDeviceOptions {
   /** Device size in bytes, a positive multiple of BLOCK_SIZE; the file is extended (sparse) to it. */
   size: number;
-  /** Engine: `auto` (default) picks io_uring when it works, else pread; an explicit choice that cannot be met throws `MEDIA_UNSUPPORTED`. */
+  /** Engine: `auto` (default) picks io_uring when it works, else pread; an explicit choice that cannot be met throws `UNSUPPORTED`. */
   io?: 'auto' | 'io_uring' | 'pread';
   /** O_DIRECT: `auto` (default) where the filesystem supports it (not on tmpfs); `true` requires it. */
   direct?: boolean | 'auto';
   /** Fault injector consulted on every operation (tests). */
   fault?: FaultInjector;
-  /** Create the file if missing (default true); false gives `MEDIA_MISSING_FILE`. */
+  /** Create the file if missing (default true); false gives `MISSING_FILE`. */
   create?: boolean;
 }
 
@@ -99,10 +99,10 @@ class Slots {
 
 function checkRange(op: string, offset: number, length: number, size: number): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset % BLOCK_SIZE !== 0) {
-    throw new MediaError('MEDIA_INVALID_ARGUMENT', `${op}: offset must be a non-negative multiple of ${BLOCK_SIZE}`, { offset });
+    throw new MediaError('INVALID_ARGUMENT', `${op}: offset must be a non-negative multiple of ${BLOCK_SIZE}`, { offset });
   }
   if (!Number.isSafeInteger(length) || length < 0 || length % BLOCK_SIZE !== 0 || length > MAX_ALIGNED_BYTES) {
-    throw new MediaError('MEDIA_INVALID_ARGUMENT', `${op}: length must be a multiple of ${BLOCK_SIZE} up to ${MAX_ALIGNED_BYTES}`, { offset, length });
+    throw new MediaError('INVALID_ARGUMENT', `${op}: length must be a multiple of ${BLOCK_SIZE} up to ${MAX_ALIGNED_BYTES}`, { offset, length });
   }
   if (offset + length > size) {
     throw new MediaError('NO_SPACE', `${op} past the end of the device`, { offset, length, size });
@@ -130,7 +130,7 @@ class FileBlockDevice implements BlockDevice {
   allocAligned(bytes: number): Uint8Array { return allocAligned(bytes); }
 
   private checkOpen(op: string): void {
-    if (this.closed) throw new MediaError('MEDIA_CLOSED', `${op} on a closed block device`);
+    if (this.closed) throw new MediaError('CLOSED', `${op} on a closed block device`);
   }
 
   /** Run one engine request inside a slot. */
@@ -168,7 +168,7 @@ class FileBlockDevice implements BlockDevice {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.checkOpen('write');
-    if (!(data instanceof Uint8Array)) throw new MediaError('MEDIA_INVALID_ARGUMENT', 'write: data must be a Uint8Array');
+    if (!(data instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'write: data must be a Uint8Array');
     checkRange('write', offset, data.length, this.size);
     let fault: ReturnType<FaultInjector['onWrite']> | undefined;
     if (this.fault) {
@@ -192,7 +192,7 @@ class FileBlockDevice implements BlockDevice {
     this.checkOpen('read');
     checkRange('read', offset, length, this.size);
     if (into !== undefined && (!(into instanceof Uint8Array) || into.length < length)) {
-      throw new MediaError('MEDIA_INVALID_ARGUMENT', 'read: into must be a Uint8Array of at least `length` bytes', { length, intoLength: (into as Uint8Array | undefined)?.length });
+      throw new MediaError('INVALID_ARGUMENT', 'read: into must be a Uint8Array of at least `length` bytes', { length, intoLength: (into as Uint8Array | undefined)?.length });
     }
     let rf: ReadFault | undefined;
     if (this.fault) {
@@ -258,17 +258,17 @@ function probeDirect(fd: number): string | undefined {
  * choosing the I/O engine and O_DIRECT as described on `BlockDeviceOptions`.
  */
 export async function openBlockDevice(path: string, opts: BlockDeviceOptions): Promise<BlockDevice> {
-  if (typeof path !== 'string' || path.length === 0) throw new MediaError('MEDIA_INVALID_ARGUMENT', 'path must be a non-empty string');
-  if (!opts || typeof opts !== 'object') throw new MediaError('MEDIA_INVALID_ARGUMENT', 'options are required');
+  if (typeof path !== 'string' || path.length === 0) throw new MediaError('INVALID_ARGUMENT', 'path must be a non-empty string');
+  if (!opts || typeof opts !== 'object') throw new MediaError('INVALID_ARGUMENT', 'options are required');
   const { size } = opts;
   if (!Number.isSafeInteger(size) || size <= 0 || size % BLOCK_SIZE !== 0 || size > MAX_DEVICE_SIZE) {
-    throw new MediaError('MEDIA_INVALID_ARGUMENT', `size must be a positive multiple of ${BLOCK_SIZE} up to ${MAX_DEVICE_SIZE}`, { size });
+    throw new MediaError('INVALID_ARGUMENT', `size must be a positive multiple of ${BLOCK_SIZE} up to ${MAX_DEVICE_SIZE}`, { size });
   }
   const ioChoice = opts.io ?? 'auto';
-  if (!['auto', 'io_uring', 'pread'].includes(ioChoice)) throw new MediaError('MEDIA_INVALID_ARGUMENT', `io must be auto, io_uring or pread`, { io: ioChoice });
+  if (!['auto', 'io_uring', 'pread'].includes(ioChoice)) throw new MediaError('INVALID_ARGUMENT', `io must be auto, io_uring or pread`, { io: ioChoice });
   const directChoice = opts.direct ?? 'auto';
   if (!(directChoice === 'auto' || directChoice === true || directChoice === false)) {
-    throw new MediaError('MEDIA_INVALID_ARGUMENT', 'direct must be true, false or auto', { direct: directChoice });
+    throw new MediaError('INVALID_ARGUMENT', 'direct must be true, false or auto', { direct: directChoice });
   }
   const create = opts.create ?? true;
   opts.fault?.onOpen(path);
@@ -294,7 +294,7 @@ export async function openBlockDevice(path: string, opts: BlockDeviceOptions): P
       throw mediaErrorFromErrno(e, 'open', { path });
     }
     const st = fs.fstatSync(fd);
-    if (!st.isFile() && !st.isBlockDevice()) throw new MediaError('MEDIA_INVALID_ARGUMENT', `${path} is not a regular file`, { path });
+    if (!st.isFile() && !st.isBlockDevice()) throw new MediaError('INVALID_ARGUMENT', `${path} is not a regular file`, { path });
     if (st.isFile() && st.size < size) {
       try { fs.ftruncateSync(fd, size); } catch (e) { throw mediaErrorFromErrno(e, 'ftruncate', { path, size }); }
     }
@@ -314,7 +314,7 @@ export async function openBlockDevice(path: string, opts: BlockDeviceOptions): P
       if (why === undefined && dfd !== undefined) {
         fs.closeSync(fd); fd = dfd; direct = true; directReason = 'O_DIRECT';
       } else if (directChoice === true) {
-        throw new MediaError('MEDIA_UNSUPPORTED', `O_DIRECT not supported for ${path}: ${why}`, { path, errno: why });
+        throw new MediaError('UNSUPPORTED', `O_DIRECT not supported for ${path}: ${why}`, { path, errno: why });
       } else {
         directReason = `buffered: O_DIRECT refused (${why})`;
       }

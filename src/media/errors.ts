@@ -1,31 +1,21 @@
 /**
  * Typed errors of the media layer (block data file, pmem file). Callers branch on `code`:
- * `NO_SPACE` (ENOSPC, or an access past the device size), `MEDIA_IO_ERROR` (EIO and other
- * failures of the medium, including injected torn writes and crashes), `MEDIA_INVALID_ARGUMENT`
- * (misaligned offsets or lengths, bad options), `MEDIA_MISSING_FILE` (open without `create` of a
- * file that does not exist), `MEDIA_UNSUPPORTED` (io_uring or O_DIRECT explicitly requested but
- * not available here) and `MEDIA_CLOSED` (use after `close()`).
+ * `NO_SPACE` (ENOSPC, or an access past the device size), `IO_ERROR` (EIO and other
+ * failures of the medium, including injected torn writes and crashes), `INVALID_ARGUMENT`
+ * (misaligned offsets or lengths, bad options), `MISSING_FILE` (open without `create` of a
+ * file that does not exist), `UNSUPPORTED` (io_uring or O_DIRECT explicitly requested but
+ * not available here) and `CLOSED` (use after `close()`).
  */
-import { CairnError } from '../../core/errors.js';
-
-/** Stable codes of `MediaError`. */
-export type MediaErrorCode =
-  | 'NO_SPACE'
-  | 'MEDIA_IO_ERROR'
-  | 'MEDIA_INVALID_ARGUMENT'
-  | 'MEDIA_MISSING_FILE'
-  | 'MEDIA_UNSUPPORTED'
-  | 'MEDIA_CLOSED';
+import { CairnError, type CairnErrorCode } from '../../core/errors.js';
 
 /** Any failure of a media device; `code` is one of `MediaErrorCode`. */
 export class MediaError extends CairnError {
-  declare readonly code: MediaErrorCode;
-  constructor(code: MediaErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+  constructor(code: CairnErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super(code, message, details, options);
   }
 }
 
-/** Positive errno values we translate; anything else becomes `MEDIA_IO_ERROR`. */
+/** Positive errno values we translate; anything else becomes `IO_ERROR`. */
 const ERRNO_NAMES: Record<number, string> = { 2: 'ENOENT', 5: 'EIO', 9: 'EBADF', 22: 'EINVAL', 28: 'ENOSPC', 122: 'EDQUOT', 27: 'EFBIG' };
 
 /**
@@ -41,7 +31,7 @@ export function mediaErrorFromErrno(err: unknown, op: string, details: Record<st
   const d = { ...details, errno: name };
   const cause = typeof err === 'number' ? undefined : err;
   if (name === 'ENOSPC' || name === 'EDQUOT' || name === 'EFBIG') return new MediaError('NO_SPACE', msg, d, { cause });
-  if (name === 'ENOENT') return new MediaError('MEDIA_MISSING_FILE', msg, d, { cause });
-  if (name === 'EINVAL') return new MediaError('MEDIA_INVALID_ARGUMENT', msg, d, { cause });
-  return new MediaError('MEDIA_IO_ERROR', msg, d, { cause });
+  if (name === 'ENOENT') return new MediaError('MISSING_FILE', msg, d, { cause });
+  if (name === 'EINVAL') return new MediaError('INVALID_ARGUMENT', msg, d, { cause });
+  return new MediaError('IO_ERROR', msg, d, { cause });
 }

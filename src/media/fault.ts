@@ -22,15 +22,15 @@ export interface FaultOptions {
   tornWrite?: number;
   /** After a torn write, fail every later operation (simulates power loss). Default true. */
   crashAfterTornWrite?: boolean;
-  /** Probability that a write fails with `MEDIA_IO_ERROR` before writing anything. */
+  /** Probability that a write fails with `IO_ERROR` before writing anything. */
   writeError?: number;
-  /** Probability that a read fails with `MEDIA_IO_ERROR`. */
+  /** Probability that a read fails with `IO_ERROR`. */
   readError?: number;
   /** Probability that one random bit of the data returned by a read is flipped. */
   bitFlipOnRead?: number;
   /** Writes fail with `NO_SPACE` once this many bytes in total would have been written. */
   enospcAfterBytes?: number;
-  /** Every open fails with `MEDIA_IO_ERROR`. */
+  /** Every open fails with `IO_ERROR`. */
   failOpen?: boolean;
 }
 
@@ -61,7 +61,7 @@ export interface FaultStats {
 function checkProbability(name: string, p: number | undefined): number {
   if (p === undefined) return 0;
   if (!(typeof p === 'number' && p >= 0 && p <= 1)) {
-    throw new MediaError('MEDIA_INVALID_ARGUMENT', `fault option ${name} must be a probability in [0, 1]`, { [name]: p });
+    throw new MediaError('INVALID_ARGUMENT', `fault option ${name} must be a probability in [0, 1]`, { [name]: p });
   }
   return p;
 }
@@ -81,7 +81,7 @@ export class FaultInjector {
   readonly stats: FaultStats = { writes: 0, reads: 0, tornWrites: 0, writeErrors: 0, readErrors: 0, bitFlips: 0, noSpace: 0, failedOpens: 0, bytesWritten: 0 };
 
   constructor(opts: FaultOptions) {
-    if (!Number.isInteger(opts.seed)) throw new MediaError('MEDIA_INVALID_ARGUMENT', 'fault seed must be an integer', { seed: opts.seed });
+    if (!Number.isInteger(opts.seed)) throw new MediaError('INVALID_ARGUMENT', 'fault seed must be an integer', { seed: opts.seed });
     this.rng = new Rng(opts.seed);
     this.tornWrite = checkProbability('tornWrite', opts.tornWrite);
     this.writeError = checkProbability('writeError', opts.writeError);
@@ -89,7 +89,7 @@ export class FaultInjector {
     this.bitFlipOnRead = checkProbability('bitFlipOnRead', opts.bitFlipOnRead);
     const e = opts.enospcAfterBytes ?? Infinity;
     if (!(e === Infinity || (Number.isSafeInteger(e) && e >= 0))) {
-      throw new MediaError('MEDIA_INVALID_ARGUMENT', 'enospcAfterBytes must be a non-negative integer', { enospcAfterBytes: e });
+      throw new MediaError('INVALID_ARGUMENT', 'enospcAfterBytes must be a non-negative integer', { enospcAfterBytes: e });
     }
     this.enospcAfterBytes = e;
     this.failOpen = opts.failOpen ?? false;
@@ -103,14 +103,14 @@ export class FaultInjector {
   recover(): void { this.crashedAt = undefined; }
 
   private crashError(op: string): MediaError {
-    return new MediaError('MEDIA_IO_ERROR', `${op} after injected crash`, { injected: true, crashed: true });
+    return new MediaError('IO_ERROR', `${op} after injected crash`, { injected: true, crashed: true });
   }
 
-  /** Called before a device opens its file; throws `MEDIA_IO_ERROR` when opens are set to fail. */
+  /** Called before a device opens its file; throws `IO_ERROR` when opens are set to fail. */
   onOpen(path: string): void {
     if (this.failOpen) {
       this.stats.failedOpens++;
-      throw new MediaError('MEDIA_IO_ERROR', `injected open failure: ${path}`, { injected: true, path });
+      throw new MediaError('IO_ERROR', `injected open failure: ${path}`, { injected: true, path });
     }
   }
 
@@ -131,7 +131,7 @@ export class FaultInjector {
     }
     if (failed) {
       this.stats.writeErrors++;
-      return { data, error: new MediaError('MEDIA_IO_ERROR', 'injected write error', { injected: true, offset, length: data.length }) };
+      return { data, error: new MediaError('IO_ERROR', 'injected write error', { injected: true, offset, length: data.length }) };
     }
     if (torn) {
       const units = Math.ceil(data.length / granularity);
@@ -139,7 +139,7 @@ export class FaultInjector {
       this.stats.tornWrites++;
       this.stats.bytesWritten += keep;
       if (this.crashAfterTornWrite) this.crashedAt = this.stats.writes;
-      return { data, truncateTo: keep, error: new MediaError('MEDIA_IO_ERROR', 'injected torn write', { injected: true, torn: true, offset, length: data.length, written: keep }) };
+      return { data, truncateTo: keep, error: new MediaError('IO_ERROR', 'injected torn write', { injected: true, torn: true, offset, length: data.length, written: keep }) };
     }
     this.stats.bytesWritten += data.length;
     return { data };
@@ -157,7 +157,7 @@ export class FaultInjector {
     const bit = this.rng.u32();
     if (failed) {
       this.stats.readErrors++;
-      return { error: new MediaError('MEDIA_IO_ERROR', 'injected read error', { injected: true, offset, length }) };
+      return { error: new MediaError('IO_ERROR', 'injected read error', { injected: true, offset, length }) };
     }
     if (flip && length > 0) return { flipBit: bit % (length * 8) };
     return {};

@@ -4,6 +4,6 @@ export type { BlockDevice, BlockDeviceOptions } from './block-device.js';
 export { FaultInjector } from './fault.js';
 export type { FaultOptions, FaultStats, WriteFault, ReadFault } from './fault.js';
 export { MediaError, mediaErrorFromErrno } from './errors.js';
-export type { MediaErrorCode } from './errors.js';
+
 export { URING_QUEUE_DEPTH, loadNative } from './io-uring.js';
 export { PREAD_MAX_IN_FLIGHT } from './pread.js';

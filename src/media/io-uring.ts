@@ -89,15 +89,15 @@ export class IoUringEngine implements IoEngine {
     for (let i = URING_QUEUE_DEPTH - 1; i >= 0; i--) this.freeSlots.push(i);
   }
 
-  /** A new ring, or a `MEDIA_UNSUPPORTED` error saying why io_uring cannot be used here. */
+  /** A new ring, or a `UNSUPPORTED` error saying why io_uring cannot be used here. */
   static create(): IoUringEngine {
     const { addon, reason } = loadNative();
-    if (!addon) throw new MediaError('MEDIA_UNSUPPORTED', `io_uring unavailable: ${reason}`, { reason });
+    if (!addon) throw new MediaError('UNSUPPORTED', `io_uring unavailable: ${reason}`, { reason });
     const engine = new IoUringEngine(addon);
     try {
       engine.ring = addon.ringCreate(URING_QUEUE_DEPTH, engine.completions, (count) => engine.onComplete(count));
     } catch (e) {
-      throw new MediaError('MEDIA_UNSUPPORTED', `io_uring unavailable: io_uring_setup failed: ${(e as Error).message}`, { reason: (e as Error).message });
+      throw new MediaError('UNSUPPORTED', `io_uring unavailable: io_uring_setup failed: ${(e as Error).message}`, { reason: (e as Error).message });
     }
     return engine;
   }
@@ -153,7 +153,7 @@ export class IoUringEngine implements IoEngine {
 
   /** io_uring_enter failed: nothing prepared can be trusted to complete; fail every pending request. */
   private fail(e: unknown): void {
-    const err = new MediaError('MEDIA_IO_ERROR', `io_uring submit failed: ${(e as Error).message}`);
+    const err = new MediaError('IO_ERROR', `io_uring submit failed: ${(e as Error).message}`);
     this.broken = err;
     for (let slot = 0; slot < this.pending.length; slot++) {
       const p = this.pending[slot];
@@ -180,7 +180,7 @@ export class IoUringEngine implements IoEngine {
     while (done < buf.length) {
       const n = await this.issue(1, fd, done === 0 ? buf : buf.subarray(done), position + done);
       if (n < 0) throw mediaErrorFromErrno(n, 'io_uring write', { position: position + done, length: buf.length - done });
-      if (n === 0) throw new MediaError('MEDIA_IO_ERROR', 'io_uring write wrote nothing', { position: position + done });
+      if (n === 0) throw new MediaError('IO_ERROR', 'io_uring write wrote nothing', { position: position + done });
       done += n;
     }
   }

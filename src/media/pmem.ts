@@ -70,7 +70,7 @@ export class PmemFile {
     try {
       fd = fs.openSync(path, opts.create === false ? 'r+' : fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     } catch (e) {
-      throw new CairnError('PMEM_OPEN_FAILED', `cannot open pmem file ${path}: ${(e as Error).message}`, { path }, { cause: e });
+      throw new CairnError('IO_ERROR', `cannot open pmem file ${path}: ${(e as Error).message}`, { path }, { cause: e });
     }
     try {
       let size = fs.fstatSync(fd).size;
@@ -84,7 +84,7 @@ export class PmemFile {
         created = true;
       }
       if (size < MIN_PMEM_BYTES || size > MAX_PMEM_BYTES || size % page !== 0) {
-        throw new CairnError('PMEM_BAD_SIZE', `pmem file ${path} has unusable size ${size}`, { path, size });
+        throw new CairnError('CORRUPTED', `pmem file ${path} has unusable size ${size}`, { path, size });
       }
       const view = mmap.map(size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0);
       assert(view.length === size, 'mmap returned a short mapping', { size, got: view.length });
@@ -152,7 +152,7 @@ export class PmemFile {
   get isClosed(): boolean { return this.closed; }
 
   private checkRange(offset: number, length: number): void {
-    if (this.closed) throw new CairnError('PMEM_CLOSED', 'pmem file is closed', { path: this.path });
+    if (this.closed) throw new CairnError('CLOSED', 'pmem file is closed', { path: this.path });
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new InvalidArgumentError('pmem range out of bounds', { offset, length, size: this.size });
     }

@@ -32,7 +32,7 @@ export class PreadEngine implements IoEngine {
       let n: number;
       try { n = await writeOnce(fd, done === 0 ? buf : buf.subarray(done), position + done); }
       catch (e) { throw mediaErrorFromErrno(e, 'pwrite', { position: position + done, length: buf.length - done }); }
-      if (n <= 0) throw new MediaError('MEDIA_IO_ERROR', 'pwrite wrote nothing', { position: position + done });
+      if (n <= 0) throw new MediaError('IO_ERROR', 'pwrite wrote nothing', { position: position + done });
       done += n;
     }
   }

@@ -3,17 +3,14 @@
  * typed error reaches the client as the same class with the same `code` and `info`, so callers
  * branch on codes exactly as with an embedded pool.
  */
-import { CairnError, InvalidArgumentError, CorruptionError, AbortedError } from '../../core/errors.js';
+import { CairnError, InvalidArgumentError, CorruptionError, AbortedError, isErrorCode, type CairnErrorCode } from '../../core/errors.js';
 import { ObjectError } from '../object/errors.js';
 import { VosError } from '../vos/errors.js';
 import { MediaError } from '../media/errors.js';
 
-/** Codes of `NetError`. */
-export type NetErrorCode = 'NET_UNREACHABLE' | 'NET_TIMEOUT' | 'AUTH_FAILED' | 'NET_PROTOCOL';
-
 /** A request could not be carried out over the network (peer gone, timeout, refused credentials, bad frame). */
 export class NetError extends CairnError {
-  constructor(code: NetErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+  constructor(code: CairnErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super(code, message, details, options);
   }
 }
@@ -31,17 +28,18 @@ export function toWireError(err: unknown): WireError {
 
 /** Rebuild the error an engine sent, as the class it had there. */
 export function reviveError(e: WireError, remote?: string): CairnError {
-  const info = e.info ?? (remote ? { remote } : undefined);
-  const code = String(e.code ?? 'INTERNAL');
+  const info = e.info ?? (remote ? { remote } : isErrorCode(e.code) ? undefined : { remoteCode: String(e.code) });
+  // A code this build does not know (a newer engine) arrives as INTERNAL with the original in info.
+  const code: CairnErrorCode = isErrorCode(e.code) ? e.code : 'INTERNAL';
   const msg = String(e.message ?? 'remote error');
   switch (e.name) {
-    case 'ObjectError': return new ObjectError(code as never, msg, info);
-    case 'VosError': return new VosError(code as never, msg, info);
-    case 'MediaError': return new MediaError(code as never, msg, info);
+    case 'ObjectError': return new ObjectError(code, msg, info);
+    case 'VosError': return new VosError(code, msg, info);
+    case 'MediaError': return new MediaError(code, msg, info);
     case 'InvalidArgumentError': return new InvalidArgumentError(msg, info, code);
     case 'CorruptionError': return new CorruptionError(msg, info, code);
     case 'AbortedError': return new AbortedError(msg, info);
-    case 'NetError': return new NetError(code as NetErrorCode, msg, info);
+    case 'NetError': return new NetError(code, msg, info);
     default: return new CairnError(code, msg, info);
   }
 }

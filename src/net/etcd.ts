@@ -7,7 +7,7 @@
  * gone (then the lease's `lost` listeners run).
  */
 import { Etcd3, type Lease as RawLease, type Watcher, type IKeyValue } from 'etcd3';
-import { CairnError } from '../../core/errors.js';
+import { CairnError, type CairnErrorCode } from '../../core/errors.js';
 
 /** Prefix of every key Cairn writes. */
 export const ETCD_PREFIX = '/cairn/';
@@ -24,15 +24,12 @@ export const MAX_TXN_KEYS = 128;
 /** Longest lease TTL accepted, in seconds (etcd's own maximum is about 9e10). */
 export const MAX_LEASE_TTL_S = 24 * 3600;
 
-/** Codes of `EtcdError`. */
-export type EtcdErrorCode = 'ETCD_UNREACHABLE' | 'ETCD_CONFLICT' | 'ETCD_ERROR';
-
 /**
  * etcd failed: `ETCD_UNREACHABLE` (no answer: down, refused, timed out), `ETCD_CONFLICT` (a
  * compare-and-set loop kept losing) or `ETCD_ERROR` (etcd refused the request, bad argument, client closed).
  */
 export class EtcdError extends CairnError {
-  constructor(code: EtcdErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+  constructor(code: CairnErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super(code, message, details, options);
   }
 }

@@ -1,12 +1,31 @@
 /**
  * The KV API: a flat map of keys to values stored in one object, each key a dkey holding a single
- * value under a fixed akey (as DAOS's KV objects do).
+ * value under a fixed akey (as DAOS's KV objects do). Listings are ordered by key bytes and take
+ * ranges (`gt`/`gte`/`lt`/`lte`/`reverse`/`limit`), the vocabulary Level and S3 listings speak.
  */
-import type { CairnObject, Key } from './object.js';
+import { keyBytes, valueOp, type CairnObject, type Key, type KeyRange } from './object.js';
 import type { ReadOptions } from '../container/container.js';
-import { toText } from '../common/bytes.js';
+import type { Op } from '../container/ops.js';
+import { badArg } from './errors.js';
+import { hex, toText } from '../common/bytes.js';
+import { throwIfAborted } from '../../core/errors.js';
 
 const VALUE_AKEY = new Uint8Array([0x76]); // "v"
+
+/** Most operations one `batch` may carry. */
+export const MAX_BATCH_OPS = 100_000;
+/** Most keys one `getMany` may ask for. */
+export const MAX_GET_MANY_KEYS = 100_000;
+/** Value fetches `getMany` and `entries` keep in flight. */
+export const KV_READ_CONCURRENCY = 32;
+
+/** One operation of `kv.batch`. */
+export type KvBatchOp = { type: 'put'; key: Key; value: Uint8Array | string } | { type: 'del'; key: Key };
+
+function checkValue(value: unknown): Uint8Array | string {
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw badArg('a KV value must be a string or Uint8Array');
+  return value;
+}
 
 /** A key-value object. Keys and values may be strings (UTF-8) or bytes. */
 export class KeyValue {
@@ -14,8 +33,8 @@ export class KeyValue {
   constructor(readonly object: CairnObject) {}
 
   /** Store `value` under `key` (replaces any previous value). Resolves to the commit epoch. */
-  put(key: Key, value: Uint8Array | string, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
-    return this.object.update(key, VALUE_AKEY, value, opts);
+  async put(key: Key, value: Uint8Array | string, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    return this.object.update(key, VALUE_AKEY, checkValue(value), opts);
   }
 
   /** The value under `key`, or undefined. */
@@ -29,13 +48,84 @@ export class KeyValue {
     return v === undefined ? undefined : toText(v);
   }
 
+  /** Whether `key` holds a value at the read epoch. */
+  async has(key: Key, opts: ReadOptions = {}): Promise<boolean> {
+    return (await this.get(key, opts)) !== undefined;
+  }
+
+  /**
+   * The values of `keys` (undefined where absent), all read at one epoch so they are mutually
+   * consistent; at most KV_READ_CONCURRENCY fetches in flight.
+   */
+  async getMany(keys: Key[], opts: ReadOptions = {}): Promise<Array<Uint8Array | undefined>> {
+    if (!Array.isArray(keys)) throw badArg('getMany needs an array of keys');
+    if (keys.length > MAX_GET_MANY_KEYS) throw badArg(`getMany takes at most ${MAX_GET_MANY_KEYS} keys`);
+    const bytes = keys.map((k) => keyBytes(k, 'key'));
+    const at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
+    const out = new Array<Uint8Array | undefined>(bytes.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < bytes.length) {
+        const i = next++;
+        out[i] = await this.get(bytes[i]!, at);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(KV_READ_CONCURRENCY, bytes.length) }, worker));
+    return out;
+  }
+
   /** Remove `key`. */
   remove(key: Key, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
     return this.object.punchDkey(key, opts);
   }
 
-  /** Every key (bytes, ascending). */
-  list(opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+  /**
+   * Apply puts and deletes atomically at one epoch (one commit): readers see all of them or none.
+   * Operations apply in order, so the last one on a key wins. Resolves to the commit epoch.
+   */
+  async batch(ops: KvBatchOp[], opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    throwIfAborted(opts.signal);
+    if (!Array.isArray(ops)) throw badArg('batch needs an array of operations');
+    if (ops.length > MAX_BATCH_OPS) throw badArg(`a batch carries at most ${MAX_BATCH_OPS} operations`);
+    const last = new Map<string, Op>();
+    for (const op of ops) {
+      if (typeof op !== 'object' || op === null) throw badArg('a batch operation must be an object');
+      const k = keyBytes(op.key, 'key');
+      const h = hex(k);
+      last.delete(h); // keep the order of last writes
+      if (op.type === 'put') last.set(h, valueOp(this.object.oid, k, VALUE_AKEY, checkValue(op.value)));
+      else if (op.type === 'del') last.set(h, { kind: 'punchDkey', oid: this.object.oid, dkey: k });
+      else throw badArg(`batch operation type must be 'put' or 'del', got ${String((op as { type?: unknown }).type)}`);
+    }
+    return this.object.commitOps([...last.values()], opts);
+  }
+
+  /** Keys (bytes) in byte order, descending with `reverse`, bounded by the range, at most `limit`. */
+  list(opts: ReadOptions & KeyRange = {}): AsyncGenerator<Uint8Array> {
     return this.object.listDkeys(opts);
+  }
+
+  /**
+   * `[key, value]` pairs of the range in key order, all read at one epoch (a consistent view
+   * even while writers continue); values are fetched ahead, at most KV_READ_CONCURRENCY at once.
+   */
+  async *entries(opts: ReadOptions & KeyRange = {}): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    const at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
+    const ahead: Array<[Uint8Array, Promise<Uint8Array | undefined>]> = [];
+    for await (const k of this.object.listDkeys({ ...opts, ...at, snapshot: undefined })) {
+      const p = this.get(k, at);
+      p.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+      ahead.push([k, p]);
+      if (ahead.length >= KV_READ_CONCURRENCY) {
+        const [hk, hv] = ahead.shift()!;
+        const v = await hv;
+        if (v !== undefined) yield [hk, v];
+      }
+    }
+    while (ahead.length > 0) {
+      const [hk, hv] = ahead.shift()!;
+      const v = await hv;
+      if (v !== undefined) yield [hk, v];
+    }
   }
 }

@@ -10,6 +10,7 @@ import { unitOid, type ShardStore } from './shard-store.js';
 import { toBytes, hex, compareBytes } from '../common/bytes.js';
 import { badArg, ObjectError } from './errors.js';
 import { throwIfAborted } from '../../core/errors.js';
+import type { Redundancy, IoContext } from './io.js';
 import type { ObjectClass } from '../../placement/index.js';
 
 /** Longest dkey or akey (bytes). */
@@ -31,6 +32,109 @@ export interface ArrayValue { recx: Recx; data: Uint8Array | string; recordSize?
 
 /** Key argument: UTF-8 string or bytes. */
 export type Key = string | Uint8Array;
+
+/**
+ * Bounds and order of a key listing (the Level / S3 vocabulary): keys greater than `gt` (or at
+ * least `gte`), less than `lt` (or at most `lte`), in byte order, descending with `reverse`, at
+ * most `limit` of them. Bounds may be empty; give at most one lower and one upper bound.
+ */
+export type KeyRange = { gt?: Key; gte?: Key; lt?: Key; lte?: Key; reverse?: boolean; limit?: number };
+
+/** @internal a validated `KeyRange`. */
+export interface KeyBounds {
+  lo?: Uint8Array; loInclusive: boolean;
+  hi?: Uint8Array; hiInclusive: boolean;
+  reverse: boolean;
+  /** Most keys to return (Infinity: no limit). */
+  limit: number;
+}
+
+/** Attempts of a listing that meets a pool map changed under it (each resumes after the last key). */
+const MAX_LISTING_RESTARTS = 8;
+
+function boundBytes(k: unknown, what: string): Uint8Array {
+  if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw badArg(`${what} must be a string or Uint8Array`, { what });
+  const b = toBytes(k);
+  if (b.length > MAX_KEY_BYTES) throw badArg(`${what} must be at most ${MAX_KEY_BYTES} bytes, got ${b.length}`, { what });
+  return b;
+}
+
+/** @internal validate a `KeyRange` (INVALID_ARGUMENT on anything malformed). */
+export function keyBounds(r: KeyRange): KeyBounds {
+  if (typeof r !== 'object' || r === null) throw badArg('range options must be an object');
+  if (r.gt !== undefined && r.gte !== undefined) throw badArg('give gt or gte, not both');
+  if (r.lt !== undefined && r.lte !== undefined) throw badArg('give lt or lte, not both');
+  if (r.reverse !== undefined && typeof r.reverse !== 'boolean') throw badArg('reverse must be a boolean');
+  const limit = r.limit ?? Infinity;
+  if (typeof limit !== 'number' || !(limit === Infinity || (Number.isSafeInteger(limit) && limit >= 0))) throw badArg('limit must be a non-negative integer or Infinity', { limit: String(limit) });
+  const lo = r.gt !== undefined ? boundBytes(r.gt, 'gt') : r.gte !== undefined ? boundBytes(r.gte, 'gte') : undefined;
+  const hi = r.lt !== undefined ? boundBytes(r.lt, 'lt') : r.lte !== undefined ? boundBytes(r.lte, 'lte') : undefined;
+  return { lo, loInclusive: r.gt === undefined, hi, hiInclusive: r.lt === undefined, reverse: r.reverse ?? false, limit };
+}
+
+/** @internal whether `k` lies at or above the lower bound of `b`. */
+export function aboveLower(k: Uint8Array, b: Pick<KeyBounds, 'lo' | 'loInclusive'>): boolean {
+  if (!b.lo) return true;
+  const c = compareBytes(k, b.lo);
+  return b.loInclusive ? c >= 0 : c > 0;
+}
+
+/** @internal whether `k` lies at or below the upper bound of `b`. */
+export function belowUpper(k: Uint8Array, b: Pick<KeyBounds, 'hi' | 'hiInclusive'>): boolean {
+  if (!b.hi) return true;
+  const c = compareBytes(k, b.hi);
+  return b.hiInclusive ? c <= 0 : c < 0;
+}
+
+/**
+ * Merge ascending key streams into one ascending stream without duplicates. Holds one key per
+ * stream (a binary heap), so memory stays bounded by the number of streams; stopping early
+ * closes every stream.
+ */
+async function* mergeAscending(streams: AsyncIterator<Uint8Array>[]): AsyncGenerator<Uint8Array> {
+  type Head = { key: Uint8Array; it: AsyncIterator<Uint8Array> };
+  const heap: Head[] = [];
+  const less = (a: Head, b: Head) => compareBytes(a.key, b.key) < 0;
+  const push = (h: Head) => {
+    heap.push(h);
+    for (let i = heap.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (!less(heap[i]!, heap[p]!)) break;
+      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+      i = p;
+    }
+  };
+  const pop = (): Head => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+  try {
+    const firsts = await Promise.all(streams.map(async (it) => ({ it, r: await it.next() })));
+    for (const { it, r } of firsts) if (!r.done) push({ key: r.value, it });
+    let last: Uint8Array | undefined;
+    while (heap.length > 0) {
+      const h = pop();
+      if (!last || compareBytes(h.key, last) !== 0) { last = h.key; yield h.key; }
+      const r = await h.it.next();
+      if (!r.done) push({ key: r.value, it: h.it });
+    }
+  } finally {
+    await Promise.all(streams.map((it) => it.return?.().catch(() => undefined)));
+  }
+}
 
 /** Fetch options. `recx` selects an array fetch; without it a single value is fetched. */
 export interface FetchOptions extends ReadOptions { recx?: Recx; recordSize?: number }
@@ -154,16 +258,128 @@ export class CairnObject {
     return out;
   }
 
-  /** Every dkey visible at the read epoch, in byte order. */
-  async *listDkeys(opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+  /**
+   * The dkeys visible at the read epoch, in byte order (descending with `reverse`), bounded by
+   * the range and at most `limit` of them. Forward listings stream: the sorted listings of every
+   * group are merged lazily and the scan stops at the upper bound or the limit.
+   */
+  async *listDkeys(opts: ReadOptions & KeyRange = {}): AsyncGenerator<Uint8Array> {
+    const b = keyBounds(opts);
     const epoch = this.cont.readEpoch(opts);
-    const { groups } = this.cont.layout(this.oid);
-    const seen = new Map<string, Uint8Array>();
-    for (let g = 0; g < groups.length; g++) {
-      const keys = await this.groupKeys(g, (s, u) => s.listDkeys(epoch, u), new Uint8Array(0), opts.signal);
-      for (const [h, k] of keys) if (this.cont.groupOf(groups, k) === g) seen.set(h, k);
+    if (b.limit === 0) return;
+    if (b.lo && b.hi) {
+      const c = compareBytes(b.lo, b.hi);
+      if (c > 0 || (c === 0 && !(b.loInclusive && b.hiInclusive))) return;
     }
-    for (const k of [...seen.values()].sort(compareBytes)) yield k;
+    if (b.reverse) {
+      // Buffered for now (at most `limit` keys, else the whole range): the per-target store is
+      // being rewritten to give ordered range scans in both directions, and will plug in here.
+      const tail: Uint8Array[] = [];
+      for await (const k of this.scanDkeys(epoch, b, opts.signal)) {
+        tail.push(k);
+        if (tail.length > b.limit) tail.shift();
+      }
+      for (let i = tail.length - 1; i >= 0; i--) yield tail[i]!;
+      return;
+    }
+    let n = 0;
+    for await (const k of this.scanDkeys(epoch, b, opts.signal)) {
+      yield k;
+      if (++n >= b.limit) return;
+    }
+  }
+
+  /** @internal the epoch reads with `opts` see (the stable epoch unless an epoch or snapshot is given). */
+  readEpoch(opts: ReadOptions = {}): bigint { return this.cont.readEpoch(opts); }
+
+  /** @internal commit `ops` on this container atomically at one new epoch (KV batches). */
+  commitOps(ops: Op[], opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    return this.cont.commit(ops, undefined, opts.signal);
+  }
+
+  /**
+   * Ascending dkeys of the range at `epoch`. A pool map changed under the listing (connected
+   * pools) restarts it with the new layout just after the last key it yielded.
+   */
+  private async *scanDkeys(epoch: bigint, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    let after: Uint8Array | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const from = after ? { lo: after, loInclusive: false } : b;
+        for await (const k of this.scanDkeysOnce(epoch, from, b, signal)) {
+          after = k;
+          yield k;
+        }
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'STALE_MAP' || attempt >= MAX_LISTING_RESTARTS) throw err;
+        // retryStale refreshes the pool map when its function reports STALE_MAP: hand it this one.
+        let handed = false;
+        await this.cont.retryStale(async () => { if (!handed) { handed = true; throw err; } });
+      }
+    }
+  }
+
+  private async *scanDkeysOnce(epoch: bigint, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    this.cont.checkNotLost(this.oid);
+    const { groups, red } = this.cont.layout(this.oid);
+    const io = this.cont.io();
+    const streams = groups.map((_, g) => this.groupDkeys(io, red, groups, g, epoch, from, signal));
+    for await (const k of mergeAscending(streams)) {
+      if (!belowUpper(k, b)) return;
+      yield k;
+    }
+  }
+
+  /** One shard's ascending dkeys of group `g`, at or above `from`. */
+  private async *shardDkeys(store: ShardStore, shard: number, groups: number[][], g: number, epoch: bigint, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    for await (const k of store.listDkeys(epoch, unitOid(this.oid, shard))) {
+      throwIfAborted(signal);
+      if (aboveLower(k, from) && this.cont.groupOf(groups, k) === g) yield k;
+    }
+  }
+
+  /**
+   * The ascending dkeys of group `g`: replicas and striped shards hold every key, so one healthy
+   * shard answers (a shard failing mid-listing hands over to the next, after the last key); an EC
+   * data shard holds only the keys whose cells it received, so EC groups merge every healthy
+   * shard and need at least k of them.
+   */
+  private async *groupDkeys(io: IoContext, red: Redundancy, groups: number[][], g: number, epoch: bigint, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const isShardError = (err: unknown) => (err as { code?: string }).code !== 'STALE_MAP' && !signal?.aborted;
+    const lost = (answered: number, need: number) => new ObjectError('DATA_LOST', `object ${this.oid.toString(16)}: group ${g} cannot be enumerated`, { oid: this.oid.toString(16), group: g, answered, need });
+    const shards = groupShards(groups, g).filter((x) => io.available(x.target));
+    if (red.kind !== 'ec') {
+      let last: Uint8Array | undefined;
+      for (const { shard, target } of shards) {
+        try {
+          const store = await io.store(target);
+          const start = last ? { lo: last, loInclusive: false } : from;
+          for await (const k of this.shardDkeys(store, shard, groups, g, epoch, start, signal)) {
+            last = k;
+            yield k;
+          }
+          return;
+        } catch (err) {
+          if (!isShardError(err)) throw err;
+          io.reportBadShard({ target, oid: this.oid, shard, dkey: new Uint8Array(0), akey: new Uint8Array(0), error: err });
+        }
+      }
+      throw lost(0, 1);
+    }
+    const need = red.dataShards;
+    if (shards.length < need) throw lost(shards.length, need);
+    let healthy = shards.length;
+    const guarded = shards.map(({ shard, target }) => (async function* (self: CairnObject) {
+      try {
+        yield* self.shardDkeys(await io.store(target), shard, groups, g, epoch, from, signal);
+      } catch (err) {
+        if (!isShardError(err)) throw err;
+        io.reportBadShard({ target, oid: self.oid, shard, dkey: new Uint8Array(0), akey: new Uint8Array(0), error: err });
+        if (--healthy < need) throw lost(healthy, need);
+      }
+    })(this));
+    yield* mergeAscending(guarded);
   }
 
   /** Every akey of a dkey visible at the read epoch, in byte order. */
@@ -187,8 +403,7 @@ export class CairnObject {
 
   /** The greatest dkey (byte order) visible at the read epoch, or undefined for an empty object. */
   async queryMaxDkey(opts: ReadOptions = {}): Promise<Uint8Array | undefined> {
-    let max: Uint8Array | undefined;
-    for await (const k of this.listDkeys(opts)) if (!max || compareBytes(k, max) > 0) max = k;
-    return max;
+    for await (const k of this.listDkeys({ ...opts, reverse: true, limit: 1 })) return k;
+    return undefined;
   }
 }

@@ -106,7 +106,7 @@ export class LocalBackend implements PoolBackend {
 
   async openStore(t: number, cuuid: string): Promise<ShardStore> {
     const tdir = join(this.location, 'targets', String(t));
-    if (!existsSync(tdir)) throw new CairnError('MEDIA_MISSING_FILE', `target ${t} directory is missing`, { target: t });
+    if (!existsSync(tdir)) throw new CairnError('MISSING_FILE', `target ${t} directory is missing`, { target: t });
     const v = await VosTarget.open(join(tdir, cuuid), { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable, io: this.opts.io });
     this.ioEngine ??= v.ioEngine;
     return v as unknown as ShardStore;

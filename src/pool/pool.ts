@@ -604,7 +604,7 @@ export class Pool extends EventEmitter {
       } catch (err) {
         // No legal layout in the new map (too few targets left): the object stays degraded
         // in its current layout; the migration reports itself blocked instead of finishing.
-        if ((err as { code?: string }).code !== 'PLACEMENT_INSUFFICIENT_TARGETS') throw err;
+        if ((err as { code?: string }).code !== 'INSUFFICIENT_TARGETS') throw err;
         this.blocked = true;
         return EMPTY_MOVES;
       }

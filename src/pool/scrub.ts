@@ -40,7 +40,7 @@ export async function scrubContainer(cont: Container, report: PoolScrubReport, o
         if (!io.available(target)) continue;
         report.shardsChecked++;
         let failure: { code: string; message: string } | undefined;
-        if (opts.known?.get(oid)?.has(shard)) failure = { code: 'REPORTED_BY_READ', message: 'a read found this shard bad' };
+        if (opts.known?.get(oid)?.has(shard)) failure = { code: 'CORRUPTED', message: 'a read found this shard bad' };
         try {
           if (!failure) report.bytesChecked += await verifyShard(await io.store(target), unitOid(oid, shard), points);
         } catch (err) {

@@ -92,10 +92,10 @@ export class VosLog {
     if (!sb) {
       const blank = view.subarray(0, LOG_BASE).every((x) => x === 0);
       if (!pmem.created && !blank) {
-        throw new VosError('VOS_CORRUPTED', `no valid superblock in ${path}`, { path });
+        throw new VosError('CORRUPTED', `no valid superblock in ${path}`, { path });
       }
       const regionSize = Math.floor((pmem.size - LOG_BASE) / 2 / 4096) * 4096;
-      if (regionSize < 4096) throw new VosError('VOS_INVALID_ARGUMENT', 'scmBytes too small for two log regions', { scmBytes: pmem.size });
+      if (regionSize < 4096) throw new VosError('INVALID_ARGUMENT', 'scmBytes too small for two log regions', { scmBytes: pmem.size });
       sb = { gen: 1, stamp: newStamp(0), active: 0, regionSize, inlineThreshold: opts.inlineThreshold, dataBytes: opts.dataBytes, scmBytes: pmem.size };
       pmem.zero(LOG_BASE, REC_HEADER); // no stale record at the start of region 0
       // both slots: either one alone lets the target open
@@ -105,7 +105,7 @@ export class VosLog {
       created = true;
     }
     if (sb.scmBytes !== pmem.size || LOG_BASE + 2 * sb.regionSize > pmem.size || sb.regionSize < 4096) {
-      throw new VosError('VOS_CORRUPTED', 'superblock does not match the pmem file', { path, size: pmem.size, regionSize: sb.regionSize });
+      throw new VosError('CORRUPTED', 'superblock does not match the pmem file', { path, size: pmem.size, regionSize: sb.regionSize });
     }
     const log = new VosLog(pmem, sb, 0);
     const replay = log.scan();

@@ -161,7 +161,7 @@ function toVosError(e: unknown, op: string): unknown {
   if (e instanceof VosError) return e;
   if (e instanceof CairnError) {
     if (e.code === 'NO_SPACE') return new VosError('NO_SPACE', `${op}: no space on the target`, e.info, { cause: e });
-    return new VosError('VOS_IO_ERROR', `${op}: ${e.message}`, e.info, { cause: e });
+    return new VosError('IO_ERROR', `${op}: ${e.message}`, e.info, { cause: e });
   }
   return e;
 }
@@ -246,7 +246,7 @@ export class VosTarget {
     try {
       fs.mkdirSync(dir, { recursive: true });
     } catch (e) {
-      throw new VosError('VOS_IO_ERROR', `cannot create target directory ${dir}`, { dir }, { cause: e });
+      throw new VosError('IO_ERROR', `cannot create target directory ${dir}`, { dir }, { cause: e });
     }
     let opened: ReturnType<typeof VosLog.open>;
     try {
@@ -279,7 +279,7 @@ export class VosTarget {
       try {
         t.alloc = BlockAllocator.fromUsed(sb.dataBytes, DATA_BLOCK, used);
       } catch (e) {
-        throw new VosError('VOS_CORRUPTED', 'data extents referenced by the log overlap', { dir }, { cause: e });
+        throw new VosError('CORRUPTED', 'data extents referenced by the log overlap', { dir }, { cause: e });
       }
       t.persistedAt = log.tail;
       t.openReport = { created: replay.created, records: replay.records.length, corruptSpans: replay.corrupt, tornAt: replay.tornAt, superblockDamaged: replay.damagedSlots.length > 0 };
@@ -301,7 +301,7 @@ export class VosTarget {
   // ---------------------------------------------------------------- lifecycle
 
   private enter(): void {
-    if (this.closed) throw new VosError('VOS_CLOSED', 'target is closed', { dir: this.dir });
+    if (this.closed) throw new VosError('CLOSED', 'target is closed', { dir: this.dir });
     this.ops++;
   }
 
@@ -872,7 +872,7 @@ export class VosTarget {
   /** Object ids with anything visible at `epoch`, ascending. */
   async *listObjects(epoch: bigint): AsyncIterable<bigint> {
     checkEpoch(epoch, 'epoch', 0n);
-    if (this.closed) throw new VosError('VOS_CLOSED', 'target is closed');
+    if (this.closed) throw new VosError('CLOSED', 'target is closed');
     const out = [...this.objects.values()].filter((o) => objectVisible(o, epoch)).map((o) => o.oid).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
     yield* out;
   }
@@ -880,7 +880,7 @@ export class VosTarget {
   /** Dkeys of `oid` with anything visible at `epoch`, in byte order. */
   async *listDkeys(epoch: bigint, oid: bigint): AsyncIterable<Uint8Array> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid);
-    if (this.closed) throw new VosError('VOS_CLOSED', 'target is closed');
+    if (this.closed) throw new VosError('CLOSED', 'target is closed');
     const o = this.objects.get(oid);
     if (!o) return;
     const out = [...o.dkeys.values()].filter((d) => dkeyVisible(o, d, epoch)).map((d) => d.key).sort(Buffer.compare);
@@ -890,7 +890,7 @@ export class VosTarget {
   /** Akeys of (oid, dkey) with anything visible at `epoch`, in byte order. */
   async *listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array): AsyncIterable<Uint8Array> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey');
-    if (this.closed) throw new VosError('VOS_CLOSED', 'target is closed');
+    if (this.closed) throw new VosError('CLOSED', 'target is closed');
     const { o, d } = this.node(oid, dkey, undefined, false);
     if (!o || !d) return;
     const out = [...d.akeys.values()].filter((a) => akeyVisible(o, d, a, epoch)).map((a) => a.key).sort(Buffer.compare);
@@ -900,7 +900,7 @@ export class VosTarget {
   /** Visible extents of an array akey at `epoch`: disjoint, ascending, each with the epoch it was written at. */
   async *listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AsyncIterable<{ index: number; count: number; epoch: bigint }> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
-    if (this.closed) throw new VosError('VOS_CLOSED', 'target is closed');
+    if (this.closed) throw new VosError('CLOSED', 'target is closed');
     const n = this.lookup(epoch, oid, dkey, akey);
     if (!n) return;
     const exts = visibleExtents(n.a, n.floor, epoch);

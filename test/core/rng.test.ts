@@ -26,8 +26,8 @@ t('Rng.int is uniform enough and in range', () => {
 });
 
 t('errors carry stable codes; assert throws InvariantError', () => {
-  const e = new CairnError('X_CODE', 'msg', { a: 1 });
-  assert.is(e.code, 'X_CODE');
+  const e = new CairnError('NOT_FOUND', 'msg', { a: 1 });
+  assert.is(e.code, 'NOT_FOUND');
   assert.instance(e, Error);
   assert.throws(() => invariant(false, 'broken'), (err: unknown) => err instanceof InvariantError && (err as InvariantError).code === 'ASSERTION_FAILED');
 });

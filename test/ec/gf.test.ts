@@ -91,7 +91,7 @@ test('matrix ids are stable', () => {
   assert.is(MATRIX_IDS.vandermonde, 1);
   assert.is(MATRIX_IDS.cauchy, 2);
   assert.is(matrixKindOfId(2), 'cauchy');
-  assert.throws(() => matrixKindOfId(9), (e: { code?: string }) => e.code === 'EC_INVALID_ARGUMENT');
+  assert.throws(() => matrixKindOfId(9), (e: { code?: string }) => e.code === 'INVALID_ARGUMENT');
 });
 
 test.run();

@@ -38,7 +38,7 @@ t('allocAligned gives zeroed aligned buffers of the requested length', () => {
     assert.ok(isAligned(b));
     assert.ok(b.every((x) => x === 0));
   }
-  assert.throws(() => allocAligned(-1), (e: MediaError) => e.code === 'MEDIA_INVALID_ARGUMENT');
+  assert.throws(() => allocAligned(-1), (e: MediaError) => e.code === 'INVALID_ARGUMENT');
 });
 
 for (const io of engines) {
@@ -109,24 +109,24 @@ for (const io of engines) {
     await rejects(dev.write(size, blk), 'NO_SPACE');
     await rejects(dev.write(size - BLOCK_SIZE, new Uint8Array(2 * BLOCK_SIZE)), 'NO_SPACE');
     await rejects(dev.read(size - BLOCK_SIZE, 2 * BLOCK_SIZE), 'NO_SPACE');
-    await rejects(dev.write(100, blk), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(dev.write(0, new Uint8Array(100)), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(dev.write(-BLOCK_SIZE, blk), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(dev.write(0, 'abc' as unknown as Uint8Array), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(dev.read(0, 4097), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(dev.read(0, BLOCK_SIZE, new Uint8Array(10)), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(dev.read(Number.NaN, BLOCK_SIZE), 'MEDIA_INVALID_ARGUMENT');
+    await rejects(dev.write(100, blk), 'INVALID_ARGUMENT');
+    await rejects(dev.write(0, new Uint8Array(100)), 'INVALID_ARGUMENT');
+    await rejects(dev.write(-BLOCK_SIZE, blk), 'INVALID_ARGUMENT');
+    await rejects(dev.write(0, 'abc' as unknown as Uint8Array), 'INVALID_ARGUMENT');
+    await rejects(dev.read(0, 4097), 'INVALID_ARGUMENT');
+    await rejects(dev.read(0, BLOCK_SIZE, new Uint8Array(10)), 'INVALID_ARGUMENT');
+    await rejects(dev.read(Number.NaN, BLOCK_SIZE), 'INVALID_ARGUMENT');
     await dev.write(0, new Uint8Array(0)); // empty write is a no-op
     await dev.close();
-    await rejects(dev.write(0, blk), 'MEDIA_CLOSED');
-    await rejects(dev.read(0, BLOCK_SIZE), 'MEDIA_CLOSED');
-    await rejects(dev.sync(), 'MEDIA_CLOSED');
+    await rejects(dev.write(0, blk), 'CLOSED');
+    await rejects(dev.read(0, BLOCK_SIZE), 'CLOSED');
+    await rejects(dev.sync(), 'CLOSED');
     await dev.close(); // idempotent
-    await rejects(openBlockDevice(path.join(tmp, 'missing.dat'), { size, io, create: false }), 'MEDIA_MISSING_FILE');
-    await rejects(openBlockDevice(fresh(), { size: 1000, io }), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(openBlockDevice(fresh(), { size: 0, io }), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(openBlockDevice(fresh(), { size, io: 'spdk' as 'pread' }), 'MEDIA_INVALID_ARGUMENT');
-    await rejects(openBlockDevice(tmp, { size, io }), 'MEDIA_IO_ERROR'); // a directory: EISDIR
+    await rejects(openBlockDevice(path.join(tmp, 'missing.dat'), { size, io, create: false }), 'MISSING_FILE');
+    await rejects(openBlockDevice(fresh(), { size: 1000, io }), 'INVALID_ARGUMENT');
+    await rejects(openBlockDevice(fresh(), { size: 0, io }), 'INVALID_ARGUMENT');
+    await rejects(openBlockDevice(fresh(), { size, io: 'spdk' as 'pread' }), 'INVALID_ARGUMENT');
+    await rejects(openBlockDevice(tmp, { size, io }), 'IO_ERROR'); // a directory: EISDIR
   });
 
   t(`${io}: the event loop keeps ticking during a long batch of I/O`, async () => {
@@ -232,7 +232,7 @@ t('without the native addon: auto falls back to pread and says why; io_uring req
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
   assert.is(out.engine, 'pread');
   assert.match(out.reason, /pread fallback.*CAIRN_NO_NATIVE/);
-  assert.is(out.code, 'MEDIA_UNSUPPORTED');
+  assert.is(out.code, 'UNSUPPORTED');
   assert.ok(out.ok, 'round trip without the addon');
   if (fs.statfsSync(tmp).type !== 0x01021994) assert.ok(out.direct, 'O_DIRECT without the addon');
 });

@@ -41,7 +41,7 @@ t('same seed gives the same faults; another seed gives different ones', () => {
 
 t('options are validated', () => {
   for (const bad of [{ seed: 1.5 }, { seed: 1, tornWrite: 2 }, { seed: 1, bitFlipOnRead: -0.1 }, { seed: 1, enospcAfterBytes: -1 }]) {
-    assert.throws(() => new FaultInjector(bad as { seed: number }), (e: MediaError) => e.code === 'MEDIA_INVALID_ARGUMENT');
+    assert.throws(() => new FaultInjector(bad as { seed: number }), (e: MediaError) => e.code === 'INVALID_ARGUMENT');
   }
 });
 
@@ -56,12 +56,12 @@ for (const io of engines) {
       let err: MediaError | undefined;
       try { await dev.write(8 * BLOCK_SIZE, data); } catch (e) { err = e as MediaError; }
       assert.ok(err, 'torn write must fail');
-      assert.is(err!.code, 'MEDIA_IO_ERROR');
+      assert.is(err!.code, 'IO_ERROR');
       assert.ok(err!.info?.torn);
       const written = err!.info!.written as number;
       assert.ok(written % BLOCK_SIZE === 0 && written < data.length, `written ${written}`);
       assert.ok(fault.crashed);
-      try { await dev.read(0, BLOCK_SIZE); assert.unreachable('read after crash'); } catch (e) { assert.is((e as MediaError).code, 'MEDIA_IO_ERROR'); }
+      try { await dev.read(0, BLOCK_SIZE); assert.unreachable('read after crash'); } catch (e) { assert.is((e as MediaError).code, 'IO_ERROR'); }
       await dev.close();
       // Reopen without faults and look at what is on the medium.
       const check = await openBlockDevice(p, { size, io, create: false });
@@ -99,7 +99,7 @@ for (const io of engines) {
     await dev.write(8 * BLOCK_SIZE, blk.subarray(0, 2 * BLOCK_SIZE)); // still fits
     await dev.close();
     try { await openBlockDevice(fresh(), { size: 65536, io, fault: new FaultInjector({ seed: 1, failOpen: true }) }); assert.unreachable(); }
-    catch (e) { assert.is((e as MediaError).code, 'MEDIA_IO_ERROR'); }
+    catch (e) { assert.is((e as MediaError).code, 'IO_ERROR'); }
   });
 
   t(`${io}: a faulty device replays the same failures from the same seed`, async () => {
@@ -118,7 +118,7 @@ for (const io of engines) {
       return out;
     };
     const a = await run(), b = await run();
-    assert.ok(a.some((x) => x === 'MEDIA_IO_ERROR'));
+    assert.ok(a.some((x) => x === 'IO_ERROR'));
     assert.equal(a.map((x) => x.startsWith('r') ? 'r' : x), b.map((x) => x.startsWith('r') ? 'r' : x));
   });
 }

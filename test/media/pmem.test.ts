@@ -28,7 +28,7 @@ test('creates, maps, writes and reads back after reopen', safe(() => {
   f.persist(0, 4096);
   assert.equal(Array.from(f.read(100, 4)), [1, 2, 3, 4]);
   f.close();
-  assert.is(code(() => f.write(0, new Uint8Array(1))), 'PMEM_CLOSED');
+  assert.is(code(() => f.write(0, new Uint8Array(1))), 'CLOSED');
   // the bytes are in the file itself
   assert.equal(Array.from(fs.readFileSync(p).subarray(100, 104)), [1, 2, 3, 4]);
   const g = PmemFile.open(p, { size: 128 * 1024 });
@@ -47,19 +47,19 @@ test('rejects bad sizes and out-of-range access', safe(() => {
   assert.is(code(() => f.read(-1, 2)), 'INVALID_ARGUMENT');
   assert.is(code(() => f.persist(0, 8192)), 'INVALID_ARGUMENT');
   fs.writeFileSync(path.join(dir, 'odd'), Buffer.alloc(5000));
-  assert.is(code(() => PmemFile.open(path.join(dir, 'odd'), { size: 4096 })), 'PMEM_BAD_SIZE');
-  assert.is(code(() => PmemFile.open(path.join(dir, 'missing'), { size: 4096, create: false })), 'PMEM_OPEN_FAILED');
+  assert.is(code(() => PmemFile.open(path.join(dir, 'odd'), { size: 4096 })), 'CORRUPTED');
+  assert.is(code(() => PmemFile.open(path.join(dir, 'missing'), { size: 4096, create: false })), 'IO_ERROR');
 }));
 
 test('a torn write lands a whole-store prefix, then fails; later writes fail (crash)', safe(() => {
   const fault = new FaultInjector({ seed: 3, tornWrite: 1 });
   const f = PmemFile.open(path.join(dir, 'd'), { size: 4096, fault });
   const data = new Uint8Array(64).fill(0xab);
-  assert.is(code(() => f.write(0, data)), 'MEDIA_IO_ERROR');
+  assert.is(code(() => f.write(0, data)), 'IO_ERROR');
   const landed = f.view.subarray(0, 64).filter((x) => x === 0xab).length;
   assert.ok(landed < 64 && landed % 8 === 0, `prefix of whole 8-byte stores (${landed})`);
-  assert.is(code(() => f.write(512, data)), 'MEDIA_IO_ERROR');
-  assert.is(code(() => f.persist()), 'MEDIA_IO_ERROR');
+  assert.is(code(() => f.write(512, data)), 'IO_ERROR');
+  assert.is(code(() => f.persist()), 'IO_ERROR');
   assert.ok(fault.crashed);
   assert.is(f.view[512], 0, 'nothing of a write after the crash lands');
 }));

@@ -34,7 +34,7 @@ const handler: RpcHandler = async (req) => {
     return { header: { i: req.header.i } };
   }
   if (req.method === 'vos') throw new VosError('NO_SPACE', 'full', { target: 3 });
-  if (req.method === 'bare') throw new CairnError('SOMETHING_ELSE', 'no info');
+  if (req.method === 'bare') throw new CairnError('WRONG_ENGINE', 'no info');
   if (req.method === 'echo') return { header: { ...req.header, len: req.payload?.length ?? 0 }, ...(req.payload ? { payload: req.payload } : {}) };
   if (req.method === 'fail') throw new ObjectError('NOT_FOUND', 'no such thing', { what: 'x', n: 3 });
   if (req.method === 'crash') throw new TypeError('boom');
@@ -212,12 +212,12 @@ t('errors revive as their class with code and info; the remote is named only whe
       assert.instance(e, VosError); assert.is((e as VosError).code, 'NO_SPACE'); assert.equal((e as VosError).info, { target: 3 });
     }
     try { await c.call('bare', {}); assert.unreachable(); } catch (e) {
-      assert.instance(e, CairnError); assert.is((e as CairnError).code, 'SOMETHING_ELSE'); assert.equal((e as CairnError).info, { remote: addr });
+      assert.instance(e, CairnError); assert.is((e as CairnError).code, 'WRONG_ENGINE'); assert.equal((e as CairnError).info, { remote: addr });
     }
     await rejectsWith(c.call('echo', { n: 1n as unknown as number }), 'INVALID_ARGUMENT');
   } finally { await c.close(); await s.close(); }
   const cases: Array<[string, string, new (...a: never[]) => CairnError]> = [
-    ['ObjectError', 'TX_RESTART', ObjectError], ['VosError', 'VOS_CORRUPTED', VosError], ['MediaError', 'MEDIA_IO_ERROR', MediaError],
+    ['ObjectError', 'TX_RESTART', ObjectError], ['VosError', 'CORRUPTED', VosError], ['MediaError', 'IO_ERROR', MediaError],
     ['InvalidArgumentError', 'INVALID_ARGUMENT', InvalidArgumentError], ['CorruptionError', 'CHECKSUM_MISMATCH', CorruptionError],
     ['NetError', 'NET_TIMEOUT', NetError], ['AbortedError', 'ABORTED', AbortedError], ['SomethingElse', 'WHATEVER', CairnError],
   ];

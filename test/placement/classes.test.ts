@@ -50,7 +50,7 @@ t('resolveGroups: fixed counts, GX = as many whole groups as the pool holds', ()
   assert.is(resolveGroups(parseObjectClass('EC_8P2GX'), pm), 12);
   assert.is(resolveGroups(parseObjectClass('SX'), pm), 128);
   assert.is(resolveGroups(parseObjectClass('RP_3GX'), pm), 42);
-  assert.is(code(() => resolveGroups(parseObjectClass('EC_16P2G1'), 17)), 'PLACEMENT_INSUFFICIENT_TARGETS');
+  assert.is(code(() => resolveGroups(parseObjectClass('EC_16P2G1'), 17)), 'INSUFFICIENT_TARGETS');
 });
 
 t('object ids carry type, class and group count in the high bits', () => {
@@ -65,13 +65,13 @@ t('object ids carry type, class and group count in the high bits', () => {
     assert.ok(oid < 1n << 128n);
   }
   assert.is(objectGroupsOf(makeObjectId(1n, 'EC_4P2GX', { groups: 9 })), 9);
-  assert.is(code(() => makeObjectId(-1n, 'S1')), 'PLACEMENT_INVALID_ARGUMENT');
-  assert.is(code(() => makeObjectId(OID_USER_MAX + 1n, 'S1')), 'PLACEMENT_INVALID_ARGUMENT');
-  assert.is(code(() => makeObjectId(1n, 'S1', { type: 256 })), 'PLACEMENT_INVALID_ARGUMENT');
-  assert.is(code(() => makeObjectId(1n, 'EC_4P2G1', { groups: 2 })), 'PLACEMENT_INVALID_ARGUMENT');
+  assert.is(code(() => makeObjectId(-1n, 'S1')), 'INVALID_ARGUMENT');
+  assert.is(code(() => makeObjectId(OID_USER_MAX + 1n, 'S1')), 'INVALID_ARGUMENT');
+  assert.is(code(() => makeObjectId(1n, 'S1', { type: 256 })), 'INVALID_ARGUMENT');
+  assert.is(code(() => makeObjectId(1n, 'EC_4P2G1', { groups: 2 })), 'INVALID_ARGUMENT');
   assert.is(code(() => makeObjectId(1n, 'nope')), 'UNKNOWN_OBJECT_CLASS');
-  assert.is(code(() => objectClassOf(1n << 128n)), 'PLACEMENT_INVALID_ARGUMENT');
-  assert.is(code(() => objectClassOf(-5n)), 'PLACEMENT_INVALID_ARGUMENT');
+  assert.is(code(() => objectClassOf(1n << 128n)), 'INVALID_ARGUMENT');
+  assert.is(code(() => objectClassOf(-5n)), 'INVALID_ARGUMENT');
   assert.is(code(() => objectClassOf(123n)), 'UNKNOWN_OBJECT_CLASS'); // class bits 0
 });
 
@@ -90,8 +90,8 @@ t('dkeyGroup: deterministic, in range, spread over groups, minimal movement when
   for (const c of counts) assert.ok(Math.abs(c - 1000) < 150, `count ${c}`);
   assert.ok(moved > 600 && moved < 1200, `moved ${moved}`);
   assert.is(dkeyGroup(enc.encode('x'), 1), 0);
-  assert.is(code(() => dkeyGroup(enc.encode('x'), 0)), 'PLACEMENT_INVALID_ARGUMENT');
-  assert.is(code(() => dkeyGroup('x' as unknown as Uint8Array, 2)), 'PLACEMENT_INVALID_ARGUMENT');
+  assert.is(code(() => dkeyGroup(enc.encode('x'), 0)), 'INVALID_ARGUMENT');
+  assert.is(code(() => dkeyGroup('x' as unknown as Uint8Array, 2)), 'INVALID_ARGUMENT');
 });
 
 t.run();

@@ -56,7 +56,7 @@ t('consistency: growing n -> n+1 buckets moves keys only to the new bucket, abou
 t('bad arguments give typed errors', () => {
   const bad = (f: () => unknown) => {
     try { f(); assert.unreachable('should throw'); } catch (e) {
-      assert.instance(e, PlacementError); assert.is((e as PlacementError).code, 'PLACEMENT_INVALID_ARGUMENT');
+      assert.instance(e, PlacementError); assert.is((e as PlacementError).code, 'INVALID_ARGUMENT');
     }
   };
   bad(() => jumpConsistentHash(1n, 0));

@@ -157,13 +157,13 @@ t('degrades to target level when there are too few ranks, and says so', () => {
 t('too many shards or too few eligible targets -> typed errors', () => {
   const pm = PoolMap.create({ nodes: 1, ranksPerNode: 2, targetsPerRank: 4 });
   const code = (f: () => unknown) => { try { f(); } catch (e) { assert.instance(e, PlacementError); return (e as PlacementError).code; } return 'none'; };
-  assert.is(code(() => createPlacement(pm).layout(makeObjectId(1n, 'EC_16P2G1'))), 'PLACEMENT_INSUFFICIENT_TARGETS');
+  assert.is(code(() => createPlacement(pm).layout(makeObjectId(1n, 'EC_16P2G1'))), 'INSUFFICIENT_TARGETS');
   for (let i = 0; i < 4; i++) pm.exclude(i);
-  assert.is(code(() => createPlacement(pm).layout(makeObjectId(1n, 'EC_4P2G1'))), 'PLACEMENT_INSUFFICIENT_TARGETS');
-  assert.is(code(() => createPlacement(pm, { algo: 'nope' as PlacementAlgo })), 'PLACEMENT_INVALID_ARGUMENT');
-  assert.is(code(() => createPlacement(pm).layoutBatch([makeObjectId(1n, 'S1'), makeObjectId(1n, 'S2')])), 'PLACEMENT_INVALID_ARGUMENT');
-  assert.is(code(() => createPlacement(pm).layoutBatch([])), 'PLACEMENT_INVALID_ARGUMENT');
-  assert.is(code(() => createPlacement(pm).layout(-1n)), 'PLACEMENT_INVALID_ARGUMENT');
+  assert.is(code(() => createPlacement(pm).layout(makeObjectId(1n, 'EC_4P2G1'))), 'INSUFFICIENT_TARGETS');
+  assert.is(code(() => createPlacement(pm, { algo: 'nope' as PlacementAlgo })), 'INVALID_ARGUMENT');
+  assert.is(code(() => createPlacement(pm).layoutBatch([makeObjectId(1n, 'S1'), makeObjectId(1n, 'S2')])), 'INVALID_ARGUMENT');
+  assert.is(code(() => createPlacement(pm).layoutBatch([])), 'INVALID_ARGUMENT');
+  assert.is(code(() => createPlacement(pm).layout(-1n)), 'INVALID_ARGUMENT');
   assert.is(code(() => createPlacement(pm).layout(77n)), 'UNKNOWN_OBJECT_CLASS');
 });
 
@@ -194,7 +194,7 @@ t('differential on random pools and states (fixed seed): wasm equals the referen
       const gs = parseObjectClass(cls).groupSize;
       for (const oid of oidsOf(cls, 15, round * 100 + gs)) {
         if (gs > eligible) {
-          try { p.layout(oid); assert.unreachable('expected an error'); } catch (e) { assert.is((e as PlacementError).code, 'PLACEMENT_INSUFFICIENT_TARGETS'); }
+          try { p.layout(oid); assert.unreachable('expected an error'); } catch (e) { assert.is((e as PlacementError).code, 'INSUFFICIENT_TARGETS'); }
           continue;
         }
         const w = p.layout(oid), ref = referenceLayout(m, oid);

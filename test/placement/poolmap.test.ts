@@ -26,12 +26,12 @@ t('create: shape, ids in pool order, node and rank of each target', () => {
 t('state transitions bump the version; illegal ones are refused', () => {
   const pm = PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 2 });
   pm.exclude(3); assert.is(pm.target(3).state, 'DOWN'); assert.is(pm.version, 2);
-  assert.is(code(() => pm.exclude(3)), 'POOL_MAP_ILLEGAL_TRANSITION');
+  assert.is(code(() => pm.exclude(3)), 'INVALID_ARGUMENT');
   pm.markDownOut(3); assert.is(pm.target(3).state, 'DOWNOUT');
   pm.reintegrate(3); assert.is(pm.target(3).state, 'UP');
   pm.markUpIn(3); assert.is(pm.target(3).state, 'UPIN');
   pm.drain(4); assert.is(pm.target(4).state, 'DRAIN');
-  assert.is(code(() => pm.markUpIn(4)), 'POOL_MAP_ILLEGAL_TRANSITION');
+  assert.is(code(() => pm.markUpIn(4)), 'INVALID_ARGUMENT');
   pm.markDownOut(4); assert.is(pm.target(4).state, 'DOWNOUT');
   assert.is(pm.version, 7);
   assert.is(code(() => pm.exclude(8)), 'UNKNOWN_TARGET');
@@ -54,7 +54,7 @@ t('extend adds NEW targets of the same shape after the existing ids', () => {
   assert.is(pm.version, v + 1);
   pm.markUpIn(23);
   assert.is(pm.target(23).state, 'UPIN');
-  assert.is(code(() => pm.extend({ nodes: 0 })), 'PLACEMENT_INVALID_ARGUMENT');
+  assert.is(code(() => pm.extend({ nodes: 0 })), 'INVALID_ARGUMENT');
 });
 
 t('clone is independent; JSON round-trips (any depth)', () => {
@@ -78,30 +78,30 @@ t('clone is independent; JSON round-trips (any depth)', () => {
   assert.is(m.toJSON().domains[0]!.targets, undefined);
 });
 
-t('invalid maps are refused with POOL_MAP_INVALID', () => {
+t('invalid maps are refused with INVALID_ARGUMENT', () => {
   const base = (): PoolMapJSON => ({ version: 1, levels: ['node', 'rank'], domains: [{ children: [{ targets: [{ id: 0 }, { id: 1 }] }] }] });
   assert.ok(PoolMap.fromJSON(base()));
   const dup = base(); dup.domains[0]!.children![0]!.targets![1]!.id = 0;
-  assert.is(code(() => PoolMap.fromJSON(dup)), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON(dup)), 'INVALID_ARGUMENT');
   const gap = base(); gap.domains[0]!.children![0]!.targets![1]!.id = 5;
-  assert.is(code(() => PoolMap.fromJSON(gap)), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON(gap)), 'INVALID_ARGUMENT');
   const emptyRank = base(); emptyRank.domains[0]!.children!.push({ targets: [] });
-  assert.is(code(() => PoolMap.fromJSON(emptyRank)), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON(emptyRank)), 'INVALID_ARGUMENT');
   const emptyNode = base(); emptyNode.domains.push({ children: [] });
-  assert.is(code(() => PoolMap.fromJSON(emptyNode)), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON(emptyNode)), 'INVALID_ARGUMENT');
   const state = base(); (state.domains[0]!.children![0]!.targets![0] as { state: string }).state = 'SLEEPY';
-  assert.is(code(() => PoolMap.fromJSON(state)), 'POOL_MAP_INVALID');
-  assert.is(code(() => PoolMap.fromJSON({ ...base(), domains: [] })), 'POOL_MAP_INVALID');
-  assert.is(code(() => PoolMap.fromJSON({ ...base(), faultLevel: 'rack' })), 'POOL_MAP_INVALID');
-  assert.is(code(() => PoolMap.fromJSON({ ...base(), levels: [] })), 'POOL_MAP_INVALID');
-  assert.is(code(() => PoolMap.fromJSON({ ...base(), version: -1 })), 'POOL_MAP_INVALID');
-  assert.is(code(() => PoolMap.fromJSON(null as unknown as PoolMapJSON)), 'POOL_MAP_INVALID');
+  assert.is(code(() => PoolMap.fromJSON(state)), 'INVALID_ARGUMENT');
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), domains: [] })), 'INVALID_ARGUMENT');
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), faultLevel: 'rack' })), 'INVALID_ARGUMENT');
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), levels: [] })), 'INVALID_ARGUMENT');
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), version: -1 })), 'INVALID_ARGUMENT');
+  assert.is(code(() => PoolMap.fromJSON(null as unknown as PoolMapJSON)), 'INVALID_ARGUMENT');
   const deep = base(); (deep.domains[0]! as { targets: unknown }).targets = [{ id: 9 }];
-  assert.is(code(() => PoolMap.fromJSON(deep)), 'POOL_MAP_INVALID');
-  assert.is(code(() => PoolMap.create({ nodes: 0, ranksPerNode: 1, targetsPerRank: 1 })), 'PLACEMENT_INVALID_ARGUMENT');
+  assert.is(code(() => PoolMap.fromJSON(deep)), 'INVALID_ARGUMENT');
+  assert.is(code(() => PoolMap.create({ nodes: 0, ranksPerNode: 1, targetsPerRank: 1 })), 'INVALID_ARGUMENT');
 });
 
-t('serialize round-trips; every single bit flip is detected as POOL_MAP_CORRUPTED', () => {
+t('serialize round-trips; every single bit flip is detected as CORRUPTED', () => {
   const pm = PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 3 });
   pm.exclude(4); pm.drain(7);
   const bytes = pm.serialize();
@@ -112,10 +112,10 @@ t('serialize round-trips; every single bit flip is detected as POOL_MAP_CORRUPTE
   for (let bit = 0; bit < bytes.length * 8; bit++) {
     const b = bytes.slice();
     b[bit >> 3]! ^= 1 << (bit & 7);
-    assert.is(code(() => PoolMap.deserialize(b)), 'POOL_MAP_CORRUPTED', `bit ${bit}`);
+    assert.is(code(() => PoolMap.deserialize(b)), 'CORRUPTED', `bit ${bit}`);
   }
-  assert.is(code(() => PoolMap.deserialize(bytes.subarray(0, bytes.length - 1))), 'POOL_MAP_CORRUPTED');
-  assert.is(code(() => PoolMap.deserialize(new Uint8Array(3))), 'POOL_MAP_CORRUPTED');
+  assert.is(code(() => PoolMap.deserialize(bytes.subarray(0, bytes.length - 1))), 'CORRUPTED');
+  assert.is(code(() => PoolMap.deserialize(new Uint8Array(3))), 'CORRUPTED');
 });
 
 t.run();

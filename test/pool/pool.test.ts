@@ -49,7 +49,7 @@ t('a pool is open in one process at a time: POOL_BUSY; creating over a pool: EXI
   rmSync(join(dir, 'LOCK'));
   await rejectsWith(Pool.create(dir), 'EXISTS');
   await rejectsWith(Pool.open(join(root, 'nothing-here')), 'NOT_FOUND');
-  await rejectsWith(Pool.create(join(root, 'bad'), { nodes: 0 }), 'PLACEMENT_INVALID_ARGUMENT');
+  await rejectsWith(Pool.create(join(root, 'bad'), { nodes: 0 }), 'INVALID_ARGUMENT');
   await rejectsWith(Pool.create(join(root, 'bad2'), { scmBytes: 5 }), 'INVALID_ARGUMENT');
 });
 

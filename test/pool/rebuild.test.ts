@@ -600,7 +600,7 @@ t('writes concurrent with pool.extend() succeed and read back', async () => {
   const m = new Model();
   await fill(c, m, 50, 6, 64 * 1024);
   // Regression: extend() must create the new targets' directories before it switches layouts,
-  // or a write planned in between fails with MEDIA_MISSING_FILE.
+  // or a write planned in between fails with MISSING_FILE.
   const writes = randomWrites(c, m, new Rng(51), 12).then(() => undefined, (err: Error) => err);
   await pool.extend({ nodes: 1 });
   const failed = await writes;

@@ -147,7 +147,7 @@ test('a flipped byte in record metadata: the record is skipped and reported, the
   } finally { await t.close(); }
 }));
 
-test('superblocks: one destroyed is survived, both destroyed is VOS_CORRUPTED', safe(async () => {
+test('superblocks: one destroyed is survived, both destroyed is CORRUPTED', safe(async () => {
   let t = await VosTarget.open(dir, OPTS);
   await t.updateSingle(1n, 1n, enc('d'), enc('a'), enc('v'));
   await t.close();
@@ -161,7 +161,7 @@ test('superblocks: one destroyed is survived, both destroyed is VOS_CORRUPTED', 
   flip(scmPath, 4096 + 10);
   const err = await VosTarget.open(dir, OPTS).catch((e: unknown) => e);
   assert.instance(err, VosError);
-  assert.is((err as VosError).code, 'VOS_CORRUPTED');
+  assert.is((err as VosError).code, 'CORRUPTED');
 }));
 
 test('seeded random byte flips in both files: no crash, no wrong bytes, scrub covers every mismatch', safe(async () => {

@@ -30,25 +30,25 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> { const out: T[] =
 test('bad arguments give typed errors', safe(async () => {
   const t = await VosTarget.open(dir, BASE);
   const d = enc('d'); const a = enc('a');
-  assert.is(await code(t.updateSingle(0n, 1n, d, a, enc('x'))), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateSingle(-1n, 1n, d, a, enc('x'))), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateSingle(1 as unknown as bigint, 1n, d, a, enc('x'))), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateSingle(1n << 64n, 1n, d, a, enc('x'))), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateSingle(1n, -1n, d, a, enc('x'))), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateSingle(1n, 1n, new Uint8Array(0), a, enc('x'))), 'VOS_INVALID_ARGUMENT');
+  assert.is(await code(t.updateSingle(0n, 1n, d, a, enc('x'))), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateSingle(-1n, 1n, d, a, enc('x'))), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateSingle(1 as unknown as bigint, 1n, d, a, enc('x'))), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateSingle(1n << 64n, 1n, d, a, enc('x'))), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateSingle(1n, -1n, d, a, enc('x'))), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateSingle(1n, 1n, new Uint8Array(0), a, enc('x'))), 'INVALID_ARGUMENT');
   assert.is(await code(t.updateSingle(1n, 1n, d, new Uint8Array(MAX_KEY_SIZE + 1), enc('x'))), 'KEY_TOO_LARGE');
-  assert.is(await code(t.updateSingle(1n, 1n, d, a, 'x' as unknown as Uint8Array)), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateArray(1n, 1n, d, a, { index: 0, count: 3 }, enc('xy'))), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateArray(1n, 1n, d, a, { index: -1, count: 1 }, enc('x'))), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateArray(1n, 1n, d, a, { index: 0, count: 0 }, enc(''))), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(t.updateArray(1n, 1n, d, a, { index: 0.5, count: 1 }, enc('x'))), 'VOS_INVALID_ARGUMENT');
+  assert.is(await code(t.updateSingle(1n, 1n, d, a, 'x' as unknown as Uint8Array)), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateArray(1n, 1n, d, a, { index: 0, count: 3 }, enc('xy'))), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateArray(1n, 1n, d, a, { index: -1, count: 1 }, enc('x'))), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateArray(1n, 1n, d, a, { index: 0, count: 0 }, enc(''))), 'INVALID_ARGUMENT');
+  assert.is(await code(t.updateArray(1n, 1n, d, a, { index: 0.5, count: 1 }, enc('x'))), 'INVALID_ARGUMENT');
   await t.updateArray(1n, 1n, d, a, { index: 0, count: 2 }, enc('abcd'), { recordSize: 2 });
-  assert.is(await code(t.updateArray(2n, 1n, d, a, { index: 0, count: 4 }, enc('abcd'), { recordSize: 1 })), 'VOS_INVALID_ARGUMENT', 'record size is fixed per akey');
-  assert.is(await code(t.aggregate(0n)), 'VOS_INVALID_ARGUMENT');
-  assert.is(await code(VosTarget.open(path.join(dir, 'x'), { scmBytes: 1000 })), 'VOS_INVALID_ARGUMENT');
+  assert.is(await code(t.updateArray(2n, 1n, d, a, { index: 0, count: 4 }, enc('abcd'), { recordSize: 1 })), 'INVALID_ARGUMENT', 'record size is fixed per akey');
+  assert.is(await code(t.aggregate(0n)), 'INVALID_ARGUMENT');
+  assert.is(await code(VosTarget.open(path.join(dir, 'x'), { scmBytes: 1000 })), 'INVALID_ARGUMENT');
   await t.close();
-  assert.is(await code(t.fetchSingle(1n, 1n, d, a)), 'VOS_CLOSED');
-  assert.is(await code(t.updateSingle(1n, 1n, d, a, enc('x'))), 'VOS_CLOSED');
+  assert.is(await code(t.fetchSingle(1n, 1n, d, a)), 'CLOSED');
+  assert.is(await code(t.updateSingle(1n, 1n, d, a, enc('x'))), 'CLOSED');
   await t.close(); // idempotent
 }));
 
@@ -138,7 +138,7 @@ test('discard drops everything after an epoch, also after reopen', safe(async ()
   t = await VosTarget.open(dir, BASE);
   assert.equal(await t.fetchSingle(6n, 1n, enc('d'), enc('b')), enc('b5'));
   assert.equal(await t.fetchSingle(7n, 1n, enc('d'), enc('b')), enc('b7'));
-  assert.is(await code(t.discard(-1n)), 'VOS_INVALID_ARGUMENT');
+  assert.is(await code(t.discard(-1n)), 'INVALID_ARGUMENT');
   await t.close();
 }));
 
@@ -195,7 +195,7 @@ test('injected ENOSPC and torn pmem writes: typed errors, acknowledged data surv
   const acked: number[] = [];
   for (let i = 0; i < 40; i++) {
     const c = await code(t.updateSingle(10n + BigInt(i), 1n, enc('d'), enc(`t${i}`), new Uint8Array(300).fill(i + 1)));
-    if (c) { assert.ok(c === 'VOS_IO_ERROR', c); break; }
+    if (c) { assert.ok(c === 'IO_ERROR', c); break; }
     acked.push(i);
   }
   assert.ok(torn.crashed, 'a torn write happened');
