@@ -225,7 +225,8 @@ t('errors revive as their class with code and info; the remote is named only whe
     const e = reviveError({ name, code, message: 'm', info: { a: 1, nested: { b: [1, 2] } } }, 'host:1');
     assert.instance(e, cls, name);
     assert.is(e.name, cls.name);
-    assert.is(e.code, code, name);
+    // A code this build does not know (a newer engine's) arrives as INTERNAL.
+    assert.is(e.code, code === 'WHATEVER' ? 'INTERNAL' : code, name);
     assert.equal(e.info, { a: 1, nested: { b: [1, 2] } }, `${name} keeps info exactly`);
   }
 });
