@@ -6,3 +6,4 @@ export { CairnError, InvalidArgumentError, AbortedError, CorruptionError } from 
 export * from './ec/index.js';
 export * from './placement/index.js';
 export * from './src/index.js';
+export { Dfs, DfsDir, DfsFileHandle, DfsStats, DfsDirent, DfsError, type DfsMountOptions, type DfsCreateOptions } from './src/dfs/index.js';

@@ -10,6 +10,7 @@ import { join, relative } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 // The connected-pool tests need an etcd server binary (installed from Debian when missing and root).
 spawnSync(process.execPath, [join(root, 'scripts/ensure-etcd.mjs')], { stdio: ['ignore', 'inherit', 'inherit'] });
+spawnSync(process.execPath, [join(root, 'scripts/ensure-fuse.mjs')], { stdio: ['ignore', 'inherit', 'inherit'] }); // the FUSE mount tests (dfs)
 const filters = process.argv.slice(2);
 const files = [];
 (function walk(dir) {

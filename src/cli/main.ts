@@ -12,6 +12,8 @@ import { registerDataCommands } from './data-commands.js';
 import { registerDemo } from './demo.js';
 import { registerBench } from './bench.js';
 import { registerEngine } from './engine-command.js';
+import { registerFs } from './fs-command.js';
+import { registerMount } from './mount-command.js';
 
 export { UsageError };
 
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerBench(program);
   registerEngine(program);
+  registerFs(program);
+  registerMount(program);
   return program;
 }
 

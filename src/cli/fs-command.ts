@@ -1,0 +1,152 @@
+/**
+ * `cairn fs CONTAINER ls|mkdir|put|get|cat|mv|rm|stat ...`: the container's POSIX namespace (Dfs)
+ * from the shell, without a mount.
+ *
+ *   ls [PATH] [-l]              entries in name order (-l: type, mode, size, mtime)
+ *   mkdir [--parents] PATH...   create directories
+ *   put LOCAL|- PATH [-r]       copy a local file (stdin for -; -r a directory tree) in
+ *   get PATH [LOCAL|-] [-r]     copy a file (or with -r a tree) out; stdout without LOCAL
+ *   cat PATH...                 files to stdout
+ *   mv FROM TO                  rename (atomic)
+ *   rm [-r] [-f] PATH...        remove files (-r: directories with their contents)
+ *   stat PATH [--json]          attributes
+ */
+import type { Command } from 'commander';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, lstat, readlink, symlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Dfs, type DfsStats } from '../../index.js';
+import { withPool } from './pool-commands.js';
+import { poolOptions, sizeOpt } from './util.js';
+import { UsageError } from './errors.js';
+
+const OPS = ['ls', 'mkdir', 'put', 'get', 'cat', 'mv', 'rm', 'stat'] as const;
+type Op = (typeof OPS)[number];
+
+function need(args: string[], n: number, usage: string): void {
+  if (args.length < n) throw new UsageError(`usage: cairn fs CONTAINER ${usage}`);
+}
+
+function modeString(st: DfsStats): string {
+  const t = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : '-';
+  const rwx = (b: number) => `${b & 4 ? 'r' : '-'}${b & 2 ? 'w' : '-'}${b & 1 ? 'x' : '-'}`;
+  return t + rwx(st.mode >> 6) + rwx(st.mode >> 3) + rwx(st.mode);
+}
+
+const dfsJoin = (dir: string, name: string) => (dir.endsWith('/') ? dir : dir + '/') + name;
+
+async function isDir(fs: Dfs, path: string): Promise<boolean> {
+  return (await fs.stat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+/** Copy a local tree into the namespace. */
+async function putTree(fs: Dfs, local: string, dest: string, chunkSize?: number): Promise<number> {
+  const st = await lstat(local);
+  if (st.isSymbolicLink()) { await fs.symlink(await readlink(local), dest); return 0; }
+  if (!st.isDirectory()) {
+    await pipeline(createReadStream(local), fs.createWriteStream(dest, { mode: st.mode & 0o7777, ...(chunkSize ? { chunkSize } : {}) }));
+    return 1;
+  }
+  if (!(await isDir(fs, dest))) await fs.mkdir(dest, { mode: st.mode & 0o7777 });
+  let n = 0;
+  for (const e of (await readdir(local)).sort()) n += await putTree(fs, join(local, e), dfsJoin(dest, e), chunkSize);
+  return n;
+}
+
+/** Copy a namespace tree out to a local directory. */
+async function getTree(fs: Dfs, src: string, local: string): Promise<number> {
+  const st = await fs.lstat(src);
+  if (st.isSymbolicLink()) { await symlink(await fs.readlink(src), local); return 0; }
+  if (!st.isDirectory()) { await pipeline(fs.createReadStream(src), createWriteStream(local, { mode: st.mode & 0o7777 })); return 1; }
+  await mkdir(local, { recursive: true, mode: st.mode & 0o7777 });
+  let n = 0;
+  for await (const e of await fs.opendir(src)) n += await getTree(fs, dfsJoin(src, e.name), join(local, e.name));
+  return n;
+}
+
+async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; force?: boolean; parents?: boolean; long?: boolean; json?: boolean; chunkSize?: string }): Promise<void> {
+  const out = (s: string) => process.stdout.write(s + '\n');
+  const chunkSize = o.chunkSize ? sizeOpt('chunk-size', o.chunkSize, 0) : undefined;
+  switch (op) {
+    case 'ls': {
+      const path = args[0] ?? '/';
+      const st = await fs.lstat(path);
+      if (!st.isDirectory()) { out(o.long ? `${modeString(st)} ${String(st.size).padStart(12)} ${st.mtime.toISOString()} ${path}` : path); return; }
+      for await (const e of await fs.opendir(path)) {
+        if (!o.long) { out(e.name); continue; }
+        const s = await fs.lstat(dfsJoin(path, e.name));
+        const link = s.isSymbolicLink() ? ` -> ${await fs.readlink(dfsJoin(path, e.name))}` : '';
+        out(`${modeString(s)} ${String(s.size).padStart(12)} ${s.mtime.toISOString()} ${e.name}${link}`);
+      }
+      return;
+    }
+    case 'mkdir':
+      need(args, 1, 'mkdir [--parents] PATH...');
+      for (const p of args) await fs.mkdir(p, { recursive: o.parents === true });
+      return;
+    case 'put': {
+      need(args, 2, 'put LOCAL|- PATH [-r]');
+      const [local, dest0] = args as [string, string];
+      if (local === '-') { await pipeline(process.stdin, fs.createWriteStream(dest0, chunkSize ? { chunkSize } : {})); return; }
+      const dest = (await isDir(fs, dest0)) ? dfsJoin(dest0, basename(local)) : dest0;
+      const st = await lstat(local).catch(() => { throw new UsageError(`cannot read ${local}`); });
+      if (st.isDirectory() && !o.recursive) throw new UsageError(`${local} is a directory (use -r)`);
+      const n = await putTree(fs, local, dest, chunkSize);
+      if (process.stderr.isTTY) process.stderr.write(`put ${n} file(s) to ${dest}\n`);
+      return;
+    }
+    case 'get': {
+      need(args, 1, 'get PATH [LOCAL|-] [-r]');
+      const [src, local] = args as [string, string | undefined];
+      const st = await fs.stat(src);
+      if (st.isDirectory()) {
+        if (!o.recursive) throw new UsageError(`${src} is a directory (use -r)`);
+        if (!local || local === '-') throw new UsageError('get -r needs a local directory');
+        await getTree(fs, src, local);
+        return;
+      }
+      await pipeline(fs.createReadStream(src), !local || local === '-' ? process.stdout : createWriteStream(local));
+      return;
+    }
+    case 'cat':
+      need(args, 1, 'cat PATH...');
+      for (const p of args) await pipeline(fs.createReadStream(p), process.stdout, { end: false });
+      return;
+    case 'mv':
+      need(args, 2, 'mv FROM TO');
+      await fs.rename(args[0]!, (await isDir(fs, args[1]!)) && !(await isDir(fs, args[0]!)) ? dfsJoin(args[1]!, basename(args[0]!)) : args[1]!);
+      return;
+    case 'rm':
+      need(args, 1, 'rm [-r] [-f] PATH...');
+      for (const p of args) await fs.rm(p, { recursive: o.recursive === true, force: o.force === true });
+      return;
+    case 'stat': {
+      need(args, 1, 'stat PATH [--json]');
+      const st = await fs.lstat(args[0]!);
+      const type = st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'file';
+      const info = { path: args[0], type, size: st.size, mode: '0' + (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid, chunkSize: st.chunkSize, oid: st.oid.toString(16), atime: st.atime.toISOString(), mtime: st.mtime.toISOString(), ctime: st.ctime.toISOString() };
+      if (o.json) { out(JSON.stringify(info)); return; }
+      for (const [k, v] of Object.entries(info)) out(`${k.padEnd(9)} ${v}`);
+      return;
+    }
+  }
+}
+
+export function registerFs(program: Command): void {
+  poolOptions(program.command('fs <container> <op> [args...]')
+    .description(`POSIX namespace of a container: ${OPS.join('|')} (see docs/dfs.md)`))
+    .option('-r, --recursive', 'put/get/rm: whole directory trees')
+    .option('-f, --force', 'rm: a missing path is no error')
+    .option('--parents', 'mkdir: create missing parents too')
+    .option('-l, --long', 'ls: type, mode, size and mtime')
+    .option('--json', 'stat: print JSON')
+    .option('--chunk-size <size>', 'put: bytes per chunk of new files (default 1M)')
+    .action(async (label: string, op: string, args: string[], o) => {
+      if (!(OPS as readonly string[]).includes(op)) throw new UsageError(`unknown fs operation ${JSON.stringify(op)}; one of ${OPS.join(', ')}`);
+      await withPool(o, async (p) => {
+        const fs = await Dfs.mount(await p.openContainer(label));
+        try { await run(fs, op as Op, args, o); } finally { await fs.close(); }
+      });
+    });
+}
