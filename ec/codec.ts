@@ -34,7 +34,18 @@ export interface CodecOptions {
   impl?: EcImpl;
   /** Encoding matrix; default `'vandermonde'`. Record `matrixId(codec)` with the data. */
   matrix?: MatrixKind;
+  /**
+   * SIMD lowering of `impl: 'wasm-simd'`: `'auto'` (default; relaxed SIMD where the process allows
+   * it, see `relaxedSimdStatus()`), `'portable'` (plain `i8x16.swizzle`, for comparisons) or
+   * `'relaxed'` (throws `UNSUPPORTED` where relaxed SIMD cannot run). Other impls take only `'auto'`.
+   */
+  simd?: SimdLowering;
 }
+
+/** The SIMD lowerings of the wasm core (`CodecOptions.simd`). */
+export type SimdLowering = 'auto' | 'portable' | 'relaxed';
+/** The lowerings, for validation. */
+export const SIMD_LOWERINGS: readonly SimdLowering[] = Object.freeze(['auto', 'portable', 'relaxed']);
 
 /** Options of `reconstruct`. */
 export interface ReconstructOptions {
@@ -55,6 +66,8 @@ export interface Codec {
   readonly impl: EcImpl;
   /** The kernel that runs, for logs and benchmarks (`wasm-simd-relaxed`, `wasm-simd`, `ts-scalar`, ...). */
   readonly kernelName: string;
+  /** Why that kernel runs (e.g. why relaxed SIMD is or is not in use). */
+  readonly kernelReason: string;
   /** Compute the p parity shards from the k data shards, in place (`shards.length === k + p`). */
   encode(shards: readonly Uint8Array[]): void;
   /**
@@ -88,12 +101,15 @@ export function checkOptions(o: CodecOptions): Required<CodecOptions> {
   const { dataShards: k, parityShards: p } = o;
   const impl = o.impl ?? 'wasm-simd';
   const matrix = o.matrix ?? 'vandermonde';
+  const simd = o.simd ?? 'auto';
   if (!Number.isInteger(k) || k < 1) throw new EcError('INVALID_ARGUMENT', `dataShards must be an integer >= 1, got ${k}`, { dataShards: k });
   if (!Number.isInteger(p) || p < 1) throw new EcError('INVALID_ARGUMENT', `parityShards must be an integer >= 1, got ${p}`, { parityShards: p });
   if (k + p > MAX_TOTAL_SHARDS) throw new EcError('INVALID_ARGUMENT', `dataShards + parityShards must be <= ${MAX_TOTAL_SHARDS}, got ${k + p}`, { dataShards: k, parityShards: p });
   if (!EC_IMPLS.includes(impl)) throw new EcError('INVALID_ARGUMENT', `unknown impl ${String(impl)}`, { impl });
   if (!EC_MATRICES.includes(matrix)) throw new EcError('INVALID_ARGUMENT', `unknown matrix ${String(matrix)}`, { matrix });
-  return { dataShards: k, parityShards: p, impl, matrix };
+  if (!SIMD_LOWERINGS.includes(simd)) throw new EcError('INVALID_ARGUMENT', `unknown simd lowering ${String(simd)}`, { simd });
+  if (simd !== 'auto' && impl !== 'wasm-simd') throw new EcError('INVALID_ARGUMENT', `simd '${simd}' applies to impl 'wasm-simd' only, got impl '${impl}'`, { simd, impl });
+  return { dataShards: k, parityShards: p, impl, matrix, simd };
 }
 
 /** Check that `shards` is an array of k + p entries; returns the common length of the non-null ones. */
@@ -143,6 +159,8 @@ export class MatrixCodec implements Codec {
   readonly encodingMatrix: Uint8Array;
   /** The kernel that runs (`wasm-simd-relaxed` where the engine has relaxed SIMD, else `wasm-simd`, ...). */
   readonly kernelName: string;
+  /** Why that kernel runs. */
+  readonly kernelReason: string;
   private kernel: Kernel | null;
   private readonly parityPlan: KernelPlan;
   private readonly decodePlans = new Map<string, KernelPlan>();
@@ -156,6 +174,7 @@ export class MatrixCodec implements Codec {
     this.impl = opts.impl;
     this.kernel = kernel;
     this.kernelName = kernel.name;
+    this.kernelReason = kernel.reason;
     const k = this.dataShards;
     this.encodingMatrix = encodingMatrix(this.matrix, k, this.parityShards);
     this.parityPlan = kernel.prepare(this.encodingMatrix.subarray(k * k), this.parityShards, k);

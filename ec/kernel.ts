@@ -12,6 +12,8 @@ export interface KernelPlan { readonly rows: number; readonly k: number }
 export interface Kernel {
   /** What runs, e.g. `wasm-simd-relaxed`, `wasm-simd`, `wasm-scalar`, `ts-scalar`. */
   readonly name: string;
+  /** Why this kernel runs (e.g. why relaxed SIMD is or is not in use), for logs and benchmarks. */
+  readonly reason: string;
   /** Prepare the `rows` x `k` row-major `matrix`. */
   prepare(matrix: Uint8Array, rows: number, k: number): KernelPlan;
   /** outputs[r] = sum_j M[r][j] * inputs[j] over `len` bytes. Outputs must not alias inputs. */

@@ -23,6 +23,7 @@ export function referenceApply(matrix: Uint8Array, rows: number, k: number, inpu
 /** Kernel over ordinary `Uint8Array`s. */
 export class ReferenceKernel implements Kernel {
   readonly name = 'ts-scalar';
+  readonly reason = 'TypeScript reference kernel requested (impl scalar)';
   private scratch: Uint8Array[] = [];
 
   prepare(matrix: Uint8Array, rows: number, k: number): KernelPlan {

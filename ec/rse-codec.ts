@@ -35,6 +35,7 @@ export class ReedSolomonErasureCodec implements Codec {
   readonly matrix = 'vandermonde' as const;
   readonly impl = 'reed-solomon-erasure' as const;
   readonly kernelName = 'reed-solomon-erasure-wasm';
+  readonly kernelReason = 'impl reed-solomon-erasure: the npm package (Rust crate compiled to wasm without SIMD)';
   private rs: ReedSolomonErasure | null;
   private buf = new Uint8Array(0);
 

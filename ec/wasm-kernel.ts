@@ -1,14 +1,16 @@
 /**
- * The wasm core as a `Kernel`: one instance of build/ec.wasm per codec, with its own shared
+ * The wasm core as a `Kernel`: one instance of build/ec.wasm (or build/ec-relaxed.wasm where
+ * relaxed SIMD is on, see relaxed-simd.ts) per codec, with its own shared
  * linear memory (views survive `memory.grow`, so buffers from `allocShards` stay valid until
  * freed). Buffers that live in this memory (from `allocShards`) are used in place; any other
  * `Uint8Array` is copied into a scratch area and results are copied back out.
  */
-import { instantiate, wasmModule } from '../core/wasm.js';
+import { instantiate } from '../core/wasm.js';
 import { assert } from '../core/errors.js';
 import { Arena, alignUp } from './arena.js';
 import type { Kernel, KernelPlan } from './kernel.js';
 import { EcError } from './errors.js';
+import { relaxedSimdStatus } from './relaxed-simd.js';
 
 /** Bytes of split-nibble tables per matrix coefficient (see assembly/ec/tables.ts). */
 const TABLE_BYTES = 32;
@@ -30,25 +32,15 @@ interface WasmExports {
 
 interface WasmPlan extends KernelPlan { tab: number; released: boolean }
 
-/** Which wasm kernel to run. */
-export type WasmVariant = 'simd' | 'scalar';
-
-/** Set to 1 to keep the portable build even where relaxed SIMD is available (for comparisons). */
-export const PORTABLE_SIMD_ENV = 'CAIRN_EC_PORTABLE_SIMD';
-
-let relaxedUsable: boolean | undefined;
-
 /**
- * True when build/ec-relaxed.wasm compiles here (relaxed SIMD enabled in the engine: Node >= 22,
- * or Node 20 with --experimental-wasm-relaxed-simd) and the env does not ask for the portable one.
+ * Which wasm kernel to run: `simd` = the best SIMD lowering allowed here (relaxed where
+ * `relaxedSimdStatus()` enables it, else portable), `simd-portable` / `simd-relaxed` = that
+ * lowering explicitly (`simd-relaxed` throws `UNSUPPORTED` where it cannot run), `scalar` = the
+ * byte-wise kernel of the same module.
  */
-export function relaxedSimdUsable(): boolean {
-  if (process.env[PORTABLE_SIMD_ENV] === '1') return false;
-  if (relaxedUsable === undefined) {
-    try { wasmModule('ec-relaxed'); relaxedUsable = true; } catch { relaxedUsable = false; }
-  }
-  return relaxedUsable;
-}
+export type WasmVariant = 'simd' | 'simd-portable' | 'simd-relaxed' | 'scalar';
+
+export { PORTABLE_SIMD_ENV, relaxedSimdUsable } from './relaxed-simd.js';
 
 /** Kernel backed by build/ec.wasm. */
 export class WasmKernel implements Kernel {
@@ -67,11 +59,21 @@ export class WasmKernel implements Kernel {
 
   /** Which kernel runs: `wasm-simd-relaxed`, `wasm-simd` (portable swizzle) or `wasm-scalar`. */
   readonly name: string;
+  /** Why that kernel (e.g. why relaxed SIMD is or is not in use). */
+  readonly reason: string;
 
   constructor(variant: WasmVariant) {
+    const rs = variant === 'simd' || variant === 'simd-relaxed' ? relaxedSimdStatus() : undefined;
+    if (variant === 'simd-relaxed' && !rs!.enabled) {
+      throw new EcError('UNSUPPORTED', `the relaxed-SIMD kernel was requested but cannot run here: ${rs!.reason}`, { reason: rs!.reason });
+    }
     this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
-    const relaxed = variant === 'simd' && relaxedSimdUsable();
+    const relaxed = rs?.enabled === true;
     this.name = variant === 'scalar' ? 'wasm-scalar' : relaxed ? 'wasm-simd-relaxed' : 'wasm-simd';
+    this.reason = variant === 'scalar' ? 'byte-wise kernel requested (impl wasm-scalar)'
+      : variant === 'simd-portable' ? 'portable SIMD kernel requested (simd: portable)'
+      : variant === 'simd-relaxed' ? `relaxed SIMD kernel requested (simd: relaxed); ${rs!.reason}`
+      : rs!.reason;
     const inst = instantiate(relaxed ? 'ec-relaxed' : 'ec', { env: { memory: this.memory } });
     this.ex = inst.exports as unknown as WasmExports;
     this.ex.init();
@@ -79,7 +81,7 @@ export class WasmKernel implements Kernel {
     this.buffers.add(this.memory.buffer as unknown as SharedArrayBuffer);
     this.arena = new Arena(this.ex.heapBase(), (end) => this.ensure(end));
     this.ptrs = this.arena.alloc(MAX_SHARDS * 2 * 4, 64);
-    this.run = variant === 'simd' ? this.ex.applySimd : this.ex.applyScalar;
+    this.run = variant === 'scalar' ? this.ex.applyScalar : this.ex.applySimd;
   }
 
   /** Make bytes up to `end` addressable, growing the memory. */
