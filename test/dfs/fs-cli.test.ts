@@ -1,0 +1,95 @@
+/**
+ * `cairn fs CONTAINER ls|mkdir|put|get|cat|mv|rm|stat` as an operator uses it: real processes,
+ * real local files, stdin and stdout.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { Pool } from '../../index.js';
+import { Rng } from '../../core/rng.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const entry = new URL('../helpers/cairn-cli.ts', import.meta.url).pathname;
+const dir = tmpDir();
+const pool = join(dir, 'pool');
+
+function cairn(args: string[], input?: Uint8Array): { code: number; out: Buffer; err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, 'fs', 'files', ...args, '--pool', pool], { input, maxBuffer: 64 << 20 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr.toString() };
+}
+
+const t = suite('cairn fs');
+
+t.before(async () => {
+  const p = await Pool.create(pool, { nodes: 3, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 32 << 20, dataBytes: 256 << 20 });
+  await p.createContainer('files', { oclass: 'EC_4P1G1', redundancyFactor: 1 });
+  await p.close();
+});
+
+t('mkdir --parents, put a file and stdin, ls, ls -l, cat, get, stat --json', () => {
+  let r = cairn(['mkdir', '--parents', '/docs/2024']);
+  assert.is(r.code, 0, r.err);
+  const local = join(dir, 'report.bin');
+  const data = new Rng(3).bytes(2_200_000);
+  writeFileSync(local, data);
+  r = cairn(['put', local, '/docs/2024']);
+  assert.is(r.code, 0, r.err);
+  r = cairn(['put', '-', '/docs/note.txt'], Buffer.from('from stdin\n'));
+  assert.is(r.code, 0, r.err);
+  r = cairn(['ls', '/docs']);
+  assert.equal(r.out.toString().trim().split('\n'), ['2024', 'note.txt']);
+  r = cairn(['ls', '-l', '/docs/2024']);
+  assert.match(r.out.toString(), /^-rw-r--r-- +2200000 \d{4}-\d\d-\d\dT[\d:.]+Z report\.bin$/m);
+  r = cairn(['cat', '/docs/note.txt']);
+  assert.is(r.out.toString(), 'from stdin\n');
+  r = cairn(['get', '/docs/2024/report.bin']);
+  assert.ok(Buffer.from(data).equals(r.out), 'get to stdout');
+  r = cairn(['get', '/docs/2024/report.bin', join(dir, 'back.bin')]);
+  assert.is(r.code, 0, r.err);
+  assert.ok(readFileSync(join(dir, 'back.bin')).equals(Buffer.from(data)));
+  r = cairn(['stat', '/docs/2024/report.bin', '--json']);
+  const st = JSON.parse(r.out.toString());
+  assert.is(st.type, 'file');
+  assert.is(st.size, 2_200_000);
+  assert.is(st.chunkSize, 1 << 20);
+});
+
+t('put -r and get -r copy trees; mv renames; rm -r removes', () => {
+  const tree = join(dir, 'tree');
+  mkdirSync(join(tree, 'x/y'), { recursive: true });
+  writeFileSync(join(tree, 'x/y/deep.txt'), 'deep');
+  writeFileSync(join(tree, 'top.txt'), 'top');
+  let r = cairn(['put', '-r', tree, '/t']);
+  assert.is(r.code, 0, r.err);
+  r = cairn(['mv', '/t/x', '/moved']);
+  assert.is(r.code, 0, r.err);
+  r = cairn(['ls', '/t']);
+  assert.equal(r.out.toString().trim().split('\n'), ['top.txt']);
+  r = cairn(['get', '-r', '/moved', join(dir, 'out')]);
+  assert.is(r.code, 0, r.err);
+  assert.equal(readdirSync(join(dir, 'out')), ['y']);
+  assert.is(readFileSync(join(dir, 'out/y/deep.txt'), 'utf8'), 'deep');
+  r = cairn(['rm', '-r', '/moved', '/t']);
+  assert.is(r.code, 0, r.err);
+  r = cairn(['ls', '/']);
+  assert.equal(r.out.toString().trim().split('\n'), ['docs']);
+});
+
+t('errors: a missing path exits 1 naming ENOENT; a directory without -r and bad usage exit 2', () => {
+  let r = cairn(['cat', '/nope']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /ENOENT/);
+  r = cairn(['rm', '/docs']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /EISDIR/);
+  r = cairn(['frobnicate']);
+  assert.is(r.code, 2);
+  assert.match(r.err, /unknown fs operation/);
+  r = cairn(['mv', '/only-one']);
+  assert.is(r.code, 2);
+  assert.match(r.err, /usage: cairn fs CONTAINER mv FROM TO/);
+});
+
+t.run();
