@@ -17,9 +17,9 @@ import { DfsError } from './errors.js';
 import { Mutex } from './mutex.js';
 import { splitPath, validName, joinPath } from './path.js';
 import {
-  DEFAULT_CHUNK_BYTES, DIRENT_AKEY, INODE_AKEY, INODE_DKEY, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, NodeType, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+  CHUNK_AKEY, DEFAULT_CHUNK_BYTES, DIRENT_AKEY, INODE_AKEY, INODE_DKEY, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, NodeType, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
   SUPERBLOCK_AKEY, SUPERBLOCK_DKEY, SUPERBLOCK_OBJECT, SYMLINK_MAX_BYTES,
-  decodeDirent, decodeSuperblock, encodeDirent, encodeInode, encodeSuperblock, nowNs,
+  chunkKey, decodeDirent, decodeSuperblock, encodeDirent, encodeInode, encodeSuperblock, nowNs,
   type Dirent, type Inode, type Superblock,
 } from './layout.js';
 import { DfsStats, DfsDirent } from './stats.js';
@@ -638,12 +638,51 @@ export class Dfs implements FileHost {
 
   /** Replace (flag `'w'`, default) or create (`'wx'`) a file with `data`. */
   async writeFile(path: string, data: Uint8Array | string, opts: DfsCreateOptions & { flag?: string } = {}): Promise<void> {
-    const h = await this.open(path, opts.flag ?? 'w', opts);
+    const flag = opts.flag ?? 'w';
+    if ((flag === 'w' || flag === 'wx') && (typeof data === 'string' || data instanceof Uint8Array)) {
+      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      if (bytes.length <= this.writeBackBytes && (await this.createWithData(path, bytes, flag === 'wx', opts))) return;
+    }
+    const h = await this.open(path, flag, opts);
     try {
       await h.writeFile(data);
     } finally {
       await h.close();
     }
+  }
+
+  /**
+   * `writeFile` of a new small file in one transaction (dirent, inode and data together).
+   * Resolves to false, doing nothing, when the path exists (the caller then opens it).
+   */
+  private async createWithData(path: string, bytes: Uint8Array, excl: boolean, opts: DfsCreateOptions): Promise<boolean> {
+    this.checkOpen('open', path);
+    const chunkSize = opts.chunkSize ?? this.sb.chunkSize;
+    checkChunkSize(chunkSize, 'open', path);
+    return this.ns.run(async () => {
+      const r = await this.resolve(path, 'open', { follow: !excl, allowMissing: true });
+      if (r.dirent || r.name === undefined) {
+        if (excl) throw new DfsError('EEXIST', 'open', path);
+        return false;
+      }
+      const oid = this.cont.object(`dfs.file.${randomUUID()}`, this.fileClass ? { oclass: this.fileClass } : {}).oid;
+      return this.transactLocked('open', async (tx) => {
+        const parent = await tx.object(r.parent!).fetch(INODE_DKEY, INODE_AKEY);
+        if (!parent) throw new DfsError('ENOENT', 'open', path);
+        if (await this.lookup(r.parent!, r.name!, tx)) {
+          if (excl) throw new DfsError('EEXIST', 'open', path);
+          return false;
+        }
+        const o = tx.object(oid);
+        for (let p = 0; p < bytes.length; p += chunkSize) {
+          const part = bytes.subarray(p, Math.min(bytes.length, p + chunkSize));
+          await o.update(chunkKey(p / chunkSize), CHUNK_AKEY, { recx: { index: 0, count: part.length }, data: part });
+        }
+        await o.update(INODE_DKEY, INODE_AKEY, encodeInode(this.newInode(NodeType.File, opts.mode ?? 0o666, chunkSize, bytes.length)));
+        await tx.object(r.parent!).update(r.name!, DIRENT_AKEY, encodeDirent({ type: NodeType.File, oid }));
+        return true;
+      });
+    });
   }
 
   /** Append `data` to a file, creating it when missing. */

@@ -19,6 +19,8 @@ export const MAX_TX_DATA_BYTES = 16 * 1024 * 1024;
 export const MAX_TX_PUNCHES = 4096;
 /** Chunk reads one `read` keeps in flight. */
 export const READ_CONCURRENCY = 8;
+/** Whole chunks an open file keeps for small sequential reads. */
+export const READ_CACHE_CHUNKS = 2;
 
 /** What a node needs from its `Dfs`. */
 export interface FileHost {
@@ -47,6 +49,8 @@ export class FileNode {
   /** Serialises writes, flushes, truncation and attribute changes of this file. */
   readonly lock = new Mutex();
   private dirty: Dirty | null = null;
+  /** Whole chunks fetched for small reads (most recent last), so sequential small reads (FUSE's 128 KiB) fetch each chunk once. */
+  private cache = new Map<number, Promise<Uint8Array>>();
   /** In-memory mtime of buffered writes (committed with them). */
   private dirtyMtimeNs = 0n;
 
@@ -114,6 +118,7 @@ export class FileNode {
 
   /** Commit `data` at `offset`: chunk extents and the inode, one transaction per MAX_TX_DATA_BYTES. */
   private async commitData(offset: number, data: Uint8Array): Promise<void> {
+    this.cache.clear();
     const cs = this.inode.chunkSize;
     for (let pos = 0; pos < data.length; pos += MAX_TX_DATA_BYTES) {
       const slice = data.subarray(pos, Math.min(data.length, pos + MAX_TX_DATA_BYTES));
@@ -158,6 +163,14 @@ export class FileNode {
       const len = Math.min(cs - inChunk, n - p);
       const at = offset + p;
       jobs.push(async () => {
+        if (len < cs) {
+          // A part of a chunk: fetch (or reuse) the whole chunk, the next small read wants the rest.
+          const whole = await this.cachedChunk(c, Math.min(cs, size - c * cs));
+          const part = whole.subarray(inChunk, inChunk + len);
+          into.set(part, at);
+          if (part.length < len) into.fill(0, at + part.length, at + len);
+          return;
+        }
         const got = await this.obj.fetch(chunkKey(c), CHUNK_AKEY, { recx: { index: inChunk, count: len } });
         if (got) into.set(got.subarray(0, len), at);
         else into.fill(0, at, at + len);
@@ -171,10 +184,31 @@ export class FileNode {
     return n;
   }
 
+  /** The first `len` bytes of chunk `c`, from the read cache or the store. */
+  private cachedChunk(c: number, len: number): Promise<Uint8Array> {
+    let p = this.cache.get(c);
+    if (p) {
+      this.cache.delete(c);
+      this.cache.set(c, p);
+      return p.then((b) => (b.length >= len ? b : this.refetch(c, len)));
+    }
+    p = this.obj.fetch(chunkKey(c), CHUNK_AKEY, { recx: { index: 0, count: len } }).then((b) => b ?? new Uint8Array(len));
+    this.cache.set(c, p);
+    p.catch(() => { if (this.cache.get(c) === p) this.cache.delete(c); });
+    while (this.cache.size > READ_CACHE_CHUNKS) this.cache.delete(this.cache.keys().next().value!);
+    return p;
+  }
+
+  private refetch(c: number, len: number): Promise<Uint8Array> {
+    this.cache.delete(c);
+    return this.cachedChunk(c, len);
+  }
+
   /** Set the size: shrinking punches whole chunks past it and zeroes the rest of the last one. */
   truncate(size: number): Promise<void> {
     return this.lock.run(async () => {
       await this.flushDirty(true);
+      this.cache.clear();
       const cs = this.inode.chunkSize;
       const firstGone = Math.ceil(size / cs);
       const old = this.inode.size;
