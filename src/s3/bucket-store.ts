@@ -1,0 +1,542 @@
+/**
+ * S3 buckets and objects laid out on Cairn objects (see docs/s3.md):
+ *
+ * - a bucket is a container (label = bucket name); its object class (EC / RP / S) is the
+ *   container's, fixed when the bucket is created;
+ * - `s3/index` is the bucket index: one dkey per object key (byte order = S3 key order), akey
+ *   `m` holding a small metadata record (format byte + JSON: size, ETag, time, type, user
+ *   metadata, and the body parts);
+ * - object bodies are Array objects named per upload (`s3/body/<random>`), written first; the
+ *   index entry is flipped to the new body in ONE transaction (one epoch), so readers see the old
+ *   object or the new one, never a mix; the old bodies are punched after the flip;
+ * - multipart uploads live in `s3/uploads`: dkey = upload id, akey `u` = the upload, akeys
+ *   `p00001`.. = the parts, each part its own Array object; Complete writes an index record that
+ *   lists the part bodies (no copy) and removes the upload, in one transaction.
+ *
+ * Only the public Cairn API is used. Reads pin their epoch with an open transaction, so space
+ * reclamation (`aggregate`) cannot reclaim a version while a GET streams it.
+ */
+import { randomBytes } from 'node:crypto';
+import { CairnError, parseObjectClass, type Pool, type Container, type ContainerCreateOptions, type Transaction } from '../../index.js';
+import { S3Error } from './errors.js';
+import { listPage, type ListParams, type ListPage } from './listing.js';
+import type { BodyChecksum } from './body.js';
+
+/** Format byte of index, upload and part records. */
+export const RECORD_FORMAT = 1;
+/** Name of the bucket index object. */
+export const INDEX_OBJECT = 's3/index';
+/** Name of the multipart-upload object. */
+export const UPLOADS_OBJECT = 's3/uploads';
+/** Name of the bucket's own KV object (creation time). */
+export const BUCKET_OBJECT = 's3/bucket';
+/** Longest S3 key (bytes of UTF-8), as S3. */
+export const MAX_S3_KEY_BYTES = 1024;
+/** Most parts of a multipart upload, as S3. */
+export const MAX_PARTS = 10_000;
+/** Smallest part but the last, as S3 (configurable for tests). */
+export const DEFAULT_MIN_PART_BYTES = 5 * 1024 * 1024;
+/** Target size of a body array chunk (rounded up to whole EC stripes). */
+export const BODY_CHUNK_TARGET_BYTES = 1024 * 1024;
+/** Largest body array chunk (the Array API's limit). */
+export const MAX_BODY_CHUNK_BYTES = 64 * 1024 * 1024;
+/** Default bytes buffered per upload before one chunked Array write (two buffers per upload). */
+export const DEFAULT_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Default bytes per read of a body (two in flight per download). */
+export const DEFAULT_READ_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Attempts of an index flip that meets a concurrent writer (TX_RESTART). */
+export const MAX_FLIP_ATTEMPTS = 32;
+/** Index records fetched at once by a listing or a batch delete. */
+export const RECORD_FETCH_CONCURRENCY = 32;
+
+const META_AKEY = 'm';
+const UPLOAD_AKEY = 'u';
+const partAkey = (n: number) => `p${String(n).padStart(5, '0')}`;
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+/** One body piece: an Array object holding `n` bytes in chunks of `c`, of class `k`. */
+export interface BodyPart { o: string; n: number; c: number; k: string }
+
+/** What the index holds per object key. */
+export interface ObjectRecord {
+  size: number;
+  /** ETag without quotes: MD5 hex, or `md5-of-part-md5s-N` for multipart objects. */
+  etag: string;
+  /** Last-modified time, ms since the Unix epoch. */
+  mtime: number;
+  contentType: string;
+  /** User metadata (`x-amz-meta-*`, names lowercase, without the prefix). */
+  meta: Record<string, string>;
+  /** Stored representation headers (content-encoding, cache-control, ...). */
+  headers: Record<string, string>;
+  /** Body pieces in order; one per S3 part for multipart objects. */
+  parts: BodyPart[];
+  /** Multipart objects: number of parts (S3's `-N`). */
+  partCount?: number;
+  checksum?: BodyChecksum;
+}
+
+/** An in-progress multipart upload. */
+export interface UploadRecord {
+  key: string;
+  initiated: number;
+  contentType: string;
+  meta: Record<string, string>;
+  headers: Record<string, string>;
+}
+
+/** One uploaded part. */
+export interface PartRecord { etag: string; size: number; mtime: number; body: BodyPart; checksum?: BodyChecksum }
+
+function encodeRecord(v: unknown): Uint8Array {
+  const json = enc.encode(JSON.stringify(v));
+  const out = new Uint8Array(json.length + 1);
+  out[0] = RECORD_FORMAT;
+  out.set(json, 1);
+  return out;
+}
+
+function decodeRecord<T>(b: Uint8Array | undefined): T | undefined {
+  if (b === undefined) return undefined;
+  if (b[0] !== RECORD_FORMAT) throw new CairnError('FORMAT_VERSION', `S3 record format ${b[0]} is not readable by this build (expects ${RECORD_FORMAT})`);
+  return JSON.parse(dec.decode(b.subarray(1))) as T;
+}
+
+/** S3's bucket naming rules (3-63 of a-z 0-9 . -, alphanumeric at both ends, not an IP address). */
+export function validBucketName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !/\.\.|\.-|-\./.test(name) && !/^\d+\.\d+\.\d+\.\d+$/.test(name);
+}
+
+/** The bytes of a key; KeyTooLongError / InvalidArgument for keys S3 refuses. */
+export function keyBytes(key: string): Uint8Array {
+  const b = enc.encode(key);
+  if (b.length === 0) throw new S3Error('InvalidArgument', 'an object key must not be empty');
+  if (b.length > MAX_S3_KEY_BYTES) throw new S3Error('KeyTooLongError', undefined, { Size: String(b.length), MaxSizeAllowed: String(MAX_S3_KEY_BYTES) });
+  return b;
+}
+
+/** A key read back from the index. */
+export function keyText(b: Uint8Array): string { return dec.decode(b); }
+
+/** The object class of small metadata objects: replicas surviving what the bucket's class survives. */
+export function indexClassFor(bucketClass: string): string {
+  const c = parseObjectClass(bucketClass);
+  const tolerated = c.kind === 'ec' ? c.parityShards : c.kind === 'replicated' ? c.replicas - 1 : 0;
+  if (tolerated === 0) return 'S1';
+  for (let n = tolerated + 1; n <= 18; n++) {
+    try { return parseObjectClass(`RP_${n}G1`).name; } catch { /* no such replica count: try the next */ }
+  }
+  return c.name;
+}
+
+/** Body array chunk size for a class: whole EC stripes of about BODY_CHUNK_TARGET_BYTES. */
+export function bodyChunkFor(oclass: string, cellSize: number): number {
+  const c = parseObjectClass(oclass);
+  const stripe = c.kind === 'ec' ? c.dataShards * cellSize : 1;
+  const chunk = Math.ceil(BODY_CHUNK_TARGET_BYTES / stripe) * stripe;
+  return Math.min(chunk, MAX_BODY_CHUNK_BYTES);
+}
+
+const isRestart = (err: unknown) => err instanceof CairnError && err.code === 'TX_RESTART';
+
+/** Run `fn` over `items` with at most `limit` in flight, results in order. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) { const i = next++; out[i] = await fn(items[i]!); }
+  }));
+  return out;
+}
+
+/** Options of the object layout. */
+export interface BucketStoreOptions {
+  writeBufferBytes: number;
+  readBufferBytes: number;
+  minPartBytes: number;
+}
+
+/** A read pinned at one epoch; `release()` when done. */
+export interface ReadPin { epoch: bigint; release(): Promise<void> }
+
+/** One bucket's objects. */
+export class S3Bucket {
+  /** Object class of the index and upload objects. */
+  readonly indexClass: string;
+  /** Object class of bodies (the container's). */
+  readonly bodyClass: string;
+  /** Array chunk size of new bodies. */
+  readonly bodyChunk: number;
+  private readonly writeBuffer: number;
+
+  constructor(readonly name: string, readonly cont: Container, private readonly opts: BucketStoreOptions) {
+    this.bodyClass = cont.props.oclass;
+    this.indexClass = indexClassFor(this.bodyClass);
+    this.bodyChunk = bodyChunkFor(this.bodyClass, cont.props.cellSize);
+    this.writeBuffer = Math.max(this.bodyChunk, Math.floor(opts.writeBufferBytes / this.bodyChunk) * this.bodyChunk);
+  }
+
+  private index() { return this.cont.object(INDEX_OBJECT, { oclass: this.indexClass }); }
+  private uploads() { return this.cont.object(UPLOADS_OBJECT, { oclass: this.indexClass }); }
+
+  /** Pin a read at `epoch` (a version id) or at the current stable epoch. */
+  pin(epoch?: bigint): ReadPin {
+    const tx = this.cont.beginTx();
+    return { epoch: epoch ?? tx.readEpoch, release: () => tx.abort() };
+  }
+
+  /** The index record of `key` at `epoch`, or undefined. */
+  async getRecord(key: string, epoch: bigint): Promise<ObjectRecord | undefined> {
+    return decodeRecord<ObjectRecord>(await this.index().fetch(keyBytes(key), META_AKEY, { epoch }));
+  }
+
+  /** Whether the bucket holds no object (and no upload in progress). */
+  async isEmpty(): Promise<boolean> {
+    for await (const _ of this.index().listDkeys({ limit: 1 })) return false;
+    for await (const _ of this.uploads().listDkeys({ limit: 1 })) return false;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- bodies
+
+  /**
+   * Stream `src` into a new Array object named `name`: buffered into writes of whole chunks
+   * (`writeBufferBytes`), one write in flight while the next buffer fills, so an upload holds at
+   * most two buffers whatever its size. On failure the partial body is punched.
+   */
+  async writeBody(name: string, src: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<BodyPart> {
+    const part: BodyPart = { o: name, n: 0, c: this.bodyChunk, k: this.bodyClass };
+    const arr = this.cont.array(name, { chunkSize: part.c, oclass: part.k });
+    const W = this.writeBuffer;
+    let buf = Buffer.allocUnsafe(W);
+    let fill = 0;
+    let pending: Promise<void> | undefined;
+    const flush = async (data: Buffer) => {
+      await pending;
+      const at = part.n;
+      part.n += data.length;
+      const w = arr.write(at, data, { signal });
+      w.catch(() => undefined); // awaited before the next write or at the end
+      pending = w;
+    };
+    try {
+      for await (const chunk of src) {
+        let pos = 0;
+        while (pos < chunk.length) {
+          const n = Math.min(W - fill, chunk.length - pos);
+          buf.set(chunk.subarray(pos, pos + n), fill);
+          fill += n;
+          pos += n;
+          if (fill === W) {
+            await flush(buf);
+            buf = Buffer.allocUnsafe(W);
+            fill = 0;
+          }
+        }
+      }
+      if (fill > 0) await flush(buf.subarray(0, fill));
+      await pending;
+      return part;
+    } catch (err) {
+      await pending?.catch(() => undefined);
+      await this.punchBodies([part]);
+      throw err;
+    }
+  }
+
+  /**
+   * The bytes [start, end) of a body made of `parts`, read at `epoch` in pieces of
+   * `readBufferBytes` with one piece read ahead.
+   */
+  async *readBody(parts: BodyPart[], start: number, end: number, epoch: bigint, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    const pieces: Array<{ part: BodyPart; off: number; len: number }> = [];
+    let base = 0;
+    for (const part of parts) {
+      const pStart = base, pEnd = base + part.n;
+      base = pEnd;
+      if (pEnd <= start || pStart >= end) continue;
+      const R = Math.max(part.c, Math.floor(this.opts.readBufferBytes / part.c) * part.c);
+      for (let off = Math.max(start, pStart) - pStart; off < Math.min(end, pEnd) - pStart;) {
+        const len = Math.min(R - (off % R), Math.min(end, pEnd) - pStart - off);
+        pieces.push({ part, off, len });
+        off += len;
+      }
+    }
+    const read = (i: number) => {
+      const { part, off, len } = pieces[i]!;
+      const p = this.cont.array(part.o, { chunkSize: part.c, oclass: part.k }).read(off, len, { epoch, signal });
+      p.catch(() => undefined); // awaited in order below
+      return p;
+    };
+    let ahead = pieces.length > 0 ? read(0) : undefined;
+    for (let i = 0; i < pieces.length; i++) {
+      const cur = ahead!;
+      ahead = i + 1 < pieces.length ? read(i + 1) : undefined;
+      const data = await cur;
+      yield Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    }
+  }
+
+  /** Punch body objects (best effort: a failure leaves garbage, never wrong data). */
+  async punchBodies(parts: BodyPart[]): Promise<void> {
+    await Promise.all(parts.map((p) => this.cont.array(p.o, { chunkSize: p.c, oclass: p.k }).object.punch().catch(() => undefined)));
+  }
+
+  /** A fresh body object name. */
+  newBodyName(kind: 'body' | 'part', uploadId?: string): string {
+    const r = randomBytes(12).toString('hex');
+    return kind === 'body' ? `s3/body/${r}` : `s3/part/${uploadId}/${r}`;
+  }
+
+  // ---------------------------------------------------------------- index flips
+
+  /**
+   * Run `fn` in a transaction, committed at one epoch; retried from the start on TX_RESTART
+   * (a concurrent commit touched what it read or wrote).
+   */
+  private async inTx<T>(fn: (tx: Transaction) => Promise<T>): Promise<{ epoch: bigint; value: T }> {
+    for (let attempt = 1; ; attempt++) {
+      const tx = this.cont.beginTx();
+      try {
+        const value = await fn(tx);
+        const epoch = await tx.commit();
+        return { epoch, value };
+      } catch (err) {
+        await tx.abort();
+        if (!isRestart(err) || attempt >= MAX_FLIP_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(50, attempt * 2) * Math.random()));
+      }
+    }
+  }
+
+  /**
+   * Point `key` at `rec` atomically (one commit), returning the epoch (the version id). Old
+   * bodies no longer referenced are punched afterwards. `cond` checks the current record inside
+   * the transaction (PreconditionFailed).
+   */
+  async putRecord(key: string, rec: ObjectRecord, cond: { ifNoneMatch?: boolean; ifMatch?: string } = {}, alsoInTx?: (tx: Transaction) => Promise<void>): Promise<bigint> {
+    const k = keyBytes(key);
+    const { epoch, value: old } = await this.inTx(async (tx) => {
+      const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
+      const old = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
+      if (cond.ifNoneMatch && old) throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-None-Match' });
+      if (cond.ifMatch !== undefined && (!old || !etagMatches(cond.ifMatch, old.etag))) throw new S3Error(old ? 'PreconditionFailed' : 'NoSuchKey', undefined, old ? { Condition: 'If-Match' } : {});
+      await idx.update(k, META_AKEY, encodeRecord(rec));
+      await alsoInTx?.(tx);
+      return old;
+    });
+    if (old) {
+      const keep = new Set(rec.parts.map((p) => p.o));
+      await this.punchBodies(old.parts.filter((p) => !keep.has(p.o)));
+    }
+    return epoch;
+  }
+
+  /** Remove keys in one commit; resolves to the epoch and the keys that existed. */
+  async deleteKeys(keys: string[]): Promise<{ epoch: bigint; existed: boolean[] }> {
+    const ks = keys.map(keyBytes);
+    const { epoch, value: olds } = await this.inTx(async (tx) => {
+      const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
+      const olds = await mapBounded(ks, RECORD_FETCH_CONCURRENCY, async (k) => decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY)));
+      for (let i = 0; i < ks.length; i++) if (olds[i]) await idx.punchDkey(ks[i]!);
+      return olds;
+    });
+    await this.punchBodies(olds.flatMap((o) => o?.parts ?? []));
+    return { epoch, existed: olds.map((o) => o !== undefined) };
+  }
+
+  // ---------------------------------------------------------------- listing
+
+  /** One page of a listing at `epoch`, with the records of its keys (read at the same epoch). */
+  async list(params: ListParams, epoch: bigint): Promise<{ page: ListPage; records: ObjectRecord[] }> {
+    const idx = this.index();
+    const page = await listPage((r) => idx.listDkeys({ ...r, epoch }), params);
+    const records = await mapBounded(page.keys, RECORD_FETCH_CONCURRENCY, async (k) => {
+      const r = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY, { epoch }));
+      if (!r) throw new CairnError('ASSERTION_FAILED', 'a listed key has no record at the listing epoch');
+      return r;
+    });
+    return { page, records };
+  }
+
+  // ---------------------------------------------------------------- multipart
+
+  /** Start a multipart upload; returns its id. */
+  async createUpload(rec: UploadRecord): Promise<string> {
+    keyBytes(rec.key);
+    const id = randomBytes(16).toString('hex');
+    await this.uploads().update(id, UPLOAD_AKEY, encodeRecord(rec));
+    return id;
+  }
+
+  /** The upload `id` (NoSuchUpload when absent or for another key). */
+  async getUpload(id: string, key?: string): Promise<UploadRecord> {
+    if (!/^[0-9a-f]{32}$/.test(id)) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
+    const u = decodeRecord<UploadRecord>(await this.uploads().fetch(id, UPLOAD_AKEY));
+    if (!u || (key !== undefined && u.key !== key)) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
+    return u;
+  }
+
+  /** Record part `n` of upload `id` (replacing an earlier upload of the same part number). */
+  async putPart(id: string, key: string, n: number, part: PartRecord): Promise<void> {
+    let replaced: PartRecord | undefined;
+    try {
+      ({ value: replaced } = await this.inTx(async (tx) => {
+        const ups = tx.object(UPLOADS_OBJECT, { oclass: this.indexClass });
+        const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
+        if (!u || u.key !== key) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
+        const old = decodeRecord<PartRecord>(await ups.fetch(id, partAkey(n)));
+        await ups.update(id, partAkey(n), encodeRecord(part));
+        return old;
+      }));
+    } catch (err) {
+      await this.punchBodies([part.body]);
+      throw err;
+    }
+    if (replaced && replaced.body.o !== part.body.o) await this.punchBodies([replaced.body]);
+  }
+
+  /** The parts of upload `id` in part-number order. */
+  async listParts(id: string): Promise<Array<{ n: number; part: PartRecord }>> {
+    const ups = this.uploads();
+    const ns: number[] = [];
+    for await (const a of ups.listAkeys(id)) {
+      const s = keyText(a);
+      if (/^p\d{5}$/.test(s)) ns.push(Number(s.slice(1)));
+    }
+    const parts = await mapBounded(ns, RECORD_FETCH_CONCURRENCY, async (n) => decodeRecord<PartRecord>(await ups.fetch(id, partAkey(n))));
+    return ns.map((n, i) => ({ n, part: parts[i]! })).filter((x) => x.part !== undefined).sort((a, b) => a.n - b.n);
+  }
+
+  /** Every upload in progress (id and record), by key then initiation time. */
+  async listUploads(limit: number): Promise<Array<{ id: string; upload: UploadRecord }>> {
+    const ups = this.uploads();
+    const out: Array<{ id: string; upload: UploadRecord }> = [];
+    for await (const d of ups.listDkeys()) {
+      const id = keyText(d);
+      const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
+      if (u) out.push({ id, upload: u });
+      if (out.length >= limit) break;
+    }
+    return out.sort((a, b) => (a.upload.key < b.upload.key ? -1 : a.upload.key > b.upload.key ? 1 : a.upload.initiated - b.upload.initiated));
+  }
+
+  /**
+   * Complete upload `id` with the listed parts: the object's record lists the part bodies (no
+   * copy), written together with the removal of the upload in one transaction. Parts are read
+   * inside the transaction, so a part replaced concurrently restarts it.
+   */
+  async completeUpload(id: string, key: string, wanted: Array<{ n: number; etag: string }>, build: (u: UploadRecord, parts: PartRecord[]) => ObjectRecord): Promise<{ epoch: bigint; record: ObjectRecord }> {
+    if (wanted.length === 0) throw new S3Error('MalformedXML', 'CompleteMultipartUpload needs at least one part');
+    if (wanted.length > MAX_PARTS) throw new S3Error('InvalidArgument', `at most ${MAX_PARTS} parts`);
+    for (let i = 1; i < wanted.length; i++) if (wanted[i]!.n <= wanted[i - 1]!.n) throw new S3Error('InvalidPartOrder');
+    const k = keyBytes(key);
+    let record!: ObjectRecord, old: ObjectRecord | undefined;
+    const { epoch } = await this.inTx(async (tx) => {
+      const ups = tx.object(UPLOADS_OBJECT, { oclass: this.indexClass });
+      const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
+      if (!u || u.key !== key) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
+      const parts = await mapBounded(wanted, RECORD_FETCH_CONCURRENCY, async (w) => decodeRecord<PartRecord>(await ups.fetch(id, partAkey(w.n))));
+      parts.forEach((p, i) => {
+        if (!p || !etagMatches(wanted[i]!.etag, p.etag)) throw new S3Error('InvalidPart', undefined, { PartNumber: String(wanted[i]!.n), ETag: wanted[i]!.etag });
+        if (i < parts.length - 1 && p.size < this.opts.minPartBytes) {
+          throw new S3Error('EntityTooSmall', undefined, { PartNumber: String(wanted[i]!.n), ProposedSize: String(p.size), MinSizeAllowed: String(this.opts.minPartBytes) });
+        }
+      });
+      record = build(u, parts as PartRecord[]);
+      const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
+      old = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
+      await idx.update(k, META_AKEY, encodeRecord(record));
+      await ups.punchDkey(id);
+    });
+    // Punch what no record references any more: the replaced object's bodies, unused parts.
+    const keep = new Set(record.parts.map((p) => p.o));
+    const unused = (await this.partsAt(id, epoch - 1n)).filter((p) => !keep.has(p.o));
+    await this.punchBodies([...(old?.parts ?? []).filter((p) => !keep.has(p.o)), ...unused]);
+    return { epoch, record };
+  }
+
+  /** Part bodies of upload `id` as they were at `epoch`. */
+  private async partsAt(id: string, epoch: bigint): Promise<BodyPart[]> {
+    const ups = this.uploads();
+    const out: BodyPart[] = [];
+    for await (const a of ups.listAkeys(id, { epoch })) {
+      if (!/^p\d{5}$/.test(keyText(a))) continue;
+      const p = decodeRecord<PartRecord>(await ups.fetch(id, a, { epoch }));
+      if (p) out.push(p.body);
+    }
+    return out;
+  }
+
+  /** Abort upload `id`: remove it (one commit), then punch its part bodies. */
+  async abortUpload(id: string, key: string): Promise<void> {
+    await this.getUpload(id, key);
+    const { epoch } = await this.inTx(async (tx) => {
+      const ups = tx.object(UPLOADS_OBJECT, { oclass: this.indexClass });
+      const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
+      if (!u || u.key !== key) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
+      await ups.punchDkey(id);
+    });
+    await this.punchBodies(await this.partsAt(id, epoch - 1n));
+  }
+}
+
+/** Whether an ETag condition (quoted or not, or `*`) matches `etag`. */
+export function etagMatches(cond: string, etag: string): boolean {
+  return cond.split(',').map((s) => s.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')).some((c) => c === '*' || c === etag);
+}
+
+/** Options of the bucket store. */
+export interface S3StoreOptions extends BucketStoreOptions {
+  /** Properties of containers created by CreateBucket. */
+  bucketDefaults: ContainerCreateOptions;
+}
+
+/** Buckets of a pool. */
+export class S3Store {
+  constructor(readonly pool: Pool, private readonly opts: S3StoreOptions) {}
+
+  /** The bucket `name` (NoSuchBucket when there is no such container). */
+  async bucket(name: string): Promise<S3Bucket> {
+    if (!validBucketName(name)) throw new S3Error('NoSuchBucket', undefined, { BucketName: name });
+    try {
+      return new S3Bucket(name, await this.pool.openContainer(name), this.opts);
+    } catch (err) {
+      if (err instanceof CairnError && err.code === 'NOT_FOUND') throw new S3Error('NoSuchBucket', undefined, { BucketName: name });
+      throw err;
+    }
+  }
+
+  /** Create bucket `name`: a container with `props` (defaults from the options). */
+  async createBucket(name: string, props: ContainerCreateOptions = {}): Promise<void> {
+    if (!validBucketName(name)) throw new S3Error('InvalidBucketName', undefined, { BucketName: name });
+    let cont: Container;
+    try {
+      cont = await this.pool.createContainer(name, { ...this.opts.bucketDefaults, ...props });
+    } catch (err) {
+      if (err instanceof CairnError && err.code === 'EXISTS') throw new S3Error('BucketAlreadyOwnedByYou', undefined, { BucketName: name });
+      throw err;
+    }
+    await cont.kv(BUCKET_OBJECT, { oclass: indexClassFor(cont.props.oclass) }).put('meta', encodeRecord({ created: Date.now() }));
+  }
+
+  /** Delete bucket `name` (BucketNotEmpty unless it holds no object and no upload). */
+  async deleteBucket(name: string): Promise<void> {
+    const b = await this.bucket(name);
+    if (!(await b.isEmpty())) throw new S3Error('BucketNotEmpty', undefined, { BucketName: name });
+    await this.pool.destroyContainer(name);
+  }
+
+  /** Every bucket: containers whose label is a valid bucket name, with their creation time. */
+  async listBuckets(): Promise<Array<{ name: string; created: number }>> {
+    const out: Array<{ name: string; created: number }> = [];
+    for (const c of await this.pool.listContainers()) {
+      if (!validBucketName(c.label)) continue;
+      const cont = await this.pool.openContainer(c.label);
+      const meta = decodeRecord<{ created: number }>(await cont.kv(BUCKET_OBJECT, { oclass: indexClassFor(cont.props.oclass) }).get('meta').catch(() => undefined));
+      out.push({ name: c.label, created: meta?.created ?? 0 });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+}
