@@ -1,21 +1,31 @@
 /**
  * Erasure-coding benchmarks: encode and reconstruct (p data shards lost) for 4+2, 8+2, 10+4 and
- * 16+2 at 64 KiB and 1 MiB shards, for wasm-simd, wasm-scalar, the reed-solomon-erasure package,
- * the TypeScript reference (`scalar`) and, when installed, the native @ronomon/reed-solomon (its
- * own XOR-Cauchy matrix). Rates count data bytes (k * shard size) per second on one core.
- * `memcpy <size> Uint8Array.set` rows give the memory bandwidth the figures are a fraction of.
- * `extra.kernel` says which lowering ran: `wasm-simd` (portable `i8x16.swizzle`) on Node 20, or
- * `wasm-simd-relaxed` where relaxed SIMD is on (Node >= 22, or
- * `NODE_OPTIONS=--experimental-wasm-relaxed-simd npm run bench ec`).
+ * 16+2 at 64 KiB and 1 MiB shards. Cairn's kernels: `wasm-relaxed` (relaxed-SIMD build, turned
+ * on in-process by ec/relaxed-simd.ts unless CAIRN_EC_PORTABLE_SIMD=1), `wasm-simd` (portable
+ * `i8x16.swizzle`), `wasm-scalar` and the TypeScript reference `scalar`; beside them, in the same
+ * run, the peers users would pick instead: the reed-solomon-erasure package and, when installed,
+ * the native @ronomon/reed-solomon (its own XOR-Cauchy matrix, libuv threadpool). Every Cairn row
+ * names ronomon (else reed-solomon-erasure) as its peer, the other package as `alsoVs`, and the
+ * relaxed rows also the portable one. Rates count data bytes (k * shard size) per second on one
+ * core. `memcpy <size> Uint8Array.set` rows give the memory bandwidth the figures are a fraction of.
  */
 import { createRequire } from 'node:module';
-import { createCodec, type Codec, type EcImpl } from '../ec/index.js';
+import { createCodec, relaxedSimdStatus, type Codec, type CodecOptions } from '../index.js';
 import { Rng } from '../core/rng.js';
 import { rate, type BenchContext, type BenchRow } from './harness.js';
 
 const SHAPES: [number, number][] = [[4, 2], [8, 2], [10, 4], [16, 2]];
 const SIZES: [string, number][] = [['64KiB', 64 << 10], ['1MiB', 1 << 20]];
-const IMPLS: EcImpl[] = ['wasm-simd', 'wasm-scalar', 'reed-solomon-erasure', 'scalar'];
+/** Row label -> codec options. */
+const VARIANTS: [string, Pick<CodecOptions, 'impl' | 'simd'>][] = [
+  ['wasm-relaxed', { impl: 'wasm-simd', simd: 'relaxed' }],
+  ['wasm-simd', { impl: 'wasm-simd', simd: 'portable' }],
+  ['wasm-scalar', { impl: 'wasm-scalar' }],
+  ['reed-solomon-erasure', { impl: 'reed-solomon-erasure' }],
+  ['scalar', { impl: 'scalar' }],
+];
+/** Rows of other packages (peers, not Cairn). */
+const PEER_LABELS = new Set(['reed-solomon-erasure', 'ronomon-native']);
 
 interface Ronomon {
   create(k: number, m: number): unknown;
@@ -32,8 +42,14 @@ function opts(ctx: BenchContext, impl: string): { time: number; iterations: numb
   return { time: ctx.quick ? (slow ? 20 : 60) : slow ? 300 : 800, iterations: slow ? 2 : 5 };
 }
 
-async function codecRows(ctx: BenchContext, k: number, p: number, sizeName: string, size: number, impl: EcImpl, rng: Rng): Promise<BenchRow[]> {
-  const codec: Codec = createCodec({ dataShards: k, parityShards: p, impl });
+async function codecRows(ctx: BenchContext, k: number, p: number, sizeName: string, size: number, impl: string, options: Pick<CodecOptions, 'impl' | 'simd'>, rng: Rng): Promise<BenchRow[]> {
+  let codec: Codec;
+  try {
+    codec = createCodec({ dataShards: k, parityShards: p, ...options });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'UNSUPPORTED') return []; // relaxed SIMD off here: no rows
+    throw e;
+  }
   const shards = codec.allocShards(size);
   for (let i = 0; i < k; i++) rng.fill(shards[i]!);
   codec.encode(shards);
@@ -44,9 +60,9 @@ async function codecRows(ctx: BenchContext, k: number, p: number, sizeName: stri
   const rec = await rate(`reconstruct ${k}+${p} ${sizeName} ${impl}`, () => codec.reconstruct(shards, { present }), dataBytes, ctx, opts(ctx, impl));
   if (!codec.verify(shards)) throw new Error(`benchmark ${impl} ${k}+${p}: stripe does not verify after reconstruct`);
   codec.free(shards);
-  codec.dispose();
   const kernel = codec.kernelName;
   const extra = (r: { samples: number; meanMs: number }) => ({ kernel, samples: r.samples, meanMs: r.meanMs, ...(impl === 'reed-solomon-erasure' ? { note: 'copies in/out per call' } : {}) });
+  codec.dispose();
   return [
     { name: `encode ${k}+${p} ${sizeName} ${impl}`, suite: 'ec', bytesPerSecond: enc.perSecond, extra: extra(enc) },
     { name: `reconstruct ${k}+${p} ${sizeName} ${impl}`, suite: 'ec', bytesPerSecond: rec.perSecond, extra: { ...extra(rec), ...(impl === 'reed-solomon-erasure' ? { freshInstancePerCall: true } : {}) } },
@@ -87,21 +103,29 @@ export default async function ecBench(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const [k, p] of SHAPES) {
     for (const [sizeName, size] of SIZES) {
-      for (const impl of IMPLS) rows.push(...(await codecRows(ctx, k, p, sizeName, size, impl, rng)));
+      for (const [label, options] of VARIANTS) rows.push(...(await codecRows(ctx, k, p, sizeName, size, label, options, rng)));
       if (ron) rows.push(...(await ronomonRows(ctx, ron, k, p, sizeName, size, rng)));
     }
   }
   rows.push(...(await memcpyRows(ctx)));
-  // ratios: vs the reed-solomon-erasure package for the same op and shape, and vs memcpy of the data size
-  const byName = new Map(rows.map((r) => [r.name, r]));
+  // Peers: ronomon (the figure to beat) else reed-solomon-erasure; the relaxed rows also vs portable.
+  const names = new Set(rows.map((r) => r.name));
   const copyRate = new Map(rows.filter((r) => r.name.startsWith('memcpy')).map((r) => [r.name.split(' ')[1]!, r.bytesPerSecond!]));
+  const relaxed = relaxedSimdStatus();
   for (const r of rows) {
-    const m = /^(encode|reconstruct) (\d+)\+(\d+) (\S+) (\S+)$/.exec(r.name);
+    const m = /^(encode|reconstruct) (\d+\+\d+) (\S+) (\S+)$/.exec(r.name);
     if (!m) continue;
-    const ref = byName.get(`${m[1]} ${m[2]}+${m[3]} ${m[4]} reed-solomon-erasure`);
-    if (ref?.bytesPerSecond && r.bytesPerSecond) r.extra = { ...r.extra, vsReference: r.bytesPerSecond / ref.bytesPerSecond };
-    const copy = copyRate.get(m[4]!);
+    const [, op, shape, size, impl] = m;
+    const twin = (label: string) => `${op} ${shape} ${size} ${label}`;
+    const copy = copyRate.get(size!);
     if (copy && r.bytesPerSecond) r.extra = { ...r.extra, ofShardMemcpy: r.bytesPerSecond / copy };
+    if (impl === 'wasm-relaxed') r.extra = { ...r.extra, relaxedReason: relaxed.reason };
+    if (PEER_LABELS.has(impl!)) continue;
+    const peers = ['ronomon-native', 'reed-solomon-erasure'].map(twin).filter((n) => names.has(n));
+    if (!peers.length) continue;
+    r.peer = peers[0]!;
+    const also = [...peers.slice(1), ...(impl === 'wasm-relaxed' && names.has(twin('wasm-simd')) ? [twin('wasm-simd')] : [])];
+    if (also.length) r.alsoVs = also;
   }
   return rows;
 }

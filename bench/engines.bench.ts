@@ -5,7 +5,7 @@
  * fault domains. Needs etcd (`node scripts/ensure-etcd.mjs`).
  */
 import { runIor, type WorkloadResult } from '../src/bench/ior.js';
-import { Cluster } from '../test/helpers/cluster.js';
+import { Cluster } from './cluster.js';
 import type { BenchContext, BenchRow } from './harness.js';
 
 const MIB = 1024 * 1024;
@@ -30,22 +30,24 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
   } finally {
     await cluster.stop();
   }
+  // The fs baseline rows get a suffix: the object suite has rows of the same name.
+  const own = (name: string) => (name.startsWith('fs ') ? `${name} (engines suite)` : name);
   const rows: BenchRow[] = [];
-  for (const r of embedded) rows.push(toRow(r));
+  for (const r of embedded) rows.push(toRow(r, own(r.name), r.peer ? { peer: own(r.peer) } : {}));
   for (const r of remote) {
-    const twin = embedded.find((e) => e.name === r.name.replace(' 4 engines', ' embedded'));
-    const rate = r.bytesPerSecond ?? r.opsPerSecond;
-    const base = twin?.bytesPerSecond ?? twin?.opsPerSecond;
-    rows.push(toRow({ ...r, extra: { ...(r.extra ?? {}), ...(rate && base ? { vsEmbedded: rate / base } : {}) } }));
+    // Peer of a 4-engine row: the same workload on the embedded pool; the fs baseline beside it.
+    const twin = r.name.replace(' 4 engines', ' embedded');
+    rows.push(toRow(r, r.name, { peer: twin, ...(r.peer ? { alsoVs: [own(r.peer)] } : {}) }));
   }
   return rows;
 }
 
-function toRow(r: WorkloadResult): BenchRow {
+function toRow(r: WorkloadResult, name: string, peers: Pick<BenchRow, 'peer' | 'alsoVs'>): BenchRow {
   return {
-    name: r.name, suite: 'engines',
+    name, suite: 'engines',
     ...(r.bytesPerSecond !== undefined ? { bytesPerSecond: r.bytesPerSecond } : {}),
     ...(r.opsPerSecond !== undefined ? { opsPerSecond: r.opsPerSecond } : {}),
+    ...peers,
     ...(r.extra ? { extra: r.extra } : {}),
   };
 }

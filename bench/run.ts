@@ -1,13 +1,19 @@
 /**
- * `npm run bench [suite...]`: runs the benchmark suites (all by default), prints one table and
- * writes bench/results/latest.json. Suites live in bench/<name>.bench.ts and export a BenchSuite.
+ * `npm run bench [suite...]`: runs the benchmark suites (all by default), prints one table per
+ * suite — every row with a peer shows `ratio=` and the peer's figure beside it — then a summary of
+ * all peer comparisons, and writes bench/results/latest.json (rows carry `peer` and `ratio`).
+ * Suites live in bench/<name>.bench.ts and export a BenchSuite. CAIRN_BENCH_QUICK=1: short runs;
+ * CAIRN_BENCH_OUT=<file>: write the JSON there instead. A suite that throws is reported and
+ * recorded under `failures`, the others still run, and the exit code is 1.
  */
 import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import os from 'node:os';
 import type { BenchRow, BenchSuite } from './harness.js';
-import { fmtRate } from './harness.js';
+import { fmtBytes, fmtRate, fmtSeconds } from './harness.js';
+import { applyPeers, comparisonText, figure, fmtRatio } from './peers.js';
+import { relaxedSimdStatus } from '../index.js';
 
 const dir = new URL('.', import.meta.url).pathname;
 const wanted = process.argv.slice(2);
@@ -19,25 +25,74 @@ if (wanted.length && suites.length !== wanted.length) {
 }
 const tty = process.stderr.isTTY === true;
 const quick = process.env.CAIRN_BENCH_QUICK === '1';
-const progress = (m: string) => { if (tty) process.stderr.write(`\r\x1b[2K  running ${m}`); };
+const progress = (m: string) => { if (tty) process.stderr.write(`\r\x1b[2K  running ${m}`.slice(0, (process.stderr.columns || 120) + 7)); };
 
-const rows: BenchRow[] = [];
-for (const s of suites) {
-  const mod = (await import(pathToFileURL(join(dir, `${s}.bench.ts`)).href)) as { default: BenchSuite };
-  const got = await mod.default({ quick, progress });
-  if (tty) process.stderr.write('\r\x1b[2K');
-  rows.push(...got);
+function fmtExtra(extra: Record<string, unknown> | undefined): string {
+  if (!extra) return '';
+  return Object.entries(extra).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(3) : typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ');
+}
+
+function printSuite(name: string, got: BenchRow[], byName: ReadonlyMap<string, BenchRow>): void {
   const w = Math.max(...got.map((r) => r.name.length), 10);
-  console.log(`\n## ${s}`);
+  console.log(`\n## ${name}`);
   for (const r of got) {
-    const extra = r.extra ? Object.entries(r.extra).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(3) : v}`).join(' ') : '';
-    console.log(`${r.name.padEnd(w)}  ${fmtRate(r.bytesPerSecond, 'B').padStart(12)}  ${fmtRate(r.opsPerSecond, 'ops').padStart(11)}  ${extra}`);
+    const cols = [fmtRate(r.bytesPerSecond, 'B').padStart(11), fmtRate(r.opsPerSecond, 'ops').padStart(10)];
+    if (r.seconds !== undefined || r.rssBytes !== undefined) cols.push(`${fmtSeconds(r.seconds)} ${fmtBytes(r.rssBytes)}`);
+    const cmp = comparisonText(r, byName);
+    const extra = fmtExtra(r.extra);
+    console.log(`${r.name.padEnd(w)}  ${cols.join('  ')}${cmp ? `  ${cmp}` : ''}${extra ? `  | ${extra}` : ''}`);
   }
 }
-mkdirSync(join(dir, 'results'), { recursive: true });
+
+/** Every row with a peer: row figure, peer figure, ratio, target. */
+function printSummary(rows: BenchRow[], byName: ReadonlyMap<string, BenchRow>): void {
+  const withPeer = rows.filter((r) => r.peer !== undefined);
+  if (!withPeer.length) return;
+  console.log('\n## peer comparison (ratio > 1: better than the peer)');
+  const w = Math.max(...withPeer.map((r) => r.name.length));
+  for (const r of withPeer) {
+    const peer = byName.get(r.peer!);
+    const ratio = r.ratio !== undefined ? fmtRatio(r.ratio) : r.aborted ? 'aborted' : '-';
+    const target = r.targetRatio !== undefined && r.ratio !== undefined ? ` (target ${r.targetRatio}x: ${r.ratio >= r.targetRatio ? 'met' : 'MISSED'})` : '';
+    console.log(`${r.name.padEnd(w)}  ${figure(r, r.ratioBasis).padStart(10)}  vs ${(peer ? figure(peer, r.ratioBasis) : 'missing').padStart(10)}  ${ratio.padStart(7)}${target}  ${r.peer}`);
+  }
+}
+
+const rows: BenchRow[] = [];
+/** Suites that threw: reported, recorded in latest.json, and the exit code is 1; the others still run. */
+const failures: Array<{ suite: string; error: string }> = [];
+const started = performance.now();
+for (const s of suites) {
+  let got: BenchRow[];
+  try {
+    const mod = (await import(pathToFileURL(join(dir, `${s}.bench.ts`)).href)) as { default: BenchSuite };
+    got = await mod.default({ quick, progress });
+  } catch (e) {
+    if (tty) process.stderr.write('\r\x1b[2K');
+    const error = e instanceof Error ? `${e.name}${(e as { code?: string }).code ? ` ${(e as { code?: string }).code}` : ''}: ${e.message}` : String(e);
+    failures.push({ suite: s, error });
+    console.log(`\n## ${s}\nFAILED: ${error}`);
+    continue;
+  }
+  if (tty) process.stderr.write('\r\x1b[2K');
+  rows.push(...got);
+  applyPeers(rows);
+  printSuite(s, got, new Map(rows.map((r) => [r.name, r])));
+}
+applyPeers(rows);
+const byName = new Map(rows.map((r) => [r.name, r]));
+printSummary(rows, byName);
+/** Where the JSON goes: CAIRN_BENCH_OUT, default bench/results/latest.json. */
+const outFile = process.env.CAIRN_BENCH_OUT || join(dir, 'results', 'latest.json');
+mkdirSync(dirname(outFile), { recursive: true });
+const ec = relaxedSimdStatus();
 const out = {
-  date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, quick, suites,
+  date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, cpus: os.cpus().length,
+  memoryBytes: os.totalmem(), quick, suites, seconds: (performance.now() - started) / 1000,
+  ecKernel: { relaxedSimd: ec.enabled, reason: ec.reason },
+  failures,
   rows,
 };
-writeFileSync(join(dir, 'results', 'latest.json'), JSON.stringify(out, null, 2) + '\n');
-console.log(`\nwrote bench/results/latest.json (${rows.length} cases)`);
+writeFileSync(outFile, JSON.stringify(out, null, 2) + '\n');
+console.log(`\nwrote ${process.env.CAIRN_BENCH_OUT ? outFile : 'bench/results/latest.json'} (${rows.length} cases, ${out.seconds.toFixed(0)} s)${failures.length ? `; FAILED suites: ${failures.map((f) => f.suite).join(', ')}` : ''}`);
+if (failures.length) process.exitCode = 1;

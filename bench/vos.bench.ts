@@ -1,13 +1,14 @@
 /**
  * VOS benchmarks on one target: 4 KiB single-value updates and fetches per second, 1 MiB array
  * writes and reads in MB/s, at the default durability (process-crash safe) and `durable: true`
- * (power-loss safe, group-committed), beside the same writes done with plain `fs.promises`.
+ * (power-loss safe, group-committed), beside the same writes done with plain `fs.promises` (the
+ * peer rows of the 1 MiB writes).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { VosTarget } from '../src/vos/index.js';
+import { VosTarget } from '../index.js';
 import { rate, type BenchContext, type BenchRow } from './harness.js';
+import { tempDir, removeTempDir } from './lib/cleanup.js';
 
 const KIB4 = 4096;
 const MIB = 1024 * 1024;
@@ -19,7 +20,7 @@ const SMALL_BATCH = 512;
 const BIG_KEYS = 64;
 
 export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-vos-bench-'));
+  const root = tempDir('cairn-vos-bench-');
   const rows: BenchRow[] = [];
   const enc = new TextEncoder();
   const dkeys = Array.from({ length: SMALL_KEYS }, (_, i) => enc.encode(`dkey-${i}`));
@@ -75,6 +76,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       const base = baseline[durable ? 'durable' : 'default']!;
       rows.push({
         name, suite: 'vos', bytesPerSecond: w.perSecond, opsPerSecond: w.perSecond / MIB,
+        peer: `fs.promises write 1MiB baseline${durable ? ' durable' : ''}`,
         extra: { ratioToBaseline: w.perSecond / base, target: durable ? '-' : 0.7, engine: t.ioEngine, direct: t.directIo, samples: w.samples },
       });
       if (!durable) {
@@ -85,7 +87,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       await t.close();
     }
   } finally {
-    fs.rmSync(root, { recursive: true, force: true });
+    removeTempDir(root);
   }
   return rows;
 }

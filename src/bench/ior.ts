@@ -1,16 +1,24 @@
 /**
  * IOR-like and mdtest-like workloads on an embedded pool, shared by `cairn bench` and
- * `npm run bench` (bench/object.bench.ts). Each result states its shape in its name and is compared
- * in the same run with raw `fs` writes of the same bytes.
+ * `npm run bench` (bench/object.bench.ts, bench/engines.bench.ts). Each result states its shape in
+ * its name; the IOR results name their peer — raw `fs` writes / reads of the same bytes, as many in
+ * flight, measured in the same run — in `peer`. Uses the public API only.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open as fsOpen } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pool } from '../pool/pool.js';
+import { Pool } from '../index.js';
 
 /** One workload result. */
-export interface WorkloadResult { name: string; bytesPerSecond?: number; opsPerSecond?: number; extra?: Record<string, number | string> }
+export interface WorkloadResult {
+  name: string;
+  bytesPerSecond?: number;
+  opsPerSecond?: number;
+  /** Name of the result this one is compared with (the fs baseline of the same bytes). */
+  peer?: string;
+  extra?: Record<string, number | string>;
+}
 
 /** Options of the IOR-like run. */
 export interface IorOptions {
@@ -57,8 +65,9 @@ export async function runIor(opts: IorOptions = {}): Promise<WorkloadResult[]> {
     await inFlight(n, qd, (i) => fh.write(buf, 0, transfer, i * transfer).then(() => undefined));
     fsWrite = (n * transfer) / ((performance.now() - t0) / 1000);
     t0 = performance.now();
-    const rb = Buffer.alloc(transfer);
-    await inFlight(n, 1, (i) => fh.read(rb, 0, transfer, i * transfer).then(() => undefined));
+    const rbs = Array.from({ length: qd }, () => Buffer.alloc(transfer));
+    let slot = 0;
+    await inFlight(n, qd, (i) => fh.read(rbs[slot++ % qd]!, 0, transfer, i * transfer).then(() => undefined));
     fsRead = (n * transfer) / ((performance.now() - t0) / 1000);
     await fh.close();
     out.push({ name: `fs write ${mib(transfer)} baseline`, bytesPerSecond: fsWrite });
@@ -81,8 +90,8 @@ export async function runIor(opts: IorOptions = {}): Promise<WorkloadResult[]> {
         await inFlight(n, qd, async (i) => { const d = await arr.read(i * transfer, transfer); if (d[7] !== buf[7] || d[transfer - 1] !== buf[transfer - 1]) bad++; });
         const r = (n * transfer) / ((performance.now() - t0) / 1000);
         if (bad) throw new Error(`ior ${oclass}: ${bad} transfers read back wrong`);
-        out.push({ name: `ior write ${mib(transfer)} seq ${oclass}${sfx}`, bytesPerSecond: w, extra: { vsFsWrite: w / fsWrite } });
-        out.push({ name: `ior read ${mib(transfer)} seq ${oclass}${sfx}`, bytesPerSecond: r, extra: { vsFsRead: r / fsRead } });
+        out.push({ name: `ior write ${mib(transfer)} seq ${oclass}${sfx}`, bytesPerSecond: w, peer: `fs write ${mib(transfer)} baseline`, extra: { vsFsWrite: w / fsWrite } });
+        out.push({ name: `ior read ${mib(transfer)} seq ${oclass}${sfx}`, bytesPerSecond: r, peer: `fs read ${mib(transfer)} baseline`, extra: { vsFsRead: r / fsRead } });
         await cont.close();
       }
       opts.progress?.('mdtest kv');

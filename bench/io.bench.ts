@@ -1,0 +1,217 @@
+/**
+ * Issue 14's data-path shapes, each beside what users would pick instead, in the same run, on an
+ * embedded pool of 16 targets (4 nodes x 2 ranks x 2 targets), public API only:
+ *
+ * - 100-byte puts of new objects (RP_2G1, one KV object per put, 32 in flight) vs classic-level
+ *   puts (32 in flight; target >= 1.0x) and lmdb-js puts (32 in flight);
+ * - 100-byte random gets of those objects (32 in flight) vs lmdb-js gets (synchronous `get`, the
+ *   way lmdb-js is used; target >= 0.5x) and classic-level gets (32 in flight);
+ * - 1 MiB sequential EC_4P2G1 array writes and reads (8 in flight) vs fs.promises positional
+ *   writes / reads of the same bytes in one file (8 in flight; target >= 0.7x);
+ * - `durable: true` small puts vs lmdb-js puts with its default synced commits (target >= 1.0x),
+ *   and classic-level puts with `sync: true`.
+ *
+ * Every case runs `rounds` times (quick 1, full 3), the systems interleaved within a round; a row
+ * reports the median round and `extra.rounds`. Each round writes fresh keys / a fresh file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Pool, relaxedSimdStatus, type Container } from '../index.js';
+import { Rng } from '../core/rng.js';
+import { inFlight, median, seconds, type BenchContext, type BenchRow } from './harness.js';
+import { tempDir, removeTempDir } from './lib/cleanup.js';
+import { openPeer, type PeerStore } from './lib/kv-peers.js';
+
+const MIB = 1024 * 1024;
+/** The pool shape issue 14 names: 16 targets. */
+export const IO_POOL_SHAPE = { nodes: 4, ranksPerNode: 2, targetsPerRank: 2 } as const;
+/** Bytes of each small value. */
+export const SMALL_VALUE_BYTES = 100;
+/** Small puts and gets in flight. */
+export const SMALL_DEPTH = 32;
+/** 1 MiB transfers in flight. */
+export const EC_DEPTH = 8;
+/** Untimed operations per system before the first round (JIT, target files, caches). */
+const WARMUP_OPS = 1000;
+
+interface Sizes { rounds: number; puts: number; gets: number; durablePuts: number; ecBytes: number }
+const QUICK: Sizes = { rounds: 1, puts: 10_000, gets: 10_000, durablePuts: 3_000, ecBytes: 64 * MIB };
+const FULL: Sizes = { rounds: 3, puts: 50_000, gets: 50_000, durablePuts: 10_000, ecBytes: 256 * MIB };
+
+/** The 100-byte value of object `i` (its index in the first 4 bytes, so reads can be checked). */
+function smallValue(i: number): Uint8Array {
+  const v = new Uint8Array(SMALL_VALUE_BYTES).fill(0x5a);
+  new DataView(v.buffer).setUint32(0, i, true);
+  return v;
+}
+const objName = (i: number) => `o${i}`;
+const indexOf = (v: Uint8Array | undefined) => (v && v.length === SMALL_VALUE_BYTES ? new DataView(v.buffer, v.byteOffset, 4).getUint32(0, true) : -1);
+
+/** Named timing series: one rate per round. */
+class Series {
+  private readonly m = new Map<string, number[]>();
+  add(name: string, v: number): void { (this.m.get(name) ?? this.m.set(name, []).get(name)!).push(v); }
+  get(name: string): number[] { return this.m.get(name) ?? []; }
+}
+
+/** Puts of objects [from, to) into a Cairn container, `SMALL_DEPTH` in flight: ops/s. */
+async function cairnPuts(cont: Container, from: number, to: number): Promise<number> {
+  const s = await seconds(() => inFlight(to - from, SMALL_DEPTH, (j) => cont.kv(objName(from + j)).put('v', smallValue(from + j))));
+  return (to - from) / s;
+}
+
+async function peerPuts(db: PeerStore, from: number, to: number): Promise<number> {
+  const s = await seconds(() => inFlight(to - from, SMALL_DEPTH, (j) => db.put(objName(from + j), smallValue(from + j))));
+  return (to - from) / s;
+}
+
+export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
+  const z = ctx.quick ? QUICK : FULL;
+  const root = tempDir('cairn-io-bench-');
+  const t = new Series();
+  const pool = await Pool.create(path.join(root, 'pool'), { ...IO_POOL_SHAPE, dataBytes: Math.max(256 * MIB, Math.ceil((z.ecBytes * z.rounds * 1.5) / 16) + 64 * MIB) });
+  let level: PeerStore | undefined, lmdb: PeerStore | undefined;
+  let ioEngine = '';
+  try {
+    // ------------------------------------------------------------ small puts and gets
+    const small = await pool.createContainer('small', { oclass: 'RP_2G1' });
+    await small.openTargets();
+    level = await openPeer('level', path.join(root, 'level'));
+    lmdb = await openPeer('lmdb', path.join(root, 'lmdb'));
+    ctx.progress('io: warm-up');
+    const base = WARMUP_OPS; // objects [0, WARMUP_OPS) are the warm-up
+    await cairnPuts(small, 0, base); await peerPuts(level, 0, base); await peerPuts(lmdb, 0, base);
+    for (let r = 0; r < z.rounds; r++) {
+      const from = base + r * z.puts, to = from + z.puts;
+      ctx.progress(`io: round ${r + 1}/${z.rounds} cairn puts`);
+      t.add('cairn put', await cairnPuts(small, from, to));
+      ctx.progress(`io: round ${r + 1}/${z.rounds} classic-level puts`);
+      t.add('level put', await peerPuts(level, from, to));
+      ctx.progress(`io: round ${r + 1}/${z.rounds} lmdb-js puts`);
+      t.add('lmdb put', await peerPuts(lmdb, from, to));
+    }
+    const written = base + z.rounds * z.puts;
+    const rng = new Rng(0x10be);
+    for (let r = 0; r < z.rounds; r++) {
+      const keys = Array.from({ length: z.gets }, () => rng.int(written));
+      let bad = 0;
+      ctx.progress(`io: round ${r + 1}/${z.rounds} cairn gets`);
+      let s = await seconds(() => inFlight(keys.length, SMALL_DEPTH, async (j) => { if (indexOf(await small.kv(objName(keys[j]!)).get('v')) !== keys[j]) bad++; }));
+      t.add('cairn get', keys.length / s);
+      ctx.progress(`io: round ${r + 1}/${z.rounds} lmdb-js gets`);
+      const l = lmdb;
+      s = await seconds(() => { for (const k of keys) if (indexOf(l.get(objName(k)) as Uint8Array | undefined) !== k) bad++; });
+      t.add('lmdb get', keys.length / s);
+      ctx.progress(`io: round ${r + 1}/${z.rounds} classic-level gets`);
+      const lv = level;
+      s = await seconds(() => inFlight(keys.length, SMALL_DEPTH, async (j) => { if (indexOf(await lv.get(objName(keys[j]!))) !== keys[j]) bad++; }));
+      t.add('level get', keys.length / s);
+      if (bad) throw new Error(`io bench: ${bad} small gets returned wrong values`);
+    }
+    await small.close();
+    await level.close(); level = undefined;
+    await lmdb.close(); lmdb = undefined;
+
+    // ------------------------------------------------------------ 1 MiB EC_4P2G1 arrays vs files
+    const ec = await pool.createContainer('ec', { oclass: 'EC_4P2G1' });
+    await ec.openTargets();
+    const buf = new Rng(0x1e0).bytes(MIB);
+    const n = Math.max(EC_DEPTH, Math.floor(z.ecBytes / MIB));
+    const warm = ec.array('warm', { chunkSize: MIB });
+    await inFlight(EC_DEPTH * 2, EC_DEPTH, (i) => warm.write(i * MIB, buf));
+    await inFlight(EC_DEPTH * 2, EC_DEPTH, (i) => warm.read(i * MIB, MIB));
+    for (let r = 0; r < z.rounds; r++) {
+      const arr = ec.array(`ior-${r}`, { chunkSize: MIB });
+      ctx.progress(`io: round ${r + 1}/${z.rounds} cairn 1MiB EC writes`);
+      let s = await seconds(() => inFlight(n, EC_DEPTH, (i) => arr.write(i * MIB, buf)));
+      t.add('cairn ec write', (n * MIB) / s);
+      ctx.progress(`io: round ${r + 1}/${z.rounds} fs.promises 1MiB writes`);
+      const file = path.join(root, `file-${r}.bin`);
+      const fh = await fs.promises.open(file, 'w+');
+      try {
+        s = await seconds(() => inFlight(n, EC_DEPTH, (i) => fh.write(buf, 0, MIB, i * MIB)));
+        t.add('fs write', (n * MIB) / s);
+        ctx.progress(`io: round ${r + 1}/${z.rounds} cairn 1MiB EC reads`);
+        let bad = 0;
+        s = await seconds(() => inFlight(n, EC_DEPTH, async (i) => { const d = await arr.read(i * MIB, MIB); if (d.length !== MIB || d[7] !== buf[7] || d[MIB - 1] !== buf[MIB - 1]) bad++; }));
+        if (bad) throw new Error(`io bench: ${bad} EC reads came back wrong`);
+        t.add('cairn ec read', (n * MIB) / s);
+        ctx.progress(`io: round ${r + 1}/${z.rounds} fs.promises 1MiB reads`);
+        const rbufs = Array.from({ length: EC_DEPTH }, () => Buffer.allocUnsafe(MIB));
+        let slot = 0;
+        s = await seconds(() => inFlight(n, EC_DEPTH, (i) => fh.read(rbufs[slot++ % EC_DEPTH]!, 0, MIB, i * MIB)));
+        t.add('fs read', (n * MIB) / s);
+      } finally {
+        await fh.close();
+        fs.rmSync(file, { force: true });
+      }
+    }
+    ioEngine = pool.query().ioEngine ?? '';
+    await ec.close();
+  } finally {
+    await level?.close(); await lmdb?.close();
+    await pool.close();
+  }
+
+  // ------------------------------------------------------------ durable small puts
+  const dpool = await Pool.create(path.join(root, 'pool-durable'), { ...IO_POOL_SHAPE, durable: true });
+  let dlevel: PeerStore | undefined;
+  try {
+    const cont = await dpool.createContainer('small', { oclass: 'RP_2G1' });
+    await cont.openTargets();
+    dlevel = await openPeer('level', path.join(root, 'level-sync'), { sync: true });
+    await cairnPuts(cont, 0, WARMUP_OPS / 4); await peerPuts(dlevel, 0, WARMUP_OPS / 4);
+    for (let r = 0; r < z.rounds; r++) {
+      const from = WARMUP_OPS + r * z.durablePuts, to = from + z.durablePuts;
+      ctx.progress(`io: round ${r + 1}/${z.rounds} cairn durable puts`);
+      t.add('cairn durable put', await cairnPuts(cont, from, to));
+      ctx.progress(`io: round ${r + 1}/${z.rounds} classic-level sync puts`);
+      t.add('level sync put', await peerPuts(dlevel, from, to));
+    }
+    await cont.close();
+  } finally {
+    await dlevel?.close();
+    await dpool.close();
+  }
+  removeTempDir(root);
+
+  const row = (name: string, key: string, unit: 'ops' | 'B', more: Partial<BenchRow> = {}, extra: Record<string, unknown> = {}): BenchRow => {
+    const xs = t.get(key);
+    const m = median(xs);
+    return {
+      name, suite: 'io',
+      ...(unit === 'ops' ? { opsPerSecond: m } : { bytesPerSecond: m, opsPerSecond: m / MIB }),
+      ...more,
+      extra: { ...extra, rounds: xs.map((x) => +(unit === 'B' ? x / 1e6 : x).toFixed(unit === 'B' ? 1 : 0)), ...(xs.length > 1 ? { spread: +((Math.max(...xs) - Math.min(...xs)) / m).toFixed(3) } : {}) },
+    };
+  };
+  const P = `${SMALL_VALUE_BYTES}B`;
+  const names = {
+    cPut: `cairn put ${P} new objects RP_2G1 16 targets ${SMALL_DEPTH} in flight`,
+    lvPut: `classic-level put ${P} ${SMALL_DEPTH} in flight`,
+    lmPut: `lmdb-js put ${P} ${SMALL_DEPTH} in flight (default: synced commits)`,
+    cGet: `cairn get ${P} random RP_2G1 16 targets ${SMALL_DEPTH} in flight`,
+    lmGet: `lmdb-js get ${P} random (synchronous get)`,
+    lvGet: `classic-level get ${P} random ${SMALL_DEPTH} in flight`,
+    cW: `cairn write 1MiB seq EC_4P2G1 16 targets ${EC_DEPTH} in flight`,
+    fW: `fs.promises write 1MiB seq one file ${EC_DEPTH} in flight`,
+    cR: `cairn read 1MiB seq EC_4P2G1 16 targets ${EC_DEPTH} in flight`,
+    fR: `fs.promises read 1MiB seq one file ${EC_DEPTH} in flight`,
+    cDur: `cairn put ${P} new objects RP_2G1 16 targets ${SMALL_DEPTH} in flight durable`,
+    lvSync: `classic-level put ${P} ${SMALL_DEPTH} in flight sync`,
+  };
+  return [
+    row(names.cPut, 'cairn put', 'ops', { peer: names.lvPut, alsoVs: [names.lmPut], targetRatio: 1.0 }, { objects: z.puts }),
+    row(names.lvPut, 'level put', 'ops'),
+    row(names.lmPut, 'lmdb put', 'ops'),
+    row(names.cGet, 'cairn get', 'ops', { peer: names.lmGet, alsoVs: [names.lvGet], targetRatio: 0.5 }, { gets: z.gets }),
+    row(names.lmGet, 'lmdb get', 'ops'),
+    row(names.lvGet, 'level get', 'ops'),
+    row(names.cW, 'cairn ec write', 'B', { peer: names.fW, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, ioEngine, relaxedSimd: relaxedSimdStatus().enabled }),
+    row(names.fW, 'fs write', 'B'),
+    row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB }),
+    row(names.fR, 'fs read', 'B'),
+    row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmPut, alsoVs: [names.lvSync], targetRatio: 1.0 }, { objects: z.durablePuts }),
+    row(names.lvSync, 'level sync put', 'ops'),
+  ];
+}
