@@ -7,3 +7,4 @@ export * from './ec/index.js';
 export * from './placement/index.js';
 export * from './src/index.js';
 export { Dfs, DfsDir, DfsFileHandle, DfsStats, DfsDirent, DfsError, type DfsMountOptions, type DfsCreateOptions } from './src/dfs/index.js';
+export { createS3Server, S3Server, S3Error, type S3ServerOptions, type S3Credentials } from './src/s3/index.js';

@@ -205,7 +205,7 @@ export class S3Bucket {
    * (`writeBufferBytes`), one write in flight while the next buffer fills, so an upload holds at
    * most two buffers whatever its size. On failure the partial body is punched.
    */
-  async writeBody(name: string, src: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<BodyPart> {
+  async writeBody(name: string, src: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signal?: AbortSignal): Promise<BodyPart> {
     const part: BodyPart = { o: name, n: 0, c: this.bodyChunk, k: this.bodyClass };
     const arr = this.cont.array(name, { chunkSize: part.c, oclass: part.k });
     const W = this.writeBuffer;
@@ -310,39 +310,45 @@ export class S3Bucket {
     }
   }
 
+  /** Punch body objects inside a transaction (they disappear at its epoch, with the index change). */
+  private async punchInTx(tx: Transaction, parts: BodyPart[]): Promise<void> {
+    for (const p of parts) await tx.object(p.o, { oclass: p.k }).punch();
+  }
+
   /**
-   * Point `key` at `rec` atomically (one commit), returning the epoch (the version id). Old
-   * bodies no longer referenced are punched afterwards. `cond` checks the current record inside
-   * the transaction (PreconditionFailed).
+   * Point `key` at `rec` atomically, returning the epoch (the version id). The bodies of the
+   * replaced object that `rec` does not reuse are punched in the same commit: a reader at an
+   * earlier epoch still sees the old record and its body, a reader at this epoch the new ones.
+   * `cond` checks the current record inside the transaction (PreconditionFailed).
    */
-  async putRecord(key: string, rec: ObjectRecord, cond: { ifNoneMatch?: boolean; ifMatch?: string } = {}, alsoInTx?: (tx: Transaction) => Promise<void>): Promise<bigint> {
+  async putRecord(key: string, rec: ObjectRecord, cond: { ifNoneMatch?: boolean; ifMatch?: string } = {}): Promise<bigint> {
     const k = keyBytes(key);
-    const { epoch, value: old } = await this.inTx(async (tx) => {
+    const keep = new Set(rec.parts.map((p) => p.o));
+    const { epoch } = await this.inTx(async (tx) => {
       const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
       const old = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
       if (cond.ifNoneMatch && old) throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-None-Match' });
       if (cond.ifMatch !== undefined && (!old || !etagMatches(cond.ifMatch, old.etag))) throw new S3Error(old ? 'PreconditionFailed' : 'NoSuchKey', undefined, old ? { Condition: 'If-Match' } : {});
       await idx.update(k, META_AKEY, encodeRecord(rec));
-      await alsoInTx?.(tx);
-      return old;
+      if (old) await this.punchInTx(tx, old.parts.filter((p) => !keep.has(p.o)));
     });
-    if (old) {
-      const keep = new Set(rec.parts.map((p) => p.o));
-      await this.punchBodies(old.parts.filter((p) => !keep.has(p.o)));
-    }
     return epoch;
   }
 
-  /** Remove keys in one commit; resolves to the epoch and the keys that existed. */
+  /** Remove keys and their bodies in one commit; resolves to the epoch and the keys that existed. */
   async deleteKeys(keys: string[]): Promise<{ epoch: bigint; existed: boolean[] }> {
     const ks = keys.map(keyBytes);
     const { epoch, value: olds } = await this.inTx(async (tx) => {
       const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
       const olds = await mapBounded(ks, RECORD_FETCH_CONCURRENCY, async (k) => decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY)));
-      for (let i = 0; i < ks.length; i++) if (olds[i]) await idx.punchDkey(ks[i]!);
+      for (let i = 0; i < ks.length; i++) {
+        const old = olds[i];
+        if (!old) continue;
+        await idx.punchDkey(ks[i]!);
+        await this.punchInTx(tx, old.parts);
+      }
       return olds;
     });
-    await this.punchBodies(olds.flatMap((o) => o?.parts ?? []));
     return { epoch, existed: olds.map((o) => o !== undefined) };
   }
 
@@ -432,7 +438,7 @@ export class S3Bucket {
     if (wanted.length > MAX_PARTS) throw new S3Error('InvalidArgument', `at most ${MAX_PARTS} parts`);
     for (let i = 1; i < wanted.length; i++) if (wanted[i]!.n <= wanted[i - 1]!.n) throw new S3Error('InvalidPartOrder');
     const k = keyBytes(key);
-    let record!: ObjectRecord, old: ObjectRecord | undefined;
+    let record!: ObjectRecord;
     const { epoch } = await this.inTx(async (tx) => {
       const ups = tx.object(UPLOADS_OBJECT, { oclass: this.indexClass });
       const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
@@ -446,14 +452,15 @@ export class S3Bucket {
       });
       record = build(u, parts as PartRecord[]);
       const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
-      old = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
+      const keep = new Set(record.parts.map((p) => p.o));
+      const old = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
       await idx.update(k, META_AKEY, encodeRecord(record));
       await ups.punchDkey(id);
+      if (old) await this.punchInTx(tx, old.parts.filter((p) => !keep.has(p.o)));
     });
-    // Punch what no record references any more: the replaced object's bodies, unused parts.
+    // Parts uploaded but left out of the object are punched afterwards.
     const keep = new Set(record.parts.map((p) => p.o));
-    const unused = (await this.partsAt(id, epoch - 1n)).filter((p) => !keep.has(p.o));
-    await this.punchBodies([...(old?.parts ?? []).filter((p) => !keep.has(p.o)), ...unused]);
+    await this.punchBodies((await this.partsAt(id, epoch - 1n)).filter((p) => !keep.has(p.o)));
     return { epoch, record };
   }
 
