@@ -2,12 +2,21 @@
  * Placement engines: compute an object's layout (target of every shard of every group) from its
  * id and the pool map, in the wasm core. `createPlacement` snapshots the map, so a layout is a pure
  * function of (oid, pool map contents). Algorithms:
- *  - 'jump-map' (default): hierarchical jump consistent hash, one independent jump per domain
- *    level (node, rank, target), retried until the shard's fault domain is unused by its group.
+ *  - 'jump-map' (default): over the map's placement base (the pool before its first extension),
+ *    a hierarchical jump consistent hash, one independent jump per domain level (node, rank,
+ *    target), retried until the shard's fault domain is unused by its group: the original Cairn
+ *    layout, unchanged. Domains added by extensions then join each group by weighted reservoir
+ *    sampling in pool order (Chao's scheme: domain j enters with its exact share of the weight and
+ *    takes one member's slot), so an extension moves shards only onto the new domains, in the
+ *    proportion of their weight. A base with fewer domains than a group (or none left) runs the
+ *    reservoir from the first domain. See docs/placement.md.
  *  - 'ring': consistent-hash ring with RING_VNODES virtual nodes per target, walked clockwise
  *    past used fault domains (the classic alternative, for comparison).
- * Both first place every shard state-blind (so a failure never moves a healthy shard), then give
- * each shard on a DOWN/DOWNOUT/DRAIN target a spare that avoids its siblings' fault domains.
+ *  - 'straw2-like': CRUSH's straw2 descent (node, rank, target by weight) with `chooseleaf indep`
+ *    retries on collisions and on failed targets (for comparison with the peer operators know).
+ * jump-map and ring first place every shard state-blind (so a failure never moves a healthy
+ * shard), then give each shard on a DOWN/DOWNOUT/DRAIN target a spare that avoids its siblings'
+ * fault domains.
  */
 import { PlacementError } from './errors.js';
 import { resolveGroups, objectClassById, MAX_GROUP_SIZE, type ObjectClass } from './classes.js';
@@ -15,17 +24,27 @@ import { assert } from '../core/errors.js';
 import { OID_MAX } from './oid.js';
 import { PoolMap, ELIGIBLE_STATES } from './poolmap.js';
 import { PlacementCore } from './wasm.js';
+import {
+  LAYOUT_ABI_MAGIC, HEADER_WORDS, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE,
+  H_LEVELINFO, H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES,
+  H_BASE_TARGETS, H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB,
+  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
+  MODE_RESERVOIR, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
+} from '../assembly/placement/abi.js';
+import { reservoirStages } from './reservoir.js';
 
 /** Placement algorithms. */
-export type PlacementAlgo = 'jump-map' | 'ring';
+export type PlacementAlgo = 'jump-map' | 'ring' | 'straw2-like';
 /** Every algorithm name. */
-export const PLACEMENT_ALGOS: readonly PlacementAlgo[] = ['jump-map', 'ring'];
+export const PLACEMENT_ALGOS: readonly PlacementAlgo[] = ['jump-map', 'ring', 'straw2-like'];
 /** Virtual nodes per target on the ring. */
 export const RING_VNODES = 128;
 /** Objects per wasm call inside `layoutBatch` (bounds the memory of one call). */
 export const BATCH_CHUNK_OBJECTS = 1 << 16;
 /** Shards per wasm call inside `layoutBatch` (bounds the output buffer of one call to 4 MiB). */
 export const BATCH_CHUNK_SHARDS = 1 << 20;
+
+const ALGO_CODES: Record<PlacementAlgo, number> = { 'jump-map': ALGO_JUMP_MAP, ring: ALGO_RING, 'straw2-like': ALGO_STRAW2 };
 
 /** The layout of one object. */
 export interface Layout {
@@ -75,14 +94,32 @@ export function createPlacement(poolMap: PoolMap, opts: { algo?: PlacementAlgo }
   return new WasmPlacement(poolMap.clone(), algo);
 }
 
-const HEADER_WORDS = 16;
+/** Wasm image of the domains at one effective fault level. */
+interface LevelImage {
+  level: number;
+  /** Domains at this level, whole map and inside the base. */
+  n: number; nBase: number;
+  dom: number; ds: number; dc: number; dweight: number; duniform: number; tcum: number; spareProb: number;
+  /** Host copies for the exit checks. */
+  domainOf: Int32Array;
+}
+
+/** Wasm image of the reservoir stages for one (level, group size). */
+interface StageImage { prob: number; c: number; uniform: number }
 
 class WasmPlacement implements Placement {
   private readonly core = new PlacementCore();
-  /** Static image offsets: [levelInfo, eligible, ring points, ring targets]. */
-  private readonly img: { levelInfo: number; eligible: number; ringPts: number; ringTgt: number; ringSize: number };
-  /** Per effective fault level: [domainOf, domainStart, domainCount, nDomains]. */
-  private readonly domainImg = new Map<number, { dom: number; ds: number; dc: number; n: number }>();
+  /** Static image offsets. */
+  private readonly img: { levelInfo: number; eligible: number; ringPts: number; ringTgt: number; ringSize: number; levelWeight: number; strawLog: number };
+  private readonly levelImg = new Map<number, LevelImage>();
+  private readonly stageImg = new Map<string, StageImage>();
+  private readonly eligibleHost: Uint8Array;
+  /** Top-level domains of the placement base. */
+  private readonly baseNodes: number;
+  /** Scratch of the exit checks: a stamp per target and per domain. */
+  private stampT: Int32Array;
+  private stampD = new Int32Array(0);
+  private stamp = 0;
 
   constructor(readonly poolMap: PoolMap, readonly algo: PlacementAlgo) {
     const core = this.core, pm = poolMap;
@@ -100,8 +137,9 @@ class WasmPlacement implements Placement {
     new Int32Array(core.buffer, levelInfo, 3 * L).set(ptrs);
     const eligible = core.reserve(n);
     const states = pm.stateList;
-    const ev = new Uint8Array(core.buffer, eligible, n);
-    for (let i = 0; i < n; i++) ev[i] = ELIGIBLE_STATES.has(states[i]!) ? 1 : 0;
+    this.eligibleHost = new Uint8Array(n);
+    for (let i = 0; i < n; i++) this.eligibleHost[i] = ELIGIBLE_STATES.has(states[i]!) ? 1 : 0;
+    new Uint8Array(core.buffer, eligible, n).set(this.eligibleHost);
     let ringPts = 0, ringTgt = 0, ringSize = 0;
     if (algo === 'ring') {
       const ring = buildRing(n);
@@ -110,7 +148,23 @@ class WasmPlacement implements Placement {
       new BigUint64Array(core.buffer, ringPts, ringSize).set(ring.points);
       new Int32Array(core.buffer, ringTgt, ringSize).set(ring.targets);
     }
-    this.img = { levelInfo, eligible, ringPts, ringTgt, ringSize };
+    let levelWeight = 0, strawLog = 0;
+    if (algo === 'straw2-like') {
+      levelWeight = core.reserve(4 * (L + 1));
+      const lp: number[] = [];
+      for (let l = 0; l <= L; l++) {
+        const w = pm.domainWeights(l);
+        const p = core.reserve(8 * w.length);
+        new Float64Array(core.buffer, p, w.length).set(w);
+        lp.push(p);
+        if (strawLog === 0 && !siblingsEqual(pm, l, w)) strawLog = 1;
+      }
+      new Int32Array(core.buffer, levelWeight, L + 1).set(lp);
+    }
+    this.img = { levelInfo, eligible, ringPts, ringTgt, ringSize, levelWeight, strawLog };
+    const B = pm.baseTargets;
+    this.baseNodes = pm.domainOfTargets(0)[B - 1]! + 1;
+    this.stampT = new Int32Array(n);
   }
 
   /** Effective fault level for groups of `groupSize`: the configured one, or finer when too few domains. */
@@ -124,8 +178,20 @@ class WasmPlacement implements Placement {
     return l;
   }
 
-  private domains(level: number) {
-    let d = this.domainImg.get(level);
+  /**
+   * The level the placement base alone would use for groups of `groupSize` (the first level from
+   * the fault level with enough base domains), or -1 if the base has fewer targets than a group.
+   */
+  private baseLevelFor(groupSize: number): number {
+    const pm = this.poolMap, L = pm.levelNamesList.length, B = pm.baseTargets;
+    if (B < groupSize) return -1;
+    let l = pm.faultLevel;
+    while (l < L && pm.domainOfTargets(l)[B - 1]! + 1 < groupSize) l++;
+    return l;
+  }
+
+  private domains(level: number): LevelImage {
+    let d = this.levelImg.get(level);
     if (!d) {
       const pm = this.poolMap, core = this.core, n = pm.targets.length;
       const of = pm.domainOfTargets(level);
@@ -133,14 +199,51 @@ class WasmPlacement implements Placement {
       const starts = new Int32Array(nd), counts = new Int32Array(nd);
       starts.fill(-1);
       for (let t = 0; t < n; t++) { const x = of[t]!; if (starts[x] === -1) starts[x] = t; counts[x]!++; }
+      const tw = pm.targetWeights;
+      const dweight = pm.domainWeights(level);
+      const duniform = new Uint8Array(nd);
+      const tcum = new Float64Array(n);
+      for (let x = 0; x < nd; x++) {
+        const s0 = starts[x]!, c = counts[x]!;
+        let acc = 0, same = 1;
+        for (let t = s0; t < s0 + c; t++) { acc += tw[t]!; tcum[t] = acc; if (tw[t] !== tw[s0]) same = 0; }
+        duniform[x] = same;
+      }
+      const nBase = of[pm.baseTargets - 1]! + 1;
+      // one-slot reservoir (spares): domain j >= nBase takes the spare with probability w_j / W_j
+      const spareProb = new Float64Array(nd);
+      let W = 0;
+      for (let x = 0; x < nd; x++) { W += dweight[x]!; spareProb[x] = x < nBase ? 0 : (dweight[x]! / W) * 2 ** 32; }
       const dom = core.reserve(4 * n), ds = core.reserve(4 * nd), dc = core.reserve(4 * nd);
+      const dw = core.reserve(8 * nd), du = core.reserve(nd), tc = core.reserve(8 * n), sp = core.reserve(8 * nd);
       new Int32Array(core.buffer, dom, n).set(of);
       new Int32Array(core.buffer, ds, nd).set(starts);
       new Int32Array(core.buffer, dc, nd).set(counts);
-      d = { dom, ds, dc, n: nd };
-      this.domainImg.set(level, d);
+      new Float64Array(core.buffer, dw, nd).set(dweight);
+      new Uint8Array(core.buffer, du, nd).set(duniform);
+      new Float64Array(core.buffer, tc, n).set(tcum);
+      new Float64Array(core.buffer, sp, nd).set(spareProb);
+      d = { level, n: nd, nBase, dom, ds, dc, dweight: dw, duniform: du, tcum: tc, spareProb: sp, domainOf: of };
+      this.levelImg.set(level, d);
+      if (this.stampD.length < nd) this.stampD = new Int32Array(nd);
     }
     return d;
+  }
+
+  private stages(d: LevelImage, groupSize: number): StageImage {
+    const key = `${d.level}/${groupSize}`;
+    let st = this.stageImg.get(key);
+    if (!st) {
+      const core = this.core, nd = d.n;
+      const r = reservoirStages(this.poolMap.domainWeights(d.level), groupSize);
+      const prob = core.reserve(8 * nd), c = core.reserve(8 * nd), uniform = core.reserve(nd);
+      new Float64Array(core.buffer, prob, nd).set(r.prob.map((p) => p * 2 ** 32));
+      new Float64Array(core.buffer, c, nd).set(r.c);
+      new Uint8Array(core.buffer, uniform, nd).set(r.uniform);
+      st = { prob, c, uniform };
+      this.stageImg.set(key, st);
+    }
+    return st;
   }
 
   layout(oid: bigint): Layout {
@@ -177,11 +280,16 @@ class WasmPlacement implements Placement {
     const fixed = top & 0xffff;
     const groups = fixed !== 0 ? fixed : resolveGroups(oclass, this.poolMap);
     const gs = oclass.groupSize;
-    assert(gs <= MAX_GROUP_SIZE, 'group size exceeds the wasm scratch (32 shards)', { gs });
     const level = this.levelFor(gs);
     const d = this.domains(level);
+    // a base with too few domains at this level still had a layout of its own, at a finer level
+    const seedLevel = d.nBase < gs && this.algo === 'jump-map' ? this.baseLevelFor(gs) : -1;
+    const seed = seedLevel >= 0 ? this.domains(seedLevel) : undefined;
     const spo = groups * gs;
     const targets = new Int32Array(count * spo);
+    const mode = d.nBase >= gs ? MODE_JUMP_BASE : MODE_RESERVOIR;
+    // cached images are reserved before the mark: everything after it is released on return
+    const st = this.algo === 'jump-map' && (mode === MODE_RESERVOIR || d.nBase < d.n) ? this.stages(d, gs) : undefined;
     const core = this.core;
     const mark = core.mark();
     let violations = 0;
@@ -191,19 +299,42 @@ class WasmPlacement implements Placement {
       const op = core.reserve(16 * chunk);
       const outp = core.reserve(4 * chunk * spo);
       const pm = this.poolMap;
-      new Int32Array(core.buffer, hp, HEADER_WORDS).set([
-        this.algo === 'ring' ? 1 : 0, pm.levelNamesList.length, pm.targets.length, d.n, groups, gs,
-        this.img.levelInfo, this.img.eligible, d.dom, d.ds, d.dc, this.img.ringPts, this.img.ringTgt, this.img.ringSize,
-      ]);
+      const h = new Int32Array(HEADER_WORDS);
+      h[H_MAGIC] = LAYOUT_ABI_MAGIC; h[H_ALGO] = ALGO_CODES[this.algo]; h[H_LEVELS] = pm.levelNamesList.length;
+      h[H_NTARGETS] = pm.targets.length; h[H_NDOMAINS] = d.n; h[H_GROUPS] = groups; h[H_GROUPSIZE] = gs;
+      h[H_LEVELINFO] = this.img.levelInfo; h[H_ELIGIBLE] = this.img.eligible; h[H_DOMAIN] = d.dom; h[H_DSTART] = d.ds; h[H_DCOUNT] = d.dc;
+      h[H_RINGPTS] = this.img.ringPts; h[H_RINGTGT] = this.img.ringTgt; h[H_RINGSIZE] = this.img.ringSize;
+      h[H_BASE_NODES] = this.baseNodes; h[H_BASE_TARGETS] = pm.baseTargets; h[H_BASE_DOMAINS] = d.nBase; h[H_GROUP_MODE] = mode;
+      h[H_RES_PROB] = st?.prob ?? 0; h[H_RES_C] = st?.c ?? 0; h[H_RES_UNIFORM] = st?.uniform ?? 0;
+      h[H_DWEIGHT] = d.dweight; h[H_SPARE_PROB] = d.spareProb; h[H_DUNIFORM] = d.duniform; h[H_TCUM] = d.tcum;
+      h[H_LEVELWEIGHT] = this.img.levelWeight; h[H_STRAW_LOG] = this.img.strawLog;
+      if (seed) {
+        // the base's own layout: the same header at the base's level, original jump-map only
+        const sh = h.slice();
+        sh[H_NDOMAINS] = seed.n; sh[H_DOMAIN] = seed.dom; sh[H_DSTART] = seed.ds; sh[H_DCOUNT] = seed.dc;
+        sh[H_BASE_DOMAINS] = seed.nBase; sh[H_GROUP_MODE] = MODE_JUMP_BASE;
+        sh[H_RES_PROB] = 0; sh[H_RES_C] = 0; sh[H_RES_UNIFORM] = 0;
+        sh[H_DWEIGHT] = seed.dweight; sh[H_SPARE_PROB] = seed.spareProb; sh[H_DUNIFORM] = seed.duniform; sh[H_TCUM] = seed.tcum;
+        this.checkHeader(sh, true);
+        const sp = core.reserve(4 * HEADER_WORDS);
+        new Int32Array(core.buffer, sp, HEADER_WORDS).set(sh);
+        h[H_SEED_MAP] = sp;
+      }
+      this.checkHeader(h);
+      new Int32Array(core.buffer, hp, HEADER_WORDS).set(h);
       for (let i = 0; i < count; i += chunk) {
         const n = Math.min(chunk, count - i);
         new BigUint64Array(core.buffer, op, 2 * n).set(pairs.subarray(2 * i, 2 * (i + n)));
         const v = core.exports.layoutBatch(hp, op, n, outp);
-        if (v < 0) {
+        if (v === LAYOUT_ERR_NO_TARGETS) {
           throw new PlacementError('INSUFFICIENT_TARGETS', `not enough eligible targets for a group of ${gs} shards (class ${oclass.name})`, { oclass: oclass.name });
         }
+        assert(v !== LAYOUT_ERR_ABI, 'placement core refused the layout header: build/placement.wasm and placement/engine.ts disagree (rebuild with npm run build:wasm)');
+        assert(v >= 0, 'placement core returned an unknown code', { code: v });
+        const got = new Int32Array(core.buffer, outp, n * spo);
+        this.checkLayouts(got, gs, d, v);
         violations += v;
-        targets.set(new Int32Array(core.buffer, outp, n * spo), i * spo);
+        targets.set(got, i * spo);
       }
     } finally {
       core.release(mark);
@@ -211,9 +342,58 @@ class WasmPlacement implements Placement {
     return { oclass, groups, groupSize: gs, shardsPerObject: spo, targets, domainLevel: this.levelName(level), violations };
   }
 
+  /** Entry invariants of a layout call: the header describes a sane map and group (`seed`: a base-only header). */
+  private checkHeader(h: Int32Array, seed = false): void {
+    const gs = h[H_GROUPSIZE]!, nd = h[H_NDOMAINS]!, nt = h[H_NTARGETS]!;
+    assert(gs >= 1 && gs <= MAX_GROUP_SIZE, 'group size out of range', { gs });
+    assert(h[H_GROUPS]! >= 1, 'groups must be positive', { groups: h[H_GROUPS] });
+    assert(nt >= gs && nd >= 1 && nd <= nt, 'domain and target counts', { nd, nt, gs });
+    assert(h[H_BASE_NODES]! >= 1 && h[H_BASE_TARGETS]! >= 1 && h[H_BASE_TARGETS]! <= nt, 'placement base', { baseNodes: h[H_BASE_NODES], baseTargets: h[H_BASE_TARGETS] });
+    assert(h[H_BASE_DOMAINS]! >= 1 && h[H_BASE_DOMAINS]! <= nd, 'base domains', { baseDomains: h[H_BASE_DOMAINS], nd });
+    assert(h[H_GROUP_MODE] === MODE_RESERVOIR || h[H_BASE_DOMAINS]! >= gs, 'a jump-map base must hold a whole group', { gs });
+    assert(seed || h[H_ALGO] !== ALGO_JUMP_MAP || (h[H_GROUP_MODE] === MODE_JUMP_BASE && h[H_BASE_DOMAINS] === nd) || h[H_RES_PROB] !== 0, 'reservoir stages missing');
+    assert(!seed || (h[H_GROUP_MODE] === MODE_JUMP_BASE && h[H_SEED_MAP] === 0), 'a seed header runs the base jump-map only');
+  }
+
+  /**
+   * Exit invariants of a layout call: every target id in range and eligible, no target twice in a
+   * group, and the groups with two shards in one domain are exactly the `violations` the core
+   * counted (none when the level has enough domains: the core only shares a domain when forced).
+   */
+  private checkLayouts(out: Int32Array, gs: number, d: LevelImage, violations: number): void {
+    const nt = this.eligibleHost.length, elig = this.eligibleHost, of = d.domainOf;
+    const sT = this.stampT, sD = this.stampD;
+    let bad = 0;
+    for (let g = 0; g < out.length; g += gs) {
+      if (++this.stamp === 0x7fffffff) { sT.fill(0); sD.fill(0); this.stamp = 1; }
+      const stamp = this.stamp;
+      let shared = 0;
+      for (let s = g; s < g + gs; s++) {
+        const t = out[s]!;
+        assert(t >= 0 && t < nt && elig[t] === 1, 'layout put a shard on a target out of range or out of service', { target: t, shard: s - g });
+        assert(sT[t] !== stamp, 'layout put two shards of a group on one target', { target: t });
+        sT[t] = stamp;
+        const x = of[t]!;
+        if (sD[x] === stamp) shared = 1;
+        sD[x] = stamp;
+      }
+      bad += shared;
+    }
+    assert(bad === violations, 'layout violations differ from the core count', { counted: bad, core: violations });
+  }
+
   private levelName(l: number): string { return this.poolMap.levelNamesList[l] ?? 'target'; }
 }
 
+/** Whether the children of every domain of level l-1 (top level: all of level 0) weigh the same. */
+function siblingsEqual(pm: PoolMap, l: number, w: Float64Array): boolean {
+  if (l === 0) return w.every((x) => x === w[0]);
+  const { start, count } = pm.levelArrays(l - 1);
+  for (let p = 0; p < start.length; p++) {
+    for (let i = start[p]! + 1; i < start[p]! + count[p]!; i++) if (w[i] !== w[start[p]!]) return false;
+  }
+  return true;
+}
 
 /** 32-bit murmur3 finaliser (ring point positions). */
 function mix32(x: number): number {

@@ -5,6 +5,15 @@
  *
  * Placement eligibility (see ELIGIBLE_STATES): UPIN, UP (being reintegrated) and NEW (being added)
  * targets receive shards; DOWN, DOWNOUT and DRAIN targets do not: their shards go to spare targets.
+ *
+ * Weights: every target has a relative `weight` (its capacity; default 1), and a domain weighs the
+ * sum of its targets, so a node with half the targets (or half the capacity) gets half the shards.
+ *
+ * The placement base (`placement.baseTargets`): the targets the map had before its first
+ * extension. Layouts place groups over the base with the original jump-map and let later domains
+ * join by weighted reservoir sampling, so growing a pool moves shards only onto the added targets
+ * and never changes the layout of a map that was never extended. A map without the field (every
+ * map written before it existed) is all base: its layouts are exactly the original ones.
  */
 import { xxh64 } from '../core/xxhash.js';
 import { PlacementError } from './errors.js';
@@ -19,6 +28,8 @@ export const ELIGIBLE_STATES: ReadonlySet<TargetState> = new Set<TargetState>(['
 /** Limits that keep a map and its wasm image bounded. */
 export const MAX_POOL_TARGETS = 1 << 20;
 export const MAX_POOL_LEVELS = 8;
+/** Largest relative target weight (the smallest is its inverse): keeps weight ratios sane. */
+export const MAX_TARGET_WEIGHT = 1e6;
 
 /** One target as seen by callers. */
 export interface TargetInfo {
@@ -33,8 +44,15 @@ export interface TargetInfo {
   readonly path: readonly number[];
 }
 
+/** JSON description of one target: `weight` is its relative capacity (default 1, omitted when 1). */
+export interface TargetJSON { id: number; state?: TargetState; weight?: number }
 /** JSON description of one domain: inner domains have `children`, innermost ones `targets`. */
-export interface DomainJSON { name?: string; children?: DomainJSON[]; targets?: { id: number; state?: TargetState }[] }
+export interface DomainJSON { name?: string; children?: DomainJSON[]; targets?: TargetJSON[] }
+/** Placement facts recorded in the map (see the module comment). */
+export interface PlacementJSON {
+  /** Targets [0, baseTargets) form the jump-map base: the pool before its first extension. */
+  baseTargets: number;
+}
 /** JSON description of a pool map. */
 export interface PoolMapJSON {
   version: number;
@@ -43,10 +61,16 @@ export interface PoolMapJSON {
   /** Level at which shards of one group must not share a domain (default: the innermost, 'rank'). */
   faultLevel?: string;
   domains: DomainJSON[];
+  /** Absent: the whole map is the placement base (maps written before extensions recorded it). */
+  placement?: PlacementJSON;
 }
 
-/** Shape of a regular pool. */
-export interface PoolShape { nodes: number; ranksPerNode: number; targetsPerRank: number }
+/** Shape of a regular pool (or of one block of a heterogeneous one). */
+export interface PoolShape {
+  nodes: number; ranksPerNode: number; targetsPerRank: number;
+  /** Relative capacity of each target of the block (default 1). */
+  targetWeight?: number;
+}
 
 /** One flattened level: domain i's children are [start[i], start[i] + count[i]) of the next level. */
 interface Level { name: string; start: Int32Array; count: Int32Array; names: (string | undefined)[] }
@@ -67,7 +91,9 @@ export class PoolMap {
   private readonly _faultLevel: number;
   private readonly levels: Level[];
   private readonly states: TargetState[];
+  private readonly weights: Float64Array;
   private readonly paths: Int32Array[]; // per level, ancestor of each target
+  private readonly _baseTargets: number | undefined;
   private cache?: { version: number; targets: readonly TargetInfo[] };
 
   private constructor(desc: PoolMapJSON) {
@@ -89,6 +115,7 @@ export class PoolMap {
     const names: (string | undefined)[][] = levels.map(() => []);
     const childTotals = new Array<number>(L + 1).fill(0);
     this.states = [];
+    const weights: number[] = [];
     const paths: number[][] = levels.map(() => []);
     const stack: number[] = [];
     const walk = (d: DomainJSON, l: number) => {
@@ -117,7 +144,12 @@ export class PoolMap {
           const st = t.state ?? 'UPIN';
           if (!TARGET_STATES.includes(st)) throw invalid(`target ${id} has unknown state ${JSON.stringify(st)}`, { id, state: st });
           if (id >= MAX_POOL_TARGETS) throw invalid(`more than ${MAX_POOL_TARGETS} targets`);
+          const w = t.weight ?? 1;
+          if (typeof w !== 'number' || !Number.isFinite(w) || w < 1 / MAX_TARGET_WEIGHT || w > MAX_TARGET_WEIGHT) {
+            throw invalid(`target ${id} weight must be a number in [${1 / MAX_TARGET_WEIGHT}, ${MAX_TARGET_WEIGHT}], got ${JSON.stringify(t.weight)}`, { id });
+          }
           this.states.push(st);
+          weights.push(w);
           for (let k = 0; k < L; k++) paths[k]!.push(stack[k]!);
         }
       }
@@ -126,24 +158,41 @@ export class PoolMap {
     for (const d of domains) walk(d, 0);
     this.levels = levels.map((name, l) => ({ name, start: Int32Array.from(starts[l]!), count: Int32Array.from(counts[l]!), names: names[l]! }));
     this.paths = paths.map((p) => Int32Array.from(p));
+    this.weights = Float64Array.from(weights);
+    if (desc.placement !== undefined) {
+      const b = (desc.placement as PlacementJSON | null)?.baseTargets;
+      if (!Number.isInteger(b) || b! < 1 || b! > this.states.length) throw invalid(`placement.baseTargets must be an integer in [1, ${this.states.length}], got ${JSON.stringify(b)}`);
+      // the base is whole top-level domains: its last target ends one
+      const top = this.paths[0]!;
+      if (b! < this.states.length && top[b! - 1] === top[b!]) throw invalid(`placement.baseTargets ${b} splits top-level domain ${top[b!]}`, { baseTargets: b });
+      this._baseTargets = b;
+    }
   }
 
-  /** A regular pool: `nodes` x `ranksPerNode` x `targetsPerRank`, all UPIN, version 1. */
-  static create(shape: PoolShape): PoolMap {
-    for (const k of ['nodes', 'ranksPerNode', 'targetsPerRank'] as const) {
-      const v = shape?.[k];
-      if (!Number.isInteger(v) || v < 1) throw new PlacementError('INVALID_ARGUMENT', `${k} must be a positive integer, got ${v}`);
-    }
-    if (shape.nodes * shape.ranksPerNode * shape.targetsPerRank > MAX_POOL_TARGETS) {
-      throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
+  /**
+   * A pool of node blocks, all UPIN, version 1: one shape gives a regular pool
+   * (`nodes` x `ranksPerNode` x `targetsPerRank`), several a heterogeneous one (e.g. 4 nodes of
+   * 2 x 8 then 2 nodes of 2 x 4). With several blocks the first one is the placement base.
+   */
+  static create(shape: PoolShape | readonly PoolShape[]): PoolMap {
+    const blocks = Array.isArray(shape) ? shape as readonly PoolShape[] : [shape as PoolShape];
+    if (blocks.length === 0) throw new PlacementError('INVALID_ARGUMENT', 'a pool needs at least one block of nodes');
+    let total = 0;
+    for (const b of blocks) {
+      for (const k of ['nodes', 'ranksPerNode', 'targetsPerRank'] as const) {
+        const v = b?.[k];
+        if (!Number.isInteger(v) || v < 1) throw new PlacementError('INVALID_ARGUMENT', `${k} must be a positive integer, got ${v}`);
+      }
+      total += b.nodes * b.ranksPerNode * b.targetsPerRank;
+      if (total > MAX_POOL_TARGETS) throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
     }
     let id = 0;
-    const domains: DomainJSON[] = Array.from({ length: shape.nodes }, () => ({
-      children: Array.from({ length: shape.ranksPerNode }, () => ({
-        targets: Array.from({ length: shape.targetsPerRank }, () => ({ id: id++, state: 'UPIN' as const })),
-      })),
-    }));
-    return new PoolMap({ version: 1, levels: ['node', 'rank'], faultLevel: 'rank', domains });
+    const domains: DomainJSON[] = [];
+    for (const b of blocks) domains.push(...nodeBlock(b, () => id++, 'UPIN'));
+    const first = blocks[0]!;
+    const desc: PoolMapJSON = { version: 1, levels: ['node', 'rank'], faultLevel: 'rank', domains };
+    if (blocks.length > 1) desc.placement = { baseTargets: first.nodes * first.ranksPerNode * first.targetsPerRank };
+    return new PoolMap(desc);
   }
 
   /** A map from its JSON description (any depth); `INVALID_ARGUMENT` if it breaks a rule. */
@@ -158,13 +207,21 @@ export class PoolMap {
       if (lv.names[i] !== undefined) d.name = lv.names[i];
       const s = lv.start[i]!, c = lv.count[i]!;
       if (l < L - 1) d.children = Array.from({ length: c }, (_, k) => build(l + 1, s + k));
-      else d.targets = Array.from({ length: c }, (_, k) => ({ id: s + k, state: this.states[s + k]! }));
+      else {
+        d.targets = Array.from({ length: c }, (_, k) => {
+          const t: TargetJSON = { id: s + k, state: this.states[s + k]! };
+          if (this.weights[s + k] !== 1) t.weight = this.weights[s + k]!;
+          return t;
+        });
+      }
       return d;
     };
-    return {
+    const out: PoolMapJSON = {
       version: this._version, levels: [...this.levelNames], faultLevel: this.faultLevelName,
       domains: Array.from({ length: this.levels[0]!.start.length }, (_, i) => build(0, i)),
     };
+    if (this._baseTargets !== undefined) out.placement = { baseTargets: this._baseTargets };
+    return out;
   }
 
   /** Bytes: magic "CPMP", format version, map version, JSON payload, xxh64 checksum. Needs initXxhash(). */
@@ -237,6 +294,26 @@ export class PoolMap {
   /** Raw states in pool order (no copies; for engines). */
   get stateList(): readonly TargetState[] { return this.states; }
 
+  /** Relative weight (capacity) of every target in pool order (no copy: do not mutate). */
+  get targetWeights(): Float64Array { return this.weights; }
+
+  /** Weight of every domain at level `l` (levels.length = targets): the sum of its targets. */
+  domainWeights(l: number): Float64Array {
+    const of = this.domainOfTargets(l);
+    const out = new Float64Array(this.domainCount(l));
+    for (let t = 0; t < of.length; t++) out[of[t]!] += this.weights[t]!;
+    return out;
+  }
+
+  /**
+   * Targets of the placement base: those laid out by the original jump-map (ids below it);
+   * later domains join by weighted reservoir. All targets for a map never extended.
+   */
+  get baseTargets(): number { return this._baseTargets ?? this.states.length; }
+
+  /** Whether the map records its placement base (false: the whole map is the base). */
+  get hasPlacementBase(): boolean { return this._baseTargets !== undefined; }
+
   /** One target; `UNKNOWN_TARGET` if `id` is not in the map. */
   target(id: number): TargetInfo {
     this.checkTarget(id);
@@ -269,28 +346,37 @@ export class PoolMap {
 
   /**
    * Add `nodes` top-level domains shaped like the last one (or `ranksPerNode` x `targetsPerRank`
-   * on a two-level map), all targets NEW; ids continue after the existing ones. Returns new ids.
+   * on a two-level map), all targets NEW, of weight `targetWeight` (default: that of the last
+   * target); ids continue after the existing ones. Returns new ids. The first extension records
+   * the placement base (the targets before it), so existing shards move only onto the new targets.
    */
-  extend(opts: { nodes: number; ranksPerNode?: number; targetsPerRank?: number }): number[] {
+  extend(opts: { nodes: number; ranksPerNode?: number; targetsPerRank?: number; targetWeight?: number }): number[] {
     const n = opts?.nodes;
     if (!Number.isInteger(n) || n < 1) throw new PlacementError('INVALID_ARGUMENT', `extend needs a positive integer number of nodes, got ${n}`);
+    const weight = opts.targetWeight ?? this.weights[this.weights.length - 1]!;
     const desc = this.toJSON();
     const template = desc.domains[desc.domains.length - 1]!;
     let id = this.states.length;
     const first = id;
+    const target = (): TargetJSON => (weight === 1 ? { id: id++, state: 'NEW' } : { id: id++, state: 'NEW', weight });
     const copy = (d: DomainJSON): DomainJSON => d.children
       ? { children: d.children.map(copy) }
-      : { targets: d.targets!.map(() => ({ id: id++, state: 'NEW' as const })) };
+      : { targets: d.targets!.map(target) };
     for (let i = 0; i < n; i++) {
       if ((opts.ranksPerNode !== undefined || opts.targetsPerRank !== undefined) && this.levels.length === 2) {
         const r = opts.ranksPerNode ?? template.children!.length, t = opts.targetsPerRank ?? template.children![0]!.targets!.length;
-        desc.domains.push({ children: Array.from({ length: r }, () => ({ targets: Array.from({ length: t }, () => ({ id: id++, state: 'NEW' as const })) })) });
+        if (!Number.isInteger(r) || r < 1 || !Number.isInteger(t) || t < 1) throw new PlacementError('INVALID_ARGUMENT', `extend needs positive integer ranksPerNode and targetsPerRank, got ${r} x ${t}`);
+        desc.domains.push({ children: Array.from({ length: r }, () => ({ targets: Array.from({ length: t }, target) })) });
       } else desc.domains.push(copy(template));
+      if (id > MAX_POOL_TARGETS) throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
     }
-    if (id > MAX_POOL_TARGETS) throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
     desc.version = this._version + 1;
+    desc.placement = { baseTargets: this.baseTargets };
     const next = new PoolMap(desc);
-    Object.assign(this, { levels: next.levels, states: next.states, paths: next.paths, _version: next._version, cache: undefined });
+    Object.assign(this, {
+      levels: next.levels, states: next.states, weights: next.weights, paths: next.paths, _version: next._version,
+      _baseTargets: next._baseTargets, cache: undefined,
+    });
     return Array.from({ length: id - first }, (_, k) => first + k);
   }
 
@@ -309,4 +395,14 @@ export class PoolMap {
     this.states[id] = to;
     this._version++;
   }
+}
+
+/** The top-level domains of one block of a pool (`nodes` x `ranksPerNode` x `targetsPerRank`). */
+function nodeBlock(b: PoolShape, nextId: () => number, state: TargetState): DomainJSON[] {
+  const w = b.targetWeight ?? 1;
+  return Array.from({ length: b.nodes }, () => ({
+    children: Array.from({ length: b.ranksPerNode }, () => ({
+      targets: Array.from({ length: b.targetsPerRank }, (): TargetJSON => (w === 1 ? { id: nextId(), state } : { id: nextId(), state, weight: w })),
+    })),
+  }));
 }

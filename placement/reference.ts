@@ -1,6 +1,8 @@
 /**
- * Scalar TypeScript reference of the jump-map layout (assembly/placement/layout.ts), written for
- * clarity with bigints. Slow: for differential tests against the wasm core, not for production.
+ * Scalar TypeScript reference of the layouts of the wasm core (assembly/placement/layout.ts),
+ * written for clarity with bigints, for differential tests, not for production. It shares no code
+ * with the engine: the reservoir's capped shares are recomputed here from scratch at every stage
+ * by plain water-filling, and everything else is spelled out again.
  */
 import { jumpConsistentHashReference as jump } from './jump.js';
 import { objectClassOf, objectGroupsOf } from './oid.js';
@@ -20,14 +22,40 @@ function fmix(x: bigint): bigint {
 }
 
 const MAX_ATTEMPTS = 24;
+const MAX_STRAW_TRIES = 50;
+const IN_DOMAIN_ATTEMPTS = 4;
 const K_SHARD = 0x9e3779b97f4a7c15n;
 const K_ATTEMPT = 0xd6e8feb86659fd93n;
 const K_LEVEL = 0xa0761d6478bd642fn;
 const K_SPARE = 0xe7037ed1a0b428dbn;
 const K_SCAN = 0x8ebc6af09c88c6e3n;
+const K_GROUP = 0x589965cc75374cc3n;
+const K_STAGE = 0x1d8e4e27c47d124fn;
+const K_INDOM = 0x2127599bf4325c37n;
+const K_PERM = 0x880355f21e6d1965n;
 
-/** Jump-map layout of `oid` on `pm` (groups of target ids) and its violation count. */
-export function referenceLayout(pm: PoolMap, oid: bigint): { groups: number[][]; violations: number; domainLevel: string } {
+/** Uniform integer in [0, n) from the low 32 bits of h. */
+const below = (h: bigint, n: number): number => Number(((h & 0xffffffffn) * BigInt(n)) >> 32n);
+
+/**
+ * Capped shares after seeing `w` (in order) for groups of k: pi_i = min(1, c * w_i) with
+ * sum pi = k, by repeated water-filling (cap whatever reaches 1, spread the rest again).
+ */
+function shares(w: readonly number[], k: number): { c: number; pi: number[]; capped: number } {
+  if (w.length <= k) return { c: Infinity, pi: w.map(() => 1), capped: w.length };
+  const capped = new Array<boolean>(w.length).fill(false);
+  for (;;) {
+    let left = k, rest = 0;
+    w.forEach((x, i) => { if (capped[i]) left--; else rest += x; });
+    const c = left / rest;
+    let changed = false;
+    w.forEach((x, i) => { if (!capped[i] && c * x >= 1) { capped[i] = true; changed = true; } });
+    if (!changed) return { c, pi: w.map((x, i) => (capped[i] ? 1 : Math.min(1, c * x))), capped: capped.filter(Boolean).length };
+  }
+}
+
+/** The layout of `oid` on `pm` with jump-map (default) or straw2-like, and its violation count. */
+export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'straw2-like' = 'jump-map'): { groups: number[][]; violations: number; domainLevel: string } {
   const oclass = objectClassOf(oid);
   const fixed = objectGroupsOf(oid);
   const groups = fixed || resolveGroups(oclass, pm);
@@ -35,17 +63,37 @@ export function referenceLayout(pm: PoolMap, oid: bigint): { groups: number[][];
   const L = pm.levelNamesList.length;
   let level = pm.faultLevel;
   while (level < L && pm.domainCount(level) < gs) level++;
-  const domOf = pm.domainOfTargets(level);
-  const nd = pm.domainCount(level);
   const nt = pm.targets.length;
-  const dStart: number[] = new Array(nd).fill(-1), dCount: number[] = new Array(nd).fill(0);
-  for (let t = 0; t < nt; t++) { const d = domOf[t]!; if (dStart[d] === -1) dStart[d] = t; dCount[d]!++; }
+  const ntB = pm.baseTargets;
+  const nodesB = pm.domainOfTargets(0)[ntB - 1]! + 1;
+  /** Domains of one level: of every target, their first target and size, how many in the base. */
+  const ctxOf = (lv: number) => {
+    const domOf = pm.domainOfTargets(lv), nd = pm.domainCount(lv);
+    const dStart: number[] = new Array(nd).fill(-1), dCount: number[] = new Array(nd).fill(0);
+    for (let t = 0; t < nt; t++) { const d = domOf[t]!; if (dStart[d] === -1) dStart[d] = t; dCount[d]!++; }
+    return { domOf, nd, dStart, dCount, ndB: domOf[ntB - 1]! + 1 };
+  };
+  type Ctx = ReturnType<typeof ctxOf>;
+  const main = ctxOf(level);
+  const { domOf, nd, dStart, dCount, ndB } = main;
+  const tw = pm.targetWeights;
+  const dWeight: number[] = new Array(nd).fill(0);
+  for (let t = 0; t < nt; t++) dWeight[domOf[t]!] += tw[t]!;
   const eligible = (t: number) => ELIGIBLE_STATES.has(pm.stateList[t]!);
   const levels = Array.from({ length: L }, (_, l) => pm.levelArrays(l));
+  const reservoirOnly = ndB < gs;
+  const extended = algo === 'jump-map' && (reservoirOnly || ndB < nd);
+  // the base's own level, where a base too small for this level had its layout
+  let seedCtx: Ctx | undefined;
+  if (reservoirOnly && ntB >= gs) {
+    let lb = pm.faultLevel;
+    while (lb < L && pm.domainOfTargets(lb)[ntB - 1]! + 1 < gs) lb++;
+    seedCtx = ctxOf(lb);
+  }
 
   const cand = (key: bigint, a: number): number => {
     let h = key ^ ((BigInt(a) * K_ATTEMPT) & M);
-    let start = 0, count = pm.domainCount(0);
+    let start = 0, count = nodesB;
     for (let l = 0; l < L; l++) {
       h = fmix(h + K_LEVEL);
       const d = start + jump(h, count);
@@ -54,34 +102,99 @@ export function referenceLayout(pm: PoolMap, oid: bigint): { groups: number[][];
     h = fmix(h + K_LEVEL);
     return start + jump(h, count);
   };
-  const domainUsed = (out: number[], n: number, skip: number, dom: number) => {
-    for (let j = 0; j < n; j++) if (j !== skip && domOf[out[j]!] === dom) return true;
+  const domainUsedIn = (c: Ctx, out: number[], n: number, skip: number, dom: number) => {
+    for (let j = 0; j < n; j++) if (j !== skip && c.domOf[out[j]!] === dom) return true;
     return false;
   };
-  const pick = (out: number[], n: number, s: number, key: bigint, needEligible: boolean): number => {
-    for (let a = 0; a < MAX_ATTEMPTS; a++) {
-      const t = cand(key, a);
-      if (needEligible && !eligible(t)) continue;
-      if (!domainUsed(out, n, s, domOf[t]!)) return t;
-    }
+  const domainUsed = (out: number[], n: number, skip: number, dom: number) => domainUsedIn(main, out, n, skip, dom);
+  const scanIn = (c: Ctx, out: number[], n: number, s: number, key: bigint, needEligible: boolean, ndx: number, ntx: number): number => {
     const k2 = fmix(key ^ K_SCAN);
-    const d0 = jump(k2, nd);
-    for (let i = 0; i < nd; i++) {
-      const d = (d0 + i) % nd;
-      if (domainUsed(out, n, s, d)) continue;
-      const o = jump(fmix(k2 + K_LEVEL), dCount[d]!);
-      for (let k = 0; k < dCount[d]!; k++) {
-        const t = dStart[d]! + ((o + k) % dCount[d]!);
+    const d0 = jump(k2, ndx);
+    for (let i = 0; i < ndx; i++) {
+      const d = (d0 + i) % ndx;
+      if (domainUsedIn(c, out, n, s, d)) continue;
+      const o = jump(fmix(k2 + K_LEVEL), c.dCount[d]!);
+      for (let k = 0; k < c.dCount[d]!; k++) {
+        const t = c.dStart[d]! + ((o + k) % c.dCount[d]!);
         if (!needEligible || eligible(t)) return t;
       }
     }
-    const t0 = jump(k2, nt);
-    for (let i = 0; i < nt; i++) {
-      const t = (t0 + i) % nt;
+    const t0 = jump(k2, ntx);
+    for (let i = 0; i < ntx; i++) {
+      const t = (t0 + i) % ntx;
       if (needEligible && !eligible(t)) continue;
       if (!out.some((x, j) => j < n && j !== s && x === t)) return t;
     }
     throw new PlacementError('INSUFFICIENT_TARGETS', 'not enough eligible targets');
+  };
+  const scan = (out: number[], n: number, s: number, key: bigint, needEligible: boolean, ndx: number, ntx: number) => scanIn(main, out, n, s, key, needEligible, ndx, ntx);
+  const pickIn = (c: Ctx, out: number[], n: number, s: number, key: bigint, needEligible: boolean, ndx: number, ntx: number): number => {
+    for (let a = 0; a < MAX_ATTEMPTS; a++) {
+      const t = cand(key, a);
+      if (needEligible && !eligible(t)) continue;
+      if (!domainUsedIn(c, out, n, s, c.domOf[t]!)) return t;
+    }
+    return scanIn(c, out, n, s, key, needEligible, ndx, ntx);
+  };
+  const pick = (out: number[], n: number, s: number, key: bigint, needEligible: boolean, ndx: number, ntx: number) => pickIn(main, out, n, s, key, needEligible, ndx, ntx);
+  /** Weighted index in domain d (inclusive cumulative weights, first above u). */
+  const inDomainIndex = (d: number, h: bigint): number => {
+    const c = dCount[d]!;
+    if (c === 1) return 0;
+    const st = dStart[d]!;
+    let same = true;
+    for (let t = st; t < st + c; t++) if (tw[t] !== tw[st]) same = false;
+    if (same) return jump(h, c);
+    const cum: number[] = [];
+    let acc = 0;
+    for (let t = st; t < st + c; t++) { acc += tw[t]!; cum.push(acc); }
+    const u = Number(h >> 11n) * 2 ** -53 * acc;
+    const i = cum.findIndex((x) => x > u);
+    return i < 0 ? c - 1 : i;
+  };
+  const inDomain = (d: number, key: bigint, needEligible: boolean): number => {
+    const st = dStart[d]!, c = dCount[d]!;
+    let h = fmix(key ^ K_INDOM ^ ((BigInt(d) * K_LEVEL) & M));
+    let x = inDomainIndex(d, h);
+    if (!needEligible || eligible(st + x)) return st + x;
+    for (let a = 1; a < IN_DOMAIN_ATTEMPTS; a++) {
+      h = fmix(h + K_ATTEMPT);
+      x = inDomainIndex(d, h);
+      if (eligible(st + x)) return st + x;
+    }
+    for (let i = 1; i < c; i++) if (eligible(st + ((x + i) % c))) return st + ((x + i) % c);
+    return -1;
+  };
+  // reservoir stages: shares before and after each domain, from scratch
+  const stage: { prob: number; uniform: boolean; before: number[]; after: number[] }[] = [];
+  if (algo === 'jump-map' && (reservoirOnly || ndB < nd)) {
+    for (let j = 0; j < nd; j++) {
+      const prev = shares(dWeight.slice(0, j), gs), cur = shares(dWeight.slice(0, j + 1), gs);
+      const seen = dWeight.slice(0, j);
+      const allCapped = j <= gs;
+      const uniform = j === 0 || (allCapped ? seen.every((x) => x === seen[0]) : prev.capped === 0);
+      stage.push({ prob: cur.pi[j]!, uniform, before: prev.pi, after: cur.pi });
+    }
+  }
+  const spareProb = (j: number): number => {
+    let W = 0;
+    for (let i = 0; i <= j; i++) W += dWeight[i]!;
+    return dWeight[j]! / W;
+  };
+  const spareExtended = (out: number[], s: number, key: bigint): number => {
+    for (let a = 0; a < MAX_ATTEMPTS; a++) {
+      let t = cand(key, a);
+      let d = domOf[t]!;
+      const ka = fmix(key ^ ((BigInt(a) * K_ATTEMPT) & M) ^ K_STAGE);
+      for (let j = ndB; j < nd; j++) {
+        if (Number(fmix(ka + BigInt(j) * K_STAGE) >> 32n) < spareProb(j) * 2 ** 32) { d = j; t = -1; }
+      }
+      if (domainUsed(out, gs, s, d)) continue;
+      if (t < 0) t = inDomain(d, ka, true);
+      else if (!eligible(t)) continue;
+      if (t >= 0) return t;
+    }
+    return scan(out, gs, s, key, true, nd, nt);
   };
 
   const lo = oid & M, hi = oid >> 64n;
@@ -91,10 +204,103 @@ export function referenceLayout(pm: PoolMap, oid: bigint): { groups: number[][];
   for (let g = 0; g < groups; g++) {
     const o: number[] = [];
     const keyOf = (s: number) => (objKey + BigInt(g * gs + s + 1) * K_SHARD) & M;
-    for (let s = 0; s < gs; s++) o[s] = pick(o, s, s, keyOf(s), false);
-    for (let s = 0; s < gs; s++) if (!eligible(o[s]!)) o[s] = pick(o, gs, s, keyOf(s) ^ K_SPARE, true);
+    const gkey = fmix(objKey + BigInt(g + 1) * K_GROUP);
+    if (algo === 'straw2-like') {
+      for (let s = 0; s < gs; s++) {
+        let t = -1;
+        for (let f = 0; f < MAX_STRAW_TRIES && t < 0; f++) {
+          const c = straw2Descent(pm, gkey, s + gs * f);
+          if (eligible(c) && !domainUsed(o, s, s, domOf[c]!)) t = c;
+        }
+        o[s] = t >= 0 ? t : scan(o, s, s, keyOf(s), true, nd, nt);
+      }
+    } else {
+      const slotDom: number[] = [];
+      const fresh: boolean[] = new Array(gs).fill(false);
+      let from: number;
+      if (!reservoirOnly) {
+        for (let s = 0; s < gs; s++) { o[s] = pick(o, s, s, keyOf(s), false, ndB, ntB); slotDom[s] = domOf[o[s]!]!; }
+        from = ndB;
+      } else if (seedCtx) {
+        // the base's own layout seeds the fill: first shard per domain stays, the rest take free fill domains
+        for (let s = 0; s < gs; s++) o[s] = pickIn(seedCtx, o, s, s, keyOf(s), false, seedCtx.ndB, ntB);
+        for (let s = 0; s < gs; s++) {
+          const d = domOf[o[s]!]!;
+          slotDom[s] = slotDom.slice(0, s).includes(d) ? -1 : d;
+        }
+        const free = Array.from({ length: gs }, (_, d) => d).filter((d) => !slotDom.includes(d));
+        for (let s = 0; s < gs; s++) if (slotDom[s] === -1) { slotDom[s] = free.shift()!; fresh[s] = true; }
+        from = gs;
+      } else {
+        for (let s = 0; s < gs; s++) { slotDom[s] = s; fresh[s] = true; }
+        for (let i = gs - 1; i > 0; i--) {
+          const r = below(fmix(gkey ^ ((BigInt(i) * K_PERM) & M)), i + 1);
+          [slotDom[i], slotDom[r]] = [slotDom[r]!, slotDom[i]!];
+        }
+        from = gs;
+      }
+      for (let j = from; j < nd; j++) {
+        const h = fmix(gkey + BigInt(j) * K_STAGE);
+        const st = stage[j]!;
+        if (Number(h >> 32n) >= st.prob * 2 ** 32) continue;
+        let slot: number;
+        if (st.uniform) slot = below(h, gs);
+        else {
+          const a = slotDom.map((d) => Math.max(0, 1 - st.after[d]! / st.before[d]!));
+          const total = a.reduce((x, y) => x + y, 0);
+          if (!(total > 0)) slot = below(h, gs);
+          else {
+            let u = Number(h & 0xffffffffn) / 2 ** 32 * total;
+            slot = -1;
+            let last = 0;
+            for (let s = 0; s < gs && slot < 0; s++) {
+              if (a[s]! > 0) { last = s; if (u < a[s]!) slot = s; else u -= a[s]!; }
+            }
+            if (slot < 0) slot = last;
+          }
+        }
+        slotDom[slot] = j; fresh[slot] = true;
+      }
+      for (let s = 0; s < gs; s++) if (fresh[s]) o[s] = inDomain(slotDom[s]!, keyOf(s), false);
+    }
+    if (algo === 'jump-map') {
+      for (let s = 0; s < gs; s++) {
+        if (eligible(o[s]!)) continue;
+        const key = keyOf(s) ^ K_SPARE;
+        o[s] = extended ? spareExtended(o, s, key) : pick(o, gs, s, key, true, nd, nt);
+      }
+    }
     if (new Set(o.map((t) => domOf[t])).size !== gs) violations++;
     out.push(o);
   }
   return { groups: out, violations, domainLevel: pm.levelNamesList[level] ?? 'target' };
+}
+
+/** CRUSH-like straw2 descent (node, rank, target by weight) for replica rank r. */
+function straw2Descent(pm: PoolMap, gkey: bigint, r: number): number {
+  const L = pm.levelNamesList.length;
+  const x = fmix(gkey + BigInt(r + 1) * K_ATTEMPT);
+  const weights = Array.from({ length: L + 1 }, (_, l) => pm.domainWeights(l));
+  const equalSiblings = weights.every((w, l) => {
+    if (l === 0) return w.every((v) => v === w[0]);
+    const { start, count } = pm.levelArrays(l - 1);
+    return Array.from(start).every((s0, p) => Array.from(w.subarray(s0, s0 + count[p]!)).every((v) => v === w[s0]));
+  });
+  const choose = (l: number, start: number, count: number): number => {
+    let best = start, bestDraw = -Infinity, bestHash = -1n;
+    for (let i = start; i < start + count; i++) {
+      const h = fmix(x ^ ((BigInt((l << 24) + i + 1) * K_SHARD) & M));
+      if (!equalSiblings) {
+        const draw = Math.log((Number(h >> 11n) + 1) * 2 ** -53) / weights[l]![i]!;
+        if (draw > bestDraw) { bestDraw = draw; best = i; }
+      } else if (h >= bestHash) { bestHash = h; best = i; }
+    }
+    return best;
+  };
+  let start = 0, count = pm.domainCount(0);
+  for (let l = 0; l < L; l++) {
+    const d = choose(l, start, count);
+    start = pm.levelArrays(l).start[d]!; count = pm.levelArrays(l).count[d]!;
+  }
+  return choose(L, start, count);
 }

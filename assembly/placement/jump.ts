@@ -54,3 +54,48 @@ export function jump2(ka: u64, na: i32, kb: u64, nb: i32): void {
   jumpOutA = <i32>ba;
   jumpOutB = <i32>bb;
 }
+
+/** Results of `jump4`. */
+export let jumpOutC: i32 = 0;
+export let jumpOutD: i32 = 0;
+
+/**
+ * Four independent jump hashes in two f64x2 vectors (results in jumpOutA..D), bit-exact with
+ * `jump`: the LCG runs in i64x2 lanes; `(key >> 33) + 1` (< 2^31) becomes an f64 through the 2^52
+ * exponent trick; the quotient, product and truncation are the same IEEE operations as the scalar
+ * code, and b, j stay integer-valued f64 (exact below 2^53: j <= 2^31 * buckets).
+ */
+// @ts-ignore: decorator
+@inline
+export function jump4(ka: u64, na: i32, kb: u64, nb: i32, kc: u64, nc: i32, kd: u64, nd: i32): void {
+  const MUL = i64x2.splat(2862933555777941757);
+  const ONE = i64x2.splat(1);
+  const EXP = i64x2.splat(0x4330000000000000);
+  const TWO52 = f64x2.splat(4503599627370496.0);
+  const TWO31 = f64x2.splat(2147483648.0);
+  const F1 = f64x2.splat(1.0);
+  let k0 = i64x2.replace_lane(i64x2.splat(ka), 1, kb);
+  let k1 = i64x2.replace_lane(i64x2.splat(kc), 1, kd);
+  const n0 = f64x2.replace_lane(f64x2.splat(<f64>na), 1, <f64>nb);
+  const n1 = f64x2.replace_lane(f64x2.splat(<f64>nc), 1, <f64>nd);
+  let b0 = f64x2.splat(-1.0), b1 = b0;
+  let j0 = f64x2.splat(0.0), j1 = j0;
+  for (;;) {
+    const r0 = f64x2.lt(j0, n0), r1 = f64x2.lt(j1, n1);
+    if (!v128.any_true(v128.or(r0, r1))) break;
+    b0 = v128.bitselect(j0, b0, r0);
+    b1 = v128.bitselect(j1, b1, r1);
+    k0 = i64x2.add(i64x2.mul(k0, MUL), ONE);
+    k1 = i64x2.add(i64x2.mul(k1, MUL), ONE);
+    const d0 = f64x2.add(f64x2.sub(v128.or(i64x2.shr_u(k0, 33), EXP), TWO52), F1);
+    const d1 = f64x2.add(f64x2.sub(v128.or(i64x2.shr_u(k1, 33), EXP), TWO52), F1);
+    const x0 = f64x2.trunc(f64x2.mul(f64x2.add(b0, F1), f64x2.div(TWO31, d0)));
+    const x1 = f64x2.trunc(f64x2.mul(f64x2.add(b1, F1), f64x2.div(TWO31, d1)));
+    j0 = v128.bitselect(x0, j0, r0);
+    j1 = v128.bitselect(x1, j1, r1);
+  }
+  jumpOutA = <i32>f64x2.extract_lane(b0, 0);
+  jumpOutB = <i32>f64x2.extract_lane(b0, 1);
+  jumpOutC = <i32>f64x2.extract_lane(b1, 0);
+  jumpOutD = <i32>f64x2.extract_lane(b1, 1);
+}

@@ -1,44 +1,63 @@
-// Batch layout of objects over a flattened pool map (see placement/engine.ts for the memory format).
-// Two steps per group: a base position for every shard computed from the whole map regardless of
-// target state (hierarchical jump hash with retries so no two shards share a fault domain), then a
-// spare for each shard whose base target is not eligible, avoiding the domains of its siblings.
-import { jump, jump2, fmix, jumpOutA, jumpOutB } from './jump';
-
-// Map header: i32 words at the map pointer (kept in sync with placement/engine.ts).
-const H_ALGO = 0;        // 0 = jump-map, 1 = ring
-const H_LEVELS = 1;      // number of domain levels above targets (>= 1)
-const H_NTARGETS = 2;
-const H_NDOMAINS = 3;    // domains at the effective fault level
-const H_GROUPS = 4;
-const H_GROUPSIZE = 5;
-const H_LEVELINFO = 6;   // ptr: per level [count, childStartPtr, childCountPtr]
-const H_ELIGIBLE = 7;    // ptr: u8 per target
-const H_DOMAIN = 8;      // ptr: i32 per target, its domain index at the effective fault level
-const H_DSTART = 9;      // ptr: i32 per domain, first target
-const H_DCOUNT = 10;     // ptr: i32 per domain, number of targets
-const H_RINGPTS = 11;    // ptr: u64 sorted ring points
-const H_RINGTGT = 12;    // ptr: i32 target of each ring point
-const H_RINGSIZE = 13;
+// Batch layout of objects over a flattened pool map (header words: ./abi.ts, shared with
+// placement/engine.ts). Per group, three steps:
+//  1. base positions, state-blind (so a failure never disturbs a healthy shard):
+//     - jump-map: a hierarchical jump hash over the *base* of the pool (its shape before the first
+//       extension), retried until the shard's fault domain is unused by the group; then a weighted
+//       reservoir (Chao's sampling with exact inclusion probabilities) over the domains appended
+//       after the base, in pool order: domain j enters the group with probability pi_j and takes
+//       the slot of one member, so an extension moves a shard only onto an added domain;
+//     - jump-map on a base with fewer domains than the group: the reservoir from the first domain;
+//     - ring: consistent-hash ring walked clockwise past used domains (comparison);
+//     - straw2: CRUSH-like straw2 descent with retries, state-aware (comparison).
+//  2. a spare for each shard whose target is not eligible (DOWN, DOWNOUT, DRAIN), avoiding the
+//     domains of its siblings (jump-map, ring).
+//  3. count groups with two shards in one domain.
+import { jump, jump4, fmix, jumpOutA, jumpOutB, jumpOutC, jumpOutD } from './jump';
+import {
+  LAYOUT_ABI_MAGIC, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE, H_LEVELINFO,
+  H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES, H_BASE_TARGETS,
+  H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB, H_DUNIFORM,
+  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
+} from './abi';
 
 /** Hash attempts before the deterministic scan takes over. */
 const MAX_ATTEMPTS: i32 = 24;
+/** Straw2 retries per shard before the scan (CRUSH's choose_total_tries is 50). */
+const MAX_STRAW_TRIES: i32 = 50;
+/** Attempts at a spare target inside a chosen domain before scanning it. */
+const IN_DOMAIN_ATTEMPTS: i32 = 4;
+/** Largest group (scratch arrays below). */
+const MAX_GS: i32 = 32;
 const K_SHARD: u64 = 0x9e3779b97f4a7c15;
 const K_ATTEMPT: u64 = 0xd6e8feb86659fd93;
 const K_LEVEL: u64 = 0xa0761d6478bd642f;
 const K_SPARE: u64 = 0xe7037ed1a0b428db;
 const K_SCAN: u64 = 0x8ebc6af09c88c6e3;
+const K_GROUP: u64 = 0x589965cc75374cc3;
+const K_STAGE: u64 = 0x1d8e4e27c47d124f;
+const K_INDOM: u64 = 0x2127599bf4325c37;
+const K_PERM: u64 = 0x880355f21e6d1965;
+const TWO_M53: f64 = 1.0 / 9007199254740992.0;
 
 @inline function hdr(map: usize, i: i32): i32 { return load<i32>(map + (<usize>i << 2)); }
 @inline function ldi(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
+@inline function ldf(p: usize, i: i32): f64 { return load<f64>(p + (<usize>i << 3)); }
+/** Uniform integer in [0, n) from the low 32 bits of h. */
+@inline function below(h: u64, n: i32): i32 { return <i32>(((h & 0xffffffff) * <u64>n) >> 32); }
 
-/** Jump-map candidate: descend the domain tree with an independent jump hash per level. */
+/** Scratch of one group (static data: the core never allocates). */
+const FIRST: usize = memory.data(4 * MAX_GS, 16);   // attempt-0 jump-map candidates
+const SLOTDOM: usize = memory.data(4 * MAX_GS, 16); // domain of each shard's current target
+const FRESH: usize = memory.data(4 * MAX_GS, 16);   // 1 if the reservoir moved the shard
+
+/** Jump-map candidate over the base: descend the domain tree with an independent jump per level. */
 function candJump(map: usize, key: u64, attempt: i32): i32 {
   // `key` is already mixed (objKey + shard * K_SHARD): each level's fmix below decorrelates
   let h = key ^ (<u64>attempt * K_ATTEMPT);
   const levels = hdr(map, H_LEVELS);
   const info = <usize>hdr(map, H_LEVELINFO);
   let start: i32 = 0;
-  let count: i32 = ldi(info, 0);
+  let count: i32 = hdr(map, H_BASE_NODES);
   for (let l = 0; l < levels; l++) {
     h = fmix(h + K_LEVEL);
     const d = start + jump(h, count);
@@ -50,30 +69,35 @@ function candJump(map: usize, key: u64, attempt: i32): i32 {
   return start + jump(h, count);
 }
 
-/** Attempt-0 jump-map candidates of shards s and s+1 at once (two interleaved descents). */
-function candJumpPair(map: usize, keyA: u64, keyB: u64, out: usize): void {
-  let ha = keyA, hb = keyB;
+/**
+ * Jump-map candidates of four keys at once (four descents over the base, SIMD jump): lane i
+ * equals candJump of key i at attempt 0 (keys already carry their attempt). Only the first
+ * `lanes` results are stored.
+ */
+function candJump4(map: usize, ka: u64, kb: u64, kc: u64, kd: u64, out: usize, lanes: i32): void {
+  let ha = ka, hb = kb, hc = kc, hd = kd;
   const levels = hdr(map, H_LEVELS);
   const info = <usize>hdr(map, H_LEVELINFO);
-  let sa: i32 = 0, sb: i32 = 0;
-  let ca: i32 = ldi(info, 0), cb: i32 = ca;
+  let sa: i32 = 0, sb: i32 = 0, sc: i32 = 0, sd: i32 = 0;
+  let ca: i32 = hdr(map, H_BASE_NODES), cb: i32 = ca, cc: i32 = ca, cd: i32 = ca;
   for (let l = 0; l < levels; l++) {
-    ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL);
-    jump2(ha, ca, hb, cb);
-    const da = sa + jumpOutA, db = sb + jumpOutB;
+    ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL); hc = fmix(hc + K_LEVEL); hd = fmix(hd + K_LEVEL);
+    jump4(ha, ca, hb, cb, hc, cc, hd, cd);
+    const da = sa + jumpOutA, db = sb + jumpOutB, dc = sc + jumpOutC, dd = sd + jumpOutD;
     const base = info + <usize>(l * 12);
     const sp = <usize>load<i32>(base + 4), cp = <usize>load<i32>(base + 8);
     sa = ldi(sp, da); ca = ldi(cp, da);
     sb = ldi(sp, db); cb = ldi(cp, db);
+    sc = ldi(sp, dc); cc = ldi(cp, dc);
+    sd = ldi(sp, dd); cd = ldi(cp, dd);
   }
-  ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL);
-  jump2(ha, ca, hb, cb);
+  ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL); hc = fmix(hc + K_LEVEL); hd = fmix(hd + K_LEVEL);
+  jump4(ha, ca, hb, cb, hc, cc, hd, cd);
   store<i32>(out, sa + jumpOutA);
-  store<i32>(out + 4, sb + jumpOutB);
+  if (lanes > 1) store<i32>(out + 4, sb + jumpOutB);
+  if (lanes > 2) store<i32>(out + 8, sc + jumpOutC);
+  if (lanes > 3) store<i32>(out + 12, sd + jumpOutD);
 }
-
-/** Scratch for attempt-0 candidates of one group (static data: the core never allocates). */
-const FIRST: usize = memory.data(4 * 32, 16);
 
 /** Ring candidate: the attempt-th point clockwise from the key's position (virtual nodes). */
 function candRing(map: usize, key: u64, attempt: i32): i32 {
@@ -90,15 +114,10 @@ function candRing(map: usize, key: u64, attempt: i32): i32 {
   return ldi(<usize>hdr(map, H_RINGTGT), idx);
 }
 
-@inline function cand(map: usize, algo: i32, key: u64, attempt: i32): i32 {
-  return algo == 0 ? candJump(map, key, attempt) : candRing(map, key, attempt);
-}
-
-/** True if some shard j != skip among out[0..n) sits in domain `dom`. */
-@inline function domainUsed(map: usize, out: usize, n: i32, skip: i32, dom: i32): bool {
-  const dp = <usize>hdr(map, H_DOMAIN);
+/** True if some shard j != skip among the first n of the group sits in domain `dom`. */
+@inline function domainUsed(n: i32, skip: i32, dom: i32): bool {
   for (let j = 0; j < n; j++) {
-    if (j != skip && ldi(dp, ldi(out, j)) == dom) return true;
+    if (j != skip && ldi(SLOTDOM, j) == dom) return true;
   }
   return false;
 }
@@ -108,27 +127,16 @@ function candRing(map: usize, key: u64, attempt: i32): i32 {
   return false;
 }
 
-/**
- * A target for shard `s` whose domain no other shard among out[0..n) uses (except `s` itself);
- * if `needEligible`, only eligible targets. Hash attempts first, then a deterministic scan over
- * domains, then (violating the fault domain rule) any unused target. -1 if none exists.
- */
-function pick(map: usize, algo: i32, out: usize, n: i32, s: i32, key: u64, needEligible: bool, firstAttempt: i32): i32 {
+/** Deterministic fallback after the hash attempts: a free domain by scan, else any unused target. */
+function scanPick(map: usize, out: usize, n: i32, s: i32, key: u64, needEligible: bool, nd: i32, nt: i32): i32 {
   const elig = <usize>hdr(map, H_ELIGIBLE);
-  const dp = <usize>hdr(map, H_DOMAIN);
-  for (let a = firstAttempt; a < MAX_ATTEMPTS; a++) {
-    const t = cand(map, algo, key, a);
-    if (needEligible && load<u8>(elig + <usize>t) == 0) continue;
-    if (!domainUsed(map, out, n, s, ldi(dp, t))) return t;
-  }
-  const nd = hdr(map, H_NDOMAINS);
   const ds = <usize>hdr(map, H_DSTART);
   const dc = <usize>hdr(map, H_DCOUNT);
   const k2 = fmix(key ^ K_SCAN);
   const d0 = jump(k2, nd);
   for (let i = 0; i < nd; i++) {
     let d = d0 + i; if (d >= nd) d -= nd;
-    if (domainUsed(map, out, n, s, d)) continue;
+    if (domainUsed(n, s, d)) continue;
     const st = ldi(ds, d), ct = ldi(dc, d);
     const o = jump(fmix(k2 + K_LEVEL), ct);
     for (let k = 0; k < ct; k++) {
@@ -138,7 +146,6 @@ function pick(map: usize, algo: i32, out: usize, n: i32, s: i32, key: u64, needE
     }
   }
   // No free domain: share one (a violation) but never a target.
-  const nt = hdr(map, H_NTARGETS);
   const t0 = jump(k2, nt);
   for (let i = 0; i < nt; i++) {
     let t = t0 + i; if (t >= nt) t -= nt;
@@ -148,12 +155,269 @@ function pick(map: usize, algo: i32, out: usize, n: i32, s: i32, key: u64, needE
   return -1;
 }
 
-/** Groups in out[0..gs) with two shards in one domain: 0 or 1. */
-@inline function violates(map: usize, out: usize, gs: i32): i32 {
+/**
+ * A target for shard `s` whose domain no other shard among the first n uses (except `s` itself);
+ * if `needEligible`, only eligible targets. Hash attempts first (jump-map over the base, or ring),
+ * then the deterministic scan over the first `nd` domains / `nt` targets. -1 if none exists.
+ */
+function pick(map: usize, algo: i32, out: usize, n: i32, s: i32, key: u64, needEligible: bool, firstAttempt: i32, nd: i32, nt: i32): i32 {
+  const elig = <usize>hdr(map, H_ELIGIBLE);
   const dp = <usize>hdr(map, H_DOMAIN);
+  for (let a = firstAttempt; a < MAX_ATTEMPTS; a++) {
+    const t = algo == ALGO_JUMP_MAP ? candJump(map, key, a) : candRing(map, key, a);
+    if (needEligible && load<u8>(elig + <usize>t) == 0) continue;
+    if (!domainUsed(n, s, ldi(dp, t))) return t;
+  }
+  return scanPick(map, out, n, s, key, needEligible, nd, nt);
+}
+
+/** Index in [0, count) by the targets' weights (cumulative, inclusive) from 53 bits of h. */
+function weightedIndex(cum: usize, start: i32, count: i32, h: u64): i32 {
+  const total = ldf(cum, start + count - 1);
+  const u = <f64>(h >> 11) * TWO_M53 * total;
+  let lo = 0, hi = count - 1; // first index with cum > u
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ldf(cum, start + mid) > u) hi = mid; else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
+ * The target of a shard placed in domain `d` (reservoir positions and spares), by the targets'
+ * weights; if `needEligible`, an eligible one (a few hashed attempts, then a scan), or -1.
+ */
+function inDomain(map: usize, d: i32, key: u64, needEligible: bool): i32 {
+  const st = ldi(<usize>hdr(map, H_DSTART), d);
+  const ct = ldi(<usize>hdr(map, H_DCOUNT), d);
+  const elig = <usize>hdr(map, H_ELIGIBLE);
+  const uniform = load<u8>(<usize>hdr(map, H_DUNIFORM) + <usize>d) != 0;
+  const cum = <usize>hdr(map, H_TCUM);
+  let h = fmix(key ^ K_INDOM ^ (<u64>d * K_LEVEL));
+  let x = ct == 1 ? 0 : uniform ? jump(h, ct) : weightedIndex(cum, st, ct, h);
+  if (!needEligible || load<u8>(elig + <usize>(st + x)) != 0) return st + x;
+  for (let a = 1; a < IN_DOMAIN_ATTEMPTS; a++) {
+    h = fmix(h + K_ATTEMPT);
+    x = ct == 1 ? 0 : uniform ? jump(h, ct) : weightedIndex(cum, st, ct, h);
+    if (load<u8>(elig + <usize>(st + x)) != 0) return st + x;
+  }
+  for (let i = 1; i < ct; i++) {
+    let y = x + i; if (y >= ct) y -= ct;
+    if (load<u8>(elig + <usize>(st + y)) != 0) return st + y;
+  }
+  return -1;
+}
+
+/**
+ * The slot a stage-j entrant replaces when removal is not uniform (weighted pools): member i is
+ * removed with probability proportional to 1 - pi_i(j) / pi_i(j-1), which keeps every domain's
+ * inclusion probability exactly at its capped share of the weight (Chao 1982).
+ */
+function removeWeighted(map: usize, gs: i32, j: i32, h: u64): i32 {
+  const w = <usize>hdr(map, H_DWEIGHT);
+  const cp = <usize>hdr(map, H_RES_C);
+  const c1 = ldf(cp, j), c0 = ldf(cp, j - 1);
+  let total: f64 = 0;
+  for (let s = 0; s < gs; s++) {
+    const wi = ldf(w, ldi(SLOTDOM, s));
+    const p0 = min<f64>(1.0, c0 * wi), p1 = min<f64>(1.0, c1 * wi);
+    total += max<f64>(0.0, 1.0 - p1 / p0);
+  }
+  if (!(total > 0)) return below(h, gs);
+  let u = <f64>(h & 0xffffffff) * (1.0 / 4294967296.0) * total;
+  let last = 0;
+  for (let s = 0; s < gs; s++) {
+    const wi = ldf(w, ldi(SLOTDOM, s));
+    const p0 = min<f64>(1.0, c0 * wi), p1 = min<f64>(1.0, c1 * wi);
+    const a = max<f64>(0.0, 1.0 - p1 / p0);
+    if (a > 0) { last = s; if (u < a) return s; u -= a; }
+  }
+  return last;
+}
+
+/**
+ * Reservoir stages [from, nd): each domain j enters with its stage probability and takes a slot;
+ * SLOTDOM holds the members, FRESH marks the slots that changed.
+ */
+function reservoir(map: usize, gs: i32, gkey: u64, from: i32, nd: i32): void {
+  const prob = <usize>hdr(map, H_RES_PROB);
+  const uni = <usize>hdr(map, H_RES_UNIFORM);
+  for (let j = from; j < nd; j++) {
+    const h = fmix(gkey + <u64>j * K_STAGE);
+    if (<f64>(h >> 32) < ldf(prob, j)) {
+      const slot = load<u8>(uni + <usize>j) != 0 ? below(h, gs) : removeWeighted(map, gs, j, h);
+      store<i32>(SLOTDOM + (<usize>slot << 2), j);
+      store<i32>(FRESH + (<usize>slot << 2), 1);
+    }
+  }
+}
+
+@inline function shardKey(objKey: u64, g: i32, gs: i32, s: i32): u64 {
+  return objKey + <u64>(g * gs + s + 1) * K_SHARD;
+}
+
+/**
+ * The original jump-map positions of one group over the base described by `map` (its level,
+ * base domains and targets) into out[0..gs), and their domains into SLOTDOM; false if impossible.
+ */
+function jumpBase(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool {
+  const dp = <usize>hdr(map, H_DOMAIN);
+  const ndB = hdr(map, H_BASE_DOMAINS), ntB = hdr(map, H_BASE_TARGETS);
+  // attempt 0 of every shard first, four descents at a time (independent, so they overlap)
+  let s = 0;
+  for (; s + 1 < gs; s += 4) {
+    const k = shardKey(objKey, g, gs, s), lanes = min(4, gs - s);
+    candJump4(map, k, k + K_SHARD, lanes > 2 ? k + 2 * K_SHARD : k, lanes > 3 ? k + 3 * K_SHARD : k, FIRST + (<usize>s << 2), lanes);
+  }
+  if (s < gs) store<i32>(FIRST + (<usize>s << 2), candJump(map, shardKey(objKey, g, gs, s), 0));
+  for (s = 0; s < gs; s++) {
+    const c = ldi(FIRST, s);
+    const t = domainUsed(s, s, ldi(dp, c)) ? pick(map, ALGO_JUMP_MAP, o, s, s, shardKey(objKey, g, gs, s), false, 1, ndB, ntB) : c;
+    if (t < 0) return false;
+    store<i32>(o + (<usize>s << 2), t);
+    store<i32>(SLOTDOM + (<usize>s << 2), ldi(dp, t));
+  }
+  return true;
+}
+
+/**
+ * Jump-map base positions of one group into out[0..gs) (and SLOTDOM); false if impossible.
+ * MODE_JUMP_BASE: the original jump-map over the base, then the reservoir over later domains.
+ * MODE_RESERVOIR: the first gs domains fill the group, then the reservoir. The fill keeps the
+ * layout the base had on its own (a finer level, as the base had too few domains at this one):
+ * the first shard on each of its domains stays put, the others take the remaining fill domains.
+ */
+function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool {
+  const dp = <usize>hdr(map, H_DOMAIN);
+  const nd = hdr(map, H_NDOMAINS);
+  const gkey = fmix(objKey + <u64>(g + 1) * K_GROUP);
+  for (let s = 0; s < gs; s++) store<i32>(FRESH + (<usize>s << 2), 0);
+  if (hdr(map, H_GROUP_MODE) == MODE_JUMP_BASE) {
+    if (!jumpBase(map, objKey, g, gs, o)) return false;
+    const ndB = hdr(map, H_BASE_DOMAINS);
+    if (nd > ndB) reservoir(map, gs, gkey, ndB, nd);
+  } else {
+    const seed = <usize>hdr(map, H_SEED_MAP);
+    if (seed != 0) {
+      if (!jumpBase(seed, objKey, g, gs, o)) return false;
+      // keep the first shard on each domain (of this level); mark the rest to move (-1)
+      for (let s = 0; s < gs; s++) {
+        const d = ldi(dp, ldi(o, s));
+        store<i32>(SLOTDOM + (<usize>s << 2), domainUsed(s, -1, d) ? -1 : d);
+      }
+      // the fill domains 0..gs-1 not kept go to the moved slots, in order
+      let next = 0;
+      for (let s = 0; s < gs; s++) {
+        if (ldi(SLOTDOM, s) >= 0) continue;
+        while (domainUsed(gs, -1, next)) next++;
+        store<i32>(SLOTDOM + (<usize>s << 2), next);
+        store<i32>(FRESH + (<usize>s << 2), 1);
+        next++;
+      }
+    } else {
+      // no base layout to keep: the fill domains in a hashed order of slots
+      for (let s = 0; s < gs; s++) { store<i32>(SLOTDOM + (<usize>s << 2), s); store<i32>(FRESH + (<usize>s << 2), 1); }
+      for (let i = gs - 1; i > 0; i--) {
+        const r = below(fmix(gkey ^ (<u64>i * K_PERM)), i + 1);
+        const a = ldi(SLOTDOM, i);
+        store<i32>(SLOTDOM + (<usize>i << 2), ldi(SLOTDOM, r));
+        store<i32>(SLOTDOM + (<usize>r << 2), a);
+      }
+    }
+    reservoir(map, gs, gkey, gs, nd);
+  }
+  for (let s = 0; s < gs; s++) {
+    if (ldi(FRESH, s) == 0) continue;
+    store<i32>(o + (<usize>s << 2), inDomain(map, ldi(SLOTDOM, s), shardKey(objKey, g, gs, s), false));
+  }
+  return true;
+}
+
+/**
+ * A spare for shard s of a jump-map group on a pool with domains beyond the base: each attempt
+ * takes the base candidate (jump over the base) and carries it through a one-slot weighted
+ * reservoir over the later domains, so spares spread by weight over the whole pool and an
+ * extension moves a spare only onto an added domain.
+ */
+function spareExtended(map: usize, out: usize, gs: i32, s: i32, key: u64): i32 {
+  const elig = <usize>hdr(map, H_ELIGIBLE);
+  const dp = <usize>hdr(map, H_DOMAIN);
+  const nd = hdr(map, H_NDOMAINS), ndB = hdr(map, H_BASE_DOMAINS);
+  const sp = <usize>hdr(map, H_SPARE_PROB);
+  for (let a = 0; a < MAX_ATTEMPTS; a++) {
+    let t = candJump(map, key, a);
+    let d = ldi(dp, t);
+    const ka = fmix(key ^ (<u64>a * K_ATTEMPT) ^ K_STAGE);
+    for (let j = ndB; j < nd; j++) {
+      if (<f64>(fmix(ka + <u64>j * K_STAGE) >> 32) < ldf(sp, j)) { d = j; t = -1; }
+    }
+    if (domainUsed(gs, s, d)) continue;
+    if (t < 0) t = inDomain(map, d, ka, true);
+    else if (load<u8>(elig + <usize>t) == 0) continue;
+    if (t >= 0) return t;
+  }
+  return scanPick(map, out, gs, s, key, true, nd, hdr(map, H_NTARGETS));
+}
+
+/** CRUSH-like straw2 choice among items [start, start+count) of level l (weights at level l). */
+function straw2(map: usize, l: i32, start: i32, count: i32, x: u64, useLog: bool): i32 {
+  const wp = <usize>ldi(<usize>hdr(map, H_LEVELWEIGHT), l);
+  let best = start;
+  let bestDraw: f64 = -Infinity;
+  let bestHash: u64 = 0;
+  for (let i = start; i < start + count; i++) {
+    const h = fmix(x ^ (<u64>((l << 24) + i + 1) * K_SHARD));
+    if (useLog) {
+      const u = (<f64>(h >> 11) + 1.0) * TWO_M53; // (0, 1]
+      const draw = Math.log(u) / ldf(wp, i);
+      if (draw > bestDraw) { bestDraw = draw; best = i; }
+    } else if (h >= bestHash) { bestHash = h; best = i; }
+  }
+  return best;
+}
+
+/** Straw2 descent from the root to a target for replica rank r. */
+function candStraw2(map: usize, gkey: u64, r: i32, useLog: bool): i32 {
+  const levels = hdr(map, H_LEVELS);
+  const info = <usize>hdr(map, H_LEVELINFO);
+  const x = fmix(gkey + <u64>(r + 1) * K_ATTEMPT);
+  let start: i32 = 0;
+  let count: i32 = ldi(info, 0);
+  for (let l = 0; l < levels; l++) {
+    const d = straw2(map, l, start, count, x, useLog);
+    const base = info + <usize>(l * 12);
+    start = ldi(<usize>load<i32>(base + 4), d);
+    count = ldi(<usize>load<i32>(base + 8), d);
+  }
+  return straw2(map, levels, start, count, x, useLog);
+}
+
+/** Straw2 group, CRUSH `chooseleaf indep` style: position s retries with r = s + gs * try. */
+function straw2Group(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool {
+  const elig = <usize>hdr(map, H_ELIGIBLE);
+  const dp = <usize>hdr(map, H_DOMAIN);
+  const useLog = hdr(map, H_STRAW_LOG) != 0;
+  const gkey = fmix(objKey + <u64>(g + 1) * K_GROUP);
+  for (let s = 0; s < gs; s++) {
+    let t = -1;
+    for (let f = 0; f < MAX_STRAW_TRIES; f++) {
+      const c = candStraw2(map, gkey, s + gs * f, useLog);
+      if (load<u8>(elig + <usize>c) == 0 || domainUsed(s, s, ldi(dp, c))) continue;
+      t = c; break;
+    }
+    if (t < 0) t = scanPick(map, o, s, s, shardKey(objKey, g, gs, s), true, hdr(map, H_NDOMAINS), hdr(map, H_NTARGETS));
+    if (t < 0) return false;
+    store<i32>(o + (<usize>s << 2), t);
+    store<i32>(SLOTDOM + (<usize>s << 2), ldi(dp, t));
+  }
+  return true;
+}
+
+/** Groups in out[0..gs) with two shards in one domain: 0 or 1. */
+@inline function violates(gs: i32): i32 {
   for (let i = 1; i < gs; i++) {
-    const di = ldi(dp, ldi(out, i));
-    for (let j = 0; j < i; j++) if (ldi(dp, ldi(out, j)) == di) return 1;
+    const di = ldi(SLOTDOM, i);
+    for (let j = 0; j < i; j++) if (ldi(SLOTDOM, j) == di) return 1;
   }
   return 0;
 }
@@ -161,13 +425,19 @@ function pick(map: usize, algo: i32, out: usize, n: i32, s: i32, key: u64, needE
 /**
  * Lay out `n` objects (oids as u64 pairs lo, hi at `oids`) into `out` (i32 target per shard,
  * object-major, then group, then shard). Returns the number of groups violating the fault domain
- * rule, or -1 when a group cannot be placed at all (fewer eligible targets than shards).
+ * rule, LAYOUT_ERR_NO_TARGETS when a group cannot be placed at all (fewer eligible targets than
+ * shards), or LAYOUT_ERR_ABI when the header was not written for this ABI.
  */
 export function layoutObjects(map: usize, oids: usize, n: i32, out: usize): i32 {
+  if (hdr(map, H_MAGIC) != LAYOUT_ABI_MAGIC) return LAYOUT_ERR_ABI;
   const algo = hdr(map, H_ALGO);
   const groups = hdr(map, H_GROUPS);
   const gs = hdr(map, H_GROUPSIZE);
+  if (gs < 1 || gs > MAX_GS) return LAYOUT_ERR_ABI;
   const elig = <usize>hdr(map, H_ELIGIBLE);
+  const dp = <usize>hdr(map, H_DOMAIN);
+  const nd = hdr(map, H_NDOMAINS), nt = hdr(map, H_NTARGETS);
+  const extended = algo == ALGO_JUMP_MAP && (hdr(map, H_GROUP_MODE) != MODE_JUMP_BASE || hdr(map, H_BASE_DOMAINS) < nd);
   let violations = 0;
   let o = out;
   for (let i = 0; i < n; i++) {
@@ -175,35 +445,28 @@ export function layoutObjects(map: usize, oids: usize, n: i32, out: usize): i32 
     const hi = load<u64>(oids + (<usize>i << 4) + 8);
     const objKey = fmix(lo ^ fmix(hi + K_SHARD));
     for (let g = 0; g < groups; g++) {
-      // base positions: state-blind, so failures never disturb healthy shards
-      // attempt 0 of every shard first, two descents at a time (independent, so they overlap)
-      if (algo == 0) {
-        let s = 0;
-        for (; s + 1 < gs; s += 2) {
-          const ka = objKey + <u64>(g * gs + s + 1) * K_SHARD;
-          candJumpPair(map, ka, ka + K_SHARD, FIRST + (<usize>s << 2));
+      if (algo == ALGO_JUMP_MAP) {
+        if (!jumpMapGroup(map, objKey, g, gs, o)) return LAYOUT_ERR_NO_TARGETS;
+      } else if (algo == ALGO_RING) {
+        for (let s = 0; s < gs; s++) {
+          const t = pick(map, ALGO_RING, o, s, s, shardKey(objKey, g, gs, s), false, 0, nd, nt);
+          if (t < 0) return LAYOUT_ERR_NO_TARGETS;
+          store<i32>(o + (<usize>s << 2), t);
+          store<i32>(SLOTDOM + (<usize>s << 2), ldi(dp, t));
         }
-        if (s < gs) store<i32>(FIRST + (<usize>s << 2), candJump(map, objKey + <u64>(g * gs + s + 1) * K_SHARD, 0));
-      }
-      for (let s = 0; s < gs; s++) {
-        const key = objKey + <u64>(g * gs + s + 1) * K_SHARD;
-        let t: i32 = -1;
-        if (algo == 0) {
-          const c = ldi(FIRST, s);
-          t = domainUsed(map, o, s, s, ldi(<usize>hdr(map, H_DOMAIN), c)) ? pick(map, algo, o, s, s, key, false, 1) : c;
-        } else t = pick(map, algo, o, s, s, key, false, 0);
-        if (t < 0) return -1;
-        store<i32>(o + (<usize>s << 2), t);
+      } else {
+        if (!straw2Group(map, objKey, g, gs, o)) return LAYOUT_ERR_NO_TARGETS;
       }
       // spares for shards whose base target is not eligible (DOWN, DOWNOUT, DRAIN)
       for (let s = 0; s < gs; s++) {
         if (load<u8>(elig + <usize>ldi(o, s)) != 0) continue;
-        const key = (objKey + <u64>(g * gs + s + 1) * K_SHARD) ^ K_SPARE;
-        const t = pick(map, algo, o, gs, s, key, true, 0);
-        if (t < 0) return -1;
+        const key = shardKey(objKey, g, gs, s) ^ K_SPARE;
+        const t = extended ? spareExtended(map, o, gs, s, key) : pick(map, algo, o, gs, s, key, true, 0, nd, nt);
+        if (t < 0) return LAYOUT_ERR_NO_TARGETS;
         store<i32>(o + (<usize>s << 2), t);
+        store<i32>(SLOTDOM + (<usize>s << 2), ldi(dp, t));
       }
-      violations += violates(map, o, gs);
+      violations += violates(gs);
       o += <usize>gs << 2;
     }
   }

@@ -118,4 +118,52 @@ t('serialize round-trips; every single bit flip is detected as CORRUPTED', () =>
   assert.is(code(() => PoolMap.deserialize(new Uint8Array(3))), 'CORRUPTED');
 });
 
+t('heterogeneous pools: blocks of nodes, target weights, domain weights; the first block is the placement base', () => {
+  const pm = PoolMap.create([{ nodes: 2, ranksPerNode: 2, targetsPerRank: 4 }, { nodes: 1, ranksPerNode: 2, targetsPerRank: 2, targetWeight: 0.5 }]);
+  assert.is(pm.targets.length, 20);
+  assert.is(pm.nodeCount, 3);
+  assert.equal(Array.from(pm.domainWeights(0)), [8, 8, 2]);
+  assert.equal(Array.from(pm.domainWeights(1)), [4, 4, 4, 4, 1, 1]);
+  assert.is(pm.targetWeights[19], 0.5);
+  assert.is(pm.baseTargets, 16);
+  assert.ok(pm.hasPlacementBase);
+  const json = pm.toJSON();
+  assert.equal(json.placement, { baseTargets: 16 });
+  assert.is(json.domains[2]!.children![0]!.targets![0]!.weight, 0.5);
+  assert.is(json.domains[0]!.children![0]!.targets![0]!.weight, undefined, 'weight 1 is not written');
+  const back = PoolMap.fromJSON(json);
+  assert.equal(back.toJSON(), json);
+  assert.equal(PoolMap.deserialize(pm.serialize()).toJSON(), json);
+});
+
+t('a map never extended has no placement base (all base, as maps written before it existed); the first extension records it', () => {
+  const pm = PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 2 });
+  assert.not.ok(pm.hasPlacementBase);
+  assert.is(pm.baseTargets, 8);
+  assert.is(pm.toJSON().placement, undefined);
+  pm.extend({ nodes: 1 });
+  assert.is(pm.baseTargets, 8);
+  assert.equal(pm.toJSON().placement, { baseTargets: 8 });
+  pm.extend({ nodes: 2, ranksPerNode: 1, targetsPerRank: 3, targetWeight: 2 });
+  assert.is(pm.baseTargets, 8, 'later extensions keep the base');
+  assert.is(pm.targets.length, 18);
+  assert.is(pm.targetWeights[17], 2);
+  // a copy of the last node keeps its weight
+  pm.extend({ nodes: 1 });
+  assert.is(pm.targetWeights[20], 2);
+});
+
+t('bad weights and bases are refused with INVALID_ARGUMENT', () => {
+  const base = (): PoolMapJSON => ({ version: 1, levels: ['node', 'rank'], domains: [{ children: [{ targets: [{ id: 0 }, { id: 1 }] }] }, { children: [{ targets: [{ id: 2 }] }] }] });
+  for (const w of [0, -1, Infinity, NaN, 1e7, '2']) {
+    const d = base(); (d.domains[0]!.children![0]!.targets![0] as { weight: unknown }).weight = w;
+    assert.is(code(() => PoolMap.fromJSON(d)), 'INVALID_ARGUMENT', String(w));
+  }
+  for (const b of [0, 4, 1.5, -2, null]) assert.is(code(() => PoolMap.fromJSON({ ...base(), placement: { baseTargets: b as number } })), 'INVALID_ARGUMENT', String(b));
+  assert.is(code(() => PoolMap.fromJSON({ ...base(), placement: { baseTargets: 1 } })), 'INVALID_ARGUMENT', 'a base must end on a node boundary');
+  assert.ok(PoolMap.fromJSON({ ...base(), placement: { baseTargets: 2 } }));
+  assert.is(code(() => PoolMap.create([])), 'INVALID_ARGUMENT');
+  assert.is(code(() => PoolMap.create({ nodes: 2, ranksPerNode: 1, targetsPerRank: 1 }).extend({ nodes: 1, targetWeight: 0 })), 'INVALID_ARGUMENT');
+});
+
 t.run();

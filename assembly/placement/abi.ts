@@ -1,0 +1,85 @@
+// The layout ABI of build/placement.wasm: word offsets of the header a layout call reads at its
+// map pointer, algorithm codes and result codes. ONE source of truth, compiled by both sides:
+// AssemblyScript (assembly/placement/layout.ts) and TypeScript (placement/engine.ts import this
+// very file). Plain integer constants only, so that both compilers accept it. Adding a word:
+// append it, bump LAYOUT_ABI_VERSION; the kernel refuses a header whose magic word differs.
+
+/** Header word 0 must hold this: "CPL" and the ABI version in the low byte. */
+export const LAYOUT_ABI_VERSION = 2;
+export const LAYOUT_ABI_MAGIC = 0x43504c00 + LAYOUT_ABI_VERSION;
+
+// ---- header words (i32, at the map pointer)
+export const H_MAGIC = 0;
+/** ALGO_* below. */
+export const H_ALGO = 1;
+/** Domain levels above targets (>= 1). */
+export const H_LEVELS = 2;
+/** Targets in the whole map. */
+export const H_NTARGETS = 3;
+/** Domains at the effective fault level, whole map. */
+export const H_NDOMAINS = 4;
+export const H_GROUPS = 5;
+export const H_GROUPSIZE = 6;
+/** ptr: per level [count, childStartPtr, childCountPtr] (3 x i32). */
+export const H_LEVELINFO = 7;
+/** ptr: u8 per target, 1 if it may receive shards (UPIN, UP, NEW). */
+export const H_ELIGIBLE = 8;
+/** ptr: i32 per target, its domain at the effective fault level. */
+export const H_DOMAIN = 9;
+/** ptr: i32 per domain, its first target (targets of a domain are contiguous). */
+export const H_DSTART = 10;
+/** ptr: i32 per domain, its number of targets. */
+export const H_DCOUNT = 11;
+/** ptr: u64 sorted ring points (ring only). */
+export const H_RINGPTS = 12;
+/** ptr: i32 target of each ring point (ring only). */
+export const H_RINGTGT = 13;
+export const H_RINGSIZE = 14;
+/** Top-level domains of the jump-map base (the pool before its first extension). */
+export const H_BASE_NODES = 15;
+/** Targets of the jump-map base. */
+export const H_BASE_TARGETS = 16;
+/** Domains at the effective fault level inside the base. */
+export const H_BASE_DOMAINS = 17;
+/** MODE_* below: how a group's base positions are chosen. */
+export const H_GROUP_MODE = 18;
+/** ptr: f64 per domain j, probability x 2^32 that domain j enters a group at reservoir stage j. */
+export const H_RES_PROB = 19;
+/** ptr: f64 per domain j, the inclusion multiplier c_j of stage j (Infinity while filling). */
+export const H_RES_C = 20;
+/** ptr: u8 per domain j, 1 if the slot a stage-j entrant replaces is uniform over the group. */
+export const H_RES_UNIFORM = 21;
+/** ptr: f64 per domain, its weight (sum of its targets' weights). */
+export const H_DWEIGHT = 22;
+/** ptr: f64 per domain j, probability x 2^32 that domain j takes a spare at stage j (k = 1). */
+export const H_SPARE_PROB = 23;
+/** ptr: u8 per domain, 1 if its targets all have the same weight. */
+export const H_DUNIFORM = 24;
+/** ptr: f64 per target, cumulative target weight within its domain (inclusive). */
+export const H_TCUM = 25;
+/** ptr: per level 0..levels (levels = targets), ptr to f64 weight of every domain of that level. */
+export const H_LEVELWEIGHT = 26;
+/** 1 if some siblings differ in weight (straw2 then needs logarithms). */
+export const H_STRAW_LOG = 27;
+/**
+ * ptr (MODE_RESERVOIR, or 0): header of the layout the base had on its own, at its own (finer)
+ * effective level, which seeds the reservoir so that the first extension moves only what it must.
+ */
+export const H_SEED_MAP = 28;
+/** Header size in i32 words (a few spare words for growth). */
+export const HEADER_WORDS = 32;
+
+// ---- algorithms
+export const ALGO_JUMP_MAP = 0;
+export const ALGO_RING = 1;
+export const ALGO_STRAW2 = 2;
+
+// ---- group modes (jump-map)
+/** Base positions by the hierarchical jump hash over the base, then reservoir over later domains. */
+export const MODE_JUMP_BASE = 0;
+/** Base positions by the weighted reservoir from the first domain (base too small or absent). */
+export const MODE_RESERVOIR = 1;
+
+// ---- results of layoutBatch (>= 0: violating groups)
+export const LAYOUT_ERR_NO_TARGETS = -1;
+export const LAYOUT_ERR_ABI = -2;
