@@ -33,6 +33,8 @@ export const MAX_TX_ATTEMPTS = 32;
 export const DEFAULT_WRITE_BACK_BYTES = 4 * 1024 * 1024;
 /** Dirents fetched ahead while listing a directory with file types. */
 export const DEFAULT_DIR_PREFETCH = 64;
+/** Entries of one `readdirPage` unless the caller asks for another number. */
+export const DEFAULT_DIR_PAGE = 1000;
 
 /** Options of `Dfs.mount`. */
 export interface DfsMountOptions {
@@ -444,6 +446,42 @@ export class Dfs implements FileHost {
     return names;
   }
 
+  /**
+   * One page of a directory: at most `limit` (default 1,000) entries after the name `after`
+   * (from the start without it), in byte order of their UTF-8 names, read by a range scan of the
+   * directory object; `next` is the cursor of the following page, given when this page is full (the
+   * next may then be empty). Pages
+   * may be fetched by different calls or processes; each reads the directory as it is then.
+   */
+  async readdirPage(path: string, opts: { after?: string; limit?: number; withFileTypes?: boolean } = {}): Promise<{ entries: Array<string | DfsDirent>; next?: string }> {
+    this.checkOpen('readdir', path);
+    const limit = opts.limit ?? DEFAULT_DIR_PAGE;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new DfsError('EINVAL', 'readdir', path, undefined, 'limit must be a positive integer');
+    if (opts.after !== undefined && (typeof opts.after !== 'string' || !validName(opts.after))) throw new DfsError('EINVAL', 'readdir', path, undefined, 'after must be an entry name');
+    const r = await this.resolve(path, 'readdir', { follow: true });
+    if (r.dirent!.type !== NodeType.Dir) throw new DfsError('ENOTDIR', 'readdir', path);
+    const dir = new DfsDir(this.cont, r.dirent!.oid, path, Math.min(limit, DEFAULT_DIR_PREFETCH), opts.after);
+    const entries: Array<string | DfsDirent> = [];
+    try {
+      if (opts.withFileTypes) {
+        while (entries.length < limit) {
+          const e = await dir.read();
+          if (!e) break;
+          entries.push(e);
+        }
+      } else {
+        for await (const n of dir.names()) {
+          entries.push(n);
+          if (entries.length >= limit) break;
+        }
+      }
+    } finally {
+      await dir.close();
+    }
+    const last = entries[entries.length - 1];
+    return entries.length < limit || last === undefined ? { entries } : { entries, next: typeof last === 'string' ? last : last.name };
+  }
+
   /** Remove an empty directory. */
   async rmdir(path: string): Promise<void> {
     this.checkOpen('rmdir', path);
@@ -764,15 +802,10 @@ function checkChunkSize(n: number, syscall: string, path?: string): void {
   }
 }
 
-/** Whether a directory object has no entries (reads at most its first two dkeys). */
+/** Whether a directory object has no entries (a range scan for the first key past the inode). */
 async function isEmptyDir(cont: Container, oid: bigint): Promise<boolean> {
-  const it = cont.object(oid).listDkeys();
-  try {
-    for await (const k of it) if (!(k.length === 1 && k[0] === 0)) return false;
-    return true;
-  } finally {
-    await it.return(undefined);
-  }
+  for await (const _ of cont.object(oid).listDkeys({ gt: INODE_DKEY, limit: 1 })) return false;
+  return true;
 }
 
 /**
@@ -787,12 +820,13 @@ export class DfsDir implements AsyncIterable<DfsDirent> {
   private done = false;
 
   /** @internal use `dfs.opendir()`. */
-  constructor(private readonly cont: Container, private readonly oid: bigint, readonly path: string, private readonly bufferSize: number) {
+  constructor(private readonly cont: Container, private readonly oid: bigint, readonly path: string, private readonly bufferSize: number, private readonly after?: string) {
     this.epoch = cont.stableEpoch();
   }
 
   private nextKeys(): AsyncGenerator<Uint8Array> {
-    this.keys ??= this.cont.object(this.oid).listDkeys({ epoch: this.epoch });
+    // Entries are the dkeys after the inode's (0x00), in byte order, streamed by a range scan.
+    this.keys ??= this.cont.object(this.oid).listDkeys({ epoch: this.epoch, gt: this.after ?? INODE_DKEY });
     return this.keys;
   }
 

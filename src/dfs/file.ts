@@ -246,7 +246,7 @@ export class FileNode {
         for (const c of cs) await o.punchDkey(chunkKey(c));
       });
     };
-    for await (const k of this.obj.listDkeys()) {
+    for await (const k of this.obj.listDkeys({ gte: chunkKey(first) })) {
       const c = chunkIndex(k);
       if (c === undefined || c < first) continue;
       batch.push(c);

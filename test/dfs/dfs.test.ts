@@ -98,6 +98,21 @@ t('a directory of 1,000 files lists in name order, with file types, and lazily t
   const first3 = [(await d.read())!.name, (await d.read())!.name, (await d.read())!.name];
   await d.close();
   assert.equal(first3, expect.slice(0, 3));
+  // Pages by cursor (a range scan after the last name of the previous page).
+  const paged: string[] = [];
+  let after: string | undefined;
+  let pages = 0;
+  do {
+    const page = await fs.readdirPage('/many', { after, limit: 300 });
+    paged.push(...(page.entries as string[]));
+    after = page.next;
+    pages++;
+  } while (after !== undefined);
+  assert.equal(paged, expect);
+  assert.is(pages, 4);
+  const typedPage = await fs.readdirPage('/many', { after: expect[997], limit: 10, withFileTypes: true });
+  assert.equal(typedPage.entries.map((e) => (e as { name: string }).name), expect.slice(998));
+  assert.is(typedPage.next, undefined);
   assert.is(await fs.readFile(`/many/${names[500]}`, 'utf8'), names[500]);
 });
 
