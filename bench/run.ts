@@ -62,6 +62,9 @@ const rows: BenchRow[] = [];
 /** Suites that threw: reported, recorded in latest.json, and the exit code is 1; the others still run. */
 const failures: Array<{ suite: string; error: string }> = [];
 const started = performance.now();
+/** Machine load when the run starts: figures from a loaded machine are noisy (ratios less so: peers run in the same run). */
+const loadAtStart = os.loadavg()[0]!;
+if (loadAtStart > os.cpus().length) console.log(`note: load average ${loadAtStart.toFixed(1)} on ${os.cpus().length} CPUs: absolute figures will be noisy`);
 for (const s of suites) {
   let got: BenchRow[];
   try {
@@ -89,6 +92,7 @@ const ec = relaxedSimdStatus();
 const out = {
   date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, cpus: os.cpus().length,
   memoryBytes: os.totalmem(), quick, suites, seconds: (performance.now() - started) / 1000,
+  loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
   ecKernel: { relaxedSimd: ec.enabled, reason: ec.reason },
   failures,
   rows,
