@@ -5,16 +5,29 @@
 // node-gyp is taken from npm (npm_config_node_gyp), then node_modules, then npm's bundled copy;
 // headers from the local Node installation (<prefix>/include/node) when present, so no download.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const native = join(root, 'native');
-const skip = (why) => { console.log(`build:native: io_uring addon not built (${why}); block devices will use pread`); process.exit(0); };
+const skip = (why) => { console.error(`build:native: io_uring addon not built (${why}); block devices will use pread`); process.exit(0); };
 
 if (process.platform !== 'linux') skip(`platform ${process.platform}`);
 if (process.env.CAIRN_SKIP_NATIVE === '1') skip('CAIRN_SKIP_NATIVE=1');
+
+/** Whether an executable `name` is on PATH (or is an absolute path that exists). */
+function onPath(name) {
+  if (!name) return false;
+  const dirs = name.includes('/') ? [''] : (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  return dirs.some((d) => { try { accessSync(d ? join(d, name) : name, constants.X_OK); return true; } catch { return false; } });
+}
+
+// What node-gyp needs; checked first so a machine without a toolchain gets a clear reason at once.
+const cc = process.env.CC?.split(' ')[0];
+if (!(cc ? onPath(cc) : ['cc', 'gcc', 'clang'].some(onPath))) skip(`no C compiler on PATH${cc ? ` (CC=${cc})` : ' (cc, gcc or clang)'}`);
+if (!onPath('make')) skip('no make on PATH');
+if (!(process.env.PYTHON ? onPath(process.env.PYTHON) : ['python3', 'python'].some(onPath))) skip('no python3 on PATH (node-gyp needs it)');
 
 function findNodeGyp() {
   const candidates = [process.env.npm_config_node_gyp];
@@ -31,7 +44,9 @@ if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node'
 
 const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 180_000 });
 if (r.status !== 0) {
-  const err = `${r.stderr ?? ''}\n${r.stdout ?? ''}`.split('\n').find((l) => /error/i.test(l) && !/gyp info/.test(l)) ?? r.error?.message ?? `exit ${r.status}`;
+  const lines = `${r.stderr ?? ''}\n${r.stdout ?? ''}`.split('\n');
+  const err = lines.find((l) => /\berror:|Error: /.test(l) && !/gyp info/.test(l))
+    ?? lines.find((l) => /error/i.test(l) && !/gyp info/.test(l)) ?? r.error?.message ?? `exit ${r.status}`;
   skip(`node-gyp failed: ${err.trim().slice(0, 200)}`);
 }
 
@@ -40,8 +55,8 @@ try {
   const addon = createRequire(import.meta.url)(join(native, 'build', 'Release', 'cairn_uring.node'));
   const ring = addon.ringCreate(4, new Int32Array(16), () => {});
   addon.ringClose(ring);
-  if (!process.env.CI) console.log('build:native: built native/build/Release/cairn_uring.node (io_uring ready)');
+  if (!process.env.CI) console.error('build:native: built native/build/Release/cairn_uring.node (io_uring ready)');
 } catch (e) {
-  console.log(`build:native: addon built but io_uring is unusable here (${String(e.message).split('\n')[0]}); block devices will use pread`);
+  console.error(`build:native: addon built but io_uring is unusable here (${String(e.message).split('\n')[0]}); block devices will use pread`);
 }
 process.exit(0);

@@ -1,7 +1,64 @@
-/** `cairn bench`: the IOR-like and mdtest-like workloads on an embedded pool. */
+/**
+ * `cairn bench`: the IOR-like and mdtest-like workloads on an embedded pool. Its files live in one
+ * fresh directory, which is removed when the run ends, fails, or is stopped by SIGINT/SIGTERM; a
+ * run that would not fit in the free space of that filesystem is refused before it starts.
+ */
 import type { Command } from 'commander';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CairnError } from '../../core/errors.js';
 import { runIor } from '../bench/ior.js';
-import { intOpt, sizeOpt } from './util.js';
+import { fmtBytes, intOpt, sizeOpt } from './util.js';
+import { fileError } from './errors.js';
+
+/** Bytes on disk per byte of `--bytes`: the fs baseline (1) + EC_4P2 (1.5) + RP_3 (3). */
+export const BENCH_SPACE_FACTOR = 5.5;
+/** Bytes on disk per mdtest KV operation: a 4 KiB value, 3 replicas, with record overhead. */
+export const BENCH_KV_BYTES_PER_OP = 16 * 1024;
+/** Fixed space of the bench pool: metadata logs and container files. */
+export const BENCH_FIXED_BYTES = 256 * 1024 * 1024;
+
+/** Space a bench run needs on its filesystem. */
+export function benchSpaceNeeded(bytes: number, kvOps: number): number {
+  return Math.ceil(bytes * BENCH_SPACE_FACTOR) + kvOps * BENCH_KV_BYTES_PER_OP + BENCH_FIXED_BYTES;
+}
+
+/** Refuse a run that does not fit in the free space under `dir` (`NO_SPACE`, one line). */
+async function checkSpace(dir: string, bytes: number, kvOps: number): Promise<void> {
+  let free: number;
+  try {
+    const s = await statfs(dir);
+    free = s.bavail * s.bsize;
+  } catch (err) { throw fileError(err, `cannot use --dir ${dir}`); }
+  const need = benchSpaceNeeded(bytes, kvOps);
+  if (need > free) {
+    throw new CairnError('NO_SPACE', `--bytes ${fmtBytes(bytes)} needs about ${fmtBytes(need)} under ${dir}, only ${fmtBytes(free)} free: choose a smaller --bytes or another --dir`, { need, free, dir });
+  }
+}
+
+/**
+ * Run `fn` in a fresh directory under `parent` that is removed afterwards: on return, on error,
+ * and on SIGINT/SIGTERM (then the process exits with 128 + the signal number).
+ */
+async function inScratchDir<T>(parent: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  let dir: string;
+  try { dir = mkdtempSync(join(parent, 'cairn-bench-')); } catch (err) { throw fileError(err, `cannot create a directory under ${parent}`); }
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  const onSignal = (sig: NodeJS.Signals) => { remove(); process.exit(128 + (constants.signals[sig] ?? 0)); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', remove);
+  try {
+    return await fn(dir);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', remove);
+    remove();
+  }
+}
 
 export function registerBench(program: Command): void {
   program.command('bench')
@@ -9,13 +66,19 @@ export function registerBench(program: Command): void {
     .option('--bytes <size>', 'bytes per class', '256M')
     .option('--transfer <size>', 'transfer size', '1M')
     .option('--kv-ops <n>', 'KV operations', '20000')
+    .option('--dir <dir>', 'where the bench\'s files go (removed afterwards; default: the temp directory)')
     .option('--json', 'print JSON')
     .action(async (o) => {
+      const bytes = sizeOpt('bytes', o.bytes, 256 << 20);
+      const transfer = sizeOpt('transfer', o.transfer, 1 << 20, 1);
+      const kvOps = intOpt('kv-ops', o.kvOps, 20000);
+      const parent: string = o.dir ?? tmpdir();
+      await checkSpace(parent, bytes, kvOps);
       const tty = process.stderr.isTTY === true;
-      const rows = await runIor({
-        bytes: sizeOpt('bytes', o.bytes, 256 << 20), transfer: sizeOpt('transfer', o.transfer, 1 << 20), kvOps: intOpt('kv-ops', o.kvOps, 20000),
+      const rows = await inScratchDir(parent, (dir) => runIor({
+        bytes, transfer, kvOps, dir,
         progress: (m) => { if (tty) process.stderr.write(`\r\x1b[2K  running ${m}`); },
-      });
+      }));
       if (tty) process.stderr.write('\r\x1b[2K');
       if (o.json) { console.log(JSON.stringify(rows, null, 2)); return; }
       for (const r of rows) {

@@ -1,71 +1,103 @@
 /**
- * `cairn put|get|ls|rm`: files or stdin/stdout streams to and from array objects of a container.
- * Each named object is an Array object; a directory KV object records names, sizes and checksums.
+ * `cairn put|get|ls|rm`: files or stdin/stdout streams to and from a container, kept as named
+ * files (object-files.ts: a directory KV object plus one Array object per file; replacing a file
+ * is atomic and reads see one epoch). Large transfers show a progress bar on a terminal.
  */
 import type { Command } from 'commander';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
-import type { Container } from '../container/container.js';
 import { withPool } from './pool-commands.js';
-import { poolOptions } from './util.js';
-import { ObjectError } from '../object/errors.js';
-import { toText } from '../common/bytes.js';
+import { poolOptions, progressBar } from './util.js';
+import { UsageError, fileError } from './errors.js';
+import { listFiles, openFile, putFile, removeFile } from './object-files.js';
 
-/** Name of the KV object that lists the files put through the CLI. */
-export const DIRECTORY_OBJECT = '.cairn-directory';
+export { DIRECTORY_OBJECT } from './object-files.js';
 
-interface Entry { size: number; mtime: string; oclass: string }
+/** Transfers at least this large show a progress bar (on a terminal only). */
+export const PROGRESS_MIN_BYTES = 8 * 1024 * 1024;
 
-async function readEntry(c: Container, name: string): Promise<Entry | undefined> {
-  const v = await c.kv(DIRECTORY_OBJECT).get(name);
-  return v ? (JSON.parse(toText(v)) as Entry) : undefined;
+const isStdio = (file: string | undefined) => file === undefined || file === '-';
+
+/** A progress bar (on a terminal) for a transfer of `total` bytes, when it is large enough. */
+function transferBar(total: number, label: string): { update(n: number): void; stop(): void } {
+  return total >= PROGRESS_MIN_BYTES ? progressBar(total, label) : { update() {}, stop() {} };
+}
+
+/** A pass-through stream reporting the bytes it moved to a `transferBar`. */
+function progressStream(total: number, label: string): { stream: Transform; stop(): void } {
+  const bar = transferBar(total, label);
+  let n = 0;
+  const stream = new Transform({ transform(chunk: Buffer, _e, cb) { n += chunk.length; bar.update(n); cb(null, chunk); } });
+  return { stream, stop: () => bar.stop() };
+}
+
+/** The input of `put`: the file (checked first, so a bad path is one clear line) or stdin. */
+async function openSource(file: string | undefined): Promise<{ src: Readable; size?: number }> {
+  if (isStdio(file)) return { src: process.stdin };
+  let st;
+  try { st = await stat(file!); } catch (err) { throw fileError(err, `cannot read ${file}`); }
+  if (st.isDirectory()) throw new UsageError(`${file} is a directory, not a file`);
+  const src = createReadStream(file!);
+  return { src, ...(st.isFile() ? { size: st.size } : {}) };
 }
 
 export function registerDataCommands(program: Command): void {
   poolOptions(program.command('put <container> <name> [file]')
-    .description('store a file (or stdin when no file or "-") as an object'))
+    .description('store a file (or stdin when no file or "-") under a name; replaces an existing one atomically'))
     .option('--oclass <class>', 'object class (default: the container\'s)')
-    .action(async (label, name, file, o) => withPool(o, async (p) => {
+    .action(async (label: string, name: string, file: string | undefined, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
-      const old = await readEntry(c, name);
-      if (old) await c.array(name, { oclass: old.oclass }).object.punch();
-      const oclass: string = o.oclass ?? c.props.oclass;
-      const arr = c.array(name, { oclass });
-      let size = 0;
-      const count = new Transform({ transform(chunk: Buffer, _e, cb) { size += chunk.length; cb(null, chunk); } });
-      const src = file && file !== '-' ? createReadStream(file) : process.stdin;
-      await pipeline(src, count, arr.createWriteStream());
-      await c.kv(DIRECTORY_OBJECT).put(name, JSON.stringify({ size, mtime: new Date().toISOString(), oclass }));
-      if (process.stdout.isTTY || (file && file !== '-')) console.error(`put ${name}: ${size} bytes`);
+      const { src, size } = await openSource(file);
+      const bar = transferBar(size ?? 0, `put ${name}`);
+      let entry;
+      try {
+        entry = await putFile(c, name, src, { oclass: o.oclass, onProgress: (n) => bar.update(n) });
+      } catch (err) {
+        throw isStdio(file) ? err : fileError(err, `cannot read ${file}`);
+      } finally { bar.stop(); }
+      if (process.stdout.isTTY || !isStdio(file)) process.stderr.write(`put ${name}: ${entry.size} bytes\n`);
     }));
+
   poolOptions(program.command('get <container> <name> [file]')
-    .description('read an object to a file (or stdout when no file or "-")'))
-    .option('--snapshot <name>', 'read as of a snapshot')
-    .action(async (label, name, file, o) => withPool(o, async (p) => {
+    .description('read a file to FILE (or stdout when no file or "-")'))
+    .option('--snapshot <name>', 'read the file as it was at a snapshot')
+    .action(async (label: string, name: string, file: string | undefined, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
-      const e = await readEntry(c, name);
-      if (!e) throw new ObjectError('NOT_FOUND', `no object ${name} in ${label}`);
-      const dst = file && file !== '-' ? createWriteStream(file) : process.stdout;
-      await pipeline(c.array(name, { oclass: e.oclass }).createReadStream({ start: 0, end: e.size, snapshot: o.snapshot }), dst);
-    }));
-  poolOptions(program.command('ls <container>')
-    .description('list objects stored with put'))
-    .action(async (label, o) => withPool(o, async (p) => {
-      const c = await p.openContainer(label);
-      const kv = c.kv(DIRECTORY_OBJECT);
-      for await (const k of kv.list()) {
-        const e = JSON.parse(toText((await kv.get(k))!)) as Entry;
-        console.log(`${String(e.size).padStart(12)}  ${e.mtime}  ${e.oclass.padEnd(10)}  ${toText(k)}`);
+      const f = await openFile(c, name, { snapshot: o.snapshot });
+      let dst: Writable = process.stdout;
+      let created = false;
+      if (!isStdio(file)) {
+        created = !(await stat(file!).then(() => true, () => false));
+        dst = createWriteStream(file!);
       }
+      const progress = progressStream(f.entry.size, `get ${name}`);
+      try {
+        await pipeline(f.stream(), progress.stream, dst);
+      } catch (err) {
+        if (created) await unlink(file!).catch(() => { /* never created */ });
+        throw isStdio(file) ? err : fileError(err, `cannot write ${file}`);
+      } finally { progress.stop(); }
     }));
-  poolOptions(program.command('rm <container> <name>')
-    .description('remove an object stored with put'))
-    .action(async (label, name, o) => withPool(o, async (p) => {
+
+  poolOptions(program.command('ls <container>')
+    .description('list the files stored with put (size, mtime, object class, name)'))
+    .option('--snapshot <name>', 'list the files as they were at a snapshot')
+    .option('--json', 'print a JSON array of {name, size, mtime, oclass}')
+    .action(async (label: string, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
-      const e = await readEntry(c, name);
-      if (!e) throw new ObjectError('NOT_FOUND', `no object ${name} in ${label}`);
-      await c.array(name, { oclass: e.oclass }).object.punch();
-      await c.kv(DIRECTORY_OBJECT).remove(name);
+      const files = [];
+      for await (const f of listFiles(c, { snapshot: o.snapshot })) {
+        if (o.json) files.push({ name: f.name, size: f.size, mtime: f.mtime, oclass: f.oclass });
+        else process.stdout.write(`${String(f.size).padStart(12)}  ${f.mtime}  ${f.oclass.padEnd(10)}  ${f.name}\n`);
+      }
+      if (o.json) process.stdout.write(JSON.stringify(files, null, 2) + '\n');
+    }));
+
+  poolOptions(program.command('rm <container> <name>')
+    .description('remove a file stored with put'))
+    .action(async (label: string, name: string, o) => withPool(o, async (p) => {
+      await removeFile(await p.openContainer(label), name);
     }));
 }

@@ -12,6 +12,7 @@ import { Rng } from '../../core/rng.js';
 import { xxh64, initXxhash } from '../../core/xxhash.js';
 import { intOpt, progressBar, fmtBytes } from './util.js';
 import { UsageError } from './errors.js';
+import { CairnError } from '../../core/errors.js';
 import { toObjectClass } from '../../placement/index.js';
 import { failuresTolerated } from '../container/container.js';
 
@@ -129,6 +130,6 @@ export function registerDemo(program: Command): void {
         console.log(`  rebuild ${s.rebuild.state}: ${fmtBytes(s.rebuild.bytes)} reconstructed for ${s.rebuild.objects} objects, read from ${s.rebuild.sources} targets, written to ${s.rebuild.destinations}; excluded targets now ${s.excluded.map(() => 'DOWNOUT').join(', ')}`);
         console.log(`  verified ${s.verifiedAfterRebuild} values again after rebuild${s.mismatches ? `: ${s.mismatches} MISMATCHES` : ': all correct'} (${s.seconds.toFixed(1)} s)`);
       }
-      if (s.mismatches) throw new Error(`demo: ${s.mismatches} values did not verify`);
+      if (s.mismatches) throw new CairnError('CHECKSUM_MISMATCH', `demo: ${s.mismatches} values did not verify`, { mismatches: s.mismatches });
     });
 }

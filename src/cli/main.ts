@@ -3,10 +3,11 @@
  * Bad arguments print one clear line on stderr and exit with code 2; Cairn errors exit with 1.
  */
 import { Command, CommanderError } from 'commander';
-import { CairnError } from '../../core/errors.js';
 import { registerSim } from './sim.js';
 
-import { UsageError } from './errors.js';
+import { UsageError, reportError } from './errors.js';
+import { guardProcess } from './process-guard.js';
+import { cairnVersion } from './version.js';
 import { registerPoolCommands } from './pool-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDemo } from './demo.js';
@@ -14,15 +15,24 @@ import { registerBench } from './bench.js';
 import { registerEngine } from './engine-command.js';
 import { registerFs } from './fs-command.js';
 import { registerMount } from './mount-command.js';
-import { registerS3 } from './s3-command.js';
 
 export { UsageError };
+
+/** Where commander writes: help on stdout, errors as one line `cairn: ...` on stderr. */
+const OUTPUT = {
+  writeErr: (s: string) => process.stderr.write(s),
+  writeOut: (s: string) => process.stdout.write(s),
+  // "error: unknown option '--x'\n(Did you mean --y?)" becomes "cairn: unknown option '--x' (Did you mean --y?)"
+  outputError: (s: string, write: (s: string) => void) => write(`cairn: ${s.replace(/^error: /, '').trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
+};
 
 /** Build the command tree (exported for tests). */
 export function buildProgram(): Command {
   const program = new Command('cairn')
     .description('Cairn: a DAOS-style versioned object store with erasure coding and declustered placement')
+    .version(cairnVersion(), '-V, --version', 'print the version of cairn')
     .showHelpAfterError(false)
+    .configureOutput(OUTPUT) // before the sub-commands are added: they copy it
     .exitOverride();
   registerPoolCommands(program);
   registerDataCommands(program);
@@ -32,15 +42,33 @@ export function buildProgram(): Command {
   registerEngine(program);
   registerFs(program);
   registerMount(program);
-  registerS3(program);
   return program;
 }
 
-/** Run the CLI with `argv` (without node and script); resolves to the process exit code. */
+/**
+ * The command group `argv` names when it names nothing more (`cairn`, `cairn pool`): its help is
+ * printed on stdout with exit code 0, as `--help` does.
+ */
+function bareGroup(program: Command, argv: string[]): Command | undefined {
+  let cmd = program;
+  for (const a of argv) {
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) return undefined;
+    cmd = sub;
+  }
+  return cmd.commands.length > 0 ? cmd : undefined;
+}
+
+/**
+ * Run the CLI with `argv` (without node and script); resolves to the process exit code: 0, 2 for a
+ * command line it cannot run, 1 for other failures, each reported as one line on stderr.
+ */
 export async function main(argv: string[]): Promise<number> {
+  guardProcess();
   const program = buildProgram();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   try {
+    const group = bareGroup(program, argv);
+    if (group) { group.outputHelp(); return 0; }
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
@@ -48,14 +76,6 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return 2; // commander already printed its one-line message
     }
-    if (err instanceof UsageError || (err instanceof CairnError && /INVALID|USAGE|UNKNOWN/.test(err.code))) {
-      process.stderr.write(`cairn: ${err.message}\n`);
-      return 2;
-    }
-    if (err instanceof CairnError) {
-      process.stderr.write(`cairn: ${err.code}: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    return reportError(err);
   }
 }

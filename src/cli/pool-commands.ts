@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Pool } from '../pool/pool.js';
-import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret, poolOptions } from './util.js';
+import { Pool } from '../index.js'; // the entry: it also loads the network layer behind Pool.connect
+import { UsageError } from './errors.js';
+import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret, poolOptions, checkNewPoolDir } from './util.js';
 
 /** Open the pool of a command, run `fn`, always close. */
 export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?: string }, fn: (p: Pool) => Promise<T>): Promise<T> {
@@ -36,6 +37,7 @@ export function registerPoolCommands(program: Command): void {
     .option('--scm-bytes <size>', 'metadata file size per target', '64M')
     .option('--data-bytes <size>', 'data file size per target (sparse)', '1G')
     .action(async (o) => {
+      await checkNewPoolDir(poolDir(o));
       const p = await Pool.create(poolDir(o), {
         nodes: intOpt('nodes', o.nodes, 2), ranksPerNode: intOpt('ranks-per-node', o.ranksPerNode, 2),
         targetsPerRank: intOpt('targets-per-rank', o.targetsPerRank, 2),
@@ -101,9 +103,16 @@ export function registerPoolCommands(program: Command): void {
     .action(async (label, o) => withPool(o, async (p) => { await p.destroyContainer(label); console.log(`destroyed ${label}`); }));
   poolOptions(cont.command('snapshot <label> [name]'))
     .option('--list', 'list snapshots instead')
+    .option('--json', 'with --list: print a JSON array of {name, epoch}')
     .action(async (label, name, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
-      if (o.list) { for (const s of c.listSnapshots()) console.log(`${s.name}\t${s.epoch}`); return; }
+      if (o.json && !o.list) throw new UsageError('--json goes with --list');
+      if (o.list) {
+        const snaps = c.listSnapshots();
+        if (o.json) console.log(json(snaps));
+        else for (const s of snaps) console.log(`${s.name}\t${s.epoch}`);
+        return;
+      }
       const s = await c.snapshot(name);
       console.log(`snapshot ${s.name} at epoch ${s.epoch}`);
     }));

@@ -1,5 +1,6 @@
 /** Helpers shared by the CLI sub-commands. */
 import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
@@ -12,18 +13,27 @@ export function intOpt(name: string, v: string | number | undefined, def: number
   return n;
 }
 
-/** Parse a size like 64M, 1G, 4096. */
-export function sizeOpt(name: string, v: string | undefined, def: number): number {
+/** Parse a size like 64M, 1G, 4096 (binary units), at least `min` bytes. */
+export function sizeOpt(name: string, v: string | undefined, def: number, min = 0): number {
   if (v === undefined) return def;
-  const m = /^(\d+)([kKmMgGtT]?)(i?[bB])?$/.exec(v.trim());
+  const m = /^(\d+)([kKmMgGtT]?)(i?[bB])?$/.exec(String(v).trim());
   if (!m) throw new UsageError(`--${name} must be a size such as 4096, 64M or 1G, got ${JSON.stringify(v)}`);
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Number(m[1]) * mult;
+  const n = Number(m[1]) * mult;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} ${v} is too large`);
+  if (n < min) throw new UsageError(`--${name} must be at least ${min} bytes, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 /** The pool directory of a command: --pool, $CAIRN_POOL, or ./cairn-pool. */
 export function poolDir(o: { pool?: string }): string {
   return o.pool ?? process.env.CAIRN_POOL ?? 'cairn-pool';
+}
+
+/** Refuse a `pool create` path that exists and is not a directory (one usage line, not ENOTDIR). */
+export async function checkNewPoolDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new UsageError(`--pool ${dir} exists and is not a directory`);
 }
 
 /**

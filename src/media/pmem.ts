@@ -4,6 +4,10 @@
  * loads and stores. A store into the mapping is in the page cache as soon as it returns, so it
  * survives a process crash (SIGKILL); `persist()` (msync) makes a range survive power loss too.
  *
+ * `@riaskov/mmap-io` is an optional dependency (it compiles from source): it is loaded on first use,
+ * and when it is missing or cannot load, `PmemFile.open` throws `UNSUPPORTED` naming the reason
+ * (`mmapSupport()` tells a caller in advance, so a store can fall back to pread/pwrite).
+ *
  * Fault injection: with a `FaultInjector` (tests), `write` may be torn (only a prefix of whole
  * 8-byte stores lands, then it throws, like a crash mid-store), fail, or report `NO_SPACE`, and
  * `read` may flip a bit of the copy it returns. Loads through `view` are never faulted.
@@ -22,7 +26,41 @@ interface MmapBinding {
   readonly MADV_RANDOM: number; readonly PAGESIZE: number;
 }
 
-const mmap = createRequire(import.meta.url)('@riaskov/mmap-io') as MmapBinding;
+let loaded: { mmap?: MmapBinding; reason: string } | undefined;
+
+/**
+ * Whether mmap is usable in this process: loads `@riaskov/mmap-io` once. `reason` says why not
+ * (not installed, failed to load, disabled by `CAIRN_NO_MMAP=1`), or names the binding when it is.
+ */
+export function mmapSupport(): { available: boolean; reason: string } {
+  if (!loaded) {
+    if (process.env.CAIRN_NO_MMAP === '1') loaded = { reason: 'mmap disabled by CAIRN_NO_MMAP=1' };
+    else {
+      // The binding locates itself with node-pre-gyp, which parses process.argv: a program's own
+      // `--dir X` would be taken for its `--directory`. Load it with a bare argv.
+      const argv = process.argv;
+      process.argv = argv.slice(0, 2);
+      try {
+        loaded = { mmap: createRequire(import.meta.url)('@riaskov/mmap-io') as MmapBinding, reason: 'mmap via @riaskov/mmap-io' };
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        loaded = { reason: err.code === 'MODULE_NOT_FOUND' && String(err.message).includes("'@riaskov/mmap-io'")
+          ? 'the optional dependency @riaskov/mmap-io is not installed (it builds from source: needs a C++ toolchain)'
+          : `@riaskov/mmap-io failed to load: ${String(err.message).split('\n')[0]}` };
+      } finally {
+        process.argv = argv;
+      }
+    }
+  }
+  return { available: loaded.mmap !== undefined, reason: loaded.reason };
+}
+
+/** The mmap binding, or `UNSUPPORTED` with the reason it is unavailable. */
+function binding(): MmapBinding {
+  const { reason } = mmapSupport();
+  if (!loaded!.mmap) throw new CairnError('UNSUPPORTED', `mmap is not available: ${reason}`, { reason });
+  return loaded!.mmap;
+}
 
 /** Largest pmem file this wrapper maps (a Node Buffer cannot exceed 4 GiB on 64-bit V8). */
 export const MAX_PMEM_BYTES = 2 ** 32 - 4096;
@@ -60,6 +98,7 @@ export class PmemFile {
 
   /** Open (and create when absent) `path` and map it whole. An existing file keeps its size. */
   static open(path: string, opts: PmemOpenOptions): PmemFile {
+    const mmap = binding();
     const page = mmap.PAGESIZE;
     if (!Number.isInteger(opts.size) || opts.size < MIN_PMEM_BYTES || opts.size > MAX_PMEM_BYTES || opts.size % page !== 0) {
       throw new InvalidArgumentError(`pmem size must be a multiple of ${page} in [${MIN_PMEM_BYTES}, ${MAX_PMEM_BYTES}]`, { size: opts.size });
@@ -132,6 +171,7 @@ export class PmemFile {
     const err = this.fault?.beforeSync();
     if (err) throw err;
     if (length === 0) return;
+    const mmap = binding();
     const page = mmap.PAGESIZE;
     const start = Math.floor(offset / page) * page;
     const end = Math.min(this.size, Math.ceil((offset + length) / page) * page);
@@ -140,6 +180,7 @@ export class PmemFile {
 
   /** Hint that access is random (no read-ahead). */
   adviseRandom(): void {
+    const mmap = binding();
     mmap.advise(this.view, 0, this.size, mmap.MADV_RANDOM);
   }
 

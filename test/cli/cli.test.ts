@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { PROGRESS_MIN_BYTES } from '../../src/cli/data-commands.js';
 
 const entry = new URL('../helpers/cairn-cli.ts', import.meta.url).pathname;
 const dir = tmpDir();
@@ -54,6 +55,69 @@ t('put from a file and from stdin, ls, get to a file and to stdout, rm', () => {
   const missing = cairn(['get', 'files', 'b.txt', '--pool', pool]);
   assert.is(missing.code, 1);
   assert.match(missing.err, /NOT_FOUND/);
+});
+
+t('get --snapshot returns exactly the bytes and size of the snapshot', () => {
+  assert.is(cairn(['put', 'files', 'snap.txt', '--pool', pool], new TextEncoder().encode('hello')).code, 0);
+  assert.is(cairn(['cont', 'snapshot', 'files', 'before', '--pool', pool]).code, 0);
+  assert.is(cairn(['put', 'files', 'snap.txt', '--pool', pool], new TextEncoder().encode('world!')).code, 0);
+  const old = cairn(['get', 'files', 'snap.txt', '--snapshot', 'before', '--pool', pool]);
+  assert.is(old.code, 0, old.err);
+  assert.is(old.out.toString(), 'hello'); // 5 bytes: size and bytes both from the snapshot
+  assert.is(cairn(['get', 'files', 'snap.txt', '--pool', pool]).out.toString(), 'world!');
+  const listed = JSON.parse(cairn(['ls', 'files', '--snapshot', 'before', '--json', '--pool', pool]).out.toString()) as Array<{ name: string; size: number }>;
+  assert.is(listed.find((f) => f.name === 'snap.txt')?.size, 5);
+});
+
+t('--json on every listing: ls, cont list, cont snapshot --list, pool query', () => {
+  const ls = JSON.parse(cairn(['ls', 'files', '--json', '--pool', pool]).out.toString()) as Array<{ name: string; size: number; oclass: string; mtime: string }>;
+  const a = ls.find((f) => f.name === 'a.bin');
+  assert.ok(a, JSON.stringify(ls));
+  assert.is(a!.size, 700_000);
+  assert.is(a!.oclass, 'EC_4P2G1');
+  assert.ok(!Number.isNaN(Date.parse(a!.mtime)));
+  const conts = JSON.parse(cairn(['cont', 'list', '--json', '--pool', pool]).out.toString()) as Array<{ label: string }>;
+  assert.ok(conts.some((c) => c.label === 'files'));
+  const snaps = JSON.parse(cairn(['cont', 'snapshot', 'files', '--list', '--json', '--pool', pool]).out.toString()) as Array<{ name: string; epoch: string }>;
+  assert.equal(snaps.map((s) => s.name), ['first', 'before']);
+  assert.match(snaps[0]!.epoch, /^\d+$/);
+  assert.ok(Array.isArray(JSON.parse(cairn(['pool', 'query', '--json', '--pool', pool]).out.toString()).targets));
+});
+
+t('--version and help: on stdout, exit code 0', () => {
+  const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  for (const flag of ['--version', '-V']) {
+    const r = cairn([flag]);
+    assert.is(r.code, 0, r.err);
+    assert.is(r.out.toString().trim(), version);
+  }
+  for (const args of [[], ['--help'], ['help'], ['pool'], ['cont'], ['put', '--help']]) {
+    const r = cairn(args);
+    assert.is(r.code, 0, `${args.join(' ')}: ${r.err}`);
+    assert.match(r.out.toString(), /^Usage: cairn/, args.join(' '));
+    assert.is(r.err, '', args.join(' '));
+  }
+});
+
+t('progress bars for large put/get on a terminal, none when piped', () => {
+  const big = join(dir, 'big.bin');
+  writeFileSync(big, new Rng(4).bytes(PROGRESS_MIN_BYTES + 1024));
+  const piped = cairn(['put', 'files', 'big.bin', big, '--pool', pool]);
+  assert.is(piped.code, 0, piped.err);
+  assert.is(piped.err, `put big.bin: ${PROGRESS_MIN_BYTES + 1024} bytes\n`);
+  // script(1) gives the command a pseudo-terminal; everything it writes comes back on our stdout
+  const cmd = (args: string[]) => [process.execPath, '--import', 'tsx', entry, ...args].map((a) => `'${a}'`).join(' ');
+  const tty = (args: string[]) => spawnSync('script', ['-qec', cmd(args), '/dev/null'], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } });
+  let r = tty(['put', 'files', 'big.bin', big, '--pool', pool]);
+  assert.is(r.status, 0, r.stdout);
+  assert.match(r.stdout, /put big\.bin \[.*\] 100% /);
+  r = tty(['get', 'files', 'big.bin', join(dir, 'big.out'), '--pool', pool]);
+  assert.is(r.status, 0, r.stdout);
+  assert.match(r.stdout, /get big\.bin \[.*\] 100% /);
+  assert.equal(readFileSync(join(dir, 'big.out')), readFileSync(big));
+  r = tty(['put', 'files', 'small.txt', join(dir, 'in.bin'), '--pool', pool]); // below the threshold: no bar
+  assert.is(r.status, 0, r.stdout);
+  assert.not.match(r.stdout, /%/);
 });
 
 t('target exclude: reads continue and verify; pool query shows the state', () => {
