@@ -15,6 +15,7 @@ import { registerBench } from './bench.js';
 import { registerEngine } from './engine-command.js';
 import { registerFs } from './fs-command.js';
 import { registerMount } from './mount-command.js';
+import { registerS3 } from './s3-command.js';
 
 export { UsageError };
 
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerEngine(program);
   registerFs(program);
   registerMount(program);
+  registerS3(program);
   return program;
 }
 
