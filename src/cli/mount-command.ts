@@ -5,6 +5,7 @@
  * wait for it). The process holds the pool open while mounted (an embedded pool admits one process).
  */
 import { resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { Dfs } from '../../index.js';
 import { mountFuse } from '../dfs/fuse.js';
@@ -37,12 +38,18 @@ export function registerMount(program: Command): void {
       const dfs = await Dfs.mount(c);
       const mnt = resolve(mountpoint);
       const m = await mountFuse(dfs, mnt, { attrTimeout, debug: o.debug === true, fsname: `cairn:${label}` });
+      // However the process ends (a fatal error exits at once), leave no mount behind.
+      let detached = false;
+      const lastResort = () => { if (!detached) spawnSync('fusermount', ['-uz', mnt]); };
+      process.on('exit', lastResort);
       try {
         process.stdout.write(`mounted ${label} at ${mnt}\n`);
         const sig = await stopped;
         process.stderr.write(`cairn mount: ${sig}: unmounting ${mnt}\n`);
       } finally {
         await m.unmount();
+        detached = true;
+        process.off('exit', lastResort);
         await dfs.close();
       }
     }));

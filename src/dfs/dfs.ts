@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import type { Container, Transaction } from '../../index.js';
+import { OBJECT_CLASS_NAMES, type Container, type Transaction } from '../../index.js';
 import { DfsError } from './errors.js';
 import { Mutex } from './mutex.js';
 import { splitPath, validName, joinPath } from './path.js';
@@ -122,7 +122,8 @@ export class Dfs implements FileHost {
       const v = opts[k];
       if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) throw new DfsError('EINVAL', 'mount', undefined, undefined, `${k} must be a 32-bit unsigned integer`);
     }
-    const sbObj = container.object(SUPERBLOCK_OBJECT);
+    const sbClass = superblockClass(container.props.oclass);
+    const sbObj = container.object(SUPERBLOCK_OBJECT, sbClass ? { oclass: sbClass } : {});
     let raw = await sbObj.fetch(SUPERBLOCK_DKEY, SUPERBLOCK_AKEY);
     if (!raw) {
       if (opts.create === false) throw new DfsError('ENOENT', 'mount', container.label, undefined, 'the container holds no POSIX namespace');
@@ -794,6 +795,18 @@ export class Dfs implements FileHost {
     await this.sync();
     this.closed = true;
   }
+}
+
+/**
+ * The class of the superblock object: the container's, but with a fixed group count. The
+ * superblock is found by name, and a name hashes to an object id that, for a GX class, embeds the
+ * group count the pool had when the id was computed; after the pool grows, the same name would give
+ * another id. With one group (G1, or S1 for SX) the id of the name never changes.
+ */
+function superblockClass(oclass: string): string | undefined {
+  const name = oclass.trim().toUpperCase();
+  const fixed = name === 'SX' ? 'S1' : name.endsWith('GX') ? name.slice(0, -2) + 'G1' : undefined;
+  return fixed && OBJECT_CLASS_NAMES.includes(fixed) ? fixed : undefined;
 }
 
 function checkChunkSize(n: number, syscall: string, path?: string): void {

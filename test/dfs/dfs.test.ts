@@ -335,4 +335,24 @@ t('the namespace survives closing and reopening the pool', async () => {
   assert.is((await fs.readdir('/many')).length, 1002);
 });
 
+t('a namespace in a GX container is found again after the pool grows', async () => {
+  const gdir = join(dir, 'grow');
+  let p = await Pool.create(gdir, { nodes: 3, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 16 << 20, dataBytes: 256 << 20 });
+  let g = await Dfs.mount(await p.createContainer('gx', { oclass: 'EC_2P1GX', redundancyFactor: 1 }));
+  await g.mkdir('/kept/dir', { recursive: true });
+  await g.writeFile('/kept/dir/f', 'before growth');
+  await g.close();
+  await p.extend({ nodes: 2 });
+  await p.waitForRebuild();
+  await p.close();
+  p = await Pool.open(gdir);
+  try {
+    g = await Dfs.mount(await p.openContainer('gx'), { create: false });
+    assert.is(await g.readFile('/kept/dir/f', 'utf8'), 'before growth');
+    await g.close();
+  } finally {
+    await p.close();
+  }
+});
+
 t.run();
