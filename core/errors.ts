@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   FORMAT_VERSION: 'Files on disk were written by a format version this build cannot read; the message names the fix.',
   ABORTED: 'The operation was cancelled through its AbortSignal.',
   TIMEOUT: 'A wait ran past its deadline.',
+  OVERLOADED: 'A bounded queue (lock waiters, batches, request slots) is full: too many requests wait at once; retry later.',
   // ---- transactions and epochs
   TX_RESTART: 'A transaction conflicted with a concurrent commit: run it again.',
   TX_CLOSED: 'The transaction was already committed or aborted.',

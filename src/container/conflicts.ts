@@ -1,59 +1,154 @@
 /**
- * Optimistic concurrency control for transactions: remembers the epoch of the last commit that
- * wrote each key (object, object/dkey, object/dkey/akey) so that a transaction whose reads or writes
- * were overtaken by a later commit is refused with `TX_RESTART`. Entries older than every open
- * transaction's read epoch can never cause a conflict and are pruned, so memory stays bounded by
- * the keys written while transactions are open.
+ * Optimistic concurrency control: the one tracker of last-write epochs, used by a container for
+ * its own commits (transactions of one process) and by every engine for the writes it serves
+ * (transactions of different clients), with the same rules:
+ *
+ * - A key has up to three levels: object, object/dkey, object/dkey/akey (`conflictKey`).
+ * - A write at key K at epoch E marks K and each of its prefixes "written at or below, at E"; a
+ *   punch also marks K itself "punched at E" (a punch hides everything below it).
+ * - The last write a read or write of K can conflict with (`lastWrite`) is the newest of: a write at
+ *   or below K, a punch of K or of any prefix of K, and a container-wide change (a rollback).
+ * - A transaction that read at R conflicts on K when `lastWrite(K) > R` (`TX_RESTART`).
+ *
+ * Where the two users differ they pass options: the engine starts from a floor (every key it has
+ * not seen counts as written when it started, since it cannot know what came before), and both are
+ * bounded by `maxKeys` per table — evicting the least recently written key raises the table's floor
+ * to its epoch, so forgetting is conservative (a conflict is never missed; at worst a transaction is
+ * restarted needlessly). The container also prunes entries no open transaction can conflict with.
+ *
+ * `ReadStamps` is the engines' table of read timestamps (the newest epoch each akey was read at),
+ * on the same bounded epoch table.
  */
+import { assert } from '../../core/errors.js';
 
-/** A key at one of three levels; `path` is the hex encoding `oid[/dkey[/akey]]`. */
+/** Default bound of keys per epoch table. */
+export const MAX_CONFLICT_KEYS = 1_000_000;
+/** Separator of the levels of a conflict key (levels are hex, decimal or uuid text: never contain it). */
+const SEP = '/';
+
+/** A key at one of three levels: `object[/dkey[/akey]]`. */
 export type ConflictKey = string;
 
-/** Build the conflict key of an object / dkey / akey. */
-export function conflictKey(oid: bigint, dkeyHex?: string, akeyHex?: string): ConflictKey {
-  return akeyHex !== undefined ? `${oid.toString(16)}/${dkeyHex}/${akeyHex}` : dkeyHex !== undefined ? `${oid.toString(16)}/${dkeyHex}` : oid.toString(16);
+/** The conflict key of an object, a dkey of it or an akey of that dkey (each level as hex or similar text). */
+export function conflictKey(object: string, dkey?: string, akey?: string): ConflictKey {
+  assert(!object.includes(SEP) && !(dkey ?? '').includes(SEP) && !(akey ?? '').includes(SEP), 'conflict key levels never contain the separator', { object });
+  assert(akey === undefined || dkey !== undefined, 'an akey level needs its dkey level');
+  return akey !== undefined ? `${object}${SEP}${dkey}${SEP}${akey}` : dkey !== undefined ? `${object}${SEP}${dkey}` : object;
 }
 
+/** The key and its prefixes, shortest first. */
 function prefixes(k: ConflictKey): ConflictKey[] {
-  const parts = k.split('/');
-  return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+  const parts = k.split(SEP);
+  return parts.map((_, i) => parts.slice(0, i + 1).join(SEP));
 }
 
-/** Last-writer epochs per key, with the two rules described above. */
+/**
+ * Newest epoch per key, bounded: past `maxKeys` the least recently raised key is forgotten and the
+ * floor (what an unknown key reports) rises to its epoch.
+ */
+export class EpochTable {
+  private readonly map = new Map<string, bigint>();
+
+  constructor(private floor = 0n, private readonly maxKeys = MAX_CONFLICT_KEYS) {
+    assert(maxKeys >= 1 && floor >= 0n, 'an epoch table has room and a non-negative floor', { maxKeys, floor: String(floor) });
+  }
+
+  /** The newest epoch recorded for `key` (the floor when unknown). */
+  get(key: string): bigint { return this.map.get(key) ?? this.floor; }
+
+  /** Record `epoch` for `key` unless a newer one is recorded. */
+  raise(key: string, epoch: bigint): void {
+    const cur = this.map.get(key);
+    if (cur !== undefined && cur >= epoch) return;
+    this.map.delete(key);
+    this.map.set(key, epoch);
+    while (this.map.size > this.maxKeys) {
+      const [oldest, e] = this.map.entries().next().value as [string, bigint];
+      this.map.delete(oldest);
+      if (e > this.floor) this.floor = e;
+    }
+  }
+
+  /** Forget every entry at or below `oldest` (callers guarantee nobody asks about epochs that old). */
+  prune(oldest: bigint): void {
+    for (const [k, e] of this.map) if (e <= oldest) this.map.delete(k);
+  }
+
+  /** Forget everything (the floor stays). */
+  clear(): void { this.map.clear(); }
+
+  get size(): number { return this.map.size; }
+}
+
+/** Options of a `ConflictTracker`. */
+export interface ConflictTrackerOptions {
+  /** Epoch every key not seen counts as written at (default 0: nothing before). */
+  floor?: bigint;
+  /** Most keys per table (default `MAX_CONFLICT_KEYS`). */
+  maxKeys?: number;
+}
+
+/** Last-writer epochs per key, with the rules described above. */
 export class ConflictTracker {
   /** Any write at or below the key. */
-  private below = new Map<ConflictKey, bigint>();
+  private readonly below: EpochTable;
   /** Punches exactly at the key (they hide everything below). */
-  private punches = new Map<ConflictKey, bigint>();
-
+  private readonly punches: EpochTable;
   /** Epoch of the last container-wide change (rollback): every older transaction conflicts. */
   private global = 0n;
+
+  constructor(opts: ConflictTrackerOptions = {}) {
+    this.below = new EpochTable(opts.floor ?? 0n, opts.maxKeys ?? MAX_CONFLICT_KEYS);
+    this.punches = new EpochTable(opts.floor ?? 0n, opts.maxKeys ?? MAX_CONFLICT_KEYS);
+  }
 
   /** Record a container-wide change at `epoch` (a rollback). */
   recordGlobal(epoch: bigint): void { if (epoch > this.global) this.global = epoch; }
 
   /** Record a committed write (`punch` for punches) at `epoch`. */
   record(key: ConflictKey, epoch: bigint, punch: boolean): void {
-    for (const p of prefixes(key)) if ((this.below.get(p) ?? 0n) < epoch) this.below.set(p, epoch);
-    if (punch && (this.punches.get(key) ?? 0n) < epoch) this.punches.set(key, epoch);
+    for (const p of prefixes(key)) this.below.raise(p, epoch);
+    if (punch) this.punches.raise(key, epoch);
+  }
+
+  /** The newest epoch of a write a read or write of `key` conflicts with. */
+  lastWrite(key: ConflictKey): bigint {
+    let last = this.global;
+    const b = this.below.get(key);
+    if (b > last) last = b;
+    for (const p of prefixes(key)) {
+      const e = this.punches.get(p);
+      if (e > last) last = e;
+    }
+    return last;
   }
 
   /** True when a commit after `since` touched `key`: a write at/below it, or a punch above it. */
-  conflicts(key: ConflictKey, since: bigint): boolean {
-    if (this.global > since) return true;
-    if ((this.below.get(key) ?? 0n) > since) return true;
-    for (const p of prefixes(key)) if ((this.punches.get(p) ?? 0n) > since) return true;
-    return false;
-  }
+  conflicts(key: ConflictKey, since: bigint): boolean { return this.lastWrite(key) > since; }
 
-  /** Forget entries that no transaction reading at or after `oldest` can conflict with. */
+  /** Forget entries that no transaction reading at or after `oldest` can conflict with (all when undefined). */
   prune(oldest: bigint | undefined): void {
-    for (const m of [this.below, this.punches]) {
-      if (oldest === undefined) { m.clear(); continue; }
-      for (const [k, e] of m) if (e <= oldest) m.delete(k);
+    for (const t of [this.below, this.punches]) {
+      if (oldest === undefined) t.clear(); else t.prune(oldest);
     }
   }
 
   /** Number of remembered keys (for tests and stats). */
   get size(): number { return this.below.size + this.punches.size; }
+}
+
+/**
+ * Read timestamps: the newest epoch each key was read at, so that a write arriving later at or
+ * below it (which would change what the reader saw) can be refused. Bounded like the tracker.
+ */
+export class ReadStamps {
+  private readonly table: EpochTable;
+
+  constructor(maxKeys = MAX_CONFLICT_KEYS) { this.table = new EpochTable(0n, maxKeys); }
+
+  /** A read of `key` at `epoch` was served. */
+  record(key: ConflictKey, epoch: bigint): void { this.table.raise(key, epoch); }
+
+  /** The newest epoch `key` was read at (0, or the floor after evictions, when unknown). */
+  last(key: ConflictKey): bigint { return this.table.get(key); }
 }

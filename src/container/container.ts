@@ -4,27 +4,28 @@
  * epoch and becomes visible atomically: reads without an explicit epoch read at the *stable epoch*,
  * the highest epoch below which every commit has been fully applied on every target, so a reader
  * never sees half a commit, and a crash mid-commit is rolled back on open through the journal.
+ *
+ * This module is the container core: commits, epochs, snapshots, rollback, aggregation, watch.
+ * The handles (objects, KV, arrays, transactions) live a layer above, in src/object, and reach
+ * the core through its port (`containerPort`), never through public methods.
  */
 import { EventEmitter } from 'node:events';
-import type { ContainerStorage, CommitEvent } from './storage.js';
-import { EpochClock, HLC_LOGICAL_BITS } from './epoch-clock.js';
-import { commitContext } from '../common/commit-context.js';
-import { ConflictTracker, conflictKey } from './conflicts.js';
-import type { Op } from './ops.js';
-import { KeyedMutex, KeyedRwLock } from '../common/keyed-mutex.js';
-import { hex, toBytes } from '../common/bytes.js';
-import { ObjectError, badArg } from '../object/errors.js';
-import type { ShardStore } from '../object/shard-store.js';
-import { unitOid } from '../object/shard-store.js';
-import type { IoContext, ShardWrite, ShardPlan, Redundancy, EcCodec } from '../object/io.js';
-import { planSingle, planArray, groupShards, isPartialStripe } from '../object/io.js';
-import type { PoolRuntime } from '../pool/runtime.js';
-import { CairnObject, type ObjectOptions } from '../object/object.js';
-import { KeyValue } from '../object/kv.js';
-import { ArrayObject, type ArrayOptions } from '../object/array.js';
-import { Transaction } from './tx.js';
+import type { ContainerStorage, CommitEvent, CommitInfo } from './storage.js';
+import { EpochClock, epochAtMs } from './epoch-clock.js';
+import { ConflictTracker } from './conflicts.js';
+import { opConflictKey, type Op } from './ops.js';
+import { planOp } from './plan.js';
+import type { ContainerRuntime } from './runtime.js';
+import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
+import { hex, toBytes } from '../../core/bytes.js';
+import { runBounded } from '../../core/semaphore.js';
+import { Notifier } from '../../core/wait.js';
+import { swallowed } from '../../core/log.js';
 import { throwIfAborted, assert } from '../../core/errors.js';
 import { xxh64 } from '../../core/xxhash.js';
+import { ObjectError, badArg } from '../io/errors.js';
+import type { ShardStore } from '../io/shard-store.js';
+import { isPartialStripe, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
 import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, resolveGroups, type ObjectClass } from '../../placement/index.js';
 
 /** Container properties fixed at creation. */
@@ -64,6 +65,11 @@ export const MAX_WATCH_HISTORY = 65_536;
 export const MAX_COMMIT_CONCURRENCY = 64;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
+/**
+ * Longest wait for in-flight commits to finish before a rollback, a rebuild's quiesce or close
+ * (`TIMEOUT` after it). Commits are bounded by their RPC and lock timeouts, far below this.
+ */
+export const QUIESCE_TIMEOUT_MS = 5 * 60_000;
 /** Attempts of an operation that meets a pool map changed under it (connected pools). */
 export const MAX_STALE_MAP_RETRIES = 8;
 /** Default EC cell size. */
@@ -85,16 +91,79 @@ export function checkRedundancy(cls: ObjectClass, redundancyFactor: number): voi
 /** Options of a read: an explicit epoch or a snapshot (by name or object), else the stable epoch. */
 export interface ReadOptions { epoch?: bigint; snapshot?: string | Snapshot; signal?: AbortSignal }
 
+
+/** The layout of an object as the data path needs it. */
+export interface ObjectLayout { groups: number[][]; red: Redundancy; cls: ObjectClass }
+
+/** A transaction's registration with its container: its read epoch pins versions until `end()`. */
+export interface TxTicket {
+  readonly readEpoch: bigint;
+  /** The transaction committed or aborted: its read epoch stops pinning versions. */
+  end(): void;
+}
+
+/** The conflict check of a transaction's commit: keys read or written, since its read epoch. */
+export interface CommitCheck { readEpoch: bigint; keys: Iterable<string> }
+
 /**
- * A container handle. Obtain one from `pool.createContainer` / `pool.openContainer`.
+ * What the layers above the container core use of it: the handles (objects, KV, arrays,
+ * transactions) and the pool's maintenance (rebuild, rebalance, scrub). Not part of the public
+ * API: obtain it with `containerPort(cont)`.
  */
-export class Container {
+export interface ContainerPort {
+  /** Throw POOL_CLOSED when the container (or its pool) is closed. */
+  checkOpen(): void;
+  /** Resolve read options to an epoch (the stable epoch by default). */
+  readEpoch(opts?: ReadOptions): bigint;
+  /** The object id of a handle (names hash to ids; the class must survive the redundancy factor). */
+  resolveOid(oidOrName: bigint | string, oclass?: string | ObjectClass): bigint;
+  /** The layout of record of an object and its redundancy. */
+  layout(oid: bigint): ObjectLayout;
+  /** The group of a dkey in a layout. */
+  groupOf(groups: number[][], dkey: Uint8Array): number;
+  /** The I/O context of the data path for this container. */
+  io(): IoContext;
+  /** Throw DATA_LOST for an object lost to failures beyond its redundancy. */
+  checkNotLost(oid: bigint): void;
+  /** Run `fn` again when an engine reports the pool map (or the epoch) stale (connected pools). */
+  retryStale<T>(fn: () => Promise<T>): Promise<T>;
+  /** Commit `ops` atomically at one new epoch; with `check`, TX_RESTART on a conflict. */
+  commit(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint>;
+  /** Register a transaction beginning now (read epoch: the stable epoch). */
+  beginTx(): TxTicket;
+  /** Wait until no commit is in flight; returns the stable epoch (rebuild / scrub start). */
+  quiesce(): Promise<bigint>;
+  /** Reload object ids other clients recorded (connected pools), and the epoch clock. */
+  refreshObjects(): Promise<void>;
+  /** Record objects a rebuild could not restore (they read DATA_LOST until punched). */
+  markLost(oids: bigint[]): Promise<void>;
+  /** Shards of `oid` a pending rebuild/rebalance moves: shard index -> new target. */
+  movedShards(oid: bigint): ReadonlyMap<number, number>;
+}
+
+const ports = new WeakMap<ContainerCore, ContainerPort>();
+
+/** The internal port of a container (handles and pool maintenance only; not public API). */
+export function containerPort(c: ContainerCore): ContainerPort {
+  const p = ports.get(c);
+  assert(p !== undefined, 'every container has a port');
+  return p;
+}
+
+/**
+ * The container core: everything a container is apart from its handle factories, which the
+ * public `Container` (src/object/handles.ts) adds. Obtain one from `pool.createContainer` /
+ * `pool.openContainer`.
+ */
+export class ContainerCore {
   private readonly clock: EpochClock;
   private readonly inflight = new Set<bigint>();
+  /** Notified whenever a commit leaves `inflight`. */
+  private readonly commitsDone = new Notifier();
   private readonly locks = new KeyedMutex();
   private readonly objLocks = new KeyedRwLock();
   private readonly conflicts = new ConflictTracker();
-  private readonly activeTx = new Map<Transaction, bigint>();
+  private readonly activeTx = new Map<TxTicket, bigint>();
   private readonly events = new EventEmitter();
   private readonly history: CommitEvent[] = [];
   private readonly pendingEvents = new Map<bigint, CommitEvent>();
@@ -105,7 +174,7 @@ export class Container {
 
   /** @internal use `pool.openContainer`. */
   constructor(
-    private readonly rt: PoolRuntime,
+    private readonly rt: ContainerRuntime,
     private meta: ContainerMeta,
     private readonly storage: ContainerStorage,
     floor: bigint,
@@ -114,19 +183,19 @@ export class Container {
     this.emittedUpTo = floor;
     this.events.setMaxListeners(0);
     storage.onMetaChange?.((m) => { this.meta = m as ContainerMeta; });
+    ports.set(this, this.makePort());
   }
 
-  /** Open (or finish creating) a container's runtime: replays its commit record and repairs torn commits. */
-  static async load(rt: PoolRuntime, meta: ContainerMeta, storage: ContainerStorage): Promise<Container> {
+  /**
+   * Open (or finish creating) a container's runtime: replays its commit record and repairs torn
+   * commits. Constructs `this` class (the public `Container` when called on it).
+   */
+  static async load<C extends ContainerCore>(this: new (rt: ContainerRuntime, meta: ContainerMeta, storage: ContainerStorage, floor: bigint) => C, rt: ContainerRuntime, meta: ContainerMeta, storage: ContainerStorage): Promise<C> {
     const { floor, torn, done } = storage.recover();
-    const c = new Container(rt, meta, storage, floor);
+    const c = new this(rt, meta, storage, floor);
     // Roll back commits that never finished: the process died between INTENT and DONE.
     for (const { epoch, targets } of torn) {
-      await Promise.all(targets.map(async (t) => {
-        const store = await c.store(t).catch(() => undefined);
-        if (store) await store.discard(epoch - 1n, epoch);
-      }));
-      await storage.abort(epoch, { targets, objects: [], recovered: true });
+      if (await c.discardEpoch(epoch, targets)) await storage.abort(epoch, { targets, objects: [], recovered: true });
     }
     // Every target may hold epochs above the journal's (a journal reset): never reuse them.
     await c.observeTargetEpochs();
@@ -136,19 +205,65 @@ export class Container {
     return c;
   }
 
+  private makePort(): ContainerPort {
+    return {
+      checkOpen: () => this.checkOpen(),
+      readEpoch: (opts) => this.readEpoch(opts),
+      resolveOid: (o, cls) => this.resolveOid(o, cls),
+      layout: (oid) => this.layout(oid),
+      groupOf: (groups, dkey) => dkeyGroup(dkey, groups.length),
+      io: () => this.io(),
+      checkNotLost: (oid) => this.checkNotLost(oid),
+      retryStale: (fn) => this.retryStale(fn),
+      commit: (ops, check, signal) => this.retryStale(() => this.commitOnce(ops, check, signal)),
+      beginTx: () => this.openTx(),
+      quiesce: () => this.exclusive(async () => this.stableEpoch()),
+      refreshObjects: () => this.refreshObjects(),
+      markLost: (oids) => this.markLost(oids),
+      movedShards: (oid) => this.rt.moved(oid),
+    };
+  }
+
+  /**
+   * Discard `epoch` on `targets` (an abandoned or torn commit). True when nothing of it can become
+   * visible: every discard succeeded, or failed on a target out of service (its content is rebuilt
+   * elsewhere and wiped before it serves again). Otherwise the abort must not be recorded as done:
+   * the journal keeps the INTENT and the next open discards again.
+   */
+  private async discardEpoch(epoch: bigint, targets: number[]): Promise<boolean> {
+    assert(epoch > 0n, 'only commit epochs are discarded', { epoch: String(epoch) });
+    const outcomes = await Promise.all(targets.map(async (t) => {
+      try {
+        await (await this.rt.store(t, this.meta.uuid)).discard(epoch - 1n, epoch);
+        return true;
+      } catch (err) {
+        if (!this.rt.available(t)) { swallowed('container.discard-on-out-of-service-target', err); return true; }
+        swallowed('container.discard-failed-abort-kept-open', err);
+        return false;
+      }
+    }));
+    return outcomes.every(Boolean);
+  }
+
   /** Move the epoch clock past the highest epoch any target holds. */
   private async observeTargetEpochs(): Promise<void> {
     await Promise.all(this.rt.map().targets.map(async (t) => {
       const store = await this.peekStore(t.id);
-      if (store) this.clock.observe((await (store as { refreshMaxEpoch?: () => Promise<bigint> }).refreshMaxEpoch?.().catch(() => undefined)) ?? store.queryMaxEpoch());
+      if (!store) return;
+      let max = store.queryMaxEpoch();
+      if (store.refreshMaxEpoch) {
+        try { max = await store.refreshMaxEpoch(); } catch (err) { swallowed('container.refresh-max-epoch-uses-last-known', err); }
+      }
+      this.clock.observe(max);
     }));
   }
 
   /**
-   * @internal run `fn` again (up to MAX_STALE_MAP_RETRIES times) when an engine says the pool map
-   * it was planned with is stale: the pool refreshes its map first. Embedded pools never see it.
+   * Run `fn` again (up to MAX_STALE_MAP_RETRIES times) when an engine says the pool map it was
+   * planned with is stale (the pool refreshes its map first), or that it already served a read at
+   * or above our epoch (the clock moves past it). Embedded pools never see either.
    */
-  async retryStale<T>(fn: () => Promise<T>): Promise<T> {
+  private async retryStale<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
@@ -180,41 +295,29 @@ export class Container {
   stableEpoch(): bigint {
     // Connected pools: other clients commit too, so "now" follows physical time (engines hold a
     // read back until any prepared write at or below its epoch is decided).
-    if (this.rt.clockSlot !== undefined) this.clock.observe(BigInt(Math.floor(this.rt.now())) << HLC_LOGICAL_BITS);
+    if (this.rt.clockSlot !== undefined) this.clock.observe(epochAtMs(this.rt.now()));
     if (this.inflight.size === 0) return this.clock.current;
     let min = -1n;
     for (const e of this.inflight) if (min < 0n || e < min) min = e;
     return min - 1n;
   }
 
-  // ------------------------------------------------------------------ handles
-
-  /** An object handle by object id or by name (names hash to ids); `oclass` defaults to the container's. */
-  object(oidOrName: bigint | string, opts: ObjectOptions = {}): CairnObject {
+  /** Register a transaction at the current stable epoch. */
+  private openTx(): TxTicket {
     this.checkOpen();
-    return new CairnObject(this, this.resolveOid(oidOrName, opts.oclass), opts);
+    const ticket: TxTicket = {
+      readEpoch: this.stableEpoch(),
+      end: () => {
+        this.activeTx.delete(ticket);
+        this.pruneConflicts();
+      },
+    };
+    this.activeTx.set(ticket, ticket.readEpoch);
+    return ticket;
   }
 
-  /** A key-value object: put/get/remove/list on string or byte keys. */
-  kv(name: string | bigint, opts: ObjectOptions = {}): KeyValue {
-    return new KeyValue(this.object(name, opts));
-  }
-
-  /** A byte array object with chunked layout, for values larger than memory. */
-  array(name: string | bigint, opts: ArrayOptions & ObjectOptions = {}): ArrayObject {
-    return new ArrayObject(this.object(name, opts), opts);
-  }
-
-  /** Start a transaction; its reads see the container at the current stable epoch plus its own writes. */
-  beginTx(): Transaction {
-    this.checkOpen();
-    const tx = new Transaction(this, this.stableEpoch());
-    this.activeTx.set(tx, tx.readEpoch);
-    return tx;
-  }
-
-  /** @internal the object id for a handle. */
-  resolveOid(oidOrName: bigint | string, oclass?: string | ObjectClass): bigint {
+  /** The object id for a handle. */
+  private resolveOid(oidOrName: bigint | string, oclass?: string | ObjectClass): bigint {
     if (typeof oidOrName === 'bigint') {
       const cls = objectClassOf(oidOrName);
       this.checkClass(cls);
@@ -234,7 +337,10 @@ export class Container {
 
   // ------------------------------------------------------------------ reads
 
-  /** @internal resolve read options to an epoch. */
+  /**
+   * The epoch reads with `opts` see: `opts.epoch`, the epoch of snapshot `opts.snapshot`, or the
+   * stable epoch. Pass it back as `{ epoch }` to make several reads see one consistent state.
+   */
   readEpoch(opts: ReadOptions = {}): bigint {
     throwIfAborted(opts.signal);
     if (opts.epoch !== undefined && opts.snapshot !== undefined) throw badArg('give epoch or snapshot, not both');
@@ -251,24 +357,25 @@ export class Container {
     return this.stableEpoch();
   }
 
-  /** @internal the layout groups of an object and its redundancy. */
-  layout(oid: bigint): { groups: number[][]; red: Redundancy; cls: ObjectClass } {
+  /** The layout groups of an object and its redundancy. */
+  private layout(oid: bigint): ObjectLayout {
     const cls = objectClassOf(oid);
     const groups = this.rt.layout(oid);
+    assert(groups.length >= 1 && groups.every((g) => g.length === cls.groupSize), 'a layout has groups of groupSize targets', { oid: oid.toString(16), groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
     return { groups, red: cls, cls };
   }
 
   /** Every object id this container has written (a superset of the objects that hold data). */
   listObjects(): bigint[] { this.checkOpen(); return this.storage.listObjects(); }
 
-  /** @internal reload object ids other clients recorded (connected pools), and the epoch clock. */
-  async refreshObjects(): Promise<void> {
+  /** Reload object ids other clients recorded (connected pools), and the epoch clock. */
+  private async refreshObjects(): Promise<void> {
     await this.storage.refreshObjects?.();
     await this.observeTargetEpochs();
   }
 
-  /** @internal record objects that a rebuild could not restore. */
-  async markLost(oids: bigint[]): Promise<void> {
+  /** Record objects that a rebuild could not restore. */
+  private async markLost(oids: bigint[]): Promise<void> {
     const set = new Set(this.meta.lost ?? []);
     for (const o of oids) set.add(o.toString(16));
     this.meta.lost = [...set];
@@ -278,19 +385,13 @@ export class Container {
   /** Whether `oid` was lost to failures beyond its redundancy (reads fail with DATA_LOST). */
   isLost(oid: bigint): boolean { return this.meta.lost?.includes(oid.toString(16)) ?? false; }
 
-  /** @internal throw DATA_LOST for a lost object. */
-  checkNotLost(oid: bigint): void {
+  /** Throw DATA_LOST for a lost object. */
+  private checkNotLost(oid: bigint): void {
     if (this.isLost(oid)) throw new ObjectError('DATA_LOST', `object ${oid.toString(16)} was lost to more failures than its class survives; punch it to reuse it`, { oid: oid.toString(16) });
   }
 
-  /** @internal shards of `oid` a pending rebuild/rebalance moves: shard index -> new target. */
-  movedShards(oid: bigint): ReadonlyMap<number, number> { return this.rt.moved(oid); }
-
-  /** @internal the group of a dkey. */
-  groupOf(groups: number[][], dkey: Uint8Array): number { return dkeyGroup(dkey, groups.length); }
-
-  /** @internal the I/O context for the data path. */
-  io(): IoContext {
+  /** The I/O context for the data path. */
+  private io(): IoContext {
     return {
       store: (t) => this.store(t),
       available: (t) => this.rt.available(t),
@@ -301,8 +402,8 @@ export class Container {
     };
   }
 
-  /** @internal the store of target `t` for this container (opened lazily). */
-  store(t: number): Promise<ShardStore> {
+  /** The store of target `t` for this container (opened lazily). */
+  private store(t: number): Promise<ShardStore> {
     this.checkOpen();
     return this.rt.store(t, this.meta.uuid);
   }
@@ -315,27 +416,25 @@ export class Container {
     await Promise.all(this.rt.map().targets.filter((t) => this.rt.writable(t.id)).map(async (t) => {
       const s = await this.store(t.id);
       // A remote store opens on its engine at the first request: make that request now.
-      await (s as { refreshMaxEpoch?: () => Promise<bigint> }).refreshMaxEpoch?.();
+      await s.refreshMaxEpoch?.();
     }));
   }
 
-  /** @internal the store of `t` only when it exists on disk (does not create it). */
+  /** The store of `t` only when it exists on disk (does not create it); undefined when it cannot be opened. */
   private async peekStore(t: number): Promise<ShardStore | undefined> {
     if (!this.rt.available(t) || !this.rt.storeExists(t, this.meta.uuid)) return undefined;
-    return this.rt.store(t, this.meta.uuid).catch(() => undefined);
+    try {
+      return await this.rt.store(t, this.meta.uuid);
+    } catch (err) {
+      // A broken target is reported by reads and repaired by scrub; maintenance skips it.
+      swallowed('container.peek-store-unopenable', err);
+      return undefined;
+    }
   }
 
   // ------------------------------------------------------------------ commits
 
-  /**
-   * @internal commit `ops` atomically at one new epoch. With `check`, refuse with TX_RESTART when
-   * any key read or written was committed by someone else after `check.readEpoch`.
-   */
-  async commit(ops: Op[], check?: { readEpoch: bigint; keys: Iterable<string> }, signal?: AbortSignal): Promise<bigint> {
-    return this.retryStale(() => this.commitOnce(ops, check, signal));
-  }
-
-  private async commitOnce(ops: Op[], check?: { readEpoch: bigint; keys: Iterable<string> }, signal?: AbortSignal): Promise<bigint> {
+  private async commitOnce(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint> {
     this.checkOpen();
     throwIfAborted(signal);
     while (this.barrier) await this.barrier;
@@ -374,10 +473,15 @@ export class Container {
       if (op.kind !== 'array') continue;
       const { groups, red } = this.layout(op.oid);
       if (!isPartialStripe(red, this.meta.props.cellSize, op.offset, op.data.length)) continue;
-      want.set(`${op.oid.toString(16)}/${hex(op.dkey)}`, groups[this.groupOf(groups, op.dkey)]!);
+      want.set(`${op.oid.toString(16)}/${hex(op.dkey)}`, groups[dkeyGroup(op.dkey, groups.length)]!);
     }
     const releases: Array<() => Promise<void>> = [];
-    const releaseAll = async () => { for (const r of releases.splice(0).reverse()) await r().catch(() => {}); };
+    const releaseAll = async () => {
+      for (const r of releases.splice(0).reverse()) {
+        // An unreleased stripe lock lapses after its TTL on the engine.
+        try { await r(); } catch (err) { swallowed('container.stripe-unlock-lapses-after-ttl', err); }
+      }
+    };
     try {
       for (const key of [...want.keys()].sort()) releases.push(await this.rt.lockDkey(this.meta.uuid, key, want.get(key)!));
     } catch (err) {
@@ -387,91 +491,56 @@ export class Container {
     return releaseAll;
   }
 
+  /** Commit `ops` (locks held): new epoch, plan, INTENT, apply everywhere, DONE (or discard and abort). */
   private async commitLocked(ops: Op[], txRead?: bigint): Promise<bigint> {
-    {
-      const epoch = this.clock.next();
-      assert(!this.inflight.has(epoch) && epoch > this.emittedUpTo, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
-      this.inflight.add(epoch);
-      const releases: Array<() => void> = [];
+    const epoch = this.clock.next();
+    assert(!this.inflight.has(epoch) && epoch > this.emittedUpTo, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
+    assert(txRead === undefined || txRead < epoch, 'a transaction commits above its read epoch', { epoch: String(epoch), txRead: String(txRead) });
+    this.inflight.add(epoch);
+    const releases: Array<() => void> = [];
+    try {
+      const writes = await this.planWrites(ops, epoch, releases);
+      const info: CommitInfo = { targets: [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b), objects: [...new Set(ops.map((o) => o.oid.toString(16)))] };
+      await this.storage.addObjects(ops.map((o) => o.oid));
+      await this.storage.intent(epoch, info);
       try {
-        const writes: ShardWrite[] = [];
-        const io = this.io();
-        for (const op of ops) {
-          const plan = await this.planOp(io, op, epoch);
-          if (plan.release) releases.push(plan.release);
-          writes.push(...plan);
-        }
-        const targets = [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b);
-        const objects = [...new Set(ops.map((o) => o.oid.toString(16)))];
-        await this.storage.addObjects(ops.map((o) => o.oid));
-        await this.storage.intent(epoch, { targets, objects });
-        try {
-          const apply = () => runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), epoch));
-          await (txRead !== undefined ? commitContext.run({ readEpoch: txRead }, apply) : apply());
-          await this.storage.done(epoch, { targets, objects });
-        } catch (err) {
-          await Promise.all(targets.map(async (t) => { try { await (await this.store(t)).discard(epoch - 1n, epoch); } catch { /* target gone: nothing visible */ } }));
-          await this.storage.abort(epoch, { targets, objects });
-          throw err;
-        }
-        if (this.meta.lost?.length && ops.some((o) => o.kind === 'punchObject' && this.isLost(o.oid))) {
-          this.meta.lost = this.meta.lost.filter((x) => !ops.some((o) => o.kind === 'punchObject' && o.oid.toString(16) === x));
-          await this.saveMeta();
-        }
-        for (const op of ops) this.conflicts.record(opKey(op), epoch, op.kind.startsWith('punch'));
-        if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
-        this.pendingEvents.set(epoch, { epoch, objects: objects.map((o) => BigInt('0x' + o)) });
-        return epoch;
-      } finally {
-        for (const r of releases) r();
-        this.inflight.delete(epoch);
-        this.flushEvents();
+        await runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), { epoch, ...(txRead !== undefined ? { txRead } : {}) }));
+        await this.storage.done(epoch, info);
+      } catch (err) {
+        if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
+        throw err;
       }
+      await this.forgetLostPunched(ops);
+      for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
+      if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
+      this.pendingEvents.set(epoch, { epoch, objects: info.objects.map((o) => BigInt('0x' + o)) });
+      return epoch;
+    } finally {
+      for (const r of releases) r();
+      this.inflight.delete(epoch);
+      this.commitsDone.notify();
+      this.flushEvents();
     }
   }
 
-  /** Plan one op's shard writes (EC read-modify-write happens here, under the dkey lock). */
-  private async planOp(io: IoContext, op: Op, epoch: bigint): Promise<ShardPlan> {
-    const { groups, red } = this.layout(op.oid);
-    const moved = this.rt.moved(op.oid);
-    // Writes reach the stable target of every shard that accepts writes, plus the new target of
-    // shards a rebuild or rebalance is moving (so the move never misses a concurrent write).
-    const live = (ws: ShardPlan): ShardPlan => {
-      const out: ShardPlan = ws.filter((w) => this.rt.writable(w.target));
-      out.release = ws.release;
-      for (const w of ws) {
-        const to = moved.get(w.shard);
-        if (to !== undefined && to !== w.target && this.rt.writable(to)) out.push({ ...w, target: to });
-      }
-      return out;
-    };
-    const all = (fn: (s: ShardStore, shard: number) => Promise<void>, gs: number[]) =>
-      live(gs.flatMap((g) => groupShards(groups, g)).map(({ shard, target }): ShardWrite => ({ target, shard, apply: (s) => fn(s, shard) })));
-    const checkWritable = (ws: ShardPlan, g: number): ShardPlan => {
-      // The group must keep enough healthy shards to read the value back: k for EC (untouched
-      // cells on healthy targets still hold valid data), one replica otherwise.
-      const need = red.kind === 'ec' ? red.dataShards : 1;
-      const healthy = groupShards(groups, g).filter((x) => this.rt.available(x.target)).length;
-      if (healthy < need) ws.release?.();
-      if (healthy < need) throw new ObjectError('DATA_LOST', `object ${op.oid.toString(16)}: group ${g} has ${healthy} healthy shard(s), needs ${need}`, { oid: op.oid.toString(16), group: g });
-      return ws;
-    };
-    switch (op.kind) {
-      case 'single': {
-        const g = this.groupOf(groups, op.dkey);
-        return checkWritable(live(planSingle(io, red, groups, g, op.oid, op.dkey, op.akey, op.value, epoch)), g);
-      }
-      case 'array': {
-        const g = this.groupOf(groups, op.dkey);
-        return checkWritable(live(await planArray(io, red, groups, g, op.oid, op.dkey, op.akey, op.offset, op.data)), g);
-      }
-      case 'punchObject':
-        return all((s, shard) => s.punchObject(epoch, unitOid(op.oid, shard)), groups.map((_, g) => g));
-      case 'punchDkey':
-        return all((s, shard) => s.punchDkey(epoch, unitOid(op.oid, shard), op.dkey), [this.groupOf(groups, op.dkey)]);
-      case 'punchAkey':
-        return all((s, shard) => s.punchAkey(epoch, unitOid(op.oid, shard), op.dkey, op.akey), [this.groupOf(groups, op.dkey)]);
+  /** Plan every op's shard writes at `epoch`; buffer releases go to `releases` (freed after apply). */
+  private async planWrites(ops: Op[], epoch: bigint, releases: Array<() => void>): Promise<ShardWrite[]> {
+    const writes: ShardWrite[] = [];
+    const io = this.io();
+    for (const op of ops) {
+      const { groups, cls } = this.layout(op.oid);
+      const plan = await planOp(io, { groups, cls, moved: this.rt.moved(op.oid), writable: (t) => this.rt.writable(t), available: (t) => this.rt.available(t) }, op, epoch);
+      if (plan.release) releases.push(plan.release);
+      writes.push(...plan);
     }
+    return writes;
+  }
+
+  /** A punch of a lost object makes it usable again: forget that it was lost. */
+  private async forgetLostPunched(ops: Op[]): Promise<void> {
+    if (!this.meta.lost?.length || !ops.some((o) => o.kind === 'punchObject' && this.isLost(o.oid))) return;
+    this.meta.lost = this.meta.lost.filter((x) => !ops.some((o) => o.kind === 'punchObject' && o.oid.toString(16) === x));
+    await this.saveMeta();
   }
 
   /** Publish commit events in epoch order once they are at or below the stable epoch. */
@@ -481,6 +550,7 @@ export class Container {
     for (const e of ready) {
       const ev = this.pendingEvents.get(e)!;
       this.pendingEvents.delete(e);
+      assert(e > this.emittedUpTo, 'commit events are published in epoch order, once', { epoch: String(e), emittedUpTo: String(this.emittedUpTo) });
       this.history.push(ev);
       if (this.history.length > MAX_WATCH_HISTORY + 1024) this.history.splice(0, this.history.length - MAX_WATCH_HISTORY);
       this.emittedUpTo = e;
@@ -584,22 +654,21 @@ export class Container {
         yield ev;
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const done = () => { this.events.off('commit', done); this.events.off('close', done); signal?.removeEventListener('abort', done); resolve(); };
-        this.events.on('commit', done);
-        this.events.on('close', done);
-        signal?.addEventListener('abort', done, { once: true });
-      });
+      await this.nextCommitOrClose(signal);
     }
   }
 
-  // ------------------------------------------------------------------ lifecycle
-
-  /** @internal transactions report their end so their read epochs stop pinning versions. */
-  txEnded(tx: Transaction): void {
-    this.activeTx.delete(tx);
-    this.pruneConflicts();
+  /** Resolve on the next published commit, on close, or when `signal` fires (a watch waits indefinitely by design). */
+  private nextCommitOrClose(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => { this.events.off('commit', done); this.events.off('close', done); signal?.removeEventListener('abort', done); resolve(); };
+      this.events.on('commit', done);
+      this.events.on('close', done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
+
+  // ------------------------------------------------------------------ lifecycle
 
   /**
    * Forget last-writer epochs no transaction can conflict with: a transaction's read epoch is at
@@ -612,22 +681,16 @@ export class Container {
     this.conflicts.prune(oldest);
   }
 
-  /**
-   * @internal wait until no commit is in flight, then return the stable epoch: every later commit
-   * was planned with the current pool map (used when a rebuild or rebalance starts).
-   */
-  async quiesce(): Promise<bigint> { return this.exclusive(async () => this.stableEpoch()); }
-
   /** Rewrite the journal to the retained watch history (no commit in flight). */
   private compactJournal(): void { this.storage.compact(this.history); }
 
-  /** Run `fn` with no commit in flight and none starting. */
+  /** Run `fn` with no commit in flight and none starting (in-flight ones finish first, within QUIESCE_TIMEOUT_MS). */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.barrier) await this.barrier;
     let release!: () => void;
     this.barrier = new Promise<void>((r) => (release = r));
     try {
-      while (this.inflight.size > 0) await new Promise((r) => setTimeout(r, 1));
+      await this.commitsDone.until(() => this.inflight.size === 0, { timeoutMs: QUIESCE_TIMEOUT_MS, what: `in-flight commits of container ${this.meta.label} to finish`, info: { container: this.meta.label } });
       return await fn();
     } finally {
       this.barrier = null;
@@ -649,26 +712,4 @@ export class Container {
   private checkOpen(): void {
     if (this.closed || this.rt.closed) throw new ObjectError('POOL_CLOSED', `container ${this.meta.label} is closed`);
   }
-}
-
-function opKey(op: Op): string {
-  switch (op.kind) {
-    case 'punchObject': return conflictKey(op.oid);
-    case 'punchDkey': return conflictKey(op.oid, hex(op.dkey));
-    default: return conflictKey(op.oid, hex(op.dkey), hex(op.akey));
-  }
-}
-
-/** Run `fn` over `items` with at most `limit` in flight; the first error wins after all settle. */
-export async function runBounded<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  let firstErr: unknown;
-  const worker = async () => {
-    while (i < items.length) {
-      const x = items[i++]!;
-      try { await fn(x); } catch (err) { firstErr ??= err; }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (firstErr !== undefined) throw firstErr;
 }

@@ -3,9 +3,16 @@
  * a logical counter, so epochs follow wall time yet stay strictly increasing even when the clock
  * stalls or steps back. A deterministic `now` can be injected for replayable tests.
  */
+import { assert } from '../../core/errors.js';
 
 /** Bits of the logical counter below the physical time (as in DAOS's HLC). */
 export const HLC_LOGICAL_BITS = 18n;
+
+/** The epoch at physical time `ms` (milliseconds since 1970) with a zero logical counter. */
+export function epochAtMs(ms: number): bigint {
+  assert(Number.isFinite(ms) && ms >= 0, 'physical time is a non-negative number of milliseconds', { ms });
+  return BigInt(Math.floor(ms)) << HLC_LOGICAL_BITS;
+}
 
 /** Distinct clock slots (writers of one container that never collide on an epoch). */
 export const MAX_CLOCK_SLOTS = 1024;
@@ -23,20 +30,21 @@ export class EpochClock {
    * container that each own a distinct slot never hand out the same epoch (connected pools).
    */
   constructor(floor: bigint, private readonly now: () => number = Date.now, slot?: number) {
-    if (slot !== undefined && (!Number.isInteger(slot) || slot < 0 || slot >= MAX_CLOCK_SLOTS)) throw new RangeError(`clock slot must be in 0..${MAX_CLOCK_SLOTS - 1}`);
+    assert(slot === undefined || (Number.isInteger(slot) && slot >= 0 && slot < MAX_CLOCK_SLOTS), `clock slot must be in 0..${MAX_CLOCK_SLOTS - 1}`, { slot });
     this.last = floor;
     this.slot = slot === undefined ? undefined : BigInt(slot);
   }
 
   /** A fresh epoch, strictly greater than every epoch returned or observed before. */
   next(): bigint {
-    const physical = BigInt(Math.floor(this.now())) << HLC_LOGICAL_BITS;
+    const physical = epochAtMs(this.now());
     let e = physical > this.last ? physical : this.last + 1n;
     if (this.slot !== undefined) {
       // Round up to the next epoch carrying this clock's slot in its low bits.
       const base = e - (e % SLOT_SPAN);
       e = base + this.slot >= e ? base + this.slot : base + SLOT_SPAN + this.slot;
     }
+    assert(e > this.last && (this.slot === undefined || e % SLOT_SPAN === this.slot), 'epochs strictly increase and carry the clock slot', { epoch: String(e) });
     this.last = e;
     return e;
   }

@@ -14,7 +14,7 @@
 import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
-import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../common/headered-file.js';
+import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 
 const MAGIC = 'CAIRNJNL';
 const FORMAT_VERSION = 1;

@@ -7,7 +7,7 @@
  */
 import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
-import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../common/headered-file.js';
+import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 
 const MAGIC = 'CAIRNOBJ';
 const VERSION = 1;

@@ -2,9 +2,21 @@
  * The mutations a commit carries. A plain `update` is a commit of one op; a transaction commits
  * all of its buffered ops at one epoch.
  */
+import { hex } from '../../core/bytes.js';
+import { conflictKey, type ConflictKey } from './conflicts.js';
+
 export type Op =
   | { kind: 'single'; oid: bigint; dkey: Uint8Array; akey: Uint8Array; value: Uint8Array }
   | { kind: 'array'; oid: bigint; dkey: Uint8Array; akey: Uint8Array; offset: number; data: Uint8Array }
   | { kind: 'punchObject'; oid: bigint }
   | { kind: 'punchDkey'; oid: bigint; dkey: Uint8Array }
   | { kind: 'punchAkey'; oid: bigint; dkey: Uint8Array; akey: Uint8Array };
+
+/** The conflict key an op writes: its object (punch), dkey (dkey punch) or akey. */
+export function opConflictKey(op: Op): ConflictKey {
+  switch (op.kind) {
+    case 'punchObject': return conflictKey(op.oid.toString(16));
+    case 'punchDkey': return conflictKey(op.oid.toString(16), hex(op.dkey));
+    default: return conflictKey(op.oid.toString(16), hex(op.dkey), hex(op.akey));
+  }
+}

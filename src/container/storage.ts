@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { Journal, JournalType } from './journal.js';
 import { ObjectIndex } from './object-index.js';
-import { writeJsonRecord } from '../common/record-file.js';
+import { writeJsonRecord } from '../../core/record-file.js';
 
 /** One published commit: its epoch and the objects it touched. */
 export interface CommitEvent { epoch: bigint; objects: bigint[] }

@@ -6,6 +6,7 @@
  * wiped before it serves again).
  */
 import type { Etcd, Lease } from '../net/etcd.js';
+import { CairnError } from '../../core/errors.js';
 
 /** Seconds a decision stays in etcd. */
 export const DECISION_TTL_S = 3600;
@@ -16,6 +17,8 @@ const RETRIES = 20;
 const RETRY_MS = 500;
 /** Most decisions in one etcd transaction. */
 export const MAX_DECISION_BATCH = 128;
+/** Most decisions waiting to be recorded (beyond: OVERLOADED; callers retry or settle later). */
+export const MAX_DECISION_QUEUE = 65_536;
 
 interface Pending { key: string; value: 'commit' | 'abort'; resolve: (d: 'commit' | 'abort') => void; reject: (e: unknown) => void }
 
@@ -29,6 +32,9 @@ export class DecisionLog {
 
   /** Record `value` for `key` unless a decision exists; resolves with the decision that stands. */
   decide(key: string, value: 'commit' | 'abort'): Promise<'commit' | 'abort'> {
+    if (this.queue.length >= MAX_DECISION_QUEUE) {
+      return Promise.reject(new CairnError('OVERLOADED', `${this.queue.length} commit decisions already wait for etcd`, { maxQueued: MAX_DECISION_QUEUE }));
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ key, value, resolve, reject });
       if (!this.flushing) { this.flushing = true; setImmediate(() => void this.flush()); }

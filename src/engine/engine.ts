@@ -11,54 +11,32 @@
 import { join, resolve as resolvePath } from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { CairnError } from '../../core/errors.js';
+import { CairnError, assert } from '../../core/errors.js';
 import { initXxhash } from '../../core/xxhash.js';
-import { ObjectError, badArg } from '../object/errors.js';
+import { Batcher } from '../../core/batcher.js';
+import { Notifier } from '../../core/wait.js';
+import { swallow, swallowed } from '../../core/log.js';
 import { VosTarget } from '../vos/index.js';
-import type { ShardStore } from '../object/shard-store.js';
+import { ObjectError, badArg } from '../io/errors.js';
+import type { ShardStore } from '../io/shard-store.js';
+import { ConflictTracker, ReadStamps, conflictKey } from '../container/conflicts.js';
+import { epochAtMs } from '../container/epoch-clock.js';
+import type { PoolMaps } from '../pool/backend.js';
+import type { Pool } from '../pool/pool.js';
+import { allocatedBytes } from '../pool/local-backend.js';
 import { Etcd, type Lease } from '../net/etcd.js';
 import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
-import { serveShardCall, SHARD_METHODS } from '../net/shard-rpc.js';
-import { poolPrefix, decodeMaps, type EtcdPoolMeta, type EngineRecord } from '../pool/connected.js';
-import type { PoolMaps } from '../pool/backend.js';
-import { Pool } from '../pool/pool.js';
-import { allocatedBytes } from '../pool/local-backend.js';
+import { serveShardCall, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
+import { toWireError } from '../net/errors.js';
+import { connectPool } from '../net/connected.js';
+import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decisionKey, decodeMaps, poolPrefix, type EngineRecord, type EtcdPoolMeta } from '../net/protocol.js';
+import type { EngineOptions } from './options.js';
 import { PreparedTable } from './prepared.js';
 import { ensurePoolMeta, joinPool } from './join.js';
 import { DecisionLog } from './decisions.js';
 import { LockTable } from './locks.js';
-import { WriteEpochs } from './write-epochs.js';
-import { Batcher, MAX_BATCH } from '../common/batcher.js';
-import { toWireError } from '../net/errors.js';
 
-/** Options of `Engine.start` (the flags of `cairn engine`). */
-export interface EngineOptions {
-  pool: string;
-  etcd: string | string[];
-  /** One directory per target this engine serves. */
-  targets: string[];
-  /** `host:port` to listen on (port 0: any free port). */
-  listen: string;
-  /** Shared pool secret (default `$CAIRN_POOL_SECRET`). */
-  secret?: string;
-  /** Lease TTL in seconds: how soon a dead engine is noticed (default 5). */
-  leaseTtl?: number;
-  /** How long the leader waits after a lease expired before excluding that engine (default 2000 ms). */
-  excludeDelayMs?: number;
-  /** Age after which a prepared write whose decision never came is settled through etcd (default 10 s). */
-  txTimeoutMs?: number;
-  /** Sizes of each target's files (used by the first engine, which creates the pool). */
-  scmBytes?: number;
-  dataBytes?: number;
-  durable?: boolean;
-  /**
-   * TLS for every engine connection (optional; the pool secret authenticates either way): this
-   * engine's certificate and key, and the CA that signed the other engines' certificates.
-   */
-  tls?: { cert: string | Buffer; key: string | Buffer; ca: string | Buffer };
-  /** Progress and events (default: silent). */
-  log?: (msg: string) => void;
-}
+export type { EngineOptions } from './options.js';
 
 /** How often an engine refreshes the space figures in its record. */
 const USAGE_REFRESH_MS = 5000;
@@ -66,17 +44,19 @@ const USAGE_REFRESH_MS = 5000;
 const MAX_COMMIT_LOG = 65_536;
 /** Reads at or above this epoch read "everything applied so far" and leave no read timestamp. */
 const READ_TS_LIMIT = 1n << 62n;
-/** How long a lock request waits for a busy stripe lock. */
-const LOCK_WAIT_MS = 10_000;
 /** Most engines one transaction spans. */
 const MAX_ENGINES_PER_TX = 4096;
 /** Most targets one engine serves. */
 export const MAX_ENGINE_TARGETS = 64;
-const WRITE_METHODS = new Set(['shard.updateSingle', 'shard.updateArray', 'shard.punchObject', 'shard.punchDkey', 'shard.punchAkey']);
-const WRITE_KIND: Record<string, 'update' | 'punchAkey' | 'punchDkey' | 'punchObject'> = {
-  'shard.updateSingle': 'update', 'shard.updateArray': 'update', 'shard.punchAkey': 'punchAkey', 'shard.punchDkey': 'punchDkey', 'shard.punchObject': 'punchObject',
-};
-const READ_METHODS = new Set(['shard.fetchSingle', 'shard.fetchArray', 'shard.listDkeys', 'shard.listAkeys', 'shard.listRecx', 'shard.akeyKind', 'shard.listObjects']);
+/**
+ * Longest a syncMap request waits for requests planned with older maps to finish (`TIMEOUT` after
+ * it; the leader then goes on, as for an engine that does not answer).
+ */
+export const SYNC_MAP_TIMEOUT_MS = 60_000;
+/** How long a write waits for room among the prepared writes, in units of the tx timeout. */
+const PREPARED_ROOM_WAIT_TX_TIMEOUTS = 3;
+/** Pause before campaigning again after leadership failed, and before re-registering after a lost lease. */
+const RETRY_PAUSE_MS = 1000;
 
 /** A running engine. */
 export class Engine {
@@ -84,7 +64,10 @@ export class Engine {
   private server!: RpcServer;
   private lease!: Lease;
   private stores = new Map<string, Promise<VosTarget>>();
+  /** Shard requests in flight per pool map version they were planned with. */
   private inflight = new Map<number, number>();
+  /** Notified whenever a shard request finishes. */
+  private readonly requestsDone = new Notifier();
   private stops: Array<() => Promise<void>> = [];
   private leaderPool?: Pool;
   private resign?: () => Promise<void>;
@@ -101,7 +84,9 @@ export class Engine {
   /** Per container: recent decided commits and the objects they wrote here. */
   private readonly commitLog = new Map<string, { entries: Array<{ epoch: bigint; oids: string[] }>; truncatedUpTo: bigint }>();
   /** Epochs of the latest writes per key (assumed "now" for anything before this engine started). */
-  private readonly writes = new WriteEpochs(BigInt(Date.now()) << 18n);
+  private readonly writes = new ConflictTracker({ floor: epochAtMs(Date.now()) });
+  /** Epochs each akey was last read at (a later write may not slip under them). */
+  private readonly reads = new ReadStamps();
   private readonly resolvers = new Map<number, Batcher<{ cont: string; epoch: string }, void>>();
 
   private constructor(
@@ -137,7 +122,7 @@ export class Engine {
       await engine.run(undecided);
       return engine;
     } catch (err) {
-      await etcd.close().catch(() => {});
+      await etcd.close().catch(swallow('engine.etcd-close-after-failed-start'));
       throw err;
     }
   }
@@ -151,14 +136,22 @@ export class Engine {
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) this.adoptMaps(decodeMaps(ev.value)); }));
     await this.reloadMaps();
     // Writes left undecided by a crash are settled before anything is served.
-    for (const u of undecided) await this.settleThroughEtcd(u.cont, u.epoch, 'restart');
+    for (const u of undecided) {
+      try {
+        await this.settleThroughEtcd(u.cont, u.epoch, 'restart');
+      } catch (err) {
+        // Still prepared (reads of the container wait): the sweep settles it once etcd or the store answers.
+        swallowed('engine.settle-at-restart-left-to-sweep', err);
+        this.log(`prepared write ${u.cont}@${u.epoch} not settled at restart: ${(err as Error).message}; retried by the sweep`);
+      }
+    }
     const { host, port } = parseListen(this.opts.listen);
     const tls = this.opts.tls;
     this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req), ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}) });
     await this.newLease();
     await this.register();
     // The record also carries the space each target uses, refreshed for `pool.query()`.
-    this.usageTimer = setInterval(() => void this.register().catch(() => {}), USAGE_REFRESH_MS);
+    this.usageTimer = setInterval(() => void this.register().catch(swallow('engine.refresh-record-retried-next-interval')), USAGE_REFRESH_MS);
     this.usageTimer.unref();
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'engines/', (ev) => this.onEngine(ev.key, ev.value)));
     for (const kv of await this.etcd.getPrefix(this.prefix + 'engines/')) this.onEngine(kv.key, kv.value);
@@ -181,7 +174,13 @@ export class Engine {
       this.log('lease lost; registering again');
       const retry = async (): Promise<void> => {
         if (this.closed) return;
-        try { await this.newLease(); await this.register(); } catch { setTimeout(() => void retry(), 1000).unref(); }
+        try {
+          await this.newLease();
+          await this.register();
+        } catch (err) {
+          swallowed('engine.re-register-retried', err);
+          setTimeout(() => void retry(), RETRY_PAUSE_MS).unref();
+        }
       };
       void retry();
     });
@@ -215,32 +214,44 @@ export class Engine {
 
   private async handle(req: RpcRequest): Promise<RpcReply> {
     if (this.closed) throw new CairnError('NET_UNREACHABLE', 'engine is stopping');
-    const h = req.header;
-    switch (req.method) {
-      case 'tx.commit': await this.coordinate(checkCont(h.cont), BigInt(String(h.epoch)), ranksOf(h.ranks)); return { header: { decision: 'commit' } };
-      case 'tx.commitMany': {
+    const control = await this.handleControl(req.method, req.header);
+    if (control) return control;
+    if (!SHARD_METHODS.includes(req.method)) throw new CairnError('NET_PROTOCOL', `unknown method ${req.method}`, { method: req.method });
+    return this.handleShard(req);
+  }
+
+  /** The engine methods (two-phase commit, locks, watch, map sync, target admin); undefined for shard methods. */
+  private async handleControl(method: string, h: Record<string, unknown>): Promise<RpcReply | undefined> {
+    switch (method) {
+      case ENGINE_METHODS.txCommit: await this.coordinate(checkCont(h.cont), BigInt(String(h.epoch)), ranksOf(h.ranks)); return { header: { decision: 'commit' } };
+      case ENGINE_METHODS.txCommitMany: {
         const items = batchItems(h.items);
         const rs = await Promise.allSettled(items.map((x) => this.coordinate(checkCont(x.cont), BigInt(String(x.epoch)), ranksOf(x.ranks))));
         return { header: { results: rs.map((r) => (r.status === 'fulfilled' ? { ok: true } : { error: toWireError(r.reason) })) } };
       }
-      case 'tx.resolve': await this.decide(checkCont(h.cont), BigInt(String(h.epoch)), h.decision === 'commit' ? 'commit' : 'abort'); return { header: {} };
-      case 'tx.resolveMany': {
+      case ENGINE_METHODS.txResolve: await this.decide(checkCont(h.cont), BigInt(String(h.epoch)), h.decision === 'commit' ? 'commit' : 'abort'); return { header: {} };
+      case ENGINE_METHODS.txResolveMany: {
         for (const x of batchItems(h.items)) await this.decide(checkCont(x.cont), BigInt(String(x.epoch)), h.decision === 'commit' ? 'commit' : 'abort');
         return { header: {} };
       }
-      case 'lock.acquire': {
+      case ENGINE_METHODS.lockAcquire: {
         const { key, owner } = lockArgs(h);
-        await this.locks.acquire(`${checkCont(h.cont)}/${key}`, owner, Number(h.ttlMs) || 15_000, LOCK_WAIT_MS);
+        await this.locks.acquire(`${checkCont(h.cont)}/${key}`, owner, Number(h.ttlMs) || LOCK_TTL_MS, LOCK_WAIT_MS);
         return { header: {} };
       }
-      case 'lock.release': { const { key, owner } = lockArgs(h); this.locks.release(`${checkCont(h.cont)}/${key}`, owner); return { header: {} }; }
-      case 'watch.freeze': return this.freeze(checkCont(h.cont), BigInt(String(h.upTo)), BigInt(String(h.after)));
-      case 'engine.syncMap': return this.syncMap(Number(h.version));
-      case 'engine.wipeTarget': await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
-      case 'engine.removeStore': await this.removeStore(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
-      case 'engine.info': return { header: { rank: this.rank, targets: this.targetIds, mapVersion: this.mapVersion, pool: this.meta.uuid } };
+      case ENGINE_METHODS.lockRelease: { const { key, owner } = lockArgs(h); this.locks.release(`${checkCont(h.cont)}/${key}`, owner); return { header: {} }; }
+      case ENGINE_METHODS.watchFreeze: return this.freeze(checkCont(h.cont), BigInt(String(h.upTo)), BigInt(String(h.after)));
+      case ENGINE_METHODS.syncMap: return this.syncMap(Number(h.version));
+      case ENGINE_METHODS.wipeTarget: await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
+      case ENGINE_METHODS.removeStore: await this.removeStore(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
+      case ENGINE_METHODS.info: return { header: { rank: this.rank, targets: this.targetIds, mapVersion: this.mapVersion, pool: this.meta.uuid } };
+      default: return undefined;
     }
-    if (!SHARD_METHODS.includes(req.method)) throw new CairnError('NET_PROTOCOL', `unknown method ${req.method}`, { method: req.method });
+  }
+
+  /** A shard method: check the map version, admit the write or read (2PC, conflicts, freezes), serve it. */
+  private async handleShard(req: RpcRequest): Promise<RpcReply> {
+    const h = req.header;
     const version = Number(h.mapVersion);
     if (!Number.isInteger(version)) throw badArg('shard requests carry the pool map version');
     if (version > this.mapVersion) await this.reloadMaps();
@@ -251,45 +262,26 @@ export class Engine {
     try {
       const epoch = h.epoch !== undefined ? BigInt(String(h.epoch)) : undefined;
       const unit = h.oid !== undefined ? String(h.oid) : undefined;
+      const kind = SHARD_WRITE_KIND[req.method];
       if (req.method === 'shard.discard') {
         // Discarding an epoch that is still prepared (a client abandoning its commit, a rollback):
         // settle it first, so that no coordinator can commit what is being dropped.
         const after = BigInt(String(h.after));
         const upTo = h.upTo !== undefined && h.upTo !== null ? BigInt(String(h.upTo)) : (1n << 64n);
         for (const e of this.prepared.within(cont, after, upTo)) await this.settleThroughEtcd(cont, e);
-      } else if (WRITE_METHODS.has(req.method) && epoch !== undefined && h.migrate !== true) {
-        while (this.prepared.full) await new Promise((r) => setTimeout(r, 5));
-        // From here to prepare() nothing awaits: checks and the prepared mark are one step.
-        const frozen = this.frozen.get(cont);
-        if (frozen !== undefined && epoch <= frozen) {
-          throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below ${frozen}, which a watcher has frozen; retry at a later epoch`, { epoch: frozen.toString() });
-        }
-        // Optimistic concurrency across clients: a transaction that read at txRead may not write
-        // over (or under) a write someone else made after that.
-        const kind = WRITE_KIND[req.method]!;
-        const dk = typeof h.dkey === 'string' ? h.dkey : undefined, ak = typeof h.akey === 'string' ? h.akey : undefined;
-        // A write may not land at or below an epoch someone already read the key at (it would
-        // change what they saw): the client retries at a fresh epoch above it.
-        if (unit !== undefined && dk !== undefined && ak !== undefined) {
-          const read = this.writes.lastRead(cont, unit, dk, ak);
-          if (read >= epoch) throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below a read already served at ${read}; retry at a later epoch`, { epoch: read.toString() });
-        }
-        if (h.txRead !== undefined && unit !== undefined) {
-          const last = this.writes.latest(kind, cont, unit, dk, ak);
-          if (last > BigInt(String(h.txRead)) && last !== epoch) {
-            throw new ObjectError('TX_RESTART', 'transaction conflicts with a write committed after it read; retry it', { epoch: epoch.toString() });
-          }
-        }
-        if (unit !== undefined) this.writes.record(kind, cont, unit, epoch, dk, ak);
+      } else if (kind !== undefined && epoch !== undefined && h.migrate !== true) {
         // Rebuild copies (`migrate`) rewrite versions that were committed long ago: never prepared.
-        this.prepared.prepare(cont, epoch, unit);
-      } else if (READ_METHODS.has(req.method) && epoch !== undefined) {
+        // A full table drains as decisions arrive (or the sweep settles overdue ones through etcd).
+        const deadline = Date.now() + PREPARED_ROOM_WAIT_TX_TIMEOUTS * this.opts.txTimeoutMs;
+        while (this.prepared.full) await this.prepared.waitForRoom(Math.max(0, deadline - Date.now()));
+        this.admitWrite(kind, cont, unit, epoch, h);
+      } else if (SHARD_READ_METHODS.has(req.method) && epoch !== undefined) {
         const waits = this.prepared.blocking(cont, epoch, unit);
         if (waits.length) await Promise.all(waits);
         // Remember what was read at which epoch (not the read-modify-write reads of everything
         // applied so far, nor rebuild's): a write arriving later may not slip under it.
         if (unit !== undefined && typeof h.dkey === 'string' && typeof h.akey === 'string' && epoch < READ_TS_LIMIT && h.migrate !== true) {
-          this.writes.recordRead(cont, unit, h.dkey, h.akey, epoch);
+          this.reads.record(unitKey(cont, unit, h.dkey, h.akey), epoch);
         }
       }
       const store = await this.store(target, cont);
@@ -297,7 +289,38 @@ export class Engine {
     } finally {
       const n = (this.inflight.get(version) ?? 1) - 1;
       if (n === 0) this.inflight.delete(version); else this.inflight.set(version, n);
+      this.requestsDone.notify();
     }
+  }
+
+  /**
+   * Admit a write of a client's commit at `epoch` and mark it prepared. Synchronous on purpose:
+   * the checks and the prepared mark are one step, with no await in between.
+   */
+  private admitWrite(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string | undefined, epoch: bigint, h: Record<string, unknown>): void {
+    assert(!this.prepared.full, 'a write is admitted only with room among the prepared writes');
+    const frozen = this.frozen.get(cont);
+    if (frozen !== undefined && epoch <= frozen) {
+      throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below ${frozen}, which a watcher has frozen; retry at a later epoch`, { epoch: frozen.toString() });
+    }
+    const dk = typeof h.dkey === 'string' ? h.dkey : undefined, ak = typeof h.akey === 'string' ? h.akey : undefined;
+    // A write may not land at or below an epoch someone already read the key at (it would
+    // change what they saw): the client retries at a fresh epoch above it.
+    if (unit !== undefined && dk !== undefined && ak !== undefined) {
+      const read = this.reads.last(unitKey(cont, unit, dk, ak));
+      if (read >= epoch) throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below a read already served at ${read}; retry at a later epoch`, { epoch: read.toString() });
+    }
+    // Optimistic concurrency across clients: a transaction that read at txRead may not write
+    // over (or under) a write someone else made after that.
+    const key = unit !== undefined ? writeKey(kind, cont, unit, dk, ak) : undefined;
+    if (key !== undefined && h.txRead !== undefined) {
+      const last = this.writes.lastWrite(key);
+      if (last > BigInt(String(h.txRead)) && last !== epoch) {
+        throw new ObjectError('TX_RESTART', 'transaction conflicts with a write committed after it read; retry it', { epoch: epoch.toString() });
+      }
+    }
+    if (key !== undefined) this.writes.record(key, epoch, kind !== 'update');
+    this.prepared.prepare(cont, epoch, unit);
   }
 
   private ownTarget(t: unknown): number {
@@ -312,7 +335,9 @@ export class Engine {
     if (!s) {
       const dir = this.opts.targets[this.targetIds.indexOf(t)]!;
       s = VosTarget.open(join(dir, cont), { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable });
-      s.catch(() => { if (this.stores.get(key) === s) this.stores.delete(key); });
+      // A store that fails to open is forgotten (the next request retries); the request gets the error through `s`.
+      const forget = () => { if (this.stores.get(key) === s) this.stores.delete(key); };
+      s.then(undefined, forget);
       this.stores.set(key, s);
     }
     return s;
@@ -321,11 +346,9 @@ export class Engine {
   /** Every later request planned with an older map is refused; wait for the ones in flight. */
   private async syncMap(version: number): Promise<RpcReply> {
     if (version > this.mapVersion) await this.reloadMaps();
-    for (;;) {
-      const older = [...this.inflight.keys()].some((v) => v < version);
-      if (!older) break;
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    await this.requestsDone.until(() => ![...this.inflight.keys()].some((v) => v < version), {
+      timeoutMs: SYNC_MAP_TIMEOUT_MS, what: `requests planned with pool maps older than ${version} to finish`, info: { version },
+    });
     return { header: { mapVersion: this.mapVersion } };
   }
 
@@ -333,7 +356,7 @@ export class Engine {
     for (const [k, s] of [...this.stores]) {
       if (!k.startsWith(`${t}/`)) continue;
       this.stores.delete(k);
-      await (await s.catch(() => undefined))?.close().catch(() => {});
+      await closeStore(s, 'engine.close-store-of-wiped-target');
     }
   }
 
@@ -349,7 +372,7 @@ export class Engine {
     const key = `${t}/${cont}`;
     const s = this.stores.get(key);
     this.stores.delete(key);
-    await (await s?.catch(() => undefined))?.close().catch(() => {});
+    if (s) await closeStore(s, 'engine.close-store-of-removed-container');
     await rm(join(this.opts.targets[this.targetIds.indexOf(t)]!, cont), { recursive: true, force: true });
   }
 
@@ -357,8 +380,7 @@ export class Engine {
 
   /** Coordinator: record the decision in etcd, then tell every participant. */
   private async coordinate(cont: string, epoch: bigint, ranks: number[]): Promise<void> {
-    const key = `${this.prefix}tx/${cont}/${epoch}`;
-    if ((await this.decisions.decide(key, 'commit')) !== 'commit') {
+    if ((await this.decisions.decide(decisionKey(this.prefix, cont, epoch), 'commit')) !== 'commit') {
       throw new ObjectError('TX_RESTART', `commit at epoch ${epoch} was aborted (a participant gave up waiting); retry`, { epoch: epoch.toString() });
     }
     // Participants that miss this message settle through etcd when their prepared write ages.
@@ -366,7 +388,9 @@ export class Engine {
       try {
         if (r === this.rank) await this.decide(cont, epoch, 'commit');
         else await this.resolver(r).add({ cont, epoch: epoch.toString() });
-      } catch { /* settled later through etcd */ }
+      } catch (err) {
+        swallowed('engine.commit-notice-participant-settles-through-etcd', err);
+      }
     }));
   }
 
@@ -377,8 +401,8 @@ export class Engine {
       for (const t of this.targetIds) {
         const dir = this.opts.targets[this.targetIds.indexOf(t)]!;
         if (!existsSync(join(dir, cont))) continue;
-        const s = await this.store(t, cont).catch(() => undefined);
-        await s?.discard(epoch - 1n, epoch);
+        // A store that cannot discard leaves the write prepared (never recorded as aborted): retried.
+        await (await this.store(t, cont)).discard(epoch - 1n, epoch);
       }
     }
     const units = this.prepared.decide(cont, epoch, d);
@@ -415,7 +439,7 @@ export class Engine {
 
   /** Settle an undecided write through etcd: abort it unless the coordinator already committed. */
   private async settleThroughEtcd(cont: string, epoch: bigint, why?: string): Promise<void> {
-    const d = await this.decisions.decide(`${this.prefix}tx/${cont}/${epoch}`, 'abort');
+    const d = await this.decisions.decide(decisionKey(this.prefix, cont, epoch), 'abort');
     await this.decide(cont, epoch, d);
     if (why) this.log(`prepared write ${cont}@${epoch} settled (${why}): ${d}`);
   }
@@ -423,7 +447,11 @@ export class Engine {
   private async sweepPrepared(): Promise<void> {
     if (this.closed) return;
     for (const u of this.prepared.stale(this.opts.txTimeoutMs)) {
-      try { await this.settleThroughEtcd(u.cont, u.epoch, 'no decision in time'); } catch { /* etcd unreachable: try again next sweep */ }
+      try {
+        await this.settleThroughEtcd(u.cont, u.epoch, 'no decision in time');
+      } catch (err) {
+        swallowed('engine.sweep-settle-retried-next-sweep', err); // etcd or the store unreachable
+      }
     }
   }
 
@@ -431,7 +459,10 @@ export class Engine {
   private resolver(rank: number): Batcher<{ cont: string; epoch: string }, void> {
     let b = this.resolvers.get(rank);
     if (!b) {
-      b = new Batcher<{ cont: string; epoch: string }, void>(async (items) => { await this.peer(rank).call('tx.resolveMany', { items, decision: 'commit' }); return items.map(() => undefined as void); });
+      b = new Batcher<{ cont: string; epoch: string }, void>(async (items) => {
+        await this.peer(rank).call(ENGINE_METHODS.txResolveMany, { items, decision: 'commit' });
+        return items.map(() => undefined as void);
+      }, { maxBatch: TX_BATCH_MAX });
       this.resolvers.set(rank, b);
     }
     return b;
@@ -456,8 +487,10 @@ export class Engine {
         const old = this.registered.get(rank);
         this.registered.set(rank, rec);
         // A restarted peer listens elsewhere: drop the client of its old address.
-        if (old && old.address !== rec.address) { const c = this.peers.get(old.address); this.peers.delete(old.address); void c?.close().catch(() => {}); }
-      } catch { /* a malformed record is ignored: the engine re-registers */ }
+        if (old && old.address !== rec.address) { const c = this.peers.get(old.address); this.peers.delete(old.address); void c?.close().catch(swallow('engine.close-client-of-old-peer-address')); }
+      } catch (err) {
+        swallowed('engine.malformed-peer-record-peer-rewrites-it', err);
+      }
       clearTimeout(this.excludeTimers.get(rank));
       this.excludeTimers.delete(rank);
     } else {
@@ -475,11 +508,11 @@ export class Engine {
     while (!this.closed) {
       try {
         const h = await this.etcd.campaign(this.prefix + 'leader', String(this.rank));
-        if (this.closed) { await h.resign().catch(() => {}); return; }
+        if (this.closed) { await h.resign().catch(swallow('engine.resign-while-closing')); return; }
         const lost = new Promise<void>((resolve) => h.on('lost', () => resolve()));
         this.resign = () => h.resign();
         this.log('leader: runs rebuild and excludes dead engines');
-        this.leaderPool = await Pool.connect({ etcd: this.opts.etcd, pool: this.opts.pool, secret: this.secret, runsMigrations: true, ...(this.opts.tls ? { tls: { ca: this.opts.tls.ca } } : {}) });
+        this.leaderPool = await connectPool({ etcd: this.opts.etcd, pool: this.opts.pool, secret: this.secret, runsMigrations: true, ...(this.opts.tls ? { tls: { ca: this.opts.tls.ca } } : {}) });
         this.leaderPool.on('rebuild', (st: { state: string; objectsDone: number; objectsTotal: number }) => {
           if (st.state !== 'running') this.log(`rebuild ${st.state} (${st.objectsDone}/${st.objectsTotal} objects)`);
         });
@@ -495,7 +528,7 @@ export class Engine {
         if (this.closed) return;
         this.log(`leadership failed: ${(err as Error).message}; campaigning again`);
         await this.stepDown();
-        await new Promise((r) => setTimeout(r, 1000));
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
       }
     }
   }
@@ -506,7 +539,7 @@ export class Engine {
     const p = this.leaderPool;
     this.leaderPool = undefined;
     this.resign = undefined;
-    await p?.close().catch(() => {});
+    await p?.close().catch(swallow('engine.close-leader-pool-stepping-down'));
   }
 
   private scheduleExclusion(rank: number): void {
@@ -537,16 +570,24 @@ export class Engine {
     clearInterval(this.sweepTimer);
     clearInterval(this.usageTimer);
     for (const t of this.excludeTimers.values()) clearTimeout(t);
-    await this.leaderPool?.close().catch(() => {});
-    await this.resign?.().catch(() => {});
-    for (const s of this.stops) await s().catch(() => {});
-    await this.server?.close().catch(() => {});
-    await this.lease?.revoke().catch(() => {});
-    for (const c of this.peers.values()) await c.close().catch(() => {});
-    for (const s of this.stores.values()) await (await s.catch(() => undefined))?.close().catch(() => {});
+    // Closing: every step runs even if an earlier one fails; failures are counted, not thrown.
+    await this.leaderPool?.close().catch(swallow('engine.close-leader-pool'));
+    await this.resign?.().catch(swallow('engine.close-resign'));
+    for (const s of this.stops) await s().catch(swallow('engine.close-stop-watch'));
+    await this.server?.close().catch(swallow('engine.close-server'));
+    await this.lease?.revoke().catch(swallow('engine.close-revoke-lease'));
+    for (const c of this.peers.values()) await c.close().catch(swallow('engine.close-peer-client'));
+    for (const s of this.stores.values()) await closeStore(s, 'engine.close-store');
     this.prepared.close();
-    await this.etcd.close().catch(() => {});
+    await this.etcd.close().catch(swallow('engine.close-etcd'));
   }
+}
+
+/** Close a store being opened or open: one that never opened has nothing to close (its error went to its opener). */
+async function closeStore(p: Promise<VosTarget>, reason: string): Promise<void> {
+  let store: VosTarget;
+  try { store = await p; } catch (err) { swallowed(`${reason}.never-opened`, err); return; }
+  try { await store.close(); } catch (err) { swallowed(reason, err); }
 }
 
 function inService(state: string): boolean { return state === 'UPIN' || state === 'UP' || state === 'NEW' || state === 'DRAIN'; }
@@ -564,7 +605,7 @@ function ranksOf(v: unknown): number[] {
 }
 
 function batchItems(v: unknown): Array<{ cont: unknown; epoch: unknown; ranks?: unknown }> {
-  if (!Array.isArray(v) || v.length > MAX_BATCH) throw badArg(`a batch holds 1..${MAX_BATCH} items`);
+  if (!Array.isArray(v) || v.length > TX_BATCH_MAX) throw badArg(`a batch holds 1..${TX_BATCH_MAX} items`);
   return v as Array<{ cont: unknown; epoch: unknown; ranks?: unknown }>;
 }
 
@@ -572,6 +613,22 @@ function checkCont(c: unknown): string {
   if (typeof c !== 'string' || !isUuid(c)) throw badArg(`container uuid expected, got ${JSON.stringify(c)}`);
   return c;
 }
+
+/** The conflict-tracker key of an akey of a unit object (keys arrive as base64; levels are hex). */
+function unitKey(cont: string, unit: string, dkeyB64: string, akeyB64?: string): string {
+  return conflictKey(`${cont}.${unit}`, b64hex(dkeyB64), akeyB64 === undefined ? undefined : b64hex(akeyB64));
+}
+
+/** The key a write of `kind` writes (undefined for a malformed request, which serving refuses). */
+function writeKey(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string, dk: string | undefined, ak: string | undefined): string | undefined {
+  switch (kind) {
+    case 'punchObject': return conflictKey(`${cont}.${unit}`);
+    case 'punchDkey': return dk === undefined ? undefined : unitKey(cont, unit, dk);
+    default: return dk === undefined || ak === undefined ? undefined : unitKey(cont, unit, dk, ak);
+  }
+}
+
+function b64hex(v: string): string { return Buffer.from(v, 'base64').toString('hex'); }
 
 /** Parse `host:port` (`INVALID_ARGUMENT` otherwise). */
 export function parseListen(listen: string): { host: string; port: number } {

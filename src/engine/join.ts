@@ -10,11 +10,11 @@ import { writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { PoolMap } from '../../placement/index.js';
 import { CairnError } from '../../core/errors.js';
-import { badArg } from '../object/errors.js';
+import { badArg } from '../io/errors.js';
 import type { Etcd } from '../net/etcd.js';
-import { secretCheck, encodeMaps, decodeMaps, type EtcdPoolMeta } from '../pool/connected.js';
+import { secretCheck, encodeMaps, decodeMaps, type EtcdPoolMeta } from '../net/protocol.js';
 import type { PoolMaps } from '../pool/backend.js';
-import type { EngineOptions } from './engine.js';
+import type { EngineOptions } from './options.js';
 
 /** Attempts of a compare-and-set on the pool map (joining). */
 const JOIN_ATTEMPTS = 64;

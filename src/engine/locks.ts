@@ -5,13 +5,15 @@
  * through the container's dkey lock; across processes they take this lock on the engine serving
  * the group's first in-service shard. A holder that dies loses the lock after its TTL.
  */
-import { ObjectError } from '../object/errors.js';
+import { ObjectError } from '../io/errors.js';
 import { assert } from '../../core/errors.js';
 
 /** Most locks (held or awaited keys) one engine tracks. */
 export const MAX_LOCKS = 65_536;
 /** Longest a lock may be held before it lapses. */
 export const MAX_LOCK_TTL_MS = 60_000;
+/** Most requests waiting for one lock (beyond: TX_RESTART at once, as for a lock that stays busy). */
+export const MAX_LOCK_WAITERS = 4096;
 
 interface Held { owner: string; expires: number; waiters: Array<() => void> }
 
@@ -33,6 +35,7 @@ export class LockTable {
         return;
       }
       if (now >= deadline) throw new ObjectError('TX_RESTART', `stripe lock ${key} stayed busy; retry`, { key });
+      if (h.waiters.length >= MAX_LOCK_WAITERS) throw new ObjectError('TX_RESTART', `stripe lock ${key} has ${h.waiters.length} waiters; retry`, { key, waiters: h.waiters.length });
       // Wake on release, or when the holder's TTL or our deadline passes.
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, Math.max(1, Math.min(h.expires, deadline) - now));

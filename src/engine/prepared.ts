@@ -8,6 +8,7 @@
  */
 import { Journal, JournalType } from '../container/journal.js';
 import { assert } from '../../core/errors.js';
+import { Notifier } from '../../core/wait.js';
 
 /** Most prepared (container, epoch) pairs one engine holds before new writes wait. */
 export const MAX_PREPARED = 65_536;
@@ -28,6 +29,8 @@ interface Entry {
 export class PreparedTable {
   private readonly byCont = new Map<string, Map<bigint, Entry>>();
   private count = 0;
+  /** Notified whenever a decision frees room. */
+  private readonly decided = new Notifier();
 
   private constructor(private readonly journal: Journal) {}
 
@@ -68,6 +71,11 @@ export class PreparedTable {
   /** Whether more prepared pairs may be taken. */
   get full(): boolean { return this.count >= MAX_PREPARED; }
 
+  /** Resolve once the table has room for a new pair; `TimeoutError` after `timeoutMs` (decisions are overdue). */
+  waitForRoom(timeoutMs: number): Promise<void> {
+    return this.decided.until(() => !this.full, { timeoutMs, what: `room among ${MAX_PREPARED} prepared writes`, info: { prepared: this.count } });
+  }
+
   /** Is (cont, epoch) prepared? */
   has(cont: string, epoch: bigint): boolean { return this.byCont.get(cont)?.has(epoch) ?? false; }
 
@@ -80,7 +88,9 @@ export class PreparedTable {
     m.delete(epoch);
     if (m.size === 0) this.byCont.delete(cont);
     this.count--;
+    assert(this.count >= 0, 'prepared writes are counted once');
     e.settle(d);
+    this.decided.notify();
     if (this.count === 0 && this.journal.bytes > COMPACT_BYTES) this.journal.rewrite([]);
     return e.units;
   }

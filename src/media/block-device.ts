@@ -10,8 +10,10 @@
  */
 import * as fs from 'node:fs';
 import { assert } from '../../core/errors.js';
+import { Semaphore } from '../../core/semaphore.js';
+import { swallowed } from '../../core/log.js';
 import { BLOCK_SIZE, MAX_ALIGNED_BYTES, allocAligned, isAligned } from './aligned.js';
-import type { IoEngine } from './engine.js';
+import type { IoEngine } from './io-engine.js';
 import { MediaError, mediaErrorFromErrno } from './errors.js';
 import type { FaultInjector, ReadFault } from './fault.js';
 import { IoUringEngine, loadNative } from './io-uring.js';
@@ -64,39 +66,6 @@ export interface BlockDeviceOptions {
   create?: boolean;
 }
 
-/** FIFO counting semaphore bounding requests in flight; waiters are callers awaiting a slot. */
-class Slots {
-  private waiters: (() => void)[] = [];
-  private head = 0;
-  inFlight = 0;
-  private drained: (() => void)[] = [];
-  constructor(readonly limit: number) {}
-
-  acquire(): Promise<void> | undefined {
-    if (this.inFlight < this.limit && this.head === this.waiters.length) { this.inFlight++; return undefined; }
-    return new Promise((resolve) => this.waiters.push(() => { this.inFlight++; resolve(); }));
-  }
-
-  release(): void {
-    this.inFlight--;
-    assert(this.inFlight >= 0, 'slot released twice');
-    if (this.head < this.waiters.length) {
-      const next = this.waiters[this.head]!;
-      this.waiters[this.head++] = undefined as never;
-      if (this.head === this.waiters.length) { this.waiters = []; this.head = 0; }
-      next();
-    } else if (this.inFlight === 0 && this.drained.length) {
-      const d = this.drained; this.drained = [];
-      for (const f of d) f();
-    }
-  }
-
-  idle(): Promise<void> {
-    if (this.inFlight === 0 && this.head === this.waiters.length) return Promise.resolve();
-    return new Promise((resolve) => this.drained.push(resolve));
-  }
-}
-
 function checkRange(op: string, offset: number, length: number, size: number): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset % BLOCK_SIZE !== 0) {
     throw new MediaError('INVALID_ARGUMENT', `${op}: offset must be a non-negative multiple of ${BLOCK_SIZE}`, { offset });
@@ -111,7 +80,8 @@ function checkRange(op: string, offset: number, length: number, size: number): v
 
 class FileBlockDevice implements BlockDevice {
   private closed = false;
-  private readonly slots: Slots;
+  /** Requests in flight (at most the engine's `maxInFlight`); further callers wait in order. */
+  private readonly slots: Semaphore;
 
   constructor(
     private readonly fd: number,
@@ -122,7 +92,7 @@ class FileBlockDevice implements BlockDevice {
     readonly size: number,
     private readonly fault: FaultInjector | undefined,
   ) {
-    this.slots = new Slots(io.maxInFlight);
+    this.slots = new Semaphore(io.maxInFlight, { what: `${io.name} request` });
   }
 
   get engine(): 'io_uring' | 'pread' { return this.io.name; }
@@ -135,8 +105,7 @@ class FileBlockDevice implements BlockDevice {
 
   /** Run one engine request inside a slot. */
   private async slotted<T>(fn: () => Promise<T>): Promise<T> {
-    const wait = this.slots.acquire();
-    if (wait) await wait;
+    if (!this.slots.tryAcquire()) await this.slots.acquire();
     try { return await fn(); } finally { this.slots.release(); }
   }
 
@@ -232,7 +201,10 @@ class FileBlockDevice implements BlockDevice {
 /** Await every promise, then rethrow the first failure (so no request is still running when we reject). */
 async function settleAll(ps: Promise<void>[]): Promise<void> {
   const rs = await Promise.allSettled(ps);
-  for (const r of rs) if (r.status === 'rejected') throw r.reason;
+  const failed = rs.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  // The first failure is thrown; the others of the same request are counted (CAIRN_DEBUG logs them).
+  for (const r of failed.slice(1)) swallowed('media.further-failure-of-same-request', r.reason);
+  if (failed.length) throw failed[0]!.reason;
 }
 
 function openFd(path: string, flags: number): Promise<number> {
@@ -240,7 +212,12 @@ function openFd(path: string, flags: number): Promise<number> {
 }
 
 function isTmpfs(path: string): boolean {
-  try { return fs.statfsSync(path).type === TMPFS_MAGIC; } catch { return false; }
+  try {
+    return fs.statfsSync(path).type === TMPFS_MAGIC;
+  } catch (err) {
+    swallowed('media.statfs-failed-assume-not-tmpfs', err); // O_DIRECT is then probed directly
+    return false;
+  }
 }
 
 /** Check that O_DIRECT really works on this fd (some filesystems accept the flag, then fail I/O with EINVAL). */

@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { IoEngine } from './engine.js';
+import type { IoEngine } from './io-engine.js';
 import { MediaError, mediaErrorFromErrno } from './errors.js';
 import { assert } from '../../core/errors.js';
 

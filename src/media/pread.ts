@@ -3,7 +3,7 @@
  * io_uring is unavailable (no native addon, kernel refuses) or when asked for with `io: 'pread'`.
  */
 import * as fs from 'node:fs';
-import type { IoEngine } from './engine.js';
+import type { IoEngine } from './io-engine.js';
 import { mediaErrorFromErrno, MediaError } from './errors.js';
 
 /** Requests in flight at once on the thread-pool engine (libuv has 4 threads by default). */

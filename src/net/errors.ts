@@ -4,9 +4,10 @@
  * branch on codes exactly as with an embedded pool.
  */
 import { CairnError, InvalidArgumentError, CorruptionError, AbortedError, isErrorCode, type CairnErrorCode } from '../../core/errors.js';
-import { ObjectError } from '../object/errors.js';
+import { ObjectError } from '../io/errors.js';
 import { VosError } from '../vos/errors.js';
 import { MediaError } from '../media/errors.js';
+import { swallowed } from '../../core/log.js';
 
 /** A request could not be carried out over the network (peer gone, timeout, refused credentials, bad frame). */
 export class NetError extends CairnError {
@@ -47,7 +48,8 @@ export function reviveError(e: WireError, remote?: string): CairnError {
 function jsonSafe(v: Record<string, unknown>): Record<string, unknown> {
   try {
     return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x instanceof Uint8Array ? Buffer.from(x).toString('hex') : x))) as Record<string, unknown>;
-  } catch {
+  } catch (err) {
+    swallowed('net.error-info-not-json-sent-without-it', err); // code and message still travel
     return {};
   }
 }

@@ -7,6 +7,7 @@
  * gone (then the lease's `lost` listeners run).
  */
 import { Etcd3, type Lease as RawLease, type Watcher, type IKeyValue } from 'etcd3';
+import { swallow, swallowed } from '../../core/log.js';
 import { CairnError, type CairnErrorCode } from '../../core/errors.js';
 
 /** Prefix of every key Cairn writes. */
@@ -247,8 +248,8 @@ export class Etcd {
     } catch (err) { throw wrap(err, 'watch', { prefix }); }
     w.on('put', (kv) => cb({ type: 'put', key: kv.key.toString('utf8'), value: kv.value }));
     w.on('delete', (kv) => cb({ type: 'delete', key: kv.key.toString('utf8') }));
-    w.on('error', () => { /* etcd3 reconnects watchers on its own */ });
-    return async () => { await w.cancel().catch(() => {}); };
+    w.on('error', (err) => swallowed('etcd.watch-error-client-resubscribes', err));
+    return async () => { await w.cancel().catch(swallow('etcd.watch-cancel')); };
   }
 
   /**
@@ -293,16 +294,16 @@ export class Etcd {
             this.waiting.add(reject);
             if (lostErr) reject(lostErr);
             w.on('delete', () => resolve());
-            w.on('error', () => { /* reconnects on its own */ });
+            w.on('error', (err) => swallowed('etcd.election-watch-error-client-resubscribes', err));
           });
         } finally {
           if (abort) this.waiting.delete(abort);
           abort = undefined;
-          await w.cancel().catch(() => {});
+          await w.cancel().catch(swallow('etcd.election-watch-cancel'));
         }
       }
     } catch (err) {
-      await resign().catch(() => {});
+      await resign().catch(swallow('etcd.resign-after-failed-campaign')); // the lease expires anyway
       throw wrap(err, 'campaign', { name });
     }
     return { resign, on: (ev, cb) => l.on(ev, cb) };

@@ -18,6 +18,8 @@ import { connect as netConnect } from 'node:net';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AbortedError, CairnError, InvalidArgumentError } from '../../core/errors.js';
 import { NetError, reviveError, toWireError, type WireError } from './errors.js';
+import { Semaphore } from '../../core/semaphore.js';
+import { swallowed } from '../../core/log.js';
 
 /** Largest request or response body. */
 export const RPC_MAX_BODY = 64 * 1024 * 1024;
@@ -44,6 +46,17 @@ export interface RpcRequest { method: string; header: Record<string, unknown>; p
 export interface RpcReply { header: Record<string, unknown>; payload?: Uint8Array }
 /** Serves authenticated requests; throw a CairnError to answer with an error. */
 export type RpcHandler = (req: RpcRequest) => Promise<RpcReply>;
+
+/** Options of one call. */
+export interface RpcCallOptions { timeoutMs?: number; signal?: AbortSignal }
+
+/**
+ * Something that makes calls: an `RpcClient`, or a router picking the client per call (the
+ * engine serving a rank now). Stores and batchers depend on this, not on the client class.
+ */
+export interface RpcCaller {
+  call(method: string, header: Record<string, unknown>, payload?: Uint8Array, o?: RpcCallOptions): Promise<RpcReply>;
+}
 
 /**
  * Encode a frame as [prefix+header, payload] (the payload is not copied). The header must be
@@ -138,10 +151,10 @@ export class RpcServer {
       s.auth.set(session, { ok: false });
       session.setLocalWindowSize?.(SESSION_WINDOW);
       session.on('close', () => s.sessions.delete(session));
-      session.on('error', () => { /* the peer went away */ });
+      session.on('error', (err) => swallowed('rpc.server-session-error-peer-gone', err)); // its streams fail on their own
     });
     server.on('stream', (stream, headers) => { void s.serve(stream, headers); });
-    server.on('sessionError', () => { /* a broken connection */ });
+    server.on('sessionError', (err) => swallowed('rpc.server-broken-connection', err));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
@@ -151,14 +164,14 @@ export class RpcServer {
   }
 
   private async serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
-    stream.on('error', () => { /* client went away */ });
+    stream.on('error', (err) => swallowed('rpc.server-stream-error-client-gone', err)); // nobody left to answer
     const reply = (status: number, header: Record<string, unknown>, payload?: Uint8Array) => {
       if (stream.destroyed || stream.closed) return;
       const [head, body] = encodeFrame(header, payload);
       try {
         stream.respond({ ':status': status, 'content-type': 'application/x-cairn-frame', 'content-length': head.length + (body?.length ?? 0) });
         if (body) { stream.write(head); stream.end(body); } else stream.end(head);
-      } catch { /* stream closed under us */ }
+      } catch (err) { swallowed('rpc.reply-to-closed-stream', err); } // the client is gone
     };
     const fail = (status: number, err: unknown) => reply(status, { error: toWireError(err) });
     const path = String(headers[':path'] ?? '');
@@ -215,11 +228,11 @@ export class RpcServer {
 }
 
 /** An RPC client towards one server address; reconnects on demand. */
-export class RpcClient {
+export class RpcClient implements RpcCaller {
   private session?: http2.ClientHttp2Session;
   private ready?: Promise<http2.ClientHttp2Session>;
-  private inFlight = 0;
-  private waiting: Array<() => void> = [];
+  /** Calls in flight; the rest wait in order (bounded, abortable). */
+  private readonly slots = new Semaphore(MAX_RPC_IN_FLIGHT, { what: 'RPC call' });
   private closed = false;
   private readonly address: string;
   private readonly secret: string;
@@ -237,36 +250,25 @@ export class RpcClient {
    * running, the call first waits for a slot (abortable through `signal`); `timeoutMs` then bounds
    * connecting, the handshake and the call itself (NET_TIMEOUT, the stream is cancelled).
    */
-  async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RpcReply> {
+  async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, o: RpcCallOptions = {}): Promise<RpcReply> {
     if (this.closed) throw new NetError('NET_UNREACHABLE', `client of ${this.address} is closed`, { address: this.address, method });
     if (o.signal?.aborted) throw new AbortedError('RPC call aborted', { address: this.address, method });
-    await this.slot(o.signal, method);
+    if (!this.slots.tryAcquire()) {
+      try {
+        await this.slots.acquire(o.signal);
+      } catch (err) {
+        if (err instanceof AbortedError) throw new AbortedError('RPC call aborted', { address: this.address, method });
+        throw err;
+      }
+    }
     try {
       const timeout = o.timeoutMs ?? this.timeoutMs;
       const started = Date.now();
       const session = await this.bounded(this.connect(), timeout, o.signal, method);
       return await this.request(session, method, header, payload, { timeoutMs: Math.max(1, timeout - (Date.now() - started)), signal: o.signal });
     } finally {
-      this.inFlight--;
-      this.waiting.shift()?.();
+      this.slots.release();
     }
-  }
-
-  /** Wait for one of the `MAX_RPC_IN_FLIGHT` slots (an aborted wait leaves the queue). */
-  private async slot(signal: AbortSignal | undefined, method: string): Promise<void> {
-    while (this.inFlight >= MAX_RPC_IN_FLIGHT) {
-      await new Promise<void>((resolve, reject) => {
-        const wake = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
-        const onAbort = () => {
-          const i = this.waiting.indexOf(wake);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(new AbortedError('RPC call aborted', { address: this.address, method }));
-        };
-        this.waiting.push(wake);
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    }
-    this.inFlight++;
   }
 
   /** The shared connect/handshake, bounded by this call's timeout and signal; errors name the method. */
@@ -296,9 +298,9 @@ export class RpcClient {
         createConnection: (u: URL) => netConnect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), noDelay: true }),
       }),
     });
-    if (this.opts.tls) session.once('connect', () => { try { (session.socket as unknown as { setNoDelay(v: boolean): void }).setNoDelay(true); } catch { /* proxied socket */ } });
+    if (this.opts.tls) session.once('connect', () => { try { (session.socket as unknown as { setNoDelay(v: boolean): void }).setNoDelay(true); } catch (err) { swallowed('rpc.no-delay-unsupported-on-socket', err); } });
     this.session = session;
-    session.on('error', () => { /* reported by the calls */ });
+    session.on('error', (err) => swallowed('rpc.client-session-error-reported-by-calls', err));
     session.on('close', () => { if (this.session === session) { this.session = undefined; this.ready = undefined; } });
     session.on('connect', () => session.setLocalWindowSize?.(SESSION_WINDOW));
     // Never left unbounded: each caller bounds its wait (see `bounded`), and this bounds the
@@ -323,7 +325,9 @@ export class RpcClient {
       return session;
     })();
     this.ready = ready;
-    ready.catch(() => { if (this.ready === ready) { this.ready = undefined; this.session = undefined; session.destroy(); } });
+    // A failed handshake is reported to every caller (through `ready`); here the session is dropped.
+    const drop = () => { if (this.ready === ready) { this.ready = undefined; this.session = undefined; session.destroy(); } };
+    ready.then(undefined, drop);
     return ready;
   }
 
@@ -358,7 +362,8 @@ export class RpcClient {
       req.on('response', (h) => {
         const len = h['content-length'] !== undefined ? Number(h['content-length']) : undefined;
         readBody(req, len).then((buf) => {
-          const f = decodeFrame(buf);
+          let f: ReturnType<typeof decodeFrame>;
+          try { f = decodeFrame(buf); } catch (err) { done(err); return; } // a malformed reply fails this call only
           const e = f.header.error as WireError | undefined;
           if (e) done(reviveError(e, this.address));
           else done(null, { header: f.header, ...(f.payload ? { payload: f.payload } : {}) });

@@ -6,13 +6,14 @@
  * the listing's iterator under a cursor id between pages (bounded: `LIST_CURSOR_MAX` cursors, each
  * dropped after `LIST_CURSOR_TTL_MS` idle), and the client also sends how many items it has seen,
  * so an expired cursor (or an engine restart) is resumed by skipping that many items.
- * Every reply carries the store's max epoch (`maxEpoch`, decimal string).
+ * Every reply carries the store's max epoch (`maxEpoch`, decimal string). A write of a transaction
+ * carries its read epoch (`txRead`, decimal string; the engine checks conflicts with it).
  */
-import { commitContext } from '../common/commit-context.js';
 import { randomBytes } from 'node:crypto';
-import type { ShardStore, Recx } from '../object/shard-store.js';
+import type { ShardStore, Recx, WriteOpts } from '../io/shard-store.js';
+import { swallowed } from '../../core/log.js';
 import { NetError } from './errors.js';
-import type { RpcClient, RpcReply } from './rpc.js';
+import type { RpcCaller, RpcReply } from './rpc.js';
 
 /**
  * Items per page of a listing. With keys of at most 4 KiB (VOS `MAX_KEY_SIZE`) a page of base64
@@ -31,6 +32,13 @@ export const SHARD_METHODS: readonly string[] = [
   'shard.listObjects', 'shard.listDkeys', 'shard.listAkeys', 'shard.listRecx', 'shard.akeyKind',
   'shard.queryMaxEpoch', 'shard.aggregate', 'shard.discard', 'shard.usage',
 ];
+
+/** The shard methods that write at an epoch, and the level of the key each one writes. */
+export const SHARD_WRITE_KIND: Readonly<Record<string, 'update' | 'punchAkey' | 'punchDkey' | 'punchObject'>> = {
+  'shard.updateSingle': 'update', 'shard.updateArray': 'update', 'shard.punchAkey': 'punchAkey', 'shard.punchDkey': 'punchDkey', 'shard.punchObject': 'punchObject',
+};
+/** The shard methods that read at an epoch. */
+export const SHARD_READ_METHODS: ReadonlySet<string> = new Set(['shard.fetchSingle', 'shard.fetchArray', 'shard.listDkeys', 'shard.listAkeys', 'shard.listRecx', 'shard.akeyKind', 'shard.listObjects']);
 
 const b64 = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.length).toString('base64');
 const unb64 = (v: unknown): Uint8Array => {
@@ -60,7 +68,7 @@ function dropCursor(id: string): void {
   const c = cursors.get(id);
   if (!c) return;
   cursors.delete(id);
-  void Promise.resolve(c.it.return?.()).catch(() => { /* a finished iterator */ });
+  void Promise.resolve(c.it.return?.()).catch((err) => swallowed('shard-rpc.close-dropped-cursor', err));
 }
 
 function pruneCursors(now: number): void {
@@ -83,7 +91,7 @@ async function page<T>(store: ShardStore, method: string, h: Record<string, unkn
   let c = id !== undefined ? cursors.get(id) : undefined;
   if (id !== undefined) cursors.delete(id);
   if (!c || c.store !== store || c.method !== method || c.sig !== sig || c.pos !== skip) {
-    if (c) void Promise.resolve(c.it.return?.()).catch(() => { /* ignore */ });
+    if (c) void Promise.resolve(c.it.return?.()).catch((err) => swallowed('shard-rpc.close-replaced-cursor', err));
     c = { store, method, sig, it: open()[Symbol.asyncIterator](), pos: 0, lastUsed: now };
     for (; c.pos < skip; c.pos++) if ((await c.it.next()).done) return { items: [], done: true };
   }
@@ -103,7 +111,12 @@ async function page<T>(store: ShardStore, method: string, h: Record<string, unkn
 
 /** Plain JSON of a store's result (bigints as decimal strings); undefined if it has none. */
 function jsonSafe(v: unknown): unknown {
-  try { return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? 'null'); } catch { return undefined; }
+  try {
+    return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? 'null');
+  } catch (err) {
+    swallowed('shard-rpc.result-not-json-sent-without-it', err); // the result is informational only
+    return undefined;
+  }
 }
 
 /**
@@ -182,16 +195,14 @@ export class RemoteShardStore implements ShardStore {
   private maxEpoch = 0n;
   private lastUsage: Usage = { scmUsed: 0, scmTotal: 0, dataUsed: 0, dataTotal: 0 };
 
-  constructor(private readonly client: RpcClient, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void } = {}) {}
+  constructor(private readonly client: RpcCaller, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void } = {}) {}
 
   /**
    * One call; remembers the highest max epoch replies report (`exact`: take the reply's value
    * even if lower: an explicit query, or a discard that lowered it) and any usage they carry.
    */
   private async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, exact = false): Promise<RpcReply> {
-    // A transaction's writes carry its read epoch (the engine refuses lost updates).
-    const tx = commitContext.getStore();
-    const r = await this.client.call(`shard.${method}`, { ...this.route(), ...header, ...(tx ? { txRead: String(tx.readEpoch) } : {}) }, payload);
+    const r = await this.client.call(`shard.${method}`, { ...this.route(), ...header }, payload);
     const m = r.header.maxEpoch;
     if (typeof m === 'string' && /^\d{1,40}$/.test(m)) { const e = BigInt(m); if (exact || e > this.maxEpoch) this.maxEpoch = e; }
     const u = r.header.usage as Usage | undefined;
@@ -205,12 +216,17 @@ export class RemoteShardStore implements ShardStore {
     return { epoch: String(epoch), oid: String(oid), ...(dkey ? { dkey: b64(dkey) } : {}), ...(akey ? { akey: b64(akey) } : {}) };
   }
 
-  async updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.call('updateSingle', this.keys(epoch, oid, dkey, akey), value);
+  /** A transaction's writes carry its read epoch (the engine refuses lost updates). */
+  private txRead(opts?: WriteOpts): Record<string, unknown> {
+    return opts?.txRead !== undefined ? { txRead: String(opts.txRead) } : {};
   }
 
-  async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number }): Promise<void> {
-    await this.call('updateArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, ...(opts?.recordSize !== undefined ? { recordSize: opts.recordSize } : {}) }, data);
+  async updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void> {
+    await this.call('updateSingle', { ...this.keys(epoch, oid, dkey, akey), ...this.txRead(opts) }, value);
+  }
+
+  async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void> {
+    await this.call('updateArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, ...(opts?.recordSize !== undefined ? { recordSize: opts.recordSize } : {}), ...this.txRead(opts) }, data);
   }
 
   async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
@@ -227,9 +243,9 @@ export class RemoteShardStore implements ShardStore {
     return { data: r.payload ?? new Uint8Array(0), present: r.header.present.map(recxOf) };
   }
 
-  async punchObject(epoch: bigint, oid: bigint): Promise<void> { await this.call('punchObject', this.keys(epoch, oid)); }
-  async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array): Promise<void> { await this.call('punchDkey', this.keys(epoch, oid, dkey)); }
-  async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<void> { await this.call('punchAkey', this.keys(epoch, oid, dkey, akey)); }
+  async punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void> { await this.call('punchObject', { ...this.keys(epoch, oid), ...this.txRead(opts) }); }
+  async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchDkey', { ...this.keys(epoch, oid, dkey), ...this.txRead(opts) }); }
+  async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchAkey', { ...this.keys(epoch, oid, dkey, akey), ...this.txRead(opts) }); }
 
   /** A paged listing: each page continues the engine's cursor (or skips what was seen, if it expired). */
   private async *pages<T>(method: string, header: Record<string, unknown>, map: (x: unknown) => T): AsyncGenerator<T> {

@@ -7,8 +7,8 @@
 import { Readable, Writable } from 'node:stream';
 import type { CairnObject } from './object.js';
 import type { ReadOptions } from '../container/container.js';
-import { badArg } from './errors.js';
-import { toBytes } from '../common/bytes.js';
+import { badArg } from '../io/errors.js';
+import { toBytes } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
 
 /** Options of `cont.array()`. */

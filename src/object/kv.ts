@@ -6,9 +6,10 @@
 import { keyBytes, valueOp, type CairnObject, type Key, type KeyRange } from './object.js';
 import type { ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
-import { badArg } from './errors.js';
-import { hex, toText } from '../common/bytes.js';
+import { badArg } from '../io/errors.js';
+import { hex, toText } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
+import { runBounded } from '../../core/semaphore.js';
 
 const VALUE_AKEY = new Uint8Array([0x76]); // "v"
 
@@ -63,14 +64,7 @@ export class KeyValue {
     const bytes = keys.map((k) => keyBytes(k, 'key'));
     const at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
     const out = new Array<Uint8Array | undefined>(bytes.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < bytes.length) {
-        const i = next++;
-        out[i] = await this.get(bytes[i]!, at);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(KV_READ_CONCURRENCY, bytes.length) }, worker));
+    await runBounded(bytes, KV_READ_CONCURRENCY, async (k, i) => { out[i] = await this.get(k, at); });
     return out;
   }
 

@@ -3,14 +3,14 @@
  * single values (replaced whole) or arrays addressed by `{ recx: { index, count }, data }` in
  * records of `recordSize` bytes (default 1, byte-granular).
  */
-import type { Container, ReadOptions } from '../container/container.js';
+import type { ContainerPort, ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
-import { fetchSingle, fetchArray, listExtents, groupShards } from './io.js';
-import { unitOid, type ShardStore } from './shard-store.js';
-import { toBytes, hex, compareBytes } from '../common/bytes.js';
-import { badArg, ObjectError } from './errors.js';
+import { fetchSingle, fetchArray, listExtents, groupShards } from '../io/io.js';
+import { unitOid, type ShardStore } from '../io/shard-store.js';
+import { toBytes, hex, compareBytes } from '../../core/bytes.js';
+import { badArg, ObjectError } from '../io/errors.js';
 import { throwIfAborted } from '../../core/errors.js';
-import type { Redundancy, IoContext } from './io.js';
+import type { Redundancy, IoContext } from '../io/io.js';
 import type { ObjectClass } from '../../placement/index.js';
 
 /** Longest dkey or akey (bytes). */
@@ -174,14 +174,14 @@ export function valueOp(oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: 
 
 /** A handle on one object of a container. Cheap to create; holds no resources. */
 export class CairnObject {
-  /** @internal */
-  constructor(protected readonly cont: Container, readonly oid: bigint, protected readonly opts: ObjectOptions = {}) {}
+  /** @internal use `cont.object()`. */
+  constructor(protected readonly port: ContainerPort, readonly oid: bigint, protected readonly opts: ObjectOptions = {}) {}
 
   /** Update one akey: a single value (string or bytes) or an array extent. Resolves to the commit epoch. */
   async update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
     throwIfAborted(opts.signal);
     const op = valueOp(this.oid, keyBytes(dkey, 'dkey'), keyBytes(akey, 'akey'), value);
-    return this.cont.commit([op], undefined, opts.signal);
+    return this.port.commit([op], undefined, opts.signal);
   }
 
   /**
@@ -189,38 +189,38 @@ export class CairnObject {
    * an array extent (holes read as zeros). Reads at `epoch`, `snapshot`, or the stable epoch.
    */
   async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
-    return this.cont.retryStale(() => this.fetchOnce(dkey, akey, opts));
+    return this.port.retryStale(() => this.fetchOnce(dkey, akey, opts));
   }
 
   private async fetchOnce(dkey: Key, akey: Key, opts: FetchOptions): Promise<Uint8Array | undefined> {
-    const epoch = this.cont.readEpoch(opts);
-    this.cont.checkNotLost(this.oid);
+    const epoch = this.port.readEpoch(opts);
+    this.port.checkNotLost(this.oid);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
-    const { groups, red } = this.cont.layout(this.oid);
-    const g = this.cont.groupOf(groups, d);
+    const { groups, red } = this.port.layout(this.oid);
+    const g = this.port.groupOf(groups, d);
     if (opts.recx) {
       const rs = opts.recordSize ?? 1;
       const { index, count } = opts.recx;
       if (!Number.isSafeInteger(index) || index < 0 || !Number.isSafeInteger(count) || count < 0) throw badArg('recx needs non-negative integer index and count');
       if (count * rs > MAX_UPDATE_BYTES) throw badArg(`a fetch returns at most ${MAX_UPDATE_BYTES} bytes`);
-      return fetchArray(this.cont.io(), red, groups, g, this.oid, d, a, index * rs, count * rs, epoch);
+      return fetchArray(this.port.io(), red, groups, g, this.oid, d, a, index * rs, count * rs, epoch);
     }
-    return fetchSingle(this.cont.io(), red, groups, g, this.oid, d, a, epoch);
+    return fetchSingle(this.port.io(), red, groups, g, this.oid, d, a, epoch);
   }
 
   /** Punch the whole object (all dkeys) at a new epoch. */
   async punch(opts: { signal?: AbortSignal } = {}): Promise<bigint> {
-    return this.cont.commit([{ kind: 'punchObject', oid: this.oid }], undefined, opts.signal);
+    return this.port.commit([{ kind: 'punchObject', oid: this.oid }], undefined, opts.signal);
   }
 
   /** Punch one dkey and everything below it. */
   async punchDkey(dkey: Key, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
-    return this.cont.commit([{ kind: 'punchDkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey') }], undefined, opts.signal);
+    return this.port.commit([{ kind: 'punchDkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey') }], undefined, opts.signal);
   }
 
   /** Punch one akey of a dkey. */
   async punchAkey(dkey: Key, akey: Key, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
-    return this.cont.commit([{ kind: 'punchAkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey'), akey: keyBytes(akey, 'akey') }], undefined, opts.signal);
+    return this.port.commit([{ kind: 'punchAkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey'), akey: keyBytes(akey, 'akey') }], undefined, opts.signal);
   }
 
   /**
@@ -229,13 +229,13 @@ export class CairnObject {
    * EC groups are the union over every healthy shard.
    */
   private async groupKeys(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
-    return this.cont.retryStale(() => this.groupKeysOnce(g, list, dkey, signal));
+    return this.port.retryStale(() => this.groupKeysOnce(g, list, dkey, signal));
   }
 
   private async groupKeysOnce(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
-    this.cont.checkNotLost(this.oid);
-    const { groups, red } = this.cont.layout(this.oid);
-    const io = this.cont.io();
+    this.port.checkNotLost(this.oid);
+    const { groups, red } = this.port.layout(this.oid);
+    const io = this.port.io();
     const out = new Map<string, Uint8Array>();
     let answered = 0;
     for (const { shard, target } of groupShards(groups, g)) {
@@ -265,7 +265,7 @@ export class CairnObject {
    */
   async *listDkeys(opts: ReadOptions & KeyRange = {}): AsyncGenerator<Uint8Array> {
     const b = keyBounds(opts);
-    const epoch = this.cont.readEpoch(opts);
+    const epoch = this.port.readEpoch(opts);
     if (b.limit === 0) return;
     if (b.lo && b.hi) {
       const c = compareBytes(b.lo, b.hi);
@@ -290,11 +290,11 @@ export class CairnObject {
   }
 
   /** @internal the epoch reads with `opts` see (the stable epoch unless an epoch or snapshot is given). */
-  readEpoch(opts: ReadOptions = {}): bigint { return this.cont.readEpoch(opts); }
+  readEpoch(opts: ReadOptions = {}): bigint { return this.port.readEpoch(opts); }
 
   /** @internal commit `ops` on this container atomically at one new epoch (KV batches). */
   commitOps(ops: Op[], opts: { signal?: AbortSignal } = {}): Promise<bigint> {
-    return this.cont.commit(ops, undefined, opts.signal);
+    return this.port.commit(ops, undefined, opts.signal);
   }
 
   /**
@@ -315,15 +315,15 @@ export class CairnObject {
         if ((err as { code?: string }).code !== 'STALE_MAP' || attempt >= MAX_LISTING_RESTARTS) throw err;
         // retryStale refreshes the pool map when its function reports STALE_MAP: hand it this one.
         let handed = false;
-        await this.cont.retryStale(async () => { if (!handed) { handed = true; throw err; } });
+        await this.port.retryStale(async () => { if (!handed) { handed = true; throw err; } });
       }
     }
   }
 
   private async *scanDkeysOnce(epoch: bigint, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-    this.cont.checkNotLost(this.oid);
-    const { groups, red } = this.cont.layout(this.oid);
-    const io = this.cont.io();
+    this.port.checkNotLost(this.oid);
+    const { groups, red } = this.port.layout(this.oid);
+    const io = this.port.io();
     const streams = groups.map((_, g) => this.groupDkeys(io, red, groups, g, epoch, from, signal));
     for await (const k of mergeAscending(streams)) {
       if (!belowUpper(k, b)) return;
@@ -335,7 +335,7 @@ export class CairnObject {
   private async *shardDkeys(store: ShardStore, shard: number, groups: number[][], g: number, epoch: bigint, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     for await (const k of store.listDkeys(epoch, unitOid(this.oid, shard))) {
       throwIfAborted(signal);
-      if (aboveLower(k, from) && this.cont.groupOf(groups, k) === g) yield k;
+      if (aboveLower(k, from) && this.port.groupOf(groups, k) === g) yield k;
     }
   }
 
@@ -384,21 +384,21 @@ export class CairnObject {
 
   /** Every akey of a dkey visible at the read epoch, in byte order. */
   async *listAkeys(dkey: Key, opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
-    const epoch = this.cont.readEpoch(opts);
+    const epoch = this.port.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey');
-    const { groups } = this.cont.layout(this.oid);
-    const keys = await this.groupKeys(this.cont.groupOf(groups, d), (s, u) => s.listAkeys(epoch, u, d), d, opts.signal);
+    const { groups } = this.port.layout(this.oid);
+    const keys = await this.groupKeys(this.port.groupOf(groups, d), (s, u) => s.listAkeys(epoch, u, d), d, opts.signal);
     for (const k of [...keys.values()].sort(compareBytes)) yield k;
   }
 
   /** The extents of an array akey visible at the read epoch (bytes, merged, ascending). */
   async *listRecx(dkey: Key, akey: Key, opts: ReadOptions = {}): AsyncGenerator<Recx> {
-    const epoch = this.cont.readEpoch(opts);
+    const epoch = this.port.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
-    this.cont.checkNotLost(this.oid);
-    const { groups, red } = this.cont.layout(this.oid);
-    const g = this.cont.groupOf(groups, d);
-    for (const x of await listExtents(this.cont.io(), red, groups, g, this.oid, d, a, epoch)) yield x;
+    this.port.checkNotLost(this.oid);
+    const { groups, red } = this.port.layout(this.oid);
+    const g = this.port.groupOf(groups, d);
+    for (const x of await listExtents(this.port.io(), red, groups, g, this.oid, d, a, epoch)) yield x;
   }
 
   /** The greatest dkey (byte order) visible at the read epoch, or undefined for an empty object. */

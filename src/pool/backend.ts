@@ -1,10 +1,11 @@
 /**
  * Where a pool keeps its state and how it reaches its targets. The embedded backend
- * (`local-backend.ts`) uses one directory; the connected backend (`connected.ts`) keeps the pool map
- * and metadata in etcd and reaches targets through engines. `Pool` holds the logic common to both.
+ * (`local-backend.ts`) uses one directory; the connected backend (src/net/connected.ts) keeps the
+ * pool map and metadata in etcd and reaches targets through engines. `Pool` holds the logic common
+ * to both.
  */
 import type { PoolMap } from '../../placement/index.js';
-import type { ShardStore } from '../object/shard-store.js';
+import type { ShardStore } from '../io/shard-store.js';
 import type { ContainerStorage } from '../container/storage.js';
 import type { ContainerMeta } from '../container/container.js';
 
@@ -15,6 +16,26 @@ export interface PoolMeta {
   scmBytes: number;
   dataBytes: number;
   containers: Array<{ label: string; uuid: string }>;
+}
+
+/** Options of `Pool.connect` (defined here so that the pool layer owns its own API). */
+export interface ConnectOptions {
+  /** etcd client URL(s), e.g. `http://127.0.0.1:2379`. */
+  etcd: string | string[];
+  /** Pool name the engines were started with (`cairn engine --pool NAME`). */
+  pool: string;
+  /** Shared pool secret (default `$CAIRN_POOL_SECRET`). */
+  secret?: string;
+  /** Clock for epochs. */
+  now?: () => number;
+  signal?: AbortSignal;
+  durable?: boolean;
+  /** Per-request timeout towards engines (default 30 s). */
+  timeoutMs?: number;
+  /** TLS towards the engines: the CA that signed their certificates (when engines run with TLS). */
+  tls?: { ca: string | Buffer };
+  /** @internal the engines' leader runs migrations through its own connected pool. */
+  runsMigrations?: boolean;
 }
 
 /** The pool map of record, the map being moved to, and targets being refilled. */
@@ -49,6 +70,8 @@ export interface PoolBackend {
   readonly runsMigrations: boolean;
   /** Low bits of this client's epochs (connected pools). */
   readonly clockSlot?: number;
+  /** Block I/O engine of the opened local targets ('io_uring' or 'pread'), once known. */
+  readonly ioEngine?: string;
 
   loadMaps(): Promise<PoolMaps>;
   /**

@@ -15,9 +15,10 @@ import { existsSync, statSync, readdirSync, unlinkSync, readFileSync } from 'nod
 import { randomUUID } from 'node:crypto';
 import { PoolMap } from '../../placement/index.js';
 import { CairnError } from '../../core/errors.js';
-import { readJsonRecord, writeJsonRecord, writeFileAtomic } from '../common/record-file.js';
-import { ObjectError, badArg } from '../object/errors.js';
-import type { ShardStore } from '../object/shard-store.js';
+import { swallowed } from '../../core/log.js';
+import { readJsonRecord, writeJsonRecord, writeFileAtomic } from '../../core/record-file.js';
+import { ObjectError, badArg } from '../io/errors.js';
+import type { ShardStore } from '../io/shard-store.js';
 import { VosTarget } from '../vos/index.js';
 import { LocalContainerStorage, CONTAINER_META_MAGIC, CONTAINER_META_VERSION } from '../container/storage.js';
 import type { ContainerMeta } from '../container/container.js';
@@ -133,7 +134,11 @@ export class LocalBackend implements PoolBackend {
   }
 
   async close(): Promise<void> {
-    try { unlinkSync(join(this.location, 'LOCK')); } catch { /* already gone */ }
+    try {
+      unlinkSync(join(this.location, 'LOCK'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') swallowed('local-backend.unlock-failed-stale-lock-taken-over-by-pid-check', err);
+    }
     openInProcess.delete(resolve(this.location));
   }
 }
@@ -143,13 +148,13 @@ export function allocatedBytes(dir: string): number {
   let n = 0;
   const walk = (d: string) => {
     let entries: string[];
-    try { entries = readdirSync(d); } catch { return; }
+    try { entries = readdirSync(d); } catch (err) { swallowed('local-backend.space-walk-directory-vanished', err); return; }
     for (const e of entries) {
       const p = join(d, e);
       try {
         const st = statSync(p);
         if (st.isDirectory()) walk(p); else n += st.blocks * 512;
-      } catch { /* raced with removal */ }
+      } catch (err) { swallowed('local-backend.space-walk-entry-vanished', err); }
     }
   };
   walk(dir);
@@ -170,7 +175,7 @@ async function takeLock(dir: string): Promise<void> {
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
         throw new ObjectError('POOL_BUSY', `pool ${dir} is open in process ${pid}`, { dir, pid });
       }
-      try { unlinkSync(path); } catch { /* someone else took it over */ }
+      try { unlinkSync(path); } catch (err) { swallowed('local-backend.stale-lock-removed-by-another-opener', err); }
     }
   }
   throw new ObjectError('POOL_BUSY', `could not lock pool ${dir}`, { dir });

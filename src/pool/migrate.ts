@@ -9,18 +9,20 @@
  * started): a value is written at the epoch it had (EC pieces record it) or at the read point,
  * and a key that vanished between read points is punched, so reads at the current epoch and at
  * every snapshot return the same bytes before and after. Writes that arrive meanwhile go to both
- * targets (see Container.planOp). Work is bounded: objects are processed MIGRATE_CONCURRENCY at a
+ * targets (see container/plan.ts). Work is bounded: objects are processed MIGRATE_CONCURRENCY at a
  * time, arrays MIGRATE_CHUNK bytes at a time, and every write is idempotent, so a migration killed
  * half way simply runs again after reopen.
  */
-import type { Container } from '../container/container.js';
-import type { ShardStore } from '../object/shard-store.js';
-import { unitOid } from '../object/shard-store.js';
-import { groupShards, EC_PIECE_HEADER, type IoContext } from '../object/io.js';
+import { containerPort, type ContainerCore } from '../container/container.js';
+import type { ShardStore } from '../io/shard-store.js';
+import { unitOid } from '../io/shard-store.js';
+import { groupShards, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
+import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
-import { hex } from '../common/bytes.js';
-import { throwIfAborted, CairnError } from '../../core/errors.js';
-import { runBounded } from '../container/container.js';
+import { hex } from '../../core/bytes.js';
+import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
+import { runBounded } from '../../core/semaphore.js';
+import { swallowed } from '../../core/log.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
 export const MIGRATE_CONCURRENCY = 8;
@@ -31,8 +33,8 @@ export const MIGRATE_CHUNK = 4 * 1024 * 1024;
 export interface MigrateProgress { objectsDone: number; objectsTotal: number; bytes: number; lost: string[] }
 
 /** Migrate every moved shard of one container. */
-export async function migrateContainer(cont: Container, opts: { signal?: AbortSignal; onObject?: (bytes: number, lost?: string) => void; sources?: Set<number>; destinations?: Set<number> }): Promise<void> {
-  const points = readPoints(cont, await cont.quiesce());
+export async function migrateContainer(cont: ContainerCore, opts: { signal?: AbortSignal; onObject?: (bytes: number, lost?: string) => void; sources?: Set<number>; destinations?: Set<number> }): Promise<void> {
+  const points = readPoints(cont, await containerPort(cont).quiesce());
   const oids = cont.listObjects();
   await runBounded(oids, MIGRATE_CONCURRENCY, async (oid) => {
     throwIfAborted(opts.signal);
@@ -46,12 +48,13 @@ export async function migrateContainer(cont: Container, opts: { signal?: AbortSi
   });
 }
 
-async function migrateObject(cont: Container, oid: bigint, points: bigint[], signal?: AbortSignal, sources?: Set<number>, destinations?: Set<number>): Promise<number> {
-  const moved = cont.movedShards(oid);
+async function migrateObject(cont: ContainerCore, oid: bigint, points: bigint[], signal?: AbortSignal, sources?: Set<number>, destinations?: Set<number>): Promise<number> {
+  const port = containerPort(cont);
+  const moved = port.movedShards(oid);
   if (moved.size === 0) return 0;
-  const { groups } = cont.layout(oid);
+  const { groups } = port.layout(oid);
   const cls = objectClassOf(oid);
-  const io = cont.io();
+  const io = port.io();
   const size = groups[0]!.length;
   let bytes = 0;
   for (let g = 0; g < groups.length; g++) {
@@ -107,11 +110,12 @@ async function rebuildShardOnto(ctx: ShardCtx, mv: { shard: number; target: numb
  * Repair shard `shard` of `oid` in place (scrub found it bad): rebuild it from its siblings onto
  * its own target, at every read point. Throws DATA_LOST when the siblings cannot supply it.
  */
-export async function repairShard(cont: Container, oid: bigint, shard: number, points: bigint[]): Promise<number> {
-  const { groups } = cont.layout(oid);
+export async function repairShard(cont: ContainerCore, oid: bigint, shard: number, points: bigint[]): Promise<number> {
+  const port = containerPort(cont);
+  const { groups } = port.layout(oid);
   const size = groups[0]!.length;
   const g = Math.floor(shard / size);
-  const io = cont.io();
+  const io = port.io();
   const members = groupShards(groups, g);
   const me = members.find((m) => m.shard === shard)!;
   // The bad shard is neither a source nor counted healthy while it is rebuilt.
@@ -121,12 +125,12 @@ export async function repairShard(cont: Container, oid: bigint, shard: number, p
 }
 
 /** The read points of a container: every snapshot at or below `stable`, and `stable`. */
-export function readPoints(cont: Container, stable: bigint): bigint[] {
+export function readPoints(cont: ContainerCore, stable: bigint): bigint[] {
   return [...new Set([...cont.listSnapshots().map((s) => s.epoch).filter((e) => e <= stable), stable])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 interface ShardCtx {
-  cont: Container; io: IoContext; oid: bigint; cls: ReturnType<typeof objectClassOf>;
+  cont: ContainerCore; io: IoContext; oid: bigint; cls: ReturnType<typeof objectClassOf>;
   members: Array<{ shard: number; target: number }>;
   healthy: Array<{ shard: number; target: number }>;
   size: number;
@@ -219,7 +223,12 @@ async function rebuildPiece(ctx: ShardCtx, mv: { shard: number }, dst: ShardStor
   const base = ctx.members[0]!.shard;
   const pieces: Array<Uint8Array | undefined> = new Array(k + p).fill(undefined);
   await Promise.all(ctx.healthy.map(async (m) => {
-    try { pieces[m.shard - base] = await (await ctx.io.store(m.target)).fetchSingle(R, unitOid(ctx.oid, m.shard), dkey, akey); } catch { /* a bad shard counts as missing */ }
+    try {
+      pieces[m.shard - base] = await (await ctx.io.store(m.target)).fetchSingle(R, unitOid(ctx.oid, m.shard), dkey, akey);
+    } catch (err) {
+      if (!isShardFailure(err)) throw err;
+      swallowed('migrate.piece-unreadable-counts-missing', err); // the other pieces decode it
+    }
   }));
   // Choose the newest (epoch, length) version held by at least k pieces.
   const versions = new Map<string, number[]>();
@@ -267,7 +276,12 @@ async function rebuildCells(ctx: ShardCtx, mv: { shard: number }, dst: ShardStor
     const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
     const got: (Uint8Array | null)[] = new Array(k + p).fill(null);
     await Promise.all(ctx.healthy.map(async (m) => {
-      try { got[m.shard - base] = (await (await ctx.io.store(m.target)).fetchArray(R, unitOid(ctx.oid, m.shard), dkey, akey, recx, { holesAsZero: true })).data; } catch { /* missing */ }
+      try {
+        got[m.shard - base] = (await (await ctx.io.store(m.target)).fetchArray(R, unitOid(ctx.oid, m.shard), dkey, akey, recx, { holesAsZero: true })).data;
+      } catch (err) {
+        if (!isShardFailure(err)) throw err;
+        swallowed('migrate.cells-unreadable-count-missing', err); // the other shards decode them
+      }
     }));
     if (got.filter((x) => x !== null).length < k) throw lostErr(ctx.oid);
     got[mv.shard - base] = null;
@@ -299,6 +313,6 @@ function isShardFailure(err: unknown): boolean {
   return err instanceof CairnError || code !== undefined;
 }
 
-function lostErr(oid: bigint): Error & { code: string } {
-  return Object.assign(new Error(`object ${oid.toString(16)}: not enough healthy shards to rebuild`), { code: 'DATA_LOST' });
+function lostErr(oid: bigint): ObjectError {
+  return new ObjectError('DATA_LOST', `object ${oid.toString(16)}: not enough healthy shards to rebuild`, { oid: oid.toString(16) });
 }

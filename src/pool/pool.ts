@@ -1,28 +1,39 @@
 /**
  * A pool: many storage targets, grouped into fault domains by a pool map, holding containers.
  * Embedded pools live in one directory (`local-backend.ts`); connected pools keep their map and
- * metadata in etcd and reach targets through engines (`connected.ts`). This module is the logic
- * both share: layouts, map changes, rebuild and rebalance, scrub.
+ * metadata in etcd and reach targets through engines (src/net/connected.ts, a layer above: it
+ * installs itself as the pool connector, so `Pool.connect` needs no upward import). This module is
+ * the logic both share: layouts, map changes, rebuild and rebalance, scrub.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { PoolMap, createPlacement, toObjectClass, type Placement } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
-import { throwIfAborted } from '../../core/errors.js';
-import { ObjectError, badArg } from '../object/errors.js';
-import type { ShardStore } from '../object/shard-store.js';
-import type { BadShard, PoolRuntime } from './runtime.js';
-import { Container, DEFAULT_CELL_SIZE, checkRedundancy, type ContainerMeta, type ContainerProps } from '../container/container.js';
+import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
+import { KeyedMutex } from '../../core/keyed-mutex.js';
+import { swallow, swallowed } from '../../core/log.js';
+import { ObjectError, badArg } from '../io/errors.js';
+import type { ShardStore } from '../io/shard-store.js';
+import type { BadShard, ContainerRuntime } from '../container/runtime.js';
+import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, type ContainerProps } from '../container/container.js';
+import { Container } from '../object/handles.js';
 import { migrateContainer } from './migrate.js';
-import { KeyedMutex } from '../common/keyed-mutex.js';
 import { scrubContainer, type PoolScrubReport } from './scrub.js';
-import type { PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
+import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
 import { LocalBackend } from './local-backend.js';
-import type { ConnectOptions } from './connected.js';
 
-export type { RebuildStatus } from './backend.js';
-export type { ConnectOptions } from './connected.js';
+export type { RebuildStatus, ConnectOptions } from './backend.js';
+
+/** Opens a connected pool (`Pool.connect`); installed by the network layer (src/net/connected.ts). */
+export type PoolConnector = (options: ConnectOptions) => Promise<Pool>;
+let connector: PoolConnector | undefined;
+
+/**
+ * Install the implementation of `Pool.connect`. The network layer calls this when it is loaded
+ * (the package entry loads it), so the pool layer never imports the layer above it.
+ */
+export function installPoolConnector(c: PoolConnector): void { connector = c; }
 const EMPTY_MOVES: ReadonlyMap<number, number> = new Map();
 /** Most containers one pool holds. */
 export const MAX_CONTAINERS = 4096;
@@ -32,6 +43,8 @@ export const MAX_LABEL_LENGTH = 127;
 export const LAYOUT_CACHE_SIZE = 16_384;
 /** Bad shards remembered for repair before the oldest are dropped (they are found again by scrub). */
 export const MAX_BAD_SHARDS = 10_000;
+/** Longest a connected client waiting for rebuild goes without re-checking the leader's published status. */
+const REBUILD_RECHECK_MS = 500;
 /** Attempts of a map change that races with changes by other clients (connected pools). */
 const MAX_MAP_CAS_ATTEMPTS = 32;
 
@@ -123,7 +136,7 @@ export class Pool extends EventEmitter {
   private opening = new Map<string, Promise<Container>>();
   private badShards: BadShard[] = [];
   private closed_ = false;
-  private readonly runtime: PoolRuntime;
+  private readonly runtime: ContainerRuntime;
 
   private constructor(private readonly backend: PoolBackend, maps: PoolMaps, private readonly opts: PoolOpenOptions) {
     super();
@@ -191,15 +204,8 @@ export class Pool extends EventEmitter {
    * etcd, data goes straight to the engines. The same Pool/Container/Object API as embedded pools.
    */
   static async connect(options: ConnectOptions): Promise<Pool> {
-    await initXxhash();
-    const { connectBackend } = await import('./connected.js');
-    const backend = await connectBackend(options);
-    try {
-      return await Pool.fromBackend(backend, options);
-    } catch (err) {
-      await backend.close();
-      throw err;
-    }
+    if (!connector) throw new CairnError('UNSUPPORTED', 'connected pools need the network layer: import Pool from the package entry (cairn), which loads it');
+    return connector(options);
   }
 
   /** The current pool map (read-only view; change it with exclude/reintegrate/...). */
@@ -270,7 +276,9 @@ export class Pool extends EventEmitter {
         return c;
       })();
       this.opening.set(entry.uuid, opening);
-      opening.finally(() => this.opening.delete(entry.uuid)).catch(() => {});
+      // Forget the attempt when it settles; a failure reaches every caller through `opening`.
+      const forget = () => { this.opening.delete(entry.uuid); };
+      opening.then(forget, forget);
     }
     return opening;
   }
@@ -297,8 +305,9 @@ export class Pool extends EventEmitter {
     for (const t of this.map_.targets) {
       const key = `${t.id}/${uuid}`;
       const s = this.stores.get(key);
-      if (s) { this.stores.delete(key); await (await s.catch(() => undefined))?.close().catch(() => {}); }
-      await this.backend.removeStore(t.id, uuid).catch(() => { /* target out of service: wiped on reintegration */ });
+      if (s) { this.stores.delete(key); await closeStore(s, 'pool.close-store-of-destroyed-container'); }
+      // A target out of service is wiped on reintegration.
+      await this.backend.removeStore(t.id, uuid).catch(swallow('pool.remove-store-target-out-of-service'));
     }
   }
 
@@ -414,9 +423,17 @@ export class Pool extends EventEmitter {
         throwIfAborted(opts.signal);
         const st = this.backend.remoteRebuild?.();
         if (st?.state === 'failed' && st.mapVersion === this.map_.version) break;
+        // Woken by a map change; re-checks the leader's published status at least every
+        // REBUILD_RECHECK_MS (its failure arrives without a map change).
         await new Promise<void>((resolve) => {
-          const t = setTimeout(done, 500);
-          function done() { clearTimeout(t); opts.signal?.removeEventListener('abort', done); resolve(); }
+          const done = () => {
+            clearTimeout(t);
+            opts.signal?.removeEventListener('abort', done);
+            const i = this.mapWaiters.indexOf(done);
+            if (i >= 0) this.mapWaiters.splice(i, 1);
+            resolve();
+          };
+          const t = setTimeout(done, REBUILD_RECHECK_MS);
           this.mapWaiters.push(done);
           opts.signal?.addEventListener('abort', done, { once: true });
         });
@@ -450,7 +467,7 @@ export class Pool extends EventEmitter {
     for (const [k, p] of [...this.stores.entries()]) {
       if (!k.startsWith(`${targetId}/`)) continue;
       this.stores.delete(k);
-      await (await p.catch(() => undefined))?.close().catch(() => {});
+      await closeStore(p, 'pool.close-store-of-excluded-target');
     }
   }
 
@@ -494,7 +511,7 @@ export class Pool extends EventEmitter {
     const handles: Container[] = [];
     for (const { label } of [...this.backend.meta.containers]) {
       const c = await this.openContainer(label);
-      await c.refreshObjects();
+      await containerPort(c).refreshObjects();
       handles.push(c);
     }
     st.objectsTotal = handles.reduce((n, c) => n + c.listObjects().length, 0);
@@ -527,9 +544,22 @@ export class Pool extends EventEmitter {
     }
     // Objects that could not be rebuilt keep failing with DATA_LOST (never read as empty) until
     // they are punched; record that before their layout moves to empty spares.
-    for (const [c, oids] of lostBy) await c.markLost(oids);
-    // Everything moved: the current map becomes the layout of record.
-    const promoted = await this.persistLock.withLocks(['map'], async () => {
+    for (const [c, oids] of lostBy) await containerPort(c).markLost(oids);
+    if (!(await this.promoteMap(version))) {
+      // Another client changed the map meanwhile: migrate again to the newest one.
+      await this.reloadMaps().catch(swallow('pool.reload-maps-after-lost-promotion')); // the migration runs again either way
+      this.migrationAgain = true;
+      return;
+    }
+    this.setRebuild({ ...st, state: 'idle', mapVersion: this.map_.version, etaSeconds: 0 });
+  }
+
+  /**
+   * Everything moved to the map of `version`: it becomes the layout of record (DOWN/DRAIN targets
+   * DOWNOUT, NEW/UP targets UPIN). False when the map changed meanwhile (another client).
+   */
+  private async promoteMap(version: number): Promise<boolean> {
+    return this.persistLock.withLocks(['map'], async () => {
       if (this.map_.version !== version) return false;
       const m = this.map_.clone();
       for (const t of m.targets) {
@@ -543,15 +573,9 @@ export class Pool extends EventEmitter {
       this.resync.clear();
       this.refreshPlacement();
       this.notifyMaps();
+      assert(this.map_.version === this.stable.version && !this.pending(), 'a promoted map is the layout of record, nothing pending', { version: this.map_.version });
       return true;
     });
-    if (!promoted) {
-      // Another client changed the map meanwhile: migrate again to the newest one.
-      await this.reloadMaps().catch(() => {});
-      this.migrationAgain = true;
-      return;
-    }
-    this.setRebuild({ ...st, state: 'idle', mapVersion: this.map_.version, etaSeconds: 0 });
   }
 
   /**
@@ -645,22 +669,24 @@ export class Pool extends EventEmitter {
     let s = this.stores.get(key);
     if (!s) {
       s = this.backend.openStore(t, cuuid);
-      s.catch(() => { if (this.stores.get(key) === s) this.stores.delete(key); });
+      // A store that fails to open is forgotten (the next use retries); the caller gets the error through `s`.
+      const forget = () => { if (this.stores.get(key) === s) this.stores.delete(key); };
+      s.then(undefined, forget);
       this.stores.set(key, s);
     }
     return s;
   }
 
-  private get ioEngine(): string | undefined { return (this.backend as { ioEngine?: string }).ioEngine; }
+  private get ioEngine(): string | undefined { return this.backend.ioEngine; }
 
   /** Close every container and target, release the pool lock. */
   async close(): Promise<void> {
     if (this.closed_) return;
     this.closed_ = true;
     this.migrationAbort.abort();
-    await this.migration?.catch(() => {});
+    await this.migration; // never rejects: a failed migration is recorded in the rebuild state
     for (const c of [...this.containers.values()]) await c.close();
-    for (const s of this.stores.values()) await (await s.catch(() => undefined))?.close().catch(() => {});
+    for (const s of this.stores.values()) await closeStore(s, 'pool.close-store-at-pool-close');
     this.stores.clear();
     for (const c of this.codecs.values()) (c as { dispose?: () => void }).dispose?.();
     await this.backend.close();
@@ -669,6 +695,13 @@ export class Pool extends EventEmitter {
   private checkOpen(): void {
     if (this.closed_) throw new ObjectError('POOL_CLOSED', 'pool is closed');
   }
+}
+
+/** Close a store being opened or open: one that never opened has nothing to close (its error went to its opener). */
+async function closeStore(p: Promise<ShardStore>, reason: string): Promise<void> {
+  let store: ShardStore;
+  try { store = await p; } catch (err) { swallowed(`${reason}.never-opened`, err); return; }
+  try { await store.close(); } catch (err) { swallowed(reason, err); }
 }
 
 /**

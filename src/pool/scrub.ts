@@ -3,11 +3,12 @@
  * epoch), which makes the target stores verify every checksum on the way, and repair each shard
  * that fails from the redundancy of its group. Shards that reads already found bad are repaired too.
  */
-import type { Container } from '../container/container.js';
-import { unitOid, type ShardStore } from '../object/shard-store.js';
-import { groupShards } from '../object/io.js';
+import { containerPort, type ContainerCore } from '../container/container.js';
+import { unitOid, type ShardStore } from '../io/shard-store.js';
+import { groupShards } from '../io/io.js';
 import { repairShard, readPoints } from './migrate.js';
 import { throwIfAborted } from '../../core/errors.js';
+import { debugLog } from '../../core/log.js';
 
 /** Largest span read in one step while verifying an array extent. */
 export const SCRUB_CHUNK = 4 * 1024 * 1024;
@@ -27,14 +28,15 @@ export interface PoolScrubReport {
 }
 
 /** Scrub one container; `known` are shards reads already reported bad (oid -> shard set). */
-export async function scrubContainer(cont: Container, report: PoolScrubReport, opts: { signal?: AbortSignal; known?: Map<bigint, Set<number>>; onObject?: () => void }): Promise<void> {
-  const points = readPoints(cont, await cont.quiesce());
-  const io = cont.io();
+export async function scrubContainer(cont: ContainerCore, report: PoolScrubReport, opts: { signal?: AbortSignal; known?: Map<bigint, Set<number>>; onObject?: () => void }): Promise<void> {
+  const port = containerPort(cont);
+  const points = readPoints(cont, await port.quiesce());
+  const io = port.io();
   report.containers++;
   for (const oid of cont.listObjects()) {
     throwIfAborted(opts.signal);
     report.objects++;
-    const { groups } = cont.layout(oid);
+    const { groups } = port.layout(oid);
     for (let g = 0; g < groups.length; g++) {
       for (const { shard, target } of groupShards(groups, g)) {
         if (!io.available(target)) continue;
@@ -54,7 +56,8 @@ export async function scrubContainer(cont: Container, report: PoolScrubReport, o
           finding.repaired = true;
           report.repaired++;
         } catch (err) {
-          if (process.env.CAIRN_DEBUG_SCRUB) console.error('repair failed', err);
+          // Counted in the report (`unrepairable`); the cause is logged under CAIRN_DEBUG=scrub.
+          debugLog('scrub.repair-failed', `container ${cont.label} object ${oid.toString(16)} shard ${shard}`, err);
           report.unrepairable++;
         }
         report.bad.push(finding);

@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Pool } from '../../src/pool/pool.js';
-import type { Container } from '../../src/container/container.js';
+import type { Container } from '../../src/object/handles.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
 

@@ -7,7 +7,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cluster } from '../helpers/cluster.js';
 import type { Pool } from '../../src/pool/pool.js';
-import { fetchArray } from '../../src/object/io.js';
+import { fetchArray } from '../../src/io/io.js';
+import { containerPort } from '../../src/container/container.js';
 
 const t = suite('ec-rmw');
 let cluster: Cluster;
@@ -43,8 +44,8 @@ t('simultaneous partial-stripe writes from two clients keep parity consistent', 
     const healthy = await ca.object('shared').fetch(dkey, 'arr', { recx: { index: 0, count: expected.length } });
     assert.equal(healthy, expected, `${dkey} healthy`);
     // Read around each data shard in turn: the cell is rebuilt from the other one and parity.
-    const { groups } = ca.layout(oid);
-    const io = ca.io();
+    const { groups } = containerPort(ca).layout(oid);
+    const io = containerPort(ca).io();
     for (const lost of [groups[0]![0]!, groups[0]![1]!]) {
       const ctx = { ...io, available: (tg: number) => tg !== lost && io.available(tg) };
       const got = await fetchArray(ctx, { kind: 'ec', dataShards: 2, parityShards: 1, groupSize: 3 }, groups, 0, oid, enc(dkey), enc('arr'), 0, expected.length, ca.stableEpoch());

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { Cluster, until } from '../helpers/cluster.js';
 import { text } from '../helpers/tmp.js';
 import type { Pool } from '../../src/pool/pool.js';
+import { containerPort } from '../../src/container/container.js';
 
 const t = suite('two-phase commit');
 let cluster: Cluster;
@@ -29,7 +30,7 @@ t('an engine killed mid-commit leaves every transaction all or nothing', async (
   const c = await pool.createContainer('tx', { oclass: 'RP_2G1', redundancyFactor: 1 });
   // Make sure the objects really span engines.
   const ranks = new Set<number>();
-  for (let o = 0; o < OBJECTS; o++) for (const g of c.layout(c.object(`obj${o}`).oid).groups) for (const tg of g) ranks.add(pool.query().targets[tg]!.rank);
+  for (let o = 0; o < OBJECTS; o++) for (const g of containerPort(c).layout(c.object(`obj${o}`).oid).groups) for (const tg of g) ranks.add(pool.query().targets[tg]!.rank);
   assert.ok(ranks.size >= 3, `objects span ${ranks.size} engines`);
 
   const acked = new Set<number>();

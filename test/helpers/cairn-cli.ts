@@ -1,3 +1,2 @@
-/** Runs the `cairn` CLI from source (tests spawn this with `node --import tsx`). */
-import { main } from '../../src/cli/main.js';
-process.exitCode = await main(process.argv.slice(2));
+/** Runs the `cairn` CLI from source (tests spawn this with `node --import tsx`); see bench/cairn-cli.ts. */
+import '../../bench/cairn-cli.js';

@@ -1,17 +1,5 @@
-/** Temporary directories for tests, removed when the test process ends. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
-const dirs: string[] = [];
-process.on('exit', () => { for (const d of dirs) try { rmSync(d, { recursive: true, force: true }); } catch { /* ignore */ } });
-
-/** A fresh empty directory under the OS temp dir. */
-export function tmpDir(prefix = 'cairn-test-'): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-}
+/** Helpers of tests: temporary directories (shared with the benchmarks), text, collection, expected errors. */
+export { tmpDir } from '../../bench/tmp-dir.js';
 
 /** UTF-8 text of a fetched value (undefined stays undefined). */
 export function text(v: Uint8Array | undefined): string | undefined {

@@ -14,7 +14,7 @@ import { tmpDir } from '../helpers/tmp.js';
 import { randomBytes, createHmac } from 'node:crypto';
 import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, type RpcHandler } from '../../src/net/rpc.js';
 import { NetError, reviveError } from '../../src/net/errors.js';
-import { ObjectError } from '../../src/object/errors.js';
+import { ObjectError } from '../../src/io/errors.js';
 import { VosError } from '../../src/vos/errors.js';
 import { MediaError } from '../../src/media/errors.js';
 import { CairnError, InvalidArgumentError, CorruptionError, AbortedError } from '../../core/errors.js';

@@ -12,7 +12,7 @@ import { Rng } from '../../core/rng.js';
 import { VosTarget, VosError } from '../../src/vos/index.js';
 import { RpcServer, RpcClient } from '../../src/net/rpc.js';
 import { RemoteShardStore, serveShardCall, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
-import type { ShardStore } from '../../src/object/shard-store.js';
+import type { ShardStore } from '../../src/io/shard-store.js';
 import { tmpDir, collect } from '../helpers/tmp.js';
 
 const t = suite('shard-rpc');

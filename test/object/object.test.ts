@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { Rng } from '../../core/rng.js';
 import { text, collect, rejectsWith } from '../helpers/tmp.js';
 import { poolUnderTest } from '../helpers/pool-under-test.js';
+import { containerPort } from '../../src/container/container.js';
 
 // 6 ranks of one target: enough for EC_4P2 with one shard per rank.
 const put = await poolUnderTest(6, { scmBytes: 16 << 20, dataBytes: 64 << 20 });
@@ -127,11 +128,11 @@ t('a Cauchy-matrix container encodes with ISA-L\'s matrix and still decodes degr
   const arr = new Rng(12).bytes(9_000);
   await o.update('d', 's', v);
   await o.update('d', 'a', { recx: { index: 100, count: arr.length }, data: arr });
-  const layout = (c as unknown as { layout(x: bigint): { groups: number[][] } }).layout(o.oid).groups[0]!;
+  const layout = containerPort(c).layout(o.oid).groups[0]!;
   // Read around two data shards by treating their targets as unavailable.
-  const io = c.io();
+  const io = containerPort(c).io();
   const ctx = { ...io, available: (t: number) => t !== layout[0] && t !== layout[1] && io.available(t) };
-  const { fetchSingle, fetchArray } = await import('../../src/object/io.js');
+  const { fetchSingle, fetchArray } = await import('../../src/io/io.js');
   const red = { kind: 'ec' as const, dataShards: 4, parityShards: 2, groupSize: 6 };
   const e = c.stableEpoch();
   assert.equal(await fetchSingle(ctx, red, [layout], 0, o.oid, new TextEncoder().encode('d'), new TextEncoder().encode('s'), e), v);

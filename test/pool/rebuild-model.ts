@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { readdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pool } from '../../src/pool/pool.js';
+import { containerPort } from '../../src/container/container.js';
 import { Rng } from '../../core/rng.js';
 
 type Cont = Awaited<ReturnType<Pool['createContainer']>>;
@@ -98,7 +99,7 @@ export async function verify(c: Cont, m: Model, opts: VerifyOptions = {}): Promi
 /** Target ids of every shard of an object (all groups). */
 export function targetsOf(c: Cont, name: string, oclass: string): number[] {
   const oid = c.object(name, { oclass }).oid;
-  return (c as unknown as { layout(o: bigint): { groups: number[][] } }).layout(oid).groups.flat();
+  return containerPort(c).layout(oid).groups.flat();
 }
 
 /** The object id of a named object, as rebuild status `lost` lists it (hex). */

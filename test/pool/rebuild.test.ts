@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Pool, type RebuildStatus } from '../../src/pool/pool.js';
+import { containerPort } from '../../src/container/container.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { Model, fill, mutate, verify, targetsOf, oidHex, tolerance, corruptTarget } from './rebuild-model.js';
@@ -495,7 +496,7 @@ t('large values: array extents longer than one migration step are rebuilt (EC de
       assert.ok(Buffer.compare(Buffer.from(got), Buffer.from(data)) === 0, `${arr.object.oid.toString(16)}: wrong bytes`);
     }
   };
-  const layout = (name: string, oclass: string) => (c as unknown as { layout(o: bigint): { groups: number[][] } }).layout(c.object(name, { oclass }).oid).groups.flat();
+  const layout = (name: string, oclass: string) => containerPort(c).layout(c.object(name, { oclass }).oid).groups.flat();
   const ecT = layout('big-ec', 'EC_4P2G1');
   const rpT = layout('big-rp', 'RP_3G1');
   const shared = ecT.find((x) => rpT.includes(x)) ?? ecT[0]!;

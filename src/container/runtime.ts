@@ -3,13 +3,14 @@
  * depend on how the pool opens targets, caches layouts or tracks failures).
  */
 import type { PoolMap } from '../../placement/index.js';
-import type { ShardStore } from '../object/shard-store.js';
-import type { EcCodec } from '../object/io.js';
+import type { ShardStore } from '../io/shard-store.js';
+import type { EcCodec } from '../io/io.js';
 
 /** A shard found bad by a read or a scrub, queued for repair. */
 export interface BadShard { container: string; target: number; oid: bigint; shard: number; dkey: Uint8Array; akey: Uint8Array; error: unknown }
 
-export interface PoolRuntime {
+/** The pool as a container sees it. */
+export interface ContainerRuntime {
   /** Clock for epochs (injectable for deterministic tests). */
   readonly now: () => number;
   /** Whether acknowledged writes must survive power loss (msync/fsync), not only a crash. */
@@ -49,5 +50,5 @@ export interface PoolRuntime {
   /** Commits of every client of a connected pool, in epoch order, after `from`. */
   followCommits?(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }>;
   /** A container handle was closed. */
-  containerClosed(c: unknown): void;
+  containerClosed(c: object): void;
 }

@@ -1,104 +1,42 @@
 /**
- * A connected pool: the pool map, pool and container metadata and the object index live in etcd;
- * targets are served by `cairn engine` processes reached over authenticated HTTP/2. Clients
- * compute layouts locally from the map they watch, send the map version with every request, and
- * make commits atomic across engines with a two-phase commit whose decision is recorded in etcd.
+ * A connected pool, client side: the pool map, pool and container metadata and the object index
+ * live in etcd; targets are served by `cairn engine` processes reached over authenticated HTTP/2.
+ * Clients compute layouts locally from the map they watch, send the map version with every
+ * request, and make commits atomic across engines with a two-phase commit whose decision is
+ * recorded in etcd. The etcd layout and the limits shared with the engines are in protocol.ts.
  *
- * etcd keys, below `/cairn/pools/<pool>/`:
- *   meta                 pool uuid, sizes, secret check
- *   maps                 { map, stable, resync }: serialised maps (magic, version, xxh64), base64
- *   engines/<rank>       { rank, address, targets, pid } under the engine's lease
- *   conts/<label>        container metadata (uuid, props, snapshots, lost objects)
- *   objs/<cuuid>/<oid>   object index
- *   tx/<cuuid>/<epoch>   commit decision of a two-phase commit: "commit" | "abort"
- *   rebuild              rebuild / rebalance progress published by the engines' leader
- *   slots                counter handing each client its epoch slot
+ * Loading this module installs `connectPool` as the implementation of `Pool.connect` (the pool
+ * layer below never imports it); the package entry (src/index.ts) loads it.
  */
-import { createHmac, randomUUID } from 'node:crypto';
-import { PoolMap } from '../../placement/index.js';
+import { randomUUID } from 'node:crypto';
 import { CairnError, throwIfAborted } from '../../core/errors.js';
-import { ObjectError, badArg } from '../object/errors.js';
-import type { ShardStore } from '../object/shard-store.js';
+import { initXxhash } from '../../core/xxhash.js';
+import { Batcher } from '../../core/batcher.js';
+import { swallow, swallowed } from '../../core/log.js';
+import { ObjectError, badArg } from '../io/errors.js';
+import type { ShardStore } from '../io/shard-store.js';
 import type { ContainerMeta } from '../container/container.js';
 import type { ContainerStorage, CommitInfo, CommitEvent, StorageRecovery } from '../container/storage.js';
-import { MAX_CLOCK_SLOTS, HLC_LOGICAL_BITS } from '../container/epoch-clock.js';
-import { Etcd } from '../net/etcd.js';
-import { RpcClient } from '../net/rpc.js';
-import { RemoteShardStore } from '../net/shard-rpc.js';
-import { reviveError, type WireError } from '../net/errors.js';
-import { Batcher } from '../common/batcher.js';
-import type { PoolBackend, PoolMaps, PoolMeta, RebuildStatus } from './backend.js';
+import { MAX_CLOCK_SLOTS, epochAtMs } from '../container/epoch-clock.js';
+import { Pool, installPoolConnector } from '../pool/pool.js';
+import type { ConnectOptions, PoolBackend, PoolMaps, PoolMeta, RebuildStatus } from '../pool/backend.js';
+import { Etcd } from './etcd.js';
+import { RpcClient, type RpcCaller } from './rpc.js';
+import { RemoteShardStore } from './shard-rpc.js';
+import { reviveError, type WireError } from './errors.js';
+import {
+  ENGINE_METHODS, LOCK_RPC_SLACK_MS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, WATCH_LAG_MS,
+  decisionKey, decodeMaps, encodeMaps, poolPrefix, secretCheck, type EngineRecord, type EtcdPoolMeta,
+} from './protocol.js';
 
-/** Options of `Pool.connect`. */
-export interface ConnectOptions {
-  /** etcd client URL(s), e.g. `http://127.0.0.1:2379`. */
-  etcd: string | string[];
-  /** Pool name the engines were started with (`cairn engine --pool NAME`). */
-  pool: string;
-  /** Shared pool secret (default `$CAIRN_POOL_SECRET`). */
-  secret?: string;
-  /** Clock for epochs. */
-  now?: () => number;
-  signal?: AbortSignal;
-  durable?: boolean;
-  /** Per-request timeout towards engines (default 30 s). */
-  timeoutMs?: number;
-  /** TLS towards the engines: the CA that signed their certificates (when engines run with TLS). */
-  tls?: { ca: string | Buffer };
-  /** @internal the engines' leader runs migrations through its own connected pool. */
-  runsMigrations?: boolean;
-}
+export type { ConnectOptions } from '../pool/backend.js';
 
 /** Most engines (ranks) one connected pool tracks. */
 export const MAX_ENGINES = 1024;
-/** Longest pool name. */
-export const MAX_POOL_NAME = 64;
-/** How long an engine keeps a stripe lock of a client that vanished. */
-export const LOCK_TTL_MS = 15_000;
-/** How long a client waits for a busy stripe lock before TX_RESTART. */
-export const LOCK_WAIT_MS = 10_000;
-/** How far behind real time a connected watch freezes the container (commits slower than this recommit above it). */
-export const WATCH_LAG_MS = 2000;
 /** How often a connected watch asks the engines. */
 const WATCH_POLL_MS = 250;
 /** Least interval between two rebuild progress records in etcd. */
 const REBUILD_PUBLISH_MS = 250;
-
-/** The etcd key prefix of pool `name`. */
-export function poolPrefix(name: string): string {
-  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw badArg(`pool name must be 1..${MAX_POOL_NAME} characters of [A-Za-z0-9._-], got ${JSON.stringify(name)}`);
-  return `/cairn/pools/${name}/`;
-}
-
-/** Pool metadata as stored in etcd. */
-export interface EtcdPoolMeta { uuid: string; createdAt: string; scmBytes: number; dataBytes: number; secretCheck: string }
-
-/** A registered engine. */
-export interface EngineRecord {
-  rank: number; address: string; targets: number[]; pid: number;
-  /** Bytes allocated by each target (same order as `targets`), refreshed every few seconds. */
-  spaceUsed?: number[];
-}
-
-/** Proof that a process knows the pool secret, without revealing it (stored in `meta`). */
-export function secretCheck(secret: string, poolUuid: string): string {
-  return createHmac('sha256', secret).update(`cairn-pool-check:${poolUuid}`).digest('hex');
-}
-
-/** Encode maps for the `maps` key. */
-export function encodeMaps(m: PoolMaps): string {
-  return JSON.stringify({ map: Buffer.from(m.map.serialize()).toString('base64'), stable: Buffer.from(m.stable.serialize()).toString('base64'), resync: m.resync });
-}
-
-/** Decode the `maps` key (checksums verified). */
-export function decodeMaps(raw: Buffer | string): PoolMaps {
-  const j = JSON.parse(raw.toString()) as { map: string; stable: string; resync: number[] };
-  return {
-    map: PoolMap.deserialize(new Uint8Array(Buffer.from(j.map, 'base64'))),
-    stable: PoolMap.deserialize(new Uint8Array(Buffer.from(j.stable, 'base64'))),
-    resync: Array.isArray(j.resync) ? j.resync : [],
-  };
-}
 
 /** A client's view of a connected pool. */
 export class ConnectedBackend implements PoolBackend {
@@ -143,7 +81,7 @@ export class ConnectedBackend implements PoolBackend {
       await b.start();
       return b;
     } catch (err) {
-      await etcd.close().catch(() => {});
+      await etcd.close().catch(swallow('connected.etcd-close-after-failed-connect'));
       throw err;
     }
   }
@@ -153,7 +91,7 @@ export class ConnectedBackend implements PoolBackend {
     // Watches first, then the initial reads, so no change falls in between.
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'engines/', (ev) => this.onEngine(ev.key, ev.value)));
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'conts/', (ev) => this.onContainer(ev.key, ev.value)));
-    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) void this.loadMaps().catch(() => {}); }));
+    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) void this.loadMaps().catch(swallow('connected.reload-maps-on-watch')); })); // the next change or stale-map retry reloads
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'rebuild', (ev) => { if (ev.value) this.rebuild = JSON.parse(ev.value.toString()) as RebuildStatus; }));
     for (const kv of await this.etcd.getPrefix(this.prefix + 'engines/')) this.onEngine(kv.key, kv.value);
     for (const kv of await this.etcd.getPrefix(this.prefix + 'conts/')) this.onContainer(kv.key, kv.value);
@@ -172,14 +110,14 @@ export class ConnectedBackend implements PoolBackend {
       this.engines.set(rank, rec);
       // A restarted engine listens elsewhere: drop the client of its old address.
       if (old && old.address !== rec.address) this.dropClient(old.address);
-    } catch { /* a malformed record is ignored: the engine re-registers */ }
+    } catch (err) { swallowed('connected.malformed-engine-record-engine-rewrites-it', err); }
   }
 
   private dropClient(address: string): void {
     if ([...this.engines.values()].some((e) => e.address === address)) return;
     const c = this.clients.get(address);
     this.clients.delete(address);
-    void c?.close().catch(() => {});
+    void c?.close().catch(swallow('connected.close-client-of-old-address'));
   }
 
   private onContainer(key: string, value: Buffer | undefined): void {
@@ -190,7 +128,7 @@ export class ConnectedBackend implements PoolBackend {
       const meta = JSON.parse(value.toString()) as ContainerMeta;
       if (i < 0) this.meta.containers.push({ label, uuid: meta.uuid });
       this.storages.get(meta.uuid)?.metaChanged(meta);
-    } catch { /* ignored */ }
+    } catch (err) { swallowed('connected.malformed-container-record', err); }
   }
 
   /** Engines registered now (rank -> record). */
@@ -245,14 +183,8 @@ export class ConnectedBackend implements PoolBackend {
   }
 
   /** The RPC client of the engine serving `rank` (re-resolved on every call: engines restart on new ports). */
-  rankClient(rank: number): RpcClient {
-    const self = this;
-    return {
-      call(method: string, header: Record<string, unknown>, payload?: Uint8Array, o?: { timeoutMs?: number; signal?: AbortSignal }) {
-        return self.clientForRank(rank).call(method, header, payload, o);
-      },
-      close: async () => {},
-    } as unknown as RpcClient;
+  rankClient(rank: number): RpcCaller {
+    return { call: (method, header, payload, o) => this.clientForRank(rank).call(method, header, payload, o) };
   }
 
   private clientForRank(rank: number): RpcClient {
@@ -274,8 +206,8 @@ export class ConnectedBackend implements PoolBackend {
     const t = targets.find(available) ?? targets[0]!;
     const client = this.rankClient(this.rankOf(t));
     const header = { cont: cuuid, key, owner: this.owner, ttlMs: LOCK_TTL_MS };
-    await client.call('lock.acquire', header, undefined, { timeoutMs: LOCK_WAIT_MS + 5000 });
-    return async () => { await client.call('lock.release', header).catch(() => { /* lapses after its TTL */ }); };
+    await client.call(ENGINE_METHODS.lockAcquire, header, undefined, { timeoutMs: LOCK_WAIT_MS + LOCK_RPC_SLACK_MS });
+    return async () => { await client.call(ENGINE_METHODS.lockRelease, header).catch(swallow('connected.lock-release-lapses-after-ttl')); };
   }
 
   /**
@@ -288,16 +220,16 @@ export class ConnectedBackend implements PoolBackend {
     let cursor = from;
     while (!this.closed) {
       throwIfAborted(signal);
-      const upTo = BigInt(Date.now() - WATCH_LAG_MS) << HLC_LOGICAL_BITS;
+      const upTo = epochAtMs(Date.now() - WATCH_LAG_MS);
       if (upTo > cursor) {
         const merged = new Map<bigint, Set<string>>();
         await Promise.all([...this.engines.keys()].map(async (rank) => {
           let r;
           try {
-            r = await this.rankClient(rank).call('watch.freeze', { cont: cuuid, upTo: upTo.toString(), after: cursor.toString() });
+            r = await this.rankClient(rank).call(ENGINE_METHODS.watchFreeze, { cont: cuuid, upTo: upTo.toString(), after: cursor.toString() });
           } catch (err) {
             const code = (err as { code?: string }).code;
-            if (code === 'NET_UNREACHABLE' || code === 'NET_TIMEOUT') return; // a dead engine takes no writes
+            if (code === 'NET_UNREACHABLE' || code === 'NET_TIMEOUT') { swallowed('connected.watch-skips-dead-engine', err); return; } // a dead engine takes no writes
             throw err;
           }
           if (r.header.lagged === true) throw new ObjectError('INVALID_ARGUMENT', 'watch consumer lagged behind the commits engines retain', { code: 'WATCH_LAGGED' });
@@ -326,10 +258,10 @@ export class ConnectedBackend implements PoolBackend {
     let b = this.committers.get(rank);
     if (!b) {
       b = new Batcher<{ cont: string; epoch: string; ranks: number[] }, void>(async (items) => {
-        const r = await this.rankClient(rank).call('tx.commitMany', { items });
+        const r = await this.rankClient(rank).call(ENGINE_METHODS.txCommitMany, { items });
         const results = (r.header.results as Array<{ ok?: boolean; error?: WireError }>) ?? [];
         return items.map((_, i): void | Error => (results[i]?.ok ? undefined : reviveError(results[i]?.error ?? { name: 'NetError', code: 'NET_PROTOCOL', message: 'missing commit result' })));
-      });
+      }, { maxBatch: TX_BATCH_MAX });
       this.committers.set(rank, b);
     }
     return b;
@@ -354,11 +286,11 @@ export class ConnectedBackend implements PoolBackend {
   storeExists(): boolean { return true; }
 
   async removeStore(t: number, cuuid: string): Promise<void> {
-    await this.rankClient(this.rankOf(t)).call('engine.removeStore', { target: t, cont: cuuid, mapVersion: this.mapsVersion });
+    await this.rankClient(this.rankOf(t)).call(ENGINE_METHODS.removeStore, { target: t, cont: cuuid, mapVersion: this.mapsVersion });
   }
 
   async wipeTarget(t: number): Promise<void> {
-    await this.rankClient(this.rankOf(t)).call('engine.wipeTarget', { target: t, mapVersion: this.mapsVersion });
+    await this.rankClient(this.rankOf(t)).call(ENGINE_METHODS.wipeTarget, { target: t, mapVersion: this.mapsVersion });
   }
 
   async prepareTargets(): Promise<void> {
@@ -378,23 +310,23 @@ export class ConnectedBackend implements PoolBackend {
   publishRebuild(st: RebuildStatus): void {
     this.rebuild = st;
     const now = Date.now();
-    const put = () => { this.lastPublish = Date.now(); this.publishTimer = undefined; if (!this.closed) void this.etcd.putJson(this.prefix + 'rebuild', this.rebuild).catch(() => {}); };
+    const put = () => { this.lastPublish = Date.now(); this.publishTimer = undefined; if (!this.closed) void this.etcd.putJson(this.prefix + 'rebuild', this.rebuild).catch(swallow('connected.publish-rebuild-progress')); };
     if (st.state !== 'running' || now - this.lastPublish >= REBUILD_PUBLISH_MS) { clearTimeout(this.publishTimer); put(); }
     else this.publishTimer ??= setTimeout(put, REBUILD_PUBLISH_MS);
   }
 
   async beforeMigration(version: number): Promise<void> {
     await Promise.all([...this.engines.keys()].map((rank) =>
-      this.rankClient(rank).call('engine.syncMap', { version }).catch(() => { /* an engine that is gone serves nothing */ })));
+      this.rankClient(rank).call(ENGINE_METHODS.syncMap, { version }).catch(swallow('connected.sync-map-engine-gone-serves-nothing'))));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.publishTimer);
-    for (const s of this.stops) await s().catch(() => {});
-    for (const c of this.clients.values()) await c.close().catch(() => {});
-    await this.etcd.close().catch(() => {});
+    for (const s of this.stops) await s().catch(swallow('connected.close-stop-watch'));
+    for (const c of this.clients.values()) await c.close().catch(swallow('connected.close-engine-client'));
+    await this.etcd.close().catch(swallow('connected.close-etcd'));
   }
 }
 
@@ -424,12 +356,12 @@ class EtcdContainerStorage implements ContainerStorage {
       const code = (err as { code?: string }).code;
       if (code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') throw err;
       // The coordinator vanished: settle the outcome in etcd ourselves.
-      const key = `${this.b.prefix}tx/${this.meta.uuid}/${epoch}`;
+      const key = decisionKey(this.b.prefix, this.meta.uuid, epoch);
       if (await this.b.etcd.createIfAbsent(key, 'abort')) throw new ObjectError('TX_RESTART', `commit aborted: coordinator rank ${coordinator} unreachable; retry`, { rank: coordinator, epoch: epoch.toString() });
       const v = (await this.b.etcd.get(key))?.value.toString();
       if (v !== 'commit') throw new ObjectError('TX_RESTART', `commit aborted while coordinator rank ${coordinator} was unreachable; retry`, { rank: coordinator, epoch: epoch.toString() });
       // Committed: tell the participants (best effort; they also ask etcd when a prepared write ages).
-      await Promise.all(ranks.map((r) => this.b.rankClient(r).call('tx.resolve', { cont: this.meta.uuid, epoch: epoch.toString(), decision: 'commit' }).catch(() => {})));
+      await Promise.all(ranks.map((r) => this.b.rankClient(r).call(ENGINE_METHODS.txResolve, { cont: this.meta.uuid, epoch: epoch.toString(), decision: 'commit' }).catch(swallow('connected.resolve-notice-participant-asks-etcd'))));
     }
   }
 
@@ -467,7 +399,19 @@ class EtcdContainerStorage implements ContainerStorage {
   close(): void { /* the backend owns the etcd client */ }
 }
 
-/** Used by `Pool.connect`. */
-export async function connectBackend(opts: ConnectOptions): Promise<PoolBackend> {
-  return ConnectedBackend.connect(opts);
+/**
+ * Connect to a pool served by `cairn engine` processes: the pool map and metadata come from etcd,
+ * data goes straight to the engines. What `Pool.connect` does (installed below).
+ */
+export async function connectPool(options: ConnectOptions): Promise<Pool> {
+  await initXxhash();
+  const backend: PoolBackend = await ConnectedBackend.connect(options);
+  try {
+    return await Pool.fromBackend(backend, options);
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
 }
+
+installPoolConnector(connectPool);

@@ -4,7 +4,7 @@
  * exactly this magic and version, or it is refused as corrupt.
  */
 import { openSync, closeSync, writeSync, readSync, fstatSync, fdatasyncSync, constants as fsc } from 'node:fs';
-import { CorruptionError } from '../../core/errors.js';
+import { CorruptionError } from './errors.js';
 
 /** Bytes of the header. */
 export const FILE_HEADER_BYTES = 16;

@@ -5,12 +5,12 @@
  * transaction read or wrote was committed by someone else after its read epoch, commit fails with
  * `TX_RESTART` and nothing is written; the caller retries with a new transaction.
  */
-import type { Container } from './container.js';
-import type { Op } from './ops.js';
-import { conflictKey } from './conflicts.js';
-import { CairnObject, keyBytes, valueOp, type ArrayValue, type FetchOptions, type Key, type ObjectOptions } from '../object/object.js';
-import { ObjectError } from '../object/errors.js';
-import { equalBytes, hex } from '../common/bytes.js';
+import type { ContainerPort, TxTicket } from '../container/container.js';
+import { opConflictKey, type Op } from '../container/ops.js';
+import { conflictKey } from '../container/conflicts.js';
+import { CairnObject, keyBytes, valueOp, type ArrayValue, type FetchOptions, type Key, type ObjectOptions } from './object.js';
+import { ObjectError } from '../io/errors.js';
+import { equalBytes, hex } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
 
 /** Most operations one transaction may buffer. */
@@ -21,30 +21,36 @@ export class Transaction {
   private ops: Op[] = [];
   private keys = new Set<string>();
   private state: 'open' | 'committed' | 'aborted' = 'open';
+  private readonly ticket: TxTicket;
+  /** Buffered state the transaction's object handles share (ops, keys, read epoch). */
+  private readonly buffer: TxBuffer;
 
   /** @internal use `cont.beginTx()`. */
-  constructor(private readonly cont: Container, readonly readEpoch: bigint) {}
+  constructor(private readonly port: ContainerPort) {
+    this.ticket = port.beginTx();
+    this.buffer = {
+      readEpoch: this.ticket.readEpoch,
+      add: (op) => this.add(op),
+      noteRead: (oid, dkey, akey) => { this.keys.add(conflictKey(oid.toString(16), hex(dkey), hex(akey))); },
+      opsFor: (oid, dkey, akey) => this.ops.filter((o) => o.oid === oid && (o.kind === 'punchObject' || (equalBytes(o.dkey, dkey) && (o.kind === 'punchDkey' || equalBytes(o.akey, akey))))),
+    };
+  }
+
+  /** The epoch the transaction reads at (the stable epoch when it began). */
+  get readEpoch(): bigint { return this.ticket.readEpoch; }
 
   /** A handle whose update/fetch/punch belong to this transaction. */
   object(oidOrName: bigint | string, opts: ObjectOptions = {}): TxObject {
     this.checkOpen();
-    return new TxObject(this, this.cont, this.cont.resolveOid(oidOrName, opts.oclass), opts);
+    return new TxObject(this.buffer, this.port, this.port.resolveOid(oidOrName, opts.oclass), opts);
   }
 
-  /** @internal buffer an op. */
-  add(op: Op): void {
+  /** Buffer an op. */
+  private add(op: Op): void {
     this.checkOpen();
     if (this.ops.length >= MAX_TX_OPS) throw new ObjectError('INVALID_ARGUMENT', `a transaction holds at most ${MAX_TX_OPS} operations`);
     this.ops.push(op);
     this.keys.add(opConflictKey(op));
-  }
-
-  /** @internal note a read for conflict detection. */
-  noteRead(oid: bigint, dkey: Uint8Array, akey: Uint8Array): void { this.keys.add(conflictKey(oid, hex(dkey), hex(akey))); }
-
-  /** @internal the buffered ops touching (oid, dkey, akey), in order. */
-  opsFor(oid: bigint, dkey: Uint8Array, akey: Uint8Array): Op[] {
-    return this.ops.filter((o) => o.oid === oid && (o.kind === 'punchObject' || (equalBytes(o.dkey, dkey) && (o.kind === 'punchDkey' || equalBytes(o.akey, akey)))));
   }
 
   /** Commit every buffered op atomically; resolves to the commit epoch. `TX_RESTART` on conflict. */
@@ -52,14 +58,14 @@ export class Transaction {
     this.checkOpen();
     throwIfAborted(opts.signal);
     try {
-      const epoch = await this.cont.commit(this.ops, { readEpoch: this.readEpoch, keys: this.keys }, opts.signal);
+      const epoch = await this.port.commit(this.ops, { readEpoch: this.readEpoch, keys: this.keys }, opts.signal);
       this.state = 'committed';
       return epoch;
     } catch (err) {
       this.state = 'aborted';
       throw err;
     } finally {
-      this.cont.txEnded(this);
+      this.ticket.end();
     }
   }
 
@@ -68,7 +74,7 @@ export class Transaction {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     this.ops = [];
-    this.cont.txEnded(this);
+    this.ticket.end();
   }
 
   /** 'open', 'committed' or 'aborted'. */
@@ -79,10 +85,21 @@ export class Transaction {
   }
 }
 
+/** What a transaction's object handles use of it. */
+interface TxBuffer {
+  readonly readEpoch: bigint;
+  /** Buffer an op (TX_CLOSED once committed or aborted). */
+  add(op: Op): void;
+  /** Note a read for conflict detection. */
+  noteRead(oid: bigint, dkey: Uint8Array, akey: Uint8Array): void;
+  /** The buffered ops touching (oid, dkey, akey), in order. */
+  opsFor(oid: bigint, dkey: Uint8Array, akey: Uint8Array): Op[];
+}
+
 /** An object handle inside a transaction. */
 export class TxObject extends CairnObject {
   /** @internal */
-  constructor(private readonly tx: Transaction, cont: Container, oid: bigint, opts: ObjectOptions) { super(cont, oid, opts); }
+  constructor(private readonly tx: TxBuffer, port: ContainerPort, oid: bigint, opts: ObjectOptions) { super(port, oid, opts); }
 
   /** Buffer an update; visible to this transaction's reads now, to others after commit. */
   override async update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue): Promise<bigint> {
@@ -121,10 +138,4 @@ export class TxObject extends CairnObject {
     this.tx.add({ kind: 'punchAkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey'), akey: keyBytes(akey, 'akey') });
     return this.tx.readEpoch;
   }
-}
-
-function opConflictKey(op: Op): string {
-  if (op.kind === 'punchObject') return conflictKey(op.oid);
-  if (op.kind === 'punchDkey') return conflictKey(op.oid, hex(op.dkey));
-  return conflictKey(op.oid, hex(op.dkey), hex(op.akey));
 }

@@ -6,15 +6,16 @@
  */
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { xxh64, initXxhash } from '../../core/xxhash.js';
-import { CorruptionError } from '../../core/errors.js';
+import { xxh64, initXxhash } from './xxhash.js';
+import { CorruptionError, assert } from './errors.js';
+import { swallowed } from './log.js';
 
 /** Header size of a record file in bytes. */
 export const RECORD_FILE_HEADER = 32;
 
 /** Encode `payload` as a record file image with an 8-character ASCII `magic`. */
 export function encodeRecordFile(magic: string, version: number, payload: Uint8Array): Uint8Array {
-  if (magic.length !== 8) throw new TypeError('record file magic must be 8 ASCII characters');
+  assert(magic.length === 8, 'record file magic must be 8 ASCII characters', { magic });
   const out = new Uint8Array(RECORD_FILE_HEADER + payload.length);
   const dv = new DataView(out.buffer);
   for (let i = 0; i < 8; i++) out[i] = magic.charCodeAt(i);
@@ -55,7 +56,13 @@ export async function writeFileAtomic(path: string, image: Uint8Array): Promise<
   }
   await fsp.rename(tmp, path);
   const dh = await fsp.open(dirname(path), fsc.O_RDONLY);
-  try { await dh.sync(); } catch { /* some filesystems refuse directory fsync */ } finally { await dh.close(); }
+  try {
+    await dh.sync();
+  } catch (err) {
+    swallowed('record-file.directory-fsync-refused-by-filesystem', err); // the rename itself was done
+  } finally {
+    await dh.close();
+  }
 }
 
 /** Write a JSON document as a record file. */

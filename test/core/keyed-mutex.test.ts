@@ -1,7 +1,7 @@
 /** Keyed locks: mutual exclusion per key, shared/exclusive semantics, FIFO, no deadlock in sorted order. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KeyedMutex, KeyedRwLock } from '../../src/common/keyed-mutex.js';
+import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
 
 const t = suite('keyed-locks');
 const tick = () => new Promise((r) => setTimeout(r, 1));

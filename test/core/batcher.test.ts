@@ -1,7 +1,7 @@
-/** Batcher (src/common/batcher.ts): requests of one event-loop turn go out together, each gets its own result or error, a failed send fails its whole batch only, and batches never exceed MAX_BATCH. */
+/** Batcher (core/batcher.ts): requests of one event-loop turn go out together, each gets its own result or error, a failed send fails its whole batch only, and batches never exceed MAX_BATCH. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Batcher, MAX_BATCH } from '../../src/common/batcher.js';
+import { Batcher, MAX_BATCH } from '../../core/batcher.js';
 
 test('one send per turn, results in order, per-item errors, bounded batches', async () => {
   const sends: number[][] = [];

@@ -3,23 +3,38 @@
  * an object's shard is named inside it: each shard of an object is its own VOS object, the
  * "unit object id" `(oid << 32) | shard`, so two shards of one object never collide on a target.
  */
-export interface Recx { index: number; count: number }
+import type { Extent } from '../../core/extents.js';
+import { assert } from '../../core/errors.js';
+
+/** An extent of an array akey (bytes, or records of `recordSize`). */
+export type Recx = Extent;
+
+/**
+ * What travels with every write of a commit besides its epoch. `txRead`: the read epoch of the
+ * transaction the write belongs to; a store shared by several clients (an engine) refuses the write
+ * with `TX_RESTART` when someone else wrote the key after it (optimistic concurrency across
+ * clients). A store used by one container process only (a local VOS) may ignore it: the container
+ * already checked its own commits.
+ */
+export interface WriteOpts { txRead?: bigint }
 
 /** The per-target operations the object layer drives. */
 export interface ShardStore {
-  updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void>;
-  updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number }): Promise<void>;
+  updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void>;
+  updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void>;
   fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined>;
   fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts?: { holesAsZero?: boolean }): Promise<{ data: Uint8Array; present: Recx[] }>;
-  punchObject(epoch: bigint, oid: bigint): Promise<void>;
-  punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array): Promise<void>;
-  punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<void>;
+  punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void>;
+  punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void>;
+  punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void>;
   listObjects(epoch: bigint): AsyncIterable<bigint>;
   listDkeys(epoch: bigint, oid: bigint): AsyncIterable<Uint8Array>;
   listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array): AsyncIterable<Uint8Array>;
   listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AsyncIterable<{ index: number; count: number; epoch: bigint }>;
   akeyKind(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined>;
   queryMaxEpoch(): bigint;
+  /** Ask the store for its highest epoch now (a remote store; a local one answers `queryMaxEpoch`). */
+  refreshMaxEpoch?(): Promise<bigint>;
   aggregate(upTo: bigint, keep?: bigint[]): Promise<unknown>;
   /** Drop versions with after < epoch <= upTo (upTo defaults to the maximum epoch). */
   discard(after: bigint, upTo?: bigint): Promise<void>;
@@ -31,7 +46,10 @@ export interface ShardStore {
 export const SHARD_BITS = 32n;
 
 /** The VOS object id of shard `shard` of object `oid`. */
-export function unitOid(oid: bigint, shard: number): bigint { return (oid << SHARD_BITS) | BigInt(shard); }
+export function unitOid(oid: bigint, shard: number): bigint {
+  assert(oid >= 0n && Number.isInteger(shard) && shard >= 0 && shard < 2 ** 32, 'a unit object id is a non-negative oid and a 32-bit shard', { oid: oid.toString(16), shard });
+  return (oid << SHARD_BITS) | BigInt(shard);
+}
 
 /** Split a unit object id into (oid, shard). */
 export function splitUnitOid(u: bigint): { oid: bigint; shard: number } {

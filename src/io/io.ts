@@ -15,11 +15,12 @@
  * value is rebuilt from the remaining redundancy, the bad shard is reported for repair, and if too
  * many are lost the fetch fails with `DATA_LOST` naming the object. Wrong bytes are never returned.
  */
-import type { ShardStore, Recx } from './shard-store.js';
+import type { ShardStore, Recx, WriteOpts } from './shard-store.js';
 import { unitOid } from './shard-store.js';
 import { ObjectError } from './errors.js';
 import { cellSpans, stripeRange } from './stripe.js';
-import { CairnError } from '../../core/errors.js';
+import { CairnError, assert } from '../../core/errors.js';
+import { mergeExtents } from '../../core/extents.js';
 
 /** Redundancy shape of an object class, as the data path needs it. */
 export interface Redundancy {
@@ -63,11 +64,23 @@ export interface IoContext {
   concurrency?: number;
 }
 
+/** What a commit hands every shard write: its epoch and, for a transaction, its read epoch. */
+export interface ApplyContext {
+  epoch: bigint;
+  /** Read epoch of the transaction (stores shared by several clients check conflicts with it). */
+  txRead?: bigint;
+}
+
 /** One shard write of a commit, bound to its target. */
 export interface ShardWrite {
   target: number;
   shard: number;
-  apply(store: ShardStore, epoch: bigint): Promise<void>;
+  apply(store: ShardStore, at: ApplyContext): Promise<void>;
+}
+
+/** The store options of a write made under `at`. */
+export function writeOpts(at: ApplyContext): WriteOpts | undefined {
+  return at.txRead !== undefined ? { txRead: at.txRead } : undefined;
 }
 
 /** Size of the header in front of each EC single-value piece. */
@@ -76,8 +89,20 @@ const PIECE_FORMAT = 1;
 
 /** Shard indices (global) and targets of group `g`. */
 export function groupShards(groups: number[][], g: number): Array<{ shard: number; target: number }> {
+  assert(Number.isInteger(g) && g >= 0 && g < groups.length, 'the group is in the layout', { group: g, groups: groups.length });
   const size = groups[0]!.length;
+  assert(groups[g]!.length === size, 'every group of a layout has the same size', { group: g, size, got: groups[g]!.length });
   return groups[g]!.map((target, i) => ({ shard: g * size + i, target }));
+}
+
+/**
+ * The layout invariants every data-path entry point relies on: at least one group, every group
+ * `red.groupSize` targets, `g` one of them; EC groups have k >= 1 data and p >= 0 parity shards.
+ */
+export function checkLayout(red: Redundancy, groups: number[][], g: number): void {
+  assert(groups.length >= 1 && Number.isInteger(g) && g >= 0 && g < groups.length, 'the group is in the layout', { group: g, groups: groups.length });
+  assert(groups.every((x) => x.length === red.groupSize), 'every group holds groupSize targets', { groupSize: red.groupSize, sizes: groups.map((x) => x.length) });
+  assert(red.dataShards >= 1 && red.parityShards >= 0 && (red.kind !== 'ec' || red.dataShards + red.parityShards === red.groupSize), 'the redundancy shape is consistent', { ...red });
 }
 
 function isShardFailure(err: unknown): boolean {
@@ -102,10 +127,11 @@ async function tryShard<T>(ctx: IoContext, target: number, fn: (s: ShardStore) =
 
 /** Plan the shard writes of a single-value update in group `g`. */
 export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, epochHint: bigint): ShardWrite[] {
+  checkLayout(red, groups, g);
   const shards = groupShards(groups, g);
   if (red.kind !== 'ec') {
     return shards.map(({ shard, target }) => ({
-      target, shard, apply: (s, e) => s.updateSingle(e, unitOid(oid, shard), dkey, akey, value),
+      target, shard, apply: (s, at) => s.updateSingle(at.epoch, unitOid(oid, shard), dkey, akey, value, writeOpts(at)),
     }));
   }
   const { dataShards: k, parityShards: p } = red;
@@ -115,22 +141,25 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
   const bodies = pieces.map((b) => b.subarray(EC_PIECE_HEADER));
   for (let i = 0; i < k; i++) bodies[i]!.set(value.subarray(i * pieceLen, Math.min(value.length, (i + 1) * pieceLen)));
   ctx.codec(k, p).encode(bodies);
+  assert(pieces.length === shards.length && pieceLen * k >= value.length, 'k + p pieces of ceil(length / k) bytes, one per shard', { pieces: pieces.length, shards: shards.length, pieceLen, length: value.length, k });
   return shards.map(({ shard, target }, i) => ({
     target, shard,
-    apply: (s, e) => {
+    apply: (s, at) => {
       const piece = pieces[i]!;
       const dv = new DataView(piece.buffer, piece.byteOffset, EC_PIECE_HEADER);
       dv.setUint32(0, value.length, true);
       dv.setUint8(4, PIECE_FORMAT);
       dv.setUint8(5, ctx.matrixId ?? 1);
-      dv.setBigUint64(8, e === 0n ? epochHint : e, true);
-      return s.updateSingle(e, unitOid(oid, shard), dkey, akey, piece);
+      dv.setBigUint64(8, at.epoch === 0n ? epochHint : at.epoch, true);
+      return s.updateSingle(at.epoch, unitOid(oid, shard), dkey, akey, piece, writeOpts(at));
     },
   }));
 }
 
 /** Fetch a single value of group `g` at `epoch`; undefined when nothing is visible. */
 export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
+  checkLayout(red, groups, g);
+  assert(epoch >= 0n, 'reads are at a non-negative epoch', { epoch: String(epoch) });
   const shards = groupShards(groups, g);
   const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
   if (red.kind !== 'ec') {
@@ -168,6 +197,7 @@ export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: numbe
   for (let i = 0; i < k; i++) {
     const start = i * pieceLen;
     if (start >= length) break;
+    assert(bodies[i]!.length === pieceLen, 'every combined piece body is ceil(length / k) bytes', { piece: i, got: bodies[i]!.length, pieceLen });
     out.set(bodies[i]!.subarray(0, Math.min(pieceLen, length - start)), start);
   }
   return out;
@@ -207,7 +237,6 @@ function combinePieces(got: Array<Uint8Array | undefined | null>, k: number, p: 
 
 // ---------------------------------------------------------------- arrays
 
-/** Plan the shard writes of an array update at byte `offset` in group `g` (may read for RMW). */
 /** Whether writing `length` bytes at `offset` of an EC array rewrites only part of some stripe (read-modify-write). */
 export function isPartialStripe(red: Redundancy, cell: number, offset: number, length: number): boolean {
   if (red.kind !== 'ec' || length === 0) return false;
@@ -216,12 +245,15 @@ export function isPartialStripe(red: Redundancy, cell: number, offset: number, l
   return !(offset === first * stripeBytes && offset + length === (last + 1) * stripeBytes);
 }
 
+/** Plan the shard writes of an array update at byte `offset` in group `g` (may read for RMW). */
 export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array): Promise<ShardPlan> {
+  checkLayout(red, groups, g);
+  assert(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(offset + data.length), 'an array write is at a non-negative safe offset', { offset, length: data.length });
   const shards = groupShards(groups, g);
   if (data.length === 0) return [];
   if (red.kind !== 'ec') {
     return shards.map(({ shard, target }) => ({
-      target, shard, apply: (s, e) => s.updateArray(e, unitOid(oid, shard), dkey, akey, { index: offset, count: data.length }, data),
+      target, shard, apply: (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: data.length }, data, writeOpts(at)),
     }));
   }
   const { dataShards: k, parityShards: p } = red;
@@ -237,8 +269,7 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   const codec = ctx.codec(k, p);
   const pooled = codec.allocShards !== undefined && codec.free !== undefined;
   const bufs: Uint8Array[] = pooled ? codec.allocShards!(nStripes * cell) : Array.from({ length: k + p }, () => new Uint8Array(nStripes * cell));
-  const touched = new Array<boolean>(k).fill(false);
-  const touchedRange: Array<[number, number]> = Array.from({ length: k }, () => [Infinity, -Infinity]);
+  assert(bufs.length === k + p && bufs.every((b) => b.length === nStripes * cell), 'k + p stripe buffers of the touched stripes', { buffers: bufs.length, k, p, bytes: nStripes * cell });
   let released = false;
   const release = () => { if (pooled && !released) { released = true; codec.free!(bufs); } };
   if (!fullCover) {
@@ -251,27 +282,42 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
       throw err;
     }
   }
-  for (const span of cellSpans(offset, data.length, k, cell)) {
-    const local = (span.stripe - first) * cell + span.cellOffset;
-    bufs[span.cell]!.set(data.subarray(span.requestOffset, span.requestOffset + span.length), local);
-    touched[span.cell] = true;
-    const r = touchedRange[span.cell]!;
-    r[0] = Math.min(r[0], local); r[1] = Math.max(r[1], local + span.length);
-  }
+  const touchedRange = copyIntoStripes(bufs, data, offset, k, cell, first);
   codec.encode(bufs);
   const base = first * cell;
   const writes: ShardPlan = [];
   writes.release = release;
+  let dataBytes = 0;
   shards.forEach(({ shard, target }, i) => {
-    if (i < k && !touched[i]) return;
+    if (i < k && touchedRange[i] === undefined) return;
     // Data shards write exactly the bytes the caller wrote (holes stay holes); parity whole cells.
     const [lo, hi] = i < k ? touchedRange[i]! : [0, nStripes * cell];
+    if (i < k) dataBytes += hi - lo;
+    assert(lo >= 0 && hi <= nStripes * cell && hi > lo, 'a shard writes a non-empty range of its stripe buffer', { shard, lo, hi, bytes: nStripes * cell });
     writes.push({
       target, shard,
-      apply: (s, e) => s.updateArray(e, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs[i]!.subarray(lo, hi)),
+      apply: (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs[i]!.subarray(lo, hi), writeOpts(at)),
     });
   });
+  // Every parity shard is rewritten, and the data bytes written add up to the caller's bytes.
+  assert(writes.length >= p && writes.length <= k + p && dataBytes === data.length, 'an EC array write rewrites every parity shard and exactly the bytes given', { writes: writes.length, k, p, dataBytes, length: data.length });
   return writes;
+}
+
+/**
+ * Copy the caller's bytes (object bytes at `offset`) into the per-shard stripe buffers (whose
+ * first byte is stripe `first`); returns, per data shard, the shard-local range written (a
+ * contiguous range: one cell of each consecutive stripe), undefined for shards not touched.
+ */
+function copyIntoStripes(bufs: Uint8Array[], data: Uint8Array, offset: number, k: number, cell: number, first: number): Array<[number, number] | undefined> {
+  const touched: Array<[number, number] | undefined> = new Array(k).fill(undefined);
+  for (const span of cellSpans(offset, data.length, k, cell)) {
+    const local = (span.stripe - first) * cell + span.cellOffset;
+    bufs[span.cell]!.set(data.subarray(span.requestOffset, span.requestOffset + span.length), local);
+    const r = touched[span.cell];
+    touched[span.cell] = r ? [Math.min(r[0], local), Math.max(r[1], local + span.length)] : [local, local + span.length];
+  }
+  return touched;
 }
 
 /**
@@ -297,18 +343,25 @@ async function readStripes(ctx: IoContext, red: Redundancy, shards: Array<{ shar
     if (got.filter((b) => b !== null).length < k) throw lost(oid, dkey, akey, 'too few EC shards for the stripe');
     ctx.codec(k, p).reconstruct(got, { dataOnly: true });
   }
-  return got.slice(0, k) as Uint8Array[];
+  const data = got.slice(0, k) as Uint8Array[];
+  assert(data.every((b) => b !== null && b.length === n), 'whole stripes come back as k cells of the stripe range', { k, bytes: n, got: data.map((b) => b?.length ?? -1) });
+  return data;
 }
 
 /** Fetch `length` bytes at byte `offset` of an array akey in group `g`; holes read as zeros. */
 export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, length: number, epoch: bigint): Promise<Uint8Array> {
+  checkLayout(red, groups, g);
+  assert(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 0 && epoch >= 0n, 'an array read is a non-negative range at a non-negative epoch', { offset, length, epoch: String(epoch) });
   const shards = groupShards(groups, g);
   if (length === 0) return new Uint8Array(0);
   if (red.kind !== 'ec') {
     for (const { shard, target } of shards) {
       const r = await tryShard(ctx, target, (s) => s.fetchArray(epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: length }, { holesAsZero: true }),
         (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
-      if (r.ok) return r.value.data;
+      if (r.ok) {
+        assert(r.value.data.length === length, 'a replica read returns the bytes asked for (holes as zeros)', { want: length, got: r.value.data.length });
+        return r.value.data;
+      }
     }
     throw lost(oid, dkey, akey, 'no healthy replica');
   }
@@ -350,6 +403,7 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
 
 /** Object-level extents of an array akey (bytes), merged and sorted. */
 export async function listExtents(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Recx[]> {
+  checkLayout(red, groups, g);
   const shards = groupShards(groups, g);
   const raw: Recx[] = [];
   const collect = async (i: number, map: (r: Recx) => Recx[]): Promise<boolean> => {
@@ -392,18 +446,6 @@ function toObjectExtents(x: Recx, c: number, k: number, cell: number): Recx[] {
     const len = Math.min(cell - inCell, end - pos);
     out.push({ index: stripe * k * cell + c * cell + inCell, count: len });
     pos += len;
-  }
-  return out;
-}
-
-/** Sort and merge overlapping or adjacent extents. */
-export function mergeExtents(xs: Recx[]): Recx[] {
-  const s = [...xs].sort((a, b) => a.index - b.index);
-  const out: Recx[] = [];
-  for (const x of s) {
-    const last = out[out.length - 1];
-    if (last && x.index <= last.index + last.count) last.count = Math.max(last.count, x.index + x.count - last.index);
-    else out.push({ ...x });
   }
   return out;
 }

@@ -1,9 +1,26 @@
 /**
+ * Per-key locks in memory: `KeyedMutex` (mutual exclusion) and `KeyedRwLock` (shared/exclusive).
+ * Waiters are served in arrival order; the number of callers waiting at once is bounded
+ * (`OVERLOADED` past `maxWaiters`), so a flood of requests on one key cannot grow memory unbounded.
+ */
+import { CairnError } from './errors.js';
+
+/** Default bound of callers waiting for keys of one lock table. */
+export const MAX_LOCK_WAITERS = 65_536;
+
+function overloaded(waiting: number, max: number): CairnError {
+  return new CairnError('OVERLOADED', `${waiting} callers already wait for keyed locks`, { maxWaiters: max });
+}
+
+/**
  * Per-key async mutual exclusion: callers on the same key run one after another, in arrival order;
  * different keys do not wait for each other. Used to serialise read-modify-write of one EC stripe.
  */
 export class KeyedMutex {
   private tails = new Map<string, Promise<void>>();
+  private waiting = 0;
+
+  constructor(private readonly maxWaiters = MAX_LOCK_WAITERS) {}
 
   /** Run `fn` while holding the locks of all `keys` (taken in sorted order, so no deadlock). */
   async withLocks<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
@@ -18,12 +35,16 @@ export class KeyedMutex {
   }
 
   private async acquire(key: string): Promise<() => void> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
+    const prev = this.tails.get(key);
+    if (prev && this.waiting >= this.maxWaiters) throw overloaded(this.waiting, this.maxWaiters);
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
+    const tail = (prev ?? Promise.resolve()).then(() => mine);
     this.tails.set(key, tail);
-    await prev;
+    if (prev) {
+      this.waiting++;
+      try { await prev; } finally { this.waiting--; }
+    }
     return () => {
       release();
       if (this.tails.get(key) === tail) this.tails.delete(key);
@@ -38,6 +59,9 @@ export class KeyedMutex {
  */
 export class KeyedRwLock {
   private keys = new Map<string, { shared: number; exclusive: boolean; queue: Array<{ exclusive: boolean; grant: () => void }> }>();
+  private waiting = 0;
+
+  constructor(private readonly maxWaiters = MAX_LOCK_WAITERS) {}
 
   /** Run `fn` holding every key of `shared` shared and of `exclusive` exclusively (sorted order). */
   async with<T>(shared: string[], exclusive: string[], fn: () => Promise<T>): Promise<T> {
@@ -60,8 +84,13 @@ export class KeyedRwLock {
       if (exclusive) s.exclusive = false; else s.shared--;
       this.pump(key, s);
     };
+    if (this.waiting >= this.maxWaiters) {
+      if (s.queue.length === 0 && !s.exclusive && s.shared === 0) this.keys.delete(key);
+      return Promise.reject(overloaded(this.waiting, this.maxWaiters));
+    }
+    this.waiting++;
     return new Promise((resolve) => {
-      s.queue.push({ exclusive, grant: () => resolve(release) });
+      s.queue.push({ exclusive, grant: () => { this.waiting--; resolve(release); } });
       this.pump(key, s);
     });
   }

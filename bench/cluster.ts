@@ -1,0 +1,129 @@
+/**
+ * A real cluster for tests and benchmarks: one etcd and N `cairn engine` processes on loopback,
+ * each serving its own target directories. Engines can be SIGKILLed and restarted on the same
+ * directories. (Here, not under test/, because benchmarks never import tests.)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { startEtcd } from './etcd.js';
+import { tmpDir } from './tmp-dir.js';
+import { Pool } from '../src/index.js'; // the entry: it installs Pool.connect
+
+const root = new URL('..', import.meta.url).pathname;
+
+/** One engine process. */
+export interface EngineProc { index: number; rank: number; address: string; dirs: string[]; child: ChildProcess; log: string[] }
+
+export interface ClusterOptions {
+  engines: number;
+  targetsPerEngine?: number;
+  leaseTtl?: number;
+  excludeDelayMs?: number;
+  txTimeoutMs?: number;
+  scmBytes?: string;
+  dataBytes?: string;
+  /** PEM files: engines serve TLS and clients pin `ca`. */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+/** A running cluster. */
+export class Cluster {
+  readonly pool = 'p' + randomBytes(4).toString('hex');
+  readonly secret = randomBytes(24).toString('base64url');
+  engines: Array<EngineProc | undefined> = [];
+  private dirsOf: string[][] = [];
+
+  private constructor(public etcd: Awaited<ReturnType<typeof startEtcd>>, private readonly opts: ClusterOptions) {}
+
+  /** Start etcd and the engines (one at a time, so ranks are 0..N-1 in order). */
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const etcd = await startEtcd();
+    const c = new Cluster(etcd, opts);
+    process.on('exit', () => { for (const e of c.engines) e?.child.kill('SIGKILL'); });
+    const base = tmpDir('cairn-cluster-');
+    for (let i = 0; i < opts.engines; i++) {
+      c.dirsOf.push(Array.from({ length: opts.targetsPerEngine ?? 2 }, (_, t) => join(base, `e${i}`, `t${t}`)));
+      await c.startEngine(i);
+    }
+    return c;
+  }
+
+  get etcdUrl(): string { return this.etcd.url; }
+
+  /** Start (or restart, on the same directories) engine `i`; resolves once it serves. */
+  async startEngine(i: number): Promise<EngineProc> {
+    const o = this.opts;
+    // CAIRN_ENGINE_NODE_ARGS: extra node flags for engine processes (e.g. --cpu-prof for profiling).
+    const nodeArgs = (process.env.CAIRN_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const args = [...nodeArgs, '--import', 'tsx', join(root, 'bench/cairn-cli.ts'), 'engine',
+      '--pool', this.pool, '--etcd', this.etcd.url, '--listen', '127.0.0.1:0',
+      '--targets', ...this.dirsOf[i]!,
+      '--lease-ttl', String(o.leaseTtl ?? 2), '--exclude-delay', String(o.excludeDelayMs ?? 500),
+      '--tx-timeout', String(o.txTimeoutMs ?? 3000),
+      '--scm-bytes', o.scmBytes ?? '16M', '--data-bytes', o.dataBytes ?? '256M',
+      ...(o.tls ? ['--tls-cert', o.tls.cert, '--tls-key', o.tls.key, '--tls-ca', o.tls.ca] : [])];
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CAIRN_POOL_SECRET: this.secret }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const log: string[] = [];
+    child.stderr!.on('data', (d) => { log.push(String(d)); if (process.env.CAIRN_TEST_VERBOSE) process.stderr.write(`[e${i}] ${d}`); });
+    const proc = await new Promise<EngineProc>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`engine ${i} did not start in 30 s:\n${log.join('')}`)), 30_000);
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const m = /engine rank (\d+) listening on (\S+) targets/.exec(out);
+        if (m) { clearTimeout(timer); resolve({ index: i, rank: Number(m[1]), address: m[2]!, dirs: this.dirsOf[i]!, child, log }); }
+      });
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`engine ${i} exited with ${code}:\n${log.join('')}`)); });
+    });
+    child.removeAllListeners('exit');
+    this.engines[i] = proc;
+    return proc;
+  }
+
+  /** SIGKILL engine `i` and wait until the process is gone. */
+  async kill(i: number): Promise<void> {
+    const e = this.engines[i];
+    if (!e) return;
+    await new Promise<void>((resolve) => { e.child.once('exit', () => resolve()); e.child.kill('SIGKILL'); });
+    this.engines[i] = undefined;
+  }
+
+  /** Stop etcd for `ms` (keeping its data), then start it again on the same port. */
+  async etcdOutage(ms: number): Promise<void> {
+    const { dir, port, peerPort } = this.etcd;
+    await this.etcd.stop({ keepDir: true });
+    await new Promise((r) => setTimeout(r, ms));
+    this.etcd = await startEtcd({ dir, port, peerPort });
+  }
+
+  /** A client of the pool. */
+  connect(secret = this.secret, opts: { tls?: boolean } = {}): Promise<Pool> {
+    const tls = opts.tls ?? this.opts.tls !== undefined;
+    return Pool.connect({ etcd: this.etcd.url, pool: this.pool, secret, ...(tls && this.opts.tls ? { tls: { ca: readFileSync(this.opts.tls.ca) } } : {}) });
+  }
+
+  /** Stop every engine (SIGTERM, then SIGKILL) and etcd. */
+  async stop(): Promise<void> {
+    await Promise.all(this.engines.map(async (e) => {
+      if (!e) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => e.child.kill('SIGKILL'), 5000);
+        e.child.once('exit', () => { clearTimeout(t); resolve(); });
+        e.child.kill('SIGTERM');
+      });
+    }));
+    this.engines = [];
+    await this.etcd.stop();
+  }
+}
+
+/** Poll `cond` every 50 ms until true, or throw after `ms`. */
+export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

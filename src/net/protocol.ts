@@ -1,0 +1,102 @@
+/**
+ * The protocol of connected pools, shared by clients (src/net/connected.ts) and engines
+ * (src/engine): where things live in etcd, what an engine record and the pool metadata hold, the
+ * names of the engine methods, and the limits both sides must agree on. Defined once, here; the
+ * shard methods (`shard.*`) are described by src/net/shard-rpc.ts.
+ *
+ * etcd keys, below `/cairn/pools/<pool>/`:
+ *   meta                 pool uuid, sizes, secret check
+ *   maps                 { map, stable, resync }: serialised maps (magic, version, xxh64), base64
+ *   engines/<rank>       { rank, address, targets, pid } under the engine's lease
+ *   conts/<label>        container metadata (uuid, props, snapshots, lost objects)
+ *   objs/<cuuid>/<oid>   object index
+ *   tx/<cuuid>/<epoch>   commit decision of a two-phase commit: "commit" | "abort"
+ *   rebuild              rebuild / rebalance progress published by the engines' leader
+ *   slots                counter handing each client its epoch slot
+ *   leader               election of the engines' leader
+ */
+import { createHmac } from 'node:crypto';
+import { PoolMap } from '../../placement/index.js';
+import { MAX_BATCH } from '../../core/batcher.js';
+import { badArg } from '../io/errors.js';
+import type { PoolMaps } from '../pool/backend.js';
+
+/** Longest pool name. */
+export const MAX_POOL_NAME = 64;
+/** How long an engine keeps a stripe lock of a client that vanished (the client asks for it, the engine defaults to it). */
+export const LOCK_TTL_MS = 15_000;
+/** How long an engine lets a lock request wait for a busy stripe lock before TX_RESTART. */
+export const LOCK_WAIT_MS = 10_000;
+/** Extra time a client gives a lock request beyond `LOCK_WAIT_MS` (network and queueing). */
+export const LOCK_RPC_SLACK_MS = 5_000;
+/** How far behind real time a connected watch freezes the container (commits slower than this recommit above it). */
+export const WATCH_LAG_MS = 2000;
+/** Most commit requests (or commit notifications) one batched call carries. */
+export const TX_BATCH_MAX = MAX_BATCH;
+
+/** Engine methods besides the shard methods. */
+export const ENGINE_METHODS = {
+  /** Coordinator: commit one epoch (`{ cont, epoch, ranks }`). */
+  txCommit: 'tx.commit',
+  /** Coordinator: commit up to TX_BATCH_MAX epochs (`{ items }` -> `{ results }`). */
+  txCommitMany: 'tx.commitMany',
+  /** Participant: apply a decision (`{ cont, epoch, decision }`). */
+  txResolve: 'tx.resolve',
+  /** Participant: apply one decision to up to TX_BATCH_MAX epochs (`{ items, decision }`). */
+  txResolveMany: 'tx.resolveMany',
+  /** Take a stripe lock (`{ cont, key, owner, ttlMs }`). */
+  lockAcquire: 'lock.acquire',
+  /** Release a stripe lock (`{ cont, key, owner }`). */
+  lockRelease: 'lock.release',
+  /** Freeze a container up to an epoch and report its decided commits (`{ cont, upTo, after }`). */
+  watchFreeze: 'watch.freeze',
+  /** Refuse requests planned with maps older than `version`; wait for those in flight. */
+  syncMap: 'engine.syncMap',
+  /** Drop everything a target holds (before reintegration). */
+  wipeTarget: 'engine.wipeTarget',
+  /** Remove a container's store from a target. */
+  removeStore: 'engine.removeStore',
+  /** Rank, targets, map version and pool of the engine. */
+  info: 'engine.info',
+} as const;
+
+/** The etcd key prefix of pool `name`. */
+export function poolPrefix(name: string): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw badArg(`pool name must be 1..${MAX_POOL_NAME} characters of [A-Za-z0-9._-], got ${JSON.stringify(name)}`);
+  return `/cairn/pools/${name}/`;
+}
+
+/** The etcd key of the commit decision of (container, epoch). */
+export function decisionKey(prefix: string, cont: string, epoch: bigint): string {
+  return `${prefix}tx/${cont}/${epoch}`;
+}
+
+/** Pool metadata as stored in etcd. */
+export interface EtcdPoolMeta { uuid: string; createdAt: string; scmBytes: number; dataBytes: number; secretCheck: string }
+
+/** A registered engine. */
+export interface EngineRecord {
+  rank: number; address: string; targets: number[]; pid: number;
+  /** Bytes allocated by each target (same order as `targets`), refreshed every few seconds. */
+  spaceUsed?: number[];
+}
+
+/** Proof that a process knows the pool secret, without revealing it (stored in `meta`). */
+export function secretCheck(secret: string, poolUuid: string): string {
+  return createHmac('sha256', secret).update(`cairn-pool-check:${poolUuid}`).digest('hex');
+}
+
+/** Encode maps for the `maps` key. */
+export function encodeMaps(m: PoolMaps): string {
+  return JSON.stringify({ map: Buffer.from(m.map.serialize()).toString('base64'), stable: Buffer.from(m.stable.serialize()).toString('base64'), resync: m.resync });
+}
+
+/** Decode the `maps` key (checksums verified). */
+export function decodeMaps(raw: Buffer | string): PoolMaps {
+  const j = JSON.parse(raw.toString()) as { map: string; stable: string; resync: number[] };
+  return {
+    map: PoolMap.deserialize(new Uint8Array(Buffer.from(j.map, 'base64'))),
+    stable: PoolMap.deserialize(new Uint8Array(Buffer.from(j.stable, 'base64'))),
+    resync: Array.isArray(j.resync) ? j.resync : [],
+  };
+}
