@@ -201,18 +201,34 @@ export class S3Bucket {
   // ---------------------------------------------------------------- bodies
 
   /**
-   * Stream `src` into a new Array object named `name`: buffered into writes of whole chunks
-   * (`writeBufferBytes`), one write in flight while the next buffer fills, so an upload holds at
-   * most two buffers whatever its size. On failure the partial body is punched.
+   * Stream `src` into a new Array object named `name`: gathered into writes of whole chunks
+   * (`writeBufferBytes`), one write in flight while the next one gathers, so an upload holds at
+   * most about two buffers whatever its size. On failure the partial body is punched. Pieces are
+   * kept by reference until written: the source must not reuse a piece after yielding it (Node
+   * streams never do).
    */
   async writeBody(name: string, src: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signal?: AbortSignal): Promise<BodyPart> {
     const part: BodyPart = { o: name, n: 0, c: this.bodyChunk, k: this.bodyClass };
     const arr = this.cont.array(name, { chunkSize: part.c, oclass: part.k });
     const W = this.writeBuffer;
-    let buf = Buffer.allocUnsafe(W);
-    let fill = 0;
+    // Incoming pieces wait in a queue (no copy) until a whole write buffer is there.
+    const queue: Uint8Array[] = [];
+    let queued = 0;
+    const take = (n: number): Uint8Array => {
+      queued -= n;
+      if (queue[0]!.length === n) return queue.shift()!;
+      const out = Buffer.allocUnsafe(n);
+      for (let o = 0; o < n;) {
+        const c = queue[0]!;
+        const k = Math.min(c.length, n - o);
+        out.set(c.subarray(0, k), o);
+        o += k;
+        if (k === c.length) queue.shift(); else queue[0] = c.subarray(k);
+      }
+      return out;
+    };
     let pending: Promise<void> | undefined;
-    const flush = async (data: Buffer) => {
+    const flush = async (data: Uint8Array) => {
       await pending;
       const at = part.n;
       part.n += data.length;
@@ -222,20 +238,12 @@ export class S3Bucket {
     };
     try {
       for await (const chunk of src) {
-        let pos = 0;
-        while (pos < chunk.length) {
-          const n = Math.min(W - fill, chunk.length - pos);
-          buf.set(chunk.subarray(pos, pos + n), fill);
-          fill += n;
-          pos += n;
-          if (fill === W) {
-            await flush(buf);
-            buf = Buffer.allocUnsafe(W);
-            fill = 0;
-          }
-        }
+        if (chunk.length === 0) continue;
+        queue.push(chunk);
+        queued += chunk.length;
+        while (queued >= W) await flush(take(W));
       }
-      if (fill > 0) await flush(buf.subarray(0, fill));
+      if (queued > 0) await flush(take(queued));
       await pending;
       return part;
     } catch (err) {

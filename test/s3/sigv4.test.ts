@@ -9,7 +9,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
-import { verifySigV4, EMPTY_SHA256, type SigV4Request } from '../../src/s3/sigv4.js';
+import { verifySigV4, EMPTY_SHA256, signingKey, sign, type SigV4Request } from '../../src/s3/sigv4.js';
+import { RequestBody } from '../../src/s3/body.js';
+import { crc32 } from 'node:zlib';
 import { decodeAwsChunked } from '../../src/s3/chunked.js';
 import { Checksum, crc32c } from '../../src/s3/checksums.js';
 import { S3Error } from '../../src/s3/errors.js';
@@ -185,6 +187,42 @@ t('checksums: the standard check values of CRC32, CRC32C and CRC64/NVME, streame
   const sha = new Checksum('SHA256');
   sha.update(data);
   assert.is(sha.digest(), createHash('sha256').update(data).digest('base64'));
+});
+
+t('trailer modes: a signed trailer chains on the final chunk signature; the trailer checksum is verified', async () => {
+  const key = signingKey(AK, SK, '20130524', 'us-east-1', 's3');
+  const scopeOnly = '20130524/us-east-1/s3/aws4_request';
+  const payload = Buffer.from('trailing checksum payload');
+  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(payload));
+  const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
+  const build = (checksum: string, signed: boolean, seed: string) => {
+    const chunkSig = sign(key, `AWS4-HMAC-SHA256-PAYLOAD\n20130524T000000Z\n${scopeOnly}\n${seed}\n${EMPTY_SHA256}\n${sha(payload)}`);
+    const finalSig = sign(key, `AWS4-HMAC-SHA256-PAYLOAD\n20130524T000000Z\n${scopeOnly}\n${chunkSig}\n${EMPTY_SHA256}\n${EMPTY_SHA256}`);
+    const trailer = `x-amz-checksum-crc32:${checksum}\n`;
+    const trailerSig = sign(key, `AWS4-HMAC-SHA256-TRAILER\n20130524T000000Z\n${scopeOnly}\n${finalSig}\n${sha(trailer)}`);
+    return Buffer.from(signed
+      ? `${payload.length.toString(16)};chunk-signature=${chunkSig}\r\n${payload}\r\n0;chunk-signature=${finalSig}\r\nx-amz-checksum-crc32:${checksum}\r\nx-amz-trailer-signature:${trailerSig}\r\n\r\n`
+      : `${payload.length.toString(16)}\r\n${payload}\r\n0\r\nx-amz-checksum-crc32:${checksum}\r\n\r\n`);
+  };
+  const read = async (body: Buffer, signed: boolean) => {
+    const headers = { 'x-amz-trailer': 'x-amz-checksum-crc32', 'x-amz-decoded-content-length': String(payload.length), 'content-encoding': 'aws-chunked' };
+    const rb = new RequestBody((async function* () { yield body.subarray(0, 10); yield body.subarray(10); })(), {
+      headers, payload: { kind: 'chunked', signed, trailer: true }, maxBytes: 1 << 20,
+      signing: { key, amzDate: '20130524T000000Z', scope: scopeOnly, seedSignature: 'a'.repeat(64) },
+    });
+    const out: Buffer[] = [];
+    for await (const b of rb) out.push(b);
+    return { data: Buffer.concat(out), rb };
+  };
+  const seed = 'a'.repeat(64);
+  for (const signed of [true, false]) {
+    const { data, rb } = await read(build(crc.toString('base64'), signed, seed), signed);
+    assert.ok(data.equals(payload));
+    assert.equal(rb.checksum, { algorithm: 'CRC32', value: crc.toString('base64') });
+    try { await read(build('AAAAAA==', signed, seed), signed); assert.unreachable(); } catch (err) { assert.is((err as S3Error).s3Code, 'BadDigest'); }
+  }
+  const tampered = build(crc.toString('base64'), true, seed).toString().replace(/x-amz-trailer-signature:(.)/, (_m, c) => `x-amz-trailer-signature:${c === '0' ? '1' : '0'}`);
+  try { await read(Buffer.from(tampered), true); assert.unreachable(); } catch (err) { assert.is((err as S3Error).s3Code, 'SignatureDoesNotMatch'); }
 });
 
 t.run();
