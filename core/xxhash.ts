@@ -21,3 +21,9 @@ export function xxh64(data: Uint8Array, seed = 0n): bigint {
   if (!api) throw new CairnError('ASSERTION_FAILED', 'xxhash not initialised: await initXxhash() first');
   return api.h64Raw(data, seed);
 }
+
+/** xxhash32 of `data` with `seed` (key hashing where 32 bits suffice: bloom filters). Requires `initXxhash()`. */
+export function xxh32(data: Uint8Array, seed = 0): number {
+  if (!api) throw new CairnError('ASSERTION_FAILED', 'xxhash not initialised: await initXxhash() first');
+  return api.h32Raw(data, seed);
+}

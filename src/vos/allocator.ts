@@ -36,6 +36,52 @@ export class BlockAllocator {
   /** Bytes allocated. */
   get used(): number { return this.usedBytes; }
 
+  /** Rebuild from a persisted free list (offset, bytes). */
+  static fromFree(total: number, block: number, free: Array<[number, number]>): BlockAllocator {
+    const a = new BlockAllocator(total, block);
+    const sorted = free.filter(([, n]) => n > 0).sort((x, y) => x[0] - y[0]);
+    const out: Array<[number, number]> = [];
+    let freeBytes = 0;
+    for (const [off, n] of sorted) {
+      assert(off % block === 0 && n % block === 0 && off + n <= total, 'free range out of the device or misaligned', { off, n, total });
+      const last = out[out.length - 1];
+      assert(!last || last[1] <= off, 'overlapping free ranges', { off });
+      if (last && last[1] === off) last[1] = off + n; else out.push([off, off + n]);
+      freeBytes += n;
+    }
+    a.free = out;
+    a.usedBytes = total - freeBytes;
+    return a;
+  }
+
+  /** Mark `[off, off+bytes)` used (replaying a logged allocation); it must be free. */
+  reserve(off: number, bytes: number): void {
+    const f = this.free;
+    let lo = 0, hi = f.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (f[m]![1] <= off) lo = m + 1; else hi = m; }
+    const r = f[lo];
+    assert(r !== undefined && r[0] <= off && off + bytes <= r[1], 'reserving a data extent that is not free', { off, bytes });
+    const tail: [number, number] = [off + bytes, r[1]];
+    r[1] = off;
+    const parts: Array<[number, number]> = [];
+    if (r[0] < r[1]) parts.push(r);
+    if (tail[0] < tail[1]) parts.push(tail);
+    f.splice(lo, 1, ...parts);
+    this.usedBytes += bytes;
+  }
+
+  /** The free ranges [start, end), sorted (a copy). */
+  freeRanges(): Array<[number, number]> { return this.free.map(([s, e]) => [s, e] as [number, number]); }
+
+  /** Whether `[off, off+bytes)` is wholly free. */
+  isFree(off: number, bytes: number): boolean {
+    const f = this.free;
+    let lo = 0, hi = f.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (f[m]![1] <= off) lo = m + 1; else hi = m; }
+    const r = f[lo];
+    return r !== undefined && r[0] <= off && off + bytes <= r[1];
+  }
+
   /** Round `bytes` up to whole blocks. */
   roundUp(bytes: number): number { return Math.ceil(bytes / this.block) * this.block; }
 
@@ -75,4 +121,16 @@ export class BlockAllocator {
     else if (joinNext) next[0] = off;
     else f.splice(lo, 0, [off, end]);
   }
+}
+
+/** Free ranges of `a` plus `extra` ranges (in use in memory but not in the persistent state), merged and sorted. */
+export function freeSnapshot(a: BlockAllocator, extra: Array<[number, number]>): Array<[number, number]> {
+  const all = [...a.freeRanges().map(([s, e]) => [s, e - s] as [number, number]), ...extra.filter(([, n]) => n > 0)].sort((x, y) => x[0] - y[0]);
+  const out: Array<[number, number]> = [];
+  for (const [off, n] of all) {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] >= off) last[1] = Math.max(last[1], off + n - last[0]);
+    else out.push([off, n]);
+  }
+  return out;
 }

@@ -1,0 +1,492 @@
+/**
+ * One container's view of a target store: the per-target operations the object layer drives
+ * (update / fetch / punch / enumerate / aggregate / discard), validated and answered from the
+ * target's memtables and runs. A container on a target costs one manifest entry, no files.
+ */
+import { throwIfAborted } from '../../core/errors.js';
+import { MAX_ARRAY_INDEX, MAX_EPOCH, MAX_KEY_SIZE, MAX_OID, MAX_RECORD_SIZE, MAX_VALUE_SIZE } from './constants.js';
+import { VosError, invalidArg } from './errors.js';
+import type { MemVersion, Memtable } from './memtable.js';
+import { sortedDkeys } from './memtable.js';
+import {
+  TAG_KEY, TAG_PUNCH, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix, prefixEnd, stampKey, unescapeAt, withTag,
+} from './keys.js';
+import {
+  addEntry, akeyProbes, akeyVisibleAt, arrayRecordSize, extentsAtOrBelow, memDkeyEntries, memObject, newestSingle, objectTablePage, punchFloor, scan,
+  type Gathered, type ReadView, type ScanEntry,
+} from './reads.js';
+import type { ContState, TargetStore } from './store.js';
+import { before, keyHex, paint, type Range, type Stamp } from './tree.js';
+import { bloomProbe } from './run.js';
+
+/** An array extent: `count` records starting at record `index`. */
+export interface Recx { index: number; count: number }
+
+/** A key range of a listing (bounds are raw keys, byte order). */
+export interface KeyRange { gt?: Uint8Array; gte?: Uint8Array; lt?: Uint8Array; lte?: Uint8Array; reverse?: boolean; limit?: number }
+
+/** What `aggregate` did. */
+export interface AggregateStats { versionsRemoved: number; punchesRemoved: number; dataBytesFreed: number; scmBytesFreed: number; compacted: boolean }
+
+/** Keys handed out per listing page (each page is one synchronous pass over the sources). */
+export const LIST_PAGE = 256;
+
+function checkEpoch(epoch: unknown, name = 'epoch', min = 1n): asserts epoch is bigint {
+  if (typeof epoch !== 'bigint' || epoch < min || epoch > MAX_EPOCH) throw invalidArg(`${name} must be a bigint in [${min}, 2^64-1]`, { [name]: String(epoch) });
+}
+function checkOid(oid: unknown): asserts oid is bigint {
+  if (typeof oid !== 'bigint' || oid < 0n || oid > MAX_OID) throw invalidArg('oid must be a bigint in [0, 2^192)', { oid: String(oid) });
+}
+function checkKey(key: unknown, name: string): asserts key is Uint8Array {
+  if (!(key instanceof Uint8Array)) throw invalidArg(`${name} must be a Uint8Array`);
+  if (key.length === 0) throw invalidArg(`${name} must not be empty`);
+  if (key.length > MAX_KEY_SIZE) throw new VosError('KEY_TOO_LARGE', `${name} longer than ${MAX_KEY_SIZE} bytes`, { [name + 'Length']: key.length, max: MAX_KEY_SIZE });
+}
+function checkRecx(recx: unknown): asserts recx is Recx {
+  const r = recx as Recx;
+  if (!r || !Number.isSafeInteger(r.index) || !Number.isSafeInteger(r.count) || r.index < 0 || r.count < 1 || r.index + r.count > MAX_ARRAY_INDEX) {
+    throw invalidArg('recx must be { index >= 0, count >= 1 } safe integers', { recx: r && { index: r.index, count: r.count } });
+  }
+}
+
+function describe(oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion): Record<string, unknown> {
+  const d: Record<string, unknown> = { oid: oid.toString(), dkey: keyHex(dkey), akey: keyHex(akey), epoch: v.epoch.toString(), where: v.where === 1 ? 'data' : 'scm' };
+  if (v.recordSize > 0) d.recx = { index: v.index, count: v.count };
+  return d;
+}
+
+const cmpStamp = (a: Stamp, b: Stamp) => (before(a, b) ? 1 : before(b, a) ? -1 : 0);
+
+/** The store of one container on one target. */
+export class ContainerStore {
+  constructor(readonly target: TargetStore, readonly state: ContState) {}
+
+  /** The container's uuid. */
+  get uuid(): string { return this.state.uuid; }
+
+  private view(): ReadView {
+    const t = this.target;
+    const mems: Memtable[] = t.frozen ? [t.active, t.frozen] : [t.active];
+    return { mems, runs: t.runs, tombs: this.state.tombs, cont: this.state.idx };
+  }
+
+  private live(): void {
+    if (this.state.destroyed) throw new VosError('NOT_FOUND', `container ${this.state.uuid} was destroyed on this target`, { container: this.state.uuid });
+  }
+
+  /** Run a read: enter/leave, whole-target damage check, and note damaged blocks it meets. */
+  private async read<T>(fn: () => Promise<T> | T): Promise<T> {
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      t.checkIntact();
+      return await fn();
+    } catch (e) {
+      t.noteDamage(e);
+      throw e;
+    } finally {
+      t.leave();
+    }
+  }
+
+  // ---------------------------------------------------------------- updates
+
+  /** Replace the single value of (oid, dkey, akey) at `epoch`. */
+  async updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> {
+    checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
+    if (!(value instanceof Uint8Array)) throw invalidArg('value must be a Uint8Array');
+    if (value.length > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `value longer than ${MAX_VALUE_SIZE} bytes`, { length: value.length });
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      await t.logUpdate(this.state, false, epoch, oid, dkey, akey, value, 0, 0, 0);
+    } finally { t.leave(); }
+  }
+
+  /** Write `recx.count` records of `recordSize` bytes (default 1, fixed per akey) at `recx.index`. */
+  async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts: { recordSize?: number } = {}): Promise<void> {
+    checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
+    if (!(data instanceof Uint8Array)) throw invalidArg('data must be a Uint8Array');
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
+      const existing = arrayRecordSize(this.view(), oid, dkey, akey, pr);
+      const rs = opts.recordSize ?? existing ?? 1;
+      if (!Number.isSafeInteger(rs) || rs < 1 || rs > MAX_RECORD_SIZE) throw invalidArg(`recordSize must be in [1, ${MAX_RECORD_SIZE}]`, { recordSize: rs });
+      if (existing !== undefined && existing !== rs) throw invalidArg('record size differs from the existing extents of this akey', { oid: oid.toString(), akey: keyHex(akey), recordSize: rs, existing });
+      if (recx.count * rs > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `extent longer than ${MAX_VALUE_SIZE} bytes`, { bytes: recx.count * rs });
+      if (data.length !== recx.count * rs) throw invalidArg('data length must be recx.count * recordSize', { length: data.length, count: recx.count, recordSize: rs });
+      await t.logUpdate(this.state, true, epoch, oid, dkey, akey, data, recx.index, recx.count, rs);
+    } finally { t.leave(); }
+  }
+
+  private async punch(level: 0 | 1 | 2, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<void> {
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      await t.logPunch(this.state, level, epoch, oid, dkey, akey);
+    } finally { t.leave(); }
+  }
+
+  /** Punch a whole object at `epoch`. */
+  async punchObject(epoch: bigint, oid: bigint): Promise<void> {
+    checkEpoch(epoch); checkOid(oid);
+    await this.punch(0, epoch, oid, new Uint8Array(0), new Uint8Array(0));
+  }
+
+  /** Punch a dkey (all its akeys) at `epoch`. */
+  async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array): Promise<void> {
+    checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey');
+    await this.punch(1, epoch, oid, dkey, new Uint8Array(0));
+  }
+
+  /** Punch one akey at `epoch`. */
+  async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<void> {
+    checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
+    await this.punch(2, epoch, oid, dkey, akey);
+  }
+
+  // ---------------------------------------------------------------- point reads
+
+  /** The single value visible at `epoch`, or undefined. */
+  async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
+    return this.read(() => {
+      const v = this.view();
+      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
+      const s = newestSingle(v, oid, dkey, akey, epoch, pr);
+      if (!s) return undefined;
+      const floor = punchFloor(v, oid, dkey, akey, epoch, pr);
+      if (!before(floor, s)) return undefined;
+      return this.target.readValue(s, () => describe(oid, dkey, akey, s));
+    });
+  }
+
+  /** Visible extents of an array akey at `epoch`, newest first, with the punch floor applied. */
+  private visibleExtents(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): MemVersion[] {
+    const v = this.view();
+    const pr = akeyProbes(this.state.idx, oid, dkey, akey);
+    const floor = punchFloor(v, oid, dkey, akey, epoch, pr);
+    return extentsAtOrBelow(v, oid, dkey, akey, epoch, pr).filter((x) => before(floor, x)).sort(cmpStamp);
+  }
+
+  /**
+   * Records `recx` of an array akey as visible at `epoch`, newest extent winning. `present`
+   * lists the ranges that hold data; holes are zero bytes in `data`.
+   */
+  async fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts: { holesAsZero?: boolean; recordSize?: number } = {}): Promise<{ data: Uint8Array; present: Recx[] }> {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
+    return this.read(async () => {
+      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
+      const rs = arrayRecordSize(this.view(), oid, dkey, akey, pr) ?? opts.recordSize ?? 1;
+      if (recx.count * rs > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `fetch longer than ${MAX_VALUE_SIZE} bytes`, { bytes: recx.count * rs });
+      const lo = recx.index; const hi = recx.index + recx.count;
+      const exts = this.visibleExtents(epoch, oid, dkey, akey);
+      const x0 = exts[0];
+      if (x0 && x0.index === lo && x0.count === recx.count) {
+        const bytes = await this.target.readValue(x0, () => describe(oid, dkey, akey, x0));
+        return { data: bytes, present: [{ index: lo, count: recx.count }] };
+      }
+      const painted = paint(exts as never, lo, hi);
+      const out = new Uint8Array(recx.count * rs);
+      const pieces: Range[] = [];
+      await Promise.all(exts.map(async (x, i) => {
+        const ps = painted[i]!;
+        if (!ps.length) return;
+        const bytes = await this.target.readValue(x, () => describe(oid, dkey, akey, x));
+        for (const [s, e] of ps) {
+          out.set(bytes.subarray((s - x.index) * rs, (e - x.index) * rs), (s - lo) * rs);
+          pieces.push([s, e]);
+        }
+      }));
+      if (opts.holesAsZero) return { data: out, present: [{ index: lo, count: recx.count }] };
+      return { data: out, present: mergeRanges(pieces) };
+    });
+  }
+
+  /** 'single' or 'array' by the newest thing visible at `epoch`, undefined when nothing is. */
+  async akeyKind(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined> {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
+    return this.read(() => {
+      const v = this.view();
+      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
+      const floor = punchFloor(v, oid, dkey, akey, epoch, pr);
+      const s0 = newestSingle(v, oid, dkey, akey, epoch, pr);
+      const s = s0 && before(floor, s0) ? s0 : undefined;
+      const x = this.visibleExtents(epoch, oid, dkey, akey)[0];
+      if (!s && !x) return undefined;
+      if (s && x) return before(s, x) ? 'array' : 'single';
+      return s ? 'single' : 'array';
+    });
+  }
+
+  // ---------------------------------------------------------------- listings
+
+  /** Object punches of `oid` (all epochs, not discarded). */
+  private objectPunches(v: ReadView, oid: bigint): Stamp[] {
+    const obj = objectPrefix(this.state.idx, oid);
+    const lo = withTag(obj, TAG_PUNCH); const hi = withTag(obj, TAG_KEY);
+    const g: Gathered = { punches: [], dkeys: new Map() };
+    // memtables: the object's punch list itself (materializing the whole object cost O(object) per listing page)
+    const empty = new Uint8Array(0);
+    const memPunches = (m: Memtable) => (m.conts.get(this.state.idx)?.objects.get(oid)?.punches ?? []).map((p) => ({ key: stampKey(obj, TAG_PUNCH, p.epoch, p.seq), value: empty }));
+    const s = scan(v, lo, hi, false, memPunches, (r) => r.mayContain(bloomProbe(lo)));
+    for (let e = s.next(); e; e = s.next()) addEntry(g, e, v.tombs);
+    return g.punches;
+  }
+
+  /**
+   * One page of visible dkeys of `oid` at `epoch`, starting after `after` (exclusive) in the
+   * direction asked, within `range`. Returns the keys and whether the listing ended.
+   */
+  private dkeyPage(epoch: bigint, oid: bigint, after: Uint8Array | undefined, range: KeyRange, max: number): { keys: Uint8Array[]; done: boolean; last?: Uint8Array } {
+    const v = this.view();
+    const cont = this.state.idx;
+    const reverse = range.reverse === true;
+    const obj = objectPrefix(cont, oid);
+    const objP = this.objectPunches(v, oid);
+    let lo = withTag(obj, TAG_KEY);
+    let hi = prefixEnd(obj);
+    if (!reverse) {
+      const start = after ?? range.gt ?? range.gte;
+      if (start) lo = after || range.gt ? prefixEnd(dkeyPrefix(cont, oid, start))! : dkeyPrefix(cont, oid, start);
+    } else {
+      const start = after ?? range.lt ?? range.lte;
+      if (start) hi = after || range.lt ? dkeyPrefix(cont, oid, start) : prefixEnd(dkeyPrefix(cont, oid, start));
+    }
+    const memSrc = (m: Memtable) => memDkeyWalk(m, cont, oid, obj, lo, hi, reverse);
+    const s = scan(v, lo, hi, reverse, memSrc, (r) => r.mayContain(bloomProbe(obj)));
+    const keys: Uint8Array[] = [];
+    let cur: { key: Uint8Array; raw: Uint8Array; entries: ScanEntry[] } | undefined;
+    let last: Uint8Array | undefined;
+    const beyond = (k: Uint8Array) => reverse
+      ? (range.gt !== undefined && Buffer.compare(k, range.gt) <= 0) || (range.gte !== undefined && Buffer.compare(k, range.gte) < 0)
+      : (range.lt !== undefined && Buffer.compare(k, range.lt) >= 0) || (range.lte !== undefined && Buffer.compare(k, range.lte) > 0);
+    const finish = (): boolean => {
+      if (!cur) return false;
+      const g: Gathered = { punches: [], dkeys: new Map() };
+      for (const e of cur.entries) addEntry(g, e, v.tombs);
+      const d = g.dkeys.values().next().value;
+      last = cur.raw;
+      if (d && [...d.akeys.values()].some((a) => akeyVisibleAt(objP, d.punches, a, epoch))) keys.push(cur.raw);
+      cur = undefined;
+      return true;
+    };
+    for (let e = s.next(); e; e = s.next()) {
+      const sh = keyShape(e.key);
+      if (!sh || sh.dkeyEnd < 0) continue;
+      const dk = e.key.subarray(0, sh.dkeyEnd);
+      if (!cur || compareKeys(cur.key, dk) !== 0) {
+        finish();
+        if (keys.length >= max) return { keys, done: false, last };
+        const raw = unescapeAt(e.key, sh.objEnd + 1);
+        if (beyond(raw)) return { keys, done: true, last };
+        cur = { key: dk.slice(), raw, entries: [] };
+      }
+      cur.entries.push(e);
+    }
+    finish();
+    return { keys, done: true, last };
+  }
+
+  /** Dkeys of `oid` with anything visible at `epoch`, in byte order (descending with `reverse`), within `range`. */
+  async *listDkeys(epoch: bigint, oid: bigint, range: KeyRange = {}): AsyncIterable<Uint8Array> {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid);
+    for (const b of [range.gt, range.gte, range.lt, range.lte]) if (b !== undefined && !(b instanceof Uint8Array)) throw invalidArg('range bounds must be Uint8Array keys');
+    let left = range.limit ?? Infinity;
+    if (!(left >= 0)) throw invalidArg('limit must be a non-negative number');
+    let after: Uint8Array | undefined;
+    while (left > 0) {
+      const page = await this.read(() => this.dkeyPage(epoch, oid, after, range, Math.min(LIST_PAGE, left)));
+      for (const k of page.keys) { yield k; left--; }
+      if (page.done || !page.last) return;
+      after = page.last;
+    }
+  }
+
+  /** Akeys of (oid, dkey) with anything visible at `epoch`, in byte order. */
+  async *listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array): AsyncIterable<Uint8Array> {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey');
+    const out = await this.read(() => {
+      const v = this.view();
+      const cont = this.state.idx;
+      const objP = this.objectPunches(v, oid);
+      const dp = dkeyPrefix(cont, oid, dkey);
+      const s = scan(v, dp, prefixEnd(dp), false, (m) => {
+        const o = m.conts.get(cont)?.objects.get(oid);
+        const d = o?.dkeys.get(Buffer.from(dkey).toString('latin1'));
+        return d ? [...memDkeyEntries(objectPrefix(cont, oid), d)] : [];
+      }, (r) => r.mayContain(bloomProbe(objectPrefix(cont, oid))));
+      const g: Gathered = { punches: [], dkeys: new Map() };
+      for (let e = s.next(); e; e = s.next()) addEntry(g, e, v.tombs);
+      const d = g.dkeys.values().next().value;
+      if (!d) return [];
+      return [...d.akeys.values()].filter((a) => akeyVisibleAt(objP, d.punches, a, epoch)).map((a) => a.key).sort(Buffer.compare);
+    });
+    yield* out;
+  }
+
+  /** Visible extents of an array akey at `epoch`: disjoint, ascending, each with the epoch it was written at. */
+  async *listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AsyncIterable<{ index: number; count: number; epoch: bigint }> {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
+    const merged = await this.read(() => {
+      const exts = this.visibleExtents(epoch, oid, dkey, akey);
+      if (!exts.length) return [];
+      let lo = Infinity, hi = 0;
+      for (const x of exts) { lo = Math.min(lo, x.index); hi = Math.max(hi, x.index + x.count); }
+      const painted = paint(exts as never, lo, hi);
+      const out: Array<{ s: number; e: number; x: MemVersion }> = [];
+      exts.forEach((x, i) => { for (const [s, e] of painted[i]!) out.push({ s, e, x }); });
+      out.sort((p, q) => p.s - q.s);
+      const res: Array<{ index: number; count: number; epoch: bigint }> = [];
+      let prev: { s: number; e: number; x: MemVersion } | undefined;
+      for (const p of out) {
+        if (prev && prev.x === p.x && prev.e === p.s) { prev.e = p.e; res[res.length - 1]!.count = prev.e - prev.s; continue; }
+        prev = { ...p };
+        res.push({ index: p.s, count: p.e - p.s, epoch: p.x.epoch });
+      }
+      return res;
+    });
+    yield* merged;
+  }
+
+  /** Whether `oid` has anything visible at `epoch`. */
+  private objectVisible(v: ReadView, oid: bigint, epoch: bigint): boolean {
+    const cont = this.state.idx;
+    const obj = objectPrefix(cont, oid);
+    const objP = this.objectPunches(v, oid);
+    const s = scan(v, withTag(obj, TAG_KEY), prefixEnd(obj), false, (m) => memObject(m, cont, oid), (r) => r.mayContain(bloomProbe(obj)));
+    let cur: Uint8Array | undefined; let entries: ScanEntry[] = [];
+    const check = () => {
+      if (!entries.length) return false;
+      const g: Gathered = { punches: [], dkeys: new Map() };
+      for (const e of entries) addEntry(g, e, v.tombs);
+      entries = [];
+      for (const d of g.dkeys.values()) for (const a of d.akeys.values()) if (akeyVisibleAt(objP, d.punches, a, epoch)) return true;
+      return false;
+    };
+    for (let e = s.next(); e; e = s.next()) {
+      const sh = keyShape(e.key);
+      if (!sh || sh.dkeyEnd < 0) continue;
+      const dk = e.key.subarray(0, sh.dkeyEnd);
+      if (!cur || compareKeys(cur, dk) !== 0) { if (check()) return true; cur = dk.slice(); }
+      entries.push(e);
+    }
+    return check();
+  }
+
+  /** Unit object ids recorded on this target (the object table), ascending: everything ever written here, punched or not. */
+  async *listObjectIds(opts: { signal?: AbortSignal } = {}): AsyncIterable<bigint> {
+    let from: bigint | undefined;
+    for (;;) {
+      throwIfAborted(opts.signal);
+      const page = await this.read(() => objectTablePage(this.view(), from, LIST_PAGE));
+      yield* page;
+      if (page.length < LIST_PAGE) return;
+      from = page[page.length - 1]! + 1n;
+    }
+  }
+
+  /** Unit object ids with anything visible at `epoch`, ascending. */
+  async *listObjects(epoch: bigint): AsyncIterable<bigint> {
+    checkEpoch(epoch, 'epoch', 0n);
+    let from: bigint | undefined;
+    for (;;) {
+      const page = await this.read(() => {
+        const v = this.view();
+        const ids = objectTablePage(v, from, LIST_PAGE);
+        return { ids, visible: ids.filter((oid) => this.objectVisible(v, oid, epoch)) };
+      });
+      yield* page.visible;
+      if (page.ids.length < LIST_PAGE) return;
+      from = page.ids[page.ids.length - 1]! + 1n;
+    }
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /** Highest epoch written in this container on this target (0n when empty); lowered by `discard`. */
+  queryMaxEpoch(): bigint { return this.state.maxEpoch; }
+
+  /**
+   * Merge versions older than `upTo`: drop what neither a read at a `keep` epoch nor a read at an
+   * epoch >= upTo - 1 can see, and reclaim its space.
+   */
+  async aggregate(upTo: bigint, keep: bigint[] = []): Promise<AggregateStats> {
+    checkEpoch(upTo, 'upTo');
+    if (!Array.isArray(keep) || keep.length > 4096) throw invalidArg('keep must be an array of at most 4096 epochs');
+    for (const k of keep) checkEpoch(k, 'keep epoch', 0n);
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      if (upTo <= 1n) return { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, scmBytesFreed: 0, compacted: false };
+      const s = await t.aggregateContainer(this.state, upTo, keep);
+      return { versionsRemoved: s.versionsRemoved, punchesRemoved: s.punchesRemoved, dataBytesFreed: s.dataBytesFreed, scmBytesFreed: s.scmBytesFreed, compacted: true };
+    } finally { t.leave(); }
+  }
+
+  /** Drop everything written at epochs in (`after`, `upTo`] (rollback, aborted transactions). */
+  async discard(after: bigint, upTo: bigint = MAX_EPOCH): Promise<void> {
+    checkEpoch(after, 'after', 0n); checkEpoch(upTo, 'upTo', 0n);
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      await t.logDiscard(this.state, after, upTo);
+    } finally { t.leave(); }
+  }
+
+  /** Space of the whole target (containers share it). */
+  usage(): { scmUsed: number; scmTotal: number; dataUsed: number; dataTotal: number } {
+    const u = this.target.usage();
+    return { scmUsed: u.scmUsed, scmTotal: u.scmTotal, dataUsed: u.dataUsed, dataTotal: u.dataTotal };
+  }
+
+  /** Containers do not own the target: closing a container's view is a no-op. */
+  async close(): Promise<void> { /* the pool closes the target store */ }
+}
+
+/** Memtable entries of one object's dkeys in scan order within [lo, hi), dkey by dkey (lazy). */
+function* memDkeyWalk(m: Memtable, cont: number, oid: bigint, obj: Uint8Array, lo: Uint8Array, hi: Uint8Array | undefined, reverse: boolean): Generator<ScanEntry> {
+  const o = m.conts.get(cont)?.objects.get(oid);
+  if (!o) return;
+  const ds = sortedDkeys(o);
+  const first = (bound: Uint8Array) => {
+    let a = 0, b = ds.length;
+    while (a < b) { const mid = (a + b) >> 1; if (compareKeys(dkeyPrefix(cont, oid, ds[mid]!.key), bound) < 0) a = mid + 1; else b = mid; }
+    return a;
+  };
+  if (!reverse) {
+    for (let i = Math.max(0, first(lo) - 1); i < ds.length; i++) {
+      const es = [...memDkeyEntries(obj, ds[i]!)];
+      if (hi && es.length && compareKeys(es[0]!.key, hi) >= 0) return;
+      yield* es;
+    }
+  } else {
+    for (let i = Math.min(ds.length - 1, hi ? first(hi) : ds.length - 1); i >= 0; i--) {
+      const es = [...memDkeyEntries(obj, ds[i]!)].reverse();
+      if (es.length && compareKeys(es[0]!.key, lo) < 0) return;
+      yield* es;
+    }
+  }
+}
+
+/** Sort and merge touching/overlapping ranges into extents. */
+function mergeRanges(rs: Range[]): Recx[] {
+  rs.sort((x, y) => x[0] - y[0]);
+  const out: Recx[] = [];
+  for (const [s, e] of rs) {
+    const last = out[out.length - 1];
+    if (last && last.index + last.count >= s) last.count = Math.max(last.index + last.count, e) - last.index;
+    else out.push({ index: s, count: e - s });
+  }
+  return out;
+}
+
+export { hasPrefix, keyStamp, akeyPrefix };

@@ -1,0 +1,312 @@
+/**
+ * Memcomparable keys of the per-target index. Every entry of every container on a target is one
+ * key; comparing two encoded keys with `Buffer.compare` orders them exactly as the store needs:
+ *
+ *   [container u32][section u8] ...
+ *   section OBJECTS (object table):  [unit oid, 24 bytes]
+ *   section DATA:                    [unit oid, 24 bytes][tag] ...
+ *     tag PUNCH                       [~epoch u64][~seq u64]                     object punch
+ *     tag KEY  [esc(dkey)]  tag PUNCH [~epoch][~seq]                             dkey punch
+ *                           tag KEY  [esc(akey)] tag PUNCH|SINGLE|ARRAY [~epoch][~seq]
+ *
+ * Integers are big-endian; `~x` is 2^64-1-x, so within one akey the newest epoch (then the newest
+ * sequence number) comes first and "the newest version at or below epoch E" is a single seek to
+ * `prefix + ~E`. `esc(k)` escapes 0x00 as 0x00 0xFF and ends with 0x00 0x01: prefix-free and
+ * order-preserving, so dkeys and akeys sort in byte order and a punch (tag 0x01) sorts before the
+ * keys it covers.
+ */
+import { assert } from '../../core/errors.js';
+
+/** Object-table section: one key per unit object that has ever been written on the target. */
+export const SECTION_OBJECTS = 0x01;
+/** Data section: punches and versions. */
+export const SECTION_DATA = 0x02;
+/** Tags after a unit oid / dkey / akey. */
+export const TAG_PUNCH = 0x01;
+export const TAG_KEY = 0x02;
+export const TAG_SINGLE = 0x02;
+export const TAG_ARRAY = 0x03;
+/** Bytes of a unit oid (192 bits: a 128-bit object id and a 32-bit shard, plus headroom). */
+export const OID_BYTES = 24;
+/** Bytes of a container index. */
+export const CONT_BYTES = 4;
+/** Bytes of the (epoch, seq) suffix. */
+export const STAMP_BYTES = 16;
+/** Largest sequence number (2^53: kept exact in a JS number). */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+const U64 = 0xffffffffffffffffn;
+
+/** What a decoded key names. */
+export type KeyKind = 'object' | 'objPunch' | 'dkeyPunch' | 'akeyPunch' | 'single' | 'array';
+
+/** A decoded key. Keys (dkey/akey) are copies. */
+export interface DecodedKey {
+  cont: number;
+  kind: KeyKind;
+  oid: bigint;
+  dkey?: Uint8Array;
+  akey?: Uint8Array;
+  epoch: bigint;
+  seq: number;
+}
+
+/** Growable byte builder for keys (reused; `take()` returns a copy). */
+export class KeyBuilder {
+  private buf = new Uint8Array(256);
+  private n = 0;
+
+  reset(): this { this.n = 0; return this; }
+  private ensure(extra: number): void {
+    if (this.n + extra <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.n + extra) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.buf.subarray(0, this.n));
+    this.buf = b;
+  }
+  u8(v: number): this { this.ensure(1); this.buf[this.n++] = v; return this; }
+  u32(v: number): this {
+    this.ensure(4);
+    const b = this.buf; const n = this.n;
+    b[n] = v >>> 24; b[n + 1] = (v >>> 16) & 0xff; b[n + 2] = (v >>> 8) & 0xff; b[n + 3] = v & 0xff;
+    this.n += 4;
+    return this;
+  }
+  u64(v: bigint): this {
+    this.ensure(8);
+    const hi = Number((v >> 32n) & 0xffffffffn); const lo = Number(v & 0xffffffffn);
+    this.u32(hi); this.u32(lo);
+    return this;
+  }
+  /** 2^64-1-v. */
+  inv64(v: bigint): this { return this.u64(U64 - v); }
+  /** 2^64-1-seq for a safe-integer seq. */
+  invSeq(seq: number): this {
+    const hi = Math.floor(seq / 4294967296); const lo = seq >>> 0;
+    return this.u32((0xffffffff - hi) >>> 0).u32((0xffffffff - lo) >>> 0);
+  }
+  oid(oid: bigint): this {
+    this.u64((oid >> 128n) & U64); this.u64((oid >> 64n) & U64); this.u64(oid & U64);
+    return this;
+  }
+  esc(k: Uint8Array): this {
+    this.ensure(k.length * 2 + 2);
+    const b = this.buf;
+    for (let i = 0; i < k.length; i++) {
+      const c = k[i]!;
+      b[this.n++] = c;
+      if (c === 0) b[this.n++] = 0xff;
+    }
+    b[this.n++] = 0; b[this.n++] = 1;
+    return this;
+  }
+  bytes(k: Uint8Array): this { this.ensure(k.length); this.buf.set(k, this.n); this.n += k.length; return this; }
+  /** A copy of the bytes built so far. */
+  take(): Uint8Array { return this.buf.slice(0, this.n); }
+  get length(): number { return this.n; }
+}
+
+const kb = new KeyBuilder();
+
+/** `[cont][OBJECTS]`: prefix of a container's object table. */
+export function objectTablePrefix(cont: number): Uint8Array { return kb.reset().u32(cont).u8(SECTION_OBJECTS).take(); }
+/** Object-table key of a unit oid. */
+export function objectTableKey(cont: number, oid: bigint): Uint8Array { return kb.reset().u32(cont).u8(SECTION_OBJECTS).oid(oid).take(); }
+/** `[cont]`: prefix of everything a container holds on the target. */
+export function containerPrefix(cont: number): Uint8Array { return kb.reset().u32(cont).take(); }
+/** `[cont][DATA][oid]`: prefix of everything of one unit object. */
+export function objectPrefix(cont: number, oid: bigint): Uint8Array { return kb.reset().u32(cont).u8(SECTION_DATA).oid(oid).take(); }
+/** Prefix of one dkey's entries. */
+export function dkeyPrefix(cont: number, oid: bigint, dkey: Uint8Array): Uint8Array {
+  return kb.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).take();
+}
+/** Prefix of one akey's entries. */
+export function akeyPrefix(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Uint8Array {
+  return kb.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey).take();
+}
+/** `prefix + tag`: where entries of one kind under a prefix start. */
+export function withTag(prefix: Uint8Array, tag: number): Uint8Array { return kb.reset().bytes(prefix).u8(tag).take(); }
+/** `prefix + tag + ~epoch + ~seq`: a full key. */
+export function stampKey(prefix: Uint8Array, tag: number, epoch: bigint, seq: number): Uint8Array {
+  return kb.reset().bytes(prefix).u8(tag).inv64(epoch).invSeq(seq).take();
+}
+/** `prefix + tag + ~epoch`: the seek key for "newest at or below epoch". */
+export function seekAtEpoch(prefix: Uint8Array, tag: number, epoch: bigint): Uint8Array {
+  return kb.reset().bytes(prefix).u8(tag).inv64(epoch).take();
+}
+
+/** The smallest key greater than every key starting with `prefix` (or undefined for all-0xff). */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  const out = prefix.slice();
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! < 0xff) { out[i]!++; return out.subarray(0, i + 1); }
+  }
+  return undefined;
+}
+
+/** Whether `key` starts with `prefix`. */
+export function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
+  if (key.length < prefix.length) return false;
+  for (let i = prefix.length - 1; i >= 0; i--) if (key[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** Byte order of keys. */
+export function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+function readU64(b: Uint8Array, at: number): bigint {
+  return (BigInt(readU32(b, at)) << 32n) | BigInt(readU32(b, at + 4));
+}
+
+/** Read an escaped key starting at `at`; returns the raw bytes and the offset after the terminator, or undefined if malformed. */
+function unesc(b: Uint8Array, at: number): { key: Uint8Array; next: number } | undefined {
+  const out: number[] = [];
+  let i = at;
+  while (i + 1 < b.length) {
+    const c = b[i]!;
+    if (c !== 0) { out.push(c); i++; continue; }
+    const d = b[i + 1]!;
+    if (d === 0xff) { out.push(0); i += 2; continue; }
+    if (d === 0x01) return { key: Uint8Array.from(out), next: i + 2 };
+    return undefined;
+  }
+  return undefined;
+}
+
+function stampAt(b: Uint8Array, at: number): { epoch: bigint; seq: number } | undefined {
+  if (at + STAMP_BYTES !== b.length) return undefined;
+  const epoch = U64 - readU64(b, at);
+  const hi = 0xffffffff - readU32(b, at + 8); const lo = 0xffffffff - readU32(b, at + 12);
+  const seq = hi * 4294967296 + lo;
+  if (!Number.isSafeInteger(seq)) return undefined;
+  return { epoch, seq };
+}
+
+/** Decode a key; undefined when it is malformed (treated as corruption by callers). */
+export function decodeKey(b: Uint8Array): DecodedKey | undefined {
+  if (b.length < CONT_BYTES + 1 + OID_BYTES) return undefined;
+  const cont = readU32(b, 0);
+  const section = b[4]!;
+  const oid = (readU64(b, 5) << 128n) | (readU64(b, 13) << 64n) | readU64(b, 21);
+  let at = 5 + OID_BYTES;
+  if (section === SECTION_OBJECTS) return at === b.length ? { cont, kind: 'object', oid, epoch: 0n, seq: 0 } : undefined;
+  if (section !== SECTION_DATA || at >= b.length) return undefined;
+  if (b[at] === TAG_PUNCH) {
+    const s = stampAt(b, at + 1);
+    return s && { cont, kind: 'objPunch', oid, ...s };
+  }
+  if (b[at] !== TAG_KEY) return undefined;
+  const d = unesc(b, at + 1);
+  if (!d || d.next >= b.length) return undefined;
+  at = d.next;
+  if (b[at] === TAG_PUNCH) {
+    const s = stampAt(b, at + 1);
+    return s && { cont, kind: 'dkeyPunch', oid, dkey: d.key, ...s };
+  }
+  if (b[at] !== TAG_KEY) return undefined;
+  const a = unesc(b, at + 1);
+  if (!a || a.next >= b.length) return undefined;
+  at = a.next;
+  const tag = b[at]!;
+  const s = stampAt(b, at + 1);
+  if (!s) return undefined;
+  const kind: KeyKind | undefined = tag === TAG_PUNCH ? 'akeyPunch' : tag === TAG_SINGLE ? 'single' : tag === TAG_ARRAY ? 'array' : undefined;
+  return kind && { cont, kind, oid, dkey: d.key, akey: a.key, ...s };
+}
+
+/** Encode the key of a decoded key (inverse of `decodeKey`). */
+export function encodeKey(k: DecodedKey): Uint8Array {
+  switch (k.kind) {
+    case 'object': return objectTableKey(k.cont, k.oid);
+    case 'objPunch': return stampKey(objectPrefix(k.cont, k.oid), TAG_PUNCH, k.epoch, k.seq);
+    case 'dkeyPunch': return stampKey(dkeyPrefix(k.cont, k.oid, k.dkey!), TAG_PUNCH, k.epoch, k.seq);
+    default: {
+      const tag = k.kind === 'akeyPunch' ? TAG_PUNCH : k.kind === 'single' ? TAG_SINGLE : TAG_ARRAY;
+      assert(k.dkey !== undefined && k.akey !== undefined, 'akey-level key needs dkey and akey');
+      return stampKey(akeyPrefix(k.cont, k.oid, k.dkey, k.akey), tag, k.epoch, k.seq);
+    }
+  }
+}
+
+/**
+ * Split a data key into its akey path (everything before the final tag and stamp), for grouping
+ * the entries of one akey in a scan. Returns the length of that prefix, or -1 for keys that are
+ * not akey-level entries.
+ */
+export function akeyPathLength(b: Uint8Array): number {
+  // akey-level keys end with [tag][16-byte stamp] after a second escaped key
+  if (b.length < CONT_BYTES + 1 + OID_BYTES + 1 + STAMP_BYTES || b[4] !== SECTION_DATA) return -1;
+  const k = decodeKey(b);
+  if (!k || (k.kind !== 'single' && k.kind !== 'array' && k.kind !== 'akeyPunch')) return -1;
+  return b.length - 1 - STAMP_BYTES;
+}
+
+/** Offset after the escaped key that starts at `at` (its 0x00 0x01 terminator), or -1. */
+function escEnd(b: Uint8Array, at: number): number {
+  for (let i = at; i + 1 < b.length; i++) {
+    if (b[i] !== 0) continue;
+    const d = b[i + 1];
+    if (d === 0xff) { i++; continue; }
+    return d === 0x01 ? i + 2 : -1;
+  }
+  return -1;
+}
+
+/** Where a key's parts end, found without copying (for grouping and bloom prefixes). */
+export interface KeyShape {
+  kind: KeyKind;
+  /** Length of `[cont][section][oid]`. */
+  objEnd: number;
+  /** End of `... TAG_KEY esc(dkey)` (dkey-level and akey-level keys), else -1. */
+  dkeyEnd: number;
+  /** End of `... TAG_KEY esc(akey)` (akey-level keys), else -1. */
+  akeyEnd: number;
+}
+
+/** The shape of a key; undefined when malformed. */
+export function keyShape(b: Uint8Array): KeyShape | undefined {
+  const objEnd = CONT_BYTES + 1 + OID_BYTES;
+  if (b.length < objEnd) return undefined;
+  if (b[4] === SECTION_OBJECTS) return b.length === objEnd ? { kind: 'object', objEnd, dkeyEnd: -1, akeyEnd: -1 } : undefined;
+  if (b[4] !== SECTION_DATA || b.length <= objEnd) return undefined;
+  if (b[objEnd] === TAG_PUNCH) return b.length === objEnd + 1 + STAMP_BYTES ? { kind: 'objPunch', objEnd, dkeyEnd: -1, akeyEnd: -1 } : undefined;
+  if (b[objEnd] !== TAG_KEY) return undefined;
+  const dkeyEnd = escEnd(b, objEnd + 1);
+  if (dkeyEnd < 0 || dkeyEnd >= b.length) return undefined;
+  if (b[dkeyEnd] === TAG_PUNCH) return b.length === dkeyEnd + 1 + STAMP_BYTES ? { kind: 'dkeyPunch', objEnd, dkeyEnd, akeyEnd: -1 } : undefined;
+  if (b[dkeyEnd] !== TAG_KEY) return undefined;
+  const akeyEnd = escEnd(b, dkeyEnd + 1);
+  if (akeyEnd < 0 || b.length !== akeyEnd + 1 + STAMP_BYTES) return undefined;
+  const tag = b[akeyEnd];
+  const kind: KeyKind | undefined = tag === TAG_PUNCH ? 'akeyPunch' : tag === TAG_SINGLE ? 'single' : tag === TAG_ARRAY ? 'array' : undefined;
+  return kind && { kind, objEnd, dkeyEnd, akeyEnd };
+}
+
+/** (epoch, seq) of a stamped key (its last 16 bytes). */
+export function keyStamp(b: Uint8Array): { epoch: bigint; seq: number } {
+  const at = b.length - STAMP_BYTES;
+  const epoch = U64 - readU64(b, at);
+  const seq = (0xffffffff - readU32(b, at + 8)) * 4294967296 + (0xffffffff - readU32(b, at + 12));
+  return { epoch, seq };
+}
+
+/** The unit oid of a key (any section). */
+export function keyOid(b: Uint8Array): bigint {
+  return (readU64(b, 5) << 128n) | (readU64(b, 13) << 64n) | readU64(b, 21);
+}
+
+/** The container index of a key. */
+export function keyCont(b: Uint8Array): number { return readU32(b, 0); }
+
+/** Unescape the key that starts at `at` (copy). */
+export function unescapeAt(b: Uint8Array, at: number): Uint8Array {
+  const r = unesc(b, at);
+  assert(r !== undefined, 'malformed escaped key');
+  return r.key;
+}

@@ -1,0 +1,151 @@
+/**
+ * The memtable: what the active log region holds, indexed in memory (container -> unit object ->
+ * dkey -> akey -> versions and punches). Bounded by the log region it mirrors: when the region is
+ * frozen the memtable is frozen with it and written out as a sorted run, then dropped.
+ *
+ * Every version and punch carries `(epoch, seq)`: the epoch it was written at and the log
+ * sequence number, which orders them totally (at equal epochs the later operation wins).
+ */
+import { keyStr } from './tree.js';
+import { Where } from './wal.js';
+
+/** A version of a single value or an array extent. */
+export interface MemVersion {
+  epoch: bigint;
+  seq: number;
+  /** xxh64 of the value bytes. */
+  csum: bigint;
+  /** Value length in bytes. */
+  len: number;
+  /** Wal: inline in the log at `loc`; Block: data file at `loc` (`alloc` bytes); Run: `inline` holds the bytes. */
+  where: Where;
+  loc: number;
+  alloc: number;
+  /** Array extents: first record, record count, record size (all 0 for single values). */
+  index: number;
+  count: number;
+  recordSize: number;
+  /** Value bytes of versions read from a run (copied out of the block). */
+  inline?: Uint8Array;
+}
+
+/** A punch. */
+export interface MemPunch { epoch: bigint; seq: number }
+
+export interface MemAkey { key: Uint8Array; singles: MemVersion[]; extents: MemVersion[]; punches: MemPunch[] }
+export interface MemDkey { key: Uint8Array; akeys: Map<string, MemAkey>; punches: MemPunch[]; sorted?: MemAkey[] }
+export interface MemObject { oid: bigint; dkeys: Map<string, MemDkey>; punches: MemPunch[]; sorted?: MemDkey[] }
+
+/** One container's part of the memtable. */
+export class MemContainer {
+  readonly objects = new Map<bigint, MemObject>();
+  private sortedOids: bigint[] | undefined;
+
+  /** Unit object ids in ascending order (cached until the next new object). */
+  oids(): bigint[] {
+    if (!this.sortedOids) this.sortedOids = [...this.objects.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return this.sortedOids;
+  }
+
+  object(oid: bigint, create: true): MemObject;
+  object(oid: bigint, create: boolean): MemObject | undefined;
+  object(oid: bigint, create: boolean): MemObject | undefined {
+    let o = this.objects.get(oid);
+    if (!o && create) {
+      o = { oid, dkeys: new Map(), punches: [] };
+      this.objects.set(oid, o);
+      this.sortedOids = undefined;
+    }
+    return o;
+  }
+}
+
+/** Dkeys of an object in byte order (cached until the next new dkey). */
+export function sortedDkeys(o: MemObject): MemDkey[] {
+  if (!o.sorted) o.sorted = [...o.dkeys.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+  return o.sorted;
+}
+
+/** Akeys of a dkey in byte order (cached until the next new akey). */
+export function sortedAkeys(d: MemDkey): MemAkey[] {
+  if (!d.sorted) d.sorted = [...d.akeys.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+  return d.sorted;
+}
+
+/** The memtable of one log region. */
+export class Memtable {
+  readonly conts = new Map<number, MemContainer>();
+  /** Log bytes of the records it holds. */
+  bytes = 0;
+  /** Records applied. */
+  records = 0;
+  /** Upper bound of the run bytes its entries become when flushed (the store's space reserve). */
+  runBound = 0;
+  /** Smallest sequence number it holds (a full merge may forget only discards and destroys older than this). */
+  minSeq = Number.MAX_SAFE_INTEGER;
+
+  constructor(readonly gen: number) {}
+
+  container(cont: number, create: true): MemContainer;
+  container(cont: number, create: boolean): MemContainer | undefined;
+  container(cont: number, create: boolean): MemContainer | undefined {
+    let c = this.conts.get(cont);
+    if (!c && create) { c = new MemContainer(); this.conts.set(cont, c); }
+    return c;
+  }
+
+  /** The akey node, created on demand. */
+  akey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array): MemAkey {
+    const o = this.container(cont, true).object(oid, true);
+    const ds = keyStr(dkey);
+    let d = o.dkeys.get(ds);
+    if (!d) { d = { key: dkey.slice(), akeys: new Map(), punches: [] }; o.dkeys.set(ds, d); o.sorted = undefined; }
+    const as = keyStr(akey);
+    let a = d.akeys.get(as);
+    if (!a) { a = { key: akey.slice(), singles: [], extents: [], punches: [] }; d.akeys.set(as, a); d.sorted = undefined; }
+    return a;
+  }
+
+  /** Look up nodes without creating them. */
+  find(cont: number, oid: bigint, dkey?: Uint8Array, akey?: Uint8Array): { o?: MemObject; d?: MemDkey; a?: MemAkey } {
+    const o = this.conts.get(cont)?.objects.get(oid);
+    if (!o || !dkey) return { o };
+    const d = o.dkeys.get(keyStr(dkey));
+    if (!d || !akey) return { o, d };
+    return { o, d, a: d.akeys.get(keyStr(akey)) };
+  }
+
+  /** Add a version (singles kept sorted by (epoch, seq); extents in seq order). */
+  addVersion(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion, recLen: number): void {
+    const a = this.akey(cont, oid, dkey, akey);
+    if (v.recordSize === 0) {
+      const s = a.singles;
+      let i = s.length;
+      while (i > 0 && (s[i - 1]!.epoch > v.epoch || (s[i - 1]!.epoch === v.epoch && s[i - 1]!.seq > v.seq))) i--;
+      s.splice(i, 0, v);
+    } else {
+      a.extents.push(v);
+    }
+    if (v.seq < this.minSeq) this.minSeq = v.seq;
+    this.bytes += recLen;
+    this.records++;
+  }
+
+  /** Add a punch at an object, dkey or akey. */
+  addPunch(cont: number, oid: bigint, level: 0 | 1 | 2, dkey: Uint8Array, akey: Uint8Array, p: MemPunch, recLen: number): void {
+    if (level === 2) this.akey(cont, oid, dkey, akey).punches.push(p);
+    else {
+      const o = this.container(cont, true).object(oid, true);
+      if (level === 0) o.punches.push(p);
+      else {
+        const ds = keyStr(dkey);
+        let d = o.dkeys.get(ds);
+        if (!d) { d = { key: dkey.slice(), akeys: new Map(), punches: [] }; o.dkeys.set(ds, d); o.sorted = undefined; }
+        d.punches.push(p);
+      }
+    }
+    if (p.seq < this.minSeq) this.minSeq = p.seq;
+    this.bytes += recLen;
+    this.records++;
+  }
+}

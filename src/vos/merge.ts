@@ -1,0 +1,342 @@
+/**
+ * Writing runs: a frozen memtable flushed as a run, and several runs merged into one
+ * (compaction). Both stream entries in key order into a `RunWriter`; on the way, a merge drops
+ * what no read can see any more:
+ *   - everything of a destroyed container;
+ *   - versions and punches a discard (rollback, aborted commit) removed;
+ *   - a version hidden at its own epoch by a newer one (always safe);
+ *   - with an aggregation policy for the container (`aggregate(upTo, keep)`): versions and
+ *     punches no read at a kept epoch or at an epoch >= upTo - 1 can see. Punches are dropped
+ *     only by a merge of every run (a punch also hides older data in runs outside the merge).
+ * Data-file extents of dropped versions are returned for release once the result is committed.
+ */
+import { assert } from '../../core/errors.js';
+import { Where } from './wal.js';
+import type { MemVersion, MemPunch, Memtable, MemObject, MemDkey, MemAkey } from './memtable.js';
+import { sortedAkeys, sortedDkeys } from './memtable.js';
+import {
+  KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont,
+} from './keys.js';
+import { bloomProbe, type BloomProbe, type Run, type RunWriter } from './run.js';
+import { before, covered, type Range, type Stamp } from './tree.js';
+
+/** Bytes of a version entry's fixed header (an inline value follows). */
+export const VERSION_VALUE_BYTES = 48;
+
+/** Encode a version as a run entry value (`inline`: the value bytes when they live in the run). */
+export function encodeVersion(v: MemVersion, inline: Uint8Array | undefined): Uint8Array {
+  const out = new Uint8Array(VERSION_VALUE_BYTES + (inline?.length ?? 0));
+  const dv = new DataView(out.buffer);
+  dv.setUint8(0, inline ? Where.Run : Where.Block);
+  dv.setUint32(4, v.len, true);
+  dv.setBigUint64(8, v.csum, true);
+  dv.setUint32(16, v.loc % 4294967296, true); dv.setUint32(20, Math.floor(v.loc / 4294967296), true);
+  dv.setUint32(24, v.alloc, true);
+  dv.setUint32(28, v.recordSize, true);
+  dv.setUint32(32, v.index % 4294967296, true); dv.setUint32(36, Math.floor(v.index / 4294967296), true);
+  dv.setUint32(40, v.count % 4294967296, true); dv.setUint32(44, Math.floor(v.count / 4294967296), true);
+  if (inline) out.set(inline, VERSION_VALUE_BYTES);
+  return out;
+}
+
+/** Decode a version entry value (epoch and seq come from the key). `copyInline`: copy the value bytes out. Undefined when malformed. */
+export function decodeVersion(val: Uint8Array, epoch: bigint, seq: number, copyInline: boolean): MemVersion | undefined {
+  if (val.length < VERSION_VALUE_BYTES) return undefined;
+  const dv = new DataView(val.buffer, val.byteOffset, val.byteLength);
+  const where = dv.getUint8(0);
+  const len = dv.getUint32(4, true);
+  if (where === Where.Run ? val.length !== VERSION_VALUE_BYTES + len : where === Where.Block ? val.length !== VERSION_VALUE_BYTES : true) return undefined;
+  const v: MemVersion = {
+    epoch, seq, where, len, csum: dv.getBigUint64(8, true),
+    loc: dv.getUint32(16, true) + dv.getUint32(20, true) * 4294967296, alloc: dv.getUint32(24, true), recordSize: dv.getUint32(28, true),
+    index: dv.getUint32(32, true) + dv.getUint32(36, true) * 4294967296, count: dv.getUint32(40, true) + dv.getUint32(44, true) * 4294967296,
+  };
+  if (where === Where.Run) v.inline = copyInline ? val.slice(VERSION_VALUE_BYTES) : val.subarray(VERSION_VALUE_BYTES);
+  return v;
+}
+
+/** One entry on its way into a run. */
+export interface Entry { key: Uint8Array; value: Uint8Array; seq: number }
+
+/** A source of entries in ascending key order. */
+export type EntrySource = Iterator<Entry>;
+
+const kb = new KeyBuilder();
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The entries of a frozen memtable, in key order. `inlineAt(loc, len)` reads a log-resident value
+ * (copied into the run, so the log region can be reused).
+ */
+export function* memtableEntries(mt: Memtable, inlineAt: (loc: number, len: number) => Uint8Array): Generator<Entry> {
+  for (const cont of [...mt.conts.keys()].sort((a, b) => a - b)) {
+    const mc = mt.conts.get(cont)!;
+    const oids = mc.oids();
+    for (const oid of oids) yield { key: kb.reset().u32(cont).u8(SECTION_OBJECTS).oid(oid).take(), value: EMPTY, seq: 0 };
+    for (const oid of oids) yield* objectEntries(cont, mc.objects.get(oid)!, inlineAt);
+  }
+}
+
+function punchesDesc(ps: MemPunch[]): MemPunch[] {
+  return ps.slice().sort((a, b) => (before(a, b) ? 1 : before(b, a) ? -1 : 0));
+}
+function versionsDesc(vs: MemVersion[]): MemVersion[] {
+  return vs.slice().sort((a, b) => (before(a, b) ? 1 : before(b, a) ? -1 : 0));
+}
+
+function* objectEntries(cont: number, o: MemObject, inlineAt: (loc: number, len: number) => Uint8Array): Generator<Entry> {
+  const obj = kb.reset().u32(cont).u8(SECTION_DATA).oid(o.oid).take();
+  for (const p of punchesDesc(o.punches)) yield { key: kb.reset().bytes(obj).u8(TAG_PUNCH).inv64(p.epoch).invSeq(p.seq).take(), value: EMPTY, seq: p.seq };
+  for (const d of sortedDkeys(o)) yield* dkeyEntries(obj, d, inlineAt);
+}
+
+function* dkeyEntries(obj: Uint8Array, d: MemDkey, inlineAt: (loc: number, len: number) => Uint8Array): Generator<Entry> {
+  const dk = kb.reset().bytes(obj).u8(TAG_KEY).esc(d.key).take();
+  for (const p of punchesDesc(d.punches)) yield { key: kb.reset().bytes(dk).u8(TAG_PUNCH).inv64(p.epoch).invSeq(p.seq).take(), value: EMPTY, seq: p.seq };
+  for (const a of sortedAkeys(d)) yield* akeyEntries(dk, a, inlineAt);
+}
+
+function* akeyEntries(dk: Uint8Array, a: MemAkey, inlineAt: (loc: number, len: number) => Uint8Array): Generator<Entry> {
+  const ak = kb.reset().bytes(dk).u8(TAG_KEY).esc(a.key).take();
+  for (const p of punchesDesc(a.punches)) yield { key: kb.reset().bytes(ak).u8(TAG_PUNCH).inv64(p.epoch).invSeq(p.seq).take(), value: EMPTY, seq: p.seq };
+  const val = (v: MemVersion) => encodeVersion(v, v.where === Where.Wal ? inlineAt(v.loc, v.len) : v.where === Where.Run ? v.inline : undefined);
+  for (const v of versionsDesc(a.singles)) yield { key: kb.reset().bytes(ak).u8(TAG_SINGLE).inv64(v.epoch).invSeq(v.seq).take(), value: val(v), seq: v.seq };
+  for (const v of versionsDesc(a.extents)) yield { key: kb.reset().bytes(ak).u8(TAG_ARRAY).inv64(v.epoch).invSeq(v.seq).take(), value: val(v), seq: v.seq };
+}
+
+/** The entries of a run in key order (views valid until the next step). */
+export function* runEntries(run: Run): Generator<Entry> {
+  const c = run.cursor().seekFirst();
+  while (c.valid) {
+    const key = c.key();
+    const shape = keyShape(key);
+    yield { key, value: c.value(), seq: shape && shape.kind !== 'object' ? keyStamp(key).seq : 0 };
+    c.next();
+  }
+}
+
+/** Merge sources by key; an identical key from several sources is kept once (the first source's). */
+export function* mergeSources(sources: EntrySource[]): Generator<Entry> {
+  const heads: Array<Entry | undefined> = sources.map((s) => s.next().value as Entry | undefined);
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < heads.length; i++) {
+      const h = heads[i];
+      if (h && (best < 0 || compareKeys(h.key, heads[best]!.key) < 0)) best = i;
+    }
+    if (best < 0) return;
+    const out = heads[best]!;
+    // copy: the source's view moves on
+    const e = { key: out.key.slice(), value: out.value.slice(), seq: out.seq };
+    for (let i = 0; i < heads.length; i++) {
+      while (heads[i] && compareKeys(heads[i]!.key, e.key) === 0) heads[i] = sources[i]!.next().value as Entry | undefined;
+    }
+    yield e;
+  }
+}
+
+/** Per-container rules a merge applies. */
+export interface ContainerRules {
+  destroyed: boolean;
+  /** Discards: drop versions/punches with seq < seq and after < epoch <= upTo. */
+  tombs: Array<{ after: bigint; upTo: bigint; seq: number }>;
+  /** Aggregation policy, if one was requested. */
+  aggregate?: { upTo: bigint; keep: bigint[] };
+}
+
+/** What a merge did, per container index (aggregate statistics). */
+export interface MergeStats {
+  versionsRemoved: number;
+  punchesRemoved: number;
+  dataBytesFreed: number;
+  entriesIn: number;
+  entriesOut: number;
+}
+
+/** Options of `writeMerged`. */
+export interface MergeOptions {
+  rules: (cont: number) => ContainerRules | undefined;
+  /** Every run (and no memtable older than them) takes part: punches may be dropped. */
+  full: boolean;
+  /** Data extents freed by dropped versions (released after the commit). */
+  freed: Array<[number, number]>;
+  stats: Map<number, MergeStats>;
+  /** Called every so many entries so the caller can yield to the event loop. */
+  tick?: () => void;
+}
+
+type Pending = { key: Uint8Array; value: Uint8Array; seq: number; epoch: bigint; kind: string; v?: MemVersion };
+
+/**
+ * Streams entries (ascending keys) into `w`, applying the container rules: push entries one by one,
+ * then `end()`. Groups the entries of one akey so hidden versions can be found; object and dkey
+ * punches of the current object are kept while its entries stream by. Push-based so a caller can
+ * yield to the event loop between entries.
+ */
+export class MergeSink {
+  private objPunches: Stamp[] = [];
+  private dkeyPunches: Stamp[] = [];
+  private curObj: Uint8Array | undefined;
+  private curDkey: Uint8Array | undefined;
+  private group: Pending[] = [];
+  private groupPath: Uint8Array | undefined;
+  private objProbe: { path: Uint8Array; probe: BloomProbe } | undefined;
+
+  constructor(private readonly w: RunWriter, private readonly opts: MergeOptions) {}
+
+  private statsOf(cont: number): MergeStats {
+    let s = this.opts.stats.get(cont);
+    if (!s) { s = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 }; this.opts.stats.set(cont, s); }
+    return s;
+  }
+
+  private objProbeOf(key: Uint8Array, objEnd: number): BloomProbe {
+    const path = key.subarray(0, objEnd);
+    if (!this.objProbe || compareKeys(this.objProbe.path, path) !== 0) this.objProbe = { path: path.slice(), probe: bloomProbe(path) };
+    return this.objProbe.probe;
+  }
+
+  private emit(key: Uint8Array, value: Uint8Array, seq: number, probes: BloomProbe[]): void {
+    this.w.add(key, value, seq, probes);
+    this.statsOf(keyCont(key)).entriesOut++;
+  }
+
+  private dropVersion(cont: number, v: MemVersion | undefined): void {
+    const s = this.statsOf(cont);
+    s.versionsRemoved++;
+    if (v && v.where === Where.Block && v.alloc > 0) { this.opts.freed.push([v.loc, v.alloc]); s.dataBytesFreed += v.alloc; }
+  }
+
+  private flushGroup(): void {
+    const group = this.group;
+    if (!group.length) return;
+    this.group = [];
+    this.groupPath = undefined;
+    const cont = keyCont(group[0]!.key);
+    const rules = this.opts.rules(cont);
+    const survivors = aggregateGroup(group, this.objPunches, this.dkeyPunches, rules, this.opts.full, (p) => {
+      if (p.kind === 'akeyPunch') this.statsOf(cont).punchesRemoved++;
+      else this.dropVersion(cont, p.v);
+    });
+    if (!survivors.length) return;
+    const shape = keyShape(group[0]!.key)!;
+    const probes = [bloomProbe(group[0]!.key.subarray(0, shape.akeyEnd)), this.objProbeOf(group[0]!.key, shape.objEnd)];
+    for (const p of survivors) this.emit(p.key, p.value, p.seq, probes);
+  }
+
+  /** Take one entry (the key and value are copied if kept). */
+  push(e: Entry): void {
+    const shape = keyShape(e.key);
+    assert(shape !== undefined, 'malformed key in a merge');
+    const cont = keyCont(e.key);
+    this.statsOf(cont).entriesIn++;
+    const rules = this.opts.rules(cont);
+    if (rules?.destroyed) {
+      if (shape.kind === 'single' || shape.kind === 'array') this.dropVersion(cont, decodeVersion(e.value, 0n, 0, false));
+      return;
+    }
+    if (shape.kind === 'object') { this.flushGroup(); this.emit(e.key, e.value, 0, []); return; }
+    const { epoch, seq } = keyStamp(e.key);
+    if (rules && rules.tombs.some((t) => seq < t.seq && epoch > t.after && epoch <= t.upTo)) {
+      if (shape.kind === 'single' || shape.kind === 'array') this.dropVersion(cont, decodeVersion(e.value, epoch, seq, false));
+      else this.statsOf(cont).punchesRemoved++;
+      return;
+    }
+    const obj = e.key.subarray(0, shape.objEnd);
+    if (!this.curObj || compareKeys(this.curObj, obj) !== 0) {
+      this.flushGroup();
+      this.curObj = obj.slice(); this.objPunches = []; this.dkeyPunches = []; this.curDkey = undefined;
+    }
+    if (shape.kind === 'objPunch') {
+      this.flushGroup();
+      this.objPunches.push({ epoch, seq });
+      if (this.opts.full && rules?.aggregate && supersededPunch({ epoch, seq }, this.objPunches, [], [], rules.aggregate)) { this.statsOf(cont).punchesRemoved++; return; }
+      this.emit(e.key, e.value, seq, [bloomProbe(e.key.subarray(0, e.key.length - 16)), this.objProbeOf(e.key, shape.objEnd)]);
+      return;
+    }
+    const dk = e.key.subarray(0, shape.dkeyEnd);
+    if (!this.curDkey || compareKeys(this.curDkey, dk) !== 0) { this.flushGroup(); this.curDkey = dk.slice(); this.dkeyPunches = []; }
+    if (shape.kind === 'dkeyPunch') {
+      this.flushGroup();
+      this.dkeyPunches.push({ epoch, seq });
+      if (this.opts.full && rules?.aggregate && supersededPunch({ epoch, seq }, this.objPunches, this.dkeyPunches, [], rules.aggregate)) { this.statsOf(cont).punchesRemoved++; return; }
+      this.emit(e.key, e.value, seq, [bloomProbe(e.key.subarray(0, e.key.length - 16)), this.objProbeOf(e.key, shape.objEnd)]);
+      return;
+    }
+    const path = e.key.subarray(0, shape.akeyEnd);
+    if (!this.groupPath || compareKeys(this.groupPath, path) !== 0) { this.flushGroup(); this.groupPath = path.slice(); }
+    const p: Pending = { key: e.key.slice(), value: e.value.slice(), seq, epoch, kind: shape.kind };
+    if (shape.kind !== 'akeyPunch') p.v = decodeVersion(p.value, epoch, seq, false);
+    this.group.push(p);
+  }
+
+  /** Write out what is still grouped. */
+  end(): void { this.flushGroup(); }
+}
+
+/** Stream a whole synchronous source through a `MergeSink`. */
+export function writeMerged(src: Iterable<Entry>, w: RunWriter, opts: MergeOptions): void {
+  const sink = new MergeSink(w, opts);
+  for (const e of src) sink.push(e);
+  sink.end();
+}
+
+/** Whether punch `p` is superseded (a later punch of its or an enclosing scope hides at least as much at every view that sees it). */
+function supersededPunch(p: Stamp, obj: Stamp[], dkey: Stamp[], akey: Stamp[], agg: { upTo: bigint; keep: bigint[] }): boolean {
+  if (p.epoch >= agg.upTo) return false;
+  const V = viewAt(p.epoch, agg);
+  const floor = floorOf([...obj, ...dkey, ...akey], V);
+  return before(p, floor);
+}
+
+function floorOf(ps: Stamp[], V: bigint): Stamp {
+  let best: Stamp = { epoch: -1n, seq: -1 };
+  for (const p of ps) if (p.epoch <= V && before(best, p)) best = p;
+  return best;
+}
+
+/** The smallest kept view at or above `e` (views: kept epochs below upTo, and upTo - 1). */
+function viewAt(e: bigint, agg: { upTo: bigint; keep: bigint[] }): bigint {
+  let best = agg.upTo - 1n;
+  for (const k of agg.keep) if (k < agg.upTo && k >= e && k < best) best = k;
+  return best;
+}
+
+/**
+ * Decide which entries of one akey survive. Always: a single hidden by a newer single at the same
+ * epoch, an extent covered by newer extents at the same epoch. With an aggregation policy: what no
+ * kept view can see (and, in a full merge, superseded akey punches).
+ */
+function aggregateGroup(group: Pending[], objPunches: Stamp[], dkeyPunches: Stamp[], rules: ContainerRules | undefined, full: boolean, dropped: (p: Pending) => void): Pending[] {
+  const punches = group.filter((p) => p.kind === 'akeyPunch');
+  const singles = group.filter((p) => p.kind === 'single').sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0)); // ascending
+  const extents = group.filter((p) => p.kind === 'array');
+  const agg = rules?.aggregate;
+  const gone = new Set<Pending>();
+  const floorAt = (V: bigint) => floorOf([...objPunches, ...dkeyPunches, ...punches], V);
+  for (let i = 0; i < singles.length; i++) {
+    const v = singles[i]!; const next = singles[i + 1];
+    if (next && next.epoch === v.epoch) { gone.add(v); continue; }
+    if (agg && v.epoch < agg.upTo) {
+      const V = viewAt(v.epoch, agg);
+      if (before(v, floorAt(V)) || (next !== undefined && next.epoch <= V)) gone.add(v);
+    }
+  }
+  for (const x of extents) {
+    const xv = x.v!;
+    const V = agg && x.epoch < agg.upTo ? viewAt(x.epoch, agg) : x.epoch;
+    if (agg && x.epoch < agg.upTo && before(x, floorAt(V))) { gone.add(x); continue; }
+    const cov: Range[] = [];
+    for (const y of extents) {
+      if (y === x || !before(x, y) || y.epoch > V) continue;
+      cov.push([y.v!.index, y.v!.index + y.v!.count]);
+    }
+    if (covered(xv.index, xv.index + xv.count, cov)) gone.add(x);
+  }
+  if (agg && full) {
+    for (const p of punches) if (supersededPunch(p, objPunches, dkeyPunches, punches, agg)) gone.add(p);
+  }
+  const out: Pending[] = [];
+  for (const p of group) { if (gone.has(p)) dropped(p); else out.push(p); }
+  return out;
+}

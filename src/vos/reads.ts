@@ -1,0 +1,344 @@
+/**
+ * Reading a target's index: the memtables (active and frozen) and every run, combined. Point
+ * lookups seek once per source (a bloom filter skips runs that cannot hold the key); listings are
+ * ordered scans that merge the sources in key order, both directions, a page at a time.
+ *
+ * Every function here is synchronous: it works on views into the mapping that stay valid only
+ * until the next await, and copies out what it returns.
+ */
+import type { Run } from './run.js';
+import { bloomProbe, type BloomProbe } from './run.js';
+import type { Memtable, MemVersion, MemObject, MemDkey, MemAkey, MemPunch } from './memtable.js';
+import { sortedAkeys, sortedDkeys } from './memtable.js';
+import {
+  TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix,
+  prefixEnd, seekAtEpoch, withTag, objectTablePrefix, keyOid, unescapeAt, KeyBuilder,
+} from './keys.js';
+import { decodeVersion } from './merge.js';
+import { before, keyStr, type Stamp } from './tree.js';
+import { VosError } from './errors.js';
+
+/** A discard not yet applied to the runs: hides versions and punches with seq < seq and after < epoch <= upTo. */
+export interface Tomb { after: bigint; upTo: bigint; seq: number }
+
+/** Everything a read needs: the sources and the container's discards. */
+export interface ReadView {
+  mems: Memtable[];
+  runs: Run[];
+  tombs: Tomb[];
+  cont: number;
+}
+
+function hidden(tombs: Tomb[], epoch: bigint, seq: number): boolean {
+  for (const t of tombs) if (seq < t.seq && epoch > t.after && epoch <= t.upTo) return true;
+  return false;
+}
+
+/** The newest punch at or below `epoch` among `ps` (not discarded). */
+function newestPunch(ps: MemPunch[], epoch: bigint, tombs: Tomb[], best: Stamp): Stamp {
+  for (const p of ps) if (p.epoch <= epoch && before(best, p) && !hidden(tombs, p.epoch, p.seq)) best = p;
+  return best;
+}
+
+/** In one run: the first entry under `prefix+tag` at or below `epoch` that no discard hides. */
+function runNewest(run: Run, prefix: Uint8Array, tag: number, epoch: bigint, tombs: Tomb[]): { key: Uint8Array; value: Uint8Array; epoch: bigint; seq: number } | undefined {
+  const p = withTag(prefix, tag);
+  const c = run.cursor().seek(seekAtEpoch(prefix, tag, epoch));
+  while (c.valid && hasPrefix(c.key(), p)) {
+    const k = c.key();
+    const s = keyStamp(k);
+    if (!hidden(tombs, s.epoch, s.seq)) return { key: k, value: c.value(), ...s };
+    c.next();
+  }
+  return undefined;
+}
+
+/** Probes of the three lookup prefixes of an akey. */
+export interface AkeyProbes { akey: Uint8Array; dkey: Uint8Array; obj: Uint8Array; pa: BloomProbe; pd: BloomProbe; po: BloomProbe }
+
+export function akeyProbes(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AkeyProbes {
+  const a = akeyPrefix(cont, oid, dkey, akey);
+  const d = dkeyPrefix(cont, oid, dkey);
+  const o = objectPrefix(cont, oid);
+  return { akey: a, dkey: d, obj: o, pa: bloomProbe(a), pd: bloomProbe(withTag(d, TAG_PUNCH)), po: bloomProbe(withTag(o, TAG_PUNCH)) };
+}
+
+/** The punch floor of an akey at `epoch`: the newest object, dkey or akey punch at or below it. */
+export function punchFloor(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, pr: AkeyProbes): Stamp {
+  let floor: Stamp = { epoch: -1n, seq: -1 };
+  for (const m of v.mems) {
+    const { o, d, a } = m.find(v.cont, oid, dkey, akey);
+    if (o) floor = newestPunch(o.punches, epoch, v.tombs, floor);
+    if (d) floor = newestPunch(d.punches, epoch, v.tombs, floor);
+    if (a) floor = newestPunch(a.punches, epoch, v.tombs, floor);
+  }
+  for (const r of v.runs) {
+    if (r.mayContain(pr.po)) { const x = runNewest(r, pr.obj, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+    if (r.mayContain(pr.pd)) { const x = runNewest(r, pr.dkey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+    if (r.mayContain(pr.pa)) { const x = runNewest(r, pr.akey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+  }
+  return floor;
+}
+
+/** The newest single value version at or below `epoch` (before punches are considered). */
+export function newestSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, pr: AkeyProbes): MemVersion | undefined {
+  let best: MemVersion | undefined;
+  for (const m of v.mems) {
+    const a = m.find(v.cont, oid, dkey, akey).a;
+    if (!a) continue;
+    for (let i = a.singles.length - 1; i >= 0; i--) {
+      const s = a.singles[i]!;
+      if (s.epoch > epoch || hidden(v.tombs, s.epoch, s.seq)) continue;
+      if (!best || before(best, s)) best = s;
+      break;
+    }
+  }
+  for (const r of v.runs) {
+    if (!r.mayContain(pr.pa)) continue;
+    const x = runNewest(r, pr.akey, TAG_SINGLE, epoch, v.tombs);
+    if (x && (!best || before(best, x))) {
+      const ver = decodeVersion(x.value, x.epoch, x.seq, true);
+      if (!ver) throw corruptEntry(r, x.key);
+      best = ver;
+    }
+  }
+  return best;
+}
+
+/** Every array extent version at or below `epoch` (not discarded), any order. */
+export function extentsAtOrBelow(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, pr: AkeyProbes): MemVersion[] {
+  const out: MemVersion[] = [];
+  for (const m of v.mems) {
+    const a = m.find(v.cont, oid, dkey, akey).a;
+    if (a) for (const x of a.extents) if (x.epoch <= epoch && !hidden(v.tombs, x.epoch, x.seq)) out.push(x);
+  }
+  for (const r of v.runs) {
+    if (!r.mayContain(pr.pa)) continue;
+    const p = withTag(pr.akey, TAG_ARRAY);
+    const c = r.cursor().seek(seekAtEpoch(pr.akey, TAG_ARRAY, epoch));
+    while (c.valid && hasPrefix(c.key(), p)) {
+      const s = keyStamp(c.key());
+      if (!hidden(v.tombs, s.epoch, s.seq)) {
+        const ver = decodeVersion(c.value(), s.epoch, s.seq, true);
+        if (!ver) throw corruptEntry(r, c.key());
+        out.push(ver);
+      }
+      c.next();
+    }
+  }
+  return out;
+}
+
+/** Record size of an array akey: that of any extent written (newest first), or undefined. */
+export function arrayRecordSize(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, pr: AkeyProbes): number | undefined {
+  for (const m of v.mems) {
+    const a = m.find(v.cont, oid, dkey, akey).a;
+    if (a?.extents.length) return a.extents[a.extents.length - 1]!.recordSize;
+  }
+  for (const r of v.runs) {
+    if (!r.mayContain(pr.pa)) continue;
+    const p = withTag(pr.akey, TAG_ARRAY);
+    const c = r.cursor().seek(p);
+    if (c.valid && hasPrefix(c.key(), p)) {
+      const ver = decodeVersion(c.value(), 0n, 0, false);
+      if (!ver) throw corruptEntry(r, c.key());
+      return ver.recordSize;
+    }
+  }
+  return undefined;
+}
+
+function corruptEntry(r: Run, key: Uint8Array): VosError {
+  return new VosError('CORRUPTED', `malformed entry in run ${r.meta.id}`, { run: r.meta.id, key: Buffer.from(key).toString('hex') });
+}
+
+// ------------------------------------------------------------------------------------ ordered scans
+
+/** One entry of a scan (copies). */
+export interface ScanEntry { key: Uint8Array; value: Uint8Array }
+
+const kb = new KeyBuilder();
+
+/** Entries of a memtable object in key order, encoded like run entries (values: the version, inline bytes omitted). */
+function* memObjectEntries(cont: number, o: MemObject, dkeyFrom?: Uint8Array): Generator<ScanEntry> {
+  const obj = objectPrefix(cont, o.oid);
+  const empty = new Uint8Array(0);
+  const punches = (ps: MemPunch[]) => ps.slice().sort((a, b) => (before(a, b) ? 1 : before(b, a) ? -1 : 0));
+  if (!dkeyFrom) for (const p of punches(o.punches)) yield { key: kb.reset().bytes(obj).u8(TAG_PUNCH).inv64(p.epoch).invSeq(p.seq).take(), value: empty };
+  const ds = sortedDkeys(o);
+  let i = 0;
+  if (dkeyFrom) { let lo = 0, hi = ds.length; while (lo < hi) { const m = (lo + hi) >> 1; if (Buffer.compare(ds[m]!.key, dkeyFrom) < 0) lo = m + 1; else hi = m; } i = lo; }
+  for (; i < ds.length; i++) yield* memDkeyEntries(obj, ds[i]!);
+}
+
+export function* memDkeyEntries(obj: Uint8Array, d: MemDkey): Generator<ScanEntry> {
+  const empty = new Uint8Array(0);
+  const dk = kb.reset().bytes(obj).u8(TAG_KEY).esc(d.key).take();
+  const desc = <T extends Stamp>(xs: T[]) => xs.slice().sort((a, b) => (before(a, b) ? 1 : before(b, a) ? -1 : 0));
+  for (const p of desc(d.punches)) yield { key: kb.reset().bytes(dk).u8(TAG_PUNCH).inv64(p.epoch).invSeq(p.seq).take(), value: empty };
+  for (const a of sortedAkeys(d)) yield* memAkeyEntries(dk, a);
+}
+
+/** The version itself travels beside the entry (no re-encoding) for memtable sources. */
+const memVersionOf = new WeakMap<Uint8Array, MemVersion>();
+
+function* memAkeyEntries(dk: Uint8Array, a: MemAkey): Generator<ScanEntry> {
+  const empty = new Uint8Array(0);
+  const ak = kb.reset().bytes(dk).u8(TAG_KEY).esc(a.key).take();
+  const desc = <T extends Stamp>(xs: T[]) => xs.slice().sort((x, y) => (before(x, y) ? 1 : before(y, x) ? -1 : 0));
+  for (const p of desc(a.punches)) yield { key: kb.reset().bytes(ak).u8(TAG_PUNCH).inv64(p.epoch).invSeq(p.seq).take(), value: empty };
+  for (const [tag, list] of [[TAG_SINGLE, a.singles], [TAG_ARRAY, a.extents]] as const) {
+    for (const v of desc(list)) {
+      const value = new Uint8Array(0);
+      memVersionOf.set(value, v);
+      yield { key: kb.reset().bytes(ak).u8(tag).inv64(v.epoch).invSeq(v.seq).take(), value };
+    }
+  }
+}
+
+/** Decode an entry's version (memtable entries carry theirs). */
+export function entryVersion(e: ScanEntry, epoch: bigint, seq: number): MemVersion | undefined {
+  return memVersionOf.get(e.value) ?? decodeVersion(e.value, epoch, seq, true);
+}
+
+/**
+ * A cursor over the merged sources within `[lo, hi)`, forward or backward. Memtable sources are
+ * materialised for the scanned object (bounded by the memtable); run sources are cursors.
+ */
+class MergedScan {
+  private readonly heads: Array<{ next: () => ScanEntry | undefined; cur: ScanEntry | undefined }> = [];
+  constructor(sources: Array<() => ScanEntry | undefined>, private readonly reverse: boolean) {
+    for (const next of sources) this.heads.push({ next, cur: next() });
+  }
+  next(): ScanEntry | undefined {
+    let best = -1;
+    for (let i = 0; i < this.heads.length; i++) {
+      const h = this.heads[i]!.cur;
+      if (!h) continue;
+      if (best < 0) { best = i; continue; }
+      const c = compareKeys(h.key, this.heads[best]!.cur!.key);
+      if (this.reverse ? c > 0 : c < 0) best = i;
+    }
+    if (best < 0) return undefined;
+    const out = this.heads[best]!.cur!;
+    for (const h of this.heads) while (h.cur && compareKeys(h.cur.key, out.key) === 0) h.cur = h.next();
+    return out;
+  }
+}
+
+function runSource(r: Run, lo: Uint8Array, hi: Uint8Array | undefined, reverse: boolean): () => ScanEntry | undefined {
+  const c = r.cursor();
+  if (reverse) c.seekBefore(hi); else c.seek(lo);
+  return () => {
+    if (!c.valid) return undefined;
+    const k = c.key();
+    if (reverse ? compareKeys(k, lo) < 0 : hi !== undefined && compareKeys(k, hi) >= 0) return undefined;
+    const e = { key: k.slice(), value: c.value().slice() };
+    if (reverse) c.prev(); else c.next();
+    return e;
+  };
+}
+
+function arraySource(xs: ScanEntry[], lo: Uint8Array, hi: Uint8Array | undefined, reverse: boolean): () => ScanEntry | undefined {
+  const inRange = xs.filter((e) => compareKeys(e.key, lo) >= 0 && (hi === undefined || compareKeys(e.key, hi) < 0));
+  if (reverse) inRange.reverse();
+  let i = 0;
+  return () => inRange[i++];
+}
+
+/**
+ * A merged scan of `[lo, hi)`. `mem(m)` gives a memtable's entries for the range: an array (any
+ * order; sorted here) or an iterator already in scan order (it may run past the range: it is cut).
+ */
+export function scan(v: ReadView, lo: Uint8Array, hi: Uint8Array | undefined, reverse: boolean, mem: (m: Memtable) => ScanEntry[] | Iterator<ScanEntry>, runFilter?: (r: Run) => boolean): MergedScan {
+  const sources: Array<() => ScanEntry | undefined> = [];
+  for (const m of v.mems) {
+    const got = mem(m);
+    if (Array.isArray(got)) {
+      sources.push(arraySource(got.sort((a, b) => compareKeys(a.key, b.key)), lo, hi, reverse));
+    } else {
+      const it = got;
+      sources.push(() => {
+        for (;;) {
+          const r = it.next();
+          if (r.done) return undefined;
+          const k = r.value.key;
+          const below = compareKeys(k, lo) < 0; const above = hi !== undefined && compareKeys(k, hi) >= 0;
+          if (reverse ? below : above) return undefined;
+          if (!below && !above) return r.value;
+        }
+      });
+    }
+  }
+  for (const r of v.runs) if (!runFilter || runFilter(r)) sources.push(runSource(r, lo, hi, reverse));
+  return new MergedScan(sources, reverse);
+}
+
+/** Memtable entries of one object (from a dkey on). */
+export function memObject(m: Memtable, cont: number, oid: bigint): ScanEntry[] {
+  const o = m.conts.get(cont)?.objects.get(oid);
+  return o ? [...memObjectEntries(cont, o)] : [];
+}
+
+/** Memtable object-table entries of a container. */
+export function memObjectTable(m: Memtable, cont: number): ScanEntry[] {
+  const c = m.conts.get(cont);
+  if (!c) return [];
+  const empty = new Uint8Array(0);
+  const p = objectTablePrefix(cont);
+  return c.oids().map((oid) => ({ key: kb.reset().bytes(p).oid(oid).take(), value: empty }));
+}
+
+/** An object's content, gathered from every source into memtable-shaped nodes (for listing and visibility). */
+export interface Gathered { punches: Stamp[]; dkeys: Map<string, { key: Uint8Array; punches: Stamp[]; akeys: Map<string, { key: Uint8Array; punches: Stamp[]; singles: MemVersion[]; extents: MemVersion[] }> }> }
+
+/** Fold scan entries of one object into a `Gathered` (tombstoned entries left out). */
+export function gather(entries: Iterable<ScanEntry>, tombs: Tomb[], into: Gathered = { punches: [], dkeys: new Map() }): Gathered {
+  for (const e of entries) addEntry(into, e, tombs);
+  return into;
+}
+
+export function addEntry(into: Gathered, e: ScanEntry, tombs: Tomb[]): void {
+  const sh = keyShape(e.key);
+  if (!sh || sh.kind === 'object') return;
+  const st = keyStamp(e.key);
+  if (hidden(tombs, st.epoch, st.seq)) return;
+  if (sh.kind === 'objPunch') { into.punches.push(st); return; }
+  const dkey = unescapeAt(e.key, sh.objEnd + 1);
+  const ds = keyStr(dkey);
+  let d = into.dkeys.get(ds);
+  if (!d) { d = { key: dkey, punches: [], akeys: new Map() }; into.dkeys.set(ds, d); }
+  if (sh.kind === 'dkeyPunch') { d.punches.push(st); return; }
+  const akey = unescapeAt(e.key, sh.dkeyEnd + 1);
+  const as = keyStr(akey);
+  let a = d.akeys.get(as);
+  if (!a) { a = { key: akey, punches: [], singles: [], extents: [] }; d.akeys.set(as, a); }
+  if (sh.kind === 'akeyPunch') { a.punches.push(st); return; }
+  const ver = entryVersion(e, st.epoch, st.seq);
+  if (!ver) throw new VosError('CORRUPTED', 'malformed version entry', { key: Buffer.from(e.key).toString('hex') });
+  (sh.kind === 'single' ? a.singles : a.extents).push(ver);
+}
+
+/** Whether an akey (with its enclosing punches) has anything visible at `epoch`. */
+export function akeyVisibleAt(objP: Stamp[], dkeyP: Stamp[], a: { punches: Stamp[]; singles: MemVersion[]; extents: MemVersion[] }, epoch: bigint): boolean {
+  let floor: Stamp = { epoch: -1n, seq: -1 };
+  for (const p of [...objP, ...dkeyP, ...a.punches]) if (p.epoch <= epoch && before(floor, p)) floor = p;
+  let best: MemVersion | undefined;
+  for (const s of a.singles) if (s.epoch <= epoch && (!best || before(best, s))) best = s;
+  if (best && before(floor, best)) return true;
+  for (const x of a.extents) if (x.epoch <= epoch && before(floor, x)) return true;
+  return false;
+}
+
+/** The unit oids of a container's object table in `[from, ...)` order (`reverse`: downwards from `from`), up to `limit`. */
+export function objectTablePage(v: ReadView, from: bigint | undefined, limit: number): bigint[] {
+  const p = objectTablePrefix(v.cont);
+  const lo = from === undefined ? p : kb.reset().bytes(p).oid(from).take();
+  const hi = prefixEnd(p);
+  const s = scan(v, lo, hi, false, (m) => memObjectTable(m, v.cont));
+  const out: bigint[] = [];
+  for (let e = s.next(); e && out.length < limit; e = s.next()) out.push(keyOid(e.key));
+  return out;
+}
+
+export { hidden as tombHides, prefixEnd, TAG_KEY, objectPrefix, dkeyPrefix };

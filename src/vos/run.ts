@@ -1,0 +1,541 @@
+/**
+ * Sorted runs: the persistent part of a target's index (an LSM tree's tables), written once into
+ * pmem chunks and read in place through the mapping, never replayed.
+ *
+ * A run is a sequence of checksummed blocks inside chunks it owns (a block never spans chunks):
+ *   data blocks   (~4 KiB)  entries `[klen u16][vlen u32][key][value]`, ascending keys;
+ *   index blocks  (~4 KiB)  one entry per data block: first key, offset, length, checksum;
+ *   bloom blocks  (4 KiB of bits) a blocked bloom filter over the lookup prefixes of the run.
+ * The run's descriptor (`RunMeta`, kept in the manifest) lists its chunks, its index blocks (first
+ * key, offset, length, checksum) and its bloom blocks, so a lookup is: bloom probe, binary search
+ * of the index-block list (in memory), of one index block and of one data block.
+ *
+ * Block layout: `[magic u32][kind u8][version u8][0 u16][count u32][len u32] body
+ * [offsets u32 x count][xxh64 u64 of bytes 0..len-8]`. A parent (the index, or the descriptor)
+ * also records each child's checksum, so a stale or misplaced block is caught as well as a
+ * flipped bit. A block that fails is reported as `CORRUPTED` naming the key range it covers:
+ * callers never read a damaged block as "absent".
+ */
+import { VosError } from './errors.js';
+import { xxh32, xxh64 } from '../../core/xxhash.js';
+import { assert } from '../../core/errors.js';
+import { CSUM_SEED } from './constants.js';
+import { compareKeys } from './keys.js';
+import type { PmemSpace } from '../media/pmem-space.js';
+
+/** Magic of every run block ("VRBK" little-endian). */
+export const BLOCK_MAGIC = 0x4b425256;
+export const BLOCK_VERSION = 1;
+export const BLOCK_HEADER = 16;
+export const BLOCK_TRAILER = 8;
+/** Kinds of blocks. */
+export const enum BlockKind { Data = 1, Index = 2, Bloom = 3 }
+/** Target size of data and index blocks (a block holds at least one entry, so it may be larger). */
+export const TARGET_BLOCK_BYTES = 4096;
+/** Bits of one bloom block. */
+export const BLOOM_BLOCK_BITS = 4096 * 8;
+/** Bloom bits per key (about 1% false positives with 6 probes). */
+export const BLOOM_BITS_PER_KEY = 10;
+export const BLOOM_PROBES = 6;
+const BLOOM_SEED_1 = 0x9747b28c;
+const BLOOM_SEED_2 = 0x5bd1e995;
+/** Index blocks decoded and kept per run (LRU). */
+export const INDEX_CACHE_BLOCKS = 64;
+
+/** Where a block lives and what it must hash to. */
+export interface BlockRef { off: number; len: number; csum: bigint }
+
+/** The persistent descriptor of a run (JSON-safe in the manifest via `runMetaToJson`). */
+export interface RunMeta {
+  id: number;
+  /** Size tier (compaction policy). */
+  level: number;
+  entries: number;
+  /** Bytes of all its blocks. */
+  bytes: number;
+  minSeq: number;
+  maxSeq: number;
+  /** Chunks the run owns (freed together when the run is dropped). */
+  chunks: number[];
+  /** Index blocks with the first key of the first data block each covers. */
+  index: Array<{ first: Uint8Array; ref: BlockRef }>;
+  bloom: BlockRef[];
+  first: Uint8Array;
+  last: Uint8Array;
+}
+
+/** JSON form of a run descriptor. */
+export interface RunMetaJson {
+  id: number; level: number; entries: number; bytes: number; minSeq: number; maxSeq: number; chunks: number[];
+  index: Array<[string, number, number, string]>;
+  bloom: Array<[number, number, string]>;
+  first: string; last: string;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
+
+export function runMetaToJson(m: RunMeta): RunMetaJson {
+  return {
+    id: m.id, level: m.level, entries: m.entries, bytes: m.bytes, minSeq: m.minSeq, maxSeq: m.maxSeq, chunks: m.chunks,
+    index: m.index.map((x) => [hex(x.first), x.ref.off, x.ref.len, x.ref.csum.toString(16)]),
+    bloom: m.bloom.map((r) => [r.off, r.len, r.csum.toString(16)]),
+    first: hex(m.first), last: hex(m.last),
+  };
+}
+
+export function runMetaFromJson(j: RunMetaJson): RunMeta {
+  return {
+    id: j.id, level: j.level, entries: j.entries, bytes: j.bytes, minSeq: j.minSeq, maxSeq: j.maxSeq, chunks: j.chunks,
+    index: j.index.map(([k, off, len, c]) => ({ first: unhex(k), ref: { off, len, csum: BigInt('0x' + c) } })),
+    bloom: j.bloom.map(([off, len, c]) => ({ off, len, csum: BigInt('0x' + c) })),
+    first: unhex(j.first), last: unhex(j.last),
+  };
+}
+
+/** The two 32-bit hashes of a bloom key, computed once per lookup and probed in every run. */
+export interface BloomProbe { h1: number; h2: number }
+
+/** Hash a lookup prefix for the bloom filters. */
+export function bloomProbe(key: Uint8Array): BloomProbe {
+  return { h1: xxh32(key, BLOOM_SEED_1), h2: xxh32(key, BLOOM_SEED_2) };
+}
+
+function bloomBits(p: BloomProbe, visit: (bit: number) => boolean): boolean {
+  let x = p.h2 >>> 0;
+  const delta = ((p.h2 >>> 17) | (p.h2 << 15)) >>> 0;
+  for (let i = 0; i < BLOOM_PROBES; i++) {
+    if (!visit(x & (BLOOM_BLOCK_BITS - 1))) return false;
+    x = (x + delta) >>> 0;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------- blocks
+
+/** Builds one block in a reusable buffer. */
+class BlockBuilder {
+  private buf = new Uint8Array(2 * TARGET_BLOCK_BYTES);
+  private dv = new DataView(this.buf.buffer);
+  private offsets: number[] = [];
+  private at = BLOCK_HEADER;
+  firstKey: Uint8Array | undefined;
+
+  get count(): number { return this.offsets.length; }
+  /** Bytes the block would take with one more entry of `n` bytes. */
+  sizeWith(n: number): number { return this.at + n + 4 * (this.offsets.length + 1) + BLOCK_TRAILER; }
+
+  private ensure(n: number): void {
+    if (n <= this.buf.length) return;
+    let size = this.buf.length;
+    while (size < n) size *= 2;
+    const b = new Uint8Array(size);
+    b.set(this.buf.subarray(0, this.at));
+    this.buf = b;
+    this.dv = new DataView(b.buffer);
+  }
+
+  /** Append `[klen u16][vlen u32][key][value]`. */
+  addEntry(key: Uint8Array, value: Uint8Array): void {
+    const n = 6 + key.length + value.length;
+    this.ensure(this.sizeWith(n));
+    if (this.offsets.length === 0) this.firstKey = key.slice();
+    this.offsets.push(this.at);
+    this.dv.setUint16(this.at, key.length, true);
+    this.dv.setUint32(this.at + 2, value.length, true);
+    this.buf.set(key, this.at + 6);
+    this.buf.set(value, this.at + 6 + key.length);
+    this.at += n;
+  }
+
+  /** Raw body bytes (bloom blocks). */
+  setBody(body: Uint8Array): void {
+    this.ensure(BLOCK_HEADER + body.length + BLOCK_TRAILER);
+    this.buf.set(body, BLOCK_HEADER);
+    this.at = BLOCK_HEADER + body.length;
+  }
+
+  /** Seal the block: returns its bytes (a view of the builder's buffer) and checksum. */
+  seal(kind: BlockKind): { bytes: Uint8Array; csum: bigint } {
+    const len = this.at + 4 * this.offsets.length + BLOCK_TRAILER;
+    this.ensure(len);
+    const dv = this.dv;
+    dv.setUint32(0, BLOCK_MAGIC, true);
+    dv.setUint8(4, kind);
+    dv.setUint8(5, BLOCK_VERSION);
+    dv.setUint16(6, 0, true);
+    dv.setUint32(8, this.offsets.length, true);
+    dv.setUint32(12, len, true);
+    let p = this.at;
+    for (const o of this.offsets) { dv.setUint32(p, o, true); p += 4; }
+    const csum = xxh64(this.buf.subarray(0, len - BLOCK_TRAILER), CSUM_SEED);
+    dv.setBigUint64(len - BLOCK_TRAILER, csum, true);
+    return { bytes: this.buf.subarray(0, len), csum };
+  }
+
+  reset(): void { this.offsets = []; this.at = BLOCK_HEADER; this.firstKey = undefined; }
+}
+
+/** A verified block's entries, read in place. */
+class BlockView {
+  readonly count: number;
+  private readonly dv: DataView;
+  private readonly offTable: number;
+  constructor(readonly bytes: Uint8Array) {
+    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.count = this.dv.getUint32(8, true);
+    this.offTable = bytes.length - BLOCK_TRAILER - 4 * this.count;
+  }
+  private entryAt(i: number): number { return this.dv.getUint32(this.offTable + 4 * i, true); }
+  key(i: number): Uint8Array {
+    const o = this.entryAt(i);
+    const kl = this.dv.getUint16(o, true);
+    return this.bytes.subarray(o + 6, o + 6 + kl);
+  }
+  value(i: number): Uint8Array {
+    const o = this.entryAt(i);
+    const kl = this.dv.getUint16(o, true);
+    const vl = this.dv.getUint32(o + 2, true);
+    return this.bytes.subarray(o + 6 + kl, o + 6 + kl + vl);
+  }
+  /** First index with key >= k (count when none). */
+  lowerBound(k: Uint8Array): number {
+    let lo = 0, hi = this.count;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (compareKeys(this.key(m), k) < 0) lo = m + 1; else hi = m; }
+    return lo;
+  }
+  /** Check that every entry lies inside the body (after the checksum passed, a bug guard). */
+  wellFormed(): boolean {
+    if (this.offTable < BLOCK_HEADER) return false;
+    for (let i = 0; i < this.count; i++) {
+      const o = this.entryAt(i);
+      if (o < BLOCK_HEADER || o + 6 > this.offTable) return false;
+      const end = o + 6 + this.dv.getUint16(o, true) + this.dv.getUint32(o + 2, true);
+      if (end > this.offTable) return false;
+    }
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------- writer
+
+/** Where a run writer gets space. */
+export interface ChunkSource {
+  /** A free chunk's offset (grows the file when needed); throws NO_SPACE. */
+  allocChunk(): number;
+  readonly chunkBytes: number;
+}
+
+/** Streams sorted entries into a new run. */
+export class RunWriter {
+  private readonly data = new BlockBuilder();
+  private readonly idx = new BlockBuilder();
+  private readonly chunks: number[] = [];
+  private chunkOff = -1;
+  private chunkUsed = 0;
+  private readonly indexRefs: Array<{ first: Uint8Array; ref: BlockRef }> = [];
+  private pendingIndex: Array<{ first: Uint8Array; ref: BlockRef }> = [];
+  private bloomH: number[] = [];
+  private entries = 0;
+  private bytes = 0;
+  private minSeq = Number.MAX_SAFE_INTEGER;
+  private maxSeq = 0;
+  private first: Uint8Array | undefined;
+  private last: Uint8Array | undefined;
+
+  constructor(private readonly space: PmemSpace, private readonly src: ChunkSource, private readonly id: number, private readonly level: number) {}
+
+  /** Add an entry; keys strictly ascending. `bloomKeys` are the lookup prefixes this entry answers. */
+  add(key: Uint8Array, value: Uint8Array, seq: number, bloomKeys: readonly BloomProbe[]): void {
+    assert(!this.last || compareKeys(this.last, key) < 0, 'run entries must be strictly ascending');
+    const n = 6 + key.length + value.length;
+    if (this.data.count > 0 && this.data.sizeWith(n) > TARGET_BLOCK_BYTES) this.flushData();
+    this.data.addEntry(key, value);
+    for (const p of bloomKeys) this.bloomH.push(p.h1, p.h2);
+    this.entries++;
+    if (seq > 0) { if (seq < this.minSeq) this.minSeq = seq; if (seq > this.maxSeq) this.maxSeq = seq; }
+    this.first ??= key.slice();
+    this.last = key.slice();
+  }
+
+  get count(): number { return this.entries; }
+
+  /** Write the rest and return the descriptor (undefined for an empty run, whose chunks are released). */
+  finish(): RunMeta | undefined {
+    if (this.entries === 0) return undefined;
+    if (this.data.count > 0) this.flushData();
+    this.flushIndexBlocks(true);
+    const bloom = this.writeBloom();
+    return {
+      id: this.id, level: this.level, entries: this.entries, bytes: this.bytes, minSeq: this.minSeq === Number.MAX_SAFE_INTEGER ? 0 : this.minSeq,
+      maxSeq: this.maxSeq, chunks: this.chunks.slice(), index: this.indexRefs, bloom, first: this.first!, last: this.last!,
+    };
+  }
+
+  /** Chunks allocated so far (to free when the writer is abandoned). */
+  get allocated(): readonly number[] { return this.chunks; }
+
+  private place(bytes: Uint8Array): number {
+    const cb = this.src.chunkBytes;
+    assert(bytes.length <= cb, 'block larger than a chunk', { len: bytes.length, chunk: cb });
+    if (this.chunkOff < 0 || this.chunkUsed + bytes.length > cb) {
+      this.chunkOff = this.src.allocChunk();
+      this.chunks.push(this.chunkOff);
+      this.chunkUsed = 0;
+    }
+    const at = this.chunkOff + this.chunkUsed;
+    this.space.write(at, bytes);
+    this.chunkUsed += (bytes.length + 7) & ~7;
+    this.bytes += bytes.length;
+    return at;
+  }
+
+  private flushData(): void {
+    const first = this.data.firstKey!;
+    const { bytes, csum } = this.data.seal(BlockKind.Data);
+    const off = this.place(bytes);
+    this.data.reset();
+    this.pendingIndex.push({ first, ref: { off, len: bytes.length, csum } });
+    this.flushIndexBlocks(false);
+  }
+
+  /** Pack pending index entries into index blocks (all of them when `all`). */
+  private flushIndexBlocks(all: boolean): void {
+    const enc = (r: BlockRef) => {
+      const v = new Uint8Array(20);
+      const dv = new DataView(v.buffer);
+      dv.setUint32(0, r.off % 4294967296, true); dv.setUint32(4, Math.floor(r.off / 4294967296), true);
+      dv.setUint32(8, r.len, true);
+      dv.setBigUint64(12, r.csum, true);
+      return v;
+    };
+    while (this.pendingIndex.length > 0) {
+      // estimate: emit a block once it would pass the target size, or at the end
+      let size = BLOCK_HEADER + BLOCK_TRAILER; let n = 0;
+      for (const e of this.pendingIndex) {
+        const add = 6 + e.first.length + 20 + 4;
+        if (n > 0 && size + add > TARGET_BLOCK_BYTES) break;
+        size += add; n++;
+      }
+      if (n === this.pendingIndex.length && !all) return;
+      const take = this.pendingIndex.splice(0, n);
+      this.idx.reset();
+      for (const e of take) this.idx.addEntry(e.first, enc(e.ref));
+      const { bytes, csum } = this.idx.seal(BlockKind.Index);
+      const off = this.place(bytes);
+      this.indexRefs.push({ first: take[0]!.first, ref: { off, len: bytes.length, csum } });
+    }
+  }
+
+  private writeBloom(): BlockRef[] {
+    const keys = this.bloomH.length / 2;
+    const nb = Math.max(1, Math.ceil((keys * BLOOM_BITS_PER_KEY) / BLOOM_BLOCK_BITS));
+    const blocks = Array.from({ length: nb }, () => new Uint8Array(BLOOM_BLOCK_BITS / 8));
+    for (let i = 0; i < this.bloomH.length; i += 2) {
+      const p = { h1: this.bloomH[i]!, h2: this.bloomH[i + 1]! };
+      const b = blocks[(p.h1 >>> 0) % nb]!;
+      bloomBits(p, (bit) => { b[bit >>> 3]! |= 1 << (bit & 7); return true; });
+    }
+    const refs: BlockRef[] = [];
+    const bb = new BlockBuilder();
+    for (const body of blocks) {
+      bb.reset();
+      bb.setBody(body);
+      const { bytes, csum } = bb.seal(BlockKind.Bloom);
+      refs.push({ off: this.place(bytes), len: bytes.length, csum });
+    }
+    this.bloomH = [];
+    return refs;
+  }
+}
+
+// ---------------------------------------------------------------------------------------- reader
+
+/** Blocks verified recently (by offset and checksum), shared by the runs of one store. */
+export class VerifiedBlocks {
+  private readonly set = new Map<number, bigint>();
+  constructor(private readonly max = 65_536) {}
+  has(r: BlockRef): boolean { return this.set.get(r.off) === r.csum; }
+  add(r: BlockRef): void {
+    if (this.set.size >= this.max) this.set.delete(this.set.keys().next().value as number);
+    this.set.set(r.off, r.csum);
+  }
+  /** Forget blocks in a freed chunk. */
+  forgetRange(off: number, len: number): void {
+    for (const k of this.set.keys()) if (k >= off && k < off + len) this.set.delete(k);
+  }
+}
+
+/** Details of a damaged block, for errors and scrub reports (JSON-safe). */
+export interface BlockDamage { run: number; block: number; kind: 'data' | 'index' | 'bloom'; lo: string; hi: string }
+
+/** A run opened for reading, in place. */
+export class Run {
+  private readonly indexCache = new Map<number, { keys: Uint8Array[]; refs: BlockRef[] }>();
+  /** Readers pinning the run's chunks (an iterator across awaits); the chunks are freed at zero after retirement. */
+  pins = 0;
+  retired = false;
+
+  constructor(private readonly space: PmemSpace, readonly meta: RunMeta, private readonly verified: VerifiedBlocks) {}
+
+  /** Verify and view a block. */
+  block(ref: BlockRef, kind: BlockKind, damage: () => BlockDamage): Uint8Array {
+    const bytes = this.space.view(ref.off, ref.len);
+    if (this.verified.has(ref)) return bytes;
+    const fail = (why: string) => {
+      const d = damage();
+      return new VosError('CORRUPTED', `damaged ${d.kind} block in run ${d.run}: ${why}`, { ...d, why });
+    };
+    if (ref.len < BLOCK_HEADER + BLOCK_TRAILER) throw fail('length');
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (dv.getUint32(0, true) !== BLOCK_MAGIC || dv.getUint8(5) !== BLOCK_VERSION) throw fail('magic or version');
+    if (dv.getUint8(4) !== kind || dv.getUint32(12, true) !== ref.len) throw fail('kind or length');
+    const csum = xxh64(bytes.subarray(0, ref.len - BLOCK_TRAILER), CSUM_SEED);
+    if (csum !== ref.csum || dv.getBigUint64(ref.len - BLOCK_TRAILER, true) !== csum) throw fail('checksum');
+    if (kind !== BlockKind.Bloom && !new BlockView(bytes).wellFormed()) throw fail('structure');
+    this.verified.add(ref);
+    return bytes;
+  }
+
+  /** False when the bloom filter proves no entry of the run answers `p`. A damaged bloom block says "maybe". */
+  mayContain(p: BloomProbe): boolean {
+    const refs = this.meta.bloom;
+    const i = (p.h1 >>> 0) % refs.length;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.block(refs[i]!, BlockKind.Bloom, () => ({ run: this.meta.id, block: refs[i]!.off, kind: 'bloom', lo: '', hi: '' }));
+    } catch {
+      return true; // the index is still checked: a damaged filter only costs a lookup
+    }
+    return bloomBits(p, (bit) => (bytes[BLOCK_HEADER + (bit >>> 3)]! & (1 << (bit & 7))) !== 0);
+  }
+
+  /** The decoded index block `i` (cached). */
+  indexBlock(i: number): { keys: Uint8Array[]; refs: BlockRef[] } {
+    const hit = this.indexCache.get(i);
+    if (hit) { this.indexCache.delete(i); this.indexCache.set(i, hit); return hit; }
+    const top = this.meta.index[i]!;
+    const next = this.meta.index[i + 1];
+    const bytes = this.block(top.ref, BlockKind.Index, () => ({ run: this.meta.id, block: top.ref.off, kind: 'index', lo: hex(top.first), hi: next ? hex(next.first) : '' }));
+    const v = new BlockView(bytes);
+    const keys: Uint8Array[] = []; const refs: BlockRef[] = [];
+    for (let j = 0; j < v.count; j++) {
+      keys.push(v.key(j).slice());
+      const dv = new DataView(v.value(j).buffer, v.value(j).byteOffset, 20);
+      refs.push({ off: dv.getUint32(0, true) + dv.getUint32(4, true) * 4294967296, len: dv.getUint32(8, true), csum: dv.getBigUint64(12, true) });
+    }
+    const out = { keys, refs };
+    this.indexCache.set(i, out);
+    if (this.indexCache.size > INDEX_CACHE_BLOCKS) this.indexCache.delete(this.indexCache.keys().next().value as number);
+    return out;
+  }
+
+  /** Data block `j` of index block `i`. */
+  dataBlock(i: number, j: number): BlockView {
+    const ib = this.indexBlock(i);
+    const ref = ib.refs[j]!;
+    const hi = j + 1 < ib.keys.length ? hex(ib.keys[j + 1]!) : this.meta.index[i + 1] ? hex(this.meta.index[i + 1]!.first) : '';
+    return new BlockView(this.block(ref, BlockKind.Data, () => ({ run: this.meta.id, block: ref.off, kind: 'data', lo: hex(ib.keys[j]!), hi })));
+  }
+
+  /** A cursor over the run's entries. */
+  cursor(): RunCursor { return new RunCursor(this); }
+
+  /** Every block of the run, for scrub. */
+  *blocks(): Generator<{ ref: BlockRef; kind: BlockKind; damage: () => BlockDamage }> {
+    for (let i = 0; i < this.meta.index.length; i++) {
+      const top = this.meta.index[i]!;
+      const next = this.meta.index[i + 1];
+      const lo = hex(top.first); const hi = next ? hex(next.first) : '';
+      yield { ref: top.ref, kind: BlockKind.Index, damage: () => ({ run: this.meta.id, block: top.ref.off, kind: 'index', lo, hi }) };
+      let ib: { keys: Uint8Array[]; refs: BlockRef[] };
+      try { ib = this.indexBlock(i); } catch { continue; }
+      for (let j = 0; j < ib.refs.length; j++) {
+        const r = ib.refs[j]!;
+        const dlo = hex(ib.keys[j]!); const dhi = j + 1 < ib.keys.length ? hex(ib.keys[j + 1]!) : hi;
+        yield { ref: r, kind: BlockKind.Data, damage: () => ({ run: this.meta.id, block: r.off, kind: 'data', lo: dlo, hi: dhi }) };
+      }
+    }
+    for (const r of this.meta.bloom) yield { ref: r, kind: BlockKind.Bloom, damage: () => ({ run: this.meta.id, block: r.off, kind: 'bloom', lo: '', hi: '' }) };
+  }
+}
+
+/** Position in a run: index block, data block, entry. Used synchronously (views into the mapping). */
+export class RunCursor {
+  private i = 0;
+  private j = 0;
+  private e = 0;
+  private blk: BlockView | undefined;
+  valid = false;
+
+  constructor(private readonly run: Run) {}
+
+  /** Position at the first entry with key >= k. */
+  seek(k: Uint8Array): this {
+    const top = this.run.meta.index;
+    // last index block whose first key <= k (or 0)
+    let lo = 0, hi = top.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (compareKeys(top[m]!.first, k) <= 0) lo = m + 1; else hi = m; }
+    this.i = Math.max(0, lo - 1);
+    const ib = this.run.indexBlock(this.i);
+    let a = 0, b = ib.keys.length;
+    while (a < b) { const m = (a + b) >> 1; if (compareKeys(ib.keys[m]!, k) <= 0) a = m + 1; else b = m; }
+    this.j = Math.max(0, a - 1);
+    this.load();
+    this.e = this.blk!.lowerBound(k);
+    this.settleForward();
+    return this;
+  }
+
+  /** Position at the last entry with key < k (k undefined: the last entry). */
+  seekBefore(k: Uint8Array | undefined): this {
+    if (k === undefined) return this.seekLast();
+    this.seek(k);
+    if (this.valid) return this.prev();
+    return this.seekLast();
+  }
+
+  seekFirst(): this { this.i = 0; this.j = 0; this.load(); this.e = 0; this.settleForward(); return this; }
+
+  seekLast(): this {
+    this.i = this.run.meta.index.length - 1;
+    const ib = this.run.indexBlock(this.i);
+    this.j = ib.refs.length - 1;
+    this.load();
+    this.e = this.blk!.count - 1;
+    this.valid = this.e >= 0;
+    return this;
+  }
+
+  key(): Uint8Array { return this.blk!.key(this.e); }
+  value(): Uint8Array { return this.blk!.value(this.e); }
+
+  next(): this { this.e++; this.settleForward(); return this; }
+
+  prev(): this {
+    this.e--;
+    while (this.e < 0) {
+      if (this.j > 0) this.j--;
+      else if (this.i > 0) { this.i--; this.j = this.run.indexBlock(this.i).refs.length - 1; }
+      else { this.valid = false; return this; }
+      this.load();
+      this.e = this.blk!.count - 1;
+    }
+    this.valid = true;
+    return this;
+  }
+
+  private load(): void { this.blk = this.run.dataBlock(this.i, this.j); }
+
+  private settleForward(): void {
+    while (this.e >= this.blk!.count) {
+      const ib = this.run.indexBlock(this.i);
+      if (this.j + 1 < ib.refs.length) this.j++;
+      else if (this.i + 1 < this.run.meta.index.length) { this.i++; this.j = 0; }
+      else { this.valid = false; return; }
+      this.load();
+      this.e = 0;
+    }
+    this.valid = true;
+  }
+}

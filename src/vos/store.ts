@@ -1,0 +1,1168 @@
+/**
+ * `TargetStore`: the versioned object store of one storage target, shared by every container
+ * (DAOS's VOS pool: containers are subtrees of one store). Files in the target directory:
+ *   vos.scm   pmem-style metadata file (superblocks, write-ahead log, sorted runs, manifest),
+ *             mapped in segments and grown as needed up to its cap (`scmBytes`);
+ *   vos.data  block file for values above the inline threshold (sparse, capped at `dataBytes`).
+ *
+ * The index is a log-structured merge tree kept *in* the pmem file: writes append to the log and
+ * land in a memtable; a full log region is frozen and written out as a sorted, checksummed run;
+ * runs of similar size are merged in the background (where aggregation and discards take effect).
+ * Opening reads the superblock and manifest and replays at most two log regions, so it costs the
+ * same with ten keys or ten million, and memory follows the memtables plus a residency budget,
+ * not the data. See docs/architecture.md for the formats.
+ *
+ * Integrity: every record, block and manifest carries a checksum verified where it is read. A
+ * block that fails is reported with the key range it covers (reads there fail `CORRUPTED`, never
+ * "absent"); an acknowledged log record that fails, or a manifest that cannot be read, marks the
+ * whole target damaged (reads fail until it is rebuilt from redundancy).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
+import type { FaultInjector } from '../media/fault.js';
+import { PmemSpace } from '../media/pmem-space.js';
+import { BlockAllocator, freeSnapshot } from './allocator.js';
+import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE } from './constants.js';
+import { VosError } from './errors.js';
+import {
+  MAX_MANIFEST_CHUNKS, SB_SLOT_BYTES, TAIL_SLOTS_OFFSET, decodeManifest, decodeSuperblock, encodeManifest, encodeSuperblock,
+  type Geometry, type Manifest, type ManifestContainer, type Superblock,
+} from './manifest.js';
+import { Memtable } from './memtable.js';
+import { MergeSink, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
+import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
+import { Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
+import type { Tomb } from './reads.js';
+
+/** Default cap of the pmem file per target (it starts at one segment and grows). */
+export const DEFAULT_TARGET_SCM_BYTES = 1024 * 1024 * 1024;
+/** Default cap of the data file per target. */
+export const DEFAULT_TARGET_DATA_BYTES = 64 * 1024 * 1024 * 1024;
+/** Heap allocation unit: runs and manifest copies own whole chunks. */
+export const CHUNK_BYTES = 256 * 1024;
+/** Runs of one size tier merged together. */
+export const MERGE_FANIN = 4;
+/** Discards kept per container before a full merge applies them. */
+export const MAX_TOMBS = 32;
+/** Entries merged between two yields to the event loop. */
+const YIELD_EVERY = 512;
+/** Log fill (fraction of a region) at which a rotation and flush start in the background. */
+const ROTATE_AT = 0.75;
+/** Updates stop this many heap chunks before the flush-and-commit reserve, so punch + aggregate can still merge. */
+export const MERGE_HEADROOM_CHUNKS = 4;
+/** Smallest heap (chunks after the log regions) a target is created with: the reserves need room. */
+export const MIN_HEAP_CHUNKS = 16;
+
+/**
+ * Upper bound of the run bytes one logged entry becomes when its memtable is flushed: the key
+ * (escaped: a zero byte takes two) twice (the entry and, at worst, an index entry of its own), the
+ * version header and inline value, block offsets and headers, bloom bits and an object-table entry.
+ */
+function runBytesBound(dkey: Uint8Array, akey: Uint8Array, inline: number): number {
+  let zeros = 0;
+  for (let i = 0; i < dkey.length; i++) if (dkey[i] === 0) zeros++;
+  for (let i = 0; i < akey.length; i++) if (akey[i] === 0) zeros++;
+  const key = 52 + dkey.length + akey.length + zeros;
+  return 2 * key + inline + 48 + 128;
+}
+
+/** Options of `TargetStore.open`. */
+export interface TargetOptions {
+  /** Cap of the pmem metadata file (it grows up to this). Default 1 GiB. Used when creating. */
+  scmBytes?: number;
+  /** Cap of the data file. Default 64 GiB (sparse). Used when creating. */
+  dataBytes?: number;
+  /** Values up to this many bytes live in the pmem file. Default 4096. Used when creating. */
+  inlineThreshold?: number;
+  /** Bytes of each of the two log regions (default 1 MiB, 256 KiB for caps below 16 MiB). */
+  walBytes?: number;
+  /** Mapped bytes kept resident (default 32 MiB). */
+  residentBytes?: number;
+  /** Acknowledged writes also survive power loss (msync + fdatasync, group-committed). */
+  durable?: boolean;
+  /** Block I/O engine of the data file. */
+  io?: 'auto' | 'io_uring' | 'pread';
+  /** pmem access: mmap when available (default) or pread/pwrite. */
+  pmemIo?: 'auto' | 'mmap' | 'pread';
+  /** O_DIRECT for the data file (default: auto when durable, else buffered). */
+  direct?: boolean | 'auto';
+  /** Open without writing (another process may hold the target); see `refresh()`. */
+  readOnly?: boolean;
+  fault?: FaultInjector;
+  signal?: AbortSignal;
+}
+
+/** State of one container on the target. */
+export interface ContState {
+  idx: number;
+  uuid: string;
+  maxEpoch: bigint;
+  tombs: Tomb[];
+  destroyed: boolean;
+  destroyedSeq?: number;
+  aggregate?: { upTo: bigint; keep: bigint[] };
+}
+
+/** Space in use. */
+export interface TargetUsage {
+  scmUsed: number; scmTotal: number; scmFile: number; dataUsed: number; dataTotal: number;
+  runs: number; memtableBytes: number; residentWindows: number;
+}
+
+/** What open found. */
+export interface TargetOpenReport {
+  created: boolean;
+  /** Log records replayed. */
+  records: number;
+  /** A crash interrupted an append: its bytes were dropped. */
+  tornAt?: number;
+  /** Target-wide damage (the target must be rebuilt from redundancy). */
+  damage?: string;
+  /** A superblock slot failed validation (the other was used). */
+  superblockDamaged: boolean;
+  /** Milliseconds the open took. */
+  ms: number;
+}
+
+/** Batches concurrent requests into one run of `fn`: a request is served by a run that starts after it. */
+class GroupSync {
+  private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private running = false;
+  constructor(private readonly fn: () => Promise<void> | void) {}
+  request(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (!this.running) void this.loop();
+    });
+  }
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      await null;
+      while (this.waiters.length) {
+        const batch = this.waiters; this.waiters = [];
+        try { await this.fn(); for (const w of batch) w.resolve(); } catch (e) { for (const w of batch) w.reject(e); }
+      }
+    } finally { this.running = false; }
+  }
+}
+
+/** Map lower-layer failures to the store's errors (`NO_SPACE`, `IO_ERROR`). */
+export function toVosError(e: unknown, op: string): unknown {
+  if (e instanceof VosError) return e;
+  if (e instanceof CairnError) {
+    if (e.code === 'NO_SPACE' || e.code === 'READ_ONLY' || e.code === 'CLOSED' || e.code === 'INVALID_ARGUMENT') return new VosError(e.code, `${op}: ${e.message}`, e.info, { cause: e });
+    return new VosError('IO_ERROR', `${op}: ${e.message}`, e.info, { cause: e });
+  }
+  return e;
+}
+
+const yieldNow = () => new Promise<void>((r) => setImmediate(r));
+
+/** Choose the geometry of a new target. */
+export function geometryFor(opts: { scmBytes: number; dataBytes: number; inlineThreshold: number; walBytes?: number }): Geometry {
+  const cap = opts.scmBytes;
+  const wal = opts.walBytes ?? (cap >= 16 * 1024 * 1024 ? 1024 * 1024 : 256 * 1024);
+  if (!Number.isSafeInteger(wal) || wal < CHUNK_BYTES || wal % CHUNK_BYTES !== 0 || wal > 64 * 1024 * 1024) {
+    throw new VosError('INVALID_ARGUMENT', `walBytes must be a multiple of ${CHUNK_BYTES} up to 64 MiB`, { walBytes: wal });
+  }
+  const heapStart = CHUNK_BYTES + 2 * wal;
+  let seg = 1024 * 1024;
+  while (seg < heapStart + CHUNK_BYTES) seg *= 2;
+  const min = Math.ceil((heapStart + MIN_HEAP_CHUNKS * CHUNK_BYTES) / seg) * seg;
+  if (cap < min) throw new VosError('INVALID_ARGUMENT', `scmBytes ${cap} is below the smallest target (${min} bytes with ${wal}-byte log regions)`, { scmBytes: cap, min });
+  return { segmentBytes: seg, chunkBytes: CHUNK_BYTES, walBytes: wal, heapStart, maxBytes: Math.floor(cap / seg) * seg, dataBytes: opts.dataBytes, inlineThreshold: opts.inlineThreshold };
+}
+
+/** The store of one target. */
+export class TargetStore {
+  readonly conts = new Map<number, ContState>();
+  readonly byUuid = new Map<string, ContState>();
+  runs: Run[] = [];
+  active!: Memtable;
+  frozen: Memtable | undefined;
+  alloc!: BlockAllocator;
+  readonly verified = new VerifiedBlocks();
+  /** Damaged blocks found by reads and scrubs, by block offset. */
+  readonly damagedBlocks = new Map<number, BlockDamage>();
+  damage: string | undefined;
+  openReport!: TargetOpenReport;
+  nextSeq = 1;
+  private nextRunId = 1;
+  private nextContIdx = 1;
+  private sb!: Superblock;
+  private wal!: Wal;
+  private heapFree: number[] = [];
+  private pendingChunkFree: number[] = [];
+  private readonly allocsByGen = new Map<number, Array<[number, number]>>();
+  private readonly inflightAllocs = new Map<number, number>();
+  private deferredFree: Array<[number, number]> = [];
+  private activeReads = 0;
+  private ops = 0;
+  private drained: Array<() => void> = [];
+  private closed = false;
+  private flushing: Promise<void> | undefined;
+  private flushError: unknown;
+  private compacting: Promise<void> | undefined;
+  private compactAbort = false;
+  private persistedAt = 0;
+  private readonly enc = new WalEncoder();
+  private readonly commitSync: GroupSync;
+  private readonly dataSync: GroupSync;
+  private engineReason = '';
+  /** Compactions (merges) committed since open. */
+  compactions = 0;
+  /** Flushes committed since open. */
+  flushes = 0;
+
+  private constructor(
+    readonly dir: string,
+    readonly space: PmemSpace,
+    readonly dev: BlockDevice,
+    readonly geo: Geometry,
+    readonly durable: boolean,
+    readonly readOnly: boolean,
+  ) {
+    this.commitSync = new GroupSync(() => this.persistLog());
+    this.dataSync = new GroupSync(() => this.dev.sync());
+  }
+
+  /** Open the store in `dir`, creating it when absent (unless read-only). */
+  static async open(dir: string, opts: TargetOptions = {}): Promise<TargetStore> {
+    const t0 = performance.now();
+    throwIfAborted(opts.signal);
+    const scmBytes = opts.scmBytes ?? DEFAULT_TARGET_SCM_BYTES;
+    const dataBytes = opts.dataBytes ?? DEFAULT_TARGET_DATA_BYTES;
+    const inlineThreshold = opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD;
+    if (!Number.isSafeInteger(scmBytes) || scmBytes <= 0) throw new VosError('INVALID_ARGUMENT', 'scmBytes must be a positive integer', { scmBytes });
+    if (!Number.isSafeInteger(dataBytes) || dataBytes < DATA_BLOCK || dataBytes % DATA_BLOCK !== 0) throw new VosError('INVALID_ARGUMENT', `dataBytes must be a positive multiple of ${DATA_BLOCK}`, { dataBytes });
+    if (!Number.isSafeInteger(inlineThreshold) || inlineThreshold < 0 || inlineThreshold > MAX_INLINE_THRESHOLD) throw new VosError('INVALID_ARGUMENT', `inlineThreshold must be in [0, ${MAX_INLINE_THRESHOLD}]`, { inlineThreshold });
+    await initXxhash();
+    const readOnly = opts.readOnly === true;
+    if (!readOnly) {
+      try { fs.mkdirSync(dir, { recursive: true }); } catch (e) { throw new VosError('IO_ERROR', `cannot create target directory ${dir}`, { dir }, { cause: e }); }
+    }
+    const scmPath = path.join(dir, SCM_FILE);
+    const existing = readSuperblocks(scmPath);
+    let geo: Geometry;
+    let sb: Superblock | undefined;
+    let slotDamaged = false;
+    if (existing.kind === 'old') throw new VosError('FORMAT_VERSION', `target ${dir} holds a store of an older Cairn format (one store per container); this build reads format 3: copy the data out with the Cairn version that wrote it and into a new pool`, { dir });
+    if (existing.kind === 'found') { sb = existing.sb; geo = sb.geo; slotDamaged = existing.slotDamaged; }
+    else if (existing.kind === 'damaged') throw new VosError('CORRUPTED', `target ${dir}: no valid superblock (${existing.why}); the target must be rebuilt`, { dir, whole: true });
+    else {
+      if (readOnly) throw new VosError('NOT_FOUND', `no target store in ${dir}`, { dir });
+      geo = geometryFor({ scmBytes, dataBytes, inlineThreshold, walBytes: opts.walBytes });
+    }
+    let space: PmemSpace;
+    try {
+      space = PmemSpace.open(scmPath, {
+        segmentBytes: geo.segmentBytes, initialBytes: geo.segmentBytes, maxBytes: geo.maxBytes, readOnly, create: !readOnly,
+        io: opts.pmemIo, residentBytes: opts.residentBytes, fault: opts.fault,
+      });
+    } catch (e) { throw toVosError(e, 'open'); }
+    let dev: BlockDevice;
+    let engineReason: string | undefined;
+    try {
+      const direct = opts.direct ?? (opts.durable ? 'auto' : false);
+      const io = opts.io ?? 'auto';
+      const devIo = io === 'auto' && direct === false ? 'pread' : io;
+      dev = await openBlockDevice(path.join(dir, DATA_FILE), { size: geo.dataBytes, io: devIo, direct, fault: opts.fault, create: !readOnly });
+      if (devIo !== io) engineReason = 'pread: buffered data file, thread-pool writes overlap checksumming (faster here than buffered io_uring)';
+    } catch (e) {
+      space.close();
+      throw toVosError(e, 'open');
+    }
+    const t = new TargetStore(dir, space, dev, geo, opts.durable ?? false, readOnly);
+    t.engineReason = engineReason ?? dev.engineReason;
+    try {
+      if (!sb) t.create();
+      else t.load(sb);
+      t.openReport.superblockDamaged = slotDamaged;
+      t.openReport.ms = performance.now() - t0;
+    } catch (e) {
+      await dev.close().catch(() => undefined);
+      space.close();
+      throw toVosError(e, 'open');
+    }
+    return t;
+  }
+
+  /** The block I/O engine of the data file, and why. */
+  get ioEngine(): 'io_uring' | 'pread' { return this.dev.engine; }
+  get ioEngineReason(): string { return this.engineReason; }
+  /** pmem access engine (mmap or pread) and why. */
+  get pmemEngine(): string { return `${this.space.engine}: ${this.space.engineReason}`; }
+  get inlineThreshold(): number { return this.geo.inlineThreshold; }
+
+  // ------------------------------------------------------------------ create / load
+
+  private create(): void {
+    this.alloc = new BlockAllocator(this.geo.dataBytes, DATA_BLOCK);
+    this.initHeap(new Set());
+    this.wal = Wal.create(this.space, this.walGeometry(), 1, 1);
+    this.active = new Memtable(1);
+    this.sb = { gen: 0, geo: this.geo, walFlushedGen: 0, copies: [{ len: 0, csum: 0n, chunks: [] }, { len: 0, csum: 0n, chunks: [] }] };
+    this.commitManifest([], [], 0, []);
+    // the second slot too: either one alone opens the target
+    this.space.write(SB_SLOT_BYTES * ((this.sb.gen + 1) % 2), encodeSuperblock(this.sb));
+    if (this.durable) this.space.persist(0, 2 * SB_SLOT_BYTES);
+    this.openReport = { created: true, records: 0, superblockDamaged: false, ms: 0 };
+  }
+
+  private walGeometry() {
+    return { regions: [CHUNK_BYTES, CHUNK_BYTES + this.geo.walBytes] as [number, number], regionBytes: this.geo.walBytes, slots: TAIL_SLOTS_OFFSET };
+  }
+
+  /** Read the manifest of `sb`, open its runs, replay the log. */
+  private load(sb: Superblock): void {
+    this.sb = sb;
+    const m = this.readManifest(sb);
+    this.applyManifest(m);
+    const { wal, replay } = Wal.open(this.space, this.walGeometry(), sb.walFlushedGen, this.readOnly);
+    this.wal = wal;
+    const mt = new Memtable(wal.activeGen);
+    let damage = replay.damage;
+    let lastSeq = 0;
+    for (const r of replay.records) {
+      const why = this.replayRecord(mt, r);
+      if (why) { damage ??= why; continue; }
+      lastSeq = r.seq;
+    }
+    this.nextSeq = Math.max(this.nextSeq, lastSeq + 1);
+    this.openReport = { created: false, records: replay.records.length, tornAt: replay.tornAt, superblockDamaged: false, ms: 0 };
+    if (damage) this.markDamaged(damage);
+    // (a newest region the manifest already counts as flushed means a crash came between a recovery's
+    // commit and its fresh log: appending there would be skipped by the next open, so start a log too)
+    if (this.readOnly || (replay.records.length === 0 && wal.frozenGen === undefined && wal.activeGen > sb.walFlushedGen)) {
+      this.active = mt;
+      return;
+    }
+    // Recovery: write what the log held as a run, then start a clean log.
+    const flushedTo = Math.max(wal.activeGen, sb.walFlushedGen);
+    this.active = new Memtable(flushedTo + 1);
+    const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
+    const freed: Array<[number, number]> = [];
+    writeMergedSync(memtableEntries(mt, (loc, len) => this.space.read(loc, len)), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
+    const meta = w.finish();
+    this.commitManifest(meta ? [meta] : [], [], flushedTo, freed);
+    this.wal = Wal.create(this.space, this.walGeometry(), flushedTo + 1, this.nextSeq);
+    this.allocsByGen.clear();
+  }
+
+  /** Re-read the state another process wrote (read-only opens): commits up to now become visible. */
+  async refresh(): Promise<void> {
+    assert(this.readOnly, 'refresh is for read-only opens');
+    this.space.refresh();
+    const found = readSuperblocks(path.join(this.dir, SCM_FILE));
+    if (found.kind !== 'found') throw new VosError('CORRUPTED', `target ${this.dir}: superblock unreadable on refresh`, { dir: this.dir });
+    this.conts.clear(); this.byUuid.clear(); this.runs = []; this.verified.forgetRange(0, Number.MAX_SAFE_INTEGER);
+    this.load(found.sb);
+  }
+
+  private readManifest(sb: Superblock): Manifest {
+    const errors: string[] = [];
+    for (const c of sb.copies) {
+      try {
+        const parts: Uint8Array[] = [];
+        let left = c.len;
+        for (const ch of c.chunks) { const n = Math.min(left, this.geo.chunkBytes); parts.push(this.space.read(ch, n)); left -= n; }
+        if (left !== 0) throw new Error('manifest chunks too short');
+        return decodeManifest(Buffer.concat(parts), c.csum);
+      } catch (e) { errors.push((e as Error).message); }
+    }
+    throw new VosError('CORRUPTED', `target ${this.dir}: both manifest copies are damaged (${errors.join('; ')}); the target must be rebuilt`, { dir: this.dir, whole: true });
+  }
+
+  private applyManifest(m: Manifest): void {
+    this.nextSeq = m.nextSeq; this.nextRunId = m.nextRunId; this.nextContIdx = m.nextContIdx;
+    for (const c of m.containers) {
+      const st: ContState = { idx: c.idx, uuid: c.uuid, maxEpoch: BigInt(c.maxEpoch), tombs: c.tombs.map((t) => ({ after: BigInt(t.after), upTo: BigInt(t.upTo), seq: t.seq })), destroyed: c.destroyed === true };
+      this.conts.set(st.idx, st);
+      if (!st.destroyed) this.byUuid.set(st.uuid, st);
+    }
+    const used = new Set<number>();
+    for (const j of m.runs) {
+      const meta = runMetaFromJson(j);
+      for (const ch of meta.chunks) used.add(ch);
+      this.runs.push(new Run(this.space, meta, this.verified));
+    }
+    for (const c of this.sb.copies) for (const ch of c.chunks) used.add(ch);
+    this.initHeap(used);
+    try {
+      this.alloc = BlockAllocator.fromFree(m.data.total, DATA_BLOCK, m.data.free);
+    } catch (e) {
+      throw new VosError('CORRUPTED', `target ${this.dir}: data free list in the manifest is inconsistent`, { dir: this.dir, whole: true }, { cause: e });
+    }
+    if ((m as { damaged?: string }).damaged) this.damage = (m as { damaged?: string }).damaged;
+  }
+
+  /** Apply one replayed record; returns a reason when it cannot be applied (damage). */
+  private replayRecord(mt: Memtable, r: WalRecord): string | undefined {
+    switch (r.type) {
+      case WalType.ContCreate: {
+        const st: ContState = { idx: r.cont, uuid: r.uuid!, maxEpoch: 0n, tombs: [], destroyed: false };
+        this.conts.set(r.cont, st); this.byUuid.set(st.uuid, st);
+        this.nextContIdx = Math.max(this.nextContIdx, r.cont + 1);
+        return undefined;
+      }
+      case WalType.ContDestroy: {
+        const st = this.conts.get(r.cont);
+        if (st) { st.destroyed = true; st.destroyedSeq = r.seq; this.byUuid.delete(st.uuid); }
+        return undefined;
+      }
+      case WalType.Discard: {
+        const st = this.conts.get(r.cont);
+        if (!st) return `log record ${r.seq} names unknown container ${r.cont}`;
+        this.applyDiscard(st, r.epoch, r.upTo!, r.seq);
+        return undefined;
+      }
+      case WalType.Punch: {
+        const st = this.conts.get(r.cont);
+        if (!st) return `log record ${r.seq} names unknown container ${r.cont}`;
+        const p = r.punch!;
+        mt.addPunch(r.cont, p.oid, p.level, p.dkey, p.akey, { epoch: r.epoch, seq: r.seq }, r.length);
+        if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
+        return undefined;
+      }
+      case WalType.UpdateSingle:
+      case WalType.UpdateArray: {
+        const st = this.conts.get(r.cont);
+        if (!st) return `log record ${r.seq} names unknown container ${r.cont}`;
+        const u = r.update!;
+        const isArray = r.type === WalType.UpdateArray;
+        if (u.where === Where.Block) {
+          if (u.blockOffset % DATA_BLOCK !== 0 || u.alloc % DATA_BLOCK !== 0 || u.blockOffset + u.alloc > this.geo.dataBytes || !this.alloc.isFree(u.blockOffset, u.alloc)) {
+            return `log record ${r.seq} references data extent ${u.blockOffset}+${u.alloc} that is not free`;
+          }
+          this.alloc.reserve(u.blockOffset, u.alloc);
+          this.noteAlloc(this.wal?.activeGen ?? 0, u.blockOffset, u.alloc);
+        }
+        mt.addVersion(r.cont, u.oid, u.dkey, u.akey, {
+          epoch: r.epoch, seq: r.seq, csum: u.csum, len: u.dataLen, where: u.where,
+          loc: u.where === Where.Wal ? r.inlineOffset! : u.blockOffset, alloc: u.where === Where.Block ? u.alloc : 0,
+          index: isArray ? u.index : 0, count: isArray ? u.count : 0, recordSize: isArray ? u.recordSize : 0,
+        }, r.length);
+        if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
+        return undefined;
+      }
+      default:
+        return `unknown log record type ${r.type}`;
+    }
+  }
+
+  /** Record target-wide damage (persisted with the next manifest). */
+  markDamaged(why: string): void {
+    if (!this.damage) this.damage = why;
+  }
+
+  // ------------------------------------------------------------------ heap of chunks
+
+  private initHeap(used: Set<number>): void {
+    this.heapFree = [];
+    for (let off = this.space.size - this.geo.chunkBytes; off >= this.geo.heapStart; off -= this.geo.chunkBytes) {
+      if (!used.has(off)) this.heapFree.push(off);
+    }
+  }
+
+  /**
+   * A chunk source for run writers. `reserved`: merges, which must leave the flush-and-commit
+   * reserve alone (a merge that would dip into it fails `NO_SPACE` and is retried later).
+   */
+  private heap(reserved = false): { allocChunk(): number; chunkBytes: number } {
+    return {
+      chunkBytes: this.geo.chunkBytes,
+      allocChunk: () => {
+        if (reserved && !this.ensureChunks(this.flushReserve(0) + 1)) {
+          throw new VosError('NO_SPACE', 'no metadata space for a merge beyond the flush reserve', { cap: this.geo.maxBytes, freeChunks: this.heapFree.length });
+        }
+        if (this.heapFree.length === 0) this.growHeap();
+        const off = this.heapFree.pop()!;
+        this.verified.forgetRange(off, this.geo.chunkBytes);
+        return off;
+      },
+    };
+  }
+
+  /** Grow the file by one segment; its chunks join the free heap (`NO_SPACE` at the cap or on a full filesystem). */
+  private growHeap(): void {
+    const from = this.space.size;
+    this.space.grow(from + this.geo.segmentBytes);
+    for (let off = this.space.size - this.geo.chunkBytes; off >= from; off -= this.geo.chunkBytes) this.heapFree.push(off);
+  }
+
+  /** Heap chunks a run of `bytes` entry bytes can take (a block never spans chunks; one partial chunk at the end). */
+  private runChunks(bytes: number): number {
+    if (bytes <= 0) return 0;
+    const usable = this.geo.chunkBytes - (2 * 4096 + this.geo.inlineThreshold + 4 * 4096 + 256);
+    return Math.ceil(bytes / usable) + 1;
+  }
+
+  /** Chunks two manifest commits take (both copies, with room for the manifest to grow). */
+  private commitReserve(): number {
+    return 4 * (Math.ceil(this.sb.copies[0].len / this.geo.chunkBytes) + 1);
+  }
+
+  /** Free chunks that flushing both memtables plus `extraBytes` of entries, and committing, can take. */
+  private flushReserve(extraBytes: number): number {
+    return this.runChunks(this.active.runBound + extraBytes) + this.runChunks(this.frozen?.runBound ?? 0) + this.commitReserve();
+  }
+
+  /**
+   * Make `need` heap chunks free: grow the file by segments up to its cap (allocated for real, so a
+   * full filesystem shows here and never in a flush or at open), or commit once to release chunks
+   * the last commit left pending. False when the cap is reached.
+   */
+  private ensureChunks(need: number): boolean {
+    while (this.heapFree.length < need) {
+      if (this.space.size + this.geo.segmentBytes <= this.geo.maxBytes) { this.growHeap(); continue; }
+      if (this.pendingChunkFree.length > 2 * this.sb.copies[0].chunks.length + 2) { this.commitManifest([], [], this.sb.walFlushedGen, []); continue; }
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Admission of a log record that becomes `bound` run bytes: refused with `NO_SPACE` unless the heap
+   * can flush everything logged (with it) and commit, so flushes and recovery at open never run out
+   * of space. Updates also leave `MERGE_HEADROOM_CHUNKS`, for a punch + aggregate to merge into.
+   */
+  private admit(bound: number, update: boolean): void {
+    const need = this.flushReserve(bound) + (update ? MERGE_HEADROOM_CHUNKS : 0);
+    if (!this.ensureChunks(need)) {
+      throw new VosError('NO_SPACE', `metadata file at its cap of ${this.geo.maxBytes} bytes: punch and aggregate, or discard, to free space`, { cap: this.geo.maxBytes, needChunks: need, freeChunks: this.heapFree.length });
+    }
+  }
+
+  // ------------------------------------------------------------------ manifest commit
+
+  private rules(cont: number): ContainerRules | undefined {
+    const st = this.conts.get(cont);
+    return st && { destroyed: st.destroyed, tombs: st.tombs, aggregate: st.aggregate };
+  }
+
+  private buildManifest(walFlushedGen: number): Manifest {
+    const containers: ManifestContainer[] = [...this.conts.values()].map((c) => ({
+      idx: c.idx, uuid: c.uuid, maxEpoch: c.maxEpoch.toString(), tombs: c.tombs.map((t) => ({ after: t.after.toString(), upTo: t.upTo.toString(), seq: t.seq })),
+      ...(c.destroyed ? { destroyed: true } : {}),
+    }));
+    // Extents allocated by log records not yet in runs, or by writes still in flight, are free in
+    // the persistent state (a replay re-allocates the logged ones); frees not yet released are free too.
+    const extra: Array<[number, number]> = [...this.deferredFree, ...this.inflightAllocs.entries()];
+    for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) extra.push(...list);
+    const m: Manifest = {
+      version: 1, nextSeq: this.nextSeq, nextRunId: this.nextRunId, nextContIdx: this.nextContIdx, walFlushedGen,
+      containers, runs: this.runs.map((r) => runMetaToJson(r.meta)), data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra) },
+    };
+    if (this.damage) (m as Manifest & { damaged?: string }).damaged = this.damage;
+    return m;
+  }
+
+  /**
+   * Make a new state the state of record: add `add` runs, drop `remove` runs, note the log
+   * generation now held in runs, and release data extents of dropped versions. Writes both manifest
+   * copies into fresh chunks, then one superblock slot (the commit point).
+   */
+  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData: Array<[number, number]>): void {
+    for (const meta of add) this.runs.push(new Run(this.space, meta, this.verified));
+    const gone = new Set(remove);
+    this.runs = this.runs.filter((r) => !gone.has(r));
+    for (const r of remove) r.retired = true;
+    // freed data extents: free in the manifest being written, released in memory after the commit
+    this.deferredFree.push(...freedData);
+    const m = this.buildManifest(walFlushedGen);
+    const { blob, csum } = encodeManifest(m);
+    const per = this.geo.chunkBytes;
+    const nChunks = Math.ceil(blob.length / per);
+    if (nChunks > MAX_MANIFEST_CHUNKS) throw new VosError('NO_SPACE', 'manifest larger than a superblock can describe', { bytes: blob.length });
+    const heap = this.heap();
+    const copies = [0, 1].map(() => {
+      const chunks: number[] = [];
+      for (let i = 0; i < nChunks; i++) {
+        const ch = heap.allocChunk();
+        chunks.push(ch);
+        const part = blob.subarray(i * per, Math.min(blob.length, (i + 1) * per));
+        this.space.write(ch, part);
+        if (this.durable) this.space.persist(ch, part.length);
+      }
+      return { len: blob.length, csum, chunks };
+    }) as Superblock['copies'];
+    if (this.durable) for (const meta of add) for (const ch of meta.chunks) this.space.persist(ch, this.geo.chunkBytes);
+    const old = this.sb;
+    const next: Superblock = { gen: old.gen + 1, geo: this.geo, walFlushedGen, copies };
+    const slot = (next.gen % 2) * SB_SLOT_BYTES;
+    this.space.write(slot, encodeSuperblock(next));
+    if (this.durable) this.space.persist(slot, SB_SLOT_BYTES);
+    this.sb = next;
+    // chunks the previous state used are reused only after the next commit (the other slot still names them)
+    const release = this.pendingChunkFree;
+    this.pendingChunkFree = [];
+    for (const c of old.copies) this.pendingChunkFree.push(...c.chunks);
+    for (const r of remove) if (r.pins === 0) this.pendingChunkFree.push(...r.meta.chunks);
+    this.heapFree.push(...release);
+    for (const [gen] of this.allocsByGen) if (gen <= walFlushedGen) this.allocsByGen.delete(gen);
+    this.reclaim();
+  }
+
+  // ------------------------------------------------------------------ log, memtable, flush
+
+  /** Count an allocation made by a record of log generation `gen` (free in manifests until flushed). */
+  private noteAlloc(gen: number, off: number, len: number): void {
+    let l = this.allocsByGen.get(gen);
+    if (!l) { l = []; this.allocsByGen.set(gen, l); }
+    l.push([off, len]);
+  }
+
+  /** Wait until a record of `len` bytes fits the active log region (rotating and flushing as needed). */
+  private async makeRoom(len: number): Promise<void> {
+    for (let spins = 0; !this.wal.fits(len); spins++) {
+      assert(spins < 1000, 'log room never appeared', { len });
+      if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'update'); }
+      if (this.flushing) { await this.flushing.catch(() => undefined); continue; }
+      if (this.frozen) { this.startFlush(); continue; }
+      this.rotate();
+    }
+  }
+
+  /** Freeze the active memtable and log region; flush in the background. */
+  private rotate(): void {
+    assert(this.frozen === undefined && this.wal.canRotate, 'rotate with a frozen memtable pending');
+    this.wal.rotate(this.nextSeq);
+    this.frozen = this.active;
+    this.active = new Memtable(this.wal.activeGen);
+    this.startFlush();
+  }
+
+  private startFlush(): void {
+    if (this.flushing || !this.frozen) return;
+    const mt = this.frozen;
+    this.flushing = this.flushMemtable(mt).then(
+      () => { this.flushing = undefined; },
+      (e) => { this.flushing = undefined; this.flushError = e; },
+    );
+  }
+
+  private async flushMemtable(mt: Memtable): Promise<void> {
+    const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
+    const freed: Array<[number, number]> = [];
+    try {
+      await writeMergedAsync(memtableEntries(mt, (loc, len) => this.space.read(loc, len)), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() }, () => false);
+      const meta = w.finish();
+      this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
+    } catch (e) {
+      this.heapFree.push(...w.allocated);
+      throw e;
+    }
+    this.wal.flushed(mt.gen);
+    if (this.frozen === mt) this.frozen = undefined;
+    this.flushes++;
+    this.scheduleCompaction();
+  }
+
+  /** Start a rotation in the background when the log region is filling up. */
+  private maybeRotate(): void {
+    if (this.frozen || this.flushing || this.closed || this.wal.used < ROTATE_AT * this.geo.walBytes) return;
+    this.rotate();
+  }
+
+  /** Write everything in the memtables into runs (aggregate, close). */
+  async flushAll(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.frozen) { this.startFlush(); await this.flushing; }
+    if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
+    if (this.active.records > 0) { this.rotate(); await this.flushing; }
+    if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
+  }
+
+  // ------------------------------------------------------------------ compaction
+
+  private scheduleCompaction(): void {
+    if (this.compacting || this.closed) return;
+    const byLevel = new Map<number, Run[]>();
+    for (const r of this.runs) { const l = byLevel.get(r.meta.level) ?? []; l.push(r); byLevel.set(r.meta.level, l); }
+    const tombs = [...this.conts.values()].some((c) => c.tombs.length > MAX_TOMBS || c.destroyed);
+    const covers = this.memFloorSeq();
+    // a full merge forgets only discards and destroys older than everything still in a memtable
+    const clears = [...this.conts.values()].some((c) => (c.destroyed && (c.destroyedSeq ?? 0) < covers) || (c.tombs.length > MAX_TOMBS && c.tombs.some((t) => t.seq < covers)));
+    let pick: Run[] | undefined;
+    let full = false;
+    if (tombs && this.runs.length > 0 && !this.frozen && clears) { pick = this.runs.slice(); full = true; }
+    else if (tombs && this.runs.length > 0 && !this.frozen && !this.flushing && this.active.records > 0) { this.rotate(); return; } // flush first: its end schedules again
+    else for (const [, rs] of [...byLevel].sort((a, b) => a[0] - b[0])) if (rs.length >= MERGE_FANIN) { pick = rs.slice(0, MERGE_FANIN); break; }
+    if (!pick) return;
+    const inputs = pick;
+    this.compacting = this.merge(inputs, full, covers).then(
+      () => { this.compacting = undefined; this.scheduleCompaction(); },
+      (e) => { this.compacting = undefined; if (!(e instanceof CompactionAborted) && (e as CairnError).code !== 'NO_SPACE') process.emitWarning(`cairn: compaction of ${this.dir} failed: ${(e as Error).message}`); }, // near the cap a merge waits for space
+    );
+  }
+
+  /** Sequence numbers below this are in runs only (not in a memtable): what a full merge may settle for good. */
+  private memFloorSeq(): number {
+    return Math.min(this.nextSeq, this.active.minSeq, this.frozen?.minSeq ?? Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * Merge `inputs` into one run. `full`: every run takes part and nothing older sits in a memtable
+   * below `coversSeq`, so punches, discards and destroyed containers older than it go for good.
+   */
+  private async merge(inputs: Run[], full: boolean, coversSeq: number, stats = new Map<number, MergeStats>()): Promise<void> {
+    for (const r of inputs) r.pins++;
+    const level = Math.max(...inputs.map((r) => r.meta.level)) + 1;
+    const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, level);
+    const freed: Array<[number, number]> = [];
+    try {
+      await writeMergedAsync(mergeSources(inputs.map((r) => runEntries(r))), w, { rules: (c) => this.rules(c), full, freed, stats }, () => this.compactAbort);
+      const meta = w.finish();
+      for (const r of inputs) r.pins--;
+      this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
+      if (full) {
+        for (const c of this.conts.values()) c.tombs = c.tombs.filter((t) => t.seq >= coversSeq);
+        for (const [idx, c] of [...this.conts]) if (c.destroyed && (c.destroyedSeq ?? 0) < coversSeq) this.conts.delete(idx);
+      }
+      this.compactions++;
+    } catch (e) {
+      for (const r of inputs) if (r.pins > 0) r.pins--;
+      this.heapFree.push(...w.allocated);
+      throw e;
+    }
+  }
+
+  /**
+   * Aggregate container `cont`: flush the memtables, then merge every run applying the policy.
+   * Returns what was removed.
+   */
+  async aggregateContainer(st: ContState, upTo: bigint, keep: bigint[]): Promise<MergeStats & { scmBytesFreed: number }> {
+    await this.flushAll();
+    while (this.compacting) await this.compacting;
+    const coversSeq = this.memFloorSeq();
+    const before = this.runs.reduce((s, r) => s + r.meta.bytes, 0);
+    const stats = new Map<number, MergeStats>();
+    st.aggregate = { upTo, keep };
+    try {
+      if (this.runs.length > 0) {
+        const p = this.merge(this.runs.slice(), true, coversSeq, stats);
+        this.compacting = p.finally(() => { this.compacting = undefined; });
+        await p;
+      }
+    } finally {
+      st.aggregate = undefined;
+    }
+    const after = this.runs.reduce((s, r) => s + r.meta.bytes, 0);
+    const s = stats.get(st.idx) ?? { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 };
+    return { ...s, scmBytesFreed: Math.max(0, before - after) };
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  enter(): void {
+    if (this.closed) throw new VosError('CLOSED', 'target is closed', { dir: this.dir });
+    this.ops++;
+  }
+
+  leave(): void {
+    if (--this.ops === 0 && this.drained.length) { const d = this.drained; this.drained = []; for (const f of d) f(); }
+  }
+
+  private checkWritable(): void {
+    if (this.readOnly) throw new VosError('READ_ONLY', 'target opened read-only', { dir: this.dir });
+  }
+
+  /** Register a container (idempotent); returns its state. */
+  async createContainer(uuid: string): Promise<ContState> {
+    const have = this.byUuid.get(uuid);
+    if (have) return have;
+    this.checkWritable();
+    const idx = this.nextContIdx++;
+    const len = 40 + Buffer.byteLength(uuid) + 16;
+    while (!this.wal.fits(len)) await this.makeRoom(len);
+    const again = this.byUuid.get(uuid);
+    if (again) return again;
+    try { this.admit(0, false); this.wal.append(this.enc.container(WalType.ContCreate, this.wal.stamp, idx, uuid)); } catch (e) { throw toVosError(e, 'create container'); }
+    this.nextSeq++;
+    const st: ContState = { idx, uuid, maxEpoch: 0n, tombs: [], destroyed: false };
+    this.conts.set(idx, st); this.byUuid.set(uuid, st);
+    if (this.durable) await this.commitSync.request();
+    return st;
+  }
+
+  /** Forget a container: its space is reclaimed by the next full merge. */
+  async destroyContainer(uuid: string): Promise<void> {
+    const st = this.byUuid.get(uuid);
+    if (!st) return;
+    this.checkWritable();
+    while (!this.wal.fits(64)) await this.makeRoom(64);
+    try { this.admit(0, false); this.wal.append(this.enc.container(WalType.ContDestroy, this.wal.stamp, st.idx, uuid)); } catch (e) { throw toVosError(e, 'destroy container'); }
+    st.destroyed = true; st.destroyedSeq = this.nextSeq++;
+    this.byUuid.delete(uuid);
+    if (this.durable) await this.commitSync.request();
+    this.scheduleCompaction();
+  }
+
+  /** Store a value in the data file; returns where. */
+  async writeData(value: Uint8Array): Promise<{ loc: number; alloc: number }> {
+    const n = Math.max(DATA_BLOCK, Math.ceil(value.length / DATA_BLOCK) * DATA_BLOCK);
+    let off = this.alloc.alloc(n);
+    if (off < 0) { this.reclaim(); off = this.alloc.alloc(n); }
+    if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: n, used: this.alloc.used, total: this.alloc.total });
+    this.inflightAllocs.set(off, n);
+    try {
+      let buf = value;
+      if (value.length !== n) { buf = this.dev.allocAligned(n); buf.set(value); }
+      await this.dev.write(off, buf);
+      if (this.durable) await this.dataSync.request();
+    } catch (e) {
+      this.inflightAllocs.delete(off);
+      this.alloc.release(off, n);
+      throw toVosError(e, 'update');
+    }
+    return { loc: off, alloc: n };
+  }
+
+  /** Append an update record and apply it. */
+  async logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
+    this.checkWritable();
+    let where: Where.Wal | Where.Block = Where.Wal;
+    let loc = 0; let alloc = 0;
+    let csum: bigint;
+    if (value.length > this.geo.inlineThreshold) {
+      const written = this.writeData(value);
+      try { csum = xxh64(value, CSUM_SEED); } finally { ({ loc, alloc } = await written); }
+      where = Where.Block;
+    } else {
+      csum = xxh64(value, CSUM_SEED);
+    }
+    const inline = where === Where.Wal ? value : undefined;
+    try {
+      while (!this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0))) await this.makeRoom(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0));
+    } catch (e) {
+      if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
+      throw e;
+    }
+    // synchronous from here: append, then apply
+    const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx, {
+      oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: loc, alloc,
+    }, inline);
+    const bound = runBytesBound(dkey, akey, inline?.length ?? 0);
+    let at: number;
+    try {
+      this.admit(bound, true);
+      at = this.wal.append(rec);
+    } catch (e) {
+      if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
+      throw toVosError(e, 'update');
+    }
+    this.active.runBound += bound;
+    const seq = this.nextSeq++;
+    if (where === Where.Block) { this.inflightAllocs.delete(loc); this.noteAlloc(this.wal.activeGen, loc, alloc); }
+    else loc = at + WalEncoder.inlineOffset(dkey.length, akey.length);
+    this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length);
+    if (epoch > st.maxEpoch) st.maxEpoch = epoch;
+    this.maybeRotate();
+    if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
+  }
+
+  /** Append a punch record and apply it. */
+  async logPunch(st: ContState, level: 0 | 1 | 2, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<void> {
+    this.checkWritable();
+    while (!this.wal.fits(80 + dkey.length + akey.length)) await this.makeRoom(80 + dkey.length + akey.length);
+    const rec = this.enc.punch(this.wal.stamp, epoch, st.idx, { oid, level, dkey, akey });
+    const bound = runBytesBound(dkey, akey, 0);
+    try { this.admit(bound, false); this.wal.append(rec); } catch (e) { throw toVosError(e, 'punch'); }
+    this.active.runBound += bound;
+    const seq = this.nextSeq++;
+    this.active.addPunch(st.idx, oid, level, dkey, akey, { epoch, seq }, rec.length);
+    if (epoch > st.maxEpoch) st.maxEpoch = epoch;
+    this.maybeRotate();
+    if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'punch'); });
+  }
+
+  /** Append a discard of epochs (after, upTo] of a container. */
+  async logDiscard(st: ContState, after: bigint, upTo: bigint): Promise<void> {
+    this.checkWritable();
+    while (!this.wal.fits(64)) await this.makeRoom(64);
+    try { this.admit(0, false); this.wal.append(this.enc.discard(this.wal.stamp, st.idx, after, upTo)); } catch (e) { throw toVosError(e, 'discard'); }
+    this.applyDiscard(st, after, upTo, this.nextSeq++);
+    if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'discard'); });
+    if (st.tombs.length > MAX_TOMBS) this.scheduleCompaction();
+  }
+
+  private applyDiscard(st: ContState, after: bigint, upTo: bigint, seq: number): void {
+    st.tombs.push({ after, upTo, seq });
+    if (st.maxEpoch > after && st.maxEpoch <= upTo) st.maxEpoch = after;
+  }
+
+  /** msync log bytes appended since the last flush (durable mode, group-committed). */
+  private persistLog(): void {
+    this.wal.persist(this.persistedAt);
+    this.persistedAt = this.wal.tail;
+  }
+
+  /** Make everything acknowledged so far durable against power loss. */
+  async flush(): Promise<void> {
+    this.enter();
+    try {
+      await this.dev.sync();
+      if (!this.readOnly) this.persistLog();
+    } catch (e) {
+      throw toVosError(e, 'flush');
+    } finally {
+      this.leave();
+    }
+  }
+
+  // ------------------------------------------------------------------ reads of values
+
+  /** Read and verify a version's bytes; `CHECKSUM_MISMATCH` names it. */
+  async readValue(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    if (v.where === Where.Run) bytes = v.inline!;
+    else if (v.where === Where.Wal) bytes = this.space.read(v.loc, v.len);
+    else {
+      this.activeReads++;
+      try {
+        const buf = await this.dev.read(v.loc, v.alloc);
+        bytes = buf.subarray(0, v.len);
+      } catch (e) {
+        throw toVosError(e, 'fetch');
+      } finally {
+        this.activeReads--;
+        this.reclaim();
+      }
+    }
+    if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+    return v.where === Where.Run ? bytes.slice() : bytes;
+  }
+
+  /** Release deferred data frees once no read that could see them is in flight. */
+  private reclaim(): void {
+    if (this.activeReads > 0 || this.deferredFree.length === 0) return;
+    for (const [off, n] of this.deferredFree) this.alloc.release(off, n);
+    this.deferredFree = [];
+  }
+
+  /** Throw when the target is damaged as a whole (reads must go to redundancy). */
+  checkIntact(): void {
+    if (this.damage) throw new VosError('CORRUPTED', `target ${this.dir} is damaged: ${this.damage}`, { dir: this.dir, whole: true, reason: this.damage });
+  }
+
+  /** Remember a damaged block a read ran into (for scrub and repair). */
+  noteDamage(e: unknown): void {
+    const info = (e as { info?: Partial<BlockDamage> }).info;
+    if (e instanceof VosError && e.code === 'CORRUPTED' && info && typeof info.block === 'number' && typeof info.run === 'number') {
+      this.damagedBlocks.set(info.block, info as BlockDamage);
+    }
+  }
+
+  // ------------------------------------------------------------------ scrub and heal
+
+  /**
+   * Verify every block of every run and every value (log, runs, data file). Returns damaged blocks
+   * (with the key range each covers) and bad values (with their keys).
+   */
+  async scrub(opts: { signal?: AbortSignal; onValue?: (ok: boolean, where: string, info: Record<string, unknown>) => void } = {}): Promise<{ blocks: BlockDamage[]; values: Array<Record<string, unknown>>; checked: number; bytes: number; whole?: string }> {
+    this.enter();
+    const runs = this.runs.slice();
+    for (const r of runs) r.pins++;
+    try {
+      const out = { blocks: [] as BlockDamage[], values: [] as Array<Record<string, unknown>>, checked: 0, bytes: 0, ...(this.damage ? { whole: this.damage } : {}) };
+      let n = 0;
+      const check = async (v: import('./memtable.js').MemVersion, info: () => Record<string, unknown>) => {
+        out.checked++; out.bytes += v.len;
+        try { await this.readValue(v, info); } catch (e) { out.values.push({ ...info(), reason: (e as CairnError).code ?? String(e) }); }
+      };
+      for (const r of runs) {
+        for (const b of r.blocks()) {
+          throwIfAborted(opts.signal);
+          if (++n % 64 === 0) await yieldNow();
+          try {
+            this.verified.forgetRange(b.ref.off, 1);
+            r.block(b.ref, b.kind, b.damage);
+          } catch (e) {
+            const d = (e as { info?: BlockDamage }).info ?? b.damage();
+            out.blocks.push(d); this.damagedBlocks.set(d.block, d);
+            continue;
+          }
+          if (b.kind !== BlockKind.Data) continue;
+          // values of the entries in this block
+          const { entries } = blockEntries(r, b.ref);
+          for (const e of entries) {
+            if (e.version) await check(e.version, () => ({ run: r.meta.id, key: Buffer.from(e.key).toString('hex') }));
+          }
+        }
+      }
+      for (const mt of [this.frozen, this.active]) {
+        if (!mt) continue;
+        for (const [cont, mc] of mt.conts) for (const o of mc.objects.values()) for (const d of o.dkeys.values()) for (const a of d.akeys.values()) {
+          for (const v of [...a.singles, ...a.extents]) {
+            if (++n % 256 === 0) await yieldNow();
+            await check(v, () => ({ cont, oid: o.oid.toString(16), dkey: Buffer.from(d.key).toString('hex'), akey: Buffer.from(a.key).toString('hex'), epoch: v.epoch.toString() }));
+          }
+        }
+      }
+      return out;
+    } finally {
+      // a run retired while pinned gives its chunks back now (they go with the next commit)
+      for (const r of runs) if (--r.pins === 0 && r.retired) this.pendingChunkFree.push(...r.meta.chunks);
+      this.leave();
+    }
+  }
+
+  /**
+   * Drop damaged blocks for good: the runs holding them are rewritten without them (after the
+   * pool rewrote the affected objects from redundancy). Returns the entries lost with them.
+   */
+  async heal(): Promise<number> {
+    if (this.damagedBlocks.size === 0) return 0;
+    while (this.compacting) await this.compacting;
+    const bad = new Set(this.damagedBlocks.keys());
+    const hit = this.runs.filter((r) => [...r.blocks()].some((b) => bad.has(b.ref.off)) || r.meta.index.some((x) => bad.has(x.ref.off)));
+    let lost = 0;
+    for (const r of hit) {
+      r.pins++;
+      const w = new RunWriter(this.space, this.heap(), this.nextRunId++, r.meta.level);
+      const freed: Array<[number, number]> = [];
+      try {
+        const src = runEntriesSkipping(r, (n) => { lost += n; });
+        await writeMergedAsync(src, w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() }, () => false);
+        r.pins--;
+        const meta = w.finish();
+        this.commitManifest(meta ? [meta] : [], [r], this.sb.walFlushedGen, freed);
+      } catch (e) {
+        if (r.pins > 0) r.pins--;
+        this.heapFree.push(...w.allocated);
+        throw e;
+      }
+    }
+    for (const b of bad) this.damagedBlocks.delete(b);
+    return lost;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** Space in use. */
+  usage(): TargetUsage {
+    const chunksUsed = (this.space.size - this.geo.heapStart) / this.geo.chunkBytes - this.heapFree.length;
+    return {
+      scmUsed: this.geo.heapStart + chunksUsed * this.geo.chunkBytes, scmTotal: this.geo.maxBytes, scmFile: this.space.size,
+      dataUsed: this.alloc.used, dataTotal: this.alloc.total, runs: this.runs.length,
+      memtableBytes: this.active.bytes + (this.frozen?.bytes ?? 0), residentWindows: this.space.residentWindows,
+    };
+  }
+
+  /** Containers on this target (uuids). */
+  containerUuids(): string[] { return [...this.byUuid.keys()]; }
+
+  /** Wait for operations in flight, write the memtables out (so the next open replays nothing), close the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ops > 0) await new Promise<void>((r) => this.drained.push(r));
+    this.compactAbort = true;
+    try {
+      if (this.compacting) await this.compacting.catch(() => undefined);
+      if (!this.readOnly) {
+        try { await this.flushAll(); } catch { /* the log still holds it: replayed at the next open */ }
+        if (this.durable) { await this.dev.sync(); this.persistLog(); }
+      }
+    } finally {
+      await this.dev.close().catch(() => undefined);
+      this.space.close();
+    }
+  }
+}
+
+class CompactionAborted extends Error {}
+
+/** Read both superblock slots with plain file reads (before the file is mapped). */
+function readSuperblocks(file: string): { kind: 'none' } | { kind: 'old' } | { kind: 'damaged'; why: string } | { kind: 'found'; sb: Superblock; slotDamaged: boolean } {
+  let fd: number;
+  try { fd = fs.openSync(file, 'r'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
+    throw new VosError('IO_ERROR', `cannot open ${file}`, { file }, { cause: e });
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return { kind: 'none' };
+    const b = new Uint8Array(2 * SB_SLOT_BYTES);
+    fs.readSync(fd, b, 0, b.length, 0);
+    const slots = [decodeSuperblock(b.subarray(0, SB_SLOT_BYTES)), decodeSuperblock(b.subarray(SB_SLOT_BYTES))];
+    if (slots.some((s) => 'old' in s)) return { kind: 'old' };
+    const valid = slots.flatMap((s) => ('sb' in s ? [s.sb] : []));
+    if (valid.length === 0) {
+      if (slots.every((s) => 'blank' in s)) return { kind: 'none' };
+      return { kind: 'damaged', why: slots.map((s) => ('bad' in s ? s.bad : 'blank')).join(', ') };
+    }
+    const best = valid.reduce((a, c) => (c.gen > a.gen ? c : a));
+    const slotDamaged = slots.some((s) => 'bad' in s);
+    return { kind: 'found', sb: best, slotDamaged };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Drive a `MergeSink` over a sync source, yielding to the event loop every so often. */
+async function writeMergedAsync(src: Iterable<Entry>, w: RunWriter, opts: MergeOptions, aborted: () => boolean): Promise<void> {
+  const sink = new MergeSink(w, opts);
+  let n = 0;
+  for (const e of src) {
+    sink.push(e);
+    if (++n % YIELD_EVERY === 0) {
+      await yieldNow();
+      if (aborted()) throw new CompactionAborted('compaction aborted by close');
+    }
+  }
+  sink.end();
+}
+
+function writeMergedSync(src: Iterable<Entry>, w: RunWriter, opts: MergeOptions): void {
+  writeMerged(src, w, opts);
+}
+
+/** Entries of a run, skipping blocks that fail verification (heal). */
+function* runEntriesSkipping(r: Run, lost: (n: number) => void): Generator<Entry> {
+  for (let i = 0; i < r.meta.index.length; i++) {
+    let ib: ReturnType<Run['indexBlock']>;
+    try { ib = r.indexBlock(i); } catch { lost(1); continue; }
+    for (let j = 0; j < ib.refs.length; j++) {
+      let blk;
+      try { blk = r.dataBlock(i, j); } catch { lost(1); continue; }
+      for (let e = 0; e < blk.count; e++) {
+        const key = blk.key(e);
+        yield { key, value: blk.value(e), seq: keyShape(key)?.kind === 'object' ? 0 : keyStamp(key).seq };
+      }
+    }
+  }
+}
+
+/** Decode a verified data block's version entries (scrub). */
+function blockEntries(r: Run, ref: { off: number }): { entries: Array<{ key: Uint8Array; version?: import('./memtable.js').MemVersion }> } {
+  const out: Array<{ key: Uint8Array; version?: import('./memtable.js').MemVersion }> = [];
+  for (let i = 0; i < r.meta.index.length; i++) {
+    const ib = r.indexBlock(i);
+    const j = ib.refs.findIndex((x) => x.off === ref.off);
+    if (j < 0) continue;
+    const blk = r.dataBlock(i, j);
+    for (let e = 0; e < blk.count; e++) {
+      const key = blk.key(e).slice();
+      const val = blk.value(e);
+      const shape = keyShapeOf(key);
+      if (shape === 'single' || shape === 'array') {
+        const st = stampOf(key);
+        const v = decodeVersionOf(val, st.epoch, st.seq);
+        out.push(v ? { key, version: v } : { key });
+      }
+    }
+    break;
+  }
+  return { entries: out };
+}
+
+import { keyShape, keyStamp } from './keys.js';
+import { decodeVersion } from './merge.js';
+const keyShapeOf = (k: Uint8Array) => keyShape(k)?.kind;
+const stampOf = (k: Uint8Array) => keyStamp(k);
+const decodeVersionOf = (v: Uint8Array, e: bigint, s: number) => decodeVersion(v, e, s, true);

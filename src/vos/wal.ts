@@ -1,0 +1,442 @@
+/**
+ * The write-ahead log of one target: two fixed regions in the pmem file, used alternately. Every
+ * update, punch and container change is one checksummed record appended to the active region and
+ * applied to the memtable; when the region fills, the memtable is frozen, the log moves to the
+ * other region, and the frozen memtable is written out as a sorted run. Once the run is in the
+ * manifest (superblock generation switched) the frozen region is free again. So opening a target
+ * replays at most two regions: a bounded tail, never the history.
+ *
+ * Torn tail or corruption? After each append a *tail slot* (two 64-byte slots, written
+ * alternately, each checksummed) records how far the log is acknowledged. On open, every record
+ * before the acknowledged tail must be intact: one that is not is corruption (the target is
+ * reported damaged, never silently shortened). Bytes after the tail are an append that a crash
+ * interrupted, and are dropped.
+ *
+ * Record: `[magic u32][ver u8][type u8][metaLen u16][length u32][stamp u32][epoch u64][cont u32][0 u32]`
+ * `meta | xxh64(header+meta) | pad8 | inline value | pad8`. The stamp is the low 32 bits of the
+ * region's generation, so records left from an earlier use of the region end the scan.
+ */
+import { xxh64 } from '../../core/xxhash.js';
+import { assert } from '../../core/errors.js';
+import { CSUM_SEED } from './constants.js';
+import { VosError } from './errors.js';
+import type { PmemSpace } from '../media/pmem-space.js';
+
+export const WAL_MAGIC = 0x4c415756; // "VWAL"
+export const WAL_VERSION = 3;
+export const WAL_HEADER = 32;
+export const WAL_CSUM = 8;
+const REGION_MAGIC = 0x48525756; // "VWRH"
+const SLOT_MAGIC = 0x53545756; // "VWTS"
+/** Bytes reserved at the start of each region for its header. */
+export const REGION_HEADER = 64;
+/** Bytes of one tail slot. */
+export const TAIL_SLOT = 64;
+
+/** Record types. */
+export const enum WalType { UpdateSingle = 1, UpdateArray = 2, Punch = 3, Discard = 4, ContCreate = 5, ContDestroy = 6 }
+/** Punch levels. */
+export const enum PunchLevel { Object = 0, Dkey = 1, Akey = 2 }
+/** Where a value lives. */
+export const enum Where { Wal = 0, Block = 1, Run = 2 }
+
+const UPDATE_META = 80;
+const PUNCH_META = 32;
+const U64 = 0xffffffffffffffffn;
+
+export function align8(n: number): number { return (n + 7) & ~7; }
+
+/** Fields of an update record. */
+export interface WalUpdate {
+  oid: bigint; dkey: Uint8Array; akey: Uint8Array;
+  csum: bigint; index: number; count: number; recordSize: number; dataLen: number;
+  where: Where.Wal | Where.Block; blockOffset: number; alloc: number;
+}
+/** Fields of a punch record. */
+export interface WalPunch { oid: bigint; level: PunchLevel; dkey: Uint8Array; akey: Uint8Array }
+
+/** A record read back. */
+export interface WalRecord {
+  type: WalType;
+  epoch: bigint;
+  cont: number;
+  /** Absolute offset and length of the record. */
+  offset: number;
+  length: number;
+  /** Sequence number (assigned from the region's start sequence in log order). */
+  seq: number;
+  update?: WalUpdate;
+  /** Absolute offset of the inline value (updates stored in the log). */
+  inlineOffset?: number;
+  punch?: WalPunch;
+  /** Discard: drop epochs in (epoch, upTo]. */
+  upTo?: bigint;
+  /** ContCreate: the container uuid. */
+  uuid?: string;
+}
+
+function putU64n(dv: DataView, off: number, v: number): void { dv.setUint32(off, v >>> 0, true); dv.setUint32(off + 4, Math.floor(v / 4294967296), true); }
+function getU64n(dv: DataView, off: number): number { return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * 4294967296; }
+function putOid(dv: DataView, off: number, oid: bigint): void {
+  dv.setBigUint64(off, oid & U64, true); dv.setBigUint64(off + 8, (oid >> 64n) & U64, true); dv.setBigUint64(off + 16, (oid >> 128n) & U64, true);
+}
+function getOid(dv: DataView, off: number): bigint {
+  return dv.getBigUint64(off, true) | (dv.getBigUint64(off + 8, true) << 64n) | (dv.getBigUint64(off + 16, true) << 128n);
+}
+
+/** Encodes records into a reusable buffer (copy `bytes` out before encoding the next). */
+export class WalEncoder {
+  private buf = new Uint8Array(16 * 1024);
+  private dv = new DataView(this.buf.buffer);
+  private ensure(n: number): void {
+    if (this.buf.length >= n) return;
+    let s = this.buf.length; while (s < n) s *= 2;
+    this.buf = new Uint8Array(s); this.dv = new DataView(this.buf.buffer);
+  }
+  private header(type: WalType, metaLen: number, length: number, stamp: number, epoch: bigint, cont: number): void {
+    const dv = this.dv;
+    dv.setUint32(0, WAL_MAGIC, true); dv.setUint8(4, WAL_VERSION); dv.setUint8(5, type); dv.setUint16(6, metaLen, true);
+    dv.setUint32(8, length, true); dv.setUint32(12, stamp >>> 0, true); dv.setBigUint64(16, epoch, true);
+    dv.setUint32(24, cont >>> 0, true); dv.setUint32(28, 0, true);
+  }
+  private seal(metaLen: number, length: number): Uint8Array {
+    const end = WAL_HEADER + metaLen;
+    this.dv.setBigUint64(end, xxh64(this.buf.subarray(0, end), CSUM_SEED), true);
+    this.buf.fill(0, end + WAL_CSUM, align8(end + WAL_CSUM));
+    return this.buf.subarray(0, length);
+  }
+
+  /** Bytes an update record takes. */
+  static updateLength(dk: number, ak: number, inline: number): number { return align8(WAL_HEADER + UPDATE_META + dk + ak + WAL_CSUM) + align8(inline); }
+  /** Offset of the inline value inside an update record. */
+  static inlineOffset(dk: number, ak: number): number { return align8(WAL_HEADER + UPDATE_META + dk + ak + WAL_CSUM); }
+
+  update(type: WalType.UpdateSingle | WalType.UpdateArray, stamp: number, epoch: bigint, cont: number, f: WalUpdate, inline: Uint8Array | undefined): Uint8Array {
+    const metaLen = UPDATE_META + f.dkey.length + f.akey.length;
+    const length = WalEncoder.updateLength(f.dkey.length, f.akey.length, inline?.length ?? 0);
+    this.ensure(length);
+    this.header(type, metaLen, length, stamp, epoch, cont);
+    const dv = this.dv; const m = WAL_HEADER;
+    putOid(dv, m, f.oid);
+    dv.setBigUint64(m + 24, f.csum, true);
+    putU64n(dv, m + 32, f.index); putU64n(dv, m + 40, f.count);
+    dv.setUint32(m + 48, f.recordSize, true); dv.setUint32(m + 52, f.dataLen, true);
+    putU64n(dv, m + 56, f.blockOffset); dv.setUint32(m + 64, f.alloc, true);
+    dv.setUint8(m + 68, f.where); dv.setUint8(m + 69, 0);
+    dv.setUint16(m + 70, f.dkey.length, true); dv.setUint16(m + 72, f.akey.length, true);
+    dv.setUint16(m + 74, 0, true); dv.setUint32(m + 76, 0, true);
+    this.buf.set(f.dkey, m + UPDATE_META);
+    this.buf.set(f.akey, m + UPDATE_META + f.dkey.length);
+    const out = this.seal(metaLen, length);
+    if (inline) {
+      const at = WalEncoder.inlineOffset(f.dkey.length, f.akey.length);
+      this.buf.set(inline, at);
+      this.buf.fill(0, at + inline.length, length);
+    }
+    return out;
+  }
+
+  punch(stamp: number, epoch: bigint, cont: number, f: WalPunch): Uint8Array {
+    const metaLen = PUNCH_META + f.dkey.length + f.akey.length;
+    const length = align8(WAL_HEADER + metaLen + WAL_CSUM);
+    this.ensure(length);
+    this.header(WalType.Punch, metaLen, length, stamp, epoch, cont);
+    const dv = this.dv; const m = WAL_HEADER;
+    putOid(dv, m, f.oid);
+    dv.setUint8(m + 24, f.level); dv.setUint8(m + 25, 0);
+    dv.setUint16(m + 26, f.dkey.length, true); dv.setUint16(m + 28, f.akey.length, true); dv.setUint16(m + 30, 0, true);
+    this.buf.set(f.dkey, m + PUNCH_META);
+    this.buf.set(f.akey, m + PUNCH_META + f.dkey.length);
+    return this.seal(metaLen, length);
+  }
+
+  discard(stamp: number, cont: number, after: bigint, upTo: bigint): Uint8Array {
+    const length = align8(WAL_HEADER + 8 + WAL_CSUM);
+    this.ensure(length);
+    this.header(WalType.Discard, 8, length, stamp, after, cont);
+    this.dv.setBigUint64(WAL_HEADER, upTo, true);
+    return this.seal(8, length);
+  }
+
+  container(type: WalType.ContCreate | WalType.ContDestroy, stamp: number, cont: number, uuid: string): Uint8Array {
+    const u = type === WalType.ContCreate ? Buffer.from(uuid, 'utf8') : Buffer.alloc(0);
+    const length = align8(WAL_HEADER + u.length + WAL_CSUM);
+    this.ensure(length);
+    this.header(type, u.length, length, stamp, 0n, cont);
+    this.buf.set(u, WAL_HEADER);
+    return this.seal(u.length, length);
+  }
+}
+
+/** Decode and verify the record at `off` (undefined: not a valid record of this region). */
+export function decodeWalRecord(buf: Uint8Array, dv: DataView, base: number, off: number, end: number, stamp: number): Omit<WalRecord, 'seq'> | undefined {
+  const at = off - base;
+  if (off + WAL_HEADER + WAL_CSUM > end) return undefined;
+  if (dv.getUint32(at, true) !== WAL_MAGIC || dv.getUint8(at + 4) !== WAL_VERSION || dv.getUint32(at + 12, true) !== (stamp >>> 0)) return undefined;
+  const type = dv.getUint8(at + 5) as WalType;
+  const metaLen = dv.getUint16(at + 6, true);
+  const length = dv.getUint32(at + 8, true);
+  if (length % 8 !== 0 || length < WAL_HEADER + metaLen + WAL_CSUM || off + length > end) return undefined;
+  const csumAt = at + WAL_HEADER + metaLen;
+  if (dv.getBigUint64(csumAt, true) !== xxh64(buf.subarray(at, csumAt), CSUM_SEED)) return undefined;
+  const rec: Omit<WalRecord, 'seq'> = { type, epoch: dv.getBigUint64(at + 16, true), cont: dv.getUint32(at + 24, true), offset: off, length };
+  const m = at + WAL_HEADER;
+  const metaEnd = align8(WAL_HEADER + metaLen + WAL_CSUM);
+  switch (type) {
+    case WalType.UpdateSingle:
+    case WalType.UpdateArray: {
+      if (metaLen < UPDATE_META) return undefined;
+      const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
+      if (UPDATE_META + dk + ak !== metaLen) return undefined;
+      const where = dv.getUint8(m + 68);
+      const dataLen = dv.getUint32(m + 52, true);
+      if (where === Where.Wal ? metaEnd + align8(dataLen) !== length : where === Where.Block ? metaEnd !== length : true) return undefined;
+      rec.update = {
+        oid: getOid(dv, m), csum: dv.getBigUint64(m + 24, true), index: getU64n(dv, m + 32), count: getU64n(dv, m + 40),
+        recordSize: dv.getUint32(m + 48, true), dataLen, blockOffset: getU64n(dv, m + 56), alloc: dv.getUint32(m + 64, true),
+        where: where as Where.Wal | Where.Block,
+        dkey: buf.slice(m + UPDATE_META, m + UPDATE_META + dk), akey: buf.slice(m + UPDATE_META + dk, m + UPDATE_META + dk + ak),
+      };
+      if (where === Where.Wal) rec.inlineOffset = off + metaEnd;
+      return rec;
+    }
+    case WalType.Punch: {
+      if (metaLen < PUNCH_META || metaEnd !== length) return undefined;
+      const level = dv.getUint8(m + 24);
+      const dk = dv.getUint16(m + 26, true); const ak = dv.getUint16(m + 28, true);
+      if (PUNCH_META + dk + ak !== metaLen || level > PunchLevel.Akey) return undefined;
+      rec.punch = { oid: getOid(dv, m), level: level as PunchLevel, dkey: buf.slice(m + PUNCH_META, m + PUNCH_META + dk), akey: buf.slice(m + PUNCH_META + dk, m + PUNCH_META + dk + ak) };
+      return rec;
+    }
+    case WalType.Discard:
+      if (metaLen !== 8 || metaEnd !== length) return undefined;
+      rec.upTo = dv.getBigUint64(m, true);
+      return rec;
+    case WalType.ContCreate:
+      if (metaEnd !== length || metaLen === 0) return undefined;
+      rec.uuid = Buffer.from(buf.subarray(m, m + metaLen)).toString('utf8');
+      return rec;
+    case WalType.ContDestroy:
+      return metaLen === 0 && metaEnd === length ? rec : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Geometry of the log inside the pmem file. */
+export interface WalGeometry { regions: [number, number]; regionBytes: number; slots: number }
+
+/** Decoded region header. */
+interface RegionHeader { gen: number; startSeq: number; prevTail: number; prevGen: number }
+
+/** What `Wal.open` found. */
+export interface WalReplay {
+  /** Records of the unflushed regions, oldest first, with sequence numbers. */
+  records: WalRecord[];
+  /** Set when the log is damaged: an acknowledged record failed validation, or a flushed region went missing. */
+  damage?: string;
+  /** A record after the acknowledged tail was dropped (a crash interrupted its append). */
+  tornAt?: number;
+}
+
+/** The log. Appends are synchronous stores into the mapping. */
+export class Wal {
+  private active: 0 | 1;
+  private gen: number;
+  private tailAt: number;
+  private counter: number;
+  private startSeq: number;
+  /** Region of the frozen (not yet flushed) memtable, if any. */
+  private frozen: { region: 0 | 1; gen: number } | undefined;
+
+  private constructor(private readonly space: PmemSpace, readonly geo: WalGeometry, st: { active: 0 | 1; gen: number; tail: number; counter: number; startSeq: number; frozen?: { region: 0 | 1; gen: number } }) {
+    this.active = st.active; this.gen = st.gen; this.tailAt = st.tail; this.counter = st.counter; this.startSeq = st.startSeq; this.frozen = st.frozen;
+  }
+
+  /** Start a fresh log in region 0 (new target). */
+  static create(space: PmemSpace, geo: WalGeometry, firstGen: number, startSeq: number): Wal {
+    // Continue the tail-slot counter past the slots an earlier log left (recovery restarts the log):
+    // a restarted counter would lose to the stale slot and the next open would find no acknowledged end.
+    const counter = readTailSlot(space, geo.slots)?.counter ?? 0;
+    const w = new Wal(space, geo, { active: 0, gen: firstGen, tail: geo.regions[0] + REGION_HEADER, counter, startSeq });
+    // the first record header too: records of the region's earlier use must not read as a torn append
+    space.zero(geo.regions[0]!, REGION_HEADER + WAL_HEADER);
+    w.writeRegionHeader(0, { gen: firstGen, startSeq, prevTail: 0, prevGen: 0 });
+    w.writeSlot();
+    return w;
+  }
+
+  /**
+   * Open the log: replay the regions whose generation is above `flushedGen` (the last one the
+   * manifest says is in runs), oldest first. `startSeq` is the manifest's next sequence number.
+   */
+  static open(space: PmemSpace, geo: WalGeometry, flushedGen: number, readOnly: boolean): { wal: Wal; replay: WalReplay } {
+    const heads = [0, 1].map((r) => readRegionHeader(space, geo.regions[r]!));
+    const slot = readTailSlot(space, geo.slots);
+    const replay: WalReplay = { records: [] };
+    const live = ([0, 1] as const).filter((r) => heads[r] && heads[r]!.gen > flushedGen).sort((a, b) => heads[a]!.gen - heads[b]!.gen);
+    // The active region is the newest one; a region after it in generation must not exist.
+    const newest = ([0, 1] as const).filter((r) => heads[r]).sort((a, b) => heads[b]!.gen - heads[a]!.gen)[0];
+    if (newest === undefined || !heads[newest]) {
+      replay.damage = 'no valid log region header';
+      const w = new Wal(space, geo, { active: 0, gen: flushedGen + 1, tail: geo.regions[0] + REGION_HEADER, counter: 0, startSeq: 0 });
+      return { wal: w, replay };
+    }
+    const expect = live.map((r) => heads[r]!.gen);
+    for (let i = 0; i < expect.length; i++) {
+      if (expect[i] !== flushedGen + 1 + i) replay.damage = `log regions out of sequence: flushed up to ${flushedGen}, found ${expect.join(',')}`;
+    }
+    const activeH = heads[newest]!;
+    const activeTail = slot && slot.gen === activeH.gen ? slot.tail : undefined;
+    let activeEnd = geo.regions[newest]! + REGION_HEADER;
+    for (const r of live) {
+      const h = heads[r]!;
+      const base = geo.regions[r]!;
+      const end = base + geo.regionBytes;
+      // acknowledged end: the slot for the active region, the next region's prevTail for a frozen one
+      const next = heads[r ^ 1];
+      const acked = r === newest ? activeTail : next && next.prevGen === h.gen ? next.prevTail : undefined;
+      if (acked === undefined) replay.damage ??= `log region ${h.gen}: its acknowledged end is unknown (tail slot or header damaged)`;
+      const got = scanRegion(space, base, end, h, acked ?? base + REGION_HEADER);
+      replay.records.push(...got.records);
+      if (got.damage) replay.damage ??= got.damage;
+      if (r === newest) {
+        if (got.tornAt !== undefined) replay.tornAt = got.tornAt;
+        activeEnd = got.end;
+        // wipe what a torn append left so it can never be read as a record later
+        if (!readOnly && got.end < end) space.zero(got.end, Math.min(end - got.end, 64 * 1024));
+      }
+    }
+    const older = heads[newest ^ 1];
+    const frozen = older && older.gen > flushedGen && older.gen < activeH.gen ? { region: (newest ^ 1) as 0 | 1, gen: older.gen } : undefined;
+    const w = new Wal(space, geo, { active: newest, gen: activeH.gen, tail: activeEnd, counter: slot?.counter ?? 0, startSeq: activeH.startSeq, frozen });
+    if (!readOnly && activeTail !== activeEnd) w.writeSlot();
+    return { wal: w, replay };
+  }
+
+  /** Generation of the active region. */
+  get activeGen(): number { return this.gen; }
+  /** Generation of the frozen region waiting to be flushed, if any. */
+  get frozenGen(): number | undefined { return this.frozen?.gen; }
+  /** Absolute offset of the next record. */
+  get tail(): number { return this.tailAt; }
+  /** Bytes used in the active region. */
+  get used(): number { return this.tailAt - this.geo.regions[this.active]; }
+  /** Stamp carried by the active region's records. */
+  get stamp(): number { return this.gen >>> 0; }
+  /** Whether a record of `len` bytes fits in the active region. */
+  fits(len: number): boolean { return this.tailAt + len <= this.geo.regions[this.active] + this.geo.regionBytes; }
+  /** Whether the log can move to the other region now (it is not still being flushed). */
+  get canRotate(): boolean { return this.frozen === undefined; }
+
+  /** Append an encoded record; returns its absolute offset. The caller checked `fits`. */
+  append(rec: Uint8Array): number {
+    const at = this.tailAt;
+    if (!this.fits(rec.length)) throw new VosError('NO_SPACE', 'log region full', { used: this.used });
+    this.space.write(at, rec);
+    this.tailAt = at + rec.length;
+    this.writeSlot();
+    return at;
+  }
+
+  /**
+   * Freeze the active region and continue in the other one, whose records start at `nextSeq`.
+   * Returns the frozen generation (flush it, then call `flushed`).
+   */
+  rotate(nextSeq: number): number {
+    assert(this.frozen === undefined, 'a frozen log region is still being flushed');
+    const old = { region: this.active, gen: this.gen };
+    const r = (this.active ^ 1) as 0 | 1;
+    const base = this.geo.regions[r]!;
+    this.space.zero(base, REGION_HEADER + WAL_HEADER);
+    this.writeRegionHeader(r, { gen: this.gen + 1, startSeq: nextSeq, prevTail: this.tailAt, prevGen: this.gen });
+    this.frozen = old;
+    this.active = r;
+    this.gen += 1;
+    this.startSeq = nextSeq;
+    this.tailAt = base + REGION_HEADER;
+    this.writeSlot();
+    return old.gen;
+  }
+
+  /** The frozen region is in runs now (the manifest says so): it may be reused. */
+  flushed(gen: number): void {
+    if (this.frozen?.gen === gen) this.frozen = undefined;
+  }
+
+  /** msync the log bytes `[from, tail)` and the tail slots (durable mode). */
+  persist(from: number): void {
+    const base = this.geo.regions[this.active]!;
+    const start = from >= base && from <= this.tailAt ? from : base;
+    this.space.persist(start, this.tailAt - start);
+    this.space.persist(this.geo.slots, 2 * TAIL_SLOT);
+  }
+
+  private writeRegionHeader(r: number, h: RegionHeader): void {
+    const b = new Uint8Array(REGION_HEADER);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(0, REGION_MAGIC, true); dv.setUint32(4, WAL_VERSION, true);
+    putU64n(dv, 8, h.gen); putU64n(dv, 16, h.startSeq); putU64n(dv, 24, h.prevTail); putU64n(dv, 32, h.prevGen);
+    dv.setBigUint64(56, xxh64(b.subarray(0, 56), CSUM_SEED), true);
+    this.space.write(this.geo.regions[r]!, b);
+  }
+
+  private writeSlot(): void {
+    this.counter++;
+    const b = new Uint8Array(TAIL_SLOT);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(0, SLOT_MAGIC, true);
+    putU64n(dv, 8, this.counter); putU64n(dv, 16, this.gen); putU64n(dv, 24, this.tailAt);
+    dv.setBigUint64(56, xxh64(b.subarray(0, 56), CSUM_SEED), true);
+    this.space.write(this.geo.slots + (this.counter % 2) * TAIL_SLOT, b);
+  }
+}
+
+function readRegionHeader(space: PmemSpace, off: number): RegionHeader | undefined {
+  const b = space.view(off, REGION_HEADER);
+  const dv = new DataView(b.buffer, b.byteOffset, REGION_HEADER);
+  if (dv.getUint32(0, true) !== REGION_MAGIC || dv.getUint32(4, true) !== WAL_VERSION) return undefined;
+  if (dv.getBigUint64(56, true) !== xxh64(b.subarray(0, 56), CSUM_SEED)) return undefined;
+  return { gen: getU64n(dv, 8), startSeq: getU64n(dv, 16), prevTail: getU64n(dv, 24), prevGen: getU64n(dv, 32) };
+}
+
+/** The valid tail slot with the highest counter. */
+function readTailSlot(space: PmemSpace, off: number): { counter: number; gen: number; tail: number } | undefined {
+  let best: { counter: number; gen: number; tail: number } | undefined;
+  for (let i = 0; i < 2; i++) {
+    const b = space.view(off + i * TAIL_SLOT, TAIL_SLOT);
+    const dv = new DataView(b.buffer, b.byteOffset, TAIL_SLOT);
+    if (dv.getUint32(0, true) !== SLOT_MAGIC || dv.getBigUint64(56, true) !== xxh64(b.subarray(0, 56), CSUM_SEED)) continue;
+    const s = { counter: getU64n(dv, 8), gen: getU64n(dv, 16), tail: getU64n(dv, 24) };
+    if (!best || s.counter > best.counter) best = s;
+  }
+  return best;
+}
+
+/** Read a region's records up to the first invalid one; invalid before `acked` is damage. */
+function scanRegion(space: PmemSpace, base: number, end: number, h: RegionHeader, acked: number): { records: WalRecord[]; end: number; damage?: string; tornAt?: number } {
+  const view = space.view(base, end - base);
+  const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
+  const records: WalRecord[] = [];
+  let pos = base + REGION_HEADER;
+  let seq = h.startSeq;
+  let damage: string | undefined;
+  let tornAt: number | undefined;
+  while (pos < end) {
+    const r = decodeWalRecord(view, dv, base, pos, end, h.gen);
+    if (r && r.update?.where === Where.Wal) {
+      const v = space.view(r.inlineOffset!, r.update.dataLen);
+      // a value torn by a crash after its header landed: only possible past the acknowledged tail
+      if (xxh64(v, CSUM_SEED) !== r.update.csum && pos + r.length > acked) { tornAt = pos; break; }
+    }
+    if (!r) {
+      if (pos < acked) damage = `log record at ${pos} (region ${h.gen}) failed validation before the acknowledged tail ${acked}`;
+      else if (dv.getUint32(pos - base, true) !== 0) tornAt = pos;
+      break;
+    }
+    records.push({ ...r, seq: seq++ });
+    pos += r.length;
+  }
+  if (!damage && pos < acked) damage = `log region ${h.gen} ends at ${pos}, before its acknowledged tail ${acked}`;
+  return { records, end: pos, damage, tornAt };
+}
