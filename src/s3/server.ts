@@ -156,7 +156,8 @@ export class S3Server {
       let body: RequestBody | undefined;
       const ctx: RequestContext = {
         req, res, method: req.method ?? 'GET', bucket, key, query, headers: req.headers,
-        body: () => (body ??= new RequestBody(req, { headers: req.headers, payload: auth.payload, signing: auth.signing, maxBytes: this.settings.maxPutBytes })),
+        // Read without destroying the request on an early stop, so an error can still be answered.
+        body: () => (body ??= new RequestBody(req.iterator({ destroyOnReturn: false }), { headers: req.headers, payload: auth.payload, signing: auth.signing, maxBytes: this.settings.maxPutBytes })),
         store: this.store, settings: this.settings, requestId, signal: ac.signal,
       };
       await this.dispatch(ctx)(ctx);
@@ -238,8 +239,10 @@ export class S3Server {
     const headers: Record<string, string> = { 'content-type': 'application/xml' };
     if (e.s3Code === 'InvalidRange' && e.extra.ActualObjectSize) headers['content-range'] = `bytes */${e.extra.ActualObjectSize}`;
     if (!req.complete) {
-      if (expectContinue) headers.connection = 'close'; // the client has not sent its body
-      else req.resume(); // drain the body, keeping the connection usable
+      // The body was not (fully) read: answer, then close the connection, discarding what
+      // still arrives (with Expect: 100-continue the client never sends it).
+      headers.connection = 'close';
+      if (!expectContinue) req.resume();
     }
     const body = req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(errorXml(e, where), 'utf8');
     headers['content-length'] = String(body.length);

@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import http from 'node:http';
 import * as Minio from 'minio';
 import { CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { startGateway, sdkClient, ACCESS_KEY, SECRET_KEY } from './helpers.js';
@@ -140,6 +141,22 @@ t('errors are S3 XML documents with code, message, resource and request id; HEAD
   assert.match(meta.text, /<Code>MetadataTooLarge<\/Code>/);
   const long = await s3.send(new HeadObjectCommand({ Bucket: 'ec-bucket', Key: 'k'.repeat(1025) })).catch((e: S3ServiceException) => e);
   assert.is((long as S3ServiceException).$metadata.httpStatusCode, 400);
+});
+
+t('a request refused before its body is read is still answered with S3 XML (then the connection closes)', async () => {
+  const url = new URL(await mc.presignedPutObject('ec-bucket', 'too-big', 60));
+  const res = await new Promise<{ status: number; text: string; connection?: string }>((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'PUT', headers: { 'content-length': String(6 * 1024 ** 3) } }, (r) => {
+      let text = '';
+      r.on('data', (d) => (text += d));
+      r.on('end', () => resolve({ status: r.statusCode!, text, connection: r.headers.connection }));
+    });
+    req.on('error', reject);
+    req.write(Buffer.alloc(MiB)); // and never the rest
+  });
+  assert.is(res.status, 400);
+  assert.match(res.text, /<Code>EntityTooLarge<\/Code>/);
+  assert.is(res.connection, 'close');
 });
 
 t('at most maxConcurrentRequests run at once: more get 503 SlowDown', async () => {
