@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import http from 'node:http';
 import * as Minio from 'minio';
-import { CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3ServiceException } from '@aws-sdk/client-s3';
 import { startGateway, sdkClient, ACCESS_KEY, SECRET_KEY } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -180,6 +180,25 @@ t('at most maxConcurrentRequests run at once: more get 503 SlowDown', async () =
     assert.is((await ok.arrayBuffer()).byteLength, 10);
   } finally {
     await small.close();
+  }
+});
+
+t('virtual-hosted-style requests (bucket.<domain>) when a domain is configured', async () => {
+  const v = await startGateway({ domain: 's3.test' });
+  // Every name resolves to loopback, so the SDK's bucket.s3.test host reaches the gateway.
+  const agent = new http.Agent({ keepAlive: true, lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o?.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never });
+  const c = new S3Client({ endpoint: `http://s3.test:${v.port}`, region: 'us-east-1', forcePathStyle: false, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, requestHandler: { httpAgent: agent } as never });
+  const hosts: string[] = [];
+  v.server.server.prependListener('request', (req: http.IncomingMessage) => hosts.push(String(req.headers.host)));
+  try {
+    await c.send(new CreateBucketCommand({ Bucket: 'vhost-bucket' }));
+    await c.send(new PutObjectCommand({ Bucket: 'vhost-bucket', Key: 'a/b.txt', Body: 'virtual' }));
+    assert.is(await (await c.send(new GetObjectCommand({ Bucket: 'vhost-bucket', Key: 'a/b.txt' }))).Body!.transformToString(), 'virtual');
+    assert.equal((await c.send(new ListObjectsV2Command({ Bucket: 'vhost-bucket' }))).Contents?.map((o) => o.Key), ['a/b.txt']);
+    assert.ok(hosts.length >= 4 && hosts.every((h) => h.startsWith('vhost-bucket.s3.test:')), hosts.join(' '));
+  } finally {
+    c.destroy(); agent.destroy();
+    await v.close();
   }
 });
 
