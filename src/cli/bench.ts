@@ -4,13 +4,11 @@
  * run that would not fit in the free space of that filesystem is refused before it starts.
  */
 import type { Command } from 'commander';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
-import { constants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { CairnError } from '../../core/errors.js';
 import { runIor } from '../bench/ior.js';
-import { fmtBytes, intOpt, sizeOpt } from './util.js';
+import { fmtBytes, intOpt, sizeOpt, withScratchDir } from './util.js';
 import { fileError } from './errors.js';
 
 /** Bytes on disk per byte of `--bytes`: the fs baseline (1) + EC_4P2 (1.5) + RP_3 (3). */
@@ -38,28 +36,6 @@ async function checkSpace(dir: string, bytes: number, kvOps: number): Promise<vo
   }
 }
 
-/**
- * Run `fn` in a fresh directory under `parent` that is removed afterwards: on return, on error,
- * and on SIGINT/SIGTERM (then the process exits with 128 + the signal number).
- */
-async function inScratchDir<T>(parent: string, fn: (dir: string) => Promise<T>): Promise<T> {
-  let dir: string;
-  try { dir = mkdtempSync(join(parent, 'cairn-bench-')); } catch (err) { throw fileError(err, `cannot create a directory under ${parent}`); }
-  const remove = () => rmSync(dir, { recursive: true, force: true });
-  const onSignal = (sig: NodeJS.Signals) => { remove(); process.exit(128 + (constants.signals[sig] ?? 0)); };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.once('exit', remove);
-  try {
-    return await fn(dir);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('exit', remove);
-    remove();
-  }
-}
-
 export function registerBench(program: Command): void {
   program.command('bench')
     .description('IOR-like 1 MiB sequential write/read (EC_4P2G1, RP_3G1) and mdtest-like 4 KiB KV puts/gets, against raw fs')
@@ -75,7 +51,7 @@ export function registerBench(program: Command): void {
       const parent: string = o.dir ?? tmpdir();
       await checkSpace(parent, bytes, kvOps);
       const tty = process.stderr.isTTY === true;
-      const rows = await inScratchDir(parent, (dir) => runIor({
+      const rows = await withScratchDir(parent, 'cairn-bench-', (dir) => runIor({
         bytes, transfer, kvOps, dir,
         progress: (m) => { if (tty) process.stderr.write(`\r\x1b[2K  running ${m}`); },
       }));

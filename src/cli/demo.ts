@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Pool } from '../pool/pool.js';
 import { Rng } from '../../core/rng.js';
 import { xxh64, initXxhash } from '../../core/xxhash.js';
-import { intOpt, progressBar, fmtBytes } from './util.js';
+import { intOpt, progressBar, fmtBytes, withScratchDir } from './util.js';
 import { UsageError } from './errors.js';
 import { CairnError } from '../../core/errors.js';
 import { toObjectClass } from '../../placement/index.js';
@@ -120,7 +120,9 @@ export function registerDemo(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (o) => {
       if (o.dir === '') throw new UsageError('--dir must not be empty');
-      const s = await runDemo({ dir: o.dir, oclass: o.oclass, objects: intOpt('objects', o.objects, 48, 0), kv: intOpt('kv', o.kv, 400, 0), seed: intOpt('seed', o.seed, 2026, 0) });
+      const run = (dir: string) => runDemo({ dir, oclass: o.oclass, objects: intOpt('objects', o.objects, 48, 0), kv: intOpt('kv', o.kv, 400, 0), seed: intOpt('seed', o.seed, 2026, 0) });
+      // without --dir: a scratch directory, removed on exit, error and SIGINT/SIGTERM
+      const s = o.dir !== undefined ? await run(o.dir) : await withScratchDir(tmpdir(), 'cairn-demo-', run);
       if (o.json) console.log(JSON.stringify(s, null, 2));
       else {
         console.log(`Cairn demo: pool of ${s.targets} targets (4 nodes x 2 ranks x 2 targets), container class ${s.oclass}, redundancy factor ${s.redundancyFactor}`);

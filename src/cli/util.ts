@@ -1,9 +1,11 @@
 /** Helpers shared by the CLI sub-commands. */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { UsageError } from './errors.js';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { UsageError, fileError } from './errors.js';
 
 /** Parse a positive integer option, or throw a one-line usage error. */
 export function intOpt(name: string, v: string | number | undefined, def: number, min = 1): number {
@@ -58,6 +60,28 @@ export function progressBar(total: number, label: string): { update(n: number): 
   const bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${label} [{bar}] {percentage}% {value}/{total} eta {eta}s`, hideCursor: true }, cliProgress.Presets.shades_classic);
   bar.start(total, 0);
   return { update: (n) => bar.update(n), stop: () => bar.stop() };
+}
+
+/**
+ * Run `fn` in a fresh directory `parent/<prefix>XXXXXX` that is removed afterwards: on return, on
+ * error, and on SIGINT/SIGTERM (then the process exits with 128 + the signal number).
+ */
+export async function withScratchDir<T>(parent: string, prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  let dir: string;
+  try { dir = mkdtempSync(join(parent, prefix)); } catch (err) { throw fileError(err, `cannot create a directory under ${parent}`); }
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  const onSignal = (sig: NodeJS.Signals) => { remove(); process.exit(128 + (constants.signals[sig] ?? 0)); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', remove);
+  try {
+    return await fn(dir);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', remove);
+    remove();
+  }
 }
 
 /** Human-readable bytes. */
