@@ -1,13 +1,34 @@
 /**
  * Placement benchmarks: jump consistent hash keys/s (single call and batch), and object layouts/s
- * for EC_8P2G1 and RP_3G1 on a 1,024-target pool (16 nodes x 8 ranks x 8 targets), batch and
- * single, for the jump-map layout and the ring alternative.
+ * on a 1,024-target pool (16 nodes x 8 ranks x 8 targets), batch and single:
+ *  - `... batch wasm`: the jump-map (the default) on a pool never extended (the original layout);
+ *  - `... extended batch wasm`: the same 1,024 targets reached by extending 14 nodes by 2 (the
+ *    jump-map base plus the weighted reservoir over the added domains);
+ *  - `... heterogeneous batch wasm`: 8 nodes of 8 x 8 then 16 nodes of 4 x 4 (reservoir weights);
+ *  - baselines in the same run: the ring, the straw2-like (CRUSH-like) descent, and the scalar
+ *    TypeScript reference of the jump-map (`reference-ts`).
+ * The extend rows also report the shards moved against the ideal (`movedOverIdeal`).
  */
 import { rate, type BenchContext, type BenchRow } from './harness.js';
 import { Rng } from '../core/rng.js';
 import {
-  jumpConsistentHash, jumpConsistentHashBatch, PoolMap, createPlacement, makeObjectId, type PlacementAlgo,
+  jumpConsistentHash, jumpConsistentHashBatch, PoolMap, createPlacement, makeObjectId, referenceLayout, type PlacementAlgo,
 } from '../placement/index.js';
+
+/** `n` random oids of `cls` as (lo, hi) pairs. */
+function oidPairs(rng: Rng, cls: string, n: number): BigUint64Array {
+  const oids = new BigUint64Array(2 * n);
+  const hi = makeObjectId(0n, cls) >> 64n;
+  for (let i = 0; i < n; i++) { oids[2 * i] = rng.u64(); oids[2 * i + 1] = hi; }
+  return oids;
+}
+
+/** Fraction of shards that changed target between two layouts. */
+function movedFraction(a: Int32Array, b: Int32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) m++;
+  return m / a.length;
+}
 
 export default async function placementBench(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
@@ -21,21 +42,45 @@ export default async function placementBench(ctx: BenchContext): Promise<BenchRo
   rows.push({ name: 'jump-hash batch 1024 buckets', suite: 'jump-hash', opsPerSecond: r2.perSecond, extra: { samples: r2.samples, batch: keys.length } });
 
   const pm = PoolMap.create({ nodes: 16, ranksPerNode: 8, targetsPerRank: 8 });
+  const grown = PoolMap.create({ nodes: 14, ranksPerNode: 8, targetsPerRank: 8 });
+  const small = grown.clone();
+  grown.extend({ nodes: 2 });
+  const hetero = PoolMap.create([{ nodes: 8, ranksPerNode: 8, targetsPerRank: 8 }, { nodes: 16, ranksPerNode: 4, targetsPerRank: 4 }]);
   const batchSize = ctx.quick ? 1 << 14 : 1 << 16;
-  for (const algo of ['jump-map', 'ring'] as PlacementAlgo[]) {
-    const placement = createPlacement(pm, { algo });
-    for (const cls of ['EC_8P2G1', 'RP_3G1']) {
-      const oids = new BigUint64Array(2 * batchSize);
-      const hi = makeObjectId(0n, cls) >> 64n;
-      for (let i = 0; i < batchSize; i++) { oids[2 * i] = rng.u64(); oids[2 * i + 1] = hi; }
-      const nb = `layout ${cls} 1024 targets ${algo} batch`;
+  for (const cls of ['EC_8P2G1', 'RP_3G1', 'EC_16P2G1']) {
+    const oids = oidPairs(rng, cls, batchSize);
+    const singles = Array.from({ length: 2048 }, (_, i) => (oids[2 * i + 1]! << 64n) | oids[2 * i]!);
+    let jumpRate = 0;
+    for (const algo of ['jump-map', 'ring', 'straw2-like'] as PlacementAlgo[]) {
+      if (cls === 'EC_16P2G1' && algo !== 'jump-map') continue;
+      const placement = createPlacement(pm, { algo });
+      const tag = algo === 'jump-map' ? 'wasm' : algo;
+      const nb = `layout ${cls} 1024 targets batch ${tag}`;
       const rb = await rate(nb, () => placement.layoutBatch(oids), batchSize, ctx);
-      rows.push({ name: nb, suite: 'placement', opsPerSecond: rb.perSecond, extra: { samples: rb.samples, batch: batchSize } });
-      const singles = Array.from({ length: 2048 }, (_, i) => (oids[2 * i + 1]! << 64n) | oids[2 * i]!);
-      const ns = `layout ${cls} 1024 targets ${algo} single`;
+      if (algo === 'jump-map') jumpRate = rb.perSecond;
+      rows.push({ name: nb, suite: 'placement', opsPerSecond: rb.perSecond, extra: { samples: rb.samples, batch: batchSize, ...(algo === 'jump-map' ? {} : { jumpMapOverThis: jumpRate / rb.perSecond }) } });
+      if (cls === 'EC_16P2G1') continue;
+      const ns = `layout ${cls} 1024 targets single ${tag}`;
       const rs = await rate(ns, () => { for (const o of singles) placement.layout(o); }, singles.length, ctx);
       rows.push({ name: ns, suite: 'placement', opsPerSecond: rs.perSecond, extra: { samples: rs.samples } });
     }
+    if (cls === 'EC_16P2G1') continue;
+    // the same target count reached by extension: base jump-map plus reservoir over 2 added nodes
+    const before = createPlacement(small).layoutBatch(oids).targets;
+    const pg = createPlacement(grown);
+    const ne = `layout ${cls} 1024 targets extended batch wasm`;
+    const re = await rate(ne, () => pg.layoutBatch(oids), batchSize, ctx);
+    const ideal = 128 / 1024;
+    rows.push({ name: ne, suite: 'placement', opsPerSecond: re.perSecond, extra: { samples: re.samples, batch: batchSize, vsFresh: re.perSecond / jumpRate, movedOverIdeal: movedFraction(before, pg.layoutBatch(oids).targets) / ideal } });
+    const ph = createPlacement(hetero);
+    const nh = `layout ${cls} 768 targets heterogeneous batch wasm`;
+    const rh = await rate(nh, () => ph.layoutBatch(oids), batchSize, ctx);
+    rows.push({ name: nh, suite: 'placement', opsPerSecond: rh.perSecond, extra: { samples: rh.samples, batch: batchSize } });
+    // the scalar TypeScript reference of the jump-map (bigints): the floor any wasm must beat
+    const few = singles.slice(0, ctx.quick ? 64 : 256);
+    const nr = `layout ${cls} 1024 targets single reference-ts`;
+    const rr = await rate(nr, () => { for (const o of few) referenceLayout(pm, o); }, few.length, ctx, { iterations: 2 });
+    rows.push({ name: nr, suite: 'placement', opsPerSecond: rr.perSecond, extra: { samples: rr.samples, wasmBatchOverThis: jumpRate / rr.perSecond } });
   }
   return rows;
 }

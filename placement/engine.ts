@@ -28,7 +28,7 @@ import {
   LAYOUT_ABI_MAGIC, HEADER_WORDS, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE,
   H_LEVELINFO, H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES,
   H_BASE_TARGETS, H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB,
-  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
+  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
   MODE_RESERVOIR, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
 } from '../assembly/placement/abi.js';
 import { reservoirStages } from './reservoir.js';
@@ -307,11 +307,11 @@ class WasmPlacement implements Placement {
       h[H_BASE_NODES] = this.baseNodes; h[H_BASE_TARGETS] = pm.baseTargets; h[H_BASE_DOMAINS] = d.nBase; h[H_GROUP_MODE] = mode;
       h[H_RES_PROB] = st?.prob ?? 0; h[H_RES_C] = st?.c ?? 0; h[H_RES_UNIFORM] = st?.uniform ?? 0;
       h[H_DWEIGHT] = d.dweight; h[H_SPARE_PROB] = d.spareProb; h[H_DUNIFORM] = d.duniform; h[H_TCUM] = d.tcum;
-      h[H_LEVELWEIGHT] = this.img.levelWeight; h[H_STRAW_LOG] = this.img.strawLog;
+      h[H_LEVELWEIGHT] = this.img.levelWeight; h[H_STRAW_LOG] = this.img.strawLog; h[H_LEVEL] = level;
       if (seed) {
         // the base's own layout: the same header at the base's level, original jump-map only
         const sh = h.slice();
-        sh[H_NDOMAINS] = seed.n; sh[H_DOMAIN] = seed.dom; sh[H_DSTART] = seed.ds; sh[H_DCOUNT] = seed.dc;
+        sh[H_NDOMAINS] = seed.n; sh[H_DOMAIN] = seed.dom; sh[H_DSTART] = seed.ds; sh[H_DCOUNT] = seed.dc; sh[H_LEVEL] = seed.level;
         sh[H_BASE_DOMAINS] = seed.nBase; sh[H_GROUP_MODE] = MODE_JUMP_BASE;
         sh[H_RES_PROB] = 0; sh[H_RES_C] = 0; sh[H_RES_UNIFORM] = 0;
         sh[H_DWEIGHT] = seed.dweight; sh[H_SPARE_PROB] = seed.spareProb; sh[H_DUNIFORM] = seed.duniform; sh[H_TCUM] = seed.tcum;
@@ -351,6 +351,7 @@ class WasmPlacement implements Placement {
     assert(h[H_BASE_NODES]! >= 1 && h[H_BASE_TARGETS]! >= 1 && h[H_BASE_TARGETS]! <= nt, 'placement base', { baseNodes: h[H_BASE_NODES], baseTargets: h[H_BASE_TARGETS] });
     assert(h[H_BASE_DOMAINS]! >= 1 && h[H_BASE_DOMAINS]! <= nd, 'base domains', { baseDomains: h[H_BASE_DOMAINS], nd });
     assert(h[H_GROUP_MODE] === MODE_RESERVOIR || h[H_BASE_DOMAINS]! >= gs, 'a jump-map base must hold a whole group', { gs });
+    assert(h[H_LEVEL]! >= 0 && h[H_LEVEL]! <= h[H_LEVELS]!, 'effective level out of range', { level: h[H_LEVEL] });
     assert(seed || h[H_ALGO] !== ALGO_JUMP_MAP || (h[H_GROUP_MODE] === MODE_JUMP_BASE && h[H_BASE_DOMAINS] === nd) || h[H_RES_PROB] !== 0, 'reservoir stages missing');
     assert(!seed || (h[H_GROUP_MODE] === MODE_JUMP_BASE && h[H_SEED_MAP] === 0), 'a seed header runs the base jump-map only');
   }

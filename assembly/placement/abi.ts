@@ -5,7 +5,7 @@
 // append it, bump LAYOUT_ABI_VERSION; the kernel refuses a header whose magic word differs.
 
 /** Header word 0 must hold this: "CPL" and the ABI version in the low byte. */
-export const LAYOUT_ABI_VERSION = 2;
+export const LAYOUT_ABI_VERSION = 3;
 export const LAYOUT_ABI_MAGIC = 0x43504c00 + LAYOUT_ABI_VERSION;
 
 // ---- header words (i32, at the map pointer)
@@ -66,6 +66,8 @@ export const H_STRAW_LOG = 27;
  * effective level, which seeds the reservoir so that the first extension moves only what it must.
  */
 export const H_SEED_MAP = 28;
+/** Index of the effective fault level (levels = the target level), where H_DOMAIN's domains are. */
+export const H_LEVEL = 29;
 /** Header size in i32 words (a few spare words for growth). */
 export const HEADER_WORDS = 32;
 

@@ -17,7 +17,7 @@ import {
   LAYOUT_ABI_MAGIC, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE, H_LEVELINFO,
   H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES, H_BASE_TARGETS,
   H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB, H_DUNIFORM,
-  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
+  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
 } from './abi';
 
 /** Hash attempts before the deterministic scan takes over. */
@@ -67,6 +67,31 @@ function candJump(map: usize, key: u64, attempt: i32): i32 {
   }
   h = fmix(h + K_LEVEL);
   return start + jump(h, count);
+}
+
+/**
+ * `candJump(map, key, attempt)`, or -1 as soon as the descent reaches a domain of the effective
+ * level that a shard among the first n (but `skip`) uses: a rejected attempt skips the levels
+ * below its domain. Accepted attempts return exactly candJump's target.
+ */
+function candJumpFree(map: usize, key: u64, attempt: i32, n: i32, skip: i32): i32 {
+  let h = key ^ (<u64>attempt * K_ATTEMPT);
+  const levels = hdr(map, H_LEVELS);
+  const level = hdr(map, H_LEVEL);
+  const info = <usize>hdr(map, H_LEVELINFO);
+  let start: i32 = 0;
+  let count: i32 = hdr(map, H_BASE_NODES);
+  for (let l = 0; l < levels; l++) {
+    h = fmix(h + K_LEVEL);
+    const d = start + jump(h, count);
+    if (l == level && domainUsed(n, skip, d)) return -1;
+    const base = info + <usize>(l * 12);
+    start = ldi(<usize>load<i32>(base + 4), d);
+    count = ldi(<usize>load<i32>(base + 8), d);
+  }
+  h = fmix(h + K_LEVEL);
+  const t = start + jump(h, count);
+  return level >= levels && domainUsed(n, skip, t) ? -1 : t;
 }
 
 /**
@@ -164,7 +189,12 @@ function pick(map: usize, algo: i32, out: usize, n: i32, s: i32, key: u64, needE
   const elig = <usize>hdr(map, H_ELIGIBLE);
   const dp = <usize>hdr(map, H_DOMAIN);
   for (let a = firstAttempt; a < MAX_ATTEMPTS; a++) {
-    const t = algo == ALGO_JUMP_MAP ? candJump(map, key, a) : candRing(map, key, a);
+    if (algo == ALGO_JUMP_MAP) {
+      const t = candJumpFree(map, key, a, n, s);
+      if (t >= 0 && (!needEligible || load<u8>(elig + <usize>t) != 0)) return t;
+      continue;
+    }
+    const t = candRing(map, key, a);
     if (needEligible && load<u8>(elig + <usize>t) == 0) continue;
     if (!domainUsed(n, s, ldi(dp, t))) return t;
   }
