@@ -128,7 +128,7 @@ t("import { Pool } from 'cairn' round-trips objects without a compiler (no mmap-
     } finally { rmSync(dir, { recursive: true, force: true }); }
   `);
   const r = run(join(bin, 'node'), ['round-trip.mjs'], app, consumerEnv());
-  assert.is(r.status, 0, `round trip failed: ${r.stderr.split("\n").find((l) => /Error/.test(l)) ?? r.stderr.slice(-1500)}`);
+  assert.is(r.status, 0, `round trip failed: ${r.stderr.split("\n").find((l) => /^\w*Error: /.test(l)) ?? r.stderr.slice(-1500)}`);
   const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { value: string; arrayEqual: boolean; io: string | null };
   assert.is(res.value, 'hello from the package');
   assert.ok(res.arrayEqual, 'array bytes differ');
