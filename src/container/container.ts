@@ -299,6 +299,7 @@ export class ContainerCore {
     if (this.inflight.size === 0) return this.clock.current;
     let min = -1n;
     for (const e of this.inflight) if (min < 0n || e < min) min = e;
+    assert(min > 0n && min <= this.clock.current, 'in-flight commits hold epochs the clock handed out', { min: String(min), clock: String(this.clock.current) });
     return min - 1n;
   }
 
@@ -510,6 +511,7 @@ export class ContainerCore {
         if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
         throw err;
       }
+      assert(this.inflight.has(epoch) && info.targets.every((t) => Number.isInteger(t) && t >= 0), 'a commit stays in flight until published; its targets are target ids', { epoch: String(epoch) });
       await this.forgetLostPunched(ops);
       for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
       if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }

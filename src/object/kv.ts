@@ -10,6 +10,7 @@ import { badArg } from '../io/errors.js';
 import { hex, toText } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { runBounded } from '../../core/semaphore.js';
+import { swallow } from '../../core/log.js';
 
 const VALUE_AKEY = new Uint8Array([0x76]); // "v"
 
@@ -106,20 +107,25 @@ export class KeyValue {
   async *entries(opts: ReadOptions & KeyRange = {}): AsyncGenerator<[Uint8Array, Uint8Array]> {
     const at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
     const ahead: Array<[Uint8Array, Promise<Uint8Array | undefined>]> = [];
-    for await (const k of this.object.listDkeys({ ...opts, ...at, snapshot: undefined })) {
-      const p = this.get(k, at);
-      p.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
-      ahead.push([k, p]);
-      if (ahead.length >= KV_READ_CONCURRENCY) {
+    try {
+      for await (const k of this.object.listDkeys({ ...opts, ...at, snapshot: undefined })) {
+        const p = this.get(k, at);
+        p.catch(() => undefined); // its error is thrown where it is awaited below; no unhandled rejection meanwhile
+        ahead.push([k, p]);
+        if (ahead.length >= KV_READ_CONCURRENCY) {
+          const [hk, hv] = ahead.shift()!;
+          const v = await hv;
+          if (v !== undefined) yield [hk, v];
+        }
+      }
+      while (ahead.length > 0) {
         const [hk, hv] = ahead.shift()!;
         const v = await hv;
         if (v !== undefined) yield [hk, v];
       }
-    }
-    while (ahead.length > 0) {
-      const [hk, hv] = ahead.shift()!;
-      const v = await hv;
-      if (v !== undefined) yield [hk, v];
+    } finally {
+      // The consumer stopped early: fetches read ahead are never awaited; their errors are counted.
+      for (const [, hv] of ahead.splice(0)) hv.catch(swallow('kv.entries-read-ahead-unread'));
     }
   }
 }

@@ -10,6 +10,7 @@ import { unitOid, type ShardStore } from '../io/shard-store.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
 import { badArg, ObjectError } from '../io/errors.js';
 import { throwIfAborted } from '../../core/errors.js';
+import { swallow } from '../../core/log.js';
 import type { Redundancy, IoContext } from '../io/io.js';
 import type { ObjectClass } from '../../placement/index.js';
 
@@ -132,7 +133,8 @@ async function* mergeAscending(streams: AsyncIterator<Uint8Array>[]): AsyncGener
       if (!r.done) push({ key: r.value, it: h.it });
     }
   } finally {
-    await Promise.all(streams.map((it) => it.return?.().catch(() => undefined)));
+    // Closing the streams of a listing that ended or stopped early: a shard failing to close is counted.
+    await Promise.all(streams.map((it) => it.return?.().catch(swallow('object.close-listing-stream'))));
   }
 }
 

@@ -221,6 +221,7 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
 async function rebuildPiece(ctx: ShardCtx, mv: { shard: number }, dst: ShardStore, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
   const { dataShards: k, parityShards: p } = ctx.cls;
   const base = ctx.members[0]!.shard;
+  assert(ctx.members.length === k + p && mv.shard >= base && mv.shard < base + k + p, 'the rebuilt piece belongs to a group of k + p shards', { shard: mv.shard, base, k, p, members: ctx.members.length });
   const pieces: Array<Uint8Array | undefined> = new Array(k + p).fill(undefined);
   await Promise.all(ctx.healthy.map(async (m) => {
     try {
@@ -248,6 +249,7 @@ async function rebuildPiece(ctx: ShardCtx, mv: { shard: number }, dst: ShardStor
   ctx.io.codec(k, p).reconstruct(bodies);
   const header = pieces[idx[0]!]!.subarray(0, EC_PIECE_HEADER);
   const out = new Uint8Array(EC_PIECE_HEADER + bodies[mv.shard - base]!.length);
+  assert(out.length === pieces[idx[0]!]!.length, 'a rebuilt piece is as long as its siblings', { rebuilt: out.length, sibling: pieces[idx[0]!]!.length });
   out.set(header); out.set(bodies[mv.shard - base]!, EC_PIECE_HEADER);
   const at = BigInt(vkey.split(':')[0]!);
   await dst.updateSingle(at > 0n && at <= R ? at : R, unitOid(ctx.oid, mv.shard), dkey, akey, out);
@@ -259,6 +261,7 @@ async function rebuildCells(ctx: ShardCtx, mv: { shard: number }, dst: ShardStor
   const { dataShards: k, parityShards: p } = ctx.cls;
   const base = ctx.members[0]!.shard;
   const cell = ctx.io.cellSize;
+  assert(ctx.members.length === k + p && cell > 0, 'cells are rebuilt in a group of k + p shards', { k, p, members: ctx.members.length, cell });
   // The shard-local extent of the lost shard is at most the largest extent end of any healthy shard.
   let end = 0;
   for (const m of ctx.healthy) {
@@ -286,6 +289,7 @@ async function rebuildCells(ctx: ShardCtx, mv: { shard: number }, dst: ShardStor
     if (got.filter((x) => x !== null).length < k) throw lostErr(ctx.oid);
     got[mv.shard - base] = null;
     ctx.io.codec(k, p).reconstruct(got);
+    assert(got[mv.shard - base]!.length === recx.count, 'a decoded cell range is as long as its siblings', { got: got[mv.shard - base]!.length, want: recx.count });
     const data = got[mv.shard - base]!.subarray(0, hi - lo);
     await dst.updateArray(R, unitOid(ctx.oid, mv.shard), dkey, akey, { index: lo, count: data.length }, data);
     n += data.length;

@@ -610,6 +610,7 @@ export class Pool extends EventEmitter {
     let l = this.layoutCache.get(oid);
     if (!l) {
       l = this.placement.layout(oid).groups.map((g) => [...g]);
+      assert(l.length >= 1 && l.every((g) => g.length === l![0]!.length && g.every((t) => t >= 0 && t < this.map_.targets.length)), 'a layout names targets of the map, in groups of one size', { oid: oid.toString(16) });
       if (this.layoutCache.size >= LAYOUT_CACHE_SIZE) this.layoutCache.delete(this.layoutCache.keys().next().value!);
       this.layoutCache.set(oid, l);
     }
