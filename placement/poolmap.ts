@@ -76,7 +76,13 @@ export interface PoolShape {
 interface Level { name: string; start: Int32Array; count: Int32Array; names: (string | undefined)[] }
 
 const MAGIC = 0x504d5043; // "CPMP" little endian
+/** Serialized format of a map that uses neither a placement base nor target weights (readable by every release). */
 const FORMAT_VERSION = 1;
+/**
+ * Format of a map with a placement base or target weights: an older release would ignore those
+ * fields and compute other layouts, so it must refuse the map (unsupported format) instead.
+ */
+const FORMAT_VERSION_WEIGHTED = 2;
 const HEADER_BYTES = 16;
 const CHECKSUM_BYTES = 8;
 
@@ -224,13 +230,16 @@ export class PoolMap {
     return out;
   }
 
-  /** Bytes: magic "CPMP", format version, map version, JSON payload, xxh64 checksum. Needs initXxhash(). */
+  /**
+   * Bytes: magic "CPMP", format version (1, or 2 when the map has a placement base or target
+   * weights, so older releases refuse it), map version, JSON payload, xxh64 checksum. Needs initXxhash().
+   */
   serialize(): Uint8Array {
     const payload = new TextEncoder().encode(JSON.stringify(this.toJSON()));
     const out = new Uint8Array(HEADER_BYTES + payload.length + CHECKSUM_BYTES);
     const dv = new DataView(out.buffer);
     dv.setUint32(0, MAGIC, true);
-    dv.setUint16(4, FORMAT_VERSION, true);
+    dv.setUint16(4, this._baseTargets !== undefined || this.weights.some((w) => w !== 1) ? FORMAT_VERSION_WEIGHTED : FORMAT_VERSION, true);
     dv.setUint32(8, this._version, true);
     dv.setUint32(12, payload.length, true);
     out.set(payload, HEADER_BYTES);
@@ -244,7 +253,8 @@ export class PoolMap {
     if (!(bytes instanceof Uint8Array) || bytes.length < HEADER_BYTES + CHECKSUM_BYTES) throw bad('too short');
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (dv.getUint32(0, true) !== MAGIC) throw bad('bad magic');
-    if (dv.getUint16(4, true) !== FORMAT_VERSION) throw bad(`unsupported format version ${dv.getUint16(4, true)}`);
+    const format = dv.getUint16(4, true);
+    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED) throw bad(`unsupported format version ${format}`);
     const len = dv.getUint32(12, true);
     if (HEADER_BYTES + len + CHECKSUM_BYTES !== bytes.length) throw bad('length mismatch');
     const sum = dv.getBigUint64(HEADER_BYTES + len, true);

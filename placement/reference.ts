@@ -181,6 +181,9 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
     for (let i = 0; i <= j; i++) W += dWeight[i]!;
     return dWeight[j]! / W;
   };
+  let ever: number[] = []; // domains that were in the current group at some stage
+  const MAX_EVER = 128;
+  const remember = (d: number) => { if (ever.length < MAX_EVER) ever.push(d); };
   const spareExtended = (out: number[], s: number, key: bigint): number => {
     for (let a = 0; a < MAX_ATTEMPTS; a++) {
       let t = cand(key, a);
@@ -189,7 +192,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
       for (let j = ndB; j < nd; j++) {
         if (Number(fmix(ka + BigInt(j) * K_STAGE) >> 32n) < spareProb(j) * 2 ** 32) { d = j; t = -1; }
       }
-      if (domainUsed(out, gs, s, d)) continue;
+      if (domainUsed(out, gs, s, d) || ever.includes(d)) continue;
       if (t < 0) t = inDomain(d, ka, true);
       else if (!eligible(t)) continue;
       if (t >= 0) return t;
@@ -218,8 +221,10 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
       const slotDom: number[] = [];
       const fresh: boolean[] = new Array(gs).fill(false);
       let from: number;
+      ever = [];
       if (!reservoirOnly) {
         for (let s = 0; s < gs; s++) { o[s] = pick(o, s, s, keyOf(s), false, ndB, ntB); slotDom[s] = domOf[o[s]!]!; }
+        slotDom.forEach(remember);
         from = ndB;
       } else if (seedCtx) {
         // the base's own layout seeds the fill: first shard per domain stays, the rest take free fill domains
@@ -239,6 +244,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         }
         from = gs;
       }
+      if (reservoirOnly) for (let d = 0; d < gs; d++) remember(d);
       for (let j = from; j < nd; j++) {
         const h = fmix(gkey + BigInt(j) * K_STAGE);
         const st = stage[j]!;
@@ -260,6 +266,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
           }
         }
         slotDom[slot] = j; fresh[slot] = true;
+        remember(j);
       }
       for (let s = 0; s < gs; s++) if (fresh[s]) o[s] = inDomain(slotDom[s]!, keyOf(s), false);
     }

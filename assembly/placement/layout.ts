@@ -49,6 +49,21 @@ const TWO_M53: f64 = 1.0 / 9007199254740992.0;
 const FIRST: usize = memory.data(4 * MAX_GS, 16);   // attempt-0 jump-map candidates
 const SLOTDOM: usize = memory.data(4 * MAX_GS, 16); // domain of each shard's current target
 const FRESH: usize = memory.data(4 * MAX_GS, 16);   // 1 if the reservoir moved the shard
+/** Most domains remembered as having been in a group (base positions, fill, reservoir entrants). */
+const MAX_EVER: i32 = 128;
+const EVER: usize = memory.data(4 * MAX_EVER, 16);
+let everCount: i32 = 0;
+
+/** Remember that domain d was in the current group at some stage. */
+@inline function remember(d: i32): void {
+  if (everCount < MAX_EVER) { store<i32>(EVER + (<usize>everCount << 2), d); everCount++; }
+}
+
+/** Whether domain d was in the current group at some stage. */
+@inline function wasMember(d: i32): bool {
+  for (let i = 0; i < everCount; i++) if (ldi(EVER, i) == d) return true;
+  return false;
+}
 
 /** Jump-map candidate over the base: descend the domain tree with an independent jump per level. */
 function candJump(map: usize, key: u64, attempt: i32): i32 {
@@ -278,6 +293,7 @@ function reservoir(map: usize, gs: i32, gkey: u64, from: i32, nd: i32): void {
       const slot = load<u8>(uni + <usize>j) != 0 ? below(h, gs) : removeWeighted(map, gs, j, h);
       store<i32>(SLOTDOM + (<usize>slot << 2), j);
       store<i32>(FRESH + (<usize>slot << 2), 1);
+      remember(j);
     }
   }
 }
@@ -322,8 +338,10 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
   const nd = hdr(map, H_NDOMAINS);
   const gkey = fmix(objKey + <u64>(g + 1) * K_GROUP);
   for (let s = 0; s < gs; s++) store<i32>(FRESH + (<usize>s << 2), 0);
+  everCount = 0;
   if (hdr(map, H_GROUP_MODE) == MODE_JUMP_BASE) {
     if (!jumpBase(map, objKey, g, gs, o)) return false;
+    for (let s = 0; s < gs; s++) remember(ldi(SLOTDOM, s));
     const ndB = hdr(map, H_BASE_DOMAINS);
     if (nd > ndB) reservoir(map, gs, gkey, ndB, nd);
   } else {
@@ -354,6 +372,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
         store<i32>(SLOTDOM + (<usize>r << 2), a);
       }
     }
+    for (let d = 0; d < gs; d++) remember(d);
     reservoir(map, gs, gkey, gs, nd);
   }
   for (let s = 0; s < gs; s++) {
@@ -366,8 +385,10 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
 /**
  * A spare for shard s of a jump-map group on a pool with domains beyond the base: each attempt
  * takes the base candidate (jump over the base) and carries it through a one-slot weighted
- * reservoir over the later domains, so spares spread by weight over the whole pool and an
- * extension moves a spare only onto an added domain.
+ * reservoir over the later domains, so spares spread by weight over the whole pool. Attempts
+ * landing on a domain that was ever in the group (base position, fill or reservoir entrant) are
+ * refused too, not only those used now: an extension that moves a sibling away then frees no
+ * domain the spare would prefer, so it moves a spare only onto an added domain.
  */
 function spareExtended(map: usize, out: usize, gs: i32, s: i32, key: u64): i32 {
   const elig = <usize>hdr(map, H_ELIGIBLE);
@@ -381,7 +402,7 @@ function spareExtended(map: usize, out: usize, gs: i32, s: i32, key: u64): i32 {
     for (let j = ndB; j < nd; j++) {
       if (<f64>(fmix(ka + <u64>j * K_STAGE) >> 32) < ldf(sp, j)) { d = j; t = -1; }
     }
-    if (domainUsed(gs, s, d)) continue;
+    if (domainUsed(gs, s, d) || wasMember(d)) continue;
     if (t < 0) t = inDomain(map, d, ka, true);
     else if (load<u8>(elig + <usize>t) == 0) continue;
     if (t >= 0) return t;

@@ -134,6 +134,13 @@ t('heterogeneous pools: blocks of nodes, target weights, domain weights; the fir
   const back = PoolMap.fromJSON(json);
   assert.equal(back.toJSON(), json);
   assert.equal(PoolMap.deserialize(pm.serialize()).toJSON(), json);
+  // format 2 for maps with a base or weights (an older release must refuse them), 1 otherwise
+  const fmt = (m: PoolMap) => new DataView(m.serialize().buffer).getUint16(4, true);
+  assert.is(fmt(pm), 2);
+  const plain = PoolMap.create({ nodes: 2, ranksPerNode: 1, targetsPerRank: 2 });
+  assert.is(fmt(plain), 1);
+  plain.extend({ nodes: 1 });
+  assert.is(fmt(plain), 2);
 });
 
 t('a map never extended has no placement base (all base, as maps written before it existed); the first extension records it', () => {
