@@ -185,6 +185,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
   const MAX_EVER = 128;
   const remember = (d: number) => { if (ever.length < MAX_EVER) ever.push(d); };
   const spareExtended = (out: number[], s: number, key: bigint): number => {
+    const own = domOf[out[s]!]!;
     for (let a = 0; a < MAX_ATTEMPTS; a++) {
       let t = cand(key, a);
       let d = domOf[t]!;
@@ -192,7 +193,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
       for (let j = ndB; j < nd; j++) {
         if (Number(fmix(ka + BigInt(j) * K_STAGE) >> 32n) < spareProb(j) * 2 ** 32) { d = j; t = -1; }
       }
-      if (domainUsed(out, gs, s, d) || ever.includes(d)) continue;
+      if (domainUsed(out, gs, s, d) || (d !== own && ever.includes(d))) continue;
       if (t < 0) t = inDomain(d, ka, true);
       else if (!eligible(t)) continue;
       if (t >= 0) return t;

@@ -386,8 +386,8 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
  * A spare for shard s of a jump-map group on a pool with domains beyond the base: each attempt
  * takes the base candidate (jump over the base) and carries it through a one-slot weighted
  * reservoir over the later domains, so spares spread by weight over the whole pool. Attempts
- * landing on a domain that was ever in the group (base position, fill or reservoir entrant) are
- * refused too, not only those used now: an extension that moves a sibling away then frees no
+ * landing on a domain that was ever in the group (base position, fill or reservoir entrant; the
+ * shard's own domain excepted) are refused too, not only those used now: an extension that moves a sibling away then frees no
  * domain the spare would prefer, so it moves a spare only onto an added domain.
  */
 function spareExtended(map: usize, out: usize, gs: i32, s: i32, key: u64): i32 {
@@ -395,6 +395,7 @@ function spareExtended(map: usize, out: usize, gs: i32, s: i32, key: u64): i32 {
   const dp = <usize>hdr(map, H_DOMAIN);
   const nd = hdr(map, H_NDOMAINS), ndB = hdr(map, H_BASE_DOMAINS);
   const sp = <usize>hdr(map, H_SPARE_PROB);
+  const own = ldi(SLOTDOM, s); // the shard's own domain stays allowed, as in the original pick
   for (let a = 0; a < MAX_ATTEMPTS; a++) {
     let t = candJump(map, key, a);
     let d = ldi(dp, t);
@@ -402,7 +403,7 @@ function spareExtended(map: usize, out: usize, gs: i32, s: i32, key: u64): i32 {
     for (let j = ndB; j < nd; j++) {
       if (<f64>(fmix(ka + <u64>j * K_STAGE) >> 32) < ldf(sp, j)) { d = j; t = -1; }
     }
-    if (domainUsed(gs, s, d) || wasMember(d)) continue;
+    if (domainUsed(gs, s, d) || (d != own && wasMember(d))) continue;
     if (t < 0) t = inDomain(map, d, ka, true);
     else if (load<u8>(elig + <usize>t) == 0) continue;
     if (t >= 0) return t;
