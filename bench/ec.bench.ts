@@ -61,7 +61,7 @@ async function codecRows(ctx: BenchContext, k: number, p: number, sizeName: stri
   if (!codec.verify(shards)) throw new Error(`benchmark ${impl} ${k}+${p}: stripe does not verify after reconstruct`);
   codec.free(shards);
   const kernel = codec.kernelName;
-  const extra = (r: { samples: number; meanMs: number }) => ({ kernel, samples: r.samples, meanMs: r.meanMs, ...(impl === 'reed-solomon-erasure' ? { note: 'copies in/out per call' } : {}) });
+  const extra = (r: { samples: number; meanMs: number; medianMs: number }) => ({ kernel, samples: r.samples, medianMs: r.medianMs, meanMs: r.meanMs, ...(impl === 'reed-solomon-erasure' ? { note: 'copies in/out per call' } : {}) });
   codec.dispose();
   return [
     { name: `encode ${k}+${p} ${sizeName} ${impl}`, suite: 'ec', bytesPerSecond: enc.perSecond, extra: extra(enc) },
@@ -82,8 +82,8 @@ async function ronomonRows(ctx: BenchContext, ron: Ronomon, k: number, p: number
   const rec = await rate(`reconstruct ${k}+${p} ${sizeName} ronomon-native`, () => run((data | par) & ~lost, lost), k * size, ctx, opts(ctx, 'ronomon'));
   const note = 'native addon, own XOR-Cauchy matrix, runs on the libuv threadpool';
   return [
-    { name: `encode ${k}+${p} ${sizeName} ronomon-native`, suite: 'ec', bytesPerSecond: enc.perSecond, extra: { samples: enc.samples, note } },
-    { name: `reconstruct ${k}+${p} ${sizeName} ronomon-native`, suite: 'ec', bytesPerSecond: rec.perSecond, extra: { samples: rec.samples, note } },
+    { name: `encode ${k}+${p} ${sizeName} ronomon-native`, suite: 'ec', bytesPerSecond: enc.perSecond, extra: { samples: enc.samples, medianMs: enc.medianMs, meanMs: enc.meanMs, note } },
+    { name: `reconstruct ${k}+${p} ${sizeName} ronomon-native`, suite: 'ec', bytesPerSecond: rec.perSecond, extra: { samples: rec.samples, medianMs: rec.medianMs, meanMs: rec.meanMs, note } },
   ];
 }
 

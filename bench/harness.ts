@@ -60,10 +60,11 @@ export interface BenchContext {
 export type BenchSuite = (ctx: BenchContext) => Promise<BenchRow[]>;
 
 /**
- * Time `fn` with tinybench and return its mean rate. `unitsPerCall` is bytes (or ops) processed
- * by one call; the result is units per second.
+ * Time `fn` with tinybench and return its rate from the MEDIAN call time (robust on a shared,
+ * loaded machine, where preemption inflates the mean), with the mean beside it. `unitsPerCall` is
+ * bytes (or ops) processed by one call; the result is units per second.
  */
-export async function rate(name: string, fn: () => unknown | Promise<unknown>, unitsPerCall: number, ctx: BenchContext, opts: { time?: number; iterations?: number; warmupIterations?: number } = {}): Promise<{ perSecond: number; samples: number; meanMs: number }> {
+export async function rate(name: string, fn: () => unknown | Promise<unknown>, unitsPerCall: number, ctx: BenchContext, opts: { time?: number; iterations?: number; warmupIterations?: number } = {}): Promise<{ perSecond: number; samples: number; meanMs: number; medianMs: number }> {
   ctx.progress(name);
   // tinybench warms up for at least warmupIterations calls (its default, 16, costs seconds for slow kernels)
   const bench = new Bench({
@@ -73,13 +74,14 @@ export async function rate(name: string, fn: () => unknown | Promise<unknown>, u
   bench.add(name, fn as () => unknown);
   await bench.run();
   const task = bench.tasks[0]!;
-  const result = task.result as unknown as { state?: string; latency?: { mean: number; samplesCount?: number; samples?: number[] }; error?: unknown };
+  const result = task.result as unknown as { state?: string; latency?: { mean: number; p50?: number; samplesCount?: number; samples?: number[] }; error?: unknown };
   if (result?.state !== 'completed' || !result.latency) {
     throw new Error(`benchmark ${name} did not complete: ${String(result?.error ?? result?.state)}`);
   }
   const meanMs = result.latency.mean;
+  const medianMs = result.latency.p50 ?? meanMs;
   const samples = result.latency.samplesCount ?? result.latency.samples?.length ?? 0;
-  return { perSecond: (unitsPerCall / meanMs) * 1000, samples, meanMs };
+  return { perSecond: (unitsPerCall / medianMs) * 1000, samples, meanMs, medianMs };
 }
 
 /** Run `fn(0..n-1)` with at most `depth` calls in flight (a fixed pool of `depth` workers). */
