@@ -114,7 +114,15 @@ export class ContainerStore {
     try {
       this.live();
       const pr = akeyProbes(this.state.idx, oid, dkey, akey);
-      const existing = arrayRecordSize(this.view(), oid, dkey, akey, pr);
+      let existing: number | undefined;
+      try {
+        existing = arrayRecordSize(this.view(), oid, dkey, akey, pr);
+      } catch (e) {
+        // a damaged block hides the akey's record size: a repair that names it may still rewrite the
+        // akey (guessing could misread the older extents); without it the damage is the answer
+        t.noteDamage(e);
+        if (!(e instanceof VosError && e.code === 'CORRUPTED' && opts.recordSize !== undefined && (e.info as { whole?: boolean } | undefined)?.whole !== true)) throw e;
+      }
       const rs = opts.recordSize ?? existing ?? 1;
       if (!Number.isSafeInteger(rs) || rs < 1 || rs > MAX_RECORD_SIZE) throw invalidArg(`recordSize must be in [1, ${MAX_RECORD_SIZE}]`, { recordSize: rs });
       if (existing !== undefined && existing !== rs) throw invalidArg('record size differs from the existing extents of this akey', { oid: oid.toString(), akey: keyHex(akey), recordSize: rs, existing });

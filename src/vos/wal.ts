@@ -287,7 +287,16 @@ export class Wal {
       if (expect[i] !== flushedGen + 1 + i) replay.damage = `log regions out of sequence: flushed up to ${flushedGen}, found ${expect.join(',')}`;
     }
     const activeH = heads[newest]!;
-    const activeTail = slot && slot.gen === activeH.gen ? slot.tail : undefined;
+    // How far the active region is acknowledged: its tail slot. A valid slot one generation behind means
+    // the rotation's own slot write was lost or damaged and nothing was appended since (an append's slot
+    // write would have replaced that older slot): acknowledged up to the region's start.
+    const activeTail = slot && slot.gen === activeH.gen ? slot.tail
+      : slot && slot.gen + 1 === activeH.gen ? geo.regions[newest]! + REGION_HEADER : undefined;
+    // A slot naming a generation newer than every readable header: that region's header is damaged, and
+    // unless the slot says nothing was appended there, acknowledged records are unreadable.
+    if (slot && slot.gen > activeH.gen && slot.tail !== geo.regions[newest ^ 1]! + REGION_HEADER) {
+      replay.damage ??= `log region ${slot.gen}: its header is damaged (the tail slot names it, acknowledged to ${slot.tail})`;
+    }
     let activeEnd = geo.regions[newest]! + REGION_HEADER;
     for (const r of live) {
       const h = heads[r]!;
@@ -431,7 +440,9 @@ function scanRegion(space: PmemSpace, base: number, end: number, h: RegionHeader
     }
     if (!r) {
       if (pos < acked) damage = `log record at ${pos} (region ${h.gen}) failed validation before the acknowledged tail ${acked}`;
-      else if (dv.getUint32(pos - base, true) !== 0) tornAt = pos;
+      // torn: a started record of this generation (magic and stamp landed); records left from the
+      // region's earlier use carry an older stamp and simply end the log
+      else if (pos + 16 <= end && dv.getUint32(pos - base, true) === WAL_MAGIC && dv.getUint32(pos - base + 12, true) === (h.gen >>> 0)) tornAt = pos;
       break;
     }
     records.push({ ...r, seq: seq++ });

@@ -1,218 +1,532 @@
 /**
- * Corruption test: flip bytes in the real pmem and data files (targeted and seeded-random);
- * fetch reports CHECKSUM_MISMATCH naming object, keys, extent and epoch, scrub reports every
- * bad record, nothing crashes and no wrong bytes are ever returned. Also injected bit flips on
- * read (FaultInjector) and destroyed superblocks.
+ * Integrity (issue 13): no damaged byte may turn into a wrong or missing value. One target is
+ * built in a crash state — several sorted runs, acknowledged records still in the log, values
+ * inline and in the data file, arrays, punches — and copies of it are damaged part by part, at a
+ * fixed and at a seeded-random offset of each part: a log record before the acknowledged tail,
+ * the bytes after it, the tail slots and region headers, a run's data, index and bloom blocks, an
+ * inline value in the log and in a run, a value in vos.data, each manifest copy and both, each
+ * superblock slot; then many seeded-random flips anywhere. After each: every read returns the
+ * right bytes (or rightly nothing, for punched keys) or a typed error (CORRUPTED,
+ * CHECKSUM_MISMATCH) — never other bytes, never "absent" for something that exists; scrub reports
+ * exactly the damage; rewriting the affected keys and heal() restore clean reads.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Rng } from '../../core/rng.js';
-import { FaultInjector } from '../../src/media/fault.js';
-import { VosTarget, VosError, MAX_EPOCH } from '../../src/vos/index.js';
+import { VosTarget, VosError, MAX_EPOCH, type VosOptions } from '../../src/vos/index.js';
+import { akeyPrefix, decodeKey, prefixEnd } from '../../src/vos/keys.js';
+import { decodeSuperblock, SB_SLOT_BYTES, TAIL_SLOTS_OFFSET, type Superblock } from '../../src/vos/manifest.js';
+import { CHUNK_BYTES } from '../../src/vos/store.js';
+import { REGION_HEADER, TAIL_SLOT } from '../../src/vos/wal.js';
 import { safe } from './safe.js';
+import { collect, crashImage, enc, flip, tmpDir } from './helpers.js';
 
 const test = suite('vos corruption');
-const enc = (s: string) => new TextEncoder().encode(s);
-const OPTS = { scmBytes: 256 * 1024, dataBytes: 8 * 1024 * 1024, io: 'pread' as const };
+const WAL = 256 * 1024;
+const OPTS: VosOptions = { scmBytes: 32 * 1024 * 1024, dataBytes: 8 * 1024 * 1024, walBytes: WAL, io: 'pread' };
+const REGIONS = [CHUNK_BYTES, CHUNK_BYTES + WAL];
+
+/** One written key: its newest state is the value (or nothing, when punched). */
+interface Entry {
+  i: number; oid: bigint; dkey: string; akey: string; kind: 'single' | 'array'; epoch: bigint;
+  value: Uint8Array; punched?: bigint; where: 'run' | 'log'; big: boolean;
+}
+
+interface BlockInfo { off: number; len: number; kind: 'data' | 'index' | 'bloom'; run: number; entries: Entry[]; hasObjectTable: boolean }
+
+interface Fixture {
+  dir: string; entries: Entry[]; blocks: BlockInfo[]; runChunks: Array<[number, number]>;
+  sb: Superblock; activeRegion: number; tail: number; slots: Array<{ off: number; counter: number; gen: number }>;
+}
+
+let fx: Fixture;
+let root = '';
 let dir = '';
-test.before.each(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-vos-corrupt-')); });
+
+/** Write an entry's operations. A repair names the array record size (damage may hide the stored one). */
+async function writeEntry(t: VosTarget, e: Entry, repair = false): Promise<void> {
+  if (e.kind === 'single') await t.updateSingle(e.epoch, e.oid, enc(e.dkey), enc(e.akey), e.value);
+  else await t.updateArray(e.epoch, e.oid, enc(e.dkey), enc(e.akey), { index: 0, count: e.value.length }, e.value, repair ? { recordSize: 1 } : {});
+  if (e.punched !== undefined) await t.punchAkey(e.punched, e.oid, enc(e.dkey), enc(e.akey));
+}
+
+function makeEntry(rng: Rng, i: number, where: 'run' | 'log'): Entry {
+  const big = i % 7 === 0;
+  const kind = i % 3 === 0 ? 'array' : 'single';
+  const e: Entry = {
+    i, oid: BigInt(1 + (i % 5)), dkey: `dk-${String(i).padStart(5, '0')}`, akey: kind === 'array' ? 'arr' : 'sv', kind, epoch: BigInt(1 + (i % 50)),
+    value: rng.bytes(big ? 5000 + rng.int(4000) : 100 + rng.int(200)), where, big,
+  };
+  if (i % 37 === 5) e.punched = e.epoch + 1n;
+  return e;
+}
+
+/** Build the damaged-copies template: a target in a crash state, and where everything lies in its files. */
+async function buildFixture(): Promise<Fixture> {
+  root = tmpDir('corrupt');
+  const live = path.join(root, 'live');
+  const rng = new Rng(4242);
+  const entries: Entry[] = [];
+  let t = await VosTarget.open(live, OPTS);
+  for (let i = 0; i < 1000; i++) {
+    const e = makeEntry(rng, i, 'run');
+    await writeEntry(t, e);
+    entries.push(e);
+    if (i % 250 === 249) await t.target.flushAll();
+  }
+  await t.close();
+  t = await VosTarget.open(live, OPTS);
+  for (let i = 1000; i < 1200; i++) {
+    const e = makeEntry(rng, i, 'log');
+    await writeEntry(t, e);
+    entries.push(e);
+  }
+  assert.ok(t.target.runs.length >= 2, `several runs (${t.target.runs.length})`);
+  // every block of every run, and which entries each data block holds
+  const byKey = new Map(entries.map((e) => [`${e.oid}/${e.dkey}/${e.akey}`, e]));
+  const blocks: BlockInfo[] = [];
+  const runChunks: Array<[number, number]> = [];
+  for (const r of t.target.runs) {
+    for (const c of r.meta.chunks) runChunks.push([c, c + CHUNK_BYTES]);
+    for (let i = 0; i < r.meta.index.length; i++) {
+      const ib = r.indexBlock(i);
+      const inIndex: Entry[] = [];
+      let objTable = false;
+      for (let j = 0; j < ib.refs.length; j++) {
+        const blk = r.dataBlock(i, j);
+        const held: Entry[] = [];
+        let hasObj = false;
+        for (let n = 0; n < blk.count; n++) {
+          const k = decodeKey(blk.key(n).slice())!;
+          if (k.kind === 'object') { hasObj = true; continue; }
+          const e = k.dkey && k.akey ? byKey.get(`${k.oid}/${new TextDecoder().decode(k.dkey)}/${new TextDecoder().decode(k.akey)}`) : undefined;
+          if (e && !held.includes(e)) held.push(e);
+        }
+        objTable ||= hasObj;
+        inIndex.push(...held);
+        blocks.push({ off: ib.refs[j]!.off, len: ib.refs[j]!.len, kind: 'data', run: r.meta.id, entries: held, hasObjectTable: hasObj });
+      }
+      blocks.push({ off: r.meta.index[i]!.ref.off, len: r.meta.index[i]!.ref.len, kind: 'index', run: r.meta.id, entries: inIndex, hasObjectTable: objTable });
+    }
+    for (const b of r.meta.bloom) blocks.push({ off: b.off, len: b.len, kind: 'bloom', run: r.meta.id, entries: [], hasObjectTable: false });
+  }
+  const tpl = path.join(root, 'template');
+  crashImage(live, tpl); // the crash state: phase-two entries are only in the log
+  await t.close();
+  const scm = fs.readFileSync(path.join(tpl, 'vos.scm'));
+  const slots = [0, 1].map((s) => ({ off: TAIL_SLOTS_OFFSET + s * TAIL_SLOT, counter: scm.readUInt32LE(TAIL_SLOTS_OFFSET + s * TAIL_SLOT + 8), gen: scm.readUInt32LE(TAIL_SLOTS_OFFSET + s * TAIL_SLOT + 16) }));
+  const newest = slots[0]!.counter > slots[1]!.counter ? slots[0]! : slots[1]!;
+  const tail = scm.readUInt32LE(newest.off + 24);
+  const activeRegion = REGIONS.find((r) => tail > r && tail < r + WAL)!;
+  const sbs = [0, 1].map((s) => decodeSuperblock(scm.subarray(s * SB_SLOT_BYTES, (s + 1) * SB_SLOT_BYTES)));
+  const sb = sbs.flatMap((s) => ('sb' in s ? [s.sb] : [])).reduce((a, b) => (b.gen > a.gen ? b : a));
+  return { dir: tpl, entries, blocks, runChunks, sb, activeRegion, tail, slots };
+}
+
+test.before(async () => { fx = await buildFixture(); });
+test.after(() => { fs.rmSync(root, { recursive: true, force: true }); });
+test.before.each(() => { dir = path.join(root, `case-${Math.random().toString(36).slice(2)}`); crashImage(fx.dir, dir); });
 test.after.each(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
-interface Written { kind: 'single' | 'array'; oid: bigint; dkey: string; akey: string; value: Uint8Array }
+const scmOf = (d: string) => path.join(d, 'vos.scm');
+const dataOf = (d: string) => path.join(d, 'vos.data');
+const hex = (s: string) => Buffer.from(s).toString('hex');
 
-/** Write a mix of inline/block singles and arrays, each at its own key. */
-async function populate(t: VosTarget, rng: Rng, n: number): Promise<Written[]> {
-  const out: Written[] = [];
-  for (let i = 0; i < n; i++) {
-    const big = i % 3 === 0;
-    const value = rng.bytes(big ? 5000 + rng.int(6000) : 20 + rng.int(300));
-    const w: Written = { kind: i % 2 ? 'array' : 'single', oid: BigInt(1 + (i % 4)), dkey: `dkey-${i}`, akey: `akey-${i}`, value };
-    if (w.kind === 'single') await t.updateSingle(BigInt(i + 1), w.oid, enc(w.dkey), enc(w.akey), value);
-    else await t.updateArray(BigInt(i + 1), w.oid, enc(w.dkey), enc(w.akey), { index: 0, count: value.length }, value);
-    out.push(w);
-  }
-  return out;
-}
-
-type Outcome = 'ok' | 'absent' | 'mismatch';
-/** Fetch one write; returns what happened and fails the test on wrong bytes or untyped errors. */
-async function check(t: VosTarget, w: Written): Promise<Outcome> {
+/** Read one entry's newest state. Fails the test on wrong bytes, an untyped error, or "absent" for an existing value. */
+async function read(t: VosTarget, e: Entry): Promise<VosError | undefined> {
   try {
-    if (w.kind === 'single') {
-      const got = await t.fetchSingle(MAX_EPOCH, w.oid, enc(w.dkey), enc(w.akey));
-      if (!got) return 'absent';
-      assert.ok(Buffer.from(got).equals(Buffer.from(w.value)), `wrong bytes returned for ${w.dkey}`);
+    if (e.kind === 'single') {
+      const got = await t.fetchSingle(MAX_EPOCH, e.oid, enc(e.dkey), enc(e.akey));
+      if (e.punched !== undefined) assert.is(got, undefined, `${e.dkey} is punched: nothing, never its old bytes`);
+      else {
+        assert.ok(got !== undefined, `${e.dkey} exists: never "absent"`);
+        assert.ok(Buffer.from(got!).equals(Buffer.from(e.value)), `${e.dkey}: never other bytes`);
+      }
     } else {
-      const got = await t.fetchArray(MAX_EPOCH, w.oid, enc(w.dkey), enc(w.akey), { index: 0, count: w.value.length });
-      if (!got.present.length) return 'absent';
-      assert.equal(got.present, [{ index: 0, count: w.value.length }]);
-      assert.ok(Buffer.from(got.data).equals(Buffer.from(w.value)), `wrong bytes returned for ${w.dkey}`);
+      const got = await t.fetchArray(MAX_EPOCH, e.oid, enc(e.dkey), enc(e.akey), { index: 0, count: e.value.length });
+      if (e.punched !== undefined) assert.equal(got.present, [], `${e.dkey} is punched`);
+      else {
+        assert.equal(got.present, [{ index: 0, count: e.value.length }], `${e.dkey} exists: never "absent"`);
+        assert.ok(Buffer.from(got.data).equals(Buffer.from(e.value)), `${e.dkey}: never other bytes`);
+      }
     }
-    return 'ok';
-  } catch (e) {
-    assert.instance(e, VosError, `typed error for ${w.dkey}: ${String(e)}`);
-    const ve = e as VosError;
-    assert.is(ve.code, 'CHECKSUM_MISMATCH');
-    assert.is(ve.info!.oid, w.oid.toString());
-    assert.is(ve.info!.dkey, Buffer.from(w.dkey).toString('hex'));
-    assert.is(ve.info!.akey, Buffer.from(w.akey).toString('hex'));
-    assert.ok(typeof ve.info!.epoch === 'string');
-    if (w.kind === 'array') assert.equal(ve.info!.recx, { index: 0, count: w.value.length });
-    assert.not.ok(JSON.stringify(ve.info).includes(Buffer.from(w.value.subarray(0, 8)).toString('hex')), 'never the bytes');
-    return 'mismatch';
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof VosError)) throw err;
+    assert.ok(err.code === 'CORRUPTED' || err.code === 'CHECKSUM_MISMATCH', `${e.dkey}: typed error, got ${err.code}`);
+    return err;
   }
 }
 
-function flip(file: string, offset: number, mask = 0x10): void {
-  const fd = fs.openSync(file, 'r+');
-  const b = Buffer.alloc(1);
-  fs.readSync(fd, b, 0, 1, offset);
-  b[0] = b[0]! ^ mask;
-  fs.writeSync(fd, b, 0, 1, offset);
-  fs.closeSync(fd);
+/** Read every entry; returns those that failed, with their errors. */
+async function readAll(t: VosTarget, entries = fx.entries): Promise<Map<Entry, VosError>> {
+  const bad = new Map<Entry, VosError>();
+  for (const e of entries) { const err = await read(t, e); if (err) bad.set(e, err); }
+  return bad;
 }
 
-test('a flipped byte in a block value: fetch names it, scrub reports exactly it', safe(async () => {
-  let t = await VosTarget.open(dir, OPTS);
-  const value = new Uint8Array(9000).fill(0x5a);
-  await t.updateSingle(3n, 77n, enc('dk'), enc('ak'), value);
-  await t.updateSingle(4n, 77n, enc('dk'), enc('small'), enc('fine'));
-  await t.close();
-  flip(path.join(dir, 'vos.data'), 1234); // first allocation of a fresh target is at offset 0
-  t = await VosTarget.open(dir, OPTS);
-  try {
-    const err = await t.fetchSingle(5n, 77n, enc('dk'), enc('ak')).then(() => undefined, (e: unknown) => e);
-    assert.instance(err, VosError);
-    assert.is((err as VosError).code, 'CHECKSUM_MISMATCH');
-    assert.equal((err as VosError).info, { oid: '77', dkey: Buffer.from('dk').toString('hex'), akey: Buffer.from('ak').toString('hex'), epoch: '3', where: 'data' });
-    assert.equal(await t.fetchSingle(5n, 77n, enc('dk'), enc('small')), enc('fine'));
-    const report = await t.scrub();
-    assert.is(report.checked, 2);
-    assert.is(report.bad.length, 1);
-    assert.is(report.bad[0]!.where, 'data');
-    assert.is(report.bad[0]!.oid, 77n);
-    assert.is(report.bad[0]!.epoch, 3n);
-  } finally { await t.close(); }
-}));
+/** Rewrite entries as the pool would from redundancy: the same operations at the same epochs. */
+async function rewrite(t: VosTarget, entries: Iterable<Entry>): Promise<void> {
+  for (const e of entries) await writeEntry(t, e, true);
+}
 
-test('a flipped byte in an inline value and in an array extent', safe(async () => {
-  let t = await VosTarget.open(dir, OPTS);
-  const marker = enc('MARKER-0123456789-MARKER');
-  await t.updateSingle(1n, 1n, enc('d'), enc('inline'), marker);
-  const arr = new Uint8Array(8000).fill(0x33);
-  await t.updateArray(2n, 1n, enc('d'), enc('arr'), { index: 100, count: 2000 }, arr, { recordSize: 4 });
-  await t.close();
-  const scm = fs.readFileSync(path.join(dir, 'vos.scm'));
-  const at = scm.indexOf(Buffer.from(marker));
-  assert.ok(at > 0, 'inline value found in the pmem file');
-  flip(path.join(dir, 'vos.scm'), at + 5);
-  flip(path.join(dir, 'vos.data'), 4000);
-  t = await VosTarget.open(dir, OPTS);
-  try {
-    assert.equal(t.openReport.corruptSpans, [], 'a value flip does not break the log');
-    const e1 = await t.fetchSingle(1n, 1n, enc('d'), enc('inline')).catch((e: unknown) => e) as VosError;
-    assert.is(e1.code, 'CHECKSUM_MISMATCH');
-    assert.is(e1.info!.where, 'scm');
-    const e2 = await t.fetchArray(2n, 1n, enc('d'), enc('arr'), { index: 150, count: 10 }).catch((e: unknown) => e) as VosError;
-    assert.is(e2.code, 'CHECKSUM_MISMATCH');
-    assert.equal(e2.info!.recx, { index: 100, count: 2000 });
-    // a range the corrupt extent does not cover is still readable
-    const ok = await t.fetchArray(2n, 1n, enc('d'), enc('arr'), { index: 0, count: 50 });
-    assert.equal(ok.present, []);
-    const report = await t.scrub();
-    assert.equal(report.bad.map((b) => b.where).sort(), ['data', 'scm']);
-  } finally { await t.close(); }
-}));
+async function expectAllGood(t: VosTarget, label: string): Promise<void> {
+  const bad = await readAll(t);
+  assert.is(bad.size, 0, `${label}: ${[...bad].slice(0, 3).map(([e, err]) => `${e.dkey}: ${err.code}`).join(', ')}`);
+}
 
-test('a flipped byte in record metadata: the record is skipped and reported, the rest kept', safe(async () => {
-  let t = await VosTarget.open(dir, OPTS);
-  const written = await populate(t, new Rng(5), 30);
-  await t.close();
-  const scm = fs.readFileSync(path.join(dir, 'vos.scm'));
-  const at = scm.indexOf(Buffer.from('dkey-12'));
-  assert.ok(at > 0);
-  flip(path.join(dir, 'vos.scm'), at + 2);
-  t = await VosTarget.open(dir, OPTS);
-  try {
-    assert.is(t.openReport.corruptSpans.length, 1);
-    const outcomes = await Promise.all(written.map((w) => check(t, w)));
-    assert.is(outcomes[12], 'absent');
-    assert.is(outcomes.filter((o) => o === 'ok').length, 29);
-    const report = await t.scrub();
-    assert.is(report.bad.length, 1);
-    assert.is(report.bad[0]!.where, 'scm-log');
-  } finally { await t.close(); }
-}));
+/** The offset of `needle` inside `[from, to)` of a file. */
+function find(file: string, needle: Uint8Array, from: number, to: number): number {
+  const b = fs.readFileSync(file).subarray(from, to);
+  const at = b.indexOf(Buffer.from(needle));
+  return at < 0 ? -1 : from + at;
+}
 
-test('superblocks: one destroyed is survived, both destroyed is CORRUPTED', safe(async () => {
-  let t = await VosTarget.open(dir, OPTS);
-  await t.updateSingle(1n, 1n, enc('d'), enc('a'), enc('v'));
-  await t.close();
-  const scmPath = path.join(dir, 'vos.scm');
-  flip(scmPath, 10);
-  t = await VosTarget.open(dir, OPTS);
-  assert.equal(await t.fetchSingle(1n, 1n, enc('d'), enc('a')), enc('v'));
-  assert.ok(t.openReport.superblockDamaged);
-  assert.ok((await t.scrub()).bad.some((b) => b.where === 'scm-log' && b.offset === 0), 'scrub reports the damaged slot');
-  await t.close();
-  flip(scmPath, 4096 + 10);
-  const err = await VosTarget.open(dir, OPTS).catch((e: unknown) => e);
-  assert.instance(err, VosError);
-  assert.is((err as VosError).code, 'CORRUPTED');
-}));
+const seeded = new Rng(9001);
+/** A fixed offset (the middle) and a seeded-random one, inside `[off, off + len)`. */
+const offsetsIn = (off: number, len: number): Array<[string, number]> => [['middle', off + (len >> 1)], ['random', off + seeded.int(len)]];
 
-test('seeded random byte flips in both files: no crash, no wrong bytes, scrub covers every mismatch', safe(async () => {
-  const rng = new Rng(31337);
-  let t = await VosTarget.open(dir, OPTS);
-  const written = await populate(t, rng, 40);
-  await t.close();
-  const scmPath = path.join(dir, 'vos.scm'); const dataPath = path.join(dir, 'vos.data');
-  const scmBytes = fs.readFileSync(scmPath);
-  let scmUsed = scmBytes.length - 1;
-  while (scmUsed > 8192 && scmBytes[scmUsed] === 0) scmUsed--;
-  let mismatches = 0; let absent = 0;
-  for (let round = 0; round < 12; round++) {
-    for (let k = 0; k < 3; k++) flip(scmPath, rng.range(8192, scmUsed), 1 << rng.int(8));
-    for (let k = 0; k < 3; k++) flip(dataPath, rng.int(200 * 1024), 1 << rng.int(8));
-    let opened: VosTarget;
+// ------------------------------------------------------------------ the log
+
+test('a log record before the acknowledged tail: the whole target reports damage, every read is CORRUPTED', safe(async () => {
+  const e = fx.entries.find((x) => x.where === 'log' && x.i === 1100)!;
+  const at = find(scmOf(dir), enc(e.dkey), fx.activeRegion, fx.tail);
+  assert.ok(at > 0, 'the record is in the active log region');
+  flip(scmOf(dir), at + 2); // inside the record's metadata (its checksum covers it)
+  for (let open = 0; open < 2; open++) {
+    const t = await VosTarget.open(dir, OPTS);
     try {
-      opened = await VosTarget.open(dir, OPTS);
-    } catch (e) {
-      assert.instance(e, VosError);
-      continue;
-    }
-    t = opened;
-    try {
-      const outcomes: Outcome[] = [];
-      for (const w of written) outcomes.push(await check(t, w));
-      const report = await t.scrub();
-      const bad = new Set(report.bad.filter((b) => b.dkey).map((b) => new TextDecoder().decode(b.dkey)));
-      written.forEach((w, i) => { if (outcomes[i] === 'mismatch') assert.ok(bad.has(w.dkey), `scrub reports ${w.dkey}`); });
-      mismatches += outcomes.filter((o) => o === 'mismatch').length;
-      absent += outcomes.filter((o) => o === 'absent').length;
+      assert.ok(t.openReport.damage, `open ${open}: damage reported (${t.openReport.damage})`);
+      for (const x of [fx.entries[0]!, e, fx.entries[1190]!]) {
+        const err = await read(t, x);
+        assert.is(err?.code, 'CORRUPTED', `${x.dkey}: CORRUPTED, never undefined`);
+        assert.is(err?.info?.whole, true);
+      }
+      assert.is((await collect(t.listDkeys(MAX_EPOCH, 1n)).catch((x: VosError) => x)).code, 'CORRUPTED');
+      assert.is((await collect(t.listObjects(MAX_EPOCH)).catch((x: VosError) => x)).code, 'CORRUPTED');
+      const s = await t.scrub();
+      assert.ok(s.bad.some((b) => b.where === 'target'), 'scrub reports the target');
     } finally { await t.close(); }
   }
-  assert.ok(mismatches > 0, 'flips were detected');
-  assert.ok(absent >= 0);
 }));
 
-test('injected bit flips on read are caught as CHECKSUM_MISMATCH (block and inline)', safe(async () => {
+test('bytes after the acknowledged tail: a torn append is dropped silently, acknowledged data intact', safe(async () => {
+  const scm = fs.readFileSync(scmOf(dir));
+  // the start of an append of this generation that a crash cut short: a record's first 40 bytes
+  const first = scm.subarray(fx.activeRegion + REGION_HEADER, fx.activeRegion + REGION_HEADER + 40);
+  const fd = fs.openSync(scmOf(dir), 'r+');
+  fs.writeSync(fd, first, 0, first.length, fx.tail);
+  fs.closeSync(fd);
   let t = await VosTarget.open(dir, OPTS);
-  await t.updateSingle(1n, 1n, enc('d'), enc('big'), new Uint8Array(3 * 4096).fill(1)); // whole blocks: every flipped bit is in the value
-  await t.updateSingle(1n, 1n, enc('d'), enc('small'), new Uint8Array(100).fill(2));
+  assert.is(t.openReport.damage, undefined);
+  assert.is(t.openReport.tornAt, fx.tail, 'the torn append is named');
+  await expectAllGood(t, 'after a torn append');
+  assert.equal((await t.scrub()).bad, []);
   await t.close();
-  const fault = new FaultInjector({ seed: 4, bitFlipOnRead: 1 });
-  t = await VosTarget.open(dir, { ...OPTS, fault });
+  // arbitrary garbage after the tail is dropped too
+  crashImage(fx.dir, dir);
+  const fd2 = fs.openSync(scmOf(dir), 'r+');
+  fs.writeSync(fd2, seeded.bytes(300), 0, 300, fx.tail);
+  fs.closeSync(fd2);
+  t = await VosTarget.open(dir, OPTS);
+  assert.is(t.openReport.damage, undefined);
+  await expectAllGood(t, 'after garbage past the tail');
+  await t.close();
+}));
+
+test('tail slots and log region headers: one damaged slot is survived; a damaged active header is damage, never silent loss', safe(async () => {
+  for (const s of fx.slots) {
+    crashImage(fx.dir, dir);
+    flip(scmOf(dir), s.off + 20);
+    const t = await VosTarget.open(dir, OPTS);
+    assert.is(t.openReport.damage, undefined, `slot at ${s.off}`);
+    await expectAllGood(t, `slot at ${s.off} damaged`);
+    await t.close();
+  }
+  crashImage(fx.dir, dir);
+  flip(scmOf(dir), fx.activeRegion + 20);
+  let t = await VosTarget.open(dir, OPTS);
+  assert.ok(t.openReport.damage, 'the active region header');
+  assert.is((await read(t, fx.entries[1100]!))?.code, 'CORRUPTED', 'its records are not silently absent');
+  await t.close();
+  crashImage(fx.dir, dir);
+  const other = REGIONS.find((r) => r !== fx.activeRegion)!;
+  flip(scmOf(dir), other + 20); // the region already written out as a run
+  t = await VosTarget.open(dir, OPTS);
+  assert.is(t.openReport.damage, undefined, 'a flushed region is not needed');
+  await expectAllGood(t, 'flushed region header damaged');
+  await t.close();
+  // after a clean close (the newest slot is the rotation's), one damaged slot is survived too
+  crashImage(fx.dir, dir);
+  t = await VosTarget.open(dir, OPTS);
+  await t.close();
+  const scm = fs.readFileSync(scmOf(dir));
+  const counters = [0, 1].map((i) => scm.readUInt32LE(TAIL_SLOTS_OFFSET + i * TAIL_SLOT + 8));
+  flip(scmOf(dir), TAIL_SLOTS_OFFSET + (counters[0]! > counters[1]! ? 0 : 1) * TAIL_SLOT + 30);
+  t = await VosTarget.open(dir, OPTS);
+  assert.is(t.openReport.damage, undefined, 'newest slot damaged after a clean close');
+  await expectAllGood(t, 'newest slot damaged after a clean close');
+  await t.close();
+}));
+
+test('an inline value in the log: CHECKSUM_MISMATCH naming it; scrub reports exactly it; a rewrite restores it', safe(async () => {
+  const e = fx.entries.find((x) => x.where === 'log' && !x.big && x.punched === undefined && x.kind === 'single')!;
+  const at = find(scmOf(dir), e.value.subarray(0, 32), fx.activeRegion, fx.tail);
+  assert.ok(at > 0);
+  for (const [how, off] of offsetsIn(at, e.value.length)) {
+    crashImage(fx.dir, dir);
+    flip(scmOf(dir), off);
+    const t = await VosTarget.open(dir, OPTS);
+    try {
+      assert.is(t.openReport.damage, undefined, `${how}: a value is not the log's structure`);
+      const bad = await readAll(t);
+      assert.equal([...bad.keys()].map((x) => x.dkey), [e.dkey], how);
+      const err = bad.get(e)!;
+      assert.is(err.code, 'CHECKSUM_MISMATCH');
+      assert.equal(err.info, { oid: e.oid.toString(), dkey: hex(e.dkey), akey: hex(e.akey), epoch: e.epoch.toString(), where: 'scm' });
+      assert.not.ok(JSON.stringify(err.info).includes(Buffer.from(e.value.subarray(0, 8)).toString('hex')), 'never the bytes');
+      const s = await t.scrub();
+      assert.is(s.bad.length, 1, JSON.stringify(s.bad));
+      assert.is(s.bad[0]!.where, 'data');
+      assert.is(s.bad[0]!.reason, 'CHECKSUM_MISMATCH');
+      await rewrite(t, [e]);
+      await expectAllGood(t, `${how}: rewritten`);
+      await t.aggregate(2n); // a merge drops the replaced version
+      assert.equal((await t.scrub()).bad, [], `${how}: clean after the merge`);
+    } finally { await t.close(); }
+  }
+}));
+
+// ------------------------------------------------------------------ runs
+
+/** Damage one block; check reads, scrub, then rewrite its entries and heal. */
+async function blockCase(b: BlockInfo, off: number, label: string): Promise<void> {
+  crashImage(fx.dir, dir);
+  flip(scmOf(dir), off);
+  const t = await VosTarget.open(dir, OPTS);
   try {
-    for (const ak of ['big', 'small']) {
-      const e = await t.fetchSingle(1n, 1n, enc('d'), enc(ak)).catch((x: unknown) => x) as VosError;
-      assert.is(e.code, 'CHECKSUM_MISMATCH', ak);
+    assert.is(t.openReport.damage, undefined, `${label}: a block is not the whole target`);
+    const bad = await readAll(t);
+    if (b.kind === 'bloom') assert.is(bad.size, 0, `${label}: a damaged bloom filter only costs lookups`);
+    for (const e of b.entries) assert.ok(bad.has(e), `${label}: ${e.dkey} (in the block) fails typed`);
+    let outside = 0;
+    for (const [e, err] of bad) {
+      assert.is(err.code, 'CORRUPTED', `${label}: ${e.dkey}`);
+      assert.is(err.info!.block, b.off, `${label}: ${e.dkey} names the damaged block`);
+      assert.is(err.info!.kind, b.kind);
+      // the key that failed lies in the damaged block's key range [lo, hi) (hex of encoded keys: same order),
+      // or just before it: a lookup whose entries end the previous block steps into the next one to see
+      // that they ended (a typed error, and the key reads again after heal)
+      const from = Buffer.from(akeyPrefix(t.state.idx, e.oid, enc(e.dkey), enc(e.akey))).toString('hex');
+      const to = Buffer.from(prefixEnd(akeyPrefix(t.state.idx, e.oid, enc(e.dkey), enc(e.akey)))!).toString('hex');
+      assert.ok(err.info!.hi === '' || from < String(err.info!.hi), `${label}: ${e.dkey} is not after the block (${from} vs ${err.info!.hi})`);
+      if (!(to > String(err.info!.lo))) outside++;
     }
-    assert.ok(fault.stats.bitFlips >= 2);
+    assert.ok(outside <= 2, `${label}: ${outside} keys outside the block's range failed`);
+    const s = await t.scrub();
+    assert.equal(s.bad.map((x) => [x.where, x.info.kind, x.info.block]), [['block', b.kind, b.off]], `${label}: scrub reports exactly the block`);
+    // an array write that must learn the record size from the damaged block is refused, typed
+    const arr = b.entries.find((e) => e.kind === 'array' && bad.has(e));
+    if (arr) assert.is((await t.updateArray(arr.epoch, arr.oid, enc(arr.dkey), enc(arr.akey), { index: 0, count: 1 }, new Uint8Array(1)).catch((x: VosError) => x))?.code, 'CORRUPTED');
+    // the pool rewrites what the block held (the same operations at the same epochs), then heal drops it
+    await rewrite(t, b.entries);
+    await t.target.heal();
+    await expectAllGood(t, `${label}: after rewrite + heal`);
+    assert.equal((await t.scrub()).bad, [], `${label}: scrub clean after heal`);
   } finally { await t.close(); }
+  const r = await VosTarget.open(dir, OPTS);
+  await expectAllGood(r, `${label}: after heal and reopen`);
+  assert.equal((await collect(r.listObjectIds())), [1n, 2n, 3n, 4n, 5n]);
+  await r.close();
+}
+
+test('a run data block (a key, and an inline value in it): its keys fail CORRUPTED naming the block; scrub; rewrite + heal', safe(async () => {
+  const b = fx.blocks.find((x) => x.kind === 'data' && !x.hasObjectTable && x.entries.some((e) => e.punched !== undefined))!;
+  assert.ok(b, 'a data block holding a punch');
+  for (const [how, off] of offsetsIn(b.off, b.len)) await blockCase(b, off, `data block, ${how}`);
+  // an inline value inside a run's data block
+  const e = fx.entries.find((x) => x.where === 'run' && !x.big && x.punched === undefined)!;
+  const ranges = fx.runChunks;
+  let at = -1;
+  for (const [s, t] of ranges) { at = find(scmOf(fx.dir), e.value.subarray(0, 32), s, t); if (at > 0) break; }
+  assert.ok(at > 0, 'the value is inline in a run');
+  const holder = fx.blocks.find((x) => x.kind === 'data' && at >= x.off && at < x.off + x.len)!;
+  assert.ok(holder.entries.includes(e));
+  await blockCase(holder, at + 7, 'inline value in a run');
+}));
+
+test('a run index block: the keys under it fail CORRUPTED naming it; scrub reports it alone; rewrite + heal', safe(async () => {
+  const b = fx.blocks.find((x) => x.kind === 'index' && x.entries.length > 0 && !x.hasObjectTable)
+    ?? fx.blocks.find((x) => x.kind === 'index' && x.entries.length > 0)!;
+  // (an index block covering a run's object table too: rewriting its entries writes the objects' table entries again)
+  for (const [how, off] of offsetsIn(b.off, b.len)) await blockCase(b, off, `index block, ${how}`);
+}));
+
+test('a run bloom block: reads stay right; scrub reports it; heal rewrites it', safe(async () => {
+  const b = fx.blocks.find((x) => x.kind === 'bloom')!;
+  for (const [how, off] of offsetsIn(b.off + 16, b.len - 24)) await blockCase(b, off, `bloom block, ${how}`);
+}));
+
+// ------------------------------------------------------------------ the data file
+
+test('a value in vos.data: CHECKSUM_MISMATCH naming oid, dkey, akey, epoch (and extent); scrub; rewrite', safe(async () => {
+  for (const kind of ['single', 'array'] as const) {
+    const e = fx.entries.find((x) => x.big && x.kind === kind && x.punched === undefined && x.where === 'run')!;
+    // find its extent: the only data-file bytes equal to its value
+    const data = fs.readFileSync(dataOf(fx.dir));
+    const at = data.indexOf(Buffer.from(e.value.subarray(0, 64)));
+    assert.ok(at >= 0 && at % 4096 === 0, `${kind}: the value starts a data block`);
+    for (const [how, off] of offsetsIn(at, e.value.length)) {
+      crashImage(fx.dir, dir);
+      flip(dataOf(dir), off);
+      const t = await VosTarget.open(dir, OPTS);
+      try {
+        const bad = await readAll(t);
+        assert.equal([...bad.keys()].map((x) => x.dkey), [e.dkey], `${kind} ${how}`);
+        const err = bad.get(e)!;
+        assert.is(err.code, 'CHECKSUM_MISMATCH');
+        const want: Record<string, unknown> = { oid: e.oid.toString(), dkey: hex(e.dkey), akey: hex(e.akey), epoch: e.epoch.toString(), where: 'data' };
+        if (kind === 'array') want.recx = { index: 0, count: e.value.length };
+        assert.equal(err.info, want);
+        const s = await t.scrub();
+        assert.is(s.bad.length, 1, JSON.stringify(s.bad));
+        assert.is(s.bad[0]!.reason, 'CHECKSUM_MISMATCH');
+        const used = t.target.usage().dataUsed;
+        await rewrite(t, [e]);
+        await expectAllGood(t, `${kind} ${how}: rewritten`);
+        await t.aggregate(2n);
+        assert.equal((await t.scrub()).bad, [], `${kind} ${how}: clean after the merge`);
+        assert.is(t.target.usage().dataUsed, used, 'the damaged extent was freed');
+      } finally { await t.close(); }
+    }
+  }
+}));
+
+// ------------------------------------------------------------------ manifest and superblocks
+
+/** The superblock in force in a target directory. */
+function currentSuperblock(d: string): Superblock {
+  const scm = fs.readFileSync(scmOf(d));
+  return [0, 1].map((s) => decodeSuperblock(scm.subarray(s * SB_SLOT_BYTES, (s + 1) * SB_SLOT_BYTES))).flatMap((s) => ('sb' in s ? [s.sb] : [])).reduce((a, b) => (b.gen > a.gen ? b : a));
+}
+
+/** A cleanly closed copy of the template (no recovery at the next open, so nothing is rewritten by it). */
+async function cleanCopy(): Promise<void> {
+  crashImage(fx.dir, dir);
+  const t = await VosTarget.open(dir, OPTS);
+  await t.close();
+}
+
+test('a manifest copy: the other is used and both are written afresh at open; both damaged is CORRUPTED (whole)', safe(async () => {
+  for (const copy of [0, 1]) {
+    await cleanCopy();
+    const c = currentSuperblock(dir).copies[copy]!;
+    for (const [how, off] of offsetsIn(c.chunks[0]!, Math.min(c.len, CHUNK_BYTES))) {
+      await cleanCopy();
+      flip(scmOf(dir), off);
+      let t = await VosTarget.open(dir, OPTS);
+      assert.ok(t.openReport.manifestCopyDamaged, `copy ${copy} ${how}: noticed`);
+      assert.is(t.openReport.records, 0, 'no recovery ran');
+      assert.is(t.openReport.damage, undefined);
+      await expectAllGood(t, `copy ${copy} ${how}`);
+      await t.close(); // no writes: only the repair at open committed
+      // redundancy was restored: damaging the other copy of the manifest now in force is survived as well
+      flip(scmOf(dir), currentSuperblock(dir).copies[1 - copy]!.chunks[0]! + 50);
+      t = await VosTarget.open(dir, OPTS);
+      assert.is(t.openReport.damage, undefined);
+      await expectAllGood(t, `copy ${copy} ${how}, then the other copy`);
+      await t.close();
+    }
+  }
+  await cleanCopy();
+  for (const c of currentSuperblock(dir).copies) flip(scmOf(dir), c.chunks[0]! + 100);
+  const err = await VosTarget.open(dir, OPTS).then(() => undefined, (e: unknown) => e as VosError);
+  assert.instance(err, VosError);
+  assert.is(err!.code, 'CORRUPTED');
+  assert.is(err!.info!.whole, true);
+}));
+
+test('a superblock slot: the other is used (openReport.superblockDamaged) and rewritten at open; both damaged is CORRUPTED', safe(async () => {
+  for (const state of ['crashed', 'clean'] as const) {
+    for (const slot of [0, 1]) {
+      for (const [how, off] of offsetsIn(slot * SB_SLOT_BYTES, SB_SLOT_BYTES)) {
+        if (state === 'clean') await cleanCopy(); else crashImage(fx.dir, dir);
+        flip(scmOf(dir), off);
+        let t = await VosTarget.open(dir, OPTS);
+        const label = `${state}, slot ${slot} ${how}`;
+        assert.ok(t.openReport.superblockDamaged, label);
+        assert.is(t.openReport.damage, undefined, label);
+        await expectAllGood(t, label);
+        await t.close();
+        t = await VosTarget.open(dir, OPTS);
+        assert.not.ok(t.openReport.superblockDamaged, `${label}: rewritten by the first open`);
+        await expectAllGood(t, `${label}, reopened`);
+        await t.close();
+      }
+    }
+  }
+  await cleanCopy();
+  flip(scmOf(dir), 100); flip(scmOf(dir), SB_SLOT_BYTES + 100);
+  const err = await VosTarget.open(dir, OPTS).then(() => undefined, (e: unknown) => e as VosError);
+  assert.is(err?.code, 'CORRUPTED');
+  assert.is(err?.info?.whole, true);
+}));
+
+test('a directory holding the old per-container format is FORMAT_VERSION', safe(async () => {
+  const old = path.join(root, 'old-format');
+  fs.mkdirSync(old, { recursive: true });
+  const b = Buffer.alloc(64 * 1024);
+  b.write('CAIRNVOS', 0, 'latin1');
+  b.writeUInt32LE(2, 8);
+  fs.writeFileSync(path.join(old, 'vos.scm'), b);
+  fs.writeFileSync(path.join(old, 'vos.log'), Buffer.alloc(4096));
+  const err = await VosTarget.open(old, OPTS).then(() => undefined, (e: unknown) => e as VosError);
+  assert.is(err?.code, 'FORMAT_VERSION');
+  assert.ok(/older Cairn format/.test(err!.message), err!.message);
+  assert.ok(fs.readFileSync(path.join(old, 'vos.scm')).subarray(0, 8).toString('latin1') === 'CAIRNVOS', 'left untouched');
+}));
+
+// ------------------------------------------------------------------ anywhere
+
+test('seeded random flips anywhere in both files: typed errors only, never other bytes, never "absent"; scrub covers every failing read', safe(async () => {
+  const rng = new Rng(31337);
+  const scmSize = fs.statSync(scmOf(fx.dir)).size;
+  const data = fs.readFileSync(dataOf(fx.dir));
+  const usedPages: number[] = [];
+  for (let p = 0; p < data.length; p += 4096) if (data.subarray(p, p + 4096).some((x) => x !== 0)) usedPages.push(p);
+  const stats = { rounds: 0, openFailed: 0, whole: 0, corrupted: 0, mismatch: 0, clean: 0 };
+  for (let round = 0; round < 20; round++) {
+    crashImage(fx.dir, dir);
+    const flips = 1 + rng.int(3);
+    for (let k = 0; k < flips; k++) {
+      if (rng.chance(0.75)) flip(scmOf(dir), rng.int(scmSize), 1 << rng.int(8));
+      else flip(dataOf(dir), rng.pick(usedPages) + rng.int(4096), 1 << rng.int(8));
+    }
+    stats.rounds++;
+    let t: VosTarget;
+    try { t = await VosTarget.open(dir, OPTS); } catch (e) {
+      assert.instance(e, VosError, `round ${round}: a failed open is typed`);
+      assert.is((e as VosError).code, 'CORRUPTED', `round ${round}`);
+      stats.openFailed++;
+      continue;
+    }
+    try {
+      const bad = await readAll(t); // asserts: right bytes or typed errors
+      const s = await t.scrub();
+      if (t.openReport.damage) { stats.whole++; assert.ok(s.bad.some((b) => b.where === 'target'), `round ${round}: scrub names the target`); continue; }
+      const blocks = new Set(s.bad.filter((b) => b.where === 'block').map((b) => b.info.block));
+      const values = new Set(s.bad.filter((b) => b.where === 'data').map((b) => String(b.info.dkey ?? b.info.key)));
+      for (const [e, err] of bad) {
+        if (err.code === 'CORRUPTED') { stats.corrupted++; assert.ok(blocks.has(err.info!.block), `round ${round}: scrub reports the block ${e.dkey} failed in`); }
+        else { stats.mismatch++; assert.ok(values.has(hex(e.dkey)) || [...values].some((v) => v.includes(hex(e.dkey))), `round ${round}: scrub reports ${e.dkey}'s value`); }
+      }
+      if (!bad.size) stats.clean++;
+    } finally { await t.close(); }
+  }
+  if (process.env.CAIRN_VOS_CORRUPT_VERBOSE) console.log(JSON.stringify(stats));
+  assert.ok(stats.corrupted + stats.mismatch + stats.whole + stats.openFailed > 0, `some flips were detected (${JSON.stringify(stats)})`);
 }));
 
 test.run();

@@ -1,33 +1,50 @@
 /**
  * Child process of the crash test: opens the target in argv[2] and writes forever from a few
- * concurrent workers, printing `ACK <kind> <key> <epoch>` on stdout after each write resolved.
- * Values embed their epoch and are otherwise derived from (kind, key, epoch), so the parent can
- * check any value it reads back. Killed with SIGKILL by the parent at a random moment.
+ * concurrent workers (inline values, data-file values, array extents, akey punches), printing
+ * `ACK <kind> <key> <epoch>` after an update resolved, `PUNCH <kind> <key> <epoch>` before a punch
+ * is issued and `PACK <kind> <key> <epoch>` after it resolved. Every so often it flushes the
+ * memtables (`FLUSHING` / `FLUSHED`) or aggregates (`MERGING` / `MERGED`), so the parent can kill
+ * it in the middle of either. Killed with SIGKILL by the parent.
  * argv: dir seed io durable
  */
 import { VosTarget } from '../../src/vos/index.js';
 import { Rng } from '../../core/rng.js';
-import { crashValue, CRASH_KEYS, CRASH_WORKERS } from './crash-common.js';
+import { crashValue, CRASH_KEYS, CRASH_OPTS, CRASH_WORKERS } from './crash-common.js';
 
 const [dir, seedArg, io, durableArg] = process.argv.slice(2);
 const rng = new Rng(Number(seedArg));
-const t = await VosTarget.open(dir!, { scmBytes: 512 * 1024, dataBytes: 32 * 1024 * 1024, io: io as 'pread' | 'io_uring', durable: durableArg === '1' });
+const t = await VosTarget.open(dir!, { ...CRASH_OPTS, io: io as 'pread' | 'io_uring', durable: durableArg === '1' });
 let epoch = t.queryMaxEpoch();
+let acks = 0;
 const enc = new TextEncoder();
-process.stdout.write('READY\n');
+const out = (line: string) => process.stdout.write(`${line}\n`);
+out('READY');
+
+async function maintenance(): Promise<void> {
+  if (acks % 150 === 75) { out('FLUSHING'); await t.target.flushAll(); out('FLUSHED'); }
+  if (acks % 300 === 150) { out('MERGING'); await t.aggregate(epoch - 40n); out('MERGED'); }
+}
 
 async function worker(): Promise<void> {
   for (;;) {
     const e = ++epoch;
     const key = rng.int(CRASH_KEYS);
     const r = rng.float();
-    const kind = r < 0.45 ? 'small' : r < 0.7 ? 'large' : 'array';
-    const value = crashValue(kind, key, e);
+    const kind = r < 0.42 ? 'small' : r < 0.65 ? 'large' : r < 0.9 ? 'array' : 'punch';
     const dkey = enc.encode(`k${key}`);
-    if (kind === 'array') await t.updateArray(e, 1n, dkey, enc.encode('arr'), { index: 0, count: value.length }, value);
-    else await t.updateSingle(e, 1n, dkey, enc.encode(kind), value);
-    process.stdout.write(`ACK ${kind} ${key} ${e}\n`);
-    if (e % 97n === 0n) await t.aggregate(e - 20n);
+    if (kind === 'punch') {
+      const target = rng.pick(['small', 'large', 'array']);
+      out(`PUNCH ${target} ${key} ${e}`);
+      await t.punchAkey(e, 1n, dkey, enc.encode(target));
+      out(`PACK ${target} ${key} ${e}`);
+    } else {
+      const value = crashValue(kind, key, e);
+      if (kind === 'array') await t.updateArray(e, 1n, dkey, enc.encode('array'), { index: 0, count: value.length }, value);
+      else await t.updateSingle(e, 1n, dkey, enc.encode(kind), value);
+      out(`ACK ${kind} ${key} ${e}`);
+    }
+    acks++;
+    await maintenance();
   }
 }
 await Promise.all(Array.from({ length: CRASH_WORKERS }, () => worker()));

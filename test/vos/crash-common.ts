@@ -1,4 +1,4 @@
-/** Shared by the crash test and its child: key space and the deterministic values written. */
+/** Shared by the crash test and its child: key space, log size and the deterministic values written. */
 import { Rng } from '../../core/rng.js';
 
 /** Distinct dkeys the child writes (overwritten at increasing epochs). */
@@ -7,6 +7,10 @@ export const CRASH_KEYS = 48;
 export const CRASH_WORKERS = 6;
 /** Byte length of array values (fixed so every write covers the whole array). */
 export const CRASH_ARRAY_LEN = 6000;
+/** Small log regions, so flushes and merges happen every few hundred writes. */
+export const CRASH_OPTS = { scmBytes: 64 * 1024 * 1024, dataBytes: 64 * 1024 * 1024, walBytes: 256 * 1024 } as const;
+/** Kinds of values: inline in the log, in the data file, an array extent in the data file. */
+export const CRASH_KINDS = ['small', 'large', 'array'] as const;
 
 /** The value of `kind` for `key` at `epoch`: 8-byte epoch, then seeded bytes. */
 export function crashValue(kind: string, key: number, epoch: bigint): Uint8Array {

@@ -1,37 +1,48 @@
 /**
- * Crash test: a child process writes (inline values, block values, array extents, with
- * aggregation and log compaction going on) and reports acknowledged writes on stdout; the
- * parent SIGKILLs it at seeded random moments, reopens the target and checks that every
- * acknowledged write (or a later one) is readable and intact, that nothing torn is returned,
- * and that scrub finds nothing wrong.
+ * Crashes. A child process writes (inline values, data-file values, array extents, akey punches)
+ * with flushes and merges going on, and prints what was acknowledged; the parent SIGKILLs it at
+ * seeded random moments, in the middle of a flush and in the middle of a merge, reopens the
+ * target and checks that every acknowledged operation is there (a value read back is the newest
+ * acknowledged one or a later one, whole; an acknowledged punch hides what is older), that the
+ * listing agrees with the reads, that nothing is reported damaged and scrub finds nothing.
+ * Crash images taken in-process (copies of the files at an exact moment) cover the windows inside
+ * recovery itself and a flush or merge at a chosen point.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { safe } from './safe.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../../core/rng.js';
-import { VosTarget, MAX_EPOCH } from '../../src/vos/index.js';
-import { CRASH_ARRAY_LEN, CRASH_KEYS, crashValue, embeddedEpoch } from './crash-common.js';
+import { VosTarget, MAX_EPOCH, type VosOptions } from '../../src/vos/index.js';
+import { CHUNK_BYTES } from '../../src/vos/store.js';
+import { TAIL_SLOTS_OFFSET } from '../../src/vos/manifest.js';
+import { REGION_HEADER, TAIL_SLOT, WAL_HEADER } from '../../src/vos/wal.js';
+import { CRASH_ARRAY_LEN, CRASH_KEYS, CRASH_KINDS, CRASH_OPTS, crashValue, embeddedEpoch } from './crash-common.js';
 import { ioEngines } from './engines.js';
+import { safe } from './safe.js';
+import { collect, crashImage, dec, enc, tmpDir } from './helpers.js';
 
 const test = suite('vos crash');
-const ROUNDS = Number(process.env.CAIRN_VOS_CRASH_ROUNDS ?? 24);
+const ROUNDS = Number(process.env.CAIRN_VOS_CRASH_ROUNDS ?? 9);
 const child = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
-const enc = new TextEncoder();
+const MIN_RECORD_BYTES = 48;
 
-/** Run the child until killed `killAfterMs` after it is ready; returns its complete stdout lines. */
-function runChild(dir: string, seed: number, io: string, durable: boolean, killAfterMs: number): Promise<string[]> {
+type KillAt = 'random' | 'flush' | 'merge';
+
+/** Run the child until killed; returns its complete stdout lines and whether the kill landed inside a flush or merge. */
+function runChild(dir: string, seed: number, io: string, durable: boolean, at: KillAt, delayMs: number): Promise<{ lines: string[]; inside?: 'flush' | 'merge' }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', child, dir, String(seed), io, durable ? '1' : '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = ''; let err = '';
     let timer: NodeJS.Timeout | undefined;
+    const arm = () => { if (!timer) timer = setTimeout(() => p.kill('SIGKILL'), delayMs); };
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString('latin1');
-      if (!timer && out.includes('READY\n')) timer = setTimeout(() => p.kill('SIGKILL'), killAfterMs);
+      if (at === 'random' && out.includes('READY\n')) arm();
+      if (at === 'flush' && out.includes('FLUSHING\n')) arm();
+      if (at === 'merge' && out.includes('MERGING\n')) arm();
     });
     p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     const guard = setTimeout(() => p.kill('SIGKILL'), 20_000);
@@ -40,69 +51,197 @@ function runChild(dir: string, seed: number, io: string, durable: boolean, killA
       if (signal !== 'SIGKILL') { reject(new Error(`child exited on its own (code ${code}): ${err.slice(0, 2000)}`)); return; }
       const lines = out.split('\n');
       lines.pop(); // the last line may be cut by the kill
-      resolve(lines);
+      const last = (s: string) => lines.lastIndexOf(s);
+      const inside = last('FLUSHING') > last('FLUSHED') ? 'flush' : last('MERGING') > last('MERGED') ? 'merge' : undefined;
+      resolve({ lines, inside });
     });
   });
 }
 
-test(`SIGKILL at random moments, ${ROUNDS} rounds, seed 2024`, safe(async () => {
+test(`SIGKILL at random moments and inside flushes and merges, ${ROUNDS} rounds`, safe(async () => {
   const engines = await ioEngines();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-vos-crash-'));
+  const dir = tmpDir('crash');
   const rng = new Rng(2024);
-  // latest acknowledged epoch per (kind, key)
-  const acked = new Map<string, bigint>();
-  let totalAcks = 0; let compactionsSeen = 0; let lastGen = 0;
+  const acked = new Map<string, bigint>(); // newest acknowledged update per kind/key
+  const punchAcked = new Map<string, bigint>(); // newest acknowledged punch
+  const punchIssued = new Map<string, bigint[]>(); // every punch issued (acknowledged or not)
+  let totalAcks = 0;
+  const insideCount = { flush: 0, merge: 0 };
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const io = engines[round % engines.length]!;
       const durable = round % 3 === 2;
-      const lines = await runChild(dir, 1000 + round, io, durable, rng.range(80, 700));
+      const at: KillAt = (['random', 'flush', 'merge'] as const)[round % 3]!;
+      const delay = at === 'random' ? rng.range(50, 700) : at === 'flush' ? rng.range(0, 4) : rng.range(0, 25);
+      const { lines, inside } = await runChild(dir, 1000 + round, io, durable, at, delay);
+      if (inside) insideCount[inside]++;
       for (const l of lines) {
-        const m = /^ACK (\w+) (\d+) (\d+)$/.exec(l);
+        const m = /^(ACK|PUNCH|PACK) (\w+) (\d+) (\d+)$/.exec(l);
         if (!m) continue;
-        const k = `${m[1]}/${m[2]}`; const e = BigInt(m[3]!);
-        if ((acked.get(k) ?? 0n) < e) acked.set(k, e);
-        totalAcks++;
+        const key = `${m[2]}/${m[3]}`; const e = BigInt(m[4]!);
+        const bump = (map: Map<string, bigint>) => { if ((map.get(key) ?? 0n) < e) map.set(key, e); };
+        if (m[1] === 'ACK') { bump(acked); totalAcks++; } else if (m[1] === 'PACK') bump(punchAcked);
+        else punchIssued.set(key, [...(punchIssued.get(key) ?? []), e]);
       }
-      const t = await VosTarget.open(dir, { io });
+      const t = await VosTarget.open(dir, { ...CRASH_OPTS, io });
+      const where = `round ${round} (${at}${inside ? `, inside a ${inside}` : ''}, ${io}${durable ? ', durable' : ''})`;
       try {
-        assert.equal(t.openReport.corruptSpans, [], `round ${round}: no corrupt spans after a crash`);
-        for (const kind of ['small', 'large', 'array']) {
+        assert.is(t.openReport.damage, undefined, `${where}: a crash is not damage`);
+        assert.ok(t.openReport.records <= (2 * CRASH_OPTS.walBytes) / MIN_RECORD_BYTES, `${where}: replayed ${t.openReport.records} records`);
+        const visible = new Set<string>();
+        for (const kind of CRASH_KINDS) {
           for (let key = 0; key < CRASH_KEYS; key++) {
-            const want = acked.get(`${kind}/${key}`);
-            const dkey = enc.encode(`k${key}`);
+            const id = `${kind}/${key}`;
+            const want = acked.get(id);
+            const dkey = enc(`k${key}`);
             let got: Uint8Array | undefined;
             if (kind === 'array') {
-              const r = await t.fetchArray(MAX_EPOCH, 1n, dkey, enc.encode('arr'), { index: 0, count: CRASH_ARRAY_LEN });
+              const r = await t.fetchArray(MAX_EPOCH, 1n, dkey, enc('array'), { index: 0, count: CRASH_ARRAY_LEN });
               got = r.present.length ? r.data : undefined;
-              if (got) assert.equal(r.present, [{ index: 0, count: CRASH_ARRAY_LEN }], `round ${round} ${kind}/${key}: whole extent`);
+              if (got) assert.equal(r.present, [{ index: 0, count: CRASH_ARRAY_LEN }], `${where} ${id}: the whole extent or nothing`);
             } else {
-              got = await t.fetchSingle(MAX_EPOCH, 1n, dkey, enc.encode(kind));
+              got = await t.fetchSingle(MAX_EPOCH, 1n, dkey, enc(kind));
             }
-            if (want === undefined && got === undefined) continue;
-            assert.ok(got, `round ${round}: acknowledged ${kind}/${key}@${want} lost`);
-            const e = embeddedEpoch(got!);
-            assert.ok(want === undefined || e >= want, `round ${round}: ${kind}/${key} went back from ${want} to ${e}`);
-            assert.ok(Buffer.from(got!).equals(Buffer.from(crashValue(kind, key, e))), `round ${round}: ${kind}/${key}@${e} bytes intact`);
+            if (got) {
+              visible.add(`k${key}`);
+              const e = embeddedEpoch(got);
+              assert.ok(want === undefined || e >= want, `${where}: ${id} went back from ${want} to ${e}`);
+              assert.ok(e > (punchAcked.get(id) ?? 0n), `${where}: ${id}@${e} shows through an acknowledged punch at ${punchAcked.get(id)}`);
+              assert.ok(Buffer.from(got).equals(Buffer.from(crashValue(kind, key, e))), `${where}: ${id}@${e} bytes intact`);
+            } else if (want !== undefined) {
+              const hidden = (punchIssued.get(id) ?? []).some((p) => p > want);
+              assert.ok(hidden, `${where}: acknowledged ${id}@${want} lost`);
+            }
           }
         }
-        const scrub = await t.scrub();
-        assert.equal(scrub.bad, [], `round ${round}: scrub clean`);
-        compactionsSeen += t.compactions;
-        const gen = (t as unknown as { log: { gen: number } }).log.gen;
-        if (gen > lastGen) { compactionsSeen += gen - Math.max(lastGen, 1); lastGen = gen; }
+        const listed = (await collect(t.listDkeys(MAX_EPOCH, 1n))).map(dec);
+        assert.equal(listed.sort(), [...visible].sort(), `${where}: the listing agrees with the reads`);
+        assert.equal((await t.scrub()).bad, [], `${where}: scrub clean`);
       } finally {
         await t.close();
       }
     }
-    assert.ok(totalAcks > ROUNDS * 20, `enough acknowledged writes (${totalAcks})`);
-    assert.ok(compactionsSeen > 0, 'the log was compacted during the run');
+    assert.ok(totalAcks > ROUNDS * 50, `enough acknowledged writes (${totalAcks})`);
+    assert.ok(insideCount.flush >= 2 && insideCount.merge >= 2, `kills landed inside flushes and merges (${JSON.stringify(insideCount)})`);
   } catch (e) {
     console.error('crash test failed:', e); // uvu does not print errors with a cause
     throw e;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}));
+
+// ------------------------------------------------------------------ crash images at exact moments
+
+const OPTS: VosOptions = { scmBytes: 32 * 1024 * 1024, dataBytes: 16 * 1024 * 1024, walBytes: 256 * 1024, io: 'pread' };
+const value = (i: number) => new Uint8Array(i % 5 === 0 ? 5000 : 90).fill(i & 0xff);
+
+async function writeMany(t: VosTarget, from: number, n: number, epoch: bigint): Promise<void> {
+  for (let i = from; i < from + n; i++) await t.updateSingle(epoch, BigInt(i % 4), enc(`d${i}`), enc('a'), value(i));
+}
+async function checkMany(t: VosTarget, from: number, n: number, label: string): Promise<void> {
+  for (let i = from; i < from + n; i++) {
+    const got = await t.fetchSingle(MAX_EPOCH, BigInt(i % 4), enc(`d${i}`), enc('a'));
+    assert.ok(got && Buffer.from(got).equals(Buffer.from(value(i))), `${label}: key ${i}`);
+  }
+}
+
+test('after a crash: recovery, then opens with no writes in between, lose nothing and report no damage', safe(async () => {
+  const dir = tmpDir('crash-img');
+  try {
+    const t = await VosTarget.open(path.join(dir, 'live'), OPTS);
+    await writeMany(t, 0, 3000, 5n);
+    crashImage(path.join(dir, 'live'), path.join(dir, 'img'));
+    await t.close();
+    for (let k = 0; k < 3; k++) {
+      const r = await VosTarget.open(path.join(dir, 'img'), OPTS);
+      assert.is(r.openReport.damage, undefined, `open ${k}`);
+      assert.is(r.openReport.tornAt, undefined, `open ${k}: a log region used before is not a torn append`);
+      if (k === 0) assert.ok(r.openReport.records > 0, 'the first open replays the log');
+      else assert.is(r.openReport.records, 0, `open ${k} replays nothing`);
+      await checkMany(r, 0, 3000, `open ${k}`);
+      await r.close(); // no writes: no commit, the log restarted by recovery stays as it is
+    }
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}));
+
+test('a crash inside recovery, between its commit and its fresh log: later writes are not lost', safe(async () => {
+  const dir = tmpDir('crash-rec');
+  const [live, pre, post, mixed, after] = ['live', 'pre', 'post', 'mixed', 'after'].map((n) => path.join(dir, n)) as [string, string, string, string, string];
+  try {
+    const t = await VosTarget.open(live, OPTS);
+    await writeMany(t, 0, 1500, 5n);
+    crashImage(live, pre); // a crash with log records to recover
+    await t.close();
+    fs.cpSync(pre, path.join(dir, 'post-src'), { recursive: true });
+    const rec = await VosTarget.open(path.join(dir, 'post-src'), OPTS); // recovery ran: run written, manifest committed, log restarted
+    crashImage(path.join(dir, 'post-src'), post);
+    await rec.close();
+    // the state a crash leaves right after recovery's manifest commit and before its new log: the new
+    // superblock and run, but the log header and tail slots as they were before recovery
+    fs.cpSync(post, mixed, { recursive: true });
+    const preScm = fs.readFileSync(path.join(pre, 'vos.scm'));
+    const fd = fs.openSync(path.join(mixed, 'vos.scm'), 'r+');
+    fs.writeSync(fd, preScm, TAIL_SLOTS_OFFSET, 2 * TAIL_SLOT, TAIL_SLOTS_OFFSET);
+    fs.writeSync(fd, preScm, CHUNK_BYTES, REGION_HEADER + WAL_HEADER, CHUNK_BYTES);
+    fs.closeSync(fd);
+    const m = await VosTarget.open(mixed, OPTS);
+    assert.is(m.openReport.damage, undefined);
+    await checkMany(m, 0, 1500, 'after the interrupted recovery');
+    await writeMany(m, 1500, 300, 6n);
+    crashImage(mixed, after); // and a crash again, with the new writes only in the log
+    await m.close();
+    const a = await VosTarget.open(after, OPTS);
+    assert.is(a.openReport.damage, undefined);
+    await checkMany(a, 0, 1800, 'writes made after the interrupted recovery');
+    await a.close();
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}));
+
+test('crash images inside a flush and inside a merge', safe(async () => {
+  const dir = tmpDir('crash-mid');
+  try {
+    const live = path.join(dir, 'live');
+    const t = await VosTarget.open(live, OPTS);
+    // images are copied synchronously (the store cannot move meanwhile) and verified afterwards
+    const images: Array<{ dir: string; label: string; keys: number }> = [];
+    const imageNow = (label: string, keys: number) => {
+      const img = path.join(dir, `img-${images.length}`);
+      crashImage(live, img);
+      images.push({ dir: img, label, keys });
+    };
+    let written = 0;
+    for (let round = 0; round < 4; round++) {
+      await writeMany(t, written, 700, BigInt(round + 1)); written += 700;
+      const flushing = t.target.flushAll(); // rotate + flush, yielding to the event loop as it goes
+      let steps = 0;
+      while (t.target.frozen) {
+        imageNow(`inside flush ${round}, step ${steps++}`, written);
+        await new Promise<void>((res) => setImmediate(res));
+      }
+      await flushing;
+      assert.ok(steps >= 1, `flush ${round}: images taken while it ran`);
+    }
+    assert.ok(t.target.runs.length >= 2, 'several runs to merge');
+    const before = t.compactions;
+    const merging = t.aggregate(3n); // flush + a full merge of every run
+    let mergeImages = 0;
+    while (t.compactions === before) {
+      imageNow(`inside aggregate, image ${mergeImages++}`, written);
+      await new Promise<void>((res) => setImmediate(res));
+    }
+    await merging;
+    assert.ok(mergeImages >= 4, `images taken inside the merge (${mergeImages})`);
+    await t.close();
+    for (const img of images) {
+      const r = await VosTarget.open(img.dir, OPTS);
+      assert.is(r.openReport.damage, undefined, img.label);
+      await checkMany(r, 0, img.keys, img.label);
+      assert.equal((await r.scrub()).bad, [], `${img.label}: scrub`);
+      await r.close();
+      fs.rmSync(img.dir, { recursive: true, force: true });
+    }
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 }));
 
 test.run();

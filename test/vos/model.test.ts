@@ -1,180 +1,242 @@
 /**
- * Model-based test of VosTarget: seeded random sequences of update / punch / fetch / enumerate
- * / aggregate / discard at random epochs, checked against a plain in-memory model, with reopen
- * between steps. Small pmem and inline threshold so that compaction and the block data path run.
+ * Model-based test of the target store: seeded random sequences over several containers on one
+ * target — single-value and array updates (inline and in the data file), punches of objects,
+ * dkeys and akeys, discards, aggregations with kept epochs, explicit flushes, reopens, and a
+ * container destroyed and created again — each checked against the plain model in model.ts by
+ * fetches, akey kinds, extent lists and every listing (with key ranges) at random epochs the
+ * model still guarantees. Small log regions and inline threshold, so flushes, merges and the
+ * data-file path all run. Two seeds, both pmem engines (mmap and pread).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { safe } from './safe.js';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Rng } from '../../core/rng.js';
-import { VosTarget, VosError, MAX_EPOCH } from '../../src/vos/index.js';
-import { VosModel } from './model.js';
-import { ioEngines } from './engines.js';
+import { TargetStore, ContainerStore, VosError, MAX_EPOCH, type KeyRange, type TargetOptions } from '../../src/vos/index.js';
+import { ContainerModel, bytes, k } from './model.js';
+import { safe } from './safe.js';
+import { collect, tmpDir } from './helpers.js';
 
 const test = suite('vos model');
-const STEPS = Number(process.env.CAIRN_VOS_MODEL_STEPS ?? 4000);
-const SEED = Number(process.env.CAIRN_VOS_MODEL_SEED ?? 42);
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-const OIDS = [1n, 2n, 3n];
-const DKEYS = ['d0', 'd1', 'd2'];
-const SINGLE_AKEYS = ['s0', 's1'];
-const ARRAY_AKEYS = ['x0', 'x1'];
+const STEPS = Number(process.env.CAIRN_VOS_MODEL_STEPS ?? 3000);
+const UUIDS = ['c-one', 'c-two', 'c-three'];
+const OIDS = [1n, 2n, 3n, 1n << 130n];
+const SINGLE_AKEYS = ['s0', 's\u0000'];
+const ARRAY_AKEYS: Record<string, number> = { x0: 1, x1: 4 }; // record size per akey
 const ARRAY_SPAN = 300;
 
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> { const out: T[] = []; for await (const x of it) out.push(x); return out; }
+function dkeyPool(rng: Rng): string[] {
+  const out = new Set<string>(['d', 'd\u0000', 'd\u0000\u0000', 'e', '\u00ff', '\u0000']);
+  while (out.size < 9) out.add(k(rng.bytes(1 + rng.int(3)).map((b) => (b < 40 ? 0 : b > 215 ? 0xff : 0x61 + (b % 5)))));
+  return [...out];
+}
 
-async function runModel(io: 'pread' | 'io_uring', seed: number): Promise<Record<string, number>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-vos-model-'));
-  const opts = { scmBytes: 256 * 1024, dataBytes: 4 * 1024 * 1024, inlineThreshold: 64, io } as const;
+interface Counts { [op: string]: number }
+
+const ALL_AKEYS = [...SINGLE_AKEYS, ...Object.keys(ARRAY_AKEYS)];
+
+/** Compare one akey (its value or whole array span, and its kind) at `e` with the model. */
+async function checkAkeyAt(s: ContainerStore, m: ContainerModel, e: bigint, oid: bigint, dkey: string, akey: string, where: string): Promise<void> {
+  const rs = ARRAY_AKEYS[akey];
+  if (rs === undefined) {
+    const got = await s.fetchSingle(e, oid, bytes(dkey), bytes(akey));
+    const want = m.fetchSingle(e, oid, dkey, akey);
+    assert.equal(got && Array.from(got), want && Array.from(want), `${where}: fetchSingle ${oid}/${JSON.stringify(dkey)}/${JSON.stringify(akey)} @${e}`);
+  } else {
+    const got = await s.fetchArray(e, oid, bytes(dkey), bytes(akey), { index: 0, count: ARRAY_SPAN }, { recordSize: rs });
+    const want = m.fetchArray(e, oid, dkey, akey, 0, ARRAY_SPAN, rs);
+    assert.equal(got.present, want.present, `${where}: fetchArray ${oid}/${JSON.stringify(dkey)}/${akey} present @${e}`);
+    assert.ok(Buffer.from(got.data).equals(Buffer.from(want.data)), `${where}: fetchArray data @${e}`);
+  }
+  assert.is(await s.akeyKind(e, oid, bytes(dkey), bytes(akey)), m.akeyKind(e, oid, dkey, akey), `${where}: akeyKind @${e}`);
+}
+
+/** Right after a write or punch at `e0`: the path read at e0 - 1, e0 and e0 + 1 (where the model still guarantees reads). */
+async function checkAround(s: ContainerStore, m: ContainerModel, e0: bigint, oid: bigint, dkey: string, akey: string, where: string): Promise<void> {
+  for (const e of [e0 - 1n, e0, e0 + 1n]) if (m.protectedView(e)) await checkAkeyAt(s, m, e, oid, dkey, akey, `${where} (right after, @${e})`);
+}
+
+async function runModel(pmemIo: 'mmap' | 'pread', seed: number): Promise<Counts> {
+  const dir = tmpDir('model');
+  const opts: TargetOptions = { scmBytes: 32 << 20, dataBytes: 8 << 20, walBytes: 256 << 10, inlineThreshold: 64, io: 'pread', pmemIo };
   const rng = new Rng(seed);
-  const m = new VosModel();
-  let t = await VosTarget.open(dir, opts);
-  const counts: Record<string, number> = { update: 0, punch: 0, fetch: 0, enumerate: 0, aggregate: 0, discard: 0, reopen: 0, noSpace: 0, skipped: 0, compactions: 0 };
+  const DKEYS = dkeyPool(rng);
+  const models = new Map(UUIDS.map((u) => [u, new ContainerModel()]));
+  let t = await TargetStore.open(dir, opts);
+  assert.is(t.space.engine, pmemIo);
+  const stores = new Map<string, ContainerStore>();
+  const bind = async () => { for (const u of UUIDS) stores.set(u, new ContainerStore(t, await t.createContainer(u))); };
+  await bind();
+  const c: Counts = { update: 0, punch: 0, fetch: 0, list: 0, aggregate: 0, discard: 0, reopen: 0, flush: 0, destroy: 0, noSpace: 0, skipped: 0, compactions: 0 };
   const randEpoch = () => BigInt(rng.range(1, 80));
-  const candidate = (): bigint => {
-    const r = rng.float();
-    if (r < 0.1) return MAX_EPOCH;
-    if (r < 0.2 && m.maxEpoch > 0n) return m.maxEpoch;
-    return BigInt(rng.range(0, 85));
-  };
-  // a read epoch at which the store must still match the model (few tries, else skip)
-  const readEpoch = (): bigint => {
-    for (let i = 0; i < 8; i++) { const e = candidate(); if (m.protectedView(e)) return e; }
-    return candidate();
-  };
   try {
     for (let step = 0; step < STEPS; step++) {
+      const uuid = rng.pick(UUIDS);
+      const m = models.get(uuid)!; const s = stores.get(uuid)!;
+      // half the checks look right where something was written lately, at or next to its epoch
+      const focus = rng.chance(0.5) && m.recent.length ? rng.pick(m.recent) : undefined;
+      const oid = focus?.oid ?? rng.pick(OIDS); const dkey = focus?.dkey ?? rng.pick(DKEYS);
+      const pickAkey = (from: string[]) => (focus?.akey !== undefined && from.includes(focus.akey) ? focus.akey : rng.pick(from));
+      const where = `seed ${seed} ${pmemIo} step ${step} (${uuid})`;
+      // a read epoch the model still guarantees, or undefined
+      const readEpoch = (): bigint | undefined => {
+        for (let i = 0; i < 8; i++) {
+          const r = rng.float();
+          const views = m.keptViews();
+          const e = r < 0.1 ? MAX_EPOCH : r < 0.15 && m.maxEpoch > 0n ? m.maxEpoch
+            : r < 0.5 && focus ? focus.epoch + BigInt(rng.int(3)) - 1n // at, just below, just above a write
+              : r < 0.75 && views.length ? rng.pick(views) : BigInt(rng.range(0, 85));
+          if (e < 0n) continue;
+          if (m.protectedView(e)) return e;
+        }
+        return undefined;
+      };
       const r = rng.float();
-      const oid = rng.pick(OIDS); const dkey = rng.pick(DKEYS);
-      const where = `step ${step}`;
       try {
-        if (r < 0.28) {
+        if (r < 0.3) {
           const akey = rng.pick(SINGLE_AKEYS); const epoch = randEpoch();
           const value = rng.bytes(rng.chance(0.3) ? rng.range(65, 300) : rng.range(0, 64));
-          await t.updateSingle(epoch, oid, enc(dkey), enc(akey), value);
+          await s.updateSingle(epoch, oid, bytes(dkey), bytes(akey), value);
           m.updateSingle(epoch, oid, dkey, akey, value);
-          counts.update!++;
-        } else if (r < 0.56) {
-          const akey = rng.pick(ARRAY_AKEYS); const epoch = randEpoch();
+          c.update!++;
+          if (rng.chance(0.3)) await checkAround(s, m, epoch, oid, dkey, akey, where);
+        } else if (r < 0.55) {
+          const akey = rng.pick(Object.keys(ARRAY_AKEYS)); const rs = ARRAY_AKEYS[akey]!; const epoch = randEpoch();
           const index = rng.range(0, 200); const count = rng.chance(0.3) ? rng.range(65, 99) : rng.range(1, 40);
-          const data = rng.bytes(count);
-          await t.updateArray(epoch, oid, enc(dkey), enc(akey), { index, count }, data);
-          m.updateArray(epoch, oid, dkey, akey, index, data);
-          counts.update!++;
-        } else if (r < 0.62) {
+          const data = rng.bytes(count * rs);
+          await s.updateArray(epoch, oid, bytes(dkey), bytes(akey), { index, count }, data, { recordSize: rs });
+          m.updateArray(epoch, oid, dkey, akey, index, count, data, rs);
+          c.update!++;
+          if (rng.chance(0.3)) await checkAround(s, m, epoch, oid, dkey, akey, where);
+        } else if (r < 0.61) {
           const epoch = randEpoch(); const lvl = rng.int(3);
-          const akey = rng.pick([...SINGLE_AKEYS, ...ARRAY_AKEYS]);
-          if (lvl === 0) { await t.punchObject(epoch, oid); m.punch(epoch, oid); }
-          else if (lvl === 1) { await t.punchDkey(epoch, oid, enc(dkey)); m.punch(epoch, oid, dkey); }
-          else { await t.punchAkey(epoch, oid, enc(dkey), enc(akey)); m.punch(epoch, oid, dkey, akey); }
-          counts.punch!++;
-        } else if (r < 0.85) {
+          const akey = rng.pick([...SINGLE_AKEYS, ...Object.keys(ARRAY_AKEYS)]);
+          if (lvl === 0) { await s.punchObject(epoch, oid); m.punchObject(epoch, oid); }
+          else if (lvl === 1) { await s.punchDkey(epoch, oid, bytes(dkey)); m.punchDkey(epoch, oid, dkey); }
+          else { await s.punchAkey(epoch, oid, bytes(dkey), bytes(akey)); m.punchAkey(epoch, oid, dkey, akey); }
+          c.punch!++;
+          await checkAround(s, m, epoch, oid, lvl === 0 ? rng.pick(DKEYS) : dkey, lvl === 2 ? akey : rng.pick(ALL_AKEYS), where);
+        } else if (r < 0.8) {
           const e = readEpoch();
-          if (!m.protectedView(e)) { counts.skipped!++; continue; }
-          if (rng.chance(0.5)) {
-            const akey = rng.pick(SINGLE_AKEYS);
-            const got = await t.fetchSingle(e, oid, enc(dkey), enc(akey));
+          if (e === undefined) { c.skipped!++; continue; }
+          if (focus?.akey !== undefined ? SINGLE_AKEYS.includes(focus.akey) : rng.chance(0.5)) {
+            const akey = pickAkey(SINGLE_AKEYS);
+            const got = await s.fetchSingle(e, oid, bytes(dkey), bytes(akey));
             const want = m.fetchSingle(e, oid, dkey, akey);
-            if (process.env.TRACE && (got === undefined) !== (want === undefined)) console.log(dkey, akey, e, got?.length, JSON.stringify(m.history.concat(m.ops.filter((o) => o.oid === oid).map((o) => ({ ...o, value: undefined, data: undefined }))), (_k, v) => typeof v === 'bigint' ? Number(v) : v));
-            assert.equal(got === undefined ? undefined : Array.from(got), want === undefined ? undefined : Array.from(want), `${where} fetchSingle @${e}`);
+            assert.equal(got && Array.from(got), want && Array.from(want), `${where}: fetchSingle ${oid}/${JSON.stringify(dkey)}/${JSON.stringify(akey)} @${e}`);
           } else {
-            const akey = rng.pick(ARRAY_AKEYS);
-            const got = await t.fetchArray(e, oid, enc(dkey), enc(akey), { index: 0, count: ARRAY_SPAN });
-            const want = m.fetchArray(e, oid, dkey, akey, 0, ARRAY_SPAN);
-            assert.equal(got.present, want.present, `${where} fetchArray present @${e}`);
-            assert.ok(Buffer.from(got.data).equals(Buffer.from(want.data)), `${where} fetchArray data @${e}`);
+            const akey = pickAkey(Object.keys(ARRAY_AKEYS));
+            const lo = rng.range(0, 150); const hi = lo + rng.range(1, ARRAY_SPAN - lo);
+            const got = await s.fetchArray(e, oid, bytes(dkey), bytes(akey), { index: lo, count: hi - lo }, { recordSize: ARRAY_AKEYS[akey] });
+            const want = m.fetchArray(e, oid, dkey, akey, lo, hi, ARRAY_AKEYS[akey]);
+            assert.equal(got.present, want.present, `${where}: fetchArray present [${lo}, ${hi}) @${e}`);
+            assert.ok(Buffer.from(got.data).equals(Buffer.from(want.data)), `${where}: fetchArray data @${e}`);
           }
-          const akey = rng.pick([...SINGLE_AKEYS, ...ARRAY_AKEYS]);
-          assert.is(await t.akeyKind(e, oid, enc(dkey), enc(akey)), m.akeyKind(e, oid, dkey, akey), `${where} akeyKind @${e}`);
-          counts.fetch!++;
-        } else if (r < 0.92) {
+          const akey = pickAkey([...SINGLE_AKEYS, ...Object.keys(ARRAY_AKEYS)]);
+          assert.is(await s.akeyKind(e, oid, bytes(dkey), bytes(akey)), m.akeyKind(e, oid, dkey, akey), `${where}: akeyKind @${e}`);
+          c.fetch!++;
+        } else if (r < 0.88) {
           const e = readEpoch();
-          if (!m.protectedView(e)) { counts.skipped!++; continue; }
-          assert.equal(await collect(t.listObjects(e)), m.listObjects(e), `${where} listObjects @${e}`);
-          assert.equal((await collect(t.listDkeys(e, oid))).map(dec), m.listDkeys(e, oid), `${where} listDkeys @${e}`);
-          assert.equal((await collect(t.listAkeys(e, oid, enc(dkey)))).map(dec), m.listAkeys(e, oid, dkey), `${where} listAkeys @${e}`);
-          const akey = rng.pick(ARRAY_AKEYS);
-          assert.equal(await collect(t.listRecx(e, oid, enc(dkey), enc(akey))), m.listRecx(e, oid, dkey, akey, ARRAY_SPAN), `${where} listRecx @${e}`);
-          assert.is(t.queryMaxEpoch(), m.maxEpoch, `${where} queryMaxEpoch`);
-          counts.enumerate!++;
-        } else if (r < 0.94) {
+          if (e === undefined) { c.skipped!++; continue; }
+          assert.equal(await collect(s.listObjects(e)), m.listObjects(e), `${where}: listObjects @${e}`);
+          const range: KeyRange = {};
+          if (rng.chance(0.4)) range[rng.chance(0.5) ? 'gt' : 'gte'] = bytes(rng.pick(DKEYS));
+          if (rng.chance(0.4)) range[rng.chance(0.5) ? 'lt' : 'lte'] = bytes(rng.pick(DKEYS));
+          if (rng.chance(0.4)) range.reverse = true;
+          if (rng.chance(0.3)) range.limit = rng.int(6);
+          assert.equal((await collect(s.listDkeys(e, oid, range))).map(k), m.listDkeys(e, oid, range), `${where}: listDkeys @${e} ${JSON.stringify(range)}`);
+          assert.equal((await collect(s.listAkeys(e, oid, bytes(dkey)))).map(k), m.listAkeys(e, oid, dkey), `${where}: listAkeys @${e}`);
+          const akey = pickAkey(Object.keys(ARRAY_AKEYS));
+          assert.equal(await collect(s.listRecx(e, oid, bytes(dkey), bytes(akey))), m.listRecx(e, oid, dkey, akey), `${where}: listRecx @${e}`);
+          assert.equal(await collect(s.listObjectIds()), m.listObjectIds(), `${where}: listObjectIds`);
+          assert.is(s.queryMaxEpoch(), m.maxEpoch, `${where}: queryMaxEpoch`);
+          c.list!++;
+        } else if (r < 0.9) {
           const upTo = BigInt(rng.range(2, 85));
           const keep = Array.from({ length: rng.int(3) }, () => BigInt(rng.range(1, 80)));
-          await t.aggregate(upTo, keep);
+          await s.aggregate(upTo, keep);
           m.aggregate(upTo, keep);
-          counts.aggregate!++;
-        } else if (r < 0.975) {
-          // discard only above what was aggregated (aggregated history is stable)
-          const lo = m.aggUpTo > 0n ? m.aggUpTo : 1n;
-          const afterE = lo + BigInt(rng.range(0, 80));
-          if (rng.chance(0.4)) {
-            const upTo = afterE + BigInt(rng.range(0, 15));
-            await t.discard(afterE, upTo);
-            m.discard(afterE, upTo);
-          } else {
-            await t.discard(afterE);
-            m.discard(afterE, MAX_EPOCH);
+          c.aggregate!++;
+          // right at the edges of what it may drop: the kept views and upTo - 1, on paths written lately
+          for (const p of m.recent.slice(-6)) {
+            for (const e of [...keep, upTo - 1n]) if (e >= 0n && m.protectedView(e)) await checkAkeyAt(s, m, e, p.oid, p.dkey ?? rng.pick(DKEYS), p.akey ?? rng.pick(ALL_AKEYS), `${where} (after aggregate ${upTo} keep ${keep})`);
           }
-          counts.discard!++;
-        } else {
-          counts.compactions! += t.compactions;
+        } else if (r < 0.93) {
+          // discards only above what was aggregated (aggregated history is settled)
+          const afterE = (m.aggUpTo > 0n ? m.aggUpTo : 1n) + BigInt(rng.range(0, 80));
+          const upTo = rng.chance(0.4) ? afterE + BigInt(rng.range(0, 15)) : MAX_EPOCH;
+          await s.discard(afterE, upTo);
+          m.discard(afterE, upTo);
+          c.discard!++;
+        } else if (r < 0.96) {
+          await t.flushAll(); // the memtables into runs: more runs, more merges
+          c.flush!++;
+        } else if (r < 0.995) {
+          c.compactions! += t.compactions;
           await t.close();
-          t = await VosTarget.open(dir, opts);
-          assert.equal(t.openReport.corruptSpans, [], `${where} no corruption after clean reopen`);
-          counts.reopen!++;
+          t = await TargetStore.open(dir, opts);
+          assert.is(t.openReport.records, 0, `${where}: a clean close leaves nothing to replay`);
+          assert.is(t.openReport.damage, undefined);
+          await bind();
+          c.reopen!++;
+        } else {
+          await t.destroyContainer(uuid);
+          stores.set(uuid, new ContainerStore(t, await t.createContainer(uuid)));
+          models.set(uuid, new ContainerModel());
+          c.destroy!++;
         }
       } catch (e) {
-        if (e instanceof VosError && e.code === 'NO_SPACE') { counts.noSpace!++; continue; }
+        if (e instanceof VosError && e.code === 'NO_SPACE') { c.noSpace!++; continue; }
         throw e;
       }
     }
-    // final full check at the newest epoch after one more reopen
+    // a final reopen and a full check at the newest epoch
+    c.compactions! += t.compactions;
     await t.close();
-    t = await VosTarget.open(dir, opts);
-    const e = MAX_EPOCH;
-    assert.equal(await collect(t.listObjects(e)), m.listObjects(e));
-    for (const oid of OIDS) for (const d of DKEYS) {
-      for (const a of SINGLE_AKEYS) {
-        const got = await t.fetchSingle(e, oid, enc(d), enc(a));
-        const want = m.fetchSingle(e, oid, d, a);
-        assert.equal(got && Array.from(got), want && Array.from(want), `final ${oid}/${d}/${a}`);
-      }
-      for (const a of ARRAY_AKEYS) {
-        const got = await t.fetchArray(e, oid, enc(d), enc(a), { index: 0, count: ARRAY_SPAN });
-        const want = m.fetchArray(e, oid, d, a, 0, ARRAY_SPAN);
-        assert.equal(got.present, want.present);
-        assert.ok(Buffer.from(got.data).equals(Buffer.from(want.data)));
+    t = await TargetStore.open(dir, opts);
+    await bind();
+    for (const uuid of UUIDS) {
+      const m = models.get(uuid)!; const s = stores.get(uuid)!;
+      assert.equal(await collect(s.listObjects(MAX_EPOCH)), m.listObjects(MAX_EPOCH), `final ${uuid}: objects`);
+      for (const oid of OIDS) {
+        assert.equal((await collect(s.listDkeys(MAX_EPOCH, oid))).map(k), m.listDkeys(MAX_EPOCH, oid), `final ${uuid}: dkeys of ${oid}`);
+        for (const d of DKEYS) {
+          for (const a of SINGLE_AKEYS) {
+            const got = await s.fetchSingle(MAX_EPOCH, oid, bytes(d), bytes(a));
+            const want = m.fetchSingle(MAX_EPOCH, oid, d, a);
+            assert.equal(got && Array.from(got), want && Array.from(want), `final ${uuid} ${oid}/${JSON.stringify(d)}/${JSON.stringify(a)}`);
+          }
+          for (const [a, rs] of Object.entries(ARRAY_AKEYS)) {
+            const got = await s.fetchArray(MAX_EPOCH, oid, bytes(d), bytes(a), { index: 0, count: ARRAY_SPAN }, { recordSize: rs });
+            const want = m.fetchArray(MAX_EPOCH, oid, d, a, 0, ARRAY_SPAN, rs);
+            assert.equal(got.present, want.present, `final ${uuid} ${oid}/${JSON.stringify(d)}/${a}`);
+            assert.ok(Buffer.from(got.data).equals(Buffer.from(want.data)));
+          }
+        }
       }
     }
     const scrub = await t.scrub();
-    assert.equal(scrub.bad, [], 'scrub finds nothing on a healthy target');
-    counts.compactions! += t.compactions;
-    await t.close();
-    return counts;
+    assert.equal(scrub.blocks, [], 'scrub: no damaged block');
+    assert.equal(scrub.values, [], 'scrub: no bad value');
+    c.compactions! += t.compactions;
+    return c;
   } finally {
     await t.close().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-for (const io of await ioEngines()) {
-  test(`random ops vs model, io=${io}, ${STEPS} steps, seed ${SEED}`, safe(async () => {
-    const c = await runModel(io, SEED);
-    if (process.env.CAIRN_VOS_MODEL_VERBOSE) console.log(io, JSON.stringify(c));
-    assert.ok(c.update! > STEPS / 3, 'enough updates ran');
-    assert.ok(c.reopen! >= 10, 'reopened many times');
-    assert.ok(c.compactions! >= 1, `log compacted at least once (${JSON.stringify(c)})`);
-    assert.ok(c.noSpace! < c.update! / 10, `NO_SPACE rare (${JSON.stringify(c)})`);
-  }));
+for (const seed of [42, 7]) {
+  for (const pmemIo of ['mmap', 'pread'] as const) {
+    test(`random operations vs the model: seed ${seed}, pmem ${pmemIo}, ${STEPS} steps`, safe(async () => {
+      const c = await runModel(pmemIo, seed);
+      if (process.env.CAIRN_VOS_MODEL_VERBOSE) console.log(pmemIo, seed, JSON.stringify(c));
+      assert.ok(c.update! > STEPS / 3, `enough updates (${JSON.stringify(c)})`);
+      assert.ok(c.fetch! > STEPS / 10 && c.list! > STEPS / 30, `enough checks (${JSON.stringify(c)})`);
+      assert.ok(c.reopen! >= 10 && c.flush! >= 10 && c.aggregate! >= 5 && c.discard! >= 10, `every maintenance operation ran (${JSON.stringify(c)})`);
+      assert.ok(c.compactions! >= 20, `runs were merged (${JSON.stringify(c)})`);
+      assert.is(c.noSpace, 0, 'no space trouble at this size');
+    }));
+  }
 }
-
-test('second seed (pread)', safe(async () => {
-  const c = await runModel('pread', 7);
-  assert.ok(c.fetch! > 100);
-}));
 
 test.run();

@@ -1,0 +1,57 @@
+/** Small helpers shared by the store's tests: temp dirs, typed-error codes, crash images. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { CairnError } from '../../core/errors.js';
+
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+/** A fresh temp directory. */
+export function tmpDir(tag: string): string { return fs.mkdtempSync(path.join(os.tmpdir(), `cairn-vos-${tag}-`)); }
+
+/** The `code` a call or promise fails with (undefined when it succeeds). */
+export async function code(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
+  try { await (typeof p === 'function' ? p() : p); } catch (e) { return (e as CairnError).code ?? `untyped: ${String(e)}`; }
+  return undefined;
+}
+
+/** The error a call or promise fails with (undefined when it succeeds). */
+export async function failure(p: Promise<unknown> | (() => unknown)): Promise<CairnError | undefined> {
+  try { await (typeof p === 'function' ? p() : p); } catch (e) { return e as CairnError; }
+  return undefined;
+}
+
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> { const out: T[] = []; for await (const x of it) out.push(x); return out; }
+
+/**
+ * A crash image: copies of a target's files as they are *now*, while it is open. Every store into
+ * the mapping is in the page cache when it returns, so the copies hold exactly what a process
+ * killed at this moment would leave. The data file is copied sparsely (only non-zero 64 KiB pieces).
+ */
+export function crashImage(srcDir: string, dstDir: string): void {
+  fs.mkdirSync(dstDir, { recursive: true });
+  fs.copyFileSync(path.join(srcDir, 'vos.scm'), path.join(dstDir, 'vos.scm'));
+  const src = fs.openSync(path.join(srcDir, 'vos.data'), 'r');
+  const dst = fs.openSync(path.join(dstDir, 'vos.data'), 'w');
+  try {
+    const size = fs.fstatSync(src).size;
+    const buf = Buffer.alloc(64 * 1024);
+    for (let off = 0; off < size; off += buf.length) {
+      const n = fs.readSync(src, buf, 0, buf.length, off);
+      if (n > 0 && buf.subarray(0, n).some((x) => x !== 0)) fs.writeSync(dst, buf, 0, n, off);
+    }
+    fs.ftruncateSync(dst, size);
+  } finally { fs.closeSync(src); fs.closeSync(dst); }
+}
+
+/** XOR `mask` into the byte at `offset` of `file`. */
+export function flip(file: string, offset: number, mask = 0x10): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, offset);
+    b[0] = b[0]! ^ mask;
+    fs.writeSync(fd, b, 0, 1, offset);
+  } finally { fs.closeSync(fd); }
+}
