@@ -61,12 +61,15 @@ function printSummary(rows: BenchRow[], byName: ReadonlyMap<string, BenchRow>): 
 const rows: BenchRow[] = [];
 /** Suites that threw: reported, recorded in latest.json, and the exit code is 1; the others still run. */
 const failures: Array<{ suite: string; error: string }> = [];
+/** Wall seconds per suite. */
+const suiteSeconds: Record<string, number> = {};
 const started = performance.now();
 /** Machine load when the run starts: figures from a loaded machine are noisy (ratios less so: peers run in the same run). */
 const loadAtStart = os.loadavg()[0]!;
 if (loadAtStart > os.cpus().length) console.log(`note: load average ${loadAtStart.toFixed(1)} on ${os.cpus().length} CPUs: absolute figures will be noisy`);
 for (const s of suites) {
   let got: BenchRow[];
+  const suiteStart = performance.now();
   try {
     const mod = (await import(pathToFileURL(join(dir, `${s}.bench.ts`)).href)) as { default: BenchSuite };
     got = await mod.default({ quick, progress });
@@ -75,12 +78,15 @@ for (const s of suites) {
     const error = e instanceof Error ? `${e.name}${(e as { code?: string }).code ? ` ${(e as { code?: string }).code}` : ''}: ${e.message}` : String(e);
     failures.push({ suite: s, error });
     console.log(`\n## ${s}\nFAILED: ${error}`);
+    suiteSeconds[s] = (performance.now() - suiteStart) / 1000;
     continue;
   }
+  suiteSeconds[s] = (performance.now() - suiteStart) / 1000;
   if (tty) process.stderr.write('\r\x1b[2K');
   rows.push(...got);
   applyPeers(rows);
   printSuite(s, got, new Map(rows.map((r) => [r.name, r])));
+  console.log(`(${s}: ${suiteSeconds[s]!.toFixed(0)} s)`);
 }
 applyPeers(rows);
 const byName = new Map(rows.map((r) => [r.name, r]));
@@ -92,7 +98,7 @@ const ec = relaxedSimdStatus();
 const out = {
   date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, cpus: os.cpus().length,
   memoryBytes: os.totalmem(), quick, suites, seconds: (performance.now() - started) / 1000,
-  loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
+  loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, suiteSeconds,
   ecKernel: { relaxedSimd: ec.enabled, reason: ec.reason },
   failures,
   rows,
