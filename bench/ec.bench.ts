@@ -6,13 +6,14 @@
  * run, the peers users would pick instead: the reed-solomon-erasure package and, when installed,
  * the native @ronomon/reed-solomon (its own XOR-Cauchy matrix, libuv threadpool). Every Cairn row
  * names ronomon (else reed-solomon-erasure) as its peer, the other package as `alsoVs`, and the
- * relaxed rows also the portable one. Rates count data bytes (k * shard size) per second on one
- * core. `memcpy <size> Uint8Array.set` rows give the memory bandwidth the figures are a fraction of.
+ * relaxed rows also the portable one. All contenders of one op, shape and size are timed
+ * round-robin (harness `roundRobin`: interleaved slices, median call), so load on a shared
+ * machine hits them alike. Rates count data bytes (k * shard size) per second on one core. `memcpy <size> Uint8Array.set` rows give the memory bandwidth the figures are a fraction of.
  */
 import { createRequire } from 'node:module';
 import { createCodec, relaxedSimdStatus, type Codec, type CodecOptions } from '../index.js';
 import { Rng } from '../core/rng.js';
-import { rate, type BenchContext, type BenchRow } from './harness.js';
+import { rate, roundRobin, type BenchContext, type BenchRow } from './harness.js';
 
 const SHAPES: [number, number][] = [[4, 2], [8, 2], [10, 4], [16, 2]];
 const SIZES: [string, number][] = [['64KiB', 64 << 10], ['1MiB', 1 << 20]];
@@ -36,40 +37,39 @@ function loadRonomon(): Ronomon | null {
   try { return createRequire(import.meta.url)('@ronomon/reed-solomon') as Ronomon; } catch { return null; }
 }
 
-/** Time options: the slow implementations get fewer iterations. */
-function opts(ctx: BenchContext, impl: string): { time: number; iterations: number } {
-  const slow = impl === 'scalar' || impl === 'wasm-scalar';
-  return { time: ctx.quick ? (slow ? 20 : 60) : slow ? 300 : 800, iterations: slow ? 2 : 5 };
+/** Per comparison (one op, shape and size): time budget and slice of the round-robin. */
+function timing(ctx: BenchContext): { budgetMs: number; sliceMs: number; minRounds: number } {
+  return ctx.quick ? { budgetMs: 250, sliceMs: 10, minRounds: 2 } : { budgetMs: 2500, sliceMs: 40, minRounds: 5 };
 }
 
-async function codecRows(ctx: BenchContext, k: number, p: number, sizeName: string, size: number, impl: string, options: Pick<CodecOptions, 'impl' | 'simd'>, rng: Rng): Promise<BenchRow[]> {
+/** One contender's encode and reconstruct closures over its own buffers. */
+interface Contender { label: string; kernel?: string; encode(): unknown; reconstruct(): unknown; check(): void; close(): void }
+
+/** A Cairn codec (or the reed-solomon-erasure package behind the Codec contract) as a contender. */
+function codecContender(k: number, p: number, size: number, label: string, options: Pick<CodecOptions, 'impl' | 'simd'>, rng: Rng): Contender | null {
   let codec: Codec;
   try {
     codec = createCodec({ dataShards: k, parityShards: p, ...options });
   } catch (e) {
-    if ((e as { code?: string }).code === 'UNSUPPORTED') return []; // relaxed SIMD off here: no rows
+    if ((e as { code?: string }).code === 'UNSUPPORTED') return null; // relaxed SIMD off here: no rows
     throw e;
   }
   const shards = codec.allocShards(size);
   for (let i = 0; i < k; i++) rng.fill(shards[i]!);
   codec.encode(shards);
-  const dataBytes = k * size;
-  const enc = await rate(`encode ${k}+${p} ${sizeName} ${impl}`, () => codec.encode(shards), dataBytes, ctx, opts(ctx, impl));
   // p data shards lost: flagged absent, restored in place into their own buffers
   const present = shards.map((_, i) => i >= p);
-  const rec = await rate(`reconstruct ${k}+${p} ${sizeName} ${impl}`, () => codec.reconstruct(shards, { present }), dataBytes, ctx, opts(ctx, impl));
-  if (!codec.verify(shards)) throw new Error(`benchmark ${impl} ${k}+${p}: stripe does not verify after reconstruct`);
-  codec.free(shards);
-  const kernel = codec.kernelName;
-  const extra = (r: { samples: number; meanMs: number; medianMs: number }) => ({ kernel, samples: r.samples, medianMs: r.medianMs, meanMs: r.meanMs, ...(impl === 'reed-solomon-erasure' ? { note: 'copies in/out per call' } : {}) });
-  codec.dispose();
-  return [
-    { name: `encode ${k}+${p} ${sizeName} ${impl}`, suite: 'ec', bytesPerSecond: enc.perSecond, extra: extra(enc) },
-    { name: `reconstruct ${k}+${p} ${sizeName} ${impl}`, suite: 'ec', bytesPerSecond: rec.perSecond, extra: { ...extra(rec), ...(impl === 'reed-solomon-erasure' ? { freshInstancePerCall: true } : {}) } },
-  ];
+  return {
+    label, kernel: codec.kernelName,
+    encode: () => codec.encode(shards),
+    reconstruct: () => codec.reconstruct(shards, { present }),
+    check: () => { if (!codec.verify(shards)) throw new Error(`benchmark ${label} ${k}+${p}: stripe does not verify after reconstruct`); },
+    close: () => { codec.free(shards); codec.dispose(); },
+  };
 }
 
-async function ronomonRows(ctx: BenchContext, ron: Ronomon, k: number, p: number, sizeName: string, size: number, rng: Rng): Promise<BenchRow[]> {
+/** @ronomon/reed-solomon (native, libuv threadpool, its own XOR-Cauchy matrix) as a contender. */
+function ronomonContender(ron: Ronomon, k: number, p: number, size: number, rng: Rng): Contender {
   const context = ron.create(k, p);
   const buffer = Buffer.alloc(k * size), parity = Buffer.alloc(p * size);
   rng.fill(buffer);
@@ -77,14 +77,37 @@ async function ronomonRows(ctx: BenchContext, ron: Ronomon, k: number, p: number
   let data = 0; for (let i = 0; i < k; i++) data |= 1 << i;
   let par = 0; for (let i = k; i < k + p; i++) par |= 1 << i;
   let lost = 0; for (let i = 0; i < p; i++) lost |= 1 << i;
-  await run(data, par);
-  const enc = await rate(`encode ${k}+${p} ${sizeName} ronomon-native`, () => run(data, par), k * size, ctx, opts(ctx, 'ronomon'));
-  const rec = await rate(`reconstruct ${k}+${p} ${sizeName} ronomon-native`, () => run((data | par) & ~lost, lost), k * size, ctx, opts(ctx, 'ronomon'));
-  const note = 'native addon, own XOR-Cauchy matrix, runs on the libuv threadpool';
-  return [
-    { name: `encode ${k}+${p} ${sizeName} ronomon-native`, suite: 'ec', bytesPerSecond: enc.perSecond, extra: { samples: enc.samples, medianMs: enc.medianMs, meanMs: enc.meanMs, note } },
-    { name: `reconstruct ${k}+${p} ${sizeName} ronomon-native`, suite: 'ec', bytesPerSecond: rec.perSecond, extra: { samples: rec.samples, medianMs: rec.medianMs, meanMs: rec.meanMs, note } },
+  return { label: 'ronomon-native', encode: () => run(data, par), reconstruct: () => run((data | par) & ~lost, lost), check: () => undefined, close: () => undefined };
+}
+
+/** Encode and reconstruct rows of every contender for one shape and size, each op timed round-robin. */
+async function shapeRows(ctx: BenchContext, ron: Ronomon | null, k: number, p: number, sizeName: string, size: number, rng: Rng): Promise<BenchRow[]> {
+  const contenders = [
+    ...VARIANTS.map(([label, options]) => codecContender(k, p, size, label, options, rng)).filter((c): c is Contender => c !== null),
+    ...(ron ? [ronomonContender(ron, k, p, size, rng)] : []),
   ];
+  const rows: BenchRow[] = [];
+  try {
+    for (const op of ['encode', 'reconstruct'] as const) {
+      const name = (c: Contender) => `${op} ${k}+${p} ${sizeName} ${c.label}`;
+      const res = await roundRobin(contenders.map((c) => ({ name: name(c), fn: c[op], unitsPerCall: k * size })), ctx, { ...timing(ctx), label: `${op} ${k}+${p} ${sizeName}` });
+      for (const c of contenders) {
+        const r = res.get(name(c))!;
+        rows.push({
+          name: name(c), suite: 'ec', bytesPerSecond: r.perSecond,
+          extra: {
+            ...(c.kernel ? { kernel: c.kernel } : {}), samples: r.samples, medianMs: r.medianMs, meanMs: r.meanMs,
+            ...(c.label === 'reed-solomon-erasure' ? { note: op === 'encode' ? 'copies in/out per call' : 'copies in/out per call, fresh wasm instance per call' } : {}),
+            ...(c.label === 'ronomon-native' ? { note: 'native addon, own XOR-Cauchy matrix, runs on the libuv threadpool' } : {}),
+          },
+        });
+      }
+    }
+    for (const c of contenders) c.check();
+  } finally {
+    for (const c of contenders) c.close();
+  }
+  return rows;
 }
 
 async function memcpyRows(ctx: BenchContext): Promise<BenchRow[]> {
@@ -103,8 +126,7 @@ export default async function ecBench(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const [k, p] of SHAPES) {
     for (const [sizeName, size] of SIZES) {
-      for (const [label, options] of VARIANTS) rows.push(...(await codecRows(ctx, k, p, sizeName, size, label, options, rng)));
-      if (ron) rows.push(...(await ronomonRows(ctx, ron, k, p, sizeName, size, rng)));
+      rows.push(...(await shapeRows(ctx, ron, k, p, sizeName, size, rng)));
     }
   }
   rows.push(...(await memcpyRows(ctx)));

@@ -84,6 +84,42 @@ export async function rate(name: string, fn: () => unknown | Promise<unknown>, u
   return { perSecond: (unitsPerCall / medianMs) * 1000, samples, meanMs, medianMs };
 }
 
+/** One contender of `roundRobin`. */
+export interface RoundRobinCase { name: string; fn: () => unknown | Promise<unknown>; unitsPerCall: number }
+/** Median-based figures of one contender. */
+export interface RoundRobinResult { perSecond: number; samples: number; medianMs: number; meanMs: number }
+
+/**
+ * Time several contenders of one comparison (a Cairn kernel and its peers) interleaved: in every
+ * round each gets a slice of `sliceMs` (at least one call, each call timed alone), rounds repeat
+ * until `budgetMs` is spent and at least `minRounds` ran. Rates come from the median call, so a
+ * burst of load on a shared machine hits every contender alike instead of one of them.
+ */
+export async function roundRobin(cases: readonly RoundRobinCase[], ctx: BenchContext, opts: { budgetMs: number; sliceMs: number; minRounds?: number; label?: string }): Promise<Map<string, RoundRobinResult>> {
+  const times = new Map(cases.map((c) => [c.name, [] as number[]]));
+  for (const c of cases) await c.fn(); // warm-up: JIT, tables, first-touch of buffers
+  const t0 = performance.now();
+  for (let round = 0; round < (opts.minRounds ?? 3) || performance.now() - t0 < opts.budgetMs; round++) {
+    ctx.progress(`${opts.label ?? cases[0]?.name ?? ''} round ${round + 1}`);
+    for (const c of cases) {
+      const mine = times.get(c.name)!;
+      const sliceEnd = performance.now() + opts.sliceMs;
+      do {
+        const a = performance.now();
+        await c.fn();
+        mine.push(performance.now() - a);
+      } while (performance.now() < sliceEnd);
+    }
+  }
+  const out = new Map<string, RoundRobinResult>();
+  for (const c of cases) {
+    const xs = times.get(c.name)!;
+    const medianMs = median(xs);
+    out.set(c.name, { perSecond: (c.unitsPerCall / medianMs) * 1000, samples: xs.length, medianMs, meanMs: xs.reduce((x, y) => x + y, 0) / xs.length });
+  }
+  return out;
+}
+
 /** Run `fn(0..n-1)` with at most `depth` calls in flight (a fixed pool of `depth` workers). */
 export async function inFlight(n: number, depth: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
