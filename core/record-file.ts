@@ -82,3 +82,65 @@ export async function readJsonRecord<T>(path: string, magic: string, maxVersion:
     throw new CorruptionError(`${what}: payload is not valid JSON`, { what }, 'CORRUPTED');
   }
 }
+
+/**
+ * Suffix of the second copy of a metadata file. Pool and container metadata and the pool maps are
+ * written twice (each copy atomically, the primary first), so one damaged copy is survived: a
+ * reader takes the primary when it validates, else the copy.
+ */
+export const COPY_SUFFIX = '.copy';
+
+/** Atomically write `image` to `path` and to its copy. */
+export async function writeFileTwice(path: string, image: Uint8Array): Promise<void> {
+  await writeFileAtomic(path, image);
+  await writeFileAtomic(path + COPY_SUFFIX, image);
+}
+
+/**
+ * Read `path` (else its copy) and return what `decode` makes of it. `damaged` names a copy that
+ * exists but failed to decode (to be reported and rewritten). When neither copy decodes, the
+ * primary's error is thrown (a missing primary reads as ENOENT from fs).
+ */
+export async function readEither<T>(path: string, decode: (image: Uint8Array) => T): Promise<{ value: T; damaged: string[] }> {
+  const damaged: string[] = [];
+  let firstErr: unknown;
+  for (const p of [path, path + COPY_SUFFIX]) {
+    let image: Uint8Array;
+    try {
+      image = new Uint8Array(await fsp.readFile(p));
+    } catch (err) {
+      firstErr ??= err;
+      continue;
+    }
+    try {
+      return { value: decode(image), damaged };
+    } catch (err) {
+      firstErr ??= err;
+      damaged.push(p);
+    }
+  }
+  throw firstErr;
+}
+
+/** Decode a JSON record image (validated), returning its document and format version. */
+export function decodeJsonRecord<T>(image: Uint8Array, magic: string, maxVersion: number, what: string): { doc: T; version: number } {
+  const { payload, version } = decodeRecordFile(magic, maxVersion, image, what);
+  try {
+    return { doc: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) as T, version };
+  } catch {
+    throw new CorruptionError(`${what}: payload is not valid JSON`, { what }, 'CORRUPTED');
+  }
+}
+
+/** Write a JSON record file and its copy. */
+export async function writeJsonRecordTwice(path: string, magic: string, version: number, doc: unknown): Promise<void> {
+  await initXxhash();
+  await writeFileTwice(path, encodeRecordFile(magic, version, new TextEncoder().encode(JSON.stringify(doc))));
+}
+
+/** Read a JSON record file, else its copy; returns the document, its version and the damaged copies. */
+export async function readJsonRecordEither<T>(path: string, magic: string, maxVersion: number, what: string): Promise<{ doc: T; version: number; damaged: string[] }> {
+  await initXxhash();
+  const { value, damaged } = await readEither(path, (img) => decodeJsonRecord<T>(img, magic, maxVersion, what));
+  return { ...value, damaged };
+}

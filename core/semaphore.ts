@@ -114,3 +114,36 @@ export async function runBounded<T>(items: readonly T[], limit: number, fn: (x: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed) throw firstErr;
 }
+
+/**
+ * `runBounded` over an async source: at most `limit` calls of `fn` in flight, the next item pulled
+ * only when a worker is free (so a source of millions never sits in memory). The first error wins
+ * after the calls in flight settle; the source is not drained further after an error.
+ */
+export async function runBoundedIter<T>(items: AsyncIterable<T>, limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  assert(Number.isInteger(limit) && limit >= 1, 'runBoundedIter needs at least one worker', { limit });
+  const it = items[Symbol.asyncIterator]();
+  let failed = false;
+  let firstErr: unknown;
+  let pulling: Promise<IteratorResult<T>> | undefined;
+  // one pull at a time: async iterators need not support concurrent next()
+  const pull = async (): Promise<IteratorResult<T>> => {
+    while (pulling) await pulling.catch(() => undefined);
+    const p = it.next();
+    pulling = p;
+    try { return await p; } finally { if (pulling === p) pulling = undefined; }
+  };
+  const worker = async () => {
+    while (!failed) {
+      let r: IteratorResult<T>;
+      try { r = await pull(); } catch (err) { if (!failed) { failed = true; firstErr = err; } return; }
+      if (r.done) return;
+      try { await fn(r.value); } catch (err) { if (!failed) { failed = true; firstErr = err; } }
+    }
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+  if (failed) {
+    await it.return?.().catch(() => undefined);
+    throw firstErr;
+  }
+}

@@ -24,7 +24,7 @@ import { swallowed } from '../../core/log.js';
 import { throwIfAborted, assert } from '../../core/errors.js';
 import { xxh64 } from '../../core/xxhash.js';
 import { ObjectError, badArg } from '../io/errors.js';
-import type { ShardStore } from '../io/shard-store.js';
+import { splitUnitOid, unitOid, type ShardStore } from '../io/shard-store.js';
 import { isPartialStripe, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
 import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, resolveGroups, type ObjectClass } from '../../placement/index.js';
 
@@ -366,12 +366,55 @@ export class ContainerCore {
     return { groups, red: cls, cls };
   }
 
-  /** Every object id this container has written (a superset of the objects that hold data). */
-  listObjects(): bigint[] { this.checkOpen(); return this.storage.listObjects(); }
+  /**
+   * Every object id this container has written on a target in service (a superset of the objects
+   * that hold data), ascending, found by merging the object tables of the targets: nothing is
+   * recorded per object outside them. A target whose table cannot be read is skipped (its objects
+   * have shards elsewhere when their class has redundancy).
+   */
+  async *listObjects(opts: { signal?: AbortSignal } = {}): AsyncGenerator<bigint> {
+    this.checkOpen();
+    const heads: Array<{ it: AsyncIterator<bigint>; cur: bigint | undefined }> = [];
+    for (const t of this.rt.map().targets) {
+      if (!this.rt.available(t.id) || !this.rt.storeExists(t.id, this.meta.uuid)) continue;
+      try {
+        const it = (await this.rt.store(t.id, this.meta.uuid)).listObjectIds({ signal: opts.signal })[Symbol.asyncIterator]();
+        heads.push({ it, cur: (await it.next()).value as bigint | undefined });
+      } catch (err) {
+        swallowed('container.list-objects-target-unreadable', err);
+      }
+    }
+    // Objects the commit record knows (so one whose every shard is gone is still found, and a
+    // rebuild reports it lost instead of forgetting it).
+    const registered = await this.storage.registeredObjects?.().catch((err) => { swallowed('container.list-objects-registry-unreadable', err); return undefined; });
+    if (registered?.length) {
+      const it = (async function* () { for (const o of registered) yield unitOid(o, 0); })();
+      heads.push({ it, cur: (await it.next()).value as bigint | undefined });
+    }
+    const advance = async (h: { it: AsyncIterator<bigint>; cur: bigint | undefined }) => {
+      try { const r = await h.it.next(); h.cur = r.done ? undefined : r.value; } catch (err) { swallowed('container.list-objects-target-failed-mid-listing', err); h.cur = undefined; }
+    };
+    let last: bigint | undefined;
+    for (;;) {
+      throwIfAborted(opts.signal);
+      let best: { it: AsyncIterator<bigint>; cur: bigint | undefined } | undefined;
+      for (const h of heads) if (h.cur !== undefined && (!best || h.cur < best.cur!)) best = h;
+      if (!best) return;
+      const oid = splitUnitOid(best.cur!).oid;
+      await advance(best);
+      if (oid !== last) { last = oid; yield oid; }
+    }
+  }
+
+  /** How many objects `listObjects()` yields (one pass over the object tables). */
+  async countObjects(opts: { signal?: AbortSignal } = {}): Promise<number> {
+    let n = 0;
+    for await (const _ of this.listObjects(opts)) n++;
+    return n;
+  }
 
   /** Reload object ids other clients recorded (connected pools), and the epoch clock. */
   private async refreshObjects(): Promise<void> {
-    await this.storage.refreshObjects?.();
     await this.observeTargetEpochs();
   }
 
@@ -502,7 +545,6 @@ export class ContainerCore {
     try {
       const writes = await this.planWrites(ops, epoch, releases);
       const info: CommitInfo = { targets: [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b), objects: [...new Set(ops.map((o) => o.oid.toString(16)))] };
-      await this.storage.addObjects(ops.map((o) => o.oid));
       await this.storage.intent(epoch, info);
       try {
         await runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), { epoch, ...(txRead !== undefined ? { txRead } : {}) }));

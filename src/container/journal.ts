@@ -6,21 +6,31 @@
  * INTENT without DONE means the process died mid-commit: its epoch is discarded from the targets it
  * names, so the container looks as if the commit never happened. DONE records also feed `watch()`.
  *
- * Format: 16-byte header ("CAIRNJNL", u32 format version, u32 reserved), then records:
- * u32 length of the whole record, u8 type, u8 0, u16 0, u64 epoch, u64 xxhash64 of the bytes from
- * type to the end, then a UTF-8 JSON payload. A torn or corrupt tail is detected by length or
- * checksum and truncated on open; nothing after the first bad record is trusted.
+ * Two copies: every batch of records is appended to `journal` and to `journal.copy`, so one damaged
+ * record (a flipped byte in a DONE) is read from the other copy and never turns an acknowledged
+ * commit into a torn one. Records carry a magic and a checksum: a bad record in the middle of a
+ * file is skipped (the scan resynchronises on the next magic) and reported; a bad tail (a crash
+ * mid-append) is cut. Only when both copies are damaged in their middles can a record be missing
+ * from both, and then recovery says so (`damaged`) instead of guessing.
+ *
+ * Format (version 2): 16-byte header ("CAIRNJNL", u32 version, u32 0), then records:
+ * `u32 magic "JREC" | u32 length of the whole record | u8 type | 3 x 0 | u64 epoch |
+ *  u64 xxh64 of bytes [8, 16) and of the payload | UTF-8 JSON payload`.
  */
-import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
+import { COPY_SUFFIX } from '../../core/record-file.js';
 
 const MAGIC = 'CAIRNJNL';
-const FORMAT_VERSION = 1;
-const REC_HEADER = 24;
+const FORMAT_VERSION = 2;
+const REC_MAGIC = 0x4345524a; // "JREC"
+const REC_HEADER = 32;
 /** Largest journal record accepted (a corrupt length field must not make us allocate gigabytes). */
 export const MAX_JOURNAL_RECORD = 16 * 1024 * 1024;
+/** Read-ahead of the scan on open. */
+const SCAN_CHUNK = 1 << 20;
 
 /** Journal record types. */
 export enum JournalType { Intent = 1, Done = 2, Abort = 3, Rollback = 4 }
@@ -32,77 +42,170 @@ export interface JournalRecord {
   payload: Record<string, unknown>;
 }
 
-/** An open journal; appends are synchronous small writes (durable mode adds fdatasync). */
-export class Journal {
-  private constructor(private fd: number, private size: number, readonly durable: boolean, private readonly path: string) {}
+/** What one copy's scan found. */
+interface Scan { records: JournalRecord[]; end: number; corrupt: number }
 
-  /** Open (creating when absent) and return the journal plus every valid record in order. */
-  static open(path: string, opts: { durable?: boolean } = {}): { journal: Journal; records: JournalRecord[]; truncatedBytes: number } {
-    const { fd, size } = openHeaderedFile(path, MAGIC, FORMAT_VERSION, 'journal');
-    try {
-      const records: JournalRecord[] = [];
-      let off = HEADER;
-      const fileSize = size;
-      const rh = Buffer.alloc(REC_HEADER);
-      while (off + REC_HEADER <= fileSize) {
-        readSync(fd, rh, 0, REC_HEADER, off);
-        const len = rh.readUInt32LE(0);
-        if (len < REC_HEADER || len > MAX_JOURNAL_RECORD || off + len > fileSize) break;
-        const rec = Buffer.alloc(len);
-        readSync(fd, rec, 0, len, off);
-        const covered = Buffer.concat([rec.subarray(4, 16), rec.subarray(REC_HEADER)]);
-        if (xxh64(covered) !== rec.readBigUInt64LE(16)) break;
-        let payload: Record<string, unknown>;
-        try { payload = JSON.parse(rec.subarray(REC_HEADER).toString('utf8')) as Record<string, unknown>; } catch { break; }
-        records.push({ type: rec.readUInt8(4) as JournalType, epoch: rec.readBigUInt64LE(8), payload });
-        off += len;
+/** Encode one record. */
+function encode(type: JournalType, epoch: bigint, payload: Record<string, unknown>): Buffer {
+  const json = Buffer.from(JSON.stringify(payload), 'utf8');
+  const len = REC_HEADER + json.length;
+  if (len > MAX_JOURNAL_RECORD) throw new CorruptionError('journal record too large', { len });
+  const rec = Buffer.alloc(len);
+  rec.writeUInt32LE(REC_MAGIC, 0);
+  rec.writeUInt32LE(len, 4);
+  rec.writeUInt8(type, 8);
+  rec.writeBigUInt64LE(epoch, 16);
+  json.copy(rec, REC_HEADER);
+  rec.writeBigUInt64LE(xxh64(Buffer.concat([rec.subarray(8, 24), rec.subarray(REC_HEADER)])), 24);
+  return rec;
+}
+
+/** Read every valid record of one file; corrupt ones in the middle are skipped and counted. */
+function scanFile(fd: number, size: number): Scan {
+  const records: JournalRecord[] = [];
+  let corrupt = 0;
+  let off = HEADER;
+  let lastGood = HEADER;
+  const head = Buffer.alloc(REC_HEADER);
+  const decodeAt = (at: number): { rec: JournalRecord; len: number } | undefined => {
+    if (at + REC_HEADER > size) return undefined;
+    readSync(fd, head, 0, REC_HEADER, at);
+    if (head.readUInt32LE(0) !== REC_MAGIC) return undefined;
+    const len = head.readUInt32LE(4);
+    if (len < REC_HEADER || len > MAX_JOURNAL_RECORD || at + len > size) return undefined;
+    const rec = Buffer.alloc(len);
+    readSync(fd, rec, 0, len, at);
+    if (xxh64(Buffer.concat([rec.subarray(8, 24), rec.subarray(REC_HEADER)])) !== rec.readBigUInt64LE(24)) return undefined;
+    let payload: Record<string, unknown>;
+    try { payload = JSON.parse(rec.subarray(REC_HEADER).toString('utf8')) as Record<string, unknown>; } catch { return undefined; }
+    const type = rec.readUInt8(8);
+    if (type < JournalType.Intent || type > JournalType.Rollback) return undefined;
+    return { rec: { type, epoch: rec.readBigUInt64LE(16), payload }, len };
+  };
+  // resynchronise: the next offset after `from` where a valid record starts, or -1
+  const resync = (from: number): number => {
+    const buf = Buffer.alloc(SCAN_CHUNK + 3);
+    for (let at = from; at < size; at += SCAN_CHUNK) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
+      for (let i = 0; i + 4 <= n; i++) {
+        if (buf.readUInt32LE(i) === REC_MAGIC && decodeAt(at + i)) return at + i;
       }
-      const truncatedBytes = fileSize - off;
-      if (truncatedBytes > 0) { ftruncateSync(fd, off); fdatasyncSync(fd); }
-      return { journal: new Journal(fd, off, opts.durable ?? false, path), records, truncatedBytes };
+    }
+    return -1;
+  };
+  while (off < size) {
+    const got = decodeAt(off);
+    if (got) { records.push(got.rec); off += got.len; lastGood = off; continue; }
+    const next = resync(off + 1);
+    if (next < 0) break; // a torn tail: nothing valid after it
+    corrupt++;
+    off = next;
+  }
+  return { records, end: lastGood, corrupt };
+}
+
+/** What opening found. */
+export interface JournalOpen {
+  journal: Journal;
+  /** Every record found in either copy, each once, in the primary's order (then the copy's extras). */
+  records: JournalRecord[];
+  /** Bytes cut from torn tails. */
+  truncatedBytes: number;
+  /** Records damaged in the middle of a copy (each was read from the other copy when it held it). */
+  corruptRecords: number;
+  /** Both copies are damaged in their middles: a record may be missing from both. */
+  damaged: boolean;
+}
+
+/** An open journal (both copies). Appends are synchronous; durable mode adds fdatasync. */
+export class Journal {
+  private constructor(private fds: number[], private size: number[], readonly durable: boolean, private readonly path: string) {}
+
+  /** Open (creating when absent) both copies of the journal at `path` and read them. */
+  static open(path: string, opts: { durable?: boolean; copies?: 1 | 2 } = {}): JournalOpen {
+    const paths = (opts.copies ?? 2) === 2 ? [path, path + COPY_SUFFIX] : [path];
+    // A copy that is missing while the primary has records (a crash between creating them) starts
+    // as a copy of the primary's valid records.
+    const fds: number[] = []; const sizes: number[] = []; const scans: Scan[] = [];
+    try {
+      for (const p of paths) {
+        const fresh = !existsSync(p);
+        const { fd, size } = openHeaderedFile(p, MAGIC, FORMAT_VERSION, 'journal');
+        fds.push(fd); sizes.push(size);
+        scans.push(fresh ? { records: [], end: HEADER, corrupt: 0 } : scanFile(fd, size));
+      }
+      let truncated = 0;
+      scans.forEach((s, i) => {
+        if (s.end < sizes[i]!) { truncated += sizes[i]! - s.end; ftruncateSync(fds[i]!, s.end); fdatasyncSync(fds[i]!); sizes[i] = s.end; }
+      });
+      const seen = new Set<string>();
+      const records: JournalRecord[] = [];
+      for (const s of scans) {
+        for (const r of s.records) {
+          const k = `${r.type}:${r.epoch}`;
+          if (seen.has(k)) continue;
+          seen.add(k); records.push(r);
+        }
+      }
+      const j = new Journal(fds, sizes, opts.durable ?? false, path);
+      // bring a copy that lacks records (fresh, or cut shorter) back in step
+      scans.forEach((s, i) => {
+        const have = new Set(s.records.map((r) => `${r.type}:${r.epoch}`));
+        const missing = records.filter((r) => !have.has(`${r.type}:${r.epoch}`));
+        if (missing.length) j.writeTo(i, Buffer.concat(missing.map((r) => encode(r.type, r.epoch, r.payload))));
+      });
+      const corruptRecords = scans.reduce((n, s) => n + s.corrupt, 0);
+      const damaged = scans.length === 1 ? scans[0]!.corrupt > 0 : scans.every((s) => s.corrupt > 0);
+      return { journal: j, records, truncatedBytes: truncated, corruptRecords, damaged };
     } catch (err) {
-      closeSync(fd);
+      for (const fd of fds) closeSync(fd);
       throw err;
     }
   }
 
-  /** Append one record; returns once it is in the file (and on stable storage in durable mode). */
-  append(type: JournalType, epoch: bigint, payload: Record<string, unknown> = {}): void {
-    const json = Buffer.from(JSON.stringify(payload), 'utf8');
-    const len = REC_HEADER + json.length;
-    if (len > MAX_JOURNAL_RECORD) throw new CorruptionError('journal record too large', { len });
-    const rec = Buffer.alloc(len);
-    rec.writeUInt32LE(len, 0);
-    rec.writeUInt8(type, 4);
-    rec.writeBigUInt64LE(epoch, 8);
-    json.copy(rec, REC_HEADER);
-    const covered = Buffer.concat([rec.subarray(4, 16), rec.subarray(REC_HEADER)]);
-    rec.writeBigUInt64LE(xxh64(covered), 16);
+  private writeTo(i: number, bytes: Buffer): void {
     let done = 0;
-    while (done < len) done += writeSync(this.fd, rec, done, len - done, this.size + done);
-    this.size += len;
-    if (this.durable) fdatasyncSync(this.fd);
+    while (done < bytes.length) done += writeSync(this.fds[i]!, bytes, done, bytes.length - done, this.size[i]! + done);
+    this.size[i]! += bytes.length;
+  }
+
+  /** Append records (one write per copy); returns once they are in the files (and durable in durable mode). */
+  appendBatch(recs: Array<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown> }>): void {
+    if (recs.length === 0) return;
+    const bytes = recs.length === 1 ? encode(recs[0]!.type, recs[0]!.epoch, recs[0]!.payload ?? {}) : Buffer.concat(recs.map((r) => encode(r.type, r.epoch, r.payload ?? {})));
+    for (let i = 0; i < this.fds.length; i++) this.writeTo(i, bytes);
+    if (this.durable) for (const fd of this.fds) fdatasyncSync(fd);
+  }
+
+  /** Append one record. */
+  append(type: JournalType, epoch: bigint, payload: Record<string, unknown> = {}): void {
+    this.appendBatch([{ type, epoch, payload }]);
   }
 
   /**
-   * Replace the whole journal with DONE records of `history` (compaction): written to a temporary
-   * file, synced, renamed over the journal; this handle then appends to the new file.
+   * Replace the journal with DONE records of `history` (compaction): each copy is written to a
+   * temporary file, synced and renamed over; this handle then appends to the new files.
    */
   rewrite(history: Array<{ epoch: bigint; objects: string[] }>): void {
-    const tmp = `${this.path}.compact`;
-    rmSync(tmp, { force: true });
-    const fresh = Journal.open(tmp, { durable: false }).journal;
-    for (const h of history) fresh.append(JournalType.Done, h.epoch, { objects: h.objects });
-    fdatasyncSync(fresh.fd);
-    renameSync(tmp, this.path);
-    closeSync(this.fd);
-    this.fd = fresh.fd;
-    this.size = fresh.size;
+    const bytes = Buffer.concat(history.map((h) => encode(JournalType.Done, h.epoch, { objects: h.objects })));
+    const paths = this.fds.length === 2 ? [this.path, this.path + COPY_SUFFIX] : [this.path];
+    paths.forEach((p, i) => {
+      const tmp = `${p}.compact`;
+      rmSync(tmp, { force: true });
+      const { fd } = openHeaderedFile(tmp, MAGIC, FORMAT_VERSION, 'journal');
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, HEADER + done);
+      fdatasyncSync(fd);
+      renameSync(tmp, p);
+      closeSync(this.fds[i]!);
+      this.fds[i] = fd;
+      this.size[i] = HEADER + bytes.length;
+    });
   }
 
-  /** Bytes used by the journal file. */
-  get bytes(): number { return this.size; }
+  /** Bytes used by the journal (one copy). */
+  get bytes(): number { return this.size[0]!; }
 
-  /** Close the file. */
-  close(): void { closeSync(this.fd); }
+  /** Close the files. */
+  close(): void { for (const fd of this.fds) closeSync(fd); }
 }

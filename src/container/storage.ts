@@ -1,14 +1,15 @@
 /**
- * Where a container keeps its metadata, its object index and the record that makes a commit
- * atomic. Embedded pools use files (a journal and an index beside the pool); connected pools keep
+ * Where a container keeps its metadata and the record that makes a commit atomic. Embedded pools
+ * use files (metadata in two copies and a journal beside the pool); connected pools keep
  * them in etcd and let the engines' two-phase commit do the journal's job. The container only
  * sees this interface.
  */
 import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { Journal, JournalType } from './journal.js';
-import { ObjectIndex } from './object-index.js';
-import { writeJsonRecord } from '../../core/record-file.js';
+import { writeJsonRecordTwice, readEither, encodeRecordFile, decodeRecordFile } from '../../core/record-file.js';
+import { CorruptionError } from '../../core/errors.js';
+import { existsSync, readFileSync, openSync, writeSync, fdatasyncSync, closeSync, renameSync } from 'node:fs';
 
 /** One published commit: its epoch and the objects it touched. */
 export interface CommitEvent { epoch: bigint; objects: bigint[] }
@@ -44,14 +45,14 @@ export interface ContainerStorage {
   compact(history: CommitEvent[]): void;
   /** Persist the container's metadata record. */
   saveMeta(meta: unknown): Promise<void>;
-  /** Record object ids before the commit that first writes them. */
-  addObjects(oids: bigint[]): void | Promise<void>;
-  /** Every object id recorded. */
-  listObjects(): bigint[];
-  /** Reload the object ids others recorded (connected pools). */
-  refreshObjects?(): Promise<void>;
   /** Metadata changed by another client (connected pools): the container adopts it. */
   onMetaChange?(cb: (meta: unknown) => void): void;
+  /**
+   * Every object id the commit record has seen committed (ascending, possibly with ids whose data
+   * was since punched). Used beside the targets' object tables to find objects whose every shard
+   * is gone, so a rebuild reports them lost instead of forgetting them.
+   */
+  registeredObjects?(): Promise<bigint[]>;
   close(): void | Promise<void>;
 }
 
@@ -60,56 +61,171 @@ export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
 export const CONTAINER_META_MAGIC = 'CAIRNCNT';
 export const CONTAINER_META_VERSION = 1;
 
-/** Files in `dir`: `meta` (record file), `journal`, `objects`. */
+/** Magic and version of the registry of committed object ids (record file, two copies). */
+const REGISTRY_MAGIC = 'CAIRNREG';
+const REGISTRY_VERSION = 1;
+
+/**
+ * Files in `dir`: `meta` (two copies), `journal` (two copies), `objects.reg` (two copies: the
+ * object ids of commits folded out of the journal by compaction).
+ *
+ * Commits are group-committed: INTENT and DONE records of the commits waiting in one turn of the
+ * event loop go to the journal in one write per copy (one fdatasync per copy in durable mode).
+ */
 export class LocalContainerStorage implements ContainerStorage {
-  private constructor(private readonly dir: string, private readonly journal: Journal, private readonly records: ReturnType<typeof Journal.open>['records'], private readonly index: ObjectIndex) {}
+  private queue: Array<{ type: JournalType; epoch: bigint; payload: Record<string, unknown>; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private scheduled = false;
+
+  private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>) {}
 
   /** Open (creating when absent) the files of a container. */
   static async open(dir: string, durable: boolean): Promise<LocalContainerStorage> {
     await mkdir(dir, { recursive: true });
-    const { journal, records } = Journal.open(join(dir, 'journal'), { durable });
-    return new LocalContainerStorage(dir, journal, records, ObjectIndex.open(join(dir, 'objects'), durable));
+    const opened = Journal.open(join(dir, 'journal'), { durable });
+    return new LocalContainerStorage(dir, opened.journal, opened);
   }
 
   /** Write the metadata of a new container. */
   static async create(dir: string, meta: unknown): Promise<void> {
     await mkdir(dir, { recursive: true });
-    await writeJsonRecord(join(dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta);
+    await writeJsonRecordTwice(join(dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta);
   }
 
   /** Remove a container's files (after close). */
   static async remove(dir: string): Promise<void> { await rm(dir, { recursive: true, force: true }); }
 
   recover(): StorageRecovery {
+    const records = this.opened.records;
     const state = new Map<bigint, { targets: number[]; objects: string[] }>();
     let floor = 0n;
     const done: CommitEvent[] = [];
-    for (const r of this.records) {
+    for (const r of records) {
       if (r.epoch > floor) floor = r.epoch;
       if (r.type === JournalType.Intent) {
-        state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [] });
+        if (!state.has(r.epoch)) state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [] });
       } else if (r.type === JournalType.Done || r.type === JournalType.Abort) {
         const s = state.get(r.epoch);
         // A DONE without INTENT is retained history written by journal compaction.
         const objects = s?.objects ?? (r.payload.objects as string[] | undefined);
         if (r.type === JournalType.Done && objects) done.push({ epoch: r.epoch, objects: objects.map((o) => BigInt('0x' + o)) });
+        state.set(r.epoch, { targets: [], objects: [] });
         state.delete(r.epoch);
       }
     }
-    this.records.length = 0;
+    // records arrive in file order per copy; an INTENT whose DONE came first from the other copy
+    for (const r of records) if (r.type !== JournalType.Intent) state.delete(r.epoch);
+    done.sort((a, b) => (a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0));
+    if (this.opened.damaged && state.size > 0) {
+      // Both copies are damaged: whether these commits finished cannot be told. Discarding them
+      // could drop acknowledged data; keeping them could expose half a commit. Say so.
+      throw new CorruptionError(`container journal in ${this.dir}: both copies are damaged and ${state.size} commit(s) cannot be resolved`, { dir: this.dir, unresolved: [...state.keys()].map(String) });
+    }
+    this.opened.records.length = 0;
     return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets })), done };
   }
 
-  intent(epoch: bigint, info: CommitInfo): void { this.journal.append(JournalType.Intent, epoch, { targets: info.targets, objects: info.objects }); }
-  done(epoch: bigint): void { this.journal.append(JournalType.Done, epoch); }
-  abort(epoch: bigint, info: { recovered?: boolean }): void { this.journal.append(JournalType.Abort, epoch, info.recovered ? { recovered: true } : {}); }
-  rollback(epoch: bigint, to: bigint): void { this.journal.append(JournalType.Rollback, epoch, { to: to.toString() }); }
+  /** Queue a record for the next group write; resolves when it is in both copies. */
+  private write(type: JournalType, epoch: bigint, payload: Record<string, unknown>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ type, epoch, payload, resolve, reject });
+      if (!this.scheduled) { this.scheduled = true; setImmediate(() => this.flushQueue()); }
+    });
+  }
+
+  private flushQueue(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      this.journal.appendBatch(batch);
+      for (const b of batch) b.resolve();
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
+  }
+
+  intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(JournalType.Intent, epoch, { targets: info.targets, objects: info.objects }); }
+  done(epoch: bigint): Promise<void> { return this.write(JournalType.Done, epoch, {}); }
+  abort(epoch: bigint, info: { recovered?: boolean }): Promise<void> { return this.write(JournalType.Abort, epoch, info.recovered ? { recovered: true } : {}); }
+  rollback(epoch: bigint, to: bigint): void {
+    if (this.queue.length) this.flushQueue();
+    this.journal.append(JournalType.Rollback, epoch, { to: to.toString() });
+  }
   needsCompaction(): boolean { return this.journal.bytes > JOURNAL_COMPACT_BYTES; }
+
   compact(history: CommitEvent[]): void {
+    if (this.queue.length) this.flushQueue();
+    // fold the object ids the journal holds into the registry before the journal forgets them
+    const ids = new Set<bigint>(this.readRegistrySync());
+    for (const o of this.journalObjects()) ids.add(o);
+    this.writeRegistrySync([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     this.journal.rewrite(history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
   }
-  async saveMeta(meta: unknown): Promise<void> { await writeJsonRecord(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta); }
-  addObjects(oids: bigint[]): void { this.index.addAll(oids); }
-  listObjects(): bigint[] { return this.index.list(); }
-  close(): void { this.journal.close(); this.index.close(); }
+
+  async registeredObjects(): Promise<bigint[]> {
+    if (this.queue.length) this.flushQueue();
+    const ids = new Set<bigint>(await this.readRegistry());
+    for (const o of this.journalObjects()) ids.add(o);
+    return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Object ids named by the journal's records (both copies, read now). */
+  private journalObjects(): bigint[] {
+    const { journal, records } = Journal.open(join(this.dir, 'journal'), { durable: false });
+    journal.close();
+    const out: bigint[] = [];
+    for (const r of records) {
+      const objs = r.payload.objects as string[] | undefined;
+      if (Array.isArray(objs)) for (const o of objs) if (typeof o === 'string' && /^[0-9a-f]+$/.test(o)) out.push(BigInt('0x' + o));
+    }
+    return out;
+  }
+
+  private registryPath(): string { return join(this.dir, 'objects.reg'); }
+
+  private decodeRegistry(img: Uint8Array): bigint[] {
+    const { payload } = decodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, img, 'object registry');
+    if (payload.length % 16 !== 0) throw new CorruptionError('object registry: length is not a multiple of 16', {});
+    const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    const out: bigint[] = [];
+    for (let i = 0; i < payload.length; i += 16) out.push((dv.getBigUint64(i, false) << 64n) | dv.getBigUint64(i + 8, false));
+    return out;
+  }
+
+  private async readRegistry(): Promise<bigint[]> {
+    if (!existsSync(this.registryPath()) && !existsSync(this.registryPath() + '.copy')) return [];
+    return (await readEither(this.registryPath(), (img) => this.decodeRegistry(img))).value;
+  }
+
+  private readRegistrySync(): bigint[] {
+    for (const p of [this.registryPath(), this.registryPath() + '.copy']) {
+      try { return this.decodeRegistry(new Uint8Array(readFileSyncSafe(p))); } catch { /* the other copy */ }
+    }
+    return [];
+  }
+
+  private writeRegistrySync(ids: bigint[]): void {
+    const payload = new Uint8Array(ids.length * 16);
+    const dv = new DataView(payload.buffer);
+    ids.forEach((o, i) => { dv.setBigUint64(i * 16, o >> 64n, false); dv.setBigUint64(i * 16 + 8, o & 0xffffffffffffffffn, false); });
+    const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, payload);
+    for (const p of [this.registryPath(), this.registryPath() + '.copy']) writeFileSyncAtomic(p, img);
+  }
+
+  async saveMeta(meta: unknown): Promise<void> { await writeJsonRecordTwice(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta); }
+  close(): void {
+    if (this.queue.length) this.flushQueue();
+    this.journal.close();
+  }
+}
+
+function readFileSyncSafe(p: string): Buffer {
+  return readFileSync(p);
+}
+
+function writeFileSyncAtomic(p: string, img: Uint8Array): void {
+  const tmp = `${p}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try { writeSync(fd, img); fdatasyncSync(fd); } finally { closeSync(fd); }
+  renameSync(tmp, p);
 }

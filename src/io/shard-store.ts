@@ -28,6 +28,11 @@ export interface ShardStore {
   punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void>;
   punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void>;
   listObjects(epoch: bigint): AsyncIterable<bigint>;
+  /**
+   * The unit object ids this store has ever been written for (its object table), ascending, with
+   * no visibility check: how rebuild, scrub and object listings find objects.
+   */
+  listObjectIds(opts?: { signal?: AbortSignal }): AsyncIterable<bigint>;
   listDkeys(epoch: bigint, oid: bigint): AsyncIterable<Uint8Array>;
   listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array): AsyncIterable<Uint8Array>;
   listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AsyncIterable<{ index: number; count: number; epoch: bigint }>;

@@ -177,7 +177,6 @@ export class ConnectedBackend implements PoolBackend {
 
   async containerStorage(meta: ContainerMeta): Promise<ContainerStorage> {
     const s = new EtcdContainerStorage(this, meta);
-    await s.refreshObjects();
     this.storages.set(meta.uuid, s);
     return s;
   }
@@ -381,20 +380,6 @@ class EtcdContainerStorage implements ContainerStorage {
   }
 
   onMetaChange(cb: (m: unknown) => void): void { this.metaCb = cb; }
-
-  async addObjects(oids: bigint[]): Promise<void> {
-    const fresh = [...new Set(oids)].filter((o) => !this.ids.has(o));
-    if (fresh.length === 0) return;
-    await Promise.all(fresh.map((o) => this.b.etcd.put(`${this.b.prefix}objs/${this.meta.uuid}/${o.toString(16)}`, '')));
-    for (const o of fresh) this.ids.add(o);
-  }
-
-  listObjects(): bigint[] { return [...this.ids]; }
-
-  async refreshObjects(): Promise<void> {
-    const p = `${this.b.prefix}objs/${this.meta.uuid}/`;
-    for (const kv of await this.b.etcd.getPrefix(p)) this.ids.add(BigInt('0x' + kv.key.slice(p.length)));
-  }
 
   close(): void { /* the backend owns the etcd client */ }
 }

@@ -29,7 +29,7 @@ export const LIST_CURSOR_TTL_MS = 60_000;
 export const SHARD_METHODS: readonly string[] = [
   'shard.updateSingle', 'shard.updateArray', 'shard.fetchSingle', 'shard.fetchArray',
   'shard.punchObject', 'shard.punchDkey', 'shard.punchAkey',
-  'shard.listObjects', 'shard.listDkeys', 'shard.listAkeys', 'shard.listRecx', 'shard.akeyKind',
+  'shard.listObjects', 'shard.listObjectIds', 'shard.listDkeys', 'shard.listAkeys', 'shard.listRecx', 'shard.akeyKind',
   'shard.queryMaxEpoch', 'shard.aggregate', 'shard.discard', 'shard.usage',
 ];
 
@@ -154,6 +154,11 @@ export async function serveShardCall(method: string, h: Record<string, unknown>,
       reply = { header: { items: p.items.map(String), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
     }
+    case 'shard.listObjectIds': {
+      const p = await page(store, method, h, () => store.listObjectIds());
+      reply = { header: { items: p.items.map(String), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
+      break;
+    }
     case 'shard.listDkeys': {
       const e = epoch(), o = oid();
       const p = await page(store, method, h, () => store.listDkeys(e, o));
@@ -263,6 +268,7 @@ export class RemoteShardStore implements ShardStore {
   }
 
   listObjects(epoch: bigint): AsyncIterable<bigint> { return this.pages('listObjects', { epoch: String(epoch) }, (x) => BigInt(String(x))); }
+  listObjectIds(): AsyncIterable<bigint> { return this.pages('listObjectIds', {}, (x) => BigInt(String(x))); }
   listDkeys(epoch: bigint, oid: bigint): AsyncIterable<Uint8Array> { return this.pages('listDkeys', this.keys(epoch, oid), unb64); }
   listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array): AsyncIterable<Uint8Array> { return this.pages('listAkeys', this.keys(epoch, oid, dkey), unb64); }
   listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AsyncIterable<{ index: number; count: number; epoch: bigint }> {

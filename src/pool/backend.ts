@@ -88,6 +88,18 @@ export interface PoolBackend {
   containerStorage(meta: ContainerMeta): Promise<ContainerStorage>;
 
   openStore(t: number, cuuid: string): Promise<ShardStore>;
+  /** Open the stores of these targets now (embedded pools: target stores open in constant time). */
+  openTargets?(ids: number[]): Promise<void>;
+  /**
+   * Verify target `t`'s own metadata (every index block; its log and manifest were checked at
+   * open). `whole`: the target is damaged as a whole (or cannot be opened) and must be rebuilt;
+   * `damaged`: key ranges of damaged blocks, per container.
+   */
+  scrubTarget?(t: number, signal?: AbortSignal): Promise<{ whole?: string; blocks: number; damaged: import('./scrub.js').DamagedRanges }>;
+  /** Drop target `t`'s damaged blocks (after their content was rewritten from redundancy). */
+  healTarget?(t: number): Promise<void>;
+  /** Close target `t`'s store (excluded, or about to be wiped); the next use reopens it. */
+  closeTarget?(t: number): Promise<void>;
   storeExists(t: number, cuuid: string): boolean;
   removeStore(t: number, cuuid: string): Promise<void>;
   /** Drop everything a target holds (before it is reintegrated). */

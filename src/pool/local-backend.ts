@@ -1,13 +1,14 @@
 /**
  * The embedded pool: everything in one directory, opened by one process.
  *
- *   pool.meta              record file "CAIRNPOL": uuid, per-target sizes, container list
+ *   pool.meta              record file "CAIRNPOL" (format 2): uuid, per-target caps, container list
  *   pool.map               the serialised current pool map (its own magic, version and checksum)
  *   pool.map.stable        the map the data is laid out by
  *   rebuild.state          record file "CAIRNRBD": targets being refilled
+ *   *.copy                 a second copy of each of the files above (one damaged copy is survived)
  *   LOCK                   pid of the process that has the pool open
- *   targets/<t>/<cuuid>/   the versioned store (VOS) of container cuuid on target t
- *   containers/<cuuid>/    container metadata, commit journal and object index
+ *   targets/<t>/           the target store of target t (vos.scm, vos.data): every container
+ *   containers/<cuuid>/    container metadata (two copies) and commit journal
  */
 import { join, resolve } from 'node:path';
 import { mkdir, rm, readFile, open as fsOpen } from 'node:fs/promises';
@@ -16,18 +17,21 @@ import { randomUUID } from 'node:crypto';
 import { PoolMap } from '../../placement/index.js';
 import { CairnError } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
-import { readJsonRecord, writeJsonRecord, writeFileAtomic } from '../../core/record-file.js';
+import { readJsonRecordEither, writeJsonRecordTwice, writeFileTwice, readEither } from '../../core/record-file.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
-import { VosTarget } from '../vos/index.js';
+import { TargetStore, ContainerStore } from '../vos/index.js';
 import { LocalContainerStorage, CONTAINER_META_MAGIC, CONTAINER_META_VERSION } from '../container/storage.js';
 import type { ContainerMeta } from '../container/container.js';
 import type { PoolBackend, PoolMaps, PoolMeta } from './backend.js';
+import type { DamagedRanges } from './scrub.js';
+import type { BlockDamage } from '../vos/index.js';
 
 /** Pools open in this process (the LOCK file guards against other processes). */
 const openInProcess = new Set<string>();
 const POOL_META_MAGIC = 'CAIRNPOL';
-const POOL_META_VERSION = 1;
+/** Format 2: one target store per target. Format 1 (one store per container per target) is refused. */
+const POOL_META_VERSION = 2;
 const REBUILD_MAGIC = 'CAIRNRBD';
 
 /** Shape and sizes of a new embedded pool. */
@@ -38,7 +42,17 @@ export class LocalBackend implements PoolBackend {
   readonly runsMigrations = true;
   ioEngine?: string;
 
-  private constructor(readonly location: string, readonly meta: PoolMeta, private readonly opts: { durable: boolean; io: 'auto' | 'io_uring' | 'pread' }) {}
+  /** Target stores, opened on first use (a failed open is forgotten so the next use retries). */
+  private readonly targets = new Map<number, Promise<TargetStore>>();
+  /** Target stores that are open (for synchronous lookups). */
+  private readonly opened = new Map<number, TargetStore>();
+
+  private constructor(readonly location: string, readonly meta: PoolMeta, private readonly opts: { durable: boolean; io: 'auto' | 'io_uring' | 'pread'; readOnly?: boolean }) {}
+
+  /** Options every target store of this pool opens with. */
+  private targetOptions(create: boolean) {
+    return { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable, io: this.opts.io, readOnly: this.opts.readOnly, create };
+  }
 
   /** Lay out a new pool directory. */
   static async create(dir: string, shape: LocalPoolShape): Promise<void> {
@@ -49,17 +63,23 @@ export class LocalBackend implements PoolBackend {
     if (existsSync(join(dir, 'pool.meta'))) throw new ObjectError('EXISTS', `a pool already exists in ${dir}`, { dir });
     await mkdir(join(dir, 'targets'), { recursive: true });
     await mkdir(join(dir, 'containers'), { recursive: true });
-    for (const t of map.targets) await mkdir(join(dir, 'targets', String(t.id)), { recursive: true });
-    await writeFileAtomic(join(dir, 'pool.map'), map.serialize());
-    await writeFileAtomic(join(dir, 'pool.map.stable'), map.serialize());
+    // Every target store is created (and its first segment allocated for real) now, so a
+    // filesystem too small for the pool gives NO_SPACE here rather than later.
+    for (const t of map.targets) await createTargetStore(join(dir, 'targets', String(t.id)), shape);
+    await writeFileTwice(join(dir, 'pool.map'), map.serialize());
+    await writeFileTwice(join(dir, 'pool.map.stable'), map.serialize());
     const meta: PoolMeta = { uuid: randomUUID(), createdAt: new Date().toISOString(), scmBytes: shape.scmBytes, dataBytes: shape.dataBytes, containers: [] };
-    await writeJsonRecord(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, meta);
+    await writeJsonRecordTwice(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, meta);
   }
 
   /** Open and lock a pool directory (`POOL_BUSY` when another process or handle has it). */
   static async open(dir: string, opts: { durable: boolean; io: 'auto' | 'io_uring' | 'pread' }): Promise<LocalBackend> {
     if (!existsSync(join(dir, 'pool.meta'))) throw new ObjectError('NOT_FOUND', `no pool in ${dir}`, { dir });
-    const meta = await readJsonRecord<PoolMeta>(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, 'pool metadata');
+    const got = await readJsonRecordEither<PoolMeta>(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, 'pool metadata');
+    if (got.version < POOL_META_VERSION) {
+      throw new ObjectError('FORMAT_VERSION', `pool ${dir} was written in Cairn pool format ${got.version} (one store per container); this build reads format ${POOL_META_VERSION}: copy its data out with the Cairn version that wrote it (cairn get / the API) into a new pool`, { dir, version: got.version });
+    }
+    const meta = got.doc;
     const key = resolve(dir);
     if (openInProcess.has(key)) throw new ObjectError('POOL_BUSY', `pool ${dir} is already open in this process`, { dir });
     await takeLock(dir);
@@ -69,18 +89,20 @@ export class LocalBackend implements PoolBackend {
 
   async loadMaps(): Promise<PoolMaps> {
     const dir = this.location;
-    const map = PoolMap.deserialize(new Uint8Array(await readFile(join(dir, 'pool.map'))));
-    const stable = existsSync(join(dir, 'pool.map.stable')) ? PoolMap.deserialize(new Uint8Array(await readFile(join(dir, 'pool.map.stable')))) : map.clone();
-    const resync = existsSync(join(dir, 'rebuild.state')) ? (await readJsonRecord<{ resync: number[] }>(join(dir, 'rebuild.state'), REBUILD_MAGIC, 1, 'rebuild state')).resync : [];
+    const map = (await readEither(join(dir, 'pool.map'), (img) => PoolMap.deserialize(img))).value;
+    const stable = existsSync(join(dir, 'pool.map.stable')) || existsSync(join(dir, 'pool.map.stable.copy'))
+      ? (await readEither(join(dir, 'pool.map.stable'), (img) => PoolMap.deserialize(img))).value : map.clone();
+    const resync = existsSync(join(dir, 'rebuild.state')) || existsSync(join(dir, 'rebuild.state.copy'))
+      ? (await readJsonRecordEither<{ resync: number[] }>(join(dir, 'rebuild.state'), REBUILD_MAGIC, 1, 'rebuild state')).doc.resync : [];
     return { map, stable, resync };
   }
 
   async saveMaps(maps: PoolMaps, _expect: number, stableChanged: boolean): Promise<boolean> {
     // Order matters for a crash in between: the stable map last, so a restart re-runs the
     // (idempotent) migration rather than trusting a layout whose data was not moved.
-    await writeFileAtomic(join(this.location, 'pool.map'), maps.map.serialize());
-    await writeJsonRecord(join(this.location, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: maps.resync });
-    if (stableChanged) await writeFileAtomic(join(this.location, 'pool.map.stable'), maps.stable.serialize());
+    await writeFileTwice(join(this.location, 'pool.map'), maps.map.serialize());
+    await writeJsonRecordTwice(join(this.location, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: maps.resync });
+    if (stableChanged) await writeFileTwice(join(this.location, 'pool.map.stable'), maps.stable.serialize());
     return true;
   }
 
@@ -98,42 +120,95 @@ export class LocalBackend implements PoolBackend {
   }
 
   containerMeta(uuid: string, label: string): Promise<ContainerMeta> {
-    return readJsonRecord<ContainerMeta>(join(this.location, 'containers', uuid, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, `container ${label} metadata`);
+    return readJsonRecordEither<ContainerMeta>(join(this.location, 'containers', uuid, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, `container ${label} metadata`).then((r) => r.doc);
   }
 
   containerStorage(meta: ContainerMeta): Promise<LocalContainerStorage> {
     return LocalContainerStorage.open(join(this.location, 'containers', meta.uuid), this.opts.durable);
   }
 
-  async openStore(t: number, cuuid: string): Promise<ShardStore> {
-    const tdir = join(this.location, 'targets', String(t));
-    if (!existsSync(tdir)) throw new CairnError('MISSING_FILE', `target ${t} directory is missing`, { target: t });
-    const v = await VosTarget.open(join(tdir, cuuid), { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable, io: this.opts.io });
-    this.ioEngine ??= v.ioEngine;
-    return v as unknown as ShardStore;
+  /** The store of target `t`, opened on first use. */
+  target(t: number): Promise<TargetStore> {
+    let p = this.targets.get(t);
+    if (!p) {
+      const tdir = join(this.location, 'targets', String(t));
+      p = existsSync(tdir)
+        ? TargetStore.open(tdir, this.targetOptions(false))
+        : Promise.reject(new CairnError('MISSING_FILE', `target ${t} directory is missing`, { target: t }));
+      const mine = p;
+      mine.then((ts) => { if (this.targets.get(t) === mine) this.opened.set(t, ts); this.ioEngine ??= ts.ioEngine; }, () => { if (this.targets.get(t) === mine) this.targets.delete(t); });
+      this.targets.set(t, p);
+    }
+    return p;
   }
 
-  storeExists(t: number, cuuid: string): boolean { return existsSync(join(this.location, 'targets', String(t), cuuid)); }
+  async openStore(t: number, cuuid: string): Promise<ShardStore> {
+    const ts = await this.target(t);
+    const st = ts.byUuid.get(cuuid) ?? (this.opts.readOnly
+      ? (() => { throw new ObjectError('NOT_FOUND', `container ${cuuid} has nothing on target ${t}`, { target: t, container: cuuid }); })()
+      : await ts.createContainer(cuuid));
+    return new ContainerStore(ts, st);
+  }
 
-  async removeStore(t: number, cuuid: string): Promise<void> { await rm(join(this.location, 'targets', String(t), cuuid), { recursive: true, force: true }); }
+  /** Open every target now (they are cheap to open), so `storeExists` answers for all of them. */
+  async openTargets(ids: number[]): Promise<void> {
+    await Promise.all(ids.map((t) => this.target(t).catch((err) => swallowed('local-backend.target-open-failed-reads-use-redundancy', err))));
+  }
+
+  storeExists(t: number, cuuid: string): boolean { return this.opened.get(t)?.byUuid.has(cuuid) ?? false; }
+
+  async removeStore(t: number, cuuid: string): Promise<void> {
+    const ts = await this.target(t);
+    await ts.destroyContainer(cuuid);
+  }
+
+  /** Close target `t`'s store (it is out of service); the next use reopens it. */
+  async closeTarget(t: number): Promise<void> {
+    const p = this.targets.get(t);
+    this.targets.delete(t);
+    this.opened.delete(t);
+    if (!p) return;
+    try { await (await p).close(); } catch (err) { swallowed('local-backend.close-target-that-never-opened', err); }
+  }
 
   async wipeTarget(t: number): Promise<void> {
+    await this.closeTarget(t);
     const tdir = join(this.location, 'targets', String(t));
     await rm(tdir, { recursive: true, force: true });
-    await mkdir(tdir, { recursive: true });
+    await createTargetStore(tdir, this.meta);
   }
 
   async prepareTargets(ids: number[]): Promise<void> {
-    for (const id of ids) await mkdir(join(this.location, 'targets', String(id)), { recursive: true });
+    for (const id of ids) {
+      const tdir = join(this.location, 'targets', String(id));
+      if (!existsSync(join(tdir, 'vos.scm'))) await createTargetStore(tdir, this.meta);
+    }
   }
+
+  async scrubTarget(t: number, signal?: AbortSignal): Promise<{ whole?: string; blocks: number; damaged: DamagedRanges }> {
+    let ts: TargetStore;
+    try { ts = await this.target(t); } catch (err) { return { whole: (err as Error).message, blocks: 0, damaged: { ranges: [] } }; }
+    const r = await ts.scrub({ signal, values: false });
+    if (r.whole) return { whole: r.whole, blocks: r.blocksChecked, damaged: { ranges: [] } };
+    return { blocks: r.blocksChecked, damaged: { ranges: r.blocks.flatMap((b) => damagedRanges(ts, b)) } };
+  }
+
+  async healTarget(t: number): Promise<void> {
+    const ts = await this.target(t);
+    await ts.heal();
+  }
+
+  /** Usage of an open target store, if open. */
+  targetUsage(t: number) { return this.opened.get(t)?.usage(); }
 
   spaceUsed(t: number): number { return allocatedBytes(join(this.location, 'targets', String(t))); }
 
   private async saveMeta(): Promise<void> {
-    await writeJsonRecord(join(this.location, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, this.meta);
+    await writeJsonRecordTwice(join(this.location, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, this.meta);
   }
 
   async close(): Promise<void> {
+    for (const t of [...this.targets.keys()]) await this.closeTarget(t);
     try {
       unlinkSync(join(this.location, 'LOCK'));
     } catch (err) {
@@ -183,4 +258,31 @@ async function takeLock(dir: string): Promise<void> {
 
 function isAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/** Create (and close) an empty target store in `dir`, its first segment allocated for real. */
+async function createTargetStore(dir: string, caps: { scmBytes: number; dataBytes: number }): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const ts = await TargetStore.open(dir, { scmBytes: caps.scmBytes, dataBytes: caps.dataBytes, create: true });
+  await ts.close();
+}
+
+/** The (container, unit oid) ranges a damaged block covered (its bounds are index keys). */
+export function damagedRanges(ts: TargetStore, b: BlockDamage): DamagedRanges['ranges'] {
+  const decode = (h: string) => {
+    if (!h) return undefined;
+    const k = Buffer.from(h, 'hex');
+    const cont = k.length >= 4 ? k.readUInt32BE(0) : 0;
+    let oid = 0n;
+    for (let i = 5; i < 29; i++) oid = (oid << 8n) | BigInt(i < k.length ? k[i]! : 0);
+    return { cont, oid };
+  };
+  const lo = decode(b.lo) ?? { cont: 0, oid: 0n };
+  const hi = decode(b.hi);
+  const out: DamagedRanges['ranges'] = [];
+  for (const c of ts.conts.values()) {
+    if (c.idx < lo.cont || (hi && c.idx > hi.cont)) continue;
+    out.push({ uuid: c.uuid, lo: c.idx === lo.cont ? lo.oid : 0n, ...(hi && c.idx === hi.cont ? { hi: hi.oid } : {}) });
+  }
+  return out;
 }

@@ -21,7 +21,7 @@ import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
 import { hex } from '../../core/bytes.js';
 import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
-import { runBounded } from '../../core/semaphore.js';
+import { runBounded, runBoundedIter } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
@@ -35,8 +35,7 @@ export interface MigrateProgress { objectsDone: number; objectsTotal: number; by
 /** Migrate every moved shard of one container. */
 export async function migrateContainer(cont: ContainerCore, opts: { signal?: AbortSignal; onObject?: (bytes: number, lost?: string) => void; sources?: Set<number>; destinations?: Set<number> }): Promise<void> {
   const points = readPoints(cont, await containerPort(cont).quiesce());
-  const oids = cont.listObjects();
-  await runBounded(oids, MIGRATE_CONCURRENCY, async (oid) => {
+  await runBoundedIter(cont.listObjects({ signal: opts.signal }), MIGRATE_CONCURRENCY, async (oid) => {
     throwIfAborted(opts.signal);
     try {
       const bytes = await migrateObject(cont, oid, points, opts.signal, opts.sources, opts.destinations);

@@ -19,7 +19,7 @@ import type { BadShard, ContainerRuntime } from '../container/runtime.js';
 import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { Container } from '../object/handles.js';
 import { migrateContainer } from './migrate.js';
-import { scrubContainer, type PoolScrubReport } from './scrub.js';
+import { findBadShards, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
 import { LocalBackend } from './local-backend.js';
 
@@ -35,6 +35,10 @@ let connector: PoolConnector | undefined;
  */
 export function installPoolConnector(c: PoolConnector): void { connector = c; }
 const EMPTY_MOVES: ReadonlyMap<number, number> = new Map();
+/** Default cap of each target's metadata file (it starts at one segment and grows). */
+export const DEFAULT_SCM_CAP_BYTES = 1024 * 1024 * 1024;
+/** Default cap of each target's data file (sparse: only written blocks take space). */
+export const DEFAULT_DATA_CAP_BYTES = 64 * 1024 * 1024 * 1024;
 /** Most containers one pool holds. */
 export const MAX_CONTAINERS = 4096;
 /** Longest container label. */
@@ -173,6 +177,8 @@ export class Pool extends EventEmitter {
   /** @internal open a pool over a backend (used by `open` and `connect`). */
   static async fromBackend(backend: PoolBackend, options: PoolOpenOptions): Promise<Pool> {
     const pool = new Pool(backend, await backend.loadMaps(), options);
+    // Target stores open in constant time: open every one now, so the first I/O pays nothing.
+    await backend.openTargets?.(pool.map_.targets.map((t) => t.id).filter((id) => pool.runtime.writable(id) || pool.runtime.available(id)));
     // A rebuild or rebalance that was running when the process stopped resumes in the background.
     if (pool.pending() && backend.runsMigrations) pool.startMigration();
     return pool;
@@ -181,7 +187,7 @@ export class Pool extends EventEmitter {
   /** Create a pool in `dir` (which must not hold a pool already). */
   static async create(dir: string, options: PoolCreateOptions & PoolOpenOptions = {}): Promise<Pool> {
     await initXxhash();
-    const { nodes = 1, ranksPerNode = 2, targetsPerRank = 4, scmBytes = 64 * 1024 * 1024, dataBytes = 1024 * 1024 * 1024 } = options;
+    const { nodes = 1, ranksPerNode = 2, targetsPerRank = 4, scmBytes = DEFAULT_SCM_CAP_BYTES, dataBytes = DEFAULT_DATA_CAP_BYTES } = options;
     await LocalBackend.create(dir, { nodes, ranksPerNode, targetsPerRank, scmBytes, dataBytes });
     return Pool.open(dir, options);
   }
@@ -469,6 +475,7 @@ export class Pool extends EventEmitter {
       this.stores.delete(k);
       await closeStore(p, 'pool.close-store-of-excluded-target');
     }
+    await this.backend.closeTarget?.(targetId);
   }
 
   /**
@@ -514,7 +521,8 @@ export class Pool extends EventEmitter {
       await containerPort(c).refreshObjects();
       handles.push(c);
     }
-    st.objectsTotal = handles.reduce((n, c) => n + c.listObjects().length, 0);
+    st.objectsTotal = 0;
+    for (const c of handles) st.objectsTotal += await c.countObjects({ signal: this.migrationAbort.signal });
     this.setRebuild(st);
     const sources = new Set<number>(), destinations = new Set<number>();
     const lostBy = new Map<Container, bigint[]>();
@@ -584,20 +592,50 @@ export class Pool extends EventEmitter {
    */
   async scrub(opts: { signal?: AbortSignal; onProgress?: (p: { objectsDone: number; objectsTotal: number }) => void } = {}): Promise<PoolScrubReport> {
     this.checkOpen();
-    const report: PoolScrubReport = { containers: 0, objects: 0, shardsChecked: 0, bytesChecked: 0, bad: [], repaired: 0, unrepairable: 0 };
+    const report: PoolScrubReport = { containers: 0, objects: 0, shardsChecked: 0, bytesChecked: 0, blocksChecked: 0, targetsRebuilt: [], bad: [], repaired: 0, unrepairable: 0 };
+    // 1. every target's own metadata
+    const damaged = new Map<number, DamagedRanges>();
+    const whole: Array<{ t: number; why: string }> = [];
+    if (this.backend.scrubTarget) {
+      for (const t of this.map_.targets) {
+        if (!this.runtime.available(t.id)) continue;
+        throwIfAborted(opts.signal);
+        const r = await this.backend.scrubTarget(t.id, opts.signal);
+        report.blocksChecked += r.blocks;
+        if (r.whole) whole.push({ t: t.id, why: r.whole });
+        else if (r.damaged.ranges.length) damaged.set(t.id, r.damaged);
+      }
+    }
+    // A target damaged as a whole is rebuilt from the others: out of service, then back in, empty.
+    for (const { t, why } of whole) {
+      await this.exclude(t);
+      await this.reintegrate(t);
+      await this.waitForRebuild({ signal: opts.signal });
+      report.targetsRebuilt.push(t);
+      report.bad.push({ container: '*', oid: '*', shard: -1, target: t, code: 'CORRUPTED', message: why, repaired: true });
+      report.repaired++;
+    }
+    // 2. every shard of every object
     const handles: Container[] = [];
     for (const c of [...this.backend.meta.containers]) handles.push(await this.openContainer(c.label));
-    const total = handles.reduce((n, c) => n + c.listObjects().length, 0);
+    let total = 0;
+    for (const c of handles) total += await c.countObjects({ signal: opts.signal });
     let done = 0;
+    const toRepair: ShardToRepair[] = [];
     for (const c of handles) {
       const known = new Map<bigint, Set<number>>();
       for (const b of this.badShards) if (b.container === c.uuid) known.set(b.oid, (known.get(b.oid) ?? new Set()).add(b.shard));
-      await scrubContainer(c, report, {
-        signal: opts.signal, known,
+      await findBadShards(c, report, toRepair, {
+        signal: opts.signal, known, damaged,
         onObject: () => { done++; const p = { objectsDone: done, objectsTotal: total }; opts.onProgress?.(p); this.emit('scrub', p); },
       });
-      this.badShards = this.badShards.filter((b) => b.container !== c.uuid);
     }
+    // 3. repair from redundancy, 4. drop damaged blocks, then read the repairs back
+    const rebuilt = await repairShards(toRepair, opts.signal);
+    for (const t of damaged.keys()) await this.backend.healTarget?.(t);
+    await confirmRepairs(toRepair, rebuilt, report);
+    const seen = new Set(handles.map((c) => c.uuid));
+    this.badShards = this.badShards.filter((b) => !seen.has(b.container));
     return report;
   }
 

@@ -1,7 +1,15 @@
 /**
- * Scrub: read every shard of every object at every read point (each snapshot and the stable
- * epoch), which makes the target stores verify every checksum on the way, and repair each shard
- * that fails from the redundancy of its group. Shards that reads already found bad are repaired too.
+ * Scrub: verify everything a pool holds and repair what is damaged from redundancy.
+ *
+ *   1. Metadata, on every target: the target store checks every block of its index (and knows
+ *      whether its log or manifest was found damaged). A target damaged as a whole is rebuilt
+ *      from the other targets; a damaged block names the key range it covered.
+ *   2. Data, per object: every shard is read at every read point (each snapshot and the stable
+ *      epoch), which verifies every value checksum on the way. Shards that fail, shards a damaged
+ *      block covered, and shards that reads already found bad are collected.
+ *   3. Repair: each collected shard is rebuilt in place from its group's other shards.
+ *   4. Heal: damaged blocks are dropped from their targets (their content was just rewritten),
+ *      then the repaired shards are read back.
  */
 import { containerPort, type ContainerCore } from '../container/container.js';
 import { unitOid, type ShardStore } from '../io/shard-store.js';
@@ -13,7 +21,7 @@ import { debugLog } from '../../core/log.js';
 /** Largest span read in one step while verifying an array extent. */
 export const SCRUB_CHUNK = 4 * 1024 * 1024;
 
-/** One bad shard found by scrub. */
+/** One bad shard (or target) found by scrub. */
 export interface ScrubFindingObject {
   container: string; oid: string; shard: number; target: number;
   code: string; message: string;
@@ -23,17 +31,37 @@ export interface ScrubFindingObject {
 /** What `pool.scrub()` reports. */
 export interface PoolScrubReport {
   containers: number; objects: number; shardsChecked: number; bytesChecked: number;
+  /** Index blocks verified on the targets. */
+  blocksChecked: number;
+  /** Targets rebuilt as a whole (their log or manifest was damaged, or their files missing). */
+  targetsRebuilt: number[];
   bad: ScrubFindingObject[];
   repaired: number; unrepairable: number;
 }
 
-/** Scrub one container; `known` are shards reads already reported bad (oid -> shard set). */
-export async function scrubContainer(cont: ContainerCore, report: PoolScrubReport, opts: { signal?: AbortSignal; known?: Map<bigint, Set<number>>; onObject?: () => void }): Promise<void> {
+/** Key ranges of damaged index blocks on one target, per container uuid (undefined uuid: every container). */
+export interface DamagedRanges { ranges: Array<{ uuid?: string; lo: bigint; hi?: bigint }> }
+
+/** Whether unit object `u` of container `uuid` lies in a damaged range. */
+export function inDamagedRange(d: DamagedRanges | undefined, uuid: string, u: bigint): boolean {
+  if (!d) return false;
+  return d.ranges.some((r) => (r.uuid === undefined || r.uuid === uuid) && u >= r.lo && (r.hi === undefined || u <= r.hi));
+}
+
+/** A shard scrub must rebuild. */
+export interface ShardToRepair { cont: ContainerCore; label: string; oid: bigint; shard: number; target: number; code: string; message: string }
+
+/**
+ * Phase 2 for one container: read every shard (except those already known bad) and collect the
+ * shards to repair. `known` are shards reads already reported bad (oid -> shard set); `damaged`
+ * the damaged ranges per target.
+ */
+export async function findBadShards(cont: ContainerCore, report: PoolScrubReport, out: ShardToRepair[], opts: { signal?: AbortSignal; known?: Map<bigint, Set<number>>; damaged: Map<number, DamagedRanges>; onObject?: () => void }): Promise<void> {
   const port = containerPort(cont);
   const points = readPoints(cont, await port.quiesce());
   const io = port.io();
   report.containers++;
-  for (const oid of cont.listObjects()) {
+  for await (const oid of cont.listObjects({ signal: opts.signal })) {
     throwIfAborted(opts.signal);
     report.objects++;
     const { groups } = port.layout(oid);
@@ -41,29 +69,56 @@ export async function scrubContainer(cont: ContainerCore, report: PoolScrubRepor
       for (const { shard, target } of groupShards(groups, g)) {
         if (!io.available(target)) continue;
         report.shardsChecked++;
+        const u = unitOid(oid, shard);
         let failure: { code: string; message: string } | undefined;
         if (opts.known?.get(oid)?.has(shard)) failure = { code: 'CORRUPTED', message: 'a read found this shard bad' };
+        else if (inDamagedRange(opts.damaged.get(target), cont.uuid, u)) failure = { code: 'CORRUPTED', message: 'a damaged index block of its target covered this shard' };
         try {
-          if (!failure) report.bytesChecked += await verifyShard(await io.store(target), unitOid(oid, shard), points);
+          if (!failure) report.bytesChecked += await verifyShard(await io.store(target), u, points);
         } catch (err) {
-          failure = { code: (err as { code?: string }).code ?? 'ERROR', message: (err as Error).message };
+          failure = { code: (err as { code?: string }).code ?? 'IO_ERROR', message: (err as Error).message };
         }
-        if (!failure) continue;
-        const finding: ScrubFindingObject = { container: cont.label, oid: oid.toString(16), shard, target, ...failure, repaired: false };
-        try {
-          await repairShard(cont, oid, shard, points);
-          await verifyShard(await io.store(target), unitOid(oid, shard), points);
-          finding.repaired = true;
-          report.repaired++;
-        } catch (err) {
-          // Counted in the report (`unrepairable`); the cause is logged under CAIRN_DEBUG=scrub.
-          debugLog('scrub.repair-failed', `container ${cont.label} object ${oid.toString(16)} shard ${shard}`, err);
-          report.unrepairable++;
-        }
-        report.bad.push(finding);
+        if (failure) out.push({ cont, label: cont.label, oid, shard, target, ...failure });
       }
     }
     opts.onObject?.();
+  }
+}
+
+/** Phase 3: rebuild each shard in place; returns those rebuilt. */
+export async function repairShards(list: ShardToRepair[], signal?: AbortSignal): Promise<Set<ShardToRepair>> {
+  const done = new Set<ShardToRepair>();
+  const pointsOf = new Map<ContainerCore, bigint[]>();
+  for (const r of list) {
+    throwIfAborted(signal);
+    let points = pointsOf.get(r.cont);
+    if (!points) { points = readPoints(r.cont, await containerPort(r.cont).quiesce()); pointsOf.set(r.cont, points); }
+    try {
+      await repairShard(r.cont, r.oid, r.shard, points);
+      done.add(r);
+    } catch (err) {
+      // Counted in the report (`unrepairable`); the cause is logged under CAIRN_DEBUG=scrub.
+      debugLog('scrub.repair-failed', `container ${r.label} object ${r.oid.toString(16)} shard ${r.shard}`, err);
+    }
+  }
+  return done;
+}
+
+/** Phase 4 (after heal): read repaired shards back; records the findings in the report. */
+export async function confirmRepairs(list: ShardToRepair[], rebuilt: Set<ShardToRepair>, report: PoolScrubReport): Promise<void> {
+  for (const r of list) {
+    const finding: ScrubFindingObject = { container: r.label, oid: r.oid.toString(16), shard: r.shard, target: r.target, code: r.code, message: r.message, repaired: false };
+    if (rebuilt.has(r)) {
+      try {
+        const port = containerPort(r.cont);
+        await verifyShard(await port.io().store(r.target), unitOid(r.oid, r.shard), readPoints(r.cont, await port.quiesce()));
+        finding.repaired = true;
+      } catch (err) {
+        debugLog('scrub.repair-not-readable', `container ${r.label} object ${r.oid.toString(16)} shard ${r.shard}`, err);
+      }
+    }
+    if (finding.repaired) report.repaired++; else report.unrepairable++;
+    report.bad.push(finding);
   }
 }
 

@@ -34,7 +34,7 @@ import {
 import { Memtable } from './memtable.js';
 import { MergeSink, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
-import { Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
+import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
 
 /** Default cap of the pmem file per target (it starts at one segment and grows). */
@@ -91,6 +91,12 @@ export interface TargetOptions {
   direct?: boolean | 'auto';
   /** Open without writing (another process may hold the target); see `refresh()`. */
   readOnly?: boolean;
+  /**
+   * Create the store when the directory holds none (default true). Pools pass false when opening
+   * a target they created before, so missing files are reported (`MISSING_FILE`), never taken for
+   * an empty target whose reads would answer "absent".
+   */
+  create?: boolean;
   fault?: FaultInjector;
   signal?: AbortSignal;
 }
@@ -121,8 +127,10 @@ export interface TargetOpenReport {
   tornAt?: number;
   /** Target-wide damage (the target must be rebuilt from redundancy). */
   damage?: string;
-  /** A superblock slot failed validation (the other was used). */
+  /** A superblock slot failed validation (the other was used; a writable open rewrites it). */
   superblockDamaged: boolean;
+  /** The first manifest copy failed validation (the second was used; a writable open writes both afresh). */
+  manifestCopyDamaged?: string;
   /** Milliseconds the open took. */
   ms: number;
 }
@@ -194,6 +202,10 @@ export class TargetStore {
   private nextRunId = 1;
   private nextContIdx = 1;
   private sb!: Superblock;
+  /** Log generation the superblock before the current one counts as flushed (0: unknown). */
+  private prevWalFlushedGen = 0;
+  /** Why the first manifest copy could not be read at open (the second was used). */
+  private manifestCopyDamaged: string | undefined;
   private wal!: Wal;
   private heapFree: number[] = [];
   private pendingChunkFree: number[] = [];
@@ -254,7 +266,7 @@ export class TargetStore {
     if (existing.kind === 'found') { sb = existing.sb; geo = sb.geo; slotDamaged = existing.slotDamaged; }
     else if (existing.kind === 'damaged') throw new VosError('CORRUPTED', `target ${dir}: no valid superblock (${existing.why}); the target must be rebuilt`, { dir, whole: true });
     else {
-      if (readOnly) throw new VosError('NOT_FOUND', `no target store in ${dir}`, { dir });
+      if (readOnly || opts.create === false) throw new VosError('MISSING_FILE', `no target store in ${dir} (${SCM_FILE} is missing or empty)`, { dir });
       geo = geometryFor({ scmBytes, dataBytes, inlineThreshold, walBytes: opts.walBytes });
     }
     let space: PmemSpace;
@@ -270,7 +282,7 @@ export class TargetStore {
       const direct = opts.direct ?? (opts.durable ? 'auto' : false);
       const io = opts.io ?? 'auto';
       const devIo = io === 'auto' && direct === false ? 'pread' : io;
-      dev = await openBlockDevice(path.join(dir, DATA_FILE), { size: geo.dataBytes, io: devIo, direct, fault: opts.fault, create: !readOnly });
+      dev = await openBlockDevice(path.join(dir, DATA_FILE), { size: geo.dataBytes, io: devIo, direct, fault: opts.fault, create: !readOnly && !sb });
       if (devIo !== io) engineReason = 'pread: buffered data file, thread-pool writes overlap checksumming (faster here than buffered io_uring)';
     } catch (e) {
       space.close();
@@ -282,6 +294,9 @@ export class TargetStore {
       if (!sb) t.create();
       else t.load(sb);
       t.openReport.superblockDamaged = slotDamaged;
+      if (t.manifestCopyDamaged) t.openReport.manifestCopyDamaged = t.manifestCopyDamaged;
+      // one damaged copy was survived: write fresh copies (and the damaged slot) now, so a second fault is survived too
+      if (!readOnly && (slotDamaged || t.manifestCopyDamaged)) t.commitManifest([], [], t.sb.walFlushedGen, []);
       t.openReport.ms = performance.now() - t0;
     } catch (e) {
       await dev.close().catch(() => undefined);
@@ -335,6 +350,7 @@ export class TargetStore {
     this.nextSeq = Math.max(this.nextSeq, lastSeq + 1);
     this.openReport = { created: false, records: replay.records.length, tornAt: replay.tornAt, superblockDamaged: false, ms: 0 };
     if (damage) this.markDamaged(damage);
+    if (this.damage) this.openReport.damage = this.damage; // found now, or recorded in the manifest earlier
     // (a newest region the manifest already counts as flushed means a crash came between a recovery's
     // commit and its fresh log: appending there would be skipped by the next open, so start a log too)
     if (this.readOnly || (replay.records.length === 0 && wal.frozenGen === undefined && wal.activeGen > sb.walFlushedGen)) {
@@ -349,6 +365,7 @@ export class TargetStore {
     writeMergedSync(memtableEntries(mt, (loc, len) => this.space.read(loc, len)), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
     const meta = w.finish();
     this.commitManifest(meta ? [meta] : [], [], flushedTo, freed);
+    this.commitManifest([], [], flushedTo, []); // both slots past the old log before it is overwritten (see rotate)
     this.wal = Wal.create(this.space, this.walGeometry(), flushedTo + 1, this.nextSeq);
     this.allocsByGen.clear();
   }
@@ -365,14 +382,22 @@ export class TargetStore {
 
   private readManifest(sb: Superblock): Manifest {
     const errors: string[] = [];
+    let good: { m: Manifest; blob: Buffer } | undefined;
     for (const c of sb.copies) {
       try {
         const parts: Uint8Array[] = [];
         let left = c.len;
         for (const ch of c.chunks) { const n = Math.min(left, this.geo.chunkBytes); parts.push(this.space.read(ch, n)); left -= n; }
         if (left !== 0) throw new Error('manifest chunks too short');
-        return decodeManifest(Buffer.concat(parts), c.csum);
+        const blob = Buffer.concat(parts);
+        // both copies hold the same blob: the second is checked against the first (a damaged copy is noticed either way)
+        if (good) { if (!blob.equals(good.blob)) throw new Error('second manifest copy differs from the first'); continue; }
+        good = { m: decodeManifest(blob, c.csum), blob };
       } catch (e) { errors.push((e as Error).message); }
+    }
+    if (good) {
+      if (errors.length) this.manifestCopyDamaged = errors[0];
+      return good.m;
     }
     throw new VosError('CORRUPTED', `target ${this.dir}: both manifest copies are damaged (${errors.join('; ')}); the target must be rebuilt`, { dir: this.dir, whole: true });
   }
@@ -592,6 +617,7 @@ export class TargetStore {
     }) as Superblock['copies'];
     if (this.durable) for (const meta of add) for (const ch of meta.chunks) this.space.persist(ch, this.geo.chunkBytes);
     const old = this.sb;
+    this.prevWalFlushedGen = old.walFlushedGen;
     const next: Superblock = { gen: old.gen + 1, geo: this.geo, walFlushedGen, copies };
     const slot = (next.gen % 2) * SB_SLOT_BYTES;
     this.space.write(slot, encodeSuperblock(next));
@@ -630,6 +656,11 @@ export class TargetStore {
   /** Freeze the active memtable and log region; flush in the background. */
   private rotate(): void {
     assert(this.frozen === undefined && this.wal.canRotate, 'rotate with a frozen memtable pending');
+    // The region about to be reused holds generation activeGen - 1, in runs since the last flush commit.
+    // The other superblock slot (the fallback if the newest is damaged) must not need it any more.
+    if (this.prevWalFlushedGen < this.wal.activeGen - 1) {
+      try { this.commitManifest([], [], this.sb.walFlushedGen, []); } catch { /* the fallback would report damage, not lose data silently */ }
+    }
     this.wal.rotate(this.nextSeq);
     this.frozen = this.active;
     this.active = new Memtable(this.wal.activeGen);
@@ -673,7 +704,8 @@ export class TargetStore {
     while (this.flushing) await this.flushing;
     if (this.frozen) { this.startFlush(); await this.flushing; }
     if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
-    if (this.active.records > 0) { this.rotate(); await this.flushing; }
+    // also when only discards or container records are in the log: they too must be in the manifest
+    if (this.active.records > 0 || this.wal.used > REGION_HEADER) { this.rotate(); await this.flushing; }
     if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
   }
 
@@ -963,12 +995,13 @@ export class TargetStore {
    * Verify every block of every run and every value (log, runs, data file). Returns damaged blocks
    * (with the key range each covers) and bad values (with their keys).
    */
-  async scrub(opts: { signal?: AbortSignal; onValue?: (ok: boolean, where: string, info: Record<string, unknown>) => void } = {}): Promise<{ blocks: BlockDamage[]; values: Array<Record<string, unknown>>; checked: number; bytes: number; whole?: string }> {
+  async scrub(opts: { signal?: AbortSignal; values?: boolean } = {}): Promise<{ blocks: BlockDamage[]; blocksChecked: number; values: Array<Record<string, unknown>>; checked: number; bytes: number; whole?: string }> {
     this.enter();
     const runs = this.runs.slice();
     for (const r of runs) r.pins++;
     try {
-      const out = { blocks: [] as BlockDamage[], values: [] as Array<Record<string, unknown>>, checked: 0, bytes: 0, ...(this.damage ? { whole: this.damage } : {}) };
+      const out = { blocks: [] as BlockDamage[], blocksChecked: 0, values: [] as Array<Record<string, unknown>>, checked: 0, bytes: 0, ...(this.damage ? { whole: this.damage } : {}) };
+      const values = opts.values !== false;
       let n = 0;
       const check = async (v: import('./memtable.js').MemVersion, info: () => Record<string, unknown>) => {
         out.checked++; out.bytes += v.len;
@@ -978,6 +1011,7 @@ export class TargetStore {
         for (const b of r.blocks()) {
           throwIfAborted(opts.signal);
           if (++n % 64 === 0) await yieldNow();
+          out.blocksChecked++;
           try {
             this.verified.forgetRange(b.ref.off, 1);
             r.block(b.ref, b.kind, b.damage);
@@ -986,7 +1020,7 @@ export class TargetStore {
             out.blocks.push(d); this.damagedBlocks.set(d.block, d);
             continue;
           }
-          if (b.kind !== BlockKind.Data) continue;
+          if (b.kind !== BlockKind.Data || !values) continue;
           // values of the entries in this block
           const { entries } = blockEntries(r, b.ref);
           for (const e of entries) {
@@ -994,7 +1028,7 @@ export class TargetStore {
           }
         }
       }
-      for (const mt of [this.frozen, this.active]) {
+      for (const mt of values ? [this.frozen, this.active] : []) {
         if (!mt) continue;
         for (const [cont, mc] of mt.conts) for (const o of mc.objects.values()) for (const d of o.dkeys.values()) for (const a of d.akeys.values()) {
           for (const v of [...a.singles, ...a.extents]) {
@@ -1003,6 +1037,7 @@ export class TargetStore {
           }
         }
       }
+      for (const d of this.damagedBlocks.values()) if (!out.blocks.some((b) => b.block === d.block)) out.blocks.push(d);
       return out;
     } finally {
       // a run retired while pinned gives its chunks back now (they go with the next commit)

@@ -153,14 +153,14 @@ export async function mutate(c: Cont, m: Model, seed: number): Promise<void> {
 export function corruptTarget(poolDir: string, target: number, seed: number): void {
   const tdir = join(poolDir, 'targets', String(target));
   const rng = new Rng(seed);
-  for (const sub of readdirSync(tdir)) {
-    for (const f of readdirSync(join(tdir, sub))) {
-      const p = join(tdir, sub, f);
-      const size = statSync(p).size;
-      if (size <= 4096) continue;
-      const fd = openSync(p, 'r+');
-      for (let i = 0; i < 400; i++) writeSync(fd, Buffer.from([rng.u32() & 0xff]), 0, 1, 4096 + rng.int(Math.max(1, Math.min(size, 4 << 20) - 4096)));
-      closeSync(fd);
-    }
+  const files: string[] = [];
+  const walk = (d: string) => { for (const e of readdirSync(d)) { const p = join(d, e); if (statSync(p).isDirectory()) walk(p); else files.push(p); } };
+  walk(tdir);
+  for (const p of files) {
+    const size = statSync(p).size;
+    if (size <= 4096) continue;
+    const fd = openSync(p, 'r+');
+    for (let i = 0; i < 400; i++) writeSync(fd, Buffer.from([rng.u32() & 0xff]), 0, 1, 4096 + rng.int(Math.max(1, Math.min(size, 4 << 20) - 4096)));
+    closeSync(fd);
   }
 }
