@@ -145,7 +145,7 @@ export class LocalContainerStorage implements ContainerStorage {
   }
 
   intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(JournalType.Intent, epoch, { targets: info.targets, objects: info.objects }); }
-  done(epoch: bigint): Promise<void> { return this.write(JournalType.Done, epoch, {}); }
+  done(epoch: bigint, _info?: CommitInfo): Promise<void> { return this.write(JournalType.Done, epoch, {}); }
   abort(epoch: bigint, info: { recovered?: boolean }): Promise<void> { return this.write(JournalType.Abort, epoch, info.recovered ? { recovered: true } : {}); }
   rollback(epoch: bigint, to: bigint): void {
     if (this.queue.length) this.flushQueue();

@@ -204,8 +204,8 @@ test('a log record before the acknowledged tail: the whole target reports damage
         assert.is(err?.code, 'CORRUPTED', `${x.dkey}: CORRUPTED, never undefined`);
         assert.is(err?.info?.whole, true);
       }
-      assert.is((await collect(t.listDkeys(MAX_EPOCH, 1n)).catch((x: VosError) => x)).code, 'CORRUPTED');
-      assert.is((await collect(t.listObjects(MAX_EPOCH)).catch((x: VosError) => x)).code, 'CORRUPTED');
+      assert.is(((await collect(t.listDkeys(MAX_EPOCH, 1n)).catch((x: VosError) => x)) as VosError).code, 'CORRUPTED');
+      assert.is(((await collect(t.listObjects(MAX_EPOCH)).catch((x: VosError) => x)) as VosError).code, 'CORRUPTED');
       const s = await t.scrub();
       assert.ok(s.bad.some((b) => b.where === 'target'), 'scrub reports the target');
     } finally { await t.close(); }
