@@ -340,3 +340,77 @@ function aggregateGroup(group: Pending[], objPunches: Stamp[], dkeyPunches: Stam
   for (const p of group) { if (gone.has(p)) dropped(p); else out.push(p); }
   return out;
 }
+
+/**
+ * Flush a frozen memtable straight into `w` (the hot path of every write: what `writeMerged` over
+ * `memtableEntries` would do, without generating and re-parsing keys). Applies the container rules
+ * a flush can apply: destroyed containers, discards, and versions hidden at their own epoch by a
+ * newer one. Data extents of dropped versions go to `freed`. Returns the entries written.
+ */
+export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>): Generator<void, number> {
+  let n = 0;
+  let last = 0;
+  /** Pause points: the caller yields to the event loop at each (the memtable is frozen meanwhile). */
+  const due = () => n - last >= FLUSH_STEP_ENTRIES;
+  const EMPTY_VAL = new Uint8Array(0);
+  const drop = (v: MemVersion) => { if (v.where === Where.Block && v.alloc > 0) freed.push([v.loc, v.alloc]); };
+  const stamped = (prefix: Uint8Array, tag: number, epoch: bigint, seq: number): Uint8Array => kb.reset().bytes(prefix).u8(tag).inv64(epoch).invSeq(seq).take();
+  for (const cont of [...mt.conts.keys()].sort((a, b) => a - b)) {
+    const mc = mt.conts.get(cont)!;
+    const r = rules(cont);
+    if (r?.destroyed) {
+      for (const o of mc.objects.values()) for (const d of o.dkeys.values()) for (const a of d.akeys.values()) { for (const v of a.singles) drop(v); for (const v of a.extents) drop(v); }
+      continue;
+    }
+    const tombs = r?.tombs ?? [];
+    const gone = (epoch: bigint, seq: number) => tombs.length > 0 && tombs.some((t) => seq < t.seq && epoch > t.after && epoch <= t.upTo);
+    const oids = mc.oids();
+    const tablePrefix = kb.reset().u32(cont).u8(SECTION_OBJECTS).take();
+    for (const oid of oids) { w.add(kb.reset().bytes(tablePrefix).oid(oid).take(), EMPTY_VAL, 0, NO_PROBES); n++; }
+    for (const oid of oids) {
+      if (due()) { last = n; yield; }
+      const o = mc.objects.get(oid)!;
+      const obj = kb.reset().u32(cont).u8(SECTION_DATA).oid(oid).take();
+      const objProbe = bloomProbe(obj);
+      if (o.punches.length) {
+        const pp = [bloomProbe(kb.reset().bytes(obj).u8(TAG_PUNCH).take()), objProbe];
+        for (const p of punchesDesc(o.punches)) if (!gone(p.epoch, p.seq)) { w.add(stamped(obj, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp); n++; }
+      }
+      for (const d of sortedDkeys(o)) {
+        const dk = kb.reset().bytes(obj).u8(TAG_KEY).esc(d.key).take();
+        if (d.punches.length) {
+          const pp = [bloomProbe(kb.reset().bytes(dk).u8(TAG_PUNCH).take()), objProbe];
+          for (const p of punchesDesc(d.punches)) if (!gone(p.epoch, p.seq)) { w.add(stamped(dk, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp); n++; }
+        }
+        for (const a of sortedAkeys(d)) {
+          const ak = kb.reset().bytes(dk).u8(TAG_KEY).esc(a.key).take();
+          const probes = [bloomProbe(ak), objProbe];
+          for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) { w.add(stamped(ak, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes); n++; }
+          // singles are kept ascending by (epoch, seq): walk down, dropping those a newer one hides at their own epoch
+          let newerEpoch: bigint | undefined;
+          for (let i = a.singles.length - 1; i >= 0; i--) {
+            const v = a.singles[i]!;
+            if (gone(v.epoch, v.seq) || v.epoch === newerEpoch) { drop(v); continue; }
+            newerEpoch = v.epoch;
+            w.add(stamped(ak, TAG_SINGLE, v.epoch, v.seq), encodeVersion(v, v.where === Where.Wal ? inlineAt(v.loc, v.len) : v.inline), v.seq, probes); n++;
+          }
+          if (a.extents.length) {
+            const xs = versionsDesc(a.extents).filter((x) => (gone(x.epoch, x.seq) ? (drop(x), false) : true));
+            for (const x of xs) {
+              // covered by newer extents of the same epoch: never visible
+              const cov: Range[] = [];
+              for (const y of xs) if (y !== x && y.epoch === x.epoch && before(x, y)) cov.push([y.index, y.index + y.count]);
+              if (cov.length && covered(x.index, x.index + x.count, cov)) { drop(x); continue; }
+              w.add(stamped(ak, TAG_ARRAY, x.epoch, x.seq), encodeVersion(x, x.where === Where.Wal ? inlineAt(x.loc, x.len) : x.inline), x.seq, probes); n++;
+            }
+          }
+        }
+      }
+    }
+  }
+  return n;
+}
+
+const NO_PROBES: readonly BloomProbe[] = [];
+/** Entries a flush writes between two pauses. */
+export const FLUSH_STEP_ENTRIES = 512;

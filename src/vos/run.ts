@@ -254,8 +254,9 @@ export class RunWriter {
     for (const p of bloomKeys) this.bloomH.push(p.h1, p.h2);
     this.entries++;
     if (seq > 0) { if (seq < this.minSeq) this.minSeq = seq; if (seq > this.maxSeq) this.maxSeq = seq; }
-    this.first ??= key.slice();
-    this.last = key.slice();
+    // callers hand over keys they no longer change (fresh copies): keep references
+    this.first ??= key;
+    this.last = key;
   }
 
   get count(): number { return this.entries; }
@@ -266,6 +267,7 @@ export class RunWriter {
     if (this.data.count > 0) this.flushData();
     this.flushIndexBlocks(true);
     const bloom = this.writeBloom();
+    this.flushChunk();
     return {
       id: this.id, level: this.level, entries: this.entries, bytes: this.bytes, minSeq: this.minSeq === Number.MAX_SAFE_INTEGER ? 0 : this.minSeq,
       maxSeq: this.maxSeq, chunks: this.chunks.slice(), index: this.indexRefs, bloom, first: this.first!, last: this.last!,
@@ -275,19 +277,31 @@ export class RunWriter {
   /** Chunks allocated so far (to free when the writer is abandoned). */
   get allocated(): readonly number[] { return this.chunks; }
 
+  /** Bytes of the chunk being filled, written to the file in one pwrite when it is full or the run ends. */
+  private chunkBuf: Uint8Array | undefined;
+
   private place(bytes: Uint8Array): number {
     const cb = this.src.chunkBytes;
     assert(bytes.length <= cb, 'block larger than a chunk', { len: bytes.length, chunk: cb });
     if (this.chunkOff < 0 || this.chunkUsed + bytes.length > cb) {
+      this.flushChunk();
       this.chunkOff = this.src.allocChunk();
       this.chunks.push(this.chunkOff);
       this.chunkUsed = 0;
     }
     const at = this.chunkOff + this.chunkUsed;
-    this.space.write(at, bytes);
+    this.chunkBuf ??= new Uint8Array(cb);
+    this.chunkBuf.set(bytes, this.chunkUsed);
     this.chunkUsed += (bytes.length + 7) & ~7;
     this.bytes += bytes.length;
     return at;
+  }
+
+  /** Write the chunk being filled. */
+  private flushChunk(): void {
+    if (this.chunkOff < 0 || !this.chunkBuf || this.chunkUsed === 0) return;
+    this.space.pwrite(this.chunkOff, this.chunkBuf.subarray(0, Math.min(this.chunkUsed, this.chunkBuf.length)));
+    this.chunkBuf.fill(0, 0, this.chunkUsed);
   }
 
   private flushData(): void {
@@ -351,19 +365,41 @@ export class RunWriter {
 
 // ---------------------------------------------------------------------------------------- reader
 
-/** Blocks verified recently (by offset and checksum), shared by the runs of one store. */
+/**
+ * Verified copies of run blocks, shared by the runs of one store: an LRU bounded in bytes. A block
+ * is read from the file once (pread: page-cache speed, no mapping, so resident memory is this cache
+ * and not the file), verified once, and served from here until evicted; a later read re-verifies.
+ * (Reads through the mapping would map whole large folios of the page cache on every touch.)
+ */
 export class VerifiedBlocks {
-  private readonly set = new Map<number, bigint>();
-  constructor(private readonly max = 65_536) {}
-  has(r: BlockRef): boolean { return this.set.get(r.off) === r.csum; }
-  add(r: BlockRef): void {
-    if (this.set.size >= this.max) this.set.delete(this.set.keys().next().value as number);
-    this.set.set(r.off, r.csum);
+  private readonly map = new Map<number, { csum: bigint; bytes: Uint8Array }>();
+  private held = 0;
+  constructor(private readonly maxBytes = 16 * 1024 * 1024) {}
+  /** The verified copy of `r`, if cached (and refreshed in the LRU). */
+  get(r: BlockRef): Uint8Array | undefined {
+    const e = this.map.get(r.off);
+    if (!e || e.csum !== r.csum || e.bytes.length !== r.len) return undefined;
+    this.map.delete(r.off); this.map.set(r.off, e);
+    return e.bytes;
   }
-  /** Forget blocks in a freed chunk. */
+  has(r: BlockRef): boolean { return this.get(r) !== undefined; }
+  add(r: BlockRef, bytes: Uint8Array): void {
+    const old = this.map.get(r.off);
+    if (old) { this.held -= old.bytes.length; this.map.delete(r.off); }
+    this.map.set(r.off, { csum: r.csum, bytes });
+    this.held += bytes.length;
+    while (this.held > this.maxBytes && this.map.size > 1) {
+      const k = this.map.keys().next().value as number;
+      this.held -= this.map.get(k)!.bytes.length;
+      this.map.delete(k);
+    }
+  }
+  /** Forget blocks in `[off, off+len)` (a freed chunk, or a scrub that re-reads). */
   forgetRange(off: number, len: number): void {
-    for (const k of this.set.keys()) if (k >= off && k < off + len) this.set.delete(k);
+    for (const [k, e] of this.map) if (k >= off && k < off + len) { this.held -= e.bytes.length; this.map.delete(k); }
   }
+  /** Bytes held. */
+  get bytes(): number { return this.held; }
 }
 
 /** Details of a damaged block, for errors and scrub reports (JSON-safe). */
@@ -380,8 +416,9 @@ export class Run {
 
   /** Verify and view a block. */
   block(ref: BlockRef, kind: BlockKind, damage: () => BlockDamage): Uint8Array {
-    const bytes = this.space.view(ref.off, ref.len);
-    if (this.verified.has(ref)) return bytes;
+    const hit = this.verified.get(ref);
+    if (hit) return hit;
+    const bytes = this.space.pread(ref.off, ref.len);
     const fail = (why: string) => {
       const d = damage();
       return new VosError('CORRUPTED', `damaged ${d.kind} block in run ${d.run}: ${why}`, { ...d, why });
@@ -393,7 +430,7 @@ export class Run {
     const csum = xxh64(bytes.subarray(0, ref.len - BLOCK_TRAILER), CSUM_SEED);
     if (csum !== ref.csum || dv.getBigUint64(ref.len - BLOCK_TRAILER, true) !== csum) throw fail('checksum');
     if (kind !== BlockKind.Bloom && !new BlockView(bytes).wellFormed()) throw fail('structure');
-    this.verified.add(ref);
+    this.verified.add(ref, bytes);
     return bytes;
   }
 

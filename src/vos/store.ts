@@ -23,7 +23,7 @@ import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
-import { PmemSpace } from '../media/pmem-space.js';
+import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
 import { BlockAllocator, freeSnapshot } from './allocator.js';
 import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE } from './constants.js';
 import { VosError } from './errors.js';
@@ -32,7 +32,7 @@ import {
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
 import { Memtable } from './memtable.js';
-import { MergeSink, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
+import { MergeSink, flushMemtable, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
 import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
@@ -193,7 +193,7 @@ export class TargetStore {
   active!: Memtable;
   frozen: Memtable | undefined;
   alloc!: BlockAllocator;
-  readonly verified = new VerifiedBlocks();
+  readonly verified: VerifiedBlocks;
   /** Damaged blocks found by reads and scrubs, by block offset. */
   readonly damagedBlocks = new Map<number, BlockDamage>();
   damage: string | undefined;
@@ -237,7 +237,9 @@ export class TargetStore {
     readonly geo: Geometry,
     readonly durable: boolean,
     readonly readOnly: boolean,
+    blockCacheBytes: number,
   ) {
+    this.verified = new VerifiedBlocks(blockCacheBytes);
     this.commitSync = new GroupSync(() => this.persistLog());
     this.dataSync = new GroupSync(() => this.dev.sync());
   }
@@ -273,7 +275,7 @@ export class TargetStore {
     try {
       space = PmemSpace.open(scmPath, {
         segmentBytes: geo.segmentBytes, initialBytes: geo.segmentBytes, maxBytes: geo.maxBytes, readOnly, create: !readOnly,
-        io: opts.pmemIo, residentBytes: opts.residentBytes, fault: opts.fault,
+        io: opts.pmemIo, residentBytes: Math.max(PMEM_WINDOW_BYTES, Math.floor((opts.residentBytes ?? DEFAULT_RESIDENT_BYTES) / 2)), fault: opts.fault,
       });
     } catch (e) { throw toVosError(e, 'open'); }
     let dev: BlockDevice;
@@ -288,7 +290,7 @@ export class TargetStore {
       space.close();
       throw toVosError(e, 'open');
     }
-    const t = new TargetStore(dir, space, dev, geo, opts.durable ?? false, readOnly);
+    const t = new TargetStore(dir, space, dev, geo, opts.durable ?? false, readOnly, Math.floor((opts.residentBytes ?? DEFAULT_RESIDENT_BYTES) / 2));
     t.engineReason = engineReason ?? dev.engineReason;
     try {
       if (!sb) t.create();
@@ -387,7 +389,7 @@ export class TargetStore {
       try {
         const parts: Uint8Array[] = [];
         let left = c.len;
-        for (const ch of c.chunks) { const n = Math.min(left, this.geo.chunkBytes); parts.push(this.space.read(ch, n)); left -= n; }
+        for (const ch of c.chunks) { const n = Math.min(left, this.geo.chunkBytes); parts.push(this.space.pread(ch, n)); left -= n; }
         if (left !== 0) throw new Error('manifest chunks too short');
         const blob = Buffer.concat(parts);
         // both copies hold the same blob: the second is checked against the first (a damaged copy is noticed either way)
@@ -610,7 +612,7 @@ export class TargetStore {
         const ch = heap.allocChunk();
         chunks.push(ch);
         const part = blob.subarray(i * per, Math.min(blob.length, (i + 1) * per));
-        this.space.write(ch, part);
+        this.space.pwrite(ch, part);
         if (this.durable) this.space.persist(ch, part.length);
       }
       return { len: blob.length, csum, chunks };
@@ -680,7 +682,8 @@ export class TargetStore {
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed: Array<[number, number]> = [];
     try {
-      await writeMergedAsync(memtableEntries(mt, (loc, len) => this.space.read(loc, len)), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() }, () => false);
+      const steps = flushMemtable(mt, w, (c) => this.rules(c), (loc, len) => this.space.read(loc, len), freed);
+      while (!steps.next().done) await yieldNow();
       const meta = w.finish();
       this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
     } catch (e) {

@@ -402,7 +402,7 @@ export class Wal {
 }
 
 function readRegionHeader(space: PmemSpace, off: number): RegionHeader | undefined {
-  const b = space.view(off, REGION_HEADER);
+  const b = space.pread(off, REGION_HEADER); // pread: opening maps nothing into the process
   const dv = new DataView(b.buffer, b.byteOffset, REGION_HEADER);
   if (dv.getUint32(0, true) !== REGION_MAGIC || dv.getUint32(4, true) !== WAL_VERSION) return undefined;
   if (dv.getBigUint64(56, true) !== xxh64(b.subarray(0, 56), CSUM_SEED)) return undefined;
@@ -413,7 +413,7 @@ function readRegionHeader(space: PmemSpace, off: number): RegionHeader | undefin
 function readTailSlot(space: PmemSpace, off: number): { counter: number; gen: number; tail: number } | undefined {
   let best: { counter: number; gen: number; tail: number } | undefined;
   for (let i = 0; i < 2; i++) {
-    const b = space.view(off + i * TAIL_SLOT, TAIL_SLOT);
+    const b = space.pread(off + i * TAIL_SLOT, TAIL_SLOT);
     const dv = new DataView(b.buffer, b.byteOffset, TAIL_SLOT);
     if (dv.getUint32(0, true) !== SLOT_MAGIC || dv.getBigUint64(56, true) !== xxh64(b.subarray(0, 56), CSUM_SEED)) continue;
     const s = { counter: getU64n(dv, 8), gen: getU64n(dv, 16), tail: getU64n(dv, 24) };
@@ -424,7 +424,9 @@ function readTailSlot(space: PmemSpace, off: number): { counter: number; gen: nu
 
 /** Read a region's records up to the first invalid one; invalid before `acked` is damage. */
 function scanRegion(space: PmemSpace, base: number, end: number, h: RegionHeader, acked: number): { records: WalRecord[]; end: number; damage?: string; tornAt?: number } {
-  const view = space.view(base, end - base);
+  // one pread of the region: the scan maps nothing into the process (mapped pages of a large page
+  // cache folio would all count as resident)
+  const view = space.pread(base, end - base);
   const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
   const records: WalRecord[] = [];
   let pos = base + REGION_HEADER;
@@ -434,7 +436,7 @@ function scanRegion(space: PmemSpace, base: number, end: number, h: RegionHeader
   while (pos < end) {
     const r = decodeWalRecord(view, dv, base, pos, end, h.gen);
     if (r && r.update?.where === Where.Wal) {
-      const v = space.view(r.inlineOffset!, r.update.dataLen);
+      const v = view.subarray(r.inlineOffset! - base, r.inlineOffset! - base + r.update.dataLen);
       // a value torn by a crash after its header landed: only possible past the acknowledged tail
       if (xxh64(v, CSUM_SEED) !== r.update.csum && pos + r.length > acked) { tornAt = pos; break; }
     }
