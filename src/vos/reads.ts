@@ -73,6 +73,7 @@ export function punchFloor(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uin
     if (a) floor = newestPunch(a.punches, epoch, v.tombs, floor);
   }
   for (const r of v.runs) {
+    if (!r.mayHavePunches) continue;
     if (r.mayContain(pr.po)) { const x = runNewest(r, pr.obj, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
     if (r.mayContain(pr.pd)) { const x = runNewest(r, pr.dkey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
     if (r.mayContain(pr.pa)) { const x = runNewest(r, pr.akey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }

@@ -62,6 +62,8 @@ export interface RunMeta {
   bloom: BlockRef[];
   first: Uint8Array;
   last: Uint8Array;
+  /** Punch entries in the run (undefined for runs written before it was counted: probe as if some). */
+  punches?: number;
 }
 
 /** JSON form of a run descriptor. */
@@ -70,6 +72,7 @@ export interface RunMetaJson {
   index: Array<[string, number, number, string]>;
   bloom: Array<[number, number, string]>;
   first: string; last: string;
+  punches?: number;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -80,7 +83,7 @@ export function runMetaToJson(m: RunMeta): RunMetaJson {
     id: m.id, level: m.level, entries: m.entries, bytes: m.bytes, minSeq: m.minSeq, maxSeq: m.maxSeq, chunks: m.chunks,
     index: m.index.map((x) => [hex(x.first), x.ref.off, x.ref.len, x.ref.csum.toString(16)]),
     bloom: m.bloom.map((r) => [r.off, r.len, r.csum.toString(16)]),
-    first: hex(m.first), last: hex(m.last),
+    first: hex(m.first), last: hex(m.last), ...(m.punches !== undefined ? { punches: m.punches } : {}),
   };
 }
 
@@ -89,7 +92,7 @@ export function runMetaFromJson(j: RunMetaJson): RunMeta {
     id: j.id, level: j.level, entries: j.entries, bytes: j.bytes, minSeq: j.minSeq, maxSeq: j.maxSeq, chunks: j.chunks,
     index: j.index.map(([k, off, len, c]) => ({ first: unhex(k), ref: { off, len, csum: BigInt('0x' + c) } })),
     bloom: j.bloom.map(([off, len, c]) => ({ off, len, csum: BigInt('0x' + c) })),
-    first: unhex(j.first), last: unhex(j.last),
+    first: unhex(j.first), last: unhex(j.last), ...(typeof j.punches === 'number' ? { punches: j.punches } : {}),
   };
 }
 
@@ -237,6 +240,7 @@ export class RunWriter {
   private pendingIndex: Array<{ first: Uint8Array; ref: BlockRef }> = [];
   private bloomH: number[] = [];
   private entries = 0;
+  private punches = 0;
   private bytes = 0;
   private minSeq = Number.MAX_SAFE_INTEGER;
   private maxSeq = 0;
@@ -253,6 +257,8 @@ export class RunWriter {
     this.data.addEntry(key, value);
     for (const p of bloomKeys) this.bloomH.push(p.h1, p.h2);
     this.entries++;
+    // data keys end with [tag][16-byte stamp]; object-table keys (section 1) have no tag
+    if (key[4] === 0x02 && key[key.length - 17] === 0x01) this.punches++;
     if (seq > 0) { if (seq < this.minSeq) this.minSeq = seq; if (seq > this.maxSeq) this.maxSeq = seq; }
     // callers hand over keys they no longer change (fresh copies): keep references
     this.first ??= key;
@@ -270,7 +276,7 @@ export class RunWriter {
     this.flushChunk();
     return {
       id: this.id, level: this.level, entries: this.entries, bytes: this.bytes, minSeq: this.minSeq === Number.MAX_SAFE_INTEGER ? 0 : this.minSeq,
-      maxSeq: this.maxSeq, chunks: this.chunks.slice(), index: this.indexRefs, bloom, first: this.first!, last: this.last!,
+      maxSeq: this.maxSeq, chunks: this.chunks.slice(), index: this.indexRefs, bloom, first: this.first!, last: this.last!, punches: this.punches,
     };
   }
 
@@ -372,30 +378,35 @@ export class RunWriter {
  * (Reads through the mapping would map whole large folios of the page cache on every touch.)
  */
 export class VerifiedBlocks {
-  private readonly map = new Map<number, { csum: bigint; bytes: Uint8Array }>();
+  // insertion order is the clock; `used` marks a hit since the hand last passed (second chance), so
+  // a hit costs a flag store, not a reinsertion
+  private readonly map = new Map<number, { csum: bigint; bytes: Uint8Array; used: boolean }>();
   private held = 0;
   constructor(private readonly maxBytes = 16 * 1024 * 1024) {}
-  /** The verified copy of `r`, if cached (and refreshed in the LRU). */
+  /** The verified copy of `r`, if cached. */
   get(r: BlockRef): Uint8Array | undefined {
     const e = this.map.get(r.off);
     if (!e || e.csum !== r.csum || e.bytes.length !== r.len) return undefined;
-    this.map.delete(r.off); this.map.set(r.off, e);
+    e.used = true;
     return e.bytes;
   }
   has(r: BlockRef): boolean { return this.get(r) !== undefined; }
   add(r: BlockRef, bytes: Uint8Array): void {
     const old = this.map.get(r.off);
     if (old) { this.held -= old.bytes.length; this.map.delete(r.off); }
-    this.map.set(r.off, { csum: r.csum, bytes });
+    this.map.set(r.off, { csum: r.csum, bytes, used: false });
     this.held += bytes.length;
-    while (this.held > this.maxBytes && this.map.size > 1) {
+    for (let turns = 0; this.held > this.maxBytes && this.map.size > 1 && turns < 2 * this.map.size; turns++) {
       const k = this.map.keys().next().value as number;
-      this.held -= this.map.get(k)!.bytes.length;
+      const e = this.map.get(k)!;
       this.map.delete(k);
+      if (e.used) { e.used = false; this.map.set(k, e); continue; }
+      this.held -= e.bytes.length;
     }
   }
   /** Forget blocks in `[off, off+len)` (a freed chunk, or a scrub that re-reads). */
   forgetRange(off: number, len: number): void {
+    if (len === 1) { const e = this.map.get(off); if (e) { this.held -= e.bytes.length; this.map.delete(off); } return; }
     for (const [k, e] of this.map) if (k >= off && k < off + len) { this.held -= e.bytes.length; this.map.delete(k); }
   }
   /** Bytes held. */
@@ -434,17 +445,34 @@ export class Run {
     return bytes;
   }
 
+  /** Verified bloom blocks, kept with the run (about 1.25 bytes per entry); null: damaged. */
+  private blooms: Array<Uint8Array | null | undefined> = [];
+
+  /** Whether the run may hold punches (runs that hold none skip punch lookups). */
+  get mayHavePunches(): boolean { return this.meta.punches === undefined || this.meta.punches > 0; }
+
   /** False when the bloom filter proves no entry of the run answers `p`. A damaged bloom block says "maybe". */
   mayContain(p: BloomProbe): boolean {
     const refs = this.meta.bloom;
     const i = (p.h1 >>> 0) % refs.length;
-    let bytes: Uint8Array;
-    try {
-      bytes = this.block(refs[i]!, BlockKind.Bloom, () => ({ run: this.meta.id, block: refs[i]!.off, kind: 'bloom', lo: '', hi: '' }));
-    } catch {
-      return true; // the index is still checked: a damaged filter only costs a lookup
+    let bytes = this.blooms[i];
+    if (bytes === undefined) {
+      try {
+        bytes = this.block(refs[i]!, BlockKind.Bloom, () => ({ run: this.meta.id, block: refs[i]!.off, kind: 'bloom', lo: '', hi: '' }));
+      } catch {
+        bytes = null; // the index is still checked: a damaged filter only costs lookups
+      }
+      this.blooms[i] = bytes;
     }
-    return bloomBits(p, (bit) => (bytes[BLOCK_HEADER + (bit >>> 3)]! & (1 << (bit & 7))) !== 0);
+    if (bytes === null) return true;
+    let x = p.h2 >>> 0;
+    const delta = ((p.h2 >>> 17) | (p.h2 << 15)) >>> 0;
+    for (let k = 0; k < BLOOM_PROBES; k++) {
+      const bit = x & (BLOOM_BLOCK_BITS - 1);
+      if ((bytes[BLOCK_HEADER + (bit >>> 3)]! & (1 << (bit & 7))) === 0) return false;
+      x = (x + delta) >>> 0;
+    }
+    return true;
   }
 
   /** The decoded index block `i` (cached). */

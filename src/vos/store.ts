@@ -32,7 +32,7 @@ import {
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
 import { Memtable } from './memtable.js';
-import { MergeSink, flushMemtable, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
+import { MergeSink, fastMerge, flushMemtable, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
 import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
@@ -43,6 +43,8 @@ export const DEFAULT_TARGET_SCM_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_TARGET_DATA_BYTES = 64 * 1024 * 1024 * 1024;
 /** Heap allocation unit: runs and manifest copies own whole chunks. */
 export const CHUNK_BYTES = 256 * 1024;
+/** Runs at which writers wait for the merge in progress (bounds the runs a read probes). */
+export const MAX_RUNS_BEFORE_STALL = 10;
 /** Runs of one size tier merged together. */
 export const MERGE_FANIN = 4;
 /** Discards kept per container before a full merge applies them. */
@@ -507,9 +509,9 @@ export class TargetStore {
           throw new VosError('NO_SPACE', 'no metadata space for a merge beyond the flush reserve', { cap: this.geo.maxBytes, freeChunks: this.heapFree.length });
         }
         if (this.heapFree.length === 0) this.growHeap();
-        const off = this.heapFree.pop()!;
-        this.verified.forgetRange(off, this.geo.chunkBytes);
-        return off;
+        // (no need to forget cached blocks of a reused chunk: a cached copy serves only a
+        // reference with the same offset, length and checksum, i.e. the same verified bytes)
+        return this.heapFree.pop()!;
       },
     };
   }
@@ -750,7 +752,13 @@ export class TargetStore {
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, level);
     const freed: Array<[number, number]> = [];
     try {
-      await writeMergedAsync(mergeSources(inputs.map((r) => runEntries(r))), w, { rules: (c) => this.rules(c), full, freed, stats }, () => this.compactAbort);
+      const plain = !full && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0 && !c.aggregate);
+      if (plain) {
+        const steps = fastMerge(inputs, w, freed);
+        while (!steps.next().done) { await yieldNow(); if (this.compactAbort) throw new CompactionAborted('compaction aborted by close'); }
+      } else {
+        await writeMergedAsync(mergeSources(inputs.map((r) => runEntries(r))), w, { rules: (c) => this.rules(c), full, freed, stats }, () => this.compactAbort);
+      }
       const meta = w.finish();
       for (const r of inputs) r.pins--;
       this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
@@ -857,9 +865,19 @@ export class TargetStore {
     return { loc: off, alloc: n };
   }
 
+  /**
+   * Write backpressure: when flushed runs pile up faster than merges retire them (reads probe every
+   * run), writers wait for the merge in progress. Also lets a merge run when writers never yield.
+   */
+  private async throttle(): Promise<void> {
+    let waits = 0;
+    while (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL && waits++ < 8) await this.compacting.catch(() => undefined);
+  }
+
   /** Append an update record and apply it. */
   async logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
     this.checkWritable();
+    if (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) await this.throttle();
     let where: Where.Wal | Where.Block = Where.Wal;
     let loc = 0; let alloc = 0;
     let csum: bigint;
