@@ -22,6 +22,18 @@ export function xxh64(data: Uint8Array, seed = 0n): bigint {
   return api.h64Raw(data, seed);
 }
 
+/**
+ * xxhash64 of the concatenation of `parts` (without concatenating them: a value read scattered
+ * into several buffers is checked in place). Requires `initXxhash()` first.
+ */
+export function xxh64Parts(parts: readonly Uint8Array[], seed = 0n): bigint {
+  if (!api) throw new CairnError('ASSERTION_FAILED', 'xxhash not initialised: await initXxhash() first');
+  if (parts.length === 1) return api.h64Raw(parts[0]!, seed);
+  const h = api.create64(seed);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
 /** xxhash32 of `data` with `seed` (key hashing where 32 bits suffice: bloom filters). Requires `initXxhash()`. */
 export function xxh32(data: Uint8Array, seed = 0): number {
   if (!api) throw new CairnError('ASSERTION_FAILED', 'xxhash not initialised: await initXxhash() first');

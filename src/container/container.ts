@@ -40,6 +40,11 @@ export interface ContainerProps {
   checksum: boolean;
   /** Reed-Solomon matrix every EC object of the container is encoded with (readers decode with it). */
   ecMatrix?: 'vandermonde' | 'cauchy';
+  /**
+   * EC parity rotation (src/io/io.ts): `'per-dkey'` rotates the roles of a group's shards with the
+   * dkey. Absent in containers created before it existed: their roles are fixed (rotation 0).
+   */
+  parityRotation?: 'per-dkey';
 }
 
 /** A named snapshot: reads at `epoch` see the container exactly as it was then. */
@@ -442,6 +447,7 @@ export class ContainerCore {
       codec: (k, p): EcCodec => this.rt.codec(k, p, this.meta.props.ecMatrix ?? 'vandermonde'),
       matrixId: (this.meta.props.ecMatrix ?? 'vandermonde') === 'cauchy' ? 2 : 1,
       cellSize: this.meta.props.cellSize,
+      ...(this.meta.props.parityRotation === 'per-dkey' ? { parityRotation: 'per-dkey' as const } : {}),
       reportBadShard: (info) => this.rt.reportBadShard({ ...info, container: this.meta.uuid }),
     };
   }

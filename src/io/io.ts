@@ -14,6 +14,18 @@
  * A shard whose target is down, whose files are missing or whose checksum fails counts as lost; the
  * value is rebuilt from the remaining redundancy, the bad shard is reported for repair, and if too
  * many are lost the fetch fails with `DATA_LOST` naming the object. Wrong bytes are never returned.
+ *
+ * Roles and positions: an EC group has k + p *positions* (its targets, in layout order; shard ids
+ * and stripe locks use positions) and k + p *roles* (data cells 0..k-1, then parity 0..p-1, the
+ * order the codec wants). In a container with `parityRotation: 'per-dkey'` the roles rotate with
+ * the dkey (placement/parity.ts: role i on position (i + r) mod (k + p)), so the parity writes of
+ * an object spread over every shard of its groups; without it every dkey has rotation 0 (role i on
+ * position i), which is how data written before rotation existed reads. `roleShards` gives the
+ * members of a group in role order; everything below indexes shards by role.
+ *
+ * Reads go straight into the caller's buffer: each data shard's range is read (one scatter read
+ * per shard) into the places of the output its cells belong to and checksum-verified there, so a
+ * healthy array read allocates nothing but the output (nothing at all when the caller passes one).
  */
 import type { ShardStore, Recx, WriteOpts } from './shard-store.js';
 import { unitOid } from './shard-store.js';
@@ -21,6 +33,7 @@ import { ObjectError } from './errors.js';
 import { cellSpans, stripeRange } from './stripe.js';
 import { CairnError, assert } from '../../core/errors.js';
 import { mergeExtents } from '../../core/extents.js';
+import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 
 /** Redundancy shape of an object class, as the data path needs it. */
 export interface Redundancy {
@@ -36,7 +49,8 @@ export interface Redundancy {
 /** Minimal codec surface used here (see ec/). */
 export interface EcCodec {
   encode(shards: Uint8Array[]): unknown;
-  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean }): unknown;
+  /** Restore missing shards in place; `present[i] === false` marks a buffer whose content is to be restored. */
+  reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean; present?: readonly boolean[] }): unknown;
   /** k+p buffers of `size` bytes inside the codec's wasm memory (encode on them copies nothing). */
   allocShards?(size: number): Uint8Array[];
   /** Return buffers from `allocShards`. */
@@ -62,6 +76,11 @@ export interface IoContext {
   reportBadShard(info: { target: number; oid: bigint; shard: number; dkey: Uint8Array; akey: Uint8Array; error: unknown }): void;
   /** Maximum concurrent shard I/Os of one request. */
   concurrency?: number;
+  /**
+   * The container's parity rotation (property `parityRotation`): `'per-dkey'` rotates the roles of
+   * an EC group's shards with the dkey; absent, roles are fixed (rotation 0).
+   */
+  parityRotation?: 'per-dkey';
 }
 
 /** What a commit hands every shard write: its epoch and, for a transaction, its read epoch. */
@@ -93,6 +112,22 @@ export function groupShards(groups: number[][], g: number): Array<{ shard: numbe
   const size = groups[0]!.length;
   assert(groups[g]!.length === size, 'every group of a layout has the same size', { group: g, size, got: groups[g]!.length });
   return groups[g]!.map((target, i) => ({ shard: g * size + i, target }));
+}
+
+/** Rotation of the roles of `dkey`'s EC group in this container (0 when roles are fixed or not EC). */
+export function dkeyRotation(ctx: Pick<IoContext, 'parityRotation'>, red: Redundancy, dkey: Uint8Array): number {
+  return ctx.parityRotation === 'per-dkey' && red.kind === 'ec' && red.groupSize > 1 ? dkeyParityRotation(dkey, red.groupSize) : 0;
+}
+
+/**
+ * The members of group `g` in role order under `rotation`: element i is the shard (position) that
+ * holds role i — data cell i for i < k, parity i - k after. Rotation 0 is layout order.
+ */
+export function roleShards(groups: number[][], g: number, rotation: number): Array<{ shard: number; target: number }> {
+  const members = groupShards(groups, g);
+  if (rotation === 0) return members;
+  const pos = rolePositions(rotation, members.length);
+  return members.map((_, role) => members[pos[role]!]!);
 }
 
 /**
@@ -135,14 +170,15 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
     }));
   }
   const { dataShards: k, parityShards: p } = red;
+  const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   const pieceLen = Math.max(1, Math.ceil(value.length / k));
   const pieces: Uint8Array[] = [];
   for (let i = 0; i < k + p; i++) pieces.push(new Uint8Array(EC_PIECE_HEADER + pieceLen));
   const bodies = pieces.map((b) => b.subarray(EC_PIECE_HEADER));
   for (let i = 0; i < k; i++) bodies[i]!.set(value.subarray(i * pieceLen, Math.min(value.length, (i + 1) * pieceLen)));
   ctx.codec(k, p).encode(bodies);
-  assert(pieces.length === shards.length && pieceLen * k >= value.length, 'k + p pieces of ceil(length / k) bytes, one per shard', { pieces: pieces.length, shards: shards.length, pieceLen, length: value.length, k });
-  return shards.map(({ shard, target }, i) => ({
+  assert(pieces.length === roles.length && pieceLen * k >= value.length, 'k + p pieces of ceil(length / k) bytes, one per shard', { pieces: pieces.length, shards: roles.length, pieceLen, length: value.length, k });
+  return roles.map(({ shard, target }, i) => ({
     target, shard,
     apply: (s, at) => {
       const piece = pieces[i]!;
@@ -170,10 +206,11 @@ export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: numbe
     throw lost(oid, dkey, akey, 'no healthy replica');
   }
   const { dataShards: k, parityShards: p } = red;
+  const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   // Read the data pieces first; parity only when something is missing or inconsistent.
   const got: Array<Uint8Array | undefined | null> = new Array(k + p).fill(null); // null = not read/lost
   const read = async (i: number) => {
-    const { shard, target } = shards[i]!;
+    const { shard, target } = roles[i]!;
     const r = await tryShard(ctx, target, (s) => s.fetchSingle(epoch, unitOid(oid, shard), dkey, akey), fail(shard, target));
     got[i] = r.ok ? r.value : null;
   };
@@ -249,46 +286,44 @@ export function isPartialStripe(red: Redundancy, cell: number, offset: number, l
 export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array): Promise<ShardPlan> {
   checkLayout(red, groups, g);
   assert(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(offset + data.length), 'an array write is at a non-negative safe offset', { offset, length: data.length });
-  const shards = groupShards(groups, g);
   if (data.length === 0) return [];
   if (red.kind !== 'ec') {
-    return shards.map(({ shard, target }) => ({
+    return groupShards(groups, g).map(({ shard, target }) => ({
       target, shard, apply: (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: data.length }, data, writeOpts(at)),
     }));
   }
   const { dataShards: k, parityShards: p } = red;
+  const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   const cell = ctx.cellSize;
   const { first, last } = stripeRange(offset, data.length, k, cell);
   const nStripes = last - first + 1;
   const stripeBytes = k * cell;
   const spanStart = first * stripeBytes, spanEnd = (last + 1) * stripeBytes;
   const fullCover = offset === spanStart && offset + data.length === spanEnd;
-  // Per-shard buffers covering the touched stripes (shard-local bytes [first*cell, (last+1)*cell)),
-  // allocated in the codec's wasm memory: the caller's bytes are copied once into them, parity is
-  // encoded in place, and the target stores write straight from these views.
+  // Per-role buffers covering the touched stripes (shard-local bytes [first*cell, (last+1)*cell)),
+  // allocated in the codec's wasm memory: the caller's bytes are copied once into them (the old
+  // stripes of a partial write are read straight into them), parity is encoded in place, and the
+  // target stores write straight from these views.
   const codec = ctx.codec(k, p);
-  const pooled = codec.allocShards !== undefined && codec.free !== undefined;
-  const bufs: Uint8Array[] = pooled ? codec.allocShards!(nStripes * cell) : Array.from({ length: k + p }, () => new Uint8Array(nStripes * cell));
-  assert(bufs.length === k + p && bufs.every((b) => b.length === nStripes * cell), 'k + p stripe buffers of the touched stripes', { buffers: bufs.length, k, p, bytes: nStripes * cell });
+  const bufs = stripeBuffers(codec, k + p, nStripes * cell);
   let released = false;
-  const release = () => { if (pooled && !released) { released = true; codec.free!(bufs); } };
+  const release = () => { if (!released) { released = true; bufs.release(); } };
   if (!fullCover) {
     // Read-modify-write: the old stripes, degraded if need be (holes read as zeros).
     try {
-      const old = await readStripes(ctx, red, shards, oid, dkey, akey, first, last, 'latest');
-      for (let i = 0; i < k; i++) bufs[i]!.set(old[i]!);
+      await readStripes(ctx, red, roles, oid, dkey, akey, first, last, 'latest', bufs.shards);
     } catch (err) {
       release();
       throw err;
     }
   }
-  const touchedRange = copyIntoStripes(bufs, data, offset, k, cell, first);
-  codec.encode(bufs);
+  const touchedRange = copyIntoStripes(bufs.shards, data, offset, k, cell, first);
+  codec.encode(bufs.shards);
   const base = first * cell;
   const writes: ShardPlan = [];
   writes.release = release;
   let dataBytes = 0;
-  shards.forEach(({ shard, target }, i) => {
+  roles.forEach(({ shard, target }, i) => {
     if (i < k && touchedRange[i] === undefined) return;
     // Data shards write exactly the bytes the caller wrote (holes stay holes); parity whole cells.
     const [lo, hi] = i < k ? touchedRange[i]! : [0, nStripes * cell];
@@ -296,7 +331,7 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     assert(lo >= 0 && hi <= nStripes * cell && hi > lo, 'a shard writes a non-empty range of its stripe buffer', { shard, lo, hi, bytes: nStripes * cell });
     writes.push({
       target, shard,
-      apply: (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs[i]!.subarray(lo, hi), writeOpts(at)),
+      apply: (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs.shards[i]!.subarray(lo, hi), writeOpts(at)),
     });
   });
   // Every parity shard is rewritten, and the data bytes written add up to the caller's bytes.
@@ -305,9 +340,20 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
 }
 
 /**
- * Copy the caller's bytes (object bytes at `offset`) into the per-shard stripe buffers (whose
- * first byte is stripe `first`); returns, per data shard, the shard-local range written (a
- * contiguous range: one cell of each consecutive stripe), undefined for shards not touched.
+ * k + p buffers of `bytes` for a codec: views of its wasm memory when it has an allocator (encode
+ * and reconstruct on them copy nothing), else plain arrays; `release` returns them.
+ */
+export function stripeBuffers(codec: EcCodec, n: number, bytes: number): { shards: Uint8Array[]; release(): void } {
+  const pooled = codec.allocShards !== undefined && codec.free !== undefined;
+  const shards = pooled ? codec.allocShards!(bytes) : Array.from({ length: n }, () => new Uint8Array(bytes));
+  assert(shards.length === n && shards.every((b) => b.length === bytes), 'k + p stripe buffers of the touched stripes', { buffers: shards.length, n, bytes });
+  return { shards, release: () => { if (pooled) codec.free!(shards); } };
+}
+
+/**
+ * Copy the caller's bytes (object bytes at `offset`) into the per-role stripe buffers (whose
+ * first byte is stripe `first`); returns, per data role, the shard-local range written (a
+ * contiguous range: one cell of each consecutive stripe), undefined for cells not touched.
  */
 function copyIntoStripes(bufs: Uint8Array[], data: Uint8Array, offset: number, k: number, cell: number, first: number): Array<[number, number] | undefined> {
   const touched: Array<[number, number] | undefined> = new Array(k).fill(undefined);
@@ -321,82 +367,109 @@ function copyIntoStripes(bufs: Uint8Array[], data: Uint8Array, offset: number, k
 }
 
 /**
- * Read whole stripes [first, last] as k data buffers (holes as zeros), reconstructing lost data
- * cells from parity. `epoch` 'latest' reads everything applied so far (used under the dkey lock).
+ * Read shard-local array bytes `recx` of one shard straight into `into` (in order), holes as
+ * zeros: `fetchArrayInto` where the store has it (local stores: no intermediate buffer), else a
+ * `fetchArray` and a copy (remote stores).
  */
-async function readStripes(ctx: IoContext, red: Redundancy, shards: Array<{ shard: number; target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest'): Promise<Uint8Array[]> {
+export async function readShardInto(s: ShardStore, epoch: bigint, uoid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void> {
+  if (s.fetchArrayInto) return s.fetchArrayInto(epoch, uoid, dkey, akey, recx, into);
+  const { data } = await s.fetchArray(epoch, uoid, dkey, akey, recx, { holesAsZero: true });
+  assert(data.length === recx.count, 'a shard read returns the bytes asked for (holes as zeros)', { want: recx.count, got: data.length });
+  let at = 0;
+  for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
+}
+
+/**
+ * Read whole stripes [first, last] into `bufs` (k + p buffers of the stripe range, role order; holes
+ * as zeros): the k data roles, and when some fail, the parity roles too, reconstructing the lost data
+ * cells in place. `epoch` 'latest' reads everything applied so far (used under the dkey lock).
+ * Parity buffers hold unspecified bytes afterwards.
+ */
+async function readStripes(ctx: IoContext, red: Redundancy, roles: Array<{ shard: number; target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest', bufs: Uint8Array[]): Promise<void> {
   const { dataShards: k, parityShards: p } = red;
   const cell = ctx.cellSize;
   const n = (last - first + 1) * cell;
+  assert(bufs.length === k + p && bufs.every((b) => b.length === n), 'stripe reads fill k + p buffers of the stripe range', { k, p, bytes: n, got: bufs.map((b) => b.length) });
   const recx: Recx = { index: first * cell, count: n };
   const e = epoch === 'latest' ? (1n << 64n) - 1n : epoch;
-  const got: (Uint8Array | null)[] = new Array(k + p).fill(null);
+  const present: boolean[] = new Array(k + p).fill(false);
   const read = async (i: number) => {
-    const { shard, target } = shards[i]!;
-    const r = await tryShard(ctx, target, (s) => s.fetchArray(e, unitOid(oid, shard), dkey, akey, recx, { holesAsZero: true }),
+    const { shard, target } = roles[i]!;
+    const r = await tryShard(ctx, target, (s) => readShardInto(s, e, unitOid(oid, shard), dkey, akey, recx, [bufs[i]!]),
       (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
-    got[i] = r.ok ? r.value.data : null;
+    present[i] = r.ok;
   };
   await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
-  if (got.slice(0, k).some((b) => b === null)) {
-    await Promise.all(Array.from({ length: p }, (_, j) => read(k + j)));
-    if (got.filter((b) => b !== null).length < k) throw lost(oid, dkey, akey, 'too few EC shards for the stripe');
-    ctx.codec(k, p).reconstruct(got, { dataOnly: true });
-  }
-  const data = got.slice(0, k) as Uint8Array[];
-  assert(data.every((b) => b !== null && b.length === n), 'whole stripes come back as k cells of the stripe range', { k, bytes: n, got: data.map((b) => b?.length ?? -1) });
-  return data;
+  if (present.slice(0, k).every(Boolean)) return;
+  await Promise.all(Array.from({ length: p }, (_, j) => read(k + j)));
+  if (present.filter(Boolean).length < k) throw lost(oid, dkey, akey, 'too few EC shards for the stripe');
+  ctx.codec(k, p).reconstruct(bufs, { dataOnly: true, present });
 }
 
-/** Fetch `length` bytes at byte `offset` of an array akey in group `g`; holes read as zeros. */
-export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, length: number, epoch: bigint): Promise<Uint8Array> {
+/** An output buffer of `length` bytes that every byte of will be written (no zero-fill for large ones). */
+function outputBuffer(length: number): Uint8Array {
+  if (length < UNZEROED_OUTPUT_BYTES) return new Uint8Array(length);
+  const b = Buffer.allocUnsafeSlow(length);
+  return new Uint8Array(b.buffer, b.byteOffset, length);
+}
+/** Outputs at least this long are allocated without zero-filling (every byte is then read into them). */
+const UNZEROED_OUTPUT_BYTES = 4096;
+
+/**
+ * Fetch `length` bytes at byte `offset` of an array akey in group `g`; holes read as zeros. The
+ * bytes land in `into` when given (exactly `length` bytes), else in a new buffer: every data
+ * shard's range is read straight into the places of the output its cells belong to.
+ */
+export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, length: number, epoch: bigint, into?: Uint8Array): Promise<Uint8Array> {
   checkLayout(red, groups, g);
   assert(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 0 && epoch >= 0n, 'an array read is a non-negative range at a non-negative epoch', { offset, length, epoch: String(epoch) });
-  const shards = groupShards(groups, g);
-  if (length === 0) return new Uint8Array(0);
+  assert(into === undefined || into.length === length, 'a caller buffer holds exactly the bytes asked for', { length, into: into?.length });
+  if (length === 0) return into ?? new Uint8Array(0);
+  const out = into ?? outputBuffer(length);
   if (red.kind !== 'ec') {
-    for (const { shard, target } of shards) {
-      const r = await tryShard(ctx, target, (s) => s.fetchArray(epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: length }, { holesAsZero: true }),
+    for (const { shard, target } of groupShards(groups, g)) {
+      const r = await tryShard(ctx, target, (s) => readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: length }, [out]),
         (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
-      if (r.ok) {
-        assert(r.value.data.length === length, 'a replica read returns the bytes asked for (holes as zeros)', { want: length, got: r.value.data.length });
-        return r.value.data;
-      }
+      if (r.ok) return out;
     }
     throw lost(oid, dkey, akey, 'no healthy replica');
   }
-  const { dataShards: k } = red;
+  const { dataShards: k, parityShards: p } = red;
+  const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   const cell = ctx.cellSize;
   const spans = cellSpans(offset, length, k, cell);
-  const out = new Uint8Array(length);
-  // Per data shard, the shard-local range covering its spans.
-  const ranges = new Map<number, [number, number]>();
+  // Per data role: the shard-local range covering its spans (contiguous on the shard) and the
+  // places of the output those bytes go to, in shard order.
+  const ranges = new Map<number, { lo: number; hi: number; into: Uint8Array[] }>();
   for (const s of spans) {
     const lo = s.stripe * cell + s.cellOffset;
-    const r = ranges.get(s.cell) ?? [Infinity, -Infinity];
-    ranges.set(s.cell, [Math.min(r[0], lo), Math.max(r[1], lo + s.length)]);
+    const r = ranges.get(s.cell);
+    const piece = out.subarray(s.requestOffset, s.requestOffset + s.length);
+    if (!r) ranges.set(s.cell, { lo, hi: lo + s.length, into: [piece] });
+    else {
+      assert(r.hi === lo, 'the spans of one cell are contiguous on its shard', { cell: s.cell, hi: r.hi, lo });
+      r.hi = lo + s.length; r.into.push(piece);
+    }
   }
-  const local = new Map<number, Uint8Array>();
   let degraded = false;
-  await Promise.all([...ranges].map(async ([c, [lo, hi]]) => {
-    const { shard, target } = shards[c]!;
-    const r = await tryShard(ctx, target, (s) => s.fetchArray(epoch, unitOid(oid, shard), dkey, akey, { index: lo, count: hi - lo }, { holesAsZero: true }),
+  await Promise.all([...ranges].map(async ([c, { lo, hi, into: pieces }]) => {
+    const { shard, target } = roles[c]!;
+    const r = await tryShard(ctx, target, (s) => readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, { index: lo, count: hi - lo }, pieces),
       (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
-    if (r.ok) local.set(c, r.value.data); else degraded = true;
+    if (!r.ok) degraded = true;
   }));
-  if (degraded) {
-    const { first, last } = stripeRange(offset, length, k, cell);
-    const whole = await readStripes(ctx, red, shards, oid, dkey, akey, first, last, epoch);
+  if (!degraded) return out;
+  // Degraded: whole stripes, lost cells decoded in the codec's memory, then the spans copied out.
+  const { first, last } = stripeRange(offset, length, k, cell);
+  const bufs = stripeBuffers(ctx.codec(k, p), k + p, (last - first + 1) * cell);
+  try {
+    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards);
     for (const s of spans) {
       const at = (s.stripe - first) * cell + s.cellOffset;
-      out.set(whole[s.cell]!.subarray(at, at + s.length), s.requestOffset);
+      out.set(bufs.shards[s.cell]!.subarray(at, at + s.length), s.requestOffset);
     }
-    return out;
-  }
-  for (const s of spans) {
-    const lo = ranges.get(s.cell)![0];
-    const at = s.stripe * cell + s.cellOffset - lo;
-    out.set(local.get(s.cell)!.subarray(at, at + s.length), s.requestOffset);
+  } finally {
+    bufs.release();
   }
   return out;
 }
@@ -404,7 +477,7 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
 /** Object-level extents of an array akey (bytes), merged and sorted. */
 export async function listExtents(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Recx[]> {
   checkLayout(red, groups, g);
-  const shards = groupShards(groups, g);
+  const shards = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   const raw: Recx[] = [];
   const collect = async (i: number, map: (r: Recx) => Recx[]): Promise<boolean> => {
     const { shard, target } = shards[i]!;

@@ -24,6 +24,13 @@ export interface ShardStore {
   updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void>;
   fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined>;
   fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts?: { holesAsZero?: boolean }): Promise<{ data: Uint8Array; present: Recx[] }>;
+  /**
+   * `fetchArray` (holes as zeros) straight into `into`: its buffers, in order, receive exactly
+   * `recx.count` records. Optional: a store without it (a remote one) is read with `fetchArray`
+   * and a copy. A local store reads a whole extent from its data file into the buffers and checks
+   * its checksum there, with no intermediate buffer.
+   */
+  fetchArrayInto?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void>;
   punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void>;
   punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void>;
   punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void>;

@@ -44,6 +44,13 @@ export interface BlockDevice {
   write(offset: number, data: Uint8Array): Promise<void>;
   /** Read `length` bytes at `offset` (into `into` if given, which must hold `length` bytes); unwritten areas read as zeros. */
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Read `length` bytes at `offset` straight into the caller's buffers `into` (filled in order;
+   * together at most `length` bytes; bytes past them are read and dropped), so a value lands
+   * where its reader wants it without an intermediate buffer: one scatter read (preadv) when the
+   * engine has it and the file is buffered, else one aligned bounce buffer and a copy.
+   */
+  readInto(offset: number, length: number, into: readonly Uint8Array[]): Promise<void>;
   /** fdatasync: writes completed before this call are durable when it resolves. */
   sync(): Promise<void>;
   /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
@@ -182,6 +189,32 @@ class FileBlockDevice implements BlockDevice {
     return out;
   }
 
+  async readInto(offset: number, length: number, into: readonly Uint8Array[]): Promise<void> {
+    this.checkOpen('read');
+    checkRange('read', offset, length, this.size);
+    if (!Array.isArray(into) || !into.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'readInto: into must be an array of Uint8Array');
+    const want = into.reduce((n, b) => n + b.length, 0);
+    if (want > length) throw new MediaError('INVALID_ARGUMENT', 'readInto: the buffers hold more than `length` bytes', { length, buffers: want });
+    if (length === 0) return;
+    if (this.direct || this.fault || !this.io.readv) {
+      // O_DIRECT needs aligned memory, and injected read faults apply to one buffer: bounce.
+      const bounce = await this.read(offset, length);
+      let at = 0;
+      for (const b of into) { b.set(bounce.subarray(at, at + b.length)); at += b.length; }
+      return;
+    }
+    const bufs = want < length ? [...into, tailScratch(length - want)] : into;
+    const n = await this.slotted(() => this.io.readv!(this.fd, bufs, offset));
+    if (n < length) {
+      // Past the end of a shorter file: unwritten, zeros.
+      let at = 0;
+      for (const b of into) {
+        if (at + b.length > n) b.fill(0, Math.max(0, n - at));
+        at += b.length;
+      }
+    }
+  }
+
   async sync(): Promise<void> {
     this.checkOpen('sync');
     const e = this.fault?.beforeSync();
@@ -196,6 +229,15 @@ class FileBlockDevice implements BlockDevice {
     this.io.close();
     await new Promise<void>((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(mediaErrorFromErrno(err, 'close')) : resolve())));
   }
+}
+
+/** Shared sink for the bytes a scatter read fetches past the caller's buffers (never read back). */
+let tailSink: Uint8Array | undefined;
+
+/** A view of `bytes` of the shared tail sink (concurrent reads may overwrite each other's: nobody reads it). */
+function tailScratch(bytes: number): Uint8Array {
+  if (!tailSink || tailSink.length < bytes) tailSink = new Uint8Array(Math.max(bytes, BLOCK_SIZE));
+  return tailSink.subarray(0, bytes);
 }
 
 /** Await every promise, then rethrow the first failure (so no request is still running when we reject). */

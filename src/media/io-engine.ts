@@ -15,6 +15,11 @@ export interface IoEngine {
   write(fd: number, buf: Uint8Array, position: number): Promise<void>;
   /** Read up to `buf.length` bytes at `position`; resolves with the byte count (short only at end of file). */
   read(fd: number, buf: Uint8Array, position: number): Promise<number>;
+  /**
+   * Read into `bufs` in order, as one positional scatter read (preadv); resolves with the byte
+   * count (short only at end of file). Optional: the device bounces through one buffer without it.
+   */
+  readv?(fd: number, bufs: readonly Uint8Array[], position: number): Promise<number>;
   /** fdatasync(fd): make completed writes durable. */
   datasync(fd: number): Promise<void>;
   /** Release engine resources; called once no request is in flight. */

@@ -21,6 +21,23 @@ function readOnce(fd: number, buf: Uint8Array, position: number): Promise<number
   });
 }
 
+function readvOnce(fd: number, bufs: readonly Uint8Array[], position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.readv(fd, bufs as Uint8Array[], position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** `bufs` without their first `n` bytes (after a short scatter read). */
+function skipBytes(bufs: readonly Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) { n -= b.length; continue; }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
+}
+
 /** `IoEngine` over the libuv thread-pool. */
 export class PreadEngine implements IoEngine {
   readonly name = 'pread' as const;
@@ -45,6 +62,21 @@ export class PreadEngine implements IoEngine {
       catch (e) { throw mediaErrorFromErrno(e, 'pread', { position: position + done, length: buf.length - done }); }
       if (n === 0) break; // end of file
       done += n;
+    }
+    return done;
+  }
+
+  async readv(fd: number, bufs: readonly Uint8Array[], position: number): Promise<number> {
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    let done = 0;
+    let rest: readonly Uint8Array[] = bufs;
+    while (done < total) {
+      let n: number;
+      try { n = await readvOnce(fd, rest, position + done); }
+      catch (e) { throw mediaErrorFromErrno(e, 'preadv', { position: position + done, length: total - done }); }
+      if (n === 0) break; // end of file
+      done += n;
+      if (done < total) rest = skipBytes(rest, n);
     }
     return done;
   }

@@ -9,45 +9,115 @@
  * started): a value is written at the epoch it had (EC pieces record it) or at the read point,
  * and a key that vanished between read points is punched, so reads at the current epoch and at
  * every snapshot return the same bytes before and after. Writes that arrive meanwhile go to both
- * targets (see container/plan.ts). Work is bounded: objects are processed MIGRATE_CONCURRENCY at a
- * time, arrays MIGRATE_CHUNK bytes at a time, and every write is idempotent, so a migration killed
- * half way simply runs again after reopen.
+ * targets (see container/plan.ts). Every write is idempotent, so a migration killed half way
+ * simply runs again after reopen.
+ *
+ * It streams: MIGRATE_CONCURRENCY objects are in flight; the keys of a group are listed from its
+ * healthy shards at once; an EC array is rebuilt in steps of MIGRATE_STEP_BYTES per shard, each
+ * step one large sequential read per source shard straight into the codec's wasm memory (checksum
+ * verified there), decoded in place (every lost shard of the group in one pass) and written from
+ * there; the writes of a destination are pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while
+ * the next steps read and decode; at most MIGRATE_DECODES_IN_FLIGHT steps hold decode memory at
+ * once. Every step draws its bytes (read + written) from the pool's rebuild budget, so client I/O
+ * keeps its share of the devices (`pool.setRebuildBudget`).
+ *
+ * Roles: in a container with parity rotation, the shard (position) that holds a data cell or a
+ * parity cell depends on the dkey; decoding maps positions to roles (`roleShards`) first.
  */
 import { containerPort, type ContainerCore } from '../container/container.js';
 import type { ShardStore } from '../io/shard-store.js';
 import { unitOid } from '../io/shard-store.js';
-import { groupShards, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
+import { groupShards, roleShards, dkeyRotation, stripeBuffers, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
 import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
 import { hex } from '../../core/bytes.js';
 import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
-import { runBounded, runBoundedIter } from '../../core/semaphore.js';
+import { Semaphore, runBoundedIter } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
+import type { RebuildBudget } from './rebuild-budget.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
-export const MIGRATE_CONCURRENCY = 8;
-/** Largest array span read or written in one step of a migration (bytes per shard). */
+export const MIGRATE_CONCURRENCY = 16;
+/** Largest array span read or written in one copy step of a migration (bytes per shard). */
 export const MIGRATE_CHUNK = 4 * 1024 * 1024;
+/** Largest span of one EC decode step (bytes per shard): k reads of it, one decode, one write per lost shard. */
+export const MIGRATE_STEP_BYTES = 1024 * 1024;
+/** EC decode steps holding codec memory at once (each at most (k + p) x MIGRATE_STEP_BYTES). */
+export const MIGRATE_DECODES_IN_FLIGHT = 8;
+/** Rebuilt writes in flight per destination target (the next steps read and decode meanwhile). */
+export const MIGRATE_WRITES_PER_DESTINATION = 4;
 
 /** Progress of a migration. */
 export interface MigrateProgress { objectsDone: number; objectsTotal: number; bytes: number; lost: string[] }
 
-/** Migrate every moved shard of one container. */
-export async function migrateContainer(cont: ContainerCore, opts: { signal?: AbortSignal; onObject?: (bytes: number, lost?: string) => void; sources?: Set<number>; destinations?: Set<number> }): Promise<void> {
-  const points = readPoints(cont, await containerPort(cont).quiesce());
-  await runBoundedIter(cont.listObjects({ signal: opts.signal }), MIGRATE_CONCURRENCY, async (oid) => {
-    throwIfAborted(opts.signal);
-    try {
-      const bytes = await migrateObject(cont, oid, points, opts.signal, opts.sources, opts.destinations);
-      opts.onObject?.(bytes);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'DATA_LOST') opts.onObject?.(0, oid.toString(16));
-      else throw err;
-    }
-  });
+/** Options of `migrateContainer`. */
+export interface MigrateOptions {
+  signal?: AbortSignal;
+  onObject?: (bytes: number, lost?: string) => void;
+  /** Filled with the targets read from / written to (declustering figures). */
+  sources?: Set<number>;
+  destinations?: Set<number>;
+  /** Bytes per second the migration may move (reads + writes); unlimited without. */
+  budget?: RebuildBudget;
 }
 
-async function migrateObject(cont: ContainerCore, oid: bigint, points: bigint[], signal?: AbortSignal, sources?: Set<number>, destinations?: Set<number>): Promise<number> {
+/** Migrate every moved shard of one container. */
+export async function migrateContainer(cont: ContainerCore, opts: MigrateOptions): Promise<void> {
+  const points = readPoints(cont, await containerPort(cont).quiesce());
+  const run = new MigrationRun(opts.signal, opts.budget);
+  try {
+    await runBoundedIter(cont.listObjects({ signal: opts.signal }), MIGRATE_CONCURRENCY, async (oid) => {
+      throwIfAborted(opts.signal);
+      try {
+        const bytes = await migrateObject(run, cont, oid, points, opts.sources, opts.destinations);
+        opts.onObject?.(bytes);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'DATA_LOST') opts.onObject?.(0, oid.toString(16));
+        else throw err;
+      }
+    });
+  } finally {
+    await run.settle();
+  }
+}
+
+/**
+ * Shared state of one migration pass: the decode-memory window, the budget, and the pipelined
+ * writes per destination (a write failure is rethrown by the object that queued it, at its end).
+ */
+class MigrationRun {
+  readonly decodes = new Semaphore(MIGRATE_DECODES_IN_FLIGHT, { what: 'rebuild decode step' });
+  private readonly writers = new Map<number, Semaphore>();
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(readonly signal: AbortSignal | undefined, readonly budget: RebuildBudget | undefined) {}
+
+  /** Wait for the budget of `bytes`. */
+  take(bytes: number): Promise<void> { return this.budget ? this.budget.take(bytes, this.signal) : Promise.resolve(); }
+
+  /**
+   * Start `write` on destination `target` once it has a free write slot (waiting for one), and
+   * return without waiting for the write: `{ landed }` settles when it has (it never rejects:
+   * `write` records its own failure). `settle` also waits for it.
+   */
+  async queueWrite(target: number, write: () => Promise<void>): Promise<{ landed: Promise<void> }> {
+    let slots = this.writers.get(target);
+    if (!slots) { slots = new Semaphore(MIGRATE_WRITES_PER_DESTINATION, { what: 'rebuild write' }); this.writers.set(target, slots); }
+    if (!slots.tryAcquire()) await slots.acquire(this.signal);
+    const s = slots;
+    const landed = (async () => { try { await write(); } finally { s.release(); } })();
+    this.pending.add(landed);
+    void landed.finally(() => this.pending.delete(landed));
+    return { landed };
+  }
+
+  /** Wait for every queued write (errors were reported to their objects). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+}
+
+async function migrateObject(run: MigrationRun, cont: ContainerCore, oid: bigint, points: bigint[], sources?: Set<number>, destinations?: Set<number>): Promise<number> {
   const port = containerPort(cont);
   const moved = port.movedShards(oid);
   if (moved.size === 0) return 0;
@@ -60,49 +130,61 @@ async function migrateObject(cont: ContainerCore, oid: bigint, points: bigint[],
     const members = groupShards(groups, g);
     const movers = members.filter((m) => moved.has(m.shard));
     if (movers.length === 0) continue;
-    throwIfAborted(signal);
+    throwIfAborted(run.signal);
     const healthy = await openable(io, members);
     // Too few readable shards to supply the group's content: report the object lost rather than
     // "rebuild" nothing (with every replica gone, the key lists would come back empty).
     if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
-    const ctx: ShardCtx = { cont, io, oid, cls, members, healthy, size };
+    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size };
+    const dests: Mover[] = [];
     for (const mv of movers) {
       const to = moved.get(mv.shard)!;
       destinations?.add(to);
       if (io.available(mv.target)) sources?.add(mv.target);
       else for (const h of healthy) sources?.add(h.target);
-      bytes += await rebuildShardOnto(ctx, mv, await io.store(to), points);
+      dests.push({ shard: mv.shard, target: mv.target, dst: await io.store(to), dstTarget: to });
     }
+    bytes += await rebuildGroupOnto(ctx, dests, points);
   }
   return bytes;
 }
 
+/** A shard being rebuilt: its position, its old target (-1: none) and where it goes. */
+interface Mover { shard: number; target: number; dst: ShardStore; dstTarget: number }
+
 /**
- * Write shard `mv` of one group onto `dst` at every read point: copied from its own old target
- * when that is readable, else rebuilt from its siblings. Returns bytes written.
+ * Write shards `movers` of one group onto their destinations at every read point: copied from
+ * their own old target when that is readable, else rebuilt from the siblings (EC: all lost shards
+ * of the group decoded in one pass). Returns bytes written.
  */
-async function rebuildShardOnto(ctx: ShardCtx, mv: { shard: number; target: number }, dst: ShardStore, points: bigint[]): Promise<number> {
-  let bytes = 0;
-  const prev = new Set<string>();
+async function rebuildGroupOnto(ctx: ShardCtx, movers: Mover[], points: bigint[]): Promise<number> {
+  const acc: WriteAcc = { bytes: 0, errors: [], writes: [] };
+  let prev = new Map<string, { dkey: Uint8Array; akey: Uint8Array }>();
   for (const R of points) {
-    const now = new Set<string>();
+    const now = new Map<string, { dkey: Uint8Array; akey: Uint8Array }>();
     for (const { dkey, akeys } of await keysAt(ctx, R)) {
       for (const akey of akeys) {
-        const k = `${hex(dkey)}/${hex(akey)}`;
-        now.add(k);
-        bytes += await moveValue(ctx, mv, dst, R, dkey, akey);
+        now.set(`${hex(dkey)}/${hex(akey)}`, { dkey, akey });
+        await moveValue(ctx, movers, R, dkey, akey, acc);
       }
     }
-    for (const k of prev) {
-      if (!now.has(k)) {
-        const [d, a] = k.split('/');
-        await dst.punchAkey(R, unitOid(ctx.oid, mv.shard), Buffer.from(d!, 'hex'), Buffer.from(a!, 'hex'));
-      }
+    for (const [k, { dkey, akey }] of prev) {
+      if (!now.has(k)) for (const mv of movers) await mv.dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey);
     }
-    prev.clear();
-    for (const k of now) prev.add(k);
+    prev = now;
+    // The next read point may rewrite the same keys: this one's writes land first.
+    await drain(acc);
   }
-  return bytes;
+  return acc.bytes;
+}
+
+/** Pipelined writes of one group: bytes written, failures, and the writes still in flight. */
+interface WriteAcc { bytes: number; errors: unknown[]; writes: Array<Promise<void>> }
+
+/** Wait for the group's writes in flight; rethrow the first failure. */
+async function drain(acc: WriteAcc): Promise<void> {
+  await Promise.allSettled(acc.writes.splice(0));
+  if (acc.errors.length) throw acc.errors[0];
 }
 
 /**
@@ -119,8 +201,13 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   const me = members.find((m) => m.shard === shard)!;
   // The bad shard is neither a source nor counted healthy while it is rebuilt.
   const healthy = await openable(io, members.filter((m) => m.shard !== shard));
-  const ctx: ShardCtx = { cont, io, oid, cls: objectClassOf(oid), members, healthy, size };
-  return rebuildShardOnto(ctx, { shard, target: -1 }, await io.store(me.target), points);
+  const run = new MigrationRun(undefined, undefined);
+  const ctx: ShardCtx = { run, cont, io, oid, cls: objectClassOf(oid), members, healthy, size };
+  try {
+    return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target }], points);
+  } finally {
+    await run.settle();
+  }
 }
 
 /** The read points of a container: every snapshot at or below `stable`, and `stable`. */
@@ -129,64 +216,94 @@ export function readPoints(cont: ContainerCore, stable: bigint): bigint[] {
 }
 
 interface ShardCtx {
+  run: MigrationRun;
   cont: ContainerCore; io: IoContext; oid: bigint; cls: ReturnType<typeof objectClassOf>;
   members: Array<{ shard: number; target: number }>;
   healthy: Array<{ shard: number; target: number }>;
   size: number;
 }
 
-/** Union of (dkey, akeys) at epoch R over the healthy shards of the group. */
+/** Union of (dkey, akeys) at epoch R over the healthy shards of the group (listed at once). */
 async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Array; akeys: Uint8Array[] }>> {
   const dk = new Map<string, { dkey: Uint8Array; akeys: Map<string, Uint8Array> }>();
-  for (const m of ctx.healthy) {
+  // Every replica holds every key; EC shards hold the keys of the cells they received.
+  const listed = ctx.cls.kind === 'ec' ? ctx.healthy : ctx.healthy.slice(0, 1);
+  const lists = await Promise.all(listed.map(async (m) => {
     try {
       const s = await ctx.io.store(m.target);
       const u = unitOid(ctx.oid, m.shard);
+      const out: Array<{ dkey: Uint8Array; akeys: Uint8Array[] }> = [];
       for await (const d of s.listDkeys(R, u)) {
-        const e = dk.get(hex(d)) ?? { dkey: d, akeys: new Map() };
-        for await (const a of s.listAkeys(R, u, d)) e.akeys.set(hex(a), a);
-        dk.set(hex(d), e);
+        const akeys: Uint8Array[] = [];
+        for await (const a of s.listAkeys(R, u, d)) akeys.push(a);
+        out.push({ dkey: d, akeys });
       }
+      return out;
     } catch (err) {
       // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
       if (!isShardFailure(err)) throw err;
-      continue;
+      return undefined;
     }
-    if (ctx.cls.kind !== 'ec') break; // every replica holds every key
+  }));
+  if (ctx.cls.kind !== 'ec' && lists[0] === undefined && ctx.healthy.length > 1) {
+    // The first replica failed: ask the others, one at a time, until one answers.
+    return keysAt({ ...ctx, healthy: ctx.healthy.slice(1) }, R);
+  }
+  for (const list of lists) {
+    for (const { dkey, akeys } of list ?? []) {
+      const e = dk.get(hex(dkey)) ?? { dkey, akeys: new Map() };
+      for (const a of akeys) e.akeys.set(hex(a), a);
+      dk.set(hex(dkey), e);
+    }
   }
   return [...dk.values()].map((e) => ({ dkey: e.dkey, akeys: [...e.akeys.values()] }));
 }
 
-/** Copy or rebuild one akey of shard `mv` at read point R onto `dst`; returns bytes written. */
-async function moveValue(ctx: ShardCtx, mv: { shard: number; target: number }, dst: ShardStore, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
-  const { oid, io } = ctx;
-  const dstOid = unitOid(oid, mv.shard);
-  // A readable old copy of the same shard (drain / extend / reintegrate): copy it as it is.
-  // Copy sources, best first: the shard's own readable old copy, then (replicas) any healthy sibling.
-  const sources: Array<{ shard: number; target: number }> = [];
-  if (ctx.healthy.some((m) => m.shard === mv.shard)) sources.push(mv);
-  if (ctx.cls.kind !== 'ec') sources.push(...ctx.healthy.filter((m) => m.shard !== mv.shard));
-  let kind: 'single' | 'array' | undefined;
-  for (const m of ctx.healthy) {
+/** The kind of an akey at R as the first healthy shard (layout order) that holds it says. */
+async function kindAt(ctx: ShardCtx, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined> {
+  const kinds = await Promise.all(ctx.healthy.map(async (m) => {
     try {
-      kind = await (await io.store(m.target)).akeyKind(R, unitOid(oid, m.shard), dkey, akey);
+      return await (await ctx.io.store(m.target)).akeyKind(R, unitOid(ctx.oid, m.shard), dkey, akey);
     } catch (err) {
       if (!isShardFailure(err)) throw err;
+      return undefined;
     }
-    if (kind) break;
-  }
-  if (!kind) return 0;
-  for (const source of sources) {
-    try {
-      return await copyValue(ctx, source, kind, dst, dstOid, R, dkey, akey);
-    } catch (err) {
-      // A source that fails half way (checksum, I/O) is skipped; writes are idempotent, so the
-      // next source simply rewrites the same bytes.
-      if (!isShardFailure(err)) throw err;
+  }));
+  return kinds.find((k) => k !== undefined);
+}
+
+/** Copy or rebuild one akey of every mover at read point R (EC arrays: pipelined writes into `acc`). */
+async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uint8Array, akey: Uint8Array, acc: WriteAcc): Promise<void> {
+  const kind = await kindAt(ctx, R, dkey, akey);
+  if (!kind) return;
+  const toDecode: Mover[] = [];
+  for (const mv of movers) {
+    // Copy sources, best first: the shard's own readable old copy, then (replicas) any healthy sibling.
+    const sources: Array<{ shard: number; target: number }> = [];
+    if (ctx.healthy.some((m) => m.shard === mv.shard)) sources.push(mv);
+    if (ctx.cls.kind !== 'ec') sources.push(...ctx.healthy.filter((m) => m.shard !== mv.shard));
+    let copied = false;
+    for (const source of sources) {
+      try {
+        acc.bytes += await copyValue(ctx, source, kind, mv.dst, unitOid(ctx.oid, mv.shard), R, dkey, akey);
+        copied = true;
+        break;
+      } catch (err) {
+        // A source that fails half way (checksum, I/O) is skipped; writes are idempotent, so the
+        // next source simply rewrites the same bytes.
+        if (!isShardFailure(err)) throw err;
+      }
     }
+    if (copied) continue;
+    if (ctx.cls.kind !== 'ec') throw lostErr(ctx.oid);
+    toDecode.push(mv);
   }
-  if (ctx.cls.kind !== 'ec') throw lostErr(oid);
-  return kind === 'single' ? rebuildPiece(ctx, mv, dst, R, dkey, akey) : rebuildCells(ctx, mv, dst, R, dkey, akey);
+  if (toDecode.length === 0) return;
+  if (kind === 'single') {
+    for (const mv of toDecode) acc.bytes += await rebuildPiece(ctx, mv, R, dkey, akey);
+  } else {
+    await rebuildCells(ctx, toDecode, R, dkey, akey, acc);
+  }
 }
 
 /** Copy one akey of `source` (a readable copy of the same content) onto `dst` at read point R. */
@@ -196,6 +313,7 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
   if (kind === 'single') {
     const v = await src.fetchSingle(R, srcOid, dkey, akey);
     if (v === undefined) { await dst.punchAkey(R, dstOid, dkey, akey); return 0; }
+    await ctx.run.take(2 * v.length);
     const at = ctx.cls.kind === 'ec' && v.length >= EC_PIECE_HEADER ? new DataView(v.buffer, v.byteOffset).getBigUint64(8, true) : R;
     await dst.updateSingle(at <= R && at > 0n ? at : R, dstOid, dkey, akey, v);
     return v.length;
@@ -206,6 +324,7 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
   for (const x of extents) {
     for (let off = x.index; off < x.index + x.count; off += MIGRATE_CHUNK) {
       const len = Math.min(MIGRATE_CHUNK, x.index + x.count - off);
+      await ctx.run.take(2 * len);
       const { data, present } = await src.fetchArray(R, srcOid, dkey, akey, { index: off, count: len });
       for (const p of present) {
         await dst.updateArray(R, dstOid, dkey, akey, p, data.subarray(p.index - off, p.index - off + p.count));
@@ -216,15 +335,23 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
   return n;
 }
 
+/** Role of every member position for `dkey` (index: position in the group). */
+function rolesOf(ctx: ShardCtx, dkey: Uint8Array): { roles: Array<{ shard: number; target: number }>; roleOf: Map<number, number> } {
+  const roles = roleShards([ctx.members.map((m) => m.target)], 0, dkeyRotation(ctx.io, ctx.cls, dkey)).map((r, i) => ({ shard: ctx.members[r.shard]!.shard, target: r.target, role: i }));
+  const roleOf = new Map(roles.map((r) => [r.shard, r.role]));
+  return { roles, roleOf };
+}
+
 /** EC single value: decode the lost piece from k consistent pieces. */
-async function rebuildPiece(ctx: ShardCtx, mv: { shard: number }, dst: ShardStore, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
+async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
   const { dataShards: k, parityShards: p } = ctx.cls;
   const base = ctx.members[0]!.shard;
   assert(ctx.members.length === k + p && mv.shard >= base && mv.shard < base + k + p, 'the rebuilt piece belongs to a group of k + p shards', { shard: mv.shard, base, k, p, members: ctx.members.length });
+  const { roleOf } = rolesOf(ctx, dkey);
   const pieces: Array<Uint8Array | undefined> = new Array(k + p).fill(undefined);
   await Promise.all(ctx.healthy.map(async (m) => {
     try {
-      pieces[m.shard - base] = await (await ctx.io.store(m.target)).fetchSingle(R, unitOid(ctx.oid, m.shard), dkey, akey);
+      pieces[roleOf.get(m.shard)!] = await (await ctx.io.store(m.target)).fetchSingle(R, unitOid(ctx.oid, m.shard), dkey, akey);
     } catch (err) {
       if (!isShardFailure(err)) throw err;
       swallowed('migrate.piece-unreadable-counts-missing', err); // the other pieces decode it
@@ -240,60 +367,105 @@ async function rebuildPiece(ctx: ShardCtx, mv: { shard: number }, dst: ShardStor
   });
   const best = [...versions.entries()].filter(([, idx]) => idx.length >= k).sort((a, b) => (BigInt(a[0].split(':')[0]!) > BigInt(b[0].split(':')[0]!) ? -1 : 1))[0];
   if (!best) {
-    if (pieces.every((v) => v === undefined)) { await dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey); return 0; }
+    if (pieces.every((v) => v === undefined)) { await mv.dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey); return 0; }
     throw lostErr(ctx.oid);
   }
   const [vkey, idx] = best;
   const bodies: (Uint8Array | null)[] = pieces.map((v, i) => (v && idx.includes(i) ? v.subarray(EC_PIECE_HEADER) : null));
+  const mine = roleOf.get(mv.shard)!;
+  bodies[mine] = null;
+  await ctx.run.take(bodies.reduce((n, b) => n + (b?.length ?? 0), 0) + pieces[idx[0]!]!.length);
   ctx.io.codec(k, p).reconstruct(bodies);
   const header = pieces[idx[0]!]!.subarray(0, EC_PIECE_HEADER);
-  const out = new Uint8Array(EC_PIECE_HEADER + bodies[mv.shard - base]!.length);
+  const out = new Uint8Array(EC_PIECE_HEADER + bodies[mine]!.length);
   assert(out.length === pieces[idx[0]!]!.length, 'a rebuilt piece is as long as its siblings', { rebuilt: out.length, sibling: pieces[idx[0]!]!.length });
-  out.set(header); out.set(bodies[mv.shard - base]!, EC_PIECE_HEADER);
+  out.set(header); out.set(bodies[mine]!, EC_PIECE_HEADER);
   const at = BigInt(vkey.split(':')[0]!);
-  await dst.updateSingle(at > 0n && at <= R ? at : R, unitOid(ctx.oid, mv.shard), dkey, akey, out);
+  await mv.dst.updateSingle(at > 0n && at <= R ? at : R, unitOid(ctx.oid, mv.shard), dkey, akey, out);
   return out.length;
 }
 
-/** EC array: decode the lost shard's cells stripe range by stripe range. */
-async function rebuildCells(ctx: ShardCtx, mv: { shard: number }, dst: ShardStore, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
+/**
+ * EC array: decode the lost shards' cells stripe range by stripe range. Each step reads at least k
+ * healthy shards straight into codec memory, decodes every mover's role in one pass and queues the
+ * movers' writes on their destinations (pipelined; the decode memory is released when they land).
+ */
+async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uint8Array, akey: Uint8Array, acc: WriteAcc): Promise<void> {
   const { dataShards: k, parityShards: p } = ctx.cls;
-  const base = ctx.members[0]!.shard;
   const cell = ctx.io.cellSize;
   assert(ctx.members.length === k + p && cell > 0, 'cells are rebuilt in a group of k + p shards', { k, p, members: ctx.members.length, cell });
-  // The shard-local extent of the lost shard is at most the largest extent end of any healthy shard.
-  let end = 0;
-  for (const m of ctx.healthy) {
+  const { roles, roleOf } = rolesOf(ctx, dkey);
+  const healthyShards = new Set(ctx.healthy.map((m) => m.shard));
+  const moverShards = new Set(movers.map((m) => m.shard));
+  // Sources in role order (data first: a parity-free decode when only parity is lost), movers excluded.
+  const sources = roles.filter((r) => healthyShards.has(r.shard) && !moverShards.has(r.shard));
+  // The shard-local extent of a lost shard is at most the largest extent end of any healthy shard.
+  const ends = await Promise.all(sources.map(async (m) => {
+    let end = 0;
     try {
       for await (const x of (await ctx.io.store(m.target)).listRecx(R, unitOid(ctx.oid, m.shard), dkey, akey)) end = Math.max(end, x.index + x.count);
     } catch (err) {
       if (!isShardFailure(err)) throw err;
     }
-  }
-  if (end === 0) return 0;
-  const stripesPerStep = Math.max(1, Math.floor(MIGRATE_CHUNK / cell));
-  let n = 0;
+    return end;
+  }));
+  const end = Math.max(0, ...ends);
+  if (end === 0) return;
+  const stripesPerStep = Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell));
+  const codec = ctx.io.codec(k, p);
   for (let first = 0; first * cell < end; first += stripesPerStep) {
+    throwIfAborted(ctx.run.signal);
     const lo = first * cell, hi = Math.min(end, (first + stripesPerStep) * cell);
     const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
-    const got: (Uint8Array | null)[] = new Array(k + p).fill(null);
-    await Promise.all(ctx.healthy.map(async (m) => {
-      try {
-        got[m.shard - base] = (await (await ctx.io.store(m.target)).fetchArray(R, unitOid(ctx.oid, m.shard), dkey, akey, recx, { holesAsZero: true })).data;
-      } catch (err) {
-        if (!isShardFailure(err)) throw err;
-        swallowed('migrate.cells-unreadable-count-missing', err); // the other shards decode them
+    await ctx.run.take(recx.count * k + (hi - lo) * movers.length);
+    await ctx.run.decodes.acquire(ctx.run.signal);
+    let bufs: ReturnType<typeof stripeBuffers> | undefined;
+    // The step's decode memory is released once every write it started has landed.
+    const landed: Array<Promise<void>> = [];
+    try {
+      bufs = stripeBuffers(codec, k + p, recx.count);
+      const present: boolean[] = new Array(k + p).fill(false);
+      // Read k sources (more when some fail), straight into the codec's memory.
+      let next = 0;
+      while (present.filter(Boolean).length < k && next < sources.length) {
+        const want = k - present.filter(Boolean).length;
+        const batch = sources.slice(next, next + want);
+        next += batch.length;
+        await Promise.all(batch.map(async (m) => {
+          const role = roleOf.get(m.shard)!;
+          try {
+            await readShardInto(await ctx.io.store(m.target), R, unitOid(ctx.oid, m.shard), dkey, akey, recx, [bufs!.shards[role]!]);
+            present[role] = true;
+          } catch (err) {
+            if (!isShardFailure(err)) throw err;
+            swallowed('migrate.cells-unreadable-count-missing', err); // the other shards decode them
+          }
+        }));
       }
-    }));
-    if (got.filter((x) => x !== null).length < k) throw lostErr(ctx.oid);
-    got[mv.shard - base] = null;
-    ctx.io.codec(k, p).reconstruct(got);
-    assert(got[mv.shard - base]!.length === recx.count, 'a decoded cell range is as long as its siblings', { got: got[mv.shard - base]!.length, want: recx.count });
-    const data = got[mv.shard - base]!.subarray(0, hi - lo);
-    await dst.updateArray(R, unitOid(ctx.oid, mv.shard), dkey, akey, { index: lo, count: data.length }, data);
-    n += data.length;
+      if (present.filter(Boolean).length < k) throw lostErr(ctx.oid);
+      codec.reconstruct(bufs.shards, { present });
+      for (const mv of movers) {
+        // Parity covers whole cells of every stripe written; a data cell ends where the data does.
+        const role = roleOf.get(mv.shard)!;
+        const count = role >= k ? recx.count : hi - lo;
+        const data = bufs.shards[role]!.subarray(0, count);
+        const w = await ctx.run.queueWrite(mv.dstTarget, async () => {
+          try {
+            await mv.dst.updateArray(R, unitOid(ctx.oid, mv.shard), dkey, akey, { index: lo, count }, data);
+            acc.bytes += count;
+          } catch (err) {
+            acc.errors.push(err);
+          }
+        });
+        landed.push(w.landed);
+        acc.writes.push(w.landed);
+      }
+    } finally {
+      const b = bufs;
+      void Promise.allSettled(landed).then(() => { b?.release(); ctx.run.decodes.release(); });
+    }
+    if (acc.errors.length) throw acc.errors[0];
   }
-  return n;
 }
 
 /**

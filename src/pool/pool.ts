@@ -19,6 +19,7 @@ import type { BadShard, ContainerRuntime } from '../container/runtime.js';
 import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { Container } from '../object/handles.js';
 import { migrateContainer } from './migrate.js';
+import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
 import { findBadShards, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
 import { LocalBackend } from './local-backend.js';
@@ -86,6 +87,12 @@ export interface ContainerCreateOptions {
   checksum?: boolean;
   /** Reed-Solomon matrix of EC objects, recorded with the container (default 'vandermonde'). */
   ecMatrix?: 'vandermonde' | 'cauchy';
+  /**
+   * EC parity rotation: `'per-dkey'` (the default for new containers) rotates the roles of a
+   * group's shards with the dkey, so parity writes spread over every shard; `'none'` keeps parity
+   * on the last p shards of each group (how containers created before rotation existed read).
+   */
+  parityRotation?: 'per-dkey' | 'none';
 }
 
 /** One target as `pool.query()` reports it. */
@@ -134,6 +141,8 @@ export class Pool extends EventEmitter {
   private blocked = false;
   private migrationAbort = new AbortController();
   private rebuildState: RebuildStatus = { state: 'idle', mapVersion: 0, objectsDone: 0, objectsTotal: 0, bytes: 0, lost: [] };
+  /** Bytes per second the migrations this process runs may move (`setRebuildBudget`). */
+  private readonly rebuildBudget = new RebuildBudget();
   private codecs = new Map<string, Codec>();
   private stores = new Map<string, Promise<ShardStore>>();
   private containers = new Map<string, Container>();
@@ -250,7 +259,9 @@ export class Pool extends EventEmitter {
       cellSize: opts.cellSize ?? DEFAULT_CELL_SIZE,
       checksum: opts.checksum ?? true,
       ecMatrix: opts.ecMatrix ?? 'vandermonde',
+      ...((opts.parityRotation ?? 'per-dkey') === 'per-dkey' ? { parityRotation: 'per-dkey' as const } : {}),
     };
+    if (opts.parityRotation !== undefined && opts.parityRotation !== 'per-dkey' && opts.parityRotation !== 'none') throw badArg(`parityRotation must be 'per-dkey' or 'none', got ${JSON.stringify(opts.parityRotation)}`);
     if (props.ecMatrix !== 'vandermonde' && props.ecMatrix !== 'cauchy') throw badArg(`ecMatrix must be 'vandermonde' or 'cauchy', got ${JSON.stringify(props.ecMatrix)}`);
     if (!Number.isInteger(props.redundancyFactor) || props.redundancyFactor < 0 || props.redundancyFactor > 16) throw badArg('redundancyFactor must be an integer in 0..16');
     if (!Number.isInteger(props.cellSize) || props.cellSize < 512 || props.cellSize > 16 * 1024 * 1024) throw badArg('cellSize must be an integer in 512..16 MiB');
@@ -453,6 +464,17 @@ export class Pool extends EventEmitter {
     if (st.state === 'failed') throw new ObjectError('DATA_LOST', `rebuild failed: ${st.error}`, { error: st.error });
   }
 
+  /**
+   * Limit the I/O of rebuild and rebalance (bytes read plus bytes written per second, shared by
+   * every migration step), so client I/O keeps its share of the devices while a rebuild runs;
+   * `{ bytesPerSecond: 0 }` or `{}` lifts the limit (the default). Takes effect at once, also for
+   * a migration already running. Connected pools: it limits the migrations this process runs
+   * (the engines' leader runs them).
+   */
+  setRebuildBudget(opts: RebuildBudgetOptions): void {
+    this.rebuildBudget.set(opts);
+  }
+
   /** State and progress of rebuild / rebalance. */
   rebuildStatus(): RebuildStatus {
     const remote = this.backend.runsMigrations ? undefined : this.backend.remoteRebuild?.();
@@ -530,7 +552,7 @@ export class Pool extends EventEmitter {
       if (this.closed_) return;
       await migrateContainer(c, {
         signal: this.migrationAbort.signal,
-        sources, destinations,
+        sources, destinations, budget: this.rebuildBudget,
         onObject: (bytes, lost) => {
           st.objectsDone++;
           st.bytes += bytes;

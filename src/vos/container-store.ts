@@ -217,6 +217,31 @@ export class ContainerStore {
     });
   }
 
+  /**
+   * `fetchArray` straight into the caller's buffers: records `recx` as visible at `epoch` land in
+   * `into` (in order; together exactly the bytes asked for), holes as zeros. When the newest
+   * extent is exactly the range asked for (a whole EC cell range, a whole chunk), its bytes go
+   * from the data file into `into` with no intermediate buffer, checksum-verified there once;
+   * otherwise the extents are assembled as `fetchArray` does and copied in.
+   */
+  async fetchArrayInto(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void> {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
+    if (!Array.isArray(into) || !into.every((b) => b instanceof Uint8Array)) throw invalidArg('into must be an array of Uint8Array');
+    const direct = await this.read(async () => {
+      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
+      const rs = arrayRecordSize(this.view(), oid, dkey, akey, pr) ?? 1;
+      if (into.reduce((n, b) => n + b.length, 0) !== recx.count * rs) throw invalidArg('into must hold recx.count * recordSize bytes', { count: recx.count, recordSize: rs });
+      const x0 = this.visibleExtents(epoch, oid, dkey, akey)[0];
+      if (!x0 || x0.index !== recx.index || x0.count !== recx.count) return false;
+      await this.target.readValueInto(x0, () => describe(oid, dkey, akey, x0), into);
+      return true;
+    });
+    if (direct) return;
+    const { data } = await this.fetchArray(epoch, oid, dkey, akey, recx, { holesAsZero: true });
+    let at = 0;
+    for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
+  }
+
   /** 'single' or 'array' by the newest thing visible at `epoch`, undefined when nothing is. */
   async akeyKind(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
