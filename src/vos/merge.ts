@@ -462,8 +462,12 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
             w.add(key.slice(), value, st.seq, [akeyProbe!, objProbe!]); n++;
           }
         } else {
-          // a punch: its lookup prefix is everything before its stamp
-          w.add(key.slice(), value, st.seq, [bloomProbe(key.subarray(0, key.length - 16)), objProbe!]); n++;
+          // a punch (rare: parse it). An akey punch answers the akey's own lookup prefix, as its
+          // versions do; object and dkey punches answer their prefix + the punch tag.
+          const sh = keyShape(key);
+          assert(sh !== undefined, 'malformed punch key in a merge');
+          const probe = sh.kind === 'akeyPunch' ? bloomProbe(key.subarray(0, sh.akeyEnd)) : bloomProbe(key.subarray(0, key.length - 16));
+          w.add(key.slice(), value, st.seq, [probe, objProbe!]); n++;
         }
       }
     }
