@@ -13,13 +13,18 @@ import { fileURLToPath } from 'node:url';
  */
 const test = suite('bench/scale-guard');
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const GUARD_MIB = 400;
+/**
+ * 50,000 objects: the peers stay near 150 MiB RSS, Cairn passed 450 MiB on the store of 2026-11-29
+ * (the old log-replay store: over 1 GiB), so a 250 MiB guard stops Cairn only.
+ */
+const OBJECTS = 50_000;
+const GUARD_MIB = 250;
 
 interface Row { name: string; peer?: string; ratio?: number; aborted?: string; opsPerSecond?: number; seconds?: number; rssBytes?: number; extra?: Record<string, unknown> }
 
 function runBench(env: Record<string, string>): { child: ReturnType<typeof spawn>; done: Promise<{ code: number | null; out: string }> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'scale'], {
-    cwd: root, env: { ...process.env, CAIRN_BENCH_QUICK: '1', CAIRN_SCALE_OBJECTS: '10000', CAIRN_SCALE_RSS_GUARD_MIB: String(GUARD_MIB), ...env },
+    cwd: root, env: { ...process.env, CAIRN_BENCH_QUICK: '1', CAIRN_SCALE_OBJECTS: String(OBJECTS), CAIRN_SCALE_RSS_GUARD_MIB: String(GUARD_MIB), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -50,18 +55,18 @@ test('memory guard stops the Cairn case; peers complete; JSON has peer, ratio, a
     const json = JSON.parse(fs.readFileSync(outFile, 'utf8')) as { rows: Row[]; failures: unknown[] };
     assert.equal(json.failures, []);
     const by = new Map(json.rows.map((r) => [r.name, r]));
-    const cairnPut = by.get('scale 10k: cairn put 100B new objects RP_2G1 16 targets 32 in flight')!;
+    const cairnPut = by.get('scale 50k: cairn put 100B new objects RP_2G1 16 targets 32 in flight')!;
     assert.ok(cairnPut, 'cairn put row');
     assert.match(cairnPut.aborted ?? '', /memory guard/);
-    assert.is(cairnPut.peer, 'scale 10k: classic-level put 100B 32 in flight');
+    assert.is(cairnPut.peer, 'scale 50k: classic-level put 100B 32 in flight');
     assert.is(cairnPut.ratio, undefined, 'no ratio for an aborted case');
     for (const peer of ['classic-level put 100B 32 in flight', 'lmdb-js put 100B 32 in flight']) {
-      const r = by.get(`scale 10k: ${peer}`)!;
+      const r = by.get(`scale 50k: ${peer}`)!;
       assert.is(r.aborted, undefined, peer);
       assert.ok(r.opsPerSecond! > 0, peer);
-      assert.is((r.extra as { written: number }).written, 10_000);
+      assert.is((r.extra as { written: number }).written, OBJECTS);
     }
-    const lmdbReopen = by.get('scale 10k: lmdb-js reopen + 2000 random reads')!;
+    const lmdbReopen = by.get('scale 50k: lmdb-js reopen + 2000 random reads')!;
     assert.ok(lmdbReopen.seconds! > 0);
     // the guard held: no Cairn phase went far past it (the parent samples every 200 ms)
     for (const r of json.rows.filter((x) => x.name.includes('cairn'))) {
