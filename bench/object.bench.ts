@@ -34,12 +34,19 @@ async function levelKv(ops: number): Promise<[number, number]> {
 
 export default async function objectBench(ctx: BenchContext): Promise<BenchRow[]> {
   const kvOps = ctx.quick ? 2000 : 20_000;
-  const results = await runIor({
-    bytes: (ctx.quick ? 32 : 256) * MIB,
-    transfer: MIB,
-    kvOps,
-    progress: (m) => ctx.progress(`object: ${m}`),
-  });
+  const dir = tempDir('cairn-object-bench-'); // removed on exit or signal, not only when runIor ends
+  let results;
+  try {
+    results = await runIor({
+      bytes: (ctx.quick ? 32 : 256) * MIB,
+      transfer: MIB,
+      kvOps,
+      dir,
+      progress: (m) => ctx.progress(`object: ${m}`),
+    });
+  } finally {
+    removeTempDir(dir);
+  }
   ctx.progress('object: classic-level 4KiB kv');
   const [lvPut, lvGet] = await levelKv(kvOps);
   const lvPutName = `classic-level put 4KiB ${KV_DEPTH} in flight`, lvGetName = `classic-level get 4KiB ${KV_DEPTH} in flight`;
