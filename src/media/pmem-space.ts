@@ -397,6 +397,14 @@ export class PmemSpace {
   private store(off: number, data: Uint8Array): void {
     if (data.length === 0) return;
     if (this.mm) {
+      const s0 = Math.floor(off / this.segmentBytes);
+      const base0 = off - s0 * this.segmentBytes;
+      if (base0 + data.length <= this.segmentBytes) {
+        // the common case: inside one segment, no subarray
+        this.segs[s0]!.set(data, base0);
+        this.touch(off, data.length);
+        return;
+      }
       let at = off; let from = 0;
       while (from < data.length) {
         const s = Math.floor(at / this.segmentBytes);

@@ -418,7 +418,7 @@ export interface BlockDamage { run: number; block: number; kind: 'data' | 'index
 
 /** A run opened for reading, in place. */
 export class Run {
-  private readonly indexCache = new Map<number, { keys: Uint8Array[]; refs: BlockRef[] }>();
+  private readonly indexCache = new Map<number, IndexView>();
   /** Readers pinning the run's chunks (an iterator across awaits); the chunks are freed at zero after retirement. */
   pins = 0;
   retired = false;
@@ -429,7 +429,11 @@ export class Run {
   block(ref: BlockRef, kind: BlockKind, damage: () => BlockDamage): Uint8Array {
     const hit = this.verified.get(ref);
     if (hit) return hit;
-    const bytes = this.space.pread(ref.off, ref.len);
+    return this.verify(ref, kind, damage, this.space.pread(ref.off, ref.len));
+  }
+
+  /** Check `bytes` (read at `ref`) and cache them; throws `CORRUPTED` naming the block's range. */
+  private verify(ref: BlockRef, kind: BlockKind, damage: () => BlockDamage, bytes: Uint8Array): Uint8Array {
     const fail = (why: string) => {
       const d = damage();
       return new VosError('CORRUPTED', `damaged ${d.kind} block in run ${d.run}: ${why}`, { ...d, why });
@@ -448,6 +452,33 @@ export class Run {
   /** Verified bloom blocks, kept with the run (about 1.25 bytes per entry); null: damaged. */
   private blooms: Array<Uint8Array | null | undefined> = [];
 
+  /**
+   * Read every bloom block of the run at once (one pread per contiguous span: they are written
+   * one after another), verified; a damaged one is `null` (it then answers "maybe").
+   */
+  private loadBlooms(): void {
+    const refs = this.meta.bloom;
+    const out: Array<Uint8Array | null> = new Array(refs.length).fill(null);
+    for (let i = 0; i < refs.length;) {
+      let j = i;
+      while (j + 1 < refs.length && refs[j + 1]!.off === refs[j]!.off + ((refs[j]!.len + 7) & ~7)) j++;
+      const start = refs[i]!.off; const end = refs[j]!.off + refs[j]!.len;
+      let span: Uint8Array | undefined;
+      try { span = this.space.pread(start, end - start); } catch { /* each block is then read (and judged) alone */ }
+      for (let k = i; k <= j; k++) {
+        const r = refs[k]!;
+        const damage = () => ({ run: this.meta.id, block: r.off, kind: 'bloom' as const, lo: '', hi: '' });
+        try {
+          out[k] = span ? this.verify(r, BlockKind.Bloom, damage, span.slice(r.off - start, r.off - start + r.len)) : this.block(r, BlockKind.Bloom, damage);
+        } catch {
+          out[k] = null; // the index is still checked: a damaged filter only costs lookups
+        }
+      }
+      i = j + 1;
+    }
+    this.blooms = out;
+  }
+
   /** Whether the run may hold punches (runs that hold none skip punch lookups). */
   get mayHavePunches(): boolean { return this.meta.punches === undefined || this.meta.punches > 0; }
 
@@ -455,16 +486,9 @@ export class Run {
   mayContain(p: BloomProbe): boolean {
     const refs = this.meta.bloom;
     const i = (p.h1 >>> 0) % refs.length;
-    let bytes = this.blooms[i];
-    if (bytes === undefined) {
-      try {
-        bytes = this.block(refs[i]!, BlockKind.Bloom, () => ({ run: this.meta.id, block: refs[i]!.off, kind: 'bloom', lo: '', hi: '' }));
-      } catch {
-        bytes = null; // the index is still checked: a damaged filter only costs lookups
-      }
-      this.blooms[i] = bytes;
-    }
-    if (bytes === null) return true;
+    if (this.blooms.length === 0) this.loadBlooms();
+    const bytes = this.blooms[i];
+    if (!bytes) return true;
     let x = p.h2 >>> 0;
     const delta = ((p.h2 >>> 17) | (p.h2 << 15)) >>> 0;
     for (let k = 0; k < BLOOM_PROBES; k++) {
@@ -475,21 +499,14 @@ export class Run {
     return true;
   }
 
-  /** The decoded index block `i` (cached). */
-  indexBlock(i: number): { keys: Uint8Array[]; refs: BlockRef[] } {
+  /** Index block `i`, read in place (keys are views into its verified bytes; nothing decoded ahead). */
+  indexBlock(i: number): IndexView {
     const hit = this.indexCache.get(i);
-    if (hit) { this.indexCache.delete(i); this.indexCache.set(i, hit); return hit; }
+    if (hit) return hit;
     const top = this.meta.index[i]!;
     const next = this.meta.index[i + 1];
     const bytes = this.block(top.ref, BlockKind.Index, () => ({ run: this.meta.id, block: top.ref.off, kind: 'index', lo: hex(top.first), hi: next ? hex(next.first) : '' }));
-    const v = new BlockView(bytes);
-    const keys: Uint8Array[] = []; const refs: BlockRef[] = [];
-    for (let j = 0; j < v.count; j++) {
-      keys.push(v.key(j).slice());
-      const dv = new DataView(v.value(j).buffer, v.value(j).byteOffset, 20);
-      refs.push({ off: dv.getUint32(0, true) + dv.getUint32(4, true) * 4294967296, len: dv.getUint32(8, true), csum: dv.getBigUint64(12, true) });
-    }
-    const out = { keys, refs };
+    const out = new IndexView(new BlockView(bytes));
     this.indexCache.set(i, out);
     if (this.indexCache.size > INDEX_CACHE_BLOCKS) this.indexCache.delete(this.indexCache.keys().next().value as number);
     return out;
@@ -498,9 +515,11 @@ export class Run {
   /** Data block `j` of index block `i`. */
   dataBlock(i: number, j: number): BlockView {
     const ib = this.indexBlock(i);
-    const ref = ib.refs[j]!;
-    const hi = j + 1 < ib.keys.length ? hex(ib.keys[j + 1]!) : this.meta.index[i + 1] ? hex(this.meta.index[i + 1]!.first) : '';
-    return new BlockView(this.block(ref, BlockKind.Data, () => ({ run: this.meta.id, block: ref.off, kind: 'data', lo: hex(ib.keys[j]!), hi })));
+    const ref = ib.ref(j);
+    return new BlockView(this.block(ref, BlockKind.Data, () => ({
+      run: this.meta.id, block: ref.off, kind: 'data', lo: hex(ib.key(j)),
+      hi: j + 1 < ib.count ? hex(ib.key(j + 1)) : this.meta.index[i + 1] ? hex(this.meta.index[i + 1]!.first) : '',
+    })));
   }
 
   /** A cursor over the run's entries. */
@@ -513,11 +532,11 @@ export class Run {
       const next = this.meta.index[i + 1];
       const lo = hex(top.first); const hi = next ? hex(next.first) : '';
       yield { ref: top.ref, kind: BlockKind.Index, damage: () => ({ run: this.meta.id, block: top.ref.off, kind: 'index', lo, hi }) };
-      let ib: { keys: Uint8Array[]; refs: BlockRef[] };
+      let ib: IndexView;
       try { ib = this.indexBlock(i); } catch { continue; }
-      for (let j = 0; j < ib.refs.length; j++) {
-        const r = ib.refs[j]!;
-        const dlo = hex(ib.keys[j]!); const dhi = j + 1 < ib.keys.length ? hex(ib.keys[j + 1]!) : hi;
+      for (let j = 0; j < ib.count; j++) {
+        const r = ib.ref(j);
+        const dlo = hex(ib.key(j)); const dhi = j + 1 < ib.count ? hex(ib.key(j + 1)) : hi;
         yield { ref: r, kind: BlockKind.Data, damage: () => ({ run: this.meta.id, block: r.off, kind: 'data', lo: dlo, hi: dhi }) };
       }
     }
@@ -525,7 +544,19 @@ export class Run {
   }
 }
 
-/** Position in a run: index block, data block, entry. Used synchronously (views into the mapping). */
+/** An index block read in place: entry j is (first key of data block j, its reference). */
+export class IndexView {
+  constructor(private readonly v: BlockView) {}
+  get count(): number { return this.v.count; }
+  key(j: number): Uint8Array { return this.v.key(j); }
+  ref(j: number): BlockRef {
+    const val = this.v.value(j);
+    const dv = new DataView(val.buffer, val.byteOffset, 20);
+    return { off: dv.getUint32(0, true) + dv.getUint32(4, true) * 4294967296, len: dv.getUint32(8, true), csum: dv.getBigUint64(12, true) };
+  }
+}
+
+/** Position in a run: index block, data block, entry. Used synchronously (views into verified blocks). */
 export class RunCursor {
   private i = 0;
   private j = 0;
@@ -543,8 +574,8 @@ export class RunCursor {
     while (lo < hi) { const m = (lo + hi) >> 1; if (compareKeys(top[m]!.first, k) <= 0) lo = m + 1; else hi = m; }
     this.i = Math.max(0, lo - 1);
     const ib = this.run.indexBlock(this.i);
-    let a = 0, b = ib.keys.length;
-    while (a < b) { const m = (a + b) >> 1; if (compareKeys(ib.keys[m]!, k) <= 0) a = m + 1; else b = m; }
+    let a = 0, b = ib.count;
+    while (a < b) { const m = (a + b) >> 1; if (compareKeys(ib.key(m), k) <= 0) a = m + 1; else b = m; }
     this.j = Math.max(0, a - 1);
     this.load();
     this.e = this.blk!.lowerBound(k);
@@ -565,7 +596,7 @@ export class RunCursor {
   seekLast(): this {
     this.i = this.run.meta.index.length - 1;
     const ib = this.run.indexBlock(this.i);
-    this.j = ib.refs.length - 1;
+    this.j = ib.count - 1;
     this.load();
     this.e = this.blk!.count - 1;
     this.valid = this.e >= 0;
@@ -581,7 +612,7 @@ export class RunCursor {
     this.e--;
     while (this.e < 0) {
       if (this.j > 0) this.j--;
-      else if (this.i > 0) { this.i--; this.j = this.run.indexBlock(this.i).refs.length - 1; }
+      else if (this.i > 0) { this.i--; this.j = this.run.indexBlock(this.i).count - 1; }
       else { this.valid = false; return this; }
       this.load();
       this.e = this.blk!.count - 1;
@@ -595,7 +626,7 @@ export class RunCursor {
   private settleForward(): void {
     while (this.e >= this.blk!.count) {
       const ib = this.run.indexBlock(this.i);
-      if (this.j + 1 < ib.refs.length) this.j++;
+      if (this.j + 1 < ib.count) this.j++;
       else if (this.i + 1 < this.run.meta.index.length) { this.i++; this.j = 0; }
       else { this.valid = false; return; }
       this.load();

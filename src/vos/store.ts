@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
-import { initXxhash, xxh64, xxh64Parts } from '../../core/xxhash.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
@@ -990,32 +990,6 @@ export class TargetStore {
     return v.where === Where.Run ? bytes.slice() : bytes;
   }
 
-  /**
-   * Read a version's bytes straight into `into` (its buffers, in order, hold exactly the value) and
-   * verify the checksum there, once: a block value goes from the data file into the caller's
-   * buffers in one scatter read, with no intermediate buffer. `CHECKSUM_MISMATCH` names it (the
-   * buffers then hold unverified bytes: the caller must not use them).
-   */
-  async readValueInto(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>, into: readonly Uint8Array[]): Promise<void> {
-    assert(into.reduce((n, b) => n + b.length, 0) === v.len, 'readValueInto buffers hold exactly the value', { len: v.len, buffers: into.map((b) => b.length) });
-    if (v.where !== Where.Block) {
-      const bytes = await this.readValue(v, describe);
-      let at = 0;
-      for (const b of into) { b.set(bytes.subarray(at, at + b.length)); at += b.length; }
-      return;
-    }
-    this.activeReads++;
-    try {
-      await this.dev.readInto(v.loc, v.alloc, into);
-    } catch (e) {
-      throw toVosError(e, 'fetch');
-    } finally {
-      this.activeReads--;
-      this.reclaim();
-    }
-    if (xxh64Parts(into, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
-  }
-
   /** Release deferred data frees once no read that could see them is in flight. */
   private reclaim(): void {
     if (this.activeReads > 0 || this.deferredFree.length === 0) return;
@@ -1209,7 +1183,7 @@ function* runEntriesSkipping(r: Run, lost: (n: number) => void): Generator<Entry
   for (let i = 0; i < r.meta.index.length; i++) {
     let ib: ReturnType<Run['indexBlock']>;
     try { ib = r.indexBlock(i); } catch { lost(1); continue; }
-    for (let j = 0; j < ib.refs.length; j++) {
+    for (let j = 0; j < ib.count; j++) {
       let blk;
       try { blk = r.dataBlock(i, j); } catch { lost(1); continue; }
       for (let e = 0; e < blk.count; e++) {
@@ -1225,7 +1199,8 @@ function blockEntries(r: Run, ref: { off: number }): { entries: Array<{ key: Uin
   const out: Array<{ key: Uint8Array; version?: import('./memtable.js').MemVersion }> = [];
   for (let i = 0; i < r.meta.index.length; i++) {
     const ib = r.indexBlock(i);
-    const j = ib.refs.findIndex((x) => x.off === ref.off);
+    let j = -1;
+    for (let k = 0; k < ib.count; k++) if (ib.ref(k).off === ref.off) { j = k; break; }
     if (j < 0) continue;
     const blk = r.dataBlock(i, j);
     for (let e = 0; e < blk.count; e++) {

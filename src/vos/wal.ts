@@ -390,13 +390,18 @@ export class Wal {
     this.space.write(this.geo.regions[r]!, b);
   }
 
+  /** Scratch of `writeSlot` (a tail slot is written after every append: no allocation). */
+  private readonly slot = new Uint8Array(TAIL_SLOT);
+  private readonly slotDv = new DataView(this.slot.buffer);
+  private readonly slotBody = this.slot.subarray(0, 56);
+
   private writeSlot(): void {
     this.counter++;
-    const b = new Uint8Array(TAIL_SLOT);
-    const dv = new DataView(b.buffer);
+    const b = this.slot; const dv = this.slotDv;
+    b.fill(0);
     dv.setUint32(0, SLOT_MAGIC, true);
     putU64n(dv, 8, this.counter); putU64n(dv, 16, this.gen); putU64n(dv, 24, this.tailAt);
-    dv.setBigUint64(56, xxh64(b.subarray(0, 56), CSUM_SEED), true);
+    dv.setBigUint64(56, xxh64(this.slotBody, CSUM_SEED), true);
     this.space.write(this.geo.slots + (this.counter % 2) * TAIL_SLOT, b);
   }
 }

@@ -94,7 +94,7 @@ async function buildFixture(): Promise<Fixture> {
       const ib = r.indexBlock(i);
       const inIndex: Entry[] = [];
       let objTable = false;
-      for (let j = 0; j < ib.refs.length; j++) {
+      for (let j = 0; j < ib.count; j++) {
         const blk = r.dataBlock(i, j);
         const held: Entry[] = [];
         let hasObj = false;
@@ -106,7 +106,7 @@ async function buildFixture(): Promise<Fixture> {
         }
         objTable ||= hasObj;
         inIndex.push(...held);
-        blocks.push({ off: ib.refs[j]!.off, len: ib.refs[j]!.len, kind: 'data', run: r.meta.id, entries: held, hasObjectTable: hasObj });
+        blocks.push({ off: ib.ref(j).off, len: ib.ref(j).len, kind: 'data', run: r.meta.id, entries: held, hasObjectTable: hasObj });
       }
       blocks.push({ off: r.meta.index[i]!.ref.off, len: r.meta.index[i]!.ref.len, kind: 'index', run: r.meta.id, entries: inIndex, hasObjectTable: objTable });
     }
