@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
-import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { initXxhash, xxh64, xxh64Parts } from '../../core/xxhash.js';
 import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
@@ -988,6 +988,32 @@ export class TargetStore {
     }
     if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
     return v.where === Where.Run ? bytes.slice() : bytes;
+  }
+
+  /**
+   * Read a version's bytes straight into `into` (its buffers, in order, hold exactly the value) and
+   * verify the checksum there, once: a block value goes from the data file into the caller's
+   * buffers in one scatter read, with no intermediate buffer. `CHECKSUM_MISMATCH` names it (the
+   * buffers then hold unverified bytes: the caller must not use them).
+   */
+  async readValueInto(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>, into: readonly Uint8Array[]): Promise<void> {
+    assert(into.reduce((n, b) => n + b.length, 0) === v.len, 'readValueInto buffers hold exactly the value', { len: v.len, buffers: into.map((b) => b.length) });
+    if (v.where !== Where.Block) {
+      const bytes = await this.readValue(v, describe);
+      let at = 0;
+      for (const b of into) { b.set(bytes.subarray(at, at + b.length)); at += b.length; }
+      return;
+    }
+    this.activeReads++;
+    try {
+      await this.dev.readInto(v.loc, v.alloc, into);
+    } catch (e) {
+      throw toVosError(e, 'fetch');
+    } finally {
+      this.activeReads--;
+      this.reclaim();
+    }
+    if (xxh64Parts(into, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
   }
 
   /** Release deferred data frees once no read that could see them is in flight. */
