@@ -3,49 +3,50 @@
  *
  * On start it joins the pool in etcd (the first engine creates the pool; a new engine extends the
  * map by one node/rank holding its targets; a restarted engine finds its rank in `engine.json`
- * in its first target directory), resolves writes it had prepared before a crash, serves shard
- * I/O, and registers `engines/<rank>` under a lease so that a dead engine is noticed. Engines
- * elect a leader through etcd: the leader excludes the targets of an engine whose lease expired
- * (after `excludeDelayMs`) and runs rebuild / rebalance through its own connected pool.
+ * in its first target directory), opens one target store per target directory (every container
+ * lives in it), aborts the writes it held incompletely when it stopped, serves shard I/O, and
+ * registers `engines/<rank>` under a lease so that a dead engine is noticed. Engines elect a
+ * leader through etcd: the leader excludes the targets of an engine whose lease expired (after
+ * `excludeDelayMs`) and runs rebuild / rebalance through its own connected pool.
+ *
+ * Commits never go through etcd: writes carry their commit's participants, a commit on this
+ * engine alone is decided here, a commit across engines by its participants (commits.ts, txn.ts).
+ * etcd is written at start, on a lost lease and on pool-map changes only.
  */
 import { join, resolve as resolvePath } from 'node:path';
-import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { CairnError, assert } from '../../core/errors.js';
 import { initXxhash } from '../../core/xxhash.js';
-import { Batcher } from '../../core/batcher.js';
 import { Notifier } from '../../core/wait.js';
 import { swallow, swallowed } from '../../core/log.js';
-import { VosTarget } from '../vos/index.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
-import { ConflictTracker, ReadStamps, conflictKey } from '../container/conflicts.js';
+import { ConflictTracker, conflictKey } from '../container/conflicts.js';
 import { epochAtMs } from '../container/epoch-clock.js';
 import type { PoolMaps } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
-import { allocatedBytes } from '../pool/local-backend.js';
 import { Etcd, type Lease } from '../net/etcd.js';
 import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
 import { serveShardCall, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
-import { toWireError } from '../net/errors.js';
+import { decodeBatch, encodeBatchReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
-import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decisionKey, decodeMaps, poolPrefix, type EngineRecord, type EtcdPoolMeta } from '../net/protocol.js';
+import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decodeMaps, poolPrefix, type EngineRecord, type EtcdPoolMeta, type TxDescriptor } from '../net/protocol.js';
 import type { EngineOptions } from './options.js';
-import { PreparedTable } from './prepared.js';
+import { TxTable, type Prepared } from './txn.js';
+import { Commits } from './commits.js';
+import { EngineStores, checkTargetFormat } from './stores.js';
+import { ReadStamps, type StampKey } from './read-stamps.js';
 import { ensurePoolMeta, joinPool } from './join.js';
-import { DecisionLog } from './decisions.js';
 import { LockTable } from './locks.js';
 
 export type { EngineOptions } from './options.js';
 
-/** How often an engine refreshes the space figures in its record. */
-const USAGE_REFRESH_MS = 5000;
-/** Commits per container an engine remembers for watchers. */
-const MAX_COMMIT_LOG = 65_536;
 /** Reads at or above this epoch read "everything applied so far" and leave no read timestamp. */
 const READ_TS_LIMIT = 1n << 62n;
 /** Most engines one transaction spans. */
 const MAX_ENGINES_PER_TX = 4096;
+/** Most keys one validation request checks. */
+const MAX_VALIDATE_KEYS = 4096;
 /** Most targets one engine serves. */
 export const MAX_ENGINE_TARGETS = 64;
 /**
@@ -57,13 +58,14 @@ export const SYNC_MAP_TIMEOUT_MS = 60_000;
 const PREPARED_ROOM_WAIT_TX_TIMEOUTS = 3;
 /** Pause before campaigning again after leadership failed, and before re-registering after a lost lease. */
 const RETRY_PAUSE_MS = 1000;
+/** Name of the transaction log in the first target directory. */
+export const TX_LOG_FILE = 'tx.log';
 
 /** A running engine. */
 export class Engine {
   private maps!: PoolMaps;
   private server!: RpcServer;
   private lease!: Lease;
-  private stores = new Map<string, Promise<VosTarget>>();
   /** Shard requests in flight per pool map version they were planned with. */
   private inflight = new Map<number, number>();
   /** Notified whenever a shard request finishes. */
@@ -73,21 +75,20 @@ export class Engine {
   private resign?: () => Promise<void>;
   private excludeTimers = new Map<number, NodeJS.Timeout>();
   private sweepTimer?: NodeJS.Timeout;
-  private usageTimer?: NodeJS.Timeout;
   private closed = false;
   private peers = new Map<string, RpcClient>();
   private registered = new Map<number, EngineRecord>();
-  private readonly decisions: DecisionLog;
   private readonly locks = new LockTable();
+  private readonly stores: EngineStores;
+  private readonly commits: Commits;
   /** Per container: epoch at or below which watchers froze the container (writes refused). */
   private readonly frozen = new Map<string, bigint>();
-  /** Per container: recent decided commits and the objects they wrote here. */
-  private readonly commitLog = new Map<string, { entries: Array<{ epoch: bigint; oids: string[] }>; truncatedUpTo: bigint }>();
+  /** Writes at or below this epoch are refused unless their commit is prepared here: nothing from before a restart slips in. */
+  private readonly startFloor = epochAtMs(Date.now());
   /** Epochs of the latest writes per key (assumed "now" for anything before this engine started). */
-  private readonly writes = new ConflictTracker({ floor: epochAtMs(Date.now()) });
-  /** Epochs each akey was last read at (a later write may not slip under them). */
+  private readonly writes = new ConflictTracker({ floor: this.startFloor });
+  /** Epochs keys were last read at, at every level (a later write may not slip under them). */
   private readonly reads = new ReadStamps();
-  private readonly resolvers = new Map<number, Batcher<{ cont: string; epoch: string }, void>>();
 
   private constructor(
     private readonly opts: Required<Pick<EngineOptions, 'leaseTtl' | 'excludeDelayMs' | 'txTimeoutMs' | 'durable'>> & EngineOptions,
@@ -98,9 +99,15 @@ export class Engine {
     /** This engine's rank and its target ids, in the order of `opts.targets`. */
     readonly rank: number,
     readonly targetIds: number[],
-    private readonly prepared: PreparedTable,
+    private readonly tx: TxTable,
   ) {
-    this.decisions = new DecisionLog(etcd);
+    this.stores = new EngineStores(new Map(targetIds.map((t, i) => [t, opts.targets[i]!])), { scmBytes: meta.scmBytes, dataBytes: meta.dataBytes, durable: opts.durable });
+    this.commits = new Commits({
+      rank, tx, stores: this.stores, txTimeoutMs: opts.txTimeoutMs,
+      peer: (r) => this.peer(r),
+      inService: (r) => this.maps.map.targets.some((t) => t.rank === r && inService(t.state)),
+      log: (m) => this.log(m),
+    });
   }
 
   /** Join (or create) the pool and start serving. */
@@ -113,15 +120,20 @@ export class Engine {
     parseListen(options.listen);
     const opts = { leaseTtl: 5, excludeDelayMs: 2000, txTimeoutMs: 10_000, durable: false, ...options, targets: options.targets.map((d) => resolvePath(d)) };
     for (const d of opts.targets) await mkdir(d, { recursive: true });
+    // Directories of the older format are refused before anything is written to etcd.
+    for (const d of opts.targets) checkTargetFormat(d);
     const etcd = await Etcd.connect(opts.etcd);
+    let tx: TxTable | undefined;
     try {
       const meta = await ensurePoolMeta(etcd, prefix, secret, opts);
       const { rank, targets } = await joinPool(etcd, prefix, opts);
-      const { table, undecided } = PreparedTable.open(join(opts.targets[0]!, 'prepared.journal'), opts.durable);
-      const engine = new Engine(opts, etcd, prefix, secret, meta, rank, targets, table);
-      await engine.run(undecided);
+      const opened = TxTable.open(join(opts.targets[0]!, TX_LOG_FILE), opts.durable, rank);
+      tx = opened.table;
+      const engine = new Engine(opts, etcd, prefix, secret, meta, rank, targets, tx);
+      await engine.run(opened.undecided);
       return engine;
     } catch (err) {
+      tx?.close();
       await etcd.close().catch(swallow('engine.etcd-close-after-failed-start'));
       throw err;
     }
@@ -132,30 +144,30 @@ export class Engine {
 
   private log(msg: string): void { this.opts.log?.(`[engine rank ${this.rank}] ${msg}`); }
 
-  private async run(undecided: Array<{ cont: string; epoch: bigint }>): Promise<void> {
+  private async run(undecided: Prepared[]): Promise<void> {
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) this.adoptMaps(decodeMaps(ev.value)); }));
     await this.reloadMaps();
-    // Writes left undecided by a crash are settled before anything is served.
-    for (const u of undecided) {
+    await this.stores.openAll();
+    // Writes the last process held incompletely can never commit: discarded before anything is
+    // served. Complete ones are settled with the other participants by the first sweeps.
+    for (const p of undecided) {
+      if (p.complete) { p.since = 0; continue; }
       try {
-        await this.settleThroughEtcd(u.cont, u.epoch, 'restart');
+        await this.commits.abortLocally(p);
       } catch (err) {
-        // Still prepared (reads of the container wait): the sweep settles it once etcd or the store answers.
-        swallowed('engine.settle-at-restart-left-to-sweep', err);
-        this.log(`prepared write ${u.cont}@${u.epoch} not settled at restart: ${(err as Error).message}; retried by the sweep`);
+        swallowed('engine.abort-at-restart-left-to-sweep', err);
+        this.log(`incomplete commit ${p.cont}@${p.epoch} not aborted at restart: ${(err as Error).message}; retried by the sweep`);
       }
     }
+    if (undecided.length) this.log(`restart: ${undecided.filter((p) => !p.complete).length} incomplete commit(s) aborted, ${undecided.filter((p) => p.complete).length} whole one(s) to settle with their participants`);
     const { host, port } = parseListen(this.opts.listen);
     const tls = this.opts.tls;
     this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req), ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}) });
     await this.newLease();
     await this.register();
-    // The record also carries the space each target uses, refreshed for `pool.query()`.
-    this.usageTimer = setInterval(() => void this.register().catch(swallow('engine.refresh-record-retried-next-interval')), USAGE_REFRESH_MS);
-    this.usageTimer.unref();
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'engines/', (ev) => this.onEngine(ev.key, ev.value)));
     for (const kv of await this.etcd.getPrefix(this.prefix + 'engines/')) this.onEngine(kv.key, kv.value);
-    this.sweepTimer = setInterval(() => void this.sweepPrepared(), Math.max(250, Math.min(2000, this.opts.txTimeoutMs / 4)));
+    this.sweepTimer = setInterval(() => { if (!this.closed) this.commits.sweep(); }, Math.max(100, Math.min(2000, this.opts.txTimeoutMs / 4)));
     this.sweepTimer.unref();
     void this.campaign();
     this.log(`serving targets ${this.targetIds.join(',')} at ${this.address}`);
@@ -186,13 +198,10 @@ export class Engine {
     });
   }
 
-  /** (Re)write this engine's record under its lease. */
+  /** (Re)write this engine's record under its lease (at start and after a lost lease only). */
   private async register(): Promise<void> {
     if (this.closed) return;
-    const rec: EngineRecord = {
-      rank: this.rank, address: this.address, targets: this.targetIds, pid: process.pid,
-      spaceUsed: this.opts.targets.map((d) => allocatedBytes(d)),
-    };
+    const rec: EngineRecord = { rank: this.rank, address: this.address, targets: this.targetIds, pid: process.pid, spaceUsed: this.stores.spaceUsed(this.targetIds) };
     await this.etcd.putJson(`${this.prefix}engines/${this.rank}`, rec, { lease: this.lease });
   }
 
@@ -214,100 +223,148 @@ export class Engine {
 
   private async handle(req: RpcRequest): Promise<RpcReply> {
     if (this.closed) throw new CairnError('NET_UNREACHABLE', 'engine is stopping');
-    const control = await this.handleControl(req.method, req.header);
-    if (control) return control;
-    if (!SHARD_METHODS.includes(req.method)) throw new CairnError('NET_PROTOCOL', `unknown method ${req.method}`, { method: req.method });
-    return this.handleShard(req);
+    // Commit notices ride on any request: applied first, so a read that follows its own commit sees it.
+    if (req.header.commits !== undefined) this.commits.applyNotices(req.header.commits);
+    if (req.method === ENGINE_METHODS.batch) {
+      const items = decodeBatch(req.header, req.payload);
+      // Every item is admitted in this synchronous stretch: their log records go out in one write.
+      const rs = await Promise.allSettled(items.map((it) => this.handleOne(it.method, it.header, it.payload)));
+      return encodeBatchReply(rs);
+    }
+    return this.handleOne(req.method, req.header, req.payload);
   }
 
-  /** The engine methods (two-phase commit, locks, watch, map sync, target admin); undefined for shard methods. */
-  private async handleControl(method: string, h: Record<string, unknown>): Promise<RpcReply | undefined> {
+  private handleOne(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined): Promise<RpcReply> {
+    if (SHARD_METHODS.includes(method)) return this.handleShard(method, h, payload);
+    if (method === ENGINE_METHODS.batch) return Promise.reject(new CairnError('NET_PROTOCOL', 'a batch cannot hold a batch'));
+    return this.handleControl(method, h);
+  }
+
+  /** The engine methods (commit protocol, locks, watch, map sync, target admin). */
+  private async handleControl(method: string, h: Record<string, unknown>): Promise<RpcReply> {
     switch (method) {
-      case ENGINE_METHODS.txCommit: await this.coordinate(checkCont(h.cont), BigInt(String(h.epoch)), ranksOf(h.ranks)); return { header: { decision: 'commit' } };
-      case ENGINE_METHODS.txCommitMany: {
-        const items = batchItems(h.items);
-        const rs = await Promise.allSettled(items.map((x) => this.coordinate(checkCont(x.cont), BigInt(String(x.epoch)), ranksOf(x.ranks))));
-        return { header: { results: rs.map((r) => (r.status === 'fulfilled' ? { ok: true } : { error: toWireError(r.reason) })) } };
-      }
-      case ENGINE_METHODS.txResolve: await this.decide(checkCont(h.cont), BigInt(String(h.epoch)), h.decision === 'commit' ? 'commit' : 'abort'); return { header: {} };
-      case ENGINE_METHODS.txResolveMany: {
-        for (const x of batchItems(h.items)) await this.decide(checkCont(x.cont), BigInt(String(x.epoch)), h.decision === 'commit' ? 'commit' : 'abort');
+      case ENGINE_METHODS.txNotice: return { header: {} }; // its notices were applied by `handle`
+      case ENGINE_METHODS.txResolve: return { header: { decision: await this.commits.resolveAsCoordinator(checkCont(h.cont), epochOf(h.epoch), ranksOf(h.ranks)) } };
+      case ENGINE_METHODS.txSeal: return { header: { state: await this.commits.sealLocal(checkCont(h.cont), epochOf(h.epoch)) } };
+      case ENGINE_METHODS.txDecide: {
+        const d = h.decision === 'commit' ? 'commit' : 'abort';
+        for (const x of batchPairs(h.items)) await this.commits.applyDecision(checkCont(x[0]), epochOf(x[1]), d);
         return { header: {} };
       }
+      case ENGINE_METHODS.txValidate: return this.validate(h);
       case ENGINE_METHODS.lockAcquire: {
         const { key, owner } = lockArgs(h);
         await this.locks.acquire(`${checkCont(h.cont)}/${key}`, owner, Number(h.ttlMs) || LOCK_TTL_MS, LOCK_WAIT_MS);
         return { header: {} };
       }
       case ENGINE_METHODS.lockRelease: { const { key, owner } = lockArgs(h); this.locks.release(`${checkCont(h.cont)}/${key}`, owner); return { header: {} }; }
-      case ENGINE_METHODS.watchFreeze: return this.freeze(checkCont(h.cont), BigInt(String(h.upTo)), BigInt(String(h.after)));
+      case ENGINE_METHODS.watchFreeze: return this.freeze(checkCont(h.cont), epochOf(h.upTo), epochOf(h.after));
       case ENGINE_METHODS.syncMap: return this.syncMap(Number(h.version));
       case ENGINE_METHODS.wipeTarget: await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
-      case ENGINE_METHODS.removeStore: await this.removeStore(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
-      case ENGINE_METHODS.info: return { header: { rank: this.rank, targets: this.targetIds, mapVersion: this.mapVersion, pool: this.meta.uuid } };
-      default: return undefined;
+      case ENGINE_METHODS.removeStore: await this.stores.removeContainer(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
+      case ENGINE_METHODS.info: return { header: { rank: this.rank, targets: this.targetIds, mapVersion: this.mapVersion, pool: this.meta.uuid, spaceUsed: this.stores.spaceUsed(this.targetIds), prepared: this.tx.size } };
+      default: throw new CairnError('NET_PROTOCOL', `unknown method ${method}`, { method });
     }
   }
 
-  /** A shard method: check the map version, admit the write or read (2PC, conflicts, freezes), serve it. */
-  private async handleShard(req: RpcRequest): Promise<RpcReply> {
-    const h = req.header;
+  /** A shard method: check the map version and target, then serve it (counted per map version for syncMap). */
+  private handleShard(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined): Promise<RpcReply> {
     const version = Number(h.mapVersion);
-    if (!Number.isInteger(version)) throw badArg('shard requests carry the pool map version');
-    if (version > this.mapVersion) await this.reloadMaps();
-    if (version < this.mapVersion) throw new CairnError('STALE_MAP', `pool map version ${version} is stale; the engine has ${this.mapVersion}`, { version: this.mapVersion });
-    const target = this.ownTarget(h.target);
-    const cont = checkCont(h.cont);
+    if (!Number.isInteger(version)) return Promise.reject(badArg('shard requests carry the pool map version'));
+    if (version > this.mapVersion) return this.reloadMaps().then(() => this.handleShard(method, h, payload));
+    if (version < this.mapVersion) return Promise.reject(new CairnError('STALE_MAP', `pool map version ${version} is stale; the engine has ${this.mapVersion}`, { version: this.mapVersion }));
+    let target: number, cont: string;
+    try { target = this.ownTarget(h.target); cont = checkCont(h.cont); } catch (err) { return Promise.reject(err); }
     this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
-    try {
-      const epoch = h.epoch !== undefined ? BigInt(String(h.epoch)) : undefined;
-      const unit = h.oid !== undefined ? String(h.oid) : undefined;
-      const kind = SHARD_WRITE_KIND[req.method];
-      if (req.method === 'shard.discard') {
-        // Discarding an epoch that is still prepared (a client abandoning its commit, a rollback):
-        // settle it first, so that no coordinator can commit what is being dropped.
-        const after = BigInt(String(h.after));
-        const upTo = h.upTo !== undefined && h.upTo !== null ? BigInt(String(h.upTo)) : (1n << 64n);
-        for (const e of this.prepared.within(cont, after, upTo)) await this.settleThroughEtcd(cont, e);
-      } else if (kind !== undefined && epoch !== undefined && h.migrate !== true) {
-        // Rebuild copies (`migrate`) rewrite versions that were committed long ago: never prepared.
-        // A full table drains as decisions arrive (or the sweep settles overdue ones through etcd).
-        const deadline = Date.now() + PREPARED_ROOM_WAIT_TX_TIMEOUTS * this.opts.txTimeoutMs;
-        while (this.prepared.full) await this.prepared.waitForRoom(Math.max(0, deadline - Date.now()));
-        this.admitWrite(kind, cont, unit, epoch, h);
-      } else if (SHARD_READ_METHODS.has(req.method) && epoch !== undefined) {
-        const waits = this.prepared.blocking(cont, epoch, unit);
-        if (waits.length) await Promise.all(waits);
-        // Remember what was read at which epoch (not the read-modify-write reads of everything
-        // applied so far, nor rebuild's): a write arriving later may not slip under it.
-        if (unit !== undefined && typeof h.dkey === 'string' && typeof h.akey === 'string' && epoch < READ_TS_LIMIT && h.migrate !== true) {
-          this.reads.record(unitKey(cont, unit, h.dkey, h.akey), epoch);
-        }
-      }
-      const store = await this.store(target, cont);
-      return await serveShardCall(req.method, h, req.payload, store as unknown as ShardStore);
-    } finally {
+    return this.serveShard(method, h, payload, target, cont).finally(() => {
       const n = (this.inflight.get(version) ?? 1) - 1;
       if (n === 0) this.inflight.delete(version); else this.inflight.set(version, n);
       this.requestsDone.notify();
+    });
+  }
+
+  /**
+   * Serve one shard call. A write of a commit is admitted synchronously (before the first await:
+   * the INTENT records of a whole batch share one log write), applied once its INTENT is logged,
+   * and acknowledged once its commit's P (or, on this engine alone, DONE) record is logged.
+   */
+  private async serveShard(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, target: number, cont: string): Promise<RpcReply> {
+    const epoch = h.epoch !== undefined ? epochOf(h.epoch) : undefined;
+    const unit = h.oid !== undefined ? String(h.oid) : undefined;
+    const kind = SHARD_WRITE_KIND[method];
+    if (method === 'shard.discard') return this.serveDiscard(method, h, payload, target, cont);
+    if (kind !== undefined && epoch !== undefined && h.migrate !== true) {
+      // Rebuild copies (`migrate`) rewrite versions committed long ago: never prepared.
+      if (this.tx.full) {
+        const deadline = Date.now() + PREPARED_ROOM_WAIT_TX_TIMEOUTS * this.opts.txTimeoutMs;
+        while (this.tx.full) await this.tx.waitForRoom(Math.max(0, deadline - Date.now()));
+      }
+      const p = this.admitWrite(kind, cont, unit, epoch, h);
+      let reply: RpcReply;
+      try {
+        await p.intent;
+        reply = await serveShardCall(method, h, payload, (await this.stores.container(target, cont)) as unknown as ShardStore);
+      } catch (err) {
+        this.tx.failed(p);
+        throw err;
+      }
+      if (p.aborting) {
+        // Its commit is being aborted (abandoned, or settled as incomplete): the write must not count as done.
+        this.tx.failed(p);
+        throw new CairnError('STALE_EPOCH', `epoch ${epoch} was aborted on this engine while the write was applied; retry at a later epoch`, { epoch: epoch.toString() });
+      }
+      await this.tx.applied(p);
+      return reply;
     }
+    if (SHARD_READ_METHODS.has(method) && epoch !== undefined) {
+      const waits = this.tx.blocking(cont, epoch, unit);
+      if (waits.length) await Promise.all(waits);
+      // Remember what was read at which epoch (not the read-modify-write reads of everything
+      // applied so far, nor rebuild's): a write arriving later may not slip under it.
+      if (epoch < READ_TS_LIMIT && h.migrate !== true) {
+        const k = readKey(method, cont, unit, h);
+        if (k) this.reads.record(k, epoch);
+      }
+    }
+    return serveShardCall(method, h, payload, (await this.stores.container(target, cont)) as unknown as ShardStore);
+  }
+
+  /**
+   * A discard. Of one epoch (`after` = E - 1, `upTo` = E): a client abandoning its commit — abort
+   * it here first, unless it committed or a resolver sealed it (then nothing is discarded: the
+   * commit stands). Of a range (rollback): every prepared epoch in it is aborted first.
+   */
+  private async serveDiscard(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, target: number, cont: string): Promise<RpcReply> {
+    const after = epochOf(h.after);
+    const upTo = h.upTo !== undefined && h.upTo !== null ? epochOf(h.upTo) : undefined;
+    const store = (await this.stores.container(target, cont)) as unknown as ShardStore;
+    if (upTo !== undefined && upTo === after + 1n) {
+      if (!(await this.commits.abandon(cont, upTo))) return { header: { maxEpoch: String(store.queryMaxEpoch()), kept: true } };
+    } else {
+      for (const p of this.tx.within(cont, after, upTo ?? (1n << 64n))) await this.commits.abortLocally(p);
+    }
+    return serveShardCall(method, h, payload, store);
   }
 
   /**
    * Admit a write of a client's commit at `epoch` and mark it prepared. Synchronous on purpose:
    * the checks and the prepared mark are one step, with no await in between.
    */
-  private admitWrite(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string | undefined, epoch: bigint, h: Record<string, unknown>): void {
-    assert(!this.prepared.full, 'a write is admitted only with room among the prepared writes');
+  private admitWrite(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string | undefined, epoch: bigint, h: Record<string, unknown>): Prepared {
+    assert(!this.tx.full, 'a write is admitted only with room among the prepared writes');
+    if (epoch <= this.startFloor && !this.tx.get(cont, epoch)) {
+      throw new CairnError('STALE_EPOCH', `epoch ${epoch} is older than this engine's start; retry at a later epoch`, { epoch: this.startFloor.toString() });
+    }
     const frozen = this.frozen.get(cont);
     if (frozen !== undefined && epoch <= frozen) {
       throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below ${frozen}, which a watcher has frozen; retry at a later epoch`, { epoch: frozen.toString() });
     }
     const dk = typeof h.dkey === 'string' ? h.dkey : undefined, ak = typeof h.akey === 'string' ? h.akey : undefined;
-    // A write may not land at or below an epoch someone already read the key at (it would
-    // change what they saw): the client retries at a fresh epoch above it.
-    if (unit !== undefined && dk !== undefined && ak !== undefined) {
-      const read = this.reads.last(unitKey(cont, unit, dk, ak));
+    // A write may not land at or below an epoch at which anything it changes was already read
+    // (a value, or a listing above it): the client retries at a fresh epoch above it.
+    const sk = unit !== undefined ? writeStampKey(kind, cont, unit, dk, ak) : undefined;
+    if (sk) {
+      const read = this.reads.floorFor(sk);
       if (read >= epoch) throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below a read already served at ${read}; retry at a later epoch`, { epoch: read.toString() });
     }
     // Optimistic concurrency across clients: a transaction that read at txRead may not write
@@ -319,28 +376,38 @@ export class Engine {
         throw new ObjectError('TX_RESTART', 'transaction conflicts with a write committed after it read; retry it', { epoch: epoch.toString() });
       }
     }
+    const p = this.tx.admit(cont, epoch, txDescriptor(h.tx, this.rank), unit);
     if (key !== undefined) this.writes.record(key, epoch, kind !== 'update');
-    this.prepared.prepare(cont, epoch, unit);
+    return p;
+  }
+
+  /**
+   * Keys a transaction only read, checked at its commit (`{ cont, txRead, epoch, keys: [{ u, d, a }] }`):
+   * TX_RESTART when anyone wrote one after `txRead`; otherwise each is stamped as read at
+   * `epoch - 1`, so no write can land between the read and the commit from now on.
+   */
+  private validate(h: Record<string, unknown>): RpcReply {
+    const cont = checkCont(h.cont);
+    const txRead = epochOf(h.txRead), epoch = epochOf(h.epoch);
+    if (!Array.isArray(h.keys) || h.keys.length > MAX_VALIDATE_KEYS) throw badArg(`a validation checks 1..${MAX_VALIDATE_KEYS} keys`);
+    const keys = h.keys.map((x: unknown) => {
+      const k = x as { u?: unknown; d?: unknown; a?: unknown };
+      if (typeof k?.u !== 'string' || !/^\d{1,60}$/.test(k.u) || typeof k.d !== 'string' || typeof k.a !== 'string') throw badArg('validation keys are { u: unit oid, d: dkey, a: akey } (base64 keys)');
+      return { u: k.u, d: k.d, a: k.a };
+    });
+    for (const k of keys) {
+      if (this.writes.lastWrite(unitKey(cont, k.u, k.d, k.a)) > txRead) {
+        throw new ObjectError('TX_RESTART', 'a key the transaction read was written after it read; retry it', { epoch: epoch.toString() });
+      }
+    }
+    for (const k of keys) this.reads.record([cont, k.u, k.d, k.a], epoch - 1n);
+    return { header: {} };
   }
 
   private ownTarget(t: unknown): number {
     const id = Number(t);
     if (!this.targetIds.includes(id)) throw new CairnError('WRONG_ENGINE', `target ${String(t)} is not served by rank ${this.rank}`, { target: t, rank: this.rank });
     return id;
-  }
-
-  private store(t: number, cont: string): Promise<VosTarget> {
-    const key = `${t}/${cont}`;
-    let s = this.stores.get(key);
-    if (!s) {
-      const dir = this.opts.targets[this.targetIds.indexOf(t)]!;
-      s = VosTarget.open(join(dir, cont), { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable });
-      // A store that fails to open is forgotten (the next request retries); the request gets the error through `s`.
-      const forget = () => { if (this.stores.get(key) === s) this.stores.delete(key); };
-      s.then(undefined, forget);
-      this.stores.set(key, s);
-    }
-    return s;
   }
 
   /** Every later request planned with an older map is refused; wait for the ones in flight. */
@@ -352,120 +419,24 @@ export class Engine {
     return { header: { mapVersion: this.mapVersion } };
   }
 
-  private async closeStoresOf(t: number): Promise<void> {
-    for (const [k, s] of [...this.stores]) {
-      if (!k.startsWith(`${t}/`)) continue;
-      this.stores.delete(k);
-      await closeStore(s, 'engine.close-store-of-wiped-target');
-    }
-  }
-
   private async wipeTarget(t: number): Promise<void> {
-    await this.closeStoresOf(t);
-    const dir = this.opts.targets[this.targetIds.indexOf(t)]!;
-    // Container stores only: the engine's identity and prepared-write journal stay.
-    for (const e of readdirSync(dir)) if (isUuid(e)) await rm(join(dir, e), { recursive: true, force: true });
+    await this.stores.wipe(t);
     this.log(`target ${t} wiped for reintegration`);
-  }
-
-  private async removeStore(t: number, cont: string): Promise<void> {
-    const key = `${t}/${cont}`;
-    const s = this.stores.get(key);
-    this.stores.delete(key);
-    if (s) await closeStore(s, 'engine.close-store-of-removed-container');
-    await rm(join(this.opts.targets[this.targetIds.indexOf(t)]!, cont), { recursive: true, force: true });
-  }
-
-  // ------------------------------------------------------------------ two-phase commit
-
-  /** Coordinator: record the decision in etcd, then tell every participant. */
-  private async coordinate(cont: string, epoch: bigint, ranks: number[]): Promise<void> {
-    if ((await this.decisions.decide(decisionKey(this.prefix, cont, epoch), 'commit')) !== 'commit') {
-      throw new ObjectError('TX_RESTART', `commit at epoch ${epoch} was aborted (a participant gave up waiting); retry`, { epoch: epoch.toString() });
-    }
-    // Participants that miss this message settle through etcd when their prepared write ages.
-    await Promise.all(ranks.map(async (r) => {
-      try {
-        if (r === this.rank) await this.decide(cont, epoch, 'commit');
-        else await this.resolver(r).add({ cont, epoch: epoch.toString() });
-      } catch (err) {
-        swallowed('engine.commit-notice-participant-settles-through-etcd', err);
-      }
-    }));
-  }
-
-  /** Participant: apply a decision (abort discards the epoch from this engine's stores). */
-  private async decide(cont: string, epoch: bigint, d: 'commit' | 'abort'): Promise<void> {
-    if (!this.prepared.has(cont, epoch)) return;
-    if (d === 'abort') {
-      for (const t of this.targetIds) {
-        const dir = this.opts.targets[this.targetIds.indexOf(t)]!;
-        if (!existsSync(join(dir, cont))) continue;
-        // A store that cannot discard leaves the write prepared (never recorded as aborted): retried.
-        await (await this.store(t, cont)).discard(epoch - 1n, epoch);
-      }
-    }
-    const units = this.prepared.decide(cont, epoch, d);
-    if (d === 'commit' && units) this.logCommit(cont, epoch, units);
-  }
-
-  /** Remember a decided commit and the objects it wrote here, for watchers. */
-  private logCommit(cont: string, epoch: bigint, units: Set<string>): void {
-    let log = this.commitLog.get(cont);
-    if (!log) { log = { entries: [], truncatedUpTo: 0n }; this.commitLog.set(cont, log); }
-    const oids = [...new Set([...units].map((u) => (BigInt(u) >> 32n).toString(16)))];
-    log.entries.push({ epoch, oids });
-    while (log.entries.length > MAX_COMMIT_LOG) {
-      const old = log.entries.shift()!;
-      if (old.epoch > log.truncatedUpTo) log.truncatedUpTo = old.epoch;
-    }
   }
 
   /**
    * A watcher freezes (cont, ≤ upTo): later writes at or below it are refused (STALE_EPOCH, the
    * writer recommits above), prepared writes at or below it are waited for, and the commits in
    * (after, upTo] this engine took part in are returned — once every engine answered, that set
-   * of commits is final.
+   * of commits is final. The commits survive a restart of the engine (its transaction log).
    */
   private async freeze(cont: string, upTo: bigint, after: bigint): Promise<RpcReply> {
     const cur = this.frozen.get(cont);
     if (cur === undefined || upTo > cur) this.frozen.set(cont, upTo);
-    const waits = this.prepared.blocking(cont, upTo, undefined);
+    const waits = this.tx.blocking(cont, upTo, undefined);
     if (waits.length) await Promise.all(waits);
-    const log = this.commitLog.get(cont);
-    const events = (log?.entries ?? []).filter((e) => e.epoch > after && e.epoch <= upTo).map((e) => ({ epoch: e.epoch.toString(), objects: e.oids }));
-    return { header: { events, lagged: (log?.truncatedUpTo ?? 0n) > after } };
-  }
-
-  /** Settle an undecided write through etcd: abort it unless the coordinator already committed. */
-  private async settleThroughEtcd(cont: string, epoch: bigint, why?: string): Promise<void> {
-    const d = await this.decisions.decide(decisionKey(this.prefix, cont, epoch), 'abort');
-    await this.decide(cont, epoch, d);
-    if (why) this.log(`prepared write ${cont}@${epoch} settled (${why}): ${d}`);
-  }
-
-  private async sweepPrepared(): Promise<void> {
-    if (this.closed) return;
-    for (const u of this.prepared.stale(this.opts.txTimeoutMs)) {
-      try {
-        await this.settleThroughEtcd(u.cont, u.epoch, 'no decision in time');
-      } catch (err) {
-        swallowed('engine.sweep-settle-retried-next-sweep', err); // etcd or the store unreachable
-      }
-    }
-  }
-
-  /** Commit notifications to `rank`, batched per event-loop turn. */
-  private resolver(rank: number): Batcher<{ cont: string; epoch: string }, void> {
-    let b = this.resolvers.get(rank);
-    if (!b) {
-      b = new Batcher<{ cont: string; epoch: string }, void>(async (items) => {
-        await this.peer(rank).call(ENGINE_METHODS.txResolveMany, { items, decision: 'commit' });
-        return items.map(() => undefined as void);
-      }, { maxBatch: TX_BATCH_MAX });
-      this.resolvers.set(rank, b);
-    }
-    return b;
+    const events = this.tx.commitsIn(cont, after, upTo).map((e) => ({ epoch: e.epoch.toString(), objects: e.objects }));
+    return { header: { events, lagged: this.tx.historyStart(cont) > after } };
   }
 
   private peer(rank: number): RpcClient {
@@ -568,7 +539,6 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
-    clearInterval(this.usageTimer);
     for (const t of this.excludeTimers.values()) clearTimeout(t);
     // Closing: every step runs even if an earlier one fails; failures are counted, not thrown.
     await this.leaderPool?.close().catch(swallow('engine.close-leader-pool'));
@@ -577,17 +547,10 @@ export class Engine {
     await this.server?.close().catch(swallow('engine.close-server'));
     await this.lease?.revoke().catch(swallow('engine.close-revoke-lease'));
     for (const c of this.peers.values()) await c.close().catch(swallow('engine.close-peer-client'));
-    for (const s of this.stores.values()) await closeStore(s, 'engine.close-store');
-    this.prepared.close();
+    await this.stores.close();
+    this.tx.close();
     await this.etcd.close().catch(swallow('engine.close-etcd'));
   }
-}
-
-/** Close a store being opened or open: one that never opened has nothing to close (its error went to its opener). */
-async function closeStore(p: Promise<VosTarget>, reason: string): Promise<void> {
-  let store: VosTarget;
-  try { store = await p; } catch (err) { swallowed(`${reason}.never-opened`, err); return; }
-  try { await store.close(); } catch (err) { swallowed(reason, err); }
 }
 
 function inService(state: string): boolean { return state === 'UPIN' || state === 'UP' || state === 'NEW' || state === 'DRAIN'; }
@@ -600,13 +563,27 @@ function lockArgs(h: Record<string, unknown>): { key: string; owner: string } {
 }
 
 function ranksOf(v: unknown): number[] {
-  if (!Array.isArray(v) || v.length > MAX_ENGINES_PER_TX || !v.every((r) => Number.isInteger(r) && r >= 0)) throw badArg('ranks must be a list of rank numbers');
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_ENGINES_PER_TX || !v.every((r) => Number.isInteger(r) && r >= 0)) throw badArg('ranks must be a non-empty list of rank numbers');
   return v as number[];
 }
 
-function batchItems(v: unknown): Array<{ cont: unknown; epoch: unknown; ranks?: unknown }> {
-  if (!Array.isArray(v) || v.length > TX_BATCH_MAX) throw badArg(`a batch holds 1..${TX_BATCH_MAX} items`);
-  return v as Array<{ cont: unknown; epoch: unknown; ranks?: unknown }>;
+/** The commit descriptor of a write (`tx` header), or undefined when absent or malformed. */
+function txDescriptor(v: unknown, rank: number): TxDescriptor | undefined {
+  const d = v as { ranks?: unknown; n?: unknown } | undefined;
+  if (!d || typeof d !== 'object' || !Number.isInteger(d.n) || (d.n as number) < 1 || (d.n as number) > 1 << 20) return undefined;
+  const ranks = ranksOf(d.ranks);
+  if (!ranks.includes(rank)) throw badArg(`a write names participants ${ranks.join(',')} without this engine (rank ${rank})`);
+  return { ranks, n: d.n as number };
+}
+
+function epochOf(v: unknown): bigint {
+  if (typeof v !== 'string' || !/^\d{1,30}$/.test(v)) throw badArg(`epoch expected as a decimal string, got ${JSON.stringify(v)}`);
+  return BigInt(v);
+}
+
+function batchPairs(v: unknown): Array<[unknown, unknown]> {
+  if (!Array.isArray(v) || v.length > TX_BATCH_MAX || !v.every((x) => Array.isArray(x) && x.length === 2)) throw badArg(`a batch holds up to ${TX_BATCH_MAX} [container, epoch] pairs`);
+  return v as Array<[unknown, unknown]>;
 }
 
 function checkCont(c: unknown): string {
@@ -626,6 +603,25 @@ function writeKey(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', co
     case 'punchDkey': return dk === undefined ? undefined : unitKey(cont, unit, dk);
     default: return dk === undefined || ak === undefined ? undefined : unitKey(cont, unit, dk, ak);
   }
+}
+
+/** The read-stamp key a write of `kind` changes. */
+function writeStampKey(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string, dk: string | undefined, ak: string | undefined): StampKey | undefined {
+  switch (kind) {
+    case 'punchObject': return [cont, unit];
+    case 'punchDkey': return dk === undefined ? undefined : [cont, unit, dk];
+    default: return dk === undefined || ak === undefined ? undefined : [cont, unit, dk, ak];
+  }
+}
+
+/** The read-stamp key a read method depends on (see read-stamps.ts). */
+function readKey(method: string, cont: string, unit: string | undefined, h: Record<string, unknown>): StampKey | undefined {
+  if (method === 'shard.listObjects') return [cont];
+  if (unit === undefined) return undefined;
+  if (method === 'shard.listDkeys') return [cont, unit];
+  if (typeof h.dkey !== 'string') return undefined;
+  if (method === 'shard.listAkeys') return [cont, unit, h.dkey];
+  return typeof h.akey === 'string' ? [cont, unit, h.dkey, h.akey] : undefined;
 }
 
 function b64hex(v: string): string { return Buffer.from(v, 'base64').toString('hex'); }

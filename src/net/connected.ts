@@ -1,9 +1,12 @@
 /**
- * A connected pool, client side: the pool map, pool and container metadata and the object index
- * live in etcd; targets are served by `cairn engine` processes reached over authenticated HTTP/2.
- * Clients compute layouts locally from the map they watch, send the map version with every
- * request, and make commits atomic across engines with a two-phase commit whose decision is
- * recorded in etcd. The etcd layout and the limits shared with the engines are in protocol.ts.
+ * A connected pool, client side: the pool map and pool and container metadata live in etcd;
+ * targets are served by `cairn engine` processes reached over authenticated HTTP/2. Clients
+ * compute layouts locally from the map they watch, send the map version with every request, and
+ * talk to each engine through one `EngineLink` (writes of one event-loop turn batched into one
+ * request, commit notices riding on later requests). A commit costs one round trip per engine:
+ * each write carries its commit's participants, and the commit is decided when every write
+ * succeeded (src/engine/txn.ts). Nothing is written to etcd per object or per commit. The etcd
+ * layout and the limits shared with the engines are in protocol.ts.
  *
  * Loading this module installs `connectPool` as the implementation of `Pool.connect` (the pool
  * layer below never imports it); the package entry (src/index.ts) loads it.
@@ -11,10 +14,11 @@
 import { randomUUID } from 'node:crypto';
 import { CairnError, throwIfAborted } from '../../core/errors.js';
 import { initXxhash } from '../../core/xxhash.js';
-import { Batcher } from '../../core/batcher.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { ObjectError, badArg } from '../io/errors.js';
-import type { ShardStore } from '../io/shard-store.js';
+import { unitOid, type ShardStore } from '../io/shard-store.js';
+import { groupShards } from '../io/io.js';
+import { dkeyGroup } from '../../placement/index.js';
 import type { ContainerMeta } from '../container/container.js';
 import type { ContainerStorage, CommitInfo, CommitEvent, StorageRecovery } from '../container/storage.js';
 import { MAX_CLOCK_SLOTS, epochAtMs } from '../container/epoch-clock.js';
@@ -23,10 +27,10 @@ import type { ConnectOptions, PoolBackend, PoolMaps, PoolMeta, RebuildStatus } f
 import { Etcd } from './etcd.js';
 import { RpcClient, type RpcCaller } from './rpc.js';
 import { RemoteShardStore } from './shard-rpc.js';
-import { reviveError, type WireError } from './errors.js';
+import { EngineLink } from './link.js';
 import {
-  ENGINE_METHODS, LOCK_RPC_SLACK_MS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, WATCH_LAG_MS,
-  decisionKey, decodeMaps, encodeMaps, poolPrefix, secretCheck, type EngineRecord, type EtcdPoolMeta,
+  ENGINE_METHODS, LOCK_RPC_SLACK_MS, LOCK_TTL_MS, LOCK_WAIT_MS, WATCH_LAG_MS,
+  decodeMaps, encodeMaps, poolPrefix, secretCheck, type EngineRecord, type EtcdPoolMeta, type TxDescriptor,
 } from './protocol.js';
 
 export type { ConnectOptions } from '../pool/backend.js';
@@ -37,6 +41,11 @@ export const MAX_ENGINES = 1024;
 const WATCH_POLL_MS = 250;
 /** Least interval between two rebuild progress records in etcd. */
 const REBUILD_PUBLISH_MS = 250;
+/** Space figures of the engines are asked for again when older than this (by `pool.query()`). */
+const SPACE_REFRESH_MS = 2000;
+
+/** A commit being applied: its participants and how many shard writes each gets. */
+interface CommitPlan { ranks: number[]; writes: Map<number, number>; validation?: Promise<unknown> }
 
 /** A client's view of a connected pool. */
 export class ConnectedBackend implements PoolBackend {
@@ -48,10 +57,15 @@ export class ConnectedBackend implements PoolBackend {
   private maps?: PoolMaps;
   private engines = new Map<number, EngineRecord>();
   private clients = new Map<string, RpcClient>();
-  private storages = new Map<string, EtcdContainerStorage>();
+  private links = new Map<number, EngineLink>();
+  private storages = new Map<string, EngineContainerStorage>();
+  /** Commits being applied, by `cont/epoch`. */
+  readonly plans = new Map<string, CommitPlan>();
+  /** Bytes used per target as the engines last reported, and when they were asked. */
+  private space = new Map<number, number>();
+  private spaceAsked = 0;
   /** Identifies this client's locks on engines. */
   private readonly owner = randomUUID();
-  private committers = new Map<number, Batcher<{ cont: string; epoch: string; ranks: number[] }, void>>();
   private mapListeners: Array<(m: PoolMaps) => void> = [];
   private stops: Array<() => Promise<void>> = [];
   private rebuild?: RebuildStatus;
@@ -165,7 +179,6 @@ export class ConnectedBackend implements PoolBackend {
 
   async removeContainer(label: string, uuid: string): Promise<void> {
     await this.etcd.delete(this.prefix + 'conts/' + label);
-    await this.etcd.deletePrefix(`${this.prefix}objs/${uuid}/`);
     this.meta.containers = this.meta.containers.filter((c) => c.uuid !== uuid);
   }
 
@@ -176,15 +189,26 @@ export class ConnectedBackend implements PoolBackend {
   }
 
   async containerStorage(meta: ContainerMeta): Promise<ContainerStorage> {
-    const s = new EtcdContainerStorage(this, meta);
+    const s = new EngineContainerStorage(this, meta);
     this.storages.set(meta.uuid, s);
     return s;
   }
 
-  /** The RPC client of the engine serving `rank` (re-resolved on every call: engines restart on new ports). */
-  rankClient(rank: number): RpcCaller {
-    return { call: (method, header, payload, o) => this.clientForRank(rank).call(method, header, payload, o) };
+  /**
+   * The line to the engine serving `rank`: batches writes, carries commit notices, and resolves
+   * the engine's address on every request (engines restart on new ports).
+   */
+  link(rank: number): EngineLink {
+    let l = this.links.get(rank);
+    if (!l) {
+      l = new EngineLink(() => this.clientForRank(rank), `rank ${rank}`);
+      this.links.set(rank, l);
+    }
+    return l;
   }
+
+  /** The RPC caller of the engine serving `rank` (its link). */
+  rankClient(rank: number): RpcCaller { return this.link(rank); }
 
   private clientForRank(rank: number): RpcClient {
     const rec = this.engines.get(rank);
@@ -252,20 +276,6 @@ export class ConnectedBackend implements PoolBackend {
     }
   }
 
-  /** Commit requests to the coordinator `rank`, batched per event-loop turn. */
-  committer(rank: number): Batcher<{ cont: string; epoch: string; ranks: number[] }, void> {
-    let b = this.committers.get(rank);
-    if (!b) {
-      b = new Batcher<{ cont: string; epoch: string; ranks: number[] }, void>(async (items) => {
-        const r = await this.rankClient(rank).call(ENGINE_METHODS.txCommitMany, { items });
-        const results = (r.header.results as Array<{ ok?: boolean; error?: WireError }>) ?? [];
-        return items.map((_, i): void | Error => (results[i]?.ok ? undefined : reviveError(results[i]?.error ?? { name: 'NetError', code: 'NET_PROTOCOL', message: 'missing commit result' })));
-      }, { maxBatch: TX_BATCH_MAX });
-      this.committers.set(rank, b);
-    }
-    return b;
-  }
-
   /** Rank serving target `t` in the current map. */
   rankOf(t: number): number {
     const info = this.maps?.map.targets[t];
@@ -275,11 +285,26 @@ export class ConnectedBackend implements PoolBackend {
 
   get mapVersion(): number { return this.mapsVersion; }
 
+  /** Whether target `t` may serve reads (UPIN or DRAIN, not being refilled), in the current map. */
+  available(t: number): boolean {
+    const st = this.maps?.map.stateList[t];
+    return (st === 'UPIN' || st === 'DRAIN') && !this.maps!.resync.includes(t);
+  }
+
   async openStore(t: number, cuuid: string): Promise<ShardStore> {
     const rank = this.rankOf(t);
     // The leader's pool only migrates: its writes copy committed versions and are never prepared.
     const migrate = this.runsMigrations;
-    return new RemoteShardStore(this.rankClient(rank), () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, ...(migrate ? { migrate: true } : {}) }));
+    return new RemoteShardStore(this.link(rank), () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, ...(migrate ? { migrate: true } : {}) }), {
+      tx: migrate ? undefined : (epoch) => this.descriptor(cuuid, epoch, rank),
+    });
+  }
+
+  /** What a write at `epoch` to `rank` tells its engine about its commit. */
+  private descriptor(cuuid: string, epoch: bigint, rank: number): TxDescriptor | undefined {
+    const plan = this.plans.get(`${cuuid}/${epoch}`);
+    const n = plan?.writes.get(rank);
+    return plan && n ? { ranks: plan.ranks, n } : undefined;
   }
 
   storeExists(): boolean { return true; }
@@ -293,15 +318,33 @@ export class ConnectedBackend implements PoolBackend {
   }
 
   async prepareTargets(): Promise<void> {
-    throw badArg('a connected pool grows by starting more engines (`cairn engine`), not by pool.extend()');
+    const cmd = `cairn engine --pool ${this.poolName} --etcd ${[this.opts.etcd].flat().join(',')} --targets DIR... --listen HOST:PORT`;
+    throw new CairnError('UNSUPPORTED', `a connected pool grows by engines, not by pool.extend(): start \`${cmd}\` on each new host (each engine adds one node/rank with its target directories; data rebalances onto it)`, { command: cmd });
   }
 
+  /**
+   * Bytes target `t` uses as its engine last reported. The figures travel by RPC (`engine.info`),
+   * never through etcd: a call older than SPACE_REFRESH_MS asks the engines again in the background.
+   */
   spaceUsed(t: number): number {
+    if (Date.now() - this.spaceAsked > SPACE_REFRESH_MS) { this.spaceAsked = Date.now(); void this.refreshSpace(); }
+    const known = this.space.get(t);
+    if (known !== undefined) return known;
     for (const e of this.engines.values()) {
       const i = e.targets.indexOf(t);
       if (i >= 0) return e.spaceUsed?.[i] ?? 0;
     }
     return 0;
+  }
+
+  private async refreshSpace(): Promise<void> {
+    await Promise.all([...this.engines.keys()].map(async (rank) => {
+      try {
+        const r = await this.rankClient(rank).call(ENGINE_METHODS.info, {});
+        const targets = r.header.targets as number[] | undefined, used = r.header.spaceUsed as number[] | undefined;
+        if (Array.isArray(targets) && Array.isArray(used)) targets.forEach((t, i) => { if (typeof used[i] === 'number') this.space.set(t, used[i]!); });
+      } catch (err) { swallowed('connected.space-figures-of-unreachable-engine', err); }
+    }));
   }
 
   remoteRebuild(): RebuildStatus | undefined { return this.rebuild; }
@@ -324,50 +367,89 @@ export class ConnectedBackend implements PoolBackend {
     this.closed = true;
     clearTimeout(this.publishTimer);
     for (const s of this.stops) await s().catch(swallow('connected.close-stop-watch'));
+    // Commit notices still waiting go out first (their participants would otherwise settle them by timeout).
+    await Promise.all([...this.links.values()].map((l) => l.drain().catch(swallow('connected.close-drain-notices'))));
+    for (const l of this.links.values()) l.close();
     for (const c of this.clients.values()) await c.close().catch(swallow('connected.close-engine-client'));
     await this.etcd.close().catch(swallow('connected.close-etcd'));
   }
 }
 
-/** Container state in etcd; commits are made atomic by the engines' two-phase commit. */
-class EtcdContainerStorage implements ContainerStorage {
-  private readonly ids = new Set<bigint>();
+/**
+ * Container state in etcd; the record that makes a commit atomic lives on the engines: every write
+ * carries its commit's participants and how many writes each gets (`intent` makes the plan the
+ * writes read), and once every write succeeded (`done`) the participants are told on later traffic.
+ */
+class EngineContainerStorage implements ContainerStorage {
   private metaCb?: (m: unknown) => void;
 
   constructor(private readonly b: ConnectedBackend, private meta: ContainerMeta) {}
 
   recover(): StorageRecovery {
-    // Nothing to replay here: each engine resolves its own prepared writes through etcd.
+    // Nothing to replay here: each engine settles its own prepared writes with the others.
     return { floor: 0n, torn: [], done: [] };
   }
 
-  intent(): void { /* engines record a prepared write when they receive it */ }
-
-  /** The commit point: ask one participating engine (the coordinator) to commit. */
-  async done(epoch: bigint, info: CommitInfo): Promise<void> {
-    const ranks = [...new Set(info.targets.map((t) => this.b.rankOf(t)))].sort((a, b) => a - b);
-    if (ranks.length === 0) return;
-    const coordinator = ranks[Number(epoch % BigInt(ranks.length))]!;
-    const header = { cont: this.meta.uuid, epoch: epoch.toString(), ranks };
-    try {
-      await this.b.committer(coordinator).add(header);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') throw err;
-      // The coordinator vanished: settle the outcome in etcd ourselves.
-      const key = decisionKey(this.b.prefix, this.meta.uuid, epoch);
-      if (await this.b.etcd.createIfAbsent(key, 'abort')) throw new ObjectError('TX_RESTART', `commit aborted: coordinator rank ${coordinator} unreachable; retry`, { rank: coordinator, epoch: epoch.toString() });
-      const v = (await this.b.etcd.get(key))?.value.toString();
-      if (v !== 'commit') throw new ObjectError('TX_RESTART', `commit aborted while coordinator rank ${coordinator} was unreachable; retry`, { rank: coordinator, epoch: epoch.toString() });
-      // Committed: tell the participants (best effort; they also ask etcd when a prepared write ages).
-      await Promise.all(ranks.map((r) => this.b.rankClient(r).call(ENGINE_METHODS.txResolve, { cont: this.meta.uuid, epoch: epoch.toString(), decision: 'commit' }).catch(swallow('connected.resolve-notice-participant-asks-etcd'))));
-    }
+  /** Before the writes: their participants and counts; a transaction's read-only keys are checked alongside. */
+  intent(epoch: bigint, info: CommitInfo): void {
+    const writes = new Map<number, number>();
+    for (const t of info.writes ?? []) { const r = this.b.rankOf(t); writes.set(r, (writes.get(r) ?? 0) + 1); }
+    const plan: CommitPlan = { ranks: [...writes.keys()].sort((a, b) => a - b), writes };
+    if (info.check) plan.validation = this.validate(epoch, info.check);
+    this.b.plans.set(`${this.meta.uuid}/${epoch}`, plan);
   }
 
-  abort(): void { /* the container discarded the epoch on every reachable target; the rest resolve through etcd */ }
+  /**
+   * Every write succeeded: the commit is decided (every participant holds all of its writes). A
+   * commit on one engine was decided by it already; the participants of one across engines are
+   * told on their next request. A read-only key written since the transaction read it fails the
+   * commit instead (TX_RESTART: the container discards the epoch everywhere).
+   */
+  async done(epoch: bigint, _info: CommitInfo): Promise<void> {
+    const k = `${this.meta.uuid}/${epoch}`;
+    const plan = this.b.plans.get(k);
+    this.b.plans.delete(k);
+    if (!plan) return;
+    if (plan.validation) await plan.validation;
+    if (plan.ranks.length > 1) for (const r of plan.ranks) this.b.link(r).notice(this.meta.uuid, epoch);
+  }
+
+  abort(epoch: bigint): void { this.b.plans.delete(`${this.meta.uuid}/${epoch}`); }
   rollback(): void { /* targets discard on their own */ }
   needsCompaction(): boolean { return false; }
   compact(_h: CommitEvent[]): void { /* no local journal */ }
+
+  /**
+   * Check on the engines the keys a transaction only read (the keys it writes are checked by its
+   * writes): each on one shard that every write of the key reaches (a parity shard of an EC
+   * group, any replica otherwise), all keys of one engine in one request.
+   */
+  private validate(epoch: bigint, check: NonNullable<CommitInfo['check']>): Promise<unknown> | undefined {
+    const written = new Set(check.written);
+    const covered = (k: string) => { const parts = k.split('/'); for (let i = 1; i <= parts.length; i++) if (written.has(parts.slice(0, i).join('/'))) return true; return false; };
+    const byRank = new Map<number, Array<{ u: string; d: string; a: string }>>();
+    for (const k of check.keys) {
+      const parts = k.split('/');
+      if (parts.length !== 3 || covered(k)) continue;
+      const oid = BigInt('0x' + parts[0]);
+      const dkey = Buffer.from(parts[1]!, 'hex'), akey = Buffer.from(parts[2]!, 'hex');
+      const { groups, red } = check.layout(oid);
+      const shards = groupShards(groups, dkeyGroup(new Uint8Array(dkey), groups.length)).filter((s) => this.b.available(s.target));
+      const parity = red.kind === 'ec' ? shards.filter((s) => s.shard % red.groupSize >= red.dataShards) : [];
+      const use = red.kind === 'ec' ? (parity.length ? parity.slice(0, 1) : shards) : shards.slice(0, 1);
+      for (const s of use) {
+        const r = this.b.rankOf(s.target);
+        const list = byRank.get(r) ?? [];
+        list.push({ u: unitOid(oid, s.shard).toString(), d: dkey.toString('base64'), a: akey.toString('base64') });
+        byRank.set(r, list);
+      }
+    }
+    if (byRank.size === 0) return undefined;
+    const header = { cont: this.meta.uuid, txRead: check.readEpoch.toString(), epoch: epoch.toString() };
+    const p = Promise.all([...byRank].map(([r, keys]) => this.b.link(r).call(ENGINE_METHODS.txValidate, { ...header, keys })));
+    p.catch(() => undefined); // awaited by done(); a commit whose writes fail first never awaits it
+    return p;
+  }
 
   async saveMeta(meta: unknown): Promise<void> {
     this.meta = meta as ContainerMeta;

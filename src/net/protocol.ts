@@ -2,18 +2,23 @@
  * The protocol of connected pools, shared by clients (src/net/connected.ts) and engines
  * (src/engine): where things live in etcd, what an engine record and the pool metadata hold, the
  * names of the engine methods, and the limits both sides must agree on. Defined once, here; the
- * shard methods (`shard.*`) are described by src/net/shard-rpc.ts.
+ * shard methods (`shard.*`) are described by src/net/shard-rpc.ts, the batch format by link.ts.
  *
- * etcd keys, below `/cairn/pools/<pool>/`:
+ * etcd keys, below `/cairn/pools/<pool>/` — written on pool-map and membership changes only, never
+ * per object or per commit:
  *   meta                 pool uuid, sizes, secret check
  *   maps                 { map, stable, resync }: serialised maps (magic, version, xxh64), base64
- *   engines/<rank>       { rank, address, targets, pid } under the engine's lease
+ *   engines/<rank>       { rank, address, targets, pid } under the engine's lease (written at start
+ *                        and after a lost lease; space figures travel by RPC, `engine.info`)
  *   conts/<label>        container metadata (uuid, props, snapshots, lost objects)
- *   objs/<cuuid>/<oid>   object index
- *   tx/<cuuid>/<epoch>   commit decision of a two-phase commit: "commit" | "abort"
  *   rebuild              rebuild / rebalance progress published by the engines' leader
  *   slots                counter handing each client its epoch slot
  *   leader               election of the engines' leader
+ *
+ * Commits never touch etcd: every write carries its transaction's participants and how many writes
+ * its engine gets; a commit on one engine is decided by that engine alone, a commit across engines
+ * by its participants (src/engine/txn.ts), and the client's notice of success rides on its later
+ * requests.
  */
 import { createHmac } from 'node:crypto';
 import { PoolMap } from '../../placement/index.js';
@@ -36,14 +41,18 @@ export const TX_BATCH_MAX = MAX_BATCH;
 
 /** Engine methods besides the shard methods. */
 export const ENGINE_METHODS = {
-  /** Coordinator: commit one epoch (`{ cont, epoch, ranks }`). */
-  txCommit: 'tx.commit',
-  /** Coordinator: commit up to TX_BATCH_MAX epochs (`{ items }` -> `{ results }`). */
-  txCommitMany: 'tx.commitMany',
-  /** Participant: apply a decision (`{ cont, epoch, decision }`). */
+  /** Many shard writes (and read validations) in one request (`{ items }`, see link.ts). */
+  batch: 'engine.batch',
+  /** Client: commits that succeeded on every participant (`{ commits: [[cont, epoch]] }`). */
+  txNotice: 'tx.notice',
+  /** Participant to coordinator: settle an overdue commit (`{ cont, epoch, ranks }` -> `{ decision }`). */
   txResolve: 'tx.resolve',
-  /** Participant: apply one decision to up to TX_BATCH_MAX epochs (`{ items, decision }`). */
-  txResolveMany: 'tx.resolveMany',
+  /** Resolver to participant: its state of a commit, sealing an incomplete one (`{ cont, epoch }` -> `{ state }`). */
+  txSeal: 'tx.seal',
+  /** Resolver to participant: apply one decision to up to TX_BATCH_MAX commits (`{ items: [[cont, epoch]], decision }`). */
+  txDecide: 'tx.decide',
+  /** Client: check keys a transaction only read (`{ cont, txRead, epoch, keys }`): TX_RESTART if written since. */
+  txValidate: 'tx.validate',
   /** Take a stripe lock (`{ cont, key, owner, ttlMs }`). */
   lockAcquire: 'lock.acquire',
   /** Release a stripe lock (`{ cont, key, owner }`). */
@@ -56,19 +65,26 @@ export const ENGINE_METHODS = {
   wipeTarget: 'engine.wipeTarget',
   /** Remove a container's store from a target. */
   removeStore: 'engine.removeStore',
-  /** Rank, targets, map version and pool of the engine. */
+  /** Rank, targets, map version, pool and the space each target uses. */
   info: 'engine.info',
 } as const;
+
+/**
+ * What a write of a commit tells its engine about the commit (`tx` in the write's header): the
+ * participating ranks (sorted) and how many shard writes this engine gets. An engine with all of
+ * them holds its part of the commit; a commit whose every participant holds its part is decided.
+ */
+export interface TxDescriptor { ranks: number[]; n: number }
+
+/** The coordinator of a commit across `ranks` (sorted) at `epoch`: it settles the commit when a participant asks. */
+export function coordinatorOf(ranks: readonly number[], epoch: bigint): number {
+  return ranks[Number(epoch % BigInt(ranks.length))]!;
+}
 
 /** The etcd key prefix of pool `name`. */
 export function poolPrefix(name: string): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw badArg(`pool name must be 1..${MAX_POOL_NAME} characters of [A-Za-z0-9._-], got ${JSON.stringify(name)}`);
   return `/cairn/pools/${name}/`;
-}
-
-/** The etcd key of the commit decision of (container, epoch). */
-export function decisionKey(prefix: string, cont: string, epoch: bigint): string {
-  return `${prefix}tx/${cont}/${epoch}`;
 }
 
 /** Pool metadata as stored in etcd. */
@@ -77,7 +93,7 @@ export interface EtcdPoolMeta { uuid: string; createdAt: string; scmBytes: numbe
 /** A registered engine. */
 export interface EngineRecord {
   rank: number; address: string; targets: number[]; pid: number;
-  /** Bytes allocated by each target (same order as `targets`), refreshed every few seconds. */
+  /** Bytes allocated by each target (same order as `targets`) when the record was written. */
   spaceUsed?: number[];
 }
 

@@ -7,13 +7,15 @@
  * dropped after `LIST_CURSOR_TTL_MS` idle), and the client also sends how many items it has seen,
  * so an expired cursor (or an engine restart) is resumed by skipping that many items.
  * Every reply carries the store's max epoch (`maxEpoch`, decimal string). A write of a transaction
- * carries its read epoch (`txRead`, decimal string; the engine checks conflicts with it).
+ * carries its read epoch (`txRead`, decimal string; the engine checks conflicts with it), and a
+ * write of a commit carries what its engine must know of the commit (`tx`, a `TxDescriptor`).
  */
 import { randomBytes } from 'node:crypto';
 import type { ShardStore, Recx, WriteOpts } from '../io/shard-store.js';
 import { swallowed } from '../../core/log.js';
 import { NetError } from './errors.js';
-import type { RpcCaller, RpcReply } from './rpc.js';
+import type { RpcCaller, RpcCallOptions, RpcReply } from './rpc.js';
+import type { TxDescriptor } from './protocol.js';
 
 /**
  * Items per page of a listing. With keys of at most 4 KiB (VOS `MAX_KEY_SIZE`) a page of base64
@@ -200,14 +202,18 @@ export class RemoteShardStore implements ShardStore {
   private maxEpoch = 0n;
   private lastUsage: Usage = { scmUsed: 0, scmTotal: 0, dataUsed: 0, dataTotal: 0 };
 
-  constructor(private readonly client: RpcCaller, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void } = {}) {}
+  /**
+   * `route()` is merged into every request; `tx(epoch)` gives the commit descriptor a write at
+   * `epoch` carries (connected pools), if any.
+   */
+  constructor(private readonly client: RpcCaller, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void; tx?: (epoch: bigint) => TxDescriptor | undefined } = {}) {}
 
   /**
    * One call; remembers the highest max epoch replies report (`exact`: take the reply's value
    * even if lower: an explicit query, or a discard that lowered it) and any usage they carry.
    */
-  private async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, exact = false): Promise<RpcReply> {
-    const r = await this.client.call(`shard.${method}`, { ...this.route(), ...header }, payload);
+  private async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, exact = false, o?: RpcCallOptions): Promise<RpcReply> {
+    const r = await this.client.call(`shard.${method}`, { ...this.route(), ...header }, payload, o);
     const m = r.header.maxEpoch;
     if (typeof m === 'string' && /^\d{1,40}$/.test(m)) { const e = BigInt(m); if (exact || e > this.maxEpoch) this.maxEpoch = e; }
     const u = r.header.usage as Usage | undefined;
@@ -221,17 +227,18 @@ export class RemoteShardStore implements ShardStore {
     return { epoch: String(epoch), oid: String(oid), ...(dkey ? { dkey: b64(dkey) } : {}), ...(akey ? { akey: b64(akey) } : {}) };
   }
 
-  /** A transaction's writes carry its read epoch (the engine refuses lost updates). */
-  private txRead(opts?: WriteOpts): Record<string, unknown> {
-    return opts?.txRead !== undefined ? { txRead: String(opts.txRead) } : {};
+  /** A write carries its transaction's read epoch (the engine refuses lost updates) and its commit's descriptor. */
+  private txRead(epoch: bigint, opts?: WriteOpts): Record<string, unknown> {
+    const tx = this.opts.tx?.(epoch);
+    return { ...(opts?.txRead !== undefined ? { txRead: String(opts.txRead) } : {}), ...(tx ? { tx } : {}) };
   }
 
   async updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void> {
-    await this.call('updateSingle', { ...this.keys(epoch, oid, dkey, akey), ...this.txRead(opts) }, value);
+    await this.call('updateSingle', { ...this.keys(epoch, oid, dkey, akey), ...this.txRead(epoch, opts) }, value);
   }
 
   async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void> {
-    await this.call('updateArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, ...(opts?.recordSize !== undefined ? { recordSize: opts.recordSize } : {}), ...this.txRead(opts) }, data);
+    await this.call('updateArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, ...(opts?.recordSize !== undefined ? { recordSize: opts.recordSize } : {}), ...this.txRead(epoch, opts) }, data);
   }
 
   async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
@@ -248,9 +255,22 @@ export class RemoteShardStore implements ShardStore {
     return { data: r.payload ?? new Uint8Array(0), present: r.header.present.map(recxOf) };
   }
 
-  async punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void> { await this.call('punchObject', { ...this.keys(epoch, oid), ...this.txRead(opts) }); }
-  async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchDkey', { ...this.keys(epoch, oid, dkey), ...this.txRead(opts) }); }
-  async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchAkey', { ...this.keys(epoch, oid, dkey, akey), ...this.txRead(opts) }); }
+  /** `fetchArray` (holes as zeros) with the reply's bytes read off the connection straight into `into`. */
+  async fetchArrayInto(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void> {
+    const r = await this.call('fetchArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, holesAsZero: true }, undefined, false, { into });
+    const len = int(r.header.length ?? 0, 'length');
+    const total = into.reduce((n, b) => n + b.length, 0);
+    if (len !== total) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${len} bytes, ${total} were asked for`, { method: 'shard.fetchArray' });
+    if (r.filled) return;
+    const data = r.payload ?? new Uint8Array(0);
+    if (data.length !== len) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${data.length} bytes, announced ${len}`, { method: 'shard.fetchArray' });
+    let at = 0;
+    for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
+  }
+
+  async punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void> { await this.call('punchObject', { ...this.keys(epoch, oid), ...this.txRead(epoch, opts) }); }
+  async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchDkey', { ...this.keys(epoch, oid, dkey), ...this.txRead(epoch, opts) }); }
+  async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchAkey', { ...this.keys(epoch, oid, dkey, akey), ...this.txRead(epoch, opts) }); }
 
   /** A paged listing: each page continues the engine's cursor (or skips what was seen, if it expired). */
   private async *pages<T>(method: string, header: Record<string, unknown>, map: (x: unknown) => T): AsyncGenerator<T> {

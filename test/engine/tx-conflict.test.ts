@@ -11,6 +11,7 @@ import { Cluster } from '../helpers/cluster.js';
 import { rejectsWith, text } from '../helpers/tmp.js';
 import type { Pool } from '../../src/pool/pool.js';
 import { RpcClient } from '../../src/net/rpc.js';
+import { epochAtMs } from '../../src/container/epoch-clock.js';
 
 const t = suite('tx-conflict');
 let cluster: Cluster;
@@ -67,12 +68,15 @@ t('an engine refuses a write at or below an epoch it already served a read at (S
   const rpc = new RpcClient({ address: e.address, secret: cluster.secret });
   try {
     const route = { target, cont, mapVersion: a.query().mapVersion, oid: String(12345n << 32n), dkey: 'ZA==', akey: 'YQ==' };
-    const read = (1n << 40n) + 777n;
+    // Epochs of now: anything older than the engine's start is refused as such (tested below).
+    const read = epochAtMs(Date.now()) + 777n;
     await rpc.call('shard.fetchSingle', { ...route, epoch: String(read) });
     await rejectsWith(rpc.call('shard.updateSingle', { ...route, epoch: String(read - 5n) }, new Uint8Array([1])), 'STALE_EPOCH');
     await rejectsWith(rpc.call('shard.updateSingle', { ...route, epoch: String(read) }, new Uint8Array([1])), 'STALE_EPOCH');
     // Above the read it is accepted (then settled by the prepared-write sweep: never committed).
     await rpc.call('shard.updateSingle', { ...route, epoch: String(read + 1n) }, new Uint8Array([1]));
+    // A write from before the engine started (a request from before a restart) is refused too.
+    await rejectsWith(rpc.call('shard.updateSingle', { ...route, oid: String(777n << 32n), epoch: String(1n << 40n) }, new Uint8Array([1])), 'STALE_EPOCH');
   } finally {
     await rpc.close();
   }

@@ -1,0 +1,50 @@
+/**
+ * Child process of the `engines` suite (bench/engines.bench.ts): one client of a connected pool in
+ * a process of its own, so "two clients" really are two processes with their own event loops.
+ * Started with `fork` (IPC); argv[2] is a JSON `ClientTask`. It connects, opens the container,
+ * sends `{ type: 'ready' }`, waits for `{ type: 'go' }`, runs new-object puts of `valueBytes`
+ * bytes with `queueDepth` in flight for `durationMs`, and sends `{ type: 'result', puts, seconds }`.
+ * Uses the public API only.
+ */
+import { Pool } from '../../index.js';
+
+/** What one client process does. */
+export interface ClientTask {
+  etcd: string; pool: string; secret: string; container: string;
+  /** Prefix of the object names this client creates (distinct per client). */
+  prefix: string;
+  valueBytes: number; queueDepth: number; durationMs: number;
+}
+
+/** What it reports. */
+export interface ClientResult { type: 'result'; puts: number; seconds: number }
+
+const send = (msg: unknown) => new Promise<void>((res) => { if (process.send) process.send(msg, () => res()); else res(); });
+
+async function main(): Promise<void> {
+  const task = JSON.parse(process.argv[2]!) as ClientTask;
+  const pool = await Pool.connect({ etcd: task.etcd, pool: task.pool, secret: task.secret });
+  try {
+    const cont = await pool.openContainer(task.container);
+    await cont.openTargets();
+    const value = new Uint8Array(task.valueBytes).fill(0x42);
+    // Warm the connections and the code paths before the measured phase.
+    for (let i = 0; i < 20; i++) await cont.object(`${task.prefix}-warm-${i}`).update('d', 'a', value);
+    await send({ type: 'ready' });
+    await new Promise<void>((resolve) => process.once('message', () => resolve()));
+    let puts = 0;
+    const t0 = performance.now();
+    const end = t0 + task.durationMs;
+    await Promise.all(Array.from({ length: task.queueDepth }, async () => {
+      while (performance.now() < end) { const i = puts++; await cont.object(`${task.prefix}-${i}`).update('d', 'a', value); }
+    }));
+    await send({ type: 'result', puts, seconds: (performance.now() - t0) / 1000 } satisfies ClientResult);
+  } finally {
+    await pool.close();
+  }
+}
+
+main().catch(async (e) => {
+  await send({ type: 'error', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+  process.exitCode = 1;
+});

@@ -1,0 +1,116 @@
+/**
+ * The stores of an engine's targets: one `TargetStore` per target directory holding every
+ * container (DAOS's VOS pool per target), and a `ContainerStore` view per container, created on
+ * first use. Files in a target directory: `vos.scm`, `vos.data` (the store); the first directory
+ * also holds `engine.json` (identity) and `tx.log` (transaction log).
+ *
+ * Directories written by engines of the older format (one store per container per target:
+ * `<dir>/<container uuid>/vos.scm`) are refused with FORMAT_VERSION, naming the way out.
+ */
+import { join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { CairnError } from '../../core/errors.js';
+import { swallowed } from '../../core/log.js';
+import { TargetStore, ContainerStore } from '../vos/index.js';
+import { allocatedBytes } from '../pool/local-backend.js';
+
+/** Files of a target store inside its directory (what a wipe removes). */
+const STORE_FILES = ['vos.scm', 'vos.data'];
+
+function isUuid(s: string): boolean { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s); }
+
+/** Refuse a target directory written in the older one-store-per-container format. */
+export function checkTargetFormat(dir: string): void {
+  if (existsSync(join(dir, 'vos.scm'))) return;
+  let old: string | undefined;
+  try {
+    old = readdirSync(dir).find((e) => isUuid(e) && existsSync(join(dir, e, 'vos.scm')) && statSync(join(dir, e)).isDirectory());
+  } catch (err) { swallowed('engine.format-check-unreadable-directory', err); return; }
+  if (old !== undefined) {
+    throw new CairnError('FORMAT_VERSION', `engine target directory ${dir} was written by an older Cairn engine (one store per container: ${old}/vos.scm); this engine keeps one store per target directory: serve it with the Cairn version that wrote it and copy its data into a pool of fresh engines`, { dir, container: old });
+  }
+}
+
+/** Options every target store of an engine opens with. */
+export interface EngineStoreOptions { scmBytes: number; dataBytes: number; durable: boolean }
+
+/** Target stores of one engine, by target id. */
+export class EngineStores {
+  private readonly targets = new Map<number, Promise<TargetStore>>();
+  private readonly views = new Map<string, ContainerStore>();
+
+  constructor(private readonly dirs: ReadonlyMap<number, string>, private readonly opts: EngineStoreOptions) {}
+
+  /** Check every directory's format and open every target store (creating missing ones). */
+  async openAll(): Promise<void> {
+    for (const dir of this.dirs.values()) checkTargetFormat(dir);
+    for (const t of this.dirs.keys()) await this.target(t);
+  }
+
+  /** The store of target `t`, opened on first use (a failed open is forgotten: the next use retries). */
+  target(t: number): Promise<TargetStore> {
+    let p = this.targets.get(t);
+    if (!p) {
+      const dir = this.dirs.get(t);
+      if (dir === undefined) return Promise.reject(new CairnError('WRONG_ENGINE', `target ${t} is not served here`, { target: t }));
+      p = TargetStore.open(dir, { scmBytes: this.opts.scmBytes, dataBytes: this.opts.dataBytes, durable: this.opts.durable });
+      const mine = p;
+      mine.then(undefined, () => { if (this.targets.get(t) === mine) this.targets.delete(t); });
+      this.targets.set(t, p);
+    }
+    return p;
+  }
+
+  /** The view of container `cont` on target `t` (the container is registered on the target on first use). */
+  async container(t: number, cont: string): Promise<ContainerStore> {
+    const k = `${t}/${cont}`;
+    const v = this.views.get(k);
+    if (v && !v.state.destroyed) return v;
+    const ts = await this.target(t);
+    const st = ts.byUuid.get(cont) ?? await ts.createContainer(cont);
+    const view = new ContainerStore(ts, st);
+    this.views.set(k, view);
+    return view;
+  }
+
+  /** The views of `cont` on every target that holds it (opened stores only). */
+  async containerOnAll(cont: string): Promise<ContainerStore[]> {
+    const out: ContainerStore[] = [];
+    for (const t of this.dirs.keys()) {
+      let ts: TargetStore;
+      try { ts = await this.target(t); } catch (err) { swallowed('engine.stores-target-unopenable', err); continue; }
+      if (ts.byUuid.has(cont)) out.push(await this.container(t, cont));
+    }
+    return out;
+  }
+
+  /** Forget container `cont` on target `t` (its space is reclaimed by the store's next merge). */
+  async removeContainer(t: number, cont: string): Promise<void> {
+    this.views.delete(`${t}/${cont}`);
+    await (await this.target(t)).destroyContainer(cont);
+  }
+
+  /** Drop everything target `t` holds: close its store, remove its files, create it empty. */
+  async wipe(t: number): Promise<void> {
+    const dir = this.dirs.get(t);
+    if (dir === undefined) throw new CairnError('WRONG_ENGINE', `target ${t} is not served here`, { target: t });
+    await this.close(t);
+    // The store's files only: the engine's identity and transaction log stay.
+    for (const f of STORE_FILES) await rm(join(dir, f), { force: true });
+    await this.target(t);
+  }
+
+  /** Close target `t` (all of it, or every target when undefined). */
+  async close(t?: number): Promise<void> {
+    for (const [id, p] of [...this.targets]) {
+      if (t !== undefined && id !== t) continue;
+      this.targets.delete(id);
+      for (const k of [...this.views.keys()]) if (k.startsWith(`${id}/`)) this.views.delete(k);
+      try { await (await p).close(); } catch (err) { swallowed('engine.close-target-store', err); }
+    }
+  }
+
+  /** Bytes allocated by each target's directory, in the order of `ids`. */
+  spaceUsed(ids: readonly number[]): number[] { return ids.map((t) => allocatedBytes(this.dirs.get(t)!)); }
+}

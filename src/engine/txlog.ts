@@ -1,0 +1,193 @@
+/**
+ * The transaction log of an engine (`tx.log` in its first target directory): what it must
+ * remember about commits across a crash — which epochs may have data on its targets that is not
+ * decided yet, which of them it holds whole, and what was decided.
+ *
+ * Records (JSON, one per line of the log's life; see `TxRecord`):
+ *   I  intent: the first write of (container, epoch) arrived; written before it is applied.
+ *   P  prepared: every write this engine gets for the commit is applied (count, ranks, units).
+ *   S  sealed: a resolver found the commit whole here; a client's late abort no longer applies.
+ *   D  decided commit (with the units, for watchers); A decided abort.
+ *   F  floors kept by compaction: decisions at or below `f` were forgotten, watcher history ends at `w`.
+ *
+ * Appends made in one synchronous stretch are written together at the next microtask (one write,
+ * plus fdatasync in durable mode): a batch of writes costs one system call, and a write waits for
+ * its INTENT before it is applied and for its P/D record before it is acknowledged.
+ *
+ * Format (version 1): 16-byte header ("CAIRNTXL", u32 1, u32 0), then records
+ * `u32 magic "TXLR" | u32 length of the whole record | u64 xxh64 of the JSON | JSON`.
+ * A record that fails its checks ends the log (a torn tail from a crash mid-append is cut).
+ */
+import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, openSync, fstatSync } from 'node:fs';
+import { xxh64 } from '../../core/xxhash.js';
+import { CorruptionError } from '../../core/errors.js';
+import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
+
+const MAGIC = 'CAIRNTXL';
+const FORMAT_VERSION = 1;
+const REC_MAGIC = 0x524c5854; // "TXLR"
+const REC_HEADER = 16;
+/** Largest record accepted (a corrupt length must not make us allocate gigabytes). */
+export const MAX_TXLOG_RECORD = 1024 * 1024;
+
+/** One record of the log. Epochs and floors are decimal strings. */
+export interface TxRecord {
+  t: 'I' | 'P' | 'S' | 'D' | 'A' | 'F';
+  /** Container uuid. */
+  c: string;
+  /** Epoch (I, P, S, D, A). */
+  e?: string;
+  /** Shard writes this engine gets (I, P). */
+  n?: number;
+  /** Participating ranks (I, P). */
+  r?: number[];
+  /** Unit object ids written (decimal; P, D). */
+  u?: string[];
+  /** Decisions at or below this epoch were forgotten (F). */
+  f?: string;
+  /** Watcher history of this container starts above this epoch (F). */
+  w?: string;
+}
+
+function encode(rec: TxRecord): Buffer {
+  const json = Buffer.from(JSON.stringify(rec), 'utf8');
+  const len = REC_HEADER + json.length;
+  if (len > MAX_TXLOG_RECORD) throw new CorruptionError('transaction log record too large', { len });
+  const b = Buffer.allocUnsafe(len);
+  b.writeUInt32LE(REC_MAGIC, 0);
+  b.writeUInt32LE(len, 4);
+  b.writeBigUInt64LE(xxh64(json), 8);
+  json.copy(b, REC_HEADER);
+  return b;
+}
+
+/** The valid records of a log image and where they end. */
+function scan(buf: Buffer): { records: TxRecord[]; end: number } {
+  const records: TxRecord[] = [];
+  let at = HEADER;
+  while (at + REC_HEADER <= buf.length) {
+    if (buf.readUInt32LE(at) !== REC_MAGIC) break;
+    const len = buf.readUInt32LE(at + 4);
+    if (len < REC_HEADER || len > MAX_TXLOG_RECORD || at + len > buf.length) break;
+    const json = buf.subarray(at + REC_HEADER, at + len);
+    if (xxh64(json) !== buf.readBigUInt64LE(at + 8)) break;
+    let rec: TxRecord;
+    try { rec = JSON.parse(json.toString('utf8')) as TxRecord; } catch { break; }
+    if (typeof rec?.t !== 'string' || typeof rec.c !== 'string') break;
+    records.push(rec);
+    at += len;
+  }
+  return { records, end: at };
+}
+
+/** An open transaction log. */
+export class TxLog {
+  private pending: Buffer[] = [];
+  private group: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private closed = false;
+
+  private constructor(private fd: number, private size: number, private readonly path: string, readonly durable: boolean) {}
+
+  /** Open (creating) the log at `path`; returns it with every valid record (a torn tail is cut). */
+  static open(path: string, durable: boolean): { log: TxLog; records: TxRecord[] } {
+    const { fd, size } = openHeaderedFile(path, MAGIC, FORMAT_VERSION, 'transaction log');
+    try {
+      const buf = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) { const n = readSync(fd, buf, got, size - got, got); if (n === 0) break; got += n; }
+      const { records, end } = scan(buf.subarray(0, got));
+      if (end < size) { ftruncateSync(fd, end); fdatasyncSync(fd); }
+      return { log: new TxLog(fd, end, path, durable), records };
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** Bytes the log holds. */
+  get bytes(): number { return this.size; }
+
+  /**
+   * Queue `rec`; it is written with every record queued in the same synchronous stretch.
+   * Resolves once it is in the file (and durable, in durable mode).
+   */
+  append(rec: TxRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new CorruptionError('transaction log is closed', { path: this.path }));
+    this.pending.push(encode(rec));
+    if (!this.group) {
+      let resolve!: () => void, reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      promise.catch(() => undefined); // a caller that does not wait (a lazy record) must not leave it unhandled
+      this.group = { promise, resolve, reject };
+      queueMicrotask(() => this.flush());
+    }
+    return this.group.promise;
+  }
+
+  /** Write what is queued now. */
+  flush(): void {
+    const g = this.group;
+    if (!g) return;
+    this.group = undefined;
+    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    this.pending = [];
+    try {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, this.size + done);
+      this.size += bytes.length;
+      if (this.durable) fdatasyncSync(this.fd);
+      g.resolve();
+    } catch (err) {
+      // The file may hold part of the group: cut it back, so the next append starts on a boundary.
+      try { ftruncateSync(this.fd, this.size); } catch { /* the next open cuts the torn tail */ }
+      g.reject(err);
+    }
+  }
+
+  /**
+   * Replace the log by `records` (compaction): written to a temporary file, synced and renamed
+   * over; records queued meanwhile are written first.
+   */
+  rewrite(records: TxRecord[]): void {
+    this.flush();
+    const bytes = Buffer.concat(records.map(encode));
+    const tmp = `${this.path}.compact`;
+    rmSync(tmp, { force: true });
+    const { fd } = openHeaderedFile(tmp, MAGIC, FORMAT_VERSION, 'transaction log');
+    try {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, HEADER + done);
+      fdatasyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    renameSync(tmp, this.path);
+    closeSync(this.fd);
+    this.fd = fd;
+    this.size = fstatSync(fd).size;
+  }
+
+  /** Write what is queued and close the file. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    closeSync(this.fd);
+  }
+
+  /** The records of the log at `path` without opening it for writing (tests, tools). */
+  static read(path: string): TxRecord[] {
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) { const n = readSync(fd, buf, got, size - got, got); if (n === 0) break; got += n; }
+      return scan(buf.subarray(0, got)).records;
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

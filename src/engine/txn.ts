@@ -1,0 +1,350 @@
+/**
+ * What an engine knows of commits (`TxTable`): the writes it holds that are not decided yet, what
+ * was decided, and the commits watchers are told about — persisted in its transaction log
+ * (txlog.ts). The engine drives it; the protocol is:
+ *
+ * - Every write of a commit at epoch E of container C carries the participating ranks and how many
+ *   shard writes this engine gets (`TxDescriptor`). The first write of (C, E) logs an INTENT before
+ *   it is applied; each write is applied at once (the commit point moves no data) and (C, E) stays
+ *   *prepared*: a read at an epoch >= E of a unit object E wrote waits for the decision.
+ * - When all of its writes are applied, (C, E) is *complete* here. A commit on this engine alone
+ *   is then decided (DONE) before the last write is acknowledged: a single-engine commit is local.
+ *   A commit across engines logs P (prepared, whole) before that acknowledgement.
+ * - A client whose every write succeeded knows every participant is complete: the commit is
+ *   decided, and it tells the participants on later traffic (commit notices). Nothing goes to etcd.
+ * - A participant whose (C, E) stays undecided past the tx timeout settles it: an incomplete one
+ *   can never commit and is aborted here (discarded, remembered as aborted so a late write is
+ *   refused); a complete one asks the commit's coordinator (one of the participants, by epoch),
+ *   which *seals* every participant — each reports committed / aborted / complete, and one that is
+ *   incomplete or never heard of E is aborted and stays so — and decides: commit iff no participant
+ *   aborted (every one in service was complete, or one already committed). Sealing is monotone,
+ *   so any participant may run the same round when the coordinator is unreachable.
+ * - Decisions are remembered (log + memory, the last `MAX_DECIDED`) so that repeated questions and
+ *   late messages are answered; watchers read the committed ones (`commitsIn`).
+ */
+import { assert, CairnError } from '../../core/errors.js';
+import { Notifier } from '../../core/wait.js';
+import type { TxDescriptor } from '../net/protocol.js';
+import { TxLog, type TxRecord } from './txlog.js';
+
+/** Most prepared (container, epoch) pairs one engine holds before new writes wait. */
+export const MAX_PREPARED = 65_536;
+/** Decisions remembered (answers to resolvers, refusal of late writes, watcher history). */
+export const MAX_DECIDED = 65_536;
+/** Log size above which it is rewritten down to what is remembered. */
+export const TXLOG_COMPACT_BYTES = 32 * 1024 * 1024;
+
+/** A commit decision. */
+export type Decision = 'commit' | 'abort';
+/** A participant's state of a commit as a seal reports it. */
+export type SealState = 'committed' | 'aborted' | 'complete' | 'never' | 'forgotten';
+
+/** One prepared (container, epoch). */
+export interface Prepared {
+  readonly cont: string;
+  readonly epoch: bigint;
+  /** From the writes' descriptor (absent: writes without one, which never complete). */
+  desc?: TxDescriptor;
+  /** Writes admitted but not applied yet. */
+  inflight: number;
+  applied: number;
+  /** Unit objects written (decimal); undefined after a restart without a P record: every read of the container waits. */
+  units?: Set<string>;
+  complete: boolean;
+  /** A resolver found it complete: a client's abandon no longer aborts it. */
+  sealed: boolean;
+  /** An abort is under way: no more writes are admitted. */
+  aborting: boolean;
+  since: number;
+  /** Resolution by the sweeper is under way. */
+  resolving: boolean;
+  readonly decided: Promise<Decision>;
+  settle: (d: Decision) => void;
+  /** Resolves when the INTENT record is in the log. */
+  intent: Promise<void>;
+}
+
+interface Decided { cont: string; epoch: bigint; d: Decision; units?: string[] }
+
+const key = (cont: string, epoch: bigint) => `${cont}/${epoch}`;
+
+/** Prepared and decided commits of one engine. */
+export class TxTable {
+  private readonly byCont = new Map<string, Map<bigint, Prepared>>();
+  private count = 0;
+  /** Decisions, oldest first (insertion order), and per container for watchers. */
+  private readonly decided = new Map<string, Decided>();
+  private readonly decidedByCont = new Map<string, Map<bigint, Decided>>();
+  /** Per container: decisions at or below this epoch were forgotten. */
+  private readonly forgotten = new Map<string, bigint>();
+  /** Per container: watcher history starts above this epoch. */
+  private readonly historyFrom = new Map<string, bigint>();
+  /** Notified whenever a prepared pair is decided or a write finishes applying. */
+  readonly changed = new Notifier();
+
+  private constructor(private readonly log: TxLog, readonly rank: number) {}
+
+  /**
+   * Open the log: the table and the pairs the last process left undecided (incomplete ones can
+   * never commit: the engine aborts them before serving; complete ones are settled with the others).
+   */
+  static open(path: string, durable: boolean, rank: number): { table: TxTable; undecided: Prepared[] } {
+    const { log, records } = TxLog.open(path, durable);
+    const t = new TxTable(log, rank);
+    for (const r of records) t.replay(r);
+    return { table: t, undecided: [...t.byCont.values()].flatMap((m) => [...m.values()]) };
+  }
+
+  private replay(r: TxRecord): void {
+    if (r.t === 'F') {
+      if (r.f !== undefined) this.raise(this.forgotten, r.c, BigInt(r.f));
+      if (r.w !== undefined) this.raise(this.historyFrom, r.c, BigInt(r.w));
+      return;
+    }
+    if (r.e === undefined || !/^\d+$/.test(r.e)) return;
+    const epoch = BigInt(r.e);
+    switch (r.t) {
+      case 'I': {
+        if (this.decidedOf(r.c, epoch) !== undefined) return;
+        const p = this.get(r.c, epoch) ?? this.add(r.c, epoch, undefined);
+        if (r.n !== undefined && r.r !== undefined) p.desc = { n: r.n, ranks: r.r };
+        p.units = undefined; // which units were written is known only once P is logged
+        break;
+      }
+      case 'P': {
+        const p = this.get(r.c, epoch);
+        if (!p) return;
+        p.complete = true;
+        if (r.n !== undefined && r.r !== undefined) p.desc = { n: r.n, ranks: r.r };
+        p.units = new Set(r.u ?? []);
+        break;
+      }
+      case 'S': { const p = this.get(r.c, epoch); if (p) p.sealed = true; break; }
+      case 'D': case 'A': {
+        const p = this.get(r.c, epoch);
+        const units = r.u ?? (p?.units ? [...p.units] : undefined);
+        if (p) this.remove(p);
+        this.remember(r.c, epoch, r.t === 'D' ? 'commit' : 'abort', units);
+        break;
+      }
+    }
+  }
+
+  private raise(m: Map<string, bigint>, cont: string, e: bigint): void {
+    const cur = m.get(cont);
+    if (cur === undefined || e > cur) m.set(cont, e);
+  }
+
+  private add(cont: string, epoch: bigint, desc: TxDescriptor | undefined): Prepared {
+    assert(this.count < MAX_PREPARED, 'prepared writes are bounded', { count: this.count });
+    let m = this.byCont.get(cont);
+    if (!m) { m = new Map(); this.byCont.set(cont, m); }
+    let settle!: (d: Decision) => void;
+    const decided = new Promise<Decision>((r) => (settle = r));
+    const p: Prepared = {
+      cont, epoch, ...(desc ? { desc } : {}), inflight: 0, applied: 0, units: new Set(), complete: false, sealed: false,
+      aborting: false, since: Date.now(), resolving: false, decided, settle, intent: Promise.resolve(),
+    };
+    m.set(epoch, p);
+    this.count++;
+    return p;
+  }
+
+  private remove(p: Prepared): void {
+    const m = this.byCont.get(p.cont);
+    if (!m || m.get(p.epoch) !== p) return;
+    m.delete(p.epoch);
+    if (m.size === 0) this.byCont.delete(p.cont);
+    this.count--;
+    assert(this.count >= 0, 'prepared writes are counted once');
+  }
+
+  /** Remember a decision (bounded: the oldest are forgotten, raising their container's floor). */
+  private remember(cont: string, epoch: bigint, d: Decision, units?: string[]): void {
+    const k = key(cont, epoch);
+    if (this.decided.has(k)) return;
+    const rec: Decided = { cont, epoch, d, ...(units ? { units } : {}) };
+    this.decided.set(k, rec);
+    let m = this.decidedByCont.get(cont);
+    if (!m) { m = new Map(); this.decidedByCont.set(cont, m); }
+    m.set(epoch, rec);
+    while (this.decided.size > MAX_DECIDED) {
+      const [ok, old] = this.decided.entries().next().value as [string, Decided];
+      this.decided.delete(ok);
+      const om = this.decidedByCont.get(old.cont);
+      om?.delete(old.epoch);
+      if (om?.size === 0) this.decidedByCont.delete(old.cont);
+      this.raise(this.forgotten, old.cont, old.epoch);
+      if (old.d === 'commit') this.raise(this.historyFrom, old.cont, old.epoch);
+    }
+  }
+
+  /** The prepared pair (cont, epoch), if any. */
+  get(cont: string, epoch: bigint): Prepared | undefined { return this.byCont.get(cont)?.get(epoch); }
+
+  /** What was decided for (cont, epoch): a decision, 'forgotten' (too long ago to tell), or undefined. */
+  decidedOf(cont: string, epoch: bigint): Decision | 'forgotten' | undefined {
+    const d = this.decided.get(key(cont, epoch));
+    if (d) return d.d;
+    const f = this.forgotten.get(cont);
+    return f !== undefined && epoch <= f ? 'forgotten' : undefined;
+  }
+
+  /** Whether more prepared pairs may be taken. */
+  get full(): boolean { return this.count >= MAX_PREPARED; }
+  /** Prepared pairs now. */
+  get size(): number { return this.count; }
+
+  /** Resolve once there is room for a new prepared pair; `TIMEOUT` after `timeoutMs`. */
+  waitForRoom(timeoutMs: number): Promise<void> {
+    return this.changed.until(() => !this.full, { timeoutMs, what: `room among ${MAX_PREPARED} prepared writes`, info: { prepared: this.count } });
+  }
+
+  /**
+   * Admit one write of `unit` at (cont, epoch), synchronously: the pair is created (its INTENT
+   * queued for the log) or joined. The caller awaits `p.intent` before applying the write and
+   * calls `applied` or `failed` after. Throws STALE_EPOCH for a pair already decided or being aborted.
+   */
+  admit(cont: string, epoch: bigint, desc: TxDescriptor | undefined, unit: string | undefined): Prepared {
+    const d = this.decidedOf(cont, epoch);
+    let p = this.get(cont, epoch);
+    if (d !== undefined || p?.aborting || p?.complete) {
+      throw new CairnError('STALE_EPOCH', `epoch ${epoch} of container ${cont} is already ${d ?? (p?.complete ? 'complete' : 'being aborted')} on this engine; retry at a later epoch`, { epoch: epoch.toString() });
+    }
+    if (!p) {
+      p = this.add(cont, epoch, desc);
+      p.intent = this.log.append({ t: 'I', c: cont, e: epoch.toString(), ...(desc ? { n: desc.n, r: desc.ranks } : {}) });
+    } else if (!p.desc && desc) p.desc = desc;
+    if (unit !== undefined) p.units?.add(unit);
+    p.inflight++;
+    p.since = Date.now();
+    return p;
+  }
+
+  /**
+   * One admitted write was applied. When it was the last one this engine gets, the pair is
+   * complete: a commit on this engine alone is decided now (DONE), one across engines is logged
+   * as prepared (P). Resolves once that record is in the log (acknowledge the write only then).
+   */
+  applied(p: Prepared): Promise<void> {
+    p.inflight--;
+    p.applied++;
+    this.changed.notify();
+    if (!p.desc || p.complete || p.aborting || p.applied < p.desc.n) return Promise.resolve();
+    p.complete = true;
+    const units = [...(p.units ?? [])];
+    if (p.desc.ranks.length === 1 && p.desc.ranks[0] === this.rank) return this.decide(p, 'commit');
+    return this.log.append({ t: 'P', c: p.cont, e: p.epoch.toString(), n: p.desc.n, r: p.desc.ranks, u: units });
+  }
+
+  /** One admitted write failed: the pair stays incomplete (it is aborted by the client or by timeout). */
+  failed(p: Prepared): void {
+    p.inflight--;
+    this.changed.notify();
+  }
+
+  /** Wait until no admitted write of `p` is still being applied (before discarding it). */
+  quiesce(p: Prepared, timeoutMs: number): Promise<void> {
+    p.aborting = true;
+    return this.changed.until(() => p.inflight === 0, { timeoutMs, what: `writes of epoch ${p.epoch} to finish before its abort`, info: { epoch: p.epoch.toString() } });
+  }
+
+  /** A resolver found `p` complete: seal it (logged). */
+  seal(p: Prepared): Promise<void> {
+    if (p.sealed) return Promise.resolve();
+    p.sealed = true;
+    return this.log.append({ t: 'S', c: p.cont, e: p.epoch.toString() });
+  }
+
+  /**
+   * Record the decision of a prepared pair (for an abort: after its writes were discarded) and
+   * wake its readers. Resolves once the record is in the log.
+   */
+  decide(p: Prepared, d: Decision): Promise<void> {
+    if (this.get(p.cont, p.epoch) !== p) return Promise.resolve();
+    this.remove(p);
+    const units = p.units ? [...p.units] : undefined;
+    this.remember(p.cont, p.epoch, d, d === 'commit' ? units : undefined);
+    const done = this.log.append({ t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epoch.toString(), ...(d === 'commit' && units ? { u: units } : {}) });
+    p.settle(d);
+    this.changed.notify();
+    this.maybeCompact();
+    return done;
+  }
+
+  /** Remember that (cont, epoch), which this engine holds nothing of, is aborted (a late write is refused). */
+  tombstone(cont: string, epoch: bigint): Promise<void> {
+    if (this.decidedOf(cont, epoch) !== undefined || this.get(cont, epoch)) return Promise.resolve();
+    this.remember(cont, epoch, 'abort');
+    const done = this.log.append({ t: 'A', c: cont, e: epoch.toString() });
+    this.maybeCompact();
+    return done;
+  }
+
+  /** Prepared epochs of `cont` in (after, upTo]. */
+  within(cont: string, after: bigint, upTo: bigint): Prepared[] {
+    return [...(this.byCont.get(cont)?.values() ?? [])].filter((p) => p.epoch > after && p.epoch <= upTo);
+  }
+
+  /**
+   * Decisions a read of `unit` (or of the whole container when undefined) at `epoch` must wait
+   * for: prepared epochs at or below it that wrote the unit (or whose units are unknown).
+   */
+  blocking(cont: string, epoch: bigint, unit: string | undefined): Array<Promise<unknown>> {
+    const m = this.byCont.get(cont);
+    if (!m) return [];
+    const out: Array<Promise<unknown>> = [];
+    for (const p of m.values()) {
+      if (p.epoch > epoch) continue;
+      if (unit === undefined || p.units === undefined || p.units.has(unit)) out.push(p.decided);
+    }
+    return out;
+  }
+
+  /** Prepared pairs older than `ageMs` and not being resolved already. */
+  stale(ageMs: number): Prepared[] {
+    const now = Date.now();
+    const out: Prepared[] = [];
+    for (const m of this.byCont.values()) for (const p of m.values()) if (!p.resolving && p.inflight === 0 && now - p.since >= ageMs) out.push(p);
+    return out;
+  }
+
+  /** Commits of `cont` in (after, upTo] this engine took part in, with the objects they wrote here (hex). */
+  commitsIn(cont: string, after: bigint, upTo: bigint): Array<{ epoch: bigint; objects: string[] }> {
+    const out: Array<{ epoch: bigint; objects: string[] }> = [];
+    for (const d of this.decidedByCont.get(cont)?.values() ?? []) {
+      if (d.d !== 'commit' || d.epoch <= after || d.epoch > upTo) continue;
+      out.push({ epoch: d.epoch, objects: [...new Set((d.units ?? []).map((u) => (BigInt(u) >> 32n).toString(16)))] });
+    }
+    return out;
+  }
+
+  /** Watcher history of `cont` starts above this epoch (older commits were forgotten). */
+  historyStart(cont: string): bigint { return this.historyFrom.get(cont) ?? 0n; }
+
+  /** Rewrite the log down to what is prepared and remembered, once it outgrew TXLOG_COMPACT_BYTES. */
+  private maybeCompact(): void {
+    if (this.log.bytes < TXLOG_COMPACT_BYTES) return;
+    const recs: TxRecord[] = [];
+    const conts = new Set([...this.forgotten.keys(), ...this.historyFrom.keys()]);
+    for (const c of conts) {
+      const f = this.forgotten.get(c), w = this.historyFrom.get(c);
+      recs.push({ t: 'F', c, ...(f !== undefined ? { f: f.toString() } : {}), ...(w !== undefined ? { w: w.toString() } : {}) });
+    }
+    for (const d of this.decided.values()) recs.push({ t: d.d === 'commit' ? 'D' : 'A', c: d.cont, e: d.epoch.toString(), ...(d.units ? { u: d.units } : {}) });
+    for (const m of this.byCont.values()) {
+      for (const p of m.values()) {
+        recs.push({ t: 'I', c: p.cont, e: p.epoch.toString(), ...(p.desc ? { n: p.desc.n, r: p.desc.ranks } : {}) });
+        if (p.complete && p.desc) recs.push({ t: 'P', c: p.cont, e: p.epoch.toString(), n: p.desc.n, r: p.desc.ranks, u: [...(p.units ?? [])] });
+        if (p.sealed) recs.push({ t: 'S', c: p.cont, e: p.epoch.toString() });
+      }
+    }
+    this.log.rewrite(recs);
+  }
+
+  /** Bytes of the log (for tests and stats). */
+  get logBytes(): number { return this.log.bytes; }
+
+  /** Close the log. */
+  close(): void { this.log.close(); }
+}

@@ -1,0 +1,228 @@
+/**
+ * One client's line to one engine, as the data path uses it (`EngineLink`):
+ *
+ * - Writes (and read validations) made in the same turn of the event loop go to the engine as one
+ *   `engine.batch` request: one HTTP/2 stream for many shard writes, their payloads sent back to
+ *   back as they are (never copied into one buffer), the replies' payloads sliced from one buffer.
+ *   Reads and listings go as calls of their own (a read may wait for a commit decision: it must
+ *   not hold the replies of the writes batched with it).
+ * - Commit notices: once every write of a commit that spans several engines succeeded, the commit
+ *   is decided (every participant holds all of its writes, prepared). The client tells each
+ *   participant on the next request it sends there anyway (`commits` in the request header), or
+ *   after `NOTICE_DELAY_MS` in a `tx.notice` request of their own when no request comes. A
+ *   participant that never hears (the client died) settles it with the others (src/engine/txn.ts).
+ *
+ * The wire format of a batch is defined here, for both sides (`encodeBatch`/`decodeBatchReply`
+ * on the client, `decodeBatch`/`encodeBatchReply` on the engine).
+ */
+import { CairnError } from '../../core/errors.js';
+import { swallowed } from '../../core/log.js';
+import { NetError, reviveError, toWireError, type WireError } from './errors.js';
+import type { RpcCaller, RpcCallOptions, RpcPayload, RpcReply } from './rpc.js';
+import { ENGINE_METHODS, TX_BATCH_MAX } from './protocol.js';
+
+/** Methods a link sends batched (they never wait on other clients' commits). */
+export const BATCHED_METHODS: ReadonlySet<string> = new Set([
+  'shard.updateSingle', 'shard.updateArray', 'shard.punchObject', 'shard.punchDkey', 'shard.punchAkey', ENGINE_METHODS.txValidate,
+]);
+/** Most payload bytes one batch carries (more: the next batch). */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+/** Most calls waiting in one link (beyond: OVERLOADED). */
+export const MAX_LINK_QUEUE = 64 * TX_BATCH_MAX;
+/**
+ * Longest a commit notice waits for a request to ride on before it is sent on its own. A reader
+ * of another client that meets the commit undecided waits for it at most this long (its own
+ * client's reads carry the notices); the longer, the more notices share one request.
+ */
+export const NOTICE_DELAY_MS = 50;
+/** Most commit notices one request carries. */
+export const MAX_NOTICES_PER_REQUEST = 4096;
+/** Most commit notices a link keeps waiting (the oldest are dropped: their participants settle them by timeout). */
+export const MAX_PENDING_NOTICES = 65_536;
+
+/** A commit notice: container uuid and epoch (decimal). */
+export type Notice = [cont: string, epoch: string];
+
+interface Pending { method: string; header: Record<string, unknown>; payload?: Uint8Array; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
+
+/** One item of a batch request as it travels in the header. */
+interface WireItem { m: string; h: Record<string, unknown>; n: number }
+/** One item of a batch reply: its header and payload length, or its error. */
+type WireReply = { h: Record<string, unknown>; n: number } | { e: WireError };
+
+/** The batched request for `items`: header and payload parts (the callers' buffers, not copied). */
+export function encodeBatch(items: ReadonlyArray<{ method: string; header: Record<string, unknown>; payload?: Uint8Array }>): { header: Record<string, unknown>; parts: Uint8Array[] } {
+  const parts: Uint8Array[] = [];
+  const wire: WireItem[] = items.map((it) => {
+    const n = it.payload?.length ?? 0;
+    if (n) parts.push(it.payload!);
+    return { m: it.method, h: it.header, n };
+  });
+  return { header: { items: wire }, parts };
+}
+
+/** Engine side: the items of a batch request, each payload a view into the request's buffer. */
+export function decodeBatch(header: Record<string, unknown>, payload: Uint8Array | undefined): Array<{ method: string; header: Record<string, unknown>; payload?: Uint8Array }> {
+  const items = header.items;
+  if (!Array.isArray(items) || items.length === 0 || items.length > TX_BATCH_MAX) throw new NetError('NET_PROTOCOL', `a batch holds 1..${TX_BATCH_MAX} items`);
+  let at = 0;
+  const total = payload?.length ?? 0;
+  const out = items.map((x: unknown) => {
+    const it = x as Partial<WireItem>;
+    if (typeof it?.m !== 'string' || typeof it.h !== 'object' || it.h === null || Array.isArray(it.h) || !Number.isSafeInteger(it.n) || (it.n as number) < 0) throw new NetError('NET_PROTOCOL', 'malformed batch item');
+    const n = it.n as number;
+    if (at + n > total) throw new NetError('NET_PROTOCOL', `batch items announce more payload than the ${total} bytes sent`);
+    const p = n ? payload!.subarray(at, at + n) : undefined;
+    at += n;
+    return { method: it.m, header: it.h, ...(p ? { payload: p } : {}) };
+  });
+  if (at !== total) throw new NetError('NET_PROTOCOL', `batch payload of ${total} bytes, items announce ${at}`);
+  return out;
+}
+
+/** Engine side: the reply to a batch (each result or error in item order; payloads as parts). */
+export function encodeBatchReply(results: ReadonlyArray<PromiseSettledResult<RpcReply>>): RpcReply {
+  const parts: Uint8Array[] = [];
+  const items: WireReply[] = results.map((r) => {
+    if (r.status === 'rejected') return { e: toWireError(r.reason) };
+    const p = r.value.payload;
+    if (p?.length) parts.push(p);
+    return { h: r.value.header, n: p?.length ?? 0 };
+  });
+  return { header: { items }, parts };
+}
+
+/** Client side: each item's reply (or revived error) from a batch reply. */
+export function decodeBatchReply(r: RpcReply, count: number, remote: string): Array<RpcReply | Error> {
+  const items = r.header.items;
+  if (!Array.isArray(items) || items.length !== count) throw new NetError('NET_PROTOCOL', `batch reply has ${Array.isArray(items) ? items.length : 'no'} items, expected ${count}`);
+  const payload = r.payload;
+  const total = payload?.length ?? 0;
+  let at = 0;
+  const out = items.map((x: unknown): RpcReply | Error => {
+    const it = x as Partial<{ h: Record<string, unknown>; n: number; e: WireError }>;
+    if (it?.e) return reviveError(it.e, remote);
+    if (typeof it?.h !== 'object' || it.h === null || !Number.isSafeInteger(it.n) || (it.n as number) < 0 || at + (it.n as number) > total) return new NetError('NET_PROTOCOL', 'malformed batch reply item');
+    const n = it.n as number;
+    const p = n ? payload!.subarray(at, at + n) : undefined;
+    at += n;
+    return { header: it.h, ...(p ? { payload: p } : {}) };
+  });
+  return out;
+}
+
+/**
+ * A client's line to one engine: batches writes per event-loop turn and carries commit notices.
+ * `client()` is re-resolved for every request (an engine that restarts listens elsewhere).
+ */
+export class EngineLink implements RpcCaller {
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private notices: Notice[] = [];
+  private noticeTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly client: () => RpcCaller, private readonly remote: string) {}
+
+  /** Send `method` (batched with others of this turn when it is a write); resolves with its reply. */
+  call(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply> {
+    if (!BATCHED_METHODS.has(method) || o?.signal || o?.timeoutMs !== undefined || (payload !== undefined && !(payload instanceof Uint8Array))) {
+      return this.direct(method, header, payload, o);
+    }
+    if (this.queue.length >= MAX_LINK_QUEUE) return Promise.reject(new CairnError('OVERLOADED', `${this.queue.length} requests already wait for engine ${this.remote}`, { maxQueued: MAX_LINK_QUEUE }));
+    return new Promise<RpcReply>((resolve, reject) => {
+      this.queue.push({ method, header, ...(payload ? { payload: payload as Uint8Array } : {}), resolve, reject });
+      if (!this.scheduled) { this.scheduled = true; setImmediate(() => this.flush()); }
+    });
+  }
+
+  /** Queue a commit notice for this engine (it rides on the next request, or goes on its own soon). */
+  notice(cont: string, epoch: bigint): void {
+    if (this.closed) return;
+    if (this.notices.length >= MAX_PENDING_NOTICES) this.notices.shift();
+    this.notices.push([cont, epoch.toString()]);
+    this.noticeTimer ??= setTimeout(() => { this.noticeTimer = undefined; void this.sendNotices(); }, NOTICE_DELAY_MS);
+  }
+
+  /** Send the notices waiting now (before a client closes). */
+  async drain(): Promise<void> {
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = undefined;
+    await this.sendNotices();
+  }
+
+  /** Notices waiting to be sent (for tests and stats). */
+  get pendingNotices(): number { return this.notices.length; }
+
+  /** Stop: calls still queued fail, notices are dropped (their participants settle them by timeout). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = undefined;
+    this.notices = [];
+    for (const p of this.queue.splice(0)) p.reject(new NetError('NET_UNREACHABLE', `link to engine ${this.remote} is closed`, { remote: this.remote }));
+  }
+
+  /** Take up to MAX_NOTICES_PER_REQUEST notices for a request going out now. */
+  private takeNotices(): Notice[] | undefined {
+    if (this.notices.length === 0) return undefined;
+    const taken = this.notices.splice(0, MAX_NOTICES_PER_REQUEST);
+    if (this.notices.length === 0) { clearTimeout(this.noticeTimer); this.noticeTimer = undefined; }
+    return taken;
+  }
+
+  /** Notices of a request that failed go back in the queue (a notice is idempotent). */
+  private requeue(n: Notice[] | undefined): void {
+    if (!n || this.closed) return;
+    this.notices.unshift(...n.slice(0, Math.max(0, MAX_PENDING_NOTICES - this.notices.length)));
+  }
+
+  private async direct(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply> {
+    const n = this.takeNotices();
+    try {
+      return await this.client().call(method, n ? { ...header, commits: n } : header, payload, o);
+    } catch (err) {
+      this.requeue(n);
+      throw err;
+    }
+  }
+
+  private async sendNotices(): Promise<void> {
+    const n = this.takeNotices();
+    if (!n) return;
+    try {
+      await this.client().call(ENGINE_METHODS.txNotice, { commits: n });
+    } catch (err) {
+      swallowed('link.notice-failed-participant-settles-by-timeout', err);
+      // An unreachable engine settles its prepared writes with the others when it is back.
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length) {
+      let bytes = 0, i = 0;
+      while (i < this.queue.length && i < TX_BATCH_MAX && (i === 0 || bytes + (this.queue[i]!.payload?.length ?? 0) <= MAX_BATCH_BYTES)) bytes += this.queue[i++]!.payload?.length ?? 0;
+      const batch = this.queue.splice(0, i);
+      void this.sendBatch(batch);
+    }
+  }
+
+  private async sendBatch(batch: Pending[]): Promise<void> {
+    if (batch.length === 1) {
+      const b = batch[0]!;
+      this.direct(b.method, b.header, b.payload).then(b.resolve, b.reject);
+      return;
+    }
+    const { header, parts } = encodeBatch(batch);
+    let replies: Array<RpcReply | Error>;
+    try {
+      const r = await this.direct(ENGINE_METHODS.batch, header, parts);
+      replies = decodeBatchReply(r, batch.length, this.remote);
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+      return;
+    }
+    batch.forEach((b, i) => { const r = replies[i]!; if (r instanceof Error) b.reject(r); else b.resolve(r); });
+  }
+}
