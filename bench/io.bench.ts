@@ -7,7 +7,9 @@
  * - 100-byte random gets of those objects (32 in flight) vs lmdb-js gets (synchronous `get`, the
  *   way lmdb-js is used; target >= 0.5x) and classic-level gets (32 in flight);
  * - 1 MiB sequential EC_4P2G1 array writes and reads (8 in flight) vs fs.promises positional
- *   writes / reads of the same bytes in one file (8 in flight; target >= 0.7x);
+ *   writes / reads of the same bytes in one file (8 in flight; target >= 0.7x); both read into
+ *   reused caller buffers (`read(..., { into })`, `fh.read(buf)`); a row beside them reads with a
+ *   new buffer per read (`read()` returning one);
  * - `durable: true` small puts vs lmdb-js puts with its default synced commits (target >= 1.0x),
  *   and classic-level puts with `sync: true`.
  *
@@ -133,9 +135,16 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
         t.add('fs write', (n * MIB) / s);
         ctx.progress(`io: round ${r + 1}/${z.rounds} cairn 1MiB EC reads`);
         let bad = 0;
-        s = await seconds(() => inFlight(n, EC_DEPTH, async (i) => { const d = await arr.read(i * MIB, MIB); if (d.length !== MIB || d[7] !== buf[7] || d[MIB - 1] !== buf[MIB - 1]) bad++; }));
+        const check = (d: Uint8Array) => { if (d.length !== MIB || d[7] !== buf[7] || d[MIB - 1] !== buf[MIB - 1]) bad++; };
+        // One buffer per read in flight, reused (as the fs.promises reads below do).
+        const free = Array.from({ length: EC_DEPTH }, () => new Uint8Array(MIB));
+        s = await seconds(() => inFlight(n, EC_DEPTH, async (i) => { const into = free.pop()!; check(await arr.read(i * MIB, MIB, { into })); free.push(into); }));
         if (bad) throw new Error(`io bench: ${bad} EC reads came back wrong`);
         t.add('cairn ec read', (n * MIB) / s);
+        ctx.progress(`io: round ${r + 1}/${z.rounds} cairn 1MiB EC reads, new buffer per read`);
+        s = await seconds(() => inFlight(n, EC_DEPTH, async (i) => check(await arr.read(i * MIB, MIB))));
+        if (bad) throw new Error(`io bench: ${bad} EC reads came back wrong`);
+        t.add('cairn ec read alloc', (n * MIB) / s);
         ctx.progress(`io: round ${r + 1}/${z.rounds} fs.promises 1MiB reads`);
         const rbufs = Array.from({ length: EC_DEPTH }, () => Buffer.allocUnsafe(MIB));
         let slot = 0;
@@ -196,6 +205,7 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     cW: `cairn write 1MiB seq EC_4P2G1 16 targets ${EC_DEPTH} in flight`,
     fW: `fs.promises write 1MiB seq one file ${EC_DEPTH} in flight`,
     cR: `cairn read 1MiB seq EC_4P2G1 16 targets ${EC_DEPTH} in flight`,
+    cRa: `cairn read 1MiB seq EC_4P2G1 16 targets ${EC_DEPTH} in flight, new buffer per read`,
     fR: `fs.promises read 1MiB seq one file ${EC_DEPTH} in flight`,
     cDur: `cairn put ${P} new objects RP_2G1 16 targets ${SMALL_DEPTH} in flight durable`,
     lvSync: `classic-level put ${P} ${SMALL_DEPTH} in flight sync`,
@@ -209,7 +219,8 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     row(names.lvGet, 'level get', 'ops'),
     row(names.cW, 'cairn ec write', 'B', { peer: names.fW, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, ioEngine, relaxedSimd: relaxedSimdStatus().enabled }),
     row(names.fW, 'fs write', 'B'),
-    row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB }),
+    row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, into: true }),
+    row(names.cRa, 'cairn ec read alloc', 'B', { peer: names.fR }),
     row(names.fR, 'fs read', 'B'),
     row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmPut, alsoVs: [names.lvSync], targetRatio: 1.0 }, { objects: z.durablePuts }),
     row(names.lvSync, 'level sync put', 'ops'),

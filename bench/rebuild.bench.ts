@@ -5,6 +5,12 @@
  * compared in the same run (its peer row, `ratio=`) with copying the same number of bytes as plain
  * files of the rebuilt shards' size with `fs.promises.copyFile`, 8 at a time. Beside it, the
  * fraction of the pool's in-service targets the rebuild read from and wrote to (declustering).
+ *
+ * Then client I/O under a budgeted rebuild (issue 14: client I/O keeps >= 0.5x its unloaded rate):
+ * 1 MiB array reads of the filled objects, 8 in flight, for a fixed window with no rebuild
+ * (the peer row), then a second target fails with `pool.setRebuildBudget({ bytesPerSecond })` set
+ * and the same reads run for the same window while the rebuild proceeds; the budgeted rebuild's
+ * own rate over that window is reported beside them. The budget is then lifted so the rebuild ends.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,6 +26,10 @@ const K = 8;
 const FILL_DEPTH = 8;
 /** Copies in flight in the baseline: as many objects as the migration moves at once (docs/architecture.md). */
 const COPY_DEPTH = 8;
+/** Client reads in flight while measuring client I/O with and without a rebuild. */
+const CLIENT_DEPTH = 8;
+/** Rebuild budget of the loaded phase: reads + writes of the rebuild, bytes per second. */
+export const BENCH_REBUILD_BUDGET = 96 * MIB;
 
 export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[]> {
   const objects = ctx.quick ? 128 : 512;
@@ -34,6 +44,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     let st: RebuildStatus;
     let seconds: number;
     let inService: number;
+    let client: { unloaded: number; loaded: number; windowSeconds: number; budgetRebuilt: number; stillRunning: boolean } | undefined;
     try {
       const cont = await pool.createContainer('rebuild', { oclass: 'EC_8P2G1', redundancyFactor: 2 });
       ctx.progress(`rebuild: fill ${objects} x ${objectBytes / MIB} MiB EC_8P2G1`);
@@ -47,6 +58,26 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
           await cont.array(`obj-${i}`, { chunkSize: MIB }).write(0, own);
         }
       }));
+      // Client reads: 1 MiB array reads of random filled objects, CLIENT_DEPTH in flight, for `window` s.
+      const windowSeconds = ctx.quick ? 1 : 3;
+      const clientRng = new Rng(7);
+      const clientReads = async (): Promise<number> => {
+        let bytes = 0;
+        const end = performance.now() + windowSeconds * 1000;
+        const t = performance.now();
+        await Promise.all(Array.from({ length: CLIENT_DEPTH }, async () => {
+          while (performance.now() < end) {
+            const i = clientRng.int(objects);
+            const back = await cont.array(`obj-${i}`, { chunkSize: MIB }).read(clientRng.int(objectBytes / MIB) * MIB, MIB);
+            if (back.length !== MIB) throw new Error('short client read');
+            bytes += MIB;
+          }
+        }));
+        return bytes / ((performance.now() - t) / 1000);
+      };
+      ctx.progress('rebuild: client reads, no rebuild');
+      await clientReads(); // warm-up
+      const unloaded = await clientReads();
       // The target holding the most data (public API: pool.query()) fails.
       const victim = pool.query().targets.reduce((a, b) => (b.spaceUsed > a.spaceUsed ? b : a)).id;
       ctx.progress('rebuild: exclude one target, rebuild');
@@ -57,6 +88,16 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       st = pool.rebuildStatus();
       inService = pool.query().targets.filter((x) => x.state === 'UPIN').length;
       if (st.state !== 'idle' || st.lost.length > 0) throw new Error(`rebuild ended ${st.state}, lost ${st.lost.length}`);
+      // A second target fails with the rebuild budget set: client reads for the same window meanwhile.
+      ctx.progress('rebuild: client reads during a budgeted rebuild');
+      const second = pool.query().targets.filter((x) => x.state === 'UPIN').reduce((a, b) => (b.spaceUsed > a.spaceUsed ? b : a)).id;
+      pool.setRebuildBudget({ bytesPerSecond: BENCH_REBUILD_BUDGET });
+      await pool.exclude(second);
+      const loaded = await clientReads();
+      const during = pool.rebuildStatus();
+      pool.setRebuildBudget({});
+      await pool.waitForRebuild();
+      client = { unloaded, loaded, windowSeconds, budgetRebuilt: during.bytes, stillRunning: during.state === 'running' };
       // Spot check: objects read back after the rebuild (several of them had a shard on the victim).
       for (let i = 0; i < Math.min(objects, 16); i++) {
         const back = await cont.array(`obj-${i}`, { chunkSize: MIB }).read(0, objectBytes);
@@ -110,6 +151,20 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       opsPerSecond: files / copySeconds,
       extra: { files, copiedMiB: (files * shardBytes) / MIB, seconds: copySeconds },
     });
+    if (client) {
+      const unloadedName = `client read 1MiB EC_8P2G1 ${CLIENT_DEPTH} in flight, no rebuild`;
+      rows.push({
+        name: `client read 1MiB EC_8P2G1 ${CLIENT_DEPTH} in flight during a rebuild budgeted at ${BENCH_REBUILD_BUDGET / MIB} MiB/s`,
+        suite: 'rebuild', bytesPerSecond: client.loaded, opsPerSecond: client.loaded / MIB, peer: unloadedName, targetRatio: 0.5,
+        extra: { windowSeconds: client.windowSeconds, rebuildStillRunning: client.stillRunning },
+      });
+      rows.push({ name: unloadedName, suite: 'rebuild', bytesPerSecond: client.unloaded, opsPerSecond: client.unloaded / MIB, extra: { windowSeconds: client.windowSeconds } });
+      rows.push({
+        name: `rebuild EC_8P2G1 ${targets} targets 1 failed, budget ${BENCH_REBUILD_BUDGET / MIB} MiB/s (reads + writes), client reads running`,
+        suite: 'rebuild', bytesPerSecond: client.budgetRebuilt / client.windowSeconds,
+        extra: { rebuiltMiB: client.budgetRebuilt / MIB, windowSeconds: client.windowSeconds, budgetMiBps: BENCH_REBUILD_BUDGET / MIB, ioMiBps: (client.budgetRebuilt * (K + 1)) / MIB / client.windowSeconds },
+      });
+    }
   } finally {
     removeTempDir(root);
   }

@@ -383,17 +383,19 @@ export async function readShardInto(s: ShardStore, epoch: bigint, uoid: bigint, 
  * Read whole stripes [first, last] into `bufs` (k + p buffers of the stripe range, role order; holes
  * as zeros): the k data roles, and when some fail, the parity roles too, reconstructing the lost data
  * cells in place. `epoch` 'latest' reads everything applied so far (used under the dkey lock).
- * Parity buffers hold unspecified bytes afterwards.
+ * `have[i]`: role i is already in `bufs` (not read again). Parity buffers hold unspecified bytes
+ * afterwards.
  */
-async function readStripes(ctx: IoContext, red: Redundancy, roles: Array<{ shard: number; target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest', bufs: Uint8Array[]): Promise<void> {
+async function readStripes(ctx: IoContext, red: Redundancy, roles: Array<{ shard: number; target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest', bufs: Uint8Array[], have?: readonly boolean[]): Promise<void> {
   const { dataShards: k, parityShards: p } = red;
   const cell = ctx.cellSize;
   const n = (last - first + 1) * cell;
   assert(bufs.length === k + p && bufs.every((b) => b.length === n), 'stripe reads fill k + p buffers of the stripe range', { k, p, bytes: n, got: bufs.map((b) => b.length) });
   const recx: Recx = { index: first * cell, count: n };
   const e = epoch === 'latest' ? (1n << 64n) - 1n : epoch;
-  const present: boolean[] = new Array(k + p).fill(false);
+  const present: boolean[] = Array.from({ length: k + p }, (_, i) => have?.[i] === true);
   const read = async (i: number) => {
+    if (present[i]) return;
     const { shard, target } = roles[i]!;
     const r = await tryShard(ctx, target, (s) => readShardInto(s, e, unitOid(oid, shard), dkey, akey, recx, [bufs[i]!]),
       (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
@@ -401,7 +403,13 @@ async function readStripes(ctx: IoContext, red: Redundancy, roles: Array<{ shard
   };
   await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
   if (present.slice(0, k).every(Boolean)) return;
-  await Promise.all(Array.from({ length: p }, (_, j) => read(k + j)));
+  // As many parity roles as data roles are missing (more only when some of those fail too).
+  for (let j = 0; j < p && present.filter(Boolean).length < k;) {
+    const want = k - present.filter(Boolean).length;
+    const batch = Array.from({ length: Math.min(want, p - j) }, (_, x) => k + j + x);
+    j += batch.length;
+    await Promise.all(batch.map((i) => read(i)));
+  }
   if (present.filter(Boolean).length < k) throw lost(oid, dkey, akey, 'too few EC shards for the stripe');
   ctx.codec(k, p).reconstruct(bufs, { dataOnly: true, present });
 }
@@ -451,19 +459,27 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
       r.hi = lo + s.length; r.into.push(piece);
     }
   }
-  let degraded = false;
+  const ok: boolean[] = new Array(k + p).fill(false);
   await Promise.all([...ranges].map(async ([c, { lo, hi, into: pieces }]) => {
     const { shard, target } = roles[c]!;
     const r = await tryShard(ctx, target, (s) => readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, { index: lo, count: hi - lo }, pieces),
       (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
-    if (!r.ok) degraded = true;
+    ok[c] = r.ok;
   }));
-  if (!degraded) return out;
+  if ([...ranges.keys()].every((c) => ok[c])) return out;
   // Degraded: whole stripes, lost cells decoded in the codec's memory, then the spans copied out.
+  // Cells read whole stripes long already sit in `out`: copied in, not read again.
   const { first, last } = stripeRange(offset, length, k, cell);
   const bufs = stripeBuffers(ctx.codec(k, p), k + p, (last - first + 1) * cell);
   try {
-    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards);
+    const have: boolean[] = new Array(k + p).fill(false);
+    for (const [c, r] of ranges) {
+      if (!ok[c] || r.lo !== first * cell || r.hi !== (last + 1) * cell) continue;
+      let at = 0;
+      for (const piece of r.into) { bufs.shards[c]!.set(piece, at); at += piece.length; }
+      have[c] = true;
+    }
+    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, have);
     for (const s of spans) {
       const at = (s.stripe - first) * cell + s.cellOffset;
       out.set(bufs.shards[s.cell]!.subarray(at, at + s.length), s.requestOffset);

@@ -66,10 +66,17 @@ export class ArrayObject {
     await Promise.all(jobs);
   }
 
-  /** Read `length` bytes at `offset`; unwritten bytes read as zeros. */
-  async read(offset: number, length: number, opts: ReadOptions = {}): Promise<Uint8Array> {
+  /**
+   * Read `length` bytes at `offset`; unwritten bytes read as zeros. With `into` (a Uint8Array of
+   * exactly `length` bytes) the bytes are read straight into it and it is returned: a read that
+   * allocates nothing, like `fs` reads into a caller's buffer.
+   */
+  async read(offset: number, length: number, opts: ReadOptions & { into?: Uint8Array } = {}): Promise<Uint8Array> {
     this.check(offset, length);
-    const out = new Uint8Array(length);
+    // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
+    const into = opts.into;
+    if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
+    const out = into ?? (length >= 4096 ? new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length) : new Uint8Array(length));
     const jobs: Promise<void>[] = [];
     for (let pos = 0; pos < length;) {
       const abs = offset + pos;
@@ -77,7 +84,7 @@ export class ArrayObject {
       const inChunk = abs - chunk * this.chunkSize;
       const len = Math.min(this.chunkSize - inChunk, length - pos);
       const at = pos;
-      jobs.push(this.object.fetch(chunkKey(chunk), DATA_AKEY, { ...opts, recx: { index: inChunk, count: len } }).then((d) => { if (d) out.set(d, at); }));
+      jobs.push(this.object.fetch(chunkKey(chunk), DATA_AKEY, { ...opts, recx: { index: inChunk, count: len }, into: out.subarray(at, at + len) }).then((d) => { if (d && d.buffer !== out.buffer) out.set(d, at); }));
       pos += len;
     }
     await Promise.all(jobs);

@@ -139,7 +139,11 @@ async function* mergeAscending(streams: AsyncIterator<Uint8Array>[]): AsyncGener
 }
 
 /** Fetch options. `recx` selects an array fetch; without it a single value is fetched. */
-export interface FetchOptions extends ReadOptions { recx?: Recx; recordSize?: number }
+export interface FetchOptions extends ReadOptions {
+  recx?: Recx; recordSize?: number;
+  /** @internal array fetches: the bytes are read straight into this buffer (exactly the extent's length), which is returned. */
+  into?: Uint8Array;
+}
 
 /** @internal validated key bytes. */
 export function keyBytes(k: Key, what: string): Uint8Array {
@@ -205,7 +209,7 @@ export class CairnObject {
       const { index, count } = opts.recx;
       if (!Number.isSafeInteger(index) || index < 0 || !Number.isSafeInteger(count) || count < 0) throw badArg('recx needs non-negative integer index and count');
       if (count * rs > MAX_UPDATE_BYTES) throw badArg(`a fetch returns at most ${MAX_UPDATE_BYTES} bytes`);
-      return fetchArray(this.port.io(), red, groups, g, this.oid, d, a, index * rs, count * rs, epoch);
+      return fetchArray(this.port.io(), red, groups, g, this.oid, d, a, index * rs, count * rs, epoch, opts.into instanceof Uint8Array && opts.into.length === count * rs ? opts.into : undefined);
     }
     return fetchSingle(this.port.io(), red, groups, g, this.oid, d, a, epoch);
   }

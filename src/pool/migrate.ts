@@ -34,6 +34,7 @@ import { hex } from '../../core/bytes.js';
 import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
 import { Semaphore, runBoundedIter } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
+import { setMaxListeners } from 'node:events';
 import type { RebuildBudget } from './rebuild-budget.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
@@ -46,6 +47,12 @@ export const MIGRATE_STEP_BYTES = 1024 * 1024;
 export const MIGRATE_DECODES_IN_FLIGHT = 8;
 /** Rebuilt writes in flight per destination target (the next steps read and decode meanwhile). */
 export const MIGRATE_WRITES_PER_DESTINATION = 4;
+/**
+ * What one metadata call of a migration (a key listing, a kind or extent probe on one shard)
+ * draws from the rebuild budget, in bytes: such calls cost a target about what a small I/O does,
+ * so a budgeted rebuild also paces the scans that find what to move.
+ */
+export const MIGRATE_OP_COST_BYTES = 64 * 1024;
 
 /** Progress of a migration. */
 export interface MigrateProgress { objectsDone: number; objectsTotal: number; bytes: number; lost: string[] }
@@ -90,7 +97,10 @@ class MigrationRun {
   private readonly writers = new Map<number, Semaphore>();
   private readonly pending = new Set<Promise<void>>();
 
-  constructor(readonly signal: AbortSignal | undefined, readonly budget: RebuildBudget | undefined) {}
+  constructor(readonly signal: AbortSignal | undefined, readonly budget: RebuildBudget | undefined) {
+    // Every step waiting for its budget, a decode slot or a write slot listens for the abort.
+    if (signal) setMaxListeners(MIGRATE_CONCURRENCY * (MIGRATE_WRITES_PER_DESTINATION + 4), signal);
+  }
 
   /** Wait for the budget of `bytes`. */
   take(bytes: number): Promise<void> { return this.budget ? this.budget.take(bytes, this.signal) : Promise.resolve(); }
@@ -162,7 +172,9 @@ async function rebuildGroupOnto(ctx: ShardCtx, movers: Mover[], points: bigint[]
   let prev = new Map<string, { dkey: Uint8Array; akey: Uint8Array }>();
   for (const R of points) {
     const now = new Map<string, { dkey: Uint8Array; akey: Uint8Array }>();
-    for (const { dkey, akeys } of await keysAt(ctx, R)) {
+    const keys = await keysAt(ctx, R);
+    if (ctx.replace) for (const mv of movers) await mv.dst.punchObject(R, unitOid(ctx.oid, mv.shard));
+    for (const { dkey, akeys } of keys) {
       for (const akey of akeys) {
         now.set(`${hex(dkey)}/${hex(akey)}`, { dkey, akey });
         await moveValue(ctx, movers, R, dkey, akey, acc);
@@ -202,7 +214,7 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   // The bad shard is neither a source nor counted healthy while it is rebuilt.
   const healthy = await openable(io, members.filter((m) => m.shard !== shard));
   const run = new MigrationRun(undefined, undefined);
-  const ctx: ShardCtx = { run, cont, io, oid, cls: objectClassOf(oid), members, healthy, size };
+  const ctx: ShardCtx = { run, cont, io, oid, cls: objectClassOf(oid), members, healthy, size, replace: true };
   try {
     return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target }], points);
   } finally {
@@ -221,6 +233,12 @@ interface ShardCtx {
   members: Array<{ shard: number; target: number }>;
   healthy: Array<{ shard: number; target: number }>;
   size: number;
+  /**
+   * Repair in place: the destination's old content is not trusted (damage may have taken a punch
+   * that hid older versions), so at each read point the shard is punched whole and then written
+   * at that epoch, and nothing older shows through.
+   */
+  replace?: boolean;
 }
 
 /** Union of (dkey, akeys) at epoch R over the healthy shards of the group (listed at once). */
@@ -228,6 +246,7 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
   const dk = new Map<string, { dkey: Uint8Array; akeys: Map<string, Uint8Array> }>();
   // Every replica holds every key; EC shards hold the keys of the cells they received.
   const listed = ctx.cls.kind === 'ec' ? ctx.healthy : ctx.healthy.slice(0, 1);
+  await ctx.run.take(listed.length * MIGRATE_OP_COST_BYTES);
   const lists = await Promise.all(listed.map(async (m) => {
     try {
       const s = await ctx.io.store(m.target);
@@ -261,7 +280,18 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
 
 /** The kind of an akey at R as the first healthy shard (layout order) that holds it says. */
 async function kindAt(ctx: ShardCtx, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined> {
-  const kinds = await Promise.all(ctx.healthy.map(async (m) => {
+  // The first healthy shard nearly always holds the akey (every replica; EC parity and most cells).
+  const first = ctx.healthy[0];
+  await ctx.run.take(MIGRATE_OP_COST_BYTES);
+  if (first) {
+    try {
+      const k = await (await ctx.io.store(first.target)).akeyKind(R, unitOid(ctx.oid, first.shard), dkey, akey);
+      if (k) return k;
+    } catch (err) {
+      if (!isShardFailure(err)) throw err;
+    }
+  }
+  const kinds = await Promise.all(ctx.healthy.slice(1).map(async (m) => {
     try {
       return await (await ctx.io.store(m.target)).akeyKind(R, unitOid(ctx.oid, m.shard), dkey, akey);
     } catch (err) {
@@ -315,7 +345,7 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
     if (v === undefined) { await dst.punchAkey(R, dstOid, dkey, akey); return 0; }
     await ctx.run.take(2 * v.length);
     const at = ctx.cls.kind === 'ec' && v.length >= EC_PIECE_HEADER ? new DataView(v.buffer, v.byteOffset).getBigUint64(8, true) : R;
-    await dst.updateSingle(at <= R && at > 0n ? at : R, dstOid, dkey, akey, v);
+    await dst.updateSingle(!ctx.replace && at <= R && at > 0n ? at : R, dstOid, dkey, akey, v);
     return v.length;
   }
   let n = 0;
@@ -327,7 +357,8 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
       await ctx.run.take(2 * len);
       const { data, present } = await src.fetchArray(R, srcOid, dkey, akey, { index: off, count: len });
       for (const p of present) {
-        await dst.updateArray(R, dstOid, dkey, akey, p, data.subarray(p.index - off, p.index - off + p.count));
+        // record size named: a repair in place must not depend on the damaged shard's own index (byte arrays)
+        await dst.updateArray(R, dstOid, dkey, akey, p, data.subarray(p.index - off, p.index - off + p.count), { recordSize: 1 });
         n += p.count;
       }
     }
@@ -381,7 +412,7 @@ async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Arra
   assert(out.length === pieces[idx[0]!]!.length, 'a rebuilt piece is as long as its siblings', { rebuilt: out.length, sibling: pieces[idx[0]!]!.length });
   out.set(header); out.set(bodies[mine]!, EC_PIECE_HEADER);
   const at = BigInt(vkey.split(':')[0]!);
-  await mv.dst.updateSingle(at > 0n && at <= R ? at : R, unitOid(ctx.oid, mv.shard), dkey, akey, out);
+  await mv.dst.updateSingle(!ctx.replace && at > 0n && at <= R ? at : R, unitOid(ctx.oid, mv.shard), dkey, akey, out);
   return out.length;
 }
 
@@ -399,16 +430,22 @@ async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uin
   const moverShards = new Set(movers.map((m) => m.shard));
   // Sources in role order (data first: a parity-free decode when only parity is lost), movers excluded.
   const sources = roles.filter((r) => healthyShards.has(r.shard) && !moverShards.has(r.shard));
-  // The shard-local extent of a lost shard is at most the largest extent end of any healthy shard.
-  const ends = await Promise.all(sources.map(async (m) => {
+  // The shard-local extent of a lost shard is at most the largest extent end of any healthy shard;
+  // a parity shard holds whole cells of every stripe written, so healthy parity alone tells it.
+  const parity = sources.filter((m) => roleOf.get(m.shard)! >= k);
+  const endOf = async (m: { shard: number; target: number }): Promise<number | undefined> => {
     let end = 0;
     try {
       for await (const x of (await ctx.io.store(m.target)).listRecx(R, unitOid(ctx.oid, m.shard), dkey, akey)) end = Math.max(end, x.index + x.count);
     } catch (err) {
       if (!isShardFailure(err)) throw err;
+      return undefined; // unreadable: the others tell
     }
     return end;
-  }));
+  };
+  await ctx.run.take((parity.length || sources.length) * MIGRATE_OP_COST_BYTES);
+  let ends = (await Promise.all(parity.map(endOf))).filter((e): e is number => e !== undefined);
+  if (ends.length === 0) ends = (await Promise.all(sources.map(endOf))).filter((e): e is number => e !== undefined);
   const end = Math.max(0, ...ends);
   if (end === 0) return;
   const stripesPerStep = Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell));
@@ -451,7 +488,7 @@ async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uin
         const data = bufs.shards[role]!.subarray(0, count);
         const w = await ctx.run.queueWrite(mv.dstTarget, async () => {
           try {
-            await mv.dst.updateArray(R, unitOid(ctx.oid, mv.shard), dkey, akey, { index: lo, count }, data);
+            await mv.dst.updateArray(R, unitOid(ctx.oid, mv.shard), dkey, akey, { index: lo, count }, data, { recordSize: 1 });
             acc.bytes += count;
           } catch (err) {
             acc.errors.push(err);

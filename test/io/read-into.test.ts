@@ -1,0 +1,134 @@
+/**
+ * Reads straight into the caller's buffers (issue 14): the block device's scatter read
+ * (`readInto`: preadv into the caller's pieces, the bytes past them dropped, zeros past the end
+ * of a short file; a bounce buffer when faults are injected), the store's `fetchArrayInto`
+ * (checksum verified in place: a flipped bit is `CHECKSUM_MISMATCH`, never wrong bytes), and
+ * `array.read(..., { into })` on a pool (the caller's buffer comes back, every byte right, holes
+ * zero even in a dirty buffer; a wrong-sized buffer is `INVALID_ARGUMENT`).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { rmSync, openSync, readSync, writeSync, closeSync, statSync } from 'node:fs';
+import { openBlockDevice } from '../../src/media/block-device.js';
+import { FaultInjector } from '../../src/media/fault.js';
+import { VosTarget } from '../../src/vos/target.js';
+import { Pool } from '../../src/pool/pool.js';
+import { initXxhash } from '../../core/xxhash.js';
+import { Rng } from '../../core/rng.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const t = suite('reads into caller buffers');
+const enc = (s: string) => new TextEncoder().encode(s);
+
+t('block device readInto: scatter into pieces with a dropped tail, zeros past a short file, bounce path under faults', async () => {
+  const root = tmpDir('cairn-readinto-dev-');
+  try {
+    const dev = await openBlockDevice(join(root, 'data'), { size: 1 << 20, direct: false, io: 'pread' });
+    const src = new Rng(1).bytes(16384);
+    await dev.write(8192, src);
+    const pieces = [new Uint8Array(1000), new Uint8Array(5000), new Uint8Array(4000)];
+    await dev.readInto(8192, 12288, pieces); // 10000 bytes into pieces, 2288 dropped
+    assert.equal([...pieces[0]!], [...src.subarray(0, 1000)]);
+    assert.equal([...pieces[1]!], [...src.subarray(1000, 6000)]);
+    assert.equal([...pieces[2]!], [...src.subarray(6000, 10000)]);
+    // Past the end of the file (sparse but shorter after truncation): zeros.
+    await dev.close();
+    const fd = openSync(join(root, 'data'), 'r+');
+    const { ftruncateSync } = await import('node:fs');
+    ftruncateSync(fd, 8192 + 4096);
+    closeSync(fd);
+    const dev2 = await openBlockDevice(join(root, 'data'), { size: 1 << 20, direct: false, io: 'pread' });
+    // openBlockDevice extends the file again (sparse): the tail reads as zeros, never old bytes.
+    const dirty = [new Uint8Array(6000).fill(0xee), new Uint8Array(2192).fill(0xee)];
+    await dev2.readInto(8192, 8192, dirty);
+    assert.equal([...dirty[0]!.subarray(0, 4096)], [...src.subarray(0, 4096)]);
+    assert.ok(dirty[0]!.subarray(4096).every((b) => b === 0) && dirty[1]!.every((b) => b === 0), 'zeros past the written end');
+    try { await dev2.readInto(0, 4096, [new Uint8Array(5000)]); assert.unreachable('more buffer than length accepted'); } catch (err) { assert.is((err as { code?: string }).code, 'INVALID_ARGUMENT'); }
+    await dev2.close();
+    // With a fault injector the device reads through one buffer and applies the faults there.
+    const fault = new FaultInjector({ seed: 3, bitFlipOnRead: 1 });
+    const dev3 = await openBlockDevice(join(root, 'data'), { size: 1 << 20, direct: false, io: 'pread', fault });
+    const got = [new Uint8Array(2048), new Uint8Array(2048)];
+    await dev3.readInto(8192, 4096, got);
+    const flippedBytes = [...got[0]!, ...got[1]!].filter((b, i) => b !== src[i]).length;
+    assert.is(flippedBytes, 1, 'exactly one flipped byte reaches the caller pieces');
+    await dev3.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('store fetchArrayInto: whole extents read in place and verified; partial and overlapped ranges assembled; a flipped bit is CHECKSUM_MISMATCH', async () => {
+  await initXxhash();
+  const root = tmpDir('cairn-readinto-vos-');
+  try {
+    const dir = join(root, 'vos');
+    let v = await VosTarget.open(dir, { dataBytes: 16 << 20, scmBytes: 16 << 20 });
+    const a = new Rng(2).bytes(64 * 1024), b = new Rng(3).bytes(10_000);
+    await v.updateArray(1n, 7n, enc('d'), enc('a'), { index: 0, count: a.length }, a);
+    await v.updateArray(2n, 7n, enc('d'), enc('a'), { index: 30_000, count: b.length }, b);
+    const want = a.slice(); want.set(b, 30_000);
+    // Exact newest extent: straight in.
+    const exact = [new Uint8Array(4000), new Uint8Array(6000)];
+    await v.fetchArrayInto(2n, 7n, enc('d'), enc('a'), { index: 30_000, count: 10_000 }, exact);
+    assert.equal([...exact[0]!, ...exact[1]!], [...b]);
+    // A range over both versions and a hole: assembled, holes as zeros.
+    const wide = [new Uint8Array(50_000).fill(0xaa), new Uint8Array(30_000).fill(0xaa)];
+    await v.fetchArrayInto(2n, 7n, enc('d'), enc('a'), { index: 0, count: 80_000 }, wide);
+    const expect = new Uint8Array(80_000); expect.set(want);
+    assert.ok(Buffer.compare(Buffer.concat([wide[0]!, wide[1]!]), Buffer.from(expect)) === 0, 'assembled range');
+    try { await v.fetchArrayInto(2n, 7n, enc('d'), enc('a'), { index: 0, count: 10 }, [new Uint8Array(9)]); assert.unreachable('short buffers accepted'); } catch (err) { assert.is((err as { code?: string }).code, 'INVALID_ARGUMENT'); }
+    await v.close();
+    // Flip one bit of the data file where extent `a` lives: the in-place check catches it.
+    const f = join(dir, 'vos.data');
+    const fd = openSync(f, 'r+');
+    const blk = Buffer.alloc(4096);
+    let flipped = false;
+    for (let off = 0; off + 4096 <= statSync(f).size && !flipped; off += 4096) {
+      readSync(fd, blk, 0, 4096, off);
+      if (blk.subarray(0, 64).equals(Buffer.from(a.subarray(0, 64)))) { blk[100]! ^= 1; writeSync(fd, blk, 0, 4096, off); flipped = true; }
+    }
+    closeSync(fd);
+    assert.ok(flipped, 'found the extent in the data file');
+    v = await VosTarget.open(dir, { dataBytes: 16 << 20, scmBytes: 16 << 20 });
+    try {
+      await v.fetchArrayInto(1n, 7n, enc('d'), enc('a'), { index: 0, count: a.length }, [new Uint8Array(a.length)]);
+      assert.unreachable('a flipped bit was returned');
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'CHECKSUM_MISMATCH');
+    }
+    await v.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('array.read with { into }: the caller buffer comes back with every byte right (holes zero in a dirty buffer); wrong sizes refused', async () => {
+  const root = tmpDir('cairn-readinto-pool-');
+  const pool = await Pool.create(join(root, 'pool'), { nodes: 4, ranksPerNode: 2, targetsPerRank: 2, scmBytes: 16 << 20, dataBytes: 64 << 20 });
+  try {
+    for (const oclass of ['EC_4P2G1', 'RP_2G1', 'S1']) {
+      const c = await pool.createContainer(`c-${oclass}`, { oclass, redundancyFactor: 0 });
+      const arr = c.array('x', { chunkSize: 256 * 1024 });
+      const data = new Rng(9).bytes(700_000);
+      await arr.write(100_000, data); // [0, 100000) is a hole
+      const into = new Uint8Array(900_000).fill(0x5c);
+      const got = await arr.read(0, 900_000, { into });
+      assert.ok(got === into, `${oclass}: the caller's buffer is returned`);
+      assert.ok(into.subarray(0, 100_000).every((x) => x === 0), `${oclass}: hole reads as zeros`);
+      assert.ok(Buffer.compare(Buffer.from(into.subarray(100_000, 800_000)), Buffer.from(data)) === 0, `${oclass}: data`);
+      assert.ok(into.subarray(800_000).every((x) => x === 0), `${oclass}: past the end zeros`);
+      const plain = await arr.read(123_457, 300_000);
+      assert.ok(Buffer.compare(Buffer.from(plain), Buffer.from(into.subarray(123_457, 423_457))) === 0, `${oclass}: unaligned read without into`);
+      for (const bad of [new Uint8Array(10), 'nope']) {
+        try { await arr.read(0, 900_000, { into: bad as Uint8Array }); assert.unreachable('bad into accepted'); } catch (err) { assert.is((err as { code?: string }).code, 'INVALID_ARGUMENT'); }
+      }
+    }
+  } finally {
+    await pool.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t.run();
