@@ -238,6 +238,9 @@ export class ConnectedBackend implements PoolBackend {
    * every engine up to "now - lag" (engines refuse later writes at or below it and wait for its
    * prepared writes), merge the commits they report, and yield those above `from`. Events lag
    * real time by about WATCH_LAG_MS; each one's epoch reads as a consistent, final snapshot.
+   * An engine that does not answer while its targets are in service holds the watch back (it may
+   * hold commits nobody else took part in; it reports them from its log once restarted); one out
+   * of service is skipped (what it held is rebuilt elsewhere).
    */
   async *followCommits(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }> {
     let cursor = from;
@@ -246,14 +249,19 @@ export class ConnectedBackend implements PoolBackend {
       const upTo = epochAtMs(Date.now() - WATCH_LAG_MS);
       if (upTo > cursor) {
         const merged = new Map<bigint, Set<string>>();
-        await Promise.all([...this.engines.keys()].map(async (rank) => {
+        let complete = true;
+        const ranks = new Set([...this.engines.keys(), ...(this.maps?.map.targets.filter((t) => inService(t.state)).map((t) => t.rank) ?? [])]);
+        await Promise.all([...ranks].map(async (rank) => {
           let r;
           try {
             r = await this.rankClient(rank).call(ENGINE_METHODS.watchFreeze, { cont: cuuid, upTo: upTo.toString(), after: cursor.toString() });
           } catch (err) {
             const code = (err as { code?: string }).code;
-            if (code === 'NET_UNREACHABLE' || code === 'NET_TIMEOUT') { swallowed('connected.watch-skips-dead-engine', err); return; } // a dead engine takes no writes
-            throw err;
+            if (code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') throw err;
+            swallowed('connected.watch-waits-for-or-skips-dead-engine', err);
+            // Out of service: skipped. In service: this round is not final; it is asked again.
+            if (this.maps?.map.targets.some((t) => t.rank === rank && inService(t.state))) complete = false;
+            return;
           }
           if (r.header.lagged === true) throw new ObjectError('INVALID_ARGUMENT', 'watch consumer lagged behind the commits engines retain', { code: 'WATCH_LAGGED' });
           for (const ev of (r.header.events as Array<{ epoch: string; objects: string[] }>) ?? []) {
@@ -263,10 +271,12 @@ export class ConnectedBackend implements PoolBackend {
             merged.set(e, set);
           }
         }));
-        for (const e of [...merged.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
-          yield { epoch: e, objects: [...merged.get(e)!].map((o) => BigInt('0x' + o)) };
+        if (complete) {
+          for (const e of [...merged.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+            yield { epoch: e, objects: [...merged.get(e)!].map((o) => BigInt('0x' + o)) };
+          }
+          cursor = upTo;
         }
-        cursor = upTo;
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, WATCH_POLL_MS);
@@ -465,6 +475,8 @@ class EngineContainerStorage implements ContainerStorage {
 
   close(): void { /* the backend owns the etcd client */ }
 }
+
+function inService(state: string): boolean { return state === 'UPIN' || state === 'UP' || state === 'NEW' || state === 'DRAIN'; }
 
 /**
  * Connect to a pool served by `cairn engine` processes: the pool map and metadata come from etcd,

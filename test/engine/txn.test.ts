@@ -1,0 +1,120 @@
+/**
+ * What an engine knows of commits (src/engine/txn.ts, txlog.ts), on real log files: a write waits
+ * for its INTENT record; a commit on one engine is decided when its last write is applied; one
+ * across engines is complete (P) and waits for a notice; reads wait exactly for undecided writes
+ * at or below their epoch on their unit; after a crash the log names the incomplete pairs (to be
+ * aborted) and the complete ones (to be settled), and remembers decisions; compaction keeps
+ * exactly that; a torn tail is cut.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { appendFileSync, statSync } from 'node:fs';
+import { initXxhash } from '../../core/xxhash.js';
+import { TxTable, MAX_PREPARED } from '../../src/engine/txn.js';
+import { TxLog } from '../../src/engine/txlog.js';
+import { decideFrom } from '../../src/engine/commits.js';
+import { tmpDir, rejectsWith } from '../helpers/tmp.js';
+
+const t = suite('txn');
+const C = '11111111-2222-3333-4444-555555555555';
+const D = '66666666-2222-3333-4444-555555555555';
+const ME = 2;
+
+t.before(async () => { await initXxhash(); });
+
+t('a commit on this engine alone is decided by its last write; one across engines waits for its notice', async () => {
+  const path = join(tmpDir(), 'tx.log');
+  const { table, undecided } = TxTable.open(path, false, ME);
+  assert.is(undecided.length, 0);
+  // Single engine, two writes.
+  const u1 = String(1n << 32n), u2 = String((1n << 32n) | 1n), u5 = String(5n << 32n);
+  const a = table.admit(C, 10n, { ranks: [ME], n: 2 }, u1);
+  table.admit(C, 10n, { ranks: [ME], n: 2 }, u2);
+  await a.intent;
+  assert.ok(TxLog.read(path).some((r) => r.t === 'I' && r.e === '10'), 'the INTENT is in the log before the write is applied');
+  await table.applied(a);
+  assert.is(table.decidedOf(C, 10n), undefined, 'one of two writes applied: still prepared');
+  assert.is(table.blocking(C, 10n, u2).length, 1);
+  await table.applied(a);
+  assert.is(table.decidedOf(C, 10n), 'commit', 'the last write decides it');
+  assert.is(table.blocking(C, 10n, u2).length, 0);
+  assert.equal(table.commitsIn(C, 0n, 100n), [{ epoch: 10n, objects: ['1'] }], 'watchers see it, with its object');
+  // Across engines: complete, then the notice commits it.
+  const b = table.admit(C, 20n, { ranks: [1, ME], n: 1 }, u5);
+  await b.intent;
+  await table.applied(b);
+  assert.ok(b.complete && table.decidedOf(C, 20n) === undefined, 'complete, not decided');
+  assert.ok(TxLog.read(path).some((r) => r.t === 'P' && r.e === '20'), 'P is logged before the last write is acknowledged');
+  let woke = false;
+  const w = Promise.all(table.blocking(C, 25n, u5)).then(() => { woke = true; });
+  assert.is(table.blocking(C, 19n, u5).length, 0, 'an older read never waits');
+  assert.is(table.blocking(C, 25n, 'other').length, 0, 'another unit never waits');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.is(woke, false);
+  await table.decide(b, 'commit');
+  await w;
+  assert.is(woke, true);
+  assert.equal(table.commitsIn(C, 15n, 30n), [{ epoch: 20n, objects: ['5'] }]);
+  // Decided epochs refuse late writes; a tombstone does too.
+  assert.throws(() => table.admit(C, 20n, { ranks: [1, ME], n: 1 }, u1), (e: unknown) => (e as { code?: string }).code === 'STALE_EPOCH');
+  await table.tombstone(C, 30n);
+  assert.is(table.decidedOf(C, 30n), 'abort');
+  assert.throws(() => table.admit(C, 30n, undefined, u1), (e: unknown) => (e as { code?: string }).code === 'STALE_EPOCH');
+  table.close();
+});
+
+t('after a crash the log names incomplete and complete pairs and remembers decisions; a torn tail is cut', async () => {
+  const path = join(tmpDir(), 'tx.log');
+  const { table } = TxTable.open(path, false, ME);
+  const inc = table.admit(C, 100n, { ranks: [1, ME], n: 2 }, '4294967296');
+  await inc.intent; await table.applied(inc); // 1 of 2
+  const comp = table.admit(D, 100n, { ranks: [ME, 3], n: 1 }, '30064771072');
+  await comp.intent; await table.applied(comp);
+  const sealed = table.admit(C, 200n, { ranks: [1, ME], n: 1 }, '12884901888');
+  await sealed.intent; await table.applied(sealed); await table.seal(sealed);
+  const done = table.admit(C, 300n, { ranks: [ME], n: 1 }, '17179869184');
+  await done.intent; await table.applied(done);
+  await table.tombstone(C, 400n);
+  table.close();
+  // A record torn by the crash: cut on open.
+  const size = statSync(path).size;
+  appendFileSync(path, Buffer.from([0x54, 0x58, 0x4c, 0x52, 0xff, 0, 0, 0, 1, 2, 3]));
+  const again = TxTable.open(path, false, ME);
+  assert.is(statSync(path).size, size, 'the torn tail is cut');
+  const byKey = new Map(again.undecided.map((p) => [`${p.cont}/${p.epoch}`, p]));
+  assert.equal([...byKey.keys()].sort(), [`${C}/100`, `${C}/200`, `${D}/100`].sort());
+  assert.is(byKey.get(`${C}/100`)!.complete, false, 'incomplete stays incomplete (the engine aborts it)');
+  assert.is(byKey.get(`${C}/100`)!.units, undefined, 'its units are unknown: every read of the container waits');
+  assert.is(again.table.blocking(C, 150n, '99').length, 1);
+  assert.is(byKey.get(`${D}/100`)!.complete, true);
+  assert.equal([...byKey.get(`${D}/100`)!.units!], ['30064771072']);
+  assert.equal(byKey.get(`${D}/100`)!.desc, { n: 1, ranks: [ME, 3] });
+  assert.is(byKey.get(`${C}/200`)!.sealed, true);
+  assert.is(again.table.decidedOf(C, 300n), 'commit');
+  assert.is(again.table.decidedOf(C, 400n), 'abort');
+  assert.equal(again.table.commitsIn(C, 0n, 1000n).map((e) => e.epoch), [300n], 'watchers still see commits decided before the restart');
+  again.table.close();
+});
+
+t('a full prepared table makes writers wait until a decision frees room; decisions in order of precedence', async () => {
+  const path = join(tmpDir(), 'tx.log');
+  const { table } = TxTable.open(path, false, ME);
+  const first = table.admit(C, 1n, undefined, '1');
+  for (let e = 2n; !table.full; e++) table.admit(C, e, undefined, '1');
+  assert.is(table.size, MAX_PREPARED);
+  await rejectsWith(table.waitForRoom(30), 'TIMEOUT');
+  const room = table.waitForRoom(5000);
+  table.failed(first);
+  await table.decide(first, 'abort');
+  await room;
+  assert.is(table.full, false);
+  table.close();
+  assert.is(decideFrom(['complete', 'complete', 'skip']), 'commit');
+  assert.is(decideFrom(['complete', 'never']), 'abort');
+  assert.is(decideFrom(['committed', 'never']), 'commit', 'someone committed: the commit stands (the other forgot)');
+  assert.is(decideFrom(['complete', 'aborted']), 'abort');
+  assert.is(decideFrom(['complete', 'forgotten']), 'abort');
+});
+
+t.run();
