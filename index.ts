@@ -2,7 +2,11 @@
  * Cairn's public API: `import { ... } from 'cairn'`.
  * Layers: core (errors, wasm loader) <- ec, placement <- src (store, pool, objects).
  */
-export { CairnError, InvalidArgumentError, AbortedError, CorruptionError } from './core/errors.js';
+// Every error is a CairnError subclass with a `code` from ERROR_CODES (branch on the code, never the message).
+export {
+  CairnError, InvalidArgumentError, AbortedError, TimeoutError, CorruptionError, InvariantError,
+  ERROR_CODES, isErrorCode, type CairnErrorCode,
+} from './core/errors.js';
 export * from './ec/index.js';
 export * from './placement/index.js';
 export * from './src/index.js';

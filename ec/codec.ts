@@ -9,6 +9,7 @@
  * (LRU), so a degraded read of many stripes inverts once.
  */
 import { EcError } from './errors.js';
+import { describeValue } from '../core/describe.js';
 import { encodingMatrix, matInvert, matMul, MATRIX_IDS, type MatrixKind } from './matrix.js';
 import type { Kernel, KernelPlan } from './kernel.js';
 
@@ -102,12 +103,12 @@ export function checkOptions(o: CodecOptions): Required<CodecOptions> {
   const impl = o.impl ?? 'wasm-simd';
   const matrix = o.matrix ?? 'vandermonde';
   const simd = o.simd ?? 'auto';
-  if (!Number.isInteger(k) || k < 1) throw new EcError('INVALID_ARGUMENT', `dataShards must be an integer >= 1, got ${k}`, { dataShards: k });
-  if (!Number.isInteger(p) || p < 1) throw new EcError('INVALID_ARGUMENT', `parityShards must be an integer >= 1, got ${p}`, { parityShards: p });
+  if (!Number.isInteger(k) || k < 1) throw new EcError('INVALID_ARGUMENT', `dataShards must be an integer >= 1, got ${describeValue(k)}`, { dataShards: k });
+  if (!Number.isInteger(p) || p < 1) throw new EcError('INVALID_ARGUMENT', `parityShards must be an integer >= 1, got ${describeValue(p)}`, { parityShards: p });
   if (k + p > MAX_TOTAL_SHARDS) throw new EcError('INVALID_ARGUMENT', `dataShards + parityShards must be <= ${MAX_TOTAL_SHARDS}, got ${k + p}`, { dataShards: k, parityShards: p });
-  if (!EC_IMPLS.includes(impl)) throw new EcError('INVALID_ARGUMENT', `unknown impl ${String(impl)}`, { impl });
-  if (!EC_MATRICES.includes(matrix)) throw new EcError('INVALID_ARGUMENT', `unknown matrix ${String(matrix)}`, { matrix });
-  if (!SIMD_LOWERINGS.includes(simd)) throw new EcError('INVALID_ARGUMENT', `unknown simd lowering ${String(simd)}`, { simd });
+  if (!EC_IMPLS.includes(impl)) throw new EcError('INVALID_ARGUMENT', `unknown impl ${describeValue(impl)}`, { impl });
+  if (!EC_MATRICES.includes(matrix)) throw new EcError('INVALID_ARGUMENT', `unknown matrix ${describeValue(matrix)}`, { matrix });
+  if (!SIMD_LOWERINGS.includes(simd)) throw new EcError('INVALID_ARGUMENT', `unknown simd lowering ${describeValue(simd)}`, { simd });
   if (simd !== 'auto' && impl !== 'wasm-simd') throw new EcError('INVALID_ARGUMENT', `simd '${simd}' applies to impl 'wasm-simd' only, got impl '${impl}'`, { simd, impl });
   return { dataShards: k, parityShards: p, impl, matrix, simd };
 }
@@ -260,12 +261,14 @@ export class MatrixCodec implements Codec {
 
   allocShards(size: number): Uint8Array[] {
     const kernel = this.live();
-    if (!Number.isInteger(size) || size < 1) throw new EcError('INVALID_ARGUMENT', `shard size must be an integer >= 1, got ${size}`);
+    if (!Number.isInteger(size) || size < 1) throw new EcError('INVALID_ARGUMENT', `shard size must be an integer >= 1, got ${describeValue(size)}`);
     return kernel.allocShards(this.dataShards + this.parityShards, size);
   }
 
   free(shards: readonly Uint8Array[]): void {
-    this.live().free(shards);
+    const kernel = this.live();
+    if (!Array.isArray(shards) || shards.length === 0 || !shards.every((s) => s instanceof Uint8Array)) throw new EcError('EC_NOT_ALLOCATED', `free() takes the array allocShards() returned, got ${describeValue(shards)}`);
+    kernel.free(shards);
   }
 
   dispose(): void {

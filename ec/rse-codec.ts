@@ -134,7 +134,7 @@ export class ReedSolomonErasureCodec implements Codec {
 
   allocShards(size: number): Uint8Array[] {
     this.live();
-    if (!Number.isInteger(size) || size < 1) throw new EcError('INVALID_ARGUMENT', `shard size must be an integer >= 1, got ${size}`);
+    if (!Number.isInteger(size) || size < 1) throw new EcError('INVALID_ARGUMENT', `shard size must be an integer >= 1, got ${String(Number(typeof size === 'number' ? size : NaN))}`);
     return Array.from({ length: this.dataShards + this.parityShards }, () => new Uint8Array(size));
   }
 

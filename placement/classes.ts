@@ -6,6 +6,7 @@
  */
 import { assert } from '../core/errors.js';
 import { PlacementError } from './errors.js';
+import { describeValue } from '../core/describe.js';
 import type { PoolMap } from './poolmap.js';
 
 /** Largest number of shards in one redundancy group (EC_16P2). */
@@ -193,14 +194,14 @@ export const OBJECT_CLASS_NAMES: readonly string[] = Object.freeze(OBJECT_CLASS_
 /** The class named `name` (case-insensitive); `UNKNOWN_OBJECT_CLASS` otherwise. */
 export function parseObjectClass(name: string): ObjectClass {
   const c = typeof name === 'string' ? BY_NAME.get(name.trim().toUpperCase()) : undefined;
-  if (!c) throw new PlacementError('UNKNOWN_OBJECT_CLASS', `unknown object class ${JSON.stringify(name)} (e.g. S1, SX, RP_3G1, RP_2GX, EC_8P2G1, EC_4P2GX)`, { name });
+  if (!c) throw new PlacementError('UNKNOWN_OBJECT_CLASS', `unknown object class ${describeValue(name)} (e.g. S1, SX, RP_3G1, RP_2GX, EC_8P2G1, EC_4P2GX)`, { name });
   return c;
 }
 
 /** The class with stable id `id`; `UNKNOWN_OBJECT_CLASS` otherwise. */
 export function objectClassById(id: number): ObjectClass {
   const c = Number.isInteger(id) && id >= 1 && id <= MAX_OBJECT_CLASS_ID ? BY_ID[id] : undefined;
-  if (!c) throw new PlacementError('UNKNOWN_OBJECT_CLASS', `unknown object class id ${id}`, { id });
+  if (!c) throw new PlacementError('UNKNOWN_OBJECT_CLASS', `unknown object class id ${describeValue(id)}`, { id: describeValue(id) });
   return c;
 }
 
@@ -209,6 +210,7 @@ export function formatObjectClass(c: ObjectClass): string { return c.name; }
 
 /** Accept a class or its name. */
 export function toObjectClass(c: ObjectClass | string): ObjectClass {
+  if (typeof c !== 'string' && (typeof c !== 'object' || c === null)) throw new PlacementError('UNKNOWN_OBJECT_CLASS', `an object class is a name or an ObjectClass, got ${describeValue(c)}`);
   return typeof c === 'string' ? parseObjectClass(c) : objectClassById(c.id);
 }
 
@@ -218,7 +220,9 @@ export function toObjectClass(c: ObjectClass | string): ObjectClass {
  * change on failures), capped at MAX_GX_GROUPS. Fails if a group has more shards than targets.
  */
 export function resolveGroups(oclass: ObjectClass, pool: Pick<PoolMap, 'targets'> | number): number {
-  const targets = typeof pool === 'number' ? pool : pool.targets.length;
+  oclass = toObjectClass(oclass);
+  const targets = typeof pool === 'number' ? pool : typeof pool === 'object' && pool !== null && Array.isArray((pool as { targets?: unknown }).targets) ? pool.targets.length : NaN;
+  if (!Number.isSafeInteger(targets) || targets < 0) throw new PlacementError('INVALID_ARGUMENT', `resolveGroups needs a pool map or a target count, got ${describeValue(pool)}`);
   if (oclass.groupSize > targets) {
     throw new PlacementError('INSUFFICIENT_TARGETS', `class ${oclass.name} needs ${oclass.groupSize} targets per group, pool has ${targets}`, { oclass: oclass.name, targets });
   }

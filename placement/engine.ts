@@ -19,6 +19,7 @@
  * fault domains.
  */
 import { PlacementError } from './errors.js';
+import { describeValue } from '../core/describe.js';
 import { resolveGroups, objectClassById, MAX_GROUP_SIZE, type ObjectClass } from './classes.js';
 import { assert } from '../core/errors.js';
 import { OID_MAX } from './oid.js';
@@ -89,8 +90,10 @@ export interface Placement {
 
 /** A placement engine for `poolMap` (snapshotted) with `algo` (default 'jump-map'). */
 export function createPlacement(poolMap: PoolMap, opts: { algo?: PlacementAlgo } = {}): Placement {
+  if (!(poolMap instanceof PoolMap)) throw new PlacementError('INVALID_ARGUMENT', `createPlacement needs a PoolMap, got ${describeValue(poolMap)}`);
+  if (opts === null || typeof opts !== 'object') throw new PlacementError('INVALID_ARGUMENT', `placement options must be an object, got ${describeValue(opts)}`);
   const algo = opts.algo ?? 'jump-map';
-  if (!PLACEMENT_ALGOS.includes(algo)) throw new PlacementError('INVALID_ARGUMENT', `unknown placement algorithm ${JSON.stringify(algo)} (have ${PLACEMENT_ALGOS.join(', ')})`);
+  if (!PLACEMENT_ALGOS.includes(algo)) throw new PlacementError('INVALID_ARGUMENT', `unknown placement algorithm ${describeValue(algo)} (have ${PLACEMENT_ALGOS.join(', ')})`);
   return new WasmPlacement(poolMap.clone(), algo);
 }
 
@@ -247,7 +250,7 @@ class WasmPlacement implements Placement {
   }
 
   layout(oid: bigint): Layout {
-    if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${String(oid)}`);
+    if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${describeValue(oid)}`);
     const b = this.layoutBatch([oid]);
     const groups: number[][] = [];
     for (let g = 0; g < b.groups; g++) groups.push(Array.from(b.targets.subarray(g * b.groupSize, (g + 1) * b.groupSize)));

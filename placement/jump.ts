@@ -3,6 +3,7 @@
  * growing from n to n+1 buckets moves only 1/(n+1) of the keys. The wasm core does the work; a
  * scalar bigint reference (`jumpConsistentHashReference`) documents the algorithm and tests it.
  */
+import { describeValue } from '../core/describe.js';
 import { PlacementError } from './errors.js';
 import { sharedCore } from './wasm.js';
 
@@ -12,14 +13,14 @@ const U64_MAX = (1n << 64n) - 1n;
 
 function checkBuckets(buckets: number): void {
   if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_JUMP_BUCKETS) {
-    throw new PlacementError('INVALID_ARGUMENT', `buckets must be an integer in [1, ${MAX_JUMP_BUCKETS}], got ${buckets}`, { buckets });
+    throw new PlacementError('INVALID_ARGUMENT', `buckets must be an integer in [1, ${MAX_JUMP_BUCKETS}], got ${describeValue(buckets)}`, { buckets: describeValue(buckets) });
   }
 }
 
 /** Bucket in [0, buckets) of unsigned 64-bit `key` (one wasm call). */
 export function jumpConsistentHash(key: bigint, buckets: number): number {
   if (typeof key !== 'bigint' || key < 0n || key > U64_MAX) {
-    throw new PlacementError('INVALID_ARGUMENT', `key must be a bigint in [0, 2^64), got ${String(key)}`);
+    throw new PlacementError('INVALID_ARGUMENT', `key must be a bigint in [0, 2^64), got ${describeValue(key)}`);
   }
   checkBuckets(buckets);
   return sharedCore().exports.jumpHash(BigInt.asIntN(64, key), buckets);

@@ -8,6 +8,7 @@
  *   bits  95..0    user part (e.g. a hash of a name, or a sequence number)
  */
 import { PlacementError } from './errors.js';
+import { describeValue } from '../core/describe.js';
 import { objectClassById, toObjectClass, type ObjectClass } from './classes.js';
 
 /** Bits of the user part of an object id. */
@@ -22,13 +23,14 @@ export const OID_MAX_GROUPS = 0xffff;
 /** Build an object id from its user part and class (plus optional type and fixed group count). */
 export function makeObjectId(lo: bigint, oclass: ObjectClass | string, opts: { type?: number; groups?: number } = {}): bigint {
   if (typeof lo !== 'bigint' || lo < 0n || lo > OID_USER_MAX) {
-    throw new PlacementError('INVALID_ARGUMENT', `object id user part must be a bigint in [0, 2^96), got ${String(lo)}`);
+    throw new PlacementError('INVALID_ARGUMENT', `object id user part must be a bigint in [0, 2^96), got ${describeValue(lo)}`);
   }
   const c = toObjectClass(oclass);
+  if (opts === null || typeof opts !== 'object') throw new PlacementError('INVALID_ARGUMENT', `object id options must be an object, got ${describeValue(opts)}`);
   const type = opts.type ?? 0;
-  if (!Number.isInteger(type) || type < 0 || type > 255) throw new PlacementError('INVALID_ARGUMENT', `object type must be an integer in [0, 255], got ${type}`);
+  if (!Number.isInteger(type) || type < 0 || type > 255) throw new PlacementError('INVALID_ARGUMENT', `object type must be an integer in [0, 255], got ${describeValue(type)}`);
   const groups = opts.groups ?? 0;
-  if (!Number.isInteger(groups) || groups < 0 || groups > OID_MAX_GROUPS) throw new PlacementError('INVALID_ARGUMENT', `groups must be an integer in [0, ${OID_MAX_GROUPS}], got ${groups}`);
+  if (!Number.isInteger(groups) || groups < 0 || groups > OID_MAX_GROUPS) throw new PlacementError('INVALID_ARGUMENT', `groups must be an integer in [0, ${OID_MAX_GROUPS}], got ${describeValue(groups)}`);
   if (groups !== 0 && c.groups !== 'X' && groups !== c.groups) {
     throw new PlacementError('INVALID_ARGUMENT', `class ${c.name} has ${c.groups} group(s), not ${groups}`);
   }
@@ -37,7 +39,7 @@ export function makeObjectId(lo: bigint, oclass: ObjectClass | string, opts: { t
 
 function checkOid(oid: bigint): void {
   if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) {
-    throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${String(oid)}`);
+    throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${describeValue(oid)}`);
   }
 }
 

@@ -9,6 +9,7 @@
  * 64-bit hash (the same xxhash64 `dkeyGroup` uses), mixed so that it is independent of the group
  * the dkey lands in. Nothing here touches the data path: src/object/io.ts decides when to use it.
  */
+import { describeValue } from '../core/describe.js';
 import { xxh64 } from '../core/xxhash.js';
 import { PlacementError } from './errors.js';
 import { DKEY_HASH_SEED } from './dkey.js';
@@ -18,7 +19,7 @@ const U64_MAX = (1n << 64n) - 1n;
 
 function checkGroupSize(groupSize: number): void {
   if (!Number.isInteger(groupSize) || groupSize < 1 || groupSize > MAX_GROUP_SIZE) {
-    throw new PlacementError('INVALID_ARGUMENT', `groupSize must be an integer in [1, ${MAX_GROUP_SIZE}], got ${groupSize}`, { groupSize });
+    throw new PlacementError('INVALID_ARGUMENT', `groupSize must be an integer in [1, ${MAX_GROUP_SIZE}], got ${describeValue(groupSize)}`, { groupSize });
   }
 }
 
@@ -42,7 +43,7 @@ export function parityRotationOfHalves(hi: number, lo: number, groupSize: number
 /** Rotation in [0, groupSize) of the dkey whose 64-bit hash is `dkeyHash`. */
 export function parityRotation(dkeyHash: bigint, groupSize: number): number {
   if (typeof dkeyHash !== 'bigint' || dkeyHash < 0n || dkeyHash > U64_MAX) {
-    throw new PlacementError('INVALID_ARGUMENT', `dkeyHash must be a bigint in [0, 2^64), got ${String(dkeyHash)}`);
+    throw new PlacementError('INVALID_ARGUMENT', `dkeyHash must be a bigint in [0, 2^64), got ${describeValue(dkeyHash)}`);
   }
   checkGroupSize(groupSize);
   return parityRotationOfHalves(Number(dkeyHash >> 32n), Number(dkeyHash & 0xffffffffn), groupSize);
@@ -57,16 +58,16 @@ export function dkeyParityRotation(dkey: Uint8Array, groupSize: number): number 
 /** Layout position (index into the group's targets) of role `role` under `rotation`. */
 export function positionOfRole(role: number, rotation: number, groupSize: number): number {
   checkGroupSize(groupSize);
-  if (!Number.isInteger(role) || role < 0 || role >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `role must be in [0, ${groupSize}), got ${role}`);
-  if (!Number.isInteger(rotation) || rotation < 0 || rotation >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `rotation must be in [0, ${groupSize}), got ${rotation}`);
+  if (!Number.isInteger(role) || role < 0 || role >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `role must be in [0, ${groupSize}), got ${describeValue(role)}`);
+  if (!Number.isInteger(rotation) || rotation < 0 || rotation >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `rotation must be in [0, ${groupSize}), got ${describeValue(rotation)}`);
   return (role + rotation) % groupSize;
 }
 
 /** Role (0..k-1 data cell, k.. parity) held by layout position `position` under `rotation`. */
 export function roleOfPosition(position: number, rotation: number, groupSize: number): number {
   checkGroupSize(groupSize);
-  if (!Number.isInteger(position) || position < 0 || position >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `position must be in [0, ${groupSize}), got ${position}`);
-  if (!Number.isInteger(rotation) || rotation < 0 || rotation >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `rotation must be in [0, ${groupSize}), got ${rotation}`);
+  if (!Number.isInteger(position) || position < 0 || position >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `position must be in [0, ${groupSize}), got ${describeValue(position)}`);
+  if (!Number.isInteger(rotation) || rotation < 0 || rotation >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `rotation must be in [0, ${groupSize}), got ${describeValue(rotation)}`);
   return (position - rotation + groupSize) % groupSize;
 }
 
@@ -76,6 +77,6 @@ export function roleOfPosition(position: number, rotation: number, groupSize: nu
  */
 export function rolePositions(rotation: number, groupSize: number): Int32Array {
   checkGroupSize(groupSize);
-  if (!Number.isInteger(rotation) || rotation < 0 || rotation >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `rotation must be in [0, ${groupSize}), got ${rotation}`);
+  if (!Number.isInteger(rotation) || rotation < 0 || rotation >= groupSize) throw new PlacementError('INVALID_ARGUMENT', `rotation must be in [0, ${groupSize}), got ${describeValue(rotation)}`);
   return Int32Array.from({ length: groupSize }, (_, role) => (role + rotation) % groupSize);
 }

@@ -17,6 +17,7 @@
  */
 import { xxh64 } from '../core/xxhash.js';
 import { PlacementError } from './errors.js';
+import { describeValue } from '../core/describe.js';
 
 /** Target states, as in DAOS. */
 export type TargetState = 'UP' | 'UPIN' | 'DOWN' | 'DOWNOUT' | 'NEW' | 'DRAIN';
@@ -105,14 +106,14 @@ export class PoolMap {
   private constructor(desc: PoolMapJSON) {
     if (typeof desc !== 'object' || desc === null) throw invalid('pool map description must be an object');
     const { version, levels, domains } = desc;
-    if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) throw invalid(`version must be a u32, got ${version}`);
+    if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) throw invalid(`version must be a u32, got ${describeValue(version)}`);
     if (!Array.isArray(levels) || levels.length < 1 || levels.length > MAX_POOL_LEVELS || !levels.every((l) => typeof l === 'string' && l.length > 0)) {
       throw invalid(`levels must be 1..${MAX_POOL_LEVELS} non-empty names`);
     }
     if (new Set(levels).size !== levels.length || levels.includes('target')) throw invalid('level names must be distinct and not "target"');
     const fl = desc.faultLevel ?? levels[levels.length - 1]!;
     const fi = fl === 'target' ? levels.length : levels.indexOf(fl);
-    if (fi < 0) throw invalid(`faultLevel ${JSON.stringify(fl)} is not one of ${[...levels, 'target'].join(', ')}`);
+    if (fi < 0) throw invalid(`faultLevel ${describeValue(fl)} is not one of ${[...levels, 'target'].join(', ')}`);
     this._version = version;
     this.levelNames = [...levels];
     this._faultLevel = fi;
@@ -148,11 +149,11 @@ export class PoolMap {
             throw invalid(t.id < id ? `duplicate or out-of-order target id ${t.id} at position ${id}` : `target id ${t.id} at position ${id}: ids must be 0-based in pool order`, { id: t.id, position: id });
           }
           const st = t.state ?? 'UPIN';
-          if (!TARGET_STATES.includes(st)) throw invalid(`target ${id} has unknown state ${JSON.stringify(st)}`, { id, state: st });
+          if (!TARGET_STATES.includes(st)) throw invalid(`target ${describeValue(id)} has unknown state ${describeValue(st)}`, { id, state: st });
           if (id >= MAX_POOL_TARGETS) throw invalid(`more than ${MAX_POOL_TARGETS} targets`);
           const w = t.weight ?? 1;
           if (typeof w !== 'number' || !Number.isFinite(w) || w < 1 / MAX_TARGET_WEIGHT || w > MAX_TARGET_WEIGHT) {
-            throw invalid(`target ${id} weight must be a number in [${1 / MAX_TARGET_WEIGHT}, ${MAX_TARGET_WEIGHT}], got ${JSON.stringify(t.weight)}`, { id });
+            throw invalid(`target ${describeValue(id)} weight must be a number in [${1 / MAX_TARGET_WEIGHT}, ${MAX_TARGET_WEIGHT}], got ${describeValue(t.weight)}`, { id });
           }
           this.states.push(st);
           weights.push(w);
@@ -167,7 +168,7 @@ export class PoolMap {
     this.weights = Float64Array.from(weights);
     if (desc.placement !== undefined) {
       const b = (desc.placement as PlacementJSON | null)?.baseTargets;
-      if (!Number.isInteger(b) || b! < 1 || b! > this.states.length) throw invalid(`placement.baseTargets must be an integer in [1, ${this.states.length}], got ${JSON.stringify(b)}`);
+      if (!Number.isInteger(b) || b! < 1 || b! > this.states.length) throw invalid(`placement.baseTargets must be an integer in [1, ${this.states.length}], got ${describeValue(b)}`);
       // the base is whole top-level domains: its last target ends one
       const top = this.paths[0]!;
       if (b! < this.states.length && top[b! - 1] === top[b!]) throw invalid(`placement.baseTargets ${b} splits top-level domain ${top[b!]}`, { baseTargets: b });
@@ -187,7 +188,7 @@ export class PoolMap {
     for (const b of blocks) {
       for (const k of ['nodes', 'ranksPerNode', 'targetsPerRank'] as const) {
         const v = b?.[k];
-        if (!Number.isInteger(v) || v < 1) throw new PlacementError('INVALID_ARGUMENT', `${k} must be a positive integer, got ${v}`);
+        if (!Number.isInteger(v) || v < 1) throw new PlacementError('INVALID_ARGUMENT', `${k} must be a positive integer, got ${describeValue(v)}`);
       }
       total += b.nodes * b.ranksPerNode * b.targetsPerRank;
       if (total > MAX_POOL_TARGETS) throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
@@ -280,6 +281,7 @@ export class PoolMap {
   levelArrays(l: number): { start: Int32Array; count: Int32Array } { const lv = this.levels[l]!; return { start: lv.start, count: lv.count }; }
   /** Domain index at level `l` of every target (l = levels.length: the target itself). */
   domainOfTargets(l: number): Int32Array {
+    if (typeof l !== 'number' || !Number.isInteger(l) || l < 0) throw new PlacementError('INVALID_ARGUMENT', `level must be a non-negative integer, got ${describeValue(l)}`);
     if (l >= this.levels.length) return Int32Array.from(this.states, (_, i) => i);
     return this.paths[l]!;
   }
@@ -337,7 +339,7 @@ export class PoolMap {
   exclude(id: number): void { this.transition(id, ['UPIN', 'UP', 'NEW', 'DRAIN'], 'DOWN', 'exclude'); }
   /** Every target of rank `rank` (innermost domain, pool order) -> DOWN (those already down stay). */
   excludeRank(rank: number): void {
-    if (!Number.isInteger(rank) || rank < 0 || rank >= this.rankCount) throw new PlacementError('UNKNOWN_TARGET', `no rank ${rank} (pool has ${this.rankCount})`, { rank });
+    if (!Number.isInteger(rank) || rank < 0 || rank >= this.rankCount) throw new PlacementError('UNKNOWN_TARGET', `no rank ${describeValue(rank)} (pool has ${this.rankCount})`, { rank: describeValue(rank) });
     const lv = this.levels[this.levels.length - 1]!;
     let changed = false;
     for (let t = lv.start[rank]!; t < lv.start[rank]! + lv.count[rank]!; t++) {
@@ -362,7 +364,7 @@ export class PoolMap {
    */
   extend(opts: { nodes: number; ranksPerNode?: number; targetsPerRank?: number; targetWeight?: number }): number[] {
     const n = opts?.nodes;
-    if (!Number.isInteger(n) || n < 1) throw new PlacementError('INVALID_ARGUMENT', `extend needs a positive integer number of nodes, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) throw new PlacementError('INVALID_ARGUMENT', `extend needs a positive integer number of nodes, got ${describeValue(n)}`);
     const weight = opts.targetWeight ?? this.weights[this.weights.length - 1]!;
     const desc = this.toJSON();
     const template = desc.domains[desc.domains.length - 1]!;
@@ -375,7 +377,7 @@ export class PoolMap {
     for (let i = 0; i < n; i++) {
       if ((opts.ranksPerNode !== undefined || opts.targetsPerRank !== undefined) && this.levels.length === 2) {
         const r = opts.ranksPerNode ?? template.children!.length, t = opts.targetsPerRank ?? template.children![0]!.targets!.length;
-        if (!Number.isInteger(r) || r < 1 || !Number.isInteger(t) || t < 1) throw new PlacementError('INVALID_ARGUMENT', `extend needs positive integer ranksPerNode and targetsPerRank, got ${r} x ${t}`);
+        if (!Number.isInteger(r) || r < 1 || !Number.isInteger(t) || t < 1) throw new PlacementError('INVALID_ARGUMENT', `extend needs positive integer ranksPerNode and targetsPerRank, got ${describeValue(r)} x ${t}`);
         desc.domains.push({ children: Array.from({ length: r }, () => ({ targets: Array.from({ length: t }, target) })) });
       } else desc.domains.push(copy(template));
       if (id > MAX_POOL_TARGETS) throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
@@ -392,7 +394,7 @@ export class PoolMap {
 
   private checkTarget(id: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.states.length) {
-      throw new PlacementError('UNKNOWN_TARGET', `no target ${id} (pool has ${this.states.length}, ids 0-based)`, { id });
+      throw new PlacementError('UNKNOWN_TARGET', `no target ${describeValue(id)} (pool has ${this.states.length}, ids 0-based)`, { id: describeValue(id) });
     }
   }
 

@@ -14,5 +14,7 @@ export { CairnObject, type ObjectOptions, type ArrayValue, type FetchOptions, ty
 export { KeyValue, type KvBatchOp } from './object/kv.js';
 export { ArrayObject, type ArrayOptions } from './object/array.js';
 export { ObjectError } from './io/errors.js';
+export { NetError } from './net/errors.js';
+export { EtcdError } from './net/etcd.js';
 export * from './media/index.js';
 export * from './vos/index.js';

@@ -8,12 +8,15 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { withPool } from './pool-commands.js';
+import { withPool, type WithPoolOptions } from './pool-commands.js';
 import { poolOptions, progressBar } from './util.js';
 import { UsageError, fileError } from './errors.js';
 import { listFiles, openFile, putFile, removeFile } from './object-files.js';
 
 export { DIRECTORY_OBJECT } from './object-files.js';
+
+/** `get` and `ls` only read: on a pool an application holds they open it read-only. */
+const READS: WithPoolOptions = { readOnlyIfBusy: true };
 
 /** Transfers at least this large show a progress bar (on a terminal only). */
 export const PROGRESS_MIN_BYTES = 8 * 1024 * 1024;
@@ -79,7 +82,7 @@ export function registerDataCommands(program: Command): void {
         if (created) await unlink(file!).catch(() => { /* never created */ });
         throw isStdio(file) ? err : fileError(err, `cannot write ${file}`);
       } finally { progress.stop(); }
-    }));
+    }, READS));
 
   poolOptions(program.command('ls <container>')
     .description('list the files stored with put (size, mtime, object class, name)'))
@@ -93,7 +96,7 @@ export function registerDataCommands(program: Command): void {
         else process.stdout.write(`${String(f.size).padStart(12)}  ${f.mtime}  ${f.oclass.padEnd(10)}  ${f.name}\n`);
       }
       if (o.json) process.stdout.write(JSON.stringify(files, null, 2) + '\n');
-    }));
+    }, READS));
 
   poolOptions(program.command('rm <container> <name>')
     .description('remove a file stored with put'))

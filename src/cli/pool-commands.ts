@@ -8,13 +8,35 @@ import { Pool } from '../index.js'; // the entry: it also loads the network laye
 import { UsageError } from './errors.js';
 import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret, poolOptions, checkNewPoolDir } from './util.js';
 
+/** How a command opens an embedded pool. */
+export interface WithPoolOptions {
+  /**
+   * A command that only reads: when another process holds the pool (`POOL_BUSY`, an application
+   * has it open), open it read-only instead and read every commit finished so far.
+   */
+  readOnlyIfBusy?: boolean;
+}
+
 /** Open the pool of a command, run `fn`, always close. */
-export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?: string }, fn: (p: Pool) => Promise<T>): Promise<T> {
+export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?: string }, fn: (p: Pool) => Promise<T>, how: WithPoolOptions = {}): Promise<T> {
   const pool = o.etcd
     ? await Pool.connect({ etcd: o.etcd.split(','), pool: poolDir(o), secret: readSecret(o), ...(process.env.CAIRN_TLS_CA ? { tls: { ca: readFileSync(process.env.CAIRN_TLS_CA) } } : {}) })
-    : await Pool.open(poolDir(o));
+    : await openLocal(poolDir(o), how);
   try { return await fn(pool); } finally { await pool.close(); }
 }
+
+/** Open an embedded pool, read-only when it is busy and the command only reads. */
+async function openLocal(dir: string, how: WithPoolOptions): Promise<Pool> {
+  try {
+    return await Pool.open(dir);
+  } catch (err) {
+    if (!how.readOnlyIfBusy || (err as { code?: unknown } | null)?.code !== 'POOL_BUSY') throw err;
+    return Pool.open(dir, { readOnly: true });
+  }
+}
+
+/** `withPool` for commands that only read (they fall back to a read-only open on a busy pool). */
+const READS: WithPoolOptions = { readOnlyIfBusy: true };
 
 /** Wait for rebuild / rebalance, with a progress bar on a terminal. */
 async function waitWithProgress(p: Pool, label: string): Promise<void> {
@@ -59,7 +81,7 @@ export function registerPoolCommands(program: Command): void {
       console.log(`rebuild ${r.state}${r.state === 'running' ? `: ${r.objectsDone}/${r.objectsTotal} objects, ${fmtBytes(r.bytes)}, eta ${Math.round(r.etaSeconds ?? 0)} s` : ''}${r.lost.length ? `  lost objects ${r.lost.length}` : ''}${r.error ? `  (${r.error})` : ''}`);
       console.log('target  node  rank  state    used');
       for (const t of q.targets) console.log(`${String(t.id).padStart(6)}  ${String(t.node).padStart(4)}  ${String(t.rank).padStart(4)}  ${t.state.padEnd(7)}  ${fmtBytes(t.spaceUsed)}`);
-    }));
+    }, READS));
 
   poolOptions(pool.command('scrub')
     .description('verify every shard checksum and repair bad shards from redundancy'))
@@ -98,7 +120,7 @@ export function registerPoolCommands(program: Command): void {
       const cs = await p.listContainers();
       if (o.json) { console.log(json(cs)); return; }
       for (const c of cs) console.log(`${c.label}\t${c.uuid}\t${c.props.oclass}\trf=${c.props.redundancyFactor}`);
-    }));
+    }, READS));
   poolOptions(cont.command('destroy <label>'))
     .action(async (label, o) => withPool(o, async (p) => { await p.destroyContainer(label); console.log(`destroyed ${label}`); }));
   poolOptions(cont.command('snapshot <label> [name]'))
@@ -115,7 +137,7 @@ export function registerPoolCommands(program: Command): void {
       }
       const s = await c.snapshot(name);
       console.log(`snapshot ${s.name} at epoch ${s.epoch}`);
-    }));
+    }, o.list ? READS : {}));
 
   const target = program.command('target').description('exclude or reintegrate targets');
   poolOptions(target.command('exclude <id>'))

@@ -45,6 +45,12 @@ export interface ContainerProps {
    * dkey. Absent in containers created before it existed: their roles are fixed (rotation 0).
    */
   parityRotation?: 'per-dkey';
+  /**
+   * Targets the group count of `GX` objects named by string is computed from (the pool's target
+   * count when the container was created, or, for containers made before this was recorded, at
+   * their first open): fixed, so a name maps to the same object id after the pool grows.
+   */
+  gxTargets?: number;
 }
 
 /** A named snapshot: reads at `epoch` see the container exactly as it was then. */
@@ -66,6 +72,10 @@ export interface ContainerMeta {
 export { CONTAINER_META_MAGIC, JOURNAL_COMPACT_BYTES } from './storage.js';
 /** Largest number of commit events kept in memory for `watch()` consumers that lag behind. */
 export const MAX_WATCH_HISTORY = 65_536;
+/** Commit events kept in the journal by a clean close (older ones are folded away). */
+export const RETAINED_ON_CLOSE = 1024;
+/** Journal size above which a clean close compacts it. */
+export const RETAINED_ON_CLOSE_BYTES = 256 * 1024;
 /** Largest number of shard I/Os one commit keeps in flight. */
 export const MAX_COMMIT_CONCURRENCY = 64;
 /** Commits between two prunings of the conflict tracker. */
@@ -144,6 +154,12 @@ export interface ContainerPort {
   markLost(oids: bigint[]): Promise<void>;
   /** Shards of `oid` a pending rebuild/rebalance moves: shard index -> new target. */
   movedShards(oid: bigint): ReadonlyMap<number, number>;
+  /**
+   * Read-only opens: re-read the commit record and metadata another process wrote. Resolves to a
+   * function that makes the commits read visible (called once the targets were re-read too, so a
+   * reader never reads at an epoch whose data it has not loaded).
+   */
+  refresh(): Promise<() => void>;
 }
 
 const ports = new WeakMap<ContainerCore, ContainerPort>();
@@ -198,6 +214,16 @@ export class ContainerCore {
   static async load<C extends ContainerCore>(this: new (rt: ContainerRuntime, meta: ContainerMeta, storage: ContainerStorage, floor: bigint) => C, rt: ContainerRuntime, meta: ContainerMeta, storage: ContainerStorage): Promise<C> {
     const { floor, torn, done } = storage.recover();
     const c = new this(rt, meta, storage, floor);
+    // A container made before GX group counts were recorded fixes them now (see ContainerProps.gxTargets).
+    if (meta.props.gxTargets === undefined) {
+      meta.props.gxTargets = rt.map().targets.length;
+      if (!rt.readOnly) await storage.saveMeta(meta);
+    }
+    if (rt.readOnly) {
+      // A reader repairs nothing: the floor is the last commit the writer finished (storage.recover).
+      for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.push(ev);
+      return c;
+    }
     // Roll back commits that never finished: the process died between INTENT and DONE.
     for (const { epoch, targets } of torn) {
       if (await c.discardEpoch(epoch, targets)) await storage.abort(epoch, { targets, objects: [], recovered: true });
@@ -226,6 +252,30 @@ export class ContainerCore {
       refreshObjects: () => this.refreshObjects(),
       markLost: (oids) => this.markLost(oids),
       movedShards: (oid) => this.rt.moved(oid),
+      refresh: () => this.refreshReadOnly(),
+    };
+  }
+
+  /** Refuse writes through a read-only open (`READ_ONLY`). */
+  private checkWritable(): void {
+    if (this.rt.readOnly) throw new ObjectError('READ_ONLY', `container ${this.meta.label} was opened read-only (another process holds the pool)`, { container: this.meta.label });
+  }
+
+  /** See `ContainerPort.refresh`: read the writer's newer commits and metadata; apply them later. */
+  private async refreshReadOnly(): Promise<() => void> {
+    assert(this.rt.readOnly === true && this.storage.refresh !== undefined, 'refresh is for read-only opens of a storage that can re-read');
+    const r = await this.storage.refresh();
+    return () => {
+      if (this.closed) return;
+      if (r.meta !== undefined) this.meta = r.meta as ContainerMeta;
+      this.clock.observe(r.floor);
+      for (const ev of r.done) {
+        if (ev.epoch <= this.emittedUpTo || ev.epoch > r.floor) continue;
+        this.history.push(ev);
+        this.emittedUpTo = ev.epoch;
+        this.events.emit('commit', ev);
+      }
+      if (this.history.length > MAX_WATCH_HISTORY + 1024) this.history.splice(0, this.history.length - MAX_WATCH_HISTORY);
     };
   }
 
@@ -334,8 +384,12 @@ export class ContainerCore {
     this.checkClass(cls);
     const name = toBytes(oidOrName);
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
-    // GX objects fix their group count at creation, so later pool growth does not re-layout them.
-    return makeObjectId(lo, cls, cls.groups === 'X' ? { groups: resolveGroups(cls, this.rt.map()) } : {});
+    if (cls.groups !== 'X') return makeObjectId(lo, cls, {});
+    // GX objects fix their group count in their id, computed from the container's recorded target
+    // count (not the pool's current one), so a name keeps its id after the pool grows.
+    resolveGroups(cls, this.rt.map()); // INSUFFICIENT_TARGETS when the pool cannot hold one group
+    const basis = this.meta.props.gxTargets ?? this.rt.map().targets.length;
+    return makeObjectId(lo, cls, { groups: resolveGroups(cls, Math.max(basis, cls.groupSize)) });
   }
 
   /** Refuse classes that cannot survive the container's redundancy factor. */
@@ -425,6 +479,7 @@ export class ContainerCore {
 
   /** Record objects that a rebuild could not restore. */
   private async markLost(oids: bigint[]): Promise<void> {
+    this.checkWritable();
     const set = new Set(this.meta.lost ?? []);
     for (const o of oids) set.add(o.toString(16));
     this.meta.lost = [...set];
@@ -486,6 +541,7 @@ export class ContainerCore {
 
   private async commitOnce(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint> {
     this.checkOpen();
+    this.checkWritable();
     throwIfAborted(signal);
     while (this.barrier) await this.barrier;
     if (ops.length === 0) return this.stableEpoch();
@@ -508,7 +564,7 @@ export class ContainerCore {
       // Connected pools: partial-stripe EC writes also serialise with other clients' (engine locks).
       const unlock = await this.lockStripes(ops);
       try {
-        return await this.commitLocked(ops, check?.readEpoch);
+        return await this.commitLocked(ops, check?.readEpoch, check);
       } finally {
         await unlock();
       }
@@ -542,7 +598,7 @@ export class ContainerCore {
   }
 
   /** Commit `ops` (locks held): new epoch, plan, INTENT, apply everywhere, DONE (or discard and abort). */
-  private async commitLocked(ops: Op[], txRead?: bigint): Promise<bigint> {
+  private async commitLocked(ops: Op[], txRead?: bigint, check?: CommitCheck): Promise<bigint> {
     const epoch = this.clock.next();
     assert(!this.inflight.has(epoch) && epoch > this.emittedUpTo, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
     assert(txRead === undefined || txRead < epoch, 'a transaction commits above its read epoch', { epoch: String(epoch), txRead: String(txRead) });
@@ -550,7 +606,11 @@ export class ContainerCore {
     const releases: Array<() => void> = [];
     try {
       const writes = await this.planWrites(ops, epoch, releases);
-      const info: CommitInfo = { targets: [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b), objects: [...new Set(ops.map((o) => o.oid.toString(16)))] };
+      const info: CommitInfo = {
+        targets: [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b), objects: [...new Set(ops.map((o) => o.oid.toString(16)))],
+        writes: writes.map((w) => w.target),
+        ...(check ? { check: { readEpoch: check.readEpoch, keys: check.keys, written: ops.map(opConflictKey), layout: (oid: bigint) => this.layout(oid) } } : {}),
+      };
       await this.storage.intent(epoch, info);
       try {
         await runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), { epoch, ...(txRead !== undefined ? { txRead } : {}) }));
@@ -613,6 +673,7 @@ export class ContainerCore {
   /** Take a snapshot of the current stable state; returns `{ name, epoch }`. */
   async snapshot(name?: string, opts: { signal?: AbortSignal } = {}): Promise<Snapshot> {
     this.checkOpen();
+    this.checkWritable();
     throwIfAborted(opts.signal);
     const epoch = this.stableEpoch();
     const n = name ?? `snap-${epoch}`;
@@ -631,6 +692,7 @@ export class ContainerCore {
   /** Forget a snapshot (its versions become reclaimable by `aggregate`). */
   async destroySnapshot(snapshot: string | Snapshot): Promise<void> {
     this.checkOpen();
+    this.checkWritable();
     const name = typeof snapshot === 'string' ? snapshot : snapshot.name;
     const i = this.meta.snapshots.findIndex((s) => s.name === name);
     if (i < 0) throw new ObjectError('NOT_FOUND', `no snapshot named ${name}`, { snapshot: name });
@@ -644,6 +706,7 @@ export class ContainerCore {
    */
   async rollback(snapshot: string | Snapshot, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.checkOpen();
+    this.checkWritable();
     const epoch = this.readEpoch({ snapshot, signal: opts.signal });
     await this.exclusive(async () => {
       this.storage.rollback(this.clock.next(), epoch);
@@ -663,6 +726,7 @@ export class ContainerCore {
    */
   async aggregate(opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.checkOpen();
+    this.checkWritable();
     if (this.storage.needsCompaction()) await this.exclusive(async () => this.compactJournal());
     const upTo = this.stableEpoch();
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
@@ -755,6 +819,11 @@ export class ContainerCore {
     if (this.closed) return;
     await this.exclusive(async () => { this.closed = true; });
     this.events.emit('close');
+    // A clean close leaves a short commit record, so the next open reads almost nothing (watch
+    // history across a restart keeps the last RETAINED_ON_CLOSE commits).
+    if (this.storage.needsCompaction(RETAINED_ON_CLOSE_BYTES)) {
+      try { this.storage.compact(this.history.slice(-RETAINED_ON_CLOSE)); } catch (err) { swallowed('container.compact-journal-at-close-failed-kept-as-is', err); }
+    }
     await this.storage.close();
     this.rt.containerClosed(this);
   }

@@ -17,7 +17,7 @@
  * `u32 magic "JREC" | u32 length of the whole record | u8 type | 3 x 0 | u64 epoch |
  *  u64 xxh64 of bytes [8, 16) and of the payload | UTF-8 JSON payload`.
  */
-import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
@@ -27,10 +27,9 @@ const MAGIC = 'CAIRNJNL';
 const FORMAT_VERSION = 2;
 const REC_MAGIC = 0x4345524a; // "JREC"
 const REC_HEADER = 32;
+const MAGIC_BYTES = Buffer.from([0x4a, 0x52, 0x45, 0x43]);
 /** Largest journal record accepted (a corrupt length field must not make us allocate gigabytes). */
 export const MAX_JOURNAL_RECORD = 16 * 1024 * 1024;
-/** Read-ahead of the scan on open. */
-const SCAN_CHUNK = 1 << 20;
 
 /** Journal record types. */
 export enum JournalType { Intent = 1, Done = 2, Abort = 3, Rollback = 4 }
@@ -62,40 +61,38 @@ function encode(type: JournalType, epoch: bigint, payload: Record<string, unknow
 
 /** Read every valid record of one file; corrupt ones in the middle are skipped and counted. */
 function scanFile(fd: number, size: number): Scan {
+  // one read of the whole file (bounded by compaction), then parse in memory
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) { const n = readSync(fd, buf, got, size - got, got); if (n === 0) break; got += n; }
   const records: JournalRecord[] = [];
   let corrupt = 0;
   let off = HEADER;
   let lastGood = HEADER;
-  const head = Buffer.alloc(REC_HEADER);
   const decodeAt = (at: number): { rec: JournalRecord; len: number } | undefined => {
-    if (at + REC_HEADER > size) return undefined;
-    readSync(fd, head, 0, REC_HEADER, at);
-    if (head.readUInt32LE(0) !== REC_MAGIC) return undefined;
-    const len = head.readUInt32LE(4);
-    if (len < REC_HEADER || len > MAX_JOURNAL_RECORD || at + len > size) return undefined;
-    const rec = Buffer.alloc(len);
-    readSync(fd, rec, 0, len, at);
-    if (xxh64(Buffer.concat([rec.subarray(8, 24), rec.subarray(REC_HEADER)])) !== rec.readBigUInt64LE(24)) return undefined;
+    if (at + REC_HEADER > got || buf.readUInt32LE(at) !== REC_MAGIC) return undefined;
+    const len = buf.readUInt32LE(at + 4);
+    if (len < REC_HEADER || len > MAX_JOURNAL_RECORD || at + len > got) return undefined;
+    if (xxh64(Buffer.concat([buf.subarray(at + 8, at + 24), buf.subarray(at + REC_HEADER, at + len)])) !== buf.readBigUInt64LE(at + 24)) return undefined;
     let payload: Record<string, unknown>;
-    try { payload = JSON.parse(rec.subarray(REC_HEADER).toString('utf8')) as Record<string, unknown>; } catch { return undefined; }
-    const type = rec.readUInt8(8);
+    try { payload = JSON.parse(buf.toString('utf8', at + REC_HEADER, at + len)) as Record<string, unknown>; } catch { return undefined; }
+    const type = buf.readUInt8(at + 8);
     if (type < JournalType.Intent || type > JournalType.Rollback) return undefined;
-    return { rec: { type, epoch: rec.readBigUInt64LE(16), payload }, len };
+    return { rec: { type, epoch: buf.readBigUInt64LE(at + 16), payload }, len };
   };
   // resynchronise: the next offset after `from` where a valid record starts, or -1
   const resync = (from: number): number => {
-    const buf = Buffer.alloc(SCAN_CHUNK + 3);
-    for (let at = from; at < size; at += SCAN_CHUNK) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
-      for (let i = 0; i + 4 <= n; i++) {
-        if (buf.readUInt32LE(i) === REC_MAGIC && decodeAt(at + i)) return at + i;
-      }
+    for (let at = from; at + 4 <= got; at++) {
+      const hit = buf.indexOf(MAGIC_BYTES, at);
+      if (hit < 0) return -1;
+      if (decodeAt(hit)) return hit;
+      at = hit;
     }
     return -1;
   };
-  while (off < size) {
-    const got = decodeAt(off);
-    if (got) { records.push(got.rec); off += got.len; lastGood = off; continue; }
+  while (off < got) {
+    const r = decodeAt(off);
+    if (r) { records.push(r.rec); off += r.len; lastGood = off; continue; }
     const next = resync(off + 1);
     if (next < 0) break; // a torn tail: nothing valid after it
     corrupt++;
@@ -117,8 +114,51 @@ export interface JournalOpen {
   damaged: boolean;
 }
 
+/** What a read-only scan of a journal found (`Journal.read`). */
+export interface JournalRead {
+  /** Every valid record of either copy, each once (as `JournalOpen.records`). */
+  records: JournalRecord[];
+  /** Both copies are damaged in their middles: a record may be missing from both. */
+  damaged: boolean;
+}
+
 /** An open journal (both copies). Appends are synchronous; durable mode adds fdatasync. */
 export class Journal {
+  /**
+   * Read both copies of the journal at `path` without writing anything (no header for a missing
+   * file, no cut tail, no copy brought in step): how a read-only open sees what another process,
+   * still appending, committed. A record being appended meanwhile is a torn tail and is skipped.
+   */
+  static read(path: string, opts: { copies?: 1 | 2 } = {}): JournalRead {
+    const paths = (opts.copies ?? 2) === 2 ? [path, path + COPY_SUFFIX] : [path];
+    const scans: Scan[] = [];
+    for (const p of paths) {
+      if (!existsSync(p)) continue;
+      const fd = openSync(p, 'r');
+      try {
+        const size = fstatSync(fd).size;
+        if (size < HEADER) continue; // being created by its writer: nothing committed yet
+        const head = Buffer.alloc(HEADER);
+        readSync(fd, head, 0, HEADER, 0);
+        if (head.toString('latin1', 0, 8) !== MAGIC) throw new CorruptionError(`journal ${p}: bad magic`, { path: p });
+        const v = head.readUInt32LE(8);
+        if (v !== FORMAT_VERSION) throw new CorruptionError(`journal ${p}: unsupported format version ${v}`, { path: p, version: v });
+        scans.push(scanFile(fd, size));
+      } finally {
+        closeSync(fd);
+      }
+    }
+    const seen = new Set<string>();
+    const records: JournalRecord[] = [];
+    for (const sc of scans) {
+      for (const r of sc.records) {
+        const k = `${r.type}:${r.epoch}`;
+        if (!seen.has(k)) { seen.add(k); records.push(r); }
+      }
+    }
+    return { records, damaged: scans.length > 0 && scans.length === paths.length && scans.every((sc) => sc.corrupt > 0) };
+  }
+
   private constructor(private fds: number[], private size: number[], readonly durable: boolean, private readonly path: string) {}
 
   /** Open (creating when absent) both copies of the journal at `path` and read them. */

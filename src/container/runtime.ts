@@ -17,6 +17,8 @@ export interface ContainerRuntime {
   readonly durable: boolean;
   /** True once the pool is closed. */
   readonly closed: boolean;
+  /** The pool was opened read-only (another process writes it): containers refuse writes and repair nothing. */
+  readonly readOnly?: boolean;
   /** The current pool map. */
   map(): PoolMap;
   /** The layout reads use (the stable map's): target id per shard, per group. */

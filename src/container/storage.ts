@@ -7,15 +7,27 @@
 import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { Journal, JournalType } from './journal.js';
-import { writeJsonRecordTwice, readEither, encodeRecordFile, decodeRecordFile } from '../../core/record-file.js';
-import { CorruptionError } from '../../core/errors.js';
+import { writeJsonRecordTwice, readEither, encodeRecordFile, decodeRecordFile, readJsonRecordEither } from '../../core/record-file.js';
+import { CairnError, CorruptionError } from '../../core/errors.js';
+import type { JournalRecord } from './journal.js';
+import type { Redundancy } from '../io/io.js';
 import { existsSync, readFileSync, openSync, writeSync, fdatasyncSync, closeSync, renameSync } from 'node:fs';
 
 /** One published commit: its epoch and the objects it touched. */
 export interface CommitEvent { epoch: bigint; objects: bigint[] }
 
 /** What a commit touches. */
-export interface CommitInfo { targets: number[]; objects: string[] }
+export interface CommitInfo {
+  targets: number[];
+  objects: string[];
+  /** Target of every shard write, in plan order (connected pools: each engine learns how many writes it gets). */
+  writes?: number[];
+  /**
+   * A transaction's commit: its read epoch, every key it read or wrote, the keys its ops write, and
+   * where objects live (connected pools check the keys it only read on the engines).
+   */
+  check?: { readEpoch: bigint; keys: Iterable<string>; written: string[]; layout(oid: bigint): { groups: number[][]; red: Redundancy } };
+}
 
 /** What a storage found on open. */
 export interface StorageRecovery {
@@ -39,8 +51,8 @@ export interface ContainerStorage {
   abort(epoch: bigint, info: CommitInfo & { recovered?: boolean }): void | Promise<void>;
   /** A rollback to `to` happened at `epoch`. */
   rollback(epoch: bigint, to: bigint): void;
-  /** Whether the commit record has grown past its compaction threshold. */
-  needsCompaction(): boolean;
+  /** Whether the commit record has grown past its compaction threshold (or `bytes`, when given). */
+  needsCompaction(bytes?: number): boolean;
   /** Rewrite the commit record down to `history`. */
   compact(history: CommitEvent[]): void;
   /** Persist the container's metadata record. */
@@ -53,6 +65,11 @@ export interface ContainerStorage {
    * is gone, so a rebuild reports them lost instead of forgetting them.
    */
   registeredObjects?(): Promise<bigint[]>;
+  /**
+   * Read-only opens: re-read the commit record (and metadata) another process keeps writing.
+   * `floor` is the newest epoch at or below which that process finished every commit.
+   */
+  refresh?(): Promise<{ floor: bigint; done: CommitEvent[]; meta?: unknown }>;
   close(): void | Promise<void>;
 }
 
@@ -151,7 +168,7 @@ export class LocalContainerStorage implements ContainerStorage {
     if (this.queue.length) this.flushQueue();
     this.journal.append(JournalType.Rollback, epoch, { to: to.toString() });
   }
-  needsCompaction(): boolean { return this.journal.bytes > JOURNAL_COMPACT_BYTES; }
+  needsCompaction(bytes = JOURNAL_COMPACT_BYTES): boolean { return this.journal.bytes > bytes; }
 
   compact(history: CommitEvent[]): void {
     if (this.queue.length) this.flushQueue();
@@ -228,4 +245,98 @@ function writeFileSyncAtomic(p: string, img: Uint8Array): void {
   const fd = openSync(tmp, 'w');
   try { writeSync(fd, img); fdatasyncSync(fd); } finally { closeSync(fd); }
   renameSync(tmp, p);
+}
+
+/**
+ * What a reader may see of a journal another process is appending to: the newest epoch at or
+ * below which every commit finished (`floor`: below the oldest INTENT without DONE/ABORT, and at
+ * most the target of a rollback whose discards may still be running, i.e. one no later record
+ * follows), and the finished commits up to it (oldest first).
+ */
+export function readerView(records: JournalRecord[]): { floor: bigint; done: CommitEvent[] } {
+  const open = new Map<bigint, string[]>();
+  const objectsOf = new Map<bigint, string[]>();
+  let max = 0n;
+  let rollback: { at: bigint; to: bigint } | undefined;
+  const resolved = new Set<bigint>();
+  for (const r of records) {
+    if (r.epoch > max) max = r.epoch;
+    if (rollback && r.epoch > rollback.at && r.type !== JournalType.Rollback) rollback = undefined; // later commits: the rollback finished
+    if (r.type === JournalType.Intent) {
+      const objs = Array.isArray(r.payload.objects) ? (r.payload.objects as string[]) : [];
+      objectsOf.set(r.epoch, objs);
+      if (!resolved.has(r.epoch)) open.set(r.epoch, objs);
+    } else if (r.type === JournalType.Done || r.type === JournalType.Abort) {
+      resolved.add(r.epoch);
+      open.delete(r.epoch);
+      // a DONE without INTENT is retained history written by compaction
+      if (r.type === JournalType.Done && !objectsOf.has(r.epoch) && Array.isArray(r.payload.objects)) objectsOf.set(r.epoch, r.payload.objects as string[]);
+    } else if (r.type === JournalType.Rollback) {
+      const to = typeof r.payload.to === 'string' && /^\d+$/.test(r.payload.to) ? BigInt(r.payload.to) : 0n;
+      rollback = { at: r.epoch, to };
+    }
+  }
+  let floor = max;
+  for (const e of open.keys()) if (e - 1n < floor) floor = e - 1n;
+  if (rollback && rollback.to < floor) floor = rollback.to;
+  const done: CommitEvent[] = [];
+  for (const r of records) {
+    if (r.type !== JournalType.Done || r.epoch > floor) continue;
+    const objs = objectsOf.get(r.epoch);
+    if (objs) done.push({ epoch: r.epoch, objects: objs.filter((o) => typeof o === 'string' && /^[0-9a-f]+$/.test(o)).map((o) => BigInt('0x' + o)) });
+  }
+  done.sort((a, b) => (a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0));
+  return { floor, done };
+}
+
+/**
+ * The files of a container opened read-only while another process may hold the pool: the journal
+ * and metadata are read, never written (no repair of torn commits, no compaction); every write
+ * is refused with `READ_ONLY`. `refresh()` re-reads what the writer committed since.
+ */
+export class ReadOnlyContainerStorage implements ContainerStorage {
+  private constructor(private readonly dir: string, private view: { floor: bigint; done: CommitEvent[] }) {}
+
+  /** Read the journal of the container in `dir` (nothing is created or changed). */
+  static async open(dir: string): Promise<ReadOnlyContainerStorage> {
+    return new ReadOnlyContainerStorage(dir, readerView(ReadOnlyContainerStorage.readJournal(dir)));
+  }
+
+  private static readJournal(dir: string): JournalRecord[] {
+    const { records, damaged } = Journal.read(join(dir, 'journal'));
+    if (damaged) throw new CorruptionError(`container journal in ${dir}: both copies are damaged; open it read-write to recover`, { dir });
+    return records;
+  }
+
+  recover(): StorageRecovery { return { floor: this.view.floor, torn: [], done: this.view.done }; }
+
+  async refresh(): Promise<{ floor: bigint; done: CommitEvent[]; meta: unknown }> {
+    // the journal first: data the targets show later is at or above what it names
+    this.view = readerView(ReadOnlyContainerStorage.readJournal(this.dir));
+    const meta = (await readJsonRecordEither<unknown>(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, 'container metadata')).doc;
+    return { ...this.view, meta };
+  }
+
+  private refuse(): never { throw new CairnError('READ_ONLY', `container in ${this.dir} was opened read-only`, { dir: this.dir }); }
+  intent(): void { this.refuse(); }
+  done(): void { this.refuse(); }
+  abort(): void { this.refuse(); }
+  rollback(): void { this.refuse(); }
+  needsCompaction(): boolean { return false; }
+  compact(): void { this.refuse(); }
+  async saveMeta(): Promise<void> { this.refuse(); }
+
+  async registeredObjects(): Promise<bigint[]> {
+    const ids = new Set<bigint>();
+    const reg = join(this.dir, 'objects.reg');
+    if (existsSync(reg) || existsSync(reg + '.copy')) {
+      const { payload } = (await readEither(reg, (img) => decodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, img, 'object registry'))).value;
+      const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      for (let i = 0; i + 16 <= payload.length; i += 16) ids.add((dv.getBigUint64(i, false) << 64n) | dv.getBigUint64(i + 8, false));
+    }
+    for (const ev of this.view.done) for (const o of ev.objects) ids.add(o);
+    return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  close(): void { /* nothing is held open */ }
 }

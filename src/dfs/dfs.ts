@@ -23,7 +23,7 @@ import {
   type Dirent, type Inode, type Superblock,
 } from './layout.js';
 import { DfsStats, DfsDirent } from './stats.js';
-import { DfsFileHandle, FileNode, fetchInode, parseFlags, type FileHost } from './file.js';
+import { DfsFileHandle, FileNode, fetchInode, parseFlags } from './file.js';
 
 /** Symbolic links followed while resolving one path before ELOOP (Linux's MAXSYMLINKS). */
 export const MAX_SYMLINK_HOPS = 40;
@@ -84,8 +84,12 @@ function toNs(t: number | string | Date | bigint, syscall: string, path: string)
   return BigInt(Math.round(n * 1e6)) * 1000n; // seconds, as node:fs takes them
 }
 
-/** A mounted POSIX namespace. Obtain one with `Dfs.mount(container)`. */
-export class Dfs implements FileHost {
+/**
+ * A mounted POSIX namespace. Obtain one with `Dfs.mount(container)`. (It serves its open files as
+ * their `FileHost` structurally, not through `implements`: the host members are `@internal`, so the
+ * shipped declarations, which strip them, must not claim the interface.)
+ */
+export class Dfs {
   /** @internal */ readonly writeBackBytes: number;
   /** @internal */ readonly dev: number;
   private readonly ns = new Mutex();

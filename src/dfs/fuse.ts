@@ -46,7 +46,7 @@ export function loadFuse(): FuseNative {
   try {
     return createRequire(import.meta.url)('fuse-native') as FuseNative;
   } catch (err) {
-    throw new CairnError('UNSUPPORTED', `FUSE is not available here: ${(err as Error).message.split('\n')[0]} (install Debian's libfuse2 and fuse; node scripts/ensure-fuse.mjs does it as root)`, { cause: String(err) });
+    throw new CairnError('UNSUPPORTED', `FUSE is not available here: ${(err as Error).message.split('\n')[0]} (npm install fuse-native, the optional peer dependency behind cairn mount; and Debian's libfuse2 and fuse: node scripts/ensure-fuse.mjs installs them as root)`, { cause: String(err) });
   }
 }
 

@@ -591,9 +591,9 @@ function checkCont(c: unknown): string {
   return c;
 }
 
-/** The conflict-tracker key of an akey of a unit object (keys arrive as base64; levels are hex). */
+/** The conflict-tracker key of an akey of a unit object (keys arrive as base64; '/' is the level separator, so it becomes '_'). */
 function unitKey(cont: string, unit: string, dkeyB64: string, akeyB64?: string): string {
-  return conflictKey(`${cont}.${unit}`, b64hex(dkeyB64), akeyB64 === undefined ? undefined : b64hex(akeyB64));
+  return conflictKey(`${cont}.${unit}`, level(dkeyB64), akeyB64 === undefined ? undefined : level(akeyB64));
 }
 
 /** The key a write of `kind` writes (undefined for a malformed request, which serving refuses). */
@@ -624,7 +624,8 @@ function readKey(method: string, cont: string, unit: string | undefined, h: Reco
   return typeof h.akey === 'string' ? [cont, unit, h.dkey, h.akey] : undefined;
 }
 
-function b64hex(v: string): string { return Buffer.from(v, 'base64').toString('hex'); }
+/** A base64 key as a conflict-key level: '_' (never in base64) for '/' (the level separator). */
+function level(b64: string): string { return b64.includes('/') ? b64.replaceAll('/', '_') : b64; }
 
 /** Parse `host:port` (`INVALID_ARGUMENT` otherwise). */
 export function parseListen(listen: string): { host: string; port: number } {

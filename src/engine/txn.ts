@@ -66,15 +66,14 @@ export interface Prepared {
 
 interface Decided { cont: string; epoch: bigint; d: Decision; units?: string[] }
 
-const key = (cont: string, epoch: bigint) => `${cont}/${epoch}`;
-
 /** Prepared and decided commits of one engine. */
 export class TxTable {
   private readonly byCont = new Map<string, Map<bigint, Prepared>>();
   private count = 0;
-  /** Decisions, oldest first (insertion order), and per container for watchers. */
-  private readonly decided = new Map<string, Decided>();
+  /** Decisions per container (lookups, watchers), and all of them oldest first (forgetting). */
   private readonly decidedByCont = new Map<string, Map<bigint, Decided>>();
+  private decidedOrder: Decided[] = [];
+  private decidedHead = 0;
   /** Per container: decisions at or below this epoch were forgotten. */
   private readonly forgotten = new Map<string, bigint>();
   /** Per container: watcher history starts above this epoch. */
@@ -161,22 +160,27 @@ export class TxTable {
 
   /** Remember a decision (bounded: the oldest are forgotten, raising their container's floor). */
   private remember(cont: string, epoch: bigint, d: Decision, units?: string[]): void {
-    const k = key(cont, epoch);
-    if (this.decided.has(k)) return;
-    const rec: Decided = { cont, epoch, d, ...(units ? { units } : {}) };
-    this.decided.set(k, rec);
     let m = this.decidedByCont.get(cont);
+    if (m?.has(epoch)) return;
+    const rec: Decided = { cont, epoch, d, ...(units ? { units } : {}) };
     if (!m) { m = new Map(); this.decidedByCont.set(cont, m); }
     m.set(epoch, rec);
-    while (this.decided.size > MAX_DECIDED) {
-      const [ok, old] = this.decided.entries().next().value as [string, Decided];
-      this.decided.delete(ok);
+    this.decidedOrder.push(rec);
+    while (this.decidedOrder.length - this.decidedHead > MAX_DECIDED) {
+      const old = this.decidedOrder[this.decidedHead]!;
+      this.decidedOrder[this.decidedHead++] = undefined as unknown as Decided;
       const om = this.decidedByCont.get(old.cont);
       om?.delete(old.epoch);
       if (om?.size === 0) this.decidedByCont.delete(old.cont);
       this.raise(this.forgotten, old.cont, old.epoch);
       if (old.d === 'commit') this.raise(this.historyFrom, old.cont, old.epoch);
     }
+    if (this.decidedHead > MAX_DECIDED) { this.decidedOrder = this.decidedOrder.slice(this.decidedHead); this.decidedHead = 0; }
+  }
+
+  /** Every remembered decision, oldest first. */
+  private *remembered(): Iterable<Decided> {
+    for (let i = this.decidedHead; i < this.decidedOrder.length; i++) yield this.decidedOrder[i]!;
   }
 
   /** The prepared pair (cont, epoch), if any. */
@@ -184,7 +188,7 @@ export class TxTable {
 
   /** What was decided for (cont, epoch): a decision, 'forgotten' (too long ago to tell), or undefined. */
   decidedOf(cont: string, epoch: bigint): Decision | 'forgotten' | undefined {
-    const d = this.decided.get(key(cont, epoch));
+    const d = this.decidedByCont.get(cont)?.get(epoch);
     if (d) return d.d;
     const f = this.forgotten.get(cont);
     return f !== undefined && epoch <= f ? 'forgotten' : undefined;
@@ -265,7 +269,9 @@ export class TxTable {
     this.remove(p);
     const units = p.units ? [...p.units] : undefined;
     this.remember(p.cont, p.epoch, d, d === 'commit' ? units : undefined);
-    const done = this.log.append({ t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epoch.toString(), ...(d === 'commit' && units ? { u: units } : {}) });
+    // A commit's units are in its P record when it has one (across engines); a single-engine commit carries them here.
+    const withUnits = d === 'commit' && units && !(p.complete && p.desc && p.desc.ranks.length > 1);
+    const done = this.log.append({ t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epoch.toString(), ...(withUnits ? { u: units } : {}) });
     p.settle(d);
     this.changed.notify();
     this.maybeCompact();
@@ -331,7 +337,7 @@ export class TxTable {
       const f = this.forgotten.get(c), w = this.historyFrom.get(c);
       recs.push({ t: 'F', c, ...(f !== undefined ? { f: f.toString() } : {}), ...(w !== undefined ? { w: w.toString() } : {}) });
     }
-    for (const d of this.decided.values()) recs.push({ t: d.d === 'commit' ? 'D' : 'A', c: d.cont, e: d.epoch.toString(), ...(d.units ? { u: d.units } : {}) });
+    for (const d of this.remembered()) recs.push({ t: d.d === 'commit' ? 'D' : 'A', c: d.cont, e: d.epoch.toString(), ...(d.units ? { u: d.units } : {}) });
     for (const m of this.byCont.values()) {
       for (const p of m.values()) {
         recs.push({ t: 'I', c: p.cont, e: p.epoch.toString(), ...(p.desc ? { n: p.desc.n, r: p.desc.ranks } : {}) });

@@ -51,6 +51,13 @@ export interface BlockDevice {
    * engine has it and the file is buffered, else one aligned bounce buffer and a copy.
    */
   readInto(offset: number, length: number, into: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Write `length` bytes at `offset` (both multiples of BLOCK_SIZE): the caller's buffers `from`
+   * in order (together at most `length` bytes), then zeros up to `length` — one gather write
+   * (pwritev) when the engine has it and the file is buffered, so a value whose length is not a
+   * whole number of blocks needs no padded copy; else one aligned bounce buffer.
+   */
+  writeFrom(offset: number, length: number, from: readonly Uint8Array[]): Promise<void>;
   /** fdatasync: writes completed before this call are durable when it resolves. */
   sync(): Promise<void>;
   /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
@@ -215,6 +222,23 @@ class FileBlockDevice implements BlockDevice {
     }
   }
 
+  async writeFrom(offset: number, length: number, from: readonly Uint8Array[]): Promise<void> {
+    this.checkOpen('write');
+    checkRange('write', offset, length, this.size);
+    if (!Array.isArray(from) || !from.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'writeFrom: from must be an array of Uint8Array');
+    const have = from.reduce((n, b) => n + b.length, 0);
+    if (have > length) throw new MediaError('INVALID_ARGUMENT', 'writeFrom: the buffers hold more than `length` bytes', { length, buffers: have });
+    if (length === 0) return;
+    if (this.direct || this.fault || !this.io.writev) {
+      const bounce = allocAligned(length);
+      let at = 0;
+      for (const b of from) { bounce.set(b, at); at += b.length; }
+      return this.write(offset, bounce);
+    }
+    const bufs = have < length ? [...from, zeroTail(length - have)] : from;
+    await this.slotted(() => this.io.writev!(this.fd, bufs, offset));
+  }
+
   async sync(): Promise<void> {
     this.checkOpen('sync');
     const e = this.fault?.beforeSync();
@@ -238,6 +262,15 @@ let tailSink: Uint8Array | undefined;
 function tailScratch(bytes: number): Uint8Array {
   if (!tailSink || tailSink.length < bytes) tailSink = new Uint8Array(Math.max(bytes, BLOCK_SIZE));
   return tailSink.subarray(0, bytes);
+}
+
+/** Shared zeros padding gather writes to whole blocks (never written into). */
+let zeroSink: Uint8Array | undefined;
+
+/** A view of `bytes` zeros. */
+function zeroTail(bytes: number): Uint8Array {
+  if (!zeroSink || zeroSink.length < bytes) zeroSink = new Uint8Array(Math.max(bytes, BLOCK_SIZE));
+  return zeroSink.subarray(0, bytes);
 }
 
 /** Await every promise, then rethrow the first failure (so no request is still running when we reject). */

@@ -20,6 +20,8 @@ export interface IoEngine {
    * count (short only at end of file). Optional: the device bounces through one buffer without it.
    */
   readv?(fd: number, bufs: readonly Uint8Array[], position: number): Promise<number>;
+  /** Write all of `bufs`, in order, at `position` as one gather write (pwritev), retrying short writes. Optional. */
+  writev?(fd: number, bufs: readonly Uint8Array[], position: number): Promise<void>;
   /** fdatasync(fd): make completed writes durable. */
   datasync(fd: number): Promise<void>;
   /** Release engine resources; called once no request is in flight. */

@@ -27,7 +27,13 @@ function readvOnce(fd: number, bufs: readonly Uint8Array[], position: number): P
   });
 }
 
-/** `bufs` without their first `n` bytes (after a short scatter read). */
+function writevOnce(fd: number, bufs: readonly Uint8Array[], position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.writev(fd, bufs as Uint8Array[], position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** `bufs` without their first `n` bytes (after a short scatter read or gather write). */
 function skipBytes(bufs: readonly Uint8Array[], n: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (const b of bufs) {
@@ -79,6 +85,20 @@ export class PreadEngine implements IoEngine {
       if (done < total) rest = skipBytes(rest, n);
     }
     return done;
+  }
+
+  async writev(fd: number, bufs: readonly Uint8Array[], position: number): Promise<void> {
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    let done = 0;
+    let rest: readonly Uint8Array[] = bufs;
+    while (done < total) {
+      let n: number;
+      try { n = await writevOnce(fd, rest, position + done); }
+      catch (e) { throw mediaErrorFromErrno(e, 'pwritev', { position: position + done, length: total - done }); }
+      if (n <= 0) throw new MediaError('IO_ERROR', 'pwritev wrote nothing', { position: position + done });
+      done += n;
+      if (done < total) rest = skipBytes(rest, n);
+    }
   }
 
   datasync(fd: number): Promise<void> {

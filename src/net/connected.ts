@@ -59,8 +59,8 @@ export class ConnectedBackend implements PoolBackend {
   private clients = new Map<string, RpcClient>();
   private links = new Map<number, EngineLink>();
   private storages = new Map<string, EngineContainerStorage>();
-  /** Commits being applied, by `cont/epoch`. */
-  readonly plans = new Map<string, CommitPlan>();
+  /** Commits being applied, by container and epoch. */
+  readonly plans = new Map<string, Map<bigint, CommitPlan>>();
   /** Bytes used per target as the engines last reported, and when they were asked. */
   private space = new Map<number, number>();
   private spaceAsked = 0;
@@ -312,7 +312,7 @@ export class ConnectedBackend implements PoolBackend {
 
   /** What a write at `epoch` to `rank` tells its engine about its commit. */
   private descriptor(cuuid: string, epoch: bigint, rank: number): TxDescriptor | undefined {
-    const plan = this.plans.get(`${cuuid}/${epoch}`);
+    const plan = this.plans.get(cuuid)?.get(epoch);
     const n = plan?.writes.get(rank);
     return plan && n ? { ranks: plan.ranks, n } : undefined;
   }
@@ -406,7 +406,9 @@ class EngineContainerStorage implements ContainerStorage {
     for (const t of info.writes ?? []) { const r = this.b.rankOf(t); writes.set(r, (writes.get(r) ?? 0) + 1); }
     const plan: CommitPlan = { ranks: [...writes.keys()].sort((a, b) => a - b), writes };
     if (info.check) plan.validation = this.validate(epoch, info.check);
-    this.b.plans.set(`${this.meta.uuid}/${epoch}`, plan);
+    let m = this.b.plans.get(this.meta.uuid);
+    if (!m) { m = new Map(); this.b.plans.set(this.meta.uuid, m); }
+    m.set(epoch, plan);
   }
 
   /**
@@ -416,15 +418,15 @@ class EngineContainerStorage implements ContainerStorage {
    * commit instead (TX_RESTART: the container discards the epoch everywhere).
    */
   async done(epoch: bigint, _info: CommitInfo): Promise<void> {
-    const k = `${this.meta.uuid}/${epoch}`;
-    const plan = this.b.plans.get(k);
-    this.b.plans.delete(k);
+    const m = this.b.plans.get(this.meta.uuid);
+    const plan = m?.get(epoch);
+    m?.delete(epoch);
     if (!plan) return;
     if (plan.validation) await plan.validation;
     if (plan.ranks.length > 1) for (const r of plan.ranks) this.b.link(r).notice(this.meta.uuid, epoch);
   }
 
-  abort(epoch: bigint): void { this.b.plans.delete(`${this.meta.uuid}/${epoch}`); }
+  abort(epoch: bigint): void { this.b.plans.get(this.meta.uuid)?.delete(epoch); }
   rollback(): void { /* targets discard on their own */ }
   needsCompaction(): boolean { return false; }
   compact(_h: CommitEvent[]): void { /* no local journal */ }

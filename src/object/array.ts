@@ -7,8 +7,9 @@
 import { Readable, Writable } from 'node:stream';
 import type { CairnObject } from './object.js';
 import type { ReadOptions } from '../container/container.js';
-import { badArg } from '../io/errors.js';
+import { badArg, ObjectError } from '../io/errors.js';
 import { toBytes } from '../../core/bytes.js';
+import { bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
 
 /** Options of `cont.array()`. */
@@ -21,6 +22,8 @@ export interface ArrayOptions {
 
 /** Default chunk size. */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/** Largest `read()` (bytes): one buffer holds the result; larger ranges stream (`createReadStream`). */
+export const MAX_ARRAY_READ_BYTES = 1024 * 1024 * 1024;
 const DATA_AKEY = new Uint8Array([0x30]); // "0"
 
 function chunkKey(i: number): Uint8Array {
@@ -36,23 +39,26 @@ export class ArrayObject {
 
   /** @internal */
   constructor(readonly object: CairnObject, opts: ArrayOptions = {}) {
+    opts = optionsArg<ArrayOptions>(opts, 'array options');
     this.cellSize = opts.cellSize ?? 1;
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    if (!Number.isInteger(this.cellSize) || this.cellSize < 1 || this.cellSize > 1024 * 1024) throw badArg('cellSize must be an integer in 1..1 MiB');
+    if (!Number.isInteger(this.cellSize) || this.cellSize < 1 || this.cellSize > 1024 * 1024) throw badArg(`cellSize must be an integer in 1..1 MiB, got ${describeValue(this.cellSize)}`);
     if (!Number.isInteger(this.chunkSize) || this.chunkSize < this.cellSize || this.chunkSize % this.cellSize !== 0 || this.chunkSize > 64 * 1024 * 1024) {
       throw badArg('chunkSize must be a multiple of cellSize, at most 64 MiB');
     }
   }
 
   private check(offset: number, length: number): void {
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) throw badArg('offset and length must be non-negative integers');
+    countArg(offset, 'offset');
+    countArg(length, 'length');
     if (offset % this.cellSize !== 0 || length % this.cellSize !== 0) throw badArg(`offset and length must be multiples of cellSize ${this.cellSize}`);
     if (!Number.isSafeInteger(offset + length)) throw badArg('range out of bounds');
   }
 
   /** Write `data` at byte `offset` (chunks are written concurrently; one epoch per chunk). */
   async write(offset: number, data: Uint8Array | string, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    const bytes = toBytes(data);
+    opts = signalOptions(opts, 'write options');
+    const bytes = toBytes(bytesArg(data, 'data'));
     this.check(offset, bytes.length);
     const jobs: Promise<bigint>[] = [];
     for (let pos = 0; pos < bytes.length;) {
@@ -72,7 +78,11 @@ export class ArrayObject {
    * allocates nothing, like `fs` reads into a caller's buffer.
    */
   async read(offset: number, length: number, opts: ReadOptions & { into?: Uint8Array } = {}): Promise<Uint8Array> {
+    opts = readOptionsArg(opts, 'read options');
     this.check(offset, length);
+    if (length > MAX_ARRAY_READ_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `one read returns at most ${MAX_ARRAY_READ_BYTES} bytes, asked for ${length}: stream larger ranges with createReadStream()`, { length });
+    // One epoch for every chunk, so the bytes returned are one consistent state.
+    if (opts.epoch === undefined) opts = { ...opts, epoch: this.object.readEpoch(opts), snapshot: undefined };
     // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
     const into = opts.into;
     if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
@@ -93,6 +103,7 @@ export class ArrayObject {
 
   /** The array's size: one past the last written byte. */
   async getSize(opts: ReadOptions = {}): Promise<number> {
+    opts = readOptionsArg(opts, 'size options');
     const chunks: number[] = [];
     for await (const k of this.object.listDkeys(opts)) {
       if (k.length === 8) chunks.push(Number(new DataView(k.buffer, k.byteOffset, 8).getBigUint64(0, false)));
@@ -108,6 +119,7 @@ export class ArrayObject {
 
   /** Grow (the new bytes read as zeros) or shrink (bytes beyond `size` are punched) the array. */
   async setSize(size: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    opts = signalOptions(opts, 'setSize options');
     this.check(size, 0);
     const cur = await this.getSize();
     if (size === cur) return;
@@ -117,10 +129,12 @@ export class ArrayObject {
     }
     const lastChunk = Math.floor((size - 1) / this.chunkSize);
     const firstGone = size === 0 ? 0 : lastChunk + 1;
-    const curLast = Math.floor((cur - 1) / this.chunkSize);
-    for (let c = firstGone; c <= curLast; c++) {
+    // Punch the chunks that exist past the new end (a sparse array has few of its indices written).
+    const gone: Uint8Array[] = [];
+    for await (const k of this.object.listDkeys({ gte: chunkKey(firstGone) })) if (k.length === 8) gone.push(k);
+    for (const k of gone) {
       throwIfAborted(opts.signal);
-      await this.object.punchDkey(chunkKey(c), opts);
+      await this.object.punchDkey(k, opts);
     }
     if (size > 0 && size % this.chunkSize !== 0) {
       // Keep the head of the last chunk: read it, punch the chunk, write the head back.
@@ -138,6 +152,9 @@ export class ArrayObject {
 
   /** A readable stream of [start, end) (default: the whole array), one chunk at a time. */
   createReadStream(opts: ReadOptions & { start?: number; end?: number } = {}): Readable {
+    opts = readOptionsArg<ReadOptions & { start?: number; end?: number }>(opts, 'read stream options');
+    if (opts.start !== undefined) countArg(opts.start, 'start');
+    if (opts.end !== undefined) countArg(opts.end, 'end');
     const self = this;
     return Readable.from((async function* () {
       const end = opts.end ?? (await self.getSize(opts));
@@ -145,12 +162,16 @@ export class ArrayObject {
         const len = Math.min(self.chunkSize - (pos % self.chunkSize), end - pos);
         yield Buffer.from(await self.read(pos, len, opts));
         pos += len;
+        // holes read without I/O: give the event loop a turn per chunk, so a huge sparse array never starves it
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     })(), { objectMode: false });
   }
 
   /** A writable stream writing sequentially from `start` (default 0), a chunk at a time. */
   createWriteStream(opts: { start?: number; signal?: AbortSignal } = {}): Writable {
+    const start = optionsArg<{ start?: number }>(opts, 'write stream options').start;
+    opts = { ...signalOptions({ signal: opts.signal }, 'write stream options'), ...(start !== undefined ? { start: countArg(start, 'start') } : {}) };
     let pos = opts.start ?? 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;

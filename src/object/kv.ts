@@ -7,6 +7,7 @@ import { keyBytes, valueOp, type CairnObject, type Key, type KeyRange } from './
 import type { ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { badArg } from '../io/errors.js';
+import { describeValue, signalOptions } from './args.js';
 import { hex, toText } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { runBounded } from '../../core/semaphore.js';
@@ -25,7 +26,7 @@ export const KV_READ_CONCURRENCY = 32;
 export type KvBatchOp = { type: 'put'; key: Key; value: Uint8Array | string } | { type: 'del'; key: Key };
 
 function checkValue(value: unknown): Uint8Array | string {
-  if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw badArg('a KV value must be a string or Uint8Array');
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw badArg(`a KV value must be a string or Uint8Array, got ${describeValue(value)}`);
   return value;
 }
 
@@ -79,12 +80,13 @@ export class KeyValue {
    * Operations apply in order, so the last one on a key wins. Resolves to the commit epoch.
    */
   async batch(ops: KvBatchOp[], opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    opts = signalOptions(opts, 'batch options');
     throwIfAborted(opts.signal);
     if (!Array.isArray(ops)) throw badArg('batch needs an array of operations');
     if (ops.length > MAX_BATCH_OPS) throw badArg(`a batch carries at most ${MAX_BATCH_OPS} operations`);
     const last = new Map<string, Op>();
     for (const op of ops) {
-      if (typeof op !== 'object' || op === null) throw badArg('a batch operation must be an object');
+      if (typeof op !== 'object' || op === null) throw badArg(`a batch operation must be an object, got ${describeValue(op)}`);
       const k = keyBytes(op.key, 'key');
       const h = hex(k);
       last.delete(h); // keep the order of last writes

@@ -9,6 +9,7 @@ import { fetchSingle, fetchArray, listExtents, groupShards } from '../io/io.js';
 import { unitOid, type ShardStore } from '../io/shard-store.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
 import { badArg, ObjectError } from '../io/errors.js';
+import { bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { swallow } from '../../core/log.js';
 import type { Redundancy, IoContext } from '../io/io.js';
@@ -147,19 +148,38 @@ export interface FetchOptions extends ReadOptions {
 
 /** @internal validated key bytes. */
 export function keyBytes(k: Key, what: string): Uint8Array {
-  if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw badArg(`${what} must be a string or Uint8Array`);
+  if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw badArg(`${what} must be a string or Uint8Array, got ${describeValue(k)}`, { what });
   const b = toBytes(k);
   if (b.length === 0 || b.length > MAX_KEY_BYTES) throw badArg(`${what} must be 1..${MAX_KEY_BYTES} bytes, got ${b.length}`, { what });
   return b;
 }
 
+/** Largest record size of an array akey (bytes). */
+export const MAX_RECORD_BYTES = 1024 * 1024;
+
+/** @internal a record size (default 1): an integer in 1..MAX_RECORD_BYTES. */
+export function recordSizeArg(rs: unknown): number {
+  if (rs === undefined) return 1;
+  if (typeof rs !== 'number' || !Number.isInteger(rs) || rs < 1 || rs > MAX_RECORD_BYTES) throw badArg(`recordSize must be an integer in 1..1 MiB, got ${describeValue(rs)}`);
+  return rs;
+}
+
+/** @internal validate the extent of an array fetch: its byte offset and length (at most MAX_UPDATE_BYTES). */
+export function fetchExtent(recx: unknown, recordSize: unknown): { offset: number; length: number } {
+  const rs = recordSizeArg(recordSize);
+  const r = optionsArg<Recx>(recx, 'recx');
+  const index = countArg(r.index, 'recx.index'), count = countArg(r.count, 'recx.count');
+  if (count * rs > MAX_UPDATE_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `a fetch returns at most ${MAX_UPDATE_BYTES} bytes, asked for ${count * rs}`, { count, recordSize: rs });
+  if (!Number.isSafeInteger((index + count) * rs)) throw badArg('recx out of range');
+  return { offset: index * rs, length: count * rs };
+}
+
 /** @internal validate an array update, returning its byte offset and data. */
 export function arrayBytes(v: ArrayValue): { offset: number; data: Uint8Array } {
-  const rs = v.recordSize ?? 1;
-  if (!Number.isInteger(rs) || rs < 1 || rs > 1024 * 1024) throw badArg('recordSize must be an integer in 1..1 MiB');
-  const { index, count } = v.recx ?? ({} as Recx);
-  if (!Number.isSafeInteger(index) || index < 0 || !Number.isSafeInteger(count) || count < 0) throw badArg('recx needs non-negative integer index and count');
-  const data = toBytes(v.data);
+  const rs = recordSizeArg(v.recordSize);
+  const recx = optionsArg<Recx>(v.recx, 'recx');
+  const index = countArg(recx.index, 'recx.index'), count = countArg(recx.count, 'recx.count');
+  const data = toBytes(bytesArg(v.data, 'array data'));
   if (data.length !== count * rs) throw badArg(`array data is ${data.length} bytes, recx needs ${count * rs}`);
   if (data.length > MAX_UPDATE_BYTES) throw badArg(`an update carries at most ${MAX_UPDATE_BYTES} bytes`);
   if (!Number.isSafeInteger((index + count) * rs)) throw badArg('recx out of range');
@@ -173,7 +193,7 @@ export function valueOp(oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: 
     if (b.length > MAX_UPDATE_BYTES) throw badArg(`a value is at most ${MAX_UPDATE_BYTES} bytes`);
     return { kind: 'single', oid, dkey, akey, value: b };
   }
-  if (typeof value !== 'object' || value === null) throw badArg('value must be a string, a Uint8Array or { recx, data }');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badArg(`value must be a string, a Uint8Array or { recx, data }, got ${describeValue(value)}`);
   const { offset, data } = arrayBytes(value);
   return { kind: 'array', oid, dkey, akey, offset, data };
 }
@@ -185,6 +205,7 @@ export class CairnObject {
 
   /** Update one akey: a single value (string or bytes) or an array extent. Resolves to the commit epoch. */
   async update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    opts = signalOptions(opts, 'update options');
     throwIfAborted(opts.signal);
     const op = valueOp(this.oid, keyBytes(dkey, 'dkey'), keyBytes(akey, 'akey'), value);
     return this.port.commit([op], undefined, opts.signal);
@@ -195,6 +216,9 @@ export class CairnObject {
    * an array extent (holes read as zeros). Reads at `epoch`, `snapshot`, or the stable epoch.
    */
   async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
+    opts = readOptionsArg<FetchOptions>(opts, 'fetch options');
+    if (opts.recx !== undefined) fetchExtent(opts.recx, opts.recordSize);
+    else if (opts.recordSize !== undefined) recordSizeArg(opts.recordSize);
     return this.port.retryStale(() => this.fetchOnce(dkey, akey, opts));
   }
 
@@ -204,28 +228,28 @@ export class CairnObject {
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
     const { groups, red } = this.port.layout(this.oid);
     const g = this.port.groupOf(groups, d);
-    if (opts.recx) {
-      const rs = opts.recordSize ?? 1;
-      const { index, count } = opts.recx;
-      if (!Number.isSafeInteger(index) || index < 0 || !Number.isSafeInteger(count) || count < 0) throw badArg('recx needs non-negative integer index and count');
-      if (count * rs > MAX_UPDATE_BYTES) throw badArg(`a fetch returns at most ${MAX_UPDATE_BYTES} bytes`);
-      return fetchArray(this.port.io(), red, groups, g, this.oid, d, a, index * rs, count * rs, epoch, opts.into instanceof Uint8Array && opts.into.length === count * rs ? opts.into : undefined);
+    if (opts.recx !== undefined) {
+      const { offset, length } = fetchExtent(opts.recx, opts.recordSize);
+      return fetchArray(this.port.io(), red, groups, g, this.oid, d, a, offset, length, epoch, opts.into instanceof Uint8Array && opts.into.length === length ? opts.into : undefined);
     }
     return fetchSingle(this.port.io(), red, groups, g, this.oid, d, a, epoch);
   }
 
   /** Punch the whole object (all dkeys) at a new epoch. */
   async punch(opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    opts = signalOptions(opts, 'punch options');
     return this.port.commit([{ kind: 'punchObject', oid: this.oid }], undefined, opts.signal);
   }
 
   /** Punch one dkey and everything below it. */
   async punchDkey(dkey: Key, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    opts = signalOptions(opts, 'punch options');
     return this.port.commit([{ kind: 'punchDkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey') }], undefined, opts.signal);
   }
 
   /** Punch one akey of a dkey. */
   async punchAkey(dkey: Key, akey: Key, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    opts = signalOptions(opts, 'punch options');
     return this.port.commit([{ kind: 'punchAkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey'), akey: keyBytes(akey, 'akey') }], undefined, opts.signal);
   }
 
@@ -270,6 +294,7 @@ export class CairnObject {
    * group are merged lazily and the scan stops at the upper bound or the limit.
    */
   async *listDkeys(opts: ReadOptions & KeyRange = {}): AsyncGenerator<Uint8Array> {
+    opts = readOptionsArg<ReadOptions & KeyRange>(opts, 'listing options');
     const b = keyBounds(opts);
     const epoch = this.port.readEpoch(opts);
     if (b.limit === 0) return;
@@ -300,6 +325,7 @@ export class CairnObject {
 
   /** @internal commit `ops` on this container atomically at one new epoch (KV batches). */
   commitOps(ops: Op[], opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    opts = signalOptions(opts, 'commit options');
     return this.port.commit(ops, undefined, opts.signal);
   }
 
@@ -390,6 +416,7 @@ export class CairnObject {
 
   /** Every akey of a dkey visible at the read epoch, in byte order. */
   async *listAkeys(dkey: Key, opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+    opts = readOptionsArg(opts, 'listing options');
     const epoch = this.port.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey');
     const { groups } = this.port.layout(this.oid);
@@ -399,6 +426,7 @@ export class CairnObject {
 
   /** The extents of an array akey visible at the read epoch (bytes, merged, ascending). */
   async *listRecx(dkey: Key, akey: Key, opts: ReadOptions = {}): AsyncGenerator<Recx> {
+    opts = readOptionsArg(opts, 'listing options');
     const epoch = this.port.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
     this.port.checkNotLost(this.oid);
@@ -409,6 +437,7 @@ export class CairnObject {
 
   /** The greatest dkey (byte order) visible at the read epoch, or undefined for an empty object. */
   async queryMaxDkey(opts: ReadOptions = {}): Promise<Uint8Array | undefined> {
+    opts = readOptionsArg(opts, 'query options');
     for await (const k of this.listDkeys({ ...opts, reverse: true, limit: 1 })) return k;
     return undefined;
   }

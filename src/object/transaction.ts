@@ -8,7 +8,8 @@
 import type { ContainerPort, TxTicket } from '../container/container.js';
 import { opConflictKey, type Op } from '../container/ops.js';
 import { conflictKey } from '../container/conflicts.js';
-import { CairnObject, keyBytes, valueOp, type ArrayValue, type FetchOptions, type Key, type ObjectOptions } from './object.js';
+import { CairnObject, fetchExtent, keyBytes, recordSizeArg, valueOp, type ArrayValue, type FetchOptions, type Key, type ObjectOptions } from './object.js';
+import { optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { ObjectError } from '../io/errors.js';
 import { equalBytes, hex } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
@@ -42,6 +43,7 @@ export class Transaction {
   /** A handle whose update/fetch/punch belong to this transaction. */
   object(oidOrName: bigint | string, opts: ObjectOptions = {}): TxObject {
     this.checkOpen();
+    opts = optionsArg<ObjectOptions>(opts, 'object options');
     return new TxObject(this.buffer, this.port, this.port.resolveOid(oidOrName, opts.oclass), opts);
   }
 
@@ -56,6 +58,7 @@ export class Transaction {
   /** Commit every buffered op atomically; resolves to the commit epoch. `TX_RESTART` on conflict. */
   async commit(opts: { signal?: AbortSignal } = {}): Promise<bigint> {
     this.checkOpen();
+    opts = signalOptions(opts, 'commit options');
     throwIfAborted(opts.signal);
     try {
       const epoch = await this.port.commit(this.ops, { readEpoch: this.readEpoch, keys: this.keys }, opts.signal);
@@ -109,20 +112,21 @@ export class TxObject extends CairnObject {
 
   /** Fetch at the transaction's read epoch, overlaid with its own buffered writes. */
   override async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
+    opts = readOptionsArg<FetchOptions>(opts, 'fetch options');
+    const extent = opts.recx !== undefined ? fetchExtent(opts.recx, opts.recordSize) : (recordSizeArg(opts.recordSize), undefined);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
     this.tx.noteRead(this.oid, d, a);
     const own = this.tx.opsFor(this.oid, d, a);
     const lastPunch = own.map((o) => o.kind.startsWith('punch')).lastIndexOf(true);
     const after = own.slice(lastPunch + 1);
     const base = { ...opts, epoch: this.tx.readEpoch, snapshot: undefined };
-    if (!opts.recx) {
+    if (!extent) {
       const lastSingle = [...after].reverse().find((o) => o.kind === 'single');
       if (lastSingle && lastSingle.kind === 'single') return lastSingle.value;
       if (lastPunch >= 0) return undefined;
       return super.fetch(d, a, base);
     }
-    const rs = opts.recordSize ?? 1;
-    const start = opts.recx.index * rs, len = opts.recx.count * rs;
+    const start = extent.offset, len = extent.length;
     const out = lastPunch >= 0 ? new Uint8Array(len) : ((await super.fetch(d, a, base)) ?? new Uint8Array(len));
     for (const o of after) {
       if (o.kind !== 'array') continue;

@@ -118,5 +118,9 @@ export interface PoolBackend {
   publishRebuild?(st: RebuildStatus): void;
   /** Before a migration copies anything: every engine enforces the new map version. */
   beforeMigration?(version: number): Promise<void>;
+  /** Read-only opens: re-read the pool metadata (the container list) another process writes. */
+  refreshMeta?(): Promise<void>;
+  /** Read-only opens: re-read these targets' stores (opening those not open yet). */
+  refreshTargets?(ids: number[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -17,16 +17,19 @@ import { randomUUID } from 'node:crypto';
 import { PoolMap } from '../../placement/index.js';
 import { CairnError } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
-import { readJsonRecordEither, writeJsonRecordTwice, writeFileTwice, readEither } from '../../core/record-file.js';
+import { readJsonRecordEither, writeJsonRecordTwice, writeFileTwice, readEither, writeFileAtomic, decodeJsonRecord, COPY_SUFFIX } from '../../core/record-file.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
 import { TargetStore, ContainerStore } from '../vos/index.js';
-import { LocalContainerStorage, CONTAINER_META_MAGIC, CONTAINER_META_VERSION } from '../container/storage.js';
+import { PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
+import { LocalContainerStorage, ReadOnlyContainerStorage, CONTAINER_META_MAGIC, CONTAINER_META_VERSION, type ContainerStorage } from '../container/storage.js';
 import type { ContainerMeta } from '../container/container.js';
 import type { PoolBackend, PoolMaps, PoolMeta } from './backend.js';
 import type { DamagedRanges } from './scrub.js';
 import type { BlockDamage } from '../vos/index.js';
 
+/** Default memory the target stores of one pool keep resident (split among them). */
+export const DEFAULT_POOL_CACHE_BYTES = 256 * 1024 * 1024;
 /** Pools open in this process (the LOCK file guards against other processes). */
 const openInProcess = new Set<string>();
 const POOL_META_MAGIC = 'CAIRNPOL';
@@ -39,7 +42,8 @@ export interface LocalPoolShape { nodes: number; ranksPerNode: number; targetsPe
 
 /** A pool directory. */
 export class LocalBackend implements PoolBackend {
-  readonly runsMigrations = true;
+  /** A read-only open runs no rebuild: the writing process does. */
+  get runsMigrations(): boolean { return this.opts.readOnly !== true; }
   ioEngine?: string;
 
   /** Target stores, opened on first use (a failed open is forgotten so the next use retries). */
@@ -47,11 +51,13 @@ export class LocalBackend implements PoolBackend {
   /** Target stores that are open (for synchronous lookups). */
   private readonly opened = new Map<number, TargetStore>();
 
-  private constructor(readonly location: string, readonly meta: PoolMeta, private readonly opts: { durable: boolean; io: 'auto' | 'io_uring' | 'pread'; readOnly?: boolean }) {}
+  private constructor(readonly location: string, readonly meta: PoolMeta, private readonly opts: { durable: boolean; io: 'auto' | 'io_uring' | 'pread'; readOnly?: boolean; cacheBytes?: number }) {}
 
   /** Options every target store of this pool opens with. */
   private targetOptions(create: boolean) {
-    return { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable, io: this.opts.io, readOnly: this.opts.readOnly, create };
+    const targets = Math.max(1, readdirSync(join(this.location, 'targets')).length);
+    const residentBytes = Math.max(PMEM_WINDOW_BYTES * 4, Math.floor((this.opts.cacheBytes ?? DEFAULT_POOL_CACHE_BYTES) / targets / PMEM_WINDOW_BYTES) * PMEM_WINDOW_BYTES);
+    return { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable, io: this.opts.io, readOnly: this.opts.readOnly, create, residentBytes };
   }
 
   /** Lay out a new pool directory. */
@@ -73,17 +79,20 @@ export class LocalBackend implements PoolBackend {
   }
 
   /** Open and lock a pool directory (`POOL_BUSY` when another process or handle has it). */
-  static async open(dir: string, opts: { durable: boolean; io: 'auto' | 'io_uring' | 'pread' }): Promise<LocalBackend> {
+  static async open(dir: string, opts: { durable: boolean; io: 'auto' | 'io_uring' | 'pread'; cacheBytes?: number; readOnly?: boolean }): Promise<LocalBackend> {
     if (!existsSync(join(dir, 'pool.meta'))) throw new ObjectError('NOT_FOUND', `no pool in ${dir}`, { dir });
     const got = await readJsonRecordEither<PoolMeta>(join(dir, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, 'pool metadata');
     if (got.version < POOL_META_VERSION) {
       throw new ObjectError('FORMAT_VERSION', `pool ${dir} was written in Cairn pool format ${got.version} (one store per container); this build reads format ${POOL_META_VERSION}: copy its data out with the Cairn version that wrote it (cairn get / the API) into a new pool`, { dir, version: got.version });
     }
     const meta = got.doc;
+    // A read-only open takes no lock: it writes nothing, and the writer may hold the pool.
+    if (opts.readOnly) return new LocalBackend(dir, meta, opts);
     const key = resolve(dir);
     if (openInProcess.has(key)) throw new ObjectError('POOL_BUSY', `pool ${dir} is already open in this process`, { dir });
     await takeLock(dir);
     openInProcess.add(key);
+    await healCopies(join(dir, 'pool.meta'), (img) => decodeJsonRecord(img, POOL_META_MAGIC, POOL_META_VERSION, 'pool metadata'));
     return new LocalBackend(dir, meta, opts);
   }
 
@@ -94,6 +103,10 @@ export class LocalBackend implements PoolBackend {
       ? (await readEither(join(dir, 'pool.map.stable'), (img) => PoolMap.deserialize(img))).value : map.clone();
     const resync = existsSync(join(dir, 'rebuild.state')) || existsSync(join(dir, 'rebuild.state.copy'))
       ? (await readJsonRecordEither<{ resync: number[] }>(join(dir, 'rebuild.state'), REBUILD_MAGIC, 1, 'rebuild state')).doc.resync : [];
+    if (!this.opts.readOnly) {
+      for (const f of ['pool.map', 'pool.map.stable']) await healCopies(join(dir, f), (img) => PoolMap.deserialize(img));
+      await healCopies(join(dir, 'rebuild.state'), (img) => decodeJsonRecord(img, REBUILD_MAGIC, 1, 'rebuild state'));
+    }
     return { map, stable, resync };
   }
 
@@ -119,11 +132,16 @@ export class LocalBackend implements PoolBackend {
     void label;
   }
 
-  containerMeta(uuid: string, label: string): Promise<ContainerMeta> {
-    return readJsonRecordEither<ContainerMeta>(join(this.location, 'containers', uuid, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, `container ${label} metadata`).then((r) => r.doc);
+  async containerMeta(uuid: string, label: string): Promise<ContainerMeta> {
+    const file = join(this.location, 'containers', uuid, 'meta');
+    const what = `container ${label} metadata`;
+    const { doc } = await readJsonRecordEither<ContainerMeta>(file, CONTAINER_META_MAGIC, CONTAINER_META_VERSION, what);
+    if (!this.opts.readOnly) await healCopies(file, (img) => decodeJsonRecord(img, CONTAINER_META_MAGIC, CONTAINER_META_VERSION, what));
+    return doc;
   }
 
-  containerStorage(meta: ContainerMeta): Promise<LocalContainerStorage> {
+  containerStorage(meta: ContainerMeta): Promise<ContainerStorage> {
+    if (this.opts.readOnly) return ReadOnlyContainerStorage.open(join(this.location, 'containers', meta.uuid));
     return LocalContainerStorage.open(join(this.location, 'containers', meta.uuid), this.opts.durable);
   }
 
@@ -144,8 +162,10 @@ export class LocalBackend implements PoolBackend {
 
   async openStore(t: number, cuuid: string): Promise<ShardStore> {
     const ts = await this.target(t);
+    // Read-only: a container the writer never stored on this target reads as empty (index 0 is
+    // never given to a container, so the view matches no key).
     const st = ts.byUuid.get(cuuid) ?? (this.opts.readOnly
-      ? (() => { throw new ObjectError('NOT_FOUND', `container ${cuuid} has nothing on target ${t}`, { target: t, container: cuuid }); })()
+      ? { idx: 0, uuid: cuuid, maxEpoch: 0n, tombs: [], destroyed: false }
       : await ts.createContainer(cuuid));
     return new ContainerStore(ts, st);
   }
@@ -207,14 +227,55 @@ export class LocalBackend implements PoolBackend {
     await writeJsonRecordTwice(join(this.location, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, this.meta);
   }
 
+  /** Re-read `pool.meta` (read-only opens: the writer adds and removes containers). */
+  async refreshMeta(): Promise<void> {
+    const got = await readJsonRecordEither<PoolMeta>(join(this.location, 'pool.meta'), POOL_META_MAGIC, POOL_META_VERSION, 'pool metadata');
+    Object.assign(this.meta, got.doc);
+  }
+
+  /** Re-read the stores of `ids` (read-only opens); a store that cannot be re-read is closed (reads use redundancy). */
+  async refreshTargets(ids: number[]): Promise<void> {
+    await Promise.all(ids.map(async (t) => {
+      const open = this.opened.get(t);
+      if (!open) { await this.target(t).catch((err) => swallowed('local-backend.target-open-failed-reads-use-redundancy', err)); return; }
+      try { await open.refresh(); } catch (err) {
+        swallowed('local-backend.target-refresh-failed-reopened-on-next-use', err);
+        await this.closeTarget(t);
+      }
+    }));
+  }
+
   async close(): Promise<void> {
     for (const t of [...this.targets.keys()]) await this.closeTarget(t);
+    if (this.opts.readOnly) return; // took no lock
     try {
       unlinkSync(join(this.location, 'LOCK'));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') swallowed('local-backend.unlock-failed-stale-lock-taken-over-by-pid-check', err);
     }
     openInProcess.delete(resolve(this.location));
+  }
+}
+
+/**
+ * Check both copies of a metadata file and rewrite a bad one from the good one, so that one damaged
+ * copy is survived again and again (a copy that is missing, fails `decode`, or differs from a valid
+ * primary — the primary is written first, so it is the newer — is replaced). Nothing happens when
+ * neither copy decodes (the reader reported that) or the file does not exist.
+ */
+async function healCopies(path: string, decode: (image: Uint8Array) => unknown): Promise<void> {
+  const files = [path, path + COPY_SUFFIX];
+  const images = await Promise.all(files.map((p) => readFile(p).then((b) => new Uint8Array(b), () => undefined)));
+  const valid = images.map((img) => {
+    if (!img) return false;
+    try { decode(img); return true; } catch { return false; }
+  });
+  const good = valid.indexOf(true);
+  if (good < 0) return;
+  const src = images[good]!;
+  for (let i = 0; i < files.length; i++) {
+    if (valid[i] && (i === good || Buffer.compare(images[i]!, src) === 0)) continue;
+    try { await writeFileAtomic(files[i]!, src); } catch (err) { swallowed('local-backend.metadata-copy-rewrite-failed-kept-one-copy', err); }
   }
 }
 
@@ -275,14 +336,21 @@ export function damagedRanges(ts: TargetStore, b: BlockDamage): DamagedRanges['r
     const cont = k.length >= 4 ? k.readUInt32BE(0) : 0;
     let oid = 0n;
     for (let i = 5; i < 29; i++) oid = (oid << 8n) | BigInt(i < k.length ? k[i]! : 0);
-    return { cont, oid };
+    return { cont, section: k.length > 4 ? k[4]! : 0, oid };
   };
-  const lo = decode(b.lo) ?? { cont: 0, oid: 0n };
+  const lo = decode(b.lo) ?? { cont: 0, section: 0, oid: 0n };
   const hi = decode(b.hi);
   const out: DamagedRanges['ranges'] = [];
   for (const c of ts.conts.values()) {
     if (c.idx < lo.cont || (hi && c.idx > hi.cont)) continue;
-    out.push({ uuid: c.uuid, lo: c.idx === lo.cont ? lo.oid : 0n, ...(hi && c.idx === hi.cont ? { hi: hi.oid } : {}) });
+    const hiHere = hi && c.idx === hi.cont ? { hi: hi.oid } : {};
+    // A block starting in the object table (section 1) and ending past it covers the table from
+    // lo.oid on and the data section (sorted after it) from its start: two ranges of oids.
+    if (c.idx === lo.cont && lo.section === 1 && !(hi && hi.cont === c.idx && hi.section <= 1)) {
+      out.push({ uuid: c.uuid, lo: lo.oid }, { uuid: c.uuid, lo: 0n, ...hiHere });
+      continue;
+    }
+    out.push({ uuid: c.uuid, lo: c.idx === lo.cont ? lo.oid : 0n, ...hiHere });
   }
   return out;
 }

@@ -6,6 +6,7 @@
  * the logic both share: layouts, map changes, rebuild and rebalance, scrub.
  */
 import { randomUUID } from 'node:crypto';
+import '../object/dispose.js';
 import { EventEmitter } from 'node:events';
 import { PoolMap, createPlacement, toObjectClass, type Placement } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
@@ -23,6 +24,9 @@ import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
 import { findBadShards, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
 import { LocalBackend } from './local-backend.js';
+import { containerOptionsArg, createOptionsArg, extendArg, labelArg, openOptionsArg, poolDirArg, scrubOptionsArg, targetIdArg, targetIdsArg } from './pool-args.js';
+import { createPoolDir, poolFsError } from './create-guard.js';
+import { signalOptions } from '../object/args.js';
 
 export type { RebuildStatus, ConnectOptions } from './backend.js';
 
@@ -72,6 +76,18 @@ export interface PoolOpenOptions {
   io?: 'auto' | 'io_uring' | 'pread';
   /** Clock for epochs; inject for deterministic tests. */
   now?: () => number;
+  /**
+   * Memory the target stores may keep resident (their mapped metadata), split evenly among the
+   * targets. Default 256 MiB per pool. Data pages beyond it stay in the page cache, not in RSS.
+   */
+  cacheBytes?: number;
+  /**
+   * Open without taking the pool's lock, while another process may hold it for writing: nothing
+   * is written (targets are mapped read-only, no torn commit is repaired), every write is refused
+   * with `READ_ONLY`, reads see every commit finished before the open, and newer ones after
+   * `pool.refresh()`. Default false. (Embedded pools only.)
+   */
+  readOnly?: boolean;
   signal?: AbortSignal;
 }
 
@@ -120,8 +136,34 @@ export interface PoolQuery {
   rebuild: RebuildStatus;
 }
 
+/** Progress of a scrub, as 'scrub' events and `onProgress` report it. */
+export interface ScrubProgress { objectsDone: number; objectsTotal: number }
+
+/** The events a pool emits, with their arguments. */
+export interface PoolEvents {
+  /** Rebuild / rebalance state and progress changed. */
+  rebuild: [status: RebuildStatus];
+  /** A scrub checked one more object. */
+  scrub: [progress: ScrubProgress];
+  /** The pool map changed; its new version. */
+  map: [version: number];
+}
+
+/** Typed `on` / `once` / `off` for the pool's events (`pool.on('rebuild', (s) => s.objectsDone)`). */
+export interface Pool {
+  on<E extends keyof PoolEvents>(event: E, listener: (...args: PoolEvents[E]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<E extends keyof PoolEvents>(event: E, listener: (...args: PoolEvents[E]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<E extends keyof PoolEvents>(event: E, listener: (...args: PoolEvents[E]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+  emit<E extends keyof PoolEvents>(event: E, ...args: PoolEvents[E]): boolean;
+  emit(event: string | symbol, ...args: any[]): boolean;
+}
+
 /**
- * A pool handle. `Pool.create(dir, ...)` makes a new pool; `Pool.open(dir)` opens one.
+ * A pool handle. `Pool.create(dir, ...)` makes a new pool; `Pool.open(dir)` opens one. Close it
+ * with `close()` or let `await using` do it.
  */
 export class Pool extends EventEmitter {
   private map_: PoolMap;
@@ -162,6 +204,7 @@ export class Pool extends EventEmitter {
     this.runtime = {
       now: opts.now ?? Date.now,
       durable: opts.durable ?? false,
+      readOnly: opts.readOnly === true,
       get closed() { return self.closed_; },
       map: () => self.map_,
       layout: (oid) => self.layout(oid),
@@ -187,7 +230,8 @@ export class Pool extends EventEmitter {
   static async fromBackend(backend: PoolBackend, options: PoolOpenOptions): Promise<Pool> {
     const pool = new Pool(backend, await backend.loadMaps(), options);
     // Target stores open in constant time: open every one now, so the first I/O pays nothing.
-    await backend.openTargets?.(pool.map_.targets.map((t) => t.id).filter((id) => pool.runtime.writable(id) || pool.runtime.available(id)));
+    // (A read-only open opens them after reading a container's journal: see openContainer.)
+    if (!options.readOnly) await backend.openTargets?.(pool.map_.targets.map((t) => t.id).filter((id) => pool.runtime.writable(id) || pool.runtime.available(id)));
     // A rebuild or rebalance that was running when the process stopped resumes in the background.
     if (pool.pending() && backend.runsMigrations) pool.startMigration();
     return pool;
@@ -195,22 +239,31 @@ export class Pool extends EventEmitter {
 
   /** Create a pool in `dir` (which must not hold a pool already). */
   static async create(dir: string, options: PoolCreateOptions & PoolOpenOptions = {}): Promise<Pool> {
+    poolDirArg(dir);
+    options = createOptionsArg<PoolCreateOptions & PoolOpenOptions>(options);
     await initXxhash();
+    throwIfAborted(options.signal);
     const { nodes = 1, ranksPerNode = 2, targetsPerRank = 4, scmBytes = DEFAULT_SCM_CAP_BYTES, dataBytes = DEFAULT_DATA_CAP_BYTES } = options;
-    await LocalBackend.create(dir, { nodes, ranksPerNode, targetsPerRank, scmBytes, dataBytes });
-    return Pool.open(dir, options);
+    // A failure removes everything created so far: no half-made pool is left behind.
+    return createPoolDir(dir, async () => {
+      await LocalBackend.create(dir, { nodes, ranksPerNode, targetsPerRank, scmBytes, dataBytes });
+      return Pool.open(dir, options);
+    });
   }
 
   /** Open the pool in `dir`. Only one process may have a pool open (`POOL_BUSY` otherwise). */
   static async open(dir: string, options: PoolOpenOptions = {}): Promise<Pool> {
+    poolDirArg(dir);
+    options = openOptionsArg<PoolOpenOptions>(options);
     await initXxhash();
     throwIfAborted(options.signal);
-    const backend = await LocalBackend.open(dir, { durable: options.durable ?? false, io: options.io ?? 'auto' });
+    const backend = await LocalBackend.open(dir, { readOnly: options.readOnly === true, durable: options.durable ?? false, io: options.io ?? 'auto', cacheBytes: options.cacheBytes })
+      .catch((err: unknown) => { throw poolFsError(err, dir, 'cannot open the pool in'); });
     try {
       return await Pool.fromBackend(backend, options);
     } catch (err) {
       await backend.close();
-      throw err;
+      throw poolFsError(err, dir, 'cannot open the pool in');
     }
   }
 
@@ -219,6 +272,7 @@ export class Pool extends EventEmitter {
    * etcd, data goes straight to the engines. The same Pool/Container/Object API as embedded pools.
    */
   static async connect(options: ConnectOptions): Promise<Pool> {
+    if (typeof options !== 'object' || options === null) throw badArg('Pool.connect needs { etcd, pool }');
     if (!connector) throw new CairnError('UNSUPPORTED', 'connected pools need the network layer: import Pool from the package entry (cairn), which loads it');
     return connector(options);
   }
@@ -250,7 +304,14 @@ export class Pool extends EventEmitter {
   /** Create a container labelled `label` and return its open handle. */
   async createContainer(label: string, opts: ContainerCreateOptions = {}): Promise<Container> {
     this.checkOpen();
+    this.checkWritable();
     checkLabel(label);
+    opts = containerOptionsArg<ContainerCreateOptions>(opts);
+    // One creation per label at a time, so two concurrent calls cannot both pass the EXISTS check.
+    return this.persistLock.withLocks([`container/${label}`], () => this.createContainerLocked(label, opts));
+  }
+
+  private async createContainerLocked(label: string, opts: ContainerCreateOptions): Promise<Container> {
     if (this.backend.meta.containers.some((c) => c.label === label)) throw new ObjectError('EXISTS', `container ${label} already exists`, { label });
     if (this.backend.meta.containers.length >= MAX_CONTAINERS) throw badArg(`a pool holds at most ${MAX_CONTAINERS} containers`);
     const props: ContainerProps = {
@@ -272,14 +333,24 @@ export class Pool extends EventEmitter {
       throw badArg(`object class ${cls.name} needs ${cls.groupSize} targets, the pool has ${this.map_.targets.length}`);
     }
     props.oclass = cls.name;
+    // GX objects named by string take their group count from this, for the container's life.
+    props.gxTargets = this.map_.targets.length;
     const meta: ContainerMeta = { uuid: randomUUID(), label, props, snapshots: [], createdAt: new Date().toISOString() };
-    await this.backend.addContainer(meta);
-    return this.openContainer(label);
+    try {
+      await this.backend.addContainer(meta);
+      return await this.openContainer(label);
+    } catch (err) {
+      // Nothing half-created stays behind: a container that cannot be opened is removed again.
+      await this.containers.get(meta.uuid)?.close().catch(swallow('pool.close-container-that-failed-to-create'));
+      await this.backend.removeContainer(label, meta.uuid).catch(swallow('pool.remove-container-that-failed-to-create'));
+      throw err;
+    }
   }
 
   /** Open the container labelled `label` (the same handle while it stays open). */
   async openContainer(label: string): Promise<Container> {
     this.checkOpen();
+    labelArg(label);
     const entry = this.backend.meta.containers.find((c) => c.label === label);
     if (!entry) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
     const open = this.containers.get(entry.uuid);
@@ -288,7 +359,10 @@ export class Pool extends EventEmitter {
     if (!opening) {
       opening = (async () => {
         const meta = await this.backend.containerMeta(entry.uuid, label);
-        const c = await Container.load(this.runtime, meta, await this.backend.containerStorage(meta));
+        const storage = await this.backend.containerStorage(meta);
+        // Read-only: the journal was read first, so the targets re-read now hold every commit it names.
+        if (this.opts.readOnly) await this.refreshTargets();
+        const c = await Container.load(this.runtime, meta, storage);
         this.containers.set(entry.uuid, c);
         return c;
       })();
@@ -314,6 +388,8 @@ export class Pool extends EventEmitter {
   /** Destroy a container and all of its data. */
   async destroyContainer(label: string): Promise<void> {
     this.checkOpen();
+    this.checkWritable();
+    labelArg(label);
     const entry = this.backend.meta.containers.find((c) => c.label === label);
     if (!entry) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
     const { uuid } = entry;
@@ -338,7 +414,8 @@ export class Pool extends EventEmitter {
    */
   async exclude(targetId: number | number[]): Promise<void> {
     this.checkOpen();
-    const ids = Array.isArray(targetId) ? targetId : [targetId];
+    this.checkWritable();
+    const ids = targetIdsArg(targetId);
     await this.changeMap((m) => {
       // Validate all before changing anything, so a bad id leaves the map as it was.
       const trial = m.clone();
@@ -354,6 +431,8 @@ export class Pool extends EventEmitter {
    */
   async reintegrate(targetId: number): Promise<void> {
     this.checkOpen();
+    this.checkWritable();
+    targetIdArg(targetId);
     this.map_.clone().reintegrate(targetId); // validate the transition first
     // Drop the stale content while the target is still out of service (nothing writes to it),
     // then bring it in: from then on concurrent writes land on the fresh, empty store.
@@ -365,13 +444,16 @@ export class Pool extends EventEmitter {
   /** Move every shard off a target (it stays readable meanwhile), then mark it DOWNOUT. */
   async drain(targetId: number): Promise<void> {
     this.checkOpen();
+    this.checkWritable();
+    targetIdArg(targetId);
     await this.changeMap((m) => { m.drain(targetId); });
   }
 
   /** Add `nodes` nodes of the pool's shape; shards whose placement changes move onto them in the background. */
   async extend(opts: { nodes: number; ranksPerNode?: number; targetsPerRank?: number }): Promise<number[]> {
     this.checkOpen();
-    if (!opts || !Number.isInteger(opts.nodes) || opts.nodes < 1) throw badArg('extend needs { nodes: positive integer }');
+    this.checkWritable();
+    opts = extendArg(opts);
     const shape = this.map_.targets.filter((t) => t.node === 0);
     const ranks = new Set(shape.map((t) => t.rank)).size;
     const ext = { nodes: opts.nodes, ranksPerNode: opts.ranksPerNode ?? ranks, targetsPerRank: opts.targetsPerRank ?? Math.max(1, shape.length / ranks) };
@@ -434,6 +516,8 @@ export class Pool extends EventEmitter {
 
   /** Resolves when no rebuild or rebalance is pending (rejects if the last one failed). */
   async waitForRebuild(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    opts = signalOptions(opts, 'waitForRebuild options');
+    this.checkWritable(); // a reader runs no rebuild: refresh() shows the writer's progress
     if (!this.backend.runsMigrations) {
       // Connected clients: the engines' leader migrates; wait until it published the new stable map.
       while (this.pending() && !this.closed_) {
@@ -612,8 +696,10 @@ export class Pool extends EventEmitter {
    * Verify the checksum of every shard of every object (at each snapshot and the current epoch)
    * and repair bad shards from redundancy. Emits 'scrub' progress events `{ objectsDone, objectsTotal }`.
    */
-  async scrub(opts: { signal?: AbortSignal; onProgress?: (p: { objectsDone: number; objectsTotal: number }) => void } = {}): Promise<PoolScrubReport> {
+  async scrub(opts: { signal?: AbortSignal; onProgress?: (p: ScrubProgress) => void } = {}): Promise<PoolScrubReport> {
     this.checkOpen();
+    this.checkWritable();
+    opts = scrubOptionsArg<typeof opts>(opts);
     const report: PoolScrubReport = { containers: 0, objects: 0, shardsChecked: 0, bytesChecked: 0, blocksChecked: 0, targetsRebuilt: [], bad: [], repaired: 0, unrepairable: 0 };
     // 1. every target's own metadata
     const damaged = new Map<number, DamagedRanges>();
@@ -753,6 +839,53 @@ export class Pool extends EventEmitter {
     await this.backend.close();
   }
 
+  /** Close the pool (also what `await using` calls). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Whether this handle was opened read-only (`Pool.open(dir, { readOnly: true })`). */
+  get readOnly(): boolean { return this.opts.readOnly === true; }
+
+  /**
+   * Read-only opens: see what the writing process committed since the open (or the last refresh):
+   * the container list, the pool map, and every open container's commits, snapshots and
+   * properties; `watch()` on an open container yields the new commits. Writable pools already see
+   * everything (a connected pool reloads its map).
+   */
+  async refresh(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.checkOpen();
+    opts = signalOptions(opts, 'refresh options');
+    throwIfAborted(opts.signal);
+    if (!this.opts.readOnly) {
+      if (this.backend.clockSlot !== undefined) await this.reloadMaps();
+      return;
+    }
+    await this.backend.refreshMeta?.();
+    this.adoptMaps(await this.backend.loadMaps());
+    // Journals first, targets second: a commit a journal names is in the targets read after it.
+    const known = new Set(this.backend.meta.containers.map((c) => c.uuid));
+    const applies: Array<() => void> = [];
+    for (const [uuid, c] of [...this.containers]) {
+      if (!known.has(uuid)) { await c.close(); continue; } // destroyed by the writer
+      applies.push(await containerPort(c).refresh());
+    }
+    await this.refreshTargets();
+    for (const apply of applies) apply();
+  }
+
+  /** Read-only opens: re-read every target store (they were written by another process meanwhile). */
+  private async refreshTargets(): Promise<void> {
+    await this.backend.refreshTargets?.(this.map_.targets.map((t) => t.id).filter((id) => this.runtime.available(id) || this.runtime.writable(id)));
+    // store views hold the state they were opened with: open fresh ones
+    this.stores.clear();
+  }
+
+  /** Refuse changes through a read-only handle (`READ_ONLY`). */
+  private checkWritable(): void {
+    if (this.opts.readOnly) throw new ObjectError('READ_ONLY', `pool ${this.dir} was opened read-only`, { dir: this.dir });
+  }
+
   private checkOpen(): void {
     if (this.closed_) throw new ObjectError('POOL_CLOSED', 'pool is closed');
   }
@@ -781,7 +914,8 @@ function layoutView(map: PoolMap): PoolMap {
 }
 
 function checkLabel(label: string): void {
-  if (typeof label !== 'string' || !/^[A-Za-z0-9._-]{1,127}$/.test(label)) {
-    throw badArg(`container label must be 1..${MAX_LABEL_LENGTH} characters of [A-Za-z0-9._-], got ${JSON.stringify(label)}`);
+  labelArg(label);
+  if (!/^[A-Za-z0-9._-]{1,127}$/.test(label)) {
+    throw badArg(`container label must be 1..${MAX_LABEL_LENGTH} characters of [A-Za-z0-9._-], got ${JSON.stringify(label.length > 140 ? label.slice(0, 140) + '...' : label)}`);
   }
 }

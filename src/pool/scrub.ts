@@ -72,7 +72,7 @@ export async function findBadShards(cont: ContainerCore, report: PoolScrubReport
         const u = unitOid(oid, shard);
         let failure: { code: string; message: string } | undefined;
         if (opts.known?.get(oid)?.has(shard)) failure = { code: 'CORRUPTED', message: 'a read found this shard bad' };
-        else if (inDamagedRange(opts.damaged.get(target), cont.uuid, u)) failure = { code: 'CORRUPTED', message: 'a damaged index block of its target covered this shard' };
+        else if (inDamagedRange(opts.damaged.get(target), cont.uuid, u)) failure = { code: 'CORRUPTED', message: 'a damaged block of its target\'s index covered this shard' };
         try {
           if (!failure) report.bytesChecked += await verifyShard(await io.store(target), u, points);
         } catch (err) {
@@ -83,6 +83,26 @@ export async function findBadShards(cont: ContainerCore, report: PoolScrubReport
     }
     opts.onObject?.();
   }
+}
+
+/**
+ * Phase 2's containers: every one that opens. One that cannot (both copies of its metadata, or its
+ * journal, damaged) stops alone: it is reported (unrepairable, `oid` '*') and the others are
+ * scrubbed.
+ */
+export async function openContainers<C>(labels: string[], open: (label: string) => Promise<C>, report: PoolScrubReport): Promise<C[]> {
+  const out: C[] = [];
+  for (const label of labels) {
+    try {
+      out.push(await open(label));
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ABORTED' || code === 'POOL_CLOSED') throw err;
+      report.bad.push({ container: label, oid: '*', shard: -1, target: -1, code: code ?? 'IO_ERROR', message: (err as Error).message, repaired: false });
+      report.unrepairable++;
+    }
+  }
+  return out;
 }
 
 /** Phase 3: rebuild each shard in place; returns those rebuilt. */

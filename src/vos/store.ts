@@ -853,9 +853,9 @@ export class TargetStore {
     if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: n, used: this.alloc.used, total: this.alloc.total });
     this.inflightAllocs.set(off, n);
     try {
-      let buf = value;
-      if (value.length !== n) { buf = this.dev.allocAligned(n); buf.set(value); }
-      await this.dev.write(off, buf);
+      // A value that is not whole blocks goes out with a zero tail (gather write), not a padded copy.
+      if (value.length !== n) await this.dev.writeFrom(off, n, [value]);
+      else await this.dev.write(off, value);
       if (this.durable) await this.dataSync.request();
     } catch (e) {
       this.inflightAllocs.delete(off);

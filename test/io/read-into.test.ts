@@ -1,7 +1,8 @@
 /**
  * Reads straight into the caller's buffers (issue 14): the block device's scatter read
  * (`readInto`: preadv into the caller's pieces, the bytes past them dropped, zeros past the end
- * of a short file; a bounce buffer when faults are injected), the store's `fetchArrayInto`
+ * of a short file; a bounce buffer when faults are injected) and gather write (`writeFrom`: a
+ * value that is not whole blocks goes out with a zero tail, no padded copy), the store's `fetchArrayInto`
  * (checksum verified in place: a flipped bit is `CHECKSUM_MISMATCH`, never wrong bytes), and
  * `array.read(..., { into })` on a pool (the caller's buffer comes back, every byte right, holes
  * zero even in a dirty buffer; a wrong-sized buffer is `INVALID_ARGUMENT`).
@@ -54,6 +55,27 @@ t('block device readInto: scatter into pieces with a dropped tail, zeros past a 
     const flippedBytes = [...got[0]!, ...got[1]!].filter((b, i) => b !== src[i]).length;
     assert.is(flippedBytes, 1, 'exactly one flipped byte reaches the caller pieces');
     await dev3.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('block device writeFrom: the caller buffers then zeros to the block, one gather write (bounce under faults); more than length refused', async () => {
+  const root = tmpDir('cairn-writefrom-');
+  try {
+    for (const fault of [undefined, new FaultInjector({ seed: 5 })]) {
+      const dev = await openBlockDevice(join(root, `data-${fault ? 'f' : 'p'}`), { size: 1 << 20, direct: false, io: 'pread', fault });
+      await dev.write(0, new Uint8Array(16384).fill(0xff)); // old bytes the zero tail must replace
+      const a = new Rng(11).bytes(3000), b = new Rng(12).bytes(5000);
+      await dev.writeFrom(0, 12288, [a, b]);
+      const back = await dev.read(0, 16384);
+      assert.equal([...back.subarray(0, 3000)], [...a]);
+      assert.equal([...back.subarray(3000, 8000)], [...b]);
+      assert.ok(back.subarray(8000, 12288).every((x) => x === 0), 'zero tail up to length');
+      assert.ok(back.subarray(12288).every((x) => x === 0xff), 'nothing written past length');
+      try { await dev.writeFrom(0, 4096, [new Uint8Array(5000)]); assert.unreachable('more than length accepted'); } catch (err) { assert.is((err as { code?: string }).code, 'INVALID_ARGUMENT'); }
+      await dev.close();
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,0 +1,78 @@
+/**
+ * Validation of the arguments of the public API (pools, containers, handles). Every check throws
+ * `INVALID_ARGUMENT` (an `ObjectError`) naming the argument, so bad input never escapes as a raw
+ * TypeError or RangeError from deeper down, and never half-creates anything: public methods check
+ * their arguments here before they change state.
+ */
+import { badArg } from '../io/errors.js';
+import { MAX_EPOCH } from '../vos/index.js';
+import type { ReadOptions, Snapshot } from '../container/container.js';
+import { describeValue } from '../../core/describe.js';
+
+/** A short, safe description of any value for messages (never throws). */
+export { describeValue };
+
+/**
+ * An options object: `undefined` means "all defaults" ({}); anything but a plain object (null,
+ * numbers, strings, arrays, functions) is refused.
+ */
+export function optionsArg<T extends object>(opts: unknown, what: string): Partial<T> {
+  if (opts === undefined) return {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw badArg(`${what} must be an options object, got ${describeValue(opts)}`, { what });
+  return opts as Partial<T>;
+}
+
+/** An optional `AbortSignal`. */
+export function signalArg(signal: unknown, what = 'signal'): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw badArg(`${what} must be an AbortSignal, got ${describeValue(signal)}`, { what });
+  return signal;
+}
+
+/** Options that carry only a signal (`{ signal }`), validated. */
+export function signalOptions(opts: unknown, what: string): { signal?: AbortSignal } {
+  const o = optionsArg<{ signal?: AbortSignal }>(opts, what);
+  const signal = signalArg(o.signal, `${what}.signal`);
+  return signal ? { signal } : {};
+}
+
+/** An epoch: a bigint in [0, 2^64-1] (the store's epoch range). */
+export function epochArg(epoch: unknown, what = 'epoch'): bigint {
+  if (typeof epoch !== 'bigint' || epoch < 0n || epoch > MAX_EPOCH) throw badArg(`${what} must be a bigint in [0, 2^64-1], got ${describeValue(epoch)}`, { what });
+  return epoch;
+}
+
+/** A snapshot reference: its name, or a `Snapshot` object (`{ name, epoch }`). Returns the name. */
+export function snapshotArg(s: unknown, what = 'snapshot'): string {
+  const name = typeof s === 'object' && s !== null && !Array.isArray(s) ? (s as Partial<Snapshot>).name : s;
+  if (typeof name !== 'string' || name.length === 0) throw badArg(`${what} must be a snapshot name or { name, epoch }, got ${describeValue(s)}`, { what });
+  return name;
+}
+
+/** Read options (`{ epoch }` or `{ snapshot }`, and `signal`), validated; returns them unchanged. */
+export function readOptionsArg<T extends ReadOptions>(opts: unknown, what = 'read options'): T {
+  const o = optionsArg<T>(opts, what) as T;
+  if (o.epoch !== undefined) epochArg(o.epoch, `${what}.epoch`);
+  if (o.snapshot !== undefined) snapshotArg(o.snapshot, `${what}.snapshot`);
+  if (o.epoch !== undefined && o.snapshot !== undefined) throw badArg('give epoch or snapshot, not both');
+  signalArg(o.signal, `${what}.signal`);
+  return o;
+}
+
+/** A non-negative safe integer (byte offsets, lengths, counts), at most `max`. */
+export function countArg(v: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw badArg(`${what} must be an integer in [0, ${max}], got ${describeValue(v)}`, { what });
+  return v;
+}
+
+/** An optional boolean option. */
+export function booleanArg(v: unknown, what: string): boolean | undefined {
+  if (v !== undefined && typeof v !== 'boolean') throw badArg(`${what} must be a boolean, got ${describeValue(v)}`, { what });
+  return v;
+}
+
+/** Bytes given as a string (UTF-8) or a Uint8Array; anything else is refused. */
+export function bytesArg(v: unknown, what: string): string | Uint8Array {
+  if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw badArg(`${what} must be a string or Uint8Array, got ${describeValue(v)}`, { what });
+  return v;
+}
