@@ -21,7 +21,7 @@ import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, 
 import { Container } from '../object/handles.js';
 import { migrateContainer } from './migrate.js';
 import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
-import { findBadShards, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
+import { findBadShards, openContainers, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
 import { LocalBackend } from './local-backend.js';
 import { containerOptionsArg, createOptionsArg, extendArg, labelArg, openOptionsArg, poolDirArg, scrubOptionsArg, targetIdArg, targetIdsArg } from './pool-args.js';
@@ -725,7 +725,7 @@ export class Pool extends EventEmitter {
     }
     // 2. every shard of every object
     const handles: Container[] = [];
-    for (const c of [...this.backend.meta.containers]) handles.push(await this.openContainer(c.label));
+    handles.push(...await openContainers(this.backend.meta.containers.map((c) => c.label), (l) => this.openContainer(l), report));
     let total = 0;
     for (const c of handles) total += await c.countObjects({ signal: opts.signal });
     let done = 0;

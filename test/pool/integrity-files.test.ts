@@ -1,0 +1,207 @@
+/**
+ * Integrity at the pool level (issue 13), damage in the pool's own files: one flipped byte in
+ * pool.meta, pool.map, pool.map.stable or rebuild.state (either copy, at fixed and seeded random
+ * offsets) still opens, with the same map and every read right, and the damaged copy is rewritten
+ * so the other copy may fail next; one in a container's meta is survived the same way, and a
+ * container whose both copies are damaged stops alone (the others read and scrub); one flipped byte
+ * in a DONE record of the container journal (first, middle, last; either copy) never discards an
+ * acknowledged commit.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Pool } from '../../src/pool/pool.js';
+import { Rng } from '../../core/rng.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { safe } from '../vos/safe.js';
+import { buildPool, copyTree, flip, readAll, type Oracle } from './integrity-fixture.js';
+
+const test = suite('pool integrity: pool files');
+
+let root = '';
+/** A closed pool (built as a crash image, reopened, a target excluded and reintegrated: every pool file exists). */
+let template = '';
+let oracle: Oracle;
+let mapVersion = 0;
+const seeded = new Rng(31337);
+
+test.before(async () => {
+  root = tmpDir('cairn-integrity-files-');
+  const built = await buildPool(root);
+  oracle = built.oracle;
+  template = path.join(root, 'closed');
+  copyTree(built.dir, template);
+  const pool = await Pool.open(template, { io: 'pread' });
+  try {
+    await pool.exclude(9);
+    await pool.waitForRebuild();
+    await pool.reintegrate(9);
+    await pool.waitForRebuild();
+    mapVersion = pool.map.version;
+  } finally { await pool.close(); }
+  for (const f of ['pool.meta', 'pool.map', 'pool.map.stable', 'rebuild.state']) {
+    for (const c of ['', '.copy']) assert.ok(fs.existsSync(path.join(template, f + c)), `${f}${c} exists`);
+  }
+});
+
+test.after(() => { fs.rmSync(root, { recursive: true, force: true }); });
+
+let caseNo = 0;
+/** A fresh copy of the template. */
+function fresh(): string {
+  const d = path.join(root, `case-${++caseNo}`);
+  copyTree(template, d);
+  return d;
+}
+
+/** A few items of both containers, read right (the whole oracle when `all`). */
+async function reads(pool: Pool, label: string, all = false): Promise<void> {
+  if (all) { await readAll(pool, oracle, label); return; }
+  for (const cl of ['rp', 'ec']) {
+    const c = await pool.openContainer(cl);
+    const some = [...oracle.items.values()].filter((i) => i.cont === cl && i.akey === 'sv' && i.now).slice(0, 4);
+    for (const it of some) assert.equal(await c.object(it.obj).fetch(it.dkey, 'sv'), it.now, `${label}: ${cl}/${it.obj}/${it.dkey}`);
+  }
+}
+
+/** Open, check the map and reads, close. */
+async function opens(dir: string, label: string, all = false): Promise<void> {
+  const pool = await Pool.open(dir, { io: 'pread' }).catch((err: Error & { code?: string }) => { throw new Error(`${label}: Pool.open failed: ${err.code} ${err.message}`); });
+  try {
+    assert.is(pool.map.version, mapVersion, `${label}: the map in force`);
+    assert.ok(pool.map.targets.every((t) => t.state === 'UPIN'), `${label}: every target in service`);
+    assert.equal((await pool.listContainers()).map((c) => c.label).sort(), ['ec', 'rp'], `${label}: containers`);
+    await reads(pool, label, all);
+  } finally { await pool.close(); }
+}
+
+/** Offsets to damage in a file of `size` bytes: its header fields, the middle, the end, a seeded random one. */
+function offsetsOf(size: number): Array<[string, number]> {
+  return [['magic', 1], ['version', 9], ['length', 13], ['checksum', 17], ['middle', size >> 1], ['end', size - 3], ['random', seeded.int(size)]];
+}
+
+// ------------------------------------------------------------------ pool files
+
+for (const f of ['pool.meta', 'pool.map', 'pool.map.stable', 'rebuild.state']) {
+  test(`one flipped byte in ${f} or its copy (fixed and random offsets): the pool opens with its map, reads are right`, safe(async () => {
+    for (const copy of ['', '.copy']) {
+      const size = fs.statSync(path.join(template, f + copy)).size;
+      for (const [where, off] of offsetsOf(size)) {
+        const dir = fresh();
+        flip(path.join(dir, f + copy), off);
+        await opens(dir, `${f}${copy} @${where}`, where === 'middle');
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }));
+}
+
+test('a damaged copy of each pool file is rewritten at open: then the other copy may be damaged too', safe(async () => {
+  for (const f of ['pool.meta', 'pool.map', 'pool.map.stable', 'rebuild.state']) {
+    for (const [first, second] of [['', '.copy'], ['.copy', '']]) {
+      const dir = fresh();
+      const size = fs.statSync(path.join(dir, f)).size;
+      flip(path.join(dir, f + first), size >> 1);
+      await opens(dir, `${f}${first} damaged`);
+      flip(path.join(dir, f + second), (size >> 1) + 1);
+      await opens(dir, `${f}${first} damaged and rewritten, then ${f}${second} damaged`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}));
+
+// ------------------------------------------------------------------ container metadata
+
+async function contDir(dir: string, label: string): Promise<string> {
+  const pool = await Pool.open(dir, { io: 'pread' });
+  try { return path.join(dir, 'containers', (await pool.listContainers()).find((c) => c.label === label)!.uuid); } finally { await pool.close(); }
+}
+
+test('one flipped byte in a container\'s meta (either copy, fixed and random offsets): it opens and reads right; the copy is rewritten', safe(async () => {
+  for (const copy of ['', '.copy']) {
+    const template0 = await contDir(template, 'rp');
+    const size = fs.statSync(path.join(template0, 'meta' + copy)).size;
+    for (const [where, off] of offsetsOf(size)) {
+      const dir = fresh();
+      const cdir = path.join(dir, 'containers', path.basename(template0));
+      flip(path.join(cdir, 'meta' + copy), off);
+      await opens(dir, `container meta${copy} @${where}`, where === 'random');
+      if (where === 'middle') {
+        flip(path.join(cdir, copy === '' ? 'meta.copy' : 'meta'), off + 1);
+        await opens(dir, `container meta${copy} rewritten, then the other copy damaged`);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}));
+
+test('a container whose both meta copies are damaged stops alone: typed error for it, the other reads and scrubs', safe(async () => {
+  const dir = fresh();
+  const cdir = await contDir(dir, 'rp');
+  for (const c of ['meta', 'meta.copy']) flip(path.join(cdir, c), 40);
+  const pool = await Pool.open(dir, { io: 'pread' });
+  try {
+    const err = await pool.openContainer('rp').then(() => undefined, (e: { code?: string }) => e);
+    assert.is(err?.code, 'CORRUPTED', 'the damaged container fails with CORRUPTED');
+    const ec = [...oracle.items.values()].filter((i) => i.cont === 'ec');
+    const c = await pool.openContainer('ec');
+    for (const it of ec.filter((i) => i.akey === 'sv')) assert.equal(await c.object(it.obj).fetch(it.dkey, 'sv'), it.now, `ec/${it.obj}/${it.dkey}`);
+    const report = await pool.scrub().catch((e: Error & { code?: string }) => { throw new Error(`pool.scrub() stopped on one container's meta: ${e.code} ${e.message}`); });
+    assert.ok(report.containers >= 1 && report.objects >= oracle.objects.get('ec')!.size, `the other container was scrubbed: ${JSON.stringify({ ...report, bad: report.bad.length })}`);
+    assert.ok(report.bad.some((b) => b.container === 'rp' && !b.repaired), 'the damaged container is reported');
+  } finally { await pool.close(); }
+  fs.rmSync(dir, { recursive: true, force: true });
+}));
+
+// ------------------------------------------------------------------ the container journal
+
+/** Records of a journal file: offset, length, type (2 = DONE) and epoch. */
+function journalRecords(file: string): Array<{ off: number; len: number; type: number; epoch: bigint }> {
+  const b = fs.readFileSync(file);
+  const out: Array<{ off: number; len: number; type: number; epoch: bigint }> = [];
+  for (let off = 16; off + 32 <= b.length;) {
+    assert.is(b.readUInt32LE(off), 0x4345524a, `a journal record at ${off}`);
+    const len = b.readUInt32LE(off + 4);
+    out.push({ off, len, type: b[off + 8]!, epoch: b.readBigUInt64LE(off + 16) });
+    off += len;
+  }
+  return out;
+}
+
+test('one flipped byte in a DONE record of the container journal (first, middle, last; either copy): no acknowledged commit is discarded', safe(async () => {
+  // the crash image: the journal holds every commit of the last session, whose DONE records matter
+  const crash = path.join(root, 'crash');
+  copyTree(path.join(root, 'template'), crash);
+  for (const cl of ['rp', 'ec']) {
+    const cdir0 = await (async () => {
+      const d = path.join(root, 'probe'); copyTree(crash, d);
+      try { return path.basename(await contDir(d, cl)); } finally { fs.rmSync(d, { recursive: true, force: true }); }
+    })();
+    const recs = journalRecords(path.join(crash, 'containers', cdir0, 'journal'));
+    const done = recs.filter((r) => r.type === 2);
+    assert.ok(done.length > 10, `${cl}: DONE records in the journal (${done.length})`);
+    for (const [which, r] of [['first', done[0]!], ['middle', done[done.length >> 1]!], ['last', done[done.length - 1]!]] as const) {
+      for (const copy of ['', '.copy']) {
+        for (const [field, at] of [['type', 8], ['epoch', 17], ['checksum', 25], ['random', seeded.int(r.len)]] as const) {
+          const dir = path.join(root, `journal-${++caseNo}`);
+          copyTree(crash, dir);
+          flip(path.join(dir, 'containers', cdir0, 'journal' + copy), r.off + at);
+          const pool = await Pool.open(dir, { io: 'pread' });
+          try {
+            const label = `${cl} journal${copy}: ${which} DONE (epoch ${r.epoch}) @${field}`;
+            // the items that commit changed read what the oracle says (every item after the last DONE)
+            await readAll(pool, oracle, label, undefined, which === 'last' || field === 'random' ? undefined : (it) => it.cont === cl && it.epochs.includes(r.epoch));
+            // the commit of that epoch: its object reads what the oracle says
+            const c = await pool.openContainer(cl);
+            assert.ok(c.readEpoch() >= r.epoch, `${label}: the stable epoch ${c.readEpoch()} covers the acknowledged commit`);
+          } finally { await pool.close(); }
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    }
+  }
+  fs.rmSync(crash, { recursive: true, force: true });
+}));
+
+test.run();
