@@ -22,6 +22,7 @@ import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 import { COPY_SUFFIX } from '../../core/record-file.js';
+import { mediaErrorFromErrno } from '../media/errors.js';
 
 const MAGIC = 'CAIRNJNL';
 const FORMAT_VERSION = 2;
@@ -205,7 +206,12 @@ export class Journal {
 
   private writeTo(i: number, bytes: Buffer): void {
     let done = 0;
-    while (done < bytes.length) done += writeSync(this.fds[i]!, bytes, done, bytes.length - done, this.size[i]! + done);
+    try {
+      while (done < bytes.length) done += writeSync(this.fds[i]!, bytes, done, bytes.length - done, this.size[i]! + done);
+    } catch (err) {
+      // a full filesystem is NO_SPACE, a failing disk IO_ERROR; the size stays, so the next append overwrites the partial bytes
+      throw mediaErrorFromErrno(err, `append to the journal ${this.path}`, { copy: i });
+    }
     this.size[i]! += bytes.length;
   }
 
