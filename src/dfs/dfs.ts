@@ -12,7 +12,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import { OBJECT_CLASS_NAMES, type Container, type Transaction } from '../../index.js';
+import { OBJECT_CLASS_NAMES } from '../../placement/index.js';
+import type { Container, Transaction } from '../index.js';
 import { DfsError } from './errors.js';
 import { Mutex } from './mutex.js';
 import { splitPath, validName, joinPath } from './path.js';

@@ -4,7 +4,7 @@
  * `node:fs/promises` branches the same way; `err.syscall` and `err.path` say which call on which
  * path failed. Every one is a `CairnError` (one registry: core/errors.ts).
  */
-import { CairnError } from '../../index.js';
+import { CairnError } from '../../core/errors.js';
 
 type CairnErrorCode = CairnError['code'];
 

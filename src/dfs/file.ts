@@ -7,7 +7,7 @@
  * this process always see every byte written; other processes see it after `sync` or `close`
  * (close-to-open consistency, as NFS and dfuse give).
  */
-import type { Container, Transaction, CairnObject } from '../../index.js';
+import type { Container, Transaction, CairnObject } from '../index.js';
 import { DfsError } from './errors.js';
 import { Mutex } from './mutex.js';
 import { CHUNK_AKEY, INODE_AKEY, INODE_DKEY, NodeType, chunkIndex, chunkKey, decodeInode, encodeInode, nowNs, type Inode } from './layout.js';

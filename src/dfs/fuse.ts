@@ -9,7 +9,7 @@
  * file's buffered writes, so a process that opens a file after another closed it reads its bytes.
  */
 import { createRequire } from 'node:module';
-import { CairnError } from '../../index.js';
+import { CairnError } from '../../core/errors.js';
 import type { Dfs } from './dfs.js';
 import type { DfsFileHandle } from './file.js';
 import type { DfsStats } from './stats.js';

@@ -16,7 +16,7 @@
  * Every value starts with a format byte (kind and version in one), so the format can evolve:
  * readers refuse a kind they do not know (`CORRUPTED`) and a newer version (`FORMAT_VERSION`).
  */
-import { CorruptionError } from '../../index.js';
+import { CorruptionError } from '../../core/errors.js';
 
 /** Entry types (stored as one byte). */
 export const NodeType = { File: 1, Dir: 2, Symlink: 3 } as const;

@@ -12,7 +12,8 @@
  */
 import { AbstractLevel, AbstractIterator, AbstractKeyIterator, AbstractSnapshot } from 'abstract-level';
 import type { AbstractDatabaseOptions, AbstractOpenOptions } from 'abstract-level';
-import { CairnError, InvalidArgumentError, type Container, type KeyValue, type KeyRange, type Transaction, type KvBatchOp } from '../../index.js';
+import { CairnError, InvalidArgumentError } from '../../core/errors.js';
+import type { Container, KeyValue, KeyRange, Transaction, KvBatchOp } from '../index.js';
 
 /** The byte in front of every Level key. */
 export const LEVEL_KEY_PREFIX = 0x00;

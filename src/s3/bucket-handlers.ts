@@ -4,9 +4,11 @@
  * (`?cairn-snapshot=NAME` to take or drop one, `?cairn-snapshots` to list them; a snapshot's
  * version id is its epoch, readable with `GetObject ?versionId=` and `ListObjects ?cairn-epoch=`).
  */
-import { CairnError, type ContainerCreateOptions, type Snapshot } from '../../index.js';
+import { CairnError } from '../../core/errors.js';
+import type { ContainerCreateOptions, Snapshot } from '../index.js';
 import { S3Error, toS3Error } from './errors.js';
-import { el, xmlDocument, parseXml, type Xml } from './xml.js';
+import { el, xmlDocument, type Xml } from './xml.js';
+import { parseXml } from './xml-parse.js';
 import { header, sendXml, sendEmpty, quoted, isoTime, intParam, parseVersionId, type RequestContext } from './context.js';
 import { keyText, keyBytes } from './bucket-store.js';
 import { decodeToken, encodeToken, type ListParams } from './listing.js';

@@ -17,7 +17,9 @@
  * reclamation (`aggregate`) cannot reclaim a version while a GET streams it.
  */
 import { randomBytes } from 'node:crypto';
-import { CairnError, parseObjectClass, type Pool, type Container, type ContainerCreateOptions, type Transaction } from '../../index.js';
+import { CairnError } from '../../core/errors.js';
+import { parseObjectClass } from '../../placement/index.js';
+import type { Pool, Container, ContainerCreateOptions, Transaction } from '../index.js';
 import { S3Error } from './errors.js';
 import { listPage, type ListParams, type ListPage } from './listing.js';
 import type { BodyChecksum } from './body.js';

@@ -6,7 +6,7 @@
  * `CairnError`s (with a registry code chosen by their HTTP status) so library callers of the
  * gateway's in-process API see Cairn's usual error shape.
  */
-import { CairnError } from '../../index.js';
+import { CairnError } from '../../core/errors.js';
 import { xmlDocument, el } from './xml.js';
 
 type CairnCode = CairnError['code'];

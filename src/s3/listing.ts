@@ -5,7 +5,7 @@
  * it. The index is never scanned from its start, and a page reads O(MaxKeys) keys plus one seek
  * per common prefix.
  */
-import type { KeyRange } from '../../index.js';
+import type { KeyRange } from '../index.js';
 
 /** What the listing reads from: ascending keys of a range (a KV / object dkey listing). */
 export type KeyScan = (range: KeyRange) => AsyncIterable<Uint8Array>;

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { S3Error } from './errors.js';
-import { el, xmlDocument, parseXml, type Xml } from './xml.js';
+import { el, xmlDocument, type Xml } from './xml.js';
+import { parseXml } from './xml-parse.js';
 import { header, sendXml, sendEmpty, quoted, isoTime, metadataFromHeaders, intParam, checksumResponseHeader, type RequestContext } from './context.js';
 import { MAX_PARTS, type ObjectRecord, type PartRecord } from './bucket-store.js';
 import { copyBody } from './object-handlers.js';

@@ -1,10 +1,7 @@
 /**
- * The XML of S3 documents: a small builder for responses (elements of escaped text, nothing
- * else is needed) and a parser for the few request bodies S3 defines (CompleteMultipartUpload,
- * Delete, CreateBucketConfiguration), via fast-xml-parser.
+ * The XML of S3 response documents: a small builder (elements of escaped text, nothing else is
+ * needed). Request bodies are parsed by xml-parse.ts.
  */
-import { XMLParser } from 'fast-xml-parser';
-import { S3Error } from './errors.js';
 
 /** A built XML fragment (already escaped). */
 export interface Xml { readonly xml: string }
@@ -29,26 +26,4 @@ export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 export function xmlDocument(root: Xml): string {
   const withNs = root.xml.replace(/^<([A-Za-z]+)>/, `<$1 xmlns="${S3_XMLNS}">`);
   return `<?xml version="1.0" encoding="UTF-8"?>\n${withNs}`;
-}
-
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  removeNSPrefix: true,
-  parseTagValue: false,
-  trimValues: true,
-  processEntities: true,
-  isArray: (name) => name === 'Part' || name === 'Object',
-});
-
-/** Parse a request body; `MalformedXML` when it is not XML with the expected root. */
-export function parseXml(body: Uint8Array, root: string): Record<string, unknown> {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parser.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'), true) as Record<string, unknown>;
-  } catch (err) {
-    throw new S3Error('MalformedXML', undefined, {}, { cause: err });
-  }
-  const r = doc[root];
-  if (r === undefined || r === null) throw new S3Error('MalformedXML', `expected a ${root} document`);
-  return (typeof r === 'object' ? r : {}) as Record<string, unknown>;
 }
