@@ -5,10 +5,10 @@
  * the folder graph has no cycle. `LAYERS` is the one list of the order (docs/architecture.md shows
  * the same picture); a new folder must be placed in it.
  *
- * The package entry (root index.ts) re-exports every layer, and the access layers (dfs, s3, level)
- * import it because they must use the public API only. An import of the package entry is
- * therefore resolved name by name: a name the entry re-exports from a folder is an import of that
- * folder; every other name comes from the library entry (src/index.ts) or below.
+ * The package entry (root index.ts) re-exports every layer (the access layers dfs, s3 and level
+ * included, so they import the library entry src/index.ts and core/placement, never the package
+ * entry). An import of the package entry is resolved name by name: a name the entry re-exports
+ * from a folder is an import of that folder; every other name comes from the library entry or below.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
