@@ -201,9 +201,11 @@ async function drain(acc: WriteAcc): Promise<void> {
 
 /**
  * Repair shard `shard` of `oid` in place (scrub found it bad): rebuild it from its siblings onto
- * its own target, at every read point. Throws DATA_LOST when the siblings cannot supply it.
+ * its own target, at every read point. `alsoBad`: other shards of the object found bad, never used
+ * as sources. Throws DATA_LOST, before touching the shard, when too few siblings are left to supply
+ * it (the damaged shard then keeps failing its reads instead of being emptied by the repair).
  */
-export async function repairShard(cont: ContainerCore, oid: bigint, shard: number, points: bigint[]): Promise<number> {
+export async function repairShard(cont: ContainerCore, oid: bigint, shard: number, points: bigint[], alsoBad: ReadonlySet<number> = new Set()): Promise<number> {
   const port = containerPort(cont);
   const { groups } = port.layout(oid);
   const size = groups[0]!.length;
@@ -211,10 +213,12 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   const io = port.io();
   const members = groupShards(groups, g);
   const me = members.find((m) => m.shard === shard)!;
-  // The bad shard is neither a source nor counted healthy while it is rebuilt.
-  const healthy = await openable(io, members.filter((m) => m.shard !== shard));
+  // The bad shards are neither sources nor counted healthy while one is rebuilt.
+  const healthy = await openable(io, members.filter((m) => m.shard !== shard && !alsoBad.has(m.shard)));
+  const cls = objectClassOf(oid);
+  if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
   const run = new MigrationRun(undefined, undefined);
-  const ctx: ShardCtx = { run, cont, io, oid, cls: objectClassOf(oid), members, healthy, size, replace: true };
+  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true };
   try {
     return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target }], points);
   } finally {

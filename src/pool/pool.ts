@@ -740,7 +740,9 @@ export class Pool extends EventEmitter {
     }
     // 3. repair from redundancy, 4. drop damaged blocks, then read the repairs back
     const rebuilt = await repairShards(toRepair, opts.signal);
-    for (const t of damaged.keys()) await this.backend.healTarget?.(t);
+    // (only on targets whose every bad shard was rebuilt: dropping a block that still holds the only
+    // trace of an unrepairable shard's damage would make that shard read as empty)
+    for (const t of damaged.keys()) if (toRepair.every((r) => r.target !== t || rebuilt.has(r))) await this.backend.healTarget?.(t);
     await confirmRepairs(toRepair, rebuilt, report);
     const seen = new Set(handles.map((c) => c.uuid));
     this.badShards = this.badShards.filter((b) => !seen.has(b.container));

@@ -109,12 +109,20 @@ export async function openContainers<C>(labels: string[], open: (label: string) 
 export async function repairShards(list: ShardToRepair[], signal?: AbortSignal): Promise<Set<ShardToRepair>> {
   const done = new Set<ShardToRepair>();
   const pointsOf = new Map<ContainerCore, bigint[]>();
+  // every bad shard of an object: none is a source for the repair of another (a damaged shard may
+  // read as valid-looking holes once a failed repair started on it)
+  const badOf = new Map<ContainerCore, Map<bigint, Set<number>>>();
+  for (const r of list) {
+    const m = badOf.get(r.cont) ?? new Map<bigint, Set<number>>();
+    badOf.set(r.cont, m);
+    m.set(r.oid, (m.get(r.oid) ?? new Set()).add(r.shard));
+  }
   for (const r of list) {
     throwIfAborted(signal);
     let points = pointsOf.get(r.cont);
     if (!points) { points = readPoints(r.cont, await containerPort(r.cont).quiesce()); pointsOf.set(r.cont, points); }
     try {
-      await repairShard(r.cont, r.oid, r.shard, points);
+      await repairShard(r.cont, r.oid, r.shard, points, badOf.get(r.cont)!.get(r.oid)!);
       done.add(r);
     } catch (err) {
       // Counted in the report (`unrepairable`); the cause is logged under CAIRN_DEBUG=scrub.
