@@ -23,6 +23,7 @@
 #include <linux/io_uring.h>
 #include <node_api.h>
 #include <uv.h>
+#include "hashio.h"
 
 #define MAX_ENTRIES 4096
 
@@ -398,6 +399,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "allocAligned", NULL, alloc_aligned, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (hashio_init(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

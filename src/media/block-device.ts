@@ -17,7 +17,8 @@ import type { IoEngine } from './io-engine.js';
 import { MediaError, mediaErrorFromErrno } from './errors.js';
 import type { FaultInjector, ReadFault } from './fault.js';
 import { IoUringEngine, loadNative } from './io-uring.js';
-import { PreadEngine } from './pread.js';
+import { PreadEngine, HASHED_IO_MAX_VIEWS } from './pread.js';
+import { xxh64Parts } from '../../core/xxhash.js';
 
 export { BLOCK_SIZE, allocAligned, isAligned, registerAlignedBuffer } from './aligned.js';
 
@@ -58,6 +59,19 @@ export interface BlockDevice {
    * whole number of blocks needs no padded copy; else one aligned bounce buffer.
    */
   writeFrom(offset: number, length: number, from: readonly Uint8Array[]): Promise<void>;
+  /**
+   * `readInto`, resolving with the xxhash64 (`seed`) of the bytes read into `into` (exactly those:
+   * the value, not the block padding after it), so the reader verifies a checksum without hashing
+   * on its own thread: the engine hashes on the thread that read the bytes where it can
+   * (`IoEngine.readvHash`), else the device hashes after the read (same result).
+   */
+  readIntoHashed(offset: number, length: number, into: readonly Uint8Array[], seed: bigint): Promise<bigint>;
+  /**
+   * `writeFrom`, resolving with the xxhash64 (`seed`) of the bytes of `from` (without the zero
+   * padding), computed off the JavaScript thread where the engine can (`IoEngine.writevHash`),
+   * else on it while the write is in flight.
+   */
+  writeFromHashed(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): Promise<bigint>;
   /** fdatasync: writes completed before this call are durable when it resolves. */
   sync(): Promise<void>;
   /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
@@ -237,6 +251,38 @@ class FileBlockDevice implements BlockDevice {
     }
     const bufs = have < length ? [...from, zeroTail(length - have)] : from;
     await this.slotted(() => this.io.writev!(this.fd, bufs, offset));
+  }
+
+  async readIntoHashed(offset: number, length: number, into: readonly Uint8Array[], seed: bigint): Promise<bigint> {
+    const io = this.io;
+    if (this.direct || this.fault || !io.readvHash || !Array.isArray(into) || into.length === 0 || into.length > HASHED_IO_MAX_VIEWS) {
+      await this.readInto(offset, length, into);
+      return xxh64Parts(into, seed);
+    }
+    this.checkOpen('read');
+    checkRange('read', offset, length, this.size);
+    if (!into.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'readIntoHashed: into must be an array of Uint8Array');
+    const want = into.reduce((n, b) => n + b.length, 0);
+    if (want > length) throw new MediaError('INVALID_ARGUMENT', 'readIntoHashed: the buffers hold more than `length` bytes', { length, buffers: want });
+    // Buffered file: read exactly the caller's bytes (the block padding after them is never used).
+    return this.slotted(() => io.readvHash!(this.fd, into, offset, want, seed));
+  }
+
+  async writeFromHashed(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): Promise<bigint> {
+    const io = this.io;
+    if (this.direct || this.fault || !io.writevHash || !Array.isArray(from) || from.length === 0 || from.length >= HASHED_IO_MAX_VIEWS) {
+      const written = this.writeFrom(offset, length, from);
+      let h: bigint;
+      try { h = xxh64Parts(from, seed); } finally { await written; }
+      return h;
+    }
+    this.checkOpen('write');
+    checkRange('write', offset, length, this.size);
+    if (!from.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'writeFromHashed: from must be an array of Uint8Array');
+    const have = from.reduce((n, b) => n + b.length, 0);
+    if (have > length) throw new MediaError('INVALID_ARGUMENT', 'writeFromHashed: the buffers hold more than `length` bytes', { length, buffers: have });
+    const bufs = have < length ? [...from, zeroTail(length - have)] : from;
+    return this.slotted(() => io.writevHash!(this.fd, bufs, offset, have, seed));
   }
 
   async sync(): Promise<void> {

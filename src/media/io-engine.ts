@@ -22,6 +22,14 @@ export interface IoEngine {
   readv?(fd: number, bufs: readonly Uint8Array[], position: number): Promise<number>;
   /** Write all of `bufs`, in order, at `position` as one gather write (pwritev), retrying short writes. Optional. */
   writev?(fd: number, bufs: readonly Uint8Array[], position: number): Promise<void>;
+  /**
+   * `readv`, then xxhash64 (core/xxhash.ts's checksum) of the first `hashLen` bytes of `bufs`,
+   * both off the JavaScript thread; resolves with the hash (bytes past the end of the file read
+   * as zeros). Optional: the device hashes on the JavaScript thread without it.
+   */
+  readvHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
+  /** xxhash64 of the first `hashLen` bytes of `bufs`, then `writev` of all of them, off the JavaScript thread. Optional. */
+  writevHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
   /** fdatasync(fd): make completed writes durable. */
   datasync(fd: number): Promise<void>;
   /** Release engine resources; called once no request is in flight. */

@@ -40,6 +40,16 @@ export interface NativeAddon {
   alignmentOf(view: Uint8Array, align: number): number;
   /** A zeroed external ArrayBuffer of `bytes` at an `align`-aligned address (posix_memalign). */
   allocAligned(bytes: number, align: number): ArrayBuffer;
+  /**
+   * On the libuv thread-pool: preadv into `views` (short reads retried, zeros past the end of the
+   * file), then xxhash64 of their first `hashLen` bytes (`native/hashio.c`). Rejects with -errno.
+   * Absent from addons built before it existed.
+   */
+  preadvHash?(fd: number, views: Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
+  /** On the thread-pool: xxhash64 of the first `hashLen` bytes of `views`, then pwritev of all of them. Rejects with -errno. */
+  pwritevHash?(fd: number, views: Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
+  /** xxhash64 of the concatenation of `views`, in place (no copy), on the calling thread. */
+  xxh64Parts?(views: Uint8Array[], seed: bigint): bigint;
 }
 
 let loaded: { addon?: NativeAddon; reason: string } | undefined;

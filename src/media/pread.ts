@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import type { IoEngine } from './io-engine.js';
 import { mediaErrorFromErrno, MediaError } from './errors.js';
+import { nativeAddon } from './io-uring.js';
 
 /** Requests in flight at once on the thread-pool engine (libuv has 4 threads by default). */
 export const PREAD_MAX_IN_FLIGHT = 16;
@@ -44,10 +45,31 @@ function skipBytes(bufs: readonly Uint8Array[], n: number): Uint8Array[] {
   return out;
 }
 
-/** `IoEngine` over the libuv thread-pool. */
+/** Most buffers one hashed request takes (`native/hashio.c` MAX_VIEWS). */
+export const HASHED_IO_MAX_VIEWS = 1024;
+
+/**
+ * `IoEngine` over the libuv thread-pool. With the native addon (`native/hashio.c`) it also reads
+ * and writes with the checksum computed on the pool thread that moves the bytes (`readvHash`,
+ * `writevHash`), so bulk I/O leaves the JavaScript thread nothing to hash.
+ */
 export class PreadEngine implements IoEngine {
   readonly name = 'pread' as const;
   readonly maxInFlight = PREAD_MAX_IN_FLIGHT;
+  readonly readvHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint) => Promise<bigint>;
+  readonly writevHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint) => Promise<bigint>;
+
+  constructor() {
+    const addon = nativeAddon();
+    const { preadvHash, pwritevHash } = addon ?? {};
+    if (preadvHash && pwritevHash) {
+      const total = (bufs: readonly Uint8Array[]) => bufs.reduce((n, b) => n + b.length, 0);
+      this.readvHash = (fd, bufs, position, hashLen, seed) => preadvHash(fd, bufs as Uint8Array[], position, hashLen, seed)
+        .catch((e: unknown) => { throw mediaErrorFromErrno(e, 'preadv', { position, length: total(bufs) }); });
+      this.writevHash = (fd, bufs, position, hashLen, seed) => pwritevHash(fd, bufs as Uint8Array[], position, hashLen, seed)
+        .catch((e: unknown) => { throw mediaErrorFromErrno(e, 'pwritev', { position, length: total(bufs) }); });
+    }
+  }
 
   async write(fd: number, buf: Uint8Array, position: number): Promise<void> {
     let done = 0;

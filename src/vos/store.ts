@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
-import { initXxhash, xxh64, xxh64Parts } from '../../core/xxhash.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
@@ -845,24 +845,24 @@ export class TargetStore {
     this.scheduleCompaction();
   }
 
-  /** Store a value in the data file; returns where. */
-  async writeData(value: Uint8Array): Promise<{ loc: number; alloc: number }> {
+  /** Store a value in the data file; returns where, and its checksum (computed off the JS thread where the device can). */
+  async writeData(value: Uint8Array): Promise<{ loc: number; alloc: number; csum: bigint }> {
     const n = Math.max(DATA_BLOCK, Math.ceil(value.length / DATA_BLOCK) * DATA_BLOCK);
     let off = this.alloc.alloc(n);
     if (off < 0) { this.reclaim(); off = this.alloc.alloc(n); }
     if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: n, used: this.alloc.used, total: this.alloc.total });
     this.inflightAllocs.set(off, n);
     try {
-      // A value that is not whole blocks goes out with a zero tail (gather write), not a padded copy.
-      if (value.length !== n) await this.dev.writeFrom(off, n, [value]);
-      else await this.dev.write(off, value);
+      // A value that is not whole blocks goes out with a zero tail (gather write), not a padded copy;
+      // the device hashes the value where it writes it.
+      const csum = await this.dev.writeFromHashed(off, n, [value], CSUM_SEED);
       if (this.durable) await this.dataSync.request();
+      return { loc: off, alloc: n, csum };
     } catch (e) {
       this.inflightAllocs.delete(off);
       this.alloc.release(off, n);
       throw toVosError(e, 'update');
     }
-    return { loc: off, alloc: n };
   }
 
   /**
@@ -882,8 +882,7 @@ export class TargetStore {
     let loc = 0; let alloc = 0;
     let csum: bigint;
     if (value.length > this.geo.inlineThreshold) {
-      const written = this.writeData(value);
-      try { csum = xxh64(value, CSUM_SEED); } finally { ({ loc, alloc } = await written); }
+      ({ loc, alloc, csum } = await this.writeData(value));
       where = Where.Block;
     } else {
       csum = xxh64(value, CSUM_SEED);
@@ -1005,15 +1004,16 @@ export class TargetStore {
       return;
     }
     this.activeReads++;
+    let csum: bigint;
     try {
-      await this.dev.readInto(v.loc, v.alloc, into);
+      csum = await this.dev.readIntoHashed(v.loc, v.alloc, into, CSUM_SEED);
     } catch (e) {
       throw toVosError(e, 'fetch');
     } finally {
       this.activeReads--;
       this.reclaim();
     }
-    if (xxh64Parts(into, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+    if (csum !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
   }
 
   /** Release deferred data frees once no read that could see them is in flight. */

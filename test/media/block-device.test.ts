@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { Rng } from '../../core/rng.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { FaultInjector } from '../../src/media/fault.js';
 import {
   BLOCK_SIZE, IO_CHUNK_BYTES, openBlockDevice, allocAligned, isAligned, loadNative, MediaError, type BlockDevice,
 } from '../../src/media/index.js';
@@ -256,6 +258,68 @@ t('buffers stay alive until their requests complete (GC during O_DIRECT I/O in f
       assert.ok(Buffer.from(await dev.read(i * 4 * BLOCK_SIZE, 4 * BLOCK_SIZE)).equals(want), `${io} write ${i}`);
     }
     await dev.close();
+  }
+});
+
+t('hashed I/O: writeFromHashed / readIntoHashed move the bytes and return the xxhash64 of exactly the value (thread-pool hashing and the fallbacks agree)', async () => {
+  await initXxhash();
+  const seed = 0x5643_4149_524e_0001n;
+  // pread with the addon hashes on the thread-pool; a fault injector (no faults) and O_DIRECT force the JS fallback.
+  const setups: Array<{ name: string; opts: Partial<Parameters<typeof openBlockDevice>[1]> }> = [
+    { name: 'pread', opts: { io: 'pread', direct: false } },
+    { name: 'pread+injector', opts: { io: 'pread', direct: false, fault: new FaultInjector({ seed: 1 }) } },
+    { name: 'auto', opts: {} },
+  ];
+  const rng = new Rng(77);
+  for (const { name, opts } of setups) {
+    const size = 64 * BLOCK_SIZE;
+    const dev = await openBlockDevice(fresh(), { size, ...opts });
+    for (const len of [1, 100, BLOCK_SIZE, 3 * BLOCK_SIZE + 17, 20 * BLOCK_SIZE]) {
+      const value = rng.fill(new Uint8Array(len));
+      const length = Math.ceil(len / BLOCK_SIZE) * BLOCK_SIZE;
+      const off = 8 * BLOCK_SIZE;
+      // the value in two gather pieces
+      const cut = Math.floor(len / 3);
+      const h = await dev.writeFromHashed(off, length, [value.subarray(0, cut), value.subarray(cut)], seed);
+      assert.is(h, xxh64(value, seed), `${name} write hash, ${len} bytes`);
+      // read back scattered into three pieces (exactly the value, not its block padding)
+      const a = new Uint8Array(Math.floor(len / 2)), b = new Uint8Array(len - a.length - Math.floor(len / 4)), c = new Uint8Array(len - a.length - b.length);
+      const r = await dev.readIntoHashed(off, length, [a, b, c], seed);
+      assert.is(r, h, `${name} read hash, ${len} bytes`);
+      assert.ok(Buffer.concat([a, b, c]).equals(value), `${name} bytes, ${len}`);
+      // the padding after the value is zeros on the device
+      const whole = await dev.read(off, length);
+      assert.ok(whole.subarray(len).every((x) => x === 0), `${name} zero tail, ${len}`);
+    }
+    // a changed byte on the device changes the hash of the read
+    const value = rng.fill(new Uint8Array(2 * BLOCK_SIZE));
+    const h = await dev.writeFromHashed(0, 2 * BLOCK_SIZE, [value], seed);
+    const bad = value.slice(); bad[4097] ^= 0x10;
+    await dev.write(0, bad);
+    assert.is.not(await dev.readIntoHashed(0, 2 * BLOCK_SIZE, [new Uint8Array(2 * BLOCK_SIZE)], seed), h, `${name} corruption changes the hash`);
+    // bad arguments are typed errors, as for readInto / writeFrom
+    await rejects(dev.readIntoHashed(1, BLOCK_SIZE, [new Uint8Array(10)], seed), 'INVALID_ARGUMENT');
+    await rejects(dev.readIntoHashed(0, BLOCK_SIZE, [new Uint8Array(BLOCK_SIZE + 1)], seed), 'INVALID_ARGUMENT');
+    await rejects(dev.writeFromHashed(0, BLOCK_SIZE, [new Uint8Array(BLOCK_SIZE + 1)], seed), 'INVALID_ARGUMENT');
+    await rejects(dev.writeFromHashed(size, BLOCK_SIZE, [new Uint8Array(1)], seed), 'NO_SPACE');
+    await dev.close();
+    await rejects(dev.readIntoHashed(0, BLOCK_SIZE, [new Uint8Array(1)], seed), 'CLOSED');
+  }
+});
+
+t('the native XXH64 matches xxhash-wasm for every length class and split', async () => {
+  const addon = loadNative().addon;
+  if (!addon?.xxh64Parts) return; // no addon here: the fallback is the xxhash-wasm path itself
+  await initXxhash();
+  const rng = new Rng(5);
+  for (const n of [0, 1, 3, 4, 7, 8, 9, 31, 32, 33, 63, 64, 100, 4095, 4096, 65537]) {
+    for (const seed of [0n, 1n, 0xffff_ffff_ffff_ffffn]) {
+      const b = rng.fill(new Uint8Array(n));
+      const want = xxh64(b, seed);
+      assert.is(addon.xxh64Parts([b], seed), want, `len ${n} seed ${seed}`);
+      const i = rng.int(n + 1), j = i + rng.int(n - i + 1);
+      assert.is(addon.xxh64Parts([b.subarray(0, i), b.subarray(i, j), b.subarray(j)], seed), want, `len ${n} split ${i}/${j}`);
+    }
   }
 });
 

@@ -1,0 +1,265 @@
+/*
+ * hashio: checksummed positional I/O for Cairn's block device (N-API, C).
+ *
+ * Every value Cairn stores carries an xxhash64 (XXH64) checked on each read. Computed on the
+ * JavaScript thread, that hash (plus copying the bytes into the hash's wasm memory) is the largest
+ * single cost of a bulk read or write. These functions do it where the bytes already are, on the
+ * libuv thread-pool next to the system call:
+ *
+ *   preadvHash(fd, views, position, hashLen, seed) -> Promise<bigint>
+ *     preadv into `views` (in order; short reads retried; bytes past the end of the file read as
+ *     zeros), then XXH64 of their first `hashLen` bytes.
+ *   pwritevHash(fd, views, position, hashLen, seed) -> Promise<bigint>
+ *     XXH64 of the first `hashLen` bytes of `views`, then pwritev of all of them (short writes
+ *     retried).
+ *   xxh64Parts(views, seed) -> bigint
+ *     XXH64 of the concatenation of `views`, synchronously and in place (no copy).
+ *
+ * Failures reject with the negative errno (the JS side maps it to a MediaError). The `views` array
+ * is referenced until the work completes, so the buffers outlive the system calls. XXH64 is
+ * written here from its specification (github.com/Cyan4973/xxHash, doc/xxhash_spec.md); the JS
+ * tests check it against xxhash-wasm.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <node_api.h>
+
+#include "hashio.h"
+
+/* ------------------------------------------------------------------ XXH64 (streaming) */
+
+#define P1 0x9E3779B185EBCA87ULL
+#define P2 0xC2B2AE3D27D4EB4FULL
+#define P3 0x165667B19E3779F9ULL
+#define P4 0x85EBCA77C2B2AE63ULL
+#define P5 0x27D4EB2F165667C5ULL
+
+typedef struct { uint64_t v[4]; uint64_t total; uint8_t mem[32]; unsigned memsize; uint64_t seed; } xxh64_t;
+
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; } /* little-endian hosts */
+static inline uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t xround(uint64_t acc, uint64_t in) { acc += in * P2; acc = rotl64(acc, 31); return acc * P1; }
+static inline uint64_t xmerge(uint64_t acc, uint64_t val) { acc ^= xround(0, val); return acc * P1 + P4; }
+
+static void xxh64_init(xxh64_t *s, uint64_t seed) {
+  s->v[0] = seed + P1 + P2; s->v[1] = seed + P2; s->v[2] = seed; s->v[3] = seed - P1;
+  s->total = 0; s->memsize = 0; s->seed = seed;
+}
+
+static void xxh64_update(xxh64_t *s, const uint8_t *p, size_t len) {
+  s->total += len;
+  if (s->memsize + len < 32) { memcpy(s->mem + s->memsize, p, len); s->memsize += (unsigned)len; return; }
+  const uint8_t *end = p + len;
+  if (s->memsize) {
+    size_t fill = 32 - s->memsize;
+    memcpy(s->mem + s->memsize, p, fill);
+    for (int i = 0; i < 4; i++) s->v[i] = xround(s->v[i], rd64(s->mem + 8 * i));
+    p += fill; s->memsize = 0;
+  }
+  uint64_t v0 = s->v[0], v1 = s->v[1], v2 = s->v[2], v3 = s->v[3];
+  while (p + 32 <= end) {
+    v0 = xround(v0, rd64(p)); v1 = xround(v1, rd64(p + 8)); v2 = xround(v2, rd64(p + 16)); v3 = xround(v3, rd64(p + 24));
+    p += 32;
+  }
+  s->v[0] = v0; s->v[1] = v1; s->v[2] = v2; s->v[3] = v3;
+  if (p < end) { memcpy(s->mem, p, (size_t)(end - p)); s->memsize = (unsigned)(end - p); }
+}
+
+static uint64_t xxh64_digest(const xxh64_t *s) {
+  uint64_t h;
+  if (s->total >= 32) {
+    h = rotl64(s->v[0], 1) + rotl64(s->v[1], 7) + rotl64(s->v[2], 12) + rotl64(s->v[3], 18);
+    for (int i = 0; i < 4; i++) h = xmerge(h, s->v[i]);
+  } else {
+    h = s->seed + P5;
+  }
+  h += s->total;
+  const uint8_t *p = s->mem, *end = s->mem + s->memsize;
+  while (p + 8 <= end) { h ^= xround(0, rd64(p)); h = rotl64(h, 27) * P1 + P4; p += 8; }
+  if (p + 4 <= end) { h ^= (uint64_t)rd32(p) * P1; h = rotl64(h, 23) * P2 + P3; p += 4; }
+  while (p < end) { h ^= (uint64_t)(*p) * P5; h = rotl64(h, 11) * P1; p++; }
+  h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32;
+  return h;
+}
+
+/** XXH64 of the first `n` bytes of `iov` (fewer if the vectors hold fewer). */
+static uint64_t hash_iov(const struct iovec *iov, int cnt, size_t n, uint64_t seed) {
+  xxh64_t s; xxh64_init(&s, seed);
+  for (int i = 0; i < cnt && n > 0; i++) {
+    size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
+    xxh64_update(&s, (const uint8_t *)iov[i].iov_base, take);
+    n -= take;
+  }
+  return xxh64_digest(&s);
+}
+
+/* ------------------------------------------------------------------ arguments */
+
+#define MAX_VIEWS 1024
+
+static int get_view(napi_env env, napi_value v, struct iovec *out) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  napi_typedarray_type tt; size_t len; void *data; napi_value ab; size_t boff;
+  if (napi_get_typedarray_info(env, v, &tt, &len, &data, &ab, &boff) != napi_ok || tt != napi_uint8_array) return 0;
+  out->iov_base = data; out->iov_len = len;
+  return 1;
+}
+
+/** Read `views` (an array of Uint8Array) into a malloc'd iovec array; NULL (and a thrown TypeError) on bad input. */
+static struct iovec *get_views(napi_env env, napi_value arr, uint32_t *count, size_t *total) {
+  bool is_arr = false;
+  if (napi_is_array(env, arr, &is_arr) != napi_ok || !is_arr) { napi_throw_type_error(env, NULL, "views must be an array of Uint8Array"); return NULL; }
+  uint32_t n = 0;
+  napi_get_array_length(env, arr, &n);
+  if (n == 0 || n > MAX_VIEWS) { napi_throw_type_error(env, NULL, "views must hold 1 to 1024 Uint8Array"); return NULL; }
+  struct iovec *iov = malloc(sizeof *iov * n);
+  if (!iov) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  size_t sum = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    if (napi_get_element(env, arr, i, &v) != napi_ok || !get_view(env, v, &iov[i])) {
+      free(iov); napi_throw_type_error(env, NULL, "views must be an array of Uint8Array"); return NULL;
+    }
+    sum += iov[i].iov_len;
+  }
+  *count = n; *total = sum;
+  return iov;
+}
+
+static int get_u64(napi_env env, napi_value v, uint64_t *out) {
+  bool lossless = true;
+  return napi_get_value_bigint_uint64(env, v, out, &lossless) == napi_ok;
+}
+
+/* ------------------------------------------------------------------ async work */
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref views_ref;
+  int write;
+  int fd;
+  struct iovec *iov;
+  uint32_t count;
+  size_t total, hash_len;
+  uint64_t position, seed, hash;
+  int err; /* positive errno, 0 = ok */
+} job_t;
+
+/** Advance `iov`/`cnt` past `n` bytes (after a short transfer); returns the new start index. */
+static int skip_iov(struct iovec *iov, int cnt, int start, size_t n) {
+  while (start < cnt && n >= iov[start].iov_len) { n -= iov[start].iov_len; start++; }
+  if (start < cnt && n > 0) { iov[start].iov_base = (uint8_t *)iov[start].iov_base + n; iov[start].iov_len -= n; }
+  return start;
+}
+
+static void run_job(napi_env env, void *data) {
+  job_t *j = data;
+  int cnt = (int)j->count;
+  if (j->write) j->hash = hash_iov(j->iov, cnt, j->hash_len, j->seed);
+  /* The transfer mutates a copy of the vectors (short-transfer bookkeeping). */
+  struct iovec *w = malloc(sizeof *w * j->count);
+  if (!w) { j->err = ENOMEM; return; }
+  memcpy(w, j->iov, sizeof *w * j->count);
+  size_t done = 0; int start = 0;
+  while (done < j->total) {
+    int n = cnt - start; if (n > IOV_MAX) n = IOV_MAX;
+    ssize_t r = j->write ? pwritev(j->fd, w + start, n, (off_t)(j->position + done)) : preadv(j->fd, w + start, n, (off_t)(j->position + done));
+    if (r < 0) { if (errno == EINTR) continue; j->err = errno; free(w); return; }
+    if (r == 0) {
+      if (j->write) { j->err = EIO; free(w); return; }
+      /* end of file: the rest reads as zeros */
+      for (int i = start; i < cnt; i++) memset(w[i].iov_base, 0, w[i].iov_len);
+      break;
+    }
+    done += (size_t)r;
+    start = skip_iov(w, cnt, start, (size_t)r);
+  }
+  free(w);
+  if (!j->write) j->hash = hash_iov(j->iov, cnt, j->hash_len, j->seed);
+}
+
+static void finish_job(napi_env env, napi_status status, void *data) {
+  job_t *j = data;
+  napi_value v;
+  if (status != napi_ok && j->err == 0) j->err = ECANCELED;
+  if (j->err) {
+    napi_create_int32(env, -j->err, &v);
+    napi_reject_deferred(env, j->deferred, v);
+  } else {
+    napi_create_bigint_uint64(env, j->hash, &v);
+    napi_resolve_deferred(env, j->deferred, v);
+  }
+  napi_delete_reference(env, j->views_ref);
+  napi_delete_async_work(env, j->work);
+  free(j->iov);
+  free(j);
+}
+
+/* (fd, views, position, hashLen, seed) */
+static napi_value start_job(napi_env env, napi_callback_info info, int write) {
+  size_t argc = 5; napi_value argv[5];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) { napi_throw_type_error(env, NULL, "needs (fd, views, position, hashLen, seed)"); return NULL; }
+  int32_t fd; double pos, hlen; uint64_t seed;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_double(env, argv[2], &pos) != napi_ok || !(pos >= 0 && pos <= 9007199254740991.0) ||
+      napi_get_value_double(env, argv[3], &hlen) != napi_ok || !(hlen >= 0 && hlen <= 9007199254740991.0) ||
+      !get_u64(env, argv[4], &seed)) {
+    napi_throw_type_error(env, NULL, "bad arguments: (fd, views, position, hashLen, seed bigint)"); return NULL;
+  }
+  uint32_t count; size_t total;
+  struct iovec *iov = get_views(env, argv[1], &count, &total);
+  if (!iov) return NULL;
+  job_t *j = calloc(1, sizeof *j);
+  if (!j) { free(iov); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  j->write = write; j->fd = fd; j->iov = iov; j->count = count; j->total = total;
+  j->hash_len = (size_t)hlen; j->position = (uint64_t)pos; j->seed = seed;
+  napi_value promise, name;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_reference(env, argv[1], 1, &j->views_ref) != napi_ok ||
+      napi_create_string_utf8(env, write ? "cairn.pwritevHash" : "cairn.preadvHash", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, run_job, finish_job, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    free(iov); free(j);
+    napi_throw_error(env, NULL, "cannot queue hashed I/O");
+    return NULL;
+  }
+  return promise;
+}
+
+static napi_value preadv_hash(napi_env env, napi_callback_info info) { return start_job(env, info, 0); }
+static napi_value pwritev_hash(napi_env env, napi_callback_info info) { return start_job(env, info, 1); }
+
+/* xxh64Parts(views, seed) */
+static napi_value xxh64_parts(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  uint64_t seed;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !get_u64(env, argv[1], &seed)) {
+    napi_throw_type_error(env, NULL, "xxh64Parts needs (views, seed bigint)"); return NULL;
+  }
+  uint32_t count; size_t total;
+  struct iovec *iov = get_views(env, argv[0], &count, &total);
+  if (!iov) return NULL;
+  uint64_t h = hash_iov(iov, (int)count, total, seed);
+  free(iov);
+  napi_value v;
+  napi_create_bigint_uint64(env, h, &v);
+  return v;
+}
+
+napi_status hashio_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "preadvHash", NULL, preadv_hash, NULL, NULL, NULL, napi_default, NULL },
+    { "pwritevHash", NULL, pwritev_hash, NULL, NULL, NULL, napi_default, NULL },
+    { "xxh64Parts", NULL, xxh64_parts, NULL, NULL, NULL, napi_default, NULL },
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
