@@ -23,7 +23,8 @@
 #include <linux/io_uring.h>
 #include <node_api.h>
 #include <uv.h>
-#include "hashio.h"
+/* native/hashio.c: checksummed positional I/O on the thread-pool (preadvHash, pwritevHash, xxh64Parts). */
+napi_status hashio_init(napi_env env, napi_value exports);
 
 #define MAX_ENTRIES 4096
 

@@ -30,7 +30,6 @@
 #include <unistd.h>
 #include <node_api.h>
 
-#include "hashio.h"
 
 /* ------------------------------------------------------------------ XXH64 (streaming) */
 
@@ -255,6 +254,7 @@ static napi_value xxh64_parts(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/** Define preadvHash, pwritevHash and xxh64Parts on `exports` (called from cairn_uring.c init). */
 napi_status hashio_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "preadvHash", NULL, preadv_hash, NULL, NULL, NULL, napi_default, NULL },
