@@ -123,6 +123,26 @@ export interface JournalRead {
   damaged: boolean;
 }
 
+/** Whether the file at `p` starts with this journal's header (absent and header-less files count as good: they are (re)written). */
+function headerIntact(p: string): boolean {
+  if (!existsSync(p)) return true;
+  const fd = openSync(p, 'r');
+  try {
+    const head = Buffer.alloc(HEADER);
+    if (readSync(fd, head, 0, HEADER, 0) < HEADER) return true;
+    return head.toString('latin1', 0, 8) === MAGIC && head.readUInt32LE(8) === FORMAT_VERSION;
+  } finally { closeSync(fd); }
+}
+
+/** Rewrite the header of a copy whose header alone is damaged (the other copy's is intact, so the format is known; its records are checked one by one as ever). */
+function rewriteHeader(p: string): void {
+  const h = Buffer.alloc(HEADER);
+  h.write(MAGIC, 0, 'latin1');
+  h.writeUInt32LE(FORMAT_VERSION, 8);
+  const fd = openSync(p, 'r+');
+  try { writeSync(fd, h, 0, HEADER, 0); fdatasyncSync(fd); } finally { closeSync(fd); }
+}
+
 /** An open journal (both copies). Appends are synchronous; durable mode adds fdatasync. */
 export class Journal {
   /**
@@ -133,6 +153,7 @@ export class Journal {
   static read(path: string, opts: { copies?: 1 | 2 } = {}): JournalRead {
     const paths = (opts.copies ?? 2) === 2 ? [path, path + COPY_SUFFIX] : [path];
     const scans: Scan[] = [];
+    let badHeader: CorruptionError | undefined;
     for (const p of paths) {
       if (!existsSync(p)) continue;
       const fd = openSync(p, 'r');
@@ -141,14 +162,18 @@ export class Journal {
         if (size < HEADER) continue; // being created by its writer: nothing committed yet
         const head = Buffer.alloc(HEADER);
         readSync(fd, head, 0, HEADER, 0);
-        if (head.toString('latin1', 0, 8) !== MAGIC) throw new CorruptionError(`journal ${p}: bad magic`, { path: p });
         const v = head.readUInt32LE(8);
-        if (v !== FORMAT_VERSION) throw new CorruptionError(`journal ${p}: unsupported format version ${v}`, { path: p, version: v });
+        if (head.toString('latin1', 0, 8) !== MAGIC || v !== FORMAT_VERSION) {
+          // a damaged header in one copy: the other copy is read (both damaged: refused below)
+          badHeader ??= new CorruptionError(`journal ${p}: ${head.toString('latin1', 0, 8) !== MAGIC ? 'bad magic' : `unsupported format version ${v}`}`, { path: p, version: v });
+          continue;
+        }
         scans.push(scanFile(fd, size));
       } finally {
         closeSync(fd);
       }
     }
+    if (badHeader && scans.length === 0) throw badHeader;
     const seen = new Set<string>();
     const records: JournalRecord[] = [];
     for (const sc of scans) {
@@ -157,7 +182,8 @@ export class Journal {
         if (!seen.has(k)) { seen.add(k); records.push(r); }
       }
     }
-    return { records, damaged: scans.length > 0 && scans.length === paths.length && scans.every((sc) => sc.corrupt > 0) };
+    // a copy skipped for its header counts as damaged
+    return { records, damaged: scans.length > 0 && scans.length + (badHeader ? 1 : 0) === paths.length && scans.every((sc) => sc.corrupt > 0) };
   }
 
   private constructor(private fds: number[], private size: number[], readonly durable: boolean, private readonly path: string) {}
@@ -168,6 +194,9 @@ export class Journal {
     // A copy that is missing while the primary has records (a crash between creating them) starts
     // as a copy of the primary's valid records.
     const fds: number[] = []; const sizes: number[] = []; const scans: Scan[] = [];
+    // one flipped byte in a copy's header: the other copy's header vouches for the format
+    const intact = paths.map(headerIntact);
+    if (intact.includes(true)) paths.forEach((p, i) => { if (!intact[i]) rewriteHeader(p); });
     try {
       for (const p of paths) {
         const fresh = !existsSync(p);

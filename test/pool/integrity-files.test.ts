@@ -204,4 +204,43 @@ test('one flipped byte in a DONE record of the container journal (first, middle,
   fs.rmSync(crash, { recursive: true, force: true });
 }));
 
+test('one flipped byte anywhere else in the container journal (its header, INTENT records, seeded random offsets; either copy): it opens and nothing acknowledged is lost', safe(async () => {
+  const crash = path.join(root, 'crash-any');
+  copyTree(path.join(root, 'template'), crash);
+  const uuids = await (async () => {
+    const d = path.join(root, 'probe-any'); copyTree(crash, d);
+    try { return [path.basename(await contDir(d, 'rp')), path.basename(await contDir(d, 'ec'))]; } finally { fs.rmSync(d, { recursive: true, force: true }); }
+  })();
+  for (const [ci, cl] of ['rp', 'ec'].entries()) {
+    const file = path.join(crash, 'containers', uuids[ci]!, 'journal');
+    const recs = journalRecords(file);
+    const intents = recs.filter((r) => r.type === 1);
+    assert.ok(intents.length > 10, `${cl}: INTENT records in the journal (${intents.length})`);
+    const size = fs.statSync(file).size;
+    const mid = intents[intents.length >> 1]!;
+    const spots: Array<[string, number]> = [
+      ['header magic', 2], ['header version', 9],
+      ['first INTENT length', intents[0]!.off + 5], ['middle INTENT payload', mid.off + 32 + seeded.int(mid.len - 32)],
+      ['random', seeded.int(size)], ['random', seeded.int(size)], ['random', seeded.int(size)],
+    ];
+    for (const copy of ['', '.copy']) {
+      for (const [where, off] of spots) {
+        const dir = path.join(root, `journal-any-${++caseNo}`);
+        copyTree(crash, dir);
+        flip(path.join(dir, 'containers', uuids[ci]!, 'journal' + copy), off);
+        const label = `${cl} journal${copy} @${where} (offset ${off})`;
+        const pool = await Pool.open(dir, { io: 'pread' }).catch((err: Error & { code?: string }) => { throw new Error(`${label}: Pool.open failed: ${err.code} ${err.message}`); });
+        try {
+          await readAll(pool, oracle, label, undefined, where === 'random' ? undefined : (it) => it.cont === cl);
+          const c = await pool.openContainer(cl);
+          const last = [...oracle.items.values()].filter((i) => i.cont === cl).reduce((m, i) => i.epochs.reduce((a, e) => (e > a ? e : a), m), 0n);
+          assert.ok(c.readEpoch() >= last, `${label}: the stable epoch ${c.readEpoch()} covers the last acknowledged commit ${last}`);
+        } finally { await pool.close(); }
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  fs.rmSync(crash, { recursive: true, force: true });
+}));
+
 test.run();
