@@ -85,4 +85,25 @@ test('the first log record of three targets of one EC group (each damaged as a w
   });
 }));
 
+test('three targets of one group excluded (intact files): items beyond the redundancy factor read DATA_LOST, never "absent"; rebuild reports them lost', safe(async () => {
+  const dir = path.join(root, 'excluded');
+  copyTree(template, dir);
+  const pool = await Pool.open(dir, { io: 'pread' });
+  try {
+    const err = await pool.exclude(damaged).then(() => undefined, (e: { code?: string }) => e);
+    if (err) {
+      // refusing the exclusion is the other acceptable answer, with a typed error and nothing changed
+      assert.is(err.code, 'RF_VIOLATION', `exclude beyond the redundancy factor: ${JSON.stringify(err)}`);
+      await readAll(pool, oracle, 'exclusion refused');
+      return;
+    }
+    await pool.waitForRebuild();
+    const st = pool.rebuildStatus();
+    const before = await readAll(pool, oracle, `${damaged.join(', ')} excluded`, beyond);
+    assert.ok(before.lost.length > 0, `items beyond the redundancy factor read DATA_LOST (${before.reads} right)`);
+    assert.ok(st.lost.length > 0, `the rebuild reports lost objects: ${JSON.stringify(st)}`);
+  } finally { await pool.close(); }
+  fs.rmSync(dir, { recursive: true, force: true });
+}));
+
 test.run();
