@@ -730,6 +730,8 @@ export class ContainerCore {
     if (this.storage.needsCompaction()) await this.exclusive(async () => this.compactJournal());
     const upTo = this.stableEpoch();
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
+    // read-only readers in other processes keep what they read (see readers.ts)
+    if (this.rt.readerEpochs) keep.push(...await this.rt.readerEpochs(this.meta.uuid, upTo));
     for (const t of this.rt.map().targets) {
       throwIfAborted(opts.signal);
       const s = await this.peekStore(t.id);

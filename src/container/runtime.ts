@@ -19,6 +19,11 @@ export interface ContainerRuntime {
   readonly closed: boolean;
   /** The pool was opened read-only (another process writes it): containers refuse writes and repair nothing. */
   readonly readOnly?: boolean;
+  /**
+   * Embedded pools opened for writing: before aggregating container `cuuid` up to `upTo`, the
+   * epochs that read-only readers in other processes read at (kept like snapshots; readers.ts).
+   */
+  readerEpochs?(cuuid: string, upTo: bigint): Promise<bigint[]>;
   /** The current pool map. */
   map(): PoolMap;
   /** The layout reads use (the stable map's): target id per shard, per group. */

@@ -87,8 +87,9 @@ function toNs(t: number | string | Date | bigint, syscall: string, path: string)
 
 /**
  * A mounted POSIX namespace. Obtain one with `Dfs.mount(container)`. (It serves its open files as
- * their `FileHost` structurally, not through `implements`: the host members are `@internal`, so the
- * shipped declarations, which strip them, must not claim the interface.)
+ * their `FileHost` structurally, not through `implements`: the host members are marked internal,
+ * so the shipped declarations, which strip them, must not claim the interface. A doc comment
+ * that names the internal tag itself is stripped whole, with what it documents.)
  */
 export class Dfs {
   /** @internal */ readonly writeBackBytes: number;

@@ -27,6 +27,9 @@ import { LocalBackend } from './local-backend.js';
 import { containerOptionsArg, createOptionsArg, extendArg, labelArg, openOptionsArg, poolDirArg, scrubOptionsArg, targetIdArg, targetIdsArg } from './pool-args.js';
 import { createPoolDir, poolFsError } from './create-guard.js';
 import { signalOptions } from '../object/args.js';
+import { aggregationMark, readerEpochsBeforeAggregate, readerId, registerReader, unregisterReader } from '../container/readers.js';
+import type { ContainerStorage } from '../container/storage.js';
+import { join } from 'node:path';
 
 export type { RebuildStatus, ConnectOptions } from './backend.js';
 
@@ -56,6 +59,8 @@ export const MAX_BAD_SHARDS = 10_000;
 const REBUILD_RECHECK_MS = 500;
 /** Attempts of a map change that races with changes by other clients (connected pools). */
 const MAX_MAP_CAS_ATTEMPTS = 32;
+/** Read-only opens: journal re-reads while the writer keeps aggregating past the reader's epoch (then it reads unprotected). */
+const MAX_READ_VIEW_ATTEMPTS = 8;
 
 /** Options of `Pool.create`. Sizes are per target; files are sparse. */
 export interface PoolCreateOptions {
@@ -190,6 +195,9 @@ export class Pool extends EventEmitter {
   private containers = new Map<string, Container>();
   private opening = new Map<string, Promise<Container>>();
   private badShards: BadShard[] = [];
+  /** Read-only opens: the storage of every container read, by uuid (their epochs are registered as `readerId`). */
+  private readonly readViews = new Map<string, ContainerStorage>();
+  private readonly readerId = readerId();
   private closed_ = false;
   private readonly runtime: ContainerRuntime;
 
@@ -219,6 +227,8 @@ export class Pool extends EventEmitter {
       ...(backend.clockSlot !== undefined ? { clockSlot: backend.clockSlot, refreshMap: () => self.reloadMaps() } : {}),
       ...(backend.followCommits ? { followCommits: (c: string, f: bigint, s?: AbortSignal) => backend.followCommits!(c, f, s) } : {}),
       ...(backend.lockDkey ? { lockDkey: (c: string, k: string, ts: number[]) => backend.lockDkey!(c, k, ts, (t) => self.available(t)) } : {}),
+      ...(backend instanceof LocalBackend && opts.readOnly !== true
+        ? { readerEpochs: (c: string, upTo: bigint) => readerEpochsBeforeAggregate(join(backend.location, 'containers', c), upTo) } : {}),
     };
     backend.onMaps?.((m) => this.adoptMaps(m));
   }
@@ -360,8 +370,11 @@ export class Pool extends EventEmitter {
       opening = (async () => {
         const meta = await this.backend.containerMeta(entry.uuid, label);
         const storage = await this.backend.containerStorage(meta);
-        // Read-only: the journal was read first, so the targets re-read now hold every commit it names.
-        if (this.opts.readOnly) await this.refreshTargets();
+        if (this.opts.readOnly) {
+          await this.holdReadView(entry.uuid, storage, async () => { await storage.refresh?.(); });
+          // The journal was read first, so the targets re-read now hold every commit it names.
+          await this.refreshTargets();
+        }
         const c = await Container.load(this.runtime, meta, storage);
         this.containers.set(entry.uuid, c);
         return c;
@@ -835,6 +848,7 @@ export class Pool extends EventEmitter {
     this.migrationAbort.abort();
     await this.migration; // never rejects: a failed migration is recorded in the rebuild state
     for (const c of [...this.containers.values()]) await c.close();
+    if (this.backend instanceof LocalBackend) for (const uuid of this.readViews.keys()) await unregisterReader(join(this.backend.location, 'containers', uuid), this.readerId);
     for (const s of this.stores.values()) await closeStore(s, 'pool.close-store-at-pool-close');
     this.stores.clear();
     for (const c of this.codecs.values()) (c as { dispose?: () => void }).dispose?.();
@@ -870,10 +884,32 @@ export class Pool extends EventEmitter {
     const applies: Array<() => void> = [];
     for (const [uuid, c] of [...this.containers]) {
       if (!known.has(uuid)) { await c.close(); continue; } // destroyed by the writer
-      applies.push(await containerPort(c).refresh());
+      const port = containerPort(c);
+      let apply = await port.refresh();
+      const storage = this.readViews.get(uuid);
+      if (storage) await this.holdReadView(uuid, storage, async () => { apply = await port.refresh(); });
+      applies.push(() => apply());
     }
     await this.refreshTargets();
     for (const apply of applies) apply();
+  }
+
+  /**
+   * Read-only opens: register the epoch `storage` reads the container at, so that the writer's
+   * aggregation keeps it; when the writer may have aggregated past it before seeing the
+   * registration (its mark is higher), re-read the journal (`reread`) and register again.
+   */
+  private async holdReadView(uuid: string, storage: ContainerStorage, reread: () => Promise<void>): Promise<void> {
+    if (!(this.backend instanceof LocalBackend)) return;
+    const dir = join(this.backend.location, 'containers', uuid);
+    this.readViews.set(uuid, storage);
+    for (let attempt = 1; ; attempt++) {
+      const floor = storage.recover().floor;
+      if (!(await registerReader(dir, this.readerId, floor))) return; // cannot register: read unprotected
+      // the mark's commits were finished when it was written: a re-read journal reaches it
+      if ((await aggregationMark(dir)) <= floor || attempt >= MAX_READ_VIEW_ATTEMPTS) return;
+      await reread();
+    }
   }
 
   /** Read-only opens: re-read every target store (they were written by another process meanwhile). */
