@@ -245,22 +245,25 @@ interface ShardCtx {
   replace?: boolean;
 }
 
-/** Union of (dkey, akeys) at epoch R over the healthy shards of the group (listed at once). */
+/**
+ * Union of (dkey, akeys) at epoch R over the healthy shards of the group. Replicas: one replica's
+ * listing (any holds every key). EC: the dkeys of every healthy shard (a short write reaches only
+ * some data shards), then each dkey's akeys from the healthy shards holding its parity roles —
+ * every EC write (array cells or single-value pieces) writes all parity roles, so they list every
+ * akey of the dkey; only when none of them lists the dkey are the other shards asked. That is
+ * about a third of the listing calls of asking every shard for every dkey.
+ */
 async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Array; akeys: Uint8Array[] }>> {
-  const dk = new Map<string, { dkey: Uint8Array; akeys: Map<string, Uint8Array> }>();
   // Every replica holds every key; EC shards hold the keys of the cells they received.
   const listed = ctx.cls.kind === 'ec' ? ctx.healthy : ctx.healthy.slice(0, 1);
   await ctx.run.take(listed.length * MIGRATE_OP_COST_BYTES);
-  const lists = await Promise.all(listed.map(async (m) => {
+  const storeOf = new Map<number, ShardStore>();
+  const dkeyLists = await Promise.all(listed.map(async (m) => {
     try {
       const s = await ctx.io.store(m.target);
-      const u = unitOid(ctx.oid, m.shard);
-      const out: Array<{ dkey: Uint8Array; akeys: Uint8Array[] }> = [];
-      for await (const d of s.listDkeys(R, u)) {
-        const akeys: Uint8Array[] = [];
-        for await (const a of s.listAkeys(R, u, d)) akeys.push(a);
-        out.push({ dkey: d, akeys });
-      }
+      storeOf.set(m.shard, s);
+      const out: Uint8Array[] = [];
+      for await (const d of s.listDkeys(R, unitOid(ctx.oid, m.shard))) out.push(d);
       return out;
     } catch (err) {
       // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
@@ -268,24 +271,54 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
       return undefined;
     }
   }));
-  if (ctx.cls.kind !== 'ec' && lists[0] === undefined && ctx.healthy.length > 1) {
+  if (ctx.cls.kind !== 'ec' && dkeyLists[0] === undefined && ctx.healthy.length > 1) {
     // The first replica failed: ask the others, one at a time, until one answers.
     return keysAt({ ...ctx, healthy: ctx.healthy.slice(1) }, R);
   }
-  for (const list of lists) {
-    for (const { dkey, akeys } of list ?? []) {
-      const e = dk.get(hex(dkey)) ?? { dkey, akeys: new Map() };
-      for (const a of akeys) e.akeys.set(hex(a), a);
-      dk.set(hex(dkey), e);
+  // dkey -> the shards that listed it
+  const dk = new Map<string, { dkey: Uint8Array; holders: Set<number> }>();
+  dkeyLists.forEach((list, i) => {
+    for (const d of list ?? []) {
+      const e = dk.get(hex(d)) ?? { dkey: d, holders: new Set<number>() };
+      e.holders.add(listed[i]!.shard);
+      dk.set(hex(d), e);
     }
-  }
-  return [...dk.values()].map((e) => ({ dkey: e.dkey, akeys: [...e.akeys.values()] }));
+  });
+  const akeysOf = async (shard: number, dkey: Uint8Array): Promise<Uint8Array[] | undefined> => {
+    try {
+      const out: Uint8Array[] = [];
+      for await (const a of storeOf.get(shard)!.listAkeys(R, unitOid(ctx.oid, shard), dkey)) out.push(a);
+      return out;
+    } catch (err) {
+      if (!isShardFailure(err)) throw err;
+      return undefined;
+    }
+  };
+  const k = ctx.cls.kind === 'ec' ? ctx.cls.dataShards : 1;
+  return Promise.all([...dk.values()].map(async ({ dkey, holders }) => {
+    // EC: the parity roles of this dkey that listed it; replicas: the one replica listed.
+    const parity = ctx.cls.kind === 'ec' ? rolesOf(ctx, dkey).roles.slice(k).filter((r) => holders.has(r.shard)).map((r) => r.shard) : [...holders];
+    await ctx.run.take(Math.max(1, parity.length) * MIGRATE_OP_COST_BYTES);
+    let lists = await Promise.all(parity.map((sh) => akeysOf(sh, dkey)));
+    if (!lists.some((l) => l !== undefined)) {
+      const rest = [...holders].filter((sh) => !parity.includes(sh));
+      await ctx.run.take(rest.length * MIGRATE_OP_COST_BYTES);
+      lists = await Promise.all(rest.map((sh) => akeysOf(sh, dkey)));
+    }
+    const akeys = new Map<string, Uint8Array>();
+    for (const l of lists) for (const a of l ?? []) akeys.set(hex(a), a);
+    return { dkey, akeys: [...akeys.values()] };
+  }));
 }
 
-/** The kind of an akey at R as the first healthy shard (layout order) that holds it says. */
+/**
+ * The kind of an akey at R: asked first of a healthy shard that holds a parity role of the dkey
+ * (EC: every write reaches it) or the first healthy replica, then of the others.
+ */
 async function kindAt(ctx: ShardCtx, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined> {
-  // The first healthy shard nearly always holds the akey (every replica; EC parity and most cells).
-  const first = ctx.healthy[0];
+  const healthyShards = new Set(ctx.healthy.map((m) => m.shard));
+  const firstParity = ctx.cls.kind === 'ec' ? rolesOf(ctx, dkey).roles.slice(ctx.cls.dataShards).find((r) => healthyShards.has(r.shard)) : undefined;
+  const first = firstParity ?? ctx.healthy[0];
   await ctx.run.take(MIGRATE_OP_COST_BYTES);
   if (first) {
     try {
@@ -295,7 +328,7 @@ async function kindAt(ctx: ShardCtx, R: bigint, dkey: Uint8Array, akey: Uint8Arr
       if (!isShardFailure(err)) throw err;
     }
   }
-  const kinds = await Promise.all(ctx.healthy.slice(1).map(async (m) => {
+  const kinds = await Promise.all(ctx.healthy.filter((m) => m.shard !== first?.shard).map(async (m) => {
     try {
       return await (await ctx.io.store(m.target)).akeyKind(R, unitOid(ctx.oid, m.shard), dkey, akey);
     } catch (err) {
