@@ -145,7 +145,12 @@ export class LocalContainerStorage implements ContainerStorage {
   private write(type: JournalType, epoch: bigint, payload: Record<string, unknown>): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ type, epoch, payload, resolve, reject });
-      if (!this.scheduled) { this.scheduled = true; setImmediate(() => this.flushQueue()); }
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // A microtask, not setImmediate: concurrent commits run in lockstep and still meet in one
+        // batch, and a reader spinning on reads that never leave the microtask queue cannot starve it.
+        queueMicrotask(() => this.flushQueue());
+      }
     });
   }
 
