@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Pool } from '../../src/pool/pool.js';
+import { containerPort } from '../../src/container/container.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { safe } from '../vos/safe.js';
@@ -241,6 +242,50 @@ test('one flipped byte anywhere else in the container journal (its header, INTEN
     }
   }
   fs.rmSync(crash, { recursive: true, force: true });
+}));
+
+// ------------------------------------------------------------------ the registry of committed object ids
+
+test('one flipped byte in a container\'s objects.reg (either copy, fixed and random offsets): an object whose every shard is gone is still listed and reads DATA_LOST', safe(async () => {
+  // a small pool whose clean close compacts the journal, folding the object ids into objects.reg
+  const base = path.join(root, 'reg-base');
+  let pool = await Pool.create(base, { nodes: 2, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 8 << 20, dataBytes: 16 << 20, io: 'pread' });
+  const names = Array.from({ length: 24 }, (_, i) => `r${i}`);
+  let uuid = '';
+  try {
+    const c = await pool.createContainer('reg', { oclass: 'RP_2G1', redundancyFactor: 1 });
+    uuid = (await pool.listContainers()).find((x) => x.label === 'reg')!.uuid;
+    for (let i = 0; i < 2400; i++) await c.object(names[i % names.length]!).update('d', 'a', `v${i}`);
+  } finally { await pool.close(); }
+  const reg = path.join(base, 'containers', uuid, 'objects.reg');
+  assert.ok(fs.existsSync(reg) && fs.existsSync(reg + '.copy'), 'the close compacted the journal into objects.reg (two copies)');
+  for (const copy of ['', '.copy']) {
+    const size = fs.statSync(reg + copy).size;
+    for (const [where, off] of offsetsOf(size)) {
+      const dir = path.join(root, `reg-${++caseNo}`);
+      copyTree(base, dir);
+      flip(path.join(dir, 'containers', uuid, 'objects.reg' + copy), off);
+      const label = `objects.reg${copy} @${where}`;
+      pool = await Pool.open(dir, { io: 'pread' });
+      try {
+        let c = await pool.openContainer('reg');
+        // every target of one object's group out: its only trace is the registry
+        const victim = names[0]!;
+        const group = containerPort(c).layout(c.object(victim).oid).groups[0]!;
+        await pool.exclude([...group]);
+        await pool.waitForRebuild();
+        c = await pool.openContainer('reg');
+        const listed = new Set<bigint>();
+        for await (const oid of c.listObjects()) listed.add(oid);
+        for (const n of names) assert.ok(listed.has(c.object(n).oid), `${label}: ${n} is listed`);
+        const err = await c.object(victim).fetch('d', 'a').then((v) => `read ${v === undefined ? 'as absent' : `${v.length} bytes`}`, (e: { code?: string }) => e.code);
+        assert.is(err, 'DATA_LOST', `${label}: the object whose every shard is gone`);
+        assert.ok(pool.rebuildStatus().lost.includes(c.object(victim).oid.toString(16)), `${label}: the rebuild reports it lost: ${JSON.stringify(pool.rebuildStatus().lost)}`);
+      } finally { await pool.close(); }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  fs.rmSync(base, { recursive: true, force: true });
 }));
 
 test.run();
