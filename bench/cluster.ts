@@ -34,6 +34,7 @@ export class Cluster {
   readonly secret = randomBytes(24).toString('base64url');
   engines: Array<EngineProc | undefined> = [];
   private dirsOf: string[][] = [];
+  private base = '';
 
   private constructor(public etcd: Awaited<ReturnType<typeof startEtcd>>, private readonly opts: ClusterOptions) {}
 
@@ -42,19 +43,20 @@ export class Cluster {
     const etcd = await startEtcd();
     const c = new Cluster(etcd, opts);
     process.on('exit', () => { for (const e of c.engines) e?.child.kill('SIGKILL'); });
-    const base = tmpDir('cairn-cluster-');
-    for (let i = 0; i < opts.engines; i++) {
-      c.dirsOf.push(Array.from({ length: opts.targetsPerEngine ?? 2 }, (_, t) => join(base, `e${i}`, `t${t}`)));
-      await c.startEngine(i);
-    }
+    c.base = tmpDir('cairn-cluster-');
+    for (let i = 0; i < opts.engines; i++) await c.startEngine(i);
     return c;
   }
 
   get etcdUrl(): string { return this.etcd.url; }
 
-  /** Start (or restart, on the same directories) engine `i`; resolves once it serves. */
+  /**
+   * Start (or restart, on the same directories) engine `i`; resolves once it serves. An index
+   * never started before gets fresh directories: the engine joins the pool as a new rank.
+   */
   async startEngine(i: number): Promise<EngineProc> {
     const o = this.opts;
+    this.dirsOf[i] ??= Array.from({ length: o.targetsPerEngine ?? 2 }, (_, t) => join(this.base, `e${i}`, `t${t}`));
     // CAIRN_ENGINE_NODE_ARGS: extra node flags for engine processes (e.g. --cpu-prof for profiling).
     const nodeArgs = (process.env.CAIRN_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const args = [...nodeArgs, '--import', 'tsx', join(root, 'bench/cairn-cli.ts'), 'engine',

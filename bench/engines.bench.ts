@@ -10,15 +10,26 @@
  *
  * - new-object puts of 100 bytes (a fresh object per put): one at a time, and 16 at once;
  * - 1 MiB array writes and reads (8 in flight, sequential offsets), EC_2P1G1 and RP_3G1;
+ * - one RPC round trip to an engine at qd1 (the floor of a connected put's latency) and the qd1
+ *   put ratio that floor allows (`bestQd1PutRatio`: embedded put median / round trip median);
  * - etcd writes per 1,000 new-object puts (etcd's own revision counter, which counts every write);
  * - many clients: new-object puts from two client processes against one (target: >= 1.5x),
  *   alternating one and two processes so both see the same load.
  *
+ * Every round-robin row also reports its CPU time per operation (`cpuMsPerOp`: the bench process
+ * plus, for connected rows, every engine process, from /proc): a figure that load from other
+ * processes on a shared machine distorts far less than wall-clock rates. Before the measured
+ * rows both systems run a short warm-up (the engines' code is optimised by the JIT only once it
+ * has run for a while; the embedded pool shares the bench process's warm code).
+ *
  * Needs etcd (`node scripts/ensure-etcd.mjs`).
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool, type Container } from '../index.js';
+import { RpcClient } from '../src/net/rpc.js';
+import { ENGINE_METHODS } from '../src/net/protocol.js';
 import { Cluster } from './cluster.js';
 import { tempDir, removeTempDir, trackChild } from './lib/cleanup.js';
 import type { ClientResult, ClientTask } from './lib/engines-client.js';
@@ -32,6 +43,8 @@ const VALUE_BYTES = 100;
 /** 1 MiB transfers in flight in the array rows. */
 const IOR_DEPTH = 8;
 const WORKER = new URL('./lib/engines-client.ts', import.meta.url).pathname;
+/** Warm-up of each system before the measured rows (halved in quick runs). */
+const WARM_UP_MS = 3000;
 /** Targets of issue 15: connected / embedded, and two client processes / one. */
 const TARGET_PUTS = 0.3;
 const TARGET_IOR = 0.5;
@@ -44,6 +57,62 @@ async function etcdRevision(url: string): Promise<number> {
   const r = await fetch(`${url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('/cairn/').toString('base64') }) });
   const j = (await r.json()) as { header: { revision: string } };
   return Number(j.header.revision);
+}
+
+/** CPU milliseconds (user + system) process `pid` used so far (Linux /proc). */
+function procCpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * (1000 / CLOCK_TICKS_PER_SECOND);
+}
+/** Linux USER_HZ: the unit of the CPU times in /proc/<pid>/stat. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time per case of a round robin: the bench process's own CPU (process.cpuUsage, every
+ * thread) goes to the case running; the engines' CPU (read from /proc only when the running case
+ * changes) goes to the last connected case that ran, since engine work trails its client's calls
+ * (commit notices, memtable flushes) and engines are idle while the embedded pool runs.
+ */
+class CpuMeter {
+  private current?: string;
+  private lastConnected?: string;
+  private mark = { self: 0, engines: 0 };
+  private readonly spent = new Map<string, { self: number; engines: number; units: number }>();
+  constructor(private readonly enginePids: () => number[]) {}
+
+  private now(): { self: number; engines: number } {
+    const u = process.cpuUsage();
+    return { self: (u.user + u.system) / 1000, engines: this.enginePids().reduce((a, pid) => a + procCpuMs(pid), 0) };
+  }
+
+  /** `fn` of case `name` doing `units` operations per call, metered; `connected`: it runs on the engines. */
+  wrap(name: string, units: number, connected: boolean, fn: () => Promise<void>): () => Promise<void> {
+    this.spent.set(name, { self: 0, engines: 0, units: 0 });
+    return async () => {
+      if (this.current !== name) this.switchTo(name, connected);
+      await fn();
+      this.spent.get(name)!.units += units;
+    };
+  }
+
+  private switchTo(name: string | undefined, connected = false): void {
+    const n = this.now();
+    if (this.current !== undefined) this.spent.get(this.current)!.self += n.self - this.mark.self;
+    if (this.lastConnected !== undefined) this.spent.get(this.lastConnected)!.engines += n.engines - this.mark.engines;
+    this.mark = n;
+    this.current = name;
+    if (connected) this.lastConnected = name;
+  }
+
+  /** Close the open slice (after a round robin). */
+  stop(): void { this.switchTo(undefined); this.lastConnected = undefined; }
+
+  /** CPU milliseconds per operation of case `name`: total, bench process, engines. */
+  perOp(name: string): { cpuMsPerOp: number; clientCpuMsPerOp: number; engineCpuMsPerOp: number } {
+    const s = this.spent.get(name)!;
+    const r = (x: number) => Number((x / Math.max(1, s.units)).toFixed(4));
+    return { cpuMsPerOp: r(s.self + s.engines), clientCpuMsPerOp: r(s.self), engineCpuMsPerOp: r(s.engines) };
+  }
 }
 
 /** A system under test: its pool and label. */
@@ -108,7 +177,38 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
   const connectedPool = await cluster.connect();
   const systems: Sys[] = [{ label: 'embedded', pool: embeddedPool }, { label: '4 engines', pool: connectedPool }];
   const versus = (r: BenchRow, target: number): BenchRow => ({ ...r, peer: r.name.replace(' 4 engines', ' embedded'), targetRatio: target });
+  const meter = new CpuMeter(() => cluster.engines.flatMap((e) => (e?.child.pid !== undefined ? [e.child.pid] : [])));
+  /** Round-robin `cases` (metered); rows with rate, median call, CPU per operation and the CPU ratio of connected to embedded. */
+  const measure = async (base: string, cases: Array<{ name: string; fn: () => Promise<void>; unitsPerCall: number }>, budgetMs: number, unit: 'ops' | 'bytes', target: number, opUnits = 1): Promise<void> => {
+    const metered = cases.map((c) => ({ ...c, fn: meter.wrap(c.name, c.unitsPerCall / opUnits, c.name.endsWith('4 engines'), c.fn) }));
+    const res = await roundRobin(metered, ctx, { ...budget(budgetMs), label: base });
+    meter.stop();
+    const embeddedCpu = meter.perOp(`${base} embedded`).cpuMsPerOp;
+    for (const c of cases) {
+      const r = res.get(c.name)!;
+      const cpu = meter.perOp(c.name);
+      const connected = c.name.endsWith('4 engines');
+      const extra: Record<string, unknown> = { medianMs: Number(r.medianMs.toFixed(3)), calls: r.samples, ...cpu, ...(connected ? { cpuRatio: Number((embeddedCpu / cpu.cpuMsPerOp).toFixed(3)) } : {}) };
+      const row: BenchRow = { name: c.name, suite: 'engines', ...(unit === 'ops' ? { opsPerSecond: r.perSecond } : { bytesPerSecond: r.perSecond }), extra };
+      rows.push(connected ? versus(row, target) : row);
+    }
+  };
   try {
+    // ------------------------------------------------------------ warm-up (JIT in every process)
+    for (const s of systems) {
+      ctx.progress(`engines: warm-up ${s.label}`);
+      const cont = await s.pool.createContainer('warm-up', { oclass: PUT_CLASS });
+      await cont.openTargets();
+      const put = newObjectPutter(cont, 16);
+      const end = performance.now() + (ctx.quick ? WARM_UP_MS / 2 : WARM_UP_MS);
+      while (performance.now() < end) await put();
+      const written = { n: 0 };
+      const w = arrayIo(cont, 'write', written), r = arrayIo(cont, 'read', written);
+      for (let i = 0; i < 4; i++) await w();
+      for (let i = 0; i < 4; i++) await r();
+      await cont.close();
+    }
+
     // ------------------------------------------------------------ new-object puts
     for (const qd of [1, 16]) {
       const base = `new-object put ${VALUE_BYTES}B ${PUT_CLASS} qd${qd}`;
@@ -118,11 +218,25 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
         await cont.openTargets();
         cases.push({ name: `${base} ${s.label}`, fn: newObjectPutter(cont, qd), unitsPerCall: qd });
       }
-      const res = await roundRobin(cases, ctx, { ...budget(8000), label: base });
-      for (const c of cases) {
-        const r = res.get(c.name)!;
-        const row: BenchRow = { name: c.name, suite: 'engines', opsPerSecond: r.perSecond, extra: { medianMs: Number(r.medianMs.toFixed(3)), calls: r.samples } };
-        rows.push(c.name.endsWith('4 engines') ? versus(row, TARGET_PUTS) : row);
+      await measure(base, cases, 8000, 'ops', TARGET_PUTS);
+    }
+
+    // ------------------------------------------------------------ the floor of a connected put: one RPC round trip
+    {
+      // An empty commit notice: the cheapest request an engine serves (authenticated, pipelined).
+      // Every connected put waits for at least one such round trip (to its slowest participant).
+      const rpc = new RpcClient({ address: cluster.engines[0]!.address, secret: cluster.secret });
+      try {
+        const name = 'rpc round trip qd1 4 engines (floor of a connected put)';
+        const call = async () => { await rpc.call(ENGINE_METHODS.txNotice, { commits: [] }); };
+        const res = await roundRobin([{ name, fn: meter.wrap(name, 1, true, call), unitsPerCall: 1 }], ctx, { ...budget(2000), label: name });
+        meter.stop();
+        const r = res.get(name)!;
+        const embedded = rows.find((x) => x.name === `new-object put ${VALUE_BYTES}B ${PUT_CLASS} qd1 embedded`);
+        const embeddedMs = (embedded?.extra?.medianMs as number | undefined) ?? NaN;
+        rows.push({ name, suite: 'engines', opsPerSecond: r.perSecond, extra: { medianMs: Number(r.medianMs.toFixed(3)), calls: r.samples, ...meter.perOp(name), bestQd1PutRatio: Number((embeddedMs / r.medianMs).toFixed(3)) } });
+      } finally {
+        await rpc.close();
       }
     }
 
@@ -149,12 +263,8 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
       for (const phase of ['write', 'read'] as const) {
         const base = `ior ${phase} 1MiB seq ${oclass} qd${IOR_DEPTH}`;
         const cases = systems.map((s, i) => ({ name: `${base} ${s.label}`, fn: arrayIo(conts[i]!, phase, written[i]!), unitsPerCall: IOR_DEPTH * MIB }));
-        const res = await roundRobin(cases, ctx, { ...budget(phase === 'write' ? 6000 : 8000), label: base });
-        for (const c of cases) {
-          const r = res.get(c.name)!;
-          const row: BenchRow = { name: c.name, suite: 'engines', bytesPerSecond: r.perSecond, extra: { medianMs: Number(r.medianMs.toFixed(2)), calls: r.samples } };
-          rows.push(c.name.endsWith('4 engines') ? versus(row, TARGET_IOR) : row);
-        }
+        // CPU figures per MiB.
+        await measure(base, cases, phase === 'write' ? 6000 : 8000, 'bytes', TARGET_IOR, MIB);
       }
       for (const c of conts) await c.close();
     }

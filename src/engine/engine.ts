@@ -276,11 +276,18 @@ export class Engine {
     let target: number, cont: string;
     try { target = this.ownTarget(h.target); cont = checkCont(h.cont); } catch (err) { return Promise.reject(err); }
     this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
-    return this.serveShard(method, h, payload, target, cont).finally(() => {
+    return this.serveCounted(method, h, payload, target, cont, version);
+  }
+
+  /** `serveShard`, counted in `inflight` under the map version it was planned with. */
+  private async serveCounted(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, target: number, cont: string, version: number): Promise<RpcReply> {
+    try {
+      return await this.serveShard(method, h, payload, target, cont);
+    } finally {
       const n = (this.inflight.get(version) ?? 1) - 1;
       if (n === 0) this.inflight.delete(version); else this.inflight.set(version, n);
       this.requestsDone.notify();
-    });
+    }
   }
 
   /**
@@ -303,7 +310,7 @@ export class Engine {
       let reply: RpcReply;
       try {
         await p.intent;
-        reply = await serveShardCall(method, h, payload, (await this.stores.container(target, cont)) as unknown as ShardStore);
+        reply = await serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
       } catch (err) {
         this.tx.failed(p);
         throw err;
@@ -326,7 +333,7 @@ export class Engine {
         if (k) this.reads.record(k, epoch);
       }
     }
-    return serveShardCall(method, h, payload, (await this.stores.container(target, cont)) as unknown as ShardStore);
+    return serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
   }
 
   /**
@@ -586,8 +593,15 @@ function batchPairs(v: unknown): Array<[unknown, unknown]> {
   return v as Array<[unknown, unknown]>;
 }
 
+/** Container uuids already checked (most recent `MAX_CHECKED_CONTAINERS`), so a request skips the pattern match. */
+const checkedConts = new Set<string>();
+const MAX_CHECKED_CONTAINERS = 4096;
+
 function checkCont(c: unknown): string {
+  if (typeof c === 'string' && checkedConts.has(c)) return c;
   if (typeof c !== 'string' || !isUuid(c)) throw badArg(`container uuid expected, got ${JSON.stringify(c)}`);
+  if (checkedConts.size >= MAX_CHECKED_CONTAINERS) checkedConts.clear();
+  checkedConts.add(c);
   return c;
 }
 

@@ -62,6 +62,12 @@ export class EngineStores {
     return p;
   }
 
+  /** The view of container `cont` on target `t` if it is open already (no await on the request path). */
+  cached(t: number, cont: string): ContainerStore | undefined {
+    const v = this.views.get(`${t}/${cont}`);
+    return v && !v.state.destroyed ? v : undefined;
+  }
+
   /** The view of container `cont` on target `t` (the container is registered on the target on first use). */
   async container(t: number, cont: string): Promise<ContainerStore> {
     const k = `${t}/${cont}`;

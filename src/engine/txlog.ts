@@ -50,14 +50,15 @@ export interface TxRecord {
 }
 
 function encode(rec: TxRecord): Buffer {
-  const json = Buffer.from(JSON.stringify(rec), 'utf8');
-  const len = REC_HEADER + json.length;
+  const text = JSON.stringify(rec);
+  // One buffer: the JSON is written in place after the record header (no intermediate copy).
+  const len = REC_HEADER + Buffer.byteLength(text, 'utf8');
   if (len > MAX_TXLOG_RECORD) throw new CorruptionError('transaction log record too large', { len });
   const b = Buffer.allocUnsafe(len);
+  b.write(text, REC_HEADER, 'utf8');
   b.writeUInt32LE(REC_MAGIC, 0);
   b.writeUInt32LE(len, 4);
-  b.writeBigUInt64LE(xxh64(json), 8);
-  json.copy(b, REC_HEADER);
+  b.writeBigUInt64LE(xxh64(b.subarray(REC_HEADER)), 8);
   return b;
 }
 

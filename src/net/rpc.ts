@@ -106,15 +106,38 @@ function writeFrame(stream: import('node:stream').Writable, f: { head: Buffer; p
   if (end) stream.end(f.parts[f.parts.length - 1]); else stream.write(f.parts[f.parts.length - 1]);
 }
 
-/** A pipe frame: the frame prefix (length, id, header length), then what `encodeFrame` makes. */
-function encodePipeFrame(id: number, header: Record<string, unknown>, payload?: RpcPayload): { head: Buffer; parts: Uint8Array[]; bytes: number } {
-  const f = encodeFrame(header, payload);
-  // encodeFrame's 4-byte header length becomes part of the 12-byte pipe prefix.
-  const head = Buffer.allocUnsafe(8 + f.head.length);
-  head.writeUInt32LE(8 + f.bytes, 0);
+/**
+ * Payloads up to this many bytes are copied into the pipe frame's head buffer (one write, one
+ * DATA frame); larger ones are written as they are (never copied).
+ */
+const PIPE_INLINE_PAYLOAD_BYTES = 4096;
+
+/**
+ * A pipe frame: the frame prefix (length, id, header length), the header JSON and the payload —
+ * one buffer for the prefix and header (and a small payload), the parts of a large payload as
+ * they are. `method` (when given) travels in the header as `_m`.
+ */
+function encodePipeFrame(id: number, header: Record<string, unknown>, payload?: RpcPayload, method?: string): { head: Buffer; parts: Uint8Array[]; bytes: number } {
+  let text: string;
+  try { text = JSON.stringify(header); } catch (e) {
+    throw new InvalidArgumentError(`RPC header is not JSON (encode bigints as decimal strings): ${(e as Error).message}`);
+  }
+  if (method !== undefined) text = text.length <= 2 ? `{"_m":${JSON.stringify(method)}}` : `${text.slice(0, -1)},"_m":${JSON.stringify(method)}}`;
+  const hlen = Buffer.byteLength(text);
+  const parts = payload === undefined ? [] : (payload instanceof Uint8Array ? (payload.length ? [payload] : []) : payload.filter((p) => p.length > 0));
+  let plen = 0;
+  for (const p of parts) plen += p.length;
+  const inline = plen <= PIPE_INLINE_PAYLOAD_BYTES;
+  const head = Buffer.allocUnsafe(PIPE_PREFIX + hlen + (inline ? plen : 0));
+  head.writeUInt32LE(PIPE_PREFIX + hlen + plen, 0);
   head.writeUInt32LE(id, 4);
-  f.head.copy(head, 8);
-  return { head, parts: f.parts, bytes: 8 + f.bytes };
+  head.writeUInt32LE(hlen, 8);
+  head.write(text, PIPE_PREFIX);
+  if (inline) {
+    let at = PIPE_PREFIX + hlen;
+    for (const p of parts) { head.set(p, at); at += p.length; }
+  }
+  return { head, parts: inline ? [] : parts, bytes: PIPE_PREFIX + hlen + plen };
 }
 
 /** Where the frames a pipe reads go. */
@@ -394,6 +417,8 @@ export class RpcServer {
 /** An RPC client towards one server address; reconnects on demand. */
 export class RpcClient implements RpcCaller {
   private session?: http2.ClientHttp2Session;
+  /** The session whose handshake succeeded (calls on it skip the connect path). */
+  private authed?: http2.ClientHttp2Session;
   private pipe?: Pipe;
   private ready?: Promise<http2.ClientHttp2Session>;
   /** Calls in flight; the rest wait in order (bounded, abortable). */
@@ -428,9 +453,14 @@ export class RpcClient implements RpcCaller {
     }
     try {
       const timeout = o.timeoutMs ?? this.timeoutMs;
+      // Fast path: an authenticated session with a working pipe needs no connect bound (no timer, no promise).
+      const s = this.session, pipe = this.pipe;
+      if (s !== undefined && this.authed === s && !s.closed && !s.destroyed && pipe !== undefined && pipe.session === s && !pipe.broken) {
+        return await pipe.call(method, header, payload, { timeoutMs: timeout, signal: o.signal, into: o.into });
+      }
       const started = Date.now();
       const session = await this.bounded(this.connect(), timeout, o.signal, method);
-      return await this.pipeOf(session).call(method, header, payload, { timeoutMs: Math.max(1, timeout - (Date.now() - started)), signal: o.signal, ...(o.into ? { into: o.into } : {}) });
+      return await this.pipeOf(session).call(method, header, payload, { timeoutMs: Math.max(1, timeout - (Date.now() - started)), signal: o.signal, into: o.into });
     } finally {
       this.slots.release();
     }
@@ -493,6 +523,7 @@ export class RpcClient implements RpcCaller {
         throw new NetError('AUTH_FAILED', `engine at ${this.address} does not know the pool secret`, { address: this.address });
       }
       await this.request(session, '_auth', { proof: hmac(this.secret, 'client', cn, sn).toString('hex') }, undefined, {});
+      if (this.session === session) this.authed = session;
       return session;
     })();
     this.ready = ready;
@@ -553,10 +584,44 @@ export class RpcClient implements RpcCaller {
   }
 }
 
+/**
+ * One call in flight on a pipe: settles once (reply, error, timeout or abort). A class rather than
+ * closures, so a call allocates one object and its timer and abort listener share it.
+ */
+class PipeCall {
+  private settled = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pending: Map<number, PipeCall>, readonly id: number, readonly method: string, private readonly address: string,
+    readonly into: readonly Uint8Array[] | undefined, private readonly signal: AbortSignal | undefined, private readonly timeoutMs: number,
+    private readonly resolve: (r: RpcReply) => void, private readonly reject: (e: unknown) => void,
+  ) {
+    this.timer = setTimeout(PipeCall.timedOut, timeoutMs, this);
+    signal?.addEventListener('abort', this, { once: true });
+  }
+
+  private static timedOut(c: PipeCall): void {
+    c.done(new NetError('NET_TIMEOUT', `${c.method} to ${c.address} took more than ${c.timeoutMs} ms`, { address: c.address, method: c.method }));
+  }
+
+  /** The abort listener (EventListener object). */
+  handleEvent(): void { this.done(new AbortedError('RPC call aborted', { address: this.address, method: this.method })); }
+
+  done(err: unknown, r?: RpcReply): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this);
+    if (this.pending.get(this.id) === this) this.pending.delete(this.id);
+    if (err) this.reject(err); else this.resolve(r!);
+  }
+}
+
 /** Calls of one client in flight on its pipe stream. */
 class Pipe {
   private readonly stream: http2.ClientHttp2Stream;
-  private readonly pending = new Map<number, { method: string; into?: readonly Uint8Array[]; done: (err: unknown, r?: RpcReply) => void }>();
+  private readonly pending = new Map<number, PipeCall>();
   private nextId = 1;
   broken = false;
 
@@ -596,27 +661,16 @@ class Pipe {
   call(method: string, header: Record<string, unknown>, payload: RpcPayload | undefined, o: { timeoutMs: number; signal?: AbortSignal; into?: readonly Uint8Array[] }): Promise<RpcReply> {
     const info = { address: this.address, method };
     let f: ReturnType<typeof encodePipeFrame>;
-    try { f = encodePipeFrame(0, { ...header, _m: method }, payload); } catch (err) { return Promise.reject(err); }
+    try { f = encodePipeFrame(0, header, payload, method); } catch (err) { return Promise.reject(err); }
     if (f.bytes - 8 > RPC_MAX_BODY) return Promise.reject(new NetError('NET_PROTOCOL', `request of ${f.bytes - 8} bytes exceeds the ${RPC_MAX_BODY}-byte limit`, { method }));
     if (this.broken) return Promise.reject(new NetError('NET_UNREACHABLE', `${method} to ${this.address}: the call pipe is closed`, info));
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     f.head.writeUInt32LE(id, 4);
     return new Promise<RpcReply>((resolve, reject) => {
-      let settled = false;
-      const done = (err: unknown, r?: RpcReply) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        o.signal?.removeEventListener('abort', onAbort);
-        this.pending.delete(id);
-        if (err) reject(err); else resolve(r!);
-      };
-      const timer = setTimeout(() => done(new NetError('NET_TIMEOUT', `${method} to ${this.address} took more than ${o.timeoutMs} ms`, info)), o.timeoutMs);
-      const onAbort = () => done(new AbortedError('RPC call aborted', info));
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, { method, ...(o.into ? { into: o.into } : {}), done });
-      try { writeFrame(this.stream, f, false); } catch (e) { done(new NetError('NET_UNREACHABLE', `cannot send to ${this.address}: ${(e as Error).message}`, info)); }
+      const c = new PipeCall(this.pending, id, method, this.address, o.into, o.signal, o.timeoutMs, resolve, reject);
+      this.pending.set(id, c);
+      try { writeFrame(this.stream, f, false); } catch (e) { c.done(new NetError('NET_UNREACHABLE', `cannot send to ${this.address}: ${(e as Error).message}`, info)); }
     });
   }
 }

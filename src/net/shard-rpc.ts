@@ -127,31 +127,30 @@ function jsonSafe(v: unknown): unknown {
  * malformed header is NET_PROTOCOL. Every reply carries `maxEpoch`; `shard.usage` also `usage`.
  */
 export async function serveShardCall(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore): Promise<RpcReply> {
-  const epoch = () => big(h.epoch, 'epoch');
-  const oid = () => big(h.oid, 'oid');
+  // Epoch and oid are parsed where each case needs them (no closures per request).
   const data = payload ?? new Uint8Array(0);
   let reply: RpcReply;
   switch (method) {
-    case 'shard.updateSingle': await store.updateSingle(epoch(), oid(), unb64(h.dkey), unb64(h.akey), data); reply = { header: {} }; break;
+    case 'shard.updateSingle': await store.updateSingle(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), data); reply = { header: {} }; break;
     case 'shard.updateArray':
-      await store.updateArray(epoch(), oid(), unb64(h.dkey), unb64(h.akey), recxOf(h.recx), data, h.recordSize !== undefined ? { recordSize: int(h.recordSize, 'recordSize') } : undefined);
+      await store.updateArray(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), recxOf(h.recx), data, h.recordSize !== undefined ? { recordSize: int(h.recordSize, 'recordSize') } : undefined);
       reply = { header: {} };
       break;
     case 'shard.fetchSingle': {
-      const v = await store.fetchSingle(epoch(), oid(), unb64(h.dkey), unb64(h.akey));
+      const v = await store.fetchSingle(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey));
       reply = v === undefined ? { header: { found: false } } : { header: { found: true }, payload: v };
       break;
     }
     case 'shard.fetchArray': {
-      const r = await store.fetchArray(epoch(), oid(), unb64(h.dkey), unb64(h.akey), recxOf(h.recx), h.holesAsZero !== undefined ? { holesAsZero: h.holesAsZero === true } : undefined);
+      const r = await store.fetchArray(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), recxOf(h.recx), h.holesAsZero !== undefined ? { holesAsZero: h.holesAsZero === true } : undefined);
       reply = { header: { present: r.present, length: r.data.length }, payload: r.data };
       break;
     }
-    case 'shard.punchObject': await store.punchObject(epoch(), oid()); reply = { header: {} }; break;
-    case 'shard.punchDkey': await store.punchDkey(epoch(), oid(), unb64(h.dkey)); reply = { header: {} }; break;
-    case 'shard.punchAkey': await store.punchAkey(epoch(), oid(), unb64(h.dkey), unb64(h.akey)); reply = { header: {} }; break;
+    case 'shard.punchObject': await store.punchObject(big(h.epoch, 'epoch'), big(h.oid, 'oid')); reply = { header: {} }; break;
+    case 'shard.punchDkey': await store.punchDkey(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey)); reply = { header: {} }; break;
+    case 'shard.punchAkey': await store.punchAkey(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey)); reply = { header: {} }; break;
     case 'shard.listObjects': {
-      const e = epoch();
+      const e = big(h.epoch, 'epoch');
       const p = await page(store, method, h, () => store.listObjects(e));
       reply = { header: { items: p.items.map(String), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
@@ -162,24 +161,24 @@ export async function serveShardCall(method: string, h: Record<string, unknown>,
       break;
     }
     case 'shard.listDkeys': {
-      const e = epoch(), o = oid();
+      const e = big(h.epoch, 'epoch'), o = big(h.oid, 'oid');
       const p = await page(store, method, h, () => store.listDkeys(e, o));
       reply = { header: { items: p.items.map(b64), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
     }
     case 'shard.listAkeys': {
-      const e = epoch(), o = oid(), d = unb64(h.dkey);
+      const e = big(h.epoch, 'epoch'), o = big(h.oid, 'oid'), d = unb64(h.dkey);
       const p = await page(store, method, h, () => store.listAkeys(e, o, d));
       reply = { header: { items: p.items.map(b64), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
     }
     case 'shard.listRecx': {
-      const e = epoch(), o = oid(), d = unb64(h.dkey), a = unb64(h.akey);
+      const e = big(h.epoch, 'epoch'), o = big(h.oid, 'oid'), d = unb64(h.dkey), a = unb64(h.akey);
       const p = await page(store, method, h, () => store.listRecx(e, o, d, a));
       reply = { header: { items: p.items.map((r) => ({ index: r.index, count: r.count, epoch: String(r.epoch) })), done: p.done, ...(p.cursor ? { cursor: p.cursor } : {}) } };
       break;
     }
-    case 'shard.akeyKind': reply = { header: { kind: (await store.akeyKind(epoch(), oid(), unb64(h.dkey), unb64(h.akey))) ?? null } }; break;
+    case 'shard.akeyKind': reply = { header: { kind: (await store.akeyKind(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey))) ?? null } }; break;
     case 'shard.queryMaxEpoch': reply = { header: {} }; break;
     case 'shard.aggregate': {
       const keep = Array.isArray(h.keep) ? h.keep.map((k) => big(k, 'keep')) : undefined;
@@ -196,6 +195,8 @@ export async function serveShardCall(method: string, h: Record<string, unknown>,
 }
 
 type Usage = ReturnType<ShardStore['usage']>;
+/** Fields a usage figure in a reply must carry. */
+const USAGE_FIELDS: readonly string[] = ['scmUsed', 'scmTotal', 'dataUsed', 'dataTotal'];
 
 /** Client side: a target's store on an engine. `route` (target, container, map version) is merged into every request. */
 export class RemoteShardStore implements ShardStore {
@@ -203,7 +204,8 @@ export class RemoteShardStore implements ShardStore {
   private lastUsage: Usage = { scmUsed: 0, scmTotal: 0, dataUsed: 0, dataTotal: 0 };
 
   /**
-   * `route()` is merged into every request; `tx(epoch)` gives the commit descriptor a write at
+   * `route()` (a fresh object on every call: the request header is built in it) is merged into
+   * every request; `tx(epoch)` gives the commit descriptor a write at
    * `epoch` carries (connected pools), if any.
    */
   constructor(private readonly client: RpcCaller, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void; tx?: (epoch: bigint) => TxDescriptor | undefined } = {}) {}
@@ -213,32 +215,41 @@ export class RemoteShardStore implements ShardStore {
    * even if lower: an explicit query, or a discard that lowered it) and any usage they carry.
    */
   private async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, exact = false, o?: RpcCallOptions): Promise<RpcReply> {
-    const r = await this.client.call(`shard.${method}`, { ...this.route(), ...header }, payload, o);
+    // route() is a fresh object per call: the request header is built in it (no further copy).
+    const r = await this.client.call(`shard.${method}`, Object.assign(this.route(), header), payload, o);
     const m = r.header.maxEpoch;
-    if (typeof m === 'string' && /^\d{1,40}$/.test(m)) { const e = BigInt(m); if (exact || e > this.maxEpoch) this.maxEpoch = e; }
+    if (typeof m === 'string' && m.length <= 40 && /^\d+$/.test(m)) { const e = BigInt(m); if (exact || e > this.maxEpoch) this.maxEpoch = e; }
     const u = r.header.usage as Usage | undefined;
-    if (u && typeof u === 'object' && ['scmUsed', 'scmTotal', 'dataUsed', 'dataTotal'].every((k) => typeof (u as Record<string, unknown>)[k] === 'number')) {
+    if (u !== undefined && u !== null && typeof u === 'object' && USAGE_FIELDS.every((k) => typeof (u as Record<string, unknown>)[k] === 'number')) {
       this.lastUsage = { ...u }; // any further numbers the store reports (e.g. VOS scmLive) come along
     }
     return r;
   }
 
   private keys(epoch: bigint, oid: bigint, dkey?: Uint8Array, akey?: Uint8Array): Record<string, unknown> {
-    return { epoch: String(epoch), oid: String(oid), ...(dkey ? { dkey: b64(dkey) } : {}), ...(akey ? { akey: b64(akey) } : {}) };
+    const h: Record<string, unknown> = { epoch: String(epoch), oid: String(oid) };
+    if (dkey) h.dkey = b64(dkey);
+    if (akey) h.akey = b64(akey);
+    return h;
   }
 
-  /** A write carries its transaction's read epoch (the engine refuses lost updates) and its commit's descriptor. */
-  private txRead(epoch: bigint, opts?: WriteOpts): Record<string, unknown> {
+  /** A write's header gets its transaction's read epoch (the engine refuses lost updates) and its commit's descriptor. */
+  private withTx(h: Record<string, unknown>, epoch: bigint, opts?: WriteOpts): Record<string, unknown> {
+    if (opts?.txRead !== undefined) h.txRead = String(opts.txRead);
     const tx = this.opts.tx?.(epoch);
-    return { ...(opts?.txRead !== undefined ? { txRead: String(opts.txRead) } : {}), ...(tx ? { tx } : {}) };
+    if (tx) h.tx = tx;
+    return h;
   }
 
   async updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void> {
-    await this.call('updateSingle', { ...this.keys(epoch, oid, dkey, akey), ...this.txRead(epoch, opts) }, value);
+    await this.call('updateSingle', this.withTx(this.keys(epoch, oid, dkey, akey), epoch, opts), value);
   }
 
   async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void> {
-    await this.call('updateArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, ...(opts?.recordSize !== undefined ? { recordSize: opts.recordSize } : {}), ...this.txRead(epoch, opts) }, data);
+    const h = this.keys(epoch, oid, dkey, akey);
+    h.recx = { index: recx.index, count: recx.count };
+    if (opts?.recordSize !== undefined) h.recordSize = opts.recordSize;
+    await this.call('updateArray', this.withTx(h, epoch, opts), data);
   }
 
   async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
@@ -268,9 +279,9 @@ export class RemoteShardStore implements ShardStore {
     for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
   }
 
-  async punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void> { await this.call('punchObject', { ...this.keys(epoch, oid), ...this.txRead(epoch, opts) }); }
-  async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchDkey', { ...this.keys(epoch, oid, dkey), ...this.txRead(epoch, opts) }); }
-  async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchAkey', { ...this.keys(epoch, oid, dkey, akey), ...this.txRead(epoch, opts) }); }
+  async punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void> { await this.call('punchObject', this.withTx(this.keys(epoch, oid), epoch, opts)); }
+  async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchDkey', this.withTx(this.keys(epoch, oid, dkey), epoch, opts)); }
+  async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchAkey', this.withTx(this.keys(epoch, oid, dkey, akey), epoch, opts)); }
 
   /** A paged listing: each page continues the engine's cursor (or skips what was seen, if it expired). */
   private async *pages<T>(method: string, header: Record<string, unknown>, map: (x: unknown) => T): AsyncGenerator<T> {

@@ -1,0 +1,72 @@
+/**
+ * Where a connected pool spends its time (issue 15), outside the suite: `node --import tsx
+ * bench/engines-probe.ts [put|ior] [n]` starts etcd and 4 `cairn engine` processes (2 targets
+ * each, like the `engines` suite), runs new-object 100-byte puts (qd 1 and 16) or 1 MiB EC_2P1G1
+ * array writes and reads (qd 8), and prints per phase: rate, median latency, and CPU time per
+ * operation of the client and of all engines together (from /proc/<pid>/stat). With
+ * CAIRN_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" the engines write CPU profiles on exit;
+ * run the probe itself under `node --cpu-prof` for the client's. Not a suite (no `.bench.ts`).
+ */
+import { readFileSync } from 'node:fs';
+import { Cluster } from './cluster.js';
+import { RpcClient } from '../src/net/rpc.js';
+
+/** Calls per method (CAIRN_PROBE_COUNT=1), to see what one operation costs in requests. */
+const counts = new Map<string, number>();
+if (process.env.CAIRN_PROBE_COUNT) {
+  const orig = RpcClient.prototype.call;
+  RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
+    const items = method === 'engine.batch' ? (header.items as Array<{ m: string }>).map((x) => `batch:${x.m}`) : [method];
+    for (const m of items) counts.set(m, (counts.get(m) ?? 0) + 1);
+    return orig.call(this, method, header, payload, o);
+  };
+}
+
+const mode = process.argv[2] ?? 'put';
+const n = Number(process.argv[3] ?? (mode === 'put' ? 2000 : 128));
+const MIB = 1 << 20;
+/** CPU milliseconds (user + system) process `pid` used so far. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+/** System CPU milliseconds of process `pid` so far. */
+function sysMs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) * 10;
+}
+
+const cluster = await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: '4096M' });
+try {
+  const pool = await cluster.connect();
+  const cont = await pool.createContainer('probe', { oclass: process.env.CLASS ?? 'EC_2P1G1' });
+  await cont.openTargets();
+  const value = new Uint8Array(100).fill(7);
+  const buf = new Uint8Array(MIB).fill(9);
+  const arr = cont.array('f', { chunkSize: MIB });
+  const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'put'
+    ? [1, 16].map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
+    : [{ name: 'write qd8', qd: 8, op: (i: number) => arr.write(i * MIB, buf) }, { name: 'read qd8', qd: 8, op: (i: number) => arr.read(i * MIB, MIB) }];
+  for (let i = 0; i < 20; i++) await cont.object(`warm${i}`).update('d', 'a', value);
+  const only = process.env.QD ? Number(process.env.QD) : undefined;
+  const onlyName = process.env.PHASE;
+  for (const ph of phases.filter((x) => (only === undefined || x.qd === only) && (onlyName === undefined || x.name.startsWith(onlyName)))) {
+    const pids = cluster.engines.map((e) => e!.child.pid!);
+    const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage();
+    const lat: number[] = [];
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: ph.qd }, async () => {
+      while (next < n) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); }
+    }));
+    const s = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0), e1 = pids.map(cpuMs), s1 = pids.map(sysMs);
+    const sys = s1.reduce((a, x, i) => a + x - s0[i]!, 0);
+    lat.sort((a, b) => a - b);
+    if (counts.size) { console.log([...counts].map(([m, k]) => `${m}=${(k / n).toFixed(2)}`).join(' ')); counts.clear(); }
+    const eng = e1.map((x, i) => x - e0[i]!);
+    console.log(`${ph.name}: ${(n / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / n).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / n).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / n).toFixed(3)} ms/op), client system ${(c.system / 1000 / n).toFixed(3)} ms/op`);
+  }
+  await pool.close();
+} finally {
+  await cluster.stop();
+}
