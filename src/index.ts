@@ -5,7 +5,7 @@
  */
 import './net/connected.js';
 export type { PoolScrubReport, ScrubFindingObject } from './pool/scrub.js';
-export type { RebuildStatus } from './pool/pool.js';
+export type { RebuildStatus, PoolEvents, ScrubProgress } from './pool/pool.js';
 export { Pool, type PoolCreateOptions, type PoolOpenOptions, type ContainerCreateOptions, type PoolQuery, type TargetQuery, type ConnectOptions } from './pool/pool.js';
 export { type ContainerProps, type Snapshot, type CommitEvent, type ReadOptions } from './container/container.js';
 export { Container } from './object/handles.js';

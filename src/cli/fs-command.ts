@@ -2,7 +2,7 @@
  * `cairn fs CONTAINER ls|mkdir|put|get|cat|mv|rm|stat ...`: the container's POSIX namespace (Dfs)
  * from the shell, without a mount.
  *
- *   ls [PATH] [-l]              entries in name order (-l: type, mode, size, mtime)
+ *   ls [PATH] [-l] [--json]     entries in name order (-l: type, mode, size, mtime; --json: an array of them)
  *   mkdir [--parents] PATH...   create directories
  *   put LOCAL|- PATH [-r]       copy a local file (stdin for -; -r a directory tree) in
  *   get PATH [LOCAL|-] [-r]     copy a file (or with -r a tree) out; stdout without LOCAL
@@ -65,6 +65,22 @@ async function getTree(fs: Dfs, src: string, local: string): Promise<number> {
   return n;
 }
 
+/** One entry of `fs ls --json`. */
+interface LsJsonEntry { name: string; type: 'file' | 'directory' | 'symlink'; size: number; mode: string; mtime: string; target?: string }
+
+/** `ls --json`: the entries of directory `path` (or the one entry of a file), in name order. */
+async function listJson(fs: Dfs, path: string, st: DfsStats): Promise<LsJsonEntry[]> {
+  const entry = async (name: string, full: string, s: DfsStats): Promise<LsJsonEntry> => ({
+    name, type: s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'file', size: s.size,
+    mode: '0' + (s.mode & 0o7777).toString(8), mtime: s.mtime.toISOString(),
+    ...(s.isSymbolicLink() ? { target: await fs.readlink(full) } : {}),
+  });
+  if (!st.isDirectory()) return [await entry(basename(path), path, st)];
+  const out: LsJsonEntry[] = [];
+  for await (const e of await fs.opendir(path)) out.push(await entry(e.name, dfsJoin(path, e.name), await fs.lstat(dfsJoin(path, e.name))));
+  return out;
+}
+
 async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; force?: boolean; parents?: boolean; long?: boolean; json?: boolean; chunkSize?: string }): Promise<void> {
   const out = (s: string) => process.stdout.write(s + '\n');
   const chunkSize = o.chunkSize ? sizeOpt('chunk-size', o.chunkSize, 0) : undefined;
@@ -72,6 +88,7 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
     case 'ls': {
       const path = args[0] ?? '/';
       const st = await fs.lstat(path);
+      if (o.json) { out(JSON.stringify(await listJson(fs, path, st))); return; }
       if (!st.isDirectory()) { out(o.long ? `${modeString(st)} ${String(st.size).padStart(12)} ${st.mtime.toISOString()} ${path}` : path); return; }
       for await (const e of await fs.opendir(path)) {
         if (!o.long) { out(e.name); continue; }
@@ -140,7 +157,7 @@ export function registerFs(program: Command): void {
     .option('-f, --force', 'rm: a missing path is no error')
     .option('--parents', 'mkdir: create missing parents too')
     .option('-l, --long', 'ls: type, mode, size and mtime')
-    .option('--json', 'stat: print JSON')
+    .option('--json', 'ls, stat: print JSON')
     .option('--chunk-size <size>', 'put: bytes per chunk of new files (default 1M)')
     .action(async (label: string, op: string, args: string[], o) => {
       if (!(OPS as readonly string[]).includes(op)) throw new UsageError(`unknown fs operation ${JSON.stringify(op)}; one of ${OPS.join(', ')}`);

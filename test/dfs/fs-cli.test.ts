@@ -42,6 +42,13 @@ t('mkdir --parents, put a file and stdin, ls, ls -l, cat, get, stat --json', () 
   assert.equal(r.out.toString().trim().split('\n'), ['2024', 'note.txt']);
   r = cairn(['ls', '-l', '/docs/2024']);
   assert.match(r.out.toString(), /^-rw-r--r-- +2200000 \d{4}-\d\d-\d\dT[\d:.]+Z report\.bin$/m);
+  r = cairn(['ls', '/docs', '--json']); // --json on every listing (issue 16)
+  assert.is(r.code, 0, r.err);
+  const listed = JSON.parse(r.out.toString()) as Array<{ name: string; type: string; size: number; mode: string; mtime: string }>;
+  assert.equal(listed.map((e) => [e.name, e.type, e.mode]), [['2024', 'directory', '0755'], ['note.txt', 'file', '0644']]);
+  assert.is(listed[1]!.size, 'from stdin\n'.length);
+  assert.ok(!Number.isNaN(Date.parse(listed[1]!.mtime)));
+  assert.equal((JSON.parse(cairn(['ls', '/docs/note.txt', '--json']).out.toString()) as Array<{ name: string }>).map((e) => e.name), ['note.txt']);
   r = cairn(['cat', '/docs/note.txt']);
   assert.is(r.out.toString(), 'from stdin\n');
   r = cairn(['get', '/docs/2024/report.bin']);

@@ -151,7 +151,7 @@ t('npx cairn --version prints the version; help and errors are one-liners from t
   assert.match(bad.stderr, /^cairn: NOT_FOUND: /);
 });
 
-t('the declarations type-check in a strict consumer project (stripInternal left them whole)', () => {
+t('the declarations type-check in a strict consumer project (stripInternal left them whole; typed events, await using, code union)', () => {
   assert.ok(state.install?.status === 0, 'not installed');
   // the shipped sources mark members @internal; no declaration file may still carry one
   const pkgDir = join(app, 'node_modules/cairn');
@@ -161,7 +161,7 @@ t('the declarations type-check in a strict consumer project (stripInternal left 
   const leaked = files.filter((f) => f.endsWith('.d.ts') && readFileSync(join(pkgDir, f), 'utf8').includes('@internal'));
   assert.equal(leaked, [], '@internal members must leave the declarations');
   writeFileSync(join(app, 'use.ts'), `
-    import { Pool, CairnError, type Container } from 'cairn';
+    import { Pool, CairnError, type Container, type CairnErrorCode, type RebuildStatus } from 'cairn';
     export async function roundTrip(dir: string): Promise<string> {
       const pool: Pool = await Pool.create(dir, { nodes: 2, ranksPerNode: 1, targetsPerRank: 2 });
       const c: Container = await pool.createContainer('t', { oclass: 'RP_2G1' });
@@ -171,9 +171,39 @@ t('the declarations type-check in a strict consumer project (stripInternal left 
       if (!v) throw new CairnError('NOT_FOUND', 'x');
       return new TextDecoder().decode(v);
     }
+    // await using closes pools and containers (Symbol.asyncDispose)
+    export async function disposed(dir: string): Promise<void> {
+      await using pool = await Pool.open(dir, { readOnly: true });
+      await using c = await pool.openContainer('t');
+      await c.kv('k').has('x');
+    }
+    // typed events: listener arguments are inferred, wrong ones do not compile
+    export function events(pool: Pool): void {
+      pool.on('rebuild', (s) => { const done: number = s.objectsDone; const st: RebuildStatus['state'] = s.state; void done; void st; });
+      pool.on('map', (version) => { const v: number = version; void v; });
+      pool.once('scrub', (p) => { const n: number = p.objectsTotal; void n; });
+      // @ts-expect-error a 'map' listener gets the version number, not a string
+      pool.on('map', (version: string) => { void version; });
+      // @ts-expect-error a 'rebuild' status has no such field
+      pool.on('rebuild', (s) => { void s.noSuchField; });
+    }
+    // error codes are a union: a misspelt code does not compile
+    export function codes(err: CairnError): boolean {
+      const known: CairnErrorCode = 'INVALID_ARGUMENT';
+      // @ts-expect-error not a registry code
+      const bad: CairnErrorCode = 'PLACEMENT_INVALID_ARGUMENT';
+      void bad;
+      return err.code === known;
+    }
+    // epochs in snapshots are bigints that serialise as strings
+    export async function snap(c: Container): Promise<string> {
+      const s = await c.snapshot();
+      const e: bigint = s.epoch;
+      return JSON.stringify({ s, e: e.toString() });
+    }
   `);
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] },
+    compilerOptions: { target: 'ES2022', lib: ['ES2022', 'esnext.disposable'], module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] },
     files: ['use.ts'],
   }));
   const r = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', app], app, process.env);
