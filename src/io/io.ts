@@ -108,9 +108,9 @@ const PIECE_FORMAT = 1;
 
 /** Shard indices (global) and targets of group `g`. */
 export function groupShards(groups: number[][], g: number): Array<{ shard: number; target: number }> {
-  assert(Number.isInteger(g) && g >= 0 && g < groups.length, 'the group is in the layout', { group: g, groups: groups.length });
+  if (!(Number.isInteger(g) && g >= 0 && g < groups.length)) assert(false, 'the group is in the layout', { group: g, groups: groups.length });
   const size = groups[0]!.length;
-  assert(groups[g]!.length === size, 'every group of a layout has the same size', { group: g, size, got: groups[g]!.length });
+  if (groups[g]!.length !== size) assert(false, 'every group of a layout has the same size', { group: g, size, got: groups[g]!.length });
   return groups[g]!.map((target, i) => ({ shard: g * size + i, target }));
 }
 
@@ -135,9 +135,10 @@ export function roleShards(groups: number[][], g: number, rotation: number): Arr
  * `red.groupSize` targets, `g` one of them; EC groups have k >= 1 data and p >= 0 parity shards.
  */
 export function checkLayout(red: Redundancy, groups: number[][], g: number): void {
-  assert(groups.length >= 1 && Number.isInteger(g) && g >= 0 && g < groups.length, 'the group is in the layout', { group: g, groups: groups.length });
-  assert(groups.every((x) => x.length === red.groupSize), 'every group holds groupSize targets', { groupSize: red.groupSize, sizes: groups.map((x) => x.length) });
-  assert(red.dataShards >= 1 && red.parityShards >= 0 && (red.kind !== 'ec' || red.dataShards + red.parityShards === red.groupSize), 'the redundancy shape is consistent', { ...red });
+  // (conditions first: the details are only built for a failing assertion; this runs per I/O)
+  if (!(groups.length >= 1 && Number.isInteger(g) && g >= 0 && g < groups.length)) assert(false, 'the group is in the layout', { group: g, groups: groups.length });
+  if (!groups.every((x) => x.length === red.groupSize)) assert(false, 'every group holds groupSize targets', { groupSize: red.groupSize, sizes: groups.map((x) => x.length) });
+  if (!(red.dataShards >= 1 && red.parityShards >= 0 && (red.kind !== 'ec' || red.dataShards + red.parityShards === red.groupSize))) assert(false, 'the redundancy shape is consistent', { ...red });
 }
 
 function isShardFailure(err: unknown): boolean {
@@ -195,7 +196,7 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
 /** Fetch a single value of group `g` at `epoch`; undefined when nothing is visible. */
 export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
   checkLayout(red, groups, g);
-  assert(epoch >= 0n, 'reads are at a non-negative epoch', { epoch: String(epoch) });
+  if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
   const shards = groupShards(groups, g);
   const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
   if (red.kind !== 'ec') {
@@ -467,7 +468,7 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     ok[c] = r.ok;
   }));
   if ([...ranges.keys()].every((c) => ok[c])) return out;
-  // Degraded: whole stripes, lost cells decoded in the codec's memory, then the spans copied out.
+  // Degraded: whole stripes, lost cells decoded in the codec's memory, then their spans copied out.
   // Cells read whole stripes long already sit in `out`: copied in, not read again.
   const { first, last } = stripeRange(offset, length, k, cell);
   const bufs = stripeBuffers(ctx.codec(k, p), k + p, (last - first + 1) * cell);
@@ -480,7 +481,9 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
       have[c] = true;
     }
     await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, have);
+    // Cells read (and verified) straight into `out` are already in place: copy out the others.
     for (const s of spans) {
+      if (ok[s.cell]) continue;
       const at = (s.stripe - first) * cell + s.cellOffset;
       out.set(bufs.shards[s.cell]!.subarray(at, at + s.length), s.requestOffset);
     }

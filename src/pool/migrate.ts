@@ -39,6 +39,12 @@ import type { RebuildBudget } from './rebuild-budget.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
 export const MIGRATE_CONCURRENCY = 16;
+/**
+ * Objects with shards to move that are migrated at once while a rebuild budget is set: few, so the
+ * rebuild's requests never queue in front of client I/O in bursts (the budget paces the average,
+ * this bounds what is in flight at any moment).
+ */
+export const MIGRATE_BUDGETED_CONCURRENCY = 2;
 /** Largest array span read or written in one copy step of a migration (bytes per shard). */
 export const MIGRATE_CHUNK = 4 * 1024 * 1024;
 /** Largest span of one EC decode step (bytes per shard): k reads of it, one decode, one write per lost shard. */
@@ -94,6 +100,8 @@ export async function migrateContainer(cont: ContainerCore, opts: MigrateOptions
  */
 class MigrationRun {
   readonly decodes = new Semaphore(MIGRATE_DECODES_IN_FLIGHT, { what: 'rebuild decode step' });
+  /** Objects moving data while a budget is set (MIGRATE_BUDGETED_CONCURRENCY). */
+  private readonly budgeted = new Semaphore(MIGRATE_BUDGETED_CONCURRENCY, { what: 'budgeted rebuild object' });
   private readonly writers = new Map<number, Semaphore>();
   private readonly pending = new Set<Promise<void>>();
 
@@ -104,6 +112,17 @@ class MigrationRun {
 
   /** Wait for the budget of `bytes`. */
   take(bytes: number): Promise<void> { return this.budget ? this.budget.take(bytes, this.signal) : Promise.resolve(); }
+
+  /**
+   * Run `fn` (one object's moves) — while a budget is set, as one of at most
+   * MIGRATE_BUDGETED_CONCURRENCY objects; checked per object, so a budget set or lifted during
+   * the migration takes effect from the next object on.
+   */
+  async paced<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.budget || this.budget.bytesPerSecond === 0) return fn();
+    await this.budgeted.acquire(this.signal);
+    try { return await fn(); } finally { this.budgeted.release(); }
+  }
 
   /**
    * Start `write` on destination `target` once it has a free write slot (waiting for one), and
@@ -131,6 +150,11 @@ async function migrateObject(run: MigrationRun, cont: ContainerCore, oid: bigint
   const port = containerPort(cont);
   const moved = port.movedShards(oid);
   if (moved.size === 0) return 0;
+  return run.paced(() => moveObjectShards(run, cont, oid, points, moved, sources, destinations));
+}
+
+async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: bigint, points: bigint[], moved: ReadonlyMap<number, number>, sources?: Set<number>, destinations?: Set<number>): Promise<number> {
+  const port = containerPort(cont);
   const { groups } = port.layout(oid);
   const cls = objectClassOf(oid);
   const io = port.io();
