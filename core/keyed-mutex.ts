@@ -34,6 +34,22 @@ export class KeyedMutex {
     }
   }
 
+  /**
+   * Take the lock of `key` now when nobody holds or waits for it (no promise to await: the hot
+   * path of uncontended commits); returns its release, or undefined when the caller must wait
+   * (`withLocks`). Holders taken this way are waited for by later `withLocks` callers as usual.
+   */
+  tryLock(key: string): (() => void) | undefined {
+    if (this.tails.has(key)) return undefined;
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    this.tails.set(key, mine);
+    return () => {
+      release();
+      if (this.tails.get(key) === mine) this.tails.delete(key);
+    };
+  }
+
   private async acquire(key: string): Promise<() => void> {
     const prev = this.tails.get(key);
     if (prev && this.waiting >= this.maxWaiters) throw overloaded(this.waiting, this.maxWaiters);
@@ -74,6 +90,19 @@ export class KeyedRwLock {
     } finally {
       for (const r of releases.reverse()) r();
     }
+  }
+
+  /**
+   * Take `key` shared now when it is neither held exclusively nor waited for (so no exclusive
+   * waiter is overtaken); returns its release, or undefined when the caller must wait (`with`).
+   */
+  tryShared(key: string): (() => void) | undefined {
+    let st = this.keys.get(key);
+    if (st && (st.exclusive || st.queue.length > 0)) return undefined;
+    if (!st) { st = { shared: 0, exclusive: false, queue: [] }; this.keys.set(key, st); }
+    const s = st;
+    s.shared++;
+    return () => { s.shared--; this.pump(key, s); };
   }
 
   private acquire(key: string, exclusive: boolean): Promise<() => void> {

@@ -110,8 +110,21 @@ interface LevelImage {
 /** Wasm image of the reservoir stages for one (level, group size). */
 interface StageImage { prob: number; c: number; uniform: number }
 
+/** Most distinct (class, group count) headers one engine keeps for single-object layouts. */
+const MAX_SINGLE_HEADERS = 256;
+const U64_MASK = (1n << 64n) - 1n;
+
+/** A kept single-object layout header: where it, the oid and the output live in the core. */
+interface SingleHeader {
+  oclass: ObjectClass; groups: number; gs: number; spo: number; d: LevelImage;
+  hp: number; op: number; outp: number; domainLevel: string;
+  /** Views of the oid and output (rebuilt after the core's memory grows). */
+  oidView: BigUint64Array; outView: Int32Array;
+}
+
 class WasmPlacement implements Placement {
   private readonly core = new PlacementCore();
+  private readonly single = new Map<number, SingleHeader>();
   /** Static image offsets. */
   private readonly img: { levelInfo: number; eligible: number; ringPts: number; ringTgt: number; ringSize: number; levelWeight: number; strawLog: number };
   private readonly levelImg = new Map<number, LevelImage>();
@@ -251,10 +264,95 @@ class WasmPlacement implements Placement {
 
   layout(oid: bigint): Layout {
     if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${describeValue(oid)}`);
-    const b = this.layoutBatch([oid]);
-    const groups: number[][] = [];
-    for (let g = 0; g < b.groups; g++) groups.push(Array.from(b.targets.subarray(g * b.groupSize, (g + 1) * b.groupSize)));
-    return { oid, oclass: b.oclass, groups, domainLevel: b.domainLevel, violations: b.violations };
+    // One object: the header of its class and group count is built once and kept in the core
+    // (with room for one oid and its output), so a layout is one wasm call and no allocation
+    // besides the result.
+    const top = Number(oid >> 96n) & 0x00ffffff;
+    let s = this.single.get(top);
+    if (!s) {
+      if (this.single.size >= MAX_SINGLE_HEADERS) {
+        const b = this.layoutBatch([oid]);
+        const groups: number[][] = [];
+        for (let g = 0; g < b.groups; g++) groups.push(Array.from(b.targets.subarray(g * b.groupSize, (g + 1) * b.groupSize)));
+        return { oid, oclass: b.oclass, groups, domainLevel: b.domainLevel, violations: b.violations };
+      }
+      s = this.singleHeader(top);
+      this.single.set(top, s);
+    }
+    const core = this.core;
+    const mem = core.buffer;
+    if (s.oidView.buffer !== mem) { s.oidView = new BigUint64Array(mem, s.op, 2); s.outView = new Int32Array(mem, s.outp, s.spo); }
+    s.oidView[0] = oid & U64_MASK; s.oidView[1] = oid >> 64n;
+    const v = core.exports.layoutBatch(s.hp, s.op, 1, s.outp);
+    if (v === LAYOUT_ERR_NO_TARGETS) throw new PlacementError('INSUFFICIENT_TARGETS', `not enough eligible targets for a group of ${s.gs} shards (class ${s.oclass.name})`, { oclass: s.oclass.name });
+    assert(v !== LAYOUT_ERR_ABI, 'placement core refused the layout header: build/placement.wasm and placement/engine.ts disagree (rebuild with npm run build:wasm)');
+    assert(v >= 0, 'placement core returned an unknown code', { code: v });
+    const out = s.outView;
+    this.checkLayouts(out, s.gs, s.d, v);
+    const groups: number[][] = new Array(s.groups);
+    for (let g = 0, i = 0; g < s.groups; g++) {
+      const grp: number[] = new Array(s.gs);
+      for (let k = 0; k < s.gs; k++, i++) grp[k] = out[i]!;
+      groups[g] = grp;
+    }
+    return { oid, oclass: s.oclass, groups, domainLevel: s.domainLevel, violations: v };
+  }
+
+  /** The kept header (and oid / output room) of objects whose id's top word masks to `top`. */
+  private singleHeader(top: number): SingleHeader {
+    const oclass = objectClassById((top >>> 16) & 0xff);
+    const fixed = top & 0xffff;
+    const groups = fixed !== 0 ? fixed : resolveGroups(oclass, this.poolMap);
+    const gs = oclass.groupSize;
+    const level = this.levelFor(gs);
+    const d = this.domains(level);
+    const { h, seed } = this.header(d, level, gs, groups);
+    const core = this.core;
+    // reserved for the engine's lifetime, like the level images (never released)
+    if (seed) {
+      const sp = core.reserve(4 * HEADER_WORDS);
+      new Int32Array(core.buffer, sp, HEADER_WORDS).set(seed);
+      h[H_SEED_MAP] = sp;
+    }
+    this.checkHeader(h);
+    const hp = core.reserve(4 * HEADER_WORDS);
+    const op = core.reserve(16);
+    const spo = groups * gs;
+    const outp = core.reserve(4 * spo);
+    new Int32Array(core.buffer, hp, HEADER_WORDS).set(h);
+    return { oclass, groups, gs, spo, d, hp, op, outp, domainLevel: this.levelName(level), oidView: new BigUint64Array(core.buffer, op, 2), outView: new Int32Array(core.buffer, outp, spo) };
+  }
+
+  /**
+   * The layout header for groups of `gs` at `level` (its image `d`), and the base's own header
+   * when the base alone has too few domains at that level (checked; the caller stores it and
+   * sets H_SEED_MAP). Reserves the cached images it needs (before any mark).
+   */
+  private header(d: LevelImage, level: number, gs: number, groups: number): { h: Int32Array; seed?: Int32Array } {
+    // a base with too few domains at this level still had a layout of its own, at a finer level
+    const seedLevel = d.nBase < gs && this.algo === 'jump-map' ? this.baseLevelFor(gs) : -1;
+    const seedImg = seedLevel >= 0 ? this.domains(seedLevel) : undefined;
+    const mode = d.nBase >= gs ? MODE_JUMP_BASE : MODE_RESERVOIR;
+    const st = this.algo === 'jump-map' && (mode === MODE_RESERVOIR || d.nBase < d.n) ? this.stages(d, gs) : undefined;
+    const pm = this.poolMap;
+    const h = new Int32Array(HEADER_WORDS);
+    h[H_MAGIC] = LAYOUT_ABI_MAGIC; h[H_ALGO] = ALGO_CODES[this.algo]; h[H_LEVELS] = pm.levelNamesList.length;
+    h[H_NTARGETS] = pm.targets.length; h[H_NDOMAINS] = d.n; h[H_GROUPS] = groups; h[H_GROUPSIZE] = gs;
+    h[H_LEVELINFO] = this.img.levelInfo; h[H_ELIGIBLE] = this.img.eligible; h[H_DOMAIN] = d.dom; h[H_DSTART] = d.ds; h[H_DCOUNT] = d.dc;
+    h[H_RINGPTS] = this.img.ringPts; h[H_RINGTGT] = this.img.ringTgt; h[H_RINGSIZE] = this.img.ringSize;
+    h[H_BASE_NODES] = this.baseNodes; h[H_BASE_TARGETS] = pm.baseTargets; h[H_BASE_DOMAINS] = d.nBase; h[H_GROUP_MODE] = mode;
+    h[H_RES_PROB] = st?.prob ?? 0; h[H_RES_C] = st?.c ?? 0; h[H_RES_UNIFORM] = st?.uniform ?? 0;
+    h[H_DWEIGHT] = d.dweight; h[H_SPARE_PROB] = d.spareProb; h[H_DUNIFORM] = d.duniform; h[H_TCUM] = d.tcum;
+    h[H_LEVELWEIGHT] = this.img.levelWeight; h[H_STRAW_LOG] = this.img.strawLog; h[H_LEVEL] = level;
+    if (!seedImg) return { h };
+    // the base's own layout: the same header at the base's level, original jump-map only
+    const sh = h.slice();
+    sh[H_NDOMAINS] = seedImg.n; sh[H_DOMAIN] = seedImg.dom; sh[H_DSTART] = seedImg.ds; sh[H_DCOUNT] = seedImg.dc; sh[H_LEVEL] = seedImg.level;
+    sh[H_BASE_DOMAINS] = seedImg.nBase; sh[H_GROUP_MODE] = MODE_JUMP_BASE;
+    sh[H_RES_PROB] = 0; sh[H_RES_C] = 0; sh[H_RES_UNIFORM] = 0;
+    sh[H_DWEIGHT] = seedImg.dweight; sh[H_SPARE_PROB] = seedImg.spareProb; sh[H_DUNIFORM] = seedImg.duniform; sh[H_TCUM] = seedImg.tcum;
+    this.checkHeader(sh, true);
+    return { h, seed: sh };
   }
 
   layoutBatch(oids: readonly bigint[] | BigUint64Array): LayoutBatch {
@@ -285,14 +383,10 @@ class WasmPlacement implements Placement {
     const gs = oclass.groupSize;
     const level = this.levelFor(gs);
     const d = this.domains(level);
-    // a base with too few domains at this level still had a layout of its own, at a finer level
-    const seedLevel = d.nBase < gs && this.algo === 'jump-map' ? this.baseLevelFor(gs) : -1;
-    const seed = seedLevel >= 0 ? this.domains(seedLevel) : undefined;
     const spo = groups * gs;
     const targets = new Int32Array(count * spo);
-    const mode = d.nBase >= gs ? MODE_JUMP_BASE : MODE_RESERVOIR;
     // cached images are reserved before the mark: everything after it is released on return
-    const st = this.algo === 'jump-map' && (mode === MODE_RESERVOIR || d.nBase < d.n) ? this.stages(d, gs) : undefined;
+    const { h, seed } = this.header(d, level, gs, groups);
     const core = this.core;
     const mark = core.mark();
     let violations = 0;
@@ -301,26 +395,9 @@ class WasmPlacement implements Placement {
       const hp = core.reserve(4 * HEADER_WORDS);
       const op = core.reserve(16 * chunk);
       const outp = core.reserve(4 * chunk * spo);
-      const pm = this.poolMap;
-      const h = new Int32Array(HEADER_WORDS);
-      h[H_MAGIC] = LAYOUT_ABI_MAGIC; h[H_ALGO] = ALGO_CODES[this.algo]; h[H_LEVELS] = pm.levelNamesList.length;
-      h[H_NTARGETS] = pm.targets.length; h[H_NDOMAINS] = d.n; h[H_GROUPS] = groups; h[H_GROUPSIZE] = gs;
-      h[H_LEVELINFO] = this.img.levelInfo; h[H_ELIGIBLE] = this.img.eligible; h[H_DOMAIN] = d.dom; h[H_DSTART] = d.ds; h[H_DCOUNT] = d.dc;
-      h[H_RINGPTS] = this.img.ringPts; h[H_RINGTGT] = this.img.ringTgt; h[H_RINGSIZE] = this.img.ringSize;
-      h[H_BASE_NODES] = this.baseNodes; h[H_BASE_TARGETS] = pm.baseTargets; h[H_BASE_DOMAINS] = d.nBase; h[H_GROUP_MODE] = mode;
-      h[H_RES_PROB] = st?.prob ?? 0; h[H_RES_C] = st?.c ?? 0; h[H_RES_UNIFORM] = st?.uniform ?? 0;
-      h[H_DWEIGHT] = d.dweight; h[H_SPARE_PROB] = d.spareProb; h[H_DUNIFORM] = d.duniform; h[H_TCUM] = d.tcum;
-      h[H_LEVELWEIGHT] = this.img.levelWeight; h[H_STRAW_LOG] = this.img.strawLog; h[H_LEVEL] = level;
       if (seed) {
-        // the base's own layout: the same header at the base's level, original jump-map only
-        const sh = h.slice();
-        sh[H_NDOMAINS] = seed.n; sh[H_DOMAIN] = seed.dom; sh[H_DSTART] = seed.ds; sh[H_DCOUNT] = seed.dc; sh[H_LEVEL] = seed.level;
-        sh[H_BASE_DOMAINS] = seed.nBase; sh[H_GROUP_MODE] = MODE_JUMP_BASE;
-        sh[H_RES_PROB] = 0; sh[H_RES_C] = 0; sh[H_RES_UNIFORM] = 0;
-        sh[H_DWEIGHT] = seed.dweight; sh[H_SPARE_PROB] = seed.spareProb; sh[H_DUNIFORM] = seed.duniform; sh[H_TCUM] = seed.tcum;
-        this.checkHeader(sh, true);
         const sp = core.reserve(4 * HEADER_WORDS);
-        new Int32Array(core.buffer, sp, HEADER_WORDS).set(sh);
+        new Int32Array(core.buffer, sp, HEADER_WORDS).set(seed);
         h[H_SEED_MAP] = sp;
       }
       this.checkHeader(h);

@@ -14,7 +14,7 @@ import type { ContainerStorage, CommitEvent, CommitInfo } from './storage.js';
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
 import { opConflictKey, type Op } from './ops.js';
-import { planOp } from './plan.js';
+import { planOp, type PlanView } from './plan.js';
 import type { ContainerRuntime } from './runtime.js';
 import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
 import { hex, toBytes } from '../../core/bytes.js';
@@ -25,7 +25,7 @@ import { throwIfAborted, assert } from '../../core/errors.js';
 import { xxh64 } from '../../core/xxhash.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import { splitUnitOid, unitOid, type ShardStore } from '../io/shard-store.js';
-import { isPartialStripe, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
+import { isPartialStripe, type ApplyContext, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
 import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, resolveGroups, type ObjectClass } from '../../placement/index.js';
 
 /** Container properties fixed at creation. */
@@ -178,7 +178,7 @@ export function containerPort(c: ContainerCore): ContainerPort {
  */
 export class ContainerCore {
   private readonly clock: EpochClock;
-  private readonly inflight = new Set<bigint>();
+  private readonly inflight = new InflightEpochs();
   /** Notified whenever a commit leaves `inflight`. */
   private readonly commitsDone = new Notifier();
   private readonly locks = new KeyedMutex();
@@ -189,6 +189,12 @@ export class ContainerCore {
   private readonly history: CommitEvent[] = [];
   private readonly pendingEvents = new Map<bigint, CommitEvent>();
   private barrier: Promise<void> | null = null;
+  /** In-flight commits waiting for a journal record (`journal()`). */
+  private journalWaiters = 0;
+  private readonly writableFn = (t: number): boolean => this.rt.writable(t);
+  private readonly availableFn = (t: number): boolean => this.rt.available(t);
+  /** The I/O context, rebuilt when the metadata object is replaced (`io()`). */
+  private ioCtx: { meta: ContainerMeta; ctx: IoContext } | undefined;
   private commitsSincePrune = 0;
   private closed = false;
   private emittedUpTo: bigint;
@@ -352,8 +358,7 @@ export class ContainerCore {
     // read back until any prepared write at or below its epoch is decided).
     if (this.rt.clockSlot !== undefined) this.clock.observe(epochAtMs(this.rt.now()));
     if (this.inflight.size === 0) return this.clock.current;
-    let min = -1n;
-    for (const e of this.inflight) if (min < 0n || e < min) min = e;
+    const min = this.inflight.min();
     assert(min > 0n && min <= this.clock.current, 'in-flight commits hold epochs the clock handed out', { min: String(min), clock: String(this.clock.current) });
     return min - 1n;
   }
@@ -421,7 +426,7 @@ export class ContainerCore {
   private layout(oid: bigint): ObjectLayout {
     const cls = objectClassOf(oid);
     const groups = this.rt.layout(oid);
-    assert(groups.length >= 1 && groups.every((g) => g.length === cls.groupSize), 'a layout has groups of groupSize targets', { oid: oid.toString(16), groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
+    if (!(groups.length >= 1 && groups.every((g) => g.length === cls.groupSize))) assert(false, 'a layout has groups of groupSize targets', { oid: oid.toString(16), groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
     return { groups, red: cls, cls };
   }
 
@@ -494,8 +499,15 @@ export class ContainerCore {
     if (this.isLost(oid)) throw new ObjectError('DATA_LOST', `object ${oid.toString(16)} was lost to more failures than its class survives; punch it to reuse it`, { oid: oid.toString(16) });
   }
 
-  /** The I/O context for the data path. */
+  /** The I/O context for the data path (one per metadata record: its properties are fixed). */
   private io(): IoContext {
+    if (this.ioCtx?.meta === this.meta) return this.ioCtx.ctx;
+    const ctx = this.makeIo();
+    this.ioCtx = { meta: this.meta, ctx };
+    return ctx;
+  }
+
+  private makeIo(): IoContext {
     return {
       store: (t) => this.store(t),
       available: (t) => this.rt.available(t),
@@ -545,6 +557,18 @@ export class ContainerCore {
     throwIfAborted(signal);
     while (this.barrier) await this.barrier;
     if (ops.length === 0) return this.stableEpoch();
+    if (ops.length === 1 && !check && !this.rt.lockDkey) {
+      // One op, locks free (the common case): take them without waiting for anything.
+      const release = this.tryLocks(ops[0]!);
+      if (release) {
+        try {
+          if (ops[0]!.kind !== 'punchObject') this.checkNotLost(ops[0]!.oid);
+          return await this.commitLocked(ops);
+        } finally {
+          release();
+        }
+      }
+    }
     // Writes to one dkey are serialised (EC read-modify-write needs it). Every commit holds its
     // objects shared, an object punch holds its object exclusively, so a punch never interleaves
     // with a read-modify-write of the same object. Object locks come first, each set in sorted
@@ -569,6 +593,21 @@ export class ContainerCore {
         await unlock();
       }
     }));
+  }
+
+  /**
+   * The locks `commitOnce` takes for a lone `op` (its object shared, or exclusive for an object
+   * punch, then its dkey), taken now when free; undefined (nothing held) when any is taken or
+   * waited for, and the caller queues for them the usual way.
+   */
+  private tryLocks(op: Op): (() => void) | undefined {
+    const obj = op.oid.toString(16);
+    if (op.kind === 'punchObject') return undefined; // rare: the queued path
+    const relObj = this.objLocks.tryShared(obj);
+    if (!relObj) return undefined;
+    const relKey = this.locks.tryLock(`${obj}/${hex(op.dkey)}`);
+    if (!relKey) { relObj(); return undefined; }
+    return () => { relKey(); relObj(); };
   }
 
   /** Take the cross-client locks of the dkeys whose EC stripes `ops` rewrite in part (sorted: no deadlock). */
@@ -600,30 +639,38 @@ export class ContainerCore {
   /** Commit `ops` (locks held): new epoch, plan, INTENT, apply everywhere, DONE (or discard and abort). */
   private async commitLocked(ops: Op[], txRead?: bigint, check?: CommitCheck): Promise<bigint> {
     const epoch = this.clock.next();
-    assert(!this.inflight.has(epoch) && epoch > this.emittedUpTo, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
-    assert(txRead === undefined || txRead < epoch, 'a transaction commits above its read epoch', { epoch: String(epoch), txRead: String(txRead) });
+    // (conditions tested first: the details are only built for a failing assertion)
+    if (!(epoch > this.emittedUpTo && !this.inflight.has(epoch))) assert(false, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
+    if (!(txRead === undefined || txRead < epoch)) assert(false, 'a transaction commits above its read epoch', { epoch: String(epoch), txRead: String(txRead) });
     this.inflight.add(epoch);
     const releases: Array<() => void> = [];
     try {
       const writes = await this.planWrites(ops, epoch, releases);
       const info: CommitInfo = {
-        targets: [...new Set(writes.map((w) => w.target))].sort((a, b) => a - b), objects: [...new Set(ops.map((o) => o.oid.toString(16)))],
+        targets: sortedTargets(writes), objects: ops.length === 1 ? [ops[0]!.oid.toString(16)] : [...new Set(ops.map((o) => o.oid.toString(16)))],
         writes: writes.map((w) => w.target),
         ...(check ? { check: { readEpoch: check.readEpoch, keys: check.keys, written: ops.map(opConflictKey), layout: (oid: bigint) => this.layout(oid) } } : {}),
       };
-      await this.storage.intent(epoch, info);
+      await this.journal(this.storage.intent(epoch, info));
       try {
-        await runBounded(writes, MAX_COMMIT_CONCURRENCY, async (w) => w.apply(await this.store(w.target), { epoch, ...(txRead !== undefined ? { txRead } : {}) }));
-        await this.storage.done(epoch, info);
+        const at: ApplyContext = txRead !== undefined ? { epoch, txRead } : { epoch };
+        const apply = async (w: ShardWrite) => w.apply(await this.store(w.target), at);
+        if (writes.length <= MAX_COMMIT_CONCURRENCY) await Promise.all(writes.map(apply));
+        else await runBounded(writes, MAX_COMMIT_CONCURRENCY, apply);
+        await this.journal(this.storage.done(epoch, info));
       } catch (err) {
-        if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
+        if (await this.discardEpoch(epoch, info.targets)) await this.journal(this.storage.abort(epoch, info));
         throw err;
       }
-      assert(this.inflight.has(epoch) && info.targets.every((t) => Number.isInteger(t) && t >= 0), 'a commit stays in flight until published; its targets are target ids', { epoch: String(epoch) });
-      await this.forgetLostPunched(ops);
-      for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
-      if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
-      this.pendingEvents.set(epoch, { epoch, objects: info.objects.map((o) => BigInt('0x' + o)) });
+      if (!(this.inflight.has(epoch) && info.targets.every((t) => Number.isInteger(t) && t >= 0))) assert(false, 'a commit stays in flight until published; its targets are target ids', { epoch: String(epoch) });
+      if (this.meta.lost?.length) await this.forgetLostPunched(ops);
+      // No transaction is open and no older commit is still in flight: every transaction that
+      // opens from now on reads at or above this epoch, so none can conflict with these writes.
+      if (this.activeTx.size > 0 || this.inflight.min() !== epoch) {
+        for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
+        if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
+      }
+      this.pendingEvents.set(epoch, { epoch, objects: ops.length === 1 ? [ops[0]!.oid] : info.objects.map((o) => BigInt('0x' + o)) });
       return epoch;
     } finally {
       for (const r of releases) r();
@@ -633,17 +680,40 @@ export class ContainerCore {
     }
   }
 
+  /**
+   * Wait for a journal record of an in-flight commit. Records are group-committed; once every
+   * commit in flight waits for one, no further record can join the batch before it is written, so
+   * it is written now (no wait for the next turn of the event loop, and no starvation by callers
+   * that keep the microtask queue busy).
+   */
+  private async journal(p: void | Promise<void>): Promise<void> {
+    if (!p) return;
+    this.journalWaiters++;
+    if (this.journalWaiters >= this.inflight.size) this.storage.flush?.();
+    try { await p; } finally { this.journalWaiters--; }
+  }
+
   /** Plan every op's shard writes at `epoch`; buffer releases go to `releases` (freed after apply). */
   private async planWrites(ops: Op[], epoch: bigint, releases: Array<() => void>): Promise<ShardWrite[]> {
-    const writes: ShardWrite[] = [];
     const io = this.io();
+    if (ops.length === 1) {
+      const plan = await planOp(io, this.planView(ops[0]!.oid), ops[0]!, epoch);
+      if (plan.release) releases.push(plan.release);
+      return plan;
+    }
+    const writes: ShardWrite[] = [];
     for (const op of ops) {
-      const { groups, cls } = this.layout(op.oid);
-      const plan = await planOp(io, { groups, cls, moved: this.rt.moved(op.oid), writable: (t) => this.rt.writable(t), available: (t) => this.rt.available(t) }, op, epoch);
+      const plan = await planOp(io, this.planView(op.oid), op, epoch);
       if (plan.release) releases.push(plan.release);
       writes.push(...plan);
     }
     return writes;
+  }
+
+  /** What planning needs to know of where `oid` lives and which targets take writes. */
+  private planView(oid: bigint): PlanView {
+    const { groups, cls } = this.layout(oid);
+    return { groups, cls, moved: this.rt.moved(oid), writable: this.writableFn, available: this.availableFn };
   }
 
   /** A punch of a lost object makes it usable again: forget that it was lost. */
@@ -655,8 +725,13 @@ export class ContainerCore {
 
   /** Publish commit events in epoch order once they are at or below the stable epoch. */
   private flushEvents(): void {
+    if (this.pendingEvents.size === 0) return;
     const stable = this.stableEpoch();
-    const ready = [...this.pendingEvents.keys()].filter((e) => e <= stable).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    if (stable <= this.emittedUpTo) return; // every pending event is above what was published
+    let ready: bigint[] | undefined;
+    for (const e of this.pendingEvents.keys()) if (e <= stable) (ready ??= []).push(e);
+    if (!ready) return;
+    if (ready.length > 1) ready.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const e of ready) {
       const ev = this.pendingEvents.get(e)!;
       this.pendingEvents.delete(e);
@@ -833,4 +908,44 @@ export class ContainerCore {
   private checkOpen(): void {
     if (this.closed || this.rt.closed) throw new ObjectError('POOL_CLOSED', `container ${this.meta.label} is closed`);
   }
+}
+
+/** Distinct targets of `writes`, ascending. */
+function sortedTargets(writes: readonly ShardWrite[]): number[] {
+  const out: number[] = [];
+  for (const w of writes) if (!out.includes(w.target)) out.push(w.target);
+  return out.length > 1 ? out.sort((a, b) => a - b) : out;
+}
+
+/**
+ * Epochs of the commits in flight. Epochs come from a monotonic clock, so they are appended in
+ * ascending order and the oldest is the first: the stable epoch costs no scan.
+ */
+class InflightEpochs {
+  private readonly order: bigint[] = [];
+
+  get size(): number { return this.order.length; }
+
+  add(e: bigint): void {
+    const o = this.order;
+    if (o.length === 0 || o[o.length - 1]! < e) { o.push(e); return; }
+    let i = o.length;
+    while (i > 0 && o[i - 1]! > e) i--;
+    o.splice(i, 0, e);
+  }
+
+  has(e: bigint): boolean {
+    for (let i = this.order.length - 1; i >= 0; i--) if (this.order[i] === e) return true;
+    return false;
+  }
+
+  delete(e: bigint): boolean {
+    const i = this.order.indexOf(e);
+    if (i < 0) return false;
+    if (i === 0) this.order.shift(); else this.order.splice(i, 1);
+    return true;
+  }
+
+  /** The oldest epoch in flight (-1 when none). */
+  min(): bigint { return this.order.length ? this.order[0]! : -1n; }
 }

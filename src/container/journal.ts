@@ -60,6 +60,52 @@ function encode(type: JournalType, epoch: bigint, payload: Record<string, unknow
   return rec;
 }
 
+/** Bytes of the JSON payload `{}` (DONE records of live commits). */
+const EMPTY_PAYLOAD = '{}';
+/** Scratch for the checksummed part of one record ([8, 24) then the payload), grown on demand. */
+let hashScratch = Buffer.allocUnsafe(4096);
+
+/**
+ * Encode a batch of records into one buffer (byte-identical to concatenating `encode` of each):
+ * payloads are serialised once, written in place, and each checksum is taken over a reused scratch
+ * instead of a concatenation per record.
+ */
+function encodeBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): Buffer {
+  const jsons: string[] = new Array(recs.length);
+  const lens: number[] = new Array(recs.length);
+  let total = 0;
+  for (let i = 0; i < recs.length; i++) {
+    const r = recs[i]!;
+    const j = r.json ?? (r.payload === undefined || isEmpty(r.payload) ? EMPTY_PAYLOAD : JSON.stringify(r.payload));
+    const len = REC_HEADER + Buffer.byteLength(j, 'utf8');
+    if (len > MAX_JOURNAL_RECORD) throw new CorruptionError('journal record too large', { len });
+    jsons[i] = j; lens[i] = len; total += len;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < recs.length; i++) {
+    const r = recs[i]!, len = lens[i]!;
+    out.writeUInt32LE(REC_MAGIC, at);
+    out.writeUInt32LE(len, at + 4);
+    out.writeUInt32LE(r.type, at + 8); // type byte and 3 zero bytes
+    out.writeUInt32LE(0, at + 12);
+    out.writeBigUInt64LE(r.epoch, at + 16);
+    out.write(jsons[i]!, at + REC_HEADER, 'utf8');
+    const hashed = len - REC_HEADER + 16;
+    if (hashScratch.length < hashed) hashScratch = Buffer.allocUnsafe(Math.max(hashed, hashScratch.length * 2));
+    out.copy(hashScratch, 0, at + 8, at + 24);
+    out.copy(hashScratch, 16, at + REC_HEADER, at + len);
+    out.writeBigUInt64LE(xxh64(hashScratch.subarray(0, hashed)), at + 24);
+    at += len;
+  }
+  return out;
+}
+
+function isEmpty(o: Record<string, unknown>): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
 /** Read every valid record of one file; corrupt ones in the middle are skipped and counted. */
 function scanFile(fd: number, size: number): Scan {
   // one read of the whole file (bounded by compaction), then parse in memory
@@ -244,10 +290,14 @@ export class Journal {
     this.size[i]! += bytes.length;
   }
 
-  /** Append records (one write per copy); returns once they are in the files (and durable in durable mode). */
-  appendBatch(recs: Array<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown> }>): void {
+  /**
+   * Append records (one write per copy); `json`, when given, is the record's payload already
+   * serialised (it wins over `payload`). Returns once they are in the files (and durable in
+   * durable mode).
+   */
+  appendBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): void {
     if (recs.length === 0) return;
-    const bytes = recs.length === 1 ? encode(recs[0]!.type, recs[0]!.epoch, recs[0]!.payload ?? {}) : Buffer.concat(recs.map((r) => encode(r.type, r.epoch, r.payload ?? {})));
+    const bytes = encodeBatch(recs);
     for (let i = 0; i < this.fds.length; i++) this.writeTo(i, bytes);
     if (this.durable) for (const fd of this.fds) fdatasyncSync(fd);
   }

@@ -49,6 +49,11 @@ export interface ContainerStorage {
   done(epoch: bigint, info: CommitInfo): void | Promise<void>;
   /** The commit at `epoch` was abandoned (its writes were discarded). */
   abort(epoch: bigint, info: CommitInfo & { recovered?: boolean }): void | Promise<void>;
+  /**
+   * Write the records queued for group commit now (the caller knows no other record can join the
+   * batch); storages that write at once need not implement it.
+   */
+  flush?(): void;
   /** A rollback to `to` happened at `epoch`. */
   rollback(epoch: bigint, to: bigint): void;
   /** Whether the commit record has grown past its compaction threshold (or `bytes`, when given). */
@@ -90,8 +95,10 @@ const REGISTRY_VERSION = 1;
  * event loop go to the journal in one write per copy (one fdatasync per copy in durable mode).
  */
 export class LocalContainerStorage implements ContainerStorage {
-  private queue: Array<{ type: JournalType; epoch: bigint; payload: Record<string, unknown>; resolve: () => void; reject: (e: unknown) => void }> = [];
-  private scheduled = false;
+  private queue: Array<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }> = [];
+  /** The settlement every record of the queued batch waits on (one promise per group write, not per record). */
+  private batch: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private readonly flushSoon = (): void => this.flushQueue();
 
   private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>) {}
 
@@ -142,32 +149,37 @@ export class LocalContainerStorage implements ContainerStorage {
   }
 
   /** Queue a record for the next group write; resolves when it is in both copies. */
-  private write(type: JournalType, epoch: bigint, payload: Record<string, unknown>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ type, epoch, payload, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // A microtask, not setImmediate: concurrent commits run in lockstep and still meet in one
-        // batch, and a reader spinning on reads that never leave the microtask queue cannot starve it.
-        queueMicrotask(() => this.flushQueue());
-      }
-    });
+  private write(type: JournalType, epoch: bigint, payload: Record<string, unknown> | undefined, json?: string): Promise<void> {
+    this.queue.push({ type, epoch, payload, json });
+    if (!this.batch) {
+      let resolve!: () => void, reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      this.batch = { promise, resolve, reject };
+      // A microtask, not setImmediate: concurrent commits run in lockstep and still meet in one
+      // batch, and a reader spinning on reads that never leave the microtask queue cannot starve it.
+      queueMicrotask(this.flushSoon);
+    }
+    return this.batch.promise;
   }
+
+  flush(): void { if (this.queue.length) this.flushQueue(); }
 
   private flushQueue(): void {
-    this.scheduled = false;
-    const batch = this.queue;
+    const queued = this.queue, batch = this.batch;
     this.queue = [];
+    this.batch = undefined;
+    if (queued.length === 0) { batch?.resolve(); return; }
     try {
-      this.journal.appendBatch(batch);
-      for (const b of batch) b.resolve();
+      this.journal.appendBatch(queued);
     } catch (err) {
-      for (const b of batch) b.reject(err);
+      batch?.reject(err);
+      return;
     }
+    batch?.resolve();
   }
 
-  intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(JournalType.Intent, epoch, { targets: info.targets, objects: info.objects }); }
-  done(epoch: bigint, _info?: CommitInfo): Promise<void> { return this.write(JournalType.Done, epoch, {}); }
+  intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(JournalType.Intent, epoch, undefined, intentJson(info)); }
+  done(epoch: bigint, _info?: CommitInfo): Promise<void> { return this.write(JournalType.Done, epoch, undefined, '{}'); }
   abort(epoch: bigint, info: { recovered?: boolean }): Promise<void> { return this.write(JournalType.Abort, epoch, info.recovered ? { recovered: true } : {}); }
   rollback(epoch: bigint, to: bigint): void {
     if (this.queue.length) this.flushQueue();
@@ -239,6 +251,15 @@ export class LocalContainerStorage implements ContainerStorage {
     if (this.queue.length) this.flushQueue();
     this.journal.close();
   }
+}
+
+/**
+ * The INTENT payload `{"targets":[...],"objects":[...]}`, as JSON.stringify would write it (target
+ * ids are integers, object ids lower-case hex: nothing to escape), without building the object.
+ */
+function intentJson(info: CommitInfo): string {
+  const objs = info.objects.length === 0 ? '[]' : '["' + info.objects.join('","') + '"]';
+  return '{"targets":[' + info.targets.join(',') + '],"objects":' + objs + '}';
 }
 
 function readFileSyncSafe(p: string): Buffer {
