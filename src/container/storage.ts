@@ -10,6 +10,7 @@ import { Journal, JournalType } from './journal.js';
 import { writeJsonRecordTwice, readEither, encodeRecordFile, decodeRecordFile, readJsonRecordEither } from '../../core/record-file.js';
 import { CairnError, CorruptionError } from '../../core/errors.js';
 import type { JournalRecord } from './journal.js';
+import { swallowed } from '../../core/log.js';
 import type { Redundancy } from '../io/io.js';
 import { existsSync, readFileSync, openSync, writeSync, fdatasyncSync, closeSync, renameSync } from 'node:fs';
 
@@ -190,7 +191,14 @@ export class LocalContainerStorage implements ContainerStorage {
   compact(history: CommitEvent[]): void {
     if (this.queue.length) this.flushQueue();
     // fold the object ids the journal holds into the registry before the journal forgets them
-    const ids = new Set<bigint>(this.readRegistrySync());
+    const registered = this.readRegistrySync();
+    if (registered === undefined) {
+      // Both registry copies are damaged: the journal is the only record of the ids it names, so
+      // it is kept whole (recovery reads it; registeredObjects() still lists them) until a repair.
+      swallowed('container.compact-registry-damaged', new CorruptionError(`object registry in ${this.dir}: both copies are damaged; journal kept`, { dir: this.dir }));
+      return;
+    }
+    const ids = new Set<bigint>(registered);
     for (const o of this.journalObjects()) ids.add(o);
     this.writeRegistrySync([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     this.journal.rewrite(history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
@@ -231,11 +239,14 @@ export class LocalContainerStorage implements ContainerStorage {
     return (await readEither(this.registryPath(), (img) => this.decodeRegistry(img))).value;
   }
 
-  private readRegistrySync(): bigint[] {
-    for (const p of [this.registryPath(), this.registryPath() + '.copy']) {
-      try { return this.decodeRegistry(new Uint8Array(readFileSyncSafe(p))); } catch { /* the other copy */ }
+  /** The registered ids; undefined when a registry exists and neither copy is readable. */
+  private readRegistrySync(): bigint[] | undefined {
+    const paths = [this.registryPath(), this.registryPath() + '.copy'];
+    if (!paths.some((p) => existsSync(p))) return [];
+    for (const p of paths) {
+      try { return this.decodeRegistry(new Uint8Array(readFileSync(p))); } catch { /* the other copy */ }
     }
-    return [];
+    return undefined;
   }
 
   private writeRegistrySync(ids: bigint[]): void {
@@ -260,10 +271,6 @@ export class LocalContainerStorage implements ContainerStorage {
 function intentJson(info: CommitInfo): string {
   const objs = info.objects.length === 0 ? '[]' : '["' + info.objects.join('","') + '"]';
   return '{"targets":[' + info.targets.join(',') + '],"objects":' + objs + '}';
-}
-
-function readFileSyncSafe(p: string): Buffer {
-  return readFileSync(p);
 }
 
 function writeFileSyncAtomic(p: string, img: Uint8Array): void {

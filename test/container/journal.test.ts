@@ -101,5 +101,25 @@ t('rewrite keeps exactly the given history and appends continue after it', () =>
   const { records } = Journal.open(p);
   assert.equal(records.map((r) => [r.epoch, r.payload.objects]), [[99n, ['a']], [100n, ['b']], [101n, ['c']]]);
 });
+t('compaction folds the object ids of the journal into the registry; with both registry copies damaged it keeps the journal instead of forgetting ids', async () => {
+  const dir = tmpDir();
+  const s = await LocalContainerStorage.open(dir, false);
+  s.recover();
+  for (const [e, o] of [[1n, 'a1'], [2n, 'b2']] as const) { await s.intent(e, { targets: [0], objects: [o] }); await s.done(e, { targets: [0], objects: [o] }); }
+  s.compact([]); // history forgotten: only the registry names a1 and b2 now
+  assert.equal(await s.registeredObjects(), [0xa1n, 0xb2n]);
+  for (const f of ['objects.reg', 'objects.reg.copy']) { const d = openSync(join(dir, f), 'r+'); writeSync(d, Buffer.from([0x5a]), 0, 1, 40); closeSync(d); }
+  await s.intent(3n, { targets: [0], objects: ['c3'] }); await s.done(3n, { targets: [0], objects: ['c3'] });
+  const bytes = statSync(join(dir, 'journal')).size;
+  s.compact([]); // must not rewrite the journal (c3 lives only there) over an unreadable registry
+  assert.is(statSync(join(dir, 'journal')).size, bytes, 'journal kept whole');
+  let err: unknown;
+  try { await s.registeredObjects(); } catch (e) { err = e; }
+  assert.is((err as { code?: string } | undefined)?.code, 'CORRUPTED', 'a registry damaged in both copies is reported, never read as empty');
+  s.close();
+  const again = await LocalContainerStorage.open(dir, false);
+  assert.equal(again.recover().done.map((d) => d.epoch), [3n], 'the commit after the damage is still in the journal');
+  again.close();
+});
 
 t.run();
