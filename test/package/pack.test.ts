@@ -186,6 +186,8 @@ t('the declarations type-check in a strict consumer project (stripInternal left 
       pool.on('map', (version: string) => { void version; });
       // @ts-expect-error a 'rebuild' status has no such field
       pool.on('rebuild', (s) => { void s.noSuchField; });
+      // @ts-expect-error no such event
+      pool.on('rebuilt', () => {});
     }
     // error codes are a union: a misspelt code does not compile
     export function codes(err: CairnError): boolean {
