@@ -91,6 +91,9 @@ export interface Codec {
   dispose(): void;
 }
 
+/** Most bytes one codec's memory can hold (a 32-bit wasm memory): larger shard sets are refused as bad input. */
+export const MAX_CODEC_MEMORY_BYTES = 4 * 1024 ** 3;
+
 /** The stable numeric id of a codec's matrix (1 = vandermonde, 2 = cauchy), to store with the data. */
 export function matrixId(codec: Pick<Codec, 'matrix'>): number {
   return MATRIX_IDS[codec.matrix];
@@ -262,6 +265,8 @@ export class MatrixCodec implements Codec {
   allocShards(size: number): Uint8Array[] {
     const kernel = this.live();
     if (!Number.isInteger(size) || size < 1) throw new EcError('INVALID_ARGUMENT', `shard size must be an integer >= 1, got ${describeValue(size)}`);
+    const shards = this.dataShards + this.parityShards;
+    if (size * shards > MAX_CODEC_MEMORY_BYTES) throw new EcError('INVALID_ARGUMENT', `${shards} shards of ${size} bytes exceed the ${MAX_CODEC_MEMORY_BYTES} bytes a codec can hold`, { size, shards });
     return kernel.allocShards(this.dataShards + this.parityShards, size);
   }
 

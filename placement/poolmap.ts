@@ -251,7 +251,8 @@ export class PoolMap {
   /** Parse `serialize()` output; `CORRUPTED` on bad magic, version, length or checksum. */
   static deserialize(bytes: Uint8Array): PoolMap {
     const bad = (m: string) => new PlacementError('CORRUPTED', `pool map bytes corrupted: ${m}`);
-    if (!(bytes instanceof Uint8Array) || bytes.length < HEADER_BYTES + CHECKSUM_BYTES) throw bad('too short');
+    if (!(bytes instanceof Uint8Array)) throw new PlacementError('INVALID_ARGUMENT', `PoolMap.deserialize takes a Uint8Array, got ${describeValue(bytes)}`);
+    if (bytes.length < HEADER_BYTES + CHECKSUM_BYTES) throw bad('too short');
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (dv.getUint32(0, true) !== MAGIC) throw bad('bad magic');
     const format = dv.getUint16(4, true);
@@ -393,6 +394,7 @@ export class PoolMap {
   }
 
   private checkTarget(id: number): void {
+    if (typeof id !== 'number') throw new PlacementError('INVALID_ARGUMENT', `a target id is a number, got ${describeValue(id)}`);
     if (!Number.isInteger(id) || id < 0 || id >= this.states.length) {
       throw new PlacementError('UNKNOWN_TARGET', `no target ${describeValue(id)} (pool has ${this.states.length}, ids 0-based)`, { id: describeValue(id) });
     }

@@ -241,9 +241,10 @@ test('typed errors for bad arguments', () => {
   code(() => c.encode([s[0]!, s[1]!, s[2]!, s[3]!, s[0]!.subarray(0, 10), s[5]!]), 'INVALID_ARGUMENT');
 });
 
-test('shards too large for a codec memory give OUT_OF_MEMORY, and the codec stays usable', () => {
+test('shards beyond what a codec memory can ever hold are bad input (INVALID_ARGUMENT), and the codec stays usable', () => {
   const c = createCodec({ dataShards: 4, parityShards: 2 });
-  assert.throws(() => c.allocShards(2 ** 31), (e: EcError) => e.code === 'OUT_OF_MEMORY');
+  assert.throws(() => c.allocShards(2 ** 31), (e: EcError) => e.code === 'INVALID_ARGUMENT');
+  assert.throws(() => c.allocShards(1e15), (e: EcError) => e.code === 'INVALID_ARGUMENT');
   const s = randomStripe(new Rng(3), 4, 2, 100);
   c.encode(s);
   assert.ok(c.verify(s));

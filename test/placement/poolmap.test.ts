@@ -36,6 +36,8 @@ t('state transitions bump the version; illegal ones are refused', () => {
   assert.is(pm.version, 7);
   assert.is(code(() => pm.exclude(8)), 'UNKNOWN_TARGET');
   assert.is(code(() => pm.target(-1)), 'UNKNOWN_TARGET');
+  assert.is(code(() => pm.target(null as unknown as number)), 'INVALID_ARGUMENT', 'not a number: bad input, not an unknown target');
+  assert.is(code(() => PoolMap.deserialize('map' as unknown as Uint8Array)), 'INVALID_ARGUMENT', 'not bytes: bad input, not corruption');
   pm.excludeRank(1);
   assert.equal([pm.target(2).state, pm.target(3).state], ['DOWN', 'DOWN']);
   assert.is(code(() => pm.excludeRank(4)), 'UNKNOWN_TARGET');
