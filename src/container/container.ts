@@ -78,6 +78,8 @@ export const RETAINED_ON_CLOSE = 1024;
 export const RETAINED_ON_CLOSE_BYTES = 256 * 1024;
 /** Largest number of shard I/Os one commit keeps in flight. */
 export const MAX_COMMIT_CONCURRENCY = 64;
+/** Object names whose ids `resolveOid` keeps (the cache is cleared when full). */
+const NAME_OID_CACHE_SIZE = 16_384;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
 /**
@@ -189,6 +191,8 @@ export class ContainerCore {
   private readonly history: CommitEvent[] = [];
   private readonly pendingEvents = new Map<bigint, CommitEvent>();
   private barrier: Promise<void> | null = null;
+  /** Object ids of names of the default class (`resolveOid`), bounded by NAME_OID_CACHE_SIZE. */
+  private readonly nameOids = new Map<string, bigint>();
   /** In-flight commits waiting for a journal record (`journal()`). */
   private journalWaiters = 0;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
@@ -385,11 +389,22 @@ export class ContainerCore {
       return oidOrName;
     }
     if (typeof oidOrName !== 'string' || oidOrName.length === 0) throw badArg('object name must be a non-empty string or an object id');
+    // Names of the container's default class (not GX: their group count follows the pool map)
+    // hash once: a bounded cache, cleared when full.
+    const cached = oclass === undefined ? this.nameOids.get(oidOrName) : undefined;
+    if (cached !== undefined) return cached;
     const cls = toObjectClass(oclass ?? this.meta.props.oclass);
     this.checkClass(cls);
     const name = toBytes(oidOrName);
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
-    if (cls.groups !== 'X') return makeObjectId(lo, cls, {});
+    if (cls.groups !== 'X') {
+      const oid = makeObjectId(lo, cls, {});
+      if (oclass === undefined) {
+        if (this.nameOids.size >= NAME_OID_CACHE_SIZE) this.nameOids.clear();
+        this.nameOids.set(oidOrName, oid);
+      }
+      return oid;
+    }
     // GX objects fix their group count in their id, computed from the container's recorded target
     // count (not the pool's current one), so a name keeps its id after the pool grows.
     resolveGroups(cls, this.rt.map()); // INSUFFICIENT_TARGETS when the pool cannot hold one group

@@ -12,7 +12,7 @@ import {
   TAG_KEY, TAG_PUNCH, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix, prefixEnd, stampKey, unescapeAt, withTag,
 } from './keys.js';
 import {
-  addEntry, akeyProbes, akeyVisibleAt, arrayRecordSize, extentsAtOrBelow, memDkeyEntries, memObject, newestSingle, objectTablePage, punchFloor, scan,
+  addEntry, akeyProbes, akeyVisibleAt, arrayRecordSize, extentsAtOrBelow, memDkeyEntries, memObject, newestSingle, visibleSingle, objectTablePage, punchFloor, scan,
   type Gathered, type ReadView, type ScanEntry,
 } from './reads.js';
 import type { ContState, TargetStore } from './store.js';
@@ -165,12 +165,8 @@ export class ContainerStore {
   async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
     return this.read(() => {
-      const v = this.view();
-      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
-      const s = newestSingle(v, oid, dkey, akey, epoch, pr);
+      const s = visibleSingle(this.view(), oid, dkey, akey, epoch);
       if (!s) return undefined;
-      const floor = punchFloor(v, oid, dkey, akey, epoch, pr);
-      if (!before(floor, s)) return undefined;
       return this.target.readValue(s, () => describe(oid, dkey, akey, s));
     });
   }

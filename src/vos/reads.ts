@@ -15,7 +15,7 @@ import {
   prefixEnd, seekAtEpoch, withTag, objectTablePrefix, keyOid, unescapeAt, KeyBuilder,
 } from './keys.js';
 import { decodeVersion } from './merge.js';
-import { before, keyStr, type Stamp } from './tree.js';
+import { before, keyStr, NO_STAMP, type Stamp } from './tree.js';
 import { VosError } from './errors.js';
 
 /** A discard not yet applied to the runs: hides versions and punches with seq < seq and after < epoch <= upTo. */
@@ -104,6 +104,56 @@ export function newestSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: U
     }
   }
   return best;
+}
+
+/**
+ * The single value of an akey visible at `epoch`: the newest version at or below it that no
+ * object, dkey or akey punch at or below `epoch` hides (what `newestSingle` then `punchFloor`
+ * give), in one pass: each memtable is looked up once, and the run probes are built only when
+ * there are runs.
+ */
+export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): MemVersion | undefined {
+  let best: MemVersion | undefined;
+  let floor: Stamp = NO_STAMP;
+  let ds: string | undefined, as: string | undefined;
+  for (const m of v.mems) {
+    const o = m.conts.get(v.cont)?.objects.get(oid);
+    if (!o) continue;
+    if (o.punches.length) floor = newestPunch(o.punches, epoch, v.tombs, floor);
+    const d = o.dkeys.get(ds ??= keyStr(dkey));
+    if (!d) continue;
+    if (d.punches.length) floor = newestPunch(d.punches, epoch, v.tombs, floor);
+    const a = d.akeys.get(as ??= keyStr(akey));
+    if (!a) continue;
+    if (a.punches.length) floor = newestPunch(a.punches, epoch, v.tombs, floor);
+    for (let i = a.singles.length - 1; i >= 0; i--) {
+      const s = a.singles[i]!;
+      if (s.epoch > epoch || hidden(v.tombs, s.epoch, s.seq)) continue;
+      if (!best || before(best, s)) best = s;
+      break;
+    }
+  }
+  if (v.runs.length) {
+    const pr = akeyProbes(v.cont, oid, dkey, akey);
+    for (const r of v.runs) {
+      if (!r.mayContain(pr.pa)) continue;
+      const x = runNewest(r, pr.akey, TAG_SINGLE, epoch, v.tombs);
+      if (x && (!best || before(best, x))) {
+        const ver = decodeVersion(x.value, x.epoch, x.seq, true);
+        if (!ver) throw corruptEntry(r, x.key);
+        best = ver;
+      }
+    }
+    if (best) {
+      for (const r of v.runs) {
+        if (!r.mayHavePunches) continue;
+        if (r.mayContain(pr.po)) { const x = runNewest(r, pr.obj, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+        if (r.mayContain(pr.pd)) { const x = runNewest(r, pr.dkey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+        if (r.mayContain(pr.pa)) { const x = runNewest(r, pr.akey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+      }
+    }
+  }
+  return best && before(floor, best) ? best : undefined;
 }
 
 /** Every array extent version at or below `epoch` (not discarded), any order. */
