@@ -23,6 +23,8 @@ import { UsageError } from './errors.js';
 
 const OPS = ['ls', 'mkdir', 'put', 'get', 'cat', 'mv', 'rm', 'stat'] as const;
 type Op = (typeof OPS)[number];
+/** Operations that only read: on a pool another process holds they open it read-only. */
+const READ_OPS: readonly Op[] = ['ls', 'get', 'cat', 'stat'];
 
 function need(args: string[], n: number, usage: string): void {
   if (args.length < n) throw new UsageError(`usage: cairn fs CONTAINER ${usage}`);
@@ -161,9 +163,11 @@ export function registerFs(program: Command): void {
     .option('--chunk-size <size>', 'put: bytes per chunk of new files (default 1M)')
     .action(async (label: string, op: string, args: string[], o) => {
       if (!(OPS as readonly string[]).includes(op)) throw new UsageError(`unknown fs operation ${JSON.stringify(op)}; one of ${OPS.join(', ')}`);
+      // the read operations open a pool another process holds read-only (and create no namespace there)
+      const reads = READ_OPS.includes(op as Op);
       await withPool(o, async (p) => {
-        const fs = await Dfs.mount(await p.openContainer(label));
+        const fs = await Dfs.mount(await p.openContainer(label), p.readOnly ? { create: false } : {});
         try { await run(fs, op as Op, args, o); } finally { await fs.close(); }
-      });
+      }, reads ? { readOnlyIfBusy: true } : {});
     });
 }

@@ -1,7 +1,7 @@
 /**
  * The CLI's read commands on a pool another process holds (issue 16): an application
  * (test/pool/readonly-writer.ts, a real process) keeps the pool open and commits; `cairn ls`,
- * `get`, `cont list`, `cont snapshot --list` and `pool query` open it read-only and show every
+ * `get`, `cont list`, `cont snapshot --list`, `pool query` and `fs ls|cat|stat|get` open it read-only and show every
  * commit finished before they started; commands that write still get POOL_BUSY, in one line.
  */
 import { suite } from 'uvu';
@@ -58,6 +58,19 @@ t('ls, get, cont list, snapshot --list and pool query read the pool while the ap
   r = cairn(['pool', 'query', '--json']);
   assert.is(r.code, 0, r.err);
   assert.is((JSON.parse(r.out) as { targets: unknown[] }).targets.length, 4);
+  // the POSIX namespace too: fs ls/cat/stat/get
+  r = cairn(['fs', 'c', 'ls', '/docs', '--json']);
+  assert.is(r.code, 0, r.err);
+  assert.equal((JSON.parse(r.out) as Array<{ name: string; size: number }>).map((e) => [e.name, e.size]), [['posix.txt', 30]]);
+  r = cairn(['fs', 'c', 'cat', '/docs/posix.txt']);
+  assert.is(r.code, 0, r.err);
+  assert.is(r.out, 'hello from the POSIX namespace');
+  r = cairn(['fs', 'c', 'stat', '/docs/posix.txt', '--json']);
+  assert.is(r.code, 0, r.err);
+  assert.is((JSON.parse(r.out) as { size: number }).size, 30);
+  r = cairn(['fs', 'c', 'mkdir', '/new']);
+  assert.is(r.code, 1, r.err);
+  assert.match(r.err, /^cairn: POOL_BUSY: /);
   // and a missing file is still NOT_FOUND, not a crash
   r = cairn(['get', 'c', 'no-such-file']);
   assert.is(r.code, 1);

@@ -13,7 +13,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { Pool } from '../../index.js';
+import { Dfs, Pool } from '../../index.js';
 import { putFile } from '../../src/cli/object-files.js';
 import { commitRound } from './readonly-fixture.js';
 
@@ -23,6 +23,10 @@ if (!dir) throw new Error('usage: readonly-writer.ts POOL_DIR [OCLASS]');
 const pool = await Pool.create(dir, { nodes: 2, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 16 << 20, dataBytes: 128 << 20 });
 const c = await pool.createContainer('c', { oclass, redundancyFactor: 1 });
 await putFile(c, 'hello.txt', Readable.from([Buffer.from('hello, first version')]));
+const dfs = await Dfs.mount(c);
+await dfs.mkdir('/docs');
+await dfs.writeFile('/docs/posix.txt', 'hello from the POSIX namespace');
+await dfs.close();
 const out = (line: string) => process.stdout.write(line + '\n');
 out('ready');
 
