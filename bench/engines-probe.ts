@@ -9,7 +9,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
+import { join } from 'node:path';
 import { RpcClient } from '../src/net/rpc.js';
+import { Pool } from '../index.js';
+import { tempDir, removeTempDir } from './lib/cleanup.js';
 
 /** Calls per method (CAIRN_PROBE_COUNT=1), to see what one operation costs in requests. */
 const counts = new Map<string, number>();
@@ -35,9 +38,12 @@ function sysMs(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) * 10;
 }
 
-const cluster = await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: '4096M' });
+// CAIRN_PROBE_EMBEDDED=1: the same workload on an embedded pool of the same shape, alone in this process.
+const embedded = process.env.CAIRN_PROBE_EMBEDDED === '1';
+const cluster = embedded ? undefined : await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: '4096M' });
+const dir = embedded ? tempDir('cairn-probe-') : undefined;
 try {
-  const pool = await cluster.connect();
+  const pool = cluster ? await cluster.connect() : await Pool.create(join(dir!, 'pool'), { nodes: 4, ranksPerNode: 1, targetsPerRank: 2, scmBytes: 256 * MIB, dataBytes: 4096 * MIB });
   const cont = await pool.createContainer('probe', { oclass: process.env.CLASS ?? 'EC_2P1G1' });
   await cont.openTargets();
   const value = new Uint8Array(100).fill(7);
@@ -46,11 +52,14 @@ try {
   const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'put'
     ? [1, 16].map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
     : [{ name: 'write qd8', qd: 8, op: (i: number) => arr.write(i * MIB, buf) }, { name: 'read qd8', qd: 8, op: (i: number) => arr.read(i * MIB, MIB) }];
-  for (let i = 0; i < 20; i++) await cont.object(`warm${i}`).update('d', 'a', value);
+  // Warm-up (JIT): CAIRN_PROBE_WARM_MS of puts at qd16 (default 20 puts only).
+  const warmEnd = performance.now() + Number(process.env.CAIRN_PROBE_WARM_MS ?? 0);
+  let w = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => { while (w < 20 || performance.now() < warmEnd) await cont.object(`warm${w++}`).update('d', 'a', value); }));
   const only = process.env.QD ? Number(process.env.QD) : undefined;
   const onlyName = process.env.PHASE;
   for (const ph of phases.filter((x) => (only === undefined || x.qd === only) && (onlyName === undefined || x.name.startsWith(onlyName)))) {
-    const pids = cluster.engines.map((e) => e!.child.pid!);
+    const pids = cluster ? cluster.engines.map((e) => e!.child.pid!) : [];
     const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage();
     const lat: number[] = [];
     let next = 0;
@@ -68,5 +77,6 @@ try {
   }
   await pool.close();
 } finally {
-  await cluster.stop();
+  await cluster?.stop();
+  if (dir) removeTempDir(dir);
 }

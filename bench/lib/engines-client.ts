@@ -2,7 +2,7 @@
  * Child process of the `engines` suite (bench/engines.bench.ts): one client of a connected pool in
  * a process of its own, so "two clients" really are two processes with their own event loops.
  * Started with `fork` (IPC); argv[2] is a JSON `ClientTask`. It connects, opens the container,
- * sends `{ type: 'ready' }`, waits for `{ type: 'go' }`, runs new-object puts of `valueBytes`
+ * warms up (`warmUpMs` of puts), sends `{ type: 'ready' }`, waits for `{ type: 'go' }`, runs new-object puts of `valueBytes`
  * bytes with `queueDepth` in flight for `durationMs`, and sends `{ type: 'result', puts, seconds }`.
  * Uses the public API only.
  */
@@ -14,10 +14,12 @@ export interface ClientTask {
   /** Prefix of the object names this client creates (distinct per client). */
   prefix: string;
   valueBytes: number; queueDepth: number; durationMs: number;
+  /** Puts before the measured phase, for at least this long (JIT warm-up; at least 20 puts). */
+  warmUpMs: number;
 }
 
 /** What it reports. */
-export interface ClientResult { type: 'result'; puts: number; seconds: number }
+export interface ClientResult { type: 'result'; puts: number; seconds: number; /** CPU milliseconds of this process during the measured phase. */ cpuMs: number }
 
 const send = (msg: unknown) => new Promise<void>((res) => { if (process.send) process.send(msg, () => res()); else res(); });
 
@@ -28,17 +30,24 @@ async function main(): Promise<void> {
     const cont = await pool.openContainer(task.container);
     await cont.openTargets();
     const value = new Uint8Array(task.valueBytes).fill(0x42);
-    // Warm the connections and the code paths before the measured phase.
-    for (let i = 0; i < 20; i++) await cont.object(`${task.prefix}-warm-${i}`).update('d', 'a', value);
+    // Warm the connections and the code paths (the JIT needs a few thousand calls) before the measured phase.
+    let w = 0;
+    const warmEnd = performance.now() + task.warmUpMs;
+    await Promise.all(Array.from({ length: task.queueDepth }, async () => {
+      while (w < 20 || performance.now() < warmEnd) { const i = w++; await cont.object(`${task.prefix}-warm-${i}`).update('d', 'a', value); }
+    }));
     await send({ type: 'ready' });
     await new Promise<void>((resolve) => process.once('message', () => resolve()));
     let puts = 0;
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const end = t0 + task.durationMs;
     await Promise.all(Array.from({ length: task.queueDepth }, async () => {
       while (performance.now() < end) { const i = puts++; await cont.object(`${task.prefix}-${i}`).update('d', 'a', value); }
     }));
-    await send({ type: 'result', puts, seconds: (performance.now() - t0) / 1000 } satisfies ClientResult);
+    const seconds = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    await send({ type: 'result', puts, seconds, cpuMs: (c.user + c.system) / 1000 } satisfies ClientResult);
   } finally {
     await pool.close();
   }
