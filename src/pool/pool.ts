@@ -29,6 +29,7 @@ import { createPoolDir, poolFsError } from './create-guard.js';
 import { signalOptions } from '../object/args.js';
 import { aggregationMark, readerEpochsBeforeAggregate, readerId, registerReader, unregisterReader } from '../container/readers.js';
 import type { ContainerStorage } from '../container/storage.js';
+import { refreshingStore } from './readonly-store.js';
 import { join } from 'node:path';
 
 export type { RebuildStatus, ConnectOptions } from './backend.js';
@@ -198,6 +199,8 @@ export class Pool extends EventEmitter {
   /** Read-only opens: the storage of every container read, by uuid (their epochs are registered as `readerId`). */
   private readonly readViews = new Map<string, ContainerStorage>();
   private readonly readerId = readerId();
+  /** Read-only opens: target re-reads in progress (stale views, see readonly-store.ts). */
+  private readonly rereading = new Map<number, Promise<void>>();
   private closed_ = false;
   private readonly runtime: ContainerRuntime;
 
@@ -832,6 +835,8 @@ export class Pool extends EventEmitter {
     let s = this.stores.get(key);
     if (!s) {
       s = this.backend.openStore(t, cuuid);
+      // Read-only: reads through an index the writer has since rewritten re-read the target once more.
+      if (this.opts.readOnly) s = s.then((raw) => refreshingStore(raw, () => this.rereadTarget(t).then(() => this.backend.openStore(t, cuuid))));
       // A store that fails to open is forgotten (the next use retries); the caller gets the error through `s`.
       const forget = () => { if (this.stores.get(key) === s) this.stores.delete(key); };
       s.then(undefined, forget);
@@ -918,6 +923,16 @@ export class Pool extends EventEmitter {
     await this.backend.refreshTargets?.(this.map_.targets.map((t) => t.id).filter((id) => this.runtime.available(id) || this.runtime.writable(id)));
     // store views hold the state they were opened with: open fresh ones
     this.stores.clear();
+  }
+
+  /** Read-only opens: re-read one target store (one re-read at a time per target). */
+  private rereadTarget(t: number): Promise<void> {
+    let p = this.rereading.get(t);
+    if (!p) {
+      p = (async () => { await this.backend.refreshTargets?.([t]); })().finally(() => this.rereading.delete(t));
+      this.rereading.set(t, p);
+    }
+    return p;
   }
 
   /** Refuse changes through a read-only handle (`READ_ONLY`). */

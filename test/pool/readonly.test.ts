@@ -19,6 +19,8 @@ import { BLOB_EVERY, Writer, checkState, commitRound, type SeenState } from './r
 const OCLASS = 'EC_2P1G1';
 /** Refresh rounds while the writer keeps committing. */
 const REFRESH_ROUNDS = 12;
+/** Rounds the writer commits while a reader holds one view (several aggregations and merges). */
+const HELD_VIEW_ROUNDS = 600;
 /** Longest the watcher may take to deliver the commits a refresh revealed. */
 const WATCH_WAIT_MS = 30_000;
 
@@ -77,6 +79,14 @@ t('every write through the read-only handle is refused with READ_ONLY and change
   // a second reader in this process and the writer are unaffected
   const ro2 = await Pool.open(dir, { readOnly: true });
   try { await checkState(await ro2.openContainer('c'), OCLASS); } finally { await ro2.close(); }
+});
+
+t('a view held while the writer goes on (flushes, merges, aggregations) still reads its epoch exactly', async () => {
+  // the writer aggregates every 128 rounds: its compactions move and free what the view's index points at
+  await writer.waitCommitted(atOpen.last + HELD_VIEW_ROUNDS);
+  const held = await checkState(c, OCLASS);
+  assert.equal(held, atOpen);
+  assert.is(text(await c.kv('log').get('k1')), 'v1');
 });
 
 t('refresh() shows newer commits, snapshots and containers; watch() yields the new commits in order', async () => {
