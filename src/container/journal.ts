@@ -17,7 +17,7 @@
  * `u32 magic "JREC" | u32 length of the whole record | u8 type | 3 x 0 | u64 epoch |
  *  u64 xxh64 of bytes [8, 16) and of the payload | UTF-8 JSON payload`.
  */
-import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
+import { closeSync, writeSync, readSync, ftruncateSync, fdatasync, fdatasyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
@@ -300,6 +300,21 @@ export class Journal {
     const bytes = encodeBatch(recs);
     for (let i = 0; i < this.fds.length; i++) this.writeTo(i, bytes);
     if (this.durable) for (const fd of this.fds) fdatasyncSync(fd);
+  }
+
+  /**
+   * Append records (one write per copy) without making them durable: `sync()` does that. For
+   * group commit in durable mode, where the flush runs off the event loop.
+   */
+  writeBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): void {
+    if (recs.length === 0) return;
+    const bytes = encodeBatch(recs);
+    for (let i = 0; i < this.fds.length; i++) this.writeTo(i, bytes);
+  }
+
+  /** Make everything written so far durable: one fdatasync per copy, in parallel on the thread pool. */
+  sync(): Promise<void> {
+    return Promise.all(this.fds.map((fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve()))))).then(() => undefined);
   }
 
   /** Append one record. */

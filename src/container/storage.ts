@@ -99,7 +99,9 @@ export class LocalContainerStorage implements ContainerStorage {
   private queue: Array<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }> = [];
   /** The settlement every record of the queued batch waits on (one promise per group write, not per record). */
   private batch: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
-  private readonly flushSoon = (): void => this.flushQueue();
+  private readonly flushSoon = (): void => { if (!this.syncing) this.flushQueue(); };
+  /** Durable mode: a group write is being synced (the next group gathers meanwhile). */
+  private syncing = false;
 
   private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>) {}
 
@@ -158,24 +160,44 @@ export class LocalContainerStorage implements ContainerStorage {
       this.batch = { promise, resolve, reject };
       // A microtask, not setImmediate: concurrent commits run in lockstep and still meet in one
       // batch, and a reader spinning on reads that never leave the microtask queue cannot starve it.
-      queueMicrotask(this.flushSoon);
+      // (Durable mode while a group is being synced: the records wait for that sync to end.)
+      if (!this.syncing) queueMicrotask(this.flushSoon);
     }
     return this.batch.promise;
   }
 
-  flush(): void { if (this.queue.length) this.flushQueue(); }
+  flush(): void { if (this.queue.length && !this.syncing) this.flushQueue(); }
 
+  /**
+   * Write the queued records as one group. Durable mode syncs off the event loop, one group at a
+   * time: records queued meanwhile form the next group, written when this sync completes (so a
+   * group's size follows the sync latency, and the event loop keeps running commits meanwhile).
+   */
   private flushQueue(): void {
     const queued = this.queue, batch = this.batch;
     this.queue = [];
     this.batch = undefined;
     if (queued.length === 0) { batch?.resolve(); return; }
-    try {
-      this.journal.appendBatch(queued);
-    } catch (err) {
-      batch?.reject(err);
+    if (!this.journal.durable) {
+      try { this.journal.appendBatch(queued); } catch (err) { batch?.reject(err); return; }
+      batch?.resolve();
       return;
     }
+    try { this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
+    this.syncing = true;
+    this.journal.sync().then(() => batch?.resolve(), (err) => batch?.reject(err)).finally(() => {
+      this.syncing = false;
+      if (this.queue.length) this.flushQueue();
+    });
+  }
+
+  /** Write the queued records now, synchronously (durably in durable mode): before a record written in place, a compaction, a close. */
+  private flushNow(): void {
+    if (!this.queue.length) return;
+    const queued = this.queue, batch = this.batch;
+    this.queue = [];
+    this.batch = undefined;
+    try { this.journal.appendBatch(queued); } catch (err) { batch?.reject(err); return; }
     batch?.resolve();
   }
 
@@ -183,13 +205,13 @@ export class LocalContainerStorage implements ContainerStorage {
   done(epoch: bigint, _info?: CommitInfo): Promise<void> { return this.write(JournalType.Done, epoch, undefined, '{}'); }
   abort(epoch: bigint, info: { recovered?: boolean }): Promise<void> { return this.write(JournalType.Abort, epoch, info.recovered ? { recovered: true } : {}); }
   rollback(epoch: bigint, to: bigint): void {
-    if (this.queue.length) this.flushQueue();
+    this.flushNow();
     this.journal.append(JournalType.Rollback, epoch, { to: to.toString() });
   }
   needsCompaction(bytes = JOURNAL_COMPACT_BYTES): boolean { return this.journal.bytes > bytes; }
 
   compact(history: CommitEvent[]): void {
-    if (this.queue.length) this.flushQueue();
+    this.flushNow();
     // fold the object ids the journal holds into the registry before the journal forgets them
     const registered = this.readRegistrySync();
     if (registered === undefined) {
@@ -205,7 +227,7 @@ export class LocalContainerStorage implements ContainerStorage {
   }
 
   async registeredObjects(): Promise<bigint[]> {
-    if (this.queue.length) this.flushQueue();
+    this.flushNow();
     const ids = new Set<bigint>(await this.readRegistry());
     for (const o of this.journalObjects()) ids.add(o);
     return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -259,7 +281,7 @@ export class LocalContainerStorage implements ContainerStorage {
 
   async saveMeta(meta: unknown): Promise<void> { await writeJsonRecordTwice(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta); }
   close(): void {
-    if (this.queue.length) this.flushQueue();
+    this.flushNow();
     this.journal.close();
   }
 }

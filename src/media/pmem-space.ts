@@ -365,6 +365,20 @@ export class PmemSpace {
     }
   }
 
+  /**
+   * `persist` of the whole file without blocking the event loop: one fdatasync on the thread pool
+   * (it covers mapped and written pages alike: on Linux msync(MS_SYNC) is an fsync of a range), so
+   * several files sync in parallel. Covers every write made before the call. Injected faults as
+   * for `persist`.
+   */
+  persistAsync(): Promise<void> {
+    const err = this.fault?.beforeSync();
+    if (err) return Promise.reject(err);
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(this.fd, (e) => (e ? reject(mediaErrorFromErrno(e, `sync ${this.path}`, { path: this.path })) : resolve()));
+    });
+  }
+
   /** Drop every window from residency (after a bulk scan), keeping the data. */
   dropResidency(): void {
     for (let w = 0; w < this.resident.length; w++) this.evict(w);

@@ -151,7 +151,10 @@ class GroupSync {
   private async loop(): Promise<void> {
     this.running = true;
     try {
-      await null;
+      // wait for the rest of this turn of the event loop: every write the commits of one group
+      // make (they run in the same turn) joins this sync (it completes on the thread pool, a later
+      // turn anyway)
+      await yieldNow();
       while (this.waiters.length) {
         const batch = this.waiters; this.waiters = [];
         try { await this.fn(); for (const w of batch) w.resolve(); } catch (e) { for (const w of batch) w.reject(e); }
@@ -242,7 +245,7 @@ export class TargetStore {
     blockCacheBytes: number,
   ) {
     this.verified = new VerifiedBlocks(blockCacheBytes);
-    this.commitSync = new GroupSync(() => this.persistLog());
+    this.commitSync = new GroupSync(() => this.persistLogAsync());
     this.dataSync = new GroupSync(() => this.dev.sync());
   }
 
@@ -951,6 +954,16 @@ export class TargetStore {
   private persistLog(): void {
     this.wal.persist(this.persistedAt);
     this.persistedAt = this.wal.tail;
+  }
+
+  /**
+   * `persistLog` off the event loop (an fdatasync of the pmem file on the thread pool), so the
+   * targets a group of commits wrote sync in parallel instead of one msync after another.
+   */
+  private async persistLogAsync(): Promise<void> {
+    const tail = this.wal.tail;
+    await this.wal.persistAsync();
+    this.persistedAt = tail;
   }
 
   /** Make everything acknowledged so far durable against power loss. */

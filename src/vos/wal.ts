@@ -381,6 +381,9 @@ export class Wal {
     this.space.persist(this.geo.slots, 2 * TAIL_SLOT);
   }
 
+  /** Everything appended so far (records and tail slots) made durable, off the event loop. */
+  persistAsync(): Promise<void> { return this.space.persistAsync(); }
+
   private writeRegionHeader(r: number, h: RegionHeader): void {
     const b = new Uint8Array(REGION_HEADER);
     const dv = new DataView(b.buffer);
