@@ -7,6 +7,17 @@
  * Uses the public API only.
  */
 import { Pool } from '../../index.js';
+import { RpcClient } from '../../src/net/rpc.js';
+
+/** CAIRN_PROBE_COUNT=1: count RPC calls and errors by method / code (reported with the result). */
+const stats: Record<string, number> = {};
+if (process.env.CAIRN_PROBE_COUNT) {
+  const orig = RpcClient.prototype.call;
+  RpcClient.prototype.call = async function (this: RpcClient, method, header, payload, o) {
+    stats[method] = (stats[method] ?? 0) + 1;
+    try { return await orig.call(this, method, header, payload, o); } catch (err) { const k = `error:${(err as { code?: string }).code}`; stats[k] = (stats[k] ?? 0) + 1; throw err; }
+  };
+}
 
 /** What one client process does. */
 export interface ClientTask {
@@ -19,7 +30,7 @@ export interface ClientTask {
 }
 
 /** What it reports. */
-export interface ClientResult { type: 'result'; puts: number; seconds: number; /** CPU milliseconds of this process during the measured phase. */ cpuMs: number }
+export interface ClientResult { type: 'result'; puts: number; seconds: number; /** CPU milliseconds of this process during the measured phase. */ cpuMs: number; /** RPC calls and errors (CAIRN_PROBE_COUNT=1). */ stats?: Record<string, number> }
 
 const send = (msg: unknown) => new Promise<void>((res) => { if (process.send) process.send(msg, () => res()); else res(); });
 
@@ -47,7 +58,7 @@ async function main(): Promise<void> {
     }));
     const seconds = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
-    await send({ type: 'result', puts, seconds, cpuMs: (c.user + c.system) / 1000 } satisfies ClientResult);
+    await send({ type: 'result', puts, seconds, cpuMs: (c.user + c.system) / 1000, ...(process.env.CAIRN_PROBE_COUNT ? { stats } : {}) } satisfies ClientResult);
   } finally {
     await pool.close();
   }
