@@ -363,7 +363,7 @@ export class ContainerCore {
     if (this.rt.clockSlot !== undefined) this.clock.observe(epochAtMs(this.rt.now()));
     if (this.inflight.size === 0) return this.clock.current;
     const min = this.inflight.min();
-    assert(min > 0n && min <= this.clock.current, 'in-flight commits hold epochs the clock handed out', { min: String(min), clock: String(this.clock.current) });
+    if (!(min > 0n && min <= this.clock.current)) assert(false, 'in-flight commits hold epochs the clock handed out', { min: String(min), clock: String(this.clock.current) });
     return min - 1n;
   }
 
@@ -750,7 +750,7 @@ export class ContainerCore {
     for (const e of ready) {
       const ev = this.pendingEvents.get(e)!;
       this.pendingEvents.delete(e);
-      assert(e > this.emittedUpTo, 'commit events are published in epoch order, once', { epoch: String(e), emittedUpTo: String(this.emittedUpTo) });
+      if (!(e > this.emittedUpTo)) assert(false, 'commit events are published in epoch order, once', { epoch: String(e), emittedUpTo: String(this.emittedUpTo) });
       this.history.push(ev);
       if (this.history.length > MAX_WATCH_HISTORY + 1024) this.history.splice(0, this.history.length - MAX_WATCH_HISTORY);
       this.emittedUpTo = e;

@@ -44,7 +44,7 @@ export class EpochClock {
       const base = e - (e % SLOT_SPAN);
       e = base + this.slot >= e ? base + this.slot : base + SLOT_SPAN + this.slot;
     }
-    assert(e > this.last && (this.slot === undefined || e % SLOT_SPAN === this.slot), 'epochs strictly increase and carry the clock slot', { epoch: String(e) });
+    if (!(e > this.last && (this.slot === undefined || e % SLOT_SPAN === this.slot))) assert(false, 'epochs strictly increase and carry the clock slot', { epoch: String(e) });
     this.last = e;
     return e;
   }

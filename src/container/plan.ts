@@ -28,11 +28,12 @@ export interface PlanView {
 
 /** Plan one op's shard writes at `epoch` (EC read-modify-write reads here: hold the dkey lock). */
 export async function planOp(io: IoContext, view: PlanView, op: Op, epoch: bigint): Promise<ShardPlan> {
-  assert(epoch > 0n, 'commits are at positive epochs', { epoch: String(epoch) });
+  if (!(epoch > 0n)) assert(false, 'commits are at positive epochs', { epoch: String(epoch) });
   const { groups, cls } = view;
   switch (op.kind) {
     case 'single': {
       const g = dkeyGroup(op.dkey, groups.length);
+      if (cls.kind !== 'ec' && view.moved.size === 0) return planCopies(io, view, op, g, epoch);
       return checkReadable(view, op.oid, g, live(view, planSingle(io, cls, groups, g, op.oid, op.dkey, op.akey, op.value, epoch)));
     }
     case 'array': {
@@ -46,6 +47,29 @@ export async function planOp(io: IoContext, view: PlanView, op: Op, epoch: bigin
     case 'punchAkey':
       return everyShard(view, [dkeyGroup(op.dkey, groups.length)], (s, shard, at) => s.punchAkey(at.epoch, unitOid(op.oid, shard), op.dkey, op.akey, writeOpts(at)));
   }
+}
+
+/**
+ * A single value of a replicated or striped object with no shard moving (the common case): the
+ * value itself on every writable shard of its group, as `live(planSingle(...))` then
+ * `checkReadable` give, without their intermediate arrays.
+ */
+function planCopies(io: IoContext, view: PlanView, op: Extract<Op, { kind: 'single' }>, g: number, epoch: bigint): ShardPlan {
+  const group = view.groups[g];
+  const size = view.groups[0]!.length;
+  if (!group || group.length !== size || size !== view.cls.groupSize) return checkReadable(view, op.oid, g, live(view, planSingle(io, view.cls, view.groups, g, op.oid, op.dkey, op.akey, op.value, epoch)));
+  const { oid, dkey, akey, value } = op;
+  const out: ShardPlan = [];
+  let healthy = 0;
+  for (let i = 0; i < size; i++) {
+    const target = group[i]!;
+    if (view.available(target)) healthy++;
+    if (!view.writable(target)) continue;
+    const shard = g * size + i;
+    out.push({ target, shard, apply: (s, at) => s.updateSingle(at.epoch, unitOid(oid, shard), dkey, akey, value, writeOpts(at)) });
+  }
+  if (healthy < 1) throw new ObjectError('DATA_LOST', `object ${oid.toString(16)}: group ${g} has ${healthy} healthy shard(s), needs 1`, { oid: oid.toString(16), group: g });
+  return out;
 }
 
 /** Keep the writes whose target accepts writes, and add the new target of every moving shard. */

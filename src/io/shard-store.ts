@@ -59,7 +59,7 @@ export const SHARD_BITS = 32n;
 
 /** The VOS object id of shard `shard` of object `oid`. */
 export function unitOid(oid: bigint, shard: number): bigint {
-  assert(oid >= 0n && Number.isInteger(shard) && shard >= 0 && shard < 2 ** 32, 'a unit object id is a non-negative oid and a 32-bit shard', { oid: oid.toString(16), shard });
+  if (!(oid >= 0n && Number.isInteger(shard) && shard >= 0 && shard < 2 ** 32)) assert(false, 'a unit object id is a non-negative oid and a 32-bit shard', { oid: oid.toString(16), shard });
   return (oid << SHARD_BITS) | BigInt(shard);
 }
 

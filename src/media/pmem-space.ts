@@ -222,7 +222,7 @@ export class PmemSpace {
       this.touch(off, len);
       const s = Math.floor(off / this.segmentBytes);
       const base = off - s * this.segmentBytes;
-      assert(base + len <= this.segmentBytes, 'pmem access spans two segments', { off, len, segmentBytes: this.segmentBytes });
+      if (base + len > this.segmentBytes) assert(false, 'pmem access spans two segments', { off, len, segmentBytes: this.segmentBytes });
       // a plain Uint8Array, never a Buffer: Buffer#slice would share memory where callers copy
       const seg = this.segs[s]!;
       return new Uint8Array(seg.buffer, seg.byteOffset + base, len);
