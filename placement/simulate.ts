@@ -75,7 +75,13 @@ export interface SimStep {
    */
   moved: { shards: number; fraction: number; idealFraction: number; ratio: number; ontoAdded?: number; safetyFraction?: number };
   rebuildFanout: { sources: number; destinations: number } | null;
+  /** Layout rate of the step against wall-clock time (falls when other processes share the cores). */
   objectsPerSecond: number;
+  /**
+   * Layout rate against the CPU time this process used during the step (user + system, all its
+   * threads), so a figure taken on a busy machine is comparable with one taken on an idle one.
+   */
+  cpuObjectsPerSecond: number;
   /** Extra: pool map version and the level where the fault domain rule holds. */
   poolVersion: number;
   domainLevel: string;
@@ -188,6 +194,7 @@ export function simulate(opts: SimOptions): SimReport {
     const cur = new Int32Array(objects * spo);
     let violations = 0, domainLevel = '';
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let i = 0; i < objects; i += chunk) {
       const n = Math.min(chunk, objects - i);
       const b = placement.layoutBatch(oids.subarray(2 * i, 2 * (i + n)));
@@ -198,6 +205,8 @@ export function simulate(opts: SimOptions): SimReport {
       opts.onProgress?.(done, total);
     }
     const seconds = Math.max(1e-9, (performance.now() - t0) / 1000);
+    const cpu = process.cpuUsage(c0);
+    const cpuSeconds = Math.max(1e-9, (cpu.user + cpu.system) / 1e6);
     const nt = pm.targets.length;
     const load = new Array<number>(nt).fill(0);
     for (let k = 0; k < cur.length; k++) load[cur[k]!]!++;
@@ -210,6 +219,7 @@ export function simulate(opts: SimOptions): SimReport {
       moved: { shards: 0, fraction: 0, idealFraction: 0, ratio: 0 },
       rebuildFanout: null,
       objectsPerSecond: objects / seconds,
+      cpuObjectsPerSecond: objects / cpuSeconds,
       poolVersion: pm.version,
       domainLevel,
       domainLoad: { node: domainLoad(pm, load, 0), rank: domainLoad(pm, load, pm.levelNamesList.length - 1) },

@@ -180,7 +180,7 @@ function columns(head: string[], rows: string[][]): string[] {
 export function formatTable(r: SimReport): string {
   const lines: string[] = [];
   lines.push(`cairn sim: ${r.algo}, ${r.class} (${r.shardsPerObject} shards/object), ${r.objects} objects, pool ${r.pool.nodes} nodes / ${r.pool.ranks} ranks / ${r.pool.targets} targets (${r.pool.shape}), seed ${r.seed}`);
-  const head = ['step', 'targets', 'min', 'mean', 'max', 'max/mean', 'stddev', 'violations', 'moved', 'moved%', 'ideal%', 'moved/ideal', 'node dev%', 'rank dev%', 'parity max/mean', 'fanout src/dst', 'objects/s'];
+  const head = ['step', 'targets', 'min', 'mean', 'max', 'max/mean', 'stddev', 'violations', 'moved', 'moved%', 'ideal%', 'moved/ideal', 'node dev%', 'rank dev%', 'parity max/mean', 'fanout src/dst', 'objects/s', 'cpu objects/s'];
   const rows = r.steps.map((s) => [
     s.change, String(s.targets), String(s.load.min), s.load.mean.toFixed(1), String(s.load.max), s.load.maxOverMean.toFixed(4),
     s.load.stddev.toFixed(1), String(s.violations), String(s.moved.shards), pct(s.moved.fraction), pct(s.moved.idealFraction),
@@ -188,9 +188,10 @@ export function formatTable(r: SimReport): string {
     (100 * s.domainLoad.node.maxDeviation).toFixed(2), (100 * s.domainLoad.rank.maxDeviation).toFixed(2),
     s.parityLoad ? s.parityLoad.maxOverMean.toFixed(4) : '-',
     s.rebuildFanout ? `${s.rebuildFanout.sources}/${s.rebuildFanout.destinations}` : '-', Math.round(s.objectsPerSecond).toLocaleString('en-US'),
+    Math.round(s.cpuObjectsPerSecond).toLocaleString('en-US'),
   ]);
   lines.push(...columns(head, rows));
-  lines.push('(node/rank dev% = largest |load share / weight share - 1| over in-service nodes / ranks)');
+  lines.push('(node/rank dev% = largest |load share / weight share - 1| over in-service nodes / ranks; objects/s against wall-clock time, cpu objects/s against this process\'s CPU time)');
   if (r.parity) {
     lines.push(`parity rotation per dkey (${r.parity.dkeysPerObject} dkeys/object): busiest shard of a group takes ${r.parity.groupMaxOverMean.rotated.toFixed(2)}x the group mean of parity writes (fixed roles: ${r.parity.groupMaxOverMean.fixed.toFixed(2)}x)`);
   }
@@ -215,6 +216,7 @@ export function formatCompare(reports: SimReport[]): string {
     ['node dev%', (s) => (100 * s.domainLoad.node.maxDeviation).toFixed(2)],
     ['fanout src/dst', (s) => (s.rebuildFanout ? `${s.rebuildFanout.sources}/${s.rebuildFanout.destinations}` : '-')],
     ['objects/s', (s) => Math.round(s.objectsPerSecond).toLocaleString('en-US')],
+    ['cpu objects/s', (s) => Math.round(s.cpuObjectsPerSecond).toLocaleString('en-US')],
   ];
   const rows: string[][] = [];
   r0.steps.forEach((s, i) => {

@@ -27,7 +27,7 @@ t('--json prints exactly one JSON object with the documented schema', async () =
   assert.is(j.algo, 'jump-map'); assert.is(j.class, 'EC_4P2G1'); assert.is(j.objects, 20000);
   assert.equal(j.pool, { nodes: 8, ranks: 32, targets: 128, shape: '8x4x4', weight: 128 });
   for (const k of ['algo', 'class', 'objects', 'seed', 'shardsPerObject', 'pool', 'steps']) assert.ok(k in j, k);
-  for (const s of j.steps) for (const k of ['change', 'targets', 'load', 'violations', 'moved', 'rebuildFanout', 'objectsPerSecond', 'poolVersion', 'domainLevel']) assert.ok(k in s, k);
+  for (const s of j.steps) for (const k of ['change', 'targets', 'load', 'violations', 'moved', 'rebuildFanout', 'objectsPerSecond', 'cpuObjectsPerSecond', 'poolVersion', 'domainLevel']) assert.ok(k in s, k);
   for (const s of j.steps) for (const k of ['shards', 'fraction', 'idealFraction']) assert.type(s.moved[k], 'number');
   assert.equal(j.steps.map((s: { change: string }) => s.change), ['initial', 'fail target:37', 'extend 2', 'drain target:3', 'fail rank:5']);
   const total = 20000 * 6;
@@ -35,6 +35,7 @@ t('--json prints exactly one JSON object with the documented schema', async () =
     for (const k of ['min', 'mean', 'max', 'maxOverMean', 'stddev']) assert.type(s.load[k], 'number');
     assert.is(s.violations, 0);
     assert.ok(s.objectsPerSecond > 0);
+    assert.ok(s.cpuObjectsPerSecond > 0 && Number.isFinite(s.cpuObjectsPerSecond));
     assert.ok(Math.abs(s.load.mean * s.targets - total) < 1e-6 * total, 'every shard on an in-service target');
   }
   assert.equal(j.steps.map((s: { targets: number }) => s.targets), [128, 127, 159, 158, 154]);
