@@ -8,7 +8,8 @@
  *
  * Lines on stdout: `ready`, `committed <n>` after every commit, and replies to commands read from
  * stdin: `snapshot <name>` -> `snap <name> <epoch> <last n>`; `container <label>` -> `container
- * <label>` (created, holding kv `x` key `hello` = `world`); `file <text>` -> `file <epoch>`
+ * <label>` (created, holding kv `x` key `hello` = `world`); `exclude <target>` -> `excluded <target>
+ * <state> <map version>` (after the rebuild); `file <text>` -> `file <epoch>`
  * (hello.txt replaced by <text>); `stop` -> `closed` (pool closed cleanly, exit 0).
  */
 import { createInterface } from 'node:readline';
@@ -55,6 +56,10 @@ async function command(line: string): Promise<void> {
   } else if (cmd === 'file') {
     await putFile(c, 'hello.txt', Readable.from([Buffer.from(arg)]));
     out(`file ${c.stableEpoch()}`);
+  } else if (cmd === 'exclude') {
+    await pool.exclude(Number(arg));
+    await pool.waitForRebuild();
+    out(`excluded ${arg} ${pool.query().targets[Number(arg)]!.state} ${pool.query().mapVersion}`);
   } else if (cmd === 'stop') {
     stopping = true;
   }

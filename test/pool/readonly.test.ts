@@ -148,6 +148,19 @@ t('refresh() shows newer commits, snapshots and containers; watch() yields the n
   assert.is(JSON.parse(JSON.stringify(events[0])).epoch, String(events[0]!.epoch), 'events are JSON-safe');
 });
 
+t('a target the writer excludes and rebuilds: after refresh the reader has the new map and reads everything', async () => {
+  writer.send('exclude 2');
+  const [, , state, version] = (await writer.waitFor(/^excluded 2 /)).split(' ');
+  assert.is(state, 'DOWNOUT');
+  await writer.waitCommitted(writer.committed + 20); // written with target 2 out
+  await ro.refresh();
+  const q = ro.query();
+  assert.is(q.mapVersion, Number(version));
+  assert.is(q.targets[2]!.state, 'DOWNOUT');
+  await checkState(c, OCLASS);
+  assert.is(text(await c.kv('log').get('k1')), 'v1', 'data rebuilt off the excluded target reads');
+});
+
 t('a writer killed mid-commit: the reader still sees a consistent state, and the pool opens for writing again', async () => {
   await writer.waitCommitted(writer.committed + 20);
   await writer.kill('SIGKILL');
