@@ -10,8 +10,12 @@
  *   writes / reads of the same bytes in one file (8 in flight; target >= 0.7x); both read into
  *   reused caller buffers (`read(..., { into })`, `fh.read(buf)`); a row beside them reads with a
  *   new buffer per read (`read()` returning one);
- * - `durable: true` small puts vs lmdb-js puts with its default synced commits (target >= 1.0x),
- *   and classic-level puts with `sync: true`.
+ * - `durable: true` small puts vs lmdb-js puts with its default synced commits, timed in the same
+ *   rounds (target >= 1.0x), and classic-level puts with `sync: true`.
+ *
+ * Small rows also carry `cpuRate` (operations per CPU second of the process, every thread) and the
+ * Cairn rows `cpuRatio` against their peer's: on a shared, loaded machine wall-clock ratios swing
+ * with the load, CPU ratios much less.
  *
  * Every case runs `rounds` times (quick 1, full 3), the systems interleaved within a round; a row
  * reports the median round and `extra.rounds`. Each round writes fresh keys / a fresh file.
@@ -56,15 +60,28 @@ class Series {
   get(name: string): number[] { return this.m.get(name) ?? []; }
 }
 
-/** Puts of objects [from, to) into a Cairn container, `SMALL_DEPTH` in flight: ops/s. */
-async function cairnPuts(cont: Container, from: number, to: number): Promise<number> {
-  const s = await seconds(() => inFlight(to - from, SMALL_DEPTH, (j) => cont.kv(objName(from + j)).put('v', smallValue(from + j))));
-  return (to - from) / s;
+/**
+ * Run `fn` for `ops` operations; adds the wall-clock rate to series `key` and the rate per CPU
+ * second of this process (every thread: classic-level and lmdb-js work on native threads too) to
+ * `key + ' cpu'`, which a loaded shared machine distorts far less than wall time.
+ */
+async function timed(t: Series, key: string, ops: number, fn: () => Promise<unknown> | unknown): Promise<void> {
+  const c0 = process.cpuUsage();
+  const s = await seconds(fn);
+  const c = process.cpuUsage(c0);
+  t.add(key, ops / s);
+  t.add(`${key} cpu`, ops / Math.max(1e-6, (c.user + c.system) / 1e6));
 }
 
-async function peerPuts(db: PeerStore, from: number, to: number): Promise<number> {
-  const s = await seconds(() => inFlight(to - from, SMALL_DEPTH, (j) => db.put(objName(from + j), smallValue(from + j))));
-  return (to - from) / s;
+/** Puts of objects [from, to) into a Cairn container, `SMALL_DEPTH` in flight, timed into series `key`. */
+async function cairnPuts(cont: Container, from: number, to: number, t?: Series, key = ''): Promise<void> {
+  const run = () => inFlight(to - from, SMALL_DEPTH, (j) => cont.kv(objName(from + j)).put('v', smallValue(from + j)));
+  if (t) await timed(t, key, to - from, run); else await run();
+}
+
+async function peerPuts(db: PeerStore, from: number, to: number, t?: Series, key = ''): Promise<void> {
+  const run = () => inFlight(to - from, SMALL_DEPTH, (j) => db.put(objName(from + j), smallValue(from + j)));
+  if (t) await timed(t, key, to - from, run); else await run();
 }
 
 export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
@@ -86,11 +103,11 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     for (let r = 0; r < z.rounds; r++) {
       const from = base + r * z.puts, to = from + z.puts;
       ctx.progress(`io: round ${r + 1}/${z.rounds} cairn puts`);
-      t.add('cairn put', await cairnPuts(small, from, to));
+      await cairnPuts(small, from, to, t, 'cairn put');
       ctx.progress(`io: round ${r + 1}/${z.rounds} classic-level puts`);
-      t.add('level put', await peerPuts(level, from, to));
+      await peerPuts(level, from, to, t, 'level put');
       ctx.progress(`io: round ${r + 1}/${z.rounds} lmdb-js puts`);
-      t.add('lmdb put', await peerPuts(lmdb, from, to));
+      await peerPuts(lmdb, from, to, t, 'lmdb put');
     }
     const written = base + z.rounds * z.puts;
     const rng = new Rng(0x10be);
@@ -98,16 +115,13 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
       const keys = Array.from({ length: z.gets }, () => rng.int(written));
       let bad = 0;
       ctx.progress(`io: round ${r + 1}/${z.rounds} cairn gets`);
-      let s = await seconds(() => inFlight(keys.length, SMALL_DEPTH, async (j) => { if (indexOf(await small.kv(objName(keys[j]!)).get('v')) !== keys[j]) bad++; }));
-      t.add('cairn get', keys.length / s);
+      await timed(t, 'cairn get', keys.length, () => inFlight(keys.length, SMALL_DEPTH, async (j) => { if (indexOf(await small.kv(objName(keys[j]!)).get('v')) !== keys[j]) bad++; }));
       ctx.progress(`io: round ${r + 1}/${z.rounds} lmdb-js gets`);
       const l = lmdb;
-      s = await seconds(() => { for (const k of keys) if (indexOf(l.get(objName(k)) as Uint8Array | undefined) !== k) bad++; });
-      t.add('lmdb get', keys.length / s);
+      await timed(t, 'lmdb get', keys.length, () => { for (const k of keys) if (indexOf(l.get(objName(k)) as Uint8Array | undefined) !== k) bad++; });
       ctx.progress(`io: round ${r + 1}/${z.rounds} classic-level gets`);
       const lv = level;
-      s = await seconds(() => inFlight(keys.length, SMALL_DEPTH, async (j) => { if (indexOf(await lv.get(objName(keys[j]!))) !== keys[j]) bad++; }));
-      t.add('level get', keys.length / s);
+      await timed(t, 'level get', keys.length, () => inFlight(keys.length, SMALL_DEPTH, async (j) => { if (indexOf(await lv.get(objName(keys[j]!))) !== keys[j]) bad++; }));
       if (bad) throw new Error(`io bench: ${bad} small gets returned wrong values`);
     }
     await small.close();
@@ -164,22 +178,26 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
 
   // ------------------------------------------------------------ durable small puts
   const dpool = await Pool.create(path.join(root, 'pool-durable'), { ...IO_POOL_SHAPE, durable: true });
-  let dlevel: PeerStore | undefined;
+  let dlevel: PeerStore | undefined, dlmdb: PeerStore | undefined;
   try {
     const cont = await dpool.createContainer('small', { oclass: 'RP_2G1' });
     await cont.openTargets();
     dlevel = await openPeer('level', path.join(root, 'level-sync'), { sync: true });
-    await cairnPuts(cont, 0, WARMUP_OPS / 4); await peerPuts(dlevel, 0, WARMUP_OPS / 4);
+    dlmdb = await openPeer('lmdb', path.join(root, 'lmdb-sync'));
+    await cairnPuts(cont, 0, WARMUP_OPS / 4); await peerPuts(dlevel, 0, WARMUP_OPS / 4); await peerPuts(dlmdb, 0, WARMUP_OPS / 4);
     for (let r = 0; r < z.rounds; r++) {
       const from = WARMUP_OPS + r * z.durablePuts, to = from + z.durablePuts;
       ctx.progress(`io: round ${r + 1}/${z.rounds} cairn durable puts`);
-      t.add('cairn durable put', await cairnPuts(cont, from, to));
+      await cairnPuts(cont, from, to, t, 'cairn durable put');
       ctx.progress(`io: round ${r + 1}/${z.rounds} classic-level sync puts`);
-      t.add('level sync put', await peerPuts(dlevel, from, to));
+      await peerPuts(dlevel, from, to, t, 'level sync put');
+      ctx.progress(`io: round ${r + 1}/${z.rounds} lmdb-js synced puts`);
+      await peerPuts(dlmdb, from, to, t, 'lmdb sync put');
     }
     await cont.close();
   } finally {
     await dlevel?.close();
+    await dlmdb?.close();
     await dpool.close();
   }
   removeTempDir(root);
@@ -187,6 +205,8 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
   const row = (name: string, key: string, unit: 'ops' | 'B', more: Partial<BenchRow> = {}, extra: Record<string, unknown> = {}): BenchRow => {
     const xs = t.get(key);
     const m = median(xs);
+    const cpu = t.get(`${key} cpu`);
+    if (cpu.length) extra = { ...extra, cpuRate: Math.round(median(cpu)) };
     return {
       name, suite: 'io',
       ...(unit === 'ops' ? { opsPerSecond: m } : { bytesPerSecond: m, opsPerSecond: m / MIB }),
@@ -209,12 +229,15 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     fR: `fs.promises read 1MiB seq one file ${EC_DEPTH} in flight`,
     cDur: `cairn put ${P} new objects RP_2G1 16 targets ${SMALL_DEPTH} in flight durable`,
     lvSync: `classic-level put ${P} ${SMALL_DEPTH} in flight sync`,
+    lmSync: `lmdb-js put ${P} ${SMALL_DEPTH} in flight (default: synced commits), beside the durable rows`,
   };
+  // Rate per CPU second against the peer's (same run): robust to a loaded machine.
+  const cpuRatio = (a: string, b: string) => ({ cpuRatio: +(median(t.get(`${a} cpu`)) / median(t.get(`${b} cpu`))).toFixed(3) });
   return [
-    row(names.cPut, 'cairn put', 'ops', { peer: names.lvPut, alsoVs: [names.lmPut], targetRatio: 1.0 }, { objects: z.puts }),
+    row(names.cPut, 'cairn put', 'ops', { peer: names.lvPut, alsoVs: [names.lmPut], targetRatio: 1.0 }, { objects: z.puts, ...cpuRatio('cairn put', 'level put') }),
     row(names.lvPut, 'level put', 'ops'),
     row(names.lmPut, 'lmdb put', 'ops'),
-    row(names.cGet, 'cairn get', 'ops', { peer: names.lmGet, alsoVs: [names.lvGet], targetRatio: 0.5 }, { gets: z.gets }),
+    row(names.cGet, 'cairn get', 'ops', { peer: names.lmGet, alsoVs: [names.lvGet], targetRatio: 0.5 }, { gets: z.gets, ...cpuRatio('cairn get', 'lmdb get') }),
     row(names.lmGet, 'lmdb get', 'ops'),
     row(names.lvGet, 'level get', 'ops'),
     row(names.cW, 'cairn ec write', 'B', { peer: names.fW, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, ioEngine, relaxedSimd: relaxedSimdStatus().enabled }),
@@ -222,7 +245,8 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, into: true }),
     row(names.cRa, 'cairn ec read alloc', 'B', { peer: names.fR }),
     row(names.fR, 'fs read', 'B'),
-    row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmPut, alsoVs: [names.lvSync], targetRatio: 1.0 }, { objects: z.durablePuts }),
+    row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmSync, alsoVs: [names.lvSync, names.lmPut], targetRatio: 1.0 }, { objects: z.durablePuts }),
     row(names.lvSync, 'level sync put', 'ops'),
+    row(names.lmSync, 'lmdb sync put', 'ops'),
   ];
 }

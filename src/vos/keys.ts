@@ -54,6 +54,7 @@ export interface DecodedKey {
 /** Growable byte builder for keys (reused; `take()` returns a copy). */
 export class KeyBuilder {
   private buf = new Uint8Array(256);
+  private dv = new DataView(this.buf.buffer);
   private n = 0;
 
   reset(): this { this.n = 0; return this; }
@@ -64,6 +65,7 @@ export class KeyBuilder {
     const b = new Uint8Array(size);
     b.set(this.buf.subarray(0, this.n));
     this.buf = b;
+    this.dv = new DataView(b.buffer);
   }
   u8(v: number): this { this.ensure(1); this.buf[this.n++] = v; return this; }
   u32(v: number): this {
@@ -75,8 +77,8 @@ export class KeyBuilder {
   }
   u64(v: bigint): this {
     this.ensure(8);
-    const hi = Number((v >> 32n) & 0xffffffffn); const lo = Number(v & 0xffffffffn);
-    this.u32(hi); this.u32(lo);
+    this.dv.setBigUint64(this.n, BigInt.asUintN(64, v), false); // big-endian, the low 64 bits
+    this.n += 8;
     return this;
   }
   /** 2^64-1-v. */
@@ -87,8 +89,8 @@ export class KeyBuilder {
     return this.u32((0xffffffff - hi) >>> 0).u32((0xffffffff - lo) >>> 0);
   }
   oid(oid: bigint): this {
-    this.u64((oid >> 128n) & U64); this.u64((oid >> 64n) & U64); this.u64(oid & U64);
-    return this;
+    // u64 keeps the low 64 bits of what it is given: no masks to allocate
+    return this.u64(oid >> 128n).u64(oid >> 64n).u64(oid);
   }
   esc(k: Uint8Array): this {
     this.ensure(k.length * 2 + 2);
