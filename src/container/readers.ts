@@ -85,7 +85,9 @@ function alive(pid: number): boolean {
  * of processes that are gone are removed.
  */
 export async function readerEpochsBeforeAggregate(containerDir: string, upTo: bigint): Promise<bigint[]> {
-  await writeAtomic(join(containerDir, AGGREGATION_MARK), upTo.toString());
+  // Best effort: aggregation is what frees space, so a full disk must not stop it; without the mark
+  // only a reader registering at this very moment is unprotected (registered ones are kept below).
+  await writeAtomic(join(containerDir, AGGREGATION_MARK), upTo.toString()).catch((err) => swallowed('readers.aggregation-mark-not-written', err));
   let names: string[];
   try { names = await readdir(join(containerDir, READERS_DIR)); } catch { return []; }
   const out: bigint[] = [];
