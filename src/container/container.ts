@@ -928,8 +928,16 @@ export class ContainerCore {
 /** Distinct targets of `writes`, ascending. */
 function sortedTargets(writes: readonly ShardWrite[]): number[] {
   const out: number[] = [];
-  for (const w of writes) if (!out.includes(w.target)) out.push(w.target);
-  return out.length > 1 ? out.sort((a, b) => a - b) : out;
+  for (const w of writes) {
+    const t = w.target;
+    if (out.includes(t)) continue;
+    // insertion sort: a handful of targets, and Array#sort allocates its work area
+    let i = out.length;
+    out.push(t);
+    while (i > 0 && out[i - 1]! > t) { out[i] = out[i - 1]!; i--; }
+    out[i] = t;
+  }
+  return out;
 }
 
 /**
