@@ -13,9 +13,9 @@
  * - `durable: true` small puts vs lmdb-js puts with its default synced commits, timed in the same
  *   rounds (target >= 1.0x), and classic-level puts with `sync: true`.
  *
- * Small rows also carry `cpuRate` (operations per CPU second of the process, every thread) and the
- * Cairn rows `cpuRatio` against their peer's: on a shared, loaded machine wall-clock ratios swing
- * with the load, CPU ratios much less.
+ * Rows also carry `cpuRate` (operations, or bytes for the 1 MiB rows, per CPU second of the
+ * process, every thread) and the Cairn rows `cpuRatio` against their peer's: on a shared, loaded
+ * machine wall-clock ratios swing with the load, CPU ratios much less.
  *
  * Every case runs `rounds` times (quick 1, full 3), the systems interleaved within a round; a row
  * reports the median round and `extra.rounds`. Each round writes fresh keys / a fresh file.
@@ -139,31 +139,26 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     for (let r = 0; r < z.rounds; r++) {
       const arr = ec.array(`ior-${r}`, { chunkSize: MIB });
       ctx.progress(`io: round ${r + 1}/${z.rounds} cairn 1MiB EC writes`);
-      let s = await seconds(() => inFlight(n, EC_DEPTH, (i) => arr.write(i * MIB, buf)));
-      t.add('cairn ec write', (n * MIB) / s);
+      await timed(t, 'cairn ec write', n * MIB, () => inFlight(n, EC_DEPTH, (i) => arr.write(i * MIB, buf)));
       ctx.progress(`io: round ${r + 1}/${z.rounds} fs.promises 1MiB writes`);
       const file = path.join(root, `file-${r}.bin`);
       const fh = await fs.promises.open(file, 'w+');
       try {
-        s = await seconds(() => inFlight(n, EC_DEPTH, (i) => fh.write(buf, 0, MIB, i * MIB)));
-        t.add('fs write', (n * MIB) / s);
+        await timed(t, 'fs write', n * MIB, () => inFlight(n, EC_DEPTH, (i) => fh.write(buf, 0, MIB, i * MIB)));
         ctx.progress(`io: round ${r + 1}/${z.rounds} cairn 1MiB EC reads`);
         let bad = 0;
         const check = (d: Uint8Array) => { if (d.length !== MIB || d[7] !== buf[7] || d[MIB - 1] !== buf[MIB - 1]) bad++; };
         // One buffer per read in flight, reused (as the fs.promises reads below do).
         const free = Array.from({ length: EC_DEPTH }, () => new Uint8Array(MIB));
-        s = await seconds(() => inFlight(n, EC_DEPTH, async (i) => { const into = free.pop()!; check(await arr.read(i * MIB, MIB, { into })); free.push(into); }));
+        await timed(t, 'cairn ec read', n * MIB, () => inFlight(n, EC_DEPTH, async (i) => { const into = free.pop()!; check(await arr.read(i * MIB, MIB, { into })); free.push(into); }));
         if (bad) throw new Error(`io bench: ${bad} EC reads came back wrong`);
-        t.add('cairn ec read', (n * MIB) / s);
         ctx.progress(`io: round ${r + 1}/${z.rounds} cairn 1MiB EC reads, new buffer per read`);
-        s = await seconds(() => inFlight(n, EC_DEPTH, async (i) => check(await arr.read(i * MIB, MIB))));
+        await timed(t, 'cairn ec read alloc', n * MIB, () => inFlight(n, EC_DEPTH, async (i) => check(await arr.read(i * MIB, MIB))));
         if (bad) throw new Error(`io bench: ${bad} EC reads came back wrong`);
-        t.add('cairn ec read alloc', (n * MIB) / s);
         ctx.progress(`io: round ${r + 1}/${z.rounds} fs.promises 1MiB reads`);
         const rbufs = Array.from({ length: EC_DEPTH }, () => Buffer.allocUnsafe(MIB));
         let slot = 0;
-        s = await seconds(() => inFlight(n, EC_DEPTH, (i) => fh.read(rbufs[slot++ % EC_DEPTH]!, 0, MIB, i * MIB)));
-        t.add('fs read', (n * MIB) / s);
+        await timed(t, 'fs read', n * MIB, () => inFlight(n, EC_DEPTH, (i) => fh.read(rbufs[slot++ % EC_DEPTH]!, 0, MIB, i * MIB)));
       } finally {
         await fh.close();
         fs.rmSync(file, { force: true });
@@ -240,9 +235,9 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     row(names.cGet, 'cairn get', 'ops', { peer: names.lmGet, alsoVs: [names.lvGet], targetRatio: 0.5 }, { gets: z.gets, ...cpuRatio('cairn get', 'lmdb get') }),
     row(names.lmGet, 'lmdb get', 'ops'),
     row(names.lvGet, 'level get', 'ops'),
-    row(names.cW, 'cairn ec write', 'B', { peer: names.fW, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, ioEngine, relaxedSimd: relaxedSimdStatus().enabled }),
+    row(names.cW, 'cairn ec write', 'B', { peer: names.fW, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, ioEngine, relaxedSimd: relaxedSimdStatus().enabled, ...cpuRatio('cairn ec write', 'fs write') }),
     row(names.fW, 'fs write', 'B'),
-    row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, into: true }),
+    row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, into: true, ...cpuRatio('cairn ec read', 'fs read') }),
     row(names.cRa, 'cairn ec read alloc', 'B', { peer: names.fR }),
     row(names.fR, 'fs read', 'B'),
     row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmSync, alsoVs: [names.lvSync, names.lmPut], targetRatio: 1.0 }, { objects: z.durablePuts }),
