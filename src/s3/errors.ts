@@ -129,7 +129,7 @@ export function toS3Error(err: unknown): S3Error {
   return new S3Error('InternalError', undefined, {}, { cause: err });
 }
 
-/** S3's XML error document. */
+/** S3's XML error document (`<Error>` without a namespace, exactly as S3 sends it). */
 export function errorXml(err: S3Error, ctx: S3ErrorContext): string {
   const extra = Object.entries(err.extra).map(([k, v]) => el(k, v));
   return xmlDocument(el('Error', [
@@ -140,5 +140,5 @@ export function errorXml(err: S3Error, ctx: S3ErrorContext): string {
     ...extra,
     ...(ctx.resource ? [el('Resource', ctx.resource)] : []),
     ...(ctx.requestId ? [el('RequestId', ctx.requestId)] : []),
-  ]));
+  ]), { namespace: false });
 }

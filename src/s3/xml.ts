@@ -22,8 +22,13 @@ export function el(name: string, content: string | number | boolean | Xml[]): Xm
 /** S3's namespace for response documents. */
 export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
-/** A whole document: declaration plus the root element, with S3's namespace on the root. */
-export function xmlDocument(root: Xml): string {
-  const withNs = root.xml.replace(/^<([A-Za-z]+)>/, `<$1 xmlns="${S3_XMLNS}">`);
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${withNs}`;
+/**
+ * A whole document: declaration plus the root element, with S3's namespace on the root unless
+ * `namespace` is false. S3 sends its `<Error>` documents without a namespace, and clients rely on
+ * that: botocore (aws-cli, boto3) recognises an S3 error only by a root tag of exactly `Error`, and
+ * reports an empty code for `<Error xmlns=...>`.
+ */
+export function xmlDocument(root: Xml, opts: { namespace?: boolean } = {}): string {
+  const body = opts.namespace === false ? root.xml : root.xml.replace(/^<([A-Za-z]+)>/, `<$1 xmlns="${S3_XMLNS}">`);
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
 }
