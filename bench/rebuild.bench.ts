@@ -4,7 +4,9 @@
  * is MB/s of reconstructed data (status.bytes / wall seconds from exclude to waitForRebuild),
  * compared in the same run (its peer row, `ratio=`) with copying the same number of bytes as plain
  * files of the rebuilt shards' size with `fs.promises.copyFile`, 8 at a time. Beside it, the
- * fraction of the pool's in-service targets the rebuild read from and wrote to (declustering).
+ * fraction of the pool's in-service targets the rebuild read from and wrote to (declustering), and
+ * `cpuRate` / `cpuRatio`: bytes per CPU second of the process (every thread) of each, which a
+ * loaded shared machine distorts less than wall time (file copies are mostly kernel time).
  *
  * Then client I/O under a budgeted rebuild (issue 14: client I/O keeps >= 0.5x its unloaded rate):
  * 1 MiB array reads of the filled objects, 8 in flight, for a fixed window with no rebuild
@@ -43,6 +45,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     const pool = await Pool.create(path.join(root, 'pool'), { ...SHAPE, scmBytes: 64 * MIB, dataBytes });
     let st: RebuildStatus;
     let seconds: number;
+    let cpuSeconds: number;
     let inService: number;
     let client: { unloaded: number; loaded: number; windowSeconds: number; budgetRebuilt: number; stillRunning: boolean } | undefined;
     try {
@@ -82,9 +85,12 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       const victim = pool.query().targets.reduce((a, b) => (b.spaceUsed > a.spaceUsed ? b : a)).id;
       ctx.progress('rebuild: exclude one target, rebuild');
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await pool.exclude(victim);
       await pool.waitForRebuild();
       seconds = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      cpuSeconds = (c.user + c.system) / 1e6;
       st = pool.rebuildStatus();
       inService = pool.query().targets.filter((x) => x.state === 'UPIN').length;
       if (st.state !== 'idle' || st.lost.length > 0) throw new Error(`rebuild ended ${st.state}, lost ${st.lost.length}`);
@@ -119,10 +125,13 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     for (let i = 0; i < files; i++) fs.writeFileSync(path.join(src, `f${i}`), buf);
     let n = 0;
     const t1 = performance.now();
+    const c1 = process.cpuUsage();
     await Promise.all(Array.from({ length: COPY_DEPTH }, async () => {
       while (n < files) { const i = n++; await fs.promises.copyFile(path.join(src, `f${i}`), path.join(dst, `f${i}`)); }
     }));
     const copySeconds = (performance.now() - t1) / 1000;
+    const cc = process.cpuUsage(c1);
+    const copyCpuSeconds = (cc.user + cc.system) / 1e6;
     const copyRate = (files * shardBytes) / copySeconds;
 
     const copyName = `copyFile ${shardBytes / 1024}KiB files ${COPY_DEPTH} in flight (same bytes)`;
@@ -140,6 +149,9 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
         inService,
         rebuiltMiB: st.bytes / MIB,
         seconds,
+        // bytes rebuilt per CPU second of the process (every thread), and that against the copies'
+        cpuRate: Math.round(st.bytes / Math.max(1e-6, cpuSeconds)),
+        cpuRatio: +((st.bytes / Math.max(1e-6, cpuSeconds)) / ((files * shardBytes) / Math.max(1e-6, copyCpuSeconds))).toFixed(3),
         objects: st.objectsTotal,
         objectMiB: objectBytes / MIB,
       },
@@ -149,7 +161,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       suite: 'rebuild',
       bytesPerSecond: copyRate,
       opsPerSecond: files / copySeconds,
-      extra: { files, copiedMiB: (files * shardBytes) / MIB, seconds: copySeconds },
+      extra: { files, copiedMiB: (files * shardBytes) / MIB, seconds: copySeconds, cpuRate: Math.round((files * shardBytes) / Math.max(1e-6, copyCpuSeconds)) },
     });
     if (client) {
       const unloadedName = `client read 1MiB EC_8P2G1 ${CLIENT_DEPTH} in flight, no rebuild`;
