@@ -147,6 +147,12 @@ function isShardFailure(err: unknown): boolean {
   return err instanceof CairnError || (err as NodeJS.ErrnoException)?.code !== undefined;
 }
 
+/** Whether a failed shard call counts as a lost shard (as `tryShard` decides), not an error to pass on. */
+function isLostShard(err: unknown): boolean {
+  if (err instanceof CairnError && (err.code === 'ABORTED' || err.code === 'POOL_CLOSED' || err.code === 'STALE_MAP')) return false;
+  return isShardFailure(err);
+}
+
 async function tryShard<T>(ctx: IoContext, target: number, fn: (s: ShardStore) => Promise<T>, onFail: (err: unknown) => void): Promise<{ ok: true; value: T } | { ok: false }> {
   if (!ctx.available(target)) return { ok: false };
   try {
@@ -197,15 +203,22 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
 export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
   checkLayout(red, groups, g);
   if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
-  const shards = groupShards(groups, g);
-  const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
   if (red.kind !== 'ec') {
-    for (const { shard, target } of shards) {
-      const r = await tryShard(ctx, target, (s) => s.fetchSingle(epoch, unitOid(oid, shard), dkey, akey), fail(shard, target));
-      if (r.ok) return r.value;
+    // the first healthy copy (tryShard's rules, without its per-shard closures and results)
+    const group = groups[g]!, size = group.length;
+    for (let i = 0; i < size; i++) {
+      const target = group[i]!, shard = g * size + i;
+      if (!ctx.available(target)) continue;
+      try {
+        return await (await ctx.store(target)).fetchSingle(epoch, unitOid(oid, shard), dkey, akey);
+      } catch (error) {
+        if (!isLostShard(error)) throw error;
+        ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
+      }
     }
     throw lost(oid, dkey, akey, 'no healthy replica');
   }
+  const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   // Read the data pieces first; parity only when something is missing or inconsistent.
