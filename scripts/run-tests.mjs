@@ -30,6 +30,7 @@ const failures = [];
 function runOne(file) {
   return new Promise((resolve) => {
     const rel = relative(root, file);
+    const started = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
       cwd: root, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -47,7 +48,7 @@ function runOne(file) {
       if (totals.length === 0 || (code !== 0 && fileFailed === 0)) fileFailed += 1;
       passed += ok; failed += fileFailed;
       const mark = fileFailed ? 'FAIL' : 'ok  ';
-      process.stdout.write(`${mark} ${rel}  (${ok}/${total}${totals.length ? '' : ', no summary'})\n`);
+      process.stdout.write(`${mark} ${rel}  (${ok}/${total}${totals.length ? '' : ', no summary'})  ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
       if (fileFailed) failures.push({ rel, out });
       resolve();
     });
