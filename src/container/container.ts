@@ -328,7 +328,13 @@ export class ContainerCore {
    * planned with is stale (the pool refreshes its map first), or that it already served a read at
    * or above our epoch (the clock moves past it). Embedded pools never see either.
    */
-  private async retryStale<T>(fn: () => Promise<T>): Promise<T> {
+  private retryStale<T>(fn: () => Promise<T>): Promise<T> {
+    // Embedded pools (no map to refresh, one client): nothing can be stale, no retry frame per op.
+    if (!this.rt.refreshMap) return fn();
+    return this.retryStaleLoop(fn);
+  }
+
+  private async retryStaleLoop<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
