@@ -18,6 +18,7 @@ import {
 import type { ContState, TargetStore } from './store.js';
 import { before, keyHex, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
+import { Where } from './wal.js';
 
 /** An array extent: `count` records starting at record `index`. */
 export interface Recx { index: number; count: number }
@@ -164,11 +165,23 @@ export class ContainerStore {
   /** The single value visible at `epoch`, or undefined. */
   async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
-    return this.read(() => {
+    // read()'s steps inline, and a value in memory or in the log read synchronously: a small get
+    // costs no closure and one promise
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      t.checkIntact();
       const s = visibleSingle(this.view(), oid, dkey, akey, epoch);
       if (!s) return undefined;
-      return this.target.readValue(s, () => describe(oid, dkey, akey, s));
-    });
+      const what = () => describe(oid, dkey, akey, s);
+      return s.where === Where.Block ? await t.readValue(s, what) : t.readValueSync(s, what);
+    } catch (e) {
+      t.noteDamage(e);
+      throw e;
+    } finally {
+      t.leave();
+    }
   }
 
   /** Visible extents of an array akey at `epoch`, newest first, with the punch floor applied. */

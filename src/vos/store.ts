@@ -983,21 +983,29 @@ export class TargetStore {
 
   /** Read and verify a version's bytes; `CHECKSUM_MISMATCH` names it. */
   async readValue(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>): Promise<Uint8Array> {
+    if (v.where !== Where.Block) return this.readValueSync(v, describe);
     let bytes: Uint8Array;
-    if (v.where === Where.Run) bytes = v.inline!;
-    else if (v.where === Where.Wal) bytes = this.space.read(v.loc, v.len);
-    else {
-      this.activeReads++;
-      try {
-        const buf = await this.dev.read(v.loc, v.alloc);
-        bytes = buf.subarray(0, v.len);
-      } catch (e) {
-        throw toVosError(e, 'fetch');
-      } finally {
-        this.activeReads--;
-        this.reclaim();
-      }
+    this.activeReads++;
+    try {
+      const buf = await this.dev.read(v.loc, v.alloc);
+      bytes = buf.subarray(0, v.len);
+    } catch (e) {
+      throw toVosError(e, 'fetch');
+    } finally {
+      this.activeReads--;
+      this.reclaim();
     }
+    if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+    return bytes;
+  }
+
+  /**
+   * `readValue` of a version whose bytes are in memory or in the log (not in the data file):
+   * synchronous, so a small read needs no promise. A copy, checksum-verified.
+   */
+  readValueSync(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>): Uint8Array {
+    if (v.where === Where.Block) assert(false, 'readValueSync reads values held in memory or in the log', { where: v.where });
+    const bytes = v.where === Where.Run ? v.inline! : this.space.read(v.loc, v.len);
     if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
     return v.where === Where.Run ? bytes.slice() : bytes;
   }
