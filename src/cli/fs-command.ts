@@ -16,7 +16,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, lstat, readlink, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Dfs, type DfsStats } from '../../index.js';
+import { Dfs, DfsError, CairnError, type DfsStats } from '../../index.js';
 import { withPool } from './pool-commands.js';
 import { poolOptions, sizeOpt } from './util.js';
 import { UsageError } from './errors.js';
@@ -152,6 +152,16 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
   }
 }
 
+/**
+ * A DfsError's message starts with its code, as node:fs messages do ("ENOENT: no such file ...");
+ * the CLI prints `code: message`, so the same error without the prefix reads "cairn: ENOENT: no
+ * such file or directory, open '/x'" instead of naming the code twice.
+ */
+function withoutCodePrefix(err: unknown): unknown {
+  if (!(err instanceof DfsError) || !err.message.startsWith(`${err.code}: `)) return err;
+  return new CairnError(err.code, err.message.slice(err.code.length + 2), err.info, { cause: err });
+}
+
 export function registerFs(program: Command): void {
   poolOptions(program.command('fs <container> <op> [args...]')
     .description(`POSIX namespace of a container: ${OPS.join('|')} (see docs/dfs.md)`))
@@ -167,7 +177,7 @@ export function registerFs(program: Command): void {
       const reads = READ_OPS.includes(op as Op);
       await withPool(o, async (p) => {
         const fs = await Dfs.mount(await p.openContainer(label), p.readOnly ? { create: false } : {});
-        try { await run(fs, op as Op, args, o); } finally { await fs.close(); }
+        try { await run(fs, op as Op, args, o); } catch (err) { throw withoutCodePrefix(err); } finally { await fs.close(); }
       }, reads ? { readOnlyIfBusy: true } : {});
     });
 }
