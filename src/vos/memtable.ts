@@ -122,7 +122,7 @@ export class Memtable {
       const s = a.singles;
       let i = s.length;
       while (i > 0 && (s[i - 1]!.epoch > v.epoch || (s[i - 1]!.epoch === v.epoch && s[i - 1]!.seq > v.seq))) i--;
-      s.splice(i, 0, v);
+      if (i === s.length) s.push(v); else s.splice(i, 0, v); // (splice allocates its removed-items array)
     } else {
       a.extents.push(v);
     }
