@@ -12,8 +12,9 @@
  * targets (see container/plan.ts). Every write is idempotent, so a migration killed half way
  * simply runs again after reopen.
  *
- * It streams: MIGRATE_CONCURRENCY objects are in flight; the keys of a group are listed from its
- * healthy shards at once; an EC array is rebuilt in steps of MIGRATE_STEP_BYTES per shard, each
+ * It streams: MIGRATE_CONCURRENCY objects are in flight (MIGRATE_BUDGETED_CONCURRENCY while a
+ * budget is set), MIGRATE_KEYS_IN_FLIGHT keys of each at once; the keys of a group are listed at
+ * once (dkeys from every healthy shard, akeys from the shards holding parity roles); an EC array is rebuilt in steps of MIGRATE_STEP_BYTES per shard, each
  * step one large sequential read per source shard straight into the codec's wasm memory (checksum
  * verified there), decoded in place (every lost shard of the group in one pass) and written from
  * there; the writes of a destination are pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while
@@ -32,7 +33,7 @@ import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
 import { hex } from '../../core/bytes.js';
 import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
-import { Semaphore, runBoundedIter } from '../../core/semaphore.js';
+import { Semaphore, runBounded, runBoundedIter } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
 import { setMaxListeners } from 'node:events';
 import type { RebuildBudget } from './rebuild-budget.js';
@@ -45,6 +46,8 @@ export const MIGRATE_CONCURRENCY = 16;
  * this bounds what is in flight at any moment).
  */
 export const MIGRATE_BUDGETED_CONCURRENCY = 2;
+/** Keys (dkey, akey) of one group moved at once (MIGRATE_DECODES_IN_FLIGHT bounds their decode memory). */
+export const MIGRATE_KEYS_IN_FLIGHT = 4;
 /** Largest array span read or written in one copy step of a migration (bytes per shard). */
 export const MIGRATE_CHUNK = 4 * 1024 * 1024;
 /** Largest span of one EC decode step (bytes per shard): k reads of it, one decode, one write per lost shard. */
@@ -198,12 +201,15 @@ async function rebuildGroupOnto(ctx: ShardCtx, movers: Mover[], points: bigint[]
     const now = new Map<string, { dkey: Uint8Array; akey: Uint8Array }>();
     const keys = await keysAt(ctx, R);
     if (ctx.replace) for (const mv of movers) await mv.dst.punchObject(R, unitOid(ctx.oid, mv.shard));
+    const pairs: Array<{ dkey: Uint8Array; akey: Uint8Array }> = [];
     for (const { dkey, akeys } of keys) {
       for (const akey of akeys) {
         now.set(`${hex(dkey)}/${hex(akey)}`, { dkey, akey });
-        await moveValue(ctx, movers, R, dkey, akey, acc);
+        pairs.push({ dkey, akey });
       }
     }
+    // Keys are independent: several move at once (each a chain of probes, reads, a decode and writes).
+    await runBounded(pairs, MIGRATE_KEYS_IN_FLIGHT, ({ dkey, akey }) => moveValue(ctx, movers, R, dkey, akey, acc));
     for (const [k, { dkey, akey }] of prev) {
       if (!now.has(k)) for (const mv of movers) await mv.dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey);
     }
