@@ -7,7 +7,7 @@ import { Rng } from '../../core/rng.js';
 
 const t = suite('jump-hash');
 const root = new URL('../..', import.meta.url).pathname;
-const vectors = readFileSync(join(root, '..', 'shared', 'vectors', 'jump-hash.txt'), 'utf8')
+const vectors = readFileSync(join(root, 'test', 'vectors', 'jump-hash.txt'), 'utf8') // vectors from the workplace's shared/vectors, kept in the repository
   .split('\n').filter((l) => l.trim() && !l.startsWith('#'))
   .map((l) => { const [k, b, e] = l.trim().split(/\s+/); return { key: BigInt(k!), buckets: Number(b), expected: Number(e) }; });
 
