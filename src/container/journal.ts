@@ -116,11 +116,17 @@ function scanFile(fd: number, size: number): Scan {
   let corrupt = 0;
   let off = HEADER;
   let lastGood = HEADER;
+  // the checksummed bytes (header fields, then payload) gathered in one reused buffer, not concatenated per record
+  let scratch = Buffer.allocUnsafe(4096);
   const decodeAt = (at: number): { rec: JournalRecord; len: number } | undefined => {
     if (at + REC_HEADER > got || buf.readUInt32LE(at) !== REC_MAGIC) return undefined;
     const len = buf.readUInt32LE(at + 4);
     if (len < REC_HEADER || len > MAX_JOURNAL_RECORD || at + len > got) return undefined;
-    if (xxh64(Buffer.concat([buf.subarray(at + 8, at + 24), buf.subarray(at + REC_HEADER, at + len)])) !== buf.readBigUInt64LE(at + 24)) return undefined;
+    const n = 16 + len - REC_HEADER;
+    if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, scratch.length * 2));
+    buf.copy(scratch, 0, at + 8, at + 24);
+    buf.copy(scratch, 16, at + REC_HEADER, at + len);
+    if (xxh64(scratch.subarray(0, n)) !== buf.readBigUInt64LE(at + 24)) return undefined;
     let payload: Record<string, unknown>;
     try { payload = JSON.parse(buf.toString('utf8', at + REC_HEADER, at + len)) as Record<string, unknown>; } catch { return undefined; }
     const type = buf.readUInt8(at + 8);
@@ -254,20 +260,22 @@ export class Journal {
       scans.forEach((s, i) => {
         if (s.end < sizes[i]!) { truncated += sizes[i]! - s.end; ftruncateSync(fds[i]!, s.end); fdatasyncSync(fds[i]!); sizes[i] = s.end; }
       });
-      const seen = new Set<string>();
+      // records are told apart by (type, epoch): a bit per type under each epoch
+      const seen = new Map<bigint, number>();
       const records: JournalRecord[] = [];
       for (const s of scans) {
         for (const r of s.records) {
-          const k = `${r.type}:${r.epoch}`;
-          if (seen.has(k)) continue;
-          seen.add(k); records.push(r);
+          const bits = seen.get(r.epoch) ?? 0;
+          if (bits & (1 << r.type)) continue;
+          seen.set(r.epoch, bits | (1 << r.type)); records.push(r);
         }
       }
       const j = new Journal(fds, sizes, opts.durable ?? false, path);
       // bring a copy that lacks records (fresh, or cut shorter) back in step
       scans.forEach((s, i) => {
-        const have = new Set(s.records.map((r) => `${r.type}:${r.epoch}`));
-        const missing = records.filter((r) => !have.has(`${r.type}:${r.epoch}`));
+        const have = new Map<bigint, number>();
+        for (const r of s.records) have.set(r.epoch, (have.get(r.epoch) ?? 0) | (1 << r.type));
+        const missing = records.filter((r) => !((have.get(r.epoch) ?? 0) & (1 << r.type)));
         if (missing.length) j.writeTo(i, Buffer.concat(missing.map((r) => encode(r.type, r.epoch, r.payload))));
       });
       const corruptRecords = scans.reduce((n, s) => n + s.corrupt, 0);
