@@ -298,14 +298,19 @@ class WasmPlacement implements Placement {
     return { oid, oclass: s.oclass, groups, domainLevel: s.domainLevel, violations: v };
   }
 
-  /** The kept header (and oid / output room) of objects whose id's top word masks to `top`. */
-  private singleHeader(top: number): SingleHeader {
+  /** Class, group count and fault-domain level of objects whose id's top word is `top`. */
+  private shapeOf(top: number): { oclass: ReturnType<typeof objectClassById>; groups: number; gs: number; level: number; d: LevelImage } {
     const oclass = objectClassById((top >>> 16) & 0xff);
     const fixed = top & 0xffff;
     const groups = fixed !== 0 ? fixed : resolveGroups(oclass, this.poolMap);
     const gs = oclass.groupSize;
     const level = this.levelFor(gs);
-    const d = this.domains(level);
+    return { oclass, groups, gs, level, d: this.domains(level) };
+  }
+
+  /** The kept header (and oid / output room) of objects whose id's top word masks to `top`. */
+  private singleHeader(top: number): SingleHeader {
+    const { oclass, groups, gs, level, d } = this.shapeOf(top);
     const { h, seed } = this.header(d, level, gs, groups);
     const core = this.core;
     // reserved for the engine's lifetime, like the level images (never released)
@@ -377,12 +382,7 @@ class WasmPlacement implements Placement {
     for (let i = 1; i < count; i++) {
       if (((words[4 * i + 3]! ^ top) & 0x00ffffff) !== 0) throw new PlacementError('INVALID_ARGUMENT', `layoutBatch: object ${i} has a different class or group count than object 0`);
     }
-    const oclass = objectClassById((top >>> 16) & 0xff);
-    const fixed = top & 0xffff;
-    const groups = fixed !== 0 ? fixed : resolveGroups(oclass, this.poolMap);
-    const gs = oclass.groupSize;
-    const level = this.levelFor(gs);
-    const d = this.domains(level);
+    const { oclass, groups, gs, level, d } = this.shapeOf(top);
     const spo = groups * gs;
     const targets = new Int32Array(count * spo);
     // cached images are reserved before the mark: everything after it is released on return

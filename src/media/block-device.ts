@@ -213,9 +213,7 @@ class FileBlockDevice implements BlockDevice {
   async readInto(offset: number, length: number, into: readonly Uint8Array[]): Promise<void> {
     this.checkOpen('read');
     checkRange('read', offset, length, this.size);
-    if (!Array.isArray(into) || !into.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'readInto: into must be an array of Uint8Array');
-    const want = into.reduce((n, b) => n + b.length, 0);
-    if (want > length) throw new MediaError('INVALID_ARGUMENT', 'readInto: the buffers hold more than `length` bytes', { length, buffers: want });
+    const want = checkBuffers('readInto', 'into', into, length);
     if (length === 0) return;
     if (this.direct || this.fault || !this.io.readv) {
       // O_DIRECT needs aligned memory, and injected read faults apply to one buffer: bounce.
@@ -239,9 +237,7 @@ class FileBlockDevice implements BlockDevice {
   async writeFrom(offset: number, length: number, from: readonly Uint8Array[]): Promise<void> {
     this.checkOpen('write');
     checkRange('write', offset, length, this.size);
-    if (!Array.isArray(from) || !from.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'writeFrom: from must be an array of Uint8Array');
-    const have = from.reduce((n, b) => n + b.length, 0);
-    if (have > length) throw new MediaError('INVALID_ARGUMENT', 'writeFrom: the buffers hold more than `length` bytes', { length, buffers: have });
+    const have = checkBuffers('writeFrom', 'from', from, length);
     if (length === 0) return;
     if (this.direct || this.fault || !this.io.writev) {
       const bounce = allocAligned(length);
@@ -261,9 +257,7 @@ class FileBlockDevice implements BlockDevice {
     }
     this.checkOpen('read');
     checkRange('read', offset, length, this.size);
-    if (!into.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'readIntoHashed: into must be an array of Uint8Array');
-    const want = into.reduce((n, b) => n + b.length, 0);
-    if (want > length) throw new MediaError('INVALID_ARGUMENT', 'readIntoHashed: the buffers hold more than `length` bytes', { length, buffers: want });
+    const want = checkBuffers('readIntoHashed', 'into', into, length);
     // Buffered file: read exactly the caller's bytes (the block padding after them is never used).
     return this.slotted(() => io.readvHash!(this.fd, into, offset, want, seed));
   }
@@ -278,9 +272,7 @@ class FileBlockDevice implements BlockDevice {
     }
     this.checkOpen('write');
     checkRange('write', offset, length, this.size);
-    if (!from.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'writeFromHashed: from must be an array of Uint8Array');
-    const have = from.reduce((n, b) => n + b.length, 0);
-    if (have > length) throw new MediaError('INVALID_ARGUMENT', 'writeFromHashed: the buffers hold more than `length` bytes', { length, buffers: have });
+    const have = checkBuffers('writeFromHashed', 'from', from, length);
     const bufs = have < length ? [...from, zeroTail(length - have)] : from;
     return this.slotted(() => io.writevHash!(this.fd, bufs, offset, have, seed));
   }
@@ -423,4 +415,12 @@ export async function openBlockDevice(path: string, opts: BlockDeviceOptions): P
     io.close();
     throw e;
   }
+}
+
+/** Bytes in `bufs`, an array of Uint8Array holding at most `length` bytes (else INVALID_ARGUMENT). */
+function checkBuffers(op: string, name: string, bufs: readonly Uint8Array[], length: number): number {
+  if (!Array.isArray(bufs) || !bufs.every((b) => b instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', `${op}: ${name} must be an array of Uint8Array`);
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  if (total > length) throw new MediaError('INVALID_ARGUMENT', `${op}: the buffers hold more than \`length\` bytes`, { length, buffers: total });
+  return total;
 }

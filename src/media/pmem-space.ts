@@ -263,15 +263,7 @@ export class PmemSpace {
    */
   pwrite(off: number, data: Uint8Array): void {
     this.checkRange(off, data.length);
-    if (this.readOnly) throw new CairnError('READ_ONLY', 'pmem space opened read-only', { path: this.path });
-    let bytes = data;
-    let err: unknown;
-    if (this.fault) {
-      const f = this.fault.onWrite(off, data, 8);
-      if (f.error && f.truncateTo === undefined) throw f.error;
-      if (f.truncateTo !== undefined) bytes = data.subarray(0, f.truncateTo);
-      err = f.error;
-    }
+    const { bytes, err } = this.admitWrite(off, data);
     try {
       let done = 0;
       while (done < bytes.length) done += fs.writeSync(this.fd, bytes, done, bytes.length - done, off + done);
@@ -291,6 +283,18 @@ export class PmemSpace {
     if (err) throw err;
   }
 
+  /**
+   * Refuse writes to a read-only space, and apply an injected write fault: the bytes that land (a
+   * prefix of whole 8-byte units) and the error to throw once they have.
+   */
+  private admitWrite(off: number, data: Uint8Array): { bytes: Uint8Array; err?: unknown } {
+    if (this.readOnly) throw new CairnError('READ_ONLY', 'pmem space opened read-only', { path: this.path });
+    if (!this.fault) return { bytes: data };
+    const f = this.fault.onWrite(off, data, 8);
+    if (f.error && f.truncateTo === undefined) throw f.error;
+    return { bytes: f.truncateTo !== undefined ? data.subarray(0, f.truncateTo) : data, err: f.error };
+  }
+
   /** A copy of `[off, off+len)`; an injected fault may flip a bit of the copy (tests). */
   read(off: number, len: number): Uint8Array {
     this.checkRange(off, len);
@@ -306,15 +310,7 @@ export class PmemSpace {
    */
   write(off: number, data: Uint8Array): void {
     this.checkRange(off, data.length);
-    if (this.readOnly) throw new CairnError('READ_ONLY', 'pmem space opened read-only', { path: this.path });
-    let bytes = data;
-    let err: unknown;
-    if (this.fault) {
-      const f = this.fault.onWrite(off, data, 8);
-      if (f.error && f.truncateTo === undefined) throw f.error;
-      if (f.truncateTo !== undefined) bytes = data.subarray(0, f.truncateTo);
-      err = f.error;
-    }
+    const { bytes, err } = this.admitWrite(off, data);
     this.store(off, bytes);
     if (err) throw err;
   }

@@ -87,13 +87,23 @@ export function newestSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: U
   for (const m of v.mems) {
     const a = m.find(v.cont, oid, dkey, akey).a;
     if (!a) continue;
-    for (let i = a.singles.length - 1; i >= 0; i--) {
-      const s = a.singles[i]!;
-      if (s.epoch > epoch || hidden(v.tombs, s.epoch, s.seq)) continue;
-      if (!best || before(best, s)) best = s;
-      break;
-    }
+    best = newerSingle(a, epoch, v.tombs, best);
   }
+  return newestInRuns(v, pr, epoch, best);
+}
+
+/** The memtable akey's newest single at or below `epoch` (not discarded), when newer than `best`. */
+function newerSingle(a: MemAkey, epoch: bigint, tombs: ReadView['tombs'], best: MemVersion | undefined): MemVersion | undefined {
+  for (let i = a.singles.length - 1; i >= 0; i--) {
+    const s = a.singles[i]!;
+    if (s.epoch > epoch || hidden(tombs, s.epoch, s.seq)) continue;
+    return !best || before(best, s) ? s : best;
+  }
+  return best;
+}
+
+/** The runs' newest single of the probed akey at or below `epoch`, when newer than `best`. */
+function newestInRuns(v: ReadView, pr: AkeyProbes, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
   for (const r of v.runs) {
     if (!r.mayContain(pr.pa)) continue;
     const x = runNewest(r, pr.akey, TAG_SINGLE, epoch, v.tombs);
@@ -126,24 +136,11 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     const a = d.akeys.get(as ??= keyStr(akey));
     if (!a) continue;
     if (a.punches.length) floor = newestPunch(a.punches, epoch, v.tombs, floor);
-    for (let i = a.singles.length - 1; i >= 0; i--) {
-      const s = a.singles[i]!;
-      if (s.epoch > epoch || hidden(v.tombs, s.epoch, s.seq)) continue;
-      if (!best || before(best, s)) best = s;
-      break;
-    }
+    best = newerSingle(a, epoch, v.tombs, best);
   }
   if (v.runs.length) {
     const pr = akeyProbes(v.cont, oid, dkey, akey);
-    for (const r of v.runs) {
-      if (!r.mayContain(pr.pa)) continue;
-      const x = runNewest(r, pr.akey, TAG_SINGLE, epoch, v.tombs);
-      if (x && (!best || before(best, x))) {
-        const ver = decodeVersion(x.value, x.epoch, x.seq, true);
-        if (!ver) throw corruptEntry(r, x.key);
-        best = ver;
-      }
-    }
+    best = newestInRuns(v, pr, epoch, best);
     if (best) {
       for (const r of v.runs) {
         if (!r.mayHavePunches) continue;

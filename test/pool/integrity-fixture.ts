@@ -311,16 +311,8 @@ export async function locate(poolDir: string, t: number): Promise<TargetFiles> {
   };
 }
 
-/** XOR `mask` into the byte at `offset` of `file`. */
-export function flip(file: string, offset: number, mask = 0x10): void {
-  const fd = fs.openSync(file, 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, offset);
-    b[0] = b[0]! ^ mask;
-    fs.writeSync(fd, b, 0, 1, offset);
-  } finally { fs.closeSync(fd); }
-}
+/** XOR `mask` into the byte at `offset` of `file` (the store tests' helper). */
+export { flip } from '../vos/helpers.js';
 
 /**
  * Read the RP container's shards on target `t` directly (its own store, at the snapshot and the
