@@ -278,10 +278,10 @@ interface ShardCtx {
 /**
  * Union of (dkey, akeys) at epoch R over the healthy shards of the group. Replicas: one replica's
  * listing (any holds every key). EC: the dkeys of every healthy shard (a short write reaches only
- * some data shards), then each dkey's akeys from the healthy shards holding its parity roles —
- * every EC write (array cells or single-value pieces) writes all parity roles, so they list every
- * akey of the dkey; only when none of them lists the dkey are the other shards asked. That is
- * about a third of the listing calls of asking every shard for every dkey.
+ * some data shards), then each dkey's akeys from one healthy shard holding a parity role of it —
+ * every EC write (array cells or single-value pieces) writes all parity roles, so each lists every
+ * akey of the dkey; the next parity holder is asked only when one fails, and only when none of
+ * them answers are the other shards asked.
  */
 async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Array; akeys: Uint8Array[] }>> {
   // Every replica holds every key; EC shards hold the keys of the cells they received.
@@ -328,9 +328,14 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
   return Promise.all([...dk.values()].map(async ({ dkey, holders }) => {
     // EC: the parity roles of this dkey that listed it; replicas: the one replica listed.
     const parity = ctx.cls.kind === 'ec' ? rolesOf(ctx, dkey).roles.slice(k).filter((r) => holders.has(r.shard)).map((r) => r.shard) : [...holders];
-    await ctx.run.take(Math.max(1, parity.length) * MIGRATE_OP_COST_BYTES);
-    let lists = await Promise.all(parity.map((sh) => akeysOf(sh, dkey)));
-    if (!lists.some((l) => l !== undefined)) {
+    // Each parity holder lists every akey of the dkey: the first that answers is enough.
+    let lists: Array<Uint8Array[] | undefined> = [];
+    for (const sh of parity) {
+      await ctx.run.take(MIGRATE_OP_COST_BYTES);
+      const l = await akeysOf(sh, dkey);
+      if (l !== undefined) { lists = [l]; break; }
+    }
+    if (lists.length === 0) {
       const rest = [...holders].filter((sh) => !parity.includes(sh));
       await ctx.run.take(rest.length * MIGRATE_OP_COST_BYTES);
       lists = await Promise.all(rest.map((sh) => akeysOf(sh, dkey)));
@@ -510,9 +515,18 @@ async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uin
     }
     return end;
   };
-  await ctx.run.take((parity.length || sources.length) * MIGRATE_OP_COST_BYTES);
-  let ends = (await Promise.all(parity.map(endOf))).filter((e): e is number => e !== undefined);
-  if (ends.length === 0) ends = (await Promise.all(sources.map(endOf))).filter((e): e is number => e !== undefined);
+  // Every parity shard holds the same extents: the first that answers tells; only when none
+  // does are the data shards asked (the largest end of those wins).
+  let ends: number[] = [];
+  for (const m of parity) {
+    await ctx.run.take(MIGRATE_OP_COST_BYTES);
+    const e = await endOf(m);
+    if (e !== undefined) { ends = [e]; break; }
+  }
+  if (ends.length === 0) {
+    await ctx.run.take(sources.length * MIGRATE_OP_COST_BYTES);
+    ends = (await Promise.all(sources.map(endOf))).filter((e): e is number => e !== undefined);
+  }
   const end = Math.max(0, ...ends);
   if (end === 0) return;
   const stripesPerStep = Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell));
