@@ -110,7 +110,11 @@ export interface ReadOptions { epoch?: bigint; snapshot?: string | Snapshot; sig
 
 
 /** The layout of an object as the data path needs it. */
-export interface ObjectLayout { groups: number[][]; red: Redundancy; cls: ObjectClass }
+export interface ObjectLayout {
+  groups: number[][]; red: Redundancy; cls: ObjectClass;
+  /** @internal the object it was computed for (layouts are cached per groups array). */
+  oid?: bigint;
+}
 
 /** A transaction's registration with its container: its read epoch pins versions until `end()`. */
 export interface TxTicket {
@@ -193,13 +197,16 @@ export class ContainerCore {
   private barrier: Promise<void> | null = null;
   /** Object ids of names of the default class (`resolveOid`), bounded by NAME_OID_CACHE_SIZE. */
   private readonly nameOids = new Map<string, bigint>();
-  /** In-flight commits waiting for a journal record (`journal()`). */
-  private journalWaiters = 0;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
   private readonly availableFn = (t: number): boolean => this.rt.available(t);
   /** The I/O context, rebuilt when the metadata object is replaced (`io()`). */
   private ioCtx: { meta: ContainerMeta; ctx: IoContext } | undefined;
   private commitsSincePrune = 0;
+  /** Layouts with their class, per groups array of the pool's layout cache (a new array: a new layout). */
+  private readonly layouts = new WeakMap<number[][], ObjectLayout>();
+  /** Stores already opened, by target, valid while the pool's `storesVersion` stays `readyVersion`. */
+  private ready: Array<ShardStore | undefined> = [];
+  private readyVersion = -1;
   private closed = false;
   private emittedUpTo: bigint;
 
@@ -256,7 +263,7 @@ export class ContainerCore {
       io: () => this.io(),
       checkNotLost: (oid) => this.checkNotLost(oid),
       retryStale: (fn) => this.retryStale(fn),
-      commit: (ops, check, signal) => this.retryStale(() => this.commitOnce(ops, check, signal)),
+      commit: (ops, check, signal) => this.commit(ops, check, signal),
       beginTx: () => this.openTx(),
       quiesce: () => this.exclusive(async () => this.stableEpoch()),
       refreshObjects: () => this.refreshObjects(),
@@ -445,10 +452,15 @@ export class ContainerCore {
 
   /** The layout groups of an object and its redundancy. */
   private layout(oid: bigint): ObjectLayout {
-    const cls = objectClassOf(oid);
     const groups = this.rt.layout(oid);
+    const known = this.layouts.get(groups);
+    // (the pool caches one groups array per oid; the oid's class is checked against it once)
+    if (known !== undefined && known.oid === oid) return known;
+    const cls = objectClassOf(oid);
     if (!(groups.length >= 1 && groups.every((g) => g.length === cls.groupSize))) assert(false, 'a layout has groups of groupSize targets', { oid: oid.toString(16), groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
-    return { groups, red: cls, cls };
+    const l: ObjectLayout = { groups, red: cls, cls, oid };
+    this.layouts.set(groups, l);
+    return l;
   }
 
   /**
@@ -531,6 +543,7 @@ export class ContainerCore {
   private makeIo(): IoContext {
     return {
       store: (t) => this.store(t),
+      storeNow: (t) => this.storeNow(t),
       available: (t) => this.rt.available(t),
       codec: (k, p): EcCodec => this.rt.codec(k, p, this.meta.props.ecMatrix ?? 'vandermonde'),
       matrixId: (this.meta.props.ecMatrix ?? 'vandermonde') === 'cauchy' ? 2 : 1,
@@ -543,7 +556,23 @@ export class ContainerCore {
   /** The store of target `t` for this container (opened lazily). */
   private store(t: number): Promise<ShardStore> {
     this.checkOpen();
-    return this.rt.store(t, this.meta.uuid);
+    const p = this.rt.store(t, this.meta.uuid);
+    if (this.rt.storesVersion !== undefined && this.storeNow(t) === undefined) {
+      const v = this.readyVersion;
+      p.then((s) => { if (this.readyVersion === v && this.rt.storesVersion!() === v) this.ready[t] = s; }, () => undefined);
+    }
+    return p;
+  }
+
+  /**
+   * The store of target `t` when it is already open (no promise, no lookup by key); undefined
+   * otherwise (then `store(t)`). Stores are forgotten whenever the pool may have closed one.
+   */
+  private storeNow(t: number): ShardStore | undefined {
+    if (this.closed || this.rt.closed || this.rt.storesVersion === undefined) return undefined;
+    const v = this.rt.storesVersion();
+    if (v !== this.readyVersion) { this.ready = []; this.readyVersion = v; }
+    return this.ready[t];
   }
 
   /**
@@ -572,6 +601,23 @@ export class ContainerCore {
 
   // ------------------------------------------------------------------ commits
 
+  /**
+   * `ContainerPort.commit`. A lone single-value op of an embedded pool whose locks are free (the
+   * small put) goes straight to `commitSingle`, without `commitOnce`'s frame; anything else, and
+   * anything `commitOnce` would refuse, takes `commitOnce`.
+   */
+  private commit(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint> {
+    if (ops.length === 1 && check === undefined && this.rt.lockDkey === undefined && this.rt.refreshMap === undefined && this.barrier === null
+      && !this.closed && !this.rt.closed && this.rt.readOnly !== true && signal?.aborted !== true) {
+      const op = ops[0]!;
+      if (op.kind === 'single' && !this.isLost(op.oid)) {
+        const release = this.tryLocks(op);
+        if (release) return this.commitSingle(op, ops, release);
+      }
+    }
+    return this.retryStale(() => this.commitOnce(ops, check, signal));
+  }
+
   private async commitOnce(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint> {
     this.checkOpen();
     this.checkWritable();
@@ -580,10 +626,11 @@ export class ContainerCore {
     if (ops.length === 0) return this.stableEpoch();
     if (ops.length === 1 && !check && !this.rt.lockDkey) {
       // One op, locks free (the common case): take them without waiting for anything.
-      const release = this.tryLocks(ops[0]!);
+      const op = ops[0]!;
+      const release = this.tryLocks(op);
       if (release) {
         try {
-          if (ops[0]!.kind !== 'punchObject') this.checkNotLost(ops[0]!.oid);
+          if (op.kind !== 'punchObject') this.checkNotLost(op.oid);
           return await this.commitLocked(ops);
         } finally {
           release();
@@ -702,17 +749,80 @@ export class ContainerCore {
   }
 
   /**
-   * Wait for a journal record of an in-flight commit. Records are group-committed; once every
-   * commit in flight waits for one, no further record can join the batch before it is written, so
-   * it is written now (no wait for the next turn of the event loop, and no starvation by callers
-   * that keep the microtask queue busy).
+   * `commitLocked` of one single value of a replicated or striped object whose group's targets all
+   * take writes and are open, nothing of it moving (the small put): the same steps and records
+   * (epoch, INTENT, every replica written at once, DONE, events) without the generic plan's
+   * write objects and closures. Anything else takes `commitLocked`.
    */
-  private async journal(p: void | Promise<void>): Promise<void> {
-    if (!p) return;
-    this.journalWaiters++;
-    if (this.journalWaiters >= this.inflight.size) this.storage.flush?.();
-    try { await p; } finally { this.journalWaiters--; }
+  private async commitSingle(op: Extract<Op, { kind: 'single' }>, ops: Op[], release: () => void): Promise<bigint> {
+    try {
+      const { groups, cls } = this.layout(op.oid);
+      const g = dkeyGroup(op.dkey, groups.length);
+      const group = groups[g]!, size = group.length;
+      let direct = cls.kind !== 'ec' && size === cls.groupSize && this.rt.moved(op.oid).size === 0;
+      let healthy = 0;
+      for (let i = 0; direct && i < size; i++) {
+        const t = group[i]!;
+        if (!this.rt.writable(t) || this.storeNow(t) === undefined) direct = false;
+        if (this.rt.available(t)) healthy++;
+      }
+      // anything else (and a group with no healthy shard, which it reports DATA_LOST) is planned
+      if (!direct || healthy === 0) return await this.commitLocked(ops);
+      return await this.commitSingleDirect(op, g, group);
+    } finally {
+      release();
+    }
   }
+
+  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[]): Promise<bigint> {
+    const size = group.length;
+    const epoch = this.clock.next();
+    if (!(epoch > this.emittedUpTo && !this.inflight.has(epoch))) assert(false, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
+    this.inflight.add(epoch);
+    try {
+      const targets = size === 1 ? [group[0]!] : sortedTargetIds(group);
+      const info: CommitInfo = { targets, objects: [op.oid.toString(16)], writes: group.slice() };
+      await this.journal(this.storage.intent(epoch, info));
+      try {
+        // every replica at once; the first failure is thrown once all of them settled
+        const pending: Array<Promise<void>> = new Array(size);
+        for (let i = 0; i < size; i++) {
+          const t = group[i]!;
+          const s = this.storeNow(t);
+          const uoid = unitOid(op.oid, g * size + i);
+          pending[i] = s !== undefined ? s.updateSingle(epoch, uoid, op.dkey, op.akey, op.value) : this.store(t).then((st) => st.updateSingle(epoch, uoid, op.dkey, op.akey, op.value));
+        }
+        let failure: { err: unknown } | undefined;
+        for (let i = 0; i < size; i++) {
+          try { await pending[i]; } catch (err) { failure ??= { err }; }
+        }
+        if (failure) throw failure.err;
+        await this.journal(this.storage.done(epoch, info));
+      } catch (err) {
+        if (await this.discardEpoch(epoch, info.targets)) await this.journal(this.storage.abort(epoch, info));
+        throw err;
+      }
+      if (!this.inflight.has(epoch)) assert(false, 'a commit stays in flight until published', { epoch: String(epoch) });
+      if (this.activeTx.size > 0 || this.inflight.min() !== epoch) {
+        this.conflicts.record(opConflictKey(op), epoch, false);
+        if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
+      }
+      this.pendingEvents.set(epoch, { epoch, objects: [op.oid] });
+      return epoch;
+    } finally {
+      this.inflight.delete(epoch);
+      this.commitsDone.notify();
+      this.flushEvents();
+    }
+  }
+
+  /**
+   * Wait for a journal record of an in-flight commit. Records are group-committed: the storage
+   * writes every record queued before its flush (a microtask after a batch's first record), so
+   * the commits that start in one turn share one write per copy. (Writing as soon as every commit
+   * in flight waited, as before, wrote each record alone when commits start one after another.)
+   */
+  private journal(p: void | Promise<void>): void | Promise<void> { return p; }
 
   /** Plan every op's shard writes at `epoch`; buffer releases go to `releases` (freed after apply). */
   private async planWrites(ops: Op[], epoch: bigint, releases: Array<() => void>): Promise<ShardWrite[]> {
@@ -929,6 +1039,19 @@ export class ContainerCore {
   private checkOpen(): void {
     if (this.closed || this.rt.closed) throw new ObjectError('POOL_CLOSED', `container ${this.meta.label} is closed`);
   }
+}
+
+/** Distinct target ids of a layout group, ascending (a new array). */
+function sortedTargetIds(group: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const t of group) {
+    if (out.includes(t)) continue;
+    let i = out.length;
+    out.push(t);
+    while (i > 0 && out[i - 1]! > t) { out[i] = out[i - 1]!; i--; }
+    out[i] = t;
+  }
+  return out;
 }
 
 /** Distinct targets of `writes`, ascending. */

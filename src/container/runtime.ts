@@ -41,6 +41,12 @@ export interface ContainerRuntime {
   codec(k: number, p: number, matrix: 'vandermonde' | 'cauchy'): EcCodec;
   /** The store of target `t` for container `cuuid`, opened on first use. */
   store(t: number, cuuid: string): Promise<ShardStore>;
+  /**
+   * A number that changes whenever a store returned by `store` may have been closed or replaced
+   * (target excluded, container destroyed, stores re-read): containers keep the stores they
+   * resolved only while it stays the same, and use them without a promise per I/O.
+   */
+  storesVersion?(): number;
   /** Whether that store exists on disk. */
   storeExists(t: number, cuuid: string): boolean;
   /** Remember a shard that failed a read (checksum, missing file, I/O error). */

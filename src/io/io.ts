@@ -64,6 +64,8 @@ export type ShardPlan = ShardWrite[] & { release?: () => void };
 export interface IoContext {
   /** The store of target `id` for this container; throws when the target cannot be opened. */
   store(target: number): Promise<ShardStore>;
+  /** The store of target `id` when it is open already (undefined: use `store`): no promise per I/O. */
+  storeNow?(target: number): ShardStore | undefined;
   /** Whether a target may serve I/O (not DOWN/DOWNOUT and not known broken). */
   available(target: number): boolean;
   /** The codec for k+p (cached by the caller). */
@@ -210,7 +212,8 @@ export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: numbe
       const target = group[i]!, shard = g * size + i;
       if (!ctx.available(target)) continue;
       try {
-        return await (await ctx.store(target)).fetchSingle(epoch, unitOid(oid, shard), dkey, akey);
+        const s = ctx.storeNow?.(target); // an open store: no promise to wait for
+        return await (s !== undefined ? s : await ctx.store(target)).fetchSingle(epoch, unitOid(oid, shard), dkey, akey);
       } catch (error) {
         if (!isLostShard(error)) throw error;
         ctx.reportBadShard({ target, oid, shard, dkey, akey, error });

@@ -222,7 +222,8 @@ export class CairnObject {
     return this.port.retryStale(() => this.fetchOnce(dkey, akey, opts));
   }
 
-  private async fetchOnce(dkey: Key, akey: Key, opts: FetchOptions): Promise<Uint8Array | undefined> {
+  /** (Not async: it returns the data path's promise as is; `fetch` turns a throw into a rejection.) */
+  private fetchOnce(dkey: Key, akey: Key, opts: FetchOptions): Promise<Uint8Array | undefined> {
     const epoch = this.port.readEpoch(opts);
     this.port.checkNotLost(this.oid);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');

@@ -193,6 +193,8 @@ export class Pool extends EventEmitter {
   private readonly rebuildBudget = new RebuildBudget();
   private codecs = new Map<string, Codec>();
   private stores = new Map<string, Promise<ShardStore>>();
+  /** Bumped whenever a store leaves `stores` (containers drop the stores they resolved before). */
+  private storesVersion = 0;
   private containers = new Map<string, Container>();
   private opening = new Map<string, Promise<Container>>();
   private badShards: BadShard[] = [];
@@ -224,6 +226,7 @@ export class Pool extends EventEmitter {
       writable: (t) => self.writable(t),
       codec: (k, p, m) => self.codec(k, p, m),
       store: (t, c) => self.store(t, c),
+      storesVersion: () => self.storesVersion,
       storeExists: (t, c) => self.backend.storeExists(t, c),
       reportBadShard: (b) => { self.badShards.push(b); if (self.badShards.length > MAX_BAD_SHARDS) self.badShards.shift(); },
       containerClosed: (c) => { for (const [k, v] of self.containers) if (v === c) self.containers.delete(k); },
@@ -414,7 +417,7 @@ export class Pool extends EventEmitter {
     for (const t of this.map_.targets) {
       const key = `${t.id}/${uuid}`;
       const s = this.stores.get(key);
-      if (s) { this.stores.delete(key); await closeStore(s, 'pool.close-store-of-destroyed-container'); }
+      if (s) { this.stores.delete(key); this.storesVersion++; await closeStore(s, 'pool.close-store-of-destroyed-container'); }
       // A target out of service is wiped on reintegration.
       await this.backend.removeStore(t.id, uuid).catch(swallow('pool.remove-store-target-out-of-service'));
     }
@@ -595,6 +598,7 @@ export class Pool extends EventEmitter {
     for (const [k, p] of [...this.stores.entries()]) {
       if (!k.startsWith(`${targetId}/`)) continue;
       this.stores.delete(k);
+      this.storesVersion++;
       await closeStore(p, 'pool.close-store-of-excluded-target');
     }
     await this.backend.closeTarget?.(targetId);
@@ -838,7 +842,7 @@ export class Pool extends EventEmitter {
       // Read-only: reads through an index the writer has since rewritten re-read the target once more.
       if (this.opts.readOnly) s = s.then((raw) => refreshingStore(raw, () => this.rereadTarget(t).then(() => this.backend.openStore(t, cuuid))));
       // A store that fails to open is forgotten (the next use retries); the caller gets the error through `s`.
-      const forget = () => { if (this.stores.get(key) === s) this.stores.delete(key); };
+      const forget = () => { if (this.stores.get(key) === s) { this.stores.delete(key); this.storesVersion++; } };
       s.then(undefined, forget);
       this.stores.set(key, s);
     }
@@ -855,6 +859,7 @@ export class Pool extends EventEmitter {
     await this.migration; // never rejects: a failed migration is recorded in the rebuild state
     for (const c of [...this.containers.values()]) await c.close();
     if (this.backend instanceof LocalBackend) for (const uuid of this.readViews.keys()) await unregisterReader(join(this.backend.location, 'containers', uuid), this.readerId);
+    this.storesVersion++;
     for (const s of this.stores.values()) await closeStore(s, 'pool.close-store-at-pool-close');
     this.stores.clear();
     for (const c of this.codecs.values()) (c as { dispose?: () => void }).dispose?.();
@@ -923,6 +928,7 @@ export class Pool extends EventEmitter {
     await this.backend.refreshTargets?.(this.map_.targets.map((t) => t.id).filter((id) => this.runtime.available(id) || this.runtime.writable(id)));
     // store views hold the state they were opened with: open fresh ones
     this.stores.clear();
+    this.storesVersion++;
   }
 
   /** Read-only opens: re-read one target store (one re-read at a time per target). */
