@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
 import { randomBytes, createHmac } from 'node:crypto';
-import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, type RpcHandler } from '../../src/net/rpc.js';
+import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, RPC_PROTOCOL_VERSION, type RpcHandler } from '../../src/net/rpc.js';
 import { NetError, reviveError } from '../../src/net/errors.js';
 import { ObjectError } from '../../src/io/errors.js';
 import { VosError } from '../../src/vos/errors.js';
@@ -282,6 +282,69 @@ t('a server closed mid-call fails the call with NET_UNREACHABLE at once, not by 
     }
     assert.ok(Date.now() - t0 < 2000);
   } finally { await c.close(); }
+});
+
+/** A raw pipe frame: u32 total length, u32 call id, u32 header length, header JSON. */
+function pipeFrame(id: number, header: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(header));
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(12 + json.length, 0); head.writeUInt32LE(id, 4); head.writeUInt32LE(json.length, 8);
+  return Buffer.concat([head, json]);
+}
+/** The first pipe frame a raw socket receives (its header), or undefined if it closes first. */
+function firstPipeFrame(sock: net.Socket): Promise<Record<string, unknown> | undefined> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 12 && buf.length >= buf.readUInt32LE(0)) resolve(JSON.parse(buf.subarray(12, 12 + buf.readUInt32LE(8)).toString()) as Record<string, unknown>);
+    });
+    sock.on('close', () => resolve(undefined));
+  });
+}
+
+t('raw pipes are versioned: a peer of another protocol version is refused with NET_PROTOCOL naming both versions', async () => {
+  assert.is(RPC_PROTOCOL_VERSION, 1);
+  const s = await RpcServer.listen({ secret: SECRET, handler });
+  const before = calls;
+  try {
+    // A client announcing version 99: its hello is answered with the refusal, and no handler runs.
+    const sock = net.connect({ host: '127.0.0.1', port: s.port });
+    const pre = Buffer.alloc(12); pre.write('CAIRNRPC', 0, 'latin1'); pre.writeUInt32LE(99, 8);
+    sock.write(Buffer.concat([pre, pipeFrame(1, { _m: '_hello', nonce: 'ab'.repeat(16) }), pipeFrame(2, { _m: 'echo' })]));
+    const reply = await firstPipeFrame(sock);
+    sock.destroy();
+    const err = reviveError(reply!.error as Parameters<typeof reviveError>[0], 'x');
+    assert.is(err.code, 'NET_PROTOCOL');
+    assert.match(err.message, /v99.*v1/);
+    assert.equal(err.info, { version: 1, peerVersion: 99 });
+    assert.is(calls, before, 'no handler ran');
+    // A raw client that skips the handshake gets AUTH_FAILED and no handler runs.
+    const anon = net.connect({ host: '127.0.0.1', port: s.port });
+    pre.writeUInt32LE(1, 8);
+    anon.write(Buffer.concat([pre, pipeFrame(1, { _m: 'echo' })]));
+    const r2 = await firstPipeFrame(anon);
+    anon.destroy();
+    assert.is((r2!.error as { code: string }).code, 'AUTH_FAILED');
+    assert.is(calls, before, 'no handler ran');
+  } finally { await s.close(); }
+  // A server answering the hello with another version: the client refuses it, typed.
+  const fake = net.createServer((sock) => {
+    let got = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= 12 + 12 && got.length >= 12 + got.readUInt32LE(12)) sock.write(pipeFrame(got.readUInt32LE(16), { nonce: 'cd'.repeat(16), proof: '00'.repeat(32), version: 2 }));
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  const c = new RpcClient({ address: `127.0.0.1:${(fake.address() as net.AddressInfo).port}`, secret: SECRET, timeoutMs: 2000 });
+  try {
+    try { await c.call('echo', {}); assert.unreachable(); } catch (e) {
+      assert.instance(e, NetError);
+      assert.is((e as NetError).code, 'NET_PROTOCOL');
+      assert.match((e as NetError).message, /protocol v2, this client v1/);
+    }
+  } finally { await c.close(); fake.close(); }
 });
 
 t('TLS: the same protocol over a secure server with a pinned CA', async () => {
