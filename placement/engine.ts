@@ -29,7 +29,7 @@ import {
   LAYOUT_ABI_MAGIC, HEADER_WORDS, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE,
   H_LEVELINFO, H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES,
   H_BASE_TARGETS, H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB,
-  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
+  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, LAYOUT_V2, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
   MODE_RESERVOIR, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
 } from '../assembly/placement/abi.js';
 import { reservoirStages } from './reservoir.js';
@@ -329,14 +329,48 @@ class WasmPlacement implements Placement {
   }
 
   /**
-   * The layout header for groups of `gs` at `level` (its image `d`), and the base's own header
-   * when the base alone has too few domains at that level (checked; the caller stores it and
-   * sets H_SEED_MAP). Reserves the cached images it needs (before any mark).
+   * LAYOUT_V2 seed of a lifted group (base with fewer domains than `gs` at `level`): the largest
+   * prefix of top-level domains with fewer than `gs` domains at `level` (the pool before the
+   * extension that lifted it, when it grew a node at a time), the finer level that prefix lays
+   * out at, and how many `level` domains it holds if they are alike (else 0: no eviction
+   * preference). Undefined when the prefix cannot hold a group or its base has too few domains
+   * at that finer level too (then the base's own layout seeds, as in LAYOUT_V1).
+   */
+  private liftPrefix(level: number, gs: number): { seedLevel: number; targets: number; domains: number; alike: number } | undefined {
+    const pm = this.poolMap, L = pm.levelNamesList.length, nt = pm.targets.length, B = pm.baseTargets;
+    const top = pm.domainOfTargets(0), ofL = pm.domainOfTargets(level);
+    let T = 0;
+    for (let t = 1; t <= nt; t++) {
+      if ((t === nt || top[t] !== top[t - 1]) && ofL[t - 1]! + 1 < gs) T = t;
+    }
+    if (T < B || T < gs) return undefined;
+    let sl = pm.faultLevel;
+    while (sl < L && pm.domainOfTargets(sl)[T - 1]! + 1 < gs) sl++;
+    if (sl <= level || pm.domainOfTargets(sl)[B - 1]! + 1 < gs) return undefined;
+    // alike: every prefix domain at `level`, and every top-level domain, holds as many targets; one weight
+    const nP = ofL[T - 1]! + 1, w = pm.targetWeights;
+    const sizeL = new Int32Array(nP), sizeTop = new Int32Array(top[T - 1]! + 1);
+    let alike = 1;
+    for (let t = 0; t < T; t++) { sizeL[ofL[t]!]!++; sizeTop[top[t]!]!++; if (w[t] !== w[0]) alike = 0; }
+    if (sizeL.some((x) => x !== sizeL[0]) || sizeTop.some((x) => x !== sizeTop[0])) alike = 0;
+    return { seedLevel: sl, targets: T, domains: nP, alike };
+  }
+
+  /**
+   * The layout header for groups of `gs` at `level` (its image `d`), and the seed header when the
+   * base alone has too few domains at that level (checked; the caller stores it and sets
+   * H_SEED_MAP): the base's own layout (LAYOUT_V1), or the layout of the lift prefix (LAYOUT_V2,
+   * see liftPrefix). Reserves the cached images it needs (before any mark).
    */
   private header(d: LevelImage, level: number, gs: number, groups: number): { h: Int32Array; seed?: Int32Array } {
     // a base with too few domains at this level still had a layout of its own, at a finer level
-    const seedLevel = d.nBase < gs && this.algo === 'jump-map' ? this.baseLevelFor(gs) : -1;
+    const lifted = d.nBase < gs && this.algo === 'jump-map';
+    const v2 = this.poolMap.layoutVersion >= LAYOUT_V2;
+    const prefix = lifted && v2 ? this.liftPrefix(level, gs) : undefined;
+    const seedLevel = prefix ? prefix.seedLevel : lifted ? this.baseLevelFor(gs) : -1;
     const seedImg = seedLevel >= 0 ? this.domains(seedLevel) : undefined;
+    const seedDomains = prefix ? this.domainsIn(seedLevel, prefix.targets) : 0;
+    const seedStages = prefix && seedImg && seedDomains > seedImg.nBase ? this.stages(seedImg, gs) : undefined;
     const mode = d.nBase >= gs ? MODE_JUMP_BASE : MODE_RESERVOIR;
     const st = this.algo === 'jump-map' && (mode === MODE_RESERVOIR || d.nBase < d.n) ? this.stages(d, gs) : undefined;
     const pm = this.poolMap;
@@ -349,16 +383,26 @@ class WasmPlacement implements Placement {
     h[H_RES_PROB] = st?.prob ?? 0; h[H_RES_C] = st?.c ?? 0; h[H_RES_UNIFORM] = st?.uniform ?? 0;
     h[H_DWEIGHT] = d.dweight; h[H_SPARE_PROB] = d.spareProb; h[H_DUNIFORM] = d.duniform; h[H_TCUM] = d.tcum;
     h[H_LEVELWEIGHT] = this.img.levelWeight; h[H_STRAW_LOG] = this.img.strawLog; h[H_LEVEL] = level;
+    h[H_LAYOUT_VERSION] = pm.layoutVersion; h[H_LIFT_PREFIX] = seedImg && prefix?.alike ? prefix.domains : 0;
     if (!seedImg) return { h };
     // the base's own layout: the same header at the base's level, original jump-map only
     const sh = h.slice();
     sh[H_NDOMAINS] = seedImg.n; sh[H_DOMAIN] = seedImg.dom; sh[H_DSTART] = seedImg.ds; sh[H_DCOUNT] = seedImg.dc; sh[H_LEVEL] = seedImg.level;
     sh[H_BASE_DOMAINS] = seedImg.nBase; sh[H_GROUP_MODE] = MODE_JUMP_BASE;
-    sh[H_RES_PROB] = 0; sh[H_RES_C] = 0; sh[H_RES_UNIFORM] = 0;
+    sh[H_RES_PROB] = 0; sh[H_RES_C] = 0; sh[H_RES_UNIFORM] = 0; sh[H_LIFT_PREFIX] = 0;
+    sh[H_NDOMAINS] = seedImg.nBase;
+    if (prefix) {
+      // LAYOUT_V2: the prefix's whole layout (the jump over the base, then its reservoir)
+      sh[H_NDOMAINS] = seedDomains; sh[H_NTARGETS] = prefix.targets;
+      if (seedStages) { sh[H_RES_PROB] = seedStages.prob; sh[H_RES_C] = seedStages.c; sh[H_RES_UNIFORM] = seedStages.uniform; }
+    }
     sh[H_DWEIGHT] = seedImg.dweight; sh[H_SPARE_PROB] = seedImg.spareProb; sh[H_DUNIFORM] = seedImg.duniform; sh[H_TCUM] = seedImg.tcum;
     this.checkHeader(sh, true);
     return { h, seed: sh };
   }
+
+  /** Domains of level `l` among the first `targets` targets (pool order). */
+  private domainsIn(l: number, targets: number): number { return this.poolMap.domainOfTargets(l)[targets - 1]! + 1; }
 
   layoutBatch(oids: readonly bigint[] | BigUint64Array): LayoutBatch {
     let pairs: BigUint64Array;
@@ -433,7 +477,8 @@ class WasmPlacement implements Placement {
     assert(h[H_GROUP_MODE] === MODE_RESERVOIR || h[H_BASE_DOMAINS]! >= gs, 'a jump-map base must hold a whole group', { gs });
     assert(h[H_LEVEL]! >= 0 && h[H_LEVEL]! <= h[H_LEVELS]!, 'effective level out of range', { level: h[H_LEVEL] });
     assert(seed || h[H_ALGO] !== ALGO_JUMP_MAP || (h[H_GROUP_MODE] === MODE_JUMP_BASE && h[H_BASE_DOMAINS] === nd) || h[H_RES_PROB] !== 0, 'reservoir stages missing');
-    assert(!seed || (h[H_GROUP_MODE] === MODE_JUMP_BASE && h[H_SEED_MAP] === 0), 'a seed header runs the base jump-map only');
+    assert(!seed || (h[H_GROUP_MODE] === MODE_JUMP_BASE && h[H_SEED_MAP] === 0), 'a seed header runs the jump-map over its base only');
+    assert(!seed || nd === h[H_BASE_DOMAINS] || h[H_RES_PROB] !== 0, 'seed reservoir stages missing');
   }
 
   /**

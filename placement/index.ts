@@ -26,3 +26,4 @@ export {
   type SimChange, type SimOptions, type SimReport, type SimStep, type LoadStats, type DomainLoad, type DomainRow,
 } from './simulate.js';
 export { referenceLayout } from './reference.js';
+export { sweepMovement, SWEEP_CLASSES, SWEEP_CHANGES, type SweepRow, type SweepOptions } from './sweep.js';

@@ -18,6 +18,10 @@
 import { xxh64 } from '../core/xxhash.js';
 import { PlacementError } from './errors.js';
 import { describeValue } from '../core/describe.js';
+import { LAYOUT_V1, LAYOUT_V2 } from '../assembly/placement/abi.js';
+
+/** Layout rules given to maps extended (or created from several blocks) by this build. */
+export const LAYOUT_VERSION_LATEST = LAYOUT_V2;
 
 /** Target states, as in DAOS. */
 export type TargetState = 'UP' | 'UPIN' | 'DOWN' | 'DOWNOUT' | 'NEW' | 'DRAIN';
@@ -53,6 +57,12 @@ export interface DomainJSON { name?: string; children?: DomainJSON[]; targets?: 
 export interface PlacementJSON {
   /** Targets [0, baseTargets) form the jump-map base: the pool before its first extension. */
   baseTargets: number;
+  /**
+   * The layout rules (LAYOUT_V1, LAYOUT_V2 of assembly/placement/abi.ts); absent = 1, the rules of
+   * maps extended before the field existed. Recorded at the first extension and kept after it,
+   * so a pool's objects stay where its rules put them.
+   */
+  layoutVersion?: number;
 }
 /** JSON description of a pool map. */
 export interface PoolMapJSON {
@@ -84,6 +94,11 @@ const FORMAT_VERSION = 1;
  * fields and compute other layouts, so it must refuse the map (unsupported format) instead.
  */
 const FORMAT_VERSION_WEIGHTED = 2;
+/**
+ * Format of a map whose placement records layout rules newer than LAYOUT_V1: a release that reads
+ * format 2 would lay it out with the first rules, so it must refuse the map too.
+ */
+const FORMAT_VERSION_LAYOUT = 3;
 const HEADER_BYTES = 16;
 const CHECKSUM_BYTES = 8;
 
@@ -101,6 +116,7 @@ export class PoolMap {
   private readonly weights: Float64Array;
   private readonly paths: Int32Array[]; // per level, ancestor of each target
   private readonly _baseTargets: number | undefined;
+  private readonly _layoutVersion: number | undefined;
   private cache?: { version: number; targets: readonly TargetInfo[] };
 
   private constructor(desc: PoolMapJSON) {
@@ -173,6 +189,9 @@ export class PoolMap {
       const top = this.paths[0]!;
       if (b! < this.states.length && top[b! - 1] === top[b!]) throw invalid(`placement.baseTargets ${b} splits top-level domain ${top[b!]}`, { baseTargets: b });
       this._baseTargets = b;
+      const lv = (desc.placement as PlacementJSON).layoutVersion;
+      if (lv !== undefined && lv !== LAYOUT_V1 && lv !== LAYOUT_V2) throw invalid(`placement.layoutVersion must be ${LAYOUT_V1} or ${LAYOUT_V2}, got ${describeValue(lv)}`);
+      this._layoutVersion = lv;
     }
   }
 
@@ -198,7 +217,7 @@ export class PoolMap {
     for (const b of blocks) domains.push(...nodeBlock(b, () => id++, 'UPIN'));
     const first = blocks[0]!;
     const desc: PoolMapJSON = { version: 1, levels: ['node', 'rank'], faultLevel: 'rank', domains };
-    if (blocks.length > 1) desc.placement = { baseTargets: first.nodes * first.ranksPerNode * first.targetsPerRank };
+    if (blocks.length > 1) desc.placement = { baseTargets: first.nodes * first.ranksPerNode * first.targetsPerRank, layoutVersion: LAYOUT_VERSION_LATEST };
     return new PoolMap(desc);
   }
 
@@ -227,20 +246,26 @@ export class PoolMap {
       version: this._version, levels: [...this.levelNames], faultLevel: this.faultLevelName,
       domains: Array.from({ length: this.levels[0]!.start.length }, (_, i) => build(0, i)),
     };
-    if (this._baseTargets !== undefined) out.placement = { baseTargets: this._baseTargets };
+    if (this._baseTargets !== undefined) {
+      out.placement = { baseTargets: this._baseTargets };
+      if (this._layoutVersion !== undefined) out.placement.layoutVersion = this._layoutVersion;
+    }
     return out;
   }
 
   /**
-   * Bytes: magic "CPMP", format version (1, or 2 when the map has a placement base or target
-   * weights, so older releases refuse it), map version, JSON payload, xxh64 checksum. Needs initXxhash().
+   * Bytes: magic "CPMP", format version (1; 2 when the map has a placement base or target weights;
+   * 3 when its layout rules are newer than LAYOUT_V1: older releases refuse what they would lay out
+   * differently), map version, JSON payload, xxh64 checksum. Needs initXxhash().
    */
   serialize(): Uint8Array {
     const payload = new TextEncoder().encode(JSON.stringify(this.toJSON()));
     const out = new Uint8Array(HEADER_BYTES + payload.length + CHECKSUM_BYTES);
     const dv = new DataView(out.buffer);
     dv.setUint32(0, MAGIC, true);
-    dv.setUint16(4, this._baseTargets !== undefined || this.weights.some((w) => w !== 1) ? FORMAT_VERSION_WEIGHTED : FORMAT_VERSION, true);
+    const format = (this._layoutVersion ?? LAYOUT_V1) > LAYOUT_V1 ? FORMAT_VERSION_LAYOUT
+      : this._baseTargets !== undefined || this.weights.some((w) => w !== 1) ? FORMAT_VERSION_WEIGHTED : FORMAT_VERSION;
+    dv.setUint16(4, format, true);
     dv.setUint32(8, this._version, true);
     dv.setUint32(12, payload.length, true);
     out.set(payload, HEADER_BYTES);
@@ -256,7 +281,7 @@ export class PoolMap {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (dv.getUint32(0, true) !== MAGIC) throw bad('bad magic');
     const format = dv.getUint16(4, true);
-    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED) throw bad(`unsupported format version ${format}`);
+    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED && format !== FORMAT_VERSION_LAYOUT) throw bad(`unsupported format version ${format}`);
     const len = dv.getUint32(12, true);
     if (HEADER_BYTES + len + CHECKSUM_BYTES !== bytes.length) throw bad('length mismatch');
     const sum = dv.getBigUint64(HEADER_BYTES + len, true);
@@ -327,6 +352,14 @@ export class PoolMap {
   /** Whether the map records its placement base (false: the whole map is the base). */
   get hasPlacementBase(): boolean { return this._baseTargets !== undefined; }
 
+  /**
+   * The layout rules of the map (LAYOUT_V1 or LAYOUT_V2): as recorded; 1 for a map extended
+   * before the field existed; the latest for a map never extended (all rules agree on it).
+   */
+  get layoutVersion(): number {
+    return this._layoutVersion ?? (this._baseTargets !== undefined ? LAYOUT_V1 : LAYOUT_VERSION_LATEST);
+  }
+
   /** One target; `UNKNOWN_TARGET` if `id` is not in the map. */
   target(id: number): TargetInfo {
     this.checkTarget(id);
@@ -384,11 +417,14 @@ export class PoolMap {
       if (id > MAX_POOL_TARGETS) throw new PlacementError('INVALID_ARGUMENT', `pool too large: at most ${MAX_POOL_TARGETS} targets`);
     }
     desc.version = this._version + 1;
+    // the first extension records the base and this build's layout rules; later ones keep both
     desc.placement = { baseTargets: this.baseTargets };
+    const lv = this._baseTargets !== undefined ? this._layoutVersion : LAYOUT_VERSION_LATEST;
+    if (lv !== undefined) desc.placement.layoutVersion = lv;
     const next = new PoolMap(desc);
     Object.assign(this, {
       levels: next.levels, states: next.states, weights: next.weights, paths: next.paths, _version: next._version,
-      _baseTargets: next._baseTargets, cache: undefined,
+      _baseTargets: next._baseTargets, _layoutVersion: next._layoutVersion, cache: undefined,
     });
     return Array.from({ length: id - first }, (_, k) => first + k);
   }

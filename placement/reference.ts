@@ -83,9 +83,29 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
   const levels = Array.from({ length: L }, (_, l) => pm.levelArrays(l));
   const reservoirOnly = ndB < gs;
   const extended = algo === 'jump-map' && (reservoirOnly || ndB < nd);
-  // the base's own level, where a base too small for this level had its layout
+  const v2 = pm.layoutVersion >= 2;
+  // the seed of a lifted group: the base's own layout at its own level (version 1), or (version 2)
+  // the layout of the largest prefix of top-level domains with fewer than gs domains at this level
   let seedCtx: Ctx | undefined;
-  if (reservoirOnly && ntB >= gs) {
+  let seedEnd = 0;    // version 2: domains of the seed level in the prefix (its reservoir runs to there)
+  let liftPrefix = 0; // version 2: domains of this level in an alike prefix (eviction preference)
+  if (reservoirOnly && algo === 'jump-map' && v2) {
+    const top = pm.domainOfTargets(0);
+    let T = 0;
+    for (let t = 1; t <= nt; t++) if ((t === nt || top[t] !== top[t - 1]) && domOf[t - 1]! + 1 < gs) T = t;
+    let sl = pm.faultLevel;
+    while (sl < L && pm.domainOfTargets(sl)[T - 1]! + 1 < gs) sl++;
+    if (T >= ntB && T >= gs && sl > level && pm.domainOfTargets(sl)[ntB - 1]! + 1 >= gs) {
+      seedCtx = ctxOf(sl);
+      seedEnd = seedCtx.domOf[T - 1]! + 1;
+      const nP = domOf[T - 1]! + 1;
+      const perDomain = new Map<number, number>(), perTop = new Map<number, number>();
+      for (let t = 0; t < T; t++) { perDomain.set(domOf[t]!, (perDomain.get(domOf[t]!) ?? 0) + 1); perTop.set(top[t]!, (perTop.get(top[t]!) ?? 0) + 1); }
+      const same = (m: Map<number, number>) => new Set(m.values()).size === 1;
+      if (same(perDomain) && same(perTop) && pm.targetWeights.subarray(0, T).every((x) => x === pm.targetWeights[0])) liftPrefix = nP;
+    }
+  }
+  if (!seedCtx && reservoirOnly && ntB >= gs) {
     let lb = pm.faultLevel;
     while (lb < L && pm.domainOfTargets(lb)[ntB - 1]! + 1 < gs) lb++;
     seedCtx = ctxOf(lb);
@@ -137,11 +157,11 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
     return scanIn(c, out, n, s, key, needEligible, ndx, ntx);
   };
   const pick = (out: number[], n: number, s: number, key: bigint, needEligible: boolean, ndx: number, ntx: number) => pickIn(main, out, n, s, key, needEligible, ndx, ntx);
-  /** Weighted index in domain d (inclusive cumulative weights, first above u). */
-  const inDomainIndex = (d: number, h: bigint): number => {
-    const c = dCount[d]!;
+  /** Weighted index in domain d of level context cx (inclusive cumulative weights, first above u). */
+  const inDomainIndex = (cx: Ctx, d: number, h: bigint): number => {
+    const c = cx.dCount[d]!;
     if (c === 1) return 0;
-    const st = dStart[d]!;
+    const st = cx.dStart[d]!;
     let same = true;
     for (let t = st; t < st + c; t++) if (tw[t] !== tw[st]) same = false;
     if (same) return jump(h, c);
@@ -152,29 +172,69 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
     const i = cum.findIndex((x) => x > u);
     return i < 0 ? c - 1 : i;
   };
-  const inDomain = (d: number, key: bigint, needEligible: boolean): number => {
-    const st = dStart[d]!, c = dCount[d]!;
+  const inDomain = (d: number, key: bigint, needEligible: boolean, cx: Ctx = main): number => {
+    const st = cx.dStart[d]!, c = cx.dCount[d]!;
     let h = fmix(key ^ K_INDOM ^ ((BigInt(d) * K_LEVEL) & M));
-    let x = inDomainIndex(d, h);
+    let x = inDomainIndex(cx, d, h);
     if (!needEligible || eligible(st + x)) return st + x;
     for (let a = 1; a < IN_DOMAIN_ATTEMPTS; a++) {
       h = fmix(h + K_ATTEMPT);
-      x = inDomainIndex(d, h);
+      x = inDomainIndex(cx, d, h);
       if (eligible(st + x)) return st + x;
     }
     for (let i = 1; i < c; i++) if (eligible(st + ((x + i) % c))) return st + ((x + i) % c);
     return -1;
   };
   // reservoir stages: shares before and after each domain, from scratch
-  const stage: { prob: number; uniform: boolean; before: number[]; after: number[] }[] = [];
-  if (algo === 'jump-map' && (reservoirOnly || ndB < nd)) {
-    for (let j = 0; j < nd; j++) {
-      const prev = shares(dWeight.slice(0, j), gs), cur = shares(dWeight.slice(0, j + 1), gs);
-      const seen = dWeight.slice(0, j);
-      const allCapped = j <= gs;
-      const uniform = j === 0 || (allCapped ? seen.every((x) => x === seen[0]) : prev.capped === 0);
-      stage.push({ prob: cur.pi[j]!, uniform, before: prev.pi, after: cur.pi });
+  type Stage = { prob: number; uniform: boolean; before: number[]; after: number[] };
+  const stagesOf = (weights: number[], n: number): Stage[] => Array.from({ length: n }, (_, j) => {
+    const prev = shares(weights.slice(0, j), gs), cur = shares(weights.slice(0, j + 1), gs);
+    const seen = weights.slice(0, j);
+    const allCapped = j <= gs;
+    const uniform = j === 0 || (allCapped ? seen.every((x) => x === seen[0]) : prev.capped === 0);
+    return { prob: cur.pi[j]!, uniform, before: prev.pi, after: cur.pi };
+  });
+  const stage: Stage[] = algo === 'jump-map' && (reservoirOnly || ndB < nd) ? stagesOf(dWeight, nd) : [];
+  /**
+   * Stages [from, to) over `slotDom` (members) and `fresh` (slots that moved). nP > 0, uniform
+   * stage: the member of a uniform slot if it is not among the first nP domains, else (if any) a
+   * uniformly chosen fresh one among those.
+   */
+  const runStages = (st: Stage[], slotDom: number[], fresh: boolean[], gkey: bigint, from: number, to: number, nP: number) => {
+    for (let j = from; j < to; j++) {
+      const h = fmix(gkey + BigInt(j) * K_STAGE);
+      const sj = st[j]!;
+      if (Number(h >> 32n) >= sj.prob * 2 ** 32) continue;
+      let slot: number;
+      if (sj.uniform) {
+        slot = below(h, gs);
+        if (nP > 0 && slotDom[slot]! < nP) {
+          const cands = slotDom.map((d, i) => (d < nP && fresh[i] ? i : -1)).filter((i) => i >= 0);
+          if (cands.length > 0) slot = cands[below(fmix(h ^ K_PERM), cands.length)]!;
+        }
+      } else {
+        const a = slotDom.map((d) => Math.max(0, 1 - sj.after[d]! / sj.before[d]!));
+        const total = a.reduce((x, y) => x + y, 0);
+        if (!(total > 0)) slot = below(h, gs);
+        else {
+          let u = Number(h & 0xffffffffn) / 2 ** 32 * total;
+          slot = -1;
+          let last = 0;
+          for (let s = 0; s < gs && slot < 0; s++) {
+            if (a[s]! > 0) { last = s; if (u < a[s]!) slot = s; else u -= a[s]!; }
+          }
+          if (slot < 0) slot = last;
+        }
+      }
+      slotDom[slot] = j; fresh[slot] = true;
+      remember(j);
     }
+  };
+  let seedStages: Stage[] = [];
+  if (seedCtx && seedEnd > seedCtx.ndB) {
+    const w: number[] = new Array(seedCtx.nd).fill(0);
+    for (let t = 0; t < nt; t++) w[seedCtx.domOf[t]!] += tw[t]!;
+    seedStages = stagesOf(w, seedEnd);
   }
   const spareProb = (j: number): number => {
     let W = 0;
@@ -230,6 +290,13 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
       } else if (seedCtx) {
         // the base's own layout seeds the fill: first shard per domain stays, the rest take free fill domains
         for (let s = 0; s < gs; s++) o[s] = pickIn(seedCtx, o, s, s, keyOf(s), false, seedCtx.ndB, ntB);
+        if (seedEnd > seedCtx.ndB) {
+          // version 2: the prefix's own reservoir at the seed level
+          const sd = o.map((t) => seedCtx!.domOf[t]!), sf: boolean[] = new Array(gs).fill(false);
+          runStages(seedStages, sd, sf, gkey, seedCtx.ndB, seedEnd, 0);
+          for (let s = 0; s < gs; s++) if (sf[s]) o[s] = inDomain(sd[s]!, keyOf(s), false, seedCtx);
+          ever = [];
+        }
         for (let s = 0; s < gs; s++) {
           const d = domOf[o[s]!]!;
           slotDom[s] = slotDom.slice(0, s).includes(d) ? -1 : d;
@@ -246,29 +313,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         from = gs;
       }
       if (reservoirOnly) for (let d = 0; d < gs; d++) remember(d);
-      for (let j = from; j < nd; j++) {
-        const h = fmix(gkey + BigInt(j) * K_STAGE);
-        const st = stage[j]!;
-        if (Number(h >> 32n) >= st.prob * 2 ** 32) continue;
-        let slot: number;
-        if (st.uniform) slot = below(h, gs);
-        else {
-          const a = slotDom.map((d) => Math.max(0, 1 - st.after[d]! / st.before[d]!));
-          const total = a.reduce((x, y) => x + y, 0);
-          if (!(total > 0)) slot = below(h, gs);
-          else {
-            let u = Number(h & 0xffffffffn) / 2 ** 32 * total;
-            slot = -1;
-            let last = 0;
-            for (let s = 0; s < gs && slot < 0; s++) {
-              if (a[s]! > 0) { last = s; if (u < a[s]!) slot = s; else u -= a[s]!; }
-            }
-            if (slot < 0) slot = last;
-          }
-        }
-        slotDom[slot] = j; fresh[slot] = true;
-        remember(j);
-      }
+      runStages(stage, slotDom, fresh, gkey, from, nd, reservoirOnly && seedCtx ? liftPrefix : 0);
       for (let s = 0; s < gs; s++) if (fresh[s]) o[s] = inDomain(slotDom[s]!, keyOf(s), false);
     }
     if (algo === 'jump-map') {

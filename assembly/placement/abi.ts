@@ -5,7 +5,7 @@
 // append it, bump LAYOUT_ABI_VERSION; the kernel refuses a header whose magic word differs.
 
 /** Header word 0 must hold this: "CPL" and the ABI version in the low byte. */
-export const LAYOUT_ABI_VERSION = 3;
+export const LAYOUT_ABI_VERSION = 4;
 export const LAYOUT_ABI_MAGIC = 0x43504c00 + LAYOUT_ABI_VERSION;
 
 // ---- header words (i32, at the map pointer)
@@ -68,8 +68,33 @@ export const H_STRAW_LOG = 27;
 export const H_SEED_MAP = 28;
 /** Index of the effective fault level (levels = the target level), where H_DOMAIN's domains are. */
 export const H_LEVEL = 29;
+/**
+ * LAYOUT_V*: the layout rules of the map (its `placement.layoutVersion`). They differ only when an
+ * extension lifts the domain level (a base with fewer domains than the group at the new level).
+ */
+export const H_LAYOUT_VERSION = 30;
+/**
+ * LAYOUT_V2 lift (MODE_RESERVOIR with a seed): the domains of the effective level inside the
+ * seed's prefix (the first ones; they hold every shard the seed keeps), when they are alike (same
+ * targets, one weight) so that evicting those whose slot moves anyway first keeps every inclusion
+ * probability exact; 0: uniform eviction.
+ */
+export const H_LIFT_PREFIX = 31;
 /** Header size in i32 words (a few spare words for growth). */
 export const HEADER_WORDS = 32;
+
+// ---- layout versions (placement.layoutVersion of the pool map)
+/**
+ * The first rules: on a lift the seed is the base's own layout (extensions made at the finer
+ * level are ignored) and the reservoir evicts uniformly; kept so maps written with them read alike.
+ */
+export const LAYOUT_V1 = 1;
+/**
+ * On a lift the seed is the layout the pool had at the finer level over its largest prefix of
+ * top-level domains with fewer domains than the group (its extensions included), and reservoir
+ * stages evict a prefix member that moves anyway before one that stays.
+ */
+export const LAYOUT_V2 = 2;
 
 // ---- algorithms
 export const ALGO_JUMP_MAP = 0;

@@ -17,7 +17,7 @@ import {
   LAYOUT_ABI_MAGIC, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE, H_LEVELINFO,
   H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES, H_BASE_TARGETS,
   H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB, H_DUNIFORM,
-  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
+  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, LAYOUT_V2, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
 } from './abi';
 
 /** Hash attempts before the deterministic scan takes over. */
@@ -281,16 +281,38 @@ function removeWeighted(map: usize, gs: i32, j: i32, h: u64): i32 {
 }
 
 /**
- * Reservoir stages [from, nd): each domain j enters with its stage probability and takes a slot;
- * SLOTDOM holds the members, FRESH marks the slots that changed.
+ * The slot a uniform stage evicts after a lift (LAYOUT_V2): the member of a uniform slot r when it
+ * is outside the prefix (domains >= nP); for a prefix member, a prefix member whose slot moves
+ * anyway (FRESH) if there is one, uniformly, else r. Each side keeps its uniform share, and the
+ * prefix domains are alike and alike in the seed (a uniform sample of the prefix's targets), so
+ * every inclusion probability stays exact; only the shards that stay put are evicted less often.
  */
-function reservoir(map: usize, gs: i32, gkey: u64, from: i32, nd: i32): void {
+function liftSlot(gs: i32, h: u64, nP: i32): i32 {
+  const r = below(h, gs);
+  if (ldi(SLOTDOM, r) >= nP) return r;
+  let f = 0;
+  for (let s = 0; s < gs; s++) if (ldi(FRESH, s) != 0 && ldi(SLOTDOM, s) < nP) f++;
+  if (f == 0) return r;
+  let k = below(fmix(h ^ K_PERM), f);
+  for (let s = 0; s < gs; s++) {
+    if (ldi(FRESH, s) != 0 && ldi(SLOTDOM, s) < nP) { if (k == 0) return s; k--; }
+  }
+  return r;
+}
+
+/**
+ * Reservoir stages [from, nd): each domain j enters with its stage probability and takes a slot;
+ * SLOTDOM holds the members, FRESH marks the slots that changed. `nP` > 0: uniform stages evict
+ * by liftSlot (a lifted group, LAYOUT_V2).
+ */
+function reservoir(map: usize, gs: i32, gkey: u64, from: i32, nd: i32, nP: i32): void {
   const prob = <usize>hdr(map, H_RES_PROB);
   const uni = <usize>hdr(map, H_RES_UNIFORM);
   for (let j = from; j < nd; j++) {
     const h = fmix(gkey + <u64>j * K_STAGE);
     if (<f64>(h >> 32) < ldf(prob, j)) {
-      const slot = load<u8>(uni + <usize>j) != 0 ? below(h, gs) : removeWeighted(map, gs, j, h);
+      const slot = load<u8>(uni + <usize>j) == 0 ? removeWeighted(map, gs, j, h)
+        : nP == 0 ? below(h, gs) : liftSlot(gs, h, nP);
       store<i32>(SLOTDOM + (<usize>slot << 2), j);
       store<i32>(FRESH + (<usize>slot << 2), 1);
       remember(j);
@@ -343,11 +365,23 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
     if (!jumpBase(map, objKey, g, gs, o)) return false;
     for (let s = 0; s < gs; s++) remember(ldi(SLOTDOM, s));
     const ndB = hdr(map, H_BASE_DOMAINS);
-    if (nd > ndB) reservoir(map, gs, gkey, ndB, nd);
+    if (nd > ndB) reservoir(map, gs, gkey, ndB, nd, 0);
   } else {
     const seed = <usize>hdr(map, H_SEED_MAP);
+    const v2 = hdr(map, H_LAYOUT_VERSION) >= LAYOUT_V2;
     if (seed != 0) {
       if (!jumpBase(seed, objKey, g, gs, o)) return false;
+      // LAYOUT_V2: the seed is the prefix's whole layout at its level (its own reservoir too)
+      const nds = hdr(seed, H_NDOMAINS), ndBs = hdr(seed, H_BASE_DOMAINS);
+      if (v2 && nds > ndBs) {
+        reservoir(seed, gs, gkey, ndBs, nds, 0);
+        for (let s = 0; s < gs; s++) {
+          if (ldi(FRESH, s) == 0) continue;
+          store<i32>(o + (<usize>s << 2), inDomain(seed, ldi(SLOTDOM, s), shardKey(objKey, g, gs, s), false));
+          store<i32>(FRESH + (<usize>s << 2), 0);
+        }
+        everCount = 0;
+      }
       // keep the first shard on each domain (of this level); mark the rest to move (-1)
       for (let s = 0; s < gs; s++) {
         const d = ldi(dp, ldi(o, s));
@@ -373,7 +407,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       }
     }
     for (let d = 0; d < gs; d++) remember(d);
-    reservoir(map, gs, gkey, gs, nd);
+    reservoir(map, gs, gkey, gs, nd, v2 && seed != 0 ? hdr(map, H_LIFT_PREFIX) : 0);
   }
   for (let s = 0; s < gs; s++) {
     if (ldi(FRESH, s) == 0) continue;

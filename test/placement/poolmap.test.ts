@@ -130,19 +130,43 @@ t('heterogeneous pools: blocks of nodes, target weights, domain weights; the fir
   assert.is(pm.baseTargets, 16);
   assert.ok(pm.hasPlacementBase);
   const json = pm.toJSON();
-  assert.equal(json.placement, { baseTargets: 16 });
+  assert.equal(json.placement, { baseTargets: 16, layoutVersion: 2 });
   assert.is(json.domains[2]!.children![0]!.targets![0]!.weight, 0.5);
   assert.is(json.domains[0]!.children![0]!.targets![0]!.weight, undefined, 'weight 1 is not written');
   const back = PoolMap.fromJSON(json);
   assert.equal(back.toJSON(), json);
   assert.equal(PoolMap.deserialize(pm.serialize()).toJSON(), json);
-  // format 2 for maps with a base or weights (an older release must refuse them), 1 otherwise
+  // format 3 for maps with layout rules 2, 2 for maps with a base or weights (an older release must
+  // refuse them), 1 otherwise
   const fmt = (m: PoolMap) => new DataView(m.serialize().buffer).getUint16(4, true);
-  assert.is(fmt(pm), 2);
+  assert.is(fmt(pm), 3);
   const plain = PoolMap.create({ nodes: 2, ranksPerNode: 1, targetsPerRank: 2 });
   assert.is(fmt(plain), 1);
+  const weighted = PoolMap.fromJSON({ ...plain.toJSON(), domains: [{ children: [{ targets: [{ id: 0, weight: 2 }] }] }] });
+  assert.is(fmt(weighted), 2);
   plain.extend({ nodes: 1 });
-  assert.is(fmt(plain), 2);
+  assert.is(fmt(plain), 3);
+  const v1 = PoolMap.fromJSON({ ...plain.toJSON(), placement: { baseTargets: 4 } });
+  assert.is(fmt(v1), 2, 'a map extended under the first rules keeps format 2');
+  assert.is(PoolMap.deserialize(v1.serialize()).layoutVersion, 1);
+});
+
+t('layout rules: recorded at the first extension, kept by later ones; maps extended before the field keep rules 1', () => {
+  const fresh = PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 2 });
+  assert.is(fresh.layoutVersion, 2, 'a map never extended lays out alike under every rule set');
+  fresh.extend({ nodes: 1 });
+  assert.is(fresh.toJSON().placement?.layoutVersion, 2);
+  fresh.extend({ nodes: 1 });
+  assert.is(fresh.layoutVersion, 2);
+  const old = PoolMap.fromJSON({ ...PoolMap.create({ nodes: 3, ranksPerNode: 2, targetsPerRank: 2 }).toJSON(), placement: { baseTargets: 8 } });
+  assert.is(old.layoutVersion, 1);
+  old.extend({ nodes: 1 });
+  assert.is(old.layoutVersion, 1, 'an extension keeps the rules the pool was laid out with');
+  assert.is(old.toJSON().placement?.layoutVersion, undefined);
+  assert.is(PoolMap.deserialize(old.serialize()).layoutVersion, 1);
+  for (const v of [0, 3, 1.5, '2']) {
+    assert.is(code(() => PoolMap.fromJSON({ ...old.toJSON(), placement: { baseTargets: 8, layoutVersion: v as number } })), 'INVALID_ARGUMENT', String(v));
+  }
 });
 
 t('a map never extended has no placement base (all base, as maps written before it existed); the first extension records it', () => {
@@ -152,7 +176,7 @@ t('a map never extended has no placement base (all base, as maps written before 
   assert.is(pm.toJSON().placement, undefined);
   pm.extend({ nodes: 1 });
   assert.is(pm.baseTargets, 8);
-  assert.equal(pm.toJSON().placement, { baseTargets: 8 });
+  assert.equal(pm.toJSON().placement, { baseTargets: 8, layoutVersion: 2 });
   pm.extend({ nodes: 2, ranksPerNode: 1, targetsPerRank: 3, targetWeight: 2 });
   assert.is(pm.baseTargets, 8, 'later extensions keep the base');
   assert.is(pm.targets.length, 18);

@@ -1,0 +1,52 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { sweepMovement, simulate, type SimChange } from '../../placement/index.js';
+
+const t = suite('sweep');
+
+const oneAtATime: SimChange[] = [{ kind: 'extend', nodes: 1 }, { kind: 'extend', nodes: 1 }, { kind: 'extend', nodes: 1 }, { kind: 'extend', nodes: 1 }];
+
+t('a pool grown a node at a time moves at most 1.1x max(ideal, safety) at every step, lifts included, with no violations', () => {
+  const rows = sweepMovement({
+    nodes: [1, 2, 3], ranksPerNode: [1, 2, 4], targetsPerRank: [4, 8],
+    classes: ['RP_3G1', 'EC_4P2G1', 'EC_8P2G1', 'EC_16P2G1'], changes: oneAtATime, objects: 3000, seed: 7,
+  });
+  const lifts = rows.filter((r) => r.safety !== undefined);
+  assert.ok(rows.length > 200 && lifts.length >= 20, `${rows.length} steps, ${lifts.length} lifts`);
+  for (const r of rows) {
+    const label = `${r.oclass} ${r.shape} ${r.change}: moved ${r.fraction.toFixed(4)} ideal ${r.ideal.toFixed(4)} safety ${r.safety?.toFixed(4)}`;
+    assert.is(r.violations, 0, label);
+    assert.ok(r.ratio <= 1.1, label);
+    // at least what safety needs: a lift never keeps two shards of a group on one domain
+    assert.ok(r.fraction >= (r.safety ?? 0) - 1e-9, label);
+  }
+});
+
+t('a lift (8 ranks to 12 for EC_8P2G1) moves within 1.1x of the safety minimum and keeps ranks balanced', () => {
+  const r = simulate({ nodes: 2, ranksPerNode: 4, targetsPerRank: 8, oclass: 'EC_8P2G1', objects: 20000, changes: [{ kind: 'extend', nodes: 1 }, { kind: 'extend', nodes: 2 }], seed: 3, dkeys: 1 });
+  const [, lift, after] = r.steps;
+  assert.is(lift!.domainLevel, 'rank');
+  assert.is(lift!.violations, 0);
+  assert.ok(lift!.moved.safetyFraction! > 0.38, `safety ${lift!.moved.safetyFraction}`);
+  assert.ok(lift!.moved.ratio <= 1.1, `lift moved ${lift!.moved.fraction} (ratio ${lift!.moved.ratio})`);
+  // every rank, old and added, gets its share: the eviction preference keeps inclusion exact
+  assert.ok(lift!.domainLoad.rank.maxDeviation < 0.03, `rank deviation ${lift!.domainLoad.rank.maxDeviation}`);
+  assert.ok(lift!.load.maxOverMean < 1.06, `balance ${lift!.load.maxOverMean}`);
+  // the next extension moves only its share
+  assert.ok(Math.abs(after!.moved.ratio - 1) < 0.05, `extend 2 ratio ${after!.moved.ratio}`);
+  assert.is(after!.moved.ontoAdded, 1);
+});
+
+t('lifts by several nodes at once stay balanced and bounded (known limit: up to 1.25x)', () => {
+  for (const [nodes, rpn, tpr, cls] of [[1, 4, 8, 'EC_16P2G1'], [1, 2, 8, 'EC_8P2G1'], [3, 1, 8, 'EC_4P2G1']] as const) {
+    const r = simulate({ nodes, ranksPerNode: rpn, targetsPerRank: tpr, oclass: cls, objects: 8000, changes: [{ kind: 'extend', nodes: 1 }, { kind: 'extend', nodes: 3 }], seed: 5, dkeys: 1 });
+    const last = r.steps[r.steps.length - 1]!;
+    const label = `${nodes}x${rpn}x${tpr} ${cls}: ratio ${last.moved.ratio}, rank deviation ${last.domainLoad.rank.maxDeviation}`;
+    assert.is(last.domainLevel, 'rank', label);
+    assert.is(last.violations, 0, label);
+    assert.ok(last.moved.ratio <= 1.25, label);
+    assert.ok(last.domainLoad.rank.maxDeviation < 0.06, label);
+  }
+});
+
+t.run();
