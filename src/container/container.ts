@@ -10,7 +10,7 @@
  * the core through its port (`containerPort`), never through public methods.
  */
 import { EventEmitter } from 'node:events';
-import type { ContainerStorage, CommitEvent, CommitInfo } from './storage.js';
+import type { ContainerStorage, CommitEvent, CommitInfo, SingleCheck } from './storage.js';
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
 import { opConflictKey, type Op } from './ops.js';
@@ -241,10 +241,20 @@ export class ContainerCore {
       for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.push(ev);
       return c;
     }
-    // Roll back commits that never finished: the process died between INTENT and DONE.
-    for (const { epoch, targets } of torn) {
+    // Commits that never recorded DONE: the process died between INTENT and DONE. A single-value
+    // commit whose every write is on its targets is finished (its DONE was not waited for, see
+    // commitSingleDirect); any other is rolled back.
+    let completed = false;
+    for (const { epoch, targets, objects, single } of torn) {
+      if (single !== undefined && objects.length === 1 && await c.singleLanded(epoch, objects[0]!, single)) {
+        await storage.done(epoch, { targets, objects });
+        done.push({ epoch, objects: [BigInt('0x' + objects[0]!)] });
+        completed = true;
+        continue;
+      }
       if (await c.discardEpoch(epoch, targets)) await storage.abort(epoch, { targets, objects: [], recovered: true });
     }
+    if (completed) done.sort((a, b) => (a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0));
     // Every target may hold epochs above the journal's (a journal reset): never reuse them.
     await c.observeTargetEpochs();
     c.emittedUpTo = c.clock.current;
@@ -315,6 +325,29 @@ export class ContainerCore {
       }
     }));
     return outcomes.every(Boolean);
+  }
+
+  /**
+   * Whether every write of a single-value commit at `epoch` landed: each shard on a target in
+   * service reads, at `epoch`, a value with the recorded hash (an older version with the same bytes
+   * reads the same either way). Any shard unreadable or different: false (the commit is discarded).
+   */
+  private async singleLanded(epoch: bigint, oidHex: string, sv: SingleCheck): Promise<boolean> {
+    if (!/^[0-9a-f]{1,32}$/.test(oidHex)) return false;
+    const oid = BigInt('0x' + oidHex);
+    let checked = 0;
+    for (const [t, shard] of sv.shards) {
+      if (!this.rt.available(t)) continue; // rebuilt from the others before it serves again
+      try {
+        const v = await (await this.rt.store(t, this.meta.uuid)).fetchSingle(epoch, unitOid(oid, shard), sv.dkey, sv.akey);
+        if (v === undefined || xxh64(v) !== sv.hash) return false;
+        checked++;
+      } catch (err) {
+        swallowed('container.torn-single-commit-unreadable-discarded', err);
+        return false;
+      }
+    }
+    return checked > 0;
   }
 
   /** Move the epoch clock past the highest epoch any target holds. */
@@ -782,6 +815,13 @@ export class ContainerCore {
     try {
       const targets = size === 1 ? [group[0]!] : sortedTargetIds(group);
       const info: CommitInfo = { targets, objects: [op.oid.toString(16)], writes: group.slice() };
+      // A storage that can leave DONE to recovery records what recovery checks on the targets.
+      const later = this.storage.doneLater !== undefined;
+      if (later) {
+        const shards: Array<[number, number]> = new Array(size);
+        for (let i = 0; i < size; i++) shards[i] = [group[i]!, g * size + i];
+        info.single = { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards };
+      }
       await this.journal(this.storage.intent(epoch, info));
       try {
         // every replica at once; the first failure is thrown once all of them settled
@@ -797,7 +837,10 @@ export class ContainerCore {
           try { await pending[i]; } catch (err) { failure ??= { err }; }
         }
         if (failure) throw failure.err;
-        await this.journal(this.storage.done(epoch, info));
+        // Every write is on its targets (durable ones synced): the commit is decided. Its DONE
+        // joins the next journal group, waited for by no one (no sync per commit in durable mode).
+        if (later) this.storage.doneLater!(epoch);
+        else await this.journal(this.storage.done(epoch, info));
       } catch (err) {
         if (await this.discardEpoch(epoch, info.targets)) await this.journal(this.storage.abort(epoch, info));
         throw err;

@@ -10,7 +10,8 @@ import { Journal, JournalType } from './journal.js';
 import { writeJsonRecordTwice, readEither, encodeRecordFile, decodeRecordFile, readJsonRecordEither } from '../../core/record-file.js';
 import { CairnError, CorruptionError } from '../../core/errors.js';
 import type { JournalRecord } from './journal.js';
-import { swallowed } from '../../core/log.js';
+import { swallow, swallowed } from '../../core/log.js';
+import { hex } from '../../core/bytes.js';
 import type { Redundancy } from '../io/io.js';
 import { existsSync, readFileSync, openSync, writeSync, fdatasyncSync, closeSync, renameSync } from 'node:fs';
 
@@ -28,6 +29,31 @@ export interface CommitInfo {
    * where objects live (connected pools check the keys it only read on the engines).
    */
   check?: { readEpoch: bigint; keys: Iterable<string>; written: string[]; layout(oid: bigint): { groups: number[][]; red: Redundancy } };
+  /**
+   * A commit of one single value written whole on every shard (replicas / a stripe): enough for
+   * recovery to tell, from the targets alone, whether every write landed (`TornCommit.single`), so
+   * its DONE record need not be waited for (`ContainerStorage.doneLater`).
+   */
+  single?: SingleCheck;
+}
+
+/** What recovery checks on the targets of a single-value commit: each shard holds these bytes at its epoch. */
+export interface SingleCheck {
+  dkey: Uint8Array;
+  akey: Uint8Array;
+  /** xxh64 of the value. */
+  hash: bigint;
+  /** (target, shard) of every write. */
+  shards: Array<[number, number]>;
+}
+
+/** A commit the last process started and did not record as finished. */
+export interface TornCommit {
+  epoch: bigint;
+  targets: number[];
+  objects: string[];
+  /** Single-value commits: checked on the targets; complete there, the commit is finished, not discarded. */
+  single?: SingleCheck;
 }
 
 /** What a storage found on open. */
@@ -35,7 +61,7 @@ export interface StorageRecovery {
   /** Highest epoch already used. */
   floor: bigint;
   /** Commits that started and never finished: to be discarded from the targets they name. */
-  torn: Array<{ epoch: bigint; targets: number[] }>;
+  torn: TornCommit[];
   /** Retained commit history, oldest first (for `watch()`). */
   done: CommitEvent[];
 }
@@ -48,6 +74,12 @@ export interface ContainerStorage {
   intent(epoch: bigint, info: CommitInfo): void | Promise<void>;
   /** After every target applied `epoch`: the commit point. Throws when the commit could not be made. */
   done(epoch: bigint, info: CommitInfo): void | Promise<void>;
+  /**
+   * `done` for a commit whose INTENT carries `single`: the record is queued with the next group
+   * and nothing waits for it (in durable mode, for its sync): recovery completes such a commit from
+   * its targets when the record is missing. Errors are the storage's to count. Optional.
+   */
+  doneLater?(epoch: bigint): void;
   /** The commit at `epoch` was abandoned (its writes were discarded). */
   abort(epoch: bigint, info: CommitInfo & { recovered?: boolean }): void | Promise<void>;
   /**
@@ -123,13 +155,13 @@ export class LocalContainerStorage implements ContainerStorage {
 
   recover(): StorageRecovery {
     const records = this.opened.records;
-    const state = new Map<bigint, { targets: number[]; objects: string[] }>();
+    const state = new Map<bigint, { targets: number[]; objects: string[]; single?: SingleCheck }>();
     let floor = 0n;
     const done: CommitEvent[] = [];
     for (const r of records) {
       if (r.epoch > floor) floor = r.epoch;
       if (r.type === JournalType.Intent) {
-        if (!state.has(r.epoch)) state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [] });
+        if (!state.has(r.epoch)) state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], single: parseSingle(r.payload.single) });
       } else if (r.type === JournalType.Done || r.type === JournalType.Abort) {
         const s = state.get(r.epoch);
         // A DONE without INTENT is retained history written by journal compaction.
@@ -148,7 +180,7 @@ export class LocalContainerStorage implements ContainerStorage {
       throw new CorruptionError(`container journal in ${this.dir}: both copies are damaged and ${state.size} commit(s) cannot be resolved`, { dir: this.dir, unresolved: [...state.keys()].map(String) });
     }
     this.opened.records.length = 0;
-    return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets })), done };
+    return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets, objects: s.objects, ...(s.single ? { single: s.single } : {}) })), done };
   }
 
   /** Queue a record for the next group write; resolves when it is in both copies. */
@@ -203,6 +235,10 @@ export class LocalContainerStorage implements ContainerStorage {
 
   intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(JournalType.Intent, epoch, undefined, intentJson(info)); }
   done(epoch: bigint, _info?: CommitInfo): Promise<void> { return this.write(JournalType.Done, epoch, undefined, '{}'); }
+  doneLater(epoch: bigint): void {
+    // a failed write leaves INTENT alone: the next open completes the commit from its targets
+    this.write(JournalType.Done, epoch, undefined, '{}').catch(swallow('container.done-record-unwritten-completed-at-open'));
+  }
   abort(epoch: bigint, info: { recovered?: boolean }): Promise<void> { return this.write(JournalType.Abort, epoch, info.recovered ? { recovered: true } : {}); }
   rollback(epoch: bigint, to: bigint): void {
     this.flushNow();
@@ -292,7 +328,29 @@ export class LocalContainerStorage implements ContainerStorage {
  */
 function intentJson(info: CommitInfo): string {
   const objs = info.objects.length === 0 ? '[]' : '["' + info.objects.join('","') + '"]';
-  return '{"targets":[' + info.targets.join(',') + '],"objects":' + objs + '}';
+  const base = '{"targets":[' + info.targets.join(',') + '],"objects":' + objs;
+  const sv = info.single;
+  if (sv === undefined) return base + '}';
+  // {"single":{"d":dkey hex,"a":akey hex,"h":xxh64 hex,"s":[[target,shard],...]}}
+  let shards = '';
+  for (const [t, sh] of sv.shards) shards += (shards ? ',[' : '[') + t + ',' + sh + ']';
+  return base + ',"single":{"d":"' + hex(sv.dkey) + '","a":"' + hex(sv.akey) + '","h":"' + sv.hash.toString(16) + '","s":[' + shards + ']}}';
+}
+
+const HEX_RE = /^(?:[0-9a-f]{2})*$/;
+
+/** The `single` field of an INTENT payload; undefined when absent or malformed (the commit is then discarded as ever). */
+function parseSingle(v: unknown): SingleCheck | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as { d?: unknown; a?: unknown; h?: unknown; s?: unknown };
+  if (typeof o.d !== 'string' || typeof o.a !== 'string' || typeof o.h !== 'string' || !HEX_RE.test(o.d) || !HEX_RE.test(o.a) || !/^[0-9a-f]{1,16}$/.test(o.h) || !Array.isArray(o.s)) return undefined;
+  const shards: Array<[number, number]> = [];
+  for (const x of o.s) {
+    if (!Array.isArray(x) || x.length !== 2 || !x.every((n) => Number.isSafeInteger(n) && n >= 0)) return undefined;
+    shards.push([x[0] as number, x[1] as number]);
+  }
+  if (shards.length === 0) return undefined;
+  return { dkey: new Uint8Array(Buffer.from(o.d, 'hex')), akey: new Uint8Array(Buffer.from(o.a, 'hex')), hash: BigInt('0x' + o.h), shards };
 }
 
 function writeFileSyncAtomic(p: string, img: Uint8Array): void {
