@@ -277,21 +277,31 @@ interface ShardCtx {
 
 /**
  * Union of (dkey, akeys) at epoch R over the healthy shards of the group. Replicas: one replica's
- * listing (any holds every key). EC: the dkeys of every healthy shard (a short write reaches only
- * some data shards), then each dkey's akeys from one healthy shard holding a parity role of it —
- * every EC write (array cells or single-value pieces) writes all parity roles, so each lists every
- * akey of the dkey; the next parity holder is asked only when one fails, and only when none of
- * them answers are the other shards asked.
+ * listing (any holds every key). EC: the dkeys of enough healthy shards to meet every dkey (a short
+ * write reaches only some data shards), then each dkey's akeys from one healthy shard holding a
+ * parity role of it — every EC write (array cells or single-value pieces) writes all parity roles,
+ * so each lists every akey of the dkey; the next parity holder is asked only when one fails, and
+ * only when none of them answers are the other shards asked.
+ *
+ * Enough shards: a visible EC key lives on its p parity roles and at least one data role, p + 1
+ * shards of the group; at most `u` of them are not healthy (u = group size - healthy), so any
+ * healthy - (p - u) healthy shards include a holder of every dkey. With one shard lost of an 8+2
+ * group that is 8 listings instead of 9; when a listing fails the skipped shards are listed too.
  */
 async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Array; akeys: Uint8Array[] }>> {
-  // Every replica holds every key; EC shards hold the keys of the cells they received.
-  const listed = ctx.cls.kind === 'ec' ? ctx.healthy : ctx.healthy.slice(0, 1);
-  await ctx.run.take(listed.length * MIGRATE_OP_COST_BYTES);
+  const ec = ctx.cls.kind === 'ec';
+  // Healthy shards whose dkey listing may be skipped (see above); replicas: all but the first.
+  const spare = ec ? Math.max(0, ctx.cls.parityShards - (ctx.members.length - ctx.healthy.length)) : ctx.healthy.length - 1;
+  const listed = ctx.healthy.slice(0, ctx.healthy.length - spare);
   const storeOf = new Map<number, ShardStore>();
-  const dkeyLists = await Promise.all(listed.map(async (m) => {
+  const storeFor = async (shard: number): Promise<ShardStore> => {
+    let s = storeOf.get(shard);
+    if (!s) { s = await ctx.io.store(ctx.healthy.find((m) => m.shard === shard)!.target); storeOf.set(shard, s); }
+    return s;
+  };
+  const listDkeys = (ms: Array<{ shard: number; target: number }>) => Promise.all(ms.map(async (m) => {
     try {
-      const s = await ctx.io.store(m.target);
-      storeOf.set(m.shard, s);
+      const s = await storeFor(m.shard);
       const out: Uint8Array[] = [];
       for await (const d of s.listDkeys(R, unitOid(ctx.oid, m.shard))) out.push(d);
       return out;
@@ -301,10 +311,21 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
       return undefined;
     }
   }));
-  if (ctx.cls.kind !== 'ec' && dkeyLists[0] === undefined && ctx.healthy.length > 1) {
+  await ctx.run.take(listed.length * MIGRATE_OP_COST_BYTES);
+  const dkeyLists = await listDkeys(listed);
+  if (!ec && dkeyLists[0] === undefined && ctx.healthy.length > 1) {
     // The first replica failed: ask the others, one at a time, until one answers.
     return keysAt({ ...ctx, healthy: ctx.healthy.slice(1) }, R);
   }
+  if (ec && spare > 0 && dkeyLists.includes(undefined)) {
+    // A listing failed: the skipped shards may hold the only readable copy of some dkey.
+    const rest = ctx.healthy.slice(listed.length);
+    await ctx.run.take(rest.length * MIGRATE_OP_COST_BYTES);
+    dkeyLists.push(...(await listDkeys(rest)));
+    listed.push(...rest);
+  }
+  // Healthy shards not listed: they may hold a dkey's parity role (asked for its akeys below).
+  const skipped = new Set(ctx.healthy.slice(listed.length).map((m) => m.shard));
   // dkey -> the shards that listed it
   const dk = new Map<string, { dkey: Uint8Array; holders: Set<number> }>();
   dkeyLists.forEach((list, i) => {
@@ -317,23 +338,25 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
   const akeysOf = async (shard: number, dkey: Uint8Array): Promise<Uint8Array[] | undefined> => {
     try {
       const out: Uint8Array[] = [];
-      for await (const a of storeOf.get(shard)!.listAkeys(R, unitOid(ctx.oid, shard), dkey)) out.push(a);
+      for await (const a of (await storeFor(shard)).listAkeys(R, unitOid(ctx.oid, shard), dkey)) out.push(a);
       return out;
     } catch (err) {
       if (!isShardFailure(err)) throw err;
       return undefined;
     }
   };
-  const k = ctx.cls.kind === 'ec' ? ctx.cls.dataShards : 1;
+  const k = ec ? ctx.cls.dataShards : 1;
   return Promise.all([...dk.values()].map(async ({ dkey, holders }) => {
-    // EC: the parity roles of this dkey that listed it; replicas: the one replica listed.
-    const parity = ctx.cls.kind === 'ec' ? rolesOf(ctx, dkey).roles.slice(k).filter((r) => holders.has(r.shard)).map((r) => r.shard) : [...holders];
-    // Each parity holder lists every akey of the dkey: the first that answers is enough.
+    // EC: the parity roles of this dkey that listed it, then those not listed; replicas: the one replica listed.
+    const parityRoles = ec ? rolesOf(ctx, dkey).roles.slice(k).map((r) => r.shard) : [];
+    const parity = ec ? [...parityRoles.filter((sh) => holders.has(sh)), ...parityRoles.filter((sh) => skipped.has(sh))] : [...holders];
+    // Each parity holder lists every akey of the dkey: the first that answers is enough (an empty
+    // answer is no answer: a visible dkey has a visible akey).
     let lists: Array<Uint8Array[] | undefined> = [];
     for (const sh of parity) {
       await ctx.run.take(MIGRATE_OP_COST_BYTES);
       const l = await akeysOf(sh, dkey);
-      if (l !== undefined) { lists = [l]; break; }
+      if (l !== undefined && l.length > 0) { lists = [l]; break; }
     }
     if (lists.length === 0) {
       const rest = [...holders].filter((sh) => !parity.includes(sh));
