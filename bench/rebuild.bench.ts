@@ -3,7 +3,10 @@
  * loses one target; the rebuild reconstructs every shard it held onto the other targets. The rate
  * is MB/s of reconstructed data (status.bytes / wall seconds from exclude to waitForRebuild),
  * compared in the same run (its peer row, `ratio=`) with copying the same number of bytes as plain
- * files of the rebuilt shards' size with `fs.promises.copyFile`, 8 at a time. Beside it, the
+ * files of the rebuilt shards' size with `fs.promises.copyFile`, 8 at a time, in two rounds that
+ * bracket the rebuild (one just before the target fails, one just after the rebuild ends: the
+ * peer's rate is both rounds' bytes over both rounds' seconds, so load that changes during the run
+ * weighs on both sides; each round's rate is shown). Beside it, the
  * fraction of the pool's in-service targets the rebuild read from and wrote to (declustering), and
  * `cpuRate` / `cpuRatio`: bytes per CPU second of the process (every thread) of each, which a
  * loaded shared machine distorts less than wall time (file copies are mostly kernel time).
@@ -45,9 +48,13 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     const pool = await Pool.create(path.join(root, 'pool'), { ...SHAPE, scmBytes: 64 * MIB, dataBytes });
     let st: RebuildStatus;
     let seconds: number;
+    /** Of `seconds`, the part spent in `pool.exclude()` itself (the map change; the rebuild starts inside it). */
+    let excludeSeconds: number;
     let cpuSeconds: number;
     let inService: number;
     let client: { unloaded: number; loaded: number; windowSeconds: number; budgetRebuilt: number; stillRunning: boolean } | undefined;
+    const shardBytes = Math.ceil(objectBytes / K);
+    const copies: CopyRound[] = [];
     try {
       const cont = await pool.createContainer('rebuild', { oclass: 'EC_8P2G1', redundancyFactor: 2 });
       ctx.progress(`rebuild: fill ${objects} x ${objectBytes / MIB} MiB EC_8P2G1`);
@@ -82,16 +89,24 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       await clientReads(); // warm-up
       const unloaded = await clientReads();
       // The target holding the most data (public API: pool.query()) fails.
-      const victim = pool.query().targets.reduce((a, b) => (b.spaceUsed > a.spaceUsed ? b : a)).id;
+      const victimInfo = pool.query().targets.reduce((a, b) => (b.spaceUsed > a.spaceUsed ? b : a));
+      const victim = victimInfo.id;
+      // Copy round 1, just before the failure: about the bytes the victim holds.
+      ctx.progress('rebuild: copyFile baseline (round 1)');
+      copies.push(await copyRound(root, 'r1', Math.max(1, Math.round(victimInfo.spaceUsed / shardBytes)), shardBytes));
       ctx.progress('rebuild: exclude one target, rebuild');
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       await pool.exclude(victim);
+      excludeSeconds = (performance.now() - t0) / 1000;
       await pool.waitForRebuild();
       seconds = (performance.now() - t0) / 1000;
       const c = process.cpuUsage(c0);
       cpuSeconds = (c.user + c.system) / 1e6;
       st = pool.rebuildStatus();
+      // Copy round 2, just after the rebuild: exactly the rebuilt bytes.
+      ctx.progress('rebuild: copyFile baseline (round 2)');
+      copies.push(await copyRound(root, 'r2', Math.max(1, Math.round(st.bytes / shardBytes)), shardBytes));
       inService = pool.query().targets.filter((x) => x.state === 'UPIN').length;
       if (st.state !== 'idle' || st.lost.length > 0) throw new Error(`rebuild ended ${st.state}, lost ${st.lost.length}`);
       // A second target fails with the rebuild budget set: client reads for the same window meanwhile.
@@ -114,25 +129,12 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     }
     const rate = st.bytes / seconds;
 
-    // Baseline: the same bytes as plain file copies of the rebuilt shards' size, as many at once
-    // as the rebuild migrates objects.
-    ctx.progress('rebuild: copyFile baseline');
-    const shardBytes = Math.ceil(objectBytes / K);
-    const files = Math.max(1, Math.round(st.bytes / shardBytes));
-    const src = path.join(root, 'src'), dst = path.join(root, 'dst');
-    fs.mkdirSync(src); fs.mkdirSync(dst);
-    const buf = new Rng(2).bytes(shardBytes);
-    for (let i = 0; i < files; i++) fs.writeFileSync(path.join(src, `f${i}`), buf);
-    let n = 0;
-    const t1 = performance.now();
-    const c1 = process.cpuUsage();
-    await Promise.all(Array.from({ length: COPY_DEPTH }, async () => {
-      while (n < files) { const i = n++; await fs.promises.copyFile(path.join(src, `f${i}`), path.join(dst, `f${i}`)); }
-    }));
-    const copySeconds = (performance.now() - t1) / 1000;
-    const cc = process.cpuUsage(c1);
-    const copyCpuSeconds = (cc.user + cc.system) / 1e6;
-    const copyRate = (files * shardBytes) / copySeconds;
+    // Baseline: the copy rounds (see the module comment), taken together.
+    const copyBytes = copies.reduce((n, r) => n + r.bytes, 0);
+    const copySeconds = copies.reduce((n, r) => n + r.seconds, 0);
+    const copyCpuSeconds = copies.reduce((n, r) => n + r.cpuSeconds, 0);
+    const copyRate = copyBytes / copySeconds;
+    const files = copies.reduce((n, r) => n + r.files, 0);
 
     const copyName = `copyFile ${shardBytes / 1024}KiB files ${COPY_DEPTH} in flight (same bytes)`;
     rows.push({
@@ -141,6 +143,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       bytesPerSecond: rate,
       opsPerSecond: st.objectsTotal / seconds,
       peer: copyName,
+      targetRatio: 0.6,
       extra: {
         sourcesFraction: (st.sources ?? 0) / inService,
         destinationsFraction: (st.destinations ?? 0) / inService,
@@ -149,9 +152,10 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
         inService,
         rebuiltMiB: st.bytes / MIB,
         seconds,
+        excludeSeconds,
         // bytes rebuilt per CPU second of the process (every thread), and that against the copies'
         cpuRate: Math.round(st.bytes / Math.max(1e-6, cpuSeconds)),
-        cpuRatio: +((st.bytes / Math.max(1e-6, cpuSeconds)) / ((files * shardBytes) / Math.max(1e-6, copyCpuSeconds))).toFixed(3),
+        cpuRatio: +((st.bytes / Math.max(1e-6, cpuSeconds)) / (copyBytes / Math.max(1e-6, copyCpuSeconds))).toFixed(3),
         objects: st.objectsTotal,
         objectMiB: objectBytes / MIB,
       },
@@ -161,7 +165,10 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       suite: 'rebuild',
       bytesPerSecond: copyRate,
       opsPerSecond: files / copySeconds,
-      extra: { files, copiedMiB: (files * shardBytes) / MIB, seconds: copySeconds, cpuRate: Math.round((files * shardBytes) / Math.max(1e-6, copyCpuSeconds)) },
+      extra: {
+        files, copiedMiB: copyBytes / MIB, seconds: copySeconds, cpuRate: Math.round(copyBytes / Math.max(1e-6, copyCpuSeconds)),
+        roundMBps: copies.map((r) => +(r.bytes / r.seconds / 1e6).toFixed(1)).join('/'),
+      },
     });
     if (client) {
       const unloadedName = `client read 1MiB EC_8P2G1 ${CLIENT_DEPTH} in flight, no rebuild`;
@@ -181,4 +188,29 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     removeTempDir(root);
   }
   return rows;
+}
+
+/** One timed round of the copyFile baseline. */
+interface CopyRound { files: number; bytes: number; seconds: number; cpuSeconds: number }
+
+/**
+ * Write `files` files of `fileBytes` under `root/<tag>` (untimed), then copy them with
+ * `fs.promises.copyFile`, COPY_DEPTH at a time (timed: wall and process CPU).
+ */
+async function copyRound(root: string, tag: string, files: number, fileBytes: number): Promise<CopyRound> {
+  const src = path.join(root, `${tag}-src`), dst = path.join(root, `${tag}-dst`);
+  fs.mkdirSync(src); fs.mkdirSync(dst);
+  const buf = new Rng(2).bytes(fileBytes);
+  for (let i = 0; i < files; i++) fs.writeFileSync(path.join(src, `f${i}`), buf);
+  let n = 0;
+  const t = performance.now();
+  const c = process.cpuUsage();
+  await Promise.all(Array.from({ length: COPY_DEPTH }, async () => {
+    while (n < files) { const i = n++; await fs.promises.copyFile(path.join(src, `f${i}`), path.join(dst, `f${i}`)); }
+  }));
+  const seconds = (performance.now() - t) / 1000;
+  const cu = process.cpuUsage(c);
+  fs.rmSync(src, { recursive: true, force: true });
+  fs.rmSync(dst, { recursive: true, force: true });
+  return { files, bytes: files * fileBytes, seconds, cpuSeconds: (cu.user + cu.system) / 1e6 };
 }
