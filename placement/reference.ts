@@ -200,7 +200,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
    * stage: the member of a uniform slot if it is not among the first nP domains, else (if any) a
    * uniformly chosen fresh one among those.
    */
-  const runStages = (st: Stage[], slotDom: number[], fresh: boolean[], gkey: bigint, from: number, to: number, nP: number) => {
+  const runStages = (st: Stage[], slotDom: number[], fresh: boolean[], gkey: bigint, from: number, to: number, nP: number, restored?: boolean[]) => {
     for (let j = from; j < to; j++) {
       const h = fmix(gkey + BigInt(j) * K_STAGE);
       const sj = st[j]!;
@@ -227,6 +227,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         }
       }
       slotDom[slot] = j; fresh[slot] = true;
+      if (restored) restored[slot] = false;
       remember(j);
     }
   };
@@ -281,6 +282,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
     } else {
       const slotDom: number[] = [];
       const fresh: boolean[] = new Array(gs).fill(false);
+      const restored: boolean[] = new Array(gs).fill(false); // fresh, but its target is already set
       let from: number;
       ever = [];
       if (!reservoirOnly) {
@@ -290,6 +292,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
       } else if (seedCtx) {
         // the base's own layout seeds the fill: first shard per domain stays, the rest take free fill domains
         for (let s = 0; s < gs; s++) o[s] = pickIn(seedCtx, o, s, s, keyOf(s), false, seedCtx.ndB, ntB);
+        const orig = o.slice();
         if (seedEnd > seedCtx.ndB) {
           // version 2: the prefix's own reservoir at the seed level
           const sd = o.map((t) => seedCtx!.domOf[t]!), sf: boolean[] = new Array(gs).fill(false);
@@ -300,6 +303,14 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         for (let s = 0; s < gs; s++) {
           const d = domOf[o[s]!]!;
           slotDom[s] = slotDom.slice(0, s).includes(d) ? -1 : d;
+        }
+        // version 2: a moved slot whose base position is on a domain nobody kept goes back there
+        if (v2) {
+          for (let s = 0; s < gs; s++) {
+            const d = domOf[orig[s]!]!;
+            if (slotDom[s] !== -1 || slotDom.includes(d)) continue;
+            slotDom[s] = d; fresh[s] = true; restored[s] = true; o[s] = orig[s]!;
+          }
         }
         const free = Array.from({ length: gs }, (_, d) => d).filter((d) => !slotDom.includes(d));
         for (let s = 0; s < gs; s++) if (slotDom[s] === -1) { slotDom[s] = free.shift()!; fresh[s] = true; }
@@ -313,8 +324,8 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         from = gs;
       }
       if (reservoirOnly) for (let d = 0; d < gs; d++) remember(d);
-      runStages(stage, slotDom, fresh, gkey, from, nd, reservoirOnly && seedCtx ? liftPrefix : 0);
-      for (let s = 0; s < gs; s++) if (fresh[s]) o[s] = inDomain(slotDom[s]!, keyOf(s), false);
+      runStages(stage, slotDom, fresh, gkey, from, nd, reservoirOnly && seedCtx ? liftPrefix : 0, restored);
+      for (let s = 0; s < gs; s++) if (fresh[s] && !restored[s]) o[s] = inDomain(slotDom[s]!, keyOf(s), false);
     }
     if (algo === 'jump-map') {
       for (let s = 0; s < gs; s++) {

@@ -48,7 +48,8 @@ const TWO_M53: f64 = 1.0 / 9007199254740992.0;
 /** Scratch of one group (static data: the core never allocates). */
 const FIRST: usize = memory.data(4 * MAX_GS, 16);   // attempt-0 jump-map candidates
 const SLOTDOM: usize = memory.data(4 * MAX_GS, 16); // domain of each shard's current target
-const FRESH: usize = memory.data(4 * MAX_GS, 16);   // 1 if the reservoir moved the shard
+const FRESH: usize = memory.data(4 * MAX_GS, 16);   // 1 if the reservoir moved the shard (2: moved, target already set)
+const ORIG: usize = memory.data(4 * MAX_GS, 16);    // LAYOUT_V2 lift: each shard's position in the base's own layout
 /** Most domains remembered as having been in a group (base positions, fill, reservoir entrants). */
 const MAX_EVER: i32 = 128;
 const EVER: usize = memory.data(4 * MAX_EVER, 16);
@@ -373,6 +374,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       if (!jumpBase(seed, objKey, g, gs, o)) return false;
       // LAYOUT_V2: the seed is the prefix's whole layout at its level (its own reservoir too)
       const nds = hdr(seed, H_NDOMAINS), ndBs = hdr(seed, H_BASE_DOMAINS);
+      for (let s = 0; s < gs; s++) store<i32>(ORIG + (<usize>s << 2), ldi(o, s));
       if (v2 && nds > ndBs) {
         reservoir(seed, gs, gkey, ndBs, nds, 0);
         for (let s = 0; s < gs; s++) {
@@ -386,6 +388,18 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       for (let s = 0; s < gs; s++) {
         const d = ldi(dp, ldi(o, s));
         store<i32>(SLOTDOM + (<usize>s << 2), domainUsed(s, -1, d) ? -1 : d);
+      }
+      // LAYOUT_V2: a moved slot whose base position is on a domain no slot kept goes back there
+      // (the pool may have grown straight from its base: that shard then stays put)
+      if (v2) {
+        for (let s = 0; s < gs; s++) {
+          if (ldi(SLOTDOM, s) >= 0) continue;
+          const t = ldi(ORIG, s), d = ldi(dp, t);
+          if (domainUsed(gs, -1, d)) continue;
+          store<i32>(SLOTDOM + (<usize>s << 2), d);
+          store<i32>(FRESH + (<usize>s << 2), 2);
+          store<i32>(o + (<usize>s << 2), t);
+        }
       }
       // the fill domains 0..gs-1 not kept go to the moved slots, in order
       let next = 0;
@@ -410,7 +424,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
     reservoir(map, gs, gkey, gs, nd, v2 && seed != 0 ? hdr(map, H_LIFT_PREFIX) : 0);
   }
   for (let s = 0; s < gs; s++) {
-    if (ldi(FRESH, s) == 0) continue;
+    if (ldi(FRESH, s) != 1) continue;
     store<i32>(o + (<usize>s << 2), inDomain(map, ldi(SLOTDOM, s), shardKey(objKey, g, gs, s), false));
   }
   return true;
