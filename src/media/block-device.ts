@@ -72,6 +72,12 @@ export interface BlockDevice {
    * else on it while the write is in flight.
    */
   writeFromHashed(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): Promise<bigint>;
+  /**
+   * `writeFrom` done synchronously on a buffered file (one pwritev into the page cache): for small
+   * values on the write path, where a thread-pool round trip costs more than the copy. False (and
+   * nothing written) on an O_DIRECT file, whose writes go to the device: use `writeFrom` there.
+   */
+  writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): boolean;
   /** fdatasync: writes completed before this call are durable when it resolves. */
   sync(): Promise<void>;
   /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
@@ -277,6 +283,37 @@ class FileBlockDevice implements BlockDevice {
     return this.slotted(() => io.writevHash!(this.fd, bufs, offset, have, seed));
   }
 
+  writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): boolean {
+    this.checkOpen('write');
+    if (this.direct) return false;
+    checkRange('write', offset, length, this.size);
+    const have = checkBuffers('writeFromSync', 'from', from, length);
+    if (length === 0) return true;
+    let bufs = have < length ? [...from, zeroTail(length - have)] : from;
+    let fault: ReturnType<FaultInjector['onWrite']> | undefined;
+    if (this.fault) {
+      const joined = new Uint8Array(length);
+      let at = 0;
+      for (const b of bufs) { joined.set(b, at); at += b.length; }
+      fault = this.fault.onWrite(offset, joined, BLOCK_SIZE);
+      if (fault.error && fault.truncateTo === undefined) throw fault.error;
+      bufs = [joined.subarray(0, fault.truncateTo ?? length)];
+    }
+    try {
+      let done = 0;
+      const total = bufs.reduce((n, b) => n + b.length, 0);
+      while (done < total) {
+        const n = bufs.length === 1 ? fs.writeSync(this.fd, bufs[0]!, done, total - done, offset + done) : fs.writevSync(this.fd, done === 0 ? (bufs as Uint8Array[]) : restOf(bufs, done), offset + done);
+        if (n <= 0) break;
+        done += n;
+      }
+    } catch (e) {
+      throw mediaErrorFromErrno(e, 'write', { offset, length });
+    }
+    if (fault?.error) throw fault.error;
+    return true;
+  }
+
   async sync(): Promise<void> {
     this.checkOpen('sync');
     const e = this.fault?.beforeSync();
@@ -306,6 +343,17 @@ function tailScratch(bytes: number): Uint8Array {
 let zeroSink: Uint8Array | undefined;
 
 /** A view of `bytes` zeros. */
+/** The bytes of `bufs` after the first `skip` (a short gather write's remainder). */
+function restOf(bufs: readonly Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of bufs) {
+    if (skip >= b.length) { skip -= b.length; continue; }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
+
 function zeroTail(bytes: number): Uint8Array {
   if (!zeroSink || zeroSink.length < bytes) zeroSink = new Uint8Array(Math.max(bytes, BLOCK_SIZE));
   return zeroSink.subarray(0, bytes);

@@ -18,8 +18,21 @@ export const MAX_EPOCH = (1n << 64n) - 1n;
 export const DEFAULT_SCM_BYTES = 64 * 1024 * 1024;
 /** Default block data file size (sparse). */
 export const DEFAULT_DATA_BYTES = 1024 * 1024 * 1024;
-/** Values of at most this many bytes are stored inline in the pmem log by default. */
-export const DEFAULT_INLINE_THRESHOLD = 4096;
+/**
+ * Values of at most this many bytes live in the pmem file (log and runs) by default; from 4 KiB on
+ * they go to the block data file (DAOS's SCM/NVMe boundary), so merges move references, not bytes.
+ */
+export const DEFAULT_INLINE_THRESHOLD = 4095;
+/**
+ * Largest value staged in the log: a value above the inline threshold and at most this size is
+ * appended to the log like a small one (a store into the mapping, no data-file I/O on the write
+ * path) with its data-file extent reserved, and moved to that extent by the next flush in a few
+ * large writes (DAOS's SCM staging of NVMe-bound data). Larger values are written straight to the
+ * data file. Also at most an eighth of a log region.
+ */
+export const STAGE_MAX_BYTES = 64 * 1024;
+/** Bytes one staged-value write of a flush gathers at most. */
+export const STAGE_WRITE_BYTES = 1024 * 1024;
 /** Largest inline threshold accepted. */
 export const MAX_INLINE_THRESHOLD = 64 * 1024;
 /** Block size of the data file (allocation unit and O_DIRECT alignment). */

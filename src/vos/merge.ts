@@ -17,26 +17,49 @@ import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont,
 } from './keys.js';
-import { bloomProbe, type BloomProbe, type Run, type RunWriter } from './run.js';
+import { bloomProbe, type BloomProbe, type Run, type RunCursor, type RunWriter } from './run.js';
 import { before, covered, type Range, type Stamp } from './tree.js';
 
 /** Bytes of a version entry's fixed header (an inline value follows). */
 export const VERSION_VALUE_BYTES = 48;
 
-/** Encode a version as a run entry value (`inline`: the value bytes when they live in the run). */
-export function encodeVersion(v: MemVersion, inline: Uint8Array | undefined): Uint8Array {
+/** Encode a version as a run entry value (`inline`: the value bytes when they live in the run; `loc`: its data-file offset otherwise). */
+export function encodeVersion(v: MemVersion, inline: Uint8Array | undefined, loc = v.loc): Uint8Array {
   const out = new Uint8Array(VERSION_VALUE_BYTES + (inline?.length ?? 0));
   const dv = new DataView(out.buffer);
   dv.setUint8(0, inline ? Where.Run : Where.Block);
   dv.setUint32(4, v.len, true);
   dv.setBigUint64(8, v.csum, true);
-  dv.setUint32(16, v.loc % 4294967296, true); dv.setUint32(20, Math.floor(v.loc / 4294967296), true);
+  dv.setUint32(16, loc % 4294967296, true); dv.setUint32(20, Math.floor(loc / 4294967296), true);
   dv.setUint32(24, v.alloc, true);
   dv.setUint32(28, v.recordSize, true);
   dv.setUint32(32, v.index % 4294967296, true); dv.setUint32(36, Math.floor(v.index / 4294967296), true);
   dv.setUint32(40, v.count % 4294967296, true); dv.setUint32(44, Math.floor(v.count / 4294967296), true);
   if (inline) out.set(inline, VERSION_VALUE_BYTES);
   return out;
+}
+
+let scratch = new Uint8Array(VERSION_VALUE_BYTES + 4096);
+let scratchDv = new DataView(scratch.buffer);
+
+/**
+ * `encodeVersion` into a shared buffer: the view is valid until the next call (for a run writer,
+ * which copies what it is given).
+ */
+function encodeVersionScratch(v: MemVersion, inline: Uint8Array | undefined, loc: number): Uint8Array {
+  const n = VERSION_VALUE_BYTES + (inline?.length ?? 0);
+  if (n > scratch.length) { scratch = new Uint8Array(n); scratchDv = new DataView(scratch.buffer); }
+  const dv = scratchDv;
+  dv.setUint32(0, inline ? Where.Run : Where.Block, true); // where, then 3 zero bytes
+  dv.setUint32(4, v.len, true);
+  dv.setBigUint64(8, v.csum, true);
+  dv.setUint32(16, loc % 4294967296, true); dv.setUint32(20, Math.floor(loc / 4294967296), true);
+  dv.setUint32(24, v.alloc, true);
+  dv.setUint32(28, v.recordSize, true);
+  dv.setUint32(32, v.index % 4294967296, true); dv.setUint32(36, Math.floor(v.index / 4294967296), true);
+  dv.setUint32(40, v.count % 4294967296, true); dv.setUint32(44, Math.floor(v.count / 4294967296), true);
+  if (inline) scratch.set(inline, VERSION_VALUE_BYTES);
+  return scratch.subarray(0, n);
 }
 
 /** Decode a version entry value (epoch and seq come from the key). `copyInline`: copy the value bytes out. Undefined when malformed. */
@@ -345,15 +368,33 @@ function aggregateGroup(group: Pending[], objPunches: Stamp[], dkeyPunches: Stam
  * Flush a frozen memtable straight into `w` (the hot path of every write: what `writeMerged` over
  * `memtableEntries` would do, without generating and re-parsing keys). Applies the container rules
  * a flush can apply: destroyed containers, discards, and versions hidden at their own epoch by a
- * newer one. Data extents of dropped versions go to `freed`. Returns the entries written.
+ * newer one. Data extents of dropped versions (and the reserved extents of dropped log-staged
+ * ones) go to `freed`. A kept log-staged version is written as a data-file version at its reserved
+ * extent, and `[extent, log offset, length]` goes to `staged`: the caller moves the bytes there
+ * before the run is committed. Returns the entries written.
  */
-export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>): Generator<void, number> {
+export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, staged: Array<[number, number, number]> = [], stats?: (cont: number) => MergeStats | undefined): Generator<void, number> {
   let n = 0;
   let last = 0;
   /** Pause points: the caller yields to the event loop at each (the memtable is frozen meanwhile). */
   const due = () => n - last >= FLUSH_STEP_ENTRIES;
   const EMPTY_VAL = new Uint8Array(0);
-  const drop = (v: MemVersion) => { if (v.where === Where.Block && v.alloc > 0) freed.push([v.loc, v.alloc]); };
+  const freeOf = (v: MemVersion): number => {
+    if (v.where === Where.Block && v.alloc > 0) { freed.push([v.loc, v.alloc]); return v.alloc; }
+    if (v.stage !== undefined) { freed.push([v.stage, v.alloc]); return v.alloc; }
+    return 0;
+  };
+  const drop = (v: MemVersion) => { freeOf(v); };
+  let aggStats: MergeStats | undefined;
+  /** A version an aggregation policy removes (counted as the merge that applies it would). */
+  const aggregated = (v: MemVersion) => {
+    const freedBytes = freeOf(v);
+    if (aggStats) { aggStats.versionsRemoved++; aggStats.dataBytesFreed += freedBytes; }
+  };
+  const value = (v: MemVersion): Uint8Array => {
+    if (v.stage !== undefined) { staged.push([v.stage, v.loc, v.len]); return encodeVersionScratch(v, undefined, v.stage); }
+    return encodeVersionScratch(v, v.where === Where.Wal ? inlineAt(v.loc, v.len) : v.inline, v.loc);
+  };
   const stamped = (prefix: Uint8Array, tag: number, epoch: bigint, seq: number): Uint8Array => kb.reset().bytes(prefix).u8(tag).inv64(epoch).invSeq(seq).take();
   for (const cont of [...mt.conts.keys()].sort((a, b) => a - b)) {
     const mc = mt.conts.get(cont)!;
@@ -364,6 +405,11 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
     }
     const tombs = r?.tombs ?? [];
     const gone = (epoch: bigint, seq: number) => tombs.length > 0 && tombs.some((t) => seq < t.seq && epoch > t.after && epoch <= t.upTo);
+    // An aggregation policy in force (aggregate() flushes with it): a single the next newer single
+    // of the memtable hides at its smallest kept view goes now (whatever the runs hold, a newer
+    // version visible there hides it), so the merge that follows has less to read and drop.
+    const agg = r?.aggregate;
+    aggStats = agg ? stats?.(cont) : undefined;
     const oids = mc.oids();
     const tablePrefix = kb.reset().u32(cont).u8(SECTION_OBJECTS).take();
     for (const oid of oids) { w.add(kb.reset().bytes(tablePrefix).oid(oid).take(), EMPTY_VAL, 0, NO_PROBES); n++; }
@@ -391,8 +437,9 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
           for (let i = a.singles.length - 1; i >= 0; i--) {
             const v = a.singles[i]!;
             if (gone(v.epoch, v.seq) || v.epoch === newerEpoch) { drop(v); continue; }
+            if (agg && newerEpoch !== undefined && v.epoch < agg.upTo && newerEpoch <= viewAt(v.epoch, agg)) { newerEpoch = v.epoch; aggregated(v); continue; }
             newerEpoch = v.epoch;
-            w.add(stamped(ak, TAG_SINGLE, v.epoch, v.seq), encodeVersion(v, v.where === Where.Wal ? inlineAt(v.loc, v.len) : v.inline), v.seq, probes); n++;
+            w.add(stamped(ak, TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes); n++;
           }
           if (a.extents.length) {
             const xs = versionsDesc(a.extents).filter((x) => (gone(x.epoch, x.seq) ? (drop(x), false) : true));
@@ -401,7 +448,7 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
               const cov: Range[] = [];
               for (const y of xs) if (y !== x && y.epoch === x.epoch && before(x, y)) cov.push([y.index, y.index + y.count]);
               if (cov.length && covered(x.index, x.index + x.count, cov)) { drop(x); continue; }
-              w.add(stamped(ak, TAG_ARRAY, x.epoch, x.seq), encodeVersion(x, x.where === Where.Wal ? inlineAt(x.loc, x.len) : x.inline), x.seq, probes); n++;
+              w.add(stamped(ak, TAG_ARRAY, x.epoch, x.seq), value(x), x.seq, probes); n++;
             }
           }
         }
@@ -412,6 +459,36 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
 }
 
 const NO_PROBES: readonly BloomProbe[] = [];
+
+/**
+ * A k-way merge over run cursors: `pick()` names the cursor with the smallest current key (the
+ * first one on ties), keeping each cursor's key view until it moves.
+ */
+class KWay {
+  readonly cursors: RunCursor[];
+  private readonly heads: Array<Uint8Array | undefined>;
+  constructor(runs: readonly Run[]) {
+    this.cursors = runs.map((r) => r.cursor().seekFirst());
+    this.heads = this.cursors.map((c) => (c.valid ? c.key() : undefined));
+  }
+  /** Index of the cursor with the smallest key, or -1 when all are done. */
+  pick(): number {
+    const h = this.heads;
+    let best = -1; let bk: Uint8Array | undefined;
+    for (let i = 0; i < h.length; i++) {
+      const k = h[i];
+      if (k !== undefined && (bk === undefined || compareKeys(k, bk) < 0)) { best = i; bk = k; }
+    }
+    return best;
+  }
+  key(i: number): Uint8Array { return this.heads[i]!; }
+  /** Move cursor `i` on. */
+  advance(i: number): void {
+    const c = this.cursors[i]!;
+    c.next();
+    this.heads[i] = c.valid ? c.key() : undefined;
+  }
+}
 /** Entries a flush writes between two pauses. */
 export const FLUSH_STEP_ENTRIES = 512;
 
@@ -422,21 +499,17 @@ export const FLUSH_STEP_ENTRIES = 512;
  * nothing is copied on the way. A step pauses every `FLUSH_STEP_ENTRIES` entries.
  */
 export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[number, number]>): Generator<void, number> {
-  const cursors = runs.map((r) => r.cursor().seekFirst());
+  const kw = new KWay(runs);
   let n = 0;
   let lastSingle: Uint8Array | undefined; // key without its seq of the last single written
   let akeyPath: Uint8Array | undefined; let akeyProbe: BloomProbe | undefined;
   let objPath: Uint8Array | undefined; let objProbe: BloomProbe | undefined;
   let prevKey: Uint8Array | undefined;
   for (;;) {
-    let best = -1;
-    for (let i = 0; i < cursors.length; i++) {
-      const c = cursors[i]!;
-      if (c.valid && (best < 0 || compareKeys(c.key(), cursors[best]!.key()) < 0)) best = i;
-    }
+    const best = kw.pick();
     if (best < 0) return n;
-    const c = cursors[best]!;
-    const key = c.key();
+    const c = kw.cursors[best]!;
+    const key = kw.key(best);
     const value = c.value();
     // identical keys in several runs (a replayed log): keep one
     const dup = prevKey !== undefined && compareKeys(prevKey, key) === 0;
@@ -471,7 +544,85 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
         }
       }
     }
-    c.next();
+    kw.advance(best);
     if (n > 0 && n % FLUSH_STEP_ENTRIES === 0 && !dup) yield;
+  }
+}
+
+/**
+ * A merge of every run applying aggregation policies, for the common case with nothing else to
+ * apply: no punch in any input run, no discard and no destroyed container (the caller checks).
+ * The same decisions as `MergeSink` (a single is dropped when the next newer one is at its epoch,
+ * or is visible at the smallest kept view at or above it; an extent when newer extents visible
+ * there cover it), made while streaming run cursors: singles decided one by one in key order
+ * (newest first), extents of one akey gathered and decided together. Steps pause every
+ * `FLUSH_STEP_ENTRIES` entries.
+ */
+export function* aggregateMerge(runs: readonly Run[], w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: Array<[number, number]>, stats: Map<number, MergeStats>): Generator<void, number> {
+  const kw = new KWay(runs);
+  let n = 0; let seen = 0;
+  let prevKey: Uint8Array | undefined;
+  let akeyPath: Uint8Array | undefined; let akeyProbe: BloomProbe | undefined;
+  let objPath: Uint8Array | undefined; let objProbe: BloomProbe | undefined;
+  let newerEpoch: bigint | undefined; // epoch of the single just before in this akey (the next newer one)
+  let extents: Pending[] = [];
+  let cont = -1; let agg: { upTo: bigint; keep: bigint[] } | undefined; let st: MergeStats | undefined;
+  const statsOf = (c: number): MergeStats => {
+    let s = stats.get(c);
+    if (!s) { s = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 }; stats.set(c, s); }
+    return s;
+  };
+  const drop = (s: MergeStats, v: MemVersion | undefined) => {
+    s.versionsRemoved++;
+    if (v && v.where === Where.Block && v.alloc > 0) { freed.push([v.loc, v.alloc]); s.dataBytesFreed += v.alloc; }
+  };
+  /** Decide the gathered extents of the akey just finished and write the survivors (ascending keys). */
+  const endExtents = () => {
+    if (!extents.length) return;
+    const group = extents; extents = [];
+    const s = statsOf(keyCont(group[0]!.key));
+    const kept = aggregateGroup(group, [], [], { destroyed: false, tombs: [], aggregate: rules(keyCont(group[0]!.key))?.aggregate }, true, (p) => drop(s, p.v));
+    for (const p of kept) { w.add(p.key, p.value, p.seq, [akeyProbe!, objProbe!]); n++; s.entriesOut++; }
+  };
+  for (;;) {
+    const best = kw.pick();
+    if (best < 0) { endExtents(); return n; }
+    const c = kw.cursors[best]!;
+    const key = kw.key(best);
+    // identical keys in several runs (a replayed log): keep one
+    if (prevKey !== undefined && compareKeys(prevKey, key) === 0) { kw.advance(best); continue; }
+    prevKey = key.slice();
+    const value = c.value();
+    const kc = keyCont(key);
+    if (kc !== cont) { cont = kc; agg = rules(kc)?.aggregate; st = statsOf(kc); }
+    st!.entriesIn++;
+    if (key[4] !== SECTION_DATA) {
+      endExtents(); akeyPath = undefined;
+      w.add(prevKey, value, 0, NO_PROBES); n++; st!.entriesOut++;
+    } else {
+      const tagAt = key.length - 17;
+      const tag = key[tagAt];
+      assert(tag === TAG_SINGLE || tag === TAG_ARRAY, 'aggregateMerge takes runs without punches', { tag });
+      const path = key.subarray(0, tagAt);
+      if (!akeyPath || compareKeys(akeyPath, path) !== 0) {
+        endExtents();
+        const op = key.subarray(0, 29);
+        if (!objPath || compareKeys(objPath, op) !== 0) { objPath = op.slice(); objProbe = bloomProbe(objPath); }
+        akeyPath = path.slice(); akeyProbe = bloomProbe(akeyPath); newerEpoch = undefined;
+      }
+      const { epoch, seq } = keyStamp(key);
+      if (tag === TAG_SINGLE) {
+        const hidden = newerEpoch !== undefined && (newerEpoch === epoch || (agg !== undefined && epoch < agg.upTo && newerEpoch <= viewAt(epoch, agg)));
+        newerEpoch = epoch;
+        if (hidden) drop(st!, decodeVersion(value, epoch, seq, false));
+        else { w.add(prevKey, value, seq, [akeyProbe!, objProbe!]); n++; st!.entriesOut++; }
+      } else {
+        const p: Pending = { key: prevKey, value: value.slice(), seq, epoch, kind: 'array' };
+        p.v = decodeVersion(p.value, epoch, seq, false);
+        extents.push(p);
+      }
+    }
+    kw.advance(best);
+    if (++seen % FLUSH_STEP_ENTRIES === 0) yield;
   }
 }

@@ -25,14 +25,14 @@ import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
 import { BlockAllocator, freeSnapshot } from './allocator.js';
-import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE } from './constants.js';
+import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE, STAGE_MAX_BYTES, STAGE_WRITE_BYTES } from './constants.js';
 import { VosError } from './errors.js';
 import {
   MAX_MANIFEST_CHUNKS, SB_SLOT_BYTES, TAIL_SLOTS_OFFSET, decodeManifest, decodeSuperblock, encodeManifest, encodeSuperblock,
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
-import { Memtable } from './memtable.js';
-import { MergeSink, fastMerge, flushMemtable, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
+import { Memtable, type MemVersion } from './memtable.js';
+import { MergeSink, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
 import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
@@ -112,6 +112,8 @@ export interface ContState {
   destroyed: boolean;
   destroyedSeq?: number;
   aggregate?: { upTo: bigint; keep: bigint[] };
+  /** What flushes and merges removed under `aggregate` while it is in force (the aggregate's answer). */
+  aggStats?: MergeStats;
 }
 
 /** Space in use. */
@@ -174,6 +176,12 @@ export function toVosError(e: unknown, op: string): unknown {
 }
 
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
+/** Writes between two yields to the event loop while a flush or merge is pending (see shareLoop). */
+const BACKGROUND_SHARE_OPS = 32;
+/** Buffers one staged-value write gathers at most (below IOV_MAX). */
+const STAGE_WRITE_IOVS = 512;
+/** Zeros that pad a staged value to whole data blocks. */
+const ZERO_BLOCK = new Uint8Array(DATA_BLOCK);
 
 /** Choose the geometry of a new target. */
 export function geometryFor(opts: { scmBytes: number; dataBytes: number; inlineThreshold: number; walBytes?: number }): Geometry {
@@ -226,6 +234,7 @@ export class TargetStore {
   private compacting: Promise<void> | undefined;
   private compactAbort = false;
   private persistedAt = 0;
+  private sinceYield = 0;
   private readonly enc = new WalEncoder();
   private readonly commitSync: GroupSync;
   private readonly dataSync: GroupSync;
@@ -319,6 +328,8 @@ export class TargetStore {
   /** pmem access engine (mmap or pread) and why. */
   get pmemEngine(): string { return `${this.space.engine}: ${this.space.engineReason}`; }
   get inlineThreshold(): number { return this.geo.inlineThreshold; }
+  /** Largest value staged in the log (see STAGE_MAX_BYTES). */
+  private get stageMax(): number { return Math.min(STAGE_MAX_BYTES, this.geo.walBytes / 8); }
 
   // ------------------------------------------------------------------ create / load
 
@@ -646,7 +657,10 @@ export class TargetStore {
   private noteAlloc(gen: number, off: number, len: number): void {
     let l = this.allocsByGen.get(gen);
     if (!l) { l = []; this.allocsByGen.set(gen, l); }
-    l.push([off, len]);
+    // consecutive allocations are usually adjacent: one range (manifests list these as free)
+    const last = l[l.length - 1];
+    if (last && last[0] + last[1] === off) last[1] += len;
+    else l.push([off, len]);
   }
 
   /** Wait until a record of `len` bytes fits the active log region (rotating and flushing as needed). */
@@ -686,9 +700,11 @@ export class TargetStore {
   private async flushMemtable(mt: Memtable): Promise<void> {
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed: Array<[number, number]> = [];
+    const staged: Array<[number, number, number]> = [];
     try {
-      const steps = flushMemtable(mt, w, (c) => this.rules(c), (loc, len) => this.space.read(loc, len), freed);
+      const steps = flushMemtable(mt, w, (c) => this.rules(c), (loc, len) => this.space.read(loc, len), freed, staged, (c) => this.conts.get(c)?.aggStats);
       while (!steps.next().done) await yieldNow();
+      await this.writeStaged(staged);
       const meta = w.finish();
       this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
     } catch (e) {
@@ -699,6 +715,30 @@ export class TargetStore {
     if (this.frozen === mt) this.frozen = undefined;
     this.flushes++;
     this.scheduleCompaction();
+  }
+
+  /**
+   * Move log-staged values (`[extent, log offset, length]`) to their reserved data-file extents,
+   * adjacent extents gathered into one write of up to STAGE_WRITE_BYTES; durable before the run
+   * that references them is committed (the frozen log region still holds them until then).
+   */
+  private async writeStaged(staged: Array<[number, number, number]>): Promise<void> {
+    if (staged.length === 0) return;
+    staged.sort((a, b) => a[0] - b[0]);
+    for (let i = 0; i < staged.length;) {
+      const start = staged[i]![0];
+      let end = start;
+      const bufs: Uint8Array[] = [];
+      while (i < staged.length && staged[i]![0] === end && end - start < STAGE_WRITE_BYTES && bufs.length < STAGE_WRITE_IOVS) {
+        const [, loc, len] = staged[i]!;
+        const n = this.alloc.roundUp(len);
+        bufs.push(this.space.read(loc, len));
+        if (n > len) bufs.push(ZERO_BLOCK.subarray(0, n - len));
+        end += n; i++;
+      }
+      try { await this.dev.writeFrom(start, end - start, bufs); } catch (e) { throw toVosError(e, 'flush'); }
+    }
+    if (this.durable) { try { await this.dev.sync(); } catch (e) { throw toVosError(e, 'flush'); } }
   }
 
   /** Start a rotation in the background when the log region is filling up. */
@@ -756,8 +796,10 @@ export class TargetStore {
     const freed: Array<[number, number]> = [];
     try {
       const plain = !full && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0 && !c.aggregate);
-      if (plain) {
-        const steps = fastMerge(inputs, w, freed);
+      // a full merge with only aggregation policies to apply (no punches, discards or destroys): streamed
+      const aggOnly = full && inputs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
+      if (plain || aggOnly) {
+        const steps = plain ? fastMerge(inputs, w, freed) : aggregateMerge(inputs, w, (c) => this.rules(c), freed, stats);
         while (!steps.next().done) { await yieldNow(); if (this.compactAbort) throw new CompactionAborted('compaction aborted by close'); }
       } else {
         await writeMergedAsync(mergeSources(inputs.map((r) => runEntries(r))), w, { rules: (c) => this.rules(c), full, freed, stats }, () => this.compactAbort);
@@ -765,6 +807,10 @@ export class TargetStore {
       const meta = w.finish();
       for (const r of inputs) r.pins--;
       this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
+      for (const [idx, s] of stats) {
+        const into = this.conts.get(idx)?.aggStats;
+        if (into && into !== s) { into.versionsRemoved += s.versionsRemoved; into.punchesRemoved += s.punchesRemoved; into.dataBytesFreed += s.dataBytesFreed; into.entriesIn += s.entriesIn; into.entriesOut += s.entriesOut; }
+      }
       if (full) {
         for (const c of this.conts.values()) c.tombs = c.tombs.filter((t) => t.seq >= coversSeq);
         for (const [idx, c] of [...this.conts]) if (c.destroyed && (c.destroyedSeq ?? 0) < coversSeq) this.conts.delete(idx);
@@ -782,23 +828,27 @@ export class TargetStore {
    * Returns what was removed.
    */
   async aggregateContainer(st: ContState, upTo: bigint, keep: bigint[]): Promise<MergeStats & { scmBytesFreed: number }> {
-    await this.flushAll();
-    while (this.compacting) await this.compacting;
-    const coversSeq = this.memFloorSeq();
-    const before = this.runs.reduce((s, r) => s + r.meta.bytes, 0);
-    const stats = new Map<number, MergeStats>();
+    // the policy is in force from the flush on: the flush drops what the memtable itself hides
+    const s: MergeStats = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 };
     st.aggregate = { upTo, keep };
+    st.aggStats = s;
+    let before = 0;
     try {
+      before = this.runs.reduce((n, r) => n + r.meta.bytes, 0);
+      await this.flushAll();
+      while (this.compacting) await this.compacting;
+      const coversSeq = this.memFloorSeq();
       if (this.runs.length > 0) {
+        const stats = new Map<number, MergeStats>([[st.idx, s]]);
         const p = this.merge(this.runs.slice(), true, coversSeq, stats);
         this.compacting = p.finally(() => { this.compacting = undefined; });
         await p;
       }
     } finally {
       st.aggregate = undefined;
+      st.aggStats = undefined;
     }
-    const after = this.runs.reduce((s, r) => s + r.meta.bytes, 0);
-    const s = stats.get(st.idx) ?? { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 };
+    const after = this.runs.reduce((n, r) => n + r.meta.bytes, 0);
     return { ...s, scmBytesFreed: Math.max(0, before - after) };
   }
 
@@ -877,44 +927,77 @@ export class TargetStore {
     while (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL && waits++ < 8) await this.compacting.catch(() => undefined);
   }
 
+  /**
+   * An update never waits for I/O on its own, so a writer that keeps the microtask queue busy
+   * would starve flushes and merges (they step on macrotasks): while one is pending, every
+   * BACKGROUND_SHARE_OPS-th write yields to the event loop once.
+   */
+  private shareLoop(): Promise<void> | undefined {
+    if (!(this.flushing || this.compacting) || ++this.sinceYield < BACKGROUND_SHARE_OPS) return undefined;
+    this.sinceYield = 0;
+    return yieldNow();
+  }
+
   /** Append an update record and apply it. */
   async logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
     this.checkWritable();
     if (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) await this.throttle();
+    else { const y = this.shareLoop(); if (y) await y; }
     let where: Where.Wal | Where.Block = Where.Wal;
     let loc = 0; let alloc = 0;
     let csum: bigint;
-    if (value.length > this.geo.inlineThreshold) {
+    // Above the inline threshold a value lives in the data file. Up to stageMax it takes no
+    // thread-pool round trip: by default it is copied into the page cache now (synchronous write);
+    // durable (or O_DIRECT) it is staged in the log and moved by the flush. Larger: an async write.
+    const small = value.length > this.geo.inlineThreshold && value.length <= this.stageMax;
+    const now = small && !this.durable && !this.dev.direct;
+    const staged = small && !now;
+    if (value.length > this.geo.inlineThreshold && !small) {
       ({ loc, alloc, csum } = await this.writeData(value));
       where = Where.Block;
     } else {
       csum = xxh64(value, CSUM_SEED);
     }
-    const inline = where === Where.Wal ? value : undefined;
+    const inline = where === Where.Wal && !now ? value : undefined;
     try {
       while (!this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0))) await this.makeRoom(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0));
     } catch (e) {
       if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
       throw e;
     }
-    // synchronous from here: append, then apply
+    // synchronous from here: place a small value (written now, or its extent reserved), append, apply
+    let stage = -1;
+    if (small) {
+      alloc = this.alloc.roundUp(value.length);
+      let off = this.alloc.alloc(alloc);
+      if (off < 0) { this.reclaim(); off = this.alloc.alloc(alloc); }
+      if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: alloc, used: this.alloc.used, total: this.alloc.total });
+      if (now) {
+        try { this.dev.writeFromSync(off, alloc, [value]); } catch (e) { this.alloc.release(off, alloc); throw toVosError(e, 'update'); }
+        where = Where.Block; loc = off;
+      } else stage = off;
+    }
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx, {
-      oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: loc, alloc,
+      oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: where === Where.Block ? loc : 0, alloc: where === Where.Block ? alloc : 0,
     }, inline);
-    const bound = runBytesBound(dkey, akey, inline?.length ?? 0);
+    // a staged value leaves the log at the flush: its run entry is a data-file reference
+    const bound = runBytesBound(dkey, akey, staged ? 0 : inline?.length ?? 0);
     let at: number;
     try {
       this.admit(bound, true);
       at = this.wal.append(rec);
     } catch (e) {
       if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
+      if (stage >= 0) this.alloc.release(stage, alloc);
       throw toVosError(e, 'update');
     }
     this.active.runBound += bound;
     const seq = this.nextSeq++;
     if (where === Where.Block) { this.inflightAllocs.delete(loc); this.noteAlloc(this.wal.activeGen, loc, alloc); }
     else loc = at + WalEncoder.inlineOffset(dkey.length, akey.length);
-    this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length);
+    const v: MemVersion = { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize };
+    if (stage >= 0) { v.stage = stage; this.noteAlloc(this.wal.activeGen, stage, alloc); }
+    this.active.addVersion(st.idx, oid, dkey, akey, v, rec.length);
     if (epoch > st.maxEpoch) st.maxEpoch = epoch;
     this.maybeRotate();
     if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
@@ -923,6 +1006,7 @@ export class TargetStore {
   /** Append a punch record and apply it. */
   async logPunch(st: ContState, level: 0 | 1 | 2, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<void> {
     this.checkWritable();
+    const y = this.shareLoop(); if (y) await y;
     while (!this.wal.fits(80 + dkey.length + akey.length)) await this.makeRoom(80 + dkey.length + akey.length);
     const rec = this.enc.punch(this.wal.stamp, epoch, st.idx, { oid, level, dkey, akey });
     const bound = runBytesBound(dkey, akey, 0);
