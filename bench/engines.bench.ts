@@ -2,10 +2,14 @@
  * Connected pools against embedded pools of the same shape, in one run: 4 `cairn engine`
  * processes on loopback (2 targets each, pool map in a real etcd) and an embedded pool of 4 nodes
  * x 1 rank x 2 targets, both open at once. Classes are 3 wide (EC_2P1G1, RP_3G1) because 4
- * engines are 4 fault domains.
+ * engines are 4 fault domains. The connected pool's client runs in this process, the embedded
+ * pool in a process of its own (bench/engines-embedded.ts): in one process, the embedded pool's
+ * background flushes and merges ran inside the connected pool's slices and were counted as its
+ * CPU (measured: qd16 connected puts 6x slower and 5x more client CPU than with the client alone).
  *
- * Each comparison is timed round-robin (harness `roundRobin`: slices of each system in turn, rate
- * from the median call), so load from other processes on a shared machine hits both alike. Rows
+ * Each comparison is timed round-robin (slices of each system in turn, rate from the median call,
+ * each call timed in the process that runs it), so load from other processes on a shared machine
+ * hits both alike. Rows
  * (each connected row names its embedded twin as peer, with the target of issue 15):
  *
  * - new-object puts of 100 bytes (a fresh object per put): one at a time, and 16 at once;
@@ -18,25 +22,25 @@
  *
  * Every round-robin row also reports its mean call (`meanMs`; connected rows: `meanRatio`, the ratio
  * by mean call, which counts the slow calls the median leaves out) and its CPU time per operation
- * (`cpuMsPerOp`: the bench process plus, for connected rows, every engine process, from /proc; the
- * bench process's share is split by slice, so background work of one system that runs on into the
- * other's slice is counted there): a figure that load from other processes distorts far less than
- * wall-clock rates. Before the measured
+ * (`cpuMsPerOp`; embedded rows: all of the embedded process's CPU over the round robin, background
+ * work included; connected rows: this process's CPU during the connected slices plus all of the
+ * engines' CPU over the round robin, from /proc): a figure that load from other processes distorts
+ * far less than wall-clock rates. The transport of the connected client and engines is the default
+ * (raw pipes); `CAIRN_RPC_TRANSPORT=http2` runs the same suite over HTTP/2 for an A/B. Before the measured
  * rows both systems run a short warm-up (the engines' code is optimised by the JIT only once it
  * has run for a while; the embedded pool shares the bench process's warm code).
  *
  * Needs etcd (`node scripts/ensure-etcd.mjs`).
  */
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Pool, type Container } from '../index.js';
 import { RpcClient } from '../src/net/rpc.js';
 import { ENGINE_METHODS } from '../src/net/protocol.js';
 import { Cluster } from './cluster.js';
-import { tempDir, removeTempDir, trackChild } from './lib/cleanup.js';
+import { trackChild } from './lib/cleanup.js';
+import { newObjectPutter, arrayIo, type EmbeddedRequest, type EmbeddedWorkload } from './engines-embedded.js';
 import type { ClientResult, ClientTask } from './lib/engines-client.js';
-import { median, roundRobin, type BenchContext, type BenchRow } from './harness.js';
+import { median, type BenchContext, type BenchRow, type RoundRobinResult } from './harness.js';
 
 const MIB = 1024 * 1024;
 /** Class of the new-object put rows. */
@@ -46,6 +50,8 @@ const VALUE_BYTES = 100;
 /** 1 MiB transfers in flight in the array rows. */
 const IOR_DEPTH = 8;
 const WORKER = new URL('./lib/engines-client.ts', import.meta.url).pathname;
+/** The embedded pool's process. */
+const EMBEDDED_CHILD = new URL('./engines-embedded.ts', import.meta.url).pathname;
 /** Warm-up of each client process of the many-clients rows before its measured phase. */
 const CLIENT_WARM_UP_MS = 2000;
 /** Warm-up of each system before the measured rows (halved in quick runs). */
@@ -72,78 +78,94 @@ function procCpuMs(pid: number): number {
 /** Linux USER_HZ: the unit of the CPU times in /proc/<pid>/stat. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/**
- * CPU time per case of a round robin: the bench process's own CPU (process.cpuUsage, every
- * thread) goes to the case running; the engines' CPU (read from /proc only when the running case
- * changes) goes to the last connected case that ran, since engine work trails its client's calls
- * (commit notices, memtable flushes) and engines are idle while the embedded pool runs.
- */
-class CpuMeter {
-  private current?: string;
-  private lastConnected?: string;
-  private mark = { self: 0, engines: 0 };
-  private readonly spent = new Map<string, { self: number; engines: number; units: number }>();
-  constructor(private readonly enginePids: () => number[]) {}
+/** CPU milliseconds (user + system) of every process in `pids` so far. */
+function pidsCpuMs(pids: readonly number[]): number { return pids.reduce((a, pid) => a + procCpuMs(pid), 0); }
 
-  private now(): { self: number; engines: number } {
-    const u = process.cpuUsage();
-    return { self: (u.user + u.system) / 1000, engines: this.enginePids().reduce((a, pid) => a + procCpuMs(pid), 0) };
+/** The embedded pool's process (bench/engines-embedded.ts), driven over IPC. */
+class EmbeddedChild {
+  private next = 1;
+  private readonly waiting = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private stderr = '';
+  private constructor(readonly child: ChildProcess) {
+    child.on('message', (m: { id: number; ok: boolean; message?: string }) => {
+      const w = this.waiting.get(m.id);
+      if (!w) return;
+      this.waiting.delete(m.id);
+      if (m.ok) w.resolve(m as unknown as Record<string, unknown>); else w.reject(new Error(`embedded child: ${m.message}`));
+    });
+    child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
+    child.once('exit', (code) => { for (const w of this.waiting.values()) w.reject(new Error(`embedded child exited with ${code}: ${this.stderr}`)); this.waiting.clear(); });
   }
 
-  /** `fn` of case `name` doing `units` operations per call, metered; `connected`: it runs on the engines. */
-  wrap(name: string, units: number, connected: boolean, fn: () => Promise<void>): () => Promise<void> {
-    this.spent.set(name, { self: 0, engines: 0, units: 0 });
-    return async () => {
-      if (this.current !== name) this.switchTo(name, connected);
-      await fn();
-      this.spent.get(name)!.units += units;
-    };
+  static start(): EmbeddedChild {
+    const child = fork(EMBEDDED_CHILD, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, CAIRN_ENGINES_EMBEDDED: '1' }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    trackChild(child);
+    return new EmbeddedChild(child);
   }
 
-  private switchTo(name: string | undefined, connected = false): void {
-    const n = this.now();
-    if (this.current !== undefined) this.spent.get(this.current)!.self += n.self - this.mark.self;
-    if (this.lastConnected !== undefined) this.spent.get(this.lastConnected)!.engines += n.engines - this.mark.engines;
-    this.mark = n;
-    this.current = name;
-    if (connected) this.lastConnected = name;
+  get pid(): number { return this.child.pid!; }
+
+  request(m: EmbeddedRequest): Promise<Record<string, unknown>> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => { this.waiting.set(id, { resolve, reject }); this.child.send({ ...m, id }); });
   }
 
-  /** Close the open slice (after a round robin). */
-  stop(): void { this.switchTo(undefined); this.lastConnected = undefined; }
-
-  /** CPU milliseconds per operation of case `name`: total, bench process, engines. */
-  perOp(name: string): { cpuMsPerOp: number; clientCpuMsPerOp: number; engineCpuMsPerOp: number } {
-    const s = this.spent.get(name)!;
-    const r = (x: number) => Number((x / Math.max(1, s.units)).toFixed(4));
-    return { cpuMsPerOp: r(s.self + s.engines), clientCpuMsPerOp: r(s.self), engineCpuMsPerOp: r(s.engines) };
-  }
+  /** Run case `name` for `ms`; each call's milliseconds, measured in the child (none unless `record`). */
+  async slice(name: string, ms: number, record = true): Promise<number[]> { return (await this.request({ cmd: 'slice', name, ms, record })).times as number[]; }
 }
 
-/** A system under test: its pool and label. */
-interface Sys { label: string; pool: Pool }
+/** One case of a round robin: `slice(ms)` runs it for about `ms` and gives each call's milliseconds. */
+interface SliceCase { name: string; unitsPerCall: number; connected: boolean; slice: (ms: number) => Promise<number[]> }
 
-/** Put new objects (VALUE_BYTES each) `n` at a time; every call writes fresh objects. */
-function newObjectPutter(cont: Container, n: number): () => Promise<void> {
-  const value = new Uint8Array(VALUE_BYTES).fill(0x37);
-  let next = 0;
-  return async () => { await Promise.all(Array.from({ length: n }, () => cont.object(`o${next++}`).update('d', 'a', value))); };
-}
-
-/** Write (or read back) IOR_DEPTH 1 MiB transfers at the next sequential offsets of one array. */
-function arrayIo(cont: Container, phase: 'write' | 'read', written: { n: number }): () => Promise<void> {
-  const arr = cont.array('ior-file', { chunkSize: MIB });
-  const buf = new Uint8Array(MIB);
-  for (let i = 0; i < buf.length; i++) buf[i] = (i * 2654435761) >>> 24;
-  let next = 0;
-  return async () => {
-    await Promise.all(Array.from({ length: IOR_DEPTH }, async () => {
-      if (phase === 'write') { const i = written.n++; await arr.write(i * MIB, buf); return; }
-      const i = next++ % Math.max(1, written.n);
-      const d = await arr.read(i * MIB, MIB);
-      if (d[7] !== buf[7] || d[MIB - 1] !== buf[MIB - 1]) throw new Error(`array read ${i} came back wrong`);
-    }));
+/** A case run in this process, as a slice. */
+function localSlice(fn: () => Promise<void>): (ms: number) => Promise<number[]> {
+  return async (ms) => {
+    const times: number[] = [];
+    const end = performance.now() + ms;
+    do { const a = performance.now(); await fn(); times.push(performance.now() - a); } while (performance.now() < end);
+    return times;
   };
+}
+
+/** Round-robin results with CPU per unit. */
+interface SplitResult extends RoundRobinResult { cpuMsPerUnit: number; clientCpuMsPerUnit: number; engineCpuMsPerUnit: number }
+
+/**
+ * The harness's round robin (slices of each case in turn, rate from the median call), for cases
+ * that run in different processes. CPU per unit: an embedded case gets all of the embedded
+ * process's CPU over the whole run (it does nothing else: its background flushes and merges are
+ * its own); a connected case gets this process's CPU during its slices plus all of the engines'
+ * CPU over the whole run (engines do nothing else). At most one embedded and one connected case per run.
+ */
+async function roundRobinSplit(cases: readonly SliceCase[], ctx: BenchContext, opts: { budgetMs: number; sliceMs: number; minRounds: number; label: string }, pids: { embedded: number; engines: number[] }): Promise<Map<string, SplitResult>> {
+  const times = new Map(cases.map((c) => [c.name, [] as number[]]));
+  const self = new Map(cases.map((c) => [c.name, 0]));
+  for (const c of cases) await c.slice(0); // warm-up: one call each
+  const e0 = procCpuMs(pids.embedded), g0 = pidsCpuMs(pids.engines);
+  const t0 = performance.now();
+  for (let round = 0; round < opts.minRounds || performance.now() - t0 < opts.budgetMs; round++) {
+    ctx.progress(`${opts.label} round ${round + 1}`);
+    for (const c of cases) {
+      const u0 = process.cpuUsage();
+      const xs = await c.slice(opts.sliceMs);
+      for (const x of xs) times.get(c.name)!.push(x);
+      const u = process.cpuUsage(u0);
+      self.set(c.name, self.get(c.name)! + (u.user + u.system) / 1000);
+    }
+  }
+  const embeddedMs = procCpuMs(pids.embedded) - e0, enginesMs = pidsCpuMs(pids.engines) - g0;
+  const out = new Map<string, SplitResult>();
+  for (const c of cases) {
+    const xs = times.get(c.name)!;
+    const medianMs = median(xs);
+    const units = xs.length * c.unitsPerCall;
+    const client = c.connected ? self.get(c.name)! : embeddedMs, engines = c.connected ? enginesMs : 0;
+    out.set(c.name, {
+      perSecond: (c.unitsPerCall / medianMs) * 1000, samples: xs.length, medianMs, meanMs: xs.reduce((x, y) => x + y, 0) / xs.length,
+      cpuMsPerUnit: (client + engines) / Math.max(1, units), clientCpuMsPerUnit: client / Math.max(1, units), engineCpuMsPerUnit: engines / Math.max(1, units),
+    });
+  }
+  return out;
 }
 
 /** Run `clients` client processes against the pool at once for `ms`; total puts per second and CPU per put (clients + engines). */
@@ -179,46 +201,57 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
   /** Data file cap per target (sparse): room for every write of the array rows. */
   const dataMiB = 4096;
   const rows: BenchRow[] = [];
-  const dir = tempDir('cairn-engines-');
   ctx.progress('engines: starting etcd and 4 engines');
   const cluster = await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: `${dataMiB}M` });
-  const embeddedPool = await Pool.create(join(dir, 'pool'), { nodes: 4, ranksPerNode: 1, targetsPerRank: 2, scmBytes: 256 * MIB, dataBytes: dataMiB * MIB });
+  const embedded = EmbeddedChild.start();
   const connectedPool = await cluster.connect();
-  const systems: Sys[] = [{ label: 'embedded', pool: embeddedPool }, { label: '4 engines', pool: connectedPool }];
+  const enginePids = () => cluster.engines.flatMap((e) => (e?.child.pid !== undefined ? [e.child.pid] : []));
   const versus = (r: BenchRow, target: number): BenchRow => ({ ...r, peer: r.name.replace(' 4 engines', ' embedded'), targetRatio: target });
-  const meter = new CpuMeter(() => cluster.engines.flatMap((e) => (e?.child.pid !== undefined ? [e.child.pid] : [])));
-  /** Round-robin `cases` (metered); rows with rate, median call, CPU per operation and the CPU ratio of connected to embedded. */
-  const measure = async (base: string, cases: Array<{ name: string; fn: () => Promise<void>; unitsPerCall: number }>, budgetMs: number, unit: 'ops' | 'bytes', target: number, opUnits = 1): Promise<void> => {
-    const metered = cases.map((c) => ({ ...c, fn: meter.wrap(c.name, c.unitsPerCall / opUnits, c.name.endsWith('4 engines'), c.fn) }));
-    const res = await roundRobin(metered, ctx, { ...budget(budgetMs), label: base });
-    meter.stop();
-    const embeddedCpu = meter.perOp(`${base} embedded`).cpuMsPerOp;
-    const embeddedMean = res.get(`${base} embedded`)?.meanMs ?? NaN;
+  /** The embedded case and the connected case of one comparison. */
+  const pair = async (base: string, container: string, oclass: string, workload: EmbeddedWorkload, connectedFn: () => Promise<void>, unitsPerCall: number): Promise<SliceCase[]> => {
+    await embedded.request({ cmd: 'case', name: `${base} embedded`, container, oclass, workload });
+    return [
+      { name: `${base} embedded`, unitsPerCall, connected: false, slice: (ms) => embedded.slice(`${base} embedded`, ms) },
+      { name: `${base} 4 engines`, unitsPerCall, connected: true, slice: localSlice(connectedFn) },
+    ];
+  };
+  /** Round-robin `cases`; rows with rate, median call, CPU per operation (`opUnits` units) and the CPU ratio of connected to embedded. */
+  const measure = async (base: string, cases: SliceCase[], budgetMs: number, unit: 'ops' | 'bytes', target: number, opUnits = 1): Promise<void> => {
+    const res = await roundRobinSplit(cases, ctx, { ...budget(budgetMs), label: base }, { embedded: embedded.pid, engines: enginePids() });
+    const emb = res.get(`${base} embedded`)!;
+    const perOp = (x: number) => Number((x * opUnits).toFixed(4));
     for (const c of cases) {
       const r = res.get(c.name)!;
-      const cpu = meter.perOp(c.name);
-      const connected = c.name.endsWith('4 engines');
+      const cpu = { cpuMsPerOp: perOp(r.cpuMsPerUnit), clientCpuMsPerOp: perOp(r.clientCpuMsPerUnit), engineCpuMsPerOp: perOp(r.engineCpuMsPerUnit) };
       // The rate (and ratio) come from the median call; the mean call counts the slow ones too
       // (an embedded pool's memtable flushes and merges run inside its calls): both ratios are shown.
       const extra: Record<string, unknown> = {
         medianMs: Number(r.medianMs.toFixed(3)), meanMs: Number(r.meanMs.toFixed(3)), calls: r.samples, ...cpu,
-        ...(connected ? { meanRatio: Number((embeddedMean / r.meanMs).toFixed(3)), cpuRatio: Number((embeddedCpu / cpu.cpuMsPerOp).toFixed(3)) } : {}),
+        ...(c.connected ? { meanRatio: Number((emb.meanMs / r.meanMs).toFixed(3)), cpuRatio: Number((emb.cpuMsPerUnit / r.cpuMsPerUnit).toFixed(3)) } : {}),
       };
       const row: BenchRow = { name: c.name, suite: 'engines', ...(unit === 'ops' ? { opsPerSecond: r.perSecond } : { bytesPerSecond: r.perSecond }), extra };
-      rows.push(connected ? versus(row, target) : row);
+      rows.push(c.connected ? versus(row, target) : row);
     }
   };
   try {
+    await embedded.request({ cmd: 'open', shape: { nodes: 4, ranksPerNode: 1, targetsPerRank: 2, scmBytes: 256 * MIB, dataBytes: dataMiB * MIB } });
     // ------------------------------------------------------------ warm-up (JIT in every process)
-    for (const s of systems) {
-      ctx.progress(`engines: warm-up ${s.label}`);
-      const cont = await s.pool.createContainer('warm-up', { oclass: PUT_CLASS });
+    {
+      ctx.progress('engines: warm-up');
+      const ms = ctx.quick ? WARM_UP_MS / 2 : WARM_UP_MS;
+      await embedded.request({ cmd: 'case', name: 'warm-up put', container: 'warm-up', oclass: PUT_CLASS, workload: { kind: 'put', qd: 16, valueBytes: VALUE_BYTES } });
+      await embedded.slice('warm-up put', ms, false);
+      for (const phase of ['write', 'read'] as const) {
+        await embedded.request({ cmd: 'case', name: `warm-up ${phase}`, container: 'warm-up', oclass: PUT_CLASS, workload: { kind: 'ior', phase, depth: IOR_DEPTH } });
+        for (let i = 0; i < 4; i++) await embedded.slice(`warm-up ${phase}`, 0, false);
+      }
+      const cont = await connectedPool.createContainer('warm-up', { oclass: PUT_CLASS });
       await cont.openTargets();
-      const put = newObjectPutter(cont, 16);
-      const end = performance.now() + (ctx.quick ? WARM_UP_MS / 2 : WARM_UP_MS);
+      const put = newObjectPutter(cont, 16, VALUE_BYTES);
+      const end = performance.now() + ms;
       while (performance.now() < end) await put();
       const written = { n: 0 };
-      const w = arrayIo(cont, 'write', written), r = arrayIo(cont, 'read', written);
+      const w = arrayIo(cont, 'write', written, IOR_DEPTH), r = arrayIo(cont, 'read', written, IOR_DEPTH);
       for (let i = 0; i < 4; i++) await w();
       for (let i = 0; i < 4; i++) await r();
       await cont.close();
@@ -227,12 +260,9 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
     // ------------------------------------------------------------ new-object puts
     for (const qd of [1, 16]) {
       const base = `new-object put ${VALUE_BYTES}B ${PUT_CLASS} qd${qd}`;
-      const cases = [];
-      for (const s of systems) {
-        const cont = await s.pool.createContainer(`puts-qd${qd}`, { oclass: PUT_CLASS });
-        await cont.openTargets();
-        cases.push({ name: `${base} ${s.label}`, fn: newObjectPutter(cont, qd), unitsPerCall: qd });
-      }
+      const cont = await connectedPool.createContainer(`puts-qd${qd}`, { oclass: PUT_CLASS });
+      await cont.openTargets();
+      const cases = await pair(base, `puts-qd${qd}`, PUT_CLASS, { kind: 'put', qd, valueBytes: VALUE_BYTES }, newObjectPutter(cont, qd, VALUE_BYTES), qd);
       await measure(base, cases, 8000, 'ops', TARGET_PUTS);
     }
 
@@ -244,12 +274,12 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
       try {
         const name = 'rpc round trip qd1 4 engines (floor of a connected put)';
         const call = async () => { await rpc.call(ENGINE_METHODS.txNotice, { commits: [] }); };
-        const res = await roundRobin([{ name, fn: meter.wrap(name, 1, true, call), unitsPerCall: 1 }], ctx, { ...budget(2000), label: name });
-        meter.stop();
+        const res = await roundRobinSplit([{ name, unitsPerCall: 1, connected: true, slice: localSlice(call) }], ctx, { ...budget(2000), label: name }, { embedded: embedded.pid, engines: enginePids() });
         const r = res.get(name)!;
-        const embedded = rows.find((x) => x.name === `new-object put ${VALUE_BYTES}B ${PUT_CLASS} qd1 embedded`);
-        const embeddedMs = (embedded?.extra?.medianMs as number | undefined) ?? NaN;
-        rows.push({ name, suite: 'engines', opsPerSecond: r.perSecond, extra: { medianMs: Number(r.medianMs.toFixed(3)), calls: r.samples, ...meter.perOp(name), bestQd1PutRatio: Number((embeddedMs / r.medianMs).toFixed(3)) } });
+        const emb = rows.find((x) => x.name === `new-object put ${VALUE_BYTES}B ${PUT_CLASS} qd1 embedded`);
+        const embeddedMs = (emb?.extra?.medianMs as number | undefined) ?? NaN;
+        const f = (x: number) => Number(x.toFixed(4));
+        rows.push({ name, suite: 'engines', opsPerSecond: r.perSecond, extra: { medianMs: Number(r.medianMs.toFixed(3)), calls: r.samples, cpuMsPerOp: f(r.cpuMsPerUnit), clientCpuMsPerOp: f(r.clientCpuMsPerUnit), engineCpuMsPerOp: f(r.engineCpuMsPerUnit), bestQd1PutRatio: Number((embeddedMs / r.medianMs).toFixed(3)) } });
       } finally {
         await rpc.close();
       }
@@ -259,7 +289,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
     {
       const cont = await connectedPool.createContainer('etcd-count', { oclass: PUT_CLASS });
       await cont.openTargets();
-      const put = newObjectPutter(cont, 16);
+      const put = newObjectPutter(cont, 16, VALUE_BYTES);
       const n = ctx.quick ? 512 : 2048;
       const rev0 = await etcdRevision(cluster.etcdUrl);
       for (let i = 0; i < n / 16; i++) await put();
@@ -273,15 +303,16 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
 
     // ------------------------------------------------------------ 1 MiB array writes and reads
     for (const oclass of IOR_CLASSES) {
-      const conts = await Promise.all(systems.map(async (s) => { const c = await s.pool.createContainer(`ior-${oclass}`, { oclass }); await c.openTargets(); return c; }));
-      const written = systems.map(() => ({ n: 0 }));
+      const cont = await connectedPool.createContainer(`ior-${oclass}`, { oclass });
+      await cont.openTargets();
+      const written = { n: 0 };
       for (const phase of ['write', 'read'] as const) {
         const base = `ior ${phase} 1MiB seq ${oclass} qd${IOR_DEPTH}`;
-        const cases = systems.map((s, i) => ({ name: `${base} ${s.label}`, fn: arrayIo(conts[i]!, phase, written[i]!), unitsPerCall: IOR_DEPTH * MIB }));
+        const cases = await pair(base, `ior-${oclass}`, oclass, { kind: 'ior', phase, depth: IOR_DEPTH }, arrayIo(cont, phase, written, IOR_DEPTH), IOR_DEPTH * MIB);
         // CPU figures per MiB.
         await measure(base, cases, phase === 'write' ? 6000 : 8000, 'bytes', TARGET_IOR, MIB);
       }
-      for (const c of conts) await c.close();
+      await cont.close();
     }
 
     // ------------------------------------------------------------ many clients
@@ -300,9 +331,8 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
     rows.push({ name: `${base} 2 client processes`, suite: 'engines', opsPerSecond: median(two.map((x) => x.perSecond)), peer: `${base} 1 client process`, targetRatio: TARGET_TWO_CLIENTS, extra: fig(two) });
   } finally {
     await connectedPool.close();
-    await embeddedPool.close();
+    await embedded.request({ cmd: 'close' }).catch(() => embedded.child.kill('SIGKILL'));
     await cluster.stop();
-    removeTempDir(dir);
   }
   return rows;
 }

@@ -61,6 +61,8 @@ export const RPC_PROTOCOL_VERSION = 1;
 const RAW_MAGIC = Buffer.from('CAIRNRPC', 'latin1');
 /** Bytes of a raw pipe's preface: magic, version. */
 const RAW_PREFACE_BYTES = RAW_MAGIC.length + 4;
+/** The buffer a raw client reads replies into (reused for every read). */
+const RAW_READ_BUFFER_BYTES = 1024 * 1024;
 /** How long a refused raw connection is kept open for its refusal to arrive. */
 const REFUSED_LINGER_MS = 1000;
 /**
@@ -187,6 +189,19 @@ interface PipeSink {
  * the stream, `onEnd(err)` when a frame breaks the framing or the limits (the pipe is then dead).
  */
 function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number = () => RPC_MAX_BODY): void {
+  const push = pipeFrameParser(sink, onEnd, maxBody);
+  stream.on('data', (c: Buffer) => push(c, false));
+  stream.on('end', () => push(undefined, false));
+  stream.resume();
+}
+
+/**
+ * The parser behind `readPipeFrames`: `push(chunk, transient)` feeds it bytes as they arrive,
+ * `push(undefined)` says the stream ended. A `transient` chunk is a view of a buffer the caller
+ * reuses once `push` returns (a socket's `onread` buffer): nothing of it is kept (a payload is then
+ * always copied into its own buffer or straight into the caller's `into` buffers).
+ */
+function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number): (c: Buffer | undefined, transient: boolean) => void {
   let chunks: Buffer[] = [];
   let have = 0;
   let failed = false;
@@ -214,20 +229,22 @@ function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, 
     return out;
   };
   const fail = (err: Error) => { failed = true; chunks = []; have = 0; onEnd(err); };
-  stream.on('data', (c: Buffer) => {
+  const keep = () => { if (have > 0) chunks = chunks.map((c) => Buffer.from(c)); };
+  return (c: Buffer | undefined, transient: boolean): void => {
     if (failed) return;
+    if (c === undefined) { failed = true; onEnd(); return; }
     chunks.push(c);
     have += c.length;
     for (;;) {
       if (!cur) {
-        if (have < PIPE_PREFIX) return;
+        if (have < PIPE_PREFIX) { if (transient) keep(); return; }
         const pre = take(PIPE_PREFIX);
         const len = pre.readUInt32LE(0), id = pre.readUInt32LE(4), hlen = pre.readUInt32LE(8);
         if (len < PIPE_PREFIX || len - 8 > maxBody() || hlen > RPC_MAX_HEADER || PIPE_PREFIX + hlen > len) { fail(new NetError('NET_PROTOCOL', `pipe frame of ${len} bytes (header ${hlen}) is out of bounds`)); return; }
         cur = { id, hlen, plen: len - PIPE_PREFIX - hlen, filled: false, di: 0, doff: 0, got: 0 };
       }
       if (cur.header === undefined) {
-        if (have < cur.hlen) return;
+        if (have < cur.hlen) { if (transient) keep(); return; }
         const h = take(cur.hlen);
         try {
           const v: unknown = JSON.parse(h.toString('utf8'));
@@ -235,7 +252,7 @@ function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, 
         } catch { cur.header = new NetError('NET_PROTOCOL', 'frame header is not JSON'); }
         const into = cur.header instanceof Error ? undefined : sink.into?.(cur.id);
         if (into && cur.plen > 0 && into.reduce((n, b) => n + b.length, 0) === cur.plen) { cur.dest = into; cur.filled = true; }
-        else if (cur.plen > 0 && chunks.length > 0 && chunks[0]!.length >= cur.plen) { cur.payload = take(cur.plen); cur.got = cur.plen; }
+        else if (!transient && cur.plen > 0 && chunks.length > 0 && chunks[0]!.length >= cur.plen) { cur.payload = take(cur.plen); cur.got = cur.plen; }
         else if (cur.plen > 0) { cur.payload = Buffer.allocUnsafe(cur.plen); cur.dest = [cur.payload]; }
       }
       while (cur.got < cur.plen && have > 0) {
@@ -252,9 +269,7 @@ function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, 
       cur = undefined;
       sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}) });
     }
-  });
-  stream.on('end', () => { if (!failed) onEnd(); });
-  stream.resume();
+  };
 }
 
 /** Decode a frame (NET_PROTOCOL when malformed). */
@@ -629,7 +644,13 @@ export class RpcClient implements RpcCaller {
     const at = this.address.lastIndexOf(':');
     const host = this.address.slice(0, at).replace(/^\[|\]$/g, ''), port = Number(this.address.slice(at + 1));
     const info = { address: this.address };
-    const sock = netConnect({ host, port, noDelay: true });
+    // Replies are read into one reused buffer (`onread`): no buffer allocated (and collected) per
+    // 64 KiB read, up to RAW_READ_BUFFER_BYTES per read; the parser copies out what it keeps.
+    const feed: { push?: (c: Buffer | undefined, transient: boolean) => void } = {};
+    const sock = netConnect({
+      host, port, noDelay: true,
+      onread: { buffer: Buffer.allocUnsafe(RAW_READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array) => { feed.push?.(Buffer.from(buf.buffer, buf.byteOffset, n), true); return true; } },
+    });
     sock.on('error', (err) => swallowed('rpc.client-socket-error-reported-by-calls', err));
     // eslint-disable-next-line prefer-const -- read inside the async body, after the assignment
     let ready!: Promise<Pipe>;
@@ -645,7 +666,7 @@ export class RpcClient implements RpcCaller {
       RAW_MAGIC.copy(preface, 0);
       preface.writeUInt32LE(RPC_PROTOCOL_VERSION, RAW_MAGIC.length);
       sock.write(preface);
-      const pipe = new Pipe(sock, this.address, () => sock.destroy(), sock);
+      const pipe = new Pipe(sock, this.address, () => sock.destroy(), sock, feed);
       const cn = randomBytes(16).toString('hex');
       const hello = await pipe.call('_hello', { nonce: cn }, undefined, { timeoutMs: this.timeoutMs });
       const sn = hello.header.nonce;
@@ -840,8 +861,8 @@ class Pipe {
   }
 
   /** `kill` tears the transport down; `session` is what the pipe runs on (an HTTP/2 session or the socket). */
-  constructor(private readonly stream: Duplex, private readonly address: string, private readonly kill: () => void, readonly session: unknown) {
-    readPipeFrames(this.stream, {
+  constructor(private readonly stream: Duplex, private readonly address: string, private readonly kill: () => void, readonly session: unknown, feed?: { push?: (c: Buffer | undefined, transient: boolean) => void }) {
+    const sink: PipeSink = {
       into: (id) => this.pending.get(id)?.into,
       frame: (id, f) => {
         const p = this.pending.get(id);
@@ -852,7 +873,13 @@ class Pipe {
         if (e) p.done(reviveError(e, this.address));
         else p.done(null, { header: f.header, ...(f.payload ? { payload: new Uint8Array(f.payload.buffer, f.payload.byteOffset, f.payload.length) } : {}), ...(f.filled ? { filled: true } : {}) });
       },
-    }, (err) => this.fail(err ?? new NetError('NET_UNREACHABLE', 'the call pipe ended')));
+    };
+    const onEnd = (err?: Error) => this.fail(err ?? new NetError('NET_UNREACHABLE', 'the call pipe ended'));
+    if (feed) {
+      // The socket reads through `onread` (no 'data' events): the parser is fed from there.
+      feed.push = pipeFrameParser(sink, onEnd, () => RPC_MAX_BODY);
+      this.stream.on('end', () => feed.push?.(undefined, false));
+    } else readPipeFrames(this.stream, sink, onEnd);
     this.stream.on('error', (err) => this.fail(err));
     this.stream.on('close', () => setImmediate(() => this.fail(new NetError('NET_UNREACHABLE', 'stream closed before the reply'))));
   }
