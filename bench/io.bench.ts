@@ -240,7 +240,7 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, into: true, ...cpuRatio('cairn ec read', 'fs read') }),
     row(names.cRa, 'cairn ec read alloc', 'B', { peer: names.fR }),
     row(names.fR, 'fs read', 'B'),
-    row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmSync, alsoVs: [names.lvSync, names.lmPut], targetRatio: 1.0 }, { objects: z.durablePuts }),
+    row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmSync, alsoVs: [names.lvSync, names.lmPut], targetRatio: 1.0 }, { objects: z.durablePuts, ...cpuRatio('cairn durable put', 'lmdb sync put') }),
     row(names.lvSync, 'level sync put', 'ops'),
     row(names.lmSync, 'lmdb sync put', 'ops'),
   ];

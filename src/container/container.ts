@@ -13,11 +13,12 @@ import { EventEmitter } from 'node:events';
 import type { ContainerStorage, CommitEvent, CommitInfo, SingleCheck } from './storage.js';
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
+import { utf8 } from './utf8.js';
 import { opConflictKey, type Op } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
 import type { ContainerRuntime } from './runtime.js';
 import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
-import { hex, toBytes } from '../../core/bytes.js';
+import { hex } from '../../core/bytes.js';
 import { runBounded } from '../../core/semaphore.js';
 import { Notifier } from '../../core/wait.js';
 import { swallowed } from '../../core/log.js';
@@ -441,7 +442,7 @@ export class ContainerCore {
     if (cached !== undefined) return cached;
     const cls = toObjectClass(oclass ?? this.meta.props.oclass);
     this.checkClass(cls);
-    const name = toBytes(oidOrName);
+    const name = utf8(oidOrName);
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
     if (cls.groups !== 'X') {
       const oid = makeObjectId(lo, cls, {});

@@ -8,6 +8,7 @@ import type { Op } from '../container/ops.js';
 import { fetchSingle, fetchArray, listExtents, groupShards } from '../io/io.js';
 import { unitOid, type ShardStore } from '../io/shard-store.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
+import { utf8 } from '../container/utf8.js';
 import { badArg, ObjectError } from '../io/errors.js';
 import { bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
@@ -149,7 +150,7 @@ export interface FetchOptions extends ReadOptions {
 /** @internal validated key bytes. */
 export function keyBytes(k: Key, what: string): Uint8Array {
   if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw badArg(`${what} must be a string or Uint8Array, got ${describeValue(k)}`, { what });
-  const b = toBytes(k);
+  const b = typeof k === 'string' ? utf8(k) : k;
   if (b.length === 0 || b.length > MAX_KEY_BYTES) throw badArg(`${what} must be 1..${MAX_KEY_BYTES} bytes, got ${b.length}`, { what });
   return b;
 }

@@ -9,6 +9,7 @@ import { Rng } from '../../core/rng.js';
 import { text, collect, rejectsWith } from '../helpers/tmp.js';
 import { poolUnderTest } from '../helpers/pool-under-test.js';
 import { containerPort } from '../../src/container/container.js';
+import { utf8, INLINE_UTF8_MAX_CHARS } from '../../src/container/utf8.js';
 
 // 6 ranks of one target: enough for EC_4P2 with one shard per rank.
 const put = await poolUnderTest(6, { scmBytes: 16 << 20, dataBytes: 64 << 20 });
@@ -149,6 +150,20 @@ t('bad input gets typed errors', async () => {
   await rejectsWith(o.fetch('d', 'a', { snapshot: 'nope' }), 'NOT_FOUND');
   assert.throws(() => cont.object('x', { oclass: 'EC_99P1G1' }), (e: { code?: string }) => e.code === 'UNKNOWN_OBJECT_CLASS');
   assert.throws(() => cont.array('x', { cellSize: 3, chunkSize: 4096 }), (e: { code?: string }) => e.code === 'INVALID_ARGUMENT');
+});
+
+t('keys and names encode to the UTF-8 TextEncoder gives (ASCII inline, anything else and long strings through it); non-ASCII keys round-trip', async () => {
+  const enc = new TextEncoder();
+  const samples = ['', 'v', 'o12345', 'x'.repeat(INLINE_UTF8_MAX_CHARS), 'y'.repeat(INLINE_UTF8_MAX_CHARS + 1), 'caf\u00e9', '\u{1f600}k', 'a\u0000b', '\u007f\u0080'];
+  for (const s of samples) assert.equal([...utf8(s)], [...enc.encode(s)], JSON.stringify(s));
+  const kv = cont.kv('utf8-keys');
+  await kv.put('caf\u00e9', 'accent');
+  await kv.put('cafe', 'plain');
+  assert.is(text(await kv.get('caf\u00e9')), 'accent');
+  assert.is(text(await kv.get(enc.encode('caf\u00e9'))), 'accent');
+  assert.is(text(await kv.get('cafe')), 'plain');
+  assert.is(cont.kv('\u00e9t\u00e9').object.oid, cont.kv(String.fromCharCode(0xe9, 0x74, 0xe9)).object.oid);
+  assert.is.not(cont.kv('ete').object.oid, cont.kv('\u00e9t\u00e9').object.oid);
 });
 
 t.after(async () => { await put.close(); });
