@@ -88,6 +88,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
   // the layout of the largest prefix of top-level domains with fewer than gs domains at this level
   let seedCtx: Ctx | undefined;
   let seedEnd = 0;    // version 2: domains of the seed level in the prefix (its reservoir runs to there)
+  let seedTargets = nt; // targets the seed's own spare step scans
   let liftPrefix = 0; // version 2: domains of this level in an alike prefix (eviction preference)
   if (reservoirOnly && algo === 'jump-map' && v2) {
     const top = pm.domainOfTargets(0);
@@ -98,6 +99,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
     if (T >= ntB && T >= gs && sl > level && pm.domainOfTargets(sl)[ntB - 1]! + 1 >= gs) {
       seedCtx = ctxOf(sl);
       seedEnd = seedCtx.domOf[T - 1]! + 1;
+      seedTargets = T;
       const nP = domOf[T - 1]! + 1;
       const perDomain = new Map<number, number>(), perTop = new Map<number, number>();
       for (let t = 0; t < T; t++) { perDomain.set(domOf[t]!, (perDomain.get(domOf[t]!) ?? 0) + 1); perTop.set(top[t]!, (perTop.get(top[t]!) ?? 0) + 1); }
@@ -268,6 +270,8 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
   let violations = 0;
   for (let g = 0; g < groups; g++) {
     const o: number[] = [];
+    let orig: number[] | undefined;      // version 2 lift: base positions
+    let seedSpare: number[] | undefined; // version 2 lift seeded by the base alone: the base layout's spares
     const keyOf = (s: number) => (objKey + BigInt(g * gs + s + 1) * K_SHARD) & M;
     const gkey = fmix(objKey + BigInt(g + 1) * K_GROUP);
     if (algo === 'straw2-like') {
@@ -292,7 +296,18 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
       } else if (seedCtx) {
         // the base's own layout seeds the fill: first shard per domain stays, the rest take free fill domains
         for (let s = 0; s < gs; s++) o[s] = pickIn(seedCtx, o, s, s, keyOf(s), false, seedCtx.ndB, ntB);
-        const orig = o.slice();
+        orig = o.slice();
+        if (v2 && !(seedEnd > seedCtx.ndB)) {
+          // the spares the base's own layout gave shards on targets out of service, in shard order
+          const sp: number[] = new Array(gs).fill(-1);
+          for (let s = 0; s < gs; s++) {
+            if (eligible(o[s]!)) continue;
+            try { sp[s] = pickIn(seedCtx, o, gs, s, keyOf(s) ^ K_SPARE, true, seedCtx.ndB, seedTargets); } catch { continue; }
+            o[s] = sp[s]!;
+          }
+          if (sp.some((x) => x >= 0)) seedSpare = sp;
+          for (let s = 0; s < gs; s++) o[s] = orig[s]!;
+        }
         if (seedEnd > seedCtx.ndB) {
           // version 2: the prefix's own reservoir at the seed level
           const sd = o.map((t) => seedCtx!.domOf[t]!), sf: boolean[] = new Array(gs).fill(false);
@@ -307,9 +322,9 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         // version 2: a moved slot whose base position is on a domain nobody kept goes back there
         if (v2) {
           for (let s = 0; s < gs; s++) {
-            const d = domOf[orig[s]!]!;
+            const d = domOf[orig![s]!]!;
             if (slotDom[s] !== -1 || slotDom.includes(d)) continue;
-            slotDom[s] = d; fresh[s] = true; restored[s] = true; o[s] = orig[s]!;
+            slotDom[s] = d; fresh[s] = true; restored[s] = true; o[s] = orig![s]!;
           }
         }
         const free = Array.from({ length: gs }, (_, d) => d).filter((d) => !slotDom.includes(d));
@@ -331,6 +346,9 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
       for (let s = 0; s < gs; s++) {
         if (eligible(o[s]!)) continue;
         const key = keyOf(s) ^ K_SPARE;
+        // a lifted shard still on its base position keeps the spare the base's layout gave it, if it may
+        const ks = seedSpare && o[s] === orig![s] ? seedSpare[s]! : -1;
+        if (ks >= 0 && eligible(ks) && !domainUsed(o, gs, s, domOf[ks]!) && !o.some((x, j) => j !== s && x === ks)) { o[s] = ks; continue; }
         o[s] = extended ? spareExtended(o, s, key) : pick(o, gs, s, key, true, nd, nt);
       }
     }

@@ -50,6 +50,9 @@ const FIRST: usize = memory.data(4 * MAX_GS, 16);   // attempt-0 jump-map candid
 const SLOTDOM: usize = memory.data(4 * MAX_GS, 16); // domain of each shard's current target
 const FRESH: usize = memory.data(4 * MAX_GS, 16);   // 1 if the reservoir moved the shard (2: moved, target already set)
 const ORIG: usize = memory.data(4 * MAX_GS, 16);    // LAYOUT_V2 lift: each shard's position in the base's own layout
+const SEEDSPARE: usize = memory.data(4 * MAX_GS, 16); // LAYOUT_V2 lift: the spare the base's own layout gave a shard, or -1
+/** Whether SEEDSPARE holds the current group's spares (a LAYOUT_V2 lift seeded by the base alone). */
+let seedSpares = false;
 /** Most domains remembered as having been in a group (base positions, fill, reservoir entrants). */
 const MAX_EVER: i32 = 128;
 const EVER: usize = memory.data(4 * MAX_EVER, 16);
@@ -350,6 +353,35 @@ function jumpBase(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool {
 }
 
 /**
+ * LAYOUT_V2 lift seeded by the base alone (the pool grew from its base): the spares the base's own
+ * layout gave shards on targets out of service (as its spare step picks them, in shard order) into
+ * SEEDSPARE, so the lifted layout can leave such a shard on its spare. out and SLOTDOM are put
+ * back to the base positions.
+ */
+function baseSpares(seed: usize, objKey: u64, g: i32, gs: i32, o: usize): void {
+  const elig = <usize>hdr(seed, H_ELIGIBLE);
+  const dp = <usize>hdr(seed, H_DOMAIN);
+  const nd = hdr(seed, H_NDOMAINS), nt = hdr(seed, H_NTARGETS);
+  let any = false;
+  for (let s = 0; s < gs; s++) {
+    store<i32>(SEEDSPARE + (<usize>s << 2), -1);
+    if (load<u8>(elig + <usize>ldi(o, s)) != 0) continue;
+    const t = pick(seed, ALGO_JUMP_MAP, o, gs, s, shardKey(objKey, g, gs, s) ^ K_SPARE, true, 0, nd, nt);
+    if (t < 0) continue;
+    store<i32>(SEEDSPARE + (<usize>s << 2), t);
+    store<i32>(o + (<usize>s << 2), t);
+    store<i32>(SLOTDOM + (<usize>s << 2), ldi(dp, t));
+    any = true;
+  }
+  if (!any) return;
+  for (let s = 0; s < gs; s++) {
+    store<i32>(o + (<usize>s << 2), ldi(ORIG, s));
+    store<i32>(SLOTDOM + (<usize>s << 2), ldi(dp, ldi(ORIG, s)));
+  }
+  seedSpares = true;
+}
+
+/**
  * Jump-map base positions of one group into out[0..gs) (and SLOTDOM); false if impossible.
  * MODE_JUMP_BASE: the original jump-map over the base, then the reservoir over later domains.
  * MODE_RESERVOIR: the first gs domains fill the group, then the reservoir. The fill keeps the
@@ -362,6 +394,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
   const gkey = fmix(objKey + <u64>(g + 1) * K_GROUP);
   for (let s = 0; s < gs; s++) store<i32>(FRESH + (<usize>s << 2), 0);
   everCount = 0;
+  seedSpares = false;
   if (hdr(map, H_GROUP_MODE) == MODE_JUMP_BASE) {
     if (!jumpBase(map, objKey, g, gs, o)) return false;
     for (let s = 0; s < gs; s++) remember(ldi(SLOTDOM, s));
@@ -375,6 +408,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       // LAYOUT_V2: the seed is the prefix's whole layout at its level (its own reservoir too)
       const nds = hdr(seed, H_NDOMAINS), ndBs = hdr(seed, H_BASE_DOMAINS);
       for (let s = 0; s < gs; s++) store<i32>(ORIG + (<usize>s << 2), ldi(o, s));
+      if (v2 && nds == ndBs) baseSpares(seed, objKey, g, gs, o);
       if (v2 && nds > ndBs) {
         reservoir(seed, gs, gkey, ndBs, nds, 0);
         for (let s = 0; s < gs; s++) {
@@ -561,7 +595,10 @@ export function layoutObjects(map: usize, oids: usize, n: i32, out: usize): i32 
       for (let s = 0; s < gs; s++) {
         if (load<u8>(elig + <usize>ldi(o, s)) != 0) continue;
         const key = shardKey(objKey, g, gs, s) ^ K_SPARE;
-        const t = extended ? spareExtended(map, o, gs, s, key) : pick(map, algo, o, gs, s, key, true, 0, nd, nt);
+        // a lifted shard still on its base position keeps the spare the base's layout gave it, if it may
+        const ks = seedSpares && ldi(o, s) == ldi(ORIG, s) ? ldi(SEEDSPARE, s) : -1;
+        const t = ks >= 0 && load<u8>(elig + <usize>ks) != 0 && !domainUsed(gs, s, ldi(dp, ks)) && !targetUsed(o, gs, s, ks) ? ks
+          : extended ? spareExtended(map, o, gs, s, key) : pick(map, algo, o, gs, s, key, true, 0, nd, nt);
         if (t < 0) return LAYOUT_ERR_NO_TARGETS;
         store<i32>(o + (<usize>s << 2), t);
         store<i32>(SLOTDOM + (<usize>s << 2), ldi(dp, t));
