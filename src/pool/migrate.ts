@@ -501,7 +501,8 @@ async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Arra
   const mine = roleOf.get(mv.shard)!;
   bodies[mine] = null;
   await ctx.run.take(bodies.reduce((n, b) => n + (b?.length ?? 0), 0) + pieces[idx[0]!]!.length);
-  ctx.io.codec(k, p).reconstruct(bodies);
+  // A data piece: restore the missing data pieces only (the missing parity is not wanted here).
+  ctx.io.codec(k, p).reconstruct(bodies, { dataOnly: mine < k });
   const header = pieces[idx[0]!]!.subarray(0, EC_PIECE_HEADER);
   const out = new Uint8Array(EC_PIECE_HEADER + bodies[mine]!.length);
   assert(out.length === pieces[idx[0]!]!.length, 'a rebuilt piece is as long as its siblings', { rebuilt: out.length, sibling: pieces[idx[0]!]!.length });
@@ -553,6 +554,7 @@ async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uin
   const end = Math.max(0, ...ends);
   if (end === 0) return;
   const stripesPerStep = Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell));
+  const moversData = movers.every((mv) => roleOf.get(mv.shard)! < k);
   const codec = ctx.io.codec(k, p);
   for (let first = 0; first * cell < end; first += stripesPerStep) {
     throwIfAborted(ctx.run.signal);
@@ -584,7 +586,10 @@ async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uin
         }));
       }
       if (present.filter(Boolean).length < k) throw lostErr(ctx.oid);
-      codec.reconstruct(bufs.shards, { present });
+      // Only k sources were read, so the unread healthy parity counts as missing too: when every
+      // mover holds a data role, restore the data roles only (half the decode work with one lost
+      // data shard of a p = 2 group).
+      codec.reconstruct(bufs.shards, { present, dataOnly: moversData });
       for (const mv of movers) {
         // Parity covers whole cells of every stripe written; a data cell ends where the data does.
         const role = roleOf.get(mv.shard)!;
