@@ -78,6 +78,11 @@ export interface BlockDevice {
    * nothing written) on an O_DIRECT file, whose writes go to the device: use `writeFrom` there.
    */
   writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): boolean;
+  /**
+   * `read` done synchronously on a buffered file (one pread from the page cache): small values on
+   * the read path. Undefined (nothing read) on an O_DIRECT file.
+   */
+  readSync(offset: number, length: number): Uint8Array | undefined;
   /** fdatasync: writes completed before this call are durable when it resolves. */
   sync(): Promise<void>;
   /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
@@ -283,6 +288,27 @@ class FileBlockDevice implements BlockDevice {
     return this.slotted(() => io.writevHash!(this.fd, bufs, offset, have, seed));
   }
 
+  readSync(offset: number, length: number): Uint8Array | undefined {
+    this.checkOpen('read');
+    if (this.direct) return undefined;
+    checkRange('read', offset, length, this.size);
+    let rf: ReadFault | undefined;
+    if (this.fault) {
+      rf = this.fault.beforeRead(offset, length);
+      if (rf.error) throw rf.error;
+    }
+    const out = slabBytes(length);
+    try {
+      let got = 0;
+      while (got < length) { const n = fs.readSync(this.fd, out, got, length - got, offset + got); if (n <= 0) break; got += n; }
+      if (got < length) out.fill(0, got); // past the end of a shorter file: unwritten, zeros
+    } catch (e) {
+      throw mediaErrorFromErrno(e, 'read', { offset, length });
+    }
+    if (rf) this.fault!.applyRead(rf, out);
+    return out;
+  }
+
   writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): boolean {
     this.checkOpen('write');
     if (this.direct) return false;
@@ -343,6 +369,22 @@ function tailScratch(bytes: number): Uint8Array {
 let zeroSink: Uint8Array | undefined;
 
 /** A view of `bytes` zeros. */
+/** Slab that small synchronous reads are carved from (as Buffer's pool: one allocation per many reads). */
+const SLAB_BYTES = 256 * 1024;
+/** Reads above this get their own buffer. */
+const SLAB_MAX_READ = 16 * 1024;
+let slab = new ArrayBuffer(0);
+let slabAt = 0;
+
+/** `length` bytes for a read's result: a view of the shared slab when small (not zeroed). */
+function slabBytes(length: number): Uint8Array {
+  if (length > SLAB_MAX_READ) return new Uint8Array(length);
+  if (slabAt + length > slab.byteLength) { slab = new ArrayBuffer(SLAB_BYTES); slabAt = 0; }
+  const out = new Uint8Array(slab, slabAt, length);
+  slabAt += (length + 7) & ~7;
+  return out;
+}
+
 /** The bytes of `bufs` after the first `skip` (a short gather write's remainder). */
 function restOf(bufs: readonly Uint8Array[], skip: number): Uint8Array[] {
   const out: Uint8Array[] = [];

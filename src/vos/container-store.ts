@@ -175,7 +175,7 @@ export class ContainerStore {
       const s = visibleSingle(this.view(), oid, dkey, akey, epoch);
       if (!s) return undefined;
       const what = () => describe(oid, dkey, akey, s);
-      return s.where === Where.Block ? await t.readValue(s, what) : t.readValueSync(s, what);
+      return s.where === Where.Block ? t.readBlockSync(s, what) ?? await t.readValue(s, what) : t.readValueSync(s, what);
     } catch (e) {
       t.noteDamage(e);
       throw e;

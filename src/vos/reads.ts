@@ -89,7 +89,7 @@ export function newestSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: U
     if (!a) continue;
     best = newerSingle(a, epoch, v.tombs, best);
   }
-  return newestInRuns(v, pr, epoch, best);
+  return newestInRuns(v, pr.akey, pr.pa, epoch, best);
 }
 
 /** The memtable akey's newest single at or below `epoch` (not discarded), when newer than `best`. */
@@ -103,17 +103,35 @@ function newerSingle(a: MemAkey, epoch: bigint, tombs: ReadView['tombs'], best: 
 }
 
 /** The runs' newest single of the probed akey at or below `epoch`, when newer than `best`. */
-function newestInRuns(v: ReadView, pr: AkeyProbes, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
+function newestInRuns(v: ReadView, akey: Uint8Array, pa: BloomProbe, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
+  let seek: Uint8Array | undefined;
   for (const r of v.runs) {
-    if (!r.mayContain(pr.pa)) continue;
-    const x = runNewest(r, pr.akey, TAG_SINGLE, epoch, v.tombs);
-    if (x && (!best || before(best, x))) {
-      const ver = decodeVersion(x.value, x.epoch, x.seq, true);
-      if (!ver) throw corruptEntry(r, x.key);
-      best = ver;
+    if (!r.mayContain(pa)) continue;
+    // one seek key (akey + single tag + ~epoch) per lookup; an entry is the akey's single when it
+    // starts with the seek key's first akey.length + 1 bytes
+    seek ??= seekAtEpoch(akey, TAG_SINGLE, epoch);
+    const c = r.cursor().seek(seek);
+    while (c.valid) {
+      const k = c.key();
+      if (!samePrefix(k, seek, akey.length + 1)) break;
+      const st = keyStamp(k);
+      if (hidden(v.tombs, st.epoch, st.seq)) { c.next(); continue; }
+      if (!best || before(best, st)) {
+        const ver = decodeVersion(c.value(), st.epoch, st.seq, true);
+        if (!ver) throw corruptEntry(r, k);
+        best = ver;
+      }
+      break;
     }
   }
   return best;
+}
+
+/** Whether `a` and `b` agree on their first `n` bytes (both at least that long). */
+function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (a.length < n) return false;
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -139,9 +157,10 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     best = newerSingle(a, epoch, v.tombs, best);
   }
   if (v.runs.length) {
-    const pr = akeyProbes(v.cont, oid, dkey, akey);
-    best = newestInRuns(v, pr, epoch, best);
-    if (best) {
+    const a = akeyPrefix(v.cont, oid, dkey, akey);
+    best = newestInRuns(v, a, bloomProbe(a), epoch, best);
+    if (best && v.runs.some((r) => r.mayHavePunches)) {
+      const pr = akeyProbes(v.cont, oid, dkey, akey);
       for (const r of v.runs) {
         if (!r.mayHavePunches) continue;
         if (r.mayContain(pr.po)) { const x = runNewest(r, pr.obj, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }

@@ -1084,6 +1084,21 @@ export class TargetStore {
   }
 
   /**
+   * `readValue` of a small data-file value (at most stageMax) done synchronously from the page
+   * cache: a 4 KiB get costs no thread-pool round trip. Undefined when it must be read async
+   * (larger, or an O_DIRECT data file).
+   */
+  readBlockSync(v: MemVersion, describe: () => Record<string, unknown>): Uint8Array | undefined {
+    if (v.alloc > this.stageMax) return undefined;
+    let buf: Uint8Array | undefined;
+    try { buf = this.dev.readSync(v.loc, v.alloc); } catch (e) { throw toVosError(e, 'fetch'); }
+    if (!buf) return undefined;
+    const bytes = buf.subarray(0, v.len);
+    if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+    return bytes;
+  }
+
+  /**
    * `readValue` of a version whose bytes are in memory or in the log (not in the data file):
    * synchronous, so a small read needs no promise. A copy, checksum-verified.
    */

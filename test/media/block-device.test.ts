@@ -323,4 +323,42 @@ t('the native XXH64 matches xxhash-wasm for every length class and split', async
   }
 });
 
+
+t('writeFromSync and readSync: the small-value path (page cache, no thread pool) on a buffered file; refused on O_DIRECT; typed errors and injected faults', async () => {
+  await initXxhash();
+  const dev = await openBlockDevice(fresh(), { size: 1 << 20, io: 'pread', direct: false });
+  const v = new Rng(5).bytes(5000);
+  assert.ok(dev.writeFromSync(8192, 8192, [v.subarray(0, 3000), v.subarray(3000)]), 'written on a buffered file');
+  const back = dev.readSync(8192, 8192)!;
+  assert.ok(Buffer.from(back.subarray(0, 5000)).equals(Buffer.from(v)), 'the gathered buffers, in order');
+  assert.ok(back.subarray(5000).every((b) => b === 0), 'then zeros up to the length');
+  assert.ok(Buffer.from(await dev.read(8192, 8192)).equals(Buffer.from(back)), 'the async read sees the same bytes');
+  const r2 = dev.readSync(0, 4096)!;
+  assert.ok(r2.every((b) => b === 0), 'unwritten blocks read as zeros (also from a reused slab)');
+  assert.throws(() => dev.writeFromSync(100, 4096, [v]), (e: unknown) => (e as MediaError).code === 'INVALID_ARGUMENT', 'unaligned offset');
+  assert.throws(() => dev.readSync(1 << 20, 4096), (e: unknown) => (e as MediaError).code === 'NO_SPACE', 'past the end');
+  assert.throws(() => dev.writeFromSync(0, 4096, [new Uint8Array(5000)]), (e: unknown) => (e as MediaError).code === 'INVALID_ARGUMENT', 'more bytes than the length');
+  await dev.close();
+  assert.throws(() => dev.readSync(0, 4096), (e: unknown) => (e as MediaError).code === 'CLOSED', 'closed');
+  // injected faults: a torn write lands a prefix and throws; reads may flip a bit
+  const fault = new FaultInjector({ seed: 3, tornWrite: 1 });
+  const f = await openBlockDevice(fresh(), { size: 1 << 20, io: 'pread', direct: false, fault });
+  assert.throws(() => f.writeFromSync(0, 8192, [new Uint8Array(8192).fill(7)]), (e: unknown) => (e as MediaError).code === 'IO_ERROR', 'torn write is an IO_ERROR');
+  assert.is(fault.stats.tornWrites, 1);
+  await f.close();
+  const flips = new FaultInjector({ seed: 4, bitFlipOnRead: 1 });
+  const g = await openBlockDevice(fresh(), { size: 1 << 20, io: 'pread', direct: false, fault: flips });
+  assert.ok(g.writeFromSync(0, 4096, [new Uint8Array(4096).fill(9)]));
+  const flipped = g.readSync(0, 4096)!;
+  assert.ok(flipped.some((b) => b !== 9), 'a flipped bit shows in the copy');
+  await g.close();
+  // O_DIRECT where the filesystem has it: both refuse (nothing written), callers take the async path
+  const d = await openBlockDevice(fresh(), { size: 1 << 20, io: 'pread', direct: 'auto' });
+  if (d.direct) {
+    assert.is(d.writeFromSync(0, 4096, [v.subarray(0, 4096)]), false);
+    assert.is(d.readSync(0, 4096), undefined);
+    assert.ok((await d.read(0, 4096)).every((b) => b === 0), 'nothing was written');
+  }
+  await d.close();
+});
 t.run();
