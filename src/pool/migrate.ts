@@ -172,7 +172,7 @@ async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: big
     // Too few readable shards to supply the group's content: report the object lost rather than
     // "rebuild" nothing (with every replica gone, the key lists would come back empty).
     if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
-    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size };
+    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map() };
     const dests: Mover[] = [];
     for (const mv of movers) {
       const to = moved.get(mv.shard)!;
@@ -248,7 +248,7 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   const cls = objectClassOf(oid);
   if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
   const run = new MigrationRun(undefined, undefined);
-  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true };
+  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map() };
   try {
     return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target }], points);
   } finally {
@@ -273,6 +273,8 @@ interface ShardCtx {
    * at that epoch, and nothing older shows through.
    */
   replace?: boolean;
+  /** `rolesOf` per dkey (latin1 key), filled as the group's keys are met. */
+  roles: Map<string, DkeyRoles>;
 }
 
 /**
@@ -462,11 +464,20 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
 }
 
 /** Role of every member position for `dkey` (index: position in the group). */
-function rolesOf(ctx: ShardCtx, dkey: Uint8Array): { roles: Array<{ shard: number; target: number }>; roleOf: Map<number, number> } {
-  const roles = roleShards([ctx.members.map((m) => m.target)], 0, dkeyRotation(ctx.io, ctx.cls, dkey)).map((r, i) => ({ shard: ctx.members[r.shard]!.shard, target: r.target, role: i }));
-  const roleOf = new Map(roles.map((r) => [r.shard, r.role]));
-  return { roles, roleOf };
+function rolesOf(ctx: ShardCtx, dkey: Uint8Array): DkeyRoles {
+  // Asked several times per key (listing, kind, decode): computed once per dkey of the group.
+  const key = Buffer.from(dkey.buffer, dkey.byteOffset, dkey.byteLength).toString('latin1');
+  let r = ctx.roles.get(key);
+  if (!r) {
+    const roles = roleShards([ctx.members.map((m) => m.target)], 0, dkeyRotation(ctx.io, ctx.cls, dkey)).map((x, i) => ({ shard: ctx.members[x.shard]!.shard, target: x.target, role: i }));
+    r = { roles, roleOf: new Map(roles.map((x) => [x.shard, x.role])) };
+    ctx.roles.set(key, r);
+  }
+  return r;
 }
+
+/** Shards of a group by role for one dkey (`roles[role]`), and each shard's role. */
+interface DkeyRoles { roles: Array<{ shard: number; target: number }>; roleOf: Map<number, number> }
 
 /** EC single value: decode the lost piece from k consistent pieces. */
 async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
