@@ -202,7 +202,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
    * stage: the member of a uniform slot if it is not among the first nP domains, else (if any) a
    * uniformly chosen fresh one among those.
    */
-  const runStages = (st: Stage[], slotDom: number[], fresh: boolean[], gkey: bigint, from: number, to: number, nP: number, restored?: boolean[]) => {
+  const runStages = (st: Stage[], slotDom: number[], fresh: boolean[], gkey: bigint, from: number, to: number, nP: number, restored?: boolean[], onReplace?: (slot: number) => void) => {
     for (let j = from; j < to; j++) {
       const h = fmix(gkey + BigInt(j) * K_STAGE);
       const sj = st[j]!;
@@ -228,6 +228,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
           if (slot < 0) slot = last;
         }
       }
+      onReplace?.(slot);
       slotDom[slot] = j; fresh[slot] = true;
       if (restored) restored[slot] = false;
       remember(j);
@@ -297,6 +298,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         // the base's own layout seeds the fill: first shard per domain stays, the rest take free fill domains
         for (let s = 0; s < gs; s++) o[s] = pickIn(seedCtx, o, s, s, keyOf(s), false, seedCtx.ndB, ntB);
         orig = o.slice();
+        const prev: number[] = new Array(gs).fill(-1); // version 2: target before the seed's last stage that moved it
         if (v2 && !(seedEnd > seedCtx.ndB)) {
           // the spares the base's own layout gave shards on targets out of service, in shard order
           const sp: number[] = new Array(gs).fill(-1);
@@ -311,7 +313,9 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         if (seedEnd > seedCtx.ndB) {
           // version 2: the prefix's own reservoir at the seed level
           const sd = o.map((t) => seedCtx!.domOf[t]!), sf: boolean[] = new Array(gs).fill(false);
-          runStages(seedStages, sd, sf, gkey, seedCtx.ndB, seedEnd, 0);
+          // the target each stage replaces: the base position, or the one an earlier stage gave
+          const targetNow = (x: number) => (sf[x] ? inDomain(sd[x]!, keyOf(x), false, seedCtx!) : orig![x]!);
+          runStages(seedStages, sd, sf, gkey, seedCtx.ndB, seedEnd, 0, undefined, (x) => { prev[x] = targetNow(x); });
           for (let s = 0; s < gs; s++) if (sf[s]) o[s] = inDomain(sd[s]!, keyOf(s), false, seedCtx);
           ever = [];
         }
@@ -320,11 +324,15 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
           slotDom[s] = slotDom.slice(0, s).includes(d) ? -1 : d;
         }
         // version 2: a moved slot whose base position is on a domain nobody kept goes back there
+        // (else to where it was before the seed's last stage that moved it, when that domain is free)
         if (v2) {
-          for (let s = 0; s < gs; s++) {
-            const d = domOf[orig![s]!]!;
-            if (slotDom[s] !== -1 || slotDom.includes(d)) continue;
-            slotDom[s] = d; fresh[s] = true; restored[s] = true; o[s] = orig![s]!;
+          for (const from of [orig!, prev]) {
+            for (let s = 0; s < gs; s++) {
+              if (slotDom[s] !== -1 || from[s]! < 0) continue;
+              const d = domOf[from[s]!]!;
+              if (slotDom.includes(d)) continue;
+              slotDom[s] = d; fresh[s] = true; restored[s] = true; o[s] = from[s]!;
+            }
           }
         }
         const free = Array.from({ length: gs }, (_, d) => d).filter((d) => !slotDom.includes(d));

@@ -50,6 +50,7 @@ const FIRST: usize = memory.data(4 * MAX_GS, 16);   // attempt-0 jump-map candid
 const SLOTDOM: usize = memory.data(4 * MAX_GS, 16); // domain of each shard's current target
 const FRESH: usize = memory.data(4 * MAX_GS, 16);   // 1 if the reservoir moved the shard (2: moved, target already set)
 const ORIG: usize = memory.data(4 * MAX_GS, 16);    // LAYOUT_V2 lift: each shard's position in the base's own layout
+const PREV: usize = memory.data(4 * MAX_GS, 16);    // LAYOUT_V2 lift: each shard's target before the seed's last stage that moved it, or -1
 const SEEDSPARE: usize = memory.data(4 * MAX_GS, 16); // LAYOUT_V2 lift: the spare the base's own layout gave a shard, or -1
 /** Whether SEEDSPARE holds the current group's spares (a LAYOUT_V2 lift seeded by the base alone). */
 let seedSpares = false;
@@ -304,6 +305,12 @@ function liftSlot(gs: i32, h: u64, nP: i32): i32 {
   return r;
 }
 
+/** The slot domain j takes when it enters at its stage (hash h): see reservoir. */
+@inline function stageSlot(map: usize, gs: i32, j: i32, h: u64, nP: i32): i32 {
+  return load<u8>(<usize>hdr(map, H_RES_UNIFORM) + <usize>j) == 0 ? removeWeighted(map, gs, j, h)
+    : nP == 0 ? below(h, gs) : liftSlot(gs, h, nP);
+}
+
 /**
  * Reservoir stages [from, nd): each domain j enters with its stage probability and takes a slot;
  * SLOTDOM holds the members, FRESH marks the slots that changed. `nP` > 0: uniform stages evict
@@ -311,12 +318,10 @@ function liftSlot(gs: i32, h: u64, nP: i32): i32 {
  */
 function reservoir(map: usize, gs: i32, gkey: u64, from: i32, nd: i32, nP: i32): void {
   const prob = <usize>hdr(map, H_RES_PROB);
-  const uni = <usize>hdr(map, H_RES_UNIFORM);
   for (let j = from; j < nd; j++) {
     const h = fmix(gkey + <u64>j * K_STAGE);
     if (<f64>(h >> 32) < ldf(prob, j)) {
-      const slot = load<u8>(uni + <usize>j) == 0 ? removeWeighted(map, gs, j, h)
-        : nP == 0 ? below(h, gs) : liftSlot(gs, h, nP);
+      const slot = stageSlot(map, gs, j, h, nP);
       store<i32>(SLOTDOM + (<usize>slot << 2), j);
       store<i32>(FRESH + (<usize>slot << 2), 1);
       remember(j);
@@ -409,14 +414,18 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       const nds = hdr(seed, H_NDOMAINS), ndBs = hdr(seed, H_BASE_DOMAINS);
       for (let s = 0; s < gs; s++) store<i32>(ORIG + (<usize>s << 2), ldi(o, s));
       if (v2 && nds == ndBs) baseSpares(seed, objKey, g, gs, o);
+      for (let s = 0; s < gs; s++) store<i32>(PREV + (<usize>s << 2), -1);
       if (v2 && nds > ndBs) {
-        reservoir(seed, gs, gkey, ndBs, nds, 0);
-        for (let s = 0; s < gs; s++) {
-          if (ldi(FRESH, s) == 0) continue;
-          store<i32>(o + (<usize>s << 2), inDomain(seed, ldi(SLOTDOM, s), shardKey(objKey, g, gs, s), false));
-          store<i32>(FRESH + (<usize>s << 2), 0);
+        // the seed's own reservoir (as `reservoir`), each entrant's target at once, the one it replaced in PREV
+        const prob = <usize>hdr(seed, H_RES_PROB);
+        for (let j = ndBs; j < nds; j++) {
+          const h = fmix(gkey + <u64>j * K_STAGE);
+          if (<f64>(h >> 32) >= ldf(prob, j)) continue;
+          const slot = stageSlot(seed, gs, j, h, 0);
+          store<i32>(PREV + (<usize>slot << 2), ldi(o, slot));
+          store<i32>(SLOTDOM + (<usize>slot << 2), j);
+          store<i32>(o + (<usize>slot << 2), inDomain(seed, j, shardKey(objKey, g, gs, slot), false));
         }
-        everCount = 0;
       }
       // keep the first shard on each domain (of this level); mark the rest to move (-1)
       for (let s = 0; s < gs; s++) {
@@ -425,14 +434,19 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       }
       // LAYOUT_V2: a moved slot whose base position is on a domain no slot kept goes back there
       // (the pool may have grown straight from its base: that shard then stays put)
+      // (else to where it was before the seed's last stage that moved it, when that domain is free)
       if (v2) {
-        for (let s = 0; s < gs; s++) {
-          if (ldi(SLOTDOM, s) >= 0) continue;
-          const t = ldi(ORIG, s), d = ldi(dp, t);
-          if (domainUsed(gs, -1, d)) continue;
-          store<i32>(SLOTDOM + (<usize>s << 2), d);
-          store<i32>(FRESH + (<usize>s << 2), 2);
-          store<i32>(o + (<usize>s << 2), t);
+        for (let pass = 0; pass < 2; pass++) {
+          for (let s = 0; s < gs; s++) {
+            if (ldi(SLOTDOM, s) >= 0) continue;
+            const t = ldi(pass == 0 ? ORIG : PREV, s);
+            if (t < 0) continue;
+            const d = ldi(dp, t);
+            if (domainUsed(gs, -1, d)) continue;
+            store<i32>(SLOTDOM + (<usize>s << 2), d);
+            store<i32>(FRESH + (<usize>s << 2), 2);
+            store<i32>(o + (<usize>s << 2), t);
+          }
         }
       }
       // the fill domains 0..gs-1 not kept go to the moved slots, in order
