@@ -14,6 +14,9 @@
  *     retried).
  *   xxh64Parts(views, seed) -> bigint
  *     XXH64 of the concatenation of `views`, synchronously and in place (no copy).
+ *   pwriteHashSync(fd, view, position, length, seed) -> bigint | -errno
+ *     XXH64 of `view`, then a pwritev of it and zeros up to `length`, synchronously (small values
+ *     into the page cache on the write path).
  *
  * Failures reject with the negative errno (the JS side maps it to a MediaError). The `views` array
  * is referenced until the work completes, so the buffers outlive the system calls. XXH64 is
@@ -254,12 +257,48 @@ static napi_value xxh64_parts(napi_env env, napi_callback_info info) {
   return v;
 }
 
-/** Define preadvHash, pwritevHash and xxh64Parts on `exports` (called from cairn_uring.c init). */
+/*
+ * pwriteHashSync(fd, view, position, length, seed) -> bigint | number
+ * XXH64 of `view`, then pwrite of `view` at `position` and zeros up to `length`, on the calling
+ * thread: a small value is hashed where it is and copied into the page cache in one call. A
+ * failure returns the negative errno (a number) instead of the hash.
+ */
+static const uint8_t zeros[65536];
+static napi_value pwrite_hash_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 5; napi_value argv[5];
+  int32_t fd; double pos, len; uint64_t seed; struct iovec v;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || !get_view(env, argv[1], &v) ||
+      napi_get_value_double(env, argv[2], &pos) != napi_ok || !(pos >= 0 && pos <= 9007199254740991.0) ||
+      napi_get_value_double(env, argv[3], &len) != napi_ok || !(len >= (double)v.iov_len && len - (double)v.iov_len <= (double)sizeof zeros) ||
+      !get_u64(env, argv[4], &seed)) {
+    napi_throw_type_error(env, NULL, "pwriteHashSync needs (fd, Uint8Array, position, length >= its length (by at most 64 KiB), seed bigint)"); return NULL;
+  }
+  uint64_t h = hash_iov(&v, 1, v.iov_len, seed);
+  struct iovec w[2] = { v, { (void *)zeros, (size_t)len - v.iov_len } };
+  int cnt = w[1].iov_len ? 2 : 1, start = 0;
+  size_t done = 0, total = (size_t)len;
+  int err = 0;
+  while (done < total) {
+    ssize_t r = pwritev(fd, w + start, cnt - start, (off_t)((uint64_t)pos + done));
+    if (r < 0) { if (errno == EINTR) continue; err = errno; break; }
+    if (r == 0) { err = EIO; break; }
+    done += (size_t)r;
+    start = skip_iov(w, cnt, start, (size_t)r);
+  }
+  napi_value out;
+  if (err) napi_create_int32(env, -err, &out);
+  else napi_create_bigint_uint64(env, h, &out);
+  return out;
+}
+
+/** Define preadvHash, pwritevHash, xxh64Parts and pwriteHashSync on `exports` (called from cairn_uring.c init). */
 napi_status hashio_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "preadvHash", NULL, preadv_hash, NULL, NULL, NULL, napi_default, NULL },
     { "pwritevHash", NULL, pwritev_hash, NULL, NULL, NULL, napi_default, NULL },
     { "xxh64Parts", NULL, xxh64_parts, NULL, NULL, NULL, napi_default, NULL },
+    { "pwriteHashSync", NULL, pwrite_hash_sync, NULL, NULL, NULL, napi_default, NULL },
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -16,7 +16,7 @@ import { BLOCK_SIZE, MAX_ALIGNED_BYTES, allocAligned, isAligned } from './aligne
 import type { IoEngine } from './io-engine.js';
 import { MediaError, mediaErrorFromErrno } from './errors.js';
 import type { FaultInjector, ReadFault } from './fault.js';
-import { IoUringEngine, loadNative } from './io-uring.js';
+import { IoUringEngine, loadNative, nativeAddon } from './io-uring.js';
 import { PreadEngine, HASHED_IO_MAX_VIEWS } from './pread.js';
 import { xxh64Parts } from '../../core/xxhash.js';
 
@@ -78,6 +78,12 @@ export interface BlockDevice {
    * nothing written) on an O_DIRECT file, whose writes go to the device: use `writeFrom` there.
    */
   writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): boolean;
+  /**
+   * `writeFromSync` of one value, resolving its xxhash64 (`seed`): hashed where it is, next to the
+   * system call, when the native addon is there (else hashed on this thread, same result).
+   * Undefined (nothing written) on an O_DIRECT file.
+   */
+  writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint | undefined;
   /**
    * `read` done synchronously on a buffered file (one pread from the page cache): small values on
    * the read path. Undefined (nothing read) on an O_DIRECT file.
@@ -286,6 +292,20 @@ class FileBlockDevice implements BlockDevice {
     const have = checkBuffers('writeFromHashed', 'from', from, length);
     const bufs = have < length ? [...from, zeroTail(length - have)] : from;
     return this.slotted(() => io.writevHash!(this.fd, bufs, offset, have, seed));
+  }
+
+  writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint | undefined {
+    const native = this.fault ? undefined : nativeAddon()?.pwriteHashSync;
+    if (!native || this.direct || !(value instanceof Uint8Array) || length - value.length > 65536) {
+      if (!this.writeFromSync(offset, length, [value])) return undefined;
+      return xxh64Parts([value], seed);
+    }
+    this.checkOpen('write');
+    checkRange('write', offset, length, this.size);
+    checkBuffers('writeHashedSync', 'from', [value], length);
+    const r = native(this.fd, value, offset, length, seed);
+    if (typeof r === 'number') throw mediaErrorFromErrno(r, 'write', { offset, length });
+    return r;
   }
 
   readSync(offset: number, length: number): Uint8Array | undefined {

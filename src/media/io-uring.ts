@@ -50,6 +50,8 @@ export interface NativeAddon {
   pwritevHash?(fd: number, views: Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
   /** xxhash64 of the concatenation of `views`, in place (no copy), on the calling thread. */
   xxh64Parts?(views: Uint8Array[], seed: bigint): bigint;
+  /** xxhash64 of `view`, then pwritev of it and zeros up to `length`, on the calling thread; -errno (a number) on failure. */
+  pwriteHashSync?(fd: number, view: Uint8Array, position: number, length: number, seed: bigint): bigint | number;
 }
 
 let loaded: { addon?: NativeAddon; reason: string } | undefined;

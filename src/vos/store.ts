@@ -956,7 +956,7 @@ export class TargetStore {
       ({ loc, alloc, csum } = await this.writeData(value));
       where = Where.Block;
     } else {
-      csum = xxh64(value, CSUM_SEED);
+      csum = now ? 0n : xxh64(value, CSUM_SEED); // written now: hashed with the write below
     }
     const inline = where === Where.Wal && !now ? value : undefined;
     try {
@@ -973,8 +973,10 @@ export class TargetStore {
       if (off < 0) { this.reclaim(); off = this.alloc.alloc(alloc); }
       if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: alloc, used: this.alloc.used, total: this.alloc.total });
       if (now) {
-        try { this.dev.writeFromSync(off, alloc, [value]); } catch (e) { this.alloc.release(off, alloc); throw toVosError(e, 'update'); }
-        where = Where.Block; loc = off;
+        let h: bigint | undefined;
+        try { h = this.dev.writeHashedSync(off, alloc, value, CSUM_SEED); } catch (e) { this.alloc.release(off, alloc); throw toVosError(e, 'update'); }
+        assert(h !== undefined, 'a buffered data file takes synchronous writes');
+        csum = h; where = Where.Block; loc = off;
       } else stage = off;
     }
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx, {

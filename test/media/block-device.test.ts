@@ -333,6 +333,12 @@ t('writeFromSync and readSync: the small-value path (page cache, no thread pool)
   assert.ok(Buffer.from(back.subarray(0, 5000)).equals(Buffer.from(v)), 'the gathered buffers, in order');
   assert.ok(back.subarray(5000).every((b) => b === 0), 'then zeros up to the length');
   assert.ok(Buffer.from(await dev.read(8192, 8192)).equals(Buffer.from(back)), 'the async read sees the same bytes');
+  // one value hashed with its write: the native call (when built) and the fallback agree with xxh64
+  const w = new Rng(6).bytes(4100);
+  assert.is(dev.writeHashedSync(16384, 8192, w, 77n), xxh64(w, 77n), 'the hash of the value, not of the padding');
+  const wb = dev.readSync(16384, 8192)!;
+  assert.ok(Buffer.from(wb.subarray(0, 4100)).equals(Buffer.from(w)) && wb.subarray(4100).every((b) => b === 0), 'value then zeros');
+  assert.throws(() => dev.writeHashedSync(16384, 4096, w, 0n), (e: unknown) => (e as MediaError).code === 'INVALID_ARGUMENT', 'value longer than the length');
   const r2 = dev.readSync(0, 4096)!;
   assert.ok(r2.every((b) => b === 0), 'unwritten blocks read as zeros (also from a reused slab)');
   assert.throws(() => dev.writeFromSync(100, 4096, [v]), (e: unknown) => (e as MediaError).code === 'INVALID_ARGUMENT', 'unaligned offset');
@@ -345,6 +351,7 @@ t('writeFromSync and readSync: the small-value path (page cache, no thread pool)
   const f = await openBlockDevice(fresh(), { size: 1 << 20, io: 'pread', direct: false, fault });
   assert.throws(() => f.writeFromSync(0, 8192, [new Uint8Array(8192).fill(7)]), (e: unknown) => (e as MediaError).code === 'IO_ERROR', 'torn write is an IO_ERROR');
   assert.is(fault.stats.tornWrites, 1);
+  assert.throws(() => f.writeHashedSync(0, 4096, new Uint8Array(10), 0n), (e: unknown) => (e as MediaError).code === 'IO_ERROR', 'after a torn write (a simulated crash) every write fails');
   await f.close();
   const flips = new FaultInjector({ seed: 4, bitFlipOnRead: 1 });
   const g = await openBlockDevice(fresh(), { size: 1 << 20, io: 'pread', direct: false, fault: flips });
@@ -357,6 +364,7 @@ t('writeFromSync and readSync: the small-value path (page cache, no thread pool)
   if (d.direct) {
     assert.is(d.writeFromSync(0, 4096, [v.subarray(0, 4096)]), false);
     assert.is(d.readSync(0, 4096), undefined);
+    assert.is(d.writeHashedSync(0, 4096, v.subarray(0, 4096), 0n), undefined);
     assert.ok((await d.read(0, 4096)).every((b) => b === 0), 'nothing was written');
   }
   await d.close();
