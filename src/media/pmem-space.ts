@@ -367,6 +367,13 @@ export class PmemSpace {
    * several files sync in parallel. Covers every write made before the call. Injected faults as
    * for `persist`.
    */
+  /** Make every write to the file so far durable (one fdatasync: cheaper than several range msyncs, each of which syncs the file). */
+  persistAll(): void {
+    const err = this.fault?.beforeSync();
+    if (err) throw err;
+    try { fs.fdatasyncSync(this.fd); } catch (e) { throw mediaErrorFromErrno(e, `sync ${this.path}`, { path: this.path }); }
+  }
+
   persistAsync(): Promise<void> {
     const err = this.fault?.beforeSync();
     if (err) return Promise.reject(err);

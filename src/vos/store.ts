@@ -629,11 +629,11 @@ export class TargetStore {
         chunks.push(ch);
         const part = blob.subarray(i * per, Math.min(blob.length, (i + 1) * per));
         this.space.pwrite(ch, part);
-        if (this.durable) this.space.persist(ch, part.length);
       }
       return { len: blob.length, csum, chunks };
     }) as Superblock['copies'];
-    if (this.durable) for (const meta of add) for (const ch of meta.chunks) this.space.persist(ch, this.geo.chunkBytes);
+    // durable: the new runs and both manifest copies reach the medium before a superblock names them
+    if (this.durable) this.space.persistAll();
     const old = this.sb;
     this.prevWalFlushedGen = old.walFlushedGen;
     const next: Superblock = { gen: old.gen + 1, geo: this.geo, walFlushedGen, copies };
