@@ -14,10 +14,12 @@
  *
  * It streams: MIGRATE_CONCURRENCY objects are in flight (MIGRATE_BUDGETED_CONCURRENCY while a
  * budget is set), MIGRATE_KEYS_IN_FLIGHT keys of each at once; the keys of a group are listed at
- * once (dkeys from every healthy shard, akeys from the shards holding parity roles); an EC array is rebuilt in steps of MIGRATE_STEP_BYTES per shard, each
- * step one large sequential read per source shard straight into the codec's wasm memory (checksum
- * verified there), decoded in place (every lost shard of the group in one pass) and written from
- * there; the writes of a destination are pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while
+ * once (dkeys from just enough healthy shards to meet every key, each dkey's akeys and each array's
+ * extent end from one shard holding a parity role of it: see `keysAt`); an EC array is rebuilt in
+ * steps of MIGRATE_STEP_BYTES per shard, each step one large sequential read per source shard
+ * (k of them) straight into the codec's wasm memory (checksum verified there), decoded in place
+ * (every lost shard of the group in one pass; only data roles when only data roles are lost) and
+ * written from there; the writes of a destination are pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while
  * the next steps read and decode; at most MIGRATE_DECODES_IN_FLIGHT steps hold decode memory at
  * once. Every step draws its bytes (read + written) from the pool's rebuild budget, so client I/O
  * keeps its share of the devices (`pool.setRebuildBudget`).
