@@ -677,7 +677,8 @@ export class RpcClient implements RpcCaller {
         throw new NetError('AUTH_FAILED', `engine at ${this.address} does not know the pool secret`, info);
       }
       await pipe.call('_auth', { proof: hmac(this.secret, 'client', cn, sn).toString('hex') }, undefined, { timeoutMs: this.timeoutMs });
-      if (this.rawReady === ready && !this.closed) this.rawPipe = pipe;
+      if (this.closed) { await pipe.close(); throw new NetError('NET_UNREACHABLE', `client of ${this.address} is closed`, info); }
+      if (this.rawReady === ready) this.rawPipe = pipe;
       pipe.onBroken = () => { if (this.rawReady === ready) { this.rawReady = undefined; this.rawPipe = undefined; } };
       if (pipe.broken) pipe.onBroken();
       return pipe;
