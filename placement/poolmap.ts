@@ -99,6 +99,8 @@ const FORMAT_VERSION_WEIGHTED = 2;
  * format 2 would lay it out with the first rules, so it must refuse the map too.
  */
 const FORMAT_VERSION_LAYOUT = 3;
+/** Formats above the newest known and below this read as "newer" (FORMAT_VERSION); others as damage. */
+const MAX_PLAUSIBLE_FORMAT = 64;
 const HEADER_BYTES = 16;
 const CHECKSUM_BYTES = 8;
 
@@ -273,7 +275,10 @@ export class PoolMap {
     return out;
   }
 
-  /** Parse `serialize()` output; `CORRUPTED` on bad magic, version, length or checksum. */
+  /**
+   * Parse `serialize()` output; `CORRUPTED` on bad magic, version, length or checksum;
+   * `FORMAT_VERSION` for a format newer than this build reads (a later release wrote it).
+   */
   static deserialize(bytes: Uint8Array): PoolMap {
     const bad = (m: string) => new PlacementError('CORRUPTED', `pool map bytes corrupted: ${m}`);
     if (!(bytes instanceof Uint8Array)) throw new PlacementError('INVALID_ARGUMENT', `PoolMap.deserialize takes a Uint8Array, got ${describeValue(bytes)}`);
@@ -281,11 +286,15 @@ export class PoolMap {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (dv.getUint32(0, true) !== MAGIC) throw bad('bad magic');
     const format = dv.getUint16(4, true);
-    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED && format !== FORMAT_VERSION_LAYOUT) throw bad(`unsupported format version ${format}`);
     const len = dv.getUint32(12, true);
     if (HEADER_BYTES + len + CHECKSUM_BYTES !== bytes.length) throw bad('length mismatch');
     const sum = dv.getBigUint64(HEADER_BYTES + len, true);
     if (xxh64(bytes.subarray(0, HEADER_BYTES + len)) !== sum) throw bad('checksum mismatch');
+    // checksummed, so not damage: a later release wrote it
+    if (format > FORMAT_VERSION_LAYOUT && format < MAX_PLAUSIBLE_FORMAT) {
+      throw new PlacementError('FORMAT_VERSION', `pool map format ${format} is newer than this build reads (1 to ${FORMAT_VERSION_LAYOUT}): open the pool with the Cairn version that wrote it, or upgrade`, { format });
+    }
+    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED && format !== FORMAT_VERSION_LAYOUT) throw bad(`unsupported format version ${format}`);
     let desc: PoolMapJSON;
     try { desc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + len))) as PoolMapJSON; }
     catch { throw bad('payload is not JSON'); }

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { initXxhash } from '../../core/xxhash.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { PoolMap, PlacementError, type PoolMapJSON } from '../../placement/index.js';
 
 await initXxhash();
@@ -164,6 +164,12 @@ t('layout rules: recorded at the first extension, kept by later ones; maps exten
   assert.is(old.layoutVersion, 1, 'an extension keeps the rules the pool was laid out with');
   assert.is(old.toJSON().placement?.layoutVersion, undefined);
   assert.is(PoolMap.deserialize(old.serialize()).layoutVersion, 1);
+  // a format newer than this build reads is FORMAT_VERSION (checksum valid), not CORRUPTED
+  const bytes = fresh.serialize();
+  new DataView(bytes.buffer).setUint16(4, 4, true);
+  const len = bytes.length - 8;
+  new DataView(bytes.buffer).setBigUint64(len, xxh64(bytes.subarray(0, len)), true);
+  assert.is(code(() => PoolMap.deserialize(bytes)), 'FORMAT_VERSION');
   for (const v of [0, 3, 1.5, '2']) {
     assert.is(code(() => PoolMap.fromJSON({ ...old.toJSON(), placement: { baseTargets: 8, layoutVersion: v as number } })), 'INVALID_ARGUMENT', String(v));
   }
