@@ -73,22 +73,19 @@ export interface BlockDevice {
    */
   writeFromHashed(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): Promise<bigint>;
   /**
-   * `writeFrom` done synchronously on a buffered file (one pwritev into the page cache): for small
-   * values on the write path, where a thread-pool round trip costs more than the copy. False (and
-   * nothing written) on an O_DIRECT file, whose writes go to the device: use `writeFrom` there.
+   * `writeFrom` done synchronously, one pwritev into the page cache: small values on the write
+   * path, where a thread-pool round trip costs more than the copy. An O_DIRECT device does it
+   * through a second, buffered descriptor of the same file (the kernel keeps the two coherent:
+   * direct I/O writes back and drops cached pages of its range); `sync()` covers these writes too.
    */
-  writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): boolean;
+  writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): void;
   /**
-   * `writeFromSync` of one value, resolving its xxhash64 (`seed`): hashed where it is, next to the
+   * `writeFromSync` of one value, returning its xxhash64 (`seed`): hashed where it is, next to the
    * system call, when the native addon is there (else hashed on this thread, same result).
-   * Undefined (nothing written) on an O_DIRECT file.
    */
-  writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint | undefined;
-  /**
-   * `read` done synchronously on a buffered file (one pread from the page cache): small values on
-   * the read path. Undefined (nothing read) on an O_DIRECT file.
-   */
-  readSync(offset: number, length: number): Uint8Array | undefined;
+  writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint;
+  /** `read` done synchronously from the page cache (small values on the read path; buffered descriptor as `writeFromSync`). */
+  readSync(offset: number, length: number): Uint8Array;
   /** fdatasync: writes completed before this call are durable when it resolves. */
   sync(): Promise<void>;
   /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
@@ -130,6 +127,8 @@ class FileBlockDevice implements BlockDevice {
 
   constructor(
     private readonly fd: number,
+    /** Buffered descriptor of the same file for small synchronous I/O (`fd` itself unless O_DIRECT). */
+    private readonly syncFd: number,
     private readonly io: IoEngine,
     readonly engineReason: string,
     readonly direct: boolean,
@@ -294,23 +293,22 @@ class FileBlockDevice implements BlockDevice {
     return this.slotted(() => io.writevHash!(this.fd, bufs, offset, have, seed));
   }
 
-  writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint | undefined {
+  writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint {
     const native = this.fault ? undefined : nativeAddon()?.pwriteHashSync;
-    if (!native || this.direct || !(value instanceof Uint8Array) || length - value.length > 65536) {
-      if (!this.writeFromSync(offset, length, [value])) return undefined;
+    if (!native || !(value instanceof Uint8Array) || length - value.length > 65536) {
+      this.writeFromSync(offset, length, [value]);
       return xxh64Parts([value], seed);
     }
     this.checkOpen('write');
     checkRange('write', offset, length, this.size);
     checkBuffers('writeHashedSync', 'from', [value], length);
-    const r = native(this.fd, value, offset, length, seed);
+    const r = native(this.syncFd, value, offset, length, seed);
     if (typeof r === 'number') throw mediaErrorFromErrno(r, 'write', { offset, length });
     return r;
   }
 
-  readSync(offset: number, length: number): Uint8Array | undefined {
+  readSync(offset: number, length: number): Uint8Array {
     this.checkOpen('read');
-    if (this.direct) return undefined;
     checkRange('read', offset, length, this.size);
     let rf: ReadFault | undefined;
     if (this.fault) {
@@ -320,7 +318,7 @@ class FileBlockDevice implements BlockDevice {
     const out = slabBytes(length);
     try {
       let got = 0;
-      while (got < length) { const n = fs.readSync(this.fd, out, got, length - got, offset + got); if (n <= 0) break; got += n; }
+      while (got < length) { const n = fs.readSync(this.syncFd, out, got, length - got, offset + got); if (n <= 0) break; got += n; }
       if (got < length) out.fill(0, got); // past the end of a shorter file: unwritten, zeros
     } catch (e) {
       throw mediaErrorFromErrno(e, 'read', { offset, length });
@@ -329,12 +327,11 @@ class FileBlockDevice implements BlockDevice {
     return out;
   }
 
-  writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): boolean {
+  writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): void {
     this.checkOpen('write');
-    if (this.direct) return false;
     checkRange('write', offset, length, this.size);
     const have = checkBuffers('writeFromSync', 'from', from, length);
-    if (length === 0) return true;
+    if (length === 0) return;
     let bufs = have < length ? [...from, zeroTail(length - have)] : from;
     let fault: ReturnType<FaultInjector['onWrite']> | undefined;
     if (this.fault) {
@@ -349,7 +346,7 @@ class FileBlockDevice implements BlockDevice {
       let done = 0;
       const total = bufs.reduce((n, b) => n + b.length, 0);
       while (done < total) {
-        const n = bufs.length === 1 ? fs.writeSync(this.fd, bufs[0]!, done, total - done, offset + done) : fs.writevSync(this.fd, done === 0 ? (bufs as Uint8Array[]) : restOf(bufs, done), offset + done);
+        const n = bufs.length === 1 ? fs.writeSync(this.syncFd, bufs[0]!, done, total - done, offset + done) : fs.writevSync(this.syncFd, done === 0 ? (bufs as Uint8Array[]) : restOf(bufs, done), offset + done);
         if (n <= 0) break;
         done += n;
       }
@@ -357,7 +354,6 @@ class FileBlockDevice implements BlockDevice {
       throw mediaErrorFromErrno(e, 'write', { offset, length });
     }
     if (fault?.error) throw fault.error;
-    return true;
   }
 
   async sync(): Promise<void> {
@@ -372,6 +368,7 @@ class FileBlockDevice implements BlockDevice {
     this.closed = true;
     await this.slots.idle();
     this.io.close();
+    if (this.syncFd !== this.fd) { try { fs.closeSync(this.syncFd); } catch { /* the data descriptor's close reports errors */ } }
     await new Promise<void>((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(mediaErrorFromErrno(err, 'close')) : resolve())));
   }
 }
@@ -489,6 +486,7 @@ export async function openBlockDevice(path: string, opts: BlockDeviceOptions): P
 
   const base = fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
   let fd: number | undefined;
+  let syncFd: number | undefined;
   try {
     try { fd = await openFd(path, base); } catch (e) {
       throw mediaErrorFromErrno(e, 'open', { path });
@@ -512,16 +510,18 @@ export async function openBlockDevice(path: string, opts: BlockDeviceOptions): P
         if (why) fs.closeSync(dfd);
       }
       if (why === undefined && dfd !== undefined) {
-        fs.closeSync(fd); fd = dfd; direct = true; directReason = 'O_DIRECT';
+        // the buffered descriptor stays open for small synchronous I/O (writeFromSync, readSync)
+        syncFd = fd; fd = dfd; direct = true; directReason = 'O_DIRECT';
       } else if (directChoice === true) {
         throw new MediaError('UNSUPPORTED', `O_DIRECT not supported for ${path}: ${why}`, { path, errno: why });
       } else {
         directReason = `buffered: O_DIRECT refused (${why})`;
       }
     }
-    return new FileBlockDevice(fd, io, engineReason, direct, directReason, size, opts.fault);
+    return new FileBlockDevice(fd, syncFd ?? fd, io, engineReason, direct, directReason, size, opts.fault);
   } catch (e) {
     if (fd !== undefined) fs.closeSync(fd);
+    if (syncFd !== undefined) fs.closeSync(syncFd);
     io.close();
     throw e;
   }

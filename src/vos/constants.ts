@@ -24,15 +24,11 @@ export const DEFAULT_DATA_BYTES = 1024 * 1024 * 1024;
  */
 export const DEFAULT_INLINE_THRESHOLD = 4095;
 /**
- * Largest value staged in the log: a value above the inline threshold and at most this size is
- * appended to the log like a small one (a store into the mapping, no data-file I/O on the write
- * path) with its data-file extent reserved, and moved to that extent by the next flush in a few
- * large writes (DAOS's SCM staging of NVMe-bound data). Larger values are written straight to the
- * data file. Also at most an eighth of a log region.
+ * Largest value written to the data file synchronously (a copy into the page cache on the write
+ * path, hashed with it; durable, synced with its group of commits). Larger values are written
+ * asynchronously on the thread pool.
  */
-export const STAGE_MAX_BYTES = 64 * 1024;
-/** Bytes one staged-value write of a flush gathers at most. */
-export const STAGE_WRITE_BYTES = 1024 * 1024;
+export const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 /** Largest inline threshold accepted. */
 export const MAX_INLINE_THRESHOLD = 64 * 1024;
 /** Block size of the data file (allocation unit and O_DIRECT alignment). */

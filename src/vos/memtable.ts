@@ -25,8 +25,6 @@ export interface MemVersion {
   index: number;
   count: number;
   recordSize: number;
-  /** Log-staged values (`where` Wal, above the inline threshold): the data-file extent reserved for them (`alloc` bytes), filled by the flush. */
-  stage?: number;
   /** Value bytes of versions read from a run (copied out of the block). */
   inline?: Uint8Array;
 }

@@ -368,12 +368,10 @@ function aggregateGroup(group: Pending[], objPunches: Stamp[], dkeyPunches: Stam
  * Flush a frozen memtable straight into `w` (the hot path of every write: what `writeMerged` over
  * `memtableEntries` would do, without generating and re-parsing keys). Applies the container rules
  * a flush can apply: destroyed containers, discards, and versions hidden at their own epoch by a
- * newer one. Data extents of dropped versions (and the reserved extents of dropped log-staged
- * ones) go to `freed`. A kept log-staged version is written as a data-file version at its reserved
- * extent, and `[extent, log offset, length]` goes to `staged`: the caller moves the bytes there
- * before the run is committed. Returns the entries written.
+ * newer one, and versions an aggregation policy in force removes (counted in `stats`). Data
+ * extents of dropped versions go to `freed`. Returns the entries written.
  */
-export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, staged: Array<[number, number, number]> = [], stats?: (cont: number) => MergeStats | undefined): Generator<void, number> {
+export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined): Generator<void, number> {
   let n = 0;
   let last = 0;
   /** Pause points: the caller yields to the event loop at each (the memtable is frozen meanwhile). */
@@ -381,7 +379,6 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
   const EMPTY_VAL = new Uint8Array(0);
   const freeOf = (v: MemVersion): number => {
     if (v.where === Where.Block && v.alloc > 0) { freed.push([v.loc, v.alloc]); return v.alloc; }
-    if (v.stage !== undefined) { freed.push([v.stage, v.alloc]); return v.alloc; }
     return 0;
   };
   const drop = (v: MemVersion) => { freeOf(v); };
@@ -391,10 +388,7 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
     const freedBytes = freeOf(v);
     if (aggStats) { aggStats.versionsRemoved++; aggStats.dataBytesFreed += freedBytes; }
   };
-  const value = (v: MemVersion): Uint8Array => {
-    if (v.stage !== undefined) { staged.push([v.stage, v.loc, v.len]); return encodeVersionScratch(v, undefined, v.stage); }
-    return encodeVersionScratch(v, v.where === Where.Wal ? inlineAt(v.loc, v.len) : v.inline, v.loc);
-  };
+  const value = (v: MemVersion): Uint8Array => encodeVersionScratch(v, v.where === Where.Wal ? inlineAt(v.loc, v.len) : v.inline, v.loc);
   const stamped = (prefix: Uint8Array, tag: number, epoch: bigint, seq: number): Uint8Array => kb.reset().bytes(prefix).u8(tag).inv64(epoch).invSeq(seq).take();
   for (const cont of [...mt.conts.keys()].sort((a, b) => a - b)) {
     const mc = mt.conts.get(cont)!;

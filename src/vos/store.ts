@@ -25,7 +25,7 @@ import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
 import { BlockAllocator, freeSnapshot } from './allocator.js';
-import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE, STAGE_MAX_BYTES, STAGE_WRITE_BYTES } from './constants.js';
+import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE, SYNC_WRITE_MAX_BYTES } from './constants.js';
 import { VosError } from './errors.js';
 import {
   MAX_MANIFEST_CHUNKS, SB_SLOT_BYTES, TAIL_SLOTS_OFFSET, decodeManifest, decodeSuperblock, encodeManifest, encodeSuperblock,
@@ -178,10 +178,6 @@ export function toVosError(e: unknown, op: string): unknown {
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 /** Writes between two yields to the event loop while a flush or merge is pending (see shareLoop). */
 const BACKGROUND_SHARE_OPS = 32;
-/** Buffers one staged-value write gathers at most (below IOV_MAX). */
-const STAGE_WRITE_IOVS = 512;
-/** Zeros that pad a staged value to whole data blocks. */
-const ZERO_BLOCK = new Uint8Array(DATA_BLOCK);
 
 /** Choose the geometry of a new target. */
 export function geometryFor(opts: { scmBytes: number; dataBytes: number; inlineThreshold: number; walBytes?: number }): Geometry {
@@ -328,8 +324,8 @@ export class TargetStore {
   /** pmem access engine (mmap or pread) and why. */
   get pmemEngine(): string { return `${this.space.engine}: ${this.space.engineReason}`; }
   get inlineThreshold(): number { return this.geo.inlineThreshold; }
-  /** Largest value staged in the log (see STAGE_MAX_BYTES). */
-  private get stageMax(): number { return Math.min(STAGE_MAX_BYTES, this.geo.walBytes / 8); }
+  /** Largest value written synchronously (see SYNC_WRITE_MAX_BYTES). */
+  private get syncMax(): number { return SYNC_WRITE_MAX_BYTES; }
 
   // ------------------------------------------------------------------ create / load
 
@@ -700,11 +696,9 @@ export class TargetStore {
   private async flushMemtable(mt: Memtable): Promise<void> {
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed: Array<[number, number]> = [];
-    const staged: Array<[number, number, number]> = [];
     try {
-      const steps = flushMemtable(mt, w, (c) => this.rules(c), (loc, len) => this.space.read(loc, len), freed, staged, (c) => this.conts.get(c)?.aggStats);
+      const steps = flushMemtable(mt, w, (c) => this.rules(c), (loc, len) => this.space.read(loc, len), freed, (c) => this.conts.get(c)?.aggStats);
       while (!steps.next().done) await yieldNow();
-      await this.writeStaged(staged);
       const meta = w.finish();
       this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
     } catch (e) {
@@ -715,30 +709,6 @@ export class TargetStore {
     if (this.frozen === mt) this.frozen = undefined;
     this.flushes++;
     this.scheduleCompaction();
-  }
-
-  /**
-   * Move log-staged values (`[extent, log offset, length]`) to their reserved data-file extents,
-   * adjacent extents gathered into one write of up to STAGE_WRITE_BYTES; durable before the run
-   * that references them is committed (the frozen log region still holds them until then).
-   */
-  private async writeStaged(staged: Array<[number, number, number]>): Promise<void> {
-    if (staged.length === 0) return;
-    staged.sort((a, b) => a[0] - b[0]);
-    for (let i = 0; i < staged.length;) {
-      const start = staged[i]![0];
-      let end = start;
-      const bufs: Uint8Array[] = [];
-      while (i < staged.length && staged[i]![0] === end && end - start < STAGE_WRITE_BYTES && bufs.length < STAGE_WRITE_IOVS) {
-        const [, loc, len] = staged[i]!;
-        const n = this.alloc.roundUp(len);
-        bufs.push(this.space.read(loc, len));
-        if (n > len) bufs.push(ZERO_BLOCK.subarray(0, n - len));
-        end += n; i++;
-      }
-      try { await this.dev.writeFrom(start, end - start, bufs); } catch (e) { throw toVosError(e, 'flush'); }
-    }
-    if (this.durable) { try { await this.dev.sync(); } catch (e) { throw toVosError(e, 'flush'); } }
   }
 
   /** Start a rotation in the background when the log region is filling up. */
@@ -919,6 +889,27 @@ export class TargetStore {
   }
 
   /**
+   * `writeData` of a small value: written synchronously (hashed with the write), then, durable,
+   * synced with its group (one fdatasync) before the record that points at it is appended.
+   */
+  private async writeDataNow(value: Uint8Array): Promise<{ loc: number; alloc: number; csum: bigint }> {
+    const n = this.alloc.roundUp(value.length);
+    let off = this.alloc.alloc(n);
+    if (off < 0) { this.reclaim(); off = this.alloc.alloc(n); }
+    if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: n, used: this.alloc.used, total: this.alloc.total });
+    this.inflightAllocs.set(off, n);
+    try {
+      const csum = this.dev.writeHashedSync(off, n, value, CSUM_SEED);
+      if (this.durable) await this.dataSync.request();
+      return { loc: off, alloc: n, csum };
+    } catch (e) {
+      this.inflightAllocs.delete(off);
+      this.alloc.release(off, n);
+      throw toVosError(e, 'update');
+    }
+  }
+
+  /**
    * Write backpressure: when flushed runs pile up faster than merges retire them (reads probe every
    * run), writers wait for the merge in progress. Also lets a merge run when writers never yield.
    */
@@ -946,14 +937,13 @@ export class TargetStore {
     let where: Where.Wal | Where.Block = Where.Wal;
     let loc = 0; let alloc = 0;
     let csum: bigint;
-    // Above the inline threshold a value lives in the data file. Up to stageMax it takes no
-    // thread-pool round trip: by default it is copied into the page cache now (synchronous write);
-    // durable (or O_DIRECT) it is staged in the log and moved by the flush. Larger: an async write.
-    const small = value.length > this.geo.inlineThreshold && value.length <= this.stageMax;
-    const now = small && !this.durable && !this.dev.direct;
-    const staged = small && !now;
-    if (value.length > this.geo.inlineThreshold && !small) {
-      ({ loc, alloc, csum } = await this.writeData(value));
+    // Above the inline threshold a value lives in the data file. Up to syncMax it takes no
+    // thread-pool round trip: copied into the page cache now (synchronous hashed write; durable,
+    // synced with its group before the record that points at it); larger: an async write.
+    const small = value.length > this.geo.inlineThreshold && value.length <= this.syncMax;
+    const now = small && !this.durable;
+    if (value.length > this.geo.inlineThreshold && !now) {
+      ({ loc, alloc, csum } = small ? await this.writeDataNow(value) : await this.writeData(value));
       where = Where.Block;
     } else {
       csum = now ? 0n : xxh64(value, CSUM_SEED); // written now: hashed with the write below
@@ -965,41 +955,32 @@ export class TargetStore {
       if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
       throw e;
     }
-    // synchronous from here: place a small value (written now, or its extent reserved), append, apply
-    let stage = -1;
-    if (small) {
+    // synchronous from here: write a small value, append, apply
+    if (now) {
       alloc = this.alloc.roundUp(value.length);
       let off = this.alloc.alloc(alloc);
       if (off < 0) { this.reclaim(); off = this.alloc.alloc(alloc); }
       if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: alloc, used: this.alloc.used, total: this.alloc.total });
-      if (now) {
-        let h: bigint | undefined;
-        try { h = this.dev.writeHashedSync(off, alloc, value, CSUM_SEED); } catch (e) { this.alloc.release(off, alloc); throw toVosError(e, 'update'); }
-        assert(h !== undefined, 'a buffered data file takes synchronous writes');
-        csum = h; where = Where.Block; loc = off;
-      } else stage = off;
+      try { csum = this.dev.writeHashedSync(off, alloc, value, CSUM_SEED); } catch (e) { this.alloc.release(off, alloc); throw toVosError(e, 'update'); }
+      where = Where.Block; loc = off;
     }
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx, {
       oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: where === Where.Block ? loc : 0, alloc: where === Where.Block ? alloc : 0,
     }, inline);
-    // a staged value leaves the log at the flush: its run entry is a data-file reference
-    const bound = runBytesBound(dkey, akey, staged ? 0 : inline?.length ?? 0);
+    const bound = runBytesBound(dkey, akey, inline?.length ?? 0);
     let at: number;
     try {
       this.admit(bound, true);
       at = this.wal.append(rec);
     } catch (e) {
       if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
-      if (stage >= 0) this.alloc.release(stage, alloc);
       throw toVosError(e, 'update');
     }
     this.active.runBound += bound;
     const seq = this.nextSeq++;
     if (where === Where.Block) { this.inflightAllocs.delete(loc); this.noteAlloc(this.wal.activeGen, loc, alloc); }
     else loc = at + WalEncoder.inlineOffset(dkey.length, akey.length);
-    const v: MemVersion = { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize };
-    if (stage >= 0) { v.stage = stage; this.noteAlloc(this.wal.activeGen, stage, alloc); }
-    this.active.addVersion(st.idx, oid, dkey, akey, v, rec.length);
+    this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length);
     if (epoch > st.maxEpoch) st.maxEpoch = epoch;
     this.maybeRotate();
     if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
@@ -1086,15 +1067,14 @@ export class TargetStore {
   }
 
   /**
-   * `readValue` of a small data-file value (at most stageMax) done synchronously from the page
+   * `readValue` of a small data-file value (at most syncMax) done synchronously from the page
    * cache: a 4 KiB get costs no thread-pool round trip. Undefined when it must be read async
-   * (larger, or an O_DIRECT data file).
+   * (larger).
    */
   readBlockSync(v: MemVersion, describe: () => Record<string, unknown>): Uint8Array | undefined {
-    if (v.alloc > this.stageMax) return undefined;
-    let buf: Uint8Array | undefined;
+    if (v.alloc > this.syncMax) return undefined;
+    let buf: Uint8Array;
     try { buf = this.dev.readSync(v.loc, v.alloc); } catch (e) { throw toVosError(e, 'fetch'); }
-    if (!buf) return undefined;
     const bytes = buf.subarray(0, v.len);
     if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
     return bytes;

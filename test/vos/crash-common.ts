@@ -14,7 +14,7 @@ export const CRASH_KINDS = ['small', 'large', 'array'] as const;
 
 /** The value of `kind` for `key` at `epoch`: 8-byte epoch, then seeded bytes. */
 export function crashValue(kind: string, key: number, epoch: bigint): Uint8Array {
-  const len = kind === 'small' ? 64 + (Number(epoch % 200n)) : kind === 'large' ? 5000 + Number(epoch % 36000n) : CRASH_ARRAY_LEN; // large: staged or written at once (<= 32 KiB here), or an async data write
+  const len = kind === 'small' ? 64 + (Number(epoch % 200n)) : kind === 'large' ? 5000 + Number(epoch % 70000n) : CRASH_ARRAY_LEN; // large: written at once (<= 64 KiB: most), or an async data write
   const rng = new Rng(Number(epoch % 1000003n) * 131 + key * 7 + kind.length);
   const v = rng.bytes(len);
   new DataView(v.buffer).setBigUint64(0, epoch, true);

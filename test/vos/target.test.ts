@@ -124,7 +124,7 @@ test('an update at an existing epoch replaces it (inline, data file, arrays), al
   await t.close();
 }));
 
-test('values from 4 KiB live in the data file: written at once by default, staged in the log and moved by the flush when durable, an async write when large', safe(async () => {
+test('values from 4 KiB live in the data file: written at once (durable: synced with their group before the record), an async write when large', safe(async () => {
   for (const durable of [false, true]) {
     const t = await VosTarget.open(dir, { ...BASE, durable });
     const ts = t.target;
@@ -133,25 +133,23 @@ test('values from 4 KiB live in the data file: written at once by default, stage
     await t.updateSingle(1n, 1n, enc('small'), enc('a'), v(1, 4095));
     assert.is(ts.usage().dataUsed, 0, 'a 4095-byte value is inline');
     await t.updateSingle(1n, 1n, enc('d'), enc('a'), v(2, 4096));
-    assert.is(ts.usage().dataUsed, 4096, 'a 4 KiB value has its extent (written, or reserved for the flush)');
-    // durable: staged, so the data file still holds nothing at the extent; default: written now
+    assert.is(ts.usage().dataUsed, 4096, 'a 4 KiB value has its extent');
     const onDisk = () => { const b = Buffer.alloc(4096); const fd = fs.openSync(path.join(dir, 'vos.data'), 'r'); fs.readSync(fd, b, 0, 4096, 0); fs.closeSync(fd); return b[0]; };
-    assert.is(onDisk(), durable ? 0 : 2, durable ? 'staged until the flush' : 'in the page cache when acknowledged');
+    assert.is(onDisk(), 2, 'in the data file when acknowledged');
     assert.ok(same(await t.fetchSingle(1n, 1n, enc('d'), enc('a')), v(2, 4096)), 'read back before the flush');
     // replaced at its own epoch before the flush: the replaced extent comes back
     await t.updateSingle(1n, 1n, enc('d'), enc('a'), v(3, 5000));
-    await t.updateSingle(2n, 1n, enc('big'), enc('a'), v(4, 48 * KiB)); // above stageMax (walBytes / 8): an async write
+    await t.updateSingle(2n, 1n, enc('big'), enc('a'), v(4, 96 * KiB)); // above SYNC_WRITE_MAX_BYTES: an async write
     await ts.flushAll();
-    assert.is(onDisk(), durable ? 0 : 2, 'the replaced value was never moved (durable) / stays where it was');
-    assert.is(ts.usage().dataUsed, 8192 + 48 * KiB, 'the replaced extent is free after the flush');
-    for (const [dk, e, want] of [['small', 1n, v(1, 4095)], ['d', 1n, v(3, 5000)], ['big', 2n, v(4, 48 * KiB)]] as const) {
+    assert.is(ts.usage().dataUsed, 8192 + 96 * KiB, 'the replaced extent is free after the flush');
+    for (const [dk, e, want] of [['small', 1n, v(1, 4095)], ['d', 1n, v(3, 5000)], ['big', 2n, v(4, 96 * KiB)]] as const) {
       assert.ok(same(await t.fetchSingle(e, 1n, enc(dk), enc('a')), want), `${dk} after the flush (durable ${durable})`);
     }
     await t.close();
     const r = await VosTarget.open(dir, { ...BASE, durable });
     assert.ok(same(await r.fetchSingle(1n, 1n, enc('d'), enc('a')), v(3, 5000)), 'after reopen');
-    assert.ok(same(await r.fetchSingle(2n, 1n, enc('big'), enc('a')), v(4, 48 * KiB)), 'large after reopen');
-    assert.is(r.target.usage().dataUsed, 8192 + 48 * KiB, 'nothing leaked');
+    assert.ok(same(await r.fetchSingle(2n, 1n, enc('big'), enc('a')), v(4, 96 * KiB)), 'large after reopen');
+    assert.is(r.target.usage().dataUsed, 8192 + 96 * KiB, 'nothing leaked');
     await r.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
