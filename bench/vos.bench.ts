@@ -46,7 +46,10 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
         ? async () => { await Promise.all(Array.from({ length: SMALL_BATCH }, () => t.updateSingle(++epoch, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k))); await reclaim(); }
         : async () => { for (let i = 0; i < SMALL_BATCH; i++) await t.updateSingle(++epoch, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k); await reclaim(); },
       SMALL_BATCH, ctx, { time });
-      rows.push({ name, suite: 'vos', opsPerSecond: r.perSecond, bytesPerSecond: r.perSecond * KIB4, extra: { target: 100_000, meetsTarget: durable ? '-' : r.perSecond >= 100_000, compactions: t.compactions, samples: r.samples } });
+      // the mean call, not the median: one call in AGGREGATE_EVERY / SMALL_BATCH also aggregates,
+      // and that cost is part of the steady state (a median would leave it out)
+      const perSecond = (SMALL_BATCH / r.meanMs) * 1000;
+      rows.push({ name, suite: 'vos', opsPerSecond: perSecond, bytesPerSecond: perSecond * KIB4, extra: { target: 100_000, meetsTarget: durable ? '-' : perSecond >= 100_000, medianCallPerSecond: Math.round(r.perSecond), compactions: t.compactions, samples: r.samples } });
       if (!durable) {
         const f = await rate('vos fetch 4KiB single', async () => {
           for (let i = 0; i < SMALL_BATCH; i++) await t.fetchSingle(epoch, 1n, dkeys[(i * 7919 + k) % SMALL_KEYS]!, akey);
