@@ -1090,6 +1090,7 @@ function sortedTargetIds(group: readonly number[]): number[] {
   const out: number[] = [];
   for (const t of group) {
     if (out.includes(t)) continue;
+    // insertion sort: a handful of targets, and Array#sort allocates its work area
     let i = out.length;
     out.push(t);
     while (i > 0 && out[i - 1]! > t) { out[i] = out[i - 1]!; i--; }
@@ -1100,17 +1101,7 @@ function sortedTargetIds(group: readonly number[]): number[] {
 
 /** Distinct targets of `writes`, ascending. */
 function sortedTargets(writes: readonly ShardWrite[]): number[] {
-  const out: number[] = [];
-  for (const w of writes) {
-    const t = w.target;
-    if (out.includes(t)) continue;
-    // insertion sort: a handful of targets, and Array#sort allocates its work area
-    let i = out.length;
-    out.push(t);
-    while (i > 0 && out[i - 1]! > t) { out[i] = out[i - 1]!; i--; }
-    out[i] = t;
-  }
-  return out;
+  return sortedTargetIds(writes.map((w) => w.target));
 }
 
 /**

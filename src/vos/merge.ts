@@ -23,11 +23,9 @@ import { before, covered, type Range, type Stamp } from './tree.js';
 /** Bytes of a version entry's fixed header (an inline value follows). */
 export const VERSION_VALUE_BYTES = 48;
 
-/** Encode a version as a run entry value (`inline`: the value bytes when they live in the run; `loc`: its data-file offset otherwise). */
-export function encodeVersion(v: MemVersion, inline: Uint8Array | undefined, loc = v.loc): Uint8Array {
-  const out = new Uint8Array(VERSION_VALUE_BYTES + (inline?.length ?? 0));
-  const dv = new DataView(out.buffer);
-  dv.setUint8(0, inline ? Where.Run : Where.Block);
+/** Write version `v`'s entry value (header, then the inline bytes if any) at the start of `dv`'s buffer. */
+function putVersion(dv: DataView, out: Uint8Array, v: MemVersion, inline: Uint8Array | undefined, loc: number): void {
+  dv.setUint32(0, inline ? Where.Run : Where.Block, true); // where, then 3 zero bytes
   dv.setUint32(4, v.len, true);
   dv.setBigUint64(8, v.csum, true);
   dv.setUint32(16, loc % 4294967296, true); dv.setUint32(20, Math.floor(loc / 4294967296), true);
@@ -36,6 +34,12 @@ export function encodeVersion(v: MemVersion, inline: Uint8Array | undefined, loc
   dv.setUint32(32, v.index % 4294967296, true); dv.setUint32(36, Math.floor(v.index / 4294967296), true);
   dv.setUint32(40, v.count % 4294967296, true); dv.setUint32(44, Math.floor(v.count / 4294967296), true);
   if (inline) out.set(inline, VERSION_VALUE_BYTES);
+}
+
+/** Encode a version as a run entry value (`inline`: the value bytes when they live in the run; `loc`: its data-file offset otherwise). */
+export function encodeVersion(v: MemVersion, inline: Uint8Array | undefined, loc = v.loc): Uint8Array {
+  const out = new Uint8Array(VERSION_VALUE_BYTES + (inline?.length ?? 0));
+  putVersion(new DataView(out.buffer), out, v, inline, loc);
   return out;
 }
 
@@ -49,16 +53,7 @@ let scratchDv = new DataView(scratch.buffer);
 function encodeVersionScratch(v: MemVersion, inline: Uint8Array | undefined, loc: number): Uint8Array {
   const n = VERSION_VALUE_BYTES + (inline?.length ?? 0);
   if (n > scratch.length) { scratch = new Uint8Array(n); scratchDv = new DataView(scratch.buffer); }
-  const dv = scratchDv;
-  dv.setUint32(0, inline ? Where.Run : Where.Block, true); // where, then 3 zero bytes
-  dv.setUint32(4, v.len, true);
-  dv.setBigUint64(8, v.csum, true);
-  dv.setUint32(16, loc % 4294967296, true); dv.setUint32(20, Math.floor(loc / 4294967296), true);
-  dv.setUint32(24, v.alloc, true);
-  dv.setUint32(28, v.recordSize, true);
-  dv.setUint32(32, v.index % 4294967296, true); dv.setUint32(36, Math.floor(v.index / 4294967296), true);
-  dv.setUint32(40, v.count % 4294967296, true); dv.setUint32(44, Math.floor(v.count / 4294967296), true);
-  if (inline) scratch.set(inline, VERSION_VALUE_BYTES);
+  putVersion(scratchDv, scratch, v, inline, loc);
   return scratch.subarray(0, n);
 }
 

@@ -868,38 +868,29 @@ export class TargetStore {
     this.scheduleCompaction();
   }
 
-  /** Store a value in the data file; returns where, and its checksum (computed off the JS thread where the device can). */
-  async writeData(value: Uint8Array): Promise<{ loc: number; alloc: number; csum: bigint }> {
-    const n = Math.max(DATA_BLOCK, Math.ceil(value.length / DATA_BLOCK) * DATA_BLOCK);
+  /**
+   * An extent of `n` bytes of the data file (`NO_SPACE` when none is free, after releasing frees
+   * that waited for reads).
+   */
+  private allocData(n: number): number {
     let off = this.alloc.alloc(n);
     if (off < 0) { this.reclaim(); off = this.alloc.alloc(n); }
     if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: n, used: this.alloc.used, total: this.alloc.total });
-    this.inflightAllocs.set(off, n);
-    try {
-      // A value that is not whole blocks goes out with a zero tail (gather write), not a padded copy;
-      // the device hashes the value where it writes it.
-      const csum = await this.dev.writeFromHashed(off, n, [value], CSUM_SEED);
-      if (this.durable) await this.dataSync.request();
-      return { loc: off, alloc: n, csum };
-    } catch (e) {
-      this.inflightAllocs.delete(off);
-      this.alloc.release(off, n);
-      throw toVosError(e, 'update');
-    }
+    return off;
   }
 
   /**
-   * `writeData` of a small value: written synchronously (hashed with the write), then, durable,
-   * synced with its group (one fdatasync) before the record that points at it is appended.
+   * Store a value in the data file; returns where, and its checksum. `now`: a small value written
+   * synchronously (hashed with the write); else on the thread pool (hashed there where the device
+   * can). Durable: synced with its group before the record that points at it is appended.
    */
-  private async writeDataNow(value: Uint8Array): Promise<{ loc: number; alloc: number; csum: bigint }> {
-    const n = this.alloc.roundUp(value.length);
-    let off = this.alloc.alloc(n);
-    if (off < 0) { this.reclaim(); off = this.alloc.alloc(n); }
-    if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: n, used: this.alloc.used, total: this.alloc.total });
+  async writeData(value: Uint8Array, now = false): Promise<{ loc: number; alloc: number; csum: bigint }> {
+    const n = Math.max(DATA_BLOCK, this.alloc.roundUp(value.length));
+    const off = this.allocData(n);
     this.inflightAllocs.set(off, n);
     try {
-      const csum = this.dev.writeHashedSync(off, n, value, CSUM_SEED);
+      // a value that is not whole blocks goes out with a zero tail (gather write), not a padded copy
+      const csum = now ? this.dev.writeHashedSync(off, n, value, CSUM_SEED) : await this.dev.writeFromHashed(off, n, [value], CSUM_SEED);
       if (this.durable) await this.dataSync.request();
       return { loc: off, alloc: n, csum };
     } catch (e) {
@@ -943,7 +934,7 @@ export class TargetStore {
     const small = value.length > this.geo.inlineThreshold && value.length <= this.syncMax;
     const now = small && !this.durable;
     if (value.length > this.geo.inlineThreshold && !now) {
-      ({ loc, alloc, csum } = small ? await this.writeDataNow(value) : await this.writeData(value));
+      ({ loc, alloc, csum } = await this.writeData(value, small));
       where = Where.Block;
     } else {
       csum = now ? 0n : xxh64(value, CSUM_SEED); // written now: hashed with the write below
@@ -958,9 +949,7 @@ export class TargetStore {
     // synchronous from here: write a small value, append, apply
     if (now) {
       alloc = this.alloc.roundUp(value.length);
-      let off = this.alloc.alloc(alloc);
-      if (off < 0) { this.reclaim(); off = this.alloc.alloc(alloc); }
-      if (off < 0) throw new VosError('NO_SPACE', 'data file full: aggregate, punch+aggregate or discard to free space', { need: alloc, used: this.alloc.used, total: this.alloc.total });
+      const off = this.allocData(alloc);
       try { csum = this.dev.writeHashedSync(off, alloc, value, CSUM_SEED); } catch (e) { this.alloc.release(off, alloc); throw toVosError(e, 'update'); }
       where = Where.Block; loc = off;
     }
