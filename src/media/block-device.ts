@@ -256,10 +256,7 @@ class FileBlockDevice implements BlockDevice {
     const have = checkBuffers('writeFrom', 'from', from, length);
     if (length === 0) return;
     if (this.direct || this.fault || !this.io.writev) {
-      const bounce = allocAligned(length);
-      let at = 0;
-      for (const b of from) { bounce.set(b, at); at += b.length; }
-      return this.write(offset, bounce);
+      return this.write(offset, gather(allocAligned(length), from));
     }
     const bufs = have < length ? [...from, zeroTail(length - have)] : from;
     await this.slotted(() => this.io.writev!(this.fd, bufs, offset));
@@ -332,21 +329,17 @@ class FileBlockDevice implements BlockDevice {
     checkRange('write', offset, length, this.size);
     const have = checkBuffers('writeFromSync', 'from', from, length);
     if (length === 0) return;
-    let bufs = have < length ? [...from, zeroTail(length - have)] : from;
+    // one buffer: the value alone when it fills `length`, else the buffers and zeros joined (small values)
+    let buf = from.length === 1 && have === length ? from[0]! : gather(new Uint8Array(length), from);
     let fault: ReturnType<FaultInjector['onWrite']> | undefined;
     if (this.fault) {
-      const joined = new Uint8Array(length);
-      let at = 0;
-      for (const b of bufs) { joined.set(b, at); at += b.length; }
-      fault = this.fault.onWrite(offset, joined, BLOCK_SIZE);
+      fault = this.fault.onWrite(offset, buf, BLOCK_SIZE);
       if (fault.error && fault.truncateTo === undefined) throw fault.error;
-      bufs = [joined.subarray(0, fault.truncateTo ?? length)];
+      buf = buf.subarray(0, fault.truncateTo ?? length);
     }
     try {
-      let done = 0;
-      const total = bufs.reduce((n, b) => n + b.length, 0);
-      while (done < total) {
-        const n = bufs.length === 1 ? fs.writeSync(this.syncFd, bufs[0]!, done, total - done, offset + done) : fs.writevSync(this.syncFd, done === 0 ? (bufs as Uint8Array[]) : restOf(bufs, done), offset + done);
+      for (let done = 0; done < buf.length;) {
+        const n = fs.writeSync(this.syncFd, buf, done, buf.length - done, offset + done);
         if (n <= 0) break;
         done += n;
       }
@@ -402,14 +395,10 @@ function slabBytes(length: number): Uint8Array {
   return out;
 }
 
-/** The bytes of `bufs` after the first `skip` (a short gather write's remainder). */
-function restOf(bufs: readonly Uint8Array[], skip: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const b of bufs) {
-    if (skip >= b.length) { skip -= b.length; continue; }
-    out.push(skip > 0 ? b.subarray(skip) : b);
-    skip = 0;
-  }
+/** Copy `from` in order to the start of `out` (the rest of `out` is left as it is: zeros when fresh). */
+function gather(out: Uint8Array, from: readonly Uint8Array[]): Uint8Array {
+  let at = 0;
+  for (const b of from) { out.set(b, at); at += b.length; }
   return out;
 }
 

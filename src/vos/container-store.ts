@@ -18,7 +18,6 @@ import {
 import type { ContState, TargetStore } from './store.js';
 import { before, keyHex, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
-import { Where } from './wal.js';
 
 /** An array extent: `count` records starting at record `index`. */
 export interface Recx { index: number; count: number }
@@ -175,7 +174,7 @@ export class ContainerStore {
       const s = visibleSingle(this.view(), oid, dkey, akey, epoch);
       if (!s) return undefined;
       const what = () => describe(oid, dkey, akey, s);
-      return s.where === Where.Block ? t.readBlockSync(s, what) ?? await t.readValue(s, what) : t.readValueSync(s, what);
+      return t.readValueSync(s, what) ?? await t.readValue(s, what);
     } catch (e) {
       t.noteDamage(e);
       throw e;

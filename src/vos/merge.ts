@@ -313,6 +313,16 @@ function floorOf(ps: Stamp[], V: bigint): Stamp {
   return best;
 }
 
+/**
+ * Whether a single at `epoch` is hidden by the next newer single of its akey (at `newer`): always
+ * at the same epoch; under an aggregation policy, when the newer one is visible at the smallest
+ * kept view at or above `epoch`. (Punches are the caller's.)
+ */
+function shadowed(epoch: bigint, newer: bigint | undefined, agg: { upTo: bigint; keep: bigint[] } | undefined): boolean {
+  if (newer === undefined) return false;
+  return newer === epoch || (agg !== undefined && epoch < agg.upTo && newer <= viewAt(epoch, agg));
+}
+
 /** The smallest kept view at or above `e` (views: kept epochs below upTo, and upTo - 1). */
 function viewAt(e: bigint, agg: { upTo: bigint; keep: bigint[] }): bigint {
   let best = agg.upTo - 1n;
@@ -333,12 +343,8 @@ function aggregateGroup(group: Pending[], objPunches: Stamp[], dkeyPunches: Stam
   const gone = new Set<Pending>();
   const floorAt = (V: bigint) => floorOf([...objPunches, ...dkeyPunches, ...punches], V);
   for (let i = 0; i < singles.length; i++) {
-    const v = singles[i]!; const next = singles[i + 1];
-    if (next && next.epoch === v.epoch) { gone.add(v); continue; }
-    if (agg && v.epoch < agg.upTo) {
-      const V = viewAt(v.epoch, agg);
-      if (before(v, floorAt(V)) || (next !== undefined && next.epoch <= V)) gone.add(v);
-    }
+    const v = singles[i]!;
+    if (shadowed(v.epoch, singles[i + 1]?.epoch, agg) || (agg && v.epoch < agg.upTo && before(v, floorAt(viewAt(v.epoch, agg))))) gone.add(v);
   }
   for (const x of extents) {
     const xv = x.v!;
@@ -426,7 +432,7 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
           for (let i = a.singles.length - 1; i >= 0; i--) {
             const v = a.singles[i]!;
             if (gone(v.epoch, v.seq) || v.epoch === newerEpoch) { drop(v); continue; }
-            if (agg && newerEpoch !== undefined && v.epoch < agg.upTo && newerEpoch <= viewAt(v.epoch, agg)) { newerEpoch = v.epoch; aggregated(v); continue; }
+            if (shadowed(v.epoch, newerEpoch, agg)) { newerEpoch = v.epoch; aggregated(v); continue; }
             newerEpoch = v.epoch;
             w.add(stamped(ak, TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes); n++;
           }
@@ -569,8 +575,9 @@ export function* aggregateMerge(runs: readonly Run[], w: RunWriter, rules: (cont
   const endExtents = () => {
     if (!extents.length) return;
     const group = extents; extents = [];
-    const s = statsOf(keyCont(group[0]!.key));
-    const kept = aggregateGroup(group, [], [], { destroyed: false, tombs: [], aggregate: rules(keyCont(group[0]!.key))?.aggregate }, true, (p) => drop(s, p.v));
+    const gc = keyCont(group[0]!.key);
+    const s = statsOf(gc);
+    const kept = aggregateGroup(group, [], [], { destroyed: false, tombs: [], aggregate: rules(gc)?.aggregate }, true, (p) => drop(s, p.v));
     for (const p of kept) { w.add(p.key, p.value, p.seq, [akeyProbe!, objProbe!]); n++; s.entriesOut++; }
   };
   for (;;) {
@@ -601,7 +608,7 @@ export function* aggregateMerge(runs: readonly Run[], w: RunWriter, rules: (cont
       }
       const { epoch, seq } = keyStamp(key);
       if (tag === TAG_SINGLE) {
-        const hidden = newerEpoch !== undefined && (newerEpoch === epoch || (agg !== undefined && epoch < agg.upTo && newerEpoch <= viewAt(epoch, agg)));
+        const hidden = shadowed(epoch, newerEpoch, agg);
         newerEpoch = epoch;
         if (hidden) drop(st!, decodeVersion(value, epoch, seq, false));
         else { w.add(prevKey, value, seq, [akeyProbe!, objProbe!]); n++; st!.entriesOut++; }

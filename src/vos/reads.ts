@@ -42,12 +42,14 @@ function newestPunch(ps: MemPunch[], epoch: bigint, tombs: Tomb[], best: Stamp):
 
 /** In one run: the first entry under `prefix+tag` at or below `epoch` that no discard hides. */
 function runNewest(run: Run, prefix: Uint8Array, tag: number, epoch: bigint, tombs: Tomb[]): { key: Uint8Array; value: Uint8Array; epoch: bigint; seq: number } | undefined {
-  const p = withTag(prefix, tag);
-  const c = run.cursor().seek(seekAtEpoch(prefix, tag, epoch));
-  while (c.valid && hasPrefix(c.key(), p)) {
+  // one key: the seek key `prefix + tag + ~epoch`; an entry is under `prefix + tag` when it starts with its first bytes
+  const seek = seekAtEpoch(prefix, tag, epoch);
+  const c = run.cursor().seek(seek);
+  while (c.valid) {
     const k = c.key();
+    if (!samePrefix(k, seek, prefix.length + 1)) return undefined;
     const s = keyStamp(k);
-    if (!hidden(tombs, s.epoch, s.seq)) return { key: k, value: c.value(), ...s };
+    if (!hidden(tombs, s.epoch, s.seq)) return { key: k, value: c.value(), epoch: s.epoch, seq: s.seq };
     c.next();
   }
   return undefined;
@@ -104,24 +106,13 @@ function newerSingle(a: MemAkey, epoch: bigint, tombs: ReadView['tombs'], best: 
 
 /** The runs' newest single of the probed akey at or below `epoch`, when newer than `best`. */
 function newestInRuns(v: ReadView, akey: Uint8Array, pa: BloomProbe, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
-  let seek: Uint8Array | undefined;
   for (const r of v.runs) {
     if (!r.mayContain(pa)) continue;
-    // one seek key (akey + single tag + ~epoch) per lookup; an entry is the akey's single when it
-    // starts with the seek key's first akey.length + 1 bytes
-    seek ??= seekAtEpoch(akey, TAG_SINGLE, epoch);
-    const c = r.cursor().seek(seek);
-    while (c.valid) {
-      const k = c.key();
-      if (!samePrefix(k, seek, akey.length + 1)) break;
-      const st = keyStamp(k);
-      if (hidden(v.tombs, st.epoch, st.seq)) { c.next(); continue; }
-      if (!best || before(best, st)) {
-        const ver = decodeVersion(c.value(), st.epoch, st.seq, true);
-        if (!ver) throw corruptEntry(r, k);
-        best = ver;
-      }
-      break;
+    const x = runNewest(r, akey, TAG_SINGLE, epoch, v.tombs);
+    if (x && (!best || before(best, x))) {
+      const ver = decodeVersion(x.value, x.epoch, x.seq, true);
+      if (!ver) throw corruptEntry(r, x.key);
+      best = ver;
     }
   }
   return best;

@@ -324,8 +324,6 @@ export class TargetStore {
   /** pmem access engine (mmap or pread) and why. */
   get pmemEngine(): string { return `${this.space.engine}: ${this.space.engineReason}`; }
   get inlineThreshold(): number { return this.geo.inlineThreshold; }
-  /** Largest value written synchronously (see SYNC_WRITE_MAX_BYTES). */
-  private get syncMax(): number { return SYNC_WRITE_MAX_BYTES; }
 
   // ------------------------------------------------------------------ create / load
 
@@ -928,33 +926,25 @@ export class TargetStore {
     let where: Where.Wal | Where.Block = Where.Wal;
     let loc = 0; let alloc = 0;
     let csum: bigint;
-    // Above the inline threshold a value lives in the data file. Up to syncMax it takes no
-    // thread-pool round trip: copied into the page cache now (synchronous hashed write; durable,
-    // synced with its group before the record that points at it); larger: an async write.
-    const small = value.length > this.geo.inlineThreshold && value.length <= this.syncMax;
-    const now = small && !this.durable;
-    if (value.length > this.geo.inlineThreshold && !now) {
-      ({ loc, alloc, csum } = await this.writeData(value, small));
+    // Above the inline threshold a value lives in the data file, written before the record that
+    // points at it: up to SYNC_WRITE_MAX_BYTES synchronously (a copy into the page cache, no
+    // thread-pool round trip), larger values on the thread pool.
+    if (value.length > this.geo.inlineThreshold) {
+      ({ loc, alloc, csum } = await this.writeData(value, value.length <= SYNC_WRITE_MAX_BYTES));
       where = Where.Block;
     } else {
-      csum = now ? 0n : xxh64(value, CSUM_SEED); // written now: hashed with the write below
+      csum = xxh64(value, CSUM_SEED);
     }
-    const inline = where === Where.Wal && !now ? value : undefined;
+    const inline = where === Where.Wal ? value : undefined;
     try {
       while (!this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0))) await this.makeRoom(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0));
     } catch (e) {
       if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
       throw e;
     }
-    // synchronous from here: write a small value, append, apply
-    if (now) {
-      alloc = this.alloc.roundUp(value.length);
-      const off = this.allocData(alloc);
-      try { csum = this.dev.writeHashedSync(off, alloc, value, CSUM_SEED); } catch (e) { this.alloc.release(off, alloc); throw toVosError(e, 'update'); }
-      where = Where.Block; loc = off;
-    }
+    // synchronous from here: append, then apply
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx, {
-      oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: where === Where.Block ? loc : 0, alloc: where === Where.Block ? alloc : 0,
+      oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: loc, alloc,
     }, inline);
     const bound = runBytesBound(dkey, akey, inline?.length ?? 0);
     let at: number;
@@ -1038,8 +1028,9 @@ export class TargetStore {
   // ------------------------------------------------------------------ reads of values
 
   /** Read and verify a version's bytes; `CHECKSUM_MISMATCH` names it. */
-  async readValue(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>): Promise<Uint8Array> {
-    if (v.where !== Where.Block) return this.readValueSync(v, describe);
+  async readValue(v: MemVersion, describe: () => Record<string, unknown>): Promise<Uint8Array> {
+    const now = this.readValueSync(v, describe);
+    if (now) return now;
     let bytes: Uint8Array;
     this.activeReads++;
     try {
@@ -1051,41 +1042,31 @@ export class TargetStore {
       this.activeReads--;
       this.reclaim();
     }
-    if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
-    return bytes;
+    return this.checked(bytes, v, describe);
   }
 
   /**
-   * `readValue` of a small data-file value (at most syncMax) done synchronously from the page
-   * cache: a 4 KiB get costs no thread-pool round trip. Undefined when it must be read async
-   * (larger).
+   * `readValue` done synchronously, so a small read needs no promise: a value held in memory or
+   * in the log (a copy), or a data-file value of at most SYNC_WRITE_MAX_BYTES read from the page
+   * cache. Undefined for a larger data-file value (read it with `readValue`).
    */
-  readBlockSync(v: MemVersion, describe: () => Record<string, unknown>): Uint8Array | undefined {
-    if (v.alloc > this.syncMax) return undefined;
-    let buf: Uint8Array;
-    try { buf = this.dev.readSync(v.loc, v.alloc); } catch (e) { throw toVosError(e, 'fetch'); }
-    const bytes = buf.subarray(0, v.len);
-    if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
-    return bytes;
-  }
-
-  /**
-   * `readValue` of a version whose bytes are in memory or in the log (not in the data file):
-   * synchronous, so a small read needs no promise. A copy, checksum-verified.
-   */
-  readValueSync(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>): Uint8Array {
-    if (v.where === Where.Block) assert(false, 'readValueSync reads values held in memory or in the log', { where: v.where });
-    const bytes = v.where === Where.Run ? v.inline! : this.space.read(v.loc, v.len);
-    if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+  readValueSync(v: MemVersion, describe: () => Record<string, unknown>): Uint8Array | undefined {
+    if (v.where === Where.Block) {
+      if (v.alloc > SYNC_WRITE_MAX_BYTES) return undefined;
+      let buf: Uint8Array;
+      try { buf = this.dev.readSync(v.loc, v.alloc); } catch (e) { throw toVosError(e, 'fetch'); }
+      return this.checked(buf.subarray(0, v.len), v, describe);
+    }
+    const bytes = this.checked(v.where === Where.Run ? v.inline! : this.space.read(v.loc, v.len), v, describe);
     return v.where === Where.Run ? bytes.slice() : bytes;
   }
 
-  /**
-   * Read a version's bytes straight into `into` (its buffers, in order, hold exactly the value) and
-   * verify the checksum there, once: a block value goes from the data file into the caller's
-   * buffers in one scatter read, with no intermediate buffer. `CHECKSUM_MISMATCH` names it (the
-   * buffers then hold unverified bytes: the caller must not use them).
-   */
+  /** `bytes`, when they hash to `v`'s checksum (else `CHECKSUM_MISMATCH` naming the version). */
+  private checked(bytes: Uint8Array, v: MemVersion, describe: () => Record<string, unknown>): Uint8Array {
+    if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+    return bytes;
+  }
+
   async readValueInto(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>, into: readonly Uint8Array[]): Promise<void> {
     assert(into.reduce((n, b) => n + b.length, 0) === v.len, 'readValueInto buffers hold exactly the value', { len: v.len, buffers: into.map((b) => b.length) });
     if (v.where !== Where.Block) {
