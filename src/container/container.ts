@@ -739,12 +739,38 @@ export class ContainerCore {
   }
 
   /** Commit `ops` (locks held): new epoch, plan, INTENT, apply everywhere, DONE (or discard and abort). */
-  private async commitLocked(ops: Op[], txRead?: bigint, check?: CommitCheck): Promise<bigint> {
+  /** A commit's epoch, in flight from now until `endCommit`. */
+  private beginCommit(txRead?: bigint): bigint {
     const epoch = this.clock.next();
     // (conditions tested first: the details are only built for a failing assertion)
     if (!(epoch > this.emittedUpTo && !this.inflight.has(epoch))) assert(false, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
     if (!(txRead === undefined || txRead < epoch)) assert(false, 'a transaction commits above its read epoch', { epoch: String(epoch), txRead: String(txRead) });
     this.inflight.add(epoch);
+    return epoch;
+  }
+
+  /**
+   * A decided commit's conflict keys (only while a transaction could conflict with it: one is
+   * open, or an older commit is still in flight) and its event, published in epoch order.
+   */
+  private recordCommitted(epoch: bigint, ops: readonly Op[], objects: bigint[]): void {
+    if (!this.inflight.has(epoch)) assert(false, 'a commit stays in flight until published', { epoch: String(epoch) });
+    if (this.activeTx.size > 0 || this.inflight.min() !== epoch) {
+      for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
+      if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
+    }
+    this.pendingEvents.set(epoch, { epoch, objects });
+  }
+
+  /** The commit at `epoch` is no longer in flight (decided or rolled back). */
+  private endCommit(epoch: bigint): void {
+    this.inflight.delete(epoch);
+    this.commitsDone.notify();
+    this.flushEvents();
+  }
+
+  private async commitLocked(ops: Op[], txRead?: bigint, check?: CommitCheck): Promise<bigint> {
+    const epoch = this.beginCommit(txRead);
     const releases: Array<() => void> = [];
     try {
       const writes = await this.planWrites(ops, epoch, releases);
@@ -753,32 +779,24 @@ export class ContainerCore {
         writes: writes.map((w) => w.target),
         ...(check ? { check: { readEpoch: check.readEpoch, keys: check.keys, written: ops.map(opConflictKey), layout: (oid: bigint) => this.layout(oid) } } : {}),
       };
-      await this.journal(this.storage.intent(epoch, info));
+      await this.storage.intent(epoch, info);
       try {
         const at: ApplyContext = txRead !== undefined ? { epoch, txRead } : { epoch };
         const apply = async (w: ShardWrite) => w.apply(await this.store(w.target), at);
         if (writes.length <= MAX_COMMIT_CONCURRENCY) await Promise.all(writes.map(apply));
         else await runBounded(writes, MAX_COMMIT_CONCURRENCY, apply);
-        await this.journal(this.storage.done(epoch, info));
+        await this.storage.done(epoch, info);
       } catch (err) {
-        if (await this.discardEpoch(epoch, info.targets)) await this.journal(this.storage.abort(epoch, info));
+        if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
         throw err;
       }
-      if (!(this.inflight.has(epoch) && info.targets.every((t) => Number.isInteger(t) && t >= 0))) assert(false, 'a commit stays in flight until published; its targets are target ids', { epoch: String(epoch) });
+      if (!info.targets.every((t) => Number.isInteger(t) && t >= 0)) assert(false, 'a commit\'s targets are target ids', { epoch: String(epoch) });
       if (this.meta.lost?.length) await this.forgetLostPunched(ops);
-      // No transaction is open and no older commit is still in flight: every transaction that
-      // opens from now on reads at or above this epoch, so none can conflict with these writes.
-      if (this.activeTx.size > 0 || this.inflight.min() !== epoch) {
-        for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
-        if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
-      }
-      this.pendingEvents.set(epoch, { epoch, objects: ops.length === 1 ? [ops[0]!.oid] : info.objects.map((o) => BigInt('0x' + o)) });
+      this.recordCommitted(epoch, ops, ops.length === 1 ? [ops[0]!.oid] : info.objects.map((o) => BigInt('0x' + o)));
       return epoch;
     } finally {
       for (const r of releases) r();
-      this.inflight.delete(epoch);
-      this.commitsDone.notify();
-      this.flushEvents();
+      this.endCommit(epoch);
     }
   }
 
@@ -810,9 +828,7 @@ export class ContainerCore {
 
   private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[]): Promise<bigint> {
     const size = group.length;
-    const epoch = this.clock.next();
-    if (!(epoch > this.emittedUpTo && !this.inflight.has(epoch))) assert(false, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
-    this.inflight.add(epoch);
+    const epoch = this.beginCommit();
     try {
       const targets = size === 1 ? [group[0]!] : sortedTargetIds(group);
       const info: CommitInfo = { targets, objects: [op.oid.toString(16)], writes: group.slice() };
@@ -823,7 +839,7 @@ export class ContainerCore {
         for (let i = 0; i < size; i++) shards[i] = [group[i]!, g * size + i];
         info.single = { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards };
       }
-      await this.journal(this.storage.intent(epoch, info));
+      await this.storage.intent(epoch, info);
       try {
         // every replica at once; the first failure is thrown once all of them settled
         const pending: Array<Promise<void>> = new Array(size);
@@ -841,32 +857,17 @@ export class ContainerCore {
         // Every write is on its targets (durable ones synced): the commit is decided. Its DONE
         // joins the next journal group, waited for by no one (no sync per commit in durable mode).
         if (later) this.storage.doneLater!(epoch);
-        else await this.journal(this.storage.done(epoch, info));
+        else await this.storage.done(epoch, info);
       } catch (err) {
-        if (await this.discardEpoch(epoch, info.targets)) await this.journal(this.storage.abort(epoch, info));
+        if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
         throw err;
       }
-      if (!this.inflight.has(epoch)) assert(false, 'a commit stays in flight until published', { epoch: String(epoch) });
-      if (this.activeTx.size > 0 || this.inflight.min() !== epoch) {
-        this.conflicts.record(opConflictKey(op), epoch, false);
-        if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
-      }
-      this.pendingEvents.set(epoch, { epoch, objects: [op.oid] });
+      this.recordCommitted(epoch, [op], [op.oid]);
       return epoch;
     } finally {
-      this.inflight.delete(epoch);
-      this.commitsDone.notify();
-      this.flushEvents();
+      this.endCommit(epoch);
     }
   }
-
-  /**
-   * Wait for a journal record of an in-flight commit. Records are group-committed: the storage
-   * writes every record queued before its flush (a microtask after a batch's first record), so
-   * the commits that start in one turn share one write per copy. (Writing as soon as every commit
-   * in flight waited, as before, wrote each record alone when commits start one after another.)
-   */
-  private journal(p: void | Promise<void>): void | Promise<void> { return p; }
 
   /** Plan every op's shard writes at `epoch`; buffer releases go to `releases` (freed after apply). */
   private async planWrites(ops: Op[], epoch: bigint, releases: Array<() => void>): Promise<ShardWrite[]> {
