@@ -206,15 +206,11 @@ export class LocalContainerStorage implements ContainerStorage {
    * group's size follows the sync latency, and the event loop keeps running commits meanwhile).
    */
   private flushQueue(): void {
+    if (!this.journal.durable) { this.flushNow(); return; }
     const queued = this.queue, batch = this.batch;
     this.queue = [];
     this.batch = undefined;
     if (queued.length === 0) { batch?.resolve(); return; }
-    if (!this.journal.durable) {
-      try { this.journal.appendBatch(queued); } catch (err) { batch?.reject(err); return; }
-      batch?.resolve();
-      return;
-    }
     try { this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
     this.syncing = true;
     this.journal.sync().then(() => batch?.resolve(), (err) => batch?.reject(err)).finally(() => {
