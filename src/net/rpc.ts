@@ -315,6 +315,36 @@ function readBody(stream: import('node:stream').Duplex, length: number | undefin
   });
 }
 
+/** Resolve once `conn` emits 'connect'; NET_UNREACHABLE on an error, a close, or `timeoutMs` without it. */
+function connected(conn: import('node:events').EventEmitter, timeoutMs: number, address: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => onErr(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    const onErr = (e: Error) => { clearTimeout(timer); reject(new NetError('NET_UNREACHABLE', `cannot reach ${address}: ${e.message}`, { address })); };
+    conn.once('connect', () => { clearTimeout(timer); conn.off('error', onErr); resolve(); });
+    conn.once('error', onErr);
+    conn.once('close', () => onErr(new Error('connection closed')));
+  });
+}
+
+/**
+ * The client's half of a connection's handshake, over `call` (a raw pipe's or an HTTP/2
+ * session's): `_hello` with a fresh nonce; the server proves it knows the secret (and, `version`,
+ * that it speaks this protocol version); then `_auth` proves this client does.
+ */
+async function handshake(secret: string, address: string, version: boolean, call: (method: string, header: Record<string, unknown>) => Promise<RpcReply>): Promise<void> {
+  const info = { address };
+  const cn = randomBytes(16).toString('hex');
+  const hello = await call('_hello', { nonce: cn });
+  const sn = hello.header.nonce;
+  if (version && hello.header.version !== RPC_PROTOCOL_VERSION) {
+    throw new NetError('NET_PROTOCOL', `engine at ${address} speaks Cairn RPC protocol v${String(hello.header.version)}, this client v${RPC_PROTOCOL_VERSION}: run the same Cairn version on both sides`, { ...info, version: RPC_PROTOCOL_VERSION, peerVersion: hello.header.version ?? null });
+  }
+  if (typeof sn !== 'string' || !sameMac(hmac(secret, 'server', cn, sn), hello.header.proof)) {
+    throw new NetError('AUTH_FAILED', `engine at ${address} does not know the pool secret`, info);
+  }
+  await call('_auth', { proof: hmac(secret, 'client', cn, sn).toString('hex') });
+}
+
 function hmac(secret: string, ...parts: string[]): Buffer {
   return createHmac('sha256', secret).update(parts.join('|')).digest();
 }
@@ -420,21 +450,30 @@ export class RpcServer {
    */
   private rawHandshake(a: SessionAuth, header: Record<string, unknown>, id: number, answer: (id: number, header: Record<string, unknown>) => void): Error | undefined | 'pass' {
     if (a.ok) return 'pass';
-    const m = header._m;
-    if (m === '_hello' && a.serverNonce === undefined) {
+    const step = this.handshakeStep(a, String(header._m), header);
+    if (step instanceof Error) return step;
+    answer(id, step);
+    return undefined;
+  }
+
+  /**
+   * One call of a connection's handshake (raw pipe or HTTP/2 session): `_hello` (once) answers the
+   * server's nonce and proof (and its protocol version); `_auth` with the client's proof
+   * authenticates the connection. Returns the reply header, or the error to answer with.
+   */
+  private handshakeStep(a: SessionAuth, method: string, header: Record<string, unknown>): Record<string, unknown> | NetError {
+    if (method === '_hello' && a.serverNonce === undefined) {
       const cn = header.nonce;
       if (typeof cn !== 'string' || !/^[0-9a-f]{32}$/.test(cn)) return new NetError('NET_PROTOCOL', 'bad hello nonce');
       a.clientNonce = cn;
       a.serverNonce = randomBytes(16).toString('hex');
-      answer(id, { nonce: a.serverNonce, proof: hmac(this.secret, 'server', cn, a.serverNonce).toString('hex'), version: RPC_PROTOCOL_VERSION });
-      return undefined;
+      return { nonce: a.serverNonce, proof: hmac(this.secret, 'server', cn, a.serverNonce).toString('hex'), version: RPC_PROTOCOL_VERSION };
     }
-    if (m === '_auth' && a.clientNonce !== undefined && a.serverNonce !== undefined && sameMac(hmac(this.secret, 'client', a.clientNonce, a.serverNonce), header.proof)) {
+    if (method === '_auth' && a.clientNonce !== undefined && a.serverNonce !== undefined && sameMac(hmac(this.secret, 'client', a.clientNonce, a.serverNonce), header.proof)) {
       a.ok = true;
-      answer(id, {});
-      return undefined;
+      return {};
     }
-    return new NetError('AUTH_FAILED', m === '_auth' ? 'wrong pool secret' : 'not authenticated: this connection has not proven it knows the pool secret');
+    return new NetError('AUTH_FAILED', method === '_auth' ? 'wrong pool secret' : 'not authenticated: this connection has not proven it knows the pool secret');
   }
 
   private async serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
@@ -470,22 +509,11 @@ export class RpcServer {
       stream.resume();
       return;
     }
-    if (method === '_hello') {
-      const cn = req.header.nonce;
-      if (typeof cn !== 'string' || !/^[0-9a-f]{32}$/.test(cn)) { fail(400, new NetError('NET_PROTOCOL', 'bad hello nonce')); return; }
-      const sn = randomBytes(16).toString('hex');
-      this.auth.set(session, { clientNonce: cn, serverNonce: sn, ok: false });
-      reply(200, { nonce: sn, proof: hmac(this.secret, 'server', cn, sn).toString('hex') });
-      return;
-    }
-    if (method === '_auth') {
-      const a = this.auth.get(session);
-      if (!a?.clientNonce || !a.serverNonce || !sameMac(hmac(this.secret, 'client', a.clientNonce, a.serverNonce), req.header.proof)) {
-        fail(401, new NetError('AUTH_FAILED', 'wrong pool secret'));
-        return;
-      }
-      a.ok = true;
-      reply(200, {});
+    if (method === '_hello' || method === '_auth') {
+      if (!this.auth.has(session)) this.auth.set(session, auth);
+      const step = this.handshakeStep(auth, method, req.header);
+      if (step instanceof Error) fail(step.code === 'AUTH_FAILED' ? 401 : 400, step);
+      else reply(200, step);
       return;
     }
     try {
@@ -655,28 +683,13 @@ export class RpcClient implements RpcCaller {
     // eslint-disable-next-line prefer-const -- read inside the async body, after the assignment
     let ready!: Promise<Pipe>;
     ready = (async () => {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => onErr(new Error(`no connection within ${this.timeoutMs} ms`)), this.timeoutMs);
-        const onErr = (e: Error) => { clearTimeout(timer); reject(new NetError('NET_UNREACHABLE', `cannot reach ${this.address}: ${e.message}`, info)); };
-        sock.once('connect', () => { clearTimeout(timer); sock.off('error', onErr); resolve(); });
-        sock.once('error', onErr);
-        sock.once('close', () => onErr(new Error('connection closed')));
-      });
+      await connected(sock, this.timeoutMs, this.address);
       const preface = Buffer.allocUnsafe(RAW_PREFACE_BYTES);
       RAW_MAGIC.copy(preface, 0);
       preface.writeUInt32LE(RPC_PROTOCOL_VERSION, RAW_MAGIC.length);
       sock.write(preface);
       const pipe = new Pipe(sock, this.address, () => sock.destroy(), sock, feed);
-      const cn = randomBytes(16).toString('hex');
-      const hello = await pipe.call('_hello', { nonce: cn }, undefined, { timeoutMs: this.timeoutMs });
-      const sn = hello.header.nonce;
-      if (hello.header.version !== RPC_PROTOCOL_VERSION) {
-        throw new NetError('NET_PROTOCOL', `engine at ${this.address} speaks Cairn RPC protocol v${String(hello.header.version)}, this client v${RPC_PROTOCOL_VERSION}: run the same Cairn version on both sides`, { ...info, version: RPC_PROTOCOL_VERSION, peerVersion: hello.header.version ?? null });
-      }
-      if (typeof sn !== 'string' || !sameMac(hmac(this.secret, 'server', cn, sn), hello.header.proof)) {
-        throw new NetError('AUTH_FAILED', `engine at ${this.address} does not know the pool secret`, info);
-      }
-      await pipe.call('_auth', { proof: hmac(this.secret, 'client', cn, sn).toString('hex') }, undefined, { timeoutMs: this.timeoutMs });
+      await handshake(this.secret, this.address, true, (m, h) => pipe.call(m, h, undefined, { timeoutMs: this.timeoutMs }));
       if (this.closed) { await pipe.close(); throw new NetError('NET_UNREACHABLE', `client of ${this.address} is closed`, info); }
       if (this.rawReady === ready) this.rawPipe = pipe;
       pipe.onBroken = () => { if (this.rawReady === ready) { this.rawReady = undefined; this.rawPipe = undefined; } };
@@ -727,22 +740,8 @@ export class RpcClient implements RpcCaller {
     // Never left unbounded: each caller bounds its wait (see `bounded`), and this bounds the
     // handshake itself so a silent peer does not pin a half-open session forever.
     const ready = (async () => {
-      await new Promise<void>((resolve, reject) => {
-        if (session.connecting === false && !session.destroyed) { resolve(); return; }
-        const timer = setTimeout(() => onErr(new Error(`no connection within ${this.timeoutMs} ms`)), this.timeoutMs);
-        const onErr = (e: Error) => { clearTimeout(timer); reject(new NetError('NET_UNREACHABLE', `cannot reach ${this.address}: ${e.message}`, { address: this.address })); };
-        session.once('connect', () => { clearTimeout(timer); session.off('error', onErr); resolve(); });
-        session.once('error', onErr);
-        session.once('close', () => onErr(new Error('connection closed')));
-      });
-      const cn = randomBytes(16).toString('hex');
-      const hello = await this.request(session, '_hello', { nonce: cn }, undefined, {});
-      const sn = hello.header.nonce;
-      if (typeof sn !== 'string' || !sameMac(hmac(this.secret, 'server', cn, sn), hello.header.proof)) {
-        session.destroy();
-        throw new NetError('AUTH_FAILED', `engine at ${this.address} does not know the pool secret`, { address: this.address });
-      }
-      await this.request(session, '_auth', { proof: hmac(this.secret, 'client', cn, sn).toString('hex') }, undefined, {});
+      if (session.connecting !== false || session.destroyed) await connected(session, this.timeoutMs, this.address);
+      await handshake(this.secret, this.address, false, (m, h) => this.request(session, m, h, undefined, {}));
       if (this.session === session) this.authed = session;
       return session;
     })();
