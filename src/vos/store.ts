@@ -877,18 +877,35 @@ export class TargetStore {
     return off;
   }
 
-  /**
-   * Store a value in the data file; returns where, and its checksum. `now`: a small value written
-   * synchronously (hashed with the write); else on the thread pool (hashed there where the device
-   * can). Durable: synced with its group before the record that points at it is appended.
-   */
-  async writeData(value: Uint8Array, now = false): Promise<{ loc: number; alloc: number; csum: bigint }> {
+  /** A small value (at most SYNC_WRITE_MAX_BYTES) written to the data file now: a synchronous hashed write into the page cache. */
+  private writeNow(value: Uint8Array): { loc: number; alloc: number; csum: bigint } {
     const n = Math.max(DATA_BLOCK, this.alloc.roundUp(value.length));
     const off = this.allocData(n);
+    try {
+      return { loc: off, alloc: n, csum: this.dev.writeHashedSync(off, n, value, CSUM_SEED) };
+    } catch (e) {
+      this.alloc.release(off, n);
+      throw toVosError(e, 'update');
+    }
+  }
+
+  /**
+   * Store a value in the data file; returns where, and its checksum. `now`: a small value written
+   * synchronously (`writeNow`); else on the thread pool (hashed there where the device can).
+   * Durable: synced with its group before the record that points at it is appended.
+   */
+  async writeData(value: Uint8Array, now = false): Promise<{ loc: number; alloc: number; csum: bigint }> {
+    let w: { loc: number; alloc: number; csum: bigint } | undefined;
+    if (now) {
+      w = this.writeNow(value);
+      if (!this.durable) return w;
+    }
+    const n = w?.alloc ?? Math.max(DATA_BLOCK, this.alloc.roundUp(value.length));
+    const off = w?.loc ?? this.allocData(n);
     this.inflightAllocs.set(off, n);
     try {
       // a value that is not whole blocks goes out with a zero tail (gather write), not a padded copy
-      const csum = now ? this.dev.writeHashedSync(off, n, value, CSUM_SEED) : await this.dev.writeFromHashed(off, n, [value], CSUM_SEED);
+      const csum = w?.csum ?? await this.dev.writeFromHashed(off, n, [value], CSUM_SEED);
       if (this.durable) await this.dataSync.request();
       return { loc: off, alloc: n, csum };
     } catch (e) {
@@ -928,21 +945,25 @@ export class TargetStore {
     let csum: bigint;
     // Above the inline threshold a value lives in the data file, written before the record that
     // points at it: up to SYNC_WRITE_MAX_BYTES synchronously (a copy into the page cache, no
-    // thread-pool round trip), larger values on the thread pool.
-    if (value.length > this.geo.inlineThreshold) {
+    // thread-pool round trip; by default in the synchronous part below, with no await), larger
+    // values on the thread pool.
+    const inData = value.length > this.geo.inlineThreshold;
+    const now = inData && value.length <= SYNC_WRITE_MAX_BYTES && !this.durable;
+    if (inData && !now) {
       ({ loc, alloc, csum } = await this.writeData(value, value.length <= SYNC_WRITE_MAX_BYTES));
       where = Where.Block;
     } else {
-      csum = xxh64(value, CSUM_SEED);
+      csum = now ? 0n : xxh64(value, CSUM_SEED); // written now: hashed with the write below
     }
-    const inline = where === Where.Wal ? value : undefined;
+    const inline = inData ? undefined : value;
     try {
       while (!this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0))) await this.makeRoom(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0));
     } catch (e) {
       if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
       throw e;
     }
-    // synchronous from here: append, then apply
+    // synchronous from here: write a small value, append, apply
+    if (now) { ({ loc, alloc, csum } = this.writeNow(value)); where = Where.Block; }
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx, {
       oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: loc, alloc,
     }, inline);
