@@ -77,14 +77,46 @@ export interface MigrateOptions {
   destinations?: Set<number>;
   /** Bytes per second the migration may move (reads + writes); unlimited without. */
   budget?: RebuildBudget;
+  /** The container's objects as `listMigrationObjects` kept them (listed again when absent). */
+  objects?: readonly bigint[];
+}
+
+/**
+ * Object ids of a container kept in memory between counting them and migrating them, at most
+ * (a bigint each): a pass over at most this many objects lists them once (the listing merges every
+ * target's object table and reads the commit registry, the costliest part of a small rebuild);
+ * beyond it the count and the migration each stream their own listing, so memory stays bounded.
+ */
+export const MIGRATE_LISTED_OBJECTS_MAX = 256 * 1024;
+
+/** What `listMigrationObjects` found: how many objects, and their ids when they were few enough to keep. */
+export interface MigrationObjects { count: number; oids?: bigint[] }
+
+/**
+ * Count the objects of `cont` a migration pass visits (after waiting for the commits in flight,
+ * so an object whose first write was still landing under the old map is listed), keeping their ids
+ * for `migrateContainer` (option `objects`) when there are at most MIGRATE_LISTED_OBJECTS_MAX.
+ */
+export async function listMigrationObjects(cont: ContainerCore, signal?: AbortSignal): Promise<MigrationObjects> {
+  await containerPort(cont).quiesce();
+  let oids: bigint[] | undefined = [];
+  let count = 0;
+  for await (const oid of cont.listObjects({ signal })) {
+    count++;
+    if (oids && oids.length < MIGRATE_LISTED_OBJECTS_MAX) oids.push(oid);
+    else oids = undefined;
+  }
+  return oids ? { count, oids } : { count };
 }
 
 /** Migrate every moved shard of one container. */
 export async function migrateContainer(cont: ContainerCore, opts: MigrateOptions): Promise<void> {
   const points = readPoints(cont, await containerPort(cont).quiesce());
   const run = new MigrationRun(opts.signal, opts.budget);
+  // Ids listed by `listMigrationObjects` (after a quiesce that came before this one) or a fresh listing.
+  const objects: AsyncIterable<bigint> = opts.objects ? (async function* () { yield* opts.objects!; })() : cont.listObjects({ signal: opts.signal });
   try {
-    await runBoundedIter(cont.listObjects({ signal: opts.signal }), MIGRATE_CONCURRENCY, async (oid) => {
+    await runBoundedIter(objects, MIGRATE_CONCURRENCY, async (oid) => {
       throwIfAborted(opts.signal);
       try {
         const bytes = await migrateObject(run, cont, oid, points, opts.sources, opts.destinations);

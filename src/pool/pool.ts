@@ -19,7 +19,7 @@ import type { ShardStore } from '../io/shard-store.js';
 import type { BadShard, ContainerRuntime } from '../container/runtime.js';
 import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { Container } from '../object/handles.js';
-import { migrateContainer } from './migrate.js';
+import { migrateContainer, listMigrationObjects, type MigrationObjects } from './migrate.js';
 import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
 import { findBadShards, openContainers, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
@@ -648,7 +648,9 @@ export class Pool extends EventEmitter {
       handles.push(c);
     }
     st.objectsTotal = 0;
-    for (const c of handles) st.objectsTotal += await c.countObjects({ signal: this.migrationAbort.signal });
+    // One listing per container serves the count and the migration (when its ids are few enough to keep).
+    const listed = new Map<Container, MigrationObjects>();
+    for (const c of handles) { const l = await listMigrationObjects(c, this.migrationAbort.signal); listed.set(c, l); st.objectsTotal += l.count; }
     this.setRebuild(st);
     const sources = new Set<number>(), destinations = new Set<number>();
     const lostBy = new Map<Container, bigint[]>();
@@ -656,7 +658,7 @@ export class Pool extends EventEmitter {
       if (this.closed_) return;
       await migrateContainer(c, {
         signal: this.migrationAbort.signal,
-        sources, destinations, budget: this.rebuildBudget,
+        sources, destinations, budget: this.rebuildBudget, objects: listed.get(c)?.oids,
         onObject: (bytes, lost) => {
           st.objectsDone++;
           st.bytes += bytes;
