@@ -125,12 +125,32 @@ export function dkeyRotation(ctx: Pick<IoContext, 'parityRotation'>, red: Redund
  * The members of group `g` in role order under `rotation`: element i is the shard (position) that
  * holds role i — data cell i for i < k, parity i - k after. Rotation 0 is layout order.
  */
-export function roleShards(groups: number[][], g: number, rotation: number): Array<{ shard: number; target: number }> {
+export function roleShards(groups: number[][], g: number, rotation: number): ReadonlyArray<{ readonly shard: number; readonly target: number }> {
+  // Layouts are cached with their groups array, so the role lists of a layout are too (no
+  // allocation per I/O); a new layout is a new array and starts a new cache entry.
+  let byKey = roleCache.get(groups);
+  if (byKey === undefined) { byKey = new Map(); roleCache.set(groups, byKey); }
+  const key = g * ROLE_KEY_STRIDE + rotation;
+  const hit = byKey.get(key);
+  if (hit !== undefined && sameMembers(hit, groups, g)) return hit;
   const members = groupShards(groups, g);
-  if (rotation === 0) return members;
-  const pos = rolePositions(rotation, members.length);
-  return members.map((_, role) => members[pos[role]!]!);
+  const pos = rotation === 0 ? undefined : rolePositions(rotation, members.length);
+  const roles = Object.freeze(members.map((m, role) => Object.freeze(pos === undefined ? m : members[pos[role]!]!)));
+  byKey.set(key, roles);
+  return roles;
 }
+/** Whether cached roles still name the targets of group `g` (a layout is never edited in place; checked anyway). */
+function sameMembers(roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, groups: number[][], g: number): boolean {
+  const group = groups[g];
+  if (group === undefined || group.length !== roles.length) return false;
+  const base = g * group.length;
+  for (let i = 0; i < roles.length; i++) if (group[roles[i]!.shard - base] !== roles[i]!.target) return false;
+  return true;
+}
+/** `roleShards` results per groups array, by `g * ROLE_KEY_STRIDE + rotation`. */
+const roleCache = new WeakMap<number[][], Map<number, ReadonlyArray<{ readonly shard: number; readonly target: number }>>>();
+/** Larger than any group size, so `g * stride + rotation` names one (group, rotation) pair. */
+const ROLE_KEY_STRIDE = 1 << 16;
 
 /**
  * The layout invariants every data-path entry point relies on: at least one group, every group
@@ -403,7 +423,7 @@ export async function readShardInto(s: ShardStore, epoch: bigint, uoid: bigint, 
  * `have[i]`: role i is already in `bufs` (not read again). Parity buffers hold unspecified bytes
  * afterwards.
  */
-async function readStripes(ctx: IoContext, red: Redundancy, roles: Array<{ shard: number; target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest', bufs: Uint8Array[], have?: readonly boolean[]): Promise<void> {
+async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest', bufs: Uint8Array[], have?: readonly boolean[]): Promise<void> {
   const { dataShards: k, parityShards: p } = red;
   const cell = ctx.cellSize;
   const n = (last - first + 1) * cell;
@@ -462,28 +482,50 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   const cell = ctx.cellSize;
-  const spans = cellSpans(offset, length, k, cell);
-  // Per data role: the shard-local range covering its spans (contiguous on the shard) and the
-  // places of the output those bytes go to, in shard order.
-  const ranges = new Map<number, { lo: number; hi: number; into: Uint8Array[] }>();
-  for (const s of spans) {
-    const lo = s.stripe * cell + s.cellOffset;
-    const r = ranges.get(s.cell);
-    const piece = out.subarray(s.requestOffset, s.requestOffset + s.length);
-    if (!r) ranges.set(s.cell, { lo, hi: lo + s.length, into: [piece] });
+  // Per data role c: the shard-local range [lo[c], hi[c]) covering its spans (contiguous on the
+  // shard) and the places of the output those bytes go to, in shard order (-1: role not touched).
+  const lo: number[] = new Array(k).fill(-1), hi: number[] = new Array(k).fill(-1);
+  const pieces: Uint8Array[][] = new Array(k);
+  const stripeBytes = k * cell, end = offset + length;
+  for (let pos = offset; pos < end;) {
+    const stripe = Math.floor(pos / stripeBytes);
+    const inStripe = pos - stripe * stripeBytes;
+    const c = Math.floor(inStripe / cell);
+    const cellOffset = inStripe - c * cell;
+    const len = Math.min(cell - cellOffset, end - pos);
+    const at = stripe * cell + cellOffset;
+    const piece = out.subarray(pos - offset, pos - offset + len);
+    if (lo[c]! < 0) { lo[c] = at; pieces[c] = [piece]; }
     else {
-      assert(r.hi === lo, 'the spans of one cell are contiguous on its shard', { cell: s.cell, hi: r.hi, lo });
-      r.hi = lo + s.length; r.into.push(piece);
+      if (hi[c] !== at) assert(false, 'the spans of one cell are contiguous on its shard', { cell: c, hi: hi[c], lo: at });
+      pieces[c]!.push(piece);
     }
+    hi[c] = at + len;
+    pos += len;
   }
-  const ok: boolean[] = new Array(k + p).fill(false);
-  await Promise.all([...ranges].map(async ([c, { lo, hi, into: pieces }]) => {
+  // One read per touched data role, straight into its places (tryShard's rules, without its
+  // per-shard closures and result objects).
+  const readRole = async (c: number): Promise<boolean> => {
     const { shard, target } = roles[c]!;
-    const r = await tryShard(ctx, target, (s) => readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, { index: lo, count: hi - lo }, pieces),
-      (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
-    ok[c] = r.ok;
-  }));
-  if ([...ranges.keys()].every((c) => ok[c])) return out;
+    if (!ctx.available(target)) return false;
+    try {
+      const s = ctx.storeNow?.(target);
+      await readShardInto(s !== undefined ? s : await ctx.store(target), epoch, unitOid(oid, shard), dkey, akey, { index: lo[c]!, count: hi[c]! - lo[c]! }, pieces[c]!);
+      return true;
+    } catch (error) {
+      if (!isLostShard(error)) throw error;
+      ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
+      return false;
+    }
+  };
+  const jobs: Promise<boolean>[] = [];
+  for (let c = 0; c < k; c++) if (lo[c]! >= 0) jobs.push(readRole(c));
+  const done = await Promise.all(jobs);
+  if (!done.includes(false)) return out;
+  const ok: boolean[] = new Array(k + p).fill(false);
+  const ranges = new Map<number, { lo: number; hi: number; into: Uint8Array[] }>();
+  for (let c = 0, j = 0; c < k; c++) if (lo[c]! >= 0) { ok[c] = done[j++]!; ranges.set(c, { lo: lo[c]!, hi: hi[c]!, into: pieces[c]! }); }
+  const spans = cellSpans(offset, length, k, cell);
   // Degraded: whole stripes, lost cells decoded in the codec's memory, then their spans copied out.
   // Cells read whole stripes long already sit in `out`: copied in, not read again.
   const { first, last } = stripeRange(offset, length, k, cell);

@@ -59,10 +59,26 @@ function runNewest(run: Run, prefix: Uint8Array, tag: number, epoch: bigint, tom
 export interface AkeyProbes { akey: Uint8Array; dkey: Uint8Array; obj: Uint8Array; pa: BloomProbe; pd: BloomProbe; po: BloomProbe }
 
 export function akeyProbes(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AkeyProbes {
+  // A read asks for the same akey's probes more than once (record size, then visible extents):
+  // the last answer is kept (its arrays are never written to), so the prefixes and the six bloom
+  // hashes are built once per read.
+  const m = lastProbes;
+  if (m !== undefined && m.cont === cont && m.oid === oid && sameBytes(m.dkeyIn, dkey) && sameBytes(m.akeyIn, akey)) return m.probes;
   const a = akeyPrefix(cont, oid, dkey, akey);
   const d = dkeyPrefix(cont, oid, dkey);
   const o = objectPrefix(cont, oid);
-  return { akey: a, dkey: d, obj: o, pa: bloomProbe(a), pd: bloomProbe(withTag(d, TAG_PUNCH)), po: bloomProbe(withTag(o, TAG_PUNCH)) };
+  const probes: AkeyProbes = { akey: a, dkey: d, obj: o, pa: bloomProbe(a), pd: bloomProbe(withTag(d, TAG_PUNCH)), po: bloomProbe(withTag(o, TAG_PUNCH)) };
+  // copies of the caller's keys: a caller may reuse its buffers for other keys
+  lastProbes = { cont, oid, dkeyIn: dkey.slice(), akeyIn: akey.slice(), probes };
+  return probes;
+}
+/** The last `akeyProbes` answer and what it was asked for. */
+let lastProbes: { cont: number; oid: bigint; dkeyIn: Uint8Array; akeyIn: Uint8Array; probes: AkeyProbes } | undefined;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The punch floor of an akey at `epoch`: the newest object, dkey or akey punch at or below it. */
@@ -172,20 +188,35 @@ export function extentsAtOrBelow(v: ReadView, oid: bigint, dkey: Uint8Array, ake
   }
   for (const r of v.runs) {
     if (!r.mayContain(pr.pa)) continue;
-    const p = withTag(pr.akey, TAG_ARRAY);
-    const c = r.cursor().seek(seekAtEpoch(pr.akey, TAG_ARRAY, epoch));
-    while (c.valid && hasPrefix(c.key(), p)) {
-      const s = keyStamp(c.key());
-      if (!hidden(v.tombs, s.epoch, s.seq)) {
-        const ver = decodeVersion(c.value(), s.epoch, s.seq, true);
-        if (!ver) throw corruptEntry(r, c.key());
-        out.push(ver);
-      }
-      c.next();
-    }
+    for (const x of runArrayVersions(r, pr.akey)) if (x.epoch <= epoch && !hidden(v.tombs, x.epoch, x.seq)) out.push(x);
   }
   return out;
 }
+
+/**
+ * Every array version of the akey under prefix `akey` in run `r` (all epochs, newest first),
+ * decoded once: each run keeps the answer for the last akey asked of it, so a read that wants
+ * an akey's record size and then its visible extents seeks the run once. Runs never change after
+ * they are written, so a kept answer stays right; the versions are shared, never written to.
+ */
+function runArrayVersions(r: Run, akey: Uint8Array): readonly MemVersion[] {
+  const kept = runArrays.get(r);
+  if (kept !== undefined && sameBytes(kept.akey, akey)) return kept.versions;
+  const p = withTag(akey, TAG_ARRAY);
+  const c = r.cursor().seek(p);
+  const versions: MemVersion[] = [];
+  while (c.valid && hasPrefix(c.key(), p)) {
+    const s = keyStamp(c.key());
+    const ver = decodeVersion(c.value(), s.epoch, s.seq, true);
+    if (!ver) throw corruptEntry(r, c.key());
+    versions.push(ver);
+    c.next();
+  }
+  runArrays.set(r, { akey: akey.slice(), versions });
+  return versions;
+}
+/** `runArrayVersions`' last answer per run. */
+const runArrays = new WeakMap<Run, { akey: Uint8Array; versions: readonly MemVersion[] }>();
 
 /** Record size of an array akey: that of any extent written (newest first), or undefined. */
 export function arrayRecordSize(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, pr: AkeyProbes): number | undefined {
@@ -195,13 +226,8 @@ export function arrayRecordSize(v: ReadView, oid: bigint, dkey: Uint8Array, akey
   }
   for (const r of v.runs) {
     if (!r.mayContain(pr.pa)) continue;
-    const p = withTag(pr.akey, TAG_ARRAY);
-    const c = r.cursor().seek(p);
-    if (c.valid && hasPrefix(c.key(), p)) {
-      const ver = decodeVersion(c.value(), 0n, 0, false);
-      if (!ver) throw corruptEntry(r, c.key());
-      return ver.recordSize;
-    }
+    const xs = runArrayVersions(r, pr.akey);
+    if (xs.length > 0) return xs[0]!.recordSize;
   }
   return undefined;
 }
