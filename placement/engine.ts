@@ -487,28 +487,41 @@ class WasmPlacement implements Placement {
    * counted (none when the level has enough domains: the core only shares a domain when forced).
    */
   private checkLayouts(out: Int32Array, gs: number, d: LevelImage, violations: number): void {
-    const nt = this.eligibleHost.length, elig = this.eligibleHost, of = d.domainOf;
-    const sT = this.stampT, sD = this.stampD;
-    let bad = 0;
-    for (let g = 0; g < out.length; g += gs) {
-      if (++this.stamp === 0x7fffffff) { sT.fill(0); sD.fill(0); this.stamp = 1; }
-      const stamp = this.stamp;
-      let shared = 0;
-      for (let s = g; s < g + gs; s++) {
-        const t = out[s]!;
-        assert(t >= 0 && t < nt && elig[t] === 1, 'layout put a shard on a target out of range or out of service', { target: t, shard: s - g });
-        assert(sT[t] !== stamp, 'layout put two shards of a group on one target', { target: t });
-        sT[t] = stamp;
-        const x = of[t]!;
-        if (sD[x] === stamp) shared = 1;
-        sD[x] = stamp;
-      }
-      bad += shared;
-    }
+    if (this.stamp > 0x7fffffff - out.length / gs - 1) { this.stampT.fill(0); this.stampD.fill(0); this.stamp = 0; }
+    const r = checkGroups(out, gs, this.eligibleHost, d.domainOf, this.stampT, this.stampD, this.stamp);
+    this.stamp = r.stamp;
+    const bad = r.shared;
     assert(bad === violations, 'layout violations differ from the core count', { counted: bad, core: violations });
   }
 
   private levelName(l: number): string { return this.poolMap.levelNamesList[l] ?? 'target'; }
+}
+
+/**
+ * The hot loop of `checkLayouts` (every shard of a batch), a plain function over typed arrays so it
+ * allocates nothing and stays monomorphic: throws (InvariantError) on a shard out of range or out of
+ * service or two shards of a group on one target; returns the groups sharing a domain and the last
+ * stamp used (stamps mark targets and domains seen in the current group, `stamp + 1` onwards).
+ */
+function checkGroups(out: Int32Array, gs: number, elig: Uint8Array, of: Int32Array, sT: Int32Array, sD: Int32Array, stamp: number): { shared: number; stamp: number } {
+  const nt = elig.length;
+  let bad = 0;
+  for (let g = 0; g < out.length; g += gs) {
+    stamp++;
+    let shared = 0;
+    for (let s = g; s < g + gs; s++) {
+      const t = out[s]!;
+      // `t >>> 0 < nt` is the range check (negative ids wrap above nt)
+      if (!(t >>> 0 < nt && elig[t] === 1)) assert(false, 'layout put a shard on a target out of range or out of service', { target: t, shard: s - g });
+      if (sT[t] === stamp) assert(false, 'layout put two shards of a group on one target', { target: t });
+      sT[t] = stamp;
+      const x = of[t]!;
+      shared |= sD[x] === stamp ? 1 : 0;
+      sD[x] = stamp;
+    }
+    bad += shared;
+  }
+  return { shared: bad, stamp };
 }
 
 /** Whether the children of every domain of level l-1 (top level: all of level 0) weigh the same. */

@@ -64,6 +64,10 @@ export let jumpOutD: i32 = 0;
  * `jump`: the LCG runs in i64x2 lanes; `(key >> 33) + 1` (< 2^31) becomes an f64 through the 2^52
  * exponent trick; the quotient, product and truncation are the same IEEE operations as the scalar
  * code, and b, j stay integer-valued f64 (exact below 2^53: j <= 2^31 * buckets).
+ * The j sequence of a lane is strictly increasing, so its bucket is the largest j below the
+ * bucket count: j runs on freely in every lane (a lane past its count only computes values it
+ * never keeps) and b is the running max of the j's still below the count (j masked to +0.0
+ * otherwise), which saves the two lane selects of every step.
  */
 // @ts-ignore: decorator
 @inline
@@ -71,31 +75,59 @@ export function jump4(ka: u64, na: i32, kb: u64, nb: i32, kc: u64, nc: i32, kd: 
   const MUL = i64x2.splat(2862933555777941757);
   const ONE = i64x2.splat(1);
   const EXP = i64x2.splat(0x4330000000000000);
-  const TWO52 = f64x2.splat(4503599627370496.0);
+  const TWO52M1 = f64x2.splat(4503599627370495.0);
   const TWO31 = f64x2.splat(2147483648.0);
   const F1 = f64x2.splat(1.0);
   let k0 = i64x2.replace_lane(i64x2.splat(ka), 1, kb);
   let k1 = i64x2.replace_lane(i64x2.splat(kc), 1, kd);
   const n0 = f64x2.replace_lane(f64x2.splat(<f64>na), 1, <f64>nb);
   const n1 = f64x2.replace_lane(f64x2.splat(<f64>nc), 1, <f64>nd);
-  let b0 = f64x2.splat(-1.0), b1 = b0;
-  let j0 = f64x2.splat(0.0), j1 = j0;
+  let b0 = f64x2.splat(0.0), b1 = b0;
+  let j0 = b0, j1 = b0;
   for (;;) {
-    const r0 = f64x2.lt(j0, n0), r1 = f64x2.lt(j1, n1);
-    if (!v128.any_true(v128.or(r0, r1))) break;
-    b0 = v128.bitselect(j0, b0, r0);
-    b1 = v128.bitselect(j1, b1, r1);
     k0 = i64x2.add(i64x2.mul(k0, MUL), ONE);
     k1 = i64x2.add(i64x2.mul(k1, MUL), ONE);
-    const d0 = f64x2.add(f64x2.sub(v128.or(i64x2.shr_u(k0, 33), EXP), TWO52), F1);
-    const d1 = f64x2.add(f64x2.sub(v128.or(i64x2.shr_u(k1, 33), EXP), TWO52), F1);
-    const x0 = f64x2.trunc(f64x2.mul(f64x2.add(b0, F1), f64x2.div(TWO31, d0)));
-    const x1 = f64x2.trunc(f64x2.mul(f64x2.add(b1, F1), f64x2.div(TWO31, d1)));
-    j0 = v128.bitselect(x0, j0, r0);
-    j1 = v128.bitselect(x1, j1, r1);
+    const d0 = f64x2.sub(v128.or(i64x2.shr_u(k0, 33), EXP), TWO52M1);
+    const d1 = f64x2.sub(v128.or(i64x2.shr_u(k1, 33), EXP), TWO52M1);
+    j0 = f64x2.trunc(f64x2.mul(f64x2.add(j0, F1), f64x2.div(TWO31, d0)));
+    j1 = f64x2.trunc(f64x2.mul(f64x2.add(j1, F1), f64x2.div(TWO31, d1)));
+    const r0 = f64x2.lt(j0, n0), r1 = f64x2.lt(j1, n1);
+    const r = v128.or(r0, r1);
+    if (!v128.any_true(r)) break;
+    b0 = f64x2.pmax(b0, v128.and(j0, r0));
+    b1 = f64x2.pmax(b1, v128.and(j1, r1));
   }
   jumpOutA = <i32>f64x2.extract_lane(b0, 0);
   jumpOutB = <i32>f64x2.extract_lane(b0, 1);
   jumpOutC = <i32>f64x2.extract_lane(b1, 0);
   jumpOutD = <i32>f64x2.extract_lane(b1, 1);
+}
+
+/**
+ * Two independent jump hashes in one f64x2 vector (results in jumpOutA, jumpOutB), the same steps
+ * as `jump4` (for the last one or two shards of a group: half the work of a four-lane call).
+ */
+// @ts-ignore: decorator
+@inline
+export function jump2v(ka: u64, na: i32, kb: u64, nb: i32): void {
+  const MUL = i64x2.splat(2862933555777941757);
+  const ONE = i64x2.splat(1);
+  const EXP = i64x2.splat(0x4330000000000000);
+  const TWO52M1 = f64x2.splat(4503599627370495.0);
+  const TWO31 = f64x2.splat(2147483648.0);
+  const F1 = f64x2.splat(1.0);
+  let k0 = i64x2.replace_lane(i64x2.splat(ka), 1, kb);
+  const n0 = f64x2.replace_lane(f64x2.splat(<f64>na), 1, <f64>nb);
+  let b0 = f64x2.splat(0.0);
+  let j0 = b0;
+  for (;;) {
+    k0 = i64x2.add(i64x2.mul(k0, MUL), ONE);
+    const d0 = f64x2.sub(v128.or(i64x2.shr_u(k0, 33), EXP), TWO52M1);
+    j0 = f64x2.trunc(f64x2.mul(f64x2.add(j0, F1), f64x2.div(TWO31, d0)));
+    const r0 = f64x2.lt(j0, n0);
+    if (!v128.any_true(r0)) break;
+    b0 = f64x2.pmax(b0, v128.and(j0, r0));
+  }
+  jumpOutA = <i32>f64x2.extract_lane(b0, 0);
+  jumpOutB = <i32>f64x2.extract_lane(b0, 1);
 }

@@ -12,7 +12,7 @@
 //  2. a spare for each shard whose target is not eligible (DOWN, DOWNOUT, DRAIN), avoiding the
 //     domains of its siblings (jump-map, ring).
 //  3. count groups with two shards in one domain.
-import { jump, jump4, fmix, jumpOutA, jumpOutB, jumpOutC, jumpOutD } from './jump';
+import { jump, jump4, jump2v, fmix, jumpOutA, jumpOutB, jumpOutC, jumpOutD } from './jump';
 import {
   LAYOUT_ABI_MAGIC, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE, H_LEVELINFO,
   H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES, H_BASE_TARGETS,
@@ -142,6 +142,28 @@ function candJump4(map: usize, ka: u64, kb: u64, kc: u64, kd: u64, out: usize, l
   if (lanes > 1) store<i32>(out + 4, sb + jumpOutB);
   if (lanes > 2) store<i32>(out + 8, sc + jumpOutC);
   if (lanes > 3) store<i32>(out + 12, sd + jumpOutD);
+}
+
+/** Jump-map candidates of two keys at once (one vector): lane i equals candJump of key i at attempt 0; `lanes` results stored. */
+function candJump2(map: usize, ka: u64, kb: u64, out: usize, lanes: i32): void {
+  let ha = ka, hb = kb;
+  const levels = hdr(map, H_LEVELS);
+  const info = <usize>hdr(map, H_LEVELINFO);
+  let sa: i32 = 0, sb: i32 = 0;
+  let ca: i32 = hdr(map, H_BASE_NODES), cb: i32 = ca;
+  for (let l = 0; l < levels; l++) {
+    ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL);
+    jump2v(ha, ca, hb, cb);
+    const da = sa + jumpOutA, db = sb + jumpOutB;
+    const base = info + <usize>(l * 12);
+    const sp = <usize>load<i32>(base + 4), cp = <usize>load<i32>(base + 8);
+    sa = ldi(sp, da); ca = ldi(cp, da);
+    sb = ldi(sp, db); cb = ldi(cp, db);
+  }
+  ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL);
+  jump2v(ha, ca, hb, cb);
+  store<i32>(out, sa + jumpOutA);
+  if (lanes > 1) store<i32>(out + 4, sb + jumpOutB);
 }
 
 /** Ring candidate: the attempt-th point clockwise from the key's position (virtual nodes). */
@@ -340,19 +362,28 @@ function reservoir(map: usize, gs: i32, gkey: u64, from: i32, nd: i32, nP: i32):
 function jumpBase(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool {
   const dp = <usize>hdr(map, H_DOMAIN);
   const ndB = hdr(map, H_BASE_DOMAINS), ntB = hdr(map, H_BASE_TARGETS);
-  // attempt 0 of every shard first, four descents at a time (independent, so they overlap)
+  // attempt 0 of every shard first, four descents at a time (independent, so they overlap), the
+  // last one or two in a two-lane call
   let s = 0;
-  for (; s + 1 < gs; s += 4) {
+  for (; s + 2 < gs; s += 4) {
     const k = shardKey(objKey, g, gs, s), lanes = min(4, gs - s);
-    candJump4(map, k, k + K_SHARD, lanes > 2 ? k + 2 * K_SHARD : k, lanes > 3 ? k + 3 * K_SHARD : k, FIRST + (<usize>s << 2), lanes);
+    candJump4(map, k, k + K_SHARD, k + 2 * K_SHARD, lanes > 3 ? k + 3 * K_SHARD : k, FIRST + (<usize>s << 2), lanes);
   }
-  if (s < gs) store<i32>(FIRST + (<usize>s << 2), candJump(map, shardKey(objKey, g, gs, s), 0));
+  if (s < gs) { const k = shardKey(objKey, g, gs, s); candJump2(map, k, k + K_SHARD, FIRST + (<usize>s << 2), gs - s); }
+  // a 128-bit filter of the domains taken so far: a domain whose bit is clear is certainly free
+  let m0: u64 = 0, m1: u64 = 0;
   for (s = 0; s < gs; s++) {
     const c = ldi(FIRST, s);
-    const t = domainUsed(s, s, ldi(dp, c)) ? pick(map, ALGO_JUMP_MAP, o, s, s, shardKey(objKey, g, gs, s), false, 1, ndB, ntB) : c;
+    const dc = ldi(dp, c);
+    const bit = <u64>1 << <u64>(dc & 63);
+    const hit = ((dc & 64) != 0 ? m1 : m0) & bit;
+    const t = hit != 0 && domainUsed(s, s, dc) ? pick(map, ALGO_JUMP_MAP, o, s, s, shardKey(objKey, g, gs, s), false, 1, ndB, ntB) : c;
     if (t < 0) return false;
+    const d = t == c ? dc : ldi(dp, t);
     store<i32>(o + (<usize>s << 2), t);
-    store<i32>(SLOTDOM + (<usize>s << 2), ldi(dp, t));
+    store<i32>(SLOTDOM + (<usize>s << 2), d);
+    const b2 = <u64>1 << <u64>(d & 63);
+    if ((d & 64) != 0) m1 |= b2; else m0 |= b2;
   }
   return true;
 }
@@ -563,6 +594,14 @@ function straw2Group(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool {
 
 /** Groups in out[0..gs) with two shards in one domain: 0 or 1. */
 @inline function violates(gs: i32): i32 {
+  // a 128-bit filter first: no two domains share a bit in most groups, then no pair is equal
+  let m0: u64 = 0, m1: u64 = 0, clash = false;
+  for (let i = 0; i < gs; i++) {
+    const d = ldi(SLOTDOM, i);
+    const bit = <u64>1 << <u64>(d & 63);
+    if ((d & 64) != 0) { clash |= (m1 & bit) != 0; m1 |= bit; } else { clash |= (m0 & bit) != 0; m0 |= bit; }
+  }
+  if (!clash) return 0;
   for (let i = 1; i < gs; i++) {
     const di = ldi(SLOTDOM, i);
     for (let j = 0; j < i; j++) if (ldi(SLOTDOM, j) == di) return 1;
