@@ -83,6 +83,8 @@ export class Memtable {
   runBound = 0;
   /** Smallest sequence number it holds (a full merge may forget only discards and destroys older than this). */
   minSeq = Number.MAX_SAFE_INTEGER;
+  /** Punches it holds (an aggregation folds a memtable without punches straight into the runs). */
+  punches = 0;
 
   constructor(readonly gen: number) {}
 
@@ -145,6 +147,7 @@ export class Memtable {
       }
     }
     if (p.seq < this.minSeq) this.minSeq = p.seq;
+    this.punches++;
     this.bytes += recLen;
     this.records++;
   }

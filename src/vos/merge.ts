@@ -374,9 +374,26 @@ function aggregateGroup(group: Pending[], objPunches: Stamp[], dkeyPunches: Stam
  */
 export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined): Generator<void, number> {
   let n = 0;
-  let last = 0;
-  /** Pause points: the caller yields to the event loop at each (the memtable is frozen meanwhile). */
-  const due = () => n - last >= FLUSH_STEP_ENTRIES;
+  for (const e of memtableStream(mt, rules, inlineAt, freed, stats)) {
+    w.add(e.key, e.value, e.seq, e.probes);
+    if (++n % FLUSH_STEP_ENTRIES === 0) yield; // the memtable is frozen meanwhile
+  }
+  return n;
+}
+
+/** An entry of a memtable stream: `value` is valid until the stream moves on. */
+export interface StreamEntry { key: Uint8Array; value: Uint8Array; seq: number; probes: readonly BloomProbe[] }
+
+/**
+ * A frozen memtable's entries in key order, with what a flush may drop already dropped (the
+ * rules of `flushMemtable`). One entry object is reused: read it before the next step.
+ */
+function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined): Generator<StreamEntry> {
+  const out: StreamEntry = { key: EMPTY_KEY, value: EMPTY_KEY, seq: 0, probes: NO_PROBES };
+  const entry = (key: Uint8Array, value: Uint8Array, seq: number, probes: readonly BloomProbe[]): StreamEntry => {
+    out.key = key; out.value = value; out.seq = seq; out.probes = probes;
+    return out;
+  };
   const EMPTY_VAL = new Uint8Array(0);
   const freeOf = (v: MemVersion): number => {
     if (v.where === Where.Block && v.alloc > 0) { freed.push([v.loc, v.alloc]); return v.alloc; }
@@ -407,26 +424,25 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
     aggStats = agg ? stats?.(cont) : undefined;
     const oids = mc.oids();
     const tablePrefix = kb.reset().u32(cont).u8(SECTION_OBJECTS).take();
-    for (const oid of oids) { w.add(kb.reset().bytes(tablePrefix).oid(oid).take(), EMPTY_VAL, 0, NO_PROBES); n++; }
+    for (const oid of oids) yield entry(kb.reset().bytes(tablePrefix).oid(oid).take(), EMPTY_VAL, 0, NO_PROBES);
     for (const oid of oids) {
-      if (due()) { last = n; yield; }
       const o = mc.objects.get(oid)!;
       const obj = kb.reset().u32(cont).u8(SECTION_DATA).oid(oid).take();
       const objProbe = bloomProbe(obj);
       if (o.punches.length) {
         const pp = [bloomProbe(kb.reset().bytes(obj).u8(TAG_PUNCH).take()), objProbe];
-        for (const p of punchesDesc(o.punches)) if (!gone(p.epoch, p.seq)) { w.add(stamped(obj, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp); n++; }
+        for (const p of punchesDesc(o.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(obj, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp);
       }
       for (const d of sortedDkeys(o)) {
         const dk = kb.reset().bytes(obj).u8(TAG_KEY).esc(d.key).take();
         if (d.punches.length) {
           const pp = [bloomProbe(kb.reset().bytes(dk).u8(TAG_PUNCH).take()), objProbe];
-          for (const p of punchesDesc(d.punches)) if (!gone(p.epoch, p.seq)) { w.add(stamped(dk, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp); n++; }
+          for (const p of punchesDesc(d.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(dk, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp);
         }
         for (const a of sortedAkeys(d)) {
           const ak = kb.reset().bytes(dk).u8(TAG_KEY).esc(a.key).take();
           const probes = [bloomProbe(ak), objProbe];
-          for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) { w.add(stamped(ak, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes); n++; }
+          for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(ak, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
           // singles are kept ascending by (epoch, seq): walk down, dropping those a newer one hides at their own epoch
           let newerEpoch: bigint | undefined;
           for (let i = a.singles.length - 1; i >= 0; i--) {
@@ -434,7 +450,7 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
             if (gone(v.epoch, v.seq) || v.epoch === newerEpoch) { drop(v); continue; }
             if (shadowed(v.epoch, newerEpoch, agg)) { newerEpoch = v.epoch; aggregated(v); continue; }
             newerEpoch = v.epoch;
-            w.add(stamped(ak, TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes); n++;
+            yield entry(stamped(ak, TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes);
           }
           if (a.extents.length) {
             const xs = versionsDesc(a.extents).filter((x) => (gone(x.epoch, x.seq) ? (drop(x), false) : true));
@@ -443,27 +459,59 @@ export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number)
               const cov: Range[] = [];
               for (const y of xs) if (y !== x && y.epoch === x.epoch && before(x, y)) cov.push([y.index, y.index + y.count]);
               if (cov.length && covered(x.index, x.index + x.count, cov)) { drop(x); continue; }
-              w.add(stamped(ak, TAG_ARRAY, x.epoch, x.seq), value(x), x.seq, probes); n++;
+              yield entry(stamped(ak, TAG_ARRAY, x.epoch, x.seq), value(x), x.seq, probes);
             }
           }
         }
       }
     }
   }
-  return n;
 }
 
 const NO_PROBES: readonly BloomProbe[] = [];
+const EMPTY_KEY = new Uint8Array(0);
+
+/** What a k-way merge reads: a run cursor, or a memtable stream (`MemtableCursor`). */
+export interface MergeCursor {
+  readonly valid: boolean;
+  /** The current key (unchanged until `next`). */
+  key(): Uint8Array;
+  /** The current value (valid until `next`). */
+  value(): Uint8Array;
+  next(): unknown;
+}
 
 /**
- * A k-way merge over run cursors: `pick()` names the cursor with the smallest current key (the
+ * A frozen memtable as a merge source: its entries in key order with what a flush drops already
+ * dropped, so an aggregation folds the memtable and the runs into one run in one pass.
+ */
+export class MemtableCursor implements MergeCursor {
+  valid = false;
+  private readonly it: Iterator<StreamEntry>;
+  private cur: StreamEntry | undefined;
+  constructor(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined) {
+    this.it = memtableStream(mt, rules, inlineAt, freed, stats);
+    this.next();
+  }
+  key(): Uint8Array { return this.cur!.key; }
+  value(): Uint8Array { return this.cur!.value; }
+  next(): void {
+    const r = this.it.next();
+    this.valid = !r.done;
+    this.cur = r.done ? undefined : r.value;
+  }
+}
+
+/** Cursors at the first entry of each run. */
+export function runCursors(runs: readonly Run[]): RunCursor[] { return runs.map((r) => r.cursor().seekFirst()); }
+
+/**
+ * A k-way merge over cursors: `pick()` names the cursor with the smallest current key (the
  * first one on ties), keeping each cursor's key view until it moves.
  */
 class KWay {
-  readonly cursors: RunCursor[];
   private readonly heads: Array<Uint8Array | undefined>;
-  constructor(runs: readonly Run[]) {
-    this.cursors = runs.map((r) => r.cursor().seekFirst());
+  constructor(readonly cursors: readonly MergeCursor[]) {
     this.heads = this.cursors.map((c) => (c.valid ? c.key() : undefined));
   }
   /** Index of the cursor with the smallest key, or -1 when all are done. */
@@ -494,7 +542,7 @@ export const FLUSH_STEP_ENTRIES = 512;
  * nothing is copied on the way. A step pauses every `FLUSH_STEP_ENTRIES` entries.
  */
 export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[number, number]>): Generator<void, number> {
-  const kw = new KWay(runs);
+  const kw = new KWay(runCursors(runs));
   let n = 0;
   let lastSingle: Uint8Array | undefined; // key without its seq of the last single written
   let akeyPath: Uint8Array | undefined; let akeyProbe: BloomProbe | undefined;
@@ -549,12 +597,12 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
  * apply: no punch in any input run, no discard and no destroyed container (the caller checks).
  * The same decisions as `MergeSink` (a single is dropped when the next newer one is at its epoch,
  * or is visible at the smallest kept view at or above it; an extent when newer extents visible
- * there cover it), made while streaming run cursors: singles decided one by one in key order
- * (newest first), extents of one akey gathered and decided together. Steps pause every
- * `FLUSH_STEP_ENTRIES` entries.
+ * there cover it), made while streaming cursors (runs, and the frozen memtable when an
+ * aggregation folds it in): singles decided one by one in key order (newest first), extents of
+ * one akey gathered and decided together. Steps pause every `FLUSH_STEP_ENTRIES` entries.
  */
-export function* aggregateMerge(runs: readonly Run[], w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: Array<[number, number]>, stats: Map<number, MergeStats>): Generator<void, number> {
-  const kw = new KWay(runs);
+export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: Array<[number, number]>, stats: Map<number, MergeStats>): Generator<void, number> {
+  const kw = new KWay(sources);
   let n = 0; let seen = 0;
   let prevKey: Uint8Array | undefined;
   let akeyPath: Uint8Array | undefined; let akeyProbe: BloomProbe | undefined;

@@ -32,7 +32,7 @@ import {
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
 import { Memtable, type MemVersion } from './memtable.js';
-import { MergeSink, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
+import { MemtableCursor, MergeSink, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
 import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
@@ -239,6 +239,8 @@ export class TargetStore {
   compactions = 0;
   /** Flushes committed since open. */
   flushes = 0;
+  /** Aggregations since open that folded the memtable and every run into one run (counted in flushes and compactions too). */
+  folds = 0;
 
   private constructor(
     readonly dir: string,
@@ -668,8 +670,8 @@ export class TargetStore {
     }
   }
 
-  /** Freeze the active memtable and log region; flush in the background. */
-  private rotate(): void {
+  /** Freeze the active memtable and log region; flush in the background (unless `flush` is false: the caller folds it). */
+  private rotate(flush = true): void {
     assert(this.frozen === undefined && this.wal.canRotate, 'rotate with a frozen memtable pending');
     // The region about to be reused holds generation activeGen - 1, in runs since the last flush commit.
     // The other superblock slot (the fallback if the newest is damaged) must not need it any more.
@@ -679,7 +681,7 @@ export class TargetStore {
     this.wal.rotate(this.nextSeq);
     this.frozen = this.active;
     this.active = new Memtable(this.wal.activeGen);
-    this.startFlush();
+    if (flush) this.startFlush();
   }
 
   private startFlush(): void {
@@ -767,7 +769,7 @@ export class TargetStore {
       // a full merge with only aggregation policies to apply (no punches, discards or destroys): streamed
       const aggOnly = full && inputs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
       if (plain || aggOnly) {
-        const steps = plain ? fastMerge(inputs, w, freed) : aggregateMerge(inputs, w, (c) => this.rules(c), freed, stats);
+        const steps = plain ? fastMerge(inputs, w, freed) : aggregateMerge(runCursors(inputs), w, (c) => this.rules(c), freed, stats);
         while (!steps.next().done) { await yieldNow(); if (this.compactAbort) throw new CompactionAborted('compaction aborted by close'); }
       } else {
         await writeMergedAsync(mergeSources(inputs.map((r) => runEntries(r))), w, { rules: (c) => this.rules(c), full, freed, stats }, () => this.compactAbort);
@@ -775,10 +777,7 @@ export class TargetStore {
       const meta = w.finish();
       for (const r of inputs) r.pins--;
       this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
-      for (const [idx, s] of stats) {
-        const into = this.conts.get(idx)?.aggStats;
-        if (into && into !== s) { into.versionsRemoved += s.versionsRemoved; into.punchesRemoved += s.punchesRemoved; into.dataBytesFreed += s.dataBytesFreed; into.entriesIn += s.entriesIn; into.entriesOut += s.entriesOut; }
-      }
+      this.addAggStats(stats);
       if (full) {
         for (const c of this.conts.values()) c.tombs = c.tombs.filter((t) => t.seq >= coversSeq);
         for (const [idx, c] of [...this.conts]) if (c.destroyed && (c.destroyedSeq ?? 0) < coversSeq) this.conts.delete(idx);
@@ -788,6 +787,14 @@ export class TargetStore {
       for (const r of inputs) if (r.pins > 0) r.pins--;
       this.heapFree.push(...w.allocated);
       throw e;
+    }
+  }
+
+  /** Add a merge's per-container counts to the counters of aggregations in progress. */
+  private addAggStats(stats: ReadonlyMap<number, MergeStats>): void {
+    for (const [idx, s] of stats) {
+      const into = this.conts.get(idx)?.aggStats;
+      if (into && into !== s) { into.versionsRemoved += s.versionsRemoved; into.punchesRemoved += s.punchesRemoved; into.dataBytesFreed += s.dataBytesFreed; into.entriesIn += s.entriesIn; into.entriesOut += s.entriesOut; }
     }
   }
 
@@ -803,6 +810,7 @@ export class TargetStore {
     let before = 0;
     try {
       before = this.runs.reduce((n, r) => n + r.meta.bytes, 0);
+      if (await this.foldAggregate(st, s)) return { ...s, scmBytesFreed: Math.max(0, before - this.runs.reduce((n, r) => n + r.meta.bytes, 0)) };
       await this.flushAll();
       while (this.compacting) await this.compacting;
       const coversSeq = this.memFloorSeq();
@@ -818,6 +826,58 @@ export class TargetStore {
     }
     const after = this.runs.reduce((n, r) => n + r.meta.bytes, 0);
     return { ...s, scmBytesFreed: Math.max(0, before - after) };
+  }
+
+  /**
+   * An aggregation with nothing but aggregation policies to apply (no punch in the memtable or
+   * the runs, no discard, no destroyed container): the active memtable and every run folded into
+   * one run in one pass, instead of a flush whose run the merge then reads back. False when it
+   * does not apply, or failed (then the memtable is flushed the usual way and `s` is reset).
+   */
+  private async foldAggregate(st: ContState, s: MergeStats): Promise<boolean> {
+    while (this.flushing || this.compacting) { await this.flushing?.catch(() => undefined); await this.compacting?.catch(() => undefined); }
+    const foldable = !this.frozen && this.flushError === undefined && this.runs.length > 0 && this.active.records > 0 && this.active.punches === 0 &&
+      this.runs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
+    if (!foldable) return false;
+    this.rotate(false);
+    const mt = this.frozen!;
+    const inputs = this.runs.slice();
+    const done = this.foldMemtable(mt, inputs, new Map([[st.idx, s]]));
+    const settled = done.then(() => undefined, () => undefined);
+    this.flushing = settled; this.compacting = settled; // writers needing log room wait for it; no merge starts meanwhile
+    try {
+      await done;
+      return true;
+    } catch {
+      Object.assign(s, { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 });
+      return false;
+    } finally {
+      this.flushing = undefined; this.compacting = undefined;
+      if (this.frozen === mt) this.startFlush(); // the fold failed: flush it the usual way
+    }
+  }
+
+  /** Merge frozen memtable `mt` and runs `inputs` (all of them) into one run applying the policies; commits it as the flush of `mt`. */
+  private async foldMemtable(mt: Memtable, inputs: Run[], stats: Map<number, MergeStats>): Promise<void> {
+    for (const r of inputs) r.pins++;
+    const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
+    const freed: Array<[number, number]> = [];
+    try {
+      const mem = new MemtableCursor(mt, (c) => this.rules(c), (loc, len) => this.space.read(loc, len), freed, (c) => this.conts.get(c)?.aggStats);
+      const steps = aggregateMerge([mem, ...runCursors(inputs)], w, (c) => this.rules(c), freed, stats);
+      while (!steps.next().done) await yieldNow();
+      const meta = w.finish();
+      for (const r of inputs) r.pins--;
+      this.commitManifest(meta ? [meta] : [], inputs, mt.gen, freed);
+    } catch (e) {
+      for (const r of inputs) if (r.pins > 0) r.pins--;
+      this.heapFree.push(...w.allocated);
+      throw e;
+    }
+    this.wal.flushed(mt.gen);
+    if (this.frozen === mt) this.frozen = undefined;
+    this.flushes++; this.compactions++; this.folds++;
+    this.addAggStats(stats);
   }
 
   // ------------------------------------------------------------------ writes

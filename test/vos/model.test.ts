@@ -55,7 +55,8 @@ async function checkAround(s: ContainerStore, m: ContainerModel, e0: bigint, oid
   for (const e of [e0 - 1n, e0, e0 + 1n]) if (m.protectedView(e)) await checkAkeyAt(s, m, e, oid, dkey, akey, `${where} (right after, @${e})`);
 }
 
-async function runModel(pmemIo: 'mmap' | 'pread', seed: number): Promise<Counts> {
+/** `updatesOnly`: no punches, discards or destroys (then every aggregation folds the memtable into the runs in one pass). */
+async function runModel(pmemIo: 'mmap' | 'pread', seed: number, updatesOnly = false): Promise<Counts> {
   const dir = tmpDir('model');
   const opts: TargetOptions = { scmBytes: 32 << 20, dataBytes: 8 << 20, walBytes: 256 << 10, inlineThreshold: 64, io: 'pread', pmemIo };
   const rng = new Rng(seed);
@@ -66,7 +67,7 @@ async function runModel(pmemIo: 'mmap' | 'pread', seed: number): Promise<Counts>
   const stores = new Map<string, ContainerStore>();
   const bind = async () => { for (const u of UUIDS) stores.set(u, new ContainerStore(t, await t.createContainer(u))); };
   await bind();
-  const c: Counts = { update: 0, punch: 0, fetch: 0, list: 0, aggregate: 0, discard: 0, reopen: 0, flush: 0, destroy: 0, noSpace: 0, skipped: 0, compactions: 0 };
+  const c: Counts = { update: 0, punch: 0, fetch: 0, list: 0, aggregate: 0, discard: 0, reopen: 0, flush: 0, destroy: 0, noSpace: 0, skipped: 0, compactions: 0, folds: 0 };
   const randEpoch = () => BigInt(rng.range(1, 80));
   try {
     for (let step = 0; step < STEPS; step++) {
@@ -90,7 +91,9 @@ async function runModel(pmemIo: 'mmap' | 'pread', seed: number): Promise<Counts>
         }
         return undefined;
       };
-      const r = rng.float();
+      const r0 = rng.float();
+      // updates only: punches, discards and destroys become updates
+      const r = updatesOnly && ((r0 >= 0.55 && r0 < 0.61) || (r0 >= 0.9 && r0 < 0.93) || r0 >= 0.995) ? r0 * 0.55 : r0;
       try {
         if (r < 0.3) {
           const akey = rng.pick(SINGLE_AKEYS); const epoch = randEpoch();
@@ -171,7 +174,7 @@ async function runModel(pmemIo: 'mmap' | 'pread', seed: number): Promise<Counts>
           await t.flushAll(); // the memtables into runs: more runs, more merges
           c.flush!++;
         } else if (r < 0.995) {
-          c.compactions! += t.compactions;
+          c.compactions! += t.compactions; c.folds! += t.folds;
           await t.close();
           t = await TargetStore.open(dir, opts);
           assert.is(t.openReport.records, 0, `${where}: a clean close leaves nothing to replay`);
@@ -190,7 +193,7 @@ async function runModel(pmemIo: 'mmap' | 'pread', seed: number): Promise<Counts>
       }
     }
     // a final reopen and a full check at the newest epoch
-    c.compactions! += t.compactions;
+    c.compactions! += t.compactions; c.folds! += t.folds;
     await t.close();
     t = await TargetStore.open(dir, opts);
     await bind();
@@ -238,5 +241,12 @@ for (const seed of [42, 7]) {
     }));
   }
 }
+
+test(`updates, reads and aggregations only (aggregation folds the memtable and the runs into one run) vs the model: seed 11, ${STEPS} steps`, safe(async () => {
+  const c = await runModel('mmap', 11, true);
+  assert.ok(c.update! > STEPS / 3 && c.fetch! > STEPS / 10, `enough updates and checks (${JSON.stringify(c)})`);
+  assert.is(c.punch! + c.discard! + c.destroy!, 0);
+  assert.ok(c.aggregate! >= 20 && c.folds! >= 10, `aggregations folded the memtable in (${JSON.stringify(c)})`);
+}));
 
 test.run();
