@@ -83,13 +83,15 @@ export function decodeBatch(header: Record<string, unknown>, payload: Uint8Array
 /** Engine side: the reply to a batch (each result or error in item order; payloads as parts). */
 export function encodeBatchReply(results: ReadonlyArray<PromiseSettledResult<RpcReply>>): RpcReply {
   const parts: Uint8Array[] = [];
+  const sent: Array<() => void> = [];
   const items: WireReply[] = results.map((r) => {
     if (r.status === 'rejected') return { e: toWireError(r.reason) };
     const p = r.value.payload;
     if (p?.length) parts.push(p);
+    if (r.value.sent) sent.push(r.value.sent);
     return { h: r.value.header, n: p?.length ?? 0 };
   });
-  return { header: { items }, parts };
+  return { header: { items }, parts, ...(sent.length ? { sent: () => { for (const f of sent) f(); } } : {}) };
 }
 
 /** Client side: each item's reply (or revived error) from a batch reply. */

@@ -36,6 +36,7 @@ import { AbortedError, CairnError, InvalidArgumentError } from '../../core/error
 import { NetError, reviveError, toWireError, type WireError } from './errors.js';
 import { Semaphore } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
+import { BufferPool, payloadPool, type Lease } from './buffer-pool.js';
 
 /** Largest request or response body. */
 export const RPC_MAX_BODY = 64 * 1024 * 1024;
@@ -89,7 +90,14 @@ export interface RpcRequest { method: string; header: Record<string, unknown>; p
  * A server may give the payload as `parts` (sent one after the other, never concatenated in
  * memory); the receiver gets them as one `payload`.
  */
-export interface RpcReply { header: Record<string, unknown>; payload?: Uint8Array; parts?: readonly Uint8Array[]; filled?: boolean }
+export interface RpcReply {
+  header: Record<string, unknown>; payload?: Uint8Array; parts?: readonly Uint8Array[]; filled?: boolean;
+  /**
+   * Server side: called once the transport took the reply's bytes (or the reply was dropped): a
+   * payload lent from a pool goes back then. Not sent on the wire.
+   */
+  sent?: () => void;
+}
 /** A request or reply payload: one buffer, or parts sent back to back without being copied together. */
 export type RpcPayload = Uint8Array | readonly Uint8Array[];
 /** Serves authenticated requests; throw a CairnError to answer with an error. */
@@ -129,12 +137,16 @@ function encodeFrame(header: Record<string, unknown>, payload?: RpcPayload): { h
   return { head, parts, bytes };
 }
 
-/** Write a frame to a stream (and end it, unless `end` is false): header, then each part as it is (no copy). */
-function writeFrame(stream: import('node:stream').Writable, f: { head: Buffer; parts: Uint8Array[] }, end = true): void {
-  if (f.parts.length === 0) { if (end) stream.end(f.head); else stream.write(f.head); return; }
+/**
+ * Write a frame to a stream (and end it, unless `end` is false): header, then each part as it is
+ * (no copy). `written` runs once the stream took the last byte (or failed): the parts may be reused then.
+ */
+function writeFrame(stream: import('node:stream').Writable, f: { head: Buffer; parts: Uint8Array[] }, end = true, written?: () => void): void {
+  const cb = written ? () => written() : undefined;
+  if (f.parts.length === 0) { if (end) stream.end(f.head, cb); else stream.write(f.head, cb); return; }
   stream.write(f.head);
   for (let i = 0; i < f.parts.length - 1; i++) stream.write(f.parts[i]);
-  if (end) stream.end(f.parts[f.parts.length - 1]); else stream.write(f.parts[f.parts.length - 1]);
+  if (end) stream.end(f.parts[f.parts.length - 1], cb); else stream.write(f.parts[f.parts.length - 1], cb);
 }
 
 /**
@@ -178,8 +190,11 @@ interface PipeSink {
    * only when their total length is the payload's length; otherwise the payload is one new buffer.
    */
   into?(id: number): readonly Uint8Array[] | undefined;
-  /** A whole frame: its header, and its payload unless it went `into` the given buffers (`filled`). */
-  frame(id: number, f: { header: Record<string, unknown>; payload?: Uint8Array; filled?: boolean } | Error): void;
+  /**
+   * A whole frame: its header, and its payload unless it went `into` the given buffers (`filled`).
+   * `lease`: the payload was lent by the parser's pool; the sink releases it once done with it.
+   */
+  frame(id: number, f: { header: Record<string, unknown>; payload?: Uint8Array; filled?: boolean; lease?: Lease } | Error): void;
 }
 
 /**
@@ -188,8 +203,8 @@ interface PipeSink {
  * buffer (a payload inside one received chunk is a view of it, not copied). `onEnd()` at the end of
  * the stream, `onEnd(err)` when a frame breaks the framing or the limits (the pipe is then dead).
  */
-function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number = () => RPC_MAX_BODY): void {
-  const push = pipeFrameParser(sink, onEnd, maxBody);
+function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number = () => RPC_MAX_BODY, pool?: BufferPool): void {
+  const push = pipeFrameParser(sink, onEnd, maxBody, pool);
   stream.on('data', (c: Buffer) => push(c, false));
   stream.on('end', () => push(undefined, false));
   stream.resume();
@@ -201,12 +216,12 @@ function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, 
  * reuses once `push` returns (a socket's `onread` buffer): nothing of it is kept (a payload is then
  * always copied into its own buffer or straight into the caller's `into` buffers).
  */
-function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number): (c: Buffer | undefined, transient: boolean) => void {
+function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number, pool?: BufferPool): (c: Buffer | undefined, transient: boolean) => void {
   let chunks: Buffer[] = [];
   let have = 0;
   let failed = false;
   /** The frame being read: after its prefix (and header, once `header` is set). */
-  let cur: { id: number; hlen: number; plen: number; header?: Record<string, unknown> | Error; dest?: readonly Uint8Array[]; filled: boolean; di: number; doff: number; got: number; payload?: Uint8Array } | undefined;
+  let cur: { id: number; hlen: number; plen: number; header?: Record<string, unknown> | Error; dest?: readonly Uint8Array[]; filled: boolean; di: number; doff: number; got: number; payload?: Uint8Array; lease?: Lease } | undefined;
   /** Take `n` buffered bytes (a view when they lie in the first chunk). */
   const take = (n: number): Buffer => {
     const c0 = chunks[0]!;
@@ -253,6 +268,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
         const into = cur.header instanceof Error ? undefined : sink.into?.(cur.id);
         if (into && cur.plen > 0 && into.reduce((n, b) => n + b.length, 0) === cur.plen) { cur.dest = into; cur.filled = true; }
         else if (!transient && cur.plen > 0 && chunks.length > 0 && chunks[0]!.length >= cur.plen) { cur.payload = take(cur.plen); cur.got = cur.plen; }
+        else if (cur.plen > 0 && pool && !(cur.header instanceof Error) && BufferPool.pools(cur.plen)) { cur.lease = pool.take(cur.plen); cur.payload = cur.lease.bytes; cur.dest = [cur.payload]; }
         else if (cur.plen > 0) { cur.payload = Buffer.allocUnsafe(cur.plen); cur.dest = [cur.payload]; }
       }
       while (cur.got < cur.plen && have > 0) {
@@ -267,7 +283,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
       if (cur.got < cur.plen) return;
       const f = cur;
       cur = undefined;
-      sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}) });
+      sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}), ...(f.lease ? { lease: f.lease } : {}) });
     }
   };
 }
@@ -369,6 +385,8 @@ export class RpcServer {
   private readonly sockets = new Set<Socket>();
   /** The plain server's TCP listener (it hands HTTP/2 connections to `server`); none with TLS. */
   private front?: Server;
+  /** Request payloads of pipe frames are read into buffers lent by this pool (released when their handler settles). */
+  private readonly pool = payloadPool;
 
   private constructor(private readonly server: http2.Http2Server | http2.Http2SecureServer, private readonly secret: string, private readonly handler: RpcHandler, readonly host: string, public port: number) {}
 
@@ -478,14 +496,14 @@ export class RpcServer {
 
   private async serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
     stream.on('error', (err) => swallowed('rpc.server-stream-error-client-gone', err)); // nobody left to answer
-    const reply = (status: number, header: Record<string, unknown>, payload?: RpcPayload) => {
-      if (stream.destroyed || stream.closed) return;
+    const reply = (status: number, header: Record<string, unknown>, payload?: RpcPayload, sent?: () => void) => {
+      if (stream.destroyed || stream.closed) { sent?.(); return; }
       let f: ReturnType<typeof encodeFrame>;
       try { f = encodeFrame(header, payload); } catch (err) { f = encodeFrame({ error: toWireError(err) }); }
       try {
         stream.respond({ ':status': status, 'content-type': 'application/x-cairn-frame', 'content-length': f.bytes });
-        writeFrame(stream, f);
-      } catch (err) { swallowed('rpc.reply-to-closed-stream', err); } // the client is gone
+        writeFrame(stream, f, true, sent);
+      } catch (err) { sent?.(); swallowed('rpc.reply-to-closed-stream', err); } // the client is gone
     };
     const fail = (status: number, err: unknown) => reply(status, { error: toWireError(err) });
     const path = String(headers[':path'] ?? '');
@@ -518,7 +536,7 @@ export class RpcServer {
     }
     try {
       const r = await this.handler({ method, header: req.header, ...(req.payload ? { payload: req.payload } : {}) });
-      reply(200, r.header, r.parts ?? r.payload);
+      reply(200, r.header, r.parts ?? r.payload, r.sent);
     } catch (err) {
       fail(200, err);
     }
@@ -540,18 +558,21 @@ export class RpcServer {
   private runPipe(stream: Duplex, kill: () => void, gate?: (id: number, header: Record<string, unknown>, answer: (id: number, header: Record<string, unknown>) => void) => Error | undefined | 'pass', maxBody?: () => number): void {
     let running = 0, ended = false;
     const finish = () => { if (ended && running === 0 && !stream.destroyed) stream.end(); };
-    const answer = (id: number, header: Record<string, unknown>, payload?: RpcPayload) => {
-      if (stream.destroyed || stream.writableEnded) return;
+    const answer = (id: number, header: Record<string, unknown>, payload?: RpcPayload, sent?: () => void) => {
+      if (stream.destroyed || stream.writableEnded) { sent?.(); return; }
       let f: ReturnType<typeof encodePipeFrame>;
       try { f = encodePipeFrame(id, header, payload); } catch (err) { f = encodePipeFrame(id, { error: toWireError(err) }); }
       if (f.bytes - 8 > RPC_MAX_BODY) f = encodePipeFrame(id, { error: toWireError(new NetError('NET_PROTOCOL', `reply of ${f.bytes} bytes exceeds the ${RPC_MAX_BODY}-byte limit`)) });
-      try { writeFrame(stream, f, false); } catch (err) { swallowed('rpc.pipe-reply-client-gone', err); }
+      // A small payload was copied into the frame's head: its buffer is free at once.
+      if (sent && f.parts.length === 0) { sent(); sent = undefined; }
+      try { writeFrame(stream, f, false, sent); } catch (err) { sent?.(); swallowed('rpc.pipe-reply-client-gone', err); }
     };
     let authed = gate === undefined;
     readPipeFrames(stream, {
       frame: (id, f) => {
         if (f instanceof Error) { answer(id, { error: toWireError(f) }); return; }
         if (!authed) {
+          f.lease?.release();
           const g = gate!(id, f.header, answer);
           if (g instanceof Error) {
             answer(id, { error: toWireError(g) });
@@ -566,8 +587,11 @@ export class RpcServer {
         const method = typeof f.header._m === 'string' ? f.header._m : '';
         delete f.header._m;
         running++;
+        // A pooled request payload goes back once the handler settled and its reply was written
+        // (a reply may carry views of the request's payload).
+        const lease = f.lease;
         this.handler({ method, header: f.header, ...(f.payload ? { payload: new Uint8Array(f.payload.buffer, f.payload.byteOffset, f.payload.length) } : {}) })
-          .then((r) => answer(id, r.header, r.parts ?? r.payload), (err) => answer(id, { error: toWireError(err) }))
+          .then((r) => answer(id, r.header, r.parts ?? r.payload, lease ? () => { r.sent?.(); lease.release(); } : r.sent), (err) => { lease?.release(); answer(id, { error: toWireError(err) }); })
           .finally(() => { running--; finish(); });
       },
     }, (err) => {
@@ -575,7 +599,7 @@ export class RpcServer {
       if (err) { swallowed('rpc.pipe-malformed-frame', err); kill(); return; }
       ended = true;
       finish();
-    }, maxBody);
+    }, maxBody, this.pool);
   }
 
   /** Stop listening and drop every session and connection. */

@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import type { ShardStore, Recx, WriteOpts } from '../io/shard-store.js';
 import { swallowed } from '../../core/log.js';
 import { NetError } from './errors.js';
+import { BufferPool, payloadPool } from './buffer-pool.js';
+import { CairnError } from '../../core/errors.js';
 import type { RpcCaller, RpcCallOptions, RpcReply } from './rpc.js';
 import type { TxDescriptor } from './protocol.js';
 
@@ -142,6 +144,8 @@ export async function serveShardCall(method: string, h: Record<string, unknown>,
       break;
     }
     case 'shard.fetchArray': {
+      const pooled = h.holesAsZero === true ? await fetchPooled(store, h) : undefined;
+      if (pooled) { reply = pooled; break; }
       const r = await store.fetchArray(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), recxOf(h.recx), h.holesAsZero !== undefined ? { holesAsZero: h.holesAsZero === true } : undefined);
       reply = { header: { present: r.present, length: r.data.length }, payload: r.data };
       break;
@@ -192,6 +196,30 @@ export async function serveShardCall(method: string, h: Record<string, unknown>,
   }
   reply.header.maxEpoch = String(store.queryMaxEpoch());
   return reply;
+}
+
+/**
+ * A whole-range array read (holes as zeros, what a client's `fetchArrayInto` asks for) into a
+ * buffer lent by the payload pool, through the store's `fetchArrayInto` (a VOS target reads an
+ * exact extent with the hashed pread of the thread pool, verifying its checksum there): no fresh
+ * buffer per read (its page faults, its share of GC). The buffer goes back once the socket took
+ * the reply (`sent`). Undefined when this does not apply (small reads, stores without
+ * `fetchArrayInto`, arrays of records larger than a byte): the caller reads as usual.
+ */
+async function fetchPooled(store: ShardStore, h: Record<string, unknown>): Promise<RpcReply | undefined> {
+  if (!store.fetchArrayInto) return undefined;
+  const recx = recxOf(h.recx);
+  if (!BufferPool.pools(recx.count)) return undefined;
+  const lease = payloadPool.take(recx.count);
+  try {
+    await store.fetchArrayInto(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), recx, [lease.bytes]);
+  } catch (err) {
+    lease.release();
+    // A record size above one byte: `into` does not hold count * recordSize bytes; read as usual.
+    if (err instanceof CairnError && err.code === 'INVALID_ARGUMENT') return undefined;
+    throw err;
+  }
+  return { header: { present: [{ index: recx.index, count: recx.count }], length: recx.count }, payload: lease.bytes, sent: lease.release };
 }
 
 type Usage = ReturnType<ShardStore['usage']>;
