@@ -95,15 +95,17 @@ export interface MigrationObjects { count: number; oids?: bigint[] }
 /**
  * Count the objects of `cont` a migration pass visits (after waiting for the commits in flight,
  * so an object whose first write was still landing under the old map is listed), keeping their ids
- * for `migrateContainer` (option `objects`) when there are at most MIGRATE_LISTED_OBJECTS_MAX.
+ * for `migrateContainer` (option `objects`) when there are at most `maxIds`
+ * (default MIGRATE_LISTED_OBJECTS_MAX).
  */
-export async function listMigrationObjects(cont: ContainerCore, signal?: AbortSignal): Promise<MigrationObjects> {
+export async function listMigrationObjects(cont: ContainerCore, opts: { signal?: AbortSignal; maxIds?: number } = {}): Promise<MigrationObjects> {
+  const maxIds = opts.maxIds ?? MIGRATE_LISTED_OBJECTS_MAX;
   await containerPort(cont).quiesce();
   let oids: bigint[] | undefined = [];
   let count = 0;
-  for await (const oid of cont.listObjects({ signal })) {
+  for await (const oid of cont.listObjects({ signal: opts.signal })) {
     count++;
-    if (oids && oids.length < MIGRATE_LISTED_OBJECTS_MAX) oids.push(oid);
+    if (oids && oids.length < maxIds) oids.push(oid);
     else oids = undefined;
   }
   return oids ? { count, oids } : { count };

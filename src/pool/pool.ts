@@ -650,7 +650,7 @@ export class Pool extends EventEmitter {
     st.objectsTotal = 0;
     // One listing per container serves the count and the migration (when its ids are few enough to keep).
     const listed = new Map<Container, MigrationObjects>();
-    for (const c of handles) { const l = await listMigrationObjects(c, this.migrationAbort.signal); listed.set(c, l); st.objectsTotal += l.count; }
+    for (const c of handles) { const l = await listMigrationObjects(c, { signal: this.migrationAbort.signal }); listed.set(c, l); st.objectsTotal += l.count; }
     this.setRebuild(st);
     const sources = new Set<number>(), destinations = new Set<number>();
     const lostBy = new Map<Container, bigint[]>();
