@@ -36,6 +36,19 @@ export interface MemAkey { key: Uint8Array; singles: MemVersion[]; extents: MemV
 export interface MemDkey { key: Uint8Array; akeys: Map<string, MemAkey>; punches: MemPunch[]; sorted?: MemAkey[] }
 export interface MemObject { oid: bigint; dkeys: Map<string, MemDkey>; punches: MemPunch[]; sorted?: MemDkey[] }
 
+/**
+ * The punches and extents of a node that has none: one shared, frozen empty array (most nodes
+ * never get any; a memtable holds hundreds of thousands of nodes). Replaced on the first push.
+ */
+const NO_PUNCHES = Object.freeze([]) as unknown as MemPunch[];
+const NO_VERSIONS = Object.freeze([]) as unknown as MemVersion[];
+
+/**
+ * A copy of a key the memtable keeps: carved from Node's shared buffer pool, so short keys do not
+ * each own an ArrayBuffer (whose bookkeeping dominated young-generation GC on small writes).
+ */
+function keyCopy(k: Uint8Array): Uint8Array { return Buffer.from(k); }
+
 /** One container's part of the memtable. */
 export class MemContainer {
   readonly objects = new Map<bigint, MemObject>();
@@ -52,7 +65,7 @@ export class MemContainer {
   object(oid: bigint, create: boolean): MemObject | undefined {
     let o = this.objects.get(oid);
     if (!o && create) {
-      o = { oid, dkeys: new Map(), punches: [] };
+      o = { oid, dkeys: new Map(), punches: NO_PUNCHES };
       this.objects.set(oid, o);
       this.sortedOids = undefined;
     }
@@ -101,10 +114,10 @@ export class Memtable {
     const o = this.container(cont, true).object(oid, true);
     const ds = keyStr(dkey);
     let d = o.dkeys.get(ds);
-    if (!d) { d = { key: dkey.slice(), akeys: new Map(), punches: [] }; o.dkeys.set(ds, d); o.sorted = undefined; }
+    if (!d) { d = { key: keyCopy(dkey), akeys: new Map(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
     const as = keyStr(akey);
     let a = d.akeys.get(as);
-    if (!a) { a = { key: akey.slice(), singles: [], extents: [], punches: [] }; d.akeys.set(as, a); d.sorted = undefined; }
+    if (!a) { a = { key: keyCopy(akey), singles: [], extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(as, a); d.sorted = undefined; }
     return a;
   }
 
@@ -126,6 +139,7 @@ export class Memtable {
       while (i > 0 && (s[i - 1]!.epoch > v.epoch || (s[i - 1]!.epoch === v.epoch && s[i - 1]!.seq > v.seq))) i--;
       if (i === s.length) s.push(v); else s.splice(i, 0, v); // (splice allocates its removed-items array)
     } else {
+      if (a.extents === NO_VERSIONS) a.extents = [];
       a.extents.push(v);
     }
     if (v.seq < this.minSeq) this.minSeq = v.seq;
@@ -135,14 +149,15 @@ export class Memtable {
 
   /** Add a punch at an object, dkey or akey. */
   addPunch(cont: number, oid: bigint, level: 0 | 1 | 2, dkey: Uint8Array, akey: Uint8Array, p: MemPunch, recLen: number): void {
-    if (level === 2) this.akey(cont, oid, dkey, akey).punches.push(p);
+    if (level === 2) { const a = this.akey(cont, oid, dkey, akey); if (a.punches === NO_PUNCHES) a.punches = []; a.punches.push(p); }
     else {
       const o = this.container(cont, true).object(oid, true);
-      if (level === 0) o.punches.push(p);
+      if (level === 0) { if (o.punches === NO_PUNCHES) o.punches = []; o.punches.push(p); }
       else {
         const ds = keyStr(dkey);
         let d = o.dkeys.get(ds);
-        if (!d) { d = { key: dkey.slice(), akeys: new Map(), punches: [] }; o.dkeys.set(ds, d); o.sorted = undefined; }
+        if (!d) { d = { key: keyCopy(dkey), akeys: new Map(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
+        if (d.punches === NO_PUNCHES) d.punches = [];
         d.punches.push(p);
       }
     }
