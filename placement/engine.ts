@@ -29,7 +29,7 @@ import {
   LAYOUT_ABI_MAGIC, HEADER_WORDS, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE,
   H_LEVELINFO, H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES,
   H_BASE_TARGETS, H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB,
-  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, LAYOUT_V2, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
+  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, LAYOUT_V2, LAYOUT_V3, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
   MODE_RESERVOIR, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
 } from '../assembly/placement/abi.js';
 import { reservoirStages } from './reservoir.js';
@@ -340,8 +340,14 @@ class WasmPlacement implements Placement {
     const pm = this.poolMap, L = pm.levelNamesList.length, nt = pm.targets.length, B = pm.baseTargets;
     const top = pm.domainOfTargets(0), ofL = pm.domainOfTargets(level);
     let T = 0;
-    for (let t = 1; t <= nt; t++) {
-      if ((t === nt || top[t] !== top[t - 1]) && ofL[t - 1]! + 1 < gs) T = t;
+    if (pm.layoutVersion >= LAYOUT_V3) {
+      // rules 3: the pool as it was before the extension that lifted it (the largest recorded
+      // size with too few domains at this level)
+      for (const e of pm.extents) if (ofL[e - 1]! + 1 < gs) T = e;
+    } else {
+      for (let t = 1; t <= nt; t++) {
+        if ((t === nt || top[t] !== top[t - 1]) && ofL[t - 1]! + 1 < gs) T = t;
+      }
     }
     if (T < B || T < gs) return undefined;
     let sl = pm.faultLevel;

@@ -18,10 +18,12 @@
 import { xxh64 } from '../core/xxhash.js';
 import { PlacementError } from './errors.js';
 import { describeValue } from '../core/describe.js';
-import { LAYOUT_V1, LAYOUT_V2 } from '../assembly/placement/abi.js';
+import { LAYOUT_V1, LAYOUT_V2, LAYOUT_V3 } from '../assembly/placement/abi.js';
 
 /** Layout rules given to maps extended (or created from several blocks) by this build. */
-export const LAYOUT_VERSION_LATEST = LAYOUT_V2;
+export const LAYOUT_VERSION_LATEST = LAYOUT_V3;
+/** Every layout rule set this build lays out. */
+export const LAYOUT_VERSIONS: readonly number[] = [LAYOUT_V1, LAYOUT_V2, LAYOUT_V3];
 
 /** Target states, as in DAOS. */
 export type TargetState = 'UP' | 'UPIN' | 'DOWN' | 'DOWNOUT' | 'NEW' | 'DRAIN';
@@ -63,6 +65,12 @@ export interface PlacementJSON {
    * so a pool's objects stay where its rules put them.
    */
   layoutVersion?: number;
+  /**
+   * Layout rules 3: the target count of the pool before each of its extensions, in order (the
+   * first is `baseTargets`), so a lift is seeded by the layout the pool really had before it.
+   * Absent on maps with older rules; on a rules-3 map absent = [baseTargets].
+   */
+  extents?: number[];
 }
 /** JSON description of a pool map. */
 export interface PoolMapJSON {
@@ -99,6 +107,11 @@ const FORMAT_VERSION_WEIGHTED = 2;
  * format 2 would lay it out with the first rules, so it must refuse the map too.
  */
 const FORMAT_VERSION_LAYOUT = 3;
+/**
+ * Format of a map with layout rules 3 (it records `placement.extents`): a release that reads format
+ * 3 would lay it out with rules 2, so it must refuse the map too.
+ */
+const FORMAT_VERSION_EXTENTS = 4;
 /** Formats above the newest known and below this read as "newer" (FORMAT_VERSION); others as damage. */
 const MAX_PLAUSIBLE_FORMAT = 64;
 const HEADER_BYTES = 16;
@@ -119,6 +132,7 @@ export class PoolMap {
   private readonly paths: Int32Array[]; // per level, ancestor of each target
   private readonly _baseTargets: number | undefined;
   private readonly _layoutVersion: number | undefined;
+  private readonly _extents: readonly number[] | undefined;
   private cache?: { version: number; targets: readonly TargetInfo[] };
 
   private constructor(desc: PoolMapJSON) {
@@ -192,8 +206,19 @@ export class PoolMap {
       if (b! < this.states.length && top[b! - 1] === top[b!]) throw invalid(`placement.baseTargets ${b} splits top-level domain ${top[b!]}`, { baseTargets: b });
       this._baseTargets = b;
       const lv = (desc.placement as PlacementJSON).layoutVersion;
-      if (lv !== undefined && lv !== LAYOUT_V1 && lv !== LAYOUT_V2) throw invalid(`placement.layoutVersion must be ${LAYOUT_V1} or ${LAYOUT_V2}, got ${describeValue(lv)}`);
+      if (lv !== undefined && !LAYOUT_VERSIONS.includes(lv)) throw invalid(`placement.layoutVersion must be one of ${LAYOUT_VERSIONS.join(', ')}, got ${describeValue(lv)}`);
       this._layoutVersion = lv;
+      const ex = (desc.placement as PlacementJSON).extents;
+      if (ex !== undefined) {
+        if (lv !== LAYOUT_V3) throw invalid(`placement.extents is recorded by layout rules ${LAYOUT_V3} only (map has ${describeValue(lv ?? LAYOUT_V1)})`);
+        if (!Array.isArray(ex) || ex.length === 0 || ex.length > this.states.length || ex[0] !== b) throw invalid(`placement.extents must be a list of target counts starting with baseTargets ${b}, got ${describeValue(ex)}`);
+        for (let i = 0; i < ex.length; i++) {
+          const e = ex[i]!;
+          if (!Number.isInteger(e) || e < b! || e > this.states.length || (i > 0 && e <= ex[i - 1]!)) throw invalid(`placement.extents must increase from baseTargets to at most ${this.states.length}, got ${describeValue(ex)}`);
+          if (e < this.states.length && top[e - 1] === top[e]) throw invalid(`placement.extents entry ${e} splits top-level domain ${top[e]}`, { extent: e });
+        }
+        this._extents = Object.freeze([...ex]);
+      }
     }
   }
 
@@ -219,7 +244,10 @@ export class PoolMap {
     for (const b of blocks) domains.push(...nodeBlock(b, () => id++, 'UPIN'));
     const first = blocks[0]!;
     const desc: PoolMapJSON = { version: 1, levels: ['node', 'rank'], faultLevel: 'rank', domains };
-    if (blocks.length > 1) desc.placement = { baseTargets: first.nodes * first.ranksPerNode * first.targetsPerRank, layoutVersion: LAYOUT_VERSION_LATEST };
+    if (blocks.length > 1) {
+      const b = first.nodes * first.ranksPerNode * first.targetsPerRank;
+      desc.placement = { baseTargets: b, layoutVersion: LAYOUT_VERSION_LATEST, extents: [b] };
+    }
     return new PoolMap(desc);
   }
 
@@ -251,6 +279,7 @@ export class PoolMap {
     if (this._baseTargets !== undefined) {
       out.placement = { baseTargets: this._baseTargets };
       if (this._layoutVersion !== undefined) out.placement.layoutVersion = this._layoutVersion;
+      if (this._extents !== undefined) out.placement.extents = [...this._extents];
     }
     return out;
   }
@@ -265,7 +294,8 @@ export class PoolMap {
     const out = new Uint8Array(HEADER_BYTES + payload.length + CHECKSUM_BYTES);
     const dv = new DataView(out.buffer);
     dv.setUint32(0, MAGIC, true);
-    const format = (this._layoutVersion ?? LAYOUT_V1) > LAYOUT_V1 ? FORMAT_VERSION_LAYOUT
+    const format = (this._layoutVersion ?? LAYOUT_V1) >= LAYOUT_V3 ? FORMAT_VERSION_EXTENTS
+      : (this._layoutVersion ?? LAYOUT_V1) > LAYOUT_V1 ? FORMAT_VERSION_LAYOUT
       : this._baseTargets !== undefined || this.weights.some((w) => w !== 1) ? FORMAT_VERSION_WEIGHTED : FORMAT_VERSION;
     dv.setUint16(4, format, true);
     dv.setUint32(8, this._version, true);
@@ -291,10 +321,10 @@ export class PoolMap {
     const sum = dv.getBigUint64(HEADER_BYTES + len, true);
     if (xxh64(bytes.subarray(0, HEADER_BYTES + len)) !== sum) throw bad('checksum mismatch');
     // checksummed, so not damage: a later release wrote it
-    if (format > FORMAT_VERSION_LAYOUT && format < MAX_PLAUSIBLE_FORMAT) {
-      throw new PlacementError('FORMAT_VERSION', `pool map format ${format} is newer than this build reads (1 to ${FORMAT_VERSION_LAYOUT}): open the pool with the Cairn version that wrote it, or upgrade`, { format });
+    if (format > FORMAT_VERSION_EXTENTS && format < MAX_PLAUSIBLE_FORMAT) {
+      throw new PlacementError('FORMAT_VERSION', `pool map format ${format} is newer than this build reads (1 to ${FORMAT_VERSION_EXTENTS}): open the pool with the Cairn version that wrote it, or upgrade`, { format });
     }
-    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED && format !== FORMAT_VERSION_LAYOUT) throw bad(`unsupported format version ${format}`);
+    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED && format !== FORMAT_VERSION_LAYOUT && format !== FORMAT_VERSION_EXTENTS) throw bad(`unsupported format version ${format}`);
     let desc: PoolMapJSON;
     try { desc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + len))) as PoolMapJSON; }
     catch { throw bad('payload is not JSON'); }
@@ -369,6 +399,15 @@ export class PoolMap {
     return this._layoutVersion ?? (this._baseTargets !== undefined ? LAYOUT_V1 : LAYOUT_VERSION_LATEST);
   }
 
+  /**
+   * Target counts the pool had before each extension (layout rules 3; the first is the base), the
+   * candidates for the seed of a lift; empty for maps with older rules or never extended.
+   */
+  get extents(): readonly number[] {
+    if (this.layoutVersion < LAYOUT_V3 || this._baseTargets === undefined) return [];
+    return this._extents ?? [this._baseTargets];
+  }
+
   /** One target; `UNKNOWN_TARGET` if `id` is not in the map. */
   target(id: number): TargetInfo {
     this.checkTarget(id);
@@ -430,10 +469,12 @@ export class PoolMap {
     desc.placement = { baseTargets: this.baseTargets };
     const lv = this._baseTargets !== undefined ? this._layoutVersion : LAYOUT_VERSION_LATEST;
     if (lv !== undefined) desc.placement.layoutVersion = lv;
+    // rules 3 record the pool's size before every extension (the seeds of later lifts)
+    if (lv === LAYOUT_V3) desc.placement.extents = [...(this._extents ?? (this._baseTargets !== undefined ? [this._baseTargets] : [])), first].filter((e, i, a) => i === 0 || e > a[i - 1]!);
     const next = new PoolMap(desc);
     Object.assign(this, {
       levels: next.levels, states: next.states, weights: next.weights, paths: next.paths, _version: next._version,
-      _baseTargets: next._baseTargets, _layoutVersion: next._layoutVersion, cache: undefined,
+      _baseTargets: next._baseTargets, _layoutVersion: next._layoutVersion, _extents: next._extents, cache: undefined,
     });
     return Array.from({ length: id - first }, (_, k) => first + k);
   }

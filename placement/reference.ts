@@ -93,7 +93,8 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
   if (reservoirOnly && algo === 'jump-map' && v2) {
     const top = pm.domainOfTargets(0);
     let T = 0;
-    for (let t = 1; t <= nt; t++) if ((t === nt || top[t] !== top[t - 1]) && domOf[t - 1]! + 1 < gs) T = t;
+    if (pm.layoutVersion >= 3) { for (const e of pm.extents) if (domOf[e - 1]! + 1 < gs) T = e; } // rules 3: the pool before its lift
+    else for (let t = 1; t <= nt; t++) if ((t === nt || top[t] !== top[t - 1]) && domOf[t - 1]! + 1 < gs) T = t;
     let sl = pm.faultLevel;
     while (sl < L && pm.domainOfTargets(sl)[T - 1]! + 1 < gs) sl++;
     if (T >= ntB && T >= gs && sl > level && pm.domainOfTargets(sl)[ntB - 1]! + 1 >= gs) {

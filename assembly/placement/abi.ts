@@ -95,6 +95,14 @@ export const LAYOUT_V1 = 1;
  * stages evict a prefix member that moves anyway before one that stays.
  */
 export const LAYOUT_V2 = 2;
+/**
+ * As LAYOUT_V2, but the seed of a lift is the layout of the pool exactly as it was before the
+ * extension that lifted it (the map records the target count before every extension,
+ * `placement.extents`), not the largest prefix of top-level domains with too few domains: a pool
+ * lifted by several nodes at once keeps the shards its previous layout had (the core runs it as
+ * LAYOUT_V2; only the seed's extent differs).
+ */
+export const LAYOUT_V3 = 3;
 
 // ---- algorithms
 export const ALGO_JUMP_MAP = 0;

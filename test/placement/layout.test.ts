@@ -5,6 +5,9 @@ import {
   type PlacementAlgo, type PoolMapJSON, type PoolShape,
 } from '../../placement/index.js';
 import { Rng } from '../../core/rng.js';
+import { initXxhash } from '../../core/xxhash.js';
+
+await initXxhash();
 
 const t = suite('layout');
 
@@ -363,7 +366,7 @@ t('maps extended under layout rules 1 keep their layouts (fingerprints of the ru
     const pm = PoolMap.create(shape);
     for (const n of ext) pm.extend({ nodes: n });
     const json = pm.toJSON();
-    assert.is(json.placement?.layoutVersion, 2);
+    assert.is(json.placement?.layoutVersion, 3);
     return PoolMap.fromJSON({ ...json, placement: { baseTargets: json.placement!.baseTargets } });
   };
   const cases: [string, PoolMap, string, number, number, string][] = [
@@ -381,6 +384,30 @@ t('maps extended under layout rules 1 keep their layouts (fingerprints of the ru
     // the same pool under rules 2 lays out otherwise (the lift changed), through a serialized map too
     const v2 = PoolMap.fromJSON({ ...pm.toJSON(), placement: { baseTargets: pm.baseTargets, layoutVersion: 2 } });
     assert.is.not(fnv(createPlacement(v2).layoutBatch(oids).targets), want, `${name} rules 2`);
+  }
+});
+
+t('maps extended under layout rules 2 keep their layouts (fingerprints of the rules-2 code, commit 07727e5); rules 3 differ only on lifts by several nodes', () => {
+  const cases: [string, PoolShape, number[], string, number, string, boolean][] = [
+    ['EC_16P2G1 2x4x4 +1 +2', { nodes: 2, ranksPerNode: 4, targetsPerRank: 4 }, [1, 2], 'EC_16P2G1', 21, '875a52c0', true],
+    ['EC_8P2G1 1x2x8 +1 +3', { nodes: 1, ranksPerNode: 2, targetsPerRank: 8 }, [1, 3], 'EC_8P2G1', 22, '96a5b42a', true],
+    ['EC_4P2G1 3x1x8 +1 +3', { nodes: 3, ranksPerNode: 1, targetsPerRank: 8 }, [1, 3], 'EC_4P2G1', 23, '2d3bea72', true],
+    ['EC_8P2G1 2x4x8 +1', { nodes: 2, ranksPerNode: 4, targetsPerRank: 8 }, [1], 'EC_8P2G1', 24, '3142bc7e', false],
+  ];
+  for (const [name, shape, ext, cls, seed, want, differs] of cases) {
+    const pm = PoolMap.create(shape);
+    for (const e of ext) pm.extend({ nodes: e });
+    assert.is(pm.layoutVersion, 3);
+    const json = pm.toJSON();
+    const v2 = PoolMap.deserialize(PoolMap.fromJSON({ ...json, placement: { baseTargets: json.placement!.baseTargets, layoutVersion: 2 } }).serialize());
+    assert.is(v2.layoutVersion, 2);
+    const r = new Rng(seed);
+    const oids = Array.from({ length: 300 }, () => makeObjectId(r.u64() | (BigInt(r.u32()) << 64n), cls));
+    assert.is(fnv(createPlacement(v2).layoutBatch(oids).targets), want, name);
+    assert.is(fnv(oids.flatMap((o) => referenceLayout(v2, o).groups.flat())), want, `${name} (reference)`);
+    const v3 = createPlacement(pm).layoutBatch(oids).targets;
+    assert.is(fnv(v3) !== want, differs, `${name} rules 3`);
+    assert.equal(Array.from(v3), oids.flatMap((o) => referenceLayout(pm, o).groups.flat()), `${name} rules 3 (reference)`);
   }
 });
 
