@@ -6,7 +6,7 @@
  * Every version and punch carries `(epoch, seq)`: the epoch it was written at and the log
  * sequence number, which orders them totally (at equal epochs the later operation wins).
  */
-import { keyStr } from './tree.js';
+import { keyStr, type KeyMap } from './tree.js';
 import { Where } from './wal.js';
 
 /** A version of a single value or an array extent. */
@@ -33,8 +33,8 @@ export interface MemVersion {
 export interface MemPunch { epoch: bigint; seq: number }
 
 export interface MemAkey { key: Uint8Array; singles: MemVersion[]; extents: MemVersion[]; punches: MemPunch[] }
-export interface MemDkey { key: Uint8Array; akeys: Map<string, MemAkey>; punches: MemPunch[]; sorted?: MemAkey[] }
-export interface MemObject { oid: bigint; dkeys: Map<string, MemDkey>; punches: MemPunch[]; sorted?: MemDkey[] }
+export interface MemDkey { key: Uint8Array; akeys: KeyMap<MemAkey>; punches: MemPunch[]; sorted?: MemAkey[] }
+export interface MemObject { oid: bigint; dkeys: KeyMap<MemDkey>; punches: MemPunch[]; sorted?: MemDkey[] }
 
 /**
  * The punches and extents of a node that has none: one shared, frozen empty array (most nodes
@@ -48,6 +48,32 @@ const NO_VERSIONS = Object.freeze([]) as unknown as MemVersion[];
  * each own an ArrayBuffer (whose bookkeeping dominated young-generation GC on small writes).
  */
 function keyCopy(k: Uint8Array): Uint8Array { return Buffer.from(k); }
+
+/**
+ * A map from key strings to nodes holding its first entry inline: most objects of a memtable have
+ * one dkey and most dkeys one akey, and a `Map` per node was the largest part of a memtable's heap.
+ * Iterates in insertion order, as a `Map`.
+ */
+export class SmallMap<V> implements KeyMap<V> {
+  private k0: string | undefined;
+  private v0: V | undefined;
+  private m: Map<string, V> | undefined;
+  get size(): number { return this.m ? this.m.size : this.k0 === undefined ? 0 : 1; }
+  get(k: string): V | undefined {
+    if (this.m) return this.m.get(k);
+    return k === this.k0 ? this.v0 : undefined;
+  }
+  set(k: string, v: V): this {
+    if (this.m) this.m.set(k, v);
+    else if (this.k0 === undefined || this.k0 === k) { this.k0 = k; this.v0 = v; }
+    else { this.m = new Map([[this.k0, this.v0!], [k, v]]); this.k0 = undefined; this.v0 = undefined; }
+    return this;
+  }
+  values(): IterableIterator<V> {
+    if (this.m) return this.m.values();
+    return (this.k0 === undefined ? [] : [this.v0!]).values();
+  }
+}
 
 /** One container's part of the memtable. */
 export class MemContainer {
@@ -65,7 +91,7 @@ export class MemContainer {
   object(oid: bigint, create: boolean): MemObject | undefined {
     let o = this.objects.get(oid);
     if (!o && create) {
-      o = { oid, dkeys: new Map(), punches: NO_PUNCHES };
+      o = { oid, dkeys: new SmallMap(), punches: NO_PUNCHES };
       this.objects.set(oid, o);
       this.sortedOids = undefined;
     }
@@ -114,10 +140,10 @@ export class Memtable {
     const o = this.container(cont, true).object(oid, true);
     const ds = keyStr(dkey);
     let d = o.dkeys.get(ds);
-    if (!d) { d = { key: keyCopy(dkey), akeys: new Map(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
+    if (!d) { d = { key: keyCopy(dkey), akeys: new SmallMap(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
     const as = keyStr(akey);
     let a = d.akeys.get(as);
-    if (!a) { a = { key: keyCopy(akey), singles: [], extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(as, a); d.sorted = undefined; }
+    if (!a) { a = { key: keyCopy(akey), singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(as, a); d.sorted = undefined; }
     return a;
   }
 
@@ -135,14 +161,17 @@ export class Memtable {
     const a = this.akey(cont, oid, dkey, akey);
     if (v.recordSize === 0) {
       const s = a.singles;
+      if (s === NO_VERSIONS) { a.singles = [v]; return this.counted(v.seq, recLen); } // (push would reserve 16 slots)
       let i = s.length;
       while (i > 0 && (s[i - 1]!.epoch > v.epoch || (s[i - 1]!.epoch === v.epoch && s[i - 1]!.seq > v.seq))) i--;
       if (i === s.length) s.push(v); else s.splice(i, 0, v); // (splice allocates its removed-items array)
-    } else {
-      if (a.extents === NO_VERSIONS) a.extents = [];
-      a.extents.push(v);
-    }
-    if (v.seq < this.minSeq) this.minSeq = v.seq;
+    } else if (a.extents === NO_VERSIONS) a.extents = [v];
+    else a.extents.push(v);
+    this.counted(v.seq, recLen);
+  }
+
+  private counted(seq: number, recLen: number): void {
+    if (seq < this.minSeq) this.minSeq = seq;
     this.bytes += recLen;
     this.records++;
   }
@@ -156,7 +185,7 @@ export class Memtable {
       else {
         const ds = keyStr(dkey);
         let d = o.dkeys.get(ds);
-        if (!d) { d = { key: keyCopy(dkey), akeys: new Map(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
+        if (!d) { d = { key: keyCopy(dkey), akeys: new SmallMap(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
         if (d.punches === NO_PUNCHES) d.punches = [];
         d.punches.push(p);
       }

@@ -43,11 +43,19 @@ export interface AkeyNode {
   punches: Punch[];
 }
 
+/** What the trees need of a map from key strings to nodes (a `Map`, or the memtable's `SmallMap`). */
+export interface KeyMap<V> {
+  get(k: string): V | undefined;
+  set(k: string, v: V): unknown;
+  values(): IterableIterator<V>;
+  readonly size: number;
+}
+
 /** One dkey and its akeys. */
-export interface DkeyNode { key: Uint8Array; akeys: Map<string, AkeyNode>; punches: Punch[] }
+export interface DkeyNode { key: Uint8Array; akeys: KeyMap<AkeyNode>; punches: Punch[] }
 
 /** One object and its dkeys. */
-export interface ObjNode { oid: bigint; dkeys: Map<string, DkeyNode>; punches: Punch[] }
+export interface ObjNode { oid: bigint; dkeys: KeyMap<DkeyNode>; punches: Punch[] }
 
 /** `(epoch, seq)` of a version or punch. */
 export interface Stamp { epoch: bigint; seq: number }
