@@ -59,11 +59,19 @@ export const MIGRATE_DECODES_IN_FLIGHT = 8;
 /** Rebuilt writes in flight per destination target (the next steps read and decode meanwhile). */
 export const MIGRATE_WRITES_PER_DESTINATION = 4;
 /**
- * What one metadata call of a migration (a key listing, a kind or extent probe on one shard)
- * draws from the rebuild budget, in bytes: such calls cost a target about what a small I/O does,
- * so a budgeted rebuild also paces the scans that find what to move.
+ * What one metadata probe of a migration (an akey's kind or extent end on one shard) draws from
+ * the rebuild budget, in bytes: such calls cost a target about what a small I/O does, so a
+ * budgeted rebuild also paces the scans that find what to move (key listings: below).
  */
 export const MIGRATE_OP_COST_BYTES = 64 * 1024;
+/**
+ * What one key listing of a migration (a shard's dkeys of an object, or a dkey's akeys) draws from
+ * the rebuild budget, in bytes: measured on a filled 32-target pool (2026-11-29), a dkey listing
+ * costs 130 us of CPU and an akey listing 56 us, about what hashed reads of 400 and 180 KiB cost
+ * (40 us per 128 KiB), so they are charged more than a probe (an akey's kind or extent end: 5-14
+ * us); a budgeted rebuild thereby leaves client I/O the CPU its listings would otherwise take.
+ */
+export const MIGRATE_LIST_COST_BYTES = 256 * 1024;
 
 /** Progress of a migration. */
 export interface MigrateProgress { objectsDone: number; objectsTotal: number; bytes: number; lost: string[] }
@@ -349,7 +357,7 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
       return undefined;
     }
   }));
-  await ctx.run.take(listed.length * MIGRATE_OP_COST_BYTES);
+  await ctx.run.take(listed.length * MIGRATE_LIST_COST_BYTES);
   const dkeyLists = await listDkeys(listed);
   if (!ec && dkeyLists[0] === undefined && ctx.healthy.length > 1) {
     // The first replica failed: ask the others, one at a time, until one answers.
@@ -358,7 +366,7 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
   if (ec && spare > 0 && dkeyLists.includes(undefined)) {
     // A listing failed: the skipped shards may hold the only readable copy of some dkey.
     const rest = ctx.healthy.slice(listed.length);
-    await ctx.run.take(rest.length * MIGRATE_OP_COST_BYTES);
+    await ctx.run.take(rest.length * MIGRATE_LIST_COST_BYTES);
     dkeyLists.push(...(await listDkeys(rest)));
     listed.push(...rest);
   }
@@ -392,13 +400,13 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
     // answer is no answer: a visible dkey has a visible akey).
     let lists: Array<Uint8Array[] | undefined> = [];
     for (const sh of parity) {
-      await ctx.run.take(MIGRATE_OP_COST_BYTES);
+      await ctx.run.take(MIGRATE_LIST_COST_BYTES);
       const l = await akeysOf(sh, dkey);
       if (l !== undefined && l.length > 0) { lists = [l]; break; }
     }
     if (lists.length === 0) {
       const rest = [...holders].filter((sh) => !parity.includes(sh));
-      await ctx.run.take(rest.length * MIGRATE_OP_COST_BYTES);
+      await ctx.run.take(rest.length * MIGRATE_LIST_COST_BYTES);
       lists = await Promise.all(rest.map((sh) => akeysOf(sh, dkey)));
     }
     const akeys = new Map<string, Uint8Array>();
