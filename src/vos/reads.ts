@@ -58,18 +58,34 @@ function runNewest(run: Run, prefix: Uint8Array, tag: number, epoch: bigint, tom
 /** Probes of the three lookup prefixes of an akey. */
 export interface AkeyProbes { akey: Uint8Array; dkey: Uint8Array; obj: Uint8Array; pa: BloomProbe; pd: BloomProbe; po: BloomProbe }
 
+/**
+ * The probes of one akey, the dkey and object ones (punch lookups only) built when first asked
+ * for: a read of a target whose runs hold no punches never builds them.
+ */
+class LazyProbes implements AkeyProbes {
+  readonly akey: Uint8Array;
+  readonly pa: BloomProbe;
+  private d?: Uint8Array; private o?: Uint8Array; private pdv?: BloomProbe; private pov?: BloomProbe;
+  constructor(private readonly cont: number, private readonly oid: bigint, private readonly dkeyIn: Uint8Array, akeyIn: Uint8Array) {
+    this.akey = akeyPrefix(cont, oid, dkeyIn, akeyIn);
+    this.pa = bloomProbe(this.akey);
+  }
+  get dkey(): Uint8Array { return this.d ??= dkeyPrefix(this.cont, this.oid, this.dkeyIn); }
+  get obj(): Uint8Array { return this.o ??= objectPrefix(this.cont, this.oid); }
+  get pd(): BloomProbe { return this.pdv ??= bloomProbe(withTag(this.dkey, TAG_PUNCH)); }
+  get po(): BloomProbe { return this.pov ??= bloomProbe(withTag(this.obj, TAG_PUNCH)); }
+}
+
 export function akeyProbes(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AkeyProbes {
   // A read asks for the same akey's probes more than once (record size, then visible extents):
-  // the last answer is kept (its arrays are never written to), so the prefixes and the six bloom
+  // the last answer is kept (its arrays are never written to), so the prefixes and the bloom
   // hashes are built once per read.
   const m = lastProbes;
   if (m !== undefined && m.cont === cont && m.oid === oid && sameBytes(m.dkeyIn, dkey) && sameBytes(m.akeyIn, akey)) return m.probes;
-  const a = akeyPrefix(cont, oid, dkey, akey);
-  const d = dkeyPrefix(cont, oid, dkey);
-  const o = objectPrefix(cont, oid);
-  const probes: AkeyProbes = { akey: a, dkey: d, obj: o, pa: bloomProbe(a), pd: bloomProbe(withTag(d, TAG_PUNCH)), po: bloomProbe(withTag(o, TAG_PUNCH)) };
   // copies of the caller's keys: a caller may reuse its buffers for other keys
-  lastProbes = { cont, oid, dkeyIn: dkey.slice(), akeyIn: akey.slice(), probes };
+  const dkeyIn = dkey.slice();
+  const probes = new LazyProbes(cont, oid, dkeyIn, akey);
+  lastProbes = { cont, oid, dkeyIn, akeyIn: akey.slice(), probes };
   return probes;
 }
 /** The last `akeyProbes` answer and what it was asked for. */
