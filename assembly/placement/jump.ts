@@ -5,14 +5,19 @@
 // @ts-ignore: decorator
 @inline
 export function jump(key: u64, buckets: i32): i32 {
-  let b: i64 = -1;
-  let j: i64 = 0;
-  while (j < <i64>buckets) {
-    b = j;
+  // the paper's i64 steps as the same IEEE operations on f64 (bit-exact): (key >> 33) + 1 < 2^31 and
+  // b + 1 <= buckets convert exactly (signed conversions: the unsigned i64 -> f64 conversion is a
+  // long sequence in V8), j is compared as an f64 and truncated by f64.trunc (no trapping i64
+  // conversion); j only becomes an integer once it is below `buckets`
+  let b: i32 = -1;
+  let j: f64 = 0;
+  const n = <f64>buckets;
+  while (j < n) {
+    b = <i32>j;
     key = key * 2862933555777941757 + 1;
-    j = <i64>(<f64>(b + 1) * (2147483648.0 / <f64>((key >> 33) + 1)));
+    j = Math.trunc(<f64>(b + 1) * (2147483648.0 / <f64>(<i64>(key >> 33) + 1)));
   }
-  return <i32>b;
+  return b;
 }
 
 /** The splitmix64 / murmur3 finaliser: a bijective 64-bit mix. */
