@@ -149,6 +149,27 @@ function writeFrame(stream: import('node:stream').Writable, f: { head: Buffer; p
   if (end) stream.end(f.parts[f.parts.length - 1], cb); else stream.write(f.parts[f.parts.length - 1], cb);
 }
 
+/** Streams corked until the current tick's callbacks and microtasks are done. */
+const corked = new WeakSet<import('node:stream').Writable>();
+
+/**
+ * Gather the pipe frames written to `stream` in this tick (every call or reply made in one
+ * synchronous stretch and its microtasks) into one write: the stream is corked now and uncorked
+ * on the next `process.nextTick` turn, so a socket sends them with one `writev` system call. On
+ * loopback each write to an idle peer also wakes it (measured: about 0.2 ms of the writer's CPU per
+ * wake-up here), so a frame's head and payload, and the frames of one burst, go out together.
+ */
+function corkForTick(stream: import('node:stream').Writable): void {
+  if (corked.has(stream)) return;
+  corked.add(stream);
+  stream.cork();
+  process.nextTick(uncorkStream, stream);
+}
+function uncorkStream(stream: import('node:stream').Writable): void {
+  corked.delete(stream);
+  stream.uncork();
+}
+
 /**
  * Payloads up to this many bytes are copied into the pipe frame's head buffer (one write, one
  * DATA frame); larger ones are written as they are (never copied).
@@ -565,7 +586,7 @@ export class RpcServer {
       if (f.bytes - 8 > RPC_MAX_BODY) f = encodePipeFrame(id, { error: toWireError(new NetError('NET_PROTOCOL', `reply of ${f.bytes} bytes exceeds the ${RPC_MAX_BODY}-byte limit`)) });
       // A small payload was copied into the frame's head: its buffer is free at once.
       if (sent && f.parts.length === 0) { sent(); sent = undefined; }
-      try { writeFrame(stream, f, false, sent); } catch (err) { sent?.(); swallowed('rpc.pipe-reply-client-gone', err); }
+      try { corkForTick(stream); writeFrame(stream, f, false, sent); } catch (err) { sent?.(); swallowed('rpc.pipe-reply-client-gone', err); }
     };
     let authed = gate === undefined;
     readPipeFrames(stream, {
@@ -942,7 +963,7 @@ class Pipe {
     return new Promise<RpcReply>((resolve, reject) => {
       const c = new PipeCall(this.pending, id, method, this.address, o.into, o.signal, o.timeoutMs, resolve, reject);
       this.pending.set(id, c);
-      try { writeFrame(this.stream, f, false); } catch (e) { c.done(new NetError('NET_UNREACHABLE', `cannot send to ${this.address}: ${(e as Error).message}`, info)); }
+      try { corkForTick(this.stream); writeFrame(this.stream, f, false); } catch (e) { c.done(new NetError('NET_UNREACHABLE', `cannot send to ${this.address}: ${(e as Error).message}`, info)); }
     });
   }
 }
