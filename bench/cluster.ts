@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { startEtcd } from './etcd.js';
 import { tmpDir } from './tmp-dir.js';
 import { Pool } from '../src/index.js'; // the entry: it installs Pool.connect
@@ -72,8 +72,11 @@ export class Cluster {
     const proc = await new Promise<EngineProc>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`engine ${i} did not start in 30 s:\n${log.join('')}`)), 30_000);
+      // CAIRN_ENGINE_STDOUT=DIR: each engine's standard output also goes to DIR/engine-<i>.log (e.g. --trace-gc).
+      const logDir = process.env.CAIRN_ENGINE_STDOUT;
+      if (logDir) child.stdout!.on('data', (d) => appendFileSync(join(logDir, `engine-${i}.log`), d));
       child.stdout!.on('data', (d) => {
-        out += d;
+        out = (out + String(d)).slice(-4096);
         const m = /engine rank (\d+) listening on (\S+) targets/.exec(out);
         if (m) { clearTimeout(timer); resolve({ index: i, rank: Number(m[1]), address: m[2]!, dirs: this.dirsOf[i]!, child, log }); }
       });

@@ -13,6 +13,15 @@ import { join } from 'node:path';
 import { RpcClient } from '../src/net/rpc.js';
 import { Pool } from '../index.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync, mkdirSync } from 'node:fs';
+
+/** CAIRN_PROBE_PROFILE=DIR: a CPU profile of this process per phase (DIR/<phase>.cpuprofile), the phase only. */
+const profileDir = process.env.CAIRN_PROBE_PROFILE;
+const inspector = profileDir ? new Session() : undefined;
+if (inspector) { inspector.connect(); await inspector.post('Profiler.enable'); mkdirSync(profileDir!, { recursive: true }); }
+/** CAIRN_PROBE_READS=K: the read phase reads the written MiBs K times over (a longer phase to profile). */
+const readRounds = Number(process.env.CAIRN_PROBE_READS ?? 1);
 
 /** Calls per method (CAIRN_PROBE_COUNT=1), to see what one operation costs in requests. */
 const counts = new Map<string, number>();
@@ -51,7 +60,7 @@ try {
   const arr = cont.array('f', { chunkSize: MIB });
   const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'put'
     ? [1, 16].map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
-    : [{ name: 'write qd8', qd: 8, op: (i: number) => arr.write(i * MIB, buf) }, { name: 'read qd8', qd: 8, op: (i: number) => arr.read(i * MIB, MIB) }];
+    : [{ name: 'write qd8', qd: 8, op: (i: number) => arr.write(i * MIB, buf) }, { name: 'read qd8', qd: 8, op: (i: number) => arr.read((i % n) * MIB, MIB) }];
   // Warm-up (JIT): CAIRN_PROBE_WARM_MS of puts at qd16 (default 20 puts only).
   const warmEnd = performance.now() + Number(process.env.CAIRN_PROBE_WARM_MS ?? 0);
   let w = 0;
@@ -63,17 +72,21 @@ try {
     const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage();
     const lat: number[] = [];
     let next = 0;
+    const total = ph.name.startsWith('read') ? n * readRounds : n;
+    if (inspector) await inspector.post('Profiler.start');
     const t0 = performance.now();
     await Promise.all(Array.from({ length: ph.qd }, async () => {
-      while (next < n) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); }
+      while (next < total) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); }
     }));
     const s = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0), e1 = pids.map(cpuMs), s1 = pids.map(sysMs);
+    if (inspector) { const { profile } = await inspector.post('Profiler.stop'); writeFileSync(join(profileDir!, `${ph.name.replace(/\s+/g, '-')}.cpuprofile`), JSON.stringify(profile)); }
+    const nOps = total;
     const sys = s1.reduce((a, x, i) => a + x - s0[i]!, 0);
     lat.sort((a, b) => a - b);
-    if (counts.size) { console.log([...counts].map(([m, k]) => `${m}=${(k / n).toFixed(2)}`).join(' ')); counts.clear(); }
+    if (counts.size) { console.log([...counts].map(([m, k]) => `${m}=${(k / nOps).toFixed(2)}`).join(' ')); counts.clear(); }
     const eng = e1.map((x, i) => x - e0[i]!);
-    console.log(`${ph.name}: ${(n / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / n).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / n).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / n).toFixed(3)} ms/op), client system ${(c.system / 1000 / n).toFixed(3)} ms/op`);
+    console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op`);
   }
   await pool.close();
 } finally {

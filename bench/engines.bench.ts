@@ -168,32 +168,61 @@ async function roundRobinSplit(cases: readonly SliceCase[], ctx: BenchContext, o
   return out;
 }
 
-/** Run `clients` client processes against the pool at once for `ms`; total puts per second and CPU per put (clients + engines). */
-async function clientProcesses(cluster: Cluster, clients: number, ms: number, qd: number, tag: string): Promise<{ perSecond: number; cpuMsPerOp: number }> {
-  const procs = Array.from({ length: clients }, (_, i) => {
-    const task: ClientTask = { etcd: cluster.etcdUrl, pool: cluster.pool, secret: cluster.secret, container: 'clients', prefix: `${tag}-c${i}`, valueBytes: VALUE_BYTES, queueDepth: qd, durationMs: ms, warmUpMs: CLIENT_WARM_UP_MS };
-    const child = fork(WORKER, [JSON.stringify(task)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    trackChild(child);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
-    const ready = new Promise<void>((resolve, reject) => {
-      child.on('message', (m: { type: string; message?: string }) => { if (m.type === 'ready') resolve(); else if (m.type === 'error') reject(new Error(m.message)); });
-      child.once('exit', (code) => reject(new Error(`client exited with ${code} before it was ready: ${stderr}`)));
+/**
+ * Client processes of the many-clients rows, started and warmed up once: `phase(k, ms)` runs the
+ * first `k` of them at once for `ms` and gives their total puts per second and the CPU per put
+ * (clients + engines). Phases of one and of two processes alternate in the same processes, so
+ * they see the same load and the same warm code (a fresh pair of processes per phase measured
+ * their start-up and JIT warm-up as much as the pool).
+ */
+class ClientProcesses {
+  private constructor(private readonly cluster: Cluster, private readonly procs: Array<{ child: ChildProcess; waiters: Array<{ resolve: (r: ClientResult) => void; reject: (e: Error) => void }>; failed?: Error }>) {}
+
+  static async start(cluster: Cluster, clients: number, qd: number, tag: string): Promise<ClientProcesses> {
+    const procs = Array.from({ length: clients }, (_, i) => {
+      const task: ClientTask = { etcd: cluster.etcdUrl, pool: cluster.pool, secret: cluster.secret, container: 'clients', prefix: `${tag}-c${i}`, valueBytes: VALUE_BYTES, queueDepth: qd, durationMs: 1000, warmUpMs: CLIENT_WARM_UP_MS };
+      const child = fork(WORKER, [JSON.stringify(task)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      trackChild(child);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+      const p = { child, waiters: [] as Array<{ resolve: (r: ClientResult) => void; reject: (e: Error) => void }>, failed: undefined as Error | undefined };
+      const fail = (e: Error) => { p.failed ??= e; for (const w of p.waiters.splice(0)) w.reject(p.failed); };
+      const ready = new Promise<void>((resolve, reject) => {
+        child.on('message', (m: ClientResult | { type: string; message?: string }) => {
+          if (m.type === 'ready') resolve();
+          else if (m.type === 'result') p.waiters.shift()?.resolve(m as ClientResult);
+          else if (m.type === 'error') { fail(new Error((m as { message?: string }).message)); reject(p.failed); }
+        });
+        child.once('exit', (code) => { fail(new Error(`client exited with ${code}: ${stderr}`)); reject(p.failed); });
+      });
+      return { p, ready };
     });
-    const result = new Promise<ClientResult>((resolve, reject) => {
-      child.on('message', (m: ClientResult | { type: string; message?: string }) => { if (m.type === 'result') resolve(m as ClientResult); else if (m.type === 'error') reject(new Error((m as { message?: string }).message)); });
-      child.once('exit', (code) => reject(new Error(`client exited with ${code}: ${stderr}`)));
-    });
-    return { child, ready, result };
-  });
-  await Promise.all(procs.map((p) => p.ready));
-  const pids = cluster.engines.flatMap((e) => (e?.child.pid !== undefined ? [e.child.pid] : []));
-  const e0 = pids.reduce((a, pid) => a + procCpuMs(pid), 0);
-  for (const p of procs) p.child.send('go');
-  const results = await Promise.all(procs.map((p) => p.result));
-  const engineMs = pids.reduce((a, pid) => a + procCpuMs(pid), 0) - e0;
-  const puts = results.reduce((n, r) => n + r.puts, 0);
-  return { perSecond: results.reduce((n, r) => n + r.puts / r.seconds, 0), cpuMsPerOp: (engineMs + results.reduce((n, r) => n + r.cpuMs, 0)) / Math.max(1, puts) };
+    await Promise.all(procs.map((x) => x.ready));
+    return new ClientProcesses(cluster, procs.map((x) => x.p));
+  }
+
+  async phase(k: number, ms: number): Promise<{ perSecond: number; cpuMsPerOp: number }> {
+    const pids = this.cluster.engines.flatMap((e) => (e?.child.pid !== undefined ? [e.child.pid] : []));
+    const e0 = pidsCpuMs(pids);
+    const active = this.procs.slice(0, k);
+    const results = await Promise.all(active.map((p) => new Promise<ClientResult>((resolve, reject) => {
+      if (p.failed) { reject(p.failed); return; }
+      p.waiters.push({ resolve, reject });
+      p.child.send({ type: 'go', durationMs: ms });
+    })));
+    const engineMs = pidsCpuMs(pids) - e0;
+    const puts = results.reduce((n, r) => n + r.puts, 0);
+    return { perSecond: results.reduce((n, r) => n + r.puts / r.seconds, 0), cpuMsPerOp: (engineMs + results.reduce((n, r) => n + r.cpuMs, 0)) / Math.max(1, puts) };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.procs.map((p) => new Promise<void>((resolve) => {
+      if (p.child.exitCode !== null) { resolve(); return; }
+      const t = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+      p.child.once('exit', () => { clearTimeout(t); resolve(); });
+      p.child.send({ type: 'stop' });
+    })));
+  }
 }
 
 export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[]> {
@@ -316,19 +345,29 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
     }
 
     // ------------------------------------------------------------ many clients
+    // Two client processes, warmed up once; phases of one and of both alternate (the ratio is the
+    // median of the per-round ratios as well as the ratio of the medians; one round swung 0.1-2.3x).
     await (await connectedPool.createContainer('clients', { oclass: PUT_CLASS })).close();
-    const ms = ctx.quick ? 1500 : 3000;
+    const ms = ctx.quick ? 1000 : 2000;
+    const rounds = ctx.quick ? 5 : 9;
     const one: Array<{ perSecond: number; cpuMsPerOp: number }> = [], two: Array<{ perSecond: number; cpuMsPerOp: number }> = [];
-    for (let round = 0; round < (ctx.quick ? 1 : 3); round++) {
-      ctx.progress(`engines: new-object puts from 1 client process (round ${round + 1})`);
-      one.push(await clientProcesses(cluster, 1, ms, 16, `one${round}`));
-      ctx.progress(`engines: new-object puts from 2 client processes (round ${round + 1})`);
-      two.push(await clientProcesses(cluster, 2, ms, 16, `two${round}`));
+    ctx.progress('engines: starting 2 client processes');
+    const clients = await ClientProcesses.start(cluster, 2, 16, 'mc');
+    try {
+      for (let round = 0; round < rounds; round++) {
+        ctx.progress(`engines: new-object puts from 1 and 2 client processes (round ${round + 1}/${rounds})`);
+        // Alternate which comes first, so a load trend favours neither.
+        if (round % 2 === 0) { one.push(await clients.phase(1, ms)); two.push(await clients.phase(2, ms)); }
+        else { two.push(await clients.phase(2, ms)); one.push(await clients.phase(1, ms)); }
+      }
+    } finally {
+      await clients.stop();
     }
     const base = `new-object put ${VALUE_BYTES}B ${PUT_CLASS} qd16 4 engines`;
     const fig = (xs: typeof one) => ({ rounds: xs.length, perRound: xs.map((x) => Math.round(x.perSecond)).join('/'), cpuMsPerOp: Number(median(xs.map((x) => x.cpuMsPerOp)).toFixed(3)) });
+    const paired = two.map((x, i) => x.perSecond / one[i]!.perSecond);
     rows.push({ name: `${base} 1 client process`, suite: 'engines', opsPerSecond: median(one.map((x) => x.perSecond)), extra: fig(one) });
-    rows.push({ name: `${base} 2 client processes`, suite: 'engines', opsPerSecond: median(two.map((x) => x.perSecond)), peer: `${base} 1 client process`, targetRatio: TARGET_TWO_CLIENTS, extra: fig(two) });
+    rows.push({ name: `${base} 2 client processes`, suite: 'engines', opsPerSecond: median(two.map((x) => x.perSecond)), peer: `${base} 1 client process`, targetRatio: TARGET_TWO_CLIENTS, extra: { ...fig(two), medianPairedRatio: Number(median(paired).toFixed(3)), pairedRatios: paired.map((r) => r.toFixed(2)).join('/') } });
   } finally {
     await connectedPool.close();
     await embedded.request({ cmd: 'close' }).catch(() => embedded.child.kill('SIGKILL'));

@@ -2,8 +2,10 @@
  * Child process of the `engines` suite (bench/engines.bench.ts): one client of a connected pool in
  * a process of its own, so "two clients" really are two processes with their own event loops.
  * Started with `fork` (IPC); argv[2] is a JSON `ClientTask`. It connects, opens the container,
- * warms up (`warmUpMs` of puts), sends `{ type: 'ready' }`, waits for `{ type: 'go' }`, runs new-object puts of `valueBytes`
- * bytes with `queueDepth` in flight for `durationMs`, and sends `{ type: 'result', puts, seconds }`.
+ * warms up (`warmUpMs` of puts), sends `{ type: 'ready' }`, then for each `{ type: 'go', durationMs? }` runs
+ * new-object puts of `valueBytes` bytes with `queueDepth` in flight for `durationMs` (the message's, else
+ * the task's) and sends `{ type: 'result', puts, seconds }`, until `{ type: 'stop' }` (or the parent
+ * goes): one process serves every measured phase of a round-robin, warm.
  * Uses the public API only.
  */
 import { Pool } from '../../index.js';
@@ -47,18 +49,31 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: task.queueDepth }, async () => {
       while (w < 20 || performance.now() < warmEnd) { const i = w++; await cont.object(`${task.prefix}-warm-${i}`).update('d', 'a', value); }
     }));
+    // Messages are queued as they come (a 'go' may arrive while the previous phase still reports).
+    const inbox: Array<{ type: string; durationMs?: number }> = [];
+    let wake: (() => void) | undefined;
+    const onMessage = (m: { type?: string; durationMs?: number } | string) => { inbox.push(typeof m === 'string' ? { type: m } : { type: m.type ?? 'go', ...(m.durationMs !== undefined ? { durationMs: m.durationMs } : {}) }); wake?.(); };
+    process.on('message', onMessage);
+    process.once('disconnect', () => { inbox.push({ type: 'stop' }); wake?.(); });
     await send({ type: 'ready' });
-    await new Promise<void>((resolve) => process.once('message', () => resolve()));
-    let puts = 0;
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const end = t0 + task.durationMs;
-    await Promise.all(Array.from({ length: task.queueDepth }, async () => {
-      while (performance.now() < end) { const i = puts++; await cont.object(`${task.prefix}-${i}`).update('d', 'a', value); }
-    }));
-    const seconds = (performance.now() - t0) / 1000;
-    const c = process.cpuUsage(c0);
-    await send({ type: 'result', puts, seconds, cpuMs: (c.user + c.system) / 1000, ...(process.env.CAIRN_PROBE_COUNT ? { stats } : {}) } satisfies ClientResult);
+    let next = 0;
+    for (;;) {
+      while (inbox.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+      wake = undefined;
+      const m = inbox.shift()!;
+      if (m.type === 'stop') break;
+      let puts = 0;
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const end = t0 + (m.durationMs ?? task.durationMs);
+      await Promise.all(Array.from({ length: task.queueDepth }, async () => {
+        while (performance.now() < end) { puts++; const i = next++; await cont.object(`${task.prefix}-${i}`).update('d', 'a', value); }
+      }));
+      const seconds = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      await send({ type: 'result', puts, seconds, cpuMs: (c.user + c.system) / 1000, ...(process.env.CAIRN_PROBE_COUNT ? { stats } : {}) } satisfies ClientResult);
+    }
+    process.off('message', onMessage);
   } finally {
     await pool.close();
   }
