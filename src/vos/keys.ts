@@ -291,6 +291,15 @@ export function keyShape(b: Uint8Array): KeyShape | undefined {
 }
 
 /** (epoch, seq) of a stamped key (its last 16 bytes). */
+/** The epoch of a stamped key (`keyStamp` without the object). */
+export function keyEpoch(b: Uint8Array): bigint { return U64 - readU64(b, b.length - STAMP_BYTES); }
+
+/** The sequence number of a stamped key. */
+export function keySeq(b: Uint8Array): number {
+  const at = b.length - STAMP_BYTES;
+  return (0xffffffff - readU32(b, at + 8)) * 4294967296 + (0xffffffff - readU32(b, at + 12));
+}
+
 export function keyStamp(b: Uint8Array): { epoch: bigint; seq: number } {
   const at = b.length - STAMP_BYTES;
   const epoch = U64 - readU64(b, at);

@@ -15,7 +15,7 @@ import { Where } from './wal.js';
 import type { MemVersion, MemPunch, Memtable, MemObject, MemDkey, MemAkey } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
-  KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont,
+  KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont, keyEpoch, keySeq,
 } from './keys.js';
 import { bloomProbe, type BloomProbe, type Run, type RunCursor, type RunWriter } from './run.js';
 import { before, covered, type Range, type Stamp } from './tree.js';
@@ -442,7 +442,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
         for (const a of sortedAkeys(d)) {
           const ak = kb.reset().bytes(dk).u8(TAG_KEY).esc(a.key).take();
           const probes = [bloomProbe(ak), objProbe];
-          for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(ak, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
+          if (a.punches.length) for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(ak, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
           // singles are kept ascending by (epoch, seq): walk down, dropping those a newer one hides at their own epoch
           let newerEpoch: bigint | undefined;
           for (let i = a.singles.length - 1; i >= 0; i--) {
@@ -544,8 +544,8 @@ export const FLUSH_STEP_ENTRIES = 512;
 export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[number, number]>): Generator<void, number> {
   const kw = new KWay(runCursors(runs));
   let n = 0;
-  let lastSingle: Uint8Array | undefined; // key without its seq of the last single written
-  let akeyPath: Uint8Array | undefined; let akeyProbe: BloomProbe | undefined;
+  let lastSingle: Uint8Array | undefined; // key of the last single written (its akey path and epoch are what count)
+  let akeyPath: Uint8Array | undefined; let probes: BloomProbe[] = [];
   let objPath: Uint8Array | undefined; let objProbe: BloomProbe | undefined;
   let prevKey: Uint8Array | undefined;
   for (;;) {
@@ -557,25 +557,23 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
     // identical keys in several runs (a replayed log): keep one
     const dup = prevKey !== undefined && compareKeys(prevKey, key) === 0;
     if (!dup) {
-      prevKey = key.slice();
+      prevKey = pooledCopy(key); // the writer keeps the key it is given
       if (key[4] !== SECTION_DATA) {
-        w.add(key.slice(), value, 0, NO_PROBES); n++;
+        w.add(prevKey, value, 0, NO_PROBES); n++;
       } else {
         const tagAt = key.length - 17;
         const tag = key[tagAt];
-        const op = key.subarray(0, 29);
-        if (!objPath || compareKeys(objPath, op) !== 0) { objPath = op.slice(); objProbe = bloomProbe(objPath); }
-        const st = keyStamp(key);
+        if (!objPath || !samePrefix(objPath, key, OBJ_PATH_BYTES)) { objPath = prevKey.subarray(0, OBJ_PATH_BYTES); objProbe = bloomProbe(objPath); }
+        const seq = keySeq(key);
         if (tag === TAG_SINGLE || tag === TAG_ARRAY) {
-          const path = key.subarray(0, tagAt);
-          if (!akeyPath || compareKeys(akeyPath, path) !== 0) { akeyPath = path.slice(); akeyProbe = bloomProbe(akeyPath); lastSingle = undefined; }
-          const noSeq = key.subarray(0, key.length - 8);
-          if (tag === TAG_SINGLE && lastSingle && compareKeys(lastSingle, noSeq) === 0) {
-            const v = decodeVersion(value, st.epoch, st.seq, false);
+          if (!akeyPath || !samePrefix(akeyPath, key, tagAt)) { akeyPath = prevKey.subarray(0, tagAt); probes = [bloomProbe(akeyPath), objProbe!]; lastSingle = undefined; }
+          // a single hidden at its own epoch by the newer one just written (same akey path, tag and epoch)
+          if (tag === TAG_SINGLE && lastSingle && lastSingle.length === key.length && samePrefix(lastSingle, key, key.length - 8)) {
+            const v = decodeVersion(value, keyEpoch(key), seq, false);
             if (v && v.where === Where.Block && v.alloc > 0) freed.push([v.loc, v.alloc]);
           } else {
-            if (tag === TAG_SINGLE) lastSingle = noSeq.slice();
-            w.add(key.slice(), value, st.seq, [akeyProbe!, objProbe!]); n++;
+            if (tag === TAG_SINGLE) lastSingle = prevKey;
+            w.add(prevKey, value, seq, probes); n++;
           }
         } else {
           // a punch (rare: parse it). An akey punch answers the akey's own lookup prefix, as its
@@ -583,7 +581,7 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
           const sh = keyShape(key);
           assert(sh !== undefined, 'malformed punch key in a merge');
           const probe = sh.kind === 'akeyPunch' ? bloomProbe(key.subarray(0, sh.akeyEnd)) : bloomProbe(key.subarray(0, key.length - 16));
-          w.add(key.slice(), value, st.seq, [probe, objProbe!]); n++;
+          w.add(prevKey, value, seq, [probe, objProbe!]); n++;
         }
       }
     }
@@ -591,6 +589,22 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
     if (n > 0 && n % FLUSH_STEP_ENTRIES === 0 && !dup) yield;
   }
 }
+
+/** Bytes of `[cont][DATA][oid]`, the object path every data key starts with. */
+const OBJ_PATH_BYTES = 29;
+
+/** Whether the first `n` bytes of `a` (exactly `n` long) and `b` are equal (no views made). */
+function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (a.length !== n || b.length < n) return false;
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false; // keys of a run differ near their ends
+  return true;
+}
+
+/**
+ * A copy of a key carved from Node's buffer pool: merges keep one per entry written, and an
+ * ArrayBuffer each costs far more to collect than the copy.
+ */
+function pooledCopy(k: Uint8Array): Uint8Array { return Buffer.from(k); }
 
 /**
  * A merge of every run applying aggregation policies, for the common case with nothing else to
@@ -605,7 +619,7 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
   const kw = new KWay(sources);
   let n = 0; let seen = 0;
   let prevKey: Uint8Array | undefined;
-  let akeyPath: Uint8Array | undefined; let akeyProbe: BloomProbe | undefined;
+  let akeyPath: Uint8Array | undefined; let akeyProbe: BloomProbe | undefined; let probes: BloomProbe[] = [];
   let objPath: Uint8Array | undefined; let objProbe: BloomProbe | undefined;
   let newerEpoch: bigint | undefined; // epoch of the single just before in this akey (the next newer one)
   let extents: Pending[] = [];
@@ -626,7 +640,7 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
     const gc = keyCont(group[0]!.key);
     const s = statsOf(gc);
     const kept = aggregateGroup(group, [], [], { destroyed: false, tombs: [], aggregate: rules(gc)?.aggregate }, true, (p) => drop(s, p.v));
-    for (const p of kept) { w.add(p.key, p.value, p.seq, [akeyProbe!, objProbe!]); n++; s.entriesOut++; }
+    for (const p of kept) { w.add(p.key, p.value, p.seq, probes); n++; s.entriesOut++; }
   };
   for (;;) {
     const best = kw.pick();
@@ -635,7 +649,7 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
     const key = kw.key(best);
     // identical keys in several runs (a replayed log): keep one
     if (prevKey !== undefined && compareKeys(prevKey, key) === 0) { kw.advance(best); continue; }
-    prevKey = key.slice();
+    prevKey = pooledCopy(key); // the writer keeps the key it is given
     const value = c.value();
     const kc = keyCont(key);
     if (kc !== cont) { cont = kc; agg = rules(kc)?.aggregate; st = statsOf(kc); }
@@ -647,19 +661,17 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
       const tagAt = key.length - 17;
       const tag = key[tagAt];
       assert(tag === TAG_SINGLE || tag === TAG_ARRAY, 'aggregateMerge takes runs without punches', { tag });
-      const path = key.subarray(0, tagAt);
-      if (!akeyPath || compareKeys(akeyPath, path) !== 0) {
+      if (!akeyPath || !samePrefix(akeyPath, key, tagAt)) {
         endExtents();
-        const op = key.subarray(0, 29);
-        if (!objPath || compareKeys(objPath, op) !== 0) { objPath = op.slice(); objProbe = bloomProbe(objPath); }
-        akeyPath = path.slice(); akeyProbe = bloomProbe(akeyPath); newerEpoch = undefined;
+        if (!objPath || !samePrefix(objPath, key, OBJ_PATH_BYTES)) { objPath = prevKey.subarray(0, OBJ_PATH_BYTES); objProbe = bloomProbe(objPath); }
+        akeyPath = prevKey.subarray(0, tagAt); akeyProbe = bloomProbe(akeyPath); probes = [akeyProbe, objProbe!]; newerEpoch = undefined;
       }
-      const { epoch, seq } = keyStamp(key);
+      const epoch = keyEpoch(key); const seq = keySeq(key);
       if (tag === TAG_SINGLE) {
         const hidden = shadowed(epoch, newerEpoch, agg);
         newerEpoch = epoch;
         if (hidden) drop(st!, decodeVersion(value, epoch, seq, false));
-        else { w.add(prevKey, value, seq, [akeyProbe!, objProbe!]); n++; st!.entriesOut++; }
+        else { w.add(prevKey, value, seq, probes); n++; st!.entriesOut++; }
       } else {
         const p: Pending = { key: prevKey, value: value.slice(), seq, epoch, kind: 'array' };
         p.v = decodeVersion(p.value, epoch, seq, false);
