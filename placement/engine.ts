@@ -329,9 +329,11 @@ class WasmPlacement implements Placement {
   }
 
   /**
-   * LAYOUT_V2 seed of a lifted group (base with fewer domains than `gs` at `level`): the largest
-   * prefix of top-level domains with fewer than `gs` domains at `level` (the pool before the
-   * extension that lifted it, when it grew a node at a time), the finer level that prefix lays
+   * LAYOUT_V2/V3 seed of a lifted group (base with fewer domains than `gs` at `level`): the
+   * prefix of the pool the seed lays out, which is, under LAYOUT_V3, the pool exactly as it was
+   * before the extension that lifted it (the largest recorded extent with fewer than `gs` domains
+   * at `level`) and, under LAYOUT_V2, the largest prefix of top-level domains with fewer than `gs`
+   * domains at `level` (the same pool only when it grew a node at a time); the finer level that prefix lays
    * out at, and how many `level` domains it holds if they are alike (else 0: no eviction
    * preference). Undefined when the prefix cannot hold a group or its base has too few domains
    * at that finer level too (then the base's own layout seeds, as in LAYOUT_V1).
