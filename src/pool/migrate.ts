@@ -12,7 +12,9 @@
  * targets (see container/plan.ts). Every write is idempotent, so a migration killed half way
  * simply runs again after reopen.
  *
- * It streams: MIGRATE_CONCURRENCY objects are in flight (MIGRATE_BUDGETED_CONCURRENCY while a
+ * It streams: the objects of a container are listed once (`listMigrationObjects`: the same listing
+ * gives the progress total and the ids to visit, kept up to MIGRATE_LISTED_OBJECTS_MAX);
+ * MIGRATE_CONCURRENCY objects are in flight (MIGRATE_BUDGETED_CONCURRENCY while a
  * budget is set), MIGRATE_KEYS_IN_FLIGHT keys of each at once; the keys of a group are listed at
  * once (dkeys from just enough healthy shards to meet every key, each dkey's akeys and each array's
  * extent end from one shard holding a parity role of it: see `keysAt`); an EC array is rebuilt in
@@ -21,8 +23,9 @@
  * (every lost shard of the group in one pass; only data roles when only data roles are lost) and
  * written from there; the writes of a destination are pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while
  * the next steps read and decode; at most MIGRATE_DECODES_IN_FLIGHT steps hold decode memory at
- * once. Every step draws its bytes (read + written) from the pool's rebuild budget, so client I/O
- * keeps its share of the devices (`pool.setRebuildBudget`).
+ * once. Every step draws its bytes (read + written) from the pool's rebuild budget, and every key
+ * listing and probe a fixed charge for its CPU, so client I/O keeps its share of the devices
+ * (`pool.setRebuildBudget`).
  *
  * Roles: in a container with parity rotation, the shard (position) that holds a data cell or a
  * parity cell depends on the dkey; decoding maps positions to roles (`roleShards`) first.
