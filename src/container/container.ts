@@ -18,7 +18,7 @@ import { opConflictKey, type Op } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
 import type { ContainerRuntime } from './runtime.js';
 import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
-import { hex } from '../../core/bytes.js';
+import { hex, latin1 } from '../../core/bytes.js';
 import { runBounded } from '../../core/semaphore.js';
 import { Notifier } from '../../core/wait.js';
 import { swallowed } from '../../core/log.js';
@@ -677,7 +677,7 @@ export class ContainerCore {
     // order, so concurrent commits cannot deadlock.
     const objs = [...new Set(ops.map((o) => o.oid.toString(16)))];
     const punched = new Set(ops.filter((o) => o.kind === 'punchObject').map((o) => o.oid.toString(16)));
-    const lockKeys = [...new Set(ops.filter((o) => 'dkey' in o).map((o) => `${o.oid.toString(16)}/${hex((o as { dkey: Uint8Array }).dkey)}`))];
+    const lockKeys = [...new Set(ops.filter((o) => 'dkey' in o).map((o) => dkeyLockKey(o.oid.toString(16), (o as { dkey: Uint8Array }).dkey)))];
     return this.objLocks.with(objs.filter((o) => !punched.has(o)), [...punched], () => this.locks.withLocks(lockKeys, async () => {
       if (check) {
         for (const k of check.keys) {
@@ -707,7 +707,7 @@ export class ContainerCore {
     if (op.kind === 'punchObject') return undefined; // rare: the queued path
     const relObj = this.objLocks.tryShared(obj);
     if (!relObj) return undefined;
-    const relKey = this.locks.tryLock(`${obj}/${hex(op.dkey)}`);
+    const relKey = this.locks.tryLock(dkeyLockKey(obj, op.dkey));
     if (!relKey) { relObj(); return undefined; }
     return () => { relKey(); relObj(); };
   }
@@ -720,7 +720,7 @@ export class ContainerCore {
       if (op.kind !== 'array') continue;
       const { groups, red } = this.layout(op.oid);
       if (!isPartialStripe(red, this.meta.props.cellSize, op.offset, op.data.length)) continue;
-      want.set(`${op.oid.toString(16)}/${hex(op.dkey)}`, groups[dkeyGroup(op.dkey, groups.length)]!);
+      want.set(`${op.oid.toString(16)}/${hex(op.dkey)}`, groups[dkeyGroup(op.dkey, groups.length)]!); // a lock name engines see: hex
     }
     const releases: Array<() => Promise<void>> = [];
     const releaseAll = async () => {
@@ -1087,6 +1087,9 @@ export class ContainerCore {
 }
 
 /** Distinct target ids of a layout group, ascending (a new array). */
+/** This process's lock name of one dkey of an object (oid in hex; the dkey's bytes as latin1, last, so unambiguous). */
+function dkeyLockKey(oidHex: string, dkey: Uint8Array): string { return `${oidHex}/${latin1(dkey)}`; }
+
 function sortedTargetIds(group: readonly number[]): number[] {
   const out: number[] = [];
   for (const t of group) {

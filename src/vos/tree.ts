@@ -8,6 +8,7 @@
  * Visibility at a read epoch E: a version v is visible when v.epoch <= E and no punch p of its
  * object, dkey or akey with p.epoch <= E is ordered after v.
  */
+import { latin1 } from '../../core/bytes.js';
 
 /** Where a version's bytes live and how they are checked. */
 export interface Version {
@@ -69,14 +70,7 @@ export function before(a: Stamp, b: Stamp): boolean {
 }
 
 /** Map key of a byte-string key (latin1 is a bijection of bytes). */
-export function keyStr(k: Uint8Array): string {
-  // the same string three ways, whichever is cheapest at this length (measured: a Buffer view
-  // costs more than building a short string)
-  const n = k.length;
-  if (n <= 8) { let s = ''; for (let i = 0; i < n; i++) s += String.fromCharCode(k[i]!); return s; }
-  if (n <= 32) return String.fromCharCode.apply(null, k as unknown as number[]);
-  return Buffer.from(k.buffer, k.byteOffset, n).toString('latin1');
-}
+export function keyStr(k: Uint8Array): string { return latin1(k); }
 
 /** Hex of a key for error details and reports. */
 export function keyHex(k: Uint8Array): string {
