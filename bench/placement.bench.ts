@@ -8,7 +8,10 @@
  *  - baselines in the same run: the ring, the straw2-like (CRUSH-like) descent, and the scalar
  *    TypeScript reference of the jump-map (`reference-ts`).
  *  - `... lifted batch wasm`: 2 x 4 x 8 extended by a node, which lifts EC_8P2G1 from target to
- *    rank level (layout rules 2), with the moved fraction against max(ideal, safety) (`movedOverFloor`).
+ *    rank level (layout rules 2 and 3 agree there), with the moved fraction against max(ideal,
+ *    safety) (`movedOverFloor`);
+ *  - `... lifted by 3 nodes batch wasm`: 1 x 2 x 8 grown by a node at target level, then lifted by
+ *    three nodes at once (layout rules 3 seed the lift with the pool as it was; `movedOverFloor`).
  * The extend rows also report the shards moved against the ideal (`movedOverIdeal`). Batch rows of
  * the jump-map carry `cpuRate`: layouts per CPU second of this process (median of a few timed
  * calls), which holds up better than wall-clock rates when other processes share the cores.
@@ -115,6 +118,17 @@ export default async function placementBench(ctx: BenchContext): Promise<BenchRo
       const rl = await rate(nl, warm(() => pl.layoutBatch(oids)), batchSize, ctx);
       const floor = Math.max(32 / 96, sharedRankFraction(lifted, was, 10));
       rows.push({ name: nl, suite: 'placement', opsPerSecond: rl.perSecond, extra: { samples: rl.samples, batch: batchSize, cpuRate: cpuRate(() => pl.layoutBatch(oids), batchSize), movedOverFloor: movedFraction(was, pl.layoutBatch(oids).targets) / floor } });
+      // a lift by several nodes after growing at the finer level: 4 ranks of 8, then 10 ranks
+      const grown4 = PoolMap.create({ nodes: 1, ranksPerNode: 2, targetsPerRank: 8 });
+      grown4.extend({ nodes: 1 });
+      const lifted3 = grown4.clone();
+      lifted3.extend({ nodes: 3 });
+      const was3 = createPlacement(grown4).layoutBatch(oids).targets;
+      const p3 = createPlacement(lifted3);
+      const n3 = `layout ${cls} 80 targets lifted by 3 nodes batch wasm`;
+      const r3 = await rate(n3, warm(() => p3.layoutBatch(oids)), batchSize, ctx);
+      const floor3 = Math.max(48 / 80, sharedRankFraction(lifted3, was3, 10));
+      rows.push({ name: n3, suite: 'placement', opsPerSecond: r3.perSecond, extra: { samples: r3.samples, batch: batchSize, movedOverFloor: movedFraction(was3, p3.layoutBatch(oids).targets) / floor3 } });
     }
     const ph = createPlacement(hetero);
     const nh = `layout ${cls} 768 targets heterogeneous batch wasm`;
