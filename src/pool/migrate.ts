@@ -93,8 +93,8 @@ export interface MigrateOptions {
 }
 
 /**
- * Object ids of a container kept in memory between counting them and migrating them, at most
- * (a bigint each): a pass over at most this many objects lists them once (the listing merges every
+ * Object ids kept in memory between counting them and migrating them, at most (a bigint each; the
+ * pool shares this bound among its containers): a pass over at most this many objects lists them once (the listing merges every
  * target's object table and reads the commit registry, the costliest part of a small rebuild);
  * beyond it the count and the migration each stream their own listing, so memory stays bounded.
  */

@@ -19,7 +19,7 @@ import type { ShardStore } from '../io/shard-store.js';
 import type { BadShard, ContainerRuntime } from '../container/runtime.js';
 import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { Container } from '../object/handles.js';
-import { migrateContainer, listMigrationObjects, type MigrationObjects } from './migrate.js';
+import { migrateContainer, listMigrationObjects, MIGRATE_LISTED_OBJECTS_MAX, type MigrationObjects } from './migrate.js';
 import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
 import { findBadShards, openContainers, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
@@ -648,9 +648,15 @@ export class Pool extends EventEmitter {
       handles.push(c);
     }
     st.objectsTotal = 0;
-    // One listing per container serves the count and the migration (when its ids are few enough to keep).
+    // One listing per container serves the count and the migration (ids kept up to MIGRATE_LISTED_OBJECTS_MAX in all).
     const listed = new Map<Container, MigrationObjects>();
-    for (const c of handles) { const l = await listMigrationObjects(c, { signal: this.migrationAbort.signal }); listed.set(c, l); st.objectsTotal += l.count; }
+    let keep = MIGRATE_LISTED_OBJECTS_MAX;
+    for (const c of handles) {
+      const l = await listMigrationObjects(c, { signal: this.migrationAbort.signal, maxIds: keep });
+      listed.set(c, l);
+      keep -= l.oids?.length ?? 0;
+      st.objectsTotal += l.count;
+    }
     this.setRebuild(st);
     const sources = new Set<number>(), destinations = new Set<number>();
     const lostBy = new Map<Container, bigint[]>();

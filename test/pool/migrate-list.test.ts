@@ -41,6 +41,8 @@ t('listMigrationObjects: count and ids equal a listing of the container; above m
     const over = await listMigrationObjects(c, { maxIds: OBJECTS - 1 });
     assert.is(over.count, OBJECTS, 'counted past the bound');
     assert.is(over.oids, undefined, 'more than maxIds: no ids kept (the migration lists again)');
+    const none = await listMigrationObjects(c, { maxIds: 0 });
+    assert.equal({ count: none.count, oids: none.oids }, { count: OBJECTS, oids: undefined }, 'bound used up by earlier containers: the count alone');
 
     const events: RebuildStatus[] = [];
     pool.on('rebuild', (s) => events.push(s));
