@@ -73,6 +73,9 @@ export class BlockAllocator {
   /** The free ranges [start, end), sorted (a copy). */
   freeRanges(): Array<[number, number]> { return this.free.map(([s, e]) => [s, e] as [number, number]); }
 
+  /** The free ranges [start, end), sorted: the allocator's own list, not to be changed. */
+  get freeList(): ReadonlyArray<readonly [number, number]> { return this.free; }
+
   /** Whether `[off, off+bytes)` is wholly free. */
   isFree(off: number, bytes: number): boolean {
     const f = this.free;
@@ -125,12 +128,18 @@ export class BlockAllocator {
 
 /** Free ranges of `a` plus `extra` ranges (in use in memory but not in the persistent state), merged and sorted. */
 export function freeSnapshot(a: BlockAllocator, extra: Array<[number, number]>): Array<[number, number]> {
-  const all = [...a.freeRanges().map(([s, e]) => [s, e - s] as [number, number]), ...extra.filter(([, n]) => n > 0)].sort((x, y) => x[0] - y[0]);
+  // both sorted by offset, then one merging walk (no tuple copies, no iterator objects: this runs at every manifest commit)
+  const ex = extra.filter((r) => r[1] > 0).sort((x, y) => x[0] - y[0]);
+  const fr = a.freeList;
   const out: Array<[number, number]> = [];
-  for (const [off, n] of all) {
+  let i = 0; let j = 0;
+  while (i < fr.length || j < ex.length) {
+    let off: number; let end: number;
+    if (j >= ex.length || (i < fr.length && fr[i]![0] <= ex[j]![0])) { const r = fr[i++]!; off = r[0]; end = r[1]; }
+    else { const r = ex[j++]!; off = r[0]; end = r[0] + r[1]; }
     const last = out[out.length - 1];
-    if (last && last[0] + last[1] >= off) last[1] = Math.max(last[1], off + n - last[0]);
-    else out.push([off, n]);
+    if (last !== undefined && last[0] + last[1] >= off) { if (end > last[0] + last[1]) last[1] = end - last[0]; }
+    else out.push([off, end - off]);
   }
   return out;
 }

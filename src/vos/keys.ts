@@ -104,9 +104,28 @@ export class KeyBuilder {
     return this;
   }
   bytes(k: Uint8Array): this { this.ensure(k.length); this.buf.set(k, this.n); this.n += k.length; return this; }
-  /** A copy of the bytes built so far. */
-  take(): Uint8Array { return this.buf.slice(0, this.n); }
+  /** A copy of the bytes built so far (short keys carved from a shared slab: see `slabCopy`). */
+  take(): Uint8Array { return slabCopy(this.buf, this.n); }
   get length(): number { return this.n; }
+}
+
+/** Bytes of one key slab; keys above a quarter of it get their own buffer. */
+const KEY_SLAB_BYTES = 4096;
+let slab = new ArrayBuffer(KEY_SLAB_BYTES);
+let slabAt = 0;
+
+/**
+ * A copy of `src[0, n)` as a view into a shared slab: a store builds a key per entry it writes or
+ * seeks, and an ArrayBuffer each cost more to collect than to fill. A slab lives while any key
+ * carved from it does (at most KEY_SLAB_BYTES per long-lived key).
+ */
+function slabCopy(src: Uint8Array, n: number): Uint8Array {
+  if (n > KEY_SLAB_BYTES / 4) return src.slice(0, n);
+  if (slabAt + n > KEY_SLAB_BYTES) { slab = new ArrayBuffer(KEY_SLAB_BYTES); slabAt = 0; }
+  const out = new Uint8Array(slab, slabAt, n);
+  for (let i = 0; i < n; i++) out[i] = src[i]!;
+  slabAt += (n + 7) & ~7;
+  return out;
 }
 
 const kb = new KeyBuilder();

@@ -388,7 +388,9 @@ export interface StreamEntry { key: Uint8Array; value: Uint8Array; seq: number; 
  * A frozen memtable's entries in key order, with what a flush may drop already dropped (the
  * rules of `flushMemtable`). One entry object is reused: read it before the next step.
  */
-function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined): Generator<StreamEntry> {
+function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined, withProbes = true): Generator<StreamEntry> {
+  /** Bloom probes of a key (none when the consumer computes its own). */
+  const probe = (k: Uint8Array): BloomProbe => (withProbes ? bloomProbe(k) : NO_PROBE);
   const out: StreamEntry = { key: EMPTY_KEY, value: EMPTY_KEY, seq: 0, probes: NO_PROBES };
   const entry = (key: Uint8Array, value: Uint8Array, seq: number, probes: readonly BloomProbe[]): StreamEntry => {
     out.key = key; out.value = value; out.seq = seq; out.probes = probes;
@@ -428,20 +430,20 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
     for (const oid of oids) {
       const o = mc.objects.get(oid)!;
       const obj = kb.reset().u32(cont).u8(SECTION_DATA).oid(oid).take();
-      const objProbe = bloomProbe(obj);
+      const objProbe = probe(obj);
       if (o.punches.length) {
-        const pp = [bloomProbe(kb.reset().bytes(obj).u8(TAG_PUNCH).take()), objProbe];
+        const pp = [probe(kb.reset().bytes(obj).u8(TAG_PUNCH).take()), objProbe];
         for (const p of punchesDesc(o.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(obj, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp);
       }
       for (const d of sortedDkeys(o)) {
         const dk = kb.reset().bytes(obj).u8(TAG_KEY).esc(d.key).take();
         if (d.punches.length) {
-          const pp = [bloomProbe(kb.reset().bytes(dk).u8(TAG_PUNCH).take()), objProbe];
+          const pp = [probe(kb.reset().bytes(dk).u8(TAG_PUNCH).take()), objProbe];
           for (const p of punchesDesc(d.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(dk, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp);
         }
         for (const a of sortedAkeys(d)) {
           const ak = kb.reset().bytes(dk).u8(TAG_KEY).esc(a.key).take();
-          const probes = [bloomProbe(ak), objProbe];
+          const probes = [probe(ak), objProbe];
           if (a.punches.length) for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(ak, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
           // singles are kept ascending by (epoch, seq): walk down, dropping those a newer one hides at their own epoch
           let newerEpoch: bigint | undefined;
@@ -469,6 +471,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
 }
 
 const NO_PROBES: readonly BloomProbe[] = [];
+const NO_PROBE: BloomProbe = { h1: 0, h2: 0 };
 const EMPTY_KEY = new Uint8Array(0);
 
 /** What a k-way merge reads: a run cursor, or a memtable stream (`MemtableCursor`). */
@@ -490,7 +493,7 @@ export class MemtableCursor implements MergeCursor {
   private readonly it: Iterator<StreamEntry>;
   private cur: StreamEntry | undefined;
   constructor(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined) {
-    this.it = memtableStream(mt, rules, inlineAt, freed, stats);
+    this.it = memtableStream(mt, rules, inlineAt, freed, stats, false); // the merge builds the probes of what it writes
     this.next();
   }
   key(): Uint8Array { return this.cur!.key; }

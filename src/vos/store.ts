@@ -1172,7 +1172,8 @@ export class TargetStore {
   /** Release deferred data frees once no read that could see them is in flight. */
   private reclaim(): void {
     if (this.activeReads > 0 || this.deferredFree.length === 0) return;
-    for (const [off, n] of this.deferredFree) this.alloc.release(off, n);
+    const d = this.deferredFree;
+    for (let i = 0; i < d.length; i++) this.alloc.release(d[i]![0], d[i]![1]);
     this.deferredFree = [];
   }
 

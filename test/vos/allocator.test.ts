@@ -1,0 +1,63 @@
+/**
+ * The data-file allocator against a plain model (one flag per block): first-fit allocations,
+ * frees that coalesce, and the free list a manifest records (`freeSnapshot`: the allocator's free
+ * ranges plus ranges in use only in memory), which must be exactly the union of both, sorted,
+ * disjoint and coalesced.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Rng } from '../../core/rng.js';
+import { BlockAllocator, freeSnapshot } from '../../src/vos/allocator.js';
+
+const BLOCK = 4096;
+
+/** Free ranges [offset, bytes) of a per-block flag array (true = free). */
+function rangesOf(free: boolean[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let b = 0; b < free.length; b++) {
+    if (!free[b]) continue;
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === b * BLOCK) last[1] += BLOCK; else out.push([b * BLOCK, BLOCK]);
+  }
+  return out;
+}
+
+for (const seed of [1, 2, 3]) {
+  test(`allocations, frees and manifest free lists match a per-block model (seed ${seed})`, () => {
+    const rng = new Rng(seed);
+    const blocks = 512;
+    const a = new BlockAllocator(blocks * BLOCK, BLOCK);
+    const model: boolean[] = Array.from({ length: blocks }, () => true);
+    const held: Array<[number, number]> = [];
+    let snapshots = 0;
+    for (let step = 0; step < 3000; step++) {
+      const r = rng.float();
+      if (r < 0.5) {
+        const n = (1 + rng.int(4)) * BLOCK;
+        const off = a.alloc(n);
+        // first fit: the lowest run of free blocks long enough
+        let want = -1;
+        for (let b = 0; b + n / BLOCK <= blocks && want < 0; b++) if (model.slice(b, b + n / BLOCK).every(Boolean)) want = b * BLOCK;
+        assert.is(off, want, `seed ${seed} step ${step}: first fit of ${n}`);
+        if (off >= 0) { for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = false; held.push([off, n]); }
+      } else if (r < 0.85 && held.length) {
+        const [off, n] = held.splice(rng.int(held.length), 1)[0]!;
+        a.release(off, n);
+        for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = true;
+      } else {
+        // some held ranges are free in the persistent state (e.g. written by records not yet flushed)
+        const extra = held.filter(() => rng.chance(0.3)).map(([o, n]) => [o, n] as [number, number]);
+        if (rng.chance(0.2)) extra.push([rng.int(blocks) * BLOCK, 0]); // empty ranges are ignored
+        const want = model.slice();
+        for (const [o, n] of extra) for (let b = o / BLOCK; b < (o + n) / BLOCK; b++) want[b] = true;
+        assert.equal(freeSnapshot(a, extra), rangesOf(want), `seed ${seed} step ${step}: manifest free list`);
+        snapshots++;
+      }
+      assert.equal(a.freeRanges().map(([s, e]) => [s, e - s]), rangesOf(model), `seed ${seed} step ${step}: free ranges`);
+      assert.is(a.used, model.filter((f) => !f).length * BLOCK);
+    }
+    assert.ok(snapshots > 100);
+  });
+}
+
+test.run();
