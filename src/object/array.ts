@@ -87,6 +87,13 @@ export class ArrayObject {
     const into = opts.into;
     if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
     const out = into ?? (length >= 4096 ? new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length) : new Uint8Array(length));
+    const firstChunk = Math.floor(offset / this.chunkSize);
+    if (length > 0 && offset + length <= (firstChunk + 1) * this.chunkSize) {
+      // one chunk (the common case): its fetch is the read, no job list
+      const d = await this.object.fetch(chunkKey(firstChunk), DATA_AKEY, { ...opts, recx: { index: offset - firstChunk * this.chunkSize, count: length }, into: out });
+      if (d && d.buffer !== out.buffer) out.set(d);
+      return out;
+    }
     const jobs: Promise<void>[] = [];
     for (let pos = 0; pos < length;) {
       const abs = offset + pos;
