@@ -73,6 +73,17 @@ export function decodeVersion(val: Uint8Array, epoch: bigint, seq: number, copyI
   return v;
 }
 
+/**
+ * The data-file extent `[loc, alloc]` a version entry value points at, or undefined (inline,
+ * malformed, nothing allocated): what a merge frees when it drops a version, without decoding it.
+ */
+function blockExtentOf(val: Uint8Array): [number, number] | undefined {
+  if (val.length !== VERSION_VALUE_BYTES || val[0] !== Where.Block) return undefined;
+  const u32 = (at: number) => (val[at]! | (val[at + 1]! << 8) | (val[at + 2]! << 16) | (val[at + 3]! << 24)) >>> 0;
+  const alloc = u32(24);
+  return alloc > 0 ? [u32(16) + u32(20) * 4294967296, alloc] : undefined;
+}
+
 /** One entry on its way into a run. */
 export interface Entry { key: Uint8Array; value: Uint8Array; seq: number }
 
@@ -572,8 +583,8 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
           if (!akeyPath || !samePrefix(akeyPath, key, tagAt)) { akeyPath = prevKey.subarray(0, tagAt); probes = [bloomProbe(akeyPath), objProbe!]; lastSingle = undefined; }
           // a single hidden at its own epoch by the newer one just written (same akey path, tag and epoch)
           if (tag === TAG_SINGLE && lastSingle && lastSingle.length === key.length && samePrefix(lastSingle, key, key.length - 8)) {
-            const v = decodeVersion(value, keyEpoch(key), seq, false);
-            if (v && v.where === Where.Block && v.alloc > 0) freed.push([v.loc, v.alloc]);
+            const x = blockExtentOf(value);
+            if (x) freed.push(x);
           } else {
             if (tag === TAG_SINGLE) lastSingle = prevKey;
             w.add(prevKey, value, seq, probes); n++;
@@ -673,7 +684,11 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
       if (tag === TAG_SINGLE) {
         const hidden = shadowed(epoch, newerEpoch, agg);
         newerEpoch = epoch;
-        if (hidden) drop(st!, decodeVersion(value, epoch, seq, false));
+        if (hidden) {
+          st!.versionsRemoved++;
+          const x = blockExtentOf(value);
+          if (x) { freed.push(x); st!.dataBytesFreed += x[1]; }
+        }
         else { w.add(prevKey, value, seq, probes); n++; st!.entriesOut++; }
       } else {
         const p: Pending = { key: prevKey, value: value.slice(), seq, epoch, kind: 'array' };
