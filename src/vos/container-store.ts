@@ -184,9 +184,7 @@ export class ContainerStore {
   }
 
   /** Visible extents of an array akey at `epoch`, newest first, with the punch floor applied. */
-  private visibleExtents(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): MemVersion[] {
-    const v = this.view();
-    const pr = akeyProbes(this.state.idx, oid, dkey, akey);
+  private visibleExtents(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, pr = akeyProbes(this.state.idx, oid, dkey, akey), v = this.view()): MemVersion[] {
     const floor = punchFloor(v, oid, dkey, akey, epoch, pr);
     return extentsAtOrBelow(v, oid, dkey, akey, epoch, pr).filter((x) => before(floor, x)).sort(cmpStamp);
   }
@@ -199,10 +197,11 @@ export class ContainerStore {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
     return this.read(async () => {
       const pr = akeyProbes(this.state.idx, oid, dkey, akey);
-      const rs = arrayRecordSize(this.view(), oid, dkey, akey, pr) ?? opts.recordSize ?? 1;
+      const v = this.view();
+      const rs = arrayRecordSize(v, oid, dkey, akey, pr) ?? opts.recordSize ?? 1;
       if (recx.count * rs > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `fetch longer than ${MAX_VALUE_SIZE} bytes`, { bytes: recx.count * rs });
       const lo = recx.index; const hi = recx.index + recx.count;
-      const exts = this.visibleExtents(epoch, oid, dkey, akey);
+      const exts = this.visibleExtents(epoch, oid, dkey, akey, pr, v);
       const x0 = exts[0];
       if (x0 && x0.index === lo && x0.count === recx.count) {
         const bytes = await this.target.readValue(x0, () => describe(oid, dkey, akey, x0));
@@ -237,9 +236,10 @@ export class ContainerStore {
     if (!Array.isArray(into) || !into.every((b) => b instanceof Uint8Array)) throw invalidArg('into must be an array of Uint8Array');
     const direct = await this.read(async () => {
       const pr = akeyProbes(this.state.idx, oid, dkey, akey);
-      const rs = arrayRecordSize(this.view(), oid, dkey, akey, pr) ?? 1;
+      const v = this.view();
+      const rs = arrayRecordSize(v, oid, dkey, akey, pr) ?? 1;
       if (into.reduce((n, b) => n + b.length, 0) !== recx.count * rs) throw invalidArg('into must hold recx.count * recordSize bytes', { count: recx.count, recordSize: rs });
-      const x0 = this.visibleExtents(epoch, oid, dkey, akey)[0];
+      const x0 = this.visibleExtents(epoch, oid, dkey, akey, pr, v)[0];
       if (!x0 || x0.index !== recx.index || x0.count !== recx.count) return false;
       await this.target.readValueInto(x0, () => describe(oid, dkey, akey, x0), into);
       return true;
@@ -259,7 +259,7 @@ export class ContainerStore {
       const floor = punchFloor(v, oid, dkey, akey, epoch, pr);
       const s0 = newestSingle(v, oid, dkey, akey, epoch, pr);
       const s = s0 && before(floor, s0) ? s0 : undefined;
-      const x = this.visibleExtents(epoch, oid, dkey, akey)[0];
+      const x = this.visibleExtents(epoch, oid, dkey, akey, pr, v)[0];
       if (!s && !x) return undefined;
       if (s && x) return before(s, x) ? 'array' : 'single';
       return s ? 'single' : 'array';
