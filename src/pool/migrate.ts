@@ -325,6 +325,38 @@ interface ShardCtx {
 }
 
 /**
+ * Healthy shards of an EC group whose dkey listings together meet every visible dkey: for every
+ * rotation a dkey of the container can have, one healthy shard at a parity position of it (every
+ * write of a dkey writes all its parity roles, so each of them lists it). A new array, in
+ * `ctx.healthy` order; undefined when some rotation has no healthy parity position (its dkeys may
+ * be readable on data roles only). Greedy: the shard meeting the most rotations not met yet.
+ */
+function parityCover(ctx: ShardCtx): Array<{ shard: number; target: number }> | undefined {
+  const k = ctx.cls.dataShards;
+  const n = ctx.members.length;
+  const healthy = new Set(ctx.healthy.map((m) => m.shard));
+  // Rotations a dkey may have: all of them in a container that rotates per dkey, else rotation 0.
+  const rotations = ctx.io.parityRotation === 'per-dkey' && n > 1 ? n : 1;
+  const layout = [ctx.members.map((m) => m.target)];
+  let open: number[][] = [];
+  for (let r = 0; r < rotations; r++) {
+    const parity = roleShards(layout, 0, r).slice(k).map((x) => ctx.members[x.shard]!.shard).filter((sh) => healthy.has(sh));
+    if (parity.length === 0) return undefined;
+    open.push(parity);
+  }
+  const chosen = new Set<number>();
+  while (open.length > 0) {
+    const hits = new Map<number, number>();
+    for (const w of open) for (const sh of w) hits.set(sh, (hits.get(sh) ?? 0) + 1);
+    let best = -1, most = 0;
+    for (const m of ctx.healthy) { const h = hits.get(m.shard) ?? 0; if (h > most) { best = m.shard; most = h; } }
+    chosen.add(best);
+    open = open.filter((w) => !w.includes(best));
+  }
+  return ctx.healthy.filter((m) => chosen.has(m.shard));
+}
+
+/**
  * Union of (dkey, akeys) at epoch R over the healthy shards of the group. Replicas: one replica's
  * listing (any holds every key). EC: the dkeys of enough healthy shards to meet every dkey (a short
  * write reaches only some data shards), then each dkey's akeys from one healthy shard holding a
@@ -335,13 +367,18 @@ interface ShardCtx {
  * Enough shards: a visible EC key lives on its p parity roles and at least one data role, p + 1
  * shards of the group; at most `u` of them are not healthy (u = group size - healthy), so any
  * healthy - (p - u) healthy shards include a holder of every dkey. With one shard lost of an 8+2
- * group that is 8 listings instead of 9; when a listing fails the skipped shards are listed too.
+ * group that is 8 listings instead of 9. Fewer suffice when the parity positions a dkey can have
+ * are known (`parityCover`: one healthy parity position of every rotation, 5 for 8+2 with
+ * rotation, 1 without): that set is listed when it is smaller. When a listing fails the shards not
+ * listed are listed too.
  */
 async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Array; akeys: Uint8Array[] }>> {
   const ec = ctx.cls.kind === 'ec';
   // Healthy shards whose dkey listing may be skipped (see above); replicas: all but the first.
   const spare = ec ? Math.max(0, ctx.cls.parityShards - (ctx.members.length - ctx.healthy.length)) : ctx.healthy.length - 1;
-  const listed = ctx.healthy.slice(0, ctx.healthy.length - spare);
+  const byCount = ctx.healthy.slice(0, ctx.healthy.length - spare);
+  const cover = ec ? parityCover(ctx) : undefined;
+  const listed = cover !== undefined && cover.length < byCount.length ? cover : byCount;
   const storeOf = new Map<number, ShardStore>();
   const storeFor = async (shard: number): Promise<ShardStore> => {
     let s = storeOf.get(shard);
@@ -366,15 +403,16 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Arra
     // The first replica failed: ask the others, one at a time, until one answers.
     return keysAt({ ...ctx, healthy: ctx.healthy.slice(1) }, R);
   }
-  if (ec && spare > 0 && dkeyLists.includes(undefined)) {
+  const unlisted = () => ctx.healthy.filter((m) => !listed.includes(m));
+  if (ec && dkeyLists.includes(undefined) && unlisted().length > 0) {
     // A listing failed: the skipped shards may hold the only readable copy of some dkey.
-    const rest = ctx.healthy.slice(listed.length);
+    const rest = unlisted();
     await ctx.run.take(rest.length * MIGRATE_LIST_COST_BYTES);
     dkeyLists.push(...(await listDkeys(rest)));
     listed.push(...rest);
   }
   // Healthy shards not listed: they may hold a dkey's parity role (asked for its akeys below).
-  const skipped = new Set(ctx.healthy.slice(listed.length).map((m) => m.shard));
+  const skipped = new Set(unlisted().map((m) => m.shard));
   // dkey -> the shards that listed it
   const dk = new Map<string, { dkey: Uint8Array; holders: Set<number> }>();
   dkeyLists.forEach((list, i) => {

@@ -5,6 +5,8 @@
  * parity holder) is tested where it is tightest: after each of two failures every dkey, array and
  * single value reads back exactly, from the rebuilt shards (the map is promoted, so reads of a
  * data cell go to its rebuilt shard directly, and a key the rebuild missed would read as a hole).
+ * With rotation the dkeys are listed on one healthy parity position of every rotation (3 of the 5
+ * healthy shards of a 4+2 group); without it on one healthy parity shard alone: both are tested.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -21,12 +23,12 @@ const CELL = 4096;
 const K = 4;
 const DKEYS = 36;
 
-t('sparse EC object (each dkey one short extent, rotated roles): two failures rebuilt, every key reads back', async () => {
+for (const rotation of ['per-dkey', 'none'] as const) t(`sparse EC object (each dkey one short extent, parity rotation ${rotation}): two failures rebuilt, every key reads back`, async () => {
   const root = tmpDir('cairn-rebuild-keys-');
   const pool = await Pool.create(join(root, 'pool'), SHAPE);
   try {
-    const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: CELL });
-    assert.is(c.props.parityRotation, 'per-dkey');
+    const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: CELL, parityRotation: rotation });
+    assert.is(c.props.parityRotation, rotation === 'none' ? undefined : rotation);
     const obj = c.object('sparse', { oclass: 'EC_4P2G1' });
     const rng = new Rng(14);
     const arrays = new Map<string, { index: number; data: Uint8Array }>();
