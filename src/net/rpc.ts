@@ -13,6 +13,10 @@
  * in any order, as its handler finishes. A call then costs one write each way instead of a
  * stream's setup (HEADERS, HPACK, stream state), several times cheaper in CPU. Payload parts are
  * written as they are, never copied together; a received frame is one buffer, payload a view.
+ * The frames written in one tick leave in one `writev` (the stream is corked until the next
+ * `process.nextTick`). A server reads request payloads of 64 KiB and more into buffers lent by
+ * a pool (buffer-pool.ts), given back once the handler settled and its reply was written; a
+ * reply may lend its payload the same way (`RpcReply.sent`).
  *
  * Transports. A plain (non-TLS) client sends its pipe frames straight on a TCP connection (the
  * *raw* transport): a 12-byte preface (`CAIRNRPC`, u32 `RPC_PROTOCOL_VERSION`), then the same
