@@ -106,8 +106,14 @@ function isEmpty(o: Record<string, unknown>): boolean {
   return true;
 }
 
-/** Read every valid record of one file; corrupt ones in the middle are skipped and counted. */
-function scanFile(fd: number, size: number): Scan {
+/** Stands for a record `scanFile` was told it already has. */
+const KNOWN: JournalRecord = Object.freeze({ type: JournalType.Intent, epoch: -1n, payload: {} }) as JournalRecord;
+
+/**
+ * Read every valid record of one file; corrupt ones in the middle are skipped and counted.
+ * `known(type, epoch)`: a record already read from the other copy (checked, then not decoded again).
+ */
+function scanFile(fd: number, size: number, known?: (type: number, epoch: bigint) => boolean): Scan {
   // one read of the whole file (bounded by compaction), then parse in memory
   const buf = Buffer.allocUnsafe(size);
   let got = 0;
@@ -127,6 +133,7 @@ function scanFile(fd: number, size: number): Scan {
     buf.copy(scratch, 0, at + 8, at + 24);
     buf.copy(scratch, 16, at + REC_HEADER, at + len);
     if (xxh64(scratch.subarray(0, n)) !== buf.readBigUInt64LE(at + 24)) return undefined;
+    if (known?.(buf.readUInt8(at + 8), buf.readBigUInt64LE(at + 16))) return { rec: KNOWN, len };
     let payload: Record<string, unknown>;
     try { payload = JSON.parse(buf.toString('utf8', at + REC_HEADER, at + len)) as Record<string, unknown>; } catch { return undefined; }
     const type = buf.readUInt8(at + 8);
@@ -145,7 +152,7 @@ function scanFile(fd: number, size: number): Scan {
   };
   while (off < got) {
     const r = decodeAt(off);
-    if (r) { records.push(r.rec); off += r.len; lastGood = off; continue; }
+    if (r) { if (r.rec !== KNOWN) records.push(r.rec); off += r.len; lastGood = off; continue; }
     const next = resync(off + 1);
     if (next < 0) break; // a torn tail: nothing valid after it
     corrupt++;
@@ -205,6 +212,9 @@ export class Journal {
   static read(path: string, opts: { copies?: 1 | 2 } = {}): JournalRead {
     const paths = (opts.copies ?? 2) === 2 ? [path, path + COPY_SUFFIX] : [path];
     const scans: Scan[] = [];
+    /** Record types seen per epoch (a bit per type), and the records in first-seen order. */
+    const seen = new Map<bigint, number>();
+    const records: JournalRecord[] = [];
     let badHeader: CorruptionError | undefined;
     for (const p of paths) {
       if (!existsSync(p)) continue;
@@ -220,20 +230,18 @@ export class Journal {
           badHeader ??= new CorruptionError(`journal ${p}: ${head.toString('latin1', 0, 8) !== MAGIC ? 'bad magic' : `unsupported format version ${v}`}`, { path: p, version: v });
           continue;
         }
-        scans.push(scanFile(fd, size));
+        // the second copy decodes only records the first did not give (each is still checked)
+        scans.push(scanFile(fd, size, scans.length ? (t, e) => (seen.get(e) ?? 0) & (1 << t) ? true : false : undefined));
+        for (const r of scans[scans.length - 1]!.records) {
+          const had = seen.get(r.epoch) ?? 0;
+          if (had & (1 << r.type)) continue;
+          seen.set(r.epoch, had | (1 << r.type)); records.push(r);
+        }
       } finally {
         closeSync(fd);
       }
     }
     if (badHeader && scans.length === 0) throw badHeader;
-    const seen = new Set<string>();
-    const records: JournalRecord[] = [];
-    for (const sc of scans) {
-      for (const r of sc.records) {
-        const k = `${r.type}:${r.epoch}`;
-        if (!seen.has(k)) { seen.add(k); records.push(r); }
-      }
-    }
     // a copy skipped for its header counts as damaged
     return { records, damaged: scans.length > 0 && scans.length + (badHeader ? 1 : 0) === paths.length && scans.every((sc) => sc.corrupt > 0) };
   }

@@ -252,9 +252,10 @@ export class LocalContainerStorage implements ContainerStorage {
       swallowed('container.compact-registry-damaged', new CorruptionError(`object registry in ${this.dir}: both copies are damaged; journal kept`, { dir: this.dir }));
       return;
     }
-    const ids = new Set<bigint>(registered);
-    for (const o of this.journalObjects()) ids.add(o);
-    this.writeRegistrySync([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    // both sorted: one merging walk over the 16-byte records (no id decoded from the registry)
+    const merged = mergeIdRecords(registered, idRecords(this.journalObjects()));
+    const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, merged);
+    for (const p of [this.registryPath(), this.registryPath() + '.copy']) writeFileSyncAtomic(p, img);
     this.journal.rewrite(history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
   }
 
@@ -267,8 +268,7 @@ export class LocalContainerStorage implements ContainerStorage {
 
   /** Object ids named by the journal's records (both copies, read now). */
   private journalObjects(): bigint[] {
-    const { journal, records } = Journal.open(join(this.dir, 'journal'), { durable: false });
-    journal.close();
+    const { records } = Journal.read(join(this.dir, 'journal'));
     const out: bigint[] = [];
     for (const r of records) {
       const objs = r.payload.objects as string[] | undefined;
@@ -293,22 +293,20 @@ export class LocalContainerStorage implements ContainerStorage {
     return (await readEither(this.registryPath(), (img) => this.decodeRegistry(img))).value;
   }
 
-  /** The registered ids; undefined when a registry exists and neither copy is readable. */
-  private readRegistrySync(): bigint[] | undefined {
+  /**
+   * The registry's id records (16 bytes each, big-endian, ascending: see `idRecords`); empty when
+   * there is none, undefined when a registry exists and neither copy is readable.
+   */
+  private readRegistrySync(): Uint8Array | undefined {
     const paths = [this.registryPath(), this.registryPath() + '.copy'];
-    if (!paths.some((p) => existsSync(p))) return [];
+    if (!paths.some((p) => existsSync(p))) return new Uint8Array(0);
     for (const p of paths) {
-      try { return this.decodeRegistry(new Uint8Array(readFileSync(p))); } catch { /* the other copy */ }
+      try {
+        const { payload } = decodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, new Uint8Array(readFileSync(p)), 'object registry');
+        if (payload.length % 16 === 0) return payload;
+      } catch { /* the other copy */ }
     }
     return undefined;
-  }
-
-  private writeRegistrySync(ids: bigint[]): void {
-    const payload = new Uint8Array(ids.length * 16);
-    const dv = new DataView(payload.buffer);
-    ids.forEach((o, i) => { dv.setBigUint64(i * 16, o >> 64n, false); dv.setBigUint64(i * 16 + 8, o & 0xffffffffffffffffn, false); });
-    const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, payload);
-    for (const p of [this.registryPath(), this.registryPath() + '.copy']) writeFileSyncAtomic(p, img);
   }
 
   async saveMeta(meta: unknown): Promise<void> { await writeJsonRecordTwice(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta); }
@@ -331,6 +329,46 @@ function intentJson(info: CommitInfo): string {
   let shards = '';
   for (const [t, sh] of sv.shards) shards += (shards ? ',[' : '[') + t + ',' + sh + ']';
   return base + ',"single":{"d":"' + hex(sv.dkey) + '","a":"' + hex(sv.akey) + '","h":"' + sv.hash.toString(16) + '","s":[' + shards + ']}}';
+}
+
+/** Object ids as 16-byte big-endian records, ascending, each once (the registry's payload). */
+export function idRecords(ids: readonly bigint[]): Uint8Array {
+  const sorted = [...new Set(ids)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out = new Uint8Array(sorted.length * 16);
+  const dv = new DataView(out.buffer);
+  sorted.forEach((o, i) => { dv.setBigUint64(i * 16, o >> 64n, false); dv.setBigUint64(i * 16 + 8, o & 0xffffffffffffffffn, false); });
+  return out;
+}
+
+/** Compare the 16-byte records at a[i] and b[j] (byte order = numeric order of the ids). */
+function cmpId(a: Uint8Array, i: number, b: Uint8Array, j: number): number {
+  for (let k = 0; k < 16; k++) { const d = a[i + k]! - b[j + k]!; if (d !== 0) return d; }
+  return 0;
+}
+
+/**
+ * The union of two sets of id records, ascending, each once. Inputs are expected ascending (the
+ * registry is written that way); a record out of order in `a` is not trusted: the union is then
+ * rebuilt by decoding both.
+ */
+export function mergeIdRecords(a: Uint8Array, b: Uint8Array): Uint8Array {
+  for (let i = 16; i < a.length; i += 16) {
+    if (cmpId(a, i - 16, a, i) >= 0) return idRecords([...decodeIds(a), ...decodeIds(b)]);
+  }
+  const out = new Uint8Array(a.length + b.length);
+  let i = 0; let j = 0; let n = 0;
+  const put = (src: Uint8Array, at: number) => { if (n === 0 || cmpId(out, n - 16, src, at) !== 0) { out.set(src.subarray(at, at + 16), n); n += 16; } };
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && cmpId(a, i, b, j) <= 0)) { put(a, i); i += 16; } else { put(b, j); j += 16; }
+  }
+  return out.subarray(0, n);
+}
+
+function decodeIds(r: Uint8Array): bigint[] {
+  const dv = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  const out: bigint[] = [];
+  for (let i = 0; i + 16 <= r.length; i += 16) out.push((dv.getBigUint64(i, false) << 64n) | dv.getBigUint64(i + 8, false));
+  return out;
 }
 
 const HEX_RE = /^(?:[0-9a-f]{2})*$/;
