@@ -82,20 +82,22 @@ function encodeBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; pay
     jsons[i] = j; lens[i] = len; total += len;
   }
   const out = Buffer.allocUnsafe(total);
+  // a DataView for the header fields: Buffer's writeBigUInt64LE splits the BigInt in JS
+  const dv = new DataView(out.buffer, out.byteOffset, out.length);
   let at = 0;
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!, len = lens[i]!;
-    out.writeUInt32LE(REC_MAGIC, at);
-    out.writeUInt32LE(len, at + 4);
-    out.writeUInt32LE(r.type, at + 8); // type byte and 3 zero bytes
-    out.writeUInt32LE(0, at + 12);
-    out.writeBigUInt64LE(r.epoch, at + 16);
+    dv.setUint32(at, REC_MAGIC, true);
+    dv.setUint32(at + 4, len, true);
+    dv.setUint32(at + 8, r.type, true); // type byte and 3 zero bytes
+    dv.setUint32(at + 12, 0, true);
+    dv.setBigUint64(at + 16, r.epoch, true);
     out.write(jsons[i]!, at + REC_HEADER, 'utf8');
     const hashed = len - REC_HEADER + 16;
     if (hashScratch.length < hashed) hashScratch = Buffer.allocUnsafe(Math.max(hashed, hashScratch.length * 2));
     out.copy(hashScratch, 0, at + 8, at + 24);
     out.copy(hashScratch, 16, at + REC_HEADER, at + len);
-    out.writeBigUInt64LE(xxh64(hashScratch.subarray(0, hashed)), at + 24);
+    dv.setBigUint64(at + 24, xxh64(hashScratch.subarray(0, hashed)), true);
     at += len;
   }
   return out;
@@ -116,6 +118,7 @@ const KNOWN: JournalRecord = Object.freeze({ type: JournalType.Intent, epoch: -1
 function scanFile(fd: number, size: number, known?: (type: number, epoch: bigint) => boolean): Scan {
   // one read of the whole file (bounded by compaction), then parse in memory
   const buf = Buffer.allocUnsafe(size);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length); // (Buffer's BigInt reads split them in JS)
   let got = 0;
   while (got < size) { const n = readSync(fd, buf, got, size - got, got); if (n === 0) break; got += n; }
   const records: JournalRecord[] = [];
@@ -132,13 +135,13 @@ function scanFile(fd: number, size: number, known?: (type: number, epoch: bigint
     if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, scratch.length * 2));
     buf.copy(scratch, 0, at + 8, at + 24);
     buf.copy(scratch, 16, at + REC_HEADER, at + len);
-    if (xxh64(scratch.subarray(0, n)) !== buf.readBigUInt64LE(at + 24)) return undefined;
-    if (known?.(buf.readUInt8(at + 8), buf.readBigUInt64LE(at + 16))) return { rec: KNOWN, len };
+    if (xxh64(scratch.subarray(0, n)) !== dv.getBigUint64(at + 24, true)) return undefined;
+    if (known?.(buf.readUInt8(at + 8), dv.getBigUint64(at + 16, true))) return { rec: KNOWN, len };
     let payload: Record<string, unknown>;
     try { payload = JSON.parse(buf.toString('utf8', at + REC_HEADER, at + len)) as Record<string, unknown>; } catch { return undefined; }
     const type = buf.readUInt8(at + 8);
     if (type < JournalType.Intent || type > JournalType.Rollback) return undefined;
-    return { rec: { type, epoch: buf.readBigUInt64LE(at + 16), payload }, len };
+    return { rec: { type, epoch: dv.getBigUint64(at + 16, true), payload }, len };
   };
   // resynchronise: the next offset after `from` where a valid record starts, or -1
   const resync = (from: number): number => {
