@@ -346,6 +346,24 @@ export class TargetStore {
     return { regions: [CHUNK_BYTES, CHUNK_BYTES + this.geo.walBytes] as [number, number], regionBytes: this.geo.walBytes, slots: TAIL_SLOTS_OFFSET };
   }
 
+  /**
+   * Reader of a frozen memtable's inline values: the log region holding them is read once (a
+   * region is not reused until its flush commits), each value a view of that copy. One read and one
+   * allocation per value cost most of a flush of small values.
+   */
+  private inlineReader(): (loc: number, len: number) => Uint8Array {
+    const { regions, regionBytes } = this.walGeometry();
+    let base = -1; let copy: Uint8Array | undefined;
+    return (loc, len) => {
+      if (copy === undefined || loc < base || loc + len > base + copy.length) {
+        const r = regions.find((start) => loc >= start && loc + len <= start + regionBytes);
+        if (r === undefined) return this.space.read(loc, len);
+        base = r; copy = this.space.read(r, regionBytes);
+      }
+      return copy.subarray(loc - base, loc - base + len);
+    };
+  }
+
   /** Read the manifest of `sb`, open its runs, replay the log. */
   private load(sb: Superblock): void {
     this.sb = sb;
@@ -376,7 +394,7 @@ export class TargetStore {
     this.active = new Memtable(flushedTo + 1);
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed: Array<[number, number]> = [];
-    writeMergedSync(memtableEntries(mt, (loc, len) => this.space.read(loc, len)), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
+    writeMergedSync(memtableEntries(mt, this.inlineReader()), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
     const meta = w.finish();
     this.commitManifest(meta ? [meta] : [], [], flushedTo, freed);
     this.commitManifest([], [], flushedTo, []); // both slots past the old log before it is overwritten (see rotate)
@@ -697,7 +715,7 @@ export class TargetStore {
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed: Array<[number, number]> = [];
     try {
-      const steps = flushMemtable(mt, w, (c) => this.rules(c), (loc, len) => this.space.read(loc, len), freed, (c) => this.conts.get(c)?.aggStats);
+      const steps = flushMemtable(mt, w, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       while (!steps.next().done) await yieldNow();
       const meta = w.finish();
       this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
@@ -863,7 +881,7 @@ export class TargetStore {
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
     const freed: Array<[number, number]> = [];
     try {
-      const mem = new MemtableCursor(mt, (c) => this.rules(c), (loc, len) => this.space.read(loc, len), freed, (c) => this.conts.get(c)?.aggStats);
+      const mem = new MemtableCursor(mt, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       const steps = aggregateMerge([mem, ...runCursors(inputs)], w, (c) => this.rules(c), freed, stats);
       while (!steps.next().done) await yieldNow();
       const meta = w.finish();
