@@ -34,8 +34,40 @@ export function xxh64Parts(parts: readonly Uint8Array[], seed = 0n): bigint {
   return h.digest();
 }
 
+/** Inputs up to this many bytes are hashed by `xxh32` in JS (keys: no copy into wasm memory, no call across). */
+const XXH32_JS_MAX_BYTES = 64;
+
 /** xxhash32 of `data` with `seed` (key hashing where 32 bits suffice: bloom filters). Requires `initXxhash()`. */
 export function xxh32(data: Uint8Array, seed = 0): number {
+  if (data.length <= XXH32_JS_MAX_BYTES) return xxh32js(data, seed);
   if (!api) throw new CairnError('ASSERTION_FAILED', 'xxhash not initialised: await initXxhash() first');
   return api.h32Raw(data, seed);
+}
+
+const P32_1 = 0x9e3779b1; const P32_2 = 0x85ebca77; const P32_3 = 0xc2b2ae3d; const P32_4 = 0x27d4eb2f; const P32_5 = 0x165667b1;
+const rotl32 = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
+const lane32 = (b: Uint8Array, i: number): number => b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+const round32 = (acc: number, lane: number): number => Math.imul(rotl32((acc + Math.imul(lane, P32_2)) | 0, 13), P32_1);
+
+/** XXH32 written from its specification (github.com/Cyan4973/xxHash, doc/xxhash_spec.md); equal to the wasm one (test/core/xxhash). */
+export function xxh32js(b: Uint8Array, seed = 0): number {
+  const n = b.length;
+  let i = 0;
+  let acc: number;
+  if (n >= 16) {
+    let v1 = (seed + P32_1 + P32_2) | 0; let v2 = (seed + P32_2) | 0; let v3 = seed | 0; let v4 = (seed - P32_1) | 0;
+    for (; i + 16 <= n; i += 16) {
+      v1 = round32(v1, lane32(b, i)); v2 = round32(v2, lane32(b, i + 4)); v3 = round32(v3, lane32(b, i + 8)); v4 = round32(v4, lane32(b, i + 12));
+    }
+    acc = (rotl32(v1, 1) + rotl32(v2, 7) + rotl32(v3, 12) + rotl32(v4, 18)) | 0;
+  } else {
+    acc = (seed + P32_5) | 0;
+  }
+  acc = (acc + n) | 0;
+  for (; i + 4 <= n; i += 4) acc = Math.imul(rotl32((acc + Math.imul(lane32(b, i), P32_3)) | 0, 17), P32_4);
+  for (; i < n; i++) acc = Math.imul(rotl32((acc + Math.imul(b[i]!, P32_5)) | 0, 11), P32_1);
+  acc ^= acc >>> 15; acc = Math.imul(acc, P32_2);
+  acc ^= acc >>> 13; acc = Math.imul(acc, P32_3);
+  acc ^= acc >>> 16;
+  return acc >>> 0;
 }

@@ -58,6 +58,10 @@ export class KeyBuilder {
   private n = 0;
 
   reset(): this { this.n = 0; return this; }
+  /** Keep the first `n` bytes (a prefix built before) and build on from there. */
+  truncate(n: number): this { assert(n >= 0 && n <= this.n, 'truncate beyond the key built', { n, len: this.n }); this.n = n; return this; }
+  /** The bytes built so far, as a view (valid until the builder changes). */
+  view(): Uint8Array { return this.buf.subarray(0, this.n); }
   private ensure(extra: number): void {
     if (this.n + extra <= this.buf.length) return;
     let size = this.buf.length * 2;

@@ -403,6 +403,8 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
   /** Bloom probes of a key (none when the consumer computes its own). */
   const probe = (k: Uint8Array): BloomProbe => (withProbes ? bloomProbe(k) : NO_PROBE);
   const out: StreamEntry = { key: EMPTY_KEY, value: EMPTY_KEY, seq: 0, probes: NO_PROBES };
+  /** This stream's own key builder: it keeps the current prefixes while the stream is paused. */
+  const b = new KeyBuilder();
   const entry = (key: Uint8Array, value: Uint8Array, seq: number, probes: readonly BloomProbe[]): StreamEntry => {
     out.key = key; out.value = value; out.seq = seq; out.probes = probes;
     return out;
@@ -440,22 +442,26 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
     for (const oid of oids) yield entry(kb.reset().bytes(tablePrefix).oid(oid).take(), EMPTY_VAL, 0, NO_PROBES);
     for (const oid of oids) {
       const o = mc.objects.get(oid)!;
-      const obj = kb.reset().u32(cont).u8(SECTION_DATA).oid(oid).take();
-      const objProbe = probe(obj);
+      // object, dkey and akey prefixes built in place in `b`, each on the one before (copies only of whole keys)
+      const objEnd = b.reset().u32(cont).u8(SECTION_DATA).oid(oid).length;
+      const objProbe = probe(b.view());
       if (o.punches.length) {
+        const obj = b.take();
         const pp = [probe(kb.reset().bytes(obj).u8(TAG_PUNCH).take()), objProbe];
         for (const p of punchesDesc(o.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(obj, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp);
       }
       for (const d of sortedDkeys(o)) {
-        const dk = kb.reset().bytes(obj).u8(TAG_KEY).esc(d.key).take();
+        const dkEnd = b.truncate(objEnd).u8(TAG_KEY).esc(d.key).length;
         if (d.punches.length) {
+          const dk = b.take();
           const pp = [probe(kb.reset().bytes(dk).u8(TAG_PUNCH).take()), objProbe];
           for (const p of punchesDesc(d.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(dk, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp);
         }
         for (const a of sortedAkeys(d)) {
-          const ak = kb.reset().bytes(dk).u8(TAG_KEY).esc(a.key).take();
-          const probes = [probe(ak), objProbe];
-          if (a.punches.length) for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(ak, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
+          const akEnd = b.truncate(dkEnd).u8(TAG_KEY).esc(a.key).length;
+          const probes = [probe(b.view()), objProbe];
+          const at = (tag: number, epoch: bigint, seq: number) => b.truncate(akEnd).u8(tag).inv64(epoch).invSeq(seq).take();
+          if (a.punches.length) for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(at(TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
           // singles are kept ascending by (epoch, seq): walk down, dropping those a newer one hides at their own epoch
           let newerEpoch: bigint | undefined;
           for (let i = a.singles.length - 1; i >= 0; i--) {
@@ -463,7 +469,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
             if (gone(v.epoch, v.seq) || v.epoch === newerEpoch) { drop(v); continue; }
             if (shadowed(v.epoch, newerEpoch, agg)) { newerEpoch = v.epoch; aggregated(v); continue; }
             newerEpoch = v.epoch;
-            yield entry(stamped(ak, TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes);
+            yield entry(at(TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes);
           }
           if (a.extents.length) {
             const xs = versionsDesc(a.extents).filter((x) => (gone(x.epoch, x.seq) ? (drop(x), false) : true));
@@ -472,7 +478,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
               const cov: Range[] = [];
               for (const y of xs) if (y !== x && y.epoch === x.epoch && before(x, y)) cov.push([y.index, y.index + y.count]);
               if (cov.length && covered(x.index, x.index + x.count, cov)) { drop(x); continue; }
-              yield entry(stamped(ak, TAG_ARRAY, x.epoch, x.seq), value(x), x.seq, probes);
+              yield entry(at(TAG_ARRAY, x.epoch, x.seq), value(x), x.seq, probes);
             }
           }
         }

@@ -1,0 +1,31 @@
+/**
+ * xxhash: the JS XXH32 used for short keys equals xxhash-wasm's for every length it takes and
+ * beyond, several seeds, on offset views; `xxh32` gives the same whichever path it takes.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import xxhashInit from 'xxhash-wasm';
+import { Rng } from '../../core/rng.js';
+import { initXxhash, xxh32, xxh32js } from '../../core/xxhash.js';
+
+await initXxhash();
+const wasm = await xxhashInit();
+
+test('xxh32js equals the wasm XXH32 at lengths 0..200, seeds 0, 1, 2^31, 2^32-1 and random, on offset views', () => {
+  const rng = new Rng(9);
+  for (let n = 0; n <= 200; n++) {
+    for (const seed of [0, 1, 0x80000000, 0xffffffff, rng.int(0x7fffffff)]) {
+      const v = rng.bytes(n + 3).subarray(3);
+      const want = wasm.h32Raw(v, seed);
+      assert.is(xxh32js(v, seed), want, `length ${n} seed ${seed}`);
+      assert.is(xxh32(v, seed), want, `xxh32 length ${n} seed ${seed}`);
+    }
+  }
+});
+
+test('known answers (XXH32 of "" and "abc", seed 0)', () => {
+  assert.is(xxh32js(new Uint8Array(0), 0), 0x02cc5d05);
+  assert.is(xxh32js(new TextEncoder().encode('abc'), 0), 0x32d153ff);
+});
+
+test.run();
