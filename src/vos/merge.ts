@@ -575,7 +575,7 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
     const key = kw.key(best);
     const value = c.value();
     // identical keys in several runs (a replayed log): keep one
-    const dup = prevKey !== undefined && compareKeys(prevKey, key) === 0;
+    const dup = prevKey !== undefined && equalKeys(prevKey, key);
     if (!dup) {
       prevKey = pooledCopy(key); // the writer keeps the key it is given
       if (key[4] !== SECTION_DATA) {
@@ -612,6 +612,13 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
 
 /** Bytes of `[cont][DATA][oid]`, the object path every data key starts with. */
 const OBJ_PATH_BYTES = 29;
+
+/** Whether two keys are equal, compared from their ends (keys in a merge differ near their ends: their stamps). */
+function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Whether the first `n` bytes of `a` (exactly `n` long) and `b` are equal (no views made). */
 function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
@@ -668,7 +675,7 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
     const c = kw.cursors[best]!;
     const key = kw.key(best);
     // identical keys in several runs (a replayed log): keep one
-    if (prevKey !== undefined && compareKeys(prevKey, key) === 0) { kw.advance(best); continue; }
+    if (prevKey !== undefined && equalKeys(prevKey, key)) { kw.advance(best); continue; }
     prevKey = pooledCopy(key); // the writer keeps the key it is given
     const value = c.value();
     const kc = keyCont(key);
