@@ -597,8 +597,10 @@ export class RpcServer {
       frame: (id, f) => {
         if (f instanceof Error) { answer(id, { error: toWireError(f) }); return; }
         if (!authed) {
-          f.lease?.release();
           const g = gate!(id, f.header, answer);
+          // the gate answers a handshake frame itself (its payload is free now); a frame it passes
+          // goes on to the handler with its payload, released when that settles (below)
+          if (g !== 'pass') f.lease?.release();
           if (g instanceof Error) {
             answer(id, { error: toWireError(g) });
             ended = true;
