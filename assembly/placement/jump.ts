@@ -64,6 +64,24 @@ export function jump2(ka: u64, na: i32, kb: u64, nb: i32): void {
 export let jumpOutC: i32 = 0;
 export let jumpOutD: i32 = 0;
 
+/** The jump hash's key step (k = k * 2862933555777941757 + 1) in both i64 lanes. */
+// @ts-ignore: decorator
+@inline
+function lcgStep2(k: v128): v128 {
+  return i64x2.add(i64x2.mul(k, i64x2.splat(2862933555777941757)), i64x2.splat(1));
+}
+
+/**
+ * The jump hash's next j = trunc((j + 1) * (2^31 / ((k >> 33) + 1))) in both f64 lanes: (k >> 33)
+ * + 1 as a double by the exponent trick (or 2^52, minus 2^52 - 1), the same IEEE steps as the scalar code.
+ */
+// @ts-ignore: decorator
+@inline
+function jumpStep2(j: v128, k: v128): v128 {
+  const d = f64x2.sub(v128.or(i64x2.shr_u(k, 33), i64x2.splat(0x4330000000000000)), f64x2.splat(4503599627370495.0));
+  return f64x2.trunc(f64x2.mul(f64x2.add(j, f64x2.splat(1.0)), f64x2.div(f64x2.splat(2147483648.0), d)));
+}
+
 /**
  * Four independent jump hashes in two f64x2 vectors (results in jumpOutA..D), bit-exact with
  * `jump`: the LCG runs in i64x2 lanes; `(key >> 33) + 1` (< 2^31) becomes an f64 through the 2^52
@@ -77,12 +95,6 @@ export let jumpOutD: i32 = 0;
 // @ts-ignore: decorator
 @inline
 export function jump4(ka: u64, na: i32, kb: u64, nb: i32, kc: u64, nc: i32, kd: u64, nd: i32): void {
-  const MUL = i64x2.splat(2862933555777941757);
-  const ONE = i64x2.splat(1);
-  const EXP = i64x2.splat(0x4330000000000000);
-  const TWO52M1 = f64x2.splat(4503599627370495.0);
-  const TWO31 = f64x2.splat(2147483648.0);
-  const F1 = f64x2.splat(1.0);
   let k0 = i64x2.replace_lane(i64x2.splat(ka), 1, kb);
   let k1 = i64x2.replace_lane(i64x2.splat(kc), 1, kd);
   const n0 = f64x2.replace_lane(f64x2.splat(<f64>na), 1, <f64>nb);
@@ -90,12 +102,8 @@ export function jump4(ka: u64, na: i32, kb: u64, nb: i32, kc: u64, nc: i32, kd: 
   let b0 = f64x2.splat(0.0), b1 = b0;
   let j0 = b0, j1 = b0;
   for (;;) {
-    k0 = i64x2.add(i64x2.mul(k0, MUL), ONE);
-    k1 = i64x2.add(i64x2.mul(k1, MUL), ONE);
-    const d0 = f64x2.sub(v128.or(i64x2.shr_u(k0, 33), EXP), TWO52M1);
-    const d1 = f64x2.sub(v128.or(i64x2.shr_u(k1, 33), EXP), TWO52M1);
-    j0 = f64x2.trunc(f64x2.mul(f64x2.add(j0, F1), f64x2.div(TWO31, d0)));
-    j1 = f64x2.trunc(f64x2.mul(f64x2.add(j1, F1), f64x2.div(TWO31, d1)));
+    k0 = lcgStep2(k0); k1 = lcgStep2(k1);
+    j0 = jumpStep2(j0, k0); j1 = jumpStep2(j1, k1);
     const r0 = f64x2.lt(j0, n0), r1 = f64x2.lt(j1, n1);
     const r = v128.or(r0, r1);
     if (!v128.any_true(r)) break;
@@ -115,20 +123,13 @@ export function jump4(ka: u64, na: i32, kb: u64, nb: i32, kc: u64, nc: i32, kd: 
 // @ts-ignore: decorator
 @inline
 export function jump2v(ka: u64, na: i32, kb: u64, nb: i32): void {
-  const MUL = i64x2.splat(2862933555777941757);
-  const ONE = i64x2.splat(1);
-  const EXP = i64x2.splat(0x4330000000000000);
-  const TWO52M1 = f64x2.splat(4503599627370495.0);
-  const TWO31 = f64x2.splat(2147483648.0);
-  const F1 = f64x2.splat(1.0);
   let k0 = i64x2.replace_lane(i64x2.splat(ka), 1, kb);
   const n0 = f64x2.replace_lane(f64x2.splat(<f64>na), 1, <f64>nb);
   let b0 = f64x2.splat(0.0);
   let j0 = b0;
   for (;;) {
-    k0 = i64x2.add(i64x2.mul(k0, MUL), ONE);
-    const d0 = f64x2.sub(v128.or(i64x2.shr_u(k0, 33), EXP), TWO52M1);
-    j0 = f64x2.trunc(f64x2.mul(f64x2.add(j0, F1), f64x2.div(TWO31, d0)));
+    k0 = lcgStep2(k0);
+    j0 = jumpStep2(j0, k0);
     const r0 = f64x2.lt(j0, n0);
     if (!v128.any_true(r0)) break;
     b0 = f64x2.pmax(b0, v128.and(j0, r0));

@@ -108,7 +108,7 @@ export class KeyBuilder {
     return this;
   }
   bytes(k: Uint8Array): this { this.ensure(k.length); this.buf.set(k, this.n); this.n += k.length; return this; }
-  /** A copy of the bytes built so far (short keys carved from a shared slab: see `slabCopy`). */
+  /** A copy of the bytes built so far (see `copyKey`). */
   take(): Uint8Array { return slabCopy(this.buf, this.n); }
   get length(): number { return this.n; }
 }
@@ -131,6 +131,12 @@ function slabCopy(src: Uint8Array, n: number): Uint8Array {
   slabAt += (n + 7) & ~7;
   return out;
 }
+
+/**
+ * A copy of a key the store keeps (memtable nodes, merge output), carved from the shared key slab:
+ * one ArrayBuffer per key cost more to collect than the copy.
+ */
+export function copyKey(k: Uint8Array): Uint8Array { return slabCopy(k, k.length); }
 
 const kb = new KeyBuilder();
 

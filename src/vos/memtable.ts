@@ -7,6 +7,7 @@
  * sequence number, which orders them totally (at equal epochs the later operation wins).
  */
 import { keyStr, type KeyMap } from './tree.js';
+import { copyKey } from './keys.js';
 import { Where } from './wal.js';
 
 /** A version of a single value or an array extent. */
@@ -43,11 +44,6 @@ export interface MemObject { oid: bigint; dkeys: KeyMap<MemDkey>; punches: MemPu
 const NO_PUNCHES = Object.freeze([]) as unknown as MemPunch[];
 const NO_VERSIONS = Object.freeze([]) as unknown as MemVersion[];
 
-/**
- * A copy of a key the memtable keeps: carved from Node's shared buffer pool, so short keys do not
- * each own an ArrayBuffer (whose bookkeeping dominated young-generation GC on small writes).
- */
-function keyCopy(k: Uint8Array): Uint8Array { return Buffer.from(k); }
 
 /**
  * A map from key strings to nodes holding its first entry inline: most objects of a memtable have
@@ -140,10 +136,10 @@ export class Memtable {
     const o = this.container(cont, true).object(oid, true);
     const ds = keyStr(dkey);
     let d = o.dkeys.get(ds);
-    if (!d) { d = { key: keyCopy(dkey), akeys: new SmallMap(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
+    if (!d) { d = { key: copyKey(dkey), akeys: new SmallMap(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
     const as = keyStr(akey);
     let a = d.akeys.get(as);
-    if (!a) { a = { key: keyCopy(akey), singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(as, a); d.sorted = undefined; }
+    if (!a) { a = { key: copyKey(akey), singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(as, a); d.sorted = undefined; }
     return a;
   }
 
@@ -185,7 +181,7 @@ export class Memtable {
       else {
         const ds = keyStr(dkey);
         let d = o.dkeys.get(ds);
-        if (!d) { d = { key: keyCopy(dkey), akeys: new SmallMap(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
+        if (!d) { d = { key: copyKey(dkey), akeys: new SmallMap(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
         if (d.punches === NO_PUNCHES) d.punches = [];
         d.punches.push(p);
       }

@@ -15,7 +15,7 @@ import { Where } from './wal.js';
 import type { MemVersion, MemPunch, Memtable, MemObject, MemDkey, MemAkey } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
-  KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont, keyEpoch, keySeq,
+  KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont, keyEpoch, keySeq, copyKey,
 } from './keys.js';
 import { bloomProbe, type BloomProbe, type Run, type RunCursor, type RunWriter } from './run.js';
 import { before, covered, type Range, type Stamp } from './tree.js';
@@ -577,7 +577,7 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
     // identical keys in several runs (a replayed log): keep one
     const dup = prevKey !== undefined && equalKeys(prevKey, key);
     if (!dup) {
-      prevKey = pooledCopy(key); // the writer keeps the key it is given
+      prevKey = copyKey(key); // the writer keeps the key it is given
       if (key[4] !== SECTION_DATA) {
         w.add(prevKey, value, 0, NO_PROBES); n++;
       } else {
@@ -627,11 +627,6 @@ function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
   return true;
 }
 
-/**
- * A copy of a key carved from Node's buffer pool: merges keep one per entry written, and an
- * ArrayBuffer each costs far more to collect than the copy.
- */
-function pooledCopy(k: Uint8Array): Uint8Array { return Buffer.from(k); }
 
 /**
  * A merge of every run applying aggregation policies, for the common case with nothing else to
@@ -676,7 +671,7 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
     const key = kw.key(best);
     // identical keys in several runs (a replayed log): keep one
     if (prevKey !== undefined && equalKeys(prevKey, key)) { kw.advance(best); continue; }
-    prevKey = pooledCopy(key); // the writer keeps the key it is given
+    prevKey = copyKey(key); // the writer keeps the key it is given
     const value = c.value();
     const kc = keyCont(key);
     if (kc !== cont) { cont = kc; agg = rules(kc)?.aggregate; st = statsOf(kc); }
