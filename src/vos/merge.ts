@@ -79,9 +79,13 @@ export function decodeVersion(val: Uint8Array, epoch: bigint, seq: number, copyI
  */
 function blockExtentOf(val: Uint8Array): [number, number] | undefined {
   if (val.length !== VERSION_VALUE_BYTES || val[0] !== Where.Block) return undefined;
-  const u32 = (at: number) => (val[at]! | (val[at + 1]! << 8) | (val[at + 2]! << 16) | (val[at + 3]! << 24)) >>> 0;
-  const alloc = u32(24);
-  return alloc > 0 ? [u32(16) + u32(20) * 4294967296, alloc] : undefined;
+  const alloc = u32le(val, 24);
+  return alloc > 0 ? [u32le(val, 16) + u32le(val, 20) * 4294967296, alloc] : undefined;
+}
+
+/** The little-endian u32 at `at` of `b` (no closure: this runs per merged entry). */
+function u32le(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 /** One entry on its way into a run. */
@@ -460,8 +464,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
         for (const a of sortedAkeys(d)) {
           const akEnd = b.truncate(dkEnd).u8(TAG_KEY).esc(a.key).length;
           const probes = [probe(b.view()), objProbe];
-          const at = (tag: number, epoch: bigint, seq: number) => b.truncate(akEnd).u8(tag).inv64(epoch).invSeq(seq).take();
-          if (a.punches.length) for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(at(TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
+          if (a.punches.length) for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(stampAt(b, akEnd, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
           // singles are kept ascending by (epoch, seq): walk down, dropping those a newer one hides at their own epoch
           let newerEpoch: bigint | undefined;
           for (let i = a.singles.length - 1; i >= 0; i--) {
@@ -469,7 +472,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
             if (gone(v.epoch, v.seq) || v.epoch === newerEpoch) { drop(v); continue; }
             if (shadowed(v.epoch, newerEpoch, agg)) { newerEpoch = v.epoch; aggregated(v); continue; }
             newerEpoch = v.epoch;
-            yield entry(at(TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes);
+            yield entry(stampAt(b, akEnd, TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes);
           }
           if (a.extents.length) {
             const xs = versionsDesc(a.extents).filter((x) => (gone(x.epoch, x.seq) ? (drop(x), false) : true));
@@ -478,13 +481,18 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
               const cov: Range[] = [];
               for (const y of xs) if (y !== x && y.epoch === x.epoch && before(x, y)) cov.push([y.index, y.index + y.count]);
               if (cov.length && covered(x.index, x.index + x.count, cov)) { drop(x); continue; }
-              yield entry(at(TAG_ARRAY, x.epoch, x.seq), value(x), x.seq, probes);
+              yield entry(stampAt(b, akEnd, TAG_ARRAY, x.epoch, x.seq), value(x), x.seq, probes);
             }
           }
         }
       }
     }
   }
+}
+
+/** A version key: the akey prefix held in `b` (its first `akEnd` bytes), a tag, an epoch and a sequence number. */
+function stampAt(b: KeyBuilder, akEnd: number, tag: number, epoch: bigint, seq: number): Uint8Array {
+  return b.truncate(akEnd).u8(tag).inv64(epoch).invSeq(seq).take();
 }
 
 const NO_PROBES: readonly BloomProbe[] = [];
