@@ -18,12 +18,12 @@
 import { xxh64 } from '../core/xxhash.js';
 import { PlacementError } from './errors.js';
 import { describeValue } from '../core/describe.js';
-import { LAYOUT_V1, LAYOUT_V2, LAYOUT_V3 } from '../assembly/placement/abi.js';
+import { LAYOUT_V1, LAYOUT_V2, LAYOUT_V3, LAYOUT_V4 } from '../assembly/placement/abi.js';
 
 /** Layout rules given to maps extended (or created from several blocks) by this build. */
-export const LAYOUT_VERSION_LATEST = LAYOUT_V3;
+export const LAYOUT_VERSION_LATEST = LAYOUT_V4;
 /** Every layout rule set this build lays out. */
-export const LAYOUT_VERSIONS: readonly number[] = [LAYOUT_V1, LAYOUT_V2, LAYOUT_V3];
+export const LAYOUT_VERSIONS: readonly number[] = [LAYOUT_V1, LAYOUT_V2, LAYOUT_V3, LAYOUT_V4];
 
 /** Target states, as in DAOS. */
 export type TargetState = 'UP' | 'UPIN' | 'DOWN' | 'DOWNOUT' | 'NEW' | 'DRAIN';
@@ -60,15 +60,15 @@ export interface PlacementJSON {
   /** Targets [0, baseTargets) form the jump-map base: the pool before its first extension. */
   baseTargets: number;
   /**
-   * The layout rules (LAYOUT_V1, LAYOUT_V2 of assembly/placement/abi.ts); absent = 1, the rules of
+   * The layout rules (LAYOUT_V1 .. LAYOUT_V4 of assembly/placement/abi.ts); absent = 1, the rules of
    * maps extended before the field existed. Recorded at the first extension and kept after it,
    * so a pool's objects stay where its rules put them.
    */
   layoutVersion?: number;
   /**
-   * Layout rules 3: the target count of the pool before each of its extensions, in order (the
-   * first is `baseTargets`), so a lift is seeded by the layout the pool really had before it.
-   * Absent on maps with older rules; on a rules-3 map absent = [baseTargets].
+   * Layout rules 3 and 4: the target count of the pool before each of its extensions, in order
+   * (the first is `baseTargets`), so a lift is seeded by the layout the pool really had before it.
+   * Absent on maps with older rules; on a rules-3 or rules-4 map absent = [baseTargets].
    */
   extents?: number[];
 }
@@ -112,6 +112,11 @@ const FORMAT_VERSION_LAYOUT = 3;
  * 3 would lay it out with rules 2, so it must refuse the map too.
  */
 const FORMAT_VERSION_EXTENTS = 4;
+/**
+ * Format of a map with layout rules 4 (a lift keeps shards on their spares, LAYOUT_V4): a release
+ * that reads format 4 would lay it out with rules 3, so it must refuse the map too.
+ */
+const FORMAT_VERSION_GHOST = 5;
 /** Formats above the newest known and below this read as "newer" (FORMAT_VERSION); others as damage. */
 const MAX_PLAUSIBLE_FORMAT = 64;
 const HEADER_BYTES = 16;
@@ -210,7 +215,7 @@ export class PoolMap {
       this._layoutVersion = lv;
       const ex = (desc.placement as PlacementJSON).extents;
       if (ex !== undefined) {
-        if (lv !== LAYOUT_V3) throw invalid(`placement.extents is recorded by layout rules ${LAYOUT_V3} only (map has ${describeValue(lv ?? LAYOUT_V1)})`);
+        if (lv !== LAYOUT_V3 && lv !== LAYOUT_V4) throw invalid(`placement.extents is recorded by layout rules ${LAYOUT_V3} and ${LAYOUT_V4} only (map has ${describeValue(lv ?? LAYOUT_V1)})`);
         if (!Array.isArray(ex) || ex.length === 0 || ex.length > this.states.length || ex[0] !== b) throw invalid(`placement.extents must be a list of target counts starting with baseTargets ${b}, got ${describeValue(ex)}`);
         for (let i = 0; i < ex.length; i++) {
           const e = ex[i]!;
@@ -294,7 +299,8 @@ export class PoolMap {
     const out = new Uint8Array(HEADER_BYTES + payload.length + CHECKSUM_BYTES);
     const dv = new DataView(out.buffer);
     dv.setUint32(0, MAGIC, true);
-    const format = (this._layoutVersion ?? LAYOUT_V1) >= LAYOUT_V3 ? FORMAT_VERSION_EXTENTS
+    const format = (this._layoutVersion ?? LAYOUT_V1) >= LAYOUT_V4 ? FORMAT_VERSION_GHOST
+      : (this._layoutVersion ?? LAYOUT_V1) >= LAYOUT_V3 ? FORMAT_VERSION_EXTENTS
       : (this._layoutVersion ?? LAYOUT_V1) > LAYOUT_V1 ? FORMAT_VERSION_LAYOUT
       : this._baseTargets !== undefined || this.weights.some((w) => w !== 1) ? FORMAT_VERSION_WEIGHTED : FORMAT_VERSION;
     dv.setUint16(4, format, true);
@@ -321,10 +327,10 @@ export class PoolMap {
     const sum = dv.getBigUint64(HEADER_BYTES + len, true);
     if (xxh64(bytes.subarray(0, HEADER_BYTES + len)) !== sum) throw bad('checksum mismatch');
     // checksummed, so not damage: a later release wrote it
-    if (format > FORMAT_VERSION_EXTENTS && format < MAX_PLAUSIBLE_FORMAT) {
-      throw new PlacementError('FORMAT_VERSION', `pool map format ${format} is newer than this build reads (1 to ${FORMAT_VERSION_EXTENTS}): open the pool with the Cairn version that wrote it, or upgrade`, { format });
+    if (format > FORMAT_VERSION_GHOST && format < MAX_PLAUSIBLE_FORMAT) {
+      throw new PlacementError('FORMAT_VERSION', `pool map format ${format} is newer than this build reads (1 to ${FORMAT_VERSION_GHOST}): open the pool with the Cairn version that wrote it, or upgrade`, { format });
     }
-    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED && format !== FORMAT_VERSION_LAYOUT && format !== FORMAT_VERSION_EXTENTS) throw bad(`unsupported format version ${format}`);
+    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_WEIGHTED && format !== FORMAT_VERSION_LAYOUT && format !== FORMAT_VERSION_EXTENTS && format !== FORMAT_VERSION_GHOST) throw bad(`unsupported format version ${format}`);
     let desc: PoolMapJSON;
     try { desc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + len))) as PoolMapJSON; }
     catch { throw bad('payload is not JSON'); }
@@ -392,7 +398,7 @@ export class PoolMap {
   get hasPlacementBase(): boolean { return this._baseTargets !== undefined; }
 
   /**
-   * The layout rules of the map (LAYOUT_V1 or LAYOUT_V2): as recorded; 1 for a map extended
+   * The layout rules of the map (LAYOUT_V1 .. LAYOUT_V4): as recorded; 1 for a map extended
    * before the field existed; the latest for a map never extended (all rules agree on it).
    */
   get layoutVersion(): number {
@@ -470,7 +476,7 @@ export class PoolMap {
     const lv = this._baseTargets !== undefined ? this._layoutVersion : LAYOUT_VERSION_LATEST;
     if (lv !== undefined) desc.placement.layoutVersion = lv;
     // rules 3 record the pool's size before every extension (the seeds of later lifts)
-    if (lv === LAYOUT_V3) desc.placement.extents = [...(this._extents ?? (this._baseTargets !== undefined ? [this._baseTargets] : [])), first].filter((e, i, a) => i === 0 || e > a[i - 1]!);
+    if (lv === LAYOUT_V3 || lv === LAYOUT_V4) desc.placement.extents = [...(this._extents ?? (this._baseTargets !== undefined ? [this._baseTargets] : [])), first].filter((e, i, a) => i === 0 || e > a[i - 1]!);
     const next = new PoolMap(desc);
     Object.assign(this, {
       levels: next.levels, states: next.states, weights: next.weights, paths: next.paths, _version: next._version,

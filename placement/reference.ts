@@ -84,6 +84,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
   const reservoirOnly = ndB < gs;
   const extended = algo === 'jump-map' && (reservoirOnly || ndB < nd);
   const v2 = pm.layoutVersion >= 2;
+  const v4 = pm.layoutVersion >= 4;
   // the seed of a lifted group: the base's own layout at its own level (version 1), or (version 2)
   // the layout of the largest prefix of top-level domains with fewer than gs domains at this level
   let seedCtx: Ctx | undefined;
@@ -299,6 +300,18 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         // the base's own layout seeds the fill: first shard per domain stays, the rest take free fill domains
         for (let s = 0; s < gs; s++) o[s] = pickIn(seedCtx, o, s, s, keyOf(s), false, seedCtx.ndB, ntB);
         orig = o.slice();
+        // version 4, seeded by the base alone: ghost spares (the spare each shard gets when its own target alone is out)
+        let ghost: number[] | undefined;
+        if (v4 && !(seedEnd > seedCtx.ndB)) {
+          const base = orig;
+          ghost = base.map((own, s) => {
+            for (let a = 0; a < MAX_ATTEMPTS; a++) {
+              const t = cand(keyOf(s) ^ K_SPARE, a);
+              if (t !== own && !domainUsedIn(seedCtx!, base, gs, s, seedCtx!.domOf[t]!)) return t;
+            }
+            return -1;
+          });
+        }
         const prev: number[] = new Array(gs).fill(-1); // version 2: target before the seed's last stage that moved it
         if (v2 && !(seedEnd > seedCtx.ndB)) {
           // the spares the base's own layout gave shards on targets out of service, in shard order
@@ -324,6 +337,17 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
           const d = domOf[o[s]!]!;
           slotDom[s] = slotDom.slice(0, s).includes(d) ? -1 : d;
         }
+        // version 4: on a shared domain, the first shard whose ghost spare is in it stays (else the first)
+        const ghostIn = (s: number, d: number) => ghost![s]! >= 0 && domOf[ghost![s]!] === d;
+        if (ghost) {
+          for (let s = 0; s < gs; s++) {
+            const d = domOf[o[s]!]!;
+            if (slotDom[s] !== -1 || !ghostIn(s, d)) continue;
+            const k = slotDom.indexOf(d);
+            if (ghostIn(k, d)) continue;
+            slotDom[k] = -1; slotDom[s] = d;
+          }
+        }
         // version 2: a moved slot whose base position is on a domain nobody kept goes back there
         // (else to where it was before the seed's last stage that moved it, when that domain is free)
         if (v2) {
@@ -334,6 +358,18 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
               if (slotDom.includes(d)) continue;
               slotDom[s] = d; fresh[s] = true; restored[s] = true; o[s] = from[s]!;
             }
+          }
+        }
+        // version 4: a moved slot goes to its ghost spare if that is on a free fill domain of one target weight
+        if (ghost) {
+          for (let s = 0; s < gs; s++) {
+            const t = ghost[s]!;
+            if (slotDom[s] !== -1 || t < 0) continue;
+            const d = domOf[t]!;
+            if (d >= gs || slotDom.includes(d)) continue;
+            const st = dStart[d]!;
+            if (!tw.subarray(st, st + dCount[d]!).every((x) => x === tw[st])) continue;
+            slotDom[s] = d; fresh[s] = true; restored[s] = true; o[s] = t;
           }
         }
         const free = Array.from({ length: gs }, (_, d) => d).filter((d) => !slotDom.includes(d));

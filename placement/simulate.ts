@@ -236,8 +236,13 @@ export function simulate(opts: SimOptions): SimReport {
       const lost = lostTargets(before, pm);
       let ideal: number;
       if (c.kind === 'extend') {
-        const added = pm.targets.length - before.targets.length;
-        ideal = added / inService.length;
+        // the added targets' share of the in-service weight (their capacity, not their count: an
+        // extension of heavier or lighter targets should take that share of the shards)
+        const w = pm.targetWeights;
+        let addedW = 0, inW = 0;
+        for (let t = before.targets.length; t < w.length; t++) if (ELIGIBLE_STATES.has(pm.stateList[t]!)) addedW += w[t]!;
+        for (const t of inService) inW += w[t]!;
+        ideal = inW > 0 ? addedW / inW : 0;
       } else if (c.kind === 'reintegrate') {
         ideal = load[c.target]! / cur.length; // the shards that return to it
       } else {

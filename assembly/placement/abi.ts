@@ -5,7 +5,7 @@
 // append it, bump LAYOUT_ABI_VERSION; the kernel refuses a header whose magic word differs.
 
 /** Header word 0 must hold this: "CPL" and the ABI version in the low byte. */
-export const LAYOUT_ABI_VERSION = 4;
+export const LAYOUT_ABI_VERSION = 5;
 export const LAYOUT_ABI_MAGIC = 0x43504c00 + LAYOUT_ABI_VERSION;
 
 // ---- header words (i32, at the map pointer)
@@ -103,6 +103,17 @@ export const LAYOUT_V2 = 2;
  * LAYOUT_V2; only the seed's extent differs).
  */
 export const LAYOUT_V3 = 3;
+/**
+ * As LAYOUT_V3, plus, on a lift seeded by the base alone, two state-blind choices that use each
+ * base shard's *ghost spare* (the spare the base's own layout gives it when its own target alone
+ * is out): (1) of the shards of a group sharing a domain of the new level, the first whose ghost
+ * spare is in that same domain stays (else the first, as before); (2) a shard that must move goes
+ * to its ghost spare when that target's domain is a free fill domain of uniform target weight. A
+ * target out of service during the lift then leaves its shards on the spares they already had
+ * (the lifted layout, healthy, is the same whether it is out or not, so reintegration still moves
+ * back exactly its shards). Healthy lifts move the same number of shards as under LAYOUT_V3.
+ */
+export const LAYOUT_V4 = 4;
 
 // ---- algorithms
 export const ALGO_JUMP_MAP = 0;

@@ -17,7 +17,7 @@ import {
   LAYOUT_ABI_MAGIC, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE, H_LEVELINFO,
   H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES, H_BASE_TARGETS,
   H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB, H_DUNIFORM,
-  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, LAYOUT_V2, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
+  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, LAYOUT_V2, LAYOUT_V4, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
 } from './abi';
 
 /** Hash attempts before the deterministic scan takes over. */
@@ -52,6 +52,7 @@ const FRESH: usize = memory.data(4 * MAX_GS, 16);   // 1 if the reservoir moved 
 const ORIG: usize = memory.data(4 * MAX_GS, 16);    // LAYOUT_V2 lift: each shard's position in the base's own layout
 const PREV: usize = memory.data(4 * MAX_GS, 16);    // LAYOUT_V2 lift: each shard's target before the seed's last stage that moved it, or -1
 const SEEDSPARE: usize = memory.data(4 * MAX_GS, 16); // LAYOUT_V2 lift: the spare the base's own layout gave a shard, or -1
+const GHOST: usize = memory.data(4 * MAX_GS, 16);   // LAYOUT_V4 lift: each shard's ghost spare (its own target alone out), or -1
 /** Whether SEEDSPARE holds the current group's spares (a LAYOUT_V2 lift seeded by the base alone). */
 let seedSpares = false;
 /** Most domains remembered as having been in a group (base positions, fill, reservoir entrants). */
@@ -418,6 +419,26 @@ function baseSpares(seed: usize, objKey: u64, g: i32, gs: i32, o: usize): void {
 }
 
 /**
+ * LAYOUT_V4 lift seeded by the base alone: every shard's ghost spare into GHOST, the spare the
+ * base's own layout gives it when its own target alone is out of service (the first hash attempt
+ * on a target of a domain no sibling uses, other than its own target; -1 if the attempts run
+ * out). State-blind, so the lifted layout that uses it does not change when targets fail or come
+ * back; it equals the real spare while a shard's target is the only one out. SLOTDOM must hold
+ * the seed-level domains of ORIG.
+ */
+function ghostSpares(seed: usize, objKey: u64, g: i32, gs: i32): void {
+  for (let s = 0; s < gs; s++) {
+    const key = shardKey(objKey, g, gs, s) ^ K_SPARE, own = ldi(ORIG, s);
+    let t = -1;
+    for (let a = 0; a < MAX_ATTEMPTS; a++) {
+      const c = candJumpFree(seed, key, a, gs, s);
+      if (c >= 0 && c != own) { t = c; break; }
+    }
+    store<i32>(GHOST + (<usize>s << 2), t);
+  }
+}
+
+/**
  * Jump-map base positions of one group into out[0..gs) (and SLOTDOM); false if impossible.
  * MODE_JUMP_BASE: the original jump-map over the base, then the reservoir over later domains.
  * MODE_RESERVOIR: the first gs domains fill the group, then the reservoir. The fill keeps the
@@ -444,6 +465,8 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       // LAYOUT_V2: the seed is the prefix's whole layout at its level (its own reservoir too)
       const nds = hdr(seed, H_NDOMAINS), ndBs = hdr(seed, H_BASE_DOMAINS);
       for (let s = 0; s < gs; s++) store<i32>(ORIG + (<usize>s << 2), ldi(o, s));
+      const v4 = hdr(map, H_LAYOUT_VERSION) >= LAYOUT_V4 && nds == ndBs;
+      if (v4) ghostSpares(seed, objKey, g, gs);
       if (v2 && nds == ndBs) baseSpares(seed, objKey, g, gs, o);
       for (let s = 0; s < gs; s++) store<i32>(PREV + (<usize>s << 2), -1);
       if (v2 && nds > ndBs) {
@@ -463,6 +486,21 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
         const d = ldi(dp, ldi(o, s));
         store<i32>(SLOTDOM + (<usize>s << 2), domainUsed(s, -1, d) ? -1 : d);
       }
+      // LAYOUT_V4: on a shared domain the first shard whose ghost spare is in that domain stays
+      // instead (so while its target is out, its spare stays valid through the lift)
+      if (v4) {
+        for (let s = 0; s < gs; s++) {
+          if (ldi(SLOTDOM, s) >= 0) continue;
+          const gh = ldi(GHOST, s), d = ldi(dp, ldi(o, s));
+          if (gh < 0 || ldi(dp, gh) != d) continue;
+          let k = 0;
+          while (ldi(SLOTDOM, k) != d) k++;
+          const gk = ldi(GHOST, k);
+          if (gk >= 0 && ldi(dp, gk) == d) continue;
+          store<i32>(SLOTDOM + (<usize>k << 2), -1);
+          store<i32>(SLOTDOM + (<usize>s << 2), d);
+        }
+      }
       // LAYOUT_V2: a moved slot whose base position is on a domain no slot kept goes back there
       // (the pool may have grown straight from its base: that shard then stays put)
       // (else to where it was before the seed's last stage that moved it, when that domain is free)
@@ -478,6 +516,21 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
             store<i32>(FRESH + (<usize>s << 2), 2);
             store<i32>(o + (<usize>s << 2), t);
           }
+        }
+      }
+      // LAYOUT_V4: a moved slot goes to its ghost spare when that target's domain is a free fill
+      // domain of uniform target weight (the set of fill domains taken is the same)
+      if (v4) {
+        const du = <usize>hdr(map, H_DUNIFORM);
+        for (let s = 0; s < gs; s++) {
+          if (ldi(SLOTDOM, s) >= 0) continue;
+          const gh = ldi(GHOST, s);
+          if (gh < 0) continue;
+          const d = ldi(dp, gh);
+          if (d >= gs || load<u8>(du + <usize>d) == 0 || domainUsed(gs, -1, d)) continue;
+          store<i32>(SLOTDOM + (<usize>s << 2), d);
+          store<i32>(FRESH + (<usize>s << 2), 2);
+          store<i32>(o + (<usize>s << 2), gh);
         }
       }
       // the fill domains 0..gs-1 not kept go to the moved slots, in order

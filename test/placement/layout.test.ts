@@ -366,7 +366,7 @@ t('maps extended under layout rules 1 keep their layouts (fingerprints of the ru
     const pm = PoolMap.create(shape);
     for (const n of ext) pm.extend({ nodes: n });
     const json = pm.toJSON();
-    assert.is(json.placement?.layoutVersion, 3);
+    assert.is(json.placement?.layoutVersion, 4);
     return PoolMap.fromJSON({ ...json, placement: { baseTargets: json.placement!.baseTargets } });
   };
   const cases: [string, PoolMap, string, number, number, string][] = [
@@ -397,7 +397,7 @@ t('maps extended under layout rules 2 keep their layouts (fingerprints of the ru
   for (const [name, shape, ext, cls, seed, want, differs] of cases) {
     const pm = PoolMap.create(shape);
     for (const e of ext) pm.extend({ nodes: e });
-    assert.is(pm.layoutVersion, 3);
+    assert.is(pm.layoutVersion, 4);
     const json = pm.toJSON();
     const v2 = PoolMap.deserialize(PoolMap.fromJSON({ ...json, placement: { baseTargets: json.placement!.baseTargets, layoutVersion: 2 } }).serialize());
     assert.is(v2.layoutVersion, 2);
@@ -405,9 +405,36 @@ t('maps extended under layout rules 2 keep their layouts (fingerprints of the ru
     const oids = Array.from({ length: 300 }, () => makeObjectId(r.u64() | (BigInt(r.u32()) << 64n), cls));
     assert.is(fnv(createPlacement(v2).layoutBatch(oids).targets), want, name);
     assert.is(fnv(oids.flatMap((o) => referenceLayout(v2, o).groups.flat())), want, `${name} (reference)`);
-    const v3 = createPlacement(pm).layoutBatch(oids).targets;
+    const pm3 = PoolMap.fromJSON({ ...json, placement: { ...json.placement!, layoutVersion: 3 } });
+    const v3 = createPlacement(pm3).layoutBatch(oids).targets;
     assert.is(fnv(v3) !== want, differs, `${name} rules 3`);
-    assert.equal(Array.from(v3), oids.flatMap((o) => referenceLayout(pm, o).groups.flat()), `${name} rules 3 (reference)`);
+    assert.equal(Array.from(v3), oids.flatMap((o) => referenceLayout(pm3, o).groups.flat()), `${name} rules 3 (reference)`);
+  }
+});
+
+t('maps extended under layout rules 3 keep their layouts (fingerprints of the rules-3 code, commit b9d3596); rules 4 differ only on lifts seeded by the base', () => {
+  // [name, shape, targets excluded before the lift, extensions, class, seed, rules-3 fingerprint, rules 4 differ]
+  const cases: [string, PoolShape, number[], number[], string, number, string, boolean][] = [
+    ['RP_3G1 2x1x4 fail 1 +1', { nodes: 2, ranksPerNode: 1, targetsPerRank: 4 }, [1], [1], 'RP_3G1', 31, '0d198bb4', true],
+    ['EC_8P2G1 2x4x4 fail 1,6 +1', { nodes: 2, ranksPerNode: 4, targetsPerRank: 4 }, [1, 6], [1], 'EC_8P2G1', 32, 'f5c37528', true],
+    ['EC_16P2G1 2x8x4 +1', { nodes: 2, ranksPerNode: 8, targetsPerRank: 4 }, [], [1], 'EC_16P2G1', 33, '87e79538', true],
+    ['EC_8P2G1 1x2x8 fail 3 +1 +3', { nodes: 1, ranksPerNode: 2, targetsPerRank: 8 }, [3], [1, 3], 'EC_8P2G1', 34, 'e50b091e', false],
+  ];
+  for (const [name, shape, fail, ext, cls, seed, want, differs] of cases) {
+    const pm = PoolMap.create(shape);
+    for (const f of fail) pm.exclude(f);
+    for (const e of ext) pm.extend({ nodes: e });
+    assert.is(pm.layoutVersion, 4);
+    const json = pm.toJSON();
+    const pm3 = PoolMap.deserialize(PoolMap.fromJSON({ ...json, placement: { ...json.placement!, layoutVersion: 3 } }).serialize());
+    assert.is(pm3.layoutVersion, 3);
+    const r = new Rng(seed);
+    const oids = Array.from({ length: 300 }, () => makeObjectId(r.u64() | (BigInt(r.u32()) << 64n), cls));
+    assert.is(fnv(createPlacement(pm3).layoutBatch(oids).targets), want, name);
+    assert.is(fnv(oids.flatMap((o) => referenceLayout(pm3, o).groups.flat())), want, `${name} (reference)`);
+    const v4 = createPlacement(pm).layoutBatch(oids).targets;
+    assert.is(fnv(v4) !== want, differs, `${name} rules 4`);
+    assert.equal(Array.from(v4), oids.flatMap((o) => referenceLayout(pm, o).groups.flat()), `${name} rules 4 (reference)`);
   }
 });
 

@@ -130,22 +130,26 @@ t('heterogeneous pools: blocks of nodes, target weights, domain weights; the fir
   assert.is(pm.baseTargets, 16);
   assert.ok(pm.hasPlacementBase);
   const json = pm.toJSON();
-  assert.equal(json.placement, { baseTargets: 16, layoutVersion: 3, extents: [16] });
+  assert.equal(json.placement, { baseTargets: 16, layoutVersion: 4, extents: [16] });
   assert.is(json.domains[2]!.children![0]!.targets![0]!.weight, 0.5);
   assert.is(json.domains[0]!.children![0]!.targets![0]!.weight, undefined, 'weight 1 is not written');
   const back = PoolMap.fromJSON(json);
   assert.equal(back.toJSON(), json);
   assert.equal(PoolMap.deserialize(pm.serialize()).toJSON(), json);
-  // format 4 for maps with layout rules 3, 3 for rules 2, 2 for maps with a base or weights (an older
-  // release must refuse them), 1 otherwise
+  // format 5 for maps with layout rules 4, 4 for rules 3, 3 for rules 2, 2 for maps with a base or
+  // weights (an older release must refuse them), 1 otherwise
   const fmt = (m: PoolMap) => new DataView(m.serialize().buffer).getUint16(4, true);
-  assert.is(fmt(pm), 4);
+  assert.is(fmt(pm), 5);
   const plain = PoolMap.create({ nodes: 2, ranksPerNode: 1, targetsPerRank: 2 });
   assert.is(fmt(plain), 1);
   const weighted = PoolMap.fromJSON({ ...plain.toJSON(), domains: [{ children: [{ targets: [{ id: 0, weight: 2 }] }] }] });
   assert.is(fmt(weighted), 2);
   plain.extend({ nodes: 1 });
-  assert.is(fmt(plain), 4);
+  assert.is(fmt(plain), 5);
+  const v3 = PoolMap.fromJSON({ ...plain.toJSON(), placement: { baseTargets: 4, layoutVersion: 3, extents: [4] } });
+  assert.is(fmt(v3), 4, 'a map extended under rules 3 keeps format 4');
+  assert.is(PoolMap.deserialize(v3.serialize()).layoutVersion, 3);
+  assert.equal(PoolMap.deserialize(v3.serialize()).extents, [4]);
   const v2 = PoolMap.fromJSON({ ...plain.toJSON(), placement: { baseTargets: 4, layoutVersion: 2 } });
   assert.is(fmt(v2), 3, 'a map extended under rules 2 keeps format 3');
   assert.is(PoolMap.deserialize(v2.serialize()).layoutVersion, 2);
@@ -156,13 +160,17 @@ t('heterogeneous pools: blocks of nodes, target weights, domain weights; the fir
 
 t('layout rules: recorded at the first extension, kept by later ones; maps extended before the field keep rules 1', () => {
   const fresh = PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 2 });
-  assert.is(fresh.layoutVersion, 3, 'a map never extended lays out alike under every rule set');
+  assert.is(fresh.layoutVersion, 4, 'a map never extended lays out alike under every rule set');
   assert.equal(fresh.extents, []);
   fresh.extend({ nodes: 1 });
-  assert.equal(fresh.toJSON().placement, { baseTargets: 8, layoutVersion: 3, extents: [8] });
+  assert.equal(fresh.toJSON().placement, { baseTargets: 8, layoutVersion: 4, extents: [8] });
   fresh.extend({ nodes: 1 });
-  assert.is(fresh.layoutVersion, 3);
-  assert.equal(fresh.extents, [8, 12], 'rules 3 record the size before every extension');
+  assert.is(fresh.layoutVersion, 4);
+  assert.equal(fresh.extents, [8, 12], 'rules 3 and 4 record the size before every extension');
+  // a map on rules 3 stays on rules 3 and keeps recording extents
+  const three = PoolMap.fromJSON({ ...PoolMap.create({ nodes: 3, ranksPerNode: 2, targetsPerRank: 2 }).toJSON(), placement: { baseTargets: 8, layoutVersion: 3, extents: [8] } });
+  three.extend({ nodes: 1 });
+  assert.equal(three.toJSON().placement, { baseTargets: 8, layoutVersion: 3, extents: [8, 12] });
   assert.equal(PoolMap.deserialize(fresh.serialize()).extents, [8, 12]);
   // a map on rules 2 stays on rules 2 (no extents recorded: its lifts keep the rules-2 seed)
   const two = PoolMap.fromJSON({ ...PoolMap.create({ nodes: 3, ranksPerNode: 2, targetsPerRank: 2 }).toJSON(), placement: { baseTargets: 8, layoutVersion: 2 } });
@@ -174,7 +182,7 @@ t('layout rules: recorded at the first extension, kept by later ones; maps exten
   for (const ex of [[4, 12], [8, 8], [8, 6], [8, 13], [8, 20], [], 'x', [8, 12.5]]) {
     assert.is(code(() => PoolMap.fromJSON({ ...ok, placement: { baseTargets: 8, layoutVersion: 3, extents: ex as number[] } })), 'INVALID_ARGUMENT', JSON.stringify(ex));
   }
-  assert.is(code(() => PoolMap.fromJSON({ ...ok, placement: { baseTargets: 8, layoutVersion: 2, extents: [8] } })), 'INVALID_ARGUMENT', 'extents need rules 3');
+  assert.is(code(() => PoolMap.fromJSON({ ...ok, placement: { baseTargets: 8, layoutVersion: 2, extents: [8] } })), 'INVALID_ARGUMENT', 'extents need rules 3 or 4');
   assert.equal(PoolMap.fromJSON({ ...ok, placement: { baseTargets: 8, layoutVersion: 3 } }).extents, [8], 'absent extents = the base');
   const old = PoolMap.fromJSON({ ...PoolMap.create({ nodes: 3, ranksPerNode: 2, targetsPerRank: 2 }).toJSON(), placement: { baseTargets: 8 } });
   assert.is(old.layoutVersion, 1);
@@ -184,11 +192,11 @@ t('layout rules: recorded at the first extension, kept by later ones; maps exten
   assert.is(PoolMap.deserialize(old.serialize()).layoutVersion, 1);
   // a format newer than this build reads is FORMAT_VERSION (checksum valid), not CORRUPTED
   const bytes = fresh.serialize();
-  new DataView(bytes.buffer).setUint16(4, 5, true);
+  new DataView(bytes.buffer).setUint16(4, 6, true);
   const len = bytes.length - 8;
   new DataView(bytes.buffer).setBigUint64(len, xxh64(bytes.subarray(0, len)), true);
   assert.is(code(() => PoolMap.deserialize(bytes)), 'FORMAT_VERSION');
-  for (const v of [0, 4, 1.5, '2']) {
+  for (const v of [0, 5, 1.5, '2']) {
     assert.is(code(() => PoolMap.fromJSON({ ...old.toJSON(), placement: { baseTargets: 8, layoutVersion: v as number } })), 'INVALID_ARGUMENT', String(v));
   }
 });
@@ -200,7 +208,7 @@ t('a map never extended has no placement base (all base, as maps written before 
   assert.is(pm.toJSON().placement, undefined);
   pm.extend({ nodes: 1 });
   assert.is(pm.baseTargets, 8);
-  assert.equal(pm.toJSON().placement, { baseTargets: 8, layoutVersion: 3, extents: [8] });
+  assert.equal(pm.toJSON().placement, { baseTargets: 8, layoutVersion: 4, extents: [8] });
   pm.extend({ nodes: 2, ranksPerNode: 1, targetsPerRank: 3, targetWeight: 2 });
   assert.is(pm.baseTargets, 8, 'later extensions keep the base');
   assert.is(pm.targets.length, 18);
