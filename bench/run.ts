@@ -5,6 +5,8 @@
  * Suites live in bench/<name>.bench.ts and export a BenchSuite. CAIRN_BENCH_QUICK=1: short runs;
  * CAIRN_BENCH_OUT=<file>: write the JSON there instead. A suite that throws is reported and
  * recorded under `failures`, the others still run, and the exit code is 1.
+ * `npm run bench` measures the compiled package (dist/, rebuilt first when stale), as users run it;
+ * CAIRN_BENCH_SOURCE=1 measures the sources under tsx (see bench/lib/compiled.mjs).
  */
 import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -66,6 +68,9 @@ const suiteSeconds: Record<string, number> = {};
 const started = performance.now();
 /** Machine load when the run starts: figures from a loaded machine are noisy (ratios less so: peers run in the same run). */
 const loadAtStart = os.loadavg()[0]!;
+/** Which code is measured: the compiled package (dist/, as users run it; bench/lib/compiled.mjs) or the TypeScript sources under tsx. */
+const library = import.meta.resolve('../index.js').includes('/dist/') ? 'dist (compiled package)' : 'sources (tsx)';
+console.log(`library measured: ${library}`);
 if (loadAtStart > os.cpus().length) console.log(`note: load average ${loadAtStart.toFixed(1)} on ${os.cpus().length} CPUs: absolute figures will be noisy`);
 for (const s of suites) {
   let got: BenchRow[];
@@ -99,7 +104,7 @@ const out = {
   date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, cpus: os.cpus().length,
   memoryBytes: os.totalmem(), quick, suites, seconds: (performance.now() - started) / 1000,
   loadAverage: { start: loadAtStart, end: os.loadavg()[0] }, suiteSeconds,
-  ecKernel: { relaxedSimd: ec.enabled, reason: ec.reason },
+  ecKernel: { relaxedSimd: ec.enabled, reason: ec.reason }, library,
   failures,
   rows,
 };
