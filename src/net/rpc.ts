@@ -229,7 +229,7 @@ interface PipeSink {
  * the stream, `onEnd(err)` when a frame breaks the framing or the limits (the pipe is then dead).
  */
 function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number = () => RPC_MAX_BODY, pool?: BufferPool): void {
-  const push = pipeFrameParser(sink, onEnd, maxBody, pool);
+  const { push } = pipeFrameParser(sink, onEnd, maxBody, pool);
   stream.on('data', (c: Buffer) => push(c, false));
   stream.on('end', () => push(undefined, false));
   stream.resume();
@@ -240,8 +240,15 @@ function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, 
  * `push(undefined)` says the stream ended. A `transient` chunk is a view of a buffer the caller
  * reuses once `push` returns (a socket's `onread` buffer): nothing of it is kept (a payload is then
  * always copied into its own buffer or straight into the caller's `into` buffers).
+ *
+ * `direct()` (a socket's `onread` buffer generator asks it before each read) names where the next
+ * read may go in place: the rest of the payload destination being filled (the caller's `into`
+ * buffer, or the frame's own payload buffer) when nothing else is buffered and at least
+ * `DIRECT_READ_MIN_BYTES` of it remain, never more than the payload's remaining bytes (so a read
+ * never takes bytes of the next frame). The chunk of such a read is that view: the parser counts
+ * its bytes as landed, copying nothing.
  */
-function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number, pool?: BufferPool): (c: Buffer | undefined, transient: boolean) => void {
+function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number, pool?: BufferPool): FrameParser {
   let chunks: Buffer[] = [];
   let have = 0;
   let failed = false;
@@ -270,9 +277,31 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
   };
   const fail = (err: Error) => { failed = true; chunks = []; have = 0; onEnd(err); };
   const keep = () => { if (have > 0) chunks = chunks.map((c) => Buffer.from(c)); };
-  return (c: Buffer | undefined, transient: boolean): void => {
+  /** The view `direct()` handed out last (its reads land in place). */
+  let lent: Uint8Array | undefined;
+  const direct = (): Uint8Array | undefined => {
+    lent = undefined;
+    if (failed || !cur || cur.header === undefined || !cur.dest || have !== 0 || cur.got >= cur.plen) return undefined;
+    const d = cur.dest[cur.di]!;
+    const n = Math.min(d.length - cur.doff, cur.plen - cur.got);
+    if (n < DIRECT_READ_MIN_BYTES) return undefined;
+    lent = d.subarray(cur.doff, cur.doff + n);
+    return lent;
+  };
+  const push = (c: Buffer | undefined, transient: boolean, inPlace = false): void => {
     if (failed) return;
     if (c === undefined) { failed = true; onEnd(); return; }
+    if (inPlace) {
+      // A read straight into the destination `direct()` named: its bytes are where they belong.
+      const f = cur!;
+      const d = f.dest![f.di]!;
+      f.doff += c.length; f.got += c.length;
+      if (f.doff === d.length) { f.di++; f.doff = 0; }
+      if (f.got < f.plen) return;
+      cur = undefined;
+      sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}), ...(f.lease ? { lease: f.lease } : {}) });
+      return;
+    }
     chunks.push(c);
     have += c.length;
     for (;;) {
@@ -311,7 +340,22 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
       sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}), ...(f.lease ? { lease: f.lease } : {}) });
     }
   };
+  return { push, direct, lent: () => lent };
 }
+
+/** A pipe frame parser: feed it chunks (`push`); `direct()`/`lent()`: reads in place (see `pipeFrameParser`). */
+interface FrameParser {
+  push(c: Buffer | undefined, transient: boolean, inPlace?: boolean): void;
+  direct(): Uint8Array | undefined;
+  lent(): Uint8Array | undefined;
+}
+
+/**
+ * Least payload bytes a socket read goes straight into their destination for (less: the read goes
+ * into the connection's reused buffer and is copied from there; a read per small piece costs more
+ * than the copy).
+ */
+const DIRECT_READ_MIN_BYTES = 32 * 1024;
 
 /** Decode a frame (NET_PROTOCOL when malformed). */
 function decodeFrame(body: Buffer): { header: Record<string, unknown>; payload?: Uint8Array } {
@@ -725,10 +769,22 @@ export class RpcClient implements RpcCaller {
     const info = { address: this.address };
     // Replies are read into one reused buffer (`onread`): no buffer allocated (and collected) per
     // 64 KiB read, up to RAW_READ_BUFFER_BYTES per read; the parser copies out what it keeps.
-    const feed: { push?: (c: Buffer | undefined, transient: boolean) => void } = {};
+    // A payload being read into its destination (the caller's `into` buffer) is read there in
+    // place: the buffer generator names its rest before each read (no copy from the reused buffer).
+    const feed: { parser?: FrameParser } = {};
+    const readBuffer = Buffer.allocUnsafe(RAW_READ_BUFFER_BYTES);
     const sock = netConnect({
       host, port, noDelay: true,
-      onread: { buffer: Buffer.allocUnsafe(RAW_READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array) => { feed.push?.(Buffer.from(buf.buffer, buf.byteOffset, n), true); return true; } },
+      onread: {
+        buffer: () => feed.parser?.direct() ?? readBuffer,
+        callback: (n: number, buf: Uint8Array) => {
+          const p = feed.parser;
+          if (p === undefined) return true;
+          if (buf !== readBuffer && buf === p.lent()) p.push(Buffer.from(buf.buffer, buf.byteOffset, n), true, true);
+          else p.push(Buffer.from(buf.buffer, buf.byteOffset, n), true);
+          return true;
+        },
+      },
     });
     sock.on('error', (err) => swallowed('rpc.client-socket-error-reported-by-calls', err));
     // eslint-disable-next-line prefer-const -- read inside the async body, after the assignment
@@ -912,7 +968,7 @@ class Pipe {
   }
 
   /** `kill` tears the transport down; `session` is what the pipe runs on (an HTTP/2 session or the socket). */
-  constructor(private readonly stream: Duplex, private readonly address: string, private readonly kill: () => void, readonly session: unknown, feed?: { push?: (c: Buffer | undefined, transient: boolean) => void }) {
+  constructor(private readonly stream: Duplex, private readonly address: string, private readonly kill: () => void, readonly session: unknown, feed?: { parser?: FrameParser }) {
     const sink: PipeSink = {
       into: (id) => this.pending.get(id)?.into,
       frame: (id, f) => {
@@ -928,8 +984,8 @@ class Pipe {
     const onEnd = (err?: Error) => this.fail(err ?? new NetError('NET_UNREACHABLE', 'the call pipe ended'));
     if (feed) {
       // The socket reads through `onread` (no 'data' events): the parser is fed from there.
-      feed.push = pipeFrameParser(sink, onEnd, () => RPC_MAX_BODY);
-      this.stream.on('end', () => feed.push?.(undefined, false));
+      feed.parser = pipeFrameParser(sink, onEnd, () => RPC_MAX_BODY);
+      this.stream.on('end', () => feed.parser?.push(undefined, false));
     } else readPipeFrames(this.stream, sink, onEnd);
     this.stream.on('error', (err) => this.fail(err));
     this.stream.on('close', () => setImmediate(() => this.fail(new NetError('NET_UNREACHABLE', 'stream closed before the reply'))));

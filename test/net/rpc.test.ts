@@ -59,6 +59,31 @@ t('payloads of 0 B, 1 B and 8 MiB round-trip byte-exact with their header', asyn
   } finally { await c.close(); await s.close(); }
 });
 
+t('replies read in place into the caller\'s buffers: split, uneven and concurrent, small and large, never past a frame', async () => {
+  const s = await RpcServer.listen({ secret: SECRET, handler });
+  const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET });
+  try {
+    // Sizes around the in-place threshold (32 KiB) and the reused read buffer (1 MiB), split unevenly.
+    const sizes = [1, 4095, 32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 100_000, (1 << 20) - 3, 1 << 20, (1 << 20) + 17, 3 * (1 << 20) + 5];
+    for (let round = 0; round < 3; round++) {
+      const jobs = sizes.flatMap((n, k) => [n, n]).map(async (n, k) => {
+        const p = randomBytes(n);
+        const cut = [Math.floor(n / 3), Math.floor(n / 3) + (k % 2 ? 1 : 40_000)].map((x) => Math.min(n, x));
+        const into = [new Uint8Array(cut[0]!), new Uint8Array(cut[1]! - cut[0]!), new Uint8Array(n - cut[1]!)].filter((b) => b.length > 0);
+        const r = await c.call('echo', { k }, p, { into });
+        assert.is(r.filled, true, `reply of ${n} bytes read into the caller's buffers`);
+        assert.is(r.header.k, k);
+        assert.ok(Buffer.concat(into).equals(p), `${n} bytes in ${into.length} buffers intact`);
+        // a reply without buffers of its size (here: one byte short) still arrives whole in its own buffer
+        const r2 = await c.call('echo', { k }, p, { into: [new Uint8Array(Math.max(0, n - 1))] });
+        assert.is(r2.filled, undefined);
+        assert.ok(Buffer.from(r2.payload!).equals(p), `${n} bytes without matching buffers intact`);
+      });
+      await Promise.all(jobs);
+    }
+  } finally { await c.close(); await s.close(); }
+});
+
 t('a handler error arrives as the same class, code and info; other errors as INTERNAL', async () => {
   const s = await RpcServer.listen({ secret: SECRET, handler });
   const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET });
