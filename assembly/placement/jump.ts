@@ -137,3 +137,40 @@ export function jump2v(ka: u64, na: i32, kb: u64, nb: i32): void {
   jumpOutA = <i32>f64x2.extract_lane(b0, 0);
   jumpOutB = <i32>f64x2.extract_lane(b0, 1);
 }
+
+/** Results of `jump6` (lanes 4 and 5; lanes 0-3 in jumpOutA..D). */
+export let jumpOutE: i32 = 0;
+export let jumpOutF: i32 = 0;
+
+/**
+ * Six independent jump hashes in three f64x2 vectors (results in jumpOutA..F), the same steps as
+ * `jump4` with a third dependency chain, so the CPU overlaps three chains' latency (three vectors
+ * of key, j, best and count stay in registers; five would spill).
+ */
+// @ts-ignore: decorator
+@inline
+export function jump6(ka: u64, na: i32, kb: u64, nb: i32, kc: u64, nc: i32, kd: u64, nd: i32, ke: u64, ne: i32, kf: u64, nf: i32): void {
+  let k0 = i64x2.replace_lane(i64x2.splat(ka), 1, kb);
+  let k1 = i64x2.replace_lane(i64x2.splat(kc), 1, kd);
+  let k2 = i64x2.replace_lane(i64x2.splat(ke), 1, kf);
+  const n0 = f64x2.replace_lane(f64x2.splat(<f64>na), 1, <f64>nb);
+  const n1 = f64x2.replace_lane(f64x2.splat(<f64>nc), 1, <f64>nd);
+  const n2 = f64x2.replace_lane(f64x2.splat(<f64>ne), 1, <f64>nf);
+  let b0 = f64x2.splat(0.0), b1 = b0, b2 = b0;
+  let j0 = b0, j1 = b0, j2 = b0;
+  for (;;) {
+    k0 = lcgStep2(k0); k1 = lcgStep2(k1); k2 = lcgStep2(k2);
+    j0 = jumpStep2(j0, k0); j1 = jumpStep2(j1, k1); j2 = jumpStep2(j2, k2);
+    const r0 = f64x2.lt(j0, n0), r1 = f64x2.lt(j1, n1), r2 = f64x2.lt(j2, n2);
+    if (!v128.any_true(v128.or(v128.or(r0, r1), r2))) break;
+    b0 = f64x2.pmax(b0, v128.and(j0, r0));
+    b1 = f64x2.pmax(b1, v128.and(j1, r1));
+    b2 = f64x2.pmax(b2, v128.and(j2, r2));
+  }
+  jumpOutA = <i32>f64x2.extract_lane(b0, 0);
+  jumpOutB = <i32>f64x2.extract_lane(b0, 1);
+  jumpOutC = <i32>f64x2.extract_lane(b1, 0);
+  jumpOutD = <i32>f64x2.extract_lane(b1, 1);
+  jumpOutE = <i32>f64x2.extract_lane(b2, 0);
+  jumpOutF = <i32>f64x2.extract_lane(b2, 1);
+}

@@ -12,7 +12,7 @@
 //  2. a spare for each shard whose target is not eligible (DOWN, DOWNOUT, DRAIN), avoiding the
 //     domains of its siblings (jump-map, ring).
 //  3. count groups with two shards in one domain.
-import { jump, jump4, jump2v, fmix, jumpOutA, jumpOutB, jumpOutC, jumpOutD } from './jump';
+import { jump, jump4, jump6, jump2v, fmix, jumpOutA, jumpOutB, jumpOutC, jumpOutD, jumpOutE, jumpOutF } from './jump';
 import {
   LAYOUT_ABI_MAGIC, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE, H_LEVELINFO,
   H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES, H_BASE_TARGETS,
@@ -143,6 +143,39 @@ function candJump4(map: usize, ka: u64, kb: u64, kc: u64, kd: u64, out: usize, l
   if (lanes > 1) store<i32>(out + 4, sb + jumpOutB);
   if (lanes > 2) store<i32>(out + 8, sc + jumpOutC);
   if (lanes > 3) store<i32>(out + 12, sd + jumpOutD);
+}
+
+/**
+ * Jump-map candidates of six keys at once (three vectors, SIMD jump): lane i equals candJump of
+ * key i at attempt 0 (keys already carry their attempt); all six results are stored.
+ */
+function candJump6(map: usize, ka: u64, kb: u64, kc: u64, kd: u64, ke: u64, kf: u64, out: usize): void {
+  let ha = ka, hb = kb, hc = kc, hd = kd, he = ke, hf = kf;
+  const levels = hdr(map, H_LEVELS);
+  const info = <usize>hdr(map, H_LEVELINFO);
+  let sa: i32 = 0, sb: i32 = 0, sc: i32 = 0, sd: i32 = 0, se: i32 = 0, sf: i32 = 0;
+  let ca: i32 = hdr(map, H_BASE_NODES), cb: i32 = ca, cc: i32 = ca, cd: i32 = ca, ce: i32 = ca, cf: i32 = ca;
+  for (let l = 0; l < levels; l++) {
+    ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL); hc = fmix(hc + K_LEVEL); hd = fmix(hd + K_LEVEL); he = fmix(he + K_LEVEL); hf = fmix(hf + K_LEVEL);
+    jump6(ha, ca, hb, cb, hc, cc, hd, cd, he, ce, hf, cf);
+    const da = sa + jumpOutA, db = sb + jumpOutB, dc = sc + jumpOutC, dd = sd + jumpOutD, de = se + jumpOutE, df = sf + jumpOutF;
+    const base = info + <usize>(l * 12);
+    const sp = <usize>load<i32>(base + 4), cp = <usize>load<i32>(base + 8);
+    sa = ldi(sp, da); ca = ldi(cp, da);
+    sb = ldi(sp, db); cb = ldi(cp, db);
+    sc = ldi(sp, dc); cc = ldi(cp, dc);
+    sd = ldi(sp, dd); cd = ldi(cp, dd);
+    se = ldi(sp, de); ce = ldi(cp, de);
+    sf = ldi(sp, df); cf = ldi(cp, df);
+  }
+  ha = fmix(ha + K_LEVEL); hb = fmix(hb + K_LEVEL); hc = fmix(hc + K_LEVEL); hd = fmix(hd + K_LEVEL); he = fmix(he + K_LEVEL); hf = fmix(hf + K_LEVEL);
+  jump6(ha, ca, hb, cb, hc, cc, hd, cd, he, ce, hf, cf);
+  store<i32>(out, sa + jumpOutA);
+  store<i32>(out + 4, sb + jumpOutB);
+  store<i32>(out + 8, sc + jumpOutC);
+  store<i32>(out + 12, sd + jumpOutD);
+  store<i32>(out + 16, se + jumpOutE);
+  store<i32>(out + 20, sf + jumpOutF);
 }
 
 /** Jump-map candidates of two keys at once (one vector): lane i equals candJump of key i at attempt 0; `lanes` results stored. */
@@ -366,6 +399,11 @@ function jumpBase(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool {
   // attempt 0 of every shard first, four descents at a time (independent, so they overlap), the
   // last one or two in a two-lane call
   let s = 0;
+  // six at a time (three chains) while at least eight shards remain: 10 = 6 + 4, 18 = 6 + 6 + 4 + 2
+  for (; s + 8 <= gs; s += 6) {
+    const k = shardKey(objKey, g, gs, s);
+    candJump6(map, k, k + K_SHARD, k + 2 * K_SHARD, k + 3 * K_SHARD, k + 4 * K_SHARD, k + 5 * K_SHARD, FIRST + (<usize>s << 2));
+  }
   for (; s + 2 < gs; s += 4) {
     const k = shardKey(objKey, g, gs, s), lanes = min(4, gs - s);
     candJump4(map, k, k + K_SHARD, k + 2 * K_SHARD, lanes > 3 ? k + 3 * K_SHARD : k, FIRST + (<usize>s << 2), lanes);
