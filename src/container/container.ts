@@ -16,7 +16,7 @@ import { ConflictTracker } from './conflicts.js';
 import { utf8 } from './utf8.js';
 import { opConflictKey, type Op } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
-import type { ContainerRuntime } from './runtime.js';
+import type { ContainerRuntime, ObjectLayout } from './runtime.js';
 import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
 import { hex, latin1 } from '../../core/bytes.js';
 import { runBounded } from '../../core/semaphore.js';
@@ -84,6 +84,13 @@ const NAME_OID_CACHE_SIZE = 16_384;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
 /**
+ * Most decided commits kept aside with their ops while no transaction is open (`unrecorded`);
+ * past it they are recorded in the conflict tracker as they would have been. Below it, the list is
+ * trimmed of commits at or below the stable epoch once it reaches UNRECORDED_TRIM.
+ */
+const MAX_UNRECORDED = 4096;
+const UNRECORDED_TRIM = 64;
+/**
  * Longest wait for in-flight commits to finish before a rollback, a rebuild's quiesce or close
  * (`TIMEOUT` after it). Commits are bounded by their RPC and lock timeouts, far below this.
  */
@@ -110,12 +117,7 @@ export function checkRedundancy(cls: ObjectClass, redundancyFactor: number): voi
 export interface ReadOptions { epoch?: bigint; snapshot?: string | Snapshot; signal?: AbortSignal }
 
 
-/** The layout of an object as the data path needs it. */
-export interface ObjectLayout {
-  groups: number[][]; red: Redundancy; cls: ObjectClass;
-  /** @internal the object it was computed for (layouts are cached per groups array). */
-  oid?: bigint;
-}
+export type { ObjectLayout } from './runtime.js';
 
 /** A transaction's registration with its container: its read epoch pins versions until `end()`. */
 export interface TxTicket {
@@ -147,8 +149,11 @@ export interface ContainerPort {
   io(): IoContext;
   /** Throw DATA_LOST for an object lost to failures beyond its redundancy. */
   checkNotLost(oid: bigint): void;
-  /** Run `fn` again when an engine reports the pool map (or the epoch) stale (connected pools). */
-  retryStale<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Run `fn` again when an engine reports the pool map (or the epoch) stale (connected pools).
+   * Embedded pools call it once and return its answer as is (a value or a promise).
+   */
+  retryStale<T>(fn: () => T | Promise<T>): T | Promise<T>;
   /** Commit `ops` atomically at one new epoch; with `check`, TX_RESTART on a conflict. */
   commit(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint>;
   /** Register a transaction beginning now (read epoch: the stable epoch). */
@@ -192,19 +197,27 @@ export class ContainerCore {
   private readonly objLocks = new KeyedRwLock();
   private readonly conflicts = new ConflictTracker();
   private readonly activeTx = new Map<TxTicket, bigint>();
+  /**
+   * Commits decided above the stable epoch while no transaction was open: their conflict keys are
+   * recorded only if a transaction opens before the stable epoch passes them (`openTx`), so a
+   * stream of plain puts builds no keys. Oldest decided first; bounded by MAX_UNRECORDED.
+   */
+  private unrecorded: Array<{ epoch: bigint; ops: readonly Op[] }> = [];
+  /** Length of `unrecorded` at which it is next trimmed (twice what the last trim kept: amortised). */
+  private trimAt = UNRECORDED_TRIM;
   private readonly events = new EventEmitter();
   private readonly history: CommitEvent[] = [];
   private readonly pendingEvents = new Map<bigint, CommitEvent>();
   private barrier: Promise<void> | null = null;
   /** Object ids of names of the default class (`resolveOid`), bounded by NAME_OID_CACHE_SIZE. */
   private readonly nameOids = new Map<string, bigint>();
+  /** `defaultClass()`: the parsed default class, by the name it was parsed from. */
+  private defaultCls: { name: string; cls: ObjectClass } | undefined;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
   private readonly availableFn = (t: number): boolean => this.rt.available(t);
   /** The I/O context, rebuilt when the metadata object is replaced (`io()`). */
   private ioCtx: { meta: ContainerMeta; ctx: IoContext } | undefined;
   private commitsSincePrune = 0;
-  /** Layouts with their class, per groups array of the pool's layout cache (a new array: a new layout). */
-  private readonly layouts = new WeakMap<number[][], ObjectLayout>();
   /** Stores already opened, by target, valid while the pool's `storesVersion` stays `readyVersion`. */
   private ready: Array<ShardStore | undefined> = [];
   private readyVersion = -1;
@@ -369,13 +382,13 @@ export class ContainerCore {
    * planned with is stale (the pool refreshes its map first), or that it already served a read at
    * or above our epoch (the clock moves past it). Embedded pools never see either.
    */
-  private retryStale<T>(fn: () => Promise<T>): Promise<T> {
+  private retryStale<T>(fn: () => T | Promise<T>): T | Promise<T> {
     // Embedded pools (no map to refresh, one client): nothing can be stale, no retry frame per op.
     if (!this.rt.refreshMap) return fn();
     return this.retryStaleLoop(fn);
   }
 
-  private async retryStaleLoop<T>(fn: () => Promise<T>): Promise<T> {
+  private async retryStaleLoop<T>(fn: () => T | Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
@@ -417,6 +430,8 @@ export class ContainerCore {
   /** Register a transaction at the current stable epoch. */
   private openTx(): TxTicket {
     this.checkOpen();
+    // Commits decided above the stable epoch can conflict with this transaction: their keys now.
+    if (this.unrecorded.length) this.recordUnrecorded();
     const ticket: TxTicket = {
       readEpoch: this.stableEpoch(),
       end: () => {
@@ -440,8 +455,8 @@ export class ContainerCore {
     // hash once: a bounded cache, cleared when full.
     const cached = oclass === undefined ? this.nameOids.get(oidOrName) : undefined;
     if (cached !== undefined) return cached;
-    const cls = toObjectClass(oclass ?? this.meta.props.oclass);
-    this.checkClass(cls);
+    const cls = oclass === undefined ? this.defaultClass() : toObjectClass(oclass);
+    if (oclass !== undefined) this.checkClass(cls);
     const name = utf8(oidOrName);
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
     if (cls.groups !== 'X') {
@@ -457,6 +472,17 @@ export class ContainerCore {
     resolveGroups(cls, this.rt.map()); // INSUFFICIENT_TARGETS when the pool cannot hold one group
     const basis = this.meta.props.gxTargets ?? this.rt.map().targets.length;
     return makeObjectId(lo, cls, { groups: resolveGroups(cls, Math.max(basis, cls.groupSize)) });
+  }
+
+  /** The container's default class, parsed and checked against its redundancy factor once (props are fixed at creation). */
+  private defaultClass(): ObjectClass {
+    const name = this.meta.props.oclass;
+    if (this.defaultCls?.name !== name) {
+      const cls = toObjectClass(name);
+      this.checkClass(cls);
+      this.defaultCls = { name, cls };
+    }
+    return this.defaultCls.cls;
   }
 
   /** Refuse classes that cannot survive the container's redundancy factor. */
@@ -484,18 +510,8 @@ export class ContainerCore {
     return this.stableEpoch();
   }
 
-  /** The layout groups of an object and its redundancy. */
-  private layout(oid: bigint): ObjectLayout {
-    const groups = this.rt.layout(oid);
-    const known = this.layouts.get(groups);
-    // (the pool caches one groups array per oid; the oid's class is checked against it once)
-    if (known !== undefined && known.oid === oid) return known;
-    const cls = objectClassOf(oid);
-    if (!(groups.length >= 1 && groups.every((g) => g.length === cls.groupSize))) assert(false, 'a layout has groups of groupSize targets', { oid: oid.toString(16), groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
-    const l: ObjectLayout = { groups, red: cls, cls, oid };
-    this.layouts.set(groups, l);
-    return l;
-  }
+  /** The layout groups of an object and its redundancy (the pool's cached record: one lookup). */
+  private layout(oid: bigint): ObjectLayout { return this.rt.objectLayout(oid); }
 
   /**
    * Every object id this container has written on a target in service (a superset of the objects
@@ -578,6 +594,8 @@ export class ContainerCore {
     return {
       store: (t) => this.store(t),
       storeNow: (t) => this.storeNow(t),
+      // read-only opens read through a wrapper that retries promise reads on a re-read index
+      syncReads: this.rt.readOnly !== true,
       available: (t) => this.rt.available(t),
       codec: (k, p): EcCodec => this.rt.codec(k, p, this.meta.props.ecMatrix ?? 'vandermonde'),
       matrixId: (this.meta.props.ecMatrix ?? 'vandermonde') === 'cauchy' ? 2 : 1,
@@ -649,7 +667,7 @@ export class ContainerCore {
         if (release) return this.commitSingle(op, ops, release);
       }
     }
-    return this.retryStale(() => this.commitOnce(ops, check, signal));
+    return this.retryStale(() => this.commitOnce(ops, check, signal)) as Promise<bigint>; // (commitOnce: always a promise)
   }
 
   private async commitOnce(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint> {
@@ -755,16 +773,45 @@ export class ContainerCore {
    */
   private recordCommitted(epoch: bigint, ops: readonly Op[], objects: bigint[]): void {
     if (!this.inflight.has(epoch)) assert(false, 'a commit stays in flight until published', { epoch: String(epoch) });
-    if (this.activeTx.size > 0 || this.inflight.min() !== epoch) {
-      for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
-      if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
+    if (this.activeTx.size > 0) this.recordConflicts(epoch, ops);
+    else if (this.inflight.min() !== epoch) {
+      // Above the stable epoch until the older commits end: a transaction opening meanwhile reads
+      // below it and must see it as a conflict (openTx records it then).
+      if (this.unrecorded.length >= MAX_UNRECORDED) this.recordUnrecorded();
+      this.unrecorded.push({ epoch, ops });
     }
     this.pendingEvents.set(epoch, { epoch, objects });
+  }
+
+  private recordConflicts(epoch: bigint, ops: readonly Op[]): void {
+    for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
+    if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
+  }
+
+  /** Record the conflict keys of every commit set aside (a transaction is opening, or the list is full). */
+  private recordUnrecorded(): void {
+    const stable = this.stableEpoch();
+    const list = this.unrecorded;
+    this.unrecorded = [];
+    this.trimAt = UNRECORDED_TRIM;
+    for (const u of list) if (u.epoch > stable) this.recordConflicts(u.epoch, u.ops);
+  }
+
+  /** Drop the commits set aside that the stable epoch has passed (no transaction can open below them now). */
+  private trimUnrecorded(): void {
+    const list = this.unrecorded;
+    if (this.inflight.size === 0) { list.length = 0; this.trimAt = UNRECORDED_TRIM; return; }
+    const stable = this.stableEpoch();
+    let n = 0;
+    for (let i = 0; i < list.length; i++) { const u = list[i]!; if (u.epoch > stable) list[n++] = u; }
+    list.length = n;
+    this.trimAt = Math.max(UNRECORDED_TRIM, 2 * n);
   }
 
   /** The commit at `epoch` is no longer in flight (decided or rolled back). */
   private endCommit(epoch: bigint): void {
     this.inflight.delete(epoch);
+    if (this.unrecorded.length >= this.trimAt || (this.unrecorded.length && this.inflight.size === 0)) this.trimUnrecorded();
     this.commitsDone.notify();
     this.flushEvents();
   }

@@ -2,9 +2,16 @@
  * What a container needs from its pool at run time (kept as an interface so containers do not
  * depend on how the pool opens targets, caches layouts or tracks failures).
  */
-import type { PoolMap } from '../../placement/index.js';
+import type { ObjectClass, PoolMap } from '../../placement/index.js';
 import type { ShardStore } from '../io/shard-store.js';
-import type { EcCodec } from '../io/io.js';
+import type { EcCodec, Redundancy } from '../io/io.js';
+
+/** The layout of an object as the data path needs it. */
+export interface ObjectLayout {
+  groups: number[][]; red: Redundancy; cls: ObjectClass;
+  /** @internal the object it was computed for. */
+  oid?: bigint;
+}
 
 /** A shard found bad by a read or a scrub, queued for repair. */
 export interface BadShard { container: string; target: number; oid: bigint; shard: number; dkey: Uint8Array; akey: Uint8Array; error: unknown }
@@ -26,8 +33,12 @@ export interface ContainerRuntime {
   readerEpochs?(cuuid: string, upTo: bigint): Promise<bigint[]>;
   /** The current pool map. */
   map(): PoolMap;
-  /** The layout reads use (the stable map's): target id per shard, per group. */
-  layout(oid: bigint): number[][];
+  /**
+   * The layout reads use (the stable map's): target id per shard, per group, with the object's
+   * class. Cached by the pool (one lookup per I/O; the same object until the map changes). Never
+   * modify it.
+   */
+  objectLayout(oid: bigint): ObjectLayout;
   /**
    * Shards being moved by a pending rebuild / rebalance: global shard index -> new target.
    * Writes go to both the stable target and the new one; reads use the stable one until done.

@@ -66,6 +66,12 @@ export interface IoContext {
   store(target: number): Promise<ShardStore>;
   /** The store of target `id` when it is open already (undefined: use `store`): no promise per I/O. */
   storeNow?(target: number): ShardStore | undefined;
+  /**
+   * Single-value reads may be answered synchronously by stores that can (`ShardStore.fetchSingleNow`).
+   * Off for stores whose reads must go through a wrapper (read-only opens retry reads through a
+   * re-read index: only their promise reads do).
+   */
+  syncReads?: boolean;
   /** Whether a target may serve I/O (not DOWN/DOWNOUT and not known broken). */
   available(target: number): boolean;
   /** The codec for k+p (cached by the caller). */
@@ -159,7 +165,7 @@ const ROLE_KEY_STRIDE = 1 << 16;
 export function checkLayout(red: Redundancy, groups: number[][], g: number): void {
   // (conditions first: the details are only built for a failing assertion; this runs per I/O)
   if (!(groups.length >= 1 && Number.isInteger(g) && g >= 0 && g < groups.length)) assert(false, 'the group is in the layout', { group: g, groups: groups.length });
-  if (!groups.every((x) => x.length === red.groupSize)) assert(false, 'every group holds groupSize targets', { groupSize: red.groupSize, sizes: groups.map((x) => x.length) });
+  for (let i = 0; i < groups.length; i++) if (groups[i]!.length !== red.groupSize) assert(false, 'every group holds groupSize targets', { groupSize: red.groupSize, sizes: groups.map((x) => x.length) });
   if (!(red.dataShards >= 1 && red.parityShards >= 0 && (red.kind !== 'ec' || red.dataShards + red.parityShards === red.groupSize))) assert(false, 'the redundancy shape is consistent', { ...red });
 }
 
@@ -222,25 +228,61 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
 }
 
 /** Fetch a single value of group `g` at `epoch`; undefined when nothing is visible. */
-export async function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
+export function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
   checkLayout(red, groups, g);
   if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
-  if (red.kind !== 'ec') {
-    // the first healthy copy (tryShard's rules, without its per-shard closures and results)
-    const group = groups[g]!, size = group.length;
-    for (let i = 0; i < size; i++) {
-      const target = group[i]!, shard = g * size + i;
-      if (!ctx.available(target)) continue;
-      try {
-        const s = ctx.storeNow?.(target); // an open store: no promise to wait for
-        return await (s !== undefined ? s : await ctx.store(target)).fetchSingle(epoch, unitOid(oid, shard), dkey, akey);
-      } catch (error) {
-        if (!isLostShard(error)) throw error;
-        ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
-      }
+  return red.kind !== 'ec' ? replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0) : ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch);
+}
+
+/**
+ * `fetchSingle`, answered without a promise when it can be: a replicated or striped object whose
+ * first healthy copy is on an open local store holding the value in memory, in its log or inline
+ * in a run (a small get: one lookup and a copy). Otherwise (a value in the data file, a store not
+ * open or remote, EC) the promise of the same read. Same rules: a lost copy is reported and the
+ * next one read; no healthy copy is DATA_LOST.
+ */
+export function fetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+  checkLayout(red, groups, g);
+  if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
+  if (red.kind === 'ec') return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch);
+  if (ctx.syncReads !== true) return replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0);
+  const group = groups[g]!, size = group.length;
+  for (let i = 0; i < size; i++) {
+    const target = group[i]!;
+    if (!ctx.available(target)) continue;
+    const s = ctx.storeNow?.(target);
+    if (s === undefined || s.fetchSingleNow === undefined) return replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, i);
+    const shard = g * size + i;
+    try {
+      const v = s.fetchSingleNow(epoch, unitOid(oid, shard), dkey, akey);
+      // null: the value is in the data file; this copy is read (again) with a promise
+      return v !== null ? v : replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, i);
+    } catch (error) {
+      if (!isLostShard(error)) throw error;
+      ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
     }
-    throw lost(oid, dkey, akey, 'no healthy replica');
   }
+  throw lost(oid, dkey, akey, 'no healthy replica');
+}
+
+/** A replicated / striped single value: the first healthy copy from copy `from` on (tryShard's rules, without its per-shard closures and results). */
+async function replicaFetch(ctx: IoContext, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, from: number): Promise<Uint8Array | undefined> {
+  const group = groups[g]!, size = group.length;
+  for (let i = from; i < size; i++) {
+    const target = group[i]!, shard = g * size + i;
+    if (!ctx.available(target)) continue;
+    try {
+      const s = ctx.storeNow?.(target); // an open store: no promise to wait for
+      return await (s !== undefined ? s : await ctx.store(target)).fetchSingle(epoch, unitOid(oid, shard), dkey, akey);
+    } catch (error) {
+      if (!isLostShard(error)) throw error;
+      ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
+    }
+  }
+  throw lost(oid, dkey, akey, 'no healthy replica');
+}
+
+async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
   const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));

@@ -23,6 +23,12 @@ export interface ShardStore {
   updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void>;
   updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void>;
   fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined>;
+  /**
+   * `fetchSingle` answered synchronously when the store can (a local store whose value is in
+   * memory, its log or inline in a run: every small value): the value, undefined when none is
+   * visible, or `null` when only `fetchSingle` can read it. Optional (remote stores lack it).
+   */
+  fetchSingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Uint8Array | undefined | null;
   fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts?: { holesAsZero?: boolean }): Promise<{ data: Uint8Array; present: Recx[] }>;
   /**
    * `fetchArray` (holes as zeros) straight into `into`: its buffers, in order, receive exactly

@@ -5,7 +5,7 @@
  */
 import type { ContainerPort, ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
-import { fetchSingle, fetchArray, listExtents, groupShards } from '../io/io.js';
+import { fetchSingleNow, fetchArray, listExtents, groupShards } from '../io/io.js';
 import { unitOid, type ShardStore } from '../io/shard-store.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
 import { utf8 } from '../container/utf8.js';
@@ -223,8 +223,11 @@ export class CairnObject {
     return this.port.retryStale(() => this.fetchOnce(dkey, akey, opts));
   }
 
-  /** (Not async: it returns the data path's promise as is; `fetch` turns a throw into a rejection.) */
-  private fetchOnce(dkey: Key, akey: Key, opts: FetchOptions): Promise<Uint8Array | undefined> {
+  /**
+   * (Not async: it returns the data path's answer as is, a value when a local store had it at
+   * hand, else its promise; `fetch` turns a throw into a rejection.)
+   */
+  private fetchOnce(dkey: Key, akey: Key, opts: FetchOptions): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     const epoch = this.port.readEpoch(opts);
     this.port.checkNotLost(this.oid);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
@@ -234,7 +237,7 @@ export class CairnObject {
       const { offset, length } = fetchExtent(opts.recx, opts.recordSize);
       return fetchArray(this.port.io(), red, groups, g, this.oid, d, a, offset, length, epoch, opts.into instanceof Uint8Array && opts.into.length === length ? opts.into : undefined);
     }
-    return fetchSingle(this.port.io(), red, groups, g, this.oid, d, a, epoch);
+    return fetchSingleNow(this.port.io(), red, groups, g, this.oid, d, a, epoch);
   }
 
   /** Punch the whole object (all dkeys) at a new epoch. */

@@ -16,7 +16,7 @@ import { KeyedMutex } from '../../core/keyed-mutex.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
-import type { BadShard, ContainerRuntime } from '../container/runtime.js';
+import type { BadShard, ContainerRuntime, ObjectLayout } from '../container/runtime.js';
 import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { Container } from '../object/handles.js';
 import { migrateContainer, listMigrationObjects, MIGRATE_LISTED_OBJECTS_MAX, type MigrationObjects } from './migrate.js';
@@ -179,7 +179,7 @@ export class Pool extends EventEmitter {
   private targetPlacement: Placement;
   /** Targets whose content is rebuilt from scratch (reintegrated targets). */
   private resync = new Set<number>();
-  private layoutCache = new Map<bigint, number[][]>();
+  private layoutCache = new Map<bigint, ObjectLayout>();
   private movedCache = new Map<bigint, ReadonlyMap<number, number>>();
   private migration: Promise<void> | null = null;
   private migrationAgain = false;
@@ -220,7 +220,7 @@ export class Pool extends EventEmitter {
       readOnly: opts.readOnly === true,
       get closed() { return self.closed_; },
       map: () => self.map_,
-      layout: (oid) => self.layout(oid),
+      objectLayout: (oid) => self.objectLayout(oid),
       moved: (oid) => self.moved(oid),
       available: (t) => self.available(t),
       writable: (t) => self.writable(t),
@@ -782,11 +782,19 @@ export class Pool extends EventEmitter {
 
   // ------------------------------------------------------------------ runtime
 
-  private layout(oid: bigint): number[][] {
+  private layout(oid: bigint): number[][] { return this.objectLayout(oid).groups; }
+
+  /**
+   * The layout of record of `oid` with its class, cached (one Map lookup per I/O; a miss is one
+   * placement call, whose groups are fresh arrays, kept as they are). Cleared with the map.
+   */
+  private objectLayout(oid: bigint): ObjectLayout {
     let l = this.layoutCache.get(oid);
-    if (!l) {
-      l = this.placement.layout(oid).groups.map((g) => [...g]);
-      assert(l.length >= 1 && l.every((g) => g.length === l![0]!.length && g.every((t) => t >= 0 && t < this.map_.targets.length)), 'a layout names targets of the map, in groups of one size', { oid: oid.toString(16) });
+    if (l === undefined) {
+      const p = this.placement.layout(oid);
+      const groups = p.groups as number[][], cls = p.oclass;
+      if (!layoutIsSane(groups, cls.groupSize, this.map_.targets.length)) assert(false, 'a layout names targets of the map, in groups of the class\'s group size', { oid: oid.toString(16), groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
+      l = { groups, red: cls, cls, oid };
       // cleared when full: evicting the oldest entry one by one walks the Map's deleted slots (~25 µs per insert)
       if (this.layoutCache.size >= LAYOUT_CACHE_SIZE) this.layoutCache.clear();
       this.layoutCache.set(oid, l);
@@ -964,6 +972,16 @@ async function closeStore(p: Promise<ShardStore>, reason: string): Promise<void>
   let store: ShardStore;
   try { store = await p; } catch (err) { swallowed(`${reason}.never-opened`, err); return; }
   try { await store.close(); } catch (err) { swallowed(reason, err); }
+}
+
+/** Whether `groups` is at least one group of `groupSize` target ids below `targets` (no closure per check). */
+function layoutIsSane(groups: readonly (readonly number[])[], groupSize: number, targets: number): boolean {
+  if (groups.length < 1) return false;
+  for (const g of groups) {
+    if (g.length !== groupSize) return false;
+    for (const t of g) if (!(t >= 0 && t < targets)) return false;
+  }
+  return true;
 }
 
 /**

@@ -64,10 +64,18 @@ export class ContainerStore {
   /** The container's uuid. */
   get uuid(): string { return this.state.uuid; }
 
+  /** The last view built (`view()`), reused while the target's sources and the container's discards are the same objects. */
+  private lastView: ReadView | undefined;
+
   private view(): ReadView {
     const t = this.target;
+    const v = this.lastView;
+    // (a read view costs two allocations: reads reuse it until a memtable is frozen or replaced,
+    // the run list or the discards are replaced; arrays changed in place are seen through it)
+    if (v !== undefined && v.mems[0] === t.active && v.runs === t.runs && v.tombs === this.state.tombs && v.cont === this.state.idx
+      && (t.frozen ? v.mems.length === 2 && v.mems[1] === t.frozen : v.mems.length === 1)) return v;
     const mems: Memtable[] = t.frozen ? [t.active, t.frozen] : [t.active];
-    return { mems, runs: t.runs, tombs: this.state.tombs, cont: this.state.idx };
+    return this.lastView = { mems, runs: t.runs, tombs: this.state.tombs, cont: this.state.idx };
   }
 
   private live(): void {
@@ -160,6 +168,29 @@ export class ContainerStore {
   }
 
   // ---------------------------------------------------------------- point reads
+
+  /**
+   * `fetchSingle` without a promise: the value visible at `epoch` (undefined when none) when it is
+   * in memory, in the log or inline in a run (every small value), or `null` when it lives in the
+   * data file and must be read with `fetchSingle`. Same checks, same errors.
+   */
+  fetchSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Uint8Array | undefined | null {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      t.checkIntact();
+      const s = visibleSingle(this.view(), oid, dkey, akey, epoch);
+      if (!s) return undefined;
+      return t.readValueSync(s, () => describe(oid, dkey, akey, s)) ?? null;
+    } catch (e) {
+      t.noteDamage(e);
+      throw e;
+    } finally {
+      t.leave();
+    }
+  }
 
   /** The single value visible at `epoch`, or undefined. */
   async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
@@ -396,6 +427,71 @@ export class ContainerStore {
     yield* merged;
   }
 
+  /**
+   * One page of an object's content visible at `epoch`, in key order, from one ordered pass over
+   * its key range (rebuild reads an object with this instead of a listing per dkey and akey and a
+   * probe per akey): each visible dkey after `after` (up to `maxDkeys`, default LIST_PAGE) with
+   * each visible akey's kind (the newer of its single value and array extents, as `akeyKind`), the
+   * epoch of its single value, and its visible extents (as `listRecx`).
+   */
+  async scanObject(epoch: bigint, oid: bigint, opts: { after?: Uint8Array; maxDkeys?: number } = {}): Promise<{ dkeys: ScannedDkey[]; done: boolean; last?: Uint8Array }> {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid);
+    const max = opts.maxDkeys ?? LIST_PAGE;
+    return this.read(() => {
+      const v = this.view(); const cont = this.state.idx; const obj = objectPrefix(cont, oid);
+      const objP = this.objectPunches(v, oid);
+      const lo = opts.after ? prefixEnd(dkeyPrefix(cont, oid, opts.after))! : withTag(obj, TAG_KEY);
+      const hi = prefixEnd(obj);
+      const s = scan(v, lo, hi, false, (m) => memDkeyWalk(m, cont, oid, obj, lo, hi, false), (r) => r.mayContain(bloomProbe(obj)));
+      const out: ScannedDkey[] = [];
+      let g: Gathered = { punches: [], dkeys: new Map() }; let cur: Uint8Array | undefined; let n = 0; let last: Uint8Array | undefined;
+      const finish = () => {
+        for (const d of g.dkeys.values()) {
+          last = d.key;
+          const akeys: ScannedAkey[] = [];
+          for (const a of d.akeys.values()) {
+            let floor: Stamp = { epoch: -1n, seq: -1 };
+            for (const p of [...objP, ...d.punches, ...a.punches]) if (p.epoch <= epoch && before(floor, p)) floor = p;
+            let single: MemVersion | undefined;
+            for (const x of a.singles) if (x.epoch <= epoch && (!single || before(single, x))) single = x;
+            if (single && !before(floor, single)) single = undefined;
+            const exts = a.extents.filter((x) => x.epoch <= epoch && before(floor, x)).sort(cmpStamp);
+            if (!single && !exts.length) continue;
+            if (single && (!exts.length || before(exts[0]!, single))) { akeys.push({ akey: a.key, kind: 'single', epoch: single.epoch, extents: [] }); continue; }
+            let lo2 = Infinity, hi2 = 0;
+            for (const x of exts) { lo2 = Math.min(lo2, x.index); hi2 = Math.max(hi2, x.index + x.count); }
+            const painted = paint(exts as never, lo2, hi2);
+            const ps: Array<{ s: number; e: number; x: MemVersion }> = [];
+            exts.forEach((x, i) => { for (const [a0, e0] of painted[i]!) ps.push({ s: a0, e: e0, x }); });
+            ps.sort((p, q) => p.s - q.s);
+            const extents: ScannedAkey['extents'] = [];
+            for (let i = 0; i < ps.length; i++) {
+              const p = ps[i]!; const prev = ps[i - 1];
+              if (prev && prev.x === p.x && prev.e === p.s) extents[extents.length - 1]!.count += p.e - p.s;
+              else extents.push({ index: p.s, count: p.e - p.s, epoch: p.x.epoch });
+            }
+            akeys.push({ akey: a.key, kind: 'array', epoch: exts[0]!.epoch, extents });
+          }
+          if (akeys.length) out.push({ dkey: d.key, akeys: akeys.sort((x, y) => Buffer.compare(x.akey, y.akey)) });
+        }
+        g = { punches: [], dkeys: new Map() };
+      };
+      for (let e = s.next(); e; e = s.next()) {
+        const sh = keyShape(e.key);
+        if (!sh || sh.dkeyEnd < 0) continue;
+        const dk = e.key.subarray(0, sh.dkeyEnd);
+        if (!cur || compareKeys(cur, dk) !== 0) {
+          finish();
+          if (++n > max) return { dkeys: out, done: false, last };
+          cur = dk.slice();
+        }
+        addEntry(g, e, v.tombs);
+      }
+      finish();
+      return { dkeys: out, done: true, last };
+    });
+  }
+
   /** Whether `oid` has anything visible at `epoch`. */
   private objectVisible(v: ReadView, oid: bigint, epoch: bigint): boolean {
     const cont = this.state.idx;
@@ -529,5 +625,11 @@ function mergeRanges(rs: Range[]): Recx[] {
   }
   return out;
 }
+
+/** A visible akey of `ContainerStore.scanObject`: kind, epoch of the newest visible version, visible extents (arrays; ascending, each with its epoch). */
+export interface ScannedAkey { akey: Uint8Array; kind: 'single' | 'array'; epoch: bigint; extents: Array<{ index: number; count: number; epoch: bigint }> }
+/** A visible dkey of `ContainerStore.scanObject` with its visible akeys in byte order. */
+export interface ScannedDkey { dkey: Uint8Array; akeys: ScannedAkey[] }
+
 
 export { hasPrefix, keyStamp, akeyPrefix };
