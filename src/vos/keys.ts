@@ -81,7 +81,7 @@ export class KeyBuilder {
   }
   u64(v: bigint): this {
     this.ensure(8);
-    this.dv.setBigUint64(this.n, BigInt.asUintN(64, v), false); // big-endian, the low 64 bits
+    this.dv.setBigUint64(this.n, v, false); // big-endian; the setter itself keeps the low 64 bits (no BigInt.asUintN copy)
     this.n += 8;
     return this;
   }

@@ -34,8 +34,8 @@ export interface MemVersion {
 export interface MemPunch { epoch: bigint; seq: number }
 
 export interface MemAkey { key: Uint8Array; singles: MemVersion[]; extents: MemVersion[]; punches: MemPunch[] }
-export interface MemDkey { key: Uint8Array; akeys: KeyMap<MemAkey>; punches: MemPunch[]; sorted?: MemAkey[] }
-export interface MemObject { oid: bigint; dkeys: KeyMap<MemDkey>; punches: MemPunch[]; sorted?: MemDkey[] }
+export interface MemDkey { key: Uint8Array; akeys: SmallMap<MemAkey>; punches: MemPunch[]; sorted?: MemAkey[] }
+export interface MemObject { oid: bigint; dkeys: SmallMap<MemDkey>; punches: MemPunch[]; sorted?: MemDkey[] }
 
 /**
  * The punches and extents of a node that has none: one shared, frozen empty array (most nodes
@@ -65,6 +65,8 @@ export class SmallMap<V> implements KeyMap<V> {
     else { this.m = new Map([[this.k0, this.v0!], [k, v]]); this.k0 = undefined; this.v0 = undefined; }
     return this;
   }
+  /** The one value when it holds exactly one (no iterator). */
+  only(): V | undefined { return this.m ? (this.m.size === 1 ? this.m.values().next().value : undefined) : this.v0; }
   values(): IterableIterator<V> {
     if (this.m) return this.m.values();
     return (this.k0 === undefined ? [] : [this.v0!]).values();
@@ -97,15 +99,18 @@ export class MemContainer {
 
 /** Dkeys of an object in byte order (cached until the next new dkey). */
 export function sortedDkeys(o: MemObject): MemDkey[] {
-  if (!o.sorted) o.sorted = [...o.dkeys.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+  if (!o.sorted) o.sorted = o.dkeys.size === 1 ? [o.dkeys.only()!] : [...o.dkeys.values()].sort(byKey);
   return o.sorted;
 }
 
 /** Akeys of a dkey in byte order (cached until the next new akey). */
 export function sortedAkeys(d: MemDkey): MemAkey[] {
-  if (!d.sorted) d.sorted = [...d.akeys.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+  if (!d.sorted) d.sorted = d.akeys.size === 1 ? [d.akeys.only()!] : [...d.akeys.values()].sort(byKey);
   return d.sorted;
 }
+
+/** Byte order of nodes' keys. */
+function byKey(a: { key: Uint8Array }, b: { key: Uint8Array }): number { return Buffer.compare(a.key, b.key); }
 
 /** The memtable of one log region. */
 export class Memtable {

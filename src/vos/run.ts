@@ -114,6 +114,17 @@ function bloomBits(p: BloomProbe, visit: (bit: number) => boolean): boolean {
   return true;
 }
 
+/** Set a key's bits in its bloom block: the bits `bloomBits` visits, with no probe object or callback (a run sets one per key). */
+function setBloomBits(block: Uint8Array, h2: number): void {
+  let x = h2 >>> 0;
+  const delta = ((h2 >>> 17) | (h2 << 15)) >>> 0;
+  for (let i = 0; i < BLOOM_PROBES; i++) {
+    const bit = x & (BLOOM_BLOCK_BITS - 1);
+    block[bit >>> 3]! |= 1 << (bit & 7);
+    x = (x + delta) >>> 0;
+  }
+}
+
 // ---------------------------------------------------------------------------------------- blocks
 
 /** Builds one block in a reusable buffer. */
@@ -351,11 +362,8 @@ export class RunWriter {
     const keys = this.bloomH.length / 2;
     const nb = Math.max(1, Math.ceil((keys * BLOOM_BITS_PER_KEY) / BLOOM_BLOCK_BITS));
     const blocks = Array.from({ length: nb }, () => new Uint8Array(BLOOM_BLOCK_BITS / 8));
-    for (let i = 0; i < this.bloomH.length; i += 2) {
-      const p = { h1: this.bloomH[i]!, h2: this.bloomH[i + 1]! };
-      const b = blocks[(p.h1 >>> 0) % nb]!;
-      bloomBits(p, (bit) => { b[bit >>> 3]! |= 1 << (bit & 7); return true; });
-    }
+    const h = this.bloomH;
+    for (let i = 0; i < h.length; i += 2) setBloomBits(blocks[(h[i]! >>> 0) % nb]!, h[i + 1]!);
     const refs: BlockRef[] = [];
     const bb = new BlockBuilder();
     for (const body of blocks) {
