@@ -14,7 +14,7 @@ import type { ContainerStorage, CommitEvent, CommitInfo, SingleCheck } from './s
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
 import { utf8 } from './utf8.js';
-import { opConflictKey, type Op } from './ops.js';
+import { opConflictKey, opTarget, type Op, type OpTarget } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
 import type { ContainerRuntime, ObjectLayout } from './runtime.js';
 import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
@@ -88,7 +88,7 @@ const PRUNE_EVERY = 1024;
  * past it they are recorded in the conflict tracker as they would have been. Below it, the list is
  * trimmed of commits at or below the stable epoch once it reaches UNRECORDED_TRIM.
  */
-const MAX_UNRECORDED = 4096;
+const MAX_UNRECORDED = 16_384;
 const UNRECORDED_TRIM = 64;
 /**
  * Longest wait for in-flight commits to finish before a rollback, a rebuild's quiesce or close
@@ -200,14 +200,20 @@ export class ContainerCore {
   /**
    * Commits decided above the stable epoch while no transaction was open: their conflict keys are
    * recorded only if a transaction opens before the stable epoch passes them (`openTx`), so a
-   * stream of plain puts builds no keys. Oldest decided first; bounded by MAX_UNRECORDED.
+   * stream of plain puts builds no keys. One entry per op, without its value; bounded by
+   * MAX_UNRECORDED.
    */
-  private unrecorded: Array<{ epoch: bigint; ops: readonly Op[] }> = [];
+  private unrecorded: Array<{ epoch: bigint; t: OpTarget }> = [];
   /** Length of `unrecorded` at which it is next trimmed (twice what the last trim kept: amortised). */
   private trimAt = UNRECORDED_TRIM;
   private readonly events = new EventEmitter();
   private readonly history: CommitEvent[] = [];
-  private readonly pendingEvents = new Map<bigint, CommitEvent>();
+  /**
+   * Events of decided commits not yet published (above the stable epoch), ascending by epoch from
+   * `pendingHead` (commits are decided nearly in epoch order: an insert is an append).
+   */
+  private pending: Array<CommitEvent | undefined> = [];
+  private pendingHead = 0;
   private barrier: Promise<void> | null = null;
   /** Object ids of names of the default class (`resolveOid`), bounded by NAME_OID_CACHE_SIZE. */
   private readonly nameOids = new Map<string, bigint>();
@@ -777,13 +783,16 @@ export class ContainerCore {
     else if (this.inflight.min() !== epoch) {
       // Above the stable epoch until the older commits end: a transaction opening meanwhile reads
       // below it and must see it as a conflict (openTx records it then).
-      if (this.unrecorded.length >= MAX_UNRECORDED) this.recordUnrecorded();
-      this.unrecorded.push({ epoch, ops });
+      if (this.unrecorded.length + ops.length > MAX_UNRECORDED) {
+        this.trimUnrecorded();
+        if (this.unrecorded.length + ops.length > MAX_UNRECORDED) this.recordUnrecorded(); // an old commit is slow: keys now, as ever
+      }
+      for (const op of ops) this.unrecorded.push({ epoch, t: opTarget(op) });
     }
-    this.pendingEvents.set(epoch, { epoch, objects });
+    this.queueEvent({ epoch, objects });
   }
 
-  private recordConflicts(epoch: bigint, ops: readonly Op[]): void {
+  private recordConflicts(epoch: bigint, ops: readonly (Op | OpTarget)[]): void {
     for (const op of ops) this.conflicts.record(opConflictKey(op), epoch, op.kind.startsWith('punch'));
     if (++this.commitsSincePrune >= PRUNE_EVERY) { this.commitsSincePrune = 0; this.pruneConflicts(); }
   }
@@ -794,7 +803,7 @@ export class ContainerCore {
     const list = this.unrecorded;
     this.unrecorded = [];
     this.trimAt = UNRECORDED_TRIM;
-    for (const u of list) if (u.epoch > stable) this.recordConflicts(u.epoch, u.ops);
+    for (const u of list) if (u.epoch > stable) this.recordConflicts(u.epoch, [u.t]);
   }
 
   /** Drop the commits set aside that the stable epoch has passed (no transaction can open below them now). */
@@ -805,7 +814,7 @@ export class ContainerCore {
     let n = 0;
     for (let i = 0; i < list.length; i++) { const u = list[i]!; if (u.epoch > stable) list[n++] = u; }
     list.length = n;
-    this.trimAt = Math.max(UNRECORDED_TRIM, 2 * n);
+    this.trimAt = Math.min(MAX_UNRECORDED, Math.max(UNRECORDED_TRIM, 2 * n));
   }
 
   /** The commit at `epoch` is no longer in flight (decided or rolled back). */
@@ -946,24 +955,32 @@ export class ContainerCore {
     await this.saveMeta();
   }
 
+  /** Queue a decided commit's event (kept ascending by epoch) until the stable epoch reaches it. */
+  private queueEvent(ev: CommitEvent): void {
+    const a = this.pending;
+    let i = a.length;
+    a.push(ev);
+    while (i > this.pendingHead && a[i - 1]!.epoch > ev.epoch) { a[i] = a[i - 1]; i--; }
+    a[i] = ev;
+  }
+
   /** Publish commit events in epoch order once they are at or below the stable epoch. */
   private flushEvents(): void {
-    if (this.pendingEvents.size === 0) return;
+    const a = this.pending;
+    if (this.pendingHead === a.length) return;
     const stable = this.stableEpoch();
     if (stable <= this.emittedUpTo) return; // every pending event is above what was published
-    let ready: bigint[] | undefined;
-    for (const e of this.pendingEvents.keys()) if (e <= stable) (ready ??= []).push(e);
-    if (!ready) return;
-    if (ready.length > 1) ready.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const e of ready) {
-      const ev = this.pendingEvents.get(e)!;
-      this.pendingEvents.delete(e);
+    while (this.pendingHead < a.length && a[this.pendingHead]!.epoch <= stable) {
+      const ev = a[this.pendingHead]!;
+      a[this.pendingHead++] = undefined;
+      const e = ev.epoch;
       if (!(e > this.emittedUpTo)) assert(false, 'commit events are published in epoch order, once', { epoch: String(e), emittedUpTo: String(this.emittedUpTo) });
       this.history.push(ev);
       if (this.history.length > MAX_WATCH_HISTORY + 1024) this.history.splice(0, this.history.length - MAX_WATCH_HISTORY);
       this.emittedUpTo = e;
       this.events.emit('commit', ev);
     }
+    if (this.pendingHead === a.length) { a.length = 0; this.pendingHead = 0; } else if (this.pendingHead >= 1024 && this.pendingHead * 2 >= a.length) { a.splice(0, this.pendingHead); this.pendingHead = 0; }
   }
 
   // ------------------------------------------------------------------ snapshots, rollback, aggregation

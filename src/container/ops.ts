@@ -12,8 +12,23 @@ export type Op =
   | { kind: 'punchDkey'; oid: bigint; dkey: Uint8Array }
   | { kind: 'punchAkey'; oid: bigint; dkey: Uint8Array; akey: Uint8Array };
 
+/** What an op's conflict key is made of (no value: kept while a commit's keys are set aside). */
+export type OpTarget =
+  | { kind: 'punchObject'; oid: bigint }
+  | { kind: 'punchDkey'; oid: bigint; dkey: Uint8Array }
+  | { kind: 'single' | 'array' | 'punchAkey'; oid: bigint; dkey: Uint8Array; akey: Uint8Array };
+
+/** `op` without its value. */
+export function opTarget(op: Op): OpTarget {
+  switch (op.kind) {
+    case 'punchObject': return { kind: op.kind, oid: op.oid };
+    case 'punchDkey': return { kind: op.kind, oid: op.oid, dkey: op.dkey };
+    default: return { kind: op.kind, oid: op.oid, dkey: op.dkey, akey: op.akey };
+  }
+}
+
 /** The conflict key an op writes: its object (punch), dkey (dkey punch) or akey. */
-export function opConflictKey(op: Op): ConflictKey {
+export function opConflictKey(op: Op | OpTarget): ConflictKey {
   switch (op.kind) {
     case 'punchObject': return conflictKey(op.oid.toString(16));
     case 'punchDkey': return conflictKey(op.oid.toString(16), hex(op.dkey));
