@@ -36,7 +36,7 @@ import { unitOid } from '../io/shard-store.js';
 import { groupShards, roleShards, dkeyRotation, stripeBuffers, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
 import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
-import { hex } from '../../core/bytes.js';
+import { scanObject, extentEnd, type ScannedDkey } from '../vos/scan.js';
 import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
 import { Semaphore, runBounded, runBoundedIter } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
@@ -243,20 +243,14 @@ interface Mover { shard: number; target: number; dst: ShardStore; dstTarget: num
  */
 async function rebuildGroupOnto(ctx: ShardCtx, movers: Mover[], points: bigint[]): Promise<number> {
   const acc: WriteAcc = { bytes: 0, errors: [], writes: [] };
-  let prev = new Map<string, { dkey: Uint8Array; akey: Uint8Array }>();
+  let prev = new Map<string, KeyToMove>();
   for (const R of points) {
-    const now = new Map<string, { dkey: Uint8Array; akey: Uint8Array }>();
+    const now = new Map<string, KeyToMove>();
     const keys = await keysAt(ctx, R);
     if (ctx.replace) for (const mv of movers) await mv.dst.punchObject(R, unitOid(ctx.oid, mv.shard));
-    const pairs: Array<{ dkey: Uint8Array; akey: Uint8Array }> = [];
-    for (const { dkey, akeys } of keys) {
-      for (const akey of akeys) {
-        now.set(`${hex(dkey)}/${hex(akey)}`, { dkey, akey });
-        pairs.push({ dkey, akey });
-      }
-    }
-    // Keys are independent: several move at once (each a chain of probes, reads, a decode and writes).
-    await runBounded(pairs, MIGRATE_KEYS_IN_FLIGHT, ({ dkey, akey }) => moveValue(ctx, movers, R, dkey, akey, acc));
+    for (const key of keys) now.set(`${key.dkey.length}:${latin1Key(key.dkey)}${latin1Key(key.akey)}`, key);
+    // Keys are independent: several move at once (each a chain of reads, a decode and writes).
+    await runBounded(keys, MIGRATE_KEYS_IN_FLIGHT, (key) => moveValue(ctx, movers, R, key, acc));
     for (const [k, { dkey, akey }] of prev) {
       if (!now.has(k)) for (const mv of movers) await mv.dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey);
     }
@@ -334,160 +328,151 @@ interface ShardCtx {
 function parityCover(ctx: ShardCtx): Array<{ shard: number; target: number }> | undefined {
   const k = ctx.cls.dataShards;
   const n = ctx.members.length;
-  const healthy = new Set(ctx.healthy.map((m) => m.shard));
   // Rotations a dkey may have: all of them in a container that rotates per dkey, else rotation 0.
   const rotations = ctx.io.parityRotation === 'per-dkey' && n > 1 ? n : 1;
-  const layout = [ctx.members.map((m) => m.target)];
-  let open: number[][] = [];
-  for (let r = 0; r < rotations; r++) {
-    const parity = roleShards(layout, 0, r).slice(k).map((x) => ctx.members[x.shard]!.shard).filter((sh) => healthy.has(sh));
-    if (parity.length === 0) return undefined;
-    open.push(parity);
+  const base = ctx.members[0]!.shard;
+  const healthyPos = ctx.healthy.map((m) => m.shard - base);
+  // The cover depends only on the group's shape and which positions are healthy: computed once per pattern.
+  const key = `${n},${k},${rotations}:${healthyPos.join(',')}`;
+  let chosenPos = coverCache.get(key);
+  if (chosenPos === undefined) {
+    chosenPos = computeCover(n, k, rotations, healthyPos, ctx.members.map((m) => m.target));
+    if (coverCache.size >= COVER_CACHE_MAX) coverCache.clear();
+    coverCache.set(key, chosenPos);
   }
-  const chosen = new Set<number>();
-  while (open.length > 0) {
-    const hits = new Map<number, number>();
-    for (const w of open) for (const sh of w) hits.set(sh, (hits.get(sh) ?? 0) + 1);
-    let best = -1, most = 0;
-    for (const m of ctx.healthy) { const h = hits.get(m.shard) ?? 0; if (h > most) { best = m.shard; most = h; } }
-    chosen.add(best);
-    open = open.filter((w) => !w.includes(best));
-  }
-  return ctx.healthy.filter((m) => chosen.has(m.shard));
+  if (chosenPos === null) return undefined;
+  const chosen = new Set(chosenPos);
+  return ctx.healthy.filter((m) => chosen.has(m.shard - base));
 }
 
+/** Cover patterns kept (group shape + healthy positions -> chosen positions; null: no cover). */
+const COVER_CACHE_MAX = 1024;
+const coverCache = new Map<string, number[] | null>();
+
+/** `parityCover` on positions: the chosen positions, or null when some rotation has no healthy parity position. */
+function computeCover(n: number, k: number, rotations: number, healthyPos: readonly number[], targets: number[]): number[] | null {
+  const healthy = new Set(healthyPos);
+  let open: number[][] = [];
+  for (let r = 0; r < rotations; r++) {
+    const parity = roleShards([targets], 0, r).slice(k).map((x) => x.shard).filter((pos) => healthy.has(pos));
+    if (parity.length === 0) return null;
+    open.push(parity);
+  }
+  const chosen: number[] = [];
+  while (open.length > 0) {
+    const hits = new Map<number, number>();
+    for (const w of open) for (const pos of w) hits.set(pos, (hits.get(pos) ?? 0) + 1);
+    let best = -1, most = 0;
+    for (const pos of healthyPos) { const h = hits.get(pos) ?? 0; if (h > most) { best = pos; most = h; } }
+    chosen.push(best);
+    open = open.filter((w) => !w.includes(best));
+  }
+  return chosen;
+}
+
+/** One akey to move at a read point: its kind and, for arrays, the shard-local end of its extents. */
+interface KeyToMove { dkey: Uint8Array; akey: Uint8Array; kind: 'single' | 'array'; end: number }
+
 /**
- * Union of (dkey, akeys) at epoch R over the healthy shards of the group. Replicas: one replica's
- * listing (any holds every key). EC: the dkeys of enough healthy shards to meet every dkey (a short
- * write reaches only some data shards), then each dkey's akeys from one healthy shard holding a
- * parity role of it — every EC write (array cells or single-value pieces) writes all parity roles,
- * so each lists every akey of the dkey; the next parity holder is asked only when one fails, and
- * only when none of them answers are the other shards asked.
+ * The (dkey, akey) pairs visible at epoch R in the group, each with its kind and extent end, from
+ * one ordered scan per listed shard (`scanObject`: every dkey, akey, kind and extent of the shard
+ * in one pass, instead of a dkey listing, an akey listing per dkey and a probe per akey).
+ * Replicas: one replica's scan (any holds every key). EC: the shards scanned are enough healthy
+ * shards to meet every dkey (a short write reaches only some data shards); each dkey's akeys,
+ * kinds and extent ends are taken from a scanned shard holding a parity role of it — every EC write
+ * (array cells or single-value pieces) writes all parity roles, so each holds every akey, and whole
+ * cells of every stripe written — and only when no parity holder answers from the union of the
+ * data shards that listed it (kind from the first, the largest extent end).
  *
  * Enough shards: a visible EC key lives on its p parity roles and at least one data role, p + 1
  * shards of the group; at most `u` of them are not healthy (u = group size - healthy), so any
- * healthy - (p - u) healthy shards include a holder of every dkey. With one shard lost of an 8+2
- * group that is 8 listings instead of 9. Fewer suffice when the parity positions a dkey can have
- * are known (`parityCover`: one healthy parity position of every rotation, 5 for 8+2 with
- * rotation, 1 without): that set is listed when it is smaller. When a listing fails the shards not
- * listed are listed too.
+ * healthy - (p - u) healthy shards include a holder of every dkey. Fewer suffice when the parity
+ * positions a dkey can have are known (`parityCover`: one healthy parity position of every
+ * rotation, 5 for 8+2 with rotation, 1 without): that set is scanned when it is smaller. When a
+ * scan fails the shards not scanned are scanned too; a dkey none of whose parity holders was
+ * scanned has its unscanned healthy parity holders scanned.
  */
-async function keysAt(ctx: ShardCtx, R: bigint): Promise<Array<{ dkey: Uint8Array; akeys: Uint8Array[] }>> {
+async function keysAt(ctx: ShardCtx, R: bigint): Promise<KeyToMove[]> {
   const ec = ctx.cls.kind === 'ec';
-  // Healthy shards whose dkey listing may be skipped (see above); replicas: all but the first.
+  // Healthy shards whose scan may be skipped (see above); replicas: all but the first.
   const spare = ec ? Math.max(0, ctx.cls.parityShards - (ctx.members.length - ctx.healthy.length)) : ctx.healthy.length - 1;
   const byCount = ctx.healthy.slice(0, ctx.healthy.length - spare);
   const cover = ec ? parityCover(ctx) : undefined;
   const listed = cover !== undefined && cover.length < byCount.length ? cover : byCount;
-  const storeOf = new Map<number, ShardStore>();
-  const storeFor = async (shard: number): Promise<ShardStore> => {
-    let s = storeOf.get(shard);
-    if (!s) { s = await ctx.io.store(ctx.healthy.find((m) => m.shard === shard)!.target); storeOf.set(shard, s); }
-    return s;
+  // shard -> its scan (undefined: the scan failed)
+  const scans = new Map<number, Map<string, ScannedDkey> | undefined>();
+  const scanShards = async (ms: ReadonlyArray<{ shard: number; target: number }>) => {
+    await ctx.run.take(ms.length * MIGRATE_LIST_COST_BYTES);
+    await Promise.all(ms.map(async (m) => {
+      try {
+        const byKey = new Map<string, ScannedDkey>();
+        for await (const d of scanObject(await ctx.io.store(m.target), R, unitOid(ctx.oid, m.shard))) byKey.set(latin1Key(d.dkey), d);
+        scans.set(m.shard, byKey);
+      } catch (err) {
+        // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
+        if (!isShardFailure(err)) throw err;
+        scans.set(m.shard, undefined);
+      }
+    }));
   };
-  const listDkeys = (ms: Array<{ shard: number; target: number }>) => Promise.all(ms.map(async (m) => {
-    try {
-      const s = await storeFor(m.shard);
-      const out: Uint8Array[] = [];
-      for await (const d of s.listDkeys(R, unitOid(ctx.oid, m.shard))) out.push(d);
-      return out;
-    } catch (err) {
-      // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
-      if (!isShardFailure(err)) throw err;
-      return undefined;
+  if (!ec) {
+    // The first replica that answers holds every key.
+    for (const m of ctx.healthy) {
+      await scanShards([m]);
+      const got = scans.get(m.shard);
+      if (got) return [...got.values()].flatMap((d) => d.akeys.map((a) => ({ dkey: d.dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) })));
     }
-  }));
-  await ctx.run.take(listed.length * MIGRATE_LIST_COST_BYTES);
-  const dkeyLists = await listDkeys(listed);
-  if (!ec && dkeyLists[0] === undefined && ctx.healthy.length > 1) {
-    // The first replica failed: ask the others, one at a time, until one answers.
-    return keysAt({ ...ctx, healthy: ctx.healthy.slice(1) }, R);
+    return [];
   }
-  const unlisted = () => ctx.healthy.filter((m) => !listed.includes(m));
-  if (ec && dkeyLists.includes(undefined) && unlisted().length > 0) {
-    // A listing failed: the skipped shards may hold the only readable copy of some dkey.
-    const rest = unlisted();
-    await ctx.run.take(rest.length * MIGRATE_LIST_COST_BYTES);
-    dkeyLists.push(...(await listDkeys(rest)));
-    listed.push(...rest);
+  await scanShards(listed);
+  const unscanned = () => ctx.healthy.filter((m) => !scans.has(m.shard));
+  if ([...scans.values()].includes(undefined) && unscanned().length > 0) {
+    // A scan failed: the skipped shards may hold the only readable copy of some dkey.
+    await scanShards(unscanned());
   }
-  // Healthy shards not listed: they may hold a dkey's parity role (asked for its akeys below).
-  const skipped = new Set(unlisted().map((m) => m.shard));
-  // dkey -> the shards that listed it
-  const dk = new Map<string, { dkey: Uint8Array; holders: Set<number> }>();
-  dkeyLists.forEach((list, i) => {
-    for (const d of list ?? []) {
-      const e = dk.get(hex(d)) ?? { dkey: d, holders: new Set<number>() };
-      e.holders.add(listed[i]!.shard);
-      dk.set(hex(d), e);
+  // Every dkey met, in byte order.
+  const dkeys = new Map<string, Uint8Array>();
+  for (const sc of scans.values()) for (const [k, d] of sc ?? []) if (!dkeys.has(k)) dkeys.set(k, d.dkey);
+  const order = [...dkeys.entries()].sort((a, b) => Buffer.compare(a[1], b[1]));
+  const k = ctx.cls.dataShards;
+  // Dkeys none of whose scanned parity holders answered: scan their other healthy parity holders first.
+  const healthyShards = new Map(ctx.healthy.map((m) => [m.shard, m]));
+  const want = new Map<number, { shard: number; target: number }>();
+  for (const [key, dkey] of order) {
+    const parity = rolesOf(ctx, dkey).roles.slice(k).map((r) => r.shard);
+    if (parity.some((sh) => scans.get(sh)?.has(key))) continue;
+    for (const sh of parity) if (!scans.has(sh) && healthyShards.has(sh)) want.set(sh, healthyShards.get(sh)!);
+  }
+  if (want.size > 0) await scanShards([...want.values()]);
+  const out: KeyToMove[] = [];
+  for (const [key, dkey] of order) {
+    const parity = rolesOf(ctx, dkey).roles.slice(k).map((r) => r.shard);
+    const from = parity.map((sh) => scans.get(sh)?.get(key)).find((d) => d !== undefined);
+    if (from) {
+      for (const a of from.akeys) out.push({ dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
+      continue;
     }
-  });
-  const akeysOf = async (shard: number, dkey: Uint8Array): Promise<Uint8Array[] | undefined> => {
-    try {
-      const out: Uint8Array[] = [];
-      for await (const a of (await storeFor(shard)).listAkeys(R, unitOid(ctx.oid, shard), dkey)) out.push(a);
-      return out;
-    } catch (err) {
-      if (!isShardFailure(err)) throw err;
-      return undefined;
+    // No parity holder answered: the union of the shards that listed the dkey.
+    const akeys = new Map<string, KeyToMove>();
+    for (const sc of scans.values()) {
+      for (const a of sc?.get(key)?.akeys ?? []) {
+        const ak = latin1Key(a.akey);
+        const e = akeys.get(ak);
+        if (!e) akeys.set(ak, { dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
+        else e.end = Math.max(e.end, extentEnd(a));
+      }
     }
-  };
-  const k = ec ? ctx.cls.dataShards : 1;
-  return Promise.all([...dk.values()].map(async ({ dkey, holders }) => {
-    // EC: the parity roles of this dkey that listed it, then those not listed; replicas: the one replica listed.
-    const parityRoles = ec ? rolesOf(ctx, dkey).roles.slice(k).map((r) => r.shard) : [];
-    const parity = ec ? [...parityRoles.filter((sh) => holders.has(sh)), ...parityRoles.filter((sh) => skipped.has(sh))] : [...holders];
-    // Each parity holder lists every akey of the dkey: the first that answers is enough (an empty
-    // answer is no answer: a visible dkey has a visible akey).
-    let lists: Array<Uint8Array[] | undefined> = [];
-    for (const sh of parity) {
-      await ctx.run.take(MIGRATE_LIST_COST_BYTES);
-      const l = await akeysOf(sh, dkey);
-      if (l !== undefined && l.length > 0) { lists = [l]; break; }
-    }
-    if (lists.length === 0) {
-      const rest = [...holders].filter((sh) => !parity.includes(sh));
-      await ctx.run.take(rest.length * MIGRATE_LIST_COST_BYTES);
-      lists = await Promise.all(rest.map((sh) => akeysOf(sh, dkey)));
-    }
-    const akeys = new Map<string, Uint8Array>();
-    for (const l of lists) for (const a of l ?? []) akeys.set(hex(a), a);
-    return { dkey, akeys: [...akeys.values()] };
-  }));
+    out.push(...[...akeys.values()].sort((x, y) => Buffer.compare(x.akey, y.akey)));
+  }
+  return out;
 }
 
-/**
- * The kind of an akey at R: asked first of a healthy shard that holds a parity role of the dkey
- * (EC: every write reaches it) or the first healthy replica, then of the others.
- */
-async function kindAt(ctx: ShardCtx, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined> {
-  const healthyShards = new Set(ctx.healthy.map((m) => m.shard));
-  const firstParity = ctx.cls.kind === 'ec' ? rolesOf(ctx, dkey).roles.slice(ctx.cls.dataShards).find((r) => healthyShards.has(r.shard)) : undefined;
-  const first = firstParity ?? ctx.healthy[0];
-  await ctx.run.take(MIGRATE_OP_COST_BYTES);
-  if (first) {
-    try {
-      const k = await (await ctx.io.store(first.target)).akeyKind(R, unitOid(ctx.oid, first.shard), dkey, akey);
-      if (k) return k;
-    } catch (err) {
-      if (!isShardFailure(err)) throw err;
-    }
-  }
-  const kinds = await Promise.all(ctx.healthy.filter((m) => m.shard !== first?.shard).map(async (m) => {
-    try {
-      return await (await ctx.io.store(m.target)).akeyKind(R, unitOid(ctx.oid, m.shard), dkey, akey);
-    } catch (err) {
-      if (!isShardFailure(err)) throw err;
-      return undefined;
-    }
-  }));
-  return kinds.find((k) => k !== undefined);
-}
+/** A key's bytes as a map key (latin1 is a bijection of bytes). */
+function latin1Key(k: Uint8Array): string { return Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1'); }
 
 /** Copy or rebuild one akey of every mover at read point R (EC arrays: pipelined writes into `acc`). */
-async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uint8Array, akey: Uint8Array, acc: WriteAcc): Promise<void> {
-  const kind = await kindAt(ctx, R, dkey, akey);
-  if (!kind) return;
+async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMove, acc: WriteAcc): Promise<void> {
+  const { dkey, akey, kind } = key;
   const toDecode: Mover[] = [];
   for (const mv of movers) {
     // Copy sources, best first: the shard's own readable old copy, then (replicas) any healthy sibling.
@@ -514,7 +499,7 @@ async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uint8A
   if (kind === 'single') {
     for (const mv of toDecode) acc.bytes += await rebuildPiece(ctx, mv, R, dkey, akey);
   } else {
-    await rebuildCells(ctx, toDecode, R, dkey, akey, acc);
+    await rebuildCells(ctx, toDecode, R, dkey, akey, key.end, acc);
   }
 }
 
@@ -609,104 +594,111 @@ async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Arra
 }
 
 /**
- * EC array: decode the lost shards' cells stripe range by stripe range. Each step reads at least k
- * healthy shards straight into codec memory, decodes every mover's role in one pass and queues the
- * movers' writes on their destinations (pipelined; the decode memory is released when they land).
+ * EC array: decode the lost shards' cells stripe range by stripe range (`end`: the shard-local end
+ * of the akey's extents, from a parity holder's scan: parity holds whole cells of every stripe
+ * written). Each step reads k healthy shards straight into codec memory, decodes every mover's role
+ * in one pass and queues the movers' writes on their destinations (pipelined; the decode memory is
+ * released when they land).
  */
-async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uint8Array, akey: Uint8Array, acc: WriteAcc): Promise<void> {
+async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uint8Array, akey: Uint8Array, end: number, acc: WriteAcc): Promise<void> {
+  if (end === 0) return;
+  const plan = cellPlan(ctx, movers, dkey);
+  for (let first = 0; first * plan.cell < end; first += plan.stripesPerStep) {
+    throwIfAborted(ctx.run.signal);
+    await cellStep(ctx, plan, movers, R, dkey, akey, first, end, acc);
+    if (acc.errors.length) throw acc.errors[0];
+  }
+}
+
+/** What every step of one akey's cell rebuild shares. */
+interface CellPlan {
+  k: number; p: number; cell: number; stripesPerStep: number; codec: ReturnType<IoContext['codec']>;
+  /** Sources in role order (data first: a parity-free decode when only parity is lost), movers excluded. */
+  sources: Array<{ role: number; target: number; uoid: bigint }>;
+  /** Each mover's role. */
+  moverRoles: number[];
+  /** Every mover holds a data role: decode the data roles only. */
+  dataOnly: boolean;
+}
+
+function cellPlan(ctx: ShardCtx, movers: Mover[], dkey: Uint8Array): CellPlan {
   const { dataShards: k, parityShards: p } = ctx.cls;
   const cell = ctx.io.cellSize;
   assert(ctx.members.length === k + p && cell > 0, 'cells are rebuilt in a group of k + p shards', { k, p, members: ctx.members.length, cell });
   const { roles, roleOf } = rolesOf(ctx, dkey);
   const healthyShards = new Set(ctx.healthy.map((m) => m.shard));
   const moverShards = new Set(movers.map((m) => m.shard));
-  // Sources in role order (data first: a parity-free decode when only parity is lost), movers excluded.
-  const sources = roles.filter((r) => healthyShards.has(r.shard) && !moverShards.has(r.shard));
-  // The shard-local extent of a lost shard is at most the largest extent end of any healthy shard;
-  // a parity shard holds whole cells of every stripe written, so healthy parity alone tells it.
-  const parity = sources.filter((m) => roleOf.get(m.shard)! >= k);
-  const endOf = async (m: { shard: number; target: number }): Promise<number | undefined> => {
-    let end = 0;
-    try {
-      for await (const x of (await ctx.io.store(m.target)).listRecx(R, unitOid(ctx.oid, m.shard), dkey, akey)) end = Math.max(end, x.index + x.count);
-    } catch (err) {
-      if (!isShardFailure(err)) throw err;
-      return undefined; // unreadable: the others tell
+  const sources: CellPlan['sources'] = [];
+  roles.forEach((r, role) => { if (healthyShards.has(r.shard) && !moverShards.has(r.shard)) sources.push({ role, target: r.target, uoid: unitOid(ctx.oid, r.shard) }); });
+  const moverRoles = movers.map((mv) => roleOf.get(mv.shard)!);
+  return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec: ctx.io.codec(k, p), sources, moverRoles, dataOnly: moverRoles.every((r) => r < k) };
+}
+
+/** One decode step: stripes from `first` on (up to `end`), read, decoded, and the movers' writes queued. */
+async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, end: number, acc: WriteAcc): Promise<void> {
+  const { k, p, cell } = plan;
+  const lo = first * cell, hi = Math.min(end, (first + plan.stripesPerStep) * cell);
+  const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
+  if (ctx.run.budget) await ctx.run.take(recx.count * k + (hi - lo) * movers.length);
+  if (!ctx.run.decodes.tryAcquire()) await ctx.run.decodes.acquire(ctx.run.signal);
+  const bufs = stripeBuffers(plan.codec, k + p, recx.count);
+  // The step's decode memory is released once every write it started has landed.
+  const landed: Array<Promise<void>> = [];
+  try {
+    const present = await readSources(ctx, plan, R, dkey, akey, recx, bufs.shards);
+    // Only k sources were read, so the unread healthy parity counts as missing too: when every
+    // mover holds a data role, restore the data roles only (half the decode work with one lost
+    // data shard of a p = 2 group).
+    plan.codec.reconstruct(bufs.shards, { present, dataOnly: plan.dataOnly });
+    for (let i = 0; i < movers.length; i++) {
+      const mv = movers[i]!, role = plan.moverRoles[i]!;
+      // Parity covers whole cells of every stripe written; a data cell ends where the data does.
+      const count = role >= k ? recx.count : hi - lo;
+      const w = await ctx.run.queueWrite(mv.dstTarget, () => writeCells(mv, unitOid(ctx.oid, mv.shard), R, dkey, akey, lo, bufs.shards[role]!.subarray(0, count), acc));
+      landed.push(w.landed);
+      acc.writes.push(w.landed);
     }
-    return end;
-  };
-  // Every parity shard holds the same extents: the first that answers tells; only when none
-  // does are the data shards asked (the largest end of those wins).
-  let ends: number[] = [];
-  for (const m of parity) {
-    await ctx.run.take(MIGRATE_OP_COST_BYTES);
-    const e = await endOf(m);
-    if (e !== undefined) { ends = [e]; break; }
+  } finally {
+    void Promise.allSettled(landed).then(() => { bufs.release(); ctx.run.decodes.release(); });
   }
-  if (ends.length === 0) {
-    await ctx.run.take(sources.length * MIGRATE_OP_COST_BYTES);
-    ends = (await Promise.all(sources.map(endOf))).filter((e): e is number => e !== undefined);
+}
+
+/** Write one rebuilt cell range (failures recorded in `acc`, rethrown by the key's step loop). */
+async function writeCells(mv: Mover, uoid: bigint, R: bigint, dkey: Uint8Array, akey: Uint8Array, lo: number, data: Uint8Array, acc: WriteAcc): Promise<void> {
+  try {
+    await mv.dst.updateArray(R, uoid, dkey, akey, { index: lo, count: data.length }, data, { recordSize: 1 });
+    acc.bytes += data.length;
+  } catch (err) {
+    acc.errors.push(err);
   }
-  const end = Math.max(0, ...ends);
-  if (end === 0) return;
-  const stripesPerStep = Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell));
-  const moversData = movers.every((mv) => roleOf.get(mv.shard)! < k);
-  const codec = ctx.io.codec(k, p);
-  for (let first = 0; first * cell < end; first += stripesPerStep) {
-    throwIfAborted(ctx.run.signal);
-    const lo = first * cell, hi = Math.min(end, (first + stripesPerStep) * cell);
-    const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
-    await ctx.run.take(recx.count * k + (hi - lo) * movers.length);
-    await ctx.run.decodes.acquire(ctx.run.signal);
-    let bufs: ReturnType<typeof stripeBuffers> | undefined;
-    // The step's decode memory is released once every write it started has landed.
-    const landed: Array<Promise<void>> = [];
-    try {
-      bufs = stripeBuffers(codec, k + p, recx.count);
-      const present: boolean[] = new Array(k + p).fill(false);
-      // Read k sources (more when some fail), straight into the codec's memory.
-      let next = 0;
-      while (present.filter(Boolean).length < k && next < sources.length) {
-        const want = k - present.filter(Boolean).length;
-        const batch = sources.slice(next, next + want);
-        next += batch.length;
-        await Promise.all(batch.map(async (m) => {
-          const role = roleOf.get(m.shard)!;
-          try {
-            await readShardInto(await ctx.io.store(m.target), R, unitOid(ctx.oid, m.shard), dkey, akey, recx, [bufs!.shards[role]!]);
-            present[role] = true;
-          } catch (err) {
-            if (!isShardFailure(err)) throw err;
-            swallowed('migrate.cells-unreadable-count-missing', err); // the other shards decode them
-          }
-        }));
-      }
-      if (present.filter(Boolean).length < k) throw lostErr(ctx.oid);
-      // Only k sources were read, so the unread healthy parity counts as missing too: when every
-      // mover holds a data role, restore the data roles only (half the decode work with one lost
-      // data shard of a p = 2 group).
-      codec.reconstruct(bufs.shards, { present, dataOnly: moversData });
-      for (const mv of movers) {
-        // Parity covers whole cells of every stripe written; a data cell ends where the data does.
-        const role = roleOf.get(mv.shard)!;
-        const count = role >= k ? recx.count : hi - lo;
-        const data = bufs.shards[role]!.subarray(0, count);
-        const w = await ctx.run.queueWrite(mv.dstTarget, async () => {
-          try {
-            await mv.dst.updateArray(R, unitOid(ctx.oid, mv.shard), dkey, akey, { index: lo, count }, data, { recordSize: 1 });
-            acc.bytes += count;
-          } catch (err) {
-            acc.errors.push(err);
-          }
-        });
-        landed.push(w.landed);
-        acc.writes.push(w.landed);
-      }
-    } finally {
-      const b = bufs;
-      void Promise.allSettled(landed).then(() => { b?.release(); ctx.run.decodes.release(); });
-    }
-    if (acc.errors.length) throw acc.errors[0];
+}
+
+/**
+ * Read k sources of a step (more when some fail) straight into the codec's buffers; returns which
+ * roles are present. Too few: DATA_LOST.
+ */
+async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, shards: Uint8Array[]): Promise<boolean[]> {
+  const present: boolean[] = new Array(plan.k + plan.p).fill(false);
+  let have = 0, next = 0;
+  while (have < plan.k && next < plan.sources.length) {
+    const batch = plan.sources.slice(next, next + plan.k - have);
+    next += batch.length;
+    const got = await Promise.all(batch.map((m) => readSource(ctx, m, R, dkey, akey, recx, shards[m.role]!)));
+    for (let i = 0; i < batch.length; i++) if (got[i]) { present[batch[i]!.role] = true; have++; }
+  }
+  if (have < plan.k) throw lostErr(ctx.oid);
+  return present;
+}
+
+/** One source shard's cells into `into`; false when the shard fails (the other shards decode them). */
+async function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, into: Uint8Array): Promise<boolean> {
+  try {
+    await readShardInto(await ctx.io.store(m.target), R, m.uoid, dkey, akey, recx, [into]);
+    return true;
+  } catch (err) {
+    if (!isShardFailure(err)) throw err;
+    swallowed('migrate.cells-unreadable-count-missing', err);
+    return false;
   }
 }
 

@@ -448,31 +448,8 @@ export class ContainerStore {
       const finish = () => {
         for (const d of g.dkeys.values()) {
           last = d.key;
-          const akeys: ScannedAkey[] = [];
-          for (const a of d.akeys.values()) {
-            let floor: Stamp = { epoch: -1n, seq: -1 };
-            for (const p of [...objP, ...d.punches, ...a.punches]) if (p.epoch <= epoch && before(floor, p)) floor = p;
-            let single: MemVersion | undefined;
-            for (const x of a.singles) if (x.epoch <= epoch && (!single || before(single, x))) single = x;
-            if (single && !before(floor, single)) single = undefined;
-            const exts = a.extents.filter((x) => x.epoch <= epoch && before(floor, x)).sort(cmpStamp);
-            if (!single && !exts.length) continue;
-            if (single && (!exts.length || before(exts[0]!, single))) { akeys.push({ akey: a.key, kind: 'single', epoch: single.epoch, extents: [] }); continue; }
-            let lo2 = Infinity, hi2 = 0;
-            for (const x of exts) { lo2 = Math.min(lo2, x.index); hi2 = Math.max(hi2, x.index + x.count); }
-            const painted = paint(exts as never, lo2, hi2);
-            const ps: Array<{ s: number; e: number; x: MemVersion }> = [];
-            exts.forEach((x, i) => { for (const [a0, e0] of painted[i]!) ps.push({ s: a0, e: e0, x }); });
-            ps.sort((p, q) => p.s - q.s);
-            const extents: ScannedAkey['extents'] = [];
-            for (let i = 0; i < ps.length; i++) {
-              const p = ps[i]!; const prev = ps[i - 1];
-              if (prev && prev.x === p.x && prev.e === p.s) extents[extents.length - 1]!.count += p.e - p.s;
-              else extents.push({ index: p.s, count: p.e - p.s, epoch: p.x.epoch });
-            }
-            akeys.push({ akey: a.key, kind: 'array', epoch: exts[0]!.epoch, extents });
-          }
-          if (akeys.length) out.push({ dkey: d.key, akeys: akeys.sort((x, y) => Buffer.compare(x.akey, y.akey)) });
+          const akeys = visibleAkeys(d, objP, epoch);
+          if (akeys.length) out.push({ dkey: d.key, akeys });
         }
         g = { punches: [], dkeys: new Map() };
       };
@@ -622,6 +599,43 @@ function mergeRanges(rs: Range[]): Recx[] {
     const last = out[out.length - 1];
     if (last && last.index + last.count >= s) last.count = Math.max(last.index + last.count, e) - last.index;
     else out.push({ index: s, count: e - s });
+  }
+  return out;
+}
+
+/** The akeys of one gathered dkey visible at `epoch` (`scanObject`), in byte order. */
+function visibleAkeys(d: Gathered['dkeys'] extends Map<string, infer D> ? D : never, objP: readonly Stamp[], epoch: bigint): ScannedAkey[] {
+  const akeys: ScannedAkey[] = [];
+  let dfloor: Stamp = { epoch: -1n, seq: -1 };
+  for (const p of objP) if (p.epoch <= epoch && before(dfloor, p)) dfloor = p;
+  for (const p of d.punches) if (p.epoch <= epoch && before(dfloor, p)) dfloor = p;
+  for (const a of d.akeys.values()) {
+    let floor = dfloor;
+    for (const p of a.punches) if (p.epoch <= epoch && before(floor, p)) floor = p;
+    let single: MemVersion | undefined;
+    for (const x of a.singles) if (x.epoch <= epoch && (!single || before(single, x))) single = x;
+    if (single && !before(floor, single)) single = undefined;
+    const exts = a.extents.filter((x) => x.epoch <= epoch && before(floor, x)).sort(cmpStamp);
+    if (!single && !exts.length) continue;
+    if (single && (!exts.length || before(exts[0]!, single))) { akeys.push({ akey: a.key, kind: 'single', epoch: single.epoch, extents: [] }); continue; }
+    akeys.push({ akey: a.key, kind: 'array', epoch: exts[0]!.epoch, extents: paintedExtents(exts) });
+  }
+  return akeys.sort((x, y) => Buffer.compare(x.akey, y.akey));
+}
+
+/** Visible pieces of extents (newest first) as disjoint ascending extents, each with its epoch (touching pieces of one version joined, as `listRecx`). */
+function paintedExtents(exts: readonly MemVersion[]): ScannedAkey['extents'] {
+  let lo = Infinity, hi = 0;
+  for (const x of exts) { lo = Math.min(lo, x.index); hi = Math.max(hi, x.index + x.count); }
+  const painted = paint(exts as never, lo, hi);
+  const ps: Array<{ s: number; e: number; x: MemVersion }> = [];
+  for (let i = 0; i < exts.length; i++) for (const [a0, e0] of painted[i]!) ps.push({ s: a0, e: e0, x: exts[i]! });
+  ps.sort((p, q) => p.s - q.s);
+  const out: ScannedAkey['extents'] = [];
+  for (let i = 0; i < ps.length; i++) {
+    const p = ps[i]!; const prev = ps[i - 1];
+    if (prev && prev.x === p.x && prev.e === p.s) out[out.length - 1]!.count += p.e - p.s;
+    else out.push({ index: p.s, count: p.e - p.s, epoch: p.x.epoch });
   }
   return out;
 }
