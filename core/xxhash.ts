@@ -3,7 +3,7 @@
  * Initialise once with `await initXxhash()`; afterwards `xxh64` is synchronous.
  */
 import xxhashInit from 'xxhash-wasm';
-import { CairnError } from './errors.js';
+import { CairnError, assert } from './errors.js';
 
 type Api = Awaited<ReturnType<typeof xxhashInit>>;
 let api: Api | undefined;
@@ -35,7 +35,7 @@ export function xxh64Parts(parts: readonly Uint8Array[], seed = 0n): bigint {
 }
 
 /** Inputs up to this many bytes are hashed by `xxh32` in JS (keys: no copy into wasm memory, no call across). */
-const XXH32_JS_MAX_BYTES = 64;
+export const XXH32_JS_MAX_BYTES = 64;
 
 /** xxhash32 of `data` with `seed` (key hashing where 32 bits suffice: bloom filters). Requires `initXxhash()`. */
 export function xxh32(data: Uint8Array, seed = 0): number {
@@ -49,9 +49,13 @@ const rotl32 = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
 const lane32 = (b: Uint8Array, i: number): number => b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
 const round32 = (acc: number, lane: number): number => Math.imul(rotl32((acc + Math.imul(lane, P32_2)) | 0, 13), P32_1);
 
-/** XXH32 written from its specification (github.com/Cyan4973/xxHash, doc/xxhash_spec.md); equal to the wasm one (test/core/xxhash). */
-export function xxh32js(b: Uint8Array, seed = 0): number {
-  const n = b.length;
+/**
+ * XXH32 written from its specification (github.com/Cyan4973/xxHash, doc/xxhash_spec.md); equal to
+ * the wasm one (test/core/xxhash). Hashes the first `n` bytes of `b` (all of it by default), so a
+ * key's prefix is hashed without making a view of it.
+ */
+export function xxh32js(b: Uint8Array, seed = 0, n = b.length): number {
+  assert(n >= 0 && n <= b.length, 'xxh32js: length beyond the buffer', { n, length: b.length });
   let i = 0;
   let acc: number;
   if (n >= 16) {

@@ -62,6 +62,8 @@ export class KeyBuilder {
   truncate(n: number): this { assert(n >= 0 && n <= this.n, 'truncate beyond the key built', { n, len: this.n }); this.n = n; return this; }
   /** The bytes built so far, as a view (valid until the builder changes). */
   view(): Uint8Array { return this.buf.subarray(0, this.n); }
+  /** The builder's buffer: its first `length` bytes are the key built so far (valid until the next call). */
+  raw(): Uint8Array { return this.buf; }
   private ensure(extra: number): void {
     if (this.n + extra <= this.buf.length) return;
     let size = this.buf.length * 2;

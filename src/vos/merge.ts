@@ -17,7 +17,7 @@ import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont, keyEpoch, keySeq, copyKey,
 } from './keys.js';
-import { bloomProbe, type BloomProbe, type Run, type RunCursor, type RunWriter } from './run.js';
+import { bloomProbe, bloomProbePrefix, type BloomProbe, type Run, type RunCursor, type RunWriter } from './run.js';
 import { before, covered, type Range, type Stamp } from './tree.js';
 
 /** Bytes of a version entry's fixed header (an inline value follows). */
@@ -406,6 +406,8 @@ export interface StreamEntry { key: Uint8Array; value: Uint8Array; seq: number; 
 function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined, withProbes = true): Generator<StreamEntry> {
   /** Bloom probes of a key (none when the consumer computes its own). */
   const probe = (k: Uint8Array): BloomProbe => (withProbes ? bloomProbe(k) : NO_PROBE);
+  /** Probes of the bytes `b` holds now (no view made). */
+  const probeBuilt = (): BloomProbe => (withProbes ? bloomProbePrefix(b.raw(), b.length) : NO_PROBE);
   const out: StreamEntry = { key: EMPTY_KEY, value: EMPTY_KEY, seq: 0, probes: NO_PROBES };
   /** This stream's own key builder: it keeps the current prefixes while the stream is paused. */
   const b = new KeyBuilder();
@@ -448,7 +450,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
       const o = mc.objects.get(oid)!;
       // object, dkey and akey prefixes built in place in `b`, each on the one before (copies only of whole keys)
       const objEnd = b.reset().u32(cont).u8(SECTION_DATA).oid(oid).length;
-      const objProbe = probe(b.view());
+      const objProbe = probeBuilt();
       if (o.punches.length) {
         const obj = b.take();
         const pp = [probe(kb.reset().bytes(obj).u8(TAG_PUNCH).take()), objProbe];
@@ -463,7 +465,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
         }
         for (const a of sortedAkeys(d)) {
           const akEnd = b.truncate(dkEnd).u8(TAG_KEY).esc(a.key).length;
-          const probes = [probe(b.view()), objProbe];
+          const probes = [probeBuilt(), objProbe];
           if (a.punches.length) for (const p of punchesDesc(a.punches)) if (!gone(p.epoch, p.seq)) yield entry(stampAt(b, akEnd, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, probes);
           // singles are kept ascending by (epoch, seq): walk down, dropping those a newer one hides at their own epoch
           let newerEpoch: bigint | undefined;
@@ -573,8 +575,9 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
   const kw = new KWay(runCursors(runs));
   let n = 0;
   let lastSingle: Uint8Array | undefined; // key of the last single written (its akey path and epoch are what count)
-  let akeyPath: Uint8Array | undefined; let probes: BloomProbe[] = [];
-  let objPath: Uint8Array | undefined; let objProbe: BloomProbe | undefined;
+  // the current object and akey paths: prefixes of keys already written (no views made)
+  let akeyKey: Uint8Array | undefined; let akeyLen = 0; let probes: BloomProbe[] = [];
+  let objKey: Uint8Array | undefined; let objProbe: BloomProbe | undefined;
   let prevKey: Uint8Array | undefined;
   for (;;) {
     const best = kw.pick();
@@ -591,12 +594,12 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
       } else {
         const tagAt = key.length - 17;
         const tag = key[tagAt];
-        if (!objPath || !samePrefix(objPath, key, OBJ_PATH_BYTES)) { objPath = prevKey.subarray(0, OBJ_PATH_BYTES); objProbe = bloomProbe(objPath); }
+        if (!objKey || !sameFirst(objKey, key, OBJ_PATH_BYTES)) { objKey = prevKey; objProbe = bloomProbePrefix(prevKey, OBJ_PATH_BYTES); }
         const seq = keySeq(key);
         if (tag === TAG_SINGLE || tag === TAG_ARRAY) {
-          if (!akeyPath || !samePrefix(akeyPath, key, tagAt)) { akeyPath = prevKey.subarray(0, tagAt); probes = [bloomProbe(akeyPath), objProbe!]; lastSingle = undefined; }
+          if (!akeyKey || akeyLen !== tagAt || !sameFirst(akeyKey, key, tagAt)) { akeyKey = prevKey; akeyLen = tagAt; probes = [bloomProbePrefix(prevKey, tagAt), objProbe!]; lastSingle = undefined; }
           // a single hidden at its own epoch by the newer one just written (same akey path, tag and epoch)
-          if (tag === TAG_SINGLE && lastSingle && lastSingle.length === key.length && samePrefix(lastSingle, key, key.length - 8)) {
+          if (tag === TAG_SINGLE && lastSingle && lastSingle.length === key.length && sameFirst(lastSingle, key, key.length - 8)) {
             const x = blockExtentOf(value);
             if (x) freed.push(x);
           } else {
@@ -628,12 +631,13 @@ function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Whether the first `n` bytes of `a` (exactly `n` long) and `b` are equal (no views made). */
-function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
-  if (a.length !== n || b.length < n) return false;
+/** Whether the first `n` bytes of `a` and `b` (both at least `n` long) are equal. */
+function sameFirst(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (a.length < n || b.length < n) return false;
   for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false; // keys of a run differ near their ends
   return true;
 }
+
 
 
 /**
@@ -649,8 +653,9 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
   const kw = new KWay(sources);
   let n = 0; let seen = 0;
   let prevKey: Uint8Array | undefined;
-  let akeyPath: Uint8Array | undefined; let akeyProbe: BloomProbe | undefined; let probes: BloomProbe[] = [];
-  let objPath: Uint8Array | undefined; let objProbe: BloomProbe | undefined;
+  // the current object and akey paths: prefixes of keys already written (no views made)
+  let akeyKey: Uint8Array | undefined; let akeyLen = 0; let probes: BloomProbe[] = [];
+  let objKey: Uint8Array | undefined; let objProbe: BloomProbe | undefined;
   let newerEpoch: bigint | undefined; // epoch of the single just before in this akey (the next newer one)
   let extents: Pending[] = [];
   let cont = -1; let agg: { upTo: bigint; keep: bigint[] } | undefined; let st: MergeStats | undefined;
@@ -685,16 +690,16 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
     if (kc !== cont) { cont = kc; agg = rules(kc)?.aggregate; st = statsOf(kc); }
     st!.entriesIn++;
     if (key[4] !== SECTION_DATA) {
-      endExtents(); akeyPath = undefined;
+      endExtents(); akeyKey = undefined;
       w.add(prevKey, value, 0, NO_PROBES); n++; st!.entriesOut++;
     } else {
       const tagAt = key.length - 17;
       const tag = key[tagAt];
       assert(tag === TAG_SINGLE || tag === TAG_ARRAY, 'aggregateMerge takes runs without punches', { tag });
-      if (!akeyPath || !samePrefix(akeyPath, key, tagAt)) {
+      if (!akeyKey || akeyLen !== tagAt || !sameFirst(akeyKey, key, tagAt)) {
         endExtents();
-        if (!objPath || !samePrefix(objPath, key, OBJ_PATH_BYTES)) { objPath = prevKey.subarray(0, OBJ_PATH_BYTES); objProbe = bloomProbe(objPath); }
-        akeyPath = prevKey.subarray(0, tagAt); akeyProbe = bloomProbe(akeyPath); probes = [akeyProbe, objProbe!]; newerEpoch = undefined;
+        if (!objKey || !sameFirst(objKey, key, OBJ_PATH_BYTES)) { objKey = prevKey; objProbe = bloomProbePrefix(prevKey, OBJ_PATH_BYTES); }
+        akeyKey = prevKey; akeyLen = tagAt; probes = [bloomProbePrefix(prevKey, tagAt), objProbe!]; newerEpoch = undefined;
       }
       const epoch = keyEpoch(key); const seq = keySeq(key);
       if (tag === TAG_SINGLE) {

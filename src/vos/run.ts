@@ -17,7 +17,7 @@
  * callers never read a damaged block as "absent".
  */
 import { VosError } from './errors.js';
-import { xxh32, xxh64 } from '../../core/xxhash.js';
+import { XXH32_JS_MAX_BYTES, xxh32, xxh32js, xxh64 } from '../../core/xxhash.js';
 import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
 import { compareKeys } from './keys.js';
@@ -102,6 +102,12 @@ export interface BloomProbe { h1: number; h2: number }
 /** Hash a lookup prefix for the bloom filters. */
 export function bloomProbe(key: Uint8Array): BloomProbe {
   return { h1: xxh32(key, BLOOM_SEED_1), h2: xxh32(key, BLOOM_SEED_2) };
+}
+
+/** `bloomProbe` of the first `n` bytes of `buf` (a key prefix, no view made; keys up to 64 bytes). */
+export function bloomProbePrefix(buf: Uint8Array, n: number): BloomProbe {
+  if (n > XXH32_JS_MAX_BYTES) return bloomProbe(buf.subarray(0, n));
+  return { h1: xxh32js(buf, BLOOM_SEED_1, n), h2: xxh32js(buf, BLOOM_SEED_2, n) };
 }
 
 function bloomBits(p: BloomProbe, visit: (bit: number) => boolean): boolean {

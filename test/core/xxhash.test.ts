@@ -23,6 +23,16 @@ test('xxh32js equals the wasm XXH32 at lengths 0..200, seeds 0, 1, 2^31, 2^32-1 
   }
 });
 
+test('xxh32js of a prefix (its length argument) equals the wasm XXH32 of that prefix; a length beyond the buffer is refused', () => {
+  const rng = new Rng(10);
+  const buf = rng.bytes(80);
+  for (let n = 0; n <= 80; n++) for (const seed of [0, 0x9747b28c, rng.int(0x7fffffff)]) {
+    assert.is(xxh32js(buf, seed, n), wasm.h32Raw(buf.subarray(0, n), seed), `prefix ${n} seed ${seed}`);
+  }
+  assert.throws(() => xxh32js(buf, 0, 81), (e: Error & { code?: string }) => e.code === 'ASSERTION_FAILED');
+  assert.throws(() => xxh32js(buf, 0, -1), (e: Error & { code?: string }) => e.code === 'ASSERTION_FAILED');
+});
+
 test('known answers (XXH32 of "" and "abc", seed 0)', () => {
   assert.is(xxh32js(new Uint8Array(0), 0), 0x02cc5d05);
   assert.is(xxh32js(new TextEncoder().encode('abc'), 0), 0x32d153ff);

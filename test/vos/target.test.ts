@@ -15,6 +15,7 @@ import { FaultInjector } from '../../src/media/fault.js';
 import {
   VosTarget, TargetStore, ContainerStore, VosError, MAX_EPOCH, MAX_KEY_SIZE, MAX_VALUE_SIZE, LIST_PAGE, type VosOptions, type KeyRange,
 } from '../../src/vos/index.js';
+import { MERGE_FANIN } from '../../src/vos/store.js';
 import { ioEngines } from './engines.js';
 import { safe } from './safe.js';
 import { code, collect, crashImage, dec, enc, failure, tmpDir } from './helpers.js';
@@ -121,6 +122,25 @@ test('an update at an existing epoch replaces it (inline, data file, arrays), al
   await t.aggregate(2n); // a full merge: the replaced version in the run goes
   assert.is((await t.fetchSingle(5n, 1n, d, enc('big')))![0], 77);
   assert.is(t.target.usage().dataUsed, 12 * KiB);
+  await t.close();
+}));
+
+test('a background merge of runs keeps one single per epoch: a version replaced at its own epoch in an older run goes, its blocks freed', safe(async () => {
+  const t = await VosTarget.open(dir, BASE);
+  const ts = t.target;
+  const d = enc('d');
+  await t.updateSingle(5n, 1n, d, enc('big'), new Uint8Array(9000).fill(1));
+  await ts.flushAll();
+  await t.updateSingle(5n, 1n, d, enc('big'), new Uint8Array(9000).fill(2)); // replaces it at epoch 5, in a newer run
+  await ts.flushAll();
+  assert.is(ts.usage().dataUsed, 24 * KiB, 'both versions hold blocks while they sit in separate runs');
+  const before = t.compactions;
+  for (let i = 0; ts.runs.length < MERGE_FANIN && t.compactions === before; i++) { await t.updateSingle(6n, 1n, enc(`o${i}`), enc('a'), enc('x')); await ts.flushAll(); }
+  for (let spins = 0; t.compactions === before; spins++) { assert.ok(spins < 100_000, 'the background merge ran'); await new Promise<void>((r) => setImmediate(r)); }
+  assert.is(ts.runs.length, 1, 'one merged run');
+  assert.is((await t.fetchSingle(5n, 1n, d, enc('big')))![0], 2);
+  assert.is((await t.fetchSingle(MAX_EPOCH, 1n, d, enc('big')))![0], 2);
+  assert.is(ts.usage().dataUsed, 12 * KiB, 'the replaced version\'s blocks are free after the merge');
   await t.close();
 }));
 
