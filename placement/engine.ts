@@ -29,10 +29,10 @@ import {
   LAYOUT_ABI_MAGIC, HEADER_WORDS, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE,
   H_LEVELINFO, H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES,
   H_BASE_TARGETS, H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB,
-  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, LAYOUT_V2, LAYOUT_V3, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
+  H_DUNIFORM, H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, H_LIFT_END, H_LIFT_Q, LAYOUT_V2, LAYOUT_V3, LAYOUT_V4, ALGO_JUMP_MAP, ALGO_RING, ALGO_STRAW2, MODE_JUMP_BASE,
   MODE_RESERVOIR, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
 } from '../assembly/placement/abi.js';
-import { reservoirStages } from './reservoir.js';
+import { reservoirStages, liftFill } from './reservoir.js';
 
 /** Placement algorithms. */
 export type PlacementAlgo = 'jump-map' | 'ring' | 'straw2-like';
@@ -392,12 +392,14 @@ class WasmPlacement implements Placement {
     h[H_DWEIGHT] = d.dweight; h[H_SPARE_PROB] = d.spareProb; h[H_DUNIFORM] = d.duniform; h[H_TCUM] = d.tcum;
     h[H_LEVELWEIGHT] = this.img.levelWeight; h[H_STRAW_LOG] = this.img.strawLog; h[H_LEVEL] = level;
     h[H_LAYOUT_VERSION] = pm.layoutVersion; h[H_LIFT_PREFIX] = seedImg && prefix?.alike ? prefix.domains : 0;
+    const fill = seedImg && prefix ? this.liftFillOf(level, gs, prefix) : undefined;
+    if (fill) { h[H_LIFT_END] = fill.end; h[H_LIFT_Q] = fill.q; }
     if (!seedImg) return { h };
     // the base's own layout: the same header at the base's level, original jump-map only
     const sh = h.slice();
     sh[H_NDOMAINS] = seedImg.n; sh[H_DOMAIN] = seedImg.dom; sh[H_DSTART] = seedImg.ds; sh[H_DCOUNT] = seedImg.dc; sh[H_LEVEL] = seedImg.level;
     sh[H_BASE_DOMAINS] = seedImg.nBase; sh[H_GROUP_MODE] = MODE_JUMP_BASE;
-    sh[H_RES_PROB] = 0; sh[H_RES_C] = 0; sh[H_RES_UNIFORM] = 0; sh[H_LIFT_PREFIX] = 0;
+    sh[H_RES_PROB] = 0; sh[H_RES_C] = 0; sh[H_RES_UNIFORM] = 0; sh[H_LIFT_PREFIX] = 0; sh[H_LIFT_END] = 0; sh[H_LIFT_Q] = 0;
     sh[H_NDOMAINS] = seedImg.nBase;
     if (prefix) {
       // LAYOUT_V2: the prefix's whole layout (the jump over the base, then its reservoir)
@@ -407,6 +409,28 @@ class WasmPlacement implements Placement {
     sh[H_DWEIGHT] = seedImg.dweight; sh[H_SPARE_PROB] = seedImg.spareProb; sh[H_DUNIFORM] = seedImg.duniform; sh[H_TCUM] = seedImg.tcum;
     this.checkHeader(sh, true);
     return { h, seed: sh };
+  }
+
+  /**
+   * LAYOUT_V4 lift fill (see `liftFill`): when the lift is seeded by the base alone at target
+   * level and every domain of `level` up to the end of the lifting extension is alike (as many
+   * targets, one weight), that end and the probability (x 2^32, u32 bits) of taking a free base
+   * domain beyond the forced ones; else undefined (the LAYOUT_V3 fill and stages).
+   */
+  private liftFillOf(level: number, gs: number, prefix: { seedLevel: number; targets: number; domains: number; alike: number }): { end: number; q: number } | undefined {
+    const pm = this.poolMap, L = pm.levelNamesList.length, B = pm.baseTargets, nt = pm.targets.length;
+    if (pm.layoutVersion < LAYOUT_V4 || this.algo !== 'jump-map' || !prefix.alike || prefix.targets !== B || prefix.seedLevel !== L) return undefined;
+    let end = nt;
+    for (const e of pm.extents) if (e > B) { end = e; break; }
+    const of = pm.domainOfTargets(level), w = pm.targetWeights;
+    const R = prefix.domains, m = B / R, nL = of[end - 1]! + 1;
+    if (!Number.isInteger(m)) return undefined;
+    const size = new Int32Array(nL);
+    for (let t = 0; t < end; t++) { size[of[t]!]!++; if (w[t] !== w[0]) return undefined; }
+    if (size.some((x) => x !== m)) return undefined;
+    const q = liftFill(R, m, gs, nL - R);
+    if (q === undefined) return undefined;
+    return { end: nL, q: Math.min(2 ** 32 - 1, Math.floor(q * 2 ** 32)) | 0 };
   }
 
   /** Domains of level `l` among the first `targets` targets (pool order). */

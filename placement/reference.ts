@@ -33,6 +33,38 @@ const K_GROUP = 0x589965cc75374cc3n;
 const K_STAGE = 0x1d8e4e27c47d124fn;
 const K_INDOM = 0x2127599bf4325c37n;
 const K_PERM = 0x880355f21e6d1965n;
+const K_LIFT = 0x3c79ac492ba7b653n;
+
+/** Binomial coefficient, exact. */
+function choose(n: number, r: number): bigint {
+  if (r < 0 || r > n) return 0n;
+  let b = 1n;
+  for (let i = 1; i <= r; i++) b = (b * BigInt(n - r + i)) / BigInt(i);
+  return b;
+}
+
+/**
+ * Version 4 lift fill probability q (undefined: none in [0, 1]), from the exact law of K, the
+ * domains a uniform draw of k of R x m targets covers: P(K = j) = C(R, j) sum_i (-1)^i C(j, i)
+ * C((j - i) m, k) / C(R m, k) (inclusion-exclusion over the covered domains, in bigints).
+ */
+function liftQ(R: number, m: number, k: number, N: number): number | undefined {
+  if (!(R >= 1 && m >= 1 && N >= 1 && k >= 2 && k <= R * m && k <= R + N)) return undefined;
+  const all = choose(R * m, k);
+  let eK = 0n, eMin = 0n, eRest = 0n;
+  for (let j = 1; j <= R; j++) {
+    let onto = 0n;
+    for (let i = 0; i <= j; i++) onto += (i % 2 === 0 ? 1n : -1n) * choose(j, i) * choose((j - i) * m, k);
+    const w = choose(R, j) * onto;
+    const xmin = Math.max(0, k - j - N);
+    eK += w * BigInt(j); eMin += w * BigInt(xmin); eRest += w * BigInt(R - j - xmin);
+  }
+  const f = (x: bigint) => Number(x) / Number(all);
+  const mu = (R * k) / (R + N) - f(eK);
+  if (eRest === 0n) return Math.abs(mu - f(eMin)) < 1e-12 ? 0 : undefined;
+  const q = (mu - f(eMin)) / f(eRest);
+  return q >= 0 && q <= 1 ? q : undefined;
+}
 
 /** Uniform integer in [0, n) from the low 32 bits of h. */
 const below = (h: bigint, n: number): number => Number(((h & 0xffffffffn) * BigInt(n)) >> 32n);
@@ -108,6 +140,15 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
       const same = (m: Map<number, number>) => new Set(m.values()).size === 1;
       if (same(perDomain) && same(perTop) && pm.targetWeights.subarray(0, T).every((x) => x === pm.targetWeights[0])) liftPrefix = nP;
     }
+  }
+  // version 4 lift fill: seeded by the base alone at target level, every domain to the end of the lifting extension alike
+  let liftEnd = 0, liftQT = 0n;
+  if (v4 && seedCtx && liftPrefix > 0 && seedTargets === ntB && seedCtx.nd === nt) {
+    const end = pm.extents.find((e) => e > ntB) ?? nt;
+    const nL = domOf[end - 1]! + 1, m = ntB / liftPrefix;
+    const alike = Number.isInteger(m) && dCount.slice(0, nL).every((c) => c === m) && tw.subarray(0, end).every((x) => x === tw[0]);
+    const q = alike ? liftQ(liftPrefix, m, gs, nL - liftPrefix) : undefined;
+    if (q !== undefined) { liftEnd = nL; liftQT = BigInt(Math.min(2 ** 32 - 1, Math.floor(q * 2 ** 32))); }
   }
   if (!seedCtx && reservoirOnly && ntB >= gs) {
     let lb = pm.faultLevel;
@@ -348,9 +389,44 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
             slotDom[k] = -1; slotDom[s] = d;
           }
         }
+        from = gs;
+        if (ghost && liftEnd > 0) {
+          // version 4 lift fill: nothing kept moves; x moving shards take free base domains (the
+          // forced ones, then each other with probability q), the rest uniform domains of the lifting extension
+          const nP = liftPrefix, N = liftEnd - nP;
+          const free = Array.from({ length: nP }, (_, d) => d).filter((d) => !slotDom.includes(d));
+          const e = gs - (nP - free.length), xmin = Math.max(0, e - N);
+          let x = xmin;
+          for (let i = 0; i < free.length - xmin; i++) if (fmix(gkey ^ ((BigInt(i + 1) * K_LIFT) & M)) >> 32n < liftQT) x++;
+          const floyd = (n: number, c: number, key: bigint): number[] => {
+            const got: number[] = [];
+            for (let j = n - c; j < n; j++) {
+              const t = below(fmix((key + BigInt(j + 1) * K_LIFT) & M), j + 1);
+              got.push(got.includes(t) ? j : t);
+            }
+            return got;
+          };
+          const taken = new Set(floyd(free.length, x, gkey ^ K_SCAN).map((i) => free[i]!));
+          for (let s = 0; s < gs; s++) {
+            const t = ghost[s]!;
+            if (slotDom[s] !== -1 || t < 0) continue;
+            const d = domOf[t]!;
+            if (d >= nP || !taken.has(d) || slotDom.includes(d)) continue;
+            slotDom[s] = d; fresh[s] = true; restored[s] = true; o[s] = t;
+          }
+          for (const d of free) {
+            if (!taken.has(d) || slotDom.includes(d)) continue;
+            slotDom[slotDom.indexOf(-1)] = d; fresh[slotDom.indexOf(d)] = true;
+          }
+          const nw = floyd(N, e - x, gkey ^ K_SPARE).sort((a, b) => a - b);
+          for (const t of nw) { const s = slotDom.indexOf(-1); slotDom[s] = nP + t; fresh[s] = true; }
+          for (let d = 0; d < nP; d++) remember(d);
+          for (const t of nw) remember(nP + t);
+          from = liftEnd;
+        }
         // version 2: a moved slot whose base position is on a domain nobody kept goes back there
         // (else to where it was before the seed's last stage that moved it, when that domain is free)
-        if (v2) {
+        if (v2 && from === gs) {
           for (const from of [orig!, prev]) {
             for (let s = 0; s < gs; s++) {
               if (slotDom[s] !== -1 || from[s]! < 0) continue;
@@ -361,7 +437,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
           }
         }
         // version 4: a moved slot goes to its ghost spare if that is on a free fill domain of one target weight
-        if (ghost) {
+        if (ghost && from === gs) {
           for (let s = 0; s < gs; s++) {
             const t = ghost[s]!;
             if (slotDom[s] !== -1 || t < 0) continue;
@@ -374,7 +450,6 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         }
         const free = Array.from({ length: gs }, (_, d) => d).filter((d) => !slotDom.includes(d));
         for (let s = 0; s < gs; s++) if (slotDom[s] === -1) { slotDom[s] = free.shift()!; fresh[s] = true; }
-        from = gs;
       } else {
         for (let s = 0; s < gs; s++) { slotDom[s] = s; fresh[s] = true; }
         for (let i = gs - 1; i > 0; i--) {
@@ -383,7 +458,7 @@ export function referenceLayout(pm: PoolMap, oid: bigint, algo: 'jump-map' | 'st
         }
         from = gs;
       }
-      if (reservoirOnly) for (let d = 0; d < gs; d++) remember(d);
+      if (reservoirOnly && from === gs) for (let d = 0; d < gs; d++) remember(d);
       runStages(stage, slotDom, fresh, gkey, from, nd, reservoirOnly && seedCtx ? liftPrefix : 0, restored);
       for (let s = 0; s < gs; s++) if (fresh[s] && !restored[s]) o[s] = inDomain(slotDom[s]!, keyOf(s), false);
     }

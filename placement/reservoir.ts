@@ -97,3 +97,52 @@ class MinHeap {
     return top;
   }
 }
+
+/**
+ * Layout rules 4, the fill of a lift seeded by the base alone (see docs/placement.md): a group of
+ * `k` shards laid out at target level over a base of `R` alike domains (of the new level) of `m`
+ * targets each — a uniform sample of k distinct targets — keeps the first shard on each of the K
+ * domains it covers, and its other k - K shards move: x of them to free base domains (of the R - K
+ * free), the rest to domains of the lifting extension (`N` of them, alike with the base ones).
+ * Every domain must end with inclusion k / (R + N); by symmetry that holds exactly when E[K + x] =
+ * R k / (R + N). x is at least xmin(K) = max(0, k - K - N) (the new domains must have room) and,
+ * beyond that, takes each other free base domain with probability q, the value this returns
+ * (undefined if no q in [0, 1] exists: the lift then evicts kept shards and runs the LAYOUT_V3
+ * stages instead). Nothing kept moves, so the lift moves exactly the shards that shared a domain.
+ * The law of K (distinct domains hit by k draws without replacement from R x m targets) comes from
+ * a dynamic programme over the domains (all terms positive, so no cancellation).
+ */
+export function liftFill(R: number, m: number, k: number, N: number): number | undefined {
+  if (!(R >= 1 && m >= 1 && N >= 1 && k >= 2 && k <= R * m && k <= R + N)) return undefined;
+  // ways[K][t]: ways to draw t targets from the domains seen so far, K of them non-empty (scaled)
+  let ways: Float64Array[] = Array.from({ length: R + 1 }, () => new Float64Array(k + 1));
+  ways[0]![0] = 1;
+  const binom = (n: number, r: number) => { let b = 1; for (let i = 1; i <= r; i++) b = (b * (n - r + i)) / i; return b; };
+  const cm = Array.from({ length: m + 1 }, (_, j) => binom(m, j));
+  for (let d = 0; d < R; d++) {
+    const next = Array.from({ length: R + 1 }, () => new Float64Array(k + 1));
+    let top = 0;
+    for (let K = 0; K <= d; K++) {
+      for (let t = 0; t <= k; t++) {
+        const w = ways[K]![t]!;
+        if (w === 0) continue;
+        for (let j = 0; j <= m && t + j <= k; j++) { next[K + (j > 0 ? 1 : 0)]![t + j]! += w * cm[j]!; }
+      }
+    }
+    for (const row of next) for (const x of row) if (x > top) top = x;
+    for (const row of next) for (let t = 0; t <= k; t++) row[t]! /= top; // keep the scale bounded
+    ways = next;
+  }
+  let total = 0, eK = 0, eMin = 0, eRest = 0;
+  for (let K = 1; K <= R; K++) {
+    const p = ways[K]![k]!;
+    total += p; eK += p * K;
+    const xmin = Math.max(0, k - K - N);
+    eMin += p * xmin; eRest += p * (R - K - xmin);
+  }
+  eK /= total; eMin /= total; eRest /= total;
+  const mu = (R * k) / (R + N) - eK;
+  if (eRest <= 0) return Math.abs(mu - eMin) < 1e-12 ? 0 : undefined;
+  const q = (mu - eMin) / eRest;
+  return q >= 0 && q <= 1 ? q : undefined;
+}

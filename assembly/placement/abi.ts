@@ -80,8 +80,16 @@ export const H_LAYOUT_VERSION = 30;
  * probability exact; 0: uniform eviction.
  */
 export const H_LIFT_PREFIX = 31;
-/** Header size in i32 words (a few spare words for growth). */
-export const HEADER_WORDS = 32;
+/**
+ * LAYOUT_V4 lift fill (a lift seeded by the base alone, at target level, every domain up to the
+ * end of the lifting extension alike): that end (domains of the effective level), or 0 when the
+ * lift runs the fill and reservoir stages of LAYOUT_V3. See `liftFill` in placement/reservoir.ts.
+ */
+export const H_LIFT_END = 32;
+/** LAYOUT_V4 lift fill: probability x 2^32 (as u32 bits) that a free base domain is taken beyond the forced ones. */
+export const H_LIFT_Q = 33;
+/** Header size in i32 words. */
+export const HEADER_WORDS = 34;
 
 // ---- layout versions (placement.layoutVersion of the pool map)
 /**

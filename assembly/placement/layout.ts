@@ -17,7 +17,7 @@ import {
   LAYOUT_ABI_MAGIC, H_MAGIC, H_ALGO, H_LEVELS, H_NTARGETS, H_NDOMAINS, H_GROUPS, H_GROUPSIZE, H_LEVELINFO,
   H_ELIGIBLE, H_DOMAIN, H_DSTART, H_DCOUNT, H_RINGPTS, H_RINGTGT, H_RINGSIZE, H_BASE_NODES, H_BASE_TARGETS,
   H_BASE_DOMAINS, H_GROUP_MODE, H_RES_PROB, H_RES_C, H_RES_UNIFORM, H_DWEIGHT, H_SPARE_PROB, H_DUNIFORM,
-  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, LAYOUT_V2, LAYOUT_V4, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
+  H_TCUM, H_LEVELWEIGHT, H_STRAW_LOG, H_SEED_MAP, H_LEVEL, H_LAYOUT_VERSION, H_LIFT_PREFIX, H_LIFT_END, H_LIFT_Q, LAYOUT_V2, LAYOUT_V4, ALGO_JUMP_MAP, ALGO_RING, MODE_JUMP_BASE, LAYOUT_ERR_NO_TARGETS, LAYOUT_ERR_ABI,
 } from './abi';
 
 /** Hash attempts before the deterministic scan takes over. */
@@ -37,6 +37,7 @@ const K_GROUP: u64 = 0x589965cc75374cc3;
 const K_STAGE: u64 = 0x1d8e4e27c47d124f;
 const K_INDOM: u64 = 0x2127599bf4325c37;
 const K_PERM: u64 = 0x880355f21e6d1965;
+const K_LIFT: u64 = 0x3c79ac492ba7b653;
 const TWO_M53: f64 = 1.0 / 9007199254740992.0;
 
 @inline function hdr(map: usize, i: i32): i32 { return load<i32>(map + (<usize>i << 2)); }
@@ -476,6 +477,87 @@ function ghostSpares(seed: usize, objKey: u64, g: i32, gs: i32): void {
   }
 }
 
+const CHOSEN: usize = memory.data(MAX_GS, 16);      // LAYOUT_V4 lift fill: 1 for a free base domain taken
+const NEWSEL: usize = memory.data(4 * MAX_GS, 16);  // LAYOUT_V4 lift fill: offsets of the lifting extension's domains taken
+
+/** Floyd's sample of c distinct values of [0, n) into NEWSEL[0..c) (each c-subset equally likely), from hashes of `key`. */
+function floydSample(n: i32, c: i32, key: u64): void {
+  let got = 0;
+  for (let j = n - c; j < n; j++) {
+    const t = below(fmix(key + <u64>(j + 1) * K_LIFT), j + 1);
+    let seen = false;
+    for (let i = 0; i < got; i++) if (ldi(NEWSEL, i) == t) { seen = true; break; }
+    store<i32>(NEWSEL + (<usize>got << 2), seen ? j : t);
+    got++;
+  }
+}
+
+/**
+ * LAYOUT_V4 lift fill (H_LIFT_END > 0; placement/reservoir.ts `liftFill`): after the keep step
+ * (SLOTDOM: kept domains, -1 for shards that move), no kept shard moves; of the e moving shards,
+ * x take free base domains (the forced max(0, e - N), then each other free one with probability
+ * H_LIFT_Q; a uniform subset), the rest uniform domains of the lifting extension [nP, nL). A moving
+ * shard whose ghost spare is on a taken free base domain goes there; the others take the taken
+ * domains in order. Every domain keeps its exact inclusion probability (docs/placement.md).
+ */
+function liftFillGroup(map: usize, gs: i32, gkey: u64, nL: i32, o: usize): void {
+  const dp = <usize>hdr(map, H_DOMAIN);
+  const nP = hdr(map, H_LIFT_PREFIX);
+  let K = 0;
+  for (let d = 0; d < nP; d++) { store<u8>(CHOSEN + <usize>d, 0); if (domainUsed(gs, -1, d)) K++; }
+  const F = nP - K, e = gs - K, N = nL - nP;
+  const xmin = max(0, e - N);
+  const qT = <u64><u32>hdr(map, H_LIFT_Q);
+  let x = xmin;
+  for (let i = 0; i < F - xmin; i++) if ((fmix(gkey ^ (<u64>(i + 1) * K_LIFT)) >> 32) < qT) x++;
+  // which free base domains: a uniform x-subset of the F free ones (in domain order)
+  floydSample(F, x, gkey ^ K_SCAN);
+  for (let i = 0; i < x; i++) {
+    let r = ldi(NEWSEL, i);
+    for (let d = 0; d < nP; d++) {
+      if (domainUsed(gs, -1, d)) continue;
+      if (r == 0) { store<u8>(CHOSEN + <usize>d, 1); break; }
+      r--;
+    }
+  }
+  // moving shards onto their ghost spares where those are on taken free base domains
+  for (let s = 0; s < gs; s++) {
+    if (ldi(SLOTDOM, s) >= 0) continue;
+    const gh = ldi(GHOST, s);
+    if (gh < 0) continue;
+    const d = ldi(dp, gh);
+    if (d >= nP || load<u8>(CHOSEN + <usize>d) == 0 || domainUsed(gs, -1, d)) continue;
+    store<i32>(SLOTDOM + (<usize>s << 2), d);
+    store<i32>(FRESH + (<usize>s << 2), 2);
+    store<i32>(o + (<usize>s << 2), gh);
+  }
+  // the other taken free base domains, in order, to the other moving shards, in order
+  let s = 0;
+  for (let d = 0; d < nP; d++) {
+    if (load<u8>(CHOSEN + <usize>d) == 0 || domainUsed(gs, -1, d)) continue;
+    while (ldi(SLOTDOM, s) >= 0) s++;
+    store<i32>(SLOTDOM + (<usize>s << 2), d);
+    store<i32>(FRESH + (<usize>s << 2), 1);
+  }
+  // the rest: a uniform subset of the lifting extension's domains, in ascending order
+  const c = e - x;
+  floydSample(N, c, gkey ^ K_SPARE);
+  for (let i = 1; i < c; i++) { // insertion sort (c <= gs)
+    const v = ldi(NEWSEL, i);
+    let j = i - 1;
+    while (j >= 0 && ldi(NEWSEL, j) > v) { store<i32>(NEWSEL + (<usize>(j + 1) << 2), ldi(NEWSEL, j)); j--; }
+    store<i32>(NEWSEL + (<usize>(j + 1) << 2), v);
+  }
+  s = 0;
+  for (let i = 0; i < c; i++) {
+    while (ldi(SLOTDOM, s) >= 0) s++;
+    store<i32>(SLOTDOM + (<usize>s << 2), nP + ldi(NEWSEL, i));
+    store<i32>(FRESH + (<usize>s << 2), 1);
+  }
+  for (let d = 0; d < nP; d++) remember(d);
+  for (let i = 0; i < c; i++) remember(nP + ldi(NEWSEL, i));
+}
+
 /**
  * Jump-map base positions of one group into out[0..gs) (and SLOTDOM); false if impossible.
  * MODE_JUMP_BASE: the original jump-map over the base, then the reservoir over later domains.
@@ -498,6 +580,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
   } else {
     const seed = <usize>hdr(map, H_SEED_MAP);
     const v2 = hdr(map, H_LAYOUT_VERSION) >= LAYOUT_V2;
+    let from = gs; // the first reservoir stage
     if (seed != 0) {
       if (!jumpBase(seed, objKey, g, gs, o)) return false;
       // LAYOUT_V2: the seed is the prefix's whole layout at its level (its own reservoir too)
@@ -539,10 +622,15 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
           store<i32>(SLOTDOM + (<usize>s << 2), d);
         }
       }
+      const liftEnd = v4 ? hdr(map, H_LIFT_END) : 0;
+      if (liftEnd > 0) {
+        liftFillGroup(map, gs, gkey, liftEnd, o);
+        from = liftEnd;
+      }
       // LAYOUT_V2: a moved slot whose base position is on a domain no slot kept goes back there
       // (the pool may have grown straight from its base: that shard then stays put)
       // (else to where it was before the seed's last stage that moved it, when that domain is free)
-      if (v2) {
+      if (v2 && liftEnd == 0) {
         for (let pass = 0; pass < 2; pass++) {
           for (let s = 0; s < gs; s++) {
             if (ldi(SLOTDOM, s) >= 0) continue;
@@ -558,7 +646,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       }
       // LAYOUT_V4: a moved slot goes to its ghost spare when that target's domain is a free fill
       // domain of uniform target weight (the set of fill domains taken is the same)
-      if (v4) {
+      if (v4 && liftEnd == 0) {
         const du = <usize>hdr(map, H_DUNIFORM);
         for (let s = 0; s < gs; s++) {
           if (ldi(SLOTDOM, s) >= 0) continue;
@@ -573,7 +661,7 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
       }
       // the fill domains 0..gs-1 not kept go to the moved slots, in order
       let next = 0;
-      for (let s = 0; s < gs; s++) {
+      for (let s = 0; s < gs && liftEnd == 0; s++) {
         if (ldi(SLOTDOM, s) >= 0) continue;
         while (domainUsed(gs, -1, next)) next++;
         store<i32>(SLOTDOM + (<usize>s << 2), next);
@@ -590,8 +678,8 @@ function jumpMapGroup(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool 
         store<i32>(SLOTDOM + (<usize>r << 2), a);
       }
     }
-    for (let d = 0; d < gs; d++) remember(d);
-    reservoir(map, gs, gkey, gs, nd, v2 && seed != 0 ? hdr(map, H_LIFT_PREFIX) : 0);
+    if (from == gs) for (let d = 0; d < gs; d++) remember(d);
+    reservoir(map, gs, gkey, from, nd, v2 && seed != 0 ? hdr(map, H_LIFT_PREFIX) : 0);
   }
   for (let s = 0; s < gs; s++) {
     if (ldi(FRESH, s) != 1) continue;
