@@ -887,7 +887,7 @@ export class ContainerCore {
     const epoch = this.beginCommit();
     try {
       const targets = size === 1 ? [group[0]!] : sortedTargetIds(group);
-      const info: CommitInfo = { targets, objects: [op.oid.toString(16)], writes: group.slice() };
+      const info: CommitInfo = { targets, objects: [op.oid.toString(16)], writes: group }; // (the layout's group: read only)
       // A storage that can leave DONE to recovery records what recovery checks on the targets.
       const later = this.storage.doneLater !== undefined;
       if (later) {

@@ -23,7 +23,7 @@ export interface CommitInfo {
   targets: number[];
   objects: string[];
   /** Target of every shard write, in plan order (connected pools: each engine learns how many writes it gets). */
-  writes?: number[];
+  writes?: readonly number[];
   /**
    * A transaction's commit: its read epoch, every key it read or wrote, the keys its ops write, and
    * where objects live (connected pools check the keys it only read on the engines).
