@@ -24,6 +24,12 @@ export interface ClusterOptions {
   txTimeoutMs?: number;
   scmBytes?: string;
   dataBytes?: string;
+  /**
+   * Engines warm their store code up before serving (`EngineOptions.warmUp`, through
+   * CAIRN_ENGINE_WARM_UP): benchmarks of short runs, so that engine flushes run optimised code as
+   * the embedded pool's do (its 8 targets share one process). Default off (tests start faster).
+   */
+  warmUp?: boolean;
   /** PEM files: engines serve TLS and clients pin `ca`. */
   tls?: { cert: string; key: string; ca: string };
 }
@@ -66,7 +72,7 @@ export class Cluster {
       '--tx-timeout', String(o.txTimeoutMs ?? 3000),
       '--scm-bytes', o.scmBytes ?? '16M', '--data-bytes', o.dataBytes ?? '256M',
       ...(o.tls ? ['--tls-cert', o.tls.cert, '--tls-key', o.tls.key, '--tls-ca', o.tls.ca] : [])];
-    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CAIRN_POOL_SECRET: this.secret }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CAIRN_POOL_SECRET: this.secret, ...(o.warmUp !== undefined ? { CAIRN_ENGINE_WARM_UP: o.warmUp ? '1' : '0' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
     const log: string[] = [];
     child.stderr!.on('data', (d) => { log.push(String(d)); if (process.env.CAIRN_TEST_VERBOSE) process.stderr.write(`[e${i}] ${d}`); });
     const proc = await new Promise<EngineProc>((resolve, reject) => {

@@ -30,6 +30,7 @@ if (process.env.CAIRN_PROBE_COUNT) {
   RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
     const items = method === 'engine.batch' ? (header.items as Array<{ m: string }>).map((x) => `batch:${x.m}`) : [method];
     for (const m of items) counts.set(m, (counts.get(m) ?? 0) + 1);
+    counts.set('requests', (counts.get('requests') ?? 0) + 1);
     return orig.call(this, method, header, payload, o);
   };
 }
@@ -49,7 +50,7 @@ function sysMs(pid: number): number {
 
 // CAIRN_PROBE_EMBEDDED=1: the same workload on an embedded pool of the same shape, alone in this process.
 const embedded = process.env.CAIRN_PROBE_EMBEDDED === '1';
-const cluster = embedded ? undefined : await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: '4096M' });
+const cluster = embedded ? undefined : await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: '4096M', warmUp: process.env.CAIRN_ENGINE_WARM_UP !== '0' });
 const dir = embedded ? tempDir('cairn-probe-') : undefined;
 try {
   const pool = cluster ? await cluster.connect() : await Pool.create(join(dir!, 'pool'), { nodes: 4, ranksPerNode: 1, targetsPerRank: 2, scmBytes: 256 * MIB, dataBytes: 4096 * MIB });
@@ -67,7 +68,16 @@ try {
   await Promise.all(Array.from({ length: 16 }, async () => { while (w < 20 || performance.now() < warmEnd) await cont.object(`warm${w++}`).update('d', 'a', value); }));
   const only = process.env.QD ? Number(process.env.QD) : undefined;
   const onlyName = process.env.PHASE;
+  /** Store flushes and merges so far, summed over every target (engines: `engine.info`; embedded: the pool's open stores). */
+  const infoClients = cluster ? cluster.engines.map((e) => new RpcClient({ address: e!.address, secret: cluster.secret })) : [];
+  const storeCounters = async (): Promise<{ flushes: number; compactions: number }> => {
+    const all: Array<{ flushes: number; compactions: number }> = cluster
+      ? (await Promise.all(infoClients.map(async (c) => ((await c.call('engine.info', {})).header.vos as Array<{ flushes: number; compactions: number }>) ?? []))).flat()
+      : [...((pool as unknown as { backend: { opened: Map<number, { flushes: number; compactions: number }> } }).backend.opened.values())];
+    return all.reduce((a, x) => ({ flushes: a.flushes + x.flushes, compactions: a.compactions + x.compactions }), { flushes: 0, compactions: 0 });
+  };
   for (const ph of phases.filter((x) => (only === undefined || x.qd === only) && (onlyName === undefined || x.name.startsWith(onlyName)))) {
+    const v0 = await storeCounters();
     const pids = cluster ? cluster.engines.map((e) => e!.child.pid!) : [];
     const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage();
     const lat: number[] = [];
@@ -86,8 +96,11 @@ try {
     lat.sort((a, b) => a - b);
     if (counts.size) { console.log([...counts].map(([m, k]) => `${m}=${(k / nOps).toFixed(2)}`).join(' ')); counts.clear(); }
     const eng = e1.map((x, i) => x - e0[i]!);
+    const v1 = await storeCounters();
+    console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
     console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op`);
   }
+  for (const c of infoClients) await c.close();
   await pool.close();
 } finally {
   await cluster?.stop();

@@ -28,7 +28,11 @@
  * far less than wall-clock rates. The transport of the connected client and engines is the default
  * (raw pipes); `CAIRN_RPC_TRANSPORT=http2` runs the same suite over HTTP/2 for an A/B. Before the measured
  * rows both systems run a short warm-up (the engines' code is optimised by the JIT only once it
- * has run for a while; the embedded pool shares the bench process's warm code).
+ * has run for a while; the embedded pool shares the bench process's warm code). Engines also warm
+ * their store code up at start (`warmUp`, src/engine/warm-up.ts): in the short warm-up an engine's
+ * targets never flush (about 750 puts each, a flush takes about 3,000), while the embedded pool's
+ * 8 targets flush about 24 times in one process, so engine flushes ran unoptimised code (measured:
+ * 6-8x the CPU per flushed record).
  *
  * Needs etcd (`node scripts/ensure-etcd.mjs`).
  */
@@ -231,7 +235,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
   const dataMiB = 4096;
   const rows: BenchRow[] = [];
   ctx.progress('engines: starting etcd and 4 engines');
-  const cluster = await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: `${dataMiB}M` });
+  const cluster = await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: `${dataMiB}M`, warmUp: true });
   const embedded = EmbeddedChild.start();
   const connectedPool = await cluster.connect();
   const enginePids = () => cluster.engines.flatMap((e) => (e?.child.pid !== undefined ? [e.child.pid] : []));

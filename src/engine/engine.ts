@@ -38,6 +38,7 @@ import { EngineStores, checkTargetFormat } from './stores.js';
 import { ReadStamps, type StampKey } from './read-stamps.js';
 import { ensurePoolMeta, joinPool } from './join.js';
 import { LockTable } from './locks.js';
+import { warmUpStores } from './warm-up.js';
 
 export type { EngineOptions } from './options.js';
 
@@ -147,6 +148,7 @@ export class Engine {
   private async run(undecided: Prepared[]): Promise<void> {
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) this.adoptMaps(decodeMaps(ev.value)); }));
     await this.reloadMaps();
+    if (this.opts.warmUp ?? process.env.CAIRN_ENGINE_WARM_UP === '1') this.log(`store code warmed up in ${(await warmUpStores(this.opts.targets[0]!)).toFixed(0)} ms of CPU`);
     await this.stores.openAll();
     // Writes the last process held incompletely can never commit: discarded before anything is
     // served. Complete ones are settled with the other participants by the first sweeps.
@@ -262,7 +264,7 @@ export class Engine {
       case ENGINE_METHODS.syncMap: return this.syncMap(Number(h.version));
       case ENGINE_METHODS.wipeTarget: await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
       case ENGINE_METHODS.removeStore: await this.stores.removeContainer(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
-      case ENGINE_METHODS.info: return { header: { rank: this.rank, targets: this.targetIds, mapVersion: this.mapVersion, pool: this.meta.uuid, spaceUsed: this.stores.spaceUsed(this.targetIds), prepared: this.tx.size } };
+      case ENGINE_METHODS.info: return { header: { rank: this.rank, targets: this.targetIds, mapVersion: this.mapVersion, pool: this.meta.uuid, spaceUsed: this.stores.spaceUsed(this.targetIds), prepared: this.tx.size, vos: this.stores.counters(this.targetIds) } };
       default: throw new CairnError('NET_PROTOCOL', `unknown method ${method}`, { method });
     }
   }

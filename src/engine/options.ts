@@ -28,6 +28,12 @@ export interface EngineOptions {
    * engine's certificate and key, and the CA that signed the other engines' certificates.
    */
   tls?: { cert: string | Buffer; key: string | Buffer; ca: string | Buffer };
+  /**
+   * Exercise the store code on a scratch store before serving (warm-up.ts), so the first flushes
+   * run optimised code (default: `CAIRN_ENGINE_WARM_UP=1` in the environment, else off). Costs
+   * about a second of CPU at start; benchmarks of short runs turn it on.
+   */
+  warmUp?: boolean;
   /** Progress and events (default: silent). */
   log?: (msg: string) => void;
 }

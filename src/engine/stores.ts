@@ -38,6 +38,8 @@ export interface EngineStoreOptions { scmBytes: number; dataBytes: number; durab
 /** Target stores of one engine, by target id. */
 export class EngineStores {
   private readonly targets = new Map<number, Promise<TargetStore>>();
+  /** Stores whose open finished (synchronous lookups). */
+  private readonly opened = new Map<number, TargetStore>();
   private readonly views = new Map<string, ContainerStore>();
 
   constructor(private readonly dirs: ReadonlyMap<number, string>, private readonly opts: EngineStoreOptions) {}
@@ -56,7 +58,7 @@ export class EngineStores {
       if (dir === undefined) return Promise.reject(new CairnError('WRONG_ENGINE', `target ${t} is not served here`, { target: t }));
       p = TargetStore.open(dir, { scmBytes: this.opts.scmBytes, dataBytes: this.opts.dataBytes, durable: this.opts.durable });
       const mine = p;
-      mine.then(undefined, () => { if (this.targets.get(t) === mine) this.targets.delete(t); });
+      mine.then((ts) => { if (this.targets.get(t) === mine) this.opened.set(t, ts); }, () => { if (this.targets.get(t) === mine) this.targets.delete(t); });
       this.targets.set(t, p);
     }
     return p;
@@ -112,9 +114,22 @@ export class EngineStores {
     for (const [id, p] of [...this.targets]) {
       if (t !== undefined && id !== t) continue;
       this.targets.delete(id);
+      this.opened.delete(id);
       for (const k of [...this.views.keys()]) if (k.startsWith(`${id}/`)) this.views.delete(k);
       try { await (await p).close(); } catch (err) { swallowed('engine.close-target-store', err); }
     }
+  }
+
+  /**
+   * Each open target's store counters, in the order of `ids` (flushes and merges committed since
+   * it opened; zeros for a store not open): what `engine.info` reports, to compare an engine's
+   * store work with an embedded pool's for the same writes.
+   */
+  counters(ids: readonly number[]): Array<{ target: number; flushes: number; compactions: number }> {
+    return ids.map((t) => {
+      const ts = this.opened.get(t);
+      return { target: t, flushes: ts?.flushes ?? 0, compactions: ts?.compactions ?? 0 };
+    });
   }
 
   /** Bytes allocated by each target's directory, in the order of `ids`. */

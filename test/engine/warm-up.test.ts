@@ -1,0 +1,50 @@
+/**
+ * An engine's store warm-up (src/engine/warm-up.ts) and store counters (EngineStores.counters,
+ * reported by `engine.info`): the warm-up works on a scratch store only (the directory it was given
+ * holds exactly what it held before, and its scratch store is gone), and the counters count the
+ * flushes a target store committed.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { initXxhash } from '../../core/xxhash.js';
+import { warmUpStores, WARM_UP_PUTS_PER_ROUND, WARM_UP_ROUNDS } from '../../src/engine/warm-up.js';
+import { EngineStores } from '../../src/engine/stores.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const t = suite('engine warm-up');
+const CONT = '0a1b2c3d-0000-4000-8000-000000000001';
+
+t('the warm-up leaves the directory as it found it and spends CPU', async () => {
+  await initXxhash();
+  const dir = tmpDir('cairn-warm-up-');
+  writeFileSync(join(dir, 'keep.txt'), 'mine');
+  const before = readdirSync(dir).sort();
+  const ms = await warmUpStores(dir);
+  assert.ok(ms > 0, `CPU spent: ${ms} ms`);
+  assert.ok(WARM_UP_ROUNDS * WARM_UP_PUTS_PER_ROUND >= 3 * 3000, 'enough puts for several flushes');
+  assert.equal(readdirSync(dir).sort(), before);
+});
+
+t('store counters count flushes per target, zeros for a store not open', async () => {
+  await initXxhash();
+  const dir = tmpDir('cairn-counters-');
+  const stores = new EngineStores(new Map([[4, join(dir, 't4')], [9, join(dir, 't9')]]), { scmBytes: 16 << 20, dataBytes: 16 << 20, durable: false });
+  try {
+    assert.equal(stores.counters([4, 9]), [{ target: 4, flushes: 0, compactions: 0 }, { target: 9, flushes: 0, compactions: 0 }]);
+    const cs = await stores.container(4, CONT);
+    await cs.updateSingle(10n, 77n << 32n, new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([3]));
+    await (await stores.target(4)).flushAll();
+    const [c4, c9] = stores.counters([4, 9]);
+    assert.is(c4!.target, 4);
+    assert.ok(c4!.flushes >= 1, `target 4 flushed: ${c4!.flushes}`);
+    assert.equal(c9, { target: 9, flushes: 0, compactions: 0 });
+    await stores.close(4);
+    assert.equal(stores.counters([4]), [{ target: 4, flushes: 0, compactions: 0 }]);
+  } finally {
+    await stores.close();
+  }
+});
+
+t.run();
