@@ -8,8 +8,8 @@
  *  - baselines in the same run: the ring, the straw2-like (CRUSH-like) descent, and the scalar
  *    TypeScript reference of the jump-map (`reference-ts`).
  *  - `... lifted batch wasm`: 2 x 4 x 8 extended by a node, which lifts EC_8P2G1 from target to
- *    rank level (layout rules 2 and 3 agree there), with the moved fraction against max(ideal,
- *    safety) (`movedOverFloor`);
+ *    rank level (layout rules 4: the lift fill keeps every shard that can stay), with the moved
+ *    fraction against max(ideal, safety) (`movedOverFloor`);
  *  - `... lifted by 3 nodes batch wasm`: 1 x 2 x 8 grown by a node at target level, then lifted by
  *    three nodes at once (layout rules 3 seed the lift with the pool as it was; `movedOverFloor`).
  * The extend rows also report the shards moved against the ideal (`movedOverIdeal`). Batch rows of
