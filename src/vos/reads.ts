@@ -136,15 +136,27 @@ function newerSingle(a: MemAkey, epoch: bigint, tombs: ReadView['tombs'], best: 
   return best;
 }
 
-/** The runs' newest single of the probed akey at or below `epoch`, when newer than `best`. */
+/**
+ * The runs' newest single of the probed akey at or below `epoch`, when newer than `best`
+ * (`runNewest`'s walk inline: one seek key for every run, no result object per run).
+ */
 function newestInRuns(v: ReadView, akey: Uint8Array, pa: BloomProbe, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
+  let seek: Uint8Array | undefined;
   for (const r of v.runs) {
     if (!r.mayContain(pa)) continue;
-    const x = runNewest(r, akey, TAG_SINGLE, epoch, v.tombs);
-    if (x && (!best || before(best, x))) {
-      const ver = decodeVersion(x.value, x.epoch, x.seq, true);
-      if (!ver) throw corruptEntry(r, x.key);
-      best = ver;
+    seek ??= seekAtEpoch(akey, TAG_SINGLE, epoch);
+    const c = r.cursor().seek(seek);
+    while (c.valid) {
+      const k = c.key();
+      if (!samePrefix(k, seek, akey.length + 1)) break;
+      const s = keyStamp(k);
+      if (hidden(v.tombs, s.epoch, s.seq)) { c.next(); continue; }
+      if (!best || before(best, s)) {
+        const ver = decodeVersion(c.value(), s.epoch, s.seq, true);
+        if (!ver) throw corruptEntry(r, k);
+        best = ver;
+      }
+      break;
     }
   }
   return best;
