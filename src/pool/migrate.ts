@@ -14,18 +14,19 @@
  *
  * It streams: the objects of a container are listed once (`listMigrationObjects`: the same listing
  * gives the progress total and the ids to visit, kept up to MIGRATE_LISTED_OBJECTS_MAX);
- * MIGRATE_CONCURRENCY objects are in flight (MIGRATE_BUDGETED_CONCURRENCY while a
- * budget is set), MIGRATE_KEYS_IN_FLIGHT keys of each at once; the keys of a group are listed at
- * once (dkeys from just enough healthy shards to meet every key, each dkey's akeys and each array's
- * extent end from one shard holding a parity role of it: see `keysAt`); an EC array is rebuilt in
- * steps of MIGRATE_STEP_BYTES per shard, each step one large sequential read per source shard
- * (k of them) straight into the codec's wasm memory (checksum verified there), decoded in place
- * (every lost shard of the group in one pass; only data roles when only data roles are lost) and
- * written from there; the writes of a destination are pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while
- * the next steps read and decode; at most MIGRATE_DECODES_IN_FLIGHT steps hold decode memory at
- * once. Every step draws its bytes (read + written) from the pool's rebuild budget, and every key
- * listing and probe a fixed charge for its CPU, so client I/O keeps its share of the devices
- * (`pool.setRebuildBudget`).
+ * MIGRATE_CONCURRENCY objects are in flight (MIGRATE_BUDGETED_CONCURRENCY while a budget is set),
+ * MIGRATE_KEYS_IN_FLIGHT keys of each at once. What a group holds is read by one ordered scan per
+ * source shard (`scanObject`, src/vos/scan.ts: every visible dkey, akey, kind and extent with its
+ * epoch in one pass over the shard's key range), on just enough healthy shards to meet every dkey;
+ * each dkey's akeys, kinds and extent ends come from a scanned shard holding a parity role of it
+ * (see `keysAt`). An EC array is rebuilt in steps of MIGRATE_STEP_BYTES per shard, each step one
+ * large sequential read per source shard (k of them) straight into the codec's wasm memory
+ * (checksum verified there), decoded in place (every lost shard of the group in one pass; only data
+ * roles when only data roles are lost) and written from there; the writes of a destination are
+ * pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while the next steps read and decode; at
+ * most MIGRATE_DECODES_IN_FLIGHT steps hold decode memory at once. Every step draws its bytes (read
+ * + written) from the pool's rebuild budget, and every scan a fixed charge for its CPU
+ * (MIGRATE_LIST_COST_BYTES), so client I/O keeps its share of the devices (`pool.setRebuildBudget`).
  *
  * Roles: in a container with parity rotation, the shard (position) that holds a data cell or a
  * parity cell depends on the dkey; decoding maps positions to roles (`roleShards`) first.
@@ -62,17 +63,11 @@ export const MIGRATE_DECODES_IN_FLIGHT = 8;
 /** Rebuilt writes in flight per destination target (the next steps read and decode meanwhile). */
 export const MIGRATE_WRITES_PER_DESTINATION = 4;
 /**
- * What one metadata probe of a migration (an akey's kind or extent end on one shard) draws from
- * the rebuild budget, in bytes: such calls cost a target about what a small I/O does, so a
- * budgeted rebuild also paces the scans that find what to move (key listings: below).
- */
-export const MIGRATE_OP_COST_BYTES = 64 * 1024;
-/**
- * What one key listing of a migration (a shard's dkeys of an object, or a dkey's akeys) draws from
- * the rebuild budget, in bytes: measured on a filled 32-target pool (2026-11-29), a dkey listing
- * costs 130 us of CPU and an akey listing 56 us, about what hashed reads of 400 and 180 KiB cost
- * (40 us per 128 KiB), so they are charged more than a probe (an akey's kind or extent end: 5-14
- * us); a budgeted rebuild thereby leaves client I/O the CPU its listings would otherwise take.
+ * What one object scan of a migration (one shard's dkeys, akeys, kinds and extents at a read point:
+ * `scanObject`) draws from the rebuild budget, in bytes: measured on the filled 32-target pool of
+ * the rebuild bench (2026-11-30), a scan of a 4-dkey object costs about 50 us of CPU, what hashed
+ * reads of about 170 KiB cost (40 us per 128 KiB); a budgeted rebuild thereby leaves client I/O the
+ * CPU its scans would otherwise take (charged at 256 KiB: objects with more keys cost more).
  */
 export const MIGRATE_LIST_COST_BYTES = 256 * 1024;
 
