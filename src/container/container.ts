@@ -839,8 +839,13 @@ export class ContainerCore {
       try {
         const at: ApplyContext = txRead !== undefined ? { epoch, txRead } : { epoch };
         const apply = async (w: ShardWrite) => w.apply(await this.store(w.target), at);
-        if (writes.length <= MAX_COMMIT_CONCURRENCY) await Promise.all(writes.map(apply));
-        else await runBounded(writes, MAX_COMMIT_CONCURRENCY, apply);
+        this.storage.applying?.(1);
+        try {
+          if (writes.length <= MAX_COMMIT_CONCURRENCY) await Promise.all(writes.map(apply));
+          else await runBounded(writes, MAX_COMMIT_CONCURRENCY, apply);
+        } finally {
+          this.storage.applying?.(-1); // before DONE is awaited: the journal's next group may be waiting for it
+        }
         await this.storage.done(epoch, info);
       } catch (err) {
         if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
@@ -906,9 +911,11 @@ export class ContainerCore {
           pending[i] = s !== undefined ? s.updateSingle(epoch, uoid, op.dkey, op.akey, op.value) : this.store(t).then((st) => st.updateSingle(epoch, uoid, op.dkey, op.akey, op.value));
         }
         let failure: { err: unknown } | undefined;
+        this.storage.applying?.(1);
         for (let i = 0; i < size; i++) {
           try { await pending[i]; } catch (err) { failure ??= { err }; }
         }
+        this.storage.applying?.(-1);
         if (failure) throw failure.err;
         // Every write is on its targets (durable ones synced): the commit is decided. Its DONE
         // joins the next journal group, waited for by no one (no sync per commit in durable mode).

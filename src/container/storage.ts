@@ -80,6 +80,12 @@ export interface ContainerStorage {
    * its targets when the record is missing. Errors are the storage's to count. Optional.
    */
   doneLater?(epoch: bigint): void;
+  /**
+   * A commit whose INTENT is recorded starts (+1) or stops (-1) writing its targets. Durable
+   * storages gather the next journal group while commits write, so the commits they acknowledge
+   * next join it (one journal sync and one target sync for the whole cohort). Optional.
+   */
+  applying?(delta: 1 | -1): void;
   /** The commit at `epoch` was abandoned (its writes were discarded). */
   abort(epoch: bigint, info: CommitInfo & { recovered?: boolean }): void | Promise<void>;
   /**
@@ -111,6 +117,14 @@ export interface ContainerStorage {
   close(): void | Promise<void>;
 }
 
+/**
+ * Durable mode: longest a journal group gathers while commits are still writing their targets
+ * (it is written as soon as they are done; this bounds the wait behind a slow target).
+ */
+export const GROUP_GATHER_MAX_MS = 20;
+/** Durable mode: a gathering group is written once at most this share of its cohort (1/8) still writes (a slow target does not hold it). */
+const GATHER_STRAGGLERS_SHIFT = 3;
+
 /** Journal size above which the journal is rewritten down to the retained history. */
 export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
 export const CONTAINER_META_MAGIC = 'CAIRNCNT';
@@ -134,6 +148,15 @@ export class LocalContainerStorage implements ContainerStorage {
   private readonly flushSoon = (): void => { if (!this.syncing) this.flushQueue(); };
   /** Durable mode: a group write is being synced (the next group gathers meanwhile). */
   private syncing = false;
+  /** Durable mode: commits writing their targets now (`applying`). */
+  private writers = 0;
+  /** Durable mode: most commits writing at once since the last group was written (the cohort the next group gathers). */
+  private cohort = 0;
+  /** Durable mode: the deadline of a group gathering while commits write (GROUP_GATHER_MAX_MS). */
+  private gatherTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Durable mode: a flush is scheduled for the end of this turn of the event loop. */
+  private flushPending = false;
+  private readonly flushAtTurnEnd = (): void => { this.flushPending = false; this.startGroup(); };
 
   private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>) {}
 
@@ -192,10 +215,43 @@ export class LocalContainerStorage implements ContainerStorage {
       this.batch = { promise, resolve, reject };
       // A microtask, not setImmediate: concurrent commits run in lockstep and still meet in one
       // batch, and a reader spinning on reads that never leave the microtask queue cannot starve it.
-      // (Durable mode while a group is being synced: the records wait for that sync to end.)
-      if (!this.syncing) queueMicrotask(this.flushSoon);
+      // (Durable mode while a group is being synced: the records wait for that sync to end; while
+      // commits write their targets: for them to finish, see `gather`.)
+      if (!this.journal.durable) queueMicrotask(this.flushSoon);
+      else if (!this.syncing) this.gather();
     }
     return this.batch.promise;
+  }
+
+  /**
+   * Durable mode, a group is queued and no sync runs: write it now when no commit is writing its
+   * targets, else once they are done (their callers' next commits join it, so a cohort of
+   * concurrent commits costs one journal sync and one sync per target instead of several), at
+   * most GROUP_GATHER_MAX_MS later.
+   */
+  private gather(): void {
+    if (this.writers <= this.cohort >> GATHER_STRAGGLERS_SHIFT) { this.scheduleFlush(); return; }
+    this.gatherTimer ??= setTimeout(() => { this.gatherTimer = undefined; this.startGroup(); }, GROUP_GATHER_MAX_MS);
+  }
+
+  /** At the end of this turn (commits acknowledged in it queue their next records first). */
+  private scheduleFlush(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    setImmediate(this.flushAtTurnEnd);
+  }
+
+  /** Durable mode: write and sync the queued group unless a sync runs (its end starts the next). */
+  private startGroup(): void {
+    if (this.gatherTimer !== undefined) { clearTimeout(this.gatherTimer); this.gatherTimer = undefined; }
+    if (!this.syncing && this.queue.length) this.flushQueue();
+  }
+
+  applying(delta: 1 | -1): void {
+    if (!this.journal.durable) return;
+    this.writers += delta;
+    if (this.writers > this.cohort) this.cohort = this.writers;
+    if (delta < 0 && this.writers <= this.cohort >> GATHER_STRAGGLERS_SHIFT && this.queue.length && !this.syncing) this.scheduleFlush();
   }
 
   flush(): void { if (this.queue.length && !this.syncing) this.flushQueue(); }
@@ -213,9 +269,11 @@ export class LocalContainerStorage implements ContainerStorage {
     if (queued.length === 0) { batch?.resolve(); return; }
     try { this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
     this.syncing = true;
+    this.cohort = this.writers;
     this.journal.sync().then(() => batch?.resolve(), (err) => batch?.reject(err)).finally(() => {
       this.syncing = false;
-      if (this.queue.length) this.flushQueue();
+      // (the commits this sync released count as writing by now: the next group gathers for them)
+      if (this.queue.length) this.gather();
     });
   }
 
@@ -311,6 +369,7 @@ export class LocalContainerStorage implements ContainerStorage {
 
   async saveMeta(meta: unknown): Promise<void> { await writeJsonRecordTwice(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta); }
   close(): void {
+    if (this.gatherTimer !== undefined) { clearTimeout(this.gatherTimer); this.gatherTimer = undefined; }
     this.flushNow();
     this.journal.close();
   }

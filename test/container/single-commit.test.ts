@@ -111,4 +111,37 @@ t('durable: a writer killed right after acknowledging puts loses none of them', 
   await pool.close();
 });
 
+t('durable: concurrent commits share journal syncs (a cohort waits for the commits still writing), and a slow commit holds no group back', async () => {
+  const dir = join(tmpDir(), 'pool');
+  const pool = await Pool.create(dir, { ...SHAPE, durable: true });
+  const c = await pool.createContainer('c', { oclass: 'RP_2G1' });
+  await c.openTargets();
+  const sync = Journal.prototype.sync;
+  let syncs = 0;
+  Journal.prototype.sync = function (this: Journal) { syncs++; return sync.call(this); };
+  try {
+    // 3 rounds of 32 writers, each putting 4 values one after the other
+    const N = 32, EACH = 4;
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: N }, async (_, w) => { for (let i = 0; i < EACH; i++) await c.kv(`r${round}-w${w}-${i}`).put('v', `value ${round}/${w}/${i}`); }));
+    }
+    const commits = 3 * N * EACH;
+    assert.ok(syncs > 0 && syncs <= commits / 16, `${commits} concurrent commits made ${syncs} journal syncs (expected at most one per 16 commits: 32 writers)`);
+    // a commit writing a large value (written to the data file asynchronously) beside small ones: none waits for it beyond the gathering deadline
+    const big = new Uint8Array(1 << 20).fill(9);
+    const slow = c.kv('big').put('v', big);
+    const small = await Promise.all(Array.from({ length: 16 }, (_, i) => c.kv(`s${i}`).put('v', `s${i}`)));
+    assert.is(small.length, 16);
+    await slow;
+  } finally {
+    Journal.prototype.sync = sync;
+  }
+  await pool.close();
+  const again = await Pool.open(dir, { durable: true });
+  const c2 = await again.openContainer('c');
+  for (let round = 0; round < 3; round++) for (let w = 0; w < 32; w++) for (let i = 0; i < 4; i++) assert.is(text(await c2.kv(`r${round}-w${w}-${i}`).get('v')), `value ${round}/${w}/${i}`);
+  assert.is((await c2.kv('big').get('v'))?.length, 1 << 20);
+  await again.close();
+});
+
 t.run();
