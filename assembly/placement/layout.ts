@@ -466,18 +466,35 @@ function baseSpares(seed: usize, objKey: u64, g: i32, gs: i32, o: usize): void {
  * the seed-level domains of ORIG.
  */
 function ghostSpares(seed: usize, objKey: u64, g: i32, gs: i32): void {
-  for (let s = 0; s < gs; s++) {
-    const key = shardKey(objKey, g, gs, s) ^ K_SPARE, own = ldi(ORIG, s);
+  const dp = <usize>hdr(seed, H_DOMAIN);
+  // attempt 0 of every shard at once (SIMD descents, as jumpBase), the few rejected ones by scalar attempts
+  let s = 0;
+  for (; s + 6 <= gs; s += 6) {
+    const k = shardKey(objKey, g, gs, s);
+    candJump6(seed, k ^ K_SPARE, (k + K_SHARD) ^ K_SPARE, (k + 2 * K_SHARD) ^ K_SPARE, (k + 3 * K_SHARD) ^ K_SPARE,
+      (k + 4 * K_SHARD) ^ K_SPARE, (k + 5 * K_SHARD) ^ K_SPARE, GHOST + (<usize>s << 2));
+  }
+  for (; s + 2 < gs; s += 4) {
+    const k = shardKey(objKey, g, gs, s), lanes = min(4, gs - s);
+    candJump4(seed, k ^ K_SPARE, (k + K_SHARD) ^ K_SPARE, (k + 2 * K_SHARD) ^ K_SPARE, (lanes > 3 ? k + 3 * K_SHARD : k) ^ K_SPARE, GHOST + (<usize>s << 2), lanes);
+  }
+  if (s < gs) {
+    const k = shardKey(objKey, g, gs, s);
+    candJump2(seed, k ^ K_SPARE, (s + 1 < gs ? k + K_SHARD : k) ^ K_SPARE, GHOST + (<usize>s << 2), gs - s);
+  }
+  for (s = 0; s < gs; s++) {
+    const own = ldi(ORIG, s), c = ldi(GHOST, s);
+    if (c != own && !domainUsed(gs, s, ldi(dp, c))) continue; // attempt 0 is the ghost spare
+    const key = shardKey(objKey, g, gs, s) ^ K_SPARE;
     let t = -1;
-    for (let a = 0; a < MAX_ATTEMPTS; a++) {
-      const c = candJumpFree(seed, key, a, gs, s);
-      if (c >= 0 && c != own) { t = c; break; }
+    for (let a = 1; a < MAX_ATTEMPTS; a++) {
+      const x = candJumpFree(seed, key, a, gs, s);
+      if (x >= 0 && x != own) { t = x; break; }
     }
     store<i32>(GHOST + (<usize>s << 2), t);
   }
 }
 
-const CHOSEN: usize = memory.data(MAX_GS, 16);      // LAYOUT_V4 lift fill: 1 for a free base domain taken
 const NEWSEL: usize = memory.data(4 * MAX_GS, 16);  // LAYOUT_V4 lift fill: offsets of the lifting extension's domains taken
 
 /** Floyd's sample of c distinct values of [0, n) into NEWSEL[0..c) (each c-subset equally likely), from hashes of `key`. */
@@ -502,42 +519,48 @@ function floydSample(n: i32, c: i32, key: u64): void {
  */
 function liftFillGroup(map: usize, gs: i32, gkey: u64, nL: i32, o: usize): void {
   const dp = <usize>hdr(map, H_DOMAIN);
-  const nP = hdr(map, H_LIFT_PREFIX);
-  let K = 0;
-  for (let d = 0; d < nP; d++) { store<u8>(CHOSEN + <usize>d, 0); if (domainUsed(gs, -1, d)) K++; }
+  const nP = hdr(map, H_LIFT_PREFIX); // < gs <= MAX_GS: base domains fit a 64-bit mask
+  let used: u64 = 0; // base domains holding a shard (kept, then also the ones taken below)
+  for (let s = 0; s < gs; s++) { const d = ldi(SLOTDOM, s); if (d >= 0) used |= <u64>1 << <u64>d; }
+  const K = <i32>popcnt(used);
   const F = nP - K, e = gs - K, N = nL - nP;
   const xmin = max(0, e - N);
   const qT = <u64><u32>hdr(map, H_LIFT_Q);
   let x = xmin;
   for (let i = 0; i < F - xmin; i++) if ((fmix(gkey ^ (<u64>(i + 1) * K_LIFT)) >> 32) < qT) x++;
   // which free base domains: a uniform x-subset of the F free ones (in domain order)
-  floydSample(F, x, gkey ^ K_SCAN);
-  for (let i = 0; i < x; i++) {
-    let r = ldi(NEWSEL, i);
-    for (let d = 0; d < nP; d++) {
-      if (domainUsed(gs, -1, d)) continue;
-      if (r == 0) { store<u8>(CHOSEN + <usize>d, 1); break; }
-      r--;
+  let chosen: u64 = 0;
+  if (x > 0) {
+    floydSample(F, x, gkey ^ K_SCAN);
+    for (let i = 0; i < x; i++) {
+      let r = ldi(NEWSEL, i);
+      for (let d = 0; d < nP; d++) {
+        if ((used >> <u64>d) & 1) continue;
+        if (r == 0) { chosen |= <u64>1 << <u64>d; break; }
+        r--;
+      }
     }
-  }
-  // moving shards onto their ghost spares where those are on taken free base domains
-  for (let s = 0; s < gs; s++) {
-    if (ldi(SLOTDOM, s) >= 0) continue;
-    const gh = ldi(GHOST, s);
-    if (gh < 0) continue;
-    const d = ldi(dp, gh);
-    if (d >= nP || load<u8>(CHOSEN + <usize>d) == 0 || domainUsed(gs, -1, d)) continue;
-    store<i32>(SLOTDOM + (<usize>s << 2), d);
-    store<i32>(FRESH + (<usize>s << 2), 2);
-    store<i32>(o + (<usize>s << 2), gh);
-  }
-  // the other taken free base domains, in order, to the other moving shards, in order
-  let s = 0;
-  for (let d = 0; d < nP; d++) {
-    if (load<u8>(CHOSEN + <usize>d) == 0 || domainUsed(gs, -1, d)) continue;
-    while (ldi(SLOTDOM, s) >= 0) s++;
-    store<i32>(SLOTDOM + (<usize>s << 2), d);
-    store<i32>(FRESH + (<usize>s << 2), 1);
+    // moving shards onto their ghost spares where those are on taken free base domains
+    for (let s = 0; s < gs; s++) {
+      if (ldi(SLOTDOM, s) >= 0) continue;
+      const gh = ldi(GHOST, s);
+      if (gh < 0) continue;
+      const d = ldi(dp, gh);
+      if (d >= nP || ((chosen >> <u64>d) & 1) == 0) continue;
+      chosen &= ~(<u64>1 << <u64>d);
+      store<i32>(SLOTDOM + (<usize>s << 2), d);
+      store<i32>(FRESH + (<usize>s << 2), 2);
+      store<i32>(o + (<usize>s << 2), gh);
+    }
+    // the other taken free base domains, in order, to the other moving shards, in order
+    let s = 0;
+    while (chosen != 0) {
+      const d = <i32>ctz(chosen);
+      chosen &= chosen - 1;
+      while (ldi(SLOTDOM, s) >= 0) s++;
+      store<i32>(SLOTDOM + (<usize>s << 2), d);
+      store<i32>(FRESH + (<usize>s << 2), 1);
+    }
   }
   // the rest: a uniform subset of the lifting extension's domains, in ascending order
   const c = e - x;
@@ -548,7 +571,7 @@ function liftFillGroup(map: usize, gs: i32, gkey: u64, nL: i32, o: usize): void 
     while (j >= 0 && ldi(NEWSEL, j) > v) { store<i32>(NEWSEL + (<usize>(j + 1) << 2), ldi(NEWSEL, j)); j--; }
     store<i32>(NEWSEL + (<usize>(j + 1) << 2), v);
   }
-  s = 0;
+  let s = 0;
   for (let i = 0; i < c; i++) {
     while (ldi(SLOTDOM, s) >= 0) s++;
     store<i32>(SLOTDOM + (<usize>s << 2), nP + ldi(NEWSEL, i));
