@@ -400,8 +400,9 @@ function jumpBase(map: usize, objKey: u64, g: i32, gs: i32, o: usize): bool {
   // attempt 0 of every shard first, four descents at a time (independent, so they overlap), the
   // last one or two in a two-lane call
   let s = 0;
-  // six at a time (three chains) while at least eight shards remain: 10 = 6 + 4, 18 = 6 + 6 + 4 + 2
-  for (; s + 8 <= gs; s += 6) {
+  // six at a time (three chains) unless that leaves one or two (7 = 4 + 3, 8 = 4 + 4): 10 = 6 + 4,
+  // 12 = 6 + 6, 16 = 6 + 6 + 4, 18 = 6 + 6 + 6
+  for (; gs - s >= 6 && gs - s != 7 && gs - s != 8; s += 6) {
     const k = shardKey(objKey, g, gs, s);
     candJump6(map, k, k + K_SHARD, k + 2 * K_SHARD, k + 3 * K_SHARD, k + 4 * K_SHARD, k + 5 * K_SHARD, FIRST + (<usize>s << 2));
   }

@@ -33,7 +33,7 @@ function checkLayouts(pm: PoolMap, targets: Int32Array, gs: number): void {
 }
 
 t('every group size: the SIMD descents (six, four and two lanes at a time) equal the scalar reference, healthy and with failures', () => {
-  // group sizes 1-18 cover every split of a group into six-, four- and two-lane calls (9 = 6 + 3 lanes of 4, 10 = 6 + 4, 16 = 6 + 6 + 4, 18 = 6 + 6 + 4 + 2)
+  // group sizes 1-18 cover every split of a group into six-, four- and two-lane calls (8 = 4 + 4, 9 = 6 + 3 lanes of 4, 10 = 6 + 4, 12 = 6 + 6, 16 = 6 + 6 + 4, 18 = 6 + 6 + 6)
   const classes = ['S1', 'RP_2G1', 'RP_3G1', 'RP_4G1', 'EC_4P1G1', 'RP_6G1', 'RP_8G1', 'EC_8P1G1', 'EC_8P2G1', 'RP_12G1', 'RP_16G1', 'EC_16P2G1'];
   const healthy = PoolMap.create({ nodes: 8, ranksPerNode: 4, targetsPerRank: 4 });
   const failed = healthy.clone();
