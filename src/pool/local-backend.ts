@@ -20,7 +20,7 @@ import { swallowed } from '../../core/log.js';
 import { readJsonRecordEither, writeJsonRecordTwice, writeFileTwice, readEither, writeFileAtomic, decodeJsonRecord, COPY_SUFFIX } from '../../core/record-file.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
-import { TargetStore, ContainerStore } from '../vos/index.js';
+import { TargetStore, ContainerStore, staggeredRotateFill } from '../vos/index.js';
 import { PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
 import { LocalContainerStorage, ReadOnlyContainerStorage, CONTAINER_META_MAGIC, CONTAINER_META_VERSION, type ContainerStorage } from '../container/storage.js';
 import type { ContainerMeta } from '../container/container.js';
@@ -151,7 +151,7 @@ export class LocalBackend implements PoolBackend {
     if (!p) {
       const tdir = join(this.location, 'targets', String(t));
       p = existsSync(tdir)
-        ? TargetStore.open(tdir, this.targetOptions(false))
+        ? TargetStore.open(tdir, { ...this.targetOptions(false), rotateFill: staggeredRotateFill(t) })
         : Promise.reject(new CairnError('MISSING_FILE', `target ${t} directory is missing`, { target: t }));
       const mine = p;
       mine.then((ts) => { if (this.targets.get(t) === mine) this.opened.set(t, ts); this.ioEngine ??= ts.ioEngine; }, () => { if (this.targets.get(t) === mine) this.targets.delete(t); });

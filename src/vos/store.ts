@@ -51,8 +51,11 @@ export const MERGE_FANIN = 4;
 export const MAX_TOMBS = 32;
 /** Entries merged between two yields to the event loop. */
 const YIELD_EVERY = 512;
-/** Log fill (fraction of a region) at which a rotation and flush start in the background. */
-const ROTATE_AT = 0.75;
+/** Log fill (fraction of a region) at which a rotation and flush start in the background (default). */
+export const ROTATE_FILL_DEFAULT = 0.75;
+/** Bounds of `rotateFill`: below, flushes of small memtables; above, writers meet a full region before the flush is done. */
+export const ROTATE_FILL_MIN = 0.5;
+export const ROTATE_FILL_MAX = 0.9;
 /** Updates stop this many heap chunks before the flush-and-commit reserve, so punch + aggregate can still merge. */
 export const MERGE_HEADROOM_CHUNKS = 4;
 /** Smallest heap (chunks after the log regions) a target is created with: the reserves need room. */
@@ -85,6 +88,12 @@ export interface TargetOptions {
   residentBytes?: number;
   /** Acknowledged writes also survive power loss (msync + fdatasync, group-committed). */
   durable?: boolean;
+  /**
+   * Log fill (fraction of a region, ROTATE_FILL_MIN..ROTATE_FILL_MAX, default 0.75) at which the
+   * memtable is frozen and flushed. A pool gives its targets different fills, so targets written
+   * at the same pace flush and merge at different moments, not all in the same instant.
+   */
+  rotateFill?: number;
   /** Block I/O engine of the data file. */
   io?: 'auto' | 'io_uring' | 'pread';
   /** pmem access: mmap when available (default) or pread/pwrite. */
@@ -179,6 +188,17 @@ const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 /** Writes between two yields to the event loop while a flush or merge is pending (see shareLoop). */
 const BACKGROUND_SHARE_OPS = 32;
 
+/**
+ * The `rotateFill` of target `index` of a pool: spread over [ROTATE_FILL_MIN, ROTATE_FILL_MAX] by
+ * the golden ratio, so any number of targets written at the same pace freeze and merge their
+ * memtables at different moments (a pool of uniformly hashed writes otherwise flushes every
+ * target in the same instant, and merges them all in the next).
+ */
+export function staggeredRotateFill(index: number): number {
+  const frac = (index * 0.6180339887498949) % 1;
+  return ROTATE_FILL_MIN + frac * (ROTATE_FILL_MAX - ROTATE_FILL_MIN);
+}
+
 /** Choose the geometry of a new target. */
 export function geometryFor(opts: { scmBytes: number; dataBytes: number; inlineThreshold: number; walBytes?: number }): Geometry {
   const cap = opts.scmBytes;
@@ -241,6 +261,8 @@ export class TargetStore {
   flushes = 0;
   /** Aggregations since open that folded the memtable and every run into one run (counted in flushes and compactions too). */
   folds = 0;
+  /** Log fill at which the memtable is frozen and flushed (`TargetOptions.rotateFill`). */
+  private rotateFill = ROTATE_FILL_DEFAULT;
 
   private constructor(
     readonly dir: string,
@@ -266,6 +288,9 @@ export class TargetStore {
     if (!Number.isSafeInteger(scmBytes) || scmBytes <= 0) throw new VosError('INVALID_ARGUMENT', 'scmBytes must be a positive integer', { scmBytes });
     if (!Number.isSafeInteger(dataBytes) || dataBytes < DATA_BLOCK || dataBytes % DATA_BLOCK !== 0) throw new VosError('INVALID_ARGUMENT', `dataBytes must be a positive multiple of ${DATA_BLOCK}`, { dataBytes });
     if (!Number.isSafeInteger(inlineThreshold) || inlineThreshold < 0 || inlineThreshold > MAX_INLINE_THRESHOLD) throw new VosError('INVALID_ARGUMENT', `inlineThreshold must be in [0, ${MAX_INLINE_THRESHOLD}]`, { inlineThreshold });
+    if (opts.rotateFill !== undefined && !(typeof opts.rotateFill === 'number' && opts.rotateFill >= ROTATE_FILL_MIN && opts.rotateFill <= ROTATE_FILL_MAX)) {
+      throw new VosError('INVALID_ARGUMENT', `rotateFill must be a number in [${ROTATE_FILL_MIN}, ${ROTATE_FILL_MAX}]`, { rotateFill: opts.rotateFill });
+    }
     await initXxhash();
     const readOnly = opts.readOnly === true;
     if (!readOnly) {
@@ -303,6 +328,7 @@ export class TargetStore {
       throw toVosError(e, 'open');
     }
     const t = new TargetStore(dir, space, dev, geo, opts.durable ?? false, readOnly, Math.floor((opts.residentBytes ?? DEFAULT_RESIDENT_BYTES) / 2));
+    t.rotateFill = opts.rotateFill ?? ROTATE_FILL_DEFAULT;
     t.engineReason = engineReason ?? dev.engineReason;
     try {
       if (!sb) t.create();
@@ -731,7 +757,7 @@ export class TargetStore {
 
   /** Start a rotation in the background when the log region is filling up. */
   private maybeRotate(): void {
-    if (this.frozen || this.flushing || this.closed || this.wal.used < ROTATE_AT * this.geo.walBytes) return;
+    if (this.frozen || this.flushing || this.closed || this.wal.used < this.rotateFill * this.geo.walBytes) return;
     this.rotate();
   }
 

@@ -15,7 +15,7 @@ import { FaultInjector } from '../../src/media/fault.js';
 import {
   VosTarget, TargetStore, ContainerStore, VosError, MAX_EPOCH, MAX_KEY_SIZE, MAX_VALUE_SIZE, LIST_PAGE, type VosOptions, type KeyRange,
 } from '../../src/vos/index.js';
-import { MERGE_FANIN } from '../../src/vos/store.js';
+import { MERGE_FANIN, ROTATE_FILL_MAX, ROTATE_FILL_MIN, staggeredRotateFill } from '../../src/vos/store.js';
 import { ioEngines } from './engines.js';
 import { safe } from './safe.js';
 import { code, collect, crashImage, dec, enc, failure, tmpDir } from './helpers.js';
@@ -87,6 +87,8 @@ test('bad arguments and options give typed errors', safe(async () => {
   await inv(VosTarget.open(sub('o2'), { ...BASE, dataBytes: 1000 }), 'dataBytes not whole blocks');
   await inv(VosTarget.open(sub('o3'), { ...BASE, inlineThreshold: 1 << 20 }), 'inline threshold too large');
   await inv(VosTarget.open(sub('o4'), { ...BASE, walBytes: 100 * KiB }), 'walBytes not whole chunks');
+  await inv(VosTarget.open(sub('o5'), { ...BASE, rotateFill: 0.2 }), 'rotateFill below its range');
+  await inv(VosTarget.open(sub('o6'), { ...BASE, rotateFill: 'x' as unknown as number }), 'rotateFill not a number');
   assert.is(await code(TargetStore.open(sub('absent'), { readOnly: true })), 'MISSING_FILE', 'a read-only open of nothing');
   // a destroyed container's store refuses work
   const ts = await TargetStore.open(sub('multi'), BASE);
@@ -142,6 +144,25 @@ test('a background merge of runs keeps one single per epoch: a version replaced 
   assert.is((await t.fetchSingle(MAX_EPOCH, 1n, d, enc('big')))![0], 2);
   assert.is(ts.usage().dataUsed, 12 * KiB, 'the replaced version\'s blocks are free after the merge');
   await t.close();
+}));
+
+test('rotateFill sets how full the log gets before a flush; a pool spreads its targets over the range', safe(async () => {
+  const flushesAt = async (rotateFill: number) => {
+    const t = await VosTarget.open(path.join(dir, `fill-${rotateFill}`), { ...BASE, rotateFill });
+    for (let i = 0; i < 4000; i++) await t.updateSingle(1n, 1n, enc(`d${i}`), enc('a'), enc('v'));
+    const n = t.target.flushes;
+    for (let i = 0; i < 100; i++) await t.fetchSingle(1n, 1n, enc(`d${i * 37}`), enc('a')).then((v) => assert.is(dec(v), 'v'));
+    await t.close();
+    return n;
+  };
+  const low = await flushesAt(ROTATE_FILL_MIN); const high = await flushesAt(ROTATE_FILL_MAX);
+  assert.ok(low > high && high >= 1, `a lower fill flushes more often (${low} flushes at ${ROTATE_FILL_MIN}, ${high} at ${ROTATE_FILL_MAX})`);
+  const fills = Array.from({ length: 64 }, (_, i) => staggeredRotateFill(i));
+  assert.ok(fills.every((f) => f >= ROTATE_FILL_MIN && f <= ROTATE_FILL_MAX), 'every fill in range');
+  assert.is(new Set(fills.map((f) => f.toFixed(4))).size, 64, 'no two targets of 64 share a fill');
+  const sorted = fills.slice(0, 16).sort((a, b) => a - b);
+  const maxGap = Math.max(...sorted.slice(1).map((f, i) => f - sorted[i]!));
+  assert.ok(maxGap < (ROTATE_FILL_MAX - ROTATE_FILL_MIN) / 4, `16 targets cover the range evenly (largest gap ${maxGap.toFixed(3)})`);
 }));
 
 test('values from 4 KiB live in the data file: written at once (durable: synced with their group before the record), an async write when large', safe(async () => {
