@@ -58,7 +58,11 @@ function encode(rec: TxRecord): Buffer {
   b.write(text, REC_HEADER, 'utf8');
   b.writeUInt32LE(REC_MAGIC, 0);
   b.writeUInt32LE(len, 4);
-  b.writeBigUInt64LE(xxh64(b.subarray(REC_HEADER)), 8);
+  // The hash as two u32 writes: Buffer's BigInt writer splits the value in JS (measured: a third
+  // of the record's encoding), the same bytes.
+  const h = xxh64(b.subarray(REC_HEADER));
+  b.writeUInt32LE(Number(h & 0xffffffffn), 8);
+  b.writeUInt32LE(Number(h >> 32n), 12);
   return b;
 }
 
