@@ -210,11 +210,12 @@ async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: big
     const movers = members.filter((m) => moved.has(m.shard));
     if (movers.length === 0) continue;
     throwIfAborted(run.signal);
-    const healthy = await openable(io, members);
+    const stores = new Map<number, ShardStore>();
+    const healthy = await openable(io, members, stores);
     // Too few readable shards to supply the group's content: report the object lost rather than
     // "rebuild" nothing (with every replica gone, the key lists would come back empty).
     if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
-    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map() };
+    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map(), stores };
     const dests: Mover[] = [];
     for (const mv of movers) {
       const to = moved.get(mv.shard)!;
@@ -280,11 +281,12 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   const members = groupShards(groups, g);
   const me = members.find((m) => m.shard === shard)!;
   // The bad shards are neither sources nor counted healthy while one is rebuilt.
-  const healthy = await openable(io, members.filter((m) => m.shard !== shard && !alsoBad.has(m.shard)));
+  const stores = new Map<number, ShardStore>();
+  const healthy = await openable(io, members.filter((m) => m.shard !== shard && !alsoBad.has(m.shard)), stores);
   const cls = objectClassOf(oid);
   if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
   const run = new MigrationRun(undefined, undefined);
-  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map() };
+  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map(), stores };
   try {
     return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target }], points);
   } finally {
@@ -311,6 +313,8 @@ interface ShardCtx {
   replace?: boolean;
   /** `rolesOf` per dkey (latin1 key), filled as the group's keys are met. */
   roles: Map<string, DkeyRoles>;
+  /** The healthy members' stores by target, opened once per group (`openable`). */
+  stores: Map<number, ShardStore>;
 }
 
 /**
@@ -401,7 +405,7 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<KeyToMove[]> {
     await Promise.all(ms.map(async (m) => {
       try {
         const byKey = new Map<string, ScannedDkey>();
-        for await (const d of scanObject(await ctx.io.store(m.target), R, unitOid(ctx.oid, m.shard))) byKey.set(latin1Key(d.dkey), d);
+        for await (const d of scanObject(ctx.stores.get(m.target) ?? await ctx.io.store(m.target), R, unitOid(ctx.oid, m.shard))) byKey.set(latin1Key(d.dkey), d);
         scans.set(m.shard, byKey);
       } catch (err) {
         // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
@@ -688,7 +692,7 @@ async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, dkey: Uint8
 /** One source shard's cells into `into`; false when the shard fails (the other shards decode them). */
 async function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, into: Uint8Array): Promise<boolean> {
   try {
-    await readShardInto(await ctx.io.store(m.target), R, m.uoid, dkey, akey, recx, [into]);
+    await readShardInto(ctx.stores.get(m.target) ?? await ctx.io.store(m.target), R, m.uoid, dkey, akey, recx, [into]);
     return true;
   } catch (err) {
     if (!isShardFailure(err)) throw err;
@@ -701,11 +705,11 @@ async function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigi
  * Members of a group that can serve reads: in service and with a store that opens (a target whose
  * directory vanished before it was excluded counts as lost, so the rebuild reads around it).
  */
-async function openable(io: IoContext, members: Array<{ shard: number; target: number }>): Promise<Array<{ shard: number; target: number }>> {
+async function openable(io: IoContext, members: Array<{ shard: number; target: number }>, stores?: Map<number, ShardStore>): Promise<Array<{ shard: number; target: number }>> {
   const out: Array<{ shard: number; target: number }> = [];
   for (const m of members) {
     if (!io.available(m.target)) continue;
-    try { await io.store(m.target); out.push(m); } catch (err) { if (!isShardFailure(err)) throw err; }
+    try { const s = await io.store(m.target); stores?.set(m.target, s); out.push(m); } catch (err) { if (!isShardFailure(err)) throw err; }
   }
   return out;
 }
