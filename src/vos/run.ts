@@ -218,10 +218,19 @@ class BlockView {
     const vl = this.dv.getUint32(o + 2, true);
     return this.bytes.subarray(o + 6 + kl, o + 6 + kl + vl);
   }
+  /** Key i against `k` in byte order (< 0, 0, > 0), compared in place (no view made: seeks compare a few per block). */
+  compareAt(i: number, k: Uint8Array): number {
+    const o = this.entryAt(i);
+    const kl = this.dv.getUint16(o, true);
+    const b = this.bytes; const at = o + 6;
+    const n = kl < k.length ? kl : k.length;
+    for (let j = 0; j < n; j++) { const d = b[at + j]! - k[j]!; if (d !== 0) return d; }
+    return kl - k.length;
+  }
   /** First index with key >= k (count when none). */
   lowerBound(k: Uint8Array): number {
     let lo = 0, hi = this.count;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (compareKeys(this.key(m), k) < 0) lo = m + 1; else hi = m; }
+    while (lo < hi) { const m = (lo + hi) >> 1; if (this.compareAt(m, k) < 0) lo = m + 1; else hi = m; }
     return lo;
   }
   /** Check that every entry lies inside the body (after the checksum passed, a bug guard). */
@@ -563,6 +572,8 @@ export class IndexView {
   constructor(private readonly v: BlockView) {}
   get count(): number { return this.v.count; }
   key(j: number): Uint8Array { return this.v.key(j); }
+  /** Key j against `k` (see BlockView.compareAt). */
+  compareAt(j: number, k: Uint8Array): number { return this.v.compareAt(j, k); }
   ref(j: number): BlockRef {
     const val = this.v.value(j);
     const dv = new DataView(val.buffer, val.byteOffset, 20);
@@ -589,7 +600,7 @@ export class RunCursor {
     this.i = Math.max(0, lo - 1);
     const ib = this.run.indexBlock(this.i);
     let a = 0, b = ib.count;
-    while (a < b) { const m = (a + b) >> 1; if (compareKeys(ib.key(m), k) <= 0) a = m + 1; else b = m; }
+    while (a < b) { const m = (a + b) >> 1; if (ib.compareAt(m, k) <= 0) a = m + 1; else b = m; }
     this.j = Math.max(0, a - 1);
     this.load();
     this.e = this.blk!.lowerBound(k);
