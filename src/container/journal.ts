@@ -64,11 +64,19 @@ function encode(type: JournalType, epoch: bigint, payload: Record<string, unknow
 const EMPTY_PAYLOAD = '{}';
 /** Scratch for the checksummed part of one record ([8, 24) then the payload), grown on demand. */
 let hashScratch = Buffer.allocUnsafe(4096);
+/**
+ * The bytes of the last batch encoded, reused by the next (grown on demand, kept up to
+ * BATCH_SCRATCH_MAX): a batch is written synchronously and dropped, so one buffer serves them all.
+ */
+let batchScratch = Buffer.allocUnsafe(16 * 1024);
+/** Largest batch buffer kept for reuse (bigger batches get their own). */
+const BATCH_SCRATCH_MAX = 1024 * 1024;
 
 /**
  * Encode a batch of records into one buffer (byte-identical to concatenating `encode` of each):
  * payloads are serialised once, written in place, and each checksum is taken over a reused scratch
- * instead of a concatenation per record.
+ * instead of a concatenation per record. The result is a view of a buffer the next call reuses:
+ * write it before encoding again.
  */
 function encodeBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): Buffer {
   const jsons: string[] = new Array(recs.length);
@@ -81,7 +89,8 @@ function encodeBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; pay
     if (len > MAX_JOURNAL_RECORD) throw new CorruptionError('journal record too large', { len });
     jsons[i] = j; lens[i] = len; total += len;
   }
-  const out = Buffer.allocUnsafe(total);
+  if (batchScratch.length < total && total <= BATCH_SCRATCH_MAX) batchScratch = Buffer.allocUnsafe(Math.min(BATCH_SCRATCH_MAX, Math.max(total, 2 * batchScratch.length)));
+  const out = total <= batchScratch.length ? batchScratch.subarray(0, total) : Buffer.allocUnsafe(total);
   // a DataView for the header fields: Buffer's writeBigUInt64LE splits the BigInt in JS
   const dv = new DataView(out.buffer, out.byteOffset, out.length);
   let at = 0;
