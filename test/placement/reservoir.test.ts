@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reservoirStages, reservoirInclusion } from '../../placement/index.js';
+import { liftFill } from '../../placement/reservoir.js';
 import { Rng } from '../../core/rng.js';
 
 const t = suite('reservoir');
@@ -63,6 +64,45 @@ t('a domain heavier than 1/k of the weight is certain and never removed', () => 
   assert.is(inc[8], 1);
   for (let i = 0; i < 8; i++) assert.ok(Math.abs(inc[i]! - 2 / 8) < 1e-12);
   assert.is(reservoirStages(w, 3).prob[8], 1);
+});
+
+t('lift fill (rules 4): the probability q gives every domain its exact share, checked by enumerating every base layout', () => {
+  // brute force: every k-subset of R x m targets is a base layout (all equally likely); K domains covered,
+  // xmin = max(0, k - K - N) forced, q of the other free ones: E[K + x] must be R k / (R + N)
+  const check = (R: number, m: number, k: number, N: number) => {
+    const q = liftFill(R, m, k, N);
+    let n = 0, eK = 0, eMin = 0, eRest = 0;
+    const T = R * m;
+    for (let mask = 0; mask < 1 << T; mask++) {
+      let bits = 0;
+      for (let x = mask; x; x &= x - 1) bits++;
+      if (bits !== k) continue;
+      let K = 0;
+      for (let d = 0; d < R; d++) if ((mask >> (d * m)) & ((1 << m) - 1)) K++;
+      const xmin = Math.max(0, k - K - N);
+      n++; eK += K; eMin += xmin; eRest += R - K - xmin;
+    }
+    eK /= n; eMin /= n; eRest /= n;
+    return { q, eK, eMin, eRest, want: (R * k) / (R + N) };
+  };
+  let inside = 0;
+  for (const [R, m, k, N] of [[5, 3, 6, 2], [7, 2, 8, 2], [8, 2, 9, 2], [8, 2, 10, 3], [3, 2, 4, 2], [4, 3, 5, 2], [3, 4, 4, 1], [4, 4, 6, 2], [2, 4, 3, 1]] as const) {
+    const r = check(R, m, k, N);
+    const label = `R=${R} m=${m} k=${k} N=${N}: q=${r.q}`;
+    if (r.q === undefined) {
+      // no q in [0, 1]: the forced moves alone already overfill the base domains, or all of them underfill
+      assert.ok(r.eK + r.eMin > r.want + 1e-12 || r.eK + r.eMin + r.eRest < r.want - 1e-12, label);
+      continue;
+    }
+    assert.ok(r.q >= 0 && r.q <= 1, label);
+    assert.ok(Math.abs(r.eK + r.eMin + r.q * r.eRest - r.want) < 1e-9, label);
+    if (r.q > 0) inside++;
+  }
+  assert.is(inside, 4, 'four cases take free base domains beyond the forced ones');
+  assert.is(liftFill(2, 4, 3, 1), 0, 'RP_3G1 on 2 ranks of 4 lifted to 3: the forced moves are the share');
+  assert.ok(liftFill(8, 4, 10, 4)! > 0 && liftFill(16, 4, 18, 8)! > 0);
+  assert.is(liftFill(4, 8, 10, 8), undefined, 'EC_8P2G1 1x4x8 + 2 nodes: kept shards over-fill the base, the lift falls back to the stages');
+  assert.is(liftFill(4, 2, 9, 4), undefined, 'more shards than base targets');
 });
 
 t('bad weights and group sizes are refused', () => {
