@@ -18,7 +18,9 @@ export const STALE_VIEW_CODES: ReadonlySet<string> = new Set(['CHECKSUM_MISMATCH
 /** Re-reads of the store one call may trigger before its error stands. */
 export const MAX_STALE_VIEW_RETRIES = 2;
 
-const PROMISE_READS = new Set(['fetchSingle', 'fetchArray', 'fetchArrayInto', 'akeyKind']);
+const PROMISE_READS = new Set(['fetchSingle', 'fetchArray', 'fetchArrayInto', 'akeyKind', 'scanObject']);
+/** Optional synchronous reads: absent through this view (a sync call cannot wait for a re-read), so callers take the promise reads above. */
+const SYNC_READS = new Set(['fetchSingleNow']);
 const LISTINGS = new Set(['listObjects', 'listObjectIds', 'listDkeys', 'listAkeys', 'listRecx']);
 
 const isStale = (err: unknown) => STALE_VIEW_CODES.has(String((err as { code?: unknown } | null)?.code));
@@ -52,6 +54,7 @@ export function refreshingStore(store: ShardStore, reopen: () => Promise<ShardSt
           }
         };
       }
+      if (SYNC_READS.has(name)) return undefined;
       if (LISTINGS.has(name)) {
         return (...args: unknown[]) => (async function* () {
           let yielded = 0;
