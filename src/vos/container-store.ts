@@ -170,20 +170,26 @@ export class ContainerStore {
   // ---------------------------------------------------------------- point reads
 
   /**
-   * `fetchSingle` without a promise: the value visible at `epoch` (undefined when none) when it is
-   * in memory, in the log or inline in a run (every small value), or `null` when it lives in the
-   * data file and must be read with `fetchSingle`. Same checks, same errors.
+   * `fetchSingle` without a promise: the value visible at `epoch` (undefined when none) when it can
+   * be read now (in memory, in the log, inline in a run, or a data-file value of at most
+   * SYNC_WRITE_MAX_BYTES from the page cache), or `null` when it must be read with `fetchSingle`.
+   * Same checks, same errors.
    */
   fetchSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Uint8Array | undefined | null {
-    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
+    const r = this.singleNow(epoch, oid, dkey, akey);
+    return r === undefined || r instanceof Uint8Array ? r : null;
+  }
+
+  /** The single value visible at `epoch`, or undefined. */
+  async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
+    // a value in memory, in the log or inline in a run is read synchronously: a small get costs
+    // no closure and one promise
+    const r = this.singleNow(epoch, oid, dkey, akey);
+    if (r === undefined || r instanceof Uint8Array) return r;
     const t = this.target;
     t.enter();
     try {
-      this.live();
-      t.checkIntact();
-      const s = visibleSingle(this.view(), oid, dkey, akey, epoch);
-      if (!s) return undefined;
-      return t.readValueSync(s, () => describe(oid, dkey, akey, s)) ?? null;
+      return await t.readValue(r, () => describe(oid, dkey, akey, r));
     } catch (e) {
       t.noteDamage(e);
       throw e;
@@ -192,11 +198,12 @@ export class ContainerStore {
     }
   }
 
-  /** The single value visible at `epoch`, or undefined. */
-  async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
+  /**
+   * The steps of a point read that need no wait: the value visible at `epoch` when it can be read
+   * now, the version when it lives in the data file (read it with `readValue`), undefined when none.
+   */
+  private singleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Uint8Array | MemVersion | undefined {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
-    // read()'s steps inline, and a value in memory or in the log read synchronously: a small get
-    // costs no closure and one promise
     const t = this.target;
     t.enter();
     try {
@@ -204,8 +211,7 @@ export class ContainerStore {
       t.checkIntact();
       const s = visibleSingle(this.view(), oid, dkey, akey, epoch);
       if (!s) return undefined;
-      const what = () => describe(oid, dkey, akey, s);
-      return t.readValueSync(s, what) ?? await t.readValue(s, what);
+      return t.readValueSync(s, () => describe(oid, dkey, akey, s)) ?? s;
     } catch (e) {
       t.noteDamage(e);
       throw e;
@@ -213,6 +219,7 @@ export class ContainerStore {
       t.leave();
     }
   }
+
 
   /** Visible extents of an array akey at `epoch`, newest first, with the punch floor applied. */
   private visibleExtents(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, pr = akeyProbes(this.state.idx, oid, dkey, akey), v = this.view()): MemVersion[] {
