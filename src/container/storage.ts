@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { Journal, JournalType } from './journal.js';
+import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, readEither, encodeRecordFile, decodeRecordFile, readJsonRecordEither } from '../../core/record-file.js';
 import { CairnError, CorruptionError } from '../../core/errors.js';
 import type { JournalRecord } from './journal.js';
@@ -319,7 +320,7 @@ export class LocalContainerStorage implements ContainerStorage {
 
   async registeredObjects(): Promise<bigint[]> {
     this.flushNow();
-    const ids = new Set<bigint>(await this.readRegistry());
+    const ids = new BigIdSet(await this.readRegistry());
     for (const o of this.journalObjects()) ids.add(o);
     return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
@@ -533,7 +534,7 @@ export class ReadOnlyContainerStorage implements ContainerStorage {
   async saveMeta(): Promise<void> { this.refuse(); }
 
   async registeredObjects(): Promise<bigint[]> {
-    const ids = new Set<bigint>();
+    const ids = new BigIdSet();
     const reg = join(this.dir, 'objects.reg');
     if (existsSync(reg) || existsSync(reg + '.copy')) {
       const { payload } = (await readEither(reg, (img) => decodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, img, 'object registry'))).value;

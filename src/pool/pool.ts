@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import '../object/dispose.js';
 import { EventEmitter } from 'node:events';
+import { BigIdMap } from '../../core/big-id-map.js';
 import { PoolMap, createPlacement, toObjectClass, type Placement } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -179,8 +180,8 @@ export class Pool extends EventEmitter {
   private targetPlacement: Placement;
   /** Targets whose content is rebuilt from scratch (reintegrated targets). */
   private resync = new Set<number>();
-  private layoutCache = new Map<bigint, ObjectLayout>();
-  private movedCache = new Map<bigint, ReadonlyMap<number, number>>();
+  private layoutCache = new BigIdMap<ObjectLayout>();
+  private movedCache = new BigIdMap<ReadonlyMap<number, number>>();
   private migration: Promise<void> | null = null;
   private migrationAgain = false;
   private readonly persistLock = new KeyedMutex();

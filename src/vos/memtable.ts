@@ -8,6 +8,7 @@
  */
 import { keyStr, type KeyMap } from './tree.js';
 import { copyKey } from './keys.js';
+import { BigIdMap } from '../../core/big-id-map.js';
 import { Where } from './wal.js';
 
 /** A version of a single value or an array extent. */
@@ -75,7 +76,8 @@ export class SmallMap<V> implements KeyMap<V> {
 
 /** One container's part of the memtable. */
 export class MemContainer {
-  readonly objects = new Map<bigint, MemObject>();
+  /** Keyed by mixed unit object ids (BigIdMap: ids alike in their low 64 bits still hash apart). */
+  readonly objects = new BigIdMap<MemObject>();
   private sortedOids: bigint[] | undefined;
 
   /** Unit object ids in ascending order (cached until the next new object). */
