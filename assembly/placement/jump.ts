@@ -64,6 +64,16 @@ export function jump2(ka: u64, na: i32, kb: u64, nb: i32): void {
 export let jumpOutC: i32 = 0;
 export let jumpOutD: i32 = 0;
 
+/** The results of two f64x2 lanes pairs into jumpOutA..jumpOutD (shared by jump4 and jump6). */
+@inline
+function outABCD(b0: v128, b1: v128): void {
+  jumpOutA = <i32>f64x2.extract_lane(b0, 0);
+  jumpOutB = <i32>f64x2.extract_lane(b0, 1);
+  jumpOutC = <i32>f64x2.extract_lane(b1, 0);
+  jumpOutD = <i32>f64x2.extract_lane(b1, 1);
+}
+
+
 /** The jump hash's key step (k = k * 2862933555777941757 + 1) in both i64 lanes. */
 // @ts-ignore: decorator
 @inline
@@ -110,10 +120,7 @@ export function jump4(ka: u64, na: i32, kb: u64, nb: i32, kc: u64, nc: i32, kd: 
     b0 = f64x2.pmax(b0, v128.and(j0, r0));
     b1 = f64x2.pmax(b1, v128.and(j1, r1));
   }
-  jumpOutA = <i32>f64x2.extract_lane(b0, 0);
-  jumpOutB = <i32>f64x2.extract_lane(b0, 1);
-  jumpOutC = <i32>f64x2.extract_lane(b1, 0);
-  jumpOutD = <i32>f64x2.extract_lane(b1, 1);
+  outABCD(b0, b1);
 }
 
 /**
@@ -167,10 +174,7 @@ export function jump6(ka: u64, na: i32, kb: u64, nb: i32, kc: u64, nc: i32, kd: 
     b1 = f64x2.pmax(b1, v128.and(j1, r1));
     b2 = f64x2.pmax(b2, v128.and(j2, r2));
   }
-  jumpOutA = <i32>f64x2.extract_lane(b0, 0);
-  jumpOutB = <i32>f64x2.extract_lane(b0, 1);
-  jumpOutC = <i32>f64x2.extract_lane(b1, 0);
-  jumpOutD = <i32>f64x2.extract_lane(b1, 1);
+  outABCD(b0, b1);
   jumpOutE = <i32>f64x2.extract_lane(b2, 0);
   jumpOutF = <i32>f64x2.extract_lane(b2, 1);
 }
