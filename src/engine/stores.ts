@@ -12,7 +12,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { CairnError } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
-import { TargetStore, ContainerStore } from '../vos/index.js';
+import { TargetStore, ContainerStore, staggeredRotateFill } from '../vos/index.js';
 import { allocatedBytes } from '../pool/local-backend.js';
 
 /** Files of a target store inside its directory (what a wipe removes). */
@@ -56,7 +56,7 @@ export class EngineStores {
     if (!p) {
       const dir = this.dirs.get(t);
       if (dir === undefined) return Promise.reject(new CairnError('WRONG_ENGINE', `target ${t} is not served here`, { target: t }));
-      p = TargetStore.open(dir, { scmBytes: this.opts.scmBytes, dataBytes: this.opts.dataBytes, durable: this.opts.durable });
+      p = TargetStore.open(dir, { scmBytes: this.opts.scmBytes, dataBytes: this.opts.dataBytes, durable: this.opts.durable, rotateFill: staggeredRotateFill(t) });
       const mine = p;
       mine.then((ts) => { if (this.targets.get(t) === mine) this.opened.set(t, ts); }, () => { if (this.targets.get(t) === mine) this.targets.delete(t); });
       this.targets.set(t, p);
