@@ -48,7 +48,9 @@ export class Writer {
     const script = new URL('./readonly-writer.ts', import.meta.url).pathname;
     this.proc = spawn(process.execPath, ['--import', 'tsx', script, dir, oclass], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stderr.on('data', (d) => { this.stderr += d; });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
+    // 'close', not 'exit': it comes after the child's output is read, so a last line (`closed`) is never
+    // taken for missing because the exit was reported first
+    this.exited = new Promise((resolve) => this.proc.on('close', (code) => resolve(code)));
     createInterface({ input: this.proc.stdout }).on('line', (l) => {
       const m = /^committed (\d+)$/.exec(l);
       if (m) this.committed = Number(m[1]);
