@@ -43,10 +43,15 @@ export const DEFAULT_TARGET_SCM_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_TARGET_DATA_BYTES = 64 * 1024 * 1024 * 1024;
 /** Heap allocation unit: runs and manifest copies own whole chunks. */
 export const CHUNK_BYTES = 256 * 1024;
-/** Runs at which writers wait for the merge in progress (bounds the runs a read probes). */
-export const MAX_RUNS_BEFORE_STALL = 10;
-/** Runs of one size tier merged together. */
-export const MERGE_FANIN = 4;
+/** Runs at which writers wait for the merge in progress (bounds the runs a read probes: a bloom probe each). */
+export const MAX_RUNS_BEFORE_STALL = 20;
+/**
+ * Runs of one size tier merged together. Eight, not four: an entry is rewritten log8 instead of
+ * log4 times as the data grows (300k new-object puts on 16 targets: 10 merges instead of 35, the
+ * last 50k puts at 0.79-0.96x of the first 50k instead of 0.58-0.60x), and reads after it were
+ * faster too (no merge backlog competing with them), for at most 7 runs per tier to probe.
+ */
+export const MERGE_FANIN = 8;
 /** Discards kept per container before a full merge applies them. */
 export const MAX_TOMBS = 32;
 /** Entries merged between two yields to the event loop. */

@@ -433,7 +433,7 @@ test('listings match a sorted model across the memtable, a frozen memtable and m
   };
   let sawFrozen = 0;
   let checkedFor = -1;
-  while (t.target.flushes < 6) {
+  while (t.target.flushes < MERGE_FANIN + 2) { // enough runs for a merge of one tier
     await write();
     if (t.target.frozen && t.target.flushes !== checkedFor && t.target.flushes % 2 === 1) { // a flush is running: check while it is
       checkedFor = t.target.flushes;
