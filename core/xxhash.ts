@@ -55,7 +55,7 @@ const round32 = (acc: number, lane: number): number => Math.imul(rotl32((acc + M
  * key's prefix is hashed without making a view of it.
  */
 export function xxh32js(b: Uint8Array, seed = 0, n = b.length): number {
-  assert(n >= 0 && n <= b.length, 'xxh32js: length beyond the buffer', { n, length: b.length });
+  if (!(n >= 0 && n <= b.length)) assert(false, 'xxh32js: length beyond the buffer', { n, length: b.length }); // (no info object built per call: this hashes every key a merge writes)
   let i = 0;
   let acc: number;
   if (n >= 16) {
