@@ -94,6 +94,14 @@ export interface TargetOptions {
   /** Acknowledged writes also survive power loss (msync + fdatasync, group-committed). */
   durable?: boolean;
   /**
+   * Durable stores only: updates, punches and discards are acknowledged without a sync, and
+   * `flush()` makes everything acknowledged so far durable. For a caller that keeps its own redo
+   * log of those writes until `flush()` returns (a pool's journal), so a group of commits costs
+   * one sync of that log instead of one per target. Flushes and merges stay durable as before
+   * (the data file is synced before a manifest names its blocks).
+   */
+  deferSync?: boolean;
+  /**
    * Log fill (fraction of a region, ROTATE_FILL_MIN..ROTATE_FILL_MAX, default 0.75) at which the
    * memtable is frozen and flushed. A pool gives its targets different fills, so targets written
    * at the same pace flush and merge at different moments, not all in the same instant.
@@ -268,6 +276,8 @@ export class TargetStore {
   folds = 0;
   /** Log fill at which the memtable is frozen and flushed (`TargetOptions.rotateFill`). */
   private rotateFill = ROTATE_FILL_DEFAULT;
+  /** Each update, punch and discard is synced before it is acknowledged (durable, not `deferSync`). */
+  private syncOps = false;
 
   private constructor(
     readonly dir: string,
@@ -323,7 +333,7 @@ export class TargetStore {
     let dev: BlockDevice;
     let engineReason: string | undefined;
     try {
-      const direct = opts.direct ?? (opts.durable ? 'auto' : false);
+      const direct = opts.direct ?? (opts.durable && !opts.deferSync ? 'auto' : false);
       const io = opts.io ?? 'auto';
       const devIo = io === 'auto' && direct === false ? 'pread' : io;
       dev = await openBlockDevice(path.join(dir, DATA_FILE), { size: geo.dataBytes, io: devIo, direct, fault: opts.fault, create: !readOnly && !sb });
@@ -334,6 +344,7 @@ export class TargetStore {
     }
     const t = new TargetStore(dir, space, dev, geo, opts.durable ?? false, readOnly, Math.floor((opts.residentBytes ?? DEFAULT_RESIDENT_BYTES) / 2));
     t.rotateFill = opts.rotateFill ?? ROTATE_FILL_DEFAULT;
+    t.syncOps = t.durable && opts.deferSync !== true;
     t.engineReason = engineReason ?? dev.engineReason;
     try {
       if (!sb) t.create();
@@ -749,6 +760,7 @@ export class TargetStore {
       const steps = flushMemtable(mt, w, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       while (!steps.next().done) await yieldNow();
       const meta = w.finish();
+      await this.syncDeferredData();
       this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
     } catch (e) {
       this.heapFree.push(...w.allocated);
@@ -758,6 +770,11 @@ export class TargetStore {
     if (this.frozen === mt) this.frozen = undefined;
     this.flushes++;
     this.scheduleCompaction();
+  }
+
+  /** `deferSync`: the data file's blocks a memtable names reach the medium before a run that names them is committed. */
+  private async syncDeferredData(): Promise<void> {
+    if (this.durable && !this.syncOps) await this.dataSync.request();
   }
 
   /** Start a rotation in the background when the log region is filling up. */
@@ -916,6 +933,7 @@ export class TargetStore {
       const steps = aggregateMerge([mem, ...runCursors(inputs)], w, (c) => this.rules(c), freed, stats);
       while (!steps.next().done) await yieldNow();
       const meta = w.finish();
+      await this.syncDeferredData();
       for (const r of inputs) r.pins--;
       this.commitManifest(meta ? [meta] : [], inputs, mt.gen, freed);
     } catch (e) {
@@ -958,7 +976,7 @@ export class TargetStore {
     this.nextSeq++;
     const st: ContState = { idx, uuid, maxEpoch: 0n, tombs: [], destroyed: false };
     this.conts.set(idx, st); this.byUuid.set(uuid, st);
-    if (this.durable) await this.commitSync.request();
+    if (this.durable) await this.commitSync.request(); // containers are synced even with deferSync: rare, and no redo log names them
     return st;
   }
 
@@ -1007,7 +1025,7 @@ export class TargetStore {
     let w: { loc: number; alloc: number; csum: bigint } | undefined;
     if (now) {
       w = this.writeNow(value);
-      if (!this.durable) return w;
+      if (!this.syncOps) return w;
     }
     const n = w?.alloc ?? Math.max(DATA_BLOCK, this.alloc.roundUp(value.length));
     const off = w?.loc ?? this.allocData(n);
@@ -1015,7 +1033,7 @@ export class TargetStore {
     try {
       // a value that is not whole blocks goes out with a zero tail (gather write), not a padded copy
       const csum = w?.csum ?? await this.dev.writeFromHashed(off, n, [value], CSUM_SEED);
-      if (this.durable) await this.dataSync.request();
+      if (this.syncOps) await this.dataSync.request();
       return { loc: off, alloc: n, csum };
     } catch (e) {
       this.inflightAllocs.delete(off);
@@ -1057,7 +1075,7 @@ export class TargetStore {
     // thread-pool round trip; by default in the synchronous part below, with no await), larger
     // values on the thread pool.
     const inData = value.length > this.geo.inlineThreshold;
-    const now = inData && value.length <= SYNC_WRITE_MAX_BYTES && !this.durable;
+    const now = inData && value.length <= SYNC_WRITE_MAX_BYTES && !this.syncOps;
     if (inData && !now) {
       ({ loc, alloc, csum } = await this.writeData(value, value.length <= SYNC_WRITE_MAX_BYTES));
       where = Where.Block;
@@ -1092,7 +1110,7 @@ export class TargetStore {
     this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length);
     if (epoch > st.maxEpoch) st.maxEpoch = epoch;
     this.maybeRotate();
-    if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
+    if (this.syncOps) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
   }
 
   /** Append a punch record and apply it. */
@@ -1108,7 +1126,7 @@ export class TargetStore {
     this.active.addPunch(st.idx, oid, level, dkey, akey, { epoch, seq }, rec.length);
     if (epoch > st.maxEpoch) st.maxEpoch = epoch;
     this.maybeRotate();
-    if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'punch'); });
+    if (this.syncOps) await this.commitSync.request().catch((e) => { throw toVosError(e, 'punch'); });
   }
 
   /** Append a discard of epochs (after, upTo] of a container. */
@@ -1117,7 +1135,7 @@ export class TargetStore {
     while (!this.wal.fits(64)) await this.makeRoom(64);
     try { this.admit(0, false); this.wal.append(this.enc.discard(this.wal.stamp, st.idx, after, upTo)); } catch (e) { throw toVosError(e, 'discard'); }
     this.applyDiscard(st, after, upTo, this.nextSeq++);
-    if (this.durable) await this.commitSync.request().catch((e) => { throw toVosError(e, 'discard'); });
+    if (this.syncOps) await this.commitSync.request().catch((e) => { throw toVosError(e, 'discard'); });
     if (st.tombs.length > MAX_TOMBS) this.scheduleCompaction();
   }
 

@@ -196,6 +196,33 @@ test('values from 4 KiB live in the data file: written at once (durable: synced 
   }
 }));
 
+test('deferSync: a durable store acknowledges updates without a sync; flush() and every memtable flush sync the data file', safe(async () => {
+  const syncs = (ts: TargetStore) => { const box = { n: 0 }; const real = ts.dev.sync.bind(ts.dev); ts.dev.sync = () => { box.n++; return real(); }; return box; };
+  const v = (i: number) => new Uint8Array(4096).fill(i & 0xff);
+  const eager = await VosTarget.open(dir, { ...BASE, durable: true });
+  const es = syncs(eager.target);
+  for (let i = 0; i < 20; i++) await eager.updateSingle(1n, 1n, enc(`d${i}`), enc('a'), v(i));
+  assert.ok(es.n > 0, 'durable: each group of updates syncs the data file');
+  await eager.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  const t = await VosTarget.open(dir, { ...BASE, durable: true, deferSync: true });
+  const n = syncs(t.target);
+  for (let i = 0; i < 20; i++) await t.updateSingle(1n, 1n, enc(`d${i}`), enc('a'), v(i));
+  await t.punchDkey(2n, 1n, enc('d0'));
+  assert.is(n.n, 0, 'deferSync: no sync per update or punch');
+  await t.target.flush();
+  assert.is(n.n, 1, 'flush() is the checkpoint: one sync');
+  for (let i = 20; i < 40; i++) await t.updateSingle(3n, 1n, enc(`d${i}`), enc('a'), v(i));
+  const before = n.n;
+  await t.target.flushAll();
+  assert.ok(n.n > before, 'a memtable flush syncs the data file before its run is committed');
+  await t.close();
+  const r = await VosTarget.open(dir, { ...BASE, durable: true, deferSync: true });
+  for (let i = 1; i < 40; i++) assert.ok(same(await r.fetchSingle(3n, 1n, enc(`d${i}`), enc('a')), v(i)), `d${i} after reopen`);
+  assert.is(await r.fetchSingle(3n, 1n, enc('d0'), enc('a')), undefined, 'the punch after reopen');
+  await r.close();
+}));
+
 test('arrays: record size fixed per akey, holes absent unless asked, listRecx merges extents across memtable and runs', safe(async () => {
   let t = await VosTarget.open(dir, BASE);
   const d = enc('d'); const a = enc('arr');
