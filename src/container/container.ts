@@ -10,7 +10,7 @@
  * the core through its port (`containerPort`), never through public methods.
  */
 import { EventEmitter } from 'node:events';
-import type { ContainerStorage, CommitEvent, CommitInfo, SingleCheck } from './storage.js';
+import { REDO_MAX_VALUE_BYTES, type ContainerStorage, type CommitEvent, type CommitInfo, type SingleCheck, type RedoDiscard } from './storage.js';
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
 import { utf8 } from './utf8.js';
@@ -160,6 +160,12 @@ export interface ContainerPort {
   beginTx(): TxTicket;
   /** Wait until no commit is in flight; returns the stable epoch (rebuild / scrub start). */
   quiesce(): Promise<bigint>;
+  /**
+   * Redo journals, at the start of a pool checkpoint (before the target stores are flushed): the
+   * step that drops the journal records the flush covers (every commit at or below the stable
+   * epoch taken now), to run once the flush is done. Undefined when the container keeps none.
+   */
+  redoMark(): (() => Promise<void>) | undefined;
   /** Reload object ids other clients recorded (connected pools), and the epoch clock. */
   refreshObjects(): Promise<void>;
   /** Record objects a rebuild could not restore (they read DATA_LOST until punched). */
@@ -229,6 +235,10 @@ export class ContainerCore {
   private readyVersion = -1;
   private closed = false;
   private emittedUpTo: bigint;
+  /** Redo journals: the epoch of the rollback whose discards are running (a checkpoint covers only epochs below it). */
+  private rollingBack: bigint | undefined;
+  /** Redo journals: a checkpoint this container asked for is running. */
+  private checkpointing = false;
 
   /** @internal use `pool.openContainer`. */
   constructor(
@@ -249,7 +259,7 @@ export class ContainerCore {
    * commits. Constructs `this` class (the public `Container` when called on it).
    */
   static async load<C extends ContainerCore>(this: new (rt: ContainerRuntime, meta: ContainerMeta, storage: ContainerStorage, floor: bigint) => C, rt: ContainerRuntime, meta: ContainerMeta, storage: ContainerStorage): Promise<C> {
-    const { floor, torn, done } = storage.recover();
+    const { floor, torn, done, replay, rediscard } = storage.recover();
     const c = new this(rt, meta, storage, floor);
     // A container made before GX group counts were recorded fixes them now (see ContainerProps.gxTargets).
     if (meta.props.gxTargets === undefined) {
@@ -265,7 +275,18 @@ export class ContainerCore {
     // commit whose every write is on its targets is finished (its DONE was not waited for, see
     // commitSingleDirect); any other is rolled back.
     let completed = false;
+    // Redo journals: the values of finished commits are written again (the stores sync only at
+    // checkpoints: a power loss may have taken them), and torn commits that carry their values roll
+    // forward (their INTENT was durable before any target was written).
+    for (const r of replay ?? []) await c.reapply(r.epoch, r.objects[0]!, r.single);
     for (const { epoch, targets, objects, single } of torn) {
+      if (single?.value !== undefined && objects.length === 1) {
+        await c.reapply(epoch, objects[0]!, single as SingleCheck & { value: Uint8Array });
+        await storage.done(epoch, { targets, objects });
+        done.push({ epoch, objects: [BigInt('0x' + objects[0]!)] });
+        completed = true;
+        continue;
+      }
       if (single !== undefined && objects.length === 1 && await c.singleLanded(epoch, objects[0]!, single)) {
         await storage.done(epoch, { targets, objects });
         done.push({ epoch, objects: [BigInt('0x' + objects[0]!)] });
@@ -275,11 +296,13 @@ export class ContainerCore {
       if (await c.discardEpoch(epoch, targets)) await storage.abort(epoch, { targets, objects: [], recovered: true });
     }
     if (completed) done.sort((a, b) => (a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0));
+    // then the aborts and rollbacks since the last checkpoint are discarded again (after the values)
+    for (const d of rediscard ?? []) await c.rediscard(d);
     // Every target may hold epochs above the journal's (a journal reset): never reuse them.
     await c.observeTargetEpochs();
     c.emittedUpTo = c.clock.current;
     for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.push(ev);
-    if (storage.needsCompaction()) c.compactJournal();
+    if (storage.needsCompaction()) await c.compactJournal();
     return c;
   }
 
@@ -296,6 +319,7 @@ export class ContainerCore {
       commit: (ops, check, signal) => this.commit(ops, check, signal),
       beginTx: () => this.openTx(),
       quiesce: () => this.exclusive(async () => this.stableEpoch()),
+      redoMark: () => this.redoMark(),
       refreshObjects: () => this.refreshObjects(),
       markLost: (oids) => this.markLost(oids),
       movedShards: (oid) => this.rt.moved(oid),
@@ -327,6 +351,45 @@ export class ContainerCore {
   }
 
   /**
+   * Redo journals, at open: write a single-value commit's value again on every shard whose target
+   * takes writes (idempotent: the same value at its own epoch). A target out of service is skipped
+   * (rebuilt from the others before it serves again).
+   */
+  private async reapply(epoch: bigint, oidHex: string, sv: SingleCheck & { value: Uint8Array }): Promise<void> {
+    if (!/^[0-9a-f]{1,32}$/.test(oidHex)) return;
+    const oid = BigInt('0x' + oidHex);
+    await Promise.all(sv.shards.map(async ([t, shard]) => {
+      if (!this.rt.writable(t)) return;
+      await (await this.rt.store(t, this.meta.uuid)).updateSingle(epoch, unitOid(oid, shard), sv.dkey, sv.akey, sv.value);
+    }));
+  }
+
+  /** Redo journals, at open: discard again the epochs of an abort or a rollback (on its targets, or every target). */
+  private async rediscard(d: RedoDiscard): Promise<void> {
+    const targets = d.targets ?? this.rt.map().targets.map((t) => t.id);
+    await Promise.all(targets.map(async (t) => {
+      const s = await this.peekStore(t);
+      if (s) await s.discard(d.after, d.upTo);
+    }));
+  }
+
+  /** See `ContainerPort.redoMark`. */
+  private redoMark(): (() => Promise<void>) | undefined {
+    if (this.storage.redo !== true || this.closed || this.rt.readOnly) return undefined;
+    const stable = this.stableEpoch();
+    const covered = this.rollingBack !== undefined && this.rollingBack - 1n < stable ? this.rollingBack - 1n : stable;
+    const history = this.history;
+    return () => this.storage.dropRedo!(covered, history);
+  }
+
+  /** Redo journals: the journal passed its bound: ask the pool for a checkpoint (one at a time per container; failures keep the journal). */
+  private maybeCheckpoint(): void {
+    if (this.checkpointing || !this.rt.checkpoint || !this.storage.needsCheckpoint!()) return;
+    this.checkpointing = true;
+    this.rt.checkpoint().catch((err) => swallowed('container.checkpoint-failed-journal-kept', err)).finally(() => { this.checkpointing = false; });
+  }
+
+  /**
    * Discard `epoch` on `targets` (an abandoned or torn commit). True when nothing of it can become
    * visible: every discard succeeded, or failed on a target out of service (its content is rebuilt
    * elsewhere and wiped before it serves again). Otherwise the abort must not be recorded as done:
@@ -344,7 +407,12 @@ export class ContainerCore {
         return false;
       }
     }));
-    return outcomes.every(Boolean);
+    if (!outcomes.every(Boolean)) return false;
+    // stores that defer their syncs: the discards are durable before an ABORT says they happened
+    if (this.rt.syncStores) {
+      try { await this.rt.syncStores(targets); } catch (err) { swallowed('container.discard-unsynced-abort-kept-open', err); return false; }
+    }
+    return true;
   }
 
   /**
@@ -790,6 +858,7 @@ export class ContainerCore {
       for (const op of ops) this.unrecorded.push({ epoch, t: opTarget(op) });
     }
     this.queueEvent({ epoch, objects });
+    if (this.storage.redo === true) this.maybeCheckpoint();
   }
 
   private recordConflicts(epoch: bigint, ops: readonly (Op | OpTarget)[]): void {
@@ -846,6 +915,8 @@ export class ContainerCore {
         } finally {
           this.storage.applying?.(-1); // before DONE is awaited: the journal's next group may be waiting for it
         }
+        // no redo record carries these writes: stores that defer their syncs sync before DONE
+        if (this.rt.syncStores) await this.rt.syncStores(info.targets);
         await this.storage.done(epoch, info);
       } catch (err) {
         if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
@@ -895,10 +966,13 @@ export class ContainerCore {
       const info: CommitInfo = { targets, objects: [op.oid.toString(16)], writes: group }; // (the layout's group: read only)
       // A storage that can leave DONE to recovery records what recovery checks on the targets.
       const later = this.storage.doneLater !== undefined;
+      // A redo journal carries a small value in its INTENT (written once, with the group's one
+      // sync); the stores then need no sync of their own before the commit is acknowledged.
+      const redo = later && this.storage.redo === true && op.value.length <= REDO_MAX_VALUE_BYTES;
       if (later) {
         const shards: Array<[number, number]> = new Array(size);
         for (let i = 0; i < size; i++) shards[i] = [group[i]!, g * size + i];
-        info.single = { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards };
+        info.single = redo ? { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards, value: op.value } : { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards };
       }
       await this.storage.intent(epoch, info);
       try {
@@ -917,6 +991,8 @@ export class ContainerCore {
         }
         this.storage.applying?.(-1);
         if (failure) throw failure.err;
+        // (a value no redo record carries: the stores of a pool that defers their syncs sync now)
+        if (!redo && this.rt.syncStores) await this.rt.syncStores(targets);
         // Every write is on its targets (durable ones synced): the commit is decided. Its DONE
         // joins the next journal group, waited for by no one (no sync per commit in durable mode).
         if (later) this.storage.doneLater!(epoch);
@@ -1031,10 +1107,18 @@ export class ContainerCore {
     this.checkWritable();
     const epoch = this.readEpoch({ snapshot, signal: opts.signal });
     await this.exclusive(async () => {
-      this.storage.rollback(this.clock.next(), epoch);
-      for (const t of this.rt.map().targets) {
-        const s = await this.peekStore(t.id);
-        if (s) await s.discard(epoch);
+      const at = this.clock.next();
+      this.rollingBack = at;
+      try {
+        this.storage.rollback(at, epoch);
+        for (const t of this.rt.map().targets) {
+          const s = await this.peekStore(t.id);
+          if (s) await s.discard(epoch);
+        }
+        // stores that defer their syncs: the discards are durable before a checkpoint may drop the rollback record
+        await this.rt.syncStores?.();
+      } finally {
+        this.rollingBack = undefined;
       }
       this.meta.snapshots = this.meta.snapshots.filter((s) => BigInt(s.epoch) <= epoch);
       await this.saveMeta();
@@ -1051,6 +1135,9 @@ export class ContainerCore {
     this.checkWritable();
     if (this.storage.needsCompaction()) await this.exclusive(async () => this.compactJournal());
     const upTo = this.stableEpoch();
+    // redo journals: no redo record at or below upTo may write again, at an open, a version
+    // aggregation merged away (the checkpoint covers at least the stable epoch taken above)
+    if (this.storage.redo === true) await this.rt.checkpoint?.();
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
     // read-only readers in other processes keep what they read (see readers.ts)
     if (this.rt.readerEpochs) keep.push(...await this.rt.readerEpochs(this.meta.uuid, upTo));
@@ -1119,8 +1206,14 @@ export class ContainerCore {
     this.conflicts.prune(oldest);
   }
 
-  /** Rewrite the journal to the retained watch history (no commit in flight). */
-  private compactJournal(): void { this.storage.compact(this.history); }
+  /**
+   * Rewrite the journal to the retained watch history (no commit in flight). A redo journal's
+   * records are dropped only once the stores hold what they carry durably: the stores sync first.
+   */
+  private async compactJournal(history: CommitEvent[] = this.history): Promise<void> {
+    if (this.storage.redo === true) await this.rt.syncStores?.();
+    this.storage.compact(history);
+  }
 
   /** Run `fn` with no commit in flight and none starting (in-flight ones finish first, within QUIESCE_TIMEOUT_MS). */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -1146,7 +1239,7 @@ export class ContainerCore {
     // A clean close leaves a short commit record, so the next open reads almost nothing (watch
     // history across a restart keeps the last RETAINED_ON_CLOSE commits).
     if (this.storage.needsCompaction(RETAINED_ON_CLOSE_BYTES)) {
-      try { this.storage.compact(this.history.slice(-RETAINED_ON_CLOSE)); } catch (err) { swallowed('container.compact-journal-at-close-failed-kept-as-is', err); }
+      try { await this.compactJournal(this.history.slice(-RETAINED_ON_CLOSE)); } catch (err) { swallowed('container.compact-journal-at-close-failed-kept-as-is', err); }
     }
     await this.storage.close();
     this.rt.containerClosed(this);

@@ -17,7 +17,8 @@
  * `u32 magic "JREC" | u32 length of the whole record | u8 type | 3 x 0 | u64 epoch |
  *  u64 xxh64 of bytes [8, 16) and of the payload | UTF-8 JSON payload`.
  */
-import { closeSync, writeSync, readSync, ftruncateSync, fdatasync, fdatasyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
+import { closeSync, writeSync, readSync, ftruncateSync, fdatasync, fdatasyncSync, fsyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
@@ -214,6 +215,12 @@ function rewriteHeader(p: string): void {
   try { writeSync(fd, h, 0, HEADER, 0); fdatasyncSync(fd); } finally { closeSync(fd); }
 }
 
+/** Make the renames in directory `dir` durable (best effort where a directory cannot be synced). */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try { fd = openSync(dir, 'r'); fsyncSync(fd); } catch { /* a filesystem that cannot sync directories: the rename is as durable as it gets */ } finally { if (fd !== undefined) closeSync(fd); }
+}
+
 /** An open journal (both copies). Appends are synchronous; durable mode adds fdatasync. */
 export class Journal {
   /**
@@ -355,20 +362,36 @@ export class Journal {
    * temporary file, synced and renamed over; this handle then appends to the new files.
    */
   rewrite(history: Array<{ epoch: bigint; objects: string[] }>): void {
-    const bytes = Buffer.concat(history.map((h) => encode(JournalType.Done, h.epoch, { objects: h.objects })));
+    this.replace(history.map((h) => ({ type: JournalType.Done, epoch: h.epoch, payload: { objects: h.objects } })));
+  }
+
+  /**
+   * Replace the journal with `recs` (a checkpoint drops the redo records it made redundant): each
+   * copy is written to a temporary file, synced, renamed over, and the directory synced (so the
+   * records appended to the new file later cannot be lost with a rename undone by a power loss);
+   * this handle then appends to the new files. No group sync may be running on the old files.
+   */
+  replace(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): void {
+    const bytes = recs.length ? Buffer.from(encodeBatch(recs)) : Buffer.alloc(0);
     const paths = this.fds.length === 2 ? [this.path, this.path + COPY_SUFFIX] : [this.path];
     paths.forEach((p, i) => {
       const tmp = `${p}.compact`;
       rmSync(tmp, { force: true });
       const { fd } = openHeaderedFile(tmp, MAGIC, FORMAT_VERSION, 'journal');
       let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, HEADER + done);
-      fdatasyncSync(fd);
-      renameSync(tmp, p);
+      try {
+        while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, HEADER + done);
+        fdatasyncSync(fd);
+        renameSync(tmp, p);
+      } catch (err) {
+        closeSync(fd);
+        throw mediaErrorFromErrno(err, `rewrite the journal ${p}`, { copy: i });
+      }
       closeSync(this.fds[i]!);
       this.fds[i] = fd;
       this.size[i] = HEADER + bytes.length;
     });
+    syncDir(dirname(this.path));
   }
 
   /** Bytes used by the journal (one copy). */

@@ -75,4 +75,15 @@ export interface ContainerRuntime {
   followCommits?(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }>;
   /** A container handle was closed. */
   containerClosed(c: object): void;
+  /**
+   * Pools whose target stores defer their syncs (durable embedded pools with redo journals): make
+   * every write the stores of `targets` (default: all) acknowledged so far durable. Absent: the
+   * stores sync each write themselves.
+   */
+  syncStores?(targets?: readonly number[]): Promise<void>;
+  /**
+   * Redo journals: checkpoint the pool (one flush of every target store; then every container's
+   * journal drops the records the flush covered). Concurrent calls share a checkpoint.
+   */
+  checkpoint?(): Promise<void>;
 }

@@ -13,8 +13,12 @@ import { CairnError, CorruptionError } from '../../core/errors.js';
 import type { JournalRecord } from './journal.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { hex } from '../../core/bytes.js';
+import { xxh64 } from '../../core/xxhash.js';
 import type { Redundancy } from '../io/io.js';
 import { existsSync, readFileSync, openSync, writeSync, fdatasyncSync, closeSync, renameSync } from 'node:fs';
+
+/** A journal record waiting for (or written by) a group write; `objects`: an INTENT's object ids (redo journals, for the registry). */
+type QueuedRecord = { type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string; objects?: string[] };
 
 /** One published commit: its epoch and the objects it touched. */
 export interface CommitEvent { epoch: bigint; objects: bigint[] }
@@ -46,7 +50,18 @@ export interface SingleCheck {
   hash: bigint;
   /** (target, shard) of every write. */
   shards: Array<[number, number]>;
+  /**
+   * The value itself (redo journals: `LocalContainerStorage.redo`): the INTENT is then a redo
+   * record, and recovery writes the value again instead of checking it.
+   */
+  value?: Uint8Array;
 }
+
+/** A commit a redo journal holds the values of, written again at open (idempotent in the stores). */
+export interface RedoCommit { epoch: bigint; objects: string[]; single: SingleCheck & { value: Uint8Array } }
+
+/** Epochs (after, upTo] to discard again at open (an abort or a rollback a checkpoint did not cover); `targets` undefined: every target. */
+export interface RedoDiscard { after: bigint; upTo: bigint; targets?: number[] }
 
 /** A commit the last process started and did not record as finished. */
 export interface TornCommit {
@@ -65,6 +80,13 @@ export interface StorageRecovery {
   torn: TornCommit[];
   /** Retained commit history, oldest first (for `watch()`). */
   done: CommitEvent[];
+  /**
+   * Redo journals: the finished commits whose values the journal holds (written again at open:
+   * a power loss may have taken them from the stores, which sync only at checkpoints).
+   */
+  replay?: RedoCommit[];
+  /** Redo journals: aborts and rollbacks since the last checkpoint, in journal order (discarded again at open, after `replay`). */
+  rediscard?: RedoDiscard[];
 }
 
 /** A container's persistent state and commit record. */
@@ -98,6 +120,19 @@ export interface ContainerStorage {
   rollback(epoch: bigint, to: bigint): void;
   /** Whether the commit record has grown past its compaction threshold (or `bytes`, when given). */
   needsCompaction(bytes?: number): boolean;
+  /**
+   * A redo journal (durable embedded pools): INTENT records of small single-value commits carry
+   * their values, and the target stores sync only at checkpoints (`TargetStore` `deferSync`).
+   */
+  readonly redo?: boolean;
+  /** Redo journals: the journal passed REDO_CHECKPOINT_BYTES (the pool should checkpoint). */
+  needsCheckpoint?(): boolean;
+  /**
+   * Redo journals: every target store was flushed after every commit at or below `covered` was
+   * applied: drop the records of those commits (the journal is rewritten to `history`'s DONE
+   * records at or below `covered` and the records above it). Waits for a group sync in progress.
+   */
+  dropRedo?(covered: bigint, history: CommitEvent[]): Promise<void>;
   /** Rewrite the commit record down to `history`. */
   compact(history: CommitEvent[]): void;
   /** Persist the container's metadata record. */
@@ -128,6 +163,16 @@ const GATHER_STRAGGLERS_SHIFT = 3;
 
 /** Journal size above which the journal is rewritten down to the retained history. */
 export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
+/**
+ * Redo journals: journal size (one copy) past which the pool checkpoints (flushes every target
+ * store, then each container drops the redo records the flush made redundant). Bounds the
+ * journal, the records kept in memory for the rewrite, and the values replayed at open.
+ */
+export const REDO_CHECKPOINT_BYTES = 4 * 1024 * 1024;
+/** Redo journals: largest single value a commit carries in its INTENT (larger ones sync their target stores before DONE). */
+export const REDO_MAX_VALUE_BYTES = 16 * 1024;
+/** Redo journals: DONE records of the latest commits kept by a checkpoint's rewrite (watch history across a restart). */
+export const REDO_RETAINED_HISTORY = 1024;
 export const CONTAINER_META_MAGIC = 'CAIRNCNT';
 export const CONTAINER_META_VERSION = 1;
 
@@ -143,7 +188,18 @@ const REGISTRY_VERSION = 1;
  * event loop go to the journal in one write per copy (one fdatasync per copy in durable mode).
  */
 export class LocalContainerStorage implements ContainerStorage {
-  private queue: Array<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }> = [];
+  private queue: QueuedRecord[] = [];
+  /**
+   * Redo journals: the records written to the journal since it was last rewritten (in file order),
+   * kept for the next checkpoint's rewrite (those above its epoch stay); bounded by
+   * REDO_CHECKPOINT_BYTES, past which the pool checkpoints.
+   */
+  private live: QueuedRecord[] = [];
+  /** Redo journals: a group sync running on the journal ends (a rewrite waits for it). */
+  private syncEnded: Array<() => void> = [];
+  /** Redo journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
+  private nextCheckpointBytes = REDO_CHECKPOINT_BYTES;
+  private closed = false;
   /** The settlement every record of the queued batch waits on (one promise per group write, not per record). */
   private batch: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private readonly flushSoon = (): void => { if (!this.syncing) this.flushQueue(); };
@@ -159,13 +215,16 @@ export class LocalContainerStorage implements ContainerStorage {
   private flushPending = false;
   private readonly flushAtTurnEnd = (): void => { this.flushPending = false; this.startGroup(); };
 
-  private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>) {}
+  private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>, readonly redo: boolean) {}
 
-  /** Open (creating when absent) the files of a container. */
-  static async open(dir: string, durable: boolean): Promise<LocalContainerStorage> {
+  /**
+   * Open (creating when absent) the files of a container. `redo` (durable only): the journal is a
+   * redo journal, for a pool whose target stores defer their syncs to checkpoints.
+   */
+  static async open(dir: string, durable: boolean, opts: { redo?: boolean } = {}): Promise<LocalContainerStorage> {
     await mkdir(dir, { recursive: true });
     const opened = Journal.open(join(dir, 'journal'), { durable });
-    return new LocalContainerStorage(dir, opened.journal, opened);
+    return new LocalContainerStorage(dir, opened.journal, opened, durable && opts.redo === true);
   }
 
   /** Write the metadata of a new container. */
@@ -203,13 +262,51 @@ export class LocalContainerStorage implements ContainerStorage {
       // could drop acknowledged data; keeping them could expose half a commit. Say so.
       throw new CorruptionError(`container journal in ${this.dir}: both copies are damaged and ${state.size} commit(s) cannot be resolved`, { dir: this.dir, unresolved: [...state.keys()].map(String) });
     }
+    const redo = this.redo ? this.redoRecovery(records) : {};
     this.opened.records.length = 0;
-    return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets, objects: s.objects, ...(s.single ? { single: s.single } : {}) })), done };
+    return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets, objects: s.objects, ...(s.single ? { single: s.single } : {}) })), done, ...redo };
+  }
+
+  /**
+   * What a redo journal asks of the stores at open: every finished commit whose INTENT carries its
+   * values is written again (torn ones come with `torn` and roll forward there), then aborts and
+   * rollbacks are discarded again, in journal order. Every record in the journal is after the last
+   * checkpoint (a checkpoint rewrites the journal without the records it covered).
+   */
+  private redoRecovery(records: JournalRecord[]): Pick<StorageRecovery, 'replay' | 'rediscard'> {
+    const intents = new Map<bigint, JournalRecord>();
+    const finished = new Set<bigint>();
+    const aborted = new Set<bigint>();
+    for (const r of records) {
+      if (r.type === JournalType.Intent) intents.set(r.epoch, r);
+      else if (r.type === JournalType.Done) finished.add(r.epoch);
+      else if (r.type === JournalType.Abort) aborted.add(r.epoch);
+    }
+    const replay: RedoCommit[] = [];
+    const rediscard: RedoDiscard[] = [];
+    for (const [epoch, r] of intents) {
+      if (!finished.has(epoch) || aborted.has(epoch)) continue;
+      const single = parseSingle(r.payload.single);
+      if (single?.value) replay.push({ epoch, objects: (r.payload.objects as string[]) ?? [], single: single as SingleCheck & { value: Uint8Array } });
+    }
+    for (const r of records) {
+      if (r.type === JournalType.Abort) {
+        const targets = intents.get(r.epoch)?.payload.targets;
+        rediscard.push({ after: r.epoch - 1n, upTo: r.epoch, ...(Array.isArray(targets) ? { targets: targets.filter((t): t is number => Number.isSafeInteger(t) && t >= 0) } : {}) });
+      } else if (r.type === JournalType.Rollback) {
+        const to = typeof r.payload.to === 'string' && /^\d+$/.test(r.payload.to) ? BigInt(r.payload.to) : undefined;
+        if (to !== undefined && to < r.epoch) rediscard.push({ after: to, upTo: r.epoch });
+      }
+    }
+    // the records read stay in the journal until a checkpoint covers them: its rewrite keeps the
+    // ones above its epoch and folds the objects of the others into the registry
+    this.live = records.map((r) => ({ type: r.type, epoch: r.epoch, payload: r.payload, ...(r.type === JournalType.Intent && Array.isArray(r.payload.objects) ? { objects: (r.payload.objects as unknown[]).filter((o): o is string => typeof o === 'string' && /^[0-9a-f]{1,32}$/.test(o)) } : {}) }));
+    return { replay, rediscard };
   }
 
   /** Queue a record for the next group write; resolves when it is in both copies. */
-  private write(type: JournalType, epoch: bigint, payload: Record<string, unknown> | undefined, json?: string): Promise<void> {
-    this.queue.push({ type, epoch, payload, json });
+  private write(type: JournalType, epoch: bigint, payload: Record<string, unknown> | undefined, json?: string, objects?: string[]): Promise<void> {
+    this.queue.push(objects ? { type, epoch, payload, json, objects } : { type, epoch, payload, json });
     if (!this.batch) {
       let resolve!: () => void, reject!: (e: unknown) => void;
       const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
@@ -269,10 +366,13 @@ export class LocalContainerStorage implements ContainerStorage {
     this.batch = undefined;
     if (queued.length === 0) { batch?.resolve(); return; }
     try { this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
+    if (this.redo) this.keepLive(queued);
     this.syncing = true;
     this.cohort = this.writers;
     this.journal.sync().then(() => batch?.resolve(), (err) => batch?.reject(err)).finally(() => {
       this.syncing = false;
+      // a checkpoint's rewrite waiting for this sync goes first (the next group goes to the new file)
+      if (this.syncEnded.length) for (const f of this.syncEnded.splice(0)) f();
       // (the commits this sync released count as writing by now: the next group gathers for them)
       if (this.queue.length) this.gather();
     });
@@ -285,10 +385,58 @@ export class LocalContainerStorage implements ContainerStorage {
     this.queue = [];
     this.batch = undefined;
     try { this.journal.appendBatch(queued); } catch (err) { batch?.reject(err); return; }
+    if (this.redo) this.keepLive(queued);
     batch?.resolve();
   }
 
-  intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(JournalType.Intent, epoch, undefined, intentJson(info)); }
+  /** Redo journals: remember records just written, for the next checkpoint's rewrite. */
+  private keepLive(recs: QueuedRecord[]): void {
+    if (this.live.length === 0) { this.live = recs; return; }
+    for (const r of recs) this.live.push(r);
+  }
+
+  needsCheckpoint(): boolean { return this.redo && !this.closed && this.journal.bytes > this.nextCheckpointBytes; }
+
+  async dropRedo(covered: bigint, history: CommitEvent[]): Promise<void> {
+    if (!this.redo) return;
+    // the rewrite closes the files a group sync may be running on: after it
+    while (this.syncing) await new Promise<void>((r) => this.syncEnded.push(r));
+    if (this.closed) return;
+    try { this.dropRedoNow(covered, history); } finally { this.nextCheckpointBytes = this.journal.bytes + REDO_CHECKPOINT_BYTES; }
+  }
+
+  private dropRedoNow(covered: bigint, history: CommitEvent[]): void {
+    const kept: QueuedRecord[] = [];
+    const dropped: string[] = [];
+    for (const r of this.live) {
+      if (r.epoch > covered) kept.push(r);
+      else if (r.objects) for (const o of r.objects) dropped.push(o);
+    }
+    if (kept.length === this.live.length) return; // nothing to drop
+    // the object ids of the dropped INTENTs go to the registry before the journal forgets them
+    if (dropped.length && !this.foldIntoRegistry(dropped)) return;
+    const retained: QueuedRecord[] = [];
+    for (const ev of history.slice(-REDO_RETAINED_HISTORY)) {
+      if (ev.epoch <= covered) retained.push({ type: JournalType.Done, epoch: ev.epoch, payload: { objects: ev.objects.map((o) => o.toString(16)) } });
+    }
+    this.journal.replace([...retained, ...kept]);
+    this.live = kept;
+  }
+
+  /** Add `ids` (hex) to the registry of committed objects; false (nothing written) when both registry copies are damaged. */
+  private foldIntoRegistry(ids: string[]): boolean {
+    const registered = this.readRegistrySync();
+    if (registered === undefined) {
+      swallowed('container.checkpoint-registry-damaged', new CorruptionError(`object registry in ${this.dir}: both copies are damaged; journal kept`, { dir: this.dir }));
+      return false;
+    }
+    const merged = mergeIdRecords(registered, idRecords(ids.map((o) => BigInt('0x' + o))));
+    const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, merged);
+    for (const p of [this.registryPath(), this.registryPath() + '.copy']) writeFileSyncAtomic(p, img);
+    return true;
+  }
+
+  intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(JournalType.Intent, epoch, undefined, intentJson(info), this.redo ? info.objects : undefined); }
   done(epoch: bigint, _info?: CommitInfo): Promise<void> { return this.write(JournalType.Done, epoch, undefined, '{}'); }
   doneLater(epoch: bigint): void {
     // a failed write leaves INTENT alone: the next open completes the commit from its targets
@@ -297,7 +445,9 @@ export class LocalContainerStorage implements ContainerStorage {
   abort(epoch: bigint, info: { recovered?: boolean }): Promise<void> { return this.write(JournalType.Abort, epoch, info.recovered ? { recovered: true } : {}); }
   rollback(epoch: bigint, to: bigint): void {
     this.flushNow();
-    this.journal.append(JournalType.Rollback, epoch, { to: to.toString() });
+    const rec: QueuedRecord = { type: JournalType.Rollback, epoch, payload: { to: to.toString() } };
+    this.journal.appendBatch([rec]);
+    if (this.redo) this.keepLive([rec]);
   }
   needsCompaction(bytes = JOURNAL_COMPACT_BYTES): boolean { return this.journal.bytes > bytes; }
 
@@ -316,6 +466,7 @@ export class LocalContainerStorage implements ContainerStorage {
     const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, merged);
     for (const p of [this.registryPath(), this.registryPath() + '.copy']) writeFileSyncAtomic(p, img);
     this.journal.rewrite(history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
+    this.live = [];
   }
 
   async registeredObjects(): Promise<bigint[]> {
@@ -370,6 +521,7 @@ export class LocalContainerStorage implements ContainerStorage {
 
   async saveMeta(meta: unknown): Promise<void> { await writeJsonRecordTwice(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta); }
   close(): void {
+    this.closed = true;
     if (this.gatherTimer !== undefined) { clearTimeout(this.gatherTimer); this.gatherTimer = undefined; }
     this.flushNow();
     this.journal.close();
@@ -388,7 +540,8 @@ function intentJson(info: CommitInfo): string {
   // {"single":{"d":dkey hex,"a":akey hex,"h":xxh64 hex,"s":[[target,shard],...]}}
   let shards = '';
   for (const [t, sh] of sv.shards) shards += (shards ? ',[' : '[') + t + ',' + sh + ']';
-  return base + ',"single":{"d":"' + hex(sv.dkey) + '","a":"' + hex(sv.akey) + '","h":"' + sv.hash.toString(16) + '","s":[' + shards + ']}}';
+  const v = sv.value === undefined ? '' : ',"v":"' + Buffer.from(sv.value.buffer, sv.value.byteOffset, sv.value.byteLength).toString('base64') + '"';
+  return base + ',"single":{"d":"' + hex(sv.dkey) + '","a":"' + hex(sv.akey) + '","h":"' + sv.hash.toString(16) + '","s":[' + shards + ']' + v + '}}';
 }
 
 /** Object ids as 16-byte big-endian records, ascending, each once (the registry's payload). */
@@ -436,7 +589,7 @@ const HEX_RE = /^(?:[0-9a-f]{2})*$/;
 /** The `single` field of an INTENT payload; undefined when absent or malformed (the commit is then discarded as ever). */
 function parseSingle(v: unknown): SingleCheck | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
-  const o = v as { d?: unknown; a?: unknown; h?: unknown; s?: unknown };
+  const o = v as { d?: unknown; a?: unknown; h?: unknown; s?: unknown; v?: unknown };
   if (typeof o.d !== 'string' || typeof o.a !== 'string' || typeof o.h !== 'string' || !HEX_RE.test(o.d) || !HEX_RE.test(o.a) || !/^[0-9a-f]{1,16}$/.test(o.h) || !Array.isArray(o.s)) return undefined;
   const shards: Array<[number, number]> = [];
   for (const x of o.s) {
@@ -444,7 +597,14 @@ function parseSingle(v: unknown): SingleCheck | undefined {
     shards.push([x[0] as number, x[1] as number]);
   }
   if (shards.length === 0) return undefined;
-  return { dkey: new Uint8Array(Buffer.from(o.d, 'hex')), akey: new Uint8Array(Buffer.from(o.a, 'hex')), hash: BigInt('0x' + o.h), shards };
+  const out: SingleCheck = { dkey: new Uint8Array(Buffer.from(o.d, 'hex')), akey: new Uint8Array(Buffer.from(o.a, 'hex')), hash: BigInt('0x' + o.h), shards };
+  if (typeof o.v === 'string') {
+    // a redo value is trusted only when it is the value the INTENT's hash names
+    const value = new Uint8Array(Buffer.from(o.v, 'base64'));
+    if (xxh64(value) !== out.hash) return undefined;
+    out.value = value;
+  }
+  return out;
 }
 
 function writeFileSyncAtomic(p: string, img: Uint8Array): void {

@@ -50,6 +50,8 @@ export class LocalBackend implements PoolBackend {
   private readonly targets = new Map<number, Promise<TargetStore>>();
   /** Target stores that are open (for synchronous lookups). */
   private readonly opened = new Map<number, TargetStore>();
+  /** The coalesced flushes of each open store (`flushTargets`). */
+  private readonly flushes = new WeakMap<TargetStore, FlushGroup>();
 
   private constructor(readonly location: string, readonly meta: PoolMeta, private readonly opts: { durable: boolean; io: 'auto' | 'io_uring' | 'pread'; readOnly?: boolean; cacheBytes?: number }) {}
 
@@ -57,7 +59,31 @@ export class LocalBackend implements PoolBackend {
   private targetOptions(create: boolean) {
     const targets = Math.max(1, readdirSync(join(this.location, 'targets')).length);
     const residentBytes = Math.max(PMEM_WINDOW_BYTES * 4, Math.floor((this.opts.cacheBytes ?? DEFAULT_POOL_CACHE_BYTES) / targets / PMEM_WINDOW_BYTES) * PMEM_WINDOW_BYTES);
-    return { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable, io: this.opts.io, readOnly: this.opts.readOnly, create, residentBytes };
+    // durable pools keep a redo journal per container: the stores sync at checkpoints (flushTargets), not per update
+    return { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable, deferSync: this.redo, io: this.opts.io, readOnly: this.opts.readOnly, create, residentBytes };
+  }
+
+  /** Whether the pool keeps redo journals (durable and writable): its target stores then sync only when flushed. */
+  get redo(): boolean { return this.opts.durable && this.opts.readOnly !== true; }
+
+  /**
+   * Make every update, punch and discard acknowledged so far by the stores of `ids` (default: every
+   * open target) durable: one flush per store, in parallel; callers arriving while a store flushes
+   * share its next flush (so N concurrent callers cost at most two flushes per store). A no-op
+   * for pools that do not defer their syncs.
+   */
+  async flushTargets(ids?: readonly number[]): Promise<void> {
+    if (!this.redo) return;
+    const list = ids ?? [...this.opened.keys()];
+    const pending: Array<Promise<void>> = [];
+    for (const t of list) {
+      const ts = this.opened.get(t);
+      if (!ts) continue; // never opened here: nothing unsynced in it (a store closing flushes itself)
+      let g = this.flushes.get(ts);
+      if (!g) { g = new FlushGroup(() => ts.flush()); this.flushes.set(ts, g); }
+      pending.push(g.request());
+    }
+    await Promise.all(pending);
   }
 
   /** Lay out a new pool directory. */
@@ -142,7 +168,7 @@ export class LocalBackend implements PoolBackend {
 
   containerStorage(meta: ContainerMeta): Promise<ContainerStorage> {
     if (this.opts.readOnly) return ReadOnlyContainerStorage.open(join(this.location, 'containers', meta.uuid));
-    return LocalContainerStorage.open(join(this.location, 'containers', meta.uuid), this.opts.durable);
+    return LocalContainerStorage.open(join(this.location, 'containers', meta.uuid), this.opts.durable, { redo: this.redo });
   }
 
   /** The store of target `t`, opened on first use. */
@@ -254,6 +280,29 @@ export class LocalBackend implements PoolBackend {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') swallowed('local-backend.unlock-failed-stale-lock-taken-over-by-pid-check', err);
     }
     openInProcess.delete(resolve(this.location));
+  }
+}
+
+/**
+ * One flush at a time of one store: a request made while a flush runs is served by the next one
+ * (which starts when the running one ends and serves every request made meanwhile), so whatever
+ * was acknowledged before the request is covered.
+ */
+class FlushGroup {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+  constructor(private readonly run: () => Promise<void>) {}
+
+  request(): Promise<void> {
+    if (!this.running) return this.start();
+    this.next ??= this.running.then(() => undefined, () => undefined).then(() => { this.next = undefined; return this.start(); });
+    return this.next;
+  }
+
+  private start(): Promise<void> {
+    const p = this.run().finally(() => { if (this.running === p) this.running = undefined; });
+    this.running = p;
+    return p;
   }
 }
 

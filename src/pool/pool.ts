@@ -206,6 +206,9 @@ export class Pool extends EventEmitter {
   private readonly rereading = new Map<number, Promise<void>>();
   private closed_ = false;
   private readonly runtime: ContainerRuntime;
+  /** Redo journals: the checkpoint running, and the one queued behind it (`checkpoint`). */
+  private checkpointRunning: Promise<void> | undefined;
+  private checkpointNext: Promise<void> | undefined;
 
   private constructor(private readonly backend: PoolBackend, maps: PoolMaps, private readonly opts: PoolOpenOptions) {
     super();
@@ -236,8 +239,30 @@ export class Pool extends EventEmitter {
       ...(backend.lockDkey ? { lockDkey: (c: string, k: string, ts: number[]) => backend.lockDkey!(c, k, ts, (t) => self.available(t)) } : {}),
       ...(backend instanceof LocalBackend && opts.readOnly !== true
         ? { readerEpochs: (c: string, upTo: bigint) => readerEpochsBeforeAggregate(join(backend.location, 'containers', c), upTo) } : {}),
+      ...(backend instanceof LocalBackend && backend.redo
+        ? { syncStores: (ts?: readonly number[]) => backend.flushTargets(ts), checkpoint: () => self.checkpoint() } : {}),
     };
     backend.onMaps?.((m) => this.adoptMaps(m));
+  }
+
+  /**
+   * Redo journals (durable embedded pools): each open container names the epoch its commits are
+   * applied up to, every target store is flushed once, and each container's journal then drops
+   * the redo records at or below its epoch. One checkpoint runs at a time; calls made while one
+   * runs share the next.
+   */
+  private checkpoint(): Promise<void> {
+    const again = (): Promise<void> => { this.checkpointNext = undefined; return this.checkpoint(); };
+    if (this.checkpointRunning) return (this.checkpointNext ??= this.checkpointRunning.then(again, again));
+    const run = (async () => {
+      const backend = this.backend;
+      if (!(backend instanceof LocalBackend) || this.closed_) return;
+      const marks = [...this.containers.values()].map((c) => containerPort(c).redoMark()).filter((m) => m !== undefined);
+      await backend.flushTargets();
+      for (const drop of marks) await drop();
+    })().finally(() => { this.checkpointRunning = undefined; });
+    this.checkpointRunning = run;
+    return run;
   }
 
   /** Directory of an embedded pool; `etcd-url#pool` of a connected one. */
@@ -710,6 +735,8 @@ export class Pool extends EventEmitter {
         else if (t.state === 'NEW' || t.state === 'UP') m.markUpIn(t.id);
       }
       const maps = { map: m, stable: m.clone(), resync: [] };
+      // stores that defer their syncs: what the migration wrote is durable before the map names it
+      if (this.backend instanceof LocalBackend) await this.backend.flushTargets();
       if (!(await this.backend.saveMaps(maps, version, true))) return false;
       this.map_ = maps.map;
       this.stable = maps.stable;
@@ -874,6 +901,8 @@ export class Pool extends EventEmitter {
     this.closed_ = true;
     this.migrationAbort.abort();
     await this.migration; // never rejects: a failed migration is recorded in the rebuild state
+    // a checkpoint running finishes first (its journal rewrites need the containers open; a failure was counted by its caller)
+    await (this.checkpointNext ?? this.checkpointRunning)?.catch(() => undefined);
     for (const c of [...this.containers.values()]) await c.close();
     if (this.backend instanceof LocalBackend) for (const uuid of this.readViews.keys()) await unregisterReader(join(this.backend.location, 'containers', uuid), this.readerId);
     this.storesVersion++;

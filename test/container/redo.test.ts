@@ -1,0 +1,168 @@
+/**
+ * The redo journal of durable embedded pools: a small single-value commit carries its value in its
+ * INTENT (one journal sync per group of commits), the target stores sync only at checkpoints, and
+ * an open writes the journal's values again. A writer killed with SIGKILL mid-stream, across a
+ * checkpoint, loses no acknowledged put; a power loss is emulated by putting back the target
+ * stores as they were at the last flush beside the journal as it was synced: the open replays
+ * the values, then the rollbacks, in that order; one pool checkpoint flushes every store once and
+ * lets every container's journal drop its records.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { cpSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { Pool } from '../../src/pool/pool.js';
+import { Journal, JournalType } from '../../src/container/journal.js';
+import { REDO_CHECKPOINT_BYTES } from '../../src/container/storage.js';
+import { TargetStore } from '../../src/vos/store.js';
+import { COPY_SUFFIX } from '../../core/record-file.js';
+import { initXxhash } from '../../core/xxhash.js';
+import { tmpDir, text } from '../helpers/tmp.js';
+import { redoValue } from './redo-child.js';
+
+await initXxhash();
+const t = suite('redo');
+const SHAPE = { nodes: 4, ranksPerNode: 2, targetsPerRank: 2, scmBytes: 64 << 20, dataBytes: 64 << 20 };
+
+t('durable: a small put\'s INTENT carries its value (a redo record); non-durable pools keep the plain record', async () => {
+  for (const durable of [true, false]) {
+    const dir = join(tmpDir(), 'pool');
+    const pool = await Pool.create(dir, { ...SHAPE, durable });
+    const c = await pool.createContainer('c', { oclass: 'RP_2G1' });
+    await c.openTargets(); // (a put to a store not yet open takes the general commit path)
+    const e = await c.kv('obj').put('k', 'hello redo');
+    const journal = join(dir, 'containers', c.uuid, 'journal');
+    await pool.close();
+    const intent = Journal.read(journal).records.find((r) => r.type === JournalType.Intent && r.epoch === e);
+    const single = intent?.payload.single as { v?: string } | undefined;
+    assert.ok(single, 'the put recorded a single-value INTENT');
+    if (durable) assert.is(Buffer.from(single!.v ?? '', 'base64').toString(), 'hello redo');
+    else assert.is(single!.v, undefined);
+  }
+});
+
+t('durable: a writer killed with SIGKILL mid-stream, after a checkpoint, loses no acknowledged put', async () => {
+  const dir = join(tmpDir(), 'pool');
+  const p = await Pool.create(dir, { ...SHAPE, durable: true });
+  await p.createContainer('c', { oclass: 'RP_2G1' });
+  await p.close();
+  const child = new URL('./redo-child.ts', import.meta.url).pathname;
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  const signal = await new Promise<NodeJS.Signals | null>((resolve) => proc.on('close', (_c, s) => resolve(s)));
+  assert.is(signal, 'SIGKILL', `the writer kills itself mid-stream: ${out.slice(-200)}`);
+  const acked = [...out.matchAll(/acked (\d+)/g)].map((m) => Number(m[1]));
+  assert.ok(out.includes('checkpoint'), 'the writer passed a checkpoint');
+  assert.ok(acked.length >= 500, `the writer acknowledged puts (${acked.length})`);
+  const pool = await Pool.open(dir, { durable: true });
+  const c = await pool.openContainer('c');
+  for (const i of acked) {
+    const v = await c.kv(`o${i}`).get('v');
+    assert.ok(v !== undefined && Buffer.compare(Buffer.from(v), Buffer.from(redoValue(i))) === 0, `acknowledged put ${i} is there`);
+  }
+  // and the pool takes writes again
+  await c.kv('after').put('v', 'x');
+  assert.is(text(await c.kv('after').get('v')), 'x');
+  await pool.close();
+});
+
+/** Copy the journal (both copies) of container `uuid` of the pool in `dir` to `to`. */
+function copyJournal(dir: string, uuid: string, to: string): void {
+  const j = join(dir, 'containers', uuid, 'journal');
+  cpSync(j, to); cpSync(j + COPY_SUFFIX, to + COPY_SUFFIX);
+}
+
+/** Put back the targets copied to `targets` and the journal copied to `journal` (what a power loss would leave). */
+function powerLoss(dir: string, uuid: string, targets: string, journal: string): void {
+  rmSync(join(dir, 'targets'), { recursive: true });
+  cpSync(targets, join(dir, 'targets'), { recursive: true });
+  const j = join(dir, 'containers', uuid, 'journal');
+  cpSync(journal, j); cpSync(journal + COPY_SUFFIX, j + COPY_SUFFIX);
+}
+
+t('durable: an open writes the journal\'s values again into stores that lost them, then discards a rollback again', async () => {
+  const root = tmpDir();
+  const dir = join(root, 'pool');
+  let pool = await Pool.create(dir, { ...SHAPE, durable: true });
+  let c = await pool.createContainer('c', { oclass: 'RP_2G1' });
+  const uuid = c.uuid;
+  for (let i = 0; i < 40; i++) await c.kv(`k${i}`).put('v', `a${i}`);
+  await pool.close();
+  // the stores as flushed by the clean close
+  cpSync(join(dir, 'targets'), join(root, 'targets-1'), { recursive: true });
+  pool = await Pool.open(dir, { durable: true });
+  c = await pool.openContainer('c');
+  // (stores open: every put takes the small-put path, whose INTENT carries the value; a commit of
+  // the general path syncs its stores itself, which this emulation would undo)
+  await c.openTargets();
+  await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`k${i}`).put('v', `b${i}`)));
+  await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`n${i}`).put('v', `n${i}`)));
+  copyJournal(dir, uuid, join(root, 'journal-1')); // every acknowledged put's record is synced
+  await pool.close();
+  powerLoss(dir, uuid, join(root, 'targets-1'), join(root, 'journal-1'));
+  pool = await Pool.open(dir, { durable: true });
+  c = await pool.openContainer('c');
+  for (let i = 0; i < 40; i++) {
+    assert.is(text(await c.kv(`k${i}`).get('v')), `b${i}`, `overwrite k${i} replayed`);
+    assert.is(text(await c.kv(`n${i}`).get('v')), `n${i}`, `new object n${i} replayed`);
+  }
+  await c.snapshot('s');
+  await pool.close();
+  cpSync(join(dir, 'targets'), join(root, 'targets-2'), { recursive: true });
+  pool = await Pool.open(dir, { durable: true });
+  c = await pool.openContainer('c');
+  await c.openTargets();
+  for (let i = 0; i < 10; i++) await c.kv(`k${i}`).put('v', `c${i}`);
+  await c.rollback('s');
+  assert.is(text(await c.kv('k0').get('v')), 'b0');
+  copyJournal(dir, uuid, join(root, 'journal-2'));
+  await pool.close();
+  // the stores lose the puts and the rollback's discards; the journal names both: the values are
+  // written again, then the rollback discards them again (the other order would resurrect them)
+  powerLoss(dir, uuid, join(root, 'targets-2'), join(root, 'journal-2'));
+  pool = await Pool.open(dir, { durable: true });
+  c = await pool.openContainer('c');
+  for (let i = 0; i < 40; i++) assert.is(text(await c.kv(`k${i}`).get('v')), `b${i}`, `k${i} as at the snapshot`);
+  await pool.close();
+});
+
+t('durable: one pool checkpoint flushes every target store once and every container\'s journal drops its redo records', async () => {
+  const dir = join(tmpDir(), 'pool');
+  const pool = await Pool.create(dir, { ...SHAPE, durable: true });
+  const a = await pool.createContainer('a', { oclass: 'RP_2G1' });
+  const b = await pool.createContainer('b', { oclass: 'RP_2G1' });
+  await a.openTargets(); await b.openTargets();
+  const jb = join(dir, 'containers', b.uuid, 'journal'), ja = join(dir, 'containers', a.uuid, 'journal');
+  for (let i = 0; i < 50; i++) await b.kv(`b${i}`).put('v', `b${i}`);
+  const flush = TargetStore.prototype.flush, replace = Journal.prototype.replace;
+  let flushes = 0;
+  const rewritten: string[] = [];
+  TargetStore.prototype.flush = function (this: TargetStore) { flushes++; return flush.call(this); };
+  Journal.prototype.replace = function (this: Journal, recs) { rewritten.push((this as unknown as { path: string }).path); replace.call(this, recs); };
+  let n = 0;
+  try {
+    // write `a` until its journal passes the bound and a checkpoint rewrote it
+    while (!rewritten.includes(ja) && n < 20_000) {
+      await Promise.all(Array.from({ length: 32 }, (_, j) => a.kv(`a${n + j}`).put('v', redoValue(n + j))));
+      n += 32;
+    }
+    await pool.close(); // (waits for a checkpoint still running)
+  } finally {
+    TargetStore.prototype.flush = flush; Journal.prototype.replace = replace;
+  }
+  assert.ok(rewritten.includes(ja), `container a's journal was rewritten by a checkpoint (${n} puts)`);
+  assert.ok(rewritten.includes(jb), 'and container b\'s, by the same checkpoint (no flush of its own)');
+  assert.ok(flushes >= 16, `every one of the 16 stores was flushed (${flushes} flushes)`);
+  assert.ok(statSync(ja).size < REDO_CHECKPOINT_BYTES, `a's journal is below the bound after it (${statSync(ja).size} bytes)`);
+  assert.ok(statSync(jb).size < 4096, `b's journal dropped its redo records (${statSync(jb).size} bytes)`);
+  const again = await Pool.open(dir, { durable: true });
+  const a2 = await again.openContainer('a'), b2 = await again.openContainer('b');
+  for (let i = 0; i < n; i += 97) assert.ok(Buffer.compare(Buffer.from((await a2.kv(`a${i}`).get('v'))!), Buffer.from(redoValue(i))) === 0, `a${i}`);
+  for (let i = 0; i < 50; i++) assert.is(text(await b2.kv(`b${i}`).get('v')), `b${i}`);
+  assert.ok((await a2.countObjects()) >= n, 'the objects of the dropped records are still listed');
+  await again.close();
+});
+
+t.run();
