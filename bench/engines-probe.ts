@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
 import { join } from 'node:path';
-import { RpcClient } from '../src/net/rpc.js';
+import { RpcClient, rawReadStats } from '../src/net/rpc.js';
 import { Pool } from '../index.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
 import { Session } from 'node:inspector/promises';
@@ -80,6 +80,7 @@ try {
     const v0 = await storeCounters();
     const pids = cluster ? cluster.engines.map((e) => e!.child.pid!) : [];
     const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage();
+    const r0 = { ...rawReadStats };
     const lat: number[] = [];
     let next = 0;
     const total = ph.name.startsWith('read') ? n * readRounds : n;
@@ -97,6 +98,8 @@ try {
     if (counts.size) { console.log([...counts].map(([m, k]) => `${m}=${(k / nOps).toFixed(2)}`).join(' ')); counts.clear(); }
     const eng = e1.map((x, i) => x - e0[i]!);
     const v1 = await storeCounters();
+    const inPlace = rawReadStats.inPlaceBytes - r0.inPlaceBytes, buffered = rawReadStats.bufferedBytes - r0.bufferedBytes;
+    if (inPlace + buffered > 0) console.log(`${ph.name}: client read ${((inPlace + buffered) / MIB).toFixed(1)} MiB, ${(100 * inPlace / (inPlace + buffered)).toFixed(1)}% in place`);
     console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
     console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op`);
   }

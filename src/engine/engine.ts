@@ -607,15 +607,31 @@ function checkCont(c: unknown): string {
   return c;
 }
 
+/** Most containers whose conflict keys use a short engine-local name (beyond: the uuid itself). */
+const MAX_SHORT_CONTAINER_NAMES = 1 << 20;
+/** Container uuid -> short name (`#<n>`, never a uuid) in conflict keys; never reassigned, so a container's keys never change. */
+const shortNames = new Map<string, string>();
+
+/** The name of container `cont` in conflict keys: short (shorter keys hash and compare faster and hold less memory). */
+function contName(cont: string): string {
+  let n = shortNames.get(cont);
+  if (n === undefined) {
+    if (shortNames.size >= MAX_SHORT_CONTAINER_NAMES) return cont;
+    n = `#${shortNames.size.toString(36)}`;
+    shortNames.set(cont, n);
+  }
+  return n;
+}
+
 /** The conflict-tracker key of an akey of a unit object (keys arrive as base64; '/' is the level separator, so it becomes '_'). */
 function unitKey(cont: string, unit: string, dkeyB64: string, akeyB64?: string): string {
-  return conflictKey(`${cont}.${unit}`, level(dkeyB64), akeyB64 === undefined ? undefined : level(akeyB64));
+  return conflictKey(`${contName(cont)}.${unit}`, level(dkeyB64), akeyB64 === undefined ? undefined : level(akeyB64));
 }
 
 /** The key a write of `kind` writes (undefined for a malformed request, which serving refuses). */
 function writeKey(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string, dk: string | undefined, ak: string | undefined): string | undefined {
   switch (kind) {
-    case 'punchObject': return conflictKey(`${cont}.${unit}`);
+    case 'punchObject': return conflictKey(`${contName(cont)}.${unit}`);
     case 'punchDkey': return dk === undefined ? undefined : unitKey(cont, unit, dk);
     default: return dk === undefined || ak === undefined ? undefined : unitKey(cont, unit, dk, ak);
   }

@@ -48,6 +48,9 @@ export class ReadStamps {
 
   /** The newest read a write of `k` must stay above (0 when none). */
   floorFor(k: StampKey): bigint {
+    // Nothing read yet (a table's floor rises only past its bound, so an empty table's floor is 0):
+    // a write-only load builds no prefix keys.
+    if (this.exact.size === 0 && this.below.size === 0) return 0n;
     const ps = prefixes(k);
     let max = this.below.get(ps[ps.length - 1]!);
     for (let i = 0; i < ps.length - 1; i++) { const e = this.exact.get(ps[i]!); if (e > max) max = e; }

@@ -49,21 +49,37 @@ export interface TxRecord {
   w?: string;
 }
 
-function encode(rec: TxRecord): Buffer {
-  const text = JSON.stringify(rec);
-  // One buffer: the JSON is written in place after the record header (no intermediate copy).
-  const len = REC_HEADER + Buffer.byteLength(text, 'utf8');
+/** Bytes of the buffer a group of records is encoded into at first (grown on demand, reused). */
+const GROUP_BUFFER_BYTES = 64 * 1024;
+/** A group buffer grown past this is given back after its group was written. */
+const GROUP_BUFFER_KEEP_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Encode `rec` into `into` at `at` (the caller made room for `maxRecordBytes(text)`); returns the
+ * record's end. The JSON is written in place after the record header: no buffer per record.
+ */
+function encodeAt(into: Buffer, at: number, text: string): number {
+  const n = into.write(text, at + REC_HEADER, 'utf8');
+  const len = REC_HEADER + n;
   if (len > MAX_TXLOG_RECORD) throw new CorruptionError('transaction log record too large', { len });
-  const b = Buffer.allocUnsafe(len);
-  b.write(text, REC_HEADER, 'utf8');
-  b.writeUInt32LE(REC_MAGIC, 0);
-  b.writeUInt32LE(len, 4);
+  into.writeUInt32LE(REC_MAGIC, at);
+  into.writeUInt32LE(len, at + 4);
   // The hash as two u32 writes: Buffer's BigInt writer splits the value in JS (measured: a third
   // of the record's encoding), the same bytes.
-  const h = xxh64(b.subarray(REC_HEADER));
-  b.writeUInt32LE(Number(h & 0xffffffffn), 8);
-  b.writeUInt32LE(Number(h >> 32n), 12);
-  return b;
+  const h = xxh64(into.subarray(at + REC_HEADER, at + len));
+  into.writeUInt32LE(Number(h & 0xffffffffn), at + 8);
+  into.writeUInt32LE(Number(h >> 32n), at + 12);
+  return at + len;
+}
+
+/** Most bytes the record of JSON `text` takes (UTF-8 needs at most 3 bytes per UTF-16 unit). */
+function maxRecordBytes(text: string): number { return REC_HEADER + 3 * text.length; }
+
+/** One record as its own buffer (compaction). */
+function encode(rec: TxRecord): Buffer {
+  const text = JSON.stringify(rec);
+  const b = Buffer.allocUnsafe(maxRecordBytes(text));
+  return b.subarray(0, encodeAt(b, 0, text));
 }
 
 /** The valid records of a log image and where they end. */
@@ -87,7 +103,9 @@ function scan(buf: Buffer): { records: TxRecord[]; end: number } {
 
 /** An open transaction log. */
 export class TxLog {
-  private pending: Buffer[] = [];
+  /** The records queued for the next write, encoded back to back in `buf[0, used)` (reused). */
+  private buf = Buffer.allocUnsafe(GROUP_BUFFER_BYTES);
+  private used = 0;
   private group: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private closed = false;
 
@@ -118,7 +136,14 @@ export class TxLog {
    */
   append(rec: TxRecord): Promise<void> {
     if (this.closed) return Promise.reject(new CorruptionError('transaction log is closed', { path: this.path }));
-    this.pending.push(encode(rec));
+    const text = JSON.stringify(rec);
+    const need = this.used + maxRecordBytes(text);
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.buf.length));
+      this.buf.copy(grown, 0, 0, this.used);
+      this.buf = grown;
+    }
+    this.used = encodeAt(this.buf, this.used, text);
     if (!this.group) {
       let resolve!: () => void, reject!: (e: unknown) => void;
       const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
@@ -134,8 +159,10 @@ export class TxLog {
     const g = this.group;
     if (!g) return;
     this.group = undefined;
-    const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    this.pending = [];
+    // Written synchronously below: the buffer is free for the next group once this returns.
+    const bytes = this.buf.subarray(0, this.used);
+    this.used = 0;
+    if (this.buf.length > GROUP_BUFFER_KEEP_BYTES) this.buf = Buffer.allocUnsafe(GROUP_BUFFER_BYTES);
     try {
       let done = 0;
       while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, this.size + done);

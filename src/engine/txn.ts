@@ -58,13 +58,26 @@ export interface Prepared {
   since: number;
   /** Resolution by the sweeper is under way. */
   resolving: boolean;
-  readonly decided: Promise<Decision>;
-  settle: (d: Decision) => void;
+  /** Resolves with the decision; made only when someone waits for it (`waitDecided`), most pairs never are. */
+  decided?: Promise<Decision>;
+  settle?: (d: Decision) => void;
+  /** The decision, once made (a waiter that comes later gets it at once). */
+  decision?: Decision;
   /** Resolves when the INTENT record is in the log. */
   intent: Promise<void>;
 }
 
 interface Decided { cont: string; epoch: bigint; d: Decision; units?: string[] }
+
+/** An already settled promise, shared (a pair whose INTENT needs no wait). */
+const SETTLED: Promise<void> = Promise.resolve();
+
+/** A promise of `p`'s decision (made on first use: a pair nobody waits for allocates none). */
+export function waitDecided(p: Prepared): Promise<Decision> {
+  if (p.decision !== undefined) return Promise.resolve(p.decision);
+  if (!p.decided) p.decided = new Promise<Decision>((r) => (p.settle = r));
+  return p.decided;
+}
 
 /** Prepared and decided commits of one engine. */
 export class TxTable {
@@ -138,11 +151,9 @@ export class TxTable {
     assert(this.count < MAX_PREPARED, 'prepared writes are bounded', { count: this.count });
     let m = this.byCont.get(cont);
     if (!m) { m = new Map(); this.byCont.set(cont, m); }
-    let settle!: (d: Decision) => void;
-    const decided = new Promise<Decision>((r) => (settle = r));
     const p: Prepared = {
-      cont, epoch, ...(desc ? { desc } : {}), inflight: 0, applied: 0, units: new Set(), complete: false, sealed: false,
-      aborting: false, since: Date.now(), resolving: false, decided, settle, intent: Promise.resolve(),
+      cont, epoch, desc, inflight: 0, applied: 0, units: new Set(), complete: false, sealed: false,
+      aborting: false, since: Date.now(), resolving: false, intent: SETTLED,
     };
     m.set(epoch, p);
     this.count++;
@@ -272,7 +283,8 @@ export class TxTable {
     // A commit's units are in its P record when it has one (across engines); a single-engine commit carries them here.
     const withUnits = d === 'commit' && units && !(p.complete && p.desc && p.desc.ranks.length > 1);
     const done = this.log.append({ t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epoch.toString(), ...(withUnits ? { u: units } : {}) });
-    p.settle(d);
+    p.decision = d;
+    p.settle?.(d);
     this.changed.notify();
     this.maybeCompact();
     return done;
@@ -302,7 +314,7 @@ export class TxTable {
     const out: Array<Promise<unknown>> = [];
     for (const p of m.values()) {
       if (p.epoch > epoch) continue;
-      if (unit === undefined || p.units === undefined || p.units.has(unit)) out.push(p.decided);
+      if (unit === undefined || p.units === undefined || p.units.has(unit)) out.push(waitDecided(p));
     }
     return out;
   }

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
 import { randomBytes, createHmac } from 'node:crypto';
-import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, RPC_PROTOCOL_VERSION, type RpcHandler } from '../../src/net/rpc.js';
+import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, RPC_PROTOCOL_VERSION, rawReadStats, type RpcHandler } from '../../src/net/rpc.js';
 import { NetError, reviveError } from '../../src/net/errors.js';
 import { ObjectError } from '../../src/io/errors.js';
 import { VosError } from '../../src/vos/errors.js';
@@ -81,6 +81,28 @@ t('replies read in place into the caller\'s buffers: split, uneven and concurren
       });
       await Promise.all(jobs);
     }
+  } finally { await c.close(); await s.close(); }
+});
+
+t('a large reply into the caller\'s buffer is read there by the socket, not copied from the read buffer', async () => {
+  const s = await RpcServer.listen({ secret: SECRET, handler });
+  const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET });
+  try {
+    const n = 512 * 1024;
+    const p = randomBytes(n);
+    await c.call('echo', { warm: 1 });
+    const before = { ...rawReadStats };
+    for (let i = 0; i < 8; i++) {
+      const into = new Uint8Array(n);
+      const r = await c.call('echo', { i }, p, { into: [into] });
+      assert.is(r.filled, true);
+      assert.ok(Buffer.from(into).equals(p), `reply ${i} intact`);
+    }
+    const inPlace = rawReadStats.inPlaceBytes - before.inPlaceBytes, buffered = rawReadStats.bufferedBytes - before.bufferedBytes;
+    assert.ok(inPlace + buffered >= 8 * n, `every reply byte was read (${inPlace} + ${buffered})`);
+    // Only the reads that start a frame (prefix, header and what came with them) go through the
+    // read buffer: at most 16 KiB of each 512 KiB reply.
+    assert.ok(inPlace >= 0.9 * 8 * n, `${inPlace} of ${inPlace + buffered} bytes read in place`);
   } finally { await c.close(); await s.close(); }
 });
 
