@@ -9,7 +9,7 @@
 import { keyStr, type KeyMap } from './tree.js';
 import { copyKey } from './keys.js';
 import { BigIdMap } from '../../core/big-id-map.js';
-import { Where } from './wal.js';
+import { Where, WalType, type WalRecord } from './wal.js';
 
 /** A version of a single value or an array extent. */
 export interface MemVersion {
@@ -198,4 +198,26 @@ export class Memtable {
     this.bytes += recLen;
     this.records++;
   }
+}
+
+/**
+ * Apply a logged update or punch to `mt` as the write that logged it did (replay at open, and a
+ * flush on a merge worker rebuilding a frozen memtable from its log region). Other records change
+ * no memtable: false.
+ */
+export function addLogged(mt: Memtable, r: WalRecord): boolean {
+  if (r.type === WalType.Punch) {
+    const p = r.punch!;
+    mt.addPunch(r.cont, p.oid, p.level, p.dkey, p.akey, { epoch: r.epoch, seq: r.seq }, r.length);
+    return true;
+  }
+  if (r.type !== WalType.UpdateSingle && r.type !== WalType.UpdateArray) return false;
+  const u = r.update!;
+  const isArray = r.type === WalType.UpdateArray;
+  mt.addVersion(r.cont, u.oid, u.dkey, u.akey, {
+    epoch: r.epoch, seq: r.seq, csum: u.csum, len: u.dataLen, where: u.where,
+    loc: u.where === Where.Wal ? r.inlineOffset! : u.blockOffset, alloc: u.where === Where.Block ? u.alloc : 0,
+    index: isArray ? u.index : 0, count: isArray ? u.count : 0, recordSize: isArray ? u.recordSize : 0,
+  }, r.length);
+  return true;
 }

@@ -21,7 +21,6 @@ import { XXH32_JS_MAX_BYTES, xxh32, xxh32js, xxh64 } from '../../core/xxhash.js'
 import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
 import { compareKeys } from './keys.js';
-import type { PmemSpace } from '../media/pmem-space.js';
 
 /** Magic of every run block ("VRBK" little-endian). */
 export const BLOCK_MAGIC = 0x4b425256;
@@ -248,6 +247,15 @@ class BlockView {
 
 // ---------------------------------------------------------------------------------------- writer
 
+/**
+ * What runs are read from and written to: the target's pmem file (`PmemSpace`), or a plain file
+ * descriptor of it in a merge worker (`merge-worker.ts`). Whole blocks, copied.
+ */
+export interface RunSpace {
+  pread(off: number, len: number): Uint8Array;
+  pwrite(off: number, data: Uint8Array): void;
+}
+
 /** Where a run writer gets space. */
 export interface ChunkSource {
   /** A free chunk's offset (grows the file when needed); throws NO_SPACE. */
@@ -273,7 +281,7 @@ export class RunWriter {
   private first: Uint8Array | undefined;
   private last: Uint8Array | undefined;
 
-  constructor(private readonly space: PmemSpace, private readonly src: ChunkSource, private readonly id: number, private readonly level: number) {}
+  constructor(private readonly space: RunSpace, private readonly src: ChunkSource, private readonly id: number, private readonly level: number) {}
 
   /** Add an entry; keys strictly ascending. `bloomKeys` are the lookup prefixes this entry answers. */
   add(key: Uint8Array, value: Uint8Array, seq: number, bloomKeys: readonly BloomProbe[]): void {
@@ -446,7 +454,7 @@ export class Run {
   pins = 0;
   retired = false;
 
-  constructor(private readonly space: PmemSpace, readonly meta: RunMeta, private readonly verified: VerifiedBlocks) {}
+  constructor(private readonly space: RunSpace, readonly meta: RunMeta, private readonly verified: VerifiedBlocks) {}
 
   /** Verify and view a block. */
   block(ref: BlockRef, kind: BlockKind, damage: () => BlockDamage): Uint8Array {

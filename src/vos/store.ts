@@ -31,8 +31,10 @@ import {
   MAX_MANIFEST_CHUNKS, SB_SLOT_BYTES, TAIL_SLOTS_OFFSET, decodeManifest, decodeSuperblock, encodeManifest, encodeSuperblock,
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
-import { Memtable, type MemVersion } from './memtable.js';
+import { Memtable, addLogged, type MemVersion } from './memtable.js';
 import { MemtableCursor, MergeSink, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
+import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
+import { MergeWorkersUnavailable, mergeWorkers } from './merge-workers.js';
 import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
 import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
@@ -107,6 +109,11 @@ export interface TargetOptions {
    * at the same pace flush and merge at different moments, not all in the same instant.
    */
   rotateFill?: number;
+  /**
+   * Merge runs on the process's merge worker threads (default true; `CAIRN_MERGE_WORKERS=0` turns
+   * them off for every store). Needs the mapped pmem file; stores with injected faults merge here.
+   */
+  mergeWorker?: boolean;
   /** Block I/O engine of the data file. */
   io?: 'auto' | 'io_uring' | 'pread';
   /** pmem access: mmap when available (default) or pread/pwrite. */
@@ -262,6 +269,12 @@ export class TargetStore {
   private flushError: unknown;
   private compacting: Promise<void> | undefined;
   private compactAbort = false;
+  /** Merges go to the merge workers (see `TargetOptions.mergeWorker`). */
+  private mergeAway = false;
+  /** Stop flag of the merge running on a worker. */
+  private mergeAbort: Int32Array | undefined;
+  /** Merges and flushes done on workers (tests, stats). */
+  workerJobs = 0;
   private persistedAt = 0;
   private sinceYield = 0;
   private readonly enc = new WalEncoder();
@@ -345,6 +358,7 @@ export class TargetStore {
     const t = new TargetStore(dir, space, dev, geo, opts.durable ?? false, readOnly, Math.floor((opts.residentBytes ?? DEFAULT_RESIDENT_BYTES) / 2));
     t.rotateFill = opts.rotateFill ?? ROTATE_FILL_DEFAULT;
     t.syncOps = t.durable && opts.deferSync !== true;
+    t.mergeAway = opts.mergeWorker !== false && !readOnly && !opts.fault && space.engine === 'mmap';
     t.engineReason = engineReason ?? dev.engineReason;
     try {
       if (!sb) t.create();
@@ -522,8 +536,7 @@ export class TargetStore {
       case WalType.Punch: {
         const st = this.conts.get(r.cont);
         if (!st) return `log record ${r.seq} names unknown container ${r.cont}`;
-        const p = r.punch!;
-        mt.addPunch(r.cont, p.oid, p.level, p.dkey, p.akey, { epoch: r.epoch, seq: r.seq }, r.length);
+        addLogged(mt, r);
         if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
         return undefined;
       }
@@ -532,7 +545,6 @@ export class TargetStore {
         const st = this.conts.get(r.cont);
         if (!st) return `log record ${r.seq} names unknown container ${r.cont}`;
         const u = r.update!;
-        const isArray = r.type === WalType.UpdateArray;
         if (u.where === Where.Block) {
           if (u.blockOffset % DATA_BLOCK !== 0 || u.alloc % DATA_BLOCK !== 0 || u.blockOffset + u.alloc > this.geo.dataBytes || !this.alloc.isFree(u.blockOffset, u.alloc)) {
             return `log record ${r.seq} references data extent ${u.blockOffset}+${u.alloc} that is not free`;
@@ -540,11 +552,7 @@ export class TargetStore {
           this.alloc.reserve(u.blockOffset, u.alloc);
           this.noteAlloc(this.wal?.activeGen ?? 0, u.blockOffset, u.alloc);
         }
-        mt.addVersion(r.cont, u.oid, u.dkey, u.akey, {
-          epoch: r.epoch, seq: r.seq, csum: u.csum, len: u.dataLen, where: u.where,
-          loc: u.where === Where.Wal ? r.inlineOffset! : u.blockOffset, alloc: u.where === Where.Block ? u.alloc : 0,
-          index: isArray ? u.index : 0, count: isArray ? u.count : 0, recordSize: isArray ? u.recordSize : 0,
-        }, r.length);
+        addLogged(mt, r);
         if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
         return undefined;
       }
@@ -754,6 +762,7 @@ export class TargetStore {
   }
 
   private async flushMemtable(mt: Memtable): Promise<void> {
+    if (await this.flushOnWorker(mt)) { this.flushed(mt); return; }
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed: Array<[number, number]> = [];
     try {
@@ -766,6 +775,11 @@ export class TargetStore {
       this.heapFree.push(...w.allocated);
       throw e;
     }
+    this.flushed(mt);
+  }
+
+  /** After the commit of `mt`'s flush: its log region may be reused. */
+  private flushed(mt: Memtable): void {
     this.wal.flushed(mt.gen);
     if (this.frozen === mt) this.frozen = undefined;
     this.flushes++;
@@ -826,14 +840,18 @@ export class TargetStore {
    * below `coversSeq`, so punches, discards and destroyed containers older than it go for good.
    */
   private async merge(inputs: Run[], full: boolean, coversSeq: number, stats = new Map<number, MergeStats>()): Promise<void> {
-    for (const r of inputs) r.pins++;
     const level = Math.max(...inputs.map((r) => r.meta.level)) + 1;
+    const plain = !full && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0 && !c.aggregate);
+    // a full merge with only aggregation policies to apply (no punches, discards or destroys): streamed
+    const aggOnly = full && inputs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
+    if ((plain || aggOnly) && await this.mergeOnWorker(inputs, level, plain ? 'plain' : 'aggregate', stats)) {
+      this.afterMerge(full, coversSeq, stats);
+      return;
+    }
+    for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, level);
     const freed: Array<[number, number]> = [];
     try {
-      const plain = !full && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0 && !c.aggregate);
-      // a full merge with only aggregation policies to apply (no punches, discards or destroys): streamed
-      const aggOnly = full && inputs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
       if (plain || aggOnly) {
         const steps = plain ? fastMerge(inputs, w, freed) : aggregateMerge(runCursors(inputs), w, (c) => this.rules(c), freed, stats);
         while (!steps.next().done) { await yieldNow(); if (this.compactAbort) throw new CompactionAborted('compaction aborted by close'); }
@@ -843,17 +861,110 @@ export class TargetStore {
       const meta = w.finish();
       for (const r of inputs) r.pins--;
       this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
-      this.addAggStats(stats);
-      if (full) {
-        for (const c of this.conts.values()) c.tombs = c.tombs.filter((t) => t.seq >= coversSeq);
-        for (const [idx, c] of [...this.conts]) if (c.destroyed && (c.destroyedSeq ?? 0) < coversSeq) this.conts.delete(idx);
-      }
-      this.compactions++;
     } catch (e) {
       for (const r of inputs) if (r.pins > 0) r.pins--;
       this.heapFree.push(...w.allocated);
       throw e;
     }
+    this.afterMerge(full, coversSeq, stats);
+  }
+
+  /** After a merge's commit: its counts, and for a full merge the discards and destroys it settled. */
+  private afterMerge(full: boolean, coversSeq: number, stats: ReadonlyMap<number, MergeStats>): void {
+    this.addAggStats(stats);
+    if (full) {
+      for (const c of this.conts.values()) c.tombs = c.tombs.filter((t) => t.seq >= coversSeq);
+      for (const [idx, c] of [...this.conts]) if (c.destroyed && (c.destroyedSeq ?? 0) < coversSeq) this.conts.delete(idx);
+    }
+    this.compactions++;
+  }
+
+  /**
+   * Run `job` on a worker, its output's chunks taken here beforehand (`need`; `reserved`: leaving
+   * the flush reserve alone, as merges do) and the unused ones given back. Undefined when the work
+   * must be done here instead: workers off or unavailable, no room for the chunks ahead, the output
+   * outgrew them, or (a flush) the log region did not replay to the memtable held here. The caller
+   * commits the run (and on failure frees `used`).
+   */
+  private async away(job: Pick<MergeJob, 'inputs' | 'level' | 'kind' | 'rules' | 'flush'>, need: number, reserved: boolean): Promise<(Omit<MergeResult, 'meta'> & { meta?: RunMeta }) | undefined> {
+    const workers = this.mergeAway ? mergeWorkers() : undefined;
+    if (!workers) return undefined;
+    const chunks: number[] = [];
+    try {
+      const heap = this.heap(reserved);
+      for (let i = 0; i < need; i++) chunks.push(heap.allocChunk());
+    } catch {
+      this.heapFree.push(...chunks); // near the cap: done here, chunk by chunk
+      return undefined;
+    }
+    const abort = new Int32Array(new SharedArrayBuffer(4));
+    if (job.kind !== 'flush') this.mergeAbort = abort;
+    let res: MergeResult;
+    try {
+      res = await workers.run({ ...job, path: this.space.path, chunkBytes: this.geo.chunkBytes, chunks, runId: this.nextRunId++, sync: this.durable, abort }, job.kind === 'flush' ? 'flush' : 'merge');
+    } catch (e) {
+      this.heapFree.push(...chunks);
+      if (e instanceof MergeWorkersUnavailable || (e instanceof MergeJobStopped && e.why !== 'aborted')) {
+        if (e instanceof MergeJobStopped && e.why === 'replay') process.emitWarning(`cairn: ${this.dir}: a frozen log region did not replay to its memtable on a worker; flushed here`);
+        return undefined;
+      }
+      if (e instanceof MergeJobStopped) throw new CompactionAborted('compaction aborted by close');
+      throw e;
+    } finally {
+      if (this.mergeAbort === abort) this.mergeAbort = undefined;
+    }
+    const used = new Set(res.used);
+    for (const c of chunks) if (!used.has(c)) this.heapFree.push(c);
+    this.workerJobs++;
+    return { ...res, meta: res.meta && unpackRunMeta(res.meta) };
+  }
+
+  /** Merge `inputs` on a worker and commit the run; false: merge here (see `away`). */
+  private async mergeOnWorker(inputs: Run[], level: number, kind: 'plain' | 'aggregate', stats: Map<number, MergeStats>): Promise<boolean> {
+    if (!this.mergeAway) return false;
+    const rules: Array<[number, ContainerRules]> = [];
+    if (kind === 'aggregate') for (const c of this.conts.keys()) rules.push([c, this.rules(c)!]);
+    for (const r of inputs) r.pins++;
+    let res: Awaited<ReturnType<TargetStore['away']>>;
+    try {
+      res = await this.away({ inputs: inputs.map((r) => r.meta), level, kind, rules }, this.runChunks(inputs.reduce((n, r) => n + r.meta.bytes, 0)) + 2, true);
+    } finally {
+      for (const r of inputs) r.pins--;
+    }
+    if (!res) return false;
+    try {
+      this.commitManifest(res.meta ? [res.meta] : [], inputs, this.sb.walFlushedGen, res.freed);
+    } catch (e) {
+      this.heapFree.push(...res.used);
+      throw e;
+    }
+    addStats(stats, res.stats);
+    return true;
+  }
+
+  /**
+   * Flush frozen memtable `mt` on a worker, which rebuilds it from its log region, and commit the
+   * run; false: flush here (see `away`).
+   */
+  private async flushOnWorker(mt: Memtable): Promise<boolean> {
+    const region = this.mergeAway ? this.wal.frozenRegion() : undefined;
+    if (!region || region.gen !== mt.gen) return false;
+    const rules: Array<[number, ContainerRules]> = [];
+    const aggregating: number[] = [];
+    for (const c of mt.conts.keys()) { const r = this.rules(c); if (r) rules.push([c, r]); if (this.conts.get(c)?.aggStats) aggregating.push(c); }
+    const res = await this.away({ inputs: [], level: 0, kind: 'flush', rules, flush: { ...region, records: mt.records, aggregating } }, this.runChunks(mt.runBound) + 2, false);
+    if (!res) return false;
+    try {
+      await this.syncDeferredData();
+      this.commitManifest(res.meta ? [res.meta] : [], [], mt.gen, res.freed);
+    } catch (e) {
+      this.heapFree.push(...res.used);
+      throw e;
+    }
+    const live = new Map<number, MergeStats>();
+    for (const [c] of res.stats) { const s = this.conts.get(c)?.aggStats; if (s) live.set(c, s); }
+    addStats(live, res.stats);
+    return true;
   }
 
   /** Add a merge's per-container counts to the counters of aggregations in progress. */
@@ -1160,6 +1271,11 @@ export class TargetStore {
     this.persistedAt = tail;
   }
 
+  /** Resolves once no flush or merge is running or due: the background work has caught up. */
+  async idle(): Promise<void> {
+    for (let p = this.flushing ?? this.compacting; p; p = this.flushing ?? this.compacting) await p.catch(() => undefined);
+  }
+
   /** Make everything acknowledged so far durable against power loss. */
   async flush(): Promise<void> {
     this.enter();
@@ -1365,6 +1481,7 @@ export class TargetStore {
     this.closed = true;
     if (this.ops > 0) await new Promise<void>((r) => this.drained.push(r));
     this.compactAbort = true;
+    if (this.mergeAbort) Atomics.store(this.mergeAbort, 0, 1);
     try {
       if (this.compacting) await this.compacting.catch(() => undefined);
       if (!this.readOnly) {
@@ -1379,6 +1496,15 @@ export class TargetStore {
 }
 
 class CompactionAborted extends Error {}
+
+/** Add per-container counts `from` into `into` (objects of `into` are updated in place). */
+function addStats(into: Map<number, MergeStats>, from: Iterable<[number, MergeStats]>): void {
+  for (const [idx, s] of from) {
+    const t = into.get(idx);
+    if (!t) { into.set(idx, s); continue; }
+    t.versionsRemoved += s.versionsRemoved; t.punchesRemoved += s.punchesRemoved; t.dataBytesFreed += s.dataBytesFreed; t.entriesIn += s.entriesIn; t.entriesOut += s.entriesOut;
+  }
+}
 
 /** Read both superblock slots with plain file reads (before the file is mapped). */
 function readSuperblocks(file: string): { kind: 'none' } | { kind: 'old' } | { kind: 'damaged'; why: string } | { kind: 'found'; sb: Superblock; slotDamaged: boolean } {

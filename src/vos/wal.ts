@@ -226,6 +226,9 @@ export function decodeWalRecord(buf: Uint8Array, dv: DataView, base: number, off
 /** Geometry of the log inside the pmem file. */
 export interface WalGeometry { regions: [number, number]; regionBytes: number; slots: number }
 
+/** A frozen region: its records are `[base + REGION_HEADER, end)`, numbered from `startSeq`. */
+export interface FrozenRegion { base: number; end: number; gen: number; startSeq: number }
+
 /** Decoded region header. */
 interface RegionHeader { gen: number; startSeq: number; prevTail: number; prevGen: number }
 
@@ -248,6 +251,8 @@ export class Wal {
   private startSeq: number;
   /** Region of the frozen (not yet flushed) memtable, if any. */
   private frozen: { region: 0 | 1; gen: number } | undefined;
+  /** Where the frozen region's records are (known when this process froze it). */
+  private frozenSpan: FrozenRegion | undefined;
 
   private constructor(private readonly space: PmemSpace, readonly geo: WalGeometry, st: { active: 0 | 1; gen: number; tail: number; counter: number; startSeq: number; frozen?: { region: 0 | 1; gen: number } }) {
     this.active = st.active; this.gen = st.gen; this.tailAt = st.tail; this.counter = st.counter; this.startSeq = st.startSeq; this.frozen = st.frozen;
@@ -360,6 +365,7 @@ export class Wal {
     this.space.zero(base, REGION_HEADER + WAL_HEADER);
     this.writeRegionHeader(r, { gen: this.gen + 1, startSeq: nextSeq, prevTail: this.tailAt, prevGen: this.gen });
     this.frozen = old;
+    this.frozenSpan = { base: this.geo.regions[old.region]!, end: this.tailAt, gen: old.gen, startSeq: this.startSeq };
     this.active = r;
     this.gen += 1;
     this.startSeq = nextSeq;
@@ -370,8 +376,11 @@ export class Wal {
 
   /** The frozen region is in runs now (the manifest says so): it may be reused. */
   flushed(gen: number): void {
-    if (this.frozen?.gen === gen) this.frozen = undefined;
+    if (this.frozen?.gen === gen) { this.frozen = undefined; this.frozenSpan = undefined; }
   }
+
+  /** The frozen region's records (undefined when none, or when it was found at open). */
+  frozenRegion(): FrozenRegion | undefined { return this.frozenSpan; }
 
   /** msync the log bytes `[from, tail)` and the tail slots (durable mode). */
   persist(from: number): void {
@@ -434,7 +443,15 @@ function readTailSlot(space: PmemSpace, off: number): { counter: number; gen: nu
 function scanRegion(space: PmemSpace, base: number, end: number, h: RegionHeader, acked: number): { records: WalRecord[]; end: number; damage?: string; tornAt?: number } {
   // one pread of the region: the scan maps nothing into the process (mapped pages of a large page
   // cache folio would all count as resident)
-  const view = space.pread(base, end - base);
+  return decodeRegion(space.pread(base, end - base), base, h, acked);
+}
+
+/**
+ * The records of a region copy `view` (read from absolute offset `base`), up to the first invalid
+ * one; an invalid one before `acked` is damage. Also what a flush on a merge worker replays.
+ */
+export function decodeRegion(view: Uint8Array, base: number, h: { gen: number; startSeq: number }, acked: number): { records: WalRecord[]; end: number; damage?: string; tornAt?: number } {
+  const end = base + view.length;
   const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
   const records: WalRecord[] = [];
   let pos = base + REGION_HEADER;

@@ -32,7 +32,7 @@ const MIN_RECORD_BYTES = 48;
 type KillAt = 'random' | 'flush' | 'merge';
 
 /** Run the child until killed; returns its complete stdout lines and whether the kill landed inside a flush or merge. */
-function runChild(dir: string, seed: number, io: string, durable: boolean, at: KillAt, delayMs: number): Promise<{ lines: string[]; inside?: 'flush' | 'merge' }> {
+function runChild(dir: string, seed: number, io: string, durable: boolean, at: KillAt, delayMs: number): Promise<{ lines: string[]; inside: Array<'flush' | 'merge'> }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', child, dir, String(seed), io, durable ? '1' : '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = ''; let err = '';
@@ -52,7 +52,8 @@ function runChild(dir: string, seed: number, io: string, durable: boolean, at: K
       const lines = out.split('\n');
       lines.pop(); // the last line may be cut by the kill
       const last = (s: string) => lines.lastIndexOf(s);
-      const inside = last('FLUSHING') > last('FLUSHED') ? 'flush' : last('MERGING') > last('MERGED') ? 'merge' : undefined;
+      // (flushes and merges run on worker threads, and may overlap)
+      const inside = [...(last('FLUSHING') > last('FLUSHED') ? ['flush' as const] : []), ...(last('MERGING') > last('MERGED') ? ['merge' as const] : [])];
       resolve({ lines, inside });
     });
   });
@@ -74,7 +75,7 @@ test(`SIGKILL at random moments and inside flushes and merges, ${ROUNDS} rounds`
       const at: KillAt = (['random', 'flush', 'merge'] as const)[round % 3]!;
       const delay = at === 'random' ? rng.range(50, 700) : at === 'flush' ? rng.range(0, 4) : rng.range(0, 25);
       const { lines, inside } = await runChild(dir, 1000 + round, io, durable, at, delay);
-      if (inside) insideCount[inside]++;
+      for (const x of inside) insideCount[x]++;
       for (const l of lines) {
         const m = /^(ACK|PUNCH|PACK) (\w+) (\d+) (\d+)$/.exec(l);
         if (!m) continue;
@@ -84,7 +85,7 @@ test(`SIGKILL at random moments and inside flushes and merges, ${ROUNDS} rounds`
         else punchIssued.set(key, [...(punchIssued.get(key) ?? []), e]);
       }
       const t = await VosTarget.open(dir, { ...CRASH_OPTS, io });
-      const where = `round ${round} (${at}${inside ? `, inside a ${inside}` : ''}, ${io}${durable ? ', durable' : ''})`;
+      const where = `round ${round} (${at}${inside.length ? `, inside a ${inside.join(' and a ')}` : ''}, ${io}${durable ? ', durable' : ''})`;
       try {
         assert.is(t.openReport.damage, undefined, `${where}: a crash is not damage`);
         assert.ok(t.openReport.records <= (2 * CRASH_OPTS.walBytes) / MIN_RECORD_BYTES, `${where}: replayed ${t.openReport.records} records`);
@@ -198,11 +199,11 @@ test('a crash inside recovery, between its commit and its fresh log: later write
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 }));
 
-test('crash images inside a flush and inside a merge', safe(async () => {
+for (const mergeWorker of [false, true]) test(`crash images inside a flush and inside a merge (${mergeWorker ? 'on merge workers: images taken while they write' : 'on the store\'s thread: an image at every step'})`, safe(async () => {
   const dir = tmpDir('crash-mid');
   try {
     const live = path.join(dir, 'live');
-    const t = await VosTarget.open(live, OPTS);
+    const t = await VosTarget.open(live, { ...OPTS, mergeWorker });
     // images are copied synchronously (the store cannot move meanwhile) and verified afterwards
     const images: Array<{ dir: string; label: string; keys: number }> = [];
     const imageNow = (label: string, keys: number) => {
@@ -216,6 +217,7 @@ test('crash images inside a flush and inside a merge', safe(async () => {
       const flushing = t.target.flushAll(); // rotate + flush, yielding to the event loop as it goes
       let steps = 0;
       while (t.target.frozen) {
+        if (mergeWorker && steps > 0) await new Promise<void>((res) => setTimeout(res, 1)); // the worker writes meanwhile
         imageNow(`inside flush ${round}, step ${steps++}`, written);
         await new Promise<void>((res) => setImmediate(res));
       }
@@ -228,10 +230,12 @@ test('crash images inside a flush and inside a merge', safe(async () => {
     let mergeImages = 0;
     while (t.compactions === before) {
       imageNow(`inside aggregate, image ${mergeImages++}`, written);
-      await new Promise<void>((res) => setImmediate(res));
+      await new Promise<void>((res) => (mergeWorker ? setTimeout(res, 1) : setImmediate(res)));
     }
     await merging;
-    assert.ok(mergeImages >= 4, `images taken inside the merge (${mergeImages})`);
+    assert.ok(mergeImages >= (mergeWorker ? 1 : 4), `images taken inside the merge (${mergeImages})`);
+    if (mergeWorker) assert.ok(t.target.workerJobs > 0, 'flushes and merges ran on workers');
+    else assert.is(t.target.workerJobs, 0, 'nothing ran on a worker');
     await t.close();
     for (const img of images) {
       const r = await VosTarget.open(img.dir, OPTS);

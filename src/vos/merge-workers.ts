@@ -1,0 +1,108 @@
+/**
+ * The process's merge worker threads, shared by every target store: merges and memtable flushes
+ * run there (`merge-job.ts`) while the store's thread keeps serving reads and writes, and the
+ * store then commits the run. Two lanes: flushes never wait behind a long merge of another store
+ * (writers wait for flushes when their log fills). Started on first use; idle workers do not keep
+ * the process alive. A store does the work on its own thread when workers are off
+ * (`CAIRN_MERGE_WORKERS=0`, or a store option) or cannot start.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { isErrorCode } from '../../core/errors.js';
+import { VosError } from './errors.js';
+import { MergeJobStopped, type MergeJob, type MergeResult } from './merge-job.js';
+import type { MergeReply, MergeRequest } from './merge-worker.js';
+
+/** Most merge workers a process starts for merges (one per spare core up to this); flushes have one more. */
+export const MERGE_WORKERS_MAX = 4;
+
+/** Which workers run a job: flushes and merges never queue behind each other. */
+export type MergeLane = 'flush' | 'merge';
+
+/** The workers could not run a job (not started, or died): the caller merges on its own thread. */
+export class MergeWorkersUnavailable extends Error {}
+
+interface Slot { worker: Worker; pending: Map<number, { resolve: (r: MergeResult) => void; reject: (e: unknown) => void }> }
+
+class MergeWorkers {
+  private readonly lanes: Record<MergeLane, Slot[]> = { flush: [], merge: [] };
+  private nextId = 1;
+  private broken = false;
+  constructor(private readonly size: number) {}
+
+  get available(): boolean { return !this.broken; }
+
+  /** Run `job` on the least busy worker of `lane`. */
+  run(job: MergeJob, lane: MergeLane): Promise<MergeResult> {
+    if (this.broken) return Promise.reject(new MergeWorkersUnavailable('merge workers unavailable'));
+    let slot: Slot | undefined;
+    try { slot = this.pick(lane); } catch (e) { this.broken = true; return Promise.reject(new MergeWorkersUnavailable(`merge worker did not start: ${(e as Error).message}`)); }
+    const id = this.nextId++;
+    const s = slot;
+    return new Promise<MergeResult>((resolve, reject) => {
+      s.pending.set(id, { resolve, reject });
+      if (s.pending.size === 1) s.worker.ref();
+      s.worker.postMessage({ id, job } satisfies MergeRequest);
+    });
+  }
+
+  private pick(lane: MergeLane): Slot {
+    const slots = this.lanes[lane];
+    let best: Slot | undefined;
+    for (const s of slots) if (!best || s.pending.size < best.pending.size) best = s;
+    if (best && (best.pending.size === 0 || slots.length >= (lane === 'flush' ? 1 : this.size))) return best;
+    return this.start(slots);
+  }
+
+  private start(slots: Slot[]): Slot {
+    const self = fileURLToPath(import.meta.url);
+    const ext = path.extname(self);
+    const entry = path.join(path.dirname(self), `merge-worker${ext}`);
+    // From TypeScript sources (tests, `CAIRN_BENCH_SOURCE`), the worker registers tsx first:
+    // loader hooks of the main thread do not reach workers on Node 20.
+    const worker = ext === '.ts'
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); });`, { eval: true })
+      : new Worker(entry);
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map() };
+    slots.push(slot);
+    const settle = (id: number) => {
+      const p = slot.pending.get(id);
+      slot.pending.delete(id);
+      if (slot.pending.size === 0) worker.unref();
+      return p;
+    };
+    worker.on('message', (m: MergeReply) => {
+      const p = settle(m.id);
+      if (!p) return;
+      if (m.ok) p.resolve(m.result);
+      else if (m.stop) p.reject(new MergeJobStopped(m.stop));
+      else if (m.code && isErrorCode(m.code)) p.reject(new VosError(m.code, m.message, m.info));
+      else p.reject(new VosError('IO_ERROR', `merge worker: ${m.message}`));
+    });
+    const fail = (e: unknown) => {
+      this.broken = true;
+      const i = slots.indexOf(slot);
+      if (i >= 0) slots.splice(i, 1);
+      for (const id of [...slot.pending.keys()]) settle(id)?.reject(new MergeWorkersUnavailable(`merge worker failed: ${(e as Error)?.message ?? e}`));
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => { if (slot.pending.size > 0 || code !== 0) fail(new Error(`exited with code ${code}`)); });
+    return slot;
+  }
+}
+
+let shared: MergeWorkers | undefined;
+
+/** The shared merge workers, or undefined when turned off (`CAIRN_MERGE_WORKERS=0`). */
+export function mergeWorkers(): MergeWorkers | undefined {
+  const env = process.env.CAIRN_MERGE_WORKERS;
+  if (env === '0') return undefined;
+  if (!shared) {
+    const want = env !== undefined && /^[1-9][0-9]*$/.test(env) ? Number(env) : os.availableParallelism() - 1;
+    shared = new MergeWorkers(Math.max(1, Math.min(MERGE_WORKERS_MAX, want)));
+  }
+  return shared.available ? shared : undefined;
+}
