@@ -38,6 +38,8 @@ import { groupShards, roleShards, dkeyRotation, stripeBuffers, readShardInto, EC
 import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
 import { scanObject, extentEnd, type ScannedDkey } from '../vos/scan.js';
+import { objectVersions, readVersionInto, supportsBulkRead, type VersionedDkey } from '../vos/bulk-read.js';
+import type { ContainerStore } from '../vos/container-store.js';
 import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
 import { Semaphore, runBounded, runBoundedIter } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
@@ -215,7 +217,7 @@ async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: big
     // Too few readable shards to supply the group's content: report the object lost rather than
     // "rebuild" nothing (with every replica gone, the key lists would come back empty).
     if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
-    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map(), stores };
+    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map(), stores, versions: new Map() };
     const dests: Mover[] = [];
     for (const mv of movers) {
       const to = moved.get(mv.shard)!;
@@ -242,6 +244,7 @@ async function rebuildGroupOnto(ctx: ShardCtx, movers: Mover[], points: bigint[]
   let prev = new Map<string, KeyToMove>();
   for (const R of points) {
     const now = new Map<string, KeyToMove>();
+    ctx.versions.clear();
     const keys = await keysAt(ctx, R);
     if (ctx.replace) for (const mv of movers) await mv.dst.punchObject(R, unitOid(ctx.oid, mv.shard));
     for (const key of keys) now.set(`${key.dkey.length}:${latin1Key(key.dkey)}${latin1Key(key.akey)}`, key);
@@ -286,7 +289,7 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   const cls = objectClassOf(oid);
   if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
   const run = new MigrationRun(undefined, undefined);
-  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map(), stores };
+  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map(), stores, versions: new Map() };
   try {
     return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target }], points);
   } finally {
@@ -315,6 +318,13 @@ interface ShardCtx {
   roles: Map<string, DkeyRoles>;
   /** The healthy members' stores by target, opened once per group (`openable`). */
   stores: Map<number, ShardStore>;
+  /**
+   * Local shards' content at the read point being moved, with the versions supplying it
+   * (`objectVersions`): filled by the key scans and on a source's first read, so each value is
+   * read straight from its version (`readVersionInto`) with no lookup per read. Undefined
+   * entries: not a local store, or too many dkeys (read the ordinary way). Cleared per read point.
+   */
+  versions: Map<number, Map<string, VersionedDkey> | undefined>;
 }
 
 /**
@@ -404,8 +414,11 @@ async function keysAt(ctx: ShardCtx, R: bigint): Promise<KeyToMove[]> {
     await ctx.run.take(ms.length * MIGRATE_LIST_COST_BYTES);
     await Promise.all(ms.map(async (m) => {
       try {
+        const store = ctx.stores.get(m.target) ?? await ctx.io.store(m.target);
+        const bulk = shardVersions(ctx, m.shard, store, R);
+        if (bulk) { scans.set(m.shard, bulk); return; }
         const byKey = new Map<string, ScannedDkey>();
-        for await (const d of scanObject(ctx.stores.get(m.target) ?? await ctx.io.store(m.target), R, unitOid(ctx.oid, m.shard))) byKey.set(latin1Key(d.dkey), d);
+        for await (const d of scanObject(store, R, unitOid(ctx.oid, m.shard))) byKey.set(latin1Key(d.dkey), d);
         scans.set(m.shard, byKey);
       } catch (err) {
         // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
@@ -613,7 +626,7 @@ async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uin
 interface CellPlan {
   k: number; p: number; cell: number; stripesPerStep: number; codec: ReturnType<IoContext['codec']>;
   /** Sources in role order (data first: a parity-free decode when only parity is lost), movers excluded. */
-  sources: Array<{ role: number; target: number; uoid: bigint }>;
+  sources: Array<{ role: number; shard: number; target: number; uoid: bigint }>;
   /** Each mover's role. */
   moverRoles: number[];
   /** Every mover holds a data role: decode the data roles only. */
@@ -628,7 +641,7 @@ function cellPlan(ctx: ShardCtx, movers: Mover[], dkey: Uint8Array): CellPlan {
   const healthyShards = new Set(ctx.healthy.map((m) => m.shard));
   const moverShards = new Set(movers.map((m) => m.shard));
   const sources: CellPlan['sources'] = [];
-  roles.forEach((r, role) => { if (healthyShards.has(r.shard) && !moverShards.has(r.shard)) sources.push({ role, target: r.target, uoid: unitOid(ctx.oid, r.shard) }); });
+  roles.forEach((r, role) => { if (healthyShards.has(r.shard) && !moverShards.has(r.shard)) sources.push({ role, shard: r.shard, target: r.target, uoid: unitOid(ctx.oid, r.shard) }); });
   const moverRoles = movers.map((mv) => roleOf.get(mv.shard)!);
   return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec: ctx.io.codec(k, p), sources, moverRoles, dataOnly: moverRoles.every((r) => r < k) };
 }
@@ -686,19 +699,70 @@ async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, dkey: Uint8
     for (let i = 0; i < batch.length; i++) if (got[i]) { present[batch[i]!.role] = true; have++; }
   }
   if (have < plan.k) throw lostErr(ctx.oid);
+  // The sources never asked (healthy roles after the k read, in role order) count as present for
+  // the decode: it takes its inputs from the first k present roles, which are exactly the k read,
+  // and computes only the roles that are missing: the movers (and any source that failed), never
+  // an unread parity (a lost parity role then costs one output, not two).
+  for (let i = next; i < plan.sources.length; i++) present[plan.sources[i]!.role] = true;
   return present;
 }
 
 /** One source shard's cells into `into`; false when the shard fails (the other shards decode them). */
 async function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, into: Uint8Array): Promise<boolean> {
   try {
-    await readShardInto(ctx.stores.get(m.target) ?? await ctx.io.store(m.target), R, m.uoid, dkey, akey, recx, [into]);
+    const store = ctx.stores.get(m.target) ?? await ctx.io.store(m.target);
+    const v = supportsBulkRead(store) ? wholeVersion(shardVersions(ctx, m.shard, store, R), dkey, akey, recx) : undefined;
+    if (v) {
+      try {
+        await readVersionInto(store as ContainerStore, m.uoid, dkey, akey, v, [into]);
+        return true;
+      } catch (err) {
+        // Freed and reused since the scan found it, or damaged: look it up again (damage fails there too).
+        if ((err as { code?: unknown }).code !== 'CHECKSUM_MISMATCH') throw err;
+        swallowed('migrate.scanned-version-changed-read-again', err);
+      }
+    }
+    await readShardInto(store, R, m.uoid, dkey, akey, recx, [into]);
     return true;
   } catch (err) {
     if (!isShardFailure(err)) throw err;
     swallowed('migrate.cells-unreadable-count-missing', err);
     return false;
   }
+}
+
+/**
+ * One local shard's content at read point R with its versions (`objectVersions`), by dkey; cached
+ * in `ctx.versions` for the read point. Undefined: not a local store or too many dkeys (read the
+ * ordinary way). A failing pass is cached as undefined and rethrown.
+ */
+function shardVersions(ctx: ShardCtx, shard: number, store: ShardStore, R: bigint): Map<string, VersionedDkey> | undefined {
+  if (ctx.versions.has(shard)) return ctx.versions.get(shard);
+  let byKey: Map<string, VersionedDkey> | undefined;
+  try {
+    const got = supportsBulkRead(store) ? objectVersions(store, R, unitOid(ctx.oid, shard)) : undefined;
+    byKey = got && new Map(got.map((d) => [latin1Key(d.dkey), d]));
+  } finally {
+    ctx.versions.set(shard, byKey);
+  }
+  return byKey;
+}
+
+/**
+ * The version holding exactly the byte range `recx` of an array akey (one visible piece that is a
+ * whole version of record size 1), or undefined (several pieces, holes, another shape: read the
+ * ordinary way).
+ */
+function wholeVersion(byKey: Map<string, VersionedDkey> | undefined, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }) {
+  const d = byKey?.get(latin1Key(dkey));
+  if (!d) return undefined;
+  const ak = latin1Key(akey);
+  const a = d.akeys.find((x) => x.akey.length === akey.length && latin1Key(x.akey) === ak);
+  if (!a || a.kind !== 'array') return undefined;
+  const p = a.pieces.find((x) => x.index === recx.index);
+  if (!p || p.count !== recx.count) return undefined;
+  const v = p.version;
+  return v.index === p.index && v.count === p.count && v.recordSize === 1 && v.len === recx.count ? v : undefined;
 }
 
 /**
