@@ -1211,7 +1211,7 @@ export class ContainerCore {
    * records are dropped only once the stores hold what they carry durably: the stores sync first.
    */
   private async compactJournal(history: CommitEvent[] = this.history): Promise<void> {
-    if (this.storage.redo === true) await this.rt.syncStores?.();
+    if (this.storage.redo === true) { await this.storage.settled?.(); await this.rt.syncStores?.(); }
     this.storage.compact(history);
   }
 
@@ -1241,6 +1241,7 @@ export class ContainerCore {
     if (this.storage.needsCompaction(RETAINED_ON_CLOSE_BYTES)) {
       try { await this.compactJournal(this.history.slice(-RETAINED_ON_CLOSE)); } catch (err) { swallowed('container.compact-journal-at-close-failed-kept-as-is', err); }
     }
+    await this.storage.settled?.(); // (a checkpoint's rewrite of the journal ends first)
     await this.storage.close();
     this.rt.containerClosed(this);
   }

@@ -19,6 +19,8 @@
  */
 import { closeSync, writeSync, readSync, ftruncateSync, fdatasync, fdatasyncSync, fsyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { open as openCb, write as writeCb, fsync as fsyncCb } from 'node:fs';
+import { promisify } from 'node:util';
 import { xxh64 } from '../../core/xxhash.js';
 import { CorruptionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
@@ -215,6 +217,21 @@ function rewriteHeader(p: string): void {
   try { writeSync(fd, h, 0, HEADER, 0); fdatasyncSync(fd); } finally { closeSync(fd); }
 }
 
+/** A journal replacement written and synced under temporary names (`Journal.prepareReplace`). */
+export interface PreparedReplace { paths: string[]; fds: number[]; size: number }
+
+const openAsync = promisify(openCb);
+const writeAsync = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
+  new Promise((resolve, reject) => writeCb(fd, buf, off, len, pos, (e, n) => (e ? reject(e) : resolve(n))));
+const fdatasyncAsync = promisify(fdatasync);
+const fsyncAsync = promisify(fsyncCb);
+
+/** `syncDir` off the event loop. */
+async function syncDirAsync(dir: string): Promise<void> {
+  let fd: number | undefined;
+  try { fd = await openAsync(dir, 'r'); await fsyncAsync(fd); } catch { /* a filesystem that cannot sync directories */ } finally { if (fd !== undefined) closeSync(fd); }
+}
+
 /** Make the renames in directory `dir` durable (best effort where a directory cannot be synced). */
 function syncDir(dir: string): void {
   let fd: number | undefined;
@@ -392,6 +409,83 @@ export class Journal {
       this.size[i] = HEADER + bytes.length;
     });
     syncDir(dirname(this.path));
+  }
+
+  /**
+   * `replace` in two steps, for a caller that keeps appending meanwhile: `prepareReplace` writes
+   * and syncs each copy's new file off the event loop (not yet visible: a temporary name);
+   * `commitReplace` then, synchronously, appends the records written to the journal since (they
+   * must be passed: the caller keeps them), syncs, renames over and adopts the new files.
+   * No group sync may be running on the old files during `commitReplace`.
+   */
+  async prepareReplace(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): Promise<PreparedReplace> {
+    const head = Buffer.alloc(HEADER);
+    head.write(MAGIC, 0, 'latin1');
+    head.writeUInt32LE(FORMAT_VERSION, 8);
+    const bytes = recs.length ? Buffer.concat([head, encodeBatch(recs)]) : head;
+    const paths = this.fds.length === 2 ? [this.path, this.path + COPY_SUFFIX] : [this.path];
+    const fds: Array<number | undefined> = new Array(paths.length);
+    try {
+      await Promise.all(paths.map(async (p, i) => {
+        const fd = await openAsync(`${p}.compact`, 'w+', 0o644);
+        fds[i] = fd;
+        let done = 0;
+        while (done < bytes.length) done += await writeAsync(fd, bytes, done, bytes.length - done, done);
+        await fdatasyncAsync(fd);
+      }));
+    } catch (err) {
+      for (const fd of fds) if (fd !== undefined) closeSync(fd);
+      throw mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
+    }
+    return { paths, fds: fds as number[], size: bytes.length };
+  }
+
+  /**
+   * See `prepareReplace`: adopt the prepared files, with `extra` (the records appended to the
+   * journal since it was prepared) added, synced, renamed over the old files and the directory
+   * synced, off the event loop; then, synchronously, the records `late()` names (appended to the
+   * old files meanwhile: rare, by a caller that writes at once) are added and synced, and this
+   * handle appends to the new files. The caller starts no group write meanwhile.
+   */
+  async commitReplace(prep: PreparedReplace, extra: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>, late: () => ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }> = () => []): Promise<void> {
+    let size = prep.size;
+    try {
+      if (extra.length) {
+        const more = Buffer.from(encodeBatch(extra));
+        await Promise.all(prep.fds.map(async (fd) => {
+          let done = 0;
+          while (done < more.length) done += await writeAsync(fd, more, done, more.length - done, prep.size + done);
+          await fdatasyncAsync(fd);
+        }));
+        size += more.length;
+      }
+      for (const p of prep.paths) renameSync(`${p}.compact`, p);
+      await syncDirAsync(dirname(this.path));
+      const tail = late();
+      if (tail.length) {
+        const more = Buffer.from(encodeBatch(tail));
+        for (const fd of prep.fds) {
+          let done = 0;
+          while (done < more.length) done += writeSync(fd, more, done, more.length - done, size + done);
+          fdatasyncSync(fd);
+        }
+        size += more.length;
+      }
+    } catch (err) {
+      // (a copy already renamed holds every record the old one did: a reopen reads it as ever)
+      this.abandonReplace(prep);
+      throw mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
+    }
+    prep.paths.forEach((_, i) => {
+      closeSync(this.fds[i]!);
+      this.fds[i] = prep.fds[i]!;
+      this.size[i] = size;
+    });
+  }
+
+  /** Close the files of a prepared replacement that is not committed (the next one overwrites their temporary names). */
+  abandonReplace(prep: PreparedReplace): void {
+    for (const fd of prep.fds) { try { closeSync(fd); } catch { /* already closed */ } }
   }
 
   /** Bytes used by the journal (one copy). */

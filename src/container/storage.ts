@@ -5,7 +5,7 @@
  * sees this interface.
  */
 import { join } from 'node:path';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, open, rename } from 'node:fs/promises';
 import { Journal, JournalType } from './journal.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, readEither, encodeRecordFile, decodeRecordFile, readJsonRecordEither } from '../../core/record-file.js';
@@ -133,6 +133,8 @@ export interface ContainerStorage {
    * records at or below `covered` and the records above it). Waits for a group sync in progress.
    */
   dropRedo?(covered: bigint, history: CommitEvent[]): Promise<void>;
+  /** Redo journals: resolves once no `dropRedo` rewrite runs (compaction waits for it). */
+  settled?(): Promise<void>;
   /** Rewrite the commit record down to `history`. */
   compact(history: CommitEvent[]): void;
   /** Persist the container's metadata record. */
@@ -195,11 +197,15 @@ export class LocalContainerStorage implements ContainerStorage {
    * REDO_CHECKPOINT_BYTES, past which the pool checkpoints.
    */
   private live: QueuedRecord[] = [];
-  /** Redo journals: a group sync running on the journal ends (a rewrite waits for it). */
+  /** Redo journals: a group sync (or a checkpoint's swap of the journal files) running on the journal ends (a rewrite waits for it). */
   private syncEnded: Array<() => void> = [];
   /** Redo journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
   private nextCheckpointBytes = REDO_CHECKPOINT_BYTES;
   private closed = false;
+  /** Redo journals: a checkpoint's rewrite of the journal runs (`dropRedo`); resolves when it ends. */
+  private rewriting: Promise<void> | undefined;
+  /** Redo journals: the journal was compacted while a checkpoint's rewrite was prepared (that rewrite is abandoned). */
+  private rewriteStale = false;
   /** The settlement every record of the queued batch waits on (one promise per group write, not per record). */
   private batch: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private readonly flushSoon = (): void => { if (!this.syncing) this.flushQueue(); };
@@ -391,40 +397,70 @@ export class LocalContainerStorage implements ContainerStorage {
 
   /** Redo journals: remember records just written, for the next checkpoint's rewrite. */
   private keepLive(recs: QueuedRecord[]): void {
-    if (this.live.length === 0) { this.live = recs; return; }
     for (const r of recs) this.live.push(r);
   }
 
-  needsCheckpoint(): boolean { return this.redo && !this.closed && this.journal.bytes > this.nextCheckpointBytes; }
+  needsCheckpoint(): boolean { return this.redo && !this.closed && this.rewriting === undefined && this.journal.bytes > this.nextCheckpointBytes; }
 
   async dropRedo(covered: bigint, history: CommitEvent[]): Promise<void> {
-    if (!this.redo) return;
-    // the rewrite closes the files a group sync may be running on: after it
-    while (this.syncing) await new Promise<void>((r) => this.syncEnded.push(r));
-    if (this.closed) return;
-    try { this.dropRedoNow(covered, history); } finally { this.nextCheckpointBytes = this.journal.bytes + REDO_CHECKPOINT_BYTES; }
+    if (!this.redo || this.closed || this.rewriting) return; // (one at a time: the next checkpoint covers the rest)
+    let done!: () => void;
+    this.rewriting = new Promise<void>((r) => { done = r; });
+    this.rewriteStale = false;
+    try {
+      await this.dropRedoAsync(covered, history);
+    } finally {
+      this.nextCheckpointBytes = this.journal.bytes + REDO_CHECKPOINT_BYTES;
+      this.rewriting = undefined;
+      done();
+    }
   }
 
-  private dropRedoNow(covered: bigint, history: CommitEvent[]): void {
+  /** Resolves once no checkpoint rewrite of the journal runs (a compaction waits for it). */
+  async settled(): Promise<void> { while (this.rewriting) await this.rewriting; }
+
+  /**
+   * The checkpoint's rewrite, off the event loop but for its last step: the object ids of the
+   * dropped INTENTs are folded into the registry, the new journal (retained DONE history, then
+   * the records above `covered`) is written and synced under a temporary name while commits go on
+   * appending to the old one; then, between two group syncs, the records appended meanwhile are
+   * added to it and it is renamed over the old one (`Journal.commitReplace`).
+   */
+  private async dropRedoAsync(covered: bigint, history: CommitEvent[]): Promise<void> {
+    const n = this.live.length;
     const kept: QueuedRecord[] = [];
     const dropped: string[] = [];
-    for (const r of this.live) {
+    for (let i = 0; i < n; i++) {
+      const r = this.live[i]!;
       if (r.epoch > covered) kept.push(r);
       else if (r.objects) for (const o of r.objects) dropped.push(o);
     }
-    if (kept.length === this.live.length) return; // nothing to drop
-    // the object ids of the dropped INTENTs go to the registry before the journal forgets them
-    if (dropped.length && !this.foldIntoRegistry(dropped)) return;
+    if (kept.length === n) return; // nothing to drop
+    // the object ids of the dropped INTENTs reach the registry before the journal forgets them
+    if (dropped.length && !(await this.foldIntoRegistry(dropped))) return;
     const retained: QueuedRecord[] = [];
     for (const ev of history.slice(-REDO_RETAINED_HISTORY)) {
       if (ev.epoch <= covered) retained.push({ type: JournalType.Done, epoch: ev.epoch, payload: { objects: ev.objects.map((o) => o.toString(16)) } });
     }
-    this.journal.replace([...retained, ...kept]);
-    this.live = kept;
+    const prep = await this.journal.prepareReplace([...retained, ...kept]);
+    while (this.syncing) await new Promise<void>((r) => this.syncEnded.push(r));
+    if (this.closed || this.rewriteStale) { this.journal.abandonReplace(prep); return; }
+    // Group writes wait (as behind a sync) until the new files are adopted: records queued
+    // meanwhile go to them. Records written at once meanwhile (a rollback) come as `late`.
+    this.syncing = true;
+    const extra = this.live.slice(n);
+    try {
+      await this.journal.commitReplace(prep, extra, () => this.live.slice(n + extra.length));
+      this.live = kept.concat(this.live.slice(n));
+    } finally {
+      this.syncing = false;
+      if (this.syncEnded.length) for (const f of this.syncEnded.splice(0)) f();
+      if (this.queue.length) this.gather();
+    }
   }
 
   /** Add `ids` (hex) to the registry of committed objects; false (nothing written) when both registry copies are damaged. */
-  private foldIntoRegistry(ids: string[]): boolean {
+  private async foldIntoRegistry(ids: string[]): Promise<boolean> {
     const registered = this.readRegistrySync();
     if (registered === undefined) {
       swallowed('container.checkpoint-registry-damaged', new CorruptionError(`object registry in ${this.dir}: both copies are damaged; journal kept`, { dir: this.dir }));
@@ -432,8 +468,9 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     const merged = mergeIdRecords(registered, idRecords(ids.map((o) => BigInt('0x' + o))));
     const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, merged);
-    for (const p of [this.registryPath(), this.registryPath() + '.copy']) writeFileSyncAtomic(p, img);
-    return true;
+    for (const p of [this.registryPath(), this.registryPath() + '.copy']) await writeFileAtomicAsync(p, img);
+    await syncDirAsync(this.dir);
+    return !this.closed;
   }
 
   intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(JournalType.Intent, epoch, undefined, intentJson(info), this.redo ? info.objects : undefined); }
@@ -452,6 +489,7 @@ export class LocalContainerStorage implements ContainerStorage {
   needsCompaction(bytes = JOURNAL_COMPACT_BYTES): boolean { return this.journal.bytes > bytes; }
 
   compact(history: CommitEvent[]): void {
+    if (this.rewriting) this.rewriteStale = true; // (callers wait for `settled()`; this keeps any other from racing it)
     this.flushNow();
     // fold the object ids the journal holds into the registry before the journal forgets them
     const registered = this.readRegistrySync();
@@ -605,6 +643,20 @@ function parseSingle(v: unknown): SingleCheck | undefined {
     out.value = value;
   }
   return out;
+}
+
+/** `writeFileSyncAtomic` off the event loop. */
+async function writeFileAtomicAsync(p: string, img: Uint8Array): Promise<void> {
+  const tmp = `${p}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  try { await fh.writeFile(img); await fh.datasync(); } finally { await fh.close(); }
+  await rename(tmp, p);
+}
+
+/** Make the renames in `dir` durable (best effort where a directory cannot be synced). */
+async function syncDirAsync(dir: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try { fh = await open(dir, 'r'); await fh.sync(); } catch { /* a filesystem that cannot sync directories */ } finally { await fh?.close(); }
 }
 
 function writeFileSyncAtomic(p: string, img: Uint8Array): void {

@@ -17,9 +17,9 @@ export function redoValue(i: number): Uint8Array {
 if (process.argv[2]) {
   const dir = process.argv[2];
   let checkpoints = 0, acked = 0, ackedAtCheckpoint = -1;
-  const replace = Journal.prototype.replace;
-  Journal.prototype.replace = function (this: Journal, recs) {
-    replace.call(this, recs);
+  const replace = Journal.prototype.commitReplace;
+  Journal.prototype.commitReplace = async function (this: Journal, prep, extra, late) {
+    await replace.call(this, prep, extra, late);
     checkpoints++;
     if (ackedAtCheckpoint < 0) ackedAtCheckpoint = acked;
     process.stdout.write('checkpoint\n');

@@ -136,11 +136,11 @@ t('durable: one pool checkpoint flushes every target store once and every contai
   await a.openTargets(); await b.openTargets();
   const jb = join(dir, 'containers', b.uuid, 'journal'), ja = join(dir, 'containers', a.uuid, 'journal');
   for (let i = 0; i < 50; i++) await b.kv(`b${i}`).put('v', `b${i}`);
-  const flush = TargetStore.prototype.flush, replace = Journal.prototype.replace;
+  const flush = TargetStore.prototype.flush, replace = Journal.prototype.commitReplace;
   let flushes = 0;
   const rewritten: string[] = [];
   TargetStore.prototype.flush = function (this: TargetStore) { flushes++; return flush.call(this); };
-  Journal.prototype.replace = function (this: Journal, recs) { rewritten.push((this as unknown as { path: string }).path); replace.call(this, recs); };
+  Journal.prototype.commitReplace = async function (this: Journal, prep, extra, late) { await replace.call(this, prep, extra, late); rewritten.push((this as unknown as { path: string }).path); };
   let n = 0;
   try {
     // write `a` until its journal passes the bound and a checkpoint rewrote it
@@ -150,7 +150,7 @@ t('durable: one pool checkpoint flushes every target store once and every contai
     }
     await pool.close(); // (waits for a checkpoint still running)
   } finally {
-    TargetStore.prototype.flush = flush; Journal.prototype.replace = replace;
+    TargetStore.prototype.flush = flush; Journal.prototype.commitReplace = replace;
   }
   assert.ok(rewritten.includes(ja), `container a's journal was rewritten by a checkpoint (${n} puts)`);
   assert.ok(rewritten.includes(jb), 'and container b\'s, by the same checkpoint (no flush of its own)');
