@@ -551,8 +551,11 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     const { shard, target } = roles[c]!;
     if (!ctx.available(target)) return false;
     try {
-      const s = ctx.storeNow?.(target);
-      await readShardInto(s !== undefined ? s : await ctx.store(target), epoch, unitOid(oid, shard), dkey, akey, { index: lo[c]!, count: hi[c]! - lo[c]! }, pieces[c]!);
+      const s = ctx.storeNow?.(target) ?? await ctx.store(target);
+      const recx = { index: lo[c]!, count: hi[c]! - lo[c]! };
+      // a local store reads straight into the places (no `readShardInto` frame in between)
+      if (s.fetchArrayInto) await s.fetchArrayInto(epoch, unitOid(oid, shard), dkey, akey, recx, pieces[c]!);
+      else await readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, recx, pieces[c]!);
       return true;
     } catch (error) {
       if (!isLostShard(error)) throw error;

@@ -12,7 +12,7 @@ import {
   TAG_KEY, TAG_PUNCH, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix, prefixEnd, stampKey, unescapeAt, withTag,
 } from './keys.js';
 import {
-  addEntry, akeyProbes, akeyVisibleAt, arrayRecordSize, extentsAtOrBelow, memDkeyEntries, memObject, newestSingle, visibleSingle, objectTablePage, punchFloor, scan,
+  addEntry, akeyProbes, akeyVisibleAt, arrayRecordSize, extentsAtOrBelow, memDkeyEntries, memObject, newestSingle, visibleSingle, objectTablePage, punchFloor, scan, visibleArray,
   type Gathered, type ReadView, type ScanEntry,
 } from './reads.js';
 import type { ContState, TargetStore } from './store.js';
@@ -234,12 +234,10 @@ export class ContainerStore {
   async fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts: { holesAsZero?: boolean; recordSize?: number } = {}): Promise<{ data: Uint8Array; present: Recx[] }> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
     return this.read(async () => {
-      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
-      const v = this.view();
-      const rs = arrayRecordSize(v, oid, dkey, akey, pr) ?? opts.recordSize ?? 1;
+      const { recordSize, extents: exts } = visibleArray(this.view(), oid, dkey, akey, epoch, akeyProbes(this.state.idx, oid, dkey, akey));
+      const rs = recordSize ?? opts.recordSize ?? 1;
       if (recx.count * rs > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `fetch longer than ${MAX_VALUE_SIZE} bytes`, { bytes: recx.count * rs });
       const lo = recx.index; const hi = recx.index + recx.count;
-      const exts = this.visibleExtents(epoch, oid, dkey, akey, pr, v);
       const x0 = exts[0];
       if (x0 && x0.index === lo && x0.count === recx.count) {
         const bytes = await this.target.readValue(x0, () => describe(oid, dkey, akey, x0));
@@ -272,17 +270,29 @@ export class ContainerStore {
   async fetchArrayInto(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
     if (!Array.isArray(into) || !into.every((b) => b instanceof Uint8Array)) throw invalidArg('into must be an array of Uint8Array');
-    const direct = await this.read(async () => {
-      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
-      const v = this.view();
-      const rs = arrayRecordSize(v, oid, dkey, akey, pr) ?? 1;
-      if (into.reduce((n, b) => n + b.length, 0) !== recx.count * rs) throw invalidArg('into must hold recx.count * recordSize bytes', { count: recx.count, recordSize: rs });
-      const x0 = this.visibleExtents(epoch, oid, dkey, akey, pr, v)[0];
-      if (!x0 || x0.index !== recx.index || x0.count !== recx.count) return false;
-      await this.target.readValueInto(x0, () => describe(oid, dkey, akey, x0), into);
-      return true;
-    });
-    if (direct) return;
+    // (the read's steps inline, not through `read()`: a bulk read's path is one closure and one
+    // promise shorter; same enter/leave, damage checks and notes)
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      t.checkIntact();
+      const { recordSize, extents } = visibleArray(this.view(), oid, dkey, akey, epoch, akeyProbes(this.state.idx, oid, dkey, akey));
+      const rs = recordSize ?? 1;
+      let bytes = 0;
+      for (let i = 0; i < into.length; i++) bytes += into[i]!.length;
+      if (bytes !== recx.count * rs) throw invalidArg('into must hold recx.count * recordSize bytes', { count: recx.count, recordSize: rs });
+      const x0 = extents[0];
+      if (x0 && x0.index === recx.index && x0.count === recx.count) {
+        await t.readValueInto(x0, () => describe(oid, dkey, akey, x0), into);
+        return;
+      }
+    } catch (e) {
+      t.noteDamage(e);
+      throw e;
+    } finally {
+      t.leave();
+    }
     const { data } = await this.fetchArray(epoch, oid, dkey, akey, recx, { holesAsZero: true });
     let at = 0;
     for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }

@@ -115,7 +115,7 @@ export function punchFloor(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uin
   return floor;
 }
 
-/** The newest single value version at or below `epoch` (before punches are considered). */
+/** The newest single value version at or below `epoch` (before punches are considered; a run's version views its inline bytes in the block: valid until the next await). */
 export function newestSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, pr: AkeyProbes): MemVersion | undefined {
   let best: MemVersion | undefined;
   for (const m of v.mems) {
@@ -152,7 +152,8 @@ function newestInRuns(v: ReadView, akey: Uint8Array, pa: BloomProbe, epoch: bigi
       const s = keyStamp(k);
       if (hidden(v.tombs, s.epoch, s.seq)) { c.next(); continue; }
       if (!best || before(best, s)) {
-        const ver = decodeVersion(c.value(), s.epoch, s.seq, true);
+        // (a view of the inline bytes: the one reader of them copies them out, see visibleSingle)
+        const ver = decodeVersion(c.value(), s.epoch, s.seq, false);
         if (!ver) throw corruptEntry(r, k);
         best = ver;
       }
@@ -173,7 +174,9 @@ function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
  * The single value of an akey visible at `epoch`: the newest version at or below it that no
  * object, dkey or akey punch at or below `epoch` hides (what `newestSingle` then `punchFloor`
  * give), in one pass: each memtable is looked up once, and the run probes are built only when
- * there are runs.
+ * there are runs. A version found in a run carries a view of its inline bytes in the run's
+ * verified data block (valid until the next await, as everything here): the caller copies them
+ * out after checking them against the version's checksum (`TargetStore.readValueSync`), one copy.
  */
 export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): MemVersion | undefined {
   let best: MemVersion | undefined;
@@ -245,6 +248,45 @@ function runArrayVersions(r: Run, akey: Uint8Array): readonly MemVersion[] {
 }
 /** `runArrayVersions`' last answer per run. */
 const runArrays = new WeakMap<Run, { akey: Uint8Array; versions: readonly MemVersion[] }>();
+
+/**
+ * What a read of an array akey at `epoch` needs, in one pass over the sources (each memtable
+ * looked up once, each run's array versions decoded once): the akey's record size (that of any
+ * extent written, as `arrayRecordSize`; undefined when none) and the extents visible at `epoch`
+ * (at or below it, not discarded, above the punch floor), newest first.
+ */
+export function visibleArray(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, pr: AkeyProbes): { recordSize: number | undefined; extents: MemVersion[] } {
+  let recordSize: number | undefined;
+  let floor: Stamp = NO_STAMP;
+  const out: MemVersion[] = [];
+  for (const m of v.mems) {
+    const { o, d, a } = m.find(v.cont, oid, dkey, akey);
+    if (o && o.punches.length) floor = newestPunch(o.punches, epoch, v.tombs, floor);
+    if (d && d.punches.length) floor = newestPunch(d.punches, epoch, v.tombs, floor);
+    if (!a) continue;
+    if (a.punches.length) floor = newestPunch(a.punches, epoch, v.tombs, floor);
+    const xs = a.extents;
+    if (recordSize === undefined && xs.length) recordSize = xs[xs.length - 1]!.recordSize;
+    for (const x of xs) if (x.epoch <= epoch && !hidden(v.tombs, x.epoch, x.seq)) out.push(x);
+  }
+  for (const r of v.runs) {
+    if (r.mayHavePunches) {
+      if (r.mayContain(pr.po)) { const x = runNewest(r, pr.obj, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+      if (r.mayContain(pr.pd)) { const x = runNewest(r, pr.dkey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+      if (r.mayContain(pr.pa)) { const x = runNewest(r, pr.akey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
+    }
+    if (!r.mayContain(pr.pa)) continue;
+    const xs = runArrayVersions(r, pr.akey);
+    if (recordSize === undefined && xs.length) recordSize = xs[0]!.recordSize;
+    for (const x of xs) if (x.epoch <= epoch && !hidden(v.tombs, x.epoch, x.seq)) out.push(x);
+  }
+  let n = 0;
+  for (const x of out) if (before(floor, x)) out[n++] = x;
+  out.length = n;
+  if (n > 1) out.sort(newestFirst);
+  return { recordSize, extents: out };
+}
+const newestFirst = (a: Stamp, b: Stamp) => (before(a, b) ? 1 : before(b, a) ? -1 : 0);
 
 /** Record size of an array akey: that of any extent written (newest first), or undefined. */
 export function arrayRecordSize(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, pr: AkeyProbes): number | undefined {

@@ -21,6 +21,8 @@ import { tmpDir } from '../helpers/tmp.js';
 
 const t = suite('reads into caller buffers');
 const enc = (s: string) => new TextEncoder().encode(s);
+/** The highest epoch a read may ask for. */
+const MAX_EPOCH_READ = (1n << 64n) - 1n;
 
 t('block device readInto: scatter into pieces with a dropped tail, zeros past a short file, bounce path under faults', async () => {
   const root = tmpDir('cairn-readinto-dev-');
@@ -120,6 +122,49 @@ t('store fetchArrayInto: whole extents read in place and verified; partial and o
     } catch (err) {
       assert.is((err as { code?: string }).code, 'CHECKSUM_MISMATCH');
     }
+    await v.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('store fetchArrayInto over memtables and runs: the newest visible extent at each epoch, punches and discards honoured, record size from a run (as fetchArray)', async () => {
+  await initXxhash();
+  const root = tmpDir('cairn-readinto-runs-');
+  try {
+    const v = await VosTarget.open(join(root, 'vos'), { dataBytes: 16 << 20, scmBytes: 16 << 20 });
+    const d = enc('d'), a = enc('a'), r4 = enc('r4');
+    const ver = [1, 2, 3].map((i) => new Rng(40 + i).bytes(5000));
+    const runsBefore = v.target.runs.length;
+    await v.updateArray(1n, 9n, d, a, { index: 0, count: 5000 }, ver[0]!);
+    await v.target.flushAll();
+    await v.updateArray(2n, 9n, d, a, { index: 0, count: 5000 }, ver[1]!);
+    await v.target.flushAll();
+    await v.updateArray(3n, 9n, d, a, { index: 0, count: 5000 }, ver[2]!); // stays in the memtable
+    assert.ok(v.target.runs.length > runsBefore, 'older versions sit in runs');
+    const both = async (epoch: bigint, recx = { index: 0, count: 5000 }, akey = a, rs = 1): Promise<Buffer> => {
+      const bytes = recx.count * rs, cut = Math.floor(bytes / 3); // two dirty pieces
+      const into = [new Uint8Array(cut).fill(0xcc), new Uint8Array(bytes - cut).fill(0xcc)];
+      await v.fetchArrayInto(epoch, 9n, d, akey, recx, into);
+      const got = Buffer.concat(into);
+      const { data } = await v.fetchArray(epoch, 9n, d, akey, recx, { holesAsZero: true });
+      assert.ok(Buffer.compare(got, Buffer.from(data)) === 0, `epoch ${epoch}: fetchArrayInto agrees with fetchArray`);
+      return got;
+    };
+    for (const e of [1, 2, 3]) assert.ok(Buffer.compare(await both(BigInt(e)), Buffer.from(ver[e - 1]!)) === 0, `epoch ${e}: version ${e}`);
+    assert.ok((await both(3n, { index: 1000, count: 2000 })).equals(Buffer.from(ver[2]!.subarray(1000, 3000))), 'a part of the newest extent (assembled)');
+    await v.punchAkey(4n, 9n, d, a);
+    await v.target.flushAll(); // the punch in a run
+    assert.ok((await both(4n)).every((x) => x === 0), 'punched: zeros, never old bytes');
+    assert.ok(Buffer.compare(await both(3n), Buffer.from(ver[2]!)) === 0, 'below the punch: still version 3');
+    await v.discard(2n); // epochs 3 and 4 gone
+    assert.ok(Buffer.compare(await both(MAX_EPOCH_READ), Buffer.from(ver[1]!)) === 0, 'after the discard: version 2 again');
+    // Record size 4, written then flushed: the size comes from the run.
+    const recs = new Rng(50).bytes(400);
+    await v.updateArray(5n, 9n, d, r4, { index: 10, count: 100 }, recs, { recordSize: 4 });
+    await v.target.flushAll();
+    assert.ok(Buffer.compare(await both(5n, { index: 10, count: 100 }, r4, 4), Buffer.from(recs)) === 0, 'records of 4 bytes');
+    try { await v.fetchArrayInto(5n, 9n, d, r4, { index: 10, count: 100 }, [new Uint8Array(100)]); assert.unreachable('buffers of count bytes for 4-byte records accepted'); } catch (err) { assert.is((err as { code?: string }).code, 'INVALID_ARGUMENT'); }
     await v.close();
   } finally {
     rmSync(root, { recursive: true, force: true });
