@@ -35,6 +35,13 @@ export const MAX_LINK_QUEUE = 64 * TX_BATCH_MAX;
  * client's reads carry the notices); the longer, the more notices share one request.
  */
 export const NOTICE_DELAY_MS = 50;
+/**
+ * Batches one link keeps in flight. Writes queued while they are out wait for one of them to be
+ * answered and then go together (group commit): under load each engine gets fewer, larger
+ * batches, so the per-request costs (a wake-up on each side, socket reads and writes, the
+ * engine's two tx.log writes per batch) are shared by more writes. A lone write still goes at once.
+ */
+export const MAX_BATCHES_IN_FLIGHT = 2;
 /** Most commit notices one request carries. */
 export const MAX_NOTICES_PER_REQUEST = 4096;
 /** Most commit notices a link keeps waiting (the oldest are dropped: their participants settle them by timeout). */
@@ -120,6 +127,8 @@ export function decodeBatchReply(r: RpcReply, count: number, remote: string): Ar
 export class EngineLink implements RpcCaller {
   private queue: Pending[] = [];
   private scheduled = false;
+  /** Batches sent and not answered yet (at most MAX_BATCHES_IN_FLIGHT). */
+  private inFlight = 0;
   private notices: Notice[] = [];
   private noticeTimer?: NodeJS.Timeout;
   private closed = false;
@@ -134,7 +143,7 @@ export class EngineLink implements RpcCaller {
     if (this.queue.length >= MAX_LINK_QUEUE) return Promise.reject(new CairnError('OVERLOADED', `${this.queue.length} requests already wait for engine ${this.remote}`, { maxQueued: MAX_LINK_QUEUE }));
     return new Promise<RpcReply>((resolve, reject) => {
       this.queue.push({ method, header, ...(payload ? { payload: payload as Uint8Array } : {}), resolve, reject });
-      if (!this.scheduled) { this.scheduled = true; setImmediate(() => this.flush()); }
+      this.schedule();
     });
   }
 
@@ -200,20 +209,30 @@ export class EngineLink implements RpcCaller {
     }
   }
 
+  /** Send what is queued at the end of this turn, once a batch may go. */
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0 || this.inFlight >= MAX_BATCHES_IN_FLIGHT) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
   private flush(): void {
     this.scheduled = false;
-    while (this.queue.length) {
+    while (this.queue.length && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
+      // The last batch that may go now takes everything queued (up to the batch limits).
       let bytes = 0, i = 0;
       while (i < this.queue.length && i < TX_BATCH_MAX && (i === 0 || bytes + (this.queue[i]!.payload?.length ?? 0) <= MAX_BATCH_BYTES)) bytes += this.queue[i++]!.payload?.length ?? 0;
       const batch = this.queue.splice(0, i);
-      void this.sendBatch(batch);
+      this.inFlight++;
+      void this.sendBatch(batch).finally(() => { this.inFlight--; this.schedule(); });
     }
   }
 
+  /** Send one batch; settles once its reply (or failure) was handed to its callers. */
   private async sendBatch(batch: Pending[]): Promise<void> {
     if (batch.length === 1) {
       const b = batch[0]!;
-      this.direct(b.method, b.header, b.payload).then(b.resolve, b.reject);
+      await this.direct(b.method, b.header, b.payload).then(b.resolve, b.reject);
       return;
     }
     const { header, parts } = encodeBatch(batch);
