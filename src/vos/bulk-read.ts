@@ -17,10 +17,10 @@
  */
 import { ContainerStore, type ScannedAkey } from './container-store.js';
 import { VosError, invalidArg } from './errors.js';
-import type { MemVersion } from './memtable.js';
-import { addEntry, memObject, objectPrefix, prefixEnd, scan, type Gathered, type ReadView } from './reads.js';
+import type { MemObject, MemVersion } from './memtable.js';
+import { addEntry, objectPrefix, prefixEnd, scan, tombHides, type Gathered, type ReadView, type Tomb } from './reads.js';
 import { bloomProbe } from './run.js';
-import { before, keyHex, paint, type Stamp } from './tree.js';
+import { before, keyHex, keyStr, paint, type Stamp } from './tree.js';
 
 /** Dkeys one `objectVersions` pass gathers at most; an object with more is read the ordinary way (undefined). */
 export const OBJECT_VERSIONS_MAX_DKEYS = 4096;
@@ -56,13 +56,18 @@ export function objectVersions(cs: ContainerStore, epoch: bigint, oid: bigint, o
   try {
     live(cs);
     t.checkIntact();
-    const v: ReadView = { mems: t.frozen ? [t.active, t.frozen] : [t.active], runs: t.runs, tombs: st.tombs, cont: st.idx };
-    const obj = objectPrefix(st.idx, oid);
-    // The whole object in one pass: its punches (first in key order), then every dkey's entries.
-    const s = scan(v, obj, prefixEnd(obj), false, (m) => memObject(m, st.idx, oid), (r) => r.mayContain(bloomProbe(obj)));
     const g: Gathered = { punches: [], dkeys: new Map() };
+    // The memtables' part straight from their nodes (no entry encoded and decoded again) ...
+    for (const m of t.frozen ? [t.active, t.frozen] : [t.active]) {
+      const o = m.conts.get(st.idx)?.objects.get(oid);
+      if (o && !addMemObject(g, o, st.tombs, max)) return undefined;
+    }
+    // ... and the runs' in one merged pass over the object's key range (its punches, then every dkey).
+    const obj = objectPrefix(st.idx, oid);
+    const runs: ReadView = { mems: [], runs: t.runs, tombs: st.tombs, cont: st.idx };
+    const s = scan(runs, obj, prefixEnd(obj), false, () => [], (r) => r.mayContain(bloomProbe(obj)));
     for (let e = s.next(); e; e = s.next()) {
-      addEntry(g, e, v.tombs);
+      addEntry(g, e, st.tombs);
       if (g.dkeys.size > max) return undefined;
     }
     const out: VersionedDkey[] = [];
@@ -70,7 +75,7 @@ export function objectVersions(cs: ContainerStore, epoch: bigint, oid: bigint, o
       const akeys = visibleVersions(d, g.punches, epoch);
       if (akeys.length) out.push({ dkey: d.key, akeys });
     }
-    return out;
+    return out.sort((x, y) => Buffer.compare(x.dkey, y.dkey));
   } catch (e) {
     t.noteDamage(e);
     throw e;
@@ -99,12 +104,42 @@ export async function readVersionInto(cs: ContainerStore, oid: bigint, dkey: Uin
   }
 }
 
+type GatheredDkey = Gathered['dkeys'] extends Map<string, infer D> ? D : never;
+
+/**
+ * Add a memtable object's punches and versions (those no discard hides) to `g`; false when that
+ * makes more than `max` dkeys. A version held twice (a memtable and a run during a flush) is
+ * harmless: the visibility rules keep one.
+ */
+function addMemObject(g: Gathered, o: MemObject, tombs: Tomb[], max: number): boolean {
+  for (const p of o.punches) if (!tombHides(tombs, p.epoch, p.seq)) g.punches.push(p);
+  for (const d of o.dkeys.values()) {
+    const ds = keyStr(d.key);
+    let gd = g.dkeys.get(ds);
+    if (!gd) {
+      gd = { key: d.key, punches: [], akeys: new Map() };
+      g.dkeys.set(ds, gd);
+      if (g.dkeys.size > max) return false;
+    }
+    for (const p of d.punches) if (!tombHides(tombs, p.epoch, p.seq)) gd.punches.push(p);
+    for (const a of d.akeys.values()) {
+      const as = keyStr(a.key);
+      let ga = gd.akeys.get(as);
+      if (!ga) { ga = { key: a.key, punches: [], singles: [], extents: [] }; gd.akeys.set(as, ga); }
+      for (const p of a.punches) if (!tombHides(tombs, p.epoch, p.seq)) ga.punches.push(p);
+      for (const x of a.singles) if (!tombHides(tombs, x.epoch, x.seq)) ga.singles.push(x);
+      for (const x of a.extents) if (!tombHides(tombs, x.epoch, x.seq)) ga.extents.push(x);
+    }
+  }
+  return true;
+}
+
 function live(cs: ContainerStore): void {
   if (cs.state.destroyed) throw new VosError('NOT_FOUND', `container ${cs.state.uuid} was destroyed on this target`, { container: cs.state.uuid });
 }
 
 /** The akeys of one gathered dkey visible at `epoch`, in byte order, with their versions (the rules of `scanObject`). */
-function visibleVersions(d: Gathered['dkeys'] extends Map<string, infer D> ? D : never, objP: readonly Stamp[], epoch: bigint): VersionedAkey[] {
+function visibleVersions(d: GatheredDkey, objP: readonly Stamp[], epoch: bigint): VersionedAkey[] {
   const akeys: VersionedAkey[] = [];
   let dfloor: Stamp = { epoch: -1n, seq: -1 };
   for (const p of objP) if (p.epoch <= epoch && before(dfloor, p)) dfloor = p;
