@@ -1134,10 +1134,14 @@ export class ContainerCore {
     this.checkOpen();
     this.checkWritable();
     if (this.storage.needsCompaction()) await this.exclusive(async () => this.compactJournal());
-    const upTo = this.stableEpoch();
+    let upTo = this.stableEpoch();
     // redo journals: no redo record at or below upTo may write again, at an open, a version
-    // aggregation merged away (the checkpoint covers at least the stable epoch taken above)
-    if (this.storage.redo === true) await this.rt.checkpoint?.();
+    // aggregation merged away: a checkpoint drops them first (and upTo stays within what it dropped)
+    if (this.storage.redo === true && this.rt.checkpoint) {
+      await this.rt.checkpoint();
+      const covered = this.storage.redoCovered?.() ?? 0n;
+      if (covered < upTo) upTo = covered;
+    }
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
     // read-only readers in other processes keep what they read (see readers.ts)
     if (this.rt.readerEpochs) keep.push(...await this.rt.readerEpochs(this.meta.uuid, upTo));

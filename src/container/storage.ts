@@ -135,6 +135,12 @@ export interface ContainerStorage {
   dropRedo?(covered: bigint, history: CommitEvent[]): Promise<void>;
   /** Redo journals: resolves once no `dropRedo` rewrite runs (compaction waits for it). */
   settled?(): Promise<void>;
+  /**
+   * Redo journals: the epoch at or below which the journal holds no redo record any more (the last
+   * checkpoint's, or compaction's): aggregation merges no further, so an open never writes again
+   * a version aggregation merged away.
+   */
+  redoCovered?(): bigint;
   /** Rewrite the commit record down to `history`. */
   compact(history: CommitEvent[]): void;
   /** Persist the container's metadata record. */
@@ -206,6 +212,8 @@ export class LocalContainerStorage implements ContainerStorage {
   private rewriting: Promise<void> | undefined;
   /** Redo journals: the journal was compacted while a checkpoint's rewrite was prepared (that rewrite is abandoned). */
   private rewriteStale = false;
+  /** Redo journals: see `redoCovered`. */
+  private coveredUpTo = 0n;
   /** The settlement every record of the queued batch waits on (one promise per group write, not per record). */
   private batch: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private readonly flushSoon = (): void => { if (!this.syncing) this.flushQueue(); };
@@ -402,8 +410,11 @@ export class LocalContainerStorage implements ContainerStorage {
 
   needsCheckpoint(): boolean { return this.redo && !this.closed && this.rewriting === undefined && this.journal.bytes > this.nextCheckpointBytes; }
 
+  redoCovered(): bigint { return this.coveredUpTo; }
+
   async dropRedo(covered: bigint, history: CommitEvent[]): Promise<void> {
-    if (!this.redo || this.closed || this.rewriting) return; // (one at a time: the next checkpoint covers the rest)
+    while (this.rewriting) await this.rewriting; // (one at a time)
+    if (!this.redo || this.closed || covered <= this.coveredUpTo) return;
     let done!: () => void;
     this.rewriting = new Promise<void>((r) => { done = r; });
     this.rewriteStale = false;
@@ -435,7 +446,7 @@ export class LocalContainerStorage implements ContainerStorage {
       if (r.epoch > covered) kept.push(r);
       else if (r.objects) for (const o of r.objects) dropped.push(o);
     }
-    if (kept.length === n) return; // nothing to drop
+    if (kept.length === n) { this.coveredUpTo = covered; return; } // nothing to drop
     // the object ids of the dropped INTENTs reach the registry before the journal forgets them
     if (dropped.length && !(await this.foldIntoRegistry(dropped))) return;
     const retained: QueuedRecord[] = [];
@@ -452,6 +463,7 @@ export class LocalContainerStorage implements ContainerStorage {
     try {
       await this.journal.commitReplace(prep, extra, () => this.live.slice(n + extra.length));
       this.live = kept.concat(this.live.slice(n));
+      this.coveredUpTo = covered;
     } finally {
       this.syncing = false;
       if (this.syncEnded.length) for (const f of this.syncEnded.splice(0)) f();
@@ -504,6 +516,8 @@ export class LocalContainerStorage implements ContainerStorage {
     const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, merged);
     for (const p of [this.registryPath(), this.registryPath() + '.copy']) writeFileSyncAtomic(p, img);
     this.journal.rewrite(history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
+    // (callers synced the stores first: every record the journal held is covered)
+    for (const r of this.live) if (r.epoch > this.coveredUpTo) this.coveredUpTo = r.epoch;
     this.live = [];
   }
 

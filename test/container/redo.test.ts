@@ -165,4 +165,24 @@ t('durable: one pool checkpoint flushes every target store once and every contai
   await again.close();
 });
 
+t('durable: aggregation first drops the redo records of what it may merge (an open never writes an aggregated-away version again)', async () => {
+  const dir = join(tmpDir(), 'pool');
+  const pool = await Pool.create(dir, { ...SHAPE, durable: true });
+  const c = await pool.createContainer('c', { oclass: 'RP_2G1' });
+  await c.openTargets();
+  const epochs: bigint[] = [];
+  for (let i = 0; i < 10; i++) epochs.push(await c.kv('obj').put('k', `v${i}`));
+  await c.object('obj').punch();
+  const journal = join(dir, 'containers', c.uuid, 'journal');
+  const redoAt = () => new Set(Journal.read(journal).records.filter((r) => r.type === JournalType.Intent && typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string').map((r) => r.epoch));
+  assert.ok(epochs.every((e) => redoAt().has(e)), 'the puts are redo records before');
+  await c.aggregate();
+  const left = redoAt();
+  assert.ok(epochs.every((e) => !left.has(e)), 'aggregation dropped them first');
+  await pool.close();
+  const again = await Pool.open(dir, { durable: true });
+  assert.is(await (await again.openContainer('c')).kv('obj').get('k'), undefined, 'the punched object stays punched');
+  await again.close();
+});
+
 t.run();
