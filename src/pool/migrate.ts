@@ -19,10 +19,14 @@
  * source shard (`scanObject`, src/vos/scan.ts: every visible dkey, akey, kind and extent with its
  * epoch in one pass over the shard's key range), on just enough healthy shards to meet every dkey;
  * each dkey's akeys, kinds and extent ends come from a scanned shard holding a parity role of it
- * (see `keysAt`). An EC array is rebuilt in steps of MIGRATE_STEP_BYTES per shard, each step one
- * large sequential read per source shard (k of them) straight into the codec's wasm memory
- * (checksum verified there), decoded in place (every lost shard of the group in one pass; only data
- * roles when only data roles are lost) and written from there; the writes of a destination are
+ * (see `keysAt`). On a local store that scan is `objectVersions` (src/vos/bulk-read.ts): the same
+ * answer plus the stored version behind every visible piece, kept for the read point, so a source
+ * value is read straight from its version (`readVersionInto`: one positional read on the thread
+ * pool with its checksum verified there, no lookup per read; a checksum failure there is read once
+ * more the ordinary way, since the version may have been freed meanwhile). An EC array is rebuilt
+ * in steps of MIGRATE_STEP_BYTES per shard, each step one large sequential read per source shard
+ * (k of them) straight into the codec's wasm memory, decoded in place (only the lost roles: every
+ * lost shard of the group in one pass, never an unread parity) and written from there; the writes of a destination are
  * pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while the next steps read and decode; at
  * most MIGRATE_DECODES_IN_FLIGHT steps hold decode memory at once. Every step draws its bytes (read
  * + written) from the pool's rebuild budget, and every scan a fixed charge for its CPU
