@@ -276,7 +276,8 @@ export class LocalContainerStorage implements ContainerStorage {
       // could drop acknowledged data; keeping them could expose half a commit. Say so.
       throw new CorruptionError(`container journal in ${this.dir}: both copies are damaged and ${state.size} commit(s) cannot be resolved`, { dir: this.dir, unresolved: [...state.keys()].map(String) });
     }
-    const redo = this.redo ? this.redoRecovery(records) : {};
+    // (a journal a durable pool left holds redo records whatever this open's mode: they are replayed)
+    const redo = this.redo || records.some((r) => r.type === JournalType.Intent && typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string') ? this.redoRecovery(records) : {};
     this.opened.records.length = 0;
     return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets, objects: s.objects, ...(s.single ? { single: s.single } : {}) })), done, ...redo };
   }
@@ -314,7 +315,7 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     // the records read stay in the journal until a checkpoint covers them: its rewrite keeps the
     // ones above its epoch and folds the objects of the others into the registry
-    this.live = records.map((r) => ({ type: r.type, epoch: r.epoch, payload: r.payload, ...(r.type === JournalType.Intent && Array.isArray(r.payload.objects) ? { objects: (r.payload.objects as unknown[]).filter((o): o is string => typeof o === 'string' && /^[0-9a-f]{1,32}$/.test(o)) } : {}) }));
+    if (this.redo) this.live = records.map((r) => ({ type: r.type, epoch: r.epoch, payload: r.payload, ...(r.type === JournalType.Intent && Array.isArray(r.payload.objects) ? { objects: (r.payload.objects as unknown[]).filter((o): o is string => typeof o === 'string' && /^[0-9a-f]{1,32}$/.test(o)) } : {}) }));
     return { replay, rediscard };
   }
 
