@@ -340,7 +340,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
       sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}), ...(f.lease ? { lease: f.lease } : {}) });
     }
   };
-  return { push, direct, lent: () => lent, between: () => !failed && cur === undefined && have === 0 };
+  return { push, direct, lent: () => lent };
 }
 
 /** A pipe frame parser: feed it chunks (`push`); `direct()`/`lent()`: reads in place (see `pipeFrameParser`). */
@@ -348,18 +348,7 @@ interface FrameParser {
   push(c: Buffer | undefined, transient: boolean, inPlace?: boolean): void;
   direct(): Uint8Array | undefined;
   lent(): Uint8Array | undefined;
-  /** Whether the parser is between frames with nothing buffered (the next read starts a frame). */
-  between(): boolean;
 }
-
-/**
- * Most bytes a client's socket read takes when it starts a frame (its prefix and header): the
- * rest of a large payload then goes straight into its destination (`FrameParser.direct`) instead
- * of into the reused read buffer and from there by a copy. A read that starts a frame takes every
- * byte the kernel holds up to its size, so a full-size read there would swallow most of a
- * 512 KiB reply before its header is parsed. Small frames (replies of writes) fit many per read.
- */
-const FRAME_START_READ_BYTES = 16 * 1024;
 
 /**
  * Bytes raw clients of this process read, by where they landed: straight in their destination
@@ -791,15 +780,14 @@ export class RpcClient implements RpcCaller {
     // place: the buffer generator names its rest before each read (no copy from the reused buffer).
     const feed: { parser?: FrameParser } = {};
     const readBuffer = Buffer.allocUnsafe(RAW_READ_BUFFER_BYTES);
-    const frameStart = readBuffer.subarray(0, FRAME_START_READ_BYTES);
     const sock = netConnect({
       host, port, noDelay: true,
       onread: {
-        buffer: () => { const p = feed.parser; return p?.direct() ?? (p?.between() ? frameStart : readBuffer); },
+        buffer: () => feed.parser?.direct() ?? readBuffer,
         callback: (n: number, buf: Uint8Array) => {
           const p = feed.parser;
           if (p === undefined) return true;
-          if (buf !== readBuffer && buf !== frameStart && buf === p.lent()) { rawReadStats.inPlaceBytes += n; p.push(Buffer.from(buf.buffer, buf.byteOffset, n), true, true); }
+          if (buf !== readBuffer && buf === p.lent()) { rawReadStats.inPlaceBytes += n; p.push(Buffer.from(buf.buffer, buf.byteOffset, n), true, true); }
           else { rawReadStats.bufferedBytes += n; p.push(Buffer.from(buf.buffer, buf.byteOffset, n), true); }
           return true;
         },
