@@ -29,6 +29,11 @@ export interface MemVersion {
   recordSize: number;
   /** Value bytes of versions read from a run (copied out of the block). */
   inline?: Uint8Array;
+  /**
+   * Run-inline bytes that matched `csum` when they were written into the run: the run block's own
+   * checksum has covered them since, so a read needs no second hash.
+   */
+  checked?: boolean;
 }
 
 /** A punch. */

@@ -11,6 +11,8 @@
  * Data-file extents of dropped versions are returned for release once the result is committed.
  */
 import { assert } from '../../core/errors.js';
+import { xxh64 } from '../../core/xxhash.js';
+import { CSUM_SEED } from './constants.js';
 import { Where } from './wal.js';
 import type { MemVersion, MemPunch, Memtable, MemObject, MemDkey, MemAkey } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
@@ -23,9 +25,18 @@ import { before, covered, type Range, type Stamp } from './tree.js';
 /** Bytes of a version entry's fixed header (an inline value follows). */
 export const VERSION_VALUE_BYTES = 48;
 
-/** Write version `v`'s entry value (header, then the inline bytes if any) at the start of `dv`'s buffer. */
+/** Flag (byte 1 of a version entry): its inline bytes matched its checksum when written into a run. */
+const VERSION_CHECKED = 1;
+
+/**
+ * Write version `v`'s entry value (header, then the inline bytes if any) at the start of `dv`'s
+ * buffer. Inline bytes are checked against the version's checksum on their way in (values from
+ * the log were never checked since they were written there); only bytes that match are flagged
+ * `checked`, so a byte flipped in the log is still reported by the read that meets it.
+ */
 function putVersion(dv: DataView, out: Uint8Array, v: MemVersion, inline: Uint8Array | undefined, loc: number): void {
-  dv.setUint32(0, inline ? Where.Run : Where.Block, true); // where, then 3 zero bytes
+  const checked = inline !== undefined && (v.checked === true || xxh64(inline, CSUM_SEED) === v.csum);
+  dv.setUint32(0, (inline ? Where.Run : Where.Block) | (checked ? VERSION_CHECKED << 8 : 0), true); // where, flags, then 2 zero bytes
   dv.setUint32(4, v.len, true);
   dv.setBigUint64(8, v.csum, true);
   dv.setUint32(16, loc % 4294967296, true); dv.setUint32(20, Math.floor(loc / 4294967296), true);
@@ -69,7 +80,10 @@ export function decodeVersion(val: Uint8Array, epoch: bigint, seq: number, copyI
     loc: dv.getUint32(16, true) + dv.getUint32(20, true) * 4294967296, alloc: dv.getUint32(24, true), recordSize: dv.getUint32(28, true),
     index: dv.getUint32(32, true) + dv.getUint32(36, true) * 4294967296, count: dv.getUint32(40, true) + dv.getUint32(44, true) * 4294967296,
   };
-  if (where === Where.Run) v.inline = copyInline ? val.slice(VERSION_VALUE_BYTES) : val.subarray(VERSION_VALUE_BYTES);
+  if (where === Where.Run) {
+    v.inline = copyInline ? val.slice(VERSION_VALUE_BYTES) : val.subarray(VERSION_VALUE_BYTES);
+    if ((dv.getUint8(1) & VERSION_CHECKED) !== 0) v.checked = true;
+  }
   return v;
 }
 

@@ -1281,7 +1281,7 @@ export class TargetStore {
     this.enter();
     try {
       await this.dev.sync();
-      if (!this.readOnly) this.persistLog();
+      if (!this.readOnly) await this.persistLogAsync(); // (an fdatasync on the thread pool, not an msync on the event loop)
     } catch (e) {
       throw toVosError(e, 'flush');
     } finally {
@@ -1321,8 +1321,8 @@ export class TargetStore {
       try { buf = this.dev.readSync(v.loc, v.alloc); } catch (e) { throw toVosError(e, 'fetch'); }
       return this.checked(buf.subarray(0, v.len), v, describe);
     }
-    const bytes = this.checked(v.where === Where.Run ? v.inline! : this.space.read(v.loc, v.len), v, describe);
-    return v.where === Where.Run ? bytes.slice() : bytes;
+    if (v.where === Where.Run) return (v.checked ? v.inline! : this.checked(v.inline!, v, describe)).slice(); // (checked: see MemVersion.checked)
+    return this.checked(this.space.read(v.loc, v.len), v, describe);
   }
 
   /** `bytes`, when they hash to `v`'s checksum (else `CHECKSUM_MISMATCH` naming the version). */
