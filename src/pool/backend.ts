@@ -99,7 +99,7 @@ export interface PoolBackend {
   /** Drop target `t`'s damaged blocks (after their content was rewritten from redundancy). */
   healTarget?(t: number): Promise<void>;
   /** Close target `t`'s store (excluded, or about to be wiped); the next use reopens it. */
-  closeTarget?(t: number): Promise<void>;
+  closeTarget?(t: number, opts?: { flush?: boolean }): Promise<void>;
   storeExists(t: number, cuuid: string): boolean;
   removeStore(t: number, cuuid: string): Promise<void>;
   /** Drop everything a target holds (before it is reintegrated). */

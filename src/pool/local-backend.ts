@@ -208,13 +208,16 @@ export class LocalBackend implements PoolBackend {
     await ts.destroyContainer(cuuid);
   }
 
-  /** Close target `t`'s store (it is out of service); the next use reopens it. */
-  async closeTarget(t: number): Promise<void> {
+  /**
+   * Close target `t`'s store; the next use reopens it. `flush: false` (a target taken out of
+   * service): its memtables stay in the log, replayed by a later open, not written out now.
+   */
+  async closeTarget(t: number, opts: { flush?: boolean } = {}): Promise<void> {
     const p = this.targets.get(t);
     this.targets.delete(t);
     this.opened.delete(t);
     if (!p) return;
-    try { await (await p).close(); } catch (err) { swallowed('local-backend.close-target-that-never-opened', err); }
+    try { await (await p).close(opts); } catch (err) { swallowed('local-backend.close-target-that-never-opened', err); }
   }
 
   async wipeTarget(t: number): Promise<void> {

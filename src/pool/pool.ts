@@ -627,7 +627,8 @@ export class Pool extends EventEmitter {
       this.storesVersion++;
       await closeStore(p, 'pool.close-store-of-excluded-target');
     }
-    await this.backend.closeTarget?.(targetId);
+    // out of service: its memtables stay in its log (its content is rebuilt elsewhere, or wiped)
+    await this.backend.closeTarget?.(targetId, { flush: false });
   }
 
   /**

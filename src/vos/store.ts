@@ -1475,8 +1475,12 @@ export class TargetStore {
   /** Containers on this target (uuids). */
   containerUuids(): string[] { return [...this.byUuid.keys()]; }
 
-  /** Wait for operations in flight, write the memtables out (so the next open replays nothing), close the files. */
-  async close(): Promise<void> {
+  /**
+   * Wait for operations in flight, write the memtables out (so the next open replays nothing),
+   * close the files. `flush: false` leaves the memtables in the log, replayed by the next open as
+   * after a crash: for a target taken out of service, whose content is rebuilt elsewhere.
+   */
+  async close(opts: { flush?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.ops > 0) await new Promise<void>((r) => this.drained.push(r));
@@ -1484,7 +1488,8 @@ export class TargetStore {
     if (this.mergeAbort) Atomics.store(this.mergeAbort, 0, 1);
     try {
       if (this.compacting) await this.compacting.catch(() => undefined);
-      if (!this.readOnly) {
+      if (opts.flush === false) await this.flushing?.catch(() => undefined);
+      else if (!this.readOnly) {
         try { await this.flushAll(); } catch { /* the log still holds it: replayed at the next open */ }
         if (this.durable) { await this.dev.sync(); this.persistLog(); }
       }
