@@ -15,12 +15,12 @@
  * `readVersionInto` as "look again" and read through the ordinary path, which reports real
  * damage as before.
  */
-import { ContainerStore, type ScannedAkey } from './container-store.js';
+import { ContainerStore, dkeyFloor, visibleOfAkey, type ScannedAkey } from './container-store.js';
 import { VosError, invalidArg } from './errors.js';
 import type { MemObject, MemVersion } from './memtable.js';
 import { addEntry, objectPrefix, prefixEnd, scan, tombHides, type Gathered, type ReadView, type Tomb } from './reads.js';
 import { bloomProbe } from './run.js';
-import { before, keyHex, keyStr, paint, type Stamp } from './tree.js';
+import { keyHex, keyStr, paint, type Stamp } from './tree.js';
 
 /** Dkeys one `objectVersions` pass gathers at most; an object with more is read the ordinary way (undefined). */
 export const OBJECT_VERSIONS_MAX_DKEYS = 4096;
@@ -38,8 +38,6 @@ export interface VersionedDkey { dkey: Uint8Array; akeys: VersionedAkey[] }
 export function supportsBulkRead(store: unknown): store is ContainerStore {
   return store instanceof ContainerStore;
 }
-
-const cmpStamp = (a: Stamp, b: Stamp) => (before(a, b) ? 1 : before(b, a) ? -1 : 0);
 
 /**
  * Every dkey of unit object `oid` visible at `epoch` on `cs`, in key order, each akey with its kind,
@@ -141,21 +139,15 @@ function live(cs: ContainerStore): void {
 /** The akeys of one gathered dkey visible at `epoch`, in byte order, with their versions (the rules of `scanObject`). */
 function visibleVersions(d: GatheredDkey, objP: readonly Stamp[], epoch: bigint): VersionedAkey[] {
   const akeys: VersionedAkey[] = [];
-  let dfloor: Stamp = { epoch: -1n, seq: -1 };
-  for (const p of objP) if (p.epoch <= epoch && before(dfloor, p)) dfloor = p;
-  for (const p of d.punches) if (p.epoch <= epoch && before(dfloor, p)) dfloor = p;
+  const dfloor = dkeyFloor(objP, d.punches, epoch);
   for (const a of d.akeys.values()) {
-    let floor = dfloor;
-    for (const p of a.punches) if (p.epoch <= epoch && before(floor, p)) floor = p;
-    let single: MemVersion | undefined;
-    for (const x of a.singles) if (x.epoch <= epoch && (!single || before(single, x))) single = x;
-    if (single && !before(floor, single)) single = undefined;
-    const exts = a.extents.filter((x) => x.epoch <= epoch && before(floor, x)).sort(cmpStamp);
-    if (!single && !exts.length) continue;
-    if (single && (!exts.length || before(exts[0]!, single))) {
-      akeys.push({ akey: a.key, kind: 'single', epoch: single.epoch, extents: [], pieces: [], single });
+    const v = visibleOfAkey(a, dfloor, epoch);
+    if (!v) continue;
+    if (v.single) {
+      akeys.push({ akey: a.key, kind: 'single', epoch: v.single.epoch, extents: [], pieces: [], single: v.single });
       continue;
     }
+    const exts = v.exts;
     const pieces = visiblePieces(exts);
     // Extents as `scanObject` reports them: touching pieces of one version joined.
     const extents: ScannedAkey['extents'] = [];

@@ -623,21 +623,38 @@ function mergeRanges(rs: Range[]): Recx[] {
 /** The akeys of one gathered dkey visible at `epoch` (`scanObject`), in byte order. */
 function visibleAkeys(d: Gathered['dkeys'] extends Map<string, infer D> ? D : never, objP: readonly Stamp[], epoch: bigint): ScannedAkey[] {
   const akeys: ScannedAkey[] = [];
-  let dfloor: Stamp = { epoch: -1n, seq: -1 };
-  for (const p of objP) if (p.epoch <= epoch && before(dfloor, p)) dfloor = p;
-  for (const p of d.punches) if (p.epoch <= epoch && before(dfloor, p)) dfloor = p;
+  const dfloor = dkeyFloor(objP, d.punches, epoch);
   for (const a of d.akeys.values()) {
-    let floor = dfloor;
-    for (const p of a.punches) if (p.epoch <= epoch && before(floor, p)) floor = p;
-    let single: MemVersion | undefined;
-    for (const x of a.singles) if (x.epoch <= epoch && (!single || before(single, x))) single = x;
-    if (single && !before(floor, single)) single = undefined;
-    const exts = a.extents.filter((x) => x.epoch <= epoch && before(floor, x)).sort(cmpStamp);
-    if (!single && !exts.length) continue;
-    if (single && (!exts.length || before(exts[0]!, single))) { akeys.push({ akey: a.key, kind: 'single', epoch: single.epoch, extents: [] }); continue; }
-    akeys.push({ akey: a.key, kind: 'array', epoch: exts[0]!.epoch, extents: paintedExtents(exts) });
+    const v = visibleOfAkey(a, dfloor, epoch);
+    if (!v) continue;
+    if (v.single) akeys.push({ akey: a.key, kind: 'single', epoch: v.single.epoch, extents: [] });
+    else akeys.push({ akey: a.key, kind: 'array', epoch: v.exts[0]!.epoch, extents: paintedExtents(v.exts) });
   }
   return akeys.sort((x, y) => Buffer.compare(x.akey, y.akey));
+}
+
+/** The newest of the object's and the dkey's punches at or below `epoch` (a dkey's punch floor). */
+export function dkeyFloor(objP: readonly Stamp[], dkeyP: readonly Stamp[], epoch: bigint): Stamp {
+  let floor: Stamp = { epoch: -1n, seq: -1 };
+  for (const p of objP) if (p.epoch <= epoch && before(floor, p)) floor = p;
+  for (const p of dkeyP) if (p.epoch <= epoch && before(floor, p)) floor = p;
+  return floor;
+}
+
+/**
+ * What of gathered akey `a` is visible at `epoch` above its dkey's punch floor: its single value
+ * (when newer than every visible extent), else its visible extents newest first; undefined: nothing.
+ */
+export function visibleOfAkey(a: { punches: readonly Stamp[]; singles: readonly MemVersion[]; extents: readonly MemVersion[] }, dfloor: Stamp, epoch: bigint): { single: MemVersion; exts?: undefined } | { single?: undefined; exts: MemVersion[] } | undefined {
+  let floor = dfloor;
+  for (const p of a.punches) if (p.epoch <= epoch && before(floor, p)) floor = p;
+  let single: MemVersion | undefined;
+  for (const x of a.singles) if (x.epoch <= epoch && (!single || before(single, x))) single = x;
+  if (single && !before(floor, single)) single = undefined;
+  const exts = a.extents.filter((x) => x.epoch <= epoch && before(floor, x)).sort(cmpStamp);
+  if (!single && !exts.length) return undefined;
+  if (single && (!exts.length || before(exts[0]!, single))) return { single };
+  return { exts };
 }
 
 /** Visible pieces of extents (newest first) as disjoint ascending extents, each with its epoch (touching pieces of one version joined, as `listRecx`). */
