@@ -31,7 +31,7 @@ export type ConflictKey = string;
 
 /** The conflict key of an object, a dkey of it or an akey of that dkey (each level as hex or similar text). */
 export function conflictKey(object: string, dkey?: string, akey?: string): ConflictKey {
-  assert(!object.includes(SEP) && !(dkey ?? '').includes(SEP) && !(akey ?? '').includes(SEP), 'conflict key levels never contain the separator', { object });
+  if (object.includes(SEP) || (dkey !== undefined && dkey.includes(SEP)) || (akey !== undefined && akey.includes(SEP))) assert(false, 'conflict key levels never contain the separator', { object });
   assert(akey === undefined || dkey !== undefined, 'an akey level needs its dkey level');
   return akey !== undefined ? `${object}${SEP}${dkey}${SEP}${akey}` : dkey !== undefined ? `${object}${SEP}${dkey}` : object;
 }
