@@ -21,6 +21,12 @@ export const MERGE_WORKERS_MAX = 4;
 /** Which workers run a job: flushes and merges never queue behind each other. */
 export type MergeLane = 'flush' | 'merge';
 
+/**
+ * Scheduling priority (nice) of merge workers: merges use the cores that reads and writes leave
+ * idle (flushes keep normal priority: writers wait for them when their log fills).
+ */
+export const MERGE_WORKER_NICE = 10;
+
 /** The workers could not run a job (not started, or died): the caller merges on its own thread. */
 export class MergeWorkersUnavailable extends Error {}
 
@@ -53,18 +59,19 @@ class MergeWorkers {
     let best: Slot | undefined;
     for (const s of slots) if (!best || s.pending.size < best.pending.size) best = s;
     if (best && (best.pending.size === 0 || slots.length >= (lane === 'flush' ? 1 : this.size))) return best;
-    return this.start(slots);
+    return this.start(slots, lane);
   }
 
-  private start(slots: Slot[]): Slot {
+  private start(slots: Slot[], lane: MergeLane): Slot {
     const self = fileURLToPath(import.meta.url);
     const ext = path.extname(self);
     const entry = path.join(path.dirname(self), `merge-worker${ext}`);
     // From TypeScript sources (tests, `CAIRN_BENCH_SOURCE`), the worker registers tsx first:
     // loader hooks of the main thread do not reach workers on Node 20.
+    const workerData = { nice: lane === 'merge' ? MERGE_WORKER_NICE : 0 };
     const worker = ext === '.ts'
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); });`, { eval: true })
-      : new Worker(entry);
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); });`, { eval: true, workerData })
+      : new Worker(entry, { workerData });
     worker.unref();
     const slot: Slot = { worker, pending: new Map() };
     slots.push(slot);
