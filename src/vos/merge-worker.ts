@@ -15,6 +15,7 @@ export interface MergeRequest { id: number; job: MergeJob }
 
 /** An answer: the result, or why there is none. */
 export type MergeReply =
+  | { ready: true }
   | { id: number; ok: true; result: ReturnType<typeof runMergeJob> }
   | { id: number; ok: false; stop?: MergeJobStopped['why']; code?: string; message: string; info?: Record<string, unknown> };
 
@@ -36,6 +37,7 @@ if (port) {
   const nice = (workerData as { nice?: number } | undefined)?.nice;
   if (typeof nice === 'number' && nice > 0) lowerPriority(nice);
   const ready = initXxhash();
+  void ready.then(() => port.postMessage({ ready: true } satisfies MergeReply));
   port.on('message', (req: MergeRequest) => {
     void ready.then(() => {
       let reply: MergeReply;

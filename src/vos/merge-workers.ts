@@ -30,7 +30,7 @@ export const MERGE_WORKER_NICE = 10;
 /** The workers could not run a job (not started, or died): the caller merges on its own thread. */
 export class MergeWorkersUnavailable extends Error {}
 
-interface Slot { worker: Worker; pending: Map<number, { resolve: (r: MergeResult) => void; reject: (e: unknown) => void }> }
+interface Slot { worker: Worker; ready: boolean; pending: Map<number, { resolve: (r: MergeResult) => void; reject: (e: unknown) => void }> }
 
 class MergeWorkers {
   private readonly lanes: Record<MergeLane, Slot[]> = { flush: [], merge: [] };
@@ -39,6 +39,21 @@ class MergeWorkers {
   constructor(private readonly size: number) {}
 
   get available(): boolean { return !this.broken; }
+
+  /**
+   * Whether a worker of `lane` has started and can take a job now; when none has, one is started
+   * and the caller does this job itself (a job never waits for a thread to start: that takes
+   * longer than a small flush).
+   */
+  warm(lane: MergeLane): boolean {
+    if (this.broken) return false;
+    const slots = this.lanes[lane];
+    if (slots.some((s) => s.ready)) return true;
+    if (slots.length === 0) {
+      try { this.start(slots, lane); } catch { this.broken = true; }
+    }
+    return false;
+  }
 
   /** Run `job` on the least busy worker of `lane`. */
   run(job: MergeJob, lane: MergeLane): Promise<MergeResult> {
@@ -72,8 +87,7 @@ class MergeWorkers {
     const worker = ext === '.ts'
       ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); });`, { eval: true, workerData })
       : new Worker(entry, { workerData });
-    worker.unref();
-    const slot: Slot = { worker, pending: new Map() };
+    const slot: Slot = { worker, ready: false, pending: new Map() };
     slots.push(slot);
     const settle = (id: number) => {
       const p = slot.pending.get(id);
@@ -82,6 +96,7 @@ class MergeWorkers {
       return p;
     };
     worker.on('message', (m: MergeReply) => {
+      if ('ready' in m) { slot.ready = true; return; }
       const p = settle(m.id);
       if (!p) return;
       if (m.ok) p.resolve(m.result);
@@ -97,6 +112,7 @@ class MergeWorkers {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => { if (slot.pending.size > 0 || code !== 0) fail(new Error(`exited with code ${code}`)); });
+    worker.unref(); // (after the listeners: adding a 'message' listener refs the worker's port again)
     return slot;
   }
 }

@@ -888,7 +888,7 @@ export class TargetStore {
    */
   private async away(job: Pick<MergeJob, 'inputs' | 'level' | 'kind' | 'rules' | 'flush'>, need: number, reserved: boolean): Promise<(Omit<MergeResult, 'meta'> & { meta?: RunMeta }) | undefined> {
     const workers = this.mergeAway ? mergeWorkers() : undefined;
-    if (!workers) return undefined;
+    if (!workers || !workers.warm(job.kind === 'flush' ? 'flush' : 'merge')) return undefined;
     const chunks: number[] = [];
     try {
       const heap = this.heap(reserved);
