@@ -14,7 +14,7 @@ import { Rng } from '../../core/rng.js';
 import { VosTarget, type VosOptions } from '../../src/vos/index.js';
 import { scanObjectAll, type ScannedDkey } from '../../src/vos/scan.js';
 import { objectVersions, readVersionInto, supportsBulkRead } from '../../src/vos/bulk-read.js';
-import { code, dec, enc, tmpDir } from './helpers.js';
+import { code, dec, enc, fillRandom as fill, tmpDir } from './helpers.js';
 
 const test = suite('vos bulk read');
 const KiB = 1024; const MiB = 1024 * KiB;
@@ -27,32 +27,6 @@ function shape(ds: ScannedDkey[]): unknown {
   return ds.map((d) => ({ dkey: dec(d.dkey), akeys: d.akeys.map((a) => ({ akey: dec(a.akey), kind: a.kind, epoch: a.epoch, extents: a.extents.map((x) => `${x.index}+${x.count}@${x.epoch}`) })) }));
 }
 
-/** Seeded random writes (single values, array extents small and large) and punches over three objects. */
-async function fill(t: VosTarget, seed: number, ops: number): Promise<bigint> {
-  const rng = new Rng(seed);
-  let epoch = 0n;
-  for (let i = 0; i < ops; i++) {
-    epoch += 1n;
-    const oid = BigInt(1 + rng.int(3));
-    const dkey = enc(`d${rng.int(6)}`);
-    const r = rng.int(100);
-    if (r < 30) {
-      const v = rng.int(4) === 0 ? new Rng(Number(epoch)).bytes(5000) : enc(`v@${epoch}`);
-      await t.updateSingle(epoch, oid, dkey, enc(`s${rng.int(3)}`), v);
-    } else if (r < 88) {
-      const index = rng.int(20000);
-      const count = 1 + rng.int(rng.int(3) === 0 ? 9000 : 300);
-      await t.updateArray(epoch, oid, dkey, enc(`a${rng.int(3)}`), { index, count }, new Rng(Number(epoch)).bytes(count));
-    } else if (r < 94) {
-      await t.punchAkey(epoch, oid, dkey, enc(`a${rng.int(3)}`));
-    } else if (r < 98) {
-      await t.punchDkey(epoch, oid, dkey);
-    } else {
-      await t.punchObject(epoch, oid);
-    }
-  }
-  return epoch;
-}
 
 /** At epochs 1..last+1 (every `step`): the pass equals `scanObject`, and every piece reads back as `fetchArray` / `fetchSingle` do. */
 async function compareAll(t: VosTarget, last: bigint, step: bigint): Promise<number> {

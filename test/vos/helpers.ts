@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CairnError } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
+import type { VosTarget } from '../../src/vos/index.js';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -54,4 +56,36 @@ export function flip(file: string, offset: number, mask = 0x10): void {
     b[0] = b[0]! ^ mask;
     fs.writeSync(fd, b, 0, 1, offset);
   } finally { fs.closeSync(fd); }
+}
+
+/** Fill `t` with seeded random writes and punches over a few objects; returns the epochs used. */
+export async function fillRandom(t: VosTarget, seed: number, ops: number): Promise<bigint> {
+  const rng = new Rng(seed);
+  let epoch = 0n;
+  for (let i = 0; i < ops; i++) {
+    epoch += 1n;
+    const oid = BigInt(1 + rng.int(3));
+    const dkey = enc(`d${rng.int(6)}`);
+    const akey = enc(`a${rng.int(3)}`);
+    const r = rng.int(100);
+    if (r < 35) {
+      // A single value whose bytes name the epoch it was written at (some large enough for the data file).
+      const big = rng.int(4) === 0;
+      const text = `v@${epoch}`;
+      const v = big ? new Uint8Array(5000).fill(0x61) : enc(text);
+      if (big) v.set(enc(text + ';'));
+      await t.updateSingle(epoch, oid, dkey, enc(`s${rng.int(3)}`), v);
+    } else if (r < 85) {
+      const index = rng.int(20000);
+      const count = 1 + rng.int(rng.int(3) === 0 ? 9000 : 300);
+      await t.updateArray(epoch, oid, dkey, akey, { index, count }, new Rng(Number(epoch)).bytes(count));
+    } else if (r < 92) {
+      await t.punchAkey(epoch, oid, dkey, akey);
+    } else if (r < 97) {
+      await t.punchDkey(epoch, oid, dkey);
+    } else {
+      await t.punchObject(epoch, oid);
+    }
+  }
+  return epoch;
 }

@@ -8,10 +8,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
-import { Rng } from '../../core/rng.js';
 import { VosTarget, type VosOptions } from '../../src/vos/index.js';
 import { scanObject, scanObjectAll, extentEnd, type ScanSource, type ScannedDkey } from '../../src/vos/scan.js';
-import { collect, dec, enc, tmpDir } from './helpers.js';
+import { collect, dec, enc, fillRandom as fill, tmpDir } from './helpers.js';
 
 const test = suite('vos scan');
 const KiB = 1024; const MiB = 1024 * KiB;
@@ -35,37 +34,6 @@ function shape(ds: ScannedDkey[]): unknown {
   return ds.map((d) => ({ dkey: dec(d.dkey), akeys: d.akeys.map((a) => ({ akey: dec(a.akey), kind: a.kind, extents: a.extents.map((x) => `${x.index}+${x.count}@${x.epoch}`) })) }));
 }
 
-/** Fill `t` with seeded random writes and punches over a few objects; returns the epochs used. */
-async function fill(t: VosTarget, seed: number, ops: number): Promise<bigint> {
-  const rng = new Rng(seed);
-  let epoch = 0n;
-  for (let i = 0; i < ops; i++) {
-    epoch += 1n;
-    const oid = BigInt(1 + rng.int(3));
-    const dkey = enc(`d${rng.int(6)}`);
-    const akey = enc(`a${rng.int(3)}`);
-    const r = rng.int(100);
-    if (r < 35) {
-      // A single value whose bytes name the epoch it was written at (some large enough for the data file).
-      const big = rng.int(4) === 0;
-      const text = `v@${epoch}`;
-      const v = big ? new Uint8Array(5000).fill(0x61) : enc(text);
-      if (big) v.set(enc(text + ';'));
-      await t.updateSingle(epoch, oid, dkey, enc(`s${rng.int(3)}`), v);
-    } else if (r < 85) {
-      const index = rng.int(20000);
-      const count = 1 + rng.int(rng.int(3) === 0 ? 9000 : 300);
-      await t.updateArray(epoch, oid, dkey, akey, { index, count }, new Rng(Number(epoch)).bytes(count));
-    } else if (r < 92) {
-      await t.punchAkey(epoch, oid, dkey, akey);
-    } else if (r < 97) {
-      await t.punchDkey(epoch, oid, dkey);
-    } else {
-      await t.punchObject(epoch, oid);
-    }
-  }
-  return epoch;
-}
 
 async function compareAll(t: VosTarget, last: bigint, step: bigint): Promise<number> {
   let checked = 0;
