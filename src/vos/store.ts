@@ -961,9 +961,7 @@ export class TargetStore {
       this.heapFree.push(...res.used);
       throw e;
     }
-    const live = new Map<number, MergeStats>();
-    for (const [c] of res.stats) { const s = this.conts.get(c)?.aggStats; if (s) live.set(c, s); }
-    addStats(live, res.stats);
+    this.addAggStats(new Map(res.stats));
     return true;
   }
 
@@ -971,7 +969,7 @@ export class TargetStore {
   private addAggStats(stats: ReadonlyMap<number, MergeStats>): void {
     for (const [idx, s] of stats) {
       const into = this.conts.get(idx)?.aggStats;
-      if (into && into !== s) { into.versionsRemoved += s.versionsRemoved; into.punchesRemoved += s.punchesRemoved; into.dataBytesFreed += s.dataBytesFreed; into.entriesIn += s.entriesIn; into.entriesOut += s.entriesOut; }
+      if (into && into !== s) sumStats(into, s);
     }
   }
 
@@ -1506,9 +1504,14 @@ class CompactionAborted extends Error {}
 function addStats(into: Map<number, MergeStats>, from: Iterable<[number, MergeStats]>): void {
   for (const [idx, s] of from) {
     const t = into.get(idx);
-    if (!t) { into.set(idx, s); continue; }
-    t.versionsRemoved += s.versionsRemoved; t.punchesRemoved += s.punchesRemoved; t.dataBytesFreed += s.dataBytesFreed; t.entriesIn += s.entriesIn; t.entriesOut += s.entriesOut;
+    if (!t) into.set(idx, s);
+    else sumStats(t, s);
   }
+}
+
+/** Add the counts of `s` to `into`. */
+function sumStats(into: MergeStats, s: MergeStats): void {
+  into.versionsRemoved += s.versionsRemoved; into.punchesRemoved += s.punchesRemoved; into.dataBytesFreed += s.dataBytesFreed; into.entriesIn += s.entriesIn; into.entriesOut += s.entriesOut;
 }
 
 /** Read both superblock slots with plain file reads (before the file is mapped). */
