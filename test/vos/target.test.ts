@@ -527,6 +527,8 @@ test('listings match a sorted model across the memtable, a frozen memtable and m
     }
   }
   await checkAll('memtable + runs');
+  await t.target.idle(); // the merge of that tier runs in the background (on a worker): wait for it
+  await checkAll('after the merge');
   assert.ok(sawFrozen >= 3, `checked ${sawFrozen} times while a memtable was frozen`);
   assert.ok(t.target.runs.length >= 2 || t.compactions > 0, `runs: ${t.target.runs.length}, merges: ${t.compactions}`);
   assert.ok(t.compactions >= 1, 'runs were merged');
