@@ -6,15 +6,16 @@
  * Every function here is synchronous: it works on views into the mapping that stay valid only
  * until the next await, and copies out what it returns.
  */
-import type { Run } from './run.js';
-import { bloomProbe, type BloomProbe } from './run.js';
+import type { Run, BlockView } from './run.js';
+import { bloomProbe, bloomProbeInto, RunPoint, type BloomProbe } from './run.js';
 import type { Memtable, MemVersion, MemObject, MemDkey, MemAkey, MemPunch } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix,
-  prefixEnd, seekAtEpoch, withTag, objectTablePrefix, keyOid, unescapeAt, KeyBuilder,
+  prefixEnd, seekAtEpoch, withTag, objectTablePrefix, keyOid, unescapeAt, KeyBuilder, SECTION_DATA, STAMP_BYTES, stampEpochAt, stampSeqAt,
 } from './keys.js';
-import { decodeVersion } from './merge.js';
+import { decodeVersion, VERSION_VALUE_BYTES } from './merge.js';
+import { Where } from './wal.js';
 import { before, keyStr, NO_STAMP, type Stamp } from './tree.js';
 import { VosError } from './errors.js';
 
@@ -195,9 +196,9 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     best = newerSingle(a, epoch, v.tombs, best);
   }
   if (v.runs.length) {
-    const a = akeyPrefix(v.cont, oid, dkey, akey);
-    best = newestInRuns(v, a, bloomProbe(a), epoch, best);
-    if (best && v.runs.some((r) => r.mayHavePunches)) {
+    if (v.tombs.length === 0) best = newestSingleInRuns(v.runs, v.cont, oid, dkey, akey, epoch, best);
+    else { const a = akeyPrefix(v.cont, oid, dkey, akey); best = newestInRuns(v, a, bloomProbe(a), epoch, best); }
+    if (best && anyPunches(v.runs)) {
       const pr = akeyProbes(v.cont, oid, dkey, akey);
       for (const r of v.runs) {
         if (!r.mayHavePunches) continue;
@@ -208,6 +209,89 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     }
   }
   return best && before(floor, best) ? best : undefined;
+}
+
+function anyPunches(runs: readonly Run[]): boolean {
+  for (const r of runs) if (r.mayHavePunches) return true;
+  return false;
+}
+
+/** The point-lookup key: akey prefix, then TAG_SINGLE and ~epoch (built in place, reused). */
+const pointKey = new KeyBuilder();
+/** Where a point lookup's seek landed (reused). */
+const point = new RunPoint();
+/** The bloom probe of the point lookup's akey (reused). */
+const pointProbe: BloomProbe = { h1: 0, h2: 0 };
+/**
+ * The version a point lookup found inline in a run (reused: see `newestSingleInRuns`). Its
+ * `inline` bytes view the verified block.
+ */
+const pointVersion: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: Where.Run, loc: 0, alloc: 0, index: 0, count: 0, recordSize: 0 };
+
+/** Flag bit (byte 1 of a version entry) of inline bytes that matched their checksum when written (merge.ts's VERSION_CHECKED; test/vos/reads-point checks both decoders agree). */
+const VERSION_CHECKED_FLAG = 1;
+
+/**
+ * The runs' newest single of an akey at or below `epoch`, when newer than `best`, for a view with
+ * no discards (`newestInRuns` without allocating: the seek key is built in a reused buffer, each
+ * run is positioned by `Run.seekTo` with no cursor, the key's prefix and stamp are read in place
+ * in the verified block, and the version's header is decoded from it).
+ *
+ * A version whose bytes live in the run is answered in one shared object, valid until the next
+ * call (its `inline` views the block: valid until the next await, as everything here); the one
+ * caller, `ContainerStore.singleNow` through `visibleSingle`, copies the value out before it
+ * returns. A version in the data file is a fresh object (it is read after an await).
+ */
+function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
+  let prefixLen = -1, seekLen = 0;
+  let key = pointKey.raw();
+  for (const r of runs) {
+    if (prefixLen < 0) {
+      pointKey.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
+      prefixLen = pointKey.length;
+      pointKey.u8(TAG_SINGLE).inv64(epoch);
+      seekLen = pointKey.length;
+      key = pointKey.raw();
+      bloomProbeInto(key, prefixLen, pointProbe);
+    }
+    if (!r.mayContain(pointProbe) || !r.seekTo(key, seekLen, point)) continue;
+    const blk = point.blk!, e = point.e;
+    // the first entry at or after the seek key: the newest at or below epoch when it is under prefix + tag
+    if (!blk.keyStartsWith(e, key, prefixLen + 1)) continue;
+    const ko = blk.keyOffset(e), kl = blk.keyLength(e);
+    if (kl !== prefixLen + 1 + STAMP_BYTES) throw corruptEntry(r, blk.bytes.subarray(ko, ko + kl));
+    const b = blk.bytes, st = ko + kl - STAMP_BYTES;
+    const ep = stampEpochAt(b, st), sq = stampSeqAt(b, st);
+    if (best !== undefined && !(best.epoch < ep || (best.epoch === ep && best.seq < sq))) continue;
+    best = versionAt(blk, ko + kl, blk.valueLength(e), ep, sq);
+    if (best === undefined) throw corruptEntry(r, b.subarray(ko, ko + kl));
+  }
+  return best;
+}
+
+/**
+ * Decode the version entry value at `blk.bytes[off, off+len)` in place (decodeVersion's checks:
+ * undefined when malformed). Inline versions go into the shared `pointVersion`, others into a new object.
+ */
+function versionAt(blk: BlockView, off: number, len: number, epoch: bigint, seq: number): MemVersion | undefined {
+  if (len < VERSION_VALUE_BYTES) return undefined;
+  const dv = blk.dv;
+  const where = dv.getUint8(off);
+  const vlen = dv.getUint32(off + 4, true);
+  if (where === Where.Run ? len !== VERSION_VALUE_BYTES + vlen : where === Where.Block ? len !== VERSION_VALUE_BYTES : true) return undefined;
+  const v: MemVersion = where === Where.Run ? pointVersion : { epoch, seq, csum: 0n, len: 0, where, loc: 0, alloc: 0, index: 0, count: 0, recordSize: 0 };
+  v.epoch = epoch; v.seq = seq; v.where = where; v.len = vlen;
+  v.csum = dv.getBigUint64(off + 8, true);
+  v.loc = dv.getUint32(off + 16, true) + dv.getUint32(off + 20, true) * 4294967296;
+  v.alloc = dv.getUint32(off + 24, true);
+  v.recordSize = dv.getUint32(off + 28, true);
+  v.index = dv.getUint32(off + 32, true) + dv.getUint32(off + 36, true) * 4294967296;
+  v.count = dv.getUint32(off + 40, true) + dv.getUint32(off + 44, true) * 4294967296;
+  if (where === Where.Run) {
+    v.inline = blk.bytes.subarray(off + VERSION_VALUE_BYTES, off + VERSION_VALUE_BYTES + vlen);
+    v.checked = (dv.getUint8(off + 1) & VERSION_CHECKED_FLAG) !== 0;
+  }
+  return v;
 }
 
 /** Every array extent version at or below `epoch` (not discarded), any order. */

@@ -109,6 +109,13 @@ export function bloomProbePrefix(buf: Uint8Array, n: number): BloomProbe {
   return { h1: xxh32js(buf, BLOOM_SEED_1, n), h2: xxh32js(buf, BLOOM_SEED_2, n) };
 }
 
+/** `bloomProbePrefix` into a caller's reusable probe (a point lookup makes none per get). */
+export function bloomProbeInto(buf: Uint8Array, n: number, out: BloomProbe): BloomProbe {
+  if (n > XXH32_JS_MAX_BYTES) { const p = bloomProbe(buf.subarray(0, n)); out.h1 = p.h1; out.h2 = p.h2; return out; }
+  out.h1 = xxh32js(buf, BLOOM_SEED_1, n); out.h2 = xxh32js(buf, BLOOM_SEED_2, n);
+  return out;
+}
+
 function bloomBits(p: BloomProbe, visit: (bit: number) => boolean): boolean {
   let x = p.h2 >>> 0;
   const delta = ((p.h2 >>> 17) | (p.h2 << 15)) >>> 0;
@@ -196,9 +203,10 @@ class BlockBuilder {
 }
 
 /** A verified block's entries, read in place. */
-class BlockView {
+export class BlockView {
   readonly count: number;
-  private readonly dv: DataView;
+  /** A view of `bytes` (entries are read in place with it). */
+  readonly dv: DataView;
   private readonly offTable: number;
   constructor(readonly bytes: Uint8Array) {
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -217,21 +225,38 @@ class BlockView {
     const vl = this.dv.getUint32(o + 2, true);
     return this.bytes.subarray(o + 6 + kl, o + 6 + kl + vl);
   }
-  /** Key i against `k` in byte order (< 0, 0, > 0), compared in place (no view made: seeks compare a few per block). */
-  compareAt(i: number, k: Uint8Array): number {
+  /**
+   * Key i against the first `klen` bytes of `k` in byte order (< 0, 0, > 0), compared in place
+   * (no view made: seeks compare a few per block).
+   */
+  compareAt(i: number, k: Uint8Array, klen = k.length): number {
     const o = this.entryAt(i);
     const kl = this.dv.getUint16(o, true);
     const b = this.bytes; const at = o + 6;
-    const n = kl < k.length ? kl : k.length;
+    const n = kl < klen ? kl : klen;
     for (let j = 0; j < n; j++) { const d = b[at + j]! - k[j]!; if (d !== 0) return d; }
-    return kl - k.length;
+    return kl - klen;
   }
-  /** First index with key >= k (count when none). */
-  lowerBound(k: Uint8Array): number {
+  /** First index with key >= the first `klen` bytes of k (count when none). */
+  lowerBound(k: Uint8Array, klen = k.length): number {
     let lo = 0, hi = this.count;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (this.compareAt(m, k) < 0) lo = m + 1; else hi = m; }
+    while (lo < hi) { const m = (lo + hi) >> 1; if (this.compareAt(m, k, klen) < 0) lo = m + 1; else hi = m; }
     return lo;
   }
+  /** Whether key i starts with the first `n` bytes of `k` (in place). */
+  keyStartsWith(i: number, k: Uint8Array, n: number): boolean {
+    const o = this.entryAt(i);
+    if (this.dv.getUint16(o, true) < n) return false;
+    const b = this.bytes; const at = o + 6;
+    for (let j = n - 1; j >= 0; j--) if (b[at + j] !== k[j]) return false;
+    return true;
+  }
+  /** Offset in `bytes` of key i's first byte (its length is `keyLength(i)`; the value follows it). */
+  keyOffset(i: number): number { return this.entryAt(i) + 6; }
+  /** Length of key i. */
+  keyLength(i: number): number { return this.dv.getUint16(this.entryAt(i), true); }
+  /** Length of value i (it starts right after key i). */
+  valueLength(i: number): number { return this.dv.getUint32(this.entryAt(i) + 2, true); }
   /** Check that every entry lies inside the body (after the checksum passed, a bug guard). */
   wellFormed(): boolean {
     if (this.offTable < BLOCK_HEADER) return false;
@@ -411,37 +436,59 @@ export class RunWriter {
 export class VerifiedBlocks {
   // insertion order is the clock; `used` marks a hit since the hand last passed (second chance), so
   // a hit costs a flag store, not a reinsertion
-  private readonly map = new Map<number, { csum: bigint; bytes: Uint8Array; used: boolean }>();
+  private readonly map = new Map<number, VerifiedBlock>();
   private held = 0;
   constructor(private readonly maxBytes = 16 * 1024 * 1024) {}
   /** The verified copy of `r`, if cached. */
-  get(r: BlockRef): Uint8Array | undefined {
+  get(r: BlockRef): Uint8Array | undefined { return this.entry(r)?.bytes; }
+  /**
+   * The cache entry of `r`, if cached: a point lookup keeps it (`IndexView`) and checks `live`
+   * instead of looking it up again; the entry's view is made once.
+   */
+  entry(r: BlockRef): VerifiedBlock | undefined {
     const e = this.map.get(r.off);
     if (!e || e.csum !== r.csum || e.bytes.length !== r.len) return undefined;
     e.used = true;
-    return e.bytes;
+    return e;
   }
   has(r: BlockRef): boolean { return this.get(r) !== undefined; }
   add(r: BlockRef, bytes: Uint8Array): void {
     const old = this.map.get(r.off);
-    if (old) { this.held -= old.bytes.length; this.map.delete(r.off); }
-    this.map.set(r.off, { csum: r.csum, bytes, used: false });
+    if (old) { this.drop(old); this.map.delete(r.off); }
+    this.map.set(r.off, new VerifiedBlock(r.csum, bytes));
     this.held += bytes.length;
     for (let turns = 0; this.held > this.maxBytes && this.map.size > 1 && turns < 2 * this.map.size; turns++) {
       const k = this.map.keys().next().value as number;
       const e = this.map.get(k)!;
       this.map.delete(k);
       if (e.used) { e.used = false; this.map.set(k, e); continue; }
-      this.held -= e.bytes.length;
+      this.drop(e);
     }
+  }
+  /** An entry leaves the cache: holders of it see `live` false, and its bytes are let go. */
+  private drop(e: VerifiedBlock): void {
+    this.held -= e.bytes.length;
+    e.live = false; e.bytes = NO_BYTES; e.view = undefined;
   }
   /** Forget blocks in `[off, off+len)` (a freed chunk, or a scrub that re-reads). */
   forgetRange(off: number, len: number): void {
-    if (len === 1) { const e = this.map.get(off); if (e) { this.held -= e.bytes.length; this.map.delete(off); } return; }
-    for (const [k, e] of this.map) if (k >= off && k < off + len) { this.held -= e.bytes.length; this.map.delete(k); }
+    if (len === 1) { const e = this.map.get(off); if (e) { this.drop(e); this.map.delete(off); } return; }
+    for (const [k, e] of this.map) if (k >= off && k < off + len) { this.drop(e); this.map.delete(k); }
   }
   /** Bytes held. */
   get bytes(): number { return this.held; }
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** One verified block in the cache (while `live`); its `BlockView` is made when first asked for. */
+export class VerifiedBlock {
+  used = false;
+  live = true;
+  view: BlockView | undefined = undefined;
+  constructor(readonly csum: bigint, public bytes: Uint8Array) {}
+  /** The block's entries, read in place (the view is kept with the entry). */
+  blockView(): BlockView { return this.view ??= new BlockView(this.bytes); }
 }
 
 /** Details of a damaged block, for errors and scrub reports (JSON-safe). */
@@ -543,14 +590,59 @@ export class Run {
     return out;
   }
 
-  /** Data block `j` of index block `i`. */
-  dataBlock(i: number, j: number): BlockView {
-    const ib = this.indexBlock(i);
-    const ref = ib.ref(j);
-    return new BlockView(this.block(ref, BlockKind.Data, () => ({
+  /**
+   * Data block `j` of index block `i`: the cached view of its verified copy (the index view keeps
+   * the cache entry it found last, so a hit is a flag check, no lookup and no allocation).
+   */
+  dataBlock(i: number, j: number, ib = this.indexBlock(i)): BlockView {
+    const kept = ib.blocks[j];
+    if (kept !== undefined && kept.live) { kept.used = true; return kept.blockView(); }
+    const ref = ib.refAt(j);
+    const e = this.verified.entry(ref);
+    if (e === undefined) return this.readDataBlock(i, j, ib, ref);
+    ib.blocks[j] = e;
+    return e.blockView();
+  }
+
+  /** `dataBlock` on a cache miss: read, verify, cache (the damage report's closure is made only here). */
+  private readDataBlock(i: number, j: number, ib: IndexView, ref: BlockRef): BlockView {
+    const bytes = this.block(ref, BlockKind.Data, () => ({
       run: this.meta.id, block: ref.off, kind: 'data', lo: hex(ib.key(j)),
       hi: j + 1 < ib.count ? hex(ib.key(j + 1)) : this.meta.index[i + 1] ? hex(this.meta.index[i + 1]!.first) : '',
-    })));
+    }));
+    // the block was verified and cached just now (a cache too small to keep it still gets a view)
+    const e = this.verified.entry(ref);
+    if (e === undefined) return new BlockView(bytes);
+    ib.blocks[j] = e;
+    return e.blockView();
+  }
+
+  /**
+   * Position `at` on the first entry with key >= the first `klen` bytes of `k` (a point lookup's
+   * seek: no cursor, no key view, blocks and their views from the verified cache). False when
+   * every key of the run is smaller.
+   */
+  seekTo(k: Uint8Array, klen: number, at: RunPosition): boolean {
+    const top = this.meta.index;
+    // last index block whose first key <= k (or 0)
+    let lo = 0, hi = top.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (comparePrefix(top[m]!.first, k, klen) <= 0) lo = m + 1; else hi = m; }
+    let i = lo > 0 ? lo - 1 : 0;
+    let ib = this.indexBlock(i);
+    let a = 0, b = ib.count;
+    while (a < b) { const m = (a + b) >> 1; if (ib.compareAt(m, k, klen) <= 0) a = m + 1; else b = m; }
+    let j = a > 0 ? a - 1 : 0;
+    let blk = this.dataBlock(i, j, ib);
+    let e = blk.lowerBound(k, klen);
+    while (e >= blk.count) {
+      if (j + 1 < ib.count) j++;
+      else if (i + 1 < top.length) { i++; j = 0; ib = this.indexBlock(i); }
+      else return false;
+      blk = this.dataBlock(i, j, ib);
+      e = 0;
+    }
+    at.i = i; at.j = j; at.blk = blk; at.e = e;
+    return true;
   }
 
   /** A cursor over the run's entries. */
@@ -580,8 +672,13 @@ export class IndexView {
   constructor(private readonly v: BlockView) {}
   get count(): number { return this.v.count; }
   key(j: number): Uint8Array { return this.v.key(j); }
-  /** Key j against `k` (see BlockView.compareAt). */
-  compareAt(j: number, k: Uint8Array): number { return this.v.compareAt(j, k); }
+  /** Key j against the first `klen` bytes of `k` (see BlockView.compareAt). */
+  compareAt(j: number, k: Uint8Array, klen = k.length): number { return this.v.compareAt(j, k, klen); }
+  private readonly refs: Array<BlockRef | undefined> = [];
+  /** The verified-cache entry last found for data block j (`Run.dataBlock` checks it is still live). */
+  readonly blocks: Array<VerifiedBlock | undefined> = [];
+  /** `ref(j)` decoded once per cached index block (a lookup per get must not decode it again). */
+  refAt(j: number): BlockRef { return this.refs[j] ??= this.ref(j); }
   ref(j: number): BlockRef {
     const val = this.v.value(j);
     const dv = new DataView(val.buffer, val.byteOffset, 20);
@@ -589,30 +686,42 @@ export class IndexView {
   }
 }
 
+/** `a` against the first `klen` bytes of `k` in byte order (in place; `Buffer.compare` costs a native call per comparison). */
+function comparePrefix(a: Uint8Array, k: Uint8Array, klen: number): number {
+  const n = a.length < klen ? a.length : klen;
+  for (let j = 0; j < n; j++) { const d = a[j]! - k[j]!; if (d !== 0) return d; }
+  return a.length - klen;
+}
+
+/** Where a seek landed in a run: index block i, its data block j (viewed as `blk`), entry e of it. */
+export interface RunPosition { i: number; j: number; e: number; blk: BlockView | undefined }
+
+/**
+ * A reusable position for point lookups (`Run.seekTo`): the entry's key and value are read in
+ * place from `blk` (valid until the next await).
+ */
+export class RunPoint implements RunPosition {
+  i = 0; j = 0; e = 0;
+  blk: BlockView | undefined = undefined;
+}
+
 /** Position in a run: index block, data block, entry. Used synchronously (views into verified blocks). */
-export class RunCursor {
-  private i = 0;
-  private j = 0;
-  private e = 0;
-  private blk: BlockView | undefined;
+export class RunCursor implements RunPosition {
+  /** @internal (RunPosition, written by `Run.seekTo`) */
+  i = 0;
+  /** @internal */
+  j = 0;
+  /** @internal */
+  e = 0;
+  /** @internal */
+  blk: BlockView | undefined;
   valid = false;
 
   constructor(private readonly run: Run) {}
 
   /** Position at the first entry with key >= k. */
   seek(k: Uint8Array): this {
-    const top = this.run.meta.index;
-    // last index block whose first key <= k (or 0)
-    let lo = 0, hi = top.length;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (compareKeys(top[m]!.first, k) <= 0) lo = m + 1; else hi = m; }
-    this.i = Math.max(0, lo - 1);
-    const ib = this.run.indexBlock(this.i);
-    let a = 0, b = ib.count;
-    while (a < b) { const m = (a + b) >> 1; if (ib.compareAt(m, k) <= 0) a = m + 1; else b = m; }
-    this.j = Math.max(0, a - 1);
-    this.load();
-    this.e = this.blk!.lowerBound(k);
-    this.settleForward();
+    this.valid = this.run.seekTo(k, k.length, this);
     return this;
   }
 
