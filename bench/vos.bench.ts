@@ -34,13 +34,15 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
   const time = ctx.quick ? 300 : 2000;
   try {
     // ---------------------------------------------------------------- 4 KiB single values
-    for (const durable of [false, true]) {
-      const t = await VosTarget.open(path.join(root, durable ? 'small-durable' : 'small'), { scmBytes: 64 * MIB, dataBytes: 64 * MIB, durable });
+    // background: aggregate({ wait: false }) returns once the aggregation is under way and it runs on
+    // a worker thread while the updates go on (a store without that option aggregates in the call)
+    for (const [durable, background] of [[false, false], [false, true], [true, false]] as const) {
+      const t = await VosTarget.open(path.join(root, durable ? 'small-durable' : background ? 'small-bg' : 'small'), { scmBytes: 64 * MIB, dataBytes: 64 * MIB, durable });
       let k = 0;
       let epoch = 0n;
-      const name = `vos update 4KiB single ${durable ? 'durable' : 'default'}`;
+      const name = `vos update 4KiB single ${durable ? 'durable' : 'default'}${background ? ', aggregation in background' : ''}`;
       /** Every AGGREGATE_EVERY updates, versions below the newest are aggregated away. */
-      const reclaim = async () => { if (k % AGGREGATE_EVERY === 0) await t.aggregate(epoch); };
+      const reclaim = async () => { if (k % AGGREGATE_EVERY === 0) await (background ? t.aggregate(epoch, [], { wait: false }) : t.aggregate(epoch)); };
       // default: one awaited update after another; durable: SMALL_BATCH concurrent writers share group commits
       const r = await rate(name, durable
         ? async () => { await Promise.all(Array.from({ length: SMALL_BATCH }, () => t.updateSingle(++epoch, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k))); await reclaim(); }
@@ -50,7 +52,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       // and that cost is part of the steady state (a median would leave it out)
       const perSecond = (SMALL_BATCH / r.meanMs) * 1000;
       rows.push({ name, suite: 'vos', opsPerSecond: perSecond, bytesPerSecond: perSecond * KIB4, extra: { target: 100_000, meetsTarget: durable ? '-' : perSecond >= 100_000, medianCallPerSecond: Math.round(r.perSecond), compactions: t.compactions, samples: r.samples } });
-      if (!durable) {
+      if (!durable && !background) {
         const f = await rate('vos fetch 4KiB single', async () => {
           for (let i = 0; i < SMALL_BATCH; i++) await t.fetchSingle(epoch, 1n, dkeys[(i * 7919 + k) % SMALL_KEYS]!, akey);
         }, SMALL_BATCH, ctx, { time });

@@ -25,8 +25,22 @@ export interface Recx { index: number; count: number }
 /** A key range of a listing (bounds are raw keys, byte order). */
 export interface KeyRange { gt?: Uint8Array; gte?: Uint8Array; lt?: Uint8Array; lte?: Uint8Array; reverse?: boolean; limit?: number }
 
-/** What `aggregate` did. */
+/**
+ * What `aggregate` did. `compacted` is false when nothing ran, or when it goes on in the
+ * background (`wait: false`): then the counts are zero and the target's `aggregatedInBackground` totals count it.
+ */
 export interface AggregateStats { versionsRemoved: number; punchesRemoved: number; dataBytesFreed: number; scmBytesFreed: number; compacted: boolean }
+
+/** How `aggregate` runs. */
+export interface AggregateOptions {
+  /**
+   * false: return once the aggregation is under way, and let it run in the background (on a
+   * worker thread where there is one), as DAOS aggregates. Reads stay correct meanwhile, a write
+   * that finds no space waits for it, and the next aggregation, `idle()` and `close()` wait for
+   * it. Default true: return when it is done, with its counts.
+   */
+  wait?: boolean;
+}
 
 /** Keys handed out per listing page (each page is one synchronous pass over the sources). */
 export const LIST_PAGE = 256;
@@ -548,15 +562,20 @@ export class ContainerStore {
    * Merge versions older than `upTo`: drop what neither a read at a `keep` epoch nor a read at an
    * epoch >= upTo - 1 can see, and reclaim its space.
    */
-  async aggregate(upTo: bigint, keep: bigint[] = []): Promise<AggregateStats> {
+  async aggregate(upTo: bigint, keep: bigint[] = [], opts: AggregateOptions = {}): Promise<AggregateStats> {
     checkEpoch(upTo, 'upTo');
     if (!Array.isArray(keep) || keep.length > 4096) throw invalidArg('keep must be an array of at most 4096 epochs');
     for (const k of keep) checkEpoch(k, 'keep epoch', 0n);
+    if (opts === null || typeof opts !== 'object' || (opts.wait !== undefined && typeof opts.wait !== 'boolean')) throw invalidArg('aggregate options must be an object; wait a boolean');
     const t = this.target;
     t.enter();
     try {
       this.live();
       if (upTo <= 1n) return { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, scmBytesFreed: 0, compacted: false };
+      if (opts.wait === false) {
+        await t.aggregateInBackground(this.state, upTo, keep);
+        return { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, scmBytesFreed: 0, compacted: false };
+      }
       const s = await t.aggregateContainer(this.state, upTo, keep);
       return { versionsRemoved: s.versionsRemoved, punchesRemoved: s.punchesRemoved, dataBytesFreed: s.dataBytesFreed, scmBytesFreed: s.scmBytesFreed, compacted: true };
     } finally { t.leave(); }

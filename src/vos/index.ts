@@ -6,7 +6,7 @@
 export { TargetStore, DEFAULT_TARGET_SCM_BYTES, DEFAULT_TARGET_DATA_BYTES, geometryFor, staggeredRotateFill } from './store.js';
 export type { TargetOptions, TargetUsage, TargetOpenReport, ContState } from './store.js';
 export { ContainerStore, LIST_PAGE } from './container-store.js';
-export type { KeyRange, AggregateStats, Recx } from './container-store.js';
+export type { KeyRange, AggregateStats, AggregateOptions, Recx } from './container-store.js';
 export { VosTarget, DEFAULT_CONTAINER } from './target.js';
 export type { VosOptions, ScrubFinding, ScrubReport, VosUsage, VosOpenReport } from './target.js';
 export type { BlockDamage } from './run.js';

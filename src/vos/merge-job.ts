@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { assert } from '../../core/errors.js';
 import { VosError } from './errors.js';
 import { Memtable, addLogged } from './memtable.js';
-import { aggregateMerge, fastMerge, flushMemtable, runCursors, type ContainerRules, type MergeStats } from './merge.js';
+import { MemtableCursor, aggregateMerge, fastMerge, flushMemtable, runCursors, type ContainerRules, type MergeStats } from './merge.js';
 import { Run, RunWriter, VerifiedBlocks, type BlockRef, type RunMeta, type RunSpace } from './run.js';
 import { decodeRegion, type FrozenRegion } from './wal.js';
 
@@ -31,12 +31,13 @@ export interface MergeJob {
   level: number;
   /**
    * 'plain': a merge with no rules to apply; 'aggregate': every run, aggregation policies only
-   * (see `aggregateMerge`); 'flush': the frozen memtable of `flush`.
+   * (see `aggregateMerge`); 'flush': the frozen memtable of `flush`; 'fold': the frozen memtable
+   * of `flush` and every run, aggregation policies only, into one run (an aggregation's fold).
    */
-  kind: 'plain' | 'aggregate' | 'flush';
-  /** Container rules by container index ('aggregate', 'flush'). */
+  kind: 'plain' | 'aggregate' | 'flush' | 'fold';
+  /** Container rules by container index ('aggregate', 'flush', 'fold'). */
   rules: Array<[number, ContainerRules]>;
-  /** 'flush': the frozen log region, the records its memtable holds, containers being aggregated. */
+  /** 'flush', 'fold': the frozen log region, the records its memtable holds, containers being aggregated. */
   flush?: FrozenRegion & { records: number; aggregating: number[] };
   /** fdatasync the file before answering (durable stores). */
   sync: boolean;
@@ -87,7 +88,8 @@ class FileSpace implements RunSpace {
 
 /** Run a merge job to its end (synchronously). Throws `MergeJobStopped`, or the store's errors (`CORRUPTED`, `IO_ERROR`). */
 export function runMergeJob(job: MergeJob): MergeResult {
-  assert((job.kind === 'flush' ? job.flush !== undefined : job.inputs.length > 0) && job.chunks.length > 0, 'a merge job needs inputs and chunks', { inputs: job.inputs.length, chunks: job.chunks.length });
+  const memtable = job.kind === 'flush' || job.kind === 'fold';
+  assert((!memtable || job.flush !== undefined) && (job.kind === 'flush' || job.inputs.length > 0) && job.chunks.length > 0, 'a merge job needs inputs and chunks', { kind: job.kind, inputs: job.inputs.length, chunks: job.chunks.length });
   let fd: number;
   try { fd = fs.openSync(job.path, 'r+'); } catch (e) { throw new VosError('IO_ERROR', `merge: cannot open ${job.path}`, { path: job.path }, { cause: e }); }
   try {
@@ -103,7 +105,7 @@ export function runMergeJob(job: MergeJob): MergeResult {
     const rules = new Map(job.rules);
     const rule = (c: number) => rules.get(c);
     let steps: Generator<void, number>;
-    if (job.kind === 'flush') {
+    if (memtable) {
       const f = job.flush!;
       const region = space.pread(f.base, f.end - f.base);
       const mt = replayRegion(region, f);
@@ -114,7 +116,12 @@ export function runMergeJob(job: MergeJob): MergeResult {
         if (!s) { s = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 }; stats.set(c, s); }
         return s;
       };
-      steps = flushMemtable(mt, w, rule, (loc, len) => region.subarray(loc - f.base, loc - f.base + len), freed, statsOf);
+      const inlineAt = (loc: number, len: number) => region.subarray(loc - f.base, loc - f.base + len);
+      if (job.kind === 'flush') steps = flushMemtable(mt, w, rule, inlineAt, freed, statsOf);
+      else {
+        const runs = job.inputs.map((m) => new Run(space, m, verified));
+        steps = aggregateMerge([new MemtableCursor(mt, rule, inlineAt, freed, statsOf), ...runCursors(runs)], w, rule, freed, stats);
+      }
     } else {
       const runs = job.inputs.map((m) => new Run(space, m, verified));
       steps = job.kind === 'plain' ? fastMerge(runs, w, freed) : aggregateMerge(runCursors(runs), w, rule, freed, stats);

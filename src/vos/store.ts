@@ -143,6 +143,8 @@ export interface ContState {
   aggregate?: { upTo: bigint; keep: bigint[] };
   /** What flushes and merges removed under `aggregate` while it is in force (the aggregate's answer). */
   aggStats?: MergeStats;
+  /** The aggregation of this container in progress (one at a time: each sets `aggregate`). */
+  aggBusy?: Promise<unknown>;
 }
 
 /** Space in use. */
@@ -275,6 +277,8 @@ export class TargetStore {
   private mergeAbort: Int32Array | undefined;
   /** Merges and flushes done on workers (tests, stats). */
   workerJobs = 0;
+  /** Aggregation folds among them (see `foldAggregate`). */
+  workerFolds = 0;
   private persistedAt = 0;
   private sinceYield = 0;
   private readonly enc = new WalEncoder();
@@ -287,6 +291,12 @@ export class TargetStore {
   flushes = 0;
   /** Aggregations since open that folded the memtable and every run into one run (counted in flushes and compactions too). */
   folds = 0;
+  /** What aggregations run in the background (`aggregateInBackground`) removed, since open. */
+  readonly aggregatedInBackground: MergeStats & { scmBytesFreed: number; aggregations: number } = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0, scmBytesFreed: 0, aggregations: 0 };
+  /** The aggregation running in the background (at most one per target: the next waits for it). */
+  private background: Promise<void> | undefined;
+  /** Why the last background aggregation failed; thrown to the next caller of `aggregateInBackground`. */
+  private backgroundError: unknown;
   /** Log fill at which the memtable is frozen and flushed (`TargetOptions.rotateFill`). */
   private rotateFill = ROTATE_FILL_DEFAULT;
   /** Each update, punch and discard is synced before it is acknowledged (durable, not `deferSync`). */
@@ -888,7 +898,8 @@ export class TargetStore {
    */
   private async away(job: Pick<MergeJob, 'inputs' | 'level' | 'kind' | 'rules' | 'flush'>, need: number, reserved: boolean): Promise<(Omit<MergeResult, 'meta'> & { meta?: RunMeta }) | undefined> {
     const workers = this.mergeAway ? mergeWorkers() : undefined;
-    if (!workers || !workers.warm(job.kind === 'flush' ? 'flush' : 'merge')) return undefined;
+    const lane = job.kind === 'flush' || job.kind === 'fold' ? 'flush' : 'merge'; // a fold is the flush of its memtable
+    if (!workers || !workers.warm(lane)) return undefined;
     const chunks: number[] = [];
     try {
       const heap = this.heap(reserved);
@@ -898,10 +909,10 @@ export class TargetStore {
       return undefined;
     }
     const abort = new Int32Array(new SharedArrayBuffer(4));
-    if (job.kind !== 'flush') this.mergeAbort = abort;
+    if (lane === 'merge') this.mergeAbort = abort;
     let res: MergeResult;
     try {
-      res = await workers.run({ ...job, path: this.space.path, chunkBytes: this.geo.chunkBytes, chunks, runId: this.nextRunId++, sync: this.durable, abort }, job.kind === 'flush' ? 'flush' : 'merge');
+      res = await workers.run({ ...job, path: this.space.path, chunkBytes: this.geo.chunkBytes, chunks, runId: this.nextRunId++, sync: this.durable, abort }, lane);
     } catch (e) {
       this.heapFree.push(...chunks);
       if (e instanceof MergeWorkersUnavailable || (e instanceof MergeJobStopped && e.why !== 'aborted')) {
@@ -962,6 +973,7 @@ export class TargetStore {
       throw e;
     }
     this.addAggStats(new Map(res.stats));
+    this.workerFolds++;
     return true;
   }
 
@@ -978,6 +990,35 @@ export class TargetStore {
    * Returns what was removed.
    */
   async aggregateContainer(st: ContState, upTo: bigint, keep: bigint[]): Promise<MergeStats & { scmBytesFreed: number }> {
+    while (st.aggBusy) await st.aggBusy.catch(() => undefined);
+    const p = this.aggregateNow(st, upTo, keep);
+    st.aggBusy = p;
+    try {
+      return await p;
+    } finally {
+      if (st.aggBusy === p) st.aggBusy = undefined;
+    }
+  }
+
+  /**
+   * Start `aggregateContainer` and return once it is under way: its fold or merge runs on a worker
+   * where there is one, while reads and writes go on. Reads are the same either way (aggregation
+   * removes only what no permitted read sees). One runs at a time per target; a write that finds no
+   * space while it runs waits for it; `idle()` and `close()` wait for it. Its counts go to
+   * `aggregatedInBackground`; a failure is thrown to the next call.
+   */
+  async aggregateInBackground(st: ContState, upTo: bigint, keep: bigint[]): Promise<void> {
+    while (this.background) await this.background;
+    if (this.backgroundError !== undefined) { const e = this.backgroundError; this.backgroundError = undefined; throw toVosError(e, 'background aggregation'); }
+    this.enter(); // close() waits for it
+    const p: Promise<void> = this.aggregateContainer(st, upTo, keep).then(
+      (s) => { const a = this.aggregatedInBackground; sumStats(a, s); a.scmBytesFreed += s.scmBytesFreed; a.aggregations++; },
+      (e) => { this.backgroundError = e; },
+    ).finally(() => { if (this.background === p) this.background = undefined; this.leave(); });
+    this.background = p;
+  }
+
+  private async aggregateNow(st: ContState, upTo: bigint, keep: bigint[]): Promise<MergeStats & { scmBytesFreed: number }> {
     // the policy is in force from the flush on: the flush drops what the memtable itself hides
     const s: MergeStats = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 };
     st.aggregate = { upTo, keep };
@@ -1034,6 +1075,7 @@ export class TargetStore {
 
   /** Merge frozen memtable `mt` and runs `inputs` (all of them) into one run applying the policies; commits it as the flush of `mt`. */
   private async foldMemtable(mt: Memtable, inputs: Run[], stats: Map<number, MergeStats>): Promise<void> {
+    if (await this.foldOnWorker(mt, inputs)) { this.folded(mt); return; }
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
     const freed: Array<[number, number]> = [];
@@ -1050,10 +1092,46 @@ export class TargetStore {
       this.heapFree.push(...w.allocated);
       throw e;
     }
+    this.addAggStats(stats);
+    this.folded(mt);
+  }
+
+  /** After the commit of a fold of `mt`: its log region may be reused. */
+  private folded(mt: Memtable): void {
     this.wal.flushed(mt.gen);
     if (this.frozen === mt) this.frozen = undefined;
     this.flushes++; this.compactions++; this.folds++;
-    this.addAggStats(stats);
+  }
+
+  /**
+   * Fold frozen memtable `mt` and runs `inputs` on a worker, which rebuilds the memtable from its
+   * log region, and commit the run; false: fold here (see `away`).
+   */
+  private async foldOnWorker(mt: Memtable, inputs: Run[]): Promise<boolean> {
+    const region = this.mergeAway ? this.wal.frozenRegion() : undefined;
+    if (!region || region.gen !== mt.gen) return false;
+    const rules: Array<[number, ContainerRules]> = [];
+    const aggregating: number[] = [];
+    for (const [c, st] of this.conts) { const r = this.rules(c); if (r) rules.push([c, r]); if (st.aggStats) aggregating.push(c); }
+    const level = Math.max(...inputs.map((r) => r.meta.level)) + 1;
+    const bound = mt.runBound + inputs.reduce((n, r) => n + r.meta.bytes, 0);
+    for (const r of inputs) r.pins++;
+    let res: Awaited<ReturnType<TargetStore['away']>>;
+    try {
+      res = await this.away({ inputs: inputs.map((r) => r.meta), level, kind: 'fold', rules, flush: { ...region, records: mt.records, aggregating } }, this.runChunks(bound) + 2, true);
+    } finally {
+      for (const r of inputs) r.pins--;
+    }
+    if (!res) return false;
+    try {
+      await this.syncDeferredData();
+      this.commitManifest(res.meta ? [res.meta] : [], inputs, mt.gen, res.freed);
+    } catch (e) {
+      this.heapFree.push(...res.used);
+      throw e;
+    }
+    this.addAggStats(new Map(res.stats));
+    return true;
   }
 
   // ------------------------------------------------------------------ writes
@@ -1171,8 +1249,21 @@ export class TargetStore {
     return yieldNow();
   }
 
-  /** Append an update record and apply it. */
-  async logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
+  /**
+   * Append an update record and apply it. One that finds no space while an aggregation runs in
+   * the background waits for it and tries again.
+   */
+  logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
+    const p = this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
+    if (!this.background) return p;
+    return p.catch(async (e) => {
+      if ((e as CairnError).code !== 'NO_SPACE' || !this.background) throw e;
+      await this.background;
+      return this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
+    });
+  }
+
+  private async logUpdateOnce(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
     this.checkWritable();
     if (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) await this.throttle();
     else { const y = this.shareLoop(); if (y) await y; }
@@ -1271,7 +1362,7 @@ export class TargetStore {
 
   /** Resolves once no flush or merge is running or due: the background work has caught up. */
   async idle(): Promise<void> {
-    for (let p = this.flushing ?? this.compacting; p; p = this.flushing ?? this.compacting) await p.catch(() => undefined);
+    for (let p = this.flushing ?? this.compacting ?? this.background; p; p = this.flushing ?? this.compacting ?? this.background) await p.catch(() => undefined);
   }
 
   /** Make everything acknowledged so far durable against power loss. */

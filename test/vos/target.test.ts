@@ -63,6 +63,8 @@ test('bad arguments and options give typed errors', safe(async () => {
   await inv(t.aggregate(0n), 'aggregate upTo 0');
   await inv(t.aggregate(5n, 'x' as unknown as bigint[]), 'keep not an array');
   await inv(t.aggregate(5n, [-1n]), 'negative kept epoch');
+  await inv(t.aggregate(5n, [], null as unknown as { wait: boolean }), 'aggregate options not an object');
+  await inv(t.aggregate(5n, [], { wait: 'no' as unknown as boolean }), 'aggregate wait not a boolean');
   await inv(t.discard(-1n), 'negative discard epoch');
   await inv(collect(t.listDkeys(1n, 1n, { gt: 'a' as unknown as Uint8Array })), 'range bound not bytes');
   await inv(collect(t.listDkeys(1n, 1n, { limit: -1 })), 'negative limit');
@@ -579,6 +581,78 @@ test('the pmem file grows from one segment by whole segments; NO_SPACE only at i
   assert.is(await t.fetchSingle(4n, 1n, enc('d0'), enc('key-0')), undefined);
   assert.equal((await t.scrub()).bad, []);
   await t.close();
+}));
+
+test('an aggregation folded on a worker writes what a fold on the store\'s thread writes; aggregate({ wait: false }) reads the same meanwhile and ends in the same state', safe(async () => {
+  const modes = [{ mergeWorker: true, wait: true }, { mergeWorker: false, wait: true }, { mergeWorker: true, wait: false }] as const;
+  const stores = await Promise.all(modes.map((m, i) => VosTarget.open(path.join(dir, String(i)), { ...BASE, mergeWorker: m.mergeWorker })));
+  const [ref] = stores as [VosTarget, VosTarget, VosTarget];
+  const removed = [0, 0, 0];
+  const rng = new Rng(11);
+  const value = (i: number) => (i % 3 === 0 ? new Uint8Array(5000).fill(i & 0xff) : enc(`v${i}`));
+  const readAll = async (t: VosTarget, epoch: bigint) => {
+    const out: Array<string | undefined> = [];
+    for (let o = 1n; o <= 40n; o++) for (let d = 0; d < 5; d++) { const v = await t.fetchSingle(epoch, o, enc(`d${d}`), enc('a')); out.push(v && Buffer.from(v).toString('hex')); }
+    return out;
+  };
+  let epoch = 0n;
+  for (let round = 0; round < 6; round++) {
+    for (let i = 0; i < 1500; i++) {
+      const o = BigInt(1 + rng.int(40)); const d = `d${rng.int(5)}`; const e = ++epoch; const v = value(i);
+      for (const t of stores) await t.updateSingle(e, o, enc(d), enc('a'), v);
+    }
+    const upTo = epoch - 200n; const keep = [upTo - 700n];
+    for (const [i, t] of stores.entries()) {
+      if (modes[i]!.wait) removed[i]! += (await t.aggregate(upTo, keep)).versionsRemoved;
+      else assert.is((await t.aggregate(upTo, keep, { wait: false })).compacted, false, 'answers before the work is done');
+    }
+    // what a permitted read sees is the same whether the aggregation is done, running or not begun
+    for (const e of [keep[0]!, upTo, epoch - 50n, MAX_EPOCH]) {
+      const want = await readAll(ref, e);
+      for (const t of stores.slice(1)) assert.equal(await readAll(t, e), want, `round ${round}: reads at ${e}`);
+    }
+  }
+  for (const t of stores) await t.target.idle();
+  const bg = stores[2]!.target.aggregatedInBackground;
+  assert.is(bg.aggregations, 6, 'every background aggregation ran');
+  removed[2] = bg.versionsRemoved;
+  assert.ok(removed[0]! > 1000, `versions were aggregated away (${removed[0]})`);
+  assert.equal(removed, [removed[0], removed[0], removed[0]], 'the same versions removed');
+  assert.ok(stores[0]!.target.workerFolds > 0 && stores[2]!.target.workerFolds > 0, `folds ran on workers (${stores[0]!.target.workerFolds} of ${stores[0]!.target.folds} folds)`);
+  assert.is(stores[1]!.target.workerJobs, 0, 'all on the store\'s thread');
+  assert.is(stores[1]!.target.usage().dataUsed, ref.target.usage().dataUsed, 'the same data blocks freed (thread)');
+  assert.is(stores[2]!.target.usage().dataUsed, ref.target.usage().dataUsed, 'the same data blocks freed (background)');
+  for (const t of stores) await t.close();
+  const r = await VosTarget.open(path.join(dir, '2'), BASE);
+  const again = await VosTarget.open(path.join(dir, '0'), BASE);
+  for (const e of [epoch - 250n, MAX_EPOCH]) assert.equal(await readAll(r, e), await readAll(again, e), `after reopen at ${e}`);
+  await r.close(); await again.close();
+}));
+
+test('a write that finds the data file full while an aggregation runs in the background waits for it; close() waits for it too', safe(async () => {
+  const fill = async (t: VosTarget) => { for (let e = 1n; e <= 60n; e++) await t.updateSingle(e, 1n, enc('d'), enc('a'), new Uint8Array(4096).fill(Number(e))); };
+  // without the aggregation, the next writes do not fit (the test can fail)
+  const control = await VosTarget.open(path.join(dir, 'control'), { ...BASE, dataBytes: 64 * 4096 });
+  await fill(control);
+  let err: string | undefined;
+  for (let i = 0; i < 30 && !err; i++) err = await code(control.updateSingle(61n, 2n, enc('d'), enc(`k${i}`), new Uint8Array(4096)));
+  assert.is(err, 'NO_SPACE', 'the control fills up');
+  await control.close();
+  for (const closeAt of ['end', 'at once'] as const) {
+    const at = path.join(dir, closeAt);
+    const t = await VosTarget.open(at, { ...BASE, dataBytes: 64 * 4096 });
+    await fill(t);
+    await t.aggregate(61n, [], { wait: false });
+    if (closeAt === 'at once') { await t.close(); } else {
+      for (let i = 0; i < 30; i++) await t.updateSingle(61n, 2n, enc('d'), enc(`k${i}`), new Uint8Array(4096).fill(i)); // waits for space, never NO_SPACE
+      await t.close();
+    }
+    const r = await VosTarget.open(at, { ...BASE, dataBytes: 64 * 4096 });
+    assert.is((await r.fetchSingle(61n, 1n, enc('d'), enc('a')))![0], 60, `${closeAt}: the newest version`);
+    assert.is(r.target.usage().dataUsed, (closeAt === 'end' ? 31 : 1) * 4096, `${closeAt}: the old versions' blocks were freed`);
+    if (closeAt === 'end') for (let i = 0; i < 30; i++) assert.is((await r.fetchSingle(61n, 2n, enc('d'), enc(`k${i}`)))![0], i);
+    await r.close();
+  }
 }));
 
 test('data file full at dataBytes: NO_SPACE, nothing lost, writable again after punch + aggregate', safe(async () => {
