@@ -30,6 +30,7 @@ import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc
 import { serveShardCall, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
 import { decodeBatch, encodeBatchReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
+import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
 import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decodeMaps, poolPrefix, type EngineRecord, type EtcdPoolMeta, type TxDescriptor } from '../net/protocol.js';
 import type { EngineOptions } from './options.js';
 import { TxTable, type Prepared } from './txn.js';
@@ -164,7 +165,10 @@ export class Engine {
     if (undecided.length) this.log(`restart: ${undecided.filter((p) => !p.complete).length} incomplete commit(s) aborted, ${undecided.filter((p) => p.complete).length} whole one(s) to settle with their participants`);
     const { host, port } = parseListen(this.opts.listen);
     const tls = this.opts.tls;
-    this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req), ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}) });
+    // Processes on this host reach the engine through a Unix socket too (local-socket.ts; plain servers only).
+    const localPath = !tls && localSocketsEnabled() && hostBootId() !== undefined ? localSocketPath(this.opts.targets[0]!) : undefined;
+    this.server = await RpcServer.listen({ host, port, secret: this.secret, handler: (req) => this.handle(req), ...(tls ? { tls: { key: tls.key, cert: tls.cert } } : {}), ...(localPath ? { localPath } : {}) });
+    if (localPath && this.server.localPath === undefined) this.log(`local socket ${localPath} could not be bound: local clients use TCP`);
     await this.newLease();
     await this.register();
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'engines/', (ev) => this.onEngine(ev.key, ev.value)));
@@ -203,7 +207,11 @@ export class Engine {
   /** (Re)write this engine's record under its lease (at start and after a lost lease only). */
   private async register(): Promise<void> {
     if (this.closed) return;
-    const rec: EngineRecord = { rank: this.rank, address: this.address, targets: this.targetIds, pid: process.pid, spaceUsed: this.stores.spaceUsed(this.targetIds) };
+    const boot = hostBootId(), localPath = this.server.localPath;
+    const rec: EngineRecord = {
+      rank: this.rank, address: this.address, targets: this.targetIds, pid: process.pid, spaceUsed: this.stores.spaceUsed(this.targetIds),
+      ...(boot !== undefined && localPath !== undefined ? { local: { boot, path: localPath } } : {}),
+    };
     await this.etcd.putJson(`${this.prefix}engines/${this.rank}`, rec, { lease: this.lease });
   }
 
@@ -452,7 +460,11 @@ export class Engine {
     const rec = this.registered.get(rank);
     if (!rec) throw new CairnError('NET_UNREACHABLE', `no engine is serving rank ${rank}`, { rank });
     let c = this.peers.get(rec.address);
-    if (!c) { c = new RpcClient({ address: rec.address, secret: this.secret, ...(this.opts.tls ? { tls: { ca: this.opts.tls.ca } } : {}) }); this.peers.set(rec.address, c); }
+    if (!c) {
+      const localPath = this.opts.tls ? undefined : localPathOf(rec);
+      c = new RpcClient({ address: rec.address, secret: this.secret, ...(this.opts.tls ? { tls: { ca: this.opts.tls.ca } } : {}), ...(localPath ? { localPath } : {}) });
+      this.peers.set(rec.address, c);
+    }
     return c;
   }
 

@@ -28,6 +28,7 @@ import { Etcd } from './etcd.js';
 import { RpcClient, type RpcCaller } from './rpc.js';
 import { RemoteShardStore } from './shard-rpc.js';
 import { EngineLink } from './link.js';
+import { localPathOf } from './local-socket.js';
 import {
   ENGINE_METHODS, LOCK_RPC_SLACK_MS, LOCK_TTL_MS, LOCK_WAIT_MS, WATCH_LAG_MS,
   decodeMaps, encodeMaps, poolPrefix, secretCheck, type EngineRecord, type EtcdPoolMeta, type TxDescriptor,
@@ -215,7 +216,8 @@ export class ConnectedBackend implements PoolBackend {
     if (!rec) throw new CairnError('NET_UNREACHABLE', `no engine is serving rank ${rank} of pool ${this.poolName}`, { rank });
     let c = this.clients.get(rec.address);
     if (!c) {
-      c = new RpcClient({ address: rec.address, secret: this.secret, timeoutMs: this.opts.timeoutMs, ...(this.opts.tls ? { tls: this.opts.tls } : {}) });
+      const localPath = this.opts.tls ? undefined : localPathOf(rec);
+      c = new RpcClient({ address: rec.address, secret: this.secret, timeoutMs: this.opts.timeoutMs, ...(this.opts.tls ? { tls: this.opts.tls } : {}), ...(localPath ? { localPath } : {}) });
       this.clients.set(rec.address, c);
     }
     return c;

@@ -95,6 +95,8 @@ export interface EngineRecord {
   rank: number; address: string; targets: number[]; pid: number;
   /** Bytes allocated by each target (same order as `targets`) when the record was written. */
   spaceUsed?: number[];
+  /** The engine's Unix socket for processes on its host (local-socket.ts); absent with TLS or `CAIRN_RPC_LOCAL=0`. */
+  local?: { boot: string; path: string };
 }
 
 /** Proof that a process knows the pool secret, without revealing it (stored in `meta`). */

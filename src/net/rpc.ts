@@ -34,6 +34,7 @@
  */
 import http2 from 'node:http2';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { rmSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AbortedError, CairnError, InvalidArgumentError } from '../../core/errors.js';
@@ -461,6 +462,10 @@ export class RpcServer {
   private readonly sockets = new Set<Socket>();
   /** The plain server's TCP listener (it hands HTTP/2 connections to `server`); none with TLS. */
   private front?: Server;
+  /** The Unix socket listener for clients on this host (`listenLocal`), if bound. */
+  private local?: Server;
+  /** The path of that Unix socket, if bound. */
+  localPath?: string;
   /** Request payloads of pipe frames are read into buffers lent by this pool (released when their handler settles). */
   private readonly pool = payloadPool;
 
@@ -471,7 +476,7 @@ export class RpcServer {
    * both transports on its one port: a connection whose first byte is that of `RAW_MAGIC` is a raw
    * pipe, anything else goes to HTTP/2. A TLS server speaks HTTP/2 only.
    */
-  static async listen(opts: { host?: string; port?: number; secret: string; handler: RpcHandler; tls?: { key: string | Buffer; cert: string | Buffer } }): Promise<RpcServer> {
+  static async listen(opts: { host?: string; port?: number; secret: string; handler: RpcHandler; tls?: { key: string | Buffer; cert: string | Buffer }; localPath?: string }): Promise<RpcServer> {
     if (typeof opts.secret !== 'string' || opts.secret.length === 0) throw new NetError('AUTH_FAILED', 'an RPC server needs the pool secret');
     const common = { settings: HTTP2_SETTINGS, maxSessionMemory: 512 };
     const server = opts.tls ? http2.createSecureServer({ ...common, key: opts.tls.key, cert: opts.tls.cert }) : http2.createServer(common);
@@ -495,7 +500,30 @@ export class RpcServer {
       listener.listen(opts.port ?? 0, host, () => { listener.off('error', reject); resolve(); });
     });
     s.port = (listener.address() as { port: number }).port;
+    if (opts.localPath !== undefined && !opts.tls) await s.listenLocal(opts.localPath);
     return s;
+  }
+
+  /**
+   * Also take connections on the Unix socket `path` (the same handshake and frames; plain servers
+   * only): clients on this host reach the engine without the TCP stack (see `localSocketPath`).
+   * A path that cannot be bound leaves the server on TCP alone (`localPath` stays undefined).
+   */
+  private async listenLocal(path: string): Promise<void> {
+    const local = createServer((sock) => this.accept(sock));
+    try {
+      rmSync(path, { force: true }); // a socket file left by a killed process with the same directories
+      await new Promise<void>((resolve, reject) => {
+        local.once('error', reject);
+        local.listen(path, () => { local.off('error', reject); resolve(); });
+      });
+      local.on('error', (err) => swallowed('rpc.local-listener-error', err));
+      this.local = local;
+      this.localPath = path;
+    } catch (err) {
+      swallowed('rpc.local-socket-not-bound-tcp-only', err);
+      local.close();
+    }
   }
 
   /** A plain TCP connection: its first byte says raw pipe or HTTP/2. */
@@ -684,9 +712,10 @@ export class RpcServer {
   async close(): Promise<void> {
     for (const s of this.sessions) s.destroy();
     for (const s of this.sockets) s.destroy();
-    const front = this.front;
+    const front = this.front, local = this.local;
     await Promise.all([
       new Promise<void>((resolve) => { if (front) front.close(() => resolve()); else resolve(); }),
+      new Promise<void>((resolve) => { if (local) local.close(() => resolve()); else resolve(); }),
       new Promise<void>((resolve) => { if (front) resolve(); else this.server.close(() => resolve()); }),
     ]);
   }
@@ -712,12 +741,23 @@ export class RpcClient implements RpcCaller {
   private readonly timeoutMs: number;
 
   /** `transport`: see `RpcTransport` (TLS clients always use HTTP/2). */
-  constructor(private readonly opts: { address: string; secret: string; timeoutMs?: number; tls?: { ca: string | Buffer }; transport?: RpcTransport }) {
+  /** Raw transport: a Unix socket path of the server on this host (`localPath`), until connecting through it failed once. */
+  private localPath?: string;
+
+  /**
+   * `transport`: see `RpcTransport` (TLS clients always use HTTP/2). `localPath`: the server's
+   * Unix socket on this host (raw transport only); used first, TCP `address` when it fails.
+   */
+  constructor(private readonly opts: { address: string; secret: string; timeoutMs?: number; tls?: { ca: string | Buffer }; transport?: RpcTransport; localPath?: string }) {
     this.transport = opts.tls ? 'http2' : (opts.transport ?? DEFAULT_RPC_TRANSPORT);
     this.address = opts.address;
     this.secret = opts.secret;
     this.timeoutMs = opts.timeoutMs ?? RPC_DEFAULT_TIMEOUT_MS;
+    if (this.transport === 'raw') this.localPath = opts.localPath;
   }
+
+  /** Whether the raw pipe (once connected) goes through the server's Unix socket. */
+  get viaLocalSocket(): boolean { return this.localPath !== undefined && this.rawPipe !== undefined; }
 
   /**
    * Call `method`; resolves with the reply or throws the (revived) error the server sent.
@@ -780,8 +820,8 @@ export class RpcClient implements RpcCaller {
     // place: the buffer generator names its rest before each read (no copy from the reused buffer).
     const feed: { parser?: FrameParser } = {};
     const readBuffer = Buffer.allocUnsafe(RAW_READ_BUFFER_BYTES);
-    const sock = netConnect({
-      host, port, noDelay: true,
+    const open = (path: string | undefined): Socket => netConnect({
+      ...(path !== undefined ? { path } : { host, port, noDelay: true }),
       onread: {
         buffer: () => feed.parser?.direct() ?? readBuffer,
         callback: (n: number, buf: Uint8Array) => {
@@ -793,11 +833,23 @@ export class RpcClient implements RpcCaller {
         },
       },
     });
+    let sock = open(this.localPath);
     sock.on('error', (err) => swallowed('rpc.client-socket-error-reported-by-calls', err));
     // eslint-disable-next-line prefer-const -- read inside the async body, after the assignment
     let ready!: Promise<Pipe>;
     ready = (async () => {
-      await connected(sock, this.timeoutMs, this.address);
+      try {
+        await connected(sock, this.timeoutMs, this.address);
+      } catch (err) {
+        if (this.localPath === undefined) throw err;
+        // The server's Unix socket is not reachable from here (another host or mount namespace, a stale record): TCP from now on.
+        swallowed('rpc.local-socket-unreachable-tcp-instead', err);
+        sock.destroy();
+        sock = open(undefined);
+        sock.on('error', (e) => swallowed('rpc.client-socket-error-reported-by-calls', e));
+        await connected(sock, this.timeoutMs, this.address);
+        this.localPath = undefined;
+      }
       const preface = Buffer.allocUnsafe(RAW_PREFACE_BYTES);
       RAW_MAGIC.copy(preface, 0);
       preface.writeUInt32LE(RPC_PROTOCOL_VERSION, RAW_MAGIC.length);

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
 import { randomBytes, createHmac } from 'node:crypto';
@@ -418,6 +418,28 @@ t('TLS: the same protocol over a secure server with a pinned CA', async () => {
     try { await plain.call('echo', {}); } catch (e) { code = (e as CairnError).code; }
     assert.ok(code === 'NET_UNREACHABLE' || code === 'NET_TIMEOUT', `plain client: ${code}`);
   } finally { await c.close(); await plain.close(); await s.close(); }
+});
+
+t('a server on this host is reached through its Unix socket (same frames and secret); an unreachable socket falls back to TCP', async () => {
+  const dir = tmpDir('cairn-rpc-local-');
+  const path = join(dir, 'engine.sock');
+  const s = await RpcServer.listen({ secret: SECRET, handler, localPath: path });
+  assert.is(s.localPath, path);
+  const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET, localPath: path, transport: 'raw' });
+  const gone = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET, localPath: join(dir, 'nobody.sock'), transport: 'raw' });
+  const wrong = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: 'not the pool secret', localPath: path, transport: 'raw' });
+  try {
+    const p = randomBytes(3 * 1024 * 1024 + 7);
+    const r = await c.call('echo', { a: 1 }, p);
+    assert.ok(Buffer.from(r.payload!).equals(p), 'payload round-trips over the Unix socket');
+    assert.ok(c.viaLocalSocket, 'the pipe runs over the Unix socket');
+    const r2 = await gone.call('echo', { b: 2 });
+    assert.is(r2.header.b, 2);
+    assert.not.ok(gone.viaLocalSocket, 'an unreachable socket falls back to TCP');
+    await rejectsWith(wrong.call('echo', {}), 'AUTH_FAILED');
+    await rejectsWith(c.call('fail', {}), 'NOT_FOUND'); // typed errors cross the Unix socket too
+  } finally { await c.close(); await gone.close(); await wrong.close(); await s.close(); }
+  assert.not.ok(existsSync(path), 'the socket file is removed when the server closes');
 });
 
 t.run();
