@@ -4,9 +4,10 @@
  * directories. (Here, not under test/, because benchmarks never import tests.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync } from 'node:fs';
+import { localSocketPath, localSocketsEnabled } from '../src/net/local-socket.js';
 import { startEtcd } from './etcd.js';
 import { tmpDir } from './tmp-dir.js';
 import { Pool } from '../src/index.js'; // the entry: it installs Pool.connect
@@ -126,7 +127,15 @@ export class Cluster {
       });
     }));
     this.engines = [];
+    // An engine killed (SIGKILL) leaves its Unix socket file behind (a restart would replace it).
+    for (const dirs of this.dirsOf) { const p = dirs?.[0] !== undefined ? localSocketPath(resolvePath(dirs[0])) : undefined; if (p) rmSync(p, { force: true }); }
     await this.etcd.stop();
+  }
+
+  /** The Unix socket engine `i` serves local clients on (src/net/local-socket.ts), unless local sockets are off. */
+  localPath(i: number): string | undefined {
+    const d = this.dirsOf[i]?.[0];
+    return d !== undefined && localSocketsEnabled() && !this.opts.tls ? localSocketPath(resolvePath(d)) : undefined;
   }
 }
 

@@ -307,7 +307,9 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
     {
       // An empty commit notice: the cheapest request an engine serves (authenticated, pipelined).
       // Every connected put waits for at least one such round trip (to its slowest participant).
-      const rpc = new RpcClient({ address: cluster.engines[0]!.address, secret: cluster.secret });
+      // Through the engine's Unix socket when the client's pool uses it too (same host).
+      const localPath = cluster.localPath(0);
+      const rpc = new RpcClient({ address: cluster.engines[0]!.address, secret: cluster.secret, ...(localPath ? { localPath } : {}) });
       try {
         const name = 'rpc round trip qd1 4 engines (floor of a connected put)';
         const call = async () => { await rpc.call(ENGINE_METHODS.txNotice, { commits: [] }); };
