@@ -237,10 +237,58 @@ export class BlockView {
     for (let j = 0; j < n; j++) { const d = b[at + j]! - k[j]!; if (d !== 0) return d; }
     return kl - klen;
   }
-  /** First index with key >= the first `klen` bytes of k (count when none). */
+  /** Bytes every key of the block starts with (its first and last keys' common prefix: keys are sorted), -1 until computed. */
+  private shared = -1;
+  private sharedPrefix(): number {
+    if (this.shared >= 0) return this.shared;
+    const a = this.entryAt(0), b = this.entryAt(this.count - 1);
+    const al = this.dv.getUint16(a, true), bl = this.dv.getUint16(b, true);
+    const max = al < bl ? al : bl, x = this.bytes;
+    let n = 0;
+    while (n < max && x[a + 6 + n] === x[b + 6 + n]) n++;
+    return this.shared = n;
+  }
+  /**
+   * Where the first `klen` bytes of `k` fall against the block's shared key prefix: -1 before
+   * every key, 1 after every key, 0 when k starts with it (then keys differ from k only after it).
+   */
+  private againstShared(k: Uint8Array, klen: number): number {
+    const cp = this.sharedPrefix(), at = this.entryAt(0) + 6, x = this.bytes;
+    const n = cp < klen ? cp : klen;
+    for (let j = 0; j < n; j++) { const d = k[j]! - x[at + j]!; if (d !== 0) return d < 0 ? -1 : 1; }
+    return klen < cp ? -1 : 0; // a proper prefix of the shared prefix sorts before every key
+  }
+  /** Key i against the first `klen` bytes of `k`, both known to agree on their first `from` bytes. */
+  private compareFrom(i: number, k: Uint8Array, klen: number, from: number): number {
+    const o = this.entryAt(i);
+    const kl = this.dv.getUint16(o, true);
+    const b = this.bytes; const at = o + 6;
+    const n = kl < klen ? kl : klen;
+    for (let j = from; j < n; j++) { const d = b[at + j]! - k[j]!; if (d !== 0) return d; }
+    return kl - klen;
+  }
+  /**
+   * First index with key >= the first `klen` bytes of k (count when none). The block's shared key
+   * prefix is compared once, then each probe compares only the bytes after it (keys of one block
+   * share their container, section and often most of the unit oid).
+   */
   lowerBound(k: Uint8Array, klen = k.length): number {
+    if (this.count === 0) return 0;
+    const side = this.againstShared(k, klen);
+    if (side !== 0) return side < 0 ? 0 : this.count;
+    const cp = this.shared;
     let lo = 0, hi = this.count;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (this.compareAt(m, k, klen) < 0) lo = m + 1; else hi = m; }
+    while (lo < hi) { const m = (lo + hi) >> 1; if (this.compareFrom(m, k, klen, cp) < 0) lo = m + 1; else hi = m; }
+    return lo;
+  }
+  /** First index with key > the first `klen` bytes of k (count when none): `lowerBound`'s twin for index blocks. */
+  upperBound(k: Uint8Array, klen = k.length): number {
+    if (this.count === 0) return 0;
+    const side = this.againstShared(k, klen);
+    if (side !== 0) return side < 0 ? 0 : this.count;
+    const cp = this.shared;
+    let lo = 0, hi = this.count;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (this.compareFrom(m, k, klen, cp) <= 0) lo = m + 1; else hi = m; }
     return lo;
   }
   /** Whether key i starts with the first `n` bytes of `k` (in place). */
@@ -629,8 +677,7 @@ export class Run {
     while (lo < hi) { const m = (lo + hi) >> 1; if (comparePrefix(top[m]!.first, k, klen) <= 0) lo = m + 1; else hi = m; }
     let i = lo > 0 ? lo - 1 : 0;
     let ib = this.indexBlock(i);
-    let a = 0, b = ib.count;
-    while (a < b) { const m = (a + b) >> 1; if (ib.compareAt(m, k, klen) <= 0) a = m + 1; else b = m; }
+    const a = ib.upperBound(k, klen);
     let j = a > 0 ? a - 1 : 0;
     let blk = this.dataBlock(i, j, ib);
     let e = blk.lowerBound(k, klen);
@@ -674,6 +721,8 @@ export class IndexView {
   key(j: number): Uint8Array { return this.v.key(j); }
   /** Key j against the first `klen` bytes of `k` (see BlockView.compareAt). */
   compareAt(j: number, k: Uint8Array, klen = k.length): number { return this.v.compareAt(j, k, klen); }
+  /** First entry whose key is > the first `klen` bytes of `k` (see BlockView.upperBound). */
+  upperBound(k: Uint8Array, klen = k.length): number { return this.v.upperBound(k, klen); }
   private readonly refs: Array<BlockRef | undefined> = [];
   /** The verified-cache entry last found for data block j (`Run.dataBlock` checks it is still live). */
   readonly blocks: Array<VerifiedBlock | undefined> = [];

@@ -1,0 +1,41 @@
+/**
+ * `copyValue` (src/vos/value-copy.ts): copies equal their source, are independent of it and of
+ * each other (across slab turnovers), zero-length and large values work, large ones own their buffer.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyValue, VALUE_SLAB_BYTES, VALUE_SLAB_MAX_BYTES } from '../../src/vos/value-copy.js';
+
+const test = suite('vos value copies');
+
+test('copies are equal and independent, across slab turnovers', () => {
+  const kept: Array<{ src: Uint8Array; copy: Uint8Array }> = [];
+  for (let i = 0; i < 3 * VALUE_SLAB_BYTES / 50; i++) {
+    const n = (i * 37) % 300; // 0..299 bytes, odd lengths included
+    const src = new Uint8Array(n).map((_, j) => (i + j * 7) & 0xff);
+    const copy = copyValue(src);
+    assert.is(copy.length, n);
+    assert.equal(copy, src);
+    src.fill(0xee); // the source changing later changes no copy
+    kept.push({ src: new Uint8Array(n).map((_, j) => (i + j * 7) & 0xff), copy });
+  }
+  for (const k of kept) k.copy.fill(0); // a write into one copy stays in its own range...
+  for (let i = 0; i < kept.length; i++) {
+    kept[i]!.copy.set(kept[i]!.src);
+  }
+  for (const k of kept) assert.equal(k.copy, k.src, '...so every copy still reads its own bytes');
+  assert.ok(new Set(kept.map((k) => k.copy.buffer)).size > 1, 'slabs turn over');
+});
+
+test('values above the slab limit get their own buffer', () => {
+  const big = new Uint8Array(VALUE_SLAB_MAX_BYTES + 1).fill(3);
+  const c = copyValue(big);
+  assert.equal(c, big);
+  assert.is(c.byteOffset, 0);
+  assert.is(c.buffer.byteLength, big.length);
+  const small = copyValue(new Uint8Array(10).fill(1));
+  assert.is(small.buffer.byteLength, VALUE_SLAB_BYTES);
+  assert.is(copyValue(new Uint8Array(0)).length, 0);
+});
+
+test.run();
