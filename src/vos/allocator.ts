@@ -104,6 +104,27 @@ export class BlockAllocator {
     return -1;
   }
 
+  /** Return many ranges (offset, bytes) to the free list at once: one merging pass, not one insertion each. */
+  releaseMany(ranges: ReadonlyArray<readonly [number, number]>): void {
+    if (ranges.length < 8) { for (const [o, n] of ranges) this.release(o, n); return; }
+    const { offs, lens, dups } = byOffset(ranges);
+    assert(dups === 0, 'double free in data allocator', { repeats: dups });
+    const f = this.free;
+    const out: Array<[number, number]> = [];
+    let i = 0; let j = 0; let freed = 0;
+    while (i < f.length || j < offs.length) {
+      let r: [number, number];
+      if (j >= offs.length || (i < f.length && f[i]![0] <= offs[j]!)) r = f[i++]!;
+      else { r = [offs[j]!, offs[j]! + lens[j]!]; freed += lens[j++]!; }
+      const last = out[out.length - 1];
+      assert(last === undefined || last[1] <= r[0], 'double free in data allocator', { off: r[0], bytes: r[1] - r[0] });
+      if (last !== undefined && last[1] === r[0]) last[1] = r[1];
+      else out.push(r);
+    }
+    this.free = out;
+    this.usedBytes -= freed;
+  }
+
   /** Return `[off, off+bytes)` to the free list. */
   release(off: number, bytes: number): void {
     if (bytes <= 0) return;
@@ -126,17 +147,40 @@ export class BlockAllocator {
   }
 }
 
+/**
+ * `ranges` (offset, bytes) with bytes > 0, sorted by offset, as two parallel arrays (a numeric
+ * typed-array sort: these run at every manifest commit, over every extent a merge freed). An
+ * offset named twice keeps its longest range; `dups` counts such repeats.
+ */
+function byOffset(ranges: ReadonlyArray<readonly [number, number]>): { offs: Float64Array; lens: Float64Array; dups: number } {
+  const len = new Map<number, number>();
+  let dups = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    const o = ranges[i]![0]; const n = ranges[i]![1];
+    if (n <= 0) continue;
+    const had = len.get(o);
+    if (had !== undefined) dups++;
+    if (had === undefined || had < n) len.set(o, n);
+  }
+  const offs = new Float64Array(len.size);
+  let k = 0;
+  for (const o of len.keys()) offs[k++] = o;
+  offs.sort();
+  const lens = new Float64Array(offs.length);
+  for (let i = 0; i < offs.length; i++) lens[i] = len.get(offs[i]!)!;
+  return { offs, lens, dups };
+}
+
 /** Free ranges of `a` plus `extra` ranges (in use in memory but not in the persistent state), merged and sorted. */
-export function freeSnapshot(a: BlockAllocator, extra: Array<[number, number]>): Array<[number, number]> {
-  // both sorted by offset, then one merging walk (no tuple copies, no iterator objects: this runs at every manifest commit)
-  const ex = extra.filter((r) => r[1] > 0).sort((x, y) => x[0] - y[0]);
+export function freeSnapshot(a: BlockAllocator, extra: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
+  const { offs, lens } = byOffset(extra);
   const fr = a.freeList;
   const out: Array<[number, number]> = [];
   let i = 0; let j = 0;
-  while (i < fr.length || j < ex.length) {
+  while (i < fr.length || j < offs.length) {
     let off: number; let end: number;
-    if (j >= ex.length || (i < fr.length && fr[i]![0] <= ex[j]![0])) { const r = fr[i++]!; off = r[0]; end = r[1]; }
-    else { const r = ex[j++]!; off = r[0]; end = r[0] + r[1]; }
+    if (j >= offs.length || (i < fr.length && fr[i]![0] <= offs[j]!)) { const r = fr[i++]!; off = r[0]; end = r[1]; }
+    else { off = offs[j]!; end = off + lens[j++]!; }
     const last = out[out.length - 1];
     if (last !== undefined && last[0] + last[1] >= off) { if (end > last[0] + last[1]) last[1] = end - last[0]; }
     else out.push([off, end - off]);

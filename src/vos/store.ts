@@ -1444,8 +1444,7 @@ export class TargetStore {
   /** Release deferred data frees once no read that could see them is in flight. */
   private reclaim(): void {
     if (this.activeReads > 0 || this.deferredFree.length === 0) return;
-    const d = this.deferredFree;
-    for (let i = 0; i < d.length; i++) this.alloc.release(d[i]![0], d[i]![1]);
+    this.alloc.releaseMany(this.deferredFree);
     this.deferredFree = [];
   }
 

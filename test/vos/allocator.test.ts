@@ -29,7 +29,7 @@ for (const seed of [1, 2, 3]) {
     const a = new BlockAllocator(blocks * BLOCK, BLOCK);
     const model: boolean[] = Array.from({ length: blocks }, () => true);
     const held: Array<[number, number]> = [];
-    let snapshots = 0;
+    let snapshots = 0; let releasedMany = 0;
     for (let step = 0; step < 3000; step++) {
       const r = rng.float();
       if (r < 0.5) {
@@ -40,10 +40,17 @@ for (const seed of [1, 2, 3]) {
         for (let b = 0; b + n / BLOCK <= blocks && want < 0; b++) if (model.slice(b, b + n / BLOCK).every(Boolean)) want = b * BLOCK;
         assert.is(off, want, `seed ${seed} step ${step}: first fit of ${n}`);
         if (off >= 0) { for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = false; held.push([off, n]); }
-      } else if (r < 0.85 && held.length) {
+      } else if (r < 0.8 && held.length) {
         const [off, n] = held.splice(rng.int(held.length), 1)[0]!;
         a.release(off, n);
         for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = true;
+      } else if (r < 0.85 && held.length) {
+        // a merge's frees, released together in any order (small batches go one by one)
+        const batch = held.filter(() => rng.chance(0.5));
+        for (const x of batch) held.splice(held.indexOf(x), 1);
+        a.releaseMany(batch);
+        for (const [off, n] of batch) for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = true;
+        releasedMany += batch.length;
       } else {
         // some held ranges are free in the persistent state (e.g. written by records not yet flushed)
         const extra = held.filter(() => rng.chance(0.3)).map(([o, n]) => [o, n] as [number, number]);
@@ -56,8 +63,21 @@ for (const seed of [1, 2, 3]) {
       assert.equal(a.freeRanges().map(([s, e]) => [s, e - s]), rangesOf(model), `seed ${seed} step ${step}: free ranges`);
       assert.is(a.used, model.filter((f) => !f).length * BLOCK);
     }
-    assert.ok(snapshots > 100);
+    assert.ok(snapshots > 100 && releasedMany > 100);
   });
 }
+
+test('releasing a range twice, or a free range, in one batch is a double free', () => {
+  const a = new BlockAllocator(64 * BLOCK, BLOCK);
+  const held = Array.from({ length: 20 }, () => [a.alloc(BLOCK), BLOCK] as [number, number]);
+  assert.throws(() => a.releaseMany([...held.slice(0, 10), held[3]!]), /double free/);
+  const b = new BlockAllocator(64 * BLOCK, BLOCK);
+  const got = Array.from({ length: 20 }, () => [b.alloc(BLOCK), BLOCK] as [number, number]);
+  b.release(got[5]![0], BLOCK);
+  assert.throws(() => b.releaseMany(got.slice(0, 12)), /double free/);
+  b.releaseMany(got.filter((_, i) => i !== 5));
+  assert.is(b.used, 0, 'everything free again');
+  assert.equal(b.freeRanges(), [[0, 64 * BLOCK]], 'coalesced into one range');
+});
 
 test.run();
