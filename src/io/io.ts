@@ -34,6 +34,7 @@ import { cellSpans, stripeRange } from './stripe.js';
 import { CairnError, assert } from '../../core/errors.js';
 import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
+import { copyBytes } from '../media/copy.js';
 
 /** Redundancy shape of an object class, as the data path needs it. */
 export interface Redundancy {
@@ -438,7 +439,7 @@ function copyIntoStripes(bufs: Uint8Array[], data: Uint8Array, offset: number, k
   const touched: Array<[number, number] | undefined> = new Array(k).fill(undefined);
   for (const span of cellSpans(offset, data.length, k, cell)) {
     const local = (span.stripe - first) * cell + span.cellOffset;
-    bufs[span.cell]!.set(data.subarray(span.requestOffset, span.requestOffset + span.length), local);
+    copyBytes(bufs[span.cell]!, data.subarray(span.requestOffset, span.requestOffset + span.length), local);
     const r = touched[span.cell];
     touched[span.cell] = r ? [Math.min(r[0], local), Math.max(r[1], local + span.length)] : [local, local + span.length];
   }
@@ -580,7 +581,7 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     for (const [c, r] of ranges) {
       if (!ok[c] || r.lo !== first * cell || r.hi !== (last + 1) * cell) continue;
       let at = 0;
-      for (const piece of r.into) { bufs.shards[c]!.set(piece, at); at += piece.length; }
+      for (const piece of r.into) { copyBytes(bufs.shards[c]!, piece, at); at += piece.length; }
       have[c] = true;
     }
     await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, have);
@@ -588,7 +589,7 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     for (const s of spans) {
       if (ok[s.cell]) continue;
       const at = (s.stripe - first) * cell + s.cellOffset;
-      out.set(bufs.shards[s.cell]!.subarray(at, at + s.length), s.requestOffset);
+      copyBytes(out, bufs.shards[s.cell]!.subarray(at, at + s.length), s.requestOffset);
     }
   } finally {
     bufs.release();

@@ -52,6 +52,14 @@ export interface NativeAddon {
   xxh64Parts?(views: Uint8Array[], seed: bigint): bigint;
   /** xxhash64 of `view`, then pwritev of it and zeros up to `length`, on the calling thread; -errno (a number) on failure. */
   pwriteHashSync?(fd: number, view: Uint8Array, position: number, length: number, seed: bigint): bigint | number;
+  /**
+   * Several `preadvHash` / `pwritevHash` requests in one thread-pool job, in order; each request is
+   * [op 0 read | 1 write, fd, views, position, hashLen, seed]. Resolves with each request's hash, or
+   * its negative errno (a number). Absent from addons built before it existed.
+   */
+  hashedBatch?(requests: Array<[0 | 1, number, Uint8Array[], number, number, bigint]>): Promise<Array<bigint | number>>;
+  /** memcpy of `src` into `dst` at `offset` (views of shared wasm memory included); RangeError when it does not fit. */
+  copyInto?(dst: Uint8Array, offset: number, src: Uint8Array): void;
 }
 
 let loaded: { addon?: NativeAddon; reason: string } | undefined;

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import type { IoEngine } from './io-engine.js';
 import { mediaErrorFromErrno, MediaError } from './errors.js';
-import { nativeAddon } from './io-uring.js';
+import { nativeAddon, type NativeAddon } from './io-uring.js';
 
 /** Requests in flight at once on the thread-pool engine (libuv has 4 threads by default). */
 export const PREAD_MAX_IN_FLIGHT = 16;
@@ -48,6 +48,94 @@ function skipBytes(bufs: readonly Uint8Array[], n: number): Uint8Array[] {
 /** Most buffers one hashed request takes (`native/hashio.c` MAX_VIEWS). */
 export const HASHED_IO_MAX_VIEWS = 1024;
 
+/** Most requests one thread-pool job of the hashed batcher carries (`native/hashio.c` MAX_BATCH is 256). */
+export const HASHED_BATCH_MAX_REQUESTS = 64;
+/** Bytes past which a gathering batch is sent at once (so one job never holds the pool thread long). */
+export const HASHED_BATCH_MAX_BYTES = 8 * 1024 * 1024;
+
+/** A hashed transfer waiting for its batch: [op 0 read | 1 write, fd, views, position, hashLen, seed]. */
+type HashedRequest = [0 | 1, number, readonly Uint8Array[], number, number, bigint];
+type HashedBatchFn = NonNullable<NativeAddon['hashedBatch']>;
+
+/**
+ * Gathers the hashed reads and writes issued in one run of JavaScript (up to the next microtask
+ * checkpoint) and sends them to the thread pool as few native jobs (`hashedBatch`): the k cell
+ * reads of an EC read, the k + p cell writes of an EC write or the k source reads of a rebuild
+ * step then cost one queue, one wake-up and one completion instead of one per shard (on a loaded
+ * 2-core machine each wake-up of a pool thread can preempt the JavaScript thread).
+ *
+ * Parallelism is kept where it matters: when fewer jobs are in flight than the pool has threads
+ * (a lone reader), the gathered requests are split over the idle threads, so a single 1 MiB EC
+ * read still reads its cells in parallel; under load (many requests in flight) they go as one job.
+ * One process-wide batcher serves every device (each request names its descriptor).
+ */
+class HashedBatcher {
+  private queue: HashedRequest[] = [];
+  private waiters: Array<{ resolve(h: bigint): void; reject(e: unknown): void }> = [];
+  private bytes = 0;
+  private scheduled = false;
+  /** Native jobs in flight. */
+  private inFlight = 0;
+  private readonly flushNow = () => { this.scheduled = false; this.flush(); };
+
+  constructor(private readonly native: HashedBatchFn, private readonly threads: number) {}
+
+  submit(op: 0 | 1, fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint> {
+    return new Promise<bigint>((resolve, reject) => {
+      this.queue.push([op, fd, bufs, position, hashLen, seed]);
+      this.waiters.push({ resolve, reject });
+      this.bytes += hashLen;
+      if (this.queue.length >= HASHED_BATCH_MAX_REQUESTS || this.bytes >= HASHED_BATCH_MAX_BYTES) this.flush();
+      else if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.flushNow); }
+    });
+  }
+
+  private flush(): void {
+    const reqs = this.queue, waiters = this.waiters;
+    if (reqs.length === 0) return;
+    this.queue = []; this.waiters = []; this.bytes = 0;
+    // Idle pool threads get a share each (a lone reader keeps its parallelism); else one job.
+    const jobs = Math.max(1, Math.min(reqs.length, this.threads - this.inFlight));
+    if (jobs === 1) { this.send(reqs, waiters); return; }
+    for (let j = 0; j < jobs; j++) {
+      const r: HashedRequest[] = [], w: typeof waiters = [];
+      for (let i = j; i < reqs.length; i += jobs) { r.push(reqs[i]!); w.push(waiters[i]!); }
+      this.send(r, w);
+    }
+  }
+
+  private send(reqs: HashedRequest[], waiters: Array<{ resolve(h: bigint): void; reject(e: unknown): void }>): void {
+    this.inFlight++;
+    let p: Promise<Array<bigint | number>>;
+    try {
+      p = this.native(reqs as unknown as Parameters<HashedBatchFn>[0]);
+    } catch (e) {
+      this.inFlight--;
+      // A request the addon refused (bad arguments) must not fail the others gathered with it.
+      if (reqs.length > 1) { for (let i = 0; i < reqs.length; i++) this.send([reqs[i]!], [waiters[i]!]); return; }
+      waiters[0]!.reject(e);
+      return;
+    }
+    p.then((out) => {
+      this.inFlight--;
+      for (let i = 0; i < waiters.length; i++) {
+        const r = out[i], q = reqs[i]!;
+        if (typeof r === 'bigint') waiters[i]!.resolve(r);
+        else waiters[i]!.reject(mediaErrorFromErrno(r, q[0] === 0 ? 'preadv' : 'pwritev', { position: q[3], length: q[2].reduce((n, b) => n + b.length, 0) }));
+      }
+    }, (e: unknown) => {
+      this.inFlight--;
+      for (const w of waiters) w.reject(mediaErrorFromErrno(e, 'hashed I/O'));
+    });
+  }
+}
+
+let batcher: HashedBatcher | undefined;
+/** The process-wide batcher (libuv's pool has UV_THREADPOOL_SIZE threads, 4 by default). */
+function sharedBatcher(native: HashedBatchFn): HashedBatcher {
+  return (batcher ??= new HashedBatcher(native, Math.max(1, Math.min(1024, Number(process.env.UV_THREADPOOL_SIZE) || 4))));
+}
+
 /**
  * `IoEngine` over the libuv thread-pool. With the native addon (`native/hashio.c`) it also reads
  * and writes with the checksum computed on the pool thread that moves the bytes (`readvHash`,
@@ -61,8 +149,12 @@ export class PreadEngine implements IoEngine {
 
   constructor() {
     const addon = nativeAddon();
-    const { preadvHash, pwritevHash } = addon ?? {};
-    if (preadvHash && pwritevHash) {
+    const { preadvHash, pwritevHash, hashedBatch } = addon ?? {};
+    if (hashedBatch && process.env.CAIRN_HASHED_BATCH !== '0') {
+      const batcher = sharedBatcher(hashedBatch);
+      this.readvHash = (fd, bufs, position, hashLen, seed) => batcher.submit(0, fd, bufs, position, hashLen, seed);
+      this.writevHash = (fd, bufs, position, hashLen, seed) => batcher.submit(1, fd, bufs, position, hashLen, seed);
+    } else if (preadvHash && pwritevHash) {
       const total = (bufs: readonly Uint8Array[]) => bufs.reduce((n, b) => n + b.length, 0);
       this.readvHash = (fd, bufs, position, hashLen, seed) => preadvHash(fd, bufs as Uint8Array[], position, hashLen, seed)
         .catch((e: unknown) => { throw mediaErrorFromErrno(e, 'preadv', { position, length: total(bufs) }); });

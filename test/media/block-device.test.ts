@@ -12,6 +12,7 @@ import { FaultInjector } from '../../src/media/fault.js';
 import {
   BLOCK_SIZE, IO_CHUNK_BYTES, openBlockDevice, allocAligned, isAligned, loadNative, MediaError, type BlockDevice,
 } from '../../src/media/index.js';
+import { copyBytes } from '../../src/media/copy.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-media-'));
 const nativeOk = loadNative().addon !== undefined;
@@ -326,6 +327,76 @@ t('the native XXH64 matches xxhash-wasm for every length class and split', async
   }
 });
 
+
+t('hashed reads and writes issued together on several devices (one native batch) each get their own hash, bytes and errors', async () => {
+  await initXxhash();
+  const rng = new Rng(21);
+  const devs = await Promise.all([0, 1, 2].map(() => openBlockDevice(fresh(), { size: 4 << 20, io: 'pread', direct: false })));
+  // one synchronous run issues 3 x 4 writes (gathered by the batcher where the addon has it)
+  const values = devs.map(() => [0, 1, 2, 3].map((i) => rng.bytes(100_000 + i * 3)));
+  const wrote = await Promise.all(devs.flatMap((d, di) => values[di]!.map((v, i) => d.writeFromHashed(i * (128 << 10), 128 << 10, [v.subarray(0, 7), v.subarray(7)], 9n))));
+  wrote.forEach((h, j) => assert.is(h, xxh64(values[Math.floor(j / 4)]![j % 4]!, 9n), `write ${j} answers its own hash`));
+  const into = devs.map(() => [0, 1, 2, 3].map((i) => new Uint8Array(100_000 + i * 3)));
+  const read = await Promise.all(devs.flatMap((d, di) => into[di]!.map((b, i) => d.readIntoHashed(i * (128 << 10), 128 << 10, [b.subarray(0, 50_000), b.subarray(50_000)], 9n))));
+  read.forEach((h, j) => {
+    const di = Math.floor(j / 4), i = j % 4;
+    assert.is(h, xxh64(values[di]![i]!, 9n), `read ${j}: the hash of exactly the value`);
+    assert.ok(Buffer.from(into[di]![i]!).equals(Buffer.from(values[di]![i]!)), `read ${j}: the bytes land in the caller's buffers`);
+  });
+  // a failing request gathered with good ones fails alone, with a typed error
+  await devs[2]!.close();
+  const mixed = await Promise.allSettled([
+    devs[0]!.readIntoHashed(0, 128 << 10, [new Uint8Array(100_000)], 9n),
+    devs[2]!.readIntoHashed(0, 128 << 10, [new Uint8Array(100_000)], 9n),
+    devs[1]!.readIntoHashed(128 << 10, 128 << 10, [new Uint8Array(100_003)], 9n),
+  ]);
+  assert.is(mixed[0]!.status, 'fulfilled');
+  assert.is((mixed[0] as PromiseFulfilledResult<bigint>).value, xxh64(values[0]![0]!, 9n));
+  assert.is(mixed[1]!.status, 'rejected');
+  assert.is(((mixed[1] as PromiseRejectedResult).reason as MediaError).code, 'CLOSED');
+  assert.is((mixed[2] as PromiseFulfilledResult<bigint>).value, xxh64(values[1]![1]!, 9n));
+  await devs[0]!.close(); await devs[1]!.close();
+});
+
+t('the native hashedBatch answers each request in order: hashes, zeros past the end of the file, negative errno for a bad descriptor', async () => {
+  const addon = loadNative().addon;
+  if (!addon?.hashedBatch) return; // no addon here: devices use the per-request path (tested above)
+  await initXxhash();
+  const file = fresh();
+  const fd = fs.openSync(file, 'w+');
+  try {
+    const v = new Rng(22).bytes(70_000);
+    const [w, hole, bad] = await addon.hashedBatch([[1, fd, [v.subarray(0, 1), v.subarray(1)], 8192, v.length, 3n], [0, fd, [new Uint8Array(100).fill(9)], 1 << 20, 100, 3n], [0, 1 << 30, [new Uint8Array(8)], 0, 8, 3n]]);
+    assert.is(w, xxh64(v, 3n));
+    assert.is(hole, xxh64(new Uint8Array(100), 3n), 'past the end of the file: zeros');
+    assert.type(bad, 'number');
+    assert.ok((bad as number) < 0, 'a bad descriptor is a negative errno, and fails alone');
+    const back = new Uint8Array(v.length);
+    const [r] = await addon.hashedBatch([[0, fd, [back], 8192, v.length, 3n]]);
+    assert.is(r, xxh64(v, 3n));
+    assert.ok(Buffer.from(back).equals(Buffer.from(v)));
+    assert.throws(() => addon.hashedBatch!([[2 as 0, fd, [back], 0, 1, 0n]]), /hashedBatch/, 'a bad op is refused');
+    assert.throws(() => addon.hashedBatch!([]), /hashedBatch/, 'an empty batch is refused');
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
+t('copyBytes copies like Uint8Array.set, into shared (wasm) memory too, and refuses what does not fit', () => {
+  const src = new Rng(23).bytes(100_000);
+  const mem = new WebAssembly.Memory({ initial: 4, maximum: 4, shared: true });
+  const shared = new Uint8Array(mem.buffer);
+  copyBytes(shared, src, 1000);
+  assert.ok(Buffer.from(shared.subarray(1000, 101_000)).equals(Buffer.from(src)), 'large copy into shared memory');
+  assert.is(shared[999], 0); assert.is(shared[101_000], 0);
+  const plain = new Uint8Array(200_000);
+  copyBytes(plain, shared.subarray(1000, 101_000), 5);
+  assert.ok(Buffer.from(plain.subarray(5, 100_005)).equals(Buffer.from(src)), 'large copy out of shared memory');
+  copyBytes(plain, src.subarray(0, 10), 0);
+  assert.ok(Buffer.from(plain.subarray(0, 10)).equals(Buffer.from(src.subarray(0, 10))), 'small copy');
+  assert.throws(() => copyBytes(plain, src, 150_000), RangeError, 'past the end: RangeError, as set');
+  if (loadNative().addon?.copyInto) assert.throws(() => loadNative().addon!.copyInto!(plain, 150_000, src), RangeError, 'the native call checks bounds too');
+});
 
 t('writeFromSync and readSync: the small-value path (page cache, no thread pool), also on an O_DIRECT device; typed errors and injected faults', async () => {
   await initXxhash();
