@@ -737,8 +737,9 @@ export class ContainerCore {
       && !this.closed && !this.rt.closed && this.rt.readOnly !== true && signal?.aborted !== true) {
       const op = ops[0]!;
       if (op.kind === 'single' && !this.isLost(op.oid)) {
-        const release = this.tryLocks(op);
-        if (release) return this.commitSingle(op, ops, release);
+        const obj = op.oid.toString(16); // (the lock name and the INTENT's object id: one conversion)
+        const release = this.tryLocks(op, obj);
+        if (release) return this.commitSingle(op, ops, release, obj);
       }
     }
     return this.retryStale(() => this.commitOnce(ops, check, signal)) as Promise<bigint>; // (commitOnce: always a promise)
@@ -794,8 +795,7 @@ export class ContainerCore {
    * punch, then its dkey), taken now when free; undefined (nothing held) when any is taken or
    * waited for, and the caller queues for them the usual way.
    */
-  private tryLocks(op: Op): (() => void) | undefined {
-    const obj = op.oid.toString(16);
+  private tryLocks(op: Op, obj = op.oid.toString(16)): (() => void) | undefined {
     if (op.kind === 'punchObject') return undefined; // rare: the queued path
     const relObj = this.objLocks.tryShared(obj);
     if (!relObj) return undefined;
@@ -936,34 +936,39 @@ export class ContainerCore {
    * `commitLocked` of one single value of a replicated or striped object whose group's targets all
    * take writes and are open, nothing of it moving (the small put): the same steps and records
    * (epoch, INTENT, every replica written at once, DONE, events) without the generic plan's
-   * write objects and closures. Anything else takes `commitLocked`.
+   * write objects and closures. Anything else takes `commitLocked`. The locks `release` frees are
+   * released once the commit ended. (Not async: the small put's path has one async frame,
+   * `commitSingleDirect`.)
    */
-  private async commitSingle(op: Extract<Op, { kind: 'single' }>, ops: Op[], release: () => void): Promise<bigint> {
+  private commitSingle(op: Extract<Op, { kind: 'single' }>, ops: Op[], release: () => void, obj: string): Promise<bigint> {
+    let g: number, group: number[], direct: boolean, healthy = 0;
     try {
       const { groups, cls } = this.layout(op.oid);
-      const g = dkeyGroup(op.dkey, groups.length);
-      const group = groups[g]!, size = group.length;
-      let direct = cls.kind !== 'ec' && size === cls.groupSize && this.rt.moved(op.oid).size === 0;
-      let healthy = 0;
+      g = dkeyGroup(op.dkey, groups.length);
+      group = groups[g]!;
+      const size = group.length;
+      direct = cls.kind !== 'ec' && size === cls.groupSize && this.rt.moved(op.oid).size === 0;
       for (let i = 0; direct && i < size; i++) {
         const t = group[i]!;
         if (!this.rt.writable(t) || this.storeNow(t) === undefined) direct = false;
         if (this.rt.available(t)) healthy++;
       }
-      // anything else (and a group with no healthy shard, which it reports DATA_LOST) is planned
-      if (!direct || healthy === 0) return await this.commitLocked(ops);
-      return await this.commitSingleDirect(op, g, group);
-    } finally {
+    } catch (err) {
       release();
+      return Promise.reject(err);
     }
+    // anything else (and a group with no healthy shard, which it reports DATA_LOST) is planned
+    if (!direct || healthy === 0) return this.commitLocked(ops).finally(release);
+    return this.commitSingleDirect(op, g, group, obj, release);
   }
 
-  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[]): Promise<bigint> {
+  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, release: () => void): Promise<bigint> {
     const size = group.length;
-    const epoch = this.beginCommit();
+    let epoch: bigint;
+    try { epoch = this.beginCommit(); } catch (err) { release(); throw err; }
     try {
-      const targets = size === 1 ? [group[0]!] : sortedTargetIds(group);
-      const info: CommitInfo = { targets, objects: [op.oid.toString(16)], writes: group }; // (the layout's group: read only)
+      const targets = size === 1 ? [group[0]!] : size === 2 ? pairTargets(group[0]!, group[1]!) : sortedTargetIds(group);
+      const info: CommitInfo = { targets, objects: [obj], writes: group }; // (the layout's group: read only)
       // A storage that can leave DONE to recovery records what recovery checks on the targets.
       const later = this.storage.doneLater !== undefined;
       // A redo journal carries a small value in its INTENT (written once, with the group's one
@@ -1005,6 +1010,7 @@ export class ContainerCore {
       return epoch;
     } finally {
       this.endCommit(epoch);
+      release();
     }
   }
 
@@ -1258,6 +1264,9 @@ export class ContainerCore {
 /** Distinct target ids of a layout group, ascending (a new array). */
 /** This process's lock name of one dkey of an object (oid in hex; the dkey's bytes as latin1, last, so unambiguous). */
 function dkeyLockKey(oidHex: string, dkey: Uint8Array): string { return `${oidHex}/${latin1(dkey)}`; }
+
+/** `sortedTargetIds` of a group of two (replicas of RP_2: the small put's usual case). */
+function pairTargets(a: number, b: number): number[] { return a === b ? [a] : a < b ? [a, b] : [b, a]; }
 
 function sortedTargetIds(group: readonly number[]): number[] {
   const out: number[] = [];

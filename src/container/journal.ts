@@ -13,22 +13,34 @@
  * mid-append) is cut. Only when both copies are damaged in their middles can a record be missing
  * from both, and then recovery says so (`damaged`) instead of guessing.
  *
- * Format (version 2): 16-byte header ("CAIRNJNL", u32 version, u32 0), then records:
- * `u32 magic "JREC" | u32 length of the whole record | u8 type | 3 x 0 | u64 epoch |
- *  u64 xxh64 of bytes [8, 16) and of the payload | UTF-8 JSON payload`.
+ * Format (version 3): 16-byte header ("CAIRNJNL", u32 version, u32 0), then records:
+ * `u32 magic "JREC" | u32 length of the whole record | u8 type | u8 payload encoding | 2 x 0 |
+ *  u64 epoch | u64 xxh64 of bytes [8, 24) and of the payload | payload`. The payload is UTF-8
+ * JSON (encoding 0) or, for INTENT records, binary (encoding 1, `intent-codec.ts`): a commit's
+ * INTENT is written straight into the group's reused buffer, with no JSON text, hex or base64
+ * built per commit. Version 2 files (JSON payloads only, the encoding byte 0) are read as ever and
+ * take the version 3 header when opened for writing; a newer version is refused with
+ * `FORMAT_VERSION`.
  */
 import { closeSync, writeSync, readSync, ftruncateSync, fdatasync, fdatasyncSync, fsyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { open as openCb, write as writeCb, fsync as fsyncCb } from 'node:fs';
 import { promisify } from 'node:util';
 import { xxh64 } from '../../core/xxhash.js';
-import { CorruptionError } from '../../core/errors.js';
+import { CairnError, CorruptionError } from '../../core/errors.js';
+import { type IntentFields, intentBytes, writeIntent, decodeIntent } from './intent-codec.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 import { COPY_SUFFIX } from '../../core/record-file.js';
 import { mediaErrorFromErrno } from '../media/errors.js';
 
 const MAGIC = 'CAIRNJNL';
-const FORMAT_VERSION = 2;
+/** Version written in new journals' headers (and given to version 2 files opened for writing). */
+const FORMAT_VERSION = 3;
+/** Oldest version read: version 2 journals hold JSON payloads only. */
+const OLDEST_VERSION = 2;
+/** Payload encodings (the byte after the record type). */
+const PAYLOAD_JSON = 0;
+const PAYLOAD_INTENT_BINARY = 1;
 const REC_MAGIC = 0x4345524a; // "JREC"
 const REC_HEADER = 32;
 const MAGIC_BYTES = Buffer.from([0x4a, 0x52, 0x45, 0x43]);
@@ -45,22 +57,34 @@ export interface JournalRecord {
   payload: Record<string, unknown>;
 }
 
+/**
+ * A record to append: its payload as an object (`payload`), as JSON already serialised (`json`),
+ * as an INTENT's fields written in binary (`intent`), or as those binary bytes already encoded
+ * (`bin`, see `Journal.intentPayload`). The first of `bin`, `intent`, `json`, `payload` given wins.
+ */
+export interface AppendRecord {
+  type: JournalType;
+  epoch: bigint;
+  payload?: Record<string, unknown>;
+  json?: string;
+  intent?: IntentFields;
+  bin?: Uint8Array;
+}
+
 /** What one copy's scan found. */
 interface Scan { records: JournalRecord[]; end: number; corrupt: number }
 
-/** Encode one record. */
+/** Encode one record (JSON payload). */
 function encode(type: JournalType, epoch: bigint, payload: Record<string, unknown>): Buffer {
-  const json = Buffer.from(JSON.stringify(payload), 'utf8');
-  const len = REC_HEADER + json.length;
-  if (len > MAX_JOURNAL_RECORD) throw new CorruptionError('journal record too large', { len });
-  const rec = Buffer.alloc(len);
-  rec.writeUInt32LE(REC_MAGIC, 0);
-  rec.writeUInt32LE(len, 4);
-  rec.writeUInt8(type, 8);
-  rec.writeBigUInt64LE(epoch, 16);
-  json.copy(rec, REC_HEADER);
-  rec.writeBigUInt64LE(xxh64(Buffer.concat([rec.subarray(8, 24), rec.subarray(REC_HEADER)])), 24);
-  return rec;
+  return Buffer.from(encodeBatch([{ type, epoch, payload }]));
+}
+
+/** Whether a version is one this build reads. */
+function readable(v: number): boolean { return v >= OLDEST_VERSION && v <= FORMAT_VERSION; }
+
+/** The error for a journal written by a newer format than this build reads. */
+function newerFormat(p: string, v: number): CairnError {
+  return new CairnError('FORMAT_VERSION', `journal ${p}: format version ${v} is newer than this build reads (${OLDEST_VERSION}-${FORMAT_VERSION}); open it with the build that wrote it`, { path: p, version: v, supported: FORMAT_VERSION });
 }
 
 /** Bytes of the JSON payload `{}` (DONE records of live commits). */
@@ -81,16 +105,23 @@ const BATCH_SCRATCH_MAX = 1024 * 1024;
  * instead of a concatenation per record. The result is a view of a buffer the next call reuses:
  * write it before encoding again.
  */
-function encodeBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): Buffer {
-  const jsons: string[] = new Array(recs.length);
+function encodeBatch(recs: ReadonlyArray<AppendRecord>): Buffer {
+  const jsons: Array<string | undefined> = new Array(recs.length);
   const lens: number[] = new Array(recs.length);
   let total = 0;
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!;
-    const j = r.json ?? (r.payload === undefined || isEmpty(r.payload) ? EMPTY_PAYLOAD : JSON.stringify(r.payload));
-    const len = REC_HEADER + Buffer.byteLength(j, 'utf8');
+    let body: number;
+    if (r.bin !== undefined) body = r.bin.length;
+    else if (r.intent !== undefined) body = intentBytes(r.intent);
+    else {
+      const j = r.json ?? (r.payload === undefined || isEmpty(r.payload) ? EMPTY_PAYLOAD : JSON.stringify(r.payload));
+      jsons[i] = j;
+      body = j === EMPTY_PAYLOAD ? 2 : Buffer.byteLength(j, 'utf8');
+    }
+    const len = REC_HEADER + body;
     if (len > MAX_JOURNAL_RECORD) throw new CorruptionError('journal record too large', { len });
-    jsons[i] = j; lens[i] = len; total += len;
+    lens[i] = len; total += len;
   }
   if (batchScratch.length < total && total <= BATCH_SCRATCH_MAX) batchScratch = Buffer.allocUnsafe(Math.min(BATCH_SCRATCH_MAX, Math.max(total, 2 * batchScratch.length)));
   const out = total <= batchScratch.length ? batchScratch.subarray(0, total) : Buffer.allocUnsafe(total);
@@ -99,12 +130,16 @@ function encodeBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; pay
   let at = 0;
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!, len = lens[i]!;
+    const j = jsons[i];
     dv.setUint32(at, REC_MAGIC, true);
     dv.setUint32(at + 4, len, true);
-    dv.setUint32(at + 8, r.type, true); // type byte and 3 zero bytes
+    dv.setUint32(at + 8, r.type | ((j === undefined ? PAYLOAD_INTENT_BINARY : PAYLOAD_JSON) << 8), true); // type, encoding, 2 zero bytes
     dv.setUint32(at + 12, 0, true);
     dv.setBigUint64(at + 16, r.epoch, true);
-    out.write(jsons[i]!, at + REC_HEADER, 'utf8');
+    if (j === undefined) {
+      if (r.bin !== undefined) out.set(r.bin, at + REC_HEADER);
+      else writeIntent(out, dv, at + REC_HEADER, r.intent!);
+    } else if (j === EMPTY_PAYLOAD) { out[at + REC_HEADER] = 0x7b; out[at + REC_HEADER + 1] = 0x7d; } else out.write(j, at + REC_HEADER, 'utf8');
     const hashed = len - REC_HEADER + 16;
     if (hashScratch.length < hashed) hashScratch = Buffer.allocUnsafe(Math.max(hashed, hashScratch.length * 2));
     out.copy(hashScratch, 0, at + 8, at + 24);
@@ -149,11 +184,17 @@ function scanFile(fd: number, size: number, known?: (type: number, epoch: bigint
     buf.copy(scratch, 16, at + REC_HEADER, at + len);
     if (xxh64(scratch.subarray(0, n)) !== dv.getBigUint64(at + 24, true)) return undefined;
     if (known?.(buf.readUInt8(at + 8), dv.getBigUint64(at + 16, true))) return { rec: KNOWN, len };
-    let payload: Record<string, unknown>;
-    try { payload = JSON.parse(buf.toString('utf8', at + REC_HEADER, at + len)) as Record<string, unknown>; } catch { return undefined; }
-    const type = buf.readUInt8(at + 8);
+    const type = buf[at + 8]!, enc = buf[at + 9]!;
     if (type < JournalType.Intent || type > JournalType.Rollback) return undefined;
-    return { rec: { type, epoch: dv.getBigUint64(at + 16, true), payload }, len };
+    let payload: Record<string, unknown> | undefined;
+    if (enc === PAYLOAD_JSON) {
+      try { payload = JSON.parse(buf.toString('utf8', at + REC_HEADER, at + len)) as Record<string, unknown>; } catch { return undefined; }
+      if (typeof payload !== 'object' || payload === null) return undefined;
+    } else if (enc === PAYLOAD_INTENT_BINARY && type === JournalType.Intent) {
+      payload = decodeIntent(buf, dv, at + REC_HEADER, at + len);
+      if (payload === undefined) return undefined;
+    } else return undefined;
+    return { rec: { type: type as JournalType, epoch: dv.getBigUint64(at + 16, true), payload }, len };
   };
   // resynchronise: the next offset after `from` where a valid record starts, or -1
   const resync = (from: number): number => {
@@ -197,18 +238,28 @@ export interface JournalRead {
   damaged: boolean;
 }
 
-/** Whether the file at `p` starts with this journal's header (absent and header-less files count as good: they are (re)written). */
-function headerIntact(p: string): boolean {
-  if (!existsSync(p)) return true;
+/**
+ * The state of the header of the file at `p`: `ok` (this version, or an absent or header-less
+ * file: (re)written), `old` (a version this build reads and upgrades), `newer` (a later version),
+ * `bad` (damaged).
+ */
+function headerState(p: string): { state: 'ok' | 'old' | 'newer' | 'bad'; version: number } {
+  if (!existsSync(p)) return { state: 'ok', version: FORMAT_VERSION };
   const fd = openSync(p, 'r');
   try {
     const head = Buffer.alloc(HEADER);
-    if (readSync(fd, head, 0, HEADER, 0) < HEADER) return true;
-    return head.toString('latin1', 0, 8) === MAGIC && head.readUInt32LE(8) === FORMAT_VERSION;
+    if (readSync(fd, head, 0, HEADER, 0) < HEADER) return { state: 'ok', version: FORMAT_VERSION };
+    const v = head.readUInt32LE(8);
+    if (head.toString('latin1', 0, 8) !== MAGIC || head.readUInt32LE(12) !== 0) return { state: 'bad', version: v };
+    return { state: v === FORMAT_VERSION ? 'ok' : readable(v) ? 'old' : v > FORMAT_VERSION ? 'newer' : 'bad', version: v };
   } finally { closeSync(fd); }
 }
 
-/** Rewrite the header of a copy whose header alone is damaged (the other copy's is intact, so the format is known; its records are checked one by one as ever). */
+/**
+ * Write this version's header over the header of `p`: a copy whose header alone is damaged (the
+ * other copy's vouches for the format; its records are checked one by one as ever), or an older
+ * version's file opened for writing (its records stay readable: each names its payload encoding).
+ */
 function rewriteHeader(p: string): void {
   const h = Buffer.alloc(HEADER);
   h.write(MAGIC, 0, 'latin1');
@@ -251,7 +302,7 @@ export class Journal {
     /** Record types seen per epoch (a bit per type), and the records in first-seen order. */
     const seen = new Map<bigint, number>();
     const records: JournalRecord[] = [];
-    let badHeader: CorruptionError | undefined;
+    let badHeader: CairnError | undefined;
     for (const p of paths) {
       if (!existsSync(p)) continue;
       const fd = openSync(p, 'r');
@@ -261,9 +312,10 @@ export class Journal {
         const head = Buffer.alloc(HEADER);
         readSync(fd, head, 0, HEADER, 0);
         const v = head.readUInt32LE(8);
-        if (head.toString('latin1', 0, 8) !== MAGIC || v !== FORMAT_VERSION) {
-          // a damaged header in one copy: the other copy is read (both damaged: refused below)
-          badHeader ??= new CorruptionError(`journal ${p}: ${head.toString('latin1', 0, 8) !== MAGIC ? 'bad magic' : `unsupported format version ${v}`}`, { path: p, version: v });
+        if (head.toString('latin1', 0, 8) !== MAGIC || !readable(v)) {
+          // a damaged header in one copy: the other copy is read (both damaged, or both newer: refused below)
+          const err = head.toString('latin1', 0, 8) === MAGIC && v > FORMAT_VERSION ? newerFormat(p, v) : new CorruptionError(`journal ${p}: ${head.toString('latin1', 0, 8) !== MAGIC ? 'bad magic' : `unsupported format version ${v}`}`, { path: p, version: v });
+          if (!badHeader || err.code === 'FORMAT_VERSION') badHeader = err;
           continue;
         }
         // the second copy decodes only records the first did not give (each is still checked)
@@ -282,6 +334,13 @@ export class Journal {
     return { records, damaged: scans.length > 0 && scans.length + (badHeader ? 1 : 0) === paths.length && scans.every((sc) => sc.corrupt > 0) };
   }
 
+  /** The binary payload of an INTENT naming `f` (a copy of its own): to append later as `{ bin }`. */
+  static intentPayload(f: IntentFields): Uint8Array {
+    const out = Buffer.allocUnsafe(intentBytes(f));
+    writeIntent(out, new DataView(out.buffer, out.byteOffset, out.length), 0, f);
+    return out;
+  }
+
   private constructor(private fds: number[], private size: number[], readonly durable: boolean, private readonly path: string) {}
 
   /** Open (creating when absent) both copies of the journal at `path` and read them. */
@@ -290,9 +349,12 @@ export class Journal {
     // A copy that is missing while the primary has records (a crash between creating them) starts
     // as a copy of the primary's valid records.
     const fds: number[] = []; const sizes: number[] = []; const scans: Scan[] = [];
-    // one flipped byte in a copy's header: the other copy's header vouches for the format
-    const intact = paths.map(headerIntact);
-    if (intact.includes(true)) paths.forEach((p, i) => { if (!intact[i]) rewriteHeader(p); });
+    // one flipped byte in a copy's header: the other copy's header vouches for the format; an
+    // older version's files take this version's header (their records stay readable)
+    const heads = paths.map(headerState);
+    const vouched = heads.some((h) => h.state === 'ok' || h.state === 'old');
+    if (!vouched) { const newer = heads.find((h) => h.state === 'newer'); if (newer) throw newerFormat(paths[heads.indexOf(newer)]!, newer.version); }
+    if (vouched) paths.forEach((p, i) => { if (heads[i]!.state !== 'ok') rewriteHeader(p); });
     try {
       for (const p of paths) {
         const fresh = !existsSync(p);
@@ -347,7 +409,7 @@ export class Journal {
    * serialised (it wins over `payload`). Returns once they are in the files (and durable in
    * durable mode).
    */
-  appendBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): void {
+  appendBatch(recs: ReadonlyArray<AppendRecord>): void {
     if (recs.length === 0) return;
     const bytes = encodeBatch(recs);
     for (let i = 0; i < this.fds.length; i++) this.writeTo(i, bytes);
@@ -358,7 +420,7 @@ export class Journal {
    * Append records (one write per copy) without making them durable: `sync()` does that. For
    * group commit in durable mode, where the flush runs off the event loop.
    */
-  writeBatch(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): void {
+  writeBatch(recs: ReadonlyArray<AppendRecord>): void {
     if (recs.length === 0) return;
     const bytes = encodeBatch(recs);
     for (let i = 0; i < this.fds.length; i++) this.writeTo(i, bytes);
@@ -388,7 +450,7 @@ export class Journal {
    * records appended to the new file later cannot be lost with a rename undone by a power loss);
    * this handle then appends to the new files. No group sync may be running on the old files.
    */
-  replace(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): void {
+  replace(recs: ReadonlyArray<AppendRecord>): void {
     const bytes = recs.length ? Buffer.from(encodeBatch(recs)) : Buffer.alloc(0);
     const paths = this.fds.length === 2 ? [this.path, this.path + COPY_SUFFIX] : [this.path];
     paths.forEach((p, i) => {
@@ -418,7 +480,7 @@ export class Journal {
    * must be passed: the caller keeps them), syncs, renames over and adopts the new files.
    * No group sync may be running on the old files during `commitReplace`.
    */
-  async prepareReplace(recs: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>): Promise<PreparedReplace> {
+  async prepareReplace(recs: ReadonlyArray<AppendRecord>): Promise<PreparedReplace> {
     const head = Buffer.alloc(HEADER);
     head.write(MAGIC, 0, 'latin1');
     head.writeUInt32LE(FORMAT_VERSION, 8);
@@ -447,7 +509,7 @@ export class Journal {
    * old files meanwhile: rare, by a caller that writes at once) are added and synced, and this
    * handle appends to the new files. The caller starts no group write meanwhile.
    */
-  async commitReplace(prep: PreparedReplace, extra: ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }>, late: () => ReadonlyArray<{ type: JournalType; epoch: bigint; payload?: Record<string, unknown>; json?: string }> = () => []): Promise<void> {
+  async commitReplace(prep: PreparedReplace, extra: ReadonlyArray<AppendRecord>, late: () => ReadonlyArray<AppendRecord> = () => []): Promise<void> {
     let size = prep.size;
     try {
       if (extra.length) {

@@ -36,8 +36,9 @@ export class KeyValue {
   constructor(readonly object: CairnObject) {}
 
   /** Store `value` under `key` (replaces any previous value). Resolves to the commit epoch. */
-  async put(key: Key, value: Uint8Array | string, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
-    return this.object.update(key, VALUE_AKEY, checkValue(value), opts);
+  put(key: Key, value: Uint8Array | string, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+    // (not async: `update`'s promise as is; a bad value still rejects)
+    try { return this.object.update(key, VALUE_AKEY, checkValue(value), opts); } catch (err) { return Promise.reject(err); }
   }
 
   /** The value under `key`, or undefined. */

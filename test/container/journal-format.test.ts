@@ -1,0 +1,187 @@
+/**
+ * Journal format 3: INTENT records carry a binary payload (intent-codec.ts) that recovery reads
+ * exactly as the JSON one; version 2 journals (JSON payloads, written by the previous build) still
+ * replay and take the version 3 header when opened for writing; a newer version is refused with
+ * FORMAT_VERSION; a damaged binary payload is a damaged record (read from the other copy).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { readFileSync, writeFileSync, openSync, readSync, writeSync, closeSync, statSync, mkdirSync } from 'node:fs';
+import { Journal, JournalType } from '../../src/container/journal.js';
+import { intentBytes, writeIntent, decodeIntent, type IntentFields } from '../../src/container/intent-codec.js';
+import { LocalContainerStorage } from '../../src/container/storage.js';
+import { CairnError } from '../../core/errors.js';
+import { Rng } from '../../core/rng.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+await initXxhash();
+const t = suite('journal-format');
+
+const bytes = (...xs: number[]) => new Uint8Array(xs);
+
+/** A version 2 journal file written here byte by byte (independent of the journal's encoder): header, then JSON records. */
+function writeV2(path: string, recs: Array<{ type: number; epoch: bigint; payload: unknown }>, version = 2): void {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(16); head.write('CAIRNJNL', 0, 'latin1'); head.writeUInt32LE(version, 8); parts.push(head);
+  for (const r of recs) {
+    const json = Buffer.from(JSON.stringify(r.payload), 'utf8');
+    const rec = Buffer.alloc(32 + json.length);
+    rec.writeUInt32LE(0x4345524a, 0); rec.writeUInt32LE(rec.length, 4); rec.writeUInt8(r.type, 8); rec.writeBigUInt64LE(r.epoch, 16);
+    json.copy(rec, 32);
+    rec.writeBigUInt64LE(xxh64(Buffer.concat([rec.subarray(8, 24), json])), 24);
+    parts.push(rec);
+  }
+  writeFileSync(path, Buffer.concat(parts));
+}
+
+const headerVersion = (p: string) => readFileSync(p).readUInt32LE(8);
+
+t('binary INTENT payloads decode to the JSON encoding\'s shape (seeded random commits, with and without single values)', () => {
+  const rng = new Rng(14);
+  for (let k = 0; k < 300; k++) {
+    const targets = Array.from({ length: rng.int(6) }, () => rng.int(1 << 20));
+    const objects = Array.from({ length: rng.int(4) }, () => (BigInt(rng.int(1 << 30)) << BigInt(rng.int(97))).toString(16));
+    const f: IntentFields = rng.int(2) === 0 ? { targets, objects } : {
+      targets, objects,
+      single: {
+        dkey: Uint8Array.from({ length: rng.int(40) }, () => rng.int(256)),
+        akey: Uint8Array.from({ length: rng.int(40) }, () => rng.int(256)),
+        hash: (BigInt(rng.int(1 << 30)) << 34n) | BigInt(rng.int(1 << 30)),
+        shards: Array.from({ length: 1 + rng.int(4) }, () => [rng.int(1000), rng.int(100)] as [number, number]),
+        ...(rng.int(2) === 0 ? { value: Uint8Array.from({ length: rng.int(300) }, () => rng.int(256)) } : {}),
+      },
+    };
+    const n = intentBytes(f);
+    const buf = Buffer.alloc(n + 8, 0xcc);
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    assert.is(writeIntent(buf, dv, 4, f), 4 + n, 'writes exactly intentBytes');
+    assert.is(buf[3], 0xcc); assert.is(buf[4 + n], 0xcc);
+    const s = f.single;
+    const want = JSON.parse(JSON.stringify({
+      targets, objects,
+      ...(s ? { single: { d: Buffer.from(s.dkey).toString('hex'), a: Buffer.from(s.akey).toString('hex'), h: s.hash.toString(16), s: s.shards, ...(s.value ? { v: Buffer.from(s.value).toString('base64') } : {}) } } : {}),
+    }));
+    assert.equal(decodeIntent(buf, dv, 4, 4 + n), want);
+    // cut short, or with a byte more: not a payload
+    assert.is(decodeIntent(buf, dv, 4, 4 + n - 1), undefined);
+    assert.is(decodeIntent(buf, dv, 4, 4 + n + 1), undefined);
+  }
+});
+
+t('a commit recorded with a binary INTENT recovers as before: finished, torn (checked on the targets), and redo values replayed', async () => {
+  const dir = join(tmpDir(), 'c');
+  let s = await LocalContainerStorage.open(dir, true, { redo: true });
+  s.recover();
+  const value = bytes(1, 2, 3, 250);
+  const single = { dkey: bytes(0x64), akey: bytes(0x61, 0), hash: xxh64(value), shards: [[3, 0], [7, 1]] as Array<[number, number]>, value };
+  await s.intent(10n, { targets: [3, 7], objects: ['abc'], single });
+  await s.done(10n, { targets: [3, 7], objects: ['abc'] });
+  await s.intent(11n, { targets: [2, 5], objects: ['1f', 'ff00'] });
+  await s.done(11n, { targets: [2, 5], objects: ['1f', 'ff00'] });
+  await s.intent(12n, { targets: [1, 4], objects: ['de'], single: { dkey: bytes(9), akey: bytes(8), hash: 77n, shards: [[1, 0], [4, 1]] } });
+  value.fill(0); // the caller's buffer changes once the put resolved: the journal holds what was committed
+  s.close();
+  assert.is(headerVersion(join(dir, 'journal')), 3);
+  s = await LocalContainerStorage.open(dir, true, { redo: true });
+  const rec = s.recover();
+  assert.equal(rec.done.map((d) => [d.epoch, d.objects]), [[10n, [0xabcn]], [11n, [0x1fn, 0xff00n]]]);
+  assert.equal(rec.torn.map((x) => [x.epoch, x.targets, x.objects, x.single?.shards, x.single?.hash, [...(x.single?.dkey ?? [])]]), [[12n, [1, 4], ['de'], [[1, 0], [4, 1]], 77n, [9]]]);
+  assert.is(rec.replay?.length, 1);
+  assert.equal([...rec.replay![0]!.single.value], [1, 2, 3, 250]);
+  assert.equal(rec.replay![0]!.single.shards, [[3, 0], [7, 1]]);
+  // a checkpoint's rewrite re-encodes the kept INTENT from the bytes written, not the caller's buffer
+  await s.intent(13n, { targets: [3, 7], objects: ['abd'], single: { ...single, value: bytes(5, 6), hash: xxh64(bytes(5, 6)) } });
+  await s.done(13n, { targets: [3, 7], objects: ['abd'] });
+  await s.dropRedo!(12n, [{ epoch: 10n, objects: [0xabcn] }]);
+  s.close();
+  s = await LocalContainerStorage.open(dir, true, { redo: true });
+  const again = s.recover();
+  assert.equal(again.replay!.map((r) => [r.epoch, [...r.single.value]]), [[13n, [5, 6]]]);
+  s.close();
+});
+
+t('a version 2 journal (JSON payloads) replays, and takes the version 3 header when opened for writing', async () => {
+  const dir = join(tmpDir(), 'c');
+  mkdirSync(dir, { recursive: true });
+  const value = bytes(7, 7, 7);
+  const recs = [
+    { type: JournalType.Intent, epoch: 4n, payload: { targets: [0, 1], objects: ['aa'], single: { d: '64', a: '61', h: xxh64(value).toString(16), s: [[0, 0], [1, 1]], v: Buffer.from(value).toString('base64') } } },
+    { type: JournalType.Done, epoch: 4n, payload: {} },
+    { type: JournalType.Intent, epoch: 5n, payload: { targets: [2], objects: ['bb'] } },
+  ];
+  for (const f of ['journal', 'journal.copy']) writeV2(join(dir, f), recs);
+  // a read-only reader reads it as it is
+  const seen = Journal.read(join(dir, 'journal'));
+  assert.equal(seen.records.map((r) => [r.type, r.epoch]), [[1, 4n], [2, 4n], [1, 5n]]);
+  assert.is(headerVersion(join(dir, 'journal')), 2);
+  let s = await LocalContainerStorage.open(dir, true, { redo: true });
+  const rec = s.recover();
+  assert.equal(rec.replay!.map((r) => [r.epoch, [...r.single.value]]), [[4n, [7, 7, 7]]]);
+  assert.equal(rec.torn.map((x) => [x.epoch, x.targets]), [[5n, [2]]]);
+  assert.is(headerVersion(join(dir, 'journal')), 3);
+  assert.is(headerVersion(join(dir, 'journal.copy')), 3);
+  await s.abort(5n, { recovered: true });
+  await s.intent(6n, { targets: [3], objects: ['cc'] });
+  await s.done(6n, { targets: [3], objects: ['cc'] });
+  s.close();
+  // old JSON records and new binary ones in one file
+  s = await LocalContainerStorage.open(dir, true, { redo: true });
+  const r2 = s.recover();
+  assert.equal(r2.done.map((d) => d.epoch), [4n, 6n]);
+  assert.is(r2.torn.length, 0);
+  s.close();
+});
+
+t('a journal of a newer format version is refused with FORMAT_VERSION (open and read); one copy\'s bad version is repaired from the other', () => {
+  const p = join(tmpDir(), 'j');
+  for (const f of [p, p + '.copy']) writeV2(f, [{ type: JournalType.Done, epoch: 1n, payload: {} }], 4);
+  for (const fn of [() => Journal.open(p), () => Journal.read(p)]) {
+    try { fn(); assert.unreachable('a newer format opened'); } catch (err) {
+      assert.instance(err, CairnError);
+      assert.is((err as CairnError).code, 'FORMAT_VERSION');
+      assert.match((err as Error).message, /newer than this build reads/);
+    }
+  }
+  // only the copy's version is off (a flipped byte): the primary vouches for the format
+  const q = join(tmpDir(), 'j');
+  const { journal } = Journal.open(q);
+  journal.append(JournalType.Done, 1n);
+  journal.close();
+  const fd = openSync(q + '.copy', 'r+'); writeSync(fd, Buffer.from([0x43]), 0, 1, 8); closeSync(fd);
+  const r = Journal.open(q);
+  assert.equal(r.records.map((x) => x.epoch), [1n]);
+  assert.is(headerVersion(q + '.copy'), 3);
+  r.journal.close();
+});
+
+t('a flipped byte in a binary INTENT: read from the other copy; in both copies the record is damaged, never misread', async () => {
+  const fields = { targets: [4, 9], objects: ['77'], single: { dkey: bytes(1), akey: bytes(2), hash: 5n, shards: [[4, 0], [9, 1]] as Array<[number, number]> } };
+  const at = 16 + 32 + intentBytes(fields) - 10; // inside the shards of the first record's payload
+  const flip = (f: string) => { const fd = openSync(f, 'r+'); const b = Buffer.alloc(1); readSync(fd, b, 0, 1, at); b[0]! ^= 0x10; writeSync(fd, b, 0, 1, at); closeSync(fd); };
+  const write = async (dir: string) => {
+    const s = await LocalContainerStorage.open(dir, false);
+    s.recover();
+    await s.intent(3n, fields);
+    await s.intent(4n, { targets: [1], objects: ['88'] });
+    s.close();
+  };
+  const one = join(tmpDir(), 'c');
+  await write(one);
+  flip(join(one, 'journal'));
+  let s = await LocalContainerStorage.open(one, false);
+  const rec = s.recover();
+  assert.equal(rec.torn.sort((x, y) => Number(x.epoch - y.epoch)).map((x) => [x.epoch, x.targets, x.single?.shards]), [[3n, [4, 9], [[4, 0], [9, 1]]], [4n, [1], undefined]]);
+  s.close();
+  const both = join(tmpDir(), 'c');
+  await write(both);
+  flip(join(both, 'journal')); flip(join(both, 'journal.copy'));
+  const j = Journal.open(join(both, 'journal'));
+  assert.equal(j.records.map((r) => r.epoch), [4n]);
+  assert.is(j.corruptRecords, 2);
+  assert.ok(j.damaged);
+  j.journal.close();
+});
+
+t.run();
