@@ -318,7 +318,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
         const emb = rows.find((x) => x.name === `new-object put ${VALUE_BYTES}B ${PUT_CLASS} qd1 embedded`);
         const embeddedMs = (emb?.extra?.medianMs as number | undefined) ?? NaN;
         const f = (x: number) => Number(x.toFixed(4));
-        rows.push({ name, suite: 'engines', opsPerSecond: r.perSecond, extra: { medianMs: Number(r.medianMs.toFixed(3)), calls: r.samples, cpuMsPerOp: f(r.cpuMsPerUnit), clientCpuMsPerOp: f(r.clientCpuMsPerUnit), engineCpuMsPerOp: f(r.engineCpuMsPerUnit), bestQd1PutRatio: Number((embeddedMs / r.medianMs).toFixed(3)) } });
+        rows.push({ name, suite: 'engines', opsPerSecond: r.perSecond, extra: { medianMs: Number(r.medianMs.toFixed(3)), calls: r.samples, cpuMsPerOp: f(r.cpuMsPerUnit), clientCpuMsPerOp: f(r.clientCpuMsPerUnit), engineCpuMsPerOp: f(r.engineCpuMsPerUnit), bestQd1PutRatio: Number((embeddedMs / r.medianMs).toFixed(3)), socket: rpc.viaLocalSocket ? 'unix' : 'tcp' } });
       } finally {
         await rpc.close();
       }
