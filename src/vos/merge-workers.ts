@@ -30,7 +30,7 @@ export const MERGE_WORKER_NICE = 10;
 /** The workers could not run a job (not started, or died): the caller merges on its own thread. */
 export class MergeWorkersUnavailable extends Error {}
 
-interface Slot { worker: Worker; ready: boolean; pending: Map<number, { resolve: (r: MergeResult) => void; reject: (e: unknown) => void }> }
+interface Slot { worker: Worker; ready: boolean; started: Promise<void>; pending: Map<number, { resolve: (r: MergeResult) => void; reject: (e: unknown) => void }> }
 
 class MergeWorkers {
   private readonly lanes: Record<MergeLane, Slot[]> = { flush: [], merge: [] };
@@ -53,6 +53,24 @@ class MergeWorkers {
       try { this.start(slots, lane); } catch { this.broken = true; }
     }
     return false;
+  }
+
+  /**
+   * Resolves true once a worker of `lane` has started (starting one when none has), false when
+   * none starts within `timeoutMs` or the workers are unavailable: for tests that need a job to go
+   * to a worker, and for warming up before timed work.
+   */
+  async ready(lane: MergeLane, timeoutMs = 30_000): Promise<boolean> {
+    this.warm(lane);
+    const slot = this.lanes[lane][0];
+    if (!slot || this.broken) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), timeoutMs); timer.unref(); });
+    try {
+      return await Promise.race([slot.started.then(() => true), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Run `job` on the least busy worker of `lane`. */
@@ -87,7 +105,8 @@ class MergeWorkers {
     const worker = ext === '.ts'
       ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(entry).href)}); });`, { eval: true, workerData })
       : new Worker(entry, { workerData });
-    const slot: Slot = { worker, ready: false, pending: new Map() };
+    let started!: () => void;
+    const slot: Slot = { worker, ready: false, started: new Promise<void>((r) => { started = r; }), pending: new Map() };
     slots.push(slot);
     const settle = (id: number) => {
       const p = slot.pending.get(id);
@@ -96,7 +115,7 @@ class MergeWorkers {
       return p;
     };
     worker.on('message', (m: MergeReply) => {
-      if ('ready' in m) { slot.ready = true; return; }
+      if ('ready' in m) { slot.ready = true; started(); return; }
       const p = settle(m.id);
       if (!p) return;
       if (m.ok) p.resolve(m.result);

@@ -16,6 +16,7 @@ import {
   VosTarget, TargetStore, ContainerStore, VosError, MAX_EPOCH, MAX_KEY_SIZE, MAX_VALUE_SIZE, LIST_PAGE, type VosOptions, type KeyRange,
 } from '../../src/vos/index.js';
 import { MERGE_FANIN, ROTATE_FILL_MAX, ROTATE_FILL_MIN, staggeredRotateFill } from '../../src/vos/store.js';
+import { mergeWorkers } from '../../src/vos/merge-workers.js';
 import { ioEngines } from './engines.js';
 import { safe } from './safe.js';
 import { code, collect, crashImage, dec, enc, failure, tmpDir } from './helpers.js';
@@ -585,6 +586,7 @@ test('the pmem file grows from one segment by whole segments; NO_SPACE only at i
 
 test('an aggregation folded on a worker writes what a fold on the store\'s thread writes; aggregate({ wait: false }) reads the same meanwhile and ends in the same state', safe(async () => {
   const modes = [{ mergeWorker: true, wait: true }, { mergeWorker: false, wait: true }, { mergeWorker: true, wait: false }] as const;
+  assert.ok(await mergeWorkers()!.ready('flush'), 'the flush lane started'); // (folds go to it once it has)
   const stores = await Promise.all(modes.map((m, i) => VosTarget.open(path.join(dir, String(i)), { ...BASE, mergeWorker: m.mergeWorker })));
   const [ref] = stores as [VosTarget, VosTarget, VosTarget];
   const removed = [0, 0, 0];
