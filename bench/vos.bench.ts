@@ -5,12 +5,16 @@
  * peer rows of the 1 MiB writes). Keys are overwritten in rotation; the timed loops include the
  * aggregation that reclaims overwritten versions (every AGGREGATE_EVERY 4 KiB updates, every
  * BIG_KEYS / 2 1 MiB writes; each update at its own epoch), so the store stays bounded however long a run lasts.
+ * The 4 KiB updates' peers put the same values under the same rotating keys: classic-level one
+ * put after another (not synced, as the default), lmdb-js with SMALL_BATCH puts in flight (synced
+ * and batched into one transaction, as the durable rows' group commits).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { VosTarget } from '../index.js';
 import { rate, type BenchContext, type BenchRow } from './harness.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
+import { openPeer, PEER_LABEL, type PeerKind } from './lib/kv-peers.js';
 
 const KIB4 = 4096;
 const MIB = 1024 * 1024;
@@ -34,6 +38,21 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
   const time = ctx.quick ? 300 : 2000;
   try {
     // ---------------------------------------------------------------- 4 KiB single values
+    // ---------------------------------------------------------------- peers of the 4 KiB updates
+    const peerName = (kind: PeerKind) => `${PEER_LABEL[kind]} put 4KiB ${kind === 'level' ? 'one at a time' : `${SMALL_BATCH} in flight`}`;
+    for (const kind of ['level', 'lmdb'] as const) {
+      const p = await openPeer(kind, path.join(root, `peer-${kind}`));
+      const keys = dkeys.map((d) => Buffer.from(d).toString());
+      let k = 0;
+      const r = await rate(peerName(kind), kind === 'level'
+        ? async () => { for (let i = 0; i < SMALL_BATCH; i++) await p.put(keys[k++ % SMALL_KEYS]!, value4k); }
+        : async () => { await Promise.all(Array.from({ length: SMALL_BATCH }, () => p.put(keys[k++ % SMALL_KEYS]!, value4k))); },
+      SMALL_BATCH, ctx, { time });
+      await p.close();
+      const perSecond = (SMALL_BATCH / r.meanMs) * 1000; // the mean call, as the rows below
+      rows.push({ name: peerName(kind), suite: 'vos', opsPerSecond: perSecond, bytesPerSecond: perSecond * KIB4, extra: { medianCallPerSecond: Math.round(r.perSecond), samples: r.samples } });
+    }
+
     // background: aggregate({ wait: false }) returns once the aggregation is under way and it runs on
     // a worker thread while the updates go on (a store without that option aggregates in the call)
     for (const [durable, background] of [[false, false], [false, true], [true, false]] as const) {
@@ -51,7 +70,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       // the mean call, not the median: one call in AGGREGATE_EVERY / SMALL_BATCH also aggregates,
       // and that cost is part of the steady state (a median would leave it out)
       const perSecond = (SMALL_BATCH / r.meanMs) * 1000;
-      rows.push({ name, suite: 'vos', opsPerSecond: perSecond, bytesPerSecond: perSecond * KIB4, extra: { target: 100_000, meetsTarget: durable ? '-' : perSecond >= 100_000, medianCallPerSecond: Math.round(r.perSecond), compactions: t.compactions, samples: r.samples } });
+      rows.push({ name, suite: 'vos', opsPerSecond: perSecond, bytesPerSecond: perSecond * KIB4, peer: peerName(durable ? 'lmdb' : 'level'), extra: { target: 100_000, meetsTarget: durable ? '-' : perSecond >= 100_000, medianCallPerSecond: Math.round(r.perSecond), compactions: t.compactions, samples: r.samples } });
       if (!durable && !background) {
         const f = await rate('vos fetch 4KiB single', async () => {
           for (let i = 0; i < SMALL_BATCH; i++) await t.fetchSingle(epoch, 1n, dkeys[(i * 7919 + k) % SMALL_KEYS]!, akey);
