@@ -202,6 +202,14 @@ class BlockBuilder {
   reset(): void { this.offsets = []; this.at = BLOCK_HEADER; this.firstKey = undefined; }
 }
 
+/** The big-endian u32 of `b[at, at+4)` with bytes past `avail` (how many of them belong to the key, may be <= 0) read as zero. */
+function window32(b: Uint8Array, at: number, avail: number): number {
+  if (avail >= 4) return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+  let v = 0;
+  for (let j = 0; j < 4; j++) v = (v * 256) + (j < avail ? b[at + j]! : 0);
+  return v;
+}
+
 /** A verified block's entries, read in place. */
 export class BlockView {
   readonly count: number;
@@ -268,17 +276,48 @@ export class BlockView {
     return kl - klen;
   }
   /**
+   * Each key's 8 bytes after the shared prefix (zero-padded past its end) as two big-endian u32s,
+   * side by side in one small array, built when the block is first searched (it stays with the
+   * cached view). Two padded windows that differ order their keys exactly (a key that ends first
+   * pads with zeros, and a key ordered before every key it prefixes); equal ones need the bytes.
+   * A search reads this dense array instead of chasing each probed key through the block: fewer
+   * cache lines per probe.
+   */
+  private windows: Uint32Array | undefined;
+  private buildWindows(cp: number): Uint32Array {
+    const w = new Uint32Array(2 * this.count);
+    for (let i = 0; i < this.count; i++) {
+      const o = this.entryAt(i);
+      const at = o + 6, kl = this.dv.getUint16(o, true);
+      w[2 * i] = window32(this.bytes, at + cp, kl - cp);
+      w[2 * i + 1] = window32(this.bytes, at + cp + 4, kl - cp - 4);
+    }
+    return this.windows = w;
+  }
+  /** Key m against the first `klen` bytes of `k`, whose window after the shared prefix `cp` is (kh, kl). */
+  private probe(m: number, k: Uint8Array, klen: number, cp: number, kh: number, kl: number): number {
+    const w = this.windows!;
+    const eh = w[2 * m]!;
+    if (eh !== kh) return eh < kh ? -1 : 1;
+    const el = w[2 * m + 1]!;
+    if (el !== kl) return el < kl ? -1 : 1;
+    return this.compareFrom(m, k, klen, cp);
+  }
+  /**
    * First index with key >= the first `klen` bytes of k (count when none). The block's shared key
-   * prefix is compared once, then each probe compares only the bytes after it (keys of one block
-   * share their container, section and often most of the unit oid).
+   * prefix is compared once, then each probe compares the next 8 bytes from a dense array of key
+   * windows and the rest of the bytes only when those are equal (keys of one block share their
+   * container, section and often most of the unit oid).
    */
   lowerBound(k: Uint8Array, klen = k.length): number {
     if (this.count === 0) return 0;
     const side = this.againstShared(k, klen);
     if (side !== 0) return side < 0 ? 0 : this.count;
     const cp = this.shared;
+    if (this.windows === undefined) this.buildWindows(cp);
+    const kh = window32(k, cp, klen - cp), kl = window32(k, cp + 4, klen - cp - 4);
     let lo = 0, hi = this.count;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (this.compareFrom(m, k, klen, cp) < 0) lo = m + 1; else hi = m; }
+    while (lo < hi) { const m = (lo + hi) >> 1; if (this.probe(m, k, klen, cp, kh, kl) < 0) lo = m + 1; else hi = m; }
     return lo;
   }
   /** First index with key > the first `klen` bytes of k (count when none): `lowerBound`'s twin for index blocks. */
@@ -287,8 +326,10 @@ export class BlockView {
     const side = this.againstShared(k, klen);
     if (side !== 0) return side < 0 ? 0 : this.count;
     const cp = this.shared;
+    if (this.windows === undefined) this.buildWindows(cp);
+    const kh = window32(k, cp, klen - cp), kl = window32(k, cp + 4, klen - cp - 4);
     let lo = 0, hi = this.count;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (this.compareFrom(m, k, klen, cp) <= 0) lo = m + 1; else hi = m; }
+    while (lo < hi) { const m = (lo + hi) >> 1; if (this.probe(m, k, klen, cp, kh, kl) <= 0) lo = m + 1; else hi = m; }
     return lo;
   }
   /** Whether key i starts with the first `n` bytes of `k` (in place). */
