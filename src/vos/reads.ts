@@ -228,7 +228,7 @@ const pointProbe: BloomProbe = { h1: 0, h2: 0 };
  */
 const pointVersion: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: Where.Run, loc: 0, alloc: 0, index: 0, count: 0, recordSize: 0 };
 
-/** Flag bit (byte 1 of a version entry) of inline bytes that matched their checksum when written (merge.ts's VERSION_CHECKED; test/vos/reads-point checks both decoders agree). */
+/** Flag bit (byte 1 of a version entry) of inline bytes that matched their checksum when written (merge.ts keeps it as VERSION_CHECKED, unexported; test/vos/reads-point holds versionAt to decodeVersion). */
 const VERSION_CHECKED_FLAG = 1;
 
 /**
@@ -271,9 +271,10 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
 
 /**
  * Decode the version entry value at `blk.bytes[off, off+len)` in place (decodeVersion's checks:
- * undefined when malformed). Inline versions go into the shared `pointVersion`, others into a new object.
+ * undefined when malformed). Inline versions go into the shared `pointVersion` (valid until the
+ * next call), others into a new object. Exported for the test that holds it to `decodeVersion`.
  */
-function versionAt(blk: BlockView, off: number, len: number, epoch: bigint, seq: number): MemVersion | undefined {
+export function versionAt(blk: BlockView, off: number, len: number, epoch: bigint, seq: number): MemVersion | undefined {
   if (len < VERSION_VALUE_BYTES) return undefined;
   const dv = blk.dv;
   const where = dv.getUint8(off);

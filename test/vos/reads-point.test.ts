@@ -10,7 +10,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { VosTarget, type VosOptions } from '../../src/vos/index.js';
-import { VerifiedBlocks } from '../../src/vos/run.js';
+import { Run, RunWriter, VerifiedBlocks, type RunSpace } from '../../src/vos/run.js';
+import { versionAt } from '../../src/vos/reads.js';
+import { decodeVersion, encodeVersion, VERSION_VALUE_BYTES } from '../../src/vos/merge.js';
+import { Where } from '../../src/vos/wal.js';
+import type { MemVersion } from '../../src/vos/memtable.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { CSUM_SEED } from '../../src/vos/constants.js';
 import { enc, tmpDir } from './helpers.js';
 
 const test = suite('vos point reads');
@@ -113,6 +119,37 @@ test('answers are copies: a later read does not change an earlier answer, and ch
   } finally {
     await t.close();
   }
+});
+
+test('a version read in place from a run block is the one decodeVersion reads (inline checked and not, data-file, malformed)', async () => {
+  await initXxhash();
+  const buf = new Uint8Array(1 << 20); let next = 0;
+  const space: RunSpace & { chunkBytes: number; allocChunk(): number } = {
+    chunkBytes: 256 * 1024, allocChunk: () => { const at = next; next += 256 * 1024; return at; },
+    pread: (off, len) => buf.slice(off, off + len), pwrite: (off, data) => { buf.set(data, off); },
+  };
+  const bytes = enc('inline value bytes');
+  const base: MemVersion = { epoch: 7n, seq: 3, csum: xxh64(bytes, CSUM_SEED), len: bytes.length, where: Where.Run, loc: 0, alloc: 0, index: 5, count: 2 ** 40 + 3, recordSize: 9 };
+  const values = [
+    encodeVersion(base, bytes),                                              // inline, matches its checksum: flagged checked
+    encodeVersion({ ...base, csum: base.csum ^ 1n }, bytes),                 // inline, does not match: not flagged
+    encodeVersion({ ...base, where: Where.Block, len: 9000, alloc: 12288 }, undefined, 2 ** 33 + 4096), // in the data file
+    encodeVersion(base, bytes).subarray(0, VERSION_VALUE_BYTES + 3),         // truncated: malformed
+  ];
+  const w = new RunWriter(space, space, 1, 0);
+  values.forEach((v, i) => w.add(Uint8Array.of(i), v, i + 1, []));
+  const run = new Run(space, w.finish()!, new VerifiedBlocks());
+  values.forEach((v, i) => {
+    const c = run.cursor().seek(Uint8Array.of(i));
+    const blk = c.blk!;
+    const o = blk.keyOffset(c.e) + blk.keyLength(c.e);
+    const mine = versionAt(blk, o, blk.valueLength(c.e), 7n, 3);
+    const theirs = decodeVersion(v, 7n, 3, true);
+    if (theirs === undefined) { assert.is(mine, undefined, `entry ${i} malformed for both`); return; }
+    assert.ok(mine, `entry ${i} decoded`);
+    const plain = (x: MemVersion) => ({ ...x, inline: x.inline ? Array.from(x.inline) : undefined, checked: x.checked === true });
+    assert.equal(plain(mine), plain(theirs), `entry ${i}`);
+  });
 });
 
 test('verified-block cache entries: dead once evicted or forgotten, their bytes let go', () => {
