@@ -92,10 +92,36 @@ const EMPTY_PAYLOAD = '{}';
 /** Scratch for the checksummed part of one record ([8, 24) then the payload), grown on demand. */
 let hashScratch = Buffer.allocUnsafe(4096);
 /**
+ * Views of `hashScratch` by length (records of one batch come in a few sizes: DONEs, INTENTs of
+ * like commits), so hashing a record allocates no view; cleared when the scratch grows or when full.
+ */
+const hashViews = new Map<number, Buffer>();
+/** Most views `hashViews` keeps. */
+const HASH_VIEWS_MAX = 64;
+
+/** `hashScratch[0, n)`, a view reused across records of that length. */
+function hashView(n: number): Buffer {
+  if (hashScratch.length < n) { hashScratch = Buffer.allocUnsafe(Math.max(n, hashScratch.length * 2)); hashViews.clear(); }
+  let v = hashViews.get(n);
+  if (v === undefined) {
+    if (hashViews.size >= HASH_VIEWS_MAX) hashViews.clear();
+    v = hashScratch.subarray(0, n);
+    hashViews.set(n, v);
+  }
+  return v;
+}
+/** Per-record scratch of `encodeBatch` (payload texts and lengths), reused by batches of up to BATCH_ARRAYS_MAX records. */
+const batchJsons: Array<string | undefined> = [];
+const batchLens: number[] = [];
+/** Largest batch (records) encoded with the shared per-record scratch (a compaction's rewrite gets its own). */
+const BATCH_ARRAYS_MAX = 4096;
+/**
  * The bytes of the last batch encoded, reused by the next (grown on demand, kept up to
  * BATCH_SCRATCH_MAX): a batch is written synchronously and dropped, so one buffer serves them all.
  */
 let batchScratch = Buffer.allocUnsafe(16 * 1024);
+/** A DataView of `batchScratch` (offsets as in the batch: it starts at 0). */
+let batchView = new DataView(batchScratch.buffer, batchScratch.byteOffset, batchScratch.length);
 /** Largest batch buffer kept for reuse (bigger batches get their own). */
 const BATCH_SCRATCH_MAX = 1024 * 1024;
 
@@ -106,12 +132,14 @@ const BATCH_SCRATCH_MAX = 1024 * 1024;
  * write it before encoding again.
  */
 function encodeBatch(recs: ReadonlyArray<AppendRecord>): Buffer {
-  const jsons: Array<string | undefined> = new Array(recs.length);
-  const lens: number[] = new Array(recs.length);
+  const shared = recs.length <= BATCH_ARRAYS_MAX;
+  const jsons: Array<string | undefined> = shared ? batchJsons : new Array(recs.length);
+  const lens: number[] = shared ? batchLens : new Array(recs.length);
   let total = 0;
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!;
     let body: number;
+    jsons[i] = undefined;
     if (r.bin !== undefined) body = r.bin.length;
     else if (r.intent !== undefined) body = intentBytes(r.intent);
     else {
@@ -123,10 +151,14 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>): Buffer {
     if (len > MAX_JOURNAL_RECORD) throw new CorruptionError('journal record too large', { len });
     lens[i] = len; total += len;
   }
-  if (batchScratch.length < total && total <= BATCH_SCRATCH_MAX) batchScratch = Buffer.allocUnsafe(Math.min(BATCH_SCRATCH_MAX, Math.max(total, 2 * batchScratch.length)));
-  const out = total <= batchScratch.length ? batchScratch.subarray(0, total) : Buffer.allocUnsafe(total);
+  if (batchScratch.length < total && total <= BATCH_SCRATCH_MAX) {
+    batchScratch = Buffer.allocUnsafe(Math.min(BATCH_SCRATCH_MAX, Math.max(total, 2 * batchScratch.length)));
+    batchView = new DataView(batchScratch.buffer, batchScratch.byteOffset, batchScratch.length);
+  }
+  const own = total <= batchScratch.length;
+  const out = own ? batchScratch.subarray(0, total) : Buffer.allocUnsafe(total);
   // a DataView for the header fields: Buffer's writeBigUInt64LE splits the BigInt in JS
-  const dv = new DataView(out.buffer, out.byteOffset, out.length);
+  const dv = own ? batchView : new DataView(out.buffer, out.byteOffset, out.length);
   let at = 0;
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!, len = lens[i]!;
@@ -140,13 +172,13 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>): Buffer {
       if (r.bin !== undefined) out.set(r.bin, at + REC_HEADER);
       else writeIntent(out, dv, at + REC_HEADER, r.intent!);
     } else if (j === EMPTY_PAYLOAD) { out[at + REC_HEADER] = 0x7b; out[at + REC_HEADER + 1] = 0x7d; } else out.write(j, at + REC_HEADER, 'utf8');
-    const hashed = len - REC_HEADER + 16;
-    if (hashScratch.length < hashed) hashScratch = Buffer.allocUnsafe(Math.max(hashed, hashScratch.length * 2));
-    out.copy(hashScratch, 0, at + 8, at + 24);
-    out.copy(hashScratch, 16, at + REC_HEADER, at + len);
-    dv.setBigUint64(at + 24, xxh64(hashScratch.subarray(0, hashed)), true);
+    const view = hashView(len - REC_HEADER + 16);
+    out.copy(view, 0, at + 8, at + 24);
+    out.copy(view, 16, at + REC_HEADER, at + len);
+    dv.setBigUint64(at + 24, xxh64(view), true);
     at += len;
   }
+  if (shared) jsons.fill(undefined, 0, recs.length); // (no payload text kept alive by the scratch)
   return out;
 }
 
