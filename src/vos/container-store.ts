@@ -34,10 +34,11 @@ export interface AggregateStats { versionsRemoved: number; punchesRemoved: numbe
 /** How `aggregate` runs. */
 export interface AggregateOptions {
   /**
-   * false: return once the aggregation is under way, and let it run in the background (on a
-   * worker thread where there is one), as DAOS aggregates. Reads stay correct meanwhile, a write
-   * that finds no space waits for it, and the next aggregation, `idle()` and `close()` wait for
-   * it. Default true: return when it is done, with its counts.
+   * false: return at once and let the aggregation run in the background (on a worker thread
+   * where there is one), as DAOS aggregates. Reads stay correct meanwhile; one runs at a time per
+   * target, and a newer request for the container replaces one still waiting (the newest policy
+   * is in force); a write that finds no space waits for it; `idle()` and `close()` wait for it.
+   * Default true: return when it is done, with its counts.
    */
   wait?: boolean;
 }
@@ -590,7 +591,7 @@ export class ContainerStore {
       this.live();
       if (upTo <= 1n) return { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, scmBytesFreed: 0, compacted: false };
       if (opts.wait === false) {
-        await t.aggregateInBackground(this.state, upTo, keep);
+        t.aggregateInBackground(this.state, upTo, keep);
         return { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, scmBytesFreed: 0, compacted: false };
       }
       const s = await t.aggregateContainer(this.state, upTo, keep);

@@ -297,6 +297,8 @@ export class TargetStore {
   private background: Promise<void> | undefined;
   /** Why the last background aggregation failed; thrown to the next caller of `aggregateInBackground`. */
   private backgroundError: unknown;
+  /** Background aggregations asked for while one runs: the newest per container. */
+  private readonly backgroundNext = new Map<ContState, { upTo: bigint; keep: bigint[] }>();
   /** Log fill at which the memtable is frozen and flushed (`TargetOptions.rotateFill`). */
   private rotateFill = ROTATE_FILL_DEFAULT;
   /** Each update, punch and discard is synced before it is acknowledged (durable, not `deferSync`). */
@@ -973,7 +975,6 @@ export class TargetStore {
       throw e;
     }
     this.addAggStats(new Map(res.stats));
-    this.workerFolds++;
     return true;
   }
 
@@ -989,9 +990,9 @@ export class TargetStore {
    * Aggregate container `cont`: flush the memtables, then merge every run applying the policy.
    * Returns what was removed.
    */
-  async aggregateContainer(st: ContState, upTo: bigint, keep: bigint[]): Promise<MergeStats & { scmBytesFreed: number }> {
+  async aggregateContainer(st: ContState, upTo: bigint, keep: bigint[], background = false): Promise<MergeStats & { scmBytesFreed: number }> {
     while (st.aggBusy) await st.aggBusy.catch(() => undefined);
-    const p = this.aggregateNow(st, upTo, keep);
+    const p = this.aggregateNow(st, upTo, keep, background);
     st.aggBusy = p;
     try {
       return await p;
@@ -1001,24 +1002,39 @@ export class TargetStore {
   }
 
   /**
-   * Start `aggregateContainer` and return once it is under way: its fold or merge runs on a worker
-   * where there is one, while reads and writes go on. Reads are the same either way (aggregation
-   * removes only what no permitted read sees). One runs at a time per target; a write that finds no
-   * space while it runs waits for it; `idle()` and `close()` wait for it. Its counts go to
-   * `aggregatedInBackground`; a failure is thrown to the next call.
+   * Run `aggregateContainer` in the background: its fold or merge runs on a worker where there is
+   * one, while reads and writes go on; this returns at once. Reads are the same either way
+   * (aggregation removes only what no permitted read sees). One runs at a time per target: a
+   * request made while one runs waits for it, and a newer request for the same container replaces
+   * a waiting one (the newest policy is the one in force: its keep list is the current one). A
+   * write that finds no space while one runs waits for it; `idle()` and `close()` wait for the one
+   * running (waiting requests are dropped at close). Counts go to `aggregatedInBackground`; a
+   * failure is thrown to the next call.
    */
-  async aggregateInBackground(st: ContState, upTo: bigint, keep: bigint[]): Promise<void> {
-    while (this.background) await this.background;
+  aggregateInBackground(st: ContState, upTo: bigint, keep: bigint[]): void {
     if (this.backgroundError !== undefined) { const e = this.backgroundError; this.backgroundError = undefined; throw toVosError(e, 'background aggregation'); }
+    if (this.background) { this.backgroundNext.set(st, { upTo, keep }); return; }
+    this.startBackground(st, upTo, keep);
+  }
+
+  private startBackground(st: ContState, upTo: bigint, keep: bigint[]): void {
     this.enter(); // close() waits for it
-    const p: Promise<void> = this.aggregateContainer(st, upTo, keep).then(
+    const p: Promise<void> = this.aggregateContainer(st, upTo, keep, true).then(
       (s) => { const a = this.aggregatedInBackground; sumStats(a, s); a.scmBytesFreed += s.scmBytesFreed; a.aggregations++; },
       (e) => { this.backgroundError = e; },
-    ).finally(() => { if (this.background === p) this.background = undefined; this.leave(); });
+    ).finally(() => {
+      if (this.background === p) this.background = undefined;
+      const next = this.backgroundNext.entries().next().value as [ContState, { upTo: bigint; keep: bigint[] }] | undefined;
+      if (next && !this.closed && this.backgroundError === undefined && !next[0].destroyed) {
+        this.backgroundNext.delete(next[0]);
+        this.startBackground(next[0], next[1].upTo, next[1].keep); // before leave(): close() keeps waiting
+      } else this.backgroundNext.clear();
+      this.leave();
+    });
     this.background = p;
   }
 
-  private async aggregateNow(st: ContState, upTo: bigint, keep: bigint[]): Promise<MergeStats & { scmBytesFreed: number }> {
+  private async aggregateNow(st: ContState, upTo: bigint, keep: bigint[], background: boolean): Promise<MergeStats & { scmBytesFreed: number }> {
     // the policy is in force from the flush on: the flush drops what the memtable itself hides
     const s: MergeStats = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 };
     st.aggregate = { upTo, keep };
@@ -1026,7 +1042,7 @@ export class TargetStore {
     let before = 0;
     try {
       before = this.runs.reduce((n, r) => n + r.meta.bytes, 0);
-      if (await this.foldAggregate(st, s)) return { ...s, scmBytesFreed: Math.max(0, before - this.runs.reduce((n, r) => n + r.meta.bytes, 0)) };
+      if (await this.foldAggregate(st, s, background)) return { ...s, scmBytesFreed: Math.max(0, before - this.runs.reduce((n, r) => n + r.meta.bytes, 0)) };
       await this.flushAll();
       while (this.compacting) await this.compacting;
       const coversSeq = this.memFloorSeq();
@@ -1050,7 +1066,7 @@ export class TargetStore {
    * one run in one pass, instead of a flush whose run the merge then reads back. False when it
    * does not apply, or failed (then the memtable is flushed the usual way and `s` is reset).
    */
-  private async foldAggregate(st: ContState, s: MergeStats): Promise<boolean> {
+  private async foldAggregate(st: ContState, s: MergeStats, onWorker: boolean): Promise<boolean> {
     while (this.flushing || this.compacting) { await this.flushing?.catch(() => undefined); await this.compacting?.catch(() => undefined); }
     const foldable = !this.frozen && this.flushError === undefined && this.runs.length > 0 && this.active.records > 0 && this.active.punches === 0 &&
       this.runs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
@@ -1058,7 +1074,7 @@ export class TargetStore {
     this.rotate(false);
     const mt = this.frozen!;
     const inputs = this.runs.slice();
-    const done = this.foldMemtable(mt, inputs, new Map([[st.idx, s]]));
+    const done = this.foldMemtable(mt, inputs, new Map([[st.idx, s]]), onWorker);
     const settled = done.then(() => undefined, () => undefined);
     this.flushing = settled; this.compacting = settled; // writers needing log room wait for it; no merge starts meanwhile
     try {
@@ -1073,9 +1089,14 @@ export class TargetStore {
     }
   }
 
-  /** Merge frozen memtable `mt` and runs `inputs` (all of them) into one run applying the policies; commits it as the flush of `mt`. */
-  private async foldMemtable(mt: Memtable, inputs: Run[], stats: Map<number, MergeStats>): Promise<void> {
-    if (await this.foldOnWorker(mt, inputs)) { this.folded(mt); return; }
+  /**
+   * Merge frozen memtable `mt` and runs `inputs` (all of them) into one run applying the policies;
+   * commits it as the flush of `mt`. `onWorker`: on a worker where there is one (a background
+   * aggregation); else here: a caller waiting for it gets it sooner (the worker first rebuilds the
+   * memtable from its log region, about as much work as the fold itself).
+   */
+  private async foldMemtable(mt: Memtable, inputs: Run[], stats: Map<number, MergeStats>, onWorker: boolean): Promise<void> {
+    if (onWorker && await this.foldOnWorker(mt, inputs)) { this.folded(mt); return; }
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
     const freed: Array<[number, number]> = [];
@@ -1131,6 +1152,7 @@ export class TargetStore {
       throw e;
     }
     this.addAggStats(new Map(res.stats));
+    this.workerFolds++;
     return true;
   }
 
@@ -1256,10 +1278,12 @@ export class TargetStore {
   logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
     const p = this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
     if (!this.background) return p;
-    return p.catch(async (e) => {
-      if ((e as CairnError).code !== 'NO_SPACE' || !this.background) throw e;
-      await this.background;
-      return this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
+    return p.catch(async (first) => {
+      for (let e = first; ;) {
+        if ((e as CairnError).code !== 'NO_SPACE' || !this.background) throw e;
+        await this.background; // (the next waiting request, if any, has started by then)
+        try { return await this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize); } catch (again) { e = again; }
+      }
     });
   }
 

@@ -584,7 +584,7 @@ test('the pmem file grows from one segment by whole segments; NO_SPACE only at i
   await t.close();
 }));
 
-test('an aggregation folded on a worker writes what a fold on the store\'s thread writes; aggregate({ wait: false }) reads the same meanwhile and ends in the same state', safe(async () => {
+test('aggregate({ wait: false }) folds on a worker, reads the same meanwhile and ends in the same state as an awaited aggregation (with and without workers)', safe(async () => {
   const modes = [{ mergeWorker: true, wait: true }, { mergeWorker: false, wait: true }, { mergeWorker: true, wait: false }] as const;
   assert.ok(await mergeWorkers()!.ready('flush'), 'the flush lane started'); // (folds go to it once it has)
   const stores = await Promise.all(modes.map((m, i) => VosTarget.open(path.join(dir, String(i)), { ...BASE, mergeWorker: m.mergeWorker })));
@@ -616,11 +616,13 @@ test('an aggregation folded on a worker writes what a fold on the store\'s threa
   }
   for (const t of stores) await t.target.idle();
   const bg = stores[2]!.target.aggregatedInBackground;
-  assert.is(bg.aggregations, 6, 'every background aggregation ran');
+  assert.ok(bg.aggregations >= 1 && bg.aggregations <= 6, `background aggregations ran (${bg.aggregations}; a request made while one runs replaces the one waiting)`);
   removed[2] = bg.versionsRemoved;
   assert.ok(removed[0]! > 1000, `versions were aggregated away (${removed[0]})`);
   assert.equal(removed, [removed[0], removed[0], removed[0]], 'the same versions removed');
-  assert.ok(stores[0]!.target.workerFolds > 0 && stores[2]!.target.workerFolds > 0, `folds ran on workers (${stores[0]!.target.workerFolds} of ${stores[0]!.target.folds} folds)`);
+  assert.ok(stores[2]!.target.workerFolds > 0, `background folds ran on a worker (${stores[2]!.target.workerFolds} of ${stores[2]!.target.folds})`);
+  assert.is(stores[0]!.target.workerFolds, 0, 'a fold the caller waits for runs on the store\'s thread');
+  assert.ok(stores[0]!.target.folds > 0, 'aggregations folded');
   assert.is(stores[1]!.target.workerJobs, 0, 'all on the store\'s thread');
   assert.is(stores[1]!.target.usage().dataUsed, ref.target.usage().dataUsed, 'the same data blocks freed (thread)');
   assert.is(stores[2]!.target.usage().dataUsed, ref.target.usage().dataUsed, 'the same data blocks freed (background)');
