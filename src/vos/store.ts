@@ -17,6 +17,7 @@
  * "absent"); an acknowledged log record that fails, or a manifest that cannot be read, marks the
  * whole target damaged (reads fail until it is rebuilt from redundancy).
  */
+import { copyValue } from './value-copy.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
@@ -1434,7 +1435,7 @@ export class TargetStore {
       try { buf = this.dev.readSync(v.loc, v.alloc); } catch (e) { throw toVosError(e, 'fetch'); }
       return this.checked(buf.subarray(0, v.len), v, describe);
     }
-    if (v.where === Where.Run) return (v.checked ? v.inline! : this.checked(v.inline!, v, describe)).slice(); // (checked: see MemVersion.checked)
+    if (v.where === Where.Run) return copyValue(v.checked ? v.inline! : this.checked(v.inline!, v, describe)); // (checked: see MemVersion.checked)
     return this.checked(this.space.read(v.loc, v.len), v, describe);
   }
 
