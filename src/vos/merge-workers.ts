@@ -65,7 +65,7 @@ class MergeWorkers {
     const slot = this.lanes[lane][0];
     if (!slot || this.broken) return false;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), timeoutMs); timer.unref(); });
+    const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), timeoutMs); }); // (a ref'd timer: the process waits for the answer)
     try {
       return await Promise.race([slot.started.then(() => true), late]);
     } finally {

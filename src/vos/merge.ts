@@ -54,18 +54,21 @@ export function encodeVersion(v: MemVersion, inline: Uint8Array | undefined, loc
   return out;
 }
 
-let scratch = new Uint8Array(VERSION_VALUE_BYTES + 4096);
-let scratchDv = new DataView(scratch.buffer);
-
 /**
- * `encodeVersion` into a shared buffer: the view is valid until the next call (for a run writer,
- * which copies what it is given).
+ * `encodeVersion` into a buffer the caller owns and reuses: the view is valid until the next call
+ * with that buffer. Each memtable stream has its own: a stream's consumer may hold the value while
+ * it yields (a fold steps between macrotasks), and another store's stream on the same thread would
+ * overwrite a shared one meanwhile.
  */
-function encodeVersionScratch(v: MemVersion, inline: Uint8Array | undefined, loc: number): Uint8Array {
-  const n = VERSION_VALUE_BYTES + (inline?.length ?? 0);
-  if (n > scratch.length) { scratch = new Uint8Array(n); scratchDv = new DataView(scratch.buffer); }
-  putVersion(scratchDv, scratch, v, inline, loc);
-  return scratch.subarray(0, n);
+class VersionScratch {
+  private buf = new Uint8Array(VERSION_VALUE_BYTES + 4096);
+  private dv = new DataView(this.buf.buffer);
+  encode(v: MemVersion, inline: Uint8Array | undefined, loc: number): Uint8Array {
+    const n = VERSION_VALUE_BYTES + (inline?.length ?? 0);
+    if (n > this.buf.length) { this.buf = new Uint8Array(n); this.dv = new DataView(this.buf.buffer); }
+    putVersion(this.dv, this.buf, v, inline, loc);
+    return this.buf.subarray(0, n);
+  }
 }
 
 /** Decode a version entry value (epoch and seq come from the key). `copyInline`: copy the value bytes out. Undefined when malformed. */
@@ -441,7 +444,8 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
     const freedBytes = freeOf(v);
     if (aggStats) { aggStats.versionsRemoved++; aggStats.dataBytesFreed += freedBytes; }
   };
-  const value = (v: MemVersion): Uint8Array => encodeVersionScratch(v, v.where === Where.Wal ? inlineAt(v.loc, v.len) : v.inline, v.loc);
+  const scratch = new VersionScratch(); // this stream's own (see VersionScratch)
+  const value = (v: MemVersion): Uint8Array => scratch.encode(v, v.where === Where.Wal ? inlineAt(v.loc, v.len) : v.inline, v.loc);
   const stamped = (prefix: Uint8Array, tag: number, epoch: bigint, seq: number): Uint8Array => kb.reset().bytes(prefix).u8(tag).inv64(epoch).invSeq(seq).take();
   for (const cont of [...mt.conts.keys()].sort((a, b) => a - b)) {
     const mc = mt.conts.get(cont)!;

@@ -633,6 +633,27 @@ test('aggregate({ wait: false }) folds on a worker, reads the same meanwhile and
   await r.close(); await again.close();
 }));
 
+test('a fold on the store\'s thread and another store\'s flush stepping in turn on the same thread keep their own entries (no shared encoding buffer)', safe(async () => {
+  const [a, b] = await Promise.all(['a', 'b'].map((n) => VosTarget.open(path.join(dir, n), { ...BASE, mergeWorker: false })));
+  const val = (t: string, i: number, e: number) => (i % 2 === 0 ? new Uint8Array(5000).fill((i + e) & 0xff) : enc(`${t}${i}@${e}`));
+  for (let e = 1; e <= 3; e++) {
+    for (let i = 0; i < 400; i++) {
+      await a!.updateSingle(BigInt(e), BigInt(1 + (i % 50)), enc(`d${i}`), enc('a'), val('a', i, e));
+      await b!.updateSingle(BigInt(e), BigInt(1 + (i % 50)), enc(`d${i}`), enc('a'), val('b', i, e));
+    }
+    if (e === 1) { await a!.target.flushAll(); await b!.target.flushAll(); } // runs for the fold to fold into
+  }
+  await Promise.all([a!.aggregate(3n), b!.target.flushAll()]); // both stream memtables, stepping in turn
+  assert.ok(a!.target.folds > 0, 'the aggregation folded');
+  for (const [t, name] of [[a!, 'a'], [b!, 'b']] as const) {
+    for (let i = 0; i < 400; i++) {
+      const got = await t.fetchSingle(3n, BigInt(1 + (i % 50)), enc(`d${i}`), enc('a'));
+      assert.ok(same(got, val(name, i, 3)), `${name} d${i}`);
+    }
+  }
+  await a!.close(); await b!.close();
+}));
+
 test('a write that finds the data file full while an aggregation runs in the background waits for it; close() waits for it too', safe(async () => {
   const fill = async (t: VosTarget) => { for (let e = 1n; e <= 60n; e++) await t.updateSingle(e, 1n, enc('d'), enc('a'), new Uint8Array(4096).fill(Number(e))); };
   // without the aggregation, the next writes do not fit (the test can fail)
