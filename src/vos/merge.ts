@@ -26,7 +26,7 @@ import { before, covered, type Range, type Stamp } from './tree.js';
 export const VERSION_VALUE_BYTES = 48;
 
 /** Flag (byte 1 of a version entry): its inline bytes matched its checksum when written into a run. */
-const VERSION_CHECKED = 1;
+export const VERSION_CHECKED = 1;
 
 /**
  * Write version `v`'s entry value (header, then the inline bytes if any) at the start of `dv`'s

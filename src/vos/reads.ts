@@ -14,7 +14,7 @@ import {
   TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix,
   prefixEnd, seekAtEpoch, withTag, objectTablePrefix, keyOid, unescapeAt, KeyBuilder, SECTION_DATA, STAMP_BYTES, stampEpochAt, stampSeqAt,
 } from './keys.js';
-import { decodeVersion, VERSION_VALUE_BYTES } from './merge.js';
+import { decodeVersion, VERSION_CHECKED, VERSION_VALUE_BYTES } from './merge.js';
 import { Where } from './wal.js';
 import { before, keyStr, NO_STAMP, type Stamp } from './tree.js';
 import { VosError } from './errors.js';
@@ -228,8 +228,6 @@ const pointProbe: BloomProbe = { h1: 0, h2: 0 };
  */
 const pointVersion: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: Where.Run, loc: 0, alloc: 0, index: 0, count: 0, recordSize: 0 };
 
-/** Flag bit (byte 1 of a version entry) of inline bytes that matched their checksum when written (merge.ts keeps it as VERSION_CHECKED, unexported; test/vos/reads-point holds versionAt to decodeVersion). */
-const VERSION_CHECKED_FLAG = 1;
 
 /**
  * The runs' newest single of an akey at or below `epoch`, when newer than `best`, for a view with
@@ -290,7 +288,7 @@ export function versionAt(blk: BlockView, off: number, len: number, epoch: bigin
   v.count = dv.getUint32(off + 40, true) + dv.getUint32(off + 44, true) * 4294967296;
   if (where === Where.Run) {
     v.inline = blk.bytes.subarray(off + VERSION_VALUE_BYTES, off + VERSION_VALUE_BYTES + vlen);
-    v.checked = (dv.getUint8(off + 1) & VERSION_CHECKED_FLAG) !== 0;
+    v.checked = (dv.getUint8(off + 1) & VERSION_CHECKED) !== 0;
   }
   return v;
 }
