@@ -15,6 +15,9 @@ import { Pool } from '../src/index.js'; // the entry: it installs Pool.connect
 const root = new URL('..', import.meta.url).pathname;
 
 /** One engine process. */
+/** How long an engine process may take to start serving (tests run on loaded machines). */
+const ENGINE_START_TIMEOUT_MS = 120_000;
+
 export interface EngineProc { index: number; rank: number; address: string; dirs: string[]; child: ChildProcess; log: string[] }
 
 export interface ClusterOptions {
@@ -78,7 +81,8 @@ export class Cluster {
     child.stderr!.on('data', (d) => { log.push(String(d)); if (process.env.CAIRN_TEST_VERBOSE) process.stderr.write(`[e${i}] ${d}`); });
     const proc = await new Promise<EngineProc>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`engine ${i} did not start in 30 s:\n${log.join('')}`)), 30_000);
+      // (an engine compiles the sources with tsx at start: on a loaded 2-core machine that took over 30 s)
+      const timer = setTimeout(() => reject(new Error(`engine ${i} did not start in ${ENGINE_START_TIMEOUT_MS / 1000} s:\n${log.join('')}`)), ENGINE_START_TIMEOUT_MS);
       // CAIRN_ENGINE_STDOUT=DIR: each engine's standard output also goes to DIR/engine-<i>.log (e.g. --trace-gc).
       const logDir = process.env.CAIRN_ENGINE_STDOUT;
       if (logDir) child.stdout!.on('data', (d) => appendFileSync(join(logDir, `engine-${i}.log`), d));
