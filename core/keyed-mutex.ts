@@ -13,24 +13,37 @@ function overloaded(waiting: number, max: number): CairnError {
 }
 
 /**
+ * The queue of one contended key of a `KeyedMutex`: grants of the callers waiting for it, in
+ * arrival order. Created on first contention; an uncontended key is held with no object at all.
+ */
+interface MutexQueue { grants: Array<() => void> }
+
+/** A `KeyedMutex` entry held by one caller with nobody waiting (no allocation per lock). */
+const HELD = 0;
+
+/**
  * Per-key async mutual exclusion: callers on the same key run one after another, in arrival order;
  * different keys do not wait for each other. Used to serialise read-modify-write of one EC stripe.
+ *
+ * A key held with nobody waiting is one map entry (`HELD`): taking and releasing it uncontended
+ * allocates no promise, queue or closure (`tryAcquire`/`release`). The waiter queue is made when
+ * a second caller arrives, and the lock is handed to the oldest waiter directly on release.
  */
-export class KeyedMutex {
-  private tails = new Map<string, Promise<void>>();
+export class KeyedMutex<K = string> {
+  private keys = new Map<K, typeof HELD | MutexQueue>();
   private waiting = 0;
 
   constructor(private readonly maxWaiters = MAX_LOCK_WAITERS) {}
 
   /** Run `fn` while holding the locks of all `keys` (taken in sorted order, so no deadlock). */
-  async withLocks<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+  async withLocks<T>(keys: K[], fn: () => Promise<T>): Promise<T> {
     const sorted = [...new Set(keys)].sort();
-    const releases: Array<() => void> = [];
+    const taken: K[] = [];
     try {
-      for (const k of sorted) releases.push(await this.acquire(k));
+      for (const k of sorted) { await this.acquire(k); taken.push(k); }
       return await fn();
     } finally {
-      for (const r of releases.reverse()) r();
+      for (let i = taken.length - 1; i >= 0; i--) this.release(taken[i]!);
     }
   }
 
@@ -38,49 +51,70 @@ export class KeyedMutex {
    * Take the lock of `key` now when nobody holds or waits for it (no promise to await: the hot
    * path of uncontended commits); returns its release, or undefined when the caller must wait
    * (`withLocks`). Holders taken this way are waited for by later `withLocks` callers as usual.
+   * The release is idempotent (a second call does nothing).
    */
-  tryLock(key: string): (() => void) | undefined {
-    if (this.tails.has(key)) return undefined;
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    this.tails.set(key, mine);
-    return () => {
-      release();
-      if (this.tails.get(key) === mine) this.tails.delete(key);
-    };
+  tryLock(key: K): (() => void) | undefined {
+    if (!this.tryAcquire(key)) return undefined;
+    let held = true;
+    return () => { if (held) { held = false; this.release(key); } };
   }
 
-  private async acquire(key: string): Promise<() => void> {
-    const prev = this.tails.get(key);
-    if (prev && this.waiting >= this.maxWaiters) throw overloaded(this.waiting, this.maxWaiters);
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = (prev ?? Promise.resolve()).then(() => mine);
-    this.tails.set(key, tail);
-    if (prev) {
-      this.waiting++;
-      try { await prev; } finally { this.waiting--; }
-    }
-    return () => {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    };
+  /**
+   * `tryLock` without a handle: true when `key` was free and is now held by the caller, who must
+   * call `release(key)` exactly once. Allocates nothing.
+   */
+  tryAcquire(key: K): boolean {
+    if (this.keys.has(key)) return false;
+    this.keys.set(key, HELD);
+    return true;
+  }
+
+  /**
+   * Release `key`, held by the caller (`tryAcquire`, or a lock `withLocks` took): the oldest waiter
+   * gets it, or it becomes free. Releasing a key nobody holds is a programming error (asserted).
+   */
+  release(key: K): void {
+    const e = this.keys.get(key);
+    if (e === undefined) throw new CairnError('ASSERTION_FAILED', 'release of a keyed lock nobody holds');
+    if (e === HELD) { this.keys.delete(key); return; }
+    const grant = e.grants.shift();
+    if (e.grants.length === 0) this.keys.set(key, HELD); // (the next holder, if any, holds it alone)
+    if (grant === undefined) this.keys.delete(key);
+    else grant();
+  }
+
+  private acquire(key: K): Promise<void> {
+    const e = this.keys.get(key);
+    if (e === undefined) { this.keys.set(key, HELD); return Promise.resolve(); }
+    if (this.waiting >= this.maxWaiters) return Promise.reject(overloaded(this.waiting, this.maxWaiters));
+    let q = e;
+    if (q === HELD) { q = { grants: [] }; this.keys.set(key, q); }
+    this.waiting++;
+    const queue = q;
+    return new Promise<void>((resolve) => { queue.grants.push(() => { this.waiting--; resolve(); }); });
   }
 }
+
+/** State of a `KeyedRwLock` key held exclusively or waited for (a key only held shared is its count). */
+interface RwState { shared: number; exclusive: boolean; queue: Array<{ exclusive: boolean; grant: () => void }> }
 
 /**
  * Per-key async read/write lock, first come first served: any number of shared holders, or one
  * exclusive holder. Used so that an object punch excludes concurrent writes to any of the
  * object's dkeys (whose read-modify-write could otherwise resurrect punched bytes).
+ *
+ * A key only held shared with nobody waiting is its holder count in the map (a small integer: no
+ * allocation to take or release it, `trySharedAcquire`/`releaseShared`); the state object with
+ * its queue is made when an exclusive holder or a waiter arrives.
  */
-export class KeyedRwLock {
-  private keys = new Map<string, { shared: number; exclusive: boolean; queue: Array<{ exclusive: boolean; grant: () => void }> }>();
+export class KeyedRwLock<K = string> {
+  private keys = new Map<K, number | RwState>();
   private waiting = 0;
 
   constructor(private readonly maxWaiters = MAX_LOCK_WAITERS) {}
 
   /** Run `fn` holding every key of `shared` shared and of `exclusive` exclusively (sorted order). */
-  async with<T>(shared: string[], exclusive: string[], fn: () => Promise<T>): Promise<T> {
+  async with<T>(shared: K[], exclusive: K[], fn: () => Promise<T>): Promise<T> {
     const ex = new Set(exclusive);
     const all = [...new Set([...shared, ...exclusive])].sort();
     const releases: Array<() => void> = [];
@@ -94,29 +128,62 @@ export class KeyedRwLock {
 
   /**
    * Take `key` shared now when it is neither held exclusively nor waited for (so no exclusive
-   * waiter is overtaken); returns its release, or undefined when the caller must wait (`with`).
+   * waiter is overtaken); returns its release (idempotent), or undefined when the caller must wait (`with`).
    */
-  tryShared(key: string): (() => void) | undefined {
-    let st = this.keys.get(key);
-    if (st && (st.exclusive || st.queue.length > 0)) return undefined;
-    if (!st) { st = { shared: 0, exclusive: false, queue: [] }; this.keys.set(key, st); }
-    const s = st;
-    s.shared++;
-    return () => { s.shared--; this.pump(key, s); };
+  tryShared(key: K): (() => void) | undefined {
+    if (!this.trySharedAcquire(key)) return undefined;
+    let held = true;
+    return () => { if (held) { held = false; this.releaseShared(key); } };
   }
 
-  private acquire(key: string, exclusive: boolean): Promise<() => void> {
-    let st = this.keys.get(key);
-    if (!st) { st = { shared: 0, exclusive: false, queue: [] }; this.keys.set(key, st); }
-    const s = st;
-    const release = () => {
-      if (exclusive) s.exclusive = false; else s.shared--;
-      this.pump(key, s);
-    };
-    if (this.waiting >= this.maxWaiters) {
-      if (s.queue.length === 0 && !s.exclusive && s.shared === 0) this.keys.delete(key);
-      return Promise.reject(overloaded(this.waiting, this.maxWaiters));
+  /**
+   * `tryShared` without a handle: true when `key` is now held shared by the caller, who must call
+   * `releaseShared(key)` exactly once. Allocates nothing when the key is only held shared.
+   */
+  trySharedAcquire(key: K): boolean {
+    const e = this.keys.get(key);
+    if (e === undefined) { this.keys.set(key, 1); return true; }
+    if (typeof e === 'number') { this.keys.set(key, e + 1); return true; }
+    if (e.exclusive || e.queue.length > 0) return false;
+    e.shared++;
+    return true;
+  }
+
+  /** Release one shared hold of `key` (`trySharedAcquire`): waiters are granted as it allows. */
+  releaseShared(key: K): void {
+    const e = this.keys.get(key);
+    if (typeof e === 'number') {
+      if (e > 1) this.keys.set(key, e - 1); else this.keys.delete(key);
+      return;
     }
+    if (e === undefined || e.shared <= 0) throw new CairnError('ASSERTION_FAILED', 'shared release of a keyed lock not held shared');
+    e.shared--;
+    this.pump(key, e);
+  }
+
+  /** The state object of `key` (made from its shared count when it has none). */
+  private state(key: K): RwState {
+    const e = this.keys.get(key);
+    if (e !== undefined && typeof e !== 'number') return e;
+    const st: RwState = { shared: e ?? 0, exclusive: false, queue: [] };
+    this.keys.set(key, st);
+    return st;
+  }
+
+  private acquire(key: K, exclusive: boolean): Promise<() => void> {
+    if (this.waiting >= this.maxWaiters) return Promise.reject(overloaded(this.waiting, this.maxWaiters));
+    const s = this.state(key);
+    let held = true;
+    // (by key, not by `s`: once the queue empties, a shared-only key goes back to being a count)
+    const release = () => {
+      if (!held) return;
+      held = false;
+      if (!exclusive) { this.releaseShared(key); return; }
+      const cur = this.keys.get(key);
+      if (cur === undefined || typeof cur === 'number' || !cur.exclusive) throw new CairnError('ASSERTION_FAILED', 'exclusive release of a keyed lock not held exclusively');
+      cur.exclusive = false;
+      this.pump(key, cur);
+    };
     this.waiting++;
     return new Promise((resolve) => {
       s.queue.push({ exclusive, grant: () => { this.waiting--; resolve(release); } });
@@ -124,7 +191,7 @@ export class KeyedRwLock {
     });
   }
 
-  private pump(key: string, s: { shared: number; exclusive: boolean; queue: Array<{ exclusive: boolean; grant: () => void }> }): void {
+  private pump(key: K, s: RwState): void {
     while (s.queue.length) {
       const head = s.queue[0]!;
       if (s.exclusive || (head.exclusive && s.shared > 0)) break;
@@ -133,6 +200,9 @@ export class KeyedRwLock {
       head.grant();
       if (head.exclusive) break;
     }
-    if (!s.exclusive && s.shared === 0 && s.queue.length === 0) this.keys.delete(key);
+    if (s.queue.length === 0 && !s.exclusive && this.keys.get(key) === s) {
+      // back to the allocation-free form: a shared count, or no entry
+      if (s.shared === 0) this.keys.delete(key); else this.keys.set(key, s.shared);
+    }
   }
 }

@@ -797,11 +797,17 @@ export class ContainerCore {
    */
   private tryLocks(op: Op, obj = op.oid.toString(16)): (() => void) | undefined {
     if (op.kind === 'punchObject') return undefined; // rare: the queued path
-    const relObj = this.objLocks.tryShared(obj);
-    if (!relObj) return undefined;
-    const relKey = this.locks.tryLock(dkeyLockKey(obj, op.dkey));
-    if (!relKey) { relObj(); return undefined; }
-    return () => { relKey(); relObj(); };
+    // (the tables' allocation-free forms: one closure per commit is the only handle made)
+    if (!this.objLocks.trySharedAcquire(obj)) return undefined;
+    const key = dkeyLockKey(obj, op.dkey);
+    if (!this.locks.tryAcquire(key)) { this.objLocks.releaseShared(obj); return undefined; }
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.locks.release(key);
+      this.objLocks.releaseShared(obj);
+    };
   }
 
   /** Take the cross-client locks of the dkeys whose EC stripes `ops` rewrite in part (sorted: no deadlock). */

@@ -204,17 +204,17 @@ function scanFile(fd: number, size: number, known?: (type: number, epoch: bigint
   let corrupt = 0;
   let off = HEADER;
   let lastGood = HEADER;
-  // the checksummed bytes (header fields, then payload) gathered in one reused buffer, not concatenated per record
-  let scratch = Buffer.allocUnsafe(4096);
+  // the checksummed bytes (header fields, then payload) gathered in the shared hash scratch (`hashView`: a view
+  // reused per record length, as when encoding; scanning is synchronous), not concatenated or viewed per record
   const decodeAt = (at: number): { rec: JournalRecord; len: number } | undefined => {
     if (at + REC_HEADER > got || buf.readUInt32LE(at) !== REC_MAGIC) return undefined;
     const len = buf.readUInt32LE(at + 4);
     if (len < REC_HEADER || len > MAX_JOURNAL_RECORD || at + len > got) return undefined;
     const n = 16 + len - REC_HEADER;
-    if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, scratch.length * 2));
-    buf.copy(scratch, 0, at + 8, at + 24);
-    buf.copy(scratch, 16, at + REC_HEADER, at + len);
-    if (xxh64(scratch.subarray(0, n)) !== dv.getBigUint64(at + 24, true)) return undefined;
+    const view = hashView(n);
+    buf.copy(view, 0, at + 8, at + 24);
+    buf.copy(view, 16, at + REC_HEADER, at + len);
+    if (xxh64(view) !== dv.getBigUint64(at + 24, true)) return undefined;
     if (known?.(buf.readUInt8(at + 8), dv.getBigUint64(at + 16, true))) return { rec: KNOWN, len };
     const type = buf[at + 8]!, enc = buf[at + 9]!;
     if (type < JournalType.Intent || type > JournalType.Rollback) return undefined;
