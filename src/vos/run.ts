@@ -309,19 +309,11 @@ export class BlockView {
    * windows and the rest of the bytes only when those are equal (keys of one block share their
    * container, section and often most of the unit oid).
    */
-  lowerBound(k: Uint8Array, klen = k.length): number {
-    if (this.count === 0) return 0;
-    const side = this.againstShared(k, klen);
-    if (side !== 0) return side < 0 ? 0 : this.count;
-    const cp = this.shared;
-    if (this.windows === undefined) this.buildWindows(cp);
-    const kh = window32(k, cp, klen - cp), kl = window32(k, cp + 4, klen - cp - 4);
-    let lo = 0, hi = this.count;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (this.probe(m, k, klen, cp, kh, kl) < 0) lo = m + 1; else hi = m; }
-    return lo;
-  }
+  lowerBound(k: Uint8Array, klen = k.length): number { return this.bound(k, klen, 0); }
   /** First index with key > the first `klen` bytes of k (count when none): `lowerBound`'s twin for index blocks. */
-  upperBound(k: Uint8Array, klen = k.length): number {
+  upperBound(k: Uint8Array, klen = k.length): number { return this.bound(k, klen, 1); }
+  /** First index whose key compares >= `past` against k's first `klen` bytes (0: lowerBound, 1: upperBound). */
+  private bound(k: Uint8Array, klen: number, past: 0 | 1): number {
     if (this.count === 0) return 0;
     const side = this.againstShared(k, klen);
     if (side !== 0) return side < 0 ? 0 : this.count;
@@ -329,7 +321,7 @@ export class BlockView {
     if (this.windows === undefined) this.buildWindows(cp);
     const kh = window32(k, cp, klen - cp), kl = window32(k, cp + 4, klen - cp - 4);
     let lo = 0, hi = this.count;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (this.probe(m, k, klen, cp, kh, kl) <= 0) lo = m + 1; else hi = m; }
+    while (lo < hi) { const m = (lo + hi) >> 1; if (this.probe(m, k, klen, cp, kh, kl) < past) lo = m + 1; else hi = m; }
     return lo;
   }
   /** Whether key i starts with the first `n` bytes of `k` (in place). */
