@@ -107,7 +107,7 @@ export class BlockAllocator {
   /** Return many ranges (offset, bytes) to the free list at once: one merging pass, not one insertion each. */
   releaseMany(ranges: ReadonlyArray<readonly [number, number]>): void {
     if (ranges.length < 8) { for (const [o, n] of ranges) this.release(o, n); return; }
-    const { offs, lens, dups } = byOffset(ranges);
+    const { offs, lens, dups } = byOffset(ranges, this.block);
     assert(dups === 0, 'double free in data allocator', { repeats: dups });
     const f = this.free;
     const out: Array<[number, number]> = [];
@@ -147,12 +147,42 @@ export class BlockAllocator {
   }
 }
 
+/** Ranges a packed sort takes at most (their index shares a float64 with the offset's block number). */
+const PACKED_SORT_MAX = 1 << 21;
+
 /**
- * `ranges` (offset, bytes) with bytes > 0, sorted by offset, as two parallel arrays (a numeric
- * typed-array sort: these run at every manifest commit, over every extent a merge freed). An
- * offset named twice keeps its longest range; `dups` counts such repeats.
+ * `ranges` (offset, bytes) with bytes > 0, sorted by offset, as two parallel arrays: these run at
+ * every manifest commit, over every extent a merge freed. Block-aligned offsets (all of the data
+ * file's) are sorted as one float64 each, block number and index packed, by a numeric typed-array
+ * sort (no comparator calls). An offset named twice keeps its longest range; `dups` counts repeats.
  */
-function byOffset(ranges: ReadonlyArray<readonly [number, number]>): { offs: Float64Array; lens: Float64Array; dups: number } {
+function byOffset(ranges: ReadonlyArray<readonly [number, number]>, block: number): { offs: Float64Array; lens: Float64Array; dups: number } {
+  const n = ranges.length;
+  if (n >= PACKED_SORT_MAX) return byOffsetMap(ranges);
+  const keys = new Float64Array(n);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const r = ranges[i]!;
+    if (r[1] <= 0) continue;
+    const q = r[0] / block;
+    if (!Number.isInteger(q) || q >= 4294967296) return byOffsetMap(ranges);
+    keys[m++] = q * PACKED_SORT_MAX + i;
+  }
+  const sorted = keys.subarray(0, m).sort();
+  const offs = new Float64Array(m), lens = new Float64Array(m);
+  let k = 0, dups = 0;
+  for (let x = 0; x < m; x++) {
+    const key = sorted[x]!;
+    const i = key % PACKED_SORT_MAX;
+    const off = ((key - i) / PACKED_SORT_MAX) * block, len = ranges[i]![1];
+    if (k > 0 && offs[k - 1] === off) { dups++; if (lens[k - 1]! < len) lens[k - 1] = len; continue; }
+    offs[k] = off; lens[k++] = len;
+  }
+  return { offs: offs.subarray(0, k), lens: lens.subarray(0, k), dups };
+}
+
+/** `byOffset` for ranges a packed sort cannot take (unaligned offsets, or very many ranges). */
+function byOffsetMap(ranges: ReadonlyArray<readonly [number, number]>): { offs: Float64Array; lens: Float64Array; dups: number } {
   const len = new Map<number, number>();
   let dups = 0;
   for (let i = 0; i < ranges.length; i++) {
@@ -173,7 +203,7 @@ function byOffset(ranges: ReadonlyArray<readonly [number, number]>): { offs: Flo
 
 /** Free ranges of `a` plus `extra` ranges (in use in memory but not in the persistent state), merged and sorted. */
 export function freeSnapshot(a: BlockAllocator, extra: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
-  const { offs, lens } = byOffset(extra);
+  const { offs, lens } = byOffset(extra, a.block);
   const fr = a.freeList;
   const out: Array<[number, number]> = [];
   let i = 0; let j = 0;

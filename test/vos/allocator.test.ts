@@ -67,6 +67,15 @@ for (const seed of [1, 2, 3]) {
   });
 }
 
+test('a manifest free list merges extents that are not block-aligned too (the sort for those takes another path)', () => {
+  const a = new BlockAllocator(16 * BLOCK, BLOCK);
+  a.alloc(16 * BLOCK); // nothing free
+  const extra: Array<[number, number]> = [[3 * BLOCK + 100, 50], [BLOCK, BLOCK], [3 * BLOCK + 100, 20], [2 * BLOCK, 10], [0, 0]];
+  assert.equal(freeSnapshot(a, extra), [[BLOCK, BLOCK + 10], [3 * BLOCK + 100, 50]], 'sorted, touching ranges joined, the longest of a repeated offset');
+  const aligned: Array<[number, number]> = [[5 * BLOCK, BLOCK], [BLOCK, BLOCK], [5 * BLOCK, 2 * BLOCK], [2 * BLOCK, BLOCK]];
+  assert.equal(freeSnapshot(a, aligned), [[BLOCK, 2 * BLOCK], [5 * BLOCK, 2 * BLOCK]], 'aligned: the same rules');
+});
+
 test('releasing a range twice, or a free range, in one batch is a double free', () => {
   const a = new BlockAllocator(64 * BLOCK, BLOCK);
   const held = Array.from({ length: 20 }, () => [a.alloc(BLOCK), BLOCK] as [number, number]);
