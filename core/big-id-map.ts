@@ -24,6 +24,11 @@ export class BigIdMap<V> {
   private readonly m = new Map<bigint, V>();
   get size(): number { return this.m.size; }
   get(id: bigint): V | undefined { return this.m.get(mixBigId(id)); }
+  /**
+   * `get` by an id already mixed (`mixBigId(id)`): a caller that looks one id up in several maps
+   * (a point read walks every memtable) mixes it once, since mixing costs a few BigInts.
+   */
+  getMixed(mixed: bigint): V | undefined { return this.m.get(mixed); }
   has(id: bigint): boolean { return this.m.has(mixBigId(id)); }
   set(id: bigint, v: V): this { this.m.set(mixBigId(id), v); return this; }
   delete(id: bigint): boolean { return this.m.delete(mixBigId(id)); }

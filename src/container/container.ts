@@ -222,7 +222,14 @@ export class ContainerCore {
   private pendingHead = 0;
   private barrier: Promise<void> | null = null;
   /** Object ids of names of the default class (`resolveOid`), bounded by NAME_OID_CACHE_SIZE. */
-  private readonly nameOids = new Map<string, bigint>();
+  private nameOids = new Map<string, bigint>();
+  /**
+   * The previous generation of `nameOids`: when the young map holds half of NAME_OID_CACHE_SIZE
+   * names it becomes this one (the older one is dropped), and a name found here moves back to the
+   * young map. Names in use stay cached without a per-hit cost, and a working set a little larger
+   * than the cache does not lose it all at once (clearing one map when full did).
+   */
+  private nameOidsOld = new Map<string, bigint>();
   /** `defaultClass()`: the parsed default class, by the name it was parsed from. */
   private defaultCls: { name: string; cls: ObjectClass } | undefined;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
@@ -527,18 +534,19 @@ export class ContainerCore {
     if (typeof oidOrName !== 'string' || oidOrName.length === 0) throw badArg('object name must be a non-empty string or an object id');
     // Names of the container's default class (not GX: their group count follows the pool map)
     // hash once: a bounded cache, cleared when full.
-    const cached = oclass === undefined ? this.nameOids.get(oidOrName) : undefined;
-    if (cached !== undefined) return cached;
+    if (oclass === undefined) {
+      const young = this.nameOids.get(oidOrName);
+      if (young !== undefined) return young;
+      const old = this.nameOidsOld.get(oidOrName);
+      if (old !== undefined) { this.cacheNameOid(oidOrName, old); return old; }
+    }
     const cls = oclass === undefined ? this.defaultClass() : toObjectClass(oclass);
     if (oclass !== undefined) this.checkClass(cls);
     const name = utf8(oidOrName);
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
     if (cls.groups !== 'X') {
       const oid = makeObjectId(lo, cls, {});
-      if (oclass === undefined) {
-        if (this.nameOids.size >= NAME_OID_CACHE_SIZE) this.nameOids.clear();
-        this.nameOids.set(oidOrName, oid);
-      }
+      if (oclass === undefined) this.cacheNameOid(oidOrName, oid);
       return oid;
     }
     // GX objects fix their group count in their id, computed from the container's recorded target
@@ -546,6 +554,12 @@ export class ContainerCore {
     resolveGroups(cls, this.rt.map()); // INSUFFICIENT_TARGETS when the pool cannot hold one group
     const basis = this.meta.props.gxTargets ?? this.rt.map().targets.length;
     return makeObjectId(lo, cls, { groups: resolveGroups(cls, Math.max(basis, cls.groupSize)) });
+  }
+
+  /** Keep `name`'s object id in the young generation of the name cache (at most NAME_OID_CACHE_SIZE names in both). */
+  private cacheNameOid(name: string, oid: bigint): void {
+    if (this.nameOids.size >= NAME_OID_CACHE_SIZE / 2) { this.nameOidsOld = this.nameOids; this.nameOids = new Map(); }
+    this.nameOids.set(name, oid);
   }
 
   /** The container's default class, parsed and checked against its redundancy factor once (props are fixed at creation). */

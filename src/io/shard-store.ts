@@ -63,10 +63,15 @@ export interface ShardStore {
 /** Bits below the object id that carry the shard index in a unit object id. */
 export const SHARD_BITS = 32n;
 
+/** Shard indexes whose BigInts `unitOid` keeps made (every shard of a group of up to this many). */
+const SHARD_BIGINTS_COUNT = 256;
+/** `BigInt(i)` for the first SHARD_BIGINTS_COUNT shards: `unitOid` runs on every I/O. */
+const SHARD_BIGINTS: readonly bigint[] = Array.from({ length: SHARD_BIGINTS_COUNT }, (_, i) => BigInt(i));
+
 /** The VOS object id of shard `shard` of object `oid`. */
 export function unitOid(oid: bigint, shard: number): bigint {
   if (!(oid >= 0n && Number.isInteger(shard) && shard >= 0 && shard < 2 ** 32)) assert(false, 'a unit object id is a non-negative oid and a 32-bit shard', { oid: oid.toString(16), shard });
-  return (oid << SHARD_BITS) | BigInt(shard);
+  return (oid << SHARD_BITS) | (shard < SHARD_BIGINTS_COUNT ? SHARD_BIGINTS[shard]! : BigInt(shard));
 }
 
 /** Split a unit object id into (oid, shard). */

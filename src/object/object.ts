@@ -147,10 +147,33 @@ export interface FetchOptions extends ReadOptions {
   into?: Uint8Array;
 }
 
-/** @internal validated key bytes. */
+/** Longest string key (UTF-16 code units) whose encoding `keyBytes` keeps. */
+const KEY_CACHE_MAX_CHARS = 32;
+/** String keys whose encodings `keyBytes` keeps (the cache is cleared when full). */
+const KEY_CACHE_SIZE = 1024;
+/**
+ * Encodings of short string keys: most programs use a few keys over and over (a KV's akey, field
+ * names), and encoding one is an allocation per operation. The cached arrays are shared, which is
+ * safe because key bytes are only read below this layer (copied or hashed where they are kept),
+ * never written or handed back to a caller.
+ */
+const keyCache = new Map<string, Uint8Array>();
+
+function stringKeyBytes(k: string): Uint8Array {
+  if (k.length > KEY_CACHE_MAX_CHARS) return utf8(k);
+  let b = keyCache.get(k);
+  if (b === undefined) {
+    b = utf8(k);
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.clear();
+    keyCache.set(k, b);
+  }
+  return b;
+}
+
+/** @internal validated key bytes (a string key's encoding may be a shared array: never write to it). */
 export function keyBytes(k: Key, what: string): Uint8Array {
   if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw badArg(`${what} must be a string or Uint8Array, got ${describeValue(k)}`, { what });
-  const b = typeof k === 'string' ? utf8(k) : k;
+  const b = typeof k === 'string' ? stringKeyBytes(k) : k;
   if (b.length === 0 || b.length > MAX_KEY_BYTES) throw badArg(`${what} must be 1..${MAX_KEY_BYTES} bytes, got ${b.length}`, { what });
   return b;
 }

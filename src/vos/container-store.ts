@@ -70,6 +70,16 @@ function describe(oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion
   return d;
 }
 
+/**
+ * The arguments of the point read `readValueSync` is checking (set just before the synchronous
+ * call, cleared after it), and `describeCurrent`, the one description function handed to it: a
+ * point read passes no per-read closure, and the description is built only when an error needs it.
+ */
+let curOid = 0n, curDkey: Uint8Array | undefined, curAkey: Uint8Array | undefined, curVersion: MemVersion | undefined;
+function describeCurrent(): Record<string, unknown> {
+  return curVersion ? describe(curOid, curDkey!, curAkey!, curVersion) : {};
+}
+
 const cmpStamp = (a: Stamp, b: Stamp) => (before(a, b) ? 1 : before(b, a) ? -1 : 0);
 
 /** The store of one container on one target. */
@@ -243,7 +253,12 @@ export class ContainerStore {
       t.checkIntact();
       const s = visibleSingle(this.view(), oid, dkey, akey, epoch);
       if (!s) return undefined;
-      return t.readValueSync(s, () => describe(oid, dkey, akey, s)) ?? s;
+      curOid = oid; curDkey = dkey; curAkey = akey; curVersion = s;
+      try {
+        return t.readValueSync(s, describeCurrent) ?? s;
+      } finally {
+        curDkey = curAkey = curVersion = undefined;
+      }
     } catch (e) {
       t.noteDamage(e);
       throw e;

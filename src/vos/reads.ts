@@ -18,6 +18,7 @@ import { decodeVersion, VERSION_CHECKED, VERSION_VALUE_BYTES } from './merge.js'
 import { Where } from './wal.js';
 import { before, keyStr, NO_STAMP, type Stamp } from './tree.js';
 import { VosError } from './errors.js';
+import { mixBigId } from '../../core/big-id-map.js';
 
 /** A discard not yet applied to the runs: hides versions and punches with seq < seq and after < epoch <= upTo. */
 export interface Tomb { after: bigint; upTo: bigint; seq: number }
@@ -183,8 +184,11 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
   let best: MemVersion | undefined;
   let floor: Stamp = NO_STAMP;
   let ds: string | undefined, as: string | undefined;
+  let mixed: bigint | undefined; // the oid mixed once for every memtable's object map
   for (const m of v.mems) {
-    const o = m.conts.get(v.cont)?.objects.get(oid);
+    const os = m.conts.get(v.cont)?.objects;
+    if (!os || os.size === 0) continue;
+    const o = os.getMixed(mixed ??= mixBigId(oid));
     if (!o) continue;
     if (o.punches.length) floor = newestPunch(o.punches, epoch, v.tombs, floor);
     const d = o.dkeys.get(ds ??= keyStr(dkey));

@@ -44,4 +44,15 @@ test('BigIdMap and BigIdSet behave as a Map and a Set (random operations against
   m.clear(); assert.is(m.size, 0);
 });
 
+test('getMixed finds what get finds, by the id mixed once', () => {
+  const m = new BigIdMap<number>();
+  const rng = new Rng(7);
+  const ids: bigint[] = [];
+  for (let i = 0; i < 500; i++) ids.push((BigInt(rng.int(1 << 30)) << 96n) | (BigInt(i) << 32n) | BigInt(i & 3));
+  ids.forEach((id, i) => m.set(id, i));
+  ids.forEach((id, i) => { assert.is(m.getMixed(mixBigId(id)), i); assert.is(m.getMixed(mixBigId(id)), m.get(id)); });
+  assert.is(m.getMixed(mixBigId(ids[0]! + (1n << 100n))), undefined, 'an absent id');
+  assert.is(m.getMixed(ids[3]!), undefined, 'an id above 2^64, unmixed, is not its key');
+});
+
 test.run();

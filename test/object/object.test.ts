@@ -166,5 +166,27 @@ t('keys and names encode to the UTF-8 TextEncoder gives (ASCII inline, anything 
   assert.is.not(cont.kv('ete').object.oid, cont.kv('\u00e9t\u00e9').object.oid);
 });
 
+t('names resolve to the same ids whether cached or not, past the name cache size; reused string keys stay intact', async () => {
+  const c = await pool.createContainer('names', { oclass: 'RP_2G1' });
+  try {
+    const N = 20_000; // past NAME_OID_CACHE_SIZE: generations rotate, old names are hashed again
+    const first = Array.from({ length: N }, (_, i) => c.object(`n${i}`).oid);
+    assert.is(new Set(first).size, N, 'distinct names, distinct ids');
+    for (let pass = 0; pass < 2; pass++) for (let i = N - 1; i >= 0; i -= 7) assert.is(c.object(`n${i}`).oid, first[i], `name n${i}, pass ${pass}`);
+    const bytes = c.object(`n5`, { oclass: 'S1' }).oid;
+    assert.not.equal(bytes, first[5], 'another class, another id (not the cached one)');
+    // one string key used by many ops, and the same bytes given as an array: the shared encoding is never altered
+    const kv = c.kv('keys');
+    for (let i = 0; i < 50; i++) await kv.put('k', `v${i}`);
+    const k = new TextEncoder().encode('k');
+    assert.is(text(await kv.get(k)), 'v49');
+    const listed = await collect(kv.list());
+    assert.equal(listed.map((x) => text(x)), ['k']);
+    listed[0]!.fill(0x7a); // a caller writing into a listed key
+    assert.is(text(await kv.get('k')), 'v49');
+    assert.equal((await collect(kv.list())).map((x) => text(x)), ['k']);
+  } finally { await c.close(); }
+});
+
 t.after(async () => { await put.close(); });
 t.run();
