@@ -79,7 +79,10 @@ export const RETAINED_ON_CLOSE = 1024;
 export const RETAINED_ON_CLOSE_BYTES = 256 * 1024;
 /** Largest number of shard I/Os one commit keeps in flight. */
 export const MAX_COMMIT_CONCURRENCY = 64;
-/** Object names whose ids `resolveOid` keeps (the cache is cleared when full). */
+/**
+ * Object names whose ids `resolveOid` keeps in each of its two generations (so at most twice this
+ * many in all): a working set of up to this many names is always found, a larger one mostly.
+ */
 const NAME_OID_CACHE_SIZE = 16_384;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
@@ -154,6 +157,11 @@ export interface ContainerPort {
    * Embedded pools call it once and return its answer as is (a value or a promise).
    */
   retryStale<T>(fn: () => T | Promise<T>): T | Promise<T>;
+  /**
+   * Whether nothing can be stale (an embedded pool: no pool map to refresh, one client), so
+   * `retryStale(fn)` is `fn()`: a hot read calls its step directly, without a closure.
+   */
+  staleFree(): boolean;
   /** Commit `ops` atomically at one new epoch; with `check`, TX_RESTART on a conflict. */
   commit(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint>;
   /** Register a transaction beginning now (read epoch: the stable epoch). */
@@ -224,10 +232,10 @@ export class ContainerCore {
   /** Object ids of names of the default class (`resolveOid`), bounded by NAME_OID_CACHE_SIZE. */
   private nameOids = new Map<string, bigint>();
   /**
-   * The previous generation of `nameOids`: when the young map holds half of NAME_OID_CACHE_SIZE
-   * names it becomes this one (the older one is dropped), and a name found here moves back to the
-   * young map. Names in use stay cached without a per-hit cost, and a working set a little larger
-   * than the cache does not lose it all at once (clearing one map when full did).
+   * The previous generation of `nameOids`: when the young map holds NAME_OID_CACHE_SIZE names it
+   * becomes this one (the older one is dropped), and a name found here moves back to the young
+   * map. Names in use stay cached, and a working set a little larger than one generation is not
+   * lost all at once (clearing one map when full lost it: every name was hashed again).
    */
   private nameOidsOld = new Map<string, bigint>();
   /** `defaultClass()`: the parsed default class, by the name it was parsed from. */
@@ -323,6 +331,7 @@ export class ContainerCore {
       io: () => this.io(),
       checkNotLost: (oid) => this.checkNotLost(oid),
       retryStale: (fn) => this.retryStale(fn),
+      staleFree: () => !this.rt.refreshMap,
       commit: (ops, check, signal) => this.commit(ops, check, signal),
       beginTx: () => this.openTx(),
       quiesce: () => this.exclusive(async () => this.stableEpoch()),
@@ -556,9 +565,9 @@ export class ContainerCore {
     return makeObjectId(lo, cls, { groups: resolveGroups(cls, Math.max(basis, cls.groupSize)) });
   }
 
-  /** Keep `name`'s object id in the young generation of the name cache (at most NAME_OID_CACHE_SIZE names in both). */
+  /** Keep `name`'s object id in the young generation of the name cache (at most NAME_OID_CACHE_SIZE names in each). */
   private cacheNameOid(name: string, oid: bigint): void {
-    if (this.nameOids.size >= NAME_OID_CACHE_SIZE / 2) { this.nameOidsOld = this.nameOids; this.nameOids = new Map(); }
+    if (this.nameOids.size >= NAME_OID_CACHE_SIZE) { this.nameOidsOld = this.nameOids; this.nameOids = new Map(); }
     this.nameOids.set(name, oid);
   }
 

@@ -245,11 +245,18 @@ export class CairnObject {
    * Fetch a single value (`Uint8Array`, or `undefined` when nothing is visible) or, with `recx`,
    * an array extent (holes read as zeros). Reads at `epoch`, `snapshot`, or the stable epoch.
    */
-  async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
-    opts = readOptionsArg<FetchOptions>(opts, 'fetch options');
-    if (opts.recx !== undefined) fetchExtent(opts.recx, opts.recordSize);
-    else if (opts.recordSize !== undefined) recordSizeArg(opts.recordSize);
-    return this.port.retryStale(() => this.fetchOnce(dkey, akey, opts));
+  fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
+    // (not async: an embedded pool's small get is answered with one resolved promise and no
+    // closure; every error still comes back as a rejection)
+    try {
+      const o = readOptionsArg<FetchOptions>(opts, 'fetch options');
+      if (o.recx !== undefined) fetchExtent(o.recx, o.recordSize);
+      else if (o.recordSize !== undefined) recordSizeArg(o.recordSize);
+      const r = this.port.staleFree() ? this.fetchOnce(dkey, akey, o) : this.port.retryStale(() => this.fetchOnce(dkey, akey, o));
+      return r instanceof Promise ? r : Promise.resolve(r);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
