@@ -789,13 +789,14 @@ export class RunPoint implements RunPosition {
 
 /** Position in a run: index block, data block, entry. Used synchronously (views into verified blocks). */
 export class RunCursor implements RunPosition {
-  /** @internal (RunPosition, written by `Run.seekTo`) */
+  // (RunPosition, written by `Run.seekTo`; kept in the declarations, which must still implement it)
+  /** Index block. */
   i = 0;
-  /** @internal */
+  /** Data block of index block `i`. */
   j = 0;
-  /** @internal */
+  /** Entry of data block `j`. */
   e = 0;
-  /** @internal */
+  /** Data block `j`, viewed. */
   blk: BlockView | undefined;
   valid = false;
 
