@@ -17,7 +17,6 @@
  * "absent"); an acknowledged log record that fails, or a manifest that cannot be read, marks the
  * whole target damaged (reads fail until it is rebuilt from redundancy).
  */
-import { copyValue } from './value-copy.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
@@ -33,6 +32,7 @@ import {
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
 import { Memtable, addLogged, type MemVersion } from './memtable.js';
+import { copyValue } from './value-copy.js';
 import { MemtableCursor, MergeSink, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
 import { MergeWorkersUnavailable, mergeWorkers } from './merge-workers.js';
@@ -775,7 +775,7 @@ export class TargetStore {
   }
 
   private async flushMemtable(mt: Memtable): Promise<void> {
-    if (await this.flushOnWorker(mt)) { this.flushed(mt); return; }
+    if (await this.memtableOnWorker(mt)) { this.flushed(mt); return; }
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed: Array<[number, number]> = [];
     try {
@@ -957,25 +957,37 @@ export class TargetStore {
   }
 
   /**
-   * Flush frozen memtable `mt` on a worker, which rebuilds it from its log region, and commit the
-   * run; false: flush here (see `away`).
+   * Write frozen memtable `mt` out on a worker, which rebuilds it from its log region, and commit
+   * the run as `mt`'s flush: alone (a flush), or folded with every run `inputs` under the
+   * aggregation policies (an aggregation's fold). False: do it here (see `away`).
    */
-  private async flushOnWorker(mt: Memtable): Promise<boolean> {
+  private async memtableOnWorker(mt: Memtable, inputs: Run[] = []): Promise<boolean> {
     const region = this.mergeAway ? this.wal.frozenRegion() : undefined;
     if (!region || region.gen !== mt.gen) return false;
+    const fold = inputs.length > 0;
     const rules: Array<[number, ContainerRules]> = [];
     const aggregating: number[] = [];
-    for (const c of mt.conts.keys()) { const r = this.rules(c); if (r) rules.push([c, r]); if (this.conts.get(c)?.aggStats) aggregating.push(c); }
-    const res = await this.away({ inputs: [], level: 0, kind: 'flush', rules, flush: { ...region, records: mt.records, aggregating } }, this.runChunks(mt.runBound) + 2, false);
+    for (const [c, st] of this.conts) { const r = this.rules(c); if (r) rules.push([c, r]); if (st.aggStats) aggregating.push(c); }
+    const level = fold ? Math.max(...inputs.map((r) => r.meta.level)) + 1 : 0;
+    const bound = mt.runBound + inputs.reduce((n, r) => n + r.meta.bytes, 0);
+    for (const r of inputs) r.pins++;
+    let res: Awaited<ReturnType<TargetStore['away']>>;
+    try {
+      // a fold, like every aggregation, leaves the flush reserve alone
+      res = await this.away({ inputs: inputs.map((r) => r.meta), level, kind: fold ? 'fold' : 'flush', rules, flush: { ...region, records: mt.records, aggregating } }, this.runChunks(bound) + 2, fold);
+    } finally {
+      for (const r of inputs) r.pins--;
+    }
     if (!res) return false;
     try {
       await this.syncDeferredData();
-      this.commitManifest(res.meta ? [res.meta] : [], [], mt.gen, res.freed);
+      this.commitManifest(res.meta ? [res.meta] : [], inputs, mt.gen, res.freed);
     } catch (e) {
       this.heapFree.push(...res.used);
       throw e;
     }
     this.addAggStats(new Map(res.stats));
+    if (fold) this.workerFolds++;
     return true;
   }
 
@@ -1097,7 +1109,7 @@ export class TargetStore {
    * memtable from its log region, about as much work as the fold itself).
    */
   private async foldMemtable(mt: Memtable, inputs: Run[], stats: Map<number, MergeStats>, onWorker: boolean): Promise<void> {
-    if (onWorker && await this.foldOnWorker(mt, inputs)) { this.folded(mt); return; }
+    if (onWorker && await this.memtableOnWorker(mt, inputs)) { this.folded(mt); return; }
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
     const freed: Array<[number, number]> = [];
@@ -1123,38 +1135,6 @@ export class TargetStore {
     this.wal.flushed(mt.gen);
     if (this.frozen === mt) this.frozen = undefined;
     this.flushes++; this.compactions++; this.folds++;
-  }
-
-  /**
-   * Fold frozen memtable `mt` and runs `inputs` on a worker, which rebuilds the memtable from its
-   * log region, and commit the run; false: fold here (see `away`).
-   */
-  private async foldOnWorker(mt: Memtable, inputs: Run[]): Promise<boolean> {
-    const region = this.mergeAway ? this.wal.frozenRegion() : undefined;
-    if (!region || region.gen !== mt.gen) return false;
-    const rules: Array<[number, ContainerRules]> = [];
-    const aggregating: number[] = [];
-    for (const [c, st] of this.conts) { const r = this.rules(c); if (r) rules.push([c, r]); if (st.aggStats) aggregating.push(c); }
-    const level = Math.max(...inputs.map((r) => r.meta.level)) + 1;
-    const bound = mt.runBound + inputs.reduce((n, r) => n + r.meta.bytes, 0);
-    for (const r of inputs) r.pins++;
-    let res: Awaited<ReturnType<TargetStore['away']>>;
-    try {
-      res = await this.away({ inputs: inputs.map((r) => r.meta), level, kind: 'fold', rules, flush: { ...region, records: mt.records, aggregating } }, this.runChunks(bound) + 2, true);
-    } finally {
-      for (const r of inputs) r.pins--;
-    }
-    if (!res) return false;
-    try {
-      await this.syncDeferredData();
-      this.commitManifest(res.meta ? [res.meta] : [], inputs, mt.gen, res.freed);
-    } catch (e) {
-      this.heapFree.push(...res.used);
-      throw e;
-    }
-    this.addAggStats(new Map(res.stats));
-    this.workerFolds++;
-    return true;
   }
 
   // ------------------------------------------------------------------ writes
