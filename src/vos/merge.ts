@@ -73,20 +73,30 @@ class VersionScratch {
 
 /** Decode a version entry value (epoch and seq come from the key). `copyInline`: copy the value bytes out. Undefined when malformed. */
 export function decodeVersion(val: Uint8Array, epoch: bigint, seq: number, copyInline: boolean): MemVersion | undefined {
-  if (val.length < VERSION_VALUE_BYTES) return undefined;
-  const dv = new DataView(val.buffer, val.byteOffset, val.byteLength);
-  const where = dv.getUint8(0);
-  const len = dv.getUint32(4, true);
-  if (where === Where.Run ? val.length !== VERSION_VALUE_BYTES + len : where === Where.Block ? val.length !== VERSION_VALUE_BYTES : true) return undefined;
-  const v: MemVersion = {
-    epoch, seq, where, len, csum: dv.getBigUint64(8, true),
-    loc: dv.getUint32(16, true) + dv.getUint32(20, true) * 4294967296, alloc: dv.getUint32(24, true), recordSize: dv.getUint32(28, true),
-    index: dv.getUint32(32, true) + dv.getUint32(36, true) * 4294967296, count: dv.getUint32(40, true) + dv.getUint32(44, true) * 4294967296,
-  };
-  if (where === Where.Run) {
-    v.inline = copyInline ? val.slice(VERSION_VALUE_BYTES) : val.subarray(VERSION_VALUE_BYTES);
-    if ((dv.getUint8(1) & VERSION_CHECKED) !== 0) v.checked = true;
-  }
+  const v = decodeVersionAt(new DataView(val.buffer, val.byteOffset, val.byteLength), val, 0, val.length, epoch, seq);
+  if (copyInline && v?.inline) v.inline = v.inline.slice();
+  return v;
+}
+
+/**
+ * Decode the version entry value at `bytes[off, off+len)` in place (`dv` views `bytes` from its
+ * start); undefined when malformed. An inline version's bytes view `bytes`; it is decoded into
+ * `inlineInto` when given (a point read's reused object), every other version into a new object.
+ */
+export function decodeVersionAt(dv: DataView, bytes: Uint8Array, off: number, len: number, epoch: bigint, seq: number, inlineInto?: MemVersion): MemVersion | undefined {
+  if (len < VERSION_VALUE_BYTES) return undefined;
+  const where = dv.getUint8(off);
+  const vlen = dv.getUint32(off + 4, true);
+  if (where === Where.Run ? len !== VERSION_VALUE_BYTES + vlen : where === Where.Block ? len !== VERSION_VALUE_BYTES : true) return undefined;
+  const csum = dv.getBigUint64(off + 8, true);
+  const loc = dv.getUint32(off + 16, true) + dv.getUint32(off + 20, true) * 4294967296, alloc = dv.getUint32(off + 24, true), recordSize = dv.getUint32(off + 28, true);
+  const index = dv.getUint32(off + 32, true) + dv.getUint32(off + 36, true) * 4294967296, count = dv.getUint32(off + 40, true) + dv.getUint32(off + 44, true) * 4294967296;
+  if (where !== Where.Run) return { epoch, seq, where, len: vlen, csum, loc, alloc, recordSize, index, count };
+  const v: MemVersion = inlineInto ?? { epoch, seq, where, len: vlen, csum, loc, alloc, recordSize, index, count };
+  v.epoch = epoch; v.seq = seq; v.where = where; v.len = vlen; v.csum = csum; v.loc = loc; v.alloc = alloc; v.recordSize = recordSize; v.index = index; v.count = count;
+  v.inline = bytes.subarray(off + VERSION_VALUE_BYTES, off + VERSION_VALUE_BYTES + vlen);
+  if ((dv.getUint8(off + 1) & VERSION_CHECKED) !== 0) v.checked = true;
+  else if (v.checked !== undefined) v.checked = false;
   return v;
 }
 

@@ -14,7 +14,7 @@ import {
   TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix,
   prefixEnd, seekAtEpoch, withTag, objectTablePrefix, keyOid, unescapeAt, KeyBuilder, SECTION_DATA, STAMP_BYTES, stampEpochAt, stampSeqAt,
 } from './keys.js';
-import { decodeVersion, VERSION_CHECKED, VERSION_VALUE_BYTES } from './merge.js';
+import { decodeVersion, decodeVersionAt, VERSION_VALUE_BYTES } from './merge.js';
 import { Where } from './wal.js';
 import { before, keyStr, NO_STAMP, type Stamp } from './tree.js';
 import { VosError } from './errors.js';
@@ -272,29 +272,12 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
 }
 
 /**
- * Decode the version entry value at `blk.bytes[off, off+len)` in place (decodeVersion's checks:
- * undefined when malformed). Inline versions go into the shared `pointVersion` (valid until the
- * next call), others into a new object. Exported for the test that holds it to `decodeVersion`.
+ * The version entry value at `blk.bytes[off, off+len)`, decoded in place (`decodeVersionAt`):
+ * inline versions into the shared `pointVersion` (valid until the next call), others into a new
+ * object. Exported for the test that holds it to `decodeVersion`.
  */
 export function versionAt(blk: BlockView, off: number, len: number, epoch: bigint, seq: number): MemVersion | undefined {
-  if (len < VERSION_VALUE_BYTES) return undefined;
-  const dv = blk.dv;
-  const where = dv.getUint8(off);
-  const vlen = dv.getUint32(off + 4, true);
-  if (where === Where.Run ? len !== VERSION_VALUE_BYTES + vlen : where === Where.Block ? len !== VERSION_VALUE_BYTES : true) return undefined;
-  const v: MemVersion = where === Where.Run ? pointVersion : { epoch, seq, csum: 0n, len: 0, where, loc: 0, alloc: 0, index: 0, count: 0, recordSize: 0 };
-  v.epoch = epoch; v.seq = seq; v.where = where; v.len = vlen;
-  v.csum = dv.getBigUint64(off + 8, true);
-  v.loc = dv.getUint32(off + 16, true) + dv.getUint32(off + 20, true) * 4294967296;
-  v.alloc = dv.getUint32(off + 24, true);
-  v.recordSize = dv.getUint32(off + 28, true);
-  v.index = dv.getUint32(off + 32, true) + dv.getUint32(off + 36, true) * 4294967296;
-  v.count = dv.getUint32(off + 40, true) + dv.getUint32(off + 44, true) * 4294967296;
-  if (where === Where.Run) {
-    v.inline = blk.bytes.subarray(off + VERSION_VALUE_BYTES, off + VERSION_VALUE_BYTES + vlen);
-    v.checked = (dv.getUint8(off + 1) & VERSION_CHECKED) !== 0;
-  }
-  return v;
+  return decodeVersionAt(blk.dv, blk.bytes, off, len, epoch, seq, pointVersion);
 }
 
 /** Every array extent version at or below `epoch` (not discarded), any order. */
