@@ -97,10 +97,14 @@ class HashedBatcher {
     // Idle pool threads get a share each (a lone reader keeps its parallelism); else one job.
     const jobs = Math.max(1, Math.min(reqs.length, this.threads - this.inFlight));
     if (jobs === 1) { this.send(reqs, waiters); return; }
-    for (let j = 0; j < jobs; j++) {
-      const r: HashedRequest[] = [], w: typeof waiters = [];
-      for (let i = j; i < reqs.length; i += jobs) { r.push(reqs[i]!); w.push(waiters[i]!); }
-      this.send(r, w);
+    // Contiguous shares, not strided: the requests of one caller (the k cells of one EC read) are
+    // submitted one after another, so they stay in one job and that read completes when its job
+    // does. Strided shares put every read's cells in every job: all reads then completed at once,
+    // and the pool threads idled while the JavaScript thread issued the next round (and vice versa).
+    for (let j = 0, from = 0; j < jobs; j++) {
+      const to = from + Math.ceil((reqs.length - from) / (jobs - j));
+      this.send(reqs.slice(from, to), waiters.slice(from, to));
+      from = to;
     }
   }
 
