@@ -132,6 +132,8 @@ export class Memtable {
   minSeq = Number.MAX_SAFE_INTEGER;
   /** Punches it holds (an aggregation folds a memtable without punches straight into the runs). */
   punches = 0;
+  /** Singles replaced by a later single at the same epoch (see `addVersion`). */
+  superseded = 0;
 
   constructor(readonly gen: number) {}
 
@@ -164,18 +166,28 @@ export class Memtable {
     return { o, d, a: d.akeys.get(keyStr(akey)) };
   }
 
-  /** Add a version (singles kept sorted by (epoch, seq); extents in seq order). */
-  addVersion(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion, recLen: number): void {
+  /**
+   * Add a version (singles kept sorted by (epoch, seq); extents in seq order). A single at the
+   * epoch of one already held replaces it: the later of the two (by seq) hides the other from every
+   * read, punch and discard (a discard hiding the later hides the earlier too), so only one is kept.
+   * Returns the single that is not kept, whose data extent the caller frees; a replay of the log
+   * replaces the same versions in the same order, so it frees the same extents.
+   */
+  addVersion(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion, recLen: number): MemVersion | undefined {
     const a = this.akey(cont, oid, dkey, akey);
+    this.counted(v.seq, recLen);
     if (v.recordSize === 0) {
       const s = a.singles;
-      if (s === NO_VERSIONS) { a.singles = [v]; return this.counted(v.seq, recLen); } // (push would reserve 16 slots)
+      if (s === NO_VERSIONS) { a.singles = [v]; return undefined; } // (push would reserve 16 slots)
       let i = s.length;
       while (i > 0 && (s[i - 1]!.epoch > v.epoch || (s[i - 1]!.epoch === v.epoch && s[i - 1]!.seq > v.seq))) i--;
+      const older = s[i - 1];
+      if (older !== undefined && older.epoch === v.epoch) { s[i - 1] = v; this.superseded++; return older; }
+      if (i < s.length && s[i]!.epoch === v.epoch) { this.superseded++; return v; } // (applied out of seq order: a later one is held)
       if (i === s.length) s.push(v); else s.splice(i, 0, v); // (splice allocates its removed-items array)
     } else if (a.extents === NO_VERSIONS) a.extents = [v];
     else a.extents.push(v);
-    this.counted(v.seq, recLen);
+    return undefined;
   }
 
   private counted(seq: number, recLen: number): void {
@@ -208,9 +220,10 @@ export class Memtable {
 /**
  * Apply a logged update or punch to `mt` as the write that logged it did (replay at open, and a
  * flush on a merge worker rebuilding a frozen memtable from its log region). Other records change
- * no memtable: false.
+ * no memtable: false. `superseded` gets a single that a later one at its epoch replaced (see
+ * `Memtable.addVersion`), as the write that replaced it did.
  */
-export function addLogged(mt: Memtable, r: WalRecord): boolean {
+export function addLogged(mt: Memtable, r: WalRecord, superseded?: (v: MemVersion) => void): boolean {
   if (r.type === WalType.Punch) {
     const p = r.punch!;
     mt.addPunch(r.cont, p.oid, p.level, p.dkey, p.akey, { epoch: r.epoch, seq: r.seq }, r.length);
@@ -219,10 +232,11 @@ export function addLogged(mt: Memtable, r: WalRecord): boolean {
   if (r.type !== WalType.UpdateSingle && r.type !== WalType.UpdateArray) return false;
   const u = r.update!;
   const isArray = r.type === WalType.UpdateArray;
-  mt.addVersion(r.cont, u.oid, u.dkey, u.akey, {
+  const gone = mt.addVersion(r.cont, u.oid, u.dkey, u.akey, {
     epoch: r.epoch, seq: r.seq, csum: u.csum, len: u.dataLen, where: u.where,
     loc: u.where === Where.Wal ? r.inlineOffset! : u.blockOffset, alloc: u.where === Where.Block ? u.alloc : 0,
     index: isArray ? u.index : 0, count: isArray ? u.count : 0, recordSize: isArray ? u.recordSize : 0,
   }, r.length);
+  if (gone !== undefined && superseded) superseded(gone);
   return true;
 }

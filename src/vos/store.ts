@@ -55,6 +55,10 @@ export const MAX_RUNS_BEFORE_STALL = 20;
  * faster too (no merge backlog competing with them), for at most 7 runs per tier to probe.
  */
 export const MERGE_FANIN = 8;
+/** Below 1/this of the data file free, a write that finds it full may merge the runs to free space (`mergeForSpace`). */
+const DATA_TIGHT_FRACTION = 8;
+/** Merges one write may start or wait for when it finds the data file full, before `NO_SPACE`. */
+const SPACE_MERGES_PER_WRITE = 2;
 /** Discards kept per container before a full merge applies them. */
 export const MAX_TOMBS = 32;
 /** Entries merged between two yields to the event loop. */
@@ -263,14 +267,24 @@ export class TargetStore {
   private pendingChunkFree: number[] = [];
   private readonly allocsByGen = new Map<number, Array<[number, number]>>();
   private readonly inflightAllocs = new Map<number, number>();
+  /**
+   * Data extents freed while reads may still be reading them, released after a grace period: a
+   * free waits only for the reads that began before it (reads are counted in two generations,
+   * `readsIn`; a grace period moves `deferredFree` to `graceFree` and new reads to the other
+   * generation), so frees are released under a steady stream of reads too.
+   */
   private deferredFree: Array<[number, number]> = [];
-  private activeReads = 0;
+  private graceFree: Array<[number, number]> = [];
+  private readonly readsIn = [0, 0];
+  private readGen = 0;
   private ops = 0;
   private drained: Array<() => void> = [];
   private closed = false;
   private flushing: Promise<void> | undefined;
   private flushError: unknown;
   private compacting: Promise<void> | undefined;
+  /** A merge started because the data file was full (`mergeForSpace`); writers that find it full wait for it. */
+  private spaceMerge: Promise<void> | undefined;
   private compactAbort = false;
   /** Merges go to the merge workers (see `TargetOptions.mergeWorker`). */
   private mergeAway = false;
@@ -565,7 +579,7 @@ export class TargetStore {
           this.alloc.reserve(u.blockOffset, u.alloc);
           this.noteAlloc(this.wal?.activeGen ?? 0, u.blockOffset, u.alloc);
         }
-        addLogged(mt, r);
+        addLogged(mt, r, (v) => { if (v.where === Where.Block) this.alloc.release(v.loc, v.alloc); }); // as the write that replaced it did
         if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
         return undefined;
       }
@@ -671,7 +685,7 @@ export class TargetStore {
     }));
     // Extents allocated by log records not yet in runs, or by writes still in flight, are free in
     // the persistent state (a replay re-allocates the logged ones); frees not yet released are free too.
-    const extra: Array<[number, number]> = [...this.deferredFree, ...this.inflightAllocs.entries()];
+    const extra: Array<[number, number]> = [...this.deferredFree, ...this.graceFree, ...this.inflightAllocs.entries()];
     for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) extra.push(...list);
     const m: Manifest = {
       version: 1, nextSeq: this.nextSeq, nextRunId: this.nextRunId, nextContIdx: this.nextContIdx, walFlushedGen,
@@ -1258,14 +1272,38 @@ export class TargetStore {
    */
   logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
     const p = this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
-    if (!this.background) return p;
+    // (no handler on the common path: a promise and a closure less per update)
+    if (!this.background && this.alloc.used <= this.alloc.total - this.alloc.total / DATA_TIGHT_FRACTION) return p;
     return p.catch(async (first) => {
+      let merged = 0;
       for (let e = first; ;) {
-        if ((e as CairnError).code !== 'NO_SPACE' || !this.background) throw e;
-        await this.background; // (the next waiting request, if any, has started by then)
+        if ((e as CairnError).code !== 'NO_SPACE') throw e;
+        if (this.background) await this.background; // (the next waiting request, if any, has started by then)
+        else if (!(merged++ < SPACE_MERGES_PER_WRITE && (e as VosError).info?.need !== undefined && await this.mergeForSpace())) throw e;
         try { return await this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize); } catch (again) { e = again; }
       }
     });
+  }
+
+  /**
+   * The data file is full: merge every run (on a worker where there is one), which drops the
+   * versions no read can see (a single replaced at its epoch by a later one, flushed apart) and
+   * frees their extents. Writers that find it full meanwhile wait for the same merge. False when
+   * there is nothing to merge (the space is held by what reads can see: aggregate, punch or discard).
+   */
+  private async mergeForSpace(): Promise<boolean> {
+    if (this.spaceMerge) { await this.spaceMerge; return true; }
+    const p = (async () => {
+      while (this.flushing || this.compacting) { await this.flushing?.catch(() => undefined); await this.compacting?.catch(() => undefined); }
+      if (this.runs.length < 2 || this.closed) return false;
+      const m = this.merge(this.runs.slice(), false, this.memFloorSeq());
+      this.compacting = m.then(() => undefined, () => undefined).finally(() => { this.compacting = undefined; this.scheduleCompaction(); });
+      await m;
+      this.reclaim();
+      return true;
+    })();
+    this.spaceMerge = p.then(() => undefined, () => undefined);
+    try { return await p; } finally { this.spaceMerge = undefined; }
   }
 
   private async logUpdateOnce(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
@@ -1312,7 +1350,10 @@ export class TargetStore {
     const seq = this.nextSeq++;
     if (where === Where.Block) { this.inflightAllocs.delete(loc); this.noteAlloc(this.wal.activeGen, loc, alloc); }
     else loc = at + WalEncoder.inlineOffset(dkey.length, akey.length);
-    this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length);
+    const gone = this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length);
+    // a single this one replaced at its epoch: its extent is free once no read can be reading it
+    // (a replay of the log frees it at the same point: see Memtable.addVersion)
+    if (gone !== undefined && gone.where === Where.Block) { this.deferredFree.push([gone.loc, gone.alloc]); this.reclaim(); }
     if (epoch > st.maxEpoch) st.maxEpoch = epoch;
     this.maybeRotate();
     if (this.syncOps) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
@@ -1390,15 +1431,14 @@ export class TargetStore {
     const now = this.readValueSync(v, describe);
     if (now) return now;
     let bytes: Uint8Array;
-    this.activeReads++;
+    const gen = this.beginRead();
     try {
       const buf = await this.dev.read(v.loc, v.alloc);
       bytes = buf.subarray(0, v.len);
     } catch (e) {
       throw toVosError(e, 'fetch');
     } finally {
-      this.activeReads--;
-      this.reclaim();
+      this.endRead(gen);
     }
     return this.checked(bytes, v, describe);
   }
@@ -1433,24 +1473,45 @@ export class TargetStore {
       for (const b of into) { b.set(bytes.subarray(at, at + b.length)); at += b.length; }
       return;
     }
-    this.activeReads++;
+    const gen = this.beginRead();
     let csum: bigint;
     try {
       csum = await this.dev.readIntoHashed(v.loc, v.alloc, into, CSUM_SEED);
     } catch (e) {
       throw toVosError(e, 'fetch');
     } finally {
-      this.activeReads--;
-      this.reclaim();
+      this.endRead(gen);
     }
     if (csum !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
   }
 
-  /** Release deferred data frees once no read that could see them is in flight. */
+  /** A read of data-file extents begins: frees from now on wait for it (pass the result to `endRead`). */
+  beginRead(): number {
+    const g = this.readGen;
+    this.readsIn[g]++;
+    return g;
+  }
+
+  /** The read `beginRead` returned `gen` for has ended. */
+  endRead(gen: number): void {
+    this.readsIn[gen]--;
+    this.reclaim();
+  }
+
+  /** Release deferred data frees once no read that began before them is in flight (see `deferredFree`). */
   private reclaim(): void {
-    if (this.activeReads > 0 || this.deferredFree.length === 0) return;
-    this.alloc.releaseMany(this.deferredFree);
+    const prev = this.readGen ^ 1;
+    if (this.graceFree.length > 0) {
+      if (this.readsIn[prev]! > 0) return; // the grace period goes on
+      this.alloc.releaseMany(this.graceFree);
+      this.graceFree = [];
+    }
+    if (this.deferredFree.length === 0) return;
+    if (this.readsIn[this.readGen] === 0) { this.alloc.releaseMany(this.deferredFree); this.deferredFree = []; return; }
+    // reads are in flight: a grace period starts; reads from now on are counted apart
+    this.graceFree = this.deferredFree;
     this.deferredFree = [];
+    this.readGen = prev;
   }
 
   /** Throw when the target is damaged as a whole (reads must go to redundancy). */
@@ -1498,20 +1559,26 @@ export class TargetStore {
             continue;
           }
           if (b.kind !== BlockKind.Data || !values) continue;
-          // values of the entries in this block
-          const { entries } = blockEntries(r, b.ref);
-          for (const e of entries) {
-            if (e.version) await check(e.version, () => ({ run: r.meta.id, key: Buffer.from(e.key).toString('hex') }));
-          }
+          // values of the entries in this block (their extents are not reused while it checks them)
+          const gen = this.beginRead();
+          try {
+            const { entries } = blockEntries(r, b.ref);
+            for (const e of entries) {
+              if (e.version) await check(e.version, () => ({ run: r.meta.id, key: Buffer.from(e.key).toString('hex') }));
+            }
+          } finally { this.endRead(gen); }
         }
       }
       for (const mt of values ? [this.frozen, this.active] : []) {
         if (!mt) continue;
         for (const [cont, mc] of mt.conts) for (const o of mc.objects.values()) for (const d of o.dkeys.values()) for (const a of d.akeys.values()) {
-          for (const v of [...a.singles, ...a.extents]) {
-            if (++n % 256 === 0) await yieldNow();
-            await check(v, () => ({ cont, oid: o.oid.toString(16), dkey: Buffer.from(d.key).toString('hex'), akey: Buffer.from(a.key).toString('hex'), epoch: v.epoch.toString() }));
-          }
+          const gen = this.beginRead(); // (a version of this akey replaced meanwhile keeps its extent until the checks end)
+          try {
+            for (const v of [...a.singles, ...a.extents]) {
+              if (++n % 256 === 0) await yieldNow();
+              await check(v, () => ({ cont, oid: o.oid.toString(16), dkey: Buffer.from(d.key).toString('hex'), akey: Buffer.from(a.key).toString('hex'), epoch: v.epoch.toString() }));
+            }
+          } finally { this.endRead(gen); }
         }
       }
       for (const d of this.damagedBlocks.values()) if (!out.blocks.some((b) => b.block === d.block)) out.blocks.push(d);
