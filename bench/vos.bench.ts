@@ -5,6 +5,8 @@
  * peer rows of the 1 MiB writes). Keys are overwritten in rotation; the timed loops include the
  * aggregation that reclaims overwritten versions (every AGGREGATE_EVERY 4 KiB updates, every
  * BIG_KEYS / 2 1 MiB writes; each update at its own epoch), so the store stays bounded however long a run lasts.
+ * One more 4 KiB row overwrites each key at one epoch with no aggregation (a replaced value's space
+ * is reused at once), the shape issue 12 first measured.
  * The 4 KiB updates' peers put the same values under the same rotating keys: classic-level one
  * put after another (not synced, as the default), lmdb-js with SMALL_BATCH puts in flight (synced
  * and batched into one transaction, as the durable rows' group commits).
@@ -78,6 +80,18 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
         }, SMALL_BATCH, ctx, { time });
         rows.push({ name: 'vos fetch 4KiB single', suite: 'vos', opsPerSecond: f.perSecond, bytesPerSecond: f.perSecond * KIB4, extra: { samples: f.samples } });
       }
+      await t.close();
+    }
+
+    // overwrite: each key replaced at one epoch, no aggregation (the row as issue 12 first measured
+    // it): a replaced value's extent is free again at once, as a key-value store's overwrite
+    {
+      const t = await VosTarget.open(path.join(root, 'small-overwrite'), { scmBytes: 64 * MIB, dataBytes: 64 * MIB, durable: false });
+      let k = 0;
+      const name = 'vos update 4KiB single default, overwrite at one epoch';
+      const r = await rate(name, async () => { for (let i = 0; i < SMALL_BATCH; i++) await t.updateSingle(1n, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k); }, SMALL_BATCH, ctx, { time });
+      const perSecond = (SMALL_BATCH / r.meanMs) * 1000;
+      rows.push({ name, suite: 'vos', opsPerSecond: perSecond, bytesPerSecond: perSecond * KIB4, peer: peerName('level'), extra: { medianCallPerSecond: Math.round(r.perSecond), compactions: t.compactions, samples: r.samples } });
       await t.close();
     }
 
