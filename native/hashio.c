@@ -19,13 +19,26 @@
  *     into the page cache on the write path).
  *   hashedBatch(requests) -> Promise<Array<bigint | number>>
  *     Several of the above hashed transfers in ONE thread-pool job: each request is
- *     [op (0 read, 1 write), fd, views, position, hashLen, seed]; the answer holds, per request in
+ *     [op (0 read, 1 write), fd, views, position, hashLen, seed, map?] (map: see mapFile, reads
+ *     only, optional); the answer holds, per request in
  *     order, its hash or its negative errno (one failing request does not stop the others). The
  *     cells of one EC read or write, or the sources of one rebuild step, go to the pool as one job:
  *     one queue, one wake-up and one completion instead of one per shard.
  *   copyInto(dst, dstOffset, src) -> undefined
  *     memcpy of `src` into `dst` at `dstOffset`, synchronously. Views of shared WebAssembly memory
  *     (the codec's) are copied by V8 byte-relaxed (about half memcpy's speed here); this is memcpy.
+ *   mapFile(fd, length) -> map | undefined
+ *     A read-only shared mapping of the first `length` bytes of a file, for hashedBatch reads: a
+ *     read request carrying it (a 7th element) copies its bytes out of the mapping and hashes them
+ *     in the same pass (the bytes are loaded once), instead of preadv (the kernel's copy) and then
+ *     a second pass over the destination to hash. Measured here, C only, 256 KiB reads of a
+ *     page-cached 1 GiB file: preadv + XXH64 4.8-5.2 GB per CPU-second, mapped copy+hash with the
+ *     source prefetched 2 KiB ahead 9.4-10.2 (without the prefetch 5.9-6.5).
+ *     A fault in the mapping (a file cut shorter behind our back, a page the disk cannot read:
+ *     SIGBUS) is caught on that thread and the request is read again with preadv, whose answer
+ *     (zeros past the end of the file, EIO) is the request's. Undefined when the mapping fails.
+ *   unmapFile(map) -> undefined
+ *     No new request uses `map`; it is unmapped once the batches using it have completed.
  *
  * Failures reject with the negative errno (the JS side maps it to a MediaError). The `views` array
  * is referenced until the work completes, so the buffers outlive the system calls. XXH64 is
@@ -35,9 +48,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -109,6 +126,123 @@ static uint64_t hash_iov(const struct iovec *iov, int cnt, size_t n, uint64_t se
     n -= take;
   }
   return xxh64_digest(&s);
+}
+
+/*
+ * How far ahead of the fused copy+hash the source is prefetched. The loop is bound by its
+ * multiplies, so the hardware prefetcher alone does not keep page-cache bytes coming: measured
+ * here (C only, 256 KiB reads out of a mapped 1 GiB file), no prefetch 5.9-6.5 GB/s, 512 bytes
+ * ahead 7.2-7.6, 2 KiB ahead 9.4-10.2 (preadv + XXH64: 4.8-5.2).
+ */
+#define COPY_PREFETCH_BYTES 2048
+
+/*
+ * XXH64 of `len` bytes at `p` while copying them to `dst`: each 32-byte stripe is loaded once,
+ * stored and hashed. Stripes are fused only when the state holds no buffered bytes (views whose
+ * lengths are multiples of 32, the usual case); the rest is copied, then hashed from `dst`.
+ * (Prefetches past the end of the source are harmless: a prefetch never faults.)
+ */
+static void xxh64_copy_update(xxh64_t *s, uint8_t *dst, const uint8_t *p, size_t len) {
+  if (s->memsize == 0 && len >= 32) {
+    size_t bulk = len & ~(size_t)31;
+    uint64_t v0 = s->v[0], v1 = s->v[1], v2 = s->v[2], v3 = s->v[3];
+    for (size_t i = 0; i < bulk; i += 32) {
+      if ((i & 63) == 0) __builtin_prefetch(p + i + COPY_PREFETCH_BYTES);
+      uint64_t a = rd64(p + i), b = rd64(p + i + 8), c = rd64(p + i + 16), d = rd64(p + i + 24);
+      memcpy(dst + i, &a, 8); memcpy(dst + i + 8, &b, 8); memcpy(dst + i + 16, &c, 8); memcpy(dst + i + 24, &d, 8);
+      v0 = xround(v0, a); v1 = xround(v1, b); v2 = xround(v2, c); v3 = xround(v3, d);
+    }
+    s->v[0] = v0; s->v[1] = v1; s->v[2] = v2; s->v[3] = v3;
+    s->total += bulk;
+    p += bulk; dst += bulk; len -= bulk;
+  }
+  if (len) { memcpy(dst, p, len); xxh64_update(s, dst, len); }
+}
+
+/* ------------------------------------------------------------------ mapped reads */
+
+/** Bytes read through one mapping after which its page-table entries are dropped (RSS stays bounded; the page cache keeps the pages). */
+#define MAP_ZAP_BYTES ((size_t)256 << 20)
+
+typedef struct {
+  uint8_t *base;
+  size_t len;
+  int32_t refs;      /* batches in flight holding it (changed on the JS thread only) */
+  int closed;        /* unmapFile was called: no new request takes it */
+  int unmapped;
+  atomic_size_t since_zap;
+} fmap_t;
+
+/* The jump buffer of a guarded copy running on this thread (NULL outside one). */
+static __thread sigjmp_buf *guard_jmp;
+static struct sigaction prev_bus;
+static int bus_state; /* 0 not tried, 1 installed, -1 failed */
+
+/*
+ * SIGBUS: inside a guarded copy, abandon it (the request is read again with preadv); anywhere
+ * else, what was there before: a previous handler is called, or the default action is restored
+ * and the signal raised again (a SIGBUS that is not ours ends the process as it would have).
+ */
+static void on_sigbus(int sig, siginfo_t *si, void *uc) {
+  sigjmp_buf *j = guard_jmp;
+  if (j) { guard_jmp = NULL; siglongjmp(*j, 1); }
+  if (prev_bus.sa_flags & SA_SIGINFO) { if (prev_bus.sa_sigaction) { prev_bus.sa_sigaction(sig, si, uc); return; } }
+  else if (prev_bus.sa_handler == SIG_IGN) return;
+  else if (prev_bus.sa_handler != SIG_DFL) { prev_bus.sa_handler(sig); return; }
+  signal(SIGBUS, SIG_DFL);
+  raise(SIGBUS); /* (not blocked: SA_NODEFER) */
+}
+
+static int install_sigbus(void) {
+  if (bus_state == 0) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER; /* NODEFER: leaving by siglongjmp keeps SIGBUS unblocked */
+    sigemptyset(&sa.sa_mask);
+    bus_state = sigaction(SIGBUS, &sa, &prev_bus) == 0 ? 1 : -1;
+  }
+  return bus_state == 1;
+}
+
+/** Copy `src` into `iov` in order, hashing the first `hash_len` bytes on the way (not inlined: the caller's sigsetjmp frame stays simple). */
+static __attribute__((noinline)) void copy_hash_views(const uint8_t *src, const struct iovec *iov, int cnt, size_t hash_len, uint64_t seed, uint64_t *hash) {
+  xxh64_t s; xxh64_init(&s, seed);
+  size_t off = 0;
+  for (int i = 0; i < cnt; i++) {
+    uint8_t *d = iov[i].iov_base;
+    size_t n = iov[i].iov_len;
+    size_t h = off >= hash_len ? 0 : (hash_len - off < n ? hash_len - off : n);
+    if (h) xxh64_copy_update(&s, d, src + off, h);
+    if (n > h) memcpy(d + h, src + off + h, n - h);
+    off += n;
+  }
+  *hash = xxh64_digest(&s);
+}
+
+/** A read out of mapping `m` at `position` into `iov`: 0 and *hash, or -1 when the mapping faulted (read it with preadv). */
+static int mapped_read(fmap_t *m, uint64_t position, const struct iovec *iov, int cnt, size_t total, size_t hash_len, uint64_t seed, uint64_t *hash) {
+  sigjmp_buf jb;
+  if (sigsetjmp(jb, 0)) { guard_jmp = NULL; return -1; }
+  guard_jmp = &jb;
+  copy_hash_views(m->base + position, iov, cnt, hash_len, seed, hash);
+  guard_jmp = NULL;
+  if (atomic_fetch_add(&m->since_zap, total) + total >= MAP_ZAP_BYTES) {
+    atomic_store(&m->since_zap, 0);
+    madvise(m->base, m->len, MADV_DONTNEED); /* shared file mapping: only the page-table entries go */
+  }
+  return 0;
+}
+
+static void unmap_now(fmap_t *m) {
+  if (!m->unmapped) { munmap(m->base, m->len); m->unmapped = 1; }
+}
+
+static void finalize_map(napi_env env, void *data, void *hint) {
+  fmap_t *m = data;
+  /* Collected: no request can take it any more. A batch still holding it (only when the
+     environment is torn down mid-job) keeps it mapped: the process is ending anyway. */
+  if (m->refs == 0) { unmap_now(m); free(m); }
 }
 
 /* ------------------------------------------------------------------ arguments */
@@ -321,6 +455,7 @@ typedef struct {
   uint32_t count;
   size_t total, hash_len;
   uint64_t position, seed, hash;
+  fmap_t *map; /* reads: the file's mapping (NULL: preadv) */
 } breq_t;
 
 typedef struct {
@@ -332,7 +467,11 @@ typedef struct {
 } batch_t;
 
 static void free_batch(batch_t *b) {
-  if (b->r) for (uint32_t i = 0; i < b->n; i++) free(b->r[i].iov);
+  if (b->r) for (uint32_t i = 0; i < b->n; i++) {
+    free(b->r[i].iov);
+    fmap_t *m = b->r[i].map;
+    if (m && --m->refs == 0 && m->closed) unmap_now(m);
+  }
   free(b->r);
   free(b);
 }
@@ -341,6 +480,7 @@ static void run_batch(napi_env env, void *data) {
   batch_t *b = data;
   for (uint32_t i = 0; i < b->n; i++) {
     breq_t *q = &b->r[i];
+    if (q->map && mapped_read(q->map, q->position, q->iov, (int)q->count, q->total, q->hash_len, q->seed, &q->hash) == 0) { q->err = 0; continue; }
     q->err = hashed_transfer(q->write, q->fd, q->iov, q->count, q->total, q->position, q->hash_len, q->seed, &q->hash);
   }
 }
@@ -365,7 +505,7 @@ static void finish_batch(napi_env env, napi_status status, void *data) {
   free_batch(b);
 }
 
-/* hashedBatch([[op, fd, views, position, hashLen, seed], ...]) */
+/* hashedBatch([[op, fd, views, position, hashLen, seed, map?], ...]) */
 static napi_value hashed_batch(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   bool is_arr = false; uint32_t n = 0;
@@ -393,6 +533,15 @@ static napi_value hashed_batch(napi_env env, napi_callback_info info) {
     r->iov = get_views(env, f[2], &r->count, &r->total);
     if (!r->iov) { free_batch(b); return NULL; } /* (get_views threw) */
     r->write = op; r->fd = fd; r->position = (uint64_t)pos; r->hash_len = (size_t)hlen; r->seed = seed;
+    if (ql >= 7 && op == 0) {
+      /* optional 7th element: the file's mapping (mapFile); used when it covers the whole request */
+      napi_value mv; napi_valuetype mt; void *mp = NULL;
+      if (napi_get_element(env, q, 6, &mv) == napi_ok && napi_typeof(env, mv, &mt) == napi_ok && mt == napi_external &&
+          napi_get_value_external(env, mv, &mp) == napi_ok && mp) {
+        fmap_t *m = mp;
+        if (!m->closed && !m->unmapped && r->position <= m->len && r->total <= m->len - r->position) { r->map = m; m->refs++; }
+      }
+    }
   }
   napi_value promise, name;
   if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
@@ -424,7 +573,41 @@ static napi_value copy_into(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch and copyInto on `exports` (called from cairn_uring.c init). */
+/* mapFile(fd, length) -> external | undefined */
+static napi_value map_file(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2], out;
+  int32_t fd; double len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_double(env, argv[1], &len) != napi_ok || !(len >= 1 && len <= 9007199254740991.0) || len != (double)(size_t)len) {
+    napi_throw_type_error(env, NULL, "mapFile needs (fd, length >= 1)"); return NULL;
+  }
+  napi_get_undefined(env, &out);
+  if (!install_sigbus()) return out;
+  void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return out;
+  fmap_t *m = calloc(1, sizeof *m);
+  if (!m) { munmap(p, (size_t)len); return out; }
+  m->base = p; m->len = (size_t)len;
+  atomic_init(&m->since_zap, 0);
+  if (napi_create_external(env, m, finalize_map, NULL, &out) != napi_ok) { munmap(p, (size_t)len); free(m); napi_get_undefined(env, &out); }
+  return out;
+}
+
+/* unmapFile(map) */
+static napi_value unmap_file(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1]; napi_valuetype t; void *mp = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || napi_get_value_external(env, argv[0], &mp) != napi_ok || !mp) {
+    napi_throw_type_error(env, NULL, "unmapFile needs a map from mapFile"); return NULL;
+  }
+  fmap_t *m = mp;
+  m->closed = 1;
+  if (m->refs == 0) unmap_now(m);
+  return NULL;
+}
+
+/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, copyInto, mapFile and unmapFile on `exports` (called from cairn_uring.c init). */
 napi_status hashio_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "preadvHash", NULL, preadv_hash, NULL, NULL, NULL, napi_default, NULL },
@@ -433,6 +616,8 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "pwriteHashSync", NULL, pwrite_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "hashedBatch", NULL, hashed_batch, NULL, NULL, NULL, napi_default, NULL },
     { "copyInto", NULL, copy_into, NULL, NULL, NULL, napi_default, NULL },
+    { "mapFile", NULL, map_file, NULL, NULL, NULL, napi_default, NULL },
+    { "unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_default, NULL },
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

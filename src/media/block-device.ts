@@ -13,7 +13,7 @@ import { assert } from '../../core/errors.js';
 import { Semaphore } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
 import { BLOCK_SIZE, MAX_ALIGNED_BYTES, allocAligned, isAligned } from './aligned.js';
-import type { IoEngine } from './io-engine.js';
+import type { FileMap, IoEngine } from './io-engine.js';
 import { MediaError, mediaErrorFromErrno } from './errors.js';
 import type { FaultInjector, ReadFault } from './fault.js';
 import { IoUringEngine, loadNative, nativeAddon } from './io-uring.js';
@@ -124,6 +124,8 @@ class FileBlockDevice implements BlockDevice {
   private closed = false;
   /** Requests in flight (at most the engine's `maxInFlight`); further callers wait in order. */
   private readonly slots: Semaphore;
+  /** The file's read-only mapping for hashed reads (`mappedReads`), made at the first one; null: none. */
+  private map: FileMap | null | undefined;
 
   constructor(
     private readonly fd: number,
@@ -274,7 +276,13 @@ class FileBlockDevice implements BlockDevice {
     // Buffered file: read exactly the caller's bytes (the block padding after them is never used).
     // (`slotted` inline: a bulk read's path is one promise shorter.)
     if (!this.slots.tryAcquire()) await this.slots.acquire();
-    try { return await io.readvHash(this.fd, into, offset, want, seed); } finally { this.slots.release(); }
+    try { return await io.readvHash(this.fd, into, offset, want, seed, this.map ?? this.mapOnce()); } finally { this.slots.release(); }
+  }
+
+  /** Make the file's mapping for hashed reads (once; null when off or impossible: they use preadv). */
+  private mapOnce(): FileMap | undefined {
+    if (this.map === undefined) this.map = (mappedReads() ? nativeAddon()?.mapFile?.(this.fd, this.size) : undefined) ?? null;
+    return this.map ?? undefined;
   }
 
   async writeFromHashed(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): Promise<bigint> {
@@ -362,10 +370,27 @@ class FileBlockDevice implements BlockDevice {
     if (this.closed) return;
     this.closed = true;
     await this.slots.idle();
+    if (this.map) nativeAddon()?.unmapFile?.(this.map); // (unmapped once the last batch using it completes)
+    this.map = null;
     this.io.close();
     if (this.syncFd !== this.fd) { try { fs.closeSync(this.syncFd); } catch { /* the data descriptor's close reports errors */ } }
     await new Promise<void>((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(mediaErrorFromErrno(err, 'close')) : resolve())));
   }
+}
+
+/** Set to 0 to read checksummed values with preadv instead of out of a mapping of the data file. */
+export const MAPPED_READS_ENV = 'CAIRN_MAPPED_READS';
+
+/**
+ * Whether hashed reads of buffered data files copy and hash their bytes out of a read-only mapping
+ * of the file in one pass (native `mapFile`), instead of preadv (the kernel's copy) followed by a
+ * second pass to hash: the bytes are loaded once. A fault in the mapping (a file cut short under
+ * the store, a page the disk cannot read) is caught in the addon and the read goes to preadv,
+ * whose answer stands (zeros past the end, an I/O error). Page-table entries are dropped after
+ * every 256 MiB read through a mapping, so the process's RSS does not grow with the data file.
+ */
+export function mappedReads(): boolean {
+  return process.env[MAPPED_READS_ENV] !== '0';
 }
 
 /** Shared sink for the bytes a scatter read fetches past the caller's buffers (never read back). */

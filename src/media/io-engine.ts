@@ -5,6 +5,9 @@
  * in-bounds requests; the device bounds how many are in flight (`maxInFlight`).
  */
 
+/** A read-only file mapping made by the native addon (`mapFile`; native/hashio.c): opaque to JavaScript. */
+export type FileMap = object & { readonly __fileMap?: never };
+
 /** An asynchronous positional I/O engine over file descriptors. */
 export interface IoEngine {
   /** Which engine this is (reported by the device). */
@@ -25,9 +28,10 @@ export interface IoEngine {
   /**
    * `readv`, then xxhash64 (core/xxhash.ts's checksum) of the first `hashLen` bytes of `bufs`,
    * both off the JavaScript thread; resolves with the hash (bytes past the end of the file read
-   * as zeros). Optional: the device hashes on the JavaScript thread without it.
+   * as zeros). `map`, the file's mapping where the device has one, lets the engine copy and hash
+   * the bytes in one pass. Optional: the device hashes on the JavaScript thread without it.
    */
-  readvHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
+  readvHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap): Promise<bigint>;
   /** xxhash64 of the first `hashLen` bytes of `bufs`, then `writev` of all of them, off the JavaScript thread. Optional. */
   writevHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
   /** fdatasync(fd): make completed writes durable. */

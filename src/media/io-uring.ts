@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { IoEngine } from './io-engine.js';
+import type { FileMap, IoEngine } from './io-engine.js';
 import { MediaError, mediaErrorFromErrno } from './errors.js';
 import { assert } from '../../core/errors.js';
 
@@ -57,7 +57,17 @@ export interface NativeAddon {
    * [op 0 read | 1 write, fd, views, position, hashLen, seed]. Resolves with each request's hash, or
    * its negative errno (a number). Absent from addons built before it existed.
    */
-  hashedBatch?(requests: Array<[0 | 1, number, Uint8Array[], number, number, bigint]>): Promise<Array<bigint | number>>;
+  hashedBatch?(requests: Array<[0 | 1, number, Uint8Array[], number, number, bigint] | [0 | 1, number, Uint8Array[], number, number, bigint, FileMap | undefined]>): Promise<Array<bigint | number>>;
+  /**
+   * A read-only shared mapping of the first `length` bytes of file `fd` (undefined when it cannot
+   * be made). A `hashedBatch` read carrying it as a 7th element copies its bytes out of the
+   * mapping and hashes them in the same pass; a fault in the mapping (SIGBUS: the file cut short,
+   * an unreadable page) is caught and the request read with preadv instead. Absent from addons
+   * built before it existed.
+   */
+  mapFile?(fd: number, length: number): FileMap | undefined;
+  /** No new request takes `map`; it is unmapped once the batches using it have completed. */
+  unmapFile?(map: FileMap): void;
   /** memcpy of `src` into `dst` at `offset` (views of shared wasm memory included); RangeError when it does not fit. */
   copyInto?(dst: Uint8Array, offset: number, src: Uint8Array): void;
 }

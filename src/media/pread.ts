@@ -3,7 +3,7 @@
  * io_uring is unavailable (no native addon, kernel refuses) or when asked for with `io: 'pread'`.
  */
 import * as fs from 'node:fs';
-import type { IoEngine } from './io-engine.js';
+import type { FileMap, IoEngine } from './io-engine.js';
 import { mediaErrorFromErrno, MediaError } from './errors.js';
 import { nativeAddon, type NativeAddon } from './io-uring.js';
 
@@ -53,8 +53,8 @@ export const HASHED_BATCH_MAX_REQUESTS = 64;
 /** Bytes past which a gathering batch is sent at once (so one job never holds the pool thread long). */
 export const HASHED_BATCH_MAX_BYTES = 8 * 1024 * 1024;
 
-/** A hashed transfer waiting for its batch: [op 0 read | 1 write, fd, views, position, hashLen, seed]. */
-type HashedRequest = [0 | 1, number, readonly Uint8Array[], number, number, bigint];
+/** A hashed transfer waiting for its batch: [op 0 read | 1 write, fd, views, position, hashLen, seed, the file's mapping for a read]. */
+type HashedRequest = [0 | 1, number, readonly Uint8Array[], number, number, bigint, FileMap | undefined];
 type HashedBatchFn = NonNullable<NativeAddon['hashedBatch']>;
 
 /**
@@ -80,9 +80,9 @@ class HashedBatcher {
 
   constructor(private readonly native: HashedBatchFn, private readonly threads: number) {}
 
-  submit(op: 0 | 1, fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint> {
+  submit(op: 0 | 1, fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap): Promise<bigint> {
     return new Promise<bigint>((resolve, reject) => {
-      this.queue.push([op, fd, bufs, position, hashLen, seed]);
+      this.queue.push([op, fd, bufs, position, hashLen, seed, map]);
       this.waiters.push({ resolve, reject });
       this.bytes += hashLen;
       if (this.queue.length >= HASHED_BATCH_MAX_REQUESTS || this.bytes >= HASHED_BATCH_MAX_BYTES) this.flush();
@@ -148,7 +148,7 @@ function sharedBatcher(native: HashedBatchFn): HashedBatcher {
 export class PreadEngine implements IoEngine {
   readonly name = 'pread' as const;
   readonly maxInFlight = PREAD_MAX_IN_FLIGHT;
-  readonly readvHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint) => Promise<bigint>;
+  readonly readvHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap) => Promise<bigint>;
   readonly writevHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint) => Promise<bigint>;
 
   constructor() {
@@ -156,7 +156,7 @@ export class PreadEngine implements IoEngine {
     const { preadvHash, pwritevHash, hashedBatch } = addon ?? {};
     if (hashedBatch && process.env.CAIRN_HASHED_BATCH !== '0') {
       const batcher = sharedBatcher(hashedBatch);
-      this.readvHash = (fd, bufs, position, hashLen, seed) => batcher.submit(0, fd, bufs, position, hashLen, seed);
+      this.readvHash = (fd, bufs, position, hashLen, seed, map) => batcher.submit(0, fd, bufs, position, hashLen, seed, map);
       this.writevHash = (fd, bufs, position, hashLen, seed) => batcher.submit(1, fd, bufs, position, hashLen, seed);
     } else if (preadvHash && pwritevHash) {
       const total = (bufs: readonly Uint8Array[]) => bufs.reduce((n, b) => n + b.length, 0);

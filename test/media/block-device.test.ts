@@ -12,6 +12,7 @@ import { FaultInjector } from '../../src/media/fault.js';
 import {
   BLOCK_SIZE, IO_CHUNK_BYTES, openBlockDevice, allocAligned, isAligned, loadNative, MediaError, type BlockDevice,
 } from '../../src/media/index.js';
+import { MAPPED_READS_ENV } from '../../src/media/block-device.js';
 import { copyBytes } from '../../src/media/copy.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-media-'));
@@ -269,14 +270,18 @@ t('hashed I/O: writeFromHashed / readIntoHashed move the bytes and return the xx
   await initXxhash();
   const seed = 0x5643_4149_524e_0001n;
   // pread with the addon hashes on the thread-pool; a fault injector (no faults) and O_DIRECT force the JS fallback.
-  const setups: Array<{ name: string; opts: Partial<Parameters<typeof openBlockDevice>[1]> }> = [
+  // (with the addon, 'pread' reads out of the file's mapping, copying and hashing in one pass;
+  // 'pread, preadv' turns the mapping off: preadv, then the hash)
+  const setups: Array<{ name: string; opts: Partial<Parameters<typeof openBlockDevice>[1]>; unmapped?: boolean }> = [
     { name: 'pread', opts: { io: 'pread', direct: false } },
+    { name: 'pread, preadv', opts: { io: 'pread', direct: false }, unmapped: true },
     { name: 'pread+injector', opts: { io: 'pread', direct: false, fault: new FaultInjector({ seed: 1 }) } },
     { name: 'auto', opts: {} },
   ];
   const rng = new Rng(77);
-  for (const { name, opts } of setups) {
+  for (const { name, opts, unmapped } of setups) {
     const size = 64 * BLOCK_SIZE;
+    if (unmapped) process.env[MAPPED_READS_ENV] = '0'; else delete process.env[MAPPED_READS_ENV];
     const dev = await openBlockDevice(fresh(), { size, ...opts });
     for (const len of [1, 100, BLOCK_SIZE, 3 * BLOCK_SIZE + 17, 20 * BLOCK_SIZE]) {
       const value = rng.fill(new Uint8Array(len));
@@ -308,6 +313,102 @@ t('hashed I/O: writeFromHashed / readIntoHashed move the bytes and return the xx
     await rejects(dev.writeFromHashed(size, BLOCK_SIZE, [new Uint8Array(1)], seed), 'NO_SPACE');
     await dev.close();
     await rejects(dev.readIntoHashed(0, BLOCK_SIZE, [new Uint8Array(1)], seed), 'CLOSED');
+  }
+  delete process.env[MAPPED_READS_ENV];
+});
+
+t('hashed reads out of the mapping of a file cut short while open: the cut range reads as zeros (as preadv answers), the rest as written, and the process lives', async () => {
+  await initXxhash();
+  const seed = 11n, file = fresh();
+  const dev = await openBlockDevice(file, { size: 64 * BLOCK_SIZE, io: 'pread', direct: false });
+  const rng = new Rng(31);
+  const low = rng.bytes(4 * BLOCK_SIZE), high = rng.bytes(8 * BLOCK_SIZE);
+  await dev.writeFromHashed(0, low.length, [low], seed);
+  await dev.writeFromHashed(40 * BLOCK_SIZE, high.length, [high], seed);
+  const back = new Uint8Array(high.length);
+  assert.is(await dev.readIntoHashed(40 * BLOCK_SIZE, high.length, [back], seed), xxh64(high, seed), 'read before the cut');
+  assert.ok(Buffer.from(back).equals(Buffer.from(high)));
+  // Cut behind the device's back: pages of the mapping past the end now fault (SIGBUS).
+  fs.truncateSync(file, 16 * BLOCK_SIZE);
+  const zeros = new Uint8Array(high.length);
+  // several reads in one batch, some across the cut (42 blocks: past it; 14 blocks + 4: straddling)
+  const intos = [0, 1, 2, 3].map(() => new Uint8Array(high.length).fill(0xee));
+  const straddle = new Uint8Array(4 * BLOCK_SIZE).fill(0xee);
+  const [h0, h1, h2, h3, hs, hl] = await Promise.all([
+    ...intos.map((b, i) => dev.readIntoHashed((40 + i) * BLOCK_SIZE, b.length, [b.subarray(0, 5), b.subarray(5)], seed)),
+    dev.readIntoHashed(14 * BLOCK_SIZE, straddle.length, [straddle], seed),
+    dev.readIntoHashed(0, low.length, [new Uint8Array(low.length)], seed),
+  ]);
+  for (const [i, h] of [h0, h1, h2, h3].entries()) {
+    assert.is(h, xxh64(zeros, seed), `read ${i} past the cut: the hash of zeros`);
+    assert.ok(intos[i]!.every((x) => x === 0), `read ${i} past the cut: zeros`);
+  }
+  const want = new Uint8Array(4 * BLOCK_SIZE); // blocks 14..15 were never written: zeros either way
+  assert.is(hs, xxh64(want, seed));
+  assert.ok(straddle.every((x) => x === 0), 'a read across the cut: zeros');
+  assert.is(hl, xxh64(low, seed), 'bytes before the cut read as written');
+  await dev.close();
+});
+
+t('a SIGBUS that is not a mapped read\'s still ends the process (the addon\'s handler passes it on)', () => {
+  if (!loadNative().addon?.mapFile) return; // no addon: no handler installed
+  const script = `
+    import { openBlockDevice } from './src/media/index.js';
+    const dev = await openBlockDevice(${JSON.stringify(fresh())}, { size: 65536, io: 'pread', direct: false });
+    await dev.writeFromHashed(0, 4096, [new Uint8Array(4096).fill(1)], 0n);
+    await dev.readIntoHashed(0, 4096, [new Uint8Array(4096)], 0n); // maps the file: the handler is installed
+    process.kill(process.pid, 'SIGBUS');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20_000); // (the signal ends the process meanwhile)
+    console.log('survived');`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: path.resolve(import.meta.dirname, '../..'), encoding: 'utf8',
+  });
+  assert.is(r.signal, 'SIGBUS', `ended by SIGBUS (status ${r.status}, stdout ${r.stdout}, stderr ${r.stderr.slice(0, 500)})`);
+  assert.not.match(r.stdout, /survived/);
+});
+
+t('mapFile / unmapFile: hashedBatch reads through a map answer as preadv does (odd views, hash prefix), a map unmapped while a batch uses it stays until the batch completes, later requests ignore it', async () => {
+  const addon = loadNative().addon;
+  if (!addon?.mapFile || !addon.hashedBatch) return; // no addon: devices read with preadv (tested above)
+  await initXxhash();
+  const file = fresh();
+  const v = new Rng(41).bytes(300_001);
+  fs.writeFileSync(file, v);
+  const fd = fs.openSync(file, 'r');
+  try {
+    assert.throws(() => addon.mapFile!(-1, 10), /mapFile/);
+    assert.throws(() => addon.unmapFile!({} as never), /unmapFile/);
+    const map = addon.mapFile(fd, 1 << 20)!; // longer than the file: the tail faults, read with preadv
+    assert.ok(map, 'a mapping');
+    const parts = () => [new Uint8Array(7), new Uint8Array(40_000), new Uint8Array(33), new Uint8Array(100_000)];
+    const a = parts(), b = parts(), c = parts();
+    const [ha, hb, hc, hz] = await addon.hashedBatch([
+      [0, fd, a, 1000, 140_040, 5n, map],         // all of it hashed
+      [0, fd, b, 1000, 40_019, 5n, map],          // a prefix hashed
+      [0, fd, c, 250_000, 140_040, 5n, map],      // past the end of the file: zeros after it
+      [0, fd, [new Uint8Array(64)], 900_000, 64, 5n, map], // wholly past the end
+    ]);
+    const joined = (xs: Uint8Array[]) => Buffer.concat(xs);
+    assert.ok(joined(a).equals(Buffer.from(v.subarray(1000, 1000 + 140_040))));
+    assert.is(ha, xxh64(v.subarray(1000, 1000 + 140_040), 5n));
+    assert.ok(joined(b).equals(Buffer.from(v.subarray(1000, 1000 + 140_040))));
+    assert.is(hb, xxh64(v.subarray(1000, 1000 + 40_019), 5n));
+    const tail = new Uint8Array(140_040); tail.set(v.subarray(250_000));
+    assert.ok(joined(c).equals(Buffer.from(tail)), 'past the end of the file: zeros');
+    assert.is(hc, xxh64(tail, 5n));
+    assert.is(hz, xxh64(new Uint8Array(64), 5n));
+    // unmapped while a batch holding it runs: that batch still reads through it
+    const d = new Uint8Array(200_000);
+    const pending = addon.hashedBatch([[0, fd, [d], 50_000, d.length, 6n, map]]);
+    addon.unmapFile!(map);
+    assert.equal(await pending, [xxh64(v.subarray(50_000, 250_000), 6n)]);
+    assert.ok(Buffer.from(d).equals(Buffer.from(v.subarray(50_000, 250_000))));
+    // afterwards the map is ignored (preadv)
+    const e = new Uint8Array(1000);
+    assert.equal(await addon.hashedBatch([[0, fd, [e], 7, e.length, 6n, map]]), [xxh64(v.subarray(7, 1007), 6n)]);
+    addon.unmapFile!(map); // twice: nothing more to do
+  } finally {
+    fs.closeSync(fd);
   }
 });
 
