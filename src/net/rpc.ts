@@ -33,7 +33,7 @@
  * AUTH_FAILED and no handler runs. TLS (optional) adds confidentiality.
  */
 import http2 from 'node:http2';
-import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { connect as netConnect, createServer, Socket, type Server } from 'node:net';
 import { rmSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -69,6 +69,19 @@ const RAW_MAGIC = Buffer.from('CAIRNRPC', 'latin1');
 const RAW_PREFACE_BYTES = RAW_MAGIC.length + 4;
 /** The buffer a raw client reads replies into (reused for every read). */
 const RAW_READ_BUFFER_BYTES = 1024 * 1024;
+/**
+ * The buffer a server reads its raw connections' requests into (one per server, shared by its
+ * connections: each read is parsed before the next one starts, and the parser copies out what it
+ * keeps). Payloads of at least `DIRECT_READ_MIN_BYTES` still to come are read straight into their
+ * own buffers instead (see `pipeFrameParser`'s `direct`).
+ */
+const RAW_SERVER_READ_BUFFER_BYTES = 1024 * 1024;
+/**
+ * Whether a server reads raw connections through `onread` (a reused buffer, payloads in place) or
+ * through 'data' events (a new 64 KiB chunk per read). CAIRN_RPC_SERVER_ONREAD=0 picks the latter
+ * (A/B measurements).
+ */
+const SERVER_ONREAD = process.env.CAIRN_RPC_SERVER_ONREAD !== '0';
 /** How long a refused raw connection is kept open for its refusal to arrive. */
 const REFUSED_LINGER_MS = 1000;
 /**
@@ -454,6 +467,33 @@ interface SessionAuth { clientNonce?: string; serverNonce?: string; ok: boolean 
 interface Droppable { destroy(): void }
 
 /** An RPC server (one per engine). */
+/** The parts of a socket's handle that `adoptForUserReads` uses (Node's stream handle, not public API). */
+interface StreamHandle { useUserBuffer?: (b: Uint8Array) => void }
+
+/**
+ * Move the handle of an accepted connection `sock` to a new socket that reads through `onread`
+ * (`buffer` names where each read goes, `callback` takes its bytes before the next read), as
+ * clients' sockets do: Node 20 gives accepted sockets 'data' events only, a new 64 KiB buffer per
+ * read and the stream machinery per chunk. What `sock` had read and buffered is returned, in
+ * order, to be parsed first; `sock` is then destroyed without its handle (the connection stays
+ * open, owned by the new socket). Undefined (and `sock` left as it was) when the handle cannot
+ * take a user buffer or the peer already ended: the caller keeps reading `sock` as before.
+ */
+function adoptForUserReads(sock: Socket, buffer: () => Uint8Array, callback: (n: number, buf: Uint8Array) => boolean): { socket: Socket; buffered: Buffer[] } | undefined {
+  const s = sock as unknown as { _handle?: StreamHandle | null; _readableState?: { ended?: boolean } };
+  const handle = s._handle;
+  if (!handle || typeof handle.useUserBuffer !== 'function' || sock.destroyed || s._readableState?.ended !== false) return undefined;
+  const buffered: Buffer[] = [];
+  for (let c = sock.read() as Buffer | null; c !== null; c = sock.read() as Buffer | null) buffered.push(c);
+  // The new socket takes the handle over (its owner, read callback and user buffer); the old one
+  // forgets it, so destroying it closes nothing.
+  const socket = new Socket({ handle, onread: { buffer, callback } } as unknown as ConstructorParameters<typeof Socket>[0]);
+  s._handle = null;
+  sock.destroy();
+  socket.setNoDelay(true);
+  return { socket, buffered };
+}
+
 export class RpcServer {
   private readonly auth = new WeakMap<http2.ServerHttp2Session, SessionAuth>();
   /** HTTP/2 sessions and raw connections (authenticated or not yet), dropped at close. */
@@ -468,6 +508,9 @@ export class RpcServer {
   localPath?: string;
   /** Request payloads of pipe frames are read into buffers lent by this pool (released when their handler settles). */
   private readonly pool = payloadPool;
+  /** Raw connections read here (see `RAW_SERVER_READ_BUFFER_BYTES`), allocated on the first one. */
+  private get readBuffer(): Buffer { return (this.sharedReadBuffer ??= Buffer.allocUnsafe(RAW_SERVER_READ_BUFFER_BYTES)); }
+  private sharedReadBuffer?: Buffer;
 
   private constructor(private readonly server: http2.Http2Server | http2.Http2SecureServer, private readonly secret: string, private readonly handler: RpcHandler, readonly host: string, public port: number) {}
 
@@ -556,12 +599,34 @@ export class RpcServer {
       if (!head.subarray(0, RAW_MAGIC.length).equals(RAW_MAGIC)) { sock.destroy(); return; }
       const version = head.readUInt32LE(RAW_MAGIC.length);
       const rest = head.subarray(RAW_PREFACE_BYTES);
-      if (rest.length) sock.unshift(rest);
       const auth: SessionAuth = { ok: false };
       const mismatch = version === RPC_PROTOCOL_VERSION ? undefined : new NetError('NET_PROTOCOL',
         `the client speaks Cairn RPC protocol v${version}, this engine v${RPC_PROTOCOL_VERSION}: run the same Cairn version on both sides`,
         { version: RPC_PROTOCOL_VERSION, peerVersion: version });
-      this.runPipe(sock, () => sock.destroy(), mismatch ? () => mismatch : (id, header, answer) => this.rawHandshake(auth, header, id, answer), () => (auth.ok ? RPC_MAX_BODY : RPC_MAX_HANDSHAKE_BODY));
+      const gate = mismatch ? () => mismatch : (id: number, header: Record<string, unknown>, answer: (id: number, header: Record<string, unknown>) => void) => this.rawHandshake(auth, header, id, answer);
+      const maxBody = () => (auth.ok ? RPC_MAX_BODY : RPC_MAX_HANDSHAKE_BODY);
+      // Requests are read into the server's reused buffer, payloads in place (`onread`), not in a
+      // new 64 KiB chunk per read through the stream machinery.
+      const feed: { parser?: FrameParser } = {};
+      const readBuffer = this.readBuffer;
+      const adopted = SERVER_ONREAD ? adoptForUserReads(sock, () => feed.parser?.direct() ?? readBuffer, (n, buf) => {
+        const p = feed.parser;
+        if (p === undefined) return true;
+        if (buf !== readBuffer && buf === p.lent()) p.push(Buffer.from(buf.buffer, buf.byteOffset, n), true, true);
+        else p.push(Buffer.from(buf.buffer, buf.byteOffset, n), true);
+        return true;
+      }) : undefined;
+      if (!adopted) {
+        if (rest.length) sock.unshift(rest);
+        this.runPipe(sock, () => sock.destroy(), gate, maxBody);
+        return;
+      }
+      const conn = adopted.socket;
+      this.sockets.delete(sock); this.sessions.delete(sock);
+      this.sockets.add(conn); this.sessions.add(conn);
+      conn.on('error', (err) => swallowed('rpc.server-socket-error-peer-gone', err));
+      conn.on('close', () => { this.sockets.delete(conn); this.sessions.delete(conn); });
+      this.runPipe(conn, () => conn.destroy(), gate, maxBody, feed, [rest, ...adopted.buffered]);
     };
     preface();
   }
@@ -659,7 +724,7 @@ export class RpcServer {
    * answered, or an error to answer with, after which the pipe is closed) and lets frames through
    * (returns undefined without answering) once the connection is authenticated.
    */
-  private runPipe(stream: Duplex, kill: () => void, gate?: (id: number, header: Record<string, unknown>, answer: (id: number, header: Record<string, unknown>) => void) => Error | undefined | 'pass', maxBody?: () => number): void {
+  private runPipe(stream: Duplex, kill: () => void, gate?: (id: number, header: Record<string, unknown>, answer: (id: number, header: Record<string, unknown>) => void) => Error | undefined | 'pass', maxBody?: () => number, feed?: { parser?: FrameParser }, first?: readonly Buffer[]): void {
     let running = 0, ended = false;
     const finish = () => { if (ended && running === 0 && !stream.destroyed) stream.end(); };
     const answer = (id: number, header: Record<string, unknown>, payload?: RpcPayload, sent?: () => void) => {
@@ -672,7 +737,7 @@ export class RpcServer {
       try { corkForTick(stream); writeFrame(stream, f, false, sent); } catch (err) { sent?.(); swallowed('rpc.pipe-reply-client-gone', err); }
     };
     let authed = gate === undefined;
-    readPipeFrames(stream, {
+    const sink: PipeSink = {
       frame: (id, f) => {
         if (f instanceof Error) { answer(id, { error: toWireError(f) }); return; }
         if (!authed) {
@@ -700,12 +765,20 @@ export class RpcServer {
           .then((r) => answer(id, r.header, r.parts ?? r.payload, lease ? () => { r.sent?.(); lease.release(); } : r.sent), (err) => { lease?.release(); answer(id, { error: toWireError(err) }); })
           .finally(() => { running--; finish(); });
       },
-    }, (err) => {
+    };
+    const onEnd = (err?: Error) => {
       // A frame that breaks the pipe's framing (or its limits) ends the pipe: the client reconnects.
       if (err) { swallowed('rpc.pipe-malformed-frame', err); kill(); return; }
       ended = true;
       finish();
-    }, maxBody, this.pool);
+    };
+    if (!feed) { readPipeFrames(stream, sink, onEnd, maxBody, this.pool); return; }
+    // The socket reads through `onread` (no 'data' events): the parser is fed from there, after
+    // the bytes read before it took the connection over.
+    const parser = pipeFrameParser(sink, onEnd, maxBody ?? (() => RPC_MAX_BODY), this.pool);
+    for (const b of first ?? []) if (b.length) parser.push(b, false);
+    feed.parser = parser;
+    stream.on('end', () => parser.push(undefined, false));
   }
 
   /** Stop listening and drop every session and connection. */
