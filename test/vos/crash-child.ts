@@ -6,19 +6,27 @@
  * memtables (`FLUSHING` / `FLUSHED`) or aggregates (`MERGING` / `MERGED`), so the parent can kill
  * it in the middle of either. Killed with SIGKILL by the parent.
  * argv: dir seed io durable
+ * CAIRN_VOS_CRASH_SELFKILL=<seed>: the child kills itself at a seeded pmem write (crash-selfkill.ts).
+ * CAIRN_VOS_CRASH_DELAY=<maxMs>: merge-worker answers and data-file writes held back 0..maxMs (seeded).
  */
 import { VosTarget } from '../../src/vos/index.js';
 import { Rng } from '../../core/rng.js';
 import { crashValue, CRASH_KEYS, CRASH_OPTS, CRASH_WORKERS } from './crash-common.js';
+import { installDelays, installSelfKill, planSelfKill } from './crash-selfkill.js';
+import { mergeWorkers } from '../../src/vos/merge-workers.js';
 
 const [dir, seedArg, io, durableArg] = process.argv.slice(2);
 const rng = new Rng(Number(seedArg));
 const t = await VosTarget.open(dir!, { ...CRASH_OPTS, io: io as 'pread' | 'io_uring', durable: durableArg === '1' });
+const delayMs = Number(process.env.CAIRN_VOS_CRASH_DELAY ?? 0);
+if (delayMs > 0) installDelays(mergeWorkers(), t.target.dev, delayMs, Number(seedArg));
 let epoch = t.queryMaxEpoch();
 let acks = 0;
 const enc = new TextEncoder();
 const out = (line: string) => process.stdout.write(`${line}\n`);
 out('READY');
+const selfKill = process.env.CAIRN_VOS_CRASH_SELFKILL;
+if (selfKill) installSelfKill(t.target.space, planSelfKill(Number(selfKill)), Number(selfKill), out);
 
 async function maintenance(): Promise<void> {
   if (acks % 150 === 75) { out('FLUSHING'); await t.target.flushAll(); out('FLUSHED'); }

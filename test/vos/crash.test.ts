@@ -10,64 +10,30 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Rng } from '../../core/rng.js';
 import { VosTarget, MAX_EPOCH, type VosOptions } from '../../src/vos/index.js';
 import { CHUNK_BYTES } from '../../src/vos/store.js';
 import { TAIL_SLOTS_OFFSET } from '../../src/vos/manifest.js';
 import { REGION_HEADER, TAIL_SLOT, WAL_HEADER } from '../../src/vos/wal.js';
-import { CRASH_ARRAY_LEN, CRASH_KEYS, CRASH_KINDS, CRASH_OPTS, crashValue, embeddedEpoch } from './crash-common.js';
+import { CRASH_OPTS } from './crash-common.js';
+import { CrashCheckFailure, checkTarget, describeKey, keepDir, newLedger, record, roundLabel, runChild, type KillAt } from './crash-check.js';
 import { ioEngines } from './engines.js';
 import { safe } from './safe.js';
-import { collect, crashImage, dec, enc, tmpDir } from './helpers.js';
+import { crashImage, enc, tmpDir } from './helpers.js';
 
 const test = suite('vos crash');
 const ROUNDS = Number(process.env.CAIRN_VOS_CRASH_ROUNDS ?? 9);
-const child = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
-const MIN_RECORD_BYTES = 48;
-
-type KillAt = 'random' | 'flush' | 'merge';
-
-/** Run the child until killed; returns its complete stdout lines and whether the kill landed inside a flush or merge. */
-function runChild(dir: string, seed: number, io: string, durable: boolean, at: KillAt, delayMs: number): Promise<{ lines: string[]; inside: Array<'flush' | 'merge'> }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', child, dir, String(seed), io, durable ? '1' : '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = ''; let err = '';
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => { if (!timer) timer = setTimeout(() => p.kill('SIGKILL'), delayMs); };
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString('latin1');
-      if (at === 'random' && out.includes('READY\n')) arm();
-      if (at === 'flush' && out.includes('FLUSHING\n')) arm();
-      if (at === 'merge' && out.includes('MERGING\n')) arm();
-    });
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const guard = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.on('close', (code, signal) => {
-      clearTimeout(guard); if (timer) clearTimeout(timer);
-      if (signal !== 'SIGKILL') { reject(new Error(`child exited on its own (code ${code}): ${err.slice(0, 2000)}`)); return; }
-      const lines = out.split('\n');
-      lines.pop(); // the last line may be cut by the kill
-      const last = (s: string) => lines.lastIndexOf(s);
-      // (flushes and merges run on worker threads, and may overlap)
-      const inside = [...(last('FLUSHING') > last('FLUSHED') ? ['flush' as const] : []), ...(last('MERGING') > last('MERGED') ? ['merge' as const] : [])];
-      resolve({ lines, inside });
-    });
-  });
-}
 
 test(`SIGKILL at random moments and inside flushes and merges, ${ROUNDS} rounds`, safe(async () => {
   const engines = await ioEngines();
   const dir = tmpDir('crash');
+  const image = `${dir}.image`; // each crash image as the child left it (the reopen recovers, i.e. rewrites, the directory)
   const rng = new Rng(2024);
-  const acked = new Map<string, bigint>(); // newest acknowledged update per kind/key
-  const punchAcked = new Map<string, bigint>(); // newest acknowledged punch
-  const punchIssued = new Map<string, bigint[]>(); // every punch issued (acknowledged or not)
-  let totalAcks = 0;
+  const ledger = newLedger();
   const insideCount = { flush: 0, merge: 0 };
+  let kept = false;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const io = engines[round % engines.length]!;
@@ -76,59 +42,34 @@ test(`SIGKILL at random moments and inside flushes and merges, ${ROUNDS} rounds`
       const delay = at === 'random' ? rng.range(50, 700) : at === 'flush' ? rng.range(0, 4) : rng.range(0, 25);
       const { lines, inside } = await runChild(dir, 1000 + round, io, durable, at, delay);
       for (const x of inside) insideCount[x]++;
-      for (const l of lines) {
-        const m = /^(ACK|PUNCH|PACK) (\w+) (\d+) (\d+)$/.exec(l);
-        if (!m) continue;
-        const key = `${m[2]}/${m[3]}`; const e = BigInt(m[4]!);
-        const bump = (map: Map<string, bigint>) => { if ((map.get(key) ?? 0n) < e) map.set(key, e); };
-        if (m[1] === 'ACK') { bump(acked); totalAcks++; } else if (m[1] === 'PACK') bump(punchAcked);
-        else punchIssued.set(key, [...(punchIssued.get(key) ?? []), e]);
-      }
+      record(ledger, lines);
+      crashImage(dir, image);
       const t = await VosTarget.open(dir, { ...CRASH_OPTS, io });
-      const where = `round ${round} (${at}${inside.length ? `, inside a ${inside.join(' and a ')}` : ''}, ${io}${durable ? ', durable' : ''})`;
+      const where = roundLabel(round, at, inside, io, durable);
       try {
-        assert.is(t.openReport.damage, undefined, `${where}: a crash is not damage`);
-        assert.ok(t.openReport.records <= (2 * CRASH_OPTS.walBytes) / MIN_RECORD_BYTES, `${where}: replayed ${t.openReport.records} records`);
-        const visible = new Set<string>();
-        for (const kind of CRASH_KINDS) {
-          for (let key = 0; key < CRASH_KEYS; key++) {
-            const id = `${kind}/${key}`;
-            const want = acked.get(id);
-            const dkey = enc(`k${key}`);
-            let got: Uint8Array | undefined;
-            if (kind === 'array') {
-              const r = await t.fetchArray(MAX_EPOCH, 1n, dkey, enc('array'), { index: 0, count: CRASH_ARRAY_LEN });
-              got = r.present.length ? r.data : undefined;
-              if (got) assert.equal(r.present, [{ index: 0, count: CRASH_ARRAY_LEN }], `${where} ${id}: the whole extent or nothing`);
-            } else {
-              got = await t.fetchSingle(MAX_EPOCH, 1n, dkey, enc(kind));
-            }
-            if (got) {
-              visible.add(`k${key}`);
-              const e = embeddedEpoch(got);
-              assert.ok(want === undefined || e >= want, `${where}: ${id} went back from ${want} to ${e}`);
-              assert.ok(e > (punchAcked.get(id) ?? 0n), `${where}: ${id}@${e} shows through an acknowledged punch at ${punchAcked.get(id)}`);
-              assert.ok(Buffer.from(got).equals(Buffer.from(crashValue(kind, key, e))), `${where}: ${id}@${e} bytes intact`);
-            } else if (want !== undefined) {
-              const hidden = (punchIssued.get(id) ?? []).some((p) => p > want);
-              assert.ok(hidden, `${where}: acknowledged ${id}@${want} lost`);
-            }
-          }
-        }
-        const listed = (await collect(t.listDkeys(MAX_EPOCH, 1n))).map(dec);
-        assert.equal(listed.sort(), [...visible].sort(), `${where}: the listing agrees with the reads`);
-        assert.equal((await t.scrub()).bad, [], `${where}: scrub clean`);
+        await checkTarget(t, ledger, where);
+      } catch (e) {
+        // keep the evidence: the image as killed, the recovered directory, the child's output, and
+        // what the image holds for the key that failed
+        kept = true;
+        const keep = keepDir(dir);
+        fs.mkdirSync(keep, { recursive: true });
+        fs.writeFileSync(path.join(keep, 'child-output.txt'), lines.join('\n'));
+        const about = e instanceof CrashCheckFailure && e.id ? await describeKey(image, e.id, ledger) : '';
+        fs.writeFileSync(path.join(keep, 'about.txt'), `${(e as Error).message}\n${about}\n`);
+        console.error(`${(e as Error).message}\n${about}\nkept: ${image} (as killed), ${dir} (recovered), ${keep} (child output, this text)`);
+        throw e;
       } finally {
         await t.close();
       }
     }
-    assert.ok(totalAcks > ROUNDS * 50, `enough acknowledged writes (${totalAcks})`);
+    assert.ok(ledger.totalAcks > ROUNDS * 50, `enough acknowledged writes (${ledger.totalAcks})`);
     assert.ok(insideCount.flush >= 2 && insideCount.merge >= 2, `kills landed inside flushes and merges (${JSON.stringify(insideCount)})`);
   } catch (e) {
     console.error('crash test failed:', e); // uvu does not print errors with a cause
     throw e;
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (!kept) { fs.rmSync(dir, { recursive: true, force: true }); fs.rmSync(image, { recursive: true, force: true }); }
   }
 }));
 
