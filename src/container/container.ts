@@ -1010,18 +1010,21 @@ export class ContainerCore {
       }
       await this.storage.intent(epoch, info);
       try {
-        // every replica at once; the first failure is thrown once all of them settled
-        const pending: Array<Promise<void>> = new Array(size);
-        for (let i = 0; i < size; i++) {
-          const t = group[i]!;
-          const s = this.storeNow(t);
-          const uoid = unitOid(op.oid, g * size + i);
-          pending[i] = s !== undefined ? s.updateSingle(epoch, uoid, op.dkey, op.akey, op.value) : this.store(t).then((st) => st.updateSingle(epoch, uoid, op.dkey, op.akey, op.value));
-        }
+        // every replica at once (most local stores apply it synchronously); the first failure is
+        // thrown once all of them settled
+        let pending: Array<Promise<void>> | undefined;
         let failure: { err: unknown } | undefined;
         this.storage.applying?.(1);
         for (let i = 0; i < size; i++) {
-          try { await pending[i]; } catch (err) { failure ??= { err }; }
+          try {
+            const p = this.writeReplica(op, g * size + i, group[i]!, epoch);
+            if (p !== undefined) (pending ??= []).push(p);
+          } catch (err) { failure ??= { err }; }
+        }
+        if (pending !== undefined) {
+          for (let i = 0; i < pending.length; i++) {
+            try { await pending[i]; } catch (err) { failure ??= { err }; }
+          }
         }
         this.storage.applying?.(-1);
         if (failure) throw failure.err;
@@ -1041,6 +1044,22 @@ export class ContainerCore {
       this.endCommit(epoch);
       release();
     }
+  }
+
+  /**
+   * Write `op`'s value as shard `shard` on target `t` at `epoch`: undefined when the store applied
+   * it synchronously (`updateSingleNow`), else the write's promise. Synchronous failures are thrown.
+   */
+  private writeReplica(op: Extract<Op, { kind: 'single' }>, shard: number, t: number, epoch: bigint): Promise<void> | undefined {
+    const uoid = unitOid(op.oid, shard);
+    const s = this.storeNow(t) as SyncSingleStore | undefined;
+    if (s === undefined) return this.updateOpening(t, epoch, uoid, op);
+    return s.updateSingleNow !== undefined ? s.updateSingleNow(epoch, uoid, op.dkey, op.akey, op.value) : s.updateSingle(epoch, uoid, op.dkey, op.akey, op.value);
+  }
+
+  /** `updateSingle` on target `t`'s store once it is open (`writeReplica` when it is not yet). */
+  private updateOpening(t: number, epoch: bigint, uoid: bigint, op: Extract<Op, { kind: 'single' }>): Promise<void> {
+    return this.store(t).then((st) => st.updateSingle(epoch, uoid, op.dkey, op.akey, op.value));
   }
 
   /** Plan every op's shard writes at `epoch`; buffer releases go to `releases` (freed after apply). */
@@ -1315,6 +1334,9 @@ function sortedTargets(writes: readonly ShardWrite[]): number[] {
   return sortedTargetIds(writes.map((w) => w.target));
 }
 
+/** A store that may apply a single value synchronously (a local `ContainerStore`'s `updateSingleNow`). */
+type SyncSingleStore = ShardStore & { updateSingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> | undefined };
+
 /**
  * Epochs of the commits in flight. Epochs come from a monotonic clock, so they are appended in
  * ascending order and the oldest is the first: the stable epoch costs no scan.
@@ -1338,9 +1360,13 @@ class InflightEpochs {
   }
 
   delete(e: bigint): boolean {
-    const i = this.order.indexOf(e);
-    if (i < 0) return false;
-    if (i === 0) this.order.shift(); else this.order.splice(i, 1);
+    // (a loop from the oldest, not indexOf: commits end about in epoch order, and indexOf compares BigInts on its slow path)
+    const o = this.order;
+    let i = 0;
+    while (i < o.length && o[i] !== e) i++;
+    if (i === o.length) return false;
+    if (i === 0) o.shift();
+    else { for (; i < o.length - 1; i++) o[i] = o[i + 1]!; o.length--; } // (splice would allocate the removed items' array)
     return true;
   }
 

@@ -91,21 +91,31 @@ function newerFormat(p: string, v: number): CairnError {
 const EMPTY_PAYLOAD = '{}';
 /** Scratch for the checksummed part of one record ([8, 24) then the payload), grown on demand. */
 let hashScratch = Buffer.allocUnsafe(4096);
+/** A DataView of `hashScratch` (a record's header fields are written into it as into the batch). */
+let hashDv = new DataView(hashScratch.buffer, hashScratch.byteOffset, hashScratch.length);
 /**
- * Views of `hashScratch` by length (records of one batch come in a few sizes: DONEs, INTENTs of
- * like commits), so hashing a record allocates no view; cleared when the scratch grows or when full.
+ * Views of `hashScratch` by record length: `whole` its first `n` bytes (what is hashed), `body`
+ * the payload part after the 16 header bytes (copied into the batch). Records of one batch come in
+ * a few sizes (DONEs, INTENTs of like commits), so a record allocates no view; cleared when the
+ * scratch grows or when full. (`Buffer.copy` with offsets would make a view per call.)
  */
-const hashViews = new Map<number, Buffer>();
+const hashViews = new Map<number, { whole: Buffer; body: Buffer }>();
 /** Most views `hashViews` keeps. */
 const HASH_VIEWS_MAX = 64;
+/** Bytes of the record header covered by the checksum ([8, 24): type, encoding, epoch), first in the scratch. */
+const HASHED_HEADER = 16;
 
-/** `hashScratch[0, n)`, a view reused across records of that length. */
-function hashView(n: number): Buffer {
-  if (hashScratch.length < n) { hashScratch = Buffer.allocUnsafe(Math.max(n, hashScratch.length * 2)); hashViews.clear(); }
+/** `hashScratch[0, n)` and `hashScratch[16, n)`, views reused across records of that length. */
+function hashView(n: number): { whole: Buffer; body: Buffer } {
+  if (hashScratch.length < n) {
+    hashScratch = Buffer.allocUnsafe(Math.max(n, hashScratch.length * 2));
+    hashDv = new DataView(hashScratch.buffer, hashScratch.byteOffset, hashScratch.length);
+    hashViews.clear();
+  }
   let v = hashViews.get(n);
   if (v === undefined) {
     if (hashViews.size >= HASH_VIEWS_MAX) hashViews.clear();
-    v = hashScratch.subarray(0, n);
+    v = { whole: hashScratch.subarray(0, n), body: hashScratch.subarray(HASHED_HEADER, n) };
     hashViews.set(n, v);
   }
   return v;
@@ -163,19 +173,24 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>): Buffer {
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!, len = lens[i]!;
     const j = jsons[i];
+    // The checksummed bytes (header [8, 24), then the payload) are built in the scratch, hashed
+    // there, and the payload copied into the batch once.
+    const view = hashView(len - REC_HEADER + HASHED_HEADER);
+    const word2 = r.type | ((j === undefined ? PAYLOAD_INTENT_BINARY : PAYLOAD_JSON) << 8); // type, encoding, 2 zero bytes
+    hashDv.setUint32(0, word2, true);
+    hashDv.setUint32(4, 0, true);
+    hashDv.setBigUint64(8, r.epoch, true);
+    if (j === undefined) {
+      if (r.bin !== undefined) hashScratch.set(r.bin, HASHED_HEADER);
+      else writeIntent(hashScratch, hashDv, HASHED_HEADER, r.intent!);
+    } else if (j === EMPTY_PAYLOAD) { hashScratch[HASHED_HEADER] = 0x7b; hashScratch[HASHED_HEADER + 1] = 0x7d; } else hashScratch.write(j, HASHED_HEADER, 'utf8');
     dv.setUint32(at, REC_MAGIC, true);
     dv.setUint32(at + 4, len, true);
-    dv.setUint32(at + 8, r.type | ((j === undefined ? PAYLOAD_INTENT_BINARY : PAYLOAD_JSON) << 8), true); // type, encoding, 2 zero bytes
+    dv.setUint32(at + 8, word2, true);
     dv.setUint32(at + 12, 0, true);
     dv.setBigUint64(at + 16, r.epoch, true);
-    if (j === undefined) {
-      if (r.bin !== undefined) out.set(r.bin, at + REC_HEADER);
-      else writeIntent(out, dv, at + REC_HEADER, r.intent!);
-    } else if (j === EMPTY_PAYLOAD) { out[at + REC_HEADER] = 0x7b; out[at + REC_HEADER + 1] = 0x7d; } else out.write(j, at + REC_HEADER, 'utf8');
-    const view = hashView(len - REC_HEADER + 16);
-    out.copy(view, 0, at + 8, at + 24);
-    out.copy(view, 16, at + REC_HEADER, at + len);
-    dv.setBigUint64(at + 24, xxh64(view), true);
+    dv.setBigUint64(at + 24, xxh64(view.whole), true);
+    out.set(view.body, at + REC_HEADER);
     at += len;
   }
   if (shared) jsons.fill(undefined, 0, recs.length); // (no payload text kept alive by the scratch)
@@ -211,7 +226,7 @@ function scanFile(fd: number, size: number, known?: (type: number, epoch: bigint
     const len = buf.readUInt32LE(at + 4);
     if (len < REC_HEADER || len > MAX_JOURNAL_RECORD || at + len > got) return undefined;
     const n = 16 + len - REC_HEADER;
-    const view = hashView(n);
+    const view = hashView(n).whole;
     buf.copy(view, 0, at + 8, at + 24);
     buf.copy(view, 16, at + REC_HEADER, at + len);
     if (xxh64(view) !== dv.getBigUint64(at + 24, true)) return undefined;
