@@ -57,6 +57,8 @@ export const MAX_RUNS_BEFORE_STALL = 20;
 export const MERGE_FANIN = 8;
 /** Below 1/this of the data file free, a write that finds it full may merge the runs to free space (`mergeForSpace`). */
 const DATA_TIGHT_FRACTION = 8;
+/** A flush merges every run when over half the data file is in use, again after each 1/this of it is written since. */
+const DATA_SPACE_MERGE_STEP = 8;
 /** Merges one write may start or wait for when it finds the data file full, before `NO_SPACE`. */
 const SPACE_MERGES_PER_WRITE = 2;
 /** Discards kept per container before a full merge applies them. */
@@ -283,6 +285,8 @@ export class TargetStore {
   private flushing: Promise<void> | undefined;
   private flushError: unknown;
   private compacting: Promise<void> | undefined;
+  /** Data-file bytes in use at which the next flush merges every run to free space (see `scheduleCompaction`). */
+  private spaceMergeAt = -1; // (-1: half the data file)
   /** A merge started because the data file was full (`mergeForSpace`); writers that find it full wait for it. */
   private spaceMerge: Promise<void> | undefined;
   private compactAbort = false;
@@ -849,10 +853,18 @@ export class TargetStore {
     if (tombs && this.runs.length > 0 && !this.frozen && clears) { pick = this.runs.slice(); full = true; }
     else if (tombs && this.runs.length > 0 && !this.frozen && !this.flushing && this.active.records > 0) { this.rotate(); return; } // flush first: its end schedules again
     else for (const [, rs] of [...byLevel].sort((a, b) => a[0] - b[0])) if (rs.length >= MERGE_FANIN) { pick = rs.slice(0, MERGE_FANIN); break; }
+    // the data file filling: merge every run, which frees the extents of singles replaced at their
+    // epoch in later runs (at most once per 1/DATA_SPACE_MERGE_STEP of the file written since the last)
+    const space = !pick && this.runs.length >= 2 && this.alloc.used >= (this.spaceMergeAt < 0 ? this.alloc.total / 2 : this.spaceMergeAt);
+    if (space) pick = this.runs.slice();
     if (!pick) return;
     const inputs = pick;
     this.compacting = this.merge(inputs, full, covers).then(
-      () => { this.compacting = undefined; this.scheduleCompaction(); },
+      () => {
+        this.compacting = undefined;
+        if (space) { this.reclaim(); this.spaceMergeAt = Math.max(this.alloc.total / 2, this.alloc.used + this.alloc.total / DATA_SPACE_MERGE_STEP); }
+        this.scheduleCompaction();
+      },
       (e) => { this.compacting = undefined; if (!(e instanceof CompactionAborted) && (e as CairnError).code !== 'NO_SPACE') process.emitWarning(`cairn: compaction of ${this.dir} failed: ${(e as Error).message}`); }, // near the cap a merge waits for space
     );
   }
@@ -978,6 +990,9 @@ export class TargetStore {
   private async memtableOnWorker(mt: Memtable, inputs: Run[] = []): Promise<boolean> {
     const region = this.mergeAway ? this.wal.frozenRegion() : undefined;
     if (!region || region.gen !== mt.gen) return false;
+    // most records replaced at their epoch (keys overwritten in place): writing the few entries
+    // left here costs less than the worker's rebuild of the memtable from every record
+    if (mt.superseded * 2 > mt.records) return false;
     const fold = inputs.length > 0;
     const rules: Array<[number, ContainerRules]> = [];
     const aggregating: number[] = [];
