@@ -21,6 +21,7 @@ import { XXH32_JS_MAX_BYTES, xxh32, xxh32js, xxh64 } from '../../core/xxhash.js'
 import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
 import { compareKeys } from './keys.js';
+import { RunFences, RUN_FENCE_MAX_BLOCKS } from './run-fences.js';
 
 /** Magic of every run block ("VRBK" little-endian). */
 export const BLOCK_MAGIC = 0x4b425256;
@@ -704,6 +705,53 @@ export class Run {
    * every key of the run is smaller.
    */
   seekTo(k: Uint8Array, klen: number, at: RunPosition): boolean {
+    const f = this.fences === undefined ? this.buildFences() : this.fences;
+    if (f === null) return this.seekThroughIndex(k, klen, at);
+    let g = f.lastAtOrBefore(k, klen);
+    let i = f.indexOf[g]!, j = f.entryOf[g]!;
+    let blk = this.dataBlock(i, j, this.fenceIndex[i]);
+    let e = blk.lowerBound(k, klen);
+    while (e >= blk.count) {
+      if (++g >= f.count) return false;
+      i = f.indexOf[g]!; j = f.entryOf[g]!;
+      blk = this.dataBlock(i, j, this.fenceIndex[i]);
+      e = 0;
+    }
+    at.i = i; at.j = j; at.blk = blk; at.e = e;
+    return true;
+  }
+
+  /**
+   * The run's fences (`RunFences`), built on its first seek from every index block, with those
+   * blocks' views; null for a run whose index blocks would not all stay in its index cache, with
+   * more than RUN_FENCE_MAX_BLOCKS data blocks, or with an index block that fails its checks (its
+   * seeks go through the index blocks, and only a seek that needs a damaged block reports it).
+   */
+  private fences: RunFences | null | undefined;
+  /** Index block views by number, for a run with fences (the same objects its index cache keeps: all of them fit). */
+  private fenceIndex: IndexView[] = [];
+  private buildFences(): RunFences | null {
+    const top = this.meta.index;
+    this.fences = null;
+    if (top.length === 0 || top.length > INDEX_CACHE_BLOCKS) return null;
+    const keys: Uint8Array[] = [], ii: number[] = [], jj: number[] = [], views: IndexView[] = [];
+    try {
+      for (let i = 0; i < top.length; i++) {
+        const ib = this.indexBlock(i);
+        views.push(ib);
+        for (let j = 0; j < ib.count; j++) { keys.push(ib.key(j)); ii.push(i); jj.push(j); }
+        if (keys.length > RUN_FENCE_MAX_BLOCKS) return null;
+      }
+    } catch {
+      return null;
+    }
+    if (keys.length === 0) return null;
+    this.fenceIndex = views;
+    return this.fences = new RunFences(keys, Int32Array.from(ii), Int32Array.from(jj));
+  }
+
+  /** `seekTo` for a run without fences: the index-block list, then one index block, then one data block. */
+  private seekThroughIndex(k: Uint8Array, klen: number, at: RunPosition): boolean {
     const top = this.meta.index;
     // last index block whose first key <= k (or 0)
     let lo = 0, hi = top.length;

@@ -1,0 +1,130 @@
+/**
+ * Run fences (`RunFences`, the first key of every data block in flat arrays) and the seeks that
+ * use them: `lastAtOrBefore` against a brute-force search on keys that are hard for the windows
+ * (long shared heads, zero bytes, keys that are prefixes of others); `Run.seekTo` on a run too
+ * large for fences (more index blocks than its index cache keeps: the index-block path) and on a
+ * run with a damaged index block (no fences: only a seek that needs the damaged block fails).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Run, RunWriter, RunPoint, VerifiedBlocks, INDEX_CACHE_BLOCKS, type RunSpace } from '../../src/vos/run.js';
+import { RunFences } from '../../src/vos/run-fences.js';
+import { Rng } from '../../core/rng.js';
+import { initXxhash } from '../../core/xxhash.js';
+import { CairnError } from '../../core/errors.js';
+
+const test = suite('vos run fences');
+test.before(async () => { await initXxhash(); });
+
+function memSpace(bytes: number): RunSpace & { chunkBytes: number; allocChunk(): number; buf: Uint8Array } {
+  const buf = new Uint8Array(bytes);
+  let next = 0;
+  return {
+    buf,
+    chunkBytes: 256 * 1024,
+    allocChunk() { const at = next; next += 256 * 1024; if (next > bytes) throw new Error('test space full'); return at; },
+    pread: (off, len) => buf.slice(off, off + len),
+    pwrite: (off, data) => { buf.set(data, off); },
+  };
+}
+const cmp = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b);
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** Sorted unique keys over a small alphabet after a shared head of `head` bytes. */
+function keys(rng: Rng, n: number, head: number, maxTail = 14): Uint8Array[] {
+  const alphabet = [0, 1, 2, 0x7f, 0xff];
+  const seen = new Map<string, Uint8Array>();
+  while (seen.size < n) {
+    const len = rng.int(maxTail);
+    const k = new Uint8Array(head + len).fill(9);
+    for (let i = 0; i < len; i++) k[head + i] = alphabet[rng.int(alphabet.length)]!;
+    seen.set(hex(k), k);
+  }
+  return [...seen.values()].sort(cmp);
+}
+
+/** Probes around `ks`: present, prefixes, one byte changed, one byte longer, before and after all. */
+function probes(rng: Rng, ks: Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [new Uint8Array(0), new Uint8Array(40).fill(0xff), new Uint8Array(3).fill(9)];
+  for (let i = 0; i < n; i++) {
+    const base = ks[rng.int(ks.length)]!;
+    const r = rng.int(4);
+    if (r === 0) out.push(base);
+    else if (r === 1) out.push(base.subarray(0, rng.int(base.length + 1)));
+    else { const p = base.slice(); if (p.length) p[rng.int(p.length)] = [0, 1, 3, 0x80, 0xfe][rng.int(5)]!; out.push(r === 3 ? Uint8Array.from([...p, rng.int(256)]) : p); }
+  }
+  return out;
+}
+
+test('lastAtOrBefore finds the last fence <= a key, as a brute-force search does', () => {
+  for (const [seed, n, head] of [[1, 1, 4], [2, 2, 0], [3, 37, 11], [4, 500, 20], [5, 300, 1]] as const) {
+    const rng = new Rng(seed);
+    const fk = keys(rng, n, head, 10);
+    const f = new RunFences(fk, new Int32Array(n), Int32Array.from(fk, (_, g) => g));
+    assert.is(f.count, n);
+    for (const k of probes(rng, fk, 2000)) {
+      let want = 0;
+      for (let g = 0; g < n; g++) if (cmp(fk[g]!, k) <= 0) want = g;
+      // the probe as the first klen bytes of a longer buffer (the point lookup's key builder)
+      const padded = new Uint8Array(k.length + 6).fill(0xee); padded.set(k);
+      assert.is(f.lastAtOrBefore(padded, k.length), want, `seed ${seed}: ${hex(k)}`);
+    }
+  }
+});
+
+function buildRun(ks: Uint8Array[], valueBytes: (i: number) => number, cacheBytes = 1 << 20): { run: Run; space: ReturnType<typeof memSpace> } {
+  const space = memSpace(64 * 1024 * 1024);
+  const w = new RunWriter(space, space, 1, 0);
+  ks.forEach((k, i) => w.add(k, new Uint8Array(valueBytes(i)).fill(i & 0xff), i + 1, []));
+  return { run: new Run(space, w.finish()!, new VerifiedBlocks(cacheBytes)), space };
+}
+
+function checkSeeks(run: Run, ks: Uint8Array[], rng: Rng, n: number): void {
+  const point = new RunPoint();
+  for (const k of probes(rng, ks, n)) {
+    let want = 0;
+    while (want < ks.length && cmp(ks[want]!, k) < 0) want++;
+    const found = run.seekTo(k, k.length, point);
+    assert.is(found, want < ks.length, `found ${hex(k)}`);
+    if (found) {
+      const blk = point.blk!; const o = blk.keyOffset(point.e);
+      assert.equal(blk.bytes.subarray(o, o + blk.keyLength(point.e)), ks[want], `seek ${hex(k)}`);
+    }
+  }
+}
+
+test('a run with more index blocks than its index cache keeps seeks through its index blocks, correctly', () => {
+  const rng = new Rng(7);
+  // long keys and 1 KiB values: few entries per block, many index blocks
+  const ks = keys(rng, 24_000, 180, 24);
+  const { run } = buildRun(ks, () => 200, 4 << 20);
+  assert.ok(run.meta.index.length > INDEX_CACHE_BLOCKS, `index blocks: ${run.meta.index.length}`);
+  checkSeeks(run, ks, rng, 800);
+});
+
+test('a run with fences seeks correctly; one with a damaged index block fails only the seeks that need it', () => {
+  const rng = new Rng(8);
+  const ks = keys(rng, 8000, 12, 16);
+  const good = buildRun(ks, (i) => 8 + (i % 40));
+  assert.ok(good.run.meta.index.length > 1 && good.run.meta.index.length <= INDEX_CACHE_BLOCKS, `index blocks: ${good.run.meta.index.length}`);
+  checkSeeks(good.run, ks, rng, 1500);
+  // damage the last index block before the run is first read
+  const bad = buildRun(ks, (i) => 8 + (i % 40));
+  const last = bad.run.meta.index[bad.run.meta.index.length - 1]!;
+  bad.space.buf[last.ref.off + 40]! ^= 0x5a;
+  const point = new RunPoint();
+  const early = ks[0]!;
+  assert.ok(bad.run.seekTo(early, early.length, point), 'a key under an intact index block is found');
+  const o = point.blk!.keyOffset(point.e);
+  assert.equal(point.blk!.bytes.subarray(o, o + point.blk!.keyLength(point.e)), early);
+  const late = ks[ks.length - 1]!;
+  try {
+    bad.run.seekTo(late, late.length, point);
+    assert.unreachable('a seek under the damaged index block must fail');
+  } catch (e) {
+    assert.instance(e, CairnError);
+    assert.is((e as CairnError).code, 'CORRUPTED');
+  }
+});
+
+test.run();
