@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import '../object/dispose.js';
 import { EventEmitter } from 'node:events';
 import { BigIdMap } from '../../core/big-id-map.js';
+import { LayoutCache } from './layout-cache.js';
 import { PoolMap, createPlacement, toObjectClass, type Placement } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -53,7 +54,7 @@ export const DEFAULT_DATA_CAP_BYTES = 64 * 1024 * 1024 * 1024;
 export const MAX_CONTAINERS = 4096;
 /** Longest container label. */
 export const MAX_LABEL_LENGTH = 127;
-/** Layouts cached per pool map version. */
+/** Moved-shard maps cached per pool map version (only while a migration is pending). */
 export const LAYOUT_CACHE_SIZE = 16_384;
 /** Bad shards remembered for repair before the oldest are dropped (they are found again by scrub). */
 export const MAX_BAD_SHARDS = 10_000;
@@ -180,7 +181,8 @@ export class Pool extends EventEmitter {
   private targetPlacement: Placement;
   /** Targets whose content is rebuilt from scratch (reintegrated targets). */
   private resync = new Set<number>();
-  private layoutCache = new BigIdMap<ObjectLayout>();
+  /** Layouts of record (of the stable map), LAYOUT_CACHE_SLOTS at most; cleared with the map. */
+  private readonly layoutCache = new LayoutCache();
   private movedCache = new BigIdMap<ReadonlyMap<number, number>>();
   private migration: Promise<void> | null = null;
   private migrationAgain = false;
@@ -814,8 +816,9 @@ export class Pool extends EventEmitter {
   private layout(oid: bigint): number[][] { return this.objectLayout(oid).groups; }
 
   /**
-   * The layout of record of `oid` with its class, cached (one Map lookup per I/O; a miss is one
-   * placement call, whose groups are fresh arrays, kept as they are). Cleared with the map.
+   * The layout of record of `oid` with its class, cached (one slot lookup per I/O, see
+   * `LayoutCache`; a miss is one placement call, whose groups are fresh arrays, kept as they are).
+   * Cleared with the map.
    */
   private objectLayout(oid: bigint): ObjectLayout {
     let l = this.layoutCache.get(oid);
@@ -823,10 +826,9 @@ export class Pool extends EventEmitter {
       const p = this.placement.layout(oid);
       const groups = p.groups as number[][], cls = p.oclass;
       if (!layoutIsSane(groups, cls.groupSize, this.map_.targets.length)) assert(false, 'a layout names targets of the map, in groups of the class\'s group size', { oid: oid.toString(16), groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
-      l = { groups, red: cls, cls, oid };
-      // cleared when full: evicting the oldest entry one by one walks the Map's deleted slots (~25 µs per insert)
-      if (this.layoutCache.size >= LAYOUT_CACHE_SIZE) this.layoutCache.clear();
-      this.layoutCache.set(oid, l);
+      const kept = { groups, red: cls, cls, oid };
+      this.layoutCache.set(kept);
+      l = kept;
     }
     return l;
   }
