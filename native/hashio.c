@@ -164,8 +164,12 @@ static void xxh64_copy_update(xxh64_t *s, uint8_t *dst, const uint8_t *p, size_t
 
 /* ------------------------------------------------------------------ mapped reads */
 
-/** Bytes read through one mapping after which its page-table entries are dropped (RSS stays bounded; the page cache keeps the pages). */
-#define MAP_ZAP_BYTES ((size_t)256 << 20)
+/**
+ * Bytes read through one mapping after which its page-table entries are dropped: the pages stay
+ * in the page cache, but the process's RSS (which counts mapped file pages) stays within about
+ * this much per open data file instead of growing with everything read (16 targets: ~1 GiB).
+ */
+#define MAP_ZAP_BYTES ((size_t)64 << 20)
 
 typedef struct {
   uint8_t *base;

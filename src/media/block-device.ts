@@ -387,7 +387,7 @@ export const MAPPED_READS_ENV = 'CAIRN_MAPPED_READS';
  * second pass to hash: the bytes are loaded once. A fault in the mapping (a file cut short under
  * the store, a page the disk cannot read) is caught in the addon and the read goes to preadv,
  * whose answer stands (zeros past the end, an I/O error). Page-table entries are dropped after
- * every 256 MiB read through a mapping, so the process's RSS does not grow with the data file.
+ * every 64 MiB read through a mapping, so the process's RSS does not grow with the data file.
  */
 export function mappedReads(): boolean {
   return process.env[MAPPED_READS_ENV] !== '0';

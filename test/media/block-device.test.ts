@@ -350,6 +350,23 @@ t('hashed reads out of the mapping of a file cut short while open: the cut range
   await dev.close();
 });
 
+t('reads through the mapping keep RSS bounded: after 160 MiB read, the mapped file pages added to RSS stay under 96 MiB (entries dropped every 64 MiB)', async () => {
+  if (!loadNative().addon?.mapFile) return; // no addon: no mapping
+  const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024;
+  if (!Number.isFinite(rssFile())) return; // no /proc here
+  const MIB = 1 << 20, total = 160 * MIB, chunk = 4 * MIB;
+  const dev = await openBlockDevice(fresh(), { size: total, io: 'pread', direct: false });
+  const v = new Rng(51).bytes(chunk);
+  for (let o = 0; o < total; o += chunk) await dev.writeFromHashed(o, chunk, [v], 1n);
+  const into = new Uint8Array(chunk), want = xxh64(v, 1n);
+  await dev.readIntoHashed(0, chunk, [into], 1n); // (the mapping is made)
+  const before = rssFile();
+  for (let o = 0; o < total; o += chunk) assert.is(await dev.readIntoHashed(o, chunk, [into], 1n), want);
+  const grew = rssFile() - before;
+  assert.ok(grew < 96 * MIB, `RssFile grew ${(grew / MIB).toFixed(1)} MiB reading 160 MiB`);
+  await dev.close();
+});
+
 t('a SIGBUS that is not a mapped read\'s still ends the process (the addon\'s handler passes it on)', () => {
   if (!loadNative().addon?.mapFile) return; // no addon: no handler installed
   const script = `
