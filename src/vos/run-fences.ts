@@ -1,26 +1,19 @@
 /**
- * A run's fences: the first key of every data block, in order, in three flat arrays, so a point
- * seek finds its data block with one binary search over a small dense array instead of a search of
- * the run's index-block list (one object and one key array per probe), a map lookup for the index
- * block and a search of that block (`Run.seekTo`).
+ * A run's fences: the first key of every data block, in order, packed into one byte array, so a
+ * point seek finds its data block with one binary search over a small dense array instead of a
+ * search of the run's index-block list (one object and one key array per probe), a map lookup for
+ * the index block and a search of that block (`Run.seekTo`).
  *
  * Why: a small get is bound by the cache lines it touches, not by its compares (measured: a seek
- * over keys spread across 16 stores cost 2-3x a seek repeating 16 keys). Each probe here reads
- * 8 bytes from `win` (the 8 bytes of the key after the prefix every fence shares, as two
- * big-endian u32, zero-padded), and the key bytes only when those are equal; a run's fences take
- * about 16 bytes per data block plus the keys (one copy, packed), ~3 KiB for a 1 MiB run.
+ * over keys spread across 16 stores cost 2-3x a seek repeating 16 keys). The search compares each
+ * probed fence from the longest prefix the key is known to share with both ends of the range (the
+ * fences between two keys share at least their common prefix), so a probe reads a few bytes of one
+ * packed key, not the container, section and class bytes every key of a run starts with. A run's
+ * fences take about the length of one key plus 12 bytes per data block (~12 KiB for a 1 MiB run).
  */
 
-/** Most data blocks a run keeps fences for (larger runs seek through their index blocks: memory stays bounded, ~1 MiB of fences at most). */
+/** Most data blocks a run keeps fences for (larger runs seek through their index blocks: memory stays bounded, under 1 MiB of fences per run). */
 export const RUN_FENCE_MAX_BLOCKS = 16_384;
-
-/** The big-endian u32 of `b[at, at+4)` with bytes past `avail` (how many belong to the key, may be <= 0) read as zero. */
-function window32(b: Uint8Array, at: number, avail: number): number {
-  if (avail >= 4) return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-  let v = 0;
-  for (let j = 0; j < 4; j++) v = (v * 256) + (j < avail ? b[at + j]! : 0);
-  return v;
-}
 
 /** The first keys of a run's data blocks (see the module comment). */
 export class RunFences {
@@ -33,10 +26,6 @@ export class RunFences {
   /** Every first key, packed; key g is keys[at[g], at[g+1]). */
   private readonly keys: Uint8Array;
   private readonly at: Int32Array;
-  /** Two big-endian u32 per block: its key's 8 bytes after `shared`, zero-padded. */
-  private readonly win: Uint32Array;
-  /** Bytes every first key starts with (the first and the last one's common prefix: they are sorted). */
-  private readonly shared: number;
 
   /** `firstKeys[g]`: the first key of data block g, ascending; `indexOf`, `entryOf`: where block g is listed. */
   constructor(firstKeys: readonly Uint8Array[], indexOf: Int32Array, entryOf: Int32Array) {
@@ -49,25 +38,6 @@ export class RunFences {
     this.keys = new Uint8Array(bytes);
     this.at = new Int32Array(n + 1);
     for (let g = 0, p = 0; g < n; g++) { this.keys.set(firstKeys[g]!, p); p += firstKeys[g]!.length; this.at[g + 1] = p; }
-    const a = firstKeys[0]!, b = firstKeys[n - 1]!;
-    const max = a.length < b.length ? a.length : b.length;
-    let cp = 0;
-    while (cp < max && a[cp] === b[cp]) cp++;
-    this.shared = cp;
-    this.win = new Uint32Array(2 * n);
-    for (let g = 0; g < n; g++) {
-      const k = firstKeys[g]!;
-      this.win[2 * g] = window32(k, cp, k.length - cp);
-      this.win[2 * g + 1] = window32(k, cp + 4, k.length - cp - 4);
-    }
-  }
-
-  /** Fence g against the first `klen` bytes of `k`, both agreeing on their first `from` bytes. */
-  private compareFrom(g: number, k: Uint8Array, klen: number, from: number): number {
-    const x = this.keys, s = this.at[g]!, kl = this.at[g + 1]! - s;
-    const n = kl < klen ? kl : klen;
-    for (let j = from; j < n; j++) { const d = x[s + j]! - k[j]!; if (d !== 0) return d; }
-    return kl - klen;
   }
 
   /**
@@ -75,19 +45,18 @@ export class RunFences {
    * the block a seek for `k` starts in (`Run.seekTo` then moves on while it is past its end).
    */
   lastAtOrBefore(k: Uint8Array, klen: number): number {
-    const n = this.count, cp = this.shared, x = this.keys;
-    // k against the prefix every fence shares: before all, after all, or among them
-    const m0 = cp < klen ? cp : klen;
-    for (let j = 0; j < m0; j++) { const d = k[j]! - x[j]!; if (d !== 0) return d < 0 ? 0 : n - 1; }
-    if (klen < cp) return 0; // a proper prefix of every fence sorts before them
-    const kh = window32(k, cp, klen - cp), kl = window32(k, cp + 4, klen - cp - 4);
-    const w = this.win;
-    let lo = 0, hi = n; // first fence > k
+    const x = this.keys, at = this.at;
+    // fences [0, lo) are <= k, [hi, n) are > k; k shares its first `llo` bytes with fence lo-1
+    // and `lhi` with fence hi, so every fence between them shares the smaller of the two
+    let lo = 0, hi = this.count, llo = 0, lhi = 0;
     while (lo < hi) {
       const m = (lo + hi) >> 1;
-      const eh = w[2 * m]!, el = w[2 * m + 1]!;
-      const c = eh !== kh ? (eh < kh ? -1 : 1) : el !== kl ? (el < kl ? -1 : 1) : this.compareFrom(m, k, klen, cp);
-      if (c <= 0) lo = m + 1; else hi = m;
+      const s = at[m]!, fl = at[m + 1]! - s;
+      const n = fl < klen ? fl : klen;
+      let j = llo < lhi ? llo : lhi;
+      while (j < n && x[s + j] === k[j]) j++;
+      const c = j < n ? x[s + j]! - k[j]! : fl - klen;
+      if (c <= 0) { lo = m + 1; llo = j; } else { hi = m; lhi = j; }
     }
     return lo > 0 ? lo - 1 : 0;
   }
