@@ -761,8 +761,8 @@ export class ContainerCore {
       const op = ops[0]!;
       if (op.kind === 'single' && !this.isLost(op.oid)) {
         const obj = op.oid.toString(16); // (the lock name and the INTENT's object id: one conversion)
-        const release = this.tryLocks(op, obj);
-        if (release) return this.commitSingle(op, ops, release, obj);
+        const key = this.tryLocksSingle(obj, op.dkey);
+        if (key !== undefined) return this.commitSingle(op, ops, obj, key);
       }
     }
     return this.retryStale(() => this.commitOnce(ops, check, signal)) as Promise<bigint>; // (commitOnce: always a promise)
@@ -831,6 +831,23 @@ export class ContainerCore {
       this.locks.release(key);
       this.objLocks.releaseShared(obj);
     };
+  }
+
+  /**
+   * `tryLocks` of a single-value op, with no release closure: the dkey lock's key once both locks
+   * are taken (`unlockSingle(obj, key)` frees them), undefined (nothing held) otherwise.
+   */
+  private tryLocksSingle(obj: string, dkey: Uint8Array): string | undefined {
+    if (!this.objLocks.trySharedAcquire(obj)) return undefined;
+    const key = dkeyLockKey(obj, dkey);
+    if (!this.locks.tryAcquire(key)) { this.objLocks.releaseShared(obj); return undefined; }
+    return key;
+  }
+
+  /** Free the locks `tryLocksSingle` took. */
+  private unlockSingle(obj: string, key: string): void {
+    this.locks.release(key);
+    this.objLocks.releaseShared(obj);
   }
 
   /** Take the cross-client locks of the dkeys whose EC stripes `ops` rewrite in part (sorted: no deadlock). */
@@ -965,11 +982,11 @@ export class ContainerCore {
    * `commitLocked` of one single value of a replicated or striped object whose group's targets all
    * take writes and are open, nothing of it moving (the small put): the same steps and records
    * (epoch, INTENT, every replica written at once, DONE, events) without the generic plan's
-   * write objects and closures. Anything else takes `commitLocked`. The locks `release` frees are
-   * released once the commit ended. (Not async: the small put's path has one async frame,
+   * write objects and closures. Anything else takes `commitLocked`. The locks `tryLocksSingle`
+   * took (`obj`, `key`) are released once the commit ended. (Not async: the small put's path has one async frame,
    * `commitSingleDirect`.)
    */
-  private commitSingle(op: Extract<Op, { kind: 'single' }>, ops: Op[], release: () => void, obj: string): Promise<bigint> {
+  private commitSingle(op: Extract<Op, { kind: 'single' }>, ops: Op[], obj: string, key: string): Promise<bigint> {
     let g: number, group: number[], direct: boolean, healthy = 0;
     try {
       const { groups, cls } = this.layout(op.oid);
@@ -983,20 +1000,21 @@ export class ContainerCore {
         if (this.rt.available(t)) healthy++;
       }
     } catch (err) {
-      release();
+      this.unlockSingle(obj, key);
       return Promise.reject(err);
     }
     // anything else (and a group with no healthy shard, which it reports DATA_LOST) is planned
-    if (!direct || healthy === 0) return this.commitLocked(ops).finally(release);
-    return this.commitSingleDirect(op, g, group, obj, release);
+    if (!direct || healthy === 0) return this.commitLocked(ops).finally(() => this.unlockSingle(obj, key));
+    return this.commitSingleDirect(op, g, group, obj, key);
   }
 
-  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, release: () => void): Promise<bigint> {
+  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, key: string): Promise<bigint> {
     const size = group.length;
     let epoch: bigint;
-    try { epoch = this.beginCommit(); } catch (err) { release(); throw err; }
+    try { epoch = this.beginCommit(); } catch (err) { this.unlockSingle(obj, key); throw err; }
     try {
-      const targets = size === 1 ? [group[0]!] : size === 2 ? pairTargets(group[0]!, group[1]!) : sortedTargetIds(group);
+      const pair = size === 2 ? pairShards(group[0]!, group[1]!, g * 2) : undefined; // (shared, read only)
+      const targets = pair !== undefined ? pair.targets : size === 1 ? [group[0]!] : sortedTargetIds(group);
       const info: CommitInfo = { targets, objects: [obj], writes: group }; // (the layout's group: read only)
       // A storage that can leave DONE to recovery records what recovery checks on the targets.
       const later = this.storage.doneLater !== undefined;
@@ -1004,8 +1022,9 @@ export class ContainerCore {
       // sync); the stores then need no sync of their own before the commit is acknowledged.
       const redo = later && this.storage.redo === true && op.value.length <= REDO_MAX_VALUE_BYTES;
       if (later) {
-        const shards: Array<[number, number]> = new Array(size);
-        for (let i = 0; i < size; i++) shards[i] = [group[i]!, g * size + i];
+        let shards: Array<[number, number]>;
+        if (pair !== undefined) shards = pair.shards;
+        else { shards = new Array(size); for (let i = 0; i < size; i++) shards[i] = [group[i]!, g * size + i]; }
         info.single = redo ? { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards, value: op.value } : { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards };
       }
       await this.storage.intent(epoch, info);
@@ -1042,7 +1061,7 @@ export class ContainerCore {
       return epoch;
     } finally {
       this.endCommit(epoch);
-      release();
+      this.unlockSingle(obj, key);
     }
   }
 
@@ -1313,8 +1332,32 @@ export class ContainerCore {
 /** This process's lock name of one dkey of an object (oid in hex; the dkey's bytes as latin1, last, so unambiguous). */
 function dkeyLockKey(oidHex: string, dkey: Uint8Array): string { return `${oidHex}/${latin1(dkey)}`; }
 
-/** `sortedTargetIds` of a group of two (replicas of RP_2: the small put's usual case). */
-function pairTargets(a: number, b: number): number[] { return a === b ? [a] : a < b ? [a, b] : [b, a]; }
+/** Pairs `pairShards` keeps (about 17 bytes of key and 200 of arrays each). */
+const PAIR_SHARDS_CACHE_SIZE = 4096;
+/** Largest target id and first shard `pairShards` caches (its key packs them into 48 bits). */
+const PAIR_KEY_LIMIT = 0x10000;
+const pairCache = new Map<number, { targets: number[]; shards: Array<[number, number]> }>();
+
+/**
+ * A group of two (replicas of RP_2, the small put's usual case) on targets `a`, `b` holding shards
+ * `first`, `first + 1`: its sorted distinct targets (`sortedTargetIds`) and its (target, shard)
+ * pairs, kept (bounded) and shared by every commit to such a group, which only reads them.
+ */
+function pairShards(a: number, b: number, first: number): { targets: number[]; shards: Array<[number, number]> } {
+  if (!(a < PAIR_KEY_LIMIT && b < PAIR_KEY_LIMIT && first < PAIR_KEY_LIMIT)) return makePair(a, b, first);
+  const k = (first * PAIR_KEY_LIMIT + a) * PAIR_KEY_LIMIT + b;
+  let p = pairCache.get(k);
+  if (p === undefined) {
+    if (pairCache.size >= PAIR_SHARDS_CACHE_SIZE) pairCache.clear();
+    p = makePair(a, b, first);
+    pairCache.set(k, p);
+  }
+  return p;
+}
+
+function makePair(a: number, b: number, first: number): { targets: number[]; shards: Array<[number, number]> } {
+  return { targets: a === b ? [a] : a < b ? [a, b] : [b, a], shards: [[a, first], [b, first + 1]] };
+}
 
 function sortedTargetIds(group: readonly number[]): number[] {
   const out: number[] = [];
