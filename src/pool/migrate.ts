@@ -222,17 +222,27 @@ async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: big
     // "rebuild" nothing (with every replica gone, the key lists would come back empty).
     if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
     const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map(), stores, versions: new Map() };
+    if (sources || destinations) noteTargets(io, movers, healthy, moved, sources, destinations);
     const dests: Mover[] = [];
     for (const mv of movers) {
       const to = moved.get(mv.shard)!;
-      destinations?.add(to);
-      if (io.available(mv.target)) sources?.add(mv.target);
-      else for (const h of healthy) sources?.add(h.target);
       dests.push({ shard: mv.shard, target: mv.target, dst: await io.store(to), dstTarget: to });
     }
     bytes += await rebuildGroupOnto(ctx, dests, points);
   }
   return bytes;
+}
+
+/**
+ * Record the targets a group's moves read from (a mover's own old target when readable, else every
+ * healthy member) and write to (declustering figures).
+ */
+function noteTargets(io: IoContext, movers: ReadonlyArray<{ shard: number; target: number }>, healthy: ReadonlyArray<{ target: number }>, moved: ReadonlyMap<number, number>, sources?: Set<number>, destinations?: Set<number>): void {
+  for (const mv of movers) {
+    destinations?.add(moved.get(mv.shard)!);
+    if (io.available(mv.target)) sources?.add(mv.target);
+    else for (const h of healthy) sources?.add(h.target);
+  }
 }
 
 /** A shard being rebuilt: its position, its old target (-1: none) and where it goes. */
@@ -406,81 +416,150 @@ interface KeyToMove { dkey: Uint8Array; akey: Uint8Array; kind: 'single' | 'arra
  * scanned has its unscanned healthy parity holders scanned.
  */
 async function keysAt(ctx: ShardCtx, R: bigint): Promise<KeyToMove[]> {
-  const ec = ctx.cls.kind === 'ec';
-  // Healthy shards whose scan may be skipped (see above); replicas: all but the first.
-  const spare = ec ? Math.max(0, ctx.cls.parityShards - (ctx.members.length - ctx.healthy.length)) : ctx.healthy.length - 1;
-  const byCount = ctx.healthy.slice(0, ctx.healthy.length - spare);
-  const cover = ec ? parityCover(ctx) : undefined;
-  const listed = cover !== undefined && cover.length < byCount.length ? cover : byCount;
-  // shard -> its scan (undefined: the scan failed)
-  const scans = new Map<number, Map<string, ScannedDkey> | undefined>();
-  const scanShards = async (ms: ReadonlyArray<{ shard: number; target: number }>) => {
-    await ctx.run.take(ms.length * MIGRATE_LIST_COST_BYTES);
-    await Promise.all(ms.map(async (m) => {
-      try {
-        const store = ctx.stores.get(m.target) ?? await ctx.io.store(m.target);
-        const bulk = shardVersions(ctx, m.shard, store, R);
-        if (bulk) { scans.set(m.shard, bulk); return; }
-        const byKey = new Map<string, ScannedDkey>();
-        for await (const d of scanObject(store, R, unitOid(ctx.oid, m.shard))) byKey.set(latin1Key(d.dkey), d);
-        scans.set(m.shard, byKey);
-      } catch (err) {
-        // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
-        if (!isShardFailure(err)) throw err;
-        scans.set(m.shard, undefined);
-      }
-    }));
-  };
-  if (!ec) {
+  // Kept small, its steps in functions of their own: V8 optimises a long async function as one
+  // unit (a deoptimised keysAt cost 100+ ms of compiler time per rebuild on the rebuild bench).
+  const scans: ShardScans = new Map();
+  if (ctx.cls.kind !== 'ec') {
     // The first replica that answers holds every key.
     for (const m of ctx.healthy) {
-      await scanShards([m]);
+      await scanShards(ctx, R, scans, [m]);
       const got = scans.get(m.shard);
-      if (got) return [...got.values()].flatMap((d) => d.akeys.map((a) => ({ dkey: d.dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) })));
+      if (got) return replicaKeys(got);
     }
     return [];
   }
-  await scanShards(listed);
-  const unscanned = () => ctx.healthy.filter((m) => !scans.has(m.shard));
-  if ([...scans.values()].includes(undefined) && unscanned().length > 0) {
+  await scanShards(ctx, R, scans, shardsToList(ctx));
+  if (anyFailed(scans)) {
     // A scan failed: the skipped shards may hold the only readable copy of some dkey.
-    await scanShards(unscanned());
+    const unscanned = ctx.healthy.filter((m) => !scans.has(m.shard));
+    if (unscanned.length > 0) await scanShards(ctx, R, scans, unscanned);
   }
-  // Every dkey met, in byte order.
-  const dkeys = new Map<string, Uint8Array>();
-  for (const sc of scans.values()) for (const [k, d] of sc ?? []) if (!dkeys.has(k)) dkeys.set(k, d.dkey);
-  const order = [...dkeys.entries()].sort((a, b) => Buffer.compare(a[1], b[1]));
-  const k = ctx.cls.dataShards;
+  const order = orderedDkeys(scans);
   // Dkeys none of whose scanned parity holders answered: scan their other healthy parity holders first.
-  const healthyShards = new Map(ctx.healthy.map((m) => [m.shard, m]));
+  const want = unscannedParityHolders(ctx, order, scans);
+  if (want.length > 0) await scanShards(ctx, R, scans, want);
+  return keysFromScans(ctx, order, scans);
+}
+
+/** Shard -> its scan at the read point by dkey (latin1 key); undefined: the scan failed. */
+type ShardScans = Map<number, Map<string, ScannedDkey> | undefined>;
+
+/** The EC shards `keysAt` scans first (see its comment): the parity cover when smaller, else healthy - (p - u). */
+function shardsToList(ctx: ShardCtx): Array<{ shard: number; target: number }> {
+  // Healthy shards whose scan may be skipped.
+  const spare = Math.max(0, ctx.cls.parityShards - (ctx.members.length - ctx.healthy.length));
+  const byCount = ctx.healthy.slice(0, ctx.healthy.length - spare);
+  const cover = parityCover(ctx);
+  return cover !== undefined && cover.length < byCount.length ? cover : byCount;
+}
+
+/** Whether some scan in `scans` failed. */
+function anyFailed(scans: ShardScans): boolean {
+  for (const sc of scans.values()) if (sc === undefined) return true;
+  return false;
+}
+
+/** Scan shards `ms` at read point R into `scans` (a shard that fails counts as lost: undefined). */
+async function scanShards(ctx: ShardCtx, R: bigint, scans: ShardScans, ms: ReadonlyArray<{ shard: number; target: number }>): Promise<void> {
+  await ctx.run.take(ms.length * MIGRATE_LIST_COST_BYTES);
+  await Promise.all(ms.map((m) => scanShard(ctx, R, scans, m)));
+}
+
+/** One shard's scan into `scans` (see `scanShards`). */
+async function scanShard(ctx: ShardCtx, R: bigint, scans: ShardScans, m: { shard: number; target: number }): Promise<void> {
+  try {
+    const store = ctx.stores.get(m.target) ?? await ctx.io.store(m.target);
+    const bulk = shardVersions(ctx, m.shard, store, R);
+    if (bulk) { scans.set(m.shard, bulk); return; }
+    const byKey = new Map<string, ScannedDkey>();
+    for await (const d of scanObject(store, R, unitOid(ctx.oid, m.shard))) byKey.set(latin1Key(d.dkey), d);
+    scans.set(m.shard, byKey);
+  } catch (err) {
+    // A sibling that fails (missing files, corruption) counts as lost; the others supply the keys.
+    if (!isShardFailure(err)) throw err;
+    scans.set(m.shard, undefined);
+  }
+}
+
+/** Every key of one replica's scan. */
+function replicaKeys(got: Map<string, ScannedDkey>): KeyToMove[] {
+  const out: KeyToMove[] = [];
+  for (const d of got.values()) for (const a of d.akeys) out.push({ dkey: d.dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
+  return out;
+}
+
+/** Every dkey met by the scans, in byte order: [latin1 key, dkey]. */
+function orderedDkeys(scans: ShardScans): Array<[string, Uint8Array]> {
+  const dkeys = new Map<string, Uint8Array>();
+  for (const sc of scans.values()) {
+    if (sc === undefined) continue;
+    for (const [k, d] of sc) if (!dkeys.has(k)) dkeys.set(k, d.dkey);
+  }
+  return [...dkeys.entries()].sort((a, b) => Buffer.compare(a[1], b[1]));
+}
+
+/** Shards at a parity role of the dkey (by role). */
+function parityShardsOf(ctx: ShardCtx, dkey: Uint8Array): number[] {
+  const roles = rolesOf(ctx, dkey).roles;
+  const out: number[] = [];
+  for (let r = ctx.cls.dataShards; r < roles.length; r++) out.push(roles[r]!.shard);
+  return out;
+}
+
+/** Whether shard `sh`'s scan answered for dkey `key`. */
+function scanHas(scans: ShardScans, sh: number, key: string): boolean {
+  const sc = scans.get(sh);
+  return sc !== undefined && sc.has(key);
+}
+
+/** Healthy parity holders not scanned yet of the dkeys none of whose scanned parity holders answered. */
+function unscannedParityHolders(ctx: ShardCtx, order: Array<[string, Uint8Array]>, scans: ShardScans): Array<{ shard: number; target: number }> {
   const want = new Map<number, { shard: number; target: number }>();
   for (const [key, dkey] of order) {
-    const parity = rolesOf(ctx, dkey).roles.slice(k).map((r) => r.shard);
-    if (parity.some((sh) => scans.get(sh)?.has(key))) continue;
-    for (const sh of parity) if (!scans.has(sh) && healthyShards.has(sh)) want.set(sh, healthyShards.get(sh)!);
+    const parity = parityShardsOf(ctx, dkey);
+    if (parity.some((sh) => scanHas(scans, sh, key))) continue;
+    for (const sh of parity) {
+      if (scans.has(sh)) continue;
+      const h = ctx.healthy.find((m) => m.shard === sh);
+      if (h) want.set(sh, h);
+    }
   }
-  if (want.size > 0) await scanShards([...want.values()]);
+  return [...want.values()];
+}
+
+/**
+ * The keys to move, dkeys in byte order: each dkey's akeys from a scanned parity holder of it, or
+ * when none answered the union of the shards that listed it (kind from the first, the largest end).
+ */
+function keysFromScans(ctx: ShardCtx, order: Array<[string, Uint8Array]>, scans: ShardScans): KeyToMove[] {
   const out: KeyToMove[] = [];
   for (const [key, dkey] of order) {
-    const parity = rolesOf(ctx, dkey).roles.slice(k).map((r) => r.shard);
-    const from = parity.map((sh) => scans.get(sh)?.get(key)).find((d) => d !== undefined);
+    let from: ScannedDkey | undefined;
+    for (const sh of parityShardsOf(ctx, dkey)) {
+      from = scans.get(sh)?.get(key);
+      if (from !== undefined) break;
+    }
     if (from) {
       for (const a of from.akeys) out.push({ dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
       continue;
     }
-    // No parity holder answered: the union of the shards that listed the dkey.
-    const akeys = new Map<string, KeyToMove>();
-    for (const sc of scans.values()) {
-      for (const a of sc?.get(key)?.akeys ?? []) {
-        const ak = latin1Key(a.akey);
-        const e = akeys.get(ak);
-        if (!e) akeys.set(ak, { dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
-        else e.end = Math.max(e.end, extentEnd(a));
-      }
-    }
-    out.push(...[...akeys.values()].sort((x, y) => Buffer.compare(x.akey, y.akey)));
+    out.push(...unionKeys(scans, key, dkey));
   }
   return out;
+}
+
+/** A dkey's akeys as the union of every shard that listed it, in byte order. */
+function unionKeys(scans: ShardScans, key: string, dkey: Uint8Array): KeyToMove[] {
+  const akeys = new Map<string, KeyToMove>();
+  for (const sc of scans.values()) {
+    for (const a of sc?.get(key)?.akeys ?? []) {
+      const ak = latin1Key(a.akey);
+      const e = akeys.get(ak);
+      if (!e) akeys.set(ak, { dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
+      else e.end = Math.max(e.end, extentEnd(a));
+    }
+  }
+  return [...akeys.values()].sort((x, y) => Buffer.compare(x.akey, y.akey));
 }
 
 /** A key's bytes as a map key (latin1 is a bijection of bytes). */
