@@ -75,23 +75,6 @@ function encodeAt(into: Buffer, at: number, text: string): number {
 /** Most bytes the record of JSON `text` takes (UTF-8 needs at most 3 bytes per UTF-16 unit). */
 function maxRecordBytes(text: string): number { return REC_HEADER + 3 * text.length; }
 
-/**
- * The JSON text of a record with these fields, built directly: byte for byte what
- * `JSON.stringify` gives for `{ t, c, e, n, r, u }` with the absent fields left out (tested
- * against it). The commit path writes three records per shard write (I, P, D); building their
- * text takes no record object, no object spread and no generic serialiser walk.
- */
-export function recordText(t: TxRecord['t'], c: string, e: string | undefined, n?: number, r?: readonly number[], u?: readonly string[]): string {
-  let text = `{"t":"${t}","c":${JSON.stringify(c)}`;
-  if (e !== undefined) text += DECIMAL.test(e) ? `,"e":"${e}"` : `,"e":${JSON.stringify(e)}`;
-  if (n !== undefined) text += `,"n":${JSON.stringify(n)}`;
-  if (r !== undefined) text += `,"r":${JSON.stringify(r)}`;
-  if (u !== undefined) text += `,"u":${JSON.stringify(u)}`;
-  return text + '}';
-}
-/** A decimal epoch: written between quotes as it is (nothing in it needs escaping). */
-const DECIMAL = /^\d{1,40}$/;
-
 /** One record as its own buffer (compaction). */
 function encode(rec: TxRecord): Buffer {
   const text = JSON.stringify(rec);
@@ -151,11 +134,9 @@ export class TxLog {
    * Queue `rec`; it is written with every record queued in the same synchronous stretch.
    * Resolves once it is in the file (and durable, in durable mode).
    */
-  append(rec: TxRecord): Promise<void> { return this.appendText(JSON.stringify(rec)); }
-
-  /** `append` of a record given as its JSON text (`recordText`). */
-  appendText(text: string): Promise<void> {
+  append(rec: TxRecord): Promise<void> {
     if (this.closed) return Promise.reject(new CorruptionError('transaction log is closed', { path: this.path }));
+    const text = JSON.stringify(rec);
     const need = this.used + maxRecordBytes(text);
     if (need > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.buf.length));

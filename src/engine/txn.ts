@@ -25,7 +25,7 @@
 import { assert, CairnError } from '../../core/errors.js';
 import { Notifier } from '../../core/wait.js';
 import type { TxDescriptor } from '../net/protocol.js';
-import { TxLog, recordText, type TxRecord } from './txlog.js';
+import { TxLog, type TxRecord } from './txlog.js';
 
 /** Most prepared (container, epoch) pairs one engine holds before new writes wait. */
 export const MAX_PREPARED = 65_536;
@@ -43,8 +43,6 @@ export type SealState = 'committed' | 'aborted' | 'complete' | 'never' | 'forgot
 export interface Prepared {
   readonly cont: string;
   readonly epoch: bigint;
-  /** `epoch` in decimal, as the log records it (made once per pair). */
-  readonly e: string;
   /** From the writes' descriptor (absent: writes without one, which never complete). */
   desc?: TxDescriptor;
   /** Writes admitted but not applied yet. */
@@ -154,7 +152,7 @@ export class TxTable {
     let m = this.byCont.get(cont);
     if (!m) { m = new Map(); this.byCont.set(cont, m); }
     const p: Prepared = {
-      cont, epoch, e: epoch.toString(), desc, inflight: 0, applied: 0, units: new Set(), complete: false, sealed: false,
+      cont, epoch, desc, inflight: 0, applied: 0, units: new Set(), complete: false, sealed: false,
       aborting: false, since: Date.now(), resolving: false, intent: SETTLED,
     };
     m.set(epoch, p);
@@ -175,7 +173,7 @@ export class TxTable {
   private remember(cont: string, epoch: bigint, d: Decision, units?: string[]): void {
     let m = this.decidedByCont.get(cont);
     if (m?.has(epoch)) return;
-    const rec: Decided = units ? { cont, epoch, d, units } : { cont, epoch, d };
+    const rec: Decided = { cont, epoch, d, ...(units ? { units } : {}) };
     if (!m) { m = new Map(); this.decidedByCont.set(cont, m); }
     m.set(epoch, rec);
     this.decidedOrder.push(rec);
@@ -230,7 +228,7 @@ export class TxTable {
     }
     if (!p) {
       p = this.add(cont, epoch, desc);
-      p.intent = this.log.appendText(desc ? recordText('I', cont, p.e, desc.n, desc.ranks) : recordText('I', cont, p.e));
+      p.intent = this.log.append({ t: 'I', c: cont, e: epoch.toString(), ...(desc ? { n: desc.n, r: desc.ranks } : {}) });
     } else if (!p.desc && desc) p.desc = desc;
     if (unit !== undefined) p.units?.add(unit);
     p.inflight++;
@@ -251,7 +249,7 @@ export class TxTable {
     p.complete = true;
     const units = [...(p.units ?? [])];
     if (p.desc.ranks.length === 1 && p.desc.ranks[0] === this.rank) return this.decide(p, 'commit');
-    return this.log.appendText(recordText('P', p.cont, p.e, p.desc.n, p.desc.ranks, units));
+    return this.log.append({ t: 'P', c: p.cont, e: p.epoch.toString(), n: p.desc.n, r: p.desc.ranks, u: units });
   }
 
   /** One admitted write failed: the pair stays incomplete (it is aborted by the client or by timeout). */
@@ -270,7 +268,7 @@ export class TxTable {
   seal(p: Prepared): Promise<void> {
     if (p.sealed) return Promise.resolve();
     p.sealed = true;
-    return this.log.appendText(recordText('S', p.cont, p.e));
+    return this.log.append({ t: 'S', c: p.cont, e: p.epoch.toString() });
   }
 
   /**
@@ -284,7 +282,7 @@ export class TxTable {
     this.remember(p.cont, p.epoch, d, d === 'commit' ? units : undefined);
     // A commit's units are in its P record when it has one (across engines); a single-engine commit carries them here.
     const withUnits = d === 'commit' && units && !(p.complete && p.desc && p.desc.ranks.length > 1);
-    const done = this.log.appendText(recordText(d === 'commit' ? 'D' : 'A', p.cont, p.e, undefined, undefined, withUnits ? units : undefined));
+    const done = this.log.append({ t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epoch.toString(), ...(withUnits ? { u: units } : {}) });
     p.decision = d;
     p.settle?.(d);
     this.changed.notify();

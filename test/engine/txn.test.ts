@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { appendFileSync, statSync } from 'node:fs';
 import { initXxhash } from '../../core/xxhash.js';
 import { TxTable, MAX_PREPARED } from '../../src/engine/txn.js';
-import { TxLog, recordText, type TxRecord } from '../../src/engine/txlog.js';
+import { TxLog } from '../../src/engine/txlog.js';
 import { decideFrom } from '../../src/engine/commits.js';
 import { tmpDir, rejectsWith } from '../helpers/tmp.js';
 
@@ -115,28 +115,6 @@ t('a full prepared table makes writers wait until a decision frees room; decisio
   assert.is(decideFrom(['committed', 'never']), 'commit', 'someone committed: the commit stands (the other forgot)');
   assert.is(decideFrom(['complete', 'aborted']), 'abort');
   assert.is(decideFrom(['complete', 'forgotten']), 'abort');
-});
-
-t('records built as text are byte for byte what JSON.stringify makes of them, and read back as the same records', async () => {
-  const recs: TxRecord[] = [
-    { t: 'I', c: '0b5e3c2a-5f9e-4c3b-9d7e-1a2b3c4d5e6f', e: '123456789012345678', n: 3, r: [0, 2, 3] },
-    { t: 'I', c: '#7', e: '1' },
-    { t: 'P', c: 'c', e: '18446744073709551615', n: 1, r: [5], u: ['4294967296', '0'] },
-    { t: 'P', c: 'c', e: '2', n: 2, r: [], u: [] },
-    { t: 'D', c: 'with "quotes" \\ and \u00e9\u2028 and \n', e: '99' },
-    { t: 'D', c: 'c', e: '3', u: ['7', 'odd "unit"'] },
-    { t: 'A', c: 'c', e: '4' },
-    { t: 'S', c: 'c', e: '5' },
-    { t: 'A', c: 'c', e: 'not "decimal"' },
-  ];
-  for (const r of recs) assert.is(recordText(r.t, r.c, r.e, r.n, r.r, r.u), JSON.stringify(r), JSON.stringify(r));
-  // written through appendText, the log reads back the records themselves
-  const dir = tmpDir('txlog-text-');
-  const path = join(dir, 'tx.log');
-  const { log } = TxLog.open(path, false);
-  await Promise.all(recs.map((r) => log.appendText(recordText(r.t, r.c, r.e, r.n, r.r, r.u))));
-  log.close();
-  assert.equal(TxLog.read(path), recs);
 });
 
 t.run();
