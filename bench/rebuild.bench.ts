@@ -11,7 +11,9 @@
  * `cpuRate` / `cpuRatio`: bytes per CPU second of the process (every thread) of each, which a
  * loaded shared machine distorts less than wall time (file copies are mostly kernel time);
  * `cpuSeconds` and, on Linux, `mainThreadCpuSeconds` split the rebuild's CPU between the JavaScript
- * thread and the rest (thread-pool reads, writes and hashing; compiler and GC threads).
+ * thread and the rest (thread-pool reads, writes and hashing; compiler and GC threads);
+ * `readPerRebuiltByte` / `writtenPerRebuiltByte` (Linux) are the bytes the rebuild read and wrote
+ * per byte rebuilt: an 8+2 rebuild reads k = 8 bytes for each byte it writes, where the copy reads one.
  *
  * Warm-up (both sides, unmeasured): the measured rebuild is the pool's second. A first target (the
  * fullest) fails and is rebuilt before it, so the rebuild's JavaScript has run once through every
@@ -64,6 +66,8 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     /** Of `cpuSeconds`, the JavaScript thread's (Linux; the rest: thread pool I/O and hashing, compiler and GC threads). */
     let mainCpuSeconds: number | undefined;
     let inService: number;
+    /** Bytes the process read and wrote through system calls during the measured rebuild (Linux). */
+    let ioBytes: { read: number; written: number } | undefined;
     /** The unmeasured warm-up rebuild: bytes, wall and CPU seconds. */
     let cold: { bytes: number; seconds: number; cpuSeconds: number } | undefined;
     let client: { unloaded: number; unloadedRounds: number[]; loaded: number; windowSeconds: number; budgetRebuilt: number; stillRunning: boolean } | undefined;
@@ -116,6 +120,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       const m0 = mainThreadCpuSeconds();
+      const io0 = processIo();
       await pool.exclude(victim);
       excludeSeconds = (performance.now() - t0) / 1000;
       await pool.waitForRebuild();
@@ -123,6 +128,8 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       const c = process.cpuUsage(c0);
       cpuSeconds = (c.user + c.system) / 1e6;
       const m1 = mainThreadCpuSeconds();
+      const io1 = processIo();
+      if (io0 && io1) ioBytes = { read: io1.read - io0.read, written: io1.written - io0.written };
       mainCpuSeconds = m0 !== undefined && m1 !== undefined ? m1 - m0 : undefined;
       st = pool.rebuildStatus();
       // Copy round 2, just after the rebuild: exactly the rebuilt bytes.
@@ -183,6 +190,8 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
         ...(mainCpuSeconds !== undefined ? { mainThreadCpuSeconds: +mainCpuSeconds.toFixed(3) } : {}),
         objects: st.objectsTotal,
         objectMiB: objectBytes / MIB,
+        // what the rebuild read and wrote per rebuilt byte (Linux): k = 8 reads per rebuilt byte is its floor
+        ...(ioBytes ? { readPerRebuiltByte: +(ioBytes.read / Math.max(1, st.bytes)).toFixed(2), writtenPerRebuiltByte: +(ioBytes.written / Math.max(1, st.bytes)).toFixed(2) } : {}),
         // the unmeasured warm-up rebuild (the pool's first, cold JavaScript)
         ...(cold ? { coldMBps: +(cold.bytes / cold.seconds / 1e6).toFixed(1), coldCpuRate: Math.round(cold.bytes / Math.max(1e-6, cold.cpuSeconds)) } : {}),
       },
@@ -218,6 +227,20 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     removeTempDir(root);
   }
   return rows;
+}
+
+/**
+ * Bytes this process has read and written through system calls (Linux: rchar / wchar of
+ * /proc/self/io, page-cache hits included), undefined where that is not readable.
+ */
+function processIo(): { read: number; written: number } | undefined {
+  try {
+    const t = fs.readFileSync('/proc/self/io', 'utf8');
+    const read = Number(/rchar: (\d+)/.exec(t)?.[1]), written = Number(/wchar: (\d+)/.exec(t)?.[1]);
+    return Number.isFinite(read) && Number.isFinite(written) ? { read, written } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The in-service target holding the most data (public API: `pool.query()`). */
