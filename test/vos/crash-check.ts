@@ -6,6 +6,8 @@
  * reasoned about from the files instead of rerun.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { VosTarget, MAX_EPOCH } from '../../src/vos/index.js';
@@ -18,7 +20,7 @@ import { collect, dec, enc } from './helpers.js';
 const child = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 /** Smallest log record (bounds how many records a replay of two regions can hold). */
 const MIN_RECORD_BYTES = 48;
-/** A child that is never killed by its trigger is killed after this long. */
+/** A child that is never killed by its trigger is killed this long after the trigger's delay. */
 const CHILD_GUARD_MS = 20_000;
 
 /** Where the parent kills the child: after READY, or after it announced a flush or a merge. */
@@ -38,32 +40,45 @@ export interface CrashLedger {
 export function newLedger(): CrashLedger { return { acked: new Map(), punchAcked: new Map(), punchIssued: new Map(), totalAcks: 0 }; }
 
 /**
- * Run the child until killed; returns its complete stdout lines and whether the kill landed inside
- * a flush or merge. `env`: extra environment for the child (debug hooks).
+ * Run the child until killed; returns the lines of its ledger file (every line it wrote, the last
+ * one dropped if cut) and whether the kill landed inside a flush or merge. Its stdout only times
+ * the kill (see crash-child.ts: lines on a pipe can die queued in the child; `stdout` is what came
+ * through it). `env`: extra environment for the child (debug hooks); `stall`: stop reading its
+ * stdout once the kill is armed, as a parent starved of CPU does.
  */
-export function runChild(dir: string, seed: number, io: string, durable: boolean, at: KillAt, delayMs: number, env: Record<string, string> = {}): Promise<{ lines: string[]; inside: Array<'flush' | 'merge'>; stderr: string }> {
+export function runChild(dir: string, seed: number, io: string, durable: boolean, at: KillAt, delayMs: number, env: Record<string, string> = {}, stall = false): Promise<{ lines: string[]; inside: Array<'flush' | 'merge'>; stderr: string; stdout: string }> {
+  const ledgerPath = `${dir}.ledger`;
+  fs.rmSync(ledgerPath, { force: true });
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', child, dir, String(seed), io, durable ? '1' : '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const p = spawn(process.execPath, ['--import', 'tsx', child, dir, String(seed), io, durable ? '1' : '0', ledgerPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let out = ''; let err = '';
     let timer: NodeJS.Timeout | undefined;
-    const arm = () => { if (!timer) timer = setTimeout(() => p.kill('SIGKILL'), delayMs); };
+    const arm = () => { if (!timer) { timer = setTimeout(() => { p.kill('SIGKILL'); p.stdout.resume(); }, delayMs); if (stall) p.stdout.pause(); } };
     p.stdout.on('data', (d: Buffer) => {
+      const armed = timer !== undefined;
       out += d.toString('latin1');
+      if (armed) return;
       if (at === 'random' && out.includes('READY\n')) arm();
       if (at === 'flush' && out.includes('FLUSHING\n')) arm();
       if (at === 'merge' && out.includes('MERGING\n')) arm();
     });
     p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const guard = setTimeout(() => p.kill('SIGKILL'), CHILD_GUARD_MS);
+    const guard = setTimeout(() => p.kill('SIGKILL'), delayMs + CHILD_GUARD_MS);
     p.on('close', (code, signal) => {
       clearTimeout(guard); if (timer) clearTimeout(timer);
-      if (signal !== 'SIGKILL') { reject(new Error(`child exited on its own (code ${code}): ${err.slice(0, 2000)}`)); return; }
-      const lines = out.split('\n');
+      if (signal !== 'SIGKILL') { fs.rmSync(ledgerPath, { force: true }); reject(new Error(`child exited on its own (code ${code}): ${err.slice(0, 2000)}`)); return; }
+      let text = '';
+      try { text = fs.readFileSync(ledgerPath, 'latin1'); } catch (e) {
+        // killed (by the guard) before it opened its ledger, i.e. before it wrote anything
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { reject(e); return; }
+      }
+      fs.rmSync(ledgerPath, { force: true });
+      const lines = text.split('\n');
       lines.pop(); // the last line may be cut by the kill
       const last = (s: string) => lines.lastIndexOf(s);
       // (flushes and merges run on worker threads, and may overlap)
       const inside = [...(last('FLUSHING') > last('FLUSHED') ? ['flush' as const] : []), ...(last('MERGING') > last('MERGED') ? ['merge' as const] : [])];
-      resolve({ lines, inside, stderr: err });
+      resolve({ lines, inside, stderr: err, stdout: out });
     });
   });
 }
@@ -175,6 +190,19 @@ export async function describeKey(dir: string, id: string, ledger: CrashLedger):
     }
   } finally { await t.close(); }
   return out.join('\n');
+}
+
+/**
+ * The metadata of a killed child's target, copied before the reopen recovers (rewrites) it: the
+ * pmem file whole, the data file as an empty sparse file of its size (describeKey reads keys and
+ * version headers, never values; the recovered directory keeps them). No process has the target
+ * open, so the copy is the crash image.
+ */
+export function metaImage(from: string, to: string): void {
+  fs.mkdirSync(to, { recursive: true });
+  fs.copyFileSync(path.join(from, 'vos.scm'), path.join(to, 'vos.scm'));
+  fs.writeFileSync(path.join(to, 'vos.data'), '');
+  fs.truncateSync(path.join(to, 'vos.data'), fs.statSync(path.join(from, 'vos.data')).size);
 }
 
 /** The label of a round in failure messages. */

@@ -5,17 +5,26 @@
  * is issued and `PACK <kind> <key> <epoch>` after it resolved. Every so often it flushes the
  * memtables (`FLUSHING` / `FLUSHED`) or aggregates (`MERGING` / `MERGED`), so the parent can kill
  * it in the middle of either. Killed with SIGKILL by the parent.
- * argv: dir seed io durable
+ * Every line goes to the ledger file (argv[6]) with a synchronous write, in the page cache when the
+ * call returns, so a SIGKILL loses none of it; that file is what the parent checks against. The
+ * same lines go to stdout only so the parent can time its kill: on POSIX a pipe is asynchronous in
+ * Node, and lines still queued in the child (the parent slow to read under load) die with it; a
+ * lost PUNCH line once made a logged punch look like a lost value.
+ * argv: dir seed io durable ledger
  * CAIRN_VOS_CRASH_SELFKILL=<seed>: the child kills itself at a seeded pmem write (crash-selfkill.ts).
  * CAIRN_VOS_CRASH_DELAY=<maxMs>: merge-worker answers and data-file writes held back 0..maxMs (seeded).
+ * CAIRN_VOS_CRASH_KILL_QUEUED=1: the child kills itself once a punch resolved whose PUNCH line was
+ * still queued on stdout (the parent not reading): the case the ledger file is for.
  */
+import fs from 'node:fs';
 import { VosTarget } from '../../src/vos/index.js';
 import { Rng } from '../../core/rng.js';
 import { crashValue, CRASH_KEYS, CRASH_OPTS, CRASH_WORKERS } from './crash-common.js';
 import { installDelays, installSelfKill, planSelfKill } from './crash-selfkill.js';
 import { mergeWorkers } from '../../src/vos/merge-workers.js';
 
-const [dir, seedArg, io, durableArg] = process.argv.slice(2);
+const [dir, seedArg, io, durableArg, ledgerPath] = process.argv.slice(2);
+const ledger = fs.openSync(ledgerPath!, 'w');
 const rng = new Rng(Number(seedArg));
 const t = await VosTarget.open(dir!, { ...CRASH_OPTS, io: io as 'pread' | 'io_uring', durable: durableArg === '1' });
 const delayMs = Number(process.env.CAIRN_VOS_CRASH_DELAY ?? 0);
@@ -23,8 +32,9 @@ if (delayMs > 0) installDelays(mergeWorkers(), t.target.dev, delayMs, Number(see
 let epoch = t.queryMaxEpoch();
 let acks = 0;
 const enc = new TextEncoder();
-const out = (line: string) => process.stdout.write(`${line}\n`);
+const out = (line: string) => { fs.writeSync(ledger, `${line}\n`); process.stdout.write(`${line}\n`); };
 out('READY');
+const killQueued = process.env.CAIRN_VOS_CRASH_KILL_QUEUED === '1';
 const selfKill = process.env.CAIRN_VOS_CRASH_SELFKILL;
 if (selfKill) installSelfKill(t.target.space, planSelfKill(Number(selfKill)), Number(selfKill), out);
 
@@ -43,8 +53,10 @@ async function worker(): Promise<void> {
     if (kind === 'punch') {
       const target = rng.pick(['small', 'large', 'array']);
       out(`PUNCH ${target} ${key} ${e}`);
+      const queued = process.stdout.writableLength > 0; // the line waits in this process, not in the pipe
       await t.punchAkey(e, 1n, dkey, enc.encode(target));
       out(`PACK ${target} ${key} ${e}`);
+      if (queued && killQueued) { out(`QUEUED-PUNCH ${target} ${key} ${e}`); process.kill(process.pid, 'SIGKILL'); }
     } else {
       const value = crashValue(kind, key, e);
       if (kind === 'array') await t.updateArray(e, 1n, dkey, enc.encode('array'), { index: 0, count: value.length }, value);

@@ -5,7 +5,10 @@
  * reopen (which recovers, i.e. rewrites it). On the first failed check it keeps the image and the
  * recovered directory, prints what the image holds for the key (describeKey) and exits 1.
  * `self`: the child kills itself at a seeded pmem write (crash-selfkill.ts), the parent only after
- * SELF_GUARD_MS. CAIRN_VOS_CRASH_CHILD_ENV='{"K":"v"}' passes more settings to the child.
+ * SELF_GUARD_MS. CAIRN_VOS_CRASH_STALL=1: the parent stops reading the child's output when it arms
+ * the kill (2-8 s later), as a parent starved of CPU does, so the pipe fills and the child's last
+ * lines are still queued in it when it dies. CAIRN_VOS_CRASH_CHILD_ENV='{"K":"v"}' passes more
+ * settings to the child.
  */
 import fs from 'node:fs';
 import { Rng } from '../../core/rng.js';
@@ -29,9 +32,10 @@ try {
   for (let round = 0; round < rounds; round++) {
     const at: KillAt = mode === 'mixed' ? (['random', 'flush', 'merge'] as const)[round % 3]! : mode === 'self' ? 'random' : mode;
     const durable = round % 3 === 2;
-    const delay = mode === 'self' ? SELF_GUARD_MS : at === 'random' ? rng.range(50, 700) : at === 'flush' ? rng.range(0, 4) : rng.range(0, 25);
+    const stall = process.env.CAIRN_VOS_CRASH_STALL === '1';
+    const delay = stall ? rng.range(2000, 8000) : mode === 'self' ? SELF_GUARD_MS : at === 'random' ? rng.range(50, 700) : at === 'flush' ? rng.range(0, 4) : rng.range(0, 25);
     const env = mode === 'self' ? { ...childEnv, CAIRN_VOS_CRASH_SELFKILL: String(seed * 1000 + round) } : childEnv;
-    const { lines, inside, stderr } = await runChild(dir, seed * 1000 + round, io, durable, at, delay, env);
+    const { lines, inside, stderr } = await runChild(dir, seed * 1000 + round, io, durable, at, delay, env, stall);
     const selfKilled = lines.find((l) => l.startsWith('SELFKILL'));
     record(ledger, lines);
     if (stderr.trim()) console.log(`seed ${seed} round ${round} child stderr: ${stderr.slice(0, 2000)}`);

@@ -17,8 +17,8 @@ import { VosTarget, MAX_EPOCH, type VosOptions } from '../../src/vos/index.js';
 import { CHUNK_BYTES } from '../../src/vos/store.js';
 import { TAIL_SLOTS_OFFSET } from '../../src/vos/manifest.js';
 import { REGION_HEADER, TAIL_SLOT, WAL_HEADER } from '../../src/vos/wal.js';
-import { CRASH_OPTS } from './crash-common.js';
-import { CrashCheckFailure, checkTarget, describeKey, keepDir, newLedger, record, roundLabel, runChild, type KillAt } from './crash-check.js';
+import { CRASH_OPTS, embeddedEpoch } from './crash-common.js';
+import { CrashCheckFailure, checkTarget, describeKey, keepDir, metaImage, newLedger, record, roundLabel, runChild, type KillAt } from './crash-check.js';
 import { ioEngines } from './engines.js';
 import { safe } from './safe.js';
 import { crashImage, enc, tmpDir } from './helpers.js';
@@ -29,7 +29,7 @@ const ROUNDS = Number(process.env.CAIRN_VOS_CRASH_ROUNDS ?? 9);
 test(`SIGKILL at random moments and inside flushes and merges, ${ROUNDS} rounds`, safe(async () => {
   const engines = await ioEngines();
   const dir = tmpDir('crash');
-  const image = `${dir}.image`; // each crash image as the child left it (the reopen recovers, i.e. rewrites, the directory)
+  const image = `${dir}.image`; // each crash image's metadata as the child left it (the reopen recovers, i.e. rewrites, the directory)
   const rng = new Rng(2024);
   const ledger = newLedger();
   const insideCount = { flush: 0, merge: 0 };
@@ -43,7 +43,7 @@ test(`SIGKILL at random moments and inside flushes and merges, ${ROUNDS} rounds`
       const { lines, inside } = await runChild(dir, 1000 + round, io, durable, at, delay);
       for (const x of inside) insideCount[x]++;
       record(ledger, lines);
-      crashImage(dir, image);
+      metaImage(dir, image);
       const t = await VosTarget.open(dir, { ...CRASH_OPTS, io });
       const where = roundLabel(round, at, inside, io, durable);
       try {
@@ -71,6 +71,35 @@ test(`SIGKILL at random moments and inside flushes and merges, ${ROUNDS} rounds`
   } finally {
     if (!kept) { fs.rmSync(dir, { recursive: true, force: true }); fs.rmSync(image, { recursive: true, force: true }); }
   }
+}));
+
+/** How long the parent waits, not reading, for the child to stop itself (a guard: the test waits on the child's exit). */
+const QUEUED_GUARD_MS = 120_000;
+
+test('the ledger has every punch the child issued, also when the parent reads its output late (lines queued on a pipe die with the child)', safe(async () => {
+  const dir = tmpDir('crash-ledger');
+  try {
+    // the parent stops reading at READY; the child kills itself once a punch resolved while its
+    // PUNCH line still waited in the child for the pipe (what a loaded CI run did to the old test,
+    // which took its ledger from stdout: a logged punch it never heard of hid an acknowledged value)
+    const { lines, stdout } = await runChild(dir, 77, 'pread', false, 'random', QUEUED_GUARD_MS, { CAIRN_VOS_CRASH_KILL_QUEUED: '1' }, true);
+    const queued = lines.find((l) => l.startsWith('QUEUED-PUNCH '));
+    assert.ok(queued, 'a punch resolved while its line was queued on stdout');
+    const punch = queued.replace('QUEUED-PUNCH', 'PUNCH');
+    assert.ok(lines.includes(punch), 'the ledger file has the punch');
+    assert.not.ok(stdout.split('\n').includes(punch), 'stdout never delivered it: a ledger read from stdout would not know it');
+    const ledger = newLedger();
+    record(ledger, lines);
+    const t = await VosTarget.open(dir, { ...CRASH_OPTS, io: 'pread' });
+    try {
+      await checkTarget(t, ledger, 'killed with its output queued');
+      const [, kind, key, e] = punch.split(' ') as [string, string, string, string];
+      const got = kind === 'array' ? undefined : await t.fetchSingle(MAX_EPOCH, 1n, enc(`k${key}`), enc(kind));
+      if (got) assert.ok(embeddedEpoch(got) > BigInt(e), `${kind}/${key}: nothing older than the punch at ${e} shows`);
+    } finally {
+      await t.close();
+    }
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 }));
 
 // ------------------------------------------------------------------ crash images at exact moments
