@@ -515,7 +515,12 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
   if (length === 0) return into ?? new Uint8Array(0);
   const out = into ?? outputBuffer(length);
   if (red.kind !== 'ec') {
-    for (const { shard, target } of groupShards(groups, g)) {
+    // Replicas are tried from one chosen by the dkey's hash (as EC rotates parity), so the chunks
+    // of one array are read from every replica of its group, not all from the first.
+    const shards = groupShards(groups, g);
+    const from = shards.length > 1 ? dkeyParityRotation(dkey, shards.length) : 0;
+    for (let j = 0; j < shards.length; j++) {
+      const { shard, target } = shards[(from + j) % shards.length]!;
       const r = await tryShard(ctx, target, (s) => readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: length }, [out]),
         (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
       if (r.ok) return out;

@@ -830,9 +830,14 @@ export class TargetStore {
 
   /** Write everything in the memtables into runs (aggregate, close). */
   async flushAll(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.frozen) { this.startFlush(); await this.flushing; }
-    if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
+    // until nothing is frozen or flushing (another caller, a fold or a rotation may freeze one
+    // while this one waits), then rotate with no await in between
+    for (;;) {
+      while (this.flushing) await this.flushing;
+      if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
+      if (!this.frozen) break;
+      this.startFlush();
+    }
     // also when only discards or container records are in the log: they too must be in the manifest
     if (this.active.records > 0 || this.wal.used > REGION_HEADER) { this.rotate(); await this.flushing; }
     if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
