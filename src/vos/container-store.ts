@@ -151,6 +151,29 @@ export class ContainerStore {
     return p.then(this.leaveOk, this.leaveErr);
   }
 
+  /**
+   * `updateSingle` done synchronously when the store can (see `TargetStore.logUpdateNow`):
+   * undefined once the value is logged and applied, else the promise `updateSingle` would return.
+   * Bad arguments and synchronous failures are thrown.
+   */
+  updateSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> | undefined {
+    const t = this.target;
+    checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
+    if (!(value instanceof Uint8Array)) throw invalidArg('value must be a Uint8Array');
+    if (value.length > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `value longer than ${MAX_VALUE_SIZE} bytes`, { length: value.length });
+    t.enter();
+    let p: Promise<void> | undefined;
+    try {
+      this.live();
+      p = t.logUpdateNow(this.state, epoch, oid, dkey, akey, value);
+    } catch (e) {
+      t.leave();
+      throw e;
+    }
+    if (p === undefined) { t.leave(); return undefined; }
+    return p.then(this.leaveOk, this.leaveErr);
+  }
+
   /** The target is left once an update settled (`updateSingle`): one pair of handlers per view, not a closure per update. */
   private readonly leaveOk = (): void => { this.target.leave(); };
   private readonly leaveErr = (e: unknown): never => { this.target.leave(); throw e; };

@@ -1326,6 +1326,26 @@ export class TargetStore {
     try { return await p; } finally { this.spaceMerge = undefined; }
   }
 
+  /**
+   * A single-value `logUpdate` done synchronously when nothing makes it wait (an inline value, no
+   * background aggregation, data file not tight, no stall or share of the loop due, room in the
+   * log, no per-op sync): undefined once appended and applied; otherwise the
+   * promise `logUpdate` returns. Errors of the synchronous path are thrown. (A small put's
+   * replicas then cost no async frame, promise or microtask here.)
+   */
+  logUpdateNow(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> | undefined {
+    // (anything that could wait, retry or go to the data file takes logUpdate: the conditions of its own fast return, and more)
+    if (value.length > this.geo.inlineThreshold || this.syncOps || this.background || this.alloc.used > this.alloc.total - this.alloc.total / DATA_TIGHT_FRACTION
+      || (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) || !this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, value.length))) {
+      return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0);
+    }
+    this.checkWritable();
+    const y = this.shareLoop();
+    if (y) return y.then(() => this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0));
+    this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, xxh64(value, CSUM_SEED));
+    return undefined;
+  }
+
   private async logUpdateOnce(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
     this.checkWritable();
     if (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) await this.throttle();
@@ -1354,6 +1374,13 @@ export class TargetStore {
     }
     // synchronous from here: write a small value, append, apply
     if (now) { ({ loc, alloc, csum } = this.writeNow(value)); where = Where.Block; }
+    this.appendUpdate(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize, where, loc, alloc, csum);
+    if (this.syncOps) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
+  }
+
+  /** The synchronous end of an update (room in the log checked, a data-file value written): append its record and apply it. */
+  private appendUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number, where: Where.Wal | Where.Block, loc: number, alloc: number, csum: bigint): void {
+    const inline = where === Where.Block ? undefined : value;
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx, {
       oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: loc, alloc,
     }, inline);
@@ -1376,7 +1403,6 @@ export class TargetStore {
     if (gone !== undefined && gone.where === Where.Block) { this.deferredFree.push([gone.loc, gone.alloc]); this.reclaim(); }
     if (epoch > st.maxEpoch) st.maxEpoch = epoch;
     this.maybeRotate();
-    if (this.syncOps) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
   }
 
   /** Append a punch record and apply it. */
