@@ -820,22 +820,20 @@ export class ContainerCore {
    */
   private tryLocks(op: Op, obj = op.oid.toString(16)): (() => void) | undefined {
     if (op.kind === 'punchObject') return undefined; // rare: the queued path
-    // (the tables' allocation-free forms: one closure per commit is the only handle made)
-    if (!this.objLocks.trySharedAcquire(obj)) return undefined;
-    const key = dkeyLockKey(obj, op.dkey);
-    if (!this.locks.tryAcquire(key)) { this.objLocks.releaseShared(obj); return undefined; }
+    const key = this.tryLocksSingle(obj, op.dkey);
+    if (key === undefined) return undefined;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      this.locks.release(key);
-      this.objLocks.releaseShared(obj);
+      this.unlockSingle(obj, key);
     };
   }
 
   /**
-   * `tryLocks` of a single-value op, with no release closure: the dkey lock's key once both locks
-   * are taken (`unlockSingle(obj, key)` frees them), undefined (nothing held) otherwise.
+   * The object's shared lock and one dkey's lock, with no release closure (the allocation-free
+   * forms of the lock tables): the dkey lock's key once both are taken (`unlockSingle(obj, key)`
+   * frees them), undefined (nothing held) otherwise.
    */
   private tryLocksSingle(obj: string, dkey: Uint8Array): string | undefined {
     if (!this.objLocks.trySharedAcquire(obj)) return undefined;
@@ -1071,7 +1069,7 @@ export class ContainerCore {
    */
   private writeReplica(op: Extract<Op, { kind: 'single' }>, shard: number, t: number, epoch: bigint): Promise<void> | undefined {
     const uoid = unitOid(op.oid, shard);
-    const s = this.storeNow(t) as SyncSingleStore | undefined;
+    const s = this.storeNow(t);
     if (s === undefined) return this.updateOpening(t, epoch, uoid, op);
     return s.updateSingleNow !== undefined ? s.updateSingleNow(epoch, uoid, op.dkey, op.akey, op.value) : s.updateSingle(epoch, uoid, op.dkey, op.akey, op.value);
   }
@@ -1376,9 +1374,6 @@ function sortedTargetIds(group: readonly number[]): number[] {
 function sortedTargets(writes: readonly ShardWrite[]): number[] {
   return sortedTargetIds(writes.map((w) => w.target));
 }
-
-/** A store that may apply a single value synchronously (a local `ContainerStore`'s `updateSingleNow`). */
-type SyncSingleStore = ShardStore & { updateSingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> | undefined };
 
 /**
  * Epochs of the commits in flight. Epochs come from a monotonic clock, so they are appended in

@@ -583,7 +583,7 @@ export class TargetStore {
           this.alloc.reserve(u.blockOffset, u.alloc);
           this.noteAlloc(this.wal?.activeGen ?? 0, u.blockOffset, u.alloc);
         }
-        addLogged(mt, r, (v) => { if (v.where === Where.Block) this.alloc.release(v.loc, v.alloc); }); // as the write that replaced it did
+        addLogged(mt, r, this.releaseReplayed);
         if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
         return undefined;
       }
@@ -591,6 +591,9 @@ export class TargetStore {
         return `unknown log record type ${r.type}`;
     }
   }
+
+  /** A single the replay replaced at its epoch: its extent is freed, as the write that replaced it did. */
+  private readonly releaseReplayed = (v: MemVersion): void => { if (v.where === Where.Block) this.alloc.release(v.loc, v.alloc); };
 
   /** Record target-wide damage (persisted with the next manifest). */
   markDamaged(why: string): void {
@@ -1293,7 +1296,7 @@ export class TargetStore {
   logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
     const p = this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
     // (no handler on the common path: a promise and a closure less per update)
-    if (!this.background && this.alloc.used <= this.alloc.total - this.alloc.total / DATA_TIGHT_FRACTION) return p;
+    if (!this.background && !this.dataTight()) return p;
     return p.catch(async (first) => {
       let merged = 0;
       for (let e = first; ;) {
@@ -1305,21 +1308,26 @@ export class TargetStore {
     });
   }
 
+  /** Less than 1/DATA_TIGHT_FRACTION of the data file is free: a write may find it full (see `mergeForSpace`). */
+  private dataTight(): boolean {
+    return this.alloc.used > this.alloc.total - this.alloc.total / DATA_TIGHT_FRACTION;
+  }
+
   /**
-   * The data file is full: merge every run (on a worker where there is one), which drops the
-   * versions no read can see (a single replaced at its epoch by a later one, flushed apart) and
-   * frees their extents. Writers that find it full meanwhile wait for the same merge. False when
-   * there is nothing to merge (the space is held by what reads can see: aggregate, punch or discard).
+   * The data file is full: make the space merge of `scheduleCompaction` due now (every run merged,
+   * on a worker where there is one, which drops the versions no read can see, such as a single
+   * replaced at its epoch by a later one flushed apart, and frees their extents) and wait for it.
+   * Writers that find the file full meanwhile wait for the same merge. False when there is nothing
+   * to merge (the space is held by what reads can see: aggregate, punch or discard).
    */
   private async mergeForSpace(): Promise<boolean> {
     if (this.spaceMerge) { await this.spaceMerge; return true; }
     const p = (async () => {
       while (this.flushing || this.compacting) { await this.flushing?.catch(() => undefined); await this.compacting?.catch(() => undefined); }
       if (this.runs.length < 2 || this.closed) return false;
-      const m = this.merge(this.runs.slice(), false, this.memFloorSeq());
-      this.compacting = m.then(() => undefined, () => undefined).finally(() => { this.compacting = undefined; this.scheduleCompaction(); });
-      await m;
-      this.reclaim();
+      this.spaceMergeAt = 0;
+      this.scheduleCompaction();
+      await this.compacting; // (settles, failures included: see scheduleCompaction)
       return true;
     })();
     this.spaceMerge = p.then(() => undefined, () => undefined);
@@ -1335,7 +1343,7 @@ export class TargetStore {
    */
   logUpdateNow(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> | undefined {
     // (anything that could wait, retry or go to the data file takes logUpdate: the conditions of its own fast return, and more)
-    if (value.length > this.geo.inlineThreshold || this.syncOps || this.background || this.alloc.used > this.alloc.total - this.alloc.total / DATA_TIGHT_FRACTION
+    if (value.length > this.geo.inlineThreshold || this.syncOps || this.background || this.dataTight()
       || (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) || !this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, value.length))) {
       return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0);
     }
