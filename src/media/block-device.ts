@@ -126,6 +126,8 @@ class FileBlockDevice implements BlockDevice {
   private readonly slots: Semaphore;
   /** The file's read-only mapping for hashed reads (`mappedReads`), made at the first one; null: none. */
   private map: FileMap | null | undefined;
+  /** The file's writable mapping for small synchronous writes (`mappedWrites`), made at the first one; null: none. */
+  private wmap: FileMap | null | undefined;
 
   constructor(
     private readonly fd: number,
@@ -309,9 +311,22 @@ class FileBlockDevice implements BlockDevice {
     this.checkOpen('write');
     checkRange('write', offset, length, this.size);
     checkBuffers('writeHashedSync', 'from', [value], length);
+    const m = this.wmap === undefined ? this.writeMapOnce() : this.wmap;
+    if (m) {
+      const h = nativeAddon()!.mapWriteHashSync!(m, value, offset, length, seed);
+      if (typeof h === 'bigint') return h;
+      // (-1: the mapping faulted or cannot take it: pwrite's answer stands, an errno included)
+    }
     const r = native(this.syncFd, value, offset, length, seed);
     if (typeof r === 'number') throw mediaErrorFromErrno(r, 'write', { offset, length });
     return r;
+  }
+
+  /** Make the file's writable mapping for small synchronous writes (once; null when off, O_DIRECT or impossible: they use pwrite). */
+  private writeMapOnce(): FileMap | null {
+    const native = nativeAddon();
+    this.wmap = (!this.direct && mappedWrites() && native?.mapWriteHashSync ? native.mapFile?.(this.syncFd, this.size, true) : undefined) ?? null;
+    return this.wmap;
   }
 
   readSync(offset: number, length: number): Uint8Array {
@@ -371,7 +386,9 @@ class FileBlockDevice implements BlockDevice {
     this.closed = true;
     await this.slots.idle();
     if (this.map) nativeAddon()?.unmapFile?.(this.map); // (unmapped once the last batch using it completes)
+    if (this.wmap) nativeAddon()?.unmapFile?.(this.wmap);
     this.map = null;
+    this.wmap = null;
     this.io.close();
     if (this.syncFd !== this.fd) { try { fs.closeSync(this.syncFd); } catch { /* the data descriptor's close reports errors */ } }
     await new Promise<void>((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(mediaErrorFromErrno(err, 'close')) : resolve())));
@@ -391,6 +408,22 @@ export const MAPPED_READS_ENV = 'CAIRN_MAPPED_READS';
  */
 export function mappedReads(): boolean {
   return process.env[MAPPED_READS_ENV] !== '0';
+}
+
+/** Set to 0 to write small values with pwrite instead of through a mapping of the data file. */
+export const MAPPED_WRITES_ENV = 'CAIRN_MAPPED_WRITES';
+
+/**
+ * Whether small synchronous value writes of a buffered data file (`writeHashedSync`) copy and hash
+ * their bytes into a writable shared mapping of the file (native `mapWriteHashSync`) instead of a
+ * pwrite system call each: the same page cache, so readers, process-crash safety and fdatasync are
+ * unchanged. O_DIRECT files keep pwrite (a mapping there would cache pages direct I/O bypasses). A
+ * fault in the mapping (a hole on a full filesystem, an unreadable page) is caught in the addon and
+ * the write goes to pwrite, whose answer stands (`NO_SPACE`, an I/O error). Page-table entries are
+ * dropped after every 64 MiB written through a mapping, so RSS does not grow with the data file.
+ */
+export function mappedWrites(): boolean {
+  return process.env[MAPPED_WRITES_ENV] !== '0';
 }
 
 /** Shared sink for the bytes a scatter read fetches past the caller's buffers (never read back). */

@@ -65,7 +65,14 @@ export interface NativeAddon {
    * an unreadable page) is caught and the request read with preadv instead. Absent from addons
    * built before it existed.
    */
-  mapFile?(fd: number, length: number): FileMap | undefined;
+  mapFile?(fd: number, length: number, writable?: boolean): FileMap | undefined;
+  /**
+   * A small value written through a writable mapping (`mapFile(fd, length, true)`) on the calling
+   * thread: XXH64 of `view` while it is copied to `position`, zeros up to `length` (at most 64 KiB
+   * more); no system call. -1 when the mapping cannot take it or faulted (SIGBUS, caught): write it
+   * with `pwriteHashSync` instead. Absent from addons built before it existed.
+   */
+  mapWriteHashSync?(map: FileMap, view: Uint8Array, position: number, length: number, seed: bigint): bigint | number;
   /** No new request takes `map`; it is unmapped once the batches using it have completed. */
   unmapFile?(map: FileMap): void;
   /** memcpy of `src` into `dst` at `offset` (views of shared wasm memory included); RangeError when it does not fit. */
