@@ -568,7 +568,9 @@ static int multi_group(breq_t **g, int n, int reads) {
 
 /** The vector pass over a batch: its mapped reads, then its writes, in groups of MULTI_MIN to MULTI_GROUP. */
 static void multi_pass(batch_t *b) {
-  if (b->n < MULTI_MIN || !xxh64x_available()) return;
+  static int state; /* 0 not decided, 1 on, -1 off (CAIRN_HASH_VECTOR=0 or no AVX-512) */
+  if (state == 0) { const char *e = getenv("CAIRN_HASH_VECTOR"); state = (e && strcmp(e, "0") == 0) || !xxh64x_available() ? -1 : 1; }
+  if (b->n < MULTI_MIN || state < 0) return;
   for (int reads = 1; reads >= 0; reads--) {
     breq_t *g[MULTI_GROUP]; int n = 0;
     uint32_t left = 0;
