@@ -23,6 +23,9 @@
  *
  * Every case runs `rounds` times (quick 1, full 3), the systems interleaved within a round; a row
  * reports the median round and `extra.rounds`. Each round writes fresh keys / a fresh file.
+ *
+ * CAIRN_BENCH_IO=<cases> runs some cases only (comma-separated: `puts`, `gets` (which writes its
+ * objects with the puts), `ec`, `durable`); the rows of the others are left out.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -58,6 +61,19 @@ export const EC_DEPTH = 8;
 const EC_WARMUP_PASSES = 4;
 /** Untimed operations per system before the first round (JIT, target files, caches). */
 const WARMUP_OPS = 1000;
+
+/** The cases of the suite, in the order they run. */
+const IO_CASES = ['puts', 'gets', 'ec', 'durable'] as const;
+type IoCase = typeof IO_CASES[number];
+
+/** The cases CAIRN_BENCH_IO names (all when unset); an unknown name is an error, not a silent empty run. */
+function selectedCases(): Set<IoCase> {
+  const v = process.env.CAIRN_BENCH_IO;
+  if (!v) return new Set(IO_CASES);
+  const names = v.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const n of names) if (!(IO_CASES as readonly string[]).includes(n)) throw new Error(`CAIRN_BENCH_IO: unknown case ${n} (cases: ${IO_CASES.join(', ')})`);
+  return new Set(names as IoCase[]);
+}
 
 interface Sizes { rounds: number; puts: number; gets: number; durablePuts: number; ecBytes: number }
 const QUICK: Sizes = { rounds: 1, puts: 10_000, gets: 10_000, durablePuts: 3_000, ecBytes: 64 * MIB };
@@ -105,6 +121,7 @@ async function peerPuts(db: PeerStore, from: number, to: number, t?: Series, key
 
 export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
   const z = ctx.quick ? QUICK : FULL;
+  const cases = selectedCases();
   const root = tempDir('cairn-io-bench-');
   const t = new Series();
   const pool = await Pool.create(path.join(root, 'pool'), { ...IO_POOL_SHAPE, dataBytes: Math.max(256 * MIB, Math.ceil((z.ecBytes * z.rounds * 1.5) / 16) + 64 * MIB) });
@@ -112,6 +129,7 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
   let ioEngine = '';
   try {
     // ------------------------------------------------------------ small puts and gets
+    if (cases.has('puts') || cases.has('gets')) {
     const small = await pool.createContainer('small', { oclass: 'RP_2G1' });
     await small.openTargets();
     level = await openPeer('level', path.join(root, 'level'));
@@ -129,6 +147,7 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
       await peerPuts(lmdb, from, to, t, 'lmdb put');
     }
     const written = base + z.rounds * z.puts;
+    if (cases.has('gets')) {
     // Untimed get warm-up (as for puts and EC), same keys for every system: the first timed round
     // would otherwise pay the optimising compiler for the get path and the first read of every
     // run block and bloom filter (23-37 us CPU per get against 10-16 later, the gets engineer measured).
@@ -153,11 +172,14 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
       await timed(t, 'level get', keys.length, () => inFlight(keys.length, SMALL_DEPTH, async (j) => { if (indexOf(await lv.get(objName(keys[j]!))) !== keys[j]) bad++; }));
       if (bad) throw new Error(`io bench: ${bad} small gets returned wrong values`);
     }
+    }
     await small.close();
     await level.close(); level = undefined;
     await lmdb.close(); lmdb = undefined;
+    }
 
     // ------------------------------------------------------------ 1 MiB EC_4P2G1 arrays vs files
+    if (cases.has('ec')) {
     const ec = await pool.createContainer('ec', { oclass: 'EC_4P2G1' });
     await ec.openTargets();
     const buf = new Rng(0x1e0).bytes(MIB);
@@ -211,12 +233,14 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     }
     ioEngine = pool.query().ioEngine ?? '';
     await ec.close();
+    }
   } finally {
     await level?.close(); await lmdb?.close();
     await pool.close();
   }
 
   // ------------------------------------------------------------ durable small puts
+  if (cases.has('durable')) {
   const dpool = await Pool.create(path.join(root, 'pool-durable'), { ...IO_POOL_SHAPE, durable: true });
   let dlevel: PeerStore | undefined, dlmdb: PeerStore | undefined, dlmdbF: PeerStore | undefined;
   try {
@@ -243,6 +267,7 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     await dlmdb?.close();
     await dlmdbF?.close();
     await dpool.close();
+  }
   }
   removeTempDir(root);
 
@@ -278,21 +303,22 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
   };
   // Rate per CPU second against the peer's (same run): robust to a loaded machine.
   const cpuRatio = (a: string, b: string) => ({ cpuRatio: +(median(t.get(`${a} cpu`)) / median(t.get(`${b} cpu`))).toFixed(3) });
-  return [
-    row(names.cPut, 'cairn put', 'ops', { peer: names.lvPut, alsoVs: [names.lmPut], targetRatio: 1.0 }, { objects: z.puts, ...cpuRatio('cairn put', 'level put') }),
-    row(names.lvPut, 'level put', 'ops'),
-    row(names.lmPut, 'lmdb put', 'ops'),
-    row(names.cGet, 'cairn get', 'ops', { peer: names.lmGet, alsoVs: [names.lvGet], targetRatio: 0.5 }, { gets: z.gets, ...cpuRatio('cairn get', 'lmdb get') }),
-    row(names.lmGet, 'lmdb get', 'ops'),
-    row(names.lvGet, 'level get', 'ops'),
-    row(names.cW, 'cairn ec write', 'B', { peer: names.fW, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, ioEngine, relaxedSimd: relaxedSimdStatus().enabled, ...cpuRatio('cairn ec write', 'fs write') }),
-    row(names.fW, 'fs write', 'B'),
-    row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, into: true, ...cpuRatio('cairn ec read', 'fs read') }),
-    row(names.cRa, 'cairn ec read alloc', 'B', { peer: names.fR }),
-    row(names.fR, 'fs read', 'B'),
-    row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmSync, alsoVs: [names.lmFlushed, names.lvSync, names.lmPut], targetRatio: 1.0 }, { objects: z.durablePuts, ...cpuRatio('cairn durable put', 'lmdb sync put') }),
-    row(names.lvSync, 'level sync put', 'ops'),
-    row(names.lmSync, 'lmdb sync put', 'ops'),
-    row(names.lmFlushed, 'lmdb flushed put', 'ops'),
+  const rows: Array<[IoCase, () => BenchRow]> = [
+    ['puts', () => row(names.cPut, 'cairn put', 'ops', { peer: names.lvPut, alsoVs: [names.lmPut], targetRatio: 1.0 }, { objects: z.puts, ...cpuRatio('cairn put', 'level put') })],
+    ['puts', () => row(names.lvPut, 'level put', 'ops')],
+    ['puts', () => row(names.lmPut, 'lmdb put', 'ops')],
+    ['gets', () => row(names.cGet, 'cairn get', 'ops', { peer: names.lmGet, alsoVs: [names.lvGet], targetRatio: 0.5 }, { gets: z.gets, ...cpuRatio('cairn get', 'lmdb get') })],
+    ['gets', () => row(names.lmGet, 'lmdb get', 'ops')],
+    ['gets', () => row(names.lvGet, 'level get', 'ops')],
+    ['ec', () => row(names.cW, 'cairn ec write', 'B', { peer: names.fW, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, ioEngine, relaxedSimd: relaxedSimdStatus().enabled, ...cpuRatio('cairn ec write', 'fs write') })],
+    ['ec', () => row(names.fW, 'fs write', 'B')],
+    ['ec', () => row(names.cR, 'cairn ec read', 'B', { peer: names.fR, targetRatio: 0.7 }, { mib: z.ecBytes / MIB, into: true, ...cpuRatio('cairn ec read', 'fs read') })],
+    ['ec', () => row(names.cRa, 'cairn ec read alloc', 'B', { peer: names.fR })],
+    ['ec', () => row(names.fR, 'fs read', 'B')],
+    ['durable', () => row(names.cDur, 'cairn durable put', 'ops', { peer: names.lmSync, alsoVs: [names.lmFlushed, names.lvSync, names.lmPut], targetRatio: 1.0 }, { objects: z.durablePuts, ...cpuRatio('cairn durable put', 'lmdb sync put') })],
+    ['durable', () => row(names.lvSync, 'level sync put', 'ops')],
+    ['durable', () => row(names.lmSync, 'lmdb sync put', 'ops')],
+    ['durable', () => row(names.lmFlushed, 'lmdb flushed put', 'ops')],
   ];
+  return rows.filter(([c]) => cases.has(c)).map(([, r]) => r());
 }

@@ -79,6 +79,34 @@ export class SmallMap<V> implements KeyMap<V> {
   }
 }
 
+/**
+ * An object node that is its own dkey map (`dkeys` is the node): one heap object instead of two
+ * per memtable object (a memtable holds hundreds of thousands; every one survives young-generation
+ * collections until its flush, so each object fewer is copied twice less).
+ */
+class ObjNode extends SmallMap<MemDkey> implements MemObject {
+  punches: MemPunch[] = NO_PUNCHES;
+  sorted: MemDkey[] | undefined = undefined;
+  constructor(readonly oid: bigint) { super(); }
+  get dkeys(): SmallMap<MemDkey> { return this; }
+}
+
+/** A dkey node that is its own akey map (`akeys` is the node), as `ObjNode`. */
+class DkeyNode extends SmallMap<MemAkey> implements MemDkey {
+  punches: MemPunch[] = NO_PUNCHES;
+  sorted: MemAkey[] | undefined = undefined;
+  constructor(readonly key: Uint8Array) { super(); }
+  get akeys(): SmallMap<MemAkey> { return this; }
+}
+
+/** Distinct short keys a memtable shares one copy of (`Memtable.keyCopy`); past it, keys are copied each time. */
+const SHARED_KEYS_MAX = 1024;
+/** Longest key (bytes) a memtable shares. */
+const SHARED_KEY_MAX_BYTES = 32;
+
+/** A key's copy and its string (`keyStr`), as a memtable shares them. */
+interface SharedKey { s: string; k: Uint8Array }
+
 /** One container's part of the memtable. */
 export class MemContainer {
   /** Keyed by mixed unit object ids (BigIdMap: ids alike in their low 64 bits still hash apart). */
@@ -96,7 +124,7 @@ export class MemContainer {
   object(oid: bigint, create: boolean): MemObject | undefined {
     let o = this.objects.get(oid);
     if (!o && create) {
-      o = { oid, dkeys: new SmallMap(), punches: NO_PUNCHES };
+      o = new ObjNode(oid);
       this.objects.set(oid, o);
       this.sortedOids = undefined;
     }
@@ -135,7 +163,28 @@ export class Memtable {
   /** Singles replaced by a later single at the same epoch (see `addVersion`). */
   superseded = 0;
 
+  /**
+   * Short dkeys and akeys it holds, one copy and one string each shared by every node with that key
+   * (most objects of a workload use the same few akeys, often the same dkeys): bounded by
+   * SHARED_KEYS_MAX.
+   */
+  private readonly shared = new Map<string, SharedKey>();
+
   constructor(readonly gen: number) {}
+
+  /**
+   * The copy of key `k` (string `ks`) a new node keeps, and the string its parent's map keeps: the
+   * shared ones for a short key (the caller's string then dies young).
+   */
+  private keyCopy(k: Uint8Array, ks: string): SharedKey {
+    if (k.length > SHARED_KEY_MAX_BYTES) return { s: ks, k: copyKey(k) };
+    let c = this.shared.get(ks);
+    if (c === undefined) {
+      c = { s: ks, k: copyKey(k) };
+      if (this.shared.size < SHARED_KEYS_MAX) this.shared.set(ks, c);
+    }
+    return c;
+  }
 
   container(cont: number, create: true): MemContainer;
   container(cont: number, create: boolean): MemContainer | undefined;
@@ -150,10 +199,10 @@ export class Memtable {
     const o = this.container(cont, true).object(oid, true);
     const ds = keyStr(dkey);
     let d = o.dkeys.get(ds);
-    if (!d) { d = { key: copyKey(dkey), akeys: new SmallMap(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
+    if (!d) { const c = this.keyCopy(dkey, ds); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); o.sorted = undefined; }
     const as = keyStr(akey);
     let a = d.akeys.get(as);
-    if (!a) { a = { key: copyKey(akey), singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(as, a); d.sorted = undefined; }
+    if (!a) { const c = this.keyCopy(akey, as); a = { key: c.k, singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(c.s, a); d.sorted = undefined; }
     return a;
   }
 
@@ -205,7 +254,7 @@ export class Memtable {
       else {
         const ds = keyStr(dkey);
         let d = o.dkeys.get(ds);
-        if (!d) { d = { key: copyKey(dkey), akeys: new SmallMap(), punches: NO_PUNCHES }; o.dkeys.set(ds, d); o.sorted = undefined; }
+        if (!d) { const c = this.keyCopy(dkey, ds); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); o.sorted = undefined; }
         if (d.punches === NO_PUNCHES) d.punches = [];
         d.punches.push(p);
       }
