@@ -234,6 +234,8 @@ interface PipeSink {
    * `lease`: the payload was lent by the parser's pool; the sink releases it once done with it.
    */
   frame(id: number, f: { header: Record<string, unknown>; payload?: Uint8Array; filled?: boolean; lease?: Lease } | Error): void;
+  /** A call waiting for its reply reads it `into` buffers of at least `DIRECT_READ_MIN_BYTES` (optional). */
+  expectsLarge?(): boolean;
 }
 
 /**
@@ -258,12 +260,15 @@ function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, 
  * `direct()` (a socket's `onread` buffer generator asks it before each read) names where the next
  * read may go in place: the rest of the payload destination being filled (the caller's `into`
  * buffer, or the frame's own payload buffer) when nothing else is buffered and at least
- * `DIRECT_READ_MIN_BYTES` of it remain, never more than the payload's remaining bytes (so a read
- * never takes bytes of the next frame). The chunk of such a read is that view: the parser counts
- * its bytes as landed, copying nothing.
+ * `DIRECT_READ_MIN_BYTES` of the payload remain (the rest of the current destination buffer may be
+ * shorter), never more than the payload's remaining bytes (so a read never takes bytes of the next
+ * frame). The chunk of such a read is that view: the parser counts its bytes as landed, copying
+ * nothing. `shortRead()` says when the read at a frame's start should be short (`HEAD_READ_BYTES`).
  */
 function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number, pool?: BufferPool): FrameParser {
   let chunks: Buffer[] = [];
+  /** The last whole frame's payload was large enough to be read in place (the next one likely is too). */
+  let lastLarge = false;
   let have = 0;
   let failed = false;
   /** The frame being read: after its prefix (and header, once `header` is set). */
@@ -295,10 +300,14 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
   let lent: Uint8Array | undefined;
   const direct = (): Uint8Array | undefined => {
     lent = undefined;
-    if (failed || !cur || cur.header === undefined || !cur.dest || have !== 0 || cur.got >= cur.plen) return undefined;
+    if (failed || !cur || cur.header === undefined || !cur.dest || have !== 0) return undefined;
+    // The payload's rest decides (not the rest of the current destination buffer: a payload read
+    // into many cells reaches each cell's end at an arbitrary point, and a short rest there read
+    // into the reused buffer took the following cells with it, copied).
+    const rest = cur.plen - cur.got;
+    if (rest < DIRECT_READ_MIN_BYTES) return undefined;
     const d = cur.dest[cur.di]!;
-    const n = Math.min(d.length - cur.doff, cur.plen - cur.got);
-    if (n < DIRECT_READ_MIN_BYTES) return undefined;
+    const n = Math.min(d.length - cur.doff, rest);
     lent = d.subarray(cur.doff, cur.doff + n);
     return lent;
   };
@@ -313,6 +322,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
       if (f.doff === d.length) { f.di++; f.doff = 0; }
       if (f.got < f.plen) return;
       cur = undefined;
+      lastLarge = true;
       sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}), ...(f.lease ? { lease: f.lease } : {}) });
       return;
     }
@@ -351,10 +361,17 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
       if (cur.got < cur.plen) return;
       const f = cur;
       cur = undefined;
+      lastLarge = f.plen >= DIRECT_READ_MIN_BYTES;
       sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}), ...(f.lease ? { lease: f.lease } : {}) });
     }
   };
-  return { push, direct, lent: () => lent };
+  /**
+   * Between frames (or inside a frame's prefix and header) when the frame before was large: the
+   * next read should be short (`HEAD_READ_BYTES`), so that it takes the prefix and header and the
+   * payload's rest is read in place rather than into the reused buffer and copied from there.
+   */
+  const shortRead = (): boolean => !failed && (cur === undefined || cur.header === undefined) && (lastLarge || sink.expectsLarge?.() === true);
+  return { push, direct, lent: () => lent, shortRead };
 }
 
 /** A pipe frame parser: feed it chunks (`push`); `direct()`/`lent()`: reads in place (see `pipeFrameParser`). */
@@ -362,6 +379,8 @@ interface FrameParser {
   push(c: Buffer | undefined, transient: boolean, inPlace?: boolean): void;
   direct(): Uint8Array | undefined;
   lent(): Uint8Array | undefined;
+  /** The next read should be at most `HEAD_READ_BYTES` (a large payload likely follows its header). */
+  shortRead(): boolean;
 }
 
 /**
@@ -377,6 +396,13 @@ export const rawReadStats = { inPlaceBytes: 0, bufferedBytes: 0 };
  * than the copy).
  */
 const DIRECT_READ_MIN_BYTES = 32 * 1024;
+/**
+ * Longest read at the start of a frame that likely carries a large payload: the prefix, the header
+ * and at most this much payload land in the reused buffer (copied out); the rest is read in place.
+ * Without it the first read took whatever the socket held (up to its ~200 KiB buffer): measured,
+ * 55% of a client's 1 MiB EC read bytes were copied.
+ */
+const HEAD_READ_BYTES = 2 * 1024;
 
 /** Decode a frame (NET_PROTOCOL when malformed). */
 function decodeFrame(body: Buffer): { header: Record<string, unknown>; payload?: Uint8Array } {
@@ -609,7 +635,8 @@ export class RpcServer {
       // new 64 KiB chunk per read through the stream machinery.
       const feed: { parser?: FrameParser } = {};
       const readBuffer = this.readBuffer;
-      const adopted = SERVER_ONREAD ? adoptForUserReads(sock, () => feed.parser?.direct() ?? readBuffer, (n, buf) => {
+      const headBuffer = readBuffer.subarray(0, HEAD_READ_BYTES);
+      const adopted = SERVER_ONREAD ? adoptForUserReads(sock, () => feed.parser?.direct() ?? (feed.parser?.shortRead() ? headBuffer : readBuffer), (n, buf) => {
         const p = feed.parser;
         if (p === undefined) return true;
         if (buf !== readBuffer && buf === p.lent()) p.push(Buffer.from(buf.buffer, buf.byteOffset, n), true, true);
@@ -893,10 +920,11 @@ export class RpcClient implements RpcCaller {
     // place: the buffer generator names its rest before each read (no copy from the reused buffer).
     const feed: { parser?: FrameParser } = {};
     const readBuffer = Buffer.allocUnsafe(RAW_READ_BUFFER_BYTES);
+    const headBuffer = readBuffer.subarray(0, HEAD_READ_BYTES);
     const open = (path: string | undefined): Socket => netConnect({
       ...(path !== undefined ? { path } : { host, port, noDelay: true }),
       onread: {
-        buffer: () => feed.parser?.direct() ?? readBuffer,
+        buffer: () => feed.parser?.direct() ?? (feed.parser?.shortRead() ? headBuffer : readBuffer),
         callback: (n: number, buf: Uint8Array) => {
           const p = feed.parser;
           if (p === undefined) return true;
@@ -1058,7 +1086,10 @@ class PipeCall {
     private readonly pending: Map<number, PipeCall>, readonly id: number, readonly method: string, private readonly address: string,
     readonly into: readonly Uint8Array[] | undefined, private readonly signal: AbortSignal | undefined, private readonly timeoutMs: number,
     private readonly resolve: (r: RpcReply) => void, private readonly reject: (e: unknown) => void,
+    /** Calls of the pipe waiting to read a large reply in place (this one counted when `into` is large). */
+    private readonly large?: { n: number },
   ) {
+    if (large) large.n++;
     this.timer = setTimeout(PipeCall.timedOut, timeoutMs, this);
     signal?.addEventListener('abort', this, { once: true });
   }
@@ -1073,6 +1104,7 @@ class PipeCall {
   done(err: unknown, r?: RpcReply): void {
     if (this.settled) return;
     this.settled = true;
+    if (this.large) this.large.n--;
     clearTimeout(this.timer);
     this.signal?.removeEventListener('abort', this);
     if (this.pending.get(this.id) === this) this.pending.delete(this.id);
@@ -1080,9 +1112,18 @@ class PipeCall {
   }
 }
 
+/** Bytes `into` buffers hold. */
+function intoBytes(into: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of into) n += b.length;
+  return n;
+}
+
 /** Calls of one client in flight on its pipe: an HTTP/2 stream, or a raw TCP connection. */
 class Pipe {
   private readonly pending = new Map<number, PipeCall>();
+  /** Calls waiting for a reply of at least DIRECT_READ_MIN_BYTES `into` their buffers. */
+  private readonly large = { n: 0 };
   private nextId = 1;
   broken = false;
   /** Called once when the pipe breaks (its owner forgets it). */
@@ -1103,6 +1144,7 @@ class Pipe {
   constructor(private readonly stream: Duplex, private readonly address: string, private readonly kill: () => void, readonly session: unknown, feed?: { parser?: FrameParser }) {
     const sink: PipeSink = {
       into: (id) => this.pending.get(id)?.into,
+      expectsLarge: () => this.large.n > 0,
       frame: (id, f) => {
         const p = this.pending.get(id);
         if (!p) return; // a call that timed out or was aborted
@@ -1155,7 +1197,7 @@ class Pipe {
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     f.head.writeUInt32LE(id, 4);
     return new Promise<RpcReply>((resolve, reject) => {
-      const c = new PipeCall(this.pending, id, method, this.address, o.into, o.signal, o.timeoutMs, resolve, reject);
+      const c = new PipeCall(this.pending, id, method, this.address, o.into, o.signal, o.timeoutMs, resolve, reject, o.into && intoBytes(o.into) >= DIRECT_READ_MIN_BYTES ? this.large : undefined);
       this.pending.set(id, c);
       try { corkForTick(this.stream); writeFrame(this.stream, f, false); } catch (e) { c.done(new NetError('NET_UNREACHABLE', `cannot send to ${this.address}: ${(e as Error).message}`, info)); }
     });

@@ -105,6 +105,31 @@ t('raw clients count every reply byte they read, in place or through the read bu
   } finally { await c.close(); await s.close(); }
 });
 
+t('large replies read into many 64 KiB cells land in place, whatever the socket held when the client read', async () => {
+  // An EC read's reply goes into one caller buffer per cell: reads stop at cell ends at arbitrary
+  // points, and the first read of a frame took whatever the socket held. Both used to send most
+  // bytes through the reused read buffer (measured: 55% of a 1 MiB EC read copied).
+  const s = await RpcServer.listen({ secret: SECRET, handler });
+  const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET });
+  try {
+    const cell = 64 * 1024, n = 16 * cell;
+    const p = randomBytes(n);
+    await c.call('echo', { warm: 1 });
+    const before = { ...rawReadStats };
+    // 8 in flight: the engine's replies queue up in the socket before the client reads them.
+    await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+      const into = Array.from({ length: 16 }, () => new Uint8Array(cell));
+      const r = await c.call('echo', { i }, p, { into });
+      assert.is(r.filled, true);
+      assert.ok(Buffer.concat(into).equals(p), `reply ${i} intact`);
+    }));
+    const inPlace = rawReadStats.inPlaceBytes - before.inPlaceBytes, buffered = rawReadStats.bufferedBytes - before.bufferedBytes;
+    assert.ok(inPlace + buffered >= 8 * n, `${inPlace} + ${buffered} bytes read for ${8 * n} payload bytes`);
+    // Per frame at most a short head read and a tail under DIRECT_READ_MIN_BYTES go through the read buffer.
+    assert.ok(inPlace >= 8 * (n - 34 * 1024), `${inPlace} of ${8 * n} payload bytes read in place (${buffered} through the read buffer)`);
+  } finally { await c.close(); await s.close(); }
+});
+
 t('a handler error arrives as the same class, code and info; other errors as INTERNAL', async () => {
   const s = await RpcServer.listen({ secret: SECRET, handler });
   const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET });
