@@ -55,12 +55,12 @@ export const MAX_RUNS_BEFORE_STALL = 20;
  * faster too (no merge backlog competing with them), for at most 7 runs per tier to probe.
  */
 export const MERGE_FANIN = 8;
-/** Below 1/this of the data file free, a write that finds it full may merge the runs to free space (`mergeForSpace`). */
+/** Below 1/this of the data file free, updates take the awaited path (`logUpdateNow` gives way), where a full data file is waited out (`roomForData`). */
 const DATA_TIGHT_FRACTION = 8;
 /** A flush merges every run when over half the data file is in use, again after each 1/this of it is written since. */
 const DATA_SPACE_MERGE_STEP = 8;
-/** Merges one write may start or wait for when it finds the data file full, before `NO_SPACE`. */
-const SPACE_MERGES_PER_WRITE = 2;
+/** Merges or background aggregations one write may start or wait for when it finds the data file full, before `NO_SPACE`. */
+const SPACE_WAITS_PER_WRITE = 3;
 /** Discards kept per container before a full merge applies them. */
 export const MAX_TOMBS = 32;
 /** Entries merged between two yields to the event loop. */
@@ -80,6 +80,11 @@ export const MIN_HEAP_CHUNKS = 16;
  * (escaped: a zero byte takes two) twice (the entry and, at worst, an index entry of its own), the
  * version header and inline value, block offsets and headers, bloom bits and an object-table entry.
  */
+/** A data-file `NO_SPACE` (no free extent: `allocData`), which a merge or an aggregation may cure; not the metadata file's. */
+function isDataFull(e: unknown): boolean {
+  return (e as CairnError)?.code === 'NO_SPACE' && (e as VosError).info?.need !== undefined;
+}
+
 function runBytesBound(dkey: Uint8Array, akey: Uint8Array, inline: number): number {
   let zeros = 0;
   for (let i = 0; i < dkey.length; i++) if (dkey[i] === 0) zeros++;
@@ -1290,22 +1295,32 @@ export class TargetStore {
   }
 
   /**
-   * Append an update record and apply it. One that finds no space while an aggregation runs in
-   * the background waits for it and tries again.
+   * Append an update record and apply it. A data file found full is waited out in
+   * `logUpdateOnce` (`roomForData`); one that finds the metadata file full while an aggregation
+   * runs in the background waits for it and tries again.
    */
   logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
     const p = this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
     // (no handler on the common path: a promise and a closure less per update)
-    if (!this.background && !this.dataTight()) return p;
+    if (!this.background) return p;
     return p.catch(async (first) => {
-      let merged = 0;
-      for (let e = first; ;) {
-        if ((e as CairnError).code !== 'NO_SPACE') throw e;
-        if (this.background) await this.background; // (the next waiting request, if any, has started by then)
-        else if (!(merged++ < SPACE_MERGES_PER_WRITE && (e as VosError).info?.need !== undefined && await this.mergeForSpace())) throw e;
+      for (let e = first, waits = 0; ;) {
+        if ((e as CairnError).code !== 'NO_SPACE' || !this.background || waits++ >= SPACE_WAITS_PER_WRITE) throw e;
+        await this.background.catch(() => undefined); // (the next waiting request, if any, has started by then)
         try { return await this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize); } catch (again) { e = again; }
       }
     });
+  }
+
+  /**
+   * A write found the data file full (its `attempt`-th time): wait for what may free space, a
+   * background aggregation running, else the merge of every run (`mergeForSpace`). False when
+   * nothing can: then the write gives `NO_SPACE`.
+   */
+  private async roomForData(attempt: number): Promise<boolean> {
+    if (attempt >= SPACE_WAITS_PER_WRITE || this.closed) return false;
+    if (this.background) { await this.background.catch(() => undefined); return true; }
+    return this.mergeForSpace();
   }
 
   /** Less than 1/DATA_TIGHT_FRACTION of the data file is free: a write may find it full (see `mergeForSpace`). */
@@ -1317,14 +1332,18 @@ export class TargetStore {
    * The data file is full: make the space merge of `scheduleCompaction` due now (every run merged,
    * on a worker where there is one, which drops the versions no read can see, such as a single
    * replaced at its epoch by a later one flushed apart, and frees their extents) and wait for it.
-   * Writers that find the file full meanwhile wait for the same merge. False when there is nothing
-   * to merge (the space is held by what reads can see: aggregate, punch or discard).
+   * Writers that find the file full meanwhile wait for the same merge. With one run, the memtable
+   * is flushed first (its singles may replace the run's). False when there is nothing to merge and
+   * nothing ran meanwhile (the space is held by what reads can see: aggregate, punch or discard).
    */
   private async mergeForSpace(): Promise<boolean> {
     if (this.spaceMerge) { await this.spaceMerge; return true; }
     const p = (async () => {
-      while (this.flushing || this.compacting) { await this.flushing?.catch(() => undefined); await this.compacting?.catch(() => undefined); }
-      if (this.runs.length < 2 || this.closed) return false;
+      let waited = false; // a flush or merge that ends may have freed space (a merge of every run just done, say): try again
+      while (this.flushing || this.compacting) { waited = true; await this.flushing?.catch(() => undefined); await this.compacting?.catch(() => undefined); }
+      // one run and a memtable that replaced its singles: flush it, so the merge can drop what it replaced
+      if (this.runs.length === 1 && this.active.records > 0 && !this.closed) await this.flushAll();
+      if (this.runs.length < 2 || this.closed) return waited && !this.closed;
       this.spaceMergeAt = 0;
       this.scheduleCompaction();
       await this.compacting; // (settles, failures included: see scheduleCompaction)
@@ -1368,20 +1387,29 @@ export class TargetStore {
     const inData = value.length > this.geo.inlineThreshold;
     const now = inData && value.length <= SYNC_WRITE_MAX_BYTES && !this.syncOps;
     if (inData && !now) {
-      ({ loc, alloc, csum } = await this.writeData(value, value.length <= SYNC_WRITE_MAX_BYTES));
+      for (let attempt = 0; ; attempt++) {
+        try { ({ loc, alloc, csum } = await this.writeData(value, value.length <= SYNC_WRITE_MAX_BYTES)); break; } catch (e) {
+          if (!isDataFull(e) || !await this.roomForData(attempt)) throw e;
+        }
+      }
       where = Where.Block;
     } else {
       csum = now ? 0n : xxh64(value, CSUM_SEED); // written now: hashed with the write below
     }
-    const inline = inData ? undefined : value;
-    try {
-      while (!this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0))) await this.makeRoom(WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0));
-    } catch (e) {
-      if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
-      throw e;
+    const need = WalEncoder.updateLength(dkey.length, akey.length, inData ? 0 : value.length);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        while (!this.wal.fits(need)) await this.makeRoom(need);
+      } catch (e) {
+        if (where === Where.Block) { this.inflightAllocs.delete(loc); this.alloc.release(loc, alloc); }
+        throw e;
+      }
+      if (!now) break;
+      // synchronous from here: write a small value, append, apply
+      try { ({ loc, alloc, csum } = this.writeNow(value)); where = Where.Block; break; } catch (e) {
+        if (!isDataFull(e) || !await this.roomForData(attempt)) throw e;
+      }
     }
-    // synchronous from here: write a small value, append, apply
-    if (now) { ({ loc, alloc, csum } = this.writeNow(value)); where = Where.Block; }
     this.appendUpdate(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize, where, loc, alloc, csum);
     if (this.syncOps) await this.commitSync.request().catch((e) => { throw toVosError(e, 'update'); });
   }

@@ -67,6 +67,24 @@ test('a key overwritten in place many times over never fills the data file', asy
   await again.close();
 });
 
+test('a live set half the data file overwritten at one epoch, one writer or 256 in flight, never gives NO_SPACE (a full file waits for the merge that frees it)', async () => {
+  // 1,024 keys of 4 KiB (4 MiB live) in an 8 MiB data file: a run holds every key and the memtable
+  // replaces each of them, so only a flush and a merge of every run make room for the next write
+  const KEYS = 1024;
+  for (const inFlight of [1, 256]) {
+    const t = await VosTarget.open(path.join(dir, `w${inFlight}`), { ...BASE, dataBytes: 8 * MiB, scmBytes: 32 * MiB, walBytes: 1 * MiB });
+    let i = 0;
+    const writer = async () => { while (i < 12 * KEYS) { const j = i++; await t.updateSingle(1n, 1n, dkeyOf(j % KEYS), A, valueOf(j % KEYS, j)); } };
+    await Promise.all(Array.from({ length: inFlight }, writer));
+    await t.target.idle();
+    for (let k = 0; k < KEYS; k += 37) assert.is(round(await t.fetchSingle(1n, 1n, dkeyOf(k), A)), 11 * KEYS + k, `${inFlight} in flight: key ${k} holds its last write`);
+    await t.close();
+    const again = await VosTarget.open(path.join(dir, `w${inFlight}`), { ...BASE, dataBytes: 8 * MiB, scmBytes: 32 * MiB, walBytes: 1 * MiB });
+    for (let k = 0; k < KEYS; k += 37) assert.is(round(await again.fetchSingle(1n, 1n, dkeyOf(k), A)), 11 * KEYS + k, `${inFlight} in flight: key ${k} after reopen`);
+    await again.close();
+  }
+});
+
 test('space held by versions reads can see is still NO_SPACE (nothing is dropped to make room)', async () => {
   const t = await VosTarget.open(dir, BASE);
   let err: unknown;
