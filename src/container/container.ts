@@ -1013,18 +1013,19 @@ export class ContainerCore {
     try {
       const pair = size === 2 ? pairShards(group[0]!, group[1]!, g * 2) : undefined; // (shared, read only)
       const targets = pair !== undefined ? pair.targets : size === 1 ? [group[0]!] : sortedTargetIds(group);
-      const info: CommitInfo = { targets, objects: [obj], writes: group }; // (the layout's group: read only)
       // A storage that can leave DONE to recovery records what recovery checks on the targets.
       const later = this.storage.doneLater !== undefined;
       // A redo journal carries a small value in its INTENT (written once, with the group's one
       // sync); the stores then need no sync of their own before the commit is acknowledged.
       const redo = later && this.storage.redo === true && op.value.length <= REDO_MAX_VALUE_BYTES;
+      let info: CommitInfo; // (one literal each way: a property added later would cost a map transition and a property store per put)
       if (later) {
         let shards: Array<[number, number]>;
         if (pair !== undefined) shards = pair.shards;
         else { shards = new Array(size); for (let i = 0; i < size; i++) shards[i] = [group[i]!, g * size + i]; }
-        info.single = redo ? { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards, value: op.value } : { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards };
-      }
+        const single = redo ? { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards, value: op.value } : { dkey: op.dkey, akey: op.akey, hash: xxh64(op.value), shards };
+        info = { targets, objects: [obj], writes: group, single }; // (the layout's group: read only)
+      } else info = { targets, objects: [obj], writes: group };
       await this.storage.intent(epoch, info);
       try {
         // every replica at once (most local stores apply it synchronously); the first failure is
@@ -1112,10 +1113,19 @@ export class ContainerCore {
   /** Queue a decided commit's event (kept ascending by epoch) until the stable epoch reaches it. */
   private queueEvent(ev: CommitEvent): void {
     const a = this.pending;
-    let i = a.length;
+    const n = a.length;
+    if (n === this.pendingHead || a[n - 1]!.epoch < ev.epoch) { a.push(ev); return; }
+    // Out of order (a commit that waited, e.g. for its store, behind many that did not): its place
+    // by binary search, then the later events move up without comparing them (a step back per
+    // event compared a BigInt per commit decided meanwhile: 3% of the small puts' main thread).
+    let lo = this.pendingHead, hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (a[mid]!.epoch < ev.epoch) lo = mid + 1; else hi = mid;
+    }
     a.push(ev);
-    while (i > this.pendingHead && a[i - 1]!.epoch > ev.epoch) { a[i] = a[i - 1]; i--; }
-    a[i] = ev;
+    for (let i = n; i > lo; i--) a[i] = a[i - 1];
+    a[lo] = ev;
   }
 
   /** Publish commit events in epoch order once they are at or below the stable epoch. */
@@ -1387,27 +1397,43 @@ class InflightEpochs {
   add(e: bigint): void {
     const o = this.order;
     if (o.length === 0 || o[o.length - 1]! < e) { o.push(e); return; }
-    let i = o.length;
-    while (i > 0 && o[i - 1]! > e) i--;
-    o.splice(i, 0, e);
+    o.splice(this.lowerBound(e), 0, e);
   }
 
+  /**
+   * Whether `e` is in flight: a binary search of the ascending epochs (about five BigInt compares
+   * at 32 commits in flight; a scan compared against every one, twice per commit). A new epoch is
+   * above every one held: one compare.
+   */
   has(e: bigint): boolean {
-    for (let i = this.order.length - 1; i >= 0; i--) if (this.order[i] === e) return true;
-    return false;
+    const o = this.order;
+    if (o.length === 0 || o[o.length - 1]! < e) return false;
+    const i = this.lowerBound(e);
+    return i < o.length && o[i] === e;
   }
 
   delete(e: bigint): boolean {
-    // (a loop from the oldest, not indexOf: commits end about in epoch order, and indexOf compares BigInts on its slow path)
     const o = this.order;
-    let i = 0;
-    while (i < o.length && o[i] !== e) i++;
-    if (i === o.length) return false;
-    if (i === 0) o.shift();
-    else { for (; i < o.length - 1; i++) o[i] = o[i + 1]!; o.length--; } // (splice would allocate the removed items' array)
+    if (o.length === 0) return false;
+    if (o[0] === e) { o.shift(); return true; } // (commits end about in epoch order)
+    const i = this.lowerBound(e);
+    if (i === o.length || o[i] !== e) return false;
+    for (let j = i; j < o.length - 1; j++) o[j] = o[j + 1]!;
+    o.length--; // (splice would allocate the removed items' array)
     return true;
   }
 
   /** The oldest epoch in flight (-1 when none). */
   min(): bigint { return this.order.length ? this.order[0]! : -1n; }
+
+  /** Index of the first epoch >= `e`. */
+  private lowerBound(e: bigint): number {
+    const o = this.order;
+    let lo = 0, hi = o.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (o[mid]! < e) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
 }
