@@ -41,8 +41,19 @@ export class RunFences {
   }
 
   /**
+   * After `lastAtOrBefore`: how many leading bytes the key shares with the fence it returned, or
+   * -1 when the key sorts before every fence. A seek uses it to place the key against the data
+   * block's shared key prefix without reading the block's first key (`BlockView.lowerBoundAfter`).
+   */
+  lcp = -1;
+
+  /** The first key of data block g (a view of the packed fences). */
+  key(g: number): Uint8Array { return this.keys.subarray(this.at[g]!, this.at[g + 1]!); }
+
+  /**
    * The last data block whose first key is <= the first `klen` bytes of `k` (0 when none is):
    * the block a seek for `k` starts in (`Run.seekTo` then moves on while it is past its end).
+   * Sets `lcp`.
    */
   lastAtOrBefore(k: Uint8Array, klen: number): number {
     const x = this.keys, at = this.at;
@@ -58,6 +69,8 @@ export class RunFences {
       const c = j < n ? x[s + j]! - k[j]! : fl - klen;
       if (c <= 0) { lo = m + 1; llo = j; } else { hi = m; lhi = j; }
     }
+    // llo is the exact common prefix with fence lo-1 (each probe extends from a bound it shares)
+    this.lcp = lo > 0 ? llo : -1;
     return lo > 0 ? lo - 1 : 0;
   }
 }

@@ -325,6 +325,22 @@ export class BlockView {
     while (lo < hi) { const m = (lo + hi) >> 1; if (this.probe(m, k, klen, cp, kh, kl) < past) lo = m + 1; else hi = m; }
     return lo;
   }
+  /**
+   * `lowerBound` for a key known to sort at or after the block's first key and to share its first
+   * `lcp` bytes with it (a fence seek's answer): once the block has been searched (its shared prefix
+   * and key windows are kept), the block's first key is not read again. A key sharing fewer bytes
+   * with the first key than every key of the block shares with it sorts after all of them.
+   */
+  lowerBoundAfter(k: Uint8Array, klen: number, lcp: number): number {
+    const w = this.windows;
+    if (w === undefined || this.count === 0) return this.bound(k, klen, 0);
+    const cp = this.shared;
+    if (lcp < cp) return this.count;
+    const kh = window32(k, cp, klen - cp), kl = window32(k, cp + 4, klen - cp - 4);
+    let lo = 0, hi = this.count;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (this.probe(m, k, klen, cp, kh, kl) < 0) lo = m + 1; else hi = m; }
+    return lo;
+  }
   /** Whether key i starts with the first `n` bytes of `k` (in place). */
   keyStartsWith(i: number, k: Uint8Array, n: number): boolean {
     const o = this.entryAt(i);
@@ -708,17 +724,39 @@ export class Run {
     const f = this.fences === undefined ? this.buildFences() : this.fences;
     if (f === null) return this.seekThroughIndex(k, klen, at);
     let g = f.lastAtOrBefore(k, klen);
-    let i = f.indexOf[g]!, j = f.entryOf[g]!;
-    let blk = this.dataBlock(i, j, this.fenceIndex[i]);
-    let e = blk.lowerBound(k, klen);
+    const lcp = f.lcp;
+    let blk = this.fenceBlock(f, g);
+    let e = lcp < 0 ? 0 : blk.lowerBoundAfter(k, klen, lcp);
     while (e >= blk.count) {
       if (++g >= f.count) return false;
-      i = f.indexOf[g]!; j = f.entryOf[g]!;
-      blk = this.dataBlock(i, j, this.fenceIndex[i]);
+      blk = this.fenceBlock(f, g);
       e = 0;
     }
-    at.i = i; at.j = j; at.blk = blk; at.e = e;
+    at.i = f.indexOf[g]!; at.j = f.entryOf[g]!; at.blk = blk; at.e = e;
     return true;
+  }
+
+  /** Data blocks' cache entries by fence number (a seek's hit is one array load and a flag check, not the index view's). */
+  private fenceBlocks: Array<VerifiedBlock | undefined> = [];
+
+  /**
+   * Data block g of a run with fences (`dataBlock` by fence number). On a cache fill the block's
+   * first key is checked against its fence, which `lowerBoundAfter` relies on: a run whose index
+   * and data blocks disagree is reported damaged, never searched on a wrong premise.
+   */
+  private fenceBlock(f: RunFences, g: number): BlockView {
+    const kept = this.fenceBlocks[g];
+    if (kept !== undefined && kept.live) { kept.used = true; return kept.view ?? kept.blockView(); }
+    const i = f.indexOf[g]!, j = f.entryOf[g]!, ib = this.fenceIndex[i]!;
+    const blk = this.dataBlock(i, j, ib);
+    const first = f.key(g);
+    if (blk.count === 0 || blk.compareAt(0, first) !== 0) {
+      const ref = ib.refAt(j);
+      throw new VosError('CORRUPTED', `damaged data block in run ${this.meta.id}: its first key is not its index entry's`, { run: this.meta.id, block: ref.off, kind: 'data', lo: hex(first), hi: '', why: 'first key' });
+    }
+    const ent = ib.blocks[j];
+    if (ent !== undefined && ent.live) this.fenceBlocks[g] = ent;
+    return blk;
   }
 
   /**

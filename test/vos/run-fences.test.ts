@@ -3,7 +3,10 @@
  * use them: `lastAtOrBefore` against a brute-force search on keys that are hard for the windows
  * (long shared heads, zero bytes, keys that are prefixes of others); `Run.seekTo` on a run too
  * large for fences (more index blocks than its index cache keeps: the index-block path) and on a
- * run with a damaged index block (no fences: only a seek that needs the damaged block fails).
+ * run with a damaged index block (no fences: only a seek that needs the damaged block fails); seeks
+ * that revisit blocks (the search that skips a block's first key, `BlockView.lowerBoundAfter`)
+ * against brute force; a run whose data block's first key disagrees with its index entry, every
+ * checksum valid (reported CORRUPTED, never searched on the fence's word).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,6 +15,8 @@ import { RunFences } from '../../src/vos/run-fences.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { CairnError } from '../../core/errors.js';
+import { xxh64 } from '../../core/xxhash.js';
+import { CSUM_SEED } from '../../src/vos/constants.js';
 
 const test = suite('vos run fences');
 test.before(async () => { await initXxhash(); });
@@ -125,6 +130,59 @@ test('a run with fences seeks correctly; one with a damaged index block fails on
     assert.instance(e, CairnError);
     assert.is((e as CairnError).code, 'CORRUPTED');
   }
+});
+
+test('seeks that revisit the same blocks (warm: shared prefix and windows kept) land where a brute-force search does', () => {
+  const rng = new Rng(9);
+  const ks = keys(rng, 3000, 30, 10);
+  const { run } = buildRun(ks, (i) => 8 + (i % 20), 64 << 20); // a cache that keeps every block
+  for (let pass = 0; pass < 4; pass++) checkSeeks(run, ks, rng, 1200);
+});
+
+/** Rewrite the checksum a block ends with; returns it. */
+function reseal(buf: Uint8Array, off: number, len: number): bigint {
+  const c = xxh64(buf.subarray(off, off + len - 8), CSUM_SEED);
+  new DataView(buf.buffer, buf.byteOffset).setBigUint64(off + len - 8, c, true);
+  return c;
+}
+
+test('a data block whose first key is not its index entry\'s (every checksum valid) is CORRUPTED, not searched', () => {
+  const rng = new Rng(10);
+  const ks = keys(rng, 4000, 12, 16);
+  const { run: probe, space } = buildRun(ks, (i) => 8 + (i % 40));
+  const meta = probe.meta;
+  const top = meta.index[0]!.ref;
+  const ib = probe.indexBlock(0);
+  assert.ok(ib.count > 2);
+  const ref = ib.refAt(1);
+  const buf = space.buf, dv = new DataView(buf.buffer);
+  // the data block's first key: make its last byte smaller (the block stays sorted), then reseal it
+  const klen = dv.getUint16(ref.off + 16, true);
+  const at = ref.off + 16 + 6 + klen - 1;
+  let pos = at;
+  while (buf[pos] === 0) pos--;
+  buf[pos]! -= 1;
+  const dataCsum = reseal(buf, ref.off, ref.len);
+  // the index entry's checksum of that data block, then the index block and the descriptor
+  const count = dv.getUint32(top.off + 8, true);
+  const offTable = top.off + top.len - 8 - 4 * count;
+  const o = top.off + dv.getUint32(offTable + 4, true);
+  const vo = o + 6 + dv.getUint16(o, true);
+  dv.setBigUint64(vo + 12, dataCsum, true);
+  const topCsum = reseal(buf, top.off, top.len);
+  const forged = { ...meta, index: meta.index.map((x, i) => (i === 0 ? { first: x.first, ref: { ...x.ref, csum: topCsum } } : x)) };
+  const run = new Run(space, forged, new VerifiedBlocks(1 << 20));
+  const point = new RunPoint();
+  const inBlock1 = ks.find((k) => cmp(k, ib.key(1)) > 0 && cmp(k, ib.key(2)) < 0)!;
+  try {
+    run.seekTo(inBlock1, inBlock1.length, point);
+    assert.unreachable('a seek into the forged block must fail');
+  } catch (e) {
+    assert.instance(e, CairnError);
+    assert.is((e as CairnError).code, 'CORRUPTED');
+  }
+  const elsewhere = ks[ks.length - 1]!;
+  assert.ok(run.seekTo(elsewhere, elsewhere.length, point), 'other blocks still seek');
 });
 
 test.run();
