@@ -111,11 +111,31 @@ interface SharedKey { s: string; k: Uint8Array }
 export class MemContainer {
   /** Keyed by mixed unit object ids (BigIdMap: ids alike in their low 64 bits still hash apart). */
   readonly objects = new BigIdMap<MemObject>();
+  private sortedNodes: MemObject[] | undefined;
   private sortedOids: bigint[] | undefined;
+
+  /**
+   * Object nodes in ascending unit object id order (cached until the next new object): a flush
+   * walks them without looking each id up again (a mix of the id and a hash lookup per object).
+   */
+  sortedObjects(): MemObject[] {
+    if (!this.sortedNodes) {
+      const a = new Array<MemObject>(this.objects.size);
+      let i = 0;
+      for (const o of this.objects.values()) a[i++] = o; // (the nodes' own ids: no id unmixed from a map key)
+      this.sortedNodes = a.sort(byOid);
+    }
+    return this.sortedNodes;
+  }
 
   /** Unit object ids in ascending order (cached until the next new object). */
   oids(): bigint[] {
-    if (!this.sortedOids) this.sortedOids = [...this.objects.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    if (!this.sortedOids) {
+      const nodes = this.sortedObjects();
+      const a = new Array<bigint>(nodes.length);
+      for (let i = 0; i < nodes.length; i++) a[i] = nodes[i]!.oid;
+      this.sortedOids = a;
+    }
     return this.sortedOids;
   }
 
@@ -126,6 +146,7 @@ export class MemContainer {
     if (!o && create) {
       o = new ObjNode(oid);
       this.objects.set(oid, o);
+      this.sortedNodes = undefined;
       this.sortedOids = undefined;
     }
     return o;
@@ -143,6 +164,9 @@ export function sortedAkeys(d: MemDkey): MemAkey[] {
   if (!d.sorted) d.sorted = d.akeys.size === 1 ? [d.akeys.only()!] : [...d.akeys.values()].sort(byKey);
   return d.sorted;
 }
+
+/** Ascending unit object id order of object nodes. */
+function byOid(a: MemObject, b: MemObject): number { return a.oid < b.oid ? -1 : a.oid > b.oid ? 1 : 0; }
 
 /** Byte order of nodes' keys. */
 function byKey(a: { key: Uint8Array }, b: { key: Uint8Array }): number { return Buffer.compare(a.key, b.key); }
