@@ -512,30 +512,59 @@ static void free_batch(batch_t *b) {
 #define MULTI_MIN 3
 #define MULTI_MIN_BYTES 4096
 
-/** Whether request `q` can join the vector pass (its hashed bytes one view, long enough). */
+/** Whether request `q` can join the vector pass: long enough; a write's hashed bytes in its first view; a mapped read wholly hashed. */
 static int multi_ok(const breq_t *q) {
-  if (q->hash_len < MULTI_MIN_BYTES || q->iov[0].iov_len < q->hash_len) return 0;
-  return q->write || (q->map && q->count == 1 && q->hash_len == q->total);
+  if (q->hash_len < MULTI_MIN_BYTES) return 0;
+  return q->write ? q->iov[0].iov_len >= q->hash_len : (q->map && q->hash_len == q->total);
 }
 
-/** Copy and hash `n` mapped reads `g` side by side (not inlined: the caller's sigsetjmp frame stays simple). */
+/** Copy+hash `src` into views `iov` from view `vi`, offset `vo` on (source byte `pos`), hashing up to `hash_len` (as copy_hash_views from there). */
+static void copy_hash_rest(xxh64_t *s, const uint8_t *src, const struct iovec *iov, int cnt, int vi, size_t vo, size_t pos, size_t hash_len) {
+  for (int j = vi; j < cnt; j++, vo = 0) {
+    uint8_t *d = (uint8_t *)iov[j].iov_base + vo;
+    size_t n = iov[j].iov_len - vo;
+    size_t h = pos >= hash_len ? 0 : (hash_len - pos < n ? hash_len - pos : n);
+    if (h) xxh64_copy_update(s, d, src + pos, h);
+    if (n > h) memcpy(d + h, src + pos + h, n - h);
+    pos += n;
+  }
+}
+
+/*
+ * Hash `n` requests `g` side by side: mapped reads are copied out of their mappings into their
+ * views in the same pass (the views of one EC cell read are its stripes' pieces: the pass goes view
+ * by view, as long as the streams' view boundaries fall on 32-byte stripes, and the scalar code
+ * finishes the rest), writes hash their first view. Not inlined: the caller's sigsetjmp frame
+ * stays simple.
+ */
 static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int reads, uint64_t *out) {
-  const uint8_t *src[MULTI_GROUP]; uint8_t *dst[MULTI_GROUP]; uint64_t v[MULTI_GROUP][4]; xxh64_t st[MULTI_GROUP];
+  const uint8_t *base[MULTI_GROUP], *src[MULTI_GROUP]; uint8_t *dst[MULTI_GROUP]; uint64_t v[MULTI_GROUP][4]; xxh64_t st[MULTI_GROUP];
+  int vi[MULTI_GROUP]; size_t vo[MULTI_GROUP];
   size_t common = (size_t)-1;
   for (int i = 0; i < n; i++) {
-    src[i] = reads ? g[i]->map->base + g[i]->position : g[i]->iov[0].iov_base;
-    dst[i] = g[i]->iov[0].iov_base;
+    base[i] = reads ? g[i]->map->base + g[i]->position : g[i]->iov[0].iov_base;
+    vi[i] = 0; vo[i] = 0;
     if (g[i]->hash_len < common) common = g[i]->hash_len;
     xxh64_init(&st[i], g[i]->seed);
     memcpy(v[i], st[i].v, sizeof v[i]);
   }
   common &= ~(size_t)31;
-  if (!xxh64x_rounds(n, v, src, reads ? dst : NULL, common)) return 0;
+  size_t pos = 0;
+  while (pos < common) {
+    size_t chunk = common - pos;
+    if (reads) for (int i = 0; i < n; i++) { size_t avail = g[i]->iov[vi[i]].iov_len - vo[i]; if (avail < chunk) chunk = avail; }
+    chunk &= ~(size_t)31;
+    if (chunk == 0) break; /* a view boundary inside a stripe: the scalar code takes the rest */
+    for (int i = 0; i < n; i++) { src[i] = base[i] + pos; dst[i] = reads ? (uint8_t *)g[i]->iov[vi[i]].iov_base + vo[i] : NULL; }
+    if (!xxh64x_rounds(n, v, src, reads ? dst : NULL, chunk)) { if (pos == 0) return 0; break; }
+    pos += chunk;
+    if (reads) for (int i = 0; i < n; i++) { vo[i] += chunk; if (vo[i] == g[i]->iov[vi[i]].iov_len) { vi[i]++; vo[i] = 0; } }
+  }
   for (int i = 0; i < n; i++) {
     memcpy(st[i].v, v[i], sizeof v[i]);
-    st[i].total = common;
-    if (reads) xxh64_copy_update(&st[i], dst[i] + common, src[i] + common, g[i]->hash_len - common);
-    else xxh64_update(&st[i], src[i] + common, g[i]->hash_len - common);
+    st[i].total = pos;
+    if (reads) copy_hash_rest(&st[i], base[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
+    else xxh64_update(&st[i], base[i] + pos, g[i]->hash_len - pos);
     out[i] = xxh64_digest(&st[i]);
   }
   return 1;
@@ -575,14 +604,17 @@ static void multi_pass(batch_t *b) {
     breq_t *g[MULTI_GROUP]; int n = 0;
     uint32_t left = 0;
     for (uint32_t i = 0; i < b->n; i++) if (b->r[i].write == !reads && multi_ok(&b->r[i])) left++;
+    /* group sizes: all of them up to MULTI_GROUP, else halves of up to 8 (6 cells: 3 + 3, not 4 + 2 scalar) */
+    uint32_t size = left <= MULTI_GROUP ? left : left <= 2 * MULTI_GROUP ? (left + 1) / 2 : MULTI_GROUP;
     for (uint32_t i = 0; i < b->n && left >= MULTI_MIN; i++) {
       breq_t *q = &b->r[i];
       if (q->write != !reads || !multi_ok(q)) continue;
       g[n++] = q;
-      if (n == MULTI_GROUP || (uint32_t)n == left) {
+      if ((uint32_t)n == size || (uint32_t)n == left) {
         left -= (uint32_t)n;
         if (!multi_group(g, n, reads) && reads) { /* a fault: every later read goes the per-request way */ left = 0; }
         n = 0;
+        size = left <= MULTI_GROUP ? left : left <= 2 * MULTI_GROUP ? (left + 1) / 2 : MULTI_GROUP;
       }
     }
   }

@@ -2,7 +2,8 @@
  * The native hashed batch's vector pass (native/xxh64x.c): the cells of one batch hashed side by
  * side. Specification: every answer is exactly what the per-request path gives — the XXH64 of the
  * hashed prefix (checked against xxhash-wasm), the bytes read or written — whatever the batch's
- * size, the requests' lengths (multiples of 32 or not, long or short), seeds, views and order; a
+ * size, the requests' lengths (multiples of 32 or not, long or short), seeds, views (one, the
+ * stripe pieces of an EC cell, split anywhere) and order; a
  * read whose mapping faults (the file cut short behind its back) is answered by preadv (zeros past
  * the end) together with the rest of its group.
  */
@@ -19,6 +20,13 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-multi-'));
 const t = suite('media: hashed batch, vector pass');
 t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** Views of `len` bytes in all, each `next()` long (the last what is left). */
+function splitViews(len: number, next: () => number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let left = len; left > 0;) { const n = Math.min(left, next()); out.push(new Uint8Array(n)); left -= n; }
+  return out;
+}
+
 type Req = [0 | 1, number, Uint8Array[], number, number, bigint] | [0 | 1, number, Uint8Array[], number, number, bigint, unknown];
 const FILE_BYTES = 4 << 20;
 
@@ -33,7 +41,7 @@ t('mapped reads: any batch size, lengths, offsets and seeds give preadv\'s bytes
   const map = addon.mapFile(fd, FILE_BYTES)!;
   try {
     const rng = new Rng(8);
-    for (let round = 0; round < 60; round++) {
+    for (let round = 0; round < 90; round++) {
       const n = 1 + (round % 9);
       const reqs: Req[] = [], want: Array<{ at: number; len: number; hashLen: number; seed: bigint; into: Uint8Array[] }> = [];
       // same length in most rounds (one EC read's cells), mixed in the others
@@ -42,8 +50,11 @@ t('mapped reads: any batch size, lengths, offsets and seeds give preadv\'s bytes
         const len = round % 3 === 0 ? 1 + rng.int(300_000) : same;
         const at = rng.int(FILE_BYTES - len);
         const seed = BigInt(rng.int(1 << 30));
-        // one view mostly; sometimes several (the per-request path), sometimes a hashed prefix
-        const into = rng.int(5) === 0 && len > 10 ? [new Uint8Array(7), new Uint8Array(len - 7)] : [new Uint8Array(len)];
+        // one view; the pieces of an EC cell's stripes (views of a multiple of 32 bytes, the vector
+        // pass goes view by view); views split anywhere (the scalar code finishes); a hashed prefix
+        const kind = rng.int(4);
+        const into = kind === 1 ? splitViews(len, () => 32 * (1 + rng.int(4096)))
+          : kind === 2 && len > 10 ? splitViews(len, () => 1 + rng.int(100_000)) : [new Uint8Array(len)];
         const hashLen = rng.int(6) === 0 ? rng.int(len + 1) : len;
         reqs.push([0, fd, into, at, hashLen, seed, map]);
         want.push({ at, len, hashLen, seed, into });
@@ -114,10 +125,12 @@ t('reads and writes mixed in one batch; a group whose mapping faults is answered
   const map = addon.mapFile(fd, FILE_BYTES)!;
   try {
     const cell = 256 << 10;
+    // an EC read's cells: each the pieces of 4 stripes (4 views of 64 KiB)
     const into = Array.from({ length: 4 }, () => new Uint8Array(cell));
+    const pieces = (b: Uint8Array) => [0, 1, 2, 3].map((j) => b.subarray(j * (cell / 4), (j + 1) * (cell / 4)));
     const values = Array.from({ length: 6 }, (_, i) => new Rng(20 + i).bytes(cell));
     const reqs: Req[] = [
-      ...into.map((b, i): Req => [0, fd, [b], i * cell, cell, 3n, map]),
+      ...into.map((b, i): Req => [0, fd, pieces(b), i * cell, cell, 3n, map]),
       ...values.map((b, i): Req => [1, wfd, [b], i * cell, cell, 4n]),
     ];
     const got = await addon.hashedBatch(reqs as never);
