@@ -29,6 +29,8 @@ export class BigIdMap<V> {
    * (a point read walks every memtable) mixes it once, since mixing costs a few BigInts.
    */
   getMixed(mixed: bigint): V | undefined { return this.m.get(mixed); }
+  /** `set` by an id already mixed (`mixBigId(id)`): a caller that missed with `getMixed` inserts without mixing again. */
+  setMixed(mixed: bigint, v: V): this { this.m.set(mixed, v); return this; }
   has(id: bigint): boolean { return this.m.has(mixBigId(id)); }
   set(id: bigint, v: V): this { this.m.set(mixBigId(id), v); return this; }
   delete(id: bigint): boolean { return this.m.delete(mixBigId(id)); }

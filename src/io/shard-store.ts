@@ -21,8 +21,8 @@ export interface WriteOpts { txRead?: bigint }
 /** The per-target operations the object layer drives. */
 export interface ShardStore {
   updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void>;
-  /** `updateSingle` applied synchronously where the store can (undefined once applied; else its promise; synchronous failures thrown): a local store's small put costs no promise. */
-  updateSingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> | undefined;
+  /** `updateSingle` applied synchronously where the store can (undefined once applied; else its promise; synchronous failures thrown): a local store's small put costs no promise. `csum`: the value's `valueChecksum`, when the caller computed it once for every replica. */
+  updateSingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined;
   updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void>;
   fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined>;
   /**

@@ -154,9 +154,10 @@ export class ContainerStore {
   /**
    * `updateSingle` done synchronously when the store can (see `TargetStore.logUpdateNow`):
    * undefined once the value is logged and applied, else the promise `updateSingle` would return.
-   * Bad arguments and synchronous failures are thrown.
+   * Bad arguments and synchronous failures are thrown. `csum`: the value's checksum
+   * (`valueChecksum(value)`) when the caller has it already (a put writing replicas hashes once).
    */
-  updateSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> | undefined {
+  updateSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined {
     const t = this.target;
     checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
     if (!(value instanceof Uint8Array)) throw invalidArg('value must be a Uint8Array');
@@ -165,7 +166,7 @@ export class ContainerStore {
     let p: Promise<void> | undefined;
     try {
       this.live();
-      p = t.logUpdateNow(this.state, epoch, oid, dkey, akey, value);
+      p = t.logUpdateNow(this.state, epoch, oid, dkey, akey, value, csum);
     } catch (e) {
       t.leave();
       throw e;

@@ -3,7 +3,7 @@
  * container (`ContainerStore` views), its index a log-structured merge tree inside the pmem file.
  * `VosTarget` is a target store with one default container, for direct use.
  */
-export { TargetStore, DEFAULT_TARGET_SCM_BYTES, DEFAULT_TARGET_DATA_BYTES, geometryFor, staggeredRotateFill } from './store.js';
+export { TargetStore, DEFAULT_TARGET_SCM_BYTES, DEFAULT_TARGET_DATA_BYTES, geometryFor, staggeredRotateFill, valueChecksum } from './store.js';
 export type { TargetOptions, TargetUsage, TargetOpenReport, ContState } from './store.js';
 export { ContainerStore, LIST_PAGE } from './container-store.js';
 export type { KeyRange, AggregateStats, AggregateOptions, Recx } from './container-store.js';

@@ -131,9 +131,9 @@ const EMPTY = new Uint8Array(0);
 export function* memtableEntries(mt: Memtable, inlineAt: (loc: number, len: number) => Uint8Array): Generator<Entry> {
   for (const cont of [...mt.conts.keys()].sort((a, b) => a - b)) {
     const mc = mt.conts.get(cont)!;
-    const oids = mc.oids();
-    for (const oid of oids) yield { key: kb.reset().u32(cont).u8(SECTION_OBJECTS).oid(oid).take(), value: EMPTY, seq: 0 };
-    for (const oid of oids) yield* objectEntries(cont, mc.objects.get(oid)!, inlineAt);
+    const nodes = mc.sortedObjects();
+    for (const o of nodes) yield { key: kb.reset().u32(cont).u8(SECTION_OBJECTS).oid(o.oid).take(), value: EMPTY, seq: 0 };
+    for (const o of nodes) yield* objectEntries(cont, o, inlineAt);
   }
 }
 
@@ -471,11 +471,11 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
     // version visible there hides it), so the merge that follows has less to read and drop.
     const agg = r?.aggregate;
     aggStats = agg ? stats?.(cont) : undefined;
-    const oids = mc.oids();
+    const nodes = mc.sortedObjects(); // (the nodes themselves: no id looked up again)
     const tablePrefix = kb.reset().u32(cont).u8(SECTION_OBJECTS).take();
-    for (const oid of oids) yield entry(kb.reset().bytes(tablePrefix).oid(oid).take(), EMPTY_VAL, 0, NO_PROBES);
-    for (const oid of oids) {
-      const o = mc.objects.get(oid)!;
+    for (const o of nodes) yield entry(kb.reset().bytes(tablePrefix).oid(o.oid).take(), EMPTY_VAL, 0, NO_PROBES);
+    for (const o of nodes) {
+      const oid = o.oid;
       // object, dkey and akey prefixes built in place in `b`, each on the one before (copies only of whole keys)
       const objEnd = b.reset().u32(cont).u8(SECTION_DATA).oid(oid).length;
       const objProbe = probeBuilt();

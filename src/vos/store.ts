@@ -80,6 +80,14 @@ export const MIN_HEAP_CHUNKS = 16;
  * (escaped: a zero byte takes two) twice (the entry and, at worst, an index entry of its own), the
  * version header and inline value, block offsets and headers, bloom bits and an object-table entry.
  */
+/**
+ * The checksum a single value is stored with (XXH64 under the store's seed): a caller writing one
+ * value to several replicas computes it once and passes it to `updateSingleNow`.
+ */
+export function valueChecksum(value: Uint8Array): bigint {
+  return xxh64(value, CSUM_SEED);
+}
+
 /** A data-file `NO_SPACE` (no free extent: `allocData`), which a merge or an aggregation may cure; not the metadata file's. */
 function isDataFull(e: unknown): boolean {
   return (e as CairnError)?.code === 'NO_SPACE' && (e as VosError).info?.need !== undefined;
@@ -1360,7 +1368,7 @@ export class TargetStore {
    * promise `logUpdate` returns. Errors of the synchronous path are thrown. (A small put's
    * replicas then cost no async frame, promise or microtask here.)
    */
-  logUpdateNow(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> | undefined {
+  logUpdateNow(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined {
     // (anything that could wait, retry or go to the data file takes logUpdate: the conditions of its own fast return, and more)
     if (value.length > this.geo.inlineThreshold || this.syncOps || this.background || this.dataTight()
       || (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) || !this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, value.length))) {
@@ -1369,7 +1377,7 @@ export class TargetStore {
     this.checkWritable();
     const y = this.shareLoop();
     if (y) return y.then(() => this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0));
-    this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, xxh64(value, CSUM_SEED));
+    this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, csum ?? valueChecksum(value));
     return undefined;
   }
 

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { VosTarget } from '../../src/vos/index.js';
+import { VosTarget, valueChecksum } from '../../src/vos/index.js';
 import { crashImage, dec, enc, tmpDir } from './helpers.js';
 
 const test = suite('vos updateSingleNow');
@@ -49,6 +49,29 @@ test('small values apply synchronously; data-file values, full log regions and d
   await q;
   assert.is(dec(await d.fetchSingle(5n, 1n, enc('d'), A)), 'synced');
   await d.close();
+});
+
+test('a checksum passed in (one hash for every replica) is the one stored: reads and a replay verify the value against it', async () => {
+  const opts = { scmBytes: 16 * MiB, dataBytes: 16 * MiB, walBytes: 256 * KiB, io: 'pread' as const };
+  const t = await VosTarget.open(dir, opts);
+  const v = enc('hashed once');
+  assert.is(t.updateSingleNow(5n, 1n, enc('d'), A, v, valueChecksum(v)), undefined);
+  assert.is(dec(await t.fetchSingle(5n, 1n, enc('d'), A)), 'hashed once');
+  const image = path.join(dir, 'image');
+  crashImage(dir, image);
+  await t.target.flushAll(); // (into a run: the run's checksum check reads it back)
+  assert.is(dec(await t.fetchSingle(5n, 1n, enc('d'), A)), 'hashed once');
+  await t.close();
+  const back = await VosTarget.open(image, opts);
+  assert.is(dec(await back.fetchSingle(5n, 1n, enc('d'), A)), 'hashed once', 'replayed');
+  await back.close();
+  // the checksum passed is the one stored: a wrong one fails the read (the value is not re-hashed)
+  const w = await VosTarget.open(path.join(dir, 'wrong'), opts);
+  assert.is(w.updateSingleNow(5n, 1n, enc('d'), A, v, valueChecksum(v) ^ 1n), undefined);
+  let err: unknown;
+  try { await w.fetchSingle(5n, 1n, enc('d'), A); } catch (e) { err = e; }
+  assert.is((err as { code?: string })?.code, 'CHECKSUM_MISMATCH');
+  await w.close();
 });
 
 test.run();
