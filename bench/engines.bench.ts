@@ -13,7 +13,9 @@
  * (each connected row names its embedded twin as peer, with the target of issue 15):
  *
  * - new-object puts of 100 bytes (a fresh object per put): one at a time, and 16 at once;
- * - 1 MiB array writes and reads (8 in flight, sequential offsets), EC_2P1G1 and RP_3G1;
+ * - 1 MiB array writes and reads (8 in flight, sequential offsets), EC_2P1G1 and RP_3G1; reads
+ *   twice: into a fresh buffer per read, and into one reused buffer per transfer in flight
+ *   (`reused buffers`, as IOR reads into its transfer buffer; see `arrayIo` for why both);
  * - one RPC round trip to an engine at qd1 (the floor of a connected put's latency) and the qd1
  *   put ratio that floor allows (`bestQd1PutRatio`: embedded put median / round trip median);
  * - etcd writes per 1,000 new-object puts (etcd's own revision counter, which counts every write);
@@ -345,8 +347,8 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
       const cont = await connectedPool.createContainer(`ior-${oclass}`, { oclass });
       await cont.openTargets();
       const written = { n: 0 };
-      for (const phase of ['write', 'read'] as const) {
-        const base = `ior ${phase} 1MiB seq ${oclass} qd${IOR_DEPTH}`;
+      for (const phase of ['write', 'read', 'read-reused'] as const) {
+        const base = phase === 'read-reused' ? `ior read 1MiB seq ${oclass} qd${IOR_DEPTH} reused buffers` : `ior ${phase} 1MiB seq ${oclass} qd${IOR_DEPTH}`;
         const cases = await pair(base, `ior-${oclass}`, oclass, { kind: 'ior', phase, depth: IOR_DEPTH }, arrayIo(cont, phase, written, IOR_DEPTH), IOR_DEPTH * MIB);
         // CPU figures per MiB.
         await measure(base, cases, phase === 'write' ? 6000 : 8000, 'bytes', TARGET_IOR, MIB);
