@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import '../object/dispose.js';
 import { EventEmitter } from 'node:events';
-import { BigIdMap } from '../../core/big-id-map.js';
+import { BigIdMap, mixBigId } from '../../core/big-id-map.js';
 import { PoolMap, createPlacement, toObjectClass, type Placement } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -818,7 +818,8 @@ export class Pool extends EventEmitter {
    * placement call, whose groups are fresh arrays, kept as they are). Cleared with the map.
    */
   private objectLayout(oid: bigint): ObjectLayout {
-    let l = this.layoutCache.get(oid);
+    const mixed = mixBigId(oid); // (once for the lookup and the insert of a new object's layout)
+    let l = this.layoutCache.getMixed(mixed);
     if (l === undefined) {
       const p = this.placement.layout(oid);
       const groups = p.groups as number[][], cls = p.oclass;
@@ -826,7 +827,7 @@ export class Pool extends EventEmitter {
       l = { groups, red: cls, cls, oid };
       // cleared when full: evicting the oldest entry one by one walks the Map's deleted slots (~25 µs per insert)
       if (this.layoutCache.size >= LAYOUT_CACHE_SIZE) this.layoutCache.clear();
-      this.layoutCache.set(oid, l);
+      this.layoutCache.setMixed(mixed, l);
     }
     return l;
   }

@@ -8,7 +8,7 @@
  */
 import { keyStr, type KeyMap } from './tree.js';
 import { copyKey } from './keys.js';
-import { BigIdMap } from '../../core/big-id-map.js';
+import { BigIdMap, mixBigId } from '../../core/big-id-map.js';
 import { Where, WalType, type WalRecord } from './wal.js';
 
 /** A version of a single value or an array extent. */
@@ -142,10 +142,11 @@ export class MemContainer {
   object(oid: bigint, create: true): MemObject;
   object(oid: bigint, create: boolean): MemObject | undefined;
   object(oid: bigint, create: boolean): MemObject | undefined {
-    let o = this.objects.get(oid);
+    const mixed = mixBigId(oid); // (once for the lookup and the insert of a new object)
+    let o = this.objects.getMixed(mixed);
     if (!o && create) {
       o = new ObjNode(oid);
-      this.objects.set(oid, o);
+      this.objects.setMixed(mixed, o);
       this.sortedNodes = undefined;
       this.sortedOids = undefined;
     }
