@@ -58,10 +58,12 @@ try {
   await cont.openTargets();
   const value = new Uint8Array(100).fill(7);
   const buf = new Uint8Array(MIB).fill(9);
+  // CAIRN_PROBE_REUSE=1: reads go into 8 reused buffers (as the suite's `reused buffers` rows), not a fresh one each.
+  const reused = process.env.CAIRN_PROBE_REUSE === '1' ? Array.from({ length: 8 }, () => new Uint8Array(MIB)) : undefined;
   const arr = cont.array('f', { chunkSize: MIB });
   const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'put'
     ? [1, 16].map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
-    : [{ name: 'write qd8', qd: 8, op: (i: number) => arr.write(i * MIB, buf) }, { name: 'read qd8', qd: 8, op: (i: number) => arr.read((i % n) * MIB, MIB) }];
+    : [{ name: 'write qd8', qd: 8, op: (i: number) => arr.write(i * MIB, buf) }, { name: 'read qd8', qd: 8, op: (i: number) => arr.read((i % n) * MIB, MIB, reused ? { into: reused[i % 8]! } : {}) }];
   // Warm-up (JIT): CAIRN_PROBE_WARM_MS of puts at qd16 (default 20 puts only).
   const warmEnd = performance.now() + Number(process.env.CAIRN_PROBE_WARM_MS ?? 0);
   let w = 0;
