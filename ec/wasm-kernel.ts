@@ -30,7 +30,24 @@ interface WasmExports {
   applyScalar(tab: number, rows: number, k: number, inPtrs: number, outPtrs: number, len: number): void;
 }
 
-interface WasmPlan extends KernelPlan { tab: number; released: boolean }
+interface WasmPlan extends KernelPlan { tab: number; released: boolean; matrix: Uint8Array }
+
+/**
+ * A native GF(2^8) matrix-times-shards (the addon's `gfApply`: GFNI with AVX-512, native/gfni.c):
+ * true when it wrote the outputs, false when it cannot run here (the wasm kernel then does).
+ */
+export type NativeGfApply = (matrix: Uint8Array, rows: number, k: number, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number) => boolean;
+let nativeGf: NativeGfApply | undefined;
+
+/**
+ * Let `apply` of shards of at least NATIVE_GF_MIN_BYTES run natively (registered by the layer that
+ * loads the addon: this module cannot import it). Same results as the wasm kernel, which the EC
+ * tests check against the reference codec; undefined turns it off.
+ */
+export function useNativeGf(fn: NativeGfApply | undefined): void { nativeGf = fn; }
+
+/** Shards shorter than this stay in wasm (a native call's fixed cost outweighs the faster loop). */
+export const NATIVE_GF_MIN_BYTES = 4096;
 
 /**
  * Which wasm kernel to run: `simd` = the best SIMD lowering allowed here (relaxed where
@@ -120,7 +137,7 @@ export class WasmKernel implements Kernel {
     this.heap.set(matrix.subarray(0, rows * k), mat);
     this.ex.buildTables(mat, rows, k, tab);
     this.arena.free(mat);
-    return { rows, k, tab, released: false } as WasmPlan;
+    return { rows, k, tab, released: false, matrix: matrix.slice(0, rows * k) } as WasmPlan;
   }
 
   release(plan: KernelPlan): void {
@@ -172,6 +189,9 @@ export class WasmKernel implements Kernel {
   }
 
   apply(plan: KernelPlan, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void {
+    const p = plan as WasmPlan;
+    if (nativeGf !== undefined && len >= NATIVE_GF_MIN_BYTES && !p.released && inputs.length === p.k && outputs.length === p.rows
+      && nativeGf(p.matrix, p.rows, p.k, inputs, outputs, len)) return;
     this.exec(plan, inputs, outputs, len);
   }
 

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "cairn_uring",
-      "sources": ["cairn_uring.c", "hashio.c", "xxh64x.c"],
+      "sources": ["cairn_uring.c", "hashio.c", "xxh64x.c", "gfni.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
     }
   ]

@@ -25,6 +25,7 @@
 #include <uv.h>
 /* native/hashio.c: checksummed positional I/O on the thread-pool (preadvHash, pwritevHash, xxh64Parts). */
 napi_status hashio_init(napi_env env, napi_value exports);
+napi_status gfni_init(napi_env env, napi_value exports);
 
 #define MAX_ENTRIES 4096
 
@@ -401,6 +402,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (hashio_init(env, exports) != napi_ok) return NULL;
+  if (gfni_init(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -35,6 +35,18 @@ import { CairnError, assert } from '../../core/errors.js';
 import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
+import { nativeAddon } from '../media/io-uring.js';
+import { useNativeGf } from '../../ec/index.js';
+
+/** Set to 0 to keep EC encode and decode in the wasm kernel instead of the addon's GFNI one. */
+export const NATIVE_GF_ENV = 'CAIRN_NATIVE_GF';
+// EC encode/decode of shards of 4 KiB or more runs in the addon (GFNI with AVX-512, native/gfni.c)
+// where it loads and the CPU has it: an EC write's parity on the JavaScript thread was 13% of the
+// write's CPU in wasm. The codec's own validation, matrices and decode caching are unchanged.
+{
+  const gf = process.env[NATIVE_GF_ENV] === '0' ? undefined : nativeAddon()?.gfApply;
+  if (gf) useNativeGf((matrix, rows, k, inputs, outputs, len) => gf(matrix, rows, k, inputs, outputs, len));
+}
 
 /** Redundancy shape of an object class, as the data path needs it. */
 export interface Redundancy {

@@ -77,6 +77,12 @@ export interface NativeAddon {
   unmapFile?(map: FileMap): void;
   /** memcpy of `src` into `dst` at `offset` (views of shared wasm memory included); RangeError when it does not fit. */
   copyInto?(dst: Uint8Array, offset: number, src: Uint8Array): void;
+  /**
+   * outputs[r] = sum_j matrix[r * k + j] * inputs[j] over `len` bytes in GF(2^8) (polynomial 0x11d),
+   * synchronously (GFNI with AVX-512, native/gfni.c); false when this CPU cannot (nothing written).
+   * TypeError on bad arguments. Absent from addons built before it existed.
+   */
+  gfApply?(matrix: Uint8Array, rows: number, k: number, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): boolean;
 }
 
 let loaded: { addon?: NativeAddon; reason: string } | undefined;
