@@ -625,16 +625,27 @@ export class Run {
     return bytes;
   }
 
-  /** Verified bloom blocks, kept with the run (about 1.25 bytes per entry); null: damaged. */
-  private blooms: Array<Uint8Array | null | undefined> = [];
+  /**
+   * The bits of every bloom block of the run, verified, side by side (block i at i * 4 KiB): a
+   * probe loads one array and one byte, no per-block object (about 1.25 bytes per entry).
+   * Undefined until the first probe.
+   */
+  private bloomBits: Uint8Array | undefined;
+  /** Bloom blocks of the run (`meta.bloom.length`, kept beside the bits). */
+  private bloomBlocks = 0;
+  /** 1 for each bloom block that failed its checks (it answers "maybe"); null when none did. */
+  private bloomBad: Uint8Array | null = null;
 
   /**
    * Read every bloom block of the run at once (one pread per contiguous span: they are written
-   * one after another), verified; a damaged one is `null` (it then answers "maybe").
+   * one after another), verify each, and keep their bits in one array; a damaged block (or one
+   * not of the bloom size) is marked bad and answers "maybe".
    */
-  private loadBlooms(): void {
+  private loadBlooms(): Uint8Array {
     const refs = this.meta.bloom;
-    const out: Array<Uint8Array | null> = new Array(refs.length).fill(null);
+    const body = BLOOM_BLOCK_BITS / 8;
+    const bits = new Uint8Array(refs.length * body);
+    let bad: Uint8Array | null = null;
     for (let i = 0; i < refs.length;) {
       let j = i;
       while (j + 1 < refs.length && refs[j + 1]!.off === refs[j]!.off + ((refs[j]!.len + 7) & ~7)) j++;
@@ -645,14 +656,19 @@ export class Run {
         const r = refs[k]!;
         const damage = () => ({ run: this.meta.id, block: r.off, kind: 'bloom' as const, lo: '', hi: '' });
         try {
-          out[k] = span ? this.verify(r, BlockKind.Bloom, damage, span.slice(r.off - start, r.off - start + r.len)) : this.block(r, BlockKind.Bloom, damage);
+          const b = span ? this.verify(r, BlockKind.Bloom, damage, span.slice(r.off - start, r.off - start + r.len)) : this.block(r, BlockKind.Bloom, damage);
+          if (b.length < BLOCK_HEADER + body) throw new Error('short bloom block');
+          bits.set(b.subarray(BLOCK_HEADER, BLOCK_HEADER + body), k * body);
         } catch {
-          out[k] = null; // the index is still checked: a damaged filter only costs lookups
+          (bad ??= new Uint8Array(refs.length))[k] = 1; // the index is still checked: a damaged filter only costs lookups
         }
       }
       i = j + 1;
     }
-    this.blooms = out;
+    this.bloomBad = bad;
+    this.bloomBlocks = refs.length;
+    this.bloomBits = bits;
+    return bits;
   }
 
   /** Whether the run may hold punches (runs that hold none skip punch lookups). */
@@ -660,16 +676,17 @@ export class Run {
 
   /** False when the bloom filter proves no entry of the run answers `p`. A damaged bloom block says "maybe". */
   mayContain(p: BloomProbe): boolean {
-    const refs = this.meta.bloom;
-    const i = (p.h1 >>> 0) % refs.length;
-    if (this.blooms.length === 0) this.loadBlooms();
-    const bytes = this.blooms[i];
-    if (!bytes) return true;
+    const bits = this.bloomBits ?? this.loadBlooms();
+    const n = this.bloomBlocks;
+    if (n === 0) return true;
+    const i = (p.h1 >>> 0) % n;
+    if (this.bloomBad !== null && this.bloomBad[i] === 1) return true;
+    const base = i * (BLOOM_BLOCK_BITS / 8);
     let x = p.h2 >>> 0;
     const delta = ((p.h2 >>> 17) | (p.h2 << 15)) >>> 0;
     for (let k = 0; k < BLOOM_PROBES; k++) {
       const bit = x & (BLOOM_BLOCK_BITS - 1);
-      if ((bytes[BLOCK_HEADER + (bit >>> 3)]! & (1 << (bit & 7))) === 0) return false;
+      if ((bits[base + (bit >>> 3)]! & (1 << (bit & 7))) === 0) return false;
       x = (x + delta) >>> 0;
     }
     return true;
