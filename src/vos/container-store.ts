@@ -19,6 +19,9 @@ import type { ContState, TargetStore } from './store.js';
 import { before, keyHex, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
 
+/** The answer of an update applied in the call: one resolved promise shared by all (nothing to allocate). */
+const DONE: Promise<void> = Promise.resolve();
+
 /** An array extent: `count` records starting at record `index`. */
 export interface Recx { index: number; count: number }
 
@@ -126,9 +129,9 @@ export class ContainerStore {
   // ---------------------------------------------------------------- updates
 
   /**
-   * Replace the single value of (oid, dkey, akey) at `epoch`. (Not async: the small put's path
-   * writes two replicas per commit, and the log's promise with one reaction that leaves the
-   * target costs less than an async frame; errors still reject, never throw.)
+   * Replace the single value of (oid, dkey, akey) at `epoch`. (Not async: an update the store
+   * applies in the call (`logUpdateNow`) answers with one shared resolved promise; otherwise the
+   * log's promise with one reaction that leaves the target; errors still reject, never throw.)
    */
   updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> {
     const t = this.target;
@@ -140,14 +143,15 @@ export class ContainerStore {
     } catch (e) {
       return Promise.reject(e);
     }
-    let p: Promise<void>;
+    let p: Promise<void> | undefined;
     try {
       this.live();
-      p = t.logUpdate(this.state, false, epoch, oid, dkey, akey, value, 0, 0, 0);
+      p = t.logUpdateNow(this.state, epoch, oid, dkey, akey, value);
     } catch (e) {
       t.leave();
       return Promise.reject(e);
     }
+    if (p === undefined) { t.leave(); return DONE; } // applied in the call
     return p.then(this.leaveOk, this.leaveErr);
   }
 

@@ -1362,22 +1362,33 @@ export class TargetStore {
   }
 
   /**
-   * A single-value `logUpdate` done synchronously when nothing makes it wait (an inline value, no
-   * background aggregation, data file not tight, no stall or share of the loop due, room in the
-   * log, no per-op sync): undefined once appended and applied; otherwise the
-   * promise `logUpdate` returns. Errors of the synchronous path are thrown. (A small put's
-   * replicas then cost no async frame, promise or microtask here.)
+   * A single-value `logUpdate` done synchronously when nothing makes it wait (an inline value or
+   * one small enough for a synchronous data-file write, no background aggregation, data file not
+   * tight, no stall or share of the loop due, room in the log, no per-op sync): undefined once
+   * appended and applied; otherwise the promise `logUpdate` returns. Errors of the synchronous path
+   * are thrown. (A small put's replicas, and a 4 KiB update, then cost no async frame, promise or
+   * microtask here.) `csum`: the value's `valueChecksum` when the caller has it (inline values).
    */
   logUpdateNow(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined {
-    // (anything that could wait, retry or go to the data file takes logUpdate: the conditions of its own fast return, and more)
-    if (value.length > this.geo.inlineThreshold || this.syncOps || this.background || this.dataTight()
-      || (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) || !this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, value.length))) {
+    // (anything that could wait, retry or go to the thread pool takes logUpdate: the conditions of its own fast return, and more)
+    const inData = value.length > this.geo.inlineThreshold;
+    if ((inData && value.length > SYNC_WRITE_MAX_BYTES) || this.syncOps || this.background || this.dataTight()
+      || (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) || !this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, inData ? 0 : value.length))) {
       return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0);
     }
     this.checkWritable();
     const y = this.shareLoop();
     if (y) return y.then(() => this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0));
-    this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, csum ?? valueChecksum(value));
+    if (!inData) {
+      this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, csum ?? valueChecksum(value));
+      return undefined;
+    }
+    let w: { loc: number; alloc: number; csum: bigint };
+    try { w = this.writeNow(value); } catch (e) {
+      if (isDataFull(e)) return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0); // (it waits for room)
+      throw e;
+    }
+    this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Block, w.loc, w.alloc, w.csum);
     return undefined;
   }
 

@@ -19,15 +19,18 @@ test.after.each(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 const A = enc('a');
 const code = (f: () => unknown) => { try { f(); } catch (e) { return (e as { code?: string }).code; } return undefined; };
 
-test('small values apply synchronously; data-file values, full log regions and durable stores return a promise', async () => {
+test('small values apply synchronously (inline or a synchronous data-file write); large values, full log regions and durable stores return a promise', async () => {
   const t = await VosTarget.open(dir, { scmBytes: 16 * MiB, dataBytes: 16 * MiB, walBytes: 256 * KiB, io: 'pread' });
   assert.is(t.updateSingleNow(5n, 1n, enc('d'), A, enc('now')), undefined, 'applied in the call');
   assert.is(dec(t.fetchSingleNow(5n, 1n, enc('d'), A) as Uint8Array), 'now', 'readable at once');
   const big = new Uint8Array(8 * KiB).fill(3);
-  const p = t.updateSingleNow(6n, 1n, enc('d'), A, big);
-  assert.ok(p instanceof Promise, 'a data-file value is written on the awaited path');
-  await p;
+  assert.is(t.updateSingleNow(6n, 1n, enc('d'), A, big), undefined, 'a small data-file value is written and applied in the call');
   assert.equal(await t.fetchSingle(6n, 1n, enc('d'), A), big);
+  const huge = new Uint8Array(100 * KiB).fill(4);
+  const p = t.updateSingleNow(7n, 1n, enc('d'), A, huge);
+  assert.ok(p instanceof Promise, 'a value beyond the synchronous write size goes to the thread pool: the awaited path');
+  await p;
+  assert.equal(await t.fetchSingle(7n, 1n, enc('d'), A), huge);
   // many in a row: some find the log region full and wait for its rotation; all are applied
   let promised = 0;
   for (let i = 0; i < 20_000; i++) { const q = t.updateSingleNow(BigInt(10 + i), 2n, enc(`k${i % 50}`), A, enc(`v${i}`)); if (q) { promised++; await q; } }
