@@ -5,6 +5,17 @@
  */
 import { assert } from '../../core/errors.js';
 
+/**
+ * A range `[a, b]` as an array of doubles, whatever its values: every range of the free list has
+ * one hidden class. (Literals of small integers make arrays of another kind than ranges built from
+ * typed-array loads; code that met both was deoptimised and recompiled again and again: "wrong map".)
+ */
+function span(a: number, b: number): [number, number] {
+  const r: [number, number] = [0.5, 0.5];
+  r[0] = a; r[1] = b;
+  return r;
+}
+
 /** Free-extent allocator over `[0, total)` in units of `block` bytes. */
 export class BlockAllocator {
   /** Sorted, disjoint, non-adjacent free ranges [start, end). */
@@ -13,7 +24,7 @@ export class BlockAllocator {
 
   constructor(readonly total: number, readonly block: number) {
     assert(total % block === 0, 'allocator size must be a multiple of the block', { total, block });
-    this.free = total > 0 ? [[0, total]] : [];
+    this.free = total > 0 ? [span(0, total)] : [];
   }
 
   /** Rebuild from the used ranges (offset, bytes), in any order. */
@@ -24,11 +35,11 @@ export class BlockAllocator {
     let at = 0;
     for (const [off, n] of sorted) {
       assert(off >= at && off + n <= total, 'overlapping or out-of-range data extents', { off, n, at });
-      if (off > at) free.push([at, off]);
+      if (off > at) free.push(span(at, off));
       at = off + n;
       a.usedBytes += n;
     }
-    if (at < total) free.push([at, total]);
+    if (at < total) free.push(span(at, total));
     a.free = free;
     return a;
   }
@@ -46,7 +57,7 @@ export class BlockAllocator {
       assert(off % block === 0 && n % block === 0 && off + n <= total, 'free range out of the device or misaligned', { off, n, total });
       const last = out[out.length - 1];
       assert(!last || last[1] <= off, 'overlapping free ranges', { off });
-      if (last && last[1] === off) last[1] = off + n; else out.push([off, off + n]);
+      if (last && last[1] === off) last[1] = off + n; else out.push(span(off, off + n));
       freeBytes += n;
     }
     a.free = out;
@@ -61,7 +72,7 @@ export class BlockAllocator {
     while (lo < hi) { const m = (lo + hi) >> 1; if (f[m]![1] <= off) lo = m + 1; else hi = m; }
     const r = f[lo];
     assert(r !== undefined && r[0] <= off && off + bytes <= r[1], 'reserving a data extent that is not free', { off, bytes });
-    const tail: [number, number] = [off + bytes, r[1]];
+    const tail = span(off + bytes, r[1]);
     r[1] = off;
     const parts: Array<[number, number]> = [];
     if (r[0] < r[1]) parts.push(r);
@@ -115,7 +126,7 @@ export class BlockAllocator {
     while (i < f.length || j < offs.length) {
       let r: [number, number];
       if (j >= offs.length || (i < f.length && f[i]![0] <= offs[j]!)) r = f[i++]!;
-      else { r = [offs[j]!, offs[j]! + lens[j]!]; freed += lens[j++]!; }
+      else { r = span(offs[j]!, offs[j]! + lens[j]!); freed += lens[j++]!; }
       const last = out[out.length - 1];
       assert(last === undefined || last[1] <= r[0], 'double free in data allocator', { off: r[0], bytes: r[1] - r[0] });
       if (last !== undefined && last[1] === r[0]) last[1] = r[1];
@@ -143,7 +154,7 @@ export class BlockAllocator {
     if (joinPrev && joinNext) { prev[1] = next[1]; f.splice(lo, 1); }
     else if (joinPrev) prev[1] = end;
     else if (joinNext) next[0] = off;
-    else f.splice(lo, 0, [off, end]);
+    else f.splice(lo, 0, span(off, end));
   }
 }
 
@@ -213,7 +224,7 @@ export function freeSnapshot(a: BlockAllocator, extra: ReadonlyArray<readonly [n
     else { off = offs[j]!; end = off + lens[j++]!; }
     const last = out[out.length - 1];
     if (last !== undefined && last[0] + last[1] >= off) { if (end > last[0] + last[1]) last[1] = end - last[0]; }
-    else out.push([off, end - off]);
+    else out.push(span(off, end - off));
   }
   return out;
 }
