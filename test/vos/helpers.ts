@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { CairnError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import type { VosTarget } from '../../src/vos/index.js';
+import type { RunSpace } from '../../src/vos/run.js';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -88,4 +89,17 @@ export async function fillRandom(t: VosTarget, seed: number, ops: number): Promi
     }
   }
   return epoch;
+}
+
+/** A run space in memory (chunks of 256 KiB carved from one buffer): run tests without a pmem file. */
+export function memSpace(bytes: number): RunSpace & { chunkBytes: number; allocChunk(): number; buf: Uint8Array } {
+  const buf = new Uint8Array(bytes);
+  let next = 0;
+  return {
+    buf,
+    chunkBytes: 256 * 1024,
+    allocChunk() { const at = next; next += 256 * 1024; if (next > bytes) throw new Error('test space full'); return at; },
+    pread: (off, len) => buf.slice(off, off + len),
+    pwrite: (off, data) => { buf.set(data, off); },
+  };
 }

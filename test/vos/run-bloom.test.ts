@@ -11,21 +11,11 @@ import { Run, RunWriter, VerifiedBlocks, bloomProbe, BLOCK_HEADER, type RunSpace
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { CairnError } from '../../core/errors.js';
+import { memSpace } from './helpers.js';
 
 const test = suite('vos run bloom');
 test.before(async () => { await initXxhash(); });
 
-function memSpace(bytes: number): RunSpace & { chunkBytes: number; allocChunk(): number; buf: Uint8Array } {
-  const buf = new Uint8Array(bytes);
-  let next = 0;
-  return {
-    buf,
-    chunkBytes: 256 * 1024,
-    allocChunk() { const at = next; next += 256 * 1024; if (next > bytes) throw new Error('test space full'); return at; },
-    pread: (off, len) => buf.slice(off, off + len),
-    pwrite: (off, data) => { buf.set(data, off); },
-  };
-}
 
 /** `n` unique sorted 24-byte keys. */
 function keys(rng: Rng, n: number): Uint8Array[] {

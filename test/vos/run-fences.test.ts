@@ -17,21 +17,11 @@ import { initXxhash } from '../../core/xxhash.js';
 import { CairnError } from '../../core/errors.js';
 import { xxh64 } from '../../core/xxhash.js';
 import { CSUM_SEED } from '../../src/vos/constants.js';
+import { memSpace } from './helpers.js';
 
 const test = suite('vos run fences');
 test.before(async () => { await initXxhash(); });
 
-function memSpace(bytes: number): RunSpace & { chunkBytes: number; allocChunk(): number; buf: Uint8Array } {
-  const buf = new Uint8Array(bytes);
-  let next = 0;
-  return {
-    buf,
-    chunkBytes: 256 * 1024,
-    allocChunk() { const at = next; next += 256 * 1024; if (next > bytes) throw new Error('test space full'); return at; },
-    pread: (off, len) => buf.slice(off, off + len),
-    pwrite: (off, data) => { buf.set(data, off); },
-  };
-}
 const cmp = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

@@ -9,21 +9,12 @@ import * as assert from 'uvu/assert';
 import { Run, RunWriter, RunPoint, VerifiedBlocks, type RunSpace } from '../../src/vos/run.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
+import { memSpace } from './helpers.js';
 
 const test = suite('vos run seeks');
 test.before(async () => { await initXxhash(); });
 
 /** A run space in memory (what the store reads through pread). */
-function memSpace(bytes: number): RunSpace & { chunkBytes: number; allocChunk(): number } {
-  const buf = new Uint8Array(bytes);
-  let next = 0;
-  return {
-    chunkBytes: 256 * 1024,
-    allocChunk() { const at = next; next += 256 * 1024; if (next > bytes) throw new Error('test space full'); return at; },
-    pread: (off, len) => buf.slice(off, off + len),
-    pwrite: (off, data) => { buf.set(data, off); },
-  };
-}
 
 function cmp(a: Uint8Array, b: Uint8Array): number { return Buffer.compare(a, b); }
 
