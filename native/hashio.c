@@ -187,6 +187,27 @@ typedef struct {
   atomic_size_t since_zap;
 } fmap_t;
 
+/*
+ * Bytes written through one writable mapping between two drops of its page-table entries. Larger
+ * than the reads' MAP_ZAP_BYTES: a small value's page is usually written again soon (an extent freed
+ * and reused), and after a drop each such write first takes a page fault (with the filesystem's
+ * page_mkwrite), which costs more than the copy itself.
+ */
+#define MAP_WRITE_ZAP_BYTES ((size_t)256 << 20)
+
+/*
+ * `bytes` went through mapping `m`: every `budget` bytes, drop its page-table entries (a shared
+ * file mapping keeps its pages, dirty ones included, in the page cache; RSS stops counting them). A
+ * mapping no longer than the budget is never dropped: its pages are resident at most once.
+ */
+static void map_used(fmap_t *m, size_t bytes, size_t budget) {
+  if (m->len <= budget) return;
+  if (atomic_fetch_add(&m->since_zap, bytes) + bytes >= budget) {
+    atomic_store(&m->since_zap, 0);
+    madvise(m->base, m->len, MADV_DONTNEED);
+  }
+}
+
 /* The jump buffer of a guarded copy running on this thread (NULL outside one). */
 static __thread sigjmp_buf *guard_jmp;
 static struct sigaction prev_bus;
@@ -241,10 +262,7 @@ static int mapped_read(fmap_t *m, uint64_t position, const struct iovec *iov, in
   guard_jmp = &jb;
   copy_hash_views(m->base + position, iov, cnt, hash_len, seed, hash);
   guard_jmp = NULL;
-  if (atomic_fetch_add(&m->since_zap, total) + total >= MAP_ZAP_BYTES) {
-    atomic_store(&m->since_zap, 0);
-    madvise(m->base, m->len, MADV_DONTNEED); /* shared file mapping: only the page-table entries go */
-  }
+  map_used(m, total, MAP_ZAP_BYTES);
   return 0;
 }
 
@@ -586,11 +604,7 @@ static int multi_group(breq_t **g, int n, int reads) {
     q->hash = out[i];
     if (!reads) { q->hashed = 1; continue; }
     q->err = 0; q->done = 1;
-    fmap_t *m = q->map;
-    if (atomic_fetch_add(&m->since_zap, q->total) + q->total >= MAP_ZAP_BYTES) {
-      atomic_store(&m->since_zap, 0);
-      madvise(m->base, m->len, MADV_DONTNEED); /* (as mapped_read) */
-    }
+    map_used(q->map, q->total, MAP_ZAP_BYTES);
   }
   return 1;
 }
@@ -754,14 +768,6 @@ static napi_value unmap_file(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/*
- * Bytes written through one writable mapping between two drops of its page-table entries. Larger
- * than the reads' MAP_ZAP_BYTES: a small value's page is usually written again soon (an extent freed
- * and reused), and after a drop each such write first takes a page fault (with the filesystem's
- * page_mkwrite), which costs more than the copy itself.
- */
-#define MAP_WRITE_ZAP_BYTES ((size_t)256 << 20)
-
 /** Copy `n` bytes of `src` to `dst` hashing them, then zeros up to `total` (not inlined: the caller's sigsetjmp frame stays simple). */
 static __attribute__((noinline)) void copy_hash_zero(uint8_t *dst, const uint8_t *src, size_t n, size_t total, uint64_t seed, uint64_t *hash) {
   xxh64_t s; xxh64_init(&s, seed);
@@ -800,12 +806,7 @@ static int mapped_write(fmap_t *m, uint64_t position, const struct iovec *v, siz
   guard_jmp = &jb;
   copy_hash_zero(m->base + position, v->iov_base, v->iov_len, total, seed, hash);
   guard_jmp = NULL;
-  /* A file no larger than the budget is never zapped: its pages are resident at most once. A larger
-     one drops its page-table entries (dirty pages stay in the page cache) every budget written. */
-  if (m->len > MAP_WRITE_ZAP_BYTES && atomic_fetch_add(&m->since_zap, total) + total >= MAP_WRITE_ZAP_BYTES) {
-    atomic_store(&m->since_zap, 0);
-    madvise(m->base, m->len, MADV_DONTNEED);
-  }
+  map_used(m, total, MAP_WRITE_ZAP_BYTES);
   return 0;
 }
 

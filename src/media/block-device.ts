@@ -419,8 +419,9 @@ export const MAPPED_WRITES_ENV = 'CAIRN_MAPPED_WRITES';
  * pwrite system call each: the same page cache, so readers, process-crash safety and fdatasync are
  * unchanged. O_DIRECT files keep pwrite (a mapping there would cache pages direct I/O bypasses). A
  * fault in the mapping (a hole on a full filesystem, an unreadable page) is caught in the addon and
- * the write goes to pwrite, whose answer stands (`NO_SPACE`, an I/O error). Page-table entries are
- * dropped after every 64 MiB written through a mapping, so RSS does not grow with the data file.
+ * the write goes to pwrite, whose answer stands (`NO_SPACE`, an I/O error). A mapping of a file
+ * larger than 256 MiB drops its page-table entries after every 256 MiB written through it (RSS
+ * stays bounded); a smaller file's pages are resident at most once.
  */
 export function mappedWrites(): boolean {
   return process.env[MAPPED_WRITES_ENV] !== '0';

@@ -129,30 +129,16 @@ export class ContainerStore {
   // ---------------------------------------------------------------- updates
 
   /**
-   * Replace the single value of (oid, dkey, akey) at `epoch`. (Not async: an update the store
-   * applies in the call (`logUpdateNow`) answers with one shared resolved promise; otherwise the
-   * log's promise with one reaction that leaves the target; errors still reject, never throw.)
+   * Replace the single value of (oid, dkey, akey) at `epoch`. (Not async: `updateSingleNow`, and
+   * an update it applied in the call answers with one shared resolved promise; errors reject,
+   * never throw.)
    */
   updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array): Promise<void> {
-    const t = this.target;
     try {
-      checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
-      if (!(value instanceof Uint8Array)) throw invalidArg('value must be a Uint8Array');
-      if (value.length > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `value longer than ${MAX_VALUE_SIZE} bytes`, { length: value.length });
-      t.enter();
+      return this.updateSingleNow(epoch, oid, dkey, akey, value) ?? DONE;
     } catch (e) {
       return Promise.reject(e);
     }
-    let p: Promise<void> | undefined;
-    try {
-      this.live();
-      p = t.logUpdateNow(this.state, epoch, oid, dkey, akey, value);
-    } catch (e) {
-      t.leave();
-      return Promise.reject(e);
-    }
-    if (p === undefined) { t.leave(); return DONE; } // applied in the call
-    return p.then(this.leaveOk, this.leaveErr);
   }
 
   /**

@@ -55,8 +55,6 @@ export const MAX_RUNS_BEFORE_STALL = 20;
  * faster too (no merge backlog competing with them), for at most 7 runs per tier to probe.
  */
 export const MERGE_FANIN = 8;
-/** Below 1/this of the data file free, updates take the awaited path (`logUpdateNow` gives way), where a full data file is waited out (`roomForData`). */
-const DATA_TIGHT_FRACTION = 8;
 /** A flush merges every run when over half the data file is in use, again after each 1/this of it is written since. */
 const DATA_SPACE_MERGE_STEP = 8;
 /** Merges or background aggregations one write may start or wait for when it finds the data file full, before `NO_SPACE`. */
@@ -76,11 +74,6 @@ export const MERGE_HEADROOM_CHUNKS = 4;
 export const MIN_HEAP_CHUNKS = 16;
 
 /**
- * Upper bound of the run bytes one logged entry becomes when its memtable is flushed: the key
- * (escaped: a zero byte takes two) twice (the entry and, at worst, an index entry of its own), the
- * version header and inline value, block offsets and headers, bloom bits and an object-table entry.
- */
-/**
  * The checksum a single value is stored with (XXH64 under the store's seed): a caller writing one
  * value to several replicas computes it once and passes it to `updateSingleNow`.
  */
@@ -93,6 +86,11 @@ function isDataFull(e: unknown): boolean {
   return (e as CairnError)?.code === 'NO_SPACE' && (e as VosError).info?.need !== undefined;
 }
 
+/**
+ * Upper bound of the run bytes one logged entry becomes when its memtable is flushed: the key
+ * (escaped: a zero byte takes two) twice (the entry and, at worst, an index entry of its own), the
+ * version header and inline value, block offsets and headers, bloom bits and an object-table entry.
+ */
 function runBytesBound(dkey: Uint8Array, akey: Uint8Array, inline: number): number {
   let zeros = 0;
   for (let i = 0; i < dkey.length; i++) if (dkey[i] === 0) zeros++;
@@ -1331,11 +1329,6 @@ export class TargetStore {
     return this.mergeForSpace();
   }
 
-  /** Less than 1/DATA_TIGHT_FRACTION of the data file is free: a write may find it full (see `mergeForSpace`). */
-  private dataTight(): boolean {
-    return this.alloc.used > this.alloc.total - this.alloc.total / DATA_TIGHT_FRACTION;
-  }
-
   /**
    * The data file is full: make the space merge of `scheduleCompaction` due now (every run merged,
    * on a worker where there is one, which drops the versions no read can see, such as a single
@@ -1363,8 +1356,9 @@ export class TargetStore {
 
   /**
    * A single-value `logUpdate` done synchronously when nothing makes it wait (an inline value or
-   * one small enough for a synchronous data-file write, no background aggregation, data file not
-   * tight, no stall or share of the loop due, room in the log, no per-op sync): undefined once
+   * one small enough for a synchronous data-file write, no background aggregation, no stall or
+   * share of the loop due, room in the log, no per-op sync; a data file found full gives way to
+   * the awaited path, which waits for room): undefined once
    * appended and applied; otherwise the promise `logUpdate` returns. Errors of the synchronous path
    * are thrown. (A small put's replicas, and a 4 KiB update, then cost no async frame, promise or
    * microtask here.) `csum`: the value's `valueChecksum` when the caller has it (inline values).
@@ -1372,7 +1366,7 @@ export class TargetStore {
   logUpdateNow(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined {
     // (anything that could wait, retry or go to the thread pool takes logUpdate: the conditions of its own fast return, and more)
     const inData = value.length > this.geo.inlineThreshold;
-    if ((inData && value.length > SYNC_WRITE_MAX_BYTES) || this.syncOps || this.background || this.dataTight()
+    if ((inData && value.length > SYNC_WRITE_MAX_BYTES) || this.syncOps || this.background
       || (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) || !this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, inData ? 0 : value.length))) {
       return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0);
     }
@@ -1413,7 +1407,7 @@ export class TargetStore {
       }
       where = Where.Block;
     } else {
-      csum = now ? 0n : xxh64(value, CSUM_SEED); // written now: hashed with the write below
+      csum = now ? 0n : valueChecksum(value); // written now: hashed with the write below
     }
     const need = WalEncoder.updateLength(dkey.length, akey.length, inData ? 0 : value.length);
     for (let attempt = 0; ; attempt++) {
