@@ -116,9 +116,15 @@ export class BlockAllocator {
   }
 
   /** Return many ranges (offset, bytes) to the free list at once: one merging pass, not one insertion each. */
-  releaseMany(ranges: ReadonlyArray<readonly [number, number]>): void {
-    if (ranges.length < 8) { for (const [o, n] of ranges) this.release(o, n); return; }
-    const { offs, lens, dups } = byOffset(ranges, this.block);
+  releaseMany(ranges: Extents | ReadonlyArray<readonly [number, number]>): void {
+    const x = ranges instanceof Extents ? ranges : Extents.of(ranges);
+    if (x.length < 8) { for (let i = 0; i < x.length; i++) this.release(x.offs[i]!, x.lens[i]!); return; }
+    this.releaseSorted(sortExtents(x, this.block));
+  }
+
+  /** `releaseMany` of ranges already sorted by `sortExtents` (a manifest commit sorts its frees once, for both). */
+  releaseSorted(s: SortedExtents): void {
+    const { offs, lens, dups } = s;
     assert(dups === 0, 'double free in data allocator', { repeats: dups });
     const f = this.free;
     const out: Array<[number, number]> = [];
@@ -158,25 +164,85 @@ export class BlockAllocator {
   }
 }
 
+/**
+ * Data-file extents (offset, bytes) in two growable float64 arrays: what merges free (thousands per
+ * aggregation) listed without an array per extent. A worker's list arrives as a plain object of
+ * the same fields (structured clone): `revive` it.
+ */
+export class Extents {
+  offs: Float64Array;
+  lens: Float64Array;
+  length = 0;
+  /** Counts changes (pushes and clears): a sort made at one count is the sort of the list while it holds. */
+  changes = 0;
+  constructor(capacity = EXTENTS_INITIAL) { this.offs = new Float64Array(capacity); this.lens = new Float64Array(capacity); }
+  /** The ranges of an array of (offset, bytes) pairs. */
+  static of(ranges: ReadonlyArray<readonly [number, number]>): Extents {
+    const x = new Extents(Math.max(EXTENTS_INITIAL, ranges.length));
+    for (let i = 0; i < ranges.length; i++) x.push(ranges[i]![0], ranges[i]![1]);
+    return x;
+  }
+  /** An `Extents` posted by a worker (its fields survive the structured clone, its class does not). */
+  static revive(o: { offs: Float64Array; lens: Float64Array; length: number }): Extents {
+    const x = new Extents(0);
+    x.offs = o.offs; x.lens = o.lens; x.length = o.length; x.changes = 1;
+    return x;
+  }
+  push(off: number, bytes: number): void {
+    if (this.length === this.offs.length) this.grow(this.length + 1);
+    this.offs[this.length] = off; this.lens[this.length++] = bytes;
+    this.changes++;
+  }
+  /** Append every range of `x`. */
+  pushAll(x: Extents): void {
+    if (x.length === 0) return;
+    if (this.length + x.length > this.offs.length) this.grow(this.length + x.length);
+    this.offs.set(x.offs.subarray(0, x.length), this.length); this.lens.set(x.lens.subarray(0, x.length), this.length);
+    this.length += x.length;
+    this.changes++;
+  }
+  /** Forget every range (the arrays are kept unless large: a burst of frees does not pin them). */
+  clear(): void {
+    if (this.offs.length > EXTENTS_KEPT_CAPACITY) { this.offs = new Float64Array(EXTENTS_INITIAL); this.lens = new Float64Array(EXTENTS_INITIAL); }
+    this.length = 0;
+    this.changes++;
+  }
+  /** The ranges as (offset, bytes) pairs (tests, diagnostics). */
+  toArray(): Array<[number, number]> { return Array.from({ length: this.length }, (_, i) => [this.offs[i]!, this.lens[i]!] as [number, number]); }
+  private grow(need: number): void {
+    let cap = Math.max(EXTENTS_INITIAL, this.offs.length * 2); while (cap < need) cap *= 2;
+    const o = new Float64Array(cap), l = new Float64Array(cap);
+    o.set(this.offs.subarray(0, this.length)); l.set(this.lens.subarray(0, this.length));
+    this.offs = o; this.lens = l;
+  }
+}
+/** Capacity an `Extents` starts with. */
+const EXTENTS_INITIAL = 16;
+/** Capacity above which `Extents.clear` drops its arrays. */
+const EXTENTS_KEPT_CAPACITY = 1 << 16;
+
+/** Ranges sorted by offset (`sortExtents`). */
+export interface SortedExtents { readonly offs: Float64Array; readonly lens: Float64Array; readonly dups: number }
+
 /** Ranges a packed sort takes at most (their index shares a float64 with the offset's block number). */
 const PACKED_SORT_MAX = 1 << 21;
 
 /**
- * `ranges` (offset, bytes) with bytes > 0, sorted by offset, as two parallel arrays: these run at
- * every manifest commit, over every extent a merge freed. Block-aligned offsets (all of the data
- * file's) are sorted as one float64 each, block number and index packed, by a numeric typed-array
- * sort (no comparator calls). An offset named twice keeps its longest range; `dups` counts repeats.
+ * `ranges` with bytes > 0, sorted by offset, as two parallel arrays: these run at every manifest
+ * commit, over every extent a merge freed. Block-aligned offsets (all of the data file's) are
+ * sorted as one float64 each, block number and index packed, by a numeric typed-array sort (no
+ * comparator calls). An offset named twice keeps its longest range; `dups` counts repeats.
  */
-function byOffset(ranges: ReadonlyArray<readonly [number, number]>, block: number): { offs: Float64Array; lens: Float64Array; dups: number } {
+export function sortExtents(ranges: Extents, block: number): SortedExtents {
   const n = ranges.length;
-  if (n >= PACKED_SORT_MAX) return byOffsetMap(ranges);
+  if (n >= PACKED_SORT_MAX) return sortExtentsMap(ranges);
+  const ro = ranges.offs, rl = ranges.lens;
   const keys = new Float64Array(n);
   let m = 0;
   for (let i = 0; i < n; i++) {
-    const r = ranges[i]!;
-    if (r[1] <= 0) continue;
-    const q = r[0] / block;
-    if (!Number.isInteger(q) || q >= 4294967296) return byOffsetMap(ranges);
+    if (rl[i]! <= 0) continue;
+    const q = ro[i]! / block;
+    if (!Number.isInteger(q) || q >= 4294967296) return sortExtentsMap(ranges);
     keys[m++] = q * PACKED_SORT_MAX + i;
   }
   const sorted = keys.subarray(0, m).sort();
@@ -185,19 +251,19 @@ function byOffset(ranges: ReadonlyArray<readonly [number, number]>, block: numbe
   for (let x = 0; x < m; x++) {
     const key = sorted[x]!;
     const i = key % PACKED_SORT_MAX;
-    const off = ((key - i) / PACKED_SORT_MAX) * block, len = ranges[i]![1];
+    const off = ((key - i) / PACKED_SORT_MAX) * block, len = rl[i]!;
     if (k > 0 && offs[k - 1] === off) { dups++; if (lens[k - 1]! < len) lens[k - 1] = len; continue; }
     offs[k] = off; lens[k++] = len;
   }
   return { offs: offs.subarray(0, k), lens: lens.subarray(0, k), dups };
 }
 
-/** `byOffset` for ranges a packed sort cannot take (unaligned offsets, or very many ranges). */
-function byOffsetMap(ranges: ReadonlyArray<readonly [number, number]>): { offs: Float64Array; lens: Float64Array; dups: number } {
+/** `sortExtents` for ranges a packed sort cannot take (unaligned offsets, or very many ranges). */
+function sortExtentsMap(ranges: Extents): SortedExtents {
   const len = new Map<number, number>();
   let dups = 0;
   for (let i = 0; i < ranges.length; i++) {
-    const o = ranges[i]![0]; const n = ranges[i]![1];
+    const o = ranges.offs[i]!; const n = ranges.lens[i]!;
     if (n <= 0) continue;
     const had = len.get(o);
     if (had !== undefined) dups++;
@@ -212,19 +278,27 @@ function byOffsetMap(ranges: ReadonlyArray<readonly [number, number]>): { offs: 
   return { offs, lens, dups };
 }
 
-/** Free ranges of `a` plus `extra` ranges (in use in memory but not in the persistent state), merged and sorted. */
-export function freeSnapshot(a: BlockAllocator, extra: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
-  const { offs, lens } = byOffset(extra, a.block);
+/**
+ * Free ranges of `a` plus ranges in use in memory but not in the persistent state: `extra`, and
+ * lists already sorted (`sorted`), merged and sorted as (offset, bytes); touching or overlapping
+ * ranges are joined.
+ */
+export function freeSnapshot(a: BlockAllocator, extra: Extents | ReadonlyArray<readonly [number, number]>, sorted: readonly SortedExtents[] = []): Array<[number, number]> {
+  const lists = [sortExtents(extra instanceof Extents ? extra : Extents.of(extra), a.block), ...sorted].filter((l) => l.offs.length > 0);
+  const at = lists.map(() => 0);
   const fr = a.freeList;
   const out: Array<[number, number]> = [];
-  let i = 0; let j = 0;
-  while (i < fr.length || j < offs.length) {
-    let off: number; let end: number;
-    if (j >= offs.length || (i < fr.length && fr[i]![0] <= offs[j]!)) { const r = fr[i++]!; off = r[0]; end = r[1]; }
-    else { off = offs[j]!; end = off + lens[j++]!; }
+  let i = 0;
+  for (;;) {
+    // the smallest next start among the allocator's list and each sorted list
+    let off = i < fr.length ? fr[i]![0] : Infinity; let from = -1;
+    for (let k = 0; k < lists.length; k++) { const l = lists[k]!; const j = at[k]!; if (j < l.offs.length && l.offs[j]! < off) { off = l.offs[j]!; from = k; } }
+    if (off === Infinity) return out;
+    let end: number;
+    if (from < 0) end = fr[i++]![1];
+    else { const l = lists[from]!; end = off + l.lens[at[from]!]!; at[from] = at[from]! + 1; }
     const last = out[out.length - 1];
     if (last !== undefined && last[0] + last[1] >= off) { if (end > last[0] + last[1]) last[1] = end - last[0]; }
     else out.push(span(off, end - off));
   }
-  return out;
 }

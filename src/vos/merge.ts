@@ -14,6 +14,7 @@ import { assert } from '../../core/errors.js';
 import { xxh64 } from '../../core/xxhash.js';
 import { CSUM_SEED } from './constants.js';
 import { Where } from './wal.js';
+import type { Extents } from './allocator.js';
 import type { MemVersion, MemPunch, Memtable, MemObject, MemDkey, MemAkey } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
@@ -101,13 +102,15 @@ export function decodeVersionAt(dv: DataView, bytes: Uint8Array, off: number, le
 }
 
 /**
- * The data-file extent `[loc, alloc]` a version entry value points at, or undefined (inline,
- * malformed, nothing allocated): what a merge frees when it drops a version, without decoding it.
+ * Add the data-file extent a version entry value points at to `freed` (none when inline,
+ * malformed or nothing allocated): what a merge frees when it drops a version, without decoding
+ * it. Returns the bytes freed.
  */
-function blockExtentOf(val: Uint8Array): [number, number] | undefined {
-  if (val.length !== VERSION_VALUE_BYTES || val[0] !== Where.Block) return undefined;
+function freeBlockOf(val: Uint8Array, freed: Extents): number {
+  if (val.length !== VERSION_VALUE_BYTES || val[0] !== Where.Block) return 0;
   const alloc = u32le(val, 24);
-  return alloc > 0 ? [u32le(val, 16) + u32le(val, 20) * 4294967296, alloc] : undefined;
+  if (alloc > 0) freed.push(u32le(val, 16) + u32le(val, 20) * 4294967296, alloc);
+  return alloc;
 }
 
 /** The little-endian u32 at `at` of `b` (no closure: this runs per merged entry). */
@@ -219,7 +222,7 @@ export interface MergeOptions {
   /** Every run (and no memtable older than them) takes part: punches may be dropped. */
   full: boolean;
   /** Data extents freed by dropped versions (released after the commit). */
-  freed: Array<[number, number]>;
+  freed: Extents;
   stats: Map<number, MergeStats>;
   /** Called every so many entries so the caller can yield to the event loop. */
   tick?: () => void;
@@ -264,7 +267,7 @@ export class MergeSink {
   private dropVersion(cont: number, v: MemVersion | undefined): void {
     const s = this.statsOf(cont);
     s.versionsRemoved++;
-    if (v && v.where === Where.Block && v.alloc > 0) { this.opts.freed.push([v.loc, v.alloc]); s.dataBytesFreed += v.alloc; }
+    if (v && v.where === Where.Block && v.alloc > 0) { this.opts.freed.push(v.loc, v.alloc); s.dataBytesFreed += v.alloc; }
   }
 
   private flushGroup(): void {
@@ -414,7 +417,7 @@ function aggregateGroup(group: Pending[], objPunches: Stamp[], dkeyPunches: Stam
  * newer one, and versions an aggregation policy in force removes (counted in `stats`). Data
  * extents of dropped versions go to `freed`. Returns the entries written.
  */
-export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined): Generator<void, number> {
+export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Extents, stats?: (cont: number) => MergeStats | undefined): Generator<void, number> {
   let n = 0;
   for (const e of memtableStream(mt, rules, inlineAt, freed, stats)) {
     w.add(e.key, e.value, e.seq, e.probes);
@@ -430,7 +433,7 @@ export interface StreamEntry { key: Uint8Array; value: Uint8Array; seq: number; 
  * A frozen memtable's entries in key order, with what a flush may drop already dropped (the
  * rules of `flushMemtable`). One entry object is reused: read it before the next step.
  */
-function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined, withProbes = true): Generator<StreamEntry> {
+function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Extents, stats?: (cont: number) => MergeStats | undefined, withProbes = true): Generator<StreamEntry> {
   /** Bloom probes of a key (none when the consumer computes its own). */
   const probe = (k: Uint8Array): BloomProbe => (withProbes ? bloomProbe(k) : NO_PROBE);
   /** Probes of the bytes `b` holds now (no view made). */
@@ -444,7 +447,7 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
   };
   const EMPTY_VAL = new Uint8Array(0);
   const freeOf = (v: MemVersion): number => {
-    if (v.where === Where.Block && v.alloc > 0) { freed.push([v.loc, v.alloc]); return v.alloc; }
+    if (v.where === Where.Block && v.alloc > 0) { freed.push(v.loc, v.alloc); return v.alloc; }
     return 0;
   };
   const drop = (v: MemVersion) => { freeOf(v); };
@@ -547,7 +550,7 @@ export class MemtableCursor implements MergeCursor {
   valid = false;
   private readonly it: Iterator<StreamEntry>;
   private cur: StreamEntry | undefined;
-  constructor(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Array<[number, number]>, stats?: (cont: number) => MergeStats | undefined) {
+  constructor(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Extents, stats?: (cont: number) => MergeStats | undefined) {
     this.it = memtableStream(mt, rules, inlineAt, freed, stats, false); // the merge builds the probes of what it writes
     this.next();
   }
@@ -599,7 +602,7 @@ export const FLUSH_STEP_ENTRIES = 512;
  * own epoch by a newer one (adjacent in key order). Keys and values are copied by the writer, so
  * nothing is copied on the way. A step pauses every `FLUSH_STEP_ENTRIES` entries.
  */
-export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[number, number]>): Generator<void, number> {
+export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Extents): Generator<void, number> {
   const kw = new KWay(runCursors(runs));
   let n = 0;
   let lastSingle: Uint8Array | undefined; // key of the last single written (its akey path and epoch are what count)
@@ -628,8 +631,7 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Array<[num
           if (!akeyKey || akeyLen !== tagAt || !sameFirst(akeyKey, key, tagAt)) { akeyKey = prevKey; akeyLen = tagAt; probes = [bloomProbePrefix(prevKey, tagAt), objProbe!]; lastSingle = undefined; }
           // a single hidden at its own epoch by the newer one just written (same akey path, tag and epoch)
           if (tag === TAG_SINGLE && lastSingle && lastSingle.length === key.length && sameFirst(lastSingle, key, key.length - 8)) {
-            const x = blockExtentOf(value);
-            if (x) freed.push(x);
+            freeBlockOf(value, freed);
           } else {
             if (tag === TAG_SINGLE) lastSingle = prevKey;
             w.add(prevKey, value, seq, probes); n++;
@@ -677,7 +679,7 @@ function sameFirst(a: Uint8Array, b: Uint8Array, n: number): boolean {
  * aggregation folds it in): singles decided one by one in key order (newest first), extents of
  * one akey gathered and decided together. Steps pause every `FLUSH_STEP_ENTRIES` entries.
  */
-export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: Array<[number, number]>, stats: Map<number, MergeStats>): Generator<void, number> {
+export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: Extents, stats: Map<number, MergeStats>): Generator<void, number> {
   const kw = new KWay(sources);
   let n = 0; let seen = 0;
   let prevKey: Uint8Array | undefined;
@@ -694,7 +696,7 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
   };
   const drop = (s: MergeStats, v: MemVersion | undefined) => {
     s.versionsRemoved++;
-    if (v && v.where === Where.Block && v.alloc > 0) { freed.push([v.loc, v.alloc]); s.dataBytesFreed += v.alloc; }
+    if (v && v.where === Where.Block && v.alloc > 0) { freed.push(v.loc, v.alloc); s.dataBytesFreed += v.alloc; }
   };
   /** Decide the gathered extents of the akey just finished and write the survivors (ascending keys). */
   const endExtents = () => {
@@ -735,8 +737,7 @@ export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, r
         newerEpoch = epoch;
         if (hidden) {
           st!.versionsRemoved++;
-          const x = blockExtentOf(value);
-          if (x) { freed.push(x); st!.dataBytesFreed += x[1]; }
+          st!.dataBytesFreed += freeBlockOf(value, freed);
         }
         else { w.add(prevKey, value, seq, probes); n++; st!.entriesOut++; }
       } else {

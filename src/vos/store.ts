@@ -24,7 +24,7 @@ import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
-import { BlockAllocator, freeSnapshot } from './allocator.js';
+import { BlockAllocator, Extents, freeSnapshot, sortExtents, type SortedExtents } from './allocator.js';
 import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE, SYNC_WRITE_MAX_BYTES } from './constants.js';
 import { VosError } from './errors.js';
 import {
@@ -286,8 +286,10 @@ export class TargetStore {
    * `readsIn`; a grace period moves `deferredFree` to `graceFree` and new reads to the other
    * generation), so frees are released under a steady stream of reads too.
    */
-  private deferredFree: Array<[number, number]> = [];
-  private graceFree: Array<[number, number]> = [];
+  private deferredFree = new Extents();
+  private graceFree = new Extents();
+  /** The last sort of `deferredFree` / `graceFree` (see `sortedFree`). */
+  private readonly freeSorts = new Map<Extents, { changes: number; s: SortedExtents }>();
   private readonly readsIn = [0, 0];
   private readGen = 0;
   private ops = 0;
@@ -408,7 +410,7 @@ export class TargetStore {
       t.openReport.superblockDamaged = slotDamaged;
       if (t.manifestCopyDamaged) t.openReport.manifestCopyDamaged = t.manifestCopyDamaged;
       // one damaged copy was survived: write fresh copies (and the damaged slot) now, so a second fault is survived too
-      if (!readOnly && (slotDamaged || t.manifestCopyDamaged)) t.commitManifest([], [], t.sb.walFlushedGen, []);
+      if (!readOnly && (slotDamaged || t.manifestCopyDamaged)) t.commitManifest([], [], t.sb.walFlushedGen);
       t.openReport.ms = performance.now() - t0;
     } catch (e) {
       await dev.close().catch(() => undefined);
@@ -433,7 +435,7 @@ export class TargetStore {
     this.wal = Wal.create(this.space, this.walGeometry(), 1, 1);
     this.active = new Memtable(1);
     this.sb = { gen: 0, geo: this.geo, walFlushedGen: 0, copies: [{ len: 0, csum: 0n, chunks: [] }, { len: 0, csum: 0n, chunks: [] }] };
-    this.commitManifest([], [], 0, []);
+    this.commitManifest([], [], 0);
     // the second slot too: either one alone opens the target
     this.space.write(SB_SLOT_BYTES * ((this.sb.gen + 1) % 2), encodeSuperblock(this.sb));
     if (this.durable) this.space.persist(0, 2 * SB_SLOT_BYTES);
@@ -491,11 +493,11 @@ export class TargetStore {
     const flushedTo = Math.max(wal.activeGen, sb.walFlushedGen);
     this.active = new Memtable(flushedTo + 1);
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
-    const freed: Array<[number, number]> = [];
+    const freed = new Extents();
     writeMergedSync(memtableEntries(mt, this.inlineReader()), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
     const meta = w.finish();
     this.commitManifest(meta ? [meta] : [], [], flushedTo, freed);
-    this.commitManifest([], [], flushedTo, []); // both slots past the old log before it is overwritten (see rotate)
+    this.commitManifest([], [], flushedTo); // both slots past the old log before it is overwritten (see rotate)
     this.wal = Wal.create(this.space, this.walGeometry(), flushedTo + 1, this.nextSeq);
     this.allocsByGen.clear();
   }
@@ -671,7 +673,7 @@ export class TargetStore {
   private ensureChunks(need: number): boolean {
     while (this.heapFree.length < need) {
       if (this.space.size + this.geo.segmentBytes <= this.geo.maxBytes) { this.growHeap(); continue; }
-      if (this.pendingChunkFree.length > 2 * this.sb.copies[0].chunks.length + 2) { this.commitManifest([], [], this.sb.walFlushedGen, []); continue; }
+      if (this.pendingChunkFree.length > 2 * this.sb.copies[0].chunks.length + 2) { this.commitManifest([], [], this.sb.walFlushedGen); continue; }
       return false;
     }
     return true;
@@ -703,11 +705,12 @@ export class TargetStore {
     }));
     // Extents allocated by log records not yet in runs, or by writes still in flight, are free in
     // the persistent state (a replay re-allocates the logged ones); frees not yet released are free too.
-    const extra: Array<[number, number]> = [...this.deferredFree, ...this.graceFree, ...this.inflightAllocs.entries()];
-    for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) extra.push(...list);
+    const extra = new Extents();
+    for (const [off, n] of this.inflightAllocs) extra.push(off, n);
+    for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) for (const [off, n] of list) extra.push(off, n);
     const m: Manifest = {
       version: 1, nextSeq: this.nextSeq, nextRunId: this.nextRunId, nextContIdx: this.nextContIdx, walFlushedGen,
-      containers, runs: this.runs.map((r) => runMetaToJson(r.meta)), data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra) },
+      containers, runs: this.runs.map((r) => runMetaToJson(r.meta)), data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra, [this.sortedFree(this.deferredFree), this.sortedFree(this.graceFree)]) },
     };
     if (this.damage) (m as Manifest & { damaged?: string }).damaged = this.damage;
     return m;
@@ -718,13 +721,13 @@ export class TargetStore {
    * generation now held in runs, and release data extents of dropped versions. Writes both manifest
    * copies into fresh chunks, then one superblock slot (the commit point).
    */
-  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData: Array<[number, number]>): void {
+  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: Extents): void {
     for (const meta of add) this.runs.push(new Run(this.space, meta, this.verified));
     const gone = new Set(remove);
     this.runs = this.runs.filter((r) => !gone.has(r));
     for (const r of remove) r.retired = true;
     // freed data extents: free in the manifest being written, released in memory after the commit
-    this.deferredFree.push(...freedData);
+    if (freedData) this.deferredFree.pushAll(freedData);
     const m = this.buildManifest(walFlushedGen);
     const { blob, csum } = encodeManifest(m);
     const per = this.geo.chunkBytes;
@@ -789,7 +792,7 @@ export class TargetStore {
     // The region about to be reused holds generation activeGen - 1, in runs since the last flush commit.
     // The other superblock slot (the fallback if the newest is damaged) must not need it any more.
     if (this.prevWalFlushedGen < this.wal.activeGen - 1) {
-      try { this.commitManifest([], [], this.sb.walFlushedGen, []); } catch { /* the fallback would report damage, not lose data silently */ }
+      try { this.commitManifest([], [], this.sb.walFlushedGen); } catch { /* the fallback would report damage, not lose data silently */ }
     }
     this.wal.rotate(this.nextSeq);
     this.frozen = this.active;
@@ -809,7 +812,7 @@ export class TargetStore {
   private async flushMemtable(mt: Memtable): Promise<void> {
     if (await this.memtableOnWorker(mt)) { this.flushed(mt); return; }
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
-    const freed: Array<[number, number]> = [];
+    const freed = new Extents();
     try {
       const steps = flushMemtable(mt, w, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       while (!steps.next().done) await yieldNow();
@@ -908,7 +911,7 @@ export class TargetStore {
     }
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, level);
-    const freed: Array<[number, number]> = [];
+    const freed = new Extents();
     try {
       if (plain || aggOnly) {
         const steps = plain ? fastMerge(inputs, w, freed) : aggregateMerge(runCursors(inputs), w, (c) => this.rules(c), freed, stats);
@@ -975,7 +978,7 @@ export class TargetStore {
     const used = new Set(res.used);
     for (const c of chunks) if (!used.has(c)) this.heapFree.push(c);
     this.workerJobs++;
-    return { ...res, meta: res.meta && unpackRunMeta(res.meta) };
+    return { ...res, freed: Extents.revive(res.freed), meta: res.meta && unpackRunMeta(res.meta) };
   }
 
   /** Merge `inputs` on a worker and commit the run; false: merge here (see `away`). */
@@ -1160,7 +1163,7 @@ export class TargetStore {
     if (onWorker && await this.memtableOnWorker(mt, inputs)) { this.folded(mt); return; }
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
-    const freed: Array<[number, number]> = [];
+    const freed = new Extents();
     try {
       const mem = new MemtableCursor(mt, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       const steps = aggregateMerge([mem, ...runCursors(inputs)], w, (c) => this.rules(c), freed, stats);
@@ -1449,7 +1452,7 @@ export class TargetStore {
     const gone = this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length);
     // a single this one replaced at its epoch: its extent is free once no read can be reading it
     // (a replay of the log frees it at the same point: see Memtable.addVersion)
-    if (gone !== undefined && gone.where === Where.Block) { this.deferredFree.push([gone.loc, gone.alloc]); this.reclaim(); }
+    if (gone !== undefined && gone.where === Where.Block) { this.deferredFree.push(gone.loc, gone.alloc); this.reclaim(); }
     if (epoch > st.maxEpoch) st.maxEpoch = epoch;
     this.maybeRotate();
   }
@@ -1598,15 +1601,35 @@ export class TargetStore {
     const prev = this.readGen ^ 1;
     if (this.graceFree.length > 0) {
       if (this.readsIn[prev]! > 0) return; // the grace period goes on
-      this.alloc.releaseMany(this.graceFree);
-      this.graceFree = [];
+      this.releaseFree(this.graceFree);
     }
     if (this.deferredFree.length === 0) return;
-    if (this.readsIn[this.readGen] === 0) { this.alloc.releaseMany(this.deferredFree); this.deferredFree = []; return; }
+    if (this.readsIn[this.readGen] === 0) { this.releaseFree(this.deferredFree); return; }
     // reads are in flight: a grace period starts; reads from now on are counted apart
+    const empty = this.graceFree;
     this.graceFree = this.deferredFree;
-    this.deferredFree = [];
+    this.deferredFree = empty;
     this.readGen = prev;
+  }
+
+  /** Release every extent of `x` to the allocator and empty it. */
+  private releaseFree(x: Extents): void {
+    if (x.length < 8) this.alloc.releaseMany(x); else this.alloc.releaseSorted(this.sortedFree(x));
+    x.clear();
+    this.freeSorts.delete(x);
+  }
+
+  /**
+   * `x` (`deferredFree` or `graceFree`) sorted by offset, the sort made for the last manifest when
+   * `x` has not changed since: a commit sorts the extents a merge freed once, for the manifest it
+   * writes and for their release after it.
+   */
+  private sortedFree(x: Extents): SortedExtents {
+    const c = this.freeSorts.get(x);
+    if (c !== undefined && c.changes === x.changes) return c.s;
+    const s = sortExtents(x, this.alloc.block);
+    this.freeSorts.set(x, { changes: x.changes, s });
+    return s;
   }
 
   /** Throw when the target is damaged as a whole (reads must go to redundancy). */
@@ -1698,7 +1721,7 @@ export class TargetStore {
     for (const r of hit) {
       r.pins++;
       const w = new RunWriter(this.space, this.heap(), this.nextRunId++, r.meta.level);
-      const freed: Array<[number, number]> = [];
+      const freed = new Extents();
       try {
         const src = runEntriesSkipping(r, (n) => { lost += n; });
         await writeMergedAsync(src, w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() }, () => false);

@@ -2,12 +2,13 @@
  * The data-file allocator against a plain model (one flag per block): first-fit allocations,
  * frees that coalesce, and the free list a manifest records (`freeSnapshot`: the allocator's free
  * ranges plus ranges in use only in memory), which must be exactly the union of both, sorted,
- * disjoint and coalesced.
+ * disjoint and coalesced, whether those come as one unsorted list or partly as lists sorted
+ * beforehand (a commit sorts a merge's frees once, for its manifest and for their release).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../../core/rng.js';
-import { BlockAllocator, freeSnapshot } from '../../src/vos/allocator.js';
+import { BlockAllocator, Extents, freeSnapshot, sortExtents } from '../../src/vos/allocator.js';
 
 const BLOCK = 4096;
 
@@ -48,7 +49,11 @@ for (const seed of [1, 2, 3]) {
         // a merge's frees, released together in any order (small batches go one by one)
         const batch = held.filter(() => rng.chance(0.5));
         for (const x of batch) held.splice(held.indexOf(x), 1);
-        a.releaseMany(batch);
+        // as pairs, as a flat list, or sorted beforehand
+        const how = rng.int(3);
+        if (how === 0) a.releaseMany(batch);
+        else if (how === 1) a.releaseMany(Extents.of(batch));
+        else a.releaseSorted(sortExtents(Extents.of(batch), BLOCK));
         for (const [off, n] of batch) for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = true;
         releasedMany += batch.length;
       } else {
@@ -58,6 +63,11 @@ for (const seed of [1, 2, 3]) {
         const want = model.slice();
         for (const [o, n] of extra) for (let b = o / BLOCK; b < (o + n) / BLOCK; b++) want[b] = true;
         assert.equal(freeSnapshot(a, extra), rangesOf(want), `seed ${seed} step ${step}: manifest free list`);
+        // the same ranges in three parts, two of them sorted beforehand (they may overlap one another)
+        const parts: Extents[] = [new Extents(), new Extents(), new Extents()];
+        for (const [o, n] of extra) parts[rng.int(3)]!.push(o, n);
+        if (extra.length) parts[1]!.push(extra[0]![0], extra[0]![1]);
+        assert.equal(freeSnapshot(a, parts[0]!, [sortExtents(parts[1]!, BLOCK), sortExtents(parts[2]!, BLOCK)]), rangesOf(want), `seed ${seed} step ${step}: manifest free list from sorted parts`);
         snapshots++;
       }
       assert.equal(a.freeRanges().map(([s, e]) => [s, e - s]), rangesOf(model), `seed ${seed} step ${step}: free ranges`);
@@ -76,10 +86,28 @@ test('a manifest free list merges extents that are not block-aligned too (the so
   assert.equal(freeSnapshot(a, aligned), [[BLOCK, 2 * BLOCK], [5 * BLOCK, 2 * BLOCK]], 'aligned: the same rules');
 });
 
+test('a flat extent list grows, clears and counts its changes (a sort made at one count is valid while it holds)', () => {
+  const x = new Extents(2);
+  for (let i = 0; i < 100; i++) x.push(i * BLOCK, BLOCK);
+  const y = Extents.of([[500 * BLOCK, BLOCK]]);
+  const before = x.changes;
+  x.pushAll(y);
+  assert.is(x.length, 101);
+  assert.ok(x.changes > before, 'pushAll counts as a change');
+  assert.equal(x.toArray()[100], [500 * BLOCK, BLOCK]);
+  const c = x.changes;
+  x.clear();
+  assert.is(x.length, 0);
+  assert.ok(x.changes > c, 'clear counts as a change');
+  const revived = Extents.revive(structuredClone(y));
+  assert.equal(revived.toArray(), y.toArray(), 'a list posted by a worker');
+});
+
 test('releasing a range twice, or a free range, in one batch is a double free', () => {
   const a = new BlockAllocator(64 * BLOCK, BLOCK);
   const held = Array.from({ length: 20 }, () => [a.alloc(BLOCK), BLOCK] as [number, number]);
   assert.throws(() => a.releaseMany([...held.slice(0, 10), held[3]!]), /double free/);
+  assert.throws(() => a.releaseSorted(sortExtents(Extents.of([...held.slice(10, 19), held[12]!]), BLOCK)), /double free/, 'sorted beforehand: the same check');
   const b = new BlockAllocator(64 * BLOCK, BLOCK);
   const got = Array.from({ length: 20 }, () => [b.alloc(BLOCK), BLOCK] as [number, number]);
   b.release(got[5]![0], BLOCK);
