@@ -332,6 +332,7 @@ typedef struct {
 } job_t;
 
 static int hashed_transfer_pre(int write, int fd, const struct iovec *iov, uint32_t count, size_t total, uint64_t position, size_t hash_len, uint64_t seed, uint64_t *hash, int hashed);
+static int transfer(int write, int fd, const struct iovec *iov, uint32_t count, size_t total, uint64_t position);
 
 /** Advance `iov`/`cnt` past `n` bytes (after a short transfer); returns the new start index. */
 static int skip_iov(struct iovec *iov, int cnt, int start, size_t n) {
@@ -352,6 +353,15 @@ static int hashed_transfer(int write, int fd, const struct iovec *iov, uint32_t 
 static int hashed_transfer_pre(int write, int fd, const struct iovec *iov, uint32_t count, size_t total, uint64_t position, size_t hash_len, uint64_t seed, uint64_t *hash, int hashed) {
   int cnt = (int)count;
   if (write && !hashed) *hash = hash_iov(iov, cnt, hash_len, seed);
+  int e = transfer(write, fd, iov, count, total, position);
+  if (e) return e;
+  if (!write) *hash = hash_iov(iov, cnt, hash_len, seed);
+  return 0;
+}
+
+/** pwritev / preadv of `iov` at `position`, short transfers retried (a read past the end of the file gives zeros); 0 or a positive errno. */
+static int transfer(int write, int fd, const struct iovec *iov, uint32_t count, size_t total, uint64_t position) {
+  int cnt = (int)count;
   /* The transfer mutates a copy of the vectors (short-transfer bookkeeping). */
   struct iovec *w = malloc(sizeof *w * count);
   if (!w) return ENOMEM;
@@ -371,7 +381,6 @@ static int hashed_transfer_pre(int write, int fd, const struct iovec *iov, uint3
     start = skip_iov(w, cnt, start, (size_t)r);
   }
   free(w);
-  if (!write) *hash = hash_iov(iov, cnt, hash_len, seed);
   return 0;
 }
 
@@ -520,20 +529,29 @@ static void free_batch(batch_t *b) {
 /*
  * The vector pass of a batch (xxh64x.c): the cells of one EC read or write are separate XXH64
  * streams of the same length, hashed side by side, MULTI_GROUP at a time, about 1.8x the scalar
- * rate (copy included: 1.4x; measured here, C only, 256 KiB cells). Mapped reads are copied and
- * hashed in that pass (guarded as mapped_read: a fault leaves the group to the per-request path,
- * which repeats it and falls back to preadv); writes get their hash (pwritev follows as before).
+ * rate (copy included: 1.4x; measured here, C only, 256 KiB cells). Three kinds of group:
+ * - reads without a mapping: each request of the group is read with preadv, then the group's
+ *   destinations are hashed side by side where they are (still in cache: about a megabyte);
+ * - mapped reads: copied out of their mappings and hashed in one pass (guarded as mapped_read: a
+ *   fault leaves the group to the per-request path, which repeats it and falls back to preadv);
+ * - writes: hashed (pwritev follows as before).
  * Fewer than MULTI_MIN streams run no faster side by side (the vector multiply's latency), so they
- * stay scalar, as does anything the pass does not take (several views, short requests).
+ * stay scalar, as does anything the pass does not take (short requests, a write hashing past its
+ * first view).
  */
 #define MULTI_GROUP 4
 #define MULTI_MIN 3
 #define MULTI_MIN_BYTES 4096
 
-/** Whether request `q` can join the vector pass: long enough; a write's hashed bytes in its first view; a mapped read wholly hashed. */
-static int multi_ok(const breq_t *q) {
-  if (q->hash_len < MULTI_MIN_BYTES) return 0;
-  return q->write ? q->iov[0].iov_len >= q->hash_len : (q->map && q->hash_len == q->total);
+/** How a group of the vector pass gets its bytes. */
+enum { MULTI_WRITE = 0, MULTI_MAPPED = 1, MULTI_PREAD = 2 };
+
+/** The kind of group request `q` can join (-1: none): long enough; a write's hashed bytes in its first view; a mapped read wholly hashed. */
+static int multi_kind(const breq_t *q) {
+  if (q->hash_len < MULTI_MIN_BYTES) return -1;
+  if (q->write) return q->iov[0].iov_len >= q->hash_len ? MULTI_WRITE : -1;
+  if (q->map) return q->hash_len == q->total ? MULTI_MAPPED : -1;
+  return q->hash_len <= q->total ? MULTI_PREAD : -1;
 }
 
 /** Copy+hash `src` into views `iov` from view `vi`, offset `vo` on (source byte `pos`), hashing up to `hash_len` (as copy_hash_views from there). */
@@ -548,19 +566,30 @@ static void copy_hash_rest(xxh64_t *s, const uint8_t *src, const struct iovec *i
   }
 }
 
+/** Hash views `iov` in place from view `vi`, offset `vo` on (stream byte `pos`) up to `hash_len`. */
+static void hash_rest(xxh64_t *s, const struct iovec *iov, int cnt, int vi, size_t vo, size_t pos, size_t hash_len) {
+  for (int j = vi; j < cnt && pos < hash_len; j++, vo = 0) {
+    size_t n = iov[j].iov_len - vo;
+    if (n > hash_len - pos) n = hash_len - pos;
+    xxh64_update(s, (const uint8_t *)iov[j].iov_base + vo, n);
+    pos += n;
+  }
+}
+
 /*
- * Hash `n` requests `g` side by side: mapped reads are copied out of their mappings into their
- * views in the same pass (the views of one EC cell read are its stripes' pieces: the pass goes view
- * by view, as long as the streams' view boundaries fall on 32-byte stripes, and the scalar code
- * finishes the rest), writes hash their first view. Not inlined: the caller's sigsetjmp frame
- * stays simple.
+ * Hash `n` requests `g` side by side (`kind` as multi_kind): mapped reads are copied out of their
+ * mappings into their views in the same pass, reads already in their views are hashed there (both
+ * go view by view, as long as the streams' view boundaries fall on 32-byte stripes — the views of
+ * one EC cell read are its stripes' pieces — and the scalar code finishes the rest), writes hash
+ * their first view. Not inlined: the caller's sigsetjmp frame stays simple.
  */
-static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int reads, uint64_t *out) {
+static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int kind, uint64_t *out) {
   const uint8_t *base[MULTI_GROUP], *src[MULTI_GROUP]; uint8_t *dst[MULTI_GROUP]; uint64_t v[MULTI_GROUP][4]; xxh64_t st[MULTI_GROUP];
   int vi[MULTI_GROUP]; size_t vo[MULTI_GROUP];
+  const int views = kind != MULTI_WRITE; /* the streams advance view by view */
   size_t common = (size_t)-1;
   for (int i = 0; i < n; i++) {
-    base[i] = reads ? g[i]->map->base + g[i]->position : g[i]->iov[0].iov_base;
+    base[i] = kind == MULTI_MAPPED ? g[i]->map->base + g[i]->position : g[i]->iov[0].iov_base;
     vi[i] = 0; vo[i] = 0;
     if (g[i]->hash_len < common) common = g[i]->hash_len;
     xxh64_init(&st[i], g[i]->seed);
@@ -570,63 +599,87 @@ static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int reads,
   size_t pos = 0;
   while (pos < common) {
     size_t chunk = common - pos;
-    if (reads) for (int i = 0; i < n; i++) { size_t avail = g[i]->iov[vi[i]].iov_len - vo[i]; if (avail < chunk) chunk = avail; }
+    if (views) for (int i = 0; i < n; i++) { size_t avail = g[i]->iov[vi[i]].iov_len - vo[i]; if (avail < chunk) chunk = avail; }
     chunk &= ~(size_t)31;
     if (chunk == 0) break; /* a view boundary inside a stripe: the scalar code takes the rest */
-    for (int i = 0; i < n; i++) { src[i] = base[i] + pos; dst[i] = reads ? (uint8_t *)g[i]->iov[vi[i]].iov_base + vo[i] : NULL; }
-    if (!xxh64x_rounds(n, v, src, reads ? dst : NULL, chunk)) { if (pos == 0) return 0; break; }
+    for (int i = 0; i < n; i++) {
+      uint8_t *view = views ? (uint8_t *)g[i]->iov[vi[i]].iov_base + vo[i] : NULL;
+      src[i] = kind == MULTI_PREAD ? view : base[i] + pos;
+      dst[i] = view;
+    }
+    if (!xxh64x_rounds(n, v, src, kind == MULTI_MAPPED ? dst : NULL, chunk)) { if (pos == 0) return 0; break; }
     pos += chunk;
-    if (reads) for (int i = 0; i < n; i++) { vo[i] += chunk; if (vo[i] == g[i]->iov[vi[i]].iov_len) { vi[i]++; vo[i] = 0; } }
+    if (views) for (int i = 0; i < n; i++) { vo[i] += chunk; if (vo[i] == g[i]->iov[vi[i]].iov_len) { vi[i]++; vo[i] = 0; } }
   }
   for (int i = 0; i < n; i++) {
     memcpy(st[i].v, v[i], sizeof v[i]);
     st[i].total = pos;
-    if (reads) copy_hash_rest(&st[i], base[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
+    if (kind == MULTI_MAPPED) copy_hash_rest(&st[i], base[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
+    else if (kind == MULTI_PREAD) hash_rest(&st[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
     else xxh64_update(&st[i], base[i] + pos, g[i]->hash_len - pos);
     out[i] = xxh64_digest(&st[i]);
   }
   return 1;
 }
 
-/** One group through the vector pass: its requests answered (reads) or hashed (writes); 0 when it was not (a fault, no AVX-512). */
-static int multi_group(breq_t **g, int n, int reads) {
+/*
+ * One group through the vector pass: its requests answered (reads) or hashed (writes); 0 when it
+ * was not (a fault, no AVX-512; reads read with preadv are answered even then, by the scalar hash).
+ */
+static int multi_group(breq_t **g, int n, int kind) {
   uint64_t out[MULTI_GROUP];
+  if (kind == MULTI_PREAD) {
+    /* read every request of the group, then hash the ones read (a failed one is answered with its errno) */
+    breq_t *ok[MULTI_GROUP]; int m = 0;
+    for (int i = 0; i < n; i++) {
+      breq_t *q = g[i];
+      q->err = transfer(0, q->fd, q->iov, q->count, q->total, q->position);
+      q->done = 1;
+      if (q->err == 0) ok[m++] = q;
+    }
+    if (m > 0 && !multi_streams(ok, m, kind, out)) for (int i = 0; i < m; i++) out[i] = hash_iov(ok[i]->iov, (int)ok[i]->count, ok[i]->hash_len, ok[i]->seed);
+    for (int i = 0; i < m; i++) ok[i]->hash = out[i];
+    return 1;
+  }
+  const int mapped = kind == MULTI_MAPPED;
   sigjmp_buf jb;
-  if (reads) {
+  if (mapped) {
     if (sigsetjmp(jb, 0)) { guard_jmp = NULL; return 0; }
     guard_jmp = &jb;
   }
-  int ok = multi_streams(g, n, reads, out);
+  int ok = multi_streams(g, n, kind, out);
   guard_jmp = NULL;
   if (!ok) return 0;
   for (int i = 0; i < n; i++) {
     breq_t *q = g[i];
     q->hash = out[i];
-    if (!reads) { q->hashed = 1; continue; }
+    if (!mapped) { q->hashed = 1; continue; }
     q->err = 0; q->done = 1;
     map_used(q->map, q->total, MAP_ZAP_BYTES);
   }
   return 1;
 }
 
-/** The vector pass over a batch: its mapped reads, then its writes, in groups of MULTI_MIN to MULTI_GROUP. */
+/** The vector pass over a batch: its reads (read with preadv, then mapped ones), then its writes, in groups of MULTI_MIN to MULTI_GROUP. */
 static void multi_pass(batch_t *b) {
   static int state; /* 0 not decided, 1 on, -1 off (CAIRN_HASH_VECTOR=0 or no AVX-512) */
   if (state == 0) { const char *e = getenv("CAIRN_HASH_VECTOR"); state = (e && strcmp(e, "0") == 0) || !xxh64x_available() ? -1 : 1; }
   if (b->n < MULTI_MIN || state < 0) return;
-  for (int reads = 1; reads >= 0; reads--) {
+  static const int kinds[] = { MULTI_PREAD, MULTI_MAPPED, MULTI_WRITE };
+  for (int k = 0; k < 3; k++) {
+    const int kind = kinds[k];
     breq_t *g[MULTI_GROUP]; int n = 0;
     uint32_t left = 0;
-    for (uint32_t i = 0; i < b->n; i++) if (b->r[i].write == !reads && multi_ok(&b->r[i])) left++;
+    for (uint32_t i = 0; i < b->n; i++) if (multi_kind(&b->r[i]) == kind) left++;
     /* group sizes: all of them up to MULTI_GROUP, else halves of up to 8 (6 cells: 3 + 3, not 4 + 2 scalar) */
     uint32_t size = left <= MULTI_GROUP ? left : left <= 2 * MULTI_GROUP ? (left + 1) / 2 : MULTI_GROUP;
     for (uint32_t i = 0; i < b->n && left >= MULTI_MIN; i++) {
       breq_t *q = &b->r[i];
-      if (q->write != !reads || !multi_ok(q)) continue;
+      if (multi_kind(q) != kind) continue;
       g[n++] = q;
       if ((uint32_t)n == size || (uint32_t)n == left) {
         left -= (uint32_t)n;
-        if (!multi_group(g, n, reads) && reads) { /* a fault: every later read goes the per-request way */ left = 0; }
+        if (!multi_group(g, n, kind) && kind == MULTI_MAPPED) { /* a fault: every later mapped read goes the per-request way */ left = 0; }
         n = 0;
         size = left <= MULTI_GROUP ? left : left <= 2 * MULTI_GROUP ? (left + 1) / 2 : MULTI_GROUP;
       }

@@ -395,19 +395,25 @@ class FileBlockDevice implements BlockDevice {
   }
 }
 
-/** Set to 0 to read checksummed values with preadv instead of out of a mapping of the data file. */
+/** Set to 1 to read checksummed values out of a mapping of the data file instead of with preadv. */
 export const MAPPED_READS_ENV = 'CAIRN_MAPPED_READS';
 
 /**
  * Whether hashed reads of buffered data files copy and hash their bytes out of a read-only mapping
- * of the file in one pass (native `mapFile`), instead of preadv (the kernel's copy) followed by a
- * second pass to hash: the bytes are loaded once. A fault in the mapping (a file cut short under
- * the store, a page the disk cannot read) is caught in the addon and the read goes to preadv,
- * whose answer stands (zeros past the end, an I/O error). Page-table entries are dropped after
- * every 64 MiB read through a mapping, so the process's RSS does not grow with the data file.
+ * of the file in one pass (native `mapFile`) instead of preadv, after which the cells of a batch
+ * are hashed side by side in their destinations (native/hashio.c). Off unless CAIRN_MAPPED_READS=1:
+ * a read out of a mapping is cheaper only once its page-table entries exist, and making them is
+ * what costs on this machine kind (PVM guest, page tables kept by the hypervisor): C only, 1 MiB
+ * reads of a page-cached file in 4 cells, mapped copy+hash 340-400 us per MiB while the entries
+ * are made (every byte read once, or after the 64 MiB drop below), 50 once they exist; preadv and
+ * then the 4 cells hashed side by side 72-74 (preadv alone 41-81). Bulk reads read each byte once.
+ * A fault in the mapping (a file cut short under the store, a page the disk cannot read) is caught
+ * in the addon and the read goes to preadv, whose answer stands (zeros past the end, an I/O error).
+ * Page-table entries are dropped after every 64 MiB read through a mapping, so the process's RSS
+ * does not grow with the data file.
  */
 export function mappedReads(): boolean {
-  return process.env[MAPPED_READS_ENV] !== '0';
+  return process.env[MAPPED_READS_ENV] === '1';
 }
 
 /** Set to 0 to write small values with pwrite instead of through a mapping of the data file. */

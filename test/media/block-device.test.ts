@@ -270,18 +270,18 @@ t('hashed I/O: writeFromHashed / readIntoHashed move the bytes and return the xx
   await initXxhash();
   const seed = 0x5643_4149_524e_0001n;
   // pread with the addon hashes on the thread-pool; a fault injector (no faults) and O_DIRECT force the JS fallback.
-  // (with the addon, 'pread' reads out of the file's mapping, copying and hashing in one pass;
-  // 'pread, preadv' turns the mapping off: preadv, then the hash)
-  const setups: Array<{ name: string; opts: Partial<Parameters<typeof openBlockDevice>[1]>; unmapped?: boolean }> = [
+  // (with the addon, 'pread' reads with preadv, then hashes; 'pread, mapped' reads out of the
+  // file's mapping, copying and hashing in one pass)
+  const setups: Array<{ name: string; opts: Partial<Parameters<typeof openBlockDevice>[1]>; mapped?: boolean }> = [
     { name: 'pread', opts: { io: 'pread', direct: false } },
-    { name: 'pread, preadv', opts: { io: 'pread', direct: false }, unmapped: true },
+    { name: 'pread, mapped', opts: { io: 'pread', direct: false }, mapped: true },
     { name: 'pread+injector', opts: { io: 'pread', direct: false, fault: new FaultInjector({ seed: 1 }) } },
     { name: 'auto', opts: {} },
   ];
   const rng = new Rng(77);
-  for (const { name, opts, unmapped } of setups) {
+  for (const { name, opts, mapped } of setups) {
     const size = 64 * BLOCK_SIZE;
-    if (unmapped) process.env[MAPPED_READS_ENV] = '0'; else delete process.env[MAPPED_READS_ENV];
+    if (mapped) process.env[MAPPED_READS_ENV] = '1'; else delete process.env[MAPPED_READS_ENV];
     const dev = await openBlockDevice(fresh(), { size, ...opts });
     for (const len of [1, 100, BLOCK_SIZE, 3 * BLOCK_SIZE + 17, 20 * BLOCK_SIZE]) {
       const value = rng.fill(new Uint8Array(len));
@@ -320,6 +320,7 @@ t('hashed I/O: writeFromHashed / readIntoHashed move the bytes and return the xx
 t('hashed reads out of the mapping of a file cut short while open: the cut range reads as zeros (as preadv answers), the rest as written, and the process lives', async () => {
   await initXxhash();
   const seed = 11n, file = fresh();
+  process.env[MAPPED_READS_ENV] = '1'; // (the device maps at its first hashed read)
   const dev = await openBlockDevice(file, { size: 64 * BLOCK_SIZE, io: 'pread', direct: false });
   const rng = new Rng(31);
   const low = rng.bytes(4 * BLOCK_SIZE), high = rng.bytes(8 * BLOCK_SIZE);
@@ -348,6 +349,7 @@ t('hashed reads out of the mapping of a file cut short while open: the cut range
   assert.ok(straddle.every((x) => x === 0), 'a read across the cut: zeros');
   assert.is(hl, xxh64(low, seed), 'bytes before the cut read as written');
   await dev.close();
+  delete process.env[MAPPED_READS_ENV];
 });
 
 t('reads through the mapping keep RSS bounded: after 160 MiB read, the mapped file pages added to RSS stay under 96 MiB (entries dropped every 64 MiB)', async () => {
@@ -355,6 +357,7 @@ t('reads through the mapping keep RSS bounded: after 160 MiB read, the mapped fi
   const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024;
   if (!Number.isFinite(rssFile())) return; // no /proc here
   const MIB = 1 << 20, total = 160 * MIB, chunk = 4 * MIB;
+  process.env[MAPPED_READS_ENV] = '1';
   const dev = await openBlockDevice(fresh(), { size: total, io: 'pread', direct: false });
   const v = new Rng(51).bytes(chunk);
   for (let o = 0; o < total; o += chunk) await dev.writeFromHashed(o, chunk, [v], 1n);
@@ -365,6 +368,7 @@ t('reads through the mapping keep RSS bounded: after 160 MiB read, the mapped fi
   const grew = rssFile() - before;
   assert.ok(grew < 96 * MIB, `RssFile grew ${(grew / MIB).toFixed(1)} MiB reading 160 MiB`);
   await dev.close();
+  delete process.env[MAPPED_READS_ENV];
 });
 
 t('a SIGBUS that is not a mapped read\'s still ends the process (the addon\'s handler passes it on)', () => {

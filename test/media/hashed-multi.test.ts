@@ -1,7 +1,8 @@
 /**
  * The native hashed batch's vector pass (native/xxh64x.c): the cells of one batch hashed side by
  * side. Specification: every answer is exactly what the per-request path gives — the XXH64 of the
- * hashed prefix (checked against xxhash-wasm), the bytes read or written — whatever the batch's
+ * hashed prefix (checked against xxhash-wasm), the bytes read (out of a mapping, or with preadv and
+ * then hashed where they landed) or written — whatever the batch's
  * size, the requests' lengths (multiples of 32 or not, long or short), seeds, views (one, the
  * stripe pieces of an EC cell, split anywhere) and order; a
  * read whose mapping faults (the file cut short behind its back) is answered by preadv (zeros past
@@ -30,17 +31,17 @@ function splitViews(len: number, next: () => number): Uint8Array[] {
 type Req = [0 | 1, number, Uint8Array[], number, number, bigint] | [0 | 1, number, Uint8Array[], number, number, bigint, unknown];
 const FILE_BYTES = 4 << 20;
 
-t('mapped reads: any batch size, lengths, offsets and seeds give preadv\'s bytes and xxh64', async () => {
-  const addon = loadNative().addon;
-  if (!addon?.hashedBatch || !addon.mapFile) return; // no addon: no batches
+/** Rounds of random hashed-read batches (sizes, lengths, offsets, seeds, views), each answer against xxhash-wasm and the file. */
+async function readRounds(mapped: boolean, seed0: number): Promise<void> {
+  const addon = loadNative().addon!;
   await initXxhash();
-  const file = path.join(tmp, 'reads.dat');
-  const v = new Rng(7).bytes(FILE_BYTES);
+  const file = path.join(tmp, `reads-${mapped ? 'mapped' : 'preadv'}.dat`);
+  const v = new Rng(seed0).bytes(FILE_BYTES);
   fs.writeFileSync(file, v);
   const fd = fs.openSync(file, 'r');
-  const map = addon.mapFile(fd, FILE_BYTES)!;
+  const map = mapped ? addon.mapFile!(fd, FILE_BYTES)! : undefined;
   try {
-    const rng = new Rng(8);
+    const rng = new Rng(seed0 + 1);
     for (let round = 0; round < 90; round++) {
       const n = 1 + (round % 9);
       const reqs: Req[] = [], want: Array<{ at: number; len: number; hashLen: number; seed: bigint; into: Uint8Array[] }> = [];
@@ -56,10 +57,10 @@ t('mapped reads: any batch size, lengths, offsets and seeds give preadv\'s bytes
         const into = kind === 1 ? splitViews(len, () => 32 * (1 + rng.int(4096)))
           : kind === 2 && len > 10 ? splitViews(len, () => 1 + rng.int(100_000)) : [new Uint8Array(len)];
         const hashLen = rng.int(6) === 0 ? rng.int(len + 1) : len;
-        reqs.push([0, fd, into, at, hashLen, seed, map]);
+        reqs.push(map ? [0, fd, into, at, hashLen, seed, map] : [0, fd, into, at, hashLen, seed]);
         want.push({ at, len, hashLen, seed, into });
       }
-      const got = await addon.hashedBatch(reqs as never);
+      const got = await addon.hashedBatch!(reqs as never);
       for (let i = 0; i < n; i++) {
         const w = want[i]!;
         assert.is(got[i], xxh64(v.subarray(w.at, w.at + w.hashLen), w.seed), `round ${round} request ${i}: hash`);
@@ -67,8 +68,48 @@ t('mapped reads: any batch size, lengths, offsets and seeds give preadv\'s bytes
       }
     }
   } finally {
-    addon.unmapFile!(map);
+    if (map) addon.unmapFile!(map);
     fs.closeSync(fd);
+  }
+}
+
+t('mapped reads: any batch size, lengths, offsets and seeds give preadv\'s bytes and xxh64', async () => {
+  const addon = loadNative().addon;
+  if (!addon?.hashedBatch || !addon.mapFile) return; // no addon: no batches
+  await readRounds(true, 7);
+});
+
+t('reads with preadv, hashed side by side where they landed: any batch size, lengths, offsets, seeds and views give the file\'s bytes and xxh64', async () => {
+  const addon = loadNative().addon;
+  if (!addon?.hashedBatch) return;
+  await readRounds(false, 17);
+});
+
+t('reads with preadv in one group: a read past the end of the file gets zeros there, a failing one its errno, the others their bytes and hashes', async () => {
+  const addon = loadNative().addon;
+  if (!addon?.hashedBatch) return;
+  await initXxhash();
+  const cell = 64 << 10;
+  const file = path.join(tmp, 'short.dat');
+  const v = new Rng(40).bytes(3 * cell + 1000); // the 4th cell is mostly past the end
+  fs.writeFileSync(file, v);
+  const fd = fs.openSync(file, 'r');
+  const wfd = fs.openSync(path.join(tmp, 'short-w.dat'), 'w'); // write-only: preadv fails (EBADF)
+  try {
+    const into = Array.from({ length: 5 }, () => new Uint8Array(cell).fill(0xee));
+    const reqs: Req[] = into.map((b, i): Req => [0, i === 2 ? wfd : fd, [b.subarray(0, cell / 2), b.subarray(cell / 2)], (i === 4 ? 2 : i) * cell, cell, 5n]);
+    const got = await addon.hashedBatch(reqs as never);
+    const padded = new Uint8Array(4 * cell); padded.set(v);
+    for (const i of [0, 1, 3, 4]) {
+      const at = (i === 4 ? 2 : i) * cell;
+      const w = padded.subarray(at, at + cell);
+      assert.is(got[i], xxh64(w, 5n), `request ${i}: hash`);
+      assert.ok(Buffer.from(into[i]!).equals(Buffer.from(w)), `request ${i}: bytes`);
+    }
+    assert.is(got[2], -9, 'the request on a write-only descriptor: -EBADF');
+  } finally {
+    fs.closeSync(fd);
+    fs.closeSync(wfd);
   }
 });
 
