@@ -224,41 +224,54 @@ const EXTENTS_KEPT_CAPACITY = 1 << 16;
 /** Ranges sorted by offset (`sortExtents`). */
 export interface SortedExtents { readonly offs: Float64Array; readonly lens: Float64Array; readonly dups: number }
 
-/** Ranges a packed sort takes at most (their index shares a float64 with the offset's block number). */
-const PACKED_SORT_MAX = 1 << 21;
+/** Bits of a block number one pass of `sortExtents`'s radix sort orders by. */
+const RADIX_BITS = 11;
+const RADIX = 1 << RADIX_BITS;
 
 /**
  * `ranges` with bytes > 0, sorted by offset, as two parallel arrays: these run at every manifest
- * commit, over every extent a merge freed. Block-aligned offsets (all of the data file's) are
- * sorted as one float64 each, block number and index packed, by a numeric typed-array sort (no
- * comparator calls). An offset named twice keeps its longest range; `dups` counts repeats.
+ * commit, over every extent a merge freed (thousands per aggregation). Block-aligned offsets (all
+ * of the data file's) are ordered by block number with a radix sort (a pass per 11 bits of the
+ * largest block number: two for a data file of up to 32 GiB of 4 KiB blocks), no comparisons.
+ * An offset named twice keeps its longest range; `dups` counts repeats.
  */
 export function sortExtents(ranges: Extents, block: number): SortedExtents {
   const n = ranges.length;
-  if (n >= PACKED_SORT_MAX) return sortExtentsMap(ranges);
   const ro = ranges.offs, rl = ranges.lens;
-  const keys = new Float64Array(n);
-  let m = 0;
+  const q = new Uint32Array(n);
+  let order = new Uint32Array(n);
+  let m = 0; let maxQ = 0;
   for (let i = 0; i < n; i++) {
     if (rl[i]! <= 0) continue;
-    const q = ro[i]! / block;
-    if (!Number.isInteger(q) || q >= 4294967296) return sortExtentsMap(ranges);
-    keys[m++] = q * PACKED_SORT_MAX + i;
+    const b = ro[i]! / block;
+    if (!Number.isInteger(b) || b >= 4294967296) return sortExtentsMap(ranges);
+    q[i] = b; order[m++] = i;
+    if (b > maxQ) maxQ = b;
   }
-  const sorted = keys.subarray(0, m).sort();
+  if (m > 1) {
+    let tmp = new Uint32Array(m);
+    const at = new Uint32Array(RADIX);
+    for (let shift = 0; shift < 32 && (shift === 0 || maxQ / 2 ** shift >= 1); shift += RADIX_BITS) {
+      at.fill(0);
+      for (let k = 0; k < m; k++) at[(q[order[k]!]! >>> shift) & (RADIX - 1)]++;
+      let sum = 0;
+      for (let d = 0; d < RADIX; d++) { const c = at[d]!; at[d] = sum; sum += c; }
+      for (let k = 0; k < m; k++) { const i = order[k]!; tmp[at[(q[i]! >>> shift) & (RADIX - 1)]++] = i; }
+      const t = order; order = tmp; tmp = t;
+    }
+  }
   const offs = new Float64Array(m), lens = new Float64Array(m);
   let k = 0, dups = 0;
   for (let x = 0; x < m; x++) {
-    const key = sorted[x]!;
-    const i = key % PACKED_SORT_MAX;
-    const off = ((key - i) / PACKED_SORT_MAX) * block, len = rl[i]!;
+    const i = order[x]!;
+    const off = ro[i]!, len = rl[i]!;
     if (k > 0 && offs[k - 1] === off) { dups++; if (lens[k - 1]! < len) lens[k - 1] = len; continue; }
     offs[k] = off; lens[k++] = len;
   }
   return { offs: offs.subarray(0, k), lens: lens.subarray(0, k), dups };
 }
 
-/** `sortExtents` for ranges a packed sort cannot take (unaligned offsets, or very many ranges). */
+/** `sortExtents` for ranges a radix sort of block numbers cannot take (unaligned offsets, beyond 2^32 blocks). */
 function sortExtentsMap(ranges: Extents): SortedExtents {
   const len = new Map<number, number>();
   let dups = 0;

@@ -1433,9 +1433,8 @@ export class TargetStore {
   /** The synchronous end of an update (room in the log checked, a data-file value written): append its record and apply it. */
   private appendUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number, where: Where.Wal | Where.Block, loc: number, alloc: number, csum: bigint): void {
     const inline = where === Where.Block ? undefined : value;
-    const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx, {
-      oid, dkey, akey, csum, index, count, recordSize, dataLen: value.length, where, blockOffset: loc, alloc,
-    }, inline);
+    const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx,
+      oid, dkey, akey, csum, index, count, recordSize, value.length, where, loc, alloc, inline);
     const bound = runBytesBound(dkey, akey, inline?.length ?? 0);
     let at: number;
     try {

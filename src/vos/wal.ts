@@ -41,6 +41,8 @@ export const enum PunchLevel { Object = 0, Dkey = 1, Akey = 2 }
 export const enum Where { Wal = 0, Block = 1, Run = 2 }
 
 const UPDATE_META = 80;
+/** Records up to this many bytes are handed out as cached views of the encoder's buffer (see `WalEncoder.head`). */
+const VIEW_CACHE_MAX_BYTES = 4096;
 const PUNCH_META = 32;
 const U64 = 0xffffffffffffffffn;
 
@@ -88,10 +90,20 @@ function getOid(dv: DataView, off: number): bigint {
 export class WalEncoder {
   private buf = new Uint8Array(16 * 1024);
   private dv = new DataView(this.buf.buffer);
+  /** Views of the first n bytes of `buf`, by n (records of a workload have few lengths: no view made per record). */
+  private views: Array<Uint8Array | undefined> = [];
   private ensure(n: number): void {
     if (this.buf.length >= n) return;
     let s = this.buf.length; while (s < n) s *= 2;
     this.buf = new Uint8Array(s); this.dv = new DataView(this.buf.buffer);
+    this.views = [];
+  }
+  /** The first `n` bytes of `buf` (valid until `buf` grows). */
+  private head(n: number): Uint8Array {
+    if (n > VIEW_CACHE_MAX_BYTES) return this.buf.subarray(0, n);
+    let v = this.views[n];
+    if (v === undefined) { v = this.buf.subarray(0, n); this.views[n] = v; }
+    return v;
   }
   private header(type: WalType, metaLen: number, length: number, stamp: number, epoch: bigint, cont: number): void {
     const dv = this.dv;
@@ -101,9 +113,9 @@ export class WalEncoder {
   }
   private seal(metaLen: number, length: number): Uint8Array {
     const end = WAL_HEADER + metaLen;
-    this.dv.setBigUint64(end, xxh64(this.buf.subarray(0, end), CSUM_SEED), true);
+    this.dv.setBigUint64(end, xxh64(this.head(end), CSUM_SEED), true);
     this.buf.fill(0, end + WAL_CSUM, align8(end + WAL_CSUM));
-    return this.buf.subarray(0, length);
+    return this.head(length);
   }
 
   /** Bytes an update record takes. */
@@ -111,25 +123,28 @@ export class WalEncoder {
   /** Offset of the inline value inside an update record. */
   static inlineOffset(dk: number, ak: number): number { return align8(WAL_HEADER + UPDATE_META + dk + ak + WAL_CSUM); }
 
-  update(type: WalType.UpdateSingle | WalType.UpdateArray, stamp: number, epoch: bigint, cont: number, f: WalUpdate, inline: Uint8Array | undefined): Uint8Array {
-    const metaLen = UPDATE_META + f.dkey.length + f.akey.length;
-    const length = WalEncoder.updateLength(f.dkey.length, f.akey.length, inline?.length ?? 0);
+  /** An update record (the fields of `WalUpdate`, passed one by one: this runs per update). */
+  update(type: WalType.UpdateSingle | WalType.UpdateArray, stamp: number, epoch: bigint, cont: number,
+    oid: bigint, dkey: Uint8Array, akey: Uint8Array, csum: bigint, index: number, count: number, recordSize: number, dataLen: number,
+    where: Where.Wal | Where.Block, blockOffset: number, alloc: number, inline: Uint8Array | undefined): Uint8Array {
+    const metaLen = UPDATE_META + dkey.length + akey.length;
+    const length = WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0);
     this.ensure(length);
     this.header(type, metaLen, length, stamp, epoch, cont);
     const dv = this.dv; const m = WAL_HEADER;
-    putOid(dv, m, f.oid);
-    dv.setBigUint64(m + 24, f.csum, true);
-    putU64n(dv, m + 32, f.index); putU64n(dv, m + 40, f.count);
-    dv.setUint32(m + 48, f.recordSize, true); dv.setUint32(m + 52, f.dataLen, true);
-    putU64n(dv, m + 56, f.blockOffset); dv.setUint32(m + 64, f.alloc, true);
-    dv.setUint8(m + 68, f.where); dv.setUint8(m + 69, 0);
-    dv.setUint16(m + 70, f.dkey.length, true); dv.setUint16(m + 72, f.akey.length, true);
+    putOid(dv, m, oid);
+    dv.setBigUint64(m + 24, csum, true);
+    putU64n(dv, m + 32, index); putU64n(dv, m + 40, count);
+    dv.setUint32(m + 48, recordSize, true); dv.setUint32(m + 52, dataLen, true);
+    putU64n(dv, m + 56, blockOffset); dv.setUint32(m + 64, alloc, true);
+    dv.setUint8(m + 68, where); dv.setUint8(m + 69, 0);
+    dv.setUint16(m + 70, dkey.length, true); dv.setUint16(m + 72, akey.length, true);
     dv.setUint16(m + 74, 0, true); dv.setUint32(m + 76, 0, true);
-    this.buf.set(f.dkey, m + UPDATE_META);
-    this.buf.set(f.akey, m + UPDATE_META + f.dkey.length);
+    this.buf.set(dkey, m + UPDATE_META);
+    this.buf.set(akey, m + UPDATE_META + dkey.length);
     const out = this.seal(metaLen, length);
     if (inline) {
-      const at = WalEncoder.inlineOffset(f.dkey.length, f.akey.length);
+      const at = WalEncoder.inlineOffset(dkey.length, akey.length);
       this.buf.set(inline, at);
       this.buf.fill(0, at + inline.length, length);
     }

@@ -103,6 +103,25 @@ test('a flat extent list grows, clears and counts its changes (a sort made at on
   assert.equal(revived.toArray(), y.toArray(), 'a list posted by a worker');
 });
 
+test('sortExtents orders block numbers of any size (one radix pass per 11 bits) as a plain sort does, keeping the longest of a repeated offset', () => {
+  const rng = new Rng(7);
+  for (const maxBlock of [1, 2047, 2048, 1 << 22, 2 ** 32 - 1]) {
+    const x = new Extents();
+    const want = new Map<number, number>();
+    for (let i = 0; i < 3000; i++) {
+      const off = Math.floor(rng.float() * (maxBlock + 1)) * BLOCK;
+      const len = rng.chance(0.05) ? 0 : (1 + rng.int(8)) * BLOCK;
+      x.push(off, len);
+      if (len > 0) want.set(off, Math.max(want.get(off) ?? 0, len));
+    }
+    const s = sortExtents(x, BLOCK);
+    const offs = [...want.keys()].sort((a, b) => a - b);
+    assert.equal([...s.offs], offs, `max block ${maxBlock}: offsets`);
+    assert.equal([...s.lens], offs.map((o) => want.get(o)!), `max block ${maxBlock}: lengths`);
+    assert.is(s.dups, x.toArray().filter(([, n]) => n > 0).length - offs.length, `max block ${maxBlock}: repeats counted`);
+  }
+});
+
 test('releasing a range twice, or a free range, in one batch is a double free', () => {
   const a = new BlockAllocator(64 * BLOCK, BLOCK);
   const held = Array.from({ length: 20 }, () => [a.alloc(BLOCK), BLOCK] as [number, number]);
