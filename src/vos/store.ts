@@ -225,6 +225,9 @@ export function toVosError(e: unknown, op: string): unknown {
 }
 
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
+/** The end of this turn of the event loop: one promise for every caller in the turn, so they resume together. */
+let turnEnd: Promise<void> | undefined;
+const nextTurn = (): Promise<void> => turnEnd ??= new Promise<void>((r) => setImmediate(() => { turnEnd = undefined; r(); }));
 /** Writes between two yields to the event loop while a flush or merge is pending (see shareLoop). */
 const BACKGROUND_SHARE_OPS = 32;
 
@@ -1300,7 +1303,7 @@ export class TargetStore {
   private shareLoop(): Promise<void> | undefined {
     if (!(this.flushing || this.compacting) || ++this.sinceYield < BACKGROUND_SHARE_OPS) return undefined;
     this.sinceYield = 0;
-    return yieldNow();
+    return nextTurn(); // (writers that yielded in one turn resume in one drain: their journal records group again)
   }
 
   /**
