@@ -13,6 +13,9 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { nativeAddon } from '../media/io-uring.js';
+import { swallowed } from '../../core/log.js';
 
 /** Longest Unix socket path Linux accepts (sun_path is 108 bytes with its terminating NUL). */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -49,4 +52,36 @@ export function localPathOf(rec: { local?: LocalSocketRecord }): string | undefi
   const l = rec.local;
   if (!localSocketsEnabled() || !l || typeof l.path !== 'string' || typeof l.boot !== 'string') return undefined;
   return l.boot === hostBootId() ? l.path : undefined;
+}
+
+/**
+ * Send buffer asked for on both ends of a local (Unix) connection. A Unix stream socket's sender
+ * may queue no more than its send buffer (net.core.wmem_default, 208 KiB here), so a 512 KiB
+ * reply left in about four pieces, each a wake-up of the reader and then of the writer (measured,
+ * engines probe, 1 MiB EC_2P1G1 reads: 3-4.4 context switches per request on the engine, ~4.7
+ * socket reads per reply on the client). The kernel doubles the value and caps it at
+ * net.core.wmem_max; 2 MiB gives room for a 1 MiB reply and its framing in one write. A limit, not
+ * an allocation: an idle connection holds nothing.
+ */
+export const LOCAL_SOCKET_SEND_BUFFER_BYTES = 2 * 1024 * 1024;
+
+/** `CAIRN_RPC_LOCAL_SNDBUF=0` keeps the kernel's default send buffer (A/B measurements). */
+const WIDEN = process.env.CAIRN_RPC_LOCAL_SNDBUF !== '0';
+
+/** The addon's setsockopt, when the native addon is built with it. */
+type SetSocketBuffers = (fd: number, sendBytes: number, receiveBytes: number) => number[];
+
+/**
+ * Give a connected local (Unix) socket a send buffer of `LOCAL_SOCKET_SEND_BUFFER_BYTES` (through
+ * the native addon: Node sets no socket buffer sizes on stream sockets). Answers the send buffer
+ * the kernel then reports, or undefined when it was left as it was: no addon (or one without
+ * `setSocketBuffers`), `CAIRN_RPC_LOCAL_SNDBUF=0`, no descriptor yet, or the kernel refused (only
+ * speed depends on it).
+ */
+export function widenLocalSocket(sock: Socket): number | undefined {
+  if (!WIDEN) return undefined;
+  const set = (nativeAddon() as { setSocketBuffers?: SetSocketBuffers } | undefined)?.setSocketBuffers;
+  const fd = (sock as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  if (typeof set !== 'function' || typeof fd !== 'number' || fd < 0) return undefined;
+  try { return set(fd, LOCAL_SOCKET_SEND_BUFFER_BYTES, 0)[0]; } catch (err) { swallowed('local-socket.send-buffer-not-set', err); return undefined; }
 }

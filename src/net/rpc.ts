@@ -42,6 +42,7 @@ import { NetError, reviveError, toWireError, type WireError } from './errors.js'
 import { Semaphore } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
 import { BufferPool, payloadPool, type Lease } from './buffer-pool.js';
+import { widenLocalSocket } from './local-socket.js';
 
 /** Largest request or response body. */
 export const RPC_MAX_BODY = 64 * 1024 * 1024;
@@ -579,7 +580,7 @@ export class RpcServer {
    * A path that cannot be bound leaves the server on TCP alone (`localPath` stays undefined).
    */
   private async listenLocal(path: string): Promise<void> {
-    const local = createServer((sock) => this.accept(sock));
+    const local = createServer((sock) => { widenLocalSocket(sock); this.accept(sock); });
     try {
       rmSync(path, { force: true }); // a socket file left by a killed process with the same directories
       await new Promise<void>((resolve, reject) => {
@@ -941,6 +942,7 @@ export class RpcClient implements RpcCaller {
     ready = (async () => {
       try {
         await connected(sock, this.timeoutMs, this.address);
+        if (this.localPath !== undefined) widenLocalSocket(sock);
       } catch (err) {
         if (this.localPath === undefined) throw err;
         // The server's Unix socket is not reachable from here (another host or mount namespace, a stale record): TCP from now on.

@@ -14,6 +14,8 @@ import { tmpDir } from '../helpers/tmp.js';
 import { randomBytes, createHmac } from 'node:crypto';
 import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, RPC_PROTOCOL_VERSION, rawReadStats, type RpcHandler } from '../../src/net/rpc.js';
 import { NetError, reviveError } from '../../src/net/errors.js';
+import { widenLocalSocket, LOCAL_SOCKET_SEND_BUFFER_BYTES } from '../../src/net/local-socket.js';
+import { nativeAddon } from '../../src/media/io-uring.js';
 import { ObjectError } from '../../src/io/errors.js';
 import { VosError } from '../../src/vos/errors.js';
 import { MediaError } from '../../src/media/errors.js';
@@ -525,6 +527,23 @@ t('a server on this host is reached through its Unix socket (same frames and sec
     await rejectsWith(c.call('fail', {}), 'NOT_FOUND'); // typed errors cross the Unix socket too
   } finally { await c.close(); await gone.close(); await wrong.close(); await s.close(); }
   assert.not.ok(existsSync(path), 'the socket file is removed when the server closes');
+});
+
+t('a local connection gets a send buffer of LOCAL_SOCKET_SEND_BUFFER_BYTES (the kernel reports double, capped by wmem_max) when the addon can set it', async () => {
+  const dir = tmpDir('cairn-rpc-sndbuf-');
+  const path = join(dir, 's.sock');
+  const server = net.createServer(() => {});
+  await new Promise<void>((r) => server.listen(path, r));
+  const sock = net.connect({ path });
+  try {
+    await new Promise<void>((r, j) => { sock.once('connect', r); sock.once('error', j); });
+    const got = widenLocalSocket(sock);
+    const can = typeof (nativeAddon() as { setSocketBuffers?: unknown } | undefined)?.setSocketBuffers === 'function';
+    if (!can) { assert.is(got, undefined, 'without the addon function the socket keeps its default'); return; }
+    const max = Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8'));
+    assert.is(got, 2 * Math.min(LOCAL_SOCKET_SEND_BUFFER_BYTES, max), 'the kernel reports the doubled size asked for');
+    assert.ok(got! > Number(readFileSync('/proc/sys/net/core/wmem_default', 'utf8')), 'larger than the default');
+  } finally { sock.destroy(); await new Promise((r) => server.close(r)); }
 });
 
 t.run();
