@@ -39,6 +39,9 @@
  *     (zeros past the end of the file, EIO) is the request's. Undefined when the mapping fails.
  *   unmapFile(map) -> undefined
  *     No new request uses `map`; it is unmapped once the batches using it have completed.
+ *   setSocketBuffers(fd, sendBytes, receiveBytes) -> [send, receive]
+ *     SO_SNDBUF / SO_RCVBUF of a connected socket (0 leaves one as it is); the kernel's answer
+ *     (doubled, capped by wmem_max / rmem_max). Node sets neither on stream sockets (src/net).
  *   mapWriteHashSync(map, view, position, length, seed) -> bigint | -1
  *     A small value written through a writable mapping on the calling thread (XXH64 while copying,
  *     zeros up to `length`): no system call. A 4 KiB value measured here: pwrite + XXH64 3.6-4.6 us,
@@ -57,9 +60,11 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -786,6 +791,38 @@ static napi_value copy_into(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * setSocketBuffers(fd, sendBytes, receiveBytes) -> [send, receive]
+ * SO_SNDBUF / SO_RCVBUF of a connected socket (a value of 0 leaves that one as it is), answering
+ * the sizes the kernel then reports (it doubles what is asked, capped by net.core.wmem_max /
+ * rmem_max). Node sets neither on stream sockets. A Unix stream socket's sender may queue only
+ * its send buffer (about 208 KiB by default): a 512 KiB RPC reply then leaves in ~4 pieces, each
+ * a wake-up of the reader and then of the writer. Throws a RangeError on bad arguments and an
+ * Error naming errno when setsockopt fails.
+ */
+static napi_value set_socket_buffers(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3], out, v;
+  int32_t fd, snd, rcv;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_int32(env, argv[1], &snd) != napi_ok || snd < 0 ||
+      napi_get_value_int32(env, argv[2], &rcv) != napi_ok || rcv < 0) {
+    napi_throw_range_error(env, NULL, "setSocketBuffers needs (fd >= 0, sendBytes >= 0, receiveBytes >= 0)"); return NULL;
+  }
+  if ((snd > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd) != 0) ||
+      (rcv > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv) != 0)) {
+    char msg[64]; snprintf(msg, sizeof msg, "setsockopt failed: errno %d", errno);
+    napi_throw_error(env, NULL, msg); return NULL;
+  }
+  int got[2] = { 0, 0 }; socklen_t len = sizeof got[0];
+  getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got[0], &len);
+  len = sizeof got[1];
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got[1], &len);
+  if (napi_create_array_with_length(env, 2, &out) != napi_ok) return NULL;
+  for (uint32_t i = 0; i < 2; i++) { napi_create_int32(env, got[i], &v); napi_set_element(env, out, i, v); }
+  return out;
+}
+
 /* mapFile(fd, length, writable = false) -> external | undefined */
 static napi_value map_file(napi_env env, napi_callback_info info) {
   size_t argc = 3; napi_value argv[3], out;
@@ -894,7 +931,7 @@ static napi_value map_write_hash_sync(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, copyInto, mapFile, mapWriteHashSync and unmapFile on `exports` (called from cairn_uring.c init). */
+/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, copyInto, mapFile, mapWriteHashSync, unmapFile and setSocketBuffers on `exports` (called from cairn_uring.c init). */
 napi_status hashio_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "preadvHash", NULL, preadv_hash, NULL, NULL, NULL, napi_default, NULL },
@@ -906,6 +943,7 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "mapFile", NULL, map_file, NULL, NULL, NULL, napi_default, NULL },
     { "unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_default, NULL },
     { "mapWriteHashSync", NULL, map_write_hash_sync, NULL, NULL, NULL, napi_default, NULL },
+    { "setSocketBuffers", NULL, set_socket_buffers, NULL, NULL, NULL, napi_default, NULL },
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -75,6 +75,12 @@ export interface NativeAddon {
   mapWriteHashSync?(map: FileMap, view: Uint8Array, position: number, length: number, seed: bigint): bigint | number;
   /** No new request takes `map`; it is unmapped once the batches using it have completed. */
   unmapFile?(map: FileMap): void;
+  /**
+   * SO_SNDBUF / SO_RCVBUF of a connected socket (0 leaves one as it is); answers the sizes the
+   * kernel reports. Node sets neither on stream sockets, and a Unix socket's sender queues only its
+   * send buffer: large RPC messages left in pieces, a wake-up each (src/net). Absent from older addons.
+   */
+  setSocketBuffers?(fd: number, sendBytes: number, receiveBytes: number): number[];
   /** memcpy of `src` into `dst` at `offset` (views of shared wasm memory included); RangeError when it does not fit. */
   copyInto?(dst: Uint8Array, offset: number, src: Uint8Array): void;
   /**
