@@ -63,6 +63,8 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     /** Of `seconds`, the part spent in `pool.exclude()` itself (the map change; the rebuild starts inside it). */
     let excludeSeconds: number;
     let cpuSeconds: number;
+    /** Wall ms from the failure until the objects were listed (the map change, quiesce and listing), and until the last object moved (then: the promotion). */
+    let listedAt: number | undefined, movedAt: number | undefined;
     /** Of `cpuSeconds`, the JavaScript thread's (Linux; the rest: thread pool I/O and hashing, compiler and GC threads). */
     let mainCpuSeconds: number | undefined;
     let inService: number;
@@ -121,10 +123,18 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       const c0 = process.cpuUsage();
       const m0 = mainThreadCpuSeconds();
       const io0 = processIo();
+      // Phases (wall, from t0): the map change, the listing, the last object moved; the rest is the promotion.
+      const onStatus = (s: RebuildStatus) => {
+        if (s.state !== 'running') return;
+        if (listedAt === undefined && s.objectsTotal > 0) listedAt = performance.now() - t0;
+        if (s.objectsTotal > 0 && s.objectsDone === s.objectsTotal) movedAt = performance.now() - t0;
+      };
+      pool.on('rebuild', onStatus);
       await pool.exclude(victim);
       excludeSeconds = (performance.now() - t0) / 1000;
       await pool.waitForRebuild();
       seconds = (performance.now() - t0) / 1000;
+      pool.off('rebuild', onStatus);
       const c = process.cpuUsage(c0);
       cpuSeconds = (c.user + c.system) / 1e6;
       const m1 = mainThreadCpuSeconds();
@@ -183,6 +193,8 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
         rebuiltMiB: st.bytes / MIB,
         seconds,
         excludeSeconds,
+        // where the wall time went: map change + listing, the objects, the promotion (map persisted)
+        ...(listedAt !== undefined && movedAt !== undefined ? { listedSeconds: +(listedAt / 1000).toFixed(3), objectsSeconds: +((movedAt - listedAt) / 1000).toFixed(3), promoteSeconds: +(seconds - movedAt / 1000).toFixed(3), objectsMBps: +(st.bytes / ((movedAt - listedAt) / 1000) / 1e6).toFixed(1) } : {}),
         // bytes rebuilt per CPU second of the process (every thread), and that against the copies'
         cpuRate: Math.round(st.bytes / Math.max(1e-6, cpuSeconds)),
         cpuRatio: +((st.bytes / Math.max(1e-6, cpuSeconds)) / (copyBytes / Math.max(1e-6, copyCpuSeconds))).toFixed(3),

@@ -221,7 +221,7 @@ async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: big
     // Too few readable shards to supply the group's content: report the object lost rather than
     // "rebuild" nothing (with every replica gone, the key lists would come back empty).
     if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
-    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map(), stores, versions: new Map() };
+    const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map(), rotations: new Map(), healthyShards: new Set(healthy.map((m) => m.shard)), stores, versions: new Map() };
     if (sources || destinations) noteTargets(io, movers, healthy, moved, sources, destinations);
     const dests: Mover[] = [];
     for (const mv of movers) {
@@ -303,7 +303,7 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   const cls = objectClassOf(oid);
   if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
   const run = new MigrationRun(undefined, undefined);
-  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map(), stores, versions: new Map() };
+  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map(), rotations: new Map(), healthyShards: new Set(healthy.map((m) => m.shard)), stores, versions: new Map() };
   try {
     return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target }], points);
   } finally {
@@ -330,6 +330,10 @@ interface ShardCtx {
   replace?: boolean;
   /** `rolesOf` per dkey (latin1 key), filled as the group's keys are met. */
   roles: Map<string, DkeyRoles>;
+  /** `rolesOf` per parity rotation (the dkeys of one rotation share it). */
+  rotations: Map<number, DkeyRoles>;
+  /** Shards of `healthy`. */
+  healthyShards: Set<number>;
   /** The healthy members' stores by target, opened once per group (`openable`). */
   stores: Map<number, ShardStore>;
   /**
@@ -500,10 +504,7 @@ function orderedDkeys(scans: ShardScans): Array<[string, Uint8Array]> {
 
 /** Shards at a parity role of the dkey (by role). */
 function parityShardsOf(ctx: ShardCtx, dkey: Uint8Array): number[] {
-  const roles = rolesOf(ctx, dkey).roles;
-  const out: number[] = [];
-  for (let r = ctx.cls.dataShards; r < roles.length; r++) out.push(roles[r]!.shard);
-  return out;
+  return rolesOf(ctx, dkey).parity;
 }
 
 /** Whether shard `sh`'s scan answered for dkey `key`. */
@@ -572,7 +573,7 @@ async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMo
   for (const mv of movers) {
     // Copy sources, best first: the shard's own readable old copy, then (replicas) any healthy sibling.
     const sources: Array<{ shard: number; target: number }> = [];
-    if (ctx.healthy.some((m) => m.shard === mv.shard)) sources.push(mv);
+    if (ctx.healthyShards.has(mv.shard)) sources.push(mv);
     if (ctx.cls.kind !== 'ec') sources.push(...ctx.healthy.filter((m) => m.shard !== mv.shard));
     let copied = false;
     for (const source of sources) {
@@ -630,19 +631,30 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
 
 /** Role of every member position for `dkey` (index: position in the group). */
 function rolesOf(ctx: ShardCtx, dkey: Uint8Array): DkeyRoles {
-  // Asked several times per key (listing, kind, decode): computed once per dkey of the group.
-  const key = Buffer.from(dkey.buffer, dkey.byteOffset, dkey.byteLength).toString('latin1');
+  // Asked several times per key (listing, kind, decode): computed once per dkey of the group, and
+  // shared by every dkey of the same parity rotation (at most group size of them per group).
+  const key = latin1Key(dkey);
   let r = ctx.roles.get(key);
   if (!r) {
-    const roles = roleShards([ctx.members.map((m) => m.target)], 0, dkeyRotation(ctx.io, ctx.cls, dkey)).map((x, i) => ({ shard: ctx.members[x.shard]!.shard, target: x.target, role: i }));
-    r = { roles, roleOf: new Map(roles.map((x) => [x.shard, x.role])) };
+    const rotation = dkeyRotation(ctx.io, ctx.cls, dkey);
+    r = ctx.rotations.get(rotation);
+    if (!r) {
+      const roles = roleShards([ctx.members.map((m) => m.target)], 0, rotation).map((x, i) => ({ shard: ctx.members[x.shard]!.shard, target: x.target, role: i }));
+      const parity: number[] = [];
+      for (let i = ctx.cls.kind === 'ec' ? ctx.cls.dataShards : roles.length; i < roles.length; i++) parity.push(roles[i]!.shard);
+      r = { roles, roleOf: new Map(roles.map((x) => [x.shard, x.role])), parity, plans: new Map() };
+      ctx.rotations.set(rotation, r);
+    }
     ctx.roles.set(key, r);
   }
   return r;
 }
 
-/** Shards of a group by role for one dkey (`roles[role]`), and each shard's role. */
-interface DkeyRoles { roles: Array<{ shard: number; target: number }>; roleOf: Map<number, number> }
+/**
+ * Shards of a group by role for one parity rotation (`roles[role]`), each shard's role, the
+ * shards at parity roles, and the cell plans made for it (by the movers' shards).
+ */
+interface DkeyRoles { roles: Array<{ shard: number; target: number }>; roleOf: Map<number, number>; parity: number[]; plans: Map<string, CellPlan> }
 
 /** EC single value: decode the lost piece from k consistent pieces. */
 async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
@@ -716,15 +728,22 @@ interface CellPlan {
   dataOnly: boolean;
 }
 
+/** The cell plan of `movers` for `dkey` (made once per parity rotation and set of movers). */
 function cellPlan(ctx: ShardCtx, movers: Mover[], dkey: Uint8Array): CellPlan {
+  const r = rolesOf(ctx, dkey);
+  const key = movers.length === 1 ? String(movers[0]!.shard) : movers.map((m) => m.shard).join(',');
+  let plan = r.plans.get(key);
+  if (!plan) { plan = makeCellPlan(ctx, movers, r); r.plans.set(key, plan); }
+  return plan;
+}
+
+function makeCellPlan(ctx: ShardCtx, movers: Mover[], { roles, roleOf }: DkeyRoles): CellPlan {
   const { dataShards: k, parityShards: p } = ctx.cls;
   const cell = ctx.io.cellSize;
   assert(ctx.members.length === k + p && cell > 0, 'cells are rebuilt in a group of k + p shards', { k, p, members: ctx.members.length, cell });
-  const { roles, roleOf } = rolesOf(ctx, dkey);
-  const healthyShards = new Set(ctx.healthy.map((m) => m.shard));
   const moverShards = new Set(movers.map((m) => m.shard));
   const sources: CellPlan['sources'] = [];
-  roles.forEach((r, role) => { if (healthyShards.has(r.shard) && !moverShards.has(r.shard)) sources.push({ role, shard: r.shard, target: r.target, uoid: unitOid(ctx.oid, r.shard) }); });
+  roles.forEach((r, role) => { if (ctx.healthyShards.has(r.shard) && !moverShards.has(r.shard)) sources.push({ role, shard: r.shard, target: r.target, uoid: unitOid(ctx.oid, r.shard) }); });
   const moverRoles = movers.map((mv) => roleOf.get(mv.shard)!);
   return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec: ctx.io.codec(k, p), sources, moverRoles, dataOnly: moverRoles.every((r) => r < k) };
 }
