@@ -24,6 +24,7 @@ import { Notifier } from '../../core/wait.js';
 import { swallowed } from '../../core/log.js';
 import { throwIfAborted, assert } from '../../core/errors.js';
 import { xxh64 } from '../../core/xxhash.js';
+import { valueChecksum } from '../vos/index.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import { splitUnitOid, unitOid, type ShardStore } from '../io/shard-store.js';
 import { isPartialStripe, type ApplyContext, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
@@ -1033,9 +1034,12 @@ export class ContainerCore {
         let pending: Array<Promise<void>> | undefined;
         let failure: { err: unknown } | undefined;
         this.storage.applying?.(1);
+        // the value's store checksum, taken once for every replica when local stores apply them
+        // (each would hash the value again)
+        const csum = size > 1 && this.storeNow(group[0]!)?.updateSingleNow !== undefined ? valueChecksum(op.value) : undefined;
         for (let i = 0; i < size; i++) {
           try {
-            const p = this.writeReplica(op, g * size + i, group[i]!, epoch);
+            const p = this.writeReplica(op, g * size + i, group[i]!, epoch, csum);
             if (p !== undefined) (pending ??= []).push(p);
           } catch (err) { failure ??= { err }; }
         }
@@ -1067,12 +1071,14 @@ export class ContainerCore {
   /**
    * Write `op`'s value as shard `shard` on target `t` at `epoch`: undefined when the store applied
    * it synchronously (`updateSingleNow`), else the write's promise. Synchronous failures are thrown.
+   * `csum`: the value's `valueChecksum`, when the caller took it for several replicas (a local
+   * store then stores it instead of hashing the value again).
    */
-  private writeReplica(op: Extract<Op, { kind: 'single' }>, shard: number, t: number, epoch: bigint): Promise<void> | undefined {
+  private writeReplica(op: Extract<Op, { kind: 'single' }>, shard: number, t: number, epoch: bigint, csum: bigint | undefined): Promise<void> | undefined {
     const uoid = unitOid(op.oid, shard);
     const s = this.storeNow(t);
     if (s === undefined) return this.updateOpening(t, epoch, uoid, op);
-    return s.updateSingleNow !== undefined ? s.updateSingleNow(epoch, uoid, op.dkey, op.akey, op.value) : s.updateSingle(epoch, uoid, op.dkey, op.akey, op.value);
+    return s.updateSingleNow !== undefined ? s.updateSingleNow(epoch, uoid, op.dkey, op.akey, op.value, csum) : s.updateSingle(epoch, uoid, op.dkey, op.akey, op.value);
   }
 
   /** `updateSingle` on target `t`'s store once it is open (`writeReplica` when it is not yet). */
