@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { PoolMap } from '../../placement/index.js';
 import { CairnError } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
-import { readJsonRecordEither, writeJsonRecordTwice, writeFileTwice, readEither, writeFileAtomic, decodeJsonRecord, COPY_SUFFIX } from '../../core/record-file.js';
+import { readJsonRecordEither, writeJsonRecordTwice, writeFileTwice, writeFilesTwiceInOrder, encodeJsonRecord, readEither, writeFileAtomic, decodeJsonRecord, COPY_SUFFIX } from '../../core/record-file.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
 import { TargetStore, ContainerStore, staggeredRotateFill } from '../vos/index.js';
@@ -139,9 +139,13 @@ export class LocalBackend implements PoolBackend {
   async saveMaps(maps: PoolMaps, _expect: number, stableChanged: boolean): Promise<boolean> {
     // Order matters for a crash in between: the stable map last, so a restart re-runs the
     // (idempotent) migration rather than trusting a layout whose data was not moved.
-    await writeFileTwice(join(this.location, 'pool.map'), maps.map.serialize());
-    await writeJsonRecordTwice(join(this.location, 'rebuild.state'), REBUILD_MAGIC, 1, { resync: maps.resync });
-    if (stableChanged) await writeFileTwice(join(this.location, 'pool.map.stable'), maps.stable.serialize());
+    // (their syncs overlap: writeFilesTwiceInOrder keeps only the order of the renames)
+    const files = [
+      { path: join(this.location, 'pool.map'), image: maps.map.serialize() },
+      { path: join(this.location, 'rebuild.state'), image: await encodeJsonRecord(REBUILD_MAGIC, 1, { resync: maps.resync }) },
+    ];
+    if (stableChanged) files.push({ path: join(this.location, 'pool.map.stable'), image: maps.stable.serialize() });
+    await writeFilesTwiceInOrder(files);
     return true;
   }
 
