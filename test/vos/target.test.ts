@@ -597,12 +597,12 @@ test('the pmem file grows from one segment by whole segments; NO_SPACE only at i
   await t.close();
 }));
 
-test('aggregate({ wait: false }) folds on a worker, reads the same meanwhile and ends in the same state as an awaited aggregation (with and without workers)', safe(async () => {
-  const modes = [{ mergeWorker: true, wait: true }, { mergeWorker: false, wait: true }, { mergeWorker: true, wait: false }] as const;
+test('aggregate({ wait: false }) folds on a worker (runs above foldOnWorkerBytes) or on the store\'s thread in steps, reads the same meanwhile and ends in the same state as an awaited aggregation (with and without workers)', safe(async () => {
+  const modes = [{ mergeWorker: true, wait: true }, { mergeWorker: false, wait: true }, { mergeWorker: true, wait: false }, { mergeWorker: true, wait: false, foldOnWorkerBytes: 0 }] as const;
   assert.ok(await mergeWorkers()!.ready('flush'), 'the flush lane started'); // (folds go to it once it has)
-  const stores = await Promise.all(modes.map((m, i) => VosTarget.open(path.join(dir, String(i)), { ...BASE, mergeWorker: m.mergeWorker })));
-  const [ref] = stores as [VosTarget, VosTarget, VosTarget];
-  const removed = [0, 0, 0];
+  const stores = await Promise.all(modes.map((m, i) => VosTarget.open(path.join(dir, String(i)), { ...BASE, mergeWorker: m.mergeWorker, ...('foldOnWorkerBytes' in m ? { foldOnWorkerBytes: m.foldOnWorkerBytes } : {}) })));
+  const [ref] = stores as [VosTarget, VosTarget, VosTarget, VosTarget];
+  const removed = [0, 0, 0, 0];
   const rng = new Rng(11);
   const value = (i: number) => (i % 3 === 0 ? new Uint8Array(5000).fill(i & 0xff) : enc(`v${i}`));
   const readAll = async (t: VosTarget, epoch: bigint) => {
@@ -628,17 +628,21 @@ test('aggregate({ wait: false }) folds on a worker, reads the same meanwhile and
     }
   }
   for (const t of stores) await t.target.idle();
-  const bg = stores[2]!.target.aggregatedInBackground;
-  assert.ok(bg.aggregations >= 1 && bg.aggregations <= 6, `background aggregations ran (${bg.aggregations}; a request made while one runs replaces the one waiting)`);
-  removed[2] = bg.versionsRemoved;
+  for (const i of [2, 3]) {
+    const bg = stores[i]!.target.aggregatedInBackground;
+    assert.ok(bg.aggregations >= 1 && bg.aggregations <= 6, `background aggregations ran (${bg.aggregations}; a request made while one runs replaces the one waiting)`);
+    removed[i] = bg.versionsRemoved;
+  }
   assert.ok(removed[0]! > 1000, `versions were aggregated away (${removed[0]})`);
-  assert.equal(removed, [removed[0], removed[0], removed[0]], 'the same versions removed');
-  assert.ok(stores[2]!.target.workerFolds > 0, `background folds ran on a worker (${stores[2]!.target.workerFolds} of ${stores[2]!.target.folds})`);
+  assert.equal(removed, [removed[0], removed[0], removed[0], removed[0]], 'the same versions removed');
+  assert.ok(stores[2]!.target.folds > 0 && stores[2]!.target.workerFolds === 0, `small runs: background folds on the store's thread (${stores[2]!.target.workerFolds} of ${stores[2]!.target.folds} on a worker)`);
+  assert.ok(stores[3]!.target.workerFolds > 0, `foldOnWorkerBytes 0: background folds ran on a worker (${stores[3]!.target.workerFolds} of ${stores[3]!.target.folds})`);
   assert.is(stores[0]!.target.workerFolds, 0, 'a fold the caller waits for runs on the store\'s thread');
   assert.ok(stores[0]!.target.folds > 0, 'aggregations folded');
   assert.is(stores[1]!.target.workerJobs, 0, 'all on the store\'s thread');
   assert.is(stores[1]!.target.usage().dataUsed, ref.target.usage().dataUsed, 'the same data blocks freed (thread)');
   assert.is(stores[2]!.target.usage().dataUsed, ref.target.usage().dataUsed, 'the same data blocks freed (background)');
+  assert.is(stores[3]!.target.usage().dataUsed, ref.target.usage().dataUsed, 'the same data blocks freed (background, on a worker)');
   for (const t of stores) await t.close();
   const r = await VosTarget.open(path.join(dir, '2'), BASE);
   const again = await VosTarget.open(path.join(dir, '0'), BASE);
