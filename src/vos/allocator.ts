@@ -116,8 +116,8 @@ export class BlockAllocator {
   }
 
   /** Return many ranges (offset, bytes) to the free list at once: one merging pass, not one insertion each. */
-  releaseMany(ranges: Extents | ReadonlyArray<readonly [number, number]>): void {
-    const x = ranges instanceof Extents ? ranges : Extents.of(ranges);
+  releaseMany(ranges: ExtentList | ReadonlyArray<readonly [number, number]>): void {
+    const x = ranges instanceof ExtentList ? ranges : ExtentList.of(ranges);
     if (x.length < 8) { for (let i = 0; i < x.length; i++) this.release(x.offs[i]!, x.lens[i]!); return; }
     this.releaseSorted(sortExtents(x, this.block));
   }
@@ -169,7 +169,7 @@ export class BlockAllocator {
  * aggregation) listed without an array per extent. A worker's list arrives as a plain object of
  * the same fields (structured clone): `revive` it.
  */
-export class Extents {
+export class ExtentList {
   offs: Float64Array;
   lens: Float64Array;
   length = 0;
@@ -177,14 +177,14 @@ export class Extents {
   changes = 0;
   constructor(capacity = EXTENTS_INITIAL) { this.offs = new Float64Array(capacity); this.lens = new Float64Array(capacity); }
   /** The ranges of an array of (offset, bytes) pairs. */
-  static of(ranges: ReadonlyArray<readonly [number, number]>): Extents {
-    const x = new Extents(Math.max(EXTENTS_INITIAL, ranges.length));
+  static of(ranges: ReadonlyArray<readonly [number, number]>): ExtentList {
+    const x = new ExtentList(Math.max(EXTENTS_INITIAL, ranges.length));
     for (let i = 0; i < ranges.length; i++) x.push(ranges[i]![0], ranges[i]![1]);
     return x;
   }
-  /** An `Extents` posted by a worker (its fields survive the structured clone, its class does not). */
-  static revive(o: { offs: Float64Array; lens: Float64Array; length: number }): Extents {
-    const x = new Extents(0);
+  /** An `ExtentList` posted by a worker (its fields survive the structured clone, its class does not). */
+  static revive(o: { offs: Float64Array; lens: Float64Array; length: number }): ExtentList {
+    const x = new ExtentList(0);
     x.offs = o.offs; x.lens = o.lens; x.length = o.length; x.changes = 1;
     return x;
   }
@@ -194,7 +194,7 @@ export class Extents {
     this.changes++;
   }
   /** Append every range of `x`. */
-  pushAll(x: Extents): void {
+  pushAll(x: ExtentList): void {
     if (x.length === 0) return;
     if (this.length + x.length > this.offs.length) this.grow(this.length + x.length);
     this.offs.set(x.offs.subarray(0, x.length), this.length); this.lens.set(x.lens.subarray(0, x.length), this.length);
@@ -216,9 +216,9 @@ export class Extents {
     this.offs = o; this.lens = l;
   }
 }
-/** Capacity an `Extents` starts with. */
+/** Capacity an `ExtentList` starts with. */
 const EXTENTS_INITIAL = 16;
-/** Capacity above which `Extents.clear` drops its arrays. */
+/** Capacity above which `ExtentList.clear` drops its arrays. */
 const EXTENTS_KEPT_CAPACITY = 1 << 16;
 
 /** Ranges sorted by offset (`sortExtents`). */
@@ -235,7 +235,7 @@ const RADIX = 1 << RADIX_BITS;
  * largest block number: two for a data file of up to 32 GiB of 4 KiB blocks), no comparisons.
  * An offset named twice keeps its longest range; `dups` counts repeats.
  */
-export function sortExtents(ranges: Extents, block: number): SortedExtents {
+export function sortExtents(ranges: ExtentList, block: number): SortedExtents {
   const n = ranges.length;
   const ro = ranges.offs, rl = ranges.lens;
   const q = new Uint32Array(n);
@@ -272,7 +272,7 @@ export function sortExtents(ranges: Extents, block: number): SortedExtents {
 }
 
 /** `sortExtents` for ranges a radix sort of block numbers cannot take (unaligned offsets, beyond 2^32 blocks). */
-function sortExtentsMap(ranges: Extents): SortedExtents {
+function sortExtentsMap(ranges: ExtentList): SortedExtents {
   const len = new Map<number, number>();
   let dups = 0;
   for (let i = 0; i < ranges.length; i++) {
@@ -296,8 +296,8 @@ function sortExtentsMap(ranges: Extents): SortedExtents {
  * lists already sorted (`sorted`), merged and sorted as (offset, bytes); touching or overlapping
  * ranges are joined.
  */
-export function freeSnapshot(a: BlockAllocator, extra: Extents | ReadonlyArray<readonly [number, number]>, sorted: readonly SortedExtents[] = []): Array<[number, number]> {
-  const lists = [sortExtents(extra instanceof Extents ? extra : Extents.of(extra), a.block), ...sorted].filter((l) => l.offs.length > 0);
+export function freeSnapshot(a: BlockAllocator, extra: ExtentList | ReadonlyArray<readonly [number, number]>, sorted: readonly SortedExtents[] = []): Array<[number, number]> {
+  const lists = [sortExtents(extra instanceof ExtentList ? extra : ExtentList.of(extra), a.block), ...sorted].filter((l) => l.offs.length > 0);
   const at = lists.map(() => 0);
   const fr = a.freeList;
   const out: Array<[number, number]> = [];

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { assert } from '../../core/errors.js';
 import { VosError } from './errors.js';
-import { Extents } from './allocator.js';
+import { ExtentList } from './allocator.js';
 import { Memtable, addLogged } from './memtable.js';
 import { MemtableCursor, aggregateMerge, fastMerge, flushMemtable, runCursors, type ContainerRules, type MergeStats } from './merge.js';
 import { Run, RunWriter, VerifiedBlocks, type BlockRef, type RunMeta, type RunSpace } from './run.js';
@@ -51,7 +51,7 @@ export interface MergeResult {
   /** The output run (undefined: every entry was dropped); see `unpackRunMeta`. */
   meta?: PackedRunMeta;
   /** Data extents freed by dropped versions. */
-  freed: Extents;
+  freed: ExtentList;
   /** Chunks of `MergeJob.chunks` the output took (a prefix). */
   used: number[];
   stats: Array<[number, MergeStats]>;
@@ -101,7 +101,7 @@ export function runMergeJob(job: MergeJob): MergeResult {
       chunkBytes: job.chunkBytes,
       allocChunk: () => { if (next >= job.chunks.length) throw new MergeJobStopped('chunks'); return job.chunks[next++]!; },
     }, job.runId, job.level);
-    const freed = new Extents();
+    const freed = new ExtentList();
     const stats = new Map<number, MergeStats>();
     const rules = new Map(job.rules);
     const rule = (c: number) => rules.get(c);

@@ -14,7 +14,7 @@ import { assert } from '../../core/errors.js';
 import { xxh64 } from '../../core/xxhash.js';
 import { CSUM_SEED } from './constants.js';
 import { Where } from './wal.js';
-import type { Extents } from './allocator.js';
+import type { ExtentList } from './allocator.js';
 import type { MemVersion, MemPunch, Memtable, MemObject, MemDkey, MemAkey } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
@@ -106,7 +106,7 @@ export function decodeVersionAt(dv: DataView, bytes: Uint8Array, off: number, le
  * malformed or nothing allocated): what a merge frees when it drops a version, without decoding
  * it. Returns the bytes freed.
  */
-function freeBlockOf(val: Uint8Array, freed: Extents): number {
+function freeBlockOf(val: Uint8Array, freed: ExtentList): number {
   if (val.length !== VERSION_VALUE_BYTES || val[0] !== Where.Block) return 0;
   const alloc = u32le(val, 24);
   if (alloc > 0) freed.push(u32le(val, 16) + u32le(val, 20) * 4294967296, alloc);
@@ -222,7 +222,7 @@ export interface MergeOptions {
   /** Every run (and no memtable older than them) takes part: punches may be dropped. */
   full: boolean;
   /** Data extents freed by dropped versions (released after the commit). */
-  freed: Extents;
+  freed: ExtentList;
   stats: Map<number, MergeStats>;
   /** Called every so many entries so the caller can yield to the event loop. */
   tick?: () => void;
@@ -417,7 +417,7 @@ function aggregateGroup(group: Pending[], objPunches: Stamp[], dkeyPunches: Stam
  * newer one, and versions an aggregation policy in force removes (counted in `stats`). Data
  * extents of dropped versions go to `freed`. Returns the entries written.
  */
-export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Extents, stats?: (cont: number) => MergeStats | undefined): Generator<void, number> {
+export function* flushMemtable(mt: Memtable, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: ExtentList, stats?: (cont: number) => MergeStats | undefined): Generator<void, number> {
   let n = 0;
   for (const e of memtableStream(mt, rules, inlineAt, freed, stats)) {
     w.add(e.key, e.value, e.seq, e.probes);
@@ -433,7 +433,7 @@ export interface StreamEntry { key: Uint8Array; value: Uint8Array; seq: number; 
  * A frozen memtable's entries in key order, with what a flush may drop already dropped (the
  * rules of `flushMemtable`). One entry object is reused: read it before the next step.
  */
-function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Extents, stats?: (cont: number) => MergeStats | undefined, withProbes = true): Generator<StreamEntry> {
+function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: ExtentList, stats?: (cont: number) => MergeStats | undefined, withProbes = true): Generator<StreamEntry> {
   /** Bloom probes of a key (none when the consumer computes its own). */
   const probe = (k: Uint8Array): BloomProbe => (withProbes ? bloomProbe(k) : NO_PROBE);
   /** Probes of the bytes `b` holds now (no view made). */
@@ -550,7 +550,7 @@ export class MemtableCursor implements MergeCursor {
   valid = false;
   private readonly it: Iterator<StreamEntry>;
   private cur: StreamEntry | undefined;
-  constructor(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: Extents, stats?: (cont: number) => MergeStats | undefined) {
+  constructor(mt: Memtable, rules: (cont: number) => ContainerRules | undefined, inlineAt: (loc: number, len: number) => Uint8Array, freed: ExtentList, stats?: (cont: number) => MergeStats | undefined) {
     this.it = memtableStream(mt, rules, inlineAt, freed, stats, false); // the merge builds the probes of what it writes
     this.next();
   }
@@ -602,7 +602,7 @@ export const FLUSH_STEP_ENTRIES = 512;
  * own epoch by a newer one (adjacent in key order). Keys and values are copied by the writer, so
  * nothing is copied on the way. A step pauses every `FLUSH_STEP_ENTRIES` entries.
  */
-export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: Extents): Generator<void, number> {
+export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: ExtentList): Generator<void, number> {
   const kw = new KWay(runCursors(runs));
   let n = 0;
   let lastSingle: Uint8Array | undefined; // key of the last single written (its akey path and epoch are what count)
@@ -679,7 +679,7 @@ function sameFirst(a: Uint8Array, b: Uint8Array, n: number): boolean {
  * aggregation folds it in): singles decided one by one in key order (newest first), extents of
  * one akey gathered and decided together. Steps pause every `FLUSH_STEP_ENTRIES` entries.
  */
-export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: Extents, stats: Map<number, MergeStats>): Generator<void, number> {
+export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: ExtentList, stats: Map<number, MergeStats>): Generator<void, number> {
   const kw = new KWay(sources);
   let n = 0; let seen = 0;
   let prevKey: Uint8Array | undefined;

@@ -24,7 +24,7 @@ import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
-import { BlockAllocator, Extents, freeSnapshot, sortExtents, type SortedExtents } from './allocator.js';
+import { BlockAllocator, ExtentList, freeSnapshot, sortExtents, type SortedExtents } from './allocator.js';
 import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE, SYNC_WRITE_MAX_BYTES } from './constants.js';
 import { VosError } from './errors.js';
 import {
@@ -303,10 +303,10 @@ export class TargetStore {
    * `readsIn`; a grace period moves `deferredFree` to `graceFree` and new reads to the other
    * generation), so frees are released under a steady stream of reads too.
    */
-  private deferredFree = new Extents();
-  private graceFree = new Extents();
+  private deferredFree = new ExtentList();
+  private graceFree = new ExtentList();
   /** The last sort of `deferredFree` / `graceFree` (see `sortedFree`). */
-  private readonly freeSorts = new Map<Extents, { changes: number; s: SortedExtents }>();
+  private readonly freeSorts = new Map<ExtentList, { changes: number; s: SortedExtents }>();
   private readonly readsIn = [0, 0];
   private readGen = 0;
   private ops = 0;
@@ -516,7 +516,7 @@ export class TargetStore {
     const flushedTo = Math.max(wal.activeGen, sb.walFlushedGen);
     this.active = new Memtable(flushedTo + 1);
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
-    const freed = new Extents();
+    const freed = new ExtentList();
     writeMergedSync(memtableEntries(mt, this.inlineReader()), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
     const meta = w.finish();
     this.commitManifest(meta ? [meta] : [], [], flushedTo, freed);
@@ -726,9 +726,9 @@ export class TargetStore {
       idx: c.idx, uuid: c.uuid, maxEpoch: c.maxEpoch.toString(), tombs: c.tombs.map((t) => ({ after: t.after.toString(), upTo: t.upTo.toString(), seq: t.seq })),
       ...(c.destroyed ? { destroyed: true } : {}),
     }));
-    // Extents allocated by log records not yet in runs, or by writes still in flight, are free in
+    // ExtentList allocated by log records not yet in runs, or by writes still in flight, are free in
     // the persistent state (a replay re-allocates the logged ones); frees not yet released are free too.
-    const extra = new Extents();
+    const extra = new ExtentList();
     for (const [off, n] of this.inflightAllocs) extra.push(off, n);
     for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) for (const [off, n] of list) extra.push(off, n);
     const m: Manifest = {
@@ -744,7 +744,7 @@ export class TargetStore {
    * generation now held in runs, and release data extents of dropped versions. Writes both manifest
    * copies into fresh chunks, then one superblock slot (the commit point).
    */
-  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: Extents): void {
+  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList): void {
     for (const meta of add) this.runs.push(new Run(this.space, meta, this.verified));
     const gone = new Set(remove);
     this.runs = this.runs.filter((r) => !gone.has(r));
@@ -835,7 +835,7 @@ export class TargetStore {
   private async flushMemtable(mt: Memtable): Promise<void> {
     if (await this.memtableOnWorker(mt)) { this.flushed(mt); return; }
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
-    const freed = new Extents();
+    const freed = new ExtentList();
     try {
       const steps = flushMemtable(mt, w, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       while (!steps.next().done) await yieldNow();
@@ -934,7 +934,7 @@ export class TargetStore {
     }
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, level);
-    const freed = new Extents();
+    const freed = new ExtentList();
     try {
       if (plain || aggOnly) {
         const steps = plain ? fastMerge(inputs, w, freed) : aggregateMerge(runCursors(inputs), w, (c) => this.rules(c), freed, stats);
@@ -1001,7 +1001,7 @@ export class TargetStore {
     const used = new Set(res.used);
     for (const c of chunks) if (!used.has(c)) this.heapFree.push(c);
     this.workerJobs++;
-    return { ...res, freed: Extents.revive(res.freed), meta: res.meta && unpackRunMeta(res.meta) };
+    return { ...res, freed: ExtentList.revive(res.freed), meta: res.meta && unpackRunMeta(res.meta) };
   }
 
   /** Merge `inputs` on a worker and commit the run; false: merge here (see `away`). */
@@ -1190,7 +1190,7 @@ export class TargetStore {
     if (onWorker && runBytes > this.foldAwayBytes && await this.memtableOnWorker(mt, inputs)) { this.folded(mt); return; }
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
-    const freed = new Extents();
+    const freed = new ExtentList();
     try {
       const mem = new MemtableCursor(mt, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       const steps = aggregateMerge([mem, ...runCursors(inputs)], w, (c) => this.rules(c), freed, stats);
@@ -1639,7 +1639,7 @@ export class TargetStore {
   }
 
   /** Release every extent of `x` to the allocator and empty it. */
-  private releaseFree(x: Extents): void {
+  private releaseFree(x: ExtentList): void {
     if (x.length < 8) this.alloc.releaseMany(x); else this.alloc.releaseSorted(this.sortedFree(x));
     x.clear();
     this.freeSorts.delete(x);
@@ -1650,7 +1650,7 @@ export class TargetStore {
    * `x` has not changed since: a commit sorts the extents a merge freed once, for the manifest it
    * writes and for their release after it.
    */
-  private sortedFree(x: Extents): SortedExtents {
+  private sortedFree(x: ExtentList): SortedExtents {
     const c = this.freeSorts.get(x);
     if (c !== undefined && c.changes === x.changes) return c.s;
     const s = sortExtents(x, this.alloc.block);
@@ -1747,7 +1747,7 @@ export class TargetStore {
     for (const r of hit) {
       r.pins++;
       const w = new RunWriter(this.space, this.heap(), this.nextRunId++, r.meta.level);
-      const freed = new Extents();
+      const freed = new ExtentList();
       try {
         const src = runEntriesSkipping(r, (n) => { lost += n; });
         await writeMergedAsync(src, w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() }, () => false);

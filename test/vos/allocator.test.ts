@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../../core/rng.js';
-import { BlockAllocator, Extents, freeSnapshot, sortExtents } from '../../src/vos/allocator.js';
+import { BlockAllocator, ExtentList, freeSnapshot, sortExtents } from '../../src/vos/allocator.js';
 
 const BLOCK = 4096;
 
@@ -52,8 +52,8 @@ for (const seed of [1, 2, 3]) {
         // as pairs, as a flat list, or sorted beforehand
         const how = rng.int(3);
         if (how === 0) a.releaseMany(batch);
-        else if (how === 1) a.releaseMany(Extents.of(batch));
-        else a.releaseSorted(sortExtents(Extents.of(batch), BLOCK));
+        else if (how === 1) a.releaseMany(ExtentList.of(batch));
+        else a.releaseSorted(sortExtents(ExtentList.of(batch), BLOCK));
         for (const [off, n] of batch) for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = true;
         releasedMany += batch.length;
       } else {
@@ -64,7 +64,7 @@ for (const seed of [1, 2, 3]) {
         for (const [o, n] of extra) for (let b = o / BLOCK; b < (o + n) / BLOCK; b++) want[b] = true;
         assert.equal(freeSnapshot(a, extra), rangesOf(want), `seed ${seed} step ${step}: manifest free list`);
         // the same ranges in three parts, two of them sorted beforehand (they may overlap one another)
-        const parts: Extents[] = [new Extents(), new Extents(), new Extents()];
+        const parts: ExtentList[] = [new ExtentList(), new ExtentList(), new ExtentList()];
         for (const [o, n] of extra) parts[rng.int(3)]!.push(o, n);
         if (extra.length) parts[1]!.push(extra[0]![0], extra[0]![1]);
         assert.equal(freeSnapshot(a, parts[0]!, [sortExtents(parts[1]!, BLOCK), sortExtents(parts[2]!, BLOCK)]), rangesOf(want), `seed ${seed} step ${step}: manifest free list from sorted parts`);
@@ -87,9 +87,9 @@ test('a manifest free list merges extents that are not block-aligned too (the so
 });
 
 test('a flat extent list grows, clears and counts its changes (a sort made at one count is valid while it holds)', () => {
-  const x = new Extents(2);
+  const x = new ExtentList(2);
   for (let i = 0; i < 100; i++) x.push(i * BLOCK, BLOCK);
-  const y = Extents.of([[500 * BLOCK, BLOCK]]);
+  const y = ExtentList.of([[500 * BLOCK, BLOCK]]);
   const before = x.changes;
   x.pushAll(y);
   assert.is(x.length, 101);
@@ -99,14 +99,14 @@ test('a flat extent list grows, clears and counts its changes (a sort made at on
   x.clear();
   assert.is(x.length, 0);
   assert.ok(x.changes > c, 'clear counts as a change');
-  const revived = Extents.revive(structuredClone(y));
+  const revived = ExtentList.revive(structuredClone(y));
   assert.equal(revived.toArray(), y.toArray(), 'a list posted by a worker');
 });
 
 test('sortExtents orders block numbers of any size (one radix pass per 11 bits) as a plain sort does, keeping the longest of a repeated offset', () => {
   const rng = new Rng(7);
   for (const maxBlock of [1, 2047, 2048, 1 << 22, 2 ** 32 - 1]) {
-    const x = new Extents();
+    const x = new ExtentList();
     const want = new Map<number, number>();
     for (let i = 0; i < 3000; i++) {
       const off = Math.floor(rng.float() * (maxBlock + 1)) * BLOCK;
@@ -126,7 +126,7 @@ test('releasing a range twice, or a free range, in one batch is a double free', 
   const a = new BlockAllocator(64 * BLOCK, BLOCK);
   const held = Array.from({ length: 20 }, () => [a.alloc(BLOCK), BLOCK] as [number, number]);
   assert.throws(() => a.releaseMany([...held.slice(0, 10), held[3]!]), /double free/);
-  assert.throws(() => a.releaseSorted(sortExtents(Extents.of([...held.slice(10, 19), held[12]!]), BLOCK)), /double free/, 'sorted beforehand: the same check');
+  assert.throws(() => a.releaseSorted(sortExtents(ExtentList.of([...held.slice(10, 19), held[12]!]), BLOCK)), /double free/, 'sorted beforehand: the same check');
   const b = new BlockAllocator(64 * BLOCK, BLOCK);
   const got = Array.from({ length: 20 }, () => [b.alloc(BLOCK), BLOCK] as [number, number]);
   b.release(got[5]![0], BLOCK);
