@@ -42,7 +42,7 @@ import { NetError, reviveError, toWireError, type WireError } from './errors.js'
 import { Semaphore } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
 import { BufferPool, payloadPool, type Lease } from './buffer-pool.js';
-import { widenLocalSocket } from './local-socket.js';
+import { widenLocalSocket, LOCAL_WIDEN_FRAME_BYTES } from './local-socket.js';
 
 /** Largest request or response body. */
 export const RPC_MAX_BODY = 64 * 1024 * 1024;
@@ -187,6 +187,20 @@ function corkForTick(stream: import('node:stream').Writable): void {
 function uncorkStream(stream: import('node:stream').Writable): void {
   corked.delete(stream);
   stream.uncork();
+}
+
+/** Local (Unix) connections whose send buffer is still the kernel's default (see `widenForLarge`). */
+const widenPending = new WeakSet<object>();
+
+/**
+ * Before a frame of `bytes` goes out on `stream`: a local connection that carries its first frame
+ * of at least `LOCAL_WIDEN_FRAME_BYTES` gets its larger send buffer now (`widenLocalSocket`), so
+ * connections that only ever carry small calls keep the default.
+ */
+function widenForLarge(stream: object, bytes: number): void {
+  if (bytes < LOCAL_WIDEN_FRAME_BYTES || !widenPending.has(stream)) return;
+  widenPending.delete(stream);
+  widenLocalSocket(stream as Socket);
 }
 
 /**
@@ -580,7 +594,7 @@ export class RpcServer {
    * A path that cannot be bound leaves the server on TCP alone (`localPath` stays undefined).
    */
   private async listenLocal(path: string): Promise<void> {
-    const local = createServer((sock) => { widenLocalSocket(sock); this.accept(sock); });
+    const local = createServer((sock) => { widenPending.add(sock); this.accept(sock); });
     try {
       rmSync(path, { force: true }); // a socket file left by a killed process with the same directories
       await new Promise<void>((resolve, reject) => {
@@ -650,6 +664,7 @@ export class RpcServer {
         return;
       }
       const conn = adopted.socket;
+      if (widenPending.has(sock)) widenPending.add(conn); // the same connection, now owned by `conn`
       this.sockets.delete(sock); this.sessions.delete(sock);
       this.sockets.add(conn); this.sessions.add(conn);
       conn.on('error', (err) => swallowed('rpc.server-socket-error-peer-gone', err));
@@ -762,6 +777,7 @@ export class RpcServer {
       if (f.bytes - 8 > RPC_MAX_BODY) f = encodePipeFrame(id, { error: toWireError(new NetError('NET_PROTOCOL', `reply of ${f.bytes} bytes exceeds the ${RPC_MAX_BODY}-byte limit`)) });
       // A small payload was copied into the frame's head: its buffer is free at once.
       if (sent && f.parts.length === 0) { sent(); sent = undefined; }
+      widenForLarge(stream, f.bytes);
       try { corkForTick(stream); writeFrame(stream, f, false, sent); } catch (err) { sent?.(); swallowed('rpc.pipe-reply-client-gone', err); }
     };
     let authed = gate === undefined;
@@ -942,7 +958,7 @@ export class RpcClient implements RpcCaller {
     ready = (async () => {
       try {
         await connected(sock, this.timeoutMs, this.address);
-        if (this.localPath !== undefined) widenLocalSocket(sock);
+        if (this.localPath !== undefined) widenPending.add(sock);
       } catch (err) {
         if (this.localPath === undefined) throw err;
         // The server's Unix socket is not reachable from here (another host or mount namespace, a stale record): TCP from now on.
@@ -1201,6 +1217,7 @@ class Pipe {
     return new Promise<RpcReply>((resolve, reject) => {
       const c = new PipeCall(this.pending, id, method, this.address, o.into, o.signal, o.timeoutMs, resolve, reject, o.into && intoBytes(o.into) >= DIRECT_READ_MIN_BYTES ? this.large : undefined);
       this.pending.set(id, c);
+      widenForLarge(this.stream, f.bytes);
       try { corkForTick(this.stream); writeFrame(this.stream, f, false); } catch (e) { c.done(new NetError('NET_UNREACHABLE', `cannot send to ${this.address}: ${(e as Error).message}`, info)); }
     });
   }

@@ -14,7 +14,7 @@ import { tmpDir } from '../helpers/tmp.js';
 import { randomBytes, createHmac } from 'node:crypto';
 import { RpcServer, RpcClient, RPC_MAX_BODY, MAX_RPC_IN_FLIGHT, RPC_PROTOCOL_VERSION, rawReadStats, type RpcHandler } from '../../src/net/rpc.js';
 import { NetError, reviveError } from '../../src/net/errors.js';
-import { widenLocalSocket, LOCAL_SOCKET_SEND_BUFFER_BYTES } from '../../src/net/local-socket.js';
+import { widenLocalSocket, localSocketStats, LOCAL_SOCKET_SEND_BUFFER_BYTES, LOCAL_WIDEN_FRAME_BYTES } from '../../src/net/local-socket.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
 import { ObjectError } from '../../src/io/errors.js';
 import { VosError } from '../../src/vos/errors.js';
@@ -544,6 +544,26 @@ t('a local connection gets a send buffer of LOCAL_SOCKET_SEND_BUFFER_BYTES (the 
     assert.is(got, 2 * Math.min(LOCAL_SOCKET_SEND_BUFFER_BYTES, max), 'the kernel reports the doubled size asked for');
     assert.ok(got! > Number(readFileSync('/proc/sys/net/core/wmem_default', 'utf8')), 'larger than the default');
   } finally { sock.destroy(); await new Promise((r) => server.close(r)); }
+});
+
+t('a local connection is widened at its first large frame on each end, never for small calls alone', async () => {
+  const dir = tmpDir('cairn-rpc-widen-');
+  const path = join(dir, 'engine.sock');
+  const s = await RpcServer.listen({ secret: SECRET, handler, localPath: path });
+  const c = new RpcClient({ address: `127.0.0.1:${s.port}`, secret: SECRET, localPath: path, transport: 'raw' });
+  const can = typeof (nativeAddon() as { setSocketBuffers?: unknown } | undefined)?.setSocketBuffers === 'function';
+  try {
+    const w0 = localSocketStats.widened;
+    for (let i = 0; i < 20; i++) await c.call('echo', { i }, new Uint8Array(LOCAL_WIDEN_FRAME_BYTES / 4));
+    assert.ok(c.viaLocalSocket, 'over the Unix socket');
+    assert.is(localSocketStats.widened, w0, 'small calls leave both ends at the default');
+    const p = randomBytes(LOCAL_WIDEN_FRAME_BYTES * 4 + 3);
+    const r = await c.call('echo', {}, p);
+    assert.ok(Buffer.from(r.payload!).equals(p), 'a large payload round-trips');
+    assert.is(localSocketStats.widened, w0 + (can ? 2 : 0), can ? 'the request widened the client end, the reply the server end' : 'no addon function: nothing widened');
+    await c.call('echo', {}, p);
+    assert.is(localSocketStats.widened, w0 + (can ? 2 : 0), 'each end is widened once');
+  } finally { await c.close(); await s.close(); }
 });
 
 t.run();
