@@ -77,6 +77,8 @@ export const MERGE_HEADROOM_CHUNKS = 4;
  * and a third of the CPU of a fold on a worker.
  */
 export const BACKGROUND_FOLD_HERE_MAX_BYTES = 8 * 1024 * 1024;
+/** Fraction of the rotation fill at which the flush lane's worker is started (`warmFlushLane`). */
+const WARM_FLUSH_LANE_AT = 0.25;
 /** Smallest heap (chunks after the log regions) a target is created with: the reserves need room. */
 export const MIN_HEAP_CHUNKS = 16;
 
@@ -322,6 +324,8 @@ export class TargetStore {
   private compactAbort = false;
   /** Merges go to the merge workers (see `TargetOptions.mergeWorker`). */
   private mergeAway = false;
+  /** Whether `warmFlushLane` ran. */
+  private laneWarmed = false;
   /** See `TargetOptions.foldOnWorkerBytes`. */
   private foldAwayBytes = BACKGROUND_FOLD_HERE_MAX_BYTES;
   /** Stop flag of the merge running on a worker. */
@@ -864,8 +868,22 @@ export class TargetStore {
 
   /** Start a rotation in the background when the log region is filling up. */
   private maybeRotate(): void {
-    if (this.frozen || this.flushing || this.closed || this.wal.used < this.rotateFill * this.geo.walBytes) return;
+    const used = this.wal.used;
+    if (!this.laneWarmed && used >= this.rotateFill * this.geo.walBytes * WARM_FLUSH_LANE_AT) this.warmFlushLane();
+    if (this.frozen || this.flushing || this.closed || used < this.rotateFill * this.geo.walBytes) return;
     this.rotate();
+  }
+
+  /**
+   * Start the flush lane's worker thread (once per store; the lane is the process's): a flush goes
+   * to a worker only once its thread is up, and the first flush would start it and run here, as
+   * would every store's flush before it is up (stores written at one pace flush together).
+   * Started when the log first passes WARM_FLUSH_LANE_AT of its rotation fill, not at open: a
+   * process that writes little never starts it.
+   */
+  private warmFlushLane(): void {
+    this.laneWarmed = true;
+    if (this.mergeAway) mergeWorkers()?.warm('flush');
   }
 
   /** Write everything in the memtables into runs (aggregate, close). */
