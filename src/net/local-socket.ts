@@ -80,9 +80,6 @@ export const localSocketStats = { widened: 0 };
 /** `CAIRN_RPC_LOCAL_SNDBUF=0` keeps the kernel's default send buffer (A/B measurements). */
 const WIDEN = process.env.CAIRN_RPC_LOCAL_SNDBUF !== '0';
 
-/** The addon's setsockopt, when the native addon is built with it. */
-type SetSocketBuffers = (fd: number, sendBytes: number, receiveBytes: number) => number[];
-
 /**
  * Give a connected local (Unix) socket a send buffer of `LOCAL_SOCKET_SEND_BUFFER_BYTES` (through
  * the native addon: Node sets no socket buffer sizes on stream sockets). Answers the send buffer
@@ -92,7 +89,7 @@ type SetSocketBuffers = (fd: number, sendBytes: number, receiveBytes: number) =>
  */
 export function widenLocalSocket(sock: Socket): number | undefined {
   if (!WIDEN) return undefined;
-  const set = (nativeAddon() as { setSocketBuffers?: SetSocketBuffers } | undefined)?.setSocketBuffers;
+  const set = nativeAddon()?.setSocketBuffers;
   const fd = (sock as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
   if (typeof set !== 'function' || typeof fd !== 'number' || fd < 0) return undefined;
   try {

@@ -77,14 +77,7 @@ const REGION_REUSE_MAX_BYTES = 4 * 1024 * 1024;
 class FileSpace implements RunSpace {
   constructor(private readonly fd: number, private readonly path: string) {}
   pread(off: number, len: number): Uint8Array {
-    const out = new Uint8Array(len);
-    let got = 0;
-    while (got < len) {
-      const n = fs.readSync(this.fd, out, got, len - got, off + got);
-      if (n === 0) throw new VosError('IO_ERROR', `short read of ${this.path}`, { path: this.path, offset: off + got });
-      got += n;
-    }
-    return out;
+    return this.readInto(new Uint8Array(len), off);
   }
   /**
    * `pread` into this thread's reused region buffer (valid until the next call: a job reads one
@@ -94,7 +87,11 @@ class FileSpace implements RunSpace {
   preadRegion(off: number, len: number): Uint8Array {
     if (len > REGION_REUSE_MAX_BYTES) return this.pread(off, len);
     if (regionBuf.length < len) regionBuf = new Uint8Array(len);
-    const out = regionBuf.subarray(0, len);
+    return this.readInto(regionBuf.subarray(0, len), off);
+  }
+  /** Fill `out` from `off` (a short read is `IO_ERROR`). */
+  private readInto(out: Uint8Array, off: number): Uint8Array {
+    const len = out.length;
     let got = 0;
     while (got < len) {
       const n = fs.readSync(this.fd, out, got, len - got, off + got);
