@@ -115,16 +115,14 @@ export class BlockAllocator {
     return -1;
   }
 
-  /** Return many ranges (offset, bytes) to the free list at once: one merging pass, not one insertion each. */
+  /**
+   * Return many ranges (offset, bytes) to the free list at once: one merging pass, not one
+   * insertion each (an `ExtentList` sorted already, for a manifest, is not sorted again).
+   */
   releaseMany(ranges: ExtentList | ReadonlyArray<readonly [number, number]>): void {
     const x = ranges instanceof ExtentList ? ranges : ExtentList.of(ranges);
     if (x.length < 8) { for (let i = 0; i < x.length; i++) this.release(x.offs[i]!, x.lens[i]!); return; }
-    this.releaseSorted(sortExtents(x, this.block));
-  }
-
-  /** `releaseMany` of ranges already sorted by `sortExtents` (a manifest commit sorts its frees once, for both). */
-  releaseSorted(s: SortedExtents): void {
-    const { offs, lens, dups } = s;
+    const { offs, lens, dups } = x.sorted(this.block);
     assert(dups === 0, 'double free in data allocator', { repeats: dups });
     const f = this.free;
     const out: Array<[number, number]> = [];
@@ -173,8 +171,8 @@ export class ExtentList {
   offs: Float64Array;
   lens: Float64Array;
   length = 0;
-  /** Counts changes (pushes and clears): a sort made at one count is the sort of the list while it holds. */
-  changes = 0;
+  /** `sorted()`'s answer while the list is unchanged (a commit sorts its frees once, for the manifest and their release). */
+  private sortedAs: { block: number; s: SortedExtents } | undefined;
   constructor(capacity = EXTENTS_INITIAL) { this.offs = new Float64Array(capacity); this.lens = new Float64Array(capacity); }
   /** The ranges of an array of (offset, bytes) pairs. */
   static of(ranges: ReadonlyArray<readonly [number, number]>): ExtentList {
@@ -185,13 +183,13 @@ export class ExtentList {
   /** An `ExtentList` posted by a worker (its fields survive the structured clone, its class does not). */
   static revive(o: { offs: Float64Array; lens: Float64Array; length: number }): ExtentList {
     const x = new ExtentList(0);
-    x.offs = o.offs; x.lens = o.lens; x.length = o.length; x.changes = 1;
+    x.offs = o.offs; x.lens = o.lens; x.length = o.length;
     return x;
   }
   push(off: number, bytes: number): void {
     if (this.length === this.offs.length) this.grow(this.length + 1);
     this.offs[this.length] = off; this.lens[this.length++] = bytes;
-    this.changes++;
+    this.sortedAs = undefined;
   }
   /** Append every range of `x`. */
   pushAll(x: ExtentList): void {
@@ -199,13 +197,18 @@ export class ExtentList {
     if (this.length + x.length > this.offs.length) this.grow(this.length + x.length);
     this.offs.set(x.offs.subarray(0, x.length), this.length); this.lens.set(x.lens.subarray(0, x.length), this.length);
     this.length += x.length;
-    this.changes++;
+    this.sortedAs = undefined;
   }
   /** Forget every range (the arrays are kept unless large: a burst of frees does not pin them). */
   clear(): void {
     if (this.offs.length > EXTENTS_KEPT_CAPACITY) { this.offs = new Float64Array(EXTENTS_INITIAL); this.lens = new Float64Array(EXTENTS_INITIAL); }
     this.length = 0;
-    this.changes++;
+    this.sortedAs = undefined;
+  }
+  /** The ranges sorted by offset (`sortExtents`), sorted once while the list does not change. */
+  sorted(block: number): SortedExtents {
+    if (this.sortedAs?.block !== block) this.sortedAs = { block, s: sortExtents(this, block) };
+    return this.sortedAs.s;
   }
   /** The ranges as (offset, bytes) pairs (tests, diagnostics). */
   toArray(): Array<[number, number]> { return Array.from({ length: this.length }, (_, i) => [this.offs[i]!, this.lens[i]!] as [number, number]); }
@@ -292,12 +295,12 @@ function sortExtentsMap(ranges: ExtentList): SortedExtents {
 }
 
 /**
- * Free ranges of `a` plus ranges in use in memory but not in the persistent state: `extra`, and
- * lists already sorted (`sorted`), merged and sorted as (offset, bytes); touching or overlapping
+ * Free ranges of `a` plus ranges in use in memory but not in the persistent state (`extra`: lists
+ * that may overlap one another), merged and sorted as (offset, bytes); touching or overlapping
  * ranges are joined.
  */
-export function freeSnapshot(a: BlockAllocator, extra: ExtentList | ReadonlyArray<readonly [number, number]>, sorted: readonly SortedExtents[] = []): Array<[number, number]> {
-  const lists = [sortExtents(extra instanceof ExtentList ? extra : ExtentList.of(extra), a.block), ...sorted].filter((l) => l.offs.length > 0);
+export function freeSnapshot(a: BlockAllocator, ...extra: Array<ExtentList | ReadonlyArray<readonly [number, number]>>): Array<[number, number]> {
+  const lists = extra.map((x) => (x instanceof ExtentList ? x : ExtentList.of(x)).sorted(a.block)).filter((l) => l.offs.length > 0);
   const at = lists.map(() => 0);
   const fr = a.freeList;
   const out: Array<[number, number]> = [];

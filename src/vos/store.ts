@@ -24,7 +24,7 @@ import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
-import { BlockAllocator, ExtentList, freeSnapshot, sortExtents, type SortedExtents } from './allocator.js';
+import { BlockAllocator, ExtentList, freeSnapshot } from './allocator.js';
 import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE, SYNC_WRITE_MAX_BYTES } from './constants.js';
 import { VosError } from './errors.js';
 import {
@@ -307,8 +307,6 @@ export class TargetStore {
    */
   private deferredFree = new ExtentList();
   private graceFree = new ExtentList();
-  /** The last sort of `deferredFree` / `graceFree` (see `sortedFree`). */
-  private readonly freeSorts = new Map<ExtentList, { changes: number; s: SortedExtents }>();
   private readonly readsIn = [0, 0];
   private readGen = 0;
   private ops = 0;
@@ -730,14 +728,14 @@ export class TargetStore {
       idx: c.idx, uuid: c.uuid, maxEpoch: c.maxEpoch.toString(), tombs: c.tombs.map((t) => ({ after: t.after.toString(), upTo: t.upTo.toString(), seq: t.seq })),
       ...(c.destroyed ? { destroyed: true } : {}),
     }));
-    // ExtentList allocated by log records not yet in runs, or by writes still in flight, are free in
+    // Extents allocated by log records not yet in runs, or by writes still in flight, are free in
     // the persistent state (a replay re-allocates the logged ones); frees not yet released are free too.
     const extra = new ExtentList();
     for (const [off, n] of this.inflightAllocs) extra.push(off, n);
     for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) for (const [off, n] of list) extra.push(off, n);
     const m: Manifest = {
       version: 1, nextSeq: this.nextSeq, nextRunId: this.nextRunId, nextContIdx: this.nextContIdx, walFlushedGen,
-      containers, runs: this.runs.map((r) => runMetaToJson(r.meta)), data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra, [this.sortedFree(this.deferredFree), this.sortedFree(this.graceFree)]) },
+      containers, runs: this.runs.map((r) => runMetaToJson(r.meta)), data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra, this.deferredFree, this.graceFree) },
     };
     if (this.damage) (m as Manifest & { damaged?: string }).damaged = this.damage;
     return m;
@@ -1656,24 +1654,10 @@ export class TargetStore {
     this.readGen = prev;
   }
 
-  /** Release every extent of `x` to the allocator and empty it. */
+  /** Release every extent of `x` to the allocator and empty it (sorted once: see `ExtentList.sorted`). */
   private releaseFree(x: ExtentList): void {
-    if (x.length < 8) this.alloc.releaseMany(x); else this.alloc.releaseSorted(this.sortedFree(x));
+    this.alloc.releaseMany(x);
     x.clear();
-    this.freeSorts.delete(x);
-  }
-
-  /**
-   * `x` (`deferredFree` or `graceFree`) sorted by offset, the sort made for the last manifest when
-   * `x` has not changed since: a commit sorts the extents a merge freed once, for the manifest it
-   * writes and for their release after it.
-   */
-  private sortedFree(x: ExtentList): SortedExtents {
-    const c = this.freeSorts.get(x);
-    if (c !== undefined && c.changes === x.changes) return c.s;
-    const s = sortExtents(x, this.alloc.block);
-    this.freeSorts.set(x, { changes: x.changes, s });
-    return s;
   }
 
   /** Throw when the target is damaged as a whole (reads must go to redundancy). */

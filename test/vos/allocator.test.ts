@@ -53,7 +53,7 @@ for (const seed of [1, 2, 3]) {
         const how = rng.int(3);
         if (how === 0) a.releaseMany(batch);
         else if (how === 1) a.releaseMany(ExtentList.of(batch));
-        else a.releaseSorted(sortExtents(ExtentList.of(batch), BLOCK));
+        else { const x = ExtentList.of(batch); x.sorted(BLOCK); a.releaseMany(x); }
         for (const [off, n] of batch) for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = true;
         releasedMany += batch.length;
       } else {
@@ -63,11 +63,12 @@ for (const seed of [1, 2, 3]) {
         const want = model.slice();
         for (const [o, n] of extra) for (let b = o / BLOCK; b < (o + n) / BLOCK; b++) want[b] = true;
         assert.equal(freeSnapshot(a, extra), rangesOf(want), `seed ${seed} step ${step}: manifest free list`);
-        // the same ranges in three parts, two of them sorted beforehand (they may overlap one another)
+        // the same ranges in three lists, two of them sorted beforehand (they may overlap one another)
         const parts: ExtentList[] = [new ExtentList(), new ExtentList(), new ExtentList()];
         for (const [o, n] of extra) parts[rng.int(3)]!.push(o, n);
         if (extra.length) parts[1]!.push(extra[0]![0], extra[0]![1]);
-        assert.equal(freeSnapshot(a, parts[0]!, [sortExtents(parts[1]!, BLOCK), sortExtents(parts[2]!, BLOCK)]), rangesOf(want), `seed ${seed} step ${step}: manifest free list from sorted parts`);
+        parts[1]!.sorted(BLOCK); parts[2]!.sorted(BLOCK);
+        assert.equal(freeSnapshot(a, ...parts), rangesOf(want), `seed ${seed} step ${step}: manifest free list from sorted parts`);
         snapshots++;
       }
       assert.equal(a.freeRanges().map(([s, e]) => [s, e - s]), rangesOf(model), `seed ${seed} step ${step}: free ranges`);
@@ -86,19 +87,23 @@ test('a manifest free list merges extents that are not block-aligned too (the so
   assert.equal(freeSnapshot(a, aligned), [[BLOCK, 2 * BLOCK], [5 * BLOCK, 2 * BLOCK]], 'aligned: the same rules');
 });
 
-test('a flat extent list grows, clears and counts its changes (a sort made at one count is valid while it holds)', () => {
+test('a flat extent list grows and clears; its sort is made once and made again after any change', () => {
   const x = new ExtentList(2);
-  for (let i = 0; i < 100; i++) x.push(i * BLOCK, BLOCK);
+  for (let i = 99; i >= 0; i--) x.push(i * BLOCK, BLOCK);
   const y = ExtentList.of([[500 * BLOCK, BLOCK]]);
-  const before = x.changes;
+  const before = x.sorted(BLOCK);
+  assert.is(x.sorted(BLOCK), before, 'unchanged: the same sort');
+  assert.is(before.offs[0], 0, 'sorted by offset');
   x.pushAll(y);
   assert.is(x.length, 101);
-  assert.ok(x.changes > before, 'pushAll counts as a change');
+  assert.ok(x.sorted(BLOCK) !== before && x.sorted(BLOCK).offs.length === 101, 'pushAll: sorted again, with the new range');
   assert.equal(x.toArray()[100], [500 * BLOCK, BLOCK]);
-  const c = x.changes;
+  const c = x.sorted(BLOCK);
+  x.push(600 * BLOCK, BLOCK);
+  assert.ok(x.sorted(BLOCK) !== c && x.sorted(BLOCK).offs.length === 102, 'push: sorted again');
   x.clear();
   assert.is(x.length, 0);
-  assert.ok(x.changes > c, 'clear counts as a change');
+  assert.is(x.sorted(BLOCK).offs.length, 0, 'clear: sorted again, empty');
   const revived = ExtentList.revive(structuredClone(y));
   assert.equal(revived.toArray(), y.toArray(), 'a list posted by a worker');
 });
@@ -126,7 +131,9 @@ test('releasing a range twice, or a free range, in one batch is a double free', 
   const a = new BlockAllocator(64 * BLOCK, BLOCK);
   const held = Array.from({ length: 20 }, () => [a.alloc(BLOCK), BLOCK] as [number, number]);
   assert.throws(() => a.releaseMany([...held.slice(0, 10), held[3]!]), /double free/);
-  assert.throws(() => a.releaseSorted(sortExtents(ExtentList.of([...held.slice(10, 19), held[12]!]), BLOCK)), /double free/, 'sorted beforehand: the same check');
+  const twice = ExtentList.of([...held.slice(10, 19), held[12]!]);
+  twice.sorted(BLOCK);
+  assert.throws(() => a.releaseMany(twice), /double free/, 'sorted beforehand: the same check');
   const b = new BlockAllocator(64 * BLOCK, BLOCK);
   const got = Array.from({ length: 20 }, () => [b.alloc(BLOCK), BLOCK] as [number, number]);
   b.release(got[5]![0], BLOCK);
