@@ -7,7 +7,9 @@
  * replays at most two regions: a bounded tail, never the history.
  *
  * Torn tail or corruption? After each append a *tail slot* (two 64-byte slots, written
- * alternately, each checksummed) records how far the log is acknowledged. On open, every record
+ * alternately, each checksummed with a 32-bit mix of its words: written after every append, so no
+ * call into wasm and no BigInt; slots of the earlier format, checksummed with xxh64, are still read)
+ * records how far the log is acknowledged. On open, every record
  * before the acknowledged tail must be intact: one that is not is corruption (the target is
  * reported damaged, never silently shortened). Bytes after the tail are an append that a crash
  * interrupted, and are dropped.
@@ -27,7 +29,12 @@ export const WAL_VERSION = 3;
 export const WAL_HEADER = 32;
 export const WAL_CSUM = 8;
 const REGION_MAGIC = 0x48525756; // "VWRH"
-const SLOT_MAGIC = 0x53545756; // "VWTS"
+/** Tail slots checksummed with xxh64 (written before session 13; still read). */
+const SLOT_MAGIC_XXH64 = 0x53545756; // "VWTS"
+/** Tail slots are written as native 32-bit words and read back little-endian: Cairn's on-disk formats are little-endian. */
+assert(new Uint8Array(new Uint32Array([1]).buffer)[0] === 1, 'Cairn needs a little-endian platform');
+/** Tail slots checksummed with `slotChecksum`. */
+const SLOT_MAGIC = 0x32545756; // "VWT2"
 /** Bytes reserved at the start of each region for its header. */
 export const REGION_HEADER = 64;
 /** Bytes of one tail slot. */
@@ -419,17 +426,18 @@ export class Wal {
 
   /** Scratch of `writeSlot` (a tail slot is written after every append: no allocation). */
   private readonly slot = new Uint8Array(TAIL_SLOT);
-  private readonly slotDv = new DataView(this.slot.buffer);
-  private readonly slotBody = this.slot.subarray(0, 56);
+  private readonly slotWords = new Uint32Array(this.slot.buffer, 0, TAIL_SLOT / 4);
 
   private writeSlot(): void {
     this.counter++;
-    const b = this.slot; const dv = this.slotDv;
-    b.fill(0);
-    dv.setUint32(0, SLOT_MAGIC, true);
-    putU64n(dv, 8, this.counter); putU64n(dv, 16, this.gen); putU64n(dv, 24, this.tailAt);
-    dv.setBigUint64(56, xxh64(this.slotBody, CSUM_SEED), true);
-    this.space.write(this.geo.slots + (this.counter % 2) * TAIL_SLOT, b);
+    // words 0..7 as slotChecksum reads them (little-endian: the platforms Cairn runs on), 8..13 stay zero
+    const w = this.slotWords; const c = this.counter; const g = this.gen; const t = this.tailAt;
+    w[0] = SLOT_MAGIC; w[1] = 0;
+    w[2] = c >>> 0; w[3] = Math.floor(c / 4294967296);
+    w[4] = g >>> 0; w[5] = Math.floor(g / 4294967296);
+    w[6] = t >>> 0; w[7] = Math.floor(t / 4294967296);
+    w[14] = slotChecksum(w); w[15] = 0;
+    this.space.write(this.geo.slots + (c % 2) * TAIL_SLOT, this.slot);
   }
 }
 
@@ -447,11 +455,35 @@ function readTailSlot(space: PmemSpace, off: number): { counter: number; gen: nu
   for (let i = 0; i < 2; i++) {
     const b = space.pread(off + i * TAIL_SLOT, TAIL_SLOT);
     const dv = new DataView(b.buffer, b.byteOffset, TAIL_SLOT);
-    if (dv.getUint32(0, true) !== SLOT_MAGIC || dv.getBigUint64(56, true) !== xxh64(b.subarray(0, 56), CSUM_SEED)) continue;
+    const magic = dv.getUint32(0, true);
+    if (magic === SLOT_MAGIC) {
+      const w = new Uint32Array(16);
+      for (let j = 0; j < 16; j++) w[j] = dv.getUint32(4 * j, true);
+      if (w[14] !== slotChecksum(w) || w[15] !== 0) continue;
+    } else if (magic !== SLOT_MAGIC_XXH64 || dv.getBigUint64(56, true) !== xxh64(b.subarray(0, 56), CSUM_SEED)) continue;
     const s = { counter: getU64n(dv, 8), gen: getU64n(dv, 16), tail: getU64n(dv, 24) };
     if (!best || s.counter > best.counter) best = s;
   }
   return best;
+}
+
+/**
+ * Checksum of a tail slot: its words 0..13 (magic, counter, generation, tail, zeros) mixed with
+ * Math.imul (murmur3's 32-bit steps). 32 bits suffice: a slot that fails it is only ever the one
+ * torn or damaged of the two, and a slot that passes is cross-checked against the region headers.
+ */
+function slotChecksum(w: Uint32Array): number {
+  let h = 0x43414952; // seed "CAIR"
+  for (let i = 0; i < 14; i++) {
+    let k = Math.imul(w[i]!, 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    h ^= k;
+    h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+  }
+  h ^= 56;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** Read a region's records up to the first invalid one; invalid before `acked` is damage. */

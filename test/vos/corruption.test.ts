@@ -21,6 +21,8 @@ import { decodeSuperblock, SB_SLOT_BYTES, TAIL_SLOTS_OFFSET, type Superblock } f
 import { CHUNK_BYTES } from '../../src/vos/store.js';
 import { REGION_HEADER, TAIL_SLOT } from '../../src/vos/wal.js';
 import { safe } from './safe.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { CSUM_SEED } from '../../src/vos/constants.js';
 import { collect, crashImage, enc, flip, tmpDir } from './helpers.js';
 
 const test = suite('vos corruption');
@@ -269,6 +271,40 @@ test('tail slots and log region headers: one damaged slot is survived; a damaged
   assert.is(t.openReport.damage, undefined, 'newest slot damaged after a clean close');
   await expectAllGood(t, 'newest slot damaged after a clean close');
   await t.close();
+}));
+
+test('tail slots of the earlier format (checksummed with xxh64) are read as they were written', safe(async () => {
+  await initXxhash();
+  crashImage(fx.dir, dir);
+  const file = scmOf(dir);
+  const scm = fs.readFileSync(file);
+  for (let i = 0; i < 2; i++) {
+    const at = TAIL_SLOTS_OFFSET + i * TAIL_SLOT;
+    const slot = Buffer.alloc(TAIL_SLOT);
+    scm.copy(slot, 0, at, at + 32); // magic, counter, generation, tail as the current format wrote them
+    slot.writeUInt32LE(0x53545756, 0); // "VWTS"
+    slot.writeBigUInt64LE(xxh64(slot.subarray(0, 56), CSUM_SEED), 56);
+    slot.copy(scm, at);
+  }
+  fs.writeFileSync(file, scm);
+  const t = await VosTarget.open(dir, OPTS);
+  assert.is(t.openReport.damage, undefined, 'old-format slots name the acknowledged tail');
+  await expectAllGood(t, 'old-format tail slots');
+  await t.close();
+  // and a damaged record before the tail they name is still damage
+  crashImage(fx.dir, dir);
+  const scm2 = fs.readFileSync(file);
+  for (let i = 0; i < 2; i++) {
+    const at = TAIL_SLOTS_OFFSET + i * TAIL_SLOT;
+    scm2.writeUInt32LE(0x53545756, at);
+    scm2.fill(0, at + 32, at + 56);
+    scm2.writeBigUInt64LE(xxh64(scm2.subarray(at, at + 56), CSUM_SEED), at + 56);
+  }
+  fs.writeFileSync(file, scm2);
+  flip(file, fx.activeRegion + REGION_HEADER + 20);
+  const t2 = await VosTarget.open(dir, OPTS);
+  assert.ok(t2.openReport.damage, 'a damaged first record before an old-format slot\'s tail');
+  await t2.close();
 }));
 
 test('an inline value in the log: CHECKSUM_MISMATCH naming it; scrub reports exactly it; a rewrite restores it', safe(async () => {
