@@ -64,15 +64,21 @@ export type BenchSuite = (ctx: BenchContext) => Promise<BenchRow[]>;
  * loaded machine, where preemption inflates the mean), with the mean beside it. `unitsPerCall` is
  * bytes (or ops) processed by one call; the result is units per second.
  */
-export async function rate(name: string, fn: () => unknown | Promise<unknown>, unitsPerCall: number, ctx: BenchContext, opts: { time?: number; iterations?: number; warmupIterations?: number } = {}): Promise<{ perSecond: number; samples: number; meanMs: number; medianMs: number }> {
+export async function rate(name: string, fn: () => unknown | Promise<unknown>, unitsPerCall: number, ctx: BenchContext, opts: { time?: number; iterations?: number; warmupIterations?: number } = {}): Promise<{ perSecond: number; samples: number; meanMs: number; medianMs: number; cpuPerSecond: number }> {
   ctx.progress(name);
   // tinybench warms up for at least warmupIterations calls (its default, 16, costs seconds for slow kernels)
   const bench = new Bench({
     time: opts.time ?? (ctx.quick ? 60 : 500), iterations: opts.iterations ?? 5,
     warmup: true, warmupTime: ctx.quick ? 20 : 100, warmupIterations: opts.warmupIterations ?? (ctx.quick ? 2 : 8),
   });
-  bench.add(name, fn as () => unknown);
+  // units per CPU second of the whole process (every thread), warm-up calls included: on a shared
+  // machine wall-clock rates swing with the load, CPU rates much less
+  let calls = 0;
+  bench.add(name, () => { calls++; return fn(); });
+  const cpu0 = process.cpuUsage();
   await bench.run();
+  const cpu = process.cpuUsage(cpu0);
+  const cpuPerSecond = (calls * unitsPerCall) / Math.max(1e-6, (cpu.user + cpu.system) / 1e6);
   const task = bench.tasks[0]!;
   const result = task.result as unknown as { state?: string; latency?: { mean: number; p50?: number; samplesCount?: number; samples?: number[] }; error?: unknown };
   if (result?.state !== 'completed' || !result.latency) {
@@ -81,7 +87,7 @@ export async function rate(name: string, fn: () => unknown | Promise<unknown>, u
   const meanMs = result.latency.mean;
   const medianMs = result.latency.p50 ?? meanMs;
   const samples = result.latency.samplesCount ?? result.latency.samples?.length ?? 0;
-  return { perSecond: (unitsPerCall / medianMs) * 1000, samples, meanMs, medianMs };
+  return { perSecond: (unitsPerCall / medianMs) * 1000, samples, meanMs, medianMs, cpuPerSecond };
 }
 
 /** One contender of `roundRobin`. */
