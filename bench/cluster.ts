@@ -15,6 +15,10 @@ import { Pool } from '../src/index.js'; // the entry: it installs Pool.connect
 const root = new URL('..', import.meta.url).pathname;
 
 /** One engine process. */
+/** How long a stopped engine may take to exit before it is killed (`Cluster.stop`). */
+const ENGINE_STOP_GRACE_MS = 5000;
+/** The same when engines write CPU profiles on exit (a loaded engine took more than 5 s to write one). */
+const ENGINE_STOP_PROFILING_GRACE_MS = 60_000;
 /** How long an engine process may take to start serving (tests run on loaded machines). */
 const ENGINE_START_TIMEOUT_MS = 120_000;
 
@@ -36,6 +40,20 @@ export interface ClusterOptions {
   warmUp?: boolean;
   /** PEM files: engines serve TLS and clients pin `ca`. */
   tls?: { cert: string; key: string; ca: string };
+}
+
+/**
+ * Engines of a benchmark run the library as its client does. A bench started through `npm run
+ * bench` passes the compiled package's loader (bench/lib/compiled.mjs) on in NODE_OPTIONS; one
+ * started with CAIRN_BENCH_DIST_READY=1 (a worktree whose dist/ is built, RULES.md) does not, and
+ * its engines ran the TypeScript sources through tsx (their profiles showed tsx's `__name`
+ * helpers). Then the loader is named here for them. Empty when NODE_OPTIONS carries it already,
+ * for sources runs (CAIRN_BENCH_SOURCE=1) and for tests (no CAIRN_BENCH_DIST_READY).
+ */
+function compiledImport(): string[] {
+  const loader = join(root, 'bench/lib/compiled.mjs');
+  if (process.env.CAIRN_BENCH_DIST_READY !== '1' || process.env.CAIRN_BENCH_SOURCE === '1' || (process.env.NODE_OPTIONS ?? '').includes('compiled.mjs')) return [];
+  return ['--import', loader];
 }
 
 /** A running cluster. */
@@ -69,7 +87,7 @@ export class Cluster {
     this.dirsOf[i] ??= Array.from({ length: o.targetsPerEngine ?? 2 }, (_, t) => join(this.base, `e${i}`, `t${t}`));
     // CAIRN_ENGINE_NODE_ARGS: extra node flags for engine processes (e.g. --cpu-prof for profiling).
     const nodeArgs = (process.env.CAIRN_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const args = [...nodeArgs, '--import', 'tsx', join(root, 'bench/cairn-cli.ts'), 'engine',
+    const args = [...nodeArgs, '--import', 'tsx', ...compiledImport(), join(root, 'bench/cairn-cli.ts'), 'engine',
       '--pool', this.pool, '--etcd', this.etcd.url, '--listen', '127.0.0.1:0',
       '--targets', ...this.dirsOf[i]!,
       '--lease-ttl', String(o.leaseTtl ?? 2), '--exclude-delay', String(o.excludeDelayMs ?? 500),
@@ -125,7 +143,7 @@ export class Cluster {
     await Promise.all(this.engines.map(async (e) => {
       if (!e) return;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => e.child.kill('SIGKILL'), 5000);
+        const t = setTimeout(() => e.child.kill('SIGKILL'), this.stopGraceMs());
         e.child.once('exit', () => { clearTimeout(t); resolve(); });
         e.child.kill('SIGTERM');
       });
@@ -135,6 +153,13 @@ export class Cluster {
     for (const dirs of this.dirsOf) { const p = dirs?.[0] !== undefined ? localSocketPath(resolvePath(dirs[0])) : undefined; if (p) rmSync(p, { force: true }); }
     await this.etcd.stop();
   }
+
+  /**
+   * How long a stopped engine may take to exit before it is killed: longer when engines write CPU
+   * profiles (CAIRN_ENGINE_NODE_ARGS with --cpu-prof: a loaded engine took more than 5 s to write
+   * the profile of a long run, and the kill lost it).
+   */
+  private stopGraceMs(): number { return (process.env.CAIRN_ENGINE_NODE_ARGS ?? '').includes('--cpu-prof') ? ENGINE_STOP_PROFILING_GRACE_MS : ENGINE_STOP_GRACE_MS; }
 
   /** The Unix socket engine `i` serves local clients on (src/net/local-socket.ts), unless local sockets are off. */
   localPath(i: number): string | undefined {
