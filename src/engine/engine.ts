@@ -27,7 +27,7 @@ import type { PoolMaps } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import { Etcd, type Lease } from '../net/etcd.js';
 import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
-import { serveShardCall, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
+import { serveFetchInto, serveShardCall, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
 import { decodeBatch, encodeBatchReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
 import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
@@ -43,6 +43,8 @@ import { warmUpStores } from './warm-up.js';
 
 export type { EngineOptions } from './options.js';
 
+/** The method of array reads (`serveFetchNow`). */
+const FETCH_ARRAY = 'shard.fetchArray';
 /** Reads at or above this epoch read "everything applied so far" and leave no read timestamp. */
 const READ_TS_LIMIT = 1n << 62n;
 /** Most engines one transaction spans. */
@@ -231,10 +233,50 @@ export class Engine {
 
   // ------------------------------------------------------------------ RPC
 
-  private async handle(req: RpcRequest): Promise<RpcReply> {
-    if (this.closed) throw new CairnError('NET_UNREACHABLE', 'engine is stopping');
-    // Commit notices ride on any request: applied first, so a read that follows its own commit sees it.
-    if (req.header.commits !== undefined) this.commits.applyNotices(req.header.commits);
+  private handle(req: RpcRequest): Promise<RpcReply> {
+    try {
+      if (this.closed) throw new CairnError('NET_UNREACHABLE', 'engine is stopping');
+      // Commit notices ride on any request: applied first, so a read that follows its own commit sees it.
+      if (req.header.commits !== undefined) this.commits.applyNotices(req.header.commits);
+      if (req.method === FETCH_ARRAY) { const r = this.serveFetchNow(req.header); if (r !== undefined) return r; }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.handleMany(req);
+  }
+
+  /**
+   * A whole-range array read (a client's `fetchArrayInto`) in one synchronous stretch: the checks
+   * of `handleShard` and `serveShard` inline, then the store's read started at once (the bulk read
+   * path then runs no chain of async frames; measured in docs/scale.md). Undefined when the read
+   * needs the general path: a map version other than this engine's, a prepared write it must
+   * wait for, a store not open yet, a rebuild read (`migrate`), or a read the pool does not lend
+   * a buffer for. Checks that fail throw, as on the general path.
+   */
+  private serveFetchNow(h: Record<string, unknown>): Promise<RpcReply> | undefined {
+    const version = h.mapVersion;
+    if (version !== this.maps.map.version || h.holesAsZero !== true || h.migrate === true || typeof h.oid !== 'string') return undefined;
+    const target = this.ownTarget(h.target), cont = checkCont(h.cont);
+    const store = this.stores.cached(target, cont);
+    if (store === undefined) return undefined;
+    const epoch = epochOf(h.epoch), unit = h.oid;
+    if (this.tx.blocking(cont, epoch, unit).length) return undefined;
+    const read = serveFetchInto(store as unknown as ShardStore, h);
+    if (read === undefined) return undefined;
+    // (recorded once the read started: a malformed header read nothing)
+    if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.record([cont, unit, h.dkey, h.akey], epoch);
+    this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
+    return read.finally(() => this.requestDone(version));
+  }
+
+  /** A shard request planned with map `version` finished (see `inflight`, `syncMap`). */
+  private requestDone(version: number): void {
+    const n = (this.inflight.get(version) ?? 1) - 1;
+    if (n === 0) this.inflight.delete(version); else this.inflight.set(version, n);
+    this.requestsDone.notify();
+  }
+
+  private async handleMany(req: RpcRequest): Promise<RpcReply> {
     if (req.method === ENGINE_METHODS.batch) {
       const items = decodeBatch(req.header, req.payload);
       // Every item is admitted in this synchronous stretch: their log records go out in one write.
@@ -294,9 +336,7 @@ export class Engine {
     try {
       return await this.serveShard(method, h, payload, target, cont);
     } finally {
-      const n = (this.inflight.get(version) ?? 1) - 1;
-      if (n === 0) this.inflight.delete(version); else this.inflight.set(version, n);
-      this.requestsDone.notify();
+      this.requestDone(version);
     }
   }
 

@@ -222,6 +222,37 @@ async function fetchPooled(store: ShardStore, h: Record<string, unknown>): Promi
   return { header: { present: [{ index: recx.index, count: recx.count }], length: recx.count }, payload: lease.bytes, sent: lease.release };
 }
 
+/**
+ * A whole-range array read (`shard.fetchArray` with `holesAsZero`, what a client's
+ * `fetchArrayInto` sends) served in one frame: the header parsed, a pooled buffer taken and the
+ * store's `fetchArrayInto` started synchronously, the reply built when it resolves (the engine's
+ * read fast path: no chain of async frames between the request and the store). Undefined when
+ * the read does not take this path (no `fetchArrayInto`, a size the pool does not lend): the
+ * caller serves it as usual. A store that refuses the pooled read (records larger than a byte)
+ * is read again through `serveShardCall`. Malformed headers throw NET_PROTOCOL synchronously.
+ */
+export function serveFetchInto(store: ShardStore, h: Record<string, unknown>): Promise<RpcReply> | undefined {
+  if (!store.fetchArrayInto) return undefined;
+  const recx = recxOf(h.recx);
+  if (!BufferPool.pools(recx.count)) return undefined;
+  const epoch = big(h.epoch, 'epoch'), oid = big(h.oid, 'oid'), dkey = unb64(h.dkey), akey = unb64(h.akey);
+  const lease = payloadPool.take(recx.count);
+  let read: Promise<void>;
+  try {
+    read = store.fetchArrayInto(epoch, oid, dkey, akey, recx, [lease.bytes]);
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
+  return read.then(
+    (): RpcReply => ({ header: { present: [{ index: recx.index, count: recx.count }], length: recx.count, maxEpoch: String(store.queryMaxEpoch()) }, payload: lease.bytes, sent: lease.release }),
+    (err: unknown) => {
+      lease.release();
+      if (err instanceof CairnError && err.code === 'INVALID_ARGUMENT') return serveShardCall('shard.fetchArray', h, undefined, store);
+      throw err;
+    });
+}
+
 type Usage = ReturnType<ShardStore['usage']>;
 /** Fields a usage figure in a reply must carry. */
 const USAGE_FIELDS: readonly string[] = ['scmUsed', 'scmTotal', 'dataUsed', 'dataTotal'];

@@ -11,7 +11,7 @@ import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { VosTarget, VosError } from '../../src/vos/index.js';
 import { RpcServer, RpcClient } from '../../src/net/rpc.js';
-import { RemoteShardStore, serveShardCall, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
+import { RemoteShardStore, serveShardCall, serveFetchInto, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
 import type { ShardStore } from '../../src/io/shard-store.js';
 import { tmpDir, collect } from '../helpers/tmp.js';
 
@@ -21,8 +21,11 @@ const SECRET = 's3cret-s3cret';
 const enc = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array | undefined) => (b === undefined ? 'undefined' : Buffer.from(b).toString('hex'));
 
-/** Served store + oracle + remote handle; `seen` records every request header the engine got. */
-async function setup() {
+/**
+ * Served store + oracle + remote handle; `seen` records every request header the engine got.
+ * `fast`: array reads go through `serveFetchInto` first, as an engine's read fast path does.
+ */
+async function setup(o: { fast?: boolean } = {}) {
   await initXxhash();
   const dir = tmpDir('cairn-shardrpc-');
   const served = await VosTarget.open(join(dir, 'served'), OPTS);
@@ -30,16 +33,23 @@ async function setup() {
   const seen: Array<{ method: string; header: Record<string, unknown> }> = [];
   const server = await RpcServer.listen({
     secret: SECRET,
-    handler: (req) => { seen.push({ method: req.method, header: req.header }); return serveShardCall(req.method, req.header, req.payload, served as unknown as ShardStore); },
+    handler: (req) => {
+      seen.push({ method: req.method, header: req.header });
+      const fast = o.fast && req.method === 'shard.fetchArray' && req.header.holesAsZero === true ? serveFetchInto(served as unknown as ShardStore, req.header) : undefined;
+      if (fast) fastReads++;
+      return fast ?? serveShardCall(req.method, req.header, req.payload, served as unknown as ShardStore);
+    },
   });
   const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET });
   let mapVersion = 1;
   let closed = 0;
+  let fastReads = 0;
   const remote = new RemoteShardStore(client, () => ({ target: 3, cont: 'c-uuid', mapVersion }), { onClose: () => { closed++; } });
   return {
     served, oracle, remote, seen, local: oracle as unknown as ShardStore,
     bumpMap: () => { mapVersion++; return mapVersion; },
     closedCount: () => closed,
+    fastReads: () => fastReads,
     async close() { await client.close(); await server.close(); await served.close(); await oracle.close(); },
   };
 }
@@ -195,8 +205,8 @@ t('route is merged into every call and re-evaluated; bulk data is raw payload; c
   } finally { await s.close(); }
 });
 
-t('bulk array reads served from pooled buffers give the bytes of the oracle, concurrently and over overlaps, holes and records', async () => {
-  const s = await setup();
+for (const fast of [false, true]) t(`bulk array reads served from pooled buffers give the bytes of the oracle, concurrently and over overlaps, holes and records${fast ? ' (serveFetchInto, the engine fast path)' : ''}`, async () => {
+  const s = await setup({ fast });
   try {
     const rng = new Rng(15);
     const KB = 1024;
@@ -224,7 +234,15 @@ t('bulk array reads served from pooled buffers give the bytes of the oracle, con
         const into = [new Uint8Array(count >> 1), new Uint8Array(count - (count >> 1))];
         await (s.remote as RemoteShardStore).fetchArrayInto(20n, 5n, enc('d'), enc(akey), { index, count }, into);
         assert.ok(Buffer.concat(into).equals(Buffer.from(want.data)), `${akey} [${index}, +${count}) into the caller's buffers`);
+        assert.is(s.remote.queryMaxEpoch(), s.local.queryMaxEpoch(), `${akey}: the reply carries the store's max epoch`);
       }));
+    }
+    // The fast path served the pooled whole-range reads (64 KiB and more, byte records); the rest went the general way.
+    if (fast) assert.ok(s.fastReads() >= 3 * 5, `fast reads: ${s.fastReads()}`); else assert.is(s.fastReads(), 0);
+    if (fast) {
+      // A malformed header is a protocol error thrown before anything is read.
+      try { serveFetchInto(s.served as unknown as ShardStore, { epoch: '5', oid: '1', dkey: 'ZA==', akey: 'YQ==', recx: { index: -1, count: 1 } }); assert.unreachable(); } catch (e) { assert.is((e as { code?: string }).code, 'NET_PROTOCOL'); }
+      assert.is(serveFetchInto(s.served as unknown as ShardStore, { epoch: '5', oid: '1', dkey: 'ZA==', akey: 'YQ==', recx: { index: 0, count: 100 } }), undefined, 'a read too small for the pool takes the general path');
     }
   } finally {
     await s.close();
