@@ -10,11 +10,12 @@
  * the core through its port (`containerPort`), never through public methods.
  */
 import { EventEmitter } from 'node:events';
-import { REDO_MAX_VALUE_BYTES, type ContainerStorage, type CommitEvent, type CommitInfo, type SingleCheck, type RedoDiscard } from './storage.js';
+import { REDO_MAX_VALUE_BYTES, REDO_RETAINED_HISTORY, type ContainerStorage, type CommitEvent, type CommitInfo, type SingleCheck, type RedoDiscard } from './storage.js';
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
+import { CommitHistory, type CommitObjects } from './commit-history.js';
 import { utf8 } from './utf8.js';
-import { opConflictKey, opTarget, type Op, type OpTarget } from './ops.js';
+import { opConflictKey, type Op, type OpTarget } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
 import type { ContainerRuntime, ObjectLayout } from './runtime.js';
 import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
@@ -218,16 +219,18 @@ export class ContainerCore {
    * stream of plain puts builds no keys. One entry per op, without its value; bounded by
    * MAX_UNRECORDED.
    */
-  private unrecorded: Array<{ epoch: bigint; t: OpTarget }> = [];
+  private unrecorded: Unrecorded = newUnrecorded();
   /** Length of `unrecorded` at which it is next trimmed (twice what the last trim kept: amortised). */
   private trimAt = UNRECORDED_TRIM;
   private readonly events = new EventEmitter();
-  private readonly history: CommitEvent[] = [];
+  private readonly history = new CommitHistory(MAX_WATCH_HISTORY);
   /**
    * Events of decided commits not yet published (above the stable epoch), ascending by epoch from
    * `pendingHead` (commits are decided nearly in epoch order: an insert is an append).
    */
-  private pending: Array<CommitEvent | undefined> = [];
+  private pendingEpochs: bigint[] = [];
+  /** The objects of each of `pendingEpochs` (see CommitObjects; undefined once published). */
+  private pendingObjs: Array<CommitObjects | undefined> = [];
   private pendingHead = 0;
   private barrier: Promise<void> | null = null;
   /** Object ids of names of the default class (`resolveOid`), bounded by NAME_OID_CACHE_SIZE. */
@@ -284,7 +287,7 @@ export class ContainerCore {
     }
     if (rt.readOnly) {
       // A reader repairs nothing: the floor is the last commit the writer finished (storage.recover).
-      for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.push(ev);
+      for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.pushEvent(ev);
       return c;
     }
     // Commits that never recorded DONE: the process died between INTENT and DONE. A single-value
@@ -317,7 +320,7 @@ export class ContainerCore {
     // Every target may hold epochs above the journal's (a journal reset): never reuse them.
     await c.observeTargetEpochs();
     c.emittedUpTo = c.clock.current;
-    for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.push(ev);
+    for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.pushEvent(ev);
     if (storage.needsCompaction()) await c.compactJournal();
     return c;
   }
@@ -359,11 +362,10 @@ export class ContainerCore {
       this.clock.observe(r.floor);
       for (const ev of r.done) {
         if (ev.epoch <= this.emittedUpTo || ev.epoch > r.floor) continue;
-        this.history.push(ev);
+        this.history.pushEvent(ev);
         this.emittedUpTo = ev.epoch;
-        this.events.emit('commit', ev);
+        this.events.emit('commit');
       }
-      if (this.history.length > MAX_WATCH_HISTORY + 1024) this.history.splice(0, this.history.length - MAX_WATCH_HISTORY);
     };
   }
 
@@ -395,8 +397,8 @@ export class ContainerCore {
     if (this.storage.redo !== true || this.closed || this.rt.readOnly) return undefined;
     const stable = this.stableEpoch();
     const covered = this.rollingBack !== undefined && this.rollingBack - 1n < stable ? this.rollingBack - 1n : stable;
-    const history = this.history;
-    return () => this.storage.dropRedo!(covered, history);
+    // (the history as it is when the drop runs, as the storage keeps its newest part)
+    return () => this.storage.dropRedo!(covered, this.history.tail(REDO_RETAINED_HISTORY));
   }
 
   /** Redo journals: the journal passed its bound: ask the pool for a checkpoint (one at a time per container; failures keep the journal). */
@@ -522,7 +524,7 @@ export class ContainerCore {
   private openTx(): TxTicket {
     this.checkOpen();
     // Commits decided above the stable epoch can conflict with this transaction: their keys now.
-    if (this.unrecorded.length) this.recordUnrecorded();
+    if (this.unrecorded.epochs.length) this.recordUnrecorded();
     const ticket: TxTicket = {
       readEpoch: this.stableEpoch(),
       end: () => {
@@ -890,19 +892,21 @@ export class ContainerCore {
    * A decided commit's conflict keys (only while a transaction could conflict with it: one is
    * open, or an older commit is still in flight) and its event, published in epoch order.
    */
-  private recordCommitted(epoch: bigint, ops: readonly Op[], objects: bigint[]): void {
+  private recordCommitted(epoch: bigint, ops: readonly Op[] | Op, objects: CommitObjects): void {
     if (!this.inflight.has(epoch)) assert(false, 'a commit stays in flight until published', { epoch: String(epoch) });
-    if (this.activeTx.size > 0) this.recordConflicts(epoch, ops);
+    if (this.activeTx.size > 0) this.recordConflicts(epoch, Array.isArray(ops) ? ops : [ops as Op]);
     else if (this.inflight.min() !== epoch) {
       // Above the stable epoch until the older commits end: a transaction opening meanwhile reads
       // below it and must see it as a conflict (openTx records it then).
-      if (this.unrecorded.length + ops.length > MAX_UNRECORDED) {
+      const n = Array.isArray(ops) ? ops.length : 1;
+      if (this.unrecorded.epochs.length + n > MAX_UNRECORDED) {
         this.trimUnrecorded();
-        if (this.unrecorded.length + ops.length > MAX_UNRECORDED) this.recordUnrecorded(); // an old commit is slow: keys now, as ever
+        if (this.unrecorded.epochs.length + n > MAX_UNRECORDED) this.recordUnrecorded(); // an old commit is slow: keys now, as ever
       }
-      for (const op of ops) this.unrecorded.push({ epoch, t: opTarget(op) });
+      if (Array.isArray(ops)) for (const op of ops) setAside(this.unrecorded, epoch, op);
+      else setAside(this.unrecorded, epoch, ops as Op);
     }
-    this.queueEvent({ epoch, objects });
+    this.queueEvent(epoch, objects);
     if (this.storage.redo === true) this.maybeCheckpoint();
   }
 
@@ -915,26 +919,31 @@ export class ContainerCore {
   private recordUnrecorded(): void {
     const stable = this.stableEpoch();
     const list = this.unrecorded;
-    this.unrecorded = [];
+    this.unrecorded = newUnrecorded();
     this.trimAt = UNRECORDED_TRIM;
-    for (const u of list) if (u.epoch > stable) this.recordConflicts(u.epoch, [u.t]);
+    for (let i = 0; i < list.epochs.length; i++) if (list.epochs[i]! > stable) this.recordConflicts(list.epochs[i]!, [setAsideTarget(list, i)]);
   }
 
   /** Drop the commits set aside that the stable epoch has passed (no transaction can open below them now). */
   private trimUnrecorded(): void {
     const list = this.unrecorded;
-    if (this.inflight.size === 0) { list.length = 0; this.trimAt = UNRECORDED_TRIM; return; }
+    if (this.inflight.size === 0) { truncateUnrecorded(list, 0); this.trimAt = UNRECORDED_TRIM; return; }
     const stable = this.stableEpoch();
     let n = 0;
-    for (let i = 0; i < list.length; i++) { const u = list[i]!; if (u.epoch > stable) list[n++] = u; }
-    list.length = n;
+    for (let i = 0; i < list.epochs.length; i++) {
+      if (list.epochs[i]! <= stable) continue;
+      list.epochs[n] = list.epochs[i]!; list.kinds[n] = list.kinds[i]!; list.oids[n] = list.oids[i]!; list.dkeys[n] = list.dkeys[i]; list.akeys[n] = list.akeys[i];
+      n++;
+    }
+    truncateUnrecorded(list, n);
     this.trimAt = Math.min(MAX_UNRECORDED, Math.max(UNRECORDED_TRIM, 2 * n));
   }
 
   /** The commit at `epoch` is no longer in flight (decided or rolled back). */
   private endCommit(epoch: bigint): void {
     this.inflight.delete(epoch);
-    if (this.unrecorded.length >= this.trimAt || (this.unrecorded.length && this.inflight.size === 0)) this.trimUnrecorded();
+    const unrecorded = this.unrecorded.epochs.length;
+    if (unrecorded >= this.trimAt || (unrecorded && this.inflight.size === 0)) this.trimUnrecorded();
     this.commitsDone.notify();
     this.flushEvents();
   }
@@ -969,7 +978,7 @@ export class ContainerCore {
       }
       if (!info.targets.every((t) => Number.isInteger(t) && t >= 0)) assert(false, 'a commit\'s targets are target ids', { epoch: String(epoch) });
       if (this.meta.lost?.length) await this.forgetLostPunched(ops);
-      this.recordCommitted(epoch, ops, ops.length === 1 ? [ops[0]!.oid] : info.objects.map((o) => BigInt('0x' + o)));
+      this.recordCommitted(epoch, ops, ops.length === 1 ? ops[0]!.oid : info.objects.map((o) => BigInt('0x' + o)));
       return epoch;
     } finally {
       for (const r of releases) r();
@@ -1060,7 +1069,7 @@ export class ContainerCore {
         if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
         throw err;
       }
-      this.recordCommitted(epoch, [op], [op.oid]);
+      this.recordCommitted(epoch, op, op.oid);
       return epoch;
     } finally {
       this.endCommit(epoch);
@@ -1117,40 +1126,40 @@ export class ContainerCore {
   }
 
   /** Queue a decided commit's event (kept ascending by epoch) until the stable epoch reaches it. */
-  private queueEvent(ev: CommitEvent): void {
-    const a = this.pending;
+  private queueEvent(epoch: bigint, objects: CommitObjects): void {
+    const a = this.pendingEpochs, o = this.pendingObjs;
     const n = a.length;
-    if (n === this.pendingHead || a[n - 1]!.epoch < ev.epoch) { a.push(ev); return; }
+    if (n === this.pendingHead || a[n - 1]! < epoch) { a.push(epoch); o.push(objects); return; }
     // Out of order (a commit that waited, e.g. for its store, behind many that did not): its place
     // by binary search, then the later events move up without comparing them (a step back per
     // event compared a BigInt per commit decided meanwhile: 3% of the small puts' main thread).
     let lo = this.pendingHead, hi = n - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (a[mid]!.epoch < ev.epoch) lo = mid + 1; else hi = mid;
+      if (a[mid]! < epoch) lo = mid + 1; else hi = mid;
     }
-    a.push(ev);
-    for (let i = n; i > lo; i--) a[i] = a[i - 1];
-    a[lo] = ev;
+    a.push(epoch); o.push(objects);
+    for (let i = n; i > lo; i--) { a[i] = a[i - 1]!; o[i] = o[i - 1]; }
+    a[lo] = epoch; o[lo] = objects;
   }
 
   /** Publish commit events in epoch order once they are at or below the stable epoch. */
   private flushEvents(): void {
-    const a = this.pending;
+    const a = this.pendingEpochs, o = this.pendingObjs;
     if (this.pendingHead === a.length) return;
     const stable = this.stableEpoch();
     if (stable <= this.emittedUpTo) return; // every pending event is above what was published
-    while (this.pendingHead < a.length && a[this.pendingHead]!.epoch <= stable) {
-      const ev = a[this.pendingHead]!;
-      a[this.pendingHead++] = undefined;
-      const e = ev.epoch;
+    const from = this.pendingHead;
+    while (this.pendingHead < a.length && a[this.pendingHead]! <= stable) {
+      const e = a[this.pendingHead]!;
       if (!(e > this.emittedUpTo)) assert(false, 'commit events are published in epoch order, once', { epoch: String(e), emittedUpTo: String(this.emittedUpTo) });
-      this.history.push(ev);
-      if (this.history.length > MAX_WATCH_HISTORY + 1024) this.history.splice(0, this.history.length - MAX_WATCH_HISTORY);
+      this.history.push(e, o[this.pendingHead]!);
+      o[this.pendingHead++] = undefined;
       this.emittedUpTo = e;
-      this.events.emit('commit', ev);
     }
-    if (this.pendingHead === a.length) { a.length = 0; this.pendingHead = 0; } else if (this.pendingHead >= 1024 && this.pendingHead * 2 >= a.length) { a.splice(0, this.pendingHead); this.pendingHead = 0; }
+    // (watchers wait for any published commit and read the history: one wake-up for them all)
+    if (this.pendingHead > from) this.events.emit('commit');
+    if (this.pendingHead === a.length) { a.length = 0; o.length = 0; this.pendingHead = 0; } else if (this.pendingHead >= 1024 && this.pendingHead * 2 >= a.length) { a.splice(0, this.pendingHead); o.splice(0, this.pendingHead); this.pendingHead = 0; }
   }
 
   // ------------------------------------------------------------------ snapshots, rollback, aggregation
@@ -1260,12 +1269,12 @@ export class ContainerCore {
     for (;;) {
       throwIfAborted(signal);
       if (this.closed) return;
-      const first = this.history.findIndex((e) => e.epoch > cursor);
+      const first = this.history.firstAfter(cursor);
       if (first >= 0) {
-        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history[0]!.epoch - 1n && opts.from !== undefined && cursor !== opts.from) {
+        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history.epochAt(0) - 1n && opts.from !== undefined && cursor !== opts.from) {
           throw new ObjectError('INVALID_ARGUMENT', 'watch consumer lagged behind the retained history', { code: 'WATCH_LAGGED' });
         }
-        const ev = this.history[first]!;
+        const ev = this.history.at(first);
         cursor = ev.epoch;
         yield ev;
         continue;
@@ -1301,9 +1310,9 @@ export class ContainerCore {
    * Rewrite the journal to the retained watch history (no commit in flight). A redo journal's
    * records are dropped only once the stores hold what they carry durably: the stores sync first.
    */
-  private async compactJournal(history: CommitEvent[] = this.history): Promise<void> {
+  private async compactJournal(keep = MAX_WATCH_HISTORY): Promise<void> {
     if (this.storage.redo === true) { await this.storage.settled?.(); await this.rt.syncStores?.(); }
-    this.storage.compact(history);
+    this.storage.compact(this.history.tail(keep));
   }
 
   /** Run `fn` with no commit in flight and none starting (in-flight ones finish first, within QUIESCE_TIMEOUT_MS). */
@@ -1330,7 +1339,7 @@ export class ContainerCore {
     // A clean close leaves a short commit record, so the next open reads almost nothing (watch
     // history across a restart keeps the last RETAINED_ON_CLOSE commits).
     if (this.storage.needsCompaction(RETAINED_ON_CLOSE_BYTES)) {
-      try { await this.compactJournal(this.history.slice(-RETAINED_ON_CLOSE)); } catch (err) { swallowed('container.compact-journal-at-close-failed-kept-as-is', err); }
+      try { await this.compactJournal(RETAINED_ON_CLOSE); } catch (err) { swallowed('container.compact-journal-at-close-failed-kept-as-is', err); }
     }
     await this.storage.settled?.(); // (a checkpoint's rewrite of the journal ends first)
     await this.storage.close();
@@ -1340,6 +1349,40 @@ export class ContainerCore {
   private checkOpen(): void {
     if (this.closed || this.rt.closed) throw new ObjectError('POOL_CLOSED', `container ${this.meta.label} is closed`);
   }
+}
+
+/**
+ * Commits set aside while no transaction is open (`ContainerCore.unrecorded`): one entry per op,
+ * without its value, in parallel arrays (no object per op: a small put sets one aside most times).
+ */
+interface Unrecorded {
+  epochs: bigint[];
+  kinds: Array<Op['kind']>;
+  oids: bigint[];
+  dkeys: Array<Uint8Array | undefined>;
+  akeys: Array<Uint8Array | undefined>;
+}
+
+function newUnrecorded(): Unrecorded { return { epochs: [], kinds: [], oids: [], dkeys: [], akeys: [] }; }
+
+/** Set `op` (committed at `epoch`) aside in `u`. */
+function setAside(u: Unrecorded, epoch: bigint, op: Op): void {
+  u.epochs.push(epoch); u.kinds.push(op.kind); u.oids.push(op.oid);
+  u.dkeys.push(op.kind === 'punchObject' ? undefined : op.dkey);
+  u.akeys.push(op.kind === 'punchObject' || op.kind === 'punchDkey' ? undefined : op.akey);
+}
+
+/** The conflict target of entry `i` of `u` (what `opTarget` gives for its op). */
+function setAsideTarget(u: Unrecorded, i: number): OpTarget {
+  const kind = u.kinds[i]!, oid = u.oids[i]!;
+  if (kind === 'punchObject') return { kind, oid };
+  if (kind === 'punchDkey') return { kind, oid, dkey: u.dkeys[i]! };
+  return { kind, oid, dkey: u.dkeys[i]!, akey: u.akeys[i]! };
+}
+
+/** Keep the first `n` entries of `u`. */
+function truncateUnrecorded(u: Unrecorded, n: number): void {
+  u.epochs.length = n; u.kinds.length = n; u.oids.length = n; u.dkeys.length = n; u.akeys.length = n;
 }
 
 /** Distinct target ids of a layout group, ascending (a new array). */
