@@ -4,8 +4,9 @@
  * by the store beforehand) and the container rules in force, run against a plain file descriptor
  * of the target's pmem file. The store runs it on a worker thread (`merge-workers.ts`), so the
  * work of writing runs, which grows with the data, leaves the thread that serves reads and
- * writes. A flush rebuilds the memtable from its log region, as an open replays it, and checks it
- * found every record the store applied. Everything here is synchronous and needs nothing of the store.
+ * writes. A flush of single-value updates writes its log region straight into a run
+ * (`log-flush.ts`); any other flush rebuilds the memtable from its log region, as an open replays
+ * it. Either checks it found every record the store applied. Everything here is synchronous and needs nothing of the store.
  */
 import fs from 'node:fs';
 import { assert } from '../../core/errors.js';
@@ -15,6 +16,7 @@ import { Memtable, addLogged } from './memtable.js';
 import { MemtableCursor, aggregateMerge, fastMerge, flushMemtable, runCursors, type ContainerRules, type MergeStats } from './merge.js';
 import { Run, RunWriter, VerifiedBlocks, type BlockRef, type RunMeta, type RunSpace } from './run.js';
 import { decodeRegion, type FrozenRegion } from './wal.js';
+import { logFlushSteps } from './log-flush.js';
 
 /** Verified blocks a job keeps (it reads each input block once, in order: a small cache suffices). */
 const JOB_BLOCK_CACHE_BYTES = 4 * 1024 * 1024;
@@ -128,7 +130,8 @@ export function runMergeJob(job: MergeJob): MergeResult {
     if (memtable) {
       const f = job.flush!;
       const region = space.preadRegion(f.base, f.end - f.base);
-      const mt = replayRegion(region, f);
+      const direct = job.kind === 'flush' ? logFlushSteps(region, f, w, rule, freed, () => { throw new MergeJobStopped('replay'); }) : undefined;
+      const mt = direct ? undefined : replayRegion(region, f);
       const aggregating = new Set(f.aggregating);
       const statsOf = (c: number): MergeStats | undefined => {
         if (!aggregating.has(c)) return undefined;
@@ -137,10 +140,11 @@ export function runMergeJob(job: MergeJob): MergeResult {
         return s;
       };
       const inlineAt = (loc: number, len: number) => region.subarray(loc - f.base, loc - f.base + len);
-      if (job.kind === 'flush') steps = flushMemtable(mt, w, rule, inlineAt, freed, statsOf);
+      if (direct) steps = direct;
+      else if (job.kind === 'flush') steps = flushMemtable(mt!, w, rule, inlineAt, freed, statsOf);
       else {
         const runs = job.inputs.map((m) => new Run(space, m, verified));
-        steps = aggregateMerge([new MemtableCursor(mt, rule, inlineAt, freed, statsOf), ...runCursors(runs)], w, rule, freed, stats);
+        steps = aggregateMerge([new MemtableCursor(mt!, rule, inlineAt, freed, statsOf), ...runCursors(runs)], w, rule, freed, stats);
       }
     } else {
       const runs = job.inputs.map((m) => new Run(space, m, verified));

@@ -61,7 +61,7 @@ export function encodeVersion(v: MemVersion, inline: Uint8Array | undefined, loc
  * it yields (a fold steps between macrotasks), and another store's stream on the same thread would
  * overwrite a shared one meanwhile.
  */
-class VersionScratch {
+export class VersionScratch {
   private buf = new Uint8Array(VERSION_VALUE_BYTES + 4096);
   private dv = new DataView(this.buf.buffer);
   encode(v: MemVersion, inline: Uint8Array | undefined, loc: number): Uint8Array {

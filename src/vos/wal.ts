@@ -190,29 +190,61 @@ export class WalEncoder {
   }
 }
 
-/** Decode and verify the record at `off` (undefined: not a valid record of this region). */
-export function decodeWalRecord(buf: Uint8Array, dv: DataView, base: number, off: number, end: number, stamp: number): Omit<WalRecord, 'seq'> | undefined {
+/**
+ * The length of the valid record at `off` (0: not a valid record of this region): its header,
+ * checksum and the layout its type implies are checked, nothing is decoded. `decodeWalRecord`
+ * decodes what this accepts; a flush job reads the fields of single-value updates in place.
+ */
+export function walRecordLength(buf: Uint8Array, dv: DataView, base: number, off: number, end: number, stamp: number): number {
   const at = off - base;
-  if (off + WAL_HEADER + WAL_CSUM > end) return undefined;
-  if (dv.getUint32(at, true) !== WAL_MAGIC || dv.getUint8(at + 4) !== WAL_VERSION || dv.getUint32(at + 12, true) !== (stamp >>> 0)) return undefined;
+  if (off + WAL_HEADER + WAL_CSUM > end) return 0;
+  if (dv.getUint32(at, true) !== WAL_MAGIC || dv.getUint8(at + 4) !== WAL_VERSION || dv.getUint32(at + 12, true) !== (stamp >>> 0)) return 0;
   const type = dv.getUint8(at + 5) as WalType;
   const metaLen = dv.getUint16(at + 6, true);
   const length = dv.getUint32(at + 8, true);
-  if (length % 8 !== 0 || length < WAL_HEADER + metaLen + WAL_CSUM || off + length > end) return undefined;
+  if (length % 8 !== 0 || length < WAL_HEADER + metaLen + WAL_CSUM || off + length > end) return 0;
   const csumAt = at + WAL_HEADER + metaLen;
-  if (dv.getBigUint64(csumAt, true) !== xxh64(buf.subarray(at, csumAt), CSUM_SEED)) return undefined;
+  if (dv.getBigUint64(csumAt, true) !== xxh64(buf.subarray(at, csumAt), CSUM_SEED)) return 0;
+  const m = at + WAL_HEADER;
+  const metaEnd = align8(WAL_HEADER + metaLen + WAL_CSUM);
+  switch (type) {
+    case WalType.UpdateSingle:
+    case WalType.UpdateArray: {
+      if (metaLen < UPDATE_META) return 0;
+      const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
+      if (UPDATE_META + dk + ak !== metaLen) return 0;
+      const where = dv.getUint8(m + 68);
+      const dataLen = dv.getUint32(m + 52, true);
+      return (where === Where.Wal ? metaEnd + align8(dataLen) === length : where === Where.Block && metaEnd === length) ? length : 0;
+    }
+    case WalType.Punch: {
+      if (metaLen < PUNCH_META || metaEnd !== length) return 0;
+      const dk = dv.getUint16(m + 26, true); const ak = dv.getUint16(m + 28, true);
+      return PUNCH_META + dk + ak === metaLen && dv.getUint8(m + 24) <= PunchLevel.Akey ? length : 0;
+    }
+    case WalType.Discard: return metaLen === 8 && metaEnd === length ? length : 0;
+    case WalType.ContCreate: return metaEnd === length && metaLen !== 0 ? length : 0;
+    case WalType.ContDestroy: return metaLen === 0 && metaEnd === length ? length : 0;
+    default: return 0;
+  }
+}
+
+/** Decode and verify the record at `off` (undefined: not a valid record of this region). */
+export function decodeWalRecord(buf: Uint8Array, dv: DataView, base: number, off: number, end: number, stamp: number): Omit<WalRecord, 'seq'> | undefined {
+  const length = walRecordLength(buf, dv, base, off, end, stamp);
+  if (length === 0) return undefined;
+  const at = off - base;
+  const type = dv.getUint8(at + 5) as WalType;
+  const metaLen = dv.getUint16(at + 6, true);
   const rec: Omit<WalRecord, 'seq'> = { type, epoch: dv.getBigUint64(at + 16, true), cont: dv.getUint32(at + 24, true), offset: off, length };
   const m = at + WAL_HEADER;
   const metaEnd = align8(WAL_HEADER + metaLen + WAL_CSUM);
   switch (type) {
     case WalType.UpdateSingle:
     case WalType.UpdateArray: {
-      if (metaLen < UPDATE_META) return undefined;
       const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
-      if (UPDATE_META + dk + ak !== metaLen) return undefined;
       const where = dv.getUint8(m + 68);
       const dataLen = dv.getUint32(m + 52, true);
-      if (where === Where.Wal ? metaEnd + align8(dataLen) !== length : where === Where.Block ? metaEnd !== length : true) return undefined;
       rec.update = {
         oid: getOid(dv, m), csum: dv.getBigUint64(m + 24, true), index: getU64n(dv, m + 32), count: getU64n(dv, m + 40),
         recordSize: dv.getUint32(m + 48, true), dataLen, blockOffset: getU64n(dv, m + 56), alloc: dv.getUint32(m + 64, true),
@@ -223,25 +255,19 @@ export function decodeWalRecord(buf: Uint8Array, dv: DataView, base: number, off
       return rec;
     }
     case WalType.Punch: {
-      if (metaLen < PUNCH_META || metaEnd !== length) return undefined;
       const level = dv.getUint8(m + 24);
       const dk = dv.getUint16(m + 26, true); const ak = dv.getUint16(m + 28, true);
-      if (PUNCH_META + dk + ak !== metaLen || level > PunchLevel.Akey) return undefined;
       rec.punch = { oid: getOid(dv, m), level: level as PunchLevel, dkey: buf.slice(m + PUNCH_META, m + PUNCH_META + dk), akey: buf.slice(m + PUNCH_META + dk, m + PUNCH_META + dk + ak) };
       return rec;
     }
     case WalType.Discard:
-      if (metaLen !== 8 || metaEnd !== length) return undefined;
       rec.upTo = dv.getBigUint64(m, true);
       return rec;
     case WalType.ContCreate:
-      if (metaEnd !== length || metaLen === 0) return undefined;
       rec.uuid = Buffer.from(buf.subarray(m, m + metaLen)).toString('utf8');
       return rec;
-    case WalType.ContDestroy:
-      return metaLen === 0 && metaEnd === length ? rec : undefined;
-    default:
-      return undefined;
+    default: // (ContDestroy: the header says it all)
+      return rec;
   }
 }
 

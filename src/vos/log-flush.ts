@@ -1,0 +1,197 @@
+/**
+ * A flush job's fast path: a frozen log region of single-value updates written straight into a
+ * sorted run, without rebuilding its memtable. The records' run keys are built into one buffer,
+ * sorted there, and written in order, with the entries `flushMemtable` would write for the same
+ * region (same keys, values, sequence numbers and bloom probes). Rebuilding the memtable on the
+ * worker (a decoded record, a version object, key strings and tree nodes per update, all garbage
+ * once the run is written) was as much work as writing the run, on a machine whose two cores the
+ * writers and the flushes share.
+ *
+ * It applies when every record of the region is a single-value update or a container record, and
+ * no container rule of the job (destroyed, discards, an aggregation in force) covers the region;
+ * anything else takes the memtable path (`logFlushSteps` answers undefined).
+ */
+import { FLUSH_STEP_ENTRIES, VersionScratch, type ContainerRules } from './merge.js';
+import { SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE } from './keys.js';
+import { bloomProbePrefix, type BloomProbe, type RunWriter } from './run.js';
+import { REGION_HEADER, WAL_HEADER, WalEncoder, WalType, Where, walRecordLength, type FrozenRegion } from './wal.js';
+import type { ExtentList } from './allocator.js';
+import type { MemVersion } from './memtable.js';
+
+/** Bytes of a data key before its dkey: container, section, unit object id, tag. */
+const OBJ_KEY_BYTES = 4 + 1 + 24;
+/** Bytes of a version key after its akey's escaped bytes: tag, inverted epoch, inverted sequence number. */
+const STAMP_KEY_BYTES = 1 + 8 + 8;
+
+/**
+ * This thread's key buffers, reused by its next flush (see `merge-job.ts`'s region buffer): the
+ * versions' keys, and the object table's. The run writer keeps views of them (its first and last
+ * key, its index's first keys) only until the job's descriptor is packed, which copies them.
+ */
+let keyBuf = new Uint8Array(64 * 1024);
+let objBuf = new Uint8Array(16 * 1024);
+/** Longest key buffer kept for the next flush. */
+const KEY_BUF_REUSE_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The steps of writing region `view` (read from absolute offset `f.base`, records up to `f.end`)
+ * into `w`, or undefined when the region needs the memtable path. Throws `'replay'` (via
+ * `replayFailed`) when the region does not hold exactly the `f.records` updates the store applied.
+ * Data extents of versions a flush drops go to `freed`, as `flushMemtable` frees them.
+ */
+export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: number }, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: ExtentList, replayFailed: () => never): Generator<void, number> | undefined {
+  const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
+  const base = f.base;
+  // 1. the records: valid up to exactly f.end, single-value updates and container records only
+  const at: number[] = []; // offsets (in view) of the updates
+  const seqs: number[] = [];
+  let seq = f.startSeq;
+  let lastCont = -1;
+  for (let pos = base + REGION_HEADER; pos < f.end;) {
+    const len = walRecordLength(view, dv, base, pos, f.end, f.gen);
+    if (len === 0) replayFailed();
+    const a = pos - base;
+    const type = view[a + 5]!;
+    if (type === WalType.UpdateSingle) {
+      const cont = dv.getUint32(a + 24, true);
+      if (cont !== lastCont) {
+        const r = rules(cont);
+        if (r && (r.destroyed || r.tombs.length > 0 || r.aggregate)) return undefined;
+        lastCont = cont;
+      }
+      at.push(a); seqs.push(seq);
+    } else if (type === WalType.UpdateArray || type === WalType.Punch) return undefined;
+    seq++;
+    pos += len;
+  }
+  if (at.length !== f.records) replayFailed();
+  // 2. their run keys, back to back in keyBuf: [cont][SECTION_DATA][oid][TAG_KEY][dkey esc][TAG_KEY][akey esc][TAG_SINGLE][~epoch][~seq]
+  const n = at.length;
+  const keyAt = new Int32Array(n + 1);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const a = at[i]!;
+    const m = a + WAL_HEADER;
+    const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
+    if (keyBuf.length < k + OBJ_KEY_BYTES + 2 * (dk + ak) + 8 + STAMP_KEY_BYTES) { // (two tags, two terminators, escapes at most double)
+      const b = new Uint8Array(Math.max(2 * keyBuf.length, k + 2 * (OBJ_KEY_BYTES + 2 * (dk + ak) + 8 + STAMP_KEY_BYTES)));
+      b.set(keyBuf.subarray(0, k));
+      keyBuf = b;
+    }
+    const b = keyBuf;
+    keyAt[i] = k;
+    b[k++] = view[a + 27]!; b[k++] = view[a + 26]!; b[k++] = view[a + 25]!; b[k++] = view[a + 24]!; // cont, big-endian
+    b[k++] = SECTION_DATA;
+    for (let j = 23; j >= 0; j--) b[k++] = view[m + j]!; // the oid's 24 little-endian bytes, reversed: big-endian
+    b[k++] = TAG_KEY;
+    k = escInto(b, k, view, m + 80, dk);
+    b[k++] = TAG_KEY;
+    k = escInto(b, k, view, m + 80 + dk, ak);
+    b[k++] = TAG_SINGLE;
+    for (let j = 7; j >= 0; j--) b[k++] = ~view[a + 16 + j]! & 0xff; // 2^64-1-epoch, big-endian
+    const s = seqs[i]!;
+    const hi = (0xffffffff - Math.floor(s / 4294967296)) >>> 0; const lo = (0xffffffff - (s >>> 0)) >>> 0;
+    b[k++] = hi >>> 24; b[k++] = (hi >>> 16) & 0xff; b[k++] = (hi >>> 8) & 0xff; b[k++] = hi & 0xff;
+    b[k++] = lo >>> 24; b[k++] = (lo >>> 16) & 0xff; b[k++] = (lo >>> 8) & 0xff; b[k++] = lo & 0xff;
+  }
+  keyAt[n] = k;
+  // 3. sorted
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const kb = keyBuf;
+  order.sort((x, y) => compareAt(kb, keyAt[x]!, keyAt[x + 1]!, keyAt[y]!, keyAt[y + 1]!));
+  if (objBuf.length < n * OBJ_KEY_BYTES) objBuf = new Uint8Array(Math.max(2 * objBuf.length, n * OBJ_KEY_BYTES));
+  const steps = write(kb, objBuf, view, base, at, seqs, keyAt, order, w);
+  // (the steps hold their own references)
+  if (keyBuf.length > KEY_BUF_REUSE_MAX_BYTES) keyBuf = new Uint8Array(64 * 1024);
+  if (objBuf.length > KEY_BUF_REUSE_MAX_BYTES) objBuf = new Uint8Array(16 * 1024);
+  void freed; // (nothing this path writes is dropped with an extent: see the note on singles at one epoch in `write`)
+  return steps;
+}
+
+/** 4. the entries in key order: each container's object table, then its versions, a single hidden at its own epoch dropped. */
+function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, at: number[], seqs: number[], keyAt: Int32Array, order: number[], w: RunWriter): Generator<void, number> {
+  const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
+  const scratch = new VersionScratch();
+  const v: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: Where.Wal, loc: 0, alloc: 0, index: 0, count: 0, recordSize: 0 };
+  const EMPTY = new Uint8Array(0);
+  const NO_PROBES: readonly BloomProbe[] = [];
+  let written = 0;
+  const n = order.length;
+  let o = 0; // next object key in ob
+  for (let g = 0; g < n;) {
+    // one container: [g, e)
+    const c0 = keyAt[order[g]!]!;
+    let e = g + 1;
+    while (e < n && compareAt(kb, c0, c0 + 4, keyAt[order[e]!]!, keyAt[order[e]!]! + 4) === 0) e++;
+    // its object table: one entry per object, in oid order (the versions' order)
+    let prevObj = -1;
+    for (let i = g; i < e; i++) {
+      const ka = keyAt[order[i]!]!;
+      if (prevObj >= 0 && compareAt(kb, prevObj + 5, prevObj + OBJ_KEY_BYTES, ka + 5, ka + OBJ_KEY_BYTES) === 0) continue;
+      prevObj = ka;
+      ob.set(kb.subarray(ka, ka + OBJ_KEY_BYTES), o);
+      ob[o + 4] = SECTION_OBJECTS;
+      const key = ob.subarray(o, o + OBJ_KEY_BYTES);
+      o += OBJ_KEY_BYTES;
+      w.add(key, EMPTY, 0, NO_PROBES);
+      if (++written % FLUSH_STEP_ENTRIES === 0) yield;
+    }
+    // its versions
+    let objProbe: BloomProbe | undefined; let objAt = -1;
+    let akAt = -1; let akLen = 0; let probes: readonly BloomProbe[] = NO_PROBES;
+    for (let i = g; i < e; i++) {
+      const r = order[i]!;
+      const ka = keyAt[r]!; const kl = keyAt[r + 1]! - ka;
+      const prefix = kl - STAMP_KEY_BYTES; // through the akey's terminator
+      const sameAkey = akAt >= 0 && prefix === akLen && compareAt(kb, akAt, akAt + akLen, ka, ka + prefix) === 0;
+      // a single at the epoch of the one before it (higher seq) was replaced in the memtable, which freed its extent then
+      if (sameAkey && compareAt(kb, akAt + akLen + 1, akAt + akLen + 9, ka + prefix + 1, ka + prefix + 9) === 0) continue;
+      const key = kb.subarray(ka, ka + kl);
+      if (!sameAkey) {
+        if (objAt < 0 || compareAt(kb, objAt, objAt + OBJ_KEY_BYTES, ka, ka + OBJ_KEY_BYTES) !== 0) { objProbe = bloomProbePrefix(key, OBJ_KEY_BYTES); objAt = ka; }
+        probes = [bloomProbePrefix(key, prefix), objProbe!];
+      }
+      akAt = ka; akLen = prefix;
+      const a = at[r]!; const m = a + 32;
+      v.seq = 0;
+      v.csum = dv.getBigUint64(m + 24, true);
+      v.len = dv.getUint32(m + 52, true);
+      const where = view[m + 68]!;
+      let inline: Uint8Array | undefined;
+      if (where === Where.Wal) {
+        const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
+        const off = a + WalEncoder.inlineOffset(dk, ak);
+        inline = view.subarray(off, off + v.len);
+        v.where = Where.Wal; v.loc = base + off; v.alloc = 0;
+      } else {
+        v.where = Where.Block; v.loc = dv.getUint32(m + 56, true) + dv.getUint32(m + 60, true) * 4294967296; v.alloc = dv.getUint32(m + 64, true);
+      }
+      w.add(key, scratch.encode(v, inline, v.loc), seqs[r]!, probes);
+      if (++written % FLUSH_STEP_ENTRIES === 0) yield;
+    }
+    g = e;
+  }
+  return written;
+}
+
+/** `src[from, from+len)` escaped into `b` at `k` (as `KeyBuilder.esc`); returns the end. */
+function escInto(b: Uint8Array, k: number, src: Uint8Array, from: number, len: number): number {
+  for (let i = from; i < from + len; i++) {
+    const c = src[i]!;
+    b[k++] = c;
+    if (c === 0) b[k++] = 0xff;
+  }
+  b[k++] = 0; b[k++] = 1;
+  return k;
+}
+
+/** Byte order of `b[x0, x1)` and `b[y0, y1)`. */
+function compareAt(b: Uint8Array, x0: number, x1: number, y0: number, y1: number): number {
+  const n = Math.min(x1 - x0, y1 - y0);
+  for (let i = 0; i < n; i++) {
+    const d = b[x0 + i]! - b[y0 + i]!;
+    if (d !== 0) return d;
+  }
+  return (x1 - x0) - (y1 - y0);
+}
