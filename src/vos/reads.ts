@@ -7,7 +7,7 @@
  * until the next await, and copies out what it returns.
  */
 import type { Run, BlockView } from './run.js';
-import { bloomProbe, bloomProbeInto, RunPoint, type BloomProbe } from './run.js';
+import { bloomProbe, bloomProbeInto, RunPoint, POINT_ENTRY_LIMIT, type BloomProbe, type RunPoints } from './run.js';
 import type { Memtable, MemVersion, MemObject, MemDkey, MemAkey, MemPunch } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
@@ -247,6 +247,30 @@ const pointVersion: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: W
 function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
   let prefixLen = -1, seekLen = 0;
   let key = pointKey.raw();
+  const ix = runs.length > 0 && pointReads.index ? pointIndexOf(runs) : null;
+  if (ix !== null) {
+    pointKey.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
+    prefixLen = pointKey.length;
+    pointKey.u8(TAG_SINGLE).inv64(epoch);
+    seekLen = pointKey.length;
+    key = pointKey.raw();
+    bloomProbeInto(key, prefixLen, pointProbe);
+    const slot = ix.find(key, prefixLen, pointProbe);
+    // no run holds a single of this akey
+    if (slot < 0) return best;
+    const blk = pointHit.blk!, e = pointHit.e;
+    const ko = blk.keyOffset(e), kl = blk.keyLength(e);
+    const b = blk.bytes, st = ko + kl - STAMP_BYTES;
+    const ep = stampEpochAt(b, st);
+    // the runs' newest version of the akey; a read at an older epoch seeks every run
+    if (ep <= epoch) {
+      const sq = stampSeqAt(b, st);
+      if (best !== undefined && !(best.epoch < ep || (best.epoch === ep && best.seq < sq))) return best;
+      const ver = versionAt(blk, ko + kl, blk.valueLength(e), ep, sq);
+      if (ver === undefined) throw corruptEntry(runs[ix.runOf(slot)]!, b.subarray(ko, ko + kl));
+      return ver;
+    }
+  }
   for (const r of runs) {
     if (prefixLen < 0) {
       pointKey.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
@@ -269,6 +293,135 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
     if (best === undefined) throw corruptEntry(r, b.subarray(ko, ko + kl));
   }
   return best;
+}
+
+/**
+ * Most entries (summed over a store's runs) a `PointIndex` is built for. Memory: about 28 bytes per
+ * indexed version in the runs' point lists and 16-32 in the table (a bench store of 19k objects:
+ * about 1 MiB); larger stores keep the bloom and fence path.
+ */
+export const POINT_INDEX_MAX_VERSIONS = 1 << 18;
+/** Most runs a `PointIndex` covers (a slot names its run in 8 bits). */
+const POINT_INDEX_MAX_RUNS = 255;
+
+/**
+ * Whether point reads use their runs' `PointIndex` (default; `CAIRN_POINT_INDEX=0` turns it off).
+ * @internal also switched by tests, which hold both paths to each other, and by A/B measurements.
+ */
+export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0' };
+
+/** Where `PointIndex.find` found its entry (reused: valid until the next call). */
+const pointHit: { blk: BlockView | undefined; e: number } = { blk: undefined, e: 0 };
+
+/** @internal `PointIndex.find`'s last hit (its block's bytes and entry), for tests. */
+export function pointHitOf(): { bytes: Uint8Array | undefined; e: number } { return { bytes: pointHit.blk?.bytes, e: pointHit.e }; }
+
+/**
+ * A store's runs' newest single-value version of every akey, in one open-addressing hash table
+ * keyed by the two bloom hashes of the akey's lookup prefix: a point read of a fresh key probes one
+ * or two slots of one array and reads the one data block that holds the version, instead of a
+ * bloom filter per run (1-6 cache lines each), then the fences and a block search of each run the
+ * filters let through. On this machine a get is bound by the cache lines and pages it touches
+ * (the io bench's gets over 151k objects touch 4-8 runs per store).
+ *
+ * Built when a read first meets a list of runs (lists are replaced, never changed in place, when
+ * runs come and go), from each run's point list (`Run.points`, made once per run), and only while
+ * every run has one and the list holds at most POINT_INDEX_MAX_VERSIONS versions: otherwise reads
+ * keep the per-run path. Each slot is `[h1, h2, run + 1, loc]` (run 0: empty). Two akeys whose
+ * hashes agree in full get two slots (their keys are compared while building and when reading),
+ * so an akey absent from the table is absent from every run.
+ */
+export class PointIndex {
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+  constructor(readonly runs: readonly Run[], lists: readonly RunPoints[], total: number) {
+    let size = 16;
+    while (size < total * 1.5) size *= 2; // (at most 2/3 full: an absent akey's probe ends within a line or two)
+    this.mask = size - 1;
+    const t = this.slots = new Int32Array(size * 4);
+    // the stamp of each slot's version while building
+    const eh = new Uint32Array(size), el = new Uint32Array(size), sq = new Float64Array(size);
+    for (let r = 0; r < lists.length; r++) {
+      const p = lists[r]!;
+      for (let i = 0; i < p.count; i++) {
+        const h1 = p.h1[i]!, h2 = p.h2[i]!;
+        let s = h1 & this.mask;
+        for (;;) {
+          const w = s * 4;
+          if (t[w + 2] === 0) { t[w] = h1; t[w + 1] = h2; t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; eh[s] = p.epochHi[i]!; el[s] = p.epochLo[i]!; sq[s] = p.seq[i]!; break; }
+          if (t[w] === h1 && t[w + 1] === h2 && this.sameAkey(t[w + 2]! - 1, t[w + 3]!, r, p.loc[i]!)) {
+            const hi = p.epochHi[i]!, lo = p.epochLo[i]!, q = p.seq[i]!;
+            // keep the newer (epoch, then sequence number)
+            if (hi > eh[s]! || (hi === eh[s] && (lo > el[s]! || (lo === el[s] && q > sq[s]!)))) { t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; eh[s] = hi; el[s] = lo; sq[s] = q; }
+            break;
+          }
+          s = (s + 1) & this.mask;
+        }
+      }
+    }
+  }
+
+  /** Whether the single-value entries at (run a, loc la) and (run b, loc lb) are versions of one akey. */
+  private sameAkey(a: number, la: number, b: number, lb: number): boolean {
+    const ba = this.runs[a]!.pointBlock(Math.floor(la / POINT_ENTRY_LIMIT)), ea = la % POINT_ENTRY_LIMIT;
+    const bb = this.runs[b]!.pointBlock(Math.floor(lb / POINT_ENTRY_LIMIT)), eb = lb % POINT_ENTRY_LIMIT;
+    const ka = ba.keyOffset(ea), na = ba.keyLength(ea), kb = bb.keyOffset(eb), nb = bb.keyLength(eb);
+    if (na !== nb) return false;
+    const x = ba.bytes, y = bb.bytes;
+    for (let j = na - STAMP_BYTES - 1; j >= 0; j--) if (x[ka + j] !== y[kb + j]) return false;
+    return true;
+  }
+
+  /**
+   * The slot of the akey whose lookup prefix is `key[0, prefixLen)` (hashes `p`), its entry's block
+   * and position left in `pointHit`; -1 when no run holds a single of it.
+   */
+  find(key: Uint8Array, prefixLen: number, p: BloomProbe): number {
+    const t = this.slots, h1 = p.h1 | 0, h2 = p.h2 | 0;
+    for (let s = h1 & this.mask; ; s = (s + 1) & this.mask) {
+      const w = s * 4, r = t[w + 2]!;
+      if (r === 0) return -1;
+      if (t[w] !== h1 || t[w + 1] !== h2) continue;
+      const loc = t[w + 3]!;
+      const blk = this.runs[r - 1]!.pointBlock(Math.floor(loc / POINT_ENTRY_LIMIT)), e = loc % POINT_ENTRY_LIMIT;
+      if (blk.keyLength(e) !== prefixLen + 1 + STAMP_BYTES || !blk.keyStartsWith(e, key, prefixLen + 1)) continue;
+      pointHit.blk = blk; pointHit.e = e;
+      return s;
+    }
+  }
+
+  /** The run (its position in `runs`) of slot `s`. */
+  runOf(s: number): number { return this.slots[s * 4 + 2]! - 1; }
+}
+
+/**
+ * The point index of `runs` (built on first use), or null when it has none (see PointIndex). Kept
+ * on the list's first run (`Run.pointIndexOf`) with the list it was built for.
+ */
+export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
+  const first = runs[0];
+  if (first === undefined) return null;
+  const kept = first.pointIndexOf;
+  // (a list is replaced when runs change; one grown in place while a store opens is indexed again)
+  if (kept !== undefined && kept.runs === runs) {
+    const ix = kept.index as PointIndex | null;
+    if (ix === null || ix.runs.length === runs.length) return ix;
+  }
+  let ix: PointIndex | null = null;
+  if (runs.length <= POINT_INDEX_MAX_RUNS) {
+    let entries = 0;
+    for (const r of runs) entries += r.meta.entries;
+    if (entries <= POINT_INDEX_MAX_VERSIONS) {
+      const lists: RunPoints[] = [];
+      let total = 0;
+      for (const r of runs) { const p = r.points(); if (p === null) break; lists.push(p); total += p.count; }
+      if (lists.length === runs.length) {
+        try { ix = new PointIndex(runs.slice(), lists, total); } catch { ix = null; }
+      }
+    }
+  }
+  first.pointIndexOf = { runs, index: ix };
+  return ix;
 }
 
 /**

@@ -20,7 +20,7 @@ import { VosError } from './errors.js';
 import { XXH32_JS_MAX_BYTES, xxh32, xxh32js, xxh64 } from '../../core/xxhash.js';
 import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
-import { compareKeys } from './keys.js';
+import { compareKeys, keyShape, STAMP_BYTES } from './keys.js';
 import { RunFences, RUN_FENCE_MAX_BLOCKS } from './run-fences.js';
 
 /** Magic of every run block ("VRBK" little-endian). */
@@ -805,6 +805,61 @@ export class Run {
     return this.fences = new RunFences(keys, Int32Array.from(ii), Int32Array.from(jj));
   }
 
+  /**
+   * The run's point list (`RunPoints`): built on first use by reading every data block (verified,
+   * through the block cache), kept for the run's life; null for a run without fences or with a
+   * block that fails its checks (its reads keep the bloom and fence path, which reports the damage
+   * only for keys in that block's range).
+   */
+  private pointList: RunPoints | null | undefined;
+  /**
+   * The point index of the last list of runs that starts with this run (reads.ts `pointIndexOf`
+   * keeps it here: one field load per get instead of a WeakMap lookup). Opaque to the run.
+   */
+  pointIndexOf: { runs: readonly Run[]; index: unknown } | undefined;
+  points(): RunPoints | null {
+    if (this.pointList !== undefined) return this.pointList;
+    this.pointList = null;
+    const f = this.fences === undefined ? this.buildFences() : this.fences;
+    if (f === null) return null;
+    const h1: number[] = [], h2: number[] = [], loc: number[] = [], epHi: number[] = [], epLo: number[] = [], seq: number[] = [];
+    const probe: BloomProbe = { h1: 0, h2: 0 };
+    let prev: Uint8Array | undefined, prevLen = 0;
+    try {
+      for (let g = 0; g < f.count; g++) {
+        const blk = this.fenceBlock(f, g);
+        if (blk.count > POINT_ENTRY_LIMIT) return null;
+        for (let e = 0; e < blk.count; e++) {
+          const ko = blk.keyOffset(e), kl = blk.keyLength(e);
+          const key = blk.bytes.subarray(ko, ko + kl);
+          const shape = keyShape(key);
+          if (shape === undefined || shape.kind !== 'single') continue;
+          const pl = shape.akeyEnd;
+          // the first version of an akey in the run is its newest (~epoch, ~seq order)
+          if (prev !== undefined && prevLen === pl && samePrefixBytes(prev, key, pl)) continue;
+          prev = key; prevLen = pl;
+          bloomProbeInto(key, pl, probe);
+          const st = kl - STAMP_BYTES;
+          h1.push(probe.h1 | 0); h2.push(probe.h2 | 0); loc.push(g * POINT_ENTRY_LIMIT + e);
+          epHi.push((0xffffffff - readBE32(key, st)) >>> 0); epLo.push((0xffffffff - readBE32(key, st + 4)) >>> 0);
+          seq.push((0xffffffff - readBE32(key, st + 8)) * 4294967296 + (0xffffffff - readBE32(key, st + 12)));
+        }
+      }
+    } catch {
+      return null;
+    }
+    return this.pointList = {
+      count: h1.length, h1: Int32Array.from(h1), h2: Int32Array.from(h2), loc: Int32Array.from(loc),
+      epochHi: Uint32Array.from(epHi), epochLo: Uint32Array.from(epLo), seq: Float64Array.from(seq),
+    };
+  }
+
+  /**
+   * The data block a `RunPoints` location names (`loc / POINT_ENTRY_LIMIT`): verified, from the
+   * block cache or read again. Only for a run whose `points()` is not null.
+   */
+  pointBlock(g: number): BlockView { return this.fenceBlock(this.fences!, g); }
+
   /** `seekTo` for a run without fences: the index-block list, then one index block, then one data block. */
   private seekThroughIndex(k: Uint8Array, klen: number, at: RunPosition): boolean {
     const top = this.meta.index;
@@ -848,6 +903,33 @@ export class Run {
     }
     for (const r of this.meta.bloom) yield { ref: r, kind: BlockKind.Bloom, damage: () => ({ run: this.meta.id, block: r.off, kind: 'bloom', lo: '', hi: '' }) };
   }
+}
+
+/**
+ * Entries of one data block a `RunPoints` location can name: a location is `g * POINT_ENTRY_LIMIT
+ * + e` (fence g, entry e; fences are at most RUN_FENCE_MAX_BLOCKS, so it fits an int32). A run
+ * with a larger block has no point list.
+ */
+export const POINT_ENTRY_LIMIT = 1 << 17;
+
+/**
+ * The newest single-value version of every akey a run holds, as flat arrays (index i: one akey):
+ * the bloom hashes of its lookup prefix (`bloomProbe`: the same two hashes a point read computes),
+ * where its entry is (`loc`: fence and entry, see POINT_ENTRY_LIMIT) and its stamp (epoch as two
+ * u32 halves, sequence number), so a store can index its runs' newest versions without reading
+ * their blocks again (see reads.ts `PointIndex`).
+ */
+export interface RunPoints {
+  count: number;
+  h1: Int32Array; h2: Int32Array; loc: Int32Array;
+  epochHi: Uint32Array; epochLo: Uint32Array; seq: Float64Array;
+}
+
+function readBE32(b: Uint8Array, at: number): number { return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0; }
+
+function samePrefixBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** An index block read in place: entry j is (first key of data block j, its reference). */

@@ -1,0 +1,139 @@
+/**
+ * The runs' point index (`reads.PointIndex`): a point read answers from the newest version of its
+ * akey over every run, by (epoch, sequence number) and not by run order; falls back to the runs
+ * for a read below that version; answers "absent" only for akeys no run holds; keeps two akeys
+ * whose hashes agree apart. Every answer is held to a model and to the same read with the index
+ * switched off.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import { VosTarget, type VosOptions } from '../../src/vos/index.js';
+import { PointIndex, pointIndexOf, pointReads, pointHitOf } from '../../src/vos/reads.js';
+import type { RunPoints } from '../../src/vos/run.js';
+import { enc, tmpDir } from './helpers.js';
+
+const test = suite('vos point index');
+const KiB = 1024; const MiB = 1024 * KiB;
+const BASE: VosOptions = { scmBytes: 32 * MiB, dataBytes: 64 * MiB, walBytes: 256 * KiB, io: 'pread' };
+let dir = '';
+test.before.each(() => { dir = tmpDir('reads-index'); });
+test.after.each(() => { pointReads.index = true; fs.rmSync(dir, { recursive: true, force: true }); });
+
+const OBJECTS = 600;
+const D = enc('d'), A = enc('a');
+const oidOf = (i: number) => (BigInt(i + 1) * 0x9e3779b97f4a7c15n) & ((1n << 128n) - 1n);
+/** A value naming (object, write number): every write is told apart. */
+const valueOf = (i: number, w: number) => { const v = new Uint8Array(40 + (i % 30)).fill(w & 0xff); new DataView(v.buffer).setUint32(0, i, true); new DataView(v.buffer).setUint32(4, w, true); return v; };
+
+/** Model: per object, its writes in order (epoch, value); at one epoch the later write wins. */
+const model = new Map<number, Array<{ e: bigint; v: Uint8Array }>>();
+function expected(i: number, at: bigint): Uint8Array | undefined {
+  let best: { e: bigint; v: Uint8Array } | undefined;
+  for (const w of model.get(i) ?? []) if (w.e <= at && (!best || w.e >= best.e)) best = w;
+  return best?.v;
+}
+
+const READ_AT = [5n, 15n, 20n, 25n, 30n, 45n, 50n, 60n];
+
+async function read(t: VosTarget, at: bigint, i: number): Promise<Uint8Array | undefined> {
+  const now = t.fetchSingleNow(at, oidOf(i), D, A);
+  return now === null ? await t.fetchSingle(at, oidOf(i), D, A) : now;
+}
+
+async function checkAll(t: VosTarget, objects: number): Promise<void> {
+  for (let i = 0; i < objects; i++) {
+    for (const at of READ_AT) {
+      const want = expected(i, at);
+      pointReads.index = true;
+      const got = await read(t, at, i);
+      pointReads.index = false;
+      const plain = await read(t, at, i);
+      pointReads.index = true;
+      assert.equal(got, want, `object ${i} at ${at} (index)`);
+      assert.equal(plain, want, `object ${i} at ${at} (runs)`);
+    }
+  }
+}
+
+test('newest over every run by epoch then sequence number, older reads, absent keys, after a reopen', async () => {
+  let t = await VosTarget.open(dir, BASE);
+  let w = 0;
+  const put = async (i: number, e: bigint) => { const v = valueOf(i, ++w); await t.updateSingle(e, oidOf(i), D, A, v); (model.get(i) ?? model.set(i, []).get(i)!).push({ e, v }); };
+  try {
+    // epochs not in run order: the newest epoch goes into the oldest run
+    for (let i = 0; i < OBJECTS; i++) await put(i, 30n);
+    await t.target.flushAll();
+    for (let i = 0; i < OBJECTS; i += 2) await put(i, 20n);
+    await t.target.flushAll();
+    for (let i = 0; i < OBJECTS; i += 3) await put(i, 25n);
+    await t.target.flushAll();
+    // the same epoch written again in a later run: the later write (higher sequence number) wins
+    for (let i = 0; i < OBJECTS; i += 5) await put(i, 50n);
+    await t.target.flushAll();
+    for (let i = 0; i < OBJECTS; i += 10) await put(i, 50n);
+    await t.target.flushAll();
+    // objects only some runs hold, and a few only in the memtable
+    for (let i = OBJECTS; i < OBJECTS + 50; i++) await put(i, 45n);
+    await t.target.flushAll();
+    for (let i = OBJECTS + 50; i < OBJECTS + 60; i++) await put(i, 45n);
+    const runs = t.target.runs;
+    assert.ok(runs.length >= 6, `several runs (${runs.length})`);
+    assert.ok(pointIndexOf(runs) !== null, 'the runs are indexed');
+    await checkAll(t, OBJECTS + 80); // the last 20 were never written: absent everywhere
+    await t.close();
+    t = await VosTarget.open(dir, BASE);
+    assert.ok(pointIndexOf(t.target.runs) !== null, 'indexed after a reopen');
+    await checkAll(t, OBJECTS + 80);
+    // a new run: a new list of runs, indexed again
+    for (let i = 0; i < OBJECTS; i += 7) await put(i, 60n);
+    await t.target.flushAll();
+    await checkAll(t, OBJECTS + 80);
+  } finally {
+    await t.close();
+    model.clear();
+  }
+});
+
+test('akeys whose hashes agree in full keep their own slots', async () => {
+  const t = await VosTarget.open(dir, BASE);
+  try {
+    for (let i = 0; i < 200; i++) await t.updateSingle(10n, oidOf(i), D, A, valueOf(i, i));
+    await t.target.flushAll();
+    for (let i = 0; i < 200; i += 2) await t.updateSingle(20n, oidOf(i), D, A, valueOf(i, 1000 + i));
+    await t.target.flushAll();
+    const runs = t.target.runs;
+    const lists = runs.map((r) => r.points()!);
+    assert.ok(lists.every((p) => p !== null && p.count > 0));
+    // every akey of the lists gets the same two hashes: the index can tell them apart by their keys only
+    const same: RunPoints[] = lists.map((p) => ({ ...p, h1: new Int32Array(p.count).fill(7), h2: new Int32Array(p.count).fill(-3) }));
+    const ix = new PointIndex(runs.slice(), same, same.reduce((n, p) => n + p.count, 0));
+    const full = pointIndexOf(runs)!;
+    assert.ok(full !== null);
+    // the slot each akey resolves to in the colliding index names the same entry as in the real one
+    const { KeyBuilder, SECTION_DATA, TAG_KEY, TAG_SINGLE } = await import('../../src/vos/keys.js');
+    const { bloomProbeInto } = await import('../../src/vos/run.js');
+    const cont = t.state.idx;
+    for (let i = 0; i < 200; i++) {
+      const kb = new KeyBuilder().u32(cont).u8(SECTION_DATA).oid(oidOf(i)).u8(TAG_KEY).esc(D).u8(TAG_KEY).esc(A);
+      const n = kb.length;
+      kb.u8(TAG_SINGLE);
+      const key = kb.raw();
+      const real = bloomProbeInto(key, n, { h1: 0, h2: 0 });
+      const a = full.find(key, n, real);
+      assert.ok(a >= 0, `akey ${i} found`);
+      const runA = full.runOf(a), hitA = { ...pointHitOf() };
+      const b = ix.find(key, n, { h1: 7, h2: -3 });
+      assert.ok(b >= 0, `akey ${i} found among colliding slots`);
+      assert.is(ix.runOf(b), runA, `akey ${i}: the same run`);
+      assert.equal(pointHitOf(), hitA, `akey ${i}: the same entry`);
+      assert.is(ix.find(key, n, { h1: 8, h2: -3 }), -1, 'other hashes: absent');
+    }
+    // and the reads through the real index
+    for (let i = 0; i < 200; i++) assert.equal(t.fetchSingleNow(30n, oidOf(i), D, A), i % 2 === 0 ? valueOf(i, 1000 + i) : valueOf(i, i), `object ${i}`);
+  } finally {
+    await t.close();
+  }
+});
+
+test.run();
