@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
 import { Journal, JournalType, type AppendRecord } from './journal.js';
 import { BigIdSet } from '../../core/big-id-map.js';
-import { writeJsonRecordTwice, readEither, encodeRecordFile, decodeRecordFile, readJsonRecordEither } from '../../core/record-file.js';
+import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
 import { CairnError, CorruptionError } from '../../core/errors.js';
 import type { JournalRecord } from './journal.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { xxh64 } from '../../core/xxhash.js';
 import type { Redundancy } from '../io/io.js';
-import { existsSync, readFileSync, openSync, writeSync, fdatasyncSync, closeSync, renameSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync, renameSync } from 'node:fs';
 
 /**
  * A journal record waiting for (or written by) a group write; `objects`: an INTENT's object ids
@@ -493,16 +493,34 @@ export class LocalContainerStorage implements ContainerStorage {
     }
   }
 
-  /** Add `ids` (hex) to the registry of committed objects; false (nothing written) when both registry copies are damaged. */
+  /**
+   * Add `ids` (hex) to the registry of committed objects: as a new delta file (two copies), so a
+   * checkpoint writes what it adds, not every id ever committed. Past REGISTRY_MAX_DELTAS deltas
+   * they are merged with these ids: into one delta, or into the base file once they hold as many
+   * ids as it (each id is then rewritten a few times over its life, not at every checkpoint).
+   * False (nothing written) when a merge finds a registry file damaged in both copies.
+   */
   private async foldIntoRegistry(ids: string[]): Promise<boolean> {
-    const registered = this.readRegistrySync();
-    if (registered === undefined) {
-      swallowed('container.checkpoint-registry-damaged', new CorruptionError(`object registry in ${this.dir}: both copies are damaged; journal kept`, { dir: this.dir }));
+    const add = hexIdRecords(ids);
+    const deltas = registryDeltas(this.dir);
+    const next = join(this.dir, `${REGISTRY_FILE}.${(deltas[deltas.length - 1] ?? 0) + 1}`);
+    if (deltas.length < REGISTRY_MAX_DELTAS) {
+      await writeRegistryFileAsync(next, add);
+      await syncDirAsync(this.dir);
+      return !this.closed;
+    }
+    const parts = readRegistryParts(this.dir);
+    if (parts === undefined) {
+      swallowed('container.checkpoint-registry-damaged', new CorruptionError(`object registry in ${this.dir}: a file is damaged in both copies; journal kept`, { dir: this.dir }));
       return false;
     }
-    const merged = mergeIdRecords(registered, idRecords(ids.map((o) => BigInt('0x' + o))));
-    const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, merged);
-    for (const p of [this.registryPath(), this.registryPath() + '.copy']) await writeFileAtomicAsync(p, img);
+    let merged = add;
+    for (const d of parts.deltas) merged = mergeIdRecords(d.records, merged);
+    if (merged.length >= parts.base.length) await writeRegistryFileAsync(join(this.dir, REGISTRY_FILE), mergeIdRecords(parts.base, merged));
+    else await writeRegistryFileAsync(next, merged);
+    await syncDirAsync(this.dir);
+    // (the merged deltas' ids are in the file just written: a crash before they go lists them twice, harmlessly)
+    removeRegistryDeltas(this.dir, parts.deltas.map((d) => d.n));
     await syncDirAsync(this.dir);
     return !this.closed;
   }
@@ -527,18 +545,24 @@ export class LocalContainerStorage implements ContainerStorage {
   compact(history: CommitEvent[]): void {
     if (this.rewriting) this.rewriteStale = true; // (callers wait for `settled()`; this keeps any other from racing it)
     this.flushNow();
-    // fold the object ids the journal holds into the registry before the journal forgets them
-    const registered = this.readRegistrySync();
-    if (registered === undefined) {
-      // Both registry copies are damaged: the journal is the only record of the ids it names, so
-      // it is kept whole (recovery reads it; registeredObjects() still lists them) until a repair.
-      swallowed('container.compact-registry-damaged', new CorruptionError(`object registry in ${this.dir}: both copies are damaged; journal kept`, { dir: this.dir }));
+    // fold the object ids the journal holds (and the registry's deltas) into the registry's base
+    // file before the journal forgets them
+    const parts = readRegistryParts(this.dir);
+    if (parts === undefined) {
+      // A registry file is damaged in both copies: the journal is the only record of the ids it
+      // names, so it is kept whole (recovery reads it; registeredObjects() still lists them) until a repair.
+      swallowed('container.compact-registry-damaged', new CorruptionError(`object registry in ${this.dir}: a file is damaged in both copies; journal kept`, { dir: this.dir }));
       return;
     }
-    // both sorted: one merging walk over the 16-byte records (no id decoded from the registry)
-    const merged = mergeIdRecords(registered, idRecords(this.journalObjects()));
+    // all sorted: merging walks over the 16-byte records (no id decoded from the registry)
+    let merged = mergeIdRecords(parts.base, idRecords(this.journalObjects()));
+    for (const d of parts.deltas) merged = mergeIdRecords(d.records, merged);
     const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, merged);
-    for (const p of [this.registryPath(), this.registryPath() + '.copy']) writeFileSyncAtomic(p, img);
+    for (const p of [join(this.dir, REGISTRY_FILE), join(this.dir, REGISTRY_FILE) + COPY_SUFFIX]) writeFileSyncAtomic(p, img);
+    if (parts.deltas.length) {
+      syncDirSync(this.dir); // (the base holds the deltas' ids before they go)
+      removeRegistryDeltas(this.dir, parts.deltas.map((d) => d.n));
+    }
     this.journal.rewrite(history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
     // (callers synced the stores first: every record the journal held is covered)
     for (const r of this.live) if (r.epoch > this.coveredUpTo) this.coveredUpTo = r.epoch;
@@ -547,7 +571,7 @@ export class LocalContainerStorage implements ContainerStorage {
 
   async registeredObjects(): Promise<bigint[]> {
     this.flushNow();
-    const ids = new BigIdSet(await this.readRegistry());
+    const ids = new BigIdSet(decodeIds(readRegistryOrThrow(this.dir)));
     for (const o of this.journalObjects()) ids.add(o);
     return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
@@ -563,38 +587,6 @@ export class LocalContainerStorage implements ContainerStorage {
     return out;
   }
 
-  private registryPath(): string { return join(this.dir, 'objects.reg'); }
-
-  private decodeRegistry(img: Uint8Array): bigint[] {
-    const { payload } = decodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, img, 'object registry');
-    if (payload.length % 16 !== 0) throw new CorruptionError('object registry: length is not a multiple of 16', {});
-    const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-    const out: bigint[] = [];
-    for (let i = 0; i < payload.length; i += 16) out.push((dv.getBigUint64(i, false) << 64n) | dv.getBigUint64(i + 8, false));
-    return out;
-  }
-
-  private async readRegistry(): Promise<bigint[]> {
-    if (!existsSync(this.registryPath()) && !existsSync(this.registryPath() + '.copy')) return [];
-    return (await readEither(this.registryPath(), (img) => this.decodeRegistry(img))).value;
-  }
-
-  /**
-   * The registry's id records (16 bytes each, big-endian, ascending: see `idRecords`); empty when
-   * there is none, undefined when a registry exists and neither copy is readable.
-   */
-  private readRegistrySync(): Uint8Array | undefined {
-    const paths = [this.registryPath(), this.registryPath() + '.copy'];
-    if (!paths.some((p) => existsSync(p))) return new Uint8Array(0);
-    for (const p of paths) {
-      try {
-        const { payload } = decodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, new Uint8Array(readFileSync(p)), 'object registry');
-        if (payload.length % 16 === 0) return payload;
-      } catch { /* the other copy */ }
-    }
-    return undefined;
-  }
-
   async saveMeta(meta: unknown): Promise<void> { await writeJsonRecordTwice(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta); }
   close(): void {
     this.closed = true;
@@ -602,6 +594,113 @@ export class LocalContainerStorage implements ContainerStorage {
     this.flushNow();
     this.journal.close();
   }
+}
+
+/** File name of the registry's base file in a container's directory (its deltas add `.<n>`). */
+const REGISTRY_FILE = 'objects.reg';
+/** A registry delta file (the primary copy; `COPY_SUFFIX` names the other). */
+const REGISTRY_DELTA_RE = /^objects\.reg\.(\d+)$/;
+/**
+ * Registry delta files (`objects.reg.<n>`, two copies each: the ids of one checkpoint's fold)
+ * past which the next fold merges them (into one delta, or into the base). Bounds the files a
+ * reader of the registry opens.
+ */
+export const REGISTRY_MAX_DELTAS = 16;
+/** Times a registry is read again when a delta it listed went meanwhile (a writer merging; read-only opens). */
+const REGISTRY_READ_ATTEMPTS = 3;
+
+/** The numbers of the registry's delta files in `dir`, ascending. */
+function registryDeltas(dir: string): number[] {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  const out: number[] = [];
+  for (const n of names) { const m = REGISTRY_DELTA_RE.exec(n); if (m) out.push(Number(m[1])); }
+  return out.sort((a, b) => a - b);
+}
+
+/** The id records of registry file `p` (either copy): null when neither copy exists, undefined when both are damaged. */
+function readRegistryFile(p: string): Uint8Array | null | undefined {
+  let found = false;
+  for (const f of [p, p + COPY_SUFFIX]) {
+    let img: Uint8Array;
+    try { img = new Uint8Array(readFileSync(f)); } catch { continue; }
+    found = true;
+    try {
+      const { payload } = decodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, img, 'object registry');
+      if (payload.length % 16 === 0) return payload;
+    } catch { /* the other copy */ }
+  }
+  return found ? undefined : null;
+}
+
+/**
+ * The registry's base records (empty when there is none) and its deltas' (see `idRecords`);
+ * undefined when a file of it is damaged in both copies.
+ */
+function readRegistryParts(dir: string): { base: Uint8Array; deltas: Array<{ n: number; records: Uint8Array }> } | undefined {
+  for (let attempt = 1; ; attempt++) {
+    // deltas first: a writer merges them into the base before it removes them
+    const deltas: Array<{ n: number; records: Uint8Array }> = [];
+    let vanished = false;
+    for (const n of registryDeltas(dir)) {
+      const r = readRegistryFile(join(dir, `${REGISTRY_FILE}.${n}`));
+      if (r === undefined) return undefined;
+      if (r === null) vanished = true; else deltas.push({ n, records: r });
+    }
+    if (vanished && attempt < REGISTRY_READ_ATTEMPTS) continue;
+    const base = readRegistryFile(join(dir, REGISTRY_FILE));
+    if (base === undefined) return undefined;
+    return { base: base ?? new Uint8Array(0), deltas };
+  }
+}
+
+/** Every id record of the registry in `dir` (base and deltas, ascending, each once); CORRUPTED when a file of it is damaged in both copies. */
+function readRegistryOrThrow(dir: string): Uint8Array {
+  const parts = readRegistryParts(dir);
+  if (parts === undefined) throw new CorruptionError(`object registry in ${dir}: a file is damaged in both copies`, { dir });
+  let all = parts.base;
+  for (const d of parts.deltas) all = mergeIdRecords(d.records, all);
+  return all;
+}
+
+/** Write registry file `p` (both copies, each atomically) with `records`. */
+async function writeRegistryFileAsync(p: string, records: Uint8Array): Promise<void> {
+  const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, records);
+  for (const f of [p, p + COPY_SUFFIX]) await writeFileAtomicAsync(f, img);
+}
+
+/** Remove registry deltas `ns` of `dir` (each copy before its primary: a primary is what lists a delta). */
+function removeRegistryDeltas(dir: string, ns: readonly number[]): void {
+  for (const n of ns) {
+    const p = join(dir, `${REGISTRY_FILE}.${n}`);
+    rmSync(p + COPY_SUFFIX, { force: true });
+    rmSync(p, { force: true });
+  }
+}
+
+/** `syncDirAsync`, synchronously. */
+function syncDirSync(dir: string): void {
+  let fd: number | undefined;
+  try { fd = openSync(dir, 'r'); fsyncSync(fd); } catch { /* a filesystem that cannot sync directories */ } finally { if (fd !== undefined) closeSync(fd); }
+}
+
+const HEX_ID_RE = /^[0-9a-f]{1,32}$/;
+const HEX_ZEROS = '0'.repeat(32);
+
+/**
+ * `idRecords` of ids given in hex (as INTENT records name them), without a BigInt per id: each is
+ * padded to 32 digits, so string order is numeric order, sorted, deduplicated and decoded in one
+ * go. Ids that are not 1-32 lowercase hex digits are left out (recovery only keeps such ones).
+ */
+export function hexIdRecords(ids: readonly string[]): Uint8Array {
+  const padded: string[] = [];
+  for (const o of ids) if (HEX_ID_RE.test(o)) padded.push(o.length === 32 ? o : HEX_ZEROS.slice(o.length) + o);
+  padded.sort();
+  let n = 0;
+  for (let i = 0; i < padded.length; i++) if (n === 0 || padded[i] !== padded[n - 1]) padded[n++] = padded[i]!;
+  padded.length = n;
+  const b = Buffer.from(padded.join(''), 'hex');
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 /** Object ids as 16-byte big-endian records, ascending, each once (the registry's payload). */
@@ -768,13 +867,7 @@ export class ReadOnlyContainerStorage implements ContainerStorage {
   async saveMeta(): Promise<void> { this.refuse(); }
 
   async registeredObjects(): Promise<bigint[]> {
-    const ids = new BigIdSet();
-    const reg = join(this.dir, 'objects.reg');
-    if (existsSync(reg) || existsSync(reg + '.copy')) {
-      const { payload } = (await readEither(reg, (img) => decodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, img, 'object registry'))).value;
-      const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-      for (let i = 0; i + 16 <= payload.length; i += 16) ids.add((dv.getBigUint64(i, false) << 64n) | dv.getBigUint64(i + 8, false));
-    }
+    const ids = new BigIdSet(decodeIds(readRegistryOrThrow(this.dir)));
     for (const ev of this.view.done) for (const o of ev.objects) ids.add(o);
     return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }

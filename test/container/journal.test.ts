@@ -5,9 +5,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { appendFileSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
+import { appendFileSync, statSync, openSync, writeSync, closeSync, readdirSync } from 'node:fs';
 import { Journal, JournalType } from '../../src/container/journal.js';
-import { LocalContainerStorage, idRecords, mergeIdRecords } from '../../src/container/storage.js';
+import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS } from '../../src/container/storage.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -141,6 +141,67 @@ t('compactions keep the union of every id ever committed: registry records merge
     assert.equal(await s.registeredObjects(), [...model].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), `round ${round}`);
   }
   s.close();
+});
+
+t('checkpoints add their ids to the registry as delta files, merged past REGISTRY_MAX_DELTAS: the registry stays the union of every id (vs a Set), across reopen, a read-only open and compaction', async () => {
+  const dir = join(tmpDir(), 'c');
+  let s = await LocalContainerStorage.open(dir, true, { redo: true });
+  s.recover();
+  const rng = new Rng(23);
+  const model = new Set<bigint>();
+  const sorted = () => [...model].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const deltaFiles = () => readdirSync(dir).filter((f) => /^objects\.reg\.\d+(\.copy)?$/.test(f));
+  let e = 0n;
+  let most = 0, merges = 0;
+  for (let round = 0; round < 2 * REGISTRY_MAX_DELTAS + 5; round++) {
+    // one large fold early (the deltas then stay below the base's size for a while), then small ones
+    const n = round === 3 ? 150 : 1 + rng.int(4);
+    for (let i = 0; i < n; i++) {
+      const o = rng.chance(0.2) && model.size ? [...model][rng.int(model.size)]! : (BigInt(rng.int(1 << 30)) << BigInt(rng.int(98)));
+      model.add(o);
+      await s.intent(++e, { targets: [0], objects: [o.toString(16)] }); await s.done(e, { targets: [0], objects: [o.toString(16)] });
+    }
+    const before = deltaFiles().length;
+    await s.dropRedo!(e, []); // no history kept: only the registry names the dropped commits' objects
+    const after = deltaFiles().length;
+    if (after <= before) merges++;
+    most = Math.max(most, after / 2);
+    assert.ok(after % 2 === 0, 'every delta has its two copies');
+    assert.equal(await s.registeredObjects(), sorted(), `round ${round}`);
+  }
+  assert.ok(most <= REGISTRY_MAX_DELTAS, `at most ${REGISTRY_MAX_DELTAS} deltas (${most})`);
+  assert.ok(merges >= 2, `the deltas were merged (${merges} times)`);
+  s.close();
+  s = await LocalContainerStorage.open(dir, true, { redo: true });
+  s.recover();
+  assert.equal(await s.registeredObjects(), sorted(), 'after reopen');
+  const ro = await ReadOnlyContainerStorage.open(dir);
+  assert.equal(await ro.registeredObjects(), sorted(), 'read-only open');
+  ro.close();
+  s.compact([]);
+  assert.equal(deltaFiles(), [], 'compaction folds the deltas into the base');
+  assert.equal(await s.registeredObjects(), sorted(), 'after compaction');
+  // a delta damaged in both copies is reported, never read as empty
+  await s.intent(++e, { targets: [0], objects: ['abc'] }); await s.done(e, { targets: [0], objects: ['abc'] });
+  await s.dropRedo!(e, []);
+  const [delta] = deltaFiles().filter((f) => !f.endsWith('.copy'));
+  for (const f of [delta!, delta + '.copy']) { const d = openSync(join(dir, f), 'r+'); writeSync(d, Buffer.from([0x5a]), 0, 1, 40); closeSync(d); }
+  let err: unknown;
+  try { await s.registeredObjects(); } catch (x) { err = x; }
+  assert.is((err as { code?: string } | undefined)?.code, 'CORRUPTED');
+  s.close();
+});
+
+t('hex id records: the records of the ids as BigInts (idRecords), ascending, each once; ids that are not 1-32 hex digits left out', () => {
+  const rng = new Rng(5);
+  for (let k = 0; k < 200; k++) {
+    const ids = Array.from({ length: rng.int(40) }, () => BigInt(rng.int(1 << 30)) << BigInt(rng.int(99)));
+    if (ids.length && rng.chance(0.3)) ids.push(ids[0]!);
+    if (rng.chance(0.2)) ids.push(0n, (1n << 128n) - 1n);
+    const hex = ids.map((o) => o.toString(16));
+    assert.equal([...hexIdRecords(hex)], [...idRecords(ids)]);
+    assert.equal([...hexIdRecords([...hex, 'xyz', '', 'F00', '1'.repeat(33)])], [...idRecords(ids)]);
+  }
 });
 
 t('id record merge: union of sorted record sets; an out-of-order registry is not trusted (rebuilt by decoding)', () => {
