@@ -24,7 +24,8 @@
  */
 import { closeSync, writeSync, readSync, ftruncateSync, fdatasync, fdatasyncSync, fsyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { open as openCb, write as writeCb, fsync as fsyncCb } from 'node:fs';
+import { open as openCb, write as writeCb, fsync as fsyncCb, close as closeCb } from 'node:fs';
+import { swallowed } from '../../core/log.js';
 import { promisify } from 'node:util';
 import { xxh64 } from '../../core/xxhash.js';
 import { CairnError, CorruptionError } from '../../core/errors.js';
@@ -315,6 +316,16 @@ function rewriteHeader(p: string): void {
   try { writeSync(fd, h, 0, HEADER, 0); fdatasyncSync(fd); } finally { closeSync(fd); }
 }
 
+/**
+ * Close the descriptor of a journal file a replacement was renamed over, off the event loop: it
+ * is that file's last link, so the close frees its blocks (a checkpoint's 4 MiB copies: 5% of the
+ * main thread of durable small puts when closed synchronously, measured by the puts engineer).
+ * Nothing reads or writes it any more; a failed close loses nothing.
+ */
+function closeReplaced(fd: number): void {
+  closeCb(fd, (err) => { if (err) swallowed('container.replaced-journal-close-failed', err); });
+}
+
 /** A journal replacement written and synced under temporary names (`Journal.prepareReplace`). */
 export interface PreparedReplace { paths: string[]; fds: number[]; size: number }
 
@@ -513,7 +524,7 @@ export class Journal {
         closeSync(fd);
         throw mediaErrorFromErrno(err, `rewrite the journal ${p}`, { copy: i });
       }
-      closeSync(this.fds[i]!);
+      closeReplaced(this.fds[i]!);
       this.fds[i] = fd;
       this.size[i] = HEADER + bytes.length;
     });
@@ -586,7 +597,7 @@ export class Journal {
       throw mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
     }
     prep.paths.forEach((_, i) => {
-      closeSync(this.fds[i]!);
+      closeReplaced(this.fds[i]!);
       this.fds[i] = prep.fds[i]!;
       this.size[i] = size;
     });
