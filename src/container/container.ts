@@ -14,7 +14,7 @@ import { REDO_MAX_VALUE_BYTES, REDO_RETAINED_HISTORY, type ContainerStorage, typ
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
 import { CommitHistory, type CommitObjects } from './commit-history.js';
-import { utf8 } from './utf8.js';
+import { utf8Scratch } from './utf8.js';
 import { opConflictKey, type Op, type OpTarget } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
 import type { ContainerRuntime, ObjectLayout } from './runtime.js';
@@ -243,7 +243,7 @@ export class ContainerCore {
    */
   private nameOidsOld = new Map<string, bigint>();
   /** `defaultClass()`: the parsed default class, by the name it was parsed from. */
-  private defaultCls: { name: string; cls: ObjectClass } | undefined;
+  private defaultCls: { name: string; cls: ObjectClass; idBase: bigint | undefined } | undefined;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
   private readonly availableFn = (t: number): boolean => this.rt.available(t);
   /** The I/O context, rebuilt when the metadata object is replaced (`io()`). */
@@ -554,10 +554,11 @@ export class ContainerCore {
     }
     const cls = oclass === undefined ? this.defaultClass() : toObjectClass(oclass);
     if (oclass !== undefined) this.checkClass(cls);
-    const name = utf8(oidOrName);
+    const name = utf8Scratch(oidOrName); // (hashed at once: no array per name)
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
     if (cls.groups !== 'X') {
-      const oid = makeObjectId(lo, cls, {});
+      // (the default class's bits above the 96 user bits are taken once: one BigInt per name, not seven)
+      const oid = oclass === undefined ? this.defaultCls!.idBase! | lo : makeObjectId(lo, cls, {});
       if (oclass === undefined) this.cacheNameOid(oidOrName, oid);
       return oid;
     }
@@ -580,7 +581,7 @@ export class ContainerCore {
     if (this.defaultCls?.name !== name) {
       const cls = toObjectClass(name);
       this.checkClass(cls);
-      this.defaultCls = { name, cls };
+      this.defaultCls = { name, cls, idBase: cls.groups === 'X' ? undefined : makeObjectId(0n, cls, {}) };
     }
     return this.defaultCls.cls;
   }

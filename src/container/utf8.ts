@@ -19,3 +19,23 @@ export function utf8(s: string): Uint8Array {
   }
   return out;
 }
+
+/** Scratch of `utf8Scratch`, and its views by length (`subarray` would make one per call). */
+const scratch = new Uint8Array(INLINE_UTF8_MAX_CHARS);
+const scratchViews: Uint8Array[] = Array.from({ length: INLINE_UTF8_MAX_CHARS + 1 }, (_, n) => scratch.subarray(0, n));
+
+/**
+ * The UTF-8 bytes of `s` for immediate use (hashing a name): ASCII strings up to
+ * INLINE_UTF8_MAX_CHARS are written into a shared scratch and returned as a view of it, valid
+ * only until the next call; anything else as `utf8(s)`, a new array. No allocation per name.
+ */
+export function utf8Scratch(s: string): Uint8Array {
+  const n = s.length;
+  if (n > INLINE_UTF8_MAX_CHARS) return toBytes(s);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return toBytes(s);
+    scratch[i] = c;
+  }
+  return scratchViews[n]!;
+}

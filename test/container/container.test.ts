@@ -7,6 +7,9 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Pool } from '../../src/pool/pool.js';
 import { tmpDir, text, collect, rejectsWith } from '../helpers/tmp.js';
+import { containerPort } from '../../src/container/container.js';
+import { makeObjectId, toObjectClass } from '../../placement/index.js';
+import { xxh64 } from '../../core/xxhash.js';
 
 const dir = tmpDir();
 const pool = await Pool.create(join(dir, 'pool'), { nodes: 2, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 16 << 20, dataBytes: 64 << 20 });
@@ -214,6 +217,22 @@ t('concurrent commits: readers at the stable epoch never see a torn transaction'
   }
   stop = true;
   assert.ok((await reader) > 0);
+});
+
+t('object names map to the id of their hash (xxh64 of the UTF-8 name with seeds "oid" and "name", in the class\'s id), ASCII or not, short or long, first or cached', async () => {
+  const c = await pool.createContainer('names', { oclass: 'RP_2G1' });
+  const port = containerPort(c);
+  const want = (name: string, cls: string) => {
+    const b = new TextEncoder().encode(name);
+    return makeObjectId((xxh64(b, 0x6f6964n) << 32n) | (xxh64(b, 0x6e616d65n) & 0xffffffffn), toObjectClass(cls), {});
+  };
+  const names = ['o1', 'o2', 'a', 'x'.repeat(64), 'y'.repeat(65), 'zoë', '日本', 'o1' + '\u0080', 'k'.repeat(200)];
+  for (let round = 0; round < 2; round++) { // (the second round reads the name cache)
+    for (const n of names) {
+      assert.is(port.resolveOid(n), want(n, 'RP_2G1'), `${n} (round ${round})`);
+      assert.is(port.resolveOid(n, 'EC_2P1G1'), want(n, 'EC_2P1G1'), `${n} EC_2P1G1`);
+    }
+  }
 });
 
 t('containers: list, open returns the same handle, destroy removes, errors are typed', async () => {
