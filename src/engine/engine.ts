@@ -39,7 +39,7 @@ import { EngineStores, checkTargetFormat } from './stores.js';
 import { ReadStamps, type StampKey } from './read-stamps.js';
 import { ensurePoolMeta, joinPool } from './join.js';
 import { LockTable } from './locks.js';
-import { warmUpStores } from './warm-up.js';
+import { warmUpServing, warmUpStores } from './warm-up.js';
 
 export type { EngineOptions } from './options.js';
 
@@ -151,7 +151,10 @@ export class Engine {
   private async run(undecided: Prepared[]): Promise<void> {
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) this.adoptMaps(decodeMaps(ev.value)); }));
     await this.reloadMaps();
-    if (this.opts.warmUp ?? process.env.CAIRN_ENGINE_WARM_UP === '1') this.log(`store code warmed up in ${(await warmUpStores(this.opts.targets[0]!)).toFixed(0)} ms of CPU`);
+    if (this.opts.warmUp ?? process.env.CAIRN_ENGINE_WARM_UP === '1') {
+      this.log(`store code warmed up in ${(await warmUpStores(this.opts.targets[0]!)).toFixed(0)} ms of CPU`);
+      if (process.env.CAIRN_ENGINE_WARM_UP_SERVE !== '0') this.log(`serving code warmed up in ${(await warmUpServing(this.opts.targets[0]!)).toFixed(0)} ms of CPU`);
+    }
     await this.stores.openAll();
     // Writes the last process held incompletely can never commit: discarded before anything is
     // served. Complete ones are settled with the other participants by the first sweeps.
