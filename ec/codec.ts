@@ -77,6 +77,14 @@ export interface Codec {
    * more than p are missing.
    */
   reconstruct(shards: (Uint8Array | null)[], options?: ReconstructOptions | null): Uint8Array[];
+  /**
+   * `encode` of data held elsewhere: shards[j] (j < k) receive a copy of data[j] and the p parity
+   * shards are computed, as `shards[j].set(data[j])` then `encode(shards)` would, in one pass where
+   * the kernel can (the native GFNI kernel stores each 64-byte column it loads for the encode: an
+   * EC write's data cells are copied from the caller's buffer and encoded without reading them
+   * back). data: k arrays of the shards' length, overlapping no shard.
+   */
+  encodeFrom(data: readonly Uint8Array[], shards: readonly Uint8Array[]): void;
   /** True when every parity shard matches the data shards. All k + p shards must be present. */
   verify(shards: readonly Uint8Array[]): boolean;
   /**
@@ -135,6 +143,16 @@ export function checkShards(shards: readonly (Uint8Array | null)[], k: number, p
     else if (s.length !== len) throw new EcError('EC_SHARD_SIZE_MISMATCH', `shard ${i} has ${s.length} bytes, shard 0..${i - 1} have ${len}`, { index: i, expected: len, got: s.length });
   }
   return len;
+}
+
+/** `encodeFrom`'s data: k Uint8Arrays of `len` bytes (`EC_SHARD_COUNT_MISMATCH`, `EC_SHARD_SIZE_MISMATCH`). */
+export function checkSources(data: readonly Uint8Array[], k: number, len: number): void {
+  if (!Array.isArray(data)) throw new EcError('INVALID_ARGUMENT', 'data must be an array');
+  if (data.length !== k) throw new EcError('EC_SHARD_COUNT_MISMATCH', `expected ${k} data arrays, got ${data.length}`, { expected: k, got: data.length });
+  for (let j = 0; j < k; j++) {
+    const d = data[j];
+    if (!(d instanceof Uint8Array) || d.length !== len) throw new EcError('EC_SHARD_SIZE_MISMATCH', `data ${j} is not a Uint8Array of the shards' ${len} bytes`, { index: j, expected: len, got: (d as Uint8Array | undefined)?.length });
+  }
 }
 
 /** Throw `INVALID_ARGUMENT` if an output buffer overlaps an input buffer. */
@@ -196,6 +214,19 @@ export class MatrixCodec implements Codec {
     const data = shards.slice(0, k), parity = shards.slice(k);
     checkNoAlias(data, parity);
     kernel.apply(this.parityPlan, data, parity, len);
+  }
+
+  encodeFrom(data: readonly Uint8Array[], shards: readonly Uint8Array[]): void {
+    const kernel = this.live();
+    const k = this.dataShards;
+    const len = checkShards(shards, k, this.parityShards, false);
+    checkSources(data, k, len);
+    const dst = shards.slice(0, k), parity = shards.slice(k);
+    checkNoAlias(dst, parity);
+    checkNoAlias(data, shards);
+    if (kernel.applyCopy?.(this.parityPlan, data, dst, parity, len) === true) return;
+    for (let j = 0; j < k; j++) dst[j]!.set(data[j]!);
+    kernel.apply(this.parityPlan, dst, parity, len);
   }
 
   verify(shards: readonly Uint8Array[]): boolean {

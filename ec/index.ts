@@ -10,4 +10,4 @@ export {
 export { relaxedSimdStatus, PORTABLE_SIMD_ENV, RELAXED_SIMD_FLAG, type RelaxedSimdStatus } from './relaxed-simd.js';
 export { MATRIX_IDS, matrixKindOfId, type MatrixKind } from './matrix.js';
 export { EcError } from './errors.js';
-export { useNativeGf, NATIVE_GF_MIN_BYTES, type NativeGfApply } from './wasm-kernel.js';
+export { useNativeGf, NATIVE_GF_MIN_BYTES, type NativeGfApply, type NativeGfApplyCopy } from './wasm-kernel.js';

@@ -18,6 +18,12 @@ export interface Kernel {
   prepare(matrix: Uint8Array, rows: number, k: number): KernelPlan;
   /** outputs[r] = sum_j M[r][j] * inputs[j] over `len` bytes. Outputs must not alias inputs. */
   apply(plan: KernelPlan, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void;
+  /**
+   * `apply` that also copies inputs[j] into copies[j] (`len` bytes), in one pass; false when this
+   * kernel cannot here (nothing written: the caller copies, then `apply`). Optional. Copies overlap
+   * neither inputs nor outputs.
+   */
+  applyCopy?(plan: KernelPlan, inputs: readonly Uint8Array[], copies: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): boolean;
   /** Like `apply` into kernel-owned buffers; the views are valid until the next kernel call. */
   applyToScratch(plan: KernelPlan, inputs: readonly Uint8Array[], len: number): Uint8Array[];
   /** Forget a plan (frees its tables). */

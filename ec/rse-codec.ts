@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ReedSolomonErasure } from '@digitaldefiance/reed-solomon-erasure.wasm';
 import { EcError } from './errors.js';
-import { bytesEqual, checkShards, type Codec, type CodecOptions, type ReconstructOptions } from './codec.js';
+import { bytesEqual, checkShards, checkSources, type Codec, type CodecOptions, type ReconstructOptions } from './codec.js';
 
 let wasmModule: WebAssembly.Module | null = null;
 
@@ -78,6 +78,13 @@ export class ReedSolomonErasureCodec implements Codec {
     for (let i = 0; i < k; i++) buf.set(shards[i]!, i * len);
     this.encodeContiguous(buf);
     for (let r = 0; r < this.parityShards; r++) shards[k + r]!.set(buf.subarray((k + r) * len, (k + r + 1) * len));
+  }
+
+  encodeFrom(data: readonly Uint8Array[], shards: readonly Uint8Array[]): void {
+    const k = this.dataShards;
+    checkSources(data, k, checkShards(shards, k, this.parityShards, false));
+    for (let j = 0; j < k; j++) shards[j]!.set(data[j]!);
+    this.encode(shards);
   }
 
   verify(shards: readonly Uint8Array[]): boolean {

@@ -37,14 +37,18 @@ interface WasmPlan extends KernelPlan { tab: number; released: boolean; matrix: 
  * true when it wrote the outputs, false when it cannot run here (the wasm kernel then does).
  */
 export type NativeGfApply = (matrix: Uint8Array, rows: number, k: number, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number) => boolean;
+/** `NativeGfApply` that also stores inputs[j]'s `len` bytes into copies[j] in the same pass (the addon's `gfApplyCopy`). */
+export type NativeGfApplyCopy = (matrix: Uint8Array, rows: number, k: number, inputs: readonly Uint8Array[], copies: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number) => boolean;
 let nativeGf: NativeGfApply | undefined;
+let nativeGfCopy: NativeGfApplyCopy | undefined;
 
 /**
  * Let `apply` of shards of at least NATIVE_GF_MIN_BYTES run natively (registered by the layer that
- * loads the addon: this module cannot import it). Same results as the wasm kernel, which the EC
- * tests check against the reference codec; undefined turns it off.
+ * loads the addon: this module cannot import it), and `applyCopy` (`Codec.encodeFrom`) where `copy`
+ * is given too. Same results as the wasm kernel, which the EC tests check against the reference
+ * codec; undefined turns them off.
  */
-export function useNativeGf(fn: NativeGfApply | undefined): void { nativeGf = fn; }
+export function useNativeGf(fn: NativeGfApply | undefined, copy?: NativeGfApplyCopy): void { nativeGf = fn; nativeGfCopy = fn ? copy : undefined; }
 
 /** Shards shorter than this stay in wasm (a native call's fixed cost outweighs the faster loop). */
 export const NATIVE_GF_MIN_BYTES = 4096;
@@ -193,6 +197,13 @@ export class WasmKernel implements Kernel {
     if (nativeGf !== undefined && len >= NATIVE_GF_MIN_BYTES && !p.released && inputs.length === p.k && outputs.length === p.rows
       && nativeGf(p.matrix, p.rows, p.k, inputs, outputs, len)) return;
     this.exec(plan, inputs, outputs, len);
+  }
+
+  applyCopy(plan: KernelPlan, inputs: readonly Uint8Array[], copies: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): boolean {
+    const p = plan as WasmPlan;
+    // (the wasm loop reads its inputs from its own memory: there the caller's copy then `apply` is the one pass)
+    return nativeGfCopy !== undefined && len >= NATIVE_GF_MIN_BYTES && !p.released && inputs.length === p.k && copies.length === p.k
+      && outputs.length === p.rows && nativeGfCopy(p.matrix, p.rows, p.k, inputs, copies, outputs, len);
   }
 
   applyToScratch(plan: KernelPlan, inputs: readonly Uint8Array[], len: number): Uint8Array[] {

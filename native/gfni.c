@@ -5,6 +5,12 @@
  *     outputs[r] = sum_j matrix[r * k + j] * inputs[j] over `len` bytes, in the field of ec/gf.ts
  *     (polynomial 0x11d), synchronously on the calling thread. False (nothing written) when this
  *     CPU has no GFNI with AVX-512 or the arguments do not fit: the caller runs its own kernel.
+ *   gfApplyCopy(matrix, rows, k, inputs, copies, outputs, len) -> boolean
+ *     gfApply, and copies[j] (k views) also receives inputs[j]'s `len` bytes, stored from the
+ *     registers the encode loaded them into: an EC write's data cells go from the caller's buffer
+ *     to the codec's stripe buffers and its parity is computed in one pass over them, instead of a
+ *     memmove and then an encode reading the copies back (together 25% of the write's JS thread).
+ *     (A function of its own: an addon without it cannot be handed copies it would ignore.)
  *
  * Multiplying a byte by a constant c is linear over GF(2), so it is an 8x8 bit matrix, which
  * VGF2P8AFFINEQB applies to 64 bytes at once (whatever the field's polynomial). Each 64-byte
@@ -17,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <node_api.h>
 
@@ -74,8 +81,36 @@ static __attribute__((target("avx512f,avx512bw,gfni"))) void apply_avx512(const 
     for (int r = 0; r < rows; r++) memcpy(out[r] + full, tout[r], t);
   }
 }
+/* apply_avx512 that also stores each input's bytes to cp[j] (the first row's loads). */
+static __attribute__((target("avx512f,avx512bw,gfni"))) void apply_copy_avx512(const uint64_t *aff, int rows, int k, uint8_t *const *in, uint8_t *const *cp, uint8_t *const *out, size_t len) {
+  size_t full = len & ~(size_t)63;
+  for (size_t off = 0; off < full; off += 64) {
+    __m512i x = _mm512_loadu_si512((const void *)(in[0] + off));
+    _mm512_storeu_si512((void *)(cp[0] + off), x);
+    __m512i acc = _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64((long long)aff[0]), 0);
+    for (int j = 1; j < k; j++) {
+      x = _mm512_loadu_si512((const void *)(in[j] + off));
+      _mm512_storeu_si512((void *)(cp[j] + off), x);
+      acc = _mm512_xor_si512(acc, _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64((long long)aff[j]), 0));
+    }
+    _mm512_storeu_si512((void *)(out[0] + off), acc);
+    for (int r = 1; r < rows; r++) {
+      const uint64_t *a = aff + (size_t)r * k;
+      acc = _mm512_gf2p8affine_epi64_epi8(_mm512_loadu_si512((const void *)(in[0] + off)), _mm512_set1_epi64((long long)a[0]), 0);
+      for (int j = 1; j < k; j++) acc = _mm512_xor_si512(acc, _mm512_gf2p8affine_epi64_epi8(_mm512_loadu_si512((const void *)(in[j] + off)), _mm512_set1_epi64((long long)a[j]), 0));
+      _mm512_storeu_si512((void *)(out[r] + off), acc);
+    }
+  }
+  if (full < len) {
+    uint8_t *pin[GF_MAX_SHARDS] = { 0 }, *pout[GF_MAX_SHARDS] = { 0 };
+    for (int j = 0; j < k; j++) { memmove(cp[j] + full, in[j] + full, len - full); pin[j] = in[j] + full; }
+    for (int r = 0; r < rows; r++) pout[r] = out[r] + full;
+    apply_avx512(aff, rows, k, pin, pout, len - full);
+  }
+}
 #else
 static int gfni_ok(void) { return 0; }
+static void apply_copy_avx512(const uint64_t *aff, int rows, int k, uint8_t *const *in, uint8_t *const *cp, uint8_t *const *out, size_t len) { (void)aff; (void)rows; (void)k; (void)in; (void)cp; (void)out; (void)len; }
 static void apply_avx512(const uint64_t *aff, int rows, int k, uint8_t *const *in, uint8_t *const *out, size_t len) { (void)aff; (void)rows; (void)k; (void)in; (void)out; (void)len; }
 #endif
 
@@ -98,27 +133,36 @@ static int views_of(napi_env env, napi_value arr, uint32_t n, size_t len, uint8_
   return 1;
 }
 
-/* gfApply(matrix, rows, k, inputs, outputs, len) -> boolean */
-static napi_value gf_apply(napi_env env, napi_callback_info info) {
-  size_t argc = 6; napi_value argv[6], res;
+/* Shared by gfApply and gfApplyCopy: `copies_at` is the argument index of the copies (0: none). */
+static napi_value gf_apply_any(napi_env env, napi_callback_info info, int copies_at) {
+  size_t argc = 7; napi_value argv[7], res;
   int32_t rows, k; double dlen; uint8_t *mat; size_t mlen;
-  uint8_t *in[GF_MAX_SHARDS], *out[GF_MAX_SHARDS];
-  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 6 &&
+  uint8_t *in[GF_MAX_SHARDS], *out[GF_MAX_SHARDS], *cp[GF_MAX_SHARDS];
+  size_t want = copies_at ? 7 : 6, outs_at = copies_at ? 5 : 4, len_at = copies_at ? 6 : 5;
+  const char *name = copies_at ? "gfApplyCopy" : "gfApply";
+  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= want &&
     view_of(env, argv[0], &mat, &mlen) &&
     napi_get_value_int32(env, argv[1], &rows) == napi_ok && napi_get_value_int32(env, argv[2], &k) == napi_ok &&
     rows >= 1 && k >= 1 && rows <= GF_MAX_SHARDS && k <= GF_MAX_SHARDS && mlen >= (size_t)rows * (size_t)k &&
-    napi_get_value_double(env, argv[5], &dlen) == napi_ok && dlen >= 0 && dlen <= 9007199254740991.0 && dlen == (double)(size_t)dlen;
-  if (!ok) { napi_throw_type_error(env, NULL, "gfApply needs (matrix Uint8Array, rows 1-64, k 1-64, inputs, outputs, len)"); return NULL; }
+    napi_get_value_double(env, argv[len_at], &dlen) == napi_ok && dlen >= 0 && dlen <= 9007199254740991.0 && dlen == (double)(size_t)dlen;
+  if (!ok) {
+    napi_throw_type_error(env, NULL, copies_at ? "gfApplyCopy needs (matrix Uint8Array, rows 1-64, k 1-64, inputs, copies, outputs, len)" : "gfApply needs (matrix Uint8Array, rows 1-64, k 1-64, inputs, outputs, len)");
+    return NULL;
+  }
   size_t len = (size_t)dlen;
-  if (!views_of(env, argv[3], (uint32_t)k, len, in) || !views_of(env, argv[4], (uint32_t)rows, len, out)) {
-    napi_throw_type_error(env, NULL, "gfApply needs k inputs and rows outputs of at least len bytes each"); return NULL;
+  if (!views_of(env, argv[3], (uint32_t)k, len, in) || !views_of(env, argv[outs_at], (uint32_t)rows, len, out)
+    || (copies_at && !views_of(env, argv[copies_at], (uint32_t)k, len, cp))) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s needs k inputs%s and rows outputs of at least len bytes each", name, copies_at ? ", k copies" : "");
+    napi_throw_type_error(env, NULL, msg); return NULL;
   }
   int done = 0;
   if (gfni_ok()) {
     uint64_t aff[GF_MAX_SHARDS * 8];
     if ((size_t)rows * (size_t)k <= sizeof aff / sizeof aff[0]) {
       for (int r = 0; r < rows; r++) for (int j = 0; j < k; j++) aff[r * k + j] = affine_of(mat[r * k + j]);
-      if (len) apply_avx512(aff, rows, k, in, out, len);
+      if (len && copies_at) apply_copy_avx512(aff, rows, k, in, cp, out, len);
+      else if (len) apply_avx512(aff, rows, k, in, out, len);
       done = 1;
     }
   }
@@ -126,10 +170,16 @@ static napi_value gf_apply(napi_env env, napi_callback_info info) {
   return res;
 }
 
-/** Define gfApply on `exports` (called from cairn_uring.c init, after hashio_init). */
+/* gfApply(matrix, rows, k, inputs, outputs, len) -> boolean */
+static napi_value gf_apply(napi_env env, napi_callback_info info) { return gf_apply_any(env, info, 0); }
+/* gfApplyCopy(matrix, rows, k, inputs, copies, outputs, len) -> boolean */
+static napi_value gf_apply_copy(napi_env env, napi_callback_info info) { return gf_apply_any(env, info, 4); }
+
+/** Define gfApply and gfApplyCopy on `exports` (called from cairn_uring.c init, after hashio_init). */
 napi_status gfni_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "gfApply", NULL, gf_apply, NULL, NULL, NULL, napi_default, NULL },
+    { "gfApplyCopy", NULL, gf_apply_copy, NULL, NULL, NULL, napi_default, NULL },
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

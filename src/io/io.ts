@@ -36,7 +36,7 @@ import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
 import { nativeAddon } from '../media/io-uring.js';
-import { useNativeGf } from '../../ec/index.js';
+import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
 
 /** Set to 0 to keep EC encode and decode in the wasm kernel instead of the addon's GFNI one. */
 export const NATIVE_GF_ENV = 'CAIRN_NATIVE_GF';
@@ -44,8 +44,12 @@ export const NATIVE_GF_ENV = 'CAIRN_NATIVE_GF';
 // where it loads and the CPU has it: an EC write's parity on the JavaScript thread was 13% of the
 // write's CPU in wasm. The codec's own validation, matrices and decode caching are unchanged.
 {
-  const gf = process.env[NATIVE_GF_ENV] === '0' ? undefined : nativeAddon()?.gfApply;
-  if (gf) useNativeGf((matrix, rows, k, inputs, outputs, len) => gf(matrix, rows, k, inputs, outputs, len));
+  const addon = process.env[NATIVE_GF_ENV] === '0' ? undefined : nativeAddon();
+  const gf = addon?.gfApply, gfCopy = addon?.gfApplyCopy;
+  if (gf) {
+    useNativeGf((matrix, rows, k, inputs, outputs, len) => gf(matrix, rows, k, inputs, outputs, len),
+      gfCopy && ((matrix, rows, k, inputs, copies, outputs, len) => gfCopy(matrix, rows, k, inputs, copies, outputs, len)));
+  }
 }
 
 /** Redundancy shape of an object class, as the data path needs it. */
@@ -62,6 +66,8 @@ export interface Redundancy {
 /** Minimal codec surface used here (see ec/). */
 export interface EcCodec {
   encode(shards: Uint8Array[]): unknown;
+  /** shards[j] = data[j] for the k data shards, then `encode`, in one pass where the codec can (ec/ `Codec.encodeFrom`). */
+  encodeFrom?(data: readonly Uint8Array[], shards: readonly Uint8Array[]): unknown;
   /** Restore missing shards in place; `present[i] === false` marks a buffer whose content is to be restored. */
   reconstruct(shards: (Uint8Array | null)[], opts?: { dataOnly?: boolean; present?: readonly boolean[] }): unknown;
   /** k+p buffers of `size` bytes inside the codec's wasm memory (encode on them copies nothing). */
@@ -409,8 +415,22 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
       throw err;
     }
   }
-  const touchedRange = copyIntoStripes(bufs.shards, data, offset, k, cell, first);
-  codec.encode(bufs.shards);
+  let touchedRange: Array<[number, number] | undefined>;
+  // Whole stripes of cells the native kernel takes: parity is encoded from the caller's bytes, and
+  // the data cells are either written from them too (every data shard's store takes views:
+  // `updateArrayParts`, a gather write) or copied into the stripe buffers in the encode's own pass
+  // (`encodeFrom`). Smaller cells: one copy, then one encode over the whole buffers (fewer calls).
+  let parts: Uint8Array[][] | undefined;
+  const whole = fullCover && cell >= NATIVE_GF_MIN_BYTES;
+  if (whole && gatherStores(ctx, roles, k)) {
+    parts = encodeStripesInPlace(codec, bufs.shards, data, k, cell, nStripes);
+    touchedRange = Array.from({ length: k }, (): [number, number] => [0, nStripes * cell]);
+  } else if (whole && codec.encodeFrom !== undefined) {
+    touchedRange = encodeStripesFrom(codec as EcCodec & Required<Pick<EcCodec, 'encodeFrom'>>, bufs.shards, data, k, cell, nStripes);
+  } else {
+    touchedRange = copyIntoStripes(bufs.shards, data, offset, k, cell, first);
+    codec.encode(bufs.shards);
+  }
   const base = first * cell;
   const writes: ShardPlan = [];
   writes.release = release;
@@ -421,9 +441,12 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     const [lo, hi] = i < k ? touchedRange[i]! : [0, nStripes * cell];
     if (i < k) dataBytes += hi - lo;
     assert(lo >= 0 && hi <= nStripes * cell && hi > lo, 'a shard writes a non-empty range of its stripe buffer', { shard, lo, hi, bytes: nStripes * cell });
+    const from = parts !== undefined && i < k ? parts[i]! : undefined;
     writes.push({
       target, shard,
-      apply: (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs.shards[i]!.subarray(lo, hi), writeOpts(at)),
+      apply: from !== undefined
+        ? (s, at) => writeParts(s, at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, from, writeOpts(at))
+        : (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs.shards[i]!.subarray(lo, hi), writeOpts(at)),
     });
   });
   // Every parity shard is rewritten, and the data bytes written add up to the caller's bytes.
@@ -456,6 +479,61 @@ function copyIntoStripes(bufs: Uint8Array[], data: Uint8Array, offset: number, k
     touched[span.cell] = r ? [Math.min(r[0], local), Math.max(r[1], local + span.length)] : [local, local + span.length];
   }
   return touched;
+}
+
+/** Whether the stores of all k data roles are open and take gather writes (`updateArrayParts`). */
+function gatherStores(ctx: IoContext, roles: ReadonlyArray<{ readonly target: number }>, k: number): boolean {
+  if (ctx.storeNow === undefined) return false;
+  for (let i = 0; i < k; i++) if (ctx.storeNow(roles[i]!.target)?.updateArrayParts === undefined) return false;
+  return true;
+}
+
+/**
+ * Parity of whole stripes of the caller's bytes (`data` is exactly `nStripes` stripes) encoded
+ * straight from them into the parity buffers (bufs[k..]), stripe by stripe; returns each data
+ * role's cells as views of `data`, in stripe order (what its shard writes: nothing is copied).
+ */
+function encodeStripesInPlace(codec: EcCodec, bufs: readonly Uint8Array[], data: Uint8Array, k: number, cell: number, nStripes: number): Uint8Array[][] {
+  assert(data.length === nStripes * k * cell && bufs.length > k && bufs.every((b) => b.length === nStripes * cell), 'whole stripes and parity buffers of nStripes cells', { length: data.length, nStripes, k, cell });
+  const parts = Array.from({ length: k }, () => new Array<Uint8Array>(nStripes));
+  const shards = new Array<Uint8Array>(bufs.length);
+  for (let s = 0; s < nStripes; s++) {
+    const at = s * k * cell, local = s * cell;
+    for (let j = 0; j < k; j++) shards[j] = parts[j]![s] = data.subarray(at + j * cell, at + (j + 1) * cell);
+    for (let i = k; i < bufs.length; i++) shards[i] = bufs[i]!.subarray(local, local + cell);
+    codec.encode(shards);
+  }
+  return parts;
+}
+
+/**
+ * A data shard's write from views of the caller's bytes: a gather write where the store takes one
+ * (`updateArrayParts`), else joined into one buffer (a store reopened since the plan chose views).
+ */
+function writeParts(s: ShardStore, epoch: bigint, uoid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[], opts: WriteOpts | undefined): Promise<void> {
+  if (s.updateArrayParts !== undefined) return s.updateArrayParts(epoch, uoid, dkey, akey, recx, parts, opts);
+  const joined = new Uint8Array(recx.count);
+  let at = 0;
+  for (const v of parts) { joined.set(v, at); at += v.length; }
+  return s.updateArray(epoch, uoid, dkey, akey, recx, joined, opts);
+}
+
+/**
+ * Whole stripes of the caller's bytes (`data` is exactly `nStripes` stripes) into the per-role
+ * stripe buffers, data cells copied and parity encoded stripe by stripe in one pass
+ * (`encodeFrom`: with the native kernel the copy is the encode's own loads stored, not a memmove
+ * the encode then reads back). Returns every data role's touched range: all of its buffer.
+ */
+function encodeStripesFrom(codec: Required<Pick<EcCodec, 'encodeFrom'>>, bufs: readonly Uint8Array[], data: Uint8Array, k: number, cell: number, nStripes: number): Array<[number, number]> {
+  assert(data.length === nStripes * k * cell && bufs.length > k && bufs.every((b) => b.length === nStripes * cell), 'whole stripes into stripe buffers of nStripes cells', { length: data.length, nStripes, k, cell });
+  const src = new Array<Uint8Array>(k), dst = new Array<Uint8Array>(bufs.length);
+  for (let s = 0; s < nStripes; s++) {
+    const at = s * k * cell, local = s * cell;
+    for (let j = 0; j < k; j++) src[j] = data.subarray(at + j * cell, at + (j + 1) * cell);
+    for (let i = 0; i < bufs.length; i++) dst[i] = bufs[i]!.subarray(local, local + cell);
+    codec.encodeFrom(src, dst);
+  }
+  return Array.from({ length: k }, (): [number, number] => [0, nStripes * cell]);
 }
 
 /**

@@ -24,6 +24,13 @@ export interface ShardStore {
   /** `updateSingle` applied synchronously where the store can (undefined once applied; else its promise; synchronous failures thrown): a local store's small put costs no promise. `csum`: the value's `valueChecksum`, when the caller computed it once for every replica. */
   updateSingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined;
   updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void>;
+  /**
+   * `updateArray` of bytes given as views, in order (byte records): an EC write's data cells of
+   * the caller's buffer, written with one gather write and hashed where they are, never joined
+   * into one buffer. The views must not change until the promise settles. Optional (a local store
+   * has it; others are given one buffer).
+   */
+  updateArrayParts?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[], opts?: { recordSize?: number } & WriteOpts): Promise<void>;
   fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined>;
   /**
    * `fetchSingle` answered synchronously when the store can (a local store whose value is in

@@ -89,6 +89,11 @@ export interface NativeAddon {
    * TypeError on bad arguments. Absent from addons built before it existed.
    */
   gfApply?(matrix: Uint8Array, rows: number, k: number, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): boolean;
+  /**
+   * `gfApply` that also stores inputs[j]'s `len` bytes into copies[j] (k views) in the same pass
+   * (an EC write's data cells copied and encoded at once). Absent from addons built before it existed.
+   */
+  gfApplyCopy?(matrix: Uint8Array, rows: number, k: number, inputs: readonly Uint8Array[], copies: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): boolean;
 }
 
 let loaded: { addon?: NativeAddon; reason: string } | undefined;
