@@ -7,7 +7,7 @@
  * until the next await, and copies out what it returns.
  */
 import type { Run, BlockView } from './run.js';
-import { bloomProbe, bloomProbeInto, RunPoint, POINT_ENTRY_LIMIT, type BloomProbe, type RunPoints } from './run.js';
+import { bloomProbe, bloomProbeInto, RunPoint, ENTRY_HEADER, POINT_ENTRY_LIMIT, type BloomProbe, type RunPoints } from './run.js';
 import type { Memtable, MemVersion, MemObject, MemDkey, MemAkey, MemPunch } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
@@ -165,6 +165,13 @@ function newestInRuns(v: ReadView, akey: Uint8Array, pa: BloomProbe, epoch: bigi
   return best;
 }
 
+/** Whether `b[at, at+n)` equals `k[0, n)` (last bytes first: keys of one store share their first bytes). */
+function sameBytesAt(b: Uint8Array, at: number, k: Uint8Array, n: number): boolean {
+  if (at + n > b.length) return false;
+  for (let i = n - 1; i >= 0; i--) if (b[at + i] !== k[i]) return false;
+  return true;
+}
+
 /** Whether `a` and `b` agree on their first `n` bytes (both at least that long). */
 function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
   if (a.length < n) return false;
@@ -258,16 +265,17 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
     const slot = ix.find(key, prefixLen, pointProbe);
     // no run holds a single of this akey
     if (slot < 0) return best;
-    const blk = pointHit.blk!, e = pointHit.e;
-    const ko = blk.keyOffset(e), kl = blk.keyLength(e);
-    const b = blk.bytes, st = ko + kl - STAMP_BYTES;
+    const b = pointHit.bytes, o = pointHit.o;
+    const ko = o + ENTRY_HEADER, kl = prefixLen + 1 + STAMP_BYTES, st = ko + kl - STAMP_BYTES;
     const ep = stampEpochAt(b, st);
     // the runs' newest version of the akey; a read at an older epoch seeks every run
     if (ep <= epoch) {
       const sq = stampSeqAt(b, st);
       if (best !== undefined && !(best.epoch < ep || (best.epoch === ep && best.seq < sq))) return best;
-      const ver = versionAt(blk, ko + kl, blk.valueLength(e), ep, sq);
-      if (ver === undefined) throw corruptEntry(runs[ix.runOf(slot)]!, b.subarray(ko, ko + kl));
+      const r = runs[ix.runOf(slot)]!;
+      const blk = r.pointBlock(ix.blockOf(slot));
+      const ver = versionAt(blk, ko + kl, (b[o + 2]! | (b[o + 3]! << 8) | (b[o + 4]! << 16) | (b[o + 5]! << 24)) >>> 0, ep, sq);
+      if (ver === undefined) throw corruptEntry(r, b.subarray(ko, ko + kl));
       return ver;
     }
   }
@@ -310,11 +318,11 @@ const POINT_INDEX_MAX_RUNS = 255;
  */
 export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0' };
 
-/** Where `PointIndex.find` found its entry (reused: valid until the next call). */
-const pointHit: { blk: BlockView | undefined; e: number } = { blk: undefined, e: 0 };
+/** Where `PointIndex.find` found its entry: the block's verified bytes and the entry's offset in them (reused: valid until the next call). */
+const pointHit: { bytes: Uint8Array; o: number } = { bytes: new Uint8Array(0), o: 0 };
 
 /** @internal `PointIndex.find`'s last hit (its block's bytes and entry), for tests. */
-export function pointHitOf(): { bytes: Uint8Array | undefined; e: number } { return { bytes: pointHit.blk?.bytes, e: pointHit.e }; }
+export function pointHitOf(): { bytes: Uint8Array; o: number } { return { bytes: pointHit.bytes, o: pointHit.o }; }
 
 /**
  * A store's runs' newest single-value version of every akey, in one open-addressing hash table
@@ -363,11 +371,11 @@ export class PointIndex {
 
   /** Whether the single-value entries at (run a, loc la) and (run b, loc lb) are versions of one akey. */
   private sameAkey(a: number, la: number, b: number, lb: number): boolean {
-    const ba = this.runs[a]!.pointBlock(Math.floor(la / POINT_ENTRY_LIMIT)), ea = la % POINT_ENTRY_LIMIT;
-    const bb = this.runs[b]!.pointBlock(Math.floor(lb / POINT_ENTRY_LIMIT)), eb = lb % POINT_ENTRY_LIMIT;
-    const ka = ba.keyOffset(ea), na = ba.keyLength(ea), kb = bb.keyOffset(eb), nb = bb.keyLength(eb);
+    const x = this.runs[a]!.pointBytes(Math.floor(la / POINT_ENTRY_LIMIT)), oa = la % POINT_ENTRY_LIMIT;
+    const y = this.runs[b]!.pointBytes(Math.floor(lb / POINT_ENTRY_LIMIT)), ob = lb % POINT_ENTRY_LIMIT;
+    const na = x[oa]! | (x[oa + 1]! << 8), nb = y[ob]! | (y[ob + 1]! << 8);
     if (na !== nb) return false;
-    const x = ba.bytes, y = bb.bytes;
+    const ka = oa + ENTRY_HEADER, kb = ob + ENTRY_HEADER;
     for (let j = na - STAMP_BYTES - 1; j >= 0; j--) if (x[ka + j] !== y[kb + j]) return false;
     return true;
   }
@@ -383,12 +391,16 @@ export class PointIndex {
       if (r === 0) return -1;
       if (t[w] !== h1 || t[w + 1] !== h2) continue;
       const loc = t[w + 3]!;
-      const blk = this.runs[r - 1]!.pointBlock(Math.floor(loc / POINT_ENTRY_LIMIT)), e = loc % POINT_ENTRY_LIMIT;
-      if (blk.keyLength(e) !== prefixLen + 1 + STAMP_BYTES || !blk.keyStartsWith(e, key, prefixLen + 1)) continue;
-      pointHit.blk = blk; pointHit.e = e;
+      // the entry `[klen u16][vlen u32][key]...` read in the verified block's bytes, no view
+      const b = this.runs[r - 1]!.pointBytes(Math.floor(loc / POINT_ENTRY_LIMIT)), o = loc % POINT_ENTRY_LIMIT;
+      if ((b[o]! | (b[o + 1]! << 8)) !== prefixLen + 1 + STAMP_BYTES || !sameBytesAt(b, o + ENTRY_HEADER, key, prefixLen + 1)) continue;
+      pointHit.bytes = b; pointHit.o = o;
       return s;
     }
   }
+
+  /** The fence (data block) of slot `s`'s entry in its run. */
+  blockOf(s: number): number { return Math.floor(this.slots[s * 4 + 3]! / POINT_ENTRY_LIMIT); }
 
   /** The run (its position in `runs`) of slot `s`. */
   runOf(s: number): number { return this.slots[s * 4 + 2]! - 1; }

@@ -828,7 +828,7 @@ export class Run {
     try {
       for (let g = 0; g < f.count; g++) {
         const blk = this.fenceBlock(f, g);
-        if (blk.count > POINT_ENTRY_LIMIT) return null;
+        if (blk.bytes.length > POINT_ENTRY_LIMIT) return null;
         for (let e = 0; e < blk.count; e++) {
           const ko = blk.keyOffset(e), kl = blk.keyLength(e);
           const key = blk.bytes.subarray(ko, ko + kl);
@@ -840,7 +840,7 @@ export class Run {
           prev = key; prevLen = pl;
           bloomProbeInto(key, pl, probe);
           const st = kl - STAMP_BYTES;
-          h1.push(probe.h1 | 0); h2.push(probe.h2 | 0); loc.push(g * POINT_ENTRY_LIMIT + e);
+          h1.push(probe.h1 | 0); h2.push(probe.h2 | 0); loc.push(g * POINT_ENTRY_LIMIT + ko - ENTRY_HEADER);
           epHi.push((0xffffffff - readBE32(key, st)) >>> 0); epLo.push((0xffffffff - readBE32(key, st + 4)) >>> 0);
           seq.push((0xffffffff - readBE32(key, st + 8)) * 4294967296 + (0xffffffff - readBE32(key, st + 12)));
         }
@@ -859,6 +859,16 @@ export class Run {
    * block cache or read again. Only for a run whose `points()` is not null.
    */
   pointBlock(g: number): BlockView { return this.fenceBlock(this.fences!, g); }
+
+  /**
+   * `pointBlock(g)`'s verified bytes, with no view: a point read checks its key in them (`[klen
+   * u16][vlen u32][key][value]` at the entry's offset) before it decodes anything.
+   */
+  pointBytes(g: number): Uint8Array {
+    const kept = this.fenceBlocks[g];
+    if (kept !== undefined && kept.live) { kept.used = true; return kept.bytes; }
+    return this.fenceBlock(this.fences!, g).bytes;
+  }
 
   /** `seekTo` for a run without fences: the index-block list, then one index block, then one data block. */
   private seekThroughIndex(k: Uint8Array, klen: number, at: RunPosition): boolean {
@@ -906,16 +916,18 @@ export class Run {
 }
 
 /**
- * Entries of one data block a `RunPoints` location can name: a location is `g * POINT_ENTRY_LIMIT
- * + e` (fence g, entry e; fences are at most RUN_FENCE_MAX_BLOCKS, so it fits an int32). A run
- * with a larger block has no point list.
+ * Bytes of one data block a `RunPoints` location can point into: a location is `g *
+ * POINT_ENTRY_LIMIT + o` (fence g, the entry's byte offset o in the block; fences are at most
+ * RUN_FENCE_MAX_BLOCKS, so it fits an int32). A run with a larger block has no point list.
  */
 export const POINT_ENTRY_LIMIT = 1 << 17;
+/** Bytes before an entry's key: `[klen u16][vlen u32]`. */
+export const ENTRY_HEADER = 6;
 
 /**
  * The newest single-value version of every akey a run holds, as flat arrays (index i: one akey):
  * the bloom hashes of its lookup prefix (`bloomProbe`: the same two hashes a point read computes),
- * where its entry is (`loc`: fence and entry, see POINT_ENTRY_LIMIT) and its stamp (epoch as two
+ * where its entry is (`loc`: fence and byte offset, see POINT_ENTRY_LIMIT) and its stamp (epoch as two
  * u32 halves, sequence number), so a store can index its runs' newest versions without reading
  * their blocks again (see reads.ts `PointIndex`).
  */
