@@ -422,7 +422,7 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   // (`encodeFrom`). Smaller cells: one copy, then one encode over the whole buffers (fewer calls).
   let parts: Uint8Array[][] | undefined;
   const whole = fullCover && cell >= NATIVE_GF_MIN_BYTES;
-  if (whole && gatherStores(ctx, roles, k)) {
+  if (whole && nStripes * cell > GATHER_MIN_SHARD_BYTES && gatherStores(ctx, roles, k)) {
     parts = encodeStripesInPlace(codec, bufs.shards, data, k, cell, nStripes);
     touchedRange = Array.from({ length: k }, (): [number, number] => [0, nStripes * cell]);
   } else if (whole && codec.encodeFrom !== undefined) {
@@ -480,6 +480,14 @@ function copyIntoStripes(bufs: Uint8Array[], data: Uint8Array, offset: number, k
   }
   return touched;
 }
+
+/**
+ * Shard writes of up to this many bytes stay in the stripe buffers rather than going out as views
+ * of the caller's bytes: a local store writes values up to its synchronous-write size (the vos
+ * SYNC_WRITE_MAX_BYTES, 64 KiB) from one buffer, so `updateArrayParts` would join the views into a
+ * new one — an allocation and a copy where the stripe buffer is already there.
+ */
+const GATHER_MIN_SHARD_BYTES = 64 * 1024;
 
 /** Whether the stores of all k data roles are open and take gather writes (`updateArrayParts`). */
 function gatherStores(ctx: IoContext, roles: ReadonlyArray<{ readonly target: number }>, k: number): boolean {
