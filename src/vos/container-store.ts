@@ -4,7 +4,7 @@
  * target's memtables and runs. A container on a target costs one manifest entry, no files.
  */
 import { throwIfAborted } from '../../core/errors.js';
-import { MAX_ARRAY_INDEX, MAX_EPOCH, MAX_KEY_SIZE, MAX_OID, MAX_RECORD_SIZE, MAX_VALUE_SIZE } from './constants.js';
+import { MAX_ARRAY_INDEX, MAX_EPOCH, MAX_KEY_SIZE, MAX_OID, MAX_RECORD_SIZE, MAX_VALUE_SIZE, SYNC_WRITE_MAX_BYTES } from './constants.js';
 import { VosError, invalidArg } from './errors.js';
 import type { MemVersion, Memtable } from './memtable.js';
 import { sortedDkeys } from './memtable.js';
@@ -15,7 +15,7 @@ import {
   addEntry, akeyProbes, akeyVisibleAt, arrayRecordSize, extentsAtOrBelow, memDkeyEntries, memObject, newestSingle, visibleSingle, objectTablePage, punchFloor, scan, visibleArray,
   type Gathered, type ReadView, type ScanEntry,
 } from './reads.js';
-import type { ContState, TargetStore } from './store.js';
+import type { ContState, TargetStore, ValueParts } from './store.js';
 import { before, keyHex, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
 
@@ -171,8 +171,29 @@ export class ContainerStore {
 
   /** Write `recx.count` records of `recordSize` bytes (default 1, fixed per akey) at `recx.index`. */
   async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts: { recordSize?: number } = {}): Promise<void> {
-    checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
     if (!(data instanceof Uint8Array)) throw invalidArg('data must be a Uint8Array');
+    return this.updateArrayValue(epoch, oid, dkey, akey, recx, data, opts);
+  }
+
+  /**
+   * `updateArray` of bytes given as views, in order (an EC write's data cells of the caller's
+   * buffer): written to the data file with one gather write and hashed there, not joined into one
+   * buffer first. Values not above SYNC_WRITE_MAX_BYTES and the inline threshold are joined (they
+   * are written synchronously or inline). The views must not change until the promise settles.
+   */
+  async updateArrayParts(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[], opts: { recordSize?: number } = {}): Promise<void> {
+    if (!Array.isArray(parts)) throw invalidArg('parts must be an array of Uint8Arrays');
+    let length = 0;
+    for (const v of parts) { if (!(v instanceof Uint8Array)) throw invalidArg('parts must be an array of Uint8Arrays'); length += v.length; }
+    if (length > Math.max(SYNC_WRITE_MAX_BYTES, this.target.inlineThreshold)) return this.updateArrayValue(epoch, oid, dkey, akey, recx, { length, parts }, opts);
+    const joined = new Uint8Array(length);
+    let at = 0;
+    for (const v of parts) { joined.set(v, at); at += v.length; }
+    return this.updateArrayValue(epoch, oid, dkey, akey, recx, joined, opts);
+  }
+
+  private async updateArrayValue(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array | ValueParts, opts: { recordSize?: number }): Promise<void> {
+    checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
     const t = this.target;
     t.enter();
     try {

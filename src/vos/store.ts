@@ -166,6 +166,13 @@ export interface TargetOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * An array value given as the views that hold it, in order (`ContainerStore.updateArrayParts`):
+ * written to the data file with one gather write and hashed there, never joined into one buffer.
+ * Only values above SYNC_WRITE_MAX_BYTES and the inline threshold (never inline, never `now`).
+ */
+export interface ValueParts { readonly length: number; readonly parts: readonly Uint8Array[] }
+
 /** State of one container on the target. */
 export interface ContState {
   idx: number;
@@ -1301,14 +1308,15 @@ export class TargetStore {
   }
 
   /**
-   * Store a value in the data file; returns where, and its checksum. `now`: a small value written
+   * Store a value in the data file; returns where, and its checksum (a `ValueParts` value with one
+   * gather write of its views). `now`: a small value written
    * synchronously (`writeNow`); else on the thread pool (hashed there where the device can).
    * Durable: synced with its group before the record that points at it is appended.
    */
-  async writeData(value: Uint8Array, now = false): Promise<{ loc: number; alloc: number; csum: bigint }> {
+  async writeData(value: Uint8Array | ValueParts, now = false): Promise<{ loc: number; alloc: number; csum: bigint }> {
     let w: { loc: number; alloc: number; csum: bigint } | undefined;
     if (now) {
-      w = this.writeNow(value);
+      w = this.writeNow(value as Uint8Array); // (ValueParts are above SYNC_WRITE_MAX_BYTES: never `now`)
       if (!this.syncOps) return w;
     }
     const n = w?.alloc ?? Math.max(DATA_BLOCK, this.alloc.roundUp(value.length));
@@ -1316,7 +1324,7 @@ export class TargetStore {
     this.inflightAllocs.set(off, n);
     try {
       // a value that is not whole blocks goes out with a zero tail (gather write), not a padded copy
-      const csum = w?.csum ?? await this.dev.writeFromHashed(off, n, [value], CSUM_SEED);
+      const csum = w?.csum ?? await this.dev.writeFromHashed(off, n, value instanceof Uint8Array ? [value] : value.parts, CSUM_SEED);
       if (this.syncOps) await this.dataSync.request();
       return { loc: off, alloc: n, csum };
     } catch (e) {
@@ -1351,7 +1359,7 @@ export class TargetStore {
    * `logUpdateOnce` (`roomForData`); one that finds the metadata file full while an aggregation
    * runs in the background waits for it and tries again.
    */
-  logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
+  logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | ValueParts, index: number, count: number, recordSize: number): Promise<void> {
     const p = this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
     // (no handler on the common path: a promise and a closure less per update)
     if (!this.background) return p;
@@ -1432,7 +1440,7 @@ export class TargetStore {
     return undefined;
   }
 
-  private async logUpdateOnce(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number): Promise<void> {
+  private async logUpdateOnce(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | ValueParts, index: number, count: number, recordSize: number): Promise<void> {
     this.checkWritable();
     if (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) await this.throttle();
     else { const y = this.shareLoop(); if (y) await y; }
@@ -1453,7 +1461,7 @@ export class TargetStore {
       }
       where = Where.Block;
     } else {
-      csum = now ? 0n : valueChecksum(value); // written now: hashed with the write below
+      csum = now ? 0n : valueChecksum(value as Uint8Array); // written now: hashed with the write below (ValueParts are in the data file: not here)
     }
     const need = WalEncoder.updateLength(dkey.length, akey.length, inData ? 0 : value.length);
     for (let attempt = 0; ; attempt++) {
@@ -1465,7 +1473,7 @@ export class TargetStore {
       }
       if (!now) break;
       // synchronous from here: write a small value, append, apply
-      try { ({ loc, alloc, csum } = this.writeNow(value)); where = Where.Block; break; } catch (e) {
+      try { ({ loc, alloc, csum } = this.writeNow(value as Uint8Array)); where = Where.Block; break; } catch (e) {
         if (!isDataFull(e) || !await this.roomForData(attempt)) throw e;
       }
     }
@@ -1474,8 +1482,8 @@ export class TargetStore {
   }
 
   /** The synchronous end of an update (room in the log checked, a data-file value written): append its record and apply it. */
-  private appendUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, index: number, count: number, recordSize: number, where: Where.Wal | Where.Block, loc: number, alloc: number, csum: bigint): void {
-    const inline = where === Where.Block ? undefined : value;
+  private appendUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | ValueParts, index: number, count: number, recordSize: number, where: Where.Wal | Where.Block, loc: number, alloc: number, csum: bigint): void {
+    const inline = where === Where.Block ? undefined : value as Uint8Array; // (ValueParts go to the data file)
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx,
       oid, dkey, akey, csum, index, count, recordSize, value.length, where, loc, alloc, inline);
     const bound = runBytesBound(dkey, akey, inline?.length ?? 0);
