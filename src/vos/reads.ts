@@ -318,6 +318,10 @@ const POINT_INDEX_MAX_RUNS = 255;
  */
 export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0' };
 
+/** A stamp read while building a `PointIndex` (reused). */
+const stamp = { hi: 0, lo: 0, seq: 0 };
+function be32(b: Uint8Array, at: number): number { return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0; }
+
 /** Where `PointIndex.find` found its entry: the block's verified bytes and the entry's offset in them (reused: valid until the next call). */
 const pointHit: { bytes: Uint8Array; o: number } = { bytes: new Uint8Array(0), o: 0 };
 
@@ -342,31 +346,51 @@ export function pointHitOf(): { bytes: Uint8Array; o: number } { return { bytes:
 export class PointIndex {
   private readonly slots: Int32Array;
   private readonly mask: number;
-  constructor(readonly runs: readonly Run[], lists: readonly RunPoints[], total: number) {
-    let size = 16;
-    while (size < total * 1.5) size *= 2; // (at most 2/3 full: an absent akey's probe ends within a line or two)
-    this.mask = size - 1;
-    const t = this.slots = new Int32Array(size * 4);
-    // the stamp of each slot's version while building
-    const eh = new Uint32Array(size), el = new Uint32Array(size), sq = new Float64Array(size);
-    for (let r = 0; r < lists.length; r++) {
+  /**
+   * Index `lists` (the point lists of `runs`, in order: `total` versions). With `prev`, the index of
+   * a list of runs `runs` starts with (a flush appends a run), its table is copied and only the runs
+   * after those are added, while it has room.
+   */
+  constructor(readonly runs: readonly Run[], lists: readonly RunPoints[], total: number, prev?: PointIndex) {
+    let from = 0;
+    if (prev !== undefined && (prev.mask + 1) >= total * 1.5) {
+      this.mask = prev.mask;
+      this.slots = prev.slots.slice();
+      from = prev.runs.length;
+    } else {
+      let size = 16;
+      while (size < total * 1.5) size *= 2; // (at most 2/3 full: an absent akey's probe ends within a line or two)
+      this.mask = size - 1;
+      this.slots = new Int32Array(size * 4);
+    }
+    const t = this.slots;
+    for (let r = from; r < lists.length; r++) {
       const p = lists[r]!;
       for (let i = 0; i < p.count; i++) {
         const h1 = p.h1[i]!, h2 = p.h2[i]!;
         let s = h1 & this.mask;
         for (;;) {
           const w = s * 4;
-          if (t[w + 2] === 0) { t[w] = h1; t[w + 1] = h2; t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; eh[s] = p.epochHi[i]!; el[s] = p.epochLo[i]!; sq[s] = p.seq[i]!; break; }
+          if (t[w + 2] === 0) { t[w] = h1; t[w + 1] = h2; t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; break; }
           if (t[w] === h1 && t[w + 1] === h2 && this.sameAkey(t[w + 2]! - 1, t[w + 3]!, r, p.loc[i]!)) {
+            // keep the newer (epoch, then sequence number); the slot's stamp is read in its entry
+            this.stampOf(t[w + 2]! - 1, t[w + 3]!);
             const hi = p.epochHi[i]!, lo = p.epochLo[i]!, q = p.seq[i]!;
-            // keep the newer (epoch, then sequence number)
-            if (hi > eh[s]! || (hi === eh[s] && (lo > el[s]! || (lo === el[s] && q > sq[s]!)))) { t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; eh[s] = hi; el[s] = lo; sq[s] = q; }
+            if (hi > stamp.hi || (hi === stamp.hi && (lo > stamp.lo || (lo === stamp.lo && q > stamp.seq)))) { t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; }
             break;
           }
           s = (s + 1) & this.mask;
         }
       }
     }
+  }
+
+  /** The stamp of the entry at (run r, loc) into `stamp`. */
+  private stampOf(r: number, loc: number): void {
+    const b = this.runs[r]!.pointBytes(Math.floor(loc / POINT_ENTRY_LIMIT)), o = loc % POINT_ENTRY_LIMIT;
+    const st = o + ENTRY_HEADER + (b[o]! | (b[o + 1]! << 8)) - STAMP_BYTES;
+    stamp.hi = (0xffffffff - be32(b, st)) >>> 0; stamp.lo = (0xffffffff - be32(b, st + 4)) >>> 0;
+    stamp.seq = (0xffffffff - be32(b, st + 8)) * 4294967296 + (0xffffffff - be32(b, st + 12));
   }
 
   /** Whether the single-value entries at (run a, loc la) and (run b, loc lb) are versions of one akey. */
@@ -415,9 +439,12 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
   if (first === undefined) return null;
   const kept = first.pointIndexOf;
   // (a list is replaced when runs change; one grown in place while a store opens is indexed again)
-  if (kept !== undefined && kept.runs === runs) {
-    const ix = kept.index as PointIndex | null;
-    if (ix === null || ix.runs.length === runs.length) return ix;
+  let prev: PointIndex | undefined;
+  if (kept !== undefined) {
+    const old = kept.index as PointIndex | null;
+    if (kept.runs === runs && (old === null || old.runs.length === runs.length)) return old;
+    // the list it was built for starts the new one (a flush appended runs): extend a copy of it
+    if (old !== null && old.runs.length < runs.length && old.runs.every((r, i) => runs[i] === r)) prev = old;
   }
   let ix: PointIndex | null = null;
   if (runs.length <= POINT_INDEX_MAX_RUNS) {
@@ -428,7 +455,7 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
       let total = 0;
       for (const r of runs) { const p = r.points(); if (p === null) break; lists.push(p); total += p.count; }
       if (lists.length === runs.length) {
-        try { ix = new PointIndex(runs.slice(), lists, total); } catch { ix = null; }
+        try { ix = new PointIndex(runs.slice(), lists, total, prev); } catch { ix = null; }
       }
     }
   }

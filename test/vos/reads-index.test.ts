@@ -81,6 +81,12 @@ test('newest over every run by epoch then sequence number, older reads, absent k
     assert.ok(runs.length >= 6, `several runs (${runs.length})`);
     assert.ok(pointIndexOf(runs) !== null, 'the runs are indexed');
     await checkAll(t, OBJECTS + 80); // the last 20 were never written: absent everywhere
+    // one more run appended to the indexed list (the index is extended, not rebuilt): newer versions of some akeys
+    for (let i = 0; i < OBJECTS; i += 4) await put(i, 55n);
+    await t.target.flushAll();
+    assert.is(t.target.runs.length, runs.length + 1, 'one run appended');
+    assert.ok(t.target.runs.slice(0, runs.length).every((r, k) => r === runs[k]), 'to the same runs');
+    await checkAll(t, OBJECTS + 80);
     await t.close();
     t = await VosTarget.open(dir, BASE);
     assert.ok(pointIndexOf(t.target.runs) !== null, 'indexed after a reopen');
