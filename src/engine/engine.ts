@@ -27,7 +27,7 @@ import type { PoolMaps } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import { Etcd, type Lease } from '../net/etcd.js';
 import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
-import { serveFetchInto, serveShardCall, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
+import { serveFetchInto, serveShardCall, serveUpdate, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
 import { decodeBatch, encodeBatchReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
 import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
@@ -45,6 +45,9 @@ export type { EngineOptions } from './options.js';
 
 /** The method of array reads (`serveFetchNow`). */
 const FETCH_ARRAY = 'shard.fetchArray';
+/** The value updates (`serveWriteNow`). */
+const UPDATE_SINGLE = 'shard.updateSingle';
+const UPDATE_ARRAY = 'shard.updateArray';
 /** Reads at or above this epoch read "everything applied so far" and leave no read timestamp. */
 const READ_TS_LIMIT = 1n << 62n;
 /** Most engines one transaction spans. */
@@ -290,6 +293,14 @@ export class Engine {
   }
 
   private handleOne(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined): Promise<RpcReply> {
+    if (method === UPDATE_SINGLE || method === UPDATE_ARRAY) {
+      try {
+        const r = this.serveWriteNow(method, 'update', h, payload);
+        if (r !== undefined) return r;
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     if (SHARD_METHODS.includes(method)) return this.handleShard(method, h, payload);
     if (method === ENGINE_METHODS.batch) return Promise.reject(new CairnError('NET_PROTOCOL', 'a batch cannot hold a batch'));
     return this.handleControl(method, h);
@@ -360,21 +371,7 @@ export class Engine {
         while (this.tx.full) await this.tx.waitForRoom(Math.max(0, deadline - Date.now()));
       }
       const p = this.admitWrite(kind, cont, unit, epoch, h);
-      let reply: RpcReply;
-      try {
-        await p.intent;
-        reply = await serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
-      } catch (err) {
-        this.tx.failed(p);
-        throw err;
-      }
-      if (p.aborting) {
-        // Its commit is being aborted (abandoned, or settled as incomplete): the write must not count as done.
-        this.tx.failed(p);
-        throw new CairnError('STALE_EPOCH', `epoch ${epoch} was aborted on this engine while the write was applied; retry at a later epoch`, { epoch: epoch.toString() });
-      }
-      await this.tx.applied(p);
-      return reply;
+      return this.applyAdmitted(p, method, h, payload, this.stores.cached(target, cont) as unknown as ShardStore | undefined, target, cont);
     }
     if (SHARD_READ_METHODS.has(method) && epoch !== undefined) {
       const waits = this.tx.blocking(cont, epoch, unit);
@@ -387,6 +384,49 @@ export class Engine {
       }
     }
     return serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
+  }
+
+  /**
+   * Apply an admitted write `p` once its INTENT is logged (to `store`, or the store opened then),
+   * and acknowledge it once its commit's P (or DONE) record is logged; a failure leaves `p`
+   * incomplete. Shared by the write fast path (`serveWriteNow`) and `serveShard`.
+   */
+  private async applyAdmitted(p: Prepared, method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore | undefined, target: number, cont: string): Promise<RpcReply> {
+    let reply: RpcReply;
+    try {
+      await p.intent;
+      const st = store ?? (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore;
+      reply = await (method === UPDATE_SINGLE || method === UPDATE_ARRAY ? serveUpdate(method, h, payload, st) : serveShardCall(method, h, payload, st));
+    } catch (err) {
+      this.tx.failed(p);
+      throw err;
+    }
+    if (p.aborting) {
+      // Its commit is being aborted (abandoned, or settled as incomplete): the write must not count as done.
+      this.tx.failed(p);
+      throw new CairnError('STALE_EPOCH', `epoch ${p.epoch} was aborted on this engine while the write was applied; retry at a later epoch`, { epoch: p.epoch.toString() });
+    }
+    await this.tx.applied(p);
+    return reply;
+  }
+
+  /**
+   * A value update of a commit (the items of a batch of new-object puts) admitted in one
+   * synchronous stretch: the checks of `handleShard` and `serveShard` inline, then
+   * `applyAdmitted` (the write path runs two async frames instead of four: handleShard ->
+   * serveCounted -> serveShard -> serveShardCall). Undefined when the write needs the general
+   * path: another map version, a rebuild copy (`migrate`), no epoch, no room among the prepared
+   * writes, a store not open yet. Checks that fail throw, as on the general path.
+   */
+  private serveWriteNow(method: string, kind: 'update', h: Record<string, unknown>, payload: Uint8Array | undefined): Promise<RpcReply> | undefined {
+    const version = h.mapVersion;
+    if (version !== this.maps.map.version || h.migrate === true || h.epoch === undefined || this.tx.full) return undefined;
+    const target = this.ownTarget(h.target), cont = checkCont(h.cont);
+    const store = this.stores.cached(target, cont);
+    if (store === undefined) return undefined;
+    const p = this.admitWrite(kind, cont, h.oid !== undefined ? String(h.oid) : undefined, epochOf(h.epoch), h);
+    this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
+    return this.applyAdmitted(p, method, h, payload, store as unknown as ShardStore, target, cont).finally(() => this.requestDone(version));
   }
 
   /**

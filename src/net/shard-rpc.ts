@@ -222,6 +222,22 @@ async function fetchPooled(store: ShardStore, h: Record<string, unknown>): Promi
   return { header: { present: [{ index: recx.index, count: recx.count }], length: recx.count }, payload: lease.bytes, sent: lease.release };
 }
 
+/** An empty payload (an update of an empty value). */
+const EMPTY = new Uint8Array(0);
+
+/**
+ * `shard.updateSingle` or `shard.updateArray` applied to `store` (the engine's write path: no
+ * method switch, no reply built before the store answered). Resolves with the reply (`maxEpoch`);
+ * a malformed header throws NET_PROTOCOL synchronously, the store's errors reject.
+ */
+export function serveUpdate(method: 'shard.updateSingle' | 'shard.updateArray' | string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore): Promise<RpcReply> {
+  const data = payload ?? EMPTY;
+  const done = method === 'shard.updateSingle'
+    ? store.updateSingle(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), data)
+    : store.updateArray(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), recxOf(h.recx), data, h.recordSize !== undefined ? { recordSize: int(h.recordSize, 'recordSize') } : undefined);
+  return done.then((): RpcReply => ({ header: { maxEpoch: String(store.queryMaxEpoch()) } }));
+}
+
 /**
  * A whole-range array read (`shard.fetchArray` with `holesAsZero`, what a client's
  * `fetchArrayInto` sends) served in one frame: the header parsed, a pooled buffer taken and the

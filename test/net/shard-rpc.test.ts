@@ -11,7 +11,7 @@ import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { VosTarget, VosError } from '../../src/vos/index.js';
 import { RpcServer, RpcClient } from '../../src/net/rpc.js';
-import { RemoteShardStore, serveShardCall, serveFetchInto, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
+import { RemoteShardStore, serveShardCall, serveFetchInto, serveUpdate, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
 import type { ShardStore } from '../../src/io/shard-store.js';
 import { tmpDir, collect } from '../helpers/tmp.js';
 
@@ -23,7 +23,8 @@ const hex = (b: Uint8Array | undefined) => (b === undefined ? 'undefined' : Buff
 
 /**
  * Served store + oracle + remote handle; `seen` records every request header the engine got.
- * `fast`: array reads go through `serveFetchInto` first, as an engine's read fast path does.
+ * `fast`: array reads go through `serveFetchInto` first and value updates through `serveUpdate`,
+ * as an engine's fast paths do.
  */
 async function setup(o: { fast?: boolean } = {}) {
   await initXxhash();
@@ -35,9 +36,11 @@ async function setup(o: { fast?: boolean } = {}) {
     secret: SECRET,
     handler: (req) => {
       seen.push({ method: req.method, header: req.header });
-      const fast = o.fast && req.method === 'shard.fetchArray' && req.header.holesAsZero === true ? serveFetchInto(served as unknown as ShardStore, req.header) : undefined;
+      const st = served as unknown as ShardStore;
+      if (o.fast && (req.method === 'shard.updateSingle' || req.method === 'shard.updateArray')) return serveUpdate(req.method, req.header, req.payload, st);
+      const fast = o.fast && req.method === 'shard.fetchArray' && req.header.holesAsZero === true ? serveFetchInto(st, req.header) : undefined;
       if (fast) fastReads++;
-      return fast ?? serveShardCall(req.method, req.header, req.payload, served as unknown as ShardStore);
+      return fast ?? serveShardCall(req.method, req.header, req.payload, st);
     },
   });
   const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET });
@@ -62,8 +65,8 @@ async function both<T>(what: string, f: (s: ShardStore) => Promise<T>, s: { remo
   assert.equal(await run(s.remote), await run(s.local), what);
 }
 
-t('a seeded sequence of operations answers the same remotely as locally', async () => {
-  const s = await setup();
+for (const fast of [false, true]) t(`a seeded sequence of operations answers the same remotely as locally${fast ? ' (the engine fast paths: serveUpdate, serveFetchInto)' : ''}`, async () => {
+  const s = await setup({ fast });
   const { remote, local } = s;
   try {
     assert.equal(remote.usage(), { scmUsed: 0, scmTotal: 0, dataUsed: 0, dataTotal: 0 }, 'zeros before any usage reply');
