@@ -316,7 +316,17 @@ const POINT_INDEX_MAX_RUNS = 255;
  * Whether point reads use their runs' `PointIndex` (default; `CAIRN_POINT_INDEX=0` turns it off).
  * @internal also switched by tests, which hold both paths to each other, and by A/B measurements.
  */
-export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0' };
+export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minReads: 0 };
+
+/**
+ * Point reads a list of runs serves on the per-run path before its `PointIndex` is built (a list
+ * the index of a shorter list extends is indexed at once). Building reads every block of every run:
+ * a store opened to serve a few reads must not pay for it (issue 12: reopen plus 2,000 random reads
+ * of 300k objects over 16 stores, ~125 per store, went from 0.5 s to 13 s under load when the first
+ * read of each store built it), and a store read this often has paid for it many times over.
+ */
+export const POINT_INDEX_MIN_READS = 1024;
+pointReads.minReads = POINT_INDEX_MIN_READS;
 
 /** A stamp read while building a `PointIndex` (reused). */
 const stamp = { hi: 0, lo: 0, seq: 0 };
@@ -440,11 +450,19 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
   const kept = first.pointIndexOf;
   // (a list is replaced when runs change; one grown in place while a store opens is indexed again)
   let prev: PointIndex | undefined;
+  let reads = 0;
   if (kept !== undefined) {
     const old = kept.index as PointIndex | null;
-    if (kept.runs === runs && (old === null || old.runs.length === runs.length)) return old;
+    if (kept.reads !== undefined) reads = kept.reads; // (reads of a list not indexed yet count for the list that replaces it)
+    else if (kept.runs === runs && (old === null || old.runs.length === runs.length)) return old;
     // the list it was built for starts the new one (a flush appended runs): extend a copy of it
     if (old !== null && old.runs.length < runs.length && old.runs.every((r, i) => runs[i] === r)) prev = old;
+  }
+  if (prev === undefined && ++reads < pointReads.minReads) {
+    // not read enough yet to pay for a build: the per-run path
+    if (kept !== undefined && kept.runs === runs) kept.reads = reads;
+    else first.pointIndexOf = { runs, index: null, reads };
+    return null;
   }
   let ix: PointIndex | null = null;
   if (runs.length <= POINT_INDEX_MAX_RUNS) {

@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { VosTarget, type VosOptions } from '../../src/vos/index.js';
-import { PointIndex, pointIndexOf, pointReads, pointHitOf } from '../../src/vos/reads.js';
+import { POINT_INDEX_MIN_READS, PointIndex, pointIndexOf, pointReads, pointHitOf } from '../../src/vos/reads.js';
 import type { RunPoints } from '../../src/vos/run.js';
 import { enc, tmpDir } from './helpers.js';
 
@@ -17,8 +17,9 @@ const test = suite('vos point index');
 const KiB = 1024; const MiB = 1024 * KiB;
 const BASE: VosOptions = { scmBytes: 32 * MiB, dataBytes: 64 * MiB, walBytes: 256 * KiB, io: 'pread' };
 let dir = '';
-test.before.each(() => { dir = tmpDir('reads-index'); });
-test.after.each(() => { pointReads.index = true; fs.rmSync(dir, { recursive: true, force: true }); });
+// every list of runs indexed at its first read (the default waits for POINT_INDEX_MIN_READS: see the last test)
+test.before.each(() => { dir = tmpDir('reads-index'); pointReads.minReads = 1; });
+test.after.each(() => { pointReads.index = true; pointReads.minReads = POINT_INDEX_MIN_READS; fs.rmSync(dir, { recursive: true, force: true }); });
 
 const OBJECTS = 600;
 const D = enc('d'), A = enc('a');
@@ -137,6 +138,34 @@ test('akeys whose hashes agree in full keep their own slots', async () => {
     }
     // and the reads through the real index
     for (let i = 0; i < 200; i++) assert.equal(t.fetchSingleNow(30n, oidOf(i), D, A), i % 2 === 0 ? valueOf(i, 1000 + i) : valueOf(i, i), `object ${i}`);
+  } finally {
+    await t.close();
+  }
+});
+
+test('a store opened for a few reads builds no index: a list of runs is indexed once it has served minReads point reads', async () => {
+  pointReads.minReads = POINT_INDEX_MIN_READS;
+  let t = await VosTarget.open(dir, BASE);
+  try {
+    for (let i = 0; i < 200; i++) await t.updateSingle(10n, oidOf(i), D, A, valueOf(i, 1));
+    await t.target.flushAll();
+    for (let i = 200; i < 400; i++) await t.updateSingle(10n, oidOf(i), D, A, valueOf(i, 1));
+    await t.target.flushAll();
+    await t.close();
+    t = await VosTarget.open(dir, BASE);
+    const runs = t.target.runs;
+    assert.ok(runs.length >= 2);
+    for (let r = 0; r < 3; r++) {
+      for (let k = 0; k < POINT_INDEX_MIN_READS - 1; k++) {
+        const i = (k * 37) % 400;
+        assert.equal(await t.fetchSingle(20n, oidOf(i), D, A), valueOf(i, 1), 'read on the per-run path');
+      }
+      // the reads above went through pointIndexOf (index on): the next one builds it
+      if (r === 0) {
+        assert.is((runs[0]!.pointIndexOf as { index: unknown } | undefined)?.index ?? null, null, `not indexed after ${POINT_INDEX_MIN_READS - 1} reads`);
+        assert.ok(pointIndexOf(runs) !== null, `indexed at read ${POINT_INDEX_MIN_READS}`);
+      }
+    }
   } finally {
     await t.close();
   }
