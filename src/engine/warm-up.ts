@@ -33,30 +33,19 @@ const WARM_UP_DATA_BYTES = 16 * 1024 * 1024;
 const WARM_UP_CONTAINER = '00000000-0000-4000-8000-00000000beef';
 
 /**
- * Exercise the store's write, flush and read paths on a scratch store in `parent` (created and
- * removed here; the engine's own stores are never touched). Resolves with the CPU milliseconds spent.
+ * Run `work` on a scratch target store in a fresh directory `parent/name` (removed afterwards, as
+ * the store is closed): the engine's own stores are never touched. Resolves with the CPU
+ * milliseconds spent, directory and store included.
  */
-export async function warmUpStores(parent: string): Promise<number> {
+async function onScratchStore(parent: string, name: string, sub: string, dataBytes: number, work: (ts: TargetStore, dir: string) => Promise<void>): Promise<number> {
   const c0 = process.cpuUsage();
-  const dir = join(parent, `.warm-up-${process.pid}`);
+  const dir = join(parent, `${name}-${process.pid}`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   try {
-    const ts = await TargetStore.open(dir, { scmBytes: WARM_UP_SCM_BYTES, dataBytes: WARM_UP_DATA_BYTES, create: true });
+    const ts = await TargetStore.open(sub ? join(dir, sub) : dir, { scmBytes: WARM_UP_SCM_BYTES, dataBytes, create: true });
     try {
-      const cs = new ContainerStore(ts, await ts.createContainer(WARM_UP_CONTAINER));
-      const value = new Uint8Array(WARM_UP_VALUE_BYTES).fill(7);
-      const dkey = new Uint8Array([100]), akey = new Uint8Array([97]);
-      let epoch = 1n;
-      for (let r = 0; r < WARM_UP_ROUNDS; r++) {
-        const ids = randomBytes(16 * WARM_UP_PUTS_PER_ROUND);
-        for (let i = 0; i < WARM_UP_PUTS_PER_ROUND; i++) {
-          const unit = (BigInt('0x' + ids.toString('hex', 16 * i, 16 * i + 16)) << 32n) | BigInt(i % 3);
-          await cs.updateSingle(epoch++, unit, dkey, akey, value);
-          if (i % 16 === 0) await cs.fetchSingle(epoch, unit, dkey, akey);
-        }
-        await ts.flushAll();
-      }
+      await work(ts, dir);
     } finally {
       await ts.close();
     }
@@ -65,6 +54,28 @@ export async function warmUpStores(parent: string): Promise<number> {
   }
   const c = process.cpuUsage(c0);
   return (c.user + c.system) / 1000;
+}
+
+/**
+ * Exercise the store's write, flush and read paths on a scratch store in `parent` (created and
+ * removed here; the engine's own stores are never touched). Resolves with the CPU milliseconds spent.
+ */
+export async function warmUpStores(parent: string): Promise<number> {
+  return onScratchStore(parent, '.warm-up', '', WARM_UP_DATA_BYTES, async (ts) => {
+    const cs = new ContainerStore(ts, await ts.createContainer(WARM_UP_CONTAINER));
+    const value = new Uint8Array(WARM_UP_VALUE_BYTES).fill(7);
+    const dkey = new Uint8Array([100]), akey = new Uint8Array([97]);
+    let epoch = 1n;
+    for (let r = 0; r < WARM_UP_ROUNDS; r++) {
+      const ids = randomBytes(16 * WARM_UP_PUTS_PER_ROUND);
+      for (let i = 0; i < WARM_UP_PUTS_PER_ROUND; i++) {
+        const unit = (BigInt('0x' + ids.toString('hex', 16 * i, 16 * i + 16)) << 32n) | BigInt(i % 3);
+        await cs.updateSingle(epoch++, unit, dkey, akey, value);
+        if (i % 16 === 0) await cs.fetchSingle(epoch, unit, dkey, akey);
+      }
+      await ts.flushAll();
+    }
+  });
 }
 
 /** Bulk reads of the serving warm-up (each `SERVE_WARM_UP_VALUE_BYTES`, `SERVE_WARM_UP_DEPTH` in flight). */
@@ -94,59 +105,46 @@ const SERVE_WARM_UP_DATA_BYTES = 64 * 1024 * 1024;
  * compared with shares the benchmark process's warm code.
  */
 export async function warmUpServing(parent: string): Promise<number> {
-  const c0 = process.cpuUsage();
-  const dir = join(parent, `.warm-up-serve-${process.pid}`);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  try {
-    const ts = await TargetStore.open(join(dir, 't'), { scmBytes: WARM_UP_SCM_BYTES, dataBytes: SERVE_WARM_UP_DATA_BYTES, create: true });
+  return onScratchStore(parent, '.warm-up-serve', 't', SERVE_WARM_UP_DATA_BYTES, async (ts, dir) => {
+    const cs = new ContainerStore(ts, await ts.createContainer(WARM_UP_CONTAINER)) as unknown as ShardStore;
+    const serve = (method: string, h: Record<string, unknown>, payload: Uint8Array | undefined) =>
+      (method === 'shard.fetchArray' && h.holesAsZero === true ? serveFetchInto(cs, h) : undefined) ?? serveShardCall(method, h, payload, cs);
+    const secret = randomBytes(24).toString('base64url');
+    const localPath = localSocketPath(dir);
+    const server = await RpcServer.listen({
+      host: '127.0.0.1', port: 0, secret, ...(localPath ? { localPath } : {}),
+      handler: async (req) => {
+        if (req.method !== ENGINE_METHODS.batch) return serve(req.method, req.header, req.payload);
+        const items = decodeBatch(req.header, req.payload);
+        return encodeBatchReply(await Promise.allSettled(items.map((it) => serve(it.method, it.header, it.payload))));
+      },
+    });
+    const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret, ...(server.localPath ? { localPath: server.localPath } : {}) });
     try {
-      const cs = new ContainerStore(ts, await ts.createContainer(WARM_UP_CONTAINER)) as unknown as ShardStore;
-      const serve = (method: string, h: Record<string, unknown>, payload: Uint8Array | undefined) =>
-        (method === 'shard.fetchArray' && h.holesAsZero === true ? serveFetchInto(cs, h) : undefined) ?? serveShardCall(method, h, payload, cs);
-      const secret = randomBytes(24).toString('base64url');
-      const localPath = localSocketPath(dir);
-      const server = await RpcServer.listen({
-        host: '127.0.0.1', port: 0, secret, ...(localPath ? { localPath } : {}),
-        handler: async (req) => {
-          if (req.method !== ENGINE_METHODS.batch) return serve(req.method, req.header, req.payload);
-          const items = decodeBatch(req.header, req.payload);
-          return encodeBatchReply(await Promise.allSettled(items.map((it) => serve(it.method, it.header, it.payload))));
-        },
-      });
-      const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret, ...(server.localPath ? { localPath: server.localPath } : {}) });
-      try {
-        const route = () => ({ target: 0, cont: WARM_UP_CONTAINER, mapVersion: 1 });
-        const bulk = new RemoteShardStore(client, route);
-        const small = new RemoteShardStore(new EngineLink(() => client, 'warm-up'), route);
-        const dkey = new Uint8Array([100]), akey = new Uint8Array([97]);
-        const value = new Uint8Array(SERVE_WARM_UP_VALUE_BYTES).fill(9);
-        let epoch = 1n;
-        for (let i = 0; i < SERVE_WARM_UP_VALUES; i++) await bulk.updateArray(epoch++, BigInt(i + 1) << 32n, dkey, akey, { index: 0, count: value.length }, value);
-        const at = epoch;
-        let next = 0;
-        await Promise.all(Array.from({ length: SERVE_WARM_UP_DEPTH }, async () => {
-          const into = [new Uint8Array(SERVE_WARM_UP_VALUE_BYTES)];
-          while (next < SERVE_WARM_UP_READS) {
-            const i = next++;
-            await bulk.fetchArrayInto!(at, BigInt((i % SERVE_WARM_UP_VALUES) + 1) << 32n, dkey, akey, { index: 0, count: SERVE_WARM_UP_VALUE_BYTES }, into);
-          }
-        }));
-        const piece = new Uint8Array(WARM_UP_VALUE_BYTES).fill(7);
-        let put = 0;
-        await Promise.all(Array.from({ length: 2 * SERVE_WARM_UP_DEPTH }, async () => {
-          while (put < SERVE_WARM_UP_PUTS) { const i = put++; await small.updateSingle(at + BigInt(i + 1), BigInt(1000 + i) << 32n, dkey, akey, piece); }
-        }));
-      } finally {
-        await client.close();
-        await server.close();
-      }
+      const route = () => ({ target: 0, cont: WARM_UP_CONTAINER, mapVersion: 1 });
+      const bulk = new RemoteShardStore(client, route);
+      const small = new RemoteShardStore(new EngineLink(() => client, 'warm-up'), route);
+      const dkey = new Uint8Array([100]), akey = new Uint8Array([97]);
+      const value = new Uint8Array(SERVE_WARM_UP_VALUE_BYTES).fill(9);
+      let epoch = 1n;
+      for (let i = 0; i < SERVE_WARM_UP_VALUES; i++) await bulk.updateArray(epoch++, BigInt(i + 1) << 32n, dkey, akey, { index: 0, count: value.length }, value);
+      const at = epoch;
+      let next = 0;
+      await Promise.all(Array.from({ length: SERVE_WARM_UP_DEPTH }, async () => {
+        const into = [new Uint8Array(SERVE_WARM_UP_VALUE_BYTES)];
+        while (next < SERVE_WARM_UP_READS) {
+          const i = next++;
+          await bulk.fetchArrayInto!(at, BigInt((i % SERVE_WARM_UP_VALUES) + 1) << 32n, dkey, akey, { index: 0, count: SERVE_WARM_UP_VALUE_BYTES }, into);
+        }
+      }));
+      const piece = new Uint8Array(WARM_UP_VALUE_BYTES).fill(7);
+      let put = 0;
+      await Promise.all(Array.from({ length: 2 * SERVE_WARM_UP_DEPTH }, async () => {
+        while (put < SERVE_WARM_UP_PUTS) { const i = put++; await small.updateSingle(at + BigInt(i + 1), BigInt(1000 + i) << 32n, dkey, akey, piece); }
+      }));
     } finally {
-      await ts.close();
+      await client.close();
+      await server.close();
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / 1000;
+  });
 }

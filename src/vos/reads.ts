@@ -241,6 +241,19 @@ const pointVersion: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: W
 
 
 /**
+ * The seek key of a point read at `epoch` into `pointKey` (the akey's lookup prefix, then the
+ * single-value tag and the inverted epoch) and the prefix's bloom probe into `pointProbe`; returns
+ * the prefix's length.
+ */
+function buildPointKey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): number {
+  pointKey.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
+  const prefixLen = pointKey.length;
+  pointKey.u8(TAG_SINGLE).inv64(epoch);
+  bloomProbeInto(pointKey.raw(), prefixLen, pointProbe);
+  return prefixLen;
+}
+
+/**
  * The runs' newest single of an akey at or below `epoch`, when newer than `best`, for a view with
  * no discards (`newestInRuns` without allocating: the seek key is built in a reused buffer, each
  * run is positioned by `Run.seekTo` with no cursor, the key's prefix and stamp are read in place
@@ -256,12 +269,9 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
   let key = pointKey.raw();
   const ix = runs.length > 0 && pointReads.index ? pointIndexOf(runs) : null;
   if (ix !== null) {
-    pointKey.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
-    prefixLen = pointKey.length;
-    pointKey.u8(TAG_SINGLE).inv64(epoch);
+    prefixLen = buildPointKey(cont, oid, dkey, akey, epoch);
     seekLen = pointKey.length;
     key = pointKey.raw();
-    bloomProbeInto(key, prefixLen, pointProbe);
     const slot = ix.find(key, prefixLen, pointProbe);
     // no run holds a single of this akey
     if (slot < 0) return best;
@@ -281,12 +291,9 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
   }
   for (const r of runs) {
     if (prefixLen < 0) {
-      pointKey.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
-      prefixLen = pointKey.length;
-      pointKey.u8(TAG_SINGLE).inv64(epoch);
+      prefixLen = buildPointKey(cont, oid, dkey, akey, epoch);
       seekLen = pointKey.length;
       key = pointKey.raw();
-      bloomProbeInto(key, prefixLen, pointProbe);
     }
     if (!r.mayContain(pointProbe) || !r.seekTo(key, seekLen, point)) continue;
     const blk = point.blk!, e = point.e;
