@@ -98,11 +98,13 @@ export class KeyBuilder {
     // u64 keeps the low 64 bits of what it is given: no masks to allocate
     return this.u64(oid >> 128n).u64(oid >> 64n).u64(oid);
   }
-  esc(k: Uint8Array): this {
-    this.ensure(k.length * 2 + 2);
+  esc(k: Uint8Array): this { return this.escFrom(k, 0, k.length); }
+  /** `esc` of `src[from, from+len)` (a key read in place, e.g. in a log record: no view made). */
+  escFrom(src: Uint8Array, from: number, len: number): this {
+    this.ensure(len * 2 + 2);
     const b = this.buf;
-    for (let i = 0; i < k.length; i++) {
-      const c = k[i]!;
+    for (let i = from; i < from + len; i++) {
+      const c = src[i]!;
       b[this.n++] = c;
       if (c === 0) b[this.n++] = 0xff;
     }

@@ -12,7 +12,7 @@
  * anything else takes the memtable path (`logFlushSteps` answers undefined).
  */
 import { FLUSH_STEP_ENTRIES, VersionScratch, type ContainerRules } from './merge.js';
-import { SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE } from './keys.js';
+import { KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE } from './keys.js';
 import { bloomProbePrefix, type BloomProbe, type RunWriter } from './run.js';
 import { REGION_HEADER, WAL_HEADER, WalEncoder, WalType, Where, walRecordLength, type FrozenRegion } from './wal.js';
 import type { ExtentList } from './allocator.js';
@@ -24,11 +24,12 @@ const OBJ_KEY_BYTES = 4 + 1 + 24;
 const STAMP_KEY_BYTES = 1 + 8 + 8;
 
 /**
- * This thread's key buffers, reused by its next flush (see `merge-job.ts`'s region buffer): the
- * versions' keys, and the object table's. The run writer keeps views of them (its first and last
- * key, its index's first keys) only until the job's descriptor is packed, which copies them.
+ * This thread's key builder and object-key buffer, reused by its next flush (see `merge-job.ts`'s
+ * region buffer): the versions' keys are built back to back in one builder, the object table's in
+ * the buffer. The run writer keeps views of them (its first and last key, its index's first keys)
+ * only until the job's descriptor is packed, which copies them.
  */
-let keyBuf = new Uint8Array(64 * 1024);
+let keys = new KeyBuilder();
 let objBuf = new Uint8Array(16 * 1024);
 /** Longest key buffer kept for the next flush. */
 const KEY_BUF_REUSE_MAX_BYTES = 8 * 1024 * 1024;
@@ -65,45 +66,31 @@ export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: num
     pos += len;
   }
   if (at.length !== f.records) replayFailed();
-  // 2. their run keys, back to back in keyBuf: [cont][SECTION_DATA][oid][TAG_KEY][dkey esc][TAG_KEY][akey esc][TAG_SINGLE][~epoch][~seq]
+  // 2. their run keys, back to back: [cont][SECTION_DATA][oid][TAG_KEY][dkey esc][TAG_KEY][akey esc][TAG_SINGLE][~epoch][~seq]
   const n = at.length;
   const keyAt = new Int32Array(n + 1);
-  let k = 0;
+  keys.reset();
   for (let i = 0; i < n; i++) {
     const a = at[i]!;
     const m = a + WAL_HEADER;
     const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
-    if (keyBuf.length < k + OBJ_KEY_BYTES + 2 * (dk + ak) + 8 + STAMP_KEY_BYTES) { // (two tags, two terminators, escapes at most double)
-      const b = new Uint8Array(Math.max(2 * keyBuf.length, k + 2 * (OBJ_KEY_BYTES + 2 * (dk + ak) + 8 + STAMP_KEY_BYTES)));
-      b.set(keyBuf.subarray(0, k));
-      keyBuf = b;
-    }
-    const b = keyBuf;
-    keyAt[i] = k;
-    b[k++] = view[a + 27]!; b[k++] = view[a + 26]!; b[k++] = view[a + 25]!; b[k++] = view[a + 24]!; // cont, big-endian
-    b[k++] = SECTION_DATA;
-    for (let j = 23; j >= 0; j--) b[k++] = view[m + j]!; // the oid's 24 little-endian bytes, reversed: big-endian
-    b[k++] = TAG_KEY;
-    k = escInto(b, k, view, m + 80, dk);
-    b[k++] = TAG_KEY;
-    k = escInto(b, k, view, m + 80 + dk, ak);
-    b[k++] = TAG_SINGLE;
-    for (let j = 7; j >= 0; j--) b[k++] = ~view[a + 16 + j]! & 0xff; // 2^64-1-epoch, big-endian
-    const s = seqs[i]!;
-    const hi = (0xffffffff - Math.floor(s / 4294967296)) >>> 0; const lo = (0xffffffff - (s >>> 0)) >>> 0;
-    b[k++] = hi >>> 24; b[k++] = (hi >>> 16) & 0xff; b[k++] = (hi >>> 8) & 0xff; b[k++] = hi & 0xff;
-    b[k++] = lo >>> 24; b[k++] = (lo >>> 16) & 0xff; b[k++] = (lo >>> 8) & 0xff; b[k++] = lo & 0xff;
+    keyAt[i] = keys.length;
+    keys.u32(dv.getUint32(a + 24, true)).u8(SECTION_DATA);
+    for (let j = 23; j >= 0; j--) keys.u8(view[m + j]!); // the oid's 24 little-endian bytes, reversed: big-endian
+    keys.u8(TAG_KEY).escFrom(view, m + 80, dk).u8(TAG_KEY).escFrom(view, m + 80 + dk, ak).u8(TAG_SINGLE)
+      .u32(~dv.getUint32(a + 20, true) >>> 0).u32(~dv.getUint32(a + 16, true) >>> 0) // 2^64-1-epoch
+      .invSeq(seqs[i]!);
   }
-  keyAt[n] = k;
+  keyAt[n] = keys.length;
+  const kb = keys.raw(); // (complete: the builder grows no more in this job)
   // 3. sorted
   const order = new Array<number>(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  const kb = keyBuf;
   order.sort((x, y) => compareAt(kb, keyAt[x]!, keyAt[x + 1]!, keyAt[y]!, keyAt[y + 1]!));
   if (objBuf.length < n * OBJ_KEY_BYTES) objBuf = new Uint8Array(Math.max(2 * objBuf.length, n * OBJ_KEY_BYTES));
   const steps = write(kb, objBuf, view, base, at, seqs, keyAt, order, w);
   // (the steps hold their own references)
-  if (keyBuf.length > KEY_BUF_REUSE_MAX_BYTES) keyBuf = new Uint8Array(64 * 1024);
+  if (kb.length > KEY_BUF_REUSE_MAX_BYTES) keys = new KeyBuilder();
   if (objBuf.length > KEY_BUF_REUSE_MAX_BYTES) objBuf = new Uint8Array(16 * 1024);
   void freed; // (nothing this path writes is dropped with an extent: see the note on singles at one epoch in `write`)
   return steps;
@@ -173,17 +160,6 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
     g = e;
   }
   return written;
-}
-
-/** `src[from, from+len)` escaped into `b` at `k` (as `KeyBuilder.esc`); returns the end. */
-function escInto(b: Uint8Array, k: number, src: Uint8Array, from: number, len: number): number {
-  for (let i = from; i < from + len; i++) {
-    const c = src[i]!;
-    b[k++] = c;
-    if (c === 0) b[k++] = 0xff;
-  }
-  b[k++] = 0; b[k++] = 1;
-  return k;
 }
 
 /** Byte order of `b[x0, x1)` and `b[y0, y1)`. */
