@@ -539,10 +539,11 @@ static void free_batch(batch_t *b) {
  *   destinations are hashed side by side where they are (still in cache: about a megabyte);
  * - mapped reads: copied out of their mappings and hashed in one pass (guarded as mapped_read: a
  *   fault leaves the group to the per-request path, which repeats it and falls back to preadv);
- * - writes: hashed (pwritev follows as before).
+ * - writes: hashed view by view where they are (pwritev follows as before): a gather write of an
+ *   EC data cell (the caller's pieces of its stripes, one view each) as much as a single view.
  * Fewer than MULTI_MIN streams run no faster side by side (the vector multiply's latency), so they
- * stay scalar, as does anything the pass does not take (short requests, a write hashing past its
- * first view).
+ * stay scalar, as does anything the pass does not take (short requests; views split inside a
+ * 32-byte stripe are finished by the scalar code from there).
  */
 #define MULTI_GROUP 4
 #define MULTI_MIN 3
@@ -551,10 +552,10 @@ static void free_batch(batch_t *b) {
 /** How a group of the vector pass gets its bytes. */
 enum { MULTI_WRITE = 0, MULTI_MAPPED = 1, MULTI_PREAD = 2 };
 
-/** The kind of group request `q` can join (-1: none): long enough; a write's hashed bytes in its first view; a mapped read wholly hashed. */
+/** The kind of group request `q` can join (-1: none): long enough; a write's hashed bytes in its views; a mapped read wholly hashed. */
 static int multi_kind(const breq_t *q) {
   if (q->hash_len < MULTI_MIN_BYTES) return -1;
-  if (q->write) return q->iov[0].iov_len >= q->hash_len ? MULTI_WRITE : -1;
+  if (q->write) return q->hash_len <= q->total ? MULTI_WRITE : -1;
   if (q->map) return q->hash_len == q->total ? MULTI_MAPPED : -1;
   return q->hash_len <= q->total ? MULTI_PREAD : -1;
 }
@@ -583,18 +584,17 @@ static void hash_rest(xxh64_t *s, const struct iovec *iov, int cnt, int vi, size
 
 /*
  * Hash `n` requests `g` side by side (`kind` as multi_kind): mapped reads are copied out of their
- * mappings into their views in the same pass, reads already in their views are hashed there (both
- * go view by view, as long as the streams' view boundaries fall on 32-byte stripes — the views of
- * one EC cell read are its stripes' pieces — and the scalar code finishes the rest), writes hash
- * their first view. Not inlined: the caller's sigsetjmp frame stays simple.
+ * mappings into their views in the same pass, reads already in their views and writes are hashed
+ * there (all go view by view, as long as the streams' view boundaries fall on 32-byte stripes —
+ * the views of one EC cell read or gather write are its stripes' pieces — and the scalar code
+ * finishes the rest). Not inlined: the caller's sigsetjmp frame stays simple.
  */
 static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int kind, uint64_t *out) {
   const uint8_t *base[MULTI_GROUP], *src[MULTI_GROUP]; uint8_t *dst[MULTI_GROUP]; uint64_t v[MULTI_GROUP][4]; xxh64_t st[MULTI_GROUP];
   int vi[MULTI_GROUP]; size_t vo[MULTI_GROUP];
-  const int views = kind != MULTI_WRITE; /* the streams advance view by view */
   size_t common = (size_t)-1;
   for (int i = 0; i < n; i++) {
-    base[i] = kind == MULTI_MAPPED ? g[i]->map->base + g[i]->position : g[i]->iov[0].iov_base;
+    base[i] = kind == MULTI_MAPPED ? g[i]->map->base + g[i]->position : NULL;
     vi[i] = 0; vo[i] = 0;
     if (g[i]->hash_len < common) common = g[i]->hash_len;
     xxh64_init(&st[i], g[i]->seed);
@@ -604,24 +604,23 @@ static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int kind, 
   size_t pos = 0;
   while (pos < common) {
     size_t chunk = common - pos;
-    if (views) for (int i = 0; i < n; i++) { size_t avail = g[i]->iov[vi[i]].iov_len - vo[i]; if (avail < chunk) chunk = avail; }
+    for (int i = 0; i < n; i++) { size_t avail = g[i]->iov[vi[i]].iov_len - vo[i]; if (avail < chunk) chunk = avail; }
     chunk &= ~(size_t)31;
     if (chunk == 0) break; /* a view boundary inside a stripe: the scalar code takes the rest */
     for (int i = 0; i < n; i++) {
-      uint8_t *view = views ? (uint8_t *)g[i]->iov[vi[i]].iov_base + vo[i] : NULL;
-      src[i] = kind == MULTI_PREAD ? view : base[i] + pos;
+      uint8_t *view = (uint8_t *)g[i]->iov[vi[i]].iov_base + vo[i];
+      src[i] = kind == MULTI_MAPPED ? base[i] + pos : view;
       dst[i] = view;
     }
     if (!xxh64x_rounds(n, v, src, kind == MULTI_MAPPED ? dst : NULL, chunk)) { if (pos == 0) return 0; break; }
     pos += chunk;
-    if (views) for (int i = 0; i < n; i++) { vo[i] += chunk; if (vo[i] == g[i]->iov[vi[i]].iov_len) { vi[i]++; vo[i] = 0; } }
+    for (int i = 0; i < n; i++) { vo[i] += chunk; if (vo[i] == g[i]->iov[vi[i]].iov_len) { vi[i]++; vo[i] = 0; } }
   }
   for (int i = 0; i < n; i++) {
     memcpy(st[i].v, v[i], sizeof v[i]);
     st[i].total = pos;
     if (kind == MULTI_MAPPED) copy_hash_rest(&st[i], base[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
-    else if (kind == MULTI_PREAD) hash_rest(&st[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
-    else xxh64_update(&st[i], base[i] + pos, g[i]->hash_len - pos);
+    else hash_rest(&st[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
     out[i] = xxh64_digest(&st[i]);
   }
   return 1;

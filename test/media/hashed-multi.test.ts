@@ -28,6 +28,13 @@ function splitViews(len: number, next: () => number): Uint8Array[] {
   return out;
 }
 
+/** `value` cut into pieces each `next()` long (the last what is left), each in a buffer of its own (not adjacent in memory, as an EC data cell's stripe pieces are not). */
+function cutViews(value: Uint8Array, next: () => number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < value.length;) { const n = Math.min(value.length - at, next()); out.push(value.slice(at, at + n)); at += n; }
+  return out;
+}
+
 type Req = [0 | 1, number, Uint8Array[], number, number, bigint] | [0 | 1, number, Uint8Array[], number, number, bigint, unknown];
 const FILE_BYTES = 4 << 20;
 
@@ -113,7 +120,7 @@ t('reads with preadv in one group: a read past the end of the file gets zeros th
   }
 });
 
-t('writes: any batch size, with zero tails and hashed prefixes, give pwritev\'s file and xxh64 of the hashed bytes', async () => {
+t('writes: any batch size, views (one, stripe pieces, split anywhere), with zero tails and hashed prefixes, give pwritev\'s file and xxh64 of the hashed bytes', async () => {
   const addon = loadNative().addon;
   if (!addon?.hashedBatch) return;
   await initXxhash();
@@ -131,7 +138,11 @@ t('writes: any batch size, with zero tails and hashed prefixes, give pwritev\'s 
         const len = round % 3 === 0 ? 1 + rng.int(200_000) : same;
         const value = rng.bytes(len);
         const tail = rng.int(3) === 0 ? new Uint8Array(rng.int(4096) + 1) : undefined;
-        const views = tail ? [value, tail] : [value];
+        // one view; the pieces of an EC data cell's stripes (a gather write: views of a multiple of
+        // 32 bytes, hashed view by view side by side); views split anywhere (the scalar code finishes)
+        const kind = rng.int(3);
+        const pieces = kind === 1 ? cutViews(value, () => 32 * (1 + rng.int(2048))) : kind === 2 ? cutViews(value, () => 1 + rng.int(50_000)) : [value];
+        const views = tail ? [...pieces, tail] : pieces;
         const total = len + (tail?.length ?? 0);
         const hashLen = rng.int(6) === 0 ? rng.int(len + 1) : len;
         const seed = BigInt(rng.int(1 << 30));
