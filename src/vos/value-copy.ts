@@ -32,3 +32,25 @@ export function copyValue(src: Uint8Array): Uint8Array {
   slabAt += (n + 7) & ~7;
   return out;
 }
+
+/** Bytes of one read slab (`readBuffer`): as Node's Buffer pool, one allocation for many small reads. */
+export const READ_SLAB_BYTES = 256 * 1024;
+/** Largest read carved from a read slab; larger ones get their own buffer. */
+export const READ_SLAB_MAX_BYTES = 16 * 1024;
+
+let readSlab = new ArrayBuffer(0);
+let readSlabAt = 0;
+
+/**
+ * `n` bytes for a value read from the data file to be handed to a caller (the read fills all of
+ * them): a view of a shared read slab for values of at most READ_SLAB_MAX_BYTES (8-byte aligned),
+ * else a buffer of its own. A 4 KiB typed array of its own is a backing store to allocate and
+ * later collect per read; a slab is one per 64 such reads. The same sharing caveat as `copyValue`.
+ */
+export function readBuffer(n: number): Uint8Array {
+  if (n > READ_SLAB_MAX_BYTES) return new Uint8Array(n);
+  if (readSlabAt + n > readSlab.byteLength) { readSlab = new ArrayBuffer(READ_SLAB_BYTES); readSlabAt = 0; }
+  const out = new Uint8Array(readSlab, readSlabAt, n);
+  readSlabAt += (n + 7) & ~7;
+  return out;
+}

@@ -1,10 +1,11 @@
 /**
  * `copyValue` (src/vos/value-copy.ts): copies equal their source, are independent of it and of
  * each other (across slab turnovers), zero-length and large values work, large ones own their buffer.
+ * `readBuffer`: buffers of the asked length that never overlap (across read-slab turnovers).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyValue, VALUE_SLAB_BYTES, VALUE_SLAB_MAX_BYTES } from '../../src/vos/value-copy.js';
+import { copyValue, readBuffer, READ_SLAB_BYTES, READ_SLAB_MAX_BYTES, VALUE_SLAB_BYTES, VALUE_SLAB_MAX_BYTES } from '../../src/vos/value-copy.js';
 
 const test = suite('vos value copies');
 
@@ -36,6 +37,22 @@ test('values above the slab limit get their own buffer', () => {
   const small = copyValue(new Uint8Array(10).fill(1));
   assert.is(small.buffer.byteLength, VALUE_SLAB_BYTES);
   assert.is(copyValue(new Uint8Array(0)).length, 0);
+});
+
+test('read buffers: the asked length, never overlapping one another (across slab turnovers); larger ones their own', () => {
+  const got: Uint8Array[] = [];
+  for (let i = 0; i < 3 * READ_SLAB_BYTES / 4096; i++) {
+    const n = i % 5 === 0 ? (i * 13) % 64 : 4096 + (i % 3) * 1000;
+    const b = readBuffer(n);
+    assert.is(b.length, n);
+    b.fill(i & 0xff);
+    got.push(b);
+  }
+  got.forEach((b, i) => assert.ok(b.every((x) => x === (i & 0xff)), `buffer ${i} kept its bytes: no other buffer overlaps it`));
+  assert.ok(new Set(got.map((b) => b.buffer)).size > 2, 'slabs turn over');
+  const big = readBuffer(READ_SLAB_MAX_BYTES + 1);
+  assert.is(big.buffer.byteLength, READ_SLAB_MAX_BYTES + 1);
+  assert.is(readBuffer(READ_SLAB_MAX_BYTES).buffer.byteLength, READ_SLAB_BYTES);
 });
 
 test.run();
