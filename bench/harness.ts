@@ -64,12 +64,12 @@ export type BenchSuite = (ctx: BenchContext) => Promise<BenchRow[]>;
  * loaded machine, where preemption inflates the mean), with the mean beside it. `unitsPerCall` is
  * bytes (or ops) processed by one call; the result is units per second.
  */
-export async function rate(name: string, fn: () => unknown | Promise<unknown>, unitsPerCall: number, ctx: BenchContext, opts: { time?: number; iterations?: number; warmupIterations?: number } = {}): Promise<{ perSecond: number; samples: number; meanMs: number; medianMs: number; cpuPerSecond: number }> {
+export async function rate(name: string, fn: () => unknown | Promise<unknown>, unitsPerCall: number, ctx: BenchContext, opts: { time?: number; iterations?: number; warmupIterations?: number; warmupMs?: number } = {}): Promise<{ perSecond: number; samples: number; meanMs: number; medianMs: number; cpuPerSecond: number }> {
   ctx.progress(name);
   // tinybench warms up for at least warmupIterations calls (its default, 16, costs seconds for slow kernels)
   const bench = new Bench({
     time: opts.time ?? (ctx.quick ? 60 : 500), iterations: opts.iterations ?? 5,
-    warmup: true, warmupTime: ctx.quick ? 20 : 100, warmupIterations: opts.warmupIterations ?? (ctx.quick ? 2 : 8),
+    warmup: true, warmupTime: opts.warmupMs ?? (ctx.quick ? 20 : 100), warmupIterations: opts.warmupIterations ?? (ctx.quick ? 2 : 8),
   });
   // units per CPU second of the whole process (every thread), warm-up calls included: on a shared
   // machine wall-clock rates swing with the load, CPU rates much less

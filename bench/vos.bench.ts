@@ -12,6 +12,7 @@
  * and batched into one transaction, as the durable rows' group commits).
  * The 4 KiB rows also carry `cpuPerSecond`: updates (or puts, fetches) per CPU second of the whole
  * process, every thread, warm-up included; on a shared machine it swings far less than wall time.
+ * The 4 KiB rows are steady-state rates: each is timed after `warmupMs` of the same loop.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,6 +41,13 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
   const value4k = new Uint8Array(KIB4).fill(0x61);
   const value1m = new Uint8Array(MIB).fill(0x62);
   const time = ctx.quick ? 300 : 2000;
+  /**
+   * Warm-up before the timed calls of the 4 KiB rows and their peers: the rates are steady-state
+   * rates. A fresh store's first ~16k updates cost several times the later ones (V8 compiling its
+   * write, flush and fold paths; first touches of the data file's pages, ~20 µs each on this VM);
+   * with tinybench's default 100 ms that start-up was up to half of a row's time.
+   */
+  const warmupMs = ctx.quick ? 20 : 1500;
   try {
     // ---------------------------------------------------------------- 4 KiB single values
     // ---------------------------------------------------------------- peers of the 4 KiB updates
@@ -51,7 +59,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       const r = await rate(peerName(kind), kind === 'level'
         ? async () => { for (let i = 0; i < SMALL_BATCH; i++) await p.put(keys[k++ % SMALL_KEYS]!, value4k); }
         : async () => { await Promise.all(Array.from({ length: SMALL_BATCH }, () => p.put(keys[k++ % SMALL_KEYS]!, value4k))); },
-      SMALL_BATCH, ctx, { time });
+      SMALL_BATCH, ctx, { time, warmupMs });
       await p.close();
       const perSecond = (SMALL_BATCH / r.meanMs) * 1000; // the mean call, as the rows below
       rows.push({ name: peerName(kind), suite: 'vos', opsPerSecond: perSecond, bytesPerSecond: perSecond * KIB4, extra: { medianCallPerSecond: Math.round(r.perSecond), cpuPerSecond: Math.round(r.cpuPerSecond), samples: r.samples } });
@@ -71,7 +79,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       const r = await rate(name, durable
         ? async () => { await Promise.all(Array.from({ length: SMALL_BATCH }, () => t.updateSingle(++epoch, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k))); await reclaim(); }
         : async () => { for (let i = 0; i < SMALL_BATCH; i++) await t.updateSingle(++epoch, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k); await reclaim(); },
-      SMALL_BATCH, ctx, { time });
+      SMALL_BATCH, ctx, { time, warmupMs });
       // the mean call, not the median: one call in AGGREGATE_EVERY / SMALL_BATCH also aggregates,
       // and that cost is part of the steady state (a median would leave it out)
       const perSecond = (SMALL_BATCH / r.meanMs) * 1000;
@@ -79,7 +87,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       if (!durable && !background) {
         const f = await rate('vos fetch 4KiB single', async () => {
           for (let i = 0; i < SMALL_BATCH; i++) await t.fetchSingle(epoch, 1n, dkeys[(i * 7919 + k) % SMALL_KEYS]!, akey);
-        }, SMALL_BATCH, ctx, { time });
+        }, SMALL_BATCH, ctx, { time, warmupMs });
         rows.push({ name: 'vos fetch 4KiB single', suite: 'vos', opsPerSecond: f.perSecond, bytesPerSecond: f.perSecond * KIB4, extra: { cpuPerSecond: Math.round(f.cpuPerSecond), samples: f.samples } });
       }
       await t.close();
@@ -91,7 +99,7 @@ export default async function vosBench(ctx: BenchContext): Promise<BenchRow[]> {
       const t = await VosTarget.open(path.join(root, 'small-overwrite'), { scmBytes: 64 * MIB, dataBytes: 64 * MIB, durable: false });
       let k = 0;
       const name = 'vos update 4KiB single default, overwrite at one epoch';
-      const r = await rate(name, async () => { for (let i = 0; i < SMALL_BATCH; i++) await t.updateSingle(1n, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k); }, SMALL_BATCH, ctx, { time });
+      const r = await rate(name, async () => { for (let i = 0; i < SMALL_BATCH; i++) await t.updateSingle(1n, 1n, dkeys[k++ % SMALL_KEYS]!, akey, value4k); }, SMALL_BATCH, ctx, { time, warmupMs });
       const perSecond = (SMALL_BATCH / r.meanMs) * 1000;
       rows.push({ name, suite: 'vos', opsPerSecond: perSecond, bytesPerSecond: perSecond * KIB4, peer: peerName('level'), extra: { medianCallPerSecond: Math.round(r.perSecond), cpuPerSecond: Math.round(r.cpuPerSecond), compactions: t.compactions, samples: r.samples } });
       await t.close();

@@ -77,8 +77,13 @@ export const MERGE_HEADROOM_CHUNKS = 4;
  * and a third of the CPU of a fold on a worker.
  */
 export const BACKGROUND_FOLD_HERE_MAX_BYTES = 8 * 1024 * 1024;
-/** Fraction of the rotation fill at which the flush lane's worker is started (`warmFlushLane`). */
-const WARM_FLUSH_LANE_AT = 0.25;
+/**
+ * Merges of runs holding fewer bytes than this run on the store's thread, in steps, not on a
+ * worker (see `TargetOptions.mergeOnWorkerBytes`): such a merge costs a few milliseconds here,
+ * less than its round trip to a worker, and a store that only ever merges small runs (one that
+ * aggregates often) never starts a merge worker (about 155 ms of CPU and a thread's memory).
+ */
+export const MERGE_HERE_MAX_BYTES = 256 * 1024;
 /** Smallest heap (chunks after the log regions) a target is created with: the reserves need room. */
 export const MIN_HEAP_CHUNKS = 16;
 
@@ -148,6 +153,11 @@ export interface TargetOptions {
    * store's thread in steps (see `foldMemtable`).
    */
   foldOnWorkerBytes?: number;
+  /**
+   * Merges whose input runs hold fewer bytes than this run on the store's thread in steps
+   * (default `MERGE_HERE_MAX_BYTES`, 256 KiB; 0: every merge on a worker when workers are on).
+   */
+  mergeOnWorkerBytes?: number;
   /** Block I/O engine of the data file. */
   io?: 'auto' | 'io_uring' | 'pread';
   /** pmem access: mmap when available (default) or pread/pwrite. */
@@ -329,10 +339,10 @@ export class TargetStore {
   private compactAbort = false;
   /** Merges go to the merge workers (see `TargetOptions.mergeWorker`). */
   private mergeAway = false;
-  /** Whether `warmFlushLane` ran. */
-  private laneWarmed = false;
   /** See `TargetOptions.foldOnWorkerBytes`. */
   private foldAwayBytes = BACKGROUND_FOLD_HERE_MAX_BYTES;
+  /** See `TargetOptions.mergeOnWorkerBytes`. */
+  private mergeAwayBytes = MERGE_HERE_MAX_BYTES;
   /** Stop flag of the merge running on a worker. */
   private mergeAbort: Int32Array | undefined;
   /** Merges and flushes done on workers (tests, stats). */
@@ -434,6 +444,10 @@ export class TargetStore {
     if (opts.foldOnWorkerBytes !== undefined) {
       if (!Number.isSafeInteger(opts.foldOnWorkerBytes) || opts.foldOnWorkerBytes < 0) throw new VosError('INVALID_ARGUMENT', 'foldOnWorkerBytes must be an integer >= 0', { foldOnWorkerBytes: opts.foldOnWorkerBytes });
       t.foldAwayBytes = opts.foldOnWorkerBytes;
+    }
+    if (opts.mergeOnWorkerBytes !== undefined) {
+      if (!Number.isSafeInteger(opts.mergeOnWorkerBytes) || opts.mergeOnWorkerBytes < 0) throw new VosError('INVALID_ARGUMENT', 'mergeOnWorkerBytes must be an integer >= 0', { mergeOnWorkerBytes: opts.mergeOnWorkerBytes });
+      t.mergeAwayBytes = opts.mergeOnWorkerBytes;
     }
     t.engineReason = engineReason ?? dev.engineReason;
     try {
@@ -874,21 +888,8 @@ export class TargetStore {
   /** Start a rotation in the background when the log region is filling up. */
   private maybeRotate(): void {
     const used = this.wal.used;
-    if (!this.laneWarmed && used >= this.rotateFill * this.geo.walBytes * WARM_FLUSH_LANE_AT) this.warmFlushLane();
     if (this.frozen || this.flushing || this.closed || used < this.rotateFill * this.geo.walBytes) return;
     this.rotate();
-  }
-
-  /**
-   * Start the flush lane's worker thread (once per store; the lane is the process's): a flush goes
-   * to a worker only once its thread is up, and the first flush would start it and run here, as
-   * would every store's flush before it is up (stores written at one pace flush together).
-   * Started when the log first passes WARM_FLUSH_LANE_AT of its rotation fill, not at open: a
-   * process that writes little never starts it.
-   */
-  private warmFlushLane(): void {
-    this.laneWarmed = true;
-    if (this.mergeAway) mergeWorkers()?.warm('flush');
   }
 
   /** Write everything in the memtables into runs (aggregate, close). */
@@ -1029,7 +1030,7 @@ export class TargetStore {
 
   /** Merge `inputs` on a worker and commit the run; false: merge here (see `away`). */
   private async mergeOnWorker(inputs: Run[], level: number, kind: 'plain' | 'aggregate', stats: Map<number, MergeStats>): Promise<boolean> {
-    if (!this.mergeAway) return false;
+    if (!this.mergeAway || inputs.reduce((n, r) => n + r.meta.bytes, 0) < this.mergeAwayBytes) return false; // (small: here, see MERGE_HERE_MAX_BYTES)
     const rules: Array<[number, ContainerRules]> = [];
     if (kind === 'aggregate') for (const c of this.conts.keys()) rules.push([c, this.rules(c)!]);
     for (const r of inputs) r.pins++;

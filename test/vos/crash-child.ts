@@ -26,7 +26,8 @@ import { mergeWorkers } from '../../src/vos/merge-workers.js';
 const [dir, seedArg, io, durableArg, ledgerPath] = process.argv.slice(2);
 const ledger = fs.openSync(ledgerPath!, 'w');
 const rng = new Rng(Number(seedArg));
-const t = await VosTarget.open(dir!, { ...CRASH_OPTS, io: io as 'pread' | 'io_uring', durable: durableArg === '1' });
+// odd seeds merge even small runs on a worker, even seeds merge them here (MERGE_HERE_MAX_BYTES): kills land in both
+const t = await VosTarget.open(dir!, { ...CRASH_OPTS, io: io as 'pread' | 'io_uring', durable: durableArg === '1', ...(Number(seedArg) % 2 === 1 ? { mergeOnWorkerBytes: 0 } : {}) });
 const delayMs = Number(process.env.CAIRN_VOS_CRASH_DELAY ?? 0);
 if (delayMs > 0) installDelays(mergeWorkers(), t.target.dev, delayMs, Number(seedArg));
 let epoch = t.queryMaxEpoch();

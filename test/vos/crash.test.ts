@@ -173,7 +173,7 @@ for (const mergeWorker of [false, true]) test(`crash images inside a flush and i
   const dir = tmpDir('crash-mid');
   try {
     const live = path.join(dir, 'live');
-    const t = await VosTarget.open(live, { ...OPTS, mergeWorker });
+    const t = await VosTarget.open(live, { ...OPTS, mergeWorker, ...(mergeWorker ? { mergeOnWorkerBytes: 0 } : {}) }); // (0: even these small merges go to a worker)
     // images are copied synchronously (the store cannot move meanwhile) and verified afterwards
     const images: Array<{ dir: string; label: string; keys: number }> = [];
     const imageNow = (label: string, keys: number) => {

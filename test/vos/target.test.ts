@@ -233,7 +233,7 @@ test('deferSync: a durable store acknowledges updates without a sync; flush() an
 test('flushes and merges on worker threads write what the store\'s own thread writes; a punch, a replaced single and aggregation included', safe(async () => {
   const stores: VosTarget[] = [];
   for (const mergeWorker of [true, false]) {
-    const t = await VosTarget.open(path.join(dir, String(mergeWorker)), { ...BASE, mergeWorker });
+    const t = await VosTarget.open(path.join(dir, String(mergeWorker)), { ...BASE, mergeWorker, ...(mergeWorker ? { mergeOnWorkerBytes: 0 } : {}) }); // (0: even these small merges go to a worker)
     stores.push(t);
     const rng = new Rng(7);
     for (let i = 0; i < 6000; i++) {
@@ -595,6 +595,31 @@ test('the pmem file grows from one segment by whole segments; NO_SPACE only at i
   assert.is(await t.fetchSingle(4n, 1n, enc('d0'), enc('key-0')), undefined);
   assert.equal((await t.scrub()).bad, []);
   await t.close();
+}));
+
+test('a merge of runs smaller than mergeOnWorkerBytes runs on the store\'s thread; 0 sends it to a worker; the results are the same; bad values are INVALID_ARGUMENT', safe(async () => {
+  assert.ok(await mergeWorkers()!.ready('merge'), 'the merge lane started');
+  const jobs: number[] = [];
+  const reads: string[][] = [];
+  for (const mergeOnWorkerBytes of [undefined, 0]) {
+    const t = await VosTarget.open(path.join(dir, `mow-${mergeOnWorkerBytes}`), { ...BASE, ...(mergeOnWorkerBytes === undefined ? {} : { mergeOnWorkerBytes }) });
+    for (let r = 0; r < 3; r++) {
+      for (let i = 0; i < 50; i++) await t.updateSingle(BigInt(r + 1), BigInt(1 + (i % 7)), enc(`d${i}`), enc('a'), enc(`v${r}-${i}`));
+      await t.target.flushAll();
+    }
+    assert.ok(t.target.runs.length >= 2, 'several small runs');
+    const before = t.target.workerJobs;
+    await t.aggregate(2n); // flush + a merge of every run
+    jobs.push(t.target.workerJobs - before);
+    const out: string[] = [];
+    for (let e = 1n; e <= 3n; e++) for (let i = 0; i < 50; i++) out.push(dec(await t.fetchSingle(e, BigInt(1 + (i % 7)), enc(`d${i}`), enc('a')) ?? enc('-')));
+    reads.push(out);
+    await t.close();
+  }
+  assert.is(jobs[0], 0, 'default: the small merge ran here');
+  assert.ok(jobs[1]! >= 1, `mergeOnWorkerBytes 0: it ran on a worker (${jobs[1]})`);
+  assert.equal(reads[0], reads[1], 'the same reads either way');
+  for (const bad of [-1, 1.5, Number.NaN]) assert.is(await code(VosTarget.open(path.join(dir, 'mow-bad'), { ...BASE, mergeOnWorkerBytes: bad })), 'INVALID_ARGUMENT', `mergeOnWorkerBytes ${bad}`);
 }));
 
 test('aggregate({ wait: false }) folds on a worker (runs above foldOnWorkerBytes) or on the store\'s thread in steps, reads the same meanwhile and ends in the same state as an awaited aggregation (with and without workers)', safe(async () => {
