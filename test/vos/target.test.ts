@@ -612,7 +612,7 @@ test('a merge of runs smaller than mergeOnWorkerBytes runs on the store\'s threa
     await t.aggregate(2n); // flush + a merge of every run
     jobs.push(t.target.workerJobs - before);
     const out: string[] = [];
-    for (let e = 1n; e <= 3n; e++) for (let i = 0; i < 50; i++) out.push(dec(await t.fetchSingle(e, BigInt(1 + (i % 7)), enc(`d${i}`), enc('a')) ?? enc('-')));
+    for (let e = 1n; e <= 3n; e++) for (let i = 0; i < 50; i++) out.push(dec(await t.fetchSingle(e, BigInt(1 + (i % 7)), enc(`d${i}`), enc('a'))) ?? '-');
     reads.push(out);
     await t.close();
   }
