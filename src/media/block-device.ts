@@ -86,6 +86,14 @@ export interface BlockDevice {
   writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint;
   /** `read` done synchronously from the page cache (small values on the read path; buffered descriptor as `writeFromSync`). */
   readSync(offset: number, length: number): Uint8Array;
+  /**
+   * `readSync` of the first `into.length` bytes of the extent at `offset` (a block boundary) into
+   * `into`, returning their xxhash64 (`seed`):
+   * copied and hashed in one pass out of the file's writable mapping (the one small writes go
+   * through, so a value written lately has its page-table entry) when it is there, with no system
+   * call; else pread and the hash on this thread (same result).
+   */
+  readHashedSync(offset: number, into: Uint8Array, seed: bigint): bigint;
   /** fdatasync: writes completed before this call are durable when it resolves. */
   sync(): Promise<void>;
   /** A zeroed BLOCK_SIZE-aligned buffer (use it for data to avoid the O_DIRECT bounce copy). */
@@ -327,6 +335,28 @@ class FileBlockDevice implements BlockDevice {
     const native = nativeAddon();
     this.wmap = (!this.direct && mappedWrites() && native?.mapWriteHashSync ? native.mapFile?.(this.syncFd, this.size, true) : undefined) ?? null;
     return this.wmap;
+  }
+
+  readHashedSync(offset: number, into: Uint8Array, seed: bigint): bigint {
+    const length = into.length;
+    const blocks = Math.ceil(length / BLOCK_SIZE) * BLOCK_SIZE; // (a value's extent: whole blocks from `offset`)
+    if (this.fault) { into.set(this.readSync(offset, blocks).subarray(0, length)); return xxh64Parts([into], seed); }
+    this.checkOpen('read');
+    checkRange('read', offset, blocks, this.size);
+    const m = this.wmap === undefined ? this.writeMapOnce() : this.wmap;
+    if (m) {
+      const h = nativeAddon()!.mapReadHashSync?.(m, into, offset, seed);
+      if (typeof h === 'bigint') return h;
+      // (-1: the mapping faulted or cannot take it: pread's answer stands, an errno included)
+    }
+    try {
+      let got = 0;
+      while (got < length) { const n = fs.readSync(this.syncFd, into, got, length - got, offset + got); if (n <= 0) break; got += n; }
+      if (got < length) into.fill(0, got); // past the end of a shorter file: unwritten, zeros
+    } catch (e) {
+      throw mediaErrorFromErrno(e, 'read', { offset, length });
+    }
+    return xxh64Parts([into], seed);
   }
 
   readSync(offset: number, length: number): Uint8Array {

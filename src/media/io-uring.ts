@@ -73,6 +73,13 @@ export interface NativeAddon {
    * with `pwriteHashSync` instead. Absent from addons built before it existed.
    */
   mapWriteHashSync?(map: FileMap, view: Uint8Array, position: number, length: number, seed: bigint): bigint | number;
+  /**
+   * A small value read out of a mapping (`mapFile`) on the calling thread: `view.length` bytes at
+   * `position` copied into `view`, XXH64 of them in the same pass; no system call. -1 when the
+   * mapping cannot take it or faulted (SIGBUS, caught): read it with pread instead. Absent from
+   * addons built before it existed.
+   */
+  mapReadHashSync?(map: FileMap, view: Uint8Array, position: number, seed: bigint): bigint | number;
   /** No new request takes `map`; it is unmapped once the batches using it have completed. */
   unmapFile?(map: FileMap): void;
   /**

@@ -32,7 +32,7 @@ import {
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
 import { Memtable, addLogged, type MemVersion } from './memtable.js';
-import { copyValue } from './value-copy.js';
+import { copyValue, readBuffer } from './value-copy.js';
 import { MemtableCursor, MergeSink, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
 import { MergeWorkersUnavailable, mergeWorkers } from './merge-workers.js';
@@ -1600,9 +1600,12 @@ export class TargetStore {
   readValueSync(v: MemVersion, describe: () => Record<string, unknown>): Uint8Array | undefined {
     if (v.where === Where.Block) {
       if (v.alloc > SYNC_WRITE_MAX_BYTES) return undefined;
-      let buf: Uint8Array;
-      try { buf = this.dev.readSync(v.loc, v.alloc); } catch (e) { throw toVosError(e, 'fetch'); }
-      return this.checked(buf.subarray(0, v.len), v, describe);
+      // copied and hashed in one pass, out of the data file's mapping when there is one (no system call)
+      const out = readBuffer(v.len);
+      let h: bigint;
+      try { h = this.dev.readHashedSync(v.loc, out, CSUM_SEED); } catch (e) { throw toVosError(e, 'fetch'); }
+      if (h !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+      return out;
     }
     if (v.where === Where.Run) return copyValue(v.checked ? v.inline! : this.checked(v.inline!, v, describe)); // (checked: see MemVersion.checked)
     return this.checked(this.space.read(v.loc, v.len), v, describe);
