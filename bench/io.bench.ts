@@ -75,11 +75,14 @@ const EC_WARMUP_PASSES = 4;
  * round, at least two rounds: the first writes them into page cache never used, the second gives
  * Cairn its steady state (two versions of the array's extents, one freed by the aggregation before
  * each round and rewritten by the next), and the optimising compiler needs about this much: the
- * data path's functions run once per MiB (planArray, the commit, the store's update) and were still
- * being compiled in the 4th round of 256 MiB (CPU per MiB fell from ~1,100 us in rounds 2-3 to
- * 550-650 us in rounds 7-9 of 128 MiB, load 12).
+ * data path's functions run once per MiB (planArray, the commit, the store's update), so V8 marks
+ * them hot only after thousands of calls. Session 13 saw them compiled in the 4th round of 256 MiB;
+ * session 14 (--trace-opt, rounds of 128 MiB with aggregation between) still saw first TurboFan
+ * compiles of planOp, planWrites, commit, checkLayout, allocShards and the journal's writeTo
+ * between 0.9 and 2 GiB written, and the write CPU per MiB fell from 500-600 us (rounds 8-13) to
+ * 360-450 (rounds 14-24; load 12-16): 3 GiB untimed puts the timed rounds past that.
  */
-const EC_SETTLE_MIB = 1536;
+const EC_SETTLE_MIB = 3072;
 /** Untimed operations per system before the first round (JIT, target files, caches). */
 const WARMUP_OPS = 1000;
 
