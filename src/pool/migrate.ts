@@ -43,6 +43,7 @@ import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
 import { scanObject, extentEnd, type ScannedDkey } from '../vos/scan.js';
 import { objectVersions, readVersionInto, supportsBulkRead, type VersionedDkey } from '../vos/bulk-read.js';
+import type { MemVersion } from '../vos/memtable.js';
 import type { ContainerStore } from '../vos/container-store.js';
 import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
 import { Semaphore, runBounded, runBoundedIter } from '../../core/semaphore.js';
@@ -226,7 +227,7 @@ async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: big
     const dests: Mover[] = [];
     for (const mv of movers) {
       const to = moved.get(mv.shard)!;
-      dests.push({ shard: mv.shard, target: mv.target, dst: await io.store(to), dstTarget: to });
+      dests.push({ shard: mv.shard, target: mv.target, dst: await io.store(to), dstTarget: to, uoid: unitOid(oid, mv.shard) });
     }
     bytes += await rebuildGroupOnto(ctx, dests, points);
   }
@@ -246,7 +247,7 @@ function noteTargets(io: IoContext, movers: ReadonlyArray<{ shard: number; targe
 }
 
 /** A shard being rebuilt: its position, its old target (-1: none) and where it goes. */
-interface Mover { shard: number; target: number; dst: ShardStore; dstTarget: number }
+interface Mover { shard: number; target: number; dst: ShardStore; dstTarget: number; /** The shard's unit object id (unitOid), made once. */ uoid: bigint }
 
 /**
  * Write shards `movers` of one group onto their destinations at every read point: copied from
@@ -261,7 +262,7 @@ async function rebuildGroupOnto(ctx: ShardCtx, movers: Mover[], points: bigint[]
     ctx.versions.clear();
     const keys = await keysAt(ctx, R);
     if (ctx.replace) for (const mv of movers) await mv.dst.punchObject(R, unitOid(ctx.oid, mv.shard));
-    for (const key of keys) now.set(`${key.dkey.length}:${latin1Key(key.dkey)}${latin1Key(key.akey)}`, key);
+    for (const key of keys) now.set(`${key.dkey.length}:${key.dk}${latin1Key(key.akey)}`, key);
     // Keys are independent: several move at once (each a chain of reads, a decode and writes).
     await runBounded(keys, MIGRATE_KEYS_IN_FLIGHT, (key) => moveValue(ctx, movers, R, key, acc));
     for (const [k, { dkey, akey }] of prev) {
@@ -305,7 +306,7 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   const run = new MigrationRun(undefined, undefined);
   const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map(), rotations: new Map(), healthyShards: new Set(healthy.map((m) => m.shard)), stores, versions: new Map() };
   try {
-    return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target }], points);
+    return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target, uoid: unitOid(oid, shard) }], points);
   } finally {
     await run.settle();
   }
@@ -398,7 +399,11 @@ function computeCover(n: number, k: number, rotations: number, healthyPos: reado
 }
 
 /** One akey to move at a read point: its kind and, for arrays, the shard-local end of its extents. */
-interface KeyToMove { dkey: Uint8Array; akey: Uint8Array; kind: 'single' | 'array'; end: number }
+interface KeyToMove {
+  dkey: Uint8Array; akey: Uint8Array; kind: 'single' | 'array'; end: number;
+  /** `dkey` as a map key (latin1Key), made once per key: the per-step lookups (roles, source versions) use it. */
+  dk: string;
+}
 
 /**
  * The (dkey, akey) pairs visible at epoch R in the group, each with its kind and extent end, from
@@ -488,7 +493,7 @@ async function scanShard(ctx: ShardCtx, R: bigint, scans: ShardScans, m: { shard
 /** Every key of one replica's scan. */
 function replicaKeys(got: Map<string, ScannedDkey>): KeyToMove[] {
   const out: KeyToMove[] = [];
-  for (const d of got.values()) for (const a of d.akeys) out.push({ dkey: d.dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
+  for (const [dk, d] of got) for (const a of d.akeys) out.push({ dkey: d.dkey, akey: a.akey, kind: a.kind, end: extentEnd(a), dk });
   return out;
 }
 
@@ -503,8 +508,8 @@ function orderedDkeys(scans: ShardScans): Array<[string, Uint8Array]> {
 }
 
 /** Shards at a parity role of the dkey (by role). */
-function parityShardsOf(ctx: ShardCtx, dkey: Uint8Array): number[] {
-  return rolesOf(ctx, dkey).parity;
+function parityShardsOf(ctx: ShardCtx, dkey: Uint8Array, dk: string): number[] {
+  return rolesOf(ctx, dkey, dk).parity;
 }
 
 /** Whether shard `sh`'s scan answered for dkey `key`. */
@@ -517,7 +522,7 @@ function scanHas(scans: ShardScans, sh: number, key: string): boolean {
 function unscannedParityHolders(ctx: ShardCtx, order: Array<[string, Uint8Array]>, scans: ShardScans): Array<{ shard: number; target: number }> {
   const want = new Map<number, { shard: number; target: number }>();
   for (const [key, dkey] of order) {
-    const parity = parityShardsOf(ctx, dkey);
+    const parity = parityShardsOf(ctx, dkey, key);
     if (parity.some((sh) => scanHas(scans, sh, key))) continue;
     for (const sh of parity) {
       if (scans.has(sh)) continue;
@@ -536,12 +541,12 @@ function keysFromScans(ctx: ShardCtx, order: Array<[string, Uint8Array]>, scans:
   const out: KeyToMove[] = [];
   for (const [key, dkey] of order) {
     let from: ScannedDkey | undefined;
-    for (const sh of parityShardsOf(ctx, dkey)) {
+    for (const sh of parityShardsOf(ctx, dkey, key)) {
       from = scans.get(sh)?.get(key);
       if (from !== undefined) break;
     }
     if (from) {
-      for (const a of from.akeys) out.push({ dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
+      for (const a of from.akeys) out.push({ dkey, akey: a.akey, kind: a.kind, end: extentEnd(a), dk: key });
       continue;
     }
     out.push(...unionKeys(scans, key, dkey));
@@ -556,7 +561,7 @@ function unionKeys(scans: ShardScans, key: string, dkey: Uint8Array): KeyToMove[
     for (const a of sc?.get(key)?.akeys ?? []) {
       const ak = latin1Key(a.akey);
       const e = akeys.get(ak);
-      if (!e) akeys.set(ak, { dkey, akey: a.akey, kind: a.kind, end: extentEnd(a) });
+      if (!e) akeys.set(ak, { dkey, akey: a.akey, kind: a.kind, end: extentEnd(a), dk: key });
       else e.end = Math.max(e.end, extentEnd(a));
     }
   }
@@ -565,6 +570,13 @@ function unionKeys(scans: ShardScans, key: string, dkey: Uint8Array): KeyToMove[
 
 /** A key's bytes as a map key (latin1 is a bijection of bytes). */
 function latin1Key(k: Uint8Array): string { return Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1'); }
+
+/** Whether two keys hold the same bytes (no string made: asked once per source read). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Copy or rebuild one akey of every mover at read point R (EC arrays: pipelined writes into `acc`). */
 async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMove, acc: WriteAcc): Promise<void> {
@@ -595,7 +607,7 @@ async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMo
   if (kind === 'single') {
     for (const mv of toDecode) acc.bytes += await rebuildPiece(ctx, mv, R, dkey, akey);
   } else {
-    await rebuildCells(ctx, toDecode, R, dkey, akey, key.end, acc);
+    await rebuildCells(ctx, toDecode, R, key, acc);
   }
 }
 
@@ -630,10 +642,10 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
 }
 
 /** Role of every member position for `dkey` (index: position in the group). */
-function rolesOf(ctx: ShardCtx, dkey: Uint8Array): DkeyRoles {
+function rolesOf(ctx: ShardCtx, dkey: Uint8Array, key: string = latin1Key(dkey)): DkeyRoles {
   // Asked several times per key (listing, kind, decode): computed once per dkey of the group, and
   // shared by every dkey of the same parity rotation (at most group size of them per group).
-  const key = latin1Key(dkey);
+  // `key`: latin1Key(dkey), passed by callers that made it already.
   let r = ctx.roles.get(key);
   if (!r) {
     const rotation = dkeyRotation(ctx.io, ctx.cls, dkey);
@@ -707,12 +719,13 @@ async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Arra
  * in one pass and queues the movers' writes on their destinations (pipelined; the decode memory is
  * released when they land).
  */
-async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, dkey: Uint8Array, akey: Uint8Array, end: number, acc: WriteAcc): Promise<void> {
+async function rebuildCells(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMove, acc: WriteAcc): Promise<void> {
+  const end = key.end;
   if (end === 0) return;
-  const plan = cellPlan(ctx, movers, dkey);
+  const plan = cellPlan(ctx, movers, key);
   for (let first = 0; first * plan.cell < end; first += plan.stripesPerStep) {
     throwIfAborted(ctx.run.signal);
-    await cellStep(ctx, plan, movers, R, dkey, akey, first, end, acc);
+    await cellStep(ctx, plan, movers, R, key, first, acc);
     if (acc.errors.length) throw acc.errors[0];
   }
 }
@@ -728,12 +741,12 @@ interface CellPlan {
   dataOnly: boolean;
 }
 
-/** The cell plan of `movers` for `dkey` (made once per parity rotation and set of movers). */
-function cellPlan(ctx: ShardCtx, movers: Mover[], dkey: Uint8Array): CellPlan {
-  const r = rolesOf(ctx, dkey);
-  const key = movers.length === 1 ? String(movers[0]!.shard) : movers.map((m) => m.shard).join(',');
-  let plan = r.plans.get(key);
-  if (!plan) { plan = makeCellPlan(ctx, movers, r); r.plans.set(key, plan); }
+/** The cell plan of `movers` for the key's dkey (made once per parity rotation and set of movers). */
+function cellPlan(ctx: ShardCtx, movers: Mover[], key: KeyToMove): CellPlan {
+  const r = rolesOf(ctx, key.dkey, key.dk);
+  const plans = movers.length === 1 ? String(movers[0]!.shard) : movers.map((m) => m.shard).join(',');
+  let plan = r.plans.get(plans);
+  if (!plan) { plan = makeCellPlan(ctx, movers, r); r.plans.set(plans, plan); }
   return plan;
 }
 
@@ -749,8 +762,9 @@ function makeCellPlan(ctx: ShardCtx, movers: Mover[], { roles, roleOf }: DkeyRol
 }
 
 /** One decode step: stripes from `first` on (up to `end`), read, decoded, and the movers' writes queued. */
-async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, end: number, acc: WriteAcc): Promise<void> {
+async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, first: number, acc: WriteAcc): Promise<void> {
   const { k, p, cell } = plan;
+  const { dkey, akey, end } = key;
   const lo = first * cell, hi = Math.min(end, (first + plan.stripesPerStep) * cell);
   const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
   if (ctx.run.budget) await ctx.run.take(recx.count * k + (hi - lo) * movers.length);
@@ -759,7 +773,7 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   // The step's decode memory is released once every write it started has landed.
   const landed: Array<Promise<void>> = [];
   try {
-    const present = await readSources(ctx, plan, R, dkey, akey, recx, bufs.shards);
+    const present = await readSources(ctx, plan, R, key, recx, bufs.shards);
     // Only k sources were read, so the unread healthy parity counts as missing too: when every
     // mover holds a data role, restore the data roles only (half the decode work with one lost
     // data shard of a p = 2 group).
@@ -768,7 +782,7 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
       const mv = movers[i]!, role = plan.moverRoles[i]!;
       // Parity covers whole cells of every stripe written; a data cell ends where the data does.
       const count = role >= k ? recx.count : hi - lo;
-      const w = await ctx.run.queueWrite(mv.dstTarget, () => writeCells(mv, unitOid(ctx.oid, mv.shard), R, dkey, akey, lo, bufs.shards[role]!.subarray(0, count), acc));
+      const w = await ctx.run.queueWrite(mv.dstTarget, () => writeCells(mv, mv.uoid, R, dkey, akey, lo, bufs.shards[role]!.subarray(0, count), acc));
       landed.push(w.landed);
       acc.writes.push(w.landed);
     }
@@ -791,13 +805,13 @@ async function writeCells(mv: Mover, uoid: bigint, R: bigint, dkey: Uint8Array, 
  * Read k sources of a step (more when some fail) straight into the codec's buffers; returns which
  * roles are present. Too few: DATA_LOST.
  */
-async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, shards: Uint8Array[]): Promise<boolean[]> {
+async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, key: KeyToMove, recx: { index: number; count: number }, shards: Uint8Array[]): Promise<boolean[]> {
   const present: boolean[] = new Array(plan.k + plan.p).fill(false);
   let have = 0, next = 0;
   while (have < plan.k && next < plan.sources.length) {
     const batch = plan.sources.slice(next, next + plan.k - have);
     next += batch.length;
-    const got = await Promise.all(batch.map((m) => readSource(ctx, m, R, dkey, akey, recx, shards[m.role]!)));
+    const got = await Promise.all(batch.map((m) => readSource(ctx, m, R, key, recx, shards[m.role]!)));
     for (let i = 0; i < batch.length; i++) if (got[i]) { present[batch[i]!.role] = true; have++; }
   }
   if (have < plan.k) throw lostErr(ctx.oid);
@@ -809,27 +823,58 @@ async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, dkey: Uint8
   return present;
 }
 
-/** One source shard's cells into `into`; false when the shard fails (the other shards decode them). */
-async function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, into: Uint8Array): Promise<boolean> {
+/**
+ * One source shard's cells into `into`; false when the shard fails (the other shards decode them).
+ * Not async: the common case (a local store whose scan found the whole version) is one
+ * `readVersionInto` with its answer mapped, one promise and no async frame of its own per source
+ * read (k of them per step).
+ */
+function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array): Promise<boolean> {
+  const store = ctx.stores.get(m.target);
+  let v: MemVersion | undefined;
   try {
-    const store = ctx.stores.get(m.target) ?? await ctx.io.store(m.target);
-    const v = supportsBulkRead(store) ? wholeVersion(shardVersions(ctx, m.shard, store, R), dkey, akey, recx) : undefined;
-    if (v) {
-      try {
-        await readVersionInto(store as ContainerStore, m.uoid, dkey, akey, v, [into]);
-        return true;
-      } catch (err) {
-        // Freed and reused since the scan found it, or damaged: look it up again (damage fails there too).
-        if ((err as { code?: unknown }).code !== 'CHECKSUM_MISMATCH') throw err;
-        swallowed('migrate.scanned-version-changed-read-again', err);
-      }
-    }
-    await readShardInto(store, R, m.uoid, dkey, akey, recx, [into]);
+    v = store !== undefined && supportsBulkRead(store) ? wholeVersion(shardVersions(ctx, m.shard, store, R), key.dk, key.akey, recx) : undefined;
+  } catch (err) {
+    return Promise.reject(err).catch(sourceFailed);
+  }
+  if (v === undefined) return readSourceStored(ctx, m, R, key, recx, into);
+  return readVersionInto(store as ContainerStore, m.uoid, key.dkey, key.akey, v, [into]).then(sourceRead, (err: unknown) => {
+    // Freed and reused since the scan found it, or damaged: look it up again (damage fails there too).
+    if ((err as { code?: unknown }).code !== 'CHECKSUM_MISMATCH') return sourceFailed(err);
+    swallowed('migrate.scanned-version-changed-read-again', err);
+    return readSourceLooked(ctx, m, R, key, recx, into);
+  });
+}
+
+/** `readSource`'s answer when the bytes arrived. */
+function sourceRead(): boolean { return true; }
+
+/** `readSource`'s answer when the shard failed: false (counted missing), or rethrown when it is not a shard failure. */
+function sourceFailed(err: unknown): boolean {
+  if (!isShardFailure(err)) throw err;
+  swallowed('migrate.cells-unreadable-count-missing', err);
+  return false;
+}
+
+/** `readSource` when no version was found: a store not opened yet is opened and read as `readSource` does; an opened one is read the ordinary way. */
+async function readSourceStored(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array): Promise<boolean> {
+  const had = ctx.stores.get(m.target);
+  if (had !== undefined) return readSourceLooked(ctx, m, R, key, recx, into, had);
+  try {
+    ctx.stores.set(m.target, await ctx.io.store(m.target));
+  } catch (err) {
+    return sourceFailed(err);
+  }
+  return readSource(ctx, m, R, key, recx, into);
+}
+
+/** One source shard's cells read the ordinary way (each read looks its akey up). */
+async function readSourceLooked(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array, store?: ShardStore): Promise<boolean> {
+  try {
+    await readShardInto(store ?? ctx.stores.get(m.target) ?? await ctx.io.store(m.target), R, m.uoid, key.dkey, key.akey, recx, [into]);
     return true;
   } catch (err) {
-    if (!isShardFailure(err)) throw err;
-    swallowed('migrate.cells-unreadable-count-missing', err);
-    return false;
+    return sourceFailed(err);
   }
 }
 
@@ -855,11 +900,11 @@ function shardVersions(ctx: ShardCtx, shard: number, store: ShardStore, R: bigin
  * whole version of record size 1), or undefined (several pieces, holes, another shape: read the
  * ordinary way).
  */
-function wholeVersion(byKey: Map<string, VersionedDkey> | undefined, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }) {
-  const d = byKey?.get(latin1Key(dkey));
+function wholeVersion(byKey: Map<string, VersionedDkey> | undefined, dk: string, akey: Uint8Array, recx: { index: number; count: number }): MemVersion | undefined {
+  const d = byKey?.get(dk);
   if (!d) return undefined;
-  const ak = latin1Key(akey);
-  const a = d.akeys.find((x) => x.akey.length === akey.length && latin1Key(x.akey) === ak);
+  let a: VersionedDkey['akeys'][number] | undefined;
+  for (const x of d.akeys) if (sameBytes(x.akey, akey)) { a = x; break; }
   if (!a || a.kind !== 'array') return undefined;
   const p = a.pieces.find((x) => x.index === recx.index);
   if (!p || p.count !== recx.count) return undefined;
