@@ -6,7 +6,7 @@
  * revision after etcd restarts, and leases keep sending keepalives until etcd says the lease is
  * gone (then the lease's `lost` listeners run).
  */
-import { Etcd3, type Lease as RawLease, type Watcher, type IKeyValue } from 'etcd3';
+import type { Etcd3, Lease as RawLease, Watcher, IKeyValue } from 'etcd3';
 import { swallow, swallowed } from '../../core/log.js';
 import { CairnError, type CairnErrorCode } from '../../core/errors.js';
 
@@ -61,6 +61,17 @@ export interface EtcdKv { key: string; value: Buffer; modRevision: string; creat
 
 const UNREACHABLE_NAMES = new Set(['GRPCUnavailableError', 'GRPCDeadlineExceededError', 'GRPCConnectFailedError', 'BrokenCircuitError', 'GRPCCancelledError']);
 
+/** The `etcd3` client class, loaded on first connect (cached). */
+let etcd3Class: typeof Etcd3 | undefined;
+/**
+ * Load `etcd3` (gRPC and protobufjs: about 350 ms of CPU to import) only when an etcd is
+ * actually reached, so embedded pools and CLI runs that never touch etcd do not pay for it.
+ */
+async function loadEtcd3(): Promise<typeof Etcd3> {
+  etcd3Class ??= (await import('etcd3')).Etcd3;
+  return etcd3Class;
+}
+
 /** Map an etcd3/gRPC failure to an `EtcdError` (unreachable vs refused). */
 function wrap(err: unknown, what: string, info: Record<string, unknown> = {}): EtcdError {
   if (err instanceof EtcdError) return err;
@@ -95,7 +106,7 @@ export class Etcd {
       throw new EtcdError('ETCD_UNREACHABLE', `etcd URL(s) must be http(s)://host:port, got ${JSON.stringify(url)}`, { url });
     }
     const dial = opts.dialTimeoutMs ?? ETCD_DIAL_TIMEOUT_MS;
-    const client = new Etcd3({ hosts: urls, dialTimeout: dial });
+    const client = new (await loadEtcd3())({ hosts: urls, dialTimeout: dial });
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
