@@ -30,13 +30,33 @@ interface MmapBinding {
   readonly MADV_RANDOM: number; readonly MADV_DONTNEED: number; readonly PAGESIZE: number;
 }
 
+/**
+ * The mmap-io addon loaded straight from where its install put it; the package's own entry finds
+ * it through node-pre-gyp, whose loading costs ~180 ms of CPU (~0.4 s of wall) per process at the
+ * first store's open. Falls back to that entry when the addon is elsewhere. The package's `sync`
+ * wrapper (defaults of the raw binding's arguments) is rebuilt here as it is.
+ */
+function loadMmapAddon(req: NodeJS.Require): MmapBinding {
+  let root: string;
+  try { root = req.resolve('@riaskov/mmap-io/package.json').replace(/package\.json$/, ''); } catch { return req('@riaskov/mmap-io') as MmapBinding; }
+  for (const rel of [`build/binding/Release/node-v${process.versions.modules}-${process.platform}-${process.arch}/mmap_io.node`, 'build/Release/mmap_io.node']) {
+    let raw: Record<string, unknown>;
+    try { raw = req(root + rel) as Record<string, unknown>; } catch { continue; }
+    const rawSync = raw.sync_lib_private__;
+    if (typeof rawSync !== 'function' || typeof raw.map !== 'function') continue;
+    const sync = (buf: Buffer, offset?: number, size?: number, blocking?: boolean, invalidate?: boolean) => rawSync(buf, offset || 0, size || buf.length, blocking || false, invalidate || false);
+    return { ...(raw as unknown as MmapBinding), sync };
+  }
+  return req('@riaskov/mmap-io') as MmapBinding;
+}
+
 let mmapBinding: MmapBinding | null | undefined;
 let mmapMissingReason = '';
 /** The mmap binding, or null (with the reason in `mmapMissingReason`) when it cannot load. */
 function loadMmap(): MmapBinding | null {
   if (mmapBinding !== undefined) return mmapBinding;
   try {
-    mmapBinding = createRequire(import.meta.url)('@riaskov/mmap-io') as MmapBinding;
+    mmapBinding = loadMmapAddon(createRequire(import.meta.url));
   } catch (e) {
     mmapBinding = null;
     mmapMissingReason = `@riaskov/mmap-io unavailable (${(e as Error).message.split('\n')[0]})`;
