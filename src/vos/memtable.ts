@@ -195,6 +195,8 @@ export class Memtable {
   punches = 0;
   /** Singles replaced by a later single at the same epoch (see `addVersion`). */
   superseded = 0;
+  /** A caller waits for its flush (`flushAll`: an aggregation, a close): a worker takes it only if one is up. */
+  waited = false;
 
   /**
    * Short dkeys and akeys it holds, one copy and one string each shared by every node with that key

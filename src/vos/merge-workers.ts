@@ -42,14 +42,14 @@ class MergeWorkers {
 
   /**
    * Whether a worker of `lane` has started and can take a job now; when none has, one is started
-   * and the caller does this job itself (a job never waits for a thread to start: that takes
+   * (unless `start` is false) and the caller does this job itself (a job never waits for a thread to start: that takes
    * longer than a small flush).
    */
-  warm(lane: MergeLane): boolean {
+  warm(lane: MergeLane, start = true): boolean {
     if (this.broken) return false;
     const slots = this.lanes[lane];
     if (slots.some((s) => s.ready)) return true;
-    if (slots.length === 0) {
+    if (start && slots.length === 0) {
       try { this.start(slots, lane); } catch { this.broken = true; }
     }
     return false;

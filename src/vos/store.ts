@@ -832,8 +832,11 @@ export class TargetStore {
     }
   }
 
-  /** Freeze the active memtable and log region; flush in the background (unless `flush` is false: the caller folds it). */
-  private rotate(flush = true): void {
+  /**
+   * Freeze the active memtable and log region; flush in the background (unless `flush` is false:
+   * the caller folds it). `waited`: the caller waits for that flush (see `Memtable.waited`).
+   */
+  private rotate(flush = true, waited = false): void {
     assert(this.frozen === undefined && this.wal.canRotate, 'rotate with a frozen memtable pending');
     // The region about to be reused holds generation activeGen - 1, in runs since the last flush commit.
     // The other superblock slot (the fallback if the newest is damaged) must not need it any more.
@@ -842,6 +845,7 @@ export class TargetStore {
     }
     this.wal.rotate(this.nextSeq);
     this.frozen = this.active;
+    this.frozen.waited = waited;
     this.active = new Memtable(this.wal.activeGen);
     if (flush) this.startFlush();
   }
@@ -903,7 +907,7 @@ export class TargetStore {
       this.startFlush();
     }
     // also when only discards or container records are in the log: they too must be in the manifest
-    if (this.active.records > 0 || this.wal.used > REGION_HEADER) { this.rotate(); await this.flushing; }
+    if (this.active.records > 0 || this.wal.used > REGION_HEADER) { this.rotate(true, true); await this.flushing; }
     if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
   }
 
@@ -989,15 +993,16 @@ export class TargetStore {
 
   /**
    * Run `job` on a worker, its output's chunks taken here beforehand (`need`; `reserved`: leaving
-   * the flush reserve alone, as merges do) and the unused ones given back. Undefined when the work
+   * the flush reserve alone, as merges do) and the unused ones given back; `startLane` false: only
+   * when the lane's worker is up already (none is started for it). Undefined when the work
    * must be done here instead: workers off or unavailable, no room for the chunks ahead, the output
    * outgrew them, or (a flush) the log region did not replay to the memtable held here. The caller
    * commits the run (and on failure frees `used`).
    */
-  private async away(job: Pick<MergeJob, 'inputs' | 'level' | 'kind' | 'rules' | 'flush'>, need: number, reserved: boolean): Promise<(Omit<MergeResult, 'meta'> & { meta?: RunMeta }) | undefined> {
+  private async away(job: Pick<MergeJob, 'inputs' | 'level' | 'kind' | 'rules' | 'flush'>, need: number, reserved: boolean, startLane = true): Promise<(Omit<MergeResult, 'meta'> & { meta?: RunMeta }) | undefined> {
     const workers = this.mergeAway ? mergeWorkers() : undefined;
     const lane = job.kind === 'flush' || job.kind === 'fold' ? 'flush' : 'merge'; // a fold is the flush of its memtable
-    if (!workers || !workers.warm(lane)) return undefined;
+    if (!workers || !workers.warm(lane, startLane)) return undefined;
     const chunks: number[] = [];
     try {
       const heap = this.heap(reserved);
@@ -1072,7 +1077,7 @@ export class TargetStore {
     let res: Awaited<ReturnType<TargetStore['away']>>;
     try {
       // a fold, like every aggregation, leaves the flush reserve alone
-      res = await this.away({ inputs: inputs.map((r) => r.meta), level, kind: fold ? 'fold' : 'flush', rules, flush: { ...region, records: mt.records, aggregating } }, this.runChunks(bound) + 2, fold);
+      res = await this.away({ inputs: inputs.map((r) => r.meta), level, kind: fold ? 'fold' : 'flush', rules, flush: { ...region, records: mt.records, aggregating } }, this.runChunks(bound) + 2, fold, !mt.waited);
     } finally {
       for (const r of inputs) r.pins--;
     }

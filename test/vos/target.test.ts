@@ -233,6 +233,7 @@ test('deferSync: a durable store acknowledges updates without a sync; flush() an
 test('flushes and merges on worker threads write what the store\'s own thread writes; a punch, a replaced single and aggregation included', safe(async () => {
   const stores: VosTarget[] = [];
   for (const mergeWorker of [true, false]) {
+    if (mergeWorker) for (const lane of ['flush', 'merge'] as const) assert.ok(await mergeWorkers()!.ready(lane), `the ${lane} lane started`); // (a job goes to a lane once it is up)
     const t = await VosTarget.open(path.join(dir, String(mergeWorker)), { ...BASE, mergeWorker, ...(mergeWorker ? { mergeOnWorkerBytes: 0 } : {}) }); // (0: even these small merges go to a worker)
     stores.push(t);
     const rng = new Rng(7);
