@@ -16,7 +16,7 @@ import {
   type Gathered, type ReadView, type ScanEntry,
 } from './reads.js';
 import type { ContState, TargetStore, ValueParts } from './store.js';
-import { before, keyHex, paint, type Range, type Stamp } from './tree.js';
+import { before, keyHex, keyStr, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
 
 /** The answer of an update applied in the call: one resolved promise shared by all (nothing to allocate). */
@@ -86,6 +86,14 @@ function describeCurrent(): Record<string, unknown> {
 const cmpStamp = (a: Stamp, b: Stamp) => (before(a, b) ? 1 : before(b, a) ? -1 : 0);
 
 /** The store of one container on one target. */
+/** Array akeys whose record size a container keeps in memory (`ContState.recordSizes`); emptied when full. */
+const RECORD_SIZES_MAX = 65_536;
+
+/** The identity of an akey in `ContState.recordSizes` (the dkey's length keeps it unambiguous). */
+function recordSizeKey(oid: bigint, dkey: Uint8Array, akey: Uint8Array): string {
+  return `${oid.toString(36)}:${dkey.length}:${keyStr(dkey)}${keyStr(akey)}`;
+}
+
 export class ContainerStore {
   constructor(readonly target: TargetStore, readonly state: ContState) {}
 
@@ -198,10 +206,13 @@ export class ContainerStore {
     t.enter();
     try {
       this.live();
-      const pr = akeyProbes(this.state.idx, oid, dkey, akey);
-      let existing: number | undefined;
-      try {
-        existing = arrayRecordSize(this.view(), oid, dkey, akey, pr);
+      const st = this.state;
+      const known = st.recordSizes ?? (st.recordSizes = new Map());
+      const id = recordSizeKey(oid, dkey, akey);
+      const kept = known.get(id);
+      let existing = kept;
+      if (existing === undefined) try {
+        existing = arrayRecordSize(this.view(), oid, dkey, akey, akeyProbes(st.idx, oid, dkey, akey));
       } catch (e) {
         // a damaged block hides the akey's record size: a repair that names it may still rewrite the
         // akey (guessing could misread the older extents); without it the damage is the answer
@@ -213,7 +224,8 @@ export class ContainerStore {
       if (existing !== undefined && existing !== rs) throw invalidArg('record size differs from the existing extents of this akey', { oid: oid.toString(), akey: keyHex(akey), recordSize: rs, existing });
       if (recx.count * rs > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `extent longer than ${MAX_VALUE_SIZE} bytes`, { bytes: recx.count * rs });
       if (data.length !== recx.count * rs) throw invalidArg('data length must be recx.count * recordSize', { length: data.length, count: recx.count, recordSize: rs });
-      await t.logUpdate(this.state, true, epoch, oid, dkey, akey, data, recx.index, recx.count, rs);
+      await t.logUpdate(st, true, epoch, oid, dkey, akey, data, recx.index, recx.count, rs);
+      if (kept === undefined && st.recordSizes) { if (st.recordSizes.size >= RECORD_SIZES_MAX) st.recordSizes.clear(); st.recordSizes.set(id, rs); }
     } finally { t.leave(); }
   }
 

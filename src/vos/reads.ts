@@ -577,13 +577,14 @@ const newestFirst = (a: Stamp, b: Stamp) => (before(a, b) ? 1 : before(b, a) ? -
 
 /** Record size of an array akey: that of any extent written (newest first), or undefined. */
 export function arrayRecordSize(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, pr: AkeyProbes): number | undefined {
+  // (discarded extents do not count: a store reopened after the discard no longer holds them)
   for (const m of v.mems) {
-    const a = m.find(v.cont, oid, dkey, akey).a;
-    if (a?.extents.length) return a.extents[a.extents.length - 1]!.recordSize;
+    const xs = m.find(v.cont, oid, dkey, akey).a?.extents;
+    if (xs) for (let i = xs.length - 1; i >= 0; i--) if (!hidden(v.tombs, xs[i]!.epoch, xs[i]!.seq)) return xs[i]!.recordSize;
   }
   for (const r of v.runs) {
     if (!r.mayContain(pr.pa)) continue;
-    const rs = runArrayRecordSize(r, pr.akey);
+    const rs = runArrayRecordSize(r, pr.akey, v.tombs);
     if (rs !== undefined) return rs;
   }
   return undefined;
@@ -597,16 +598,18 @@ export function arrayRecordSize(v: ReadView, oid: bigint, dkey: Uint8Array, akey
  * for it was 3.3% of the process CPU of 1 MiB EC writes (the ec engineer's profile, session 14).
  * A malformed first entry is `CORRUPTED`; later entries are judged by the reads that decode them.
  */
-function runArrayRecordSize(r: Run, akey: Uint8Array): number | undefined {
+function runArrayRecordSize(r: Run, akey: Uint8Array, tombs: Tomb[]): number | undefined {
   const kept = runArrays.get(r);
-  if (kept !== undefined && sameBytes(kept.akey, akey)) return kept.versions[0]?.recordSize;
+  if (kept !== undefined && sameBytes(kept.akey, akey)) { for (const x of kept.versions) if (!hidden(tombs, x.epoch, x.seq)) return x.recordSize; return undefined; }
   const p = withTag(akey, TAG_ARRAY);
-  const c = r.cursor().seek(p);
-  if (!c.valid || !hasPrefix(c.key(), p)) return undefined;
-  const s = keyStamp(c.key());
-  const ver = decodeVersion(c.value(), s.epoch, s.seq, true);
-  if (!ver) throw corruptEntry(r, c.key());
-  return ver.recordSize;
+  for (const c = r.cursor().seek(p); c.valid && hasPrefix(c.key(), p); c.next()) {
+    const s = keyStamp(c.key());
+    if (hidden(tombs, s.epoch, s.seq)) continue; // (discarded, not yet merged away)
+    const ver = decodeVersion(c.value(), s.epoch, s.seq, true);
+    if (!ver) throw corruptEntry(r, c.key());
+    return ver.recordSize;
+  }
+  return undefined;
 }
 
 function corruptEntry(r: Run, key: Uint8Array): VosError {

@@ -196,6 +196,12 @@ export interface ContState {
   aggStats?: MergeStats;
   /** The aggregation of this container in progress (one at a time: each sets `aggregate`). */
   aggBusy?: Promise<unknown>;
+  /**
+   * Record sizes of array akeys this container has written since open (`ContainerStore`'s check
+   * of every array update: a lookup in the runs otherwise), dropped whenever extents could go away
+   * with no newer one left: a punch, a discard, an aggregation while punches exist, a heal.
+   */
+  recordSizes?: Map<string, number>;
 }
 
 /** Space in use. */
@@ -1151,6 +1157,8 @@ export class TargetStore {
   }
 
   private async aggregateNow(st: ContState, upTo: bigint, keep: bigint[], background: boolean): Promise<MergeStats & { scmBytesFreed: number }> {
+    // an akey punched below upTo may lose every extent: its record size is free again
+    if (this.active.punches > 0 || (this.frozen?.punches ?? 0) > 0 || this.runs.some((r) => (r.meta.punches ?? 1) > 0)) st.recordSizes = undefined;
     // the policy is in force from the flush on: the flush drops what the memtable itself hides
     const s: MergeStats = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0 };
     st.aggregate = { upTo, keep };
@@ -1524,6 +1532,7 @@ export class TargetStore {
     this.active.runBound += bound;
     const seq = this.nextSeq++;
     this.active.addPunch(st.idx, oid, level, dkey, akey, { epoch, seq }, rec.length);
+    st.recordSizes = undefined;
     if (epoch > st.maxEpoch) st.maxEpoch = epoch;
     this.maybeRotate();
     if (this.syncOps) await this.commitSync.request().catch((e) => { throw toVosError(e, 'punch'); });
@@ -1541,6 +1550,7 @@ export class TargetStore {
 
   private applyDiscard(st: ContState, after: bigint, upTo: bigint, seq: number): void {
     st.tombs.push({ after, upTo, seq });
+    st.recordSizes = undefined;
     if (st.maxEpoch > after && st.maxEpoch <= upTo) st.maxEpoch = after;
   }
 
@@ -1759,6 +1769,7 @@ export class TargetStore {
    */
   async heal(): Promise<number> {
     if (this.damagedBlocks.size === 0) return 0;
+    for (const st of this.conts.values()) st.recordSizes = undefined;
     while (this.compacting) await this.compacting;
     const bad = new Set(this.damagedBlocks.keys());
     const hit = this.runs.filter((r) => [...r.blocks()].some((b) => bad.has(b.ref.off)) || r.meta.index.some((x) => bad.has(x.ref.off)));
