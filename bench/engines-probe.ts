@@ -43,6 +43,10 @@ function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
 }
+/** Minor page faults of process `pid` so far (each costs 7-15 us of CPU on this VM: FACTS.md). */
+function minflt(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]);
+}
 /** System CPU milliseconds of process `pid` so far. */
 function sysMs(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) * 10;
@@ -81,7 +85,7 @@ try {
   for (const ph of phases.filter((x) => (only === undefined || x.qd === only) && (onlyName === undefined || x.name.startsWith(onlyName)))) {
     const v0 = await storeCounters();
     const pids = cluster ? cluster.engines.map((e) => e!.child.pid!) : [];
-    const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage();
+    const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage(), f0 = pids.map(minflt), cf0 = minflt(process.pid);
     const r0 = { ...rawReadStats };
     const lat: number[] = [];
     let next = 0;
@@ -92,7 +96,7 @@ try {
       while (next < total) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); }
     }));
     const s = (performance.now() - t0) / 1000;
-    const c = process.cpuUsage(c0), e1 = pids.map(cpuMs), s1 = pids.map(sysMs);
+    const c = process.cpuUsage(c0), e1 = pids.map(cpuMs), s1 = pids.map(sysMs), f1 = pids.map(minflt), cf1 = minflt(process.pid);
     if (inspector) { const { profile } = await inspector.post('Profiler.stop'); writeFileSync(join(profileDir!, `${ph.name.replace(/\s+/g, '-')}.cpuprofile`), JSON.stringify(profile)); }
     const nOps = total;
     const sys = s1.reduce((a, x, i) => a + x - s0[i]!, 0);
@@ -103,7 +107,7 @@ try {
     const inPlace = rawReadStats.inPlaceBytes - r0.inPlaceBytes, buffered = rawReadStats.bufferedBytes - r0.bufferedBytes;
     if (inPlace + buffered > 0) console.log(`${ph.name}: client read ${((inPlace + buffered) / MIB).toFixed(1)} MiB, ${(100 * inPlace / (inPlace + buffered)).toFixed(1)}% in place`);
     console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
-    console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op`);
+    console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op; minflt per op: client ${((cf1 - cf0) / nOps).toFixed(2)}, engines ${(f1.reduce((a, x, i) => a + x - f0[i]!, 0) / nOps).toFixed(2)}`);
   }
   for (const c of infoClients) await c.close();
   await pool.close();
