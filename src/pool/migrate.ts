@@ -651,10 +651,20 @@ function rolesOf(ctx: ShardCtx, dkey: Uint8Array, key: string = latin1Key(dkey))
     const rotation = dkeyRotation(ctx.io, ctx.cls, dkey);
     r = ctx.rotations.get(rotation);
     if (!r) {
-      const roles = roleShards([ctx.members.map((m) => m.target)], 0, rotation).map((x, i) => ({ shard: ctx.members[x.shard]!.shard, target: x.target, role: i }));
+      // Plain loops, not map (see makeCellPlan): arrays of one elements kind whoever made them.
+      const targets: number[] = [];
+      for (const m of ctx.members) targets.push(m.target);
+      const placed = roleShards([targets], 0, rotation);
+      const roles: DkeyRoles['roles'] = [];
+      const roleOf = new Map<number, number>();
+      for (let i = 0; i < placed.length; i++) {
+        const shard = ctx.members[placed[i]!.shard]!.shard;
+        roles.push({ shard, target: placed[i]!.target });
+        roleOf.set(shard, i);
+      }
       const parity: number[] = [];
       for (let i = ctx.cls.kind === 'ec' ? ctx.cls.dataShards : roles.length; i < roles.length; i++) parity.push(roles[i]!.shard);
-      r = { roles, roleOf: new Map(roles.map((x) => [x.shard, x.role])), parity, plans: new Map() };
+      r = { roles, roleOf, parity, plans: new Map() };
       ctx.rotations.set(rotation, r);
     }
     ctx.roles.set(key, r);
@@ -754,11 +764,24 @@ function makeCellPlan(ctx: ShardCtx, movers: Mover[], { roles, roleOf }: DkeyRol
   const { dataShards: k, parityShards: p } = ctx.cls;
   const cell = ctx.io.cellSize;
   assert(ctx.members.length === k + p && cell > 0, 'cells are rebuilt in a group of k + p shards', { k, p, members: ctx.members.length, cell });
-  const moverShards = new Set(movers.map((m) => m.shard));
+  // Plain loops and pushes, not map/every: an array made by Array.prototype.map has another
+  // elements kind once the caller is optimised (the inlined map), and `cellStep`, optimised on the
+  // first kind, then bailed out ("wrong map") and was compiled again in the next rebuild.
+  const moverShards = new Set<number>();
+  const moverRoles: number[] = [];
+  let dataOnly = true;
+  for (const mv of movers) {
+    moverShards.add(mv.shard);
+    const role = roleOf.get(mv.shard)!;
+    moverRoles.push(role);
+    if (role >= k) dataOnly = false;
+  }
   const sources: CellPlan['sources'] = [];
-  roles.forEach((r, role) => { if (ctx.healthyShards.has(r.shard) && !moverShards.has(r.shard)) sources.push({ role, shard: r.shard, target: r.target, uoid: unitOid(ctx.oid, r.shard) }); });
-  const moverRoles = movers.map((mv) => roleOf.get(mv.shard)!);
-  return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec: ctx.io.codec(k, p), sources, moverRoles, dataOnly: moverRoles.every((r) => r < k) };
+  for (let role = 0; role < roles.length; role++) {
+    const r = roles[role]!;
+    if (ctx.healthyShards.has(r.shard) && !moverShards.has(r.shard)) sources.push({ role, shard: r.shard, target: r.target, uoid: unitOid(ctx.oid, r.shard) });
+  }
+  return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec: ctx.io.codec(k, p), sources, moverRoles, dataOnly };
 }
 
 /** One decode step: stripes from `first` on (up to `end`), read, decoded, and the movers' writes queued. */
