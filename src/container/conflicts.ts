@@ -38,8 +38,10 @@ export function conflictKey(object: string, dkey?: string, akey?: string): Confl
 
 /** The key and its prefixes, shortest first. */
 function prefixes(k: ConflictKey): ConflictKey[] {
-  const parts = k.split(SEP);
-  return parts.map((_, i) => parts.slice(0, i + 1).join(SEP));
+  const out: ConflictKey[] = [];
+  for (let i = k.indexOf(SEP); i >= 0; i = k.indexOf(SEP, i + 1)) out.push(k.slice(0, i));
+  out.push(k);
+  return out;
 }
 
 /**
@@ -59,8 +61,10 @@ export class EpochTable {
   /** Record `epoch` for `key` unless a newer one is recorded. */
   raise(key: string, epoch: bigint): void {
     const cur = this.map.get(key);
-    if (cur !== undefined && cur >= epoch) return;
-    this.map.delete(key);
+    if (cur !== undefined) {
+      if (cur >= epoch) return;
+      this.map.delete(key); // (moved to the end: least recently raised first)
+    }
     this.map.set(key, epoch);
     while (this.map.size > this.maxKeys) {
       const [oldest, e] = this.map.entries().next().value as [string, bigint];
