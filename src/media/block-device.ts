@@ -349,6 +349,12 @@ class FileBlockDevice implements BlockDevice {
       if (typeof h === 'bigint') return h;
       // (-1: the mapping faulted or cannot take it: pread's answer stands, an errno included)
     }
+    this.preadFully(into, length, offset);
+    return xxh64Parts([into], seed);
+  }
+
+  /** The first `length` bytes of `into` read synchronously from `offset` (zeros past the end of a shorter file). */
+  private preadFully(into: Uint8Array, length: number, offset: number): void {
     try {
       let got = 0;
       while (got < length) { const n = fs.readSync(this.syncFd, into, got, length - got, offset + got); if (n <= 0) break; got += n; }
@@ -356,7 +362,6 @@ class FileBlockDevice implements BlockDevice {
     } catch (e) {
       throw mediaErrorFromErrno(e, 'read', { offset, length });
     }
-    return xxh64Parts([into], seed);
   }
 
   readSync(offset: number, length: number): Uint8Array {
@@ -368,13 +373,7 @@ class FileBlockDevice implements BlockDevice {
       if (rf.error) throw rf.error;
     }
     const out = slabBytes(length);
-    try {
-      let got = 0;
-      while (got < length) { const n = fs.readSync(this.syncFd, out, got, length - got, offset + got); if (n <= 0) break; got += n; }
-      if (got < length) out.fill(0, got); // past the end of a shorter file: unwritten, zeros
-    } catch (e) {
-      throw mediaErrorFromErrno(e, 'read', { offset, length });
-    }
+    this.preadFully(out, length, offset);
     if (rf) this.fault!.applyRead(rf, out);
     return out;
   }

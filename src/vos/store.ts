@@ -1619,7 +1619,7 @@ export class TargetStore {
       const out = readBuffer(v.len);
       let h: bigint;
       try { h = this.dev.readHashedSync(v.loc, out, CSUM_SEED); } catch (e) { throw toVosError(e, 'fetch'); }
-      if (h !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+      this.verify(h, v, describe);
       return out;
     }
     if (v.where === Where.Run) return copyValue(v.checked ? v.inline! : this.checked(v.inline!, v, describe)); // (checked: see MemVersion.checked)
@@ -1628,8 +1628,13 @@ export class TargetStore {
 
   /** `bytes`, when they hash to `v`'s checksum (else `CHECKSUM_MISMATCH` naming the version). */
   private checked(bytes: Uint8Array, v: MemVersion, describe: () => Record<string, unknown>): Uint8Array {
-    if (xxh64(bytes, CSUM_SEED) !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+    this.verify(xxh64(bytes, CSUM_SEED), v, describe);
     return bytes;
+  }
+
+  /** `CHECKSUM_MISMATCH` naming the version unless hash `h` of its bytes is `v`'s checksum. */
+  private verify(h: bigint, v: MemVersion, describe: () => Record<string, unknown>): void {
+    if (h !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
   }
 
   async readValueInto(v: import('./memtable.js').MemVersion, describe: () => Record<string, unknown>, into: readonly Uint8Array[]): Promise<void> {
@@ -1649,7 +1654,7 @@ export class TargetStore {
     } finally {
       this.endRead(gen);
     }
-    if (csum !== v.csum) throw new VosError('CHECKSUM_MISMATCH', 'value checksum mismatch', describe());
+    this.verify(csum, v, describe);
   }
 
   /** A read of data-file extents begins: frees from now on wait for it (pass the result to `endRead`). */
