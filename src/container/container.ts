@@ -86,6 +86,11 @@ export const MAX_COMMIT_CONCURRENCY = 64;
  * many in all): a working set of up to this many names is always found, a larger one mostly.
  */
 const NAME_OID_CACHE_SIZE = 16_384;
+/**
+ * Lookups in a row that find nothing in the name cache's old generation before it is dropped (a
+ * working set spread over both generations finds names there far more often than this).
+ */
+const NAME_OID_OLD_MISSES_MAX = 1024;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
 /**
@@ -239,9 +244,13 @@ export class ContainerCore {
    * The previous generation of `nameOids`: when the young map holds NAME_OID_CACHE_SIZE names it
    * becomes this one (the older one is dropped), and a name found here moves back to the young
    * map. Names in use stay cached, and a working set a little larger than one generation is not
-   * lost all at once (clearing one map when full lost it: every name was hashed again).
+   * lost all at once (clearing one map when full lost it: every name was hashed again). Dropped
+   * early (undefined) after NAME_OID_OLD_MISSES_MAX lookups in a row found nothing in it: a stream
+   * of new names (the small put) then costs one map lookup per name, not two.
    */
-  private nameOidsOld = new Map<string, bigint>();
+  private nameOidsOld: Map<string, bigint> | undefined;
+  /** Lookups in a row that missed `nameOidsOld`. */
+  private nameOldMisses = 0;
   /** `defaultClass()`: the parsed default class, by the name it was parsed from. */
   private defaultCls: { name: string; cls: ObjectClass; idBase: bigint | undefined } | undefined;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
@@ -549,8 +558,11 @@ export class ContainerCore {
     if (oclass === undefined) {
       const young = this.nameOids.get(oidOrName);
       if (young !== undefined) return young;
-      const old = this.nameOidsOld.get(oidOrName);
-      if (old !== undefined) { this.cacheNameOid(oidOrName, old); return old; }
+      if (this.nameOidsOld !== undefined) {
+        const old = this.nameOidsOld.get(oidOrName);
+        if (old !== undefined) { this.nameOldMisses = 0; this.cacheNameOid(oidOrName, old); return old; }
+        if (++this.nameOldMisses >= NAME_OID_OLD_MISSES_MAX) this.nameOidsOld = undefined;
+      }
     }
     const cls = oclass === undefined ? this.defaultClass() : toObjectClass(oclass);
     if (oclass !== undefined) this.checkClass(cls);
@@ -571,7 +583,7 @@ export class ContainerCore {
 
   /** Keep `name`'s object id in the young generation of the name cache (at most NAME_OID_CACHE_SIZE names in each). */
   private cacheNameOid(name: string, oid: bigint): void {
-    if (this.nameOids.size >= NAME_OID_CACHE_SIZE) { this.nameOidsOld = this.nameOids; this.nameOids = new Map(); }
+    if (this.nameOids.size >= NAME_OID_CACHE_SIZE) { this.nameOidsOld = this.nameOids; this.nameOids = new Map(); this.nameOldMisses = 0; }
     this.nameOids.set(name, oid);
   }
 

@@ -249,5 +249,27 @@ t('containers: list, open returns the same handle, destroy removes, errors are t
   await rejectsWith(pool.openContainer('abort'), 'NOT_FOUND');
 });
 
+t('name cache: ids stay those the name hashes to while a stream of new names drops and rotates its generations around a hot set', async () => {
+  const c = await pool.createContainer('name-cache', { oclass: 'RP_2G1' });
+  try {
+    // the reference: an explicit class bypasses the cache and hashes every time
+    const ref = (name: string) => c.object(name, { oclass: 'RP_2G1' }).oid;
+    const hot = Array.from({ length: 300 }, (_, i) => `hot${i}`);
+    const hotIds = hot.map(ref);
+    assert.is(new Set(hotIds).size, hot.length);
+    // 50,000 new names (three rotations of 16,384; the old generation is dropped after 1,024 misses in
+    // a row), a hot name every 7th lookup, and names of the stream looked up again at distances
+    // that reach back into the old generation or past it
+    const seen: string[] = [];
+    for (let i = 0; i < 50_000; i++) {
+      const name = `s${i}`;
+      seen.push(name);
+      assert.is(c.object(name).oid, ref(name), name);
+      if (i % 7 === 0) { const h = (i / 7) % hot.length; assert.is(c.object(hot[h]!).oid, hotIds[h], hot[h]); }
+      if (i % 13 === 0 && i > 20_000) { const back = seen[i - 1 - ((i * 7919) % 20_000)]!; assert.is(c.object(back).oid, ref(back), back); }
+    }
+  } finally { await c.close(); }
+});
+
 t.after(async () => { await pool.close(); });
 t.run();
