@@ -84,6 +84,15 @@ export const BACKGROUND_FOLD_HERE_MAX_BYTES = 8 * 1024 * 1024;
  * aggregates often) never starts a merge worker (about 155 ms of CPU and a thread's memory).
  */
 export const MERGE_HERE_MAX_BYTES = 256 * 1024;
+/**
+ * While no merge worker of the process is up, merges of runs holding fewer bytes than this also
+ * run on the store's thread: starting a worker costs about 155 ms of CPU, and its first merges run
+ * cold (unoptimised code), more than such a merge costs here. A store that only ever merges runs
+ * this small (1,024 keys overwritten in place: seven runs of ~60 KiB) never starts one. Measured,
+ * 4 KiB overwrites of 1,024 keys, 3 pairs at load 6-7: 5.1-8.5 us of CPU per update against
+ * 6.8-14.6 with a worker started for them.
+ */
+export const MERGE_HERE_COLD_MAX_BYTES = 4 * 1024 * 1024;
 /** Smallest heap (chunks after the log regions) a target is created with: the reserves need room. */
 export const MIN_HEAP_CHUNKS = 16;
 
@@ -155,7 +164,8 @@ export interface TargetOptions {
   foldOnWorkerBytes?: number;
   /**
    * Merges whose input runs hold fewer bytes than this run on the store's thread in steps
-   * (default `MERGE_HERE_MAX_BYTES`, 256 KiB; 0: every merge on a worker when workers are on).
+   * (default `MERGE_HERE_MAX_BYTES`, 256 KiB, and `MERGE_HERE_COLD_MAX_BYTES`, 4 MiB, while no
+   * merge worker is up; 0: every merge on a worker when workers are on).
    */
   mergeOnWorkerBytes?: number;
   /** Block I/O engine of the data file. */
@@ -349,6 +359,8 @@ export class TargetStore {
   private foldAwayBytes = BACKGROUND_FOLD_HERE_MAX_BYTES;
   /** See `TargetOptions.mergeOnWorkerBytes`. */
   private mergeAwayBytes = MERGE_HERE_MAX_BYTES;
+  /** See `MERGE_HERE_COLD_MAX_BYTES` (`mergeOnWorkerBytes` sets both). */
+  private mergeColdBytes = MERGE_HERE_COLD_MAX_BYTES;
   /** Stop flag of the merge running on a worker. */
   private mergeAbort: Int32Array | undefined;
   /** Merges and flushes done on workers (tests, stats). */
@@ -454,6 +466,7 @@ export class TargetStore {
     if (opts.mergeOnWorkerBytes !== undefined) {
       if (!Number.isSafeInteger(opts.mergeOnWorkerBytes) || opts.mergeOnWorkerBytes < 0) throw new VosError('INVALID_ARGUMENT', 'mergeOnWorkerBytes must be an integer >= 0', { mergeOnWorkerBytes: opts.mergeOnWorkerBytes });
       t.mergeAwayBytes = opts.mergeOnWorkerBytes;
+      t.mergeColdBytes = opts.mergeOnWorkerBytes;
     }
     t.engineReason = engineReason ?? dev.engineReason;
     try {
@@ -1041,7 +1054,9 @@ export class TargetStore {
 
   /** Merge `inputs` on a worker and commit the run; false: merge here (see `away`). */
   private async mergeOnWorker(inputs: Run[], level: number, kind: 'plain' | 'aggregate', stats: Map<number, MergeStats>): Promise<boolean> {
-    if (!this.mergeAway || inputs.reduce((n, r) => n + r.meta.bytes, 0) < this.mergeAwayBytes) return false; // (small: here, see MERGE_HERE_MAX_BYTES)
+    const bytes = inputs.reduce((n, r) => n + r.meta.bytes, 0);
+    if (!this.mergeAway || bytes < this.mergeAwayBytes) return false; // (small: here, see MERGE_HERE_MAX_BYTES)
+    if (bytes < this.mergeColdBytes && !mergeWorkers()?.warm('merge', false)) return false; // (no worker up: see MERGE_HERE_COLD_MAX_BYTES)
     const rules: Array<[number, ContainerRules]> = [];
     if (kind === 'aggregate') for (const c of this.conts.keys()) rules.push([c, this.rules(c)!]);
     for (const r of inputs) r.pins++;
