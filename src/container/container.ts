@@ -9,6 +9,7 @@
  * The handles (objects, KV, arrays, transactions) live a layer above, in src/object, and reach
  * the core through its port (`containerPort`), never through public methods.
  */
+import { CacheAdmission } from './cache-admission.js';
 import { EventEmitter } from 'node:events';
 import { REDO_MAX_VALUE_BYTES, REDO_RETAINED_HISTORY, type ContainerStorage, type CommitEvent, type CommitInfo, type SingleCheck, type RedoDiscard } from './storage.js';
 import { EpochClock, epochAtMs } from './epoch-clock.js';
@@ -251,6 +252,8 @@ export class ContainerCore {
   private nameOidsOld: Map<string, bigint> | undefined;
   /** Lookups in a row that missed `nameOidsOld`. */
   private nameOldMisses = 0;
+  /** Which new names the name cache takes (a stream of new names: one in eight). */
+  private readonly nameAdmission = new CacheAdmission();
   /** `defaultClass()`: the parsed default class, by the name it was parsed from. */
   private defaultCls: { name: string; cls: ObjectClass; idBase: bigint | undefined } | undefined;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
@@ -557,10 +560,10 @@ export class ContainerCore {
     // hash once: a bounded cache, cleared when full.
     if (oclass === undefined) {
       const young = this.nameOids.get(oidOrName);
-      if (young !== undefined) return young;
+      if (young !== undefined) { this.nameAdmission.hit(); return young; }
       if (this.nameOidsOld !== undefined) {
         const old = this.nameOidsOld.get(oidOrName);
-        if (old !== undefined) { this.nameOldMisses = 0; this.cacheNameOid(oidOrName, old); return old; }
+        if (old !== undefined) { this.nameAdmission.hit(); this.nameOldMisses = 0; this.cacheNameOid(oidOrName, old); return old; }
         if (++this.nameOldMisses >= NAME_OID_OLD_MISSES_MAX) this.nameOidsOld = undefined;
       }
     }
@@ -571,7 +574,7 @@ export class ContainerCore {
     if (cls.groups !== 'X') {
       // (the default class's bits above the 96 user bits are taken once: one BigInt per name, not seven)
       const oid = oclass === undefined ? this.defaultCls!.idBase! | lo : makeObjectId(lo, cls, {});
-      if (oclass === undefined) this.cacheNameOid(oidOrName, oid);
+      if (oclass === undefined && this.nameAdmission.admitMiss()) this.cacheNameOid(oidOrName, oid);
       return oid;
     }
     // GX objects fix their group count in their id, computed from the container's recorded target

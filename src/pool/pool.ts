@@ -30,6 +30,7 @@ import { createPoolDir, poolFsError } from './create-guard.js';
 import { signalOptions } from '../object/args.js';
 import { aggregationMark, readerEpochsBeforeAggregate, readerId, registerReader, unregisterReader } from '../container/readers.js';
 import type { ContainerStorage } from '../container/storage.js';
+import { CacheAdmission } from '../container/cache-admission.js';
 import { refreshingStore } from './readonly-store.js';
 import { join } from 'node:path';
 
@@ -181,6 +182,8 @@ export class Pool extends EventEmitter {
   /** Targets whose content is rebuilt from scratch (reintegrated targets). */
   private resync = new Set<number>();
   private layoutCache = new BigIdMap<ObjectLayout>();
+  /** Which missed layouts `layoutCache` takes (a stream of new objects: one in eight). */
+  private readonly layoutAdmission = new CacheAdmission();
   private movedCache = new BigIdMap<ReadonlyMap<number, number>>();
   private migration: Promise<void> | null = null;
   private migrationAgain = false;
@@ -815,19 +818,23 @@ export class Pool extends EventEmitter {
 
   /**
    * The layout of record of `oid` with its class, cached (one Map lookup per I/O; a miss is one
-   * placement call, whose groups are fresh arrays, kept as they are). Cleared with the map.
+   * placement call, whose groups are fresh arrays, kept as they are; while lookups mostly miss, a
+   * stream of new objects, one miss in eight is kept: `CacheAdmission`). Cleared with the map.
    */
   private objectLayout(oid: bigint): ObjectLayout {
     const mixed = mixBigId(oid); // (once for the lookup and the insert of a new object's layout)
     let l = this.layoutCache.getMixed(mixed);
-    if (l === undefined) {
+    if (l !== undefined) this.layoutAdmission.hit();
+    else {
       const p = this.placement.layout(oid);
       const groups = p.groups as number[][], cls = p.oclass;
       if (!layoutIsSane(groups, cls.groupSize, this.map_.targets.length)) assert(false, 'a layout names targets of the map, in groups of the class\'s group size', { oid: oid.toString(16), groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
       l = { groups, red: cls, cls, oid };
       // cleared when full: evicting the oldest entry one by one walks the Map's deleted slots (~25 µs per insert)
-      if (this.layoutCache.size >= LAYOUT_CACHE_SIZE) this.layoutCache.clear();
-      this.layoutCache.setMixed(mixed, l);
+      if (this.layoutAdmission.admitMiss()) {
+        if (this.layoutCache.size >= LAYOUT_CACHE_SIZE) this.layoutCache.clear();
+        this.layoutCache.setMixed(mixed, l);
+      }
     }
     return l;
   }
