@@ -55,6 +55,9 @@ class MergeWorkers {
     return false;
   }
 
+  /** Whether a worker of `lane` was asked to start (up or starting). */
+  started(lane: MergeLane): boolean { return this.lanes[lane].length > 0; }
+
   /**
    * Resolves true once a worker of `lane` has started (starting one when none has), false when
    * none starts within `timeoutMs` or the workers are unavailable: for tests that need a job to go

@@ -88,11 +88,21 @@ export const MERGE_HERE_MAX_BYTES = 256 * 1024;
  * While no merge worker of the process is up, merges of runs holding fewer bytes than this also
  * run on the store's thread: starting a worker costs about 155 ms of CPU, and its first merges run
  * cold (unoptimised code), more than such a merge costs here. A store that only ever merges runs
- * this small (1,024 keys overwritten in place: seven runs of ~60 KiB) never starts one. Measured,
+ * this small (1,024 keys overwritten in place: seven runs of ~60 KiB) never starts one, up to
+ * MERGE_HERE_COLD_BUDGET_BYTES of such merges per process. Measured,
  * 4 KiB overwrites of 1,024 keys, 3 pairs at load 6-7: 5.1-8.5 us of CPU per update against
  * 6.8-14.6 with a worker started for them.
  */
 export const MERGE_HERE_COLD_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Input bytes the process's stores merge on their threads under MERGE_HERE_COLD_MAX_BYTES before
+ * the next such merge starts a worker after all: past this much merge work here, a worker's start
+ * is paid back (several stores of a pool in one process merge far more than one store overwriting
+ * a few keys).
+ */
+export const MERGE_HERE_COLD_BUDGET_BYTES = 16 * 1024 * 1024;
+/** The process's account of `MERGE_HERE_COLD_BUDGET_BYTES` (`budgetBytes` may be lowered by tests). */
+export const coldMerges = { budgetBytes: MERGE_HERE_COLD_BUDGET_BYTES, usedBytes: 0 };
 /** Smallest heap (chunks after the log regions) a target is created with: the reserves need room. */
 export const MIN_HEAP_CHUNKS = 16;
 
@@ -1056,7 +1066,10 @@ export class TargetStore {
   private async mergeOnWorker(inputs: Run[], level: number, kind: 'plain' | 'aggregate', stats: Map<number, MergeStats>): Promise<boolean> {
     const bytes = inputs.reduce((n, r) => n + r.meta.bytes, 0);
     if (!this.mergeAway || bytes < this.mergeAwayBytes) return false; // (small: here, see MERGE_HERE_MAX_BYTES)
-    if (bytes < this.mergeColdBytes && !mergeWorkers()?.warm('merge', false)) return false; // (no worker up: see MERGE_HERE_COLD_MAX_BYTES)
+    if (bytes < this.mergeColdBytes && !mergeWorkers()?.warm('merge', false) && coldMerges.usedBytes < coldMerges.budgetBytes) {
+      coldMerges.usedBytes += bytes; // (no worker up: see MERGE_HERE_COLD_MAX_BYTES; past the budget, `away` starts one)
+      return false;
+    }
     const rules: Array<[number, ContainerRules]> = [];
     if (kind === 'aggregate') for (const c of this.conts.keys()) rules.push([c, this.rules(c)!]);
     for (const r of inputs) r.pins++;
