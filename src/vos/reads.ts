@@ -7,7 +7,7 @@
  * until the next await, and copies out what it returns.
  */
 import type { Run, BlockView } from './run.js';
-import { bloomProbe, bloomProbeInto, RunPoint, ENTRY_HEADER, POINT_ENTRY_LIMIT, type BloomProbe, type RunPoints } from './run.js';
+import { bloomProbe, bloomProbeInto, BlockArena, RunPoint, ENTRY_HEADER, POINT_ENTRY_LIMIT, type BloomProbe, type RunPoints } from './run.js';
 import type { Memtable, MemVersion, MemObject, MemDkey, MemAkey, MemPunch } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
@@ -282,10 +282,9 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
     if (ep <= epoch) {
       const sq = stampSeqAt(b, st);
       if (best !== undefined && !(best.epoch < ep || (best.epoch === ep && best.seq < sq))) return best;
-      const r = runs[ix.runOf(slot)]!;
-      const blk = r.pointBlock(ix.blockOf(slot));
-      const ver = versionAt(blk, ko + kl, (b[o + 2]! | (b[o + 3]! << 8) | (b[o + 4]! << 16) | (b[o + 5]! << 24)) >>> 0, ep, sq);
-      if (ver === undefined) throw corruptEntry(r, b.subarray(ko, ko + kl));
+      // decoded in the bytes `find` checked (an arena frame or the block), with their DataView
+      const ver = decodeVersionAt(pointHit.dv, b, ko + kl, (b[o + 2]! | (b[o + 3]! << 8) | (b[o + 4]! << 16) | (b[o + 5]! << 24)) >>> 0, ep, sq, pointVersion);
+      if (ver === undefined) throw corruptEntry(runs[ix.runOf(slot)]!, b.subarray(ko, ko + kl));
       return ver;
     }
   }
@@ -312,18 +311,21 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
 
 /**
  * Most entries (summed over a store's runs) a `PointIndex` is built for. Memory: about 28 bytes per
- * indexed version in the runs' point lists and 16-32 in the table (a bench store of 19k objects:
- * about 1 MiB); larger stores keep the bloom and fence path.
+ * indexed version in the runs' point lists and 32-64 in the table (a bench store of 19k objects:
+ * about 1.5 MiB); larger stores keep the bloom and fence path.
  */
 export const POINT_INDEX_MAX_VERSIONS = 1 << 18;
+/** Words of one `PointIndex` slot (32 bytes: two slots per cache line). */
+const SLOT_WORDS = 8;
 /** Most runs a `PointIndex` covers (a slot names its run in 8 bits). */
 const POINT_INDEX_MAX_RUNS = 255;
 
 /**
- * Whether point reads use their runs' `PointIndex` (default; `CAIRN_POINT_INDEX=0` turns it off).
+ * Whether point reads use their runs' `PointIndex` (default; `CAIRN_POINT_INDEX=0` turns it off),
+ * and whether the index answers from the block arena (`arena`: else from the block cache).
  * @internal also switched by tests, which hold both paths to each other, and by A/B measurements.
  */
-export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minReads: 0 };
+export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minReads: 0, arena: true };
 
 /**
  * Point reads a list of runs serves on the per-run path before its `PointIndex` is built (a list
@@ -339,8 +341,12 @@ pointReads.minReads = POINT_INDEX_MIN_READS;
 const stamp = { hi: 0, lo: 0, seq: 0 };
 function be32(b: Uint8Array, at: number): number { return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0; }
 
-/** Where `PointIndex.find` found its entry: the block's verified bytes and the entry's offset in them (reused: valid until the next call). */
-const pointHit: { bytes: Uint8Array; o: number } = { bytes: new Uint8Array(0), o: 0 };
+/**
+ * Where `PointIndex.find` found its entry: verified bytes holding its block (an arena segment, or
+ * the block's own copy), a DataView of them, and the entry's offset in them (reused: valid until
+ * the next call).
+ */
+const pointHit: { bytes: Uint8Array; o: number; dv: DataView } = { bytes: new Uint8Array(0), o: 0, dv: new DataView(new ArrayBuffer(0)) };
 
 /** @internal `PointIndex.find`'s last hit (its block's bytes and entry), for tests. */
 export function pointHitOf(): { bytes: Uint8Array; o: number } { return { bytes: pointHit.bytes, o: pointHit.o }; }
@@ -356,13 +362,19 @@ export function pointHitOf(): { bytes: Uint8Array; o: number } { return { bytes:
  * Built when a read first meets a list of runs (lists are replaced, never changed in place, when
  * runs come and go), from each run's point list (`Run.points`, made once per run), and only while
  * every run has one and the list holds at most POINT_INDEX_MAX_VERSIONS versions: otherwise reads
- * keep the per-run path. Each slot is `[h1, h2, run + 1, loc]` (run 0: empty). Two akeys whose
- * hashes agree in full get two slots (their keys are compared while building and when reading),
- * so an akey absent from the table is absent from every run.
+ * keep the per-run path. Each slot is `[h1, h2, run + 1, loc, frame + 1, gen, 0, 0]` (run 0:
+ * empty): where the entry is in its run, and the `BlockArena` frame (with its generation) its
+ * block was copied into, so a read goes from the slot to the block's bytes; a slot whose frame
+ * was reused (another generation) asks its run for the block's frame again (`Run.pointFrame`),
+ * and a block with no frame is read from the block cache. Two akeys whose hashes agree in full get
+ * two slots (their keys are compared while building and when reading), so an akey absent from the
+ * table is absent from every run.
  */
 export class PointIndex {
   private readonly slots: Int32Array;
   private readonly mask: number;
+  /** The arena of the runs' block cache (one per store: every run of the list shares it). */
+  private readonly arena: BlockArena | null;
   /**
    * Index `lists` (the point lists of `runs`, in order: `total` versions). With `prev`, the index of
    * a list of runs `runs` starts with (a flush appends a run), its table is copied and only the runs
@@ -370,6 +382,7 @@ export class PointIndex {
    */
   constructor(readonly runs: readonly Run[], lists: readonly RunPoints[], total: number, prev?: PointIndex) {
     let from = 0;
+    this.arena = runs.length > 0 ? runs[0]!.arena : null;
     if (prev !== undefined && (prev.mask + 1) >= total * 1.5) {
       this.mask = prev.mask;
       this.slots = prev.slots.slice();
@@ -378,7 +391,7 @@ export class PointIndex {
       let size = 16;
       while (size < total * 1.5) size *= 2; // (at most 2/3 full: an absent akey's probe ends within a line or two)
       this.mask = size - 1;
-      this.slots = new Int32Array(size * 4);
+      this.slots = new Int32Array(size * SLOT_WORDS);
     }
     const t = this.slots;
     for (let r = from; r < lists.length; r++) {
@@ -387,19 +400,31 @@ export class PointIndex {
         const h1 = p.h1[i]!, h2 = p.h2[i]!;
         let s = h1 & this.mask;
         for (;;) {
-          const w = s * 4;
-          if (t[w + 2] === 0) { t[w] = h1; t[w + 1] = h2; t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; break; }
+          const w = s * SLOT_WORDS;
+          if (t[w + 2] === 0) { t[w] = h1; t[w + 1] = h2; t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; this.refresh(w); break; }
           if (t[w] === h1 && t[w + 1] === h2 && this.sameAkey(t[w + 2]! - 1, t[w + 3]!, r, p.loc[i]!)) {
             // keep the newer (epoch, then sequence number); the slot's stamp is read in its entry
             this.stampOf(t[w + 2]! - 1, t[w + 3]!);
             const hi = p.epochHi[i]!, lo = p.epochLo[i]!, q = p.seq[i]!;
-            if (hi > stamp.hi || (hi === stamp.hi && (lo > stamp.lo || (lo === stamp.lo && q > stamp.seq)))) { t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; }
+            if (hi > stamp.hi || (hi === stamp.hi && (lo > stamp.lo || (lo === stamp.lo && q > stamp.seq)))) { t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; this.refresh(w); }
             break;
           }
           s = (s + 1) & this.mask;
         }
       }
     }
+  }
+
+  /**
+   * The arena frame of the block of the slot at word `w` (`Run.pointFrame`: copied in when it has
+   * none, or none of this generation), kept in the slot with its generation; -1 when it has none.
+   */
+  private refresh(w: number): number {
+    const t = this.slots;
+    const f = this.runs[t[w + 2]! - 1]!.pointFrame(Math.floor(t[w + 3]! / POINT_ENTRY_LIMIT));
+    if (f < 0) { t[w + 4] = 0; t[w + 5] = 0; return -1; }
+    t[w + 4] = f + 1; t[w + 5] = this.arena!.gen[f]!;
+    return f;
   }
 
   /** The stamp of the entry at (run r, loc) into `stamp`. */
@@ -426,25 +451,38 @@ export class PointIndex {
    * and position left in `pointHit`; -1 when no run holds a single of it.
    */
   find(key: Uint8Array, prefixLen: number, p: BloomProbe): number {
-    const t = this.slots, h1 = p.h1 | 0, h2 = p.h2 | 0;
+    const t = this.slots, h1 = p.h1 | 0, h2 = p.h2 | 0, a = this.arena;
     for (let s = h1 & this.mask; ; s = (s + 1) & this.mask) {
-      const w = s * 4, r = t[w + 2]!;
+      const w = s * SLOT_WORDS, r = t[w + 2]!;
       if (r === 0) return -1;
       if (t[w] !== h1 || t[w + 1] !== h2) continue;
       const loc = t[w + 3]!;
-      // the entry `[klen u16][vlen u32][key]...` read in the verified block's bytes, no view
-      const b = this.runs[r - 1]!.pointBytes(Math.floor(loc / POINT_ENTRY_LIMIT)), o = loc % POINT_ENTRY_LIMIT;
+      // the entry `[klen u16][vlen u32][key]...` read in the verified block's bytes, no view:
+      // in its arena frame while the frame holds it (the slot's generation), else from the cache
+      let f = t[w + 4]! - 1;
+      if (f < 0 || a === null || a.gen[f] !== t[w + 5] || !pointReads.arena) f = pointReads.arena ? this.refresh(w) : -1;
+      let b: Uint8Array, o: number, dv: DataView;
+      if (f >= 0) {
+        const seg = BlockArena.segment(f);
+        b = a!.segs[seg]!; dv = a!.dvs[seg]!; o = BlockArena.base(f) + loc % POINT_ENTRY_LIMIT;
+      } else {
+        const blk = this.runs[r - 1]!.pointBlock(Math.floor(loc / POINT_ENTRY_LIMIT));
+        b = blk.bytes; dv = blk.dv; o = loc % POINT_ENTRY_LIMIT;
+      }
       if ((b[o]! | (b[o + 1]! << 8)) !== prefixLen + 1 + STAMP_BYTES || !sameBytesAt(b, o + ENTRY_HEADER, key, prefixLen + 1)) continue;
-      pointHit.bytes = b; pointHit.o = o;
+      pointHit.bytes = b; pointHit.o = o; pointHit.dv = dv;
       return s;
     }
   }
 
   /** The fence (data block) of slot `s`'s entry in its run. */
-  blockOf(s: number): number { return Math.floor(this.slots[s * 4 + 3]! / POINT_ENTRY_LIMIT); }
+  blockOf(s: number): number { return Math.floor(this.slots[s * SLOT_WORDS + 3]! / POINT_ENTRY_LIMIT); }
 
   /** The run (its position in `runs`) of slot `s`. */
-  runOf(s: number): number { return this.slots[s * 4 + 2]! - 1; }
+  runOf(s: number): number { return this.slots[s * SLOT_WORDS + 2]! - 1; }
+
+  /** @internal the arena frame slot `s` last named (-1: none), for tests. */
+  frameOf(s: number): number { return this.slots[s * SLOT_WORDS + 4]! - 1; }
 }
 
 /**

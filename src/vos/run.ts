@@ -525,18 +525,128 @@ export class RunWriter {
 
 // ---------------------------------------------------------------------------------------- reader
 
+/** Bytes of one frame of a `BlockArena` (a data block is cut at TARGET_BLOCK_BYTES unless one entry is larger: most fit one frame). */
+export const ARENA_FRAME_BYTES = TARGET_BLOCK_BYTES;
+const ARENA_FRAME_SHIFT = 12;
+/** Frames of one arena segment (one ArrayBuffer of 1 MiB, allocated when first needed). */
+export const ARENA_SEGMENT_FRAMES = 256;
+const ARENA_SEGMENT_SHIFT = 8;
+/** Most frames of one arena (a point-index slot names a frame in a 31-bit word). */
+const ARENA_MAX_FRAMES = 1 << 24;
+
+/**
+ * Verified copies of data blocks that point reads answer from (`PointIndex`), in frames of a few
+ * large ArrayBuffers instead of one Uint8Array (and its VerifiedBlock and BlockView) per block: a
+ * point read goes from its index slot, which carries the frame and its generation, straight to
+ * the block's bytes, and decodes them with the segment's one DataView. On this machine a fresh get
+ * is bound by the dependent cache misses it takes (slot, run, fence array, entry object, array
+ * object, bytes, view, DataView: 5-6 before; slot, generation, bytes: 2-3 now).
+ *
+ * A frame is filled only from bytes the block cache verified (`Run.pointFrame`), and only by point
+ * reads and point-index builds, never by cursors: so no view that may be held across an await
+ * (a merge's or a scan's cursor) ever points into a frame. Every fill and every `forget` bumps
+ * the frame's generation (`gen`), and a holder of (frame, generation) reads the frame only while
+ * they agree: a frame reused for another block is never read as the old one. A frame's bytes read
+ * by a point read stay valid until the next point read (the one place that fills frames), which
+ * is the contract of the version it answers (`reads.ts` `pointVersion`). Frames are reused in
+ * fill order (a hit stores nothing).
+ */
+export class BlockArena {
+  /** Segment i holds frames [i * ARENA_SEGMENT_FRAMES, (i + 1) * ARENA_SEGMENT_FRAMES). */
+  readonly segs: Uint8Array[] = [];
+  /** A DataView of each segment (offsets are the segment's). */
+  readonly dvs: DataView[] = [];
+  /** Generation of each frame: bumped by every fill and every forget (never 0 once filled). */
+  readonly gen: Int32Array;
+  /** File offset of the block in each frame (-1: none). */
+  private readonly offs: Float64Array;
+  private readonly byOff = new Map<number, number>();
+  private used = 0;
+  private hand = 0;
+  /** Frames filled so far (for tests and measurements). */
+  fills = 0;
+  /**
+   * An arena of `frames` frames; `grow(bytes)` is told of each segment allocated (the block cache
+   * counts them against its bound).
+   */
+  constructor(readonly frames: number, private readonly grow: (bytes: number) => void) {
+    assert(frames > 0 && frames <= ARENA_MAX_FRAMES, 'arena frames out of range', { frames });
+    this.gen = new Int32Array(frames);
+    this.offs = new Float64Array(frames).fill(-1);
+  }
+
+  /**
+   * Copy `bytes` (a verified block at file offset `off`) into a frame; returns the frame (its
+   * generation is `gen[frame]`), or -1 for a block larger than a frame.
+   */
+  fill(off: number, bytes: Uint8Array): number {
+    if (bytes.length > ARENA_FRAME_BYTES) return -1;
+    let f: number;
+    if (this.used < this.frames) {
+      f = this.used++;
+      const seg = f >>> ARENA_SEGMENT_SHIFT;
+      if (seg === this.segs.length) {
+        const n = Math.min(ARENA_SEGMENT_FRAMES, this.frames - (seg << ARENA_SEGMENT_SHIFT)) * ARENA_FRAME_BYTES;
+        const b = new Uint8Array(n);
+        this.segs.push(b); this.dvs.push(new DataView(b.buffer));
+        this.grow(n);
+      }
+    } else {
+      f = this.hand;
+      this.hand = f + 1 === this.frames ? 0 : f + 1;
+      this.empty(f);
+    }
+    this.segs[f >>> ARENA_SEGMENT_SHIFT]!.set(bytes, (f & (ARENA_SEGMENT_FRAMES - 1)) << ARENA_FRAME_SHIFT);
+    this.bump(f);
+    this.offs[f] = off;
+    const prev = this.byOff.get(off);
+    if (prev !== undefined) this.empty(prev); // (one frame per block: a block filled again after its chunk was reused)
+    this.byOff.set(off, f);
+    this.fills++;
+    return f;
+  }
+
+  /** Byte offset of frame `f` in its segment. */
+  static base(f: number): number { return (f & (ARENA_SEGMENT_FRAMES - 1)) << ARENA_FRAME_SHIFT; }
+  /** Segment of frame `f`. */
+  static segment(f: number): number { return f >>> ARENA_SEGMENT_SHIFT; }
+
+  private bump(f: number): void { const g = (this.gen[f]! + 1) | 0; this.gen[f] = g === 0 ? 1 : g; }
+
+  /** Frame `f` holds nothing any more: holders of its old generation stop reading it. */
+  private empty(f: number): void {
+    const off = this.offs[f]!;
+    if (off >= 0 && this.byOff.get(off) === f) this.byOff.delete(off);
+    this.offs[f] = -1;
+    this.bump(f);
+  }
+
+  /** Forget the blocks at file offsets in `[off, off+len)` (a freed chunk, or a scrub that re-reads). */
+  forgetRange(off: number, len: number): void {
+    if (len === 1) { const f = this.byOff.get(off); if (f !== undefined) this.empty(f); return; }
+    for (const [k, f] of [...this.byOff]) if (k >= off && k < off + len) this.empty(f);
+  }
+}
+
 /**
  * Verified copies of run blocks, shared by the runs of one store: an LRU bounded in bytes. A block
  * is read from the file once (pread: page-cache speed, no mapping, so resident memory is this cache
  * and not the file), verified once, and served from here until evicted; a later read re-verifies.
  * (Reads through the mapping would map whole large folios of the page cache on every touch.)
+ * Half the bound may go to the `BlockArena` point reads copy their blocks into (its segments
+ * count against the bound as they are allocated).
  */
 export class VerifiedBlocks {
   // insertion order is the clock; `used` marks a hit since the hand last passed (second chance), so
   // a hit costs a flag store, not a reinsertion
   private readonly map = new Map<number, VerifiedBlock>();
   private held = 0;
-  constructor(private readonly maxBytes = 16 * 1024 * 1024) {}
+  /** Frames of the blocks point reads answer from (null: a bound too small for one frame). */
+  readonly arena: BlockArena | null;
+  constructor(private readonly maxBytes = 16 * 1024 * 1024) {
+    const frames = Math.min(ARENA_MAX_FRAMES, Math.floor(maxBytes / 2 / ARENA_FRAME_BYTES));
+    this.arena = frames > 0 ? new BlockArena(frames, (n) => { this.held += n; this.shrink(); }) : null;
+  }
   /** The verified copy of `r`, if cached. */
   get(r: BlockRef): Uint8Array | undefined { return this.entry(r)?.bytes; }
   /**
@@ -555,6 +665,10 @@ export class VerifiedBlocks {
     if (old) { this.drop(old); this.map.delete(r.off); }
     this.map.set(r.off, new VerifiedBlock(r.csum, bytes));
     this.held += bytes.length;
+    this.shrink();
+  }
+  /** Evict (second chance) while more than the bound is held. */
+  private shrink(): void {
     for (let turns = 0; this.held > this.maxBytes && this.map.size > 1 && turns < 2 * this.map.size; turns++) {
       const k = this.map.keys().next().value as number;
       const e = this.map.get(k)!;
@@ -568,12 +682,13 @@ export class VerifiedBlocks {
     this.held -= e.bytes.length;
     e.live = false; e.bytes = NO_BYTES; e.view = undefined;
   }
-  /** Forget blocks in `[off, off+len)` (a freed chunk, or a scrub that re-reads). */
+  /** Forget blocks in `[off, off+len)` (a freed chunk, or a scrub that re-reads), in the arena too. */
   forgetRange(off: number, len: number): void {
+    this.arena?.forgetRange(off, len);
     if (len === 1) { const e = this.map.get(off); if (e) { this.drop(e); this.map.delete(off); } return; }
     for (const [k, e] of this.map) if (k >= off && k < off + len) { this.drop(e); this.map.delete(k); }
   }
-  /** Bytes held. */
+  /** Bytes held (arena segments included). */
   get bytes(): number { return this.held; }
 }
 
@@ -868,6 +983,34 @@ export class Run {
     const kept = this.fenceBlocks[g];
     if (kept !== undefined && kept.live) { kept.used = true; return kept.bytes; }
     return this.fenceBlock(this.fences!, g).bytes;
+  }
+
+  /** The arena of the run's store's block cache (shared by its runs; null when the cache has none). */
+  get arena(): BlockArena | null { return this.verified.arena; }
+
+  /** Frame and generation of each data block in the arena, by fence (`[frame + 1, gen]`; frame -1: larger than a frame). */
+  private frames: Int32Array | undefined;
+
+  /**
+   * The arena frame holding data block `g` (`pointBlock(g)`'s verified bytes, copied into a frame
+   * on first use and again after the frame was reused), or -1 when the block cannot have one (no
+   * arena, or a block larger than a frame). Only for a run whose `points()` is not null. Throws
+   * `CORRUPTED` as `pointBlock` does: the bytes come from the verified block cache.
+   */
+  pointFrame(g: number): number {
+    const a = this.verified.arena;
+    if (a === null) return -1;
+    const fr = this.frames ??= new Int32Array(2 * this.fences!.count);
+    const f = fr[2 * g]! - 1;
+    if (f >= 0 && a.gen[f] === fr[2 * g + 1]) return f;
+    if (f === -2) return -1;
+    const bytes = this.pointBytes(g);
+    const f0 = this.fences!;
+    const ref = this.fenceIndex[f0.indexOf[g]!]!.refAt(f0.entryOf[g]!);
+    const nf = a.fill(ref.off, bytes);
+    if (nf < 0) { fr[2 * g] = -1; return -1; }
+    fr[2 * g] = nf + 1; fr[2 * g + 1] = a.gen[nf]!;
+    return nf;
   }
 
   /** `seekTo` for a run without fences: the index-block list, then one index block, then one data block. */
