@@ -4,20 +4,28 @@
  * its array. A `CommitEvent` object is made only when one is read (a watcher, a compaction), so
  * a stream of small puts keeps no event object, objects array or epoch BigInt alive per commit:
  * those lived for MAX_WATCH_HISTORY commits, long enough for the scavenger to copy each into the
- * old generation.
+ * old generation. A commit's one object id is kept as its two 64-bit halves in typed rings too
+ * (its BigInt, the put's own, then dies young: the ring was what kept it alive).
  */
 import type { CommitEvent } from './storage.js';
+import { assert } from '../../core/errors.js';
 
 /** Objects of one commit: its one object id, or every id (several objects). */
 export type CommitObjects = bigint | readonly bigint[];
 
+/** Object ids are below 2^128 (96 user bits under the 32 bits of type, class and groups). */
+const OID_LIMIT = 1n << 128n;
 /** Slots of a new history's ring (it doubles up to its capacity as commits arrive). */
 const INITIAL_SLOTS = 1024;
 
 /** The newest `capacity` published commits, oldest first, ascending by epoch. */
 export class CommitHistory {
   private epochs: BigUint64Array;
-  private objs: Array<CommitObjects | undefined>;
+  /** A commit's one object id, as its high and low 64 bits (when `objs` holds undefined for it). */
+  private oidHi: BigUint64Array;
+  private oidLo: BigUint64Array;
+  /** A commit's object ids when it has several; undefined for a commit of one object (`oidHi`/`oidLo`). */
+  private objs: Array<readonly bigint[] | undefined>;
   /** Index of the oldest commit in the ring. */
   private head = 0;
   private count = 0;
@@ -25,6 +33,8 @@ export class CommitHistory {
   constructor(private readonly capacity: number) {
     const n = Math.min(capacity, INITIAL_SLOTS);
     this.epochs = new BigUint64Array(n);
+    this.oidHi = new BigUint64Array(n);
+    this.oidLo = new BigUint64Array(n);
     this.objs = new Array(n).fill(undefined);
   }
 
@@ -38,7 +48,12 @@ export class CommitHistory {
     let at = this.head + this.count;
     if (at >= slots) at -= slots;
     this.epochs[at] = epoch;
-    this.objs[at] = objects;
+    if (typeof objects === 'bigint') {
+      if (!(objects >= 0n && objects < OID_LIMIT)) assert(false, 'object ids are unsigned 128-bit', { oid: String(objects) });
+      this.oidHi[at] = objects >> 64n;
+      this.oidLo[at] = objects; // (a BigUint64Array stores the low 64 bits)
+      this.objs[at] = undefined;
+    } else this.objs[at] = objects;
     if (this.count < slots) this.count++;
     else if (++this.head === slots) this.head = 0; // (full: the oldest was overwritten)
   }
@@ -52,8 +67,8 @@ export class CommitHistory {
   /** The `i`-th oldest commit as an event (a new object). */
   at(i: number): CommitEvent {
     const s = this.slot(i);
-    const o = this.objs[s]!;
-    return { epoch: this.epochs[s]!, objects: typeof o === 'bigint' ? [o] : [...o] };
+    const o = this.objs[s];
+    return { epoch: this.epochs[s]!, objects: o === undefined ? [(this.oidHi[s]! << 64n) | this.oidLo[s]!] : [...o] };
   }
 
   /** Index of the oldest commit above `epoch`; -1 when none is. */
@@ -81,10 +96,12 @@ export class CommitHistory {
 
   /** Copy into a ring of `slots` (oldest first at 0). */
   private grow(slots: number): void {
-    const e = new BigUint64Array(slots);
-    const o: Array<CommitObjects | undefined> = new Array(slots).fill(undefined);
-    for (let i = 0; i < this.count; i++) { const s = this.slot(i); e[i] = this.epochs[s]!; o[i] = this.objs[s]; }
+    const e = new BigUint64Array(slots), hi = new BigUint64Array(slots), lo = new BigUint64Array(slots);
+    const o: Array<readonly bigint[] | undefined> = new Array(slots).fill(undefined);
+    for (let i = 0; i < this.count; i++) { const s = this.slot(i); e[i] = this.epochs[s]!; hi[i] = this.oidHi[s]!; lo[i] = this.oidLo[s]!; o[i] = this.objs[s]; }
     this.epochs = e;
+    this.oidHi = hi;
+    this.oidLo = lo;
     this.objs = o;
     this.head = 0;
   }

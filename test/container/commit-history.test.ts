@@ -20,7 +20,10 @@ t('matches an array model through growth and wrap-around', () => {
     for (let i = 0; i < 6000; i++) {
       epoch += BigInt(1 + rng.int(5));
       const n = rng.int(4) === 0 ? 2 + rng.int(3) : 1;
-      const objects = Array.from({ length: n }, () => BigInt(rng.int(1 << 30)) << 64n | BigInt(i));
+      // ids of every width up to 128 bits (class bits on top, as object ids have them), kept as two 64-bit halves
+      const objects = Array.from({ length: n }, () => rng.int(3) === 0 ? BigInt(rng.int(1 << 30)) << 64n | BigInt(i)
+        : rng.int(2) === 0 ? (BigInt(0x80000000 + rng.int(1 << 30)) << 96n) | (BigInt(rng.int(1 << 30)) << 64n) | (BigInt(rng.int(1 << 30)) << 32n) | BigInt(i)
+          : BigInt(i));
       if (n === 1 && rng.int(2) === 0) h.push(epoch, objects[0]!); else h.pushEvent({ epoch, objects: [...objects] });
       model.push({ epoch, objects });
       if (model.length > capacity) model.shift();
@@ -40,6 +43,14 @@ t('matches an array model through growth and wrap-around', () => {
       }
     }
   }
+});
+
+t('an object id outside 128 bits is refused (it could not be kept in two halves)', () => {
+  const h = new CommitHistory(4);
+  assert.throws(() => h.push(1n, 1n << 128n));
+  assert.throws(() => h.push(2n, -1n));
+  h.push(3n, (1n << 128n) - 1n);
+  assert.equal(h.at(0), { epoch: 3n, objects: [(1n << 128n) - 1n] });
 });
 
 t('events read back are copies: changing one changes nothing held', () => {
