@@ -376,6 +376,12 @@ export class PointIndex {
   /** The arena of the runs' block cache (one per store: every run of the list shares it). */
   private readonly arena: BlockArena | null;
   /**
+   * The arena's fill count when the index was built: reads refill frames (a slot whose frame was
+   * reused) until the arena has been filled once over since, then read stale slots' blocks from
+   * the block cache. Runs whose blocks do not all fit would otherwise copy a block per read.
+   */
+  private readonly builtFills: number;
+  /**
    * Index `lists` (the point lists of `runs`, in order: `total` versions). With `prev`, the index of
    * a list of runs `runs` starts with (a flush appends a run), its table is copied and only the runs
    * after those are added, while it has room.
@@ -413,6 +419,7 @@ export class PointIndex {
         }
       }
     }
+    this.builtFills = this.arena === null ? 0 : this.arena.fills;
   }
 
   /**
@@ -460,7 +467,7 @@ export class PointIndex {
       // the entry `[klen u16][vlen u32][key]...` read in the verified block's bytes, no view:
       // in its arena frame while the frame holds it (the slot's generation), else from the cache
       let f = t[w + 4]! - 1;
-      if (f < 0 || a === null || a.gen[f] !== t[w + 5] || !pointReads.arena) f = pointReads.arena ? this.refresh(w) : -1;
+      if (f < 0 || a === null || a.gen[f] !== t[w + 5] || !pointReads.arena) f = pointReads.arena && a !== null && a.fills - this.builtFills < a.frames ? this.refresh(w) : -1;
       let b: Uint8Array, o: number, dv: DataView;
       if (f >= 0) {
         const seg = BlockArena.segment(f);

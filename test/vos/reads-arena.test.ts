@@ -88,31 +88,28 @@ async function read(t: VosTarget, at: bigint, i: number): Promise<Uint8Array | u
   return now === null ? await t.fetchSingle(at, oidOf(i), D, A) : now;
 }
 
-test('an arena far smaller than the runs: random point reads through many frame reuses all answer as the model', async () => {
-  // a block cache of 128 KiB: an arena of 16 frames for ~300 data blocks
+test('an arena far smaller than the runs: random point reads through many frame reuses (index builds, refills) all answer as the model', async () => {
+  // a block cache of 128 KiB: an arena of 16 frames for ~100-300 data blocks
   const opts: VosOptions = { scmBytes: 32 * MiB, dataBytes: 64 * MiB, walBytes: 256 * KiB, io: 'pread', residentBytes: 256 * KiB };
   const t = await VosTarget.open(dir, opts);
   const N = 3000;
   const model = new Map<number, Uint8Array>();
+  const rng = new Rng(0x5eed);
   try {
-    let w = 0;
-    for (let round = 0; round < 4; round++) {
-      for (let i = round; i < N; i += round + 1) { const v = valueOf(i, ++w); await t.updateSingle(BigInt(10 + round), oidOf(i), D, A, v); model.set(i, v); }
-      await t.target.flushAll();
-    }
-    const runs = t.target.runs;
-    assert.ok(runs.length >= 2, `several runs (${runs.length})`);
     const arena = t.target.verified.arena!;
     assert.ok(arena !== null && arena.frames === 16, `a 16-frame arena (${arena?.frames})`);
-    const ix = pointIndexOf(runs);
-    assert.ok(ix !== null, 'the runs are indexed');
-    const fills0 = arena.fills;
-    const rng = new Rng(0x5eed);
-    for (let k = 0; k < 6000; k++) {
-      const i = rng.int(N + 200); // the last 200 were never written
-      assert.equal(await read(t, 100n, i), model.get(i), `object ${i} (read ${k})`);
+    let w = 0;
+    for (let round = 0; round < 8; round++) {
+      // new versions of a spread of objects, flushed: a new list of runs, its index extended or rebuilt (frames refilled)
+      for (let i = round % 3; i < N; i += 1 + (round % 4)) { const v = valueOf(i, ++w); await t.updateSingle(BigInt(10 + round), oidOf(i), D, A, v); model.set(i, v); }
+      await t.target.flushAll();
+      assert.ok(pointIndexOf(t.target.runs) !== null, `round ${round}: the runs are indexed`);
+      for (let k = 0; k < 1500; k++) {
+        const i = rng.int(N + 200); // the last 200 were never written
+        assert.equal(await read(t, 100n, i), model.get(i), `round ${round}: object ${i} (read ${k})`);
+      }
     }
-    assert.ok(arena.fills - fills0 > 10 * arena.frames, `frames reused many times (${arena.fills - fills0} fills of ${arena.frames} frames)`);
+    assert.ok(arena.fills > 10 * arena.frames, `frames reused many times (${arena.fills} fills of ${arena.frames} frames)`);
     // the same answers from the block cache (the arena off), and with the index off (the per-run path)
     pointReads.arena = false;
     for (let i = 0; i < N; i += 37) assert.equal(await read(t, 100n, i), model.get(i), `object ${i} (arena off)`);
