@@ -3,7 +3,9 @@
  * bench/engines-probe.ts [put|ior] [n]` starts etcd and 4 `cairn engine` processes (2 targets
  * each, like the `engines` suite), runs new-object 100-byte puts (qd 1 and 16) or 1 MiB EC_2P1G1
  * array writes and reads (qd 8), and prints per phase: rate, median latency, and CPU time per
- * operation of the client and of all engines together (from /proc/<pid>/stat). With
+ * operation of the client and of all engines together (from /proc/<pid>/stat), split into each
+ * process's main thread and its other threads (libuv pool, GC helpers, compiler), with context
+ * switches per operation (a wake-up costs tens of microseconds on this VM). With
  * CAIRN_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" the engines write CPU profiles on exit;
  * run the probe itself under `node --cpu-prof` for the client's. Not a suite (no `.bench.ts`).
  */
@@ -14,7 +16,7 @@ import { RpcClient, rawReadStats } from '../src/net/rpc.js';
 import { Pool } from '../index.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
 import { Session } from 'node:inspector/promises';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readdirSync } from 'node:fs';
 
 /** CAIRN_PROBE_PROFILE=DIR: a CPU profile of this process per phase (DIR/<phase>.cpuprofile), the phase only. */
 const profileDir = process.env.CAIRN_PROBE_PROFILE;
@@ -46,6 +48,25 @@ function cpuMs(pid: number): number {
 /** Minor page faults of process `pid` so far (each costs 7-15 us of CPU on this VM: FACTS.md). */
 function minflt(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]);
+}
+/** CPU milliseconds of `pid`'s main thread and of all its other threads (thread pool, GC, compiler), and its context switches (voluntary, involuntary), so far. */
+function threadStats(pid: number): { main: number; rest: number; vcs: number; ics: number } {
+  const out = { main: 0, rest: 0, vcs: 0, ics: 0 };
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const ms = (Number(f[11]) + Number(f[12])) * 10;
+      if (Number(t) === pid) out.main += ms; else out.rest += ms;
+      const st = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+      out.vcs += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+      out.ics += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+    } catch { /* a thread that ended */ }
+  }
+  return out;
+}
+/** `threadStats` summed over `pids`. */
+function threadsOf(pids: readonly number[]): { main: number; rest: number; vcs: number; ics: number } {
+  return pids.map(threadStats).reduce((a, x) => ({ main: a.main + x.main, rest: a.rest + x.rest, vcs: a.vcs + x.vcs, ics: a.ics + x.ics }), { main: 0, rest: 0, vcs: 0, ics: 0 });
 }
 /** System CPU milliseconds of process `pid` so far. */
 function sysMs(pid: number): number {
@@ -87,6 +108,7 @@ try {
     const pids = cluster ? cluster.engines.map((e) => e!.child.pid!) : [];
     const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage(), f0 = pids.map(minflt), cf0 = minflt(process.pid);
     const r0 = { ...rawReadStats };
+    const te0 = threadsOf(pids), tc0 = threadStats(process.pid);
     const lat: number[] = [];
     let next = 0;
     const total = ph.name.startsWith('read') ? n * readRounds : n;
@@ -96,6 +118,7 @@ try {
       while (next < total) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); }
     }));
     const s = (performance.now() - t0) / 1000;
+    const te1 = threadsOf(pids), tc1 = threadStats(process.pid);
     const c = process.cpuUsage(c0), e1 = pids.map(cpuMs), s1 = pids.map(sysMs), f1 = pids.map(minflt), cf1 = minflt(process.pid);
     if (inspector) { const { profile } = await inspector.post('Profiler.stop'); writeFileSync(join(profileDir!, `${ph.name.replace(/\s+/g, '-')}.cpuprofile`), JSON.stringify(profile)); }
     const nOps = total;
@@ -107,6 +130,8 @@ try {
     const inPlace = rawReadStats.inPlaceBytes - r0.inPlaceBytes, buffered = rawReadStats.bufferedBytes - r0.bufferedBytes;
     if (inPlace + buffered > 0) console.log(`${ph.name}: client read ${((inPlace + buffered) / MIB).toFixed(1)} MiB, ${(100 * inPlace / (inPlace + buffered)).toFixed(1)}% in place`);
     console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
+    const per = (x: number) => (x / nOps).toFixed(3);
+    console.log(`${ph.name}: threads, ms per op: client main ${per(tc1.main - tc0.main)} other ${per(tc1.rest - tc0.rest)}; engines main ${per(te1.main - te0.main)} other ${per(te1.rest - te0.rest)}; context switches per op (voluntary/involuntary): client ${per(tc1.vcs - tc0.vcs)}/${per(tc1.ics - tc0.ics)}, engines ${per(te1.vcs - te0.vcs)}/${per(te1.ics - te0.ics)}`);
     console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op; minflt per op: client ${((cf1 - cf0) / nOps).toFixed(2)}, engines ${(f1.reduce((a, x, i) => a + x - f0[i]!, 0) / nOps).toFixed(2)}`);
   }
   for (const c of infoClients) await c.close();
