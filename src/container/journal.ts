@@ -28,7 +28,7 @@ import { open as openCb, write as writeCb, fsync as fsyncCb, close as closeCb } 
 import { swallowed } from '../../core/log.js';
 import { promisify } from 'node:util';
 import { xxh64 } from '../../core/xxhash.js';
-import { CairnError, CorruptionError } from '../../core/errors.js';
+import { CairnError, CorruptionError, assert } from '../../core/errors.js';
 import { type IntentFields, intentBytes, writeIntent, decodeIntent } from './intent-codec.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 import { COPY_SUFFIX } from '../../core/record-file.js';
@@ -467,21 +467,42 @@ export class Journal {
    * serialised (it wins over `payload`). Returns once they are in the files (and durable in
    * durable mode).
    */
-  appendBatch(recs: ReadonlyArray<AppendRecord>): void {
-    if (recs.length === 0) return;
+  appendBatch(recs: ReadonlyArray<AppendRecord>): Buffer | undefined {
+    if (recs.length === 0) return undefined;
     const bytes = encodeBatch(recs);
     for (let i = 0; i < this.fds.length; i++) this.writeTo(i, bytes);
     if (this.durable) for (const fd of this.fds) fdatasyncSync(fd);
+    return bytes;
   }
 
   /**
    * Append records (one write per copy) without making them durable: `sync()` does that. For
    * group commit in durable mode, where the flush runs off the event loop.
    */
-  writeBatch(recs: ReadonlyArray<AppendRecord>): void {
-    if (recs.length === 0) return;
+  writeBatch(recs: ReadonlyArray<AppendRecord>): Buffer | undefined {
+    if (recs.length === 0) return undefined;
     const bytes = encodeBatch(recs);
     for (let i = 0; i < this.fds.length; i++) this.writeTo(i, bytes);
+    return bytes;
+  }
+
+  /**
+   * The binary payloads of the INTENT records in `written` (the bytes `appendBatch` or
+   * `writeBatch` just returned for `recs`, in the same order), as views of one copy of those
+   * bytes: what `intentPayload` gives for each, without encoding any record again. `out[i]` is
+   * set for every record of `recs` queued with `intent` fields, else left undefined.
+   */
+  static intentPayloads(recs: ReadonlyArray<AppendRecord>, written: Buffer): Array<Uint8Array | undefined> {
+    const copy = Buffer.from(written); // (the batch buffer is reused by the next encode)
+    const out: Array<Uint8Array | undefined> = new Array(recs.length);
+    let at = 0;
+    for (let i = 0; i < recs.length; i++) {
+      const len = copy.readUInt32LE(at + 4);
+      if (recs[i]!.intent !== undefined) out[i] = copy.subarray(at + REC_HEADER, at + len);
+      at += len;
+    }
+    if (at !== copy.length) assert(false, 'a written batch holds exactly its records', { at, length: copy.length });
+    return out;
   }
 
   /** Make everything written so far durable: one fdatasync per copy, in parallel on the thread pool. */

@@ -397,8 +397,9 @@ export class LocalContainerStorage implements ContainerStorage {
     this.queue = [];
     this.batch = undefined;
     if (queued.length === 0) { batch?.resolve(); return; }
-    try { this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
-    if (this.redo) this.keepLive(queued);
+    let written: Buffer | undefined;
+    try { written = this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
+    if (this.redo) this.keepLive(queued, written);
     this.syncing = true;
     this.cohort = this.writers;
     this.journal.sync().then(() => batch?.resolve(), (err) => batch?.reject(err)).finally(() => {
@@ -416,18 +417,26 @@ export class LocalContainerStorage implements ContainerStorage {
     const queued = this.queue, batch = this.batch;
     this.queue = [];
     this.batch = undefined;
-    try { this.journal.appendBatch(queued); } catch (err) { batch?.reject(err); return; }
-    if (this.redo) this.keepLive(queued);
+    let written: Buffer | undefined;
+    try { written = this.journal.appendBatch(queued); } catch (err) { batch?.reject(err); return; }
+    if (this.redo) this.keepLive(queued, written);
     batch?.resolve();
   }
 
   /**
    * Redo journals: remember records just written, for the next checkpoint's rewrite. An INTENT
    * queued as fields keeps its encoded bytes instead (the fields name the caller's buffers, which
-   * may change once the commit is acknowledged).
+   * may change once the commit is acknowledged): views of one copy of the group's written bytes
+   * (`written`, as the journal returned them), not an encode of its own per record.
    */
-  private keepLive(recs: QueuedRecord[]): void {
-    for (const r of recs) this.live.push(r.intent === undefined ? r : { type: r.type, epoch: r.epoch, bin: Journal.intentPayload(r.intent), ...(r.objects ? { objects: r.objects } : {}) });
+  private keepLive(recs: QueuedRecord[], written?: Buffer): void {
+    let bins: Array<Uint8Array | undefined> | undefined;
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i]!;
+      if (r.intent === undefined) { this.live.push(r); continue; }
+      bins ??= written !== undefined ? Journal.intentPayloads(recs, written) : recs.map((x) => (x.intent !== undefined ? Journal.intentPayload(x.intent) : undefined));
+      this.live.push(r.objects ? { type: r.type, epoch: r.epoch, bin: bins[i]!, objects: r.objects } : { type: r.type, epoch: r.epoch, bin: bins[i]! });
+    }
   }
 
   needsCheckpoint(): boolean { return this.redo && !this.closed && this.rewriting === undefined && this.journal.bytes > this.nextCheckpointBytes; }
