@@ -586,8 +586,15 @@ const runArrays = new WeakMap<Run, { akey: Uint8Array; versions: readonly MemVer
  * looked up once, each run's array versions decoded once): the akey's record size (that of any
  * extent written, as `arrayRecordSize`; undefined when none) and the extents visible at `epoch`
  * (at or below it, not discarded, above the punch floor), newest first.
+ *
+ * With `cover` (the records a read wants), a run whose every entry is older than a visible memtable
+ * extent covering all of `cover` is not read (`RunMeta.maxEpoch`): its extents lie under that one
+ * within `cover` and its punches below it (a punch that hides it hides them too), so the extents
+ * returned still decide every record of `cover`, though older ones outside it may be left out. A
+ * 1 MiB EC read right after its rewrite found the new cell in the memtable and then decoded the
+ * aggregated run's older version of it, every read.
  */
-export function visibleArray(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, pr: AkeyProbes): { recordSize: number | undefined; extents: MemVersion[] } {
+export function visibleArray(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, pr: AkeyProbes, cover?: { index: number; count: number }): { recordSize: number | undefined; extents: MemVersion[] } {
   let recordSize: number | undefined;
   let floor: Stamp = NO_STAMP;
   const out: MemVersion[] = [];
@@ -601,7 +608,14 @@ export function visibleArray(v: ReadView, oid: bigint, dkey: Uint8Array, akey: U
     if (recordSize === undefined && xs.length) recordSize = xs[xs.length - 1]!.recordSize;
     for (const x of xs) if (x.epoch <= epoch && !hidden(v.tombs, x.epoch, x.seq)) out.push(x);
   }
+  // the epoch of the newest visible memtable extent covering `cover`: runs all older than it are not read
+  let shadow = -1n;
+  if (cover !== undefined) {
+    const lo = cover.index, hi = cover.index + cover.count;
+    for (const x of out) if (x.epoch > shadow && x.index <= lo && x.index + x.count >= hi && before(floor, x)) shadow = x.epoch;
+  }
   for (const r of v.runs) {
+    if (shadow >= 0n) { const m = r.meta.maxEpoch; if (m !== undefined && m < shadow) continue; }
     if (r.mayHavePunches) {
       if (r.mayContain(pr.po)) { const x = runNewest(r, pr.obj, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }
       if (r.mayContain(pr.pd)) { const x = runNewest(r, pr.dkey, TAG_PUNCH, epoch, v.tombs); if (x && before(floor, x)) floor = { epoch: x.epoch, seq: x.seq }; }

@@ -64,6 +64,12 @@ export interface RunMeta {
   last: Uint8Array;
   /** Punch entries in the run (undefined for runs written before it was counted: probe as if some). */
   punches?: number;
+  /**
+   * The highest epoch of the run's data entries (versions and punches); undefined for a run written
+   * before it was kept, or holding none. An array read skips a run whose every entry is older than
+   * a newer extent it already holds that covers the records asked for (`visibleArray`'s `cover`).
+   */
+  maxEpoch?: bigint;
 }
 
 /** JSON form of a run descriptor. */
@@ -73,8 +79,11 @@ export interface RunMetaJson {
   bloom: Array<[number, number, string]>;
   first: string; last: string;
   punches?: number;
+  /** `RunMeta.maxEpoch`, hex. */
+  maxEpoch?: string;
 }
 
+const U64_MAX = (1n << 64n) - 1n;
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 
@@ -84,6 +93,7 @@ export function runMetaToJson(m: RunMeta): RunMetaJson {
     index: m.index.map((x) => [hex(x.first), x.ref.off, x.ref.len, x.ref.csum.toString(16)]),
     bloom: m.bloom.map((r) => [r.off, r.len, r.csum.toString(16)]),
     first: hex(m.first), last: hex(m.last), ...(m.punches !== undefined ? { punches: m.punches } : {}),
+    ...(m.maxEpoch !== undefined ? { maxEpoch: m.maxEpoch.toString(16) } : {}),
   };
 }
 
@@ -93,6 +103,7 @@ export function runMetaFromJson(j: RunMetaJson): RunMeta {
     index: j.index.map(([k, off, len, c]) => ({ first: unhex(k), ref: { off, len, csum: BigInt('0x' + c) } })),
     bloom: j.bloom.map(([off, len, c]) => ({ off, len, csum: BigInt('0x' + c) })),
     first: unhex(j.first), last: unhex(j.last), ...(typeof j.punches === 'number' ? { punches: j.punches } : {}),
+    ...(typeof j.maxEpoch === 'string' && /^[0-9a-f]{1,16}$/.test(j.maxEpoch) ? { maxEpoch: BigInt('0x' + j.maxEpoch) } : {}),
   };
 }
 
@@ -401,6 +412,9 @@ export class RunWriter {
   private bytes = 0;
   private minSeq = Number.MAX_SAFE_INTEGER;
   private maxSeq = 0;
+  /** The smallest inverted epoch (~epoch, big-endian in the key's stamp) of a data entry, as two words; hi -1: none yet. */
+  private invEpochHi = -1;
+  private invEpochLo = 0;
   private first: Uint8Array | undefined;
   private last: Uint8Array | undefined;
 
@@ -416,6 +430,13 @@ export class RunWriter {
     this.entries++;
     // data keys end with [tag][16-byte stamp]; object-table keys (section 1) have no tag
     if (key[4] === 0x02 && key[key.length - 17] === 0x01) this.punches++;
+    if (key[4] === 0x02 && key.length >= 5 + STAMP_BYTES) {
+      // the newest epoch is the smallest ~epoch: two big-endian words compared, no BigInt per entry
+      const at = key.length - STAMP_BYTES;
+      const hi = ((key[at]! << 24) | (key[at + 1]! << 16) | (key[at + 2]! << 8) | key[at + 3]!) >>> 0;
+      const lo = ((key[at + 4]! << 24) | (key[at + 5]! << 16) | (key[at + 6]! << 8) | key[at + 7]!) >>> 0;
+      if (this.invEpochHi < 0 || hi < this.invEpochHi || (hi === this.invEpochHi && lo < this.invEpochLo)) { this.invEpochHi = hi; this.invEpochLo = lo; }
+    }
     if (seq > 0) { if (seq < this.minSeq) this.minSeq = seq; if (seq > this.maxSeq) this.maxSeq = seq; }
     // callers hand over keys they no longer change (fresh copies): keep references
     this.first ??= key;
@@ -434,6 +455,7 @@ export class RunWriter {
     return {
       id: this.id, level: this.level, entries: this.entries, bytes: this.bytes, minSeq: this.minSeq === Number.MAX_SAFE_INTEGER ? 0 : this.minSeq,
       maxSeq: this.maxSeq, chunks: this.chunks.slice(), index: this.indexRefs, bloom, first: this.first!, last: this.last!, punches: this.punches,
+      ...(this.invEpochHi >= 0 ? { maxEpoch: U64_MAX - ((BigInt(this.invEpochHi) << 32n) | BigInt(this.invEpochLo)) } : {}),
     };
   }
 
