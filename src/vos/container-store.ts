@@ -328,7 +328,7 @@ export class ContainerStore {
   async fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts: { holesAsZero?: boolean; recordSize?: number } = {}): Promise<{ data: Uint8Array; present: Recx[] }> {
     checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
     return this.read(async () => {
-      const { recordSize, extents: exts } = visibleArray(this.view(), oid, dkey, akey, epoch, akeyProbes(this.state.idx, oid, dkey, akey));
+      const { recordSize, extents: exts } = visibleArray(this.view(), oid, dkey, akey, epoch, akeyProbes(this.state.idx, oid, dkey, akey), recx);
       const rs = recordSize ?? opts.recordSize ?? 1;
       if (recx.count * rs > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `fetch longer than ${MAX_VALUE_SIZE} bytes`, { bytes: recx.count * rs });
       const lo = recx.index; const hi = recx.index + recx.count;
@@ -371,7 +371,7 @@ export class ContainerStore {
     try {
       this.live();
       t.checkIntact();
-      const { recordSize, extents } = visibleArray(this.view(), oid, dkey, akey, epoch, akeyProbes(this.state.idx, oid, dkey, akey));
+      const { recordSize, extents } = visibleArray(this.view(), oid, dkey, akey, epoch, akeyProbes(this.state.idx, oid, dkey, akey), recx);
       const rs = recordSize ?? 1;
       let bytes = 0;
       for (let i = 0; i < into.length; i++) bytes += into[i]!.length;
