@@ -193,9 +193,12 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
   let ds: string | undefined, as: string | undefined;
   let mixed: bigint | undefined; // the oid mixed once for every memtable's object map
   for (const m of v.mems) {
-    const os = m.conts.get(v.cont)?.objects;
-    if (!os || os.size === 0) continue;
-    const o = os.getMixed(mixed ??= mixBigId(oid));
+    const mc = m.conts.get(v.cont);
+    if (mc === undefined || mc.objects.size === 0) continue;
+    // (the object filter: most objects of a store with runs are in no memtable)
+    mixed ??= mixBigId(oid);
+    if (!mc.mayHold(mixed)) continue;
+    const o = mc.objects.getMixed(mixed);
     if (!o) continue;
     if (o.punches.length) floor = newestPunch(o.punches, epoch, v.tombs, floor);
     const d = o.dkeys.get(ds ??= keyStr(dkey));
