@@ -32,6 +32,21 @@ export function checkTargetFormat(dir: string): void {
   }
 }
 
+/**
+ * Whole-extent reads of values up to this many bytes (a client's `fetchArrayInto` of an EC cell or
+ * a replica's chunk) are copied and hashed on the engine's thread (`TargetOptions.readHereBytes`)
+ * instead of on the thread pool, when `CAIRN_ENGINE_READ_HERE=1`. Off by default: under load
+ * (2 cores, load 10-17, alternating pairs) it cut engine CPU per MiB on warm data (1.41/1.32 ->
+ * 1.13/0.93 ms) but lowered the read rate every time (474/540 -> 381/490 reads/s; the pool thread
+ * overlaps the copy with the next request and gets the engine a larger share of busy cores), and on
+ * data read once it cost more (1.22/1.54 -> 1.46/1.75 ms: page faults through the writable mapping).
+ * The switch is there to measure it on an idle machine (docs/scale.md, session 15).
+ */
+export const ENGINE_READ_HERE_MAX_BYTES = 1024 * 1024;
+
+/** `ENGINE_READ_HERE_MAX_BYTES` when `CAIRN_ENGINE_READ_HERE=1`, else 0 (reads on the thread pool). */
+function readHereBytes(): number { return process.env.CAIRN_ENGINE_READ_HERE === '1' ? ENGINE_READ_HERE_MAX_BYTES : 0; }
+
 /** Options every target store of an engine opens with. */
 export interface EngineStoreOptions { scmBytes: number; dataBytes: number; durable: boolean }
 
@@ -56,7 +71,7 @@ export class EngineStores {
     if (!p) {
       const dir = this.dirs.get(t);
       if (dir === undefined) return Promise.reject(new CairnError('WRONG_ENGINE', `target ${t} is not served here`, { target: t }));
-      p = TargetStore.open(dir, { scmBytes: this.opts.scmBytes, dataBytes: this.opts.dataBytes, durable: this.opts.durable, rotateFill: staggeredRotateFill(t) });
+      p = TargetStore.open(dir, { scmBytes: this.opts.scmBytes, dataBytes: this.opts.dataBytes, durable: this.opts.durable, rotateFill: staggeredRotateFill(t), readHereBytes: readHereBytes() });
       const mine = p;
       mine.then((ts) => { if (this.targets.get(t) === mine) this.opened.set(t, ts); }, () => { if (this.targets.get(t) === mine) this.targets.delete(t); });
       this.targets.set(t, p);
