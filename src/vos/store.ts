@@ -190,6 +190,15 @@ export interface TargetOptions {
    * merge worker is up; 0: every merge on a worker when workers are on).
    */
   mergeOnWorkerBytes?: number;
+  /**
+   * A whole data-file value of at most this many bytes read into one buffer (`readValueInto`: a
+   * whole-extent array read, `fetchArrayInto`) is copied and hashed on the store's thread
+   * (`BlockDevice.readHashedSync`: out of the data file's mapping, else pread) instead of on the
+   * thread pool. Default 0: always the pool, which a lone reader uses to read cells in parallel.
+   * A process that serves many reads at once (a `cairn engine`) sets it: there the pool hop costs
+   * a wake-up of a pool thread and a completion per read and buys no parallelism.
+   */
+  readHereBytes?: number;
   /** Block I/O engine of the data file. */
   io?: 'auto' | 'io_uring' | 'pread';
   /** pmem access: mmap when available (default) or pread/pwrite. */
@@ -379,6 +388,8 @@ export class TargetStore {
   private mergeAway = false;
   /** See `TargetOptions.foldOnWorkerBytes`. */
   private foldAwayBytes = BACKGROUND_FOLD_HERE_MAX_BYTES;
+  /** See `TargetOptions.readHereBytes`. */
+  private readHereBytes = 0;
   /** See `TargetOptions.mergeOnWorkerBytes`. */
   private mergeAwayBytes = MERGE_HERE_MAX_BYTES;
   /** See `MERGE_HERE_COLD_MAX_BYTES` (`mergeOnWorkerBytes` sets both). */
@@ -484,6 +495,10 @@ export class TargetStore {
     if (opts.foldOnWorkerBytes !== undefined) {
       if (!Number.isSafeInteger(opts.foldOnWorkerBytes) || opts.foldOnWorkerBytes < 0) throw new VosError('INVALID_ARGUMENT', 'foldOnWorkerBytes must be an integer >= 0', { foldOnWorkerBytes: opts.foldOnWorkerBytes });
       t.foldAwayBytes = opts.foldOnWorkerBytes;
+    }
+    if (opts.readHereBytes !== undefined) {
+      if (!Number.isSafeInteger(opts.readHereBytes) || opts.readHereBytes < 0) throw new VosError('INVALID_ARGUMENT', 'readHereBytes must be an integer >= 0', { readHereBytes: opts.readHereBytes });
+      t.readHereBytes = opts.readHereBytes;
     }
     if (opts.mergeOnWorkerBytes !== undefined) {
       if (!Number.isSafeInteger(opts.mergeOnWorkerBytes) || opts.mergeOnWorkerBytes < 0) throw new VosError('INVALID_ARGUMENT', 'mergeOnWorkerBytes must be an integer >= 0', { mergeOnWorkerBytes: opts.mergeOnWorkerBytes });
@@ -1692,7 +1707,8 @@ export class TargetStore {
     const gen = this.beginRead();
     let csum: bigint;
     try {
-      csum = await this.dev.readIntoHashed(v.loc, v.alloc, into, CSUM_SEED);
+      // (one buffer, small enough: here, see TargetOptions.readHereBytes)
+      csum = into.length === 1 && v.len <= this.readHereBytes ? this.dev.readHashedSync(v.loc, into[0]!, CSUM_SEED) : await this.dev.readIntoHashed(v.loc, v.alloc, into, CSUM_SEED);
     } catch (e) {
       throw toVosError(e, 'fetch');
     } finally {
