@@ -195,8 +195,10 @@ export interface TargetOptions {
    * whole-extent array read, `fetchArrayInto`) is copied and hashed on the store's thread
    * (`BlockDevice.readHashedSync`: out of the data file's mapping, else pread) instead of on the
    * thread pool. Default 0: always the pool, which a lone reader uses to read cells in parallel.
-   * A process that serves many reads at once (a `cairn engine`) sets it: there the pool hop costs
-   * a wake-up of a pool thread and a completion per read and buys no parallelism.
+   * A process that serves many reads at once can set it (`cairn engine` with
+   * `CAIRN_ENGINE_READ_HERE=1`): the pool hop costs a wake-up of a pool thread and a completion
+   * per read. Measured under load it saved engine CPU on warm data but lowered the read rate (the
+   * pool thread overlaps the copy with the next request): off by default (docs/scale.md).
    */
   readHereBytes?: number;
   /** Block I/O engine of the data file. */
