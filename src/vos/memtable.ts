@@ -134,8 +134,13 @@ export class MemContainer {
    * there: the filter then lets most through, as if there were none).
    */
   mayHold(mixed: bigint): boolean {
-    const bit = Math.imul(Number(BigInt.asUintN(32, mixed)), OBJECT_FILTER_MUL) >>> this.filterShift;
+    const bit = this.filterBit(mixed);
     return (this.filter[bit >>> 5]! & (1 << (bit & 31))) !== 0;
+  }
+
+  /** The filter's bit for mixed id `mixed`: its low 32 bits spread by OBJECT_FILTER_MUL, top bits kept. */
+  private filterBit(mixed: bigint): number {
+    return Math.imul(Number(BigInt.asUintN(32, mixed)), OBJECT_FILTER_MUL) >>> this.filterShift;
   }
 
   private noteObject(mixed: bigint): void {
@@ -150,7 +155,7 @@ export class MemContainer {
   }
 
   private setFilterBit(mixed: bigint): void {
-    const bit = Math.imul(Number(BigInt.asUintN(32, mixed)), OBJECT_FILTER_MUL) >>> this.filterShift;
+    const bit = this.filterBit(mixed);
     this.filter[bit >>> 5]! |= 1 << (bit & 31);
   }
   private sortedNodes: MemObject[] | undefined;

@@ -1108,7 +1108,7 @@ export class TargetStore {
     for (const r of inputs) r.pins++;
     let res: Awaited<ReturnType<TargetStore['away']>>;
     try {
-      res = await this.away({ inputs: inputs.map((r) => r.meta), level, kind, rules }, this.runChunks(inputs.reduce((n, r) => n + r.meta.bytes, 0)) + 2, true);
+      res = await this.away({ inputs: inputs.map((r) => r.meta), level, kind, rules }, this.runChunks(bytes) + 2, true);
     } finally {
       for (const r of inputs) r.pins--;
     }
