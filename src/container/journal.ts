@@ -72,8 +72,25 @@ export interface AppendRecord {
   bin?: Uint8Array;
 }
 
-/** What one copy's scan found. */
-interface Scan { records: JournalRecord[]; end: number; corrupt: number }
+/** What one copy's scan found; `zeroTail`: every byte after `end` is zero (a durable journal's preallocated space, or nothing). */
+interface Scan { records: JournalRecord[]; end: number; corrupt: number; zeroTail: boolean }
+
+/**
+ * Durable journals: bytes of zeros written ahead of the records (each copy), so a group's
+ * fdatasync finds its records in blocks the file already has and the size unchanged: it flushes
+ * the data alone, with no filesystem journal commit for the file's growth (measured on this VM's
+ * ext4: 8 KiB written then fdatasync, 0.35 ms mean / 0.155 ms median over already-written blocks
+ * against 0.81 / 0.28 ms when appending). The space is grown again in steps of this size.
+ */
+export const JOURNAL_PREALLOC_BYTES = 1024 * 1024;
+/** Zeros written to preallocate (made on first use). */
+let zeroChunk: Buffer | undefined;
+
+/** Whether `buf[from, to)` is all zero bytes. */
+function allZero(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
 
 /** Encode one record (JSON payload). */
 function encode(type: JournalType, epoch: bigint, payload: Record<string, unknown>): Buffer {
@@ -262,7 +279,7 @@ function scanFile(fd: number, size: number, known?: (type: number, epoch: bigint
     corrupt++;
     off = next;
   }
-  return { records, end: lastGood, corrupt };
+  return { records, end: lastGood, corrupt, zeroTail: allZero(buf, lastGood, got) };
 }
 
 /** What opening found. */
@@ -327,7 +344,7 @@ function closeReplaced(fd: number): void {
 }
 
 /** A journal replacement written and synced under temporary names (`Journal.prepareReplace`). */
-export interface PreparedReplace { paths: string[]; fds: number[]; size: number }
+export interface PreparedReplace { paths: string[]; fds: number[]; size: number; alloc: number }
 
 const openAsync = promisify(openCb);
 const writeAsync = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
@@ -399,7 +416,11 @@ export class Journal {
     return out;
   }
 
-  private constructor(private fds: number[], private size: number[], readonly durable: boolean, private readonly path: string) {}
+  /**
+   * `size`: each copy's end of records (where the next append goes); `alloc`: its file size, past
+   * `size` when a durable journal preallocated zeros (`JOURNAL_PREALLOC_BYTES`).
+   */
+  private constructor(private fds: number[], private size: number[], private alloc: number[], readonly durable: boolean, private readonly path: string) {}
 
   /** Open (creating when absent) both copies of the journal at `path` and read them. */
   static open(path: string, opts: { durable?: boolean; copies?: 1 | 2 } = {}): JournalOpen {
@@ -418,11 +439,16 @@ export class Journal {
         const fresh = !existsSync(p);
         const { fd, size } = openHeaderedFile(p, MAGIC, FORMAT_VERSION, 'journal');
         fds.push(fd); sizes.push(size);
-        scans.push(fresh ? { records: [], end: HEADER, corrupt: 0 } : scanFile(fd, size));
+        scans.push(fresh ? { records: [], end: HEADER, corrupt: 0, zeroTail: true } : scanFile(fd, size));
       }
       let truncated = 0;
+      const durable = opts.durable ?? false;
+      // the space a durable journal preallocated (zeros after its last record) is kept; any other tail is cut
+      const allocs = sizes.slice();
       scans.forEach((s, i) => {
-        if (s.end < sizes[i]!) { truncated += sizes[i]! - s.end; ftruncateSync(fds[i]!, s.end); fdatasyncSync(fds[i]!); sizes[i] = s.end; }
+        if (s.end >= sizes[i]!) return;
+        if (durable && s.zeroTail) { sizes[i] = s.end; return; }
+        truncated += sizes[i]! - s.end; ftruncateSync(fds[i]!, s.end); fdatasyncSync(fds[i]!); sizes[i] = s.end; allocs[i] = s.end;
       });
       // records are told apart by (type, epoch): a bit per type under each epoch
       const seen = new Map<bigint, number>();
@@ -434,7 +460,7 @@ export class Journal {
           seen.set(r.epoch, bits | (1 << r.type)); records.push(r);
         }
       }
-      const j = new Journal(fds, sizes, opts.durable ?? false, path);
+      const j = new Journal(fds, sizes, allocs, durable, path);
       // bring a copy that lacks records (fresh, or cut shorter) back in step
       scans.forEach((s, i) => {
         const have = new Map<bigint, number>();
@@ -455,11 +481,31 @@ export class Journal {
     let done = 0;
     try {
       while (done < bytes.length) done += writeSync(this.fds[i]!, bytes, done, bytes.length - done, this.size[i]! + done);
+      // (zeros ahead of the records: the sync that makes these records durable then also makes
+      // the growth durable, and the next JOURNAL_PREALLOC_BYTES of groups sync without any)
+      if (this.durable && this.size[i]! + bytes.length > this.alloc[i]!) this.preallocate(i, this.size[i]! + bytes.length);
     } catch (err) {
       // a full filesystem is NO_SPACE, a failing disk IO_ERROR; the size stays, so the next append overwrites the partial bytes
       throw mediaErrorFromErrno(err, `append to the journal ${this.path}`, { copy: i });
     }
     this.size[i]! += bytes.length;
+  }
+
+  /**
+   * Write zeros from copy `i`'s end of records `end` (or its file's end, if further) to
+   * JOURNAL_PREALLOC_BYTES past `end`. Best effort: the records are written already, so a failure
+   * (a full filesystem) only leaves the next group to append as without it, and to try again.
+   */
+  private preallocate(i: number, end: number): void {
+    const zeros = zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES);
+    const to = end + JOURNAL_PREALLOC_BYTES;
+    let at = Math.max(end, this.alloc[i]!);
+    try {
+      while (at < to) at += writeSync(this.fds[i]!, zeros, 0, to - at, at);
+    } catch (err) {
+      swallowed('container.journal-preallocate-failed', err);
+    }
+    this.alloc[i] = at;
   }
 
   /**
@@ -548,6 +594,7 @@ export class Journal {
       closeReplaced(this.fds[i]!);
       this.fds[i] = fd;
       this.size[i] = HEADER + bytes.length;
+      this.alloc[i] = HEADER + bytes.length;
     });
     syncDir(dirname(this.path));
   }
@@ -572,13 +619,19 @@ export class Journal {
         fds[i] = fd;
         let done = 0;
         while (done < bytes.length) done += await writeAsync(fd, bytes, done, bytes.length - done, done);
+        if (this.durable) {
+          // (the new file's preallocated space, written here off the event loop: see JOURNAL_PREALLOC_BYTES)
+          const zeros = zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES);
+          let z = 0;
+          while (z < zeros.length) z += await writeAsync(fd, zeros, z, zeros.length - z, bytes.length + z);
+        }
         await fdatasyncAsync(fd);
       }));
     } catch (err) {
       for (const fd of fds) if (fd !== undefined) closeSync(fd);
       throw mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
     }
-    return { paths, fds: fds as number[], size: bytes.length };
+    return { paths, fds: fds as number[], size: bytes.length, alloc: bytes.length + (this.durable ? JOURNAL_PREALLOC_BYTES : 0) };
   }
 
   /**
@@ -621,6 +674,7 @@ export class Journal {
       closeReplaced(this.fds[i]!);
       this.fds[i] = prep.fds[i]!;
       this.size[i] = size;
+      this.alloc[i] = Math.max(size, prep.alloc);
     });
   }
 
@@ -633,5 +687,11 @@ export class Journal {
   get bytes(): number { return this.size[0]!; }
 
   /** Close the files. */
-  close(): void { for (const fd of this.fds) closeSync(fd); }
+  close(): void {
+    this.fds.forEach((fd, i) => {
+      // (a clean close leaves no preallocated zeros behind: best effort, an open keeps them anyway)
+      if (this.alloc[i]! > this.size[i]!) { try { ftruncateSync(fd, this.size[i]!); } catch (err) { swallowed('container.journal-trim-failed', err); } }
+      closeSync(fd);
+    });
+  }
 }

@@ -5,8 +5,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { appendFileSync, statSync, openSync, writeSync, closeSync, readdirSync } from 'node:fs';
-import { Journal, JournalType, type AppendRecord } from '../../src/container/journal.js';
+import { appendFileSync, statSync, openSync, writeSync, closeSync, readdirSync, cpSync } from 'node:fs';
+import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, type AppendRecord } from '../../src/container/journal.js';
 import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS } from '../../src/container/storage.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -61,6 +61,54 @@ t('a torn tail is cut; a flipped byte in one copy is read from the other; in bot
   assert.equal(r.records.map((x) => x.epoch).sort((a, b) => Number(a - b)), [1n, 2n, 3n, 4n, 5n, 7n, 8n, 9n, 10n]);
   assert.is(r.damaged, true);
   r.journal.close();
+});
+
+t('durable: zeros are preallocated ahead of the records; a crash image keeps them and appends after its records; a torn record there is cut; a clean close trims them', () => {
+  const p = join(tmpDir(), 'j');
+  const { journal } = Journal.open(p, { durable: true });
+  for (let i = 1; i <= 10; i++) journal.append(JournalType.Done, BigInt(i));
+  const ends = journal.bytes;
+  const first = 16 + (ends - 16) / 10; // (the first append preallocated past its record: the others went into that space)
+  for (const f of [p, p + '.copy']) assert.is(statSync(f).size, first + JOURNAL_PREALLOC_BYTES, `${f}: preallocated past the records`);
+  // the image a SIGKILL leaves (the files as they are while open)
+  const q = join(tmpDir(), 'crash');
+  cpSync(p, q); cpSync(p + '.copy', q + '.copy');
+  journal.close();
+  for (const f of [p, p + '.copy']) assert.is(statSync(f).size, ends, `${f}: a clean close trims the zeros`);
+  let r = Journal.open(q, { durable: true });
+  assert.equal(r.records.map((x) => x.epoch), [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n]);
+  assert.is(r.truncatedBytes, 0);
+  assert.is(r.corruptRecords, 0);
+  assert.is(r.journal.bytes, ends, 'the next record goes after the last one, not after the zeros');
+  assert.is(statSync(q).size, first + JOURNAL_PREALLOC_BYTES, 'the preallocated space is kept');
+  for (let i = 11; i <= 12; i++) r.journal.append(JournalType.Done, BigInt(i));
+  const at = r.journal.bytes;
+  r.journal.close();
+  cpSync(q, q + '.2'); // (a second crash image, for the torn record below)
+  r = Journal.open(q, { durable: true });
+  assert.equal(r.records.map((x) => x.epoch), [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n, 11n, 12n]);
+  r.journal.close();
+  // a record torn inside the preallocated space (both copies): cut, the records before it kept
+  for (const f of [q, q + '.copy']) {
+    const fd = openSync(f, 'r+');
+    writeSync(fd, Buffer.alloc(JOURNAL_PREALLOC_BYTES), 0, JOURNAL_PREALLOC_BYTES, at); // (zeros again, as while open)
+    writeSync(fd, Buffer.from([0x4a, 0x52, 0x45, 0x43, 40, 0, 0, 0, 2]), 0, 9, at);
+    closeSync(fd);
+  }
+  r = Journal.open(q, { durable: true });
+  assert.is(r.records.length, 12);
+  assert.ok(r.truncatedBytes > 0, 'the torn record is cut');
+  r.journal.append(JournalType.Done, 13n);
+  r.journal.close();
+  r = Journal.open(q, { durable: true });
+  assert.equal(r.records.map((x) => x.epoch).slice(-2), [12n, 13n]);
+  r.journal.close();
+  // a journal that is not durable writes no zeros
+  const n = join(tmpDir(), 'plain');
+  const plain = Journal.open(n).journal;
+  plain.append(JournalType.Done, 1n);
+  assert.is(statSync(n).size, plain.bytes);
+  plain.close();
 });
 
 t('a container whose journal lost a DONE in one copy keeps the acknowledged commit; lost in both, it refuses to guess', async () => {
