@@ -86,7 +86,38 @@ export interface Placement {
    * `oids` as bigints, or as a BigUint64Array of (low 64 bits, high 64 bits) pairs.
    */
   layoutBatch(oids: readonly bigint[] | BigUint64Array): LayoutBatch;
+  /**
+   * The layout of one object as an engine-wide shared value: every object whose class, group
+   * count and shard targets are the same gets the same frozen `SharedLayout` (its `id` is dense,
+   * so a caller keeps what it derives from a layout in an array by id). No allocation once the
+   * layout has been seen: the hot path of a small read asks this instead of keeping a layout per
+   * object. Undefined when the object's layouts are not shared (more than MAX_SHARED_SHARDS shards,
+   * or its class and group count already filled their share of MAX_SHARED_LAYOUTS); ask `layout`.
+   */
+  sharedLayout(oid: bigint): SharedLayout | undefined;
 }
+
+/** A layout shared by every object of one class, group count and shard targets (`Placement.sharedLayout`). */
+export interface SharedLayout {
+  /** Dense id within its engine: 0, 1, 2, ... in order of first use. */
+  readonly id: number;
+  readonly oclass: ObjectClass;
+  /** Target id of every shard, per group (frozen: shared by every object with this layout). */
+  readonly groups: readonly (readonly number[])[];
+  /** As `Layout.domainLevel`. */
+  readonly domainLevel: string;
+  /** As `Layout.violations`. */
+  readonly violations: number;
+}
+
+/**
+ * Most distinct layouts one engine shares (`sharedLayout`; about 150 bytes each). A pool of 16
+ * targets has at most 240 two-replica groups; a class whose layouts are more diverse than this
+ * stops being shared once it has filled the table, and its callers fall back to `layout`.
+ */
+export const MAX_SHARED_LAYOUTS = 1 << 14;
+/** Most shards (groups x group size) of an object whose layout `sharedLayout` shares. */
+export const MAX_SHARED_SHARDS = 64;
 
 /** A placement engine for `poolMap` (snapshotted) with `algo` (default 'jump-map'). */
 export function createPlacement(poolMap: PoolMap, opts: { algo?: PlacementAlgo } = {}): Placement {
@@ -112,19 +143,37 @@ interface StageImage { prob: number; c: number; uniform: number }
 
 /** Most distinct (class, group count) headers one engine keeps for single-object layouts. */
 const MAX_SINGLE_HEADERS = 256;
-const U64_MASK = (1n << 64n) - 1n;
+/** Slots of a header's shared-layout table when first used (doubles as it fills to one half). */
+const SHARED_TABLE_START_SLOTS = 64;
 
-/** A kept single-object layout header: where it, the oid and the output live in the core. */
+/** A kept single-object layout header: where it and its output live in the core. */
 interface SingleHeader {
+  top: number;
   oclass: ObjectClass; groups: number; gs: number; spo: number; d: LevelImage;
-  hp: number; op: number; outp: number; domainLevel: string;
-  /** Views of the oid and output (rebuilt after the core's memory grows). */
-  oidView: BigUint64Array; outView: Int32Array;
+  hp: number; outp: number; domainLevel: string;
+  /** View of the output (rebuilt after the core's memory grows). */
+  outView: Int32Array;
+  /**
+   * The layouts of this header that `sharedLayout` gave out: an open-addressing table of
+   * (shared index + 1, 0 = free) hashed by the targets, the targets of each (`spo` words each,
+   * in table order of insertion) and the shared values. `sharing` is false once this header
+   * stopped sharing (too many shards, or the engine's table is full).
+   */
+  sharing: boolean;
+  table: Int32Array; keys: Int32Array; shared: SharedLayout[];
 }
 
 class WasmPlacement implements Placement {
   private readonly core = new PlacementCore();
   private readonly single = new Map<number, SingleHeader>();
+  /** The header used last (a pool's small I/O is mostly of one class). */
+  private lastSingle: SingleHeader | undefined;
+  /** Where one object id lives in the core for single-object layouts (16 bytes), and its views. */
+  private readonly oidp: number;
+  private oidView: BigUint64Array;
+  private oidWords: Uint32Array;
+  /** Layouts given out by `sharedLayout`, by id. */
+  private sharedCount = 0;
   /** Static image offsets. */
   private readonly img: { levelInfo: number; eligible: number; ringPts: number; ringTgt: number; ringSize: number; levelWeight: number; strawLog: number };
   private readonly levelImg = new Map<number, LevelImage>();
@@ -181,6 +230,9 @@ class WasmPlacement implements Placement {
     const B = pm.baseTargets;
     this.baseNodes = pm.domainOfTargets(0)[B - 1]! + 1;
     this.stampT = new Int32Array(n);
+    this.oidp = core.reserve(16);
+    this.oidView = new BigUint64Array(core.buffer, this.oidp, 2);
+    this.oidWords = new Uint32Array(core.buffer, this.oidp, 4);
   }
 
   /** Effective fault level for groups of `groupSize`: the configured one, or finer when too few domains. */
@@ -263,30 +315,18 @@ class WasmPlacement implements Placement {
   }
 
   layout(oid: bigint): Layout {
-    if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${describeValue(oid)}`);
+    checkOidArg(oid);
     // One object: the header of its class and group count is built once and kept in the core
-    // (with room for one oid and its output), so a layout is one wasm call and no allocation
-    // besides the result.
-    const top = Number(oid >> 96n) & 0x00ffffff;
-    let s = this.single.get(top);
-    if (!s) {
-      if (this.single.size >= MAX_SINGLE_HEADERS) {
-        const b = this.layoutBatch([oid]);
-        const groups: number[][] = [];
-        for (let g = 0; g < b.groups; g++) groups.push(Array.from(b.targets.subarray(g * b.groupSize, (g + 1) * b.groupSize)));
-        return { oid, oclass: b.oclass, groups, domainLevel: b.domainLevel, violations: b.violations };
-      }
-      s = this.singleHeader(top);
-      this.single.set(top, s);
+    // (with room for its output; the oid has one slot for every header), so a layout is one wasm
+    // call and no allocation besides the result.
+    const s = this.singleOf(oid);
+    if (s === undefined) {
+      const b = this.layoutBatch([oid]);
+      const groups: number[][] = [];
+      for (let g = 0; g < b.groups; g++) groups.push(Array.from(b.targets.subarray(g * b.groupSize, (g + 1) * b.groupSize)));
+      return { oid, oclass: b.oclass, groups, domainLevel: b.domainLevel, violations: b.violations };
     }
-    const core = this.core;
-    const mem = core.buffer;
-    if (s.oidView.buffer !== mem) { s.oidView = new BigUint64Array(mem, s.op, 2); s.outView = new Int32Array(mem, s.outp, s.spo); }
-    s.oidView[0] = oid & U64_MASK; s.oidView[1] = oid >> 64n;
-    const v = core.exports.layoutBatch(s.hp, s.op, 1, s.outp);
-    if (v === LAYOUT_ERR_NO_TARGETS) throw new PlacementError('INSUFFICIENT_TARGETS', `not enough eligible targets for a group of ${s.gs} shards (class ${s.oclass.name})`, { oclass: s.oclass.name });
-    assert(v !== LAYOUT_ERR_ABI, 'placement core refused the layout header: build/placement.wasm and placement/engine.ts disagree (rebuild with npm run build:wasm)');
-    assert(v >= 0, 'placement core returned an unknown code', { code: v });
+    const v = this.runSingle(s);
     const out = s.outView;
     this.checkLayouts(out, s.gs, s.d, v);
     const groups: number[][] = new Array(s.groups);
@@ -296,6 +336,99 @@ class WasmPlacement implements Placement {
       groups[g] = grp;
     }
     return { oid, oclass: s.oclass, groups, domainLevel: s.domainLevel, violations: v };
+  }
+
+  sharedLayout(oid: bigint): SharedLayout | undefined {
+    checkOidArg(oid);
+    const s = this.singleOf(oid);
+    if (s === undefined || !s.sharing) return undefined;
+    const v = this.runSingle(s);
+    const out = s.outView, spo = s.spo;
+    const mask = s.table.length - 1;
+    let i = hashTargets(out, spo) & mask;
+    for (;;) {
+      const e = s.table[i]!;
+      if (e === 0) break;
+      // (a layout seen before passed the exit checks: the same targets pass them again)
+      if (sameTargets(s.keys, (e - 1) * spo, out, spo)) {
+        const l = s.shared[e - 1]!;
+        if (l.violations !== v) assert(false, 'a shared layout was counted with other violations by the core', { id: l.id, was: l.violations, now: v });
+        return l;
+      }
+      i = (i + 1) & mask;
+    }
+    this.checkLayouts(out, s.gs, s.d, v);
+    if (this.sharedCount >= MAX_SHARED_LAYOUTS) { s.sharing = false; return undefined; }
+    return this.share(s, out, v);
+  }
+
+  /** A new shared layout of header `s` for the targets in `out` (checked). */
+  private share(s: SingleHeader, out: Int32Array, v: number): SharedLayout {
+    const spo = s.spo, n = s.shared.length;
+    if (2 * (n + 1) > s.table.length) {
+      // grow: double the table and rehash the kept targets
+      const table = new Int32Array(s.table.length * 2), mask = table.length - 1;
+      for (let e = 0; e < n; e++) {
+        let i = hashTargets(s.keys.subarray(e * spo, (e + 1) * spo), spo) & mask;
+        while (table[i] !== 0) i = (i + 1) & mask;
+        table[i] = e + 1;
+      }
+      s.table = table;
+    }
+    if ((n + 1) * spo > s.keys.length) { const k = new Int32Array(Math.max(s.keys.length * 2, (n + 1) * spo)); k.set(s.keys); s.keys = k; }
+    s.keys.set(out.subarray(0, spo), n * spo);
+    const groups: (readonly number[])[] = new Array(s.groups);
+    for (let g = 0, i = 0; g < s.groups; g++) {
+      const grp: number[] = new Array(s.gs);
+      for (let k = 0; k < s.gs; k++, i++) grp[k] = out[i]!;
+      groups[g] = Object.freeze(grp);
+    }
+    const l: SharedLayout = Object.freeze({ id: this.sharedCount++, oclass: s.oclass, groups: Object.freeze(groups), domainLevel: s.domainLevel, violations: v });
+    s.shared.push(l);
+    const mask = s.table.length - 1;
+    let i = hashTargets(out, spo) & mask;
+    while (s.table[i] !== 0) i = (i + 1) & mask;
+    s.table[i] = n + 1;
+    return l;
+  }
+
+  /**
+   * Put `oid` in the core's oid slot and find the kept header of its class and group count
+   * (undefined when the engine keeps MAX_SINGLE_HEADERS headers already and this is not one).
+   */
+  private singleOf(oid: bigint): SingleHeader | undefined {
+    // (views of a memory that grew read length 0: checked without reading the memory's buffer)
+    if (this.oidWords.length === 0) { const mem = this.core.buffer; this.oidView = new BigUint64Array(mem, this.oidp, 2); this.oidWords = new Uint32Array(mem, this.oidp, 4); }
+    // (a BigUint64Array element takes the low 64 bits of what it is given: no mask)
+    this.oidView[0] = oid; this.oidView[1] = oid >> 64n;
+    const top = this.oidWords[3]! & 0x00ffffff;
+    let s = this.lastSingle;
+    if (s === undefined || s.top !== top) {
+      s = this.single.get(top);
+      if (s === undefined) {
+        if (this.single.size >= MAX_SINGLE_HEADERS) return undefined;
+        s = this.singleHeader(top);
+        this.single.set(top, s);
+      }
+      this.lastSingle = s;
+    }
+    return s;
+  }
+
+  /**
+   * Lay out the object in the oid slot with header `s` (`singleOf` just before): the targets are
+   * in `s.outView`; returns the core's violation count.
+   */
+  private runSingle(s: SingleHeader): number {
+    const core = this.core;
+    if (s.outView.length === 0) s.outView = new Int32Array(core.buffer, s.outp, s.spo);
+    const v = core.exports.layoutBatch(s.hp, this.oidp, 1, s.outp);
+    if (v === LAYOUT_ERR_NO_TARGETS) throw new PlacementError('INSUFFICIENT_TARGETS', `not enough eligible targets for a group of ${s.gs} shards (class ${s.oclass.name})`, { oclass: s.oclass.name });
+    if (v < 0) {
+      assert(v !== LAYOUT_ERR_ABI, 'placement core refused the layout header: build/placement.wasm and placement/engine.ts disagree (rebuild with npm run build:wasm)');
+      assert(false, 'placement core returned an unknown code', { code: v });
+    }
+    return v;
   }
 
   /** Class, group count and fault-domain level of objects whose id's top word is `top`. */
@@ -321,11 +454,14 @@ class WasmPlacement implements Placement {
     }
     this.checkHeader(h);
     const hp = core.reserve(4 * HEADER_WORDS);
-    const op = core.reserve(16);
     const spo = groups * gs;
     const outp = core.reserve(4 * spo);
     new Int32Array(core.buffer, hp, HEADER_WORDS).set(h);
-    return { oclass, groups, gs, spo, d, hp, op, outp, domainLevel: this.levelName(level), oidView: new BigUint64Array(core.buffer, op, 2), outView: new Int32Array(core.buffer, outp, spo) };
+    const sharing = spo <= MAX_SHARED_SHARDS;
+    return {
+      top, oclass, groups, gs, spo, d, hp, outp, domainLevel: this.levelName(level), outView: new Int32Array(core.buffer, outp, spo),
+      sharing, table: new Int32Array(sharing ? SHARED_TABLE_START_SLOTS : 0), keys: new Int32Array(0), shared: [],
+    };
   }
 
   /**
@@ -523,10 +659,29 @@ class WasmPlacement implements Placement {
     const r = checkGroups(out, gs, this.eligibleHost, d.domainOf, this.stampT, this.stampD, this.stamp);
     this.stamp = r.stamp;
     const bad = r.shared;
-    assert(bad === violations, 'layout violations differ from the core count', { counted: bad, core: violations });
+    // (tested before the call: the details object is built only on failure)
+    if (bad !== violations) assert(false, 'layout violations differ from the core count', { counted: bad, core: violations });
   }
 
   private levelName(l: number): string { return this.poolMap.levelNamesList[l] ?? 'target'; }
+}
+
+/** An object id argument: a bigint in [0, 2^128). */
+function checkOidArg(oid: bigint): void {
+  if (typeof oid !== 'bigint' || oid < 0n || oid > OID_MAX) throw new PlacementError('INVALID_ARGUMENT', `object id must be a bigint in [0, 2^128), got ${describeValue(oid)}`);
+}
+
+/** A 32-bit hash of the first `n` target ids of `t` (the shared-layout tables). */
+function hashTargets(t: Int32Array, n: number): number {
+  let h = 0x2545f491 ^ n;
+  for (let i = 0; i < n; i++) { h = Math.imul(h ^ t[i]!, 0x9e3779b1); h ^= h >>> 15; }
+  return h >>> 0;
+}
+
+/** Whether `keys[at, at+n)` equals `t[0, n)`. */
+function sameTargets(keys: Int32Array, at: number, t: Int32Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (keys[at + i] !== t[i]) return false;
+  return true;
 }
 
 /**

@@ -18,8 +18,8 @@ export { dkeyGroup, DKEY_HASH_SEED } from './dkey.js';
 export { parityRotation, parityRotationOfHalves, dkeyParityRotation, positionOfRole, roleOfPosition, rolePositions } from './parity.js';
 export { reservoirStages, reservoirInclusion, type ReservoirStages } from './reservoir.js';
 export {
-  createPlacement, PLACEMENT_ALGOS, RING_VNODES, BATCH_CHUNK_OBJECTS, BATCH_CHUNK_SHARDS,
-  type Placement, type PlacementAlgo, type Layout, type LayoutBatch,
+  createPlacement, PLACEMENT_ALGOS, RING_VNODES, BATCH_CHUNK_OBJECTS, BATCH_CHUNK_SHARDS, MAX_SHARED_LAYOUTS, MAX_SHARED_SHARDS,
+  type Placement, type PlacementAlgo, type Layout, type LayoutBatch, type SharedLayout,
 } from './engine.js';
 export {
   simulate, describeChange, describeShape, loadStats, MAX_SIM_SHARDS, MAX_SIM_OBJECTS, DEFAULT_SIM_DKEYS, MAX_SIM_DKEYS,
