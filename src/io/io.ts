@@ -35,6 +35,7 @@ import { CairnError, assert } from '../../core/errors.js';
 import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
+import { allocOutput } from '../media/aligned.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
 
@@ -592,11 +593,12 @@ async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray
   ctx.codec(k, p).reconstruct(bufs, { dataOnly: true, present });
 }
 
-/** An output buffer of `length` bytes that every byte of will be written (no zero-fill for large ones). */
+/**
+ * An output buffer of `length` bytes that every byte of will be written (no zero-fill for large
+ * ones; recycled pages for the largest, media `allocOutput`).
+ */
 function outputBuffer(length: number): Uint8Array {
-  if (length < UNZEROED_OUTPUT_BYTES) return new Uint8Array(length);
-  const b = Buffer.allocUnsafeSlow(length);
-  return new Uint8Array(b.buffer, b.byteOffset, length);
+  return length < UNZEROED_OUTPUT_BYTES ? new Uint8Array(length) : allocOutput(length);
 }
 /** Outputs at least this long are allocated without zero-filling (every byte is then read into them). */
 const UNZEROED_OUTPUT_BYTES = 4096;

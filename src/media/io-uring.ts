@@ -41,6 +41,14 @@ export interface NativeAddon {
   /** A zeroed external ArrayBuffer of `bytes` at an `align`-aligned address (posix_memalign). */
   allocAligned(bytes: number, align: number): ArrayBuffer;
   /**
+   * An external ArrayBuffer of `bytes` (page-aligned, contents unspecified) from the addon's
+   * bounded free list of buffers the GC has freed, else new: outputs whose pages are already
+   * mapped. Absent from addons built before it existed.
+   */
+  allocRecycled?(bytes: number): ArrayBuffer;
+  /** [buffers on the free list, their bytes, allocations served from it, allocations that were not]. */
+  recycleStats?(): [number, number, number, number];
+  /**
    * On the libuv thread-pool: preadv into `views` (short reads retried, zeros past the end of the
    * file), then xxhash64 of their first `hashLen` bytes (`native/hashio.c`). Rejects with -errno.
    * Absent from addons built before it existed.
