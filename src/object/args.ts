@@ -13,11 +13,17 @@ import { describeValue } from '../../core/describe.js';
 export { describeValue };
 
 /**
+ * The default of an omitted options argument: one frozen empty object shared by every call, so a
+ * hot call (`kv(name).get(key)`) allocates no `{}` per default. Nothing writes to options objects.
+ */
+export const NO_OPTIONS: Readonly<Record<never, never>> = Object.freeze({});
+
+/**
  * An options object: `undefined` means "all defaults" ({}); anything but a plain object (null,
  * numbers, strings, arrays, functions) is refused.
  */
 export function optionsArg<T extends object>(opts: unknown, what: string): Partial<T> {
-  if (opts === undefined) return {};
+  if (opts === undefined) return NO_OPTIONS;
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw badArg(`${what} must be an options object, got ${describeValue(opts)}`, { what });
   return opts as Partial<T>;
 }
@@ -33,7 +39,7 @@ export function signalArg(signal: unknown, what = 'signal'): AbortSignal | undef
 export function signalOptions(opts: unknown, what: string): { signal?: AbortSignal } {
   const o = optionsArg<{ signal?: AbortSignal }>(opts, what);
   const signal = signalArg(o.signal, `${what}.signal`);
-  return signal ? { signal } : {};
+  return signal ? { signal } : NO_OPTIONS;
 }
 
 /** An epoch: a bigint in [0, 2^64-1] (the store's epoch range). */

@@ -9,13 +9,13 @@
  * JSON-safe (`toJSON`), and `await using` closes the handle (`Symbol.asyncDispose`).
  */
 import './dispose.js';
-import { ContainerCore, containerPort, type CommitEvent, type ReadOptions, type Snapshot } from '../container/container.js';
+import { ContainerCore, containerPort, type CommitEvent, type ContainerPort, type ReadOptions, type Snapshot } from '../container/container.js';
 import { CairnObject, type ObjectOptions } from './object.js';
 import { KeyValue } from './kv.js';
 import { ArrayObject, type ArrayOptions } from './array.js';
 import { Transaction } from './transaction.js';
 import { badArg } from '../io/errors.js';
-import { describeValue, epochArg, optionsArg, readOptionsArg, signalOptions, snapshotArg } from './args.js';
+import { NO_OPTIONS, describeValue, epochArg, optionsArg, readOptionsArg, signalOptions, snapshotArg } from './args.js';
 import { jsonSafeEvent, jsonSafeSnapshot } from './json.js';
 
 /** Object options, validated: `oclass` is a class name or an `ObjectClass` object. */
@@ -32,21 +32,24 @@ function objectOptions<T extends ObjectOptions>(opts: unknown): T {
  * with `close()` or let `await using` do it.
  */
 export class Container extends ContainerCore {
+  /** This container's port, found once (`containerPort` is a WeakMap lookup; handles are made per I/O). */
+  #port: ContainerPort | undefined;
+
   /** An object handle by object id or by name (names hash to ids); `oclass` defaults to the container's. */
-  object(oidOrName: bigint | string, opts: ObjectOptions = {}): CairnObject {
-    const port = containerPort(this);
+  object(oidOrName: bigint | string, opts: ObjectOptions = NO_OPTIONS): CairnObject {
+    const port = this.#port ??= containerPort(this);
     port.checkOpen();
     opts = objectOptions(opts);
     return new CairnObject(port, port.resolveOid(oidOrName, opts.oclass), opts);
   }
 
   /** A key-value object: put/get/remove/list on string or byte keys. */
-  kv(name: string | bigint, opts: ObjectOptions = {}): KeyValue {
+  kv(name: string | bigint, opts: ObjectOptions = NO_OPTIONS): KeyValue {
     return new KeyValue(this.object(name, opts));
   }
 
   /** A byte array object with chunked layout, for values larger than memory. */
-  array(name: string | bigint, opts: ArrayOptions & ObjectOptions = {}): ArrayObject {
+  array(name: string | bigint, opts: ArrayOptions & ObjectOptions = NO_OPTIONS): ArrayObject {
     opts = objectOptions<ArrayOptions & ObjectOptions>(opts);
     return new ArrayObject(this.object(name, opts), opts);
   }
@@ -60,7 +63,7 @@ export class Container extends ContainerCore {
    * The epoch reads with `opts` see: `opts.epoch` (a bigint in [0, 2^64-1]), the epoch of snapshot
    * `opts.snapshot`, or the stable epoch.
    */
-  override readEpoch(opts: ReadOptions = {}): bigint {
+  override readEpoch(opts: ReadOptions = NO_OPTIONS): bigint {
     return super.readEpoch(readOptionsArg(opts));
   }
 
@@ -68,7 +71,7 @@ export class Container extends ContainerCore {
    * Take a snapshot of the current stable state; returns `{ name, epoch }` (JSON-safe: the epoch
    * serialises as a decimal string).
    */
-  override async snapshot(name?: string, opts: { signal?: AbortSignal } = {}): Promise<Snapshot> {
+  override async snapshot(name?: string, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<Snapshot> {
     if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 255)) throw badArg(`snapshot name must be 1..255 characters, got ${describeValue(name)}`);
     return jsonSafeSnapshot(await super.snapshot(name, signalOptions(opts, 'snapshot options')));
   }
@@ -87,12 +90,12 @@ export class Container extends ContainerCore {
    * Return the container to a snapshot (named or `{ name, epoch }`): everything committed after
    * it is discarded on every target (later snapshots are dropped too).
    */
-  override async rollback(snapshot: string | Snapshot, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  override async rollback(snapshot: string | Snapshot, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<void> {
     return super.rollback(snapshotArg(snapshot), signalOptions(opts, 'rollback options'));
   }
 
   /** Reclaim space: merge versions that neither the current state, a snapshot nor an open transaction can see. */
-  override async aggregate(opts: { signal?: AbortSignal } = {}): Promise<void> {
+  override async aggregate(opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<void> {
     return super.aggregate(signalOptions(opts, 'aggregate options'));
   }
 
@@ -100,7 +103,7 @@ export class Container extends ContainerCore {
    * Committed epochs after `from` (a bigint epoch; default: now), in order, with the objects each
    * touched; waits for new commits. Events are JSON-safe. Arguments are checked at the call.
    */
-  override watch(opts: { from?: bigint; signal?: AbortSignal } = {}): AsyncGenerator<CommitEvent> {
+  override watch(opts: { from?: bigint; signal?: AbortSignal } = NO_OPTIONS): AsyncGenerator<CommitEvent> {
     const o = optionsArg<{ from?: bigint; signal?: AbortSignal }>(opts, 'watch options');
     const checked = { ...signalOptions({ signal: o.signal }, 'watch options'), ...(o.from !== undefined ? { from: epochArg(o.from, 'watch options.from') } : {}) };
     const inner = super.watch(checked);
@@ -110,12 +113,12 @@ export class Container extends ContainerCore {
   }
 
   /** Every object id this container has written (see the core); `signal` cancels. */
-  override listObjects(opts: { signal?: AbortSignal } = {}): AsyncGenerator<bigint> {
+  override listObjects(opts: { signal?: AbortSignal } = NO_OPTIONS): AsyncGenerator<bigint> {
     return super.listObjects(signalOptions(opts, 'listing options'));
   }
 
   /** How many objects `listObjects()` yields. */
-  override async countObjects(opts: { signal?: AbortSignal } = {}): Promise<number> {
+  override async countObjects(opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<number> {
     return super.countObjects(signalOptions(opts, 'count options'));
   }
 

@@ -7,7 +7,7 @@ import { keyBytes, valueOp, type CairnObject, type Key, type KeyRange } from './
 import type { ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { badArg } from '../io/errors.js';
-import { describeValue, signalOptions } from './args.js';
+import { NO_OPTIONS, describeValue, signalOptions } from './args.js';
 import { hex, toText } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { runBounded } from '../../core/semaphore.js';
@@ -36,24 +36,24 @@ export class KeyValue {
   constructor(readonly object: CairnObject) {}
 
   /** Store `value` under `key` (replaces any previous value). Resolves to the commit epoch. */
-  put(key: Key, value: Uint8Array | string, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+  put(key: Key, value: Uint8Array | string, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
     // (not async: `update`'s promise as is; a bad value still rejects)
     try { return this.object.update(key, VALUE_AKEY, checkValue(value), opts); } catch (err) { return Promise.reject(err); }
   }
 
   /** The value under `key`, or undefined. */
-  get(key: Key, opts: ReadOptions = {}): Promise<Uint8Array | undefined> {
+  get(key: Key, opts: ReadOptions = NO_OPTIONS): Promise<Uint8Array | undefined> {
     return this.object.fetch(key, VALUE_AKEY, opts);
   }
 
   /** The value under `key` decoded as UTF-8, or undefined. */
-  async getString(key: Key, opts: ReadOptions = {}): Promise<string | undefined> {
+  async getString(key: Key, opts: ReadOptions = NO_OPTIONS): Promise<string | undefined> {
     const v = await this.get(key, opts);
     return v === undefined ? undefined : toText(v);
   }
 
   /** Whether `key` holds a value at the read epoch. */
-  async has(key: Key, opts: ReadOptions = {}): Promise<boolean> {
+  async has(key: Key, opts: ReadOptions = NO_OPTIONS): Promise<boolean> {
     return (await this.get(key, opts)) !== undefined;
   }
 
@@ -61,7 +61,7 @@ export class KeyValue {
    * The values of `keys` (undefined where absent), all read at one epoch so they are mutually
    * consistent; at most KV_READ_CONCURRENCY fetches in flight.
    */
-  async getMany(keys: Key[], opts: ReadOptions = {}): Promise<Array<Uint8Array | undefined>> {
+  async getMany(keys: Key[], opts: ReadOptions = NO_OPTIONS): Promise<Array<Uint8Array | undefined>> {
     if (!Array.isArray(keys)) throw badArg('getMany needs an array of keys');
     if (keys.length > MAX_GET_MANY_KEYS) throw badArg(`getMany takes at most ${MAX_GET_MANY_KEYS} keys`);
     const bytes = keys.map((k) => keyBytes(k, 'key'));
@@ -72,7 +72,7 @@ export class KeyValue {
   }
 
   /** Remove `key`. */
-  remove(key: Key, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+  remove(key: Key, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
     return this.object.punchDkey(key, opts);
   }
 
@@ -80,7 +80,7 @@ export class KeyValue {
    * Apply puts and deletes atomically at one epoch (one commit): readers see all of them or none.
    * Operations apply in order, so the last one on a key wins. Resolves to the commit epoch.
    */
-  async batch(ops: KvBatchOp[], opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+  async batch(ops: KvBatchOp[], opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
     opts = signalOptions(opts, 'batch options');
     throwIfAborted(opts.signal);
     if (!Array.isArray(ops)) throw badArg('batch needs an array of operations');
@@ -99,7 +99,7 @@ export class KeyValue {
   }
 
   /** Keys (bytes) in byte order, descending with `reverse`, bounded by the range, at most `limit`. */
-  list(opts: ReadOptions & KeyRange = {}): AsyncGenerator<Uint8Array> {
+  list(opts: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
     return this.object.listDkeys(opts);
   }
 
@@ -107,7 +107,7 @@ export class KeyValue {
    * `[key, value]` pairs of the range in key order, all read at one epoch (a consistent view
    * even while writers continue); values are fetched ahead, at most KV_READ_CONCURRENCY at once.
    */
-  async *entries(opts: ReadOptions & KeyRange = {}): AsyncGenerator<[Uint8Array, Uint8Array]> {
+  async *entries(opts: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<[Uint8Array, Uint8Array]> {
     const at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
     const ahead: Array<[Uint8Array, Promise<Uint8Array | undefined>]> = [];
     try {

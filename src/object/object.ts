@@ -10,7 +10,7 @@ import { unitOid, type ShardStore } from '../io/shard-store.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
 import { utf8 } from '../container/utf8.js';
 import { badArg, ObjectError } from '../io/errors.js';
-import { bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
+import { NO_OPTIONS, bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { swallow } from '../../core/log.js';
 import type { Redundancy, IoContext } from '../io/io.js';
@@ -225,10 +225,10 @@ export function valueOp(oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: 
 /** A handle on one object of a container. Cheap to create; holds no resources. */
 export class CairnObject {
   /** @internal use `cont.object()`. */
-  constructor(protected readonly port: ContainerPort, readonly oid: bigint, protected readonly opts: ObjectOptions = {}) {}
+  constructor(protected readonly port: ContainerPort, readonly oid: bigint, protected readonly opts: ObjectOptions = NO_OPTIONS) {}
 
   /** Update one akey: a single value (string or bytes) or an array extent. Resolves to the commit epoch. */
-  update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+  update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
     // (not async: the commit's promise is returned as is, one frame and one tick less per put;
     // bad arguments still reject)
     try {
@@ -245,7 +245,7 @@ export class CairnObject {
    * Fetch a single value (`Uint8Array`, or `undefined` when nothing is visible) or, with `recx`,
    * an array extent (holes read as zeros). Reads at `epoch`, `snapshot`, or the stable epoch.
    */
-  fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
+  fetch(dkey: Key, akey: Key, opts: FetchOptions = NO_OPTIONS): Promise<Uint8Array | undefined> {
     // (not async: an embedded pool's small get is answered with one resolved promise and no
     // closure; every error still comes back as a rejection)
     try {
@@ -277,19 +277,19 @@ export class CairnObject {
   }
 
   /** Punch the whole object (all dkeys) at a new epoch. */
-  async punch(opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+  async punch(opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
     opts = signalOptions(opts, 'punch options');
     return this.port.commit([{ kind: 'punchObject', oid: this.oid }], undefined, opts.signal);
   }
 
   /** Punch one dkey and everything below it. */
-  async punchDkey(dkey: Key, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+  async punchDkey(dkey: Key, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
     opts = signalOptions(opts, 'punch options');
     return this.port.commit([{ kind: 'punchDkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey') }], undefined, opts.signal);
   }
 
   /** Punch one akey of a dkey. */
-  async punchAkey(dkey: Key, akey: Key, opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+  async punchAkey(dkey: Key, akey: Key, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
     opts = signalOptions(opts, 'punch options');
     return this.port.commit([{ kind: 'punchAkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey'), akey: keyBytes(akey, 'akey') }], undefined, opts.signal);
   }
@@ -334,7 +334,7 @@ export class CairnObject {
    * the range and at most `limit` of them. Forward listings stream: the sorted listings of every
    * group are merged lazily and the scan stops at the upper bound or the limit.
    */
-  async *listDkeys(opts: ReadOptions & KeyRange = {}): AsyncGenerator<Uint8Array> {
+  async *listDkeys(opts: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
     opts = readOptionsArg<ReadOptions & KeyRange>(opts, 'listing options');
     const b = keyBounds(opts);
     const epoch = this.port.readEpoch(opts);
@@ -362,10 +362,10 @@ export class CairnObject {
   }
 
   /** @internal the epoch reads with `opts` see (the stable epoch unless an epoch or snapshot is given). */
-  readEpoch(opts: ReadOptions = {}): bigint { return this.port.readEpoch(opts); }
+  readEpoch(opts: ReadOptions = NO_OPTIONS): bigint { return this.port.readEpoch(opts); }
 
   /** @internal commit `ops` on this container atomically at one new epoch (KV batches). */
-  commitOps(ops: Op[], opts: { signal?: AbortSignal } = {}): Promise<bigint> {
+  commitOps(ops: Op[], opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
     opts = signalOptions(opts, 'commit options');
     return this.port.commit(ops, undefined, opts.signal);
   }
@@ -456,7 +456,7 @@ export class CairnObject {
   }
 
   /** Every akey of a dkey visible at the read epoch, in byte order. */
-  async *listAkeys(dkey: Key, opts: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+  async *listAkeys(dkey: Key, opts: ReadOptions = NO_OPTIONS): AsyncGenerator<Uint8Array> {
     opts = readOptionsArg(opts, 'listing options');
     const epoch = this.port.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey');
@@ -466,7 +466,7 @@ export class CairnObject {
   }
 
   /** The extents of an array akey visible at the read epoch (bytes, merged, ascending). */
-  async *listRecx(dkey: Key, akey: Key, opts: ReadOptions = {}): AsyncGenerator<Recx> {
+  async *listRecx(dkey: Key, akey: Key, opts: ReadOptions = NO_OPTIONS): AsyncGenerator<Recx> {
     opts = readOptionsArg(opts, 'listing options');
     const epoch = this.port.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
@@ -477,7 +477,7 @@ export class CairnObject {
   }
 
   /** The greatest dkey (byte order) visible at the read epoch, or undefined for an empty object. */
-  async queryMaxDkey(opts: ReadOptions = {}): Promise<Uint8Array | undefined> {
+  async queryMaxDkey(opts: ReadOptions = NO_OPTIONS): Promise<Uint8Array | undefined> {
     opts = readOptionsArg(opts, 'query options');
     for await (const k of this.listDkeys({ ...opts, reverse: true, limit: 1 })) return k;
     return undefined;
