@@ -15,7 +15,9 @@ import { enc, tmpDir } from './helpers.js';
 
 const test = suite('vos space merges');
 const MiB = 1024 * 1024;
-const OPTS = { scmBytes: 64 * MiB, dataBytes: 128 * MiB, io: 'pread' as const };
+// 1 MiB log regions: a flush every ~7k updates, so replaced values reach runs (with the 4 MiB
+// default at this cap the memtable absorbs most overwrites and frees them itself)
+const OPTS = { scmBytes: 64 * MiB, dataBytes: 128 * MiB, walBytes: 1 * MiB, io: 'pread' as const };
 let dir = '';
 test.before.each(() => { dir = tmpDir('space-merge'); });
 test.after.each(() => { fs.rmSync(dir, { recursive: true, force: true }); });

@@ -172,6 +172,23 @@ test('rotateFill sets how full the log gets before a flush; a pool spreads its t
   assert.ok(maxGap < (ROTATE_FILL_MAX - ROTATE_FILL_MIN) / 4, `16 targets cover the range evenly (largest gap ${maxGap.toFixed(3)})`);
 }));
 
+test('log regions by default: 4 MiB for a lone target, smaller when the cap or the resident budget is small; a reopen keeps the size it was made with', safe(async () => {
+  const walOf = async (name: string, opts: VosOptions) => {
+    const t = await VosTarget.open(path.join(dir, name), { io: 'pread', dataBytes: 16 * MiB, ...opts });
+    const wal = t.target.geo.walBytes;
+    await t.close();
+    return wal;
+  };
+  assert.is(await walOf('lone', { scmBytes: 64 * MiB }), 4 * MiB, 'cap 64 MiB, default resident budget (32 MiB): 4 MiB');
+  assert.is(await walOf('cap32', { scmBytes: 32 * MiB }), 1 * MiB, 'cap 32 MiB: 1 MiB');
+  assert.is(await walOf('cap8', { scmBytes: 8 * MiB }), 256 * KiB, 'cap 8 MiB: 256 KiB');
+  // a 16-target pool with the default 256 MiB cache gives each target 16 MiB: the file's half (8 MiB) holds two 1 MiB regions
+  assert.is(await walOf('pooled', { scmBytes: 1024 * MiB, residentBytes: 16 * MiB }), 1 * MiB, '16 MiB resident budget: 1 MiB');
+  assert.is(await walOf('small-budget', { scmBytes: 1024 * MiB, residentBytes: 2 * MiB }), 256 * KiB, '2 MiB resident budget: 256 KiB');
+  assert.is(await walOf('asked', { scmBytes: 64 * MiB, walBytes: 512 * KiB }), 512 * KiB, 'walBytes given: kept');
+  assert.is(await walOf('lone', { scmBytes: 64 * MiB, residentBytes: 2 * MiB }), 4 * MiB, 'reopened with a smaller budget: the geometry on disk');
+}));
+
 test('values from 4 KiB live in the data file: written at once (durable: synced with their group before the record), an async write when large', safe(async () => {
   for (const durable of [false, true]) {
     const t = await VosTarget.open(dir, { ...BASE, durable });
