@@ -329,7 +329,7 @@ async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][]
     if (bodies.filter((b) => b !== null).length < k) throw lost(oid, dkey, akey, 'too few EC pieces');
     ctx.codec(k, p).reconstruct(bodies, { dataOnly: true });
   }
-  const out = new Uint8Array(length);
+  const out = outputBuffer(length); // (the pieces below cover every byte of it)
   for (let i = 0; i < k; i++) {
     const start = i * pieceLen;
     if (start >= length) break;
