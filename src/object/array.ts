@@ -11,6 +11,7 @@ import { badArg, ObjectError } from '../io/errors.js';
 import { toBytes } from '../../core/bytes.js';
 import { bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
+import { allocOutput } from '../media/aligned.js';
 
 /** Options of `cont.array()`. */
 export interface ArrayOptions {
@@ -86,7 +87,7 @@ export class ArrayObject {
     // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
     const into = opts.into;
     if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
-    const out = into ?? (length >= 4096 ? new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length) : new Uint8Array(length));
+    const out = into ?? (length >= 4096 ? allocOutput(length) : new Uint8Array(length));
     const firstChunk = Math.floor(offset / this.chunkSize);
     if (length > 0 && offset + length <= (firstChunk + 1) * this.chunkSize) {
       // one chunk (the common case): its fetch is the read, no job list
