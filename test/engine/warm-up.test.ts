@@ -2,7 +2,9 @@
  * An engine's store warm-up (src/engine/warm-up.ts) and store counters (EngineStores.counters,
  * reported by `engine.info`): the warm-up works on a scratch store only (the directory it was given
  * holds exactly what it held before, and its scratch store is gone), and the counters count the
- * flushes a target store committed.
+ * flushes a target store committed. The store warm-up leaves the process's flush worker started and
+ * ready (a flush a caller waits for never starts it: otherwise the first background flush of a
+ * served store did, inside the first requests).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,6 +14,7 @@ import { initXxhash } from '../../core/xxhash.js';
 import { warmUpStores, warmUpServing, WARM_UP_PUTS_PER_ROUND, WARM_UP_ROUNDS, SERVE_WARM_UP_READS } from '../../src/engine/warm-up.js';
 import { rawReadStats } from '../../src/net/rpc.js';
 import { EngineStores } from '../../src/engine/stores.js';
+import { mergeWorkers } from '../../src/vos/merge-workers.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const t = suite('engine warm-up');
@@ -26,6 +29,12 @@ t('the warm-up leaves the directory as it found it and spends CPU', async () => 
   assert.ok(ms > 0, `CPU spent: ${ms} ms`);
   assert.ok(WARM_UP_ROUNDS * WARM_UP_PUTS_PER_ROUND >= 3 * 3000, 'enough puts for several flushes');
   assert.equal(readdirSync(dir).sort(), before);
+  // (workers on, as engines run: the flush lane's worker is up once the warm-up returns)
+  const workers = mergeWorkers();
+  if (process.env.CAIRN_MERGE_WORKERS !== '0') {
+    assert.ok(workers, 'merge workers are on');
+    assert.ok(workers!.warm('flush', false), 'the flush worker is up after the store warm-up');
+  }
 });
 
 t('the serving warm-up reads its values back over its own socket and leaves the directory as it found it', async () => {
