@@ -1,6 +1,6 @@
 /**
  * Where a connected pool spends its time (issue 15), outside the suite: `node --import tsx
- * bench/engines-probe.ts [put|ior] [n]` starts etcd and 4 `cairn engine` processes (2 targets
+ * bench/engines-probe.ts [put|ior|idle] [n]` starts etcd and 4 `cairn engine` processes (2 targets
  * each, like the `engines` suite), runs new-object 100-byte puts (qd 1 and 16) or 1 MiB EC_2P1G1
  * array writes and reads (qd 8), and prints per phase: rate, median latency, and CPU time per
  * operation of the client and of all engines together (from /proc/<pid>/stat), split into each
@@ -8,11 +8,14 @@
  * switches per operation (a wake-up costs tens of microseconds on this VM). With
  * CAIRN_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" the engines write CPU profiles on exit;
  * run the probe itself under `node --cpu-prof` for the client's. Not a suite (no `.bench.ts`).
+ * `idle [n]`: n empty calls to one engine per phase at qd1, with 0, 1,000 or 300 us of idle time
+ * before each: what waking an idle engine costs (a qd1 put's engines idle between its requests).
  */
 import { readFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
 import { join } from 'node:path';
 import { RpcClient, rawReadStats } from '../src/net/rpc.js';
+import { ENGINE_METHODS } from '../src/net/protocol.js';
 import { Pool } from '../index.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
 import { Session } from 'node:inspector/promises';
@@ -38,7 +41,9 @@ if (process.env.CAIRN_PROBE_COUNT) {
 }
 
 const mode = process.argv[2] ?? 'put';
-const n = Number(process.argv[3] ?? (mode === 'put' ? 2000 : 128));
+const n = Number(process.argv[3] ?? (mode === 'put' ? 2000 : mode === 'idle' ? 3000 : 128));
+/** Gaps before each empty call of the `idle` mode, in microseconds (alternating, so load hits them alike). */
+const IDLE_GAPS_US = [0, 1000, 0, 1000, 300];
 const MIB = 1 << 20;
 /** CPU milliseconds (user + system) process `pid` used so far. */
 function cpuMs(pid: number): number {
@@ -86,7 +91,15 @@ try {
   // CAIRN_PROBE_REUSE=1: reads go into 8 reused buffers (as the suite's `reused buffers` rows), not a fresh one each.
   const reused = process.env.CAIRN_PROBE_REUSE === '1' ? Array.from({ length: 8 }, () => new Uint8Array(MIB)) : undefined;
   const arr = cont.array('f', { chunkSize: MIB });
-  const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'put'
+  // `idle`: empty calls (`tx.notice`) to engine 0 at qd1, the client blocked for a gap before each
+  // (Atomics.wait: no timer), so the engine sleeps that long between calls: what a wake-up from
+  // idle costs the engine and the client (a qd1 put's engines sleep about a round trip between requests).
+  const idleRpc = mode === 'idle' && cluster ? new RpcClient({ address: cluster.engines[0]!.address, secret: cluster.secret }) : undefined;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const idlePhase = (gapUs: number) => ({ name: `idle gap ${gapUs}us`, qd: 1, op: () => { if (gapUs > 0) Atomics.wait(sleeper, 0, 0, gapUs / 1000); return idleRpc!.call(ENGINE_METHODS.txNotice, {}); } });
+  const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'idle'
+    ? IDLE_GAPS_US.map(idlePhase)
+    : mode === 'put'
     ? [1, 16].map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
     : [{ name: 'write qd8', qd: 8, op: (i: number) => arr.write(i * MIB, buf) }, { name: 'read qd8', qd: 8, op: (i: number) => arr.read((i % n) * MIB, MIB, reused ? { into: reused[i % 8]! } : {}) }];
   // Warm-up (JIT): CAIRN_PROBE_WARM_MS of puts at qd16 (default 20 puts only).
@@ -135,6 +148,7 @@ try {
     console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op; minflt per op: client ${((cf1 - cf0) / nOps).toFixed(2)}, engines ${(f1.reduce((a, x, i) => a + x - f0[i]!, 0) / nOps).toFixed(2)}`);
   }
   for (const c of infoClients) await c.close();
+  await idleRpc?.close();
   await pool.close();
 } finally {
   await cluster?.stop();
