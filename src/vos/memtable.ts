@@ -8,7 +8,7 @@
  */
 import { keyStr, type KeyMap } from './tree.js';
 import { copyKey } from './keys.js';
-import { BigIdMap, mixBigId } from '../../core/big-id-map.js';
+import { OidKey, OidTable } from './oid-table.js';
 import { Where, WalType, type WalRecord } from './wal.js';
 
 /** A version of a single value or an array extent. */
@@ -111,51 +111,50 @@ interface SharedKey { s: string; k: Uint8Array }
 const OBJECT_FILTER_BITS_PER_OBJECT = 16;
 /** Bits of an empty container's object filter (a power of two, at least 32). */
 const OBJECT_FILTER_MIN_BITS = 1024;
-/** Odd multiplier spreading a mixed id's low 32 bits over the filter's bit numbers (2^32 / golden ratio). */
+/** Odd multiplier spreading an id's hash over the filter's bit numbers (2^32 / golden ratio). */
 const OBJECT_FILTER_MUL = 0x9e3779b1;
+
+/** The key the memtable's own lookups and inserts read ids into (used and dropped within a call). */
+const memKey = new OidKey();
 
 /** One container's part of the memtable. */
 export class MemContainer {
-  /** Keyed by mixed unit object ids (BigIdMap: ids alike in their low 64 bits still hash apart). */
-  readonly objects = new BigIdMap<MemObject>();
+  /** Keyed by unit object ids (`OidTable`: ids hashed by all their words, no BigInt per lookup beyond the id's high half). */
+  readonly objects = new OidTable<MemObject>();
   /**
-   * One bit per hash of each object's mixed id (`mayHold`): a point read of an object this
-   * memtable does not hold (most of them, in a store with runs) skips the map, whose BigInt-keyed
-   * lookup costs a hash and 2-3 cache misses. Rebuilt twice as large from the objects when they
-   * pass OBJECT_FILTER_BITS_PER_OBJECT bits each (objects are never removed from a memtable).
+   * One bit per hash of each object's id (`mayHold`): a point read of an object this memtable
+   * does not hold (most of them, in a store with runs) skips the table's probe and its key
+   * compare. Rebuilt twice as large from the objects when they pass OBJECT_FILTER_BITS_PER_OBJECT
+   * bits each (objects are never removed from a memtable).
    */
   private filter = new Int32Array(OBJECT_FILTER_MIN_BITS >>> 5);
   /** 32 - log2(bits of the filter): a hash's top bits name its bit. */
   private filterShift = 32 - Math.log2(OBJECT_FILTER_MIN_BITS);
 
-  /**
-   * False when this container's part holds no object of mixed id `mixed` (`mixBigId`), true when
-   * it may (look it up). Hashes the id's low 32 bits (ids below 2^32 differ only in their shard
-   * there: the filter then lets most through, as if there were none).
-   */
-  mayHold(mixed: bigint): boolean {
-    const bit = this.filterBit(mixed);
+  /** False when this container's part holds no object of the id `k` holds, true when it may (look it up). */
+  mayHold(k: OidKey): boolean {
+    const bit = this.filterBit(k.hash);
     return (this.filter[bit >>> 5]! & (1 << (bit & 31))) !== 0;
   }
 
-  /** The filter's bit for mixed id `mixed`: its low 32 bits spread by OBJECT_FILTER_MUL, top bits kept. */
-  private filterBit(mixed: bigint): number {
-    return Math.imul(Number(BigInt.asUintN(32, mixed)), OBJECT_FILTER_MUL) >>> this.filterShift;
+  /** The filter's bit for an id of hash `hash`: the hash spread by OBJECT_FILTER_MUL, top bits kept. */
+  private filterBit(hash: number): number {
+    return Math.imul(hash, OBJECT_FILTER_MUL) >>> this.filterShift;
   }
 
-  private noteObject(mixed: bigint): void {
+  private noteObject(hash: number): void {
     if (this.objects.size * OBJECT_FILTER_BITS_PER_OBJECT > this.filter.length * 32) {
       const bits = this.filter.length * 64;
       this.filter = new Int32Array(bits >>> 5);
       this.filterShift = 32 - Math.log2(bits);
-      for (const o of this.objects.values()) this.setFilterBit(mixBigId(o.oid));
+      for (const o of this.objects.values()) this.setFilterBit(memKey.of(o.oid).hash);
       return; // (the new object is among them)
     }
-    this.setFilterBit(mixed);
+    this.setFilterBit(hash);
   }
 
-  private setFilterBit(mixed: bigint): void {
-    const bit = this.filterBit(mixed);
+  private setFilterBit(hash: number): void {
+    const bit = this.filterBit(hash);
     this.filter[bit >>> 5]! |= 1 << (bit & 31);
   }
   private sortedNodes: MemObject[] | undefined;
@@ -189,12 +188,12 @@ export class MemContainer {
   object(oid: bigint, create: true): MemObject;
   object(oid: bigint, create: boolean): MemObject | undefined;
   object(oid: bigint, create: boolean): MemObject | undefined {
-    const mixed = mixBigId(oid); // (once for the lookup and the insert of a new object)
-    let o = this.objects.getMixed(mixed);
+    const k = memKey.of(oid); // (once for the lookup and the insert of a new object)
+    let o = this.objects.getKey(k);
     if (!o && create) {
       o = new ObjNode(oid);
-      this.objects.setMixed(mixed, o);
-      this.noteObject(mixed);
+      this.objects.setKey(k, o);
+      this.noteObject(k.hash);
       this.sortedNodes = undefined;
       this.sortedOids = undefined;
     }

@@ -18,7 +18,7 @@ import { decodeVersion, decodeVersionAt, VERSION_VALUE_BYTES } from './merge.js'
 import { Where } from './wal.js';
 import { before, keyStr, NO_STAMP, type Stamp } from './tree.js';
 import { VosError } from './errors.js';
-import { mixBigId } from '../../core/big-id-map.js';
+import { OidKey } from './oid-table.js';
 
 /** A discard not yet applied to the runs: hides versions and punches with seq < seq and after < epoch <= upTo. */
 export interface Tomb { after: bigint; upTo: bigint; seq: number }
@@ -179,6 +179,9 @@ function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
   return true;
 }
 
+/** The key `visibleSingle` reads an oid into (used and dropped within the call). */
+const readKey = new OidKey();
+
 /**
  * The single value of an akey visible at `epoch`: the newest version at or below it that no
  * object, dkey or akey punch at or below `epoch` hides (what `newestSingle` then `punchFloor`
@@ -191,14 +194,14 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
   let best: MemVersion | undefined;
   let floor: Stamp = NO_STAMP;
   let ds: string | undefined, as: string | undefined;
-  let mixed: bigint | undefined; // the oid mixed once for every memtable's object map
+  let key: OidKey | undefined; // the oid read once for every memtable's object table
   for (const m of v.mems) {
     const mc = m.conts.get(v.cont);
     if (mc === undefined || mc.objects.size === 0) continue;
     // (the object filter: most objects of a store with runs are in no memtable)
-    mixed ??= mixBigId(oid);
-    if (!mc.mayHold(mixed)) continue;
-    const o = mc.objects.getMixed(mixed);
+    key ??= readKey.of(oid);
+    if (!mc.mayHold(key)) continue;
+    const o = mc.objects.getKey(key);
     if (!o) continue;
     if (o.punches.length) floor = newestPunch(o.punches, epoch, v.tombs, floor);
     const d = o.dkeys.get(ds ??= keyStr(dkey));

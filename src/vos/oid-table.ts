@@ -1,0 +1,120 @@
+/**
+ * A hash table keyed by unit object ids (bigints in [0, 2^192)): the objects of a memtable
+ * container. A `Map` keyed by the ids hashes only their low 64 bits (ids alike there share a
+ * bucket: see core/big-id-map.ts), and mixing the high bits in first costs four BigInts per
+ * lookup. Here an id is read into six 32-bit words once (one BigInt for ids of up to 128 bits),
+ * hashed with integer arithmetic, and compared word by word against keys kept flat in a typed
+ * array; one `OidKey` serves the lookups of every memtable a read walks.
+ */
+import { assert } from '../../core/errors.js';
+
+/** Words of an id (192 bits). */
+const WORDS = 6;
+/** Slots of an empty table (a power of two). */
+const START_SLOTS = 16;
+const TWO_64 = 1n << 64n;
+const TWO_128 = 1n << 128n;
+
+/** An id read into words and hashed, for lookups (`OidTable.getKey`) and inserts (`setKey`). */
+export class OidKey {
+  readonly words = new Uint32Array(WORDS);
+  private readonly view = new DataView(this.words.buffer);
+  /** 32-bit hash of the words (every bit of the id reaches every bit of it). */
+  hash = 0;
+
+  /** Read `oid` (a bigint in [0, 2^192)) into this key. */
+  of(oid: bigint): this {
+    const v = this.view;
+    // setBigUint64 keeps the low 64 bits of what it is given: no masks to allocate
+    v.setBigUint64(0, oid, true);
+    if (oid < TWO_64) { v.setUint32(8, 0); v.setUint32(12, 0); v.setUint32(16, 0); v.setUint32(20, 0); }
+    else {
+      const hi = oid >> 64n;
+      v.setBigUint64(8, hi, true);
+      if (oid < TWO_128) { v.setUint32(16, 0); v.setUint32(20, 0); } else v.setBigUint64(16, hi >> 64n, true);
+    }
+    const w = this.words;
+    let h = 0x9e3779b9;
+    for (let i = 0; i < WORDS; i++) {
+      h = Math.imul(h ^ w[i]!, 0x85ebca6b);
+      h ^= h >>> 15;
+    }
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    this.hash = h ^ (h >>> 16);
+    return this;
+  }
+}
+
+/** A scratch key for the one-shot `get` (used and dropped within the call). */
+const scratch = new OidKey();
+
+/**
+ * Ids to values, in insertion order; no deletes (a memtable only grows until it is dropped).
+ * Open addressing with linear probing, at most half full.
+ */
+export class OidTable<V> {
+  /** Entry index + 1 per slot (0: free). */
+  private slots = new Int32Array(START_SLOTS);
+  /** Words of entry i at [i * WORDS, (i + 1) * WORDS). */
+  private keys = new Uint32Array(START_SLOTS * WORDS);
+  private hashes = new Int32Array(START_SLOTS);
+  private readonly vals: V[] = [];
+
+  get size(): number { return this.vals.length; }
+
+  /** The value of `oid`. */
+  get(oid: bigint): V | undefined { return this.getKey(scratch.of(oid)); }
+
+  /** The value of the id `k` holds. */
+  getKey(k: OidKey): V | undefined {
+    const e = this.find(k);
+    return e >= 0 ? this.vals[e] : undefined;
+  }
+
+  /** Set the value of the id `k` holds (added at the end of the order when new). */
+  setKey(k: OidKey, v: V): void {
+    const e = this.find(k);
+    if (e >= 0) { this.vals[e] = v; return; }
+    const at = -1 - e;
+    const i = this.vals.length;
+    if ((i + 1) * WORDS > this.keys.length) this.growEntries();
+    this.keys.set(k.words, i * WORDS);
+    this.hashes[i] = k.hash;
+    this.vals.push(v);
+    this.slots[at] = i + 1;
+    if (2 * this.vals.length > this.slots.length) this.rehash();
+  }
+
+  /** Values in insertion order. */
+  values(): IterableIterator<V> { return this.vals.values(); }
+
+  /** The entry index of `k`'s id, or -1 - (the free slot where it would go). */
+  private find(k: OidKey): number {
+    const mask = this.slots.length - 1;
+    const h = k.hash; const w = k.words; const K = this.keys;
+    for (let s = h & mask, probes = 0; ; s = (s + 1) & mask, probes++) {
+      assert(probes <= mask, 'oid table has no free slot');
+      const e = this.slots[s]! - 1;
+      if (e < 0) return -1 - s;
+      if (this.hashes[e] !== h) continue;
+      const o = e * WORDS;
+      if (K[o] === w[0] && K[o + 1] === w[1] && K[o + 2] === w[2] && K[o + 3] === w[3] && K[o + 4] === w[4] && K[o + 5] === w[5]) return e;
+    }
+  }
+
+  private growEntries(): void {
+    const keys = new Uint32Array(this.keys.length * 2); keys.set(this.keys); this.keys = keys;
+    const hashes = new Int32Array(this.hashes.length * 2); hashes.set(this.hashes); this.hashes = hashes;
+  }
+
+  private rehash(): void {
+    const slots = new Int32Array(this.slots.length * 2);
+    const mask = slots.length - 1;
+    for (let e = 0; e < this.vals.length; e++) {
+      let s = this.hashes[e]! & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = e + 1;
+    }
+    this.slots = slots;
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The memtable's object table (`OidTable`), held to a `Map` of the same ids: ids of every width
+ * up to 192 bits, ids equal in their low 64 or 128 bits, growth through many rehashes, updates of
+ * present ids, lookups of absent ones, and insertion order of the values.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OidKey, OidTable } from '../../src/vos/oid-table.js';
+import { Rng } from '../../core/rng.js';
+
+const test = suite('vos oid table');
+
+function randomBits(rng: Rng, bits: number): bigint {
+  let x = 0n;
+  for (let b = 0; b < bits; b += 30) x = (x << 30n) | BigInt(rng.int(1 << 30));
+  return x & ((1n << BigInt(bits)) - 1n);
+}
+
+test('answers as a Map of the same ids: every width, ids alike in their low 64 or 128 bits, updates, absent ids, order', () => {
+  const rng = new Rng(0x01d7ab);
+  const t = new OidTable<number>();
+  const model = new Map<bigint, number>();
+  const order: bigint[] = [];
+  const k = new OidKey();
+  const low = randomBits(rng, 64); const low128 = randomBits(rng, 128);
+  const pick = (): bigint => {
+    switch (rng.int(6)) {
+      case 0: return BigInt(rng.int(64)); // tiny: many repeats
+      case 1: return randomBits(rng, 64);
+      case 2: return (randomBits(rng, 64) << 64n) | low; // alike in the low 64 bits
+      case 3: return (randomBits(rng, 64) << 128n) | low128; // alike in the low 128 bits
+      case 4: return (1n << 192n) - 1n - BigInt(rng.int(16)); // the top of the range
+      default: return randomBits(rng, 1 + rng.int(192));
+    }
+  };
+  for (let n = 0; n < 30_000; n++) {
+    const id = pick();
+    if (!model.has(id)) order.push(id);
+    model.set(id, n);
+    t.setKey(k.of(id), n);
+    if (n % 3001 === 0) for (const [x, v] of model) assert.is(t.get(x), v, `id ${x.toString(16)} after ${n + 1} sets`);
+  }
+  assert.is(t.size, model.size);
+  for (const [x, v] of model) assert.is(t.getKey(k.of(x)), v, `id ${x.toString(16)}`);
+  for (let m = 0; m < 5000; m++) { const x = pick(); assert.is(t.get(x), model.get(x), `probe ${x.toString(16)}`); }
+  assert.equal([...t.values()], order.map((x) => model.get(x)), 'values in insertion order');
+});
+
+test('a key hashes every word: ids that differ in one bit anywhere hash apart (almost always) and never match', () => {
+  const k = new OidKey(); const j = new OidKey();
+  const base = (1n << 191n) | (0x1234n << 100n) | 77n;
+  let same = 0;
+  for (let b = 0; b < 192; b++) {
+    const x = base ^ (1n << BigInt(b));
+    if (k.of(base).hash === j.of(x).hash) same++;
+    const t = new OidTable<string>();
+    t.setKey(k.of(base), 'base');
+    assert.is(t.get(x), undefined, `bit ${b} flipped: absent`);
+    assert.is(t.get(base), 'base');
+  }
+  assert.ok(same <= 1, `${same} of 192 one-bit neighbours share the hash`);
+});
+
+test.run();
