@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import '../object/dispose.js';
 import { EventEmitter } from 'node:events';
 import { BigIdMap, mixBigId } from '../../core/big-id-map.js';
-import { PoolMap, createPlacement, toObjectClass, type Placement } from '../../placement/index.js';
+import { PoolMap, createPlacement, toObjectClass, type Placement, type SharedLayout } from '../../placement/index.js';
 import { createCodec, type Codec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
@@ -182,6 +182,8 @@ export class Pool extends EventEmitter {
   /** Targets whose content is rebuilt from scratch (reintegrated targets). */
   private resync = new Set<number>();
   private layoutCache = new BigIdMap<ObjectLayout>();
+  /** The layouts `placement` shares among objects (`Placement.sharedLayout`), by their id. */
+  private sharedLayouts: ObjectLayout[] = [];
   /** Which missed layouts `layoutCache` takes (a stream of new objects: one in eight). */
   private readonly layoutAdmission = new CacheAdmission();
   private movedCache = new BigIdMap<ReadonlyMap<number, number>>();
@@ -642,6 +644,7 @@ export class Pool extends EventEmitter {
     this.placement = createPlacement(layoutView(this.stable), { algo: 'jump-map' });
     this.targetPlacement = createPlacement(this.map_, { algo: 'jump-map' });
     this.layoutCache.clear();
+    this.sharedLayouts = [];
     this.movedCache.clear();
     this.blocked = false;
   }
@@ -817,11 +820,16 @@ export class Pool extends EventEmitter {
   private layout(oid: bigint): number[][] { return this.objectLayout(oid).groups; }
 
   /**
-   * The layout of record of `oid` with its class, cached (one Map lookup per I/O; a miss is one
-   * placement call, whose groups are fresh arrays, kept as they are; while lookups mostly miss, a
-   * stream of new objects, one miss in eight is kept: `CacheAdmission`). Cleared with the map.
+   * The layout of record of `oid` with its class. Objects of a few shards share it with every
+   * object of the same class and targets: the placement engine answers one value per distinct
+   * layout (`sharedLayout`: one wasm call, no allocation), and the pool keeps one `ObjectLayout`
+   * per such value. Others are cached per object (one Map lookup per I/O; a miss is one
+   * placement call, whose groups are fresh arrays, kept as they are; while lookups mostly miss,
+   * a stream of new objects, one miss in eight is kept: `CacheAdmission`). Cleared with the map.
    */
   private objectLayout(oid: bigint): ObjectLayout {
+    const s = this.placement.sharedLayout(oid);
+    if (s !== undefined) return this.sharedLayouts[s.id] ?? this.shareLayout(s);
     const mixed = mixBigId(oid); // (once for the lookup and the insert of a new object's layout)
     let l = this.layoutCache.getMixed(mixed);
     if (l !== undefined) this.layoutAdmission.hit();
@@ -836,6 +844,15 @@ export class Pool extends EventEmitter {
         this.layoutCache.setMixed(mixed, l);
       }
     }
+    return l;
+  }
+
+  /** The pool's `ObjectLayout` of a shared layout, made once (its frozen groups are never written to). */
+  private shareLayout(s: SharedLayout): ObjectLayout {
+    const groups = s.groups as number[][], cls = s.oclass;
+    if (!layoutIsSane(groups, cls.groupSize, this.map_.targets.length)) assert(false, 'a layout names targets of the map, in groups of the class\'s group size', { groupSize: cls.groupSize, sizes: groups.map((g) => g.length) });
+    const l: ObjectLayout = { groups, red: cls, cls };
+    this.sharedLayouts[s.id] = l;
     return l;
   }
 
