@@ -57,8 +57,7 @@ export class LocalBackend implements PoolBackend {
 
   /** Options every target store of this pool opens with. */
   private targetOptions(create: boolean) {
-    const targets = Math.max(1, readdirSync(join(this.location, 'targets')).length);
-    const residentBytes = Math.max(PMEM_WINDOW_BYTES * 4, Math.floor((this.opts.cacheBytes ?? DEFAULT_POOL_CACHE_BYTES) / targets / PMEM_WINDOW_BYTES) * PMEM_WINDOW_BYTES);
+    const residentBytes = targetResidentBytes(this.opts.cacheBytes ?? DEFAULT_POOL_CACHE_BYTES, readdirSync(join(this.location, 'targets')).length);
     // durable pools keep a redo journal per container: the stores sync at checkpoints (flushTargets), not per update
     return { scmBytes: this.meta.scmBytes, dataBytes: this.meta.dataBytes, durable: this.opts.durable, deferSync: this.redo, io: this.opts.io, readOnly: this.opts.readOnly, create, residentBytes };
   }
@@ -97,7 +96,10 @@ export class LocalBackend implements PoolBackend {
     await mkdir(join(dir, 'containers'), { recursive: true });
     // Every target store is created (and its first segment allocated for real) now, so a
     // filesystem too small for the pool gives NO_SPACE here rather than later.
-    for (const t of map.targets) await createTargetStore(join(dir, 'targets', String(t.id)), shape);
+    // (created with the resident share an open with the default cache gives them: a new store's
+    // log regions are sized from it, and on disk for good)
+    const residentBytes = targetResidentBytes(DEFAULT_POOL_CACHE_BYTES, map.targets.length);
+    for (const t of map.targets) await createTargetStore(join(dir, 'targets', String(t.id)), shape, residentBytes);
     await writeFileTwice(join(dir, 'pool.map'), map.serialize());
     await writeFileTwice(join(dir, 'pool.map.stable'), map.serialize());
     const meta: PoolMeta = { uuid: randomUUID(), createdAt: new Date().toISOString(), scmBytes: shape.scmBytes, dataBytes: shape.dataBytes, containers: [] };
@@ -228,13 +230,13 @@ export class LocalBackend implements PoolBackend {
     await this.closeTarget(t);
     const tdir = join(this.location, 'targets', String(t));
     await rm(tdir, { recursive: true, force: true });
-    await createTargetStore(tdir, this.meta);
+    await createTargetStore(tdir, this.meta, this.targetOptions(true).residentBytes);
   }
 
   async prepareTargets(ids: number[]): Promise<void> {
     for (const id of ids) {
       const tdir = join(this.location, 'targets', String(id));
-      if (!existsSync(join(tdir, 'vos.scm'))) await createTargetStore(tdir, this.meta);
+      if (!existsSync(join(tdir, 'vos.scm'))) await createTargetStore(tdir, this.meta, this.targetOptions(true).residentBytes);
     }
   }
 
@@ -378,9 +380,14 @@ function isAlive(pid: number): boolean {
 }
 
 /** Create (and close) an empty target store in `dir`, its first segment allocated for real. */
-async function createTargetStore(dir: string, caps: { scmBytes: number; dataBytes: number }): Promise<void> {
+/** Each target store's share of a pool's cache of `cacheBytes` over `targets` targets (`TargetOptions.residentBytes`). */
+function targetResidentBytes(cacheBytes: number, targets: number): number {
+  return Math.max(PMEM_WINDOW_BYTES * 4, Math.floor(cacheBytes / Math.max(1, targets) / PMEM_WINDOW_BYTES) * PMEM_WINDOW_BYTES);
+}
+
+async function createTargetStore(dir: string, caps: { scmBytes: number; dataBytes: number }, residentBytes: number): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const ts = await TargetStore.open(dir, { scmBytes: caps.scmBytes, dataBytes: caps.dataBytes, create: true });
+  const ts = await TargetStore.open(dir, { scmBytes: caps.scmBytes, dataBytes: caps.dataBytes, create: true, residentBytes });
   await ts.close();
 }
 
