@@ -229,14 +229,19 @@ export class LocalBackend implements PoolBackend {
   async wipeTarget(t: number): Promise<void> {
     await this.closeTarget(t);
     const tdir = join(this.location, 'targets', String(t));
+    const { residentBytes } = this.targetOptions(true); // (counted with the target's own directory)
     await rm(tdir, { recursive: true, force: true });
-    await createTargetStore(tdir, this.meta, this.targetOptions(true).residentBytes);
+    await createTargetStore(tdir, this.meta, residentBytes);
   }
 
   async prepareTargets(ids: number[]): Promise<void> {
+    // the share of the pool these targets extend (the new ones counted before they exist)
+    const dirs = readdirSync(join(this.location, 'targets'));
+    const fresh = ids.filter((id) => !dirs.includes(String(id))).length;
+    const residentBytes = targetResidentBytes(this.opts.cacheBytes ?? DEFAULT_POOL_CACHE_BYTES, dirs.length + fresh);
     for (const id of ids) {
       const tdir = join(this.location, 'targets', String(id));
-      if (!existsSync(join(tdir, 'vos.scm'))) await createTargetStore(tdir, this.meta, this.targetOptions(true).residentBytes);
+      if (!existsSync(join(tdir, 'vos.scm'))) await createTargetStore(tdir, this.meta, residentBytes);
     }
   }
 
@@ -379,12 +384,15 @@ function isAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
-/** Create (and close) an empty target store in `dir`, its first segment allocated for real. */
 /** Each target store's share of a pool's cache of `cacheBytes` over `targets` targets (`TargetOptions.residentBytes`). */
 function targetResidentBytes(cacheBytes: number, targets: number): number {
   return Math.max(PMEM_WINDOW_BYTES * 4, Math.floor(cacheBytes / Math.max(1, targets) / PMEM_WINDOW_BYTES) * PMEM_WINDOW_BYTES);
 }
 
+/**
+ * Create (and close) an empty target store in `dir`, its first segment allocated for real, with
+ * the resident share it will be opened with (its log regions are sized from it, on disk for good).
+ */
 async function createTargetStore(dir: string, caps: { scmBytes: number; dataBytes: number }, residentBytes: number): Promise<void> {
   await mkdir(dir, { recursive: true });
   const ts = await TargetStore.open(dir, { scmBytes: caps.scmBytes, dataBytes: caps.dataBytes, create: true, residentBytes });

@@ -486,8 +486,9 @@ export class TargetStore {
       try { fs.mkdirSync(dir, { recursive: true }); } catch (e) { throw new VosError('IO_ERROR', `cannot create target directory ${dir}`, { dir }, { cause: e }); }
     }
     const scmPath = path.join(dir, SCM_FILE);
-    /** The pmem file's share of the resident budget (the verified-block cache has the other half). */
-    const spaceResident = Math.max(PMEM_WINDOW_BYTES, Math.floor((opts.residentBytes ?? DEFAULT_RESIDENT_BYTES) / 2));
+    // the resident budget, half for the pmem file's mapped windows, half for the verified-block cache
+    const halfResident = Math.floor((opts.residentBytes ?? DEFAULT_RESIDENT_BYTES) / 2);
+    const spaceResident = Math.max(PMEM_WINDOW_BYTES, halfResident);
     const existing = readSuperblocks(scmPath);
     let geo: Geometry;
     let sb: Superblock | undefined;
@@ -518,7 +519,7 @@ export class TargetStore {
       space.close();
       throw toVosError(e, 'open');
     }
-    const t = new TargetStore(dir, space, dev, geo, opts.durable ?? false, readOnly, Math.floor((opts.residentBytes ?? DEFAULT_RESIDENT_BYTES) / 2));
+    const t = new TargetStore(dir, space, dev, geo, opts.durable ?? false, readOnly, halfResident);
     t.rotateFill = opts.rotateFill ?? ROTATE_FILL_DEFAULT;
     t.syncOps = t.durable && opts.deferSync !== true;
     t.mergeAway = opts.mergeWorker !== false && !readOnly && !opts.fault && space.engine === 'mmap';
