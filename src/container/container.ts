@@ -92,6 +92,17 @@ const NAME_OID_CACHE_SIZE = 16_384;
  * working set spread over both generations finds names there far more often than this).
  */
 const NAME_OID_OLD_MISSES_MAX = 1024;
+/** Name-cache lookups per window over which its hit share is taken (`nameSampled`). */
+const NAME_OID_WINDOW_LOOKUPS = 1024;
+/**
+ * While the name cache found fewer than half the names of its last window, it is consulted (and
+ * a miss inserted) for one name in 2^this; the others are hashed outright. A lookup that misses
+ * costs more than the hash it saves: two Map probes of a fresh string in maps of up to 16k names
+ * (cache misses each) and an insert that keeps the string alive for a generation, about 1 us, against
+ * ~0.3 us for the hash. Random gets over a set larger than the cache (the io bench: 151k names, one
+ * in five found) and puts of new names pay it for nothing.
+ */
+const NAME_OID_SAMPLE_SHIFT = 3;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
 /**
@@ -254,6 +265,13 @@ export class ContainerCore {
   private nameOldMisses = 0;
   /** Which new names the name cache takes (a stream of new names: one in eight). */
   private readonly nameAdmission = new CacheAdmission();
+  /** The name cache's last window found fewer than half its names: consult it for one name in 2^NAME_OID_SAMPLE_SHIFT. */
+  private nameSampled = false;
+  /** Lookups and hits of the name cache in the current window. */
+  private nameLookups = 0;
+  private nameHits = 0;
+  /** LCG state of the one-in-2^NAME_OID_SAMPLE_SHIFT choice while sampled (deterministic, not periodic in a way access patterns meet). */
+  private nameRnd = 0x6e616d65;
   /** `defaultClass()`: the parsed default class, by the name it was parsed from. */
   private defaultCls: { name: string; cls: ObjectClass; idBase: bigint | undefined } | undefined;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
@@ -558,14 +576,18 @@ export class ContainerCore {
     if (typeof oidOrName !== 'string' || oidOrName.length === 0) throw badArg('object name must be a non-empty string or an object id');
     // Names of the container's default class (not GX: their group count follows the pool map)
     // hash once: a bounded cache, cleared when full.
-    if (oclass === undefined) {
+    // (while the cache mostly misses, most names skip it: see NAME_OID_SAMPLE_SHIFT)
+    let consulted = false;
+    if (oclass === undefined && (!this.nameSampled || (this.nameRnd = (Math.imul(this.nameRnd, 1103515245) + 12345) >>> 0) >>> (32 - NAME_OID_SAMPLE_SHIFT) === 0)) {
+      consulted = true;
       const young = this.nameOids.get(oidOrName);
-      if (young !== undefined) { this.nameAdmission.hit(); return young; }
+      if (young !== undefined) { this.nameAdmission.hit(); this.noteNameLookup(1); return young; }
       if (this.nameOidsOld !== undefined) {
         const old = this.nameOidsOld.get(oidOrName);
-        if (old !== undefined) { this.nameAdmission.hit(); this.nameOldMisses = 0; this.cacheNameOid(oidOrName, old); return old; }
+        if (old !== undefined) { this.nameAdmission.hit(); this.noteNameLookup(1); this.nameOldMisses = 0; this.cacheNameOid(oidOrName, old); return old; }
         if (++this.nameOldMisses >= NAME_OID_OLD_MISSES_MAX) this.nameOidsOld = undefined;
       }
+      this.noteNameLookup(0);
     }
     const cls = oclass === undefined ? this.defaultClass() : toObjectClass(oclass);
     if (oclass !== undefined) this.checkClass(cls);
@@ -574,7 +596,7 @@ export class ContainerCore {
     if (cls.groups !== 'X') {
       // (the default class's bits above the 96 user bits are taken once: one BigInt per name, not seven)
       const oid = oclass === undefined ? this.defaultCls!.idBase! | lo : makeObjectId(lo, cls, {});
-      if (oclass === undefined && this.nameAdmission.admitMiss()) this.cacheNameOid(oidOrName, oid);
+      if (consulted && this.nameAdmission.admitMiss()) this.cacheNameOid(oidOrName, oid);
       return oid;
     }
     // GX objects fix their group count in their id, computed from the container's recorded target
@@ -582,6 +604,14 @@ export class ContainerCore {
     resolveGroups(cls, this.rt.map()); // INSUFFICIENT_TARGETS when the pool cannot hold one group
     const basis = this.meta.props.gxTargets ?? this.rt.map().targets.length;
     return makeObjectId(lo, cls, { groups: resolveGroups(cls, Math.max(basis, cls.groupSize)) });
+  }
+
+  /** Count a name-cache lookup (`hit` 1 or 0); at the end of a window, decide whether the next one is sampled. */
+  private noteNameLookup(hit: number): void {
+    this.nameHits += hit;
+    if (++this.nameLookups < NAME_OID_WINDOW_LOOKUPS) return;
+    this.nameSampled = this.nameHits * 2 < this.nameLookups;
+    this.nameHits = this.nameLookups = 0;
   }
 
   /** Keep `name`'s object id in the young generation of the name cache (at most NAME_OID_CACHE_SIZE names in each). */
