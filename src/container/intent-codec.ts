@@ -3,13 +3,18 @@
  * commit touches, written straight into the journal group's reused buffer, so a small put builds
  * no JSON text, hex or base64 string per commit. All integers little-endian:
  *
- * `u8 codec version (1) | u8 flags (bit 0: single, bit 1: value) | 2 x 0 | u32 targets |
+ * `u8 codec version (1) | u8 flags (bit 0: single, bit 1: value, bit 2: store hash) | 2 x 0 | u32 targets |
  *  u32 objects | targets x u32 | objects x (u16 length | ASCII hex id) |
  *  single: u32 dkey length | dkey | u32 akey length | akey | u64 xxh64 of the value |
  *  u32 shards | shards x (u32 target | u32 shard) | value: u32 length | value`.
  *
+ * The hash is XXH64 of the value with seed 0, or, with the store-hash flag (journal format 4), the
+ * value's store checksum (`valueChecksum`: XXH64 under the stores' seed), which a put takes once
+ * for its replicas and its INTENT instead of hashing the value twice.
+ *
  * Decoding gives the payload the JSON encoding gives (`{ targets, objects, single: { d, a, h, s,
- * v } }`, keys and the hash in hex, the value in base64), so recovery reads both encodings alike.
+ * v, c } }`, keys and the hash in hex, the value in base64, `c: 1` for a store hash), so recovery
+ * reads both encodings alike.
  * The record's checksum covers the payload; a payload that does not parse is a damaged record.
  */
 import { assert } from '../../core/errors.js';
@@ -22,6 +27,8 @@ export interface IntentFields {
     readonly dkey: Uint8Array;
     readonly akey: Uint8Array;
     readonly hash: bigint;
+    /** `hash` is the value's store checksum (`valueChecksum`), not XXH64 with seed 0 (format 4). */
+    readonly storeHash?: boolean;
     readonly shards: ReadonlyArray<readonly [number, number]>;
     readonly value?: Uint8Array;
   };
@@ -31,6 +38,8 @@ export interface IntentFields {
 const CODEC_VERSION = 1;
 const FLAG_SINGLE = 1;
 const FLAG_VALUE = 2;
+/** The single value's hash is its store checksum (`valueChecksum`), not XXH64 with seed 0. */
+const FLAG_STORE_HASH = 4;
 /** Fixed part: version, flags, 2 zero bytes, target count, object count. */
 const FIXED_BYTES = 12;
 /** Longest object id written (hex of a 128-bit id is 32 characters). */
@@ -52,7 +61,7 @@ export function intentBytes(f: IntentFields): number {
 /** Write `f` at `at` of `out` (`dv` views `out`); returns the offset after it. Exactly `intentBytes(f)` bytes. */
 export function writeIntent(out: Buffer, dv: DataView, at: number, f: IntentFields): number {
   const s = f.single;
-  dv.setUint32(at, CODEC_VERSION | ((s === undefined ? 0 : FLAG_SINGLE | (s.value === undefined ? 0 : FLAG_VALUE)) << 8), true);
+  dv.setUint32(at, CODEC_VERSION | ((s === undefined ? 0 : FLAG_SINGLE | (s.value === undefined ? 0 : FLAG_VALUE) | (s.storeHash === true ? FLAG_STORE_HASH : 0)) << 8), true);
   dv.setUint32(at + 4, f.targets.length, true);
   dv.setUint32(at + 8, f.objects.length, true);
   at += FIXED_BYTES;
@@ -86,7 +95,7 @@ const HEX_ID = /^[0-9a-f]+$/;
 export function decodeIntent(buf: Buffer, dv: DataView, start: number, end: number): Record<string, unknown> | undefined {
   if (end - start < FIXED_BYTES || buf[start] !== CODEC_VERSION || buf[start + 2] !== 0 || buf[start + 3] !== 0) return undefined;
   const flags = buf[start + 1]!;
-  if ((flags & ~(FLAG_SINGLE | FLAG_VALUE)) !== 0 || (flags === FLAG_VALUE)) return undefined;
+  if ((flags & ~(FLAG_SINGLE | FLAG_VALUE | FLAG_STORE_HASH)) !== 0 || ((flags & FLAG_SINGLE) === 0 && flags !== 0)) return undefined;
   const nt = dv.getUint32(start + 4, true), no = dv.getUint32(start + 8, true);
   let at = start + FIXED_BYTES;
   if (nt > (end - at) / 4) return undefined;
@@ -121,6 +130,7 @@ export function decodeIntent(buf: Buffer, dv: DataView, start: number, end: numb
   const shards: Array<[number, number]> = new Array(ns);
   for (let i = 0; i < ns; i++, at += 8) shards[i] = [dv.getUint32(at, true), dv.getUint32(at + 4, true)];
   const single: Record<string, unknown> = { d: dkey.toString('hex'), a: akey.toString('hex'), h: hash.toString(16), s: shards };
+  if ((flags & FLAG_STORE_HASH) !== 0) single.c = 1;
   if ((flags & FLAG_VALUE) !== 0) {
     const value = bytes();
     if (value === undefined) return undefined;

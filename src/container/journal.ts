@@ -13,14 +13,17 @@
  * mid-append) is cut. Only when both copies are damaged in their middles can a record be missing
  * from both, and then recovery says so (`damaged`) instead of guessing.
  *
- * Format (version 3): 16-byte header ("CAIRNJNL", u32 version, u32 0), then records:
+ * Format (version 4): 16-byte header ("CAIRNJNL", u32 version, u32 0), then records:
  * `u32 magic "JREC" | u32 length of the whole record | u8 type | u8 payload encoding | 2 x 0 |
  *  u64 epoch | u64 xxh64 of bytes [8, 24) and of the payload | payload`. The payload is UTF-8
  * JSON (encoding 0) or, for INTENT records, binary (encoding 1, `intent-codec.ts`): a commit's
  * INTENT is written straight into the group's reused buffer, with no JSON text, hex or base64
- * built per commit. Version 2 files (JSON payloads only, the encoding byte 0) are read as ever and
- * take the version 3 header when opened for writing; a newer version is refused with
- * `FORMAT_VERSION`.
+ * built per commit. Version 4 (the same layout) adds the INTENT's store-hash flag: a single
+ * value's hash may be its store checksum instead of XXH64 with seed 0 (`intent-codec.ts`), which
+ * a build reading version 3 would take for a value that does not match, so version 4 files are
+ * refused by it. Version 2 files (JSON payloads only, the encoding byte 0) and version 3 files are
+ * read as ever and take the version 4 header when opened for writing; a newer version is refused
+ * with `FORMAT_VERSION`.
  */
 import { closeSync, writeSync, readSync, ftruncateSync, fdatasync, fdatasyncSync, fsyncSync, renameSync, rmSync, existsSync, openSync, fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -35,8 +38,8 @@ import { COPY_SUFFIX } from '../../core/record-file.js';
 import { mediaErrorFromErrno } from '../media/errors.js';
 
 const MAGIC = 'CAIRNJNL';
-/** Version written in new journals' headers (and given to version 2 files opened for writing). */
-const FORMAT_VERSION = 3;
+/** Version written in new journals' headers (and given to version 2 and 3 files opened for writing). */
+const FORMAT_VERSION = 4;
 /** Oldest version read: version 2 journals hold JSON payloads only. */
 const OLDEST_VERSION = 2;
 /** Payload encodings (the byte after the record type). */

@@ -13,6 +13,7 @@ import { CairnError, CorruptionError } from '../../core/errors.js';
 import type { JournalRecord } from './journal.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { xxh64 } from '../../core/xxhash.js';
+import { valueChecksum } from '../vos/index.js';
 import type { Redundancy } from '../io/io.js';
 import { readFileSync, readdirSync, rmSync, openSync, writeSync, fdatasyncSync, fsyncSync, closeSync, renameSync } from 'node:fs';
 
@@ -49,8 +50,13 @@ export interface CommitInfo {
 export interface SingleCheck {
   dkey: Uint8Array;
   akey: Uint8Array;
-  /** xxh64 of the value. */
+  /** xxh64 of the value: with seed 0, or its store checksum when `storeHash` (see `singleHash`). */
   hash: bigint;
+  /**
+   * `hash` is the value's store checksum (`valueChecksum`, XXH64 under the stores' seed; journal
+   * format 4): a put hashes its value once, for its replicas and its INTENT.
+   */
+  storeHash?: boolean;
   /** (target, shard) of every write. */
   shards: Array<[number, number]>;
   /**
@@ -162,6 +168,11 @@ export interface ContainerStorage {
    */
   refresh?(): Promise<{ floor: bigint; done: CommitEvent[]; meta?: unknown }>;
   close(): void | Promise<void>;
+}
+
+/** The hash of `value` that `single.hash` is compared with (`SingleCheck.storeHash` says which). */
+export function singleHash(single: Pick<SingleCheck, 'storeHash'>, value: Uint8Array): bigint {
+  return single.storeHash === true ? valueChecksum(value) : xxh64(value);
 }
 
 /** What a group write's failure does to the DONE records nobody waits for (`doneLater`). */
@@ -757,7 +768,7 @@ const HEX_RE = /^(?:[0-9a-f]{2})*$/;
 /** The `single` field of an INTENT payload; undefined when absent or malformed (the commit is then discarded as ever). */
 function parseSingle(v: unknown): SingleCheck | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
-  const o = v as { d?: unknown; a?: unknown; h?: unknown; s?: unknown; v?: unknown };
+  const o = v as { d?: unknown; a?: unknown; h?: unknown; s?: unknown; v?: unknown; c?: unknown };
   if (typeof o.d !== 'string' || typeof o.a !== 'string' || typeof o.h !== 'string' || !HEX_RE.test(o.d) || !HEX_RE.test(o.a) || !/^[0-9a-f]{1,16}$/.test(o.h) || !Array.isArray(o.s)) return undefined;
   const shards: Array<[number, number]> = [];
   for (const x of o.s) {
@@ -765,11 +776,13 @@ function parseSingle(v: unknown): SingleCheck | undefined {
     shards.push([x[0] as number, x[1] as number]);
   }
   if (shards.length === 0) return undefined;
+  if (o.c !== undefined && o.c !== 1) return undefined;
   const out: SingleCheck = { dkey: new Uint8Array(Buffer.from(o.d, 'hex')), akey: new Uint8Array(Buffer.from(o.a, 'hex')), hash: BigInt('0x' + o.h), shards };
+  if (o.c === 1) out.storeHash = true;
   if (typeof o.v === 'string') {
     // a redo value is trusted only when it is the value the INTENT's hash names
     const value = new Uint8Array(Buffer.from(o.v, 'base64'));
-    if (xxh64(value) !== out.hash) return undefined;
+    if (singleHash(out, value) !== out.hash) return undefined;
     out.value = value;
   }
   return out;

@@ -1,8 +1,9 @@
 /**
- * Journal format 3: INTENT records carry a binary payload (intent-codec.ts) that recovery reads
- * exactly as the JSON one; version 2 journals (JSON payloads, written by the previous build) still
- * replay and take the version 3 header when opened for writing; a newer version is refused with
- * FORMAT_VERSION; a damaged binary payload is a damaged record (read from the other copy).
+ * Journal formats 3 and 4: INTENT records carry a binary payload (intent-codec.ts) that recovery
+ * reads exactly as the JSON one; format 4 adds the store-hash flag (a single value's hash is its
+ * store checksum); version 2 journals (JSON payloads) and version 3 ones still replay and take the
+ * version 4 header when opened for writing; a newer version is refused with FORMAT_VERSION; a
+ * damaged binary payload is a damaged record (read from the other copy).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,7 +11,8 @@ import { join } from 'node:path';
 import { readFileSync, writeFileSync, openSync, readSync, writeSync, closeSync, statSync, mkdirSync } from 'node:fs';
 import { Journal, JournalType } from '../../src/container/journal.js';
 import { intentBytes, writeIntent, decodeIntent, type IntentFields } from '../../src/container/intent-codec.js';
-import { LocalContainerStorage } from '../../src/container/storage.js';
+import { LocalContainerStorage, singleHash } from '../../src/container/storage.js';
+import { valueChecksum } from '../../src/vos/index.js';
 import { CairnError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
@@ -49,6 +51,7 @@ t('binary INTENT payloads decode to the JSON encoding\'s shape (seeded random co
         dkey: Uint8Array.from({ length: rng.int(40) }, () => rng.int(256)),
         akey: Uint8Array.from({ length: rng.int(40) }, () => rng.int(256)),
         hash: (BigInt(rng.int(1 << 30)) << 34n) | BigInt(rng.int(1 << 30)),
+        ...(rng.int(2) === 0 ? { storeHash: true } : {}),
         shards: Array.from({ length: 1 + rng.int(4) }, () => [rng.int(1000), rng.int(100)] as [number, number]),
         ...(rng.int(2) === 0 ? { value: Uint8Array.from({ length: rng.int(300) }, () => rng.int(256)) } : {}),
       },
@@ -61,7 +64,7 @@ t('binary INTENT payloads decode to the JSON encoding\'s shape (seeded random co
     const s = f.single;
     const want = JSON.parse(JSON.stringify({
       targets, objects,
-      ...(s ? { single: { d: Buffer.from(s.dkey).toString('hex'), a: Buffer.from(s.akey).toString('hex'), h: s.hash.toString(16), s: s.shards, ...(s.value ? { v: Buffer.from(s.value).toString('base64') } : {}) } } : {}),
+      ...(s ? { single: { d: Buffer.from(s.dkey).toString('hex'), a: Buffer.from(s.akey).toString('hex'), h: s.hash.toString(16), s: s.shards, ...(s.storeHash ? { c: 1 } : {}), ...(s.value ? { v: Buffer.from(s.value).toString('base64') } : {}) } } : {}),
     }));
     assert.equal(decodeIntent(buf, dv, 4, 4 + n), want);
     // cut short, or with a byte more: not a payload
@@ -83,7 +86,7 @@ t('a commit recorded with a binary INTENT recovers as before: finished, torn (ch
   await s.intent(12n, { targets: [1, 4], objects: ['de'], single: { dkey: bytes(9), akey: bytes(8), hash: 77n, shards: [[1, 0], [4, 1]] } });
   value.fill(0); // the caller's buffer changes once the put resolved: the journal holds what was committed
   s.close();
-  assert.is(headerVersion(join(dir, 'journal')), 3);
+  assert.is(headerVersion(join(dir, 'journal')), 4);
   s = await LocalContainerStorage.open(dir, true, { redo: true });
   const rec = s.recover();
   assert.equal(rec.done.map((d) => [d.epoch, d.objects]), [[10n, [0xabcn]], [11n, [0x1fn, 0xff00n]]]);
@@ -102,7 +105,7 @@ t('a commit recorded with a binary INTENT recovers as before: finished, torn (ch
   s.close();
 });
 
-t('a version 2 journal (JSON payloads) replays, and takes the version 3 header when opened for writing', async () => {
+t('a version 2 journal (JSON payloads) replays, and takes the version 4 header when opened for writing', async () => {
   const dir = join(tmpDir(), 'c');
   mkdirSync(dir, { recursive: true });
   const value = bytes(7, 7, 7);
@@ -120,8 +123,8 @@ t('a version 2 journal (JSON payloads) replays, and takes the version 3 header w
   const rec = s.recover();
   assert.equal(rec.replay!.map((r) => [r.epoch, [...r.single.value]]), [[4n, [7, 7, 7]]]);
   assert.equal(rec.torn.map((x) => [x.epoch, x.targets]), [[5n, [2]]]);
-  assert.is(headerVersion(join(dir, 'journal')), 3);
-  assert.is(headerVersion(join(dir, 'journal.copy')), 3);
+  assert.is(headerVersion(join(dir, 'journal')), 4);
+  assert.is(headerVersion(join(dir, 'journal.copy')), 4);
   await s.abort(5n, { recovered: true });
   await s.intent(6n, { targets: [3], objects: ['cc'] });
   await s.done(6n, { targets: [3], objects: ['cc'] });
@@ -136,7 +139,7 @@ t('a version 2 journal (JSON payloads) replays, and takes the version 3 header w
 
 t('a journal of a newer format version is refused with FORMAT_VERSION (open and read); one copy\'s bad version is repaired from the other', () => {
   const p = join(tmpDir(), 'j');
-  for (const f of [p, p + '.copy']) writeV2(f, [{ type: JournalType.Done, epoch: 1n, payload: {} }], 4);
+  for (const f of [p, p + '.copy']) writeV2(f, [{ type: JournalType.Done, epoch: 1n, payload: {} }], 5);
   for (const fn of [() => Journal.open(p), () => Journal.read(p)]) {
     try { fn(); assert.unreachable('a newer format opened'); } catch (err) {
       assert.instance(err, CairnError);
@@ -152,8 +155,40 @@ t('a journal of a newer format version is refused with FORMAT_VERSION (open and 
   const fd = openSync(q + '.copy', 'r+'); writeSync(fd, Buffer.from([0x43]), 0, 1, 8); closeSync(fd);
   const r = Journal.open(q);
   assert.equal(r.records.map((x) => x.epoch), [1n]);
-  assert.is(headerVersion(q + '.copy'), 3);
+  assert.is(headerVersion(q + '.copy'), 4);
   r.journal.close();
+});
+
+t('format 4 store hashes: a redo value replays only when its store checksum matches; a version 3 journal keeps seed-0 hashes and takes the version 4 header', async () => {
+  const value = bytes(3, 1, 4, 1, 5);
+  const single = (hash: bigint, storeHash: boolean) => ({ dkey: bytes(0x64), akey: bytes(0x61), hash, ...(storeHash ? { storeHash } : {}), shards: [[2, 0], [5, 1]] as Array<[number, number]>, value });
+  const dir = join(tmpDir(), 'c');
+  let s = await LocalContainerStorage.open(dir, true, { redo: true });
+  s.recover();
+  // 20: the store checksum, flagged; 21: the seed-0 hash flagged as a store checksum (not trusted);
+  // 22: the seed-0 hash, unflagged (format 3's meaning)
+  const cases: Array<[bigint, bigint, boolean]> = [[20n, valueChecksum(value), true], [21n, xxh64(value), true], [22n, xxh64(value), false]];
+  for (const [e, h, c] of cases) {
+    await s.intent(e, { targets: [2, 5], objects: ['a' + e.toString(16)], single: single(h, c) });
+    await s.done(e, { targets: [2, 5], objects: ['a' + e.toString(16)] });
+  }
+  s.close();
+  s = await LocalContainerStorage.open(dir, true, { redo: true });
+  let rec = s.recover();
+  assert.equal(rec.replay!.map((r) => [r.epoch, r.single.storeHash === true, [...r.single.value]]), [[20n, true, [3, 1, 4, 1, 5]], [22n, false, [3, 1, 4, 1, 5]]]);
+  assert.is(singleHash(rec.replay![0]!.single, value), rec.replay![0]!.single.hash);
+  assert.is(singleHash(rec.replay![1]!.single, value), rec.replay![1]!.single.hash);
+  s.close();
+  // the same records under a version 3 header (an older build's file: no record there has the flag,
+  // so only 22 is of its kind): read as ever, and the header becomes 4 once opened for writing
+  for (const f of ['journal', 'journal.copy']) { const fd = openSync(join(dir, f), 'r+'); const b = Buffer.alloc(4); b.writeUInt32LE(3); writeSync(fd, b, 0, 4, 8); closeSync(fd); }
+  assert.is(headerVersion(join(dir, 'journal')), 3);
+  s = await LocalContainerStorage.open(dir, true, { redo: true });
+  rec = s.recover();
+  assert.equal(rec.replay!.map((r) => r.epoch), [20n, 22n]);
+  assert.is(headerVersion(join(dir, 'journal')), 4);
+  assert.is(headerVersion(join(dir, 'journal.copy')), 4);
+  s.close();
 });
 
 t('a flipped byte in a binary INTENT: read from the other copy; in both copies the record is damaged, never misread', async () => {
