@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -470,6 +471,26 @@ static napi_value recycle_stats(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * fallocate(fd, offset, length) -> 0 or an errno: reserves the file's blocks for [offset, offset+length)
+ * (extending it) without writing them, so a mapped file grows with no page of zeros through the
+ * page cache and a full filesystem still shows here (ENOSPC), never as SIGBUS at a later store.
+ */
+static napi_value fs_fallocate(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1; double off = -1, len = -1;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[1], &off) != napi_ok ||
+      napi_get_value_double(env, argv[2], &len) != napi_ok || fd < 0 || !(off >= 0) || !(len > 0) || off + len > 9007199254740991.0) {
+    napi_throw_type_error(env, NULL, "fallocate(fd, offset, length): fd >= 0, offset >= 0, length > 0");
+    return NULL;
+  }
+  int e = 0;
+  while (fallocate(fd, 0, (off_t)off, (off_t)len) != 0) { e = errno; if (e != EINTR) break; e = 0; }
+  napi_value out; napi_create_int32(env, e, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "ringCreate", NULL, ring_create, NULL, NULL, NULL, napi_default, NULL },
@@ -482,6 +503,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "allocAligned", NULL, alloc_aligned, NULL, NULL, NULL, napi_default, NULL },
     { "allocRecycled", NULL, alloc_recycled, NULL, NULL, NULL, napi_default, NULL },
     { "recycleStats", NULL, recycle_stats, NULL, NULL, NULL, napi_default, NULL },
+    { "fallocate", NULL, fs_fallocate, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (hashio_init(env, exports) != napi_ok) return NULL;

@@ -109,6 +109,11 @@ export interface NativeAddon {
    * (an EC write's data cells copied and encoded at once). Absent from addons built before it existed.
    */
   gfApplyCopy?(matrix: Uint8Array, rows: number, k: number, inputs: readonly Uint8Array[], copies: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): boolean;
+  /**
+   * fallocate(2) of `[offset, offset+length)` of `fd` (mode 0: reserves blocks, extends the file):
+   * 0, or the errno (ENOSPC, EOPNOTSUPP, ...). Absent from addons built before it existed.
+   */
+  fallocate?(fd: number, offset: number, length: number): number;
 }
 
 let loaded: { addon?: NativeAddon; reason: string } | undefined;

@@ -16,10 +16,12 @@
  * over pread/pwrite with a bounded window cache; `engineReason` says which and why.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import { CairnError, InvalidArgumentError, assert } from '../../core/errors.js';
 import type { FaultInjector } from './fault.js';
 import { mediaErrorFromErrno } from './errors.js';
+import { nativeAddon } from './io-uring.js';
 
 /** The subset of the mmap-io binding used here (the package ships CommonJS). */
 interface MmapBinding {
@@ -572,9 +574,20 @@ export class PmemSpace {
 }
 
 const ZERO = new Uint8Array(ZERO_CHUNK_BYTES);
+const ERRNO_EOPNOTSUPP = os.constants.errno.EOPNOTSUPP;
+const ERRNO_ENOSYS = os.constants.errno.ENOSYS;
 
-/** Allocate `[from, from+len)` of the file for real (zero-filled writes), so later stores never SIGBUS. */
+/** Allocate `[from, from+len)` of the file for real (fallocate, else zero-filled writes), so later stores never SIGBUS. */
 function allocate(fd: number, from: number, len: number, path: string): void {
+  // fallocate(2) reserves the blocks without a page of zeros through the page cache (214 ms per
+  // 4 MiB of zero writes here under dirty-page throttling, against 0.05 ms); zeros where it is absent
+  const fa = nativeAddon()?.fallocate;
+  const e = fa ? fa(fd, from, len) : ERRNO_EOPNOTSUPP;
+  if (e === 0) return;
+  if (e !== ERRNO_EOPNOTSUPP && e !== ERRNO_ENOSYS) {
+    try { fs.ftruncateSync(fd, from); } catch { /* as below */ }
+    throw mediaErrorFromErrno(-e, `allocate ${len} bytes of ${path}`, { path, from, len });
+  }
   try {
     let at = from;
     while (at < from + len) {
