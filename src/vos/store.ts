@@ -568,10 +568,7 @@ export class TargetStore {
     this.wal = Wal.create(this.space, this.walGeometry(), 1, 1);
     this.active = new Memtable(1);
     this.sb = { gen: 0, geo: this.geo, walFlushedGen: 0, copies: [{ len: 0, csum: 0n, chunks: [] }, { len: 0, csum: 0n, chunks: [] }] };
-    this.commitManifest([], [], 0);
-    // the second slot too: either one alone opens the target
-    this.space.write(SB_SLOT_BYTES * ((this.sb.gen + 1) % 2), encodeSuperblock(this.sb));
-    if (this.durable) this.space.persist(0, 2 * SB_SLOT_BYTES);
+    this.commitManifest([], [], 0); // both slots: either one alone opens the target
     this.openReport = { created: true, records: 0, superblockDamaged: false, ms: 0 };
   }
 
@@ -629,8 +626,7 @@ export class TargetStore {
     const freed = new ExtentList();
     writeMergedSync(memtableEntries(mt, this.inlineReader()), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
     const meta = w.finish();
-    this.commitManifest(meta ? [meta] : [], [], flushedTo, freed);
-    this.commitManifest([], [], flushedTo); // both slots past the old log before it is overwritten (see rotate)
+    this.commitManifest(meta ? [meta] : [], [], flushedTo, freed); // both slots past the old log before it is overwritten
     this.wal = Wal.create(this.space, this.walGeometry(), flushedTo + 1, this.nextSeq);
     this.allocsByGen.clear();
   }
@@ -852,12 +848,15 @@ export class TargetStore {
   /**
    * Make a new state the state of record: add `add` runs, drop `remove` runs, note the log
    * generation now held in runs, and release data extents of dropped versions. Writes both manifest
-   * copies into fresh chunks, then one superblock slot (the commit point).
+   * copies into fresh chunks, then one superblock slot (the commit point), then the other slot with
+   * the same state: chunks of the old state are free at once and a rotation needs no commit.
    */
   private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList): void {
-    for (const meta of add) this.runs.push(new Run(this.space, meta, this.verified));
+    // a new list (never changed in place): readers and the point index hold the list they began with
     const gone = new Set(remove);
-    this.runs = this.runs.filter((r) => !gone.has(r));
+    const runs = remove.length > 0 ? this.runs.filter((r) => !gone.has(r)) : this.runs.slice();
+    for (const meta of add) runs.push(new Run(this.space, meta, this.verified));
+    this.runs = runs;
     for (const r of remove) r.retired = true;
     // freed data extents: free in the manifest being written, released in memory after the commit
     if (freedData) this.deferredFree.pushAll(freedData);
@@ -880,20 +879,32 @@ export class TargetStore {
     // durable: the new runs and both manifest copies reach the medium before a superblock names them
     if (this.durable) this.space.persistAll();
     const old = this.sb;
-    this.prevWalFlushedGen = old.walFlushedGen;
-    const next: Superblock = { gen: old.gen + 1, geo: this.geo, walFlushedGen, copies };
-    const slot = (next.gen % 2) * SB_SLOT_BYTES;
-    this.space.write(slot, encodeSuperblock(next));
-    if (this.durable) this.space.persist(slot, SB_SLOT_BYTES);
-    this.sb = next;
-    // chunks the previous state used are reused only after the next commit (the other slot still names them)
+    // The commit point is the first slot written. Then the other slot gets the same state (one
+    // generation on), so the fallback slot never names the old state: the log region it needed and
+    // the chunks of the old state are free at once, and a rotation needs no commit of its own.
+    const first: Superblock = { gen: old.gen + 1, geo: this.geo, walFlushedGen, copies };
+    this.writeSlot(first);
+    const second: Superblock = { ...first, gen: old.gen + 2 };
+    let both = true;
+    try { this.writeSlot(second); } catch { both = false; /* committed: the fallback slot keeps the old state */ }
     const release = this.pendingChunkFree;
     this.pendingChunkFree = [];
-    for (const c of old.copies) this.pendingChunkFree.push(...c.chunks);
-    for (const r of remove) if (r.pins === 0) this.pendingChunkFree.push(...r.meta.chunks);
+    const oldChunks = both ? release : this.pendingChunkFree;
+    for (const c of old.copies) oldChunks.push(...c.chunks);
+    for (const r of remove) if (r.pins === 0) oldChunks.push(...r.meta.chunks);
+    this.sb = both ? second : first;
+    this.prevWalFlushedGen = both ? walFlushedGen : old.walFlushedGen;
+    // chunks no slot names any more (a run a reader still pins goes to pendingChunkFree when unpinned)
     this.heapFree.push(...release);
     for (const [gen] of this.allocsByGen) if (gen <= walFlushedGen) this.allocsByGen.delete(gen);
     this.reclaim();
+  }
+
+  /** Store superblock `sb` in its slot (by generation); durable: on the medium when this returns. */
+  private writeSlot(sb: Superblock): void {
+    const slot = (sb.gen % 2) * SB_SLOT_BYTES;
+    this.space.write(slot, encodeSuperblock(sb));
+    if (this.durable) this.space.persist(slot, SB_SLOT_BYTES);
   }
 
   // ------------------------------------------------------------------ log, memtable, flush
