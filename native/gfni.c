@@ -12,6 +12,15 @@
  *     memmove and then an encode reading the copies back (together 25% of the write's JS thread).
  *     (A function of its own: an addon without it cannot be handed copies it would ignore.)
  *
+ *   parityFill(coeffs, cell, data, out) -> undefined
+ *     One parity row of whole stripes: cell s of `out` = sum_j coeffs[j] * cell j of stripe s of
+ *     `data` (k = coeffs.length cells of `cell` bytes per stripe), on the calling thread. The same
+ *     fill runs on the thread pool inside a hashedBatch write that carries it (hashio.c): an EC
+ *     write's parity computed where it is hashed and written, not on the JavaScript thread.
+ *   fillKernel(mode?) -> 'gfni' | 'scalar'
+ *     The kernel fills run on: GFNI with AVX-512, else a scalar reference (product tables);
+ *     fillKernel('scalar') forces the reference (tests run both), fillKernel('auto') undoes it.
+ *
  * Multiplying a byte by a constant c is linear over GF(2), so it is an 8x8 bit matrix, which
  * VGF2P8AFFINEQB applies to 64 bytes at once (whatever the field's polynomial). Each 64-byte
  * column of the k inputs is loaded for every output row from L1. Measured here in the EC write
@@ -175,11 +184,80 @@ static napi_value gf_apply(napi_env env, napi_callback_info info) { return gf_ap
 /* gfApplyCopy(matrix, rows, k, inputs, copies, outputs, len) -> boolean */
 static napi_value gf_apply_copy(napi_env env, napi_callback_info info) { return gf_apply_any(env, info, 4); }
 
-/** Define gfApply and gfApplyCopy on `exports` (called from cairn_uring.c init, after hashio_init). */
+/* ------------------------------------------------------------------ parity fills */
+
+/* 1: fills use the scalar reference below even where GFNI runs (fillKernel('scalar'): its tests). */
+static int fill_scalar_forced;
+
+/*
+ * The scalar reference of a parity fill (and what runs on CPUs without GFNI): out = sum_j coef[j] *
+ * in[j] over `len` bytes, one product table of 256 bytes per coefficient (gf_mul above, the field of
+ * ec/gf.ts). Slow (a table lookup per byte and input) but plainly right: the tests hold the GFNI
+ * kernel and this one to the same answers (the reference codec's).
+ */
+static void row_scalar(const uint8_t *coef, int k, uint8_t *const *in, uint8_t *out, size_t len) {
+  uint8_t t[GF_MAX_SHARDS][256];
+  for (int j = 0; j < k; j++) for (int x = 0; x < 256; x++) t[j][x] = gf_mul(coef[j], (uint8_t)x);
+  for (size_t b = 0; b < len; b++) {
+    uint8_t acc = t[0][in[0][b]];
+    for (int j = 1; j < k; j++) acc ^= t[j][in[j][b]];
+    out[b] = acc;
+  }
+}
+
+/*
+ * One parity row of whole stripes (hashio.c's deferred parity writes): `data` holds data_len / (k *
+ * cell) stripes of k cells of `cell` bytes, one after another (an EC write's caller bytes); cell s of
+ * `out` receives sum_j coef[j] * (cell j of stripe s). -1 when the shape does not fit (nothing
+ * written). GFNI with AVX-512 where the CPU has it, else the scalar reference.
+ */
+int gf_parity_fill(const uint8_t *coef, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *out, size_t out_len) {
+  if (k < 1 || k > GF_MAX_SHARDS || cell == 0 || data_len % ((size_t)k * cell) != 0 || out_len != data_len / (size_t)k) return -1;
+  size_t stripes = data_len / ((size_t)k * cell);
+  uint8_t *in[GF_MAX_SHARDS];
+  uint64_t aff[GF_MAX_SHARDS];
+  int simd = !fill_scalar_forced && gfni_ok();
+  if (simd) for (int j = 0; j < k; j++) aff[j] = affine_of(coef[j]);
+  for (size_t s = 0; s < stripes; s++) {
+    for (int j = 0; j < k; j++) in[j] = (uint8_t *)data + (s * (size_t)k + (size_t)j) * cell;
+    uint8_t *o = out + s * cell;
+    if (simd) apply_avx512(aff, 1, k, in, &o, cell);
+    else row_scalar(coef, k, in, o, cell);
+  }
+  return 0;
+}
+
+/* parityFill(coeffs, cell, data, out): gf_parity_fill on the calling thread (a deferred fill a write path needs now). */
+static napi_value parity_fill(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  uint8_t *coef, *data, *out; size_t k, dlen, olen; double cell;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !view_of(env, argv[0], &coef, &k) ||
+      napi_get_value_double(env, argv[1], &cell) != napi_ok || !(cell >= 1 && cell <= 1073741824.0) || cell != (double)(size_t)cell ||
+      !view_of(env, argv[2], &data, &dlen) || !view_of(env, argv[3], &out, &olen) ||
+      gf_parity_fill(coef, (int)k, (size_t)cell, data, dlen, out, olen) != 0) {
+    napi_throw_type_error(env, NULL, "parityFill needs (coeffs Uint8Array of k, cell bytes, data of whole stripes, out of data.length / k bytes)");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* fillKernel(mode?): 'gfni' or 'scalar', the kernel parity fills run on; mode 'scalar' forces the reference, 'auto' undoes it. */
+static napi_value fill_kernel(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1], res; char mode[16] = { 0 }; size_t n = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 &&
+      napi_get_value_string_utf8(env, argv[0], mode, sizeof mode, &n) == napi_ok) fill_scalar_forced = strcmp(mode, "scalar") == 0;
+  const char *k = !fill_scalar_forced && gfni_ok() ? "gfni" : "scalar";
+  napi_create_string_utf8(env, k, NAPI_AUTO_LENGTH, &res);
+  return res;
+}
+
+/** Define gfApply, gfApplyCopy, parityFill and fillKernel on `exports` (called from cairn_uring.c init, after hashio_init). */
 napi_status gfni_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "gfApply", NULL, gf_apply, NULL, NULL, NULL, napi_default, NULL },
     { "gfApplyCopy", NULL, gf_apply_copy, NULL, NULL, NULL, napi_default, NULL },
+    { "parityFill", NULL, parity_fill, NULL, NULL, NULL, napi_default, NULL },
+    { "fillKernel", NULL, fill_kernel, NULL, NULL, NULL, napi_default, NULL },
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -26,7 +26,11 @@
  *     one queue, one wake-up and one completion instead of one per shard. The requests of a batch
  *     are carried out in no set order (cells hashed side by side go together): a batch never holds
  *     two requests on overlapping bytes (a store writes every value to a fresh allocation, and
- *     reads only what is written).
+ *     reads only what is written). A write may carry an 8th element, a deferred parity fill
+ *     [coeffs, cell, data] (7th undefined): its first view is first computed as one parity row of
+ *     the whole stripes in `data` (gfni.c gf_parity_fill), then hashed and written with the rest,
+ *     so an EC write's parity is encoded on the pool thread that hashes and writes it, in the job
+ *     the write goes in anyway (no dispatch of its own).
  *   copyInto(dst, dstOffset, src) -> undefined
  *     memcpy of `src` into `dst` at `dstOffset`, synchronously. Views of shared WebAssembly memory
  *     (the codec's) are copied by V8 byte-relaxed (about half memcpy's speed here); this is memcpy.
@@ -508,6 +512,11 @@ static napi_value pwrite_hash_sync(napi_env env, napi_callback_info info) {
 
 /** Requests one hashedBatch takes at most. */
 #define MAX_BATCH 256
+/** Data cells per stripe a parity fill takes at most (gfni.c GF_MAX_SHARDS). */
+#define FILL_MAX_K 64
+
+/* gfni.c: one parity row of whole stripes of `data` into `out` (-1: the shape does not fit). */
+int gf_parity_fill(const uint8_t *coef, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *out, size_t out_len);
 
 typedef struct {
   int write, fd, err;
@@ -517,6 +526,11 @@ typedef struct {
   uint64_t position, seed, hash;
   fmap_t *map; /* reads: the file's mapping (NULL: preadv) */
   int done;     /* answered by the vector pass (multi_pass): a read copied or read and hashed, a write hashed and written */
+  /* writes: a deferred parity fill of the first view (fill_k 0: none), computed before the hash (gfni.c gf_parity_fill) */
+  int fill_k;
+  uint8_t fill_coef[FILL_MAX_K];
+  size_t fill_cell, fill_len;
+  const uint8_t *fill_data;
 } breq_t;
 
 typedef struct {
@@ -702,6 +716,11 @@ static void multi_pass(batch_t *b) {
 
 static void run_batch(napi_env env, void *data) {
   batch_t *b = data;
+  /* deferred parity first: each fill's output is its write's first view, hashed and written below */
+  for (uint32_t i = 0; i < b->n; i++) {
+    breq_t *q = &b->r[i];
+    if (q->fill_k) gf_parity_fill(q->fill_coef, q->fill_k, q->fill_cell, q->fill_data, q->fill_len, q->iov[0].iov_base, q->iov[0].iov_len);
+  }
   multi_pass(b);
   for (uint32_t i = 0; i < b->n; i++) {
     breq_t *q = &b->r[i];
@@ -759,6 +778,27 @@ static napi_value hashed_batch(napi_env env, napi_callback_info info) {
     r->iov = get_views(env, f[2], &r->count, &r->total);
     if (!r->iov) { free_batch(b); return NULL; } /* (get_views threw) */
     r->write = op; r->fd = fd; r->position = (uint64_t)pos; r->hash_len = (size_t)hlen; r->seed = seed;
+    if (ql >= 8 && op == 1) {
+      /* optional 8th element of a write: a deferred parity fill [coeffs Uint8Array(k), cell, data] of its first view */
+      napi_value fv; bool fa = false; uint32_t fl = 0;
+      if (napi_get_element(env, q, 7, &fv) != napi_ok) goto bad;
+      napi_valuetype ft;
+      if (napi_typeof(env, fv, &ft) != napi_ok) goto bad;
+      if (ft != napi_undefined) {
+        napi_value c, cl, d; struct iovec cv, dv; double cell;
+        if (napi_is_array(env, fv, &fa) != napi_ok || !fa || napi_get_array_length(env, fv, &fl) != napi_ok || fl < 3 ||
+            napi_get_element(env, fv, 0, &c) != napi_ok || !get_view(env, c, &cv) || cv.iov_len < 1 || cv.iov_len > FILL_MAX_K ||
+            napi_get_element(env, fv, 1, &cl) != napi_ok || napi_get_value_double(env, cl, &cell) != napi_ok || !(cell >= 1 && cell <= 1073741824.0) || cell != (double)(size_t)cell ||
+            napi_get_element(env, fv, 2, &d) != napi_ok || !get_view(env, d, &dv) ||
+            dv.iov_len % (cv.iov_len * (size_t)cell) != 0 || r->iov[0].iov_len != dv.iov_len / cv.iov_len) {
+          free_batch(b);
+          napi_throw_type_error(env, NULL, "a hashedBatch write's fill is [coeffs Uint8Array(1-64), cell, data of whole stripes] and its first view data.length / k bytes");
+          return NULL;
+        }
+        r->fill_k = (int)cv.iov_len; memcpy(r->fill_coef, cv.iov_base, cv.iov_len);
+        r->fill_cell = (size_t)cell; r->fill_data = dv.iov_base; r->fill_len = dv.iov_len;
+      }
+    }
     if (ql >= 7 && op == 0) {
       /* optional 7th element: the file's mapping (mapFile); used when it covers the whole request */
       napi_value mv; napi_valuetype mt; void *mp = NULL;

@@ -36,6 +36,7 @@ import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
 import { allocOutput } from '../media/aligned.js';
+import { deferFill, deferredFills, dropFill } from '../media/fills.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
 
@@ -75,6 +76,12 @@ export interface EcCodec {
   allocShards?(size: number): Uint8Array[];
   /** Return buffers from `allocShards`. */
   free?(shards: Uint8Array[]): void;
+  /**
+   * The (k + p) x k encoding matrix, row-major (parity rows after the k data rows), where the codec
+   * is matrix-based (ec/ `MatrixCodec`): what lets a parity cell be computed elsewhere (a deferred
+   * fill on the write's pool job, media/fills.ts) with the same result as `encode`.
+   */
+  readonly encodingMatrix?: Uint8Array;
 }
 
 /** Shard writes of one op, with a hook that frees their buffers once applied (or abandoned). */
@@ -406,7 +413,9 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   const codec = ctx.codec(k, p);
   const bufs = stripeBuffers(codec, k + p, nStripes * cell);
   let released = false;
-  const release = () => { if (!released) { released = true; bufs.release(); } };
+  // (deferred parity fills are dropped before their buffers go back to the codec)
+  let deferred: Uint8Array[] | undefined;
+  const release = () => { if (!released) { released = true; if (deferred !== undefined) for (const v of deferred) dropFill(v); bufs.release(); } };
   if (!fullCover) {
     // Read-modify-write: the old stripes, degraded if need be (holes read as zeros).
     try {
@@ -424,7 +433,19 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   let parts: Uint8Array[][] | undefined;
   const whole = fullCover && cell >= NATIVE_GF_MIN_BYTES;
   if (whole && nStripes * cell > GATHER_MIN_SHARD_BYTES && gatherStores(ctx, roles, k)) {
-    parts = encodeStripesInPlace(codec, bufs.shards, data, k, cell, nStripes);
+    const matrix = deferrableParity(ctx, codec, roles, k, p);
+    if (matrix !== undefined) {
+      // The parity cells are computed on the pool job that hashes and writes them (media/fills.ts):
+      // each parity buffer is registered with its row of the encoding matrix and the caller's bytes.
+      parts = stripeViews(data, k, cell, nStripes);
+      deferred = [];
+      for (let i = k; i < k + p; i++) {
+        deferFill(bufs.shards[i]!, matrix.subarray(i * k, (i + 1) * k), cell, data);
+        deferred.push(bufs.shards[i]!);
+      }
+    } else {
+      parts = encodeStripesInPlace(codec, bufs.shards, data, k, cell, nStripes);
+    }
     touchedRange = Array.from({ length: k }, (): [number, number] => [0, nStripes * cell]);
   } else if (whole && codec.encodeFrom !== undefined) {
     touchedRange = encodeStripesFrom(codec as EcCodec & Required<Pick<EcCodec, 'encodeFrom'>>, bufs.shards, data, k, cell, nStripes);
@@ -443,11 +464,19 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     if (i < k) dataBytes += hi - lo;
     assert(lo >= 0 && hi <= nStripes * cell && hi > lo, 'a shard writes a non-empty range of its stripe buffer', { shard, lo, hi, bytes: nStripes * cell });
     const from = parts !== undefined && i < k ? parts[i]! : undefined;
+    const fill = deferred !== undefined && i >= k ? bufs.shards[i]! : undefined;
     writes.push({
       target, shard,
       apply: from !== undefined
         ? (s, at) => writeParts(s, at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, from, writeOpts(at))
-        : (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs.shards[i]!.subarray(lo, hi), writeOpts(at)),
+        : fill !== undefined
+          // a deferred parity buffer goes whole (the registered view itself) to a local store, whose
+          // data-file write carries the fill to the pool; any other store gets it computed first
+          ? (s, at) => {
+            if (s.updateArrayParts === undefined) dropFill(fill, true);
+            return s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base, count: fill.length }, fill, writeOpts(at));
+          }
+          : (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs.shards[i]!.subarray(lo, hi), writeOpts(at)),
     });
   });
   // Every parity shard is rewritten, and the data bytes written add up to the caller's bytes.
@@ -495,6 +524,30 @@ function gatherStores(ctx: IoContext, roles: ReadonlyArray<{ readonly target: nu
   if (ctx.storeNow === undefined) return false;
   for (let i = 0; i < k; i++) if (ctx.storeNow(roles[i]!.target)?.updateArrayParts === undefined) return false;
   return true;
+}
+
+/**
+ * The encoding matrix when this write's parity can be deferred to the pool jobs that write it
+ * (media/fills.ts): the addon computes fills, the codec is matrix-based, and every parity role's
+ * store is open and local (`updateArrayParts`: a VOS store, which writes a value of this size to its
+ * data file with one hashed batch write, reading none of its bytes on this thread). Else undefined.
+ */
+function deferrableParity(ctx: IoContext, codec: EcCodec, roles: ReadonlyArray<{ readonly target: number }>, k: number, p: number): Uint8Array | undefined {
+  const m = codec.encodingMatrix;
+  if (!(m instanceof Uint8Array) || m.length !== (k + p) * k || ctx.storeNow === undefined || !deferredFills()) return undefined;
+  for (let i = k; i < k + p; i++) if (ctx.storeNow(roles[i]!.target)?.updateArrayParts === undefined) return undefined;
+  return m;
+}
+
+/** Each data role's cells of whole stripes of the caller's bytes, as views, in stripe order (`encodeStripesInPlace` without the encode). */
+function stripeViews(data: Uint8Array, k: number, cell: number, nStripes: number): Uint8Array[][] {
+  assert(data.length === nStripes * k * cell, 'whole stripes', { length: data.length, nStripes, k, cell });
+  const parts = Array.from({ length: k }, () => new Array<Uint8Array>(nStripes));
+  for (let s = 0; s < nStripes; s++) {
+    const at = s * k * cell;
+    for (let j = 0; j < k; j++) parts[j]![s] = data.subarray(at + j * cell, at + (j + 1) * cell);
+  }
+  return parts;
 }
 
 /**

@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import { assert } from '../../core/errors.js';
 import { Semaphore } from '../../core/semaphore.js';
+import { materializeFills } from './fills.js';
 import { swallowed } from '../../core/log.js';
 import { BLOCK_SIZE, MAX_ALIGNED_BYTES, allocAligned, isAligned } from './aligned.js';
 import type { FileMap, IoEngine } from './io-engine.js';
@@ -192,6 +193,7 @@ class FileBlockDevice implements BlockDevice {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
+    materializeFills([data]); // (a deferred parity fill goes only with a hashed batch write: fills.ts)
     this.checkOpen('write');
     if (!(data instanceof Uint8Array)) throw new MediaError('INVALID_ARGUMENT', 'write: data must be a Uint8Array');
     checkRange('write', offset, data.length, this.size);
@@ -263,6 +265,7 @@ class FileBlockDevice implements BlockDevice {
   }
 
   async writeFrom(offset: number, length: number, from: readonly Uint8Array[]): Promise<void> {
+    materializeFills(from);
     this.checkOpen('write');
     checkRange('write', offset, length, this.size);
     const have = checkBuffers('writeFrom', 'from', from, length);
@@ -298,6 +301,7 @@ class FileBlockDevice implements BlockDevice {
   async writeFromHashed(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): Promise<bigint> {
     const io = this.io;
     if (this.direct || this.fault || !io.writevHash || !Array.isArray(from) || from.length === 0 || from.length >= HASHED_IO_MAX_VIEWS) {
+      materializeFills(from); // (before the hash below; writeFrom's own call then finds nothing)
       const written = this.writeFrom(offset, length, from);
       let h: bigint;
       try { h = xxh64Parts(from, seed); } finally { await written; }
@@ -311,6 +315,7 @@ class FileBlockDevice implements BlockDevice {
   }
 
   writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint {
+    materializeFills([value]);
     const native = this.fault ? undefined : nativeAddon()?.pwriteHashSync;
     if (!native || !(value instanceof Uint8Array) || length - value.length > 65536) {
       this.writeFromSync(offset, length, [value]);
@@ -379,6 +384,7 @@ class FileBlockDevice implements BlockDevice {
   }
 
   writeFromSync(offset: number, length: number, from: readonly Uint8Array[]): void {
+    materializeFills(from);
     this.checkOpen('write');
     checkRange('write', offset, length, this.size);
     const have = checkBuffers('writeFromSync', 'from', from, length);

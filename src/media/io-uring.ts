@@ -62,10 +62,22 @@ export interface NativeAddon {
   pwriteHashSync?(fd: number, view: Uint8Array, position: number, length: number, seed: bigint): bigint | number;
   /**
    * Several `preadvHash` / `pwritevHash` requests in one thread-pool job, in order; each request is
-   * [op 0 read | 1 write, fd, views, position, hashLen, seed]. Resolves with each request's hash, or
+   * [op 0 read | 1 write, fd, views, position, hashLen, seed, map?, fill?] (fill: a write's deferred
+   * parity of its first view, see `parityFill`). Resolves with each request's hash, or
    * its negative errno (a number). Absent from addons built before it existed.
    */
-  hashedBatch?(requests: Array<[0 | 1, number, Uint8Array[], number, number, bigint] | [0 | 1, number, Uint8Array[], number, number, bigint, FileMap | undefined]>): Promise<Array<bigint | number>>;
+  hashedBatch?(requests: Array<[0 | 1, number, Uint8Array[], number, number, bigint] | [0 | 1, number, Uint8Array[], number, number, bigint, FileMap | undefined]
+    | [0 | 1, number, Uint8Array[], number, number, bigint, FileMap | undefined, readonly [Uint8Array, number, Uint8Array] | undefined]>): Promise<Array<bigint | number>>;
+  /**
+   * One parity row of whole stripes, on the calling thread: cell s of `out` = sum_j coeffs[j] *
+   * (cell j of stripe s of `data`), k = coeffs.length cells of `cell` bytes per stripe, in GF(2^8)
+   * (0x11d). The same fill runs on the thread pool in a hashedBatch write carrying it as its 8th
+   * element [coeffs, cell, data] (media/fills.ts). TypeError when the shapes do not fit. Absent
+   * from addons built before it existed.
+   */
+  parityFill?(coeffs: Uint8Array, cell: number, data: Uint8Array, out: Uint8Array): void;
+  /** The kernel parity fills run on ('gfni', else 'scalar'); 'scalar' forces the scalar reference (tests), 'auto' undoes it. */
+  fillKernel?(mode?: 'scalar' | 'auto'): 'gfni' | 'scalar';
   /**
    * A read-only shared mapping of the first `length` bytes of file `fd` (undefined when it cannot
    * be made). A `hashedBatch` read carrying it as a 7th element copies its bytes out of the

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import type { FileMap, IoEngine } from './io-engine.js';
 import { mediaErrorFromErrno, MediaError } from './errors.js';
 import { nativeAddon, type NativeAddon } from './io-uring.js';
+import { fillOf, materializeFills, type ParityFill } from './fills.js';
 
 /** Requests in flight at once on the thread-pool engine (libuv has 4 threads by default). */
 export const PREAD_MAX_IN_FLIGHT = 16;
@@ -54,8 +55,11 @@ export const HASHED_BATCH_MAX_REQUESTS = 64;
 /** Bytes past which a gathering batch is sent at once (so one job never holds the pool thread long). */
 export const HASHED_BATCH_MAX_BYTES = 8 * 1024 * 1024;
 
-/** A hashed transfer waiting for its batch: [op 0 read | 1 write, fd, views, position, hashLen, seed, the file's mapping for a read]. */
-type HashedRequest = [0 | 1, number, readonly Uint8Array[], number, number, bigint, FileMap | undefined];
+/**
+ * A hashed transfer waiting for its batch: [op 0 read | 1 write, fd, views, position, hashLen, seed,
+ * the file's mapping for a read, a write's deferred parity fill of its first view (fills.ts)].
+ */
+type HashedRequest = [0 | 1, number, readonly Uint8Array[], number, number, bigint, FileMap | undefined, ParityFill | undefined];
 type HashedBatchFn = NonNullable<NativeAddon['hashedBatch']>;
 
 /**
@@ -89,8 +93,10 @@ class HashedBatcher {
   constructor(private readonly native: HashedBatchFn, private readonly threads: number) {}
 
   submit(op: 0 | 1, fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap): Promise<bigint> {
+    // a write whose first view is a deferred parity buffer carries its fill: computed in the job
+    const fill = op === 1 ? fillOf(bufs[0]) : undefined;
     return new Promise<bigint>((resolve, reject) => {
-      this.queue.push([op, fd, bufs, position, hashLen, seed, map]);
+      this.queue.push([op, fd, bufs, position, hashLen, seed, map, fill]);
       this.waiters.push({ resolve, reject });
       this.bytes += hashLen;
       if (this.queue.length >= HASHED_BATCH_MAX_REQUESTS || this.bytes >= HASHED_BATCH_MAX_BYTES) this.flush();
@@ -171,7 +177,7 @@ export class PreadEngine implements IoEngine {
       const total = (bufs: readonly Uint8Array[]) => bufs.reduce((n, b) => n + b.length, 0);
       this.readvHash = (fd, bufs, position, hashLen, seed) => preadvHash(fd, bufs as Uint8Array[], position, hashLen, seed)
         .catch((e: unknown) => { throw mediaErrorFromErrno(e, 'preadv', { position, length: total(bufs) }); });
-      this.writevHash = (fd, bufs, position, hashLen, seed) => pwritevHash(fd, bufs as Uint8Array[], position, hashLen, seed)
+      this.writevHash = (fd, bufs, position, hashLen, seed) => (materializeFills(bufs), pwritevHash(fd, bufs as Uint8Array[], position, hashLen, seed))
         .catch((e: unknown) => { throw mediaErrorFromErrno(e, 'pwritev', { position, length: total(bufs) }); });
     }
   }

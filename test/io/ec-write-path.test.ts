@@ -6,7 +6,10 @@
  * read, merge and re-encode. Specification: whatever the path, every byte reads back as a model
  * says, and the parity is right: with two of the group's six targets gone, degraded reads decode
  * the same bytes. The caller's buffer is not changed by a write. Both whole-stripe paths run: the
- * gather one as the local store offers it, the copying one with the store's method hidden.
+ * gather one as the local store offers it, the copying one with the store's method hidden. The
+ * gather path's parity is deferred to the pool jobs that write it (media/fills.ts): it runs with
+ * the addon's GFNI fill kernel and with its scalar reference, and with deferral off (encoded on
+ * the JavaScript thread); the degraded reads check the parity each way wrote.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,6 +18,8 @@ import { rmSync } from 'node:fs';
 import { Pool } from '../../src/pool/pool.js';
 import { ContainerStore } from '../../src/vos/container-store.js';
 import { NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
+import { fillStats, DEFER_PARITY_ENV } from '../../src/media/fills.js';
+import { nativeAddon } from '../../src/media/io-uring.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -38,7 +43,15 @@ const WRITES: Array<[number, number]> = [
 
 type PartsFn = (this: ContainerStore, ...a: unknown[]) => Promise<void>;
 
-async function scenario(label: string, gather: boolean): Promise<void> {
+/** How a gather write's parity is made: deferred to the pool (GFNI or scalar fill kernel) or encoded here. */
+type Parity = 'deferred' | 'deferred-scalar' | 'here';
+
+async function scenario(label: string, gather: boolean, parity: Parity = 'deferred'): Promise<void> {
+  const addon = nativeAddon();
+  const canDefer = addon?.parityFill !== undefined && addon.fillKernel !== undefined;
+  if (parity === 'here') process.env[DEFER_PARITY_ENV] = '0';
+  if (parity === 'deferred-scalar' && canDefer) assert.is(addon!.fillKernel!('scalar'), 'scalar');
+  const before = fillStats();
   const proto = ContainerStore.prototype as { updateArrayParts?: PartsFn };
   const own = proto.updateArrayParts;
   let partsCalls = 0;
@@ -64,6 +77,13 @@ async function scenario(label: string, gather: boolean): Promise<void> {
     }
     if (gather && own !== undefined) assert.ok(partsCalls > 0, `${label}: whole stripes were written from the caller's bytes (gather writes)`);
     if (!gather || own === undefined) assert.is(partsCalls, 0);
+    const after = fillStats();
+    if (gather && own !== undefined && canDefer && parity !== 'here') {
+      assert.ok(after.sent > before.sent, `${label}: parity fills went to the pool with their writes`);
+      assert.is(after.computedHere, before.computedHere, `${label}: no fill computed on this thread`);
+    } else {
+      assert.is(after.deferred, before.deferred, `${label}: no parity deferred`);
+    }
     const check = async (what: string) => {
       const got = await arr.read(0, ARRAY_BYTES);
       for (let i = 0; i < ARRAY_BYTES; i++) if (got[i] !== model[i]) assert.unreachable(`${label}, ${what}: byte ${i} is ${got[i]}, want ${model[i]}`);
@@ -77,6 +97,8 @@ async function scenario(label: string, gather: boolean): Promise<void> {
     arr = c.array('a', { chunkSize: MIB });
     await check('two targets gone');
   } finally {
+    delete process.env[DEFER_PARITY_ENV];
+    if (canDefer) addon!.fillKernel!('auto');
     if (own !== undefined) proto.updateArrayParts = own;
     await pool.close();
     rmSync(root, { recursive: true, force: true });
@@ -85,6 +107,14 @@ async function scenario(label: string, gather: boolean): Promise<void> {
 
 t('whole stripes written from the caller\'s bytes (gather writes), partial stripes merged: reads and degraded reads give the model', async () => {
   await scenario('gather', true);
+});
+
+t('gather writes with the parity fills on the scalar reference kernel: the same bytes, healthy and degraded', async () => {
+  await scenario('gather, scalar fills', true, 'deferred-scalar');
+});
+
+t('gather writes with the parity encoded on the JavaScript thread (deferral off): the same bytes, healthy and degraded', async () => {
+  await scenario('gather, parity here', true, 'here');
 });
 
 t('whole stripes copied in the encode\'s pass (a store without gather writes): the same bytes, healthy and degraded', async () => {
