@@ -140,8 +140,9 @@ try {
     if (counts.size) { console.log([...counts].map(([m, k]) => `${m}=${(k / nOps).toFixed(2)}`).join(' ')); counts.clear(); }
     const eng = e1.map((x, i) => x - e0[i]!);
     const v1 = await storeCounters();
-    const inPlace = rawReadStats.inPlaceBytes - r0.inPlaceBytes, buffered = rawReadStats.bufferedBytes - r0.bufferedBytes;
+    const inPlace = rawReadStats.inPlaceBytes - r0.inPlaceBytes, buffered = rawReadStats.bufferedBytes - r0.bufferedBytes, shared = rawReadStats.sharedBytes - r0.sharedBytes;
     if (inPlace + buffered > 0) console.log(`${ph.name}: client read ${((inPlace + buffered) / MIB).toFixed(1)} MiB, ${(100 * inPlace / (inPlace + buffered)).toFixed(1)}% in place`);
+    if (shared > 0) console.log(`${ph.name}: ${(shared / MIB).toFixed(1)} MiB of replies through shared memory`);
     console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
     const per = (x: number) => (x / nOps).toFixed(3);
     console.log(`${ph.name}: threads, ms per op: client main ${per(tc1.main - tc0.main)} other ${per(tc1.rest - tc0.rest)}; engines main ${per(te1.main - te0.main)} other ${per(te1.rest - te0.rest)}; context switches per op (voluntary/involuntary): client ${per(tc1.vcs - tc0.vcs)}/${per(tc1.ics - tc0.ics)}, engines ${per(te1.vcs - te0.vcs)}/${per(te1.ics - te0.ics)}`);

@@ -43,6 +43,7 @@ import { Semaphore } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
 import { BufferPool, payloadPool, type Lease } from './buffer-pool.js';
 import { widenLocalSocket, LOCAL_WIDEN_FRAME_BYTES } from './local-socket.js';
+import { ShmRegion, copyFromSlot, shmEnabled, type ShmSlot } from './shm.js';
 
 /** Largest request or response body. */
 export const RPC_MAX_BODY = 64 * 1024 * 1024;
@@ -97,6 +98,8 @@ export const DEFAULT_RPC_TRANSPORT: RpcTransport = process.env.CAIRN_RPC_TRANSPO
 const PIPE_METHOD = '_pipe';
 /** Bytes before a pipe frame's header JSON: frame length, call id, header length. */
 const PIPE_PREFIX = 12;
+/** The read whose replies may come through shared memory on one host (a whole-range array read: `fetchArrayInto`). */
+const SHM_READ_METHOD = 'shard.fetchArray';
 /** Per-stream and per-session flow-control windows: multi-MiB payloads without a round trip per 64 KiB. */
 const WINDOW = 16 * 1024 * 1024;
 const SESSION_WINDOW = 128 * 1024 * 1024;
@@ -401,9 +404,10 @@ interface FrameParser {
 /**
  * Bytes raw clients of this process read, by where they landed: straight in their destination
  * (`inPlaceBytes`) or in the connection's read buffer, copied from there as needed
- * (`bufferedBytes`). For tests and benchmarks.
+ * (`bufferedBytes`), and reply bytes that came through a slot of the connection's shared region
+ * instead of the socket (`sharedBytes`, src/net/shm.ts). For tests and benchmarks.
  */
-export const rawReadStats = { inPlaceBytes: 0, bufferedBytes: 0 };
+export const rawReadStats = { inPlaceBytes: 0, bufferedBytes: 0, sharedBytes: 0 };
 
 /**
  * Least payload bytes a socket read goes straight into their destination for (less: the read goes
@@ -873,6 +877,15 @@ export class RpcClient implements RpcCaller {
     if (this.transport === 'raw') this.localPath = opts.localPath;
   }
 
+  /**
+   * This connection's shared region for read replies (src/net/shm.ts): made at the first read
+   * that can use it over the server's Unix socket; null when shared memory is off or unavailable.
+   */
+  private shm?: ShmRegion | null;
+
+  /** The shared region of this connection's read replies, once made (tests). */
+  get sharedRegion(): ShmRegion | undefined { return this.shm ?? undefined; }
+
   /** Whether the raw pipe (once connected) goes through the server's Unix socket. */
   get viaLocalSocket(): boolean { return this.localPath !== undefined && this.rawPipe !== undefined; }
 
@@ -897,7 +910,14 @@ export class RpcClient implements RpcCaller {
       const timeout = o.timeoutMs ?? this.timeoutMs;
       if (this.transport === 'raw') {
         const rp = this.rawPipe;
-        if (rp !== undefined && !rp.broken) return await rp.call(method, header, payload, { timeoutMs: timeout, signal: o.signal, into: o.into });
+        if (rp !== undefined && !rp.broken) {
+          if (o.into !== undefined && this.localPath !== undefined && method === SHM_READ_METHOD) {
+            if (this.shm === undefined) this.shm = (shmEnabled() ? ShmRegion.create() : undefined) ?? null;
+            const slot = this.shm?.take(o.into.reduce((n, b) => n + b.length, 0));
+            if (slot !== undefined) return await this.callViaSlot(rp, this.shm!, slot, method, header, payload, timeout, o);
+          }
+          return await rp.call(method, header, payload, { timeoutMs: timeout, signal: o.signal, into: o.into });
+        }
         const started = Date.now();
         const p = await this.bounded(this.connectRaw(), timeout, o.signal, method);
         return await p.call(method, header, payload, { timeoutMs: Math.max(1, timeout - (Date.now() - started)), signal: o.signal, into: o.into });
@@ -913,6 +933,32 @@ export class RpcClient implements RpcCaller {
     } finally {
       this.slots.release();
     }
+  }
+
+  /**
+   * A read whose reply may come through `slot` of this process's shared region (the engine is on
+   * this host: src/net/shm.ts). The request names the slot (`shm`, added to `header`); a reply
+   * saying `shm: true` carries no payload, and the slot's bytes are copied into `into`. Any other
+   * reply came over the socket as usual. The slot is given back once the reply was read; a call
+   * that ended without one (timeout, abort, broken connection) leaves it retired: the engine may
+   * still write it.
+   */
+  private async callViaSlot(rp: Pipe, region: ShmRegion, slot: ShmSlot, method: string, header: Record<string, unknown>, payload: RpcPayload | undefined, timeout: number, o: RpcCallOptions): Promise<RpcReply> {
+    header.shm = slot.ref;
+    let r: RpcReply;
+    try {
+      r = await rp.call(method, header, payload, { timeoutMs: timeout, signal: o.signal, into: o.into });
+    } catch (err) {
+      // An error the engine sent means it is done with the slot; anything else may not.
+      if (err instanceof CairnError && !(err instanceof AbortedError) && err.code !== 'NET_TIMEOUT' && err.code !== 'NET_UNREACHABLE' && err.code !== 'NET_PROTOCOL') region.give(slot);
+      throw err;
+    }
+    try {
+      if (r.header.shm === true && r.payload === undefined && !r.filled) { copyFromSlot(slot, o.into!); r.filled = true; rawReadStats.sharedBytes += slot.view.length; }
+    } finally {
+      region.give(slot);
+    }
+    return r;
   }
 
   /** The pipe of an authenticated session (opened on first use, again after it broke). */
@@ -1086,6 +1132,7 @@ export class RpcClient implements RpcCaller {
     this.rawPipe = undefined;
     this.rawReady = undefined;
     if (rp) await rp.close();
+    this.shm?.close();
     const s = this.session;
     this.session = undefined;
     if (s && !s.destroyed) await new Promise<void>((resolve) => { s.close(() => resolve()); setTimeout(() => { s.destroy(); resolve(); }, 1000).unref(); });

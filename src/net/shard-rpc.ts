@@ -18,6 +18,7 @@ import { BufferPool, payloadPool } from './buffer-pool.js';
 import { CairnError } from '../../core/errors.js';
 import type { RpcCaller, RpcCallOptions, RpcReply } from './rpc.js';
 import type { TxDescriptor } from './protocol.js';
+import { slotView } from './shm.js';
 
 /**
  * Items per page of a listing. With keys of at most 4 KiB (VOS `MAX_KEY_SIZE`) a page of base64
@@ -252,6 +253,16 @@ export function serveFetchInto(store: ShardStore, h: Record<string, unknown>): P
   const recx = recxOf(h.recx);
   if (!BufferPool.pools(recx.count)) return undefined;
   const epoch = big(h.epoch, 'epoch'), oid = big(h.oid, 'oid'), dkey = unb64(h.dkey), akey = unb64(h.akey);
+  // A client on this host may name a slot of its shared region: the read lands there, the reply is a header (src/net/shm.ts).
+  const slot = h.shm !== undefined ? slotView(h.shm, recx.count) : undefined;
+  if (slot !== undefined) {
+    return store.fetchArrayInto(epoch, oid, dkey, akey, recx, [slot]).then(
+      (): RpcReply => ({ header: { present: [{ index: recx.index, count: recx.count }], length: recx.count, maxEpoch: String(store.queryMaxEpoch()), shm: true } }),
+      (err: unknown) => {
+        if (err instanceof CairnError && err.code === 'INVALID_ARGUMENT') return serveShardCall('shard.fetchArray', h, undefined, store);
+        throw err;
+      });
+  }
   const lease = payloadPool.take(recx.count);
   let read: Promise<void>;
   try {

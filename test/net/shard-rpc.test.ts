@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { VosTarget, VosError } from '../../src/vos/index.js';
-import { RpcServer, RpcClient } from '../../src/net/rpc.js';
+import { RpcServer, RpcClient, rawReadStats } from '../../src/net/rpc.js';
 import { RemoteShardStore, serveShardCall, serveFetchInto, serveUpdate, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
+import { ShmRegion, slotView, SHM_SLOTS, SHM_HEADER_BYTES, SHM_SLOT_BYTES } from '../../src/net/shm.js';
 import type { ShardStore } from '../../src/io/shard-store.js';
 import { tmpDir, collect } from '../helpers/tmp.js';
 
@@ -26,7 +27,7 @@ const hex = (b: Uint8Array | undefined) => (b === undefined ? 'undefined' : Buff
  * `fast`: array reads go through `serveFetchInto` first and value updates through `serveUpdate`,
  * as an engine's fast paths do.
  */
-async function setup(o: { fast?: boolean } = {}) {
+async function setup(o: { fast?: boolean; local?: boolean } = {}) {
   await initXxhash();
   const dir = tmpDir('cairn-shardrpc-');
   const served = await VosTarget.open(join(dir, 'served'), OPTS);
@@ -34,6 +35,7 @@ async function setup(o: { fast?: boolean } = {}) {
   const seen: Array<{ method: string; header: Record<string, unknown> }> = [];
   const server = await RpcServer.listen({
     secret: SECRET,
+    ...(o.local ? { localPath: join(dir, 'engine.sock') } : {}),
     handler: (req) => {
       seen.push({ method: req.method, header: req.header });
       const st = served as unknown as ShardStore;
@@ -43,13 +45,13 @@ async function setup(o: { fast?: boolean } = {}) {
       return fast ?? serveShardCall(req.method, req.header, req.payload, st);
     },
   });
-  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET });
+  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET, ...(o.local ? { localPath: server.localPath!, transport: 'raw' as const } : {}) });
   let mapVersion = 1;
   let closed = 0;
   let fastReads = 0;
   const remote = new RemoteShardStore(client, () => ({ target: 3, cont: 'c-uuid', mapVersion }), { onClose: () => { closed++; } });
   return {
-    served, oracle, remote, seen, local: oracle as unknown as ShardStore,
+    served, oracle, remote, seen, client, local: oracle as unknown as ShardStore,
     bumpMap: () => { mapVersion++; return mapVersion; },
     closedCount: () => closed,
     fastReads: () => fastReads,
@@ -250,6 +252,62 @@ for (const fast of [false, true]) t(`bulk array reads served from pooled buffers
   } finally {
     await s.close();
   }
+});
+
+for (const fast of [true, false]) t(`reads from an engine on this host come through a slot of the client's shared region (src/net/shm.ts)${fast ? '' : '; an engine that does not use it answers over the socket'}, byte for byte, and every slot is given back`, async () => {
+  const s = await setup({ fast, local: true });
+  try {
+    const rng = new Rng(16);
+    const KB = 1024;
+    const bytes = (n: number) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = rng.int(256); return b; };
+    const sizes = [64 * KB, 200 * KB + 3, 512 * KB, 1024 * KB];
+    const values = sizes.map((n) => bytes(n));
+    for (const st of [s.remote, s.local]) for (const [i, v] of values.entries()) await st.updateArray(30n, 9n, enc('d'), enc(`a${i}`), { index: 0, count: v.length }, v);
+    const before = rawReadStats.inPlaceBytes + rawReadStats.bufferedBytes;
+    let asked = 0;
+    for (let round = 0; round < 3; round++) {
+      // More reads in flight than slots: the rest go over the socket, every one gives the oracle's bytes.
+      await Promise.all(Array.from({ length: SHM_SLOTS + 8 }, async (_, k) => {
+        const i = k % values.length, v = values[i]!;
+        const index = k % 3 === 0 ? 0 : 1000, count = v.length - index;
+        const into = [new Uint8Array(count >> 2), new Uint8Array(count - (count >> 2))];
+        await (s.remote as RemoteShardStore).fetchArrayInto(30n, 9n, enc('d'), enc(`a${i}`), { index, count }, into);
+        asked += count;
+        assert.ok(Buffer.concat(into).equals(Buffer.from(v.subarray(index))), `a${i} [${index}, +${count}) into the caller's buffers`);
+      }));
+      const region = s.client.sharedRegion;
+      assert.ok(region !== undefined, 'this platform makes a region (tmpfs and the mmap binding)');
+      assert.is(region!.freeSlots, SHM_SLOTS, 'every slot is given back once its reply was read');
+    }
+    const overSocket = rawReadStats.inPlaceBytes + rawReadStats.bufferedBytes - before;
+    const named = s.seen.filter((x) => x.method === 'shard.fetchArray' && x.header.shm !== undefined).length;
+    assert.ok(named >= 3 * SHM_SLOTS, `requests that named a slot: ${named}`);
+    if (fast) assert.ok(overSocket < asked / 2, `with the engine's fast path most bytes skip the socket: ${overSocket} of ${asked}`);
+    else assert.ok(overSocket >= asked, `without it every byte comes over the socket: ${overSocket} of ${asked}`);
+  } finally { await s.close(); }
+});
+
+t('an engine maps only an unlinked region of the announced size holding the announced id, and only slots inside it', () => {
+  const region = ShmRegion.create();
+  assert.ok(region !== undefined);
+  const slot = region!.take(128 * 1024)!;
+  try {
+    const good = slotView(slot.ref, 128 * 1024);
+    assert.ok(good !== undefined, 'the slot as the client named it');
+    good![7] = 99;
+    assert.is(slot.view[7], 99, 'the engine writes the bytes the client reads');
+    const bad: Array<[string, unknown, number]> = [
+      ['another id', { ...slot.ref, id: 'ab'.repeat(16) }, 1024],
+      ['past the end', { ...slot.ref, at: slot.ref.size - 1024 }, 4096],
+      ['in the header', { ...slot.ref, at: 0 }, 1024],
+      ['larger than a slot', slot.ref, SHM_SLOT_BYTES + 1],
+      ['a file with a name', { ...slot.ref, fd: 0 }, 1024],
+      ['not an object', 'x', 1024],
+      ['another size', { ...slot.ref, size: slot.ref.size - SHM_SLOT_BYTES }, 1024],
+    ];
+    for (const [what, ref, n] of bad) assert.is(slotView(ref, n), undefined, what);
+    assert.ok(SHM_HEADER_BYTES % 4096 === 0, 'slots are page-aligned');
+  } finally { region!.give(slot); }
 });
 
 t.run();
