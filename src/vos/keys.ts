@@ -35,7 +35,6 @@ export const STAMP_BYTES = 16;
 /** Largest sequence number (2^53: kept exact in a JS number). */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
-const U64 = 0xffffffffffffffffn;
 
 /** What a decoded key names. */
 export type KeyKind = 'object' | 'objPunch' | 'dkeyPunch' | 'akeyPunch' | 'single' | 'array';
@@ -87,8 +86,19 @@ export class KeyBuilder {
     this.n += 8;
     return this;
   }
-  /** 2^64-1-v. */
-  inv64(v: bigint): this { return this.u64(U64 - v); }
+  /**
+   * 2^64-1-v (mod 2^64): v's low 64 bits written, then inverted in place (no BigInt made: a point
+   * read and every version a merge writes build one).
+   */
+  inv64(v: bigint): this {
+    this.ensure(8);
+    const dv = this.dv, n = this.n;
+    dv.setBigUint64(n, v, false);
+    dv.setUint32(n, ~dv.getUint32(n, false) >>> 0, false);
+    dv.setUint32(n + 4, ~dv.getUint32(n + 4, false) >>> 0, false);
+    this.n = n + 8;
+    return this;
+  }
   /** 2^64-1-seq for a safe-integer seq. */
   invSeq(seq: number): this {
     const hi = Math.floor(seq / 4294967296); const lo = seq >>> 0;
@@ -97,6 +107,17 @@ export class KeyBuilder {
   oid(oid: bigint): this {
     // u64 keeps the low 64 bits of what it is given: no masks to allocate
     return this.u64(oid >> 128n).u64(oid >> 64n).u64(oid);
+  }
+  /**
+   * `oid` of the unit oid whose six 32-bit words, least significant first, are `w[0..5]` (an
+   * `OidKey`'s words on a little-endian host, read once for the memtables: no BigInt shifts).
+   */
+  oidWords(w: Uint32Array): this {
+    this.ensure(OID_BYTES);
+    const dv = this.dv, n = this.n;
+    for (let i = 0; i < 6; i++) dv.setUint32(n + 4 * i, w[5 - i]!, false);
+    this.n = n + OID_BYTES;
+    return this;
   }
   esc(k: Uint8Array): this { return this.escFrom(k, 0, k.length); }
   /** `esc` of `src[from, from+len)` (a key read in place, e.g. in a log record: no view made). */

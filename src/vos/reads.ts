@@ -181,6 +181,12 @@ function samePrefix(a: Uint8Array, b: Uint8Array, n: number): boolean {
 
 /** The key `visibleSingle` reads an oid into (used and dropped within the call). */
 const readKey = new OidKey();
+/**
+ * Whether this host is little-endian: an `OidKey`'s words (written by a little-endian DataView,
+ * read as a Uint32Array) are then the id's 32-bit words in order, and a point key takes the oid
+ * from them (`KeyBuilder.oidWords`) instead of shifting the BigInt again.
+ */
+const OID_WORDS_IN_ORDER = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * The single value of an akey visible at `epoch`: the newest version at or below it that no
@@ -213,7 +219,7 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     best = newerSingle(a, epoch, v.tombs, best);
   }
   if (v.runs.length) {
-    if (v.tombs.length === 0) best = newestSingleInRuns(v.runs, v.cont, oid, dkey, akey, epoch, best);
+    if (v.tombs.length === 0) best = newestSingleInRuns(v.runs, v.cont, oid, key, dkey, akey, epoch, best);
     else { const a = akeyPrefix(v.cont, oid, dkey, akey); best = newestInRuns(v, a, bloomProbe(a), epoch, best); }
     if (best && anyPunches(v.runs)) {
       const pr = akeyProbes(v.cont, oid, dkey, akey);
@@ -251,8 +257,11 @@ const pointVersion: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: W
  * single-value tag and the inverted epoch) and the prefix's bloom probe into `pointProbe`; returns
  * the prefix's length.
  */
-function buildPointKey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): number {
-  pointKey.reset().u32(cont).u8(SECTION_DATA).oid(oid).u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
+function buildPointKey(cont: number, oid: bigint, k: OidKey | undefined, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): number {
+  pointKey.reset().u32(cont).u8(SECTION_DATA);
+  // (the oid's words as the memtables read them: no BigInt made here)
+  if (OID_WORDS_IN_ORDER) pointKey.oidWords((k ?? readKey.of(oid)).words); else pointKey.oid(oid);
+  pointKey.u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
   const prefixLen = pointKey.length;
   pointKey.u8(TAG_SINGLE).inv64(epoch);
   bloomProbeInto(pointKey.raw(), prefixLen, pointProbe);
@@ -270,12 +279,12 @@ function buildPointKey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8A
  * caller, `ContainerStore.singleNow` through `visibleSingle`, copies the value out before it
  * returns. A version in the data file is a fresh object (it is read after an await).
  */
-function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
+function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, k: OidKey | undefined, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
   let prefixLen = -1, seekLen = 0;
   let key = pointKey.raw();
   const ix = runs.length > 0 && pointReads.index ? pointIndexOf(runs) : null;
   if (ix !== null) {
-    prefixLen = buildPointKey(cont, oid, dkey, akey, epoch);
+    prefixLen = buildPointKey(cont, oid, k, dkey, akey, epoch);
     seekLen = pointKey.length;
     key = pointKey.raw();
     const slot = ix.find(key, prefixLen, pointProbe);
@@ -296,7 +305,7 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, dke
   }
   for (const r of runs) {
     if (prefixLen < 0) {
-      prefixLen = buildPointKey(cont, oid, dkey, akey, epoch);
+      prefixLen = buildPointKey(cont, oid, k, dkey, akey, epoch);
       seekLen = pointKey.length;
       key = pointKey.raw();
     }
