@@ -537,6 +537,7 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref reqs_ref;
+  napi_ref extra_ref; /* hashedBatchFlat: its extras array (maps, fills), NULL when none */
   uint32_t n;
   breq_t *r;
 } batch_t;
@@ -746,8 +747,113 @@ static void finish_batch(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, b->deferred, out);
   }
   napi_delete_reference(env, b->reqs_ref);
+  if (b->extra_ref) napi_delete_reference(env, b->extra_ref);
   napi_delete_async_work(env, b->work);
   free_batch(b);
+}
+
+#define FILL_SHAPE_ERROR "a hashedBatch write's fill is [coeffs Uint8Array(1-64), cell, data of whole stripes] and its first view data.length / k bytes"
+
+/* A write's deferred parity fill [coeffs, cell, data] into `r` (whose views are read); 0 when it is not one that fits. */
+static int get_fill(napi_env env, napi_value fv, breq_t *r) {
+  bool fa = false; uint32_t fl = 0;
+  napi_value c, cl, d; struct iovec cv, dv; double cell;
+  if (napi_is_array(env, fv, &fa) != napi_ok || !fa || napi_get_array_length(env, fv, &fl) != napi_ok || fl < 3 ||
+      napi_get_element(env, fv, 0, &c) != napi_ok || !get_view(env, c, &cv) || cv.iov_len < 1 || cv.iov_len > FILL_MAX_K ||
+      napi_get_element(env, fv, 1, &cl) != napi_ok || napi_get_value_double(env, cl, &cell) != napi_ok || !(cell >= 1 && cell <= 1073741824.0) || cell != (double)(size_t)cell ||
+      napi_get_element(env, fv, 2, &d) != napi_ok || !get_view(env, d, &dv) ||
+      dv.iov_len % (cv.iov_len * (size_t)cell) != 0 || r->iov[0].iov_len != dv.iov_len / cv.iov_len) return 0;
+  r->fill_k = (int)cv.iov_len; memcpy(r->fill_coef, cv.iov_base, cv.iov_len);
+  r->fill_cell = (size_t)cell; r->fill_data = dv.iov_base; r->fill_len = dv.iov_len;
+  return 1;
+}
+
+/* A read's mapping (mapFile's external) into `r` when it covers the request (else preadv). */
+static void get_map(napi_env env, napi_value mv, breq_t *r) {
+  napi_valuetype mt; void *mp = NULL;
+  if (napi_typeof(env, mv, &mt) == napi_ok && mt == napi_external && napi_get_value_external(env, mv, &mp) == napi_ok && mp) {
+    fmap_t *m = mp;
+    if (!m->closed && !m->unmapped && r->position <= m->len && r->total <= m->len - r->position) { r->map = m; m->refs++; }
+  }
+}
+
+/* Queue batch `b` (its requests parsed) as one thread-pool job; its promise, or NULL (thrown, `b` freed). */
+static napi_value queue_batch(napi_env env, batch_t *b, napi_value keep, napi_value keep_extra) {
+  napi_value promise, name;
+  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
+      napi_create_reference(env, keep, 1, &b->reqs_ref) != napi_ok ||
+      (keep_extra && napi_create_reference(env, keep_extra, 1, &b->extra_ref) != napi_ok) ||
+      napi_create_string_utf8(env, "cairn.hashedBatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, run_batch, finish_batch, b, &b->work) != napi_ok ||
+      napi_queue_async_work(env, b->work) != napi_ok) {
+    free_batch(b);
+    napi_throw_error(env, NULL, "cannot queue hashed I/O");
+    return NULL;
+  }
+  return promise;
+}
+
+/*
+ * hashedBatchFlat(n, nums, seeds, views, extras?): hashedBatch with its requests flattened, so a
+ * batch costs a few N-API calls and two per view instead of a dozen per request: nums (Float64Array)
+ * holds [op, fd, position, hashLen, viewCount] per request, seeds (BigUint64Array) one per request,
+ * views every request's views in order, extras (absent, or one element per request) a read's
+ * mapping or a write's fill. The same job and answer as hashedBatch.
+ */
+static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
+  size_t argc = 5; napi_value argv[5];
+  uint32_t n = 0, nviews = 0, nextra = 0;
+  napi_typedarray_type tt; size_t len; void *p; napi_value ab; size_t boff;
+  const double *nums; const uint64_t *seeds;
+  bool is_arr = false, has_extra = false;
+  napi_valuetype et = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_uint32(env, argv[0], &n) != napi_ok || n == 0 || n > MAX_BATCH ||
+      napi_get_typedarray_info(env, argv[1], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_float64_array || len < (size_t)n * 5) goto bad0;
+  nums = p;
+  if (napi_get_typedarray_info(env, argv[2], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_biguint64_array || len < n ||
+      napi_is_array(env, argv[3], &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, argv[3], &nviews) != napi_ok) goto bad0;
+  seeds = p;
+  if (argc >= 5 && napi_typeof(env, argv[4], &et) == napi_ok && et != napi_undefined) {
+    if (napi_is_array(env, argv[4], &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, argv[4], &nextra) != napi_ok) goto bad0;
+    has_extra = true;
+  }
+  batch_t *b = calloc(1, sizeof *b);
+  if (!b || !(b->r = calloc(n, sizeof *b->r))) { free(b); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  b->n = n;
+  uint32_t vi = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const double *f = nums + (size_t)i * 5;
+    double op = f[0], fd = f[1], pos = f[2], hlen = f[3], cnt = f[4];
+    if (!(op == 0 || op == 1) || !(fd >= 0 && fd <= 2147483647.0 && fd == (double)(int32_t)fd) ||
+        !(pos >= 0 && pos <= 9007199254740991.0) || !(hlen >= 0 && hlen <= 9007199254740991.0) ||
+        !(cnt >= 1 && cnt <= MAX_VIEWS && cnt == (double)(uint32_t)cnt) || vi + (uint32_t)cnt > nviews) goto bad;
+    breq_t *r = &b->r[i];
+    r->count = (uint32_t)cnt;
+    if (!(r->iov = malloc(sizeof *r->iov * r->count))) goto bad;
+    size_t total = 0;
+    for (uint32_t j = 0; j < r->count; j++, vi++) {
+      napi_value v;
+      if (napi_get_element(env, argv[3], vi, &v) != napi_ok || !get_view(env, v, &r->iov[j])) goto bad;
+      total += r->iov[j].iov_len;
+    }
+    r->total = total;
+    r->write = (int)op; r->fd = (int)fd; r->position = (uint64_t)pos; r->hash_len = (size_t)hlen; r->seed = seeds[i];
+    if (has_extra && i < nextra) {
+      napi_value x; napi_valuetype xt;
+      if (napi_get_element(env, argv[4], i, &x) != napi_ok || napi_typeof(env, x, &xt) != napi_ok) goto bad;
+      if (xt != napi_undefined) {
+        if (r->write) { if (!get_fill(env, x, r)) { free_batch(b); napi_throw_type_error(env, NULL, FILL_SHAPE_ERROR); return NULL; } }
+        else get_map(env, x, r);
+      }
+    }
+  }
+  return queue_batch(env, b, argv[3], has_extra ? argv[4] : NULL);
+bad:
+  free_batch(b);
+bad0:
+  napi_throw_type_error(env, NULL, "hashedBatchFlat needs (n 1-256, Float64Array of [op 0|1, fd, position, hashLen, viewCount] per request, BigUint64Array of seeds, the views in order, extras?)");
+  return NULL;
 }
 
 /* hashedBatch([[op, fd, views, position, hashLen, seed, map?], ...]) */
@@ -780,23 +886,14 @@ static napi_value hashed_batch(napi_env env, napi_callback_info info) {
     r->write = op; r->fd = fd; r->position = (uint64_t)pos; r->hash_len = (size_t)hlen; r->seed = seed;
     if (ql >= 8 && op == 1) {
       /* optional 8th element of a write: a deferred parity fill [coeffs Uint8Array(k), cell, data] of its first view */
-      napi_value fv; bool fa = false; uint32_t fl = 0;
+      napi_value fv;
       if (napi_get_element(env, q, 7, &fv) != napi_ok) goto bad;
       napi_valuetype ft;
       if (napi_typeof(env, fv, &ft) != napi_ok) goto bad;
-      if (ft != napi_undefined) {
-        napi_value c, cl, d; struct iovec cv, dv; double cell;
-        if (napi_is_array(env, fv, &fa) != napi_ok || !fa || napi_get_array_length(env, fv, &fl) != napi_ok || fl < 3 ||
-            napi_get_element(env, fv, 0, &c) != napi_ok || !get_view(env, c, &cv) || cv.iov_len < 1 || cv.iov_len > FILL_MAX_K ||
-            napi_get_element(env, fv, 1, &cl) != napi_ok || napi_get_value_double(env, cl, &cell) != napi_ok || !(cell >= 1 && cell <= 1073741824.0) || cell != (double)(size_t)cell ||
-            napi_get_element(env, fv, 2, &d) != napi_ok || !get_view(env, d, &dv) ||
-            dv.iov_len % (cv.iov_len * (size_t)cell) != 0 || r->iov[0].iov_len != dv.iov_len / cv.iov_len) {
-          free_batch(b);
-          napi_throw_type_error(env, NULL, "a hashedBatch write's fill is [coeffs Uint8Array(1-64), cell, data of whole stripes] and its first view data.length / k bytes");
-          return NULL;
-        }
-        r->fill_k = (int)cv.iov_len; memcpy(r->fill_coef, cv.iov_base, cv.iov_len);
-        r->fill_cell = (size_t)cell; r->fill_data = dv.iov_base; r->fill_len = dv.iov_len;
+      if (ft != napi_undefined && !get_fill(env, fv, r)) {
+        free_batch(b);
+        napi_throw_type_error(env, NULL, FILL_SHAPE_ERROR);
+        return NULL;
       }
     }
     if (ql >= 7 && op == 0) {
@@ -1031,6 +1128,7 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "xxh64Parts", NULL, xxh64_parts, NULL, NULL, NULL, napi_default, NULL },
     { "pwriteHashSync", NULL, pwrite_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "hashedBatch", NULL, hashed_batch, NULL, NULL, NULL, napi_default, NULL },
+    { "hashedBatchFlat", NULL, hashed_batch_flat, NULL, NULL, NULL, napi_default, NULL },
     { "copyInto", NULL, copy_into, NULL, NULL, NULL, napi_default, NULL },
     { "mapFile", NULL, map_file, NULL, NULL, NULL, napi_default, NULL },
     { "unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_default, NULL },

@@ -69,6 +69,14 @@ export interface NativeAddon {
   hashedBatch?(requests: Array<[0 | 1, number, Uint8Array[], number, number, bigint] | [0 | 1, number, Uint8Array[], number, number, bigint, FileMap | undefined]
     | [0 | 1, number, Uint8Array[], number, number, bigint, FileMap | undefined, readonly [Uint8Array, number, Uint8Array] | undefined]>): Promise<Array<bigint | number>>;
   /**
+   * `hashedBatch` with its requests flattened (the same job and answer): `nums` holds [op, fd,
+   * position, hashLen, view count] for each of the first `n` requests, `seeds` their seeds,
+   * `views` every request's views in order, `extras` (absent, or one element per request) a read's
+   * mapping or a write's fill. A batch then costs a few N-API calls and two per view instead of
+   * about a dozen per request. TypeError on bad arguments. Absent from addons built before it existed.
+   */
+  hashedBatchFlat?(n: number, nums: Float64Array, seeds: BigUint64Array, views: Uint8Array[], extras?: ReadonlyArray<FileMap | readonly [Uint8Array, number, Uint8Array] | undefined>): Promise<Array<bigint | number>>;
+  /**
    * One parity row of whole stripes, on the calling thread: cell s of `out` = sum_j coeffs[j] *
    * (cell j of stripe s of `data`), k = coeffs.length cells of `cell` bytes per stripe, in GF(2^8)
    * (0x11d). The same fill runs on the thread pool in a hashedBatch write carrying it as its 8th

@@ -61,6 +61,9 @@ export const HASHED_BATCH_MAX_BYTES = 8 * 1024 * 1024;
  */
 type HashedRequest = [0 | 1, number, readonly Uint8Array[], number, number, bigint, FileMap | undefined, ParityFill | undefined];
 type HashedBatchFn = NonNullable<NativeAddon['hashedBatch']>;
+type HashedBatchFlatFn = NonNullable<NativeAddon['hashedBatchFlat']>;
+/** Numbers per request in a flattened batch (`hashedBatchFlat`): op, fd, position, hashLen, view count. */
+const FLAT_FIELDS = 5;
 
 /**
  * Gathers the hashed reads and writes issued in one run of JavaScript (up to the next microtask
@@ -89,8 +92,16 @@ class HashedBatcher {
   private inFlight = 0;
   private readonly flushNow = () => { this.scheduled = false; this.flush(); };
 
-  /** `threads`: jobs that can run at once (pool threads, capped at the cores that run them). */
-  constructor(private readonly native: HashedBatchFn, private readonly threads: number) {}
+  /** Scratch of the flattened call (read by the addon before it returns, so reused). */
+  private readonly nums = new Float64Array(HASHED_BATCH_MAX_REQUESTS * FLAT_FIELDS);
+  private readonly seeds = new BigUint64Array(HASHED_BATCH_MAX_REQUESTS);
+
+  /**
+   * `threads`: jobs that can run at once (pool threads, capped at the cores that run them).
+   * `flat`: the addon's `hashedBatchFlat` (same job, arguments flattened: a few N-API calls and two
+   * per view, against about a dozen per request through `hashedBatch`), used where it exists.
+   */
+  constructor(private readonly native: HashedBatchFn, private readonly threads: number, private readonly flat?: HashedBatchFlatFn) {}
 
   submit(op: 0 | 1, fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap): Promise<bigint> {
     // a write whose first view is a deferred parity buffer carries its fill: computed in the job
@@ -126,7 +137,7 @@ class HashedBatcher {
     this.inFlight++;
     let p: Promise<Array<bigint | number>>;
     try {
-      p = this.native(reqs as unknown as Parameters<HashedBatchFn>[0]);
+      p = this.flat !== undefined ? this.sendFlat(reqs, this.flat) : this.native(reqs as unknown as Parameters<HashedBatchFn>[0]);
     } catch (e) {
       this.inFlight--;
       // A request the addon refused (bad arguments) must not fail the others gathered with it.
@@ -146,14 +157,35 @@ class HashedBatcher {
       for (const w of waiters) w.reject(mediaErrorFromErrno(e, 'hashed I/O'));
     });
   }
+
+  /** `reqs` as one `hashedBatchFlat` call: numbers and seeds into the scratch arrays, views in one array, maps and fills beside them. */
+  private sendFlat(reqs: HashedRequest[], flat: HashedBatchFlatFn): Promise<Array<bigint | number>> {
+    const n = reqs.length;
+    const nums = n <= HASHED_BATCH_MAX_REQUESTS ? this.nums : new Float64Array(n * FLAT_FIELDS);
+    const seeds = n <= HASHED_BATCH_MAX_REQUESTS ? this.seeds : new BigUint64Array(n);
+    const views: Uint8Array[] = [];
+    let extras: Array<FileMap | ParityFill | undefined> | undefined;
+    for (let i = 0, at = 0; i < n; i++, at += FLAT_FIELDS) {
+      const q = reqs[i]!, vs = q[2];
+      nums[at] = q[0]; nums[at + 1] = q[1]; nums[at + 2] = q[3]; nums[at + 3] = q[4]; nums[at + 4] = vs.length;
+      seeds[i] = q[5];
+      for (let j = 0; j < vs.length; j++) views.push(vs[j]!);
+      const x = q[0] === 0 ? q[6] : q[7];
+      if (x !== undefined) (extras ??= new Array<FileMap | ParityFill | undefined>(n))[i] = x;
+    }
+    return flat(n, nums, seeds, views, extras);
+  }
 }
 
 let batcher: HashedBatcher | undefined;
 /** The process-wide batcher (libuv's pool has UV_THREADPOOL_SIZE threads, 4 by default; they share the machine's cores). */
-function sharedBatcher(native: HashedBatchFn): HashedBatcher {
+function sharedBatcher(native: HashedBatchFn, flat?: HashedBatchFlatFn): HashedBatcher {
   const threads = Math.max(1, Math.min(1024, Number(process.env.UV_THREADPOOL_SIZE) || 4));
-  return (batcher ??= new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism()))));
+  return (batcher ??= new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat));
 }
+
+/** Set to 0 to send hashed batches through the addon's `hashedBatch` (an array per request) instead of `hashedBatchFlat`. */
+export const HASHED_BATCH_FLAT_ENV = 'CAIRN_HASHED_BATCH_FLAT';
 
 /**
  * `IoEngine` over the libuv thread-pool. With the native addon (`native/hashio.c`) it also reads
@@ -168,9 +200,9 @@ export class PreadEngine implements IoEngine {
 
   constructor() {
     const addon = nativeAddon();
-    const { preadvHash, pwritevHash, hashedBatch } = addon ?? {};
+    const { preadvHash, pwritevHash, hashedBatch, hashedBatchFlat } = addon ?? {};
     if (hashedBatch && process.env.CAIRN_HASHED_BATCH !== '0') {
-      const batcher = sharedBatcher(hashedBatch);
+      const batcher = sharedBatcher(hashedBatch, hashedBatchFlat);
       this.readvHash = (fd, bufs, position, hashLen, seed, map) => batcher.submit(0, fd, bufs, position, hashLen, seed, map);
       this.writevHash = (fd, bufs, position, hashLen, seed) => batcher.submit(1, fd, bufs, position, hashLen, seed);
     } else if (preadvHash && pwritevHash) {
