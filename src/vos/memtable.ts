@@ -111,6 +111,8 @@ interface SharedKey { s: string; k: Uint8Array }
 const OBJECT_FILTER_BITS_PER_OBJECT = 16;
 /** Bits of an empty container's object filter (a power of two, at least 32). */
 const OBJECT_FILTER_MIN_BITS = 1024;
+/** Most bits a size hint gives a new container's object filter (beyond, it is rebuilt as it fills). */
+const OBJECT_FILTER_MAX_HINT_BITS = 1 << 24;
 /** Odd multiplier spreading an id's hash over the filter's bit numbers (2^32 / golden ratio). */
 const OBJECT_FILTER_MUL = 0x9e3779b1;
 
@@ -120,16 +122,25 @@ const memKey = new OidKey();
 /** One container's part of the memtable. */
 export class MemContainer {
   /** Keyed by unit object ids (`OidTable`: ids hashed by all their words, no BigInt per lookup beyond the id's high half). */
-  readonly objects = new OidTable<MemObject>();
+  readonly objects: OidTable<MemObject>;
+
+  /** `expect`: objects it will likely hold (as many as this container's part of the memtable before). */
+  constructor(expect = 0) {
+    this.objects = new OidTable<MemObject>(expect);
+    let bits = OBJECT_FILTER_MIN_BITS;
+    while (bits < expect * OBJECT_FILTER_BITS_PER_OBJECT && bits < OBJECT_FILTER_MAX_HINT_BITS) bits *= 2;
+    this.filter = new Int32Array(bits >>> 5);
+    this.filterShift = 32 - Math.log2(bits);
+  }
   /**
    * One bit per hash of each object's id (`mayHold`): a point read of an object this memtable
    * does not hold (most of them, in a store with runs) skips the table's probe and its key
    * compare. Rebuilt twice as large from the objects when they pass OBJECT_FILTER_BITS_PER_OBJECT
    * bits each (objects are never removed from a memtable).
    */
-  private filter = new Int32Array(OBJECT_FILTER_MIN_BITS >>> 5);
+  private filter: Int32Array;
   /** 32 - log2(bits of the filter): a hash's top bits name its bit. */
-  private filterShift = 32 - Math.log2(OBJECT_FILTER_MIN_BITS);
+  private filterShift: number;
 
   /** False when this container's part holds no object of the id `k` holds, true when it may (look it up). */
   mayHold(k: OidKey): boolean {
@@ -147,7 +158,7 @@ export class MemContainer {
       const bits = this.filter.length * 64;
       this.filter = new Int32Array(bits >>> 5);
       this.filterShift = 32 - Math.log2(bits);
-      for (const o of this.objects.values()) this.setFilterBit(memKey.of(o.oid).hash);
+      for (let i = 0; i < this.objects.size; i++) this.setFilterBit(this.objects.hashAt(i)); // (the table keeps each id's hash)
       return; // (the new object is among them)
     }
     this.setFilterBit(hash);
@@ -252,7 +263,18 @@ export class Memtable {
    */
   private readonly shared = new Map<string, SharedKey>();
 
-  constructor(readonly gen: number) {}
+  /**
+   * `expect`: objects per container a memtable before it held (the one it follows in the log):
+   * each container's table and filter start at that size instead of doubling their way up.
+   */
+  constructor(readonly gen: number, private readonly expect?: ReadonlyMap<number, number>) {}
+
+  /** Objects per container: the `expect` of the memtable that follows this one. */
+  objectCounts(): Map<number, number> {
+    const m = new Map<number, number>();
+    for (const [cont, c] of this.conts) m.set(cont, c.objects.size);
+    return m;
+  }
 
   /**
    * The copy of key `k` (string `ks`) a new node keeps, and the string its parent's map keeps: the
@@ -272,7 +294,7 @@ export class Memtable {
   container(cont: number, create: boolean): MemContainer | undefined;
   container(cont: number, create: boolean): MemContainer | undefined {
     let c = this.conts.get(cont);
-    if (!c && create) { c = new MemContainer(); this.conts.set(cont, c); }
+    if (!c && create) { c = new MemContainer(this.expect?.get(cont) ?? 0); this.conts.set(cont, c); }
     return c;
   }
 

@@ -12,6 +12,8 @@ import { assert } from '../../core/errors.js';
 const WORDS = 6;
 /** Slots of an empty table (a power of two). */
 const START_SLOTS = 16;
+/** Most entries a size hint sizes a new table for (beyond, it grows as it fills). */
+const MAX_HINT_ENTRIES = 1 << 20;
 const TWO_64 = 1n << 64n;
 const TWO_128 = 1n << 128n;
 
@@ -21,9 +23,13 @@ export class OidKey {
   private readonly view = new DataView(this.words.buffer);
   /** 32-bit hash of the words (every bit of the id reaches every bit of it). */
   hash = 0;
+  /** The id the words hold (the replicas of a put read the same id in turn: read once). */
+  private last: bigint | undefined = undefined;
 
   /** Read `oid` (a bigint in [0, 2^192)) into this key. */
   of(oid: bigint): this {
+    if (oid === this.last) return this;
+    this.last = oid;
     const v = this.view;
     // setBigUint64 keeps the low 64 bits of what it is given: no masks to allocate
     v.setBigUint64(0, oid, true);
@@ -54,13 +60,29 @@ const scratch = new OidKey();
  */
 export class OidTable<V> {
   /** Entry index + 1 per slot (0: free). */
-  private slots = new Int32Array(START_SLOTS);
+  private slots: Int32Array;
   /** Words of entry i at [i * WORDS, (i + 1) * WORDS). */
-  private keys = new Uint32Array(START_SLOTS * WORDS);
-  private hashes = new Int32Array(START_SLOTS);
+  private keys: Uint32Array;
+  private hashes: Int32Array;
   private readonly vals: V[] = [];
 
+  /**
+   * `expect`: ids it will likely hold (the size its predecessor reached): sized for them at once,
+   * instead of growing and rehashing through every doubling on the way.
+   */
+  constructor(expect = 0) {
+    assert(Number.isSafeInteger(expect) && expect >= 0, 'oid table size hint', { expect });
+    let entries = START_SLOTS;
+    while (entries < expect && entries < MAX_HINT_ENTRIES) entries *= 2;
+    this.slots = new Int32Array(2 * entries > START_SLOTS ? 2 * entries : START_SLOTS);
+    this.keys = new Uint32Array(entries * WORDS);
+    this.hashes = new Int32Array(entries);
+  }
+
   get size(): number { return this.vals.length; }
+
+  /** The hash of entry `i` (i < size), as `OidKey.hash` had it. */
+  hashAt(i: number): number { return this.hashes[i]!; }
 
   /** The value of `oid`. */
   get(oid: bigint): V | undefined { return this.getKey(scratch.of(oid)); }

@@ -944,7 +944,7 @@ export class TargetStore {
     this.wal.rotate(this.nextSeq);
     this.frozen = this.active;
     this.frozen.waited = waited;
-    this.active = new Memtable(this.wal.activeGen);
+    this.active = new Memtable(this.wal.activeGen, this.frozen.objectCounts());
     if (flush) this.startFlush();
   }
 

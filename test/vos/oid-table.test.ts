@@ -16,9 +16,9 @@ function randomBits(rng: Rng, bits: number): bigint {
   return x & ((1n << BigInt(bits)) - 1n);
 }
 
-test('answers as a Map of the same ids: every width, ids alike in their low 64 or 128 bits, updates, absent ids, order', () => {
-  const rng = new Rng(0x01d7ab);
-  const t = new OidTable<number>();
+for (const expect of [0, 100, 40_000]) test(`answers as a Map of the same ids: every width, ids alike in their low 64 or 128 bits, updates, absent ids, order (sized for ${expect})`, () => {
+  const rng = new Rng(0x01d7ab + expect);
+  const t = new OidTable<number>(expect);
   const model = new Map<bigint, number>();
   const order: bigint[] = [];
   const k = new OidKey();
@@ -44,6 +44,21 @@ test('answers as a Map of the same ids: every width, ids alike in their low 64 o
   for (const [x, v] of model) assert.is(t.getKey(k.of(x)), v, `id ${x.toString(16)}`);
   for (let m = 0; m < 5000; m++) { const x = pick(); assert.is(t.get(x), model.get(x), `probe ${x.toString(16)}`); }
   assert.equal([...t.values()], order.map((x) => model.get(x)), 'values in insertion order');
+  for (let i = 0; i < order.length; i += 97) assert.is(t.hashAt(i), new OidKey().of(order[i]!).hash, `hash of entry ${i}`);
+});
+
+test('a key reads each id afresh: the same id again (a replica), another id, an equal id made anew', () => {
+  const k = new OidKey();
+  const a = (1n << 150n) | 12345n; const b = 77n;
+  const wordsOf = (x: bigint) => [...new OidKey().of(x).words];
+  assert.equal([...k.of(a).words], wordsOf(a));
+  const h = k.hash;
+  assert.equal([...k.of(a).words], wordsOf(a), 'the same id again');
+  assert.is(k.hash, h);
+  assert.equal([...k.of(b).words], wordsOf(b), 'another id: every word rewritten');
+  assert.equal([...k.of(BigInt(a.toString())).words], wordsOf(a), 'an equal id from another bigint');
+  assert.equal([...k.of(b).words], wordsOf(b));
+  assert.throws(() => new OidTable(-1));
 });
 
 test('a key hashes every word: ids that differ in one bit anywhere hash apart (almost always) and never match', () => {
