@@ -363,6 +363,11 @@ function be32(b: Uint8Array, at: number): number { return ((b[at]! << 24) | (b[a
  */
 const pointHit: { bytes: Uint8Array; o: number; dv: DataView } = { bytes: new Uint8Array(0), o: 0, dv: new DataView(new ArrayBuffer(0)) };
 
+/** Where `PointIndex.find` leaves the bytes it loads ahead (kept so the loads are not dropped as unused). */
+let pointTouch = 0;
+/** @internal the last value `PointIndex.find` loaded ahead (for tests: reading it keeps the loads). */
+export function pointTouched(): number { return pointTouch; }
+
 /** @internal `PointIndex.find`'s last hit (its block's bytes and entry), for tests. */
 export function pointHitOf(): { bytes: Uint8Array; o: number } { return { bytes: pointHit.bytes, o: pointHit.o }; }
 
@@ -491,6 +496,10 @@ export class PointIndex {
         const blk = this.runs[r - 1]!.pointBlock(Math.floor(loc / POINT_ENTRY_LIMIT));
         b = blk.bytes; dv = blk.dv; o = loc % POINT_ENTRY_LIMIT;
       }
+      // (the lines after the entry's first, where its version and inline value lie, loaded now,
+      // beside the first: independent loads whose cache misses overlap instead of following it)
+      const last = b.length - 1;
+      pointTouch = b[Math.min(o + 64, last)]! ^ b[Math.min(o + 128, last)]! ^ b[Math.min(o + 192, last)]!;
       if ((b[o]! | (b[o + 1]! << 8)) !== prefixLen + 1 + STAMP_BYTES || !sameBytesAt(b, o + ENTRY_HEADER, key, prefixLen + 1)) continue;
       pointHit.bytes = b; pointHit.o = o; pointHit.dv = dv;
       return s;
