@@ -906,17 +906,7 @@ static napi_value hashed_batch(napi_env env, napi_callback_info info) {
       }
     }
   }
-  napi_value promise, name;
-  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
-      napi_create_reference(env, argv[0], 1, &b->reqs_ref) != napi_ok ||
-      napi_create_string_utf8(env, "cairn.hashedBatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, run_batch, finish_batch, b, &b->work) != napi_ok ||
-      napi_queue_async_work(env, b->work) != napi_ok) {
-    free_batch(b);
-    napi_throw_error(env, NULL, "cannot queue hashed I/O");
-    return NULL;
-  }
-  return promise;
+  return queue_batch(env, b, argv[0], NULL);
 bad:
   free_batch(b);
   napi_throw_type_error(env, NULL, "hashedBatch requests are [op 0|1, fd, views, position, hashLen, seed bigint]");
