@@ -72,9 +72,11 @@ export class OidTable<V> {
    */
   constructor(expect = 0) {
     assert(Number.isSafeInteger(expect) && expect >= 0, 'oid table size hint', { expect });
-    let entries = START_SLOTS;
-    while (entries < expect && entries < MAX_HINT_ENTRIES) entries *= 2;
-    this.slots = new Int32Array(2 * entries > START_SLOTS ? 2 * entries : START_SLOTS);
+    // as large as growing to `expect` entries would have made it (an empty one: START_SLOTS of each)
+    let slots = START_SLOTS;
+    while (slots < 2 * expect && slots < 2 * MAX_HINT_ENTRIES) slots *= 2;
+    const entries = Math.max(START_SLOTS, slots / 2);
+    this.slots = new Int32Array(slots);
     this.keys = new Uint32Array(entries * WORDS);
     this.hashes = new Int32Array(entries);
   }
