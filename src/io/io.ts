@@ -27,7 +27,7 @@
  * per shard) into the places of the output its cells belong to and checksum-verified there, so a
  * healthy array read allocates nothing but the output (nothing at all when the caller passes one).
  */
-import type { ShardStore, Recx, WriteOpts } from './shard-store.js';
+import type { ShardStore, Recx, WriteOpts, LocatedShardRead } from './shard-store.js';
 import { unitOid } from './shard-store.js';
 import { ObjectError } from './errors.js';
 import { cellSpans, stripeRange } from './stripe.js';
@@ -36,6 +36,7 @@ import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
 import { allocOutput } from '../media/aligned.js';
+import { readHashedGroup } from '../media/block-device.js';
 import { deferFill, deferredFills, dropFill } from '../media/fills.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
@@ -722,13 +723,19 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
       return false;
     }
   };
-  const jobs: Promise<boolean>[] = [];
-  for (let c = 0; c < k; c++) if (lo[c]! >= 0) jobs.push(readRole(c));
-  const done = await Promise.all(jobs);
-  if (!done.includes(false)) return out;
   const ok: boolean[] = new Array(k + p).fill(false);
+  const fused = ctx.syncReads !== false && ctx.storeNow !== undefined && fusedReadsOn
+    ? await fusedRead(ctx, roles, oid, dkey, akey, epoch, lo, hi, pieces, ok, readRole)
+    : undefined;
+  if (fused === undefined) {
+    const jobs: Promise<boolean>[] = [];
+    for (let c = 0; c < k; c++) if (lo[c]! >= 0) jobs.push(readRole(c));
+    const done = await Promise.all(jobs);
+    for (let c = 0, j = 0; c < k; c++) if (lo[c]! >= 0) ok[c] = done[j++]!;
+    if (!done.includes(false)) return out;
+  } else if (fused) return out;
   const ranges = new Map<number, { lo: number; hi: number; into: Uint8Array[] }>();
-  for (let c = 0, j = 0; c < k; c++) if (lo[c]! >= 0) { ok[c] = done[j++]!; ranges.set(c, { lo: lo[c]!, hi: hi[c]!, into: pieces[c]! }); }
+  for (let c = 0; c < k; c++) if (lo[c]! >= 0) ranges.set(c, { lo: lo[c]!, hi: hi[c]!, into: pieces[c]! });
   const spans = cellSpans(offset, length, k, cell);
   // Degraded: whole stripes, lost cells decoded in the codec's memory, then their spans copied out.
   // Cells read whole stripes long already sit in `out`: copied in, not read again.
@@ -753,6 +760,72 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     bufs.release();
   }
   return out;
+}
+
+/** Set to 0 to read EC cells through `fetchArrayInto` only (no located reads: `fusedRead`). */
+export const FUSED_READS_ENV = 'CAIRN_EC_FUSED_READS';
+let fusedReadsOn = process.env[FUSED_READS_ENV] !== '0';
+
+/**
+ * Whether EC reads locate their cells and send them as one group (`fusedRead`); `on` switches it
+ * (tests and benches compare both ways in one process). Starts from FUSED_READS_ENV.
+ */
+export function fusedReads(on?: boolean): boolean {
+  if (on !== undefined) fusedReadsOn = on;
+  return fusedReadsOn;
+}
+
+/**
+ * The data roles of an EC read (`fetchArray`: shard range [lo[c], hi[c]) into pieces[c] for each
+ * touched role c) read as one hashed group: each role's open store locates its read synchronously
+ * (`ShardStore.locateArrayNow`), the located reads go to the thread pool with one promise, and
+ * each hash is checked against its extent's checksum (`finish`) before the read counts. A role
+ * not located (a remote store, a value not in the data file, a range that is not one extent),
+ * or whose located read failed or mismatched, is read with `readRole` (`fetchArrayInto`: its
+ * error reports and notes), beside the group. Sets ok[c] per touched role; resolves with whether
+ * all of them were read; undefined when no role could be located (the caller reads as before).
+ */
+async function fusedRead(ctx: IoContext, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint,
+  lo: readonly number[], hi: readonly number[], pieces: readonly Uint8Array[][], ok: boolean[], readRole: (c: number) => Promise<boolean>): Promise<boolean | undefined> {
+  const k = lo.length;
+  const located: LocatedShardRead[] = [];
+  const locatedRole: number[] = [];
+  let slow: number[] | undefined;
+  for (let c = 0; c < k; c++) {
+    if (lo[c]! < 0) continue;
+    const { shard, target } = roles[c]!;
+    const s = ctx.available(target) ? ctx.storeNow!(target) : undefined;
+    let l: LocatedShardRead | null = null;
+    if (s?.locateArrayNow !== undefined) {
+      try { l = s.locateArrayNow(epoch, unitOid(oid, shard), dkey, akey, { index: lo[c]!, count: hi[c]! - lo[c]! }, pieces[c]!); } catch { l = null; }
+    }
+    if (l) { located.push(l); locatedRole.push(c); } else (slow ??= []).push(c);
+  }
+  if (located.length === 0) return undefined;
+  let jobs: Promise<boolean>[] | undefined;
+  if (slow) { jobs = []; for (const c of slow) jobs.push(readRole(c)); }
+  let results: Array<bigint | Error>;
+  try {
+    results = await readHashedGroup(located.map((l) => l.read));
+  } catch (e) {
+    // (readHashedGroup never rejects; a throw before it sent anything leaves the holds to drop)
+    for (const l of located) l.finish(undefined);
+    if (jobs) await Promise.allSettled(jobs);
+    throw e;
+  }
+  let retry: number[] | undefined;
+  for (let i = 0; i < located.length; i++) {
+    const c = locatedRole[i]!;
+    if (located[i]!.finish(results[i])) ok[c] = true;
+    else (retry ??= []).push(c); // failed or mismatched: read again the checked way, which reports it
+  }
+  if (retry) { jobs ??= []; for (const c of retry) jobs.push(readRole(c)); }
+  if (!jobs) return true;
+  const cs = slow && retry ? [...slow, ...retry] : slow ?? retry!;
+  const done = await Promise.all(jobs);
+  let all = true;
+  for (let i = 0; i < cs.length; i++) { ok[cs[i]!] = done[i]!; if (!done[i]) all = false; }
+  return all;
 }
 
 /** Object-level extents of an array akey (bytes), merged and sorted. */

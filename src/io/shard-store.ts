@@ -5,6 +5,7 @@
  */
 import type { Extent } from '../../core/extents.js';
 import { assert } from '../../core/errors.js';
+import type { HashedReadSlot } from '../media/block-device.js';
 
 /** An extent of an array akey (bytes, or records of `recordSize`). */
 export type Recx = Extent;
@@ -17,6 +18,14 @@ export type Recx = Extent;
  * already checked its own commits.
  */
 export interface WriteOpts { txRead?: bigint }
+
+/** A shard read located by `ShardStore.locateArrayNow`: its device request and how it ends. */
+export interface LocatedShardRead {
+  /** The hashed read, not yet sent (media `readHashedGroup`). */
+  readonly read: HashedReadSlot;
+  /** The read is over (its hash or error; undefined: never sent): releases its holds; true only when its bytes matched the checksum. */
+  finish(result: bigint | Error | undefined): boolean;
+}
 
 /** The per-target operations the object layer drives. */
 export interface ShardStore {
@@ -46,6 +55,15 @@ export interface ShardStore {
    * its checksum there, with no intermediate buffer.
    */
   fetchArrayInto?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void>;
+  /**
+   * `fetchArrayInto` located synchronously (a local store, src/vos/locate.ts): when the newest
+   * visible extent is exactly `recx` and lies in the data file, the hashed device read of it into
+   * `into`, not yet sent; null when only `fetchArrayInto` can read it. The caller sends the reads
+   * of several shards as one group (media `readHashedGroup`, one promise) and must `finish` each:
+   * only a read whose `finish` returns true has verified bytes (else read it with `fetchArrayInto`,
+   * which reports the damage). Optional.
+   */
+  locateArrayNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): LocatedShardRead | null;
   punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void>;
   punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void>;
   punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void>;

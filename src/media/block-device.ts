@@ -14,7 +14,7 @@ import { Semaphore } from '../../core/semaphore.js';
 import { materializeFills } from './fills.js';
 import { swallowed } from '../../core/log.js';
 import { BLOCK_SIZE, MAX_ALIGNED_BYTES, allocAligned, isAligned } from './aligned.js';
-import type { FileMap, IoEngine } from './io-engine.js';
+import type { FileMap, HashedRead, IoEngine } from './io-engine.js';
 import { MediaError, mediaErrorFromErrno } from './errors.js';
 import type { FaultInjector, ReadFault } from './fault.js';
 import { IoUringEngine, loadNative, nativeAddon } from './io-uring.js';
@@ -68,6 +68,14 @@ export interface BlockDevice {
    */
   readIntoHashed(offset: number, length: number, into: readonly Uint8Array[], seed: bigint): Promise<bigint>;
   /**
+   * `readIntoHashed` prepared synchronously and not yet sent: the request, holding one of the
+   * device's slots, for `readHashedGroup` (the reads of several devices, the k cells of an EC
+   * read, sent with one promise). Undefined when this device cannot (O_DIRECT, fault injection,
+   * an engine without groups, no free slot): use `readIntoHashed`. The caller gives the slot back
+   * (`release`) once the group has settled, or when it does not send it.
+   */
+  hashedReadNow?(offset: number, length: number, into: readonly Uint8Array[], seed: bigint): HashedReadSlot | undefined;
+  /**
    * `writeFrom`, resolving with the xxhash64 (`seed`) of the bytes of `from` (without the zero
    * padding), computed off the JavaScript thread where the engine can (`IoEngine.writevHash`),
    * else on it while the write is in flight.
@@ -101,6 +109,45 @@ export interface BlockDevice {
   allocAligned(bytes: number): Uint8Array;
   /** Wait for in-flight requests, then close the file. Later calls fail with `CLOSED`. */
   close(): Promise<void>;
+}
+
+/** A hashed read prepared by `BlockDevice.hashedReadNow`: the request, its engine and the device slot it holds. */
+export interface HashedReadSlot extends HashedRead {
+  readonly engine: IoEngine;
+  /** Give the device slot back (once; later calls do nothing). */
+  release(): void;
+}
+
+/** `HashedReadSlot` of a file device (see `FileBlockDevice.hashedReadNow`). */
+class FileReadSlot implements HashedReadSlot {
+  private held = true;
+  constructor(
+    readonly fd: number,
+    readonly views: readonly Uint8Array[],
+    readonly position: number,
+    readonly hashLen: number,
+    readonly seed: bigint,
+    readonly map: FileMap | undefined,
+    readonly engine: IoEngine,
+    private readonly slots: Semaphore,
+  ) {}
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.slots.release();
+  }
+}
+
+/**
+ * Send hashed reads prepared by `hashedReadNow` (of one or several devices) as one request with
+ * one promise: it resolves, in order, with each read's hash or the error it failed with, and never
+ * rejects. The slots stay held: the caller releases each once it has looked at the results.
+ */
+export function readHashedGroup(reads: readonly HashedReadSlot[]): Promise<Array<bigint | Error>> {
+  if (reads.length === 0) return Promise.resolve([]);
+  // (every engine that prepares slots has groups, and they share one process-wide batcher)
+  return reads[0]!.engine.readvHashGroup!(reads);
 }
 
 /** Options of `openBlockDevice`. */
@@ -290,6 +337,15 @@ class FileBlockDevice implements BlockDevice {
     // (`slotted` inline: a bulk read's path is one promise shorter.)
     if (!this.slots.tryAcquire()) await this.slots.acquire();
     try { return await io.readvHash(this.fd, into, offset, want, seed, this.map ?? this.mapOnce()); } finally { this.slots.release(); }
+  }
+
+  hashedReadNow(offset: number, length: number, into: readonly Uint8Array[], seed: bigint): HashedReadSlot | undefined {
+    const io = this.io;
+    if (this.closed || this.direct || this.fault || !io.readvHashGroup || !Array.isArray(into) || into.length === 0 || into.length > HASHED_IO_MAX_VIEWS) return undefined;
+    checkRange('read', offset, length, this.size);
+    const want = checkBuffers('hashedReadNow', 'into', into, length);
+    if (!this.slots.tryAcquire()) return undefined; // (busy: the caller's promise read waits in order)
+    return new FileReadSlot(this.fd, into, offset, want, seed, this.map ?? this.mapOnce(), io, this.slots);
   }
 
   /** Make the file's mapping for hashed reads (once; null when off or impossible: they use preadv). */

@@ -8,6 +8,19 @@
 /** A read-only file mapping made by the native addon (`mapFile`; native/hashio.c): opaque to JavaScript. */
 export type FileMap = object & { readonly __fileMap?: never };
 
+/**
+ * One hashed read of a group (`IoEngine.readvHashGroup`): `readvHash`'s arguments as a record, so
+ * the reads of several devices (the k cells of an EC read) travel as one request.
+ */
+export interface HashedRead {
+  readonly fd: number;
+  readonly views: readonly Uint8Array[];
+  readonly position: number;
+  readonly hashLen: number;
+  readonly seed: bigint;
+  readonly map: FileMap | undefined;
+}
+
 /** An asynchronous positional I/O engine over file descriptors. */
 export interface IoEngine {
   /** Which engine this is (reported by the device). */
@@ -32,6 +45,13 @@ export interface IoEngine {
    * the bytes in one pass. Optional: the device hashes on the JavaScript thread without it.
    */
   readvHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap): Promise<bigint>;
+  /**
+   * `readvHash` of several reads with one promise: resolves, in order, with each read's hash or
+   * the `MediaError` it failed with (never rejects), so a failed read never hides the others'
+   * results. Optional (the thread-pool engine's batcher has it). The reads may belong to any
+   * devices whose engines have it (one process-wide batcher; each read names its descriptor).
+   */
+  readvHashGroup?(reads: readonly HashedRead[]): Promise<Array<bigint | Error>>;
   /** xxhash64 of the first `hashLen` bytes of `bufs`, then `writev` of all of them, off the JavaScript thread. Optional. */
   writevHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
   /** fdatasync(fd): make completed writes durable. */

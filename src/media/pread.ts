@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import type { FileMap, IoEngine } from './io-engine.js';
+import type { FileMap, HashedRead, IoEngine } from './io-engine.js';
 import { mediaErrorFromErrno, MediaError } from './errors.js';
 import { nativeAddon, type NativeAddon } from './io-uring.js';
 import { fillOf, materializeFills, type ParityFill } from './fills.js';
@@ -65,6 +65,19 @@ type HashedBatchFlatFn = NonNullable<NativeAddon['hashedBatchFlat']>;
 /** Numbers per request in a flattened batch (`hashedBatchFlat`): op, fd, position, hashLen, view count. */
 const FLAT_FIELDS = 5;
 
+/** A batch request's completion: a promise's settle functions, or one member of a group (`GroupMember`). */
+interface Waiter { resolve(h: bigint): void; reject(e: unknown): void }
+
+/** The shared state of one `submitGroup`: its results, in order, and the reads still in flight. */
+interface GroupState { readonly out: Array<bigint | Error>; pending: number; readonly done: (out: Array<bigint | Error>) => void }
+
+/** Read `i` of a group: records its hash or error; the last one to complete settles the group's one promise. */
+class GroupMember implements Waiter {
+  constructor(private readonly g: GroupState, private readonly i: number) {}
+  resolve(h: bigint): void { this.g.out[this.i] = h; if (--this.g.pending === 0) this.g.done(this.g.out); }
+  reject(e: unknown): void { this.g.out[this.i] = e instanceof Error ? e : new MediaError('IO_ERROR', String(e)); if (--this.g.pending === 0) this.g.done(this.g.out); }
+}
+
 /**
  * Gathers the hashed reads and writes issued in one run of JavaScript (up to the next microtask
  * checkpoint) and sends them to the thread pool as few native jobs (`hashedBatch`): the k cell
@@ -85,7 +98,7 @@ const FLAT_FIELDS = 5;
  */
 class HashedBatcher {
   private queue: HashedRequest[] = [];
-  private waiters: Array<{ resolve(h: bigint): void; reject(e: unknown): void }> = [];
+  private waiters: Waiter[] = [];
   private bytes = 0;
   private scheduled = false;
   /** Native jobs in flight. */
@@ -115,6 +128,26 @@ class HashedBatcher {
     });
   }
 
+  /**
+   * Several hashed reads with one promise (`IoEngine.readvHashGroup`): they join the gathering
+   * batch like `submit`'s, but one group object, not a promise per read, collects their results
+   * (each read's hash, or its error). A group split over two jobs settles when both have completed.
+   */
+  submitGroup(reads: readonly HashedRead[]): Promise<Array<bigint | Error>> {
+    if (reads.length === 0) return Promise.resolve([]);
+    return new Promise<Array<bigint | Error>>((done) => {
+      const g: GroupState = { out: new Array<bigint | Error>(reads.length), pending: reads.length, done };
+      for (let i = 0; i < reads.length; i++) {
+        const r = reads[i]!;
+        this.queue.push([0, r.fd, r.views, r.position, r.hashLen, r.seed, r.map, undefined]);
+        this.waiters.push(new GroupMember(g, i));
+        this.bytes += r.hashLen;
+        if (this.queue.length >= HASHED_BATCH_MAX_REQUESTS || this.bytes >= HASHED_BATCH_MAX_BYTES) this.flush();
+      }
+      if (this.queue.length > 0 && !this.scheduled) { this.scheduled = true; queueMicrotask(this.flushNow); }
+    });
+  }
+
   private flush(): void {
     const reqs = this.queue, waiters = this.waiters;
     if (reqs.length === 0) return;
@@ -133,7 +166,7 @@ class HashedBatcher {
     }
   }
 
-  private send(reqs: HashedRequest[], waiters: Array<{ resolve(h: bigint): void; reject(e: unknown): void }>): void {
+  private send(reqs: HashedRequest[], waiters: Waiter[]): void {
     this.inFlight++;
     let p: Promise<Array<bigint | number>>;
     try {
@@ -197,6 +230,7 @@ export class PreadEngine implements IoEngine {
   readonly maxInFlight = PREAD_MAX_IN_FLIGHT;
   readonly readvHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap) => Promise<bigint>;
   readonly writevHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint) => Promise<bigint>;
+  readonly readvHashGroup?: (reads: readonly HashedRead[]) => Promise<Array<bigint | Error>>;
 
   constructor() {
     const addon = nativeAddon();
@@ -205,6 +239,7 @@ export class PreadEngine implements IoEngine {
       const batcher = sharedBatcher(hashedBatch, hashedBatchFlat);
       this.readvHash = (fd, bufs, position, hashLen, seed, map) => batcher.submit(0, fd, bufs, position, hashLen, seed, map);
       this.writevHash = (fd, bufs, position, hashLen, seed) => batcher.submit(1, fd, bufs, position, hashLen, seed);
+      this.readvHashGroup = (reads) => batcher.submitGroup(reads);
     } else if (preadvHash && pwritevHash) {
       const total = (bufs: readonly Uint8Array[]) => bufs.reduce((n, b) => n + b.length, 0);
       this.readvHash = (fd, bufs, position, hashLen, seed) => preadvHash(fd, bufs as Uint8Array[], position, hashLen, seed)

@@ -1,0 +1,102 @@
+/**
+ * Where a whole-extent array read's bytes lie, answered synchronously: the fused EC read path.
+ *
+ * Why: an EC read of 1 MiB asks k targets for one cell range each. Through `fetchArrayInto` every
+ * cell costs a chain of async frames (the store's checks and read, the target's `readValueInto`,
+ * the device's hashed read and slot), about six promises, and each cell's hashed read is its own
+ * batcher entry with its own promise: ~25 promises per read, ~5 us of JavaScript per cell. Here
+ * a store does the read's synchronous part (visibility, the newest extent, its data-file place and
+ * checksum) in one call and hands back the device request ready to send; the caller sends the k
+ * requests of its read as one group (`readHashedGroup`: one promise) and checks every hash against
+ * the extent's checksum (`LocatedArrayRead.finish`) before it uses a byte.
+ *
+ * What it does not do: anything but the plain case. A value in memory, in the log or inline in a
+ * run, a range that is not exactly the newest extent, a damaged or closed target, a device that
+ * cannot prepare the request: the answer is null and the caller reads with `fetchArrayInto`, which
+ * also owns every error report (a failed or mismatching located read is read again that way, so
+ * damage is reported, noted and reconstructed exactly as there; it never reads as absent).
+ */
+import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
+import { CSUM_SEED } from './constants.js';
+import { Where } from './wal.js';
+import { akeyProbes, visibleArray, type ReadView } from './reads.js';
+import type { ContState, TargetStore } from './store.js';
+
+export { readHashedGroup };
+
+/**
+ * A located whole-extent read: the device request (`read`, send it with `readHashedGroup`) and
+ * the hold it keeps on the target until `finish` (the target stays open and the extent's blocks
+ * are not reused while the read is in flight, as for `readValueInto`).
+ */
+export interface LocatedArrayRead {
+  /** The hashed read of the extent into the caller's buffers, not yet sent. */
+  readonly read: HashedReadSlot;
+  /**
+   * The read is over: `result` is what `readHashedGroup` gave for it (its hash or its error), or
+   * undefined when it was never sent. Releases the slot and the target's holds (once; later
+   * calls return false). True only when the bytes now in the buffers hash to the extent's checksum.
+   */
+  finish(result: bigint | Error | undefined): boolean;
+}
+
+/** `LocatedArrayRead` of a target store (see `locateArrayRead`). */
+class Located implements LocatedArrayRead {
+  private open = true;
+  constructor(private readonly t: TargetStore, private readonly gen: number, readonly read: HashedReadSlot, private readonly csum: bigint) {}
+
+  finish(result: bigint | Error | undefined): boolean {
+    if (!this.open) return false;
+    this.open = false;
+    this.read.release();
+    this.t.endRead(this.gen);
+    this.t.leave();
+    return result === this.csum;
+  }
+}
+
+/**
+ * Locate the array read of `recx` (records of `oid`/`dkey`/`akey` visible at `epoch` in the
+ * container `st` of target `t`, through read view `v`) into the caller's buffers `into`, when the
+ * newest visible extent is exactly that range and lies in the data file. Null otherwise, and on
+ * anything unusual (the caller then reads with `fetchArrayInto`, which checks and reports). The
+ * arguments are the caller's, checked only as far as this path needs: a ContainerStore passes
+ * its own view.
+ */
+export function locateArrayRead(t: TargetStore, st: ContState, v: ReadView, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, into: readonly Uint8Array[]): LocatedArrayRead | null {
+  if (st.destroyed || typeof epoch !== 'bigint' || typeof oid !== 'bigint' || !(dkey instanceof Uint8Array) || !(akey instanceof Uint8Array)
+    || !Number.isSafeInteger(recx.index) || !Number.isSafeInteger(recx.count) || recx.index < 0 || recx.count <= 0 || !Array.isArray(into)) return null;
+  try {
+    t.enter();
+  } catch {
+    return null; // (closed: the promise read says so)
+  }
+  let held = true;
+  try {
+    t.checkIntact();
+    const { recordSize, extents } = visibleArray(v, oid, dkey, akey, epoch, akeyProbes(st.idx, oid, dkey, akey), recx);
+    const x0 = extents[0];
+    if (x0 === undefined || x0.where !== Where.Block || x0.index !== recx.index || x0.count !== recx.count) return null;
+    let bytes = 0;
+    for (let i = 0; i < into.length; i++) {
+      const b = into[i];
+      if (!(b instanceof Uint8Array)) return null;
+      bytes += b.length;
+    }
+    if (bytes !== recx.count * (recordSize ?? 1) || bytes !== x0.len) return null;
+    const gen = t.beginRead();
+    let slot: HashedReadSlot | undefined;
+    try {
+      slot = t.dev.hashedReadNow?.(x0.loc, x0.alloc, into, CSUM_SEED);
+    } finally {
+      if (slot === undefined) t.endRead(gen);
+    }
+    if (slot === undefined) return null;
+    held = false; // (the Located holds it now)
+    return new Located(t, gen, slot, x0.csum);
+  } catch {
+    return null;
+  } finally {
+    if (held) t.leave();
+  }
+}
