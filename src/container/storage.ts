@@ -185,6 +185,10 @@ const swallowUnwrittenDone = swallow('container.done-record-unwritten-completed-
 export const GROUP_GATHER_MAX_MS = 20;
 /** Durable mode: a gathering group is written once at most this share of its cohort (1/8) still writes (a slow target does not hold it). */
 const GATHER_STRAGGLERS_SHIFT = 3;
+/** Durable mode: weight of the newest sample in the running averages of sync time and commit work (1/8). */
+const PIPELINE_EWMA_SHIFT = 3;
+/** Durable mode: `CAIRN_JOURNAL_PIPELINE=0` keeps one group per sync whatever the timings (`pipeline`; for A/B runs). */
+const PIPELINE_ON = process.env.CAIRN_JOURNAL_PIPELINE !== '0';
 
 /** Journal size above which the journal is rewritten down to the retained history. */
 export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
@@ -244,6 +248,18 @@ export class LocalContainerStorage implements ContainerStorage {
   private gatherTimer: ReturnType<typeof setTimeout> | undefined;
   /** Durable mode: a flush is scheduled for the end of this turn of the event loop. */
   private flushPending = false;
+  /** Durable mode: INTENT records in `queue` (commits waiting for the next group). */
+  private queuedIntents = 0;
+  /** Durable mode: INTENT records of the group being synced. */
+  private syncingIntents = 0;
+  /** Durable mode: running averages (ms) of a group sync, and of the event-loop work of one commit released by it. */
+  private syncMs = 0;
+  private commitMs = 0;
+  /**
+   * Durable mode: split the commits in flight into two alternating groups, each written as soon as
+   * it holds this many INTENTs (0: one group per sync). See `pipeline`.
+   */
+  private splitAt = 0;
   private readonly flushAtTurnEnd = (): void => { this.flushPending = false; this.startGroup(); };
 
   private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>, readonly redo: boolean) {}
@@ -361,7 +377,9 @@ export class LocalContainerStorage implements ContainerStorage {
       this.batch.lazy = false;
       queueMicrotask(this.flushSoon); // (the pending end-of-turn flush then finds the group written)
     }
-    return this.batch.promise;
+    const promise = this.batch.promise;
+    if (rec.type === JournalType.Intent && this.journal.durable && ++this.queuedIntents >= this.splitAt && this.splitAt > 0 && !this.syncing) this.flushQueue();
+    return promise;
   }
 
   /**
@@ -413,12 +431,46 @@ export class LocalContainerStorage implements ContainerStorage {
     if (this.redo) this.keepLive(queued, written);
     this.syncing = true;
     this.cohort = this.writers;
-    this.journal.sync().then(() => batch?.resolve(), (err) => batch?.reject(err)).finally(() => {
+    const intents = this.queuedIntents;
+    this.queuedIntents = 0;
+    this.syncingIntents = intents;
+    const started = performance.now();
+    const ended = (ok: boolean, err?: unknown): void => {
       this.syncing = false;
-      // a checkpoint's rewrite waiting for this sync goes first (the next group goes to the new file)
-      if (this.syncEnded.length) for (const f of this.syncEnded.splice(0)) f();
+      this.syncingIntents = 0;
+      this.syncMs += (performance.now() - started - this.syncMs) / (1 << PIPELINE_EWMA_SHIFT);
+      if (this.syncEnded.length) {
+        // a checkpoint's rewrite waiting for this sync goes first (the next group goes to the new file)
+        for (const f of this.syncEnded.splice(0)) f();
+      } else if (this.queuedIntents > 0 && this.splitAt > 0) {
+        // two groups (`pipeline`): the commits that waited out this whole sync are written and
+        // synced now, while the commits this sync releases run (their records form the group
+        // after it); with one group they wait for those, and all go at the end of this turn
+        this.flushQueue();
+      }
+      if (ok) batch?.resolve(); else batch?.reject(err);
+      if (intents > 0) this.pipeline(intents);
       // (the commits this sync released count as writing by now: the next group gathers for them)
-      if (this.queue.length) this.gather();
+      if (!this.syncing && this.queue.length) this.gather();
+    };
+    this.journal.sync().then(() => ended(true), (err) => ended(false, err));
+  }
+
+  /**
+   * Durable mode, after a sync released `released` commits: measure the event-loop work they do
+   * until the end of this turn (their replica writes, their callers' next commits), and choose
+   * how the commits in flight form groups. One group per sync costs a commit the sync plus the
+   * work of the whole cohort before the next sync starts (sync + work); two alternating groups,
+   * each synced while the other's commits run, cost max(sync, work / 2) per half. Two groups win
+   * when a sync is shorter than the cohort's work (a fast disk, CPU-bound commits); one group
+   * when the disk is the slower part (it then syncs half as often).
+   */
+  private pipeline(released: number): void {
+    const from = performance.now();
+    const inFlight = released + this.syncingIntents + this.queuedIntents;
+    setImmediate(() => {
+      this.commitMs += ((performance.now() - from) / released - this.commitMs) / (1 << PIPELINE_EWMA_SHIFT);
+      this.splitAt = PIPELINE_ON && inFlight >= 4 && this.syncMs < this.commitMs * inFlight ? (inFlight + 1) >> 1 : 0;
     });
   }
 
@@ -428,6 +480,7 @@ export class LocalContainerStorage implements ContainerStorage {
     const queued = this.queue, batch = this.batch;
     this.queue = [];
     this.batch = undefined;
+    this.queuedIntents = 0;
     let written: Buffer | undefined;
     try { written = this.journal.appendBatch(queued); } catch (err) { batch?.reject(err); return; }
     if (this.redo) this.keepLive(queued, written);
