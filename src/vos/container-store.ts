@@ -18,6 +18,8 @@ import {
 import type { ContState, TargetStore, ValueParts } from './store.js';
 import { before, keyHex, keyStr, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
+import { locateArrayRead, type LocatedArrayRead } from './locate.js';
+import { Where } from './wal.js';
 
 /** The answer of an update applied in the call: one resolved promise shared by all (nothing to allocate). */
 const DONE: Promise<void> = Promise.resolve();
@@ -390,6 +392,40 @@ export class ContainerStore {
     const { data } = await this.fetchArray(epoch, oid, dkey, akey, recx, { holesAsZero: true });
     let at = 0;
     for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
+  }
+
+  /**
+   * `ShardStore.locateArrayNow`: where a whole-extent array read's bytes lie in the data file,
+   * answered synchronously (src/vos/locate.ts), so an EC read sends its k cells as one hashed
+   * batch; null: read it with `fetchArrayInto`.
+   */
+  locateArrayNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): LocatedArrayRead | null {
+    return locateArrayRead(this.target, this.state, this.view(), epoch, oid, dkey, akey, recx, into);
+  }
+
+  /**
+   * Where the bytes of a whole-extent array read lie, when `fetchArrayInto` would read them
+   * straight from the data file: the newest extent visible at `epoch` is exactly `recx` and in the
+   * data file (`vos.data` in the target's directory). Its byte position and length there and its
+   * checksum (xxh64 with `CSUM_SEED`); null in every other case (read with `fetchArrayInto`).
+   * Why: an engine serving a reader on its host hands it the place instead of the bytes (one copy,
+   * src/engine). No hold is kept: the reader checks what it read against `csum` (blocks freed and
+   * reused meanwhile, or damaged, mismatch; it then reads with `fetchArrayInto`, which reports).
+   */
+  locateArrayExtent(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx): { position: number; length: number; csum: bigint } | null {
+    checkEpoch(epoch, 'epoch', 0n); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
+    const t = this.target;
+    t.enter();
+    try {
+      this.live();
+      t.checkIntact();
+      const { extents } = visibleArray(this.view(), oid, dkey, akey, epoch, akeyProbes(this.state.idx, oid, dkey, akey), recx);
+      const x0 = extents[0];
+      if (x0 === undefined || x0.where !== Where.Block || x0.index !== recx.index || x0.count !== recx.count) return null;
+      return { position: x0.loc, length: x0.len, csum: x0.csum };
+    } finally {
+      t.leave();
+    }
   }
 
   /** 'single' or 'array' by the newest thing visible at `epoch`, undefined when nothing is. */
