@@ -36,7 +36,7 @@ import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
 import { allocOutput } from '../media/aligned.js';
-import { readHashedGroup } from '../media/block-device.js';
+import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
 import { deferFill, deferredFills, dropFill } from '../media/fills.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
@@ -724,16 +724,46 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     }
   };
   const ok: boolean[] = new Array(k + p).fill(false);
-  const fused = ctx.syncReads !== false && ctx.storeNow !== undefined && fusedReadsOn
-    ? await fusedRead(ctx, roles, oid, dkey, akey, epoch, lo, hi, pieces, ok, readRole)
-    : undefined;
-  if (fused === undefined) {
+  const group = ctx.syncReads !== false && ctx.storeNow !== undefined && fusedReadsOn ? locateRoles(ctx, roles, oid, dkey, akey, epoch, lo, hi, pieces) : undefined;
+  if (group === undefined) {
     const jobs: Promise<boolean>[] = [];
     for (let c = 0; c < k; c++) if (lo[c]! >= 0) jobs.push(readRole(c));
     const done = await Promise.all(jobs);
     for (let c = 0, j = 0; c < k; c++) if (lo[c]! >= 0) ok[c] = done[j++]!;
     if (!done.includes(false)) return out;
-  } else if (fused) return out;
+  } else {
+    // The located roles as one hashed group (one promise), the others beside it (`readRole`;
+    // their promise has a handler at once: one that fails while the group is out is not unhandled).
+    const slow = group.slow;
+    let slowDone: Promise<boolean[]> | undefined;
+    if (slow !== undefined) {
+      const jobs: Promise<boolean>[] = [];
+      for (const c of slow) jobs.push(readRole(c));
+      slowDone = Promise.all(jobs);
+      slowDone.catch(() => undefined);
+    }
+    let results: Array<bigint | Error>;
+    try {
+      results = await readHashedGroup(group.reads);
+    } catch (e) {
+      // (readHashedGroup never rejects; a throw before it sent anything leaves the holds to drop)
+      for (const l of group.located) l.finish(undefined);
+      throw e;
+    }
+    let retry: number[] | undefined;
+    for (let i = 0; i < group.located.length; i++) {
+      const c = group.roles[i]!;
+      if (group.located[i]!.finish(results[i])) ok[c] = true;
+      else (retry ??= []).push(c); // failed or mismatched: read again the checked way, which reports it
+    }
+    if (slowDone === undefined && retry === undefined) return out;
+    let all = true;
+    const retried = retry !== undefined ? Promise.all(retry.map((c) => readRole(c))) : undefined;
+    retried?.catch(() => undefined); // (awaited below, maybe after slowDone has thrown)
+    if (slowDone !== undefined) { const done = await slowDone; for (let i = 0; i < slow!.length; i++) { ok[slow![i]!] = done[i]!; if (!done[i]) all = false; } }
+    if (retried !== undefined) { const done = await retried; for (let i = 0; i < retry!.length; i++) { ok[retry![i]!] = done[i]!; if (!done[i]) all = false; } }
+    if (all) return out;
+  }
   const ranges = new Map<number, { lo: number; hi: number; into: Uint8Array[] }>();
   for (let c = 0; c < k; c++) if (lo[c]! >= 0) ranges.set(c, { lo: lo[c]!, hi: hi[c]!, into: pieces[c]! });
   const spans = cellSpans(offset, length, k, cell);
@@ -762,12 +792,12 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
   return out;
 }
 
-/** Set to 0 to read EC cells through `fetchArrayInto` only (no located reads: `fusedRead`). */
+/** Set to 0 to read EC cells through `fetchArrayInto` only (no located reads: `locateRoles`). */
 export const FUSED_READS_ENV = 'CAIRN_EC_FUSED_READS';
 let fusedReadsOn = process.env[FUSED_READS_ENV] !== '0';
 
 /**
- * Whether EC reads locate their cells and send them as one group (`fusedRead`); `on` switches it
+ * Whether EC reads locate their cells and send them as one group (`locateRoles`); `on` switches it
  * (tests and benches compare both ways in one process). Starts from FUSED_READS_ENV.
  */
 export function fusedReads(on?: boolean): boolean {
@@ -775,23 +805,23 @@ export function fusedReads(on?: boolean): boolean {
   return fusedReadsOn;
 }
 
+/** The located reads of an EC read (`locateRoles`): the requests, their reads and roles in the same order, and the roles not located. */
+interface LocatedRoles { reads: HashedReadSlot[]; located: LocatedShardRead[]; roles: number[]; slow: number[] | undefined }
+
 /**
- * The data roles of an EC read (`fetchArray`: shard range [lo[c], hi[c]) into pieces[c] for each
- * touched role c) read as one hashed group: each role's open store locates its read synchronously
- * (`ShardStore.locateArrayNow`), the located reads go to the thread pool with one promise, and
- * each hash is checked against its extent's checksum (`finish`) before the read counts. A role
- * not located (a remote store, a value not in the data file, a range that is not one extent),
- * or whose located read failed or mismatched, is read with `readRole` (`fetchArrayInto`: its
- * error reports and notes), beside the group. Sets ok[c] per touched role; resolves with whether
- * all of them were read; undefined when no role could be located (the caller reads as before).
+ * The fused EC read's synchronous half (`fetchArray`: data role c reads shard range [lo[c], hi[c])
+ * into pieces[c]; lo[c] < 0 when untouched): each touched role's open store locates its read
+ * (`ShardStore.locateArrayNow`), so the caller sends them as one hashed group (one promise) and
+ * checks each hash against its extent's checksum (`finish`) before the role counts as read. Roles
+ * not located (a remote store, a value not in the data file, a range that is not one extent, an
+ * unavailable target) are listed in `slow`, for `fetchArrayInto` (its error reports and notes).
+ * Undefined when none was located (the caller reads as before).
  */
-async function fusedRead(ctx: IoContext, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint,
-  lo: readonly number[], hi: readonly number[], pieces: readonly Uint8Array[][], ok: boolean[], readRole: (c: number) => Promise<boolean>): Promise<boolean | undefined> {
-  const k = lo.length;
-  const located: LocatedShardRead[] = [];
-  const locatedRole: number[] = [];
+function locateRoles(ctx: IoContext, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint,
+  lo: readonly number[], hi: readonly number[], pieces: readonly Uint8Array[][]): LocatedRoles | undefined {
+  let got: LocatedRoles | undefined;
   let slow: number[] | undefined;
-  for (let c = 0; c < k; c++) {
+  for (let c = 0; c < lo.length; c++) {
     if (lo[c]! < 0) continue;
     const { shard, target } = roles[c]!;
     const s = ctx.available(target) ? ctx.storeNow!(target) : undefined;
@@ -799,33 +829,12 @@ async function fusedRead(ctx: IoContext, roles: ReadonlyArray<{ readonly shard: 
     if (s?.locateArrayNow !== undefined) {
       try { l = s.locateArrayNow(epoch, unitOid(oid, shard), dkey, akey, { index: lo[c]!, count: hi[c]! - lo[c]! }, pieces[c]!); } catch { l = null; }
     }
-    if (l) { located.push(l); locatedRole.push(c); } else (slow ??= []).push(c);
+    if (l === null) { (slow ??= []).push(c); continue; }
+    got ??= { reads: [], located: [], roles: [], slow: undefined };
+    got.reads.push(l.read); got.located.push(l); got.roles.push(c);
   }
-  if (located.length === 0) return undefined;
-  let jobs: Promise<boolean>[] | undefined;
-  if (slow) { jobs = []; for (const c of slow) jobs.push(readRole(c)); }
-  let results: Array<bigint | Error>;
-  try {
-    results = await readHashedGroup(located.map((l) => l.read));
-  } catch (e) {
-    // (readHashedGroup never rejects; a throw before it sent anything leaves the holds to drop)
-    for (const l of located) l.finish(undefined);
-    if (jobs) await Promise.allSettled(jobs);
-    throw e;
-  }
-  let retry: number[] | undefined;
-  for (let i = 0; i < located.length; i++) {
-    const c = locatedRole[i]!;
-    if (located[i]!.finish(results[i])) ok[c] = true;
-    else (retry ??= []).push(c); // failed or mismatched: read again the checked way, which reports it
-  }
-  if (retry) { jobs ??= []; for (const c of retry) jobs.push(readRole(c)); }
-  if (!jobs) return true;
-  const cs = slow && retry ? [...slow, ...retry] : slow ?? retry!;
-  const done = await Promise.all(jobs);
-  let all = true;
-  for (let i = 0; i < cs.length; i++) { ok[cs[i]!] = done[i]!; if (!done[i]) all = false; }
-  return all;
+  if (got !== undefined) got.slow = slow;
+  return got;
 }
 
 /** Object-level extents of an array akey (bytes), merged and sorted. */

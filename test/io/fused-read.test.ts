@@ -1,5 +1,5 @@
 /**
- * The fused EC read (src/io/io.ts `fusedRead`): an EC array read locates its data cells
+ * The fused EC read (src/io/io.ts `locateRoles` in `fetchArray`): an EC array read locates its data cells
  * synchronously on each target's store and reads them as one hashed group. Specification: it
  * returns exactly the bytes the read path without it returns (the model), whole stripes and
  * partial ones, unaligned ranges, rewritten cells; the located reads are the ones taken (every
