@@ -187,8 +187,11 @@ export const GROUP_GATHER_MAX_MS = 20;
 const GATHER_STRAGGLERS_SHIFT = 3;
 /** Durable mode: weight of the newest sample in the running averages of sync time and commit work (1/8). */
 const PIPELINE_EWMA_SHIFT = 3;
-/** Durable mode: `CAIRN_JOURNAL_PIPELINE=0` keeps one group per sync whatever the timings (`pipeline`; for A/B runs). */
-const PIPELINE_ON = process.env.CAIRN_JOURNAL_PIPELINE !== '0';
+/**
+ * Durable mode, `CAIRN_JOURNAL_PIPELINE`: `0` keeps one group per sync whatever the timings, `2`
+ * always forms two groups (`pipeline`; for A/B runs and tests); anything else lets the timings choose.
+ */
+const PIPELINE_MODE = process.env.CAIRN_JOURNAL_PIPELINE === '0' ? 0 : process.env.CAIRN_JOURNAL_PIPELINE === '2' ? 2 : 1;
 
 /** Journal size above which the journal is rewritten down to the retained history. */
 export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
@@ -470,7 +473,7 @@ export class LocalContainerStorage implements ContainerStorage {
     const inFlight = released + this.syncingIntents + this.queuedIntents;
     setImmediate(() => {
       this.commitMs += ((performance.now() - from) / released - this.commitMs) / (1 << PIPELINE_EWMA_SHIFT);
-      this.splitAt = PIPELINE_ON && inFlight >= 4 && this.syncMs < this.commitMs * inFlight ? (inFlight + 1) >> 1 : 0;
+      this.splitAt = PIPELINE_MODE !== 0 && inFlight >= 4 && (PIPELINE_MODE === 2 || this.syncMs < this.commitMs * inFlight) ? (inFlight + 1) >> 1 : 0;
     });
   }
 
