@@ -27,6 +27,8 @@ const inspector = profileDir ? new Session() : undefined;
 if (inspector) { inspector.connect(); await inspector.post('Profiler.enable'); mkdirSync(profileDir!, { recursive: true }); }
 /** CAIRN_PROBE_READS=K: the read phase reads the written MiBs K times over (a longer phase to profile). */
 const readRounds = Number(process.env.CAIRN_PROBE_READS ?? 1);
+/** CAIRN_PROBE_LOCKSTEP=1: each phase runs its operations qd at a time, all started together (the suite's call shape); latencies are per group. */
+const lockstep = process.env.CAIRN_PROBE_LOCKSTEP === '1';
 
 /** Calls per method (CAIRN_PROBE_COUNT=1), to see what one operation costs in requests. */
 const counts = new Map<string, number>();
@@ -127,9 +129,14 @@ try {
     const total = ph.name.startsWith('read') ? n * readRounds : n;
     if (inspector) await inspector.post('Profiler.start');
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: ph.qd }, async () => {
-      while (next < total) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); }
-    }));
+    if (lockstep) {
+      // CAIRN_PROBE_LOCKSTEP=1: qd operations started together, the next qd once all are done (the suite's calls: `arrayIo`).
+      while (next < total) { const a = performance.now(); const k = Math.min(ph.qd, total - next); await Promise.all(Array.from({ length: k }, () => ph.op(next++))); lat.push(performance.now() - a); }
+    } else {
+      await Promise.all(Array.from({ length: ph.qd }, async () => {
+        while (next < total) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); }
+      }));
+    }
     const s = (performance.now() - t0) / 1000;
     const te1 = threadsOf(pids), tc1 = threadStats(process.pid);
     const c = process.cpuUsage(c0), e1 = pids.map(cpuMs), s1 = pids.map(sysMs), f1 = pids.map(minflt), cf1 = minflt(process.pid);
@@ -143,6 +150,8 @@ try {
     const inPlace = rawReadStats.inPlaceBytes - r0.inPlaceBytes, buffered = rawReadStats.bufferedBytes - r0.bufferedBytes, shared = rawReadStats.sharedBytes - r0.sharedBytes;
     if (inPlace + buffered > 0) console.log(`${ph.name}: client read ${((inPlace + buffered) / MIB).toFixed(1)} MiB, ${(100 * inPlace / (inPlace + buffered)).toFixed(1)}% in place`);
     if (shared > 0) console.log(`${ph.name}: ${(shared / MIB).toFixed(1)} MiB of replies through shared memory`);
+    const direct = rawReadStats.directBytes - r0.directBytes, misses = rawReadStats.directMisses - r0.directMisses;
+    if (direct > 0 || misses > 0) console.log(`${ph.name}: ${(direct / MIB).toFixed(1)} MiB read by the client from engine data files (located reads; ${misses} did not check out)`);
     console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
     const per = (x: number) => (x / nOps).toFixed(3);
     console.log(`${ph.name}: threads, ms per op: client main ${per(tc1.main - tc0.main)} other ${per(tc1.rest - tc0.rest)}; engines main ${per(te1.main - te0.main)} other ${per(te1.rest - te0.rest)}; context switches per op (voluntary/involuntary): client ${per(tc1.vcs - tc0.vcs)}/${per(tc1.ics - tc0.ics)}, engines ${per(te1.vcs - te0.vcs)}/${per(te1.ics - te0.ics)}`);

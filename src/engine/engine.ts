@@ -87,6 +87,12 @@ export class Engine {
   private registered = new Map<number, EngineRecord>();
   private readonly locks = new LockTable();
   private readonly stores: EngineStores;
+  /**
+   * Whether reads asking for it (`direct: true`, a client on this host) are answered with where
+   * their extent lies in a data file rather than its bytes (src/net/direct-read.ts);
+   * `CAIRN_ENGINE_DIRECT_READS=0`: never.
+   */
+  private readonly directReads = process.env.CAIRN_ENGINE_DIRECT_READS !== '0';
   private readonly commits: Commits;
   /** Per container: epoch at or below which watchers froze the container (writes refused). */
   private readonly frozen = new Map<string, bigint>();
@@ -267,7 +273,7 @@ export class Engine {
     if (store === undefined) return undefined;
     const epoch = epochOf(h.epoch), unit = h.oid;
     if (this.tx.blocking(cont, epoch, unit).length) return undefined;
-    const read = serveFetchInto(store as unknown as ShardStore, h);
+    const read = serveFetchInto(store as unknown as ShardStore, h, this.directReads ? this.stores.dataFile(target) : undefined);
     if (read === undefined) return undefined;
     // (recorded once the read started: a malformed header read nothing)
     if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.record([cont, unit, h.dkey, h.akey], epoch);

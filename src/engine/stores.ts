@@ -7,7 +7,7 @@
  * Directories written by engines of the older format (one store per container per target:
  * `<dir>/<container uuid>/vos.scm`) are refused with FORMAT_VERSION, naming the way out.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { CairnError } from '../../core/errors.js';
@@ -15,8 +15,10 @@ import { swallowed } from '../../core/log.js';
 import { TargetStore, ContainerStore, staggeredRotateFill } from '../vos/index.js';
 import { allocatedBytes } from '../pool/local-backend.js';
 
+/** A target store's data file inside its directory (vos DATA_FILE). */
+const DATA_FILE = 'vos.data';
 /** Files of a target store inside its directory (what a wipe removes). */
-const STORE_FILES = ['vos.scm', 'vos.data'];
+const STORE_FILES = ['vos.scm', DATA_FILE];
 
 function isUuid(s: string): boolean { return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s); }
 
@@ -78,6 +80,20 @@ export class EngineStores {
     }
     return p;
   }
+
+  /**
+   * The absolute path of target `t`'s data file, which a client on this host may read located
+   * extents from (src/net/direct-read.ts); undefined for a target not served here.
+   */
+  dataFile(t: number): string | undefined {
+    const dir = this.dirs.get(t);
+    if (dir === undefined) return undefined;
+    let p = this.dataFiles.get(t);
+    if (p === undefined) this.dataFiles.set(t, p = join(resolve(dir), DATA_FILE));
+    return p;
+  }
+  /** `dataFile` paths made so far, by target. */
+  private readonly dataFiles = new Map<number, string>();
 
   /** The view of container `cont` on target `t` if it is open already (no await on the request path). */
   cached(t: number, cont: string): ContainerStore | undefined {

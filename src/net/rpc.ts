@@ -44,6 +44,7 @@ import { swallowed } from '../../core/log.js';
 import { BufferPool, payloadPool, type Lease } from './buffer-pool.js';
 import { widenLocalSocket, LOCAL_WIDEN_FRAME_BYTES } from './local-socket.js';
 import { ShmRegion, copyFromSlot, shmEnabled, type ShmSlot } from './shm.js';
+import { DIRECT_MIN_BYTES, directReadsEnabled, readDirect } from './direct-read.js';
 
 /** Largest request or response body. */
 export const RPC_MAX_BODY = 64 * 1024 * 1024;
@@ -405,9 +406,11 @@ interface FrameParser {
  * Bytes raw clients of this process read, by where they landed: straight in their destination
  * (`inPlaceBytes`) or in the connection's read buffer, copied from there as needed
  * (`bufferedBytes`), and reply bytes that came through a slot of the connection's shared region
- * instead of the socket (`sharedBytes`, src/net/shm.ts). For tests and benchmarks.
+ * instead of the socket (`sharedBytes`, src/net/shm.ts), and bytes read by the client itself out of
+ * an engine's data file (`directBytes`, direct-read.ts; `directMisses`: located reads that did not
+ * check out and were read again by the engine). For tests and benchmarks.
  */
-export const rawReadStats = { inPlaceBytes: 0, bufferedBytes: 0, sharedBytes: 0 };
+export const rawReadStats = { inPlaceBytes: 0, bufferedBytes: 0, sharedBytes: 0, directBytes: 0, directMisses: 0 };
 
 /**
  * Least payload bytes a socket read goes straight into their destination for (less: the read goes
@@ -882,6 +885,8 @@ export class RpcClient implements RpcCaller {
    * that can use it over the server's Unix socket; null when shared memory is off or unavailable.
    */
   private shm?: ShmRegion | null;
+  /** Whether this client asks for located reads (direct-read.ts), decided at its first read. */
+  private direct?: boolean;
 
   /** The shared region of this connection's read replies, once made (tests). */
   get sharedRegion(): ShmRegion | undefined { return this.shm ?? undefined; }
@@ -909,18 +914,15 @@ export class RpcClient implements RpcCaller {
     try {
       const timeout = o.timeoutMs ?? this.timeoutMs;
       if (this.transport === 'raw') {
-        const rp = this.rawPipe;
-        if (rp !== undefined && !rp.broken) {
-          if (o.into !== undefined && this.localPath !== undefined && method === SHM_READ_METHOD) {
-            if (this.shm === undefined) this.shm = (shmEnabled() ? ShmRegion.create() : undefined) ?? null;
-            const slot = this.shm?.take(o.into.reduce((n, b) => n + b.length, 0));
-            if (slot !== undefined) return await this.callViaSlot(rp, this.shm!, slot, method, header, payload, timeout, o);
-          }
-          return await rp.call(method, header, payload, { timeoutMs: timeout, signal: o.signal, into: o.into });
+        let rp = this.rawPipe, left = timeout;
+        if (rp === undefined || rp.broken) {
+          const started = Date.now();
+          rp = await this.bounded(this.connectRaw(), timeout, o.signal, method);
+          left = Math.max(1, timeout - (Date.now() - started));
         }
-        const started = Date.now();
-        const p = await this.bounded(this.connectRaw(), timeout, o.signal, method);
-        return await p.call(method, header, payload, { timeoutMs: Math.max(1, timeout - (Date.now() - started)), signal: o.signal, into: o.into });
+        // (`localPath` is known once connected: undefined when the Unix socket could not be reached)
+        if (o.into !== undefined && this.localPath !== undefined && method === SHM_READ_METHOD) return await this.localRead(rp, method, header, payload, left, o, o.into);
+        return await rp.call(method, header, payload, { timeoutMs: left, signal: o.signal, into: o.into });
       }
       // Fast path: an authenticated session with a working pipe needs no connect bound (no timer, no promise).
       const s = this.session, pipe = this.pipe;
@@ -933,6 +935,25 @@ export class RpcClient implements RpcCaller {
     } finally {
       this.slots.release();
     }
+  }
+
+  /**
+   * A whole-range read from an engine on this host: it may be answered with where its extent lies
+   * (direct-read.ts: read here from the engine's data file, checked against its checksum), else
+   * through a slot of the connection's shared region (`callViaSlot`), else over the socket. A
+   * located answer that does not check out is asked again without `direct`: the engine reads it.
+   */
+  private async localRead(rp: Pipe, method: string, header: Record<string, unknown>, payload: RpcPayload | undefined, timeout: number, o: RpcCallOptions, into: readonly Uint8Array[]): Promise<RpcReply> {
+    const bytes = into.reduce((n, b) => n + b.length, 0);
+    if ((this.direct ??= directReadsEnabled()) && bytes >= DIRECT_MIN_BYTES) header.direct = true;
+    if (this.shm === undefined) this.shm = (shmEnabled() ? ShmRegion.create() : undefined) ?? null;
+    const slot = this.shm?.take(bytes);
+    const r = slot !== undefined ? await this.callViaSlot(rp, this.shm!, slot, method, header, payload, timeout, o) : await rp.call(method, header, payload, { timeoutMs: timeout, signal: o.signal, into });
+    if (r.header.direct === undefined || r.filled || r.payload !== undefined) return r;
+    if (await readDirect(r.header.direct, into)) { r.filled = true; rawReadStats.directBytes += bytes; return r; }
+    rawReadStats.directMisses++;
+    delete header.direct; delete header.shm;
+    return await rp.call(method, header, payload, { timeoutMs: timeout, signal: o.signal, into });
   }
 
   /**

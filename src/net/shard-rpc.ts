@@ -247,12 +247,22 @@ export function serveUpdate(method: 'shard.updateSingle' | 'shard.updateArray' |
  * the read does not take this path (no `fetchArrayInto`, a size the pool does not lend): the
  * caller serves it as usual. A store that refuses the pooled read (records larger than a byte)
  * is read again through `serveShardCall`. Malformed headers throw NET_PROTOCOL synchronously.
+ *
+ * `dataFile`: the absolute path of the store's data file, when the engine lets a client on its
+ * host read located extents itself (direct-read.ts): a request saying `direct: true` whose
+ * extent the store locates is answered with `direct: { path, at, len, csum }` and no payload.
  */
-export function serveFetchInto(store: ShardStore, h: Record<string, unknown>): Promise<RpcReply> | undefined {
+export function serveFetchInto(store: ShardStore, h: Record<string, unknown>, dataFile?: string): Promise<RpcReply> | undefined {
   if (!store.fetchArrayInto) return undefined;
   const recx = recxOf(h.recx);
   if (!BufferPool.pools(recx.count)) return undefined;
   const epoch = big(h.epoch, 'epoch'), oid = big(h.oid, 'oid'), dkey = unb64(h.dkey), akey = unb64(h.akey);
+  if (h.direct === true && dataFile !== undefined) {
+    const at = locateExtent(store as ShardStore & ExtentLocator, epoch, oid, dkey, akey, recx);
+    if (at !== null) {
+      return Promise.resolve({ header: { present: [{ index: recx.index, count: recx.count }], length: recx.count, maxEpoch: String(store.queryMaxEpoch()), direct: { path: dataFile, at: at.position, len: at.length, csum: String(at.csum) } } });
+    }
+  }
   // A client on this host may name a slot of its shared region: the read lands there, the reply is a header (src/net/shm.ts).
   const slot = h.shm !== undefined ? slotView(h.shm, recx.count) : undefined;
   if (slot !== undefined) {
@@ -278,6 +288,26 @@ export function serveFetchInto(store: ShardStore, h: Record<string, unknown>): P
       if (err instanceof CairnError && err.code === 'INVALID_ARGUMENT') return serveShardCall('shard.fetchArray', h, undefined, store);
       throw err;
     });
+}
+
+/** A store that can say where a whole-extent array read lies in its data file (a local VOS container store: `locateArrayExtent`). */
+interface ExtentLocator {
+  locateArrayExtent?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx): { position: number; length: number; csum: bigint } | null;
+}
+
+/**
+ * Where `store` locates the read (see `serveFetchInto`), or null: no locator, not a whole extent in
+ * the data file, or anything the store refuses (its own read then reports it).
+ */
+function locateExtent(store: ShardStore & ExtentLocator, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx): { position: number; length: number; csum: bigint } | null {
+  if (typeof store.locateArrayExtent !== 'function') return null;
+  try {
+    const at = store.locateArrayExtent(epoch, oid, dkey, akey, recx);
+    return at !== null && Number.isSafeInteger(at.position) && Number.isSafeInteger(at.length) && at.length > 0 && typeof at.csum === 'bigint' ? at : null;
+  } catch (err) {
+    swallowed('shard-rpc.locate-refused-read-through-store', err);
+    return null;
+  }
 }
 
 type Usage = ReturnType<ShardStore['usage']>;

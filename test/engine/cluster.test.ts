@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Cluster, until } from '../helpers/cluster.js';
 import { collect, rejectsWith, text } from '../helpers/tmp.js';
-import { RpcClient } from '../../src/net/rpc.js';
+import { RpcClient, rawReadStats } from '../../src/net/rpc.js';
 import type { Pool } from '../../src/pool/pool.js';
 
 const t = suite('cluster');
@@ -77,6 +77,30 @@ t('the object API end to end: KV, arrays, EC and replicas, punch, lists, snapsho
   }
   assert.is(await kv.getString('from-2'), 'hello');
   await rejectsWith(pool.createContainer('e2e'), 'EXISTS');
+});
+
+t('bulk reads from engines on this host are located reads (src/net/direct-read.ts): the client reads the data files, byte for byte', async () => {
+  const MIB = 1 << 20;
+  for (const oclass of ['EC_2P1G1', 'RP_3G1']) {
+    const c = await pool.createContainer(`located-${oclass}`, { oclass });
+    const arr = c.array('f', { chunkSize: MIB });
+    const data = randomBytes(3 * MIB);
+    await arr.write(0, data);
+    const d0 = rawReadStats.directBytes, m0 = rawReadStats.directMisses;
+    const into = new Uint8Array(MIB);
+    for (let i = 0; i < 3; i++) {
+      await arr.read(i * MIB, MIB, { into });
+      assert.ok(Buffer.from(into).equals(data.subarray(i * MIB, (i + 1) * MIB)), `${oclass} chunk ${i}`);
+    }
+    assert.ok(Buffer.from(await arr.read(0, data.length)).equals(data), `${oclass} all at once`);
+    assert.is(rawReadStats.directBytes - d0, 6 * MIB, `${oclass}: every byte was read from the engines' data files`);
+    assert.is(rawReadStats.directMisses - m0, 0);
+    // Overwritten: the old extent's place is no longer what a read locates; the new bytes come back.
+    const again = randomBytes(MIB);
+    await arr.write(MIB, again);
+    await arr.read(MIB, MIB, { into });
+    assert.ok(Buffer.from(into).equals(again), `${oclass} after an overwrite`);
+  }
 });
 
 t('a client or a peer without the pool secret is refused', async () => {

@@ -1,0 +1,178 @@
+/**
+ * Located reads (src/net/direct-read.ts): an engine on the client's host answers a whole-extent
+ * array read with where the extent lies in its data file; the client reads and checks it there.
+ * The engine here is `serveFetchInto` over a store whose extents lie in a real file; an oracle map
+ * holds every value. Checked: bytes equal the oracle's, the bytes skip the socket, an answer that
+ * does not check out (wrong checksum, another place, a file that is gone) is read again through the
+ * engine, malformed references are refused, and `CAIRN_RPC_DIRECT=0` asks for nothing.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { Rng } from '../../core/rng.js';
+import { RpcServer, RpcClient, rawReadStats } from '../../src/net/rpc.js';
+import { RemoteShardStore, serveFetchInto } from '../../src/net/shard-rpc.js';
+import { readDirect, directRefOf, closeDirectFiles } from '../../src/net/direct-read.js';
+import { CSUM_SEED } from '../../src/vos/constants.js';
+import type { ShardStore, Recx } from '../../src/io/shard-store.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const t = suite('direct-read');
+const SECRET = 's3cret-s3cret';
+const KB = 1024;
+const enc = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * A store whose whole values lie in `<dir>/vos.data` (each at its own place): `fetchArrayInto`
+ * copies from the oracle, `locateArrayExtent` names the place and checksum, and `lie` may change
+ * what it names (a wrong checksum, another place) for the values it is asked about.
+ */
+function fileStore(dir: string, values: Uint8Array[]) {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'vos.data');
+  const fd = openSync(path, 'w');
+  const places: number[] = [];
+  let at = 4096;
+  for (const v of values) { places.push(at); writeSync(fd, v, 0, v.length, at); at += Math.ceil(v.length / 4096) * 4096 + 4096; }
+  closeSync(fd);
+  let lie: (i: number, x: { position: number; length: number; csum: bigint }) => { position: number; length: number; csum: bigint } = (_, x) => x;
+  const akeyIndex = (akey: Uint8Array) => Number(new TextDecoder().decode(akey).slice(1));
+  const store = {
+    queryMaxEpoch: () => 7n,
+    async fetchArrayInto(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]) {
+      const v = values[akeyIndex(akey)]!.subarray(recx.index, recx.index + recx.count);
+      let p = 0;
+      for (const b of into) { b.set(v.subarray(p, p + b.length)); p += b.length; }
+    },
+    locateArrayExtent(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx) {
+      const i = akeyIndex(akey), v = values[i]!;
+      if (recx.index !== 0 || recx.count !== v.length) return null; // (only whole extents)
+      return lie(i, { position: places[i]!, length: v.length, csum: xxh64(v, CSUM_SEED) });
+    },
+  };
+  return { path, store: store as unknown as ShardStore, setLie: (f: typeof lie) => { lie = f; } };
+}
+
+async function setup(values: Uint8Array[]) {
+  await initXxhash();
+  const dir = tmpDir('cairn-direct-');
+  const f = fileStore(join(dir, 't0'), values);
+  const seen: Array<Record<string, unknown>> = [];
+  const server = await RpcServer.listen({
+    secret: SECRET, localPath: join(dir, 'engine.sock'),
+    handler: (req) => {
+      seen.push(req.header);
+      const r = serveFetchInto(f.store, req.header, f.path);
+      if (r === undefined) throw new Error(`unexpected ${req.method}`);
+      return r;
+    },
+  });
+  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET, localPath: server.localPath!, transport: 'raw' });
+  const remote = new RemoteShardStore(client, () => ({ target: 0, cont: 'c-uuid', mapVersion: 1 }));
+  const read = async (i: number, recx: Recx, parts = 2): Promise<Buffer> => {
+    const n = recx.count, cut = Math.floor(n / parts);
+    const into = parts === 1 ? [new Uint8Array(n)] : [new Uint8Array(cut), new Uint8Array(n - cut)];
+    await remote.fetchArrayInto!(9n, 3n, enc('d'), enc(`a${i}`), recx, into);
+    return Buffer.concat(into);
+  };
+  return { ...f, dir, seen, client, read, async close() { await client.close(); await server.close(); closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+const randomValues = (seed: number, sizes: number[]) => { const rng = new Rng(seed); return sizes.map((n) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = rng.int(256); return b; }); };
+
+t('a located read lands in the caller\'s buffers from the engine\'s data file, byte for byte, without crossing the socket', async () => {
+  const values = randomValues(1, [64 * KB, 200 * KB + 3, 512 * KB, 1024 * KB]);
+  const s = await setup(values);
+  try {
+    const d0 = rawReadStats.directBytes, sock0 = rawReadStats.inPlaceBytes + rawReadStats.bufferedBytes, m0 = rawReadStats.directMisses;
+    let asked = 0;
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(values.map(async (v, i) => {
+        const got = await s.read(i, { index: 0, count: v.length }, 1 + (round % 2));
+        asked += v.length;
+        assert.ok(got.equals(Buffer.from(v)), `a${i} whole`);
+      }));
+    }
+    assert.is(rawReadStats.directBytes - d0, asked, 'every byte was read by the client from the data file');
+    assert.is(rawReadStats.directMisses - m0, 0);
+    assert.ok(rawReadStats.inPlaceBytes + rawReadStats.bufferedBytes - sock0 < asked / 100, 'replies carry no payload');
+    assert.ok(s.seen.every((h) => h.direct === true), 'each read asked for a located answer');
+    // A part of an extent is not located: the engine reads it (the slot or the socket), still right.
+    const part = await s.read(3, { index: 1000, count: 300 * KB });
+    assert.ok(part.equals(Buffer.from(values[3]!.subarray(1000, 1000 + 300 * KB))), 'a part of an extent');
+    assert.is(rawReadStats.directBytes - d0, asked, 'not through the file');
+  } finally { await s.close(); }
+});
+
+t('an answer that does not check out (wrong checksum, another place, a file that is gone) is read again through the engine', async () => {
+  const values = randomValues(2, [128 * KB, 256 * KB, 512 * KB]);
+  const s = await setup(values);
+  try {
+    const cases: Array<[string, (i: number, x: { position: number; length: number; csum: bigint }) => { position: number; length: number; csum: bigint }]> = [
+      ['a wrong checksum', (_, x) => ({ ...x, csum: x.csum ^ 1n })],
+      ['another place (blocks reused)', (_, x) => ({ ...x, position: x.position + 4096 })],
+      ['past the end of the file', (_, x) => ({ ...x, position: x.position + (1 << 30) })],
+    ];
+    for (const [what, lie] of cases) {
+      s.setLie(lie);
+      const m0 = rawReadStats.directMisses, n0 = s.seen.length;
+      for (const [i, v] of values.entries()) assert.ok((await s.read(i, { index: 0, count: v.length })).equals(Buffer.from(v)), `${what}: a${i}`);
+      assert.is(rawReadStats.directMisses - m0, values.length, `${what}: every read missed`);
+      const again = s.seen.slice(n0).filter((h) => h.direct === undefined).length;
+      assert.is(again, values.length, `${what}: each was asked again without direct`);
+    }
+    s.setLie((_, x) => x);
+    rmSync(s.path);
+    closeDirectFiles(); // (an open descriptor would still read the unlinked file, which is right)
+    const m0 = rawReadStats.directMisses;
+    assert.ok((await s.read(0, { index: 0, count: values[0]!.length })).equals(Buffer.from(values[0]!)), 'a file that is gone');
+    assert.is(rawReadStats.directMisses - m0, 1);
+  } finally { await s.close(); }
+});
+
+t('readDirect refuses malformed references and buffers of another length', async () => {
+  await initXxhash();
+  const dir = tmpDir('cairn-direct-ref-');
+  try {
+    const [v] = randomValues(3, [64 * KB]);
+    const f = fileStore(join(dir, 't'), [v!]);
+    const at = f.store as unknown as { locateArrayExtent(...a: unknown[]): { position: number; length: number; csum: bigint } };
+    const x = at.locateArrayExtent(0n, 0n, enc('d'), enc('a0'), { index: 0, count: v!.length });
+    const good = { path: f.path, at: x.position, len: x.length, csum: String(x.csum) };
+    const into = new Uint8Array(v!.length);
+    assert.ok(await readDirect(good, [into]), 'the good reference');
+    assert.ok(Buffer.from(into).equals(Buffer.from(v!)));
+    const bad: Array<[string, unknown, number]> = [
+      ['a relative path', { ...good, path: 't/vos.data' }, v!.length],
+      ['a file that is not a data file', { ...good, path: join(dir, 't', 'other') }, v!.length],
+      ['a negative position', { ...good, at: -1 }, v!.length],
+      ['a length of 0', { ...good, len: 0 }, 0],
+      ['a checksum that is not a number', { ...good, csum: '12ab' }, v!.length],
+      ['a checksum longer than a u64', { ...good, csum: '1'.repeat(21) }, v!.length],
+      ['not an object', 'x', v!.length],
+      ['buffers of another length', good, v!.length - 1],
+    ];
+    for (const [what, ref, n] of bad) assert.not.ok(await readDirect(ref, [new Uint8Array(n)]), what);
+    assert.is(directRefOf({ ...good, path: `${f.path}\0x` }), undefined, 'a NUL in the path');
+  } finally { closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); }
+});
+
+t('CAIRN_RPC_DIRECT=0: a client asks for no located answer and reads through the engine', async () => {
+  const values = randomValues(4, [256 * KB]);
+  const prev = process.env.CAIRN_RPC_DIRECT;
+  process.env.CAIRN_RPC_DIRECT = '0';
+  const s = await setup(values);
+  try {
+    const d0 = rawReadStats.directBytes;
+    assert.ok((await s.read(0, { index: 0, count: values[0]!.length })).equals(Buffer.from(values[0]!)));
+    assert.is(rawReadStats.directBytes - d0, 0);
+    assert.ok(s.seen.every((h) => h.direct === undefined), 'no request asked');
+  } finally {
+    if (prev === undefined) delete process.env.CAIRN_RPC_DIRECT; else process.env.CAIRN_RPC_DIRECT = prev;
+    await s.close();
+  }
+});
+
+t.run();
