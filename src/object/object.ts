@@ -7,6 +7,8 @@ import type { ContainerPort, ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { fetchSingleNow, fetchArray, listExtents, groupShards } from '../io/io.js';
 import { unitOid, type ShardStore } from '../io/shard-store.js';
+import { ContainerStore } from '../vos/container-store.js';
+import { prefetchPoint, prefetchPoints, prefetchSlots, preparedRead, unprepare, POINT_PREFETCH_MAX } from '../vos/reads.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
 import { utf8 } from '../container/utf8.js';
 import { badArg, ObjectError } from '../io/errors.js';
@@ -222,6 +224,87 @@ export function valueOp(oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: 
   return { kind: 'array', oid, dkey, akey, offset, data };
 }
 
+/**
+ * Whether single-value fetches of embedded pools are answered in batches (`GetBatch`; default on,
+ * `CAIRN_GET_BATCH=0` turns it off). @internal also switched by tests and A/B measurements.
+ */
+export const getBatch = { on: process.env.CAIRN_GET_BATCH !== '0' };
+
+/** One fetch waiting in a `GetBatch`. */
+interface PendingGet {
+  obj: CairnObject; port: ContainerPort; d: Uint8Array; a: Uint8Array; epoch: bigint;
+  resolve: (v: Uint8Array | undefined) => void; reject: (e: unknown) => void;
+  groups: number[][] | undefined; red: Redundancy | undefined; g: number;
+}
+
+/**
+ * Single-value fetches issued in one tick, answered together in a microtask (or at once when
+ * POINT_PREFETCH_MAX are waiting): first every fetch's layout and group are found and the store
+ * lines its read will touch are loaded (`prefetchPoint`: the memtable filters and the point
+ * index's slot), then every slot's entry (`prefetchPoints`), then each fetch is answered as
+ * alone. A random get misses the cache two or three times one after another (0.3-0.7 us each
+ * here); the gets a caller keeps in flight now overlap their misses. Each fetch reads at the
+ * epoch it was given when issued.
+ */
+class GetBatch {
+  private q: PendingGet[] = [];
+  private scheduled = false;
+  private readonly runNow = () => { this.scheduled = false; this.run(); };
+
+  add(obj: CairnObject, port: ContainerPort, d: Uint8Array, a: Uint8Array, epoch: bigint, resolve: (v: Uint8Array | undefined) => void, reject: (e: unknown) => void): void {
+    this.q.push({ obj, port, d, a, epoch, resolve, reject, groups: undefined, red: undefined, g: 0 });
+    if (this.q.length >= POINT_PREFETCH_MAX) this.run();
+    else if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.runNow); }
+  }
+
+  run(): void {
+    const q = this.q;
+    if (q.length === 0) return;
+    this.q = [];
+    // 1: layouts and groups; the first replica's store lines loaded
+    for (let i = 0; i < q.length; i++) {
+      const p = q[i]!;
+      try {
+        p.obj.prepareGet(p.port, p.d, p);
+        if (p.red!.kind === 'ec') continue;
+        const ctx = p.port.io(), group = p.groups![p.g]!;
+        for (let j = 0; j < group.length; j++) {
+          if (!ctx.available(group[j]!)) continue;
+          const s = ctx.storeNow?.(group[j]!);
+          if (s instanceof ContainerStore) {
+            const t = s.target;
+            if (s.state.tombs.length === 0) prefetchPoint(i, t.active, t.frozen, t.runs, s.state.idx, unitOid(p.obj.oid, p.g * group.length + j), p.d, p.a, p.epoch);
+          }
+          break;
+        }
+      } catch (err) {
+        p.groups = undefined;
+        p.reject(err);
+      }
+    }
+    // 2: the slots, then the entries they name
+    prefetchSlots(q.length);
+    prefetchPoints(q.length);
+    // 3: each fetch answered (with its prepared read)
+    for (let i = 0; i < q.length; i++) {
+      const p = q[i]!;
+      if (p.groups === undefined) continue;
+      preparedRead(i);
+      try {
+        const r = fetchSingleNow(p.port.io(), p.red!, p.groups, p.g, p.obj.oid, p.d, p.a, p.epoch);
+        if (r instanceof Promise) r.then(p.resolve, p.reject); else p.resolve(r);
+      } catch (err) {
+        p.reject(err);
+      } finally {
+        preparedRead(-1);
+        unprepare(i);
+      }
+    }
+  }
+}
+/** The fetches waiting for the next batch. */
+const pendingGets = new GetBatch();
+
 /** A handle on one object of a container. Cheap to create; holds no resources. */
 export class CairnObject {
   /** @internal use `cont.object()`. */
@@ -252,11 +335,29 @@ export class CairnObject {
       const o = readOptionsArg<FetchOptions>(opts, 'fetch options');
       if (o.recx !== undefined) fetchExtent(o.recx, o.recordSize);
       else if (o.recordSize !== undefined) recordSizeArg(o.recordSize);
+      if (getBatch.on && o.recx === undefined && this.port.staleFree()) return this.fetchBatched(dkey, akey, o);
       const r = this.port.staleFree() ? this.fetchOnce(dkey, akey, o) : this.port.retryStale(() => this.fetchOnce(dkey, akey, o));
       return r instanceof Promise ? r : Promise.resolve(r);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * A single-value fetch answered with the other gets issued in the same tick (`GetBatch`): its
+   * read epoch is taken now, so it answers what it would have answered now.
+   */
+  private fetchBatched(dkey: Key, akey: Key, opts: FetchOptions): Promise<Uint8Array | undefined> {
+    const epoch = this.port.readEpoch(opts);
+    const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
+    return new Promise((resolve, reject) => pendingGets.add(this, this.port, d, a, epoch, resolve, reject));
+  }
+
+  /** @internal a batched get's step (`GetBatch.run`): the layout and group of this object for `dkey`. */
+  prepareGet(port: ContainerPort, d: Uint8Array, g: PendingGet): void {
+    port.checkNotLost(this.oid);
+    const { groups, red } = port.layout(this.oid);
+    g.groups = groups; g.red = red; g.g = port.groupOf(groups, d);
   }
 
   /**

@@ -201,6 +201,10 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
   let floor: Stamp = NO_STAMP;
   let ds: string | undefined, as: string | undefined;
   let key: OidKey | undefined; // the oid read once for every memtable's object table
+  // the read prepared for this one (`prefetchPoint`): its oid key, seek key and hashes are taken
+  const c = currentPrep;
+  const prep = c !== null && c.dkey === dkey && c.akey === akey && c.oid === oid && c.cont === v.cont && c.epoch === epoch ? c : null;
+  if (prep !== null) key = prep.key;
   for (const m of v.mems) {
     const mc = m.conts.get(v.cont);
     if (mc === undefined || mc.objects.size === 0) continue;
@@ -219,7 +223,7 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     best = newerSingle(a, epoch, v.tombs, best);
   }
   if (v.runs.length) {
-    if (v.tombs.length === 0) best = newestSingleInRuns(v.runs, v.cont, oid, key, dkey, akey, epoch, best);
+    if (v.tombs.length === 0) best = newestSingleInRuns(v.runs, v.cont, oid, key, dkey, akey, epoch, best, prep);
     else { const a = akeyPrefix(v.cont, oid, dkey, akey); best = newestInRuns(v, a, bloomProbe(a), epoch, best); }
     if (best && anyPunches(v.runs)) {
       const pr = akeyProbes(v.cont, oid, dkey, akey);
@@ -258,13 +262,18 @@ const pointVersion: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: W
  * the prefix's length.
  */
 function buildPointKey(cont: number, oid: bigint, k: OidKey | undefined, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): number {
-  pointKey.reset().u32(cont).u8(SECTION_DATA);
+  return buildSeekKey(pointKey, pointProbe, cont, oid, k ?? readKey.of(oid), dkey, akey, epoch);
+}
+
+/** `buildPointKey` into builder `kb` and probe `probe`, for the oid read into `k`. */
+function buildSeekKey(kb: KeyBuilder, probe: BloomProbe, cont: number, oid: bigint, k: OidKey, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): number {
+  kb.reset().u32(cont).u8(SECTION_DATA);
   // (the oid's words as the memtables read them: no BigInt made here)
-  if (OID_WORDS_IN_ORDER) pointKey.oidWords((k ?? readKey.of(oid)).words); else pointKey.oid(oid);
-  pointKey.u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
-  const prefixLen = pointKey.length;
-  pointKey.u8(TAG_SINGLE).inv64(epoch);
-  bloomProbeInto(pointKey.raw(), prefixLen, pointProbe);
+  if (OID_WORDS_IN_ORDER) kb.oidWords(k.words); else kb.oid(oid);
+  kb.u8(TAG_KEY).esc(dkey).u8(TAG_KEY).esc(akey);
+  const prefixLen = kb.length;
+  kb.u8(TAG_SINGLE).inv64(epoch);
+  bloomProbeInto(kb.raw(), prefixLen, probe);
   return prefixLen;
 }
 
@@ -277,21 +286,30 @@ function buildPointKey(cont: number, oid: bigint, k: OidKey | undefined, dkey: U
  * A version whose bytes live in the run is answered in one shared object, valid until the next
  * call (its `inline` views the block: valid until the next await, as everything here); the one
  * caller, `ContainerStore.singleNow` through `visibleSingle`, copies the value out before it
- * returns. A version in the data file is a fresh object (it is read after an await).
+ * returns. A version in the data file is a fresh object (it is read after an await). With `prep`
+ * (this read, prepared by `prefetchPoint` for the same index), its seek key and hashes are used.
  */
-function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, k: OidKey | undefined, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, best: MemVersion | undefined): MemVersion | undefined {
+function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, k: OidKey | undefined, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, best: MemVersion | undefined, prep: PreparedPoint | null): MemVersion | undefined {
   let prefixLen = -1, seekLen = 0;
   let key = pointKey.raw();
   const ix = runs.length > 0 && pointReads.index ? pointIndexOf(runs) : null;
   if (ix !== null) {
-    prefixLen = buildPointKey(cont, oid, k, dkey, akey, epoch);
-    seekLen = pointKey.length;
-    key = pointKey.raw();
-    const slot = ix.find(key, prefixLen, pointProbe);
+    let slot: number;
+    if (prep !== null && prep.ix === ix) {
+      // (the seek key and hashes built when the read was prepared; the per-run path below builds its own)
+      preparedUsed++;
+      slot = ix.find(prep.seek.raw(), prep.prefixLen, prep);
+    } else {
+      prefixLen = buildPointKey(cont, oid, k, dkey, akey, epoch);
+      seekLen = pointKey.length;
+      key = pointKey.raw();
+      slot = ix.find(key, prefixLen, pointProbe);
+    }
     // no run holds a single of this akey
     if (slot < 0) return best;
     const b = pointHit.bytes, o = pointHit.o;
-    const ko = o + ENTRY_HEADER, kl = prefixLen + 1 + STAMP_BYTES, st = ko + kl - STAMP_BYTES;
+    const pl = prefixLen < 0 ? prep!.prefixLen : prefixLen; // (prepared: the per-run path below still builds its key)
+    const ko = o + ENTRY_HEADER, kl = pl + 1 + STAMP_BYTES, st = ko + kl - STAMP_BYTES;
     const ep = stampEpochAt(b, st);
     // the runs' newest version of the akey; a read at an older epoch seeks every run
     if (ep <= epoch) {
@@ -322,6 +340,98 @@ function newestSingleInRuns(runs: readonly Run[], cont: number, oid: bigint, k: 
     if (best === undefined) throw corruptEntry(r, b.subarray(ko, ko + kl));
   }
   return best;
+}
+
+/** Most point reads a batch prepares (`prefetchPoint` positions). */
+export const POINT_PREFETCH_MAX = 64;
+
+/**
+ * A point read prepared ahead (`prefetchPoint`): what it was prepared for, its oid read into an
+ * `OidKey`, and, when its store's runs have a point index, its seek key and the key's hashes
+ * (`h1`, `h2`: it is the probe). The read itself (`visibleSingle`, told by `preparedRead`) takes
+ * them instead of building them again when it is the read they were prepared for.
+ */
+class PreparedPoint implements BloomProbe {
+  oid = -1n; dkey: Uint8Array | null = null; akey: Uint8Array | null = null; cont = -1; epoch = -1n;
+  readonly key = new OidKey();
+  readonly seek = new KeyBuilder();
+  ix: PointIndex | null = null;
+  prefixLen = -1;
+  h1 = 0; h2 = 0;
+}
+const prepared: PreparedPoint[] = Array.from({ length: POINT_PREFETCH_MAX }, () => new PreparedPoint());
+/** The prepared read the next `visibleSingle` may be (`preparedRead`), or null. */
+let currentPrep: PreparedPoint | null = null;
+/** Point reads that found their entry with a prepared seek key (never reset). */
+let preparedUsed = 0;
+/** @internal how many point reads used a prepared seek key so far (tests: the batched path is taken). */
+export function preparedReads(): number { return preparedUsed; }
+
+/**
+ * First step of a batch of point reads: prepare the read at position `i` (< POINT_PREFETCH_MAX)
+ * of `(oid, dkey, akey)` at `epoch` in a store of container `cont` whose memtables are `active`
+ * and `frozen` and runs `runs` (no discards pending): its oid key, and its seek key and hashes when
+ * the runs have a point index; each memtable's object filter word it will test is loaded. Then
+ * `prefetchSlots` and `prefetchPoints` load the index slots and the entries they name for the
+ * whole batch, and each read is made with `preparedRead(i)` set.
+ *
+ * Why: a point read of a random key costs two or three dependent cache misses (the index slot,
+ * then the entry in its block, and the filters), and a read makes them one after another. The
+ * reads a caller keeps in flight, prepared together and their lines loaded in tight loops, overlap
+ * their misses. Only loads and the read's own key work are done ahead: nothing changes, and a
+ * prepared read that is not made, or finds something else, just wasted a load.
+ */
+export function prefetchPoint(i: number, active: Memtable, frozen: Memtable | undefined, runs: readonly Run[], cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): void {
+  const p = prepared[i]!;
+  p.oid = oid; p.dkey = dkey; p.akey = akey; p.cont = cont; p.epoch = epoch;
+  p.key.of(oid);
+  let touch = filterTouch(active, cont, p.key);
+  if (frozen !== undefined) touch += filterTouch(frozen, cont, p.key);
+  const ix = runs.length > 0 && pointReads.index ? builtPointIndex(runs) : null;
+  p.ix = ix;
+  if (ix !== null) p.prefixLen = buildSeekKey(p.seek, p, cont, oid, p.key, dkey, akey, epoch);
+  pointTouch = touch;
+}
+
+/** Loads the word of memtable `m`'s object filter that a read of the id in `k` tests (1 when its bit is set). */
+function filterTouch(m: Memtable, cont: number, k: OidKey): number {
+  const mc = m.conts.get(cont);
+  return mc !== undefined && mc.objects.size !== 0 && mc.mayHold(k) ? 1 : 0;
+}
+
+/** Forget the read prepared at position `i` (it will not be made as prepared). */
+export function unprepare(i: number): void {
+  const p = prepared[i]!;
+  p.oid = -1n; p.dkey = p.akey = null; p.ix = null;
+}
+
+/** Second step of a batch: load the first slot of each of the first `n` prepared reads (a tight loop: the misses overlap). */
+export function prefetchSlots(n: number): void {
+  let touch = 0;
+  for (let i = 0; i < n; i++) {
+    const p = prepared[i]!, ix = p.ix;
+    if (ix !== null) touch += ix.touch(p.h1 | 0);
+  }
+  pointTouch = touch;
+}
+
+/** Third step of a batch: for each of the first `n` prepared reads, load the lines of the entry its slot names (found by the hashes alone). */
+export function prefetchPoints(n: number): void {
+  let touch = 0;
+  for (let i = 0; i < n; i++) {
+    const p = prepared[i]!, ix = p.ix;
+    if (ix !== null) touch += ix.touchEntry(p.h1 | 0, p.h2 | 0);
+  }
+  pointTouch = touch;
+}
+
+/**
+ * The next point read (`visibleSingle`) may be the one prepared at position `i` (-1: none): it
+ * uses the prepared key and hashes when its oid, key arrays, container and epoch are the ones it
+ * was prepared with.
+ */
+export function preparedRead(i: number): void {
+  currentPrep = i < 0 ? null : prepared[i]!;
 }
 
 /**
@@ -506,7 +616,31 @@ export class PointIndex {
     }
   }
 
-  /** The fence (data block) of slot `s`'s entry in its run. */
+  /** The first word of the slot a probe of hash `h1` starts at (loads its line; see `prefetchPoint`). */
+  touch(h1: number): number {
+    return this.slots[(h1 & this.mask) * SLOT_WORDS + 2]!;
+  }
+
+  /**
+   * Loads the lines of the entry of the first slot holding hashes `(h1, h2)` (its arena frame's,
+   * when that frame still holds its block), as `find` would read them; returns a byte of them.
+   */
+  touchEntry(h1: number, h2: number): number {
+    const t = this.slots, a = this.arena;
+    if (a === null) return 0;
+    for (let s = h1 & this.mask; ; s = (s + 1) & this.mask) {
+      const w = s * SLOT_WORDS;
+      if (t[w + 2] === 0) return 0;
+      if (t[w] !== h1 || t[w + 1] !== h2) continue;
+      const f = t[w + 4]! - 1;
+      if (f < 0 || a.gen[f] !== t[w + 5]) return 0;
+      const b = a.segs[BlockArena.segment(f)]!, o = BlockArena.base(f) + t[w + 3]! % POINT_ENTRY_LIMIT;
+      const last = b.length - 1;
+      return b[o]! ^ b[Math.min(o + 64, last)]! ^ b[Math.min(o + 128, last)]! ^ b[Math.min(o + 192, last)]!;
+    }
+  }
+
+  /** The fence (data block) of slot `s`'s entry in its run. */  /** The fence (data block) of slot `s`'s entry in its run. */
   blockOf(s: number): number { return Math.floor(this.slots[s * SLOT_WORDS + 3]! / POINT_ENTRY_LIMIT); }
 
   /** The run (its position in `runs`) of slot `s`. */
@@ -555,6 +689,14 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
   }
   first.pointIndexOf = { runs, index: ix };
   return ix;
+}
+
+/** The point index built for exactly `runs`, or null (never builds one, counts no read: `prefetchPoint`). */
+function builtPointIndex(runs: readonly Run[]): PointIndex | null {
+  const kept = runs[0]!.pointIndexOf;
+  if (kept === undefined || kept.reads !== undefined || kept.runs !== runs) return null;
+  const ix = kept.index as PointIndex | null;
+  return ix !== null && ix.runs.length === runs.length ? ix : null;
 }
 
 /**
