@@ -83,7 +83,8 @@ export class ArrayObject {
     this.check(offset, length);
     if (length > MAX_ARRAY_READ_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `one read returns at most ${MAX_ARRAY_READ_BYTES} bytes, asked for ${length}: stream larger ranges with createReadStream()`, { length });
     // One epoch for every chunk, so the bytes returned are one consistent state.
-    if (opts.epoch === undefined) opts = { ...opts, epoch: this.object.readEpoch(opts), snapshot: undefined };
+    // (one object literal of a fixed shape, not spreads: a spread made new hidden classes per read)
+    if (opts.epoch === undefined) opts = { epoch: this.object.readEpoch(opts), snapshot: undefined, signal: opts.signal, into: opts.into };
     // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
     const into = opts.into;
     if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
@@ -91,7 +92,7 @@ export class ArrayObject {
     const firstChunk = Math.floor(offset / this.chunkSize);
     if (length > 0 && offset + length <= (firstChunk + 1) * this.chunkSize) {
       // one chunk (the common case): its fetch is the read, no job list
-      const d = await this.object.fetch(chunkKey(firstChunk), DATA_AKEY, { ...opts, recx: { index: offset - firstChunk * this.chunkSize, count: length }, into: out });
+      const d = await this.object.fetch(chunkKey(firstChunk), DATA_AKEY, { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal, recx: { index: offset - firstChunk * this.chunkSize, count: length }, into: out });
       if (d && d.buffer !== out.buffer) out.set(d);
       return out;
     }
@@ -102,7 +103,7 @@ export class ArrayObject {
       const inChunk = abs - chunk * this.chunkSize;
       const len = Math.min(this.chunkSize - inChunk, length - pos);
       const at = pos;
-      jobs.push(this.object.fetch(chunkKey(chunk), DATA_AKEY, { ...opts, recx: { index: inChunk, count: len }, into: out.subarray(at, at + len) }).then((d) => { if (d && d.buffer !== out.buffer) out.set(d, at); }));
+      jobs.push(this.object.fetch(chunkKey(chunk), DATA_AKEY, { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal, recx: { index: inChunk, count: len }, into: out.subarray(at, at + len) }).then((d) => { if (d && d.buffer !== out.buffer) out.set(d, at); }));
       pos += len;
     }
     await Promise.all(jobs);
