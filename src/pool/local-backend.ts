@@ -69,20 +69,29 @@ export class LocalBackend implements PoolBackend {
    * Make every update, punch and discard acknowledged so far by the stores of `ids` (default: every
    * open target) durable: one flush per store, in parallel; callers arriving while a store flushes
    * share its next flush (so N concurrent callers cost at most two flushes per store). A no-op
-   * for pools that do not defer their syncs.
+   * for pools that do not defer their syncs. `lanes`: most stores flushed at once (a checkpoint's
+   * flush runs beside the journals' group syncs, which must not queue behind every store's).
    */
-  async flushTargets(ids?: readonly number[]): Promise<void> {
+  async flushTargets(ids?: readonly number[], lanes = Infinity): Promise<void> {
     if (!this.redo) return;
     const list = ids ?? [...this.opened.keys()];
-    const pending: Array<Promise<void>> = [];
-    for (const t of list) {
+    const flush = (t: number): Promise<void> | undefined => {
       const ts = this.opened.get(t);
-      if (!ts) continue; // never opened here: nothing unsynced in it (a store closing flushes itself)
+      if (!ts) return undefined; // never opened here: nothing unsynced in it (a store closing flushes itself)
       let g = this.flushes.get(ts);
       if (!g) { g = new FlushGroup(() => ts.flush()); this.flushes.set(ts, g); }
-      pending.push(g.request());
-    }
-    await Promise.all(pending);
+      return g.request();
+    };
+    if (lanes >= list.length) { await Promise.all(list.map(flush)); return; }
+    // at most `lanes` stores at once; every store is flushed even when one fails (the first failure is thrown)
+    let next = 0;
+    let failure: { err: unknown } | undefined;
+    await Promise.all(Array.from({ length: Math.max(1, lanes) }, async () => {
+      while (next < list.length) {
+        try { await flush(list[next++]!); } catch (err) { failure ??= { err }; }
+      }
+    }));
+    if (failure) throw failure.err;
   }
 
   /** Lay out a new pool directory. */

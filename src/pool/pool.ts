@@ -60,6 +60,14 @@ export const LAYOUT_CACHE_SIZE = 16_384;
 export const MAX_BAD_SHARDS = 10_000;
 /** Longest a connected client waiting for rebuild goes without re-checking the leader's published status. */
 const REBUILD_RECHECK_MS = 500;
+/**
+ * Durable pools: target stores a checkpoint flushes at once. Each flush is two syncs (data file,
+ * pmem file) with everything written since the last checkpoint; all of a pool's at once filled
+ * the thread pool and the io_uring workers, and the journals' group syncs, which every durable
+ * commit waits for, queued behind them (2 groups in 98 ms at ~15 ms each, against a 2.7 ms p50
+ * outside checkpoints). The checkpoint itself is not waited for by any commit.
+ */
+const CHECKPOINT_FLUSH_LANES = 2;
 /** Attempts of a map change that races with changes by other clients (connected pools). */
 const MAX_MAP_CAS_ATTEMPTS = 32;
 /** Read-only opens: journal re-reads while the writer keeps aggregating past the reader's epoch (then it reads unprotected). */
@@ -263,7 +271,7 @@ export class Pool extends EventEmitter {
       const backend = this.backend;
       if (!(backend instanceof LocalBackend) || this.closed_) return;
       const marks = [...this.containers.values()].map((c) => containerPort(c).redoMark()).filter((m) => m !== undefined);
-      await backend.flushTargets();
+      await backend.flushTargets(undefined, CHECKPOINT_FLUSH_LANES);
       for (const drop of marks) await drop();
     })().finally(() => { this.checkpointRunning = undefined; });
     this.checkpointRunning = run;
