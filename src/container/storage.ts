@@ -455,7 +455,7 @@ export class LocalContainerStorage implements ContainerStorage {
         this.flushQueue();
       }
       if (ok) batch?.resolve(); else batch?.reject(err);
-      if (intents > 0) this.pipeline(intents);
+      if (intents > 0 && PIPELINE_MODE !== 0) this.pipeline(intents); // (off: no timing, no setImmediate per group)
       // (the commits this sync released count as writing by now: the next group gathers for them)
       if (!this.syncing && this.queue.length) this.gather();
     };

@@ -18,8 +18,7 @@ import {
 import type { ContState, TargetStore, ValueParts } from './store.js';
 import { before, keyHex, keyStr, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
-import { locateArrayRead, type LocatedArrayRead } from './locate.js';
-import { Where } from './wal.js';
+import { locateArrayRead, wholeExtentInData, type LocatedArrayRead } from './locate.js';
 
 /** The answer of an update applied in the call: one resolved promise shared by all (nothing to allocate). */
 const DONE: Promise<void> = Promise.resolve();
@@ -419,10 +418,8 @@ export class ContainerStore {
     try {
       this.live();
       t.checkIntact();
-      const { extents } = visibleArray(this.view(), oid, dkey, akey, epoch, akeyProbes(this.state.idx, oid, dkey, akey), recx);
-      const x0 = extents[0];
-      if (x0 === undefined || x0.where !== Where.Block || x0.index !== recx.index || x0.count !== recx.count) return null;
-      return { position: x0.loc, length: x0.len, csum: x0.csum };
+      const found = wholeExtentInData(this.state, this.view(), epoch, oid, dkey, akey, recx);
+      return found === null ? null : { position: found.x0.loc, length: found.x0.len, csum: found.x0.csum };
     } finally {
       t.leave();
     }

@@ -20,6 +20,7 @@ import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
 import { CSUM_SEED } from './constants.js';
 import { Where } from './wal.js';
 import { akeyProbes, visibleArray, type ReadView } from './reads.js';
+import type { MemVersion } from './memtable.js';
 import type { ContState, TargetStore } from './store.js';
 
 export { readHashedGroup };
@@ -56,6 +57,18 @@ class Located implements LocatedArrayRead {
 }
 
 /**
+ * The newest extent visible at `epoch` (records of `oid`/`dkey`/`akey` in container `st`, through
+ * view `v`) when it is exactly `recx` and lies in the data file, with the akey's record size;
+ * null otherwise. The common step of every located read (the caller holds the target open).
+ */
+export function wholeExtentInData(st: ContState, v: ReadView, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }): { x0: MemVersion; recordSize: number | undefined } | null {
+  const { recordSize, extents } = visibleArray(v, oid, dkey, akey, epoch, akeyProbes(st.idx, oid, dkey, akey), recx);
+  const x0 = extents[0];
+  if (x0 === undefined || x0.where !== Where.Block || x0.index !== recx.index || x0.count !== recx.count) return null;
+  return { x0, recordSize };
+}
+
+/**
  * Locate the array read of `recx` (records of `oid`/`dkey`/`akey` visible at `epoch` in the
  * container `st` of target `t`, through read view `v`) into the caller's buffers `into`, when the
  * newest visible extent is exactly that range and lies in the data file. Null otherwise, and on
@@ -74,9 +87,9 @@ export function locateArrayRead(t: TargetStore, st: ContState, v: ReadView, epoc
   let held = true;
   try {
     t.checkIntact();
-    const { recordSize, extents } = visibleArray(v, oid, dkey, akey, epoch, akeyProbes(st.idx, oid, dkey, akey), recx);
-    const x0 = extents[0];
-    if (x0 === undefined || x0.where !== Where.Block || x0.index !== recx.index || x0.count !== recx.count) return null;
+    const found = wholeExtentInData(st, v, epoch, oid, dkey, akey, recx);
+    if (found === null) return null;
+    const { x0, recordSize } = found;
     let bytes = 0;
     for (let i = 0; i < into.length; i++) {
       const b = into[i];
