@@ -27,7 +27,7 @@
  * per shard) into the places of the output its cells belong to and checksum-verified there, so a
  * healthy array read allocates nothing but the output (nothing at all when the caller passes one).
  */
-import type { ShardStore, Recx, WriteOpts, LocatedShardRead } from './shard-store.js';
+import type { ShardStore, Recx, WriteOpts, LocatedShardRead, PreparedShardWrite } from './shard-store.js';
 import { unitOid } from './shard-store.js';
 import { ObjectError } from './errors.js';
 import { cellSpans, stripeRange } from './stripe.js';
@@ -36,7 +36,7 @@ import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
 import { allocOutput } from '../media/aligned.js';
-import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
+import { readHashedGroup, writeHashedGroup, type HashedReadSlot, type HashedWriteSlot } from '../media/block-device.js';
 import { deferFill, deferredFills, dropFill } from '../media/fills.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
@@ -457,6 +457,9 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   const base = first * cell;
   const writes: ShardPlan = [];
   writes.release = release;
+  // Fused: each whole-buffer shard write a local store prepares joins the plan's open group, sent
+  // as one hashed group write when this run of JavaScript ends (`WriteGroup`).
+  const fused: { open: WriteGroup | undefined } | undefined = fusedWritesOn && (parts !== undefined || deferred !== undefined) ? { open: undefined } : undefined;
   let dataBytes = 0;
   roles.forEach(({ shard, target }, i) => {
     if (i < k && touchedRange[i] === undefined) return;
@@ -469,13 +472,20 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     writes.push({
       target, shard,
       apply: from !== undefined
-        ? (s, at) => writeParts(s, at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, from, writeOpts(at))
+        ? (s, at) => {
+          const recx = { index: base + lo, count: hi - lo };
+          return (fused !== undefined ? joinGroup(fused, s, at, unitOid(oid, shard), dkey, akey, recx, from) : undefined)
+            ?? writeParts(s, at.epoch, unitOid(oid, shard), dkey, akey, recx, from, writeOpts(at));
+        }
         : fill !== undefined
           // a deferred parity buffer goes whole (the registered view itself) to a local store, whose
           // data-file write carries the fill to the pool; any other store gets it computed first
           ? (s, at) => {
+            const recx = { index: base, count: fill.length };
+            const joined = fused !== undefined ? joinGroup(fused, s, at, unitOid(oid, shard), dkey, akey, recx, [fill]) : undefined;
+            if (joined !== undefined) return joined;
             if (s.updateArrayParts === undefined) dropFill(fill, true);
-            return s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base, count: fill.length }, fill, writeOpts(at));
+            return s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, recx, fill, writeOpts(at));
           }
           : (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: base + lo, count: hi - lo }, bufs.shards[i]!.subarray(lo, hi), writeOpts(at)),
     });
@@ -483,6 +493,90 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   // Every parity shard is rewritten, and the data bytes written add up to the caller's bytes.
   assert(writes.length >= p && writes.length <= k + p && dataBytes === data.length, 'an EC array write rewrites every parity shard and exactly the bytes given', { writes: writes.length, k, p, dataBytes, length: data.length });
   return writes;
+}
+
+/** Set to 0 to write EC cells through `updateArrayParts` only (no prepared group writes: `joinGroup`). */
+export const FUSED_WRITES_ENV = 'CAIRN_EC_FUSED_WRITES';
+let fusedWritesOn = process.env[FUSED_WRITES_ENV] !== '0';
+
+/**
+ * Whether whole-stripe EC writes prepare their shard writes and send them as one group
+ * (`joinGroup`); `on` switches it (tests and benches compare both ways in one process). Starts
+ * from FUSED_WRITES_ENV. Plans made while it is off stay unfused.
+ */
+export function fusedWrites(on?: boolean): boolean {
+  if (on !== undefined) fusedWritesOn = on;
+  return fusedWritesOn;
+}
+
+/**
+ * The shard writes of one plan prepared in one run of JavaScript (the commit applies a plan's
+ * writes one after another in one microtask run), sent as one hashed group write (media
+ * `writeHashedGroup`: one promise) when the run ends, each then finished with its hash (its
+ * record appended) in one pass. Every member's `apply` returns the group's one promise: it
+ * resolves once every member's record is applied and rejects with the first failure (the commit
+ * then fails, as when any shard write fails). A member that arrives after the group was sent
+ * starts a new group: no count of members is assumed.
+ */
+class WriteGroup {
+  private readonly members: PreparedShardWrite[] = [];
+  private readonly slots: HashedWriteSlot[] = [];
+  sent = false;
+  private resolve!: () => void;
+  private reject!: (e: unknown) => void;
+  readonly done = new Promise<void>((res, rej) => { this.resolve = res; this.reject = rej; });
+  private readonly sendNow = (): void => this.send();
+
+  constructor() { queueMicrotask(this.sendNow); }
+
+  add(w: PreparedShardWrite): Promise<void> {
+    this.members.push(w); this.slots.push(w.write);
+    return this.done;
+  }
+
+  private send(): void {
+    this.sent = true;
+    let results: Promise<Array<bigint | Error>>;
+    try {
+      results = writeHashedGroup(this.slots);
+    } catch (e) {
+      for (const m of this.members) { try { m.finish(undefined); } catch { /* (never sent: frees only) */ } }
+      this.reject(e);
+      return;
+    }
+    results.then((out) => this.finish(out), (e: unknown) => this.finish(this.members.map(() => e instanceof Error ? e : new Error(String(e)))));
+  }
+
+  /** Every member finished with its result (records appended in one pass); the group settles when the last record is applied. */
+  private finish(out: Array<bigint | Error>): void {
+    let failed: unknown;
+    let waits: Promise<void>[] | undefined;
+    for (let i = 0; i < this.members.length; i++) {
+      try {
+        const p = this.members[i]!.finish(out[i]);
+        if (p !== undefined) (waits ??= []).push(p);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+    if (waits === undefined) { if (failed === undefined) this.resolve(); else this.reject(failed); return; }
+    Promise.all(waits).then(() => { if (failed === undefined) this.resolve(); else this.reject(failed); }, (e: unknown) => this.reject(failed ?? e));
+  }
+}
+
+/**
+ * A shard write of whole views joined to its plan's open group (`WriteGroup`) when the store
+ * prepares it (`ShardStore.prepareArrayWriteNow`); undefined when it does not (or cannot: a bad
+ * argument, which the checked path then reports), so the caller writes it the checked way.
+ */
+function joinGroup(groups: { open: WriteGroup | undefined }, s: ShardStore, at: ApplyContext, uoid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[]): Promise<void> | undefined {
+  if (s.prepareArrayWriteNow === undefined) return undefined;
+  let w: PreparedShardWrite | null;
+  try { w = s.prepareArrayWriteNow(at.epoch, uoid, dkey, akey, recx, parts); } catch { w = null; }
+  if (w === null) return undefined;
+  let g = groups.open;
+  if (g === undefined || g.sent) g = groups.open = new WriteGroup();
+  return g.add(w);
 }
 
 /**

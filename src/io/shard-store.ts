@@ -5,7 +5,7 @@
  */
 import type { Extent } from '../../core/extents.js';
 import { assert } from '../../core/errors.js';
-import type { HashedReadSlot } from '../media/block-device.js';
+import type { HashedReadSlot, HashedWriteSlot } from '../media/block-device.js';
 
 /** An extent of an array akey (bytes, or records of `recordSize`). */
 export type Recx = Extent;
@@ -27,6 +27,18 @@ export interface LocatedShardRead {
   finish(result: bigint | Error | undefined): boolean;
 }
 
+/** A shard write prepared by `ShardStore.prepareArrayWriteNow`: its device request and how it ends. */
+export interface PreparedShardWrite {
+  /** The hashed write, not yet sent (media `writeHashedGroup`). */
+  readonly write: HashedWriteSlot;
+  /**
+   * The write is over (its hash or error; undefined: never sent): with a hash the record is
+   * appended (undefined once applied, else a promise); otherwise the space is freed and an error
+   * thrown. Releases its holds.
+   */
+  finish(result: bigint | Error | undefined): Promise<void> | undefined;
+}
+
 /** The per-target operations the object layer drives. */
 export interface ShardStore {
   updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void>;
@@ -40,6 +52,14 @@ export interface ShardStore {
    * has it; others are given one buffer).
    */
   updateArrayParts?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[], opts?: { recordSize?: number } & WriteOpts): Promise<void>;
+  /**
+   * `updateArrayParts` prepared synchronously (a local store, src/vos/locate-write.ts): the
+   * value's space allocated and its hashed gather write handed back, not yet sent; null when only
+   * `updateArrayParts` can write it. The caller sends the writes of several shards as one group
+   * (media `writeHashedGroup`, one promise) and must `finish` each with its result: that appends
+   * the record. Bad arguments throw as `updateArrayParts` would. Optional.
+   */
+  prepareArrayWriteNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[]): PreparedShardWrite | null;
   fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined>;
   /**
    * `fetchSingle` answered synchronously when the store can (a local store whose value is in

@@ -14,7 +14,7 @@ import { Semaphore } from '../../core/semaphore.js';
 import { materializeFills } from './fills.js';
 import { swallowed } from '../../core/log.js';
 import { BLOCK_SIZE, MAX_ALIGNED_BYTES, allocAligned, isAligned } from './aligned.js';
-import type { FileMap, HashedRead, IoEngine } from './io-engine.js';
+import type { FileMap, HashedRead, HashedWrite, IoEngine } from './io-engine.js';
 import { MediaError, mediaErrorFromErrno } from './errors.js';
 import type { FaultInjector, ReadFault } from './fault.js';
 import { IoUringEngine, loadNative, nativeAddon } from './io-uring.js';
@@ -82,6 +82,15 @@ export interface BlockDevice {
    */
   writeFromHashed(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): Promise<bigint>;
   /**
+   * `writeFromHashed` prepared synchronously and not yet sent: the request, holding one of the
+   * device's slots, for `writeHashedGroup` (the shard writes of several devices, the k + p cells of
+   * an EC write, sent with one promise). Undefined when this device cannot (O_DIRECT, fault
+   * injection, an engine without groups, no free slot): use `writeFromHashed`. The caller gives the
+   * slot back (`release`) once the group has settled, or when it does not send it. The views must
+   * not change until then; a first view registered as a deferred parity fill is computed on the job.
+   */
+  hashedWriteNow?(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): HashedWriteSlot | undefined;
+  /**
    * `writeFrom` done synchronously, one pwritev into the page cache: small values on the write
    * path, where a thread-pool round trip costs more than the copy. An O_DIRECT device does it
    * through a second, buffered descriptor of the same file (the kernel keeps the two coherent:
@@ -137,6 +146,45 @@ class FileReadSlot implements HashedReadSlot {
     this.held = false;
     this.slots.release();
   }
+}
+
+/** A hashed write prepared by `BlockDevice.hashedWriteNow`: the request, its engine and the device slot it holds. */
+export interface HashedWriteSlot extends HashedWrite {
+  readonly engine: IoEngine;
+  /** Give the device slot back (once; later calls do nothing). */
+  release(): void;
+}
+
+/** `HashedWriteSlot` of a file device (see `FileBlockDevice.hashedWriteNow`). */
+class FileWriteSlot implements HashedWriteSlot {
+  private held = true;
+  constructor(
+    readonly fd: number,
+    readonly views: readonly Uint8Array[],
+    readonly position: number,
+    readonly hashLen: number,
+    readonly seed: bigint,
+    readonly engine: IoEngine,
+    private readonly slots: Semaphore,
+  ) {}
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.slots.release();
+  }
+}
+
+/**
+ * Send hashed writes prepared by `hashedWriteNow` (of one or several devices) as one request with
+ * one promise: it resolves, in order, with each write's hash (of its bytes, without the zero
+ * padding) or the error it failed with, and never rejects. The slots stay held: the caller releases
+ * each once it has looked at the results.
+ */
+export function writeHashedGroup(writes: readonly HashedWriteSlot[]): Promise<Array<bigint | Error>> {
+  if (writes.length === 0) return Promise.resolve([]);
+  // (every engine that prepares write slots has write groups, and they share one process-wide batcher)
+  return writes[0]!.engine.writevHashGroup!(writes);
 }
 
 /**
@@ -368,6 +416,15 @@ class FileBlockDevice implements BlockDevice {
     const have = checkBuffers('writeFromHashed', 'from', from, length);
     const bufs = have < length ? [...from, zeroTail(length - have)] : from;
     return this.slotted(() => io.writevHash!(this.fd, bufs, offset, have, seed));
+  }
+
+  hashedWriteNow(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): HashedWriteSlot | undefined {
+    const io = this.io;
+    if (this.closed || this.direct || this.fault || !io.writevHashGroup || !Array.isArray(from) || from.length === 0 || from.length >= HASHED_IO_MAX_VIEWS) return undefined;
+    checkRange('write', offset, length, this.size);
+    const have = checkBuffers('hashedWriteNow', 'from', from, length);
+    if (!this.slots.tryAcquire()) return undefined; // (busy: the caller's promise write waits in order)
+    return new FileWriteSlot(this.fd, have < length ? [...from, zeroTail(length - have)] : from, offset, have, seed, io, this.slots);
   }
 
   writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint {

@@ -21,6 +21,19 @@ export interface HashedRead {
   readonly map: FileMap | undefined;
 }
 
+/**
+ * One hashed write of a group (`IoEngine.writevHashGroup`): `writevHash`'s arguments as a record,
+ * so the shard writes of several devices (the k + p cells of an EC write) travel as one request.
+ * A first view registered as a deferred parity fill (fills.ts) is computed on the job.
+ */
+export interface HashedWrite {
+  readonly fd: number;
+  readonly views: readonly Uint8Array[];
+  readonly position: number;
+  readonly hashLen: number;
+  readonly seed: bigint;
+}
+
 /** An asynchronous positional I/O engine over file descriptors. */
 export interface IoEngine {
   /** Which engine this is (reported by the device). */
@@ -54,6 +67,11 @@ export interface IoEngine {
   readvHashGroup?(reads: readonly HashedRead[]): Promise<Array<bigint | Error>>;
   /** xxhash64 of the first `hashLen` bytes of `bufs`, then `writev` of all of them, off the JavaScript thread. Optional. */
   writevHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
+  /**
+   * `writevHash` of several writes with one promise, as `readvHashGroup` for reads: resolves, in
+   * order, with each write's hash or the `MediaError` it failed with (never rejects). Optional.
+   */
+  writevHashGroup?(writes: readonly HashedWrite[]): Promise<Array<bigint | Error>>;
   /** fdatasync(fd): make completed writes durable. */
   datasync(fd: number): Promise<void>;
   /** Release engine resources; called once no request is in flight. */

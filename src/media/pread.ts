@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import type { FileMap, HashedRead, IoEngine } from './io-engine.js';
+import type { FileMap, HashedRead, HashedWrite, IoEngine } from './io-engine.js';
 import { mediaErrorFromErrno, MediaError } from './errors.js';
 import { nativeAddon, type NativeAddon } from './io-uring.js';
 import { fillOf, materializeFills, type ParityFill } from './fills.js';
@@ -129,17 +129,18 @@ class HashedBatcher {
   }
 
   /**
-   * Several hashed reads with one promise (`IoEngine.readvHashGroup`): they join the gathering
-   * batch like `submit`'s, but one group object, not a promise per read, collects their results
-   * (each read's hash, or its error). A group split over two jobs settles when both have completed.
+   * Several hashed reads (`op` 0) or writes (1) with one promise (`IoEngine.readvHashGroup`,
+   * `writevHashGroup`): they join the gathering batch like `submit`'s, but one group object, not a
+   * promise per request, collects their results (each one's hash, or its error). A group split
+   * over two jobs settles when both have completed. A write's deferred parity fill goes with it.
    */
-  submitGroup(reads: readonly HashedRead[]): Promise<Array<bigint | Error>> {
-    if (reads.length === 0) return Promise.resolve([]);
+  submitGroup(op: 0 | 1, reqs: readonly (HashedRead | HashedWrite)[]): Promise<Array<bigint | Error>> {
+    if (reqs.length === 0) return Promise.resolve([]);
     return new Promise<Array<bigint | Error>>((done) => {
-      const g: GroupState = { out: new Array<bigint | Error>(reads.length), pending: reads.length, done };
-      for (let i = 0; i < reads.length; i++) {
-        const r = reads[i]!;
-        this.queue.push([0, r.fd, r.views, r.position, r.hashLen, r.seed, r.map, undefined]);
+      const g: GroupState = { out: new Array<bigint | Error>(reqs.length), pending: reqs.length, done };
+      for (let i = 0; i < reqs.length; i++) {
+        const r = reqs[i]!;
+        this.queue.push(op === 0 ? [0, r.fd, r.views, r.position, r.hashLen, r.seed, (r as HashedRead).map, undefined] : [1, r.fd, r.views, r.position, r.hashLen, r.seed, undefined, fillOf(r.views[0])]);
         this.waiters.push(new GroupMember(g, i));
         this.bytes += r.hashLen;
         if (this.queue.length >= HASHED_BATCH_MAX_REQUESTS || this.bytes >= HASHED_BATCH_MAX_BYTES) this.flush();
@@ -231,6 +232,7 @@ export class PreadEngine implements IoEngine {
   readonly readvHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap) => Promise<bigint>;
   readonly writevHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint) => Promise<bigint>;
   readonly readvHashGroup?: (reads: readonly HashedRead[]) => Promise<Array<bigint | Error>>;
+  readonly writevHashGroup?: (writes: readonly HashedWrite[]) => Promise<Array<bigint | Error>>;
 
   constructor() {
     const addon = nativeAddon();
@@ -239,7 +241,8 @@ export class PreadEngine implements IoEngine {
       const batcher = sharedBatcher(hashedBatch, hashedBatchFlat);
       this.readvHash = (fd, bufs, position, hashLen, seed, map) => batcher.submit(0, fd, bufs, position, hashLen, seed, map);
       this.writevHash = (fd, bufs, position, hashLen, seed) => batcher.submit(1, fd, bufs, position, hashLen, seed);
-      this.readvHashGroup = (reads) => batcher.submitGroup(reads);
+      this.readvHashGroup = (reads) => batcher.submitGroup(0, reads);
+      this.writevHashGroup = (writes) => batcher.submitGroup(1, writes);
     } else if (preadvHash && pwritevHash) {
       const total = (bufs: readonly Uint8Array[]) => bufs.reduce((n, b) => n + b.length, 0);
       this.readvHash = (fd, bufs, position, hashLen, seed) => preadvHash(fd, bufs as Uint8Array[], position, hashLen, seed)
