@@ -152,6 +152,8 @@ try {
     if (shared > 0) console.log(`${ph.name}: ${(shared / MIB).toFixed(1)} MiB of replies through shared memory`);
     const direct = rawReadStats.directBytes - r0.directBytes, misses = rawReadStats.directMisses - r0.directMisses;
     if (direct > 0 || misses > 0) console.log(`${ph.name}: ${(direct / MIB).toFixed(1)} MiB read by the client from engine data files (located reads; ${misses} did not check out)`);
+    const lr = rawReadStats.locateRequests - r0.locateRequests, li = rawReadStats.locateItems - r0.locateItems;
+    if (lr > 0) console.log(`${ph.name}: ${lr} engine.locate requests for ${li} reads (${(li / lr).toFixed(2)} per request)`);
     console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
     const per = (x: number) => (x / nOps).toFixed(3);
     console.log(`${ph.name}: threads, ms per op: client main ${per(tc1.main - tc0.main)} other ${per(tc1.rest - tc0.rest)}; engines main ${per(te1.main - te0.main)} other ${per(te1.rest - te0.rest)}; context switches per op (voluntary/involuntary): client ${per(tc1.vcs - tc0.vcs)}/${per(tc1.ics - tc0.ics)}, engines ${per(te1.vcs - te0.vcs)}/${per(te1.ics - te0.ics)}`);

@@ -27,7 +27,7 @@ import type { PoolMaps } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import { Etcd, type Lease } from '../net/etcd.js';
 import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
-import { serveFetchInto, serveShardCall, serveUpdate, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
+import { locateFetch, serveFetchInto, serveShardCall, serveUpdate, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
 import { decodeBatch, encodeBatchReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
 import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
@@ -48,6 +48,8 @@ const FETCH_ARRAY = 'shard.fetchArray';
 /** The value updates (`serveWriteNow`). */
 const UPDATE_SINGLE = 'shard.updateSingle';
 const UPDATE_ARRAY = 'shard.updateArray';
+/** The answer of `engine.locate` for a read the engine does not locate: the client sends it on its own. */
+const AGAIN: Readonly<Record<string, unknown>> = Object.freeze({ again: true });
 /** Reads at or above this epoch read "everything applied so far" and leave no read timestamp. */
 const READ_TS_LIMIT = 1n << 62n;
 /** Most engines one transaction spans. */
@@ -251,6 +253,7 @@ export class Engine {
       // Commit notices ride on any request: applied first, so a read that follows its own commit sees it.
       if (req.header.commits !== undefined) this.commits.applyNotices(req.header.commits);
       if (req.method === FETCH_ARRAY) { const r = this.serveFetchNow(req.header); if (r !== undefined) return r; }
+      if (req.method === ENGINE_METHODS.locate) return Promise.resolve(this.locateMany(req.header));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -279,6 +282,44 @@ export class Engine {
     if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.record([cont, unit, h.dkey, h.akey], epoch);
     this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
     return read.finally(() => this.requestDone(version));
+  }
+
+  /**
+   * A client's whole-range reads of one turn (`engine.locate`, link.ts), answered in one reply:
+   * each with where its extent lies, as `serveFetchNow` answers a read asking `direct`, or with
+   * `{ again: true }` when it needs more (another map version, a prepared write to wait for, a
+   * store not open yet, an extent the store does not locate, located reads off, a malformed
+   * item): the client then sends that read on its own, which waits, reads or reports as usual.
+   * Synchronous: one wake-up and one reply for the lot instead of one per read.
+   */
+  private locateMany(h: Record<string, unknown>): RpcReply {
+    const items = h.items;
+    if (!Array.isArray(items) || items.length === 0 || items.length > TX_BATCH_MAX) throw new CairnError('NET_PROTOCOL', `a locate request holds 1..${TX_BATCH_MAX} reads`);
+    const out = items.map((x: unknown) => {
+      try {
+        return this.locateNow(x) ?? AGAIN;
+      } catch (err) {
+        swallowed('engine.locate-item-read-on-its-own', err); // the read sent on its own reports it
+        return AGAIN;
+      }
+    });
+    return { header: { items: out } };
+  }
+
+  /** One item of `locateMany`: the located answer's header, or undefined (the client reads it on its own). */
+  private locateNow(x: unknown): Record<string, unknown> | undefined {
+    if (!this.directReads || typeof x !== 'object' || x === null || Array.isArray(x)) return undefined;
+    const h = x as Record<string, unknown>;
+    if (h.mapVersion !== this.maps.map.version || h.holesAsZero !== true || h.migrate === true || typeof h.oid !== 'string') return undefined;
+    const target = this.ownTarget(h.target), cont = checkCont(h.cont);
+    const store = this.stores.cached(target, cont), dataFile = this.stores.dataFile(target);
+    if (store === undefined || dataFile === undefined) return undefined;
+    const epoch = epochOf(h.epoch), unit = h.oid;
+    if (this.tx.blocking(cont, epoch, unit).length) return undefined;
+    const located = locateFetch(store as unknown as ShardStore, h, dataFile);
+    if (located === undefined) return undefined;
+    if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.record([cont, unit, h.dkey, h.akey], epoch);
+    return located;
   }
 
   /** A shard request planned with map `version` finished (see `inflight`, `syncMap`). */

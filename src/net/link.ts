@@ -18,8 +18,9 @@
 import { CairnError } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
 import { NetError, reviveError, toWireError, type WireError } from './errors.js';
-import type { RpcCaller, RpcCallOptions, RpcPayload, RpcReply } from './rpc.js';
+import { rawReadStats, type RpcCaller, type RpcCallOptions, type RpcPayload, type RpcReply } from './rpc.js';
 import { ENGINE_METHODS, TX_BATCH_MAX } from './protocol.js';
+import { readDirect } from './direct-read.js';
 
 /** Methods a link sends batched (they never wait on other clients' commits). */
 export const BATCHED_METHODS: ReadonlySet<string> = new Set([
@@ -47,10 +48,21 @@ export const MAX_NOTICES_PER_REQUEST = 4096;
 /** Most commit notices a link keeps waiting (the oldest are dropped: their participants settle them by timeout). */
 export const MAX_PENDING_NOTICES = 65_536;
 
+/**
+ * Whether whole-range reads into the caller's buffers that one turn sends to one engine on this
+ * host are asked where they lie in one `engine.locate` request (`CAIRN_RPC_LOCATE_BATCH=0`: each
+ * read goes on its own, as a located read of its own).
+ */
+const LOCATE_BATCHES = process.env.CAIRN_RPC_LOCATE_BATCH !== '0';
+/** The read a link may ask to be located in a batch. */
+const FETCH_ARRAY = 'shard.fetchArray';
+
 /** A commit notice: container uuid and epoch (decimal). */
 export type Notice = [cont: string, epoch: string];
 
 interface Pending { method: string; header: Record<string, unknown>; payload?: Uint8Array; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
+/** A whole-range read waiting for the turn's `engine.locate` request. */
+interface PendingRead { header: Record<string, unknown>; into: readonly Uint8Array[]; bytes: number; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
 
 /** One item of a batch request as it travels in the header. */
 interface WireItem { m: string; h: Record<string, unknown>; n: number }
@@ -132,11 +144,22 @@ export class EngineLink implements RpcCaller {
   private notices: Notice[] = [];
   private noticeTimer?: NodeJS.Timeout;
   private closed = false;
+  /** Whole-range reads of this turn to be located together (`flushReads`). */
+  private reads: PendingRead[] = [];
+  private readsScheduled = false;
 
   constructor(private readonly client: () => RpcCaller, private readonly remote: string) {}
 
-  /** Send `method` (batched with others of this turn when it is a write); resolves with its reply. */
+  /**
+   * Send `method` (batched with others of this turn when it is a write; located with the others
+   * of this turn when it is a whole-range read an engine on this host may answer with where it
+   * lies); resolves with its reply.
+   */
   call(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply> {
+    if (method === FETCH_ARRAY && o?.into !== undefined && o.signal === undefined && o.timeoutMs === undefined && payload === undefined && header.holesAsZero === true && LOCATE_BATCHES) {
+      const r = this.queueRead(header, o.into);
+      if (r !== undefined) return r;
+    }
     if (!BATCHED_METHODS.has(method) || o?.signal || o?.timeoutMs !== undefined || (payload !== undefined && !(payload instanceof Uint8Array))) {
       return this.direct(method, header, payload, o);
     }
@@ -171,7 +194,65 @@ export class EngineLink implements RpcCaller {
     clearTimeout(this.noticeTimer);
     this.noticeTimer = undefined;
     this.notices = [];
-    for (const p of this.queue.splice(0)) p.reject(new NetError('NET_UNREACHABLE', `link to engine ${this.remote} is closed`, { remote: this.remote }));
+    for (const p of [...this.queue.splice(0), ...this.reads.splice(0)]) p.reject(new NetError('NET_UNREACHABLE', `link to engine ${this.remote} is closed`, { remote: this.remote }));
+  }
+
+  /**
+   * Queue a whole-range read into `into` for this turn's `engine.locate` request, when the engine
+   * may answer it with where it lies (undefined otherwise: the caller sends it on its own).
+   */
+  private queueRead(header: Record<string, unknown>, into: readonly Uint8Array[]): Promise<RpcReply> | undefined {
+    let bytes = 0;
+    for (const b of into) bytes += b.length;
+    let c: RpcCaller;
+    try { c = this.client(); } catch { return undefined; } // (sent on its own, it reports why)
+    if (this.closed || c.locates?.(bytes) !== true || this.reads.length >= MAX_LINK_QUEUE) return undefined;
+    return new Promise<RpcReply>((resolve, reject) => {
+      this.reads.push({ header, into, bytes, resolve, reject });
+      if (!this.readsScheduled) { this.readsScheduled = true; setImmediate(() => this.flushReads()); }
+    });
+  }
+
+  /** Send the reads queued this turn: a lone one as it is, more in `engine.locate` requests of up to TX_BATCH_MAX. */
+  private flushReads(): void {
+    this.readsScheduled = false;
+    while (this.reads.length) {
+      const batch = this.reads.splice(0, TX_BATCH_MAX);
+      if (batch.length === 1) this.readAlone(batch[0]!); else void this.locateReads(batch);
+    }
+  }
+
+  /**
+   * Ask the engine where the reads of `batch` lie, in one request, then read each located one
+   * here (direct-read.ts: checked against its checksum). A read the engine did not locate, one
+   * that did not check out, and every read of a request that failed are sent on their own (the
+   * engine then reads, waits or reports as for any read).
+   */
+  private async locateReads(batch: PendingRead[]): Promise<void> {
+    let items: unknown[] | undefined;
+    rawReadStats.locateRequests++;
+    rawReadStats.locateItems += batch.length;
+    try {
+      const r = await this.direct(ENGINE_METHODS.locate, { items: batch.map((b) => b.header) });
+      if (Array.isArray(r.header.items) && r.header.items.length === batch.length) items = r.header.items;
+    } catch (err) {
+      swallowed('link.locate-failed-reads-sent-alone', err);
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const b = batch[i]!;
+      const it = items?.[i] as Record<string, unknown> | null | undefined;
+      if (typeof it !== 'object' || it === null || it.direct === undefined) { this.readAlone(b); continue; }
+      readDirect(it.direct, b.into).then((ok) => {
+        if (!ok) { rawReadStats.directMisses++; this.readAlone(b); return; }
+        rawReadStats.directBytes += b.bytes;
+        b.resolve({ header: it, filled: true });
+      }, () => this.readAlone(b));
+    }
+  }
+
+  /** Send one whole-range read on its own (the client's own located / shared-memory / socket read). */
+  private readAlone(b: PendingRead): void {
+    this.direct(FETCH_ARRAY, b.header, undefined, { into: b.into }).then(b.resolve, b.reject);
   }
 
   /** Take up to MAX_NOTICES_PER_REQUEST notices for a request going out now. */

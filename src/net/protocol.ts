@@ -67,6 +67,12 @@ export const ENGINE_METHODS = {
   removeStore: 'engine.removeStore',
   /** Rank, targets, map version, pool and the space each target uses. */
   info: 'engine.info',
+  /**
+   * Where whole-range array reads of a client on this host lie in the engine's data files
+   * (`{ items: [fetchArray header] }` -> `{ items: [located reply header | { again: true }] }`):
+   * the reads one client sends to one engine in one turn, answered in one reply (link.ts).
+   */
+  locate: 'engine.locate',
 } as const;
 
 /**

@@ -139,6 +139,12 @@ export interface RpcCallOptions { timeoutMs?: number; signal?: AbortSignal; into
  */
 export interface RpcCaller {
   call(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply>;
+  /**
+   * Whether a whole-range read of `bytes` into the caller's buffers may be answered with where it
+   * lies (the server is on this host and reached through its Unix socket, located reads are on:
+   * direct-read.ts), so that reads of one turn can be asked for together (`engine.locate`, link.ts).
+   */
+  locates?(bytes: number): boolean;
 }
 
 /**
@@ -408,9 +414,10 @@ interface FrameParser {
  * (`bufferedBytes`), and reply bytes that came through a slot of the connection's shared region
  * instead of the socket (`sharedBytes`, src/net/shm.ts), and bytes read by the client itself out of
  * an engine's data file (`directBytes`, direct-read.ts; `directMisses`: located reads that did not
- * check out and were read again by the engine). For tests and benchmarks.
+ * check out and were read again by the engine), and the `engine.locate` requests links sent
+ * (`locateRequests`) with the reads they asked for (`locateItems`, link.ts). For tests and benchmarks.
  */
-export const rawReadStats = { inPlaceBytes: 0, bufferedBytes: 0, sharedBytes: 0, directBytes: 0, directMisses: 0 };
+export const rawReadStats = { inPlaceBytes: 0, bufferedBytes: 0, sharedBytes: 0, directBytes: 0, directMisses: 0, locateRequests: 0, locateItems: 0 };
 
 /**
  * Least payload bytes a socket read goes straight into their destination for (less: the read goes
@@ -890,6 +897,12 @@ export class RpcClient implements RpcCaller {
 
   /** The shared region of this connection's read replies, once made (tests). */
   get sharedRegion(): ShmRegion | undefined { return this.shm ?? undefined; }
+
+  /** See `RpcCaller.locates`: false until the raw pipe is connected through the server's Unix socket. */
+  locates(bytes: number): boolean {
+    const rp = this.rawPipe;
+    return bytes >= DIRECT_MIN_BYTES && this.localPath !== undefined && rp !== undefined && !rp.broken && !this.closed && (this.direct ??= directReadsEnabled());
+  }
 
   /** Whether the raw pipe (once connected) goes through the server's Unix socket. */
   get viaLocalSocket(): boolean { return this.localPath !== undefined && this.rawPipe !== undefined; }

@@ -258,10 +258,8 @@ export function serveFetchInto(store: ShardStore, h: Record<string, unknown>, da
   if (!BufferPool.pools(recx.count)) return undefined;
   const epoch = big(h.epoch, 'epoch'), oid = big(h.oid, 'oid'), dkey = unb64(h.dkey), akey = unb64(h.akey);
   if (h.direct === true && dataFile !== undefined) {
-    const at = locateExtent(store as ShardStore & ExtentLocator, epoch, oid, dkey, akey, recx);
-    if (at !== null) {
-      return Promise.resolve({ header: { present: [{ index: recx.index, count: recx.count }], length: recx.count, maxEpoch: String(store.queryMaxEpoch()), direct: { path: dataFile, at: at.position, len: at.length, csum: String(at.csum) } } });
-    }
+    const located = locatedHeader(store, epoch, oid, dkey, akey, recx, dataFile);
+    if (located !== undefined) return Promise.resolve({ header: located });
   }
   // A client on this host may name a slot of its shared region: the read lands there, the reply is a header (src/net/shm.ts).
   const slot = h.shm !== undefined ? slotView(h.shm, recx.count) : undefined;
@@ -288,6 +286,26 @@ export function serveFetchInto(store: ShardStore, h: Record<string, unknown>, da
       if (err instanceof CairnError && err.code === 'INVALID_ARGUMENT') return serveShardCall('shard.fetchArray', h, undefined, store);
       throw err;
     });
+}
+
+/** The header of a located answer to a whole-range read of `recx`, or undefined when `store` does not locate it. */
+function locatedHeader(store: ShardStore, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, dataFile: string): Record<string, unknown> | undefined {
+  const at = locateExtent(store as ShardStore & ExtentLocator, epoch, oid, dkey, akey, recx);
+  if (at === null) return undefined;
+  return { present: [{ index: recx.index, count: recx.count }], length: recx.count, maxEpoch: String(store.queryMaxEpoch()), direct: { path: dataFile, at: at.position, len: at.length, csum: String(at.csum) } };
+}
+
+/**
+ * One item of a batched locate (`engine.locate`, link.ts): the header a located answer to the
+ * whole-range read `h` (a `shard.fetchArray` header with `holesAsZero`) carries, or undefined
+ * when the store does not locate it (the client then sends the read on its own). Synchronous;
+ * malformed headers throw NET_PROTOCOL.
+ */
+export function locateFetch(store: ShardStore, h: Record<string, unknown>, dataFile: string): Record<string, unknown> | undefined {
+  if (!store.fetchArrayInto) return undefined;
+  const recx = recxOf(h.recx);
+  if (!BufferPool.pools(recx.count)) return undefined;
+  return locatedHeader(store, big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), recx, dataFile);
 }
 
 /** A store that can say where a whole-extent array read lies in its data file (a local VOS container store: `locateArrayExtent`). */
