@@ -228,13 +228,17 @@ export function valueOp(oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: 
  * Whether single-value fetches of embedded pools are answered in batches (`GetBatch`; default on,
  * `CAIRN_GET_BATCH=0` turns it off). @internal also switched by tests and A/B measurements.
  */
-export const getBatch = { on: process.env.CAIRN_GET_BATCH !== '0' };
+export const getBatch = { on: process.env.CAIRN_GET_BATCH !== '0', direct: true };
 
 /** One fetch waiting in a `GetBatch`. */
 interface PendingGet {
   obj: CairnObject; port: ContainerPort; d: Uint8Array; a: Uint8Array; epoch: bigint;
   resolve: (v: Uint8Array | undefined) => void; reject: (e: unknown) => void;
   groups: number[][] | undefined; red: Redundancy | undefined; g: number;
+  /** The local store of the copy its read goes to (step 1), or null: then it is read through `fetchSingleNow`. */
+  store: ContainerStore | null;
+  /** That copy's unit object id (with `store`). */
+  uoid: bigint;
 }
 
 /**
@@ -252,7 +256,7 @@ class GetBatch {
   private readonly runNow = () => { this.scheduled = false; this.run(); };
 
   add(obj: CairnObject, port: ContainerPort, d: Uint8Array, a: Uint8Array, epoch: bigint, resolve: (v: Uint8Array | undefined) => void, reject: (e: unknown) => void): void {
-    this.q.push({ obj, port, d, a, epoch, resolve, reject, groups: undefined, red: undefined, g: 0 });
+    this.q.push({ obj, port, d, a, epoch, resolve, reject, groups: undefined, red: undefined, g: 0, store: null, uoid: 0n });
     if (this.q.length >= POINT_PREFETCH_MAX) this.run();
     else if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.runNow); }
   }
@@ -272,8 +276,11 @@ class GetBatch {
           if (!ctx.available(group[j]!)) continue;
           const s = ctx.storeNow?.(group[j]!);
           if (s instanceof ContainerStore) {
+            // (the copy `fetchSingleNow` would read first: the first available one of the group)
+            const uoid = unitOid(p.obj.oid, p.g * group.length + j);
+            if (ctx.syncReads === true && getBatch.direct) { p.store = s; p.uoid = uoid; }
             const t = s.target;
-            if (s.state.tombs.length === 0) prefetchPoint(i, t.active, t.frozen, t.runs, s.state.idx, unitOid(p.obj.oid, p.g * group.length + j), p.d, p.a, p.epoch);
+            if (s.state.tombs.length === 0) prefetchPoint(i, t.active, t.frozen, t.runs, s.state.idx, uoid, p.d, p.a, p.epoch);
           }
           break;
         }
@@ -291,6 +298,14 @@ class GetBatch {
       if (p.groups === undefined) continue;
       preparedRead(i);
       try {
+        if (p.store !== null) {
+          // the copy found in step 1, read at once; a value in the data file (null) or any error
+          // (a damaged copy, a closed store) is read again through the full path below, which
+          // reports a lost copy and goes on to the next one as ever
+          let v: Uint8Array | undefined | null = null;
+          try { v = p.store.fetchSingleNow(p.epoch, p.uoid, p.d, p.a); } catch { v = null; }
+          if (v !== null) { p.resolve(v); continue; }
+        }
         const r = fetchSingleNow(p.port.io(), p.red!, p.groups, p.g, p.obj.oid, p.d, p.a, p.epoch);
         if (r instanceof Promise) r.then(p.resolve, p.reject); else p.resolve(r);
       } catch (err) {

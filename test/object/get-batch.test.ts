@@ -15,6 +15,9 @@ import { tmpDir } from '../helpers/tmp.js';
 import { Pool } from '../../src/pool/pool.js';
 import { getBatch } from '../../src/object/object.js';
 import { pointReads, POINT_INDEX_MIN_READS, POINT_PREFETCH_MAX, preparedReads } from '../../src/vos/reads.js';
+import { ContainerStore } from '../../src/vos/container-store.js';
+import { VosError } from '../../src/vos/errors.js';
+import { containerPort } from '../../src/container/container.js';
 
 const test = suite('get-batch');
 let dir = '';
@@ -89,6 +92,42 @@ test('a batched get reads at the epoch it was issued at, and a bad one rejects a
     await w;
     assert.is(new TextDecoder().decode(await kv.get('a')), 'three');
   } finally {
+    await pool.close();
+  }
+});
+
+test('a batched get whose first copy fails reads the next copy (never absent) and reports the failed one; a programming error rejects', async () => {
+  const pool = await Pool.create(join(dir, 'pool'), { nodes: 2, ranksPerNode: 1, targetsPerRank: 2, scmBytes: 8 << 20, dataBytes: 64 << 20 });
+  const real = ContainerStore.prototype.fetchSingleNow;
+  try {
+    const cont = await pool.createContainer('c', { oclass: 'RP_2G1' });
+    await cont.openTargets();
+    const N = 400;
+    for (let i = 0; i < N; i += 40) await Promise.all(Array.from({ length: 40 }, (_, j) => cont.kv(`o${i + j}`).put('k', `v${i + j}`)));
+    const port = containerPort(cont), io = port.io();
+    // the store of target 0 fails every point read as a damaged copy would
+    const bad = io.storeNow!(0);
+    assert.ok(bad instanceof ContainerStore);
+    let failed = 0, mode: 'damage' | 'bug' = 'damage';
+    ContainerStore.prototype.fetchSingleNow = function (this: ContainerStore, ...args: Parameters<typeof real>) {
+      if (this !== bad) return real.apply(this, args);
+      failed++;
+      if (mode === 'bug') throw new TypeError('a bug, not a damaged copy');
+      throw new VosError('CORRUPTED', 'a damaged block (test)');
+    };
+    const firstOnBad = (i: number) => { const oid = cont.object(`o${i}`).oid; const { groups } = port.layout(oid); return groups[port.groupOf(groups, new TextEncoder().encode('k'))]![0] === 0; };
+    const onBad = Array.from({ length: N }, (_, i) => i).filter(firstOnBad);
+    assert.ok(onBad.length > 0, 'some objects have their first copy on target 0');
+    const badBefore = pool.query().badShards;
+    const got = await Promise.all(Array.from({ length: N + 20 }, (_, i) => cont.kv(`o${i}`).get('k')));
+    for (let i = 0; i < N + 20; i++) assert.is(got[i] === undefined ? undefined : new TextDecoder().decode(got[i]), i < N ? `v${i}` : undefined, `o${i}`);
+    assert.ok(failed >= onBad.length, 'the failing copy was asked');
+    assert.ok(pool.query().badShards > badBefore, 'the failed copy was reported');
+    mode = 'bug';
+    const r = await Promise.allSettled(onBad.slice(0, 5).map((i) => cont.kv(`o${i}`).get('k')));
+    for (const x of r) assert.ok(x.status === 'rejected' && x.reason instanceof TypeError, 'a programming error in the store rejects the get');
+  } finally {
+    ContainerStore.prototype.fetchSingleNow = real;
     await pool.close();
   }
 });
