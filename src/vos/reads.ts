@@ -8,7 +8,7 @@
  */
 import type { Run, BlockView } from './run.js';
 import { bloomProbe, bloomProbeInto, BlockArena, RunPoint, ENTRY_HEADER, POINT_ENTRY_LIMIT, type BloomProbe, type RunPoints } from './run.js';
-import type { Memtable, MemVersion, MemObject, MemDkey, MemAkey, MemPunch } from './memtable.js';
+import type { Memtable, MemVersion, MemObject, MemDkey, MemAkey, MemPunch, MemContainer } from './memtable.js';
 import { sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix,
@@ -358,6 +358,11 @@ class PreparedPoint implements BloomProbe {
   ix: PointIndex | null = null;
   prefixLen = -1;
   h1 = 0; h2 = 0;
+  /** The container's part of the active and the frozen memtable when it holds objects (their filter words are loaded in `prefetchSlots`), else null. */
+  ma: MemContainer | null = null; mf: MemContainer | null = null;
+  /** The bytes holding the entry its slot names (`PointIndex.entryLines`), or null, and the offsets of its four lines there. */
+  eb: Uint8Array | null = null;
+  e0 = 0; e1 = 0; e2 = 0; e3 = 0;
 }
 const prepared: PreparedPoint[] = Array.from({ length: POINT_PREFETCH_MAX }, () => new PreparedPoint());
 /** The prepared read the next `visibleSingle` may be (`preparedRead`), or null. */
@@ -385,12 +390,24 @@ export function prefetchPoint(i: number, active: Memtable, frozen: Memtable | un
   const p = prepared[i]!;
   p.oid = oid; p.dkey = dkey; p.akey = akey; p.cont = cont; p.epoch = epoch;
   p.key.of(oid);
-  let touch = filterTouch(active, cont, p.key);
-  if (frozen !== undefined) touch += filterTouch(frozen, cont, p.key);
+  let touch = 0;
+  if (pointReads.filterLoop) {
+    p.ma = memPart(active, cont);
+    p.mf = frozen !== undefined ? memPart(frozen, cont) : null;
+  } else {
+    touch = filterTouch(active, cont, p.key);
+    if (frozen !== undefined) touch += filterTouch(frozen, cont, p.key);
+  }
   const ix = runs.length > 0 && pointReads.index ? builtPointIndex(runs) : null;
   p.ix = ix;
   if (ix !== null) p.prefixLen = buildSeekKey(p.seek, p, cont, oid, p.key, dkey, akey, epoch);
   pointTouch = touch;
+}
+
+/** Container `cont`'s part of memtable `m` when it holds objects, else null. */
+function memPart(m: Memtable, cont: number): MemContainer | null {
+  const mc = m.conts.get(cont);
+  return mc !== undefined && mc.objects.size !== 0 ? mc : null;
 }
 
 /** Loads the word of memtable `m`'s object filter that a read of the id in `k` tests (1 when its bit is set). */
@@ -402,15 +419,20 @@ function filterTouch(m: Memtable, cont: number, k: OidKey): number {
 /** Forget the read prepared at position `i` (it will not be made as prepared). */
 export function unprepare(i: number): void {
   const p = prepared[i]!;
-  p.oid = -1n; p.dkey = p.akey = null; p.ix = null;
+  p.oid = -1n; p.dkey = p.akey = null; p.ix = null; p.ma = p.mf = null; p.eb = null;
 }
 
-/** Second step of a batch: load the first slot of each of the first `n` prepared reads (a tight loop: the misses overlap). */
+/**
+ * Second step of a batch: load the first slot of each of the first `n` prepared reads, and the
+ * memtable filter words each will test (a tight loop: the misses overlap).
+ */
 export function prefetchSlots(n: number): void {
   let touch = 0;
   for (let i = 0; i < n; i++) {
     const p = prepared[i]!, ix = p.ix;
     if (ix !== null) touch += ix.touch(p.h1 | 0);
+    if (p.ma !== null && p.ma.mayHold(p.key)) touch++;
+    if (p.mf !== null && p.mf.mayHold(p.key)) touch++;
   }
   pointTouch = touch;
 }
@@ -418,9 +440,23 @@ export function prefetchSlots(n: number): void {
 /** Third step of a batch: for each of the first `n` prepared reads, load the lines of the entry its slot names (found by the hashes alone). */
 export function prefetchPoints(n: number): void {
   let touch = 0;
+  if (!pointReads.split) {
+    for (let i = 0; i < n; i++) {
+      const p = prepared[i]!, ix = p.ix;
+      if (ix !== null) touch += ix.touchEntry(p.h1 | 0, p.h2 | 0);
+    }
+    pointTouch = touch;
+    return;
+  }
+  // where each entry lies first (its slot's line is loaded), then its lines in a loop of a few
+  // instructions per read: more of the reads' misses are in flight at once
   for (let i = 0; i < n; i++) {
     const p = prepared[i]!, ix = p.ix;
-    if (ix !== null) touch += ix.touchEntry(p.h1 | 0, p.h2 | 0);
+    p.eb = ix !== null ? ix.entryLines(p.h1 | 0, p.h2 | 0, p) : null;
+  }
+  for (let i = 0; i < n; i++) {
+    const p = prepared[i]!, b = p.eb;
+    if (b !== null) touch += b[p.e0]! ^ b[p.e1]! ^ b[p.e2]! ^ b[p.e3]!;
   }
   pointTouch = touch;
 }
@@ -450,7 +486,7 @@ const POINT_INDEX_MAX_RUNS = 255;
  * and whether the index answers from the block arena (`arena`: else from the block cache).
  * @internal also switched by tests, which hold both paths to each other, and by A/B measurements.
  */
-export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minReads: 0, arena: true };
+export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minReads: 0, arena: true, filterLoop: true, split: true };
 
 /**
  * Point reads a list of runs serves on the per-run path before its `PointIndex` is built (a list
@@ -640,7 +676,28 @@ export class PointIndex {
     }
   }
 
-  /** The fence (data block) of slot `s`'s entry in its run. */  /** The fence (data block) of slot `s`'s entry in its run. */
+  /**
+   * The arena bytes holding the entry of the first slot holding hashes `(h1, h2)`, when its frame
+   * still holds its block (else null), with the offsets of the entry's first four lines in them
+   * (`touchEntry`'s loads, clamped to the bytes) in `at.e0..e3`. Loads only the slot's line.
+   */
+  entryLines(h1: number, h2: number, at: { e0: number; e1: number; e2: number; e3: number }): Uint8Array | null {
+    const t = this.slots, a = this.arena;
+    if (a === null) return null;
+    for (let s = h1 & this.mask; ; s = (s + 1) & this.mask) {
+      const w = s * SLOT_WORDS;
+      if (t[w + 2] === 0) return null;
+      if (t[w] !== h1 || t[w + 1] !== h2) continue;
+      const f = t[w + 4]! - 1;
+      if (f < 0 || a.gen[f] !== t[w + 5]) return null;
+      const b = a.segs[BlockArena.segment(f)]!, o = BlockArena.base(f) + t[w + 3]! % POINT_ENTRY_LIMIT;
+      const last = b.length - 1;
+      at.e0 = o; at.e1 = Math.min(o + 64, last); at.e2 = Math.min(o + 128, last); at.e3 = Math.min(o + 192, last);
+      return b;
+    }
+  }
+
+  /** The fence (data block) of slot `s`'s entry in its run. */
   blockOf(s: number): number { return Math.floor(this.slots[s * SLOT_WORDS + 3]! / POINT_ENTRY_LIMIT); }
 
   /** The run (its position in `runs`) of slot `s`. */
