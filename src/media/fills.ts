@@ -35,12 +35,27 @@ export function fillStats(): Readonly<typeof stats> {
   return { ...stats };
 }
 
+/** Whether fills are deferred where the addon can (`deferParity`); starts from DEFER_PARITY_ENV. */
+let deferOn = process.env[DEFER_PARITY_ENV] !== '0';
+/** Whether the addon computes fills (looked up once). */
+let canFill: boolean | undefined;
+
+/**
+ * Whether EC writes defer their parity to the write's pool job where they can; `on` switches it
+ * (tests compare both ways in one process). Starts from CAIRN_EC_DEFER_PARITY. (Read once, not per
+ * write: a `process.env` lookup per EC write was ~1% of its JavaScript-thread time.)
+ */
+export function deferParity(on?: boolean): boolean {
+  if (on !== undefined) deferOn = on;
+  return deferOn;
+}
+
 /**
  * Whether parity fills can be deferred here: the addon computes them (`parityFill`, and hashedBatch
- * writes that carry one) and CAIRN_EC_DEFER_PARITY is not 0.
+ * writes that carry one) and deferral is on (`deferParity`, CAIRN_EC_DEFER_PARITY not 0).
  */
 export function deferredFills(): boolean {
-  return process.env[DEFER_PARITY_ENV] !== '0' && nativeAddon()?.parityFill !== undefined;
+  return deferOn && (canFill ??= nativeAddon()?.parityFill !== undefined);
 }
 
 /**

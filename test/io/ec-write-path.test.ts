@@ -18,7 +18,7 @@ import { rmSync } from 'node:fs';
 import { Pool } from '../../src/pool/pool.js';
 import { ContainerStore } from '../../src/vos/container-store.js';
 import { NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
-import { fillStats, DEFER_PARITY_ENV } from '../../src/media/fills.js';
+import { fillStats, deferParity } from '../../src/media/fills.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -49,7 +49,7 @@ type Parity = 'deferred' | 'deferred-scalar' | 'here';
 async function scenario(label: string, gather: boolean, parity: Parity = 'deferred'): Promise<void> {
   const addon = nativeAddon();
   const canDefer = addon?.parityFill !== undefined && addon.fillKernel !== undefined;
-  if (parity === 'here') process.env[DEFER_PARITY_ENV] = '0';
+  if (parity === 'here') deferParity(false);
   if (parity === 'deferred-scalar' && canDefer) assert.is(addon!.fillKernel!('scalar'), 'scalar');
   const before = fillStats();
   const proto = ContainerStore.prototype as { updateArrayParts?: PartsFn };
@@ -97,7 +97,7 @@ async function scenario(label: string, gather: boolean, parity: Parity = 'deferr
     arr = c.array('a', { chunkSize: MIB });
     await check('two targets gone');
   } finally {
-    delete process.env[DEFER_PARITY_ENV];
+    deferParity(true);
     if (canDefer) addon!.fillKernel!('auto');
     if (own !== undefined) proto.updateArrayParts = own;
     await pool.close();
