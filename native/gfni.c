@@ -19,7 +19,9 @@
  *     write's parity computed where it is hashed and written, not on the JavaScript thread.
  *   fillKernel(mode?) -> 'gfni' | 'scalar'
  *     The kernel fills run on: GFNI with AVX-512, else a scalar reference (product tables);
- *     fillKernel('scalar') forces the reference (tests run both), fillKernel('auto') undoes it.
+ *     fillKernel('scalar') forces the reference (tests run both), fillKernel('single') turns off
+ *     the pairing of two fills of the same data in one pool job (one pass for both rows: hashio.c
+ *     run_batch, gf_parity_fill2), fillKernel('auto') undoes either.
  *
  * Multiplying a byte by a constant c is linear over GF(2), so it is an 8x8 bit matrix, which
  * VGF2P8AFFINEQB applies to 64 bytes at once (whatever the field's polynomial). Each 64-byte
@@ -117,8 +119,37 @@ static __attribute__((target("avx512f,avx512bw,gfni"))) void apply_copy_avx512(c
     apply_avx512(aff, rows, k, pin, pout, len - full);
   }
 }
+/*
+ * Two rows from one pass over the inputs (`apply_avx512` with rows 2 loads every input column once
+ * per row): out0 = sum_j in[j] * aff0[j], out1 = sum_j in[j] * aff1[j]. The two parity rows of an
+ * EC 4+2 write's deferred fills, when both are in one pool job (hashio.c run_batch): each 64-byte
+ * column of the caller's bytes is loaded once for both rows instead of once per row.
+ */
+static __attribute__((target("avx512f,avx512bw,gfni"))) void apply2_avx512(const uint64_t *aff0, const uint64_t *aff1, int k, uint8_t *const *in, uint8_t *out0, uint8_t *out1, size_t len) {
+  size_t full = len & ~(size_t)63;
+  for (size_t off = 0; off < full; off += 64) {
+    __m512i x = _mm512_loadu_si512((const void *)(in[0] + off));
+    __m512i a0 = _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64((long long)aff0[0]), 0);
+    __m512i a1 = _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64((long long)aff1[0]), 0);
+    for (int j = 1; j < k; j++) {
+      x = _mm512_loadu_si512((const void *)(in[j] + off));
+      a0 = _mm512_xor_si512(a0, _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64((long long)aff0[j]), 0));
+      a1 = _mm512_xor_si512(a1, _mm512_gf2p8affine_epi64_epi8(x, _mm512_set1_epi64((long long)aff1[j]), 0));
+    }
+    _mm512_storeu_si512((void *)(out0 + off), a0);
+    _mm512_storeu_si512((void *)(out1 + off), a1);
+  }
+  if (full < len) {
+    uint8_t *pin[GF_MAX_SHARDS] = { 0 };
+    for (int j = 0; j < k; j++) pin[j] = in[j] + full;
+    uint8_t *o0 = out0 + full, *o1 = out1 + full;
+    apply_avx512(aff0, 1, k, pin, &o0, len - full);
+    apply_avx512(aff1, 1, k, pin, &o1, len - full);
+  }
+}
 #else
 static int gfni_ok(void) { return 0; }
+static void apply2_avx512(const uint64_t *aff0, const uint64_t *aff1, int k, uint8_t *const *in, uint8_t *out0, uint8_t *out1, size_t len) { (void)aff0; (void)aff1; (void)k; (void)in; (void)out0; (void)out1; (void)len; }
 static void apply_copy_avx512(const uint64_t *aff, int rows, int k, uint8_t *const *in, uint8_t *const *cp, uint8_t *const *out, size_t len) { (void)aff; (void)rows; (void)k; (void)in; (void)cp; (void)out; (void)len; }
 static void apply_avx512(const uint64_t *aff, int rows, int k, uint8_t *const *in, uint8_t *const *out, size_t len) { (void)aff; (void)rows; (void)k; (void)in; (void)out; (void)len; }
 #endif
@@ -227,6 +258,32 @@ int gf_parity_fill(const uint8_t *coef, int k, size_t cell, const uint8_t *data,
   return 0;
 }
 
+/* 1: two fills of the same data in one job are computed one after another, not paired (fillKernel('single'): A/B and tests). */
+static int fill_pair_off;
+
+/*
+ * Two parity rows of the same whole stripes (`gf_parity_fill` for coef0 into out0 and coef1 into
+ * out1, both out_len bytes) in one pass over `data` where GFNI runs; the scalar reference (or a
+ * forced 'single' kernel) computes them one after another. -1 when the shape does not fit (nothing
+ * written).
+ */
+int gf_parity_fill2(const uint8_t *coef0, const uint8_t *coef1, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *out0, uint8_t *out1, size_t out_len) {
+  if (k < 1 || k > GF_MAX_SHARDS || cell == 0 || data_len % ((size_t)k * cell) != 0 || out_len != data_len / (size_t)k) return -1;
+  if (fill_scalar_forced || fill_pair_off || !gfni_ok()) {
+    if (gf_parity_fill(coef0, k, cell, data, data_len, out0, out_len) != 0) return -1;
+    return gf_parity_fill(coef1, k, cell, data, data_len, out1, out_len);
+  }
+  size_t stripes = data_len / ((size_t)k * cell);
+  uint8_t *in[GF_MAX_SHARDS];
+  uint64_t aff0[GF_MAX_SHARDS], aff1[GF_MAX_SHARDS];
+  for (int j = 0; j < k; j++) { aff0[j] = affine_of(coef0[j]); aff1[j] = affine_of(coef1[j]); }
+  for (size_t s = 0; s < stripes; s++) {
+    for (int j = 0; j < k; j++) in[j] = (uint8_t *)data + (s * (size_t)k + (size_t)j) * cell;
+    apply2_avx512(aff0, aff1, k, in, out0 + s * cell, out1 + s * cell, cell);
+  }
+  return 0;
+}
+
 /* parityFill(coeffs, cell, data, out): gf_parity_fill on the calling thread (a deferred fill a write path needs now). */
 static napi_value parity_fill(napi_env env, napi_callback_info info) {
   size_t argc = 4; napi_value argv[4];
@@ -241,11 +298,15 @@ static napi_value parity_fill(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* fillKernel(mode?): 'gfni' or 'scalar', the kernel parity fills run on; mode 'scalar' forces the reference, 'auto' undoes it. */
+/*
+ * fillKernel(mode?): 'gfni' or 'scalar', the kernel parity fills run on; mode 'scalar' forces the
+ * reference, 'single' keeps GFNI but computes two fills of one job's same data one after another
+ * (not paired: gf_parity_fill2), 'auto' undoes either.
+ */
 static napi_value fill_kernel(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1], res; char mode[16] = { 0 }; size_t n = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 &&
-      napi_get_value_string_utf8(env, argv[0], mode, sizeof mode, &n) == napi_ok) fill_scalar_forced = strcmp(mode, "scalar") == 0;
+      napi_get_value_string_utf8(env, argv[0], mode, sizeof mode, &n) == napi_ok) { fill_scalar_forced = strcmp(mode, "scalar") == 0; fill_pair_off = strcmp(mode, "single") == 0; }
   const char *k = !fill_scalar_forced && gfni_ok() ? "gfni" : "scalar";
   napi_create_string_utf8(env, k, NAPI_AUTO_LENGTH, &res);
   return res;

@@ -517,6 +517,7 @@ static napi_value pwrite_hash_sync(napi_env env, napi_callback_info info) {
 
 /* gfni.c: one parity row of whole stripes of `data` into `out` (-1: the shape does not fit). */
 int gf_parity_fill(const uint8_t *coef, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *out, size_t out_len);
+int gf_parity_fill2(const uint8_t *coef0, const uint8_t *coef1, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *out0, uint8_t *out1, size_t out_len);
 
 typedef struct {
   int write, fd, err;
@@ -717,10 +718,22 @@ static void multi_pass(batch_t *b) {
 
 static void run_batch(napi_env env, void *data) {
   batch_t *b = data;
-  /* deferred parity first: each fill's output is its write's first view, hashed and written below */
+  /* deferred parity first: each fill's output is its write's first view, hashed and written below.
+   * Two fills of the same stripes (the parity rows of one EC write) go in one pass over them. */
+  uint8_t filled[MAX_BATCH];
+  memset(filled, 0, b->n);
   for (uint32_t i = 0; i < b->n; i++) {
     breq_t *q = &b->r[i];
-    if (q->fill_k) gf_parity_fill(q->fill_coef, q->fill_k, q->fill_cell, q->fill_data, q->fill_len, q->iov[0].iov_base, q->iov[0].iov_len);
+    if (!q->fill_k || filled[i]) continue;
+    filled[i] = 1;
+    breq_t *m = NULL;
+    for (uint32_t j = i + 1; j < b->n && m == NULL; j++) {
+      breq_t *x = &b->r[j];
+      if (!filled[j] && x->fill_k == q->fill_k && x->fill_data == q->fill_data && x->fill_len == q->fill_len && x->fill_cell == q->fill_cell
+          && x->iov[0].iov_len == q->iov[0].iov_len && x->iov[0].iov_base != q->iov[0].iov_base) { m = x; filled[j] = 1; }
+    }
+    if (m != NULL) gf_parity_fill2(q->fill_coef, m->fill_coef, q->fill_k, q->fill_cell, q->fill_data, q->fill_len, q->iov[0].iov_base, m->iov[0].iov_base, q->iov[0].iov_len);
+    else gf_parity_fill(q->fill_coef, q->fill_k, q->fill_cell, q->fill_data, q->fill_len, q->iov[0].iov_base, q->iov[0].iov_len);
   }
   multi_pass(b);
   for (uint32_t i = 0; i < b->n; i++) {

@@ -5,7 +5,8 @@
  * kernels (GFNI with AVX-512, and the scalar reference it forces with fillKernel('scalar')), for
  * any k, cell length (multiples of 64 or not) and stripe count; a hashedBatch write that carries a
  * fill writes and hashes those bytes (the answer is the XXH64 of the parity, checked against
- * xxhash-wasm); a registered fill is computed by any device write that does not carry it to the
+ * xxhash-wasm), the p fills of one stripe set in one batch paired (one pass for two rows) or not;
+ * a registered fill is computed by any device write that does not carry it to the
  * pool (BlockDevice.writeFrom), by `materializeFills`, and by `dropFill(view, true)`; bad shapes are
  * refused (RangeError from deferFill, TypeError from the addon), never written.
  */
@@ -45,9 +46,10 @@ function referenceParity(data: Uint8Array, k: number, p: number, cell: number): 
   return { parity, matrix };
 }
 
-function kernels(): Array<'auto' | 'scalar'> {
+/** The fill kernels here: GFNI (two fills of the same data in one job paired: 'auto'; unpaired: 'single') and the scalar reference. */
+function kernels(): Array<'auto' | 'single' | 'scalar'> {
   const addon = loadNative().addon;
-  return addon?.fillKernel?.('auto') === 'gfni' ? ['auto', 'scalar'] : ['scalar'];
+  return addon?.fillKernel?.('auto') === 'gfni' ? ['auto', 'single', 'scalar'] : ['scalar'];
 }
 
 t('parityFill gives the reference codec\'s parity on each kernel, for every shape', () => {
