@@ -196,18 +196,20 @@ export class MemContainer {
     return this.sortedOids;
   }
 
-  object(oid: bigint, create: true): MemObject;
-  object(oid: bigint, create: boolean): MemObject | undefined;
-  object(oid: bigint, create: boolean): MemObject | undefined {
-    const k = memKey.of(oid); // (once for the lookup and the insert of a new object)
-    let o = this.objects.getKey(k);
-    if (!o && create) {
-      o = new ObjNode(oid);
-      this.objects.setKey(k, o);
-      this.noteObject(k.hash);
-      this.sortedNodes = undefined;
-      this.sortedOids = undefined;
-    }
+  object(oid: bigint, create: true, key?: OidKey): MemObject;
+  object(oid: bigint, create: boolean, key?: OidKey): MemObject | undefined;
+  /** `key`: an `OidKey` holding `oid` already (the store read it once for the log record too). */
+  object(oid: bigint, create: boolean, key?: OidKey): MemObject | undefined {
+    const k = key ?? memKey.of(oid); // (once for the lookup and the insert of a new object)
+    const objects = this.objects;
+    const e = objects.lookup(k); // (one probe for the lookup and the insert)
+    if (e >= 0) return objects.valueAt(e);
+    if (!create) return undefined;
+    const o = new ObjNode(oid);
+    objects.addAt(k, e, o);
+    this.noteObject(k.hash);
+    this.sortedNodes = undefined;
+    this.sortedOids = undefined;
     return o;
   }
 }
@@ -290,17 +292,23 @@ export class Memtable {
     return c;
   }
 
+  /** The container part `container(.., true)` found or made last, and its index (writes go to one container at a time: no map lookup). */
+  private lastCont: MemContainer | undefined = undefined;
+  private lastContIdx = -1;
+
   container(cont: number, create: true): MemContainer;
   container(cont: number, create: boolean): MemContainer | undefined;
   container(cont: number, create: boolean): MemContainer | undefined {
+    if (cont === this.lastContIdx) return this.lastCont;
     let c = this.conts.get(cont);
     if (!c && create) { c = new MemContainer(this.expect?.get(cont) ?? 0); this.conts.set(cont, c); }
+    if (c !== undefined) { this.lastCont = c; this.lastContIdx = cont; } // (parts are never removed from a memtable)
     return c;
   }
 
-  /** The akey node, created on demand. */
-  akey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array): MemAkey {
-    const o = this.container(cont, true).object(oid, true);
+  /** The akey node, created on demand. `key`: an `OidKey` holding `oid` already, if the caller has one. */
+  akey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, key?: OidKey): MemAkey {
+    const o = this.container(cont, true).object(oid, true, key);
     const ds = keyStr(dkey);
     let d = o.dkeys.get(ds);
     if (!d) { const c = this.keyCopy(dkey, ds); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); o.sorted = undefined; }
@@ -324,10 +332,11 @@ export class Memtable {
    * epoch of one already held replaces it: the later of the two (by seq) hides the other from every
    * read, punch and discard (a discard hiding the later hides the earlier too), so only one is kept.
    * Returns the single that is not kept, whose data extent the caller frees; a replay of the log
-   * replaces the same versions in the same order, so it frees the same extents.
+   * replaces the same versions in the same order, so it frees the same extents. `key`: an `OidKey`
+   * holding `oid` already, if the caller has one.
    */
-  addVersion(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion, recLen: number): MemVersion | undefined {
-    const a = this.akey(cont, oid, dkey, akey);
+  addVersion(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion, recLen: number, key?: OidKey): MemVersion | undefined {
+    const a = this.akey(cont, oid, dkey, akey, key);
     this.counted(v.seq, recLen);
     if (v.recordSize === 0) {
       const s = a.singles;

@@ -20,6 +20,11 @@ const TWO_128 = 1n << 128n;
 /** An id read into words and hashed, for lookups (`OidTable.getKey`) and inserts (`setKey`). */
 export class OidKey {
   readonly words = new Uint32Array(WORDS);
+  /**
+   * The words as 24 bytes: the id little-endian, low 64 bits first (the log record's oid field:
+   * `WalEncoder.update` copies these instead of splitting the id into BigInts again).
+   */
+  readonly bytes = new Uint8Array(this.words.buffer);
   private readonly view = new DataView(this.words.buffer);
   /** 32-bit hash of the words (every bit of the id reaches every bit of it). */
   hash = 0;
@@ -99,7 +104,25 @@ export class OidTable<V> {
   setKey(k: OidKey, v: V): void {
     const e = this.find(k);
     if (e >= 0) { this.vals[e] = v; return; }
-    const at = -1 - e;
+    this.addAt(k, e, v);
+  }
+
+  /**
+   * The entry index of `k`'s id (>= 0), or where it would go (< 0: pass it to `addAt`): a lookup
+   * that inserts when it misses probes once.
+   */
+  lookup(k: OidKey): number { return this.find(k); }
+
+  /** The value of entry `e` (a `lookup` result >= 0). */
+  valueAt(e: number): V { return this.vals[e]!; }
+
+  /**
+   * Add the id `k` holds, absent, with value `v`; `missed`: what `lookup(k)` answered, with no
+   * insert since (the free slot it found).
+   */
+  addAt(k: OidKey, missed: number, v: V): void {
+    assert(missed < 0, 'oid table: addAt of an id it holds');
+    const at = -1 - missed;
     const i = this.vals.length;
     if ((i + 1) * WORDS > this.keys.length) this.growEntries();
     this.keys.set(k.words, i * WORDS);

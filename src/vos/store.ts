@@ -32,6 +32,7 @@ import {
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
 import { Memtable, addLogged, type MemVersion } from './memtable.js';
+import { OidKey } from './oid-table.js';
 import { copyValue, readBuffer } from './value-copy.js';
 import { MemtableCursor, MergeSink, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
@@ -232,6 +233,8 @@ export interface TargetOptions {
  * Only values above SYNC_WRITE_MAX_BYTES and the inline threshold (never inline, never `now`).
  */
 export interface ValueParts { readonly length: number; readonly parts: readonly Uint8Array[] }
+/** The views of a value already in the data file (`commitPreparedData`: only its length is used). */
+const NO_PARTS: readonly Uint8Array[] = Object.freeze([]);
 
 /** State of one container on the target. */
 export interface ContState {
@@ -431,6 +434,8 @@ export class TargetStore {
   private persistedAt = 0;
   private sinceYield = 0;
   private readonly enc = new WalEncoder();
+  /** The id of the update being appended, read into words (`appendUpdate`). */
+  private readonly oidKey = new OidKey();
   private readonly commitSync: GroupSync;
   private readonly dataSync: GroupSync;
   private engineReason = '';
@@ -827,6 +832,20 @@ export class TargetStore {
     return st && { destroyed: st.destroyed, tombs: st.tombs, aggregate: st.aggregate };
   }
 
+  /**
+   * The JSON of each run's descriptor, made once (a run never changes): every commit writes every
+   * run's, and encoding them all again (hex of each index block's first key, checksums) was most
+   * of a flush's commit on the store's thread.
+   */
+  private readonly runJsons = new WeakMap<RunMeta, string>();
+
+  private runJson(r: Run): string {
+    let j = this.runJsons.get(r.meta);
+    if (j === undefined) { j = JSON.stringify(runMetaToJson(r.meta)); this.runJsons.set(r.meta, j); }
+    return j;
+  }
+
+  /** The manifest of the current state, its runs left out (`encodeManifest` takes their JSON apart: `runJson`). */
   private buildManifest(walFlushedGen: number): Manifest {
     const containers: ManifestContainer[] = [...this.conts.values()].map((c) => ({
       idx: c.idx, uuid: c.uuid, maxEpoch: c.maxEpoch.toString(), tombs: c.tombs.map((t) => ({ after: t.after.toString(), upTo: t.upTo.toString(), seq: t.seq })),
@@ -839,7 +858,7 @@ export class TargetStore {
     for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) for (const [off, n] of list) extra.push(off, n);
     const m: Manifest = {
       version: 1, nextSeq: this.nextSeq, nextRunId: this.nextRunId, nextContIdx: this.nextContIdx, walFlushedGen,
-      containers, runs: this.runs.map((r) => runMetaToJson(r.meta)), data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra, this.deferredFree, this.graceFree) },
+      containers, runs: [], data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra, this.deferredFree, this.graceFree) },
     };
     if (this.damage) (m as Manifest & { damaged?: string }).damaged = this.damage;
     return m;
@@ -861,7 +880,7 @@ export class TargetStore {
     // freed data extents: free in the manifest being written, released in memory after the commit
     if (freedData) this.deferredFree.pushAll(freedData);
     const m = this.buildManifest(walFlushedGen);
-    const { blob, csum } = encodeManifest(m);
+    const { blob, csum } = encodeManifest(m, this.runs.map((r) => this.runJson(r)));
     const per = this.geo.chunkBytes;
     const nChunks = Math.ceil(blob.length / per);
     if (nChunks > MAX_MANIFEST_CHUNKS) throw new VosError('NO_SPACE', 'manifest larger than a superblock can describe', { bytes: blob.length });
@@ -1450,6 +1469,49 @@ export class TargetStore {
   }
 
   /**
+   * The synchronous half of a fused array write (src/vos/locate-write.ts): an extent for a value
+   * of `len` bytes (above SYNC_WRITE_MAX_BYTES and the inline threshold) whose update record
+   * (`dkeyLen`, `akeyLen`) the log has room for now, held in flight (no merge hands it out) until
+   * `commitPreparedData` or `abandonPreparedData`. Undefined when the update must take `logUpdate`:
+   * a per-op sync, a background aggregation, a write stall, no room in the log, a full data file
+   * (the conditions of `logUpdateNow`; no loop share is due: a fused write always waits for the
+   * thread pool). Throws `READ_ONLY` as `logUpdate` does.
+   */
+  prepareDataNow(dkeyLen: number, akeyLen: number, len: number): { loc: number; alloc: number } | undefined {
+    this.checkWritable();
+    if (this.syncOps || this.background || (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL)
+      || !this.wal.fits(WalEncoder.updateLength(dkeyLen, akeyLen, 0))) return undefined;
+    const n = Math.max(DATA_BLOCK, this.alloc.roundUp(len));
+    let off = this.alloc.alloc(n);
+    if (off < 0) { this.reclaim(); off = this.alloc.alloc(n); }
+    if (off < 0) return undefined; // (full: logUpdate waits for room)
+    this.inflightAllocs.set(off, n);
+    return { loc: off, alloc: n };
+  }
+
+  /** An extent of `prepareDataNow` whose write failed or was never sent: free again (as `writeData` on failure). */
+  abandonPreparedData(loc: number, alloc: number): void {
+    this.inflightAllocs.delete(loc);
+    this.alloc.release(loc, alloc);
+  }
+
+  /**
+   * The end of a fused array write: `len` bytes at `loc` (`alloc` bytes of `prepareDataNow`) are in
+   * the data file and hash to `csum`; append and apply its record as `logUpdate` does. Undefined
+   * once applied; a promise when the log had to make room first (other updates filled it since the
+   * prepare). On failure the extent is freed and the error thrown or rejected.
+   */
+  commitPreparedData(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, index: number, count: number, recordSize: number, len: number, loc: number, alloc: number, csum: bigint): Promise<void> | undefined {
+    const need = WalEncoder.updateLength(dkey.length, akey.length, 0);
+    const value: ValueParts = { length: len, parts: NO_PARTS };
+    if (this.wal.fits(need)) { this.appendUpdate(st, true, epoch, oid, dkey, akey, value, index, count, recordSize, Where.Block, loc, alloc, csum); return undefined; }
+    return (async () => {
+      try { while (!this.wal.fits(need)) await this.makeRoom(need); } catch (e) { this.abandonPreparedData(loc, alloc); throw e; }
+      this.appendUpdate(st, true, epoch, oid, dkey, akey, value, index, count, recordSize, Where.Block, loc, alloc, csum);
+    })();
+  }
+
+  /**
    * Write backpressure: when flushed runs pile up faster than merges retire them (reads probe every
    * run), writers wait for the merge in progress. Also lets a merge run when writers never yield.
    */
@@ -1599,8 +1661,9 @@ export class TargetStore {
   /** The synchronous end of an update (room in the log checked, a data-file value written): append its record and apply it. */
   private appendUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | ValueParts, index: number, count: number, recordSize: number, where: Where.Wal | Where.Block, loc: number, alloc: number, csum: bigint): void {
     const inline = where === Where.Block ? undefined : value as Uint8Array; // (ValueParts go to the data file)
+    const k = this.oidKey.of(oid); // (read into words once: the record's oid field and the memtable's lookup)
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx,
-      oid, dkey, akey, csum, index, count, recordSize, value.length, where, loc, alloc, inline);
+      k.bytes, dkey, akey, csum, index, count, recordSize, value.length, where, loc, alloc, inline);
     const bound = runBytesBound(dkey, akey, inline?.length ?? 0);
     let at: number;
     try {
@@ -1614,7 +1677,7 @@ export class TargetStore {
     const seq = this.nextSeq++;
     if (where === Where.Block) { this.inflightAllocs.delete(loc); this.noteAlloc(this.wal.activeGen, loc, alloc); }
     else loc = at + WalEncoder.inlineOffset(dkey.length, akey.length);
-    const gone = this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length);
+    const gone = this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length, k);
     // a single this one replaced at its epoch: its extent is free once no read can be reading it
     // (a replay of the log frees it at the same point: see Memtable.addVersion)
     if (gone !== undefined && gone.where === Where.Block) { this.deferredFree.push(gone.loc, gone.alloc); this.reclaim(); }

@@ -51,7 +51,7 @@ const UPDATE_META = 80;
 /** Records up to this many bytes are handed out as cached views of the encoder's buffer (see `WalEncoder.head`). */
 const VIEW_CACHE_MAX_BYTES = 4096;
 const PUNCH_META = 32;
-const U64 = 0xffffffffffffffffn;
+const TWO_64 = 1n << 64n;
 
 export function align8(n: number): number { return (n + 7) & ~7; }
 
@@ -87,7 +87,12 @@ export interface WalRecord {
 function putU64n(dv: DataView, off: number, v: number): void { dv.setUint32(off, v >>> 0, true); dv.setUint32(off + 4, Math.floor(v / 4294967296), true); }
 function getU64n(dv: DataView, off: number): number { return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * 4294967296; }
 function putOid(dv: DataView, off: number, oid: bigint): void {
-  dv.setBigUint64(off, oid & U64, true); dv.setBigUint64(off + 8, (oid >> 64n) & U64, true); dv.setBigUint64(off + 16, (oid >> 128n) & U64, true);
+  // setBigUint64 keeps the low 64 bits of what it is given: no masks to allocate, no shift of a small id
+  dv.setBigUint64(off, oid, true);
+  if (oid < TWO_64) { dv.setUint32(off + 8, 0); dv.setUint32(off + 12, 0); dv.setUint32(off + 16, 0); dv.setUint32(off + 20, 0); return; }
+  const hi = oid >> 64n;
+  dv.setBigUint64(off + 8, hi, true);
+  if (hi < TWO_64) { dv.setUint32(off + 16, 0); dv.setUint32(off + 20, 0); } else dv.setBigUint64(off + 16, hi >> 64n, true);
 }
 function getOid(dv: DataView, off: number): bigint {
   return dv.getBigUint64(off, true) | (dv.getBigUint64(off + 8, true) << 64n) | (dv.getBigUint64(off + 16, true) << 128n);
@@ -130,16 +135,20 @@ export class WalEncoder {
   /** Offset of the inline value inside an update record. */
   static inlineOffset(dk: number, ak: number): number { return align8(WAL_HEADER + UPDATE_META + dk + ak + WAL_CSUM); }
 
-  /** An update record (the fields of `WalUpdate`, passed one by one: this runs per update). */
+  /**
+   * An update record (the fields of `WalUpdate`, passed one by one: this runs per update). `oid`:
+   * the id's 24 bytes, little-endian, low 64 bits first (`OidKey.bytes`: the store reads the id
+   * into words once, for this record and the memtable's lookup).
+   */
   update(type: WalType.UpdateSingle | WalType.UpdateArray, stamp: number, epoch: bigint, cont: number,
-    oid: bigint, dkey: Uint8Array, akey: Uint8Array, csum: bigint, index: number, count: number, recordSize: number, dataLen: number,
+    oid: Uint8Array, dkey: Uint8Array, akey: Uint8Array, csum: bigint, index: number, count: number, recordSize: number, dataLen: number,
     where: Where.Wal | Where.Block, blockOffset: number, alloc: number, inline: Uint8Array | undefined): Uint8Array {
     const metaLen = UPDATE_META + dkey.length + akey.length;
     const length = WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0);
     this.ensure(length);
     this.header(type, metaLen, length, stamp, epoch, cont);
     const dv = this.dv; const m = WAL_HEADER;
-    putOid(dv, m, oid);
+    this.buf.set(oid, m);
     dv.setBigUint64(m + 24, csum, true);
     putU64n(dv, m + 32, index); putU64n(dv, m + 40, count);
     dv.setUint32(m + 48, recordSize, true); dv.setUint32(m + 52, dataLen, true);

@@ -15,9 +15,14 @@ import { initXxhash } from '../../core/xxhash.js';
 import { ExtentList } from '../../src/vos/allocator.js';
 import { logFlushSteps } from '../../src/vos/log-flush.js';
 import { Memtable, addLogged } from '../../src/vos/memtable.js';
+import { OidKey } from '../../src/vos/oid-table.js';
 import { flushMemtable, type ContainerRules } from '../../src/vos/merge.js';
 import type { BloomProbe, RunWriter } from '../../src/vos/run.js';
 import { REGION_HEADER, WalEncoder, WalType, Where, decodeRegion, type FrozenRegion } from '../../src/vos/wal.js';
+
+/** An id's 24 record bytes (`WalEncoder.update` copies them at once). */
+const oidKey = new OidKey();
+const oidBytes = (oid: bigint): Uint8Array => oidKey.of(oid).bytes;
 
 const test = suite('vos log flush');
 test.before(async () => { await initXxhash(); });
@@ -67,14 +72,14 @@ function region(rng: Rng, n: number, opts: { withOthers?: boolean; extra?: 'punc
     if (opts.extra && i === n >> 1) {
       parts.push(opts.extra === 'punch'
         ? enc.punch(GEN, 3n, 1, { oid: oids[0]!, level: 1, dkey: keys[5]!, akey: new Uint8Array(0) }).slice()
-        : enc.update(WalType.UpdateArray, GEN, 3n, 1, oids[0]!, keys[5]!, keys[3]!, 0x1234n, 0, 8, 1, 8, Where.Wal, 0, 0, rng.bytes(8)).slice());
+        : enc.update(WalType.UpdateArray, GEN, 3n, 1, oidBytes(oids[0]!), keys[5]!, keys[3]!, 0x1234n, 0, 8, 1, 8, Where.Wal, 0, 0, rng.bytes(8)).slice());
       records++;
       continue;
     }
     const inline = rng.int(2) === 0;
     const value = rng.bytes(inline ? rng.int(300) : 4096);
     const epoch = BigInt(1 + rng.int(6)); // few epochs: several singles at one epoch
-    parts.push(enc.update(WalType.UpdateSingle, GEN, epoch, 1 + rng.int(3), oids[rng.int(oids.length)]!, key(), key(), BigInt(rng.int(1 << 30)) * 12345n,
+    parts.push(enc.update(WalType.UpdateSingle, GEN, epoch, 1 + rng.int(3), oidBytes(oids[rng.int(oids.length)]!), key(), key(), BigInt(rng.int(1 << 30)) * 12345n,
       0, 0, 0, value.length, inline ? Where.Wal : Where.Block, inline ? 0 : 4096 * (1 + rng.int(10_000)), inline ? 0 : 4096, inline ? value : undefined).slice());
     records++;
   }
@@ -126,7 +131,7 @@ test('seeded regions: the same entries as the memtable path, in the same order',
 test('singles at one epoch: only the latest is written', () => {
   const enc = new WalEncoder();
   const parts = [new Uint8Array(REGION_HEADER)];
-  for (let i = 0; i < 5; i++) parts.push(enc.update(WalType.UpdateSingle, GEN, 9n, 1, 42n, Uint8Array.of(7), Uint8Array.of(8), BigInt(i), 0, 0, 0, 1, Where.Wal, 0, 0, Uint8Array.of(i)).slice());
+  for (let i = 0; i < 5; i++) parts.push(enc.update(WalType.UpdateSingle, GEN, 9n, 1, oidBytes(42n), Uint8Array.of(7), Uint8Array.of(8), BigInt(i), 0, 0, 0, 1, Where.Wal, 0, 0, Uint8Array.of(i)).slice());
   const view = Buffer.concat(parts);
   const r: Region = { view, f: { base: BASE, end: BASE + view.length, gen: GEN, startSeq: START_SEQ, records: 5 } };
   const got = direct(r)!;

@@ -7,6 +7,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OidKey, OidTable } from '../../src/vos/oid-table.js';
 import { Rng } from '../../core/rng.js';
+import { initXxhash } from '../../core/xxhash.js';
+import { WalEncoder, WalType, Where, decodeWalRecord } from '../../src/vos/wal.js';
 
 const test = suite('vos oid table');
 
@@ -74,6 +76,40 @@ test('a key hashes every word: ids that differ in one bit anywhere hash apart (a
     assert.is(t.get(base), 'base');
   }
   assert.ok(same <= 1, `${same} of 192 one-bit neighbours share the hash`);
+});
+
+test('lookup then addAt answers as setKey: one probe for a lookup that inserts', () => {
+  const rng = new Rng(0x0add);
+  const t = new OidTable<number>(0);
+  const model = new Map<bigint, number>();
+  const k = new OidKey();
+  for (let n = 0; n < 20_000; n++) {
+    const id = rng.int(3) === 0 ? BigInt(rng.int(500)) : randomBits(rng, 1 + rng.int(192));
+    const e = t.lookup(k.of(id));
+    assert.is(e >= 0, model.has(id), `lookup of ${id.toString(16)}`);
+    if (e >= 0) assert.is(t.valueAt(e), model.get(id));
+    else { t.addAt(k, e, n); model.set(id, n); }
+  }
+  for (const [x, v] of model) assert.is(t.get(x), v, `id ${x.toString(16)}`);
+  assert.throws(() => t.addAt(k.of([...model.keys()][0]!), t.lookup(k), 1), /addAt/);
+});
+
+test('a key\'s bytes are the log record\'s oid field: updates (from the bytes) and punches (from the id) decode to the id, every width', async () => {
+  await initXxhash();
+  const rng = new Rng(0xb17e5);
+  const enc = new WalEncoder(); const k = new OidKey();
+  const ids = [0n, 1n, (1n << 64n) - 1n, 1n << 64n, (1n << 128n) - 1n, 1n << 128n, (1n << 192n) - 1n];
+  for (let i = 0; i < 200; i++) ids.push(randomBits(rng, 1 + rng.int(192)));
+  for (const id of ids) {
+    for (const rec of [
+      enc.update(WalType.UpdateSingle, 7, 3n, 1, k.of(id).bytes, Uint8Array.of(1), Uint8Array.of(2), 5n, 0, 0, 0, 1, Where.Wal, 0, 0, Uint8Array.of(9)).slice(),
+      enc.punch(7, 3n, 1, { oid: id, level: 0, dkey: new Uint8Array(0), akey: new Uint8Array(0) }).slice(),
+    ]) {
+      const r = decodeWalRecord(rec, new DataView(rec.buffer), 0, 0, rec.length, 7);
+      assert.ok(r, `record of ${id.toString(16)} decodes`);
+      assert.is((r!.update ?? r!.punch)!.oid, id, `id ${id.toString(16)}`);
+    }
+  }
 });
 
 test.run();
