@@ -131,9 +131,19 @@ export function decodeSuperblock(b: Uint8Array): SlotState {
   return { sb: { gen: getU64n(dv, 16), geo, walFlushedGen: getU64n(dv, 64), copies: copies as [ManifestCopy, ManifestCopy] } };
 }
 
-/** Serialize a manifest into one blob: header (magic, length, checksum) + JSON. */
-export function encodeManifest(m: Manifest): { blob: Uint8Array; csum: bigint } {
-  const json = Buffer.from(JSON.stringify(m), 'utf8');
+/**
+ * Serialize a manifest into one blob: header (magic, length, checksum) + JSON. `runsJson`: the
+ * JSON of each of `m`'s runs, made already (a store keeps each run's, which never changes, so a
+ * commit encodes only the runs it adds); then `m.runs` is not read.
+ */
+export function encodeManifest(m: Manifest, runsJson?: readonly string[]): { blob: Uint8Array; csum: bigint } {
+  let text: string;
+  if (runsJson === undefined) text = JSON.stringify(m);
+  else {
+    const rest = JSON.stringify({ ...m, runs: undefined }); // (an undefined member is left out: `{...}` with no runs)
+    text = `${rest.slice(0, -1)},"runs":[${runsJson.join(',')}]}`;
+  }
+  const json = Buffer.from(text, 'utf8');
   const blob = new Uint8Array(MANIFEST_HEADER + json.length);
   blob.set(json, MANIFEST_HEADER);
   const csum = xxh64(blob.subarray(MANIFEST_HEADER), CSUM_SEED);
