@@ -19,6 +19,7 @@ import type { ContState, TargetStore, ValueParts } from './store.js';
 import { before, keyHex, keyStr, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
 import { locateArrayRead, wholeExtentInData, type LocatedArrayRead } from './locate.js';
+import { prepareArrayWrite, type PreparedArrayWrite } from './locate-write.js';
 
 /** The answer of an update applied in the call: one resolved promise shared by all (nothing to allocate). */
 const DONE: Promise<void> = Promise.resolve();
@@ -199,6 +200,20 @@ export class ContainerStore {
     let at = 0;
     for (const v of parts) { joined.set(v, at); at += v.length; }
     return this.updateArrayValue(epoch, oid, dkey, akey, recx, joined, opts);
+  }
+
+  /**
+   * `updateArrayParts` prepared synchronously (the fused EC write, src/vos/locate-write.ts): the
+   * value's data-file extent allocated and its hashed gather write handed back, not yet sent; the
+   * caller sends it (media `writeHashedGroup`) and must `finish` it with the result, which appends
+   * the record. Null when only `updateArrayParts` can write it (an akey whose record size is not
+   * known to be 1, a small value, a store that would wait, sync or retry). Arguments are checked
+   * as `updateArrayParts` checks them (same errors).
+   */
+  prepareArrayWriteNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[]): PreparedArrayWrite | null {
+    checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
+    if (this.state.recordSizes?.get(recordSizeKey(oid, dkey, akey)) !== 1) return null; // (unknown: the checked path finds it)
+    return prepareArrayWrite(this.target, this.state, epoch, oid, dkey, akey, recx, parts);
   }
 
   private async updateArrayValue(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array | ValueParts, opts: { recordSize?: number }): Promise<void> {
