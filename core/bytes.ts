@@ -11,15 +11,42 @@ export function toBytes(v: string | Uint8Array): Uint8Array {
 /** UTF-8 text of bytes. */
 export function toText(v: Uint8Array): string { return dec.decode(v); }
 
+/** Longest input `latin1` builds from chunks of `fromCharCode` calls (beyond, through a Buffer view). */
+const LATIN1_CHUNKED_MAX_BYTES = 32;
+
 /**
  * Bytes as a string of the same length, one char per byte (latin1): a map key for byte strings,
- * cheaper than hex. Built directly for short inputs (measured: a Buffer view costs more).
+ * cheaper than hex. Built directly for short inputs, up to 8 bytes per `String.fromCharCode` call
+ * with its arguments spelled out (measured, 1,024 keys looked up in a Map by their string: 6 bytes
+ * 77 -> 54 ns, 8 bytes 104 -> 78, 9 bytes 272 -> 68 against a string grown a char at a time, or
+ * `fromCharCode.apply` over the array; a Buffer view costs more still).
  */
 export function latin1(v: Uint8Array): string {
   const n = v.length;
-  if (n <= 8) { let s = ''; for (let i = 0; i < n; i++) s += String.fromCharCode(v[i]!); return s; }
-  if (n <= 32) return String.fromCharCode.apply(null, v as unknown as number[]);
+  if (n <= 8) return latin1Chunk(v, 0, n);
+  if (n <= LATIN1_CHUNKED_MAX_BYTES) {
+    let s = latin1Chunk(v, 0, 8);
+    for (let at = 8; at < n; at += 8) s += latin1Chunk(v, at, n - at < 8 ? n - at : 8);
+    return s;
+  }
   return Buffer.from(v.buffer, v.byteOffset, n).toString('latin1');
+}
+
+const chr = String.fromCharCode;
+
+/** The `m` (0..8) bytes of `v` at `at` as latin1: one `fromCharCode` call with `m` arguments. */
+function latin1Chunk(v: Uint8Array, at: number, m: number): string {
+  switch (m) {
+    case 0: return '';
+    case 1: return chr(v[at]!);
+    case 2: return chr(v[at]!, v[at + 1]!);
+    case 3: return chr(v[at]!, v[at + 1]!, v[at + 2]!);
+    case 4: return chr(v[at]!, v[at + 1]!, v[at + 2]!, v[at + 3]!);
+    case 5: return chr(v[at]!, v[at + 1]!, v[at + 2]!, v[at + 3]!, v[at + 4]!);
+    case 6: return chr(v[at]!, v[at + 1]!, v[at + 2]!, v[at + 3]!, v[at + 4]!, v[at + 5]!);
+    case 7: return chr(v[at]!, v[at + 1]!, v[at + 2]!, v[at + 3]!, v[at + 4]!, v[at + 5]!, v[at + 6]!);
+    default: return chr(v[at]!, v[at + 1]!, v[at + 2]!, v[at + 3]!, v[at + 4]!, v[at + 5]!, v[at + 6]!, v[at + 7]!);
+  }
 }
 
 const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
