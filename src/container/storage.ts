@@ -216,11 +216,12 @@ const REGISTRY_MAGIC = 'CAIRNREG';
 const REGISTRY_VERSION = 1;
 
 /**
- * Files in `dir`: `meta` (two copies), `journal` (two copies), `objects.reg` (two copies: the
- * object ids of commits folded out of the journal by compaction).
+ * Files in `dir`: `meta` (two copies), `journal` (two copies in one file, format 5; `journal.copy`
+ * is its guard against older builds), `objects.reg` (two copies: the object ids of commits folded
+ * out of the journal by compaction).
  *
  * Commits are group-committed: INTENT and DONE records of the commits waiting in one turn of the
- * event loop go to the journal in one write per copy (one fdatasync per copy in durable mode).
+ * event loop go to the journal in one write per copy (one fdatasync per group in durable mode).
  */
 export class LocalContainerStorage implements ContainerStorage {
   private queue: QueuedRecord[] = [];
@@ -294,21 +295,21 @@ export class LocalContainerStorage implements ContainerStorage {
     const state = new Map<bigint, { targets: number[]; objects: string[]; single?: SingleCheck }>();
     let floor = 0n;
     const done: CommitEvent[] = [];
+    // INTENTs first: records come in copy 0's order, then the other copy's extras, so an INTENT
+    // read from the other copy (damaged in copy 0) comes after its DONE
     for (const r of records) {
       if (r.epoch > floor) floor = r.epoch;
-      if (r.type === JournalType.Intent) {
-        if (!state.has(r.epoch)) state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], single: parseSingle(r.payload.single) });
-      } else if (r.type === JournalType.Done || r.type === JournalType.Abort) {
+      if (r.type === JournalType.Intent && !state.has(r.epoch)) state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], single: parseSingle(r.payload.single) });
+    }
+    for (const r of records) {
+      if (r.type === JournalType.Done || r.type === JournalType.Abort) {
         const s = state.get(r.epoch);
         // A DONE without INTENT is retained history written by journal compaction.
         const objects = s?.objects ?? (r.payload.objects as string[] | undefined);
         if (r.type === JournalType.Done && objects) done.push({ epoch: r.epoch, objects: objects.map((o) => BigInt('0x' + o)) });
-        state.set(r.epoch, { targets: [], objects: [] });
         state.delete(r.epoch);
       }
     }
-    // records arrive in file order per copy; an INTENT whose DONE came first from the other copy
-    for (const r of records) if (r.type !== JournalType.Intent) state.delete(r.epoch);
     done.sort((a, b) => (a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0));
     if (this.opened.damaged && state.size > 0) {
       // Both copies are damaged: whether these commits finished cannot be told. Discarding them

@@ -1,9 +1,9 @@
 /**
- * Journal formats 3 and 4: INTENT records carry a binary payload (intent-codec.ts) that recovery
+ * Journal formats 3-5: INTENT records carry a binary payload (intent-codec.ts) that recovery
  * reads exactly as the JSON one; format 4 adds the store-hash flag (a single value's hash is its
- * store checksum); version 2 journals (JSON payloads) and version 3 ones still replay and take the
- * version 4 header when opened for writing; a newer version is refused with FORMAT_VERSION; a
- * damaged binary payload is a damaged record (read from the other copy).
+ * store checksum); version 2 journals (JSON payloads) and version 3 ones still replay and become
+ * format 5 (one file, both copies) when opened for writing; a newer version is refused with
+ * FORMAT_VERSION; a damaged binary payload is a damaged record (read from the other copy).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +17,7 @@ import { CairnError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { flipCopy, copyImage, copyRecords } from './journal-file.js';
 
 await initXxhash();
 const t = suite('journal-format');
@@ -86,7 +87,7 @@ t('a commit recorded with a binary INTENT recovers as before: finished, torn (ch
   await s.intent(12n, { targets: [1, 4], objects: ['de'], single: { dkey: bytes(9), akey: bytes(8), hash: 77n, shards: [[1, 0], [4, 1]] } });
   value.fill(0); // the caller's buffer changes once the put resolved: the journal holds what was committed
   s.close();
-  assert.is(headerVersion(join(dir, 'journal')), 4);
+  assert.is(headerVersion(join(dir, 'journal')), 5);
   s = await LocalContainerStorage.open(dir, true, { redo: true });
   const rec = s.recover();
   assert.equal(rec.done.map((d) => [d.epoch, d.objects]), [[10n, [0xabcn]], [11n, [0x1fn, 0xff00n]]]);
@@ -105,7 +106,7 @@ t('a commit recorded with a binary INTENT recovers as before: finished, torn (ch
   s.close();
 });
 
-t('a version 2 journal (JSON payloads) replays, and takes the version 4 header when opened for writing', async () => {
+t('a version 2 journal (JSON payloads) replays, and becomes format 5 when opened for writing', async () => {
   const dir = join(tmpDir(), 'c');
   mkdirSync(dir, { recursive: true });
   const value = bytes(7, 7, 7);
@@ -123,8 +124,9 @@ t('a version 2 journal (JSON payloads) replays, and takes the version 4 header w
   const rec = s.recover();
   assert.equal(rec.replay!.map((r) => [r.epoch, [...r.single.value]]), [[4n, [7, 7, 7]]]);
   assert.equal(rec.torn.map((x) => [x.epoch, x.targets]), [[5n, [2]]]);
-  assert.is(headerVersion(join(dir, 'journal')), 4);
-  assert.is(headerVersion(join(dir, 'journal.copy')), 4);
+  assert.is(headerVersion(join(dir, 'journal')), 5);
+  assert.is(headerVersion(join(dir, 'journal.copy')), 5);
+  assert.is(statSync(join(dir, 'journal.copy')).size, 16, 'journal.copy is the guard');
   await s.abort(5n, { recovered: true });
   await s.intent(6n, { targets: [3], objects: ['cc'] });
   await s.done(6n, { targets: [3], objects: ['cc'] });
@@ -139,7 +141,7 @@ t('a version 2 journal (JSON payloads) replays, and takes the version 4 header w
 
 t('a journal of a newer format version is refused with FORMAT_VERSION (open and read); one copy\'s bad version is repaired from the other', () => {
   const p = join(tmpDir(), 'j');
-  for (const f of [p, p + '.copy']) writeV2(f, [{ type: JournalType.Done, epoch: 1n, payload: {} }], 5);
+  for (const f of [p, p + '.copy']) writeV2(f, [{ type: JournalType.Done, epoch: 1n, payload: {} }], 6);
   for (const fn of [() => Journal.open(p), () => Journal.read(p)]) {
     try { fn(); assert.unreachable('a newer format opened'); } catch (err) {
       assert.instance(err, CairnError);
@@ -152,14 +154,19 @@ t('a journal of a newer format version is refused with FORMAT_VERSION (open and 
   const { journal } = Journal.open(q);
   journal.append(JournalType.Done, 1n);
   journal.close();
-  const fd = openSync(q + '.copy', 'r+'); writeSync(fd, Buffer.from([0x43]), 0, 1, 8); closeSync(fd);
-  const r = Journal.open(q);
-  assert.equal(r.records.map((x) => x.epoch), [1n]);
-  assert.is(headerVersion(q + '.copy'), 4);
-  r.journal.close();
+  for (const [copy, at] of [[1, 8], [0, 9], [1, 2], [0, 12]] as const) {
+    flipCopy(q, copy, at, 0x43);
+    const r = Journal.open(q);
+    assert.equal(r.records.map((x) => x.epoch), [1n], `copy ${copy} header byte ${at}`);
+    assert.is(copyImage(q, copy).readUInt32LE(8), 5, 'the header is rewritten from the other copy');
+    r.journal.close();
+  }
+  // both copies' versions newer: refused
+  flipCopy(q, 0, 9, 0x01); flipCopy(q, 1, 9, 0x01);
+  try { Journal.open(q); assert.unreachable('a newer format opened'); } catch (err) { assert.is((err as CairnError).code, 'FORMAT_VERSION'); }
 });
 
-t('format 4 store hashes: a redo value replays only when its store checksum matches; a version 3 journal keeps seed-0 hashes and takes the version 4 header', async () => {
+t('format 4 store hashes: a redo value replays only when its store checksum matches; a version 3 journal keeps seed-0 hashes and becomes format 5', async () => {
   const value = bytes(3, 1, 4, 1, 5);
   const single = (hash: bigint, storeHash: boolean) => ({ dkey: bytes(0x64), akey: bytes(0x61), hash, ...(storeHash ? { storeHash } : {}), shards: [[2, 0], [5, 1]] as Array<[number, number]>, value });
   const dir = join(tmpDir(), 'c');
@@ -181,20 +188,25 @@ t('format 4 store hashes: a redo value replays only when its store checksum matc
   s.close();
   // the same records under a version 3 header (an older build's file: no record there has the flag,
   // so only 22 is of its kind): read as ever, and the header becomes 4 once opened for writing
-  for (const f of ['journal', 'journal.copy']) { const fd = openSync(join(dir, f), 'r+'); const b = Buffer.alloc(4); b.writeUInt32LE(3); writeSync(fd, b, 0, 4, 8); closeSync(fd); }
+  // (the two files of a version 3 journal: each the bytes of one copy, with a version 3 header)
+  const img = copyImage(join(dir, 'journal'), 0);
+  const recs = copyRecords(img);
+  const v3 = Buffer.from(img.subarray(0, recs[recs.length - 1]!.off + recs[recs.length - 1]!.len));
+  v3.writeUInt32LE(3, 8);
+  for (const f of ['journal', 'journal.copy']) writeFileSync(join(dir, f), v3);
   assert.is(headerVersion(join(dir, 'journal')), 3);
   s = await LocalContainerStorage.open(dir, true, { redo: true });
   rec = s.recover();
   assert.equal(rec.replay!.map((r) => r.epoch), [20n, 22n]);
-  assert.is(headerVersion(join(dir, 'journal')), 4);
-  assert.is(headerVersion(join(dir, 'journal.copy')), 4);
+  assert.is(headerVersion(join(dir, 'journal')), 5);
+  assert.is(headerVersion(join(dir, 'journal.copy')), 5);
   s.close();
 });
 
 t('a flipped byte in a binary INTENT: read from the other copy; in both copies the record is damaged, never misread', async () => {
   const fields = { targets: [4, 9], objects: ['77'], single: { dkey: bytes(1), akey: bytes(2), hash: 5n, shards: [[4, 0], [9, 1]] as Array<[number, number]> } };
   const at = 16 + 32 + intentBytes(fields) - 10; // inside the shards of the first record's payload
-  const flip = (f: string) => { const fd = openSync(f, 'r+'); const b = Buffer.alloc(1); readSync(fd, b, 0, 1, at); b[0]! ^= 0x10; writeSync(fd, b, 0, 1, at); closeSync(fd); };
+  const flip = (f: string, copy: 0 | 1) => flipCopy(f, copy, at, 0x10);
   const write = async (dir: string) => {
     const s = await LocalContainerStorage.open(dir, false);
     s.recover();
@@ -204,14 +216,14 @@ t('a flipped byte in a binary INTENT: read from the other copy; in both copies t
   };
   const one = join(tmpDir(), 'c');
   await write(one);
-  flip(join(one, 'journal'));
+  flip(join(one, 'journal'), 0);
   let s = await LocalContainerStorage.open(one, false);
   const rec = s.recover();
   assert.equal(rec.torn.sort((x, y) => Number(x.epoch - y.epoch)).map((x) => [x.epoch, x.targets, x.single?.shards]), [[3n, [4, 9], [[4, 0], [9, 1]]], [4n, [1], undefined]]);
   s.close();
   const both = join(tmpDir(), 'c');
   await write(both);
-  flip(join(both, 'journal')); flip(join(both, 'journal.copy'));
+  flip(join(both, 'journal'), 0); flip(join(both, 'journal'), 1);
   const j = Journal.open(join(both, 'journal'));
   assert.equal(j.records.map((r) => r.epoch), [4n]);
   assert.is(j.corruptRecords, 2);

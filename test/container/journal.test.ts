@@ -6,7 +6,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { appendFileSync, statSync, openSync, writeSync, closeSync, readdirSync, cpSync } from 'node:fs';
-import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, type AppendRecord } from '../../src/container/journal.js';
+import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, journalCopyOffset, copyLength, type AppendRecord } from '../../src/container/journal.js';
+import { flipCopy, writeAtCopy } from './journal-file.js';
 import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS } from '../../src/container/storage.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -31,32 +32,35 @@ t('a torn tail is cut; a flipped byte in one copy is read from the other; in bot
   const p = join(tmpDir(), 'j');
   const { journal } = Journal.open(p);
   for (let i = 1; i <= 10; i++) journal.append(JournalType.Done, BigInt(i));
+  const end = journal.bytes;
   journal.close();
-  appendFileSync(p, Buffer.from([0x4a, 0x52, 0x45, 0x43, 40, 0, 0])); // a record cut short
+  for (const c of [0, 1] as const) writeAtCopy(p, c, end, Buffer.from([0x4a, 0x52, 0x45, 0x43, 40, 0, 0])); // a record cut short, in both copies
   let r = Journal.open(p);
   assert.is(r.records.length, 10);
   assert.ok(r.truncatedBytes > 0);
   assert.is(r.corruptRecords, 0);
   r.journal.close();
-  const recLen = (statSync(p).size - 16) / 10;
-  const flip = (file: string) => { const fd = openSync(file, 'r+'); writeSync(fd, Buffer.from([0xff]), 0, 1, 16 + 5 * recLen + 26); closeSync(fd); };
-  // record 6 damaged in the primary: read from the copy
-  flip(p);
+  const recLen = (end - 16) / 10;
+  const flip = (file: string, copy: 0 | 1) => flipCopy(file, copy, 16 + 5 * recLen + 26);
+  // record 6 damaged in copy 0: read from copy 1
+  flip(p, 0);
   r = Journal.open(p);
   assert.equal(r.records.map((x) => x.epoch).sort((a, b) => Number(a - b)), [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n]);
   assert.is(r.corruptRecords, 1);
   assert.is(r.damaged, false);
   r.journal.close();
-  // that open healed the primary (record 6 appended again from the copy)
+  // that open healed copy 0 (record 6 appended again from copy 1): copy 1's record 6 may now fail too
+  flip(p, 1);
   r = Journal.open(p);
-  assert.is(r.records.length, 10);
+  assert.equal(r.records.map((x) => x.epoch).sort((a, b) => Number(a - b)), [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n]);
+  assert.is(r.damaged, true, 'both copies hold a damaged record (healed ones or not: said, never guessed)');
   r.journal.close();
   // record 6 damaged in both copies of a fresh journal: the records after it are kept, and the loss is reported
   const q = join(tmpDir(), 'j');
   const j2 = Journal.open(q).journal;
   for (let i = 1; i <= 10; i++) j2.append(JournalType.Done, BigInt(i));
   j2.close();
-  flip(q); flip(q + '.copy');
+  flip(q, 0); flip(q, 1);
   r = Journal.open(q);
   assert.equal(r.records.map((x) => x.epoch).sort((a, b) => Number(a - b)), [1n, 2n, 3n, 4n, 5n, 7n, 8n, 9n, 10n]);
   assert.is(r.damaged, true);
@@ -69,31 +73,31 @@ t('durable: zeros are preallocated ahead of the records; a crash image keeps the
   for (let i = 1; i <= 10; i++) journal.append(JournalType.Done, BigInt(i));
   const ends = journal.bytes;
   const first = 16 + (ends - 16) / 10; // (the first append preallocated past its record: the others went into that space)
-  for (const f of [p, p + '.copy']) assert.is(statSync(f).size, first + JOURNAL_PREALLOC_BYTES, `${f}: preallocated past the records`);
-  // the image a SIGKILL leaves (the files as they are while open)
+  // (copy 1 ends the file; copy 0's zeros fill its chunks up to there)
+  assert.is(copyLength(1, statSync(p).size), first + JOURNAL_PREALLOC_BYTES, 'copy 1: preallocated past the records');
+  assert.ok(copyLength(0, statSync(p).size) >= first + JOURNAL_PREALLOC_BYTES, 'copy 0: preallocated past the records');
+  // the image a SIGKILL leaves (the file as it is while open)
   const q = join(tmpDir(), 'crash');
-  cpSync(p, q); cpSync(p + '.copy', q + '.copy');
+  cpSync(p, q);
   journal.close();
-  for (const f of [p, p + '.copy']) assert.is(statSync(f).size, ends, `${f}: a clean close trims the zeros`);
+  const trimmed = journalCopyOffset(1, ends - 1) + 1;
+  assert.is(statSync(p).size, trimmed, 'a clean close trims the zeros');
   let r = Journal.open(q, { durable: true });
   assert.equal(r.records.map((x) => x.epoch), [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n]);
   assert.is(r.truncatedBytes, 0);
   assert.is(r.corruptRecords, 0);
   assert.is(r.journal.bytes, ends, 'the next record goes after the last one, not after the zeros');
-  assert.is(statSync(q).size, first + JOURNAL_PREALLOC_BYTES, 'the preallocated space is kept');
+  assert.is(copyLength(1, statSync(q).size), first + JOURNAL_PREALLOC_BYTES, 'the preallocated space is kept');
   for (let i = 11; i <= 12; i++) r.journal.append(JournalType.Done, BigInt(i));
   const at = r.journal.bytes;
   r.journal.close();
-  cpSync(q, q + '.2'); // (a second crash image, for the torn record below)
   r = Journal.open(q, { durable: true });
   assert.equal(r.records.map((x) => x.epoch), [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n, 11n, 12n]);
   r.journal.close();
   // a record torn inside the preallocated space (both copies): cut, the records before it kept
-  for (const f of [q, q + '.copy']) {
-    const fd = openSync(f, 'r+');
-    writeSync(fd, Buffer.alloc(JOURNAL_PREALLOC_BYTES), 0, JOURNAL_PREALLOC_BYTES, at); // (zeros again, as while open)
-    writeSync(fd, Buffer.from([0x4a, 0x52, 0x45, 0x43, 40, 0, 0, 0, 2]), 0, 9, at);
-    closeSync(fd);
+  for (const c of [0, 1] as const) {
+    writeAtCopy(q, c, at, Buffer.alloc(4096)); // (zeros again, as while open)
+    writeAtCopy(q, c, at, Buffer.from([0x4a, 0x52, 0x45, 0x43, 40, 0, 0, 0, 2]));
   }
   r = Journal.open(q, { durable: true });
   assert.is(r.records.length, 12);
@@ -107,7 +111,7 @@ t('durable: zeros are preallocated ahead of the records; a crash image keeps the
   const n = join(tmpDir(), 'plain');
   const plain = Journal.open(n).journal;
   plain.append(JournalType.Done, 1n);
-  assert.is(statSync(n).size, plain.bytes);
+  assert.is(statSync(n).size, journalCopyOffset(1, plain.bytes - 1) + 1);
   plain.close();
 });
 
@@ -119,9 +123,9 @@ t('a container whose journal lost a DONE in one copy keeps the acknowledged comm
   await s.done(5n, { targets: [1, 2], objects: ['ab'] });
   s.close();
   const file = join(dir, 'journal');
-  const size = statSync(file).size;
-  // the DONE is the last record: flip a byte of its payload checksum region in the primary
-  const fd = openSync(file, 'r+'); writeSync(fd, Buffer.from([0xee]), 0, 1, size - 3); closeSync(fd);
+  const end = (await LocalContainerStorage.open(dir, false).then((x) => { const b = (x as unknown as { journal: Journal }).journal.bytes; x.close(); return b; }));
+  // the DONE is the last record: flip a byte of its payload in copy 0
+  flipCopy(file, 0, end - 1, 0xee ^ 0x7d);
   let again = await LocalContainerStorage.open(dir, false);
   let rec = again.recover();
   assert.equal(rec.torn, [], 'the DONE was read from the copy: nothing to discard');
@@ -132,7 +136,7 @@ t('a container whose journal lost a DONE in one copy keeps the acknowledged comm
   s2.recover();
   await s2.intent(6n, { targets: [1], objects: ['cd'] });
   s2.close();
-  for (const f of [file, file + '.copy']) { const sz = statSync(f).size; const d = openSync(f, 'r+'); writeSync(d, Buffer.from([0x11]), 0, 1, 16 + 10); closeSync(d); void sz; }
+  for (const c of [0, 1] as const) flipCopy(file, c, 16 + 10, 0x11);
   again = await LocalContainerStorage.open(dir, false);
   assert.throws(() => again.recover(), (e: unknown) => (e as { code?: string }).code === 'CORRUPTED');
   again.close();

@@ -5,7 +5,7 @@
  * so the other copy may fail next; one in a container's meta is survived the same way, and a
  * container whose both copies are damaged stops alone (the others read and scrub); one flipped byte
  * in a DONE record of the container journal (first, middle, last; either copy) never discards an
- * acknowledged commit.
+ * acknowledged commit (the journal keeps both copies in one file: test/container/journal-file.ts).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +17,7 @@ import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { safe } from '../vos/safe.js';
 import { buildPool, copyTree, flip, readAll, type Oracle } from './integrity-fixture.js';
+import { copyImage, copyRecords, flipCopy } from '../container/journal-file.js';
 
 const test = suite('pool integrity: pool files');
 
@@ -157,16 +158,10 @@ test('a container whose both meta copies are damaged stops alone: typed error fo
 
 // ------------------------------------------------------------------ the container journal
 
-/** Records of a journal file: offset, length, type (2 = DONE) and epoch. */
+/** Records of copy 0 of a journal file (format 5: both copies in one file): offset in the copy, length, type (2 = DONE) and epoch. */
 function journalRecords(file: string): Array<{ off: number; len: number; type: number; epoch: bigint }> {
-  const b = fs.readFileSync(file);
-  const out: Array<{ off: number; len: number; type: number; epoch: bigint }> = [];
-  for (let off = 16; off + 32 <= b.length;) {
-    assert.is(b.readUInt32LE(off), 0x4345524a, `a journal record at ${off}`);
-    const len = b.readUInt32LE(off + 4);
-    out.push({ off, len, type: b[off + 8]!, epoch: b.readBigUInt64LE(off + 16) });
-    off += len;
-  }
+  const out = copyRecords(copyImage(file, 0));
+  assert.ok(out.length > 0, `journal records in ${file}`);
   return out;
 }
 
@@ -183,14 +178,14 @@ test('one flipped byte in a DONE record of the container journal (first, middle,
     const done = recs.filter((r) => r.type === 2);
     assert.ok(done.length > 10, `${cl}: DONE records in the journal (${done.length})`);
     for (const [which, r] of [['first', done[0]!], ['middle', done[done.length >> 1]!], ['last', done[done.length - 1]!]] as const) {
-      for (const copy of ['', '.copy']) {
+      for (const copy of [0, 1] as const) {
         for (const [field, at] of [['type', 8], ['epoch', 17], ['checksum', 25], ['random', seeded.int(r.len)]] as const) {
           const dir = path.join(root, `journal-${++caseNo}`);
           copyTree(crash, dir);
-          flip(path.join(dir, 'containers', cdir0, 'journal' + copy), r.off + at);
+          flipCopy(path.join(dir, 'containers', cdir0, 'journal'), copy, r.off + at, 0x10);
           const pool = await Pool.open(dir, { io: 'pread' });
           try {
-            const label = `${cl} journal${copy}: ${which} DONE (epoch ${r.epoch}) @${field}`;
+            const label = `${cl} journal copy ${copy}: ${which} DONE (epoch ${r.epoch}) @${field}`;
             // the items that commit changed read what the oracle says (every item after the last DONE)
             await readAll(pool, oracle, label, undefined, which === 'last' || field === 'random' ? undefined : (it) => it.cont === cl && it.epochs.includes(r.epoch));
             // the commit of that epoch: its object reads what the oracle says
@@ -217,19 +212,19 @@ test('one flipped byte anywhere else in the container journal (its header, INTEN
     const recs = journalRecords(file);
     const intents = recs.filter((r) => r.type === 1);
     assert.ok(intents.length > 10, `${cl}: INTENT records in the journal (${intents.length})`);
-    const size = fs.statSync(file).size;
+    const size = copyImage(file, 0).length;
     const mid = intents[intents.length >> 1]!;
     const spots: Array<[string, number]> = [
       ['header magic', 2], ['header version', 9],
       ['first INTENT length', intents[0]!.off + 5], ['middle INTENT payload', mid.off + 32 + seeded.int(mid.len - 32)],
       ['random', seeded.int(size)], ['random', seeded.int(size)], ['random', seeded.int(size)],
     ];
-    for (const copy of ['', '.copy']) {
+    for (const copy of [0, 1] as const) {
       for (const [where, off] of spots) {
         const dir = path.join(root, `journal-any-${++caseNo}`);
         copyTree(crash, dir);
-        flip(path.join(dir, 'containers', uuids[ci]!, 'journal' + copy), off);
-        const label = `${cl} journal${copy} @${where} (offset ${off})`;
+        flipCopy(path.join(dir, 'containers', uuids[ci]!, 'journal'), copy, off, 0x10);
+        const label = `${cl} journal copy ${copy} @${where} (offset ${off} of the copy)`;
         const pool = await Pool.open(dir, { io: 'pread' }).catch((err: Error & { code?: string }) => { throw new Error(`${label}: Pool.open failed: ${err.code} ${err.message}`); });
         try {
           await readAll(pool, oracle, label, undefined, where === 'random' ? undefined : (it) => it.cont === cl);
