@@ -40,7 +40,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { RpcClient } from '../src/net/rpc.js';
+import { RpcClient, rawReadStats } from '../src/net/rpc.js';
 import { ENGINE_METHODS } from '../src/net/protocol.js';
 import { Cluster } from './cluster.js';
 import { trackChild } from './lib/cleanup.js';
@@ -252,8 +252,13 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
   };
   /** Round-robin `cases`; rows with rate, median call, CPU per operation (`opUnits` units) and the CPU ratio of connected to embedded. */
   const measure = async (base: string, cases: SliceCase[], budgetMs: number, unit: 'ops' | 'bytes', target: number, opUnits = 1): Promise<void> => {
+    const l0 = { ...rawReadStats };
     const res = await roundRobinSplit(cases, ctx, { ...budget(budgetMs), label: base }, { embedded: embedded.pid, engines: enginePids() });
     const emb = res.get(`${base} embedded`)!;
+    // Reads the client located in `engine.locate` batches (link.ts), per request; and bytes it read from engine data files.
+    const locateRequests = rawReadStats.locateRequests - l0.locateRequests, locateItems = rawReadStats.locateItems - l0.locateItems;
+    const locates = locateRequests > 0 ? { readsPerLocate: Number((locateItems / locateRequests).toFixed(2)) } : {};
+    const directMiB = (rawReadStats.directBytes - l0.directBytes) / MIB;
     const perOp = (x: number) => Number((x * opUnits).toFixed(4));
     for (const c of cases) {
       const r = res.get(c.name)!;
@@ -262,7 +267,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
       // (an embedded pool's memtable flushes and merges run inside its calls): both ratios are shown.
       const extra: Record<string, unknown> = {
         medianMs: Number(r.medianMs.toFixed(3)), meanMs: Number(r.meanMs.toFixed(3)), calls: r.samples, ...cpu,
-        ...(c.connected ? { meanRatio: Number((emb.meanMs / r.meanMs).toFixed(3)), cpuRatio: Number((emb.cpuMsPerUnit / r.cpuMsPerUnit).toFixed(3)) } : {}),
+        ...(c.connected ? { meanRatio: Number((emb.meanMs / r.meanMs).toFixed(3)), cpuRatio: Number((emb.cpuMsPerUnit / r.cpuMsPerUnit).toFixed(3)), ...locates, ...(directMiB > 0 ? { locatedMiB: Math.round(directMiB) } : {}) } : {}),
       };
       const row: BenchRow = { name: c.name, suite: 'engines', ...(unit === 'ops' ? { opsPerSecond: r.perSecond } : { bytesPerSecond: r.perSecond }), extra };
       rows.push(c.connected ? versus(row, target) : row);
