@@ -228,7 +228,12 @@ export function valueOp(oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: 
  * Whether single-value fetches of embedded pools are answered in batches (`GetBatch`; default on,
  * `CAIRN_GET_BATCH=0` turns it off). @internal also switched by tests and A/B measurements.
  */
-export const getBatch = { on: process.env.CAIRN_GET_BATCH !== '0', direct: true };
+export const getBatch = { on: process.env.CAIRN_GET_BATCH !== '0', direct: true, pool: true };
+
+/** What a `GetBatch` entry holds once its fetch was answered (nothing of the fetch). */
+const NO_FETCH = undefined as never;
+/** A key a `GetBatch` entry holds once its fetch was answered. */
+const NO_KEY: Uint8Array = new Uint8Array(0);
 
 /** One fetch waiting in a `GetBatch`. */
 interface PendingGet {
@@ -251,22 +256,48 @@ interface PendingGet {
  * epoch it was given when issued.
  */
 class GetBatch {
+  /**
+   * The waiting fetches: the first `n` entries of `q`. The entries are kept and refilled batch
+   * after batch (no object per get); a batch being run keeps its array, and the fetches issued
+   * meanwhile (from a report's listener, say) go to `spare` or a new one.
+   */
   private q: PendingGet[] = [];
+  private n = 0;
+  private spare: PendingGet[] | null = [];
   private scheduled = false;
   private readonly runNow = () => { this.scheduled = false; this.run(); };
 
   add(obj: CairnObject, port: ContainerPort, d: Uint8Array, a: Uint8Array, epoch: bigint, resolve: (v: Uint8Array | undefined) => void, reject: (e: unknown) => void): void {
-    this.q.push({ obj, port, d, a, epoch, resolve, reject, groups: undefined, red: undefined, g: 0, store: null, uoid: 0n });
-    if (this.q.length >= POINT_PREFETCH_MAX) this.run();
+    const p = getBatch.pool ? this.q[this.n] : undefined;
+    if (p === undefined) {
+      if (!getBatch.pool) this.q.length = this.n;
+      this.q.push({ obj, port, d, a, epoch, resolve, reject, groups: undefined, red: undefined, g: 0, store: null, uoid: 0n });
+    } else {
+      p.obj = obj; p.port = port; p.d = d; p.a = a; p.epoch = epoch; p.resolve = resolve; p.reject = reject;
+      p.groups = undefined; p.red = undefined; p.g = 0; p.store = null; p.uoid = 0n;
+    }
+    if (++this.n >= POINT_PREFETCH_MAX) this.run();
     else if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.runNow); }
   }
 
   run(): void {
-    const q = this.q;
-    if (q.length === 0) return;
-    this.q = [];
+    const q = this.q, n = this.n;
+    if (n === 0) return;
+    this.q = getBatch.pool && this.spare !== null ? this.spare : [];
+    this.spare = null;
+    this.n = 0;
+    try {
+      this.runBatch(q, n);
+    } finally {
+      // (the entries drop what they held: the fetches' objects, keys and promises' functions)
+      for (let i = 0; i < n; i++) { const p = q[i]!; p.obj = p.port = p.resolve = p.reject = NO_FETCH; p.d = p.a = NO_KEY; p.groups = undefined; p.red = undefined; p.store = null; }
+      this.spare = q;
+    }
+  }
+
+  private runBatch(q: PendingGet[], n: number): void {
     // 1: layouts and groups; the first replica's store lines loaded
-    for (let i = 0; i < q.length; i++) {
+    for (let i = 0; i < n; i++) {
       const p = q[i]!;
       try {
         p.obj.prepareGet(p.port, p.d, p);
@@ -290,10 +321,10 @@ class GetBatch {
       }
     }
     // 2: the slots, then the entries they name
-    prefetchSlots(q.length);
-    prefetchPoints(q.length);
+    prefetchSlots(n);
+    prefetchPoints(n);
     // 3: each fetch answered (with its prepared read)
-    for (let i = 0; i < q.length; i++) {
+    for (let i = 0; i < n; i++) {
       const p = q[i]!;
       if (p.groups === undefined) continue;
       preparedRead(i);
@@ -319,6 +350,14 @@ class GetBatch {
 }
 /** The fetches waiting for the next batch. */
 const pendingGets = new GetBatch();
+/** The arguments of the fetch `enqueueNext` queues (set just before; `new Promise` runs it at once). */
+let nextObj: CairnObject = NO_FETCH, nextPort: ContainerPort = NO_FETCH, nextD: Uint8Array = NO_KEY, nextA: Uint8Array = NO_KEY, nextEpoch = 0n;
+/** The executor of a batched get's promise: queue the fetch its arguments name. */
+function enqueueNext(resolve: (v: Uint8Array | undefined) => void, reject: (e: unknown) => void): void {
+  const obj = nextObj, port = nextPort, d = nextD, a = nextA;
+  nextObj = nextPort = NO_FETCH; nextD = nextA = NO_KEY;
+  pendingGets.add(obj, port, d, a, nextEpoch, resolve, reject);
+}
 
 /** A handle on one object of a container. Cheap to create; holds no resources. */
 export class CairnObject {
@@ -365,7 +404,10 @@ export class CairnObject {
   private fetchBatched(dkey: Key, akey: Key, opts: FetchOptions): Promise<Uint8Array | undefined> {
     const epoch = this.port.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
-    return new Promise((resolve, reject) => pendingGets.add(this, this.port, d, a, epoch, resolve, reject));
+    if (!getBatch.pool) return new Promise((resolve, reject) => pendingGets.add(this, this.port, d, a, epoch, resolve, reject));
+    // (one executor for every get, its arguments passed beside it: no closure per get)
+    nextObj = this; nextPort = this.port; nextD = d; nextA = a; nextEpoch = epoch;
+    return new Promise(enqueueNext);
   }
 
   /** @internal a batched get's step (`GetBatch.run`): the layout and group of this object for `dkey`. */
