@@ -82,6 +82,13 @@ export const RETAINED_ON_CLOSE = 1024;
 export const RETAINED_ON_CLOSE_BYTES = 256 * 1024;
 /** Largest number of shard I/Os one commit keeps in flight. */
 export const MAX_COMMIT_CONCURRENCY = 64;
+
+/** Waits for every promise of `ps`, then throws the first rejection (in `ps` order), if any. */
+async function settleAll(ps: ReadonlyArray<Promise<void>>): Promise<void> {
+  const settled = await Promise.allSettled(ps);
+  for (let i = 0; i < settled.length; i++) { const r = settled[i]!; if (r.status === 'rejected') throw r.reason; }
+}
+
 /**
  * Object names whose ids `resolveOid` keeps in each of its two generations (so at most twice this
  * many in all): a working set of up to this many names is always found, a larger one mostly.
@@ -1013,7 +1020,10 @@ export class ContainerCore {
         const apply = async (w: ShardWrite) => w.apply(await this.store(w.target), at);
         this.storage.applying?.(1);
         try {
-          if (writes.length <= MAX_COMMIT_CONCURRENCY) await Promise.all(writes.map(apply));
+          // every write settles before a failure is thrown: the catch below discards the epoch, and
+          // a write still in flight would land after the discard (a torn commit) and still be
+          // reading the plan's buffers after `releases` gave them back
+          if (writes.length <= MAX_COMMIT_CONCURRENCY) await settleAll(writes.map(apply));
           else await runBounded(writes, MAX_COMMIT_CONCURRENCY, apply);
         } finally {
           this.storage.applying?.(-1); // before DONE is awaited: the journal's next group may be waiting for it
@@ -1102,9 +1112,14 @@ export class ContainerCore {
             if (p !== undefined) (pending ??= []).push(p);
           } catch (err) { failure ??= { err }; }
         }
+        // (settled together: a second replica failing while the first is pending is handled, not
+        // an unhandled rejection, and no write is still in flight when a failure discards the epoch)
         if (pending !== undefined) {
-          for (let i = 0; i < pending.length; i++) {
-            try { await pending[i]; } catch (err) { failure ??= { err }; }
+          if (pending.length === 1) {
+            try { await pending[0]; } catch (err) { failure ??= { err }; }
+          } else {
+            const settled = await Promise.allSettled(pending);
+            for (let i = 0; i < settled.length; i++) { const r = settled[i]!; if (r.status === 'rejected') failure ??= { err: r.reason }; }
           }
         }
         this.storage.applying?.(-1);
