@@ -790,12 +790,12 @@ export class Journal {
   /**
    * Write a format 5 file whose copies hold `bytes` (header and records; a durable journal's
    * preallocated zeros after them) under a temporary name, sync it, rename it over `journal`, sync
-   * the directory, make `journal.copy` the guard, and append to it from now on.
+   * the directory, make `journal.copy` the guard, and append to it from now on. `pre`: the bytes
+   * of zeros preallocated after the records.
    */
-  private adoptImage(bytes: Buffer): void {
+  private adoptImage(bytes: Buffer, pre = this.durable ? JOURNAL_PREALLOC_BYTES : 0): void {
     const tmp = `${this.path}.compact`;
     rmSync(tmp, { force: true });
-    const pre = this.durable ? JOURNAL_PREALLOC_BYTES : 0;
     const img = fileImage(pre ? Buffer.concat([bytes, zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES)]) : bytes);
     const fd = openSync(tmp, 'w+', 0o644);
     try {
@@ -938,24 +938,7 @@ export class Journal {
    */
   replace(recs: ReadonlyArray<AppendRecord>): void {
     const bytes = recs.length ? Buffer.concat([headerBytes(FORMAT_VERSION), encodeBatch(recs)]) : headerBytes(FORMAT_VERSION);
-    const tmp = `${this.path}.compact`;
-    rmSync(tmp, { force: true });
-    const img = fileImage(bytes);
-    const fd = openSync(tmp, 'w+', 0o644);
-    try {
-      writeWhole(fd, img, 0);
-      fdatasyncSync(fd);
-      renameSync(tmp, this.path);
-    } catch (err) {
-      closeSync(fd);
-      throw mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
-    }
-    for (const old of this.fds) closeReplaced(old);
-    this.fds = [fd];
-    this.size = [bytes.length, bytes.length];
-    this.alloc = [bytes.length, bytes.length];
-    syncDir(dirname(this.path));
-    writeGuard(this.path);
+    this.adoptImage(bytes, 0);
   }
 
   /**

@@ -127,9 +127,20 @@ export interface HashedReadSlot extends HashedRead {
   release(): void;
 }
 
-/** `HashedReadSlot` of a file device (see `FileBlockDevice.hashedReadNow`). */
-class FileReadSlot implements HashedReadSlot {
+/** A device slot held by a prepared request until `release()` (once; later calls do nothing). */
+abstract class HeldSlot {
   private held = true;
+  constructor(private readonly slots: Semaphore) {}
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.slots.release();
+  }
+}
+
+/** `HashedReadSlot` of a file device (see `FileBlockDevice.hashedReadNow`). */
+class FileReadSlot extends HeldSlot implements HashedReadSlot {
   constructor(
     readonly fd: number,
     readonly views: readonly Uint8Array[],
@@ -138,14 +149,8 @@ class FileReadSlot implements HashedReadSlot {
     readonly seed: bigint,
     readonly map: FileMap | undefined,
     readonly engine: IoEngine,
-    private readonly slots: Semaphore,
-  ) {}
-
-  release(): void {
-    if (!this.held) return;
-    this.held = false;
-    this.slots.release();
-  }
+    slots: Semaphore,
+  ) { super(slots); }
 }
 
 /** A hashed write prepared by `BlockDevice.hashedWriteNow`: the request, its engine and the device slot it holds. */
@@ -156,8 +161,7 @@ export interface HashedWriteSlot extends HashedWrite {
 }
 
 /** `HashedWriteSlot` of a file device (see `FileBlockDevice.hashedWriteNow`). */
-class FileWriteSlot implements HashedWriteSlot {
-  private held = true;
+class FileWriteSlot extends HeldSlot implements HashedWriteSlot {
   constructor(
     readonly fd: number,
     readonly views: readonly Uint8Array[],
@@ -165,14 +169,8 @@ class FileWriteSlot implements HashedWriteSlot {
     readonly hashLen: number,
     readonly seed: bigint,
     readonly engine: IoEngine,
-    private readonly slots: Semaphore,
-  ) {}
-
-  release(): void {
-    if (!this.held) return;
-    this.held = false;
-    this.slots.release();
-  }
+    slots: Semaphore,
+  ) { super(slots); }
 }
 
 /**
