@@ -127,20 +127,12 @@ export interface HashedReadSlot extends HashedRead {
   release(): void;
 }
 
-/** A device slot held by a prepared request until `release()` (once; later calls do nothing). */
-abstract class HeldSlot {
+/**
+ * `HashedReadSlot` and `HashedWriteSlot` of a file device (see `FileBlockDevice.hashedReadNow` and
+ * `hashedWriteNow`; a write's `map` is undefined): the request and the device slot it holds.
+ */
+class FileHashedSlot implements HashedReadSlot, HashedWriteSlot {
   private held = true;
-  constructor(private readonly slots: Semaphore) {}
-
-  release(): void {
-    if (!this.held) return;
-    this.held = false;
-    this.slots.release();
-  }
-}
-
-/** `HashedReadSlot` of a file device (see `FileBlockDevice.hashedReadNow`). */
-class FileReadSlot extends HeldSlot implements HashedReadSlot {
   constructor(
     readonly fd: number,
     readonly views: readonly Uint8Array[],
@@ -149,8 +141,14 @@ class FileReadSlot extends HeldSlot implements HashedReadSlot {
     readonly seed: bigint,
     readonly map: FileMap | undefined,
     readonly engine: IoEngine,
-    slots: Semaphore,
-  ) { super(slots); }
+    private readonly slots: Semaphore,
+  ) {}
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.slots.release();
+  }
 }
 
 /** A hashed write prepared by `BlockDevice.hashedWriteNow`: the request, its engine and the device slot it holds. */
@@ -158,19 +156,6 @@ export interface HashedWriteSlot extends HashedWrite {
   readonly engine: IoEngine;
   /** Give the device slot back (once; later calls do nothing). */
   release(): void;
-}
-
-/** `HashedWriteSlot` of a file device (see `FileBlockDevice.hashedWriteNow`). */
-class FileWriteSlot extends HeldSlot implements HashedWriteSlot {
-  constructor(
-    readonly fd: number,
-    readonly views: readonly Uint8Array[],
-    readonly position: number,
-    readonly hashLen: number,
-    readonly seed: bigint,
-    readonly engine: IoEngine,
-    slots: Semaphore,
-  ) { super(slots); }
 }
 
 /**
@@ -391,7 +376,7 @@ class FileBlockDevice implements BlockDevice {
     checkRange('read', offset, length, this.size);
     const want = checkBuffers('hashedReadNow', 'into', into, length);
     if (!this.slots.tryAcquire()) return undefined; // (busy: the caller's promise read waits in order)
-    return new FileReadSlot(this.fd, into, offset, want, seed, this.map ?? this.mapOnce(), io, this.slots);
+    return new FileHashedSlot(this.fd, into, offset, want, seed, this.map ?? this.mapOnce(), io, this.slots);
   }
 
   /** Make the file's mapping for hashed reads (once; null when off or impossible: they use preadv). */
@@ -422,7 +407,7 @@ class FileBlockDevice implements BlockDevice {
     checkRange('write', offset, length, this.size);
     const have = checkBuffers('hashedWriteNow', 'from', from, length);
     if (!this.slots.tryAcquire()) return undefined; // (busy: the caller's promise write waits in order)
-    return new FileWriteSlot(this.fd, have < length ? [...from, zeroTail(length - have)] : from, offset, have, seed, io, this.slots);
+    return new FileHashedSlot(this.fd, have < length ? [...from, zeroTail(length - have)] : from, offset, have, seed, undefined, io, this.slots);
   }
 
   writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint {

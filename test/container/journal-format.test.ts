@@ -17,26 +17,16 @@ import { CairnError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { flipCopy, copyImage, copyRecords } from './journal-file.js';
+import { flipCopy, copyImage, copyRecords, writeTwoFileJournal } from './journal-file.js';
 
 await initXxhash();
 const t = suite('journal-format');
 
 const bytes = (...xs: number[]) => new Uint8Array(xs);
 
-/** A version 2 journal file written here byte by byte (independent of the journal's encoder): header, then JSON records. */
+/** A version 2 journal file written byte by byte (independent of the journal's encoder): header, then JSON records. */
 function writeV2(path: string, recs: Array<{ type: number; epoch: bigint; payload: unknown }>, version = 2): void {
-  const parts: Buffer[] = [];
-  const head = Buffer.alloc(16); head.write('CAIRNJNL', 0, 'latin1'); head.writeUInt32LE(version, 8); parts.push(head);
-  for (const r of recs) {
-    const json = Buffer.from(JSON.stringify(r.payload), 'utf8');
-    const rec = Buffer.alloc(32 + json.length);
-    rec.writeUInt32LE(0x4345524a, 0); rec.writeUInt32LE(rec.length, 4); rec.writeUInt8(r.type, 8); rec.writeBigUInt64LE(r.epoch, 16);
-    json.copy(rec, 32);
-    rec.writeBigUInt64LE(xxh64(Buffer.concat([rec.subarray(8, 24), json])), 24);
-    parts.push(rec);
-  }
-  writeFileSync(path, Buffer.concat(parts));
+  writeTwoFileJournal(path, recs, version, [path]);
 }
 
 const headerVersion = (p: string) => readFileSync(p).readUInt32LE(8);
