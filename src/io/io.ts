@@ -560,7 +560,12 @@ class WriteGroup {
       }
     }
     if (waits === undefined) { if (failed === undefined) this.resolve(); else this.reject(failed); return; }
-    Promise.all(waits).then(() => { if (failed === undefined) this.resolve(); else this.reject(failed); }, (e: unknown) => this.reject(failed ?? e));
+    // (every record settles before the group does: the commit discards a failed epoch as soon as
+    // the group rejects, and a record still being appended then would land after the discard)
+    Promise.allSettled(waits).then((rs) => {
+      for (let i = 0; i < rs.length; i++) { const r = rs[i]!; if (r.status === 'rejected') failed ??= r.reason; }
+      if (failed === undefined) this.resolve(); else this.reject(failed);
+    });
   }
 }
 
