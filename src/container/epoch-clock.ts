@@ -35,9 +35,20 @@ export class EpochClock {
     this.slot = slot === undefined ? undefined : BigInt(slot);
   }
 
+  /** The millisecond `phys` is the epoch of (`next`), NaN before the first. */
+  private physMs = NaN;
+  /**
+   * `epochAtMs(physMs)`, kept: commits come many to a millisecond, and this saves each of them the
+   * two BigInts (`BigInt(ms)` and its shift) of the same physical epoch.
+   */
+  private phys = 0n;
+
   /** A fresh epoch, strictly greater than every epoch returned or observed before. */
   next(): bigint {
-    const physical = epochAtMs(this.now());
+    const ms = this.now();
+    let physical: bigint;
+    if (Math.floor(ms) === this.physMs) physical = this.phys; // (NaN never equals: checked below)
+    else { physical = epochAtMs(ms); this.physMs = Math.floor(ms); this.phys = physical; }
     let e = physical > this.last ? physical : this.last + 1n;
     if (this.slot !== undefined) {
       // Round up to the next epoch carrying this clock's slot in its low bits.
