@@ -146,6 +146,25 @@ function fileImage(bytes: Buffer): Buffer {
   return img;
 }
 
+/**
+ * Format 5, a new file whose copies hold `bytes` then `pre` bytes of zeros: the image of the
+ * records alone (`fileImage`: each copy's last chunk zero-filled up to its end where the other
+ * copy's follows), and the file range of zeros after it, written from the shared zero chunk
+ * (`zeroRanges`). The same file as `fileImage` of `bytes` and the zeros, without building an
+ * image of the zeros in memory (a checkpoint's preallocation is several MiB).
+ */
+function replacementParts(bytes: Buffer, pre: number): { img: Buffer; end: number } {
+  const img = fileImage(bytes);
+  return { img, end: pre > 0 ? fileEnd(bytes.length + pre, bytes.length + pre) : img.length };
+}
+
+/** The writes of zeros over file range `[from, to)`: pieces of at most the zero chunk's length. */
+function zeroRanges(from: number, to: number): Array<[pos: number, len: number]> {
+  const out: Array<[number, number]> = [];
+  for (let at = from; at < to; at += JOURNAL_PREALLOC_BYTES) out.push([at, Math.min(JOURNAL_PREALLOC_BYTES, to - at)]);
+  return out;
+}
+
 /** Format 5: the file's end once copy 0 ends at `x0` and copy 1 at `x1`. */
 function fileEnd(x0: number, x1: number): number {
   return Math.max(x0 === 0 ? 0 : journalCopyOffset(0, x0 - 1) + 1, x1 === 0 ? 0 : journalCopyOffset(1, x1 - 1) + 1);
@@ -796,10 +815,11 @@ export class Journal {
   private adoptImage(bytes: Buffer, pre = this.durable ? JOURNAL_PREALLOC_BYTES : 0): void {
     const tmp = `${this.path}.compact`;
     rmSync(tmp, { force: true });
-    const img = fileImage(pre ? Buffer.concat([bytes, zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES)]) : bytes);
+    const { img, end } = replacementParts(bytes, pre);
     const fd = openSync(tmp, 'w+', 0o644);
     try {
       writeWhole(fd, img, 0);
+      for (const [pos, len] of zeroRanges(img.length, end)) writeWhole(fd, (zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES)).subarray(0, len), pos);
       fdatasyncSync(fd);
       renameSync(tmp, this.path);
     } catch (err) {
@@ -947,18 +967,22 @@ export class Journal {
    * `commitReplace` then appends the records written to the journal since (they must be passed:
    * the caller keeps them), syncs, renames over and adopts the new file.
    * No group sync may be running on the old file during `commitReplace`.
+   * `preallocate` (durable journals; at least JOURNAL_PREALLOC_BYTES): the bytes of zeros written
+   * after the records of each copy, here, off the event loop (a redo journal's checkpoint asks for
+   * its whole interval: its group writes then never zero-fill on the event loop, and no group sync
+   * flushes those zeros).
    */
-  async prepareReplace(recs: ReadonlyArray<AppendRecord>): Promise<PreparedReplace> {
+  async prepareReplace(recs: ReadonlyArray<AppendRecord>, preallocate = JOURNAL_PREALLOC_BYTES): Promise<PreparedReplace> {
     const bytes = recs.length ? Buffer.concat([headerBytes(FORMAT_VERSION), encodeBatch(recs)]) : headerBytes(FORMAT_VERSION);
     // (a durable journal's preallocated space, written here off the event loop: see JOURNAL_PREALLOC_BYTES)
-    const pre = this.durable ? JOURNAL_PREALLOC_BYTES : 0;
-    const img = fileImage(pre ? Buffer.concat([bytes, zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES)]) : bytes);
+    const pre = this.durable ? Math.max(JOURNAL_PREALLOC_BYTES, preallocate) : 0;
+    const { img, end } = replacementParts(bytes, pre);
     const tmp = `${this.path}.compact`;
     let fd: number | undefined;
     try {
       fd = await openAsync(tmp, 'w+', 0o644);
-      let done = 0;
-      while (done < img.length) done += await writeAsync(fd, img, done, img.length - done, done);
+      await writeWholeAsync(fd, img, 0);
+      for (const [pos, len] of zeroRanges(img.length, end)) await writeWholeAsync(fd, (zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES)).subarray(0, len), pos);
       await fdatasyncAsync(fd);
     } catch (err) {
       if (fd !== undefined) closeSync(fd);
@@ -1034,4 +1058,10 @@ export class Journal {
 function writeWhole(fd: number, buf: Buffer, pos: number): void {
   let done = 0;
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, pos + done);
+}
+
+/** `writeWhole` off the event loop. */
+async function writeWholeAsync(fd: number, buf: Buffer, pos: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) done += await writeAsync(fd, buf, done, buf.length - done, pos + done);
 }

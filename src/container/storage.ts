@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
-import { Journal, JournalType, type AppendRecord } from './journal.js';
+import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, type AppendRecord } from './journal.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
 import { CairnError, CorruptionError } from '../../core/errors.js';
@@ -555,7 +555,8 @@ export class LocalContainerStorage implements ContainerStorage {
     for (const ev of history.slice(-REDO_RETAINED_HISTORY)) {
       if (ev.epoch <= covered) retained.push({ type: JournalType.Done, epoch: ev.epoch, payload: { objects: ev.objects.map((o) => o.toString(16)) } });
     }
-    const prep = await this.journal.prepareReplace([...retained, ...kept]);
+    // (zeros for the records of the whole next interval, written with the new file, off the event loop)
+    const prep = await this.journal.prepareReplace([...retained, ...kept], REDO_CHECKPOINT_BYTES + JOURNAL_PREALLOC_BYTES);
     while (this.syncing) await new Promise<void>((r) => this.syncEnded.push(r));
     if (this.closed || this.rewriteStale) { this.journal.abandonReplace(prep); return; }
     // Group writes wait (as behind a sync) until the new files are adopted: records queued

@@ -7,8 +7,8 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { appendFileSync, statSync, openSync, writeSync, closeSync, readdirSync, cpSync } from 'node:fs';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, journalCopyOffset, copyLength, type AppendRecord } from '../../src/container/journal.js';
-import { flipCopy, writeAtCopy } from './journal-file.js';
-import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS } from '../../src/container/storage.js';
+import { flipCopy, writeAtCopy, copyImage, copyRecords } from './journal-file.js';
+import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS, REDO_CHECKPOINT_BYTES } from '../../src/container/storage.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -113,6 +113,52 @@ t('durable: zeros are preallocated ahead of the records; a crash image keeps the
   plain.append(JournalType.Done, 1n);
   assert.is(statSync(n).size, journalCopyOffset(1, plain.bytes - 1) + 1);
   plain.close();
+});
+
+t('durable replacement: both copies hold the records then exactly the zeros asked for (vs a model of each copy); a redo checkpoint preallocates its whole interval, so the group writes after it never grow the file; a crash image reads back', async () => {
+  // Journal.prepareReplace / commitReplace: records, then `preallocate` zeros in each copy
+  const p = join(tmpDir(), 'j');
+  const { journal } = Journal.open(p, { durable: true });
+  journal.append(JournalType.Done, 1n);
+  const recs: AppendRecord[] = Array.from({ length: 3000 }, (_, i) => ({ type: JournalType.Done, epoch: BigInt(10 + i), payload: { objects: [(i * 7919).toString(16)] } }));
+  for (const pre of [JOURNAL_PREALLOC_BYTES, 3 * JOURNAL_PREALLOC_BYTES + 12345]) {
+    const prep = await journal.prepareReplace(recs, pre);
+    await journal.commitReplace(prep, []);
+    const n = journal.bytes;
+    assert.ok(n > 2 * 64 * 1024, 'the records span several chunks');
+    assert.is(statSync(p).size, journalCopyOffset(1, n + pre - 1) + 1, `the file ends where copy 1's zeros end (${pre})`);
+    for (const c of [0, 1] as const) {
+      const img = copyImage(p, c);
+      assert.ok(img.length >= n + pre);
+      assert.ok(img.subarray(n).every((b) => b === 0), `copy ${c}: zeros after the records`);
+      assert.equal(copyRecords(img).map((r) => r.epoch), recs.map((r) => r.epoch), `copy ${c}: the records`);
+    }
+  }
+  journal.close();
+  // a redo storage's checkpoint: zeros for REDO_CHECKPOINT_BYTES of records, and more
+  const dir = join(tmpDir(), 'c');
+  const s = await LocalContainerStorage.open(dir, true, { redo: true });
+  s.recover();
+  const file = join(dir, 'journal');
+  const ids = (e: number) => Array.from({ length: 100 }, (_, i) => (e * 1000 + i).toString(16).padStart(24, '0'));
+  let e = 0;
+  const commits = async (k: number) => { await Promise.all(Array.from({ length: k }, () => { const x = ++e; return s.intent(BigInt(x), { targets: [0], objects: ids(x) }).then(() => s.done(BigInt(x), { targets: [0], objects: ids(x) })); })); };
+  await commits(20);
+  await s.dropRedo!(BigInt(e), []);
+  const bytes = (s as unknown as { journal: Journal }).journal.bytes;
+  const size = statSync(file).size;
+  assert.is(copyLength(1, size), bytes + REDO_CHECKPOINT_BYTES + JOURNAL_PREALLOC_BYTES, 'the interval is preallocated with the new file');
+  // past one JOURNAL_PREALLOC_BYTES of records (a group write would have zero-filled on the event loop)
+  while ((s as unknown as { journal: Journal }).journal.bytes < bytes + JOURNAL_PREALLOC_BYTES + 100_000) await commits(50);
+  assert.is(statSync(file).size, size, 'no group write grew the file');
+  const crash = join(tmpDir(), 'crash');
+  cpSync(dir, crash, { recursive: true });
+  s.close();
+  const again = await LocalContainerStorage.open(crash, true, { redo: true });
+  const rec = again.recover();
+  assert.is(rec.torn.length, 0);
+  assert.is(rec.floor, BigInt(e));
+  again.close();
 });
 
 t('a container whose journal lost a DONE in one copy keeps the acknowledged commit; lost in both, it refuses to guess', async () => {
