@@ -19,7 +19,8 @@
 import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
 import { CSUM_SEED } from './constants.js';
 import { Where } from './wal.js';
-import { akeyProbes, visibleArray, type ReadView } from './reads.js';
+import { akeyProbes, visibleArray, type AkeyProbes, type ReadView } from './reads.js';
+import type { BloomProbe } from './run.js';
 import type { MemVersion } from './memtable.js';
 import type { ContState, TargetStore } from './store.js';
 
@@ -57,12 +58,41 @@ class Located implements LocatedArrayRead {
 }
 
 /**
+ * An akey's run probes (`akeyProbes`) built only when `visibleArray` first asks for one: it asks
+ * only when it reads a run (a memtable extent covering the range, newer than every run, shadows
+ * them all: the steady state of an array rewritten and read back). Why: the k cells of an EC read
+ * are k unit objects, so `akeyProbes`' one-entry cache misses on each, and building the prefixes
+ * and bloom hashes was 6% of the JavaScript thread of 1 MiB EC reads (perf, load 8). Lives for
+ * one synchronous `wholeExtentInData` call (the keys are the caller's, unchanged meanwhile).
+ */
+class ProbesOnDemand implements AkeyProbes {
+  private p: AkeyProbes | undefined;
+  constructor(private readonly cont: number, private readonly oid: bigint, private readonly dkeyIn: Uint8Array, private readonly akeyIn: Uint8Array) {}
+  private get built(): AkeyProbes { return this.p ??= akeyProbes(this.cont, this.oid, this.dkeyIn, this.akeyIn); }
+  get akey(): Uint8Array { return this.built.akey; }
+  get dkey(): Uint8Array { return this.built.dkey; }
+  get obj(): Uint8Array { return this.built.obj; }
+  get pa(): BloomProbe { return this.built.pa; }
+  get pd(): BloomProbe { return this.built.pd; }
+  get po(): BloomProbe { return this.built.po; }
+  /** Whether a probe was asked for (tests). */
+  get asked(): boolean { return this.p !== undefined; }
+}
+
+/** Test hook: called with whether each `wholeExtentInData` built its probes. */
+let probesSeen: ((built: boolean) => void) | undefined;
+/** Test hook: `fn` hears, after each located lookup, whether it built the akey's run probes (undefined: stop). */
+export function onProbes(fn: ((built: boolean) => void) | undefined): void { probesSeen = fn; }
+
+/**
  * The newest extent visible at `epoch` (records of `oid`/`dkey`/`akey` in container `st`, through
  * view `v`) when it is exactly `recx` and lies in the data file, with the akey's record size;
  * null otherwise. The common step of every located read (the caller holds the target open).
  */
 export function wholeExtentInData(st: ContState, v: ReadView, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }): { x0: MemVersion; recordSize: number | undefined } | null {
-  const { recordSize, extents } = visibleArray(v, oid, dkey, akey, epoch, akeyProbes(st.idx, oid, dkey, akey), recx);
+  const pr = new ProbesOnDemand(st.idx, oid, dkey, akey);
+  const { recordSize, extents } = visibleArray(v, oid, dkey, akey, epoch, pr, recx);
+  if (probesSeen !== undefined) probesSeen(pr.asked);
   const x0 = extents[0];
   if (x0 === undefined || x0.where !== Where.Block || x0.index !== recx.index || x0.count !== recx.count) return null;
   return { x0, recordSize };

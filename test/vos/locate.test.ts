@@ -6,6 +6,8 @@
  * bytes it reads are the value's and `finish` is true only when they hash to the extent's
  * checksum (a flipped byte in the data file: false, and `fetchArrayInto` then says
  * CHECKSUM_MISMATCH); it holds the target until `finish` (close waits), `finish` releases once.
+ * The akey's run probes are built only when a run is read (a memtable extent covering the range
+ * shadows older runs), and the answers are the same either way (runs, punches in runs).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Rng } from '../../core/rng.js';
 import { VosTarget, type VosOptions } from '../../src/vos/index.js';
-import { locateArrayRead, readHashedGroup, type LocatedArrayRead } from '../../src/vos/locate.js';
+import { locateArrayRead, onProbes, readHashedGroup, type LocatedArrayRead } from '../../src/vos/locate.js';
 import type { ReadView } from '../../src/vos/reads.js';
 import { DATA_FILE } from '../../src/vos/constants.js';
 import { code, enc, tmpDir } from './helpers.js';
@@ -104,6 +106,41 @@ test('a flipped byte in the data file: finish is false (fetchArrayInto says CHEC
     assert.equal(Buffer.compare(ib[0]!, b), 0);
     assert.is(await code(v.fetchArrayInto(1n, 7n, enc('d'), enc('a'), { index: 0, count: a.length }, [new Uint8Array(a.length)])), 'CHECKSUM_MISMATCH');
   } finally { await v.close(); }
+});
+
+test('run probes are built only when a run is read: a memtable extent over older runs needs none; answers from runs and punches in runs stay right', async () => {
+  const v = await VosTarget.open(dir, BASE);
+  const built: boolean[] = [];
+  onProbes((b) => built.push(b));
+  try {
+    const rng = new Rng(21);
+    const a = rng.bytes(128 * KiB), b = rng.bytes(128 * KiB), c = rng.bytes(128 * KiB);
+    const get = async (epoch: bigint, akey = 'a', len = a.length): Promise<Uint8Array | null> => {
+      const into = [new Uint8Array(len)];
+      const l = locate(v, epoch, 7n, akey, 0, len, into);
+      if (l === null) return null;
+      assert.equal(await run([l]), [true]);
+      return into[0]!;
+    };
+    await v.updateArray(1n, 7n, enc('d'), enc('a'), { index: 0, count: a.length }, a);
+    await v.target.flushAll(); // a is in a run now
+    await v.updateArray(3n, 7n, enc('d'), enc('a'), { index: 0, count: b.length }, b);
+    built.length = 0;
+    assert.equal(Buffer.compare((await get(3n))!, b), 0, 'the memtable extent');
+    assert.equal(built, [false], 'a covering memtable extent newer than every run: no probes');
+    built.length = 0;
+    assert.equal(Buffer.compare((await get(2n))!, a), 0, 'the older extent, from its run');
+    assert.equal(built, [true], 'a read that looks in a run builds them');
+    // a punch flushed into a run hides the extents below it; a later extent in the memtable shadows it
+    await v.punchAkey(4n, 7n, enc('d'), enc('a'));
+    await v.target.flushAll();
+    await v.updateArray(5n, 7n, enc('d'), enc('a'), { index: 0, count: c.length }, c);
+    assert.is(await get(4n), null, 'punched: nothing visible');
+    built.length = 0;
+    assert.equal(Buffer.compare((await get(5n))!, c), 0, 'the extent after the punch');
+    assert.equal(built, [false]);
+    assert.equal(Buffer.compare((await get(3n))!, b), 0, 'b, flushed into a run with the punch, before it');
+  } finally { onProbes(undefined); await v.close(); }
 });
 
 test('a located read holds the target until finish (close waits); finish releases once', async () => {
