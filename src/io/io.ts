@@ -412,7 +412,13 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   // stripes of a partial write are read straight into them), parity is encoded in place, and the
   // target stores write straight from these views.
   const codec = ctx.codec(k, p);
-  const bufs = stripeBuffers(codec, k + p, nStripes * cell);
+  // Whole stripes of cells the native kernel takes, every data shard's store taking views: parity
+  // is computed from the caller's bytes, on the pool job that writes it when the stores allow
+  // (`deferrableParity`): then only the p parity buffers are needed, plain recycled ones.
+  const whole = fullCover && cell >= NATIVE_GF_MIN_BYTES;
+  const gather = whole && nStripes * cell > GATHER_MIN_SHARD_BYTES && gatherStores(ctx, roles, k);
+  const matrix = gather ? deferrableParity(ctx, codec, roles, k, p) : undefined;
+  const bufs = matrix !== undefined ? parityBuffers(k, p, nStripes * cell) : stripeBuffers(codec, k + p, nStripes * cell);
   let released = false;
   // (deferred parity fills are dropped before their buffers go back to the codec)
   let deferred: Uint8Array[] | undefined;
@@ -432,9 +438,7 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   // `updateArrayParts`, a gather write) or copied into the stripe buffers in the encode's own pass
   // (`encodeFrom`). Smaller cells: one copy, then one encode over the whole buffers (fewer calls).
   let parts: Uint8Array[][] | undefined;
-  const whole = fullCover && cell >= NATIVE_GF_MIN_BYTES;
-  if (whole && nStripes * cell > GATHER_MIN_SHARD_BYTES && gatherStores(ctx, roles, k)) {
-    const matrix = deferrableParity(ctx, codec, roles, k, p);
+  if (gather) {
     if (matrix !== undefined) {
       // The parity cells are computed on the pool job that hashes and writes them (media/fills.ts):
       // each parity buffer is registered with its row of the encoding matrix and the caller's bytes.
@@ -594,6 +598,46 @@ export function stripeBuffers(codec: EcCodec, n: number, bytes: number): { shard
   assert(shards.length === n && shards.every((b) => b.length === bytes), 'k + p stripe buffers of the touched stripes', { buffers: shards.length, n, bytes });
   return { shards, release: () => { if (pooled) codec.free!(shards); } };
 }
+
+/**
+ * The parity buffers of a write whose parity is deferred (`deferrableParity`): `shards` holds k
+ * empty views (the data roles write views of the caller's bytes) and p buffers of `bytes` from a
+ * free list (plain memory: the fill runs in the addon; recycled, because a new buffer this large
+ * is fresh pages whose first touch faults, 7-15 us each here). `release` gives them back. Why not
+ * the codec's `allocShards`: it carves k + p buffers out of its wasm memory for the p used, and
+ * that (with its free) was ~3% of an EC write's JavaScript thread.
+ */
+function parityBuffers(k: number, p: number, bytes: number): { shards: Uint8Array[]; release(): void } {
+  const list = parityFree.get(bytes);
+  const shards = new Array<Uint8Array>(k + p);
+  for (let i = 0; i < k; i++) shards[i] = NO_BYTES;
+  for (let i = k; i < k + p; i++) {
+    const b = list?.pop();
+    if (b !== undefined) parityFreeBytes -= bytes;
+    shards[i] = b ?? new Uint8Array(bytes);
+  }
+  return {
+    shards,
+    release: () => {
+      let l = parityFree.get(bytes);
+      for (let i = k; i < k + p; i++) {
+        if (parityFreeBytes + bytes > PARITY_FREE_MAX_BYTES) break;
+        if (l === undefined) parityFree.set(bytes, l = []);
+        l.push(shards[i]!);
+        parityFreeBytes += bytes;
+      }
+    },
+  };
+}
+/** Free parity buffers by size (`parityBuffers`), and their total bytes. */
+const parityFree = new Map<number, Uint8Array[]>();
+let parityFreeBytes = 0;
+/** Most bytes of parity buffers kept for reuse: 8 writes of 1 MiB in flight use 4 MiB of EC_4P2 parity. */
+const PARITY_FREE_MAX_BYTES = 16 * 1024 * 1024;
+const NO_BYTES = new Uint8Array(0);
+
+/** Bytes of parity buffers kept for reuse (tests: every buffer of a released plan comes back once). */
+export function parityFreeBytesNow(): number { return parityFreeBytes; }
 
 /**
  * Copy the caller's bytes (object bytes at `offset`) into the per-role stripe buffers (whose

@@ -7,7 +7,8 @@
  * appended replay); the prepared writes are the ones taken (every shard of a whole-stripe write of
  * an akey written before); a shard write that fails fails the commit: no byte of it is visible
  * (the previous bytes read back, never zeros), its extents are not leaked (the pool closes, later
- * writes succeed).
+ * writes succeed). The parity buffers of deferred-parity writes are recycled, bounded, and the
+ * parity written from them decodes to the model with two targets gone.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { Pool } from '../../src/pool/pool.js';
 import { ContainerStore } from '../../src/vos/container-store.js';
-import { fusedWrites } from '../../src/io/io.js';
+import { fusedWrites, parityFreeBytesNow } from '../../src/io/io.js';
 import type { PreparedShardWrite, Recx } from '../../src/io/shard-store.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -127,6 +128,37 @@ t('a failed shard write fails the commit: the previous bytes read back, nothing 
   } finally {
     undo();
     await pool.close(); // (hangs if a prepared write kept its target's hold)
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('deferred parity buffers are recycled (bounded, none lost) and the parity written from them decodes to the model with two targets out', async () => {
+  const root = tmpDir('cairn-fusedw-par-');
+  const pool = await Pool.create(join(root, 'pool'), SHAPE);
+  try {
+    const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', cellSize: CELL });
+    await c.openTargets();
+    const arr = c.array('a', { chunkSize: MIB });
+    const chunks = 8;
+    const model = new Uint8Array(chunks * MIB);
+    const rng = new Rng(0xbeef);
+    const free: number[] = [];
+    for (let pass = 0; pass < 3; pass++) {
+      const src = rng.bytes(chunks * MIB);
+      // every chunk in flight at once: each plan holds its own two parity buffers until it is applied
+      await Promise.all(Array.from({ length: chunks }, (_, i) => arr.write(i * MIB, src.subarray(i * MIB, (i + 1) * MIB))));
+      model.set(src);
+      free.push(parityFreeBytesNow());
+    }
+    assert.ok(free[0]! > 0, 'released parity buffers are kept for reuse');
+    assert.ok(free.every((b) => b <= 16 * MIB), `bounded: ${free}`);
+    assert.equal(free[2], free[1], 'reused, not grown: the same buffers come back each pass');
+    // two of the six targets out: every chunk whose data role was there decodes from parity
+    await pool.exclude([0, 3]);
+    const got = await arr.read(0, chunks * MIB);
+    assert.ok(Buffer.from(got).equals(Buffer.from(model)), 'the model, decoded with parity');
+  } finally {
+    await pool.close();
     rmSync(root, { recursive: true, force: true });
   }
 });
