@@ -39,11 +39,14 @@ import { containerPort, type ContainerCore } from '../container/container.js';
 import type { ShardStore } from '../io/shard-store.js';
 import { unitOid } from '../io/shard-store.js';
 import { groupShards, roleShards, dkeyRotation, stripeBuffers, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
+import { deferFill, deferredFills, dropFill } from '../media/fills.js';
+import { matInvert, matMul } from '../../ec/matrix.js';
 import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
 import { scanObject, extentEnd, type ScannedDkey } from '../vos/scan.js';
 import { objectVersions, readVersionInto, supportsBulkRead, type VersionedDkey } from '../vos/bulk-read.js';
 import type { MemVersion } from '../vos/memtable.js';
+import { SYNC_WRITE_MAX_BYTES } from '../vos/constants.js';
 import type { ContainerStore } from '../vos/container-store.js';
 import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
 import { Semaphore, runBounded, runBoundedIter } from '../../core/semaphore.js';
@@ -67,6 +70,22 @@ export const MIGRATE_CHUNK = 4 * 1024 * 1024;
 export const MIGRATE_STEP_BYTES = 1024 * 1024;
 /** EC decode steps holding codec memory at once (each at most (k + p) x MIGRATE_STEP_BYTES). */
 export const MIGRATE_DECODES_IN_FLIGHT = 8;
+/**
+ * Set to 0 to decode rebuilt EC cells on the JavaScript thread (the codec's `reconstruct`) instead
+ * of on the pool job that hashes and writes them (see `cellStep`); read once, at load.
+ */
+export const REBUILD_POOL_DECODE_ENV = 'CAIRN_REBUILD_POOL_DECODE';
+let poolDecodeOn = process.env[REBUILD_POOL_DECODE_ENV] !== '0';
+/**
+ * Whether rebuilt EC cells are decoded on the pool job that hashes and writes them (where the
+ * native addon computes deferred fills); `on` switches it (tests and benches compare both ways in
+ * one process). Starts from CAIRN_REBUILD_POOL_DECODE.
+ */
+export function rebuildPoolDecode(on?: boolean): boolean {
+  if (on !== undefined) poolDecodeOn = on;
+  return poolDecodeOn;
+}
+
 /** Rebuilt writes in flight per destination target (the next steps read and decode meanwhile). */
 export const MIGRATE_WRITES_PER_DESTINATION = 4;
 /**
@@ -749,6 +768,15 @@ interface CellPlan {
   moverRoles: number[];
   /** Every mover holds a data role: decode the data roles only. */
   dataOnly: boolean;
+  /** Every mover holds a parity role (each writes whole cells of every stripe). */
+  parityOnly: boolean;
+  /**
+   * The codec's (k + p) x k encoding matrix when steps may be decoded on their writes' pool jobs
+   * (`cellStep`); undefined: decoded here (`reconstruct`).
+   */
+  encoding: Uint8Array | undefined;
+  /** Decode rows (one per mover, k coefficients each) by the roles read into the k slots, made once per pattern. */
+  rows: Map<string, Uint8Array>;
 }
 
 /** The cell plan of `movers` for the key's dkey (made once per parity rotation and set of movers). */
@@ -769,22 +797,89 @@ function makeCellPlan(ctx: ShardCtx, movers: Mover[], { roles, roleOf }: DkeyRol
   // first kind, then bailed out ("wrong map") and was compiled again in the next rebuild.
   const moverShards = new Set<number>();
   const moverRoles: number[] = [];
-  let dataOnly = true;
+  let dataOnly = true, parityOnly = true;
   for (const mv of movers) {
     moverShards.add(mv.shard);
     const role = roleOf.get(mv.shard)!;
     moverRoles.push(role);
     if (role >= k) dataOnly = false;
+    else parityOnly = false;
   }
   const sources: CellPlan['sources'] = [];
   for (let role = 0; role < roles.length; role++) {
     const r = roles[role]!;
     if (ctx.healthyShards.has(r.shard) && !moverShards.has(r.shard)) sources.push({ role, shard: r.shard, target: r.target, uoid: unitOid(ctx.oid, r.shard) });
   }
-  return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec: ctx.io.codec(k, p), sources, moverRoles, dataOnly };
+  const codec = ctx.io.codec(k, p);
+  const m = codec.encodingMatrix;
+  const encoding = m instanceof Uint8Array && m.length === (k + p) * k && k <= FILL_MAX_K ? m : undefined;
+  return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec, sources, moverRoles, dataOnly, parityOnly, encoding, rows: new Map() };
 }
 
-/** One decode step: stripes from `first` on (up to `end`), read, decoded, and the movers' writes queued. */
+/** Most coefficients of one deferred fill (native/hashio.c FILL_MAX_K). */
+const FILL_MAX_K = 64;
+
+/**
+ * The decode rows of `plan`'s movers when the k slots hold roles `chosen` (slot order): mover i's
+ * cells = sum over slots j of rows[i * k + j] * (slot j's cells), in GF(2^8). A data role's row is
+ * its row of the inverse of the chosen rows of the encoding matrix; a parity role's is its encoding
+ * row times that inverse (what `MatrixCodec.reconstruct` computes).
+ */
+function decodeRows(plan: CellPlan, chosen: readonly number[]): Uint8Array {
+  const key = chosen.join(',');
+  let rows = plan.rows.get(key);
+  if (rows !== undefined) return rows;
+  const { k } = plan, enc = plan.encoding!;
+  const sub = new Uint8Array(k * k);
+  for (let j = 0; j < k; j++) sub.set(enc.subarray(chosen[j]! * k, chosen[j]! * k + k), j * k);
+  const inv = matInvert(sub, k);
+  assert(inv !== null, 'the chosen rows of the encoding matrix invert (MDS)', { chosen: key });
+  rows = new Uint8Array(plan.moverRoles.length * k);
+  for (let i = 0; i < plan.moverRoles.length; i++) {
+    const w = plan.moverRoles[i]!;
+    rows.set(w < k ? inv.subarray(w * k, w * k + k) : matMul(enc.subarray(w * k, w * k + k), 1, k, inv, k), i * k);
+  }
+  plan.rows.set(key, rows);
+  return rows;
+}
+
+/**
+ * The step's k source slots as one buffer of whole stripes (`deferFill`'s layout: cell j of stripe
+ * s at (s * k + j) * cell) when the codec's first k stripe buffers lie end to end (its arena packs
+ * page-multiple buffers so); undefined otherwise (decode here).
+ */
+function slotBuffer(shards: readonly Uint8Array[], k: number, bytes: number): Uint8Array | undefined {
+  const first = shards[0]!;
+  for (let j = 1; j < k; j++) {
+    const b = shards[j]!;
+    if (b.buffer !== first.buffer || b.byteOffset !== first.byteOffset + j * bytes) return undefined;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, k * bytes);
+}
+
+/** Slot `slot`'s cells of a step of `stripes` stripes in `data` (see `slotBuffer`), one view per stripe. */
+function slotViews(data: Uint8Array, k: number, cell: number, stripes: number, slot: number): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  for (let s = 0; s < stripes; s++) {
+    const at = (s * k + slot) * cell;
+    views.push(data.subarray(at, at + cell));
+  }
+  return views;
+}
+
+/**
+ * One decode step: stripes from `first` on (up to `end`), read, decoded, and the movers' writes queued.
+ *
+ * Where it can, the decode runs on the pool job that hashes and writes each mover's cells, not
+ * here (the codec's decode was about a tenth of the JavaScript thread's time in a rebuild): the k
+ * sources are read (checksums verified as always, before anything is decoded) into one buffer of
+ * whole stripes, and each mover's output buffer is registered as a deferred fill of that buffer
+ * with its decode row (media/fills.ts), which the write's job computes before hashing and writing
+ * it; any path that reads the buffer otherwise computes it first. It falls back to `reconstruct`
+ * here when the addon cannot fill, the codec is not matrix-based, its buffers are not packed, a
+ * data mover writes less than whole cells, or the cells are small enough for the store to write
+ * them on this thread anyway (SYNC_WRITE_MAX_BYTES).
+ */
 async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, first: number, acc: WriteAcc): Promise<void> {
   const { k, p, cell } = plan;
   const { dkey, akey, end } = key;
@@ -793,10 +888,30 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   if (ctx.run.budget) await ctx.run.take(recx.count * k + (hi - lo) * movers.length);
   if (!ctx.run.decodes.tryAcquire()) await ctx.run.decodes.acquire(ctx.run.signal);
   const bufs = stripeBuffers(plan.codec, k + p, recx.count);
+  // Decode on the writes' pool jobs: every mover writes whole cells (parity always does; a data
+  // role unless the data ends inside the step's last cell).
+  const data = plan.encoding !== undefined && poolDecodeOn && recx.count > SYNC_WRITE_MAX_BYTES && (hi - lo === recx.count || plan.parityOnly) && deferredFills()
+    ? slotBuffer(bufs.shards, k, recx.count) : undefined;
   // The step's decode memory is released once every write it started has landed.
   const landed: Array<Promise<void>> = [];
+  const fills: Uint8Array[] = [];
   try {
-    const present = await readSources(ctx, plan, R, key, recx, bufs.shards);
+    if (data !== undefined) {
+      const stripes = recx.count / cell;
+      const chosen = await readSources(ctx, plan, R, key, recx, (_role, slot) => slotViews(data, k, cell, stripes, slot));
+      const rows = decodeRows(plan, chosen);
+      for (let i = 0; i < movers.length; i++) {
+        const out = bufs.shards[k + i]!;
+        deferFill(out, rows.subarray(i * k, (i + 1) * k), cell, data);
+        fills.push(out);
+        const mv = movers[i]!;
+        const w = await ctx.run.queueWrite(mv.dstTarget, () => writeCells(mv, mv.uoid, R, dkey, akey, lo, out, acc));
+        landed.push(w.landed);
+        acc.writes.push(w.landed);
+      }
+      return;
+    }
+    const present = presentRoles(plan, await readSources(ctx, plan, R, key, recx, (role) => [bufs.shards[role]!]));
     // Only k sources were read, so the unread healthy parity counts as missing too: when every
     // mover holds a data role, restore the data roles only (half the decode work with one lost
     // data shard of a p = 2 group).
@@ -810,7 +925,8 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
       acc.writes.push(w.landed);
     }
   } finally {
-    void Promise.allSettled(landed).then(() => { bufs.release(); ctx.run.decodes.release(); });
+    // (a fill not computed by a write that landed is never read: dropped without computing it)
+    void Promise.allSettled(landed).then(() => { for (const f of fills) dropFill(f); bufs.release(); ctx.run.decodes.release(); });
   }
 }
 
@@ -825,34 +941,53 @@ async function writeCells(mv: Mover, uoid: bigint, R: bigint, dkey: Uint8Array, 
 }
 
 /**
- * Read k sources of a step (more when some fail) straight into the codec's buffers; returns which
- * roles are present. Too few: DATA_LOST.
+ * Read k sources of a step (more when some fail) into k slots, each source into the views
+ * `into(role, slot)` gives (the codec's buffer of its role, or its slot of a buffer of whole
+ * stripes); returns the role read into each slot. Too few: DATA_LOST.
  */
-async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, key: KeyToMove, recx: { index: number; count: number }, shards: Uint8Array[]): Promise<boolean[]> {
-  const present: boolean[] = new Array(plan.k + plan.p).fill(false);
+async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: (role: number, slot: number) => Uint8Array[]): Promise<number[]> {
+  const chosen: number[] = [];
+  const free: number[] = [];
+  for (let j = plan.k - 1; j >= 0; j--) free.push(j);
   let have = 0, next = 0;
   while (have < plan.k && next < plan.sources.length) {
     const batch = plan.sources.slice(next, next + plan.k - have);
     next += batch.length;
-    const got = await Promise.all(batch.map((m) => readSource(ctx, m, R, key, recx, shards[m.role]!)));
-    for (let i = 0; i < batch.length; i++) if (got[i]) { present[batch[i]!.role] = true; have++; }
+    const slots: number[] = [];
+    for (let i = 0; i < batch.length; i++) slots.push(free.pop()!);
+    const got = await Promise.all(batch.map((m, i) => readSource(ctx, m, R, key, recx, into(m.role, slots[i]!))));
+    for (let i = 0; i < batch.length; i++) {
+      if (got[i]) { chosen[slots[i]!] = batch[i]!.role; have++; } else free.push(slots[i]!);
+    }
   }
   if (have < plan.k) throw lostErr(ctx.oid);
-  // The sources never asked (healthy roles after the k read, in role order) count as present for
-  // the decode: it takes its inputs from the first k present roles, which are exactly the k read,
-  // and computes only the roles that are missing: the movers (and any source that failed), never
-  // an unread parity (a lost parity role then costs one output, not two).
-  for (let i = next; i < plan.sources.length; i++) present[plan.sources[i]!.role] = true;
+  return chosen;
+}
+
+/**
+ * The presence flags for `reconstruct` of a step whose slots hold roles `chosen`: the roles read,
+ * and the sources never asked (healthy roles after the k read, in role order) count as present too:
+ * the decode takes its inputs from the first k present roles, which are exactly the k read, and
+ * computes only the roles that are missing: the movers (and any source that failed), never an
+ * unread parity (a lost parity role then costs one output, not two).
+ */
+function presentRoles(plan: CellPlan, chosen: readonly number[]): boolean[] {
+  // (sources are asked in role order, so the roles never asked are exactly those above every role
+  // read: one that failed is below a later one read, or the step is lost)
+  const present: boolean[] = new Array(plan.k + plan.p).fill(false);
+  let last = -1;
+  for (const role of chosen) { present[role] = true; last = Math.max(last, role); }
+  for (const m of plan.sources) if (m.role > last) present[m.role] = true;
   return present;
 }
 
 /**
- * One source shard's cells into `into`; false when the shard fails (the other shards decode them).
+ * One source shard's cells into the views `into`; false when the shard fails (the other shards decode them).
  * Not async: the common case (a local store whose scan found the whole version) is one
  * `readVersionInto` with its answer mapped, one promise and no async frame of its own per source
  * read (k of them per step).
  */
-function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array): Promise<boolean> {
+function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array[]): Promise<boolean> {
   const store = ctx.stores.get(m.target);
   let v: MemVersion | undefined;
   try {
@@ -861,7 +996,7 @@ function readSource(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, ke
     return Promise.reject(err).catch(sourceFailed);
   }
   if (v === undefined) return readSourceStored(ctx, m, R, key, recx, into);
-  return readVersionInto(store as ContainerStore, m.uoid, key.dkey, key.akey, v, [into]).then(sourceRead, (err: unknown) => {
+  return readVersionInto(store as ContainerStore, m.uoid, key.dkey, key.akey, v, into).then(sourceRead, (err: unknown) => {
     // Freed and reused since the scan found it, or damaged: look it up again (damage fails there too).
     if ((err as { code?: unknown }).code !== 'CHECKSUM_MISMATCH') return sourceFailed(err);
     swallowed('migrate.scanned-version-changed-read-again', err);
@@ -880,7 +1015,7 @@ function sourceFailed(err: unknown): boolean {
 }
 
 /** `readSource` when no version was found: a store not opened yet is opened and read as `readSource` does; an opened one is read the ordinary way. */
-async function readSourceStored(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array): Promise<boolean> {
+async function readSourceStored(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array[]): Promise<boolean> {
   const had = ctx.stores.get(m.target);
   if (had !== undefined) return readSourceLooked(ctx, m, R, key, recx, into, had);
   try {
@@ -892,9 +1027,9 @@ async function readSourceStored(ctx: ShardCtx, m: CellPlan['sources'][number], R
 }
 
 /** One source shard's cells read the ordinary way (each read looks its akey up). */
-async function readSourceLooked(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array, store?: ShardStore): Promise<boolean> {
+async function readSourceLooked(ctx: ShardCtx, m: CellPlan['sources'][number], R: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array[], store?: ShardStore): Promise<boolean> {
   try {
-    await readShardInto(store ?? ctx.stores.get(m.target) ?? await ctx.io.store(m.target), R, m.uoid, key.dkey, key.akey, recx, [into]);
+    await readShardInto(store ?? ctx.stores.get(m.target) ?? await ctx.io.store(m.target), R, m.uoid, key.dkey, key.akey, recx, into);
     return true;
   } catch (err) {
     return sourceFailed(err);

@@ -6,7 +6,7 @@
  * DATA_LOST (never return other bytes); every other object must read back exactly.
  */
 import * as assert from 'uvu/assert';
-import { readdirSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
+import { readdirSync, statSync, openSync, writeSync, closeSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pool } from '../../src/pool/pool.js';
 import { containerPort } from '../../src/container/container.js';
@@ -163,4 +163,22 @@ export function corruptTarget(poolDir: string, target: number, seed: number): vo
     for (let i = 0; i < 400; i++) writeSync(fd, Buffer.from([rng.u32() & 0xff]), 0, 1, 4096 + rng.int(Math.max(1, Math.min(size, 4 << 20) - 4096)));
     closeSync(fd);
   }
+}
+
+/** Flip one byte every `step` bytes of a target's value file (vos.data); returns how many. */
+export function damageValues(poolDir: string, target: number, step: number): number {
+  const p = join(poolDir, 'targets', String(target), 'vos.data');
+  const size = statSync(p).size;
+  const fd = openSync(p, 'r+');
+  const b = Buffer.alloc(1);
+  let n = 0;
+  try {
+    for (let off = 1000; off < size; off += step) {
+      if (readSync(fd, b, 0, 1, off) !== 1) break;
+      b[0] ^= 0x5a;
+      writeSync(fd, b, 0, 1, off);
+      n++;
+    }
+  } finally { closeSync(fd); }
+  return n;
 }

@@ -10,33 +10,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { Pool } from '../../src/pool/pool.js';
 import { swallowedCounts } from '../../core/log.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { Model, fill, verify, targetsOf } from './rebuild-model.js';
+import { Model, fill, verify, targetsOf, damageValues } from './rebuild-model.js';
 
 const t = suite('rebuild sources');
 const root = tmpDir('cairn-rebuild-sources-');
 const SHAPE = { nodes: 4, ranksPerNode: 2, targetsPerRank: 2, scmBytes: 16 << 20, dataBytes: 64 << 20 };
-
-/** Flip one byte every `step` bytes of a target's value file (vos.data); returns how many. */
-function damageValues(poolDir: string, target: number, step: number): number {
-  const p = join(poolDir, 'targets', String(target), 'vos.data');
-  const size = statSync(p).size;
-  const fd = openSync(p, 'r+');
-  const b = Buffer.alloc(1);
-  let n = 0;
-  try {
-    for (let off = 1000; off < size; off += step) {
-      if (readSync(fd, b, 0, 1, off) !== 1) break;
-      b[0] ^= 0x5a;
-      writeSync(fd, b, 0, 1, off);
-      n++;
-    }
-  } finally { closeSync(fd); }
-  return n;
-}
 
 t('every value of a healthy source fails its checksum: the rebuild reads around it and its shard holds the right bytes', async () => {
   const dir = join(root, 'bad-source');
