@@ -16,31 +16,79 @@ function span(a: number, b: number): [number, number] {
   return r;
 }
 
-/** Free-extent allocator over `[0, total)` in units of `block` bytes. */
+/** Most free ranges one chunk of a `BlockAllocator`'s list holds (a full chunk is split in two). */
+const CHUNK_RANGES = 64;
+/** Fewest ranges `releaseMany` merges into the list in one pass (fewer are released one by one). */
+const RELEASE_MANY_MIN = 8;
+/** `releaseMany` releases ranges one by one while they are fewer than the list's ranges divided by this (a merge pass rebuilds every chunk). */
+const RELEASE_MANY_SHARE = 8;
+/** Ranges per chunk when a list is built whole (`fromFree`, `releaseMany`): room left for inserts. */
+const CHUNK_FILL = 48;
+
+/**
+ * A run of consecutive free ranges of the list: starts and ends in two fixed float64 arrays, and
+ * the longest range's bytes (first fit skips a chunk with no range long enough).
+ */
+class Chunk {
+  readonly s = new Float64Array(CHUNK_RANGES);
+  readonly e = new Float64Array(CHUNK_RANGES);
+  n = 0;
+  max = 0;
+  /** Bytes of the longest range, recomputed (after the longest shrank or left). */
+  remax(): void {
+    let m = 0;
+    for (let i = 0; i < this.n; i++) { const l = this.e[i]! - this.s[i]!; if (l > m) m = l; }
+    this.max = m;
+  }
+  /** Insert range [a, b) at `j` (the chunk is not full). */
+  insert(j: number, a: number, b: number): void {
+    if (j < this.n) { this.s.copyWithin(j + 1, j, this.n); this.e.copyWithin(j + 1, j, this.n); }
+    this.s[j] = a; this.e[j] = b; this.n++;
+    if (b - a > this.max) this.max = b - a;
+  }
+  /** Remove the range at `j`. */
+  remove(j: number): void {
+    const len = this.e[j]! - this.s[j]!;
+    if (j < this.n - 1) { this.s.copyWithin(j, j + 1, this.n); this.e.copyWithin(j, j + 1, this.n); }
+    this.n--;
+    if (len >= this.max) this.remax();
+  }
+}
+
+/**
+ * Free-extent allocator over `[0, total)` in units of `block` bytes.
+ *
+ * The free list is kept in chunks of at most CHUNK_RANGES ranges (a two-level list): an
+ * allocation or a release moves at most one chunk's entries, not the whole list's. (One sorted
+ * array of ~1,000 ranges cost a memmove of the whole list per 4 KiB overwrite: first fit took the
+ * first range out with `splice(0, 1)` and the release of the replaced extent spliced one in.)
+ */
 export class BlockAllocator {
-  /** Sorted, disjoint, non-adjacent free ranges [start, end). */
-  private free: Array<[number, number]>;
+  /** Sorted, disjoint, non-adjacent free ranges [start, end), chunk after chunk; no chunk is empty. */
+  private chunks: Chunk[] = [];
   private usedBytes = 0;
 
   constructor(readonly total: number, readonly block: number) {
     assert(total % block === 0, 'allocator size must be a multiple of the block', { total, block });
-    this.free = total > 0 ? [span(0, total)] : [];
+    if (total > 0) this.setList([0], [total], 1);
   }
 
   /** Rebuild from the used ranges (offset, bytes), in any order. */
   static fromUsed(total: number, block: number, used: Array<[number, number]>): BlockAllocator {
     const a = new BlockAllocator(total, block);
     const sorted = used.filter(([, n]) => n > 0).sort((x, y) => x[0] - y[0]);
-    const free: Array<[number, number]> = [];
+    const s: number[] = [], e: number[] = [];
     let at = 0;
+    let usedBytes = 0;
     for (const [off, n] of sorted) {
       assert(off >= at && off + n <= total, 'overlapping or out-of-range data extents', { off, n, at });
-      if (off > at) free.push(span(at, off));
+      if (off > at) { s.push(at); e.push(off); }
       at = off + n;
-      a.usedBytes += n;
+      usedBytes += n;
     }
-    if (at < total) free.push(span(at, total));
-    a.free = free;
+    if (at < total) { s.push(at); e.push(total); }
+    a.setList(s, e, s.length);
+    a.usedBytes = usedBytes;
     return a;
   }
 
@@ -51,63 +99,135 @@ export class BlockAllocator {
   static fromFree(total: number, block: number, free: Array<[number, number]>): BlockAllocator {
     const a = new BlockAllocator(total, block);
     const sorted = free.filter(([, n]) => n > 0).sort((x, y) => x[0] - y[0]);
-    const out: Array<[number, number]> = [];
+    const s: number[] = [], e: number[] = [];
     let freeBytes = 0;
     for (const [off, n] of sorted) {
       assert(off % block === 0 && n % block === 0 && off + n <= total, 'free range out of the device or misaligned', { off, n, total });
-      const last = out[out.length - 1];
-      assert(!last || last[1] <= off, 'overlapping free ranges', { off });
-      if (last && last[1] === off) last[1] = off + n; else out.push(span(off, off + n));
+      const k = e.length - 1;
+      assert(k < 0 || e[k]! <= off, 'overlapping free ranges', { off });
+      if (k >= 0 && e[k] === off) e[k] = off + n; else { s.push(off); e.push(off + n); }
       freeBytes += n;
     }
-    a.free = out;
+    a.setList(s, e, s.length);
     a.usedBytes = total - freeBytes;
     return a;
   }
 
+  /** Replace the list by ranges [s[i], e[i]) (sorted, disjoint, non-adjacent), CHUNK_FILL to a chunk. */
+  private setList(s: ArrayLike<number>, e: ArrayLike<number>, n: number): void {
+    const chunks: Chunk[] = [];
+    for (let i = 0; i < n; i += CHUNK_FILL) {
+      const c = new Chunk();
+      const k = Math.min(CHUNK_FILL, n - i);
+      for (let j = 0; j < k; j++) { c.s[j] = s[i + j]!; c.e[j] = e[i + j]!; }
+      c.n = k;
+      c.remax();
+      chunks.push(c);
+    }
+    this.chunks = chunks;
+  }
+
+  /**
+   * The position of the first range whose start (`byEnd` false) or end (`byEnd` true) is above
+   * `x`, as chunk index * CHUNK_RANGES + index in the chunk; past the last range: the chunk
+   * count * CHUNK_RANGES.
+   */
+  private seek(x: number, byEnd: boolean): number {
+    const cs = this.chunks;
+    let lo = 0, hi = cs.length;
+    while (lo < hi) { const m = (lo + hi) >> 1; const c = cs[m]!; if ((byEnd ? c.e : c.s)[c.n - 1]! <= x) lo = m + 1; else hi = m; }
+    if (lo === cs.length) return lo * CHUNK_RANGES;
+    const c = cs[lo]!, a = byEnd ? c.e : c.s;
+    let i = 0, j = c.n;
+    while (i < j) { const m = (i + j) >> 1; if (a[m]! <= x) i = m + 1; else j = m; }
+    return lo * CHUNK_RANGES + i;
+  }
+
+  /** Remove range `j` of chunk `ci` (and the chunk when it empties). */
+  private removeAt(ci: number, j: number): void {
+    const c = this.chunks[ci]!;
+    if (c.n === 1) { this.chunks.splice(ci, 1); return; }
+    c.remove(j);
+  }
+
+  /** Insert range [a, b) at range `j` of chunk `ci` (j may be the chunk's count; `ci` may be the chunk count: a new last chunk). */
+  private insertAt(ci: number, j: number, a: number, b: number): void {
+    const cs = this.chunks;
+    if (ci === cs.length) {
+      const last = cs[ci - 1];
+      if (last !== undefined && last.n < CHUNK_RANGES) { last.insert(last.n, a, b); return; }
+      const c = new Chunk(); c.insert(0, a, b); cs.push(c); return;
+    }
+    const c = cs[ci]!;
+    if (c.n < CHUNK_RANGES) { c.insert(j, a, b); return; }
+    // full: split in two halves, then insert into the half that holds position j
+    const h = CHUNK_RANGES >> 1;
+    const d = new Chunk();
+    d.s.set(c.s.subarray(h, c.n)); d.e.set(c.e.subarray(h, c.n)); d.n = c.n - h;
+    c.n = h;
+    c.remax(); d.remax();
+    cs.splice(ci + 1, 0, d);
+    if (j <= h) c.insert(j, a, b); else d.insert(j - h, a, b);
+  }
+
   /** Mark `[off, off+bytes)` used (replaying a logged allocation); it must be free. */
   reserve(off: number, bytes: number): void {
-    const f = this.free;
-    let lo = 0, hi = f.length;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (f[m]![1] <= off) lo = m + 1; else hi = m; }
-    const r = f[lo];
-    assert(r !== undefined && r[0] <= off && off + bytes <= r[1], 'reserving a data extent that is not free', { off, bytes });
-    const tail = span(off + bytes, r[1]);
-    r[1] = off;
-    const parts: Array<[number, number]> = [];
-    if (r[0] < r[1]) parts.push(r);
-    if (tail[0] < tail[1]) parts.push(tail);
-    f.splice(lo, 1, ...parts);
+    const p = this.seek(off, true);
+    const ci = Math.floor(p / CHUNK_RANGES), j = p % CHUNK_RANGES;
+    const c = this.chunks[ci];
+    const rs = c?.s[j], re = c?.e[j];
+    assert(c !== undefined && rs! <= off && off + bytes <= re!, 'reserving a data extent that is not free', { off, bytes });
+    const end = off + bytes;
+    if (rs === off) {
+      if (end === re) this.removeAt(ci, j);
+      else { c!.s[j] = end; c!.remax(); }
+    } else {
+      c!.e[j] = off;
+      c!.remax();
+      if (end < re!) this.insertAt(ci, j + 1, end, re!);
+    }
     this.usedBytes += bytes;
   }
 
   /** The free ranges [start, end), sorted (a copy). */
-  freeRanges(): Array<[number, number]> { return this.free.map(([s, e]) => [s, e] as [number, number]); }
+  freeRanges(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (const c of this.chunks) for (let i = 0; i < c.n; i++) out.push([c.s[i]!, c.e[i]!]);
+    return out;
+  }
 
-  /** The free ranges [start, end), sorted: the allocator's own list, not to be changed. */
-  get freeList(): ReadonlyArray<readonly [number, number]> { return this.free; }
+  /** The free ranges [start, end), sorted (made for the caller: one pass over the chunks). */
+  get freeList(): ReadonlyArray<readonly [number, number]> {
+    const out: Array<[number, number]> = [];
+    for (const c of this.chunks) for (let i = 0; i < c.n; i++) out.push(span(c.s[i]!, c.e[i]!));
+    return out;
+  }
 
   /** Whether `[off, off+bytes)` is wholly free. */
   isFree(off: number, bytes: number): boolean {
-    const f = this.free;
-    let lo = 0, hi = f.length;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (f[m]![1] <= off) lo = m + 1; else hi = m; }
-    const r = f[lo];
-    return r !== undefined && r[0] <= off && off + bytes <= r[1];
+    const p = this.seek(off, true);
+    const c = this.chunks[Math.floor(p / CHUNK_RANGES)];
+    if (c === undefined) return false;
+    const j = p % CHUNK_RANGES;
+    return c.s[j]! <= off && off + bytes <= c.e[j]!;
   }
 
   /** Round `bytes` up to whole blocks. */
   roundUp(bytes: number): number { return Math.ceil(bytes / this.block) * this.block; }
 
-  /** Allocate `bytes` (a multiple of the block); returns the offset or -1 when no range fits. */
+  /** Allocate `bytes` (a multiple of the block) first fit; returns the offset or -1 when no range fits. */
   alloc(bytes: number): number {
     assert(bytes > 0 && bytes % this.block === 0, 'allocation must be whole blocks', { bytes });
-    for (let i = 0; i < this.free.length; i++) {
-      const r = this.free[i]!;
-      if (r[1] - r[0] >= bytes) {
-        const off = r[0];
-        r[0] += bytes;
-        if (r[0] === r[1]) this.free.splice(i, 1);
+    const cs = this.chunks;
+    for (let ci = 0; ci < cs.length; ci++) {
+      const c = cs[ci]!;
+      if (c.max < bytes) continue;
+      for (let j = 0; j < c.n; j++) {
+        const len = c.e[j]! - c.s[j]!;
+        if (len < bytes) continue;
+        const off = c.s[j]!;
+        if (len === bytes) this.removeAt(ci, j);
+        else { c.s[j] = off + bytes; if (len >= c.max) c.remax(); }
         this.usedBytes += bytes;
         return off;
       }
@@ -121,22 +241,28 @@ export class BlockAllocator {
    */
   releaseMany(ranges: ExtentList | ReadonlyArray<readonly [number, number]>): void {
     const x = ranges instanceof ExtentList ? ranges : ExtentList.of(ranges);
-    if (x.length < 8) { for (let i = 0; i < x.length; i++) this.release(x.offs[i]!, x.lens[i]!); return; }
+    let count = 0;
+    for (const c of this.chunks) count += c.n;
+    // few ranges (against the list's length): one insertion each, in at most one chunk
+    if (x.length < RELEASE_MANY_MIN || x.length * RELEASE_MANY_SHARE < count) { for (let i = 0; i < x.length; i++) this.release(x.offs[i]!, x.lens[i]!); return; }
     const { offs, lens, dups } = x.sorted(this.block);
     assert(dups === 0, 'double free in data allocator', { repeats: dups });
-    const f = this.free;
-    const out: Array<[number, number]> = [];
-    let i = 0; let j = 0; let freed = 0;
-    while (i < f.length || j < offs.length) {
-      let r: [number, number];
-      if (j >= offs.length || (i < f.length && f[i]![0] <= offs[j]!)) r = f[i++]!;
-      else { r = span(offs[j]!, offs[j]! + lens[j]!); freed += lens[j++]!; }
-      const last = out[out.length - 1];
-      assert(last === undefined || last[1] <= r[0], 'double free in data allocator', { off: r[0], bytes: r[1] - r[0] });
-      if (last !== undefined && last[1] === r[0]) last[1] = r[1];
-      else out.push(r);
+    const outS = new Float64Array(count + offs.length), outE = new Float64Array(count + offs.length);
+    let n = 0, freed = 0, j = 0;
+    const push = (a: number, b: number): void => {
+      assert(n === 0 || outE[n - 1]! <= a, 'double free in data allocator', { off: a, bytes: b - a });
+      if (n > 0 && outE[n - 1] === a) outE[n - 1] = b;
+      else { outS[n] = a; outE[n++] = b; }
+    };
+    for (const c of this.chunks) {
+      for (let i = 0; i < c.n; i++) {
+        const a = c.s[i]!;
+        while (j < offs.length && offs[j]! < a) { push(offs[j]!, offs[j]! + lens[j]!); freed += lens[j++]!; }
+        push(a, c.e[i]!);
+      }
     }
-    this.free = out;
+    while (j < offs.length) { push(offs[j]!, offs[j]! + lens[j]!); freed += lens[j++]!; }
+    this.setList(outS, outE, n);
     this.usedBytes -= freed;
   }
 
@@ -144,21 +270,36 @@ export class BlockAllocator {
   release(off: number, bytes: number): void {
     if (bytes <= 0) return;
     const end = off + bytes;
-    const f = this.free;
-    // binary search: first range with start >= end
-    let lo = 0, hi = f.length;
-    while (lo < hi) { const m = (lo + hi) >> 1; if (f[m]![0] < end) lo = m + 1; else hi = m; }
-    const prev = f[lo - 1];
-    const next = f[lo];
-    assert(!prev || prev[1] <= off, 'double free in data allocator', { off, bytes });
-    assert(!next || next[0] >= end, 'double free in data allocator', { off, bytes });
+    const cs = this.chunks;
+    // the first range with start >= end ("next") and the one before it ("prev")
+    const p = this.seek(end - 1, false); // (starts are whole numbers: start > end - 1 is start >= end, for block multiples and any integer)
+    let ci = Math.floor(p / CHUNK_RANGES), j = p % CHUNK_RANGES;
+    const nc = cs[ci];
+    let pci = ci, pj = j - 1;
+    if (pj < 0) { pci = ci - 1; pj = pci >= 0 ? cs[pci]!.n - 1 : -1; }
+    const pc = pci >= 0 ? cs[pci] : undefined;
+    const prevEnd = pc !== undefined ? pc.e[pj]! : -1;
+    const nextStart = nc !== undefined ? nc.s[j]! : Infinity;
+    assert(pc === undefined || prevEnd <= off, 'double free in data allocator', { off, bytes });
+    assert(nc === undefined || nextStart >= end, 'double free in data allocator', { off, bytes });
     this.usedBytes -= bytes;
-    const joinPrev = prev !== undefined && prev[1] === off;
-    const joinNext = next !== undefined && next[0] === end;
-    if (joinPrev && joinNext) { prev[1] = next[1]; f.splice(lo, 1); }
-    else if (joinPrev) prev[1] = end;
-    else if (joinNext) next[0] = off;
-    else f.splice(lo, 0, span(off, end));
+    const joinPrev = pc !== undefined && prevEnd === off;
+    const joinNext = nc !== undefined && nextStart === end;
+    if (joinPrev && joinNext) {
+      pc!.e[pj] = nc!.e[j]!;
+      const l = pc!.e[pj]! - pc!.s[pj]!; if (l > pc!.max) pc!.max = l;
+      this.removeAt(ci, j);
+    } else if (joinPrev) {
+      pc!.e[pj] = end;
+      const l = end - pc!.s[pj]!; if (l > pc!.max) pc!.max = l;
+    } else if (joinNext) {
+      nc!.s[j] = off;
+      const l = nc!.e[j]! - off; if (l > nc!.max) nc!.max = l;
+    } else {
+      // between prev and next: at the end of prev's chunk when next opens a chunk (or there is none)
+      if (j === 0 && ci > 0) { ci--; j = cs[ci]!.n; }
+      this.insertAt(ci, j, off, end);
+    }
   }
 }
 

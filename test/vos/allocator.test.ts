@@ -78,6 +78,70 @@ for (const seed of [1, 2, 3]) {
   });
 }
 
+test('a fragmented free list of thousands of ranges (its chunks split, empty and refill): first fit, frees, replayed reservations and isFree match the per-block model', () => {
+  const rng = new Rng(11);
+  const blocks = 8192;
+  const a = new BlockAllocator(blocks * BLOCK, BLOCK);
+  const model: boolean[] = Array.from({ length: blocks }, () => true);
+  const held: Array<[number, number]> = [];
+  const firstFit = (nb: number): number => {
+    let run = 0;
+    for (let b = 0; b < blocks; b++) { run = model[b] ? run + 1 : 0; if (run === nb) return (b - nb + 1) * BLOCK; }
+    return -1;
+  };
+  const mark = (off: number, n: number, free: boolean) => { for (let b = off / BLOCK; b < (off + n) / BLOCK; b++) model[b] = free; };
+  let maxRanges = 0; let reserved = 0;
+  for (let step = 0; step < 30000; step++) {
+    const phase = Math.floor(step / 5000) % 2; // fill (fragmenting) then drain, twice over
+    const r = rng.float();
+    if (r < (phase === 0 ? 0.6 : 0.3)) {
+      const n = (rng.chance(0.9) ? 1 : 1 + rng.int(6)) * BLOCK;
+      const off = a.alloc(n);
+      assert.is(off, firstFit(n / BLOCK), `step ${step}: first fit of ${n}`);
+      if (off >= 0) { mark(off, n, false); held.push([off, n]); }
+    } else if (r < 0.93 && held.length) {
+      const [off, n] = held.splice(rng.int(held.length), 1)[0]!;
+      a.release(off, n);
+      mark(off, n, true);
+    } else {
+      // a replayed allocation: any free run, anywhere in a free range (head, middle, tail, whole)
+      const b0 = rng.int(blocks);
+      let b = b0; while (b < blocks && !model[b]) b++;
+      if (b === blocks) continue;
+      let e = b; while (e < blocks && model[e] && e - b < 8) e++;
+      const from = b + rng.int(e - b), len = 1 + rng.int(e - from);
+      assert.ok(a.isFree(from * BLOCK, len * BLOCK), `step ${step}: free run reads free`);
+      if (from > 0 && !model[from - 1]) assert.not.ok(a.isFree((from - 1) * BLOCK, (len + 1) * BLOCK), `step ${step}: a run with a used block is not free`);
+      a.reserve(from * BLOCK, len * BLOCK);
+      mark(from * BLOCK, len * BLOCK, false); held.push([from * BLOCK, len * BLOCK]);
+      reserved++;
+    }
+    if (step % 97 === 0 || step > 29900) {
+      const want = rangesOf(model);
+      maxRanges = Math.max(maxRanges, want.length);
+      assert.equal(a.freeRanges().map(([s, e]) => [s, e - s]), want, `step ${step}: free ranges`);
+      assert.equal(a.freeList.map(([s, e]) => [s, e - s]), want, `step ${step}: the manifest's view of them`);
+      assert.is(a.used, model.filter((f) => !f).length * BLOCK);
+    }
+  }
+  assert.ok(maxRanges > 300 && reserved > 1000, `the list grew to ${maxRanges} ranges; ${reserved} reservations`);
+  // rebuilt from its free list and from its used ranges: the same allocator
+  const free = a.freeRanges().map(([s, e]) => [s, e - s] as [number, number]);
+  const rebuilt = [BlockAllocator.fromFree(blocks * BLOCK, BLOCK, free.slice().reverse()), BlockAllocator.fromUsed(blocks * BLOCK, BLOCK, held.slice())];
+  for (const b of rebuilt) {
+    assert.equal(b.freeRanges(), a.freeRanges(), 'rebuilt: the same free ranges');
+    assert.is(b.used, a.used);
+  }
+  for (let i = 0; i < 200; i++) {
+    const n = (1 + rng.int(3)) * BLOCK;
+    const off = a.alloc(n);
+    for (const b of rebuilt) assert.is(b.alloc(n), off, 'rebuilt: the same first fits');
+  }
+  assert.throws(() => a.reserve(held[0]![0], BLOCK), /not free/, 'reserving a used extent');
+  const stillFree = a.freeRanges();
+  assert.throws(() => a.release(stillFree[stillFree.length - 1]![0], BLOCK), /double free/, 'releasing a free extent');
+});
+
 test('a manifest free list merges extents that are not block-aligned too (the sort for those takes another path)', () => {
   const a = new BlockAllocator(16 * BLOCK, BLOCK);
   a.alloc(16 * BLOCK); // nothing free
