@@ -51,25 +51,91 @@ const NO_PUNCHES = Object.freeze([]) as unknown as MemPunch[];
 const NO_VERSIONS = Object.freeze([]) as unknown as MemVersion[];
 
 
+/** Entries a `SmallMap` holds before it keeps a byte index of them too (`getBytes` without a string). */
+const BYTE_INDEX_MIN = 8;
+
+/** Hash of a key's bytes for `SmallMap`'s byte index (FNV-1a, mixed). */
+function keyBytesHash(k: Uint8Array): number {
+  let h = 0x811c9dc5 ^ k.length;
+  for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * A map from key strings to nodes holding its first entry inline: most objects of a memtable have
  * one dkey and most dkeys one akey, and a `Map` per node was the largest part of a memtable's heap.
  * Iterates in insertion order, as a `Map`.
+ *
+ * Every value's `key` holds the bytes its string names (`set(keyStr(v.key), v)`), so a node is also
+ * found by the key's bytes (`getBytes`) with no string made: a compare of the inline entry's key,
+ * or, from BYTE_INDEX_MIN entries, a probe of a hash index of the bytes (an update of one of an
+ * object's 1,024 dkeys made a string and hashed it in a 1,024-entry `Map`).
  */
-export class SmallMap<V> implements KeyMap<V> {
+export class SmallMap<V extends { readonly key: Uint8Array }> implements KeyMap<V> {
   private k0: string | undefined;
   private v0: V | undefined;
   private m: Map<string, V> | undefined;
+  /** The byte index (from BYTE_INDEX_MIN entries): slots of `bv` index + 1, open addressing; 0 is empty. */
+  private bx: Int32Array | undefined;
+  /** The values the byte index names, in insertion order. */
+  private bv: V[] | undefined;
   get size(): number { return this.m ? this.m.size : this.k0 === undefined ? 0 : 1; }
   get(k: string): V | undefined {
     if (this.m) return this.m.get(k);
     return k === this.k0 ? this.v0 : undefined;
   }
+  /** The value whose key has bytes `k` (as `get(keyStr(k))`, with no string made once indexed). */
+  getBytes(k: Uint8Array): V | undefined {
+    if (this.m === undefined) { const v = this.v0; return v !== undefined && sameBytes(v.key, k) ? v : undefined; }
+    const bx = this.bx;
+    if (bx === undefined) return this.m.get(keyStr(k));
+    const bv = this.bv!, mask = bx.length - 1;
+    for (let i = keyBytesHash(k) & mask; ; i = (i + 1) & mask) {
+      const e = bx[i]!;
+      if (e === 0) return undefined;
+      const v = bv[e - 1]!;
+      if (sameBytes(v.key, k)) return v;
+    }
+  }
   set(k: string, v: V): this {
-    if (this.m) this.m.set(k, v);
-    else if (this.k0 === undefined || this.k0 === k) { this.k0 = k; this.v0 = v; }
+    if (this.m) {
+      const had = this.m.size;
+      this.m.set(k, v);
+      if (this.bx !== undefined) this.indexed(v, this.m.size === had);
+      else if (this.m.size >= BYTE_INDEX_MIN) this.reindex();
+    } else if (this.k0 === undefined || this.k0 === k) { this.k0 = k; this.v0 = v; }
     else { this.m = new Map([[this.k0, this.v0!], [k, v]]); this.k0 = undefined; this.v0 = undefined; }
     return this;
+  }
+  /** Note `v` in the byte index: a new entry, or (`replaced`) the value of a key held already. */
+  private indexed(v: V, replaced: boolean): void {
+    const bx = this.bx!, bv = this.bv!, mask = bx.length - 1;
+    let i = keyBytesHash(v.key) & mask;
+    for (; bx[i] !== 0; i = (i + 1) & mask) if (sameBytes(bv[bx[i]! - 1]!.key, v.key)) { bv[bx[i]! - 1] = v; return; }
+    if (replaced) { this.reindex(); return; } // (not found by its bytes: cannot happen while keys name their bytes)
+    bv.push(v);
+    bx[i] = bv.length;
+    if (bv.length * 2 > bx.length) this.reindex();
+  }
+  /** Build the byte index of every value, at most half full. */
+  private reindex(): void {
+    const bv = [...this.m!.values()];
+    let cap = 16;
+    while (cap < bv.length * 4) cap *= 2;
+    const bx = new Int32Array(cap), mask = cap - 1;
+    for (let e = 0; e < bv.length; e++) {
+      let i = keyBytesHash(bv[e]!.key) & mask;
+      while (bx[i] !== 0) i = (i + 1) & mask;
+      bx[i] = e + 1;
+    }
+    this.bx = bx; this.bv = bv;
   }
   /** The one value when it holds exactly one (no iterator). */
   only(): V | undefined { return this.m ? (this.m.size === 1 ? this.m.values().next().value : undefined) : this.v0; }
@@ -292,6 +358,22 @@ export class Memtable {
     return c;
   }
 
+  /** The shared keys `sharedKey` gave last, for a new dkey (0) and a new akey (1). */
+  private readonly lastShared: [SharedKey | undefined, SharedKey | undefined] = [undefined, undefined];
+
+  /**
+   * `keyCopy(k, keyStr(k))`, with no string and no map lookup when `k` has the bytes of the key
+   * this gave last for the same `level` (0 dkey, 1 akey): new objects mostly take the dkey and
+   * akey the one before took (a stream of new objects: a string and a lookup per node before).
+   */
+  private sharedKey(k: Uint8Array, level: 0 | 1): SharedKey {
+    const last = this.lastShared[level];
+    if (last !== undefined && sameBytes(last.k, k)) return last;
+    const c = this.keyCopy(k, keyStr(k));
+    if (k.length <= SHARED_KEY_MAX_BYTES) this.lastShared[level] = c; // (a longer key's copy is its node's own)
+    return c;
+  }
+
   /** The container part `container(.., true)` found or made last, and its index (writes go to one container at a time: no map lookup). */
   private lastCont: MemContainer | undefined = undefined;
   private lastContIdx = -1;
@@ -309,12 +391,10 @@ export class Memtable {
   /** The akey node, created on demand. `key`: an `OidKey` holding `oid` already, if the caller has one. */
   akey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, key?: OidKey): MemAkey {
     const o = this.container(cont, true).object(oid, true, key);
-    const ds = keyStr(dkey);
-    let d = o.dkeys.get(ds);
-    if (!d) { const c = this.keyCopy(dkey, ds); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); o.sorted = undefined; }
-    const as = keyStr(akey);
-    let a = d.akeys.get(as);
-    if (!a) { const c = this.keyCopy(akey, as); a = { key: c.k, singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(c.s, a); d.sorted = undefined; }
+    let d = o.dkeys.getBytes(dkey); // (no key string unless the node is new)
+    if (!d) { const c = this.sharedKey(dkey, 0); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); o.sorted = undefined; }
+    let a = d.akeys.getBytes(akey);
+    if (!a) { const c = this.sharedKey(akey, 1); a = { key: c.k, singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(c.s, a); d.sorted = undefined; }
     return a;
   }
 

@@ -199,7 +199,6 @@ const OID_WORDS_IN_ORDER = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): MemVersion | undefined {
   let best: MemVersion | undefined;
   let floor: Stamp = NO_STAMP;
-  let ds: string | undefined, as: string | undefined;
   let key: OidKey | undefined; // the oid read once for every memtable's object table
   // the read prepared for this one (`prefetchPoint`): its oid key, seek key and hashes are taken
   const c = currentPrep;
@@ -214,10 +213,10 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     const o = mc.objects.getKey(key);
     if (!o) continue;
     if (o.punches.length) floor = newestPunch(o.punches, epoch, v.tombs, floor);
-    const d = o.dkeys.get(ds ??= keyStr(dkey));
+    const d = o.dkeys.getBytes(dkey); // (by the key's bytes: no string)
     if (!d) continue;
     if (d.punches.length) floor = newestPunch(d.punches, epoch, v.tombs, floor);
-    const a = d.akeys.get(as ??= keyStr(akey));
+    const a = d.akeys.getBytes(akey);
     if (!a) continue;
     if (a.punches.length) floor = newestPunch(a.punches, epoch, v.tombs, floor);
     best = newerSingle(a, epoch, v.tombs, best);
