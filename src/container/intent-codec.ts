@@ -89,6 +89,30 @@ export function writeIntent(out: Buffer, dv: DataView, at: number, f: IntentFiel
 const HEX_ID = /^[0-9a-f]+$/;
 
 /**
+ * The object ids (hex) of the binary INTENT in `buf[start, end)`, read without decoding the rest
+ * of it (a checkpoint folds the ids of the INTENTs it drops into the registry); undefined when
+ * they do not parse.
+ */
+export function intentObjects(buf: Buffer, start: number, end: number): string[] | undefined {
+  if (end - start < FIXED_BYTES || buf[start] !== CODEC_VERSION) return undefined;
+  const nt = buf.readUInt32LE(start + 4), no = buf.readUInt32LE(start + 8);
+  let at = start + FIXED_BYTES;
+  if (nt > (end - at) / 4) return undefined;
+  at += 4 * nt;
+  if (no > (end - at) / 2) return undefined;
+  const objects: string[] = new Array(no);
+  for (let i = 0; i < no; i++) {
+    if (at + 2 > end) return undefined;
+    const len = buf.readUInt16LE(at);
+    if (len === 0 || len > MAX_OBJECT_ID_CHARS || at + 2 + len > end) return undefined;
+    const o = buf.toString('latin1', at + 2, at + 2 + len);
+    if (!HEX_ID.test(o)) return undefined;
+    objects[i] = o; at += 2 + len;
+  }
+  return objects;
+}
+
+/**
  * The payload of the binary INTENT in `buf[start, end)` (`dv` views `buf`), in the JSON
  * encoding's shape; undefined when it does not parse (a damaged or foreign record).
  */

@@ -917,6 +917,23 @@ export class Journal {
   }
 
   /**
+   * Visit the records of `bytes` (a copy of what `appendBatch` or `writeBatch` returned: whole
+   * records, as encoded), in order: type, epoch, the payload's range `[start, end)` in `bytes`, and
+   * whether the payload is a binary INTENT (else JSON text). A redo journal keeps each group's
+   * bytes this way until its next checkpoint, not an object per record.
+   */
+  static forEachBatchRecord(bytes: Buffer, visit: (type: JournalType, epoch: bigint, start: number, end: number, binary: boolean) => void): void {
+    let at = 0;
+    while (at + REC_HEADER <= bytes.length) {
+      const len = bytes.readUInt32LE(at + 4);
+      if (bytes.readUInt32LE(at) !== REC_MAGIC || len < REC_HEADER || at + len > bytes.length) break;
+      visit(bytes[at + 8]! as JournalType, bytes.readBigUInt64LE(at + 16), at + REC_HEADER, at + len, bytes[at + 9] === PAYLOAD_INTENT_BINARY);
+      at += len;
+    }
+    if (at !== bytes.length) assert(false, 'a written batch holds exactly its records', { at, length: bytes.length });
+  }
+
+  /**
    * Make everything written so far durable: one fdatasync (format 5: both copies are in the one
    * file; a journal kept in the old mode syncs its two files in parallel), submitted to the
    * journals' io_uring ring (`syncRing`) where there is one, else on the thread pool.

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, type AppendRecord } from './journal.js';
+import { intentObjects } from './intent-codec.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
 import { CairnError, CorruptionError } from '../../core/errors.js';
@@ -23,6 +24,45 @@ import { readFileSync, readdirSync, rmSync, openSync, writeSync, fdatasyncSync, 
  * encoded in binary by the group write into its reused buffer.
  */
 type QueuedRecord = AppendRecord & { objects?: string[] };
+
+/**
+ * Redo journals: one group write's records, kept for the next checkpoint as one copy of the bytes
+ * written (`Journal.forEachBatchRecord` reads them back), not an object and a payload view per
+ * record: the thousands of records between two checkpoints would otherwise live through every
+ * young-generation collection until the checkpoint drops them.
+ */
+class PackedGroup {
+  constructor(readonly bytes: Buffer) {}
+}
+
+/** What a redo journal keeps of the records written since its last rewrite (in file order). */
+type LiveEntry = QueuedRecord | PackedGroup;
+
+/** A record of a packed group as the rewrite encodes it again (binary INTENTs keep their payload bytes and name their objects). */
+function packedRecord(b: Buffer, type: JournalType, epoch: bigint, start: number, end: number, binary: boolean): QueuedRecord {
+  if (!binary) return { type, epoch, json: b.toString('utf8', start, end) };
+  const bin = b.subarray(start, end);
+  return type === JournalType.Intent ? { type, epoch, bin, objects: intentObjects(b, start, end) ?? [] } : { type, epoch, bin };
+}
+
+/** The object ids a JSON INTENT payload names (hex strings only). */
+function jsonObjects(text: string): string[] {
+  let p: unknown;
+  try { p = JSON.parse(text); } catch { return []; }
+  const o = (p as { objects?: unknown } | null)?.objects;
+  return Array.isArray(o) ? o.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** The records of live entries, one object each (records a checkpoint's rewrite adds after its prepared file). */
+function liveRecords(entries: readonly LiveEntry[]): QueuedRecord[] {
+  const out: QueuedRecord[] = [];
+  for (const e of entries) {
+    if (!(e instanceof PackedGroup)) { out.push(e); continue; }
+    const b = e.bytes;
+    Journal.forEachBatchRecord(b, (type, epoch, start, end, binary) => { out.push(packedRecord(b, type, epoch, start, end, binary)); });
+  }
+  return out;
+}
 
 /** One published commit: its epoch and the objects it touched. */
 export interface CommitEvent { epoch: bigint; objects: bigint[] }
@@ -230,7 +270,7 @@ export class LocalContainerStorage implements ContainerStorage {
    * kept for the next checkpoint's rewrite (those above its epoch stay); bounded by
    * REDO_CHECKPOINT_BYTES, past which the pool checkpoints.
    */
-  private live: QueuedRecord[] = [];
+  private live: LiveEntry[] = [];
   /** Redo journals: a group sync (or a checkpoint's swap of the journal files) running on the journal ends (a rewrite waits for it). */
   private syncEnded: Array<() => void> = [];
   /** Redo journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
@@ -495,12 +535,13 @@ export class LocalContainerStorage implements ContainerStorage {
   }
 
   /**
-   * Redo journals: remember records just written, for the next checkpoint's rewrite. An INTENT
-   * queued as fields keeps its encoded bytes instead (the fields name the caller's buffers, which
-   * may change once the commit is acknowledged): views of one copy of the group's written bytes
-   * (`written`, as the journal returned them), not an encode of its own per record.
+   * Redo journals: remember records just written, for the next checkpoint's rewrite: one copy of
+   * the group's written bytes (`written`, as the journal returned them: a `PackedGroup`), not the
+   * records (an INTENT queued as fields names the caller's buffers, which may change once the
+   * commit is acknowledged).
    */
   private keepLive(recs: QueuedRecord[], written?: Buffer): void {
+    if (written !== undefined) { this.live.push(new PackedGroup(Buffer.from(written))); return; } // (the batch buffer is reused by the next encode)
     let bins: Array<Uint8Array | undefined> | undefined;
     for (let i = 0; i < recs.length; i++) {
       const r = recs[i]!;
@@ -543,12 +584,23 @@ export class LocalContainerStorage implements ContainerStorage {
     const n = this.live.length;
     const kept: QueuedRecord[] = [];
     const dropped: string[] = [];
+    let records = 0;
     for (let i = 0; i < n; i++) {
-      const r = this.live[i]!;
-      if (r.epoch > covered) kept.push(r);
-      else if (r.objects) for (const o of r.objects) dropped.push(o);
+      const e = this.live[i]!;
+      if (e instanceof PackedGroup) {
+        const b = e.bytes;
+        Journal.forEachBatchRecord(b, (type, epoch, start, end, binary) => {
+          records++;
+          if (epoch > covered) kept.push(packedRecord(b, type, epoch, start, end, binary));
+          else if (type === JournalType.Intent) for (const o of (binary ? intentObjects(b, start, end) : jsonObjects(b.toString('utf8', start, end))) ?? []) dropped.push(o);
+        });
+        continue;
+      }
+      records++;
+      if (e.epoch > covered) kept.push(e);
+      else if (e.objects) for (const o of e.objects) dropped.push(o);
     }
-    if (kept.length === n) { this.coveredUpTo = covered; return; } // nothing to drop
+    if (kept.length === records) { this.coveredUpTo = covered; return; } // nothing to drop
     // the object ids of the dropped INTENTs reach the registry before the journal forgets them
     if (dropped.length && !(await this.foldIntoRegistry(dropped))) return;
     const retained: QueuedRecord[] = [];
@@ -564,8 +616,8 @@ export class LocalContainerStorage implements ContainerStorage {
     this.syncing = true;
     const extra = this.live.slice(n);
     try {
-      await this.journal.commitReplace(prep, extra, () => this.live.slice(n + extra.length));
-      this.live = kept.concat(this.live.slice(n));
+      await this.journal.commitReplace(prep, liveRecords(extra), () => liveRecords(this.live.slice(n + extra.length)));
+      this.live = (kept as LiveEntry[]).concat(this.live.slice(n));
       this.coveredUpTo = covered;
     } finally {
       this.syncing = false;
@@ -646,7 +698,7 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     this.journal.rewrite(history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
     // (callers synced the stores first: every record the journal held is covered)
-    for (const r of this.live) if (r.epoch > this.coveredUpTo) this.coveredUpTo = r.epoch;
+    for (const r of liveRecords(this.live)) if (r.epoch > this.coveredUpTo) this.coveredUpTo = r.epoch;
     this.live = [];
   }
 

@@ -7,8 +7,9 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { appendFileSync, statSync, openSync, writeSync, closeSync, readdirSync, cpSync } from 'node:fs';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, journalCopyOffset, copyLength, type AppendRecord } from '../../src/container/journal.js';
+import { intentObjects, decodeIntent } from '../../src/container/intent-codec.js';
 import { flipCopy, writeAtCopy, copyImage, copyRecords } from './journal-file.js';
-import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS, REDO_CHECKPOINT_BYTES } from '../../src/container/storage.js';
+import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS, REDO_CHECKPOINT_BYTES, singleHash } from '../../src/container/storage.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -159,6 +160,88 @@ t('durable replacement: both copies hold the records then exactly the zeros aske
   assert.is(rec.torn.length, 0);
   assert.is(rec.floor, BigInt(e));
   again.close();
+});
+
+t('a written batch read back record by record (forEachBatchRecord, intentObjects) gives exactly the records encoded: type, epoch, payload bytes, encoding, object ids (vs the records and decodeIntent)', () => {
+  const rng = new Rng(41);
+  const p = join(tmpDir(), 'j');
+  const { journal } = Journal.open(p);
+  for (let round = 0; round < 20; round++) {
+    const recs: AppendRecord[] = [];
+    for (let i = 0; i < 1 + rng.int(60); i++) {
+      const epoch = BigInt(round * 1000 + i) << BigInt(rng.int(40));
+      const k = rng.int(4);
+      if (k === 0) recs.push({ type: JournalType.Done, epoch, json: '{}' });
+      else if (k === 1) recs.push({ type: JournalType.Rollback, epoch, payload: { to: String(i) } });
+      else {
+        const objects = Array.from({ length: rng.int(4) }, () => (BigInt(rng.int(1 << 30)) << BigInt(rng.int(97))).toString(16));
+        const single = k === 3 ? { dkey: new Uint8Array([i]), akey: new Uint8Array([0x61]), hash: 7n, shards: [[1, 2]] as Array<[number, number]>, value: new Uint8Array(rng.int(200)).fill(i) } : undefined;
+        recs.push({ type: JournalType.Intent, epoch, intent: { targets: [rng.int(16)], objects, ...(single ? { single } : {}) } });
+      }
+    }
+    const written = Buffer.from(journal.writeBatch(recs)!);
+    const seen: Array<[JournalType, bigint, boolean]> = [];
+    Journal.forEachBatchRecord(written, (type, epoch, start, end, binary) => {
+      const r = recs[seen.length]!;
+      seen.push([type, epoch, binary]);
+      if (r.intent !== undefined) {
+        assert.equal(Buffer.from(written.subarray(start, end)), Buffer.from(Journal.intentPayload(r.intent)), 'the INTENT payload bytes');
+        assert.equal(intentObjects(written, start, end), [...r.intent.objects], 'its object ids');
+        assert.equal(intentObjects(written, start, end), decodeIntent(written, new DataView(written.buffer, written.byteOffset, written.length), start, end)!.objects);
+      } else assert.equal(JSON.parse(written.toString('utf8', start, end)), r.json !== undefined ? JSON.parse(r.json) : r.payload, 'the JSON payload');
+    });
+    assert.equal(seen, recs.map((r) => [r.type, r.epoch, r.intent !== undefined]));
+  }
+  journal.close();
+  assert.is(intentObjects(Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 0, 12), undefined, 'another codec version');
+  assert.is(intentObjects(Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0x67, 0x67]), 0, 16), undefined, 'not hex');
+});
+
+t('redo checkpoints keep the groups written as packed bytes: the records above the covered epoch survive the rewrite byte for byte (replayed with their values after a crash, their rollback discarded again), the ids of the dropped ones reach the registry (vs a model)', async () => {
+  const dir = join(tmpDir(), 'c');
+  const s = await LocalContainerStorage.open(dir, true, { redo: true });
+  s.recover();
+  const rng = new Rng(7);
+  const objs = new Map<bigint, string>();
+  let e = 0n;
+  const copies = new Map<bigint, Buffer>();
+  const put2 = async (): Promise<void> => {
+    const ep = ++e;
+    const oid = ((BigInt(rng.int(1 << 30)) << 40n) | ep).toString(16);
+    const buf = Buffer.from(new Uint8Array(1 + rng.int(300)).map(() => rng.int(256)));
+    copies.set(ep, Buffer.from(buf)); objs.set(ep, oid);
+    await s.intent(ep, { targets: [1, 2], objects: [oid], single: { dkey: Buffer.from(oid), akey: Buffer.from('v'), hash: singleHash({ storeHash: true }, buf), storeHash: true, shards: [[1, 0], [2, 0]], value: buf } });
+    buf.fill(0);
+    s.doneLater!(ep);
+  };
+  for (let round = 0; round < 3; round++) {
+    await Promise.all(Array.from({ length: 40 }, put2));
+    const covered = e - 15n; // the last 15 commits stay in the journal
+    await Promise.all(Array.from({ length: 10 }, put2)); // (records appended after the mark, before the rewrite)
+    const aborted = ++e;
+    await s.abort(aborted, { recovered: true }); // (a JSON record in a group)
+    s.rollback(e + 1n, e - 3n); e++;
+    await s.dropRedo!(covered, []);
+    assert.is(s.redoCovered!(), covered);
+    // the registry names every object of a dropped commit
+    const reg = new Set((await s.registeredObjects()).map((o) => o.toString(16)));
+    for (const [ep, oid] of objs) if (ep <= covered) assert.ok(reg.has(oid), `object of commit ${ep} registered`);
+    // a crash now: the journal replays exactly the commits above `covered`, with their values
+    const crash = join(tmpDir(), `crash${round}`);
+    cpSync(dir, crash, { recursive: true });
+    const again = await LocalContainerStorage.open(crash, true, { redo: true });
+    const rec = again.recover();
+    again.close();
+    const want = [...copies.keys()].filter((ep) => ep > covered).sort((a, b) => (a < b ? -1 : 1));
+    assert.equal(rec.replay!.map((r) => r.epoch).sort((a, b) => (a < b ? -1 : 1)), want, `round ${round}: replayed commits`);
+    for (const r of rec.replay!) {
+      assert.equal(Buffer.from(r.single.value), copies.get(r.epoch), `commit ${r.epoch}: its value`);
+      assert.equal(r.objects, [objs.get(r.epoch)!]);
+    }
+    assert.equal(rec.rediscard!.filter((d) => d.upTo === e), [{ after: e - 4n, upTo: e }], `round ${round}: the rollback is discarded again`);
+    assert.equal(Journal.read(join(crash, 'journal')).records.filter((r) => r.epoch === aborted).map((r) => [r.type, r.payload]), [[JournalType.Abort, { recovered: true }]], `round ${round}: the ABORT kept as written`);
+  }
+  s.close();
 });
 
 t('a container whose journal lost a DONE in one copy keeps the acknowledged commit; lost in both, it refuses to guess', async () => {
