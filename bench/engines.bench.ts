@@ -26,8 +26,9 @@
  * by mean call, which counts the slow calls the median leaves out) and its CPU time per operation
  * (`cpuMsPerOp`; embedded rows: all of the embedded process's CPU over the round robin, background
  * work included; connected rows: this process's CPU during the connected slices plus all of the
- * engines' CPU over the round robin, from /proc): a figure that load from other processes distorts
- * far less than wall-clock rates. The transport of the connected client and engines is the default
+ * engines' CPU over the round robin, from /proc; `engineSliceCpuMsPerOp`: the engines' CPU during
+ * the connected slices only): a figure that load from other processes distorts far less than
+ * wall-clock rates. The transport of the connected client and engines is the default
  * (raw pipes); `CAIRN_RPC_TRANSPORT=http2` runs the same suite over HTTP/2 for an A/B. Before the measured
  * rows both systems run a short warm-up (the engines' code is optimised by the JIT only once it
  * has run for a while; the embedded pool shares the bench process's warm code). Engines also warm
@@ -133,8 +134,13 @@ function localSlice(fn: () => Promise<void>): (ms: number) => Promise<number[]> 
   };
 }
 
-/** Round-robin results with CPU per unit. */
-interface SplitResult extends RoundRobinResult { cpuMsPerUnit: number; clientCpuMsPerUnit: number; engineCpuMsPerUnit: number }
+/**
+ * Round-robin results with CPU per unit. `engineSliceCpuMsPerUnit`: the engines' CPU during this
+ * case's own slices only (connected cases): background work the slices leave behind (a flush that
+ * runs during the embedded slice) is missed, but the embedded slices' idle engines (timers,
+ * leases) do not dilute it, so a change on the engines' request path resolves at load 10+.
+ */
+interface SplitResult extends RoundRobinResult { cpuMsPerUnit: number; clientCpuMsPerUnit: number; engineCpuMsPerUnit: number; engineSliceCpuMsPerUnit: number }
 
 /**
  * The harness's round robin (slices of each case in turn, rate from the median call), for cases
@@ -146,17 +152,19 @@ interface SplitResult extends RoundRobinResult { cpuMsPerUnit: number; clientCpu
 async function roundRobinSplit(cases: readonly SliceCase[], ctx: BenchContext, opts: { budgetMs: number; sliceMs: number; minRounds: number; label: string }, pids: { embedded: number; engines: number[] }): Promise<Map<string, SplitResult>> {
   const times = new Map(cases.map((c) => [c.name, [] as number[]]));
   const self = new Map(cases.map((c) => [c.name, 0]));
+  const engineInSlices = new Map(cases.map((c) => [c.name, 0]));
   for (const c of cases) await c.slice(0); // warm-up: one call each
   const e0 = procCpuMs(pids.embedded), g0 = pidsCpuMs(pids.engines);
   const t0 = performance.now();
   for (let round = 0; round < opts.minRounds || performance.now() - t0 < opts.budgetMs; round++) {
     ctx.progress(`${opts.label} round ${round + 1}`);
     for (const c of cases) {
-      const u0 = process.cpuUsage();
+      const u0 = process.cpuUsage(), s0 = c.connected ? pidsCpuMs(pids.engines) : 0;
       const xs = await c.slice(opts.sliceMs);
       for (const x of xs) times.get(c.name)!.push(x);
       const u = process.cpuUsage(u0);
       self.set(c.name, self.get(c.name)! + (u.user + u.system) / 1000);
+      if (c.connected) engineInSlices.set(c.name, engineInSlices.get(c.name)! + pidsCpuMs(pids.engines) - s0);
     }
   }
   const embeddedMs = procCpuMs(pids.embedded) - e0, enginesMs = pidsCpuMs(pids.engines) - g0;
@@ -169,6 +177,7 @@ async function roundRobinSplit(cases: readonly SliceCase[], ctx: BenchContext, o
     out.set(c.name, {
       perSecond: (c.unitsPerCall / medianMs) * 1000, samples: xs.length, medianMs, meanMs: xs.reduce((x, y) => x + y, 0) / xs.length,
       cpuMsPerUnit: (client + engines) / Math.max(1, units), clientCpuMsPerUnit: client / Math.max(1, units), engineCpuMsPerUnit: engines / Math.max(1, units),
+      engineSliceCpuMsPerUnit: engineInSlices.get(c.name)! / Math.max(1, units),
     });
   }
   return out;
@@ -262,7 +271,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
     const perOp = (x: number) => Number((x * opUnits).toFixed(4));
     for (const c of cases) {
       const r = res.get(c.name)!;
-      const cpu = { cpuMsPerOp: perOp(r.cpuMsPerUnit), clientCpuMsPerOp: perOp(r.clientCpuMsPerUnit), engineCpuMsPerOp: perOp(r.engineCpuMsPerUnit) };
+      const cpu = { cpuMsPerOp: perOp(r.cpuMsPerUnit), clientCpuMsPerOp: perOp(r.clientCpuMsPerUnit), engineCpuMsPerOp: perOp(r.engineCpuMsPerUnit), ...(c.connected ? { engineSliceCpuMsPerOp: perOp(r.engineSliceCpuMsPerUnit) } : {}) };
       // The rate (and ratio) come from the median call; the mean call counts the slow ones too
       // (an embedded pool's memtable flushes and merges run inside its calls): both ratios are shown.
       const extra: Record<string, unknown> = {
