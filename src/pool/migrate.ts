@@ -772,7 +772,9 @@ interface CellPlan {
   parityOnly: boolean;
   /**
    * The codec's (k + p) x k encoding matrix when steps may be decoded on their writes' pool jobs
-   * (`cellStep`); undefined: decoded here (`reconstruct`).
+   * (`cellStep`): every mover's destination is a local container store, whose device computes a
+   * deferred fill before any read of its bytes (a remote store would send the buffer as it is);
+   * undefined: decoded here (`reconstruct`).
    */
   encoding: Uint8Array | undefined;
   /** Decode rows (one per mover, k coefficients each) by the roles read into the k slots, made once per pattern. */
@@ -812,7 +814,9 @@ function makeCellPlan(ctx: ShardCtx, movers: Mover[], { roles, roleOf }: DkeyRol
   }
   const codec = ctx.io.codec(k, p);
   const m = codec.encodingMatrix;
-  const encoding = m instanceof Uint8Array && m.length === (k + p) * k && k <= FILL_MAX_K ? m : undefined;
+  let local = true;
+  for (const mv of movers) if (!supportsBulkRead(mv.dst)) local = false;
+  const encoding = local && m instanceof Uint8Array && m.length === (k + p) * k && k <= FILL_MAX_K ? m : undefined;
   return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec, sources, moverRoles, dataOnly, parityOnly, encoding, rows: new Map() };
 }
 

@@ -9,7 +9,9 @@
  * cell too (a data mover's partial last cell takes the JavaScript decode). And with the pool
  * decode, every value of a healthy source damaged: the rebuild reads around it (its slot is read
  * again from another shard) and never writes a decode of damaged bytes (the damaged target then
- * fails too, so reads depend on the rebuilt shard). Real pool files.
+ * fails too, so reads depend on the rebuilt shard). And a destination that is not a local
+ * container store (as a remote engine's store: it takes the bytes as they are when called) must get
+ * decoded bytes, never a buffer whose fill is still pending. Real pool files.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -21,6 +23,7 @@ import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { targetsOf, damageValues } from './rebuild-model.js';
 import { swallowedCounts } from '../../core/log.js';
+import { containerPort } from '../../src/container/container.js';
 
 const t = suite('rebuild pool decode');
 const root = tmpDir('cairn-rebuild-pool-decode-');
@@ -119,6 +122,64 @@ t('pool decode, every value of a healthy source damaged: the rebuild reads aroun
     await p.waitForRebuild();
     assert.equal(p.rebuildStatus().lost, []);
     await verify();
+    await p.close();
+  } finally {
+    rebuildPoolDecode(was);
+  }
+});
+
+t('a destination that is not a local store (it reads the bytes when called) gets decoded bytes', async () => {
+  const was = rebuildPoolDecode();
+  rebuildPoolDecode(true);
+  try {
+    const p = await Pool.create(join(root, 'remote-dest'), SHAPE);
+    const c = await p.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: 4096 });
+    const rng = new Rng(11);
+    const model = new Map<string, Uint8Array>();
+    for (let i = 0; i < 4; i++) {
+      const data = rng.bytes(3 << 20);
+      await c.array(`r-${i}`, { oclass: 'EC_4P2G1', chunkSize: CHUNK }).write(0, data);
+      model.set(`r-${i}`, data);
+    }
+    // Every store the rebuild opens is wrapped: not a ContainerStore, and its array writes copy the
+    // caller's bytes at once (what a store that sends them over the network does).
+    const io = containerPort(c).io();
+    const open = io.store;
+    let copied = 0;
+    io.store = async (target: number) => {
+      const real = await open(target);
+      return new Proxy(real, {
+        getPrototypeOf: () => Object.prototype,
+        get(t, k) {
+          if (k === 'updateArray') {
+            return (e: bigint, oid: bigint, dk: Uint8Array, ak: Uint8Array, recx: { index: number; count: number }, data: Uint8Array, o?: { recordSize?: number }) => {
+              copied++;
+              return t.updateArray(e, oid, dk, ak, recx, data.slice(), o);
+            };
+          }
+          const v = Reflect.get(t, k, t) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+        },
+      });
+    };
+    const [victim] = targetsOf(c, 'r-0', 'EC_4P2G1');
+    const fills0 = fillStats();
+    try {
+      await p.exclude(victim!);
+      await p.waitForRebuild();
+    } finally {
+      io.store = open;
+    }
+    assert.ok(copied > 0, 'the rebuild wrote through the wrapped stores');
+    assert.is(fillStats().sent, fills0.sent, 'no fill went to a store that is not local');
+    assert.equal(p.rebuildStatus().lost, []);
+    // Reads now need the rebuilt shard: a second target of the group fails too.
+    await p.exclude(targetsOf(c, 'r-0', 'EC_4P2G1')[2]!);
+    await p.waitForRebuild();
+    for (const [name, data] of model) {
+      const got = await c.array(name, { oclass: 'EC_4P2G1', chunkSize: CHUNK }).read(0, data.length);
+      assert.ok(Buffer.compare(Buffer.from(got), Buffer.from(data)) === 0, `${name}: wrong bytes`);
+    }
     await p.close();
   } finally {
     rebuildPoolDecode(was);
