@@ -235,6 +235,18 @@ export class ContainerCore {
   private readonly commitsDone = new Notifier();
   private readonly locks = new KeyedMutex();
   private readonly objLocks = new KeyedRwLock();
+  /**
+   * Small puts holding only their dkey lock (`tryLocksSingle` with `light`): their object's shared
+   * lock is implied, not taken (two lock-table operations and their releases fewer per put). Taken
+   * only while no object punch waits or runs (`punchesIn`); a punch waits for them all first.
+   */
+  private lightHolds = 0;
+  /** Object punches waiting for their locks or holding them: small puts take the object's shared lock too meanwhile. */
+  private punchesIn = 0;
+  /** Punches waiting for `lightHolds` to reach zero. */
+  private lightDrained: Array<() => void> = [];
+  /** Whether the locks `tryLocksSingle` took last are light (read by its caller at once). */
+  private heldLight = false;
   private readonly conflicts = new ConflictTracker();
   private readonly activeTx = new Map<TxTicket, bigint>();
   /**
@@ -817,8 +829,8 @@ export class ContainerCore {
       const op = ops[0]!;
       if (op.kind === 'single' && !this.isLost(op.oid)) {
         const obj = op.oid.toString(16); // (the lock name and the INTENT's object id: one conversion)
-        const key = this.tryLocksSingle(obj, op.dkey);
-        if (key !== undefined) return this.commitSingle(op, ops, obj, key);
+        const key = this.tryLocksSingle(obj, op.dkey, true);
+        if (key !== undefined) return this.commitSingle(op, ops, obj, key, this.heldLight);
       }
     }
     return this.retryStale(() => this.commitOnce(ops, check, signal)) as Promise<bigint>; // (commitOnce: always a promise)
@@ -850,7 +862,34 @@ export class ContainerCore {
     const objs = [...new Set(ops.map((o) => o.oid.toString(16)))];
     const punched = new Set(ops.filter((o) => o.kind === 'punchObject').map((o) => o.oid.toString(16)));
     const lockKeys = [...new Set(ops.filter((o) => 'dkey' in o).map((o) => dkeyLockKey(o.oid.toString(16), (o as { dkey: Uint8Array }).dkey)))];
-    return this.objLocks.with(objs.filter((o) => !punched.has(o)), [...punched], () => this.locks.withLocks(lockKeys, async () => {
+    if (punched.size > 0) return this.commitPunching(ops, objs, punched, lockKeys, check);
+    return this.commitQueued(ops, objs, punched, lockKeys, check);
+  }
+
+  /**
+   * `commitQueued` for ops that punch objects: no small put takes light locks from now until it
+   * ends, and once it holds its objects exclusively it waits for the puts holding light locks
+   * (their objects' shared locks are implied, not in the table). Puts that come meanwhile take
+   * the shared lock and queue behind it, as they did when every put took it.
+   */
+  private async commitPunching(ops: Op[], objs: string[], punched: Set<string>, lockKeys: string[], check?: CommitCheck): Promise<bigint> {
+    this.punchesIn++;
+    try {
+      return await this.commitQueued(ops, objs, punched, lockKeys, check, true);
+    } finally {
+      this.punchesIn--;
+    }
+  }
+
+  /** Resolves once no small put holds light locks (`lightHolds`). */
+  private lightDrain(): Promise<void> | undefined {
+    if (this.lightHolds === 0) return undefined;
+    return new Promise<void>((resolve) => { this.lightDrained.push(resolve); });
+  }
+
+  /** Take `ops`' object and dkey locks in the queues (`punching`: then wait for `lightDrain`), then commit. */
+  private commitQueued(ops: Op[], objs: string[], punched: Set<string>, lockKeys: string[], check?: CommitCheck, punching = false): Promise<bigint> {
+    return this.objLocks.with(objs.filter((o) => !punched.has(o)), [...punched], async () => { if (punching) await this.lightDrain(); return this.locks.withLocks(lockKeys, async () => {
       if (check) {
         for (const k of check.keys) {
           if (this.conflicts.conflicts(k, check.readEpoch)) {
@@ -866,7 +905,7 @@ export class ContainerCore {
       } finally {
         await unlock();
       }
-    }));
+    }); });
   }
 
   /**
@@ -876,32 +915,48 @@ export class ContainerCore {
    */
   private tryLocks(op: Op, obj = op.oid.toString(16)): (() => void) | undefined {
     if (op.kind === 'punchObject') return undefined; // rare: the queued path
-    const key = this.tryLocksSingle(obj, op.dkey);
+    const key = this.tryLocksSingle(obj, op.dkey, false);
     if (key === undefined) return undefined;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      this.unlockSingle(obj, key);
+      this.unlockSingle(obj, key, false);
     };
   }
 
   /**
    * The object's shared lock and one dkey's lock, with no release closure (the allocation-free
-   * forms of the lock tables): the dkey lock's key once both are taken (`unlockSingle(obj, key)`
-   * frees them), undefined (nothing held) otherwise.
+   * forms of the lock tables): the dkey lock's key once both are taken (`unlockSingle(obj, key, light)`
+   * frees them), undefined (nothing held) otherwise. `light` (the small put): while no object
+   * punch waits or runs, only the dkey lock is taken and the shared hold is implied (`lightHolds`);
+   * `heldLight` says which was done.
    */
-  private tryLocksSingle(obj: string, dkey: Uint8Array): string | undefined {
+  private tryLocksSingle(obj: string, dkey: Uint8Array, light: boolean): string | undefined {
+    if (light && this.punchesIn === 0) {
+      // (no object punch waits or runs: the object's shared hold is implied, see lightHolds)
+      const key = dkeyLockKey(obj, dkey);
+      if (!this.locks.tryAcquire(key)) return undefined;
+      this.lightHolds++;
+      this.heldLight = true;
+      return key;
+    }
     if (!this.objLocks.trySharedAcquire(obj)) return undefined;
     const key = dkeyLockKey(obj, dkey);
     if (!this.locks.tryAcquire(key)) { this.objLocks.releaseShared(obj); return undefined; }
+    this.heldLight = false;
     return key;
   }
 
-  /** Free the locks `tryLocksSingle` took. */
-  private unlockSingle(obj: string, key: string): void {
+  /** Free the locks `tryLocksSingle` took (`light`: as it said in `heldLight`). */
+  private unlockSingle(obj: string, key: string, light: boolean): void {
     this.locks.release(key);
-    this.objLocks.releaseShared(obj);
+    if (!light) { this.objLocks.releaseShared(obj); return; }
+    if (--this.lightHolds === 0 && this.lightDrained.length > 0) {
+      const waiting = this.lightDrained;
+      this.lightDrained = [];
+      for (const resolve of waiting) resolve();
+    }
   }
 
   /** Take the cross-client locks of the dkeys whose EC stripes `ops` rewrite in part (sorted: no deadlock). */
@@ -1053,7 +1108,7 @@ export class ContainerCore {
    * took (`obj`, `key`) are released once the commit ended. (Not async: the small put's path has one async frame,
    * `commitSingleDirect`.)
    */
-  private commitSingle(op: Extract<Op, { kind: 'single' }>, ops: Op[], obj: string, key: string): Promise<bigint> {
+  private commitSingle(op: Extract<Op, { kind: 'single' }>, ops: Op[], obj: string, key: string, light: boolean): Promise<bigint> {
     let g: number, group: number[], direct: boolean, healthy = 0;
     try {
       const { groups, cls } = this.layout(op.oid);
@@ -1067,18 +1122,18 @@ export class ContainerCore {
         if (this.rt.available(t)) healthy++;
       }
     } catch (err) {
-      this.unlockSingle(obj, key);
+      this.unlockSingle(obj, key, light);
       return Promise.reject(err);
     }
     // anything else (and a group with no healthy shard, which it reports DATA_LOST) is planned
-    if (!direct || healthy === 0) return this.commitLocked(ops).finally(() => this.unlockSingle(obj, key));
-    return this.commitSingleDirect(op, g, group, obj, key);
+    if (!direct || healthy === 0) return this.commitLocked(ops).finally(() => this.unlockSingle(obj, key, light));
+    return this.commitSingleDirect(op, g, group, obj, key, light);
   }
 
-  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, key: string): Promise<bigint> {
+  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, key: string, light: boolean): Promise<bigint> {
     const size = group.length;
     let epoch: bigint;
-    try { epoch = this.beginCommit(); } catch (err) { this.unlockSingle(obj, key); throw err; }
+    try { epoch = this.beginCommit(); } catch (err) { this.unlockSingle(obj, key, light); throw err; }
     try {
       const pair = size === 2 ? pairShards(group[0]!, group[1]!, g * 2) : undefined; // (shared, read only)
       const targets = pair !== undefined ? pair.targets : size === 1 ? [group[0]!] : sortedTargetIds(group);
@@ -1138,7 +1193,7 @@ export class ContainerCore {
       return epoch;
     } finally {
       this.endCommit(epoch);
-      this.unlockSingle(obj, key);
+      this.unlockSingle(obj, key, light);
     }
   }
 
