@@ -4,7 +4,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConflictTracker, ReadStamps, conflictKey } from '../../src/container/conflicts.js';
+import { ConflictTracker, EpochTable, ReadStamps, conflictKey } from '../../src/container/conflicts.js';
 
 const t = suite('conflicts');
 const o = 'ab12', d = '6431', a = '61';
@@ -54,6 +54,42 @@ t('read stamps: newest read per key, bounded, conservative after eviction', () =
 t('conflict key levels never contain the separator (asserted)', () => {
   assert.throws(() => conflictKey('a/b'), (e: { code?: string }) => e.code === 'ASSERTION_FAILED');
   assert.throws(() => conflictKey('a', undefined, '61'), (e: { code?: string }) => e.code === 'ASSERTION_FAILED');
+});
+
+
+t('epoch table: forgets the least recently raised key and raises its floor, as a model does', () => {
+  // Model: keys in the order of their last raise; past the bound the first goes and the floor takes its epoch.
+  let seed = 7;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  for (const max of [1, 3, 16]) {
+    const table = new EpochTable(5n, max);
+    let order: Array<[string, bigint]> = [];
+    let floor = 5n;
+    let epoch = 10n;
+    for (let step = 0; step < 4000; step++) {
+      const op = rnd(20);
+      if (op === 0) {
+        const oldest = epoch - BigInt(rnd(40));
+        table.prune(oldest);
+        order = order.filter(([, e]) => e > oldest);
+      } else {
+        const key = `k${rnd(3 * max + 2)}`;
+        const e = rnd(4) === 0 ? epoch - BigInt(rnd(30)) : (epoch += 1n + BigInt(rnd(3)));
+        const at = order.findIndex(([k]) => k === key);
+        if (at < 0 || order[at]![1] < e) {
+          if (at >= 0) order.splice(at, 1);
+          order.push([key, e]);
+          while (order.length > max) { const [, oe] = order.shift()!; if (oe > floor) floor = oe; }
+        }
+        table.raise(key, e);
+      }
+      assert.is(table.size, order.length, `size at step ${step}`);
+      for (let i = 0; i < 3 * max + 2; i++) {
+        const k = `k${i}`;
+        assert.is(table.get(k), order.find(([x]) => x === k)?.[1] ?? floor, `${k} at step ${step} (bound ${max})`);
+      }
+    }
+  }
 });
 
 t.run();
