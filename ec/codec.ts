@@ -10,7 +10,7 @@
  */
 import { EcError } from './errors.js';
 import { describeValue } from '../core/describe.js';
-import { encodingMatrix, matInvert, matMul, MATRIX_IDS, type MatrixKind } from './matrix.js';
+import { encodingMatrix, decodeRows, MATRIX_IDS, type MatrixKind } from './matrix.js';
 import type { Kernel, KernelPlan } from './kernel.js';
 
 /** Largest k + p (GF(2^8) has 256 distinct evaluation points). */
@@ -273,16 +273,9 @@ export class MatrixCodec implements Codec {
     const hit = this.decodePlans.get(key);
     if (hit) { this.decodePlans.delete(key); this.decodePlans.set(key, hit); return hit; }
     const k = this.dataShards, enc = this.encodingMatrix;
-    const sub = new Uint8Array(k * k);
-    chosen.forEach((row, i) => sub.set(enc.subarray(row * k, row * k + k), i * k));
-    const inv = matInvert(sub, k);
+    const rows = decodeRows(enc, k, chosen, wanted);
     this.inversions++;
-    if (!inv) throw new Error(`decode submatrix singular for rows ${chosen.join(',')}: the ${this.matrix} matrix is not MDS here (bug)`);
-    const rows = new Uint8Array(wanted.length * k);
-    wanted.forEach((w, r) => {
-      const row = w < k ? inv.subarray(w * k, w * k + k) : matMul(enc.subarray(w * k, w * k + k), 1, k, inv, k);
-      rows.set(row, r * k);
-    });
+    if (!rows) throw new Error(`decode submatrix singular for rows ${chosen.join(',')}: the ${this.matrix} matrix is not MDS here (bug)`);
     const plan = this.live().prepare(rows, wanted.length, k);
     this.decodePlans.set(key, plan);
     if (this.decodePlans.size > DECODE_CACHE_SIZE) {

@@ -86,3 +86,22 @@ export function cauchyMatrix(k: number, p: number): Uint8Array {
 export function encodingMatrix(kind: MatrixKind, k: number, p: number): Uint8Array {
   return kind === 'cauchy' ? cauchyMatrix(k, p) : vandermondeMatrix(k, p);
 }
+
+/**
+ * The rows that restore shards `wanted` from the k shards `chosen` of a (k + p) x k encoding
+ * matrix `enc`: shard wanted[r] = sum over j of rows[r * k + j] * shard chosen[j], in GF(2^8). A data
+ * shard's row is its row of the inverse of the chosen rows; a parity shard's is its encoding row
+ * times that inverse. Null when the chosen rows are singular (a matrix that is not MDS there).
+ */
+export function decodeRows(enc: Uint8Array, k: number, chosen: readonly number[], wanted: readonly number[]): Uint8Array | null {
+  const sub = new Uint8Array(k * k);
+  for (let j = 0; j < k; j++) sub.set(enc.subarray(chosen[j]! * k, chosen[j]! * k + k), j * k);
+  const inv = matInvert(sub, k);
+  if (inv === null) return null;
+  const rows = new Uint8Array(wanted.length * k);
+  for (let r = 0; r < wanted.length; r++) {
+    const w = wanted[r]!;
+    rows.set(w < k ? inv.subarray(w * k, w * k + k) : matMul(enc.subarray(w * k, w * k + k), 1, k, inv, k), r * k);
+  }
+  return rows;
+}

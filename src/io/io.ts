@@ -684,7 +684,7 @@ function deferrableParity(ctx: IoContext, codec: EcCodec, roles: ReadonlyArray<{
 }
 
 /** Each data role's cells of whole stripes of the caller's bytes, as views, in stripe order (`encodeStripesInPlace` without the encode). */
-function stripeViews(data: Uint8Array, k: number, cell: number, nStripes: number): Uint8Array[][] {
+export function stripeViews(data: Uint8Array, k: number, cell: number, nStripes: number): Uint8Array[][] {
   assert(data.length === nStripes * k * cell, 'whole stripes', { length: data.length, nStripes, k, cell });
   const parts = Array.from({ length: k }, () => new Array<Uint8Array>(nStripes));
   for (let s = 0; s < nStripes; s++) {

@@ -21,6 +21,9 @@ import { nativeAddon } from './io-uring.js';
 /** What the addon's hashedBatch takes as a write's 8th element: [coeffs (k), cell bytes, data (whole stripes)]. */
 export type ParityFill = readonly [coeffs: Uint8Array, cell: number, data: Uint8Array];
 
+/** Most coefficients (k) of one fill: the native addon's limit (native/hashio.c FILL_MAX_K), which refuses a larger one. */
+export const FILL_MAX_COEFFS = 64;
+
 /** Set to 0 to encode EC parity on the JavaScript thread instead of deferring it to the write's pool job. */
 export const DEFER_PARITY_ENV = 'CAIRN_EC_DEFER_PARITY';
 
@@ -65,7 +68,7 @@ export function deferredFills(): boolean {
  */
 export function deferFill(out: Uint8Array, coeffs: Uint8Array, cell: number, data: Uint8Array): void {
   const k = coeffs.length;
-  if (!(k >= 1 && Number.isSafeInteger(cell) && cell >= 1 && data.length % (k * cell) === 0 && out.length === data.length / k)) {
+  if (!(k >= 1 && k <= FILL_MAX_COEFFS && Number.isSafeInteger(cell) && cell >= 1 && data.length % (k * cell) === 0 && out.length === data.length / k)) {
     throw new RangeError(`a parity fill writes data.length / k bytes from whole stripes (k ${k}, cell ${cell}, data ${data.length}, out ${out.length})`);
   }
   if (!fills.has(out)) pending++;

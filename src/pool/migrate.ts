@@ -38,9 +38,9 @@
 import { containerPort, type ContainerCore } from '../container/container.js';
 import type { ShardStore } from '../io/shard-store.js';
 import { unitOid } from '../io/shard-store.js';
-import { groupShards, roleShards, dkeyRotation, stripeBuffers, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
-import { deferFill, deferredFills, dropFill } from '../media/fills.js';
-import { matInvert, matMul } from '../../ec/matrix.js';
+import { groupShards, roleShards, dkeyRotation, stripeBuffers, stripeViews, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
+import { deferFill, deferredFills, dropFill, FILL_MAX_COEFFS } from '../media/fills.js';
+import { decodeRows as matrixDecodeRows } from '../../ec/matrix.js';
 import { ObjectError } from '../io/errors.js';
 import { objectClassOf } from '../../placement/index.js';
 import { scanObject, extentEnd, type ScannedDkey } from '../vos/scan.js';
@@ -816,35 +816,24 @@ function makeCellPlan(ctx: ShardCtx, movers: Mover[], { roles, roleOf }: DkeyRol
   const m = codec.encodingMatrix;
   let local = true;
   for (const mv of movers) if (!supportsBulkRead(mv.dst)) local = false;
-  const encoding = local && m instanceof Uint8Array && m.length === (k + p) * k && k <= FILL_MAX_K ? m : undefined;
+  const encoding = local && m instanceof Uint8Array && m.length === (k + p) * k && k <= FILL_MAX_COEFFS ? m : undefined;
   return { k, p, cell, stripesPerStep: Math.max(1, Math.floor(MIGRATE_STEP_BYTES / cell)), codec, sources, moverRoles, dataOnly, parityOnly, encoding, rows: new Map() };
 }
-
-/** Most coefficients of one deferred fill (native/hashio.c FILL_MAX_K). */
-const FILL_MAX_K = 64;
 
 /**
  * The decode rows of `plan`'s movers when the k slots hold roles `chosen` (slot order): mover i's
  * cells = sum over slots j of rows[i * k + j] * (slot j's cells), in GF(2^8). A data role's row is
  * its row of the inverse of the chosen rows of the encoding matrix; a parity role's is its encoding
- * row times that inverse (what `MatrixCodec.reconstruct` computes).
+ * row times that inverse (ec/matrix.ts `decodeRows`, as `MatrixCodec.reconstruct` uses).
  */
 function decodeRows(plan: CellPlan, chosen: readonly number[]): Uint8Array {
   const key = chosen.join(',');
   let rows = plan.rows.get(key);
   if (rows !== undefined) return rows;
-  const { k } = plan, enc = plan.encoding!;
-  const sub = new Uint8Array(k * k);
-  for (let j = 0; j < k; j++) sub.set(enc.subarray(chosen[j]! * k, chosen[j]! * k + k), j * k);
-  const inv = matInvert(sub, k);
-  assert(inv !== null, 'the chosen rows of the encoding matrix invert (MDS)', { chosen: key });
-  rows = new Uint8Array(plan.moverRoles.length * k);
-  for (let i = 0; i < plan.moverRoles.length; i++) {
-    const w = plan.moverRoles[i]!;
-    rows.set(w < k ? inv.subarray(w * k, w * k + k) : matMul(enc.subarray(w * k, w * k + k), 1, k, inv, k), i * k);
-  }
-  plan.rows.set(key, rows);
-  return rows;
+  const made = matrixDecodeRows(plan.encoding!, plan.k, chosen, plan.moverRoles);
+  assert(made !== null, 'the chosen rows of the encoding matrix invert (MDS)', { chosen: key });
+  plan.rows.set(key, made);
+  return made;
 }
 
 /**
@@ -859,16 +848,6 @@ function slotBuffer(shards: readonly Uint8Array[], k: number, bytes: number): Ui
     if (b.buffer !== first.buffer || b.byteOffset !== first.byteOffset + j * bytes) return undefined;
   }
   return new Uint8Array(first.buffer, first.byteOffset, k * bytes);
-}
-
-/** Slot `slot`'s cells of a step of `stripes` stripes in `data` (see `slotBuffer`), one view per stripe. */
-function slotViews(data: Uint8Array, k: number, cell: number, stripes: number, slot: number): Uint8Array[] {
-  const views: Uint8Array[] = [];
-  for (let s = 0; s < stripes; s++) {
-    const at = (s * k + slot) * cell;
-    views.push(data.subarray(at, at + cell));
-  }
-  return views;
 }
 
 /**
@@ -901,8 +880,8 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   const fills: Uint8Array[] = [];
   try {
     if (data !== undefined) {
-      const stripes = recx.count / cell;
-      const chosen = await readSources(ctx, plan, R, key, recx, (_role, slot) => slotViews(data, k, cell, stripes, slot));
+      const slots = stripeViews(data, k, cell, recx.count / cell); // (slot j's cells, one view per stripe)
+      const chosen = await readSources(ctx, plan, R, key, recx, (_role, slot) => slots[slot]!);
       const rows = decodeRows(plan, chosen);
       for (let i = 0; i < movers.length; i++) {
         const out = bufs.shards[k + i]!;
