@@ -603,7 +603,7 @@ export function stripeBuffers(codec: EcCodec, n: number, bytes: number): { shard
  * The parity buffers of a write whose parity is deferred (`deferrableParity`): `shards` holds k
  * empty views (the data roles write views of the caller's bytes) and p buffers of `bytes` from a
  * free list (plain memory: the fill runs in the addon; recycled, because a new buffer this large
- * is fresh pages whose first touch faults, 7-15 us each here). `release` gives them back. Why not
+ * is fresh pages whose first touch faults, 7-15 us each here; a miss takes `allocOutput`'s). `release` gives them back. Why not
  * the codec's `allocShards`: it carves k + p buffers out of its wasm memory for the p used, and
  * that (with its free) was ~3% of an EC write's JavaScript thread.
  */
@@ -614,7 +614,7 @@ function parityBuffers(k: number, p: number, bytes: number): { shards: Uint8Arra
   for (let i = k; i < k + p; i++) {
     const b = list?.pop();
     if (b !== undefined) parityFreeBytes -= bytes;
-    shards[i] = b ?? new Uint8Array(bytes);
+    shards[i] = b ?? allocOutput(bytes); // (the fill writes every byte: no zeroing)
   }
   return {
     shards,
