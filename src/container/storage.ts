@@ -10,7 +10,7 @@ import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, type AppendRecord } from 
 import { intentObjects } from './intent-codec.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
-import { CairnError, CorruptionError } from '../../core/errors.js';
+import { CairnError, CorruptionError, assert } from '../../core/errors.js';
 import type { JournalRecord } from './journal.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { xxh64 } from '../../core/xxhash.js';
@@ -42,13 +42,23 @@ type LiveEntry = QueuedRecord | PackedGroup;
 function packedRecord(b: Buffer, type: JournalType, epoch: bigint, start: number, end: number, binary: boolean): QueuedRecord {
   if (!binary) return { type, epoch, json: b.toString('utf8', start, end) };
   const bin = b.subarray(start, end);
-  return type === JournalType.Intent ? { type, epoch, bin, objects: intentObjects(b, start, end) ?? [] } : { type, epoch, bin };
+  return type === JournalType.Intent ? { type, epoch, bin, objects: packedIntentObjects(b, start, end) } : { type, epoch, bin };
+}
+
+/**
+ * The object ids of a binary INTENT this process wrote (a packed group's): they must parse, or a
+ * checkpoint would drop the record without its ids reaching the registry.
+ */
+function packedIntentObjects(b: Buffer, start: number, end: number): string[] {
+  const objects = intentObjects(b, start, end);
+  assert(objects !== undefined, 'a kept INTENT names its objects', { start, end });
+  return objects;
 }
 
 /** The object ids a JSON INTENT payload names (hex strings only). */
 function jsonObjects(text: string): string[] {
   let p: unknown;
-  try { p = JSON.parse(text); } catch { return []; }
+  try { p = JSON.parse(text); } catch (err) { assert(false, 'a kept JSON INTENT parses', { err: String(err) }); }
   const o = (p as { objects?: unknown } | null)?.objects;
   return Array.isArray(o) ? o.filter((x): x is string => typeof x === 'string') : [];
 }
@@ -592,7 +602,7 @@ export class LocalContainerStorage implements ContainerStorage {
         Journal.forEachBatchRecord(b, (type, epoch, start, end, binary) => {
           records++;
           if (epoch > covered) kept.push(packedRecord(b, type, epoch, start, end, binary));
-          else if (type === JournalType.Intent) for (const o of (binary ? intentObjects(b, start, end) : jsonObjects(b.toString('utf8', start, end))) ?? []) dropped.push(o);
+          else if (type === JournalType.Intent) for (const o of binary ? packedIntentObjects(b, start, end) : jsonObjects(b.toString('utf8', start, end))) dropped.push(o);
         });
         continue;
       }
