@@ -384,7 +384,23 @@ export class TargetStore {
   nextSeq = 1;
   private nextRunId = 1;
   private nextContIdx = 1;
+  /** The state of record in memory (staged by the newest commit; its `gen` is not used: see `slotSb`). */
   private sb!: Superblock;
+  /** The superblock last written to a slot (the next commit's generations follow it). */
+  private slotSb!: Superblock;
+  /** The last durable manifest commit not yet done (the next one writes its slots after it: `commitManifest`). */
+  private commitTail: Promise<void> | undefined;
+  /** Durable manifest commits staged and not yet done (at most one per kind of committer). */
+  commitInFlight = 0;
+  /**
+   * Called at each phase of a manifest commit (tests and diagnostics: crash tests kill the process
+   * there): 'staged' (new state in memory, manifest copies written), 'synced' (runs and copies
+   * durable), 'committed' (the commit slot durable), 'written' (the other slot durable), 'released'
+   * (the old state's space free). Not durable: no sync phases ('staged', 'released').
+   */
+  onCommitPhase: ((phase: 'staged' | 'synced' | 'committed' | 'written' | 'released') => void) | undefined;
+  /** Data extents freed by commits not yet durable: free in every manifest written, reused only once theirs is durable. */
+  private readonly commitFreed: ExtentList[] = [];
   /** Log generation the superblock before the current one counts as flushed (0: unknown). */
   private prevWalFlushedGen = 0;
   /** Why the first manifest copy could not be read at open (the second was used). */
@@ -548,7 +564,7 @@ export class TargetStore {
       t.openReport.superblockDamaged = slotDamaged;
       if (t.manifestCopyDamaged) t.openReport.manifestCopyDamaged = t.manifestCopyDamaged;
       // one damaged copy was survived: write fresh copies (and the damaged slot) now, so a second fault is survived too
-      if (!readOnly && (slotDamaged || t.manifestCopyDamaged)) t.commitManifest([], [], t.sb.walFlushedGen);
+      if (!readOnly && (slotDamaged || t.manifestCopyDamaged)) t.commitManifestNow([], [], t.sb.walFlushedGen);
       t.openReport.ms = performance.now() - t0;
     } catch (e) {
       await dev.close().catch(() => undefined);
@@ -573,7 +589,8 @@ export class TargetStore {
     this.wal = Wal.create(this.space, this.walGeometry(), 1, 1);
     this.active = new Memtable(1);
     this.sb = { gen: 0, geo: this.geo, walFlushedGen: 0, copies: [{ len: 0, csum: 0n, chunks: [] }, { len: 0, csum: 0n, chunks: [] }] };
-    this.commitManifest([], [], 0); // both slots: either one alone opens the target
+    this.slotSb = this.sb;
+    this.commitManifestNow([], [], 0); // both slots: either one alone opens the target
     this.openReport = { created: true, records: 0, superblockDamaged: false, ms: 0 };
   }
 
@@ -601,7 +618,7 @@ export class TargetStore {
 
   /** Read the manifest of `sb`, open its runs, replay the log. */
   private load(sb: Superblock): void {
-    this.sb = sb;
+    this.sb = sb; this.slotSb = sb;
     const m = this.readManifest(sb);
     this.applyManifest(m);
     const { wal, replay } = Wal.open(this.space, this.walGeometry(), sb.walFlushedGen, this.readOnly);
@@ -631,7 +648,7 @@ export class TargetStore {
     const freed = new ExtentList();
     writeMergedSync(memtableEntries(mt, this.inlineReader()), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
     const meta = w.finish();
-    this.commitManifest(meta ? [meta] : [], [], flushedTo, freed); // both slots past the old log before it is overwritten
+    this.commitManifestNow(meta ? [meta] : [], [], flushedTo, freed); // both slots past the old log before it is overwritten
     this.wal = Wal.create(this.space, this.walGeometry(), flushedTo + 1, this.nextSeq);
     this.allocsByGen.clear();
   }
@@ -807,7 +824,8 @@ export class TargetStore {
   private ensureChunks(need: number): boolean {
     while (this.heapFree.length < need) {
       if (this.space.size + this.geo.segmentBytes <= this.geo.maxBytes) { this.growHeap(); continue; }
-      if (this.pendingChunkFree.length > 2 * this.sb.copies[0].chunks.length + 2) { this.commitManifest([], [], this.sb.walFlushedGen); continue; }
+      // (not while a durable commit is in flight: its end releases chunks too)
+      if (this.pendingChunkFree.length > 2 * this.sb.copies[0].chunks.length + 2 && this.commitManifestNow([], [], this.sb.walFlushedGen)) continue;
       return false;
     }
     return true;
@@ -858,7 +876,7 @@ export class TargetStore {
     for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) for (const [off, n] of list) extra.push(off, n);
     const m: Manifest = {
       version: 1, nextSeq: this.nextSeq, nextRunId: this.nextRunId, nextContIdx: this.nextContIdx, walFlushedGen,
-      containers, runs: [], data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra, this.deferredFree, this.graceFree) },
+      containers, runs: [], data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra, this.deferredFree, this.graceFree, ...this.commitFreed) },
     };
     if (this.damage) (m as Manifest & { damaged?: string }).damaged = this.damage;
     return m;
@@ -869,61 +887,160 @@ export class TargetStore {
    * generation now held in runs, and release data extents of dropped versions. Writes both manifest
    * copies into fresh chunks, then one superblock slot (the commit point), then the other slot with
    * the same state: chunks of the old state are free at once and a rotation needs no commit.
+   *
+   * Two halves. `stageCommit` (synchronous) makes the new state the one reads and the next commit
+   * see and writes its manifest copies; nothing the old state names is freed yet. `finishCommit`
+   * writes the superblock slots and then releases what the old state alone named (its manifest
+   * chunks, the removed runs' chunks, the data extents `freedData` lists). Not durable: both now,
+   * and this returns undefined. Durable: the three syncs (runs and copies, the commit slot, the
+   * other slot) are fdatasyncs on the thread pool and this returns the promise of the commit
+   * (`commitInFlight`): updates and reads go on meanwhile; a second commit stages at once (its
+   * manifest includes the first's state) and writes its slots after the first's (`commitTail`,
+   * one link per commit: flush, merge, heal and a rotation each commit one at a time). A SIGKILL
+   * anywhere in the window finds the old state or the new one, whole: nothing the old state names
+   * is reused before the new one is durable. Throws (state unchanged) when staging fails; the
+   * promise rejects when a sync failed, after marking the target damaged (nothing is released:
+   * which slot holds what is unknown).
    */
-  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList): void {
+  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList): Promise<void> | undefined {
+    const staged = this.stageCommit(add, remove, walFlushedGen, freedData);
+    if (!this.durable) { this.finishCommit(staged); return undefined; }
+    const prev = this.commitTail;
+    const p = this.syncCommit(staged, prev);
+    this.commitTail = p;
+    this.commitInFlight++;
+    const done = (): void => { this.commitInFlight--; if (this.commitTail === p) this.commitTail = undefined; };
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * `commitManifest` for the callers that cannot wait (open, a commit to free chunks at the cap,
+   * a rotation's fallback commit): done before this returns, the durable syncs on this thread.
+   * False (nothing done) while a durable commit is in flight: its slots are not written yet.
+   */
+  private commitManifestNow(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList): boolean {
+    if (this.commitTail) return false;
+    const staged = this.stageCommit(add, remove, walFlushedGen, freedData);
+    if (this.durable) this.space.persistAll();
+    this.finishCommit(staged, true);
+    return true;
+  }
+
+  /** The synchronous half of `commitManifest`: the new state in memory and its manifest copies written. */
+  private stageCommit(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList): StagedCommit {
     // a new list (never changed in place): readers and the point index hold the list they began with
     const gone = new Set(remove);
     const runs = remove.length > 0 ? this.runs.filter((r) => !gone.has(r)) : this.runs.slice();
     for (const meta of add) runs.push(new Run(this.space, meta, this.verified));
+    // freed data extents: free in the manifest being written (and in every later one), released in
+    // memory once it is durable (`finishCommit`)
+    const freed = freedData && freedData.length > 0 ? freedData : undefined;
+    if (freed) this.commitFreed.push(freed);
+    let copies: Superblock['copies'];
+    const heap = this.heap();
+    const taken: number[] = [];
+    try {
+      const m = this.buildManifest(walFlushedGen);
+      const { blob, csum } = encodeManifest(m, runs.map((r) => this.runJson(r)));
+      const per = this.geo.chunkBytes;
+      const nChunks = Math.ceil(blob.length / per);
+      if (nChunks > MAX_MANIFEST_CHUNKS) throw new VosError('NO_SPACE', 'manifest larger than a superblock can describe', { bytes: blob.length });
+      copies = [0, 1].map(() => {
+        const chunks: number[] = [];
+        for (let i = 0; i < nChunks; i++) {
+          const ch = heap.allocChunk();
+          chunks.push(ch); taken.push(ch);
+          const part = blob.subarray(i * per, Math.min(blob.length, (i + 1) * per));
+          this.space.pwrite(ch, part);
+        }
+        return { len: blob.length, csum, chunks };
+      }) as Superblock['copies'];
+    } catch (e) {
+      if (freed) this.commitFreed.pop();
+      this.heapFree.push(...taken);
+      throw e;
+    }
     this.runs = runs;
     for (const r of remove) r.retired = true;
-    // freed data extents: free in the manifest being written, released in memory after the commit
-    if (freedData) this.deferredFree.pushAll(freedData);
-    const m = this.buildManifest(walFlushedGen);
-    const { blob, csum } = encodeManifest(m, this.runs.map((r) => this.runJson(r)));
-    const per = this.geo.chunkBytes;
-    const nChunks = Math.ceil(blob.length / per);
-    if (nChunks > MAX_MANIFEST_CHUNKS) throw new VosError('NO_SPACE', 'manifest larger than a superblock can describe', { bytes: blob.length });
-    const heap = this.heap();
-    const copies = [0, 1].map(() => {
-      const chunks: number[] = [];
-      for (let i = 0; i < nChunks; i++) {
-        const ch = heap.allocChunk();
-        chunks.push(ch);
-        const part = blob.subarray(i * per, Math.min(blob.length, (i + 1) * per));
-        this.space.pwrite(ch, part);
-      }
-      return { len: blob.length, csum, chunks };
-    }) as Superblock['copies'];
-    // durable: the new runs and both manifest copies reach the medium before a superblock names them
-    if (this.durable) this.space.persistAll();
+    // the chunks of runs no reader pins are the commit's to free (a pinned one goes to
+    // pendingChunkFree when unpinned: see scrub)
+    const runChunks: number[] = [];
+    for (const r of remove) if (r.pins === 0) runChunks.push(...r.meta.chunks);
     const old = this.sb;
+    this.sb = { gen: old.gen, geo: this.geo, walFlushedGen, copies };
+    for (const [gen] of this.allocsByGen) if (gen <= walFlushedGen) this.allocsByGen.delete(gen);
+    this.onCommitPhase?.('staged');
+    return { sb: this.sb, oldCopies: old.copies, runChunks, freed };
+  }
+
+  /**
+   * The second half of `commitManifest`: both superblock slots (generations after the last slot
+   * written), then the old state's chunks and the commit's freed extents released. `sync`: each
+   * slot persisted before the next step (durable, on this thread; `syncCommit` syncs on the pool).
+   */
+  private finishCommit(c: StagedCommit, sync = false): void {
+    const old = this.slotSb;
     // The commit point is the first slot written. Then the other slot gets the same state (one
     // generation on), so the fallback slot never names the old state: the log region it needed and
     // the chunks of the old state are free at once, and a rotation needs no commit of its own.
-    const first: Superblock = { gen: old.gen + 1, geo: this.geo, walFlushedGen, copies };
-    this.writeSlot(first);
-    const second: Superblock = { ...first, gen: old.gen + 2 };
+    const first: Superblock = { ...c.sb, gen: old.gen + 1 };
+    this.writeSlot(first, sync);
+    const second: Superblock = { ...c.sb, gen: old.gen + 2 };
     let both = true;
-    try { this.writeSlot(second); } catch { both = false; /* committed: the fallback slot keeps the old state */ }
+    try { this.writeSlot(second, sync); } catch { both = false; /* committed: the fallback slot keeps the old state */ }
+    this.slotWritten(c, first, second, both);
+  }
+
+  /** `finishCommit` with durable syncs on the thread pool, after the commit before it (`prev`) is done. */
+  private async syncCommit(c: StagedCommit, prev: Promise<void> | undefined): Promise<void> {
+    try {
+      if (prev) await prev; // (its failure is this one's: the target is damaged)
+      // the new runs and both manifest copies reach the medium before a superblock names them
+      await this.space.persistAsync();
+      this.onCommitPhase?.('synced');
+      const old = this.slotSb;
+      const first: Superblock = { ...c.sb, gen: old.gen + 1 };
+      this.writeSlot(first, false);
+      await this.space.persistAsync();
+      this.onCommitPhase?.('committed');
+      const second: Superblock = { ...c.sb, gen: old.gen + 2 };
+      let both = true;
+      try { this.writeSlot(second, false); await this.space.persistAsync(); } catch { both = false; }
+      this.onCommitPhase?.('written');
+      this.slotWritten(c, first, second, both);
+    } catch (e) {
+      this.markDamaged(`manifest commit failed: ${(e as Error).message}`);
+      throw toVosError(e, 'manifest commit');
+    }
+  }
+
+  /** After a commit's slots: the last slot written, and what the old state alone named released. */
+  private slotWritten(c: StagedCommit, first: Superblock, second: Superblock, both: boolean): void {
+    const old = this.slotSb;
     const release = this.pendingChunkFree;
     this.pendingChunkFree = [];
     const oldChunks = both ? release : this.pendingChunkFree;
-    for (const c of old.copies) oldChunks.push(...c.chunks);
-    for (const r of remove) if (r.pins === 0) oldChunks.push(...r.meta.chunks);
-    this.sb = both ? second : first;
-    this.prevWalFlushedGen = both ? walFlushedGen : old.walFlushedGen;
+    for (const x of c.oldCopies) oldChunks.push(...x.chunks);
+    oldChunks.push(...c.runChunks);
+    this.slotSb = both ? second : first;
+    this.prevWalFlushedGen = both ? c.sb.walFlushedGen : old.walFlushedGen;
     // chunks no slot names any more (a run a reader still pins goes to pendingChunkFree when unpinned)
     this.heapFree.push(...release);
-    for (const [gen] of this.allocsByGen) if (gen <= walFlushedGen) this.allocsByGen.delete(gen);
+    if (c.freed) {
+      const i = this.commitFreed.indexOf(c.freed);
+      if (i >= 0) this.commitFreed.splice(i, 1);
+      this.deferredFree.pushAll(c.freed);
+    }
     this.reclaim();
+    this.onCommitPhase?.('released');
   }
 
-  /** Store superblock `sb` in its slot (by generation); durable: on the medium when this returns. */
-  private writeSlot(sb: Superblock): void {
+  /** Store superblock `sb` in its slot (by generation); `sync`: on the medium when this returns. */
+  private writeSlot(sb: Superblock, sync: boolean): void {
     const slot = (sb.gen % 2) * SB_SLOT_BYTES;
     this.space.write(slot, encodeSuperblock(sb));
-    if (this.durable) this.space.persist(slot, SB_SLOT_BYTES);
+    if (sync) this.space.persist(slot, SB_SLOT_BYTES);
   }
 
   // ------------------------------------------------------------------ log, memtable, flush
@@ -958,7 +1075,8 @@ export class TargetStore {
     // The region about to be reused holds generation activeGen - 1, in runs since the last flush commit.
     // The other superblock slot (the fallback if the newest is damaged) must not need it any more.
     if (this.prevWalFlushedGen < this.wal.activeGen - 1) {
-      try { this.commitManifest([], [], this.sb.walFlushedGen); } catch { /* the fallback would report damage, not lose data silently */ }
+      // (with a durable commit in flight: after it, not awaited; its rotation does not wait, as on a failure)
+      try { if (!this.commitManifestNow([], [], this.sb.walFlushedGen)) void this.commitManifest([], [], this.sb.walFlushedGen); } catch { /* the fallback would report damage, not lose data silently */ }
     }
     this.wal.rotate(this.nextSeq);
     this.frozen = this.active;
@@ -980,17 +1098,29 @@ export class TargetStore {
     if (await this.memtableOnWorker(mt)) { this.flushed(mt); return; }
     const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed = new ExtentList();
+    let c: Promise<void> | undefined;
     try {
       const steps = flushMemtable(mt, w, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       while (!steps.next().done) await yieldNow();
       const meta = w.finish();
       await this.syncDeferredData();
-      this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
+      c = this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
     } catch (e) {
       this.heapFree.push(...w.allocated);
       throw e;
     }
+    await this.committed(mt, c);
     this.flushed(mt);
+  }
+
+  /**
+   * After a flush's or fold's `commitManifest` staged: reads take the run from now on, not frozen
+   * memtable `mt` (in the same turn as the runs changed); its log region is reused only once the
+   * commit `c` is durable (`flushed`, `folded`).
+   */
+  private async committed(mt: Memtable, c: Promise<void> | undefined): Promise<void> {
+    if (this.frozen === mt) this.frozen = undefined;
+    if (c) await c;
   }
 
   /** After the commit of `mt`'s flush: its log region may be reused. */
@@ -1084,6 +1214,7 @@ export class TargetStore {
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, level);
     const freed = new ExtentList();
+    let c: Promise<void> | undefined;
     try {
       if (plain || aggOnly) {
         const steps = plain ? fastMerge(inputs, w, freed) : aggregateMerge(runCursors(inputs), w, (c) => this.rules(c), freed, stats);
@@ -1093,12 +1224,13 @@ export class TargetStore {
       }
       const meta = w.finish();
       for (const r of inputs) r.pins--;
-      this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
+      c = this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
     } catch (e) {
       for (const r of inputs) if (r.pins > 0) r.pins--;
       this.heapFree.push(...w.allocated);
       throw e;
     }
+    if (c) await c;
     this.afterMerge(full, coversSeq, stats);
   }
 
@@ -1172,12 +1304,14 @@ export class TargetStore {
       for (const r of inputs) r.pins--;
     }
     if (!res) return false;
+    let c: Promise<void> | undefined;
     try {
-      this.commitManifest(res.meta ? [res.meta] : [], inputs, this.sb.walFlushedGen, res.freed);
+      c = this.commitManifest(res.meta ? [res.meta] : [], inputs, this.sb.walFlushedGen, res.freed);
     } catch (e) {
       this.heapFree.push(...res.used);
       throw e;
     }
+    if (c) await c;
     addStats(stats, res.stats);
     return true;
   }
@@ -1208,13 +1342,15 @@ export class TargetStore {
       for (const r of inputs) r.pins--;
     }
     if (!res) return false;
+    let c: Promise<void> | undefined;
     try {
       await this.syncDeferredData();
-      this.commitManifest(res.meta ? [res.meta] : [], inputs, mt.gen, res.freed);
+      c = this.commitManifest(res.meta ? [res.meta] : [], inputs, mt.gen, res.freed);
     } catch (e) {
       this.heapFree.push(...res.used);
       throw e;
     }
+    await this.committed(mt, c);
     this.addAggStats(new Map(res.stats));
     if (fold) this.workerFolds++;
     return true;
@@ -1348,6 +1484,7 @@ export class TargetStore {
     for (const r of inputs) r.pins++;
     const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
     const freed = new ExtentList();
+    let c: Promise<void> | undefined;
     try {
       const mem = new MemtableCursor(mt, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       const steps = aggregateMerge([mem, ...runCursors(inputs)], w, (c) => this.rules(c), freed, stats);
@@ -1355,12 +1492,13 @@ export class TargetStore {
       const meta = w.finish();
       await this.syncDeferredData();
       for (const r of inputs) r.pins--;
-      this.commitManifest(meta ? [meta] : [], inputs, mt.gen, freed);
+      c = this.commitManifest(meta ? [meta] : [], inputs, mt.gen, freed);
     } catch (e) {
       for (const r of inputs) if (r.pins > 0) r.pins--;
       this.heapFree.push(...w.allocated);
       throw e;
     }
+    await this.committed(mt, c);
     this.addAggStats(stats);
     this.folded(mt);
   }
@@ -1948,17 +2086,19 @@ export class TargetStore {
       r.pins++;
       const w = new RunWriter(this.space, this.heap(), this.nextRunId++, r.meta.level);
       const freed = new ExtentList();
+      let c: Promise<void> | undefined;
       try {
         const src = runEntriesSkipping(r, (n) => { lost += n; });
         await writeMergedAsync(src, w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() }, () => false);
         r.pins--;
         const meta = w.finish();
-        this.commitManifest(meta ? [meta] : [], [r], this.sb.walFlushedGen, freed);
+        c = this.commitManifest(meta ? [meta] : [], [r], this.sb.walFlushedGen, freed);
       } catch (e) {
         if (r.pins > 0) r.pins--;
         this.heapFree.push(...w.allocated);
         throw e;
       }
+      if (c) await c;
     }
     for (const b of bad) this.damagedBlocks.delete(b);
     return lost;
@@ -1997,6 +2137,7 @@ export class TargetStore {
         try { await this.flushAll(); } catch { /* the log still holds it: replayed at the next open */ }
         if (this.durable) { await this.dev.sync(); this.persistLog(); }
       }
+      while (this.commitTail) await this.commitTail.catch(() => undefined);
     } finally {
       await this.dev.close().catch(() => undefined);
       this.space.close();
@@ -2005,6 +2146,18 @@ export class TargetStore {
 }
 
 class CompactionAborted extends Error {}
+
+/** A manifest commit between its halves (`stageCommit`, `finishCommit`). */
+interface StagedCommit {
+  /** The new state (its generation is set when its slots are written). */
+  sb: Superblock;
+  /** Manifest copies of the state before it: freed once its slots are written. */
+  oldCopies: Superblock['copies'];
+  /** Chunks of the runs it removed that no reader pins: freed likewise. */
+  runChunks: number[];
+  /** Data extents it freed: released likewise. */
+  freed: ExtentList | undefined;
+}
 
 /** Add per-container counts `from` into `into` (objects of `into` are updated in place). */
 function addStats(into: Map<number, MergeStats>, from: Iterable<[number, MergeStats]>): void {

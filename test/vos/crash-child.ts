@@ -13,6 +13,10 @@
  * argv: dir seed io durable ledger
  * CAIRN_VOS_CRASH_SELFKILL=<seed>: the child kills itself at a seeded pmem write (crash-selfkill.ts).
  * CAIRN_VOS_CRASH_DELAY=<maxMs>: merge-worker answers and data-file writes held back 0..maxMs (seeded).
+ * CAIRN_VOS_CRASH_COMMIT_KILL=<phase>:<n>: durable with deferSync; at that phase of its n-th manifest
+ * commit (TargetStore.onCommitPhase) the child prints `KILL <phase>`, holds every later sync of the
+ * pmem file (the commit stays in that phase) while its writers go on, and kills itself
+ * HOLD_ACKS acknowledgements or HOLD_MS later (commit-window.test.ts).
  * CAIRN_VOS_CRASH_KILL_QUEUED=1: the child kills itself once a punch resolved whose PUNCH line was
  * still queued on stdout (the parent not reading): the case the ledger file is for.
  */
@@ -27,7 +31,7 @@ const [dir, seedArg, io, durableArg, ledgerPath] = process.argv.slice(2);
 const ledger = fs.openSync(ledgerPath!, 'w');
 const rng = new Rng(Number(seedArg));
 // odd seeds merge even small runs on a worker, even seeds merge them here (MERGE_HERE_MAX_BYTES): kills land in both
-const t = await VosTarget.open(dir!, { ...CRASH_OPTS, io: io as 'pread' | 'io_uring', durable: durableArg === '1', ...(Number(seedArg) % 2 === 1 ? { mergeOnWorkerBytes: 0 } : {}) });
+const t = await VosTarget.open(dir!, { ...CRASH_OPTS, io: io as 'pread' | 'io_uring', durable: durableArg === '1', ...(process.env.CAIRN_VOS_CRASH_COMMIT_KILL ? { deferSync: true } : {}), ...(Number(seedArg) % 2 === 1 ? { mergeOnWorkerBytes: 0 } : {}) });
 const delayMs = Number(process.env.CAIRN_VOS_CRASH_DELAY ?? 0);
 if (delayMs > 0) installDelays(mergeWorkers(), t.target.dev, delayMs, Number(seedArg));
 let epoch = t.queryMaxEpoch();
@@ -38,7 +42,25 @@ out('READY');
 const killQueued = process.env.CAIRN_VOS_CRASH_KILL_QUEUED === '1';
 const selfKill = process.env.CAIRN_VOS_CRASH_SELFKILL;
 if (selfKill) installSelfKill(t.target.space, planSelfKill(Number(selfKill)), Number(selfKill), out);
-
+const commitKill = process.env.CAIRN_VOS_CRASH_COMMIT_KILL;
+/** Commit-kill mode: acks at the phase; the process dies HOLD_ACKS acks (or HOLD_MS) later. */
+let holdAcks = -1;
+const HOLD_ACKS = 120; const HOLD_MS = 400;
+const die = () => process.kill(process.pid, 'SIGKILL');
+if (commitKill) {
+  // from the phase on, every sync of the pmem file (with deferSync: only manifest commits sync it)
+  // never completes, so the commit stays at that phase while the writers go on; then the kill
+  const [phase, nth] = commitKill.split(':');
+  let seen = 0;
+  const space = t.target.space;
+  const real = space.persistAsync.bind(space);
+  space.persistAsync = () => (holdAcks >= 0 ? new Promise<void>(() => undefined) : real());
+  t.target.onCommitPhase = (p) => {
+    if (holdAcks >= 0 || p !== phase || ++seen !== Number(nth)) return;
+    holdAcks = acks; out(`KILL ${p}`);
+    setTimeout(die, HOLD_MS);
+  };
+}
 async function maintenance(): Promise<void> {
   if (acks % 150 === 75) { out('FLUSHING'); await t.target.flushAll(); out('FLUSHED'); }
   if (acks % 300 === 150) { out('MERGING'); await t.aggregate(epoch - 40n); out('MERGED'); }
@@ -65,6 +87,7 @@ async function worker(): Promise<void> {
       out(`ACK ${kind} ${key} ${e}`);
     }
     acks++;
+    if (holdAcks >= 0 && acks - holdAcks >= HOLD_ACKS) die();
     await maintenance();
   }
 }

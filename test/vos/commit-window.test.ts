@@ -1,0 +1,129 @@
+/**
+ * The durable manifest commit's window (TargetStore.commitManifest: its three syncs run on the
+ * thread pool while updates and reads go on). A child process writes durably (the crash test's
+ * child and workload) and SIGKILLs itself at a chosen phase of its n-th manifest commit
+ * (`CAIRN_VOS_CRASH_COMMIT_KILL`): copies written and not synced, copies synced before the commit
+ * slot, the commit slot synced before the other, both synced before the old state's space is
+ * released, and just after the release. Writes go on between the phases, so a data extent or a
+ * heap chunk the old state names, reused before the new state is durable, shows on reopen as a
+ * lost or wrong value, a damaged block or damage. The reopened target must answer every
+ * acknowledged write, report no damage and scrub clean. In-process: while a commit's syncs are
+ * held back, updates and reads are served, and a second commit waits for the first.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import { VosTarget, MAX_EPOCH } from '../../src/vos/index.js';
+import { CRASH_OPTS } from './crash-common.js';
+import { checkTarget, newLedger, record, runChild } from './crash-check.js';
+import { safe } from './safe.js';
+import { enc, tmpDir } from './helpers.js';
+
+const test = suite('vos commit window');
+
+/** Phases of a manifest commit at which the child kills itself (see TargetStore.onCommitPhase). */
+const PHASES = ['staged', 'synced', 'committed', 'written', 'released'] as const;
+/** A child that never reaches its phase is killed by the parent after this long (the round then checks a random kill). */
+const GUARD_MS = 60_000;
+
+test('SIGKILL at every phase of a durable manifest commit, writes going on: nothing acknowledged is lost, nothing damaged', safe(async () => {
+  const dir = tmpDir('commit-window');
+  const ledger = newLedger();
+  const hit = new Map<string, number>();
+  try {
+    let round = 0;
+    for (const n of [2, 5]) {
+      for (const phase of PHASES) {
+        const { lines } = await runChild(dir, 3000 + round, 'pread', true, 'random', GUARD_MS, { CAIRN_VOS_CRASH_COMMIT_KILL: `${phase}:${n}` });
+        const killed = lines.find((l) => l.startsWith('KILL '));
+        if (killed) hit.set(phase, (hit.get(phase) ?? 0) + 1);
+        record(ledger, lines);
+        const t = await VosTarget.open(dir, { ...CRASH_OPTS, io: 'pread', durable: true });
+        try {
+          await checkTarget(t, ledger, `round ${round} (killed at ${killed ?? 'a random moment'}, commit ${n})`);
+        } finally {
+          await t.close();
+        }
+        round++;
+      }
+    }
+    for (const phase of PHASES) assert.ok((hit.get(phase) ?? 0) >= 1, `a kill landed at phase ${phase} (${JSON.stringify([...hit])})`);
+    assert.ok(ledger.totalAcks > 100, `enough acknowledged writes (${ledger.totalAcks})`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}));
+
+test('while a durable commit\'s syncs are held back, updates and reads are served; a commit staged meanwhile waits for it', safe(async () => {
+  const dir = tmpDir('commit-window-gate');
+  try {
+    const t = await VosTarget.open(dir, { ...CRASH_OPTS, io: 'pread', durable: true, deferSync: true, mergeWorker: false });
+    const s = t.target;
+    // fdatasyncs of the pmem file held back while `hold`, until pump() lets the ones waiting go
+    let hold = false;
+    const held: Array<() => void> = [];
+    const real = s.space.persistAsync.bind(s.space);
+    s.space.persistAsync = () => (hold ? new Promise<void>((res) => held.push(res)).then(real) : real());
+    const pump = () => { for (const r of held.splice(0)) r(); };
+    const turn = () => new Promise<void>((r) => setImmediate(r));
+    const phases: string[] = [];
+    s.onCommitPhase = (p) => phases.push(p);
+    const val = (i: number) => new Uint8Array(i % 3 === 0 ? 5000 : 100).fill(i & 0xff);
+    let next = 0;
+    const write = async (n: number) => { for (const end = next + n; next < end;) { const i = next++; await t.updateSingle(5n, 1n, enc(`a${i}`), enc('v'), val(i)); } };
+    const check = async (label: string) => {
+      for (let i = 0; i < next; i += 7) {
+        const got = await t.fetchSingle(MAX_EPOCH, 1n, enc(`a${i}`), enc('v'));
+        assert.ok(got && Buffer.from(got).equals(Buffer.from(val(i))), `${label}: key ${i}`);
+      }
+    };
+    // seven runs (MERGE_FANIN - 1), committed as usual
+    for (let r = 0; r < 7; r++) { await write(40); await s.flushAll(); }
+    assert.is(s.runs.length, 7);
+    // the eighth flush's commit is held: updates and reads are served meanwhile (each awaited: one
+    // that waited for the commit would never end)
+    hold = true; phases.length = 0;
+    await write(40);
+    let flushed = false;
+    const flush = s.flushAll().then(() => { flushed = true; });
+    while (s.commitInFlight === 0) await turn();
+    assert.equal(phases, ['staged']);
+    await write(200);
+    await check('during the flush\'s commit');
+    assert.not.ok(flushed, 'the flush waits for its commit');
+    assert.is(s.commitInFlight, 1);
+    // its end starts the merge of eight runs, whose commit is held in turn
+    while (!flushed) { pump(); await turn(); }
+    await flush;
+    while (s.commitInFlight === 0) { assert.ok(s.compactions === 0, 'the merge is not done before its commit'); await turn(); }
+    phases.length = 0;
+    // a flush now stages its commit after the merge's, and waits for it
+    await write(40);
+    let second = false;
+    const flush2 = s.flushAll().then(() => { second = true; });
+    while (s.commitInFlight < 2) await turn();
+    await check('during two commits');
+    assert.equal(phases, ['staged'], 'the flush staged (the merge staged before)');
+    assert.not.ok(second);
+    while (!second) { pump(); await turn(); }
+    await flush2;
+    assert.equal(phases, ['staged', 'synced', 'committed', 'written', 'released', 'synced', 'committed', 'written', 'released'], 'the flush\'s syncs after the merge\'s');
+    assert.is(s.commitInFlight, 0);
+    assert.ok(s.compactions >= 1);
+    hold = false; pump();
+    await check('after the commits');
+    await t.close();
+    const r = await VosTarget.open(dir, { ...CRASH_OPTS, io: 'pread' });
+    assert.is(r.openReport.damage, undefined);
+    for (let i = 0; i < next; i++) {
+      const got = await r.fetchSingle(MAX_EPOCH, 1n, enc(`a${i}`), enc('v'));
+      assert.ok(got && Buffer.from(got).equals(Buffer.from(val(i))), `key ${i} after reopen`);
+    }
+    assert.equal((await r.scrub()).bad, []);
+    await r.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}));
+
+test.run();
