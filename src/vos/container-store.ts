@@ -214,10 +214,30 @@ export class ContainerStore {
    * known to be 1, a small value, a store that would wait, sync or retry). Arguments are checked
    * as `updateArrayParts` checks them (same errors).
    */
-  prepareArrayWriteNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[]): PreparedArrayWrite | null {
+  prepareArrayWriteNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[], opts: { recordSize?: number } = {}): PreparedArrayWrite | null {
     checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
-    if (this.state.recordSizes?.get(recordSizeKey(oid, dkey, akey)) !== 1) return null; // (unknown: the checked path finds it)
+    const kept = this.state.recordSizes?.get(recordSizeKey(oid, dkey, akey));
+    if (kept !== 1) {
+      // Unknown: a caller naming record size 1 (a rebuild's first write of the akey here) has the
+      // akey's existing extents decide, as updateArray's check would; otherwise the checked path finds it.
+      if (kept !== undefined || opts.recordSize !== 1 || !this.recordSizeFits(oid, dkey, akey, 1)) return null;
+    }
     return prepareArrayWrite(this.target, this.state, epoch, oid, dkey, akey, recx, parts);
+  }
+
+  /** Whether the akey's existing extents have record size `rs` or there are none (false on anything unusual: the checked path reports it). Not cached: the checked write caches it once it lands. */
+  private recordSizeFits(oid: bigint, dkey: Uint8Array, akey: Uint8Array, rs: number): boolean {
+    const t = this.target;
+    try { t.enter(); } catch { return false; }
+    try {
+      if (this.state.destroyed) return false;
+      const existing = arrayRecordSize(this.view(), oid, dkey, akey, akeyProbes(this.state.idx, oid, dkey, akey));
+      return existing === undefined || existing === rs;
+    } catch {
+      return false;
+    } finally {
+      t.leave();
+    }
   }
 
   private async updateArrayValue(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array | ValueParts, opts: { recordSize?: number }): Promise<void> {
