@@ -272,16 +272,18 @@ t('hashed I/O: writeFromHashed / readIntoHashed move the bytes and return the xx
   // pread with the addon hashes on the thread-pool; a fault injector (no faults) and O_DIRECT force the JS fallback.
   // (with the addon, 'pread' reads with preadv, then hashes; 'pread, mapped' reads out of the
   // file's mapping, copying and hashing in one pass)
-  const setups: Array<{ name: string; opts: Partial<Parameters<typeof openBlockDevice>[1]>; mapped?: boolean }> = [
-    { name: 'pread', opts: { io: 'pread', direct: false } },
-    { name: 'pread, mapped', opts: { io: 'pread', direct: false }, mapped: true },
+  // ('pread, reread' is the default: a range read before goes through the mapping)
+  const setups: Array<{ name: string; opts: Partial<Parameters<typeof openBlockDevice>[1]>; mapped?: '0' | '1' }> = [
+    { name: 'pread', opts: { io: 'pread', direct: false }, mapped: '0' },
+    { name: 'pread, mapped', opts: { io: 'pread', direct: false }, mapped: '1' },
+    { name: 'pread, reread', opts: { io: 'pread', direct: false } },
     { name: 'pread+injector', opts: { io: 'pread', direct: false, fault: new FaultInjector({ seed: 1 }) } },
     { name: 'auto', opts: {} },
   ];
   const rng = new Rng(77);
   for (const { name, opts, mapped } of setups) {
     const size = 64 * BLOCK_SIZE;
-    if (mapped) process.env[MAPPED_READS_ENV] = '1'; else delete process.env[MAPPED_READS_ENV];
+    if (mapped) process.env[MAPPED_READS_ENV] = mapped; else delete process.env[MAPPED_READS_ENV];
     const dev = await openBlockDevice(fresh(), { size, ...opts });
     for (const len of [1, 100, BLOCK_SIZE, 3 * BLOCK_SIZE + 17, 20 * BLOCK_SIZE]) {
       const value = rng.fill(new Uint8Array(len));
@@ -296,6 +298,10 @@ t('hashed I/O: writeFromHashed / readIntoHashed move the bytes and return the xx
       const r = await dev.readIntoHashed(off, length, [a, b, c], seed);
       assert.is(r, h, `${name} read hash, ${len} bytes`);
       assert.ok(Buffer.concat([a, b, c]).equals(value), `${name} bytes, ${len}`);
+      // read again (with 'reread', now through the mapping)
+      a.fill(0xee); b.fill(0xee); c.fill(0xee);
+      assert.is(await dev.readIntoHashed(off, length, [a, b, c], seed), h, `${name} read hash again, ${len} bytes`);
+      assert.ok(Buffer.concat([a, b, c]).equals(value), `${name} bytes again, ${len}`);
       // the padding after the value is zeros on the device
       const whole = await dev.read(off, length);
       assert.ok(whole.subarray(len).every((x) => x === 0), `${name} zero tail, ${len}`);
@@ -369,6 +375,40 @@ t('reads through the mapping keep RSS bounded: after 160 MiB read, the mapped fi
   assert.ok(grew < 96 * MIB, `RssFile grew ${(grew / MIB).toFixed(1)} MiB reading 160 MiB`);
   await dev.close();
   delete process.env[MAPPED_READS_ENV];
+});
+
+t('by default a hashed read goes through the mapping only for ranges read before: a first read adds no mapped pages to RSS, a second maps them, and the bytes and hashes are the same either way', async () => {
+  if (!loadNative().addon?.mapFile) return; // no addon: no mapping
+  const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024;
+  if (!Number.isFinite(rssFile())) return; // no /proc here
+  const MIB = 1 << 20, total = 16 * MIB, chunk = MIB;
+  delete process.env[MAPPED_READS_ENV];
+  const dev = await openBlockDevice(fresh(), { size: 2 * total, io: 'pread', direct: false });
+  const v = new Rng(52).bytes(chunk), want = xxh64(v, 3n);
+  for (let o = 0; o < total; o += chunk) await dev.writeFromHashed(o, chunk, [v], 3n);
+  const into = new Uint8Array(chunk);
+  const pass = async (what: string) => {
+    for (let o = 0; o < total; o += chunk) {
+      into.fill(0xee);
+      assert.is(await dev.readIntoHashed(o, chunk, [into.subarray(0, 100), into.subarray(100)], 3n), want, `${what} hash at ${o}`);
+      assert.ok(Buffer.from(into).equals(Buffer.from(v)), `${what} bytes at ${o}`);
+    }
+  };
+  let before = rssFile();
+  await pass('first read');
+  const first = rssFile() - before;
+  assert.ok(first < 4 * MIB, `a first read of 16 MiB added ${(first / MIB).toFixed(1)} MiB of mapped pages (preadv adds none)`);
+  before = rssFile();
+  await pass('second read');
+  const second = rssFile() - before;
+  assert.ok(second >= 12 * MIB, `a second read of 16 MiB added ${(second / MIB).toFixed(1)} MiB of mapped pages (the mapping maps them)`);
+  // a range only partly read before (half its chunks) is read with preadv, and then is read before
+  before = rssFile();
+  const half = new Uint8Array(2 * chunk);
+  await dev.readIntoHashed(total - chunk, 2 * chunk, [half], 3n);
+  assert.ok(Buffer.from(half.subarray(0, chunk)).equals(Buffer.from(v)) && half.subarray(chunk).every((x) => x === 0));
+  assert.ok(rssFile() - before < 1 * MIB, 'a range not all read before is read with preadv');
+  await dev.close();
 });
 
 t('a SIGBUS that is not a mapped read\'s still ends the process (the addon\'s handler passes it on)', () => {
