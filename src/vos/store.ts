@@ -837,11 +837,26 @@ export class TargetStore {
    * of space. Updates also leave `MERGE_HEADROOM_CHUNKS`, for a punch + aggregate to merge into.
    */
   private admit(bound: number, update: boolean): void {
+    // the update's fast path: the active memtable's run bound still below the limit the last
+    // admission computed for the free chunks, frozen memtable and manifest it saw (none changed)
+    const a = this.active.runBound + bound;
+    if (update && a <= this.admitLimit && this.heapFree.length >= this.admitFree && this.frozen === this.admitFrozen && this.sb === this.admitSb) return;
     const need = this.flushReserve(bound) + (update ? MERGE_HEADROOM_CHUNKS : 0);
     if (!this.ensureChunks(need)) {
+      this.admitLimit = -1;
       throw new VosError('NO_SPACE', `metadata file at its cap of ${this.geo.maxBytes} bytes: punch and aggregate, or discard, to free space`, { cap: this.geo.maxBytes, needChunks: need, freeChunks: this.heapFree.length });
     }
+    if (!update) return;
+    // need <= free  <=>  ceil(a / usable) <= free - (the rest of need): the largest run bound admitted as is
+    const rest = need - this.runChunks(a);
+    this.admitLimit = (this.heapFree.length - rest - 1) * (this.geo.chunkBytes - (2 * 4096 + this.geo.inlineThreshold + 4 * 4096 + 256));
+    this.admitFree = this.heapFree.length; this.admitFrozen = this.frozen; this.admitSb = this.sb;
   }
+  /** What `admit`'s fast path compares (see there): the run bound admitted without computing, and the state it was computed for. */
+  private admitLimit = -1;
+  private admitFree = 0;
+  private admitFrozen: Memtable | undefined;
+  private admitSb: Superblock | undefined;
 
   // ------------------------------------------------------------------ manifest commit
 
@@ -923,7 +938,7 @@ export class TargetStore {
     if (this.commitTail) return false;
     const staged = this.stageCommit(add, remove, walFlushedGen, freedData);
     if (this.durable) this.space.persistAll();
-    this.finishCommit(staged, true);
+    this.finishCommit(staged, this.durable);
     return true;
   }
 
