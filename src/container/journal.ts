@@ -6,7 +6,7 @@
  * INTENT without DONE means the process died mid-commit: its epoch is discarded from the targets it
  * names, so the container looks as if the commit never happened. DONE records also feed `watch()`.
  *
- * Two copies in one file (format 5): every batch of records is written twice, once into each of
+ * Two copies in one file (formats 5-6): every batch of records is written twice, once into each of
  * two copies that share the file `journal`, and a durable group is made durable with ONE fdatasync
  * (format 4 kept the copies in two files, `journal` and `journal.copy`, and synced both: two
  * fdatasyncs in parallel cost ~4x one here, the durable puts' floor). The file is cut into chunks
@@ -25,22 +25,30 @@
  * in the other copy is survived too. Only when both copies are damaged in their middles can a
  * record be missing from both, and then recovery says so (`damaged`) instead of guessing.
  *
- * Record layout (formats 2-5): `u32 magic "JREC" | u32 length of the whole record | u8 type |
- * u8 payload encoding | 2 x 0 | u64 epoch | u64 xxh64 of bytes [8, 24) and of the payload |
- * payload`. The payload is UTF-8 JSON (encoding 0) or, for INTENT records, binary (encoding 1,
+ * Record layout (formats 2-6): `u32 magic "JREC" | u32 length of the whole record | u8 type |
+ * u8 payload encoding | 2 x 0 | u32 lag | u64 epoch | u64 xxh64 of bytes [8, 24) and of the
+ * payload | payload`. Format 6 (pipelined group syncs: a durable journal writes a group while
+ * the syncs of earlier ones run) gives each record its lag, the bytes before it not yet known
+ * durable when it was written (formats 2-5, and journals that are not durable, write 0): a power
+ * loss may then lose an earlier group and keep a later one, and the lag tells recovery that such a
+ * hole is a torn tail, not damage (`scanBuffer`).
+ *
+ * The payload is UTF-8 JSON (encoding 0) or, for INTENT records, binary (encoding 1,
  * `intent-codec.ts`): a commit's INTENT is written straight into the group's reused buffer, with no
  * JSON text, hex or base64 built per commit. Format 4 added the INTENT's store-hash flag (a single
- * value's hash may be its store checksum). Each copy's 16-byte header ("CAIRNJNL", u32 version,
+ * value's hash may be its store checksum). Format 5 files (records of lag 0) are read as format 6
+ * ones; opened for writing, their headers and guard become version 6 before anything is appended,
+ * so a build that reads format 5 refuses a file whose lags it would not understand. Each copy's 16-byte header ("CAIRNJNL", u32 version,
  * u32 0) vouches for the other's: a flipped byte in one is rewritten from the other.
  *
  * Older journals: a format 2-4 journal (two files) is read as ever; opened for writing, it is
- * converted when neither file is damaged in its middle: a format 5 file with every record is
+ * converted when neither file is damaged in its middle: a format 5-6 file with every record is
  * written and synced under a temporary name, renamed over `journal` (directory synced), and only
  * then is `journal.copy` replaced by a guard (see below); a crash at any step leaves either the old
  * pair (converted again at the next open) or the new file, whose header wins over a stale
  * `journal.copy`. A two-file journal damaged in both copies is kept in the old mode (so its damage
  * is still reported at every open) until compaction or a checkpoint rewrites it as format 5.
- * `journal.copy` of a format 5 journal is a guard: a 16-byte header of version 5, so a build that
+ * `journal.copy` of a format 5-6 journal is a guard: a 16-byte header of its version, so a build that
  * reads format 4 refuses the pair (`FORMAT_VERSION`) instead of taking `journal` for a damaged
  * format 4 file. A newer version is refused with `FORMAT_VERSION`.
  */
@@ -58,8 +66,20 @@ import { mediaErrorFromErrno } from '../media/errors.js';
 import { IoUringEngine, URING_QUEUE_DEPTH } from '../media/io-uring.js';
 
 const MAGIC = 'CAIRNJNL';
-/** Version of new journals (two copies in one file). */
-const FORMAT_VERSION = 5;
+/** Version of new journals (two copies in one file; records carry their lag, see `scanBuffer`). */
+const FORMAT_VERSION = 6;
+/** Format 5: two copies in one file, records without a lag (read as every record's lag 0; opened for writing, the header becomes 6). */
+const ONE_FILE_V5 = 5;
+/** Whether `v` is a one-file version this build reads (5, 6). */
+function oneFileVersion(v: number | undefined): boolean { return v === FORMAT_VERSION || v === ONE_FILE_V5; }
+/**
+ * Durable journals: group syncs in flight at once (`Journal.sync`; the container storage writes a
+ * group while earlier ones sync, `LocalContainerStorage`). Each has its own descriptor of the file
+ * (`syncFds`), so a write-back error is reported to every sync it concerns, never taken by one
+ * sync and missed by another (Linux reports an error once per open file description).
+ * `CAIRN_JOURNAL_SYNC_DEPTH=1`: one group per sync, as format 5 wrote them.
+ */
+export const JOURNAL_SYNC_DEPTH = Math.max(1, Math.min(8, Number(process.env.CAIRN_JOURNAL_SYNC_DEPTH ?? 4) || 4));
 /** Version of two-file journals written in the old mode (a damaged one kept as it is; see the doc above). */
 const LEGACY_VERSION = 4;
 /** Oldest version read: version 2 journals hold JSON payloads only. */
@@ -170,7 +190,7 @@ function fileEnd(x0: number, x1: number): number {
   return Math.max(x0 === 0 ? 0 : journalCopyOffset(0, x0 - 1) + 1, x1 === 0 ? 0 : journalCopyOffset(1, x1 - 1) + 1);
 }
 
-/** Write `buf[off, off + len)` at byte `x` of copy `copy` of the format 5 file `fd` (one write per chunk touched). */
+/** Write `buf[off, off + len)` at byte `x` of copy `copy` of the format 5-6 file `fd` (one write per chunk touched). */
 function writeCopy(fd: number, copy: 0 | 1, buf: Buffer, off: number, len: number, x: number): void {
   let d = 0;
   while (d < len) {
@@ -273,9 +293,11 @@ const BATCH_SCRATCH_MAX = 1024 * 1024;
  * Encode a batch of records into one buffer (byte-identical to concatenating `encode` of each):
  * payloads are serialised once, written in place, and each checksum is taken over a reused scratch
  * instead of a concatenation per record. The result is a view of a buffer the next call reuses:
- * write it before encoding again.
+ * write it before encoding again. `lag` (format 6, durable appends): the bytes of the journal
+ * before the batch's first record that are not yet known durable (each record's lag adds its
+ * offset in the batch); -1 (non-durable appends, files written whole and synced): every lag 0.
  */
-function encodeBatch(recs: ReadonlyArray<AppendRecord>): Buffer {
+function encodeBatch(recs: ReadonlyArray<AppendRecord>, lag = -1): Buffer {
   const shared = recs.length <= BATCH_ARRAYS_MAX;
   const jsons: Array<string | undefined> = shared ? batchJsons : new Array(recs.length);
   const lens: number[] = shared ? batchLens : new Array(recs.length);
@@ -311,8 +333,10 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>): Buffer {
     // there, and the payload copied into the batch once.
     const view = hashView(len - REC_HEADER + HASHED_HEADER);
     const word2 = r.type | ((j === undefined ? PAYLOAD_INTENT_BINARY : PAYLOAD_JSON) << 8); // type, encoding, 2 zero bytes
+    // format 6: the record's lag (see `scanBuffer`), 0 when every byte before the batch is durable
+    const lagAt = lag < 0 ? 0 : Math.min(0xffffffff, lag + at);
     hashDv.setUint32(0, word2, true);
-    hashDv.setUint32(4, 0, true);
+    hashDv.setUint32(4, lagAt, true);
     hashDv.setBigUint64(8, r.epoch, true);
     if (j === undefined) {
       if (r.bin !== undefined) hashScratch.set(r.bin, HASHED_HEADER);
@@ -321,7 +345,7 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>): Buffer {
     dv.setUint32(at, REC_MAGIC, true);
     dv.setUint32(at + 4, len, true);
     dv.setUint32(at + 8, word2, true);
-    dv.setUint32(at + 12, 0, true);
+    dv.setUint32(at + 12, lagAt, true);
     dv.setBigUint64(at + 16, r.epoch, true);
     dv.setBigUint64(at + 24, xxh64(view.whole), true);
     out.set(view.body, at + REC_HEADER);
@@ -348,10 +372,21 @@ function readWhole(fd: number, size: number): Buffer {
 }
 
 /**
- * Read every valid record of one copy's bytes (a format 2-4 file, or one copy of a format 5 file
+ * Read every valid record of one copy's bytes (a format 2-4 file, or one copy of a format 5-6 file
  * gathered from its chunks), after its header; corrupt ones in the middle are skipped and counted.
  * `known(type, epoch)`: a record already read from the other copy (checked, then not decoded
  * again). `keepRaw`: each record's bytes are kept too (views of `buf`).
+ *
+ * Format 6, pipelined group syncs: a durable journal writes a group while the syncs of earlier
+ * groups still run, so a power loss may keep a later group's bytes and lose an earlier one's (none
+ * of them acknowledged: a group is acknowledged once a sync issued after its write completed, and
+ * that sync made every earlier byte durable too). Each record carries its lag (u32 at [12, 16),
+ * checksummed): how far before it the bytes known durable when it was written ended, so
+ * `offset - lag` is that point (lag 0: every byte before the record was durable; formats 2-5
+ * write 0). A damaged region at `p` after which every valid record of the copy was written with
+ * the bytes at `p` not known durable (`offset - lag <= p`) is such a lost write: a torn tail, cut
+ * at `p` like any other (its records after it are unacknowledged ones), not damage. Any other
+ * damaged region is damage, as ever.
  */
 function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolean, keepRaw = false): Scan {
   const got = buf.length;
@@ -361,6 +396,10 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
   let corrupt = 0;
   let off = HEADER;
   let lastGood = HEADER;
+  // (format 6) every damaged region's start, and each valid record's offset, its durable point
+  // (offset - lag) and how many of `records` came before it
+  const gaps: number[] = [];
+  const recOff: number[] = [], recDurable: number[] = [], recCount: number[] = [];
   // the checksummed bytes (header fields, then payload) gathered in the shared hash scratch (`hashView`: a view
   // reused per record length, as when encoding; scanning is synchronous), not concatenated or viewed per record
   const decodeAt = (at: number): { rec: JournalRecord; len: number } | undefined => {
@@ -398,13 +437,31 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
   while (off < got) {
     const r = decodeAt(off);
     if (r) {
+      if (gaps.length) { recOff.push(off); recDurable.push(off - buf.readUInt32LE(off + 12)); recCount.push(records.length); }
       if (r.rec !== KNOWN) { records.push(r.rec); if (keepRaw) raws.push(buf.subarray(off, off + r.len)); }
       off += r.len; lastGood = off; continue;
     }
     const next = resync(off + 1);
     if (next < 0) break; // a torn tail: nothing valid after it
+    gaps.push(off);
     corrupt++;
     off = next;
+  }
+  if (gaps.length) {
+    // the first damaged region that every later record allows as a lost pipelined write: a torn tail there
+    let maxDurable = -1, k = recOff.length, cut = -1;
+    for (let g = gaps.length - 1; g >= 0; g--) {
+      while (k > 0 && recOff[k - 1]! > gaps[g]!) { k--; if (recDurable[k]! > maxDurable) maxDurable = recDurable[k]!; }
+      if (maxDurable <= gaps[g]!) cut = g;
+    }
+    if (cut >= 0) {
+      const p = gaps[cut]!;
+      let keep = records.length;
+      for (let i = 0; i < recOff.length; i++) if (recOff[i]! > p) { keep = recCount[i]!; break; }
+      records.length = keep;
+      if (keepRaw) raws.length = keep;
+      return { records, raws, end: p, corrupt: cut, zeroTail: false };
+    }
   }
   return { records, raws, end: Math.min(lastGood, Math.max(got, HEADER)), corrupt, zeroTail: allZero(buf, lastGood, got) };
 }
@@ -466,7 +523,7 @@ function headState(head: Buffer | undefined, current: number): HeadState | undef
   if (head === undefined || head.length < HEADER) return undefined;
   const v = head.readUInt32LE(8);
   if (head.toString('latin1', 0, 8) !== MAGIC || head.readUInt32LE(12) !== 0) return { state: 'bad', version: v };
-  return { state: v === current ? 'ok' : current === LEGACY_VERSION && legacy(v) ? 'old' : v > FORMAT_VERSION ? 'newer' : 'bad', version: v };
+  return { state: v === current || (current === FORMAT_VERSION && v === ONE_FILE_V5) ? 'ok' : current === LEGACY_VERSION && legacy(v) ? 'old' : v > FORMAT_VERSION ? 'newer' : 'bad', version: v };
 }
 
 /** The 16 bytes at `at` of the file at `p` (undefined when it is absent or shorter). */
@@ -485,17 +542,17 @@ function headVersion(h: Buffer | undefined): number | undefined {
 }
 
 /**
- * How the journal at `path` is laid out: `one` (format 5: both copies in `path`; also a new
- * journal) or `two` (formats 2-4: `path` and `path.copy`). A format 5 header in either copy of
+ * How the journal at `path` is laid out: `one` (format 5-6: both copies in `path`; also a new
+ * journal) or `two` (formats 2-4: `path` and `path.copy`). A format 5-6 header in either copy of
  * `path` wins (a stale `journal.copy` left by a conversion is ignored); then a format 2-4 header in
  * `path` or `path.copy`. Throws FORMAT_VERSION when only a newer version's `journal.copy` is there.
  */
 function layoutOf(path: string): 'one' | 'two' {
   const p0 = readHead(path, 0);
   const v0 = headVersion(p0);
-  if (v0 === FORMAT_VERSION) return 'one';
+  if (oneFileVersion(v0)) return 'one';
   if (v0 !== undefined && legacy(v0)) return 'two';
-  if (headVersion(readHead(path, CHUNK)) === FORMAT_VERSION) return 'one';
+  if (oneFileVersion(headVersion(readHead(path, CHUNK)))) return 'one';
   const vc = headVersion(readHead(path + COPY_SUFFIX));
   if (vc !== undefined && legacy(vc)) return 'two';
   if (p0 === undefined && vc !== undefined && vc > FORMAT_VERSION) throw newerFormat(path + COPY_SUFFIX, vc);
@@ -515,7 +572,7 @@ function rewriteHeader(p: string): void {
 }
 
 /**
- * Make `path.copy` the guard of a format 5 journal (see the file's doc): a 16-byte header of
+ * Make `path.copy` the guard of a format 5-6 journal (see the file's doc): a 16-byte header of
  * version 5, written under a temporary name, synced and renamed over (then the directory synced).
  * Nothing when it is one already.
  */
@@ -539,7 +596,7 @@ function closeReplaced(fd: number): void {
   closeCb(fd, (err) => { if (err) swallowed('container.replaced-journal-close-failed', err); });
 }
 
-/** A journal replacement written and synced under a temporary name (`Journal.prepareReplace`): format 5, both copies. */
+/** A journal replacement written and synced under a temporary name (`Journal.prepareReplace`): format 5-6, both copies. */
 export interface PreparedReplace { path: string; fd: number; size: number; alloc: number }
 
 const openAsync = promisify(openCb);
@@ -595,7 +652,7 @@ export class Journal {
     return layoutOf(path) === 'one' ? Journal.readOne(path) : Journal.readTwo(path);
   }
 
-  /** `read` of a format 5 journal. */
+  /** `read` of a format 5-6 journal. */
   private static readOne(path: string): JournalRead {
     let fd: number;
     try { fd = openSync(path, 'r'); } catch { return { records: [], damaged: false }; }
@@ -623,7 +680,7 @@ export class Journal {
     return { records, damaged: scans.length === 2 && scans.every((s) => s.corrupt > 0) };
   }
 
-  /** The error for a format 5 file neither of whose copies' headers is this version's. */
+  /** The error for a format 5-6 file neither of whose copies' headers is this version's. */
   private static headerError(path: string, heads: Array<HeadState | undefined>): CairnError {
     const newer = heads.find((h) => h?.state === 'newer');
     if (newer) return newerFormat(path, newer.version);
@@ -677,18 +734,64 @@ export class Journal {
   }
 
   /**
-   * `fds`: the format 5 file (one), or the two files of a journal kept in the old mode; `size`:
+   * `fds`: the format 5-6 file (one), or the two files of a journal kept in the old mode; `size`:
    * each copy's end of records (where the next append goes); `alloc`: the bytes of each copy the
    * file holds, past `size` when a durable journal preallocated zeros (`JOURNAL_PREALLOC_BYTES`).
    */
-  private constructor(private fds: number[], private size: number[], private alloc: number[], readonly durable: boolean, private readonly path: string) {}
+  private constructor(private fds: number[], private size: number[], private alloc: number[], readonly durable: boolean, private readonly path: string) {
+    this.durableEnd = size.slice();
+  }
 
-  /** Whether both copies live in one file (format 5; else the two files of format 4). */
+  /**
+   * Each copy's end of the bytes known durable (a sync issued after they were written completed;
+   * see `scanBuffer`): what the lag of the records written next is counted from.
+   */
+  private durableEnd: number[];
+  /**
+   * Durable format 5-6 journals: descriptors of the file free for a group sync (`sync`), one per
+   * sync in flight (JOURNAL_SYNC_DEPTH), opened before any record is appended to the file; `syncOwned`:
+   * all of them beside `fds[0]` (closed with the file).
+   */
+  private syncFree: number[] = [];
+  private syncOwned: number[] = [];
+
+  /**
+   * Open the descriptors group syncs take (`syncFree`) on the file `fds[0]` names now: called when
+   * every byte of it is durable (after an open's or a replacement's sync), so no write-back error
+   * is pending that a new descriptor would not be told of.
+   */
+  private openSyncFds(): void {
+    this.closeSyncFds();
+    this.durableEnd = this.size.slice();
+    if (!this.durable || this.fds.length !== 1) return;
+    this.syncFree = [this.fds[0]!];
+    for (let i = 1; i < JOURNAL_SYNC_DEPTH; i++) {
+      try { const fd = openSync(this.path, 'r'); this.syncOwned.push(fd); this.syncFree.push(fd); } catch (err) { swallowed('container.journal-sync-fd-failed', err); break; }
+    }
+  }
+
+  /** Close the extra sync descriptors (off the event loop: the file may be one a replacement renamed over). */
+  private closeSyncFds(): void {
+    for (const fd of this.syncOwned) closeReplaced(fd);
+    this.syncOwned = [];
+    this.syncFree = [];
+  }
+
+  /** Group syncs this journal runs at once (JOURNAL_SYNC_DEPTH; 1 for a non-durable journal or one in the old two-file mode). */
+  get syncDepth(): number { return this.durable && this.fds.length === 1 ? Math.max(1, this.syncOwned.length + 1) : 1; }
+
+  /** The lag of the next batch written (format 6; -1 outside durable mode: lags of 0): its bytes after the durable end. */
+  private lag(): number {
+    if (!this.durable) return -1;
+    return Math.max(0, this.size[0]! - this.durableEnd[0]!, this.size[1]! - this.durableEnd[1]!);
+  }
+
+  /** Whether both copies live in one file (format 5-6; else the two files of format 4). */
   get oneFile(): boolean { return this.fds.length === 1; }
 
   /**
    * Open (creating when absent) the journal at `path` and read both copies; a two-file journal is
-   * converted to format 5 unless it is damaged in both copies (see the file's doc).
+   * converted to format 5-6 unless it is damaged in both copies (see the file's doc).
    */
   static open(path: string, opts: { durable?: boolean } = {}): JournalOpen {
     const durable = opts.durable ?? false;
@@ -704,7 +807,7 @@ export class Journal {
     return opened;
   }
 
-  /** `open` of a format 5 journal (or a new one). */
+  /** `open` of a format 5-6 journal (or a new one). */
   private static openOne(path: string, durable: boolean): JournalOpen {
     const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o644);
     try {
@@ -722,7 +825,8 @@ export class Journal {
       if (!heads.some((h) => h?.state === 'ok')) throw Journal.headerError(path, heads);
       // one flipped byte in a copy's header (or a copy whose header never got written): the other copy's vouches for the format
       let repaired = false;
-      heads.forEach((h, i) => { if (h?.state !== 'ok') { writeCopy(fd, i as 0 | 1, headerBytes(FORMAT_VERSION), 0, HEADER, 0); repaired = true; } });
+      // (and a format 5 header becomes 6: its records read as format 6 ones of lag 0, and a build that reads format 5 must refuse the lags written next)
+      heads.forEach((h, i) => { if (h?.state !== 'ok' || h.version !== FORMAT_VERSION) { writeCopy(fd, i as 0 | 1, headerBytes(FORMAT_VERSION), 0, HEADER, 0); repaired = true; } });
       if (repaired) fdatasyncSync(fd);
       writeGuard(path);
       const scans = copies.map((b) => (b.length > HEADER ? scanBuffer(b, undefined, true) : { records: [], raws: [], end: HEADER, corrupt: 0, zeroTail: true }));
@@ -744,9 +848,9 @@ export class Journal {
       const all = mergeScans(scans);
       const j = new Journal([fd], sizes, allocs, durable, path);
       // bring a copy that lacks records (damaged, or cut shorter) back in step
-      let healed = false;
-      scans.forEach((s, i) => { const miss = missingFrom(s, all); if (miss.length) { j.writeTo(i, miss); healed = true; } });
-      if (healed && durable) fdatasyncSync(fd);
+      scans.forEach((s, i) => { const miss = missingFrom(s, all); if (miss.length) j.writeTo(i, miss); });
+      // (durable: every byte found is made durable, so the lags of the records appended next count from here)
+      if (durable) { fdatasyncSync(fd); j.openSyncFds(); }
       const corruptRecords = scans.reduce((n, s) => n + s.corrupt, 0);
       return { journal: j, records: all.records, truncatedBytes: truncated, corruptRecords, damaged: scans.every((s) => s.corrupt > 0) };
     } catch (err) {
@@ -786,6 +890,7 @@ export class Journal {
       const j = new Journal(fds, sizes, allocs, durable, path);
       // bring a copy that lacks records (fresh, or cut shorter) back in step
       scans.forEach((s, i) => { const miss = missingFrom(s, all); if (miss.length) j.writeTo(i, miss); });
+      if (durable) { for (const fd of fds) fdatasyncSync(fd); j.openSyncFds(); }
       const corruptRecords = scans.reduce((n, s) => n + s.corrupt, 0);
       const damaged = scans.every((s) => s.corrupt > 0);
       return { journal: j, records: all.records, raws: all.raws, truncatedBytes: truncated, corruptRecords, damaged };
@@ -796,7 +901,7 @@ export class Journal {
   }
 
   /**
-   * Convert this two-file journal to format 5 holding `raws` (every record it holds, as read),
+   * Convert this two-file journal to format 5-6 holding `raws` (every record it holds, as read),
    * crash-safe at every step: the new file is written and synced under a temporary name, renamed
    * over `journal` and the directory synced (a crash before: the old pair, converted again at the
    * next open; after: the new file, whose header wins), then `journal.copy` becomes the guard.
@@ -807,7 +912,7 @@ export class Journal {
   }
 
   /**
-   * Write a format 5 file whose copies hold `bytes` (header and records; a durable journal's
+   * Write a format 5-6 file whose copies hold `bytes` (header and records; a durable journal's
    * preallocated zeros after them) under a temporary name, sync it, rename it over `journal`, sync
    * the directory, make `journal.copy` the guard, and append to it from now on. `pre`: the bytes
    * of zeros preallocated after the records.
@@ -832,6 +937,7 @@ export class Journal {
     this.alloc = [bytes.length + pre, bytes.length + pre];
     syncDir(dirname(this.path));
     writeGuard(this.path);
+    this.openSyncFds();
   }
 
   /** Append `bytes` to copy `i` (at its end of records). */
@@ -878,10 +984,13 @@ export class Journal {
    */
   appendBatch(recs: ReadonlyArray<AppendRecord>): Buffer | undefined {
     if (recs.length === 0) return undefined;
-    const bytes = encodeBatch(recs);
+    const bytes = encodeBatch(recs, this.lag());
     this.writeTo(0, bytes);
     this.writeTo(1, bytes);
-    if (this.durable) for (const fd of this.fds) fdatasyncSync(fd);
+    if (this.durable) {
+      for (const fd of this.fds) fdatasyncSync(fd);
+      this.durableEnd = this.size.slice();
+    }
     return bytes;
   }
 
@@ -891,7 +1000,7 @@ export class Journal {
    */
   writeBatch(recs: ReadonlyArray<AppendRecord>): Buffer | undefined {
     if (recs.length === 0) return undefined;
-    const bytes = encodeBatch(recs);
+    const bytes = encodeBatch(recs, this.lag());
     this.writeTo(0, bytes);
     this.writeTo(1, bytes);
     return bytes;
@@ -934,23 +1043,32 @@ export class Journal {
   }
 
   /**
-   * Make everything written so far durable: one fdatasync (format 5: both copies are in the one
+   * Make everything written so far durable: one fdatasync (format 5-6: both copies are in the one
    * file; a journal kept in the old mode syncs its two files in parallel), submitted to the
    * journals' io_uring ring (`syncRing`) where there is one, else on the thread pool.
    */
   sync(): Promise<void> {
     const ring = ringSyncsInFlight + this.fds.length <= URING_QUEUE_DEPTH ? syncRing() : undefined;
-    if (ring === undefined) {
-      if (this.fds.length === 1) return fdatasyncAsync(this.fds[0]!);
-      return Promise.all(this.fds.map((fd) => fdatasyncAsync(fd))).then(() => undefined);
-    }
-    ringSyncsInFlight += this.fds.length;
-    const one = (fd: number): Promise<void> => ring.datasync(fd).then(
-      () => { ringSyncsInFlight--; },
-      (e: unknown) => { ringSyncsInFlight--; ringState = null; throw e; }, // (later syncs go to the thread pool)
-    );
-    if (this.fds.length === 1) return one(this.fds[0]!);
-    return Promise.all(this.fds.map(one)).then(() => undefined);
+    const one = (fd: number): Promise<void> => {
+      if (ring === undefined) return fdatasyncAsync(fd);
+      ringSyncsInFlight++;
+      return ring.datasync(fd).then(
+        () => { ringSyncsInFlight--; },
+        (e: unknown) => { ringSyncsInFlight--; ringState = null; throw e; }, // (later syncs go to the thread pool)
+      );
+    };
+    const ends = this.size.slice();
+    const fds = this.fds;
+    const synced = (): void => {
+      // (not after a replacement adopted another file meanwhile)
+      if (this.fds === fds) for (let i = 0; i < 2; i++) if (ends[i]! > this.durableEnd[i]!) this.durableEnd[i] = ends[i]!;
+    };
+    if (fds.length !== 1) return Promise.all(fds.map(one)).then(synced);
+    // a descriptor of its own per sync in flight (`syncFree`; the file's own when none is free)
+    const free = this.syncFree;
+    const taken = free.pop();
+    const release = (): void => { if (taken !== undefined && this.syncFree === free) free.push(taken); };
+    return one(taken ?? fds[0]!).then(() => { release(); synced(); }, (e: unknown) => { release(); throw e; });
   }
 
   /** Append one record. */
@@ -968,10 +1086,10 @@ export class Journal {
 
   /**
    * Replace the journal with `recs` (a checkpoint drops the redo records it made redundant): a
-   * format 5 file holding them in both copies is written under a temporary name, synced, renamed
+   * format 5-6 file holding them in both copies is written under a temporary name, synced, renamed
    * over, and the directory synced (so the records appended to the new file later cannot be lost
    * with a rename undone by a power loss); this handle then appends to the new file (a journal
-   * kept in the old mode is format 5 from then on). No group sync may be running on the old file.
+   * kept in the old mode is format 5-6 from then on). No group sync may be running on the old file.
    */
   replace(recs: ReadonlyArray<AppendRecord>): void {
     const bytes = recs.length ? Buffer.concat([headerBytes(FORMAT_VERSION), encodeBatch(recs)]) : headerBytes(FORMAT_VERSION);
@@ -1045,6 +1163,7 @@ export class Journal {
     this.fds = [prep.fd];
     this.size = [size, size];
     this.alloc = [Math.max(size, prep.alloc), Math.max(size, prep.alloc)];
+    this.openSyncFds();
   }
 
   /** Close the file of a prepared replacement that is not committed (the next one overwrites its temporary name). */
@@ -1057,6 +1176,8 @@ export class Journal {
 
   /** Close the file(s). */
   close(): void {
+    for (const fd of this.syncOwned) { try { closeSync(fd); } catch (err) { swallowed('container.journal-sync-fd-close-failed', err); } }
+    this.syncOwned = []; this.syncFree = [];
     // (a clean close leaves no preallocated zeros behind: best effort, an open keeps them anyway)
     const trim = (fd: number, to: number): void => { try { ftruncateSync(fd, to); } catch (err) { swallowed('container.journal-trim-failed', err); } };
     if (this.fds.length === 1) {

@@ -225,6 +225,9 @@ export function singleHash(single: Pick<SingleCheck, 'storeHash'>, value: Uint8A
   return single.storeHash === true ? valueChecksum(value) : xxh64(value);
 }
 
+/** The settlement every record of one group write waits on. */
+interface Batch { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void; detached?: boolean; lazy?: boolean }
+
 /** What a group write's failure does to the DONE records nobody waits for (`doneLater`). */
 const swallowUnwrittenDone = swallow('container.done-record-unwritten-completed-at-open');
 
@@ -235,16 +238,15 @@ const swallowUnwrittenDone = swallow('container.done-record-unwritten-completed-
 export const GROUP_GATHER_MAX_MS = 20;
 /** Durable mode: a gathering group is written once at most this share of its cohort (1/8) still writes (a slow target does not hold it). */
 const GATHER_STRAGGLERS_SHIFT = 3;
-/** Durable mode: weight of the newest sample in the running averages of sync time and commit work (1/8). */
-const PIPELINE_EWMA_SHIFT = 3;
 /**
- * Durable mode, `CAIRN_JOURNAL_PIPELINE`: `1` lets the timings choose between one group per sync
- * and two alternating groups (`pipeline`), `2` always forms two groups (A/B runs and tests);
- * unset or anything else, one group per sync. Off by default: on the quiet machine the timings
- * chose two groups where one was faster (the work measured from a release to the end of its turn
- * counts everything else that turn runs: 16-INTENT groups every 1.10 ms against 32 every 1.50).
+ * Durable mode, pipelined group syncs (journal format 6): a group is written as soon as it holds
+ * this many INTENTs while fewer than the journal's `syncDepth` syncs run (else at the end of the
+ * turn, or when a sync ends), so the commits in flight are spread over several groups, each synced
+ * while the others' commits run, instead of one group whose sync everything waits for. A group is
+ * acknowledged once a sync issued after its write completed (in order: that sync made every
+ * earlier group durable too). With JOURNAL_SYNC_DEPTH 1, one group per sync.
  */
-const PIPELINE_MODE = process.env.CAIRN_JOURNAL_PIPELINE === '1' ? 1 : process.env.CAIRN_JOURNAL_PIPELINE === '2' ? 2 : 0;
+export const GROUP_SPLIT_INTENTS = Math.max(2, Number(process.env.CAIRN_JOURNAL_GROUP_SPLIT ?? 8) || 8);
 
 /** Journal size above which the journal is rewritten down to the retained history. */
 export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
@@ -271,7 +273,8 @@ const REGISTRY_VERSION = 1;
  * out of the journal by compaction).
  *
  * Commits are group-committed: INTENT and DONE records of the commits waiting in one turn of the
- * event loop go to the journal in one write per copy (one fdatasync per group in durable mode).
+ * event loop go to the journal in one write per copy (one fdatasync per group in durable mode,
+ * several groups syncing at once: GROUP_SPLIT_INTENTS).
  */
 export class LocalContainerStorage implements ContainerStorage {
   private queue: QueuedRecord[] = [];
@@ -293,10 +296,18 @@ export class LocalContainerStorage implements ContainerStorage {
   /** Redo journals: see `redoCovered`. */
   private coveredUpTo = 0n;
   /** The settlement every record of the queued batch waits on (one promise per group write, not per record). */
-  private batch: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void; detached?: boolean; lazy?: boolean } | undefined;
-  private readonly flushSoon = (): void => { if (!this.syncing) this.flushQueue(); };
-  /** Durable mode: a group write is being synced (the next group gathers meanwhile). */
-  private syncing = false;
+  private batch: Batch | undefined;
+  private readonly flushSoon = (): void => { if (!this.blocked) this.flushQueue(); };
+  /**
+   * Durable mode: the groups written and not yet settled, oldest first (see GROUP_SPLIT_INTENTS);
+   * `syncsRunning`: the group syncs running (at most the journal's `syncDepth`).
+   */
+  private inflight: Array<{ batch: Batch | undefined }> = [];
+  private syncsRunning = 0;
+  /** Redo journals: a checkpoint waits for every group sync to end, then adopts the new journal file (no group starts meanwhile). */
+  private draining = false;
+  /** Durable mode: no group may be written now (`syncDepth` syncs in flight, or a checkpoint swaps the journal). */
+  private get blocked(): boolean { return this.draining || this.syncsRunning >= this.journal.syncDepth; }
   /** Durable mode: commits writing their targets now (`applying`). */
   private writers = 0;
   /** Durable mode: most commits writing at once since the last group was written (the cohort the next group gathers). */
@@ -307,16 +318,6 @@ export class LocalContainerStorage implements ContainerStorage {
   private flushPending = false;
   /** Durable mode: INTENT records in `queue` (commits waiting for the next group). */
   private queuedIntents = 0;
-  /** Durable mode: INTENT records of the group being synced. */
-  private syncingIntents = 0;
-  /** Durable mode: running averages (ms) of a group sync, and of the event-loop work of one commit released by it. */
-  private syncMs = 0;
-  private commitMs = 0;
-  /**
-   * Durable mode: split the commits in flight into two alternating groups, each written as soon as
-   * it holds this many INTENTs (0: one group per sync). See `pipeline`.
-   */
-  private splitAt = 0;
   private readonly flushAtTurnEnd = (): void => { this.flushPending = false; this.startGroup(); };
 
   private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>, readonly redo: boolean) {}
@@ -429,13 +430,13 @@ export class LocalContainerStorage implements ContainerStorage {
       // of taking a write of their own (half the group writes of small puts).
       if (!this.journal.durable) {
         if (lazy) { this.batch.lazy = true; setImmediate(this.flushSoon); } else queueMicrotask(this.flushSoon);
-      } else if (!this.syncing) this.gather();
+      } else if (!this.blocked) this.gather();
     } else if (this.batch.lazy === true && !lazy) {
       this.batch.lazy = false;
       queueMicrotask(this.flushSoon); // (the pending end-of-turn flush then finds the group written)
     }
     const promise = this.batch.promise;
-    if (rec.type === JournalType.Intent && this.journal.durable && ++this.queuedIntents >= this.splitAt && this.splitAt > 0 && !this.syncing) this.flushQueue();
+    if (rec.type === JournalType.Intent && this.journal.durable && ++this.queuedIntents >= GROUP_SPLIT_INTENTS && this.journal.syncDepth > 1 && !this.blocked) this.flushQueue();
     return promise;
   }
 
@@ -460,75 +461,57 @@ export class LocalContainerStorage implements ContainerStorage {
   /** Durable mode: write and sync the queued group unless a sync runs (its end starts the next). */
   private startGroup(): void {
     if (this.gatherTimer !== undefined) { clearTimeout(this.gatherTimer); this.gatherTimer = undefined; }
-    if (!this.syncing && this.queue.length) this.flushQueue();
+    if (!this.blocked && this.queue.length) this.flushQueue();
   }
 
   applying(delta: 1 | -1): void {
     if (!this.journal.durable) return;
     this.writers += delta;
     if (this.writers > this.cohort) this.cohort = this.writers;
-    if (delta < 0 && this.writers <= this.cohort >> GATHER_STRAGGLERS_SHIFT && this.queue.length && !this.syncing) this.scheduleFlush();
+    if (delta < 0 && this.writers <= this.cohort >> GATHER_STRAGGLERS_SHIFT && this.queue.length && !this.blocked) this.scheduleFlush();
   }
 
-  flush(): void { if (this.queue.length && !this.syncing) this.flushQueue(); }
+  flush(): void { if (this.queue.length && !this.blocked) this.flushQueue(); }
 
   /**
-   * Write the queued records as one group. Durable mode syncs off the event loop, one group at a
-   * time: records queued meanwhile form the next group, written when this sync completes (so a
-   * group's size follows the sync latency, and the event loop keeps running commits meanwhile).
+   * Write the queued records as one group. Durable mode syncs off the event loop, up to the
+   * journal's `syncDepth` groups at once (GROUP_SPLIT_INTENTS): records queued while that many
+   * sync form the next group, written when one of them completes. A group is settled once a sync
+   * issued after its write completed (that sync made it durable, and every group before it: they
+   * are settled in order); a failed sync fails every group not yet settled (their bytes may be
+   * the ones the error was about).
    */
   private flushQueue(): void {
     if (!this.journal.durable) { this.flushNow(); return; }
     const queued = this.queue, batch = this.batch;
     this.queue = [];
     this.batch = undefined;
+    this.queuedIntents = 0;
     if (queued.length === 0) { batch?.resolve(); return; }
     let written: Buffer | undefined;
     try { written = this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
     if (this.redo) this.keepLive(queued, written);
-    this.syncing = true;
     this.cohort = this.writers;
-    const intents = this.queuedIntents;
-    this.queuedIntents = 0;
-    this.syncingIntents = intents;
-    const started = performance.now();
+    const g = { batch };
+    this.inflight.push(g);
+    this.syncsRunning++;
     const ended = (ok: boolean, err?: unknown): void => {
-      this.syncing = false;
-      this.syncingIntents = 0;
-      this.syncMs += (performance.now() - started - this.syncMs) / (1 << PIPELINE_EWMA_SHIFT);
+      this.syncsRunning--;
+      const i = this.inflight.indexOf(g);
+      // (i < 0: a later sync settled it already)
+      const settled = ok ? this.inflight.splice(0, i + 1) : this.inflight.splice(0);
       if (this.syncEnded.length) {
-        // a checkpoint's rewrite waiting for this sync goes first (the next group goes to the new file)
-        for (const f of this.syncEnded.splice(0)) f();
-      } else if (this.queuedIntents > 0 && this.splitAt > 0) {
-        // two groups (`pipeline`): the commits that waited out this whole sync are written and
-        // synced now, while the commits this sync releases run (their records form the group
-        // after it); with one group they wait for those, and all go at the end of this turn
+        // a checkpoint's rewrite waiting for the syncs goes first (the next group goes to the new file)
+        if (this.syncsRunning === 0) for (const f of this.syncEnded.splice(0)) f();
+      } else if (this.queuedIntents >= GROUP_SPLIT_INTENTS && this.journal.syncDepth > 1 && !this.blocked) {
+        // (pipelined: the commits that waited for a free sync go now, while those released below run)
         this.flushQueue();
       }
-      if (ok) batch?.resolve(); else batch?.reject(err);
-      if (intents > 0 && PIPELINE_MODE !== 0) this.pipeline(intents); // (off: no timing, no setImmediate per group)
+      for (const x of settled) if (ok) x.batch?.resolve(); else x.batch?.reject(err);
       // (the commits this sync released count as writing by now: the next group gathers for them)
-      if (!this.syncing && this.queue.length) this.gather();
+      if (!this.blocked && this.queue.length) this.gather();
     };
     this.journal.sync().then(() => ended(true), (err) => ended(false, err));
-  }
-
-  /**
-   * Durable mode, after a sync released `released` commits: measure the event-loop work they do
-   * until the end of this turn (their replica writes, their callers' next commits), and choose
-   * how the commits in flight form groups. One group per sync costs a commit the sync plus the
-   * work of the whole cohort before the next sync starts (sync + work); two alternating groups,
-   * each synced while the other's commits run, cost max(sync, work / 2) per half. Two groups win
-   * when a sync is shorter than the cohort's work (a fast disk, CPU-bound commits); one group
-   * when the disk is the slower part (it then syncs half as often).
-   */
-  private pipeline(released: number): void {
-    const from = performance.now();
-    const inFlight = released + this.syncingIntents + this.queuedIntents;
-    setImmediate(() => {
-      this.commitMs += ((performance.now() - from) / released - this.commitMs) / (1 << PIPELINE_EWMA_SHIFT);
-      this.splitAt = PIPELINE_MODE !== 0 && inFlight >= 4 && (PIPELINE_MODE === 2 || this.syncMs < this.commitMs * inFlight) ? (inFlight + 1) >> 1 : 0;
-    });
   }
 
   /** Write the queued records now, synchronously (durably in durable mode): before a record written in place, a compaction, a close. */
@@ -619,18 +602,18 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     // (zeros for the records of the whole next interval, written with the new file, off the event loop)
     const prep = await this.journal.prepareReplace([...retained, ...kept], REDO_CHECKPOINT_BYTES + JOURNAL_PREALLOC_BYTES);
-    while (this.syncing) await new Promise<void>((r) => this.syncEnded.push(r));
-    if (this.closed || this.rewriteStale) { this.journal.abandonReplace(prep); return; }
+    this.draining = true;
+    while (this.syncsRunning > 0) await new Promise<void>((r) => this.syncEnded.push(r));
+    if (this.closed || this.rewriteStale) { this.draining = false; this.journal.abandonReplace(prep); if (this.queue.length) this.gather(); return; }
     // Group writes wait (as behind a sync) until the new files are adopted: records queued
     // meanwhile go to them. Records written at once meanwhile (a rollback) come as `late`.
-    this.syncing = true;
     const extra = this.live.slice(n);
     try {
       await this.journal.commitReplace(prep, liveRecords(extra), () => liveRecords(this.live.slice(n + extra.length)));
       this.live = (kept as LiveEntry[]).concat(this.live.slice(n));
       this.coveredUpTo = covered;
     } finally {
-      this.syncing = false;
+      this.draining = false;
       if (this.syncEnded.length) for (const f of this.syncEnded.splice(0)) f();
       if (this.queue.length) this.gather();
     }

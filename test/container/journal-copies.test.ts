@@ -1,5 +1,5 @@
 /**
- * Journal format 5: both copies in one file, one fdatasync per group. A flipped byte in either copy
+ * Journal format 5-6: both copies in one file, one fdatasync per group (format 6: several in flight). A flipped byte in either copy
  * of any INTENT or DONE never loses an acknowledged commit (and the open heals the copy, so the
  * same damage in the other copy next is survived too); a torn last group (every byte offset, in
  * either copy or both, zeros or garbage after it) is cut, never read as damage, and the next opens
@@ -153,6 +153,90 @@ t('a torn last group, at every byte offset, in copy 0, copy 1 or both, followed 
   }
 });
 
+/** A record of epoch `e` (INTENT naming one object, or DONE). */
+const rec = (type: JournalType, e: bigint): AppendRecord => ({ type, epoch: e, payload: type === JournalType.Intent ? { targets: [1], objects: [e.toString(16)] } : {} });
+/** `n` INTENT records from epoch `from`. */
+const intents = (from: bigint, n: number): AppendRecord[] => Array.from({ length: n }, (_, i) => rec(JournalType.Intent, from + BigInt(i)));
+
+t('format 6, pipelined group syncs: a group a power loss lost while a later group written during its sync reached the disk is a torn tail (cut, never damage); the same loss before bytes a completed sync covered is damage, as ever', () => {
+  // (the page cache's image of the file once the groups are written, then the lost bytes zeroed in both copies: a power loss)
+  const lose = (written: (j: Journal) => Array<[number, number]>, cutAt: (ranges: Array<[number, number]>) => [number, number]) => {
+    const base = join(tmpDir(), 'j');
+    const { journal: j } = Journal.open(base, { durable: true });
+    const ranges = written(j);
+    const img = readFileSync(base), guard = readFileSync(base + '.copy');
+    j.close();
+    const p = join(tmpDir(), 'j');
+    writeFileSync(p, img); writeFileSync(p + '.copy', guard);
+    const [from, to] = cutAt(ranges);
+    for (const c of [0, 1] as const) writeAtCopy(p, c, from, Buffer.alloc(to - from));
+    return p;
+  };
+  /** Append `recs` as one group (synced when `sync`) and give its range in each copy. */
+  const group = (j: Journal, recs: AppendRecord[], sync: boolean): [number, number] => {
+    const from = j.bytes;
+    if (sync) j.appendBatch(recs); else j.writeBatch(recs);
+    return [from, j.bytes];
+  };
+  const A = intents(1n, 3), B = intents(10n, 4), C = intents(20n, 5);
+  // A synced; B written, its sync in flight; C written meanwhile: B lost, C kept
+  for (const [what, cut] of [['the whole group', (r: Array<[number, number]>) => r[1]!], ['its first record', (r: Array<[number, number]>) => [r[1]![0], r[1]![0] + 40] as [number, number]], ['a record in its middle', (r: Array<[number, number]>) => [r[1]![0] + 150, r[1]![0] + 170] as [number, number]]] as const) {
+    const p = lose((j) => [group(j, A, true), group(j, B, false), group(j, C, false)], cut as (r: Array<[number, number]>) => [number, number]);
+    const r = Journal.open(p, { durable: true });
+    const got = keys(r.records);
+    assert.ok(keys(A).every((k) => got.includes(k)), `${what}: the synced group is read`);
+    assert.ok(!keys(C).some((k) => got.includes(k)), `${what}: the records after the lost bytes are cut with them`);
+    assert.not.ok(r.damaged, `${what}: not damage`);
+    assert.is(r.corruptRecords, 0, what);
+    assert.ok(r.truncatedBytes > 0, `${what}: cut`);
+    r.journal.close();
+    const again = Journal.open(p, { durable: true });
+    assert.equal(keys(again.records), got, `${what}: the next open agrees`);
+    assert.is(again.truncatedBytes, 0); assert.not.ok(again.damaged);
+    again.journal.close();
+  }
+  // B synced before C was written: B's bytes were durable, so losing them in both copies is damage
+  {
+    const p = lose((j) => [group(j, A, true), group(j, B, true), group(j, C, false)], (r) => r[1]!);
+    const r = Journal.open(p, { durable: true });
+    assert.ok(r.damaged, 'lost bytes a completed sync covered: damage');
+    assert.ok(r.corruptRecords > 0);
+    const got = keys(r.records);
+    assert.ok([...keys(A), ...keys(C)].every((k) => got.includes(k)), 'the records around the damage are kept');
+    r.journal.close();
+  }
+  // B written, C written during its sync and synced (B durable now), D written after: D's lag
+  // starts past B, so losing B is damage. (Without D, B and C are the groups a power loss may have
+  // found in flight: both copies of B damaged on the media would be read as a torn tail, as the
+  // last group's are with one sync in flight.)
+  {
+    const D = intents(30n, 2);
+    const p = lose((j) => [group(j, A, true), group(j, B, false), group(j, C, true), group(j, D, false)], (r) => r[1]!);
+    const r = Journal.open(p, { durable: true });
+    assert.ok(r.damaged, 'lost bytes a completed sync covered before a later record was written: damage');
+    assert.ok([...keys(C), ...keys(D)].every((k) => keys(r.records).includes(k)));
+    r.journal.close();
+  }
+});
+
+t('format 5 (one file, records without lags) is read as it is; opened for writing, its header becomes 6 in both copies and in the guard', () => {
+  const p = join(tmpDir(), 'j');
+  const { journal: j } = Journal.open(p, { durable: true });
+  j.appendBatch([...intents(1n, 3), rec(JournalType.Done, 1n)]);
+  j.close();
+  // the same file as format 5 wrote it: version 5 headers (records synced one group at a time have lag 0)
+  for (const c of [0, 1] as const) { const h = Buffer.alloc(4); h.writeUInt32LE(5); writeAtCopy(p, c, 8, h); }
+  { const g = readFileSync(p + '.copy'); g.writeUInt32LE(5, 8); writeFileSync(p + '.copy', g); }
+  assert.is(headerVersion(p), 5);
+  assert.equal(keys(Journal.read(p).records), keys([...intents(1n, 3), rec(JournalType.Done, 1n)]), 'read-only');
+  const r = Journal.open(p, { durable: true });
+  assert.equal(keys(r.records), keys([...intents(1n, 3), rec(JournalType.Done, 1n)]));
+  assert.not.ok(r.damaged);
+  r.journal.close();
+  assert.is(copyImage(p, 0).readUInt32LE(8), 6); assert.is(copyImage(p, 1).readUInt32LE(8), 6);
+  assert.is(headerVersion(p + '.copy'), 6);
+});
+
 t('a version 4 journal (two files) is read as it is, converted on open for writing (crash-safe: a leftover temporary, a stale journal.copy), or kept in the old mode while damaged in both copies', async () => {
   const v4 = [
     { type: JournalType.Intent, epoch: 1n, payload: { targets: [0, 1], objects: ['aa'] } },
@@ -175,9 +259,9 @@ t('a version 4 journal (two files) is read as it is, converted on open for writi
   let rec = s.recover();
   assert.equal(rec.done.map((d) => d.epoch), [1n, 2n]);
   assert.equal(rec.torn.map((x) => x.epoch), [3n]);
-  assert.is(headerVersion(file), 5);
+  assert.is(headerVersion(file), 6);
   assert.is(statSync(file + '.copy').size, 16, 'journal.copy is the guard');
-  assert.is(headerVersion(file + '.copy'), 5);
+  assert.is(headerVersion(file + '.copy'), 6);
   await s.abort(3n, { recovered: true });
   await s.intent(4n, { targets: [1], objects: ['dd'] }); await s.done(4n, { targets: [1], objects: ['dd'] });
   s.close();
@@ -219,7 +303,7 @@ t('a version 4 journal (two files) is read as it is, converted on open for writi
   j.journal.append(JournalType.Done, 12n);
   assert.ok(j.journal.oneFile, 'compaction wrote format 5');
   j.journal.close();
-  assert.is(headerVersion(f2), 5); assert.is(statSync(f2 + '.copy').size, 16);
+  assert.is(headerVersion(f2), 6); assert.is(statSync(f2 + '.copy').size, 16);
   j = Journal.open(f2);
   assert.equal(j.records.map((r) => r.epoch), [11n, 12n]);
   assert.not.ok(j.damaged);
