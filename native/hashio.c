@@ -282,6 +282,32 @@ static int mapped_read(fmap_t *m, uint64_t position, const struct iovec *iov, in
   return 0;
 }
 
+/** Copy views `iov` to `dst` in order, hashing the first `hash_len` bytes on the way (not inlined: the caller's sigsetjmp frame stays simple). */
+static __attribute__((noinline)) void copy_hash_out(uint8_t *dst, const struct iovec *iov, int cnt, size_t hash_len, uint64_t seed, uint64_t *hash) {
+  xxh64_t s; xxh64_init(&s, seed);
+  size_t off = 0;
+  for (int i = 0; i < cnt; i++) {
+    const uint8_t *src = iov[i].iov_base;
+    size_t n = iov[i].iov_len;
+    size_t h = off >= hash_len ? 0 : (hash_len - off < n ? hash_len - off : n);
+    if (h) xxh64_copy_update(&s, dst + off, src, h);
+    if (n > h) memcpy(dst + off + h, src + h, n - h);
+    off += n;
+  }
+  *hash = xxh64_digest(&s);
+}
+
+/** A write of `iov` into writable mapping `m` at `position`: 0 and *hash, or -1 when the mapping faulted (write it with pwritev, whose answer stands). */
+static int mapped_write_views(fmap_t *m, uint64_t position, const struct iovec *iov, int cnt, size_t total, size_t hash_len, uint64_t seed, uint64_t *hash) {
+  sigjmp_buf jb;
+  if (sigsetjmp(jb, 0)) { guard_jmp = NULL; return -1; }
+  guard_jmp = &jb;
+  copy_hash_out(m->base + position, iov, cnt, hash_len, seed, hash);
+  guard_jmp = NULL;
+  map_used(m, total, MAP_WRITE_ZAP_BYTES);
+  return 0;
+}
+
 static void unmap_now(fmap_t *m) {
   if (!m->unmapped) { munmap(m->base, m->len); m->unmapped = 1; }
 }
@@ -525,7 +551,7 @@ typedef struct {
   uint32_t count;
   size_t total, hash_len;
   uint64_t position, seed, hash;
-  fmap_t *map; /* reads: the file's mapping (NULL: preadv) */
+  fmap_t *map; /* reads: the file's mapping (NULL: preadv); writes: its writable mapping (NULL: pwritev) */
   int done;     /* answered by the vector pass (multi_pass): a read copied or read and hashed, a write hashed and written */
   /* writes: a deferred parity fill of the first view (fill_k 0: none), computed before the hash (gfni.c gf_parity_fill) */
   int fill_k;
@@ -571,13 +597,13 @@ static void free_batch(batch_t *b) {
 #define MULTI_MIN 3
 #define MULTI_MIN_BYTES 4096
 
-/** How a group of the vector pass gets its bytes. */
-enum { MULTI_WRITE = 0, MULTI_MAPPED = 1, MULTI_PREAD = 2 };
+/** How a group of the vector pass gets its bytes (MULTI_MAPPED_WRITE: copied into the file's writable mapping while hashed). */
+enum { MULTI_WRITE = 0, MULTI_MAPPED = 1, MULTI_PREAD = 2, MULTI_MAPPED_WRITE = 3 };
 
 /** The kind of group request `q` can join (-1: none): long enough; a write's hashed bytes in its views; a mapped read wholly hashed. */
 static int multi_kind(const breq_t *q) {
   if (q->hash_len < MULTI_MIN_BYTES) return -1;
-  if (q->write) return q->hash_len <= q->total ? MULTI_WRITE : -1;
+  if (q->write) return q->hash_len <= q->total ? (q->map ? MULTI_MAPPED_WRITE : MULTI_WRITE) : -1;
   if (q->map) return q->hash_len == q->total ? MULTI_MAPPED : -1;
   return q->hash_len <= q->total ? MULTI_PREAD : -1;
 }
@@ -590,6 +616,18 @@ static void copy_hash_rest(xxh64_t *s, const uint8_t *src, const struct iovec *i
     size_t h = pos >= hash_len ? 0 : (hash_len - pos < n ? hash_len - pos : n);
     if (h) xxh64_copy_update(s, d, src + pos, h);
     if (n > h) memcpy(d + h, src + pos + h, n - h);
+    pos += n;
+  }
+}
+
+/** Copy views `iov` from view `vi`, offset `vo` on (stream byte `pos`) to `dst` + pos on, hashing up to `hash_len` (a mapped write's rest). */
+static void copy_hash_out_rest(xxh64_t *s, uint8_t *dst, const struct iovec *iov, int cnt, int vi, size_t vo, size_t pos, size_t hash_len) {
+  for (int j = vi; j < cnt; j++, vo = 0) {
+    const uint8_t *src = (const uint8_t *)iov[j].iov_base + vo;
+    size_t n = iov[j].iov_len - vo;
+    size_t h = pos >= hash_len ? 0 : (hash_len - pos < n ? hash_len - pos : n);
+    if (h) xxh64_copy_update(s, dst + pos, src, h);
+    if (n > h) memcpy(dst + pos + h, src + h, n - h);
     pos += n;
   }
 }
@@ -615,8 +653,9 @@ static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int kind, 
   const uint8_t *base[MULTI_GROUP], *src[MULTI_GROUP]; uint8_t *dst[MULTI_GROUP]; uint64_t v[MULTI_GROUP][4]; xxh64_t st[MULTI_GROUP];
   int vi[MULTI_GROUP]; size_t vo[MULTI_GROUP];
   size_t common = (size_t)-1;
+  const int copy = kind == MULTI_MAPPED || kind == MULTI_MAPPED_WRITE;
   for (int i = 0; i < n; i++) {
-    base[i] = kind == MULTI_MAPPED ? g[i]->map->base + g[i]->position : NULL;
+    base[i] = copy ? g[i]->map->base + g[i]->position : NULL;
     vi[i] = 0; vo[i] = 0;
     if (g[i]->hash_len < common) common = g[i]->hash_len;
     xxh64_init(&st[i], g[i]->seed);
@@ -632,9 +671,9 @@ static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int kind, 
     for (int i = 0; i < n; i++) {
       uint8_t *view = (uint8_t *)g[i]->iov[vi[i]].iov_base + vo[i];
       src[i] = kind == MULTI_MAPPED ? base[i] + pos : view;
-      dst[i] = view;
+      dst[i] = kind == MULTI_MAPPED_WRITE ? base[i] + pos : view;
     }
-    if (!xxh64x_rounds(n, v, src, kind == MULTI_MAPPED ? dst : NULL, chunk)) { if (pos == 0) return 0; break; }
+    if (!xxh64x_rounds(n, v, src, copy ? dst : NULL, chunk)) { if (pos == 0) return 0; break; }
     pos += chunk;
     for (int i = 0; i < n; i++) { vo[i] += chunk; if (vo[i] == g[i]->iov[vi[i]].iov_len) { vi[i]++; vo[i] = 0; } }
   }
@@ -642,6 +681,7 @@ static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int kind, 
     memcpy(st[i].v, v[i], sizeof v[i]);
     st[i].total = pos;
     if (kind == MULTI_MAPPED) copy_hash_rest(&st[i], base[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
+    else if (kind == MULTI_MAPPED_WRITE) copy_hash_out_rest(&st[i], base[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
     else hash_rest(&st[i], g[i]->iov, (int)g[i]->count, vi[i], vo[i], pos, g[i]->hash_len);
     out[i] = xxh64_digest(&st[i]);
   }
@@ -667,7 +707,7 @@ static int multi_group(breq_t **g, int n, int kind) {
     for (int i = 0; i < m; i++) ok[i]->hash = out[i];
     return 1;
   }
-  const int mapped = kind == MULTI_MAPPED;
+  const int mapped = kind == MULTI_MAPPED || kind == MULTI_MAPPED_WRITE;
   sigjmp_buf jb;
   if (mapped) {
     if (sigsetjmp(jb, 0)) { guard_jmp = NULL; return 0; }
@@ -683,8 +723,9 @@ static int multi_group(breq_t **g, int n, int kind) {
      * for the kernel's copy (hashing the whole batch first left the first cells of a 1.5 MiB EC
      * write to be copied back from L3) */
     if (!mapped) { q->err = transfer(1, q->fd, q->iov, q->count, q->total, q->position); q->done = 1; continue; }
+    /* (a mapped write is in the page cache now, as after pwritev: same readers, fdatasync and crash safety) */
     q->err = 0; q->done = 1;
-    map_used(q->map, q->total, MAP_ZAP_BYTES);
+    map_used(q->map, q->total, kind == MULTI_MAPPED_WRITE ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
   }
   return 1;
 }
@@ -694,8 +735,8 @@ static void multi_pass(batch_t *b) {
   static int state; /* 0 not decided, 1 on, -1 off (CAIRN_HASH_VECTOR=0 or no AVX-512) */
   if (state == 0) { const char *e = getenv("CAIRN_HASH_VECTOR"); state = (e && strcmp(e, "0") == 0) || !xxh64x_available() ? -1 : 1; }
   if (b->n < MULTI_MIN || state < 0) return;
-  static const int kinds[] = { MULTI_PREAD, MULTI_MAPPED, MULTI_WRITE };
-  for (int k = 0; k < 3; k++) {
+  static const int kinds[] = { MULTI_PREAD, MULTI_MAPPED, MULTI_WRITE, MULTI_MAPPED_WRITE };
+  for (int k = 0; k < 4; k++) {
     const int kind = kinds[k];
     breq_t *g[MULTI_GROUP]; int n = 0;
     uint32_t left = 0;
@@ -708,7 +749,7 @@ static void multi_pass(batch_t *b) {
       g[n++] = q;
       if ((uint32_t)n == size || (uint32_t)n == left) {
         left -= (uint32_t)n;
-        if (!multi_group(g, n, kind) && kind == MULTI_MAPPED) { /* a fault: every later mapped read goes the per-request way */ left = 0; }
+        if (!multi_group(g, n, kind) && (kind == MULTI_MAPPED || kind == MULTI_MAPPED_WRITE)) { /* a fault: every later mapped request of the kind goes the per-request way (preadv / pwritev) */ left = 0; }
         n = 0;
         size = left <= MULTI_GROUP ? left : left <= 2 * MULTI_GROUP ? (left + 1) / 2 : MULTI_GROUP;
       }
@@ -739,7 +780,9 @@ static void run_batch(napi_env env, void *data) {
   for (uint32_t i = 0; i < b->n; i++) {
     breq_t *q = &b->r[i];
     if (q->done) continue;
-    if (q->map && mapped_read(q->map, q->position, q->iov, (int)q->count, q->total, q->hash_len, q->seed, &q->hash) == 0) { q->err = 0; continue; }
+    /* (a mapped request that faults, here or in its vector group, is done with preadv / pwritev, whose answer stands) */
+    if (q->map && (q->write ? mapped_write_views(q->map, q->position, q->iov, (int)q->count, q->total, q->hash_len, q->seed, &q->hash)
+                            : mapped_read(q->map, q->position, q->iov, (int)q->count, q->total, q->hash_len, q->seed, &q->hash)) == 0) { q->err = 0; continue; }
     q->err = hashed_transfer_pre(q->write, q->fd, q->iov, q->count, q->total, q->position, q->hash_len, q->seed, &q->hash, 0);
   }
 }
@@ -781,12 +824,12 @@ static int get_fill(napi_env env, napi_value fv, breq_t *r) {
   return 1;
 }
 
-/* A read's mapping (mapFile's external) into `r` when it covers the request (else preadv). */
+/* A request's mapping (mapFile's external) into `r` when it covers the request and, for a write, is writable (else preadv / pwritev). */
 static void get_map(napi_env env, napi_value mv, breq_t *r) {
   napi_valuetype mt; void *mp = NULL;
   if (napi_typeof(env, mv, &mt) == napi_ok && mt == napi_external && napi_get_value_external(env, mv, &mp) == napi_ok && mp) {
     fmap_t *m = mp;
-    if (!m->closed && !m->unmapped && r->position <= m->len && r->total <= m->len - r->position) { r->map = m; m->refs++; }
+    if (!m->closed && !m->unmapped && (!r->write || m->writable) && r->position <= m->len && r->total <= m->len - r->position) { r->map = m; m->refs++; }
   }
 }
 
@@ -855,9 +898,12 @@ static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
     if (has_extra && i < nextra) {
       napi_value x; napi_valuetype xt;
       if (napi_get_element(env, argv[4], i, &x) != napi_ok || napi_typeof(env, x, &xt) != napi_ok) goto bad;
-      if (xt != napi_undefined) {
-        if (r->write) { if (!get_fill(env, x, r)) { free_batch(b); napi_throw_type_error(env, NULL, FILL_SHAPE_ERROR); return NULL; } }
-        else get_map(env, x, r);
+      if (xt == napi_external) get_map(env, x, r); /* a read's mapping, or a write's writable one */
+      else if (xt != napi_undefined) {
+        /* a write's fill, [coeffs, cell, data], and its writable mapping as a 4th element when it has one */
+        if (!r->write || !get_fill(env, x, r)) { free_batch(b); napi_throw_type_error(env, NULL, FILL_SHAPE_ERROR); return NULL; }
+        uint32_t xl = 0; napi_value mv;
+        if (napi_get_array_length(env, x, &xl) == napi_ok && xl >= 4 && napi_get_element(env, x, 3, &mv) == napi_ok) get_map(env, mv, r);
       }
     }
   }
@@ -909,14 +955,10 @@ static napi_value hashed_batch(napi_env env, napi_callback_info info) {
         return NULL;
       }
     }
-    if (ql >= 7 && op == 0) {
-      /* optional 7th element: the file's mapping (mapFile); used when it covers the whole request */
-      napi_value mv; napi_valuetype mt; void *mp = NULL;
-      if (napi_get_element(env, q, 6, &mv) == napi_ok && napi_typeof(env, mv, &mt) == napi_ok && mt == napi_external &&
-          napi_get_value_external(env, mv, &mp) == napi_ok && mp) {
-        fmap_t *m = mp;
-        if (!m->closed && !m->unmapped && r->position <= m->len && r->total <= m->len - r->position) { r->map = m; m->refs++; }
-      }
+    if (ql >= 7) {
+      /* optional 7th element: the file's mapping (mapFile; writable for a write); used when it covers the whole request */
+      napi_value mv;
+      if (napi_get_element(env, q, 6, &mv) == napi_ok) get_map(env, mv, r);
     }
   }
   return queue_batch(env, b, argv[0], NULL);
@@ -1123,7 +1165,7 @@ static napi_value map_read_hash_sync(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, copyInto, mapFile, mapWriteHashSync, mapReadHashSync, unmapFile and setSocketBuffers on `exports` (called from cairn_uring.c init). */
+/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, hashedBatchFlat, copyInto, mapFile, mapWriteHashSync, mapReadHashSync, unmapFile, setSocketBuffers and mappedBatchWrites on `exports` (called from cairn_uring.c init). */
 napi_status hashio_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "preadvHash", NULL, preadv_hash, NULL, NULL, NULL, napi_default, NULL },
@@ -1138,6 +1180,12 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "mapWriteHashSync", NULL, map_write_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "mapReadHashSync", NULL, map_read_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "setSocketBuffers", NULL, set_socket_buffers, NULL, NULL, NULL, napi_default, NULL },
+    { "mappedBatchWrites", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL }, /* (value set below) */
   };
+  /* mappedBatchWrites: true — hashed batch writes take a writable mapping (a write's extra, or a
+     fill's 4th element); JavaScript checks it so an addon built before this never gets one */
+  napi_value yes;
+  if (napi_get_boolean(env, true, &yes) != napi_ok) return napi_generic_failure;
+  props[sizeof props / sizeof props[0] - 1].value = yes;
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

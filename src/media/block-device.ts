@@ -219,6 +219,14 @@ class FileBlockDevice implements BlockDevice {
    * it covers was read before (`readMap`).
    */
   private seen: Uint8Array | undefined;
+  /**
+   * Chunks of READ_SEEN_CHUNK bytes written before by a hashed write (one bit each, grown on
+   * demand): a hashed batch write goes through the writable mapping only when every chunk it
+   * covers was written before (`writeMap`).
+   */
+  private written: Uint8Array | undefined;
+  /** Whether hashed batch writes may go through the writable mapping (`mappedWrites() === 'all'` and an addon that takes it). */
+  private readonly bulkWriteMaps = mappedWrites() === 'all' && nativeAddon()?.mappedBatchWrites === true;
   /** `mappedReads()` when the device was opened (not process.env per read). */
   private readonly readMode = mappedReads();
   /** The file's writable mapping for small synchronous writes (`mappedWrites`), made at the first one; null: none. */
@@ -398,21 +406,7 @@ class FileBlockDevice implements BlockDevice {
     if (this.map === null) return undefined;
     const mode = this.readMode;
     if (mode === 'never') return undefined;
-    if (mode === 'reread' && length > 0) {
-      const first = Math.floor(offset / READ_SEEN_CHUNK), last = Math.floor((offset + length - 1) / READ_SEEN_CHUNK);
-      let seen = this.seen;
-      if (seen === undefined || seen.length <= last >>> 3) {
-        const grown = new Uint8Array(Math.max(64, (last >>> 3) + 1, 2 * (seen?.length ?? 0)));
-        if (seen !== undefined) grown.set(seen);
-        this.seen = seen = grown;
-      }
-      let before = true;
-      for (let c = first; c <= last; c++) {
-        const bit = 1 << (c & 7), i = c >>> 3;
-        if ((seen[i]! & bit) === 0) { before = false; seen[i] = seen[i]! | bit; }
-      }
-      if (!before) return undefined;
-    }
+    if (mode === 'reread' && length > 0 && !markChunks(this.seen ??= new Uint8Array(64), offset, length, (grown) => { this.seen = grown; })) return undefined;
     if (this.map === undefined) this.map = nativeAddon()?.mapFile?.(this.fd, this.size) ?? null;
     return this.map ?? undefined;
   }
@@ -439,7 +433,24 @@ class FileBlockDevice implements BlockDevice {
     checkRange('write', offset, length, this.size);
     const have = checkBuffers('hashedWriteNow', 'from', from, length);
     if (!this.slots.tryAcquire()) return undefined; // (busy: the caller's promise write waits in order)
-    return new FileHashedSlot(this.fd, have < length ? [...from, zeroTail(length - have)] : from, offset, have, seed, undefined, io, this.slots);
+    return new FileHashedSlot(this.fd, have < length ? [...from, zeroTail(length - have)] : from, offset, have, seed, this.writeMap(offset, length), io, this.slots);
+  }
+
+  /**
+   * The writable mapping a hashed batch write of `length` bytes at `offset` goes through, or
+   * undefined (pwritev): the mapping only when every READ_SEEN_CHUNK chunk of the range was written
+   * before (then marked). Copying into a mapping (hashing on the way) costs less than pwritev and a
+   * hash pass only where the mapping's page-table entries exist and are writable: a first write of
+   * a range would make them (a fault and the filesystem's page_mkwrite per page, the dear part on
+   * this machine kind), so it goes to pwritev; a range rewritten, as a working set is, takes the
+   * mapping (its first time there makes the entries).
+   */
+  private writeMap(offset: number, length: number): FileMap | undefined {
+    if (!this.bulkWriteMaps || this.direct || this.wmap === null || length === 0) return undefined;
+    const before = markChunks(this.written ??= new Uint8Array(64), offset, length, (grown) => { this.written = grown; });
+    if (!before) return undefined;
+    const m = this.wmap === undefined ? this.writeMapOnce() : this.wmap;
+    return m ?? undefined;
   }
 
   writeHashedSync(offset: number, length: number, value: Uint8Array, seed: bigint): bigint {
@@ -466,7 +477,7 @@ class FileBlockDevice implements BlockDevice {
   /** Make the file's writable mapping for small synchronous writes (once; null when off, O_DIRECT or impossible: they use pwrite). */
   private writeMapOnce(): FileMap | null {
     const native = nativeAddon();
-    this.wmap = (!this.direct && mappedWrites() && native?.mapWriteHashSync ? native.mapFile?.(this.syncFd, this.size, true) : undefined) ?? null;
+    this.wmap = (!this.direct && mappedWrites() !== 'none' && native?.mapWriteHashSync ? native.mapFile?.(this.syncFd, this.size, true) : undefined) ?? null;
     return this.wmap;
   }
 
@@ -564,8 +575,27 @@ class FileBlockDevice implements BlockDevice {
  */
 export const MAPPED_READS_ENV = 'CAIRN_MAPPED_READS';
 
-/** Bytes of a data file one bit of a device's read-before map stands for (`readMap`). */
+/** Bytes of a data file one bit of a device's read-before and written-before maps stands for (`readMap`, `writeMap`). */
 const READ_SEEN_CHUNK = 64 * 1024;
+
+/**
+ * Mark the READ_SEEN_CHUNK chunks of [offset, offset + length) in bit map `bits` (grown to fit:
+ * `grow` gets the new array); whether every one of them was marked before.
+ */
+function markChunks(bits: Uint8Array, offset: number, length: number, grow: (grown: Uint8Array) => void): boolean {
+  const first = Math.floor(offset / READ_SEEN_CHUNK), last = Math.floor((offset + length - 1) / READ_SEEN_CHUNK);
+  if (bits.length <= last >>> 3) {
+    const grown = new Uint8Array(Math.max((last >>> 3) + 1, 2 * bits.length));
+    grown.set(bits);
+    grow(bits = grown);
+  }
+  let before = true;
+  for (let c = first; c <= last; c++) {
+    const bit = 1 << (c & 7), i = c >>> 3;
+    if ((bits[i]! & bit) === 0) { before = false; bits[i] = bits[i]! | bit; }
+  }
+  return before;
+}
 
 /**
  * How hashed reads of buffered data files read (MAPPED_READS_ENV): out of a read-only mapping of
@@ -590,21 +620,29 @@ export function mappedReads(): 'always' | 'never' | 'reread' {
   return v === '1' ? 'always' : v === '0' ? 'never' : 'reread';
 }
 
-/** Set to 0 to write small values with pwrite instead of through a mapping of the data file. */
+/**
+ * Set to 0 to write with pwrite only, `small` to map only small synchronous value writes (not
+ * hashed batch writes); unset (or anything else): both (`mappedWrites`).
+ */
 export const MAPPED_WRITES_ENV = 'CAIRN_MAPPED_WRITES';
 
 /**
- * Whether small synchronous value writes of a buffered data file (`writeHashedSync`) copy and hash
- * their bytes into a writable shared mapping of the file (native `mapWriteHashSync`) instead of a
- * pwrite system call each: the same page cache, so readers, process-crash safety and fdatasync are
- * unchanged. O_DIRECT files keep pwrite (a mapping there would cache pages direct I/O bypasses). A
- * fault in the mapping (a hole on a full filesystem, an unreadable page) is caught in the addon and
- * the write goes to pwrite, whose answer stands (`NO_SPACE`, an I/O error). A mapping of a file
- * larger than 256 MiB drops its page-table entries after every 256 MiB written through it (RSS
- * stays bounded); a smaller file's pages are resident at most once.
+ * Which writes of a buffered data file copy and hash their bytes into a writable shared mapping of
+ * the file instead of a system call each: `'small'`, small synchronous value writes
+ * (`writeHashedSync`, native `mapWriteHashSync`); `'all'` (default), those and hashed batch writes
+ * (`hashedWriteNow`: the cells of an EC write) of ranges written before (`writeMap`), copied into
+ * the mapping while hashed on the pool job (native/hashio.c, side by side as the vector pass
+ * hashes them), instead of a hash pass and then pwritev's copy. The same page cache, so readers,
+ * process-crash safety and fdatasync are unchanged. O_DIRECT files keep pwrite (a mapping there
+ * would cache pages direct I/O bypasses). A fault in the mapping (a hole on a full filesystem, an
+ * unreadable page) is caught in the addon and the write goes to pwrite, whose answer stands
+ * (`NO_SPACE`, an I/O error). A mapping of a file larger than 256 MiB drops its page-table entries
+ * after every 256 MiB written through it (RSS stays bounded); a smaller file's pages are resident
+ * at most once.
  */
-export function mappedWrites(): boolean {
-  return process.env[MAPPED_WRITES_ENV] !== '0';
+export function mappedWrites(): 'none' | 'small' | 'all' {
+  const v = process.env[MAPPED_WRITES_ENV];
+  return v === '0' ? 'none' : v === 'small' ? 'small' : 'all';
 }
 
 /** Shared sink for the bytes a scatter read fetches past the caller's buffers (never read back). */

@@ -5,7 +5,7 @@
  * in-bounds requests; the device bounds how many are in flight (`maxInFlight`).
  */
 
-/** A read-only file mapping made by the native addon (`mapFile`; native/hashio.c): opaque to JavaScript. */
+/** A shared file mapping made by the native addon (`mapFile`, read-only or writable; native/hashio.c): opaque to JavaScript. */
 export type FileMap = object & { readonly __fileMap?: never };
 
 /**
@@ -32,6 +32,11 @@ export interface HashedWrite {
   readonly position: number;
   readonly hashLen: number;
   readonly seed: bigint;
+  /**
+   * The file's writable mapping when the write may go through it (copied into the page cache
+   * while hashed, no system call; a fault there leaves it to pwritev): see `FileBlockDevice.writeMap`.
+   */
+  readonly map?: FileMap | undefined;
 }
 
 /** An asynchronous positional I/O engine over file descriptors. */

@@ -62,7 +62,8 @@ export interface NativeAddon {
   pwriteHashSync?(fd: number, view: Uint8Array, position: number, length: number, seed: bigint): bigint | number;
   /**
    * Several `preadvHash` / `pwritevHash` requests in one thread-pool job, in order; each request is
-   * [op 0 read | 1 write, fd, views, position, hashLen, seed, map?, fill?] (fill: a write's deferred
+   * [op 0 read | 1 write, fd, views, position, hashLen, seed, map?, fill?] (map: a read's mapping or a
+   * write's writable one, taken when it covers the request; fill: a write's deferred
    * parity of its first view, see `parityFill`). Resolves with each request's hash, or
    * its negative errno (a number). Absent from addons built before it existed.
    */
@@ -72,7 +73,8 @@ export interface NativeAddon {
    * `hashedBatch` with its requests flattened (the same job and answer): `nums` holds [op, fd,
    * position, hashLen, view count] for each of the first `n` requests, `seeds` their seeds,
    * `views` every request's views in order, `extras` (absent, or one element per request) a read's
-   * mapping or a write's fill. A batch then costs a few N-API calls and two per view instead of
+   * mapping, a write's writable mapping, or a write's fill (with the write's mapping as a 4th element
+   * when it has both). A batch then costs a few N-API calls and two per view instead of
    * about a dozen per request. TypeError on bad arguments. Absent from addons built before it existed.
    */
   hashedBatchFlat?(n: number, nums: Float64Array, seeds: BigUint64Array, views: Uint8Array[], extras?: ReadonlyArray<FileMap | readonly [Uint8Array, number, Uint8Array] | undefined>): Promise<Array<bigint | number>>;
@@ -94,6 +96,8 @@ export interface NativeAddon {
    * built before it existed.
    */
   mapFile?(fd: number, length: number, writable?: boolean): FileMap | undefined;
+  /** True where hashed batch writes take a writable mapping (`hashedBatch`'s map of a write; absent from addons built before). */
+  readonly mappedBatchWrites?: boolean;
   /**
    * A small value written through a writable mapping (`mapFile(fd, length, true)`) on the calling
    * thread: XXH64 of `view` while it is copied to `position`, zeros up to `length` (at most 64 KiB

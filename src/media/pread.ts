@@ -140,7 +140,7 @@ class HashedBatcher {
       const g: GroupState = { out: new Array<bigint | Error>(reqs.length), pending: reqs.length, done };
       for (let i = 0; i < reqs.length; i++) {
         const r = reqs[i]!;
-        this.queue.push(op === 0 ? [0, r.fd, r.views, r.position, r.hashLen, r.seed, (r as HashedRead).map, undefined] : [1, r.fd, r.views, r.position, r.hashLen, r.seed, undefined, fillOf(r.views[0])]);
+        this.queue.push(op === 0 ? [0, r.fd, r.views, r.position, r.hashLen, r.seed, (r as HashedRead).map, undefined] : [1, r.fd, r.views, r.position, r.hashLen, r.seed, (r as HashedWrite).map, fillOf(r.views[0])]);
         this.waiters.push(new GroupMember(g, i));
         this.bytes += r.hashLen;
         if (this.queue.length >= HASHED_BATCH_MAX_REQUESTS || this.bytes >= HASHED_BATCH_MAX_BYTES) this.flush();
@@ -204,7 +204,8 @@ class HashedBatcher {
       nums[at] = q[0]; nums[at + 1] = q[1]; nums[at + 2] = q[3]; nums[at + 3] = q[4]; nums[at + 4] = vs.length;
       seeds[i] = q[5];
       for (let j = 0; j < vs.length; j++) views.push(vs[j]!);
-      const x = q[0] === 0 ? q[6] : q[7];
+      // (a write's extra: its fill, or its writable mapping, or the fill with the mapping as a 4th element)
+      const x = q[0] === 0 || q[7] === undefined ? q[6] : q[6] === undefined ? q[7] : [...q[7], q[6]] as unknown as ParityFill;
       if (x !== undefined) (extras ??= new Array<FileMap | ParityFill | undefined>(n))[i] = x;
     }
     return flat(n, nums, seeds, views, extras);
