@@ -43,6 +43,8 @@ export type SealState = 'committed' | 'aborted' | 'complete' | 'never' | 'forgot
 export interface Prepared {
   readonly cont: string;
   readonly epoch: bigint;
+  /** `epoch` as decimal text, made once (every record of the pair carries it). */
+  readonly epochText: string;
   /** From the writes' descriptor (absent: writes without one, which never complete). */
   desc?: TxDescriptor;
   /** Writes admitted but not applied yet. */
@@ -50,6 +52,8 @@ export interface Prepared {
   applied: number;
   /** Unit objects written (decimal); undefined after a restart without a P record: every read of the container waits. */
   units?: Set<string>;
+  /** `units` as a list, made once the pair is complete (no write joins it then): its P record and its decision share it. */
+  unitList?: string[];
   complete: boolean;
   /** A resolver found it complete: a client's abandon no longer aborts it. */
   sealed: boolean;
@@ -67,7 +71,7 @@ export interface Prepared {
   intent: Promise<void>;
 }
 
-interface Decided { cont: string; epoch: bigint; d: Decision; units?: string[] }
+interface Decided { cont: string; epoch: bigint; d: Decision; units: string[] | undefined }
 
 /** An already settled promise, shared (a pair whose INTENT needs no wait). */
 const SETTLED: Promise<void> = Promise.resolve();
@@ -151,9 +155,11 @@ export class TxTable {
     assert(this.count < MAX_PREPARED, 'prepared writes are bounded', { count: this.count });
     let m = this.byCont.get(cont);
     if (!m) { m = new Map(); this.byCont.set(cont, m); }
+    // Every field set here, in one order: all pairs share one shape (a field added later, as the
+    // decision once was, moved each decided pair to another hidden class and gave it a property array).
     const p: Prepared = {
-      cont, epoch, desc, inflight: 0, applied: 0, units: new Set(), complete: false, sealed: false,
-      aborting: false, since: Date.now(), resolving: false, intent: SETTLED,
+      cont, epoch, epochText: epoch.toString(), desc, inflight: 0, applied: 0, units: new Set(), unitList: undefined, complete: false, sealed: false,
+      aborting: false, since: Date.now(), resolving: false, decided: undefined, settle: undefined, decision: undefined, intent: SETTLED,
     };
     m.set(epoch, p);
     this.count++;
@@ -173,7 +179,7 @@ export class TxTable {
   private remember(cont: string, epoch: bigint, d: Decision, units?: string[]): void {
     let m = this.decidedByCont.get(cont);
     if (m?.has(epoch)) return;
-    const rec: Decided = { cont, epoch, d, ...(units ? { units } : {}) };
+    const rec: Decided = { cont, epoch, d, units };
     if (!m) { m = new Map(); this.decidedByCont.set(cont, m); }
     m.set(epoch, rec);
     this.decidedOrder.push(rec);
@@ -228,7 +234,7 @@ export class TxTable {
     }
     if (!p) {
       p = this.add(cont, epoch, desc);
-      p.intent = this.log.append({ t: 'I', c: cont, e: epoch.toString(), ...(desc ? { n: desc.n, r: desc.ranks } : {}) });
+      p.intent = this.log.append(desc ? { t: 'I', c: cont, e: p.epochText, n: desc.n, r: desc.ranks } : { t: 'I', c: cont, e: p.epochText });
     } else if (!p.desc && desc) p.desc = desc;
     if (unit !== undefined) p.units?.add(unit);
     p.inflight++;
@@ -247,9 +253,9 @@ export class TxTable {
     this.changed.notify();
     if (!p.desc || p.complete || p.aborting || p.applied < p.desc.n) return Promise.resolve();
     p.complete = true;
-    const units = [...(p.units ?? [])];
+    const units = p.unitList = [...(p.units ?? [])];
     if (p.desc.ranks.length === 1 && p.desc.ranks[0] === this.rank) return this.decide(p, 'commit');
-    return this.log.append({ t: 'P', c: p.cont, e: p.epoch.toString(), n: p.desc.n, r: p.desc.ranks, u: units });
+    return this.log.append({ t: 'P', c: p.cont, e: p.epochText, n: p.desc.n, r: p.desc.ranks, u: units });
   }
 
   /** One admitted write failed: the pair stays incomplete (it is aborted by the client or by timeout). */
@@ -268,7 +274,7 @@ export class TxTable {
   seal(p: Prepared): Promise<void> {
     if (p.sealed) return Promise.resolve();
     p.sealed = true;
-    return this.log.append({ t: 'S', c: p.cont, e: p.epoch.toString() });
+    return this.log.append({ t: 'S', c: p.cont, e: p.epochText });
   }
 
   /**
@@ -278,11 +284,12 @@ export class TxTable {
   decide(p: Prepared, d: Decision): Promise<void> {
     if (this.get(p.cont, p.epoch) !== p) return Promise.resolve();
     this.remove(p);
-    const units = p.units ? [...p.units] : undefined;
-    this.remember(p.cont, p.epoch, d, d === 'commit' ? units : undefined);
+    // (a complete pair's list is final: no write joins it)
+    const units = d !== 'commit' ? undefined : p.unitList ?? (p.units ? [...p.units] : undefined);
+    this.remember(p.cont, p.epoch, d, units);
     // A commit's units are in its P record when it has one (across engines); a single-engine commit carries them here.
     const withUnits = d === 'commit' && units && !(p.complete && p.desc && p.desc.ranks.length > 1);
-    const done = this.log.append({ t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epoch.toString(), ...(withUnits ? { u: units } : {}) });
+    const done = this.log.append(withUnits ? { t: 'D', c: p.cont, e: p.epochText, u: units } : { t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epochText });
     p.decision = d;
     p.settle?.(d);
     this.changed.notify();

@@ -1,0 +1,94 @@
+/**
+ * A batch of shard writes (`engine.batch`, link.ts) as an engine serves it, against a real engine
+ * and etcd: each item is answered on its own — a write refused at admission (STALE_EPOCH) fails
+ * alone while the others of the batch are acknowledged — two writes of one commit in the same
+ * batch log one INTENT, every acknowledged commit is decided in the engine's log with its INTENT
+ * first, nothing is logged for the refused write, and the values read back.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { Cluster } from '../helpers/cluster.js';
+import type { Pool } from '../../src/pool/pool.js';
+import { RpcClient } from '../../src/net/rpc.js';
+import { encodeBatch, decodeBatchReply } from '../../src/net/link.js';
+import { ENGINE_METHODS } from '../../src/net/protocol.js';
+import { containerPort } from '../../src/container/container.js';
+import { epochAtMs } from '../../src/container/epoch-clock.js';
+import { unitOid } from '../../src/io/shard-store.js';
+import { TxLog } from '../../src/engine/txlog.js';
+import { TX_LOG_FILE } from '../../src/engine/engine.js';
+import { initXxhash } from '../../core/xxhash.js';
+
+const t = suite('batch-items');
+let cluster: Cluster;
+let pool: Pool;
+
+t.before(async () => {
+  await initXxhash();
+  cluster = await Cluster.start({ engines: 2, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000, txTimeoutMs: 60_000 });
+  pool = await cluster.connect();
+});
+t.after(async () => { await pool?.close(); await cluster?.stop(); });
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+t('a batch of puts is logged before it is applied and acknowledged; a write refused at admission fails alone', async () => {
+  const c = await pool.createContainer('batch', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  await c.openTargets();
+  const port = containerPort(c);
+  const map = pool.map;
+  // Shard 0 of each object, on whichever engine holds it; the batch goes to engine 0's rank.
+  const e = cluster.engines[0]!;
+  const mine = (name: string) => {
+    const oid = c.object(name).oid;
+    const group = port.layout(oid).groups[0]!;
+    const shard = group.findIndex((tg) => map.targets[tg]!.rank === e.rank);
+    return shard < 0 ? undefined : { target: group[shard]!, unit: unitOid(oid, shard) };
+  };
+  const names: string[] = [];
+  for (let i = 0; names.length < 3; i++) if (mine(`o${i}`)) names.push(`o${i}`);
+  const base = epochAtMs(Date.now() + 1000);
+  const item = (name: string, epoch: bigint, n: number, value: string) => {
+    const m = mine(name)!;
+    return { method: 'shard.updateSingle', header: { target: m.target, cont: c.uuid, mapVersion: map.version, epoch: String(epoch), oid: String(m.unit), dkey: b64('d'), akey: b64('a'), tx: { ranks: [e.rank], n } }, payload: Buffer.from(value) };
+  };
+  const items = [
+    item(names[0]!, base, 1, 'one'),
+    item(names[1]!, 1000n, 1, 'stale'), // below the engine's start: STALE_EPOCH
+    // Two writes of one commit in the same batch: the second completes it.
+    item(names[1]!, base + 1n, 2, 'two'),
+    item(names[2]!, base + 1n, 2, 'three'),
+  ];
+  const rpc = new RpcClient({ address: e.address, secret: cluster.secret });
+  try {
+    const { header, parts } = encodeBatch(items);
+    const replies = decodeBatchReply(await rpc.call(ENGINE_METHODS.batch, header, parts), items.length, e.address);
+    assert.not.instance(replies[0], Error, 'the first put is acknowledged');
+    assert.is(typeof (replies[0] as { header: { maxEpoch?: unknown } }).header.maxEpoch, 'string', 'its reply carries the store max epoch');
+    assert.instance(replies[1], Error);
+    assert.is((replies[1] as { code?: string }).code, 'STALE_EPOCH', 'the write below the engine start is refused alone');
+    assert.not.instance(replies[2], Error);
+    assert.not.instance(replies[3], Error);
+    // Every acknowledged commit is decided in the engine's log, each INTENT before its DONE.
+    const recs = TxLog.read(join(e.dirs[0]!, TX_LOG_FILE));
+    for (const epoch of [base, base + 1n]) {
+      const i = recs.findIndex((r) => r.t === 'I' && r.e === String(epoch));
+      const d = recs.findIndex((r) => r.t === 'D' && r.e === String(epoch));
+      assert.ok(i >= 0 && d > i, `INTENT then DONE for ${epoch} (at ${i}, ${d})`);
+    }
+    assert.is(recs.filter((r) => r.t === 'I' && r.e === String(base + 1n)).length, 1, 'one INTENT for the commit of two writes');
+    assert.not.ok(recs.some((r) => r.e === '1000'), 'nothing logged for the refused write');
+    // The values are there, read through the engine.
+    for (const [name, value] of [[names[0]!, 'one'], [names[1]!, 'two'], [names[2]!, 'three']] as const) {
+      const m = mine(name)!;
+      const r = await rpc.call('shard.fetchSingle', { target: m.target, cont: c.uuid, mapVersion: map.version, epoch: String(base + 10n), oid: String(m.unit), dkey: b64('d'), akey: b64('a') });
+      assert.ok(r.header.found, `${name} found`);
+      assert.is(Buffer.from(r.payload ?? []).toString(), value);
+    }
+  } finally {
+    await rpc.close();
+  }
+});
+
+t.run();
