@@ -80,6 +80,26 @@ function sysMs(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) * 10;
 }
 
+/**
+ * CAIRN_PROBE_CHUNK=K: a line per K operations of a phase (rate, CPU per op of the client and of
+ * the engines, over those K only), so a long phase shows whether the pool slows down as its
+ * tables fill (e.g. `put 480000` at QD=16: about 360k shard writes per engine, past the ~330k at
+ * which the epoch tables' eviction cliff of session 20 began).
+ */
+const chunkOps = Number(process.env.CAIRN_PROBE_CHUNK ?? 0);
+function chunkReporter(name: string, pids: readonly number[]): { at(done: number): void } {
+  if (!(chunkOps > 0)) return { at: () => undefined };
+  let mark = 0, t = performance.now(), c = process.cpuUsage(), e = pids.reduce((a, p) => a + cpuMs(p), 0);
+  return {
+    at(done: number): void {
+      if (done - mark < chunkOps) return;
+      const now = performance.now(), c1 = process.cpuUsage(c), e1 = pids.reduce((a, p) => a + cpuMs(p), 0), k = done - mark;
+      console.log(`${name}: ops ${mark}-${done}: ${(k / ((now - t) / 1000)).toFixed(0)}/s, cpu per op client ${((c1.user + c1.system) / 1000 / k).toFixed(3)} ms, engines ${((e1 - e) / k).toFixed(3)} ms`);
+      mark = done; t = now; c = process.cpuUsage(); e = e1;
+    },
+  };
+}
+
 // CAIRN_PROBE_EMBEDDED=1: the same workload on an embedded pool of the same shape, alone in this process.
 const embedded = process.env.CAIRN_PROBE_EMBEDDED === '1';
 const cluster = embedded ? undefined : await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: '4096M', warmUp: process.env.CAIRN_ENGINE_WARM_UP !== '0' });
@@ -96,7 +116,8 @@ try {
   // `idle`: empty calls (`tx.notice`) to engine 0 at qd1, the client blocked for a gap before each
   // (Atomics.wait: no timer), so the engine sleeps that long between calls: what a wake-up from
   // idle costs the engine and the client (a qd1 put's engines sleep about a round trip between requests).
-  const idleRpc = mode === 'idle' && cluster ? new RpcClient({ address: cluster.engines[0]!.address, secret: cluster.secret }) : undefined;
+  const idleLocal = cluster?.localPath(0);
+  const idleRpc = mode === 'idle' && cluster ? new RpcClient({ address: cluster.engines[0]!.address, secret: cluster.secret, ...(idleLocal ? { localPath: idleLocal } : {}) }) : undefined;
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const idlePhase = (gapUs: number) => ({ name: `idle gap ${gapUs}us`, qd: 1, op: () => { if (gapUs > 0) Atomics.wait(sleeper, 0, 0, gapUs / 1000); return idleRpc!.call(ENGINE_METHODS.txNotice, {}); } });
   const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'idle'
@@ -111,7 +132,10 @@ try {
   const only = process.env.QD ? Number(process.env.QD) : undefined;
   const onlyName = process.env.PHASE;
   /** Store flushes and merges so far, summed over every target (engines: `engine.info`; embedded: the pool's open stores). */
-  const infoClients = cluster ? cluster.engines.map((e) => new RpcClient({ address: e!.address, secret: cluster.secret })) : [];
+  // Through each engine's Unix socket, as the pool's client: a first TCP connection at a phase's
+  // start deoptimised every engine's receive path (onStreamRead, the frame parser: 'wrong map'),
+  // which then compiled again inside the measured phase (--trace-opt: ~80 ms of CPU per engine).
+  const infoClients = cluster ? cluster.engines.map((e, i) => { const localPath = cluster.localPath(i); return new RpcClient({ address: e!.address, secret: cluster.secret, ...(localPath ? { localPath } : {}) }); }) : [];
   const storeCounters = async (): Promise<{ flushes: number; compactions: number }> => {
     const all: Array<{ flushes: number; compactions: number }> = cluster
       ? (await Promise.all(infoClients.map(async (c) => ((await c.call('engine.info', {})).header.vos as Array<{ flushes: number; compactions: number }>) ?? []))).flat()
@@ -129,12 +153,13 @@ try {
     const total = ph.name.startsWith('read') ? n * readRounds : n;
     if (inspector) await inspector.post('Profiler.start');
     const t0 = performance.now();
+    const chunks = chunkReporter(ph.name, pids);
     if (lockstep) {
       // CAIRN_PROBE_LOCKSTEP=1: qd operations started together, the next qd once all are done (the suite's calls: `arrayIo`).
-      while (next < total) { const a = performance.now(); const k = Math.min(ph.qd, total - next); await Promise.all(Array.from({ length: k }, () => ph.op(next++))); lat.push(performance.now() - a); }
+      while (next < total) { const a = performance.now(); const k = Math.min(ph.qd, total - next); await Promise.all(Array.from({ length: k }, () => ph.op(next++))); lat.push(performance.now() - a); chunks.at(next); }
     } else {
       await Promise.all(Array.from({ length: ph.qd }, async () => {
-        while (next < total) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); }
+        while (next < total) { const i = next++; const a = performance.now(); await ph.op(i); lat.push(performance.now() - a); chunks.at(next); }
       }));
     }
     const s = (performance.now() - t0) / 1000;
