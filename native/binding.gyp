@@ -4,6 +4,11 @@
       "target_name": "cairn_uring",
       "sources": ["cairn_uring.c", "hashio.c", "xxh64x.c", "gfni.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
+    },
+    {
+      "target_name": "cairn_rebuild",
+      "sources": ["rebuild.c", "xxh64x.c", "gfni.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
     }
   ]
 }

@@ -36,7 +36,8 @@
  * parity cell depends on the dkey; decoding maps positions to roles (`roleShards`) first.
  */
 import { containerPort, type ContainerCore } from '../container/container.js';
-import type { ShardStore } from '../io/shard-store.js';
+import type { ShardStore, LocatedShardRead, PreparedShardWrite } from '../io/shard-store.js';
+import { readHashedGroup, writeHashedGroup, type HashedReadSlot, type HashedWriteSlot } from '../media/block-device.js';
 import { unitOid } from '../io/shard-store.js';
 import { groupShards, roleShards, dkeyRotation, stripeBuffers, stripeViews, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
 import { deferFill, deferredFills, dropFill, FILL_MAX_COEFFS } from '../media/fills.js';
@@ -52,6 +53,11 @@ import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
 import { Semaphore, runBounded, runBoundedIter } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
 import { setMaxListeners } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { mediaErrorFromErrno } from '../media/errors.js';
+import type { HashedRead, HashedWrite } from '../media/io-engine.js';
 import type { RebuildBudget } from './rebuild-budget.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
@@ -85,6 +91,67 @@ export function rebuildPoolDecode(on?: boolean): boolean {
   if (on !== undefined) poolDecodeOn = on;
   return poolDecodeOn;
 }
+
+/**
+ * Set to 0 to read a decode step's sources and write its rebuilt cells each through the store's
+ * checked promise chain (`readVersionInto`, `updateArray`) instead of as located reads and
+ * prepared writes sent in hashed groups (see `readBatch`, `writeCellsNow`); read once, at load.
+ */
+export const REBUILD_GROUPED_ENV = 'CAIRN_REBUILD_GROUPED';
+let groupedOn = process.env[REBUILD_GROUPED_ENV] !== '0';
+/**
+ * Whether decode steps read their sources as one located hashed group and write their cells as
+ * prepared writes sent in groups; `on` switches it (tests and benches compare both ways in one
+ * process). Starts from CAIRN_REBUILD_GROUPED.
+ */
+export function rebuildGrouped(on?: boolean): boolean {
+  if (on !== undefined) groupedOn = on;
+  return groupedOn;
+}
+
+/**
+ * Set to 0 to run a decode step as located reads and prepared writes in separate groups (two pool
+ * jobs) instead of one fused native job (native/rebuild.c, `fusedStep`); read once, at load.
+ */
+export const REBUILD_FUSED_ENV = 'CAIRN_REBUILD_FUSED';
+let fusedOn = process.env[REBUILD_FUSED_ENV] !== '0';
+/** Whether decode steps run as one fused native job where they can; `on` switches it (tests, benches). Starts from CAIRN_REBUILD_FUSED. */
+export function rebuildFused(on?: boolean): boolean {
+  if (on !== undefined) fusedOn = on;
+  return fusedOn;
+}
+
+/** The rebuild addon (native/rebuild.c): one decode step as one pool job. */
+interface RebuildAddon {
+  rebuildStep(k: number, cell: number, slots: Uint8Array, rows: Uint8Array, reads: readonly HashedRead[], writes: readonly HashedWrite[]): Promise<Array<bigint | number>>;
+}
+let rebuildAddon: RebuildAddon | null | undefined;
+/** The rebuild addon, loaded once (next to the sources or one level up from dist/); undefined when absent, not loadable or CAIRN_NO_NATIVE=1. */
+function fusedAddon(): RebuildAddon | undefined {
+  if (rebuildAddon === undefined) {
+    rebuildAddon = null;
+    if (process.platform === 'linux' && process.env.CAIRN_NO_NATIVE !== '1') {
+      for (const rel of ['../../native/build/Release/cairn_rebuild.node', '../../../native/build/Release/cairn_rebuild.node']) {
+        const path = fileURLToPath(new URL(rel, import.meta.url));
+        if (!existsSync(path)) continue;
+        try { rebuildAddon = createRequire(import.meta.url)(path) as RebuildAddon; } catch (err) { swallowed('migrate.rebuild-addon-unloadable', err); }
+        break;
+      }
+    }
+  }
+  return rebuildAddon ?? undefined;
+}
+
+/** What the grouped steps did (`rebuildGroupStats`): counted since the process started. */
+const groupStats = { locatedReads: 0, locatedRereads: 0, preparedWrites: 0, checkedWrites: 0, fusedSteps: 0, fusedFallbacks: 0 };
+/**
+ * Counts of the grouped step paths since the process started: source reads sent in located groups
+ * and verified there, located reads that failed or mismatched and were read again the checked
+ * way, rebuilt writes sent as prepared group writes, pool-decoded writes that took the checked
+ * `updateArray`, steps run as one fused native job, and fused steps whose sources failed (their
+ * writes abandoned, the step run again the other way) (tests: which path ran).
+ */
+export function rebuildGroupStats(): Readonly<typeof groupStats> { return { ...groupStats }; }
 
 /** Rebuilt writes in flight per destination target (the next steps read and decode meanwhile). */
 export const MIGRATE_WRITES_PER_DESTINATION = 4;
@@ -211,9 +278,64 @@ class MigrationRun {
     return { landed };
   }
 
+  /** The prepared writes gathered in this run of JavaScript (sent together when it ends). */
+  private openGroup: WriteGroup | undefined;
+
+  /** Add prepared write `w` to the open group (one is opened when none is or it was sent); settles when its record is applied. */
+  joinWrite(w: PreparedShardWrite): Promise<void> {
+    let g = this.openGroup;
+    if (g === undefined || g.sent) g = this.openGroup = new WriteGroup();
+    return g.add(w);
+  }
+
   /** Wait for every queued write (errors were reported to their objects). */
   async settle(): Promise<void> {
     await Promise.allSettled([...this.pending]);
+  }
+}
+
+/**
+ * Prepared writes of a rebuild (`ShardStore.prepareArrayWriteNow`) made in one run of JavaScript,
+ * sent as one hashed group write (media `writeHashedGroup`: one pool job, one promise) when the run
+ * ends; each member is then finished with its own result (its record appended, or its extent freed
+ * and the error thrown), and settles on its own: a failed member fails only its step.
+ */
+class WriteGroup {
+  sent = false;
+  private readonly members: PreparedShardWrite[] = [];
+  private readonly slots: HashedWriteSlot[] = [];
+  private readonly waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+
+  constructor() { queueMicrotask(() => this.send()); }
+
+  add(w: PreparedShardWrite): Promise<void> {
+    this.members.push(w); this.slots.push(w.write);
+    return new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }); });
+  }
+
+  private send(): void {
+    this.sent = true;
+    let results: Promise<Array<bigint | Error>>;
+    try {
+      results = writeHashedGroup(this.slots);
+    } catch (e) {
+      this.finish(this.members.map(() => (e instanceof Error ? e : new Error(String(e)))));
+      return;
+    }
+    results.then((out) => this.finish(out), (e: unknown) => this.finish(this.members.map(() => (e instanceof Error ? e : new Error(String(e))))));
+  }
+
+  private finish(out: ReadonlyArray<bigint | Error>): void {
+    for (let i = 0; i < this.members.length; i++) {
+      const w = this.waiters[i]!;
+      try {
+        const p = this.members[i]!.finish(out[i]);
+        if (p === undefined) w.resolve();
+        else p.then(w.resolve, w.reject);
+      } catch (e) {
+        w.reject(e);
+      }
+    }
   }
 }
 
@@ -880,6 +1002,7 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   const fills: Uint8Array[] = [];
   try {
     if (data !== undefined) {
+      if (fusedOn && groupedOn && await fusedStep(ctx, plan, movers, R, key, recx, lo, data, bufs.shards, acc)) return;
       const slots = stripeViews(data, k, cell, recx.count / cell); // (slot j's cells, one view per stripe)
       const chosen = await readSources(ctx, plan, R, key, recx, (_role, slot) => slots[slot]!);
       const rows = decodeRows(plan, chosen);
@@ -888,7 +1011,7 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
         deferFill(out, rows.subarray(i * k, (i + 1) * k), cell, data);
         fills.push(out);
         const mv = movers[i]!;
-        const w = await ctx.run.queueWrite(mv.dstTarget, () => writeCells(mv, mv.uoid, R, dkey, akey, lo, out, acc));
+        const w = await ctx.run.queueWrite(mv.dstTarget, () => writeCellsNow(ctx.run, mv, R, dkey, akey, lo, out, acc));
         landed.push(w.landed);
         acc.writes.push(w.landed);
       }
@@ -911,6 +1034,109 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
     // (a fill not computed by a write that landed is never read: dropped without computing it)
     void Promise.allSettled(landed).then(() => { for (const f of fills) dropFill(f); bufs.release(); ctx.run.decodes.release(); });
   }
+}
+
+/**
+ * One decode step as one native job (native/rebuild.c `rebuildStep`): the first k sources located
+ * (`locateArrayNow`, into their slots of `data`) and every mover's write prepared
+ * (`prepareArrayWriteNow`, its output buffer `shards[k + i]`); the job reads the sources, hashes
+ * them, decodes the movers' cells stripe by stripe while the sources are in cache, hashes and
+ * writes them. Then every read is verified against its checksum (`finish`) before any write's
+ * record is appended: when one fails, the writes are abandoned (their extents freed, no record) and
+ * false is returned, so the caller runs the step the other way, which reads around the damage and
+ * reports it. False too, with nothing held, when the addon, a source or a destination cannot take
+ * this path. Write failures land in `acc` as the other paths' do.
+ */
+async function fusedStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, recx: { index: number; count: number }, lo: number, data: Uint8Array, shards: readonly Uint8Array[], acc: WriteAcc): Promise<boolean> {
+  const addon = fusedAddon();
+  const { k, cell } = plan;
+  if (addon === undefined || plan.sources.length < k) return false;
+  const slots = stripeViews(data, k, cell, recx.count / cell);
+  const located: LocatedShardRead[] = [];
+  const prepared: PreparedShardWrite[] = [];
+  const chosen: number[] = [];
+  let ok = true;
+  for (let j = 0; j < k && ok; j++) {
+    const m = plan.sources[j]!;
+    const s = ctx.stores.get(m.target);
+    let l: LocatedShardRead | null = null;
+    if (s !== undefined && s.locateArrayNow !== undefined) {
+      try { l = s.locateArrayNow(R, m.uoid, key.dkey, key.akey, recx, slots[j]!); } catch { l = null; }
+    }
+    if (l === null) ok = false;
+    else { located.push(l); chosen.push(m.role); }
+  }
+  for (let i = 0; i < movers.length && ok; i++) {
+    const mv = movers[i]!, dst = mv.dst;
+    let w: PreparedShardWrite | null = null;
+    if (supportsBulkRead(dst)) {
+      try { w = dst.prepareArrayWriteNow(R, mv.uoid, key.dkey, key.akey, { index: lo, count: recx.count }, [shards[k + i]!], { recordSize: 1 }); } catch { w = null; }
+    }
+    if (w === null) ok = false;
+    else prepared.push(w);
+  }
+  if (!ok) { releaseFused(located, prepared); return false; }
+  let answers: Array<bigint | number>;
+  try {
+    answers = await addon.rebuildStep(k, cell, data, decodeRows(plan, chosen), located.map((l) => l.read), prepared.map((w) => w.write));
+  } catch (err) {
+    // (a shape the addon refuses: nothing was sent)
+    swallowed('migrate.fused-step-refused', err);
+    releaseFused(located, prepared);
+    return false;
+  }
+  let readsOk = true;
+  for (let j = 0; j < k; j++) {
+    const a = answers[j]!;
+    if (located[j]!.finish(typeof a === 'bigint' ? a : mediaErrorFromErrno(a, 'read'))) groupStats.locatedReads++;
+    else readsOk = false;
+  }
+  if (!readsOk) {
+    // A source failed or mismatched: nothing decoded from it is recorded; the step runs again the other way.
+    groupStats.fusedFallbacks++;
+    for (const w of prepared) { try { void w.finish(new Error('a source of the fused rebuild step failed: abandoned')); } catch { /* (abandoned: its extent freed) */ } }
+    return false;
+  }
+  groupStats.fusedSteps++;
+  const waits: Array<Promise<void>> = [];
+  for (let i = 0; i < prepared.length; i++) {
+    const a = answers[k + i]!;
+    try {
+      const p = prepared[i]!.finish(typeof a === 'bigint' ? a : mediaErrorFromErrno(a, 'write'));
+      if (p === undefined) acc.bytes += recx.count;
+      else waits.push(p.then(() => { acc.bytes += recx.count; }, (err: unknown) => { acc.errors.push(err); }));
+    } catch (err) {
+      acc.errors.push(err);
+    }
+  }
+  if (waits.length > 0) await Promise.all(waits);
+  return true;
+}
+
+/** Give back what `fusedStep` holds when it does not send its job: the located reads' holds and the prepared writes' extents. */
+function releaseFused(located: readonly LocatedShardRead[], prepared: readonly PreparedShardWrite[]): void {
+  for (const l of located) l.finish(undefined);
+  for (const w of prepared) { try { void w.finish(undefined); } catch { /* (never sent: frees only) */ } }
+}
+
+/**
+ * `writeCells` as a prepared write joined to the run's open write group (one pool job and one
+ * promise for the writes of several steps; a deferred fill of `data` is computed on that job) when
+ * the destination prepares it (`prepareArrayWriteNow`, record size 1 named as `writeCells` names
+ * it); else `writeCells`.
+ */
+function writeCellsNow(run: MigrationRun, mv: Mover, R: bigint, dkey: Uint8Array, akey: Uint8Array, lo: number, data: Uint8Array, acc: WriteAcc): Promise<void> {
+  const dst = mv.dst;
+  if (groupedOn && supportsBulkRead(dst)) {
+    let w: PreparedShardWrite | null = null;
+    try { w = dst.prepareArrayWriteNow(R, mv.uoid, dkey, akey, { index: lo, count: data.length }, [data], { recordSize: 1 }); } catch { w = null; }
+    if (w !== null) {
+      groupStats.preparedWrites++;
+      return run.joinWrite(w).then(() => { acc.bytes += data.length; }, (err: unknown) => { acc.errors.push(err); });
+    }
+  }
+  groupStats.checkedWrites++;
+  return writeCells(mv, mv.uoid, R, dkey, akey, lo, data, acc);
 }
 
 /** Write one rebuilt cell range (failures recorded in `acc`, rethrown by the key's step loop). */
@@ -938,13 +1164,72 @@ async function readSources(ctx: ShardCtx, plan: CellPlan, R: bigint, key: KeyToM
     next += batch.length;
     const slots: number[] = [];
     for (let i = 0; i < batch.length; i++) slots.push(free.pop()!);
-    const got = await Promise.all(batch.map((m, i) => readSource(ctx, m, R, key, recx, into(m.role, slots[i]!))));
+    const views: Uint8Array[][] = [];
+    for (let i = 0; i < batch.length; i++) views.push(into(batch[i]!.role, slots[i]!));
+    const got = await readBatch(ctx, batch, R, key, recx, views);
     for (let i = 0; i < batch.length; i++) {
       if (got[i]) { chosen[slots[i]!] = batch[i]!.role; have++; } else free.push(slots[i]!);
     }
   }
   if (have < plan.k) throw lostErr(ctx.oid);
   return chosen;
+}
+
+/**
+ * Read sources `batch` into `views` (one list of views each): the ones their store locates
+ * (`locateArrayNow`: the newest extent is exactly the range, in the data file) as one hashed group
+ * (one pool job, one promise), each verified against its checksum there; the others, and any
+ * located read that failed or mismatched, through `readSource` (which reads again the checked way
+ * and reports damage: a damaged source counts missing, never absent). True where the bytes arrived.
+ */
+function readBatch(ctx: ShardCtx, batch: ReadonlyArray<CellPlan['sources'][number]>, R: bigint, key: KeyToMove, recx: { index: number; count: number }, views: Uint8Array[][]): Promise<boolean[]> {
+  let located: Array<LocatedShardRead | null> | undefined;
+  if (groupedOn) {
+    for (let i = 0; i < batch.length; i++) {
+      const s = ctx.stores.get(batch[i]!.target);
+      let l: LocatedShardRead | null = null;
+      if (s !== undefined && s.locateArrayNow !== undefined) {
+        try { l = s.locateArrayNow(R, batch[i]!.uoid, key.dkey, key.akey, recx, views[i]!); } catch { l = null; }
+      }
+      if (l !== null) (located ??= new Array<LocatedShardRead | null>(batch.length).fill(null))[i] = l;
+    }
+  }
+  if (located === undefined) return Promise.all(batch.map((m, i) => readSource(ctx, m, R, key, recx, views[i]!)));
+  return readLocated(ctx, batch, R, key, recx, views, located);
+}
+
+/** `readBatch` with some reads located: the group sent, each finished, the rest read by `readSource`. */
+async function readLocated(ctx: ShardCtx, batch: ReadonlyArray<CellPlan['sources'][number]>, R: bigint, key: KeyToMove, recx: { index: number; count: number }, views: Uint8Array[][], located: Array<LocatedShardRead | null>): Promise<boolean[]> {
+  const reads: HashedReadSlot[] = [];
+  const slow: Array<Promise<boolean> | undefined> = [];
+  for (let i = 0; i < batch.length; i++) {
+    const l = located[i];
+    if (l !== null && l !== undefined) { reads.push(l.read); slow.push(undefined); continue; }
+    const p = readSource(ctx, batch[i]!, R, key, recx, views[i]!);
+    p.catch(() => undefined); // (awaited below, maybe after another has thrown)
+    slow.push(p);
+  }
+  let results: Array<bigint | Error>;
+  try {
+    results = await readHashedGroup(reads);
+  } catch (e) {
+    for (const l of located) l?.finish(undefined);
+    throw e;
+  }
+  const out: boolean[] = [];
+  let j = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const l = located[i];
+    if (l !== null && l !== undefined) {
+      // failed or mismatched: read again the checked way, which reports it
+      if (l.finish(results[j++])) { groupStats.locatedReads++; out.push(true); continue; }
+      groupStats.locatedRereads++;
+      out.push(await readSource(ctx, batch[i]!, R, key, recx, views[i]!));
+    } else {
+      out.push(await slow[i]!);
+    }
+  }
+  return out;
 }
 
 /**

@@ -11,13 +11,14 @@
  * again from another shard) and never writes a decode of damaged bytes (the damaged target then
  * fails too, so reads depend on the rebuilt shard). And a destination that is not a local
  * container store (as a remote engine's store: it takes the bytes as they are when called) must get
- * decoded bytes, never a buffer whose fill is still pending. Real pool files.
+ * decoded bytes, never a buffer whose fill is still pending. Fused native steps (which decode in
+ * their own job, not through fills) are off here: test/pool/rebuild-grouped covers them. Real pool files.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Pool } from '../../src/pool/pool.js';
-import { rebuildPoolDecode } from '../../src/pool/migrate.js';
+import { rebuildPoolDecode, rebuildFused } from '../../src/pool/migrate.js';
 import { deferredFills, fillStats } from '../../src/media/fills.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -34,8 +35,9 @@ const CHUNK = 1 << 20;
 const CLASSES = ['EC_4P2G1', 'EC_8P2G1'];
 
 async function run(name: string, pool: boolean): Promise<{ sent: number; here: number }> {
-  const was = rebuildPoolDecode();
+  const was = rebuildPoolDecode(), wasFused = rebuildFused();
   rebuildPoolDecode(pool);
+  rebuildFused(false); // (the deferred fills are under test here; fused steps: rebuild-grouped)
   try {
     const dir = join(root, name);
     const p = await Pool.create(dir, SHAPE);
@@ -72,6 +74,7 @@ async function run(name: string, pool: boolean): Promise<{ sent: number; here: n
     return { sent: after.sent - before.sent, here: after.computedHere - before.computedHere };
   } finally {
     rebuildPoolDecode(was);
+    rebuildFused(wasFused);
   }
 }
 
@@ -86,8 +89,9 @@ t('two movers per group: every byte right whether the decode runs on the write j
 });
 
 t('pool decode, every value of a healthy source damaged: the rebuild reads around it and its shard holds the right bytes', async () => {
-  const was = rebuildPoolDecode();
+  const was = rebuildPoolDecode(), wasFused = rebuildFused();
   rebuildPoolDecode(true);
+  rebuildFused(false); // (the deferred fills are under test here; fused steps: rebuild-grouped)
   try {
     const dir = join(root, 'bad-source');
     let p = await Pool.create(dir, SHAPE);
@@ -125,12 +129,14 @@ t('pool decode, every value of a healthy source damaged: the rebuild reads aroun
     await p.close();
   } finally {
     rebuildPoolDecode(was);
+    rebuildFused(wasFused);
   }
 });
 
 t('a destination that is not a local store (it reads the bytes when called) gets decoded bytes', async () => {
-  const was = rebuildPoolDecode();
+  const was = rebuildPoolDecode(), wasFused = rebuildFused();
   rebuildPoolDecode(true);
+  rebuildFused(false); // (the deferred fills are under test here; fused steps: rebuild-grouped)
   try {
     const p = await Pool.create(join(root, 'remote-dest'), SHAPE);
     const c = await p.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: 4096 });
@@ -183,6 +189,7 @@ t('a destination that is not a local store (it reads the bytes when called) gets
     await p.close();
   } finally {
     rebuildPoolDecode(was);
+    rebuildFused(wasFused);
   }
 });
 

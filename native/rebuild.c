@@ -1,0 +1,355 @@
+/*
+ * rebuild: one EC rebuild step as one job on the libuv pool (Cairn's fused rebuild, migrate.ts).
+ *
+ *   rebuildStep(k, cell, slots, rows, reads, writes) -> Promise<Array<bigint | number>>
+ *     `reads`: k hashed reads prepared by the source stores (media HashedRead: fd, position,
+ *     hashLen, seed, views), read j landing in slot j's cells of `slots` (whole stripes: cell j of
+ *     stripe s at (s * k + j) * cell, the layout of migrate.ts `slotBuffer`). `writes`: one hashed
+ *     write per lost shard prepared by its destination store (media HashedWrite), whose first view
+ *     is that shard's output: cell s of write i = sum_j rows[i * k + j] * (cell j of stripe s), in
+ *     GF(2^8) (gf_parity_fill, gfni.c). The job reads every source (preadv; past the end of the
+ *     file reads zeros), then stripe by stripe hashes the k source cells side by side (XXH64 of each
+ *     source's bytes: xxh64x.c) and decodes the stripe's output cells while its cells are in cache,
+ *     then hashes each output and writes it with its zero tail (pwritev). Resolves with k + m
+ *     answers in order (reads, then writes): the XXH64 of the request's `hashLen` bytes, or a
+ *     negative errno. A read that fails stops the step before anything is decoded or written (the
+ *     writes answer -ECANCELED).
+ *
+ * The caller verifies every read's hash against its checksum before it records any write (the
+ * prepared write's `finish`): a write of bytes decoded from a damaged source lands in an extent
+ * no record names, which the caller frees. So damage is never recorded, and never read as absent.
+ *
+ * Why one job: a rebuild step through the store's promise chains costs the JavaScript thread k
+ * read chains, a decode plan and a write chain per step (eight steps per rebuilt MiB with 64 KiB
+ * cells of 1 MiB chunks), and the pool two wake-ups and two completions; here it is one call and
+ * one completion, and the decode reads the sources while they are in cache.
+ *
+ * XXH64 is written here from its specification (github.com/Cyan4973/xxHash, doc/xxhash_spec.md);
+ * the tests check it against the stores' own checksums (a wrong hash fails every located read).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <node_api.h>
+#include "xxh64x.h"
+
+/* gfni.c */
+int gf_parity_fill(const uint8_t *coef, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *out, size_t out_len);
+
+/** Most sources (k) and outputs (lost shards) of one step. */
+#define RB_MAX 16
+/** Most views of one request (the stripes of a step). */
+#define RB_MAX_VIEWS 1024
+
+/* ------------------------------------------------------------------ XXH64 */
+
+#define Q1 0x9E3779B185EBCA87ULL
+#define Q2 0xC2B2AE3D27D4EB4FULL
+#define Q3 0x165667B19E3779F9ULL
+#define Q4 0x85EBCA77C2B2AE63ULL
+#define Q5 0x27D4EB2F165667C5ULL
+
+static inline uint64_t rol(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t lane(uint64_t acc, uint64_t in) { return rol(acc + in * Q2, 31) * Q1; }
+
+/** One stream: its four lanes, bytes seen, the partial stripe and the seed. */
+typedef struct { uint64_t v[4]; uint64_t total; uint8_t buf[32]; unsigned held; uint64_t seed; } hs_t;
+
+static void hs_init(hs_t *h, uint64_t seed) {
+  h->v[0] = seed + Q1 + Q2; h->v[1] = seed + Q2; h->v[2] = seed; h->v[3] = seed - Q1;
+  h->total = 0; h->held = 0; h->seed = seed;
+}
+
+static void hs_stripe(hs_t *h, const uint8_t *p) {
+  h->v[0] = lane(h->v[0], ld64(p)); h->v[1] = lane(h->v[1], ld64(p + 8));
+  h->v[2] = lane(h->v[2], ld64(p + 16)); h->v[3] = lane(h->v[3], ld64(p + 24));
+}
+
+static void hs_update(hs_t *h, const uint8_t *p, size_t n) {
+  h->total += n;
+  if (h->held) {
+    size_t take = 32 - h->held < n ? 32 - h->held : n;
+    memcpy(h->buf + h->held, p, take); h->held += (unsigned)take; p += take; n -= take;
+    if (h->held < 32) return;
+    hs_stripe(h, h->buf); h->held = 0;
+  }
+  while (n >= 32) { hs_stripe(h, p); p += 32; n -= 32; }
+  if (n) { memcpy(h->buf, p, n); h->held = (unsigned)n; }
+}
+
+static uint64_t hs_digest(const hs_t *h) {
+  uint64_t acc;
+  if (h->total >= 32) {
+    acc = rol(h->v[0], 1) + rol(h->v[1], 7) + rol(h->v[2], 12) + rol(h->v[3], 18);
+    for (int i = 0; i < 4; i++) { acc ^= lane(0, h->v[i]); acc = acc * Q1 + Q4; }
+  } else {
+    acc = h->seed + Q5;
+  }
+  acc += h->total;
+  const uint8_t *p = h->buf; unsigned n = h->held;
+  while (n >= 8) { acc ^= lane(0, ld64(p)); acc = rol(acc, 27) * Q1 + Q4; p += 8; n -= 8; }
+  if (n >= 4) { acc ^= (uint64_t)ld32(p) * Q1; acc = rol(acc, 23) * Q2 + Q3; p += 4; n -= 4; }
+  while (n) { acc ^= (uint64_t)(*p) * Q5; acc = rol(acc, 11) * Q1; p++; n--; }
+  acc ^= acc >> 33; acc *= Q2; acc ^= acc >> 29; acc *= Q3; acc ^= acc >> 32;
+  return acc;
+}
+
+/**
+ * Advance streams `h[0..n)` over `len` bytes of `src[i]` each: side by side (xxh64x) when they hold
+ * no partial stripe and `len` is whole stripes, else one after another.
+ */
+static void hs_many(hs_t *h, int n, const uint8_t *const *src, size_t len) {
+  if (n > 0 && n <= XXH64X_MAX_STREAMS && len > 0 && len % 32 == 0) {
+    int clean = 1;
+    for (int i = 0; i < n; i++) if (h[i].held) clean = 0;
+    if (clean) {
+      uint64_t v[XXH64X_MAX_STREAMS][4];
+      for (int i = 0; i < n; i++) memcpy(v[i], h[i].v, sizeof v[i]);
+      if (xxh64x_rounds(n, v, src, NULL, len)) {
+        for (int i = 0; i < n; i++) { memcpy(h[i].v, v[i], sizeof v[i]); h[i].total += len; }
+        return;
+      }
+    }
+  }
+  for (int i = 0; i < n; i++) hs_update(&h[i], src[i], len);
+}
+
+/* ------------------------------------------------------------------ the step */
+
+typedef struct { int fd; uint64_t pos; size_t hash_len; uint64_t seed; int nv; size_t total; struct iovec *iov; } rq_t;
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref keep;
+  int k, m;
+  size_t cell;
+  uint8_t *slots; size_t slots_len;
+  uint8_t rows[RB_MAX * RB_MAX];
+  rq_t rq[2 * RB_MAX]; /* reads, then writes */
+  uint64_t hash[2 * RB_MAX];
+  int err[2 * RB_MAX];
+  struct iovec iov[]; /* every request's views */
+} step_t;
+
+/** preadv of the request, retrying short reads; past the end of the file reads zeros. 0 or -errno. */
+static int read_all(const rq_t *q) {
+  struct iovec v[RB_MAX_VIEWS];
+  int cnt = q->nv;
+  memcpy(v, q->iov, (size_t)cnt * sizeof *v);
+  struct iovec *at = v;
+  uint64_t pos = q->pos;
+  while (cnt > 0) {
+    ssize_t r = preadv(q->fd, at, cnt > IOV_MAX ? IOV_MAX : cnt, (off_t)pos);
+    if (r < 0) { if (errno == EINTR) continue; return -errno; }
+    if (r == 0) { for (int i = 0; i < cnt; i++) memset(at[i].iov_base, 0, at[i].iov_len); return 0; }
+    pos += (uint64_t)r;
+    size_t left = (size_t)r;
+    while (cnt > 0 && left >= at->iov_len) { left -= at->iov_len; at++; cnt--; }
+    if (cnt > 0 && left) { at->iov_base = (uint8_t *)at->iov_base + left; at->iov_len -= left; }
+  }
+  return 0;
+}
+
+/** pwritev of the request, retrying short writes. 0 or -errno. */
+static int write_all(const rq_t *q) {
+  struct iovec v[RB_MAX_VIEWS];
+  int cnt = q->nv;
+  memcpy(v, q->iov, (size_t)cnt * sizeof *v);
+  struct iovec *at = v;
+  uint64_t pos = q->pos;
+  while (cnt > 0) {
+    ssize_t r = pwritev(q->fd, at, cnt > IOV_MAX ? IOV_MAX : cnt, (off_t)pos);
+    if (r < 0) { if (errno == EINTR) continue; return -errno; }
+    if (r == 0) return -EIO;
+    pos += (uint64_t)r;
+    size_t left = (size_t)r;
+    while (cnt > 0 && left >= at->iov_len) { left -= at->iov_len; at++; cnt--; }
+    if (cnt > 0 && left) { at->iov_base = (uint8_t *)at->iov_base + left; at->iov_len -= left; }
+  }
+  return 0;
+}
+
+/** Hash the first `hash_len` bytes of a request's views (scalar stream). */
+static uint64_t hash_views(const rq_t *q) {
+  hs_t h; hs_init(&h, q->seed);
+  size_t left = q->hash_len;
+  for (int i = 0; i < q->nv && left; i++) {
+    size_t n = q->iov[i].iov_len < left ? q->iov[i].iov_len : left;
+    hs_update(&h, q->iov[i].iov_base, n); left -= n;
+  }
+  return hs_digest(&h);
+}
+
+static void run_step(napi_env env, void *data) {
+  (void)env;
+  step_t *s = data;
+  const int k = s->k, m = s->m;
+  for (int j = 0; j < k; j++) s->err[j] = read_all(&s->rq[j]);
+  int failed = 0;
+  for (int j = 0; j < k; j++) if (s->err[j]) failed = 1;
+  if (failed) { for (int i = 0; i < m; i++) s->err[k + i] = -ECANCELED; return; }
+  const size_t cell = s->cell, stripes = s->slots_len / ((size_t)k * cell);
+  /* Sources hashed side by side stripe by stripe when every read is the step's stripes, one cell a view (the layout the caller gives). */
+  int sideways = 1;
+  for (int j = 0; j < k; j++) {
+    const rq_t *q = &s->rq[j];
+    if ((size_t)q->nv != stripes || q->hash_len != stripes * cell) sideways = 0;
+    else for (int v = 0; v < q->nv; v++) if (q->iov[v].iov_len != cell) sideways = 0;
+  }
+  hs_t hs[RB_MAX];
+  for (int j = 0; j < k; j++) hs_init(&hs[j], s->rq[j].seed);
+  for (size_t st = 0; st < stripes; st++) {
+    if (sideways) {
+      const uint8_t *src[RB_MAX];
+      for (int j = 0; j < k; j++) src[j] = s->rq[j].iov[st].iov_base;
+      if (k <= XXH64X_MAX_STREAMS) hs_many(hs, k, src, cell);
+      else for (int j = 0; j < k; j++) hs_update(&hs[j], src[j], cell);
+    }
+    const uint8_t *stripe = s->slots + st * (size_t)k * cell;
+    for (int i = 0; i < m; i++) {
+      uint8_t *out = (uint8_t *)s->rq[k + i].iov[0].iov_base + st * cell;
+      gf_parity_fill(s->rows + i * k, k, cell, stripe, (size_t)k * cell, out, cell);
+    }
+  }
+  for (int j = 0; j < k; j++) s->hash[j] = sideways ? hs_digest(&hs[j]) : hash_views(&s->rq[j]);
+  /* Outputs: each first view holds the whole value (hash_len bytes), hashed side by side when they can be. */
+  const uint8_t *osrc[RB_MAX];
+  int whole = m <= XXH64X_MAX_STREAMS;
+  size_t olen = m > 0 ? s->rq[k].hash_len : 0;
+  for (int i = 0; i < m; i++) { osrc[i] = s->rq[k + i].iov[0].iov_base; if (s->rq[k + i].hash_len != olen || s->rq[k + i].iov[0].iov_len < olen) whole = 0; }
+  if (whole && m > 0 && olen % 32 == 0) {
+    hs_t oh[RB_MAX];
+    for (int i = 0; i < m; i++) hs_init(&oh[i], s->rq[k + i].seed);
+    hs_many(oh, m, osrc, olen);
+    for (int i = 0; i < m; i++) s->hash[k + i] = hs_digest(&oh[i]);
+  } else {
+    for (int i = 0; i < m; i++) s->hash[k + i] = hash_views(&s->rq[k + i]);
+  }
+  for (int i = 0; i < m; i++) s->err[k + i] = write_all(&s->rq[k + i]);
+}
+
+static void done_step(napi_env env, napi_status status, void *data) {
+  step_t *s = data;
+  napi_value arr;
+  napi_create_array_with_length(env, (size_t)(s->k + s->m), &arr);
+  for (int i = 0; i < s->k + s->m; i++) {
+    napi_value v;
+    if (status != napi_ok) napi_create_int32(env, -ECANCELED, &v);
+    else if (s->err[i]) napi_create_int32(env, s->err[i], &v);
+    else napi_create_bigint_uint64(env, s->hash[i], &v);
+    napi_set_element(env, arr, (uint32_t)i, v);
+  }
+  napi_resolve_deferred(env, s->deferred, arr);
+  napi_delete_reference(env, s->keep);
+  napi_delete_async_work(env, s->work);
+  free(s);
+}
+
+static int u8_of(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  bool is; napi_typedarray_type t; napi_value ab; size_t off;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return -1;
+  if (napi_get_typedarray_info(env, v, &t, len, (void **)data, &ab, &off) != napi_ok || t != napi_uint8_array) return -1;
+  return 0;
+}
+
+static int prop(napi_env env, napi_value o, const char *name, napi_value *out) {
+  return napi_get_named_property(env, o, name, out) == napi_ok ? 0 : -1;
+}
+
+/** One request from a HashedRead / HashedWrite record; its views appended at `iov`. -1: not one. */
+static int request_of(napi_env env, napi_value o, rq_t *q, struct iovec *iov, size_t room) {
+  napi_value v; double d; bool lossless; uint32_t n;
+  if (prop(env, o, "fd", &v) || napi_get_value_int32(env, v, &q->fd) != napi_ok) return -1;
+  if (prop(env, o, "position", &v) || napi_get_value_double(env, v, &d) != napi_ok || d < 0) return -1;
+  q->pos = (uint64_t)d;
+  if (prop(env, o, "hashLen", &v) || napi_get_value_double(env, v, &d) != napi_ok || d < 0) return -1;
+  q->hash_len = (size_t)d;
+  if (prop(env, o, "seed", &v) || napi_get_value_bigint_uint64(env, v, &q->seed, &lossless) != napi_ok) return -1;
+  if (prop(env, o, "views", &v) || napi_get_array_length(env, v, &n) != napi_ok || n == 0 || n > RB_MAX_VIEWS || n > room) return -1;
+  q->nv = (int)n; q->iov = iov; q->total = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e; uint8_t *p; size_t len;
+    if (napi_get_element(env, v, i, &e) != napi_ok || u8_of(env, e, &p, &len)) return -1;
+    iov[i].iov_base = p; iov[i].iov_len = len; q->total += len;
+  }
+  return q->hash_len <= q->total ? 0 : -1;
+}
+
+/* rebuildStep(k, cell, slots, rows, reads, writes): see the top of the file. Throws TypeError on bad arguments. */
+static napi_value rebuild_step(napi_env env, napi_callback_info info) {
+  size_t argc = 6; napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t k, m; double cell; uint8_t *slots, *rows; size_t slots_len, rows_len; uint32_t nr, nw;
+  if (argc < 6 || napi_get_value_int32(env, argv[0], &k) != napi_ok || napi_get_value_double(env, argv[1], &cell) != napi_ok
+      || u8_of(env, argv[2], &slots, &slots_len) || u8_of(env, argv[3], &rows, &rows_len)
+      || napi_get_array_length(env, argv[4], &nr) != napi_ok || napi_get_array_length(env, argv[5], &nw) != napi_ok) {
+    napi_throw_type_error(env, NULL, "rebuildStep(k, cell, slots, rows, reads, writes)");
+    return NULL;
+  }
+  m = (int32_t)nw;
+  if (k < 1 || k > RB_MAX || m < 1 || m > RB_MAX || (int32_t)nr != k || cell < 32 || (size_t)cell != cell
+      || slots_len == 0 || slots_len % ((size_t)k * (size_t)cell) != 0 || rows_len != (size_t)(k * m)) {
+    napi_throw_type_error(env, NULL, "rebuildStep: k reads, 1..16 writes, k * writes rows, whole stripes of cell >= 32");
+    return NULL;
+  }
+  /* Views: count them first (one allocation for the step). */
+  size_t views = 0;
+  for (uint32_t i = 0; i < nr + nw; i++) {
+    napi_value o, v; uint32_t n;
+    if (napi_get_element(env, argv[i < nr ? 4 : 5], i < nr ? i : i - nr, &o) != napi_ok || prop(env, o, "views", &v) || napi_get_array_length(env, v, &n) != napi_ok) {
+      napi_throw_type_error(env, NULL, "rebuildStep: every request has views");
+      return NULL;
+    }
+    views += n;
+  }
+  step_t *s = calloc(1, sizeof *s + views * sizeof(struct iovec));
+  if (!s) { napi_throw_error(env, NULL, "rebuildStep: out of memory"); return NULL; }
+  s->k = k; s->m = m; s->cell = (size_t)cell; s->slots = slots; s->slots_len = slots_len;
+  memcpy(s->rows, rows, rows_len);
+  size_t used = 0;
+  const size_t stripes = slots_len / ((size_t)k * (size_t)cell);
+  for (uint32_t i = 0; i < nr + nw; i++) {
+    napi_value o;
+    napi_get_element(env, argv[i < nr ? 4 : 5], i < nr ? i : i - nr, &o);
+    if (request_of(env, o, &s->rq[i], s->iov + used, views - used)) {
+      free(s);
+      napi_throw_type_error(env, NULL, "rebuildStep: a request needs fd, position, hashLen <= its views' bytes, a bigint seed and 1..1024 Uint8Array views");
+      return NULL;
+    }
+    used += (size_t)s->rq[i].nv;
+  }
+  /* Every output's first view holds the whole decoded value: stripes cells, inside nothing else of the step. */
+  for (int i = 0; i < m; i++) {
+    const rq_t *q = &s->rq[k + i];
+    if (q->iov[0].iov_len < stripes * (size_t)cell || q->hash_len > q->total) {
+      free(s);
+      napi_throw_type_error(env, NULL, "rebuildStep: each write's first view holds the step's output cells");
+      return NULL;
+    }
+  }
+  napi_value promise, name, keep;
+  napi_create_promise(env, &s->deferred, &promise);
+  napi_create_array_with_length(env, 4, &keep);
+  napi_set_element(env, keep, 0, argv[2]); napi_set_element(env, keep, 1, argv[3]);
+  napi_set_element(env, keep, 2, argv[4]); napi_set_element(env, keep, 3, argv[5]);
+  napi_create_reference(env, keep, 1, &s->keep);
+  napi_create_string_utf8(env, "cairn.rebuildStep", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, run_step, done_step, s, &s->work);
+  napi_queue_async_work(env, s->work);
+  return promise;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "rebuildStep", NAPI_AUTO_LENGTH, rebuild_step, NULL, &fn);
+  napi_set_named_property(env, exports, "rebuildStep", fn);
+  return exports;
+}
