@@ -750,7 +750,7 @@ export class Journal {
   /**
    * Durable format 5-6 journals: descriptors of the file free for a group sync (`sync`), one per
    * sync in flight (JOURNAL_SYNC_DEPTH), opened before any record is appended to the file; `syncOwned`:
-   * all of them beside `fds[0]` (closed with the file).
+   * all of them (closed with the file).
    */
   private syncFree: number[] = [];
   private syncOwned: number[] = [];
@@ -764,8 +764,8 @@ export class Journal {
     this.closeSyncFds();
     this.durableEnd = this.size.slice();
     if (!this.durable || this.fds.length !== 1) return;
-    this.syncFree = [this.fds[0]!];
-    for (let i = 1; i < JOURNAL_SYNC_DEPTH; i++) {
+    // (not `fds[0]`: the synchronous appends sync on it, and must not share a descriptor with a group sync either)
+    for (let i = 0; i < JOURNAL_SYNC_DEPTH; i++) {
       try { const fd = openSync(this.path, 'r'); this.syncOwned.push(fd); this.syncFree.push(fd); } catch (err) { swallowed('container.journal-sync-fd-failed', err); break; }
     }
   }
@@ -778,7 +778,7 @@ export class Journal {
   }
 
   /** Group syncs this journal runs at once (JOURNAL_SYNC_DEPTH; 1 for a non-durable journal or one in the old two-file mode). */
-  get syncDepth(): number { return this.durable && this.fds.length === 1 ? Math.max(1, this.syncOwned.length + 1) : 1; }
+  get syncDepth(): number { return this.durable && this.fds.length === 1 ? Math.max(1, this.syncOwned.length) : 1; }
 
   /** The lag of the next batch written (format 6; -1 outside durable mode: lags of 0): its bytes after the durable end. */
   private lag(): number {
