@@ -40,8 +40,8 @@ export interface MemVersion {
 export interface MemPunch { epoch: bigint; seq: number }
 
 export interface MemAkey { key: Uint8Array; singles: MemVersion[]; extents: MemVersion[]; punches: MemPunch[] }
-export interface MemDkey { key: Uint8Array; akeys: SmallMap<MemAkey>; punches: MemPunch[]; sorted?: MemAkey[] }
-export interface MemObject { oid: bigint; dkeys: SmallMap<MemDkey>; punches: MemPunch[]; sorted?: MemDkey[] }
+export interface MemDkey { key: Uint8Array; akeys: SmallMap<MemAkey>; punches: MemPunch[] }
+export interface MemObject { oid: bigint; dkeys: SmallMap<MemDkey>; punches: MemPunch[] }
 
 /**
  * The punches and extents of a node that has none: one shared, frozen empty array (most nodes
@@ -69,6 +69,13 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * What a `SmallMap` of two entries or more keeps beside its `Map`: the byte index (from
+ * BYTE_INDEX_MIN entries: slots of `bv` index + 1, open addressing, 0 is empty; the values it names
+ * in insertion order) and the values sorted by key (`sortedValues`, until the next `set`).
+ */
+interface ManyIndex<V> { bx: Int32Array | undefined; bv: V[] | undefined; sorted: V[] | undefined }
+
+/**
  * A map from key strings to nodes holding its first entry inline: most objects of a memtable have
  * one dkey and most dkeys one akey, and a `Map` per node was the largest part of a memtable's heap.
  * Iterates in insertion order, as a `Map`.
@@ -82,10 +89,11 @@ export class SmallMap<V extends { readonly key: Uint8Array }> implements KeyMap<
   private k0: string | undefined;
   private v0: V | undefined;
   private m: Map<string, V> | undefined;
-  /** The byte index (from BYTE_INDEX_MIN entries): slots of `bv` index + 1, open addressing; 0 is empty. */
-  private bx: Int32Array | undefined;
-  /** The values the byte index names, in insertion order. */
-  private bv: V[] | undefined;
+  /**
+   * The byte index and the sorted values, apart (set with `m`): most nodes hold one entry, and each
+   * field less on a node is 8 bytes less of every memtable node that survives until its flush.
+   */
+  private ix: ManyIndex<V> | undefined;
   get size(): number { return this.m ? this.m.size : this.k0 === undefined ? 0 : 1; }
   get(k: string): V | undefined {
     if (this.m) return this.m.get(k);
@@ -94,9 +102,9 @@ export class SmallMap<V extends { readonly key: Uint8Array }> implements KeyMap<
   /** The value whose key has bytes `k` (as `get(keyStr(k))`, with no string made once indexed). */
   getBytes(k: Uint8Array): V | undefined {
     if (this.m === undefined) { const v = this.v0; return v !== undefined && sameBytes(v.key, k) ? v : undefined; }
-    const bx = this.bx;
+    const bx = this.ix!.bx;
     if (bx === undefined) return this.m.get(keyStr(k));
-    const bv = this.bv!, mask = bx.length - 1;
+    const bv = this.ix!.bv!, mask = bx.length - 1;
     for (let i = keyBytesHash(k) & mask; ; i = (i + 1) & mask) {
       const e = bx[i]!;
       if (e === 0) return undefined;
@@ -108,15 +116,20 @@ export class SmallMap<V extends { readonly key: Uint8Array }> implements KeyMap<
     if (this.m) {
       const had = this.m.size;
       this.m.set(k, v);
-      if (this.bx !== undefined) this.indexed(v, this.m.size === had);
+      this.ix!.sorted = undefined;
+      if (this.ix!.bx !== undefined) this.indexed(v, this.m.size === had);
       else if (this.m.size >= BYTE_INDEX_MIN) this.reindex();
     } else if (this.k0 === undefined || this.k0 === k) { this.k0 = k; this.v0 = v; }
-    else { this.m = new Map([[this.k0, this.v0!], [k, v]]); this.k0 = undefined; this.v0 = undefined; }
+    else {
+      this.m = new Map([[this.k0, this.v0!], [k, v]]); this.k0 = undefined; this.v0 = undefined;
+      this.ix = { bx: undefined, bv: undefined, sorted: undefined };
+    }
     return this;
   }
   /** Note `v` in the byte index: a new entry, or (`replaced`) the value of a key held already. */
   private indexed(v: V, replaced: boolean): void {
-    const bx = this.bx!, bv = this.bv!, mask = bx.length - 1;
+    const bx = this.ix!.bx!, bv = this.ix!.bv!;
+    const mask = bx.length - 1;
     let i = keyBytesHash(v.key) & mask;
     for (; bx[i] !== 0; i = (i + 1) & mask) if (sameBytes(bv[bx[i]! - 1]!.key, v.key)) { bv[bx[i]! - 1] = v; return; }
     if (replaced) { this.reindex(); return; } // (not found by its bytes: cannot happen while keys name their bytes)
@@ -135,13 +148,22 @@ export class SmallMap<V extends { readonly key: Uint8Array }> implements KeyMap<
       while (bx[i] !== 0) i = (i + 1) & mask;
       bx[i] = e + 1;
     }
-    this.bx = bx; this.bv = bv;
+    this.ix!.bx = bx; this.ix!.bv = bv;
   }
   /** The one value when it holds exactly one (no iterator). */
   only(): V | undefined { return this.m ? (this.m.size === 1 ? this.m.values().next().value : undefined) : this.v0; }
   values(): IterableIterator<V> {
     if (this.m) return this.m.values();
     return (this.k0 === undefined ? [] : [this.v0!]).values();
+  }
+  /**
+   * The values in `cmp` order: kept until the next `set` for two or more; for one (most nodes), a
+   * new one-element array each call (a flush asks once per node; nothing kept on the node).
+   */
+  sortedValues(cmp: (a: V, b: V) => number): V[] {
+    if (this.m === undefined) return this.k0 === undefined ? [] : [this.v0!];
+    const x = this.ix!;
+    return x.sorted ??= [...this.m.values()].sort(cmp);
   }
 }
 
@@ -152,7 +174,6 @@ export class SmallMap<V extends { readonly key: Uint8Array }> implements KeyMap<
  */
 class ObjNode extends SmallMap<MemDkey> implements MemObject {
   punches: MemPunch[] = NO_PUNCHES;
-  sorted: MemDkey[] | undefined = undefined;
   constructor(readonly oid: bigint) { super(); }
   get dkeys(): SmallMap<MemDkey> { return this; }
 }
@@ -160,7 +181,6 @@ class ObjNode extends SmallMap<MemDkey> implements MemObject {
 /** A dkey node that is its own akey map (`akeys` is the node), as `ObjNode`. */
 class DkeyNode extends SmallMap<MemAkey> implements MemDkey {
   punches: MemPunch[] = NO_PUNCHES;
-  sorted: MemAkey[] | undefined = undefined;
   constructor(readonly key: Uint8Array) { super(); }
   get akeys(): SmallMap<MemAkey> { return this; }
 }
@@ -280,16 +300,14 @@ export class MemContainer {
   }
 }
 
-/** Dkeys of an object in byte order (cached until the next new dkey). */
+/** Dkeys of an object in byte order (`SmallMap.sortedValues`: kept for two or more until the next new dkey). */
 export function sortedDkeys(o: MemObject): MemDkey[] {
-  if (!o.sorted) o.sorted = o.dkeys.size === 1 ? [o.dkeys.only()!] : [...o.dkeys.values()].sort(byKey);
-  return o.sorted;
+  return o.dkeys.sortedValues(byKey);
 }
 
-/** Akeys of a dkey in byte order (cached until the next new akey). */
+/** Akeys of a dkey in byte order (`SmallMap.sortedValues`: kept for two or more until the next new akey). */
 export function sortedAkeys(d: MemDkey): MemAkey[] {
-  if (!d.sorted) d.sorted = d.akeys.size === 1 ? [d.akeys.only()!] : [...d.akeys.values()].sort(byKey);
-  return d.sorted;
+  return d.akeys.sortedValues(byKey);
 }
 
 /** Ascending unit object id order of object nodes. */
@@ -392,9 +410,9 @@ export class Memtable {
   akey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, key?: OidKey): MemAkey {
     const o = this.container(cont, true).object(oid, true, key);
     let d = o.dkeys.getBytes(dkey); // (no key string unless the node is new)
-    if (!d) { const c = this.sharedKey(dkey, 0); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); o.sorted = undefined; }
+    if (!d) { const c = this.sharedKey(dkey, 0); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); }
     let a = d.akeys.getBytes(akey);
-    if (!a) { const c = this.sharedKey(akey, 1); a = { key: c.k, singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(c.s, a); d.sorted = undefined; }
+    if (!a) { const c = this.sharedKey(akey, 1); a = { key: c.k, singles: NO_VERSIONS, extents: NO_VERSIONS, punches: NO_PUNCHES }; d.akeys.set(c.s, a); }
     return a;
   }
 
@@ -447,7 +465,7 @@ export class Memtable {
       else {
         const ds = keyStr(dkey);
         let d = o.dkeys.get(ds);
-        if (!d) { const c = this.keyCopy(dkey, ds); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); o.sorted = undefined; }
+        if (!d) { const c = this.keyCopy(dkey, ds); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); }
         if (d.punches === NO_PUNCHES) d.punches = [];
         d.punches.push(p);
       }
