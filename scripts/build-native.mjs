@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the io_uring N-API addon (native/cairn_uring.c -> native/build/Release/cairn_uring.node)
+// Builds the N-API addons (native/cairn_uring.c -> native/build/Release/cairn_uring.node, native/rebuild.c -> cairn_rebuild.node)
 // with node-gyp. Never fails the install: on any problem it prints one line and exits 0, and the
 // block device then falls back to pread/pwrite (saying why in `engineReason`).
 // node-gyp is taken from npm (npm_config_node_gyp), then node_modules, then npm's bundled copy;
@@ -58,5 +58,12 @@ try {
   if (!process.env.CI) console.error('build:native: built native/build/Release/cairn_uring.node (io_uring ready)');
 } catch (e) {
   console.error(`build:native: addon built but io_uring is unusable here (${String(e.message).split('\n')[0]}); block devices will use pread`);
+}
+// The rebuild's fused decode step (native/rebuild.c -> cairn_rebuild.node); without it a rebuild runs its grouped path.
+try {
+  const rebuild = createRequire(import.meta.url)(join(native, 'build', 'Release', 'cairn_rebuild.node'));
+  if (typeof rebuild.rebuildStep !== 'function') throw new Error('no rebuildStep export');
+} catch (e) {
+  console.error(`build:native: rebuild addon unusable (${String(e.message).split('\n')[0]}); rebuild steps will not fuse`);
 }
 process.exit(0);

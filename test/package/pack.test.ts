@@ -64,7 +64,7 @@ t('npm pack: the tarball carries dist/, the wasm, bin/ and the native sources, a
   state.files = info!.files.map((f) => f.path);
   console.log(`  tarball ${info!.filename}: ${info!.size} bytes, ${info!.unpackedSize} unpacked, ${state.files.length} files`);
   for (const f of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/src/cli/main.js', 'build/ec.wasm', 'build/placement.wasm',
-    'bin/cairn.js', 'native/binding.gyp', 'native/cairn_uring.c', 'scripts/build-native.mjs']) {
+    'bin/cairn.js', 'native/binding.gyp', 'native/cairn_uring.c', 'native/hashio.c', 'native/rebuild.c', 'native/xxh64x.h', 'scripts/build-native.mjs']) {
     assert.ok(state.files.includes(f), `${f} missing from the tarball`);
   }
   for (const f of state.files) {
