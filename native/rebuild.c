@@ -326,6 +326,18 @@ static napi_value rebuild_step(napi_env env, napi_callback_info info) {
     }
     used += (size_t)s->rq[i].nv;
   }
+  /* Every read lands exactly in its slot's cells (view s of read j at cell j of stripe s): the decode
+     reads `slots`, and only bytes whose hash the caller checks may feed it. */
+  for (int j = 0; j < k; j++) {
+    const rq_t *q = &s->rq[j];
+    int fits = (size_t)q->nv == stripes && q->hash_len == stripes * (size_t)cell;
+    for (int v = 0; fits && v < q->nv; v++) fits = q->iov[v].iov_base == slots + ((size_t)v * (size_t)k + (size_t)j) * (size_t)cell && q->iov[v].iov_len == (size_t)cell;
+    if (!fits) {
+      free(s);
+      napi_throw_type_error(env, NULL, "rebuildStep: read j's views must be cell j of each stripe of slots, in order");
+      return NULL;
+    }
+  }
   /* Every output's first view holds the whole decoded value: stripes cells, inside nothing else of the step. */
   for (int i = 0; i < m; i++) {
     const rq_t *q = &s->rq[k + i];

@@ -1,0 +1,151 @@
+/**
+ * The rebuild addon's fused step (native/rebuild.c `rebuildStep`), on real files: k source files
+ * read into their slots of whole stripes, every source's XXH64 (against core/xxhash), every output
+ * cell the GF(2^8) sum of its row times the stripe's source cells (against ec/gf's gfMul), the
+ * outputs written at their positions with their zero tails and hashed; a source shorter than the
+ * step reads zeros past its end; a source that fails (a closed descriptor) answers its negative
+ * errno, and then nothing is decoded or written (the writes answer -ECANCELED, the file keeps its
+ * bytes); bad shapes (reads not landing in their slots, wrong row count) are TypeErrors. Skipped
+ * where the addon is not built or CAIRN_NO_NATIVE=1 (migrate.ts then never uses it).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createRequire } from 'node:module';
+import { existsSync, openSync, closeSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Rng } from '../../core/rng.js';
+import { xxh64, initXxhash } from '../../core/xxhash.js';
+import { gfMul } from '../../ec/gf.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+interface Req { fd: number; position: number; hashLen: number; seed: bigint; views: Uint8Array[] }
+type Step = (k: number, cell: number, slots: Uint8Array, rows: Uint8Array, reads: Req[], writes: Req[]) => Promise<Array<bigint | number>>;
+
+const t = suite('rebuild native step');
+const path = fileURLToPath(new URL('../../native/build/Release/cairn_rebuild.node', import.meta.url));
+const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step }) : undefined;
+const root = tmpDir('cairn-rebuild-native-');
+const SEED = 0x1234_5678_9abc_def0n;
+
+t.before(async () => { await initXxhash(); });
+
+/** k source files of `len` bytes (the last `short` bytes shorter when asked) at byte 4096 of each, and one output file. */
+function setup(name: string, k: number, len: number, short = 0): { srcs: Uint8Array[]; fds: number[]; out: number; outPath: string; dir: string } {
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  const rng = new Rng(k * 1000 + len);
+  const srcs: Uint8Array[] = [], fds: number[] = [];
+  for (let j = 0; j < k; j++) {
+    const b = rng.bytes(len);
+    const file = new Uint8Array(4096 + len - (j === 0 ? short : 0));
+    file.set(b.subarray(0, len - (j === 0 ? short : 0)), 4096);
+    if (j === 0 && short) b.fill(0, len - short);
+    writeFileSync(join(dir, `s${j}`), file);
+    srcs.push(b);
+    fds.push(openSync(join(dir, `s${j}`), 'r'));
+  }
+  const outPath = join(dir, 'out');
+  writeFileSync(outPath, new Uint8Array(3 * 65536).fill(0xee));
+  return { srcs, fds, out: openSync(outPath, 'r+'), outPath, dir };
+}
+
+/** Read j's views: cell j of every stripe of `slots`. */
+function slotViews(slots: Uint8Array, k: number, cell: number, j: number): Uint8Array[] {
+  const stripes = slots.length / (k * cell);
+  const v: Uint8Array[] = [];
+  for (let s = 0; s < stripes; s++) v.push(slots.subarray((s * k + j) * cell, (s * k + j + 1) * cell));
+  return v;
+}
+
+/** The reference output of row `row` over sources `srcs` (stripe by stripe: cell s of each source). */
+function expected(srcs: Uint8Array[], row: Uint8Array): Uint8Array {
+  const out = new Uint8Array(srcs[0]!.length);
+  for (let b = 0; b < out.length; b++) {
+    let acc = 0;
+    for (let j = 0; j < srcs.length; j++) acc ^= gfMul(row[j]!, srcs[j]![b]!);
+    out[b] = acc;
+  }
+  return out;
+}
+
+t('sources read, hashed and decoded into two outputs, written with their zero tails at their positions', async () => {
+  if (!addon) return;
+  const k = 4, cell = 4096, stripes = 3, len = cell * stripes;
+  const { srcs, fds, out, outPath } = setup('two', k, len);
+  try {
+    const slots = new Uint8Array(k * len);
+    const rows = new Uint8Array([1, 2, 3, 4, 0x8e, 0x11, 0x5a, 7]);
+    const outs = [new Uint8Array(len), new Uint8Array(len)];
+    const reads = fds.map((fd, j) => ({ fd, position: 4096, hashLen: len, seed: SEED, views: slotViews(slots, k, cell, j) }));
+    const writes = outs.map((o, i) => ({ fd: out, position: i * 65536, hashLen: len, seed: SEED, views: [o, new Uint8Array(8192)] }));
+    const got = await addon.rebuildStep(k, cell, slots, rows, reads, writes);
+    assert.is(got.length, k + 2);
+    for (let j = 0; j < k; j++) assert.is(got[j], xxh64(srcs[j]!, SEED), `source ${j}'s hash`);
+    const file = readFileSync(outPath);
+    for (let i = 0; i < 2; i++) {
+      const want = expected(srcs, rows.subarray(i * k, (i + 1) * k));
+      assert.ok(Buffer.compare(Buffer.from(outs[i]!), Buffer.from(want)) === 0, `output ${i} decoded`);
+      assert.is(got[k + i], xxh64(want, SEED), `output ${i}'s hash`);
+      assert.ok(Buffer.compare(file.subarray(i * 65536, i * 65536 + len), Buffer.from(want)) === 0, `output ${i} written`);
+      assert.ok(file.subarray(i * 65536 + len, i * 65536 + len + 8192).every((x) => x === 0), `output ${i}'s zero tail written`);
+    }
+    assert.ok(file.subarray(2 * 65536).every((x) => x === 0xee), 'nothing else written');
+  } finally {
+    for (const fd of fds) closeSync(fd);
+    closeSync(out);
+  }
+});
+
+t('a source shorter than the step reads zeros past its end (hash and decode of the zeros)', async () => {
+  if (!addon) return;
+  const k = 3, cell = 4096, len = 2 * cell;
+  const { srcs, fds, out } = setup('short', k, len, 5000);
+  try {
+    const slots = new Uint8Array(k * len).fill(0x77);
+    const rows = new Uint8Array([9, 8, 7]);
+    const o = new Uint8Array(len);
+    const reads = fds.map((fd, j) => ({ fd, position: 4096, hashLen: len, seed: SEED, views: slotViews(slots, k, cell, j) }));
+    const got = await addon.rebuildStep(k, cell, slots, rows, reads, [{ fd: out, position: 0, hashLen: len, seed: SEED, views: [o] }]);
+    assert.is(got[0], xxh64(srcs[0]!, SEED), 'the short source hashes as its bytes then zeros');
+    assert.ok(Buffer.compare(Buffer.from(o), Buffer.from(expected(srcs, rows))) === 0, 'decoded with the zeros');
+  } finally {
+    for (const fd of fds) closeSync(fd);
+    closeSync(out);
+  }
+});
+
+t('a failing source: its errno, nothing decoded or written (writes -ECANCELED)', async () => {
+  if (!addon) return;
+  const k = 2, cell = 4096, len = cell;
+  const { fds, out, outPath } = setup('fail', k, len);
+  closeSync(fds[1]!);
+  try {
+    const slots = new Uint8Array(k * len);
+    const o = new Uint8Array(len).fill(0x55);
+    const reads = fds.map((fd, j) => ({ fd, position: 4096, hashLen: len, seed: SEED, views: slotViews(slots, k, cell, j) }));
+    const got = await addon.rebuildStep(k, cell, slots, new Uint8Array([1, 1]), reads, [{ fd: out, position: 0, hashLen: len, seed: SEED, views: [o] }]);
+    assert.is(typeof got[0], 'bigint', 'the good source answers its hash');
+    assert.is(got[1], -9, 'the closed descriptor answers -EBADF');
+    assert.is(got[2], -125, 'the write answers -ECANCELED');
+    assert.ok(o.every((x) => x === 0x55), 'nothing decoded');
+    assert.ok(readFileSync(outPath).every((x) => x === 0xee), 'nothing written');
+  } finally {
+    closeSync(fds[0]!);
+    closeSync(out);
+  }
+});
+
+t('bad shapes are TypeErrors: reads not in their slots, rows not k per write, a partial stripe', () => {
+  if (!addon) return;
+  const k = 2, cell = 4096, len = cell;
+  const slots = new Uint8Array(k * len), o = new Uint8Array(len);
+  const good = (j: number) => ({ fd: 0, position: 0, hashLen: len, seed: SEED, views: slotViews(slots, k, cell, j) });
+  const w = [{ fd: 0, position: 0, hashLen: len, seed: SEED, views: [o] }];
+  assert.throws(() => addon.rebuildStep(k, cell, slots, new Uint8Array(2), [good(1), good(0)], w), TypeError, 'reads swapped');
+  assert.throws(() => addon.rebuildStep(k, cell, slots, new Uint8Array(2), [good(0), { ...good(1), views: [new Uint8Array(len)] }], w), TypeError, 'a read elsewhere');
+  assert.throws(() => addon.rebuildStep(k, cell, slots, new Uint8Array(3), [good(0), good(1)], w), TypeError, 'rows');
+  assert.throws(() => addon.rebuildStep(k, cell, slots.subarray(0, k * len - 1), new Uint8Array(2), [good(0), good(1)], w), TypeError, 'partial stripe');
+});
+
+t.run();
