@@ -75,6 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -187,11 +188,25 @@ static void xxh64_copy_update(xxh64_t *s, uint8_t *dst, const uint8_t *p, size_t
 /* ------------------------------------------------------------------ mapped reads */
 
 /**
- * Bytes read through one mapping after which its page-table entries are dropped: the pages stay
- * in the page cache, but the process's RSS (which counts mapped file pages) stays within about
- * this much per open data file instead of growing with everything read (16 targets: ~1 GiB).
+ * Bytes of a file mapped by reads through one mapping after which its page-table entries are
+ * dropped: the pages stay in the page cache, but the process's RSS (which counts mapped file
+ * pages) stays within about this much per open data file instead of growing with everything read
+ * (16 targets: ~1 GiB). Counted in MAP_CHUNK chunks first touched since the last drop (`map_used`):
+ * a working set read again and again within the budget keeps its entries.
  */
 #define MAP_ZAP_BYTES ((size_t)64 << 20)
+
+/** Bytes of a mapping one bit of its touched map stands for. */
+#define MAP_CHUNK ((size_t)64 << 10)
+
+/**
+ * Bytes of hashed batch writes a writable mapping sends to pwritev after a mapped write took page
+ * faults on more than one page in MAP_FAULTY_SHARE (`mapped_faults`): page-table entries the
+ * kernel's writeback write-protected (or dropped) make every page of a mapped write a fault and the
+ * filesystem's page_mkwrite, dearer than pwritev's copy; the mapping is tried again after this.
+ */
+#define MAP_WRITE_BACKOFF_BYTES ((size_t)32 << 20)
+#define MAP_FAULTY_SHARE 8
 
 typedef struct {
   uint8_t *base;
@@ -200,7 +215,10 @@ typedef struct {
   int closed;        /* unmapFile was called: no new request takes it */
   int unmapped;
   int writable;      /* mapped PROT_WRITE too (mapFile's third argument): mapWriteHashSync may use it */
-  atomic_size_t since_zap;
+  atomic_size_t since_zap; /* bytes of MAP_CHUNK chunks first touched since the last drop (all bytes when `touched` is NULL) */
+  uint8_t *touched;  /* one bit per MAP_CHUNK touched since the last drop (atomic byte operations; NULL: none) */
+  size_t touched_len;
+  atomic_size_t backoff; /* hashed batch writes: bytes left to send to pwritev (MAP_WRITE_BACKOFF_BYTES) */
 } fmap_t;
 
 /*
@@ -212,16 +230,68 @@ typedef struct {
 #define MAP_WRITE_ZAP_BYTES ((size_t)256 << 20)
 
 /*
- * `bytes` went through mapping `m`: every `budget` bytes, drop its page-table entries (a shared
- * file mapping keeps its pages, dirty ones included, in the page cache; RSS stops counting them). A
- * mapping no longer than the budget is never dropped: its pages are resident at most once.
+ * `bytes` at `position` went through mapping `m`: once `budget` bytes of chunks not touched since
+ * the last drop have been, drop its page-table entries (a shared file mapping keeps its pages,
+ * dirty ones included, in the page cache; RSS stops counting them). Chunks touched again count
+ * once: RSS grows only with new pages, and a working set smaller than the budget keeps its entries
+ * (dropping them made every later access fault again). A mapping no longer than the budget is
+ * never dropped: its pages are resident at most once.
  */
-static void map_used(fmap_t *m, size_t bytes, size_t budget) {
+static void map_used(fmap_t *m, uint64_t position, size_t bytes, size_t budget) {
+  if (bytes == 0) return;
+  size_t fresh = bytes;
+  if (m->touched) {
+    fresh = 0;
+    for (size_t c = position / MAP_CHUNK, last = (position + bytes - 1) / MAP_CHUNK; c <= last && (c >> 3) < m->touched_len; c++) {
+      const uint8_t bit = (uint8_t)(1u << (c & 7));
+      if (!(__atomic_fetch_or(&m->touched[c >> 3], bit, __ATOMIC_RELAXED) & bit)) fresh += MAP_CHUNK;
+    }
+    if (fresh == 0) return;
+  }
   if (m->len <= budget) return;
-  if (atomic_fetch_add(&m->since_zap, bytes) + bytes >= budget) {
+  if (atomic_fetch_add(&m->since_zap, fresh) + fresh >= budget) {
     atomic_store(&m->since_zap, 0);
+    /* (a chunk another thread marks meanwhile may be cleared uncounted: it is counted at its next touch) */
+    if (m->touched) for (size_t i = 0; i < m->touched_len; i++) __atomic_store_n(&m->touched[i], 0, __ATOMIC_RELAXED);
     madvise(m->base, m->len, MADV_DONTNEED);
   }
+}
+
+/** Whether every MAP_CHUNK of `bytes` at `position` was touched through `m` since its last drop (its page-table entries were made). */
+static int map_seen(fmap_t *m, uint64_t position, size_t bytes) {
+  if (!m->touched || bytes == 0) return 0;
+  for (size_t c = position / MAP_CHUNK, last = (position + bytes - 1) / MAP_CHUNK; c <= last; c++) {
+    if ((c >> 3) >= m->touched_len || !(__atomic_load_n(&m->touched[c >> 3], __ATOMIC_RELAXED) & (1u << (c & 7)))) return 0;
+  }
+  return 1;
+}
+
+/** Page faults this thread has taken so far (minor and major; -1 where unknown). */
+static long thread_faults(void) {
+#ifdef RUSAGE_THREAD
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) == 0) return ru.ru_minflt + ru.ru_majflt;
+#endif
+  return -1;
+}
+
+/**
+ * A mapped write of `bytes` into pages whose entries had been made (`map_seen`) took the page
+ * faults between `before` and `after` (thread_faults, -1 unknown): more than one page in
+ * MAP_FAULTY_SHARE sends the mapping's next MAP_WRITE_BACKOFF_BYTES of batch writes to pwritev
+ * (`map_backed_off`). (Faults of a first touch are expected once, and not counted.)
+ */
+static void mapped_faults(fmap_t *m, long before, long after, size_t bytes) {
+  if (before < 0 || after < 0) return;
+  if ((size_t)(after - before) * MAP_FAULTY_SHARE > bytes / 4096) atomic_store(&m->backoff, MAP_WRITE_BACKOFF_BYTES);
+}
+
+/** Whether a batch write of `bytes` through `m` goes to pwritev instead (the mapping faulted lately: `mapped_faults`); counts it off. */
+static int map_backed_off(fmap_t *m, size_t bytes) {
+  size_t b = atomic_load(&m->backoff);
+  if (b == 0) return 0;
+  atomic_store(&m->backoff, b > bytes ? b - bytes : 0); /* (racy with another job's: either count is fine) */
+  return 1;
 }
 
 /* The jump buffer of a guarded copy running on this thread (NULL outside one). */
@@ -278,7 +348,7 @@ static int mapped_read(fmap_t *m, uint64_t position, const struct iovec *iov, in
   guard_jmp = &jb;
   copy_hash_views(m->base + position, iov, cnt, hash_len, seed, hash);
   guard_jmp = NULL;
-  map_used(m, total, MAP_ZAP_BYTES);
+  map_used(m, position, total, MAP_ZAP_BYTES);
   return 0;
 }
 
@@ -301,10 +371,13 @@ static __attribute__((noinline)) void copy_hash_out(uint8_t *dst, const struct i
 static int mapped_write_views(fmap_t *m, uint64_t position, const struct iovec *iov, int cnt, size_t total, size_t hash_len, uint64_t seed, uint64_t *hash) {
   sigjmp_buf jb;
   if (sigsetjmp(jb, 0)) { guard_jmp = NULL; return -1; }
+  const int seen = map_seen(m, position, total);
+  const long f0 = seen ? thread_faults() : -1;
   guard_jmp = &jb;
   copy_hash_out(m->base + position, iov, cnt, hash_len, seed, hash);
   guard_jmp = NULL;
-  map_used(m, total, MAP_WRITE_ZAP_BYTES);
+  if (seen) mapped_faults(m, f0, thread_faults(), total);
+  map_used(m, position, total, MAP_WRITE_ZAP_BYTES);
   return 0;
 }
 
@@ -316,7 +389,7 @@ static void finalize_map(napi_env env, void *data, void *hint) {
   fmap_t *m = data;
   /* Collected: no request can take it any more. A batch still holding it (only when the
      environment is torn down mid-job) keeps it mapped: the process is ending anyway. */
-  if (m->refs == 0) { unmap_now(m); free(m); }
+  if (m->refs == 0) { unmap_now(m); free(m->touched); free(m); }
 }
 
 /* ------------------------------------------------------------------ arguments */
@@ -553,6 +626,7 @@ typedef struct {
   uint64_t position, seed, hash;
   fmap_t *map; /* reads: the file's mapping (NULL: preadv); writes: its writable mapping (NULL: pwritev) */
   int done;     /* answered by the vector pass (multi_pass): a read copied or read and hashed, a write hashed and written */
+  int nomap;    /* a write whose mapping backed off (map_backed_off): pwritev */
   /* writes: a deferred parity fill of the first view (fill_k 0: none), computed before the hash (gfni.c gf_parity_fill) */
   int fill_k;
   uint8_t fill_coef[FILL_MAX_K];
@@ -603,7 +677,7 @@ enum { MULTI_WRITE = 0, MULTI_MAPPED = 1, MULTI_PREAD = 2, MULTI_MAPPED_WRITE = 
 /** The kind of group request `q` can join (-1: none): long enough; a write's hashed bytes in its views; a mapped read wholly hashed. */
 static int multi_kind(const breq_t *q) {
   if (q->hash_len < MULTI_MIN_BYTES) return -1;
-  if (q->write) return q->hash_len <= q->total ? (q->map ? MULTI_MAPPED_WRITE : MULTI_WRITE) : -1;
+  if (q->write) return q->hash_len <= q->total ? (q->map && !q->nomap ? MULTI_MAPPED_WRITE : MULTI_WRITE) : -1;
   if (q->map) return q->hash_len == q->total ? MULTI_MAPPED : -1;
   return q->hash_len <= q->total ? MULTI_PREAD : -1;
 }
@@ -713,9 +787,19 @@ static int multi_group(breq_t **g, int n, int kind) {
     if (sigsetjmp(jb, 0)) { guard_jmp = NULL; return 0; }
     guard_jmp = &jb;
   }
+  int seen = kind == MULTI_MAPPED_WRITE;
+  for (int i = 0; i < n && seen; i++) seen = map_seen(g[i]->map, g[i]->position, g[i]->total);
+  const long f0 = seen ? thread_faults() : -1;
   int ok = multi_streams(g, n, kind, out);
   guard_jmp = NULL;
   if (!ok) return 0;
+  if (seen) {
+    /* (the group's faults are charged to each of its mappings as if all its bytes were that one's) */
+    const long f1 = thread_faults();
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) bytes += g[i]->total;
+    for (int i = 0; i < n; i++) mapped_faults(g[i]->map, f0, f1, bytes);
+  }
   for (int i = 0; i < n; i++) {
     breq_t *q = g[i];
     q->hash = out[i];
@@ -725,7 +809,7 @@ static int multi_group(breq_t **g, int n, int kind) {
     if (!mapped) { q->err = transfer(1, q->fd, q->iov, q->count, q->total, q->position); q->done = 1; continue; }
     /* (a mapped write is in the page cache now, as after pwritev: same readers, fdatasync and crash safety) */
     q->err = 0; q->done = 1;
-    map_used(q->map, q->total, kind == MULTI_MAPPED_WRITE ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
+    map_used(q->map, q->position, q->total, kind == MULTI_MAPPED_WRITE ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
   }
   return 1;
 }
@@ -776,12 +860,13 @@ static void run_batch(napi_env env, void *data) {
     if (m != NULL) gf_parity_fill2(q->fill_coef, m->fill_coef, q->fill_k, q->fill_cell, q->fill_data, q->fill_len, q->iov[0].iov_base, m->iov[0].iov_base, q->iov[0].iov_len);
     else gf_parity_fill(q->fill_coef, q->fill_k, q->fill_cell, q->fill_data, q->fill_len, q->iov[0].iov_base, q->iov[0].iov_len);
   }
+  for (uint32_t i = 0; i < b->n; i++) if (b->r[i].write && b->r[i].map && map_backed_off(b->r[i].map, b->r[i].total)) b->r[i].nomap = 1;
   multi_pass(b);
   for (uint32_t i = 0; i < b->n; i++) {
     breq_t *q = &b->r[i];
     if (q->done) continue;
     /* (a mapped request that faults, here or in its vector group, is done with preadv / pwritev, whose answer stands) */
-    if (q->map && (q->write ? mapped_write_views(q->map, q->position, q->iov, (int)q->count, q->total, q->hash_len, q->seed, &q->hash)
+    if (q->map && !q->nomap && (q->write ? mapped_write_views(q->map, q->position, q->iov, (int)q->count, q->total, q->hash_len, q->seed, &q->hash)
                             : mapped_read(q->map, q->position, q->iov, (int)q->count, q->total, q->hash_len, q->seed, &q->hash)) == 0) { q->err = 0; continue; }
     q->err = hashed_transfer_pre(q->write, q->fd, q->iov, q->count, q->total, q->position, q->hash_len, q->seed, &q->hash, 0);
   }
@@ -1031,7 +1116,10 @@ static napi_value map_file(napi_env env, napi_callback_info info) {
   if (!m) { munmap(p, (size_t)len); return out; }
   m->base = p; m->len = (size_t)len; m->writable = writable;
   atomic_init(&m->since_zap, 0);
-  if (napi_create_external(env, m, finalize_map, NULL, &out) != napi_ok) { munmap(p, (size_t)len); free(m); napi_get_undefined(env, &out); }
+  atomic_init(&m->backoff, 0);
+  m->touched_len = (m->len + MAP_CHUNK * 8 - 1) / (MAP_CHUNK * 8);
+  m->touched = calloc(m->touched_len, 1); /* (NULL: every byte counts, as before) */
+  if (napi_create_external(env, m, finalize_map, NULL, &out) != napi_ok) { munmap(p, (size_t)len); free(m->touched); free(m); napi_get_undefined(env, &out); }
   return out;
 }
 
@@ -1086,7 +1174,7 @@ static int mapped_write(fmap_t *m, uint64_t position, const struct iovec *v, siz
   guard_jmp = &jb;
   copy_hash_zero(m->base + position, v->iov_base, v->iov_len, total, seed, hash);
   guard_jmp = NULL;
-  map_used(m, total, MAP_WRITE_ZAP_BYTES);
+  map_used(m, position, total, MAP_WRITE_ZAP_BYTES);
   return 0;
 }
 
@@ -1130,7 +1218,7 @@ static int mapped_read_sync(fmap_t *m, uint64_t position, const struct iovec *v,
   guard_jmp = &jb;
   copy_hash_views(m->base + position, v, 1, v->iov_len, seed, hash);
   guard_jmp = NULL;
-  map_used(m, v->iov_len, m->writable ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
+  map_used(m, position, v->iov_len, m->writable ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
   return 0;
 }
 

@@ -377,6 +377,26 @@ t('reads through the mapping keep RSS bounded: after 160 MiB read, the mapped fi
   delete process.env[MAPPED_READS_ENV];
 });
 
+t('a working set read again and again within the 64 MiB budget keeps its mapped pages (the budget counts pages first mapped, not bytes read)', async () => {
+  if (!loadNative().addon?.mapFile) return; // no addon: no mapping
+  const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024;
+  if (!Number.isFinite(rssFile())) return; // no /proc here
+  const MIB = 1 << 20, set = 32 * MIB, chunk = 4 * MIB;
+  process.env[MAPPED_READS_ENV] = '1';
+  const dev = await openBlockDevice(fresh(), { size: 4 * set, io: 'pread', direct: false });
+  const v = new Rng(53).bytes(chunk), want = xxh64(v, 1n);
+  for (let o = 0; o < set; o += chunk) await dev.writeFromHashed(o, chunk, [v], 1n);
+  const into = new Uint8Array(chunk);
+  await dev.readIntoHashed(set, chunk, [into], 1n); // (the mapping is made)
+  const before = rssFile();
+  // 4 passes over 32 MiB: 128 MiB read (counting bytes read, the entries were dropped after 64 and 128)
+  for (let pass = 0; pass < 4; pass++) for (let o = 0; o < set; o += chunk) assert.is(await dev.readIntoHashed(o, chunk, [into], 1n), want);
+  const kept = rssFile() - before;
+  assert.ok(kept >= 24 * MIB, `after 4 passes over a 32 MiB working set, ${(kept / MIB).toFixed(1)} MiB of it stay mapped`);
+  await dev.close();
+  delete process.env[MAPPED_READS_ENV];
+});
+
 t('by default a hashed read goes through the mapping only for ranges read before: a first read adds no mapped pages to RSS, a second maps them, and the bytes and hashes are the same either way', async () => {
   if (!loadNative().addon?.mapFile) return; // no addon: no mapping
   const rssFile = () => Number(/RssFile:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024;
