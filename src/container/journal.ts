@@ -770,9 +770,12 @@ export class Journal {
     }
   }
 
-  /** Close the extra sync descriptors (off the event loop: the file may be one a replacement renamed over). */
+  /**
+   * Close the extra sync descriptors (off the event loop: the file may be one a replacement renamed
+   * over); one a sync still runs on is closed when that sync ends (`sync`), not under it.
+   */
   private closeSyncFds(): void {
-    for (const fd of this.syncOwned) closeReplaced(fd);
+    for (const fd of this.syncFree) closeReplaced(fd);
     this.syncOwned = [];
     this.syncFree = [];
   }
@@ -1067,7 +1070,10 @@ export class Journal {
     // a descriptor of its own per sync in flight (`syncFree`; the file's own when none is free)
     const free = this.syncFree;
     const taken = free.pop();
-    const release = (): void => { if (taken !== undefined && this.syncFree === free) free.push(taken); };
+    const release = (): void => {
+      if (taken === undefined) return;
+      if (this.syncFree === free) free.push(taken); else closeReplaced(taken); // (closed or replaced meanwhile)
+    };
     return one(taken ?? fds[0]!).then(() => { release(); synced(); }, (e: unknown) => { release(); throw e; });
   }
 
@@ -1176,7 +1182,8 @@ export class Journal {
 
   /** Close the file(s). */
   close(): void {
-    for (const fd of this.syncOwned) { try { closeSync(fd); } catch (err) { swallowed('container.journal-sync-fd-close-failed', err); } }
+    // (a descriptor a group sync still runs on is closed when it ends: `sync`)
+    for (const fd of this.syncFree) { try { closeSync(fd); } catch (err) { swallowed('container.journal-sync-fd-close-failed', err); } }
     this.syncOwned = []; this.syncFree = [];
     // (a clean close leaves no preallocated zeros behind: best effort, an open keeps them anyway)
     const trim = (fd: number, to: number): void => { try { ftruncateSync(fd, to); } catch (err) { swallowed('container.journal-trim-failed', err); } };
