@@ -3,9 +3,11 @@
  * read into their slots of whole stripes, every source's XXH64 (against core/xxhash), every output
  * cell the GF(2^8) sum of its row times the stripe's source cells (against ec/gf's gfMul), the
  * outputs written at their positions with their zero tails and hashed; a source shorter than the
- * step reads zeros past its end; a source that fails (a closed descriptor) answers its negative
+ * step reads zeros past its end; a source that fails (a descriptor nothing has open) answers its negative
  * errno, and then nothing is decoded or written (the writes answer -ECANCELED, the file keeps its
- * bytes); bad shapes (reads not landing in their slots, wrong row count) are TypeErrors. Skipped
+ * bytes); bad shapes (reads not landing in their slots, wrong row count) are TypeErrors. Each case
+ * runs in the three call forms: records, numbers (rebuildStepFlat) and a batch of steps run by one
+ * job (rebuildStepsFlat, the step between two others). Skipped
  * where the addon is not built or CAIRN_NO_NATIVE=1 (migrate.ts then never uses it).
  */
 import { suite } from 'uvu';
@@ -21,10 +23,38 @@ import { tmpDir } from '../helpers/tmp.js';
 
 interface Req { fd: number; position: number; hashLen: number; seed: bigint; views: Uint8Array[] }
 type Step = (k: number, cell: number, slots: Uint8Array, rows: Uint8Array, reads: Req[], writes: Req[]) => Promise<Array<bigint | number>>;
+type StepFlat = (k: number, cell: number, slots: Uint8Array, rows: Uint8Array, outs: Uint8Array[], nums: Float64Array, seeds: BigUint64Array) => Promise<Array<bigint | number>>;
+type StepsFlat = (args: unknown[]) => Promise<Array<Array<bigint | number>>>;
 
 const t = suite('rebuild native step');
 const path = fileURLToPath(new URL('../../native/build/Release/cairn_rebuild.node', import.meta.url));
-const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step }) : undefined;
+const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step; rebuildStepFlat: StepFlat; rebuildStepsFlat: StepsFlat }) : undefined;
+
+/** The two call forms (migrate.ts uses the flat one): the same step given as request records or as numbers (reads' views implied by the slots; a write is its first view then zeros to its total). */
+const FORMS = ['records', 'flat', 'batch'] as const;
+let scratchCount = 0;
+function step(form: (typeof FORMS)[number], k: number, cell: number, slots: Uint8Array, rows: Uint8Array, reads: Req[], writes: Req[]): Promise<Array<bigint | number>> {
+  if (form === 'records') return addon!.rebuildStep(k, cell, slots, rows, reads, writes);
+  const nums = new Float64Array(3 * k + 4 * writes.length), seeds = new BigUint64Array(k + writes.length);
+  reads.forEach((r, j) => { nums.set([r.fd, r.position, r.hashLen], 3 * j); seeds[j] = r.seed; });
+  writes.forEach((w, i) => { nums.set([w.fd, w.position, w.hashLen, w.views.reduce((n, v) => n + v.length, 0)], 3 * k + 4 * i); seeds[k + i] = w.seed; });
+  const outs = writes.map((w) => w.views[0]!);
+  if (form === 'flat') return addon!.rebuildStepFlat(k, cell, slots, rows, outs, nums, seeds);
+  // batch: the step between two others of its own (reading the same sources into their own slots, writing to scratch files)
+  const other = (): unknown[] => {
+    const sl = new Uint8Array(slots.length), o = writes.map((w) => new Uint8Array(w.views[0]!.length));
+    const n2 = Float64Array.from(nums);
+    mkdirSync(root, { recursive: true });
+    const scratch = openSync(join(root, `scratch-${scratchCount++}`), 'w+'); // (closed with the process)
+    for (let i = 0; i < writes.length; i++) n2[3 * k + 4 * i] = scratch;
+    return [k, cell, sl, rows, o, n2, seeds];
+  };
+  return addon!.rebuildStepsFlat([...other(), k, cell, slots, rows, outs, nums, seeds, ...other()]).then((all) => {
+    assert.is(all.length, 3, 'one answer list per step');
+    assert.equal(all[0], all[2], 'the steps around it answer alike');
+    return all[1]!;
+  });
+}
 const root = tmpDir('cairn-rebuild-native-');
 const SEED = 0x1234_5678_9abc_def0n;
 
@@ -69,17 +99,17 @@ function expected(srcs: Uint8Array[], row: Uint8Array): Uint8Array {
   return out;
 }
 
-t('sources read, hashed and decoded into two outputs, written with their zero tails at their positions', async () => {
+for (const form of FORMS) t(`${form}: ` + 'sources read, hashed and decoded into two outputs, written with their zero tails at their positions', async () => {
   if (!addon) return;
   const k = 4, cell = 4096, stripes = 3, len = cell * stripes;
-  const { srcs, fds, out, outPath } = setup('two', k, len);
+  const { srcs, fds, out, outPath } = setup(`two-${form}`, k, len);
   try {
     const slots = new Uint8Array(k * len);
     const rows = new Uint8Array([1, 2, 3, 4, 0x8e, 0x11, 0x5a, 7]);
     const outs = [new Uint8Array(len), new Uint8Array(len)];
     const reads = fds.map((fd, j) => ({ fd, position: 4096, hashLen: len, seed: SEED, views: slotViews(slots, k, cell, j) }));
     const writes = outs.map((o, i) => ({ fd: out, position: i * 65536, hashLen: len, seed: SEED, views: [o, new Uint8Array(8192)] }));
-    const got = await addon.rebuildStep(k, cell, slots, rows, reads, writes);
+    const got = await step(form, k, cell, slots, rows, reads, writes);
     assert.is(got.length, k + 2);
     for (let j = 0; j < k; j++) assert.is(got[j], xxh64(srcs[j]!, SEED), `source ${j}'s hash`);
     const file = readFileSync(outPath);
@@ -97,16 +127,16 @@ t('sources read, hashed and decoded into two outputs, written with their zero ta
   }
 });
 
-t('a source shorter than the step reads zeros past its end (hash and decode of the zeros)', async () => {
+for (const form of FORMS) t(`${form}: ` + 'a source shorter than the step reads zeros past its end (hash and decode of the zeros)', async () => {
   if (!addon) return;
   const k = 3, cell = 4096, len = 2 * cell;
-  const { srcs, fds, out } = setup('short', k, len, 5000);
+  const { srcs, fds, out } = setup(`short-${form}`, k, len, 5000);
   try {
     const slots = new Uint8Array(k * len).fill(0x77);
     const rows = new Uint8Array([9, 8, 7]);
     const o = new Uint8Array(len);
     const reads = fds.map((fd, j) => ({ fd, position: 4096, hashLen: len, seed: SEED, views: slotViews(slots, k, cell, j) }));
-    const got = await addon.rebuildStep(k, cell, slots, rows, reads, [{ fd: out, position: 0, hashLen: len, seed: SEED, views: [o] }]);
+    const got = await step(form, k, cell, slots, rows, reads, [{ fd: out, position: 0, hashLen: len, seed: SEED, views: [o] }]);
     assert.is(got[0], xxh64(srcs[0]!, SEED), 'the short source hashes as its bytes then zeros');
     assert.ok(Buffer.compare(Buffer.from(o), Buffer.from(expected(srcs, rows))) === 0, 'decoded with the zeros');
   } finally {
@@ -115,28 +145,30 @@ t('a source shorter than the step reads zeros past its end (hash and decode of t
   }
 });
 
-t('a failing source: its errno, nothing decoded or written (writes -ECANCELED)', async () => {
+for (const form of FORMS) t(`${form}: ` + 'a failing source: its errno, nothing decoded or written (writes -ECANCELED)', async () => {
   if (!addon) return;
   const k = 2, cell = 4096, len = cell;
-  const { fds, out, outPath } = setup('fail', k, len);
-  closeSync(fds[1]!);
+  const { fds, out, outPath } = setup(`fail-${form}`, k, len);
+  const open1 = fds[1]!;
+  fds[1] = 999_999; // (a descriptor number nothing has open: EBADF)
   try {
     const slots = new Uint8Array(k * len);
     const o = new Uint8Array(len).fill(0x55);
     const reads = fds.map((fd, j) => ({ fd, position: 4096, hashLen: len, seed: SEED, views: slotViews(slots, k, cell, j) }));
-    const got = await addon.rebuildStep(k, cell, slots, new Uint8Array([1, 1]), reads, [{ fd: out, position: 0, hashLen: len, seed: SEED, views: [o] }]);
+    const got = await step(form, k, cell, slots, new Uint8Array([1, 1]), reads, [{ fd: out, position: 0, hashLen: len, seed: SEED, views: [o] }]);
     assert.is(typeof got[0], 'bigint', 'the good source answers its hash');
-    assert.is(got[1], -9, 'the closed descriptor answers -EBADF');
+    assert.is(got[1], -9, 'the descriptor nothing has open answers -EBADF');
     assert.is(got[2], -125, 'the write answers -ECANCELED');
     assert.ok(o.every((x) => x === 0x55), 'nothing decoded');
     assert.ok(readFileSync(outPath).every((x) => x === 0xee), 'nothing written');
   } finally {
     closeSync(fds[0]!);
+    closeSync(open1);
     closeSync(out);
   }
 });
 
-t('bad shapes are TypeErrors: reads not in their slots, rows not k per write, a partial stripe', () => {
+t('bad shapes are TypeErrors: reads not in their slots, rows not k per write, a partial stripe; flat: wrong counts, output length, total', () => {
   if (!addon) return;
   const k = 2, cell = 4096, len = cell;
   const slots = new Uint8Array(k * len), o = new Uint8Array(len);
@@ -146,6 +178,12 @@ t('bad shapes are TypeErrors: reads not in their slots, rows not k per write, a 
   assert.throws(() => addon.rebuildStep(k, cell, slots, new Uint8Array(2), [good(0), { ...good(1), views: [new Uint8Array(len)] }], w), TypeError, 'a read elsewhere');
   assert.throws(() => addon.rebuildStep(k, cell, slots, new Uint8Array(3), [good(0), good(1)], w), TypeError, 'rows');
   assert.throws(() => addon.rebuildStep(k, cell, slots.subarray(0, k * len - 1), new Uint8Array(2), [good(0), good(1)], w), TypeError, 'partial stripe');
+  const nums = new Float64Array(3 * k + 4).fill(len), seeds = new BigUint64Array(k + 1);
+  assert.throws(() => addon.rebuildStepFlat(k, cell, slots, new Uint8Array(2), [o], nums.subarray(1), seeds), TypeError, 'flat: numbers');
+  assert.throws(() => addon.rebuildStepFlat(k, cell, slots, new Uint8Array(2), [new Uint8Array(len - 1)], nums, seeds), TypeError, 'flat: output length');
+  assert.throws(() => addon.rebuildStepFlat(k, cell, slots, new Uint8Array(2), [o], new Float64Array(3 * k + 4).fill(len).fill(len - 1, 3 * k + 3), seeds), TypeError, 'flat: total below the value');
+  assert.throws(() => addon.rebuildStepsFlat([k, cell, slots, new Uint8Array(2), [o], nums, seeds, k, cell, slots, new Uint8Array(3), [o], nums, seeds]), TypeError, 'batch: a bad step refuses the batch');
+  assert.throws(() => addon.rebuildStepsFlat([k, cell, slots]), TypeError, 'batch: 7 arguments a step');
 });
 
 t.run();
