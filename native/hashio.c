@@ -1118,7 +1118,8 @@ static napi_value map_file(napi_env env, napi_callback_info info) {
   atomic_init(&m->since_zap, 0);
   atomic_init(&m->backoff, 0);
   m->touched_len = (m->len + MAP_CHUNK * 8 - 1) / (MAP_CHUNK * 8);
-  m->touched = calloc(m->touched_len, 1); /* (NULL: every byte counts, as before) */
+  /* (NULL: every byte counts, as before; so for mappings past 4 TiB, whose bits would be over 8 MiB) */
+  m->touched = m->touched_len <= ((size_t)8 << 20) ? calloc(m->touched_len, 1) : NULL;
   if (napi_create_external(env, m, finalize_map, NULL, &out) != napi_ok) { munmap(p, (size_t)len); free(m->touched); free(m); napi_get_undefined(env, &out); }
   return out;
 }

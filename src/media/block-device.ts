@@ -577,6 +577,8 @@ export const MAPPED_READS_ENV = 'CAIRN_MAPPED_READS';
 
 /** Bytes of a data file one bit of a device's read-before and written-before maps stands for (`readMap`, `writeMap`). */
 const READ_SEEN_CHUNK = 64 * 1024;
+/** Chunks those maps cover at most (the first 4 TiB of a device, 8 MiB of bits each); ranges past them keep the system calls. */
+const SEEN_MAX_CHUNKS = 1 << 26;
 
 /**
  * Mark the READ_SEEN_CHUNK chunks of [offset, offset + length) in bit map `bits` (grown to fit:
@@ -584,8 +586,9 @@ const READ_SEEN_CHUNK = 64 * 1024;
  */
 function markChunks(bits: Uint8Array, offset: number, length: number, grow: (grown: Uint8Array) => void): boolean {
   const first = Math.floor(offset / READ_SEEN_CHUNK), last = Math.floor((offset + length - 1) / READ_SEEN_CHUNK);
+  if (last >= SEEN_MAX_CHUNKS) return false; // (beyond the map's reach: never marked, the system call path)
   if (bits.length <= last >>> 3) {
-    const grown = new Uint8Array(Math.max((last >>> 3) + 1, 2 * bits.length));
+    const grown = new Uint8Array(Math.min(SEEN_MAX_CHUNKS / 8, Math.max((last >>> 3) + 1, 2 * bits.length)));
     grown.set(bits);
     grow(bits = grown);
   }
