@@ -1270,11 +1270,14 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "mapReadHashSync", NULL, map_read_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "setSocketBuffers", NULL, set_socket_buffers, NULL, NULL, NULL, napi_default, NULL },
     { "mappedBatchWrites", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL }, /* (value set below) */
+    { "mapBudgetByChunks", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL }, /* (value set below) */
   };
   /* mappedBatchWrites: true — hashed batch writes take a writable mapping (a write's extra, or a
      fill's 4th element); JavaScript checks it so an addon built before this never gets one */
   napi_value yes;
   if (napi_get_boolean(env, true, &yes) != napi_ok) return napi_generic_failure;
+  props[sizeof props / sizeof props[0] - 2].value = yes;
+  /* mapBudgetByChunks: true — a mapping's entries are dropped by chunks first touched (map_used), not bytes moved */
   props[sizeof props / sizeof props[0] - 1].value = yes;
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }
