@@ -251,9 +251,27 @@ static void publish(ring_t *r) {
   set_ref(r, 1);
 }
 
-/* ringPrepRw(ring, op 0=read 1=write, fd, view, position, slot) */
+/*
+ * An SQE's `flags` argument (optional argument `i`): 0 when absent or undefined; IOSQE_IO_LINK (the
+ * next SQE starts only once this one completed in full; a failed or short one cancels the rest of
+ * its chain with -ECANCELED) is the only flag taken. 1 and *out, or 0 with a TypeError thrown.
+ */
+static int get_sqe_flags(napi_env env, size_t argc, napi_value *argv, size_t i, uint8_t *out) {
+  *out = 0;
+  if (argc <= i) return 1;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[i], &t) == napi_ok && t == napi_undefined) return 1;
+  uint32_t f;
+  if (napi_get_value_uint32(env, argv[i], &f) != napi_ok || (f & ~(uint32_t)IOSQE_IO_LINK) != 0) {
+    napi_throw_type_error(env, NULL, "SQE flags: only IOSQE_IO_LINK (4) is taken"); return 0;
+  }
+  *out = (uint8_t)f;
+  return 1;
+}
+
+/* ringPrepRw(ring, op 0=read 1=write, fd, view, position, slot, flags?) */
 static napi_value ring_prep_rw(napi_env env, napi_callback_info info) {
-  size_t argc = 6; napi_value argv[6];
+  size_t argc = 7; napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 6) { napi_throw_type_error(env, NULL, "ringPrepRw needs 6 arguments"); return NULL; }
   ring_t *r = get_ring(env, argv[0]); if (!r) return NULL;
@@ -268,8 +286,11 @@ static napi_value ring_prep_rw(napi_env env, napi_callback_info info) {
   if (!is_ta || napi_get_typedarray_info(env, argv[3], &tt, &len, &data, &ab, &boff) != napi_ok || tt != napi_uint8_array || len > 0x7fffffffu) {
     napi_throw_type_error(env, NULL, "view must be a Uint8Array under 2 GiB"); return NULL;
   }
+  uint8_t flags;
+  if (!get_sqe_flags(env, argc, argv, 6, &flags)) return NULL;
   struct io_uring_sqe *sqe = next_sqe(env, r); if (!sqe) return NULL;
   sqe->opcode = op ? IORING_OP_WRITE : IORING_OP_READ;
+  sqe->flags = flags;
   sqe->fd = fd;
   sqe->addr = (uint64_t)(uintptr_t)data;
   sqe->len = (uint32_t)len;
@@ -279,9 +300,9 @@ static napi_value ring_prep_rw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* ringPrepFsync(ring, fd, slot): fdatasync */
+/* ringPrepFsync(ring, fd, slot, flags?): fdatasync */
 static napi_value ring_prep_fsync(napi_env env, napi_callback_info info) {
-  size_t argc = 3; napi_value argv[3];
+  size_t argc = 4; napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 3) { napi_throw_type_error(env, NULL, "ringPrepFsync needs 3 arguments"); return NULL; }
   ring_t *r = get_ring(env, argv[0]); if (!r) return NULL;
@@ -289,8 +310,11 @@ static napi_value ring_prep_fsync(napi_env env, napi_callback_info info) {
   if (napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[2], &slot) != napi_ok) {
     napi_throw_type_error(env, NULL, "bad ringPrepFsync arguments"); return NULL;
   }
+  uint8_t flags;
+  if (!get_sqe_flags(env, argc, argv, 3, &flags)) return NULL;
   struct io_uring_sqe *sqe = next_sqe(env, r); if (!sqe) return NULL;
   sqe->opcode = IORING_OP_FSYNC;
+  sqe->flags = flags;
   sqe->fd = fd;
   sqe->fsync_flags = IORING_FSYNC_DATASYNC;
   sqe->user_data = slot;
@@ -506,6 +530,10 @@ static napi_value init(napi_env env, napi_value exports) {
     { "fallocate", NULL, fs_fallocate, NULL, NULL, NULL, napi_default, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  /* sqeFlags: true — ringPrepRw / ringPrepFsync take the SQE flags argument (IOSQE_IO_LINK); an addon
+     built before ignores it, so JavaScript links requests only where this says so */
+  napi_value yes;
+  if (napi_get_boolean(env, true, &yes) != napi_ok || napi_set_named_property(env, exports, "sqeFlags", yes) != napi_ok) return NULL;
   if (hashio_init(env, exports) != napi_ok) return NULL;
   if (gfni_init(env, exports) != napi_ok) return NULL;
   return exports;

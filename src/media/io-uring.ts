@@ -26,10 +26,16 @@ export const URING_INLINE_BUDGET = 32;
 export interface NativeAddon {
   /** Set up a ring; completions are written as (slot, result) pairs into `completions`, then `onComplete(count)` runs. */
   ringCreate(entries: number, completions: Int32Array, onComplete: (count: number) => void): object;
-  /** Prepare a read (op 0) or write (op 1) SQE of `view` at `position`; tagged with `slot`. */
-  ringPrepRw(ring: object, op: 0 | 1, fd: number, view: Uint8Array, position: number, slot: number): void;
-  /** Prepare an fdatasync SQE. */
-  ringPrepFsync(ring: object, fd: number, slot: number): void;
+  /**
+   * Prepare a read (op 0) or write (op 1) SQE of `view` at `position`; tagged with `slot`. `flags`:
+   * the SQE's flags, only IOSQE_IO_LINK (`URING_LINK`) taken (else a TypeError; an addon built before
+   * flags ignores them).
+   */
+  ringPrepRw(ring: object, op: 0 | 1, fd: number, view: Uint8Array, position: number, slot: number, flags?: number): void;
+  /** Prepare an fdatasync SQE (`flags` as for ringPrepRw). */
+  ringPrepFsync(ring: object, fd: number, slot: number, flags?: number): void;
+  /** True where ringPrepRw / ringPrepFsync take `flags` (absent from addons built before: they ignore it). */
+  readonly sqeFlags?: boolean;
   /** Submit all prepared SQEs (throws on error); with `reapInline`, copy completions already posted into the array and return their count. */
   ringSubmit(ring: object, reapInline: boolean): number;
   /** Copy completions already posted into the array (no callback); returns their count. */
@@ -169,6 +175,9 @@ export function nativeAddon(): NativeAddon | undefined { return loadNative().add
 interface Pending { resolve(n: number): void; reject(e: unknown): void; buf: Uint8Array | undefined }
 
 /** `IoEngine` over one io_uring ring. Create with `IoUringEngine.create()`. */
+/** IOSQE_IO_LINK: the next SQE starts once this one completed in full (a failed or short one cancels the rest of the chain: -ECANCELED). */
+export const URING_LINK = 1 << 2;
+
 export class IoUringEngine implements IoEngine {
   readonly name = 'io_uring' as const;
   readonly maxInFlight = URING_QUEUE_DEPTH;
@@ -297,6 +306,68 @@ export class IoUringEngine implements IoEngine {
   async datasync(fd: number): Promise<void> {
     const n = await this.issue(2, fd, undefined, 0);
     if (n < 0) throw mediaErrorFromErrno(n, 'io_uring fdatasync');
+  }
+
+  /** Free request slots now (a caller of `writesThenDatasync` needs one per write and one for the sync). */
+  get freeRequestSlots(): number { return this.freeSlots.length; }
+
+  /**
+   * Write each `[view, position]` of `parts` to `fd`, then fdatasync `syncFd` (default `fd`), as one
+   * linked chain submitted in one io_uring_enter (IOSQE_IO_LINK on every write: the sync starts
+   * only once every write completed in full). Resolves when the sync did; rejects with the first
+   * failing request in order (a write's errno, or IO_ERROR for a short write; the requests after it
+   * in the chain are cancelled and not reported): the caller then writes again its own way and
+   * syncs. `sync: false` leaves the sync out (the writes in one submission, in order). The views
+   * must stay unchanged until the promise settles. Needs `parts.length + 1` free slots
+   * (`freeRequestSlots`): fewer is an OVERLOADED error, nothing submitted. UNSUPPORTED where the
+   * addon cannot link requests (`sqeFlags`: built before it).
+   */
+  writesThenDatasync(fd: number, parts: ReadonlyArray<readonly [Uint8Array, number]>, syncFd: number = fd, opts?: { sync?: boolean }): Promise<void> {
+    assert(!this.closed, 'io_uring request on a closed ring');
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.addon.sqeFlags !== true) return Promise.reject(new MediaError('UNSUPPORTED', 'io_uring: this addon build cannot link requests (rebuild it)'));
+    const sync = opts?.sync !== false;
+    const need = parts.length + (sync ? 1 : 0);
+    if (need === 0) return Promise.resolve();
+    if (this.freeSlots.length < need) return Promise.reject(new MediaError('OVERLOADED', 'io_uring: not enough free request slots for the linked chain', { need, free: this.freeSlots.length }));
+    for (const [view, position] of parts) {
+      if (!(view instanceof Uint8Array) || !Number.isSafeInteger(position) || position < 0) {
+        return Promise.reject(new MediaError('INVALID_ARGUMENT', 'writesThenDatasync: parts are [Uint8Array, non-negative position]', { position }));
+      }
+    }
+    const results: Array<Promise<number>> = [];
+    try {
+      for (let i = 0; i < parts.length; i++) {
+        const [view, position] = parts[i]!;
+        const link = sync || i < parts.length - 1 ? URING_LINK : 0;
+        results.push(this.prepared(view, (slot) => this.addon.ringPrepRw(this.ring, 1, fd, view, position, slot, link)));
+      }
+      if (sync) results.push(this.prepared(undefined, (slot) => this.addon.ringPrepFsync(this.ring, syncFd, slot)));
+    } catch (e) {
+      // (an SQE the addon refused: the ones prepared before it go out and complete; their results are dropped)
+      this.scheduleSubmit();
+      for (const r of results) r.catch(() => undefined);
+      return Promise.reject(e);
+    }
+    this.scheduleSubmit();
+    return Promise.all(results).then((res) => {
+      for (let i = 0; i < res.length; i++) {
+        const n = res[i]!;
+        if (i === parts.length) { if (n < 0) throw mediaErrorFromErrno(n, 'io_uring fdatasync'); continue; }
+        const [view, position] = parts[i]!;
+        if (n < 0) throw mediaErrorFromErrno(n, 'io_uring write', { position, length: view.length });
+        if (n < view.length) throw new MediaError('IO_ERROR', 'io_uring write was short (the rest of its chain cancelled)', { position, length: view.length, wrote: n });
+      }
+    });
+  }
+
+  /** One SQE prepared by `prep` on a free slot (which the caller checked there is); resolves with its raw CQE result. */
+  private prepared(buf: Uint8Array | undefined, prep: (slot: number) => void): Promise<number> {
+    const slot = this.freeSlots.pop()!;
+    return new Promise<number>((resolve, reject) => {
+      this.pending[slot] = { resolve, reject, buf };
+      try { prep(slot); } catch (e) { this.pending[slot] = undefined; this.freeSlots.push(slot); throw e; }
+    });
   }
 
   close(): void {
