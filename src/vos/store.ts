@@ -72,6 +72,13 @@ const DATA_SPACE_MERGE_FIRST_BYTES = 16 * 1024 * 1024;
 const DATA_SPACE_MERGE_MIN_STEP_BYTES = 4 * 1024 * 1024;
 /** Merges or background aggregations one write may start or wait for when it finds the data file full, before `NO_SPACE`. */
 const SPACE_WAITS_PER_WRITE = 3;
+/**
+ * Durable manifest commits in flight one write (or one committer's staging) may wait for when it
+ * finds the metadata file at its cap, before `NO_SPACE`: each releases chunks when durable, and at
+ * most a few are ever in flight (one per committer), so a bound this size only guards against
+ * commits that keep coming and free nothing.
+ */
+const COMMIT_WAITS_PER_WRITE = 8;
 /** Discards kept per container before a full merge applies them. */
 export const MAX_TOMBS = 32;
 /** Entries merged between two yields to the event loop. */
@@ -131,6 +138,13 @@ export function valueChecksum(value: Uint8Array): bigint {
 function isDataFull(e: unknown): boolean {
   return (e as CairnError)?.code === 'NO_SPACE' && (e as VosError).info?.need !== undefined;
 }
+
+/** A metadata-file `NO_SPACE` (heap chunks at the cap: `admit`), which the end of a durable commit in flight may cure. */
+function isMetaFull(e: unknown): boolean {
+  return (e as CairnError)?.code === 'NO_SPACE' && (e as VosError).info?.need === undefined;
+}
+
+const ignore = (): void => undefined;
 
 /**
  * Upper bound of the run bytes one logged entry becomes when its memtable is flushed: the key
@@ -852,6 +866,10 @@ export class TargetStore {
     this.admitLimit = (this.heapFree.length - rest - 1) * (this.geo.chunkBytes - (2 * 4096 + this.geo.inlineThreshold + 4 * 4096 + 256));
     this.admitFree = this.heapFree.length; this.admitFrozen = this.frozen; this.admitSb = this.sb;
   }
+  /** Whether `admit(bound, true)` passes now (false: the metadata file is at its cap for it). */
+  private admits(bound: number): boolean {
+    try { this.admit(bound, true); return true; } catch (e) { if (isMetaFull(e)) return false; throw e; }
+  }
   /** What `admit`'s fast path compares (see there): the run bound admitted without computing, and the state it was computed for. */
   private admitLimit = -1;
   private admitFree = 0;
@@ -927,6 +945,27 @@ export class TargetStore {
     const done = (): void => { this.commitInFlight--; if (this.commitTail === p) this.commitTail = undefined; };
     p.then(done, done);
     return p;
+  }
+
+  /**
+   * Before a committer that can wait (flush, fold, merge, heal) stages its commit. Two commits'
+   * manifest copies are reserved (`commitReserve`: a flush's and a merge's in flight at once); a
+   * third committer in flight (a heal, a rotation's fallback commit) can leave a staging at the
+   * metadata file's cap without chunks for its copies. Then this waits for the commits in flight
+   * (`commitTail`: their ends release the old states' chunks), a bounded number of times, and the
+   * staging that follows finds them free (or fails `NO_SPACE` as before, state unchanged).
+   * Undefined, nothing to wait for, on the common path.
+   */
+  private roomToStage(): Promise<void> | undefined {
+    if (!this.commitTail || !this.stageShort()) return undefined;
+    return (async () => {
+      for (let waits = 0; this.commitTail && waits < COMMIT_WAITS_PER_WRITE && this.stageShort(); waits++) await this.commitTail.catch(ignore);
+    })();
+  }
+
+  /** Fewer free chunks than one commit's two copies may take, and the file at its cap. */
+  private stageShort(): boolean {
+    return this.heapFree.length < this.commitReserve() / 2 && this.space.size + this.geo.segmentBytes > this.geo.maxBytes;
   }
 
   /**
@@ -1119,6 +1158,7 @@ export class TargetStore {
       while (!steps.next().done) await yieldNow();
       const meta = w.finish();
       await this.syncDeferredData();
+      { const room = this.roomToStage(); if (room) await room; }
       c = this.commitManifest(meta ? [meta] : [], [], mt.gen, freed);
     } catch (e) {
       this.heapFree.push(...w.allocated);
@@ -1238,6 +1278,7 @@ export class TargetStore {
         await writeMergedAsync(mergeSources(inputs.map((r) => runEntries(r))), w, { rules: (c) => this.rules(c), full, freed, stats }, () => this.compactAbort);
       }
       const meta = w.finish();
+      { const room = this.roomToStage(); if (room) await room; }
       for (const r of inputs) r.pins--;
       c = this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
     } catch (e) {
@@ -1321,6 +1362,7 @@ export class TargetStore {
     if (!res) return false;
     let c: Promise<void> | undefined;
     try {
+      { const room = this.roomToStage(); if (room) await room; }
       c = this.commitManifest(res.meta ? [res.meta] : [], inputs, this.sb.walFlushedGen, res.freed);
     } catch (e) {
       this.heapFree.push(...res.used);
@@ -1360,6 +1402,7 @@ export class TargetStore {
     let c: Promise<void> | undefined;
     try {
       await this.syncDeferredData();
+      { const room = this.roomToStage(); if (room) await room; }
       c = this.commitManifest(res.meta ? [res.meta] : [], inputs, mt.gen, res.freed);
     } catch (e) {
       this.heapFree.push(...res.used);
@@ -1506,6 +1549,7 @@ export class TargetStore {
       while (!steps.next().done) await yieldNow();
       const meta = w.finish();
       await this.syncDeferredData();
+      { const room = this.roomToStage(); if (room) await room; }
       for (const r of inputs) r.pins--;
       c = this.commitManifest(meta ? [meta] : [], inputs, mt.gen, freed);
     } catch (e) {
@@ -1652,9 +1696,14 @@ export class TargetStore {
    * The end of a fused array write: `len` bytes at `loc` (`alloc` bytes of `prepareDataNow`) are in
    * the data file and hash to `csum`; append and apply its record as `logUpdate` does. Undefined
    * once applied; a promise when the log had to make room first (other updates filled it since the
-   * prepare). On failure the extent is freed and the error thrown or rejected.
+   * prepare, or the metadata file was at its cap while a durable commit was in flight: that waits
+   * for the commit, whose end releases chunks, as `logUpdate` does). On failure the extent is freed
+   * and the error thrown or rejected.
    */
-  commitPreparedData(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, index: number, count: number, recordSize: number, len: number, loc: number, alloc: number, csum: bigint): Promise<void> | undefined {
+  commitPreparedData(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, index: number, count: number, recordSize: number, len: number, loc: number, alloc: number, csum: bigint, commitWaits = 0): Promise<void> | undefined {
+    if (this.commitTail && commitWaits < COMMIT_WAITS_PER_WRITE && !this.admits(runBytesBound(dkey, akey, 0))) {
+      return this.commitTail.catch(ignore).then(() => this.commitPreparedData(st, epoch, oid, dkey, akey, index, count, recordSize, len, loc, alloc, csum, commitWaits + 1));
+    }
     const need = WalEncoder.updateLength(dkey.length, akey.length, 0);
     const value: ValueParts = { length: len, parts: NO_PARTS };
     if (this.wal.fits(need)) { this.appendUpdate(st, true, epoch, oid, dkey, akey, value, index, count, recordSize, Where.Block, loc, alloc, csum); return undefined; }
@@ -1686,17 +1735,22 @@ export class TargetStore {
 
   /**
    * Append an update record and apply it. A data file found full is waited out in
-   * `logUpdateOnce` (`roomForData`); one that finds the metadata file full while an aggregation
-   * runs in the background waits for it and tries again.
+   * `logUpdateOnce` (`roomForData`). One that finds the metadata file at its cap while a durable
+   * manifest commit is in flight waits for the commits in flight (`commitTail`: their ends release
+   * the old state's chunks) and tries again; while an aggregation runs in the background, it waits
+   * for that and tries again. `NO_SPACE` once neither is left to wait for (or the bounds are spent).
    */
   logUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | ValueParts, index: number, count: number, recordSize: number): Promise<void> {
     const p = this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize);
-    // (no handler on the common path: a promise and a closure less per update)
-    if (!this.background) return p;
+    // (no handler on the common path: a promise and a closure less per update; a commit can be in
+    // flight only when durable)
+    if (!this.background && !this.durable) return p;
     return p.catch(async (first) => {
-      for (let e = first, waits = 0; ;) {
-        if ((e as CairnError).code !== 'NO_SPACE' || !this.background || waits++ >= SPACE_WAITS_PER_WRITE) throw e;
-        await this.background.catch(() => undefined); // (the next waiting request, if any, has started by then)
+      for (let e = first, waits = 0, commits = 0; ;) {
+        if ((e as CairnError).code !== 'NO_SPACE') throw e;
+        if (this.commitTail && isMetaFull(e) && commits++ < COMMIT_WAITS_PER_WRITE) await this.commitTail.catch(ignore);
+        else if (this.background && waits++ < SPACE_WAITS_PER_WRITE) await this.background.catch(ignore); // (the next waiting request, if any, has started by then)
+        else throw e;
         try { return await this.logUpdateOnce(st, isArray, epoch, oid, dkey, akey, value, index, count, recordSize); } catch (again) { e = again; }
       }
     });
@@ -1757,17 +1811,24 @@ export class TargetStore {
     this.checkWritable();
     const y = this.shareLoop();
     if (y) return y.then(() => this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0));
-    if (!inData) {
-      this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, csum ?? valueChecksum(value));
+    try {
+      if (!inData) {
+        this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, csum ?? valueChecksum(value));
+        return undefined;
+      }
+      let w: { loc: number; alloc: number; csum: bigint };
+      try { w = this.writeNow(value); } catch (e) {
+        if (isDataFull(e)) return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0); // (it waits for room)
+        throw e;
+      }
+      this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Block, w.loc, w.alloc, w.csum);
       return undefined;
-    }
-    let w: { loc: number; alloc: number; csum: bigint };
-    try { w = this.writeNow(value); } catch (e) {
-      if (isDataFull(e)) return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0); // (it waits for room)
+    } catch (e) {
+      // the metadata file at its cap with a durable commit in flight: nothing was appended (its
+      // extent, if any, freed again); the awaited path waits for the commit and tries again
+      if (this.commitTail && isMetaFull(e)) return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0);
       throw e;
     }
-    this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Block, w.loc, w.alloc, w.csum);
-    return undefined;
   }
 
   private async logUpdateOnce(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | ValueParts, index: number, count: number, recordSize: number): Promise<void> {
@@ -2105,8 +2166,9 @@ export class TargetStore {
       try {
         const src = runEntriesSkipping(r, (n) => { lost += n; });
         await writeMergedAsync(src, w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() }, () => false);
-        r.pins--;
         const meta = w.finish();
+        { const room = this.roomToStage(); if (room) await room; }
+        r.pins--;
         c = this.commitManifest(meta ? [meta] : [], [r], this.sb.walFlushedGen, freed);
       } catch (e) {
         if (r.pins > 0) r.pins--;

@@ -17,7 +17,7 @@ import { VosTarget, MAX_EPOCH } from '../../src/vos/index.js';
 import { CRASH_OPTS } from './crash-common.js';
 import { checkTarget, newLedger, record, runChild } from './crash-check.js';
 import { safe } from './safe.js';
-import { enc, tmpDir } from './helpers.js';
+import { code, enc, tmpDir } from './helpers.js';
 
 const test = suite('vos commit window');
 
@@ -119,6 +119,91 @@ test('while a durable commit\'s syncs are held back, updates and reads are serve
       const got = await r.fetchSingle(MAX_EPOCH, 1n, enc(`a${i}`), enc('v'));
       assert.ok(got && Buffer.from(got).equals(Buffer.from(val(i))), `key ${i} after reopen`);
     }
+    assert.equal((await r.scrub()).bad, []);
+    await r.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}));
+
+test('at the metadata cap, an update that meets a durable commit in flight waits for it and succeeds (its end frees chunks); NO_SPACE when truly full', safe(async () => {
+  const dir = tmpDir('commit-window-cap');
+  try {
+    const MiB = 1024 * 1024;
+    const t = await VosTarget.open(dir, { scmBytes: 8 * MiB, dataBytes: 8 * MiB, walBytes: 256 * 1024, io: 'pread', durable: true, deferSync: true, mergeWorker: false });
+    const s = t.target;
+    let hold = false;
+    const held: Array<() => void> = [];
+    const real = s.space.persistAsync.bind(s.space);
+    s.space.persistAsync = () => (hold ? new Promise<void>((res) => held.push(res)).then(real) : real());
+    const pump = () => { for (const r of held.splice(0)) r(); };
+    const turn = () => new Promise<void>((r) => setImmediate(r));
+    let n = 0;
+    // (dkeys d0..d12 are punched at epoch 2 below; the writes after it go to dkey x)
+    const put = (i: number) => code(t.updateSingle(1n, 1n, enc(i < 100000 ? `d${i % 13}` : 'x'), enc(`key-${i}`), new Uint8Array(200).fill(i & 0xff)));
+    // fill the metadata file to its cap: full once a write meets NO_SPACE with nothing running
+    for (let passes = 0; ; passes++) {
+      let err: string | undefined;
+      while (!(err = await put(n))) n++;
+      assert.is(err, 'NO_SPACE');
+      await s.idle();
+      assert.is(s.commitInFlight, 0);
+      if ((err = await put(n)) === 'NO_SPACE') break;
+      n++;
+      assert.ok(passes < 100, `the target fills up (${n} values)`);
+    }
+    assert.ok(n > 1000, `wrote ${n} values before the cap`);
+    assert.is(await put(n), 'NO_SPACE', 'truly full, no commit in flight: NO_SPACE at once');
+    // punch everything, then an aggregation whose full merge's commit (it drops every run: their
+    // chunks are released when it is durable) has its syncs held
+    for (let dk = 0; dk < 13; dk++) await t.punchDkey(2n, 1n, enc(`d${dk}`));
+    let mergeStaged = false;
+    s.onCommitPhase = (p) => { if (p === 'staged' && s.runs.length <= 1) mergeStaged = true; };
+    hold = true;
+    let aggDone = false;
+    const agg = t.aggregate(3n).then(() => { aggDone = true; });
+    while (!(mergeStaged && s.commitInFlight > 0)) { assert.not.ok(aggDone); pump(); await turn(); }
+    // updates meanwhile: admitted while the heap has room; at the cap, one waits for the commit
+    // (before: NO_SPACE although the commit was about to free the old runs' chunks)
+    let waiting: Promise<string | undefined> | undefined;
+    for (let i = 0; i < 20000 && !waiting; i++) {
+      let got: { e: string | undefined } | undefined;
+      const p = put(100000 + i);
+      void p.then((e) => { got = { e }; });
+      for (let k = 0; k < 20 && !got; k++) await turn();
+      if (!got) { waiting = p; break; }
+      assert.is(got.e, undefined, `put ${i} while the merge's commit is held (${s.commitInFlight} in flight)`);
+    }
+    assert.ok(waiting, 'an update met the cap while the commit was held');
+    assert.ok(s.commitInFlight > 0, 'it waits for the commit in flight');
+    hold = false; pump();
+    assert.is(await waiting, undefined, 'the update succeeds once the commit is durable');
+    await agg;
+    assert.is((await t.fetchSingle(4n, 1n, enc('d0'), enc('key-0'))), undefined, 'punched');
+    // truly full again, with commits held: every update that waits ends, and NO_SPACE comes
+    hold = true;
+    let m = 0;
+    for (let last: string | undefined; last !== 'NO_SPACE'; m++) {
+      const p = put(200000 + m);
+      let got = false;
+      void p.then(() => { got = true; });
+      for (let k = 0; k < 20 && !got; k++) await turn();
+      while (!got) { pump(); await turn(); }
+      last = await p;
+      assert.ok(last === undefined || last === 'NO_SPACE', `put ${m}: ${last}`);
+      assert.ok(m < 50000, 'the target fills up again');
+    }
+    hold = false; pump();
+    await s.idle();
+    // (whatever the last write met, a write with nothing in flight at the cap sees NO_SPACE or fits: fill to the end)
+    while (!(await put(300000 + m))) m++;
+    assert.is(await put(300000 + m), 'NO_SPACE', 'truly full: NO_SPACE');
+    assert.is(s.commitInFlight, 0);
+    await t.close();
+    const r = await VosTarget.open(dir, { scmBytes: 8 * MiB, dataBytes: 8 * MiB, walBytes: 256 * 1024, io: 'pread' });
+    assert.is(r.openReport.damage, undefined);
+    assert.is((await r.fetchSingle(MAX_EPOCH, 1n, enc('x'), enc('key-100000')))![0], 100000 & 0xff, 'a write of the held window');
+    assert.is(await r.fetchSingle(MAX_EPOCH, 1n, enc('d0'), enc('key-0')), undefined);
     assert.equal((await r.scrub()).bad, []);
     await r.close();
   } finally {
