@@ -225,6 +225,8 @@ class FileBlockDevice implements BlockDevice {
    * covers was written before (`writeMap`).
    */
   private written: Uint8Array | undefined;
+  /** Bytes of hashed batch writes left to send to pwritev after a `sync` (`writeMap`). */
+  private writeMapPause = 0;
   /** Whether hashed batch writes may go through the writable mapping (`mappedWrites() === 'all'` and an addon that takes it). */
   private readonly bulkWriteMaps = mappedWrites() === 'all' && nativeAddon()?.mappedBatchWrites === true;
   /** `mappedReads()` when the device was opened (not process.env per read). */
@@ -443,11 +445,16 @@ class FileBlockDevice implements BlockDevice {
    * hash pass only where the mapping's page-table entries exist and are writable: a first write of
    * a range would make them (a fault and the filesystem's page_mkwrite per page, the dear part on
    * this machine kind), so it goes to pwritev; a range rewritten, as a working set is, takes the
-   * mapping (its first time there makes the entries).
+   * mapping (its first time there makes the entries). The next WRITE_MAP_PAUSE_BYTES after a
+   * `sync` go to pwritev too: a sync's writeback write-protects every mapped page it writes (a
+   * page-table change per page, dear here), so a file synced often (a durable store syncs its
+   * data file per group of writes) would take a fault and page_mkwrite on each page of its next
+   * mapped writes; pwritev pays neither.
    */
   private writeMap(offset: number, length: number): FileMap | undefined {
     if (!this.bulkWriteMaps || this.direct || this.wmap === null || length === 0) return undefined;
     const before = markChunks(this.written ??= new Uint8Array(64), offset, length, (grown) => { this.written = grown; });
+    if (this.writeMapPause > 0) { this.writeMapPause -= length; return undefined; }
     if (!before) return undefined;
     const m = this.wmap === undefined ? this.writeMapOnce() : this.wmap;
     return m ?? undefined;
@@ -550,6 +557,7 @@ class FileBlockDevice implements BlockDevice {
 
   async sync(): Promise<void> {
     this.checkOpen('sync');
+    this.writeMapPause = WRITE_MAP_PAUSE_BYTES; // (see writeMap)
     const e = this.fault?.beforeSync();
     if (e) throw e;
     await this.slotted(() => this.io.datasync(this.fd));
@@ -577,6 +585,9 @@ export const MAPPED_READS_ENV = 'CAIRN_MAPPED_READS';
 
 /** Bytes of a data file one bit of a device's read-before and written-before maps stands for (`readMap`, `writeMap`). */
 const READ_SEEN_CHUNK = 64 * 1024;
+/** Bytes of hashed batch writes a device sends to pwritev after each `sync` (`writeMap`). */
+const WRITE_MAP_PAUSE_BYTES = 32 * 1024 * 1024;
+
 /** Chunks those maps cover at most (the first 4 TiB of a device, 8 MiB of bits each); ranges past them keep the system calls. */
 const SEEN_MAX_CHUNKS = 1 << 26;
 

@@ -158,6 +158,32 @@ t('a first write of a range goes to pwritev (no mapped pages), a rewrite through
   } finally { await dev.close(); }
 });
 
+t('after a sync, the next 32 MiB of batch writes go to pwritev (no mapped pages), then rewrites take the mapping again', async () => {
+  if (!haveBatch() || !Number.isFinite(rssFile())) return;
+  const total = 16 * MIB, cell = 256 * 1024;
+  const dev = await open(fresh(), 2 * total, true);
+  try {
+    const v = new Rng(306).bytes(cell);
+    const pass = async () => {
+      for (let o = 0; o < total; o += 4 * cell) {
+        const out = await group(dev, [0, 1, 2, 3].map((i) => [o + i * cell, cell, [v]] as [number, number, Uint8Array[]]));
+        for (const h of out) assert.is(h, xxh64(v, SEED));
+      }
+    };
+    await pass(); // (first writes: pwritev)
+    await dev.sync();
+    let before = rssFile();
+    await pass(); await pass(); // 32 MiB after the sync
+    const paused = rssFile() - before;
+    assert.ok(paused < 4 * MIB, `32 MiB of rewrites after a sync mapped ${(paused / MIB).toFixed(1)} MiB`);
+    before = rssFile();
+    await pass();
+    const again = rssFile() - before;
+    assert.ok(again >= 12 * MIB, `the next 16 MiB of rewrites mapped ${(again / MIB).toFixed(1)} MiB (through the mapping again)`);
+    assert.ok(Buffer.from(await dev.read(total - cell, cell)).equals(Buffer.from(v)));
+  } finally { await dev.close(); }
+});
+
 t('a file cut short behind the device\'s back: a mapped rewrite past the cut faults, pwritev writes it, and the process lives', async () => {
   if (!haveBatch()) return;
   const file = fresh(), cell = 64 * 1024;
