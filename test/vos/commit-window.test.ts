@@ -138,20 +138,25 @@ test('at the metadata cap, an update that meets a durable commit in flight waits
     s.space.persistAsync = () => (hold ? new Promise<void>((res) => held.push(res)).then(real) : real());
     const pump = () => { for (const r of held.splice(0)) r(); };
     const turn = () => new Promise<void>((r) => setImmediate(r));
-    let n = 0;
     // (dkeys d0..d12 are punched at epoch 2 below; the writes after it go to dkey x)
     const put = (i: number) => code(t.updateSingle(1n, 1n, enc(i < 100000 ? `d${i % 13}` : 'x'), enc(`key-${i}`), new Uint8Array(200).fill(i & 0xff)));
-    // fill the metadata file to its cap: full once a write meets NO_SPACE with nothing running
-    for (let passes = 0; ; passes++) {
-      let err: string | undefined;
-      while (!(err = await put(n))) n++;
-      assert.is(err, 'NO_SPACE');
-      await s.idle();
-      assert.is(s.commitInFlight, 0);
-      if ((err = await put(n)) === 'NO_SPACE') break;
-      n++;
-      assert.ok(passes < 100, `the target fills up (${n} values)`);
-    }
+    // fill the metadata file to its cap from write `from` on: full once a write meets NO_SPACE with
+    // nothing running and no commit in flight (a flush or merge that ends may free chunks); returns
+    // the index of that write
+    const fillToCap = async (from: number): Promise<number> => {
+      let i = from;
+      for (let passes = 0; ; passes++) {
+        let err: string | undefined;
+        while (!(err = await put(i))) i++;
+        assert.is(err, 'NO_SPACE');
+        await s.idle();
+        assert.is(s.commitInFlight, 0);
+        if ((err = await put(i)) === 'NO_SPACE') return i;
+        i++;
+        assert.ok(passes < 100, `the target fills up (${i - from} values)`);
+      }
+    };
+    const n = await fillToCap(0);
     assert.ok(n > 1000, `wrote ${n} values before the cap`);
     assert.is(await put(n), 'NO_SPACE', 'truly full, no commit in flight: NO_SPACE at once');
     // punch everything, then an aggregation whose full merge's commit (it drops every run: their
@@ -194,11 +199,8 @@ test('at the metadata cap, an update that meets a durable commit in flight waits
       assert.ok(m < 50000, 'the target fills up again');
     }
     hold = false; pump();
-    await s.idle();
-    // (whatever the last write met, a write with nothing in flight at the cap sees NO_SPACE or fits: fill to the end)
-    while (!(await put(300000 + m))) m++;
-    assert.is(await put(300000 + m), 'NO_SPACE', 'truly full: NO_SPACE');
-    assert.is(s.commitInFlight, 0);
+    await fillToCap(300000);
+    assert.is(await put(400000), 'NO_SPACE', 'truly full: NO_SPACE');
     await t.close();
     const r = await VosTarget.open(dir, { scmBytes: 8 * MiB, dataBytes: 8 * MiB, walBytes: 256 * 1024, io: 'pread' });
     assert.is(r.openReport.damage, undefined);
