@@ -213,4 +213,62 @@ test('at the metadata cap, an update that meets a durable commit in flight waits
   }
 }));
 
+test('at the cap with commits in flight and too few free chunks for a third commit\'s copies, a committer waits for them (roomToStage) and then stages', safe(async () => {
+  const dir = tmpDir('commit-window-third');
+  try {
+    const MiB = 1024 * 1024;
+    const opts = { scmBytes: 8 * MiB, dataBytes: 8 * MiB, walBytes: 256 * 1024, io: 'pread', durable: true, deferSync: true, mergeWorker: false } as const;
+    const t = await VosTarget.open(dir, opts);
+    const s = t.target;
+    // (the store's commit internals, driven directly: a heal or a rotation's fallback commit beside a flush's and a merge's is hard to time from outside)
+    const S = s as unknown as { commitManifest(a: unknown[], r: unknown[], g: number): Promise<void> | undefined; roomToStage(): Promise<void> | undefined; stageShort(): boolean; sb: { walFlushedGen: number }; commitTail: Promise<void> | undefined };
+    let hold = false;
+    const held: Array<() => void> = [];
+    const real = s.space.persistAsync.bind(s.space);
+    s.space.persistAsync = () => (hold ? new Promise<void>((res) => held.push(res)).then(real) : real());
+    const pump = () => { for (const r of held.splice(0)) r(); };
+    const turn = () => new Promise<void>((r) => setImmediate(r));
+    let i = 0;
+    for (let passes = 0; ; passes++) {
+      while (!(await code(t.updateSingle(1n, 1n, enc(`d${i % 13}`), enc(`key-${i}`), new Uint8Array(200).fill(i & 0xff))))) i++;
+      await s.idle();
+      if (await code(t.updateSingle(1n, 1n, enc('d0'), enc('more'), enc('x'))) === 'NO_SPACE') break;
+      assert.ok(passes < 100, 'the target fills up');
+    }
+    assert.is(S.roomToStage(), undefined, 'nothing in flight: nothing to wait for');
+    // commits staged with their syncs held until the free chunks are short of one more commit's copies
+    hold = true;
+    const stage = (): string | undefined => {
+      try { void S.commitManifest([], [], S.sb.walFlushedGen)?.catch(() => undefined); return undefined; } catch (e) { return (e as { code?: string }).code; }
+    };
+    for (let k = 0; !S.stageShort(); k++) { assert.ok(k < 50, 'the heap runs short'); assert.is(stage(), undefined); }
+    // staging on meets NO_SPACE (what a committer that did not wait would get), state unchanged
+    let err: string | undefined;
+    for (let k = 0; !err; k++) { assert.ok(k < 50, 'staging fails at last'); err = stage(); }
+    assert.is(err, 'NO_SPACE');
+    assert.ok(s.commitInFlight >= 2, `commits in flight: ${s.commitInFlight}`);
+    assert.ok(S.stageShort());
+    const w = S.roomToStage();
+    assert.ok(w instanceof Promise, 'short at the cap with commits in flight: a committer waits');
+    let done = false;
+    void w!.then(() => { done = true; });
+    for (let k = 0; k < 20; k++) { await turn(); assert.not.ok(done, 'it waits while the commits are held'); }
+    while (!done) { pump(); await turn(); }
+    assert.ok(!S.stageShort() || s.commitInFlight === 0, 'room for a commit\'s copies once they ended');
+    const c = S.commitManifest([], [], S.sb.walFlushedGen);
+    hold = false; pump();
+    await c;
+    while (S.commitTail) await S.commitTail;
+    for (let k = 0; k < i; k += 97) assert.is((await t.fetchSingle(1n, 1n, enc(`d${k % 13}`), enc(`key-${k}`)))![0], k & 0xff, `key ${k}`);
+    await t.close();
+    const r = await VosTarget.open(dir, { ...opts, durable: false });
+    assert.is(r.openReport.damage, undefined);
+    assert.is((await r.fetchSingle(1n, 1n, enc('d0'), enc('key-0')))![0], 0);
+    assert.equal((await r.scrub()).bad, []);
+    await r.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}));
+
 test.run();
