@@ -348,7 +348,7 @@ static int mapped_read(fmap_t *m, uint64_t position, const struct iovec *iov, in
   guard_jmp = &jb;
   copy_hash_views(m->base + position, iov, cnt, hash_len, seed, hash);
   guard_jmp = NULL;
-  map_used(m, position, total, MAP_ZAP_BYTES);
+  map_used(m, position, total, m->writable ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
   return 0;
 }
 
@@ -809,7 +809,7 @@ static int multi_group(breq_t **g, int n, int kind) {
     if (!mapped) { q->err = transfer(1, q->fd, q->iov, q->count, q->total, q->position); q->done = 1; continue; }
     /* (a mapped write is in the page cache now, as after pwritev: same readers, fdatasync and crash safety) */
     q->err = 0; q->done = 1;
-    map_used(q->map, q->position, q->total, kind == MULTI_MAPPED_WRITE ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
+    map_used(q->map, q->position, q->total, q->map->writable ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
   }
   return 1;
 }

@@ -158,6 +158,29 @@ t('a first write of a range goes to pwritev (no mapped pages), a rewrite through
   } finally { await dev.close(); }
 });
 
+t('hashed reads of ranges the batch writes wrote go through the writable mapping: reading them again and again maps no more pages, and reads the bytes written', async () => {
+  if (!haveBatch() || !Number.isFinite(rssFile())) return;
+  const total = 16 * MIB, cell = 256 * 1024;
+  const dev = await open(fresh(), 2 * total, true);
+  try {
+    const v = new Rng(307).bytes(cell), want = xxh64(v, SEED);
+    for (let p = 0; p < 2; p++) { // (first pwritev, then through the mapping: its pages mapped)
+      for (let o = 0; o < total; o += 4 * cell) await group(dev, [0, 1, 2, 3].map((i) => [o + i * cell, cell, [v]] as [number, number, Uint8Array[]]));
+    }
+    const before = rssFile();
+    const into = new Uint8Array(cell);
+    for (let p = 0; p < 3; p++) {
+      for (let o = 0; o < total; o += cell) {
+        into.fill(0xee);
+        assert.is(await dev.readIntoHashed(o, cell, [into], SEED), want, `pass ${p}: hash at ${o}`);
+        assert.ok(Buffer.from(into).equals(Buffer.from(v)), `pass ${p}: bytes at ${o}`);
+      }
+    }
+    const grew = rssFile() - before;
+    assert.ok(grew < 4 * MIB, `3 read passes over 16 MiB written through the mapping mapped ${(grew / MIB).toFixed(1)} MiB more (a separate read mapping maps them all again)`);
+  } finally { await dev.close(); }
+});
+
 t('after a sync, the next 32 MiB of batch writes go to pwritev (no mapped pages), then rewrites take the mapping again', async () => {
   if (!haveBatch() || !Number.isFinite(rssFile())) return;
   const total = 16 * MIB, cell = 256 * 1024;
