@@ -256,6 +256,12 @@ export class MemContainer {
   }
   private sortedNodes: MemObject[] | undefined;
   private sortedOids: bigint[] | undefined;
+  /**
+   * This container's object-table entries (reads.ts `memObjectTable`), encoded and sorted once
+   * and dropped with `oids()` at the next new object: a listing pages through them from its
+   * position instead of encoding every object's key per page.
+   */
+  objectTable: Array<{ key: Uint8Array; value: Uint8Array }> | undefined;
 
   /**
    * Object nodes in ascending unit object id order (cached until the next new object): a flush
@@ -296,6 +302,7 @@ export class MemContainer {
     this.noteObject(k.hash);
     this.sortedNodes = undefined;
     this.sortedOids = undefined;
+    this.objectTable = undefined;
     return o;
   }
 }

@@ -1025,13 +1025,31 @@ export function memObject(m: Memtable, cont: number, oid: bigint): ScanEntry[] {
   return o ? [...memObjectEntries(cont, o)] : [];
 }
 
-/** Memtable object-table entries of a container. */
-export function memObjectTable(m: Memtable, cont: number): ScanEntry[] {
+/**
+ * Memtable object-table entries of a container from key `lo` on, in key order (a scan's iterator
+ * source). The entries are encoded and sorted once per memtable container and kept until its next
+ * new object (`MemContainer.objectTable`); a page finds its start by binary search. (A rebuild's
+ * listing encoded every oid of the memtable for each page of LIST_PAGE ids, only for the scan to
+ * filter and decode them again: 4-8% of its thread.)
+ */
+export function memObjectTable(m: Memtable, cont: number, lo?: Uint8Array): Iterator<ScanEntry> {
   const c = m.conts.get(cont);
-  if (!c) return [];
-  const empty = new Uint8Array(0);
-  const p = objectTablePrefix(cont);
-  return c.oids().map((oid) => ({ key: kb.reset().bytes(p).oid(oid).take(), value: empty }));
+  let t: ScanEntry[] = [];
+  if (c) {
+    t = c.objectTable ?? [];
+    if (c.objectTable === undefined) {
+      const empty = new Uint8Array(0);
+      const p = objectTablePrefix(cont);
+      t = c.oids().map((oid) => ({ key: kb.reset().bytes(p).oid(oid).take(), value: empty })).sort((a, b) => compareKeys(a.key, b.key));
+      c.objectTable = t;
+    }
+  }
+  let i = 0;
+  if (lo !== undefined) {
+    for (let hi = t.length; i < hi;) { const mid = (i + hi) >>> 1; if (compareKeys(t[mid]!.key, lo) < 0) i = mid + 1; else hi = mid; }
+  }
+  const table = t;
+  return { next: (): IteratorResult<ScanEntry> => (i < table.length ? { value: table[i++]!, done: false } : { value: undefined, done: true }) };
 }
 
 /** An object's content, gathered from every source into memtable-shaped nodes (for listing and visibility). */
@@ -1080,7 +1098,7 @@ export function objectTablePage(v: ReadView, from: bigint | undefined, limit: nu
   const p = objectTablePrefix(v.cont);
   const lo = from === undefined ? p : kb.reset().bytes(p).oid(from).take();
   const hi = prefixEnd(p);
-  const s = scan(v, lo, hi, false, (m) => memObjectTable(m, v.cont));
+  const s = scan(v, lo, hi, false, (m) => memObjectTable(m, v.cont, lo));
   const out: bigint[] = [];
   for (let e = s.next(); e && out.length < limit; e = s.next()) out.push(keyOid(e.key));
   return out;
