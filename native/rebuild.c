@@ -139,36 +139,25 @@ typedef struct {
   struct iovec iov[]; /* every request's views */
 } step_t;
 
-/** preadv of the request, retrying short reads; past the end of the file reads zeros. 0 or -errno. */
-static int read_all(const rq_t *q) {
+/**
+ * preadv (`write` 0) or pwritev (1) of the request, retrying short transfers; a read past the end
+ * of the file reads zeros, a write that makes no progress is -EIO. 0 or -errno.
+ */
+static int transfer_all(const rq_t *q, int write) {
   struct iovec v[RB_MAX_VIEWS];
   int cnt = q->nv;
   memcpy(v, q->iov, (size_t)cnt * sizeof *v);
   struct iovec *at = v;
   uint64_t pos = q->pos;
   while (cnt > 0) {
-    ssize_t r = preadv(q->fd, at, cnt > IOV_MAX ? IOV_MAX : cnt, (off_t)pos);
+    int n = cnt > IOV_MAX ? IOV_MAX : cnt;
+    ssize_t r = write ? pwritev(q->fd, at, n, (off_t)pos) : preadv(q->fd, at, n, (off_t)pos);
     if (r < 0) { if (errno == EINTR) continue; return -errno; }
-    if (r == 0) { for (int i = 0; i < cnt; i++) memset(at[i].iov_base, 0, at[i].iov_len); return 0; }
-    pos += (uint64_t)r;
-    size_t left = (size_t)r;
-    while (cnt > 0 && left >= at->iov_len) { left -= at->iov_len; at++; cnt--; }
-    if (cnt > 0 && left) { at->iov_base = (uint8_t *)at->iov_base + left; at->iov_len -= left; }
-  }
-  return 0;
-}
-
-/** pwritev of the request, retrying short writes. 0 or -errno. */
-static int write_all(const rq_t *q) {
-  struct iovec v[RB_MAX_VIEWS];
-  int cnt = q->nv;
-  memcpy(v, q->iov, (size_t)cnt * sizeof *v);
-  struct iovec *at = v;
-  uint64_t pos = q->pos;
-  while (cnt > 0) {
-    ssize_t r = pwritev(q->fd, at, cnt > IOV_MAX ? IOV_MAX : cnt, (off_t)pos);
-    if (r < 0) { if (errno == EINTR) continue; return -errno; }
-    if (r == 0) return -EIO;
+    if (r == 0) {
+      if (write) return -EIO;
+      for (int i = 0; i < cnt; i++) memset(at[i].iov_base, 0, at[i].iov_len);
+      return 0;
+    }
     pos += (uint64_t)r;
     size_t left = (size_t)r;
     while (cnt > 0 && left >= at->iov_len) { left -= at->iov_len; at++; cnt--; }
@@ -192,7 +181,7 @@ static void run_step(napi_env env, void *data) {
   (void)env;
   step_t *s = data;
   const int k = s->k, m = s->m;
-  for (int j = 0; j < k; j++) s->err[j] = read_all(&s->rq[j]);
+  for (int j = 0; j < k; j++) s->err[j] = transfer_all(&s->rq[j], 0);
   int failed = 0;
   for (int j = 0; j < k; j++) if (s->err[j]) failed = 1;
   if (failed) { for (int i = 0; i < m; i++) s->err[k + i] = -ECANCELED; return; }
@@ -233,7 +222,7 @@ static void run_step(napi_env env, void *data) {
   } else {
     for (int i = 0; i < m; i++) s->hash[k + i] = hash_views(&s->rq[k + i]);
   }
-  for (int i = 0; i < m; i++) s->err[k + i] = write_all(&s->rq[k + i]);
+  for (int i = 0; i < m; i++) s->err[k + i] = transfer_all(&s->rq[k + i], 1);
 }
 
 static void done_step(napi_env env, napi_status status, void *data) {
