@@ -421,14 +421,17 @@ export class Engine {
       return this.applyAdmitted(p, method, h, payload, this.stores.cached(target, cont) as unknown as ShardStore | undefined, target, cont);
     }
     if (SHARD_READ_METHODS.has(method) && epoch !== undefined) {
-      const waits = this.tx.blocking(cont, epoch, unit);
-      if (waits.length) await Promise.all(waits);
       // Remember what was read at which epoch (not the read-modify-write reads of everything
-      // applied so far, nor rebuild's): a write arriving later may not slip under it.
+      // applied so far, nor rebuild's): a write arriving later may not slip under it. Recorded
+      // before waiting for the prepared writes at or below the epoch: a write admitted while the
+      // read waits (another client's retry, at an epoch of its own clock below this one) would
+      // otherwise be neither waited for nor refused, and the read would miss it — a lost update
+      // of read-modify-write transactions (test/engine/tx-conflict).
       if (epoch < READ_TS_LIMIT && h.migrate !== true) {
         const k = readKey(method, cont, unit, h);
         if (k) this.reads.record(k, epoch);
       }
+      for (let waits = this.tx.blocking(cont, epoch, unit); waits.length; waits = this.tx.blocking(cont, epoch, unit)) await Promise.all(waits);
     }
     return serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
   }
