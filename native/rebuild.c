@@ -225,8 +225,8 @@ static void run_step(napi_env env, void *data) {
   for (int i = 0; i < m; i++) s->err[k + i] = transfer_all(&s->rq[k + i], 1);
 }
 
-static void done_step(napi_env env, napi_status status, void *data) {
-  step_t *s = data;
+/** The answers of one step (a hash per read and write, or -errno; -ECANCELED when the work was cancelled) as a new array. */
+static napi_value answers_of(napi_env env, const step_t *s, napi_status status) {
   napi_value arr;
   napi_create_array_with_length(env, (size_t)(s->k + s->m), &arr);
   for (int i = 0; i < s->k + s->m; i++) {
@@ -236,6 +236,12 @@ static void done_step(napi_env env, napi_status status, void *data) {
     else napi_create_bigint_uint64(env, s->hash[i], &v);
     napi_set_element(env, arr, (uint32_t)i, v);
   }
+  return arr;
+}
+
+static void done_step(napi_env env, napi_status status, void *data) {
+  step_t *s = data;
+  napi_value arr = answers_of(env, s, status);
   napi_resolve_deferred(env, s->deferred, arr);
   napi_delete_reference(env, s->keep);
   napi_delete_async_work(env, s->work);
@@ -440,19 +446,6 @@ static void run_batch(napi_env env, void *data) {
   for (uint32_t i = 0; i < b->n; i++) run_step(env, b->steps[i]);
 }
 
-/** The answers of one step (as `rebuildStep`'s) as a new array. */
-static napi_value answers_of(napi_env env, const step_t *s, napi_status status) {
-  napi_value arr;
-  napi_create_array_with_length(env, (size_t)(s->k + s->m), &arr);
-  for (int i = 0; i < s->k + s->m; i++) {
-    napi_value v;
-    if (status != napi_ok) napi_create_int32(env, -ECANCELED, &v);
-    else if (s->err[i]) napi_create_int32(env, s->err[i], &v);
-    else napi_create_bigint_uint64(env, s->hash[i], &v);
-    napi_set_element(env, arr, (uint32_t)i, v);
-  }
-  return arr;
-}
 
 static void done_batch(napi_env env, napi_status status, void *data) {
   batch_t *b = data;
