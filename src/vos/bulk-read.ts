@@ -17,7 +17,7 @@
  */
 import { ContainerStore, dkeyFloor, visibleOfAkey, type ScannedAkey } from './container-store.js';
 import { VosError, invalidArg } from './errors.js';
-import type { MemObject, MemVersion } from './memtable.js';
+import { solo, type MemObject, type MemVersion } from './memtable.js';
 import { addEntry, objectPrefix, prefixEnd, scan, tombHides, type Gathered, type ReadView, type Tomb } from './reads.js';
 import { bloomProbe } from './run.js';
 import { keyHex, keyStr, paint, type Stamp } from './tree.js';
@@ -110,6 +110,21 @@ type GatheredDkey = Gathered['dkeys'] extends Map<string, infer D> ? D : never;
  * harmless: the visibility rules keep one.
  */
 function addMemObject(g: Gathered, o: MemObject, tombs: Tomb[], max: number): boolean {
+  const so = solo(o);
+  if (so !== undefined) { // (one single of one dkey and akey, no punch: as below, with no tree made)
+    const ds = keyStr(so.dkey);
+    let gd = g.dkeys.get(ds);
+    if (!gd) {
+      gd = { key: so.dkey, punches: [], akeys: new Map() };
+      g.dkeys.set(ds, gd);
+      if (g.dkeys.size > max) return false;
+    }
+    const as = keyStr(so.akey);
+    let ga = gd.akeys.get(as);
+    if (!ga) { ga = { key: so.akey, punches: [], singles: [], extents: [] }; gd.akeys.set(as, ga); }
+    if (!tombHides(tombs, so.v.epoch, so.v.seq)) ga.singles.push(so.v);
+    return true;
+  }
   for (const p of o.punches) if (!tombHides(tombs, p.epoch, p.seq)) g.punches.push(p);
   for (const d of o.dkeys.values()) {
     const ds = keyStr(d.key);

@@ -185,6 +185,44 @@ class DkeyNode extends SmallMap<MemAkey> implements MemDkey {
   get akeys(): SmallMap<MemAkey> { return this; }
 }
 
+/**
+ * A new object's node while it holds one single value version of one dkey and one akey, and no
+ * punch: one heap object where the tree takes four (object, dkey, akey, versions array). Most
+ * objects of a small-put workload stay so until their flush, and every memtable node survives
+ * the young-generation collections until then (the put row's GC share was memtable survivors,
+ * ~400 B per replica as a tree).
+ *
+ * Read through `MemObject` as any node: `dkeys` makes the usual tree (`ObjNode`) on its first read
+ * and keeps it (`full`), so every reader sees one live tree from then on. The memtable's writes
+ * turn it into that tree when it gets a second dkey, akey or version at another epoch, an array
+ * extent or a punch, and put the tree in its table slot (the table has no deletes; a reader or
+ * the sorted-node cache holding this node reads the tree through it). The hot paths (point read,
+ * flush) read `v` straight while `full` is unset (`solo()`).
+ */
+export class SoloObj implements MemObject {
+  /** The tree this node became (then the only state: `dkey`, `akey` and `v` are no longer read). */
+  full: ObjNode | undefined = undefined;
+  /** `dkey`, `akey`: the memtable's copies (shared for short keys); `v`: the one version, a single value's. */
+  constructor(readonly oid: bigint, readonly dkey: Uint8Array, readonly akey: Uint8Array, public v: MemVersion) {}
+  get punches(): MemPunch[] { return this.full === undefined ? NO_PUNCHES : this.full.punches; }
+  get dkeys(): SmallMap<MemDkey> { return this.full ?? this.expand(); }
+  /** The tree of this node, made on first call and kept. */
+  expand(): ObjNode {
+    if (this.full !== undefined) return this.full;
+    const o = new ObjNode(this.oid);
+    const d = new DkeyNode(this.dkey);
+    d.set(keyStr(this.akey), { key: this.akey, singles: [this.v], extents: NO_VERSIONS, punches: NO_PUNCHES });
+    o.set(keyStr(this.dkey), d);
+    this.full = o;
+    return o;
+  }
+}
+
+/** `o` as a solo node still holding its one version (`SoloObj`), or undefined (a tree, or a solo node that became one). */
+export function solo(o: MemObject): SoloObj | undefined {
+  return o instanceof SoloObj && o.full === undefined ? o : undefined;
+}
+
 /** Distinct short keys a memtable shares one copy of (`Memtable.keyCopy`); past it, keys are copied each time. */
 const SHARED_KEYS_MAX = 1024;
 /** Longest key (bytes) a memtable shares. */
@@ -288,22 +326,36 @@ export class MemContainer {
     return this.sortedOids;
   }
 
-  object(oid: bigint, create: true, key?: OidKey): MemObject;
-  object(oid: bigint, create: boolean, key?: OidKey): MemObject | undefined;
-  /** `key`: an `OidKey` holding `oid` already (the store read it once for the log record too). */
-  object(oid: bigint, create: boolean, key?: OidKey): MemObject | undefined {
+  /**
+   * The tree node of `oid` (a solo node becomes its tree, and the tree takes its slot), created
+   * when absent. `key`: an `OidKey` holding `oid` already (the store read it once for the log record too).
+   */
+  tree(oid: bigint, key?: OidKey): ObjNode {
     const k = key ?? memKey.of(oid); // (once for the lookup and the insert of a new object)
     const objects = this.objects;
     const e = objects.lookup(k); // (one probe for the lookup and the insert)
-    if (e >= 0) return objects.valueAt(e);
-    if (!create) return undefined;
+    if (e >= 0) return this.treeAt(e);
     const o = new ObjNode(oid);
-    objects.addAt(k, e, o);
+    this.add(k, e, o);
+    return o;
+  }
+
+  /** The tree of entry `e` (a solo node there becomes its tree, which takes the slot). */
+  treeAt(e: number): ObjNode {
+    const o = this.objects.valueAt(e);
+    if (o instanceof ObjNode) return o;
+    const t = (o as SoloObj).expand();
+    this.objects.setAt(e, t);
+    return t;
+  }
+
+  /** Add a new object's node (`missed`: what `objects.lookup(k)` answered, with no insert since). */
+  add(k: OidKey, missed: number, o: MemObject): void {
+    this.objects.addAt(k, missed, o);
     this.noteObject(k.hash);
     this.sortedNodes = undefined;
     this.sortedOids = undefined;
     this.objectTable = undefined;
-    return o;
   }
 }
 
@@ -415,7 +467,11 @@ export class Memtable {
 
   /** The akey node, created on demand. `key`: an `OidKey` holding `oid` already, if the caller has one. */
   akey(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, key?: OidKey): MemAkey {
-    const o = this.container(cont, true).object(oid, true, key);
+    return this.akeyOf(this.container(cont, true).tree(oid, key), dkey, akey);
+  }
+
+  /** The akey node of object tree `o`, created on demand. */
+  private akeyOf(o: ObjNode, dkey: Uint8Array, akey: Uint8Array): MemAkey {
     let d = o.dkeys.getBytes(dkey); // (no key string unless the node is new)
     if (!d) { const c = this.sharedKey(dkey, 0); d = new DkeyNode(c.k); o.dkeys.set(c.s, d); }
     let a = d.akeys.getBytes(akey);
@@ -427,6 +483,8 @@ export class Memtable {
   find(cont: number, oid: bigint, dkey?: Uint8Array, akey?: Uint8Array): { o?: MemObject; d?: MemDkey; a?: MemAkey } {
     const o = this.conts.get(cont)?.objects.get(oid);
     if (!o || !dkey) return { o };
+    const s = solo(o);
+    if (s !== undefined && !sameBytes(s.dkey, dkey)) return { o }; // (no tree made for a dkey it does not hold)
     const d = o.dkeys.get(keyStr(dkey));
     if (!d || !akey) return { o, d };
     return { o, d, a: d.akeys.get(keyStr(akey)) };
@@ -441,8 +499,27 @@ export class Memtable {
    * holding `oid` already, if the caller has one.
    */
   addVersion(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion, recLen: number, key?: OidKey): MemVersion | undefined {
-    const a = this.akey(cont, oid, dkey, akey, key);
     this.counted(v.seq, recLen);
+    const c = this.container(cont, true);
+    const k = key ?? memKey.of(oid);
+    const e = c.objects.lookup(k); // (one probe for the lookup and the insert)
+    let o: ObjNode;
+    if (e < 0) {
+      if (v.recordSize === 0) { c.add(k, e, new SoloObj(oid, this.sharedKey(dkey, 0).k, this.sharedKey(akey, 1).k, v)); return undefined; }
+      o = new ObjNode(oid);
+      c.add(k, e, o);
+    } else {
+      const s = solo(c.objects.valueAt(e));
+      if (s !== undefined && v.recordSize === 0 && s.v.epoch === v.epoch && sameBytes(s.dkey, dkey) && sameBytes(s.akey, akey)) {
+        // a single at the epoch of the one held: the later (by seq) is kept, as below
+        const held = s.v;
+        this.superseded++;
+        if (held.seq < v.seq) { s.v = v; return held; }
+        return v;
+      }
+      o = c.treeAt(e);
+    }
+    const a = this.akeyOf(o, dkey, akey);
     if (v.recordSize === 0) {
       const s = a.singles;
       if (s === NO_VERSIONS) { a.singles = [v]; return undefined; } // (push would reserve 16 slots)
@@ -467,7 +544,7 @@ export class Memtable {
   addPunch(cont: number, oid: bigint, level: 0 | 1 | 2, dkey: Uint8Array, akey: Uint8Array, p: MemPunch, recLen: number): void {
     if (level === 2) { const a = this.akey(cont, oid, dkey, akey); if (a.punches === NO_PUNCHES) a.punches = []; a.punches.push(p); }
     else {
-      const o = this.container(cont, true).object(oid, true);
+      const o = this.container(cont, true).tree(oid);
       if (level === 0) { if (o.punches === NO_PUNCHES) o.punches = []; o.punches.push(p); }
       else {
         const ds = keyStr(dkey);

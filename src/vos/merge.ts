@@ -16,7 +16,7 @@ import { CSUM_SEED } from './constants.js';
 import { Where } from './wal.js';
 import type { ExtentList } from './allocator.js';
 import type { MemVersion, MemPunch, Memtable, MemObject, MemDkey, MemAkey } from './memtable.js';
-import { sortedAkeys, sortedDkeys } from './memtable.js';
+import { solo, sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont, keyEpoch, keySeq, copyKey,
 } from './keys.js';
@@ -486,6 +486,15 @@ function* memtableStream(mt: Memtable, rules: (cont: number) => ContainerRules |
         const obj = b.take();
         const pp = [probe(kb.reset().bytes(obj).u8(TAG_PUNCH).take()), objProbe];
         for (const p of punchesDesc(o.punches)) if (!gone(p.epoch, p.seq)) yield entry(stamped(obj, TAG_PUNCH, p.epoch, p.seq), EMPTY_VAL, p.seq, pp);
+      }
+      const so = solo(o);
+      if (so !== undefined) { // (one single of one dkey and akey, no punch: as the loops below would, with no tree made)
+        const akEnd = b.truncate(objEnd).u8(TAG_KEY).esc(so.dkey).u8(TAG_KEY).esc(so.akey).length;
+        const v = so.v;
+        if (gone(v.epoch, v.seq)) { drop(v); continue; }
+        const probes = [probeBuilt(), objProbe]; // (of the akey prefix `b` holds: before the stamp goes on)
+        yield entry(stampAt(b, akEnd, TAG_SINGLE, v.epoch, v.seq), value(v), v.seq, probes);
+        continue;
       }
       for (const d of sortedDkeys(o)) {
         const dkEnd = b.truncate(objEnd).u8(TAG_KEY).esc(d.key).length;

@@ -116,6 +116,12 @@ export class OidTable<V> {
   /** The value of entry `e` (a `lookup` result >= 0). */
   valueAt(e: number): V { return this.vals[e]!; }
 
+  /** Replace the value of entry `e` (a `lookup` result >= 0; its place in the order is kept). */
+  setAt(e: number, v: V): void {
+    assert(e >= 0 && e < this.vals.length, 'oid table: setAt of no entry', { e });
+    this.vals[e] = v;
+  }
+
   /**
    * Add the id `k` holds, absent, with value `v`; `missed`: what `lookup(k)` answered, with no
    * insert since (the free slot it found).

@@ -9,7 +9,7 @@
 import type { Run, BlockView } from './run.js';
 import { bloomProbe, bloomProbeInto, BlockArena, RunPoint, ENTRY_HEADER, POINT_ENTRY_LIMIT, type BloomProbe, type RunPoints } from './run.js';
 import type { Memtable, MemVersion, MemObject, MemDkey, MemAkey, MemPunch, MemContainer } from './memtable.js';
-import { sortedAkeys, sortedDkeys } from './memtable.js';
+import { solo, sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, akeyPrefix, compareKeys, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix,
   prefixEnd, seekAtEpoch, withTag, objectTablePrefix, keyOid, unescapeAt, KeyBuilder, SECTION_DATA, STAMP_BYTES, stampEpochAt, stampSeqAt,
@@ -212,6 +212,12 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     if (!mc.mayHold(key)) continue;
     const o = mc.objects.getKey(key);
     if (!o) continue;
+    const so = solo(o);
+    if (so !== undefined) { // (one version of one dkey and akey, no punch: read it with no tree made)
+      const x = so.v;
+      if (x.epoch <= epoch && sameBytes(so.akey, akey) && sameBytes(so.dkey, dkey) && !hidden(v.tombs, x.epoch, x.seq) && (!best || before(best, x))) best = x;
+      continue;
+    }
     if (o.punches.length) floor = newestPunch(o.punches, epoch, v.tombs, floor);
     const d = o.dkeys.getBytes(dkey); // (by the key's bytes: no string)
     if (!d) continue;

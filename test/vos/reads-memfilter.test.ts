@@ -27,7 +27,7 @@ test('no false "absent" for held objects of any width through growth; most absen
   const widths = [8, 32, 64, 96, 128];
   for (let n = 0; n < 40_000; n++) {
     const id = unitId(rng, widths[n % widths.length]!, rng.int(6));
-    c.object(id, true);
+    c.tree(id);
     held.push(id);
     if (n % 4999 === 0 || n === 39_999) for (const h of held) assert.ok(c.mayHold(key.of(h)), `held id ${h.toString(16)} after ${n + 1} objects`);
   }
