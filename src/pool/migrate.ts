@@ -1092,7 +1092,10 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   const fills: Uint8Array[] = [];
   try {
     if (data !== undefined) {
-      if (fusedOn && groupedOn && await fusedStep(ctx, plan, movers, R, key, recx, lo, data, bufs.shards, acc)) return;
+      if (fusedOn && groupedOn) {
+        const fused = fusedStep(ctx, plan, movers, R, key, recx, lo, data, bufs.shards, acc);
+        if (fused !== false && await fused) return;
+      }
       const slots = stripeViews(data, k, cell, recx.count / cell); // (slot j's cells, one view per stripe)
       const chosen = await readSources(ctx, plan, R, key, recx, (_role, slot) => slots[slot]!);
       const rows = decodeRows(plan, chosen);
@@ -1133,39 +1136,57 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
  * them, decodes the movers' cells stripe by stripe while the sources are in cache, hashes and
  * writes them. Then every read is verified against its checksum (`finish`) before any write's
  * record is appended: when one fails, the writes are abandoned (their extents freed, no record) and
- * false is returned, so the caller runs the step the other way, which reads around the damage and
- * reports it. False too, with nothing held, when the addon, a source or a destination cannot take
- * this path. Write failures land in `acc` as the other paths' do.
+ * false is answered, so the caller runs the step the other way, which reads around the damage and
+ * reports it. False too (at once, not a promise), with nothing held, when the addon, a source or a
+ * destination cannot take this path. Write failures land in `acc` as the other paths' do.
+ *
+ * Not async, and its parts in small functions of their own (`fusedRequests`, `fusedAnswered`):
+ * as one async function it was a large unit that V8 compiled again in every measured rebuild of
+ * the bench (a deopt in code it had inlined; 300-550 ms of compiler wall time each on a loaded
+ * machine, --trace-opt), and each step paid an async frame for it.
  */
-async function fusedStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, recx: { index: number; count: number }, lo: number, data: Uint8Array, shards: readonly Uint8Array[], acc: WriteAcc): Promise<boolean> {
+function fusedStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, recx: { index: number; count: number }, lo: number, data: Uint8Array, shards: readonly Uint8Array[], acc: WriteAcc): Promise<boolean> | false {
   const addon = fusedAddon();
+  if (addon === undefined || plan.sources.length < plan.k) return false;
+  const job = fusedRequests(ctx, plan, movers, R, key, recx, lo, data, shards);
+  if (job === undefined) return false;
+  let sent: Promise<Array<bigint | number>>;
+  try {
+    sent = ctx.run.fusedCall(addon, job.step);
+  } catch (err) {
+    return fusedRefused(job, err);
+  }
+  return sent.then((answers) => fusedAnswered(job, answers, recx.count, acc), (err: unknown) => fusedRefused(job, err));
+}
+
+/** A fused step ready to send: its held reads and prepared writes, and the addon's arguments. */
+interface FusedJob { located: LocatedShardRead[]; prepared: PreparedShardWrite[]; step: FlatStep }
+
+/**
+ * The fused step's requests (see `fusedStep`): the k sources located into their slots of `data`,
+ * each mover's write prepared, and the addon's arguments as numbers (each read's views exactly its
+ * slot, as located; each write its output then zeros). Undefined, with nothing held, when any of
+ * them cannot take this path.
+ */
+function fusedRequests(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, recx: { index: number; count: number }, lo: number, data: Uint8Array, shards: readonly Uint8Array[]): FusedJob | undefined {
   const { k, cell } = plan;
-  if (addon === undefined || plan.sources.length < k) return false;
-  const slots = stripeViews(data, k, cell, recx.count / cell);
+  const slots = slotViews(data, k, cell, recx.count / cell);
   const located: LocatedShardRead[] = [];
   const prepared: PreparedShardWrite[] = [];
   const chosen: number[] = [];
   let ok = true;
   for (let j = 0; j < k && ok; j++) {
     const m = plan.sources[j]!;
-    const s = ctx.stores.get(m.target);
-    let l: LocatedShardRead | null = null;
-    if (s !== undefined && s.locateArrayNow !== undefined) {
-      try { l = s.locateArrayNow(R, m.uoid, key.dkey, key.akey, recx, slots[j]!); } catch { l = null; }
-    }
+    const l = locateSource(ctx.stores.get(m.target), R, m.uoid, key, recx, slots[j]!);
     if (l === null) ok = false;
     else { located.push(l); chosen.push(m.role); }
   }
   for (let i = 0; i < movers.length && ok; i++) {
-    const mv = movers[i]!, dst = mv.dst;
-    let w: PreparedShardWrite | null = null;
-    if (supportsBulkRead(dst)) {
-      try { w = dst.prepareArrayWriteNow(R, mv.uoid, key.dkey, key.akey, { index: lo, count: recx.count }, [shards[k + i]!], { recordSize: 1 }); } catch { w = null; }
-    }
+    const mv = movers[i]!;
+    const w = prepareCells(mv, R, key, lo, recx.count, shards[k + i]!);
     if (w === null) ok = false;
     else prepared.push(w);
   }
-  // The requests as numbers: each read's views are exactly its slot (as located), each write is its output then zeros.
   const m = prepared.length;
   const nums = new Float64Array(3 * k + 4 * m), seeds = new BigUint64Array(k + m), outs: Uint8Array[] = [];
   for (let j = 0; ok && j < k; j++) {
@@ -1182,16 +1203,58 @@ async function fusedStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigi
     nums[at] = w.fd; nums[at + 1] = w.position; nums[at + 2] = w.hashLen; nums[at + 3] = total; seeds[k + i] = w.seed;
     outs.push(out);
   }
-  if (!ok) { releaseFused(located, prepared); return false; }
-  let answers: Array<bigint | number>;
-  try {
-    answers = await ctx.run.fusedCall(addon, [k, cell, data, decodeRows(plan, chosen), outs, nums, seeds]);
-  } catch (err) {
-    // (a shape the addon refuses: nothing was sent)
-    swallowed('migrate.fused-step-refused', err);
-    releaseFused(located, prepared);
-    return false;
+  if (!ok) { releaseFused(located, prepared); return undefined; }
+  return { located, prepared, step: [k, cell, data, decodeRows(plan, chosen), outs, nums, seeds] };
+}
+
+/**
+ * Slot j's cells of `data` (whole stripes: cell j of stripe s at (s * k + j) * cell), one view per
+ * stripe: what a fused step's source j is located into. (Its own plain loops, not io's
+ * `stripeViews`: that one's feedback is shared with the EC read and write paths, and inlined here
+ * it deoptimised `fusedStep` in measured rebuilds: "insufficient type feedback for construct".)
+ */
+function slotViews(data: Uint8Array, k: number, cell: number, nStripes: number): Uint8Array[][] {
+  const parts: Uint8Array[][] = [];
+  for (let j = 0; j < k; j++) {
+    const views: Uint8Array[] = [];
+    for (let s = 0; s < nStripes; s++) {
+      const at = (s * k + j) * cell;
+      views.push(data.subarray(at, at + cell));
+    }
+    parts.push(views);
   }
+  return parts;
+}
+
+/** Source `uoid`'s range `recx` of the key located into `into` by its store (`locateArrayNow`), or null (no store, not locatable, or it threw). */
+function locateSource(s: ShardStore | undefined, R: bigint, uoid: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array[]): LocatedShardRead | null {
+  if (s === undefined || s.locateArrayNow === undefined) return null;
+  try { return s.locateArrayNow(R, uoid, key.dkey, key.akey, recx, into); } catch { return null; }
+}
+
+/** Mover `mv`'s write of `out` at `lo` prepared by its destination (`prepareArrayWriteNow`, record size 1), or null (not a local store, not preparable, or it threw). */
+function prepareCells(mv: Mover, R: bigint, key: KeyToMove, lo: number, count: number, out: Uint8Array): PreparedShardWrite | null {
+  const dst = mv.dst;
+  if (!supportsBulkRead(dst)) return null;
+  try { return dst.prepareArrayWriteNow(R, mv.uoid, key.dkey, key.akey, { index: lo, count }, [out], { recordSize: 1 }); } catch { return null; }
+}
+
+/** A fused step the addon refused (a shape it does not take: nothing was sent): everything it held given back; false (run it the other way). */
+function fusedRefused(job: FusedJob, err: unknown): false {
+  swallowed('migrate.fused-step-refused', err);
+  releaseFused(job.located, job.prepared);
+  return false;
+}
+
+/**
+ * A fused step's answers (k read hashes, then one per write): every read verified against its
+ * checksum first; when one failed or mismatched, nothing decoded from it is recorded (the writes
+ * abandoned, their extents freed) and false is answered (the step runs again the other way). Else
+ * each write's record is appended (`bytes` each, into `acc`; a failure lands in `acc.errors`).
+ */
+function fusedAnswered(job: FusedJob, answers: Array<bigint | number>, bytes: number, acc: WriteAcc): boolean | Promise<boolean> {
+  const { located, prepared } = job;
+  const k = located.length;
   let readsOk = true;
   for (let j = 0; j < k; j++) {
     const a = answers[j]!;
@@ -1199,26 +1262,27 @@ async function fusedStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigi
     else readsOk = false;
   }
   if (!readsOk) {
-    // A source failed or mismatched: nothing decoded from it is recorded; the step runs again the other way.
     groupStats.fusedFallbacks++;
     for (const w of prepared) { try { void w.finish(new Error('a source of the fused rebuild step failed: abandoned')); } catch { /* (abandoned: its extent freed) */ } }
     return false;
   }
   groupStats.fusedSteps++;
-  const waits: Array<Promise<void>> = [];
+  let waits: Array<Promise<void>> | undefined;
   for (let i = 0; i < prepared.length; i++) {
     const a = answers[k + i]!;
     try {
       const p = prepared[i]!.finish(typeof a === 'bigint' ? a : mediaErrorFromErrno(a, 'write'));
-      if (p === undefined) acc.bytes += recx.count;
-      else waits.push(p.then(() => { acc.bytes += recx.count; }, (err: unknown) => { acc.errors.push(err); }));
+      if (p === undefined) acc.bytes += bytes;
+      else (waits ??= []).push(p.then(() => { acc.bytes += bytes; }, (err: unknown) => { acc.errors.push(err); }));
     } catch (err) {
       acc.errors.push(err);
     }
   }
-  if (waits.length > 0) await Promise.all(waits);
-  return true;
+  return waits === undefined ? true : Promise.all(waits).then(fusedDone);
 }
+
+/** `fusedAnswered`'s answer once its writes' records are applied. */
+function fusedDone(): boolean { return true; }
 
 /** Give back what `fusedStep` holds when it does not send its job: the located reads' holds and the prepared writes' extents. */
 function releaseFused(located: readonly LocatedShardRead[], prepared: readonly PreparedShardWrite[]): void {
