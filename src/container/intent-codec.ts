@@ -113,6 +113,28 @@ export function intentObjects(buf: Buffer, start: number, end: number): string[]
 }
 
 /**
+ * `intentObjects` without a string per id: `visit(at, len)` gets each object id's hex digits as
+ * the range `buf[at, at + len)`, in order (checked as there but for the hex digits: the visitor
+ * reads them). False when the ids do not parse (some may have been visited).
+ */
+export function forEachIntentObject(buf: Buffer, start: number, end: number, visit: (at: number, len: number) => void): boolean {
+  if (end - start < FIXED_BYTES || buf[start] !== CODEC_VERSION) return false;
+  const nt = buf.readUInt32LE(start + 4), no = buf.readUInt32LE(start + 8);
+  let at = start + FIXED_BYTES;
+  if (nt > (end - at) / 4) return false;
+  at += 4 * nt;
+  if (no > (end - at) / 2) return false;
+  for (let i = 0; i < no; i++) {
+    if (at + 2 > end) return false;
+    const len = buf.readUInt16LE(at);
+    if (len === 0 || len > MAX_OBJECT_ID_CHARS || at + 2 + len > end) return false;
+    visit(at + 2, len);
+    at += 2 + len;
+  }
+  return true;
+}
+
+/**
  * The payload of the binary INTENT in `buf[start, end)` (`dv` views `buf`), in the JSON
  * encoding's shape; undefined when it does not parse (a damaged or foreign record).
  */

@@ -1046,6 +1046,28 @@ export class Journal {
   }
 
   /**
+   * `forEachBatchRecord` for a checkpoint that drops the records at or below epoch `covered`:
+   * `keep` visits each record above it, as `forEachBatchRecord` would; `dropIntent` gets the
+   * payload range of each INTENT at or below it (whose object ids go to the registry); the other
+   * dropped records (most of them) cost no BigInt and no call. Returns how many were dropped.
+   */
+  static splitBatch(bytes: Buffer, covered: bigint, keep: (type: JournalType, epoch: bigint, start: number, end: number, binary: boolean) => void, dropIntent: (start: number, end: number, binary: boolean) => void): number {
+    // (the epochs compared as two u32 halves, not read as BigInts)
+    const cHi = Number(covered >> 32n), cLo = Number(covered & 0xffffffffn);
+    let at = 0, dropped = 0;
+    while (at + REC_HEADER <= bytes.length) {
+      const len = bytes.readUInt32LE(at + 4);
+      if (bytes.readUInt32LE(at) !== REC_MAGIC || len < REC_HEADER || at + len > bytes.length) break;
+      const hi = bytes.readUInt32LE(at + 20), type = bytes[at + 8]! as JournalType, binary = bytes[at + 9] === PAYLOAD_INTENT_BINARY;
+      if (hi > cHi || (hi === cHi && bytes.readUInt32LE(at + 16) > cLo)) keep(type, bytes.readBigUInt64LE(at + 16), at + REC_HEADER, at + len, binary);
+      else { dropped++; if (type === JournalType.Intent) dropIntent(at + REC_HEADER, at + len, binary); }
+      at += len;
+    }
+    if (at !== bytes.length) assert(false, 'a written batch holds exactly its records', { at, length: bytes.length });
+    return dropped;
+  }
+
+  /**
    * Make everything written so far durable: one fdatasync (format 5-6: both copies are in the one
    * file; a journal kept in the old mode syncs its two files in parallel), submitted to the
    * journals' io_uring ring (`syncRing`) where there is one, else on the thread pool.

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, type AppendRecord } from './journal.js';
-import { intentObjects } from './intent-codec.js';
+import { intentObjects, forEachIntentObject } from './intent-codec.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
 import { CairnError, CorruptionError, assert } from '../../core/errors.js';
@@ -578,26 +578,28 @@ export class LocalContainerStorage implements ContainerStorage {
   private async dropRedoAsync(covered: bigint, history: CommitEvent[]): Promise<void> {
     const n = this.live.length;
     const kept: QueuedRecord[] = [];
-    const dropped: string[] = [];
-    let records = 0;
+    // the object ids of the dropped INTENTs, parsed from their bytes (no string or BigInt per id)
+    const dropped = new IdWords();
+    let drops = 0;
+    const intentIds = (b: Buffer, start: number, end: number, binary: boolean): void => {
+      if (!binary) { for (const o of jsonObjects(b.toString('utf8', start, end))) dropped.addHex(o); return; }
+      // (an id longer than 32 digits is left out, as ever; one that is not hex means this process did not write the INTENT)
+      const ok = forEachIntentObject(b, start, end, (at, len) => { if (!dropped.addAscii(b, at, len) && len <= 32) assert(false, 'a kept INTENT names its objects in hex', { at, len }); });
+      assert(ok, 'a kept INTENT names its objects', { start, end });
+    };
     for (let i = 0; i < n; i++) {
       const e = this.live[i]!;
       if (e instanceof PackedGroup) {
         const b = e.bytes;
-        Journal.forEachBatchRecord(b, (type, epoch, start, end, binary) => {
-          records++;
-          if (epoch > covered) kept.push(packedRecord(b, type, epoch, start, end, binary));
-          else if (type === JournalType.Intent) for (const o of binary ? packedIntentObjects(b, start, end) : jsonObjects(b.toString('utf8', start, end))) dropped.push(o);
-        });
+        drops += Journal.splitBatch(b, covered, (type, epoch, start, end, binary) => { kept.push(packedRecord(b, type, epoch, start, end, binary)); }, (start, end, binary) => intentIds(b, start, end, binary));
         continue;
       }
-      records++;
       if (e.epoch > covered) kept.push(e);
-      else if (e.objects) for (const o of e.objects) dropped.push(o);
+      else { drops++; if (e.objects) for (const o of e.objects) dropped.addHex(o); }
     }
-    if (kept.length === records) { this.coveredUpTo = covered; return; } // nothing to drop
+    if (drops === 0) { this.coveredUpTo = covered; return; } // nothing to drop
     // the object ids of the dropped INTENTs reach the registry before the journal forgets them
-    if (dropped.length && !(await this.foldIntoRegistry(dropped))) return;
+    if (dropped.n > 0 && !(await this.foldIntoRegistry(dropped))) return;
     const retained: QueuedRecord[] = [];
     for (const ev of history.slice(-REDO_RETAINED_HISTORY)) {
       if (ev.epoch <= covered) retained.push({ type: JournalType.Done, epoch: ev.epoch, payload: { objects: ev.objects.map((o) => o.toString(16)) } });
@@ -628,8 +630,8 @@ export class LocalContainerStorage implements ContainerStorage {
    * ids as it (each id is then rewritten a few times over its life, not at every checkpoint).
    * False (nothing written) when a merge finds a registry file damaged in both copies.
    */
-  private async foldIntoRegistry(ids: string[]): Promise<boolean> {
-    const add = hexIdRecords(ids);
+  private async foldIntoRegistry(ids: IdWords): Promise<boolean> {
+    const add = ids.records();
     const deltas = registryDeltas(this.dir);
     const next = join(this.dir, `${REGISTRY_FILE}.${(deltas[deltas.length - 1] ?? 0) + 1}`);
     if (deltas.length < REGISTRY_MAX_DELTAS) {
@@ -812,23 +814,127 @@ function syncDirSync(dir: string): void {
   try { fd = openSync(dir, 'r'); fsyncSync(fd); } catch { /* a filesystem that cannot sync directories */ } finally { if (fd !== undefined) closeSync(fd); }
 }
 
-const HEX_ID_RE = /^[0-9a-f]{1,32}$/;
-const HEX_ZEROS = '0'.repeat(32);
+/** Each byte's value as a lowercase hex digit, -1 for any other byte. */
+const HEX_DIGIT = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let i = 0; i < 10; i++) t[0x30 + i] = i;
+  for (let i = 0; i < 6; i++) t[0x61 + i] = 10 + i;
+  return t;
+})();
+/** 2^21: `IdWords.records` sorts keys `word * 2^21 + position` (exact in a double below 2^53). */
+const SORT_POS = 2097152;
 
 /**
- * `idRecords` of ids given in hex (as INTENT records name them), without a BigInt per id: each is
- * padded to 32 digits, so string order is numeric order, sorted, deduplicated and decoded in one
- * go. Ids that are not 1-32 lowercase hex digits are left out (recovery only keeps such ones).
+ * Object ids gathered for the registry (a checkpoint's fold, `hexIdRecords`): each parsed from
+ * its hex digits (1-32 lowercase ones, as INTENT records name objects) into four 32-bit words,
+ * most significant first, so numeric order is the registry's byte order; no string and no BigInt
+ * per id. `records()` sorts them with one native typed-array sort, not a comparator called per
+ * pair: a checkpoint's fold runs once per REDO_CHECKPOINT_BYTES of records, always cold.
+ */
+export class IdWords {
+  private w = new Uint32Array(4 * 256);
+  /** Ids added. */
+  n = 0;
+
+  /** The word slots of the next id, zeroed (grown on demand). */
+  private slot(): number {
+    const base = 4 * this.n;
+    if (base + 4 > this.w.length) { const w = new Uint32Array(2 * this.w.length); w.set(this.w); this.w = w; }
+    this.w[base] = 0; this.w[base + 1] = 0; this.w[base + 2] = 0; this.w[base + 3] = 0;
+    return base;
+  }
+
+  /** Add the id whose hex digits are `b[at, at + len)`; false (nothing added) unless they are 1-32 lowercase hex digits. */
+  addAscii(b: Uint8Array, at: number, len: number): boolean {
+    if (len < 1 || len > 32) return false;
+    const base = this.slot(), w = this.w, pad = 32 - len;
+    for (let i = 0; i < len; i++) {
+      const v = HEX_DIGIT[b[at + i]!]!;
+      if (v < 0) return false;
+      const k = base + ((pad + i) >> 3);
+      w[k] = w[k]! * 16 + v; // (leading zeros of the padding add nothing: the first word's digits simply start later)
+    }
+    this.n++;
+    return true;
+  }
+
+  /** `addAscii` of the id in hex string `s`. */
+  addHex(s: string): boolean {
+    const len = s.length;
+    if (len < 1 || len > 32) return false;
+    const base = this.slot(), w = this.w, pad = 32 - len;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      const v = c < 256 ? HEX_DIGIT[c]! : -1;
+      if (v < 0) return false;
+      const k = base + ((pad + i) >> 3);
+      w[k] = w[k]! * 16 + v;
+    }
+    this.n++;
+    return true;
+  }
+
+  /**
+   * The ids as 16-byte big-endian records, ascending, each once (the registry's payload). One
+   * native sort of `word * 2^21 + index` on the most significant word that is not the same in
+   * every id (object ids share their top bits: the class), then each run of ids equal in that
+   * word (rare: the next word is a hash) sorted on the words after it with a comparator.
+   */
+  records(): Uint8Array {
+    const n = this.n, w = this.w;
+    let order: Int32Array = new Int32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    const cmpFrom = (k0: number) => (a: number, b: number): number => {
+      for (let k = k0; k < 4; k++) { const d = w[4 * a + k]! - w[4 * b + k]!; if (d !== 0) return d; }
+      return 0;
+    };
+    if (n >= SORT_POS) order = Int32Array.from(Array.from(order).sort(cmpFrom(0)));
+    else if (n > 1) {
+      let k0 = 0;
+      for (; k0 < 4; k0++) { const first = w[k0]!; let i = 1; while (i < n && w[4 * i + k0] === first) i++; if (i < n) break; }
+      if (k0 < 4) {
+        const keys = new Float64Array(n);
+        for (let i = 0; i < n; i++) keys[i] = w[4 * i + k0]! * SORT_POS + i;
+        keys.sort();
+        for (let j = 0; j < n; j++) order[j] = keys[j]! % SORT_POS;
+        if (k0 < 3) {
+          // runs of ids equal in word k0: sorted on the words after it
+          const rest = cmpFrom(k0 + 1);
+          for (let j = 0; j < n;) {
+            const v = w[4 * order[j]! + k0]!;
+            let e = j + 1;
+            while (e < n && w[4 * order[e]! + k0] === v) e++;
+            if (e - j > 1) order.subarray(j, e).sort(rest);
+            j = e;
+          }
+        }
+      }
+    }
+    const out = new Uint8Array(16 * n);
+    const dv = new DataView(out.buffer);
+    let m = 0;
+    for (let j = 0; j < n; j++) {
+      const b = 4 * order[j]!;
+      if (m > 0) {
+        const p = 4 * order[j - 1]!;
+        if (w[p] === w[b] && w[p + 1] === w[b + 1] && w[p + 2] === w[b + 2] && w[p + 3] === w[b + 3]) continue;
+      }
+      dv.setUint32(16 * m, w[b]!, false); dv.setUint32(16 * m + 4, w[b + 1]!, false);
+      dv.setUint32(16 * m + 8, w[b + 2]!, false); dv.setUint32(16 * m + 12, w[b + 3]!, false);
+      m++;
+    }
+    return out.subarray(0, 16 * m);
+  }
+}
+
+/**
+ * `idRecords` of ids given in hex (as INTENT records name them), without a BigInt per id
+ * (`IdWords`). Ids that are not 1-32 lowercase hex digits are left out (recovery only keeps such ones).
  */
 export function hexIdRecords(ids: readonly string[]): Uint8Array {
-  const padded: string[] = [];
-  for (const o of ids) if (HEX_ID_RE.test(o)) padded.push(o.length === 32 ? o : HEX_ZEROS.slice(o.length) + o);
-  padded.sort();
-  let n = 0;
-  for (let i = 0; i < padded.length; i++) if (n === 0 || padded[i] !== padded[n - 1]) padded[n++] = padded[i]!;
-  padded.length = n;
-  const b = Buffer.from(padded.join(''), 'hex');
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  const s = new IdWords();
+  for (const o of ids) s.addHex(o);
+  return s.records();
 }
 
 /** Object ids as 16-byte big-endian records, ascending, each once (the registry's payload). */

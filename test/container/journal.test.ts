@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { appendFileSync, statSync, openSync, writeSync, closeSync, readdirSync, cpSync } from 'node:fs';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, journalCopyOffset, copyLength, type AppendRecord } from '../../src/container/journal.js';
-import { intentObjects, decodeIntent } from '../../src/container/intent-codec.js';
+import { intentObjects, decodeIntent, forEachIntentObject } from '../../src/container/intent-codec.js';
 import { flipCopy, writeAtCopy, copyImage, copyRecords } from './journal-file.js';
 import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS, REDO_CHECKPOINT_BYTES, singleHash } from '../../src/container/storage.js';
 import { Rng } from '../../core/rng.js';
@@ -191,6 +191,21 @@ t('a written batch read back record by record (forEachBatchRecord, intentObjects
       } else assert.equal(JSON.parse(written.toString('utf8', start, end)), r.json !== undefined ? JSON.parse(r.json) : r.payload, 'the JSON payload');
     });
     assert.equal(seen, recs.map((r) => [r.type, r.epoch, r.intent !== undefined]));
+    // a checkpoint's split at epochs around the records' (their u32 halves compared): kept ones visited as above, the dropped INTENTs' ids given as digit ranges
+    for (let c = 0; c < 6; c++) {
+      const pick = recs[rng.int(recs.length)]!.epoch;
+      const covered = [pick, pick - 1n, pick + 1n, pick ^ (1n << 32n), 0n, (1n << 64n) - 1n][c]!;
+      if (covered < 0n) continue;
+      const kept: Array<[JournalType, bigint, boolean]> = [];
+      const ids: string[] = [];
+      const dropped = Journal.splitBatch(written, covered, (type, epoch, _s, _e, binary) => { kept.push([type, epoch, binary]); }, (start, end, binary) => {
+        assert.ok(binary, 'INTENTs are binary');
+        assert.ok(forEachIntentObject(written, start, end, (at, len) => { ids.push(written.toString('latin1', at, at + len)); }));
+      });
+      assert.equal(kept, recs.filter((r) => r.epoch > covered).map((r) => [r.type, r.epoch, r.intent !== undefined]), 'the records above the covered epoch');
+      assert.is(dropped, recs.filter((r) => r.epoch <= covered).length);
+      assert.equal(ids, recs.filter((r) => r.epoch <= covered && r.intent !== undefined).flatMap((r) => [...r.intent!.objects]), 'the dropped INTENTs\' ids');
+    }
   }
   journal.close();
   assert.is(intentObjects(Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 0, 12), undefined, 'another codec version');
@@ -430,6 +445,12 @@ t('hex id records: the records of the ids as BigInts (idRecords), ascending, eac
     const hex = ids.map((o) => o.toString(16));
     assert.equal([...hexIdRecords(hex)], [...idRecords(ids)]);
     assert.equal([...hexIdRecords([...hex, 'xyz', '', 'F00', '1'.repeat(33)])], [...idRecords(ids)]);
+  }
+  // thousands of ids sharing words (equal high words, equal low words, few distinct values per word): each sorting pass keeps the order of the ones before
+  for (let k = 0; k < 4; k++) {
+    const word = (): bigint => BigInt([0, 1, 0xffffffff, rng.int(1 << 30), rng.int(3)][rng.int(5)]!);
+    const ids = Array.from({ length: 3000 + rng.int(3000) }, () => (word() << 96n) | (word() << 64n) | (word() << 32n) | word());
+    assert.equal([...hexIdRecords(ids.map((o) => o.toString(16)))], [...idRecords(ids)]);
   }
 });
 
