@@ -37,7 +37,7 @@
  */
 import { containerPort, type ContainerCore } from '../container/container.js';
 import type { ShardStore, LocatedShardRead, PreparedShardWrite } from '../io/shard-store.js';
-import { readHashedGroup, writeHashedGroup, type HashedReadSlot, type HashedWriteSlot } from '../media/block-device.js';
+import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
 import { unitOid } from '../io/shard-store.js';
 import { groupShards, roleShards, dkeyRotation, stripeBuffers, stripeViews, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
 import { deferFill, deferredFills, dropFill, FILL_MAX_COEFFS } from '../media/fills.js';
@@ -53,13 +53,9 @@ import { throwIfAborted, CairnError, assert } from '../../core/errors.js';
 import { Semaphore, runBounded, runBoundedIter } from '../../core/semaphore.js';
 import { swallowed } from '../../core/log.js';
 import { setMaxListeners } from 'node:events';
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { mediaErrorFromErrno } from '../media/errors.js';
-import type { HashedRead, HashedWrite } from '../media/io-engine.js';
 import type { RebuildBudget } from './rebuild-budget.js';
+import { FusedQueue, WriteGroup, fusedAddon, type FlatStep, type RebuildAddon } from './rebuild-steps.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
 export const MIGRATE_CONCURRENCY = 16;
@@ -120,94 +116,6 @@ let fusedOn = process.env[REBUILD_FUSED_ENV] !== '0';
 export function rebuildFused(on?: boolean): boolean {
   if (on !== undefined) fusedOn = on;
   return fusedOn;
-}
-
-/** The rebuild addon (native/rebuild.c): one decode step as one pool job. */
-interface RebuildAddon {
-  rebuildStep(k: number, cell: number, slots: Uint8Array, rows: Uint8Array, reads: readonly HashedRead[], writes: readonly HashedWrite[]): Promise<Array<bigint | number>>;
-  /**
-   * `rebuildStep` with its requests as numbers (no property read through N-API: 4-8 against
-   * 16-80 us per call measured): read j lands in cell j of every stripe of `slots`; write i is
-   * outs[i] then zeros up to its total. nums: per read fd, position, hashLen; per write fd,
-   * position, hashLen, total. seeds: k + m.
-   */
-  rebuildStepFlat(k: number, cell: number, slots: Uint8Array, rows: Uint8Array, outs: readonly Uint8Array[], nums: Float64Array, seeds: BigUint64Array): Promise<Array<bigint | number>>;
-  /** Several `rebuildStepFlat` steps (7 arguments each, one after another in `args`) run by one pool job: each step's answers, in order. */
-  rebuildStepsFlat?(args: unknown[]): Promise<Array<Array<bigint | number>>>;
-}
-
-/** A fused step's arguments (`rebuildStepFlat`'s, in order). */
-type FlatStep = [k: number, cell: number, slots: Uint8Array, rows: Uint8Array, outs: Uint8Array[], nums: Float64Array, seeds: BigUint64Array];
-
-/** Pool jobs of fused steps in flight at most: this machine's cores (more run no sooner, and each submission wakes a thread). */
-const FUSED_JOBS = Math.max(1, availableParallelism());
-/** Fused steps one pool job runs at most (one after another). */
-const FUSED_STEPS_PER_JOB = 16;
-
-/**
- * The fused steps of a migration, sent to the pool as at most FUSED_JOBS jobs in flight: a step that
- * arrives while that many run waits, and when a job completes the steps waiting go as one job
- * (`rebuildStepsFlat`, its steps one after another): one submission and one completion for several
- * steps. Why: a submission wakes a pool thread, and on this busy 2-core machine the wake took the
- * JavaScript thread's core: a step's native call measured 270 us (one step) to 940 us (a batch) of
- * the JavaScript thread's wall time inside a rebuild, against 4-8 us alone. Each step's promise gets
- * its own answers; a job the addon refuses rejects its steps (they run the other way).
- */
-class FusedQueue {
-  private inFlight = 0;
-  private flushQueued = false;
-  private readonly steps: FlatStep[] = [];
-  private readonly waiters: Array<{ resolve: (a: Array<bigint | number>) => void; reject: (e: unknown) => void }> = [];
-  private readonly flushNow = (): void => { this.flushQueued = false; this.flush(); };
-
-  constructor(private readonly addon: RebuildAddon) {}
-
-  add(step: FlatStep): Promise<Array<bigint | number>> {
-    this.steps.push(step);
-    const p = new Promise<Array<bigint | number>>((resolve, reject) => { this.waiters.push({ resolve, reject }); });
-    // (sent when this run of JavaScript ends, with the others it starts, if a job slot is free)
-    if (this.inFlight < FUSED_JOBS && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushNow); }
-    return p;
-  }
-
-  private flush(): void {
-    while (this.inFlight < FUSED_JOBS && this.steps.length > 0) {
-      const n = Math.min(FUSED_STEPS_PER_JOB, Math.ceil(this.steps.length / (FUSED_JOBS - this.inFlight)));
-      const steps = this.steps.splice(0, n), waiters = this.waiters.splice(0, n);
-      let p: Promise<Array<Array<bigint | number>>>;
-      try {
-        if (this.addon.rebuildStepsFlat !== undefined) {
-          const args: unknown[] = [];
-          for (const st of steps) args.push(...st);
-          p = this.addon.rebuildStepsFlat(args);
-        } else {
-          p = Promise.all(steps.map((st) => this.addon.rebuildStepFlat(...st)));
-        }
-      } catch (e) {
-        for (const w of waiters) w.reject(e);
-        continue;
-      }
-      this.inFlight++;
-      p.then((all) => { for (let i = 0; i < waiters.length; i++) waiters[i]!.resolve(all[i]!); }, (e: unknown) => { for (const w of waiters) w.reject(e); })
-        .finally(() => { this.inFlight--; this.flush(); });
-    }
-  }
-}
-let rebuildAddon: RebuildAddon | null | undefined;
-/** The rebuild addon, loaded once (next to the sources or one level up from dist/); undefined when absent, not loadable or CAIRN_NO_NATIVE=1. */
-function fusedAddon(): RebuildAddon | undefined {
-  if (rebuildAddon === undefined) {
-    rebuildAddon = null;
-    if (process.platform === 'linux' && process.env.CAIRN_NO_NATIVE !== '1') {
-      for (const rel of ['../../native/build/Release/cairn_rebuild.node', '../../../native/build/Release/cairn_rebuild.node']) {
-        const path = fileURLToPath(new URL(rel, import.meta.url));
-        if (!existsSync(path)) continue;
-        try { rebuildAddon = createRequire(import.meta.url)(path) as RebuildAddon; } catch (err) { swallowed('migrate.rebuild-addon-unloadable', err); }
-        break;
-      }
-    }
-  }
-  return rebuildAddon ?? undefined;
 }
 
 /** What the grouped steps did (`rebuildGroupStats`): counted since the process started. */
@@ -367,51 +275,6 @@ class MigrationRun {
   /** Wait for every queued write (errors were reported to their objects). */
   async settle(): Promise<void> {
     await Promise.allSettled([...this.pending]);
-  }
-}
-
-/**
- * Prepared writes of a rebuild (`ShardStore.prepareArrayWriteNow`) made in one run of JavaScript,
- * sent as one hashed group write (media `writeHashedGroup`: one pool job, one promise) when the run
- * ends; each member is then finished with its own result (its record appended, or its extent freed
- * and the error thrown), and settles on its own: a failed member fails only its step.
- */
-class WriteGroup {
-  sent = false;
-  private readonly members: PreparedShardWrite[] = [];
-  private readonly slots: HashedWriteSlot[] = [];
-  private readonly waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
-
-  constructor() { queueMicrotask(() => this.send()); }
-
-  add(w: PreparedShardWrite): Promise<void> {
-    this.members.push(w); this.slots.push(w.write);
-    return new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }); });
-  }
-
-  private send(): void {
-    this.sent = true;
-    let results: Promise<Array<bigint | Error>>;
-    try {
-      results = writeHashedGroup(this.slots);
-    } catch (e) {
-      this.finish(this.members.map(() => (e instanceof Error ? e : new Error(String(e)))));
-      return;
-    }
-    results.then((out) => this.finish(out), (e: unknown) => this.finish(this.members.map(() => (e instanceof Error ? e : new Error(String(e))))));
-  }
-
-  private finish(out: ReadonlyArray<bigint | Error>): void {
-    for (let i = 0; i < this.members.length; i++) {
-      const w = this.waiters[i]!;
-      try {
-        const p = this.members[i]!.finish(out[i]);
-        if (p === undefined) w.resolve();
-        else p.then(w.resolve, w.reject);
-      } catch (e) {
-        w.reject(e);
-      }
-    }
   }
 }
 
