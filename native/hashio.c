@@ -31,6 +31,10 @@
  *     the whole stripes in `data` (gfni.c gf_parity_fill), then hashed and written with the rest,
  *     so an EC write's parity is encoded on the pool thread that hashes and writes it, in the job
  *     the write goes in anyway (no dispatch of its own).
+ *     When a batch holds a whole EC write through writable mappings (both parity rows' fills and
+ *     every data cell's gather write of the same stripes), the fill, the copies and the hashes are
+ *     one pass over the data (fused_pass, gfni.c gf_fused_stripes); the parity buffers are then
+ *     left as they were (the file holds the parity).
  *   copyInto(dst, dstOffset, src) -> undefined
  *     memcpy of `src` into `dst` at `dstOffset`, synchronously. Views of shared WebAssembly memory
  *     (the codec's) are copied by V8 byte-relaxed (about half memcpy's speed here); this is memcpy.
@@ -674,9 +678,9 @@ static void free_batch(batch_t *b) {
 /** How a group of the vector pass gets its bytes (MULTI_MAPPED_WRITE: copied into the file's writable mapping while hashed). */
 enum { MULTI_WRITE = 0, MULTI_MAPPED = 1, MULTI_PREAD = 2, MULTI_MAPPED_WRITE = 3 };
 
-/** The kind of group request `q` can join (-1: none): long enough; a write's hashed bytes in its views; a mapped read wholly hashed. */
+/** The kind of group request `q` can join (-1: none): not answered yet, long enough; a write's hashed bytes in its views; a mapped read wholly hashed. */
 static int multi_kind(const breq_t *q) {
-  if (q->hash_len < MULTI_MIN_BYTES) return -1;
+  if (q->done || q->hash_len < MULTI_MIN_BYTES) return -1; /* (done: answered by the fused pass) */
   if (q->write) return q->hash_len <= q->total ? (q->map && !q->nomap ? MULTI_MAPPED_WRITE : MULTI_WRITE) : -1;
   if (q->map) return q->hash_len == q->total ? MULTI_MAPPED : -1;
   return q->hash_len <= q->total ? MULTI_PREAD : -1;
@@ -717,6 +721,21 @@ static void hash_rest(xxh64_t *s, const struct iovec *iov, int cnt, int vi, size
 }
 
 /*
+ * Whether mapped batch writes store into the mapping with non-temporal stores (xxh64x_rounds_to):
+ * the page cache's lines are written whole without first being read from memory (an ordinary
+ * store to a line not in cache reads it: the RFO), and a written cell is not read again soon.
+ * Measured here (C only, an EC 4+2 write's 6 cells of 256 KiB, fill then copy+hash in groups of 3,
+ * into a 512 MiB mapped file): 186-192 us per MiB of data with ordinary stores, 148-149 with these.
+ * (EC writes whose cells the fused pass takes do not come here: fused_pass.) CAIRN_MAP_STREAM=0
+ * turns it off (A/B).
+ */
+static int map_stream_on(void) {
+  static int state; /* 0 not decided, 1 on, -1 off */
+  if (state == 0) { const char *e = getenv("CAIRN_MAP_STREAM"); state = e && strcmp(e, "0") == 0 ? -1 : 1; }
+  return state > 0;
+}
+
+/*
  * Hash `n` requests `g` side by side (`kind` as multi_kind): mapped reads are copied out of their
  * mappings into their views in the same pass, reads already in their views and writes are hashed
  * there (all go view by view, as long as the streams' view boundaries fall on 32-byte stripes —
@@ -747,7 +766,7 @@ static __attribute__((noinline)) int multi_streams(breq_t **g, int n, int kind, 
       src[i] = kind == MULTI_MAPPED ? base[i] + pos : view;
       dst[i] = kind == MULTI_MAPPED_WRITE ? base[i] + pos : view;
     }
-    if (!xxh64x_rounds(n, v, src, copy ? dst : NULL, chunk)) { if (pos == 0) return 0; break; }
+    if (!xxh64x_rounds_to(n, v, src, copy ? dst : NULL, chunk, kind == MULTI_MAPPED_WRITE && map_stream_on())) { if (pos == 0) return 0; break; }
     pos += chunk;
     for (int i = 0; i < n; i++) { vo[i] += chunk; if (vo[i] == g[i]->iov[vi[i]].iov_len) { vi[i]++; vo[i] = 0; } }
   }
@@ -841,26 +860,111 @@ static void multi_pass(batch_t *b) {
   }
 }
 
+/* gfni.c: an EC write's stripes in one pass (parity, copy into the mappings, XXH64), and whether it runs here. */
+int gf_fused_on(void);
+int gf_fused_stripes(const uint8_t *coef0, const uint8_t *coef1, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *const *dst, uint64_t (*v)[4]);
+
+/** Whether `q` is a write the fused pass can take: through a writable mapping (not backed off), wholly hashed, not answered yet. */
+static int fusable(const breq_t *q) {
+  return q->write && !q->done && q->map && !q->nomap && q->hash_len == q->total;
+}
+
+/** Guarded gf_fused_stripes into the mappings (not inlined: the caller's sigsetjmp frame stays simple); 0, or -1 on a fault or a shape it refused. */
+static __attribute__((noinline)) int fused_guarded(const breq_t *p0, const breq_t *p1, uint8_t *const *dst, uint64_t (*v)[4]) {
+  sigjmp_buf jb;
+  if (sigsetjmp(jb, 0)) { guard_jmp = NULL; return -1; }
+  guard_jmp = &jb;
+  const int r = gf_fused_stripes(p0->fill_coef, p1->fill_coef, p0->fill_k, p0->fill_cell, p0->fill_data, p0->fill_len, dst, v);
+  guard_jmp = NULL;
+  return r;
+}
+
+/*
+ * The EC writes of a batch in one pass each (gfni.c gf_fused_stripes): two writes carrying fills
+ * of the same stripes (the two parity rows) and, for each of the k data cells, a write whose views
+ * are that cell of every stripe, in order (a gather write of the caller's bytes), all through
+ * writable mappings. Their parity is computed from the data as it is copied into the mappings and
+ * every cell hashed in the same pass: each data byte is loaded once (the unfused way loads it for
+ * the fill, then again for the copy+hash, and stores and reloads the parity). The parity buffers
+ * are left as they were (only the file's bytes are read later: fills.ts). A fault (SIGBUS) leaves
+ * the writes to the unfused way, which repeats them (and falls back to pwritev).
+ */
+static void fused_pass(batch_t *b) {
+  if (!gf_fused_on()) return;
+  for (uint32_t i = 0; i < b->n; i++) {
+    breq_t *q = &b->r[i];
+    if (!q->fill_k || q->fill_k > 6 || !fusable(q) || q->count != 1) continue;
+    breq_t *m = NULL;
+    for (uint32_t j = i + 1; j < b->n && m == NULL; j++) {
+      breq_t *x = &b->r[j];
+      if (x->fill_k == q->fill_k && x->fill_data == q->fill_data && x->fill_len == q->fill_len && x->fill_cell == q->fill_cell
+          && fusable(x) && x->count == 1 && x->total == q->total && x->iov[0].iov_base != q->iov[0].iov_base) m = x;
+    }
+    if (m == NULL) continue;
+    const int k = q->fill_k;
+    const size_t cell = q->fill_cell, stripes = q->fill_len / ((size_t)k * cell);
+    const uint8_t *data = q->fill_data;
+    breq_t *cells[8] = { 0 };
+    int found = 0;
+    for (uint32_t j = 0; j < b->n && found < k; j++) {
+      breq_t *x = &b->r[j];
+      if (x->fill_k || !fusable(x) || x->count != stripes || x->total != stripes * cell) continue;
+      const uint8_t *v0 = x->iov[0].iov_base;
+      if (v0 < data || v0 >= data + (size_t)k * cell || (size_t)(v0 - data) % cell != 0) continue;
+      const size_t c = (size_t)(v0 - data) / cell;
+      if (cells[c]) continue;
+      int ok = 1;
+      for (size_t t = 0; t < stripes && ok; t++) ok = x->iov[t].iov_base == data + (t * (size_t)k + c) * cell && x->iov[t].iov_len == cell;
+      if (ok) { cells[c] = x; found++; }
+    }
+    if (found < k) continue;
+    cells[k] = q; cells[k + 1] = m;
+    uint8_t *dst[8]; uint64_t v[8][4]; xxh64_t st[8];
+    int seen = 1;
+    for (int j = 0; j < k + 2; j++) {
+      dst[j] = cells[j]->map->base + cells[j]->position;
+      xxh64_init(&st[j], cells[j]->seed);
+      memcpy(v[j], st[j].v, sizeof v[j]);
+      seen = seen && map_seen(cells[j]->map, cells[j]->position, cells[j]->total);
+    }
+    const long f0 = seen ? thread_faults() : -1;
+    if (fused_guarded(q, m, dst, v) != 0) continue; /* (the unfused way repeats it) */
+    if (seen) {
+      const long f1 = thread_faults();
+      for (int j = 0; j < k + 2; j++) mapped_faults(cells[j]->map, f0, f1, (size_t)(k + 2) * q->total);
+    }
+    for (int j = 0; j < k + 2; j++) {
+      breq_t *x = cells[j];
+      memcpy(st[j].v, v[j], sizeof v[j]);
+      st[j].total = x->total;
+      x->hash = xxh64_digest(&st[j]);
+      x->err = 0; x->done = 1;
+      map_used(x->map, x->position, x->total, MAP_WRITE_ZAP_BYTES);
+    }
+  }
+}
+
 static void run_batch(napi_env env, void *data) {
   batch_t *b = data;
+  for (uint32_t i = 0; i < b->n; i++) if (b->r[i].write && b->r[i].map && map_backed_off(b->r[i].map, b->r[i].total)) b->r[i].nomap = 1;
+  fused_pass(b);
   /* deferred parity first: each fill's output is its write's first view, hashed and written below.
    * Two fills of the same stripes (the parity rows of one EC write) go in one pass over them. */
   uint8_t filled[MAX_BATCH];
   memset(filled, 0, b->n);
   for (uint32_t i = 0; i < b->n; i++) {
     breq_t *q = &b->r[i];
-    if (!q->fill_k || filled[i]) continue;
+    if (!q->fill_k || filled[i] || q->done) continue;
     filled[i] = 1;
     breq_t *m = NULL;
     for (uint32_t j = i + 1; j < b->n && m == NULL; j++) {
       breq_t *x = &b->r[j];
-      if (!filled[j] && x->fill_k == q->fill_k && x->fill_data == q->fill_data && x->fill_len == q->fill_len && x->fill_cell == q->fill_cell
+      if (!filled[j] && !x->done && x->fill_k == q->fill_k && x->fill_data == q->fill_data && x->fill_len == q->fill_len && x->fill_cell == q->fill_cell
           && x->iov[0].iov_len == q->iov[0].iov_len && x->iov[0].iov_base != q->iov[0].iov_base) { m = x; filled[j] = 1; }
     }
     if (m != NULL) gf_parity_fill2(q->fill_coef, m->fill_coef, q->fill_k, q->fill_cell, q->fill_data, q->fill_len, q->iov[0].iov_base, m->iov[0].iov_base, q->iov[0].iov_len);
     else gf_parity_fill(q->fill_coef, q->fill_k, q->fill_cell, q->fill_data, q->fill_len, q->iov[0].iov_base, q->iov[0].iov_len);
   }
-  for (uint32_t i = 0; i < b->n; i++) if (b->r[i].write && b->r[i].map && map_backed_off(b->r[i].map, b->r[i].total)) b->r[i].nomap = 1;
   multi_pass(b);
   for (uint32_t i = 0; i < b->n; i++) {
     breq_t *q = &b->r[i];

@@ -32,7 +32,8 @@
 /*
  * The rounds of `K` registers (2K streams) over `len` bytes (a multiple of 32). `src[i]`/`dst[i]`
  * for i < 2K (a stream may repeat another: its lanes are computed twice and its copy stored twice,
- * to the same place). `copy`: store each stripe to dst[i] too.
+ * to the same place). `copy`: store each stripe to dst[i] too; 2: with non-temporal stores (every
+ * dst[i] 32-byte aligned; the caller fences).
  */
 static inline __attribute__((always_inline, target("avx512f,avx512dq")))
 void rounds_k(int K, int copy, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *const *dst, size_t len) {
@@ -44,7 +45,8 @@ void rounds_k(int K, int copy, uint64_t (*v)[4], const uint8_t *const *src, uint
     for (int j = 0; j < K; j++) {
       __m256i a = _mm256_loadu_si256((const __m256i *)(src[2 * j] + off));
       __m256i b = _mm256_loadu_si256((const __m256i *)(src[2 * j + 1] + off));
-      if (copy) { _mm256_storeu_si256((__m256i *)(dst[2 * j] + off), a); _mm256_storeu_si256((__m256i *)(dst[2 * j + 1] + off), b); }
+      if (copy == 2) { _mm256_stream_si256((__m256i *)(dst[2 * j] + off), a); _mm256_stream_si256((__m256i *)(dst[2 * j + 1] + off), b); }
+      else if (copy) { _mm256_storeu_si256((__m256i *)(dst[2 * j] + off), a); _mm256_storeu_si256((__m256i *)(dst[2 * j + 1] + off), b); }
       __m512i in = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
       acc[j] = _mm512_mullo_epi64(_mm512_rol_epi64(_mm512_add_epi64(acc[j], _mm512_mullo_epi64(in, p2)), 31), p1);
     }
@@ -57,6 +59,16 @@ void rounds_k(int K, int copy, uint64_t (*v)[4], const uint8_t *const *src, uint
 
 static __attribute__((target("avx512f,avx512dq"))) void rounds_any(int K, int copy, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *const *dst, size_t len) {
   /* (constant K and copy in each call: the compiler keeps the accumulators in registers) */
+  if (copy == 2) {
+    switch (K) {
+      case 1: rounds_k(1, 2, v, src, dst, len); break;
+      case 2: rounds_k(2, 2, v, src, dst, len); break;
+      case 3: rounds_k(3, 2, v, src, dst, len); break;
+      default: rounds_k(4, 2, v, src, dst, len); break;
+    }
+    _mm_sfence();
+    return;
+  }
   switch (K * 2 + (copy != 0)) {
     case 2: rounds_k(1, 0, v, src, dst, len); break;
     case 3: rounds_k(1, 1, v, src, dst, len); break;
@@ -80,6 +92,10 @@ int xxh64x_available(void) {
 }
 
 int xxh64x_rounds(int n, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *const *dst, size_t len) {
+  return xxh64x_rounds_to(n, v, src, dst, len, 0);
+}
+
+int xxh64x_rounds_to(int n, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *const *dst, size_t len, int stream) {
   if (n < 1 || n > XXH64X_MAX_STREAMS || (len & 31) != 0 || !xxh64x_available()) return 0;
   if (len == 0) return 1;
   /* An odd count repeats the last stream in the spare half (its lanes copied back from the first). */
@@ -93,7 +109,12 @@ int xxh64x_rounds(int n, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *c
     s[i] = src[k];
     d[i] = dst ? dst[k] : NULL;
   }
-  rounds_any(m / 2, dst != NULL, lanes, s, d, len);
+  int copy = dst != NULL;
+  if (copy && stream) {
+    copy = 2;
+    for (int i = 0; i < n; i++) if (((uintptr_t)dst[i] & 31) != 0) copy = 1; /* (streaming stores need aligned destinations) */
+  }
+  rounds_any(m / 2, copy, lanes, s, d, len);
   for (int i = 0; i < n; i++) memcpy(v[i], lanes[i], sizeof lanes[i]);
   return 1;
 }
@@ -102,5 +123,6 @@ int xxh64x_rounds(int n, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *c
 
 int xxh64x_available(void) { return 0; }
 int xxh64x_rounds(int n, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *const *dst, size_t len) { (void)n; (void)v; (void)src; (void)dst; (void)len; return 0; }
+int xxh64x_rounds_to(int n, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *const *dst, size_t len, int stream) { (void)n; (void)v; (void)src; (void)dst; (void)len; (void)stream; return 0; }
 
 #endif

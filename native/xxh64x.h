@@ -18,4 +18,13 @@ int xxh64x_available(void);
  */
 int xxh64x_rounds(int n, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *const *dst, size_t len);
 
+/**
+ * xxh64x_rounds, and when `stream` is not 0 and `dst` given, the copies are stored with
+ * non-temporal (streaming) stores where every dst[i] is 32-byte aligned (ordinary stores
+ * otherwise), fenced before returning: for destinations not read again soon (a write into the page
+ * cache through a mapping), whose lines are then not first read from memory (the RFO of an
+ * ordinary store to a line not in cache).
+ */
+int xxh64x_rounds_to(int n, uint64_t (*v)[4], const uint8_t *const *src, uint8_t *const *dst, size_t len, int stream);
+
 #endif

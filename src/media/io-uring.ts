@@ -92,8 +92,8 @@ export interface NativeAddon {
    * from addons built before it existed.
    */
   parityFill?(coeffs: Uint8Array, cell: number, data: Uint8Array, out: Uint8Array): void;
-  /** The kernel parity fills run on ('gfni', else 'scalar'); 'scalar' forces the scalar reference (tests), 'single' keeps GFNI without pairing two fills of one job's same data (one pass for both rows), 'auto' undoes either. */
-  fillKernel?(mode?: 'scalar' | 'single' | 'auto'): 'gfni' | 'scalar';
+  /** The kernel parity fills run on ('gfni', else 'scalar'); 'scalar' forces the scalar reference (tests), 'single' keeps GFNI without pairing two fills of one job's same data (one pass for both rows), 'unfused' keeps GFNI without fusing an EC write's fills with its data cells' copy+hash (native gf_fused_stripes: one pass over the data for parity, copy into the mappings and hashes), 'auto' undoes any. */
+  fillKernel?(mode?: 'scalar' | 'single' | 'unfused' | 'auto'): 'gfni' | 'scalar';
   /**
    * A read-only shared mapping of the first `length` bytes of file `fd` (undefined when it cannot
    * be made). A `hashedBatch` read carrying it as a 7th element copies its bytes out of the
