@@ -32,7 +32,13 @@ type QueuedRecord = AppendRecord & { objects?: string[] };
  * young-generation collection until the checkpoint drops them.
  */
 class PackedGroup {
-  constructor(readonly bytes: Buffer) {}
+  /**
+   * `maxEpoch`: the highest epoch of its `records` records; `[idFrom, idTo)`: the object ids its
+   * INTENTs name, in the storage's `liveIds` (gathered when it was written; idFrom -1 when one
+   * was not 1-32 hex digits: a checkpoint then reads them from the bytes, as any group it keeps
+   * part of). A checkpoint that drops the whole group takes its ids from there, without walking it.
+   */
+  constructor(readonly bytes: Buffer, readonly maxEpoch: bigint, readonly records: number, public idFrom: number, public idTo: number) {}
 }
 
 /** What a redo journal keeps of the records written since its last rewrite (in file order). */
@@ -286,6 +292,8 @@ export class LocalContainerStorage implements ContainerStorage {
    * REDO_CHECKPOINT_BYTES, past which the pool checkpoints.
    */
   private live: LiveEntry[] = [];
+  /** Redo journals: the object ids named by the INTENTs of the packed groups of `live` (`PackedGroup.idFrom`). */
+  private liveIds = new IdWords();
   /** Redo journals: a group sync (or a checkpoint's swap of the journal files) running on the journal ends (a rewrite waits for it). */
   private syncEnded: Array<() => void> = [];
   /** Redo journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
@@ -536,7 +544,20 @@ export class LocalContainerStorage implements ContainerStorage {
    * commit is acknowledged).
    */
   private keepLive(recs: QueuedRecord[], written?: Buffer): void {
-    if (written !== undefined) { this.live.push(new PackedGroup(Buffer.from(written))); return; } // (the batch buffer is reused by the next encode)
+    if (written !== undefined) {
+      // (a copy: the batch buffer is reused by the next encode)
+      const ids = this.liveIds, from = ids.n;
+      let max = 0n, ok = true;
+      for (let i = 0; i < recs.length; i++) {
+        const r = recs[i]!;
+        if (r.epoch > max) max = r.epoch;
+        const objs = r.objects;
+        if (objs !== undefined && ok) for (let k = 0; k < objs.length; k++) if (!ids.addHex(objs[k]!)) { ok = false; break; }
+      }
+      if (!ok) ids.n = from;
+      this.live.push(new PackedGroup(Buffer.from(written), max, recs.length, ok ? from : -1, ids.n));
+      return;
+    }
     let bins: Array<Uint8Array | undefined> | undefined;
     for (let i = 0; i < recs.length; i++) {
       const r = recs[i]!;
@@ -590,6 +611,7 @@ export class LocalContainerStorage implements ContainerStorage {
     for (let i = 0; i < n; i++) {
       const e = this.live[i]!;
       if (e instanceof PackedGroup) {
+        if (e.maxEpoch <= covered && e.idFrom >= 0) { drops += e.records; dropped.addWords(this.liveIds, e.idFrom, e.idTo); continue; } // (all dropped)
         const b = e.bytes;
         drops += Journal.splitBatch(b, covered, (type, epoch, start, end, binary) => { kept.push(packedRecord(b, type, epoch, start, end, binary)); }, (start, end, binary) => intentIds(b, start, end, binary));
         continue;
@@ -615,6 +637,10 @@ export class LocalContainerStorage implements ContainerStorage {
     try {
       await this.journal.commitReplace(prep, liveRecords(extra), () => liveRecords(this.live.slice(n + extra.length)));
       this.live = (kept as LiveEntry[]).concat(this.live.slice(n));
+      // the ids of the packed groups still live (written meanwhile) move to a new sink
+      const ids = new IdWords();
+      for (const e of this.live) if (e instanceof PackedGroup && e.idFrom >= 0) { const from = ids.n; ids.addWords(this.liveIds, e.idFrom, e.idTo); e.idFrom = from; e.idTo = ids.n; }
+      this.liveIds = ids;
       this.coveredUpTo = covered;
     } finally {
       this.draining = false;
@@ -697,6 +723,7 @@ export class LocalContainerStorage implements ContainerStorage {
     // (callers synced the stores first: every record the journal held is covered)
     for (const r of liveRecords(this.live)) if (r.epoch > this.coveredUpTo) this.coveredUpTo = r.epoch;
     this.live = [];
+    this.liveIds = new IdWords();
   }
 
   async registeredObjects(): Promise<bigint[]> {
@@ -842,6 +869,14 @@ export class IdWords {
     if (base + 4 > this.w.length) { const w = new Uint32Array(2 * this.w.length); w.set(this.w); this.w = w; }
     this.w[base] = 0; this.w[base + 1] = 0; this.w[base + 2] = 0; this.w[base + 3] = 0;
     return base;
+  }
+
+  /** Add ids `[from, to)` of `src`. */
+  addWords(src: IdWords, from: number, to: number): void {
+    if (to <= from) return;
+    while (4 * (this.n + to - from) > this.w.length) { const w = new Uint32Array(2 * this.w.length); w.set(this.w); this.w = w; }
+    this.w.set(src.w.subarray(4 * from, 4 * to), 4 * this.n);
+    this.n += to - from;
   }
 
   /** Add the id whose hex digits are `b[at, at + len)`; false (nothing added) unless they are 1-32 lowercase hex digits. */
