@@ -132,10 +132,10 @@ export class Cluster {
     this.etcd = await startEtcd({ dir, port, peerPort });
   }
 
-  /** A client of the pool. */
-  connect(secret = this.secret, opts: { tls?: boolean } = {}): Promise<Pool> {
+  /** A client of the pool (`now`: the clock its epochs follow, default the wall clock). */
+  connect(secret = this.secret, opts: { tls?: boolean; now?: () => number } = {}): Promise<Pool> {
     const tls = opts.tls ?? this.opts.tls !== undefined;
-    return Pool.connect({ etcd: this.etcd.url, pool: this.pool, secret, ...(tls && this.opts.tls ? { tls: { ca: readFileSync(this.opts.tls.ca) } } : {}) });
+    return Pool.connect({ etcd: this.etcd.url, pool: this.pool, secret, ...(tls && this.opts.tls ? { tls: { ca: readFileSync(this.opts.tls.ca) } } : {}), ...(opts.now ? { now: opts.now } : {}) });
   }
 
   /** Stop every engine (SIGTERM, then SIGKILL) and etcd. */

@@ -1,0 +1,106 @@
+/**
+ * Freshness across clients (issue 15): a read "now" that starts after another client's commit was
+ * acknowledged sees that commit. Two clients of one connected pool (separate connections, separate
+ * epoch clocks): one commits, the other reads "now" at once, many times over — for a value, a
+ * transaction, a dkey listing and a punch. A commit made in the same clock tick as the read
+ * carries logical and slot bits above the reader's wall-clock epoch, so without commit-wait
+ * (src/net/connected.ts) such a read misses it. The clients' clock ticks every `TICK_MS` (one
+ * clock of a host, read coarsely): a round trip fits in one tick here as it fits in one
+ * millisecond on a fast machine, so the race is met in most rounds, not by luck.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Cluster } from '../helpers/cluster.js';
+import { rejectsWith, text } from '../helpers/tmp.js';
+import type { Pool } from '../../src/pool/pool.js';
+
+/** Iterations per case. */
+const ROUNDS = 100;
+/** The clients' clock tick. */
+const TICK_MS = 25;
+const coarse = () => Math.floor(Date.now() / TICK_MS) * TICK_MS;
+
+const t = suite('freshness');
+let cluster: Cluster;
+let a: Pool, b: Pool;
+t.before(async () => {
+  cluster = await Cluster.start({ engines: 2, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000 });
+  a = await cluster.connect(cluster.secret, { now: coarse });
+  b = await cluster.connect(cluster.secret, { now: coarse });
+});
+t.after(async () => { await a?.close(); await b?.close(); await cluster?.stop(); });
+
+t('a value committed by one client is read "now" by another at once', async () => {
+  const ca = await a.createContainer('fresh', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const cb = await b.openContainer('fresh');
+  const missed: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const [w, r] = i % 2 === 0 ? [ca, cb] : [cb, ca];
+    await w.object('v').update('d', 'a', String(i));
+    const got = text(await r.object('v').fetch('d', 'a'));
+    if (got !== String(i)) missed.push(i);
+  }
+  assert.equal(missed, [], `reads that missed the other client's acknowledged commit: ${missed.length} of ${ROUNDS}`);
+});
+
+t('a transaction committed by one client is read "now" by another at once', async () => {
+  const ca = await a.openContainer('fresh');
+  const cb = await b.openContainer('fresh');
+  let missed = 0;
+  for (let i = 0; i < ROUNDS; i++) {
+    const tx = ca.beginTx();
+    await tx.object('t').update('d', 'a', String(i));
+    await tx.object('t2').update('d', 'a', String(i));
+    await tx.commit();
+    if (text(await cb.object('t').fetch('d', 'a')) !== String(i)) missed++;
+    if (text(await cb.object('t2').fetch('d', 'a')) !== String(i)) missed++;
+  }
+  assert.is(missed, 0, 'reads that missed the other client\'s acknowledged transaction');
+});
+
+t('a dkey created and a dkey punched by one client are listed "now" by another at once', async () => {
+  const ca = await a.openContainer('fresh');
+  const cb = await b.openContainer('fresh');
+  let missed = 0;
+  const list = async () => { const out: string[] = []; for await (const k of cb.object('l').listDkeys()) out.push(Buffer.from(k).toString()); return out; };
+  for (let i = 0; i < ROUNDS / 3; i++) {
+    await ca.object('l').update(`k${i}`, 'a', 'x');
+    if (!(await list()).includes(`k${i}`)) missed++;
+    await ca.object('l').punchDkey(`k${i}`);
+    if ((await list()).includes(`k${i}`)) missed++;
+  }
+  assert.is(missed, 0, 'listings that missed the other client\'s acknowledged create or punch');
+});
+
+t('clients whose clocks differ by less than CAIRN_CLOCK_SKEW_MS read each other\'s commits "now"', async () => {
+  // The writer's clock runs 30 ms ahead of the reader's (another host): its commits carry epochs
+  // 30 ms in the reader's future. Its commit-wait covers the skew it is told of.
+  const ahead = () => Date.now() + 30;
+  process.env.CAIRN_CLOCK_SKEW_MS = '40';
+  let w: Pool;
+  try { w = await cluster.connect(cluster.secret, { now: ahead }); } finally { delete process.env.CAIRN_CLOCK_SKEW_MS; }
+  const r = await cluster.connect();
+  try {
+    const cw = await w.openContainer('fresh');
+    const cr = await r.openContainer('fresh');
+    let missed = 0;
+    for (let i = 0; i < 30; i++) {
+      await cw.object('skew').update('d', 'a', String(i));
+      if (text(await cr.object('skew').fetch('d', 'a')) !== String(i)) missed++;
+    }
+    assert.is(missed, 0, 'reads that missed the commit of a client whose clock is ahead');
+  } finally {
+    await w.close();
+    await r.close();
+  }
+});
+
+t('a malformed CAIRN_CLOCK_SKEW_MS is refused at connect (INVALID_ARGUMENT)', async () => {
+  for (const bad of ['-1', '1.5', 'x', '100000']) {
+    process.env.CAIRN_CLOCK_SKEW_MS = bad;
+    // (a pool that connects anyway is closed, so the failure is reported rather than left open)
+    try { await rejectsWith(cluster.connect().then(async (p) => { await p.close(); return p; }), 'INVALID_ARGUMENT'); } finally { delete process.env.CAIRN_CLOCK_SKEW_MS; }
+  }
+});
+
+t.run();
