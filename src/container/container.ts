@@ -31,6 +31,7 @@ import { ObjectError, badArg } from '../io/errors.js';
 import { splitUnitOid, unitOid, type ShardStore } from '../io/shard-store.js';
 import { isPartialStripe, type ApplyContext, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
 import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, resolveGroups, type ObjectClass } from '../../placement/index.js';
+import { NAME_HASH_JS_MAX_BYTES, shortNameObjectId } from '../../placement/name-hash.js';
 
 /** Container properties fixed at creation. */
 export interface ContainerProps {
@@ -293,7 +294,7 @@ export class ContainerCore {
   /** LCG state of the one-in-2^NAME_OID_SAMPLE_SHIFT choice while sampled (deterministic, not periodic in a way access patterns meet). */
   private nameRnd = 0x6e616d65;
   /** `defaultClass()`: the parsed default class, by the name it was parsed from. */
-  private defaultCls: { name: string; cls: ObjectClass; idBase: bigint | undefined } | undefined;
+  private defaultCls: { name: string; cls: ObjectClass; idBase: bigint | undefined; idTop: number } | undefined;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
   private readonly availableFn = (t: number): boolean => this.rt.available(t);
   /** The I/O context, rebuilt when the metadata object is replaced (`io()`). */
@@ -612,6 +613,13 @@ export class ContainerCore {
     const cls = oclass === undefined ? this.defaultClass() : toObjectClass(oclass);
     if (oclass !== undefined) this.checkClass(cls);
     const name = utf8Scratch(oidOrName); // (hashed at once: no array per name)
+    if (oclass === undefined && name.length < NAME_HASH_JS_MAX_BYTES && cls.groups !== 'X') {
+      // a short name of the default class: hashed in JavaScript, the id assembled from words (no
+      // wasm call, two BigInts of the hashes and four of the id's assembly fewer: placement/name-hash)
+      const oid = shortNameObjectId(name, name.length, this.defaultCls!.idTop);
+      if (consulted && this.nameAdmission.admitMiss()) this.cacheNameOid(oidOrName, oid);
+      return oid;
+    }
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
     if (cls.groups !== 'X') {
       // (the default class's bits above the 96 user bits are taken once: one BigInt per name, not seven)
@@ -646,7 +654,9 @@ export class ContainerCore {
     if (this.defaultCls?.name !== name) {
       const cls = toObjectClass(name);
       this.checkClass(cls);
-      this.defaultCls = { name, cls, idBase: cls.groups === 'X' ? undefined : makeObjectId(0n, cls, {}) };
+      const idBase = cls.groups === 'X' ? undefined : makeObjectId(0n, cls, {});
+      // (idTop: the id's bits 127..96, for shortNameObjectId)
+      this.defaultCls = { name, cls, idBase, idTop: idBase === undefined ? 0 : Number(idBase >> 96n) };
     }
     return this.defaultCls.cls;
   }

@@ -37,9 +37,11 @@ export function signalArg(signal: unknown, what = 'signal'): AbortSignal | undef
 
 /** Options that carry only a signal (`{ signal }`), validated. */
 export function signalOptions(opts: unknown, what: string): { signal?: AbortSignal } {
+  // (the defaults as they are: no option name is built per call; it is built only for a message)
+  if (opts === NO_OPTIONS || opts === undefined) return NO_OPTIONS;
   const o = optionsArg<{ signal?: AbortSignal }>(opts, what);
-  const signal = signalArg(o.signal, `${what}.signal`);
-  return signal ? { signal } : NO_OPTIONS;
+  if (o.signal === undefined) return NO_OPTIONS;
+  return { signal: signalArg(o.signal, `${what}.signal`)! };
 }
 
 /** An epoch: a bigint in [0, 2^64-1] (the store's epoch range). */
@@ -57,11 +59,13 @@ export function snapshotArg(s: unknown, what = 'snapshot'): string {
 
 /** Read options (`{ epoch }` or `{ snapshot }`, and `signal`), validated; returns them unchanged. */
 export function readOptionsArg<T extends ReadOptions>(opts: unknown, what = 'read options'): T {
+  // (the defaults as they are: no option name is built per get; it is built only for a message)
+  if (opts === NO_OPTIONS) return opts as T;
   const o = optionsArg<T>(opts, what) as T;
   if (o.epoch !== undefined) epochArg(o.epoch, `${what}.epoch`);
   if (o.snapshot !== undefined) snapshotArg(o.snapshot, `${what}.snapshot`);
   if (o.epoch !== undefined && o.snapshot !== undefined) throw badArg('give epoch or snapshot, not both');
-  signalArg(o.signal, `${what}.signal`);
+  if (o.signal !== undefined) signalArg(o.signal, `${what}.signal`);
   return o;
 }
 

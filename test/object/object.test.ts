@@ -166,6 +166,22 @@ t('keys and names encode to the UTF-8 TextEncoder gives (ASCII inline, anything 
   assert.is.not(cont.kv('ete').object.oid, cont.kv('\u00e9t\u00e9').object.oid);
 });
 
+t('object ids of names are pinned (ids on disk depend on them): short names hashed in JS, long ones in wasm, any class', async () => {
+  const c = await pool.createContainer('pinned-names', { oclass: 'RP_2G1' });
+  try {
+    const pinned: Array<[string, string]> = [
+      ['a', 'a21777c31cbcca8d5aba85c3'], ['o1', '986d5682c5a559ed78b59a1e'], ['o123456', '3b916da45552c79d8f2a1756'],
+      ['users/alice', '7c1b955456e033f07806afae'], ['exactly-thirty-one-bytes-long-x', '84c8def120a165ddbde9e1ac'],
+      ['exactly-thirty-two-bytes-long-xy', 'a2e46ad73568638aad46e9e8'], ['\u00fcn\u00efcode', 'f728a4c482fdd2103b155590'],
+    ];
+    for (const [name, user] of pinned) {
+      for (let pass = 0; pass < 2; pass++) assert.is(c.object(name).oid.toString(16), '80000' + user.padStart(24, '0'), `${name} (default class), pass ${pass}`);
+      assert.is(c.object(name, { oclass: 'S1' }).oid.toString(16), '10000' + user.padStart(24, '0'), `${name} (S1)`);
+      assert.is(c.kv(name, { oclass: 'EC_2P1G1' }).object.oid.toString(16), '390000' + user.padStart(24, '0'), `${name} (EC_2P1G1)`);
+    }
+  } finally { await c.close(); }
+});
+
 t('names resolve to the same ids whether cached or not, past the name cache size; reused string keys stay intact', async () => {
   const c = await pool.createContainer('names', { oclass: 'RP_2G1' });
   try {
