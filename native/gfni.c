@@ -305,11 +305,12 @@ static inline __attribute__((always_inline, target("avx512f,avx512dq"))) __m512i
 
 /*
  * The fused stripes of `K` data cells (a constant in each instance: the registers stay registers):
- * streams 0..K-1 are the data cells, K and K+1 the two parity rows. `nt`: non-temporal stores.
+ * streams 0..K-1 are the data cells, K and K+1 the two parity rows. `nt`: non-temporal stores to
+ * the streams of `nt_mask` (else ordinary ones); a NULL dst[j] is not stored.
  */
 static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512dq,gfni")))
 void fused_k(const int K, const int nt, const uint64_t *aff0, const uint64_t *aff1, size_t cell, size_t stripes,
-             const uint8_t *data, uint8_t *const *dst, uint64_t (*v)[4]) {
+             const uint8_t *data, uint8_t *const *dst, unsigned nt_mask, uint64_t (*v)[4]) {
   const int n = K + 2, pairs = (K + 3) / 2;
   __m512i acc[5], c0[6], c1[6];
   for (int j = 0; j < K; j++) { c0[j] = _mm512_set1_epi64((long long)aff0[j]); c1[j] = _mm512_set1_epi64((long long)aff1[j]); }
@@ -320,7 +321,7 @@ void fused_k(const int K, const int nt, const uint64_t *aff0, const uint64_t *af
   for (size_t s = 0; s < stripes; s++) {
     const uint8_t *in = data + s * (size_t)K * cell;
     uint8_t *d[8];
-    for (int j = 0; j < n; j++) d[j] = dst[j] + s * cell;
+    for (int j = 0; j < n; j++) d[j] = dst[j] ? dst[j] + s * cell : NULL;
     for (size_t off = 0; off < cell; off += 64) {
       __m512i x[8];
       for (int j = 0; j < K; j++) {
@@ -334,8 +335,8 @@ void fused_k(const int K, const int nt, const uint64_t *aff0, const uint64_t *af
       }
       x[K] = p0; x[K + 1] = p1;
       for (int j = 0; j < n; j++) {
-        if (nt) _mm512_stream_si512((void *)(d[j] + off), x[j]);
-        else _mm512_storeu_si512((void *)(d[j] + off), x[j]);
+        if (nt && (nt_mask >> j & 1)) _mm512_stream_si512((void *)(d[j] + off), x[j]);
+        else if (d[j]) _mm512_storeu_si512((void *)(d[j] + off), x[j]);
       }
       for (int i = 0; i < pairs; i++) {
         const __m512i a = x[2 * i], b = 2 * i + 1 < n ? x[2 * i + 1] : x[2 * i];
@@ -351,20 +352,20 @@ void fused_k(const int K, const int nt, const uint64_t *aff0, const uint64_t *af
   }
 }
 
-static __attribute__((target("avx512f,avx512bw,avx512dq,gfni"))) void fused_any(int K, int nt, const uint64_t *aff0, const uint64_t *aff1, size_t cell, size_t stripes, const uint8_t *data, uint8_t *const *dst, uint64_t (*v)[4]) {
+static __attribute__((target("avx512f,avx512bw,avx512dq,gfni"))) void fused_any(int K, int nt, const uint64_t *aff0, const uint64_t *aff1, size_t cell, size_t stripes, const uint8_t *data, uint8_t *const *dst, unsigned nt_mask, uint64_t (*v)[4]) {
   switch (K * 2 + (nt != 0)) {
-    case 2: fused_k(1, 0, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 3: fused_k(1, 1, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 4: fused_k(2, 0, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 5: fused_k(2, 1, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 6: fused_k(3, 0, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 7: fused_k(3, 1, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 8: fused_k(4, 0, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 9: fused_k(4, 1, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 10: fused_k(5, 0, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 11: fused_k(5, 1, aff0, aff1, cell, stripes, data, dst, v); break;
-    case 12: fused_k(6, 0, aff0, aff1, cell, stripes, data, dst, v); break;
-    default: fused_k(6, 1, aff0, aff1, cell, stripes, data, dst, v); break;
+    case 2: fused_k(1, 0, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 3: fused_k(1, 1, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 4: fused_k(2, 0, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 5: fused_k(2, 1, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 6: fused_k(3, 0, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 7: fused_k(3, 1, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 8: fused_k(4, 0, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 9: fused_k(4, 1, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 10: fused_k(5, 0, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 11: fused_k(5, 1, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    case 12: fused_k(6, 0, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
+    default: fused_k(6, 1, aff0, aff1, cell, stripes, data, dst, nt_mask, v); break;
   }
 }
 #endif
@@ -374,25 +375,28 @@ static __attribute__((target("avx512f,avx512bw,avx512dq,gfni"))) void fused_any(
  * both parity rows of the same stripes, all through writable mappings): for each 64-byte column of
  * the k data cells of each stripe, the bytes are loaded once, the two parity rows computed from
  * them (coef0, coef1: rows of the encoding matrix), and all k + 2 columns stored to their
- * destinations (dst[j] + s * cell for stripe s: data cell j's, then parity 0's and 1's) and folded
- * into their XXH64 lanes (v[j], the specification's v1..v4 of each stream, advanced in place).
+ * destinations (dst[j] + s * cell for stripe s: data cell j's, then parity 0's and 1's; a NULL
+ * dst[j] is not stored) and folded into their XXH64 lanes (v[j], the specification's v1..v4 of
+ * each stream, advanced in place).
  * The unfused way reads each data byte twice (the fill, then the copy+hash) and stores and reloads
- * the parity; here the stores are non-temporal when every destination is 64-byte aligned (the
- * page cache's lines are written whole, not first read from memory). Measured here (C only, 6
+ * the parity; here the stores to the streams of `nt_mask` (a mapping's page cache, not read again
+ * soon) are non-temporal when every one of them is 64-byte aligned (the lines are written whole,
+ * not first read from memory); the others (a parity buffer pwritev reads next) ordinary. Measured here (C only, 6
  * cells of 256 KiB into a 512 MiB mapped file): 186-192 us per MiB of data unfused, 69-71 fused.
- * The parity is not stored anywhere else (the parity buffers of a fill stay as they were).
+ * (hashio.c passes a NULL destination for a data cell it writes with pwritev, and the parity
+ * buffer as a parity cell's destination then.)
  * -1 (nothing done) when the shape does not fit: k 1-6, cell a multiple of 64, whole stripes, or no
  * GFNI / AVX-512 here (gf_fused_on). The reference is the unfused way (gf_parity_fill then the
  * scalar XXH64), which the tests hold this to.
  */
-int gf_fused_stripes(const uint8_t *coef0, const uint8_t *coef1, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *const *dst, uint64_t (*v)[4]) {
+int gf_fused_stripes(const uint8_t *coef0, const uint8_t *coef1, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *const *dst, unsigned nt_mask, uint64_t (*v)[4]) {
   if (k < 1 || k > 6 || cell == 0 || (cell & 63) != 0 || data_len % ((size_t)k * cell) != 0 || !gf_fused_on()) return -1;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   uint64_t aff0[6], aff1[6];
   for (int j = 0; j < k; j++) { aff0[j] = affine_of(coef0[j]); aff1[j] = affine_of(coef1[j]); }
-  int nt = 1;
-  for (int j = 0; j < k + 2; j++) if (((uintptr_t)dst[j] & 63) != 0) nt = 0;
-  fused_any(k, nt, aff0, aff1, cell, data_len / ((size_t)k * cell), data, dst, v);
+  int nt = nt_mask != 0;
+  for (int j = 0; j < k + 2; j++) if ((nt_mask >> j & 1) && (!dst[j] || ((uintptr_t)dst[j] & 63) != 0)) nt = 0;
+  fused_any(k, nt, aff0, aff1, cell, data_len / ((size_t)k * cell), data, dst, nt_mask, v);
   return 0;
 #else
   (void)coef0; (void)coef1; (void)data; (void)dst; (void)v;

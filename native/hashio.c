@@ -862,19 +862,19 @@ static void multi_pass(batch_t *b) {
 
 /* gfni.c: an EC write's stripes in one pass (parity, copy into the mappings, XXH64), and whether it runs here. */
 int gf_fused_on(void);
-int gf_fused_stripes(const uint8_t *coef0, const uint8_t *coef1, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *const *dst, uint64_t (*v)[4]);
+int gf_fused_stripes(const uint8_t *coef0, const uint8_t *coef1, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *const *dst, unsigned nt_mask, uint64_t (*v)[4]);
 
-/** Whether `q` is a write the fused pass can take: through a writable mapping (not backed off), wholly hashed, not answered yet. */
+/** Whether `q` is a write the fused pass can take: through a writable mapping (or one backed off: then pwritev), wholly hashed, not answered yet. */
 static int fusable(const breq_t *q) {
-  return q->write && !q->done && q->map && !q->nomap && q->hash_len == q->total;
+  return q->write && !q->done && q->map && q->hash_len == q->total;
 }
 
 /** Guarded gf_fused_stripes into the mappings (not inlined: the caller's sigsetjmp frame stays simple); 0, or -1 on a fault or a shape it refused. */
-static __attribute__((noinline)) int fused_guarded(const breq_t *p0, const breq_t *p1, uint8_t *const *dst, uint64_t (*v)[4]) {
+static __attribute__((noinline)) int fused_guarded(const breq_t *p0, const breq_t *p1, uint8_t *const *dst, unsigned nt_mask, uint64_t (*v)[4]) {
   sigjmp_buf jb;
   if (sigsetjmp(jb, 0)) { guard_jmp = NULL; return -1; }
   guard_jmp = &jb;
-  const int r = gf_fused_stripes(p0->fill_coef, p1->fill_coef, p0->fill_k, p0->fill_cell, p0->fill_data, p0->fill_len, dst, v);
+  const int r = gf_fused_stripes(p0->fill_coef, p1->fill_coef, p0->fill_k, p0->fill_cell, p0->fill_data, p0->fill_len, dst, nt_mask, v);
   guard_jmp = NULL;
   return r;
 }
@@ -886,8 +886,10 @@ static __attribute__((noinline)) int fused_guarded(const breq_t *p0, const breq_
  * writable mappings. Their parity is computed from the data as it is copied into the mappings and
  * every cell hashed in the same pass: each data byte is loaded once (the unfused way loads it for
  * the fill, then again for the copy+hash, and stores and reloads the parity). The parity buffers
- * are left as they were (only the file's bytes are read later: fills.ts). A fault (SIGBUS) leaves
- * the writes to the unfused way, which repeats them (and falls back to pwritev).
+ * are left as they were (only the file's bytes are read later: fills.ts). A cell whose mapping is
+ * backed off (its writes faulted lately: map_backed_off) is hashed in the pass too, its parity
+ * stored into its buffer, and written with pwritev right after. A fault (SIGBUS) leaves the
+ * writes to the unfused way, which repeats them (and falls back to pwritev).
  */
 static void fused_pass(batch_t *b) {
   if (!gf_fused_on()) return;
@@ -919,26 +921,34 @@ static void fused_pass(batch_t *b) {
     }
     if (found < k) continue;
     cells[k] = q; cells[k + 1] = m;
+    /* mapped cells: stored into their mappings (streaming stores); backed-off ones: data not stored
+       (pwritev takes it from the caller's bytes), parity into its buffer (ordinary stores: read next) */
     uint8_t *dst[8]; uint64_t v[8][4]; xxh64_t st[8];
-    int seen = 1;
+    unsigned nt_mask = 0;
+    int seen = 1, mapped = 0;
     for (int j = 0; j < k + 2; j++) {
-      dst[j] = cells[j]->map->base + cells[j]->position;
-      xxh64_init(&st[j], cells[j]->seed);
+      breq_t *x = cells[j];
+      if (!x->nomap) { dst[j] = x->map->base + x->position; nt_mask |= 1u << j; mapped++; }
+      else dst[j] = j < k ? NULL : x->iov[0].iov_base;
+      xxh64_init(&st[j], x->seed);
       memcpy(v[j], st[j].v, sizeof v[j]);
-      seen = seen && map_seen(cells[j]->map, cells[j]->position, cells[j]->total);
+      if (!x->nomap) seen = seen && map_seen(x->map, x->position, x->total);
     }
+    seen = seen && mapped > 0;
     const long f0 = seen ? thread_faults() : -1;
-    if (fused_guarded(q, m, dst, v) != 0) continue; /* (the unfused way repeats it) */
+    if (fused_guarded(q, m, dst, nt_mask, v) != 0) continue; /* (the unfused way repeats it) */
     if (seen) {
       const long f1 = thread_faults();
-      for (int j = 0; j < k + 2; j++) mapped_faults(cells[j]->map, f0, f1, (size_t)(k + 2) * q->total);
+      for (int j = 0; j < k + 2; j++) if (!cells[j]->nomap) mapped_faults(cells[j]->map, f0, f1, (size_t)mapped * q->total);
     }
     for (int j = 0; j < k + 2; j++) {
       breq_t *x = cells[j];
       memcpy(st[j].v, v[j], sizeof v[j]);
       st[j].total = x->total;
       x->hash = xxh64_digest(&st[j]);
-      x->err = 0; x->done = 1;
+      x->done = 1;
+      if (x->nomap) { x->err = transfer(1, x->fd, x->iov, x->count, x->total, x->position); continue; }
+      x->err = 0;
       map_used(x->map, x->position, x->total, MAP_WRITE_ZAP_BYTES);
     }
   }

@@ -10,7 +10,9 @@
  * hashes. Which way ran is observable: the fused pass leaves the parity buffers as they were (the
  * file holds the parity), the unfused way fills them. A batch the pass does not take (k 8; a data
  * cell missing; cells not a multiple of 64 bytes; no mapping: pwritev) is written the unfused way,
- * correctly. (hashedBatch itself, with a writable mapping: the device's policy of when a write
+ * correctly. A write whose mappings faulted lately (pages write-protected by writeback: the
+ * mapping backs off to pwritev) is hashed in the same one pass, its parity stored into its buffers,
+ * then written with pwritev: the same bytes and hashes. (hashedBatch itself, with a writable mapping: the device's policy of when a write
  * takes the mapping is test/media/mapped-batch-writes'.)
  */
 import { suite } from 'uvu';
@@ -151,6 +153,23 @@ t('batches the fused pass does not take are written the unfused way, correctly: 
     assert.is(await ecWrite(f.fd, f.map(), rng.bytes(4 * 100 * 2), 4, 100, span(4, 100, 2), 0), false, 'cells of 100 bytes');
     assert.is(await ecWrite(f.fd, undefined as unknown as Map, rng.bytes(4 * 4096 * 2), 4, 4096, span(4, 4096, 2), 0), false, 'no mapping (pwritev)');
     assert.is(await ecWrite(f.fd, f.map(), rng.bytes(4 * 4096 * 2), 4, 4096, span(4, 4096, 2), 0), true, 'every cell, mapped: fused');
+  } finally { f.close(); }
+});
+
+t('a write whose mappings faulted lately (writeback write-protected their pages) is still hashed in one pass, its parity filled into its buffers and written with pwritev: the reference bytes and hashes', async () => {
+  if (!haveFused()) return;
+  const rng = new Rng(0xf05ef);
+  const f = mapped(32 * MIB);
+  try {
+    const [k, cell, stripes] = [4, 65536, 4];
+    const at = f.at(bytesOf(k, cell * stripes));
+    assert.is(await ecWrite(f.fd, f.map(), rng.bytes(k * cell * stripes), k, cell, at, 0), true, 'a first write through the mappings: fused');
+    fs.fdatasyncSync(f.fd); // (writeback write-protects every written page: the next write through the mapping faults on each)
+    assert.is(await ecWrite(f.fd, f.map(), rng.bytes(k * cell * stripes), k, cell, at, 0), true, 'the rewrite that faults: fused, through the mappings');
+    // the mapping now sends its next 32 MiB of writes to pwritev (native MAP_WRITE_BACKOFF_BYTES)
+    for (let round = 0; round < 3; round++) {
+      assert.is(await ecWrite(f.fd, f.map(), rng.bytes(k * cell * stripes), k, cell, at, 0), false, `backed off (round ${round}): the parity filled into its buffers for pwritev`);
+    }
   } finally { f.close(); }
 });
 
