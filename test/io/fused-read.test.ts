@@ -20,7 +20,10 @@ import { fusedReads } from '../../src/io/io.js';
 import type { LocatedShardRead, Recx } from '../../src/io/shard-store.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { nativeAddon } from '../../src/media/io-uring.js';
 
+/** Located reads need the native addon's hashed batches (CAIRN_NO_NATIVE=1: the plain path, checked against the model only). */
+const NATIVE = nativeAddon()?.hashedBatch !== undefined;
 const t = suite('fused EC reads');
 const MIB = 1 << 20;
 /** Six targets: one EC_4P2G1 group is all of them. */
@@ -92,7 +95,7 @@ t('fused reads give the model: whole and partial stripes, unaligned ranges, rewr
         await arr.read(off, len, { into });
         assert.ok(Buffer.from(into).equals(Buffer.from(model.subarray(off, off + len))), `fused ${on}: into [${off}, +${len})`);
       }
-      if (on) assert.ok(seen.located - before >= 8, `fused reads located cells (${seen.located - before})`);
+      if (on && NATIVE) assert.ok(seen.located - before >= 8, `fused reads located cells (${seen.located - before})`);
       else assert.is(seen.located, before, 'off: nothing located');
     }
     assert.is(seen.failed, 0);
@@ -107,6 +110,7 @@ t('fused reads give the model: whole and partial stripes, unaligned ranges, rewr
 });
 
 t('a flipped byte under a located cell: never returned, never zeros: reported, read from parity; two targets gone: reconstructed', async () => {
+  if (!NATIVE) { console.log('  (no native addon: no located reads; skipped)'); return; }
   const seen = fresh();
   const undo = watch(seen);
   const root = tmpDir('cairn-fused-bad-');

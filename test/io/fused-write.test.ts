@@ -20,7 +20,10 @@ import { fusedWrites, parityFreeBytesNow } from '../../src/io/io.js';
 import type { PreparedShardWrite, Recx } from '../../src/io/shard-store.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { nativeAddon } from '../../src/media/io-uring.js';
 
+/** Prepared writes (and deferred parity) need the native addon's hashed group writes (CAIRN_NO_NATIVE=1: the plain path, checked against the model only). */
+const NATIVE = nativeAddon()?.hashedBatch !== undefined;
 const t = suite('fused EC writes');
 const MIB = 1 << 20;
 /** Six targets: one EC_4P2G1 group is all of them. */
@@ -76,10 +79,10 @@ t('fused writes give the model: whole stripes, partial and unaligned writes, agg
         model.set(src, off);
       }
       await check(`fused ${on}`);
-      if (on && before > 0) assert.is(seen.prepared - before, 6 * 5, 'every shard of the five whole-stripe writes was prepared');
+      if (on && before > 0 && NATIVE) assert.is(seen.prepared - before, 6 * 5, 'every shard of the five whole-stripe writes was prepared');
       if (!on) assert.is(seen.prepared, before, 'off: nothing prepared');
     }
-    assert.ok(seen.prepared >= 60, `prepared writes were taken (${seen.prepared})`);
+    if (NATIVE) assert.ok(seen.prepared >= 60, `prepared writes were taken (${seen.prepared})`);
     await c.aggregate();
     await check('after aggregation');
     await pool.close();
@@ -96,6 +99,7 @@ t('fused writes give the model: whole stripes, partial and unaligned writes, agg
 });
 
 t('a failed shard write fails the commit: the previous bytes read back, nothing leaks, later writes succeed', async () => {
+  if (!NATIVE) { console.log('  (no native addon: nothing prepared or deferred; skipped)'); return; }
   const seen: Seen = { prepared: 0, finished: 0, failAt: -1 };
   const undo = watch(seen);
   const root = tmpDir('cairn-fusedw-bad-');
@@ -133,6 +137,7 @@ t('a failed shard write fails the commit: the previous bytes read back, nothing 
 });
 
 t('deferred parity buffers are recycled (bounded, none lost) and the parity written from them decodes to the model with two targets out', async () => {
+  if (!NATIVE) { console.log('  (no native addon: nothing prepared or deferred; skipped)'); return; }
   const root = tmpDir('cairn-fusedw-par-');
   const pool = await Pool.create(join(root, 'pool'), SHAPE);
   try {
