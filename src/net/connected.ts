@@ -61,6 +61,8 @@ export function clockSkewFromEnv(v: string | undefined): number {
   return n;
 }
 
+/** Longest a commit-wait lasts beyond the clock skew (an epoch further ahead of the clock waits this long only). */
+export const COMMIT_WAIT_MAX_MS = 1000;
 /** A commit-wait this short, with no other commit in flight, sleeps in place (`commitWait`). */
 const SLEEP_IN_PLACE_MS = 2;
 /** Step of a commit-wait in place near the tick it waits for: about what it overshoots the tick by. */
@@ -123,11 +125,15 @@ export class ConnectedBackend implements PoolBackend {
    * after it, by any client whose clock is at most the skew behind, reads at an epoch of a
    * later millisecond: above the commit (the argument in full: docs/scale.md, "Freshness").
    * The wait is the rest of the commit's millisecond, paid only when the commit's round trips
-   * ended within it (a commit whose epoch ran ahead of the clock waits until the clock catches up).
+   * ended within it (a commit whose epoch ran ahead of the clock waits until the clock catches up,
+   * at most COMMIT_WAIT_MAX_MS).
    */
   commitWait(epoch: bigint): Promise<void> | undefined {
-    const until = Number(epoch >> HLC_LOGICAL_BITS) + 1 + this.skewMs;
     let now = this.now();
+    // (an epoch more than COMMIT_WAIT_MAX_MS ahead of this clock — it observed the epoch of a
+    // clock out of bounds — waits that long, not until the clock catches up: freshness for such a
+    // commit is then up to the clocks, as before commit-wait, but the writer is not stalled)
+    const until = Math.min(Number(epoch >> HLC_LOGICAL_BITS) + 1, now + COMMIT_WAIT_MAX_MS) + this.skewMs;
     const left = until - now;
     if (!(left > 0)) return undefined;
     if (left <= SLEEP_IN_PLACE_MS && !this.runsMigrations && !this.committing()) {
