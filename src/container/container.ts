@@ -105,12 +105,16 @@ const NAME_OID_WINDOW_LOOKUPS = 1024;
 /**
  * While the name cache found fewer than half the names of its last window, it is consulted (and
  * a miss inserted) for one name in 2^this; the others are hashed outright. A lookup that misses
- * costs more than the hash it saves: two Map probes of a fresh string in maps of up to 16k names
- * (cache misses each) and an insert that keeps the string alive for a generation, about 1 us, against
- * ~0.3 us for the hash. Random gets over a set larger than the cache (the io bench: 151k names, one
- * in five found) and puts of new names pay it for nothing.
+ * costs far more than the hash it saves: two Map probes of a fresh string in maps of up to 16k
+ * names (cache misses each) and an insert that keeps the string alive for a generation, against
+ * ~0.15 us for the hash (placement/name-hash). Random gets over a set larger than the cache (the
+ * io bench: 151k names) and puts of new names pay it for nothing. Measured per `kv(name)` (sync
+ * loop, /tmp/gets22/labv.mts, load ~20; ns at 100 / 5k / 30k / 151k random names): one in 8
+ * 100-111 / 78-111 / 454-626 / 284-309; one in 64: 94-112 / 80-94 / 248-313 / 226-229; no cache
+ * 169-173 / 147-160 / 230-244 / 204-232. A hot set comes back into use after one window of
+ * consulted lookups (NAME_OID_WINDOW_LOOKUPS << this handles at most).
  */
-const NAME_OID_SAMPLE_SHIFT = 3;
+const NAME_OID_SAMPLE_SHIFT = 6;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
 /**
@@ -617,14 +621,16 @@ export class ContainerCore {
       // a short name of the default class: hashed in JavaScript, the id assembled from words (no
       // wasm call, two BigInts of the hashes and four of the id's assembly fewer: placement/name-hash)
       const oid = shortNameObjectId(name, name.length, this.defaultCls!.idTop);
-      if (consulted && this.nameAdmission.admitMiss()) this.cacheNameOid(oidOrName, oid);
+      // (while sampled, every consulted miss is kept: the sampling already bounds the inserts, and
+      // a hot set must get in to bring the cache back in use)
+      if (consulted && (this.nameSampled || this.nameAdmission.admitMiss())) this.cacheNameOid(oidOrName, oid);
       return oid;
     }
     const lo = (xxh64(name, 0x6f6964n) << 32n) | (xxh64(name, 0x6e616d65n) & 0xffffffffn);
     if (cls.groups !== 'X') {
       // (the default class's bits above the 96 user bits are taken once: one BigInt per name, not seven)
       const oid = oclass === undefined ? this.defaultCls!.idBase! | lo : makeObjectId(lo, cls, {});
-      if (consulted && this.nameAdmission.admitMiss()) this.cacheNameOid(oidOrName, oid);
+      if (consulted && (this.nameSampled || this.nameAdmission.admitMiss())) this.cacheNameOid(oidOrName, oid);
       return oid;
     }
     // GX objects fix their group count in their id, computed from the container's recorded target
