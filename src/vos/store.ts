@@ -411,10 +411,11 @@ export class TargetStore {
   /**
    * Called at each phase of a manifest commit (tests and diagnostics: crash tests kill the process
    * there): 'staged' (new state in memory, manifest copies written), 'synced' (runs and copies
-   * durable), 'committed' (the commit slot durable), 'written' (the other slot durable), 'released'
-   * (the old state's space free). Not durable: no sync phases ('staged', 'released').
+   * durable; with two syncs, the commit slot too), 'committed' (the commit slot durable), 'written'
+   * (the other slot durable), 'released' (the old state's space free). Not durable: no sync phases
+   * ('staged', 'released'). `twoSyncs`: the commit takes two syncs, not three (`syncCommit`).
    */
-  onCommitPhase: ((phase: 'staged' | 'synced' | 'committed' | 'written' | 'released') => void) | undefined;
+  onCommitPhase: ((phase: 'staged' | 'synced' | 'committed' | 'written' | 'released', twoSyncs: boolean) => void) | undefined;
   /** Data extents freed by commits not yet durable: free in every manifest written, reused only once theirs is durable. */
   private readonly commitFreed: ExtentList[] = [];
   /** Log generation the superblock before the current one counts as flushed (0: unknown). */
@@ -531,9 +532,10 @@ export class TargetStore {
     const existing = readSuperblocks(scmPath);
     let geo: Geometry;
     let sb: Superblock | undefined;
+    let older: Superblock | undefined;
     let slotDamaged = false;
     if (existing.kind === 'old') throw new VosError('FORMAT_VERSION', `target ${dir} holds a store of an older Cairn format (one store per container); this build reads format 3: copy the data out with the Cairn version that wrote it and into a new pool`, { dir });
-    if (existing.kind === 'found') { sb = existing.sb; geo = sb.geo; slotDamaged = existing.slotDamaged; }
+    if (existing.kind === 'found') { sb = existing.sb; older = existing.older; geo = sb.geo; slotDamaged = existing.slotDamaged; }
     else if (existing.kind === 'damaged') throw new VosError('CORRUPTED', `target ${dir}: no valid superblock (${existing.why}); the target must be rebuilt`, { dir, whole: true });
     else {
       if (readOnly || opts.create === false) throw new VosError('MISSING_FILE', `no target store in ${dir} (${SCM_FILE} is missing or empty)`, { dir });
@@ -578,7 +580,7 @@ export class TargetStore {
     t.engineReason = engineReason ?? dev.engineReason;
     try {
       if (!sb) t.create();
-      else t.load(sb);
+      else t.load(sb, opts.durable && older?.gen === sb.gen - 1 ? older : undefined); // (see load)
       t.openReport.superblockDamaged = slotDamaged;
       if (t.manifestCopyDamaged) t.openReport.manifestCopyDamaged = t.manifestCopyDamaged;
       // one damaged copy was survived: write fresh copies (and the damaged slot) now, so a second fault is survived too
@@ -634,10 +636,29 @@ export class TargetStore {
     };
   }
 
-  /** Read the manifest of `sb`, open its runs, replay the log. */
-  private load(sb: Superblock): void {
+  /**
+   * Read the manifest of `sb`, open its runs, replay the log. `older`: the other slot, one
+   * generation before (durable opens only: a store written without syncs has no such promise after
+   * a power loss, and a CORRUPTED there stays loud). When no copy of `sb`'s manifest reads back
+   * whole, `older` is opened instead: a durable commit cut short by a power loss inside the one
+   * sync of its manifest copies and its commit slot (`syncCommit`, two syncs) leaves the slot
+   * without them, and the other slot's state is then whole (nothing it names is released before
+   * that commit's end). The slots name two states only while a commit is cut short (or after a
+   * failed write of the second slot, when the old state is kept too); naming one, the older slot's
+   * copies are the same and fail too (CORRUPTED, as before).
+   */
+  private load(sb: Superblock, older?: Superblock): void {
+    let m: Manifest;
     this.sb = sb; this.slotSb = sb;
-    const m = this.readManifest(sb);
+    try {
+      m = this.readManifest(sb);
+    } catch (e) {
+      if (!older || !(e instanceof VosError && e.code === 'CORRUPTED')) throw e;
+      this.sb = older; this.slotSb = older;
+      m = this.readManifest(older); // (CORRUPTED as well when it names the same copies)
+      this.manifestCopyDamaged = `the newest superblock slot (generation ${sb.gen}) names no readable manifest copy (${(e as Error).message}): opened the state of the slot before it (generation ${older.gen}), a durable commit cut short`;
+      sb = older;
+    }
     this.applyManifest(m);
     const { wal, replay } = Wal.open(this.space, this.walGeometry(), sb.walFlushedGen, this.readOnly);
     this.wal = wal;
@@ -929,8 +950,9 @@ export class TargetStore {
    * see and writes its manifest copies; nothing the old state names is freed yet. `finishCommit`
    * writes the superblock slots and then releases what the old state alone named (its manifest
    * chunks, the removed runs' chunks, the data extents `freedData` lists). Not durable: both now,
-   * and this returns undefined. Durable: the three syncs (runs and copies, the commit slot, the
-   * other slot) are fdatasyncs on the thread pool and this returns the promise of the commit
+   * and this returns undefined. Durable: the syncs are fdatasyncs on the thread pool (two when
+   * `runsSynced`, the runs it adds on the medium already; else three: see `syncCommit`), and this
+   * returns the promise of the commit
    * (`commitInFlight`): updates and reads go on meanwhile; a second commit stages at once (its
    * manifest includes the first's state) and writes its slots after the first's (`commitTail`,
    * one link per commit: flush, merge, heal and a rotation each commit one at a time). A SIGKILL
@@ -939,8 +961,8 @@ export class TargetStore {
    * promise rejects when a sync failed, after marking the target damaged (nothing is released:
    * which slot holds what is unknown).
    */
-  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList): Promise<void> | undefined {
-    const staged = this.stageCommit(add, remove, walFlushedGen, freedData);
+  private commitManifest(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList, runsSynced = add.length === 0): Promise<void> | undefined {
+    const staged = this.stageCommit(add, remove, walFlushedGen, freedData, this.durable && runsSynced);
     if (!this.durable) { this.finishCommit(staged); return undefined; }
     const prev = this.commitTail;
     const p = this.syncCommit(staged, prev);
@@ -986,7 +1008,7 @@ export class TargetStore {
   }
 
   /** The synchronous half of `commitManifest`: the new state in memory and its manifest copies written. */
-  private stageCommit(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList): StagedCommit {
+  private stageCommit(add: RunMeta[], remove: Run[], walFlushedGen: number, freedData?: ExtentList, twoSyncs = false): StagedCommit {
     // a new list (never changed in place): readers and the point index hold the list they began with
     const gone = new Set(remove);
     const runs = remove.length > 0 ? this.runs.filter((r) => !gone.has(r)) : this.runs.slice();
@@ -1028,8 +1050,8 @@ export class TargetStore {
     const old = this.sb;
     this.sb = { gen: old.gen, geo: this.geo, walFlushedGen, copies };
     for (const [gen] of this.allocsByGen) if (gen <= walFlushedGen) this.allocsByGen.delete(gen);
-    this.onCommitPhase?.('staged');
-    return { sb: this.sb, oldCopies: old.copies, runChunks, freed };
+    this.onCommitPhase?.('staged', twoSyncs);
+    return { sb: this.sb, oldCopies: old.copies, runChunks, freed, twoSyncs };
   }
 
   /**
@@ -1050,22 +1072,42 @@ export class TargetStore {
     this.slotWritten(c, first, second, both);
   }
 
-  /** `finishCommit` with durable syncs on the thread pool, after the commit before it (`prev`) is done. */
+  /**
+   * `finishCommit` with durable syncs on the thread pool, after the commit before it (`prev`) is done.
+   *
+   * `c.twoSyncs` (`commitManifest`'s `runsSynced`: the runs it adds are on the medium already, a
+   * worker synced its output before answering, or it adds none): the commit slot is written with
+   * the manifest copies and one sync takes both, then the other slot and a second sync. A power loss inside the first sync can leave
+   * the commit slot on the medium without its copies: the open then finds both copies of the newest
+   * slot unreadable and takes the other slot (`open`), which names the state before this commit,
+   * whole (nothing it names is released before this commit's end, and its log regions are not
+   * reused before then). That fallback can only meet a state older than the newest slot's while a
+   * commit is cut short: once both slots are written they name one state. Otherwise three syncs:
+   * the new runs and the copies reach the medium before a slot names them (an open does not read
+   * every block of a run to find one torn).
+   */
   private async syncCommit(c: StagedCommit, prev: Promise<void> | undefined): Promise<void> {
+    const runsSynced = c.twoSyncs;
     try {
       if (prev) await prev; // (its failure is this one's: the target is damaged)
-      // the new runs and both manifest copies reach the medium before a superblock names them
-      await this.space.persistAsync();
-      this.onCommitPhase?.('synced');
       const old = this.slotSb;
       const first: Superblock = { ...c.sb, gen: old.gen + 1 };
-      this.writeSlot(first, false);
-      await this.space.persistAsync();
-      this.onCommitPhase?.('committed');
+      if (runsSynced) {
+        this.writeSlot(first, false);
+        await this.space.persistAsync(); // (the copies and the commit slot)
+        this.onCommitPhase?.('synced', true);
+      } else {
+        // the new runs and both manifest copies reach the medium before a superblock names them
+        await this.space.persistAsync();
+        this.onCommitPhase?.('synced', false);
+        this.writeSlot(first, false);
+        await this.space.persistAsync();
+      }
+      this.onCommitPhase?.('committed', runsSynced);
       const second: Superblock = { ...c.sb, gen: old.gen + 2 };
       let both = true;
       try { this.writeSlot(second, false); await this.space.persistAsync(); } catch { both = false; }
-      this.onCommitPhase?.('written');
+      this.onCommitPhase?.('written', runsSynced);
       this.slotWritten(c, first, second, both);
     } catch (e) {
       this.markDamaged(`manifest commit failed: ${(e as Error).message}`);
@@ -1091,7 +1133,7 @@ export class TargetStore {
       this.deferredFree.pushAll(c.freed);
     }
     this.reclaim();
-    this.onCommitPhase?.('released');
+    this.onCommitPhase?.('released', c.twoSyncs);
   }
 
   /** Store superblock `sb` in its slot (by generation); `sync`: on the medium when this returns. */
@@ -1380,7 +1422,7 @@ export class TargetStore {
     let c: Promise<void> | undefined;
     try {
       { const room = this.roomToStage(); if (room) await room; }
-      c = this.commitManifest(res.meta ? [res.meta] : [], inputs, this.sb.walFlushedGen, res.freed);
+      c = this.commitManifest(res.meta ? [res.meta] : [], inputs, this.sb.walFlushedGen, res.freed, true); // (the worker synced its run)
     } catch (e) {
       this.heapFree.push(...res.used);
       throw e;
@@ -1420,7 +1462,7 @@ export class TargetStore {
     try {
       await this.syncDeferredData();
       { const room = this.roomToStage(); if (room) await room; }
-      c = this.commitManifest(res.meta ? [res.meta] : [], inputs, mt.gen, res.freed);
+      c = this.commitManifest(res.meta ? [res.meta] : [], inputs, mt.gen, res.freed, true); // (the worker synced its run)
     } catch (e) {
       this.heapFree.push(...res.used);
       throw e;
@@ -2251,6 +2293,8 @@ interface StagedCommit {
   runChunks: number[];
   /** Data extents it freed: released likewise. */
   freed: ExtentList | undefined;
+  /** Its syncs are two (`syncCommit`'s `runsSynced`), not three. */
+  twoSyncs: boolean;
 }
 
 /** Add per-container counts `from` into `into` (objects of `into` are updated in place). */
@@ -2268,7 +2312,7 @@ function sumStats(into: MergeStats, s: MergeStats): void {
 }
 
 /** Read both superblock slots with plain file reads (before the file is mapped). */
-function readSuperblocks(file: string): { kind: 'none' } | { kind: 'old' } | { kind: 'damaged'; why: string } | { kind: 'found'; sb: Superblock; slotDamaged: boolean } {
+function readSuperblocks(file: string): { kind: 'none' } | { kind: 'old' } | { kind: 'damaged'; why: string } | { kind: 'found'; sb: Superblock; older?: Superblock; slotDamaged: boolean } {
   let fd: number;
   try { fd = fs.openSync(file, 'r'); } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
@@ -2287,8 +2331,9 @@ function readSuperblocks(file: string): { kind: 'none' } | { kind: 'old' } | { k
       return { kind: 'damaged', why: slots.map((s) => ('bad' in s ? s.bad : 'blank')).join(', ') };
     }
     const best = valid.reduce((a, c) => (c.gen > a.gen ? c : a));
+    const older = valid.find((c) => c.gen < best.gen);
     const slotDamaged = slots.some((s) => 'bad' in s);
-    return { kind: 'found', sb: best, slotDamaged };
+    return { kind: 'found', sb: best, ...(older ? { older } : {}), slotDamaged };
   } finally {
     fs.closeSync(fd);
   }

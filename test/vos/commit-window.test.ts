@@ -1,10 +1,13 @@
 /**
- * The durable manifest commit's window (TargetStore.commitManifest: its three syncs run on the
- * thread pool while updates and reads go on). A child process writes durably (the crash test's
- * child and workload) and SIGKILLs itself at a chosen phase of its n-th manifest commit
- * (`CAIRN_VOS_CRASH_COMMIT_KILL`): copies written and not synced, copies synced before the commit
- * slot, the commit slot synced before the other, both synced before the old state's space is
- * released, and just after the release. Writes go on between the phases, so a data extent or a
+ * The durable manifest commit's window (TargetStore.commitManifest: its syncs run on the thread
+ * pool while updates and reads go on; two when a worker synced the run it adds, the commit slot
+ * going with the manifest copies, else three). A child process writes durably (the crash test's
+ * child and workload) and SIGKILLs itself at a chosen phase of its n-th manifest commit of either
+ * order (`CAIRN_VOS_CRASH_COMMIT_KILL`): copies written and not synced, copies synced (with the
+ * commit slot, or before it), the commit slot synced before the other, both synced before the old
+ * state's space is released, and just after the release. A power loss inside the one sync of
+ * copies and commit slot is shown by an image of the files taken then, the copies lost: the open
+ * takes the state before. Writes go on between the phases, so a data extent or a
  * heap chunk the old state names, reused before the new state is durable, shows on reopen as a
  * lost or wrong value, a damaged block or damage. The reopened target must answer every
  * acknowledged write, report no damage and scrub clean. In-process: while a commit's syncs are
@@ -13,11 +16,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
+import path from 'node:path';
 import { VosTarget, MAX_EPOCH } from '../../src/vos/index.js';
+import { decodeSuperblock, SB_SLOT_BYTES, type Superblock } from '../../src/vos/manifest.js';
+import { mergeWorkers } from '../../src/vos/merge-workers.js';
 import { CRASH_OPTS } from './crash-common.js';
 import { checkTarget, newLedger, record, runChild } from './crash-check.js';
 import { safe } from './safe.js';
-import { code, enc, tmpDir } from './helpers.js';
+import { code, crashImage, enc, tmpDir } from './helpers.js';
 
 const test = suite('vos commit window');
 
@@ -32,11 +38,13 @@ test('SIGKILL at every phase of a durable manifest commit, writes going on: noth
   const hit = new Map<string, number>();
   try {
     let round = 0;
-    for (const n of [2, 5]) {
+    // commits of both orders: two syncs (a worker's run, synced there: the commit slot goes with the
+    // copies) and three (a run written here: runs and copies synced before the commit slot)
+    for (const [n, syncs] of [[2, 'two'], [1, 'three'], [3, 'two']] as const) {
       for (const phase of PHASES) {
-        const { lines } = await runChild(dir, 3000 + round, 'pread', true, 'random', GUARD_MS, { CAIRN_VOS_CRASH_COMMIT_KILL: `${phase}:${n}` });
+        const { lines } = await runChild(dir, 3000 + round, 'pread', true, 'random', GUARD_MS, { CAIRN_VOS_CRASH_COMMIT_KILL: `${phase}:${n}:${syncs}` });
         const killed = lines.find((l) => l.startsWith('KILL '));
-        if (killed) hit.set(phase, (hit.get(phase) ?? 0) + 1);
+        if (killed) { hit.set(phase, (hit.get(phase) ?? 0) + 1); hit.set(`${phase} ${syncs}`, (hit.get(`${phase} ${syncs}`) ?? 0) + 1); }
         record(ledger, lines);
         const t = await VosTarget.open(dir, { ...CRASH_OPTS, io: 'pread', durable: true });
         try {
@@ -47,7 +55,7 @@ test('SIGKILL at every phase of a durable manifest commit, writes going on: noth
         round++;
       }
     }
-    for (const phase of PHASES) assert.ok((hit.get(phase) ?? 0) >= 1, `a kill landed at phase ${phase} (${JSON.stringify([...hit])})`);
+    for (const phase of PHASES) for (const syncs of ['two', 'three']) assert.ok((hit.get(`${phase} ${syncs}`) ?? 0) >= 1, `a kill landed at phase ${phase} of a commit of ${syncs} syncs (${JSON.stringify([...hit])})`);
     assert.ok(ledger.totalAcks > 100, `enough acknowledged writes (${ledger.totalAcks})`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -266,6 +274,65 @@ test('at the cap with commits in flight and too few free chunks for a third comm
     assert.is((await r.fetchSingle(1n, 1n, enc('d0'), enc('key-0')))![0], 0);
     assert.equal((await r.scrub()).bad, []);
     await r.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}));
+
+/** Both superblock slots of the pmem file in `dir` (undefined: not valid). */
+function slotsOf(dir: string): Array<Superblock | undefined> {
+  const scm = fs.readFileSync(path.join(dir, 'vos.scm'));
+  return [0, 1].map((i) => { const s = decodeSuperblock(scm.subarray(i * SB_SLOT_BYTES, (i + 1) * SB_SLOT_BYTES)); return 'sb' in s ? s.sb : undefined; });
+}
+
+test('a power loss inside the one sync of a worker flush\'s manifest copies and commit slot (the slot on the medium, its copies not): the open takes the state before, nothing acknowledged is lost', safe(async () => {
+  const dir = tmpDir('commit-window-power');
+  const image = path.join(dir, 'image');
+  try {
+    assert.ok(await mergeWorkers()?.ready('flush'), 'a flush worker is up');
+    const t = await VosTarget.open(path.join(dir, 'live'), { ...CRASH_OPTS, io: 'pread', durable: true });
+    const s = t.target;
+    const val = (i: number) => new Uint8Array(i % 3 === 0 ? 5000 : 100).fill(i & 0xff);
+    let next = 0;
+    const write = async (n: number) => { for (const end = next + n; next < end;) { const i = next++; await t.updateSingle(5n, 1n, enc(`a${i}`), enc('v'), val(i)); } };
+    await write(300);
+    await s.flushAll(); // (a first commit: both slots name it)
+    await write(300);
+    // At the flush commit's first sync (nothing else in flight), take an image of the files as they
+    // are, the commit slot written and the copies with it, then lose the copies in it (their chunks
+    // as if never written): what a power loss inside that sync can leave.
+    const real = s.space.persistAsync.bind(s.space);
+    let staged = false; let taken = false;
+    s.onCommitPhase = (p) => { if (p === 'staged') staged = true; };
+    s.space.persistAsync = () => {
+      if (staged && !taken) { taken = true; crashImage(path.join(dir, 'live'), image); }
+      return real();
+    };
+    const jobs = s.workerJobs;
+    await s.flushAll();
+    assert.ok(taken, 'the commit synced');
+    assert.ok(s.workerJobs > jobs, 'the flush ran on the worker (its run synced there)');
+    const [a, b] = slotsOf(image);
+    assert.ok(a && b, 'both slots valid in the image');
+    const newest = a!.gen > b!.gen ? a! : b!, other = newest === a ? b! : a!;
+    assert.is(newest.gen, other.gen + 1, 'the commit slot was written before the sync: the image holds it');
+    assert.not.equal(newest.copies[0].chunks, other.copies[0].chunks, 'it names the new copies');
+    const fd = fs.openSync(path.join(image, 'vos.scm'), 'r+');
+    try { for (const c of newest.copies) for (const ch of c.chunks) fs.writeSync(fd, new Uint8Array(Math.min(c.len, 64 * 1024)), 0, Math.min(c.len, 64 * 1024), ch); } finally { fs.closeSync(fd); }
+    await t.close();
+    let r = await VosTarget.open(image, { ...CRASH_OPTS, io: 'pread', durable: true });
+    try {
+      assert.ok(r.openReport.manifestCopyDamaged?.includes('a durable commit cut short'), `noticed: ${r.openReport.manifestCopyDamaged}`);
+      assert.is(r.openReport.damage, undefined, 'a commit cut short is not damage');
+      for (let i = 0; i < next; i++) assert.equal(await r.fetchSingle(MAX_EPOCH, 1n, enc(`a${i}`), enc('v')), val(i), `value ${i}`);
+      const sc = await r.scrub();
+      assert.is(sc.bad.length, 0, 'scrub clean');
+    } finally { await r.close(); }
+    r = await VosTarget.open(image, { ...CRASH_OPTS, io: 'pread', durable: true });
+    try {
+      assert.is(r.openReport.manifestCopyDamaged, undefined, 'both slots were written afresh by the first open');
+      for (let i = 0; i < next; i += 7) assert.equal(await r.fetchSingle(MAX_EPOCH, 1n, enc(`a${i}`), enc('v')), val(i), `value ${i} after the second open`);
+    } finally { await r.close(); }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

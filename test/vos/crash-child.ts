@@ -50,14 +50,15 @@ const die = () => process.kill(process.pid, 'SIGKILL');
 if (commitKill) {
   // from the phase on, every sync of the pmem file (with deferSync: only manifest commits sync it)
   // never completes, so the commit stays at that phase while the writers go on; then the kill
-  const [phase, nth] = commitKill.split(':');
+  // phase:n[:two|three]: the n-th time a commit reaches the phase (of commits taking two syncs, or three, when named)
+  const [phase, nth, syncs] = commitKill.split(':');
   let seen = 0;
   const space = t.target.space;
   const real = space.persistAsync.bind(space);
   space.persistAsync = () => (holdAcks >= 0 ? new Promise<void>(() => undefined) : real());
-  t.target.onCommitPhase = (p) => {
-    if (holdAcks >= 0 || p !== phase || ++seen !== Number(nth)) return;
-    holdAcks = acks; out(`KILL ${p}`);
+  t.target.onCommitPhase = (p, twoSyncs) => {
+    if (holdAcks >= 0 || p !== phase || (syncs !== undefined && twoSyncs !== (syncs === 'two')) || ++seen !== Number(nth)) return;
+    holdAcks = acks; out(`KILL ${p} ${twoSyncs ? 'two' : 'three'}`);
     setTimeout(die, HOLD_MS);
   };
 }
