@@ -31,8 +31,18 @@ export interface RebuildAddon {
 /** A fused step's arguments (`rebuildStepFlat`'s, in order). */
 export type FlatStep = [k: number, cell: number, slots: Uint8Array, rows: Uint8Array, outs: Uint8Array[], nums: Float64Array, seeds: BigUint64Array];
 
-/** Pool jobs of fused steps in flight at most: this machine's cores (more run no sooner, and each submission wakes a thread). */
-const FUSED_JOBS = Math.max(1, availableParallelism());
+/**
+ * Pool jobs of fused steps in flight at most: this machine's cores (more run no sooner, and each
+ * submission wakes a thread); CAIRN_REBUILD_FUSED_JOBS (a positive integer, read once at load)
+ * sets it, so benches can compare on one build (one job measured best at load 12, mixed at load 7).
+ */
+const FUSED_JOBS = fusedJobs(process.env.CAIRN_REBUILD_FUSED_JOBS);
+
+/** FUSED_JOBS from its environment value: a positive integer up to 64, else the machine's cores. */
+function fusedJobs(env: string | undefined): number {
+  const n = Number(env);
+  return Number.isInteger(n) && n >= 1 && n <= 64 ? n : Math.max(1, availableParallelism());
+}
 /** Fused steps one pool job runs at most (one after another). */
 const FUSED_STEPS_PER_JOB = 16;
 
