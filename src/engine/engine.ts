@@ -275,6 +275,7 @@ export class Engine {
     const store = this.stores.cached(target, cont);
     if (store === undefined) return undefined;
     const epoch = epochOf(h.epoch), unit = h.oid;
+    if (h.fresh !== undefined) this.checkFresh(FETCH_ARRAY, cont, unit, h, epoch);
     if (this.tx.blocking(cont, epoch, unit).length) return undefined;
     const read = serveFetchInto(store as unknown as ShardStore, h, this.directReads ? this.stores.dataFile(target) : undefined);
     if (read === undefined) return undefined;
@@ -315,6 +316,7 @@ export class Engine {
     const store = this.stores.cached(target, cont), dataFile = this.stores.dataFile(target);
     if (store === undefined || dataFile === undefined) return undefined;
     const epoch = epochOf(h.epoch), unit = h.oid;
+    if (h.fresh !== undefined) this.checkFresh(FETCH_ARRAY, cont, unit, h, epoch); // (refused: the read sent on its own reports it)
     if (this.tx.blocking(cont, epoch, unit).length) return undefined;
     const located = locateFetch(store as unknown as ShardStore, h, dataFile);
     if (located === undefined) return undefined;
@@ -421,6 +423,7 @@ export class Engine {
       return this.applyAdmitted(p, method, h, payload, this.stores.cached(target, cont) as unknown as ShardStore | undefined, target, cont);
     }
     if (SHARD_READ_METHODS.has(method) && epoch !== undefined) {
+      if (h.fresh !== undefined) this.checkFresh(method, cont, unit, h, epoch);
       // Remember what was read at which epoch (not the read-modify-write reads of everything
       // applied so far, nor rebuild's): a write arriving later may not slip under it. Recorded
       // before waiting for the prepared writes at or below the epoch: a write admitted while the
@@ -529,6 +532,37 @@ export class Engine {
     const p = this.tx.admit(cont, epoch, txDescriptor(h.tx, this.rank), unit);
     if (key !== undefined) this.writes.record(key, epoch, kind !== 'update');
     return p;
+  }
+
+  /**
+   * A read "now" (`fresh`: the top of its uncertainty window, a decimal epoch above `epoch`)
+   * that this engine holds a write for, to what the read depends on, at an epoch in
+   * (epoch, fresh] is answered STALE_EPOCH with that write's epoch (`info.uncertain`): the write
+   * may have been acknowledged before the read began (the writer's clock ahead of the reader's,
+   * or the same millisecond with logical and slot bits above the reader's epoch), so the reader
+   * reads again at a "now" at or above it (the container's `retryStale` moves its clock there). A
+   * write above `fresh` began after the read did. What the read depends on: the akey (a value,
+   * `akeyKind`, `listRecx`), the dkey (`listAkeys`) or the object (`listDkeys`), each with the
+   * punches above it (`ConflictTracker.lastWrite`); `listObjects` is not checked (no container-wide
+   * figure is kept). Prepared writes count as well as decided ones: a commit across engines is
+   * acknowledged before its participants hear the decision. The retry keeps its first `fresh`, so
+   * the window shrinks and the retries end. The DAOS way of freshness across clients
+   * (docs/scale.md, "What is left"); clients send `fresh` once the object layer says which reads
+   * are "now" (until then commit-wait, src/net/connected.ts, gives the guarantee).
+   */
+  private checkFresh(method: string, cont: string, unit: string | undefined, h: Record<string, unknown>, epoch: bigint): void {
+    const top = epochOf(h.fresh);
+    if (top <= epoch || unit === undefined) return;
+    const dk = typeof h.dkey === 'string' ? h.dkey : undefined, ak = typeof h.akey === 'string' ? h.akey : undefined;
+    let key: string | undefined;
+    if (method === 'shard.listDkeys') key = conflictKey(`${contName(cont)}.${unit}`);
+    else if (method === 'shard.listAkeys') key = dk === undefined ? undefined : unitKey(cont, unit, dk);
+    else if (method !== 'shard.listObjects') key = dk === undefined || ak === undefined ? undefined : unitKey(cont, unit, dk, ak);
+    if (key === undefined) return;
+    const last = this.writes.lastWrite(key);
+    if (last > epoch && last <= top) {
+      throw new CairnError('STALE_EPOCH', `a write at epoch ${last} to what this read depends on may have been acknowledged before the read at ${epoch} began; read again at or above it`, { epoch: last.toString(), uncertain: true });
+    }
   }
 
   /**
