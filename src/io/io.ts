@@ -36,7 +36,8 @@ import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
 import { allocOutput } from '../media/aligned.js';
-import { readHashedGroup, writeHashedGroup, type HashedReadSlot, type HashedWriteSlot } from '../media/block-device.js';
+import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
+import { PreparedWriteGroup } from './write-group.js';
 import { deferFill, deferredFills, dropFill } from '../media/fills.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
@@ -462,8 +463,8 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   const writes: ShardPlan = [];
   writes.release = release;
   // Fused: each whole-buffer shard write a local store prepares joins the plan's open group, sent
-  // as one hashed group write when this run of JavaScript ends (`WriteGroup`).
-  const fused: { open: WriteGroup | undefined } | undefined = fusedWritesOn && (parts !== undefined || deferred !== undefined) ? { open: undefined } : undefined;
+  // as one hashed group write when this run of JavaScript ends (`PreparedWriteGroup`).
+  const fused: { open: PreparedWriteGroup | undefined } | undefined = fusedWritesOn && (parts !== undefined || deferred !== undefined) ? { open: undefined } : undefined;
   let dataBytes = 0;
   roles.forEach(({ shard, target }, i) => {
     if (i < k && touchedRange[i] === undefined) return;
@@ -514,77 +515,17 @@ export function fusedWrites(on?: boolean): boolean {
 }
 
 /**
- * The shard writes of one plan prepared in one run of JavaScript (the commit applies a plan's
- * writes one after another in one microtask run), sent as one hashed group write (media
- * `writeHashedGroup`: one promise) when the run ends, each then finished with its hash (its
- * record appended) in one pass. Every member's `apply` returns the group's one promise: it
- * resolves once every member's record is applied and rejects with the first failure (the commit
- * then fails, as when any shard write fails). A member that arrives after the group was sent
- * starts a new group: no count of members is assumed.
- */
-class WriteGroup {
-  private readonly members: PreparedShardWrite[] = [];
-  private readonly slots: HashedWriteSlot[] = [];
-  sent = false;
-  private resolve!: () => void;
-  private reject!: (e: unknown) => void;
-  readonly done = new Promise<void>((res, rej) => { this.resolve = res; this.reject = rej; });
-  private readonly sendNow = (): void => this.send();
-
-  constructor() { queueMicrotask(this.sendNow); }
-
-  add(w: PreparedShardWrite): Promise<void> {
-    this.members.push(w); this.slots.push(w.write);
-    return this.done;
-  }
-
-  private send(): void {
-    this.sent = true;
-    let results: Promise<Array<bigint | Error>>;
-    try {
-      results = writeHashedGroup(this.slots);
-    } catch (e) {
-      for (const m of this.members) { try { m.finish(undefined); } catch { /* (never sent: frees only) */ } }
-      this.reject(e);
-      return;
-    }
-    results.then((out) => this.finish(out), (e: unknown) => this.finish(this.members.map(() => e instanceof Error ? e : new Error(String(e)))));
-  }
-
-  /** Every member finished with its result (records appended in one pass); the group settles when the last record is applied. */
-  private finish(out: Array<bigint | Error>): void {
-    let failed: unknown;
-    let waits: Promise<void>[] | undefined;
-    for (let i = 0; i < this.members.length; i++) {
-      try {
-        const p = this.members[i]!.finish(out[i]);
-        if (p !== undefined) (waits ??= []).push(p);
-      } catch (e) {
-        failed ??= e;
-      }
-    }
-    if (waits === undefined) { if (failed === undefined) this.resolve(); else this.reject(failed); return; }
-    // (every record settles before the group does: the commit discards a failed epoch as soon as
-    // the group rejects, and a record still being appended then would land after the discard)
-    Promise.allSettled(waits).then((rs) => {
-      for (let i = 0; i < rs.length; i++) { const r = rs[i]!; if (r.status === 'rejected') failed ??= r.reason; }
-      if (failed === undefined) this.resolve(); else this.reject(failed);
-    });
-  }
-}
-
-/**
- * A shard write of whole views joined to its plan's open group (`WriteGroup`) when the store
+ * A shard write of whole views joined to its plan's open group (`PreparedWriteGroup`) when the store
  * prepares it (`ShardStore.prepareArrayWriteNow`); undefined when it does not (or cannot: a bad
  * argument, which the checked path then reports), so the caller writes it the checked way.
  */
-function joinGroup(groups: { open: WriteGroup | undefined }, s: ShardStore, at: ApplyContext, uoid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[]): Promise<void> | undefined {
+function joinGroup(groups: { open: PreparedWriteGroup | undefined }, s: ShardStore, at: ApplyContext, uoid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[]): Promise<void> | undefined {
   if (s.prepareArrayWriteNow === undefined) return undefined;
   let w: PreparedShardWrite | null;
   try { w = s.prepareArrayWriteNow(at.epoch, uoid, dkey, akey, recx, parts); } catch { w = null; }
   if (w === null) return undefined;
   let g = groups.open;
-  if (g === undefined || g.sent) g = groups.open = new WriteGroup();
+  if (g === undefined || g.sent) g = groups.open = new PreparedWriteGroup('group');
   return g.add(w);
 }
 

@@ -37,6 +37,7 @@
  */
 import { containerPort, type ContainerCore } from '../container/container.js';
 import type { ShardStore, LocatedShardRead, PreparedShardWrite } from '../io/shard-store.js';
+import { PreparedWriteGroup } from '../io/write-group.js';
 import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
 import { unitOid } from '../io/shard-store.js';
 import { groupShards, roleShards, dkeyRotation, stripeBuffers, stripeViews, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
@@ -55,7 +56,7 @@ import { swallowed } from '../../core/log.js';
 import { setMaxListeners } from 'node:events';
 import { mediaErrorFromErrno } from '../media/errors.js';
 import type { RebuildBudget } from './rebuild-budget.js';
-import { FusedQueue, WriteGroup, fusedAddon, type FlatStep, type RebuildAddon } from './rebuild-steps.js';
+import { FusedQueue, fusedAddon, type FlatStep, type RebuildAddon } from './rebuild-steps.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
 export const MIGRATE_CONCURRENCY = 16;
@@ -255,7 +256,7 @@ class MigrationRun {
   }
 
   /** The prepared writes gathered in this run of JavaScript (sent together when it ends). */
-  private openGroup: WriteGroup | undefined;
+  private openGroup: PreparedWriteGroup | undefined;
 
   /** The migration's fused steps on their way to the pool (`FusedQueue`). */
   private fused: FusedQueue | undefined;
@@ -268,7 +269,7 @@ class MigrationRun {
   /** Add prepared write `w` to the open group (one is opened when none is or it was sent); settles when its record is applied. */
   joinWrite(w: PreparedShardWrite): Promise<void> {
     let g = this.openGroup;
-    if (g === undefined || g.sent) g = this.openGroup = new WriteGroup();
+    if (g === undefined || g.sent) g = this.openGroup = new PreparedWriteGroup('member');
     return g.add(w);
   }
 

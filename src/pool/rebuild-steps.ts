@@ -1,16 +1,14 @@
 /**
  * The rebuild's batched device steps (split out of migrate.ts): the rebuild addon
  * (native/rebuild.c) and the queue that sends its fused decode steps to the libuv pool several per
- * job (`FusedQueue`), and the group of prepared rebuilt writes made in one run of JavaScript sent
- * as one hashed group write (`WriteGroup`). migrate.ts plans the steps, checks their answers and
+ * job (`FusedQueue`); the rebuilt writes prepared in one run of JavaScript go as one hashed group
+ * write (`PreparedWriteGroup`, src/io/write-group.ts). migrate.ts plans the steps, checks their answers and
  * owns every fallback; nothing here decides what is read or written.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { PreparedShardWrite } from '../io/shard-store.js';
-import { writeHashedGroup, type HashedWriteSlot } from '../media/block-device.js';
 import type { HashedRead, HashedWrite } from '../media/io-engine.js';
 import { swallowed } from '../../core/log.js';
 
@@ -110,50 +108,5 @@ export function fusedAddon(): RebuildAddon | undefined {
     }
   }
   return rebuildAddon ?? undefined;
-}
-
-/**
- * Prepared writes of a rebuild (`ShardStore.prepareArrayWriteNow`) made in one run of JavaScript,
- * sent as one hashed group write (media `writeHashedGroup`: one pool job, one promise) when the run
- * ends; each member is then finished with its own result (its record appended, or its extent freed
- * and the error thrown), and settles on its own: a failed member fails only its step.
- */
-export class WriteGroup {
-  sent = false;
-  private readonly members: PreparedShardWrite[] = [];
-  private readonly slots: HashedWriteSlot[] = [];
-  private readonly waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
-
-  constructor() { queueMicrotask(() => this.send()); }
-
-  add(w: PreparedShardWrite): Promise<void> {
-    this.members.push(w); this.slots.push(w.write);
-    return new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }); });
-  }
-
-  private send(): void {
-    this.sent = true;
-    let results: Promise<Array<bigint | Error>>;
-    try {
-      results = writeHashedGroup(this.slots);
-    } catch (e) {
-      this.finish(this.members.map(() => (e instanceof Error ? e : new Error(String(e)))));
-      return;
-    }
-    results.then((out) => this.finish(out), (e: unknown) => this.finish(this.members.map(() => (e instanceof Error ? e : new Error(String(e))))));
-  }
-
-  private finish(out: ReadonlyArray<bigint | Error>): void {
-    for (let i = 0; i < this.members.length; i++) {
-      const w = this.waiters[i]!;
-      try {
-        const p = this.members[i]!.finish(out[i]);
-        if (p === undefined) w.resolve();
-        else p.then(w.resolve, w.reject);
-      } catch (e) {
-        w.reject(e);
-      }
-    }
-  }
 }
 
