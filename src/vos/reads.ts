@@ -233,7 +233,7 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
   if (v.runs.length) {
     if (v.tombs.length === 0) best = newestSingleInRuns(v.runs, v.cont, oid, key, dkey, akey, epoch, best, prep);
     else { const a = akeyPrefix(v.cont, oid, dkey, akey); best = newestInRuns(v, a, bloomProbe(a), epoch, best); }
-    if (best && anyPunches(v.runs)) {
+    if (best && runsMayHavePunches(v.runs)) {
       const pr = akeyProbes(v.cont, oid, dkey, akey);
       for (const r of v.runs) {
         if (!r.mayHavePunches) continue;
@@ -244,6 +244,12 @@ export function visibleSingle(v: ReadView, oid: bigint, dkey: Uint8Array, akey: 
     }
   }
   return best && before(floor, best) ? best : undefined;
+}
+
+/** `anyPunches(runs)`, answered by their point index when it is built (no per-run read). */
+function runsMayHavePunches(runs: readonly Run[]): boolean {
+  const ix = builtPointIndex(runs);
+  return ix !== null ? ix.anyPunches : anyPunches(runs);
 }
 
 function anyPunches(runs: readonly Run[]): boolean {
@@ -556,6 +562,12 @@ export class PointIndex {
    */
   private readonly builtFills: number;
   /**
+   * Whether any of the runs may hold punches (`Run.mayHavePunches`, read once here: a run's meta
+   * object is of many shapes, so that read is a megamorphic load per run, and a point read asks
+   * it of every run each time it finds a version).
+   */
+  readonly anyPunches: boolean;
+  /**
    * Index `lists` (the point lists of `runs`, in order: `total` versions). With `prev`, the index of
    * a list of runs `runs` starts with (a flush appends a run), its table is copied and only the runs
    * after those are added, while it has room.
@@ -594,6 +606,7 @@ export class PointIndex {
       }
     }
     this.builtFills = this.arena === null ? 0 : this.arena.fills;
+    this.anyPunches = anyPunches(runs);
   }
 
   /**

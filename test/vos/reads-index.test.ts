@@ -171,4 +171,31 @@ test('a store opened for a few reads builds no index: a list of runs is indexed 
   }
 });
 
+test('punches held only in a run hide the versions the index answers, whichever run holds them (the index keeps whether its runs hold punches)', async () => {
+  let t = await VosTarget.open(dir, BASE);
+  try {
+    for (let i = 0; i < 300; i++) await t.updateSingle(10n, oidOf(i), D, A, valueOf(i, 1));
+    await t.target.flushAll();
+    // a run of no punches first, read through its index, then punches flushed into a new run
+    const before = t.target.runs;
+    assert.ok(pointIndexOf(before) !== null && !pointIndexOf(before)!.anyPunches, 'a list of runs without punches');
+    for (let i = 0; i < 300; i += 3) await t.punchDkey(20n, oidOf(i), D);
+    for (let i = 1; i < 300; i += 3) await t.punchObject(20n, oidOf(i));
+    await t.target.flushAll();
+    const runs = t.target.runs;
+    assert.ok(runs.length >= 2 && runs !== before);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < 300; i++) {
+        const got = t.fetchSingleNow(30n, oidOf(i), D, A);
+        assert.equal(got, i % 3 === 2 ? valueOf(i, 1) : undefined, `object ${i} at 30 (pass ${pass})`);
+        assert.equal(t.fetchSingleNow(15n, oidOf(i), D, A), valueOf(i, 1), `object ${i} at 15 (below the punch)`);
+      }
+    }
+    const ix = pointIndexOf(runs);
+    assert.ok(ix !== null && ix.anyPunches, 'the index of the runs holding punches says so');
+  } finally {
+    await t.close();
+  }
+});
+
 test.run();
