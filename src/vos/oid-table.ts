@@ -138,6 +138,26 @@ export class OidTable<V> {
     if (2 * this.vals.length > this.slots.length) this.rehash();
   }
 
+  /**
+   * Loads the slot a lookup of `k` probes first and returns its word (a batch of reads calls this
+   * for each read in a tight loop, then `touchEntry`, so their cache misses overlap: see
+   * reads.ts `prefetchSlots`). Changes nothing.
+   */
+  touchSlot(k: OidKey): number {
+    return this.slots[k.hash & (this.slots.length - 1)]!;
+  }
+
+  /**
+   * Loads what a lookup of `k` reads after its first slot when that slot holds an entry: the
+   * entry's hash, its first key word and its value's first field (`probe` reads it from the
+   * value). Returns a number made of them (to be summed, so the loads are not dropped).
+   */
+  touchEntry(k: OidKey, probe: (v: V) => number): number {
+    const e = this.slots[k.hash & (this.slots.length - 1)]! - 1;
+    if (e < 0) return 0;
+    return this.hashes[e]! ^ this.keys[e * WORDS]! ^ probe(this.vals[e]!);
+  }
+
   /** Values in insertion order. */
   values(): IterableIterator<V> { return this.vals.values(); }
 

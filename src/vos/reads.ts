@@ -374,6 +374,8 @@ class PreparedPoint implements BloomProbe {
   h1 = 0; h2 = 0;
   /** The container's part of the active and the frozen memtable when it holds objects (their filter words are loaded in `prefetchSlots`), else null. */
   ma: MemContainer | null = null; mf: MemContainer | null = null;
+  /** The first of those whose object filter says it may hold the read's object (`prefetchSlots`), else null. */
+  mt: MemContainer | null = null;
   /** The bytes holding the entry its slot names (`PointIndex.entryLines`), or null, and the offsets of its four lines there. */
   eb: Uint8Array | null = null;
   e0 = 0; e1 = 0; e2 = 0; e3 = 0;
@@ -433,7 +435,7 @@ function filterTouch(m: Memtable, cont: number, k: OidKey): number {
 /** Forget the read prepared at position `i` (it will not be made as prepared). */
 export function unprepare(i: number): void {
   const p = prepared[i]!;
-  p.oid = -1n; p.dkey = p.akey = null; p.ix = null; p.ma = p.mf = null; p.eb = null;
+  p.oid = -1n; p.dkey = p.akey = null; p.ix = null; p.ma = p.mf = p.mt = null; p.eb = null;
 }
 
 /**
@@ -445,10 +447,28 @@ export function prefetchSlots(n: number): void {
   for (let i = 0; i < n; i++) {
     const p = prepared[i]!, ix = p.ix;
     if (ix !== null) touch += ix.touch(p.h1 | 0);
-    if (p.ma !== null && p.ma.mayHold(p.key)) touch++;
-    if (p.mf !== null && p.mf.mayHold(p.key)) touch++;
+    // (a memtable whose filter says it may hold the object: its table slot too, and its entry in the next step)
+    p.mt = null;
+    if (p.ma !== null && p.ma.mayHold(p.key)) { p.mt = p.ma; touch += p.ma.objects.touchSlot(p.key); }
+    if (p.mf !== null && p.mf.mayHold(p.key)) { p.mt ??= p.mf; touch += p.mf.objects.touchSlot(p.key); }
   }
   pointTouch = touch;
+}
+
+/** Loads a memtable object's node and what a read of a solo node compares (`touchEntry`'s probe). */
+function touchObject(o: MemObject): number {
+  const so = solo(o);
+  return so !== undefined ? so.dkey.length ^ so.akey.length ^ so.v.seq : 0;
+}
+
+/** For each of the first `n` prepared reads that may find its object in a memtable: its entry and node. */
+function prefetchMemObjects(n: number): number {
+  let touch = 0;
+  for (let i = 0; i < n; i++) {
+    const mt = prepared[i]!.mt;
+    if (mt !== null) touch += mt.objects.touchEntry(prepared[i]!.key, touchObject);
+  }
+  return touch;
 }
 
 /** Third step of a batch: for each of the first `n` prepared reads, load the lines of the entry its slot names (found by the hashes alone). */
@@ -459,7 +479,7 @@ export function prefetchPoints(n: number): void {
       const p = prepared[i]!, ix = p.ix;
       if (ix !== null) touch += ix.touchEntry(p.h1 | 0, p.h2 | 0);
     }
-    pointTouch = touch;
+    pointTouch = touch + prefetchMemObjects(n);
     return;
   }
   // where each entry lies first (its slot's line is loaded), then its lines in a loop of a few
@@ -472,7 +492,7 @@ export function prefetchPoints(n: number): void {
     const p = prepared[i]!, b = p.eb;
     if (b !== null) touch += b[p.e0]! ^ b[p.e1]! ^ b[p.e2]! ^ b[p.e3]!;
   }
-  pointTouch = touch;
+  pointTouch = touch + prefetchMemObjects(n);
 }
 
 /**

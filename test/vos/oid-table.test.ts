@@ -94,6 +94,35 @@ test('lookup then addAt answers as setKey: one probe for a lookup that inserts',
   assert.throws(() => t.addAt(k.of([...model.keys()][0]!), t.lookup(k), 1), /addAt/);
 });
 
+test('touchSlot and touchEntry change nothing; touchEntry probes the value of the entry in the first slot, none for an empty slot', () => {
+  const rng = new Rng(0x70c4);
+  const t = new OidTable<{ n: number }>();
+  const ids: bigint[] = [];
+  const k = new OidKey();
+  for (let i = 0; i < 3000; i++) { const id = randomBits(rng, 160); ids.push(id); t.setKey(k.of(id), { n: i }); }
+  let probed = 0, firstSlot = 0;
+  for (let i = 0; i < ids.length; i++) {
+    k.of(ids[i]!);
+    t.touchSlot(k);
+    const seen: number[] = [];
+    const x = t.touchEntry(k, (v) => { seen.push(v.n); return v.n; });
+    assert.ok(Number.isInteger(x));
+    assert.ok(seen.length <= 1);
+    if (seen.length === 1) { probed++; if (seen[0] === i) firstSlot++; }
+    assert.equal(t.getKey(k)?.n, i, `id ${i} after the touches`);
+  }
+  // most ids sit in their first slot (the table is at most half full), and every such one was probed
+  assert.ok(firstSlot > ids.length / 2 && probed >= firstSlot, `${firstSlot} of ${ids.length} in their first slot, ${probed} probed`);
+  assert.is(t.size, ids.length);
+  // an id the table does not hold, whose first slot is empty: no probe
+  for (let tries = 0, found = false; !found && tries < 1000; tries++) {
+    k.of(randomBits(rng, 160));
+    if (t.touchSlot(k) !== 0) continue;
+    found = true;
+    assert.is(t.touchEntry(k, () => { throw new Error('probed an empty slot'); }), 0);
+  }
+});
+
 test('a key\'s bytes are the log record\'s oid field: updates (from the bytes) and punches (from the id) decode to the id, every width', async () => {
   await initXxhash();
   const rng = new Rng(0xb17e5);
