@@ -187,10 +187,15 @@ class DkeyNode extends SmallMap<MemAkey> implements MemDkey {
 
 /**
  * A new object's node while it holds one single value version of one dkey and one akey, and no
- * punch: one heap object where the tree takes four (object, dkey, akey, versions array). Most
- * objects of a small-put workload stay so until their flush, and every memtable node survives
- * the young-generation collections until then (the put row's GC share was memtable survivors,
- * ~400 B per replica as a tree).
+ * punch: one heap object where the tree takes five (object, dkey, akey, versions array, version).
+ * Most objects of a small-put workload stay so until their flush, and every memtable node survives
+ * the young-generation collections until then and is marked by every full collection while it
+ * lives (the put row's GC share was memtable survivors, ~400 B per replica as a tree).
+ *
+ * The node is also its version (`MemVersion`: its own epoch, seq, checksum, place; no array
+ * fields, `index`, `count` and `recordSize` are 0 from the prototype): `v` is the node itself
+ * until a later single at its epoch replaces it in place (`v` then names that one; the node's own
+ * version fields never change, so a reader holding it as a version reads what it read).
  *
  * Read through `MemObject` as any node: `dkeys` makes the usual tree (`ObjNode`) on its first read
  * and keeps it (`full`), so every reader sees one live tree from then on. The memtable's writes
@@ -199,11 +204,23 @@ class DkeyNode extends SmallMap<MemAkey> implements MemDkey {
  * the sorted-node cache holding this node reads the tree through it). The hot paths (point read,
  * flush) read `v` straight while `full` is unset (`solo()`).
  */
-export class SoloObj implements MemObject {
+export class SoloObj implements MemObject, MemVersion {
   /** The tree this node became (then the only state: `dkey`, `akey` and `v` are no longer read). */
   full: ObjNode | undefined = undefined;
-  /** `dkey`, `akey`: the memtable's copies (shared for short keys); `v`: the one version, a single value's. */
-  constructor(readonly oid: bigint, readonly dkey: Uint8Array, readonly akey: Uint8Array, public v: MemVersion) {}
+  /** The one version: this node itself, or the single that replaced it at its epoch. */
+  v: MemVersion;
+  /** (From the prototype: 0, a single value's.) */
+  declare readonly index: number;
+  declare readonly count: number;
+  declare readonly recordSize: number;
+  /**
+   * `dkey`, `akey`: the memtable's copies (shared for short keys); the rest: the fields of its
+   * version (`MemVersion`), a single value's.
+   */
+  constructor(readonly oid: bigint, readonly dkey: Uint8Array, readonly akey: Uint8Array,
+    readonly epoch: bigint, readonly seq: number, readonly csum: bigint, readonly len: number, readonly where: Where, readonly loc: number, readonly alloc: number) {
+    this.v = this;
+  }
   get punches(): MemPunch[] { return this.full === undefined ? NO_PUNCHES : this.full.punches; }
   get dkeys(): SmallMap<MemDkey> { return this.full ?? this.expand(); }
   /** The tree of this node, made on first call and kept. */
@@ -217,6 +234,8 @@ export class SoloObj implements MemObject {
     return o;
   }
 }
+// a single value's array fields, shared by every solo node (8 bytes less of each of three fields)
+Object.defineProperties(SoloObj.prototype, { index: { value: 0 }, count: { value: 0 }, recordSize: { value: 0 } });
 
 /** `o` as a solo node still holding its one version (`SoloObj`), or undefined (a tree, or a solo node that became one). */
 export function solo(o: MemObject): SoloObj | undefined {
@@ -503,9 +522,28 @@ export class Memtable {
     const c = this.container(cont, true);
     const k = key ?? memKey.of(oid);
     const e = c.objects.lookup(k); // (one probe for the lookup and the insert)
+    if (e < 0 && v.recordSize === 0) { c.add(k, e, new SoloObj(oid, this.sharedKey(dkey, 0).k, this.sharedKey(akey, 1).k, v.epoch, v.seq, v.csum, v.len, v.where, v.loc, v.alloc)); return undefined; }
+    return this.addVersionAt(c, k, e, oid, dkey, akey, v);
+  }
+
+  /**
+   * `addVersion` of a single value, its version's fields given one by one: a new object's node is
+   * made holding them (`SoloObj`: no version object of its own); otherwise as `addVersion`.
+   */
+  addSingle(cont: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, seq: number, csum: bigint, len: number,
+    where: Where, loc: number, alloc: number, recLen: number, key?: OidKey): MemVersion | undefined {
+    this.counted(seq, recLen);
+    const c = this.container(cont, true);
+    const k = key ?? memKey.of(oid);
+    const e = c.objects.lookup(k); // (one probe for the lookup and the insert)
+    if (e < 0) { c.add(k, e, new SoloObj(oid, this.sharedKey(dkey, 0).k, this.sharedKey(akey, 1).k, epoch, seq, csum, len, where, loc, alloc)); return undefined; }
+    return this.addVersionAt(c, k, e, oid, dkey, akey, { epoch, seq, csum, len, where, loc, alloc, index: 0, count: 0, recordSize: 0 });
+  }
+
+  /** The rest of `addVersion` (counted already): `e` is what `c.objects.lookup(k)` answered. */
+  private addVersionAt(c: MemContainer, k: OidKey, e: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, v: MemVersion): MemVersion | undefined {
     let o: ObjNode;
     if (e < 0) {
-      if (v.recordSize === 0) { c.add(k, e, new SoloObj(oid, this.sharedKey(dkey, 0).k, this.sharedKey(akey, 1).k, v)); return undefined; }
       o = new ObjNode(oid);
       c.add(k, e, o);
     } else {
@@ -575,12 +613,10 @@ export function addLogged(mt: Memtable, r: WalRecord, superseded?: (v: MemVersio
   }
   if (r.type !== WalType.UpdateSingle && r.type !== WalType.UpdateArray) return false;
   const u = r.update!;
-  const isArray = r.type === WalType.UpdateArray;
-  const gone = mt.addVersion(r.cont, u.oid, u.dkey, u.akey, {
-    epoch: r.epoch, seq: r.seq, csum: u.csum, len: u.dataLen, where: u.where,
-    loc: u.where === Where.Wal ? r.inlineOffset! : u.blockOffset, alloc: u.where === Where.Block ? u.alloc : 0,
-    index: isArray ? u.index : 0, count: isArray ? u.count : 0, recordSize: isArray ? u.recordSize : 0,
-  }, r.length);
+  const loc = u.where === Where.Wal ? r.inlineOffset! : u.blockOffset, alloc = u.where === Where.Block ? u.alloc : 0;
+  const gone = r.type === WalType.UpdateSingle
+    ? mt.addSingle(r.cont, u.oid, u.dkey, u.akey, r.epoch, r.seq, u.csum, u.dataLen, u.where, loc, alloc, r.length)
+    : mt.addVersion(r.cont, u.oid, u.dkey, u.akey, { epoch: r.epoch, seq: r.seq, csum: u.csum, len: u.dataLen, where: u.where, loc, alloc, index: u.index, count: u.count, recordSize: u.recordSize }, r.length);
   if (gone !== undefined && superseded) superseded(gone);
   return true;
 }

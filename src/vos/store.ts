@@ -1950,7 +1950,9 @@ export class TargetStore {
     const seq = this.nextSeq++;
     if (where === Where.Block) { this.inflightAllocs.delete(loc); this.noteAlloc(this.wal.activeGen, loc, alloc); }
     else loc = at + WalEncoder.inlineOffset(dkey.length, akey.length);
-    const gone = this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length, k);
+    const gone = isArray
+      ? this.active.addVersion(st.idx, oid, dkey, akey, { epoch, seq, csum, len: value.length, where, loc, alloc, index, count, recordSize }, rec.length, k)
+      : this.active.addSingle(st.idx, oid, dkey, akey, epoch, seq, csum, value.length, where, loc, alloc, rec.length, k); // (a new object's node is its version)
     // a single this one replaced at its epoch: its extent is free once no read can be reading it
     // (a replay of the log frees it at the same point: see Memtable.addVersion)
     if (gone !== undefined && gone.where === Where.Block) { this.deferredFree.push(gone.loc, gone.alloc); this.reclaim(); }

@@ -48,6 +48,9 @@ function contents(o: MemObject): string[] {
   return out.sort();
 }
 
+/** A version's fields (a new object's solo node is its own version: not the object passed in). */
+const fields = (v: MemVersion | undefined) => v && [v.epoch, v.seq, v.csum, v.len, v.where, v.loc, v.alloc, v.index, v.count, v.recordSize, v.inline];
+
 for (const seed of [1, 2, 3]) {
   test(`random writes to many objects read as the model says; one-single objects stay solo (seed ${seed})`, () => {
     const rng = new Rng(seed);
@@ -88,7 +91,8 @@ for (const seed of [1, 2, 3]) {
         m.singles.set(key, list);
         if (m.items.size + m.singles.size > 1 || list.length > 1 || m.more) m.more = true;
         const gone = mt.addVersion(0, oid, enc(dk), enc(ak), v, 10);
-        assert.is(gone, want, `step ${step}: the version handed back`);
+        // (by its fields: a new object's node holds the version's fields itself, `SoloObj`)
+        assert.equal(fields(gone), fields(want), `step ${step}: the version handed back`);
       }
       // a node found now, kept by the "reader", read again later whatever it becomes
       if (rng.chance(0.05)) held.push({ oid, node: mt.conts.get(0)!.objects.get(oid)! });
@@ -138,6 +142,31 @@ test('a solo node read by a holder, then written: the holder and the table read 
   assert.equal(mt.find(0, 6n, enc('x'), enc('a')).d, undefined);
   assert.ok(solo(mt.conts.get(0)!.objects.get(6n)!), 'still solo');
   assert.is(mt.find(0, 6n, enc('d'), enc('a')).a!.singles[0]!.seq, 4);
+});
+
+test("a new object's solo node is its own version; a later single at its epoch replaces it, and a holder of the first reads it unchanged", () => {
+  const mt = new Memtable(1);
+  assert.is(mt.addSingle(0, 7n, enc('d'), enc('a'), 3n, 10, 99n, 8, Where.Block, 4096, 4096, 10), undefined);
+  const o = mt.conts.get(0)!.objects.get(7n)!;
+  const s = solo(o)!;
+  assert.ok(s, 'solo');
+  const first = s.v;
+  assert.is(first, s as MemVersion, 'the node is its version');
+  assert.equal(fields(first), [3n, 10, 99n, 8, Where.Block, 4096, 4096, 0, 0, 0, undefined]);
+  // a single at the same epoch with a later seq: kept, the first handed back (its extent freed by the caller)
+  const gone = mt.addSingle(0, 7n, enc('d'), enc('a'), 3n, 11, 100n, 9, Where.Block, 8192, 4096, 10);
+  assert.is(gone, first);
+  assert.ok(solo(o), 'still solo');
+  assert.equal(fields(s.v), [3n, 11, 100n, 9, Where.Block, 8192, 4096, 0, 0, 0, undefined]);
+  assert.equal(fields(first), [3n, 10, 99n, 8, Where.Block, 4096, 4096, 0, 0, 0, undefined], 'the holder of the first reads it unchanged');
+  // an earlier seq at that epoch (a replay out of order) is handed back, not kept
+  assert.equal(fields(mt.addSingle(0, 7n, enc('d'), enc('a'), 3n, 5, 1n, 1, Where.Block, 0, 4096, 10)), [3n, 5, 1n, 1, Where.Block, 0, 4096, 0, 0, 0, undefined]);
+  // another epoch: the tree, holding the kept version, and the node reads the same tree
+  assert.is(mt.addSingle(0, 7n, enc('d'), enc('a'), 4n, 12, 101n, 9, Where.Block, 12288, 4096, 10), undefined);
+  assert.not.ok(solo(o));
+  assert.equal(mt.find(0, 7n, enc('d'), enc('a')).a!.singles.map((v) => v.seq), [11, 12]);
+  assert.equal([...o.dkeys.getBytes(enc('d'))!.akeys.getBytes(enc('a'))!.singles].map((v) => v.seq), [11, 12]);
+  assert.is(mt.records, 4);
 });
 
 const val = (oid: number, round: number) => { const v = new Uint8Array(40).fill(oid & 0xff); new DataView(v.buffer).setUint32(0, oid, true); new DataView(v.buffer).setUint32(4, round, true); return v; };
