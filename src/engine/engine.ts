@@ -21,7 +21,6 @@ import { Notifier } from '../../core/wait.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
-import { ConflictTracker, conflictKey } from '../container/conflicts.js';
 import { epochAtMs } from '../container/epoch-clock.js';
 import type { PoolMaps } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
@@ -39,6 +38,7 @@ import { EngineStores, checkTargetFormat } from './stores.js';
 import { ReadStamps, type StampKey } from './read-stamps.js';
 import { ensurePoolMeta, joinPool } from './join.js';
 import { LockTable } from './locks.js';
+import { WriteEpochs } from './write-epochs.js';
 import { warmUpServing, warmUpStores } from './warm-up.js';
 
 export type { EngineOptions } from './options.js';
@@ -100,8 +100,8 @@ export class Engine {
   private readonly frozen = new Map<string, bigint>();
   /** Writes at or below this epoch are refused unless their commit is prepared here: nothing from before a restart slips in. */
   private readonly startFloor = epochAtMs(Date.now());
-  /** Epochs of the latest writes per key (assumed "now" for anything before this engine started). */
-  private readonly writes = new ConflictTracker({ floor: this.startFloor });
+  /** Epochs of the latest writes per container, object, dkey and akey (assumed "now" for anything before this engine started). */
+  private readonly writes = new WriteEpochs(this.startFloor);
   /** Epochs keys were last read at, at every level (a later write may not slip under them). */
   private readonly reads = new ReadStamps();
 
@@ -522,15 +522,17 @@ export class Engine {
     }
     // Optimistic concurrency across clients: a transaction that read at txRead may not write
     // over (or under) a write someone else made after that.
-    const key = unit !== undefined ? writeKey(kind, cont, unit, dk, ak) : undefined;
-    if (key !== undefined && h.txRead !== undefined) {
-      const last = this.writes.lastWrite(key);
+    // The levels the write changes (a malformed request, which serving refuses, records nothing).
+    const wd = kind === 'punchObject' ? undefined : dk, wa = kind === 'punchObject' || kind === 'punchDkey' ? undefined : ak;
+    const known = unit !== undefined && (kind === 'punchObject' || (wd !== undefined && (kind === 'punchDkey' || wa !== undefined)));
+    if (known && h.txRead !== undefined) {
+      const last = this.writes.lastWrite(cont, unit, wd, wa);
       if (last > BigInt(String(h.txRead)) && last !== epoch) {
         throw new ObjectError('TX_RESTART', 'transaction conflicts with a write committed after it read; retry it', { epoch: epoch.toString() });
       }
     }
     const p = this.tx.admit(cont, epoch, txDescriptor(h.tx, this.rank), unit);
-    if (key !== undefined) this.writes.record(key, epoch, kind !== 'update');
+    if (known) this.writes.record(cont, unit, wd, wa, epoch, kind !== 'update');
     return p;
   }
 
@@ -543,8 +545,8 @@ export class Engine {
    * reads again at a "now" at or above it (the container's `retryStale` moves its clock there). A
    * write above `fresh` began after the read did. What the read depends on: the akey (a value,
    * `akeyKind`, `listRecx`), the dkey (`listAkeys`) or the object (`listDkeys`), each with the
-   * punches above it (`ConflictTracker.lastWrite`); `listObjects` is not checked (no container-wide
-   * figure is kept). Prepared writes count as well as decided ones: a commit across engines is
+   * punches above it (`WriteEpochs.lastWrite`), or the container (`listObjects`: its newest write
+   * anywhere, `WriteEpochs.lastInContainer`). Prepared writes count as well as decided ones: a commit across engines is
    * acknowledged before its participants hear the decision. The retry keeps its first `fresh`, so
    * the window shrinks and the retries end. The DAOS way of freshness across clients
    * (docs/scale.md, "What is left"); clients send `fresh` once the object layer says which reads
@@ -552,14 +554,14 @@ export class Engine {
    */
   private checkFresh(method: string, cont: string, unit: string | undefined, h: Record<string, unknown>, epoch: bigint): void {
     const top = epochOf(h.fresh);
-    if (top <= epoch || unit === undefined) return;
+    if (top <= epoch) return;
     const dk = typeof h.dkey === 'string' ? h.dkey : undefined, ak = typeof h.akey === 'string' ? h.akey : undefined;
-    let key: string | undefined;
-    if (method === 'shard.listDkeys') key = conflictKey(`${contName(cont)}.${unit}`);
-    else if (method === 'shard.listAkeys') key = dk === undefined ? undefined : unitKey(cont, unit, dk);
-    else if (method !== 'shard.listObjects') key = dk === undefined || ak === undefined ? undefined : unitKey(cont, unit, dk, ak);
-    if (key === undefined) return;
-    const last = this.writes.lastWrite(key);
+    let last: bigint;
+    if (method === 'shard.listObjects') last = this.writes.lastInContainer(cont);
+    else if (unit === undefined) return;
+    else if (method === 'shard.listDkeys') last = this.writes.lastWrite(cont, unit);
+    else if (method === 'shard.listAkeys') { if (dk === undefined) return; last = this.writes.lastWrite(cont, unit, dk); }
+    else { if (dk === undefined || ak === undefined) return; last = this.writes.lastWrite(cont, unit, dk, ak); }
     if (last > epoch && last <= top) {
       throw new CairnError('STALE_EPOCH', `a write at epoch ${last} to what this read depends on may have been acknowledged before the read at ${epoch} began; read again at or above it`, { epoch: last.toString(), uncertain: true });
     }
@@ -580,7 +582,7 @@ export class Engine {
       return { u: k.u, d: k.d, a: k.a };
     });
     for (const k of keys) {
-      if (this.writes.lastWrite(unitKey(cont, k.u, k.d, k.a)) > txRead) {
+      if (this.writes.lastWrite(cont, k.u, k.d, k.a) > txRead) {
         throw new ObjectError('TX_RESTART', 'a key the transaction read was written after it read; retry it', { epoch: epoch.toString() });
       }
     }
@@ -786,36 +788,6 @@ function checkCont(c: unknown): string {
   return c;
 }
 
-/** Most containers whose conflict keys use a short engine-local name (beyond: the uuid itself). */
-const MAX_SHORT_CONTAINER_NAMES = 1 << 20;
-/** Container uuid -> short name (`#<n>`, never a uuid) in conflict keys; never reassigned, so a container's keys never change. */
-const shortNames = new Map<string, string>();
-
-/** The name of container `cont` in conflict keys: short (shorter keys hash and compare faster and hold less memory). */
-function contName(cont: string): string {
-  let n = shortNames.get(cont);
-  if (n === undefined) {
-    if (shortNames.size >= MAX_SHORT_CONTAINER_NAMES) return cont;
-    n = `#${shortNames.size.toString(36)}`;
-    shortNames.set(cont, n);
-  }
-  return n;
-}
-
-/** The conflict-tracker key of an akey of a unit object (keys arrive as base64; '/' is the level separator, so it becomes '_'). */
-function unitKey(cont: string, unit: string, dkeyB64: string, akeyB64?: string): string {
-  return conflictKey(`${contName(cont)}.${unit}`, level(dkeyB64), akeyB64 === undefined ? undefined : level(akeyB64));
-}
-
-/** The key a write of `kind` writes (undefined for a malformed request, which serving refuses). */
-function writeKey(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string, dk: string | undefined, ak: string | undefined): string | undefined {
-  switch (kind) {
-    case 'punchObject': return conflictKey(`${contName(cont)}.${unit}`);
-    case 'punchDkey': return dk === undefined ? undefined : unitKey(cont, unit, dk);
-    default: return dk === undefined || ak === undefined ? undefined : unitKey(cont, unit, dk, ak);
-  }
-}
-
 /** The read-stamp key a write of `kind` changes. */
 function writeStampKey(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string, dk: string | undefined, ak: string | undefined): StampKey | undefined {
   switch (kind) {
@@ -834,9 +806,6 @@ function readKey(method: string, cont: string, unit: string | undefined, h: Reco
   if (method === 'shard.listAkeys') return [cont, unit, h.dkey];
   return typeof h.akey === 'string' ? [cont, unit, h.dkey, h.akey] : undefined;
 }
-
-/** A base64 key as a conflict-key level: '_' (never in base64) for '/' (the level separator). */
-function level(b64: string): string { return b64.includes('/') ? b64.replaceAll('/', '_') : b64; }
 
 /** Parse `host:port` (`INVALID_ARGUMENT` otherwise). */
 export function parseListen(listen: string): { host: string; port: number } {

@@ -3,7 +3,9 @@
  * and etcd: each item is answered on its own — a write refused at admission (STALE_EPOCH) fails
  * alone while the others of the batch are acknowledged — two writes of one commit in the same
  * batch log one INTENT, every acknowledged commit is decided in the engine's log with its INTENT
- * first, nothing is logged for the refused write, and the values read back.
+ * first, nothing is logged for the refused write, and the values read back. And a fresh listing
+ * of a container's objects (`fresh`, the DAOS way of freshness) is refused when a write anywhere in
+ * the container lies in its uncertainty window.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -86,6 +88,34 @@ t('a batch of puts is logged before it is applied and acknowledged; a write refu
       assert.ok(r.header.found, `${name} found`);
       assert.is(Buffer.from(r.payload ?? []).toString(), value);
     }
+  } finally {
+    await rpc.close();
+  }
+});
+
+t('a fresh listObjects is refused (STALE_EPOCH, uncertain) when a write anywhere in the container lies in (epoch, fresh]', async () => {
+  const c = await pool.createContainer('fresh-list', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const other = await pool.createContainer('fresh-list-other', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  await c.openTargets();
+  await other.openTargets();
+  const e = cluster.engines[0]!;
+  const target = pool.query().targets.find((x) => x.rank === e.rank)!.id;
+  const rpc = new RpcClient({ address: e.address, secret: cluster.secret });
+  try {
+    const mapVersion = pool.map.version;
+    const w = epochAtMs(Date.now()) + 5000n;
+    await rpc.call('shard.updateSingle', { target, cont: c.uuid, mapVersion, epoch: String(w), oid: String(77n << 32n), dkey: b64('d'), akey: b64('a'), tx: { ranks: [e.rank], n: 1 } }, Buffer.from('x'));
+    const r = w - 1000n;
+    const list = (cont: string, fresh?: bigint) => rpc.call('shard.listObjects', { target, cont, mapVersion, epoch: String(r), ...(fresh !== undefined ? { fresh: String(fresh) } : {}) });
+    const err = await list(c.uuid, w).then(() => undefined, (x: unknown) => x as { code?: string; info?: { epoch?: string; uncertain?: boolean } });
+    assert.ok(err, 'the fresh listing was refused');
+    assert.is(err!.code, 'STALE_EPOCH');
+    assert.is(err!.info?.epoch, String(w));
+    assert.is(err!.info?.uncertain, true);
+    // The write above the window, no `fresh`, or another container: served.
+    await list(c.uuid, w - 1n);
+    await list(c.uuid);
+    await list(other.uuid, w + 10n);
   } finally {
     await rpc.close();
   }

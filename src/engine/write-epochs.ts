@@ -1,0 +1,234 @@
+/**
+ * The newest write epochs an engine knows, per container, unit object, dkey and akey: what
+ * optimistic transactions (`txRead`), fresh reads (`fresh`) and read validation are checked
+ * against. Same rules as the container's `ConflictTracker` (src/container/conflicts.ts):
+ *
+ * - A write at a key at epoch E marks the key and every level above it "written at or below, at E";
+ *   a punch also marks its own key "punched at E" (a punch hides everything below it).
+ * - The last write a read or write of a key conflicts with (`lastWrite`) is the newest of: a write
+ *   at or below the key, a punch of the key or of a level above it, and the floor (what the engine
+ *   cannot know: its start, and everything it forgot).
+ * - `lastInContainer` is the newest write anywhere in a container (a listing of its objects).
+ *
+ * Why not the tracker's flat table: the engine records every shard write, and a new-object put
+ * raised three string keys (object, object/dkey, object/dkey/akey) in a table of up to a million
+ * entries — three hash lookups and inserts, each missing the CPU caches, plus the key strings:
+ * 8% of an engine's main thread per put (session 21, perf). Here a write costs one lookup of its
+ * object in its container's map; an object's dkeys and a dkey's akeys are kept in the object's
+ * entry, the first one inline (most objects have one dkey with one akey), a map past it.
+ *
+ * Bounded: past `maxEntries` (objects + dkeys + akeys) the least recently written object is
+ * forgotten whole and the floor rises to its newest epoch; a dkey (akey) map past
+ * `MAX_SUB_ENTRIES` is folded into its object's (dkey's) own floor. Forgetting only answers
+ * newer epochs: a conflict is never missed, at worst a transaction restarts needlessly.
+ */
+import { assert } from '../../core/errors.js';
+
+/** Default bound of entries (objects + dkeys + akeys) an engine remembers. */
+export const MAX_WRITE_ENTRIES = 1_000_000;
+/** Most dkeys of one object (akeys of one dkey) kept apart; more are folded into the level's floor. */
+export const MAX_SUB_ENTRIES = 4096;
+/** Stale queue entries tolerated beyond one per object before the queue is compacted. */
+const QUEUE_SLACK = 1024;
+
+/** One dkey of an object. */
+class DkeyW {
+  /** Newest write at or below the dkey. */
+  e: bigint;
+  /** Newest punch of the dkey itself (0n: none). */
+  p = 0n;
+  /** Akeys forgotten from `aks` were written at or below this. */
+  sf = 0n;
+  /** The first akey written (inline), and its newest write. */
+  ak: string | undefined = undefined;
+  ae = 0n;
+  /** Akeys beyond the first (with the first moved in). */
+  aks: Map<string, bigint> | undefined = undefined;
+  constructor(e: bigint) { this.e = e; }
+}
+
+/** One unit object of a container. */
+class ObjectW {
+  /** Newest write at or below the object. */
+  e = 0n;
+  /** Newest punch of the object itself (0n: none). */
+  p = 0n;
+  /** Dkeys forgotten from `dks` (or akeys folded away) were written at or below this. */
+  sf = 0n;
+  /** The first dkey written (inline). */
+  dk: string | undefined = undefined;
+  dw: DkeyW | undefined = undefined;
+  /** Dkeys beyond the first (with the first moved in). */
+  dks: Map<string, DkeyW> | undefined = undefined;
+  /** Entries it holds (itself, dkeys, akeys). */
+  entries = 1;
+  /** Forgotten (its queue entries are stale). */
+  dead = false;
+  constructor(readonly cont: ContainerW, readonly unit: string) {}
+}
+
+/** One container. */
+class ContainerW {
+  /** Newest write anywhere in the container. */
+  e = 0n;
+  readonly objects = new Map<string, ObjectW>();
+}
+
+/** Newest write epochs per container / object / dkey / akey of one engine (see the module comment). */
+export class WriteEpochs {
+  private readonly conts = new Map<string, ContainerW>();
+  private count = 0;
+  /** Objects in the order they were last raised, with the epoch of that raise; live from `head`. */
+  private queueObjs: ObjectW[] = [];
+  private queueEpochs: bigint[] = [];
+  private head = 0;
+  private objectsHeld = 0;
+
+  constructor(private floor = 0n, private readonly maxEntries = MAX_WRITE_ENTRIES) {
+    assert(maxEntries >= 1 && floor >= 0n, 'write epochs have room and a non-negative floor', { maxEntries, floor: String(floor) });
+  }
+
+  /**
+   * A write at `epoch` of the object `unit` of `cont` (dkey `dk` undefined), of its dkey `dk`
+   * (`ak` undefined) or of an akey; `punch` for punches.
+   */
+  record(cont: string, unit: string, dk: string | undefined, ak: string | undefined, epoch: bigint, punch: boolean): void {
+    let cw = this.conts.get(cont);
+    if (cw === undefined) { cw = new ContainerW(); this.conts.set(cont, cw); }
+    if (epoch > cw.e) cw.e = epoch;
+    let o = cw.objects.get(unit);
+    if (o === undefined) { o = new ObjectW(cw, unit); cw.objects.set(unit, o); this.count++; this.objectsHeld++; }
+    if (epoch > o.e) {
+      o.e = epoch;
+      this.queueObjs.push(o);
+      this.queueEpochs.push(epoch);
+    }
+    if (dk === undefined) {
+      if (punch && epoch > o.p) o.p = epoch;
+    } else {
+      const d = this.dkeyFor(o, dk, epoch);
+      if (ak === undefined) {
+        if (punch && epoch > d.p) d.p = epoch;
+      } else this.raiseAkey(o, d, ak, epoch);
+    }
+    if (this.count > this.maxEntries) this.evict(o);
+    this.maybeCompactQueue();
+  }
+
+  /** The newest write a read or write of the object (`dk` undefined), dkey (`ak` undefined) or akey conflicts with. */
+  lastWrite(cont: string, unit: string, dk?: string, ak?: string): bigint {
+    let last = this.floor;
+    const o = this.conts.get(cont)?.objects.get(unit);
+    if (o === undefined) return last;
+    if (dk === undefined) return o.e > last ? o.e : last;
+    if (o.p > last) last = o.p;
+    if (o.sf > last) last = o.sf;
+    const d = o.dk === dk ? o.dw : o.dks?.get(dk);
+    if (d === undefined) return last;
+    if (ak === undefined) return d.e > last ? d.e : last;
+    if (d.p > last) last = d.p;
+    if (d.sf > last) last = d.sf;
+    const a = d.ak === ak ? d.ae : d.aks?.get(ak);
+    return a !== undefined && a > last ? a : last;
+  }
+
+  /** The newest write anywhere in container `cont` (the floor when none is known). */
+  lastInContainer(cont: string): bigint {
+    const e = this.conts.get(cont)?.e;
+    return e !== undefined && e > this.floor ? e : this.floor;
+  }
+
+  /** Entries held (objects + dkeys + akeys; tests and stats). */
+  get size(): number { return this.count; }
+
+  private dkeyFor(o: ObjectW, dk: string, epoch: bigint): DkeyW {
+    let d: DkeyW | undefined;
+    if (o.dks === undefined) {
+      if (o.dk === undefined) { o.dk = dk; d = o.dw = new DkeyW(epoch); this.grow(o, 1); return d; }
+      if (o.dk === dk) d = o.dw!;
+      else {
+        o.dks = new Map([[o.dk, o.dw!]]);
+        o.dk = undefined; o.dw = undefined;
+      }
+    }
+    if (d === undefined) {
+      d = o.dks!.get(dk);
+      if (d === undefined) {
+        if (o.dks!.size >= MAX_SUB_ENTRIES) this.foldDkeys(o);
+        d = new DkeyW(epoch);
+        o.dks!.set(dk, d);
+        this.grow(o, 1);
+        return d;
+      }
+    }
+    if (epoch > d.e) d.e = epoch;
+    return d;
+  }
+
+  private raiseAkey(o: ObjectW, d: DkeyW, ak: string, epoch: bigint): void {
+    if (d.aks === undefined) {
+      if (d.ak === undefined) { d.ak = ak; d.ae = epoch; this.grow(o, 1); return; }
+      if (d.ak === ak) { if (epoch > d.ae) d.ae = epoch; return; }
+      d.aks = new Map([[d.ak, d.ae]]);
+      d.ak = undefined; d.ae = 0n;
+    }
+    const cur = d.aks.get(ak);
+    if (cur === undefined) {
+      if (d.aks.size >= MAX_SUB_ENTRIES) {
+        for (const e of d.aks.values()) if (e > d.sf) d.sf = e;
+        this.grow(o, -d.aks.size);
+        d.aks.clear();
+      }
+      d.aks.set(ak, epoch);
+      this.grow(o, 1);
+    } else if (epoch > cur) d.aks.set(ak, epoch);
+  }
+
+  /** Fold every dkey of `o` (and their akeys) into its floor (an object with too many dkeys). */
+  private foldDkeys(o: ObjectW): void {
+    let removed = 0;
+    for (const d of o.dks!.values()) {
+      if (d.e > o.sf) o.sf = d.e;
+      removed += 1 + (d.ak !== undefined ? 1 : 0) + (d.aks?.size ?? 0);
+    }
+    o.dks!.clear();
+    this.grow(o, -removed);
+  }
+
+  private grow(o: ObjectW, n: number): void { o.entries += n; this.count += n; }
+
+  /** Forget the least recently written objects until the bound holds (never `keep`, being written). */
+  private evict(keep: ObjectW): void {
+    while (this.count > this.maxEntries && this.head < this.queueObjs.length) {
+      const o = this.queueObjs[this.head]!, e = this.queueEpochs[this.head]!;
+      if (o === keep && o.e === e && !o.dead) break; // only the object being written is left: it stays
+      this.queueObjs[this.head] = undefined as unknown as ObjectW;
+      this.head++;
+      if (o.dead || o.e !== e) continue; // raised again since (or forgotten): not its last raise
+      o.dead = true;
+      o.cont.objects.delete(o.unit);
+      this.count -= o.entries;
+      this.objectsHeld--;
+      if (e > this.floor) this.floor = e;
+    }
+  }
+
+  /** Drop stale queue entries once they outnumber the live ones (one per object). */
+  private maybeCompactQueue(): void {
+    const queued = this.queueObjs.length - this.head;
+    if (queued > 2 * this.objectsHeld + QUEUE_SLACK) {
+      const objs: ObjectW[] = [], epochs: bigint[] = [];
+      for (let i = this.head; i < this.queueObjs.length; i++) {
+        const o = this.queueObjs[i]!, e = this.queueEpochs[i]!;
+        if (!o.dead && o.e === e) { objs.push(o); epochs.push(e); }
+      }
+      this.queueObjs = objs;
+      this.queueEpochs = epochs;
+      this.head = 0;
+    } else if (this.head > QUEUE_SLACK && 2 * this.head > this.queueObjs.length) {
+      this.queueObjs = this.queueObjs.slice(this.head);
+      this.queueEpochs = this.queueEpochs.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * An engine's write epochs against a model: the last write a key conflicts with is the newest
+ * write at or below it, or punch of it or of a level above it, or the floor; a container's newest
+ * write is the newest of any of its keys. Bounded (entries per engine, dkeys per object, akeys per
+ * dkey) the table may only answer higher than the model (forgetting is conservative), never lower;
+ * unbounded it answers exactly the model.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { WriteEpochs, MAX_SUB_ENTRIES } from '../../src/engine/write-epochs.js';
+
+const t = suite('write-epochs');
+
+/** [cont, unit, dkey?, akey?] */
+type Key = readonly string[];
+interface W { k: Key; e: bigint; punch: boolean }
+
+function model(ws: W[], k: Key, floor: bigint): bigint {
+  let max = floor;
+  const isPrefix = (a: Key, b: Key) => a.length <= b.length && a.every((x, i) => x === b[i]);
+  for (const w of ws) {
+    // a write at or below k, or a punch of k or of a level above it (objects and below: levels >= 2)
+    if ((isPrefix(k, w.k) || (w.punch && isPrefix(w.k, k))) && w.e > max) max = w.e;
+  }
+  return max;
+}
+
+function rng(seed: number): (n: number) => number {
+  let s = seed >>> 0;
+  return (n) => { s = (s * 1664525 + 1013904223) >>> 0; return s % n; };
+}
+
+function randomWrites(rnd: (n: number) => number, count: number, width: number): W[] {
+  const ws: W[] = [];
+  for (let i = 0; i < count; i++) {
+    const levels = 2 + rnd(3); // object, dkey or akey
+    const k = ['c' + rnd(2), 'u' + rnd(width), 'd' + rnd(width), 'a' + rnd(width)].slice(0, levels);
+    ws.push({ k, e: 1000n + BigInt(rnd(5000)), punch: levels < 4 ? true : rnd(8) === 0 });
+  }
+  return ws;
+}
+
+function apply(t: WriteEpochs, ws: W[]): void {
+  for (const w of ws) t.record(w.k[0]!, w.k[1]!, w.k[2], w.k[3], w.e, w.punch);
+}
+
+function allKeys(width: number): Key[] {
+  const out: Key[] = [];
+  for (let c = 0; c < 3; c++) for (let u = 0; u < width; u++) {
+    out.push([`c${c}`, `u${u}`]);
+    for (let d = 0; d < width; d++) {
+      out.push([`c${c}`, `u${u}`, `d${d}`]);
+      for (let a = 0; a < width; a++) out.push([`c${c}`, `u${u}`, `d${d}`, `a${a}`]);
+    }
+  }
+  return out;
+}
+
+const ask = (t: WriteEpochs, k: Key) => t.lastWrite(k[0]!, k[1]!, k[2], k[3]);
+
+t('unbounded, every level answers the model exactly (floor included)', () => {
+  for (const seed of [1, 2, 3]) {
+    const rnd = rng(seed);
+    const ws = randomWrites(rnd, 400, 4);
+    const tab = new WriteEpochs(1500n);
+    apply(tab, ws);
+    for (const k of allKeys(4)) assert.is(ask(tab, k), model(ws, k, 1500n), `seed ${seed} key ${k.join('/')}`);
+    for (const c of ['c0', 'c1', 'c2']) {
+      const want = ws.filter((w) => w.k[0] === c).reduce((m, w) => (w.e > m ? w.e : m), 1500n);
+      assert.is(tab.lastInContainer(c), want, `container ${c}`);
+    }
+  }
+});
+
+t('a new-object put holds three entries; an older write raises nothing', () => {
+  const tab = new WriteEpochs(0n);
+  tab.record('c', '1', 'd', 'a', 50n, false);
+  assert.is(tab.size, 3);
+  tab.record('c', '1', 'd', 'a', 40n, false);
+  assert.is(ask(tab, ['c', '1', 'd', 'a']), 50n);
+  assert.is(ask(tab, ['c', '1', 'd', 'b']), 0n, 'another akey of the same dkey was never written');
+  assert.is(ask(tab, ['c', '1', 'e']), 0n);
+  assert.is(tab.lastInContainer('c'), 50n);
+  assert.is(tab.lastInContainer('other'), 0n);
+});
+
+t('bounded: answers are never below the model, and the bound holds', () => {
+  for (const seed of [4, 5, 6]) {
+    const rnd = rng(seed);
+    const ws = randomWrites(rnd, 600, 5);
+    const tab = new WriteEpochs(0n, 40);
+    apply(tab, ws);
+    assert.ok(tab.size <= 40 + 3, `size ${tab.size}`);
+    for (const k of allKeys(5)) assert.ok(ask(tab, k) >= model(ws, k, 0n), `seed ${seed} key ${k.join('/')}`);
+  }
+});
+
+t('an object with more dkeys (a dkey with more akeys) than kept apart folds them into its floor', () => {
+  const tab = new WriteEpochs(0n);
+  const n = MAX_SUB_ENTRIES + 10;
+  for (let i = 0; i < n; i++) tab.record('c', '1', `d${i}`, 'a', BigInt(100 + i), false);
+  for (let i = 0; i < n; i++) tab.record('c', '2', 'd', `a${i}`, BigInt(100 + i), false);
+  assert.ok(tab.size < 2 * MAX_SUB_ENTRIES + 10, `size ${tab.size}`);
+  for (let i = 0; i < n; i += 97) {
+    assert.ok(ask(tab, ['c', '1', `d${i}`, 'a']) >= BigInt(100 + i));
+    assert.ok(ask(tab, ['c', '1', `d${i}`]) >= BigInt(100 + i));
+    assert.ok(ask(tab, ['c', '2', 'd', `a${i}`]) >= BigInt(100 + i));
+  }
+  assert.is(ask(tab, ['c', '1']), BigInt(100 + n - 1));
+  assert.is(ask(tab, ['c', '2', 'd']), BigInt(100 + n - 1));
+});
+
+t.run();
