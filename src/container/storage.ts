@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
-import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, type AppendRecord } from './journal.js';
+import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, doneSetPayloadEpochs, type AppendRecord } from './journal.js';
 import { intentObjects, forEachIntentObject } from './intent-codec.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
@@ -47,6 +47,7 @@ type LiveEntry = QueuedRecord | PackedGroup;
 /** A record of a packed group as the rewrite encodes it again (binary INTENTs keep their payload bytes and name their objects). */
 function packedRecord(b: Buffer, type: JournalType, epoch: bigint, start: number, end: number, binary: boolean): QueuedRecord {
   if (!binary) return { type, epoch, json: b.toString('utf8', start, end) };
+  if (type === JournalType.Done) return { type, epoch, epochs: doneSetPayloadEpochs(b, start, end) }; // (a DONE set)
   const bin = b.subarray(start, end);
   return type === JournalType.Intent ? { type, epoch, bin, objects: packedIntentObjects(b, start, end) } : { type, epoch, bin };
 }
@@ -286,6 +287,9 @@ const REGISTRY_VERSION = 1;
  */
 export class LocalContainerStorage implements ContainerStorage {
   private queue: QueuedRecord[] = [];
+  /** The DONE set `doneLater` adds to, while `doneSetQueue` (the queue it waits in) is still `queue`. */
+  private doneSet: (QueuedRecord & { epochs: bigint[] }) | undefined;
+  private doneSetQueue: QueuedRecord[] | undefined;
   /**
    * Redo journals: the records written to the journal since it was last rewritten (in file order),
    * kept for the next checkpoint's rewrite (those above its epoch stay); bounded by
@@ -684,10 +688,22 @@ export class LocalContainerStorage implements ContainerStorage {
   intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(this.redo ? { type: JournalType.Intent, epoch, intent: info, objects: info.objects } : { type: JournalType.Intent, epoch, intent: info }); }
   done(epoch: bigint, _info?: CommitInfo): Promise<void> { return this.write({ type: JournalType.Done, epoch, json: '{}' }); }
   doneLater(epoch: bigint): void {
+    // the DONEs of the commits that finish while a group gathers are one DONE set (journal format
+    // 7): one record for all of them, the epoch added to it while it is still queued
+    const set = this.doneSet;
+    if (set !== undefined && this.doneSetQueue === this.queue) {
+      set.epochs.push(epoch);
+      if (epoch > set.epoch) set.epoch = epoch;
+      return;
+    }
+    const rec: QueuedRecord & { epochs: bigint[] } = { type: JournalType.Done, epoch, epochs: [epoch] };
+    const queue = this.queue;
     // a failed write leaves INTENT alone: the next open completes the commit from its targets
     // (one handler per group write, not one per commit: the records of a group share its promise)
-    const p = this.write({ type: JournalType.Done, epoch, json: '{}' }, true);
+    const p = this.write(rec, true);
     if (!this.batch!.detached) { this.batch!.detached = true; p.catch(swallowUnwrittenDone); }
+    // (added to while it waits in this queue; a queue written meanwhile starts a new set)
+    if (this.queue === queue) { this.doneSet = rec; this.doneSetQueue = queue; } else { this.doneSet = undefined; this.doneSetQueue = undefined; }
   }
   abort(epoch: bigint, info: { recovered?: boolean }): Promise<void> { return this.write({ type: JournalType.Abort, epoch, payload: info.recovered ? { recovered: true } : {} }); }
   rollback(epoch: bigint, to: bigint): void {

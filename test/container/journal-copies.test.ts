@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
-import { Journal, JournalType, type AppendRecord, type JournalRecord } from '../../src/container/journal.js';
+import { Journal, JournalType, doneSetPayloadEpochs, type AppendRecord, type JournalRecord } from '../../src/container/journal.js';
 import { LocalContainerStorage } from '../../src/container/storage.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
@@ -219,22 +219,94 @@ t('format 6, pipelined group syncs: a group a power loss lost while a later grou
   }
 });
 
-t('format 5 (one file, records without lags) is read as it is; opened for writing, its header becomes 6 in both copies and in the guard', () => {
-  const p = join(tmpDir(), 'j');
-  const { journal: j } = Journal.open(p, { durable: true });
-  j.appendBatch([...intents(1n, 3), rec(JournalType.Done, 1n)]);
+t('format 7 DONE sets: the DONEs of commits finished while a group gathers are one record (12 bytes per commit), read back as one DONE per epoch; a flipped byte in either copy of it loses no DONE, the open heals the copy once; a checkpoint keeps or drops a set by its highest epoch', async () => {
+  for (const durable of [false, true]) {
+    const template = join(tmpDir(), 'c');
+    {
+      const s = await LocalContainerStorage.open(template, durable, durable ? { redo: true } : {});
+      s.recover();
+      const infos = [];
+      for (let e = 1n; e <= 7n; e++) {
+        const value = new Uint8Array(20).fill(Number(e));
+        infos.push({ targets: [1, 2], objects: [`b${e}`], single: { dkey: new Uint8Array([9]), akey: new Uint8Array([8]), hash: xxh64(value), shards: [[1, 0], [2, 1]] as Array<[number, number]>, ...(durable ? { value } : {}) } });
+      }
+      await Promise.all(infos.map((info, i) => s.intent(BigInt(i + 1), info)));
+      // epochs 1-6 finish in one turn (out of order), 7 stays torn
+      for (const e of [3n, 1n, 2n, 6n, 5n, 4n]) s.doneLater!(e);
+      s.close();
+    }
+    const file = join(template, 'journal');
+    const recs = copyRecords(copyImage(file, 0));
+    const img = copyImage(file, 0);
+    const dones = recs.filter((r) => r.type === JournalType.Done);
+    assert.is(dones.length, 1, 'one DONE record');
+    const set = dones[0]!;
+    assert.is(img[set.off + 9], 2, 'payload encoding 2: a DONE set');
+    assert.is(set.epoch, 6n, 'the set\'s epoch is its highest');
+    assert.is(set.len, 32 + 4 + 6 * 8);
+    const label0 = durable ? 'durable' : 'plain';
+    {
+      const r = Journal.open(file, { durable });
+      assert.equal(keys(r.records.filter((x) => x.type === JournalType.Done)), keys([1n, 2n, 3n, 4n, 5n, 6n].map((epoch) => ({ type: JournalType.Done, epoch }))), label0);
+      r.journal.close();
+      assert.equal(keys(Journal.read(file).records), keys(r.records), `${label0}: read-only`);
+    }
+    const rng = new Rng(durable ? 71 : 70);
+    for (const at of [4, 8, 9, 17, 25, 32, 33, 36 + rng.int(set.len - 36)]) {
+      for (const copy of [0, 1] as const) {
+        const dir = join(tmpDir(), 'c');
+        cpSync(template, dir, { recursive: true });
+        const f = join(dir, 'journal');
+        const label = `${label0}: DONE set byte ${at} of copy ${copy}`;
+        flipCopy(f, copy, set.off + at);
+        const s = await LocalContainerStorage.open(dir, durable, durable ? { redo: true } : {});
+        const rec = s.recover();
+        assert.equal(rec.done.map((d) => d.epoch), [1n, 2n, 3n, 4n, 5n, 6n], label);
+        assert.equal(rec.torn.map((x) => x.epoch), [7n], label);
+        s.close();
+        // healed: the set written once into the damaged copy (after its records), so the other copy's flip is survived
+        const healed = copyRecords(copyImage(f, copy)).filter((r) => r.type === JournalType.Done);
+        assert.ok(healed.length >= 1 && healed.length <= 2, `${label}: healed once (${healed.length})`);
+        flipCopy(f, copy === 0 ? 1 : 0, set.off + at);
+        const j = Journal.open(f, { durable });
+        assert.equal(keys(j.records.filter((x) => x.type === JournalType.Done)), keys([1n, 2n, 3n, 4n, 5n, 6n].map((epoch) => ({ type: JournalType.Done, epoch }))), `${label}, then the other copy`);
+        j.journal.close();
+      }
+    }
+  }
+  // a written set read back from its bytes; a checkpoint keeps it whole while its highest epoch is above the covered one
+  const j = Journal.open(join(tmpDir(), 'j'), { durable: true }).journal;
+  const bytes = Buffer.from(j.writeBatch([{ type: JournalType.Done, epoch: 0n, epochs: [5n, 9n, 7n] }, { type: JournalType.Done, epoch: 11n, json: '{}' }])!);
+  await j.sync();
   j.close();
-  // the same file as format 5 wrote it: version 5 headers (records synced one group at a time have lag 0)
-  for (const c of [0, 1] as const) { const h = Buffer.alloc(4); h.writeUInt32LE(5); writeAtCopy(p, c, 8, h); }
-  { const g = readFileSync(p + '.copy'); g.writeUInt32LE(5, 8); writeFileSync(p + '.copy', g); }
-  assert.is(headerVersion(p), 5);
-  assert.equal(keys(Journal.read(p).records), keys([...intents(1n, 3), rec(JournalType.Done, 1n)]), 'read-only');
-  const r = Journal.open(p, { durable: true });
-  assert.equal(keys(r.records), keys([...intents(1n, 3), rec(JournalType.Done, 1n)]));
-  assert.not.ok(r.damaged);
-  r.journal.close();
-  assert.is(copyImage(p, 0).readUInt32LE(8), 6); assert.is(copyImage(p, 1).readUInt32LE(8), 6);
-  assert.is(headerVersion(p + '.copy'), 6);
+  const seen: Array<[number, bigint, boolean]> = [];
+  Journal.forEachBatchRecord(bytes, (type, epoch, start, end, binary) => { seen.push([type, epoch, binary]); if (binary) assert.equal(doneSetPayloadEpochs(bytes, start, end), [5n, 9n, 7n]); });
+  assert.equal(seen, [[JournalType.Done, 9n, true], [JournalType.Done, 11n, false]]);
+  for (const [covered, keptEpochs, dropped] of [[8n, [9n, 11n], 0], [9n, [11n], 1], [11n, [], 2]] as const) {
+    const kept: bigint[] = [];
+    assert.is(Journal.splitBatch(bytes, covered, (_t, e) => { kept.push(e); }, () => assert.unreachable('no INTENT')), dropped, `covered ${covered}`);
+    assert.equal(kept, [...keptEpochs], `covered ${covered}`);
+  }
+});
+
+t('formats 5 (one file, records without lags) and 6 (no DONE sets) are read as they are; opened for writing, the header becomes 7 in both copies and in the guard', () => {
+  for (const v of [5, 6]) {
+    const p = join(tmpDir(), 'j');
+    const { journal: j } = Journal.open(p, { durable: true });
+    j.appendBatch([...intents(1n, 3), rec(JournalType.Done, 1n)]);
+    j.close();
+    // the same file as format 5 or 6 wrote it: version 5 or 6 headers (records synced one group at a time have lag 0)
+    for (const c of [0, 1] as const) { const h = Buffer.alloc(4); h.writeUInt32LE(v); writeAtCopy(p, c, 8, h); }
+    { const g = readFileSync(p + '.copy'); g.writeUInt32LE(v, 8); writeFileSync(p + '.copy', g); }
+    assert.is(headerVersion(p), v);
+    assert.equal(keys(Journal.read(p).records), keys([...intents(1n, 3), rec(JournalType.Done, 1n)]), 'read-only');
+    const r = Journal.open(p, { durable: true });
+    assert.equal(keys(r.records), keys([...intents(1n, 3), rec(JournalType.Done, 1n)]));
+    assert.not.ok(r.damaged);
+    r.journal.close();
+    assert.is(copyImage(p, 0).readUInt32LE(8), 7); assert.is(copyImage(p, 1).readUInt32LE(8), 7);
+    assert.is(headerVersion(p + '.copy'), 7);
+  }
 });
 
 t('a version 4 journal (two files) is read as it is, converted on open for writing (crash-safe: a leftover temporary, a stale journal.copy), or kept in the old mode while damaged in both copies', async () => {
@@ -259,9 +331,9 @@ t('a version 4 journal (two files) is read as it is, converted on open for writi
   let rec = s.recover();
   assert.equal(rec.done.map((d) => d.epoch), [1n, 2n]);
   assert.equal(rec.torn.map((x) => x.epoch), [3n]);
-  assert.is(headerVersion(file), 6);
+  assert.is(headerVersion(file), 7);
   assert.is(statSync(file + '.copy').size, 16, 'journal.copy is the guard');
-  assert.is(headerVersion(file + '.copy'), 6);
+  assert.is(headerVersion(file + '.copy'), 7);
   await s.abort(3n, { recovered: true });
   await s.intent(4n, { targets: [1], objects: ['dd'] }); await s.done(4n, { targets: [1], objects: ['dd'] });
   s.close();
@@ -303,7 +375,7 @@ t('a version 4 journal (two files) is read as it is, converted on open for writi
   j.journal.append(JournalType.Done, 12n);
   assert.ok(j.journal.oneFile, 'compaction wrote format 5');
   j.journal.close();
-  assert.is(headerVersion(f2), 6); assert.is(statSync(f2 + '.copy').size, 16);
+  assert.is(headerVersion(f2), 7); assert.is(statSync(f2 + '.copy').size, 16);
   j = Journal.open(f2);
   assert.equal(j.records.map((r) => r.epoch), [11n, 12n]);
   assert.not.ok(j.damaged);

@@ -77,7 +77,7 @@ t('a commit recorded with a binary INTENT recovers as before: finished, torn (ch
   await s.intent(12n, { targets: [1, 4], objects: ['de'], single: { dkey: bytes(9), akey: bytes(8), hash: 77n, shards: [[1, 0], [4, 1]] } });
   value.fill(0); // the caller's buffer changes once the put resolved: the journal holds what was committed
   s.close();
-  assert.is(headerVersion(join(dir, 'journal')), 6);
+  assert.is(headerVersion(join(dir, 'journal')), 7);
   s = await LocalContainerStorage.open(dir, true, { redo: true });
   const rec = s.recover();
   assert.equal(rec.done.map((d) => [d.epoch, d.objects]), [[10n, [0xabcn]], [11n, [0x1fn, 0xff00n]]]);
@@ -114,8 +114,8 @@ t('a version 2 journal (JSON payloads) replays, and becomes format 5 when opened
   const rec = s.recover();
   assert.equal(rec.replay!.map((r) => [r.epoch, [...r.single.value]]), [[4n, [7, 7, 7]]]);
   assert.equal(rec.torn.map((x) => [x.epoch, x.targets]), [[5n, [2]]]);
-  assert.is(headerVersion(join(dir, 'journal')), 6);
-  assert.is(headerVersion(join(dir, 'journal.copy')), 6);
+  assert.is(headerVersion(join(dir, 'journal')), 7);
+  assert.is(headerVersion(join(dir, 'journal.copy')), 7);
   assert.is(statSync(join(dir, 'journal.copy')).size, 16, 'journal.copy is the guard');
   await s.abort(5n, { recovered: true });
   await s.intent(6n, { targets: [3], objects: ['cc'] });
@@ -131,7 +131,7 @@ t('a version 2 journal (JSON payloads) replays, and becomes format 5 when opened
 
 t('a journal of a newer format version is refused with FORMAT_VERSION (open and read); one copy\'s bad version is repaired from the other', () => {
   const p = join(tmpDir(), 'j');
-  for (const f of [p, p + '.copy']) writeV2(f, [{ type: JournalType.Done, epoch: 1n, payload: {} }], 7);
+  for (const f of [p, p + '.copy']) writeV2(f, [{ type: JournalType.Done, epoch: 1n, payload: {} }], 8);
   for (const fn of [() => Journal.open(p), () => Journal.read(p)]) {
     try { fn(); assert.unreachable('a newer format opened'); } catch (err) {
       assert.instance(err, CairnError);
@@ -148,7 +148,7 @@ t('a journal of a newer format version is refused with FORMAT_VERSION (open and 
     flipCopy(q, copy, at, 0x43);
     const r = Journal.open(q);
     assert.equal(r.records.map((x) => x.epoch), [1n], `copy ${copy} header byte ${at}`);
-    assert.is(copyImage(q, copy).readUInt32LE(8), 6, 'the header is rewritten from the other copy');
+    assert.is(copyImage(q, copy).readUInt32LE(8), 7, 'the header is rewritten from the other copy');
     r.journal.close();
   }
   // both copies' versions newer: refused
@@ -188,8 +188,8 @@ t('format 4 store hashes: a redo value replays only when its store checksum matc
   s = await LocalContainerStorage.open(dir, true, { redo: true });
   rec = s.recover();
   assert.equal(rec.replay!.map((r) => r.epoch), [20n, 22n]);
-  assert.is(headerVersion(join(dir, 'journal')), 6);
-  assert.is(headerVersion(join(dir, 'journal.copy')), 6);
+  assert.is(headerVersion(join(dir, 'journal')), 7);
+  assert.is(headerVersion(join(dir, 'journal.copy')), 7);
   s.close();
 });
 
