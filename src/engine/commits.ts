@@ -40,6 +40,13 @@ function unreachable(err: unknown): boolean {
   return code === 'NET_UNREACHABLE' || code === 'NET_TIMEOUT' || code === 'WRONG_ENGINE';
 }
 
+/** Whether `s` is a decimal epoch of 1..30 digits (what `BigInt` may parse here). */
+function isEpochText(s: string): boolean {
+  if (s.length === 0 || s.length > 30) return false;
+  for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 48 || c > 57) return false; }
+  return true;
+}
+
 /** The commit protocol of one engine. */
 export class Commits {
   /** Seal rounds under way, by (cont, epoch). */
@@ -52,7 +59,7 @@ export class Commits {
   applyNotices(list: unknown): void {
     if (!Array.isArray(list)) return;
     for (const x of list) {
-      if (!Array.isArray(x) || typeof x[0] !== 'string' || typeof x[1] !== 'string' || !/^\d{1,30}$/.test(x[1])) continue;
+      if (!Array.isArray(x) || typeof x[0] !== 'string' || typeof x[1] !== 'string' || !isEpochText(x[1])) continue;
       const p = this.d.tx.get(x[0], BigInt(x[1]));
       if (p && p.complete && !p.aborting) void this.d.tx.decide(p, 'commit').catch(swallow('engine.commit-record-replayed-as-prepared'));
     }

@@ -72,12 +72,50 @@ function encodeAt(into: Buffer, at: number, text: string): number {
   return at + len;
 }
 
+/** Record text prefixes (`{"t":"D","c":"<uuid>"`) per type and container, made once (bounded). */
+const prefixes = new Map<string, string>();
+const MAX_PREFIXES = 4096;
+
+function prefixOf(t: TxRecord['t'], c: string): string {
+  const k = t + c;
+  let s = prefixes.get(k);
+  if (s === undefined) {
+    if (prefixes.size >= MAX_PREFIXES) prefixes.clear();
+    s = `{"t":${JSON.stringify(t)},"c":${JSON.stringify(c)}`;
+    prefixes.set(k, s);
+  }
+  return s;
+}
+
+/** Whether `s` is a decimal epoch (digits only: written into the JSON as it is). */
+function isDigits(s: string): boolean {
+  if (s.length === 0 || s.length > 30) return false;
+  for (let i = 0; i < s.length; i++) { const ch = s.charCodeAt(i); if (ch < 48 || ch > 57) return false; }
+  return true;
+}
+
+/**
+ * The JSON text of `rec`: JSON that parses to what `JSON.stringify(rec)` does (fields in the order t, c,
+ * e, n, r, u), built from a per-container prefix and the few fields the records of commits carry
+ * (measured: about half the CPU of stringifying the record object, 3 records per shard write).
+ * Records of other shapes (floors) are stringified.
+ */
+export function recordText(rec: TxRecord): string {
+  const e = rec.e, n = rec.n;
+  if (e === undefined || rec.f !== undefined || rec.w !== undefined || !isDigits(e) || (n !== undefined && !Number.isSafeInteger(n))) return JSON.stringify(rec);
+  let s = `${prefixOf(rec.t, rec.c)},"e":"${e}"`;
+  if (n !== undefined) s += `,"n":${n}`;
+  if (rec.r !== undefined) s += `,"r":${JSON.stringify(rec.r)}`;
+  if (rec.u !== undefined) s += `,"u":${JSON.stringify(rec.u)}`;
+  return `${s}}`;
+}
+
 /** Most bytes the record of JSON `text` takes (UTF-8 needs at most 3 bytes per UTF-16 unit). */
 function maxRecordBytes(text: string): number { return REC_HEADER + 3 * text.length; }
 
 /** One record as its own buffer (compaction). */
 function encode(rec: TxRecord): Buffer {
-  const text = JSON.stringify(rec);
+  const text = recordText(rec);
   const b = Buffer.allocUnsafe(maxRecordBytes(text));
   return b.subarray(0, encodeAt(b, 0, text));
 }
@@ -136,7 +174,7 @@ export class TxLog {
    */
   append(rec: TxRecord): Promise<void> {
     if (this.closed) return Promise.reject(new CorruptionError('transaction log is closed', { path: this.path }));
-    const text = JSON.stringify(rec);
+    const text = recordText(rec);
     const need = this.used + maxRecordBytes(text);
     if (need > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.buf.length));

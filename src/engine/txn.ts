@@ -166,13 +166,15 @@ export class TxTable {
     return p;
   }
 
-  private remove(p: Prepared): void {
+  /** Forget prepared pair `p`; false when it is not the prepared pair of its (cont, epoch). */
+  private remove(p: Prepared): boolean {
     const m = this.byCont.get(p.cont);
-    if (!m || m.get(p.epoch) !== p) return;
+    if (!m || m.get(p.epoch) !== p) return false;
     m.delete(p.epoch);
     if (m.size === 0) this.byCont.delete(p.cont);
     this.count--;
     assert(this.count >= 0, 'prepared writes are counted once');
+    return true;
   }
 
   /** Remember a decision (bounded: the oldest are forgotten, raising their container's floor). */
@@ -211,6 +213,12 @@ export class TxTable {
     return f !== undefined && epoch <= f ? 'forgotten' : undefined;
   }
 
+  /** 'forgotten' when decisions of (cont, epoch) would have been forgotten by now. */
+  private forgottenAt(cont: string, epoch: bigint): 'forgotten' | undefined {
+    const f = this.forgotten.get(cont);
+    return f !== undefined && epoch <= f ? 'forgotten' : undefined;
+  }
+
   /** Whether more prepared pairs may be taken. */
   get full(): boolean { return this.count >= MAX_PREPARED; }
   /** Prepared pairs now. */
@@ -227,18 +235,21 @@ export class TxTable {
    * calls `applied` or `failed` after. Throws STALE_EPOCH for a pair already decided or being aborted.
    */
   admit(cont: string, epoch: bigint, desc: TxDescriptor | undefined, unit: string | undefined): Prepared {
-    const d = this.decidedOf(cont, epoch);
     let p = this.get(cont, epoch);
+    // (a prepared pair has no decision, deciding removes it: only the floor of forgotten ones applies)
+    const d = p === undefined ? this.decidedOf(cont, epoch) : this.forgottenAt(cont, epoch);
     if (d !== undefined || p?.aborting || p?.complete) {
       throw new CairnError('STALE_EPOCH', `epoch ${epoch} of container ${cont} is already ${d ?? (p?.complete ? 'complete' : 'being aborted')} on this engine; retry at a later epoch`, { epoch: epoch.toString() });
     }
     if (!p) {
       p = this.add(cont, epoch, desc);
       p.intent = this.log.append(desc ? { t: 'I', c: cont, e: p.epochText, n: desc.n, r: desc.ranks } : { t: 'I', c: cont, e: p.epochText });
-    } else if (!p.desc && desc) p.desc = desc;
+    } else {
+      if (!p.desc && desc) p.desc = desc;
+      p.since = Date.now();
+    }
     if (unit !== undefined) p.units?.add(unit);
     p.inflight++;
-    p.since = Date.now();
     return p;
   }
 
@@ -282,8 +293,7 @@ export class TxTable {
    * wake its readers. Resolves once the record is in the log.
    */
   decide(p: Prepared, d: Decision): Promise<void> {
-    if (this.get(p.cont, p.epoch) !== p) return Promise.resolve();
-    this.remove(p);
+    if (!this.remove(p)) return Promise.resolve();
     // (a complete pair's list is final: no write joins it)
     const units = d !== 'commit' ? undefined : p.unitList ?? (p.units ? [...p.units] : undefined);
     this.remember(p.cont, p.epoch, d, units);

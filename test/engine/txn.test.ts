@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { appendFileSync, statSync } from 'node:fs';
 import { initXxhash } from '../../core/xxhash.js';
 import { TxTable, MAX_PREPARED } from '../../src/engine/txn.js';
-import { TxLog } from '../../src/engine/txlog.js';
+import { TxLog, recordText, type TxRecord } from '../../src/engine/txlog.js';
 import { decideFrom } from '../../src/engine/commits.js';
 import { tmpDir, rejectsWith } from '../helpers/tmp.js';
 
@@ -115,6 +115,18 @@ t('a full prepared table makes writers wait until a decision frees room; decisio
   assert.is(decideFrom(['committed', 'never']), 'commit', 'someone committed: the commit stands (the other forgot)');
   assert.is(decideFrom(['complete', 'aborted']), 'abort');
   assert.is(decideFrom(['complete', 'forgotten']), 'abort');
+});
+
+t('record text parses to the record for every shape (odd container names and epochs are stringified)', () => {
+  const recs: TxRecord[] = [
+    { t: 'I', c: '0f9c2d2e-1b3a-4c5d-8e9f-0a1b2c3d4e5f', e: '123' },
+    { t: 'I', c: 'c', e: '18446744073709551615', n: 3, r: [0, 4, 7] },
+    { t: 'P', c: 'c', e: '5', n: 1, r: [2], u: ['42', '4294967297'] },
+    { t: 'D', c: 'c', e: '5', u: ['1'] }, { t: 'D', c: 'c', e: '6' }, { t: 'A', c: 'c', e: '7' }, { t: 'S', c: 'c', e: '8' },
+    { t: 'F', c: 'c', f: '10', w: '9' }, { t: 'F', c: 'c', f: '10' },
+    { t: 'D', c: 'a"b\\c\u0001', e: '9', u: ['x"y'] }, { t: 'I', c: 'c', e: '1"2' }, { t: 'I', c: 'c', e: '' }, { t: 'I', c: 'c', e: '1', n: 1.5, r: [1] },
+  ];
+  for (const r of recs) assert.equal(JSON.parse(recordText(r)), JSON.parse(JSON.stringify(r)), JSON.stringify(r));
 });
 
 t.run();
