@@ -1162,27 +1162,41 @@ export class TargetStore {
       if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'update'); }
       if (this.flushing) { await this.flushing.catch(() => undefined); continue; }
       if (this.frozen) { this.startFlush(); continue; }
-      this.rotate();
+      if (!this.rotate()) await this.commitTail?.catch(ignore); // (a commit the rotation needs is in flight: after it)
     }
   }
 
   /**
    * Freeze the active memtable and log region; flush in the background (unless `flush` is false:
    * the caller folds it). `waited`: the caller waits for that flush (see `Memtable.waited`).
+   *
+   * The region about to be reused holds generation activeGen - 1, in runs since the last flush
+   * commit. The other superblock slot (the fallback if the newest is damaged) must not need it any
+   * more: when it may (`prevWalFlushedGen`: the first rotation after an open, or a commit whose
+   * second slot write failed), a commit writes both slots past it first. False, nothing rotated,
+   * while a durable commit is in flight (its end writes both slots, or the next call commits): the
+   * caller waits for `commitTail` and calls again. Throws, nothing rotated and the state unchanged,
+   * when that commit cannot be made: a typed `NO_SPACE` when no space was found for its manifest
+   * copies (the metadata file at its cap, the filesystem full). The region is never reused while
+   * the fallback slot needs it.
    */
-  private rotate(flush = true, waited = false): void {
+  private rotate(flush = true, waited = false): boolean {
     assert(this.frozen === undefined && this.wal.canRotate, 'rotate with a frozen memtable pending');
-    // The region about to be reused holds generation activeGen - 1, in runs since the last flush commit.
-    // The other superblock slot (the fallback if the newest is damaged) must not need it any more.
     if (this.prevWalFlushedGen < this.wal.activeGen - 1) {
-      // (with a durable commit in flight: after it, not awaited; its rotation does not wait, as on a failure)
-      try { if (!this.commitManifestNow([], [], this.sb.walFlushedGen)) void this.commitManifest([], [], this.sb.walFlushedGen); } catch { /* the fallback would report damage, not lose data silently */ }
+      let done: boolean;
+      try { done = this.commitManifestNow([], [], this.sb.walFlushedGen); } catch (e) {
+        if ((e as CairnError)?.code !== 'NO_SPACE') throw toVosError(e, 'log rotation');
+        // (a metadata-file NO_SPACE, as `admit` reports it: no `need`, so no data-file retry takes it for one)
+        throw new VosError('NO_SPACE', `log rotation: no space for the manifest commit that must come before the log region is reused (${(e as Error).message})`, { cap: this.geo.maxBytes, freeChunks: this.heapFree.length }, { cause: e });
+      }
+      if (!done) return false;
     }
     this.wal.rotate(this.nextSeq);
     this.frozen = this.active;
     this.frozen.waited = waited;
     this.active = new Memtable(this.wal.activeGen, this.frozen.objectCounts());
     if (flush) this.startFlush();
+    return true;
   }
 
   private startFlush(): void {
@@ -1248,7 +1262,8 @@ export class TargetStore {
     const used = this.wal.used;
     if (!this.flushWarmed && used >= FLUSH_WARM_FILL * this.geo.walBytes) this.warmFlushes();
     if (this.frozen || this.flushing || this.closed || used < this.rotateFill * this.geo.walBytes) return;
-    this.rotate();
+    // (after an append: nothing thrown to its writer; a writer that needs the room meets a failure in makeRoom)
+    try { this.rotate(); } catch { /* not rotated: see makeRoom */ }
   }
 
   /** Start the flush workers, once (see `maybeRotate`). */
@@ -1264,11 +1279,12 @@ export class TargetStore {
     for (;;) {
       while (this.flushing) await this.flushing;
       if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
-      if (!this.frozen) break;
-      this.startFlush();
+      if (this.frozen) { this.startFlush(); continue; }
+      // also when only discards or container records are in the log: they too must be in the manifest
+      if (this.active.records === 0 && this.wal.used <= REGION_HEADER) break;
+      if (this.rotate(true, true)) { await this.flushing; break; }
+      await this.commitTail?.catch(ignore); // (a commit the rotation needs is in flight: after it)
     }
-    // also when only discards or container records are in the log: they too must be in the manifest
-    if (this.active.records > 0 || this.wal.used > REGION_HEADER) { this.rotate(true, true); await this.flushing; }
     if (this.flushError) { const e = this.flushError; this.flushError = undefined; throw toVosError(e, 'flush'); }
   }
 
@@ -1285,7 +1301,7 @@ export class TargetStore {
     let pick: Run[] | undefined;
     let full = false;
     if (tombs && this.runs.length > 0 && !this.frozen && clears) { pick = this.runs.slice(); full = true; }
-    else if (tombs && this.runs.length > 0 && !this.frozen && !this.flushing && this.active.records > 0) { this.rotate(); return; } // flush first: its end schedules again
+    else if (tombs && this.runs.length > 0 && !this.frozen && !this.flushing && this.active.records > 0) { try { this.rotate(); } catch { /* not now: see makeRoom */ } return; } // flush first: its end schedules again
     else for (const [, rs] of [...byLevel].sort((a, b) => a[0] - b[0])) if (rs.length >= MERGE_FANIN) { pick = rs.slice(0, MERGE_FANIN); break; }
     // the data file filling: merge every run, which frees the extents of singles replaced at their
     // epoch in later runs (at most once per 1/DATA_SPACE_MERGE_STEP of the file written since the last)
@@ -1567,8 +1583,7 @@ export class TargetStore {
     while (this.flushing || this.compacting) { await this.flushing?.catch(() => undefined); await this.compacting?.catch(() => undefined); }
     const foldable = !this.frozen && this.flushError === undefined && this.runs.length > 0 && this.active.records > 0 && this.active.punches === 0 &&
       this.runs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
-    if (!foldable) return false;
-    this.rotate(false);
+    if (!foldable || !this.rotate(false)) return false; // (not rotated: a commit in flight; the flush the usual way waits for it)
     const mt = this.frozen!;
     const inputs = this.runs.slice();
     const done = this.foldMemtable(mt, inputs, new Map([[st.idx, s]]), onWorker);
