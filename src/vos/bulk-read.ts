@@ -20,6 +20,7 @@ import { VosError, invalidArg } from './errors.js';
 import { solo, type MemObject, type MemVersion } from './memtable.js';
 import { addEntry, objectPrefix, prefixEnd, scan, tombHides, type Gathered, type ReadView, type Tomb } from './reads.js';
 import { bloomProbe } from './run.js';
+import { locateVersionRead, type LocatedArrayRead } from './locate.js';
 import { keyHex, keyStr, paint, type Stamp } from './tree.js';
 
 /** Dkeys one `objectVersions` pass gathers at most; an object with more is read the ordinary way (undefined). */
@@ -100,6 +101,15 @@ export async function readVersionInto(cs: ContainerStore, oid: bigint, dkey: Uin
   } finally {
     t.leave();
   }
+}
+
+/**
+ * `locateVersionRead` on container store `cs`: the synchronous device request of a version
+ * `objectVersions` gave (send it with `readHashedGroup`; `finish` false: read it the ordinary way),
+ * or null (read it with `readVersionInto` or the ordinary way).
+ */
+export function locateVersionInto(cs: ContainerStore, version: MemVersion, into: readonly Uint8Array[]): LocatedArrayRead | null {
+  return locateVersionRead(cs.target, cs.state, version, into);
 }
 
 type GatheredDkey = Gathered['dkeys'] extends Map<string, infer D> ? D : never;

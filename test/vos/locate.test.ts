@@ -8,6 +8,7 @@
  * CHECKSUM_MISMATCH); it holds the target until `finish` (close waits), `finish` releases once.
  * The akey's run probes are built only when a run is read (a memtable extent covering the range
  * shadows older runs), and the answers are the same either way (runs, punches in runs).
+ * `locateVersionInto` (`locateVersionRead`) reads a version the rebuild's scan found, with no lookup.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,6 +19,7 @@ import { VosTarget, type VosOptions } from '../../src/vos/index.js';
 import { locateArrayRead, onProbes, readHashedGroup, type LocatedArrayRead } from '../../src/vos/locate.js';
 import type { ReadView } from '../../src/vos/reads.js';
 import { DATA_FILE } from '../../src/vos/constants.js';
+import { locateVersionInto, objectVersions } from '../../src/vos/bulk-read.js';
 import { code, enc, tmpDir } from './helpers.js';
 
 const test = suite('vos locate');
@@ -105,6 +107,46 @@ test('a flipped byte in the data file: finish is false (fetchArrayInto says CHEC
     assert.equal(await run([l1, l2]), [false, true], 'the damaged read is not taken, the sound one is');
     assert.equal(Buffer.compare(ib[0]!, b), 0);
     assert.is(await code(v.fetchArrayInto(1n, 7n, enc('d'), enc('a'), { index: 0, count: a.length }, [new Uint8Array(a.length)])), 'CHECKSUM_MISMATCH');
+  } finally { await v.close(); }
+});
+
+test('locateVersionInto: a version objectVersions found is read with no lookup; not in the data file, a wrong size, closed: null; its blocks holding other bytes since (freed and reused): finish is false', async () => {
+  let v = await VosTarget.open(dir, BASE);
+  try {
+    const rng = new Rng(21);
+    const a = rng.bytes(192 * KiB), b = rng.bytes(192 * KiB), small = rng.bytes(100);
+    await v.updateArray(1n, 7n, enc('d'), enc('a'), { index: 0, count: a.length }, a);
+    await v.updateArray(3n, 7n, enc('d'), enc('a'), { index: 0, count: b.length }, b);
+    await v.updateArray(1n, 7n, enc('d'), enc('s'), { index: 0, count: small.length }, small);
+    const versionOf = (epoch: bigint, akey: string) => {
+      const ds = objectVersions(v, epoch, 7n)!;
+      const ak = ds[0]!.akeys.find((x) => Buffer.from(x.akey).toString() === akey)!;
+      assert.is(ak.pieces.length, 1);
+      return ak.pieces[0]!.version;
+    };
+    const vb = versionOf(3n, 'a'), va = versionOf(2n, 'a');
+    for (const [ver, want] of [[vb, b], [va, a]] as const) {
+      const into = [new Uint8Array(1000), new Uint8Array(want.length - 1000)];
+      const l = locateVersionInto(v, ver, into);
+      assert.ok(l, 'located');
+      assert.equal(await run([l!]), [true]);
+      assert.equal(Buffer.compare(Buffer.concat(into), want), 0, 'the version\'s bytes, in order');
+    }
+    assert.is(locateVersionInto(v, versionOf(1n, 's'), [new Uint8Array(small.length)]), null, 'in the log: null');
+    assert.is(locateVersionInto(v, vb, [new Uint8Array(b.length - 1)]), null, 'a wrong size: null');
+    // the blocks of `a` hold other bytes now (as when freed by an aggregation and reused): false
+    const la = locateVersionInto(v, va, [new Uint8Array(a.length)])!;
+    const pos = la.read.position;
+    la.finish(undefined);
+    const fd = fs.openSync(path.join(dir, DATA_FILE), 'r+');
+    try { fs.writeSync(fd, rng.bytes(4096), 0, 4096, pos + 8192); } finally { fs.closeSync(fd); }
+    const again = locateVersionInto(v, va, [new Uint8Array(a.length)])!;
+    const other = [new Uint8Array(b.length)];
+    assert.equal(await run([again, locateVersionInto(v, vb, other)!]), [false, true], 'the stale read is not taken, the sound one is');
+    assert.equal(Buffer.compare(other[0]!, b), 0);
+    await v.close();
+    assert.is(locateVersionInto(v, vb, [new Uint8Array(b.length)]), null, 'closed: null');
+    v = await VosTarget.open(dir, BASE);
   } finally { await v.close(); }
 });
 
