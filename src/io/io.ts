@@ -27,7 +27,7 @@
  * per shard) into the places of the output its cells belong to and checksum-verified there, so a
  * healthy array read allocates nothing but the output (nothing at all when the caller passes one).
  */
-import type { ShardStore, Recx, WriteOpts, LocatedShardRead, PreparedShardWrite } from './shard-store.js';
+import type { ShardStore, Recx, WriteOpts, LocatedShardRead, PreparedShardWrite, FreshFrom } from './shard-store.js';
 import { unitOid } from './shard-store.js';
 import { ObjectError } from './errors.js';
 import { cellSpans, stripeRange } from './stripe.js';
@@ -204,9 +204,21 @@ function isShardFailure(err: unknown): boolean {
   return err instanceof CairnError || (err as NodeJS.ErrnoException)?.code !== undefined;
 }
 
+/**
+ * Whether a shard call's error is about the whole request, to be passed on rather than counted
+ * as a lost shard: an abort, a closed pool, a stale pool map (the caller refreshes it and plans
+ * again), or a stale epoch (an engine holds a write in a read "now"'s uncertainty window: the
+ * caller reads again at a newer "now"; the shard is healthy).
+ */
+function passesOn(err: unknown): boolean {
+  if (!(err instanceof CairnError)) return false;
+  const c = err.code;
+  return c === 'ABORTED' || c === 'POOL_CLOSED' || c === 'STALE_MAP' || c === 'STALE_EPOCH';
+}
+
 /** Whether a failed shard call counts as a lost shard (as `tryShard` decides), not an error to pass on. */
 function isLostShard(err: unknown): boolean {
-  if (err instanceof CairnError && (err.code === 'ABORTED' || err.code === 'POOL_CLOSED' || err.code === 'STALE_MAP')) return false;
+  if (passesOn(err)) return false;
   return isShardFailure(err);
 }
 
@@ -215,7 +227,7 @@ async function tryShard<T>(ctx: IoContext, target: number, fn: (s: ShardStore) =
   try {
     return { ok: true, value: await fn(await ctx.store(target)) };
   } catch (err) {
-    if (err instanceof CairnError && (err.code === 'ABORTED' || err.code === 'POOL_CLOSED' || err.code === 'STALE_MAP')) throw err;
+    if (passesOn(err)) throw err;
     if (!isShardFailure(err)) throw err;
     onFail(err);
     return { ok: false };
@@ -256,11 +268,11 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
   }));
 }
 
-/** Fetch a single value of group `g` at `epoch`; undefined when nothing is visible. */
-export function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
+/** Fetch a single value of group `g` at `epoch`; undefined when nothing is visible. `fresh`: a read "now" (shard-store.ts `FreshFrom`). */
+export function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh?: FreshFrom): Promise<Uint8Array | undefined> {
   checkLayout(red, groups, g);
   if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
-  return red.kind !== 'ec' ? replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0) : ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch);
+  return red.kind !== 'ec' ? replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0, fresh) : ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
 }
 
 /**
@@ -270,22 +282,22 @@ export function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][],
  * open or remote, EC) the promise of the same read. Same rules: a lost copy is reported and the
  * next one read; no healthy copy is DATA_LOST.
  */
-export function fetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+export function fetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh?: FreshFrom): Uint8Array | undefined | Promise<Uint8Array | undefined> {
   checkLayout(red, groups, g);
   if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
-  if (red.kind === 'ec') return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch);
-  if (ctx.syncReads !== true) return replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0);
+  if (red.kind === 'ec') return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
+  if (ctx.syncReads !== true) return replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0, fresh);
   const group = groups[g]!, size = group.length;
   for (let i = 0; i < size; i++) {
     const target = group[i]!;
     if (!ctx.available(target)) continue;
     const s = ctx.storeNow?.(target);
-    if (s === undefined || s.fetchSingleNow === undefined) return replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, i);
+    if (s === undefined || s.fetchSingleNow === undefined) return replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, i, fresh);
     const shard = g * size + i;
     try {
       const v = s.fetchSingleNow(epoch, unitOid(oid, shard), dkey, akey);
       // null: the value is in the data file; this copy is read (again) with a promise
-      return v !== null ? v : replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, i);
+      return v !== null ? v : replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, i, fresh);
     } catch (error) {
       if (!isLostShard(error)) throw error;
       ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
@@ -295,14 +307,14 @@ export function fetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[]
 }
 
 /** A replicated / striped single value: the first healthy copy from copy `from` on (tryShard's rules, without its per-shard closures and results). */
-async function replicaFetch(ctx: IoContext, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, from: number): Promise<Uint8Array | undefined> {
+async function replicaFetch(ctx: IoContext, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, from: number, fresh: FreshFrom): Promise<Uint8Array | undefined> {
   const group = groups[g]!, size = group.length;
   for (let i = from; i < size; i++) {
     const target = group[i]!, shard = g * size + i;
     if (!ctx.available(target)) continue;
     try {
       const s = ctx.storeNow?.(target); // an open store: no promise to wait for
-      return await (s !== undefined ? s : await ctx.store(target)).fetchSingle(epoch, unitOid(oid, shard), dkey, akey);
+      return await (s !== undefined ? s : await ctx.store(target)).fetchSingle(epoch, unitOid(oid, shard), dkey, akey, fresh);
     } catch (error) {
       if (!isLostShard(error)) throw error;
       ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
@@ -311,7 +323,7 @@ async function replicaFetch(ctx: IoContext, groups: number[][], g: number, oid: 
   throw lost(oid, dkey, akey, 'no healthy replica');
 }
 
-async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Uint8Array | undefined> {
+async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh: FreshFrom): Promise<Uint8Array | undefined> {
   const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
@@ -319,7 +331,7 @@ async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][]
   const got: Array<Uint8Array | undefined | null> = new Array(k + p).fill(null); // null = not read/lost
   const read = async (i: number) => {
     const { shard, target } = roles[i]!;
-    const r = await tryShard(ctx, target, (s) => s.fetchSingle(epoch, unitOid(oid, shard), dkey, akey), fail(shard, target));
+    const r = await tryShard(ctx, target, (s) => s.fetchSingle(epoch, unitOid(oid, shard), dkey, akey, fresh), fail(shard, target));
     got[i] = r.ok ? r.value : null;
   };
   await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
@@ -688,9 +700,9 @@ function encodeStripesFrom(codec: Required<Pick<EcCodec, 'encodeFrom'>>, bufs: r
  * zeros: `fetchArrayInto` where the store has it (local stores: no intermediate buffer), else a
  * `fetchArray` and a copy (remote stores).
  */
-export async function readShardInto(s: ShardStore, epoch: bigint, uoid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void> {
-  if (s.fetchArrayInto) return s.fetchArrayInto(epoch, uoid, dkey, akey, recx, into);
-  const { data } = await s.fetchArray(epoch, uoid, dkey, akey, recx, { holesAsZero: true });
+export async function readShardInto(s: ShardStore, epoch: bigint, uoid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[], fresh?: FreshFrom): Promise<void> {
+  if (s.fetchArrayInto) return s.fetchArrayInto(epoch, uoid, dkey, akey, recx, into, fresh);
+  const { data } = await s.fetchArray(epoch, uoid, dkey, akey, recx, { holesAsZero: true }, fresh);
   assert(data.length === recx.count, 'a shard read returns the bytes asked for (holes as zeros)', { want: recx.count, got: data.length });
   let at = 0;
   for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
@@ -703,7 +715,7 @@ export async function readShardInto(s: ShardStore, epoch: bigint, uoid: bigint, 
  * `have[i]`: role i is already in `bufs` (not read again). Parity buffers hold unspecified bytes
  * afterwards.
  */
-async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest', bufs: Uint8Array[], have?: readonly boolean[]): Promise<void> {
+async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array, first: number, last: number, epoch: bigint | 'latest', bufs: Uint8Array[], have?: readonly boolean[], fresh?: FreshFrom): Promise<void> {
   const { dataShards: k, parityShards: p } = red;
   const cell = ctx.cellSize;
   const n = (last - first + 1) * cell;
@@ -714,7 +726,7 @@ async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray
   const read = async (i: number) => {
     if (present[i]) return;
     const { shard, target } = roles[i]!;
-    const r = await tryShard(ctx, target, (s) => readShardInto(s, e, unitOid(oid, shard), dkey, akey, recx, [bufs[i]!]),
+    const r = await tryShard(ctx, target, (s) => readShardInto(s, e, unitOid(oid, shard), dkey, akey, recx, [bufs[i]!], fresh),
       (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
     present[i] = r.ok;
   };
@@ -746,7 +758,7 @@ const UNZEROED_OUTPUT_BYTES = 4096;
  * bytes land in `into` when given (exactly `length` bytes), else in a new buffer: every data
  * shard's range is read straight into the places of the output its cells belong to.
  */
-export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, length: number, epoch: bigint, into?: Uint8Array): Promise<Uint8Array> {
+export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, length: number, epoch: bigint, into?: Uint8Array, fresh?: FreshFrom): Promise<Uint8Array> {
   checkLayout(red, groups, g);
   assert(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 0 && epoch >= 0n, 'an array read is a non-negative range at a non-negative epoch', { offset, length, epoch: String(epoch) });
   assert(into === undefined || into.length === length, 'a caller buffer holds exactly the bytes asked for', { length, into: into?.length });
@@ -759,7 +771,7 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     const from = shards.length > 1 ? dkeyParityRotation(dkey, shards.length) : 0;
     for (let j = 0; j < shards.length; j++) {
       const { shard, target } = shards[(from + j) % shards.length]!;
-      const r = await tryShard(ctx, target, (s) => readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: length }, [out]),
+      const r = await tryShard(ctx, target, (s) => readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: length }, [out], fresh),
         (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
       if (r.ok) return out;
     }
@@ -798,8 +810,8 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
       const s = ctx.storeNow?.(target) ?? await ctx.store(target);
       const recx = { index: lo[c]!, count: hi[c]! - lo[c]! };
       // a local store reads straight into the places (no `readShardInto` frame in between)
-      if (s.fetchArrayInto) await s.fetchArrayInto(epoch, unitOid(oid, shard), dkey, akey, recx, pieces[c]!);
-      else await readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, recx, pieces[c]!);
+      if (s.fetchArrayInto) await s.fetchArrayInto(epoch, unitOid(oid, shard), dkey, akey, recx, pieces[c]!, fresh);
+      else await readShardInto(s, epoch, unitOid(oid, shard), dkey, akey, recx, pieces[c]!, fresh);
       return true;
     } catch (error) {
       if (!isLostShard(error)) throw error;
@@ -863,7 +875,7 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
       for (const piece of r.into) { copyBytes(bufs.shards[c]!, piece, at); at += piece.length; }
       have[c] = true;
     }
-    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, have);
+    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, have, fresh);
     // Cells read (and verified) straight into `out` are already in place: copy out the others.
     for (const s of spans) {
       if (ok[s.cell]) continue;
@@ -922,7 +934,7 @@ function locateRoles(ctx: IoContext, roles: ReadonlyArray<{ readonly shard: numb
 }
 
 /** Object-level extents of an array akey (bytes), merged and sorted. */
-export async function listExtents(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint): Promise<Recx[]> {
+export async function listExtents(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh?: FreshFrom): Promise<Recx[]> {
   checkLayout(red, groups, g);
   const shards = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   const raw: Recx[] = [];
@@ -930,7 +942,7 @@ export async function listExtents(ctx: IoContext, red: Redundancy, groups: numbe
     const { shard, target } = shards[i]!;
     const r = await tryShard(ctx, target, async (s) => {
       const xs: Recx[] = [];
-      for await (const x of s.listRecx(epoch, unitOid(oid, shard), dkey, akey)) xs.push({ index: x.index, count: x.count });
+      for await (const x of s.listRecx(epoch, unitOid(oid, shard), dkey, akey, fresh)) xs.push({ index: x.index, count: x.count });
       return xs;
     }, (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
     if (!r.ok) return false;

@@ -39,6 +39,18 @@ export interface PreparedShardWrite {
   finish(result: bigint | Error | undefined): Promise<void> | undefined;
 }
 
+/**
+ * The last argument of a read "now" (`ShardStore` read methods): the epoch its first attempt read
+ * at, the start of its uncertainty window. A store several clients share (an engine) refuses the
+ * read with STALE_EPOCH (`info.epoch`: the write's epoch) when it holds a write to what the read
+ * depends on in (epoch, fresh + ε], ε being one millisecond plus the clock skew allowed between
+ * clients (src/net/shard-rpc.ts): such a write may have been acknowledged before the read began,
+ * so the reader reads again at a "now" at or above it, keeping this first bound (the window
+ * shrinks and the retries end). Reads at an explicit epoch or snapshot never carry it (they read
+ * exactly what they name). A store of one client's pool (a local VOS) ignores it.
+ */
+export type FreshFrom = bigint | undefined;
+
 /** The per-target operations the object layer drives. */
 export interface ShardStore {
   updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void>;
@@ -60,21 +72,21 @@ export interface ShardStore {
    * the record. Bad arguments throw as `updateArrayParts` would. Optional.
    */
   prepareArrayWriteNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[]): PreparedShardWrite | null;
-  fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined>;
+  fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh?: FreshFrom): Promise<Uint8Array | undefined>;
   /**
    * `fetchSingle` answered synchronously when the store can (a local store whose value is in
    * memory, its log or inline in a run: every small value): the value, undefined when none is
    * visible, or `null` when only `fetchSingle` can read it. Optional (remote stores lack it).
    */
   fetchSingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Uint8Array | undefined | null;
-  fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts?: { holesAsZero?: boolean }): Promise<{ data: Uint8Array; present: Recx[] }>;
+  fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts?: { holesAsZero?: boolean }, fresh?: FreshFrom): Promise<{ data: Uint8Array; present: Recx[] }>;
   /**
    * `fetchArray` (holes as zeros) straight into `into`: its buffers, in order, receive exactly
    * `recx.count` records. Optional: a store without it (a remote one) is read with `fetchArray`
    * and a copy. A local store reads a whole extent from its data file into the buffers and checks
    * its checksum there, with no intermediate buffer.
    */
-  fetchArrayInto?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void>;
+  fetchArrayInto?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[], fresh?: FreshFrom): Promise<void>;
   /**
    * `fetchArrayInto` located synchronously (a local store, src/vos/locate.ts): when the newest
    * visible extent is exactly `recx` and lies in the data file, the hashed device read of it into
@@ -93,10 +105,11 @@ export interface ShardStore {
    * no visibility check: how rebuild, scrub and object listings find objects.
    */
   listObjectIds(opts?: { signal?: AbortSignal }): AsyncIterable<bigint>;
-  listDkeys(epoch: bigint, oid: bigint): AsyncIterable<Uint8Array>;
-  listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array): AsyncIterable<Uint8Array>;
-  listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AsyncIterable<{ index: number; count: number; epoch: bigint }>;
-  akeyKind(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined>;
+  /** (The third argument is a local store's key range, not part of this interface: pass undefined before `fresh`.) */
+  listDkeys(epoch: bigint, oid: bigint, range?: undefined, fresh?: FreshFrom): AsyncIterable<Uint8Array>;
+  listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array, fresh?: FreshFrom): AsyncIterable<Uint8Array>;
+  listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh?: FreshFrom): AsyncIterable<{ index: number; count: number; epoch: bigint }>;
+  akeyKind(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh?: FreshFrom): Promise<'single' | 'array' | undefined>;
   queryMaxEpoch(): bigint;
   /** Ask the store for its highest epoch now (a remote store; a local one answers `queryMaxEpoch`). */
   refreshMaxEpoch?(): Promise<bigint>;

@@ -21,12 +21,12 @@ import { groupShards } from '../io/io.js';
 import { dkeyGroup } from '../../placement/index.js';
 import type { ContainerMeta } from '../container/container.js';
 import type { ContainerStorage, CommitInfo, CommitEvent, StorageRecovery } from '../container/storage.js';
-import { HLC_LOGICAL_BITS, MAX_CLOCK_SLOTS, epochAtMs } from '../container/epoch-clock.js';
+import { MAX_CLOCK_SLOTS, epochAtMs } from '../container/epoch-clock.js';
 import { Pool, installPoolConnector } from '../pool/pool.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, PoolMeta, RebuildStatus } from '../pool/backend.js';
 import { Etcd } from './etcd.js';
 import { RpcClient, type RpcCaller } from './rpc.js';
-import { RemoteShardStore } from './shard-rpc.js';
+import { RemoteShardStore, freshWindow } from './shard-rpc.js';
 import { EngineLink } from './link.js';
 import { localPathOf } from './local-socket.js';
 import {
@@ -45,13 +45,14 @@ const REBUILD_PUBLISH_MS = 250;
 /** Space figures of the engines are asked for again when older than this (by `pool.query()`). */
 const SPACE_REFRESH_MS = 2000;
 
-/** Most skew `CAIRN_CLOCK_SKEW_MS` may name (every commit waits up to this long). */
+/** Most skew `CAIRN_CLOCK_SKEW_MS` may name (a read "now"'s uncertainty window is this much wider). */
 export const MAX_CLOCK_SKEW_MS = 1000;
 
 /**
  * Most the clocks of a pool's clients may differ, in milliseconds (`CAIRN_CLOCK_SKEW_MS`, read at
- * connect; default 0: clients on one host share its clock). A commit is acknowledged only once its
- * client's clock is past the commit's millisecond by this much (commit-wait, see `commitWait`).
+ * connect; default 0: clients on one host share its clock). A read "now" asks engines about
+ * writes up to one millisecond plus this much above its epoch (`freshWindow`, shard-rpc.ts): a
+ * write there may have been acknowledged before the read began, and the read is made again above it.
  * INVALID_ARGUMENT for anything but an integer in 0..MAX_CLOCK_SKEW_MS.
  */
 export function clockSkewFromEnv(v: string | undefined): number {
@@ -60,18 +61,6 @@ export function clockSkewFromEnv(v: string | undefined): number {
   if (!Number.isInteger(n) || n < 0 || n > MAX_CLOCK_SKEW_MS) throw badArg(`CAIRN_CLOCK_SKEW_MS must be an integer number of milliseconds in 0..${MAX_CLOCK_SKEW_MS}, got ${JSON.stringify(v)}`);
   return n;
 }
-
-/** Longest a commit-wait lasts beyond the clock skew (an epoch further ahead of the clock waits this long only). */
-export const COMMIT_WAIT_MAX_MS = 1000;
-/** A commit-wait this short, with no other commit in flight, sleeps in place (`commitWait`). */
-const SLEEP_IN_PLACE_MS = 2;
-/** Step of a commit-wait in place near the tick it waits for: about what it overshoots the tick by. */
-const SLEEP_STEP_MS = 0.05;
-/** How long before the tick it waits for a commit-wait's first sleep ends (the tick's time is known to about this). */
-const SLEEP_MARGIN_MS = 0.15;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-/** `performance.now()` when a commit-wait in place last saw the wall clock tick (NaN: never): where its ticks fall. */
-let tickSeen = NaN;
 
 /** A commit being applied: its participants and how many shard writes each gets. */
 interface CommitPlan { ranks: number[]; writes: Map<number, number>; validation?: Promise<unknown> }
@@ -103,7 +92,7 @@ export class ConnectedBackend implements PoolBackend {
   private closed = false;
   /** The clock this client's epochs follow (the pool's: `ConnectOptions.now`, else the wall clock). */
   readonly now: () => number;
-  /** Clock skew every commit-wait adds (`clockSkewFromEnv`). */
+  /** The clock skew allowed between clients (`clockSkewFromEnv`): widens a read "now"'s uncertainty window. */
   private readonly skewMs: number;
 
   private constructor(readonly etcd: Etcd, readonly prefix: string, readonly poolName: string, private readonly secret: string, meta: EtcdPoolMeta, private readonly opts: ConnectOptions) {
@@ -111,55 +100,6 @@ export class ConnectedBackend implements PoolBackend {
     this.runsMigrations = opts.runsMigrations ?? false;
     this.now = opts.now ?? Date.now;
     this.skewMs = clockSkewFromEnv(process.env.CAIRN_CLOCK_SKEW_MS);
-  }
-
-  /**
-   * Commit-wait: resolves once this client's clock is past the millisecond of commit `epoch` by
-   * the clock skew (undefined when it already is), so the commit is acknowledged only then.
-   *
-   * Why (freshness across clients, issue 15): a read "now" reads at its client's stable epoch,
-   * which is at least the epoch of the client's wall clock with logical bits 0. A commit another
-   * client made in the same millisecond carries logical and slot bits above that, so a read that
-   * started after the commit was acknowledged could miss it. Once every acknowledgement waits
-   * until the committer's clock shows a later millisecond than the commit's, any read that starts
-   * after it, by any client whose clock is at most the skew behind, reads at an epoch of a
-   * later millisecond: above the commit (the argument in full: docs/scale.md, "Freshness").
-   * The wait is the rest of the commit's millisecond, paid only when the commit's round trips
-   * ended within it (a commit whose epoch ran ahead of the clock waits until the clock catches up,
-   * at most COMMIT_WAIT_MAX_MS).
-   */
-  commitWait(epoch: bigint): Promise<void> | undefined {
-    let now = this.now();
-    // (an epoch more than COMMIT_WAIT_MAX_MS ahead of this clock — it observed the epoch of a
-    // clock out of bounds — waits that long, not until the clock catches up: freshness for such a
-    // commit is then up to the clocks, as before commit-wait, but the writer is not stalled)
-    const until = Math.min(Number(epoch >> HLC_LOGICAL_BITS) + 1, now + COMMIT_WAIT_MAX_MS) + this.skewMs;
-    const left = until - now;
-    if (!(left > 0)) return undefined;
-    if (left <= SLEEP_IN_PLACE_MS && !this.runsMigrations && !this.committing()) {
-      // The only commit in flight (and not an engine's own pool: its thread serves), and the rest of a millisecond or two: sleep in place (a timer
-      // fires a millisecond late or more, which doubled a qd1 put's latency; the thread sleeps, it
-      // does not spin). Most of it in one sleep, up to SLEEP_MARGIN_MS before the tick `until`
-      // is due (when the clock's ticks were seen before), the rest in steps of SLEEP_STEP_MS.
-      const wall = this.now === Date.now;
-      for (;;) {
-        const p = performance.now();
-        let step = SLEEP_STEP_MS;
-        if (wall && tickSeen === tickSeen) {
-          const due = tickSeen + Math.ceil(p - tickSeen) + (until - now - 1);
-          if (due - p - SLEEP_MARGIN_MS > step) step = due - p - SLEEP_MARGIN_MS;
-        }
-        Atomics.wait(sleeper, 0, 0, step);
-        const t = this.now();
-        // (a tick seen after a short step is placed to within about a step)
-        if (t >= until) { if (wall && t === now + 1 && step === SLEEP_STEP_MS) tickSeen = performance.now(); return undefined; }
-        now = t;
-      }
-    }
-    return new Promise<void>((resolve) => {
-      const tick = () => { const l = until - this.now(); if (l > 0) setTimeout(tick, l); else resolve(); };
-      setTimeout(tick, left);
-    });
   }
 
   get location(): string { return `${[this.opts.etcd].flat().join(',')}#${this.poolName}`; }
@@ -278,12 +218,6 @@ export class ConnectedBackend implements PoolBackend {
     return s;
   }
 
-  /** Whether a commit of this client is being applied (a plan is open, in any container). */
-  private committing(): boolean {
-    for (const m of this.plans.values()) if (m.size > 0) return true;
-    return false;
-  }
-
   /**
    * The line to the engine serving `rank`: batches writes, carries commit notices, and resolves
    * the engine's address on every request (engines restart on new ports).
@@ -398,6 +332,7 @@ export class ConnectedBackend implements PoolBackend {
     const migrate = this.runsMigrations;
     return new RemoteShardStore(this.link(rank), () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, ...(migrate ? { migrate: true } : {}) }), {
       tx: migrate ? undefined : (epoch) => this.descriptor(cuuid, epoch, rank),
+      freshWindow: freshWindow(this.skewMs),
     });
   }
 
@@ -506,20 +441,24 @@ class EngineContainerStorage implements ContainerStorage {
    * Every write succeeded: the commit is decided (every participant holds all of its writes). A
    * commit on one engine was decided by it already; the participants of one across engines are
    * told on their next request. A read-only key written since the transaction read it fails the
-   * commit instead (TX_RESTART: the container discards the epoch everywhere). Resolves after the
-   * commit-wait (`ConnectedBackend.commitWait`): the acknowledgement is what later reads of
-   * other clients must see.
+   * commit instead (TX_RESTART: the container discards the epoch everywhere). Nothing is waited
+   * for otherwise (no promise): freshness across clients is the readers' part (a read "now"
+   * carries its uncertainty window and engines refuse it when they hold a write in it,
+   * docs/scale.md "Freshness").
    */
-  async done(epoch: bigint, _info: CommitInfo): Promise<void> {
+  done(epoch: bigint, _info: CommitInfo): Promise<void> | undefined {
     const m = this.b.plans.get(this.meta.uuid);
     const plan = m?.get(epoch);
     m?.delete(epoch);
-    if (!plan) { const wait = this.b.commitWait(epoch); if (wait !== undefined) await wait; return; }
-    if (plan.validation) await plan.validation;
+    if (!plan) return undefined;
+    if (plan.validation) return plan.validation.then(() => this.decided(epoch, plan));
+    this.decided(epoch, plan);
+    return undefined;
+  }
+
+  /** A commit across engines is decided: its participants are told on their next request. */
+  private decided(epoch: bigint, plan: CommitPlan): void {
     if (plan.ranks.length > 1) for (const r of plan.ranks) this.b.link(r).notice(this.meta.uuid, epoch);
-    // (after the notices are queued: the decision travels while the commit waits)
-    const wait = this.b.commitWait(epoch);
-    if (wait !== undefined) await wait;
   }
 
   abort(epoch: bigint): void { this.b.plans.get(this.meta.uuid)?.delete(epoch); }

@@ -11,7 +11,7 @@
  * write of a commit carries what its engine must know of the commit (`tx`, a `TxDescriptor`).
  */
 import { randomBytes } from 'node:crypto';
-import type { ShardStore, Recx, WriteOpts } from '../io/shard-store.js';
+import type { ShardStore, Recx, WriteOpts, FreshFrom } from '../io/shard-store.js';
 import { swallowed } from '../../core/log.js';
 import { NetError } from './errors.js';
 import { BufferPool, payloadPool } from './buffer-pool.js';
@@ -19,6 +19,7 @@ import { CairnError } from '../../core/errors.js';
 import type { RpcCaller, RpcCallOptions, RpcReply } from './rpc.js';
 import type { TxDescriptor } from './protocol.js';
 import { slotView } from './shm.js';
+import { HLC_LOGICAL_BITS } from '../container/epoch-clock.js';
 
 /**
  * Items per page of a listing. With keys of at most 4 KiB (VOS `MAX_KEY_SIZE`) a page of base64
@@ -328,6 +329,22 @@ function locateExtent(store: ShardStore & ExtentLocator, epoch: bigint, oid: big
   }
 }
 
+/**
+ * `CAIRN_FRESH_READS=0` sends no uncertainty window with reads "now" (A/B of its cost, and the
+ * proof in test/engine/freshness that it is what keeps reads fresh across clients: without it
+ * a read can miss another client's acknowledged commit). Never for real use.
+ */
+const FRESH_READS = process.env.CAIRN_FRESH_READS !== '0';
+
+/**
+ * ε of a read "now", in epochs: one millisecond (a commit made in the reader's millisecond carries
+ * logical and slot bits above the reader's epoch) plus `skewMs`, the most the clocks of a pool's
+ * clients may differ (`CAIRN_CLOCK_SKEW_MS`).
+ */
+export function freshWindow(skewMs: number): bigint {
+  return BigInt(1 + skewMs) << HLC_LOGICAL_BITS;
+}
+
 type Usage = ReturnType<ShardStore['usage']>;
 /** Fields a usage figure in a reply must carry. */
 const USAGE_FIELDS: readonly string[] = ['scmUsed', 'scmTotal', 'dataUsed', 'dataTotal'];
@@ -340,9 +357,16 @@ export class RemoteShardStore implements ShardStore {
   /**
    * `route()` (a fresh object on every call: the request header is built in it) is merged into
    * every request; `tx(epoch)` gives the commit descriptor a write at
-   * `epoch` carries (connected pools), if any.
+   * `epoch` carries (connected pools), if any. `freshWindow`: ε of a read "now" in epochs (one
+   * millisecond plus the clock skew allowed between clients: `freshWindow()`); such a read
+   * carries `fresh: <its first attempt's epoch + ε>` (default FRESH_WINDOW_DEFAULT).
    */
-  constructor(private readonly client: RpcCaller, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void; tx?: (epoch: bigint) => TxDescriptor | undefined } = {}) {}
+  constructor(private readonly client: RpcCaller, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void; tx?: (epoch: bigint) => TxDescriptor | undefined; freshWindow?: bigint } = {}) {
+    this.window = opts.freshWindow ?? freshWindow(0);
+  }
+
+  /** ε of a read "now" (see the constructor). */
+  private readonly window: bigint;
 
   /**
    * One call; remembers the highest max epoch replies report (`exact`: take the reply's value
@@ -367,6 +391,17 @@ export class RemoteShardStore implements ShardStore {
     return h;
   }
 
+  /**
+   * A read's header: `keys`, and for a read "now" (`fresh`: its first attempt's epoch) the top of
+   * its uncertainty window, `fresh + ε`: the engine refuses the read (STALE_EPOCH) when it holds
+   * a write to what the read depends on in (epoch, fresh + ε] (docs/scale.md, "Freshness").
+   */
+  private readKeys(epoch: bigint, oid: bigint, dkey: Uint8Array | undefined, akey: Uint8Array | undefined, fresh: FreshFrom): Record<string, unknown> {
+    const h = this.keys(epoch, oid, dkey, akey);
+    if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window);
+    return h;
+  }
+
   /** A write's header gets its transaction's read epoch (the engine refuses lost updates) and its commit's descriptor. */
   private withTx(h: Record<string, unknown>, epoch: bigint, opts?: WriteOpts): Record<string, unknown> {
     if (opts?.txRead !== undefined) h.txRead = String(opts.txRead);
@@ -386,13 +421,13 @@ export class RemoteShardStore implements ShardStore {
     await this.call('updateArray', this.withTx(h, epoch, opts), data);
   }
 
-  async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<Uint8Array | undefined> {
-    const r = await this.call('fetchSingle', this.keys(epoch, oid, dkey, akey));
+  async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh?: FreshFrom): Promise<Uint8Array | undefined> {
+    const r = await this.call('fetchSingle', this.readKeys(epoch, oid, dkey, akey, fresh));
     return r.header.found ? (r.payload ?? new Uint8Array(0)) : undefined;
   }
 
-  async fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts?: { holesAsZero?: boolean }): Promise<{ data: Uint8Array; present: Recx[] }> {
-    const r = await this.call('fetchArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, ...(opts?.holesAsZero !== undefined ? { holesAsZero: opts.holesAsZero } : {}) });
+  async fetchArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, opts?: { holesAsZero?: boolean }, fresh?: FreshFrom): Promise<{ data: Uint8Array; present: Recx[] }> {
+    const r = await this.call('fetchArray', { ...this.readKeys(epoch, oid, dkey, akey, fresh), recx: { index: recx.index, count: recx.count }, ...(opts?.holesAsZero !== undefined ? { holesAsZero: opts.holesAsZero } : {}) });
     const len = int(r.header.length ?? 0, 'length');
     const got = r.payload?.length ?? 0;
     if (got !== len) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${got} bytes, announced ${len}`, { method: 'shard.fetchArray' });
@@ -401,8 +436,8 @@ export class RemoteShardStore implements ShardStore {
   }
 
   /** `fetchArray` (holes as zeros) with the reply's bytes read off the connection straight into `into`. */
-  async fetchArrayInto(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): Promise<void> {
-    const r = await this.call('fetchArray', { ...this.keys(epoch, oid, dkey, akey), recx: { index: recx.index, count: recx.count }, holesAsZero: true }, undefined, false, { into });
+  async fetchArrayInto(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[], fresh?: FreshFrom): Promise<void> {
+    const r = await this.call('fetchArray', { ...this.readKeys(epoch, oid, dkey, akey, fresh), recx: { index: recx.index, count: recx.count }, holesAsZero: true }, undefined, false, { into });
     const len = int(r.header.length ?? 0, 'length');
     const total = into.reduce((n, b) => n + b.length, 0);
     if (len !== total) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${len} bytes, ${total} were asked for`, { method: 'shard.fetchArray' });
@@ -417,11 +452,17 @@ export class RemoteShardStore implements ShardStore {
   async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchDkey', this.withTx(this.keys(epoch, oid, dkey), epoch, opts)); }
   async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchAkey', this.withTx(this.keys(epoch, oid, dkey, akey), epoch, opts)); }
 
-  /** A paged listing: each page continues the engine's cursor (or skips what was seen, if it expired). */
+  /**
+   * A paged listing: each page continues the engine's cursor (or skips what was seen, if it
+   * expired). A read "now" carries its `fresh` bound on the first page only: a write the engine
+   * holds by then is every write acknowledged before the listing began (one that comes later
+   * began after it).
+   */
   private async *pages<T>(method: string, header: Record<string, unknown>, map: (x: unknown) => T): AsyncGenerator<T> {
     let cursor: string | undefined;
+    const first = header, rest = header.fresh === undefined ? header : { ...header, fresh: undefined };
     for (let skip = 0; ;) {
-      const r = await this.call(method, { ...header, skip, ...(cursor ? { cursor } : {}) });
+      const r = await this.call(method, { ...(skip === 0 ? first : rest), skip, ...(cursor ? { cursor } : {}) });
       const items = r.header.items;
       if (!Array.isArray(items)) throw new NetError('NET_PROTOCOL', `${method} reply without items`, { method: `shard.${method}` });
       const mapped = items.map(map);
@@ -434,14 +475,14 @@ export class RemoteShardStore implements ShardStore {
 
   listObjects(epoch: bigint): AsyncIterable<bigint> { return this.pages('listObjects', { epoch: String(epoch) }, (x) => BigInt(String(x))); }
   listObjectIds(): AsyncIterable<bigint> { return this.pages('listObjectIds', {}, (x) => BigInt(String(x))); }
-  listDkeys(epoch: bigint, oid: bigint): AsyncIterable<Uint8Array> { return this.pages('listDkeys', this.keys(epoch, oid), unb64); }
-  listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array): AsyncIterable<Uint8Array> { return this.pages('listAkeys', this.keys(epoch, oid, dkey), unb64); }
-  listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): AsyncIterable<{ index: number; count: number; epoch: bigint }> {
-    return this.pages('listRecx', this.keys(epoch, oid, dkey, akey), (x) => { const r = x as { index: number; count: number; epoch: string }; return { index: r.index, count: r.count, epoch: BigInt(r.epoch) }; });
+  listDkeys(epoch: bigint, oid: bigint, _range?: undefined, fresh?: FreshFrom): AsyncIterable<Uint8Array> { return this.pages('listDkeys', this.readKeys(epoch, oid, undefined, undefined, fresh), unb64); }
+  listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array, fresh?: FreshFrom): AsyncIterable<Uint8Array> { return this.pages('listAkeys', this.readKeys(epoch, oid, dkey, undefined, fresh), unb64); }
+  listRecx(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh?: FreshFrom): AsyncIterable<{ index: number; count: number; epoch: bigint }> {
+    return this.pages('listRecx', this.readKeys(epoch, oid, dkey, akey, fresh), (x) => { const r = x as { index: number; count: number; epoch: string }; return { index: r.index, count: r.count, epoch: BigInt(r.epoch) }; });
   }
 
-  async akeyKind(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<'single' | 'array' | undefined> {
-    const r = await this.call('akeyKind', this.keys(epoch, oid, dkey, akey));
+  async akeyKind(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh?: FreshFrom): Promise<'single' | 'array' | undefined> {
+    const r = await this.call('akeyKind', this.readKeys(epoch, oid, dkey, akey, fresh));
     return (r.header.kind as 'single' | 'array' | null) ?? undefined;
   }
 

@@ -5,7 +5,8 @@
  * large array is striped across the pool. Streams move values larger than memory.
  */
 import { Readable, Writable } from 'node:stream';
-import type { CairnObject } from './object.js';
+import { FRESH_FROM, type CairnObject } from './object.js';
+import type { FreshFrom } from '../io/shard-store.js';
 import type { ReadOptions } from '../container/container.js';
 import { badArg, ObjectError } from '../io/errors.js';
 import { toBytes } from '../../core/bytes.js';
@@ -82,20 +83,31 @@ export class ArrayObject {
     opts = readOptionsArg(opts, 'read options');
     this.check(offset, length);
     if (length > MAX_ARRAY_READ_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `one read returns at most ${MAX_ARRAY_READ_BYTES} bytes, asked for ${length}: stream larger ranges with createReadStream()`, { length });
-    // One epoch for every chunk, so the bytes returned are one consistent state.
+    // One epoch for every chunk, so the bytes returned are one consistent state. A read "now" of
+    // a connected pool keeps its epoch open: it is read whole at a newer "now" when an engine
+    // holds a write in its uncertainty window (`readAt`).
     // (one object literal of a fixed shape, not spreads: a spread made new hidden classes per read)
-    if (opts.epoch === undefined) opts = { epoch: this.object.readEpoch(opts), snapshot: undefined, signal: opts.signal, into: opts.into };
+    const now = this.object.readsNow(opts);
+    if (opts.epoch === undefined && !now) opts = { epoch: this.object.readEpoch(opts), snapshot: undefined, signal: opts.signal, into: opts.into };
     // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
     const into = opts.into;
     if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
     const out = into ?? (length >= 4096 ? allocOutput(length) : new Uint8Array(length));
     const firstChunk = Math.floor(offset / this.chunkSize);
     if (length > 0 && offset + length <= (firstChunk + 1) * this.chunkSize) {
-      // one chunk (the common case): its fetch is the read, no job list
+      // one chunk (the common case): its fetch is the read, no job list (a read "now": fetch makes it fresh)
       const d = await this.object.fetch(chunkKey(firstChunk), DATA_AKEY, { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal, recx: { index: offset - firstChunk * this.chunkSize, count: length }, into: out });
       if (d && d.buffer !== out.buffer) out.set(d);
       return out;
     }
+    const o = opts;
+    if (now) await this.object.readAt(o, (epoch, fresh) => this.readChunks(offset, length, out, epoch, undefined, fresh, o.signal));
+    else await this.readChunks(offset, length, out, o.epoch, o.snapshot, undefined, o.signal);
+    return out;
+  }
+
+  /** The chunks of [offset, offset + length) read into `out` at `epoch` (or `snapshot`); `fresh`: steps of a read "now" (`readAt`). */
+  private async readChunks(offset: number, length: number, out: Uint8Array, epoch: bigint | undefined, snapshot: ReadOptions['snapshot'], fresh: FreshFrom, signal: AbortSignal | undefined): Promise<void> {
     const jobs: Promise<void>[] = [];
     for (let pos = 0; pos < length;) {
       const abs = offset + pos;
@@ -103,11 +115,10 @@ export class ArrayObject {
       const inChunk = abs - chunk * this.chunkSize;
       const len = Math.min(this.chunkSize - inChunk, length - pos);
       const at = pos;
-      jobs.push(this.object.fetch(chunkKey(chunk), DATA_AKEY, { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal, recx: { index: inChunk, count: len }, into: out.subarray(at, at + len) }).then((d) => { if (d && d.buffer !== out.buffer) out.set(d, at); }));
+      jobs.push(this.object.fetch(chunkKey(chunk), DATA_AKEY, { epoch, snapshot, signal, recx: { index: inChunk, count: len }, into: out.subarray(at, at + len), [FRESH_FROM]: fresh }).then((d) => { if (d && d.buffer !== out.buffer) out.set(d, at); }));
       pos += len;
     }
     await Promise.all(jobs);
-    return out;
   }
 
   /** The array's size: one past the last written byte. */

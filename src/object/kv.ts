@@ -3,7 +3,7 @@
  * value under a fixed akey (as DAOS's KV objects do). Listings are ordered by key bytes and take
  * ranges (`gt`/`gte`/`lt`/`lte`/`reverse`/`limit`), the vocabulary Level and S3 listings speak.
  */
-import { keyBytes, valueOp, type CairnObject, type Key, type KeyRange } from './object.js';
+import { FRESH_FROM, keyBytes, valueOp, type CairnObject, type FreshReadOptions, type Key, type KeyRange } from './object.js';
 import type { ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { badArg } from '../io/errors.js';
@@ -19,6 +19,8 @@ const VALUE_AKEY = new Uint8Array([0x76]); // "v"
 export const MAX_BATCH_OPS = 100_000;
 /** Most keys one `getMany` may ask for. */
 export const MAX_GET_MANY_KEYS = 100_000;
+/** Times `entries` starts again at a newer "now" when an engine refuses its listing (STALE_EPOCH). */
+const MAX_ENTRIES_RESTARTS = 8;
 /** Value fetches `getMany` and `entries` keep in flight. */
 export const KV_READ_CONCURRENCY = 32;
 
@@ -65,10 +67,14 @@ export class KeyValue {
     if (!Array.isArray(keys)) throw badArg('getMany needs an array of keys');
     if (keys.length > MAX_GET_MANY_KEYS) throw badArg(`getMany takes at most ${MAX_GET_MANY_KEYS} keys`);
     const bytes = keys.map((k) => keyBytes(k, 'key'));
-    const at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
-    const out = new Array<Uint8Array | undefined>(bytes.length);
-    await runBounded(bytes, KV_READ_CONCURRENCY, async (k, i) => { out[i] = await this.get(k, at); });
-    return out;
+    // (a read "now" of a connected pool is read whole again at a newer "now" when an engine holds
+    // a write in its uncertainty window: `readAt`)
+    return this.object.readAt(opts, async (epoch, fresh) => {
+      const at: FreshReadOptions = { epoch, signal: opts.signal, [FRESH_FROM]: fresh };
+      const out = new Array<Uint8Array | undefined>(bytes.length);
+      await runBounded(bytes, KV_READ_CONCURRENCY, async (k, i) => { out[i] = await this.get(k, at); });
+      return out;
+    });
   }
 
   /** Remove `key`. */
@@ -108,10 +114,34 @@ export class KeyValue {
    * even while writers continue); values are fetched ahead, at most KV_READ_CONCURRENCY at once.
    */
   async *entries(opts: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<[Uint8Array, Uint8Array]> {
-    const at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
+    // A listing "now" of a connected pool checks the whole object's writes in its uncertainty
+    // window with its first pages (`FRESH_FROM`), before any key comes: the values read at its
+    // epoch afterwards need no check of their own. Refused there, it starts again at a newer "now".
+    const now = this.object.readsNow(opts);
+    let at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
+    const from = now ? at.epoch : undefined;
+    let refused = -1n;
+    for (let attempt = 1; ; attempt++) {
+      let yielded = false;
+      try {
+        // (an epoch held below a write it was refused for, by this client's own commits in flight, lists without the bound: CairnObject.readAt's rule)
+        for await (const pair of this.entriesAt(opts, at, at.epoch! >= refused ? from : undefined)) { yielded = true; yield pair; }
+        return;
+      } catch (err) {
+        if (!now || yielded || (err as { code?: string }).code !== 'STALE_EPOCH' || attempt >= MAX_ENTRIES_RESTARTS) throw err;
+        const w = (err as { info?: { epoch?: unknown } }).info?.epoch;
+        if (typeof w === 'string' && /^\d{1,60}$/.test(w) && BigInt(w) > refused) refused = BigInt(w);
+        await this.object.observeRefusal(err);
+        at = { epoch: this.object.readEpoch(opts), signal: opts.signal };
+      }
+    }
+  }
+
+  /** `entries` at `at.epoch`; `from`: the start of a read "now"'s uncertainty window, sent with the listing's first pages. */
+  private async *entriesAt(opts: ReadOptions & KeyRange, at: ReadOptions, from: bigint | undefined): AsyncGenerator<[Uint8Array, Uint8Array]> {
     const ahead: Array<[Uint8Array, Promise<Uint8Array | undefined>]> = [];
     try {
-      for await (const k of this.object.listDkeys({ ...opts, ...at, snapshot: undefined })) {
+      for await (const k of this.object.listDkeys({ ...opts, ...at, snapshot: undefined, [FRESH_FROM]: from })) {
         const p = this.get(k, at);
         p.catch(() => undefined); // its error is thrown where it is awaited below; no unhandled rejection meanwhile
         ahead.push([k, p]);

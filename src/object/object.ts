@@ -6,7 +6,7 @@
 import type { ContainerPort, ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { fetchSingleNow, fetchArray, listExtents, groupShards } from '../io/io.js';
-import { unitOid, type ShardStore } from '../io/shard-store.js';
+import { unitOid, type ShardStore, type FreshFrom } from '../io/shard-store.js';
 import { ContainerStore } from '../vos/container-store.js';
 import { prefetchPoint, prefetchPoints, prefetchSlots, preparedRead, unprepare, POINT_PREFETCH_MAX } from '../vos/reads.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
@@ -142,11 +142,57 @@ async function* mergeAscending(streams: AsyncIterator<Uint8Array>[]): AsyncGener
   }
 }
 
+/**
+ * @internal The option key of a read at an explicit epoch that is one step of a read "now" run by
+ * `CairnObject.readAt` (a multi-chunk array read, `getMany`, `entries`): the start of its
+ * uncertainty window (shard-store.ts `FreshFrom`). Such a step sends the bound and leaves the
+ * rereads to its caller (STALE_EPOCH is passed on). A symbol: no caller's options carry it by chance.
+ */
+export const FRESH_FROM: unique symbol = Symbol('cairn.freshFrom');
+
+/** @internal Read options that may carry `FRESH_FROM`. */
+export interface FreshReadOptions extends ReadOptions { [FRESH_FROM]?: FreshFrom }
+
 /** Fetch options. `recx` selects an array fetch; without it a single value is fetched. */
-export interface FetchOptions extends ReadOptions {
+export interface FetchOptions extends FreshReadOptions {
   recx?: Recx; recordSize?: number;
   /** @internal array fetches: the bytes are read straight into this buffer (exactly the extent's length), which is returned. */
   into?: Uint8Array;
+}
+
+/** Whether `err` is an engine's refusal of a read "now" (a write in its uncertainty window), and the write's epoch then. */
+function uncertainWrite(err: unknown): bigint | undefined {
+  if ((err as { code?: string } | null)?.code !== 'STALE_EPOCH') return undefined;
+  const e = (err as { info?: { epoch?: unknown } }).info?.epoch;
+  return typeof e === 'string' && /^\d{1,60}$/.test(e) ? BigInt(e) : -1n;
+}
+
+/**
+ * One read "now" of a pool other clients share, as `retryStale` reruns it (`CairnObject.readAt`):
+ * each attempt reads at the current "now" with the first attempt's epoch as `fresh`, so the
+ * uncertainty window shrinks from attempt to attempt. An attempt whose epoch is held below a
+ * write it was refused for (this client's own commits in flight keep its stable epoch below
+ * them) cannot move above it: it reads without the bound, as reads did before (docs/scale.md,
+ * "Freshness", limits).
+ */
+class FreshRead<T> {
+  private first: bigint | undefined;
+  /** The highest write epoch an attempt was refused for (-1: none). */
+  private refused = -1n;
+  constructor(private readonly port: ContainerPort, private readonly opts: ReadOptions, private readonly read: (epoch: bigint, fresh: FreshFrom) => T | Promise<T>) {}
+
+  readonly attempt = (): T | Promise<T> => {
+    const epoch = this.port.readEpoch(this.opts);
+    if (this.first === undefined) this.first = epoch;
+    const r = this.read(epoch, epoch < this.refused ? undefined : this.first);
+    return r instanceof Promise ? r.catch(this.note) : r;
+  };
+
+  private readonly note = (err: unknown): never => {
+    const w = uncertainWrite(err);
+    if (w !== undefined && w > this.refused) this.refused = w;
+    throw err;
+  };
 }
 
 /** Longest string key (UTF-16 code units) whose encoding `keyBytes` keeps. */
@@ -390,7 +436,10 @@ export class CairnObject {
       if (o.recx !== undefined) fetchExtent(o.recx, o.recordSize);
       else if (o.recordSize !== undefined) recordSizeArg(o.recordSize);
       if (getBatch.on && o.recx === undefined && this.port.staleFree()) return this.fetchBatched(dkey, akey, o);
-      const r = this.port.staleFree() ? this.fetchOnce(dkey, akey, o) : this.port.retryStale(() => this.fetchOnce(dkey, akey, o));
+      let r: Uint8Array | undefined | Promise<Uint8Array | undefined>;
+      if (this.port.staleFree()) r = this.fetchOnce(dkey, akey, o, this.port.readEpoch(o), undefined);
+      else if (o[FRESH_FROM] !== undefined) r = this.fetchOnce(dkey, akey, o, this.port.readEpoch(o), o[FRESH_FROM]); // a step of its caller's read "now"
+      else r = this.readAt(o, (epoch, fresh) => this.fetchOnce(dkey, akey, o, epoch, fresh));
       return r instanceof Promise ? r : Promise.resolve(r);
     } catch (err) {
       return Promise.reject(err);
@@ -421,17 +470,43 @@ export class CairnObject {
    * (Not async: it returns the data path's answer as is, a value when a local store had it at
    * hand, else its promise; `fetch` turns a throw into a rejection.)
    */
-  private fetchOnce(dkey: Key, akey: Key, opts: FetchOptions): Uint8Array | undefined | Promise<Uint8Array | undefined> {
-    const epoch = this.port.readEpoch(opts);
+  private fetchOnce(dkey: Key, akey: Key, opts: FetchOptions, epoch: bigint, fresh: FreshFrom): Uint8Array | undefined | Promise<Uint8Array | undefined> {
     this.port.checkNotLost(this.oid);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
     const { groups, red } = this.port.layout(this.oid);
     const g = this.port.groupOf(groups, d);
     if (opts.recx !== undefined) {
       const { offset, length } = fetchExtent(opts.recx, opts.recordSize);
-      return fetchArray(this.port.io(), red, groups, g, this.oid, d, a, offset, length, epoch, opts.into instanceof Uint8Array && opts.into.length === length ? opts.into : undefined);
+      return fetchArray(this.port.io(), red, groups, g, this.oid, d, a, offset, length, epoch, opts.into instanceof Uint8Array && opts.into.length === length ? opts.into : undefined, fresh);
     }
-    return fetchSingleNow(this.port.io(), red, groups, g, this.oid, d, a, epoch);
+    return fetchSingleNow(this.port.io(), red, groups, g, this.oid, d, a, epoch, fresh);
+  }
+
+  /**
+   * @internal Run `read` at the epoch reads with `opts` see, with what it needs to be fresh. On a
+   * pool other clients share (connected), a read "now" (neither epoch nor snapshot given) gets
+   * the start of its uncertainty window (`fresh`: shard-store.ts `FreshFrom`) and is run again at
+   * a newer "now", with the same `fresh`, when an engine holds a write in that window
+   * (STALE_EPOCH: the container's `retryStale` first moves its clock to the write; a bounded
+   * number of times, then the error is thrown). A read at an explicit epoch or snapshot is read
+   * as named (`fresh` undefined; a stale pool map still replans it). Embedded pools: `read` once.
+   */
+  readAt<T>(opts: ReadOptions, read: (epoch: bigint, fresh: FreshFrom) => T | Promise<T>): T | Promise<T> {
+    const port = this.port;
+    if (port.staleFree()) return read(port.readEpoch(opts), undefined);
+    if (opts.epoch !== undefined || opts.snapshot !== undefined) return port.retryStale(() => read(port.readEpoch(opts), undefined));
+    return port.retryStale(new FreshRead(port, opts, read).attempt);
+  }
+
+  /** @internal Whether a read with `opts` is a read "now" that engines check for freshness (a connected pool, no epoch or snapshot given). */
+  readsNow(opts: ReadOptions): boolean {
+    return opts.epoch === undefined && opts.snapshot === undefined && !this.port.staleFree();
+  }
+
+  /** @internal After an engine refused a read "now" (STALE_EPOCH), move the container's clock past the write (its `retryStale`). */
+  async observeRefusal(err: unknown): Promise<void> {
+    let handed = false;
+    await this.port.retryStale(async () => { if (!handed) { handed = true; throw err; } });
   }
 
   /** Punch the whole object (all dkeys) at a new epoch. */
@@ -457,9 +532,6 @@ export class CairnObject {
    * first healthy shard answers; an EC data shard holds only the keys whose cells it received, so
    * EC groups are the union over every healthy shard.
    */
-  private async groupKeys(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
-    return this.port.retryStale(() => this.groupKeysOnce(g, list, dkey, signal));
-  }
 
   private async groupKeysOnce(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
     this.port.checkNotLost(this.oid);
@@ -478,7 +550,8 @@ export class CairnObject {
         answered++;
         if (red.kind !== 'ec') break;
       } catch (err) {
-        if ((err as { code?: string }).code === 'STALE_MAP') throw err;
+        const code = (err as { code?: string }).code;
+        if (code === 'STALE_MAP' || code === 'STALE_EPOCH') throw err;
         io.reportBadShard({ target, oid: this.oid, shard, dkey, akey: new Uint8Array(0), error: err });
       }
     }
@@ -492,8 +565,8 @@ export class CairnObject {
    * the range and at most `limit` of them. Forward listings stream: the sorted listings of every
    * group are merged lazily and the scan stops at the upper bound or the limit.
    */
-  async *listDkeys(opts: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
-    opts = readOptionsArg<ReadOptions & KeyRange>(opts, 'listing options');
+  async *listDkeys(opts: FreshReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
+    opts = readOptionsArg<FreshReadOptions & KeyRange>(opts, 'listing options');
     const b = keyBounds(opts);
     const epoch = this.port.readEpoch(opts);
     if (b.limit === 0) return;
@@ -505,7 +578,7 @@ export class CairnObject {
       // Buffered for now (at most `limit` keys, else the whole range): the per-target store is
       // being rewritten to give ordered range scans in both directions, and will plug in here.
       const tail: Uint8Array[] = [];
-      for await (const k of this.scanDkeys(epoch, b, opts.signal)) {
+      for await (const k of this.scanDkeys(opts, epoch, b, opts.signal)) {
         tail.push(k);
         if (tail.length > b.limit) tail.shift();
       }
@@ -513,7 +586,7 @@ export class CairnObject {
       return;
     }
     let n = 0;
-    for await (const k of this.scanDkeys(epoch, b, opts.signal)) {
+    for await (const k of this.scanDkeys(opts, epoch, b, opts.signal)) {
       yield k;
       if (++n >= b.limit) return;
     }
@@ -529,33 +602,46 @@ export class CairnObject {
   }
 
   /**
-   * Ascending dkeys of the range at `epoch`. A pool map changed under the listing (connected
-   * pools) restarts it with the new layout just after the last key it yielded.
+   * Ascending dkeys of the range at `epoch` (the read epoch of `opts`). A pool map changed under
+   * the listing (connected pools) restarts it with the new layout just after the last key it
+   * yielded. A listing "now" of a connected pool sends the start of its uncertainty window with
+   * its first pages (every shard's first page is read before the first key is yielded); an
+   * engine that holds a write in it (STALE_EPOCH) restarts the listing at a newer "now", keeping
+   * that start (`readAt`'s rule). A listing at an explicit epoch that carries `FRESH_FROM` (a step
+   * of `entries`) sends it and passes STALE_EPOCH on.
    */
-  private async *scanDkeys(epoch: bigint, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  private async *scanDkeys(opts: FreshReadOptions, epoch: bigint, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const now = this.readsNow(opts);
+    const first = now ? epoch : opts[FRESH_FROM];
+    let refused = -1n;
     let after: Uint8Array | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         const from = after ? { lo: after, loInclusive: false } : b;
-        for await (const k of this.scanDkeysOnce(epoch, from, b, signal)) {
+        // (no bound once keys were yielded: the first pages checked it; nor below a refused write it cannot move above: FreshRead)
+        const fresh = first !== undefined && after === undefined && epoch >= refused ? first : undefined;
+        for await (const k of this.scanDkeysOnce(epoch, fresh, from, b, signal)) {
           after = k;
           yield k;
         }
         return;
       } catch (err) {
-        if ((err as { code?: string }).code !== 'STALE_MAP' || attempt >= MAX_LISTING_RESTARTS) throw err;
-        // retryStale refreshes the pool map when its function reports STALE_MAP: hand it this one.
-        let handed = false;
-        await this.port.retryStale(async () => { if (!handed) { handed = true; throw err; } });
+        const w = now && after === undefined ? uncertainWrite(err) : undefined;
+        if (((err as { code?: string }).code !== 'STALE_MAP' && w === undefined) || attempt >= MAX_LISTING_RESTARTS) throw err;
+        if (w !== undefined && w > refused) refused = w;
+        // retryStale refreshes the pool map when its function reports STALE_MAP, and moves the
+        // clock past an uncertain write on STALE_EPOCH: hand it this one.
+        await this.observeRefusal(err);
+        if (w !== undefined) epoch = this.port.readEpoch(opts);
       }
     }
   }
 
-  private async *scanDkeysOnce(epoch: bigint, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  private async *scanDkeysOnce(epoch: bigint, fresh: FreshFrom, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     this.port.checkNotLost(this.oid);
     const { groups, red } = this.port.layout(this.oid);
     const io = this.port.io();
-    const streams = groups.map((_, g) => this.groupDkeys(io, red, groups, g, epoch, from, signal));
+    const streams = groups.map((_, g) => this.groupDkeys(io, red, groups, g, epoch, fresh, from, signal));
     for await (const k of mergeAscending(streams)) {
       if (!belowUpper(k, b)) return;
       yield k;
@@ -563,8 +649,8 @@ export class CairnObject {
   }
 
   /** One shard's ascending dkeys of group `g`, at or above `from`. */
-  private async *shardDkeys(store: ShardStore, shard: number, groups: number[][], g: number, epoch: bigint, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-    for await (const k of store.listDkeys(epoch, unitOid(this.oid, shard))) {
+  private async *shardDkeys(store: ShardStore, shard: number, groups: number[][], g: number, epoch: bigint, fresh: FreshFrom, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    for await (const k of store.listDkeys(epoch, unitOid(this.oid, shard), undefined, fresh)) {
       throwIfAborted(signal);
       if (aboveLower(k, from) && this.port.groupOf(groups, k) === g) yield k;
     }
@@ -576,8 +662,8 @@ export class CairnObject {
    * data shard holds only the keys whose cells it received, so EC groups merge every healthy
    * shard and need at least k of them.
    */
-  private async *groupDkeys(io: IoContext, red: Redundancy, groups: number[][], g: number, epoch: bigint, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-    const isShardError = (err: unknown) => (err as { code?: string }).code !== 'STALE_MAP' && !signal?.aborted;
+  private async *groupDkeys(io: IoContext, red: Redundancy, groups: number[][], g: number, epoch: bigint, fresh: FreshFrom, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const isShardError = (err: unknown) => { const c = (err as { code?: string }).code; return c !== 'STALE_MAP' && c !== 'STALE_EPOCH' && !signal?.aborted; };
     const lost = (answered: number, need: number) => new ObjectError('DATA_LOST', `object ${this.oid.toString(16)}: group ${g} cannot be enumerated`, { oid: this.oid.toString(16), group: g, answered, need });
     const shards = groupShards(groups, g).filter((x) => io.available(x.target));
     if (red.kind !== 'ec') {
@@ -586,7 +672,8 @@ export class CairnObject {
         try {
           const store = await io.store(target);
           const start = last ? { lo: last, loInclusive: false } : from;
-          for await (const k of this.shardDkeys(store, shard, groups, g, epoch, start, signal)) {
+          // (a replica taking over after keys were yielded sends no bound: the first one checked it)
+          for await (const k of this.shardDkeys(store, shard, groups, g, epoch, last ? undefined : fresh, start, signal)) {
             last = k;
             yield k;
           }
@@ -603,7 +690,7 @@ export class CairnObject {
     let healthy = shards.length;
     const guarded = shards.map(({ shard, target }) => (async function* (self: CairnObject) {
       try {
-        yield* self.shardDkeys(await io.store(target), shard, groups, g, epoch, from, signal);
+        yield* self.shardDkeys(await io.store(target), shard, groups, g, epoch, fresh, from, signal);
       } catch (err) {
         if (!isShardError(err)) throw err;
         io.reportBadShard({ target, oid: self.oid, shard, dkey: new Uint8Array(0), akey: new Uint8Array(0), error: err });
@@ -616,22 +703,26 @@ export class CairnObject {
   /** Every akey of a dkey visible at the read epoch, in byte order. */
   async *listAkeys(dkey: Key, opts: ReadOptions = NO_OPTIONS): AsyncGenerator<Uint8Array> {
     opts = readOptionsArg(opts, 'listing options');
-    const epoch = this.port.readEpoch(opts);
+    const o = opts;
     const d = keyBytes(dkey, 'dkey');
-    const { groups } = this.port.layout(this.oid);
-    const keys = await this.groupKeys(this.port.groupOf(groups, d), (s, u) => s.listAkeys(epoch, u, d), d, opts.signal);
+    const keys = await this.readAt(o, (epoch, fresh) => {
+      const { groups } = this.port.layout(this.oid);
+      return this.groupKeysOnce(this.port.groupOf(groups, d), (s, u) => s.listAkeys(epoch, u, d, fresh), d, o.signal);
+    });
     for (const k of [...keys.values()].sort(compareBytes)) yield k;
   }
 
   /** The extents of an array akey visible at the read epoch (bytes, merged, ascending). */
   async *listRecx(dkey: Key, akey: Key, opts: ReadOptions = NO_OPTIONS): AsyncGenerator<Recx> {
     opts = readOptionsArg(opts, 'listing options');
-    const epoch = this.port.readEpoch(opts);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
-    this.port.checkNotLost(this.oid);
-    const { groups, red } = this.port.layout(this.oid);
-    const g = this.port.groupOf(groups, d);
-    for (const x of await listExtents(this.port.io(), red, groups, g, this.oid, d, a, epoch)) yield x;
+    const xs = await this.readAt(opts, (epoch, fresh) => {
+      this.port.checkNotLost(this.oid);
+      const { groups, red } = this.port.layout(this.oid);
+      const g = this.port.groupOf(groups, d);
+      return listExtents(this.port.io(), red, groups, g, this.oid, d, a, epoch, fresh);
+    });
+    for (const x of xs) yield x;
   }
 
   /** The greatest dkey (byte order) visible at the read epoch, or undefined for an empty object. */

@@ -3,8 +3,10 @@
  * acknowledged sees that commit. Two clients of one connected pool (separate connections, separate
  * epoch clocks): one commits, the other reads "now" at once, many times over — for a value, a
  * transaction, a dkey listing and a punch. A commit made in the same clock tick as the read
- * carries logical and slot bits above the reader's wall-clock epoch, so without commit-wait
- * (src/net/connected.ts) such a read misses it. The clients' clock ticks every `TICK_MS` (one
+ * carries logical and slot bits above the reader's wall-clock epoch, so such a read misses it
+ * unless it carries its uncertainty window (`fresh`, src/net/shard-rpc.ts) and the engine that
+ * holds the write refuses it (STALE_EPOCH), so that it is read again above the write (the DAOS
+ * way; session 22 had commit-wait instead). The clients' clock ticks every `TICK_MS` (one
  * clock of a host, read coarsely): a round trip fits in one tick here as it fits in one
  * millisecond on a fast machine, so the race is met in most rounds, not by luck.
  */
@@ -76,12 +78,15 @@ t('a dkey created and a dkey punched by one client are listed "now" by another a
 
 t('clients whose clocks differ by less than CAIRN_CLOCK_SKEW_MS read each other\'s commits "now"', async () => {
   // The writer's clock runs 30 ms ahead of the reader's (another host): its commits carry epochs
-  // 30 ms in the reader's future. Its commit-wait covers the skew it is told of.
+  // 30 ms in the reader's future. Both are told the skew (a pool-wide setting): the reader's
+  // uncertainty window covers it.
   const ahead = () => Date.now() + 30;
   process.env.CAIRN_CLOCK_SKEW_MS = '40';
-  let w: Pool;
-  try { w = await cluster.connect(cluster.secret, { now: ahead }); } finally { delete process.env.CAIRN_CLOCK_SKEW_MS; }
-  const r = await cluster.connect();
+  let w: Pool, r: Pool;
+  try {
+    w = await cluster.connect(cluster.secret, { now: ahead });
+    r = await cluster.connect();
+  } finally { delete process.env.CAIRN_CLOCK_SKEW_MS; }
   try {
     const cw = await w.openContainer('fresh');
     const cr = await r.openContainer('fresh');
