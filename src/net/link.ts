@@ -93,7 +93,7 @@ export function decodeBatch(header: Record<string, unknown>, payload: Uint8Array
     if (at + n > total) throw new NetError('NET_PROTOCOL', `batch items announce more payload than the ${total} bytes sent`);
     const p = n ? payload!.subarray(at, at + n) : undefined;
     at += n;
-    return { method: it.m, header: it.h, ...(p ? { payload: p } : {}) };
+    return { method: it.m, header: it.h, payload: p }; // (one shape for every item: the engine's batch loop stays monomorphic)
   });
   if (at !== total) throw new NetError('NET_PROTOCOL', `batch payload of ${total} bytes, items announce ${at}`);
   return out;
@@ -110,7 +110,7 @@ export function encodeBatchReply(results: ReadonlyArray<PromiseSettledResult<Rpc
     if (r.value.sent) sent.push(r.value.sent);
     return { h: r.value.header, n: p?.length ?? 0 };
   });
-  return { header: { items }, parts, ...(sent.length ? { sent: () => { for (const f of sent) f(); } } : {}) };
+  return { header: { items }, parts, sent: sent.length ? () => { for (const f of sent) f(); } : undefined };
 }
 
 /** Client side: each item's reply (or revived error) from a batch reply. */
