@@ -29,6 +29,7 @@ import { xxh64 } from '../../core/xxhash.js';
 import { valueChecksum } from '../vos/index.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import { splitUnitOid, unitOid, type ShardStore } from '../io/shard-store.js';
+import { ContainerStore } from '../vos/container-store.js';
 import { isPartialStripe, type ApplyContext, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
 import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, resolveGroups, type ObjectClass } from '../../placement/index.js';
 import { NAME_HASH_JS_MAX_BYTES, shortNameObjectId } from '../../placement/name-hash.js';
@@ -702,37 +703,39 @@ export class ContainerCore {
    * have shards elsewhere when their class has redundancy).
    */
   async *listObjects(opts: { signal?: AbortSignal } = {}): AsyncGenerator<bigint> {
+    for await (const page of this.listObjectPages(opts)) yield* page;
+  }
+
+  /**
+   * `listObjects` a page at a time (arrays of ascending object ids, none empty, each id once over
+   * all pages): the merge walks the targets' pages synchronously and awaits only when a target's
+   * page runs out (once per LIST_PAGE unit ids of a local target, not once per id). Each page is a
+   * new array the caller may keep.
+   */
+  async *listObjectPages(opts: { signal?: AbortSignal } = {}): AsyncGenerator<bigint[]> {
     this.checkOpen();
-    const heads: Array<{ it: AsyncIterator<bigint>; cur: bigint | undefined }> = [];
+    const heads: ListHead[] = [];
     for (const t of this.rt.map().targets) {
       if (!this.rt.available(t.id) || !this.rt.storeExists(t.id, this.meta.uuid)) continue;
       try {
-        const it = (await this.rt.store(t.id, this.meta.uuid)).listObjectIds({ signal: opts.signal })[Symbol.asyncIterator]();
-        heads.push({ it, cur: (await it.next()).value as bigint | undefined });
+        const s = await this.rt.store(t.id, this.meta.uuid);
+        const pages = s instanceof ContainerStore ? s.listObjectIdPages({ signal: opts.signal }) : idPages(s.listObjectIds({ signal: opts.signal }));
+        const h = new ListHead(pages);
+        await h.fill(false);
+        if (!h.done) heads.push(h);
       } catch (err) {
         swallowed('container.list-objects-target-unreadable', err);
       }
     }
     // Objects the commit record knows (so one whose every shard is gone is still found, and a
-    // rebuild reports it lost instead of forgetting it).
+    // rebuild reports it lost instead of forgetting it): one page of their shard-0 unit ids.
     const registered = await this.storage.registeredObjects?.().catch((err) => { swallowed('container.list-objects-registry-unreadable', err); return undefined; });
     if (registered?.length) {
-      const it = (async function* () { for (const o of registered) yield unitOid(o, 0); })();
-      heads.push({ it, cur: (await it.next()).value as bigint | undefined });
+      const ids: bigint[] = new Array(registered.length);
+      for (let i = 0; i < registered.length; i++) ids[i] = unitOid(registered[i]!, 0);
+      heads.push(ListHead.of(ids));
     }
-    const advance = async (h: { it: AsyncIterator<bigint>; cur: bigint | undefined }) => {
-      try { const r = await h.it.next(); h.cur = r.done ? undefined : r.value; } catch (err) { swallowed('container.list-objects-target-failed-mid-listing', err); h.cur = undefined; }
-    };
-    let last: bigint | undefined;
-    for (;;) {
-      throwIfAborted(opts.signal);
-      let best: { it: AsyncIterator<bigint>; cur: bigint | undefined } | undefined;
-      for (const h of heads) if (h.cur !== undefined && (!best || h.cur < best.cur!)) best = h;
-      if (!best) return;
-      const oid = splitUnitOid(best.cur!).oid;
-      await advance(best);
-      if (oid !== last) { last = oid; yield oid; }
-    }
+    yield* mergeHeads(heads, opts.signal);
   }
 
   /** How many objects `listObjects()` yields (one pass over the object tables). */
@@ -1638,5 +1641,122 @@ class InflightEpochs {
       if (o[mid]! < e) lo = mid + 1; else hi = mid;
     }
     return lo;
+  }
+}
+
+/** Object ids a `listObjectPages` page holds at most. */
+const LIST_OUT_PAGE = 1024;
+
+/** The merge of `listObjectPages` over heads whose first page is loaded (or at hand). */
+async function* mergeHeads(heads: ListHead[], signal: AbortSignal | undefined): AsyncGenerator<bigint[]> {
+  const m = new ListMerge(heads);
+  for (;;) {
+    throwIfAborted(signal);
+    const out = m.run(LIST_OUT_PAGE);
+    if (out.length > 0) yield out;
+    if (m.empty !== null) await m.empty.fill(true);
+    else if (out.length === 0) return;
+    m.drop();
+  }
+}
+
+/**
+ * @internal (tests) the merge `listObjectPages` makes, over sources of pages of ascending unit
+ * object ids (an array: one page at hand): object ids ascending, each once, in pages; a source
+ * that fails is dropped (reported as failing mid-listing).
+ */
+export async function* mergeUnitIdPages(sources: ReadonlyArray<AsyncIterator<bigint[]> | bigint[]>, signal?: AbortSignal): AsyncGenerator<bigint[]> {
+  const heads: ListHead[] = [];
+  for (const src of sources) {
+    const h = Array.isArray(src) ? ListHead.of(src) : new ListHead(src);
+    if (!Array.isArray(src)) await h.fill(true);
+    if (h.at < h.page.length) heads.push(h);
+  }
+  yield* mergeHeads(heads, signal);
+}
+
+/** A listing of pages of ascending unit object ids from a store that lists id by id (a remote or wrapped one). */
+async function* idPages(ids: AsyncIterable<bigint>): AsyncGenerator<bigint[]> {
+  let page: bigint[] = [];
+  for await (const id of ids) {
+    page.push(id);
+    if (page.length === LIST_OUT_PAGE) { yield page; page = []; }
+  }
+  if (page.length > 0) yield page;
+}
+
+/** One source of a listing merge (`ListMerge`): its current page of ascending unit ids and the next one's place. */
+class ListHead {
+  page: bigint[] = NO_IDS;
+  at = 0;
+  /** No page left (or the source failed). */
+  done = false;
+  constructor(private readonly pages: AsyncIterator<bigint[]> | null) {}
+
+  /** A head of one page already at hand. */
+  static of(ids: bigint[]): ListHead {
+    const h = new ListHead(null);
+    h.page = ids; h.done = true;
+    return h;
+  }
+
+  /** Load the next page (the current one is used up); `midway`: a source that fails now is reported as failing mid-listing. */
+  async fill(midway: boolean): Promise<void> {
+    this.page = NO_IDS; this.at = 0;
+    if (this.pages === null) { this.done = true; return; }
+    try {
+      // (pages are never empty: a source ends with `done`)
+      const r = await this.pages.next();
+      if (r.done || r.value.length === 0) this.done = true;
+      else this.page = r.value;
+    } catch (err) {
+      if (!midway) throw err;
+      swallowed('container.list-objects-target-failed-mid-listing', err);
+      this.done = true;
+    }
+  }
+}
+const NO_IDS: bigint[] = [];
+
+/**
+ * The synchronous part of a listing merge: object ids in ascending order over every head's
+ * pages, each once (a unit id's object is `unit >> 32`: every shard of an object is next to the
+ * others in unit id order). One class of one shape and plain loops, so its compiled code serves
+ * every listing.
+ */
+class ListMerge {
+  /** The head whose page ran out (its next page must be loaded before the merge goes on), or null. */
+  empty: ListHead | null = null;
+  private last = -1n;
+  constructor(private heads: ListHead[]) {}
+
+  /** Up to `max` more object ids; stops early when a head's page runs out (`empty`) or every head is done. */
+  run(max: number): bigint[] {
+    const out: bigint[] = [];
+    const hs = this.heads;
+    this.empty = null;
+    while (out.length < max) {
+      let best: ListHead | null = null, bestId = 0n;
+      for (let i = 0; i < hs.length; i++) {
+        const h = hs[i]!;
+        if (h.at >= h.page.length) continue;
+        const id = h.page[h.at]!;
+        if (best === null || id < bestId) { best = h; bestId = id; }
+      }
+      if (best === null) return out;
+      best.at++;
+      const oid = splitUnitOid(bestId).oid;
+      if (oid !== this.last) { this.last = oid; out.push(oid); }
+      if (best.at >= best.page.length && !best.done) { this.empty = best; return out; }
+    }
+    return out;
+  }
+
+  /** Forget the heads that are done. */
+  drop(): void {
+    const hs = this.heads;
+    let n = 0;
+    for (let i = 0; i < hs.length; i++) { const h = hs[i]!; if (!(h.done && h.at >= h.page.length)) hs[n++] = h; }
+    hs.length = n;
   }
 }

@@ -679,11 +679,20 @@ export class ContainerStore {
 
   /** Unit object ids recorded on this target (the object table), ascending: everything ever written here, punched or not. */
   async *listObjectIds(opts: { signal?: AbortSignal } = {}): AsyncIterable<bigint> {
+    for await (const page of this.listObjectIdPages(opts)) yield* page;
+  }
+
+  /**
+   * `listObjectIds` a page at a time (arrays of at most LIST_PAGE ids, ascending, none empty): a
+   * caller merging many targets' listings (`Container.listObjects`) awaits once per page, not
+   * once per id. Each page is a new array the caller may keep.
+   */
+  async *listObjectIdPages(opts: { signal?: AbortSignal } = {}): AsyncGenerator<bigint[]> {
     let from: bigint | undefined;
     for (;;) {
       throwIfAborted(opts.signal);
       const page = await this.read(() => objectTablePage(this.view(), from, LIST_PAGE));
-      yield* page;
+      if (page.length > 0) yield page;
       if (page.length < LIST_PAGE) return;
       from = page[page.length - 1]! + 1n;
     }

@@ -7,7 +7,9 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Pool } from '../../src/pool/pool.js';
 import { tmpDir, text, collect, rejectsWith } from '../helpers/tmp.js';
-import { containerPort } from '../../src/container/container.js';
+import { containerPort, mergeUnitIdPages } from '../../src/container/container.js';
+import { unitOid } from '../../src/io/shard-store.js';
+import { Rng } from '../../core/rng.js';
 import { makeObjectId, toObjectClass } from '../../placement/index.js';
 import { xxh64 } from '../../core/xxhash.js';
 
@@ -295,6 +297,70 @@ t('name cache: random lookups over far more names than it holds consult it for f
     assert.ok(held >= hot.length * 0.9, `hot names cached: ${held} of ${hot.length}`);
     assert.not.ok(internals.nameSampled, 'a working set found in at least half the lookups is served unsampled');
   } finally { await c.close(); }
+});
+
+t('listObjects: every object once, ascending, merged over the targets a page at a time (pages past one target page and one output page)', async () => {
+  const c = await pool.createContainer('listing', { oclass: 'RP_2G1' });
+  try {
+    const want = new Set<bigint>();
+    const names = Array.from({ length: 1400 }, (_, i) => `obj-${i}`);
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(names.slice(i, i + 50).map(async (n) => { const o = c.object(n); await o.update('d', 'k', n); want.add(o.oid); }));
+    }
+    // objects of a wider class: more shards per object, on every target
+    for (let i = 0; i < 40; i++) { const o = c.object(`ec-${i}`, { oclass: 'EC_2P1G1' }); await o.update('d', 'k', 'v'); want.add(o.oid); }
+    const sorted = [...want].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const listed = await collect(c.listObjects());
+    assert.equal(listed, sorted, 'listObjects: each object once, ascending');
+    const pages = await collect(c.listObjectPages());
+    assert.ok(pages.length >= 2, `${pages.length} pages`);
+    for (const p of pages) assert.ok(p.length > 0, 'no empty page');
+    assert.equal(pages.flat(), sorted, 'the pages, in order, are the listing');
+    assert.is(await c.countObjects(), sorted.length);
+  } finally { await c.close(); }
+});
+
+t('the listing merge: object ids ascending, each once, over sources of pages of any size; one next() per page; a source failing midway is dropped', async () => {
+  for (const seed of [1, 2, 3]) {
+    const rng = new Rng(0x715 + seed);
+    const oids = new Set<bigint>();
+    while (oids.size < 3000) oids.add((BigInt(rng.int(1 << 30)) << 64n) | (BigInt(rng.int(1 << 30)) << 20n) | BigInt(rng.int(1 << 20)));
+    const K = 9;
+    const per: bigint[][] = Array.from({ length: K }, () => []);
+    for (const o of oids) {
+      const shards = 1 + rng.int(4);
+      // each shard on a distinct source; the last source (it will fail) only holds ids another source holds too
+      const at = new Set<number>();
+      while (at.size < shards) at.add(rng.int(K - 1));
+      for (const [j, src] of [...at].entries()) per[src]!.push(unitOid(o, j));
+      if (rng.int(3) === 0) per[K - 1]!.push(unitOid(o, 0));
+    }
+    const cmp = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
+    for (const ids of per) ids.sort(cmp);
+    let nexts = 0, pagesOut = 0;
+    const source = (ids: bigint[], failAfter = -1): AsyncIterator<bigint[]> => {
+      const gen = (async function* () {
+        let i = 0, n = 0;
+        while (i < ids.length) {
+          if (n++ === failAfter) throw new Error('source failed midway');
+          const size = 1 + rng.int(rng.int(2) === 0 ? 5 : 400);
+          pagesOut++;
+          yield ids.slice(i, i + size); i += size;
+        }
+      })();
+      return { next: () => { nexts++; return gen.next(); } };
+    };
+    const sources: Array<AsyncIterator<bigint[]> | bigint[]> = per.slice(0, K - 2).map((ids) => source(ids));
+    sources.push(per[K - 2]!); // a page at hand (the registry's)
+    sources.push(source(per[K - 1]!, 2));
+    sources.push(source([])); // a source with nothing
+    const pages = await collect(mergeUnitIdPages(sources));
+    const want = [...oids].sort(cmp);
+    for (const p of pages) assert.ok(p.length > 0, 'no empty page');
+    assert.equal(pages.flat(), want, `seed ${seed}: each object once, ascending`);
+    // one next() per page handed out, plus one to learn each source is done (the failing one: its failure)
+    assert.is(nexts, pagesOut + (K - 2) + 1 + 1, `seed ${seed}: next() calls`);
+  }
 });
 
 t.after(async () => { await pool.close(); });
