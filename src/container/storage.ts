@@ -609,7 +609,7 @@ export class LocalContainerStorage implements ContainerStorage {
     const intentIds = (b: Buffer, start: number, end: number, binary: boolean): void => {
       if (!binary) { for (const o of jsonObjects(b.toString('utf8', start, end))) dropped.addHex(o); return; }
       // (an id longer than 32 digits is left out, as ever; one that is not hex means this process did not write the INTENT)
-      const ok = forEachIntentObject(b, start, end, (at, len) => { if (!dropped.addAscii(b, at, len) && len <= 32) assert(false, 'a kept INTENT names its objects in hex', { at, len }); });
+      const ok = forEachIntentObject(b, start, end, (at, len, packed) => { if (!(packed ? dropped.addPacked(b, at, len) : dropped.addAscii(b, at, len)) && len <= 32) assert(false, 'a kept INTENT names its objects in hex', { at, len }); });
       assert(ok, 'a kept INTENT names its objects', { start, end });
     };
     for (let i = 0; i < n; i++) {
@@ -904,6 +904,19 @@ export class IdWords {
       if (v < 0) return false;
       const k = base + ((pad + i) >> 3);
       w[k] = w[k]! * 16 + v; // (leading zeros of the padding add nothing: the first word's digits simply start later)
+    }
+    this.n++;
+    return true;
+  }
+
+  /** `addAscii` of an id of `len` hex digits packed two a byte from `b[at]`, the first in the high nibble (an INTENT's, codec 2). */
+  addPacked(b: Uint8Array, at: number, len: number): boolean {
+    if (len < 1 || len > 32) return false;
+    const base = this.slot(), w = this.w, pad = 32 - len;
+    for (let i = 0; i < len; i++) {
+      const x = b[at + (i >> 1)]!;
+      const k = base + ((pad + i) >> 3);
+      w[k] = w[k]! * 16 + ((i & 1) === 0 ? x >> 4 : x & 15);
     }
     this.n++;
     return true;

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync, openSync, readSync, writeSync, closeSync, statSync, mkdirSync } from 'node:fs';
 import { Journal, JournalType } from '../../src/container/journal.js';
-import { intentBytes, writeIntent, decodeIntent, type IntentFields } from '../../src/container/intent-codec.js';
+import { intentBytes, writeIntent, decodeIntent, intentObjects, intentBytesV1, writeIntentV1, type IntentFields } from '../../src/container/intent-codec.js';
 import { LocalContainerStorage, singleHash } from '../../src/container/storage.js';
 import { valueChecksum } from '../../src/vos/index.js';
 import { CairnError } from '../../core/errors.js';
@@ -61,7 +61,43 @@ t('binary INTENT payloads decode to the JSON encoding\'s shape (seeded random co
     // cut short, or with a byte more: not a payload
     assert.is(decodeIntent(buf, dv, 4, 4 + n - 1), undefined);
     assert.is(decodeIntent(buf, dv, 4, 4 + n + 1), undefined);
+    // the compact layout (codec 2, journal format 7) against the first one (codec 1, formats 3-6: still read)
+    const n1 = intentBytesV1(f);
+    const b1 = Buffer.alloc(n1);
+    const dv1 = new DataView(b1.buffer, b1.byteOffset, b1.length);
+    assert.is(writeIntentV1(b1, dv1, 0, f), n1);
+    assert.equal(decodeIntent(b1, dv1, 0, n1), want, 'codec 1');
+    assert.equal(intentObjects(b1, 0, n1), objects, 'codec 1 ids');
+    assert.equal(intentObjects(buf, 4, 4 + n), objects, 'codec 2 ids');
+    assert.ok(n <= n1, 'never longer');
   }
+});
+
+t('codec 2 INTENT payloads: a 100-byte put\'s is 140 bytes (193 in codec 1); a damaged count, length or padding nibble is not a payload', () => {
+  const f: IntentFields = { targets: [7, 11], objects: ['80000c25b3d2608a0eed13fdd467e'], single: { dkey: Buffer.from('v'), akey: Buffer.from('v'), hash: 0x31129bc411f7c2f5n, storeHash: true, shards: [[7, 0], [11, 1]], value: new Uint8Array(100).fill(0x5a) } };
+  assert.is(intentBytes(f), 140);
+  assert.is(intentBytesV1(f), 193);
+  const n = intentBytes(f);
+  const buf = Buffer.alloc(n);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  writeIntent(buf, dv, 0, f);
+  const good = decodeIntent(buf, dv, 0, n);
+  assert.ok(good);
+  // the odd id's padding nibble (the last byte of its 15) set: not a payload
+  const padAt = 2 + 1 + 1 + 2 + 1 + 14;
+  assert.is(buf[padAt]! & 15, 0);
+  buf[padAt] = buf[padAt]! | 1;
+  assert.is(decodeIntent(buf, dv, 0, n), undefined, 'padding nibble');
+  assert.is(intentObjects(buf, 0, n), undefined, 'padding nibble (ids)');
+  buf[padAt] = buf[padAt]! & 0xf0;
+  for (const [at, v, what] of [[2, 200, 'target count'], [3, 9, 'object count'], [6, 0, 'empty id'], [6, 65, 'id too long'], [1, 0x18, 'unknown flag']] as const) {
+    const c = Buffer.from(buf);
+    c[at] = v;
+    assert.is(decodeIntent(c, new DataView(c.buffer, c.byteOffset, c.length), 0, n), undefined, what);
+  }
+  // an unfinished varint (continuation bit on the last byte) is not one
+  const c = Buffer.from(buf.subarray(0, 3)); c[2] = 0x81;
+  assert.is(decodeIntent(c, new DataView(c.buffer, c.byteOffset, c.length), 0, 3), undefined, 'unfinished varint');
 });
 
 t('a commit recorded with a binary INTENT recovers as before: finished, torn (checked on the targets), and redo values replayed', async () => {
