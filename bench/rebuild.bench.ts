@@ -131,6 +131,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       ctx.progress('rebuild: copyFile baseline (round 1)');
       copies.push(await copyRound(root, 'r1', Math.max(1, Math.round(victimInfo.spaceUsed / shardBytes)), shardBytes));
       ctx.progress('rebuild: exclude one target, rebuild');
+      perfControl('enable');
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       const m0 = mainThreadCpuSeconds();
@@ -146,6 +147,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       excludeSeconds = (performance.now() - t0) / 1000;
       await pool.waitForRebuild();
       seconds = (performance.now() - t0) / 1000;
+      perfControl('disable');
       pool.off('rebuild', onStatus);
       const c = process.cpuUsage(c0);
       cpuSeconds = (c.user + c.system) / 1e6;
@@ -292,6 +294,16 @@ async function timedRebuild(pool: Pool, target: number): Promise<{ bytes: number
   const st = pool.rebuildStatus();
   if (st.state !== 'idle' || st.lost.length > 0) throw new Error(`warm-up rebuild ended ${st.state}, lost ${st.lost.length}`);
   return { bytes: st.bytes, seconds: (performance.now() - t) / 1000, cpuSeconds: (cu.user + cu.system) / 1e6 };
+}
+
+/**
+ * Profiling aid: with CAIRN_BENCH_PERF_CTL naming the control FIFO of a `perf record -D -1
+ * --control=fifo:<path>` around the bench, the measured rebuild alone is sampled ('enable' before
+ * the exclusion, 'disable' once the rebuild has ended). Nothing happens without it.
+ */
+function perfControl(cmd: 'enable' | 'disable'): void {
+  const ctl = process.env.CAIRN_BENCH_PERF_CTL;
+  if (ctl) fs.writeFileSync(ctl, `${cmd}\n`);
 }
 
 /** Unmeasured warm-up of the copy baseline: a few files written and copied the same way. */
