@@ -57,6 +57,7 @@ import { setMaxListeners } from 'node:events';
 import { mediaErrorFromErrno } from '../media/errors.js';
 import type { RebuildBudget } from './rebuild-budget.js';
 import { FusedQueue, fusedAddon, type FlatStep, type RebuildAddon } from './rebuild-steps.js';
+import { ObjectFeed } from './rebuild-feed.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
 export const MIGRATE_CONCURRENCY = 16;
@@ -153,8 +154,12 @@ export interface MigrateOptions {
   destinations?: Set<number>;
   /** Bytes per second the migration may move (reads + writes); unlimited without. */
   budget?: RebuildBudget;
-  /** The container's objects as `listMigrationObjects` kept them (listed again when absent). */
-  objects?: readonly bigint[];
+  /**
+   * The container's objects as `listMigrationObjects` kept them, or the feed it fills as it lists
+   * (`ObjectFeed`: the migration starts on the first ids while the rest are listed); listed again
+   * when absent.
+   */
+  objects?: readonly bigint[] | AsyncIterable<bigint>;
 }
 
 /**
@@ -165,8 +170,8 @@ export interface MigrateOptions {
  */
 export const MIGRATE_LISTED_OBJECTS_MAX = 256 * 1024;
 
-/** What `listMigrationObjects` found: how many objects, and their ids when they were few enough to keep. */
-export interface MigrationObjects { count: number; oids?: bigint[] }
+/** What `listMigrationObjects` found: how many objects, and their ids when they were few enough to keep (or how many went into its feed). */
+export interface MigrationObjects { count: number; oids?: bigint[]; fed?: number }
 
 /**
  * Count the objects of `cont` a migration pass visits (after waiting for the commits in flight,
@@ -174,12 +179,32 @@ export interface MigrationObjects { count: number; oids?: bigint[] }
  * for `migrateContainer` (option `objects`) when there are at most `maxIds`
  * (default MIGRATE_LISTED_OBJECTS_MAX).
  */
-export async function listMigrationObjects(cont: ContainerCore, opts: { signal?: AbortSignal; maxIds?: number } = {}): Promise<MigrationObjects> {
+export async function listMigrationObjects(cont: ContainerCore, opts: { signal?: AbortSignal; maxIds?: number; feed?: ObjectFeed } = {}): Promise<MigrationObjects> {
   const maxIds = opts.maxIds ?? MIGRATE_LISTED_OBJECTS_MAX;
+  const feed = opts.feed;
+  if (feed === undefined) return listKept(cont, maxIds, opts.signal);
+  try {
+    await containerPort(cont).quiesce();
+    feed.markQuiesced();
+    let count = 0, fed = 0;
+    for await (const oid of cont.listObjects({ signal: opts.signal })) {
+      count++;
+      if (fed < maxIds) { feed.push(oid); fed++; } else feed.overflow();
+    }
+    feed.end();
+    return { count, fed };
+  } catch (err) {
+    feed.fail(err);
+    throw err;
+  }
+}
+
+/** `listMigrationObjects` without a feed: the ids kept in an array (up to `maxIds`). */
+async function listKept(cont: ContainerCore, maxIds: number, signal: AbortSignal | undefined): Promise<MigrationObjects> {
   await containerPort(cont).quiesce();
   let oids: bigint[] | undefined = [];
   let count = 0;
-  for await (const oid of cont.listObjects({ signal: opts.signal })) {
+  for await (const oid of cont.listObjects({ signal })) {
     count++;
     if (oids && oids.length < maxIds) oids.push(oid);
     else oids = undefined;
@@ -189,10 +214,14 @@ export async function listMigrationObjects(cont: ContainerCore, opts: { signal?:
 
 /** Migrate every moved shard of one container. */
 export async function migrateContainer(cont: ContainerCore, opts: MigrateOptions): Promise<void> {
+  const given = opts.objects;
+  // (a feed's listing quiesces first: the read points come after it, as after a listing that ended)
+  if (given instanceof ObjectFeed) await given.quiesced;
   const points = readPoints(cont, await containerPort(cont).quiesce());
   const run = new MigrationRun(opts.signal, opts.budget);
   // Ids listed by `listMigrationObjects` (after a quiesce that came before this one) or a fresh listing.
-  const objects: AsyncIterable<bigint> = opts.objects ? (async function* () { yield* opts.objects!; })() : cont.listObjects({ signal: opts.signal });
+  const objects: AsyncIterable<bigint> = given === undefined ? cont.listObjects({ signal: opts.signal })
+    : Array.isArray(given) ? (async function* () { yield* given as readonly bigint[]; })() : given as AsyncIterable<bigint>;
   try {
     await runBoundedIter(objects, MIGRATE_CONCURRENCY, async (oid) => {
       throwIfAborted(opts.signal);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { Pool, type RebuildStatus } from '../../src/pool/pool.js';
 import { listMigrationObjects } from '../../src/pool/migrate.js';
+import { ObjectFeed } from '../../src/pool/rebuild-feed.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -43,6 +44,27 @@ t('listMigrationObjects: count and ids equal a listing of the container; above m
     assert.is(over.oids, undefined, 'more than maxIds: no ids kept (the migration lists again)');
     const none = await listMigrationObjects(c, { maxIds: 0 });
     assert.equal({ count: none.count, oids: none.oids }, { count: OBJECTS, oids: undefined }, 'bound used up by earlier containers: the count alone');
+
+    // A feed: the ids as the listing reaches them, all of them once in listing order, past the bound too
+    // (the feed lists the rest itself), taken while the listing runs.
+    for (const maxIds of [OBJECTS, 5, 0]) {
+      const feed = new ObjectFeed(() => c.listObjects());
+      const taken: bigint[] = [];
+      const consumer = (async () => { for await (const oid of feed) taken.push(oid); })();
+      const l = await listMigrationObjects(c, { maxIds, feed });
+      await consumer;
+      assert.equal({ count: l.count, fed: l.fed, oids: l.oids }, { count: OBJECTS, fed: Math.min(maxIds, OBJECTS), oids: undefined }, `feed, maxIds ${maxIds}: counted, ids fed up to the bound`);
+      assert.equal(taken, listed, `feed, maxIds ${maxIds}: every id once, in order`);
+    }
+    // A listing that fails fails its feed: the consumer throws that error after the ids before it.
+    const failing = new ObjectFeed(() => c.listObjects());
+    failing.push(listed[0]!);
+    failing.fail(Object.assign(new Error('listing failed'), { code: 'IO_ERROR' }));
+    const before: bigint[] = [];
+    let thrown: unknown;
+    try { for await (const oid of failing) before.push(oid); } catch (err) { thrown = err; }
+    assert.equal(before, [listed[0]]);
+    assert.is((thrown as Error | undefined)?.message, 'listing failed');
 
     const events: RebuildStatus[] = [];
     pool.on('rebuild', (s) => events.push(s));
