@@ -420,7 +420,7 @@ export class Engine {
         while (this.tx.full) await this.tx.waitForRoom(Math.max(0, deadline - Date.now()));
       }
       const p = this.admitWrite(kind, cont, unit, epoch, h);
-      return this.applyAdmitted(p, method, h, payload, this.stores.cached(target, cont) as unknown as ShardStore | undefined, target, cont);
+      return this.applyAdmitted(p, method, h, payload, this.stores.cached(target, cont) as unknown as ShardStore | undefined, target, cont, undefined);
     }
     if (SHARD_READ_METHODS.has(method) && epoch !== undefined) {
       if (h.fresh !== undefined) this.checkFresh(method, cont, unit, h, epoch);
@@ -442,25 +442,30 @@ export class Engine {
   /**
    * Apply an admitted write `p` once its INTENT is logged (to `store`, or the store opened then),
    * and acknowledge it once its commit's P (or DONE) record is logged; a failure leaves `p`
-   * incomplete. Shared by the write fast path (`serveWriteNow`) and `serveShard`.
+   * incomplete. Shared by the write fast path (`serveWriteNow`, which passes the map `version` the
+   * request was counted under: it is marked done here, with no promise of its own) and `serveShard`.
    */
-  private async applyAdmitted(p: Prepared, method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore | undefined, target: number, cont: string): Promise<RpcReply> {
-    let reply: RpcReply;
+  private async applyAdmitted(p: Prepared, method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore | undefined, target: number, cont: string, version: number | undefined): Promise<RpcReply> {
     try {
-      await p.intent;
-      const st = store ?? (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore;
-      reply = await (method === UPDATE_SINGLE || method === UPDATE_ARRAY ? serveUpdate(method, h, payload, st) : serveShardCall(method, h, payload, st));
-    } catch (err) {
-      this.tx.failed(p);
-      throw err;
+      let reply: RpcReply;
+      try {
+        await p.intent;
+        const st = store ?? (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore;
+        reply = await (method === UPDATE_SINGLE || method === UPDATE_ARRAY ? serveUpdate(method, h, payload, st) : serveShardCall(method, h, payload, st));
+      } catch (err) {
+        this.tx.failed(p);
+        throw err;
+      }
+      if (p.aborting) {
+        // Its commit is being aborted (abandoned, or settled as incomplete): the write must not count as done.
+        this.tx.failed(p);
+        throw new CairnError('STALE_EPOCH', `epoch ${p.epoch} was aborted on this engine while the write was applied; retry at a later epoch`, { epoch: p.epoch.toString() });
+      }
+      await this.tx.applied(p);
+      return reply;
+    } finally {
+      if (version !== undefined) this.requestDone(version);
     }
-    if (p.aborting) {
-      // Its commit is being aborted (abandoned, or settled as incomplete): the write must not count as done.
-      this.tx.failed(p);
-      throw new CairnError('STALE_EPOCH', `epoch ${p.epoch} was aborted on this engine while the write was applied; retry at a later epoch`, { epoch: p.epoch.toString() });
-    }
-    await this.tx.applied(p);
-    return reply;
   }
 
   /**
@@ -479,7 +484,7 @@ export class Engine {
     if (store === undefined) return undefined;
     const p = this.admitWrite(kind, cont, h.oid !== undefined ? String(h.oid) : undefined, epochOf(h.epoch), h);
     this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
-    return this.applyAdmitted(p, method, h, payload, store as unknown as ShardStore, target, cont).finally(() => this.requestDone(version));
+    return this.applyAdmitted(p, method, h, payload, store as unknown as ShardStore, target, cont, version);
   }
 
   /**

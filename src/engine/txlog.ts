@@ -72,20 +72,22 @@ function encodeAt(into: Buffer, at: number, text: string): number {
   return at + len;
 }
 
-/** Record text prefixes (`{"t":"D","c":"<uuid>"`) per type and container, made once (bounded). */
-const prefixes = new Map<string, string>();
-const MAX_PREFIXES = 4096;
+/** The container part of record texts (`,"c":"<uuid>"`) per container, made once (bounded). */
+const contParts = new Map<string, string>();
+const MAX_CONT_PARTS = 4096;
 
-function prefixOf(t: TxRecord['t'], c: string): string {
-  const k = t + c;
-  let s = prefixes.get(k);
+function contPart(c: string): string {
+  let s = contParts.get(c);
   if (s === undefined) {
-    if (prefixes.size >= MAX_PREFIXES) prefixes.clear();
-    s = `{"t":${JSON.stringify(t)},"c":${JSON.stringify(c)}`;
-    prefixes.set(k, s);
+    if (contParts.size >= MAX_CONT_PARTS) contParts.clear();
+    s = `,"c":${JSON.stringify(c)}`;
+    contParts.set(c, s);
   }
   return s;
 }
+
+/** Record types written as they are (others are stringified). */
+const PLAIN_TYPES: ReadonlySet<string> = new Set(['I', 'P', 'S', 'D', 'A']);
 
 /** Whether `s` is a decimal epoch (digits only: written into the JSON as it is). */
 function isDigits(s: string): boolean {
@@ -96,14 +98,14 @@ function isDigits(s: string): boolean {
 
 /**
  * The JSON text of `rec`: JSON that parses to what `JSON.stringify(rec)` does (fields in the order t, c,
- * e, n, r, u), built from a per-container prefix and the few fields the records of commits carry
+ * e, n, r, u), built from a per-container part and the few fields the records of commits carry
  * (measured: about half the CPU of stringifying the record object, 3 records per shard write).
  * Records of other shapes (floors) are stringified.
  */
 export function recordText(rec: TxRecord): string {
   const e = rec.e, n = rec.n;
-  if (e === undefined || rec.f !== undefined || rec.w !== undefined || !isDigits(e) || (n !== undefined && !Number.isSafeInteger(n))) return JSON.stringify(rec);
-  let s = `${prefixOf(rec.t, rec.c)},"e":"${e}"`;
+  if (e === undefined || rec.f !== undefined || rec.w !== undefined || !PLAIN_TYPES.has(rec.t) || !isDigits(e) || (n !== undefined && !Number.isSafeInteger(n))) return JSON.stringify(rec);
+  let s = `{"t":"${rec.t}"${contPart(rec.c)},"e":"${e}"`;
   if (n !== undefined) s += `,"n":${n}`;
   if (rec.r !== undefined) s += `,"r":${JSON.stringify(rec.r)}`;
   if (rec.u !== undefined) s += `,"u":${JSON.stringify(rec.u)}`;

@@ -73,6 +73,12 @@ export interface Prepared {
 
 interface Decided { cont: string; epoch: bigint; d: Decision; units: string[] | undefined }
 
+/** The remembered decisions of one container, and the highest epoch ever put in (a new commit's epoch is usually above it: no lookup). */
+class ContDecisions {
+  readonly byEpoch = new Map<bigint, Decided>();
+  max = 0n;
+}
+
 /** An already settled promise, shared (a pair whose INTENT needs no wait). */
 const SETTLED: Promise<void> = Promise.resolve();
 
@@ -88,7 +94,7 @@ export class TxTable {
   private readonly byCont = new Map<string, Map<bigint, Prepared>>();
   private count = 0;
   /** Decisions per container (lookups, watchers), and all of them oldest first (forgetting). */
-  private readonly decidedByCont = new Map<string, Map<bigint, Decided>>();
+  private readonly decidedByCont = new Map<string, ContDecisions>();
   private decidedOrder: Decided[] = [];
   private decidedHead = 0;
   /** Per container: decisions at or below this epoch were forgotten. */
@@ -180,17 +186,18 @@ export class TxTable {
   /** Remember a decision (bounded: the oldest are forgotten, raising their container's floor). */
   private remember(cont: string, epoch: bigint, d: Decision, units?: string[]): void {
     let m = this.decidedByCont.get(cont);
-    if (m?.has(epoch)) return;
+    if (m?.byEpoch.has(epoch)) return;
     const rec: Decided = { cont, epoch, d, units };
-    if (!m) { m = new Map(); this.decidedByCont.set(cont, m); }
-    m.set(epoch, rec);
+    if (!m) { m = new ContDecisions(); this.decidedByCont.set(cont, m); }
+    m.byEpoch.set(epoch, rec);
+    if (epoch > m.max) m.max = epoch;
     this.decidedOrder.push(rec);
     while (this.decidedOrder.length - this.decidedHead > MAX_DECIDED) {
       const old = this.decidedOrder[this.decidedHead]!;
       this.decidedOrder[this.decidedHead++] = undefined as unknown as Decided;
       const om = this.decidedByCont.get(old.cont);
-      om?.delete(old.epoch);
-      if (om?.size === 0) this.decidedByCont.delete(old.cont);
+      om?.byEpoch.delete(old.epoch);
+      if (om?.byEpoch.size === 0) this.decidedByCont.delete(old.cont);
       this.raise(this.forgotten, old.cont, old.epoch);
       if (old.d === 'commit') this.raise(this.historyFrom, old.cont, old.epoch);
     }
@@ -207,8 +214,8 @@ export class TxTable {
 
   /** What was decided for (cont, epoch): a decision, 'forgotten' (too long ago to tell), or undefined. */
   decidedOf(cont: string, epoch: bigint): Decision | 'forgotten' | undefined {
-    const d = this.decidedByCont.get(cont)?.get(epoch);
-    if (d) return d.d;
+    const m = this.decidedByCont.get(cont);
+    if (m !== undefined && epoch <= m.max) { const d = m.byEpoch.get(epoch); if (d) return d.d; }
     const f = this.forgotten.get(cont);
     return f !== undefined && epoch <= f ? 'forgotten' : undefined;
   }
@@ -347,7 +354,7 @@ export class TxTable {
   /** Commits of `cont` in (after, upTo] this engine took part in, with the objects they wrote here (hex). */
   commitsIn(cont: string, after: bigint, upTo: bigint): Array<{ epoch: bigint; objects: string[] }> {
     const out: Array<{ epoch: bigint; objects: string[] }> = [];
-    for (const d of this.decidedByCont.get(cont)?.values() ?? []) {
+    for (const d of this.decidedByCont.get(cont)?.byEpoch.values() ?? []) {
       if (d.d !== 'commit' || d.epoch <= after || d.epoch > upTo) continue;
       out.push({ epoch: d.epoch, objects: [...new Set((d.units ?? []).map((u) => (BigInt(u) >> 32n).toString(16)))] });
     }
