@@ -20,7 +20,8 @@ import type { ShardStore } from '../io/shard-store.js';
 import type { BadShard, ContainerRuntime, ObjectLayout } from '../container/runtime.js';
 import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { Container } from '../object/handles.js';
-import { migrateContainer, listMigrationObjects, MIGRATE_LISTED_OBJECTS_MAX, type MigrationObjects } from './migrate.js';
+import { migrateContainer, listMigrationObjects, MIGRATE_LISTED_OBJECTS_MAX } from './migrate.js';
+import { ObjectFeed } from './rebuild-feed.js';
 import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
 import { findBadShards, openContainers, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
@@ -689,34 +690,49 @@ export class Pool extends EventEmitter {
       handles.push(c);
     }
     st.objectsTotal = 0;
-    // One listing per container serves the count and the migration (ids kept up to MIGRATE_LISTED_OBJECTS_MAX in all).
-    const listed = new Map<Container, MigrationObjects>();
-    let keep = MIGRATE_LISTED_OBJECTS_MAX;
-    for (const c of handles) {
-      const l = await listMigrationObjects(c, { signal: this.migrationAbort.signal, maxIds: keep });
-      listed.set(c, l);
-      keep -= l.oids?.length ?? 0;
-      st.objectsTotal += l.count;
-    }
-    this.setRebuild(st);
+    // One listing per container serves the count and the migration (ids kept up to
+    // MIGRATE_LISTED_OBJECTS_MAX in all), and feeds the migration as it goes (ObjectFeed): objects
+    // move while the rest are listed. Progress events start once the total is known.
+    const signal = this.migrationAbort.signal;
+    const feeds = new Map<Container, ObjectFeed>();
+    for (const c of handles) feeds.set(c, new ObjectFeed(() => c.listObjects({ signal })));
+    let counted = false;
+    const listing = (async () => {
+      let keep = MIGRATE_LISTED_OBJECTS_MAX;
+      for (const c of handles) {
+        const l = await listMigrationObjects(c, { signal, maxIds: keep, feed: feeds.get(c)! });
+        keep -= l.fed ?? 0;
+        st.objectsTotal += l.count;
+      }
+      counted = true;
+      this.setRebuild(st);
+    })();
+    // (a failed listing fails every feed not ended yet: their migrations rethrow it)
+    listing.catch((err: unknown) => { for (const f of feeds.values()) f.fail(err); });
     const sources = new Set<number>(), destinations = new Set<number>();
     const lostBy = new Map<Container, bigint[]>();
-    for (const c of handles) {
-      if (this.closed_) return;
-      await migrateContainer(c, {
-        signal: this.migrationAbort.signal,
-        sources, destinations, budget: this.rebuildBudget, objects: listed.get(c)?.oids,
-        onObject: (bytes, lost) => {
-          st.objectsDone++;
-          st.bytes += bytes;
-          if (lost) { st.lost.push(lost); lostBy.set(c, [...(lostBy.get(c) ?? []), BigInt('0x' + lost)]); }
-          const secs = (performance.now() - started) / 1000;
-          st.etaSeconds = st.objectsDone ? (secs / st.objectsDone) * (st.objectsTotal - st.objectsDone) : undefined;
-          st.sources = sources.size;
-          st.destinations = destinations.size;
-          this.setRebuild(st);
-        },
-      });
+    try {
+      for (const c of handles) {
+        if (this.closed_) return;
+        await migrateContainer(c, {
+          signal,
+          sources, destinations, budget: this.rebuildBudget, objects: feeds.get(c),
+          onObject: (bytes, lost) => {
+            st.objectsDone++;
+            st.bytes += bytes;
+            if (lost) { st.lost.push(lost); lostBy.set(c, [...(lostBy.get(c) ?? []), BigInt('0x' + lost)]); }
+            const secs = (performance.now() - started) / 1000;
+            st.etaSeconds = st.objectsDone ? (secs / st.objectsDone) * (st.objectsTotal - st.objectsDone) : undefined;
+            st.sources = sources.size;
+            st.destinations = destinations.size;
+            if (counted) this.setRebuild(st);
+          },
+        });
+      }
+      await listing;
+    } finally {
+      for (const f of feeds.values()) f.end();
+      await listing.catch(() => undefined);
     }
     if (this.closed_ || this.map_.version !== version || this.targetPlacement.poolMap.version !== version) { this.migrationAgain = true; return; }
     if (this.blocked) {
