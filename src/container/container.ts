@@ -1654,9 +1654,9 @@ async function* mergeHeads(heads: ListHead[], signal: AbortSignal | undefined): 
     throwIfAborted(signal);
     const out = m.run(LIST_OUT_PAGE);
     if (out.length > 0) yield out;
-    if (m.empty !== null) await m.empty.fill(true);
+    const e = m.empty;
+    if (e !== null) { await e.fill(true); m.add(e); }
     else if (out.length === 0) return;
-    m.drop();
   }
 }
 
@@ -1721,42 +1721,68 @@ const NO_IDS: bigint[] = [];
 /**
  * The synchronous part of a listing merge: object ids in ascending order over every head's
  * pages, each once (a unit id's object is `unit >> 32`: every shard of an object is next to the
- * others in unit id order). One class of one shape and plain loops, so its compiled code serves
- * every listing.
+ * others in unit id order). The heads with a current id are kept in a binary min-heap by it (a
+ * few BigInt compares per id instead of one per head: a rebuild merges 32 targets and the
+ * registry). One class of one shape and plain loops, so its compiled code serves every listing.
  */
 class ListMerge {
-  /** The head whose page ran out (its next page must be loaded before the merge goes on), or null. */
+  /** The head whose page ran out (its next page must be loaded, then `add`ed, before the merge goes on), or null. */
   empty: ListHead | null = null;
   private last = -1n;
-  constructor(private heads: ListHead[]) {}
+  private readonly heap: ListHead[] = [];
+  constructor(heads: ListHead[]) {
+    for (const h of heads) this.add(h);
+  }
+
+  /** Put `h` back in the merge when it has a current id (a head just refilled). */
+  add(h: ListHead): void {
+    if (h.at >= h.page.length) return;
+    const q = this.heap;
+    q.push(h);
+    // sift up
+    let i = q.length - 1;
+    const id = h.page[h.at]!;
+    while (i > 0) {
+      const up = (i - 1) >> 1, u = q[up]!;
+      if (!(id < u.page[u.at]!)) break;
+      q[i] = u; i = up;
+    }
+    q[i] = h;
+  }
 
   /** Up to `max` more object ids; stops early when a head's page runs out (`empty`) or every head is done. */
   run(max: number): bigint[] {
     const out: bigint[] = [];
-    const hs = this.heads;
+    const q = this.heap;
     this.empty = null;
-    while (out.length < max) {
-      let best: ListHead | null = null, bestId = 0n;
-      for (let i = 0; i < hs.length; i++) {
-        const h = hs[i]!;
-        if (h.at >= h.page.length) continue;
-        const id = h.page[h.at]!;
-        if (best === null || id < bestId) { best = h; bestId = id; }
-      }
-      if (best === null) return out;
-      best.at++;
-      const oid = splitUnitOid(bestId).oid;
+    while (out.length < max && q.length > 0) {
+      const h = q[0]!;
+      const unit = h.page[h.at++]!;
+      const oid = splitUnitOid(unit).oid;
       if (oid !== this.last) { this.last = oid; out.push(oid); }
-      if (best.at >= best.page.length && !best.done) { this.empty = best; return out; }
+      if (h.at < h.page.length) { this.down(h); continue; }
+      // its page is used up: out of the heap (the last head takes the root), refilled when not done
+      const tail = q.pop()!;
+      if (q.length > 0) this.down(tail);
+      if (!h.done) { this.empty = h; return out; }
     }
     return out;
   }
 
-  /** Forget the heads that are done. */
-  drop(): void {
-    const hs = this.heads;
-    let n = 0;
-    for (let i = 0; i < hs.length; i++) { const h = hs[i]!; if (!(h.done && h.at >= h.page.length)) hs[n++] = h; }
-    hs.length = n;
+  /** Sift head `h` down from the root (it is, or takes, the root's place). */
+  private down(h: ListHead): void {
+    const q = this.heap, n = q.length;
+    const id = h.page[h.at]!;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      let c = l, cid = q[l]!.page[q[l]!.at]!;
+      const r = l + 1;
+      if (r < n) { const rid = q[r]!.page[q[r]!.at]!; if (rid < cid) { c = r; cid = rid; } }
+      if (!(cid < id)) break;
+      q[i] = q[c]!; i = c;
+    }
+    q[i] = h;
   }
 }
