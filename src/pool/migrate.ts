@@ -121,10 +121,10 @@ export function rebuildFused(on?: boolean): boolean {
 }
 
 /** What the grouped steps did (`rebuildGroupStats`): counted since the process started. */
-const groupStats = { locatedReads: 0, locatedRereads: 0, preparedWrites: 0, checkedWrites: 0, fusedSteps: 0, fusedFallbacks: 0 };
+const groupStats = { locatedReads: 0, versionLocates: 0, locatedRereads: 0, preparedWrites: 0, checkedWrites: 0, fusedSteps: 0, fusedFallbacks: 0 };
 /**
  * Counts of the grouped step paths since the process started: source reads sent in located groups
- * and verified there, located reads that failed or mismatched and were read again the checked
+ * and verified there, fused sources located straight from their scanned version (`locateSource`), located reads that failed or mismatched and were read again the checked
  * way, rebuilt writes sent as prepared group writes, pool-decoded writes that took the checked
  * `updateArray`, steps run as one fused native job, and fused steps whose sources failed (their
  * writes abandoned, the step run again the other way) (tests: which path ran).
@@ -1070,7 +1070,7 @@ function fusedRequests(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint
   let ok = true;
   for (let j = 0; j < k && ok; j++) {
     const m = plan.sources[j]!;
-    const l = locateSource(ctx.stores.get(m.target), R, m.uoid, key, recx, slots[j]!);
+    const l = locateSource(ctx.stores.get(m.target), ctx.versions.get(m.shard), R, m.uoid, key, recx, slots[j]!);
     if (l === null) ok = false;
     else { located.push(l); chosen.push(m.role); }
   }
@@ -1119,11 +1119,29 @@ function slotViews(data: Uint8Array, k: number, cell: number, nStripes: number):
   return parts;
 }
 
-/** Source `uoid`'s range `recx` of the key located into `into` by its store (`locateArrayNow`), or null (no store, not locatable, or it threw). */
-function locateSource(s: ShardStore | undefined, R: bigint, uoid: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array[]): LocatedShardRead | null {
+/**
+ * Source `uoid`'s range `recx` of the key located into `into` by its store, or null (no store, not
+ * locatable, or it threw): straight from the version the shard's scan found at R (`scanned`,
+ * `ctx.versions`: `locateVersionNow`, no lookup; its checksum still decides) when the scan has it
+ * whole and the store takes it, else looked up (`locateArrayNow`).
+ */
+function locateSource(s: ShardStore | undefined, scanned: Map<string, VersionedDkey> | undefined, R: bigint, uoid: bigint, key: KeyToMove, recx: { index: number; count: number }, into: Uint8Array[]): LocatedShardRead | null {
   if (s === undefined || s.locateArrayNow === undefined) return null;
-  try { return s.locateArrayNow(R, uoid, key.dkey, key.akey, recx, into); } catch { return null; }
+  try {
+    if (scanned !== undefined && supportsBulkRead(s)) {
+      const v = wholeVersion(scanned, key.dk, key.akey, recx);
+      const byVersion = v === undefined ? undefined : (s as ContainerStore & { locateVersionNow?: (v: MemVersion, into: readonly Uint8Array[]) => LocatedShardRead | null }).locateVersionNow;
+      if (v !== undefined && byVersion !== undefined) {
+        const l = byVersion.call(s, v, into);
+        if (l !== null) { groupStats.versionLocates++; return l; }
+      }
+    }
+    return s.locateArrayNow(R, uoid, key.dkey, key.akey, recx, into);
+  } catch {
+    return null;
+  }
 }
+
 
 /** Mover `mv`'s write of `out` at `lo` prepared by its destination (`prepareArrayWriteNow`, record size 1), or null (not a local store, not preparable, or it threw). */
 function prepareCells(mv: Mover, R: bigint, key: KeyToMove, lo: number, count: number, out: Uint8Array): PreparedShardWrite | null {
