@@ -540,30 +540,40 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
   return { records, raws, end: Math.min(lastGood, Math.max(got, HEADER)), corrupt, zeroTail: allZero(buf, lastGood, got) };
 }
 
-/** Every record of `scans`, each once by (type, epoch), in first-seen order (copy 0's, then the others' extras), with its bytes. */
-function mergeScans(scans: Scan[]): { records: JournalRecord[]; raws: Buffer[] } {
-  const seen = new Map<bigint, number>();
+/**
+ * Every record of `scans`, each once by (type, epoch), in first-seen order (copy 0's, then the
+ * others' extras), with its bytes; `held`: per epoch, 5 bits per scan (scan k's at 5k: a bit per
+ * record type) of the records each scan holds (what `missingFrom` reads: one map for every scan).
+ */
+function mergeScans(scans: Scan[]): { records: JournalRecord[]; raws: Buffer[]; held: Map<bigint, number> } {
+  if (scans.length > 2) assert(false, 'a journal has two copies', { scans: scans.length });
+  const held = new Map<bigint, number>();
   const records: JournalRecord[] = [];
   const raws: Buffer[] = [];
-  for (const s of scans) {
+  for (let k = 0; k < scans.length; k++) {
+    const s = scans[k]!;
     for (let i = 0; i < s.records.length; i++) {
       const r = s.records[i]!;
-      const bits = seen.get(r.epoch) ?? 0;
-      if (bits & (1 << r.type)) continue;
-      seen.set(r.epoch, bits | (1 << r.type)); records.push(r); raws.push(s.raws[i]!);
+      const bits = held.get(r.epoch) ?? 0;
+      held.set(r.epoch, bits | (1 << (r.type + 5 * k)));
+      if (((bits | (bits >> 5)) >> r.type) & 1) continue; // (seen already)
+      records.push(r); raws.push(s.raws[i]!);
     }
   }
-  return { records, raws };
+  return { records, raws, held };
 }
 
-/** The records of `all` (with their bytes `raws`) that scan `s` lacks, as one buffer (empty when none). */
-function missingFrom(s: Scan, all: { records: JournalRecord[]; raws: Buffer[] }): Buffer {
-  const have = new Map<bigint, number>();
-  for (const r of s.records) have.set(r.epoch, (have.get(r.epoch) ?? 0) | (1 << r.type));
+/** The records of `all` (with their bytes `raws`) that scan `k` lacks, as one buffer (empty when none). */
+function missingFrom(k: number, all: { records: JournalRecord[]; raws: Buffer[]; held: Map<bigint, number> }): Buffer {
   const out: Buffer[] = [];
   // (the DONEs of one DONE set share its bytes: written once)
   const added = new Set<Buffer>();
-  all.records.forEach((r, i) => { const raw = all.raws[i]!; if (!((have.get(r.epoch) ?? 0) & (1 << r.type)) && !added.has(raw)) { added.add(raw); out.push(raw); } });
+  for (let i = 0; i < all.records.length; i++) {
+    const r = all.records[i]!;
+    if ((all.held.get(r.epoch)! >> (r.type + 5 * k)) & 1) continue;
+    const raw = all.raws[i]!;
+    if (!added.has(raw)) { added.add(raw); out.push(raw); }
+  }
   return Buffer.concat(out);
 }
 
@@ -927,7 +937,7 @@ export class Journal {
       const all = mergeScans(scans);
       const j = new Journal([fd], sizes, allocs, durable, path);
       // bring a copy that lacks records (damaged, or cut shorter) back in step
-      scans.forEach((s, i) => { const miss = missingFrom(s, all); if (miss.length) j.writeTo(i, miss); });
+      scans.forEach((_s, i) => { const miss = missingFrom(i, all); if (miss.length) j.writeTo(i, miss); });
       // (durable: every byte found is made durable, so the lags of the records appended next count from here)
       if (durable) { fdatasyncSync(fd); j.openSyncFds(); }
       const corruptRecords = scans.reduce((n, s) => n + s.corrupt, 0);
@@ -968,7 +978,7 @@ export class Journal {
       const all = mergeScans(scans);
       const j = new Journal(fds, sizes, allocs, durable, path);
       // bring a copy that lacks records (fresh, or cut shorter) back in step
-      scans.forEach((s, i) => { const miss = missingFrom(s, all); if (miss.length) j.writeTo(i, miss); });
+      scans.forEach((_s, i) => { const miss = missingFrom(i, all); if (miss.length) j.writeTo(i, miss); });
       if (durable) { for (const fd of fds) fdatasyncSync(fd); j.openSyncFds(); }
       const corruptRecords = scans.reduce((n, s) => n + s.corrupt, 0);
       const damaged = scans.every((s) => s.corrupt > 0);

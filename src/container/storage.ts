@@ -360,11 +360,17 @@ export class LocalContainerStorage implements ContainerStorage {
     const state = new Map<bigint, { targets: number[]; objects: string[]; single?: SingleCheck }>();
     let floor = 0n;
     const done: CommitEvent[] = [];
+    // each INTENT's single value parsed once (its value decoded and hashed once), for `torn` here and the redo replay
+    const singles = new Map<JournalRecord, SingleCheck | undefined>();
     // INTENTs first: records come in copy 0's order, then the other copy's extras, so an INTENT
     // read from the other copy (damaged in copy 0) comes after its DONE
     for (const r of records) {
       if (r.epoch > floor) floor = r.epoch;
-      if (r.type === JournalType.Intent && !state.has(r.epoch)) state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], single: parseSingle(r.payload.single) });
+      if (r.type === JournalType.Intent && !state.has(r.epoch)) {
+        const single = parseSingle(r.payload.single);
+        singles.set(r, single);
+        state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], single });
+      }
     }
     for (const r of records) {
       if (r.type === JournalType.Done || r.type === JournalType.Abort) {
@@ -382,7 +388,7 @@ export class LocalContainerStorage implements ContainerStorage {
       throw new CorruptionError(`container journal in ${this.dir}: both copies are damaged and ${state.size} commit(s) cannot be resolved`, { dir: this.dir, unresolved: [...state.keys()].map(String) });
     }
     // (a journal a durable pool left holds redo records whatever this open's mode: they are replayed)
-    const redo = this.redo || records.some((r) => r.type === JournalType.Intent && typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string') ? this.redoRecovery(records) : {};
+    const redo = this.redo || records.some((r) => r.type === JournalType.Intent && typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string') ? this.redoRecovery(records, singles) : {};
     this.opened.records.length = 0;
     return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets, objects: s.objects, ...(s.single ? { single: s.single } : {}) })), done, ...redo };
   }
@@ -393,7 +399,7 @@ export class LocalContainerStorage implements ContainerStorage {
    * rollbacks are discarded again, in journal order. Every record in the journal is after the last
    * checkpoint (a checkpoint rewrites the journal without the records it covered).
    */
-  private redoRecovery(records: JournalRecord[]): Pick<StorageRecovery, 'replay' | 'rediscard'> {
+  private redoRecovery(records: JournalRecord[], singles: ReadonlyMap<JournalRecord, SingleCheck | undefined>): Pick<StorageRecovery, 'replay' | 'rediscard'> {
     const intents = new Map<bigint, JournalRecord>();
     const finished = new Set<bigint>();
     const aborted = new Set<bigint>();
@@ -406,7 +412,7 @@ export class LocalContainerStorage implements ContainerStorage {
     const rediscard: RedoDiscard[] = [];
     for (const [epoch, r] of intents) {
       if (!finished.has(epoch) || aborted.has(epoch)) continue;
-      const single = parseSingle(r.payload.single);
+      const single = singles.has(r) ? singles.get(r) : parseSingle(r.payload.single);
       if (single?.value) replay.push({ epoch, objects: (r.payload.objects as string[]) ?? [], single: single as SingleCheck & { value: Uint8Array } });
     }
     for (const r of records) {
@@ -420,7 +426,14 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     // the records read stay in the journal until a checkpoint covers them: its rewrite keeps the
     // ones above its epoch and folds the objects of the others into the registry
-    if (this.redo) this.live = records.map((r) => ({ type: r.type, epoch: r.epoch, payload: r.payload, ...(r.type === JournalType.Intent && Array.isArray(r.payload.objects) ? { objects: (r.payload.objects as unknown[]).filter((o): o is string => typeof o === 'string' && /^[0-9a-f]{1,32}$/.test(o)) } : {}) }));
+    if (this.redo) {
+      const live: LiveEntry[] = new Array(records.length);
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!, objs = r.payload.objects;
+        live[i] = r.type === JournalType.Intent && Array.isArray(objs) ? { type: r.type, epoch: r.epoch, payload: r.payload, objects: (objs as unknown[]).filter(isHexId) } : { type: r.type, epoch: r.epoch, payload: r.payload };
+      }
+      this.live = live;
+    }
     return { replay, rediscard };
   }
 
@@ -1044,6 +1057,13 @@ function decodeIds(r: Uint8Array): bigint[] {
 const HEX_RE = /^(?:[0-9a-f]{2})*$/;
 
 /** The `single` field of an INTENT payload; undefined when absent or malformed (the commit is then discarded as ever). */
+/** Whether `o` is an object id of 1-32 lowercase hex digits (what the registry takes). */
+function isHexId(o: unknown): o is string {
+  if (typeof o !== 'string' || o.length < 1 || o.length > 32) return false;
+  for (let i = 0; i < o.length; i++) { const c = o.charCodeAt(i); if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false; }
+  return true;
+}
+
 function parseSingle(v: unknown): SingleCheck | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const o = v as { d?: unknown; a?: unknown; h?: unknown; s?: unknown; v?: unknown; c?: unknown };
