@@ -436,14 +436,22 @@ export class CairnObject {
       if (o.recx !== undefined) fetchExtent(o.recx, o.recordSize);
       else if (o.recordSize !== undefined) recordSizeArg(o.recordSize);
       if (getBatch.on && o.recx === undefined && this.port.staleFree()) return this.fetchBatched(dkey, akey, o);
-      let r: Uint8Array | undefined | Promise<Uint8Array | undefined>;
-      if (this.port.staleFree()) r = this.fetchOnce(dkey, akey, o, this.port.readEpoch(o), undefined);
-      else if (o[FRESH_FROM] !== undefined) r = this.fetchOnce(dkey, akey, o, this.port.readEpoch(o), o[FRESH_FROM]); // a step of its caller's read "now"
-      else r = this.readAt(o, (epoch, fresh) => this.fetchOnce(dkey, akey, o, epoch, fresh));
+      const r = this.port.staleFree() ? this.fetchOnce(dkey, akey, o, this.port.readEpoch(o), undefined) : this.fetchShared(dkey, akey, o);
       return r instanceof Promise ? r : Promise.resolve(r);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * `fetch` on a pool other clients share (connected): a step of its caller's read "now" (with
+   * `FRESH_FROM`) once, else through `readAt` (a read "now" made fresh; stale maps replanned).
+   * (Apart from `fetch`: its closure and context stay off an embedded pool's hot get.)
+   */
+  private fetchShared(dkey: Key, akey: Key, o: FetchOptions): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const from = o[FRESH_FROM];
+    if (from !== undefined) return this.fetchOnce(dkey, akey, o, this.port.readEpoch(o), from);
+    return this.readAt(o, (epoch, fresh) => this.fetchOnce(dkey, akey, o, epoch, fresh));
   }
 
   /**
