@@ -736,7 +736,16 @@ export class Run {
   pins = 0;
   retired = false;
 
-  constructor(private readonly space: RunSpace, readonly meta: RunMeta, private readonly verified: VerifiedBlocks) {}
+  /**
+   * Whether the run may hold punches (runs that hold none skip punch lookups): a field of its own,
+   * set once, because run descriptors come in many shapes (unpacked, parsed from JSON, built), so
+   * reading `meta.punches` per lookup was a megamorphic load (--log-ic).
+   */
+  readonly mayHavePunches: boolean;
+
+  constructor(private readonly space: RunSpace, readonly meta: RunMeta, private readonly verified: VerifiedBlocks) {
+    this.mayHavePunches = meta.punches === undefined || meta.punches > 0;
+  }
 
   /** Verify and view a block. */
   block(ref: BlockRef, kind: BlockKind, damage: () => BlockDamage): Uint8Array {
@@ -807,9 +816,6 @@ export class Run {
     this.bloomBits = bits;
     return bits;
   }
-
-  /** Whether the run may hold punches (runs that hold none skip punch lookups). */
-  get mayHavePunches(): boolean { return this.meta.punches === undefined || this.meta.punches > 0; }
 
   /** False when the bloom filter proves no entry of the run answers `p`. A damaged bloom block says "maybe". */
   mayContain(p: BloomProbe): boolean {
