@@ -18,7 +18,7 @@ import {
 import type { ContState, TargetStore, ValueParts } from './store.js';
 import { before, keyHex, keyStr, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
-import { locateArrayRead, wholeExtentInData, type LocatedArrayRead } from './locate.js';
+import { locateArrayRead, locateVersionRead, wholeExtentInData, type LocatedArrayRead } from './locate.js';
 import { prepareArrayWrite, type PreparedArrayWrite } from './locate-write.js';
 
 /** The answer of an update applied in the call: one resolved promise shared by all (nothing to allocate). */
@@ -439,6 +439,16 @@ export class ContainerStore {
    */
   locateArrayNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]): LocatedArrayRead | null {
     return locateArrayRead(this.target, this.state, this.view(), epoch, oid, dkey, akey, recx, into);
+  }
+
+  /**
+   * `locateArrayNow` for a version the caller already found visible at its read point (the
+   * rebuild's scan, `objectVersions`): no lookup. Null unless it lies in the data file and `into`
+   * holds exactly its bytes; `finish` answers false when its blocks were freed and reused since
+   * the scan, or are damaged: then read it the ordinary way.
+   */
+  locateVersionNow(v: MemVersion, into: readonly Uint8Array[]): LocatedArrayRead | null {
+    return locateVersionRead(this.target, this.state, v, into);
   }
 
   /**
