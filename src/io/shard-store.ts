@@ -99,7 +99,7 @@ export interface ShardStore {
   punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void>;
   punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void>;
   punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void>;
-  listObjects(epoch: bigint): AsyncIterable<bigint>;
+  listObjects(epoch: bigint, fresh?: FreshFrom): AsyncIterable<bigint>;
   /**
    * The unit object ids this store has ever been written for (its object table), ascending, with
    * no visibility check: how rebuild, scrub and object listings find objects.

@@ -473,7 +473,11 @@ export class RemoteShardStore implements ShardStore {
     }
   }
 
-  listObjects(epoch: bigint): AsyncIterable<bigint> { return this.pages('listObjects', { epoch: String(epoch) }, (x) => BigInt(String(x))); }
+  listObjects(epoch: bigint, fresh?: FreshFrom): AsyncIterable<bigint> {
+    const h: Record<string, unknown> = { epoch: String(epoch) };
+    if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window); // (engines check it against the container's newest write)
+    return this.pages('listObjects', h, (x) => BigInt(String(x)));
+  }
   listObjectIds(): AsyncIterable<bigint> { return this.pages('listObjectIds', {}, (x) => BigInt(String(x))); }
   listDkeys(epoch: bigint, oid: bigint, _range?: undefined, fresh?: FreshFrom): AsyncIterable<Uint8Array> { return this.pages('listDkeys', this.readKeys(epoch, oid, undefined, undefined, fresh), unb64); }
   listAkeys(epoch: bigint, oid: bigint, dkey: Uint8Array, fresh?: FreshFrom): AsyncIterable<Uint8Array> { return this.pages('listAkeys', this.readKeys(epoch, oid, dkey, undefined, fresh), unb64); }

@@ -11,6 +11,8 @@ import { fetchArray, fetchSingle, fetchSingleNow, listExtents, type IoContext, t
 import type { ShardStore } from '../../src/io/shard-store.js';
 import { CairnError } from '../../core/errors.js';
 import { initXxhash } from '../../core/xxhash.js';
+import { RemoteShardStore, freshWindow } from '../../src/net/shard-rpc.js';
+import type { RpcCaller } from '../../src/net/rpc.js';
 
 const t = suite('fresh reads in the data path');
 t.before(async () => { await initXxhash(); });
@@ -86,6 +88,28 @@ t('a refused read (STALE_EPOCH) is passed on: not a lost shard, nothing reported
       else assert.ok(seen.reads <= 2, `${red.kind} read ${i}: no parity read (${seen.reads} reads)`);
     }
   }
+});
+
+t('a remote store sends fresh = first epoch + 1 ms + skew: on reads, on a listing\'s first page only, on object listings', async () => {
+  const sent: Array<{ method: string; header: Record<string, unknown> }> = [];
+  const client = {
+    async call(method: string, header: Record<string, unknown>) {
+      sent.push({ method, header: JSON.parse(JSON.stringify(header)) });
+      if (method === 'shard.fetchSingle') return { header: { found: false } };
+      const skip = header.skip as number;
+      return { header: { items: skip === 0 ? [method === 'shard.listObjects' ? '7' : 'AA=='] : [], done: skip !== 0, cursor: 'c' } };
+    },
+  } as unknown as RpcCaller;
+  const win = freshWindow(40);
+  assert.is(win, 41n << 18n, 'one millisecond plus the skew, in epochs');
+  const s = new RemoteShardStore(client, () => ({ target: 0, cont: 'c' }), { freshWindow: win });
+  await s.fetchSingle(100n, 5n, enc('d'), enc('a'), 90n);
+  await s.fetchSingle(100n, 5n, enc('d'), enc('a'));
+  for await (const _ of s.listDkeys(100n, 5n, undefined, 90n)) { /* pages */ }
+  for await (const _ of s.listObjects(100n, 90n)) { /* pages */ }
+  const f = sent.map((x) => `${x.method}:${x.header.fresh ?? '-'}`);
+  const top = String(90n + win);
+  assert.equal(f, [`shard.fetchSingle:${top}`, 'shard.fetchSingle:-', `shard.listDkeys:${top}`, 'shard.listDkeys:-', `shard.listObjects:${top}`, 'shard.listObjects:-'], f.join(' '));
 });
 
 t.run();
