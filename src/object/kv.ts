@@ -141,7 +141,8 @@ export class KeyValue {
   private async *entriesAt(opts: ReadOptions & KeyRange, at: ReadOptions, from: bigint | undefined): AsyncGenerator<[Uint8Array, Uint8Array]> {
     const ahead: Array<[Uint8Array, Promise<Uint8Array | undefined>]> = [];
     try {
-      for await (const k of this.object.listDkeys({ ...opts, ...at, snapshot: undefined, [FRESH_FROM]: from })) {
+      const listing: FreshReadOptions & KeyRange = { ...opts, ...at, snapshot: undefined, [FRESH_FROM]: from };
+      for await (const k of this.object.listDkeys(listing)) {
         const p = this.get(k, at);
         p.catch(() => undefined); // its error is thrown where it is awaited below; no unhandled rejection meanwhile
         ahead.push([k, p]);

@@ -154,8 +154,10 @@ export const FRESH_FROM: unique symbol = Symbol('cairn.freshFrom');
 export interface FreshReadOptions extends ReadOptions { [FRESH_FROM]?: FreshFrom }
 
 /** Fetch options. `recx` selects an array fetch; without it a single value is fetched. */
-export interface FetchOptions extends FreshReadOptions {
+export interface FetchOptions extends ReadOptions {
   recx?: Recx; recordSize?: number;
+  /** @internal see `FRESH_FROM` (a public type names no internal one: the consumer's .d.ts would not compile). */
+  [FRESH_FROM]?: FreshFrom;
   /** @internal array fetches: the bytes are read straight into this buffer (exactly the extent's length), which is returned. */
   into?: Uint8Array;
 }
@@ -573,8 +575,8 @@ export class CairnObject {
    * the range and at most `limit` of them. Forward listings stream: the sorted listings of every
    * group are merged lazily and the scan stops at the upper bound or the limit.
    */
-  async *listDkeys(opts: FreshReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
-    opts = readOptionsArg<FreshReadOptions & KeyRange>(opts, 'listing options');
+  async *listDkeys(options: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
+    const opts = readOptionsArg<FreshReadOptions & KeyRange>(options, 'listing options');
     const b = keyBounds(opts);
     const epoch = this.port.readEpoch(opts);
     if (b.limit === 0) return;
