@@ -313,6 +313,14 @@ export function decodeIntent(buf: Buffer, dv: DataView, start: number, end: numb
   if (ns > (end - at) / 8) return undefined;
   const shards: Array<[number, number]> = new Array(ns);
   for (let i = 0; i < ns; i++, at += 8) shards[i] = [dv.getUint32(at, true), dv.getUint32(at + 4, true)];
+  const single = singlePart(flags, dkey, akey, hash, shards, bytes);
+  if (single === undefined || at !== end) return undefined;
+  payload.single = single;
+  return payload;
+}
+
+/** The single-value part of a decoded INTENT (either codec); its value, when flagged, is read by `bytes`. Undefined when that read fails. */
+function singlePart(flags: number, dkey: Buffer, akey: Buffer, hash: bigint, shards: Array<[number, number]>, bytes: () => Buffer | undefined): Record<string, unknown> | undefined {
   const single: Record<string, unknown> = { d: dkey.toString('hex'), a: akey.toString('hex'), h: hash.toString(16), s: shards };
   if ((flags & FLAG_STORE_HASH) !== 0) single.c = 1;
   if ((flags & FLAG_VALUE) !== 0) {
@@ -320,9 +328,7 @@ export function decodeIntent(buf: Buffer, dv: DataView, start: number, end: numb
     if (value === undefined) return undefined;
     single.v = value.toString('base64');
   }
-  if (at !== end) return undefined;
-  payload.single = single;
-  return payload;
+  return single;
 }
 
 /** `decodeIntent` of the compact layout (CODEC_V2). */
@@ -358,14 +364,8 @@ function decodeIntentV2(buf: Buffer, dv: DataView, start: number, end: number): 
     at = varintEnd;
     shards[i] = [tg, sh];
   }
-  const single: Record<string, unknown> = { d: dkey.toString('hex'), a: akey.toString('hex'), h: hash.toString(16), s: shards };
-  if ((flags & FLAG_STORE_HASH) !== 0) single.c = 1;
-  if ((flags & FLAG_VALUE) !== 0) {
-    const value = bytes();
-    if (value === undefined) return undefined;
-    single.v = value.toString('base64');
-  }
-  if (at !== end) return undefined;
+  const single = singlePart(flags, dkey, akey, hash, shards, bytes);
+  if (single === undefined || at !== end) return undefined;
   payload.single = single;
   return payload;
 }
