@@ -108,25 +108,37 @@ export function wholeExtentInData(st: ContState, v: ReadView, epoch: bigint, oid
  */
 export function locateArrayRead(t: TargetStore, st: ContState, v: ReadView, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, into: readonly Uint8Array[]): LocatedArrayRead | null {
   if (st.destroyed || typeof epoch !== 'bigint' || typeof oid !== 'bigint' || !(dkey instanceof Uint8Array) || !(akey instanceof Uint8Array)
-    || !Number.isSafeInteger(recx.index) || !Number.isSafeInteger(recx.count) || recx.index < 0 || recx.count <= 0 || !Array.isArray(into)) return null;
+    || !Number.isSafeInteger(recx.index) || !Number.isSafeInteger(recx.count) || recx.index < 0 || recx.count <= 0) return null;
+  return locateEntered(t, into, (bytes) => {
+    const found = wholeExtentInData(st, v, epoch, oid, dkey, akey, recx);
+    if (found === null || bytes !== recx.count * (found.recordSize ?? 1) || bytes !== found.x0.len) return null;
+    return found.x0;
+  });
+}
+
+/**
+ * Inside the target (entered and intact), the version `find` picks for buffers `into` of `bytes`
+ * in all, as a located read of `into`; null when it picks none and on anything unusual (closed,
+ * damaged, a buffer that is not a Uint8Array). The `Located` answered takes the target's hold over.
+ */
+function locateEntered(t: TargetStore, into: readonly Uint8Array[], find: (bytes: number) => MemVersion | null): Located | null {
+  if (!Array.isArray(into)) return null;
   try {
     t.enter();
   } catch {
-    return null; // (closed: the promise read says so)
+    return null; // (closed: the ordinary read says so)
   }
   let held = true;
   try {
     t.checkIntact();
-    const found = wholeExtentInData(st, v, epoch, oid, dkey, akey, recx);
-    if (found === null) return null;
-    const { x0, recordSize } = found;
     let bytes = 0;
     for (let i = 0; i < into.length; i++) {
       const b = into[i];
       if (!(b instanceof Uint8Array)) return null;
       bytes += b.length;
     }
-    if (bytes !== recx.count * (recordSize ?? 1) || bytes !== x0.len) return null;
+    const x0 = find(bytes);
+    if (x0 === null) return null;
     const l = located(t, x0, into);
     if (l !== null) held = false; // (the Located holds it now)
     return l;
@@ -164,28 +176,6 @@ function located(t: TargetStore, x0: MemVersion, into: readonly Uint8Array[]): L
  * caller reads the ordinary way, which says what is there now and reports real damage.
  */
 export function locateVersionRead(t: TargetStore, st: ContState, version: MemVersion, into: readonly Uint8Array[]): LocatedArrayRead | null {
-  if (st.destroyed || version.where !== Where.Block || !Array.isArray(into)) return null;
-  try {
-    t.enter();
-  } catch {
-    return null; // (closed: the ordinary read says so)
-  }
-  let held = true;
-  try {
-    t.checkIntact();
-    let bytes = 0;
-    for (let i = 0; i < into.length; i++) {
-      const b = into[i];
-      if (!(b instanceof Uint8Array)) return null;
-      bytes += b.length;
-    }
-    if (bytes !== version.len) return null;
-    const l = located(t, version, into);
-    if (l !== null) held = false; // (the Located holds it now)
-    return l;
-  } catch {
-    return null;
-  } finally {
-    if (held) t.leave();
-  }
+  if (st.destroyed || version.where !== Where.Block) return null;
+  return locateEntered(t, into, (bytes) => (bytes === version.len ? version : null));
 }
