@@ -20,7 +20,7 @@ import { VosError } from './errors.js';
 import { XXH32_JS_MAX_BYTES, xxh32, xxh32js, xxh64 } from '../../core/xxhash.js';
 import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
-import { compareKeys, keyShape, STAMP_BYTES } from './keys.js';
+import { keyShape, STAMP_BYTES } from './keys.js';
 import { RunFences, RUN_FENCE_MAX_BLOCKS } from './run-fences.js';
 
 /** Magic of every run block ("VRBK" little-endian). */
@@ -397,6 +397,20 @@ export interface ChunkSource {
   readonly chunkBytes: number;
 }
 
+
+/**
+ * Whether `a` sorts strictly before `b` (`compareKeys(a, b) < 0`, keys.ts), in JavaScript: a run writer
+ * checks it per entry, and neighbours in a run differ within their first few dozen bytes, fewer
+ * than a call into `Buffer.compare` costs.
+ */
+function ascending(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d < 0;
+  }
+  return a.length < b.length;
+}
 /** Streams sorted entries into a new run. */
 export class RunWriter {
   private readonly data = new BlockBuilder();
@@ -422,7 +436,7 @@ export class RunWriter {
 
   /** Add an entry; keys strictly ascending. `bloomKeys` are the lookup prefixes this entry answers. */
   add(key: Uint8Array, value: Uint8Array, seq: number, bloomKeys: readonly BloomProbe[]): void {
-    assert(!this.last || compareKeys(this.last, key) < 0, 'run entries must be strictly ascending');
+    if (this.last !== undefined && !ascending(this.last, key)) assert(false, 'run entries must be strictly ascending');
     const n = 6 + key.length + value.length;
     if (this.data.count > 0 && this.data.sizeWith(n) > TARGET_BLOCK_BYTES) this.flushData();
     this.data.addEntry(key, value);
