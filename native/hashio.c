@@ -38,7 +38,11 @@
  *   copyInto(dst, dstOffset, src) -> undefined
  *     memcpy of `src` into `dst` at `dstOffset`, synchronously. Views of shared WebAssembly memory
  *     (the codec's) are copied by V8 byte-relaxed (about half memcpy's speed here); this is memcpy.
- *   mapFile(fd, length, writable = false) -> map | undefined
+ *   mapFile(fd, length, writable = false, zapBytes?) -> map | undefined
+ *     `zapBytes` (read-only mappings only): the bytes of chunks first touched after which the
+ *     mapping's page-table entries are dropped (map_used), instead of MAP_ZAP_BYTES; 0: never
+ *     dropped (a reader whose working set is larger than 64 MiB and read again and again, as a
+ *     client's reused reads of an engine's data file, would make its entries again after each drop).
  *     A shared mapping (read-only unless `writable`) of the first `length` bytes of a file, for hashedBatch reads: a
  *     read request carrying it (a 7th element) copies its bytes out of the mapping and hashes them
  *     in the same pass (the bytes are loaded once), instead of preadv (the kernel's copy) and then
@@ -58,10 +62,12 @@
  *     zeros up to `length`): no system call. A 4 KiB value measured here: pwrite + XXH64 3.6-4.6 us,
  *     a mapped copy + XXH64 0.8 us. A SIGBUS (a hole on a full filesystem, an unreadable page) is
  *     caught as for reads and -1 returned: the caller writes with pwriteHashSync, whose errno stands.
- *   mapReadHashSync(map, view, position, seed) -> bigint | -1
+ *   mapReadHashSync(map, view | views, position, seed) -> bigint | -1
  *     A small value read out of a mapping on the calling thread: copied into `view` and XXH64 of it
  *     in the same pass, no system call (a 4 KiB fetch: pread + XXH64 in JS ~5-9 us CPU here, most
- *     of it the syscall). A SIGBUS is caught and -1 returned: the caller reads with pread.
+ *     of it the syscall). A SIGBUS is caught and -1 returned: the caller reads with pread. With an
+ *     array of 1 to 64 views, the bytes at `position` go across them in order and one XXH64 of them
+ *     all is returned (a located read whose bytes land in several places, an EC cell's stripes).
  *
  * Failures reject with the negative errno (the JS side maps it to a MediaError). The `views` array
  * is referenced until the work completes, so the buffers outlive the system calls. XXH64 is
@@ -223,7 +229,11 @@ typedef struct {
   uint8_t *touched;  /* one bit per MAP_CHUNK touched since the last drop (atomic byte operations; NULL: none) */
   size_t touched_len;
   atomic_size_t backoff; /* hashed batch writes: bytes left to send to pwritev (MAP_WRITE_BACKOFF_BYTES) */
+  size_t zap_budget; /* a read-only mapping's own drop budget (mapFile's 4th argument; SIZE_MAX: never), 0: the default */
 } fmap_t;
+
+/** The drop budget of reads through `m` (map_used): its own (mapFile's zapBytes), else MAP_WRITE_ZAP_BYTES for a writable mapping and MAP_ZAP_BYTES for a read-only one. */
+#define READ_ZAP_BUDGET(m) ((m)->zap_budget ? (m)->zap_budget : (m)->writable ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES)
 
 /*
  * Bytes written through one writable mapping between two drops of its page-table entries. Larger
@@ -352,7 +362,7 @@ static int mapped_read(fmap_t *m, uint64_t position, const struct iovec *iov, in
   guard_jmp = &jb;
   copy_hash_views(m->base + position, iov, cnt, hash_len, seed, hash);
   guard_jmp = NULL;
-  map_used(m, position, total, m->writable ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
+  map_used(m, position, total, READ_ZAP_BUDGET(m));
   return 0;
 }
 
@@ -828,7 +838,7 @@ static int multi_group(breq_t **g, int n, int kind) {
     if (!mapped) { q->err = transfer(1, q->fd, q->iov, q->count, q->total, q->position); q->done = 1; continue; }
     /* (a mapped write is in the page cache now, as after pwritev: same readers, fdatasync and crash safety) */
     q->err = 0; q->done = 1;
-    map_used(q->map, q->position, q->total, q->map->writable ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
+    map_used(q->map, q->position, q->total, q->write ? MAP_WRITE_ZAP_BYTES : READ_ZAP_BUDGET(q->map));
   }
   return 1;
 }
@@ -1212,15 +1222,18 @@ static napi_value set_socket_buffers(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* mapFile(fd, length, writable = false) -> external | undefined */
+/* mapFile(fd, length, writable = false, zapBytes?) -> external | undefined */
 static napi_value map_file(napi_env env, napi_callback_info info) {
-  size_t argc = 3; napi_value argv[3], out;
-  int32_t fd; double len; bool writable = false;
+  size_t argc = 4; napi_value argv[4], out;
+  int32_t fd; double len, zap = -1; bool writable = false;
+  napi_valuetype zt = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
       napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
       napi_get_value_double(env, argv[1], &len) != napi_ok || !(len >= 1 && len <= 9007199254740991.0) || len != (double)(size_t)len ||
-      (argc >= 3 && napi_get_value_bool(env, argv[2], &writable) != napi_ok)) {
-    napi_throw_type_error(env, NULL, "mapFile needs (fd, length >= 1, writable?: boolean)"); return NULL;
+      (argc >= 3 && napi_typeof(env, argv[2], &zt) == napi_ok && zt != napi_undefined && napi_get_value_bool(env, argv[2], &writable) != napi_ok) ||
+      (argc >= 4 && napi_typeof(env, argv[3], &zt) == napi_ok && zt != napi_undefined &&
+        (writable || napi_get_value_double(env, argv[3], &zap) != napi_ok || !(zap >= 0 && zap <= 9007199254740991.0) || zap != (double)(size_t)zap))) {
+    napi_throw_type_error(env, NULL, "mapFile needs (fd, length >= 1, writable?: boolean, zapBytes?: integer >= 0, read-only mappings only)"); return NULL;
   }
   napi_get_undefined(env, &out);
   if (!install_sigbus()) return out;
@@ -1229,6 +1242,7 @@ static napi_value map_file(napi_env env, napi_callback_info info) {
   fmap_t *m = calloc(1, sizeof *m);
   if (!m) { munmap(p, (size_t)len); return out; }
   m->base = p; m->len = (size_t)len; m->writable = writable;
+  m->zap_budget = zap < 0 ? 0 : zap == 0 ? SIZE_MAX : (size_t)zap;
   atomic_init(&m->since_zap, 0);
   atomic_init(&m->backoff, 0);
   m->touched_len = (m->len + MAP_CHUNK * 8 - 1) / (MAP_CHUNK * 8);
@@ -1324,18 +1338,21 @@ static napi_value map_write_hash_sync(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/** A read out of mapping `m` at `position` into `v` on the JavaScript thread: 0 and *hash, or -1 when the mapping faulted. */
-static int mapped_read_sync(fmap_t *m, uint64_t position, const struct iovec *v, uint64_t seed, uint64_t *hash) {
+/** A read out of mapping `m` at `position` into the `cnt` views `v` (`total` bytes) on the JavaScript thread: 0 and *hash (of all of them, in order), or -1 when the mapping faulted. */
+static int mapped_read_sync(fmap_t *m, uint64_t position, const struct iovec *v, int cnt, size_t total, uint64_t seed, uint64_t *hash) {
   sigjmp_buf jb;
   const int keys = pkeys_on();
   const uint32_t pkru = keys ? read_pkru() : 0;
   if (sigsetjmp(jb, 0)) { guard_jmp = NULL; if (keys) write_pkru(pkru); return -1; }
   guard_jmp = &jb;
-  copy_hash_views(m->base + position, v, 1, v->iov_len, seed, hash);
+  copy_hash_views(m->base + position, v, cnt, total, seed, hash);
   guard_jmp = NULL;
-  map_used(m, position, v->iov_len, m->writable ? MAP_WRITE_ZAP_BYTES : MAP_ZAP_BYTES);
+  map_used(m, position, total, READ_ZAP_BUDGET(m));
   return 0;
 }
+
+/** Views a synchronous mapped read takes at most (mapReadHashSync's list form: an EC read's cells, each a few stripes' pieces). */
+#define SYNC_READ_MAX_VIEWS 64
 
 /*
  * mapReadHashSync(map, view, position, seed) -> bigint | -1
@@ -1349,18 +1366,31 @@ static int mapped_read_sync(fmap_t *m, uint64_t position, const struct iovec *v,
  */
 static napi_value map_read_hash_sync(napi_env env, napi_callback_info info) {
   size_t argc = 4; napi_value argv[4], out; napi_valuetype t; void *mp = NULL;
-  double pos; uint64_t seed; struct iovec v;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-      napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || napi_get_value_external(env, argv[0], &mp) != napi_ok || !mp ||
-      !get_view(env, argv[1], &v) ||
-      napi_get_value_double(env, argv[2], &pos) != napi_ok || !(pos >= 0 && pos <= 9007199254740991.0) ||
+  double pos; uint64_t seed; struct iovec v[SYNC_READ_MAX_VIEWS];
+  uint32_t cnt = 1; size_t total = 0;
+  bool is_arr = false;
+  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 4 &&
+      napi_typeof(env, argv[0], &t) == napi_ok && t == napi_external && napi_get_value_external(env, argv[0], &mp) == napi_ok && mp;
+  if (ok && napi_is_array(env, argv[1], &is_arr) == napi_ok && is_arr) {
+    /* a list of views: the bytes at `position` go across them in order, one XXH64 over all */
+    ok = napi_get_array_length(env, argv[1], &cnt) == napi_ok && cnt >= 1 && cnt <= SYNC_READ_MAX_VIEWS;
+    for (uint32_t i = 0; ok && i < cnt; i++) {
+      napi_value e;
+      ok = napi_get_element(env, argv[1], i, &e) == napi_ok && get_view(env, e, &v[i]);
+      if (ok) total += v[i].iov_len;
+    }
+  } else if (ok) {
+    ok = get_view(env, argv[1], &v[0]);
+    total = v[0].iov_len;
+  }
+  if (!ok || napi_get_value_double(env, argv[2], &pos) != napi_ok || !(pos >= 0 && pos <= 9007199254740991.0) ||
       !get_u64(env, argv[3], &seed)) {
-    napi_throw_type_error(env, NULL, "mapReadHashSync needs (map, Uint8Array, position, seed bigint)"); return NULL;
+    napi_throw_type_error(env, NULL, "mapReadHashSync needs (map, Uint8Array or an array of 1 to 64 Uint8Array, position, seed bigint)"); return NULL;
   }
   fmap_t *m = mp;
   uint64_t h;
-  if (m->closed || m->unmapped || pos + (double)v.iov_len > (double)m->len ||
-      mapped_read_sync(m, (uint64_t)pos, &v, seed, &h) != 0) {
+  if (m->closed || m->unmapped || pos + (double)total > (double)m->len ||
+      mapped_read_sync(m, (uint64_t)pos, v, (int)cnt, total, seed, &h) != 0) {
     napi_create_int32(env, -1, &out);
     return out;
   }
