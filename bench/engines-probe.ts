@@ -151,6 +151,7 @@ try {
     const lat: number[] = [];
     let next = 0;
     const total = ph.name.startsWith('read') ? n * readRounds : n;
+    counts.clear(); // (the warm-up's and the previous phase's calls are not this phase's)
     if (inspector) await inspector.post('Profiler.start');
     const t0 = performance.now();
     const chunks = chunkReporter(ph.name, pids);

@@ -63,7 +63,12 @@ export function clockSkewFromEnv(v: string | undefined): number {
 }
 
 /** A commit being applied: its participants and how many shard writes each gets. */
-interface CommitPlan { ranks: number[]; writes: Map<number, number>; validation?: Promise<unknown> }
+interface CommitPlan {
+  ranks: number[];
+  /** What each participant's writes carry (`TxDescriptor`), made once per commit: its writes share it. */
+  descriptors: Map<number, TxDescriptor>;
+  validation?: Promise<unknown>;
+}
 
 /** A client's view of a connected pool. */
 export class ConnectedBackend implements PoolBackend {
@@ -330,7 +335,9 @@ export class ConnectedBackend implements PoolBackend {
     const rank = this.rankOf(t);
     // The leader's pool only migrates: its writes copy committed versions and are never prepared.
     const migrate = this.runsMigrations;
-    return new RemoteShardStore(this.link(rank), () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, ...(migrate ? { migrate: true } : {}) }), {
+    // (a fresh header object per call, of one shape: no spread)
+    const route = migrate ? () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, migrate: true }) : () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion });
+    return new RemoteShardStore(this.link(rank), route, {
       tx: migrate ? undefined : (epoch) => this.descriptor(cuuid, epoch, rank),
       freshWindow: freshWindow(this.skewMs),
     });
@@ -338,9 +345,7 @@ export class ConnectedBackend implements PoolBackend {
 
   /** What a write at `epoch` to `rank` tells its engine about its commit. */
   private descriptor(cuuid: string, epoch: bigint, rank: number): TxDescriptor | undefined {
-    const plan = this.plans.get(cuuid)?.get(epoch);
-    const n = plan?.writes.get(rank);
-    return plan && n ? { ranks: plan.ranks, n } : undefined;
+    return this.plans.get(cuuid)?.get(epoch)?.descriptors.get(rank);
   }
 
   storeExists(): boolean { return true; }
@@ -430,7 +435,10 @@ class EngineContainerStorage implements ContainerStorage {
   intent(epoch: bigint, info: CommitInfo): void {
     const writes = new Map<number, number>();
     for (const t of info.writes ?? []) { const r = this.b.rankOf(t); writes.set(r, (writes.get(r) ?? 0) + 1); }
-    const plan: CommitPlan = { ranks: [...writes.keys()].sort((a, b) => a - b), writes };
+    const ranks = [...writes.keys()].sort((a, b) => a - b);
+    const descriptors = new Map<number, TxDescriptor>();
+    for (const [r, n] of writes) descriptors.set(r, { ranks, n });
+    const plan: CommitPlan = { ranks, descriptors };
     if (info.check) plan.validation = this.validate(epoch, info.check);
     let m = this.b.plans.get(this.meta.uuid);
     if (!m) { m = new Map(); this.b.plans.set(this.meta.uuid, m); }

@@ -127,7 +127,7 @@ export function decodeBatchReply(r: RpcReply, count: number, remote: string): Ar
     const n = it.n as number;
     const p = n ? payload!.subarray(at, at + n) : undefined;
     at += n;
-    return { header: it.h, ...(p ? { payload: p } : {}) };
+    return p ? { header: it.h, payload: p } : { header: it.h };
   });
   return out;
 }
@@ -165,7 +165,7 @@ export class EngineLink implements RpcCaller {
     }
     if (this.queue.length >= MAX_LINK_QUEUE) return Promise.reject(new CairnError('OVERLOADED', `${this.queue.length} requests already wait for engine ${this.remote}`, { maxQueued: MAX_LINK_QUEUE }));
     return new Promise<RpcReply>((resolve, reject) => {
-      this.queue.push({ method, header, ...(payload ? { payload: payload as Uint8Array } : {}), resolve, reject });
+      this.queue.push({ method, header, payload: payload as Uint8Array | undefined, resolve, reject }); // (one shape, payload or not)
       this.schedule();
     });
   }

@@ -224,6 +224,10 @@ async function fetchPooled(store: ShardStore, h: Record<string, unknown>): Promi
   return { header: { present: [{ index: recx.index, count: recx.count }], length: recx.count }, payload: lease.bytes, sent: lease.release };
 }
 
+/** Decimal digits only (a max epoch in a reply). */
+const DECIMAL = /^\d+$/;
+const UPDATE_SINGLE = 'shard.updateSingle', UPDATE_ARRAY = 'shard.updateArray';
+
 /** An empty payload (an update of an empty value). */
 const EMPTY = new Uint8Array(0);
 
@@ -351,7 +355,9 @@ const USAGE_FIELDS: readonly string[] = ['scmUsed', 'scmTotal', 'dataUsed', 'dat
 
 /** Client side: a target's store on an engine. `route` (target, container, map version) is merged into every request. */
 export class RemoteShardStore implements ShardStore {
-  private maxEpoch = 0n;
+  /** The highest max epoch replies reported, as decimal text (`noteMaxEpoch`), and as a bigint once asked for. */
+  private maxText = '0';
+  private maxParsed: bigint | undefined = 0n;
   private lastUsage: Usage = { scmUsed: 0, scmTotal: 0, dataUsed: 0, dataTotal: 0 };
 
   /**
@@ -375,13 +381,59 @@ export class RemoteShardStore implements ShardStore {
   private async call(method: string, header: Record<string, unknown>, payload?: Uint8Array, exact = false, o?: RpcCallOptions): Promise<RpcReply> {
     // route() is a fresh object per call: the request header is built in it (no further copy).
     const r = await this.client.call(`shard.${method}`, Object.assign(this.route(), header), payload, o);
+    this.noteReply(r, exact);
+    return r;
+  }
+
+  /** What every reply tells: the store's max epoch (see `call`) and any usage figure. */
+  private noteReply(r: RpcReply, exact: boolean): void {
     const m = r.header.maxEpoch;
-    if (typeof m === 'string' && m.length <= 40 && /^\d+$/.test(m)) { const e = BigInt(m); if (exact || e > this.maxEpoch) this.maxEpoch = e; }
+    if (typeof m === 'string') this.noteMaxEpoch(m, exact);
     const u = r.header.usage as Usage | undefined;
     if (u !== undefined && u !== null && typeof u === 'object' && USAGE_FIELDS.every((k) => typeof (u as Record<string, unknown>)[k] === 'number')) {
       this.lastUsage = { ...u }; // any further numbers the store reports (e.g. VOS scmLive) come along
     }
-    return r;
+  }
+
+  /**
+   * A reply's max epoch (decimal text). Kept as text and turned into a bigint only when asked
+   * (`queryMaxEpoch`): a write's reply then costs a string comparison, not a BigInt. Canonical
+   * decimals (no leading zero) compare as numbers by length, then character by character.
+   */
+  private noteMaxEpoch(m: string, exact: boolean): void {
+    if (m.length === 0 || m.length > 40 || (m.length > 1 && m.charCodeAt(0) === 48) || !DECIMAL.test(m)) return;
+    const t = this.maxText;
+    if (exact || m.length > t.length || (m.length === t.length && m > t)) { this.maxText = m; this.maxParsed = undefined; }
+  }
+
+  /** The reply of a write: its max epoch noted, nothing returned (one bound function, no frame per write). */
+  private readonly written = (r: RpcReply): void => {
+    const m = r.header.maxEpoch;
+    if (typeof m === 'string') this.noteMaxEpoch(m, false);
+    if (r.header.usage !== undefined) this.noteReply(r, false);
+  };
+
+  /**
+   * A write: its header (built on `route()`'s fresh object: keys, extent, the transaction's read
+   * epoch, the commit's descriptor), sent as one call; resolves once the engine acknowledged it.
+   * Not async: one promise per write and no frame of its own; anything thrown comes back as a rejection.
+   */
+  private write(method: string, epoch: bigint, oid: bigint, dkey: Uint8Array | undefined, akey: Uint8Array | undefined, payload: Uint8Array | undefined, opts: ({ recordSize?: number } & WriteOpts) | undefined, recx?: Recx): Promise<void> {
+    try {
+      const h = this.route();
+      h.epoch = String(epoch);
+      h.oid = String(oid);
+      if (dkey) h.dkey = b64(dkey);
+      if (akey) h.akey = b64(akey);
+      if (recx) h.recx = { index: recx.index, count: recx.count };
+      if (opts?.recordSize !== undefined) h.recordSize = opts.recordSize;
+      if (opts?.txRead !== undefined) h.txRead = String(opts.txRead);
+      const tx = this.opts.tx?.(epoch);
+      if (tx) h.tx = tx;
+      return this.client.call(method, h, payload).then(this.written);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   private keys(epoch: bigint, oid: bigint, dkey?: Uint8Array, akey?: Uint8Array): Record<string, unknown> {
@@ -402,23 +454,12 @@ export class RemoteShardStore implements ShardStore {
     return h;
   }
 
-  /** A write's header gets its transaction's read epoch (the engine refuses lost updates) and its commit's descriptor. */
-  private withTx(h: Record<string, unknown>, epoch: bigint, opts?: WriteOpts): Record<string, unknown> {
-    if (opts?.txRead !== undefined) h.txRead = String(opts.txRead);
-    const tx = this.opts.tx?.(epoch);
-    if (tx) h.tx = tx;
-    return h;
+  updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void> {
+    return this.write(UPDATE_SINGLE, epoch, oid, dkey, akey, value, opts);
   }
 
-  async updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void> {
-    await this.call('updateSingle', this.withTx(this.keys(epoch, oid, dkey, akey), epoch, opts), value);
-  }
-
-  async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void> {
-    const h = this.keys(epoch, oid, dkey, akey);
-    h.recx = { index: recx.index, count: recx.count };
-    if (opts?.recordSize !== undefined) h.recordSize = opts.recordSize;
-    await this.call('updateArray', this.withTx(h, epoch, opts), data);
+  updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void> {
+    return this.write(UPDATE_ARRAY, epoch, oid, dkey, akey, data, opts, recx);
   }
 
   async fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh?: FreshFrom): Promise<Uint8Array | undefined> {
@@ -448,9 +489,9 @@ export class RemoteShardStore implements ShardStore {
     for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
   }
 
-  async punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void> { await this.call('punchObject', this.withTx(this.keys(epoch, oid), epoch, opts)); }
-  async punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchDkey', this.withTx(this.keys(epoch, oid, dkey), epoch, opts)); }
-  async punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void> { await this.call('punchAkey', this.withTx(this.keys(epoch, oid, dkey, akey), epoch, opts)); }
+  punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void> { return this.write('shard.punchObject', epoch, oid, undefined, undefined, undefined, opts); }
+  punchDkey(epoch: bigint, oid: bigint, dkey: Uint8Array, opts?: WriteOpts): Promise<void> { return this.write('shard.punchDkey', epoch, oid, dkey, undefined, undefined, opts); }
+  punchAkey(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, opts?: WriteOpts): Promise<void> { return this.write('shard.punchAkey', epoch, oid, dkey, akey, undefined, opts); }
 
   /**
    * A paged listing: each page continues the engine's cursor (or skips what was seen, if it
@@ -491,10 +532,10 @@ export class RemoteShardStore implements ShardStore {
   }
 
   /** The highest epoch the engine reported for this store (refreshed by every reply). */
-  queryMaxEpoch(): bigint { return this.maxEpoch; }
+  queryMaxEpoch(): bigint { return (this.maxParsed ??= BigInt(this.maxText)); }
 
   /** Ask the engine for the store's highest epoch now. */
-  async refreshMaxEpoch(): Promise<bigint> { await this.call('queryMaxEpoch', {}, undefined, true); return this.maxEpoch; }
+  async refreshMaxEpoch(): Promise<bigint> { await this.call('queryMaxEpoch', {}, undefined, true); return this.queryMaxEpoch(); }
 
   /** Aggregate the engine's store; resolves with its result as plain JSON (bigints as strings). */
   async aggregate(upTo: bigint, keep?: bigint[]): Promise<unknown> {
