@@ -11,12 +11,13 @@
  * no container rule of the job (destroyed, discards, an aggregation in force) covers the region;
  * anything else takes the memtable path (`logFlushSteps` answers undefined).
  */
-import { FLUSH_STEP_ENTRIES, VersionScratch, type ContainerRules } from './merge.js';
+import { FLUSH_STEP_ENTRIES, VERSION_CHECKED, VERSION_VALUE_BYTES, type ContainerRules } from './merge.js';
+import { xxh64 } from '../../core/xxhash.js';
+import { CSUM_SEED } from './constants.js';
 import { KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE } from './keys.js';
 import { bloomProbePrefix, type BloomProbe, type RunWriter } from './run.js';
 import { REGION_HEADER, WAL_HEADER, WalEncoder, WalType, Where, walRecordLength, type FrozenRegion } from './wal.js';
 import type { ExtentList } from './allocator.js';
-import type { MemVersion } from './memtable.js';
 
 /** Bytes of a data key before its dkey: container, section, unit object id, tag. */
 const OBJ_KEY_BYTES = 4 + 1 + 24;
@@ -92,10 +93,7 @@ export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: num
     const s = keyAt[i]! + lcp; const e = keyAt[i + 1]!;
     word[i] = (((s < e ? kb[s]! : 0) << 24) | ((s + 1 < e ? kb[s + 1]! : 0) << 16) | ((s + 2 < e ? kb[s + 2]! : 0) << 8) | (s + 3 < e ? kb[s + 3]! : 0)) >>> 0;
   }
-  const order = new Array<number>(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  // (equal words, or a key ending inside them: the bytes decide, and then the lengths)
-  order.sort((x, y) => (word[x]! - word[y]!) || compareAt(kb, keyAt[x]! + lcp, keyAt[x + 1]!, keyAt[y]! + lcp, keyAt[y + 1]!));
+  const order = sortedOrder(kb, keyAt, n, lcp, word);
   if (objBuf.length < n * OBJ_KEY_BYTES) objBuf = new Uint8Array(Math.max(2 * objBuf.length, n * OBJ_KEY_BYTES));
   const steps = write(kb, objBuf, view, base, at, seqs, keyAt, order, lcp, w);
   // (the steps hold their own references)
@@ -112,8 +110,7 @@ export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: num
  */
 function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, at: number[], seqs: number[], keyAt: Int32Array, order: number[], lcp: number, w: RunWriter): Generator<void, number> {
   const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
-  const scratch = new VersionScratch();
-  const v: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: Where.Wal, loc: 0, alloc: 0, index: 0, count: 0, recordSize: 0 };
+  const scratch = new ValueScratch();
   const EMPTY = new Uint8Array(0);
   const NO_PROBES: readonly BloomProbe[] = [];
   let written = 0;
@@ -133,7 +130,7 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
       const ka = keyAt[order[i]!]!;
       if (prevObj >= 0 && compareAt(kb, prevObj + 5 + is, prevObj + OBJ_KEY_BYTES, ka + 5 + is, ka + OBJ_KEY_BYTES) === 0) continue;
       prevObj = ka;
-      ob.set(kb.subarray(ka, ka + OBJ_KEY_BYTES), o);
+      for (let j = 0; j < OBJ_KEY_BYTES; j++) ob[o + j] = kb[ka + j]!; // (no view made to copy it)
       ob[o + 4] = SECTION_OBJECTS;
       const key = ob.subarray(o, o + OBJ_KEY_BYTES);
       o += OBJ_KEY_BYTES;
@@ -157,26 +154,44 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
         probes = [bloomProbePrefix(key, prefix), objProbe!];
       }
       akAt = ka; akLen = prefix;
-      const a = at[r]!; const m = a + 32;
-      v.seq = 0;
-      v.csum = dv.getBigUint64(m + 24, true);
-      v.len = dv.getUint32(m + 52, true);
-      const where = view[m + 68]!;
-      let inline: Uint8Array | undefined;
-      if (where === Where.Wal) {
-        const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
-        const off = a + WalEncoder.inlineOffset(dk, ak);
-        inline = view.subarray(off, off + v.len);
-        v.where = Where.Wal; v.loc = base + off; v.alloc = 0;
-      } else {
-        v.where = Where.Block; v.loc = dv.getUint32(m + 56, true) + dv.getUint32(m + 60, true) * 4294967296; v.alloc = dv.getUint32(m + 64, true);
-      }
-      w.add(key, scratch.encode(v, inline, v.loc), seqs[r]!, probes);
+      w.add(key, scratch.encode(view, dv, at[r]!, base), seqs[r]!, probes);
       if (++written % FLUSH_STEP_ENTRIES === 0) yield;
     }
     g = e;
   }
   return written;
+}
+
+/** Records a sort by number takes (an index packed below its key's word in a double: 2^21 of them). */
+const PACKED_MAX = 1 << 21;
+
+/**
+ * The record numbers in key order: by `word` (the 4 key bytes after the `lcp` every key shares)
+ * in a typed-array sort, with no call back into JavaScript per compare; records of one word (keys
+ * alike there, or ending there) are then put in order by their bytes, and then their lengths.
+ */
+function sortedOrder(kb: Uint8Array, keyAt: Int32Array, n: number, lcp: number, word: Uint32Array): number[] {
+  const order = new Array<number>(n);
+  const byBytes = (x: number, y: number): number => compareAt(kb, keyAt[x]! + lcp, keyAt[x + 1]!, keyAt[y]! + lcp, keyAt[y + 1]!);
+  if (n > PACKED_MAX) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order.sort((x, y) => (word[x]! - word[y]!) || byBytes(x, y));
+  }
+  const packed = new Float64Array(n);
+  for (let i = 0; i < n; i++) packed[i] = word[i]! * PACKED_MAX + i;
+  packed.sort();
+  for (let i = 0; i < n; i++) order[i] = packed[i]! % PACKED_MAX;
+  for (let i = 0; i < n;) {
+    const w = word[order[i]!]!;
+    let j = i + 1;
+    while (j < n && word[order[j]!] === w) j++;
+    if (j - i > 1) {
+      const run = order.slice(i, j).sort(byBytes);
+      for (let k = 0; k < run.length; k++) order[i + k] = run[k]!;
+    }
+    i = j;
+  }
+  return order;
 }
 
 /** Bytes every key `b[keyAt[i], keyAt[i+1])`, i < n, shares with the first (at most the shortest key's length). */
@@ -202,4 +217,46 @@ function compareAt(b: Uint8Array, x0: number, x1: number, y0: number, y1: number
     if (d !== 0) return d;
   }
   return (x1 - x0) - (y1 - y0);
+}
+
+/**
+ * A single's run entry value (merge.ts `putVersion`'s layout) made from its log record at `a` in
+ * `view` (absolute offset `base + a`), into a buffer reused per entry: the checksum and the
+ * locations are copied as they are in the record (no BigInt per entry), the inline value once.
+ */
+class ValueScratch {
+  private buf = new Uint8Array(VERSION_VALUE_BYTES + 4096);
+  private dv = new DataView(this.buf.buffer);
+  private views: Array<Uint8Array | undefined> = [];
+
+  encode(view: Uint8Array, rec: DataView, a: number, base: number): Uint8Array {
+    const m = a + WAL_HEADER;
+    const len = rec.getUint32(m + 52, true);
+    const inWal = view[m + 68] === Where.Wal;
+    const n = VERSION_VALUE_BYTES + (inWal ? len : 0);
+    if (n > this.buf.length) { this.buf = new Uint8Array(n); this.dv = new DataView(this.buf.buffer); this.views = []; }
+    const b = this.buf, dv = this.dv;
+    let flags = 0;
+    if (inWal) {
+      const off = a + WalEncoder.inlineOffset(rec.getUint16(m + 70, true), rec.getUint16(m + 72, true));
+      const inline = view.subarray(off, off + len);
+      b.set(inline, VERSION_VALUE_BYTES);
+      // checked: the bytes hash to the record's checksum (compared as bytes: the hash written over the slot first)
+      dv.setBigUint64(8, xxh64(inline, CSUM_SEED), true);
+      if (dv.getUint32(8, true) === rec.getUint32(m + 24, true) && dv.getUint32(12, true) === rec.getUint32(m + 28, true)) flags = VERSION_CHECKED;
+      const loc = base + off;
+      dv.setUint32(16, loc % 4294967296, true); dv.setUint32(20, Math.floor(loc / 4294967296), true);
+      dv.setUint32(24, 0, true);
+    } else {
+      dv.setUint32(16, rec.getUint32(m + 56, true), true); dv.setUint32(20, rec.getUint32(m + 60, true), true);
+      dv.setUint32(24, rec.getUint32(m + 64, true), true);
+    }
+    dv.setUint32(0, (inWal ? Where.Run : Where.Block) | (flags << 8), true); // where, flags, then 2 zero bytes
+    dv.setUint32(4, len, true);
+    dv.setUint32(8, rec.getUint32(m + 24, true), true); dv.setUint32(12, rec.getUint32(m + 28, true), true);
+    for (let i = 28; i < VERSION_VALUE_BYTES; i += 4) dv.setUint32(i, 0, true); // recordSize, index, count: a single's are 0
+    let v = this.views[n];
+    if (v === undefined) { v = b.subarray(0, n); if (n < 1024) this.views[n] = v; }
+    return v;
+  }
 }
