@@ -28,6 +28,14 @@
 
 /* How far ahead of the stripes being hashed each source is prefetched (as hashio.c's copy+hash). */
 #define XPREFETCH_BYTES 2048
+/*
+ * How far ahead each destination is prefetched for writing when the stripes are copied with
+ * ordinary stores (a mapped read's copy into the caller's buffers): the lines are owned before the
+ * stores reach them (a store to a line not in cache waits for it, the RFO). Measured in situ
+ * (1 MiB EC_4P2G1 reads, base and this build in one process, perf share of rounds_any, load
+ * 12-20): 1024 bytes ahead 35.7 -> 28.7%, 34.4 -> 30.3%; 512: 32.1 -> 29.0%; 2048: no change.
+ */
+#define XPREFETCH_DST 1024
 
 /*
  * The rounds of `K` registers (2K streams) over `len` bytes (a multiple of 32). `src[i]`/`dst[i]`
@@ -41,7 +49,7 @@ void rounds_k(int K, int copy, uint64_t (*v)[4], const uint8_t *const *src, uint
   __m512i acc[4];
   for (int j = 0; j < K; j++) acc[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)v[2 * j])), _mm256_loadu_si256((const __m256i *)v[2 * j + 1]), 1);
   for (size_t off = 0; off < len; off += 32) {
-    if ((off & 63) == 0) for (int i = 0; i < 2 * K; i++) __builtin_prefetch(src[i] + off + XPREFETCH_BYTES);
+    if ((off & 63) == 0) { for (int i = 0; i < 2 * K; i++) __builtin_prefetch(src[i] + off + XPREFETCH_BYTES); if (copy == 1) for (int i = 0; i < 2 * K; i++) __builtin_prefetch(dst[i] + off + XPREFETCH_DST, 1); }
     for (int j = 0; j < K; j++) {
       __m256i a = _mm256_loadu_si256((const __m256i *)(src[2 * j] + off));
       __m256i b = _mm256_loadu_si256((const __m256i *)(src[2 * j + 1] + off));
