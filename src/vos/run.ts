@@ -398,6 +398,32 @@ export interface ChunkSource {
 }
 
 
+/** Bloom probe words a run writer starts with room for (it doubles them as entries come). */
+const BLOOM_H_START = 1024;
+/** A finished writer's probe words. */
+const NO_PROBE_HASHES = new Int32Array(0);
+
+/**
+ * Chunk buffers run writers of this thread finished with, all zeros again, at most
+ * SPARE_CHUNK_BUFS: a writer takes one instead of a new one. A new 1 MiB buffer per run written
+ * (every flush on the flush worker) is a zero fill and 256 page faults on first touch: it was the
+ * largest cost of placing blocks.
+ */
+const spareChunkBufs: Uint8Array[] = [];
+const SPARE_CHUNK_BUFS = 2;
+
+function takeChunkBuf(n: number): Uint8Array {
+  for (let i = spareChunkBufs.length - 1; i >= 0; i--) {
+    if (spareChunkBufs[i]!.length === n) return spareChunkBufs.splice(i, 1)[0]!;
+  }
+  return new Uint8Array(n);
+}
+
+/** Give back a chunk buffer whose bytes are all zero. */
+function giveChunkBuf(b: Uint8Array): void {
+  if (spareChunkBufs.length < SPARE_CHUNK_BUFS) spareChunkBufs.push(b);
+}
+
 /**
  * Whether `a` sorts strictly before `b` (`compareKeys(a, b) < 0`, keys.ts), in JavaScript: a run writer
  * checks it per entry, and neighbours in a run differ within their first few dozen bytes, fewer
@@ -420,7 +446,9 @@ export class RunWriter {
   private chunkUsed = 0;
   private readonly indexRefs: Array<{ first: Uint8Array; ref: BlockRef }> = [];
   private pendingIndex: Array<{ first: Uint8Array; ref: BlockRef }> = [];
-  private bloomH: number[] = [];
+  /** The entries' bloom probes, h1 and h2 in turn (`bloomN` of them): a typed array, not a pushed-to array of numbers. */
+  private bloomH = new Int32Array(BLOOM_H_START);
+  private bloomN = 0;
   private entries = 0;
   private punches = 0;
   private bytes = 0;
@@ -440,7 +468,11 @@ export class RunWriter {
     const n = 6 + key.length + value.length;
     if (this.data.count > 0 && this.data.sizeWith(n) > TARGET_BLOCK_BYTES) this.flushData();
     this.data.addEntry(key, value);
-    for (const p of bloomKeys) this.bloomH.push(p.h1, p.h2);
+    for (let i = 0; i < bloomKeys.length; i++) {
+      const p = bloomKeys[i]!;
+      if (this.bloomN + 2 > this.bloomH.length) { const h = new Int32Array(this.bloomH.length * 2); h.set(this.bloomH); this.bloomH = h; }
+      this.bloomH[this.bloomN++] = p.h1; this.bloomH[this.bloomN++] = p.h2; // (32-bit: every use reads them with >>> and <<)
+    }
     this.entries++;
     // data keys end with [tag][16-byte stamp]; object-table keys (section 1) have no tag
     if (key[4] === 0x02 && key[key.length - 17] === 0x01) this.punches++;
@@ -466,6 +498,8 @@ export class RunWriter {
     this.flushIndexBlocks(true);
     const bloom = this.writeBloom();
     this.flushChunk();
+    // (every chunk written and zeroed again: another writer of this thread takes the buffer)
+    if (this.chunkBuf !== undefined) { giveChunkBuf(this.chunkBuf); this.chunkBuf = undefined; }
     return {
       id: this.id, level: this.level, entries: this.entries, bytes: this.bytes, minSeq: this.minSeq === Number.MAX_SAFE_INTEGER ? 0 : this.minSeq,
       maxSeq: this.maxSeq, chunks: this.chunks.slice(), index: this.indexRefs, bloom, first: this.first!, last: this.last!, punches: this.punches,
@@ -481,7 +515,7 @@ export class RunWriter {
 
   private place(bytes: Uint8Array): number {
     const cb = this.src.chunkBytes;
-    assert(bytes.length <= cb, 'block larger than a chunk', { len: bytes.length, chunk: cb });
+    if (bytes.length > cb) assert(false, 'block larger than a chunk', { len: bytes.length, chunk: cb });
     if (this.chunkOff < 0 || this.chunkUsed + bytes.length > cb) {
       this.flushChunk();
       this.chunkOff = this.src.allocChunk();
@@ -489,7 +523,7 @@ export class RunWriter {
       this.chunkUsed = 0;
     }
     const at = this.chunkOff + this.chunkUsed;
-    this.chunkBuf ??= new Uint8Array(cb);
+    this.chunkBuf ??= takeChunkBuf(cb);
     this.chunkBuf.set(bytes, this.chunkUsed);
     this.chunkUsed += (bytes.length + 7) & ~7;
     this.bytes += bytes.length;
@@ -541,11 +575,11 @@ export class RunWriter {
   }
 
   private writeBloom(): BlockRef[] {
-    const keys = this.bloomH.length / 2;
+    const keys = this.bloomN / 2;
     const nb = Math.max(1, Math.ceil((keys * BLOOM_BITS_PER_KEY) / BLOOM_BLOCK_BITS));
     const blocks = Array.from({ length: nb }, () => new Uint8Array(BLOOM_BLOCK_BITS / 8));
     const h = this.bloomH;
-    for (let i = 0; i < h.length; i += 2) setBloomBits(blocks[(h[i]! >>> 0) % nb]!, h[i + 1]!);
+    for (let i = 0; i < this.bloomN; i += 2) setBloomBits(blocks[(h[i]! >>> 0) % nb]!, h[i + 1]!);
     const refs: BlockRef[] = [];
     const bb = new BlockBuilder();
     for (const body of blocks) {
@@ -554,7 +588,7 @@ export class RunWriter {
       const { bytes, csum } = bb.seal(BlockKind.Bloom);
       refs.push({ off: this.place(bytes), len: bytes.length, csum });
     }
-    this.bloomH = [];
+    this.bloomH = NO_PROBE_HASHES; this.bloomN = 0;
     return refs;
   }
 }
