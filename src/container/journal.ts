@@ -140,6 +140,13 @@ export interface AppendRecord {
    * record (`PAYLOAD_DONE_SET`) whose epoch is `epoch`, the highest of them. Wins over the others.
    */
   epochs?: readonly bigint[];
+  /**
+   * Whole records already encoded (a written group's bytes, as `writeBatch` returned them: a
+   * checkpoint's rewrite keeping every record of a group): copied as they are, each with the lag
+   * of its new place (0 in a rewrite) and its checksum taken again when that changed its lag.
+   * `type` and `epoch` are not used then. Only where no other field is given.
+   */
+  packed?: Uint8Array;
 }
 
 /**
@@ -334,6 +341,7 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>, lag = -1): Buffer {
     if (r.epochs !== undefined) body = 4 + 8 * r.epochs.length;
     else if (r.bin !== undefined) body = r.bin.length;
     else if (r.intent !== undefined) body = intentBytes(r.intent);
+    else if (r.packed !== undefined) { lens[i] = r.packed.length; total += r.packed.length; continue; }
     else {
       const j = r.json ?? (r.payload === undefined || isEmpty(r.payload) ? EMPTY_PAYLOAD : JSON.stringify(r.payload));
       jsons[i] = j;
@@ -354,6 +362,7 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>, lag = -1): Buffer {
   let at = 0;
   for (let i = 0; i < recs.length; i++) {
     const r = recs[i]!, len = lens[i]!;
+    if (r.packed !== undefined) { copyPacked(r.packed, out, dv, at, lag); at += len; continue; }
     const j = jsons[i];
     // The checksummed bytes (header [8, 24), then the payload) are built in the scratch, hashed
     // there, and the payload copied into the batch once.
@@ -387,6 +396,30 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>, lag = -1): Buffer {
   }
   if (shared) jsons.fill(undefined, 0, recs.length); // (no payload text kept alive by the scratch)
   return out;
+}
+
+/**
+ * `encodeBatch` of an `AppendRecord.packed`: its records copied to `out` at `at` (`dv` views
+ * `out`), each given the lag of its new place (`lag` as `encodeBatch` takes it) and, when that is
+ * not the lag it had, its checksum again.
+ */
+function copyPacked(packed: Uint8Array, out: Buffer, dv: DataView, at: number, lag: number): void {
+  out.set(packed, at);
+  const end = at + packed.length;
+  let q = at;
+  while (q < end) {
+    const len = q + REC_HEADER <= end ? dv.getUint32(q + 4, true) : 0;
+    if (dv.getUint32(q, true) !== REC_MAGIC || len < REC_HEADER || q + len > end) assert(false, 'packed bytes are whole journal records', { at: q - at, length: packed.length });
+    const lagAt = lag < 0 ? 0 : Math.min(0xffffffff, lag + q);
+    if (dv.getUint32(q + 12, true) !== lagAt) {
+      dv.setUint32(q + 12, lagAt, true);
+      const view = hashView(len - REC_HEADER + HASHED_HEADER);
+      hashScratch.set(out.subarray(q + 8, q + 24), 0); // (TypedArray set: Buffer.copy's argument checks cost more, cold)
+      hashScratch.set(out.subarray(q + REC_HEADER, q + len), HASHED_HEADER);
+      dv.setBigUint64(q + 24, xxh64(view.whole), true);
+    }
+    q += len;
+  }
 }
 
 function isEmpty(o: Record<string, unknown>): boolean {

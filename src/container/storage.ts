@@ -38,7 +38,7 @@ class PackedGroup {
    * was not 1-32 hex digits: a checkpoint then reads them from the bytes, as any group it keeps
    * part of). A checkpoint that drops the whole group takes its ids from there, without walking it.
    */
-  constructor(readonly bytes: Buffer, readonly maxEpoch: bigint, readonly records: number, public idFrom: number, public idTo: number) {}
+  constructor(readonly bytes: Buffer, readonly maxEpoch: bigint, readonly records: number, public idFrom: number, public idTo: number, readonly minEpoch: bigint = 0n) {}
 }
 
 /** What a redo journal keeps of the records written since its last rewrite (in file order). */
@@ -70,6 +70,13 @@ function jsonObjects(text: string): string[] {
   return Array.isArray(o) ? o.filter((x): x is string => typeof x === 'string') : [];
 }
 
+/** `JSON.stringify({ objects })` of a DONE record naming `objects` in hex (no escaping: hex digits), without the generic serialiser (a checkpoint writes 1024 of them, cold). */
+function doneJson(objects: readonly bigint[]): string {
+  let s = '{"objects":[';
+  for (let i = 0; i < objects.length; i++) s += (i === 0 ? '"' : ',"') + objects[i]!.toString(16) + '"';
+  return s + ']}';
+}
+
 /** The records of live entries, one object each (records a checkpoint's rewrite adds after its prepared file). */
 function liveRecords(entries: readonly LiveEntry[]): QueuedRecord[] {
   const out: QueuedRecord[] = [];
@@ -77,6 +84,20 @@ function liveRecords(entries: readonly LiveEntry[]): QueuedRecord[] {
     if (!(e instanceof PackedGroup)) { out.push(e); continue; }
     const b = e.bytes;
     Journal.forEachBatchRecord(b, (type, epoch, start, end, binary) => { out.push(packedRecord(b, type, epoch, start, end, binary)); });
+  }
+  return out;
+}
+
+/**
+ * The records of live entries as a rewrite encodes them again: a packed group as its bytes
+ * (`AppendRecord.packed`: copied, no record decoded, no id of its INTENTs parsed; the group stays
+ * live, its ids in `liveIds`).
+ */
+function rewriteRecords(entries: readonly LiveEntry[]): AppendRecord[] {
+  const out: AppendRecord[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    out[i] = e instanceof PackedGroup ? { type: JournalType.Intent, epoch: e.maxEpoch, packed: e.bytes } : e;
   }
   return out;
 }
@@ -564,15 +585,16 @@ export class LocalContainerStorage implements ContainerStorage {
     if (written !== undefined) {
       // (a copy: the batch buffer is reused by the next encode)
       const ids = this.liveIds, from = ids.n;
-      let max = 0n, ok = true;
+      let max = 0n, min = -1n, ok = true;
       for (let i = 0; i < recs.length; i++) {
         const r = recs[i]!;
         if (r.epoch > max) max = r.epoch;
+        if (min < 0n || r.epoch < min) min = r.epoch;
         const objs = r.objects;
         if (objs !== undefined && ok) for (let k = 0; k < objs.length; k++) if (!ids.addHex(objs[k]!)) { ok = false; break; }
       }
       if (!ok) ids.n = from;
-      this.live.push(new PackedGroup(Buffer.from(written), max, recs.length, ok ? from : -1, ids.n));
+      this.live.push(new PackedGroup(Buffer.from(written), max, recs.length, ok ? from : -1, ids.n, min < 0n ? 0n : min));
       return;
     }
     let bins: Array<Uint8Array | undefined> | undefined;
@@ -615,7 +637,9 @@ export class LocalContainerStorage implements ContainerStorage {
    */
   private async dropRedoAsync(covered: bigint, history: CommitEvent[]): Promise<void> {
     const n = this.live.length;
-    const kept: QueuedRecord[] = [];
+    // (in file order; a packed group every record of which is kept stays packed: its ids stay in
+    // `liveIds` and no id of its INTENTs is parsed)
+    const kept: LiveEntry[] = [];
     // the object ids of the dropped INTENTs, parsed from their bytes (no string or BigInt per id)
     const dropped = new IdWords();
     let drops = 0;
@@ -629,6 +653,7 @@ export class LocalContainerStorage implements ContainerStorage {
       const e = this.live[i]!;
       if (e instanceof PackedGroup) {
         if (e.maxEpoch <= covered && e.idFrom >= 0) { drops += e.records; dropped.addWords(this.liveIds, e.idFrom, e.idTo); continue; } // (all dropped)
+        if (e.minEpoch > covered && e.idFrom >= 0) { kept.push(e); continue; } // (all kept)
         const b = e.bytes;
         drops += Journal.splitBatch(b, covered, (type, epoch, start, end, binary) => { kept.push(packedRecord(b, type, epoch, start, end, binary)); }, (start, end, binary) => intentIds(b, start, end, binary));
         continue;
@@ -641,10 +666,10 @@ export class LocalContainerStorage implements ContainerStorage {
     if (dropped.n > 0 && !(await this.foldIntoRegistry(dropped))) return;
     const retained: QueuedRecord[] = [];
     for (const ev of history.slice(-REDO_RETAINED_HISTORY)) {
-      if (ev.epoch <= covered) retained.push({ type: JournalType.Done, epoch: ev.epoch, payload: { objects: ev.objects.map((o) => o.toString(16)) } });
+      if (ev.epoch <= covered) retained.push({ type: JournalType.Done, epoch: ev.epoch, json: doneJson(ev.objects) });
     }
     // (zeros for the records of the whole next interval, written with the new file, off the event loop)
-    const prep = await this.journal.prepareReplace([...retained, ...kept], REDO_CHECKPOINT_BYTES + JOURNAL_PREALLOC_BYTES);
+    const prep = await this.journal.prepareReplace([...retained, ...rewriteRecords(kept)], REDO_CHECKPOINT_BYTES + JOURNAL_PREALLOC_BYTES);
     this.draining = true;
     while (this.syncsRunning > 0) await new Promise<void>((r) => this.syncEnded.push(r));
     if (this.closed || this.rewriteStale) { this.draining = false; this.journal.abandonReplace(prep); if (this.queue.length) this.gather(); return; }
@@ -653,7 +678,7 @@ export class LocalContainerStorage implements ContainerStorage {
     const extra = this.live.slice(n);
     try {
       await this.journal.commitReplace(prep, liveRecords(extra), () => liveRecords(this.live.slice(n + extra.length)));
-      this.live = (kept as LiveEntry[]).concat(this.live.slice(n));
+      this.live = kept.concat(this.live.slice(n));
       // the ids of the packed groups still live (written meanwhile) move to a new sink
       const ids = new IdWords();
       for (const e of this.live) if (e instanceof PackedGroup && e.idFrom >= 0) { const from = ids.n; ids.addWords(this.liveIds, e.idFrom, e.idTo); e.idFrom = from; e.idTo = ids.n; }
@@ -879,6 +904,8 @@ const HEX_DIGIT = (() => {
 })();
 /** 2^21: `IdWords.records` sorts keys `word * 2^21 + position` (exact in a double below 2^53). */
 const SORT_POS = 2097152;
+/** Whether this machine stores a Uint32Array's words little-endian (`IdWords.records` swaps them to big-endian). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * Object ids gathered for the registry (a checkpoint's fold, `hexIdRecords`): each parsed from
@@ -987,20 +1014,20 @@ export class IdWords {
         }
       }
     }
-    const out = new Uint8Array(16 * n);
-    const dv = new DataView(out.buffer);
+    // the words in sorted order, each id once, then made big-endian by one native byte swap (a
+    // DataView store per word costs a call each in the cold code a checkpoint runs)
+    const out32 = new Uint32Array(4 * n);
     let m = 0;
     for (let j = 0; j < n; j++) {
       const b = 4 * order[j]!;
-      if (m > 0) {
-        const p = 4 * order[j - 1]!;
-        if (w[p] === w[b] && w[p + 1] === w[b + 1] && w[p + 2] === w[b + 2] && w[p + 3] === w[b + 3]) continue;
-      }
-      dv.setUint32(16 * m, w[b]!, false); dv.setUint32(16 * m + 4, w[b + 1]!, false);
-      dv.setUint32(16 * m + 8, w[b + 2]!, false); dv.setUint32(16 * m + 12, w[b + 3]!, false);
-      m++;
+      const w0 = w[b]!, w1 = w[b + 1]!, w2 = w[b + 2]!, w3 = w[b + 3]!;
+      if (m > 0 && out32[m - 4] === w0 && out32[m - 3] === w1 && out32[m - 2] === w2 && out32[m - 1] === w3) continue;
+      out32[m] = w0; out32[m + 1] = w1; out32[m + 2] = w2; out32[m + 3] = w3;
+      m += 4;
     }
-    return out.subarray(0, 16 * m);
+    const out = Buffer.from(out32.buffer, 0, 4 * m);
+    if (LITTLE_ENDIAN) out.swap32();
+    return new Uint8Array(out.buffer, 0, 4 * m);
   }
 }
 

@@ -217,6 +217,48 @@ t('a written batch read back record by record (forEachBatchRecord, intentObjects
   assert.is(intentObjects(Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0x67, 0x67]), 0, 16), undefined, 'not hex');
 });
 
+t('a rewrite copies written groups whole (AppendRecord.packed): each record read back in both copies as written, its lag 0 and its checksum taken again (a pipelined group\'s records had lags); bytes that are not whole records are refused', async () => {
+  const p = join(tmpDir(), 'j');
+  const { journal } = Journal.open(p, { durable: true });
+  const rng = new Rng(11);
+  const groups: Buffer[] = [];
+  const want: Array<{ type: JournalType; epoch: bigint; payload?: unknown }> = [];
+  let e = 100n;
+  for (let g = 0; g < 6; g++) {
+    // (written without a sync between them: every group after the first has records of lag > 0)
+    const recs: AppendRecord[] = [];
+    for (let i = 0; i < 1 + rng.int(20); i++) {
+      e++;
+      const k = rng.int(3);
+      if (k === 0) recs.push({ type: JournalType.Intent, epoch: e, intent: { targets: [1, 2], objects: [(e * 7919n).toString(16)] } });
+      else if (k === 1) recs.push({ type: JournalType.Done, epoch: e, epochs: [e - 1n, e] });
+      else recs.push({ type: JournalType.Abort, epoch: e, payload: { recovered: true } });
+    }
+    groups.push(Buffer.from(journal.writeBatch(recs)!));
+  }
+  const lagged = groups.slice(1).some((b) => copyRecords(Buffer.concat([Buffer.alloc(16), b])).some((r) => b.readUInt32LE(r.off - 16 + 12) > 0));
+  assert.ok(lagged, 'the groups hold records of lag > 0');
+  await journal.sync();
+  const before = Journal.read(p).records.filter((r) => r.epoch > 100n);
+  for (const r of before) want.push({ type: r.type, epoch: r.epoch, payload: r.payload });
+  const prep = await journal.prepareReplace([{ type: JournalType.Done, epoch: 1n, payload: { objects: ['ab'] } }, ...groups.map((b) => ({ type: JournalType.Intent, epoch: 0n, packed: b }))], JOURNAL_PREALLOC_BYTES);
+  await journal.commitReplace(prep, []);
+  const got = Journal.read(p);
+  assert.is(got.damaged, false, 'no record damaged');
+  assert.equal(got.records.filter((r) => r.epoch > 100n).map((r) => ({ type: r.type, epoch: r.epoch, payload: r.payload })), want, 'every record of the groups, in order');
+  for (const c of [0, 1] as const) {
+    const img = copyImage(p, c);
+    const recs = copyRecords(img);
+    assert.is(recs.length, 1 + groups.reduce((n, b) => n + copyRecords(Buffer.concat([Buffer.alloc(16), b])).length, 0), `copy ${c}: every record`);
+    for (const r of recs) assert.is(img.readUInt32LE(r.off + 12), 0, `copy ${c}: lag 0 at ${r.off}`);
+  }
+  // not whole records: refused before anything is written
+  let err: unknown;
+  try { await journal.prepareReplace([{ type: JournalType.Intent, epoch: 0n, packed: groups[0]!.subarray(0, groups[0]!.length - 1) }]); } catch (x) { err = x; }
+  assert.is((err as { code?: string } | undefined)?.code, 'ASSERTION_FAILED');
+  journal.close();
+});
+
 t('redo checkpoints keep the groups written as packed bytes: the records above the covered epoch survive the rewrite byte for byte (replayed with their values after a crash, their rollback discarded again), the ids of the dropped ones reach the registry (vs a model)', async () => {
   const dir = join(tmpDir(), 'c');
   const s = await LocalContainerStorage.open(dir, true, { redo: true });
