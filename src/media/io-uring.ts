@@ -99,9 +99,10 @@ export interface NativeAddon {
    * be made). A `hashedBatch` read carrying it as a 7th element copies its bytes out of the
    * mapping and hashes them in the same pass; a fault in the mapping (SIGBUS: the file cut short,
    * an unreadable page) is caught and the request read with preadv instead. Absent from addons
-   * built before it existed.
+   * built before it existed. `zapBytes` (read-only mappings only): drop the mapping's page-table
+   * entries after this many bytes of chunks first touched (0: never; default 64 MiB).
    */
-  mapFile?(fd: number, length: number, writable?: boolean): FileMap | undefined;
+  mapFile?(fd: number, length: number, writable?: boolean, zapBytes?: number): FileMap | undefined;
   /** True where hashed batch writes take a writable mapping (`hashedBatch`'s map of a write; absent from addons built before). */
   readonly mappedBatchWrites?: boolean;
   /**
@@ -115,9 +116,10 @@ export interface NativeAddon {
    * A small value read out of a mapping (`mapFile`) on the calling thread: `view.length` bytes at
    * `position` copied into `view`, XXH64 of them in the same pass; no system call. -1 when the
    * mapping cannot take it or faulted (SIGBUS, caught): read it with pread instead. Absent from
-   * addons built before it existed.
+   * addons built before it existed. With an array of 1 to 64 views: the bytes at `position` across
+   * them in order, one XXH64 of them all.
    */
-  mapReadHashSync?(map: FileMap, view: Uint8Array, position: number, seed: bigint): bigint | number;
+  mapReadHashSync?(map: FileMap, view: Uint8Array | readonly Uint8Array[], position: number, seed: bigint): bigint | number;
   /** No new request takes `map`; it is unmapped once the batches using it have completed. */
   unmapFile?(map: FileMap): void;
   /**
