@@ -71,13 +71,23 @@ export interface Prepared {
   intent: Promise<void>;
 }
 
-interface Decided { cont: string; epoch: bigint; d: Decision; units: string[] | undefined }
+interface Decided { cont: string; epoch: bigint; d: Decision; units: string[] | undefined; m: ContDecisions }
 
-/** The remembered decisions of one container, and the highest epoch ever put in (a new commit's epoch is usually above it: no lookup). */
+/**
+ * The remembered decisions of one container, the highest epoch ever put in (a new commit's epoch
+ * is usually above it: no lookup), and its floors. Kept for the table's life once made (the floors
+ * outlive the decisions), so forgetting a decision touches its own entry only (it was 4 map
+ * operations on two more per-container maps, per decision once the table is full).
+ */
 class ContDecisions {
   readonly byEpoch = new Map<bigint, Decided>();
   max = 0n;
+  /** Decisions at or below this epoch were forgotten (-1n: none was). */
+  forgotten = -1n;
+  /** Watcher history starts above this epoch (-1n: no commit was forgotten). */
+  history = -1n;
 }
+
 
 /** An already settled promise, shared (a pair whose INTENT needs no wait). */
 const SETTLED: Promise<void> = Promise.resolve();
@@ -97,10 +107,6 @@ export class TxTable {
   private readonly decidedByCont = new Map<string, ContDecisions>();
   private decidedOrder: Decided[] = [];
   private decidedHead = 0;
-  /** Per container: decisions at or below this epoch were forgotten. */
-  private readonly forgotten = new Map<string, bigint>();
-  /** Per container: watcher history starts above this epoch. */
-  private readonly historyFrom = new Map<string, bigint>();
   /** Notified whenever a prepared pair is decided or a write finishes applying. */
   readonly changed = new Notifier();
 
@@ -119,8 +125,9 @@ export class TxTable {
 
   private replay(r: TxRecord): void {
     if (r.t === 'F') {
-      if (r.f !== undefined) this.raise(this.forgotten, r.c, BigInt(r.f));
-      if (r.w !== undefined) this.raise(this.historyFrom, r.c, BigInt(r.w));
+      const m = this.contOf(r.c);
+      if (r.f !== undefined) { const f = BigInt(r.f); if (f > m.forgotten) m.forgotten = f; }
+      if (r.w !== undefined) { const w = BigInt(r.w); if (w > m.history) m.history = w; }
       return;
     }
     if (r.e === undefined || !/^\d+$/.test(r.e)) return;
@@ -152,9 +159,11 @@ export class TxTable {
     }
   }
 
-  private raise(m: Map<string, bigint>, cont: string, e: bigint): void {
-    const cur = m.get(cont);
-    if (cur === undefined || e > cur) m.set(cont, e);
+  /** The decisions of `cont` (made on first use). */
+  private contOf(cont: string): ContDecisions {
+    let m = this.decidedByCont.get(cont);
+    if (m === undefined) { m = new ContDecisions(); this.decidedByCont.set(cont, m); }
+    return m;
   }
 
   private add(cont: string, epoch: bigint, desc: TxDescriptor | undefined): Prepared {
@@ -185,21 +194,20 @@ export class TxTable {
 
   /** Remember a decision (bounded: the oldest are forgotten, raising their container's floor). */
   private remember(cont: string, epoch: bigint, d: Decision, units?: string[]): void {
-    let m = this.decidedByCont.get(cont);
-    if (m?.byEpoch.has(epoch)) return;
-    const rec: Decided = { cont, epoch, d, units };
-    if (!m) { m = new ContDecisions(); this.decidedByCont.set(cont, m); }
-    m.byEpoch.set(epoch, rec);
+    const m = this.contOf(cont);
+    // (an epoch above every one put in cannot be there yet)
     if (epoch > m.max) m.max = epoch;
+    else if (m.byEpoch.has(epoch)) return;
+    const rec: Decided = { cont, epoch, d, units, m };
+    m.byEpoch.set(epoch, rec);
     this.decidedOrder.push(rec);
     while (this.decidedOrder.length - this.decidedHead > MAX_DECIDED) {
       const old = this.decidedOrder[this.decidedHead]!;
       this.decidedOrder[this.decidedHead++] = undefined as unknown as Decided;
-      const om = this.decidedByCont.get(old.cont);
-      om?.byEpoch.delete(old.epoch);
-      if (om?.byEpoch.size === 0) this.decidedByCont.delete(old.cont);
-      this.raise(this.forgotten, old.cont, old.epoch);
-      if (old.d === 'commit') this.raise(this.historyFrom, old.cont, old.epoch);
+      const om = old.m;
+      om.byEpoch.delete(old.epoch);
+      if (old.epoch > om.forgotten) om.forgotten = old.epoch;
+      if (old.d === 'commit' && old.epoch > om.history) om.history = old.epoch;
     }
     if (this.decidedHead > MAX_DECIDED) { this.decidedOrder = this.decidedOrder.slice(this.decidedHead); this.decidedHead = 0; }
   }
@@ -215,15 +223,15 @@ export class TxTable {
   /** What was decided for (cont, epoch): a decision, 'forgotten' (too long ago to tell), or undefined. */
   decidedOf(cont: string, epoch: bigint): Decision | 'forgotten' | undefined {
     const m = this.decidedByCont.get(cont);
-    if (m !== undefined && epoch <= m.max) { const d = m.byEpoch.get(epoch); if (d) return d.d; }
-    const f = this.forgotten.get(cont);
-    return f !== undefined && epoch <= f ? 'forgotten' : undefined;
+    if (m === undefined) return undefined;
+    if (epoch <= m.max) { const d = m.byEpoch.get(epoch); if (d) return d.d; }
+    return epoch <= m.forgotten ? 'forgotten' : undefined;
   }
 
   /** 'forgotten' when decisions of (cont, epoch) would have been forgotten by now. */
   private forgottenAt(cont: string, epoch: bigint): 'forgotten' | undefined {
-    const f = this.forgotten.get(cont);
-    return f !== undefined && epoch <= f ? 'forgotten' : undefined;
+    const m = this.decidedByCont.get(cont);
+    return m !== undefined && epoch <= m.forgotten ? 'forgotten' : undefined;
   }
 
   /** Whether more prepared pairs may be taken. */
@@ -362,16 +370,18 @@ export class TxTable {
   }
 
   /** Watcher history of `cont` starts above this epoch (older commits were forgotten). */
-  historyStart(cont: string): bigint { return this.historyFrom.get(cont) ?? 0n; }
+  historyStart(cont: string): bigint {
+    const h = this.decidedByCont.get(cont)?.history;
+    return h !== undefined && h > 0n ? h : 0n;
+  }
 
   /** Rewrite the log down to what is prepared and remembered, once it outgrew TXLOG_COMPACT_BYTES. */
   private maybeCompact(): void {
     if (this.log.bytes < TXLOG_COMPACT_BYTES) return;
     const recs: TxRecord[] = [];
-    const conts = new Set([...this.forgotten.keys(), ...this.historyFrom.keys()]);
-    for (const c of conts) {
-      const f = this.forgotten.get(c), w = this.historyFrom.get(c);
-      recs.push({ t: 'F', c, ...(f !== undefined ? { f: f.toString() } : {}), ...(w !== undefined ? { w: w.toString() } : {}) });
+    for (const [c, m] of this.decidedByCont) {
+      if (m.forgotten < 0n && m.history < 0n) continue;
+      recs.push({ t: 'F', c, ...(m.forgotten >= 0n ? { f: m.forgotten.toString() } : {}), ...(m.history >= 0n ? { w: m.history.toString() } : {}) });
     }
     for (const d of this.remembered()) recs.push({ t: d.d === 'commit' ? 'D' : 'A', c: d.cont, e: d.epoch.toString(), ...(d.units ? { u: d.units } : {}) });
     for (const m of this.byCont.values()) {

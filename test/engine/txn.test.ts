@@ -9,10 +9,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { appendFileSync, statSync } from 'node:fs';
-import { initXxhash } from '../../core/xxhash.js';
-import { TxTable, MAX_PREPARED } from '../../src/engine/txn.js';
-import { TxLog, recordText, type TxRecord } from '../../src/engine/txlog.js';
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { TxTable, MAX_PREPARED, MAX_DECIDED } from '../../src/engine/txn.js';
+import { TxLog, recordText, MAX_TXLOG_RECORD, TXLOG_FORMAT_VERSION, type TxRecord } from '../../src/engine/txlog.js';
 import { decideFrom } from '../../src/engine/commits.js';
 import { tmpDir, rejectsWith } from '../helpers/tmp.js';
 
@@ -127,6 +127,109 @@ t('record text parses to the record for every shape (odd container names and epo
     { t: 'D', c: 'a"b\\c\u0001', e: '9', u: ['x"y'] }, { t: 'I', c: 'c', e: '1"2' }, { t: 'I', c: 'c', e: '' }, { t: 'I', c: 'c', e: '1', n: 1.5, r: [1] },
   ];
   for (const r of recs) assert.equal(JSON.parse(recordText(r)), JSON.parse(JSON.stringify(r)), JSON.stringify(r));
+});
+
+/** A log image of format version 1 (a header and an xxh64 per record), as builds before version 2 wrote it. */
+function v1Image(recs: readonly TxRecord[]): Buffer {
+  const head = Buffer.alloc(16);
+  head.write('CAIRNTXL', 0, 'latin1');
+  head.writeUInt32LE(1, 8);
+  return Buffer.concat([head, ...recs.map((r) => {
+    const json = Buffer.from(JSON.stringify(r));
+    const h = Buffer.alloc(16);
+    h.writeUInt32LE(0x524c5854, 0);
+    h.writeUInt32LE(16 + json.length, 4);
+    h.writeBigUInt64LE(xxh64(json), 8);
+    return Buffer.concat([h, json]);
+  })]);
+}
+
+t('a version-1 log is read (its torn tail cut) and rewritten as version 2; a newer version is refused', async () => {
+  const path = join(tmpDir(), 'tx.log');
+  const recs: TxRecord[] = [
+    { t: 'I', c: C, e: '100', n: 2, r: [1, ME] },
+    { t: 'I', c: D, e: '100', n: 1, r: [ME, 3] }, { t: 'P', c: D, e: '100', n: 1, r: [ME, 3], u: ['30064771072'] },
+    { t: 'I', c: C, e: '300', n: 1, r: [ME] }, { t: 'D', c: C, e: '300', u: ['17179869184'] }, { t: 'A', c: C, e: '400' },
+  ];
+  // (a torn v1 record after them: cut)
+  writeFileSync(path, Buffer.concat([v1Image(recs), Buffer.from([0x54, 0x58, 0x4c, 0x52, 0xff, 0, 0, 0, 1, 2])]));
+  assert.equal(TxLog.read(path), recs, 'read as it is');
+  const { table, undecided } = TxTable.open(path, false, ME);
+  assert.is(readFileSync(path).readUInt32LE(8), TXLOG_FORMAT_VERSION, 'rewritten in the current format when opened');
+  assert.equal(undecided.map((p) => `${p.cont}/${p.epoch}/${p.complete}`).sort(), [`${C}/100/false`, `${D}/100/true`].sort());
+  assert.is(table.decidedOf(C, 300n), 'commit');
+  assert.is(table.decidedOf(C, 400n), 'abort');
+  const b = table.admit(C, 500n, { ranks: [ME], n: 1 }, '1');
+  await b.intent; await table.applied(b);
+  table.close();
+  assert.equal(TxLog.read(path), [...recs, { t: 'I', c: C, e: '500', n: 1, r: [ME] }, { t: 'D', c: C, e: '500', u: ['1'] }], 'the old records, then the new ones');
+  // A log of a newer format: FORMAT_VERSION, the file left alone.
+  const newer = readFileSync(path);
+  newer.writeUInt32LE(TXLOG_FORMAT_VERSION + 1, 8);
+  writeFileSync(path, newer);
+  assert.throws(() => TxTable.open(path, false, ME), (e: unknown) => (e as { code?: string }).code === 'FORMAT_VERSION');
+  assert.throws(() => TxLog.read(path), (e: unknown) => (e as { code?: string }).code === 'FORMAT_VERSION');
+  assert.equal(readFileSync(path), newer);
+});
+
+t('the records of one synchronous stretch are one checksummed group: a damaged group is cut whole, the groups before it stay', async () => {
+  const path = join(tmpDir(), 'tx.log');
+  const { table } = TxTable.open(path, false, ME);
+  const a = table.admit(C, 10n, { ranks: [ME], n: 1 }, '1');
+  await a.intent; await table.applied(a);
+  const size = statSync(path).size;
+  const ps = [20n, 21n, 22n].map((e) => table.admit(C, e, { ranks: [1, ME], n: 1 }, '2'));
+  await ps[0]!.intent;
+  assert.ok(ps.every((p) => p.intent === ps[0]!.intent), 'one write for the three INTENTs');
+  table.close();
+  assert.is(TxLog.read(path).length, 5, 'I+D, then the three INTENTs');
+  // A byte of the last group's body flipped: the group fails its checksum and is cut whole.
+  const img = readFileSync(path);
+  img[img.length - 3] ^= 0x20;
+  writeFileSync(path, img);
+  const again = TxTable.open(path, false, ME);
+  assert.is(statSync(path).size, size, 'cut at the damaged group');
+  assert.is(again.undecided.length, 0, 'none of its INTENTs is known (none of their writes was applied: each waits for its group)');
+  assert.is(again.table.decidedOf(C, 10n), 'commit');
+  // A record too large for a group is refused and leaves the log whole.
+  assert.throws(() => again.table.tombstone(C.slice(0, 35) + 'x'.repeat(MAX_TXLOG_RECORD), 5n), (e: unknown) => (e as { code?: string }).code === 'CORRUPTED');
+  const c = again.table.admit(C, 30n, { ranks: [ME], n: 1 }, '3');
+  await c.intent; await again.table.applied(c);
+  again.table.close();
+  assert.equal(TxLog.read(path).slice(-2).map((r) => `${r.t}${r.e}`), ['I30', 'D30']);
+});
+
+t('past MAX_DECIDED the oldest decisions are forgotten per container: their epochs answer forgotten, late writes are refused, watcher history starts above them; the same after a restart', async () => {
+  const path = join(tmpDir(), 'tx.log');
+  const { table } = TxTable.open(path, false, ME);
+  // D gets 5 commits first, then C fills the table: D's are forgotten first, C's oldest after them.
+  // 6 decisions of D, then C's tombstones and one commit: `over` more than the table keeps, so D's 6 and C's first 2 are forgotten.
+  const over = 8;
+  let last: Promise<void> = Promise.resolve();
+  for (let e = 1n; e <= 5n; e++) last = table.tombstone(D, e).then(() => undefined);
+  const dc = table.admit(D, 6n, { ranks: [ME], n: 1 }, '1');
+  await dc.intent; await table.applied(dc);
+  for (let e = 1n; e <= BigInt(MAX_DECIDED - 7 + over); e++) last = table.tombstone(C, 1000n + e);
+  const cc = table.admit(C, 5_000_000n, { ranks: [ME], n: 1 }, '2');
+  await cc.intent; await table.applied(cc); await last;
+  const check = (tb: TxTable, when: string) => {
+    assert.is(tb.decidedOf(D, 3n), 'forgotten', when);
+    assert.is(tb.decidedOf(D, 6n), 'forgotten', `${when}: D's commit too`);
+    assert.is(tb.historyStart(D), 6n, `${when}: D's watcher history starts above its forgotten commit`);
+    assert.is(tb.decidedOf(C, 1002n), 'forgotten', when);
+    assert.is(tb.decidedOf(C, 1003n), 'abort', `${when}: the next one is remembered`);
+    assert.is(tb.decidedOf(C, 999n), 'forgotten', `${when}: anything below the floor too`);
+    assert.is(tb.historyStart(C), 0n, `${when}: no commit of C was forgotten`);
+    assert.is(tb.decidedOf(C, 5_000_000n), 'commit', when);
+    assert.equal(tb.commitsIn(C, 0n, 1n << 62n).map((x) => x.epoch), [5_000_000n]);
+    assert.throws(() => tb.admit(D, 2n, { ranks: [ME], n: 1 }, '1'), (e: unknown) => (e as { code?: string }).code === 'STALE_EPOCH');
+    assert.ok(tb.admit(D, 7n, { ranks: [ME], n: 1 }, '1'), `${when}: above the floor, a new commit is admitted`);
+  };
+  check(table, 'running');
+  table.close();
+  const again = TxTable.open(path, false, ME);
+  check(again.table, 'after a restart');
+  again.table.close();
 });
 
 t.run();
