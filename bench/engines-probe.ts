@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
 import { join } from 'node:path';
 import { RpcClient, rawReadStats } from '../src/net/rpc.js';
+import { directMapStats } from '../src/net/direct-read.js';
 import { ENGINE_METHODS } from '../src/net/protocol.js';
 import { Pool } from '../index.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
@@ -146,7 +147,7 @@ try {
     const v0 = await storeCounters();
     const pids = cluster ? cluster.engines.map((e) => e!.child.pid!) : [];
     const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage(), f0 = pids.map(minflt), cf0 = minflt(process.pid);
-    const r0 = { ...rawReadStats };
+    const r0 = { ...rawReadStats }, m0 = { ...directMapStats };
     const te0 = threadsOf(pids), tc0 = threadStats(process.pid);
     const lat: number[] = [];
     let next = 0;
@@ -178,11 +179,14 @@ try {
     if (shared > 0) console.log(`${ph.name}: ${(shared / MIB).toFixed(1)} MiB of replies through shared memory`);
     const direct = rawReadStats.directBytes - r0.directBytes, misses = rawReadStats.directMisses - r0.directMisses;
     if (direct > 0 || misses > 0) console.log(`${ph.name}: ${(direct / MIB).toFixed(1)} MiB read by the client from engine data files (located reads; ${misses} did not check out)`);
+    const mr = directMapStats.mappedReads - m0.mappedReads;
+    if (mr > 0) console.log(`${ph.name}: ${mr} located reads (${((directMapStats.mappedBytes - m0.mappedBytes) / MIB).toFixed(1)} MiB) copied out of a mapping of the data file (thread pool)`);
     const lr = rawReadStats.locateRequests - r0.locateRequests, li = rawReadStats.locateItems - r0.locateItems;
     if (lr > 0) console.log(`${ph.name}: ${lr} engine.locate requests for ${li} reads (${(li / lr).toFixed(2)} per request)`);
     console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
     const per = (x: number) => (x / nOps).toFixed(3);
     console.log(`${ph.name}: threads, ms per op: client main ${per(tc1.main - tc0.main)} other ${per(tc1.rest - tc0.rest)}; engines main ${per(te1.main - te0.main)} other ${per(te1.rest - te0.rest)}; context switches per op (voluntary/involuntary): client ${per(tc1.vcs - tc0.vcs)}/${per(tc1.ics - tc0.ics)}, engines ${per(te1.vcs - te0.vcs)}/${per(te1.ics - te0.ics)}`);
+    console.log(`${ph.name}: client RSS ${(process.memoryUsage().rss / MIB).toFixed(0)} MiB`);
     console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op; minflt per op: client ${((cf1 - cf0) / nOps).toFixed(2)}, engines ${(f1.reduce((a, x, i) => a + x - f0[i]!, 0) / nOps).toFixed(2)}`);
   }
   for (const c of infoClients) await c.close();

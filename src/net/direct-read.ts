@@ -13,7 +13,10 @@
  * its bytes: `direct: { path, at, len, csum }`, the data file's absolute path, the byte position
  * and length there, and the extent's checksum (xxh64, `CSUM_SEED`, decimal). The client reads
  * those bytes into the caller's buffers on its own thread pool, hashing them as they land, and
- * uses them only when they hash to `csum`.
+ * uses them only when they hash to `csum`. A range it read before is copied out of a read-only
+ * mapping of the data file instead of preadv (`mappingFor`: copy and hash in one pass on the pool
+ * thread, no system call; measured, same-process A/B of reused 1 MiB reads: client CPU per MiB
+ * EC_2P1G1 0.574 -> 0.421 ms, RP_3G1 0.662 -> 0.517, system time ~0.2 -> ~0.07).
  *
  * No hold is kept on the engine: blocks freed and reused after the answer, a file replaced
  * (a wiped target), damage, a short or failed read — every one of them mismatches or fails here,
@@ -25,6 +28,9 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { swallowed } from '../../core/log.js';
 import { PreadEngine } from '../media/pread.js';
+import { nativeAddon } from '../media/io-uring.js';
+import { mappedReads } from '../media/block-device.js';
+import type { FileMap } from '../media/io-engine.js';
 import { CSUM_SEED } from '../vos/constants.js';
 
 /**
@@ -45,8 +51,32 @@ export interface DirectRef { path: string; at: number; len: number; csum: string
 /** Whether this process's clients ask engines on their host for located reads (`CAIRN_RPC_DIRECT=0`: off). */
 export function directReadsEnabled(): boolean { return process.env.CAIRN_RPC_DIRECT !== '0' && process.platform === 'linux'; }
 
-/** Descriptors of engine data files, by path, least recently used first. */
-const open = new Map<string, number>();
+/**
+ * Bytes of newly touched pages after which a client's read-only mapping of an engine data file
+ * drops its page-table entries (native `mapFile`'s zapBytes; the pages stay in the page cache).
+ * Larger than an embedded store's 64 MiB: a client reading the same ranges again (reused buffers,
+ * a working set of a few hundred MiB per engine file) keeps its entries instead of making them
+ * again after every drop (~0.2 ms per MiB here, session 23); RSS counts at most this much of each
+ * mapped file (DIRECT_MAX_OPEN_FILES files).
+ */
+export const DIRECT_MAP_ZAP_BYTES = 256 * 1024 * 1024;
+/** Bytes of a data file one bit of `DataFile.seen` stands for. */
+const READ_SEEN_CHUNK = 64 * 1024;
+/** Chunks `seen` covers at most (the first 4 TiB of a file); reads past them keep the thread pool. */
+const SEEN_MAX_CHUNKS = 1 << 26;
+
+/**
+ * An engine data file a client reads located extents of: its descriptor, its read-only mapping
+ * (made at the first read of a range read before; null: none to be had) and the mapping's length,
+ * and which READ_SEEN_CHUNK chunks were read before (one bit each).
+ */
+interface DataFile { fd: number; map: FileMap | null | undefined; mapLen: number; seen: Uint8Array }
+
+/** Located reads copied out of a data file's mapping (by the thread pool; tests and probes). */
+export const directMapStats = { mappedReads: 0, mappedBytes: 0 };
+
+/** Engine data files, by path, least recently used first. */
+const open = new Map<string, DataFile>();
 /** The thread-pool engine that reads and hashes (made at the first located read); null when the platform has no hashed reads. */
 let reader: PreadEngine | null | undefined;
 
@@ -57,25 +87,84 @@ function hashedReader(): PreadEngine | null {
   return reader;
 }
 
-/** The descriptor of data file `path` (opened read-only on first use), or undefined when it cannot be opened. */
-function fdOf(path: string): number | undefined {
-  let fd = open.get(path);
-  if (fd !== undefined) { open.delete(path); open.set(path, fd); return fd; }
+/** Data file `path` (opened read-only on first use), or undefined when it cannot be opened. */
+function fileOf(path: string): DataFile | undefined {
+  let f = open.get(path);
+  if (f !== undefined) { open.delete(path); open.set(path, f); return f; }
+  let fd: number;
   try { fd = openSync(path, 'r'); } catch (err) { swallowed('direct-read.data-file-not-openable', err); return undefined; }
   try {
     if (!fstatSync(fd).isFile()) { closeSync(fd); return undefined; }
   } catch (err) { swallowed('direct-read.data-file-not-statable', err); closeSync(fd); return undefined; }
-  open.set(path, fd);
+  f = { fd, map: undefined, mapLen: 0, seen: new Uint8Array(64) };
+  open.set(path, f);
   while (open.size > DIRECT_MAX_OPEN_FILES) forget(open.keys().next().value as string);
-  return fd;
+  return f;
 }
 
-/** Close the descriptor of `path` (a read through it failed or mismatched: the file may have been replaced). */
+/** Close data file `path` (a read through it failed or mismatched: the file may have been replaced). */
 function forget(path: string): void {
-  const fd = open.get(path);
-  if (fd === undefined) return;
+  const f = open.get(path);
+  if (f === undefined) return;
   open.delete(path);
-  try { closeSync(fd); } catch (err) { swallowed('direct-read.close', err); }
+  unmap(f);
+  try { closeSync(f.fd); } catch (err) { swallowed('direct-read.close', err); }
+}
+
+/** Drop `f`'s mapping (unmapped once the reads using it completed). */
+function unmap(f: DataFile): void {
+  if (f.map) nativeAddon()?.unmapFile?.(f.map);
+  f.map = undefined;
+  f.mapLen = 0;
+}
+
+/**
+ * The mapping a located read of [at, at + len) of `f` goes through, or undefined (preadv on the
+ * thread pool). As an embedded store's data file reads (media `mappedReads`, default `'reread'`):
+ * through the mapping only a range every READ_SEEN_CHUNK chunk of which was read before (out of a
+ * mapping whose page-table entries exist a read costs a copy; making them costs more than preadv,
+ * so a first read keeps preadv); `'always'` (CAIRN_MAPPED_READS=1): every range; `'never'`
+ * (CAIRN_MAPPED_READS=0): none. A range past the mapping's end (the engine grew its file) maps
+ * the file again at its new size.
+ */
+function mappingFor(f: DataFile, at: number, len: number): FileMap | undefined {
+  if (f.map === null) return undefined;
+  const mode = mappedReads();
+  if (mode === 'never') return undefined;
+  if (mode === 'reread' && !markChunks(f, at, len)) return undefined;
+  if (f.map !== undefined && at + len <= f.mapLen) return f.map;
+  const addon = nativeAddon();
+  if (addon?.mapFile === undefined) { f.map = null; return undefined; }
+  unmap(f);
+  let size: number;
+  try { size = fstatSync(f.fd).size; } catch (err) { swallowed('direct-read.data-file-not-statable', err); return undefined; }
+  if (at + len > size) return undefined; // (shorter than the extent: the read fails or mismatches on its own)
+  let m: FileMap | undefined;
+  try {
+    // (an addon older than 88836e6 takes no zapBytes: its mapping keeps the default budget)
+    m = (addon.mapFile as (fd: number, length: number, writable: boolean, zapBytes: number) => FileMap | undefined)(f.fd, size, false, DIRECT_MAP_ZAP_BYTES);
+  } catch (err) { swallowed('direct-read.map-refused', err); m = undefined; }
+  f.map = m ?? null;
+  f.mapLen = m ? size : 0;
+  return m;
+}
+
+/** Mark the READ_SEEN_CHUNK chunks of [at, at + len) of `f` as read; whether every one of them was read before. */
+function markChunks(f: DataFile, at: number, len: number): boolean {
+  const first = Math.floor(at / READ_SEEN_CHUNK), last = Math.floor((at + len - 1) / READ_SEEN_CHUNK);
+  if (last >= SEEN_MAX_CHUNKS) return false;
+  if (f.seen.length <= last >>> 3) {
+    const grown = new Uint8Array(Math.min(SEEN_MAX_CHUNKS / 8, Math.max((last >>> 3) + 1, 2 * f.seen.length)));
+    grown.set(f.seen);
+    f.seen = grown;
+  }
+  const bits = f.seen;
+  let before = true;
+  for (let c = first; c <= last; c++) {
+    const bit = 1 << (c & 7), i = c >>> 3;
+    if ((bits[i]! & bit) === 0) { before = false; bits[i] = bits[i]! | bit; }
+  }
+  return before;
 }
 
 /** `ref` as a `DirectRef` when it is well formed, else undefined. */
@@ -101,16 +190,20 @@ export async function readDirect(ref: unknown, into: readonly Uint8Array[]): Pro
   if (total !== r.len) return false;
   const io = hashedReader();
   if (io === null) return false;
-  const fd = fdOf(r.path);
-  if (fd === undefined) return false;
+  const f = fileOf(r.path);
+  if (f === undefined) return false;
+  // A range read before: the pool thread copies it out of the file's mapping and hashes it in
+  // the same pass (no preadv system call; a fault in the mapping is read again with preadv there).
+  const map = mappingFor(f, r.at, r.len);
   let h: bigint;
   try {
-    h = await io.readvHash!(fd, into, r.at, r.len, CSUM_SEED);
+    h = await io.readvHash!(f.fd, into, r.at, r.len, CSUM_SEED, map);
   } catch (err) {
     swallowed('direct-read.read-failed-read-through-engine', err);
     forget(r.path);
     return false;
   }
+  if (map !== undefined) { directMapStats.mappedReads++; directMapStats.mappedBytes += r.len; }
   if (h === BigInt(r.csum)) return true;
   forget(r.path);
   return false;

@@ -14,8 +14,9 @@ import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { RpcServer, RpcClient, rawReadStats } from '../../src/net/rpc.js';
 import { RemoteShardStore, serveFetchInto } from '../../src/net/shard-rpc.js';
-import { readDirect, directRefOf, closeDirectFiles } from '../../src/net/direct-read.js';
+import { readDirect, directRefOf, closeDirectFiles, directMapStats } from '../../src/net/direct-read.js';
 import { CSUM_SEED } from '../../src/vos/constants.js';
+import { nativeAddon } from '../../src/media/io-uring.js';
 import type { ShardStore, Recx } from '../../src/io/shard-store.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -156,6 +157,57 @@ t('readDirect refuses malformed references and buffers of another length', async
     ];
     for (const [what, ref, n] of bad) assert.not.ok(await readDirect(ref, [new Uint8Array(n)]), what);
     assert.is(directRefOf({ ...good, path: `${f.path}\0x` }), undefined, 'a NUL in the path');
+  } finally { closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); }
+});
+
+t('ranges read before are read through the data file\'s mapping: same bytes, a changed or grown file checked', async () => {
+  await initXxhash();
+  const dir = tmpDir('cairn-direct-map-');
+  try {
+    const [v, w] = randomValues(5, [192 * KB, 64 * KB]);
+    const f = fileStore(join(dir, 't'), [v!, w!]);
+    const at = f.store as unknown as { locateArrayExtent(...a: unknown[]): { position: number; length: number; csum: bigint } };
+    const x = at.locateArrayExtent(0n, 0n, enc('d'), enc('a0'), { index: 0, count: v!.length });
+    const ref = { path: f.path, at: x.position, len: x.length, csum: String(x.csum) };
+    for (const mode of [undefined, '1']) {
+      const prev = process.env.CAIRN_MAPPED_READS;
+      if (mode === undefined) delete process.env.CAIRN_MAPPED_READS; else process.env.CAIRN_MAPPED_READS = mode;
+      try {
+        closeDirectFiles();
+        // first read (thread pool, or the mapping with '1'), then again (the mapping): one buffer, then three views
+        const m0 = directMapStats.mappedReads;
+        for (let round = 0; round < 3; round++) {
+          const one = new Uint8Array(v!.length);
+          assert.ok(await readDirect(ref, [one]), `mode ${mode}: round ${round}, one buffer`);
+          assert.ok(Buffer.from(one).equals(Buffer.from(v!)), `mode ${mode}: round ${round}, bytes of one buffer`);
+          const views = [new Uint8Array(1000), new Uint8Array(64 * KB), new Uint8Array(v!.length - 1000 - 64 * KB)];
+          assert.ok(await readDirect(ref, views), `mode ${mode}: round ${round}, views`);
+          assert.ok(Buffer.concat(views).equals(Buffer.from(v!)), `mode ${mode}: round ${round}, bytes of the views`);
+        }
+        // (no addon, CAIRN_NO_NATIVE=1: no mapping, every read through the thread pool's fallback)
+        // (one buffer and lists of views alike: 5 of the 6 reads with 'reread', the first one with preadv)
+        if (nativeAddon()?.mapFile !== undefined) assert.ok(directMapStats.mappedReads - m0 >= 5, `mode ${mode}: reads of a range read before went through the mapping (${directMapStats.mappedReads - m0})`);
+        // the file grows past the mapping: an extent placed there is read and checked
+        const far = 8 * 1024 * KB;
+        const fd = openSync(f.path, 'r+');
+        try { writeSync(fd, w!, 0, w!.length, far); } finally { closeSync(fd); }
+        const farRef = { path: f.path, at: far, len: w!.length, csum: String(xxh64(w!, CSUM_SEED)) };
+        for (let round = 0; round < 2; round++) {
+          const into = new Uint8Array(w!.length);
+          assert.ok(await readDirect(farRef, [into]), `mode ${mode}: the grown file, round ${round}`);
+          assert.ok(Buffer.from(into).equals(Buffer.from(w!)));
+        }
+        // bytes changed under a mapped range: the checksum refuses them (the caller asks the engine)
+        const fd2 = openSync(f.path, 'r+');
+        try { writeSync(fd2, new Uint8Array([v![7]! ^ 0xff]), 0, 1, x.position + 7); } finally { closeSync(fd2); }
+        assert.not.ok(await readDirect(ref, [new Uint8Array(v!.length)]), `mode ${mode}: changed bytes refused`);
+        assert.not.ok(await readDirect(ref, [new Uint8Array(v!.length)]), `mode ${mode}: changed bytes refused again (file reopened)`);
+        const fd3 = openSync(f.path, 'r+');
+        try { writeSync(fd3, v!, 7, 1, x.position + 7); } finally { closeSync(fd3); }
+      } finally {
+        if (prev === undefined) delete process.env.CAIRN_MAPPED_READS; else process.env.CAIRN_MAPPED_READS = prev;
+      }
+    }
   } finally { closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); }
 });
 
