@@ -79,22 +79,49 @@ export function decodeVersion(val: Uint8Array, epoch: bigint, seq: number, copyI
   return v;
 }
 
+const NO_BYTES = new Uint8Array(0);
+const NO_BYTES_DV = new DataView(NO_BYTES.buffer);
+
+/**
+ * A run-inline version a point read decoded in place (one object, reused by every point read:
+ * valid until the next one). Its value and checksum stay where they are in the block until asked
+ * for: `inline` makes a view of them, `csum` reads the checksum (a BigInt), and a read whose
+ * version is `checked` copies the value straight out of `bytes` at `at` (`copyValueFrom`) and needs
+ * neither (a view and a BigInt less per small get).
+ */
+export class PointVersion implements MemVersion {
+  epoch = 0n; seq = 0; len = 0; where: Where = Where.Run; loc = 0; alloc = 0; index = 0; count = 0; recordSize = 0;
+  checked: boolean | undefined = undefined;
+  /** The block's bytes (and `dv`, their view) holding the entry value; the value starts at `at`. */
+  bytes: Uint8Array = NO_BYTES;
+  dv: DataView = NO_BYTES_DV;
+  at = 0;
+  get csum(): bigint { return this.dv.getBigUint64(this.at - VERSION_VALUE_BYTES + 8, true); }
+  get inline(): Uint8Array { return this.bytes.subarray(this.at, this.at + this.len); }
+}
+
 /**
  * Decode the version entry value at `bytes[off, off+len)` in place (`dv` views `bytes` from its
  * start); undefined when malformed. An inline version's bytes view `bytes`; it is decoded into
- * `inlineInto` when given (a point read's reused object), every other version into a new object.
+ * `inlineInto` when given (a point read's reused object, which keeps the bytes' place instead), every
+ * other version into a new object.
  */
-export function decodeVersionAt(dv: DataView, bytes: Uint8Array, off: number, len: number, epoch: bigint, seq: number, inlineInto?: MemVersion): MemVersion | undefined {
+export function decodeVersionAt(dv: DataView, bytes: Uint8Array, off: number, len: number, epoch: bigint, seq: number, inlineInto?: PointVersion): MemVersion | undefined {
   if (len < VERSION_VALUE_BYTES) return undefined;
   const where = dv.getUint8(off);
   const vlen = dv.getUint32(off + 4, true);
   if (where === Where.Run ? len !== VERSION_VALUE_BYTES + vlen : where === Where.Block ? len !== VERSION_VALUE_BYTES : true) return undefined;
-  const csum = dv.getBigUint64(off + 8, true);
   const loc = dv.getUint32(off + 16, true) + dv.getUint32(off + 20, true) * 4294967296, alloc = dv.getUint32(off + 24, true), recordSize = dv.getUint32(off + 28, true);
   const index = dv.getUint32(off + 32, true) + dv.getUint32(off + 36, true) * 4294967296, count = dv.getUint32(off + 40, true) + dv.getUint32(off + 44, true) * 4294967296;
-  if (where !== Where.Run) return { epoch, seq, where, len: vlen, csum, loc, alloc, recordSize, index, count };
-  const v: MemVersion = inlineInto ?? { epoch, seq, where, len: vlen, csum, loc, alloc, recordSize, index, count };
-  v.epoch = epoch; v.seq = seq; v.where = where; v.len = vlen; v.csum = csum; v.loc = loc; v.alloc = alloc; v.recordSize = recordSize; v.index = index; v.count = count;
+  if (where !== Where.Run) return { epoch, seq, where, len: vlen, csum: dv.getBigUint64(off + 8, true), loc, alloc, recordSize, index, count };
+  if (inlineInto !== undefined) {
+    const v = inlineInto;
+    v.epoch = epoch; v.seq = seq; v.where = where; v.len = vlen; v.loc = loc; v.alloc = alloc; v.recordSize = recordSize; v.index = index; v.count = count;
+    v.bytes = bytes; v.dv = dv; v.at = off + VERSION_VALUE_BYTES;
+    v.checked = (dv.getUint8(off + 1) & VERSION_CHECKED) !== 0;
+    return v;
+  }
+  const v: MemVersion = { epoch, seq, where, len: vlen, csum: dv.getBigUint64(off + 8, true), loc, alloc, recordSize, index, count };
   v.inline = bytes.subarray(off + VERSION_VALUE_BYTES, off + VERSION_VALUE_BYTES + vlen);
   if ((dv.getUint8(off + 1) & VERSION_CHECKED) !== 0) v.checked = true;
   else if (v.checked !== undefined) v.checked = false;

@@ -14,7 +14,7 @@ import {
   TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, akeyPrefix, dkeyPrefix, hasPrefix, keyShape, keyStamp, objectPrefix,
   prefixEnd, seekAtEpoch, withTag, objectTablePrefix, keyOid, unescapeAt, KeyBuilder, SECTION_DATA, STAMP_BYTES, stampEpochAt, stampSeqAt,
 } from './keys.js';
-import { decodeVersion, decodeVersionAt, VERSION_VALUE_BYTES } from './merge.js';
+import { decodeVersion, decodeVersionAt, PointVersion, VERSION_VALUE_BYTES } from './merge.js';
 import { Where } from './wal.js';
 import { before, keyStr, NO_STAMP, type Stamp } from './tree.js';
 import { VosError } from './errors.js';
@@ -265,9 +265,9 @@ const point = new RunPoint();
 const pointProbe: BloomProbe = { h1: 0, h2: 0 };
 /**
  * The version a point lookup found inline in a run (reused: see `newestSingleInRuns`). Its
- * `inline` bytes view the verified block.
+ * value and checksum are read from the verified block when asked for (`PointVersion`).
  */
-const pointVersion: MemVersion = { epoch: 0n, seq: 0, csum: 0n, len: 0, where: Where.Run, loc: 0, alloc: 0, index: 0, count: 0, recordSize: 0 };
+const pointVersion = new PointVersion();
 
 
 /**

@@ -33,8 +33,8 @@ import {
 } from './manifest.js';
 import { Memtable, addLogged, type MemVersion } from './memtable.js';
 import { OidKey } from './oid-table.js';
-import { copyValue, readBuffer } from './value-copy.js';
-import { MemtableCursor, MergeSink, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
+import { copyValue, copyValueFrom, readBuffer } from './value-copy.js';
+import { MemtableCursor, MergeSink, PointVersion, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
 import { MergeWorkersUnavailable, mergeWorkers } from './merge-workers.js';
 import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
@@ -2076,7 +2076,11 @@ export class TargetStore {
       this.verify(h, v, describe);
       return out;
     }
-    if (v.where === Where.Run) return copyValue(v.checked ? v.inline! : this.checked(v.inline!, v, describe)); // (checked: see MemVersion.checked)
+    if (v.where === Where.Run) {
+      // a point read's version is copied out of its block with no view made (and its checksum unread when checked)
+      if (v instanceof PointVersion) { if (!v.checked) this.checked(v.inline, v, describe); return copyValueFrom(v.bytes, v.at, v.len); }
+      return copyValue(v.checked ? v.inline! : this.checked(v.inline!, v, describe)); // (checked: see MemVersion.checked)
+    }
     return this.checked(this.space.read(v.loc, v.len), v, describe);
   }
 

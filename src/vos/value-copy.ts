@@ -33,6 +33,22 @@ export function copyValue(src: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Longest value `copyValueFrom` copies byte by byte (no view of the source made for it). */
+const COPY_LOOP_MAX_BYTES = 256;
+
+/**
+ * `copyValue` of `src[at, at+n)` without a view of it: a point read copies a value straight out of
+ * the run block it found it in (reads.ts `PointVersion`).
+ */
+export function copyValueFrom(src: Uint8Array, at: number, n: number): Uint8Array {
+  if (n > COPY_LOOP_MAX_BYTES) return copyValue(src.subarray(at, at + n));
+  if (slabAt + n > VALUE_SLAB_BYTES) { slab = new ArrayBuffer(VALUE_SLAB_BYTES); slabAt = 0; }
+  const out = new Uint8Array(slab, slabAt, n);
+  for (let i = 0; i < n; i++) out[i] = src[at + i]!;
+  slabAt += (n + 7) & ~7;
+  return out;
+}
+
 /** Bytes of one read slab (`readBuffer`): as Node's Buffer pool, one allocation for many small reads. */
 export const READ_SLAB_BYTES = 256 * 1024;
 /** Largest read carved from a read slab; larger ones get their own buffer. */

@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyValue, readBuffer, READ_SLAB_BYTES, READ_SLAB_MAX_BYTES, VALUE_SLAB_BYTES, VALUE_SLAB_MAX_BYTES } from '../../src/vos/value-copy.js';
+import { copyValue, copyValueFrom, readBuffer, READ_SLAB_BYTES, READ_SLAB_MAX_BYTES, VALUE_SLAB_BYTES, VALUE_SLAB_MAX_BYTES } from '../../src/vos/value-copy.js';
 
 const test = suite('vos value copies');
 
@@ -26,6 +26,24 @@ test('copies are equal and independent, across slab turnovers', () => {
   }
   for (const k of kept) assert.equal(k.copy, k.src, '...so every copy still reads its own bytes');
   assert.ok(new Set(kept.map((k) => k.copy.buffer)).size > 1, 'slabs turn over');
+});
+
+test('copyValueFrom: a range of a larger buffer, copied equal and independent (short values by bytes, long ones as copyValue)', () => {
+  const block = new Uint8Array(5000).map((_, j) => (j * 13 + 1) & 0xff);
+  const kept: Array<{ at: number; n: number; copy: Uint8Array }> = [];
+  for (let i = 0; i < 3 * VALUE_SLAB_BYTES / 40; i++) {
+    const n = (i * 41) % 400; // both sides of the byte-loop limit
+    const at = (i * 97) % (block.length - n);
+    const copy = copyValueFrom(block, at, n);
+    assert.is(copy.length, n);
+    assert.equal(copy, block.subarray(at, at + n));
+    kept.push({ at, n, copy });
+  }
+  const before = block.slice();
+  block.fill(0); // the source changing changes no copy
+  for (const k of kept) assert.equal(k.copy, before.subarray(k.at, k.at + k.n));
+  const big = copyValueFrom(before, 1, VALUE_SLAB_MAX_BYTES + 1);
+  assert.is(big.buffer.byteLength, VALUE_SLAB_MAX_BYTES + 1, 'large values own their buffer');
 });
 
 test('values above the slab limit get their own buffer', () => {
