@@ -1,0 +1,97 @@
+/**
+ * What freshness costs a reader "now" on a connected pool (issue 15; docs/scale.md "Freshness"):
+ * `node --import tsx bench/engines-fresh.ts [ms]` starts etcd and 4 `cairn engine` processes (2
+ * targets each, as the `engines` suite), writes K small objects, then runs reads "now" of random
+ * ones (qd `READ_QD`) for `ms` each in three phases: alone; while another client (a second
+ * connection, its own clock slot) overwrites the same keys; while the reader's own pool overwrites
+ * them (its own commits in flight hold its reads below the oldest one). Per phase it prints reads
+ * and writes per second, read latency (median, p99), `shard.fetchSingle` calls and STALE_EPOCH
+ * refusals per read (a refusal costs a round trip: the read is made again above the write), and
+ * reads that returned a value older than one acknowledged before the read began (must be 0).
+ * Values are u32 sequence numbers, so a stale read is seen. Not a suite (no `.bench.ts`).
+ */
+import { Cluster } from './cluster.js';
+import { RpcClient } from '../src/net/rpc.js';
+import type { Pool } from '../index.js';
+
+const PHASE_MS = Number(process.argv[2] ?? 3000);
+/** Objects read and written. */
+const K = Number(process.env.CAIRN_FRESH_KEYS ?? 64);
+const READ_QD = Number(process.env.CAIRN_FRESH_READ_QD ?? 8);
+const WRITE_QD = Number(process.env.CAIRN_FRESH_WRITE_QD ?? 4);
+const CLASS = process.env.CLASS ?? 'EC_2P1G1';
+
+/** Calls and STALE_EPOCH refusals of the read method, counted at the RPC client (both pools of this process). */
+const stats = { reads: 0, stale: 0 };
+const orig = RpcClient.prototype.call;
+RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
+  const p = orig.call(this, method, header, payload, o);
+  if (method !== 'shard.fetchSingle') return p;
+  stats.reads++;
+  return p.catch((err: unknown) => { if ((err as { code?: string }).code === 'STALE_EPOCH') stats.stale++; throw err; });
+};
+
+const cluster = await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: '1024M', warmUp: true });
+const pools: Pool[] = [];
+try {
+  const reader = await cluster.connect();
+  pools.push(reader);
+  const other = await cluster.connect();
+  pools.push(other);
+  const rc = await reader.createContainer('fresh', { oclass: CLASS });
+  const oc = await other.openContainer('fresh');
+  await Promise.all([rc.openTargets(), oc.openTargets()]);
+  /** Highest sequence number acknowledged per key, and the next one. */
+  const acked = new Uint32Array(K);
+  let seq = 1;
+  const put = async (cont: typeof rc, k: number) => {
+    const s = seq++;
+    const v = new Uint8Array(100);
+    new DataView(v.buffer).setUint32(0, s, true);
+    await cont.object(`k${k}`).update('d', 'a', v);
+    if (s > acked[k]!) acked[k] = s;
+  };
+  for (let k = 0; k < K; k++) await put(rc, k);
+  // Warm-up: reads and writes of both clients (JIT), not counted.
+  const warmEnd = performance.now() + 2000;
+  await Promise.all([
+    ...Array.from({ length: READ_QD }, async () => { while (performance.now() < warmEnd) await rc.object(`k${(Math.random() * K) | 0}`).fetch('d', 'a'); }),
+    ...Array.from({ length: WRITE_QD }, async () => { while (performance.now() < warmEnd) await put(oc, (Math.random() * K) | 0); }),
+  ]);
+  const phases: Array<{ name: string; writer?: typeof rc }> = [
+    { name: 'reads alone' }, { name: 'reads + another client writing the keys', writer: oc }, { name: 'reads + own writes to the keys in flight', writer: rc },
+  ];
+  for (const ph of phases) {
+    const s0 = { ...stats };
+    let reads = 0, writes = 0, staleValues = 0, failed = 0;
+    const lat: number[] = [];
+    const end = performance.now() + PHASE_MS;
+    const t0 = performance.now();
+    await Promise.all([
+      ...Array.from({ length: READ_QD }, async () => {
+        while (performance.now() < end) {
+          const k = (Math.random() * K) | 0;
+          const floor = acked[k]!;
+          const a = performance.now();
+          try {
+            const v = await rc.object(`k${k}`).fetch('d', 'a');
+            lat.push(performance.now() - a);
+            reads++;
+            if (!v || new DataView(v.buffer, v.byteOffset, v.length).getUint32(0, true) < floor) staleValues++;
+          } catch (err) {
+            failed++;
+            if (failed <= 3) console.log(`${ph.name}: a read failed: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`);
+          }
+        }
+      }),
+      ...(ph.writer ? Array.from({ length: WRITE_QD }, async () => { while (performance.now() < end) { await put(ph.writer!, (Math.random() * K) | 0); writes++; } }) : []),
+    ]);
+    const s = (performance.now() - t0) / 1000;
+    lat.sort((x, y) => x - y);
+    const calls = stats.reads - s0.reads, stale = stats.stale - s0.stale;
+    console.log(`${ph.name}: ${(reads / s).toFixed(0)} reads/s, ${(writes / s).toFixed(0)} writes/s; read median ${lat[lat.length >> 1]?.toFixed(2)} ms, p99 ${lat[Math.floor(lat.length * 0.99)]?.toFixed(2)} ms; per read: ${(calls / Math.max(1, reads)).toFixed(3)} fetchSingle calls, ${(stale / Math.max(1, reads)).toFixed(4)} STALE_EPOCH refusals (${stale} in all); values older than an acknowledged write: ${staleValues}; failed reads: ${failed}`);
+  }
+} finally {
+  for (const p of pools) await p.close().catch(() => undefined);
+  await cluster.stop();
+}
