@@ -142,7 +142,15 @@ export class EngineLink implements RpcCaller {
   /** Batches sent and not answered yet (at most MAX_BATCHES_IN_FLIGHT). */
   private inFlight = 0;
   private notices: Notice[] = [];
+  /**
+   * Armed while notices may be waiting; not cleared when a request takes them (a timer armed and
+   * cleared per commit cost each put two timer-list operations per participant): when it fires
+   * it sends the notices waiting since at least NOTICE_DELAY_MS, or waits for the rest of the
+   * delay of the oldest one, or ends when none wait.
+   */
   private noticeTimer?: NodeJS.Timeout;
+  /** When the oldest notice waiting now was queued (`performance.now()`). */
+  private noticesSince = 0;
   private closed = false;
   /** Whole-range reads of this turn to be located together (`flushReads`). */
   private reads: PendingRead[] = [];
@@ -174,9 +182,19 @@ export class EngineLink implements RpcCaller {
   notice(cont: string, epoch: bigint): void {
     if (this.closed) return;
     if (this.notices.length >= MAX_PENDING_NOTICES) this.notices.shift();
+    if (this.notices.length === 0) this.noticesSince = performance.now();
     this.notices.push([cont, epoch.toString()]);
-    this.noticeTimer ??= setTimeout(() => { this.noticeTimer = undefined; void this.sendNotices(); }, NOTICE_DELAY_MS);
+    this.noticeTimer ??= setTimeout(this.noticeDue, NOTICE_DELAY_MS);
   }
+
+  /** The notice timer fired: send what waited NOTICE_DELAY_MS, wait for the rest of the delay, or stop (nothing waits). */
+  private readonly noticeDue = (): void => {
+    this.noticeTimer = undefined;
+    if (this.notices.length === 0 || this.closed) return;
+    const left = NOTICE_DELAY_MS - (performance.now() - this.noticesSince);
+    if (left >= 1) { this.noticeTimer = setTimeout(this.noticeDue, left); return; }
+    void this.sendNotices();
+  };
 
   /** Send the notices waiting now (before a client closes). */
   async drain(): Promise<void> {
@@ -258,15 +276,15 @@ export class EngineLink implements RpcCaller {
   /** Take up to MAX_NOTICES_PER_REQUEST notices for a request going out now. */
   private takeNotices(): Notice[] | undefined {
     if (this.notices.length === 0) return undefined;
-    const taken = this.notices.splice(0, MAX_NOTICES_PER_REQUEST);
-    if (this.notices.length === 0) { clearTimeout(this.noticeTimer); this.noticeTimer = undefined; }
-    return taken;
+    return this.notices.splice(0, MAX_NOTICES_PER_REQUEST); // (the timer stays: see `noticeTimer`)
   }
 
   /** Notices of a request that failed go back in the queue (a notice is idempotent). */
   private requeue(n: Notice[] | undefined): void {
     if (!n || this.closed) return;
+    if (this.notices.length === 0) this.noticesSince = performance.now();
     this.notices.unshift(...n.slice(0, Math.max(0, MAX_PENDING_NOTICES - this.notices.length)));
+    this.noticeTimer ??= setTimeout(this.noticeDue, NOTICE_DELAY_MS);
   }
 
   private async direct(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply> {
