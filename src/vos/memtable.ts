@@ -214,13 +214,17 @@ export class SoloObj implements MemObject, MemVersion {
   declare readonly count: number;
   declare readonly recordSize: number;
   /**
-   * `dkey`, `akey`: the memtable's copies (shared for short keys); the rest: the fields of its
-   * version (`MemVersion`), a single value's.
+   * `table`, `at`: the object table the node is entry `at` of (it keeps the id's words: the node
+   * keeps no bigint of its own, a third of what a put's replica left alive); `dkey`, `akey`: the
+   * memtable's copies (shared for short keys); the rest: the fields of its version (`MemVersion`),
+   * a single value's.
    */
-  constructor(readonly oid: bigint, readonly dkey: Uint8Array, readonly akey: Uint8Array,
+  constructor(private readonly table: OidTable<MemObject>, private readonly at: number, readonly dkey: Uint8Array, readonly akey: Uint8Array,
     readonly epoch: bigint, readonly seq: number, readonly csum: bigint, readonly len: number, readonly where: Where, readonly loc: number, readonly alloc: number) {
     this.v = this;
   }
+  /** The unit object id (made from the table's words: a new bigint per call, so read it once). */
+  get oid(): bigint { return this.table.oidAt(this.at); }
   get punches(): MemPunch[] { return this.full === undefined ? NO_PUNCHES : this.full.punches; }
   get dkeys(): SmallMap<MemDkey> { return this.full ?? this.expand(); }
   /** The tree of this node, made on first call and kept. */
@@ -326,23 +330,25 @@ export class MemContainer {
    */
   sortedObjects(): MemObject[] {
     if (!this.sortedNodes) {
-      const a = new Array<MemObject>(this.objects.size);
-      let i = 0;
-      for (const o of this.objects.values()) a[i++] = o; // (the nodes' own ids: no id unmixed from a map key)
-      this.sortedNodes = a.sort(byOid);
+      // each id read once (a solo node makes its id from the table's words), then sorted with its node
+      const n = this.objects.size;
+      const ids = new Array<bigint>(n);
+      const order = new Array<number>(n);
+      for (let i = 0; i < n; i++) { ids[i] = this.objects.oidAt(i); order[i] = i; }
+      order.sort((x, y) => (ids[x]! < ids[y]! ? -1 : ids[x]! > ids[y]! ? 1 : 0));
+      const a = new Array<MemObject>(n);
+      const sortedIds = new Array<bigint>(n);
+      for (let i = 0; i < n; i++) { a[i] = this.objects.valueAt(order[i]!); sortedIds[i] = ids[order[i]!]!; }
+      this.sortedNodes = a;
+      this.sortedOids = sortedIds;
     }
     return this.sortedNodes;
   }
 
   /** Unit object ids in ascending order (cached until the next new object). */
   oids(): bigint[] {
-    if (!this.sortedOids) {
-      const nodes = this.sortedObjects();
-      const a = new Array<bigint>(nodes.length);
-      for (let i = 0; i < nodes.length; i++) a[i] = nodes[i]!.oid;
-      this.sortedOids = a;
-    }
-    return this.sortedOids;
+    if (!this.sortedOids) this.sortedObjects();
+    return this.sortedOids!;
   }
 
   /**
@@ -388,8 +394,6 @@ export function sortedAkeys(d: MemDkey): MemAkey[] {
   return d.akeys.sortedValues(byKey);
 }
 
-/** Ascending unit object id order of object nodes. */
-function byOid(a: MemObject, b: MemObject): number { return a.oid < b.oid ? -1 : a.oid > b.oid ? 1 : 0; }
 
 /**
  * Byte order of nodes' keys, compared in JS: dkeys and akeys are short, and a call into
@@ -522,7 +526,7 @@ export class Memtable {
     const c = this.container(cont, true);
     const k = key ?? memKey.of(oid);
     const e = c.objects.lookup(k); // (one probe for the lookup and the insert)
-    if (e < 0 && v.recordSize === 0) { c.add(k, e, new SoloObj(oid, this.sharedKey(dkey, 0).k, this.sharedKey(akey, 1).k, v.epoch, v.seq, v.csum, v.len, v.where, v.loc, v.alloc)); return undefined; }
+    if (e < 0 && v.recordSize === 0) { c.add(k, e, new SoloObj(c.objects, c.objects.size, this.sharedKey(dkey, 0).k, this.sharedKey(akey, 1).k, v.epoch, v.seq, v.csum, v.len, v.where, v.loc, v.alloc)); return undefined; }
     return this.addVersionAt(c, k, e, oid, dkey, akey, v);
   }
 
@@ -536,7 +540,7 @@ export class Memtable {
     const c = this.container(cont, true);
     const k = key ?? memKey.of(oid);
     const e = c.objects.lookup(k); // (one probe for the lookup and the insert)
-    if (e < 0) { c.add(k, e, new SoloObj(oid, this.sharedKey(dkey, 0).k, this.sharedKey(akey, 1).k, epoch, seq, csum, len, where, loc, alloc)); return undefined; }
+    if (e < 0) { c.add(k, e, new SoloObj(c.objects, c.objects.size, this.sharedKey(dkey, 0).k, this.sharedKey(akey, 1).k, epoch, seq, csum, len, where, loc, alloc)); return undefined; }
     return this.addVersionAt(c, k, e, oid, dkey, akey, { epoch, seq, csum, len, where, loc, alloc, index: 0, count: 0, recordSize: 0 });
   }
 

@@ -88,6 +88,22 @@ export class OidTable<V> {
 
   get size(): number { return this.vals.length; }
 
+  /**
+   * The id of entry `i` (i < size), made from its words (a memtable's solo nodes keep no id of
+   * their own: `SoloObj.oid`). A new bigint per call.
+   */
+  oidAt(i: number): bigint {
+    const K = this.keys, o = i * WORDS;
+    const dv = this.keysView.buffer === K.buffer ? this.keysView : (this.keysView = new DataView(K.buffer));
+    const lo = dv.getBigUint64(o * 4, true);
+    if (K[o + 2] === 0 && K[o + 3] === 0 && K[o + 4] === 0 && K[o + 5] === 0) return lo;
+    const mid = dv.getBigUint64(o * 4 + 8, true);
+    if (K[o + 4] === 0 && K[o + 5] === 0) return (mid << 64n) | lo;
+    return (dv.getBigUint64(o * 4 + 16, true) << 128n) | (mid << 64n) | lo;
+  }
+  /** A view of `keys`' buffer (`oidAt`), made again when `keys` grew. */
+  private keysView: DataView = new DataView(new ArrayBuffer(0));
+
   /** The hash of entry `i` (i < size), as `OidKey.hash` had it. */
   hashAt(i: number): number { return this.hashes[i]!; }
 

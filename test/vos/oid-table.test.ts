@@ -49,6 +49,23 @@ for (const expect of [0, 100, 40_000]) test(`answers as a Map of the same ids: e
   for (let i = 0; i < order.length; i += 97) assert.is(t.hashAt(i), new OidKey().of(order[i]!).hash, `hash of entry ${i}`);
 });
 
+test('oidAt gives back every entry\'s id from its words: every width, through the growth of the key array', () => {
+  const rng = new Rng(0x0a1d);
+  const t = new OidTable<number>();
+  const ids: bigint[] = [0n, 1n, (1n << 64n) - 1n, 1n << 64n, (1n << 128n) - 1n, 1n << 128n, (1n << 192n) - 1n];
+  for (let i = 0; i < 3000; i++) ids.push(randomBits(rng, [20, 64, 65, 96, 128, 129, 160, 192][i % 8]!));
+  const k = new OidKey();
+  const seen = new Set<bigint>();
+  for (const id of ids) {
+    if (seen.has(id)) continue;
+    seen.add(id);
+    t.setKey(k.of(id), t.size);
+    if (t.size % 500 === 1) for (let e = 0; e < t.size; e++) assert.is(t.oidAt(e), [...seen][e], `entry ${e} of ${t.size}`);
+  }
+  const all = [...seen];
+  for (let e = 0; e < t.size; e++) assert.is(t.oidAt(e), all[e], `entry ${e}`);
+});
+
 test('a key reads each id afresh: the same id again (a replica), another id, an equal id made anew', () => {
   const k = new OidKey();
   const a = (1n << 150n) | 12345n; const b = 77n;
