@@ -276,6 +276,21 @@ function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, 
   stream.resume();
 }
 
+/** A pipe frame being read (`pipeFrameParser`): after its prefix, and its header once `header` is set. */
+interface FrameState {
+  id: number; hlen: number; plen: number; header: Record<string, unknown> | Error | undefined; dest: readonly Uint8Array[] | undefined;
+  filled: boolean; di: number; doff: number; got: number; payload: Uint8Array | undefined; lease: Lease | undefined;
+}
+
+/**
+ * A whole frame as its sink gets it: always the same four fields (undefined when absent), so the
+ * sinks' reads stay monomorphic (spreading the optional ones made four hidden classes: measured,
+ * a 'wrong map' deoptimisation of the server's `frame` in every engine inside a benchmark phase).
+ */
+function wholeFrame(f: FrameState): { header: Record<string, unknown>; payload: Uint8Array | undefined; filled: boolean; lease: Lease | undefined } {
+  return { header: f.header as Record<string, unknown>, payload: f.payload !== undefined && f.plen > 0 ? f.payload : undefined, filled: f.filled, lease: f.lease };
+}
+
 /**
  * The parser behind `readPipeFrames`: `push(chunk, transient)` feeds it bytes as they arrive,
  * `push(undefined)` says the stream ended. A `transient` chunk is a view of a buffer the caller
@@ -297,7 +312,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
   let have = 0;
   let failed = false;
   /** The frame being read: after its prefix (and header, once `header` is set). */
-  let cur: { id: number; hlen: number; plen: number; header?: Record<string, unknown> | Error; dest?: readonly Uint8Array[]; filled: boolean; di: number; doff: number; got: number; payload?: Uint8Array; lease?: Lease } | undefined;
+  let cur: FrameState | undefined;
   /** Take `n` buffered bytes (a view when they lie in the first chunk). */
   const take = (n: number): Buffer => {
     const c0 = chunks[0]!;
@@ -348,7 +363,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
       if (f.got < f.plen) return;
       cur = undefined;
       lastLarge = true;
-      sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}), ...(f.lease ? { lease: f.lease } : {}) });
+      sink.frame(f.id, f.header instanceof Error ? f.header : wholeFrame(f));
       return;
     }
     chunks.push(c);
@@ -359,7 +374,8 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
         const pre = take(PIPE_PREFIX);
         const len = pre.readUInt32LE(0), id = pre.readUInt32LE(4), hlen = pre.readUInt32LE(8);
         if (len < PIPE_PREFIX || len - 8 > maxBody() || hlen > RPC_MAX_HEADER || PIPE_PREFIX + hlen > len) { fail(new NetError('NET_PROTOCOL', `pipe frame of ${len} bytes (header ${hlen}) is out of bounds`)); return; }
-        cur = { id, hlen, plen: len - PIPE_PREFIX - hlen, filled: false, di: 0, doff: 0, got: 0 };
+        // (every field set here, in one order: frames read along different paths share one hidden class)
+        cur = { id, hlen, plen: len - PIPE_PREFIX - hlen, header: undefined, dest: undefined, filled: false, di: 0, doff: 0, got: 0, payload: undefined, lease: undefined };
       }
       if (cur.header === undefined) {
         if (have < cur.hlen) { if (transient) keep(); return; }
@@ -387,7 +403,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
       const f = cur;
       cur = undefined;
       lastLarge = f.plen >= DIRECT_READ_MIN_BYTES;
-      sink.frame(f.id, f.header instanceof Error ? f.header : { header: f.header!, ...(f.payload && f.plen ? { payload: f.payload } : {}), ...(f.filled ? { filled: true } : {}), ...(f.lease ? { lease: f.lease } : {}) });
+      sink.frame(f.id, f.header instanceof Error ? f.header : wholeFrame(f));
     }
   };
   /**
@@ -819,7 +835,7 @@ export class RpcServer {
         // A pooled request payload goes back once the handler settled and its reply was written
         // (a reply may carry views of the request's payload).
         const lease = f.lease;
-        this.handler({ method, header: f.header, ...(f.payload ? { payload: new Uint8Array(f.payload.buffer, f.payload.byteOffset, f.payload.length) } : {}) })
+        this.handler({ method, header: f.header, payload: f.payload ? new Uint8Array(f.payload.buffer, f.payload.byteOffset, f.payload.length) : undefined })
           .then((r) => answer(id, r.header, r.parts ?? r.payload, lease ? () => { r.sent?.(); lease.release(); } : r.sent), (err) => { lease?.release(); answer(id, { error: toWireError(err) }); })
           .finally(() => { running--; finish(); });
       },
