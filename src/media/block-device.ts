@@ -414,7 +414,7 @@ class FileBlockDevice implements BlockDevice {
     if (mode === 'never') return undefined;
     // a range the batch writes wrote goes through their writable mapping: its entries are the writes' own
     if (mode === 'reread' && length > 0 && this.wmap && this.written !== undefined && allMarked(this.written, offset, length)) return this.wmap;
-    if (mode === 'reread' && length > 0 && !markChunks(this.seen ??= new Uint8Array(64), offset, length, (grown) => { this.seen = grown; })) return undefined;
+    if (mode === 'reread' && length > 0 && !markChunks(this.seen = coverChunks(this.seen ?? new Uint8Array(64), offset, length), offset, length)) return undefined;
     if (this.map === undefined) this.map = nativeAddon()?.mapFile?.(this.fd, this.size) ?? null;
     return this.map ?? undefined;
   }
@@ -459,7 +459,7 @@ class FileBlockDevice implements BlockDevice {
    */
   private writeMap(offset: number, length: number): FileMap | undefined {
     if (!this.bulkWriteMaps || this.direct || this.wmap === null || length === 0) return undefined;
-    const before = markChunks(this.written ??= new Uint8Array(64), offset, length, (grown) => { this.written = grown; });
+    const before = markChunks(this.written = coverChunks(this.written ?? new Uint8Array(64), offset, length), offset, length);
     if (this.writeMapPause > 0) { this.writeMapPause -= length; return undefined; }
     if (!before) return undefined;
     const m = this.wmap === undefined ? this.writeMapOnce() : this.wmap;
@@ -606,17 +606,26 @@ function allMarked(bits: Uint8Array, offset: number, length: number): boolean {
 }
 
 /**
- * Mark the READ_SEEN_CHUNK chunks of [offset, offset + length) in bit map `bits` (grown to fit:
- * `grow` gets the new array); whether every one of them was marked before.
+ * Bit map `bits` grown, when it is too short, to hold the READ_SEEN_CHUNK chunks of [offset,
+ * offset + length) (a new array: the caller keeps it); `bits` itself when it holds them or they
+ * lie beyond the map's reach. (Apart from `markChunks`, which took a setter closure per call: one
+ * per hashed read and write.)
  */
-function markChunks(bits: Uint8Array, offset: number, length: number, grow: (grown: Uint8Array) => void): boolean {
+function coverChunks(bits: Uint8Array, offset: number, length: number): Uint8Array {
+  const last = Math.floor((offset + length - 1) / READ_SEEN_CHUNK);
+  if (last >= SEEN_MAX_CHUNKS || bits.length > last >>> 3) return bits;
+  const grown = new Uint8Array(Math.min(SEEN_MAX_CHUNKS / 8, Math.max((last >>> 3) + 1, 2 * bits.length)));
+  grown.set(bits);
+  return grown;
+}
+
+/**
+ * Mark the READ_SEEN_CHUNK chunks of [offset, offset + length) in bit map `bits` (which holds
+ * them: `coverChunks`); whether every one of them was marked before.
+ */
+function markChunks(bits: Uint8Array, offset: number, length: number): boolean {
   const first = Math.floor(offset / READ_SEEN_CHUNK), last = Math.floor((offset + length - 1) / READ_SEEN_CHUNK);
-  if (last >= SEEN_MAX_CHUNKS) return false; // (beyond the map's reach: never marked, the system call path)
-  if (bits.length <= last >>> 3) {
-    const grown = new Uint8Array(Math.min(SEEN_MAX_CHUNKS / 8, Math.max((last >>> 3) + 1, 2 * bits.length)));
-    grown.set(bits);
-    grow(bits = grown);
-  }
+  if (last >= SEEN_MAX_CHUNKS || bits.length <= last >>> 3) return false; // (beyond the map's reach: never marked, the system call path)
   let before = true;
   for (let c = first; c <= last; c++) {
     const bit = 1 << (c & 7), i = c >>> 3;
