@@ -108,12 +108,26 @@ t('durable: zeros are preallocated ahead of the records; a crash image keeps the
   r = Journal.open(q, { durable: true });
   assert.equal(r.records.map((x) => x.epoch).slice(-2), [12n, 13n]);
   r.journal.close();
-  // a journal that is not durable writes no zeros
+  // a journal that is not durable preallocates too (its appends overwrite zeros, never grow the
+  // file per group); a crash image reads back and appends after its records; a clean close trims
   const n = join(tmpDir(), 'plain');
   const plain = Journal.open(n).journal;
   plain.append(JournalType.Done, 1n);
-  assert.is(statSync(n).size, journalCopyOffset(1, plain.bytes - 1) + 1);
+  const grown = statSync(n).size;
+  assert.is(copyLength(1, grown), plain.bytes + 64 * 1024, 'not durable: a chunk of zeros past the records');
+  for (let i = 2; i <= 50; i++) plain.append(JournalType.Done, BigInt(i));
+  assert.is(statSync(n).size, grown, 'the appends went into the zeros');
+  const crash = join(tmpDir(), 'plain-crash');
+  cpSync(n, crash);
+  const bytes = plain.bytes;
   plain.close();
+  assert.is(statSync(n).size, journalCopyOffset(1, bytes - 1) + 1, 'a clean close trims the zeros');
+  const again = Journal.open(crash);
+  assert.equal(again.records.map((x) => x.epoch), Array.from({ length: 50 }, (_, i) => BigInt(i + 1)));
+  assert.is(again.truncatedBytes, 0, 'zeros are not a torn tail');
+  again.journal.append(JournalType.Done, 51n);
+  again.journal.close();
+  assert.equal(Journal.open(crash).records.map((x) => x.epoch).slice(-2), [50n, 51n]);
 });
 
 t('durable replacement: both copies hold the records then exactly the zeros asked for (vs a model of each copy); a redo checkpoint preallocates its whole interval, so the group writes after it never grow the file; a crash image reads back', async () => {
