@@ -15,7 +15,7 @@ import { FLUSH_STEP_ENTRIES, VERSION_CHECKED, VERSION_VALUE_BYTES, type Containe
 import { xxh64 } from '../../core/xxhash.js';
 import { CSUM_SEED } from './constants.js';
 import { KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE } from './keys.js';
-import { bloomProbePrefix, type BloomProbe, type RunWriter } from './run.js';
+import { bloomProbeInto, type BloomProbe, type RunWriter } from './run.js';
 import { REGION_HEADER, WAL_HEADER, WalEncoder, WalType, Where, walRecordLength, type FrozenRegion } from './wal.js';
 import type { ExtentList } from './allocator.js';
 
@@ -113,6 +113,8 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
   const scratch = new ValueScratch();
   const EMPTY = new Uint8Array(0);
   const NO_PROBES: readonly BloomProbe[] = [];
+  const objProbe: BloomProbe = { h1: 0, h2: 0 }; const akeyProbe: BloomProbe = { h1: 0, h2: 0 };
+  const bothProbes: readonly BloomProbe[] = [akeyProbe, objProbe];
   let written = 0;
   const n = order.length;
   let o = 0; // next object key in ob
@@ -138,7 +140,7 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
       if (++written % FLUSH_STEP_ENTRIES === 0) yield;
     }
     // its versions
-    let objProbe: BloomProbe | undefined; let objAt = -1;
+    let objAt = -1;
     let akAt = -1; let akLen = 0; let probes: readonly BloomProbe[] = NO_PROBES;
     for (let i = g; i < e; i++) {
       const r = order[i]!;
@@ -150,8 +152,9 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
       if (sameAkey && compareAt(kb, akAt + akLen + 1, akAt + akLen + 9, ka + prefix + 1, ka + prefix + 9) === 0) continue;
       const key = kb.subarray(ka, ka + kl);
       if (!sameAkey) {
-        if (objAt < 0 || compareAt(kb, objAt + os, objAt + OBJ_KEY_BYTES, ka + os, ka + OBJ_KEY_BYTES) !== 0) { objProbe = bloomProbePrefix(key, OBJ_KEY_BYTES); objAt = ka; }
-        probes = [bloomProbePrefix(key, prefix), objProbe!];
+        if (objAt < 0 || compareAt(kb, objAt + os, objAt + OBJ_KEY_BYTES, ka + os, ka + OBJ_KEY_BYTES) !== 0) { bloomProbeInto(key, OBJ_KEY_BYTES, objProbe); objAt = ka; }
+        bloomProbeInto(key, prefix, akeyProbe);
+        probes = bothProbes; // (reused: the writer copies a probe's words when it is given it)
       }
       akAt = ka; akLen = prefix;
       w.add(key, scratch.encode(view, dv, at[r]!, base), seqs[r]!, probes);

@@ -462,7 +462,7 @@ export class RunWriter {
 
   constructor(private readonly space: RunSpace, private readonly src: ChunkSource, private readonly id: number, private readonly level: number) {}
 
-  /** Add an entry; keys strictly ascending. `bloomKeys` are the lookup prefixes this entry answers. */
+  /** Add an entry; keys strictly ascending. `bloomKeys` are the lookup prefixes this entry answers (read during the call: a caller may reuse them). */
   add(key: Uint8Array, value: Uint8Array, seq: number, bloomKeys: readonly BloomProbe[]): void {
     if (this.last !== undefined && !ascending(this.last, key)) assert(false, 'run entries must be strictly ascending');
     const n = 6 + key.length + value.length;
