@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
+import { nativeAddon } from '../media/io-uring.js';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, doneSetPayloadEpochs, type AppendRecord } from './journal.js';
 import { intentObjects, forEachIntentObject } from './intent-codec.js';
 import { BigIdSet } from '../../core/big-id-map.js';
@@ -986,6 +987,14 @@ export class IdWords {
    */
   records(): Uint8Array {
     const n = this.n, w = this.w;
+    const sort = nativeAddon()?.sortIdRecords;
+    if (sort !== undefined && LITTLE_ENDIAN) {
+      // the words made big-endian by one byte swap, then sorted and made unique in C
+      const out = Buffer.from(w.slice(0, 4 * n).buffer);
+      out.swap32();
+      const m = sort(out);
+      return new Uint8Array(out.buffer, 0, 16 * m);
+    }
     let order: Int32Array = new Int32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
     const cmpFrom = (k0: number) => (a: number, b: number): number => {
