@@ -7,8 +7,10 @@
  * them (its own commits in flight hold its reads below the oldest one). Per phase it prints reads
  * and writes per second, read latency (median, p99), `shard.fetchSingle` calls and STALE_EPOCH
  * refusals per read (a refusal costs a round trip: the read is made again above the write), and
- * reads that returned a value older than one acknowledged before the read began (must be 0).
- * Values are u32 sequence numbers, so a stale read is seen. Not a suite (no `.bench.ts`).
+ * reads that returned a value older (by commit epoch) than one acknowledged before the read began
+ * (must be 0), and writes acknowledged at an epoch below a write to their key acknowledged before
+ * they began (a write ordered before one that finished before it started). Values are u32
+ * sequence numbers mapped to their commit epochs. Not a suite (no `.bench.ts`).
  */
 import { Cluster } from './cluster.js';
 import { RpcClient } from '../src/net/rpc.js';
@@ -41,15 +43,25 @@ try {
   const rc = await reader.createContainer('fresh', { oclass: CLASS });
   const oc = await other.openContainer('fresh');
   await Promise.all([rc.openTargets(), oc.openTargets()]);
-  /** Highest sequence number acknowledged per key, and the next one. */
-  const acked = new Uint32Array(K);
-  let seq = 1;
+  /**
+   * Per key, the highest commit epoch acknowledged so far; per value (sequence number), its commit
+   * epoch once acknowledged. A read "now" must return a value whose epoch is at least the key's
+   * highest epoch acknowledged before the read began (a value still in flight has no epoch yet:
+   * it is newer). A write acknowledged with an epoch below a write to its key acknowledged before
+   * it began is counted apart: it is ordered before a write that finished before it started.
+   */
+  const ackedEpoch: bigint[] = new Array(K).fill(0n);
+  const epochOfSeq = new Map<number, bigint>();
+  let seq = 1, belowEarlier = 0;
   const put = async (cont: typeof rc, k: number) => {
     const s = seq++;
     const v = new Uint8Array(100);
     new DataView(v.buffer).setUint32(0, s, true);
-    await cont.object(`k${k}`).update('d', 'a', v);
-    if (s > acked[k]!) acked[k] = s;
+    const before = ackedEpoch[k]!;
+    const e = await cont.object(`k${k}`).update('d', 'a', v);
+    epochOfSeq.set(s, e);
+    if (e < before) belowEarlier++;
+    if (e > ackedEpoch[k]!) ackedEpoch[k] = e;
   };
   for (let k = 0; k < K; k++) await put(rc, k);
   // Warm-up: reads and writes of both clients (JIT), not counted.
@@ -58,12 +70,14 @@ try {
     ...Array.from({ length: READ_QD }, async () => { while (performance.now() < warmEnd) await rc.object(`k${(Math.random() * K) | 0}`).fetch('d', 'a'); }),
     ...Array.from({ length: WRITE_QD }, async () => { while (performance.now() < warmEnd) await put(oc, (Math.random() * K) | 0); }),
   ]);
+  console.log(`set-up and warm-up: ${seq - 1} writes, ${belowEarlier} acknowledged below an earlier acknowledged write to their key`);
   const phases: Array<{ name: string; writer?: typeof rc }> = [
     { name: 'reads alone' }, { name: 'reads + another client writing the keys', writer: oc }, { name: 'reads + own writes to the keys in flight', writer: rc },
   ];
   for (const ph of phases) {
     const s0 = { ...stats };
     let reads = 0, writes = 0, staleValues = 0, failed = 0;
+    const below0 = belowEarlier;
     const lat: number[] = [];
     const end = performance.now() + PHASE_MS;
     const t0 = performance.now();
@@ -71,13 +85,14 @@ try {
       ...Array.from({ length: READ_QD }, async () => {
         while (performance.now() < end) {
           const k = (Math.random() * K) | 0;
-          const floor = acked[k]!;
+          const floor = ackedEpoch[k]!;
           const a = performance.now();
           try {
             const v = await rc.object(`k${k}`).fetch('d', 'a');
             lat.push(performance.now() - a);
             reads++;
-            if (!v || new DataView(v.buffer, v.byteOffset, v.length).getUint32(0, true) < floor) staleValues++;
+            const got = v ? epochOfSeq.get(new DataView(v.buffer, v.byteOffset, v.length).getUint32(0, true)) : -1n;
+            if (got !== undefined && got < floor) staleValues++;
           } catch (err) {
             failed++;
             if (failed <= 3) console.log(`${ph.name}: a read failed: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`);
@@ -89,7 +104,7 @@ try {
     const s = (performance.now() - t0) / 1000;
     lat.sort((x, y) => x - y);
     const calls = stats.reads - s0.reads, stale = stats.stale - s0.stale;
-    console.log(`${ph.name}: ${(reads / s).toFixed(0)} reads/s, ${(writes / s).toFixed(0)} writes/s; read median ${lat[lat.length >> 1]?.toFixed(2)} ms, p99 ${lat[Math.floor(lat.length * 0.99)]?.toFixed(2)} ms; per read: ${(calls / Math.max(1, reads)).toFixed(3)} fetchSingle calls, ${(stale / Math.max(1, reads)).toFixed(4)} STALE_EPOCH refusals (${stale} in all); values older than an acknowledged write: ${staleValues}; failed reads: ${failed}`);
+    console.log(`${ph.name}: ${(reads / s).toFixed(0)} reads/s, ${(writes / s).toFixed(0)} writes/s; read median ${lat[lat.length >> 1]?.toFixed(2)} ms, p99 ${lat[Math.floor(lat.length * 0.99)]?.toFixed(2)} ms; per read: ${(calls / Math.max(1, reads)).toFixed(3)} fetchSingle calls, ${(stale / Math.max(1, reads)).toFixed(4)} STALE_EPOCH refusals (${stale} in all); values older than an acknowledged write: ${staleValues}; failed reads: ${failed}; writes acknowledged below an earlier acknowledged write to their key: ${belowEarlier - below0} of ${writes}`);
   }
 } finally {
   for (const p of pools) await p.close().catch(() => undefined);

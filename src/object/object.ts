@@ -7,6 +7,7 @@ import type { ContainerPort, ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { fetchSingleNow, fetchArray, listExtents, groupShards } from '../io/io.js';
 import { unitOid, type ShardStore, type FreshFrom } from '../io/shard-store.js';
+import { epochAtMs } from '../container/epoch-clock.js';
 import { ContainerStore } from '../vos/container-store.js';
 import { prefetchPoint, prefetchPoints, prefetchSlots, preparedRead, unprepare, POINT_PREFETCH_MAX } from '../vos/reads.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
@@ -162,6 +163,12 @@ export interface FetchOptions extends ReadOptions {
   into?: Uint8Array;
 }
 
+/**
+ * Longest a read "now" refused for a write it is held below (by this client's own commits in
+ * flight) waits for those commits to end before it reads without its bound (`FreshRead`).
+ */
+export const HELD_READ_WAIT_MS = 2000;
+
 /** Whether `err` is an engine's refusal of a read "now" (a write in its uncertainty window), and the write's epoch then. */
 function uncertainWrite(err: unknown): bigint | undefined {
   if ((err as { code?: string } | null)?.code !== 'STALE_EPOCH') return undefined;
@@ -174,21 +181,44 @@ function uncertainWrite(err: unknown): bigint | undefined {
  * each attempt reads at the current "now" with the first attempt's epoch as `fresh`, so the
  * uncertainty window shrinks from attempt to attempt. An attempt whose epoch is held below a
  * write it was refused for (this client's own commits in flight keep its stable epoch below
- * them) cannot move above it: it reads without the bound, as reads did before (docs/scale.md,
+ * them) first waits, once and for at most HELD_READ_WAIT_MS, for those commits to end (their
+ * acknowledgement takes about one round trip), then reads at the new "now" with its bound; if
+ * they have not ended by then it reads without the bound, as reads did before (docs/scale.md,
  * "Freshness", limits).
  */
 class FreshRead<T> {
   private first: bigint | undefined;
   /** The highest write epoch an attempt was refused for (-1: none). */
   private refused = -1n;
+  /** Whether this read already waited for its own commits in flight (`waitHeld`). */
+  private waited = false;
   constructor(private readonly port: ContainerPort, private readonly opts: ReadOptions, private readonly read: (epoch: bigint, fresh: FreshFrom) => T | Promise<T>) {}
 
   readonly attempt = (): T | Promise<T> => {
     const epoch = this.port.readEpoch(this.opts);
-    if (this.first === undefined) this.first = epoch;
+    // The window starts at "now", also when the read is held below this client's own commits in
+    // flight (its epoch is then older): a commit another client had acknowledged before the read
+    // began lies below now + ε, so the engine refuses the held read and it waits (`waitHeld`).
+    if (this.first === undefined) { const now = epochAtMs(Date.now()); this.first = epoch > now ? epoch : now; }
+    if (epoch < this.refused && !this.waited) return this.waitHeld();
     const r = this.read(epoch, epoch < this.refused ? undefined : this.first);
     return r instanceof Promise ? r.catch(this.note) : r;
   };
+
+  /**
+   * Held below a write it was refused for: wait until the stable epoch passes that write (this
+   * client's older commits ended) or HELD_READ_WAIT_MS went by (polled every millisecond: only
+   * refused reads of a client with commits in flight come here), then attempt again.
+   */
+  private async waitHeld(): Promise<T> {
+    this.waited = true;
+    const until = performance.now() + HELD_READ_WAIT_MS;
+    while (this.port.readEpoch(this.opts) < this.refused && performance.now() < until) {
+      throwIfAborted(this.opts.signal);
+      await new Promise<void>((r) => setTimeout(r, 1));
+    }
+    return this.attempt();
+  }
 
   private readonly note = (err: unknown): never => {
     const w = uncertainWrite(err);

@@ -17,6 +17,7 @@ import { rejectsWith, text } from '../helpers/tmp.js';
 import type { Pool } from '../../src/pool/pool.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { epochAtMs } from '../../src/container/epoch-clock.js';
+import { containerPort } from '../../src/container/container.js';
 
 /** Iterations per case. */
 const ROUNDS = 100;
@@ -124,6 +125,40 @@ t('a client reading "now" while its own commits to the same keys are in flight i
     await Promise.all([...writes, w2]);
   }
   assert.is(failed, 0, `reads "now" that failed while the client's own commits were in flight, of ${reads}`);
+});
+
+t('a client held below its own commit in flight waits for it and reads another client\'s newer acknowledged commit', async () => {
+  // Client a's commit to an object on a stopped engine stays in flight, holding a's stable epoch
+  // below it; client b then commits (acknowledged) a key on the other engine, a tick later. a's
+  // read "now" of that key is held below b's commit: its window starts at "now" (not at the held
+  // epoch), the engine refuses it, and it waits for its own commit (the engine is resumed) before
+  // reading again. Before, it read the held snapshot (b's value missed, no error).
+  const ca = await a.createContainer('held', { oclass: 'S1' });
+  const cb = await b.openContainer('held');
+  await Promise.all([ca.openTargets(), cb.openTargets()]);
+  const port = containerPort(ca);
+  const rankOf = (name: string) => a.map.targets[port.layout(ca.object(name).oid).groups[0]![0]!]!.rank;
+  const [x, y] = [cluster.engines[0]!, cluster.engines[1]!];
+  let slowName = '', keyName = '';
+  for (let i = 0; !slowName || !keyName; i++) {
+    const r = rankOf(`n${i}`);
+    if (!slowName && r === x.rank) slowName = `n${i}`;
+    else if (!keyName && r === y.rank) keyName = `n${i}`;
+  }
+  await ca.object(keyName).update('d', 'a', 'old');
+  x.child.kill('SIGSTOP');
+  let resumed = false;
+  const resume = () => { if (!resumed) { resumed = true; x.child.kill('SIGCONT'); } };
+  try {
+    const slow = ca.object(slowName).update('d', 'a', 'slow');
+    await new Promise((r) => setTimeout(r, 3 * TICK_MS)); // (b's commit lands ticks after a's epoch)
+    await cb.object(keyName).update('d', 'a', 'new');
+    const read = ca.object(keyName).fetch('d', 'a');
+    setTimeout(resume, 2 * TICK_MS); // a's own commit can end now
+    assert.is(text(await read), 'new', 'the held read returned the value another client had replaced before it began');
+    await slow;
+    assert.is(text(await ca.object(slowName).fetch('d', 'a')), 'slow');
+  } finally { resume(); }
 });
 
 t('a malformed CAIRN_CLOCK_SKEW_MS is refused at connect (INVALID_ARGUMENT)', async () => {
