@@ -150,6 +150,18 @@ export async function warmUpServing(parent: string): Promise<number> {
       let epoch = 1n;
       for (let i = 0; i < SERVE_WARM_UP_VALUES; i++) await bulk.updateArray(epoch++, BigInt(i + 1) << 32n, dkey, akey, { index: 0, count: value.length }, value);
       const at = epoch;
+      // The small batched writes before the reads: the frame parser (rpc.ts `push`) and the reply
+      // encoder get hot during the reads, and were optimised without feedback for a small payload
+      // (`Buffer.allocUnsafe` of a batch's payload), so the first batch of writes deoptimised them
+      // at the end of the warm-up and they ran in the baseline tier into the served requests until
+      // optimised again (--trace-deopt over a qd16 engines probe: an encodePipeFrame deopt in each
+      // of 4 engines, none with the writes first; `push` still deopts once, at the end of the
+      // warm-up's connection, whose end-of-stream call had no feedback).
+      const piece = new Uint8Array(WARM_UP_VALUE_BYTES).fill(7);
+      let put = 0;
+      await Promise.all(Array.from({ length: 2 * SERVE_WARM_UP_DEPTH }, async () => {
+        while (put < SERVE_WARM_UP_PUTS) { const i = put++; await small.updateSingle(at + BigInt(i + 1), BigInt(1000 + i) << 32n, dkey, akey, piece); }
+      }));
       let next = 0;
       await Promise.all(Array.from({ length: SERVE_WARM_UP_DEPTH }, async () => {
         const into = [new Uint8Array(SERVE_WARM_UP_VALUE_BYTES)];
@@ -157,11 +169,6 @@ export async function warmUpServing(parent: string): Promise<number> {
           const i = next++;
           await bulk.fetchArrayInto!(at, BigInt((i % SERVE_WARM_UP_VALUES) + 1) << 32n, dkey, akey, { index: 0, count: SERVE_WARM_UP_VALUE_BYTES }, into);
         }
-      }));
-      const piece = new Uint8Array(WARM_UP_VALUE_BYTES).fill(7);
-      let put = 0;
-      await Promise.all(Array.from({ length: 2 * SERVE_WARM_UP_DEPTH }, async () => {
-        while (put < SERVE_WARM_UP_PUTS) { const i = put++; await small.updateSingle(at + BigInt(i + 1), BigInt(1000 + i) << 32n, dkey, akey, piece); }
       }));
     } finally {
       await client.close();
