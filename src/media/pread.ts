@@ -197,13 +197,16 @@ class HashedBatcher {
     const n = reqs.length;
     const nums = n <= HASHED_BATCH_MAX_REQUESTS ? this.nums : new Float64Array(n * FLAT_FIELDS);
     const seeds = n <= HASHED_BATCH_MAX_REQUESTS ? this.seeds : new BigUint64Array(n);
-    const views: Uint8Array[] = [];
+    // (the views array at its final length: grown by push, 16 views took two backing stores)
+    let nviews = 0;
+    for (let i = 0; i < n; i++) nviews += reqs[i]![2].length;
+    const views = new Array<Uint8Array>(nviews);
     let extras: Array<FileMap | ParityFill | undefined> | undefined;
-    for (let i = 0, at = 0; i < n; i++, at += FLAT_FIELDS) {
+    for (let i = 0, at = 0, v = 0; i < n; i++, at += FLAT_FIELDS) {
       const q = reqs[i]!, vs = q[2];
       nums[at] = q[0]; nums[at + 1] = q[1]; nums[at + 2] = q[3]; nums[at + 3] = q[4]; nums[at + 4] = vs.length;
       seeds[i] = q[5];
-      for (let j = 0; j < vs.length; j++) views.push(vs[j]!);
+      for (let j = 0; j < vs.length; j++) views[v++] = vs[j]!;
       // (a write's extra: its fill, or its writable mapping, or the fill with the mapping as a 4th element)
       const x = q[0] === 0 || q[7] === undefined ? q[6] : q[6] === undefined ? q[7] : [...q[7], q[6]] as unknown as ParityFill;
       if (x !== undefined) (extras ??= new Array<FileMap | ParityFill | undefined>(n))[i] = x;
