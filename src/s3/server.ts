@@ -35,6 +35,12 @@ export const MAX_PUT_BYTES = 5 * 1024 ** 3;
 export const MAX_XML_BYTES = 4 * 1024 * 1024;
 /** A connection idle this long (no bytes either way) is closed. */
 export const IDLE_TIMEOUT_MS = 120_000;
+/**
+ * A kept-alive connection waits this long for its next request. Node's default (5 s) is shorter
+ * than the pauses of real clients, whose agents keep pooled connections without a limit (the AWS
+ * SDK's): a request sent on one the server is closing at that moment fails with "socket hang up".
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /** Options of `createS3Server`. */
 export interface S3ServerOptions {
@@ -111,6 +117,8 @@ export class S3Server {
     // Authenticate before asking the client for its body (Expect: 100-continue).
     this.server.on('checkContinue', (req, res) => { void this.handle(req, res, true); });
     this.server.requestTimeout = 0; // multi-GiB bodies: the idle timeout guards instead
+    this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    this.server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000; // (kept above the keep-alive wait)
     this.server.setTimeout(IDLE_TIMEOUT_MS);
   }
 

@@ -204,6 +204,28 @@ t('virtual-hosted-style requests (bucket.<domain>) when a domain is configured',
   }
 });
 
+t('an idle kept-alive connection outlives Node\'s 5 s default (a pooled client connection is not closed under it)', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const url = await mc.presignedUrl('GET', 'ec-bucket', '', 60); // (a bucket listing: 200)
+  const get = () => new Promise<{ status: number; port: number }>((resolve, reject) => {
+    const req = http.get(url, { agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, port: req.socket!.localPort! }));
+    });
+    req.on('error', reject);
+  });
+  try {
+    const first = await get();
+    assert.is(first.status, 200);
+    await new Promise((r) => setTimeout(r, 10_000)); // (Node's default closes it between 5 and 9 s)
+    const second = await get();
+    assert.is(second.status, 200);
+    assert.is(second.port, first.port, 'the second request went on a new connection: the server closed the idle one');
+  } finally {
+    agent.destroy();
+  }
+});
+
 t('createS3Server refuses bad options with INVALID_ARGUMENT', async () => {
   const { createS3Server } = await import('../../src/s3/index.js');
   for (const opts of [{}, { credentials: [] }, { credentials: { accessKey: 'a b', secretKey: 's' } }, { credentials: { accessKey: 'a', secretKey: '' } }, { credentials: { accessKey: 'a', secretKey: 's' }, maxConcurrentRequests: 0 }]) {
