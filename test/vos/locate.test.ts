@@ -20,9 +20,17 @@ import { locateArrayRead, onProbes, readHashedGroup, type LocatedArrayRead } fro
 import type { ReadView } from '../../src/vos/reads.js';
 import { DATA_FILE } from '../../src/vos/constants.js';
 import { locateVersionInto, objectVersions } from '../../src/vos/bulk-read.js';
+import { nativeAddon } from '../../src/media/io-uring.js';
 import { code, enc, tmpDir } from './helpers.js';
 
 const test = suite('vos locate');
+/**
+ * Located reads are the addon's hashed reads (the pool's `readvHashGroup`). Without the addon
+ * (not built, or CAIRN_NO_NATIVE=1) every lookup answers null and callers read the ordinary way:
+ * the last case says so, and the cases that read located bytes are skipped.
+ */
+const hashedReads = nativeAddon() !== undefined;
+const located = hashedReads ? test : test.skip;
 const KiB = 1024; const MiB = 1024 * KiB;
 const BASE: VosOptions = { scmBytes: 32 * MiB, dataBytes: 32 * MiB, walBytes: 256 * KiB, io: 'pread' };
 let dir = '';
@@ -45,7 +53,7 @@ async function run(ls: LocatedArrayRead[]): Promise<boolean[]> {
   return ls.map((l, i) => l.finish(out[i]));
 }
 
-test('the newest whole extent in the data file is located and read into the pieces; everything else is null', async () => {
+located('the newest whole extent in the data file is located and read into the pieces; everything else is null', async () => {
   const v = await VosTarget.open(dir, BASE);
   try {
     const rng = new Rng(18);
@@ -85,7 +93,7 @@ test('the newest whole extent in the data file is located and read into the piec
   } catch (e) { await v.close().catch(() => undefined); throw e; }
 });
 
-test('a flipped byte in the data file: finish is false (fetchArrayInto says CHECKSUM_MISMATCH); a sound read in the same group is true', async () => {
+located('a flipped byte in the data file: finish is false (fetchArrayInto says CHECKSUM_MISMATCH); a sound read in the same group is true', async () => {
   const v = await VosTarget.open(dir, BASE);
   try {
     const rng = new Rng(19);
@@ -110,7 +118,7 @@ test('a flipped byte in the data file: finish is false (fetchArrayInto says CHEC
   } finally { await v.close(); }
 });
 
-test('locateVersionInto: a version objectVersions found is read with no lookup; not in the data file, a wrong size, closed: null; its blocks holding other bytes since (freed and reused): finish is false', async () => {
+located('locateVersionInto: a version objectVersions found is read with no lookup; not in the data file, a wrong size, closed: null; its blocks holding other bytes since (freed and reused): finish is false', async () => {
   let v = await VosTarget.open(dir, BASE);
   try {
     const rng = new Rng(21);
@@ -150,7 +158,7 @@ test('locateVersionInto: a version objectVersions found is read with no lookup; 
   } finally { await v.close(); }
 });
 
-test('run probes are built only when a run is read: a memtable extent over older runs needs none; answers from runs and punches in runs stay right', async () => {
+located('run probes are built only when a run is read: a memtable extent over older runs needs none; answers from runs and punches in runs stay right', async () => {
   const v = await VosTarget.open(dir, BASE);
   const built: boolean[] = [];
   onProbes((b) => built.push(b));
@@ -185,7 +193,7 @@ test('run probes are built only when a run is read: a memtable extent over older
   } finally { onProbes(undefined); await v.close(); }
 });
 
-test('a located read holds the target until finish (close waits); finish releases once', async () => {
+located('a located read holds the target until finish (close waits); finish releases once', async () => {
   const v = await VosTarget.open(dir, BASE);
   const a = new Rng(20).bytes(64 * KiB);
   await v.updateArray(1n, 7n, enc('d'), enc('a'), { index: 0, count: a.length }, a);
@@ -204,6 +212,18 @@ test('a located read holds the target until finish (close waits); finish release
   assert.equal(Buffer.compare(into[0]!, a), 0);
   // a closed target locates nothing
   assert.is(locate(v, 1n, 7n, 'a', 0, a.length, [new Uint8Array(a.length)]), null);
+});
+
+(hashedReads ? test.skip : test)('without the addon every lookup is null: the caller reads the ordinary way, and the bytes are the same', async () => {
+  const v = await VosTarget.open(dir, BASE);
+  try {
+    const b = new Rng(19).bytes(256 * KiB);
+    await v.updateArray(1n, 7n, enc('d'), enc('a'), { index: 0, count: b.length }, b);
+    assert.is(locate(v, 1n, 7n, 'a', 0, b.length, [new Uint8Array(b.length)]), null);
+    assert.equal(Buffer.compare((await v.fetchArray(1n, 7n, enc('d'), enc('a'), { index: 0, count: b.length })).data, b), 0);
+  } finally {
+    await v.close();
+  }
 });
 
 test.run();
