@@ -26,9 +26,15 @@ let slabAt = 0;
 export function copyValue(src: Uint8Array): Uint8Array {
   const n = src.length;
   if (n > VALUE_SLAB_MAX_BYTES) return src.slice();
+  const out = slabView(n);
+  out.set(src);
+  return out;
+}
+
+/** `n` bytes (n <= VALUE_SLAB_MAX_BYTES) carved from the shared slab, 8-byte aligned. */
+function slabView(n: number): Uint8Array {
   if (slabAt + n > VALUE_SLAB_BYTES) { slab = new ArrayBuffer(VALUE_SLAB_BYTES); slabAt = 0; }
   const out = new Uint8Array(slab, slabAt, n);
-  out.set(src);
   slabAt += (n + 7) & ~7;
   return out;
 }
@@ -42,10 +48,8 @@ const COPY_LOOP_MAX_BYTES = 256;
  */
 export function copyValueFrom(src: Uint8Array, at: number, n: number): Uint8Array {
   if (n > COPY_LOOP_MAX_BYTES) return copyValue(src.subarray(at, at + n));
-  if (slabAt + n > VALUE_SLAB_BYTES) { slab = new ArrayBuffer(VALUE_SLAB_BYTES); slabAt = 0; }
-  const out = new Uint8Array(slab, slabAt, n);
+  const out = slabView(n);
   for (let i = 0; i < n; i++) out[i] = src[at + i]!;
-  slabAt += (n + 7) & ~7;
   return out;
 }
 
