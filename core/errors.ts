@@ -128,6 +128,18 @@ export class CorruptionError extends CairnError {
   }
 }
 
+/** A file on disk was written in a format this build cannot read (`FORMAT_VERSION`). */
+export class FormatVersionError extends CairnError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('FORMAT_VERSION', message, details);
+  }
+
+  /** `what` at `path` has format `version`, newer than the `oldest`-`newest` this build reads. */
+  static newer(what: string, path: string, version: number, oldest: number, newest: number): FormatVersionError {
+    return new FormatVersionError(`${what} ${path}: format version ${version} is newer than this build reads (${oldest}-${newest}); open it with the build that wrote it`, { path, version, supported: newest });
+  }
+}
+
 /** An internal invariant was broken: a bug in Cairn, never a user error (`ASSERTION_FAILED`). */
 export class InvariantError extends CairnError {
   constructor(message: string, details?: Record<string, unknown>) {

@@ -65,7 +65,7 @@ import { open as openCb, write as writeCb, fsync as fsyncCb, close as closeCb } 
 import { swallowed } from '../../core/log.js';
 import { promisify } from 'node:util';
 import { xxh64 } from '../../core/xxhash.js';
-import { CairnError, CorruptionError, assert } from '../../core/errors.js';
+import { CairnError, CorruptionError, FormatVersionError, assert } from '../../core/errors.js';
 import { type IntentFields, intentBytes, writeIntent, decodeIntent } from './intent-codec.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 import { COPY_SUFFIX } from '../../core/record-file.js';
@@ -280,7 +280,7 @@ function legacy(v: number): boolean { return v >= OLDEST_VERSION && v <= LEGACY_
 
 /** The error for a journal written by a newer format than this build reads. */
 function newerFormat(p: string, v: number): CairnError {
-  return new CairnError('FORMAT_VERSION', `journal ${p}: format version ${v} is newer than this build reads (${OLDEST_VERSION}-${FORMAT_VERSION}); open it with the build that wrote it`, { path: p, version: v, supported: FORMAT_VERSION });
+  return FormatVersionError.newer('journal', p, v, OLDEST_VERSION, FORMAT_VERSION);
 }
 
 /** Bytes of the JSON payload `{}` (DONE records of live commits). */

@@ -27,7 +27,7 @@
  */
 import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, openSync, fstatSync, constants as fsc } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
-import { CairnError, CorruptionError } from '../../core/errors.js';
+import { CairnError, CorruptionError, FormatVersionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 
 const MAGIC = 'CAIRNTXL';
@@ -236,7 +236,7 @@ function scan(buf: Buffer): { records: TxRecord[]; end: number } {
 
 /** FORMAT_VERSION for a log written by a newer build. */
 function newerFormat(path: string, v: number): CairnError {
-  return new CairnError('FORMAT_VERSION', `transaction log ${path}: format version ${v} is newer than this build reads (1-${TXLOG_FORMAT_VERSION}); open it with the build that wrote it`, { path, version: v, supported: TXLOG_FORMAT_VERSION });
+  return FormatVersionError.newer('transaction log', path, v, V1, TXLOG_FORMAT_VERSION);
 }
 
 /** Read the whole file `fd` of `size` bytes. */
