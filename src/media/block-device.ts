@@ -611,7 +611,7 @@ function allMarked(bits: Uint8Array, offset: number, length: number): boolean {
  * lie beyond the map's reach. (Apart from `markChunks`, which took a setter closure per call: one
  * per hashed read and write.)
  */
-function coverChunks(bits: Uint8Array, offset: number, length: number): Uint8Array {
+export function coverChunks(bits: Uint8Array, offset: number, length: number): Uint8Array {
   const last = Math.floor((offset + length - 1) / READ_SEEN_CHUNK);
   if (last >= SEEN_MAX_CHUNKS || bits.length > last >>> 3) return bits;
   const grown = new Uint8Array(Math.min(SEEN_MAX_CHUNKS / 8, Math.max((last >>> 3) + 1, 2 * bits.length)));
@@ -623,7 +623,7 @@ function coverChunks(bits: Uint8Array, offset: number, length: number): Uint8Arr
  * Mark the READ_SEEN_CHUNK chunks of [offset, offset + length) in bit map `bits` (which holds
  * them: `coverChunks`); whether every one of them was marked before.
  */
-function markChunks(bits: Uint8Array, offset: number, length: number): boolean {
+export function markChunks(bits: Uint8Array, offset: number, length: number): boolean {
   const first = Math.floor(offset / READ_SEEN_CHUNK), last = Math.floor((offset + length - 1) / READ_SEEN_CHUNK);
   if (last >= SEEN_MAX_CHUNKS || bits.length <= last >>> 3) return false; // (beyond the map's reach: never marked, the system call path)
   let before = true;

@@ -29,7 +29,7 @@ import { isAbsolute } from 'node:path';
 import { swallowed } from '../../core/log.js';
 import { PreadEngine } from '../media/pread.js';
 import { nativeAddon } from '../media/io-uring.js';
-import { mappedReads } from '../media/block-device.js';
+import { coverChunks, mappedReads, markChunks } from '../media/block-device.js';
 import type { FileMap } from '../media/io-engine.js';
 import { CSUM_SEED } from '../vos/constants.js';
 
@@ -60,10 +60,6 @@ export function directReadsEnabled(): boolean { return process.env.CAIRN_RPC_DIR
  * mapped file (DIRECT_MAX_OPEN_FILES files).
  */
 export const DIRECT_MAP_ZAP_BYTES = 256 * 1024 * 1024;
-/** Bytes of a data file one bit of `DataFile.seen` stands for. */
-const READ_SEEN_CHUNK = 64 * 1024;
-/** Chunks `seen` covers at most (the first 4 TiB of a file); reads past them keep the thread pool. */
-const SEEN_MAX_CHUNKS = 1 << 26;
 
 /**
  * An engine data file a client reads located extents of: its descriptor, its read-only mapping
@@ -131,7 +127,7 @@ function mappingFor(f: DataFile, at: number, len: number): FileMap | undefined {
   if (f.map === null) return undefined;
   const mode = mappedReads();
   if (mode === 'never') return undefined;
-  if (mode === 'reread' && !markChunks(f, at, len)) return undefined;
+  if (mode === 'reread' && !markRead(f, at, len)) return undefined;
   if (f.map !== undefined && at + len <= f.mapLen) return f.map;
   const addon = nativeAddon();
   if (addon?.mapFile === undefined) { f.map = null; return undefined; }
@@ -149,22 +145,10 @@ function mappingFor(f: DataFile, at: number, len: number): FileMap | undefined {
   return m;
 }
 
-/** Mark the READ_SEEN_CHUNK chunks of [at, at + len) of `f` as read; whether every one of them was read before. */
-function markChunks(f: DataFile, at: number, len: number): boolean {
-  const first = Math.floor(at / READ_SEEN_CHUNK), last = Math.floor((at + len - 1) / READ_SEEN_CHUNK);
-  if (last >= SEEN_MAX_CHUNKS) return false;
-  if (f.seen.length <= last >>> 3) {
-    const grown = new Uint8Array(Math.min(SEEN_MAX_CHUNKS / 8, Math.max((last >>> 3) + 1, 2 * f.seen.length)));
-    grown.set(f.seen);
-    f.seen = grown;
-  }
-  const bits = f.seen;
-  let before = true;
-  for (let c = first; c <= last; c++) {
-    const bit = 1 << (c & 7), i = c >>> 3;
-    if ((bits[i]! & bit) === 0) { before = false; bits[i] = bits[i]! | bit; }
-  }
-  return before;
+/** Mark the READ_SEEN_CHUNK chunks of [at, at + len) of `f` as read (block-device's chunk map); whether every one of them was read before. */
+function markRead(f: DataFile, at: number, len: number): boolean {
+  f.seen = coverChunks(f.seen, at, len);
+  return markChunks(f.seen, at, len);
 }
 
 /** `ref` as a `DirectRef` when it is well formed, else undefined. */
