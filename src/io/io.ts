@@ -6,7 +6,9 @@
  * - replicated (RP_n*): every shard of the group holds a full copy; reads use the first healthy one.
  * - erasure-coded (EC_kPp*): single values are split into k equal pieces plus p parity pieces, each
  *   prefixed by a 16-byte header (length, format, epoch) so a reader can check that the pieces it
- *   combines belong to one version; arrays are laid out in stripes of k cells of `cellSize` bytes
+ *   combines belong to one version; values of at most EC_WHOLE_SINGLE_MAX_BYTES are instead stored
+ *   whole (same header, another format) on data role 0 and the p parity roles, and a read of role
+ *   0 alone answers them; arrays are laid out in stripes of k cells of `cellSize` bytes
  *   (see stripe.ts). A write that covers whole stripes encodes parity directly; a partial-stripe
  *   write reads the old stripe (degraded if need be), merges, re-encodes and rewrites the touched
  *   data cells and all parity cells (read-modify-write, serialised per dkey by the caller).
@@ -141,7 +143,23 @@ export function writeOpts(at: ApplyContext): WriteOpts | undefined {
 
 /** Size of the header in front of each EC single-value piece. */
 export const EC_PIECE_HEADER = 16;
+/** Piece format of a striped EC single value: one of k data pieces or p parity pieces of ceil(length / k) bytes. */
 const PIECE_FORMAT = 1;
+/**
+ * Piece format of an EC single value stored whole: the value itself (length bytes after the
+ * header), held by data role 0 and every parity role (p + 1 copies: the fault tolerance of the
+ * striped form). Byte 5 (the matrix id of striped pieces) is 0. Builds before it read such a
+ * piece as damaged (its format byte is unknown to them), never as other bytes.
+ */
+const WHOLE_PIECE_FORMAT = 2;
+/**
+ * EC single values of at most this many bytes are stored whole (`WHOLE_PIECE_FORMAT`) on data
+ * role 0 and the p parity roles instead of being striped over k + p shards, as DAOS stores small
+ * EC single values: a put is p + 1 shard writes instead of k + p, and a healthy get reads role 0
+ * alone instead of k shards (one request each on a connected pool), at the cost of p + 1 copies
+ * of a small value instead of (k + p) / k.
+ */
+export const EC_WHOLE_SINGLE_MAX_BYTES = 4096;
 
 /** Shard indices (global) and targets of group `g`. */
 export function groupShards(groups: number[][], g: number): Array<{ shard: number; target: number }> {
@@ -247,6 +265,28 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
   }
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
+  if (value.length <= EC_WHOLE_SINGLE_MAX_BYTES) {
+    // stored whole on role 0 and the parity roles (one piece, the same bytes for each of them)
+    const piece = new Uint8Array(EC_PIECE_HEADER + value.length);
+    piece.set(value, EC_PIECE_HEADER);
+    const dv = new DataView(piece.buffer, piece.byteOffset, EC_PIECE_HEADER);
+    dv.setUint32(0, value.length, true);
+    dv.setUint8(4, WHOLE_PIECE_FORMAT);
+    const out: ShardWrite[] = [];
+    for (let i = 0; i < k + p; i++) {
+      if (i !== 0 && i < k) continue;
+      const { shard, target } = roles[i]!;
+      out.push({
+        target, shard,
+        apply: (s, at) => {
+          // (the same epoch for every holder of one commit: the shared header is set alike by each)
+          dv.setBigUint64(8, at.epoch === 0n ? epochHint : at.epoch, true);
+          return s.updateSingle(at.epoch, unitOid(oid, shard), dkey, akey, piece, writeOpts(at));
+        },
+      });
+    }
+    return out;
+  }
   const pieceLen = Math.max(1, Math.ceil(value.length / k));
   const pieces: Uint8Array[] = [];
   for (let i = 0; i < k + p; i++) pieces.push(new Uint8Array(EC_PIECE_HEADER + pieceLen));
@@ -285,7 +325,7 @@ export function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][],
 export function fetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh?: FreshFrom): Uint8Array | undefined | Promise<Uint8Array | undefined> {
   checkLayout(red, groups, g);
   if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
-  if (red.kind === 'ec') return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
+  if (red.kind === 'ec') return ctx.syncReads === true ? ecFetchSingleNow(ctx, red, groups, g, oid, dkey, akey, epoch, fresh) : ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
   if (ctx.syncReads !== true) return replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0, fresh);
   const group = groups[g]!, size = group.length;
   for (let i = 0; i < size; i++) {
@@ -306,6 +346,30 @@ export function fetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[]
   throw lost(oid, dkey, akey, 'no healthy replica');
 }
 
+/**
+ * An EC single value stored whole, answered without a promise when data role 0's store is open
+ * and holds it at hand (`ShardStore.fetchSingleNow`); anything else (a striped value, nothing
+ * visible, a value in the data file, role 0 down or damaged) is `ecFetchSingle`, handed what
+ * role 0 answered.
+ */
+function ecFetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh: FreshFrom): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+  const { shard, target } = roleShards(groups, g, dkeyRotation(ctx, red, dkey))[0]!;
+  if (!ctx.available(target)) return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, null);
+  const s = ctx.storeNow?.(target);
+  if (s === undefined || s.fetchSingleNow === undefined) return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
+  let v: Uint8Array | undefined | null;
+  try {
+    v = s.fetchSingleNow(epoch, unitOid(oid, shard), dkey, akey);
+  } catch (error) {
+    if (!isLostShard(error)) throw error;
+    ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
+    return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, null);
+  }
+  if (v === null) return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
+  if (v !== undefined && isWholePiece(v)) return wholeValue(v);
+  return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, v);
+}
+
 /** A replicated / striped single value: the first healthy copy from copy `from` on (tryShard's rules, without its per-shard closures and results). */
 async function replicaFetch(ctx: IoContext, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, from: number, fresh: FreshFrom): Promise<Uint8Array | undefined> {
   const group = groups[g]!, size = group.length;
@@ -323,26 +387,59 @@ async function replicaFetch(ctx: IoContext, groups: number[][], g: number, oid: 
   throw lost(oid, dkey, akey, 'no healthy replica');
 }
 
-async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh: FreshFrom): Promise<Uint8Array | undefined> {
+/** A piece as read from the shard of one role: null when not read or lost, undefined when nothing is visible there. */
+type PieceRead = Uint8Array | undefined | null;
+/** `ecFetchSingle`'s `first` when role 0 was not read yet. */
+const UNREAD = Symbol('unread');
+
+/** The value length a piece's header gives (bytes 0-3, little-endian). */
+function pieceLength(v: Uint8Array): number {
+  return (v[0]! | (v[1]! << 8) | (v[2]! << 16) | (v[3]! << 24)) >>> 0;
+}
+
+/** The value of a whole piece, in a buffer of its own (a store's answer may be a view of a larger buffer, or a Buffer whose `slice` is a view). */
+function wholeValue(v: Uint8Array): Uint8Array {
+  const out = new Uint8Array(v.length - EC_PIECE_HEADER);
+  out.set(v.subarray(EC_PIECE_HEADER));
+  return out;
+}
+
+/** Whether `v` is a well-formed whole piece (`WHOLE_PIECE_FORMAT`: the value itself after the header). */
+function isWholePiece(v: Uint8Array): boolean {
+  return v.length >= EC_PIECE_HEADER && v[4] === WHOLE_PIECE_FORMAT && pieceLength(v) === v.length - EC_PIECE_HEADER;
+}
+
+/**
+ * An EC single value: data role 0 is read first (it receives every write of the akey: a whole
+ * value's copy or a striped value's first piece), and a whole piece there is the answer. Else
+ * the other data roles, then the parity roles when something is missing or inconsistent, and
+ * the newest version read wins: a whole piece (on role 0 or a parity role), or a striped version
+ * with at least k pieces. `first`: role 0's answer when the caller read it already.
+ */
+async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh: FreshFrom, first: PieceRead | typeof UNREAD = UNREAD): Promise<Uint8Array | undefined> {
   const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
-  // Read the data pieces first; parity only when something is missing or inconsistent.
-  const got: Array<Uint8Array | undefined | null> = new Array(k + p).fill(null); // null = not read/lost
+  const got: PieceRead[] = new Array(k + p).fill(null);
   const read = async (i: number) => {
     const { shard, target } = roles[i]!;
     const r = await tryShard(ctx, target, (s) => s.fetchSingle(epoch, unitOid(oid, shard), dkey, akey, fresh), fail(shard, target));
     got[i] = r.ok ? r.value : null;
   };
-  await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
+  if (first === UNREAD) await read(0);
+  else got[0] = first;
+  const v0 = got[0];
+  if (v0 instanceof Uint8Array && isWholePiece(v0)) return wholeValue(v0);
+  if (k > 1) await Promise.all(Array.from({ length: k - 1 }, (_, i) => read(i + 1)));
   const mid = ctx.matrixId ?? 1;
-  let verdict = combinePieces(got, k, p, mid);
+  let verdict = combinePieces(got, k, mid);
   if (verdict.kind === 'need-more') {
     await Promise.all(Array.from({ length: p }, (_, j) => read(k + j)));
-    verdict = combinePieces(got, k, p, mid);
+    verdict = combinePieces(got, k, mid);
   }
   if (verdict.kind === 'absent') return undefined;
   if (verdict.kind !== 'ok') throw lost(oid, dkey, akey, 'too few consistent EC pieces');
+  if (verdict.whole >= 0) return wholeValue(got[verdict.whole]!);
   const { length, use } = verdict;
   const pieceLen = Math.max(1, Math.ceil(length / k));
   const bodies: (Uint8Array | null)[] = got.map((v, i) => (v && use[i] ? v.subarray(EC_PIECE_HEADER) : null));
@@ -361,35 +458,101 @@ async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][]
 }
 
 type Verdict =
-  | { kind: 'ok'; length: number; epochOf: bigint; use: boolean[] }
+  /** `whole`: the role of the whole piece that is the value (-1: striped, the pieces of `use`). */
+  | { kind: 'ok'; length: number; epochOf: bigint; use: boolean[]; whole: number }
   | { kind: 'absent' }
   | { kind: 'need-more' }
   | { kind: 'lost' };
 
-/** Decide from the pieces read so far whether a consistent version can be assembled. */
-function combinePieces(got: Array<Uint8Array | undefined | null>, k: number, p: number, matrixId: number): Verdict {
-  // Group pieces by (epoch, length); the newest version with >= k pieces wins.
-  const versions = new Map<string, { epoch: bigint; length: number; idx: number[] }>();
-  let absent = 0, lostOrUnread = 0;
-  got.forEach((v, i) => {
-    if (v === null) { lostOrUnread++; return; }
-    if (v === undefined) { absent++; return; }
-    if (v.length < EC_PIECE_HEADER) { lostOrUnread++; return; }
-    const dv = new DataView(v.buffer, v.byteOffset, EC_PIECE_HEADER);
-    const length = dv.getUint32(0, true), epoch = dv.getBigUint64(8, true);
-    if (dv.getUint8(4) !== PIECE_FORMAT || dv.getUint8(5) !== matrixId || v.length !== EC_PIECE_HEADER + Math.max(1, Math.ceil(length / k))) { lostOrUnread++; return; }
-    const key = `${epoch}:${length}`;
-    const e = versions.get(key) ?? { epoch, length, idx: [] };
-    e.idx.push(i);
-    versions.set(key, e);
-  });
-  const best = [...versions.values()].sort((a, b) => (a.epoch === b.epoch ? 0 : a.epoch > b.epoch ? -1 : 1))[0];
-  if (best && best.idx.length >= k) {
-    const use = got.map((_, i) => best.idx.includes(i));
-    return { kind: 'ok', length: best.length, epochOf: best.epoch, use };
+/**
+ * The newest complete version among `got` (`complete`: also a striped version with fewer than k
+ * pieces when false, as a reader takes the newest version read or none), its length, epoch, and
+ * pieces. Pieces that are not well formed (unknown format, another matrix when `matrixId` is
+ * given, a length their header does not give) are not versions.
+ */
+function newestVersion(got: ReadonlyArray<PieceRead>, k: number, matrixId: number | undefined, complete: boolean): { epoch: bigint; length: number; whole: number; idx: number[] } | undefined {
+  let best: { epoch: bigint; length: number; whole: number; idx: number[] } | undefined;
+  for (let i = 0; i < got.length; i++) {
+    const v = got[i];
+    if (!(v instanceof Uint8Array) || v.length < EC_PIECE_HEADER) continue;
+    const length = pieceLength(v);
+    const whole = isWholePiece(v);
+    if (!whole && (v[4] !== PIECE_FORMAT || (matrixId !== undefined && v[5] !== matrixId) || v.length !== EC_PIECE_HEADER + Math.max(1, Math.ceil(length / k)))) continue;
+    const epoch = new DataView(v.buffer, v.byteOffset, EC_PIECE_HEADER).getBigUint64(8, true);
+    if (best !== undefined && epoch < best.epoch) continue;
+    if (best !== undefined && epoch === best.epoch) {
+      // (one write per akey per epoch: the same version, or damage a checksum did not catch)
+      // (a complete version counted its pieces already)
+      if (!complete && best.whole < 0 && !whole && length === best.length) best.idx.push(i);
+      continue;
+    }
+    if (!complete || whole) { best = { epoch, length, whole: whole ? i : -1, idx: [i] }; continue; }
+    // (complete versions only: count this striped version's pieces first)
+    let n = 0;
+    const idx: number[] = [];
+    for (let j = i; j < got.length; j++) {
+      const w = got[j];
+      if (!(w instanceof Uint8Array) || w.length !== v.length || w[4] !== PIECE_FORMAT || (matrixId !== undefined && w[5] !== matrixId) || pieceLength(w) !== length) continue;
+      if (new DataView(w.buffer, w.byteOffset, EC_PIECE_HEADER).getBigUint64(8, true) !== epoch) continue;
+      idx.push(j); n++;
+    }
+    if (n >= k) best = { epoch, length, whole: -1, idx };
   }
-  if (!best && absent > 0 && absent >= k) return { kind: 'absent' };
+  return best;
+}
+
+/** Decide from the pieces read so far whether a consistent version can be assembled. */
+function combinePieces(got: ReadonlyArray<PieceRead>, k: number, matrixId: number): Verdict {
+  // The newest version read wins: a whole piece alone, a striped version with >= k pieces.
+  const best = newestVersion(got, k, matrixId, false);
+  if (best !== undefined && (best.whole >= 0 || best.idx.length >= k)) {
+    const use = got.map((_, i) => best.idx.includes(i));
+    return { kind: 'ok', length: best.length, epochOf: best.epoch, use, whole: best.whole };
+  }
+  let absent = 0;
+  for (let i = 0; i < got.length; i++) if (got[i] === undefined) absent++;
+  if (best === undefined && absent > 0 && absent >= k) return { kind: 'absent' };
   return { kind: 'need-more' };
+}
+
+/** What a rebuilt shard of an EC single value holds (`ecRebuildSinglePiece`). */
+export type EcSingleRebuild =
+  /** Write `piece` (header and body) at the version's `epoch`. */
+  | { kind: 'piece'; piece: Uint8Array; epoch: bigint }
+  /** The newest version is stored whole and this role (a data role other than 0) holds no copy of it: write nothing. */
+  | { kind: 'none' }
+  /** No piece was read at all: nothing is visible (punch the akey on the rebuilt shard). */
+  | { kind: 'absent' }
+  /** No complete version among the pieces: the value cannot be rebuilt. */
+  | { kind: 'lost' };
+
+/**
+ * The piece of role `role` of an EC single value, rebuilt from the pieces read from the other
+ * shards at one read point (`pieces[r]`: role r's answer, undefined when absent, lost or not
+ * read). The newest complete version wins: a whole piece (`WHOLE_PIECE_FORMAT`, any one copy) is
+ * copied to role 0 and the parity roles (no decode), a striped version with at least k pieces is
+ * decoded. Owned here with the piece formats, for rebuild (src/pool/migrate.ts) to call.
+ * `matrixId`: the container's (pieces of another matrix are not versions); undefined: not checked.
+ */
+export function ecRebuildSinglePiece(codec: Pick<EcCodec, 'reconstruct'>, pieces: ReadonlyArray<Uint8Array | undefined>, k: number, p: number, role: number, matrixId?: number): EcSingleRebuild {
+  if (!(Number.isInteger(role) && role >= 0 && role < k + p && pieces.length === k + p)) assert(false, 'a rebuilt role of a group of k + p pieces', { role, k, p, pieces: pieces.length });
+  const best = newestVersion(pieces, k, matrixId, true);
+  if (best === undefined) return pieces.every((v) => v === undefined) ? { kind: 'absent' } : { kind: 'lost' };
+  if (best.whole >= 0) {
+    if (role !== 0 && role < k) return { kind: 'none' };
+    return { kind: 'piece', piece: Uint8Array.prototype.slice.call(pieces[best.whole]!), epoch: best.epoch };
+  }
+  const bodies: (Uint8Array | null)[] = pieces.map((v, i) => (v && best.idx.includes(i) && i !== role ? v.subarray(EC_PIECE_HEADER) : null));
+  let present = 0;
+  for (const b of bodies) if (b !== null) present++;
+  if (present < k) return { kind: 'lost' };
+  codec.reconstruct(bodies, { dataOnly: role < k });
+  const src = pieces[best.idx[0]!]!;
+  const out = new Uint8Array(src.length);
+  out.set(src.subarray(0, EC_PIECE_HEADER));
+  assert(bodies[role]!.length === src.length - EC_PIECE_HEADER, 'a rebuilt piece is as long as its siblings', { rebuilt: bodies[role]!.length, sibling: src.length - EC_PIECE_HEADER });
+  out.set(bodies[role]!, EC_PIECE_HEADER);
+  return { kind: 'piece', piece: out, epoch: best.epoch };
 }
 
 // ---------------------------------------------------------------- arrays
