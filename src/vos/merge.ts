@@ -20,7 +20,7 @@ import { solo, sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont, keyEpoch, keySeq, copyKey,
 } from './keys.js';
-import { bloomProbe, bloomProbePrefix, type BloomProbe, type Run, type RunCursor, type RunWriter } from './run.js';
+import { bloomProbe, bloomProbePrefix, type BloomProbe, type Run, type RunCursor, type RunSink, type RunWriter } from './run.js';
 import { before, covered, type Range, type Stamp } from './tree.js';
 
 /** Bytes of a version entry's fixed header (an inline value follows). */
@@ -272,7 +272,7 @@ export class MergeSink {
   private groupPath: Uint8Array | undefined;
   private objProbe: { path: Uint8Array; probe: BloomProbe } | undefined;
 
-  constructor(private readonly w: RunWriter, private readonly opts: MergeOptions) {}
+  constructor(private readonly w: RunSink, private readonly opts: MergeOptions) {}
 
   private statsOf(cont: number): MergeStats {
     let s = this.opts.stats.get(cont);
@@ -751,7 +751,7 @@ function sameFirst(a: Uint8Array, b: Uint8Array, n: number): boolean {
  * aggregation folds it in): singles decided one by one in key order (newest first), extents of
  * one akey gathered and decided together. Steps pause every `FLUSH_STEP_ENTRIES` entries.
  */
-export function* aggregateMerge(sources: readonly MergeCursor[], w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: ExtentList, stats: Map<number, MergeStats>): Generator<void, number> {
+export function* aggregateMerge(sources: readonly MergeCursor[], w: RunSink, rules: (cont: number) => ContainerRules | undefined, freed: ExtentList, stats: Map<number, MergeStats>): Generator<void, number> {
   const kw = new KWay(sources);
   let n = 0; let seen = 0;
   let prevKey: Uint8Array | undefined;

@@ -437,6 +437,52 @@ function ascending(a: Uint8Array, b: Uint8Array): boolean {
   }
   return a.length < b.length;
 }
+/** What a merge writes its sorted entries into: a `RunWriter`, or a `ContainerSplitWriter` of several. */
+export type RunSink = Pick<RunWriter, 'add'>;
+
+/**
+ * Sorted entries written as up to three runs: the entries of containers before container `cont`,
+ * those of `cont`, and those after it (keys begin with the container index, so each part is
+ * contiguous). An aggregation of `cont` writes through it, so what it folds of other containers (a
+ * memtable's records, a run written before the split) lands in runs of their own, which the next
+ * aggregation of `cont` does not read again: an aggregation costs by its own container's data, not
+ * by the other containers on the target. `make` opens each run's writer (its run id, its level).
+ */
+export class ContainerSplitWriter implements RunSink {
+  private readonly writers: RunWriter[] = [];
+  private w: RunWriter;
+  /** -1 before `cont`, 0 in it, 1 after it; 2: nothing written yet. */
+  private side = 2;
+
+  constructor(private readonly cont: number, private readonly make: () => RunWriter) {
+    this.w = make();
+    this.writers.push(this.w);
+  }
+
+  add(key: Uint8Array, value: Uint8Array, seq: number, bloomKeys: readonly BloomProbe[]): void {
+    const c = ((key[0]! << 24) | (key[1]! << 16) | (key[2]! << 8) | key[3]!) >>> 0;
+    const side = c < this.cont ? -1 : c === this.cont ? 0 : 1;
+    if (side !== this.side) {
+      if (this.w.count > 0) { this.w = this.make(); this.writers.push(this.w); }
+      this.side = side;
+    }
+    this.w.add(key, value, seq, bloomKeys);
+  }
+
+  /** Entries added so far. */
+  get count(): number { let n = 0; for (const w of this.writers) n += w.count; return n; }
+
+  /** Finish every part; the descriptors of the non-empty ones, in key order. */
+  finish(): RunMeta[] {
+    const out: RunMeta[] = [];
+    for (const w of this.writers) { const m = w.finish(); if (m) out.push(m); }
+    return out;
+  }
+
+  /** Chunks every part allocated (to free when the writer is abandoned). */
+  get allocated(): number[] { return this.writers.flatMap((w) => w.allocated); }
+}
+
 /** Streams sorted entries into a new run. */
 export class RunWriter {
   private readonly data = new BlockBuilder();

@@ -37,7 +37,7 @@ import { copyValue, copyValueFrom, readBuffer } from './value-copy.js';
 import { MemtableCursor, MergeSink, PointVersion, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
 import { MergeWorkersUnavailable, mergeWorkers } from './merge-workers.js';
-import { Run, RunWriter, VerifiedBlocks, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
+import { ContainerSplitWriter, Run, RunWriter, VerifiedBlocks, type RunSink, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
 import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
 
@@ -476,8 +476,14 @@ export class TargetStore {
   compactions = 0;
   /** Flushes committed since open. */
   flushes = 0;
-  /** Aggregations since open that folded the memtable and every run into one run (counted in flushes and compactions too). */
+  /** Aggregations since open that folded the memtable and the container's runs into runs (counted in flushes and compactions too). */
   folds = 0;
+  /**
+   * Entries (of every container) the folds of aggregations read, since open: the memtable's and
+   * the input runs'. An aggregation of one container reads only the runs holding its keys, so this
+   * grows by that container's data and the memtable, not by the other containers on the target.
+   */
+  aggregateEntries = 0;
   /** What aggregations run in the background (`aggregateInBackground`) removed, since open. */
   readonly aggregatedInBackground: MergeStats & { scmBytesFreed: number; aggregations: number } = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0, scmBytesFreed: 0, aggregations: 0 };
   /** The aggregation running in the background (at most one per target: the next waits for it). */
@@ -1332,37 +1338,45 @@ export class TargetStore {
    * Merge `inputs` into one run. `full`: every run takes part and nothing older sits in a memtable
    * below `coversSeq`, so punches, discards and destroyed containers older than it go for good.
    */
-  private async merge(inputs: Run[], full: boolean, coversSeq: number, stats = new Map<number, MergeStats>()): Promise<void> {
+  private async merge(inputs: Run[], full: boolean, coversSeq: number, stats = new Map<number, MergeStats>(), only?: number): Promise<void> {
     const level = Math.max(...inputs.map((r) => r.meta.level)) + 1;
     const plain = !full && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0 && !c.aggregate);
     // a full merge with only aggregation policies to apply (no punches, discards or destroys): streamed
     const aggOnly = full && inputs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
-    if ((plain || aggOnly) && await this.mergeOnWorker(inputs, level, plain ? 'plain' : 'aggregate', stats)) {
-      this.afterMerge(full, coversSeq, stats);
+    // `only`: the inputs are every run holding container `only`'s keys but not every run: the merge
+    // is full for that container alone (only its aggregation policy applies, punches it supersedes
+    // go), the others' discards and destroys stay to settle, and its output is split at its bounds
+    const rules = only === undefined ? (c: number) => this.rules(c) : (c: number) => { const r = this.rules(c); return r && c !== only ? { ...r, aggregate: undefined } : r; };
+    const settles = full && only === undefined;
+    if (only === undefined && (plain || aggOnly) && await this.mergeOnWorker(inputs, level, plain ? 'plain' : 'aggregate', stats)) {
+      this.afterMerge(settles, coversSeq, stats);
       return;
     }
     for (const r of inputs) r.pins++;
-    const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, level);
+    const heap = this.heap(true);
+    const w = only === undefined ? new RunWriter(this.space, heap, this.nextRunId++, level) : new ContainerSplitWriter(only, () => new RunWriter(this.space, heap, this.nextRunId++, level));
     const freed = new ExtentList();
     let c: Promise<void> | undefined;
     try {
       if (plain || aggOnly) {
-        const steps = plain ? fastMerge(inputs, w, freed) : aggregateMerge(runCursors(inputs), w, (c) => this.rules(c), freed, stats);
+        const steps = plain ? fastMerge(inputs, w as RunWriter, freed) : aggregateMerge(runCursors(inputs), w, rules, freed, stats);
         while (!steps.next().done) { await yieldNow(); if (this.compactAbort) throw new CompactionAborted('compaction aborted by close'); }
       } else {
-        await writeMergedAsync(mergeSources(inputs.map((r) => runEntries(r))), w, { rules: (c) => this.rules(c), full, freed, stats }, () => this.compactAbort);
+        await writeMergedAsync(mergeSources(inputs.map((r) => runEntries(r))), w, { rules, full, freed, stats }, () => this.compactAbort);
       }
-      const meta = w.finish();
+      const out = w.finish();
+      const metas = out === undefined ? [] : Array.isArray(out) ? out : [out];
+      if (only !== undefined) for (const x of stats.values()) this.aggregateEntries += x.entriesIn;
       { const room = this.roomToStage(); if (room) await room; }
       for (const r of inputs) r.pins--;
-      c = this.commitManifest(meta ? [meta] : [], inputs, this.sb.walFlushedGen, freed);
+      c = this.commitManifest(metas, inputs, this.sb.walFlushedGen, freed);
     } catch (e) {
       for (const r of inputs) if (r.pins > 0) r.pins--;
       this.heapFree.push(...w.allocated);
       throw e;
     }
     if (c) await c;
-    this.afterMerge(full, coversSeq, stats);
+    this.afterMerge(settles, coversSeq, stats);
   }
 
   /** After a merge's commit: its counts, and for a full merge the discards and destroys it settled. */
@@ -1559,9 +1573,12 @@ export class TargetStore {
       await this.flushAll();
       while (this.compacting) await this.compacting;
       const coversSeq = this.memFloorSeq();
-      if (this.runs.length > 0) {
+      // the runs holding keys of the container (see foldAggregate); when other runs stay out, the
+      // merge is full for this container only (`merge`'s `only`)
+      const inputs = this.runs.filter((r) => runHoldsCont(r.meta, st.idx));
+      if (inputs.length > 0) {
         const stats = new Map<number, MergeStats>([[st.idx, s]]);
-        const p = this.merge(this.runs.slice(), true, coversSeq, stats);
+        const p = this.merge(inputs, true, coversSeq, stats, inputs.length === this.runs.length ? undefined : st.idx);
         this.compacting = p.finally(() => { this.compacting = undefined; });
         await p;
       }
@@ -1581,12 +1598,14 @@ export class TargetStore {
    */
   private async foldAggregate(st: ContState, s: MergeStats, onWorker: boolean): Promise<boolean> {
     while (this.flushing || this.compacting) { await this.flushing?.catch(() => undefined); await this.compacting?.catch(() => undefined); }
-    const foldable = !this.frozen && this.flushError === undefined && this.runs.length > 0 && this.active.records > 0 && this.active.punches === 0 &&
-      this.runs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
+    // only the runs holding keys of the container: the others have none of its versions, and
+    // folding them too made an aggregation cost by every container's data on the target
+    const inputs = this.runs.filter((r) => runHoldsCont(r.meta, st.idx));
+    const foldable = !this.frozen && this.flushError === undefined && this.active.records > 0 && this.active.punches === 0 &&
+      inputs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
     if (!foldable || !this.rotate(false)) return false; // (not rotated: a commit in flight; the flush the usual way waits for it)
     const mt = this.frozen!;
-    const inputs = this.runs.slice();
-    const done = this.foldMemtable(mt, inputs, new Map([[st.idx, s]]), onWorker);
+    const done = this.foldMemtable(mt, inputs, new Map([[st.idx, s]]), onWorker, st.idx);
     const settled = done.then(() => undefined, () => undefined);
     this.flushing = settled; this.compacting = settled; // writers needing log room wait for it; no merge starts meanwhile
     try {
@@ -1610,22 +1629,27 @@ export class TargetStore {
    * much work as the fold itself) while the writers' extents freed only by its commit spread the
    * data-file pages they write over more memory.
    */
-  private async foldMemtable(mt: Memtable, inputs: Run[], stats: Map<number, MergeStats>, onWorker: boolean): Promise<void> {
+  private async foldMemtable(mt: Memtable, inputs: Run[], stats: Map<number, MergeStats>, onWorker: boolean, cont: number): Promise<void> {
     const runBytes = inputs.reduce((n, r) => n + r.meta.bytes, 0);
-    if (onWorker && runBytes > this.foldAwayBytes && await this.memtableOnWorker(mt, inputs)) { this.folded(mt); return; }
+    // (a worker writes one run: only when everything folded is the container's, else here, split)
+    const pure = inputs.length > 0 && inputs.every((r) => keyCont(r.meta.first) === cont && keyCont(r.meta.last) === cont) && [...mt.conts.keys()].every((c) => c === cont);
+    if (onWorker && pure && runBytes > this.foldAwayBytes && await this.memtableOnWorker(mt, inputs)) { this.folded(mt); return; }
     for (const r of inputs) r.pins++;
-    const w = new RunWriter(this.space, this.heap(true), this.nextRunId++, Math.max(...inputs.map((r) => r.meta.level)) + 1);
+    const level = inputs.length > 0 ? Math.max(...inputs.map((r) => r.meta.level)) + 1 : 0;
+    const heap = this.heap(true);
+    const w = new ContainerSplitWriter(cont, () => new RunWriter(this.space, heap, this.nextRunId++, level));
     const freed = new ExtentList();
     let c: Promise<void> | undefined;
     try {
       const mem = new MemtableCursor(mt, (c) => this.rules(c), this.inlineReader(), freed, (c) => this.conts.get(c)?.aggStats);
       const steps = aggregateMerge([mem, ...runCursors(inputs)], w, (c) => this.rules(c), freed, stats);
       while (!steps.next().done) await yieldNow();
-      const meta = w.finish();
+      const metas = w.finish();
+      for (const x of stats.values()) this.aggregateEntries += x.entriesIn;
       await this.syncDeferredData();
       { const room = this.roomToStage(); if (room) await room; }
       for (const r of inputs) r.pins--;
-      c = this.commitManifest(meta ? [meta] : [], inputs, mt.gen, freed);
+      c = this.commitManifest(metas, inputs, mt.gen, freed);
     } catch (e) {
       for (const r of inputs) if (r.pins > 0) r.pins--;
       this.heapFree.push(...w.allocated);
@@ -2361,7 +2385,12 @@ function readSuperblocks(file: string): { kind: 'none' } | { kind: 'old' } | { k
 }
 
 /** Drive a `MergeSink` over a sync source, yielding to the event loop every so often. */
-async function writeMergedAsync(src: Iterable<Entry>, w: RunWriter, opts: MergeOptions, aborted: () => boolean): Promise<void> {
+/** Whether run `m` may hold keys of container `cont` (its first and last keys bound the containers it holds). */
+function runHoldsCont(m: RunMeta, cont: number): boolean {
+  return keyCont(m.first) <= cont && cont <= keyCont(m.last);
+}
+
+async function writeMergedAsync(src: Iterable<Entry>, w: RunSink, opts: MergeOptions, aborted: () => boolean): Promise<void> {
   const sink = new MergeSink(w, opts);
   let n = 0;
   for (const e of src) {
@@ -2418,7 +2447,7 @@ function blockEntries(r: Run, ref: { off: number }): { entries: Array<{ key: Uin
   return { entries: out };
 }
 
-import { keyShape, keyStamp } from './keys.js';
+import { keyCont, keyShape, keyStamp } from './keys.js';
 import { decodeVersion } from './merge.js';
 const keyShapeOf = (k: Uint8Array) => keyShape(k)?.kind;
 const stampOf = (k: Uint8Array) => keyStamp(k);
