@@ -40,7 +40,7 @@ import type { ShardStore, LocatedShardRead, PreparedShardWrite } from '../io/sha
 import { PreparedWriteGroup } from '../io/write-group.js';
 import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
 import { unitOid } from '../io/shard-store.js';
-import { groupShards, roleShards, dkeyRotation, stripeBuffers, stripeViews, readShardInto, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
+import { groupShards, roleShards, dkeyRotation, stripeBuffers, stripeViews, readShardInto, ecRebuildSinglePiece, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
 import { deferFill, deferredFills, dropFill, FILL_MAX_COEFFS } from '../media/fills.js';
 import { decodeRows as matrixDecodeRows } from '../../ec/matrix.js';
 import { ObjectError } from '../io/errors.js';
@@ -788,7 +788,11 @@ function rolesOf(ctx: ShardCtx, dkey: Uint8Array, key: string = latin1Key(dkey))
  */
 interface DkeyRoles { roles: Array<{ shard: number; target: number }>; roleOf: Map<number, number>; parity: number[]; plans: Map<string, CellPlan> }
 
-/** EC single value: decode the lost piece from k consistent pieces. */
+/**
+ * EC single value: the lost shard's piece from the other shards' (io.ts `ecRebuildSinglePiece`):
+ * a value stored whole is copied from any surviving copy (no decode; data roles other than 0 hold
+ * none of it), a striped one decoded from k pieces of its newest complete version.
+ */
 async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
   const { dataShards: k, parityShards: p } = ctx.cls;
   const base = ctx.members[0]!.shard;
@@ -803,33 +807,14 @@ async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Arra
       swallowed('migrate.piece-unreadable-counts-missing', err); // the other pieces decode it
     }
   }));
-  // Choose the newest (epoch, length) version held by at least k pieces.
-  const versions = new Map<string, number[]>();
-  pieces.forEach((v, i) => {
-    if (!v || v.length < EC_PIECE_HEADER) return;
-    const dv = new DataView(v.buffer, v.byteOffset, EC_PIECE_HEADER);
-    const key = `${dv.getBigUint64(8, true)}:${dv.getUint32(0, true)}:${v.length}`;
-    versions.set(key, [...(versions.get(key) ?? []), i]);
-  });
-  const best = [...versions.entries()].filter(([, idx]) => idx.length >= k).sort((a, b) => (BigInt(a[0].split(':')[0]!) > BigInt(b[0].split(':')[0]!) ? -1 : 1))[0];
-  if (!best) {
-    if (pieces.every((v) => v === undefined)) { await mv.dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey); return 0; }
-    throw lostErr(ctx.oid);
-  }
-  const [vkey, idx] = best;
-  const bodies: (Uint8Array | null)[] = pieces.map((v, i) => (v && idx.includes(i) ? v.subarray(EC_PIECE_HEADER) : null));
-  const mine = roleOf.get(mv.shard)!;
-  bodies[mine] = null;
-  await ctx.run.take(bodies.reduce((n, b) => n + (b?.length ?? 0), 0) + pieces[idx[0]!]!.length);
-  // A data piece: restore the missing data pieces only (the missing parity is not wanted here).
-  ctx.io.codec(k, p).reconstruct(bodies, { dataOnly: mine < k });
-  const header = pieces[idx[0]!]!.subarray(0, EC_PIECE_HEADER);
-  const out = new Uint8Array(EC_PIECE_HEADER + bodies[mine]!.length);
-  assert(out.length === pieces[idx[0]!]!.length, 'a rebuilt piece is as long as its siblings', { rebuilt: out.length, sibling: pieces[idx[0]!]!.length });
-  out.set(header); out.set(bodies[mine]!, EC_PIECE_HEADER);
-  const at = BigInt(vkey.split(':')[0]!);
-  await mv.dst.updateSingle(!ctx.replace && at > 0n && at <= R ? at : R, unitOid(ctx.oid, mv.shard), dkey, akey, out);
-  return out.length;
+  await ctx.run.take(pieces.reduce((n, v) => n + (v?.length ?? 0), 0));
+  // The newest complete version: a whole value (any one copy, copied as is) or k striped pieces (decoded for this role).
+  const r = ecRebuildSinglePiece(ctx.io.codec(k, p), pieces, k, p, roleOf.get(mv.shard)!, ctx.io.matrixId);
+  if (r.kind === 'absent') { await mv.dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey); return 0; }
+  if (r.kind === 'lost') throw lostErr(ctx.oid);
+  if (r.kind === 'none') return 0; // a whole value has no piece on this data role
+  await mv.dst.updateSingle(!ctx.replace && r.epoch > 0n && r.epoch <= R ? r.epoch : R, unitOid(ctx.oid, mv.shard), dkey, akey, r.piece);
+  return r.piece.length;
 }
 
 /**
