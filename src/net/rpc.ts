@@ -270,9 +270,9 @@ interface PipeSink {
  * the stream, `onEnd(err)` when a frame breaks the framing or the limits (the pipe is then dead).
  */
 function readPipeFrames(stream: import('node:stream').Readable, sink: PipeSink, onEnd: (err?: Error) => void, maxBody: () => number = () => RPC_MAX_BODY, pool?: BufferPool): void {
-  const { push } = pipeFrameParser(sink, onEnd, maxBody, pool);
+  const { push, end } = pipeFrameParser(sink, onEnd, maxBody, pool);
   stream.on('data', (c: Buffer) => push(c, false));
-  stream.on('end', () => push(undefined, false));
+  stream.on('end', end);
   stream.resume();
 }
 
@@ -293,7 +293,9 @@ function wholeFrame(f: FrameState): { header: Record<string, unknown>; payload: 
 
 /**
  * The parser behind `readPipeFrames`: `push(chunk, transient)` feeds it bytes as they arrive,
- * `push(undefined)` says the stream ended. A `transient` chunk is a view of a buffer the caller
+ * `end()` says the stream ended (its own function: an end-of-stream branch inside `push` ran once
+ * per connection, without call feedback, and deoptimised the optimised `push` of every engine at
+ * its warm-up connection's end: `--trace-deopt`, session 24). A `transient` chunk is a view of a buffer the caller
  * reuses once `push` returns (a socket's `onread` buffer): nothing of it is kept (a payload is then
  * always copied into its own buffer or straight into the caller's `into` buffers).
  *
@@ -351,9 +353,13 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
     lent = d.subarray(cur.doff, cur.doff + n);
     return lent;
   };
-  const push = (c: Buffer | undefined, transient: boolean, inPlace = false): void => {
+  const end = (): void => {
     if (failed) return;
-    if (c === undefined) { failed = true; onEnd(); return; }
+    failed = true;
+    onEnd();
+  };
+  const push = (c: Buffer, transient: boolean, inPlace = false): void => {
+    if (failed) return;
     if (inPlace) {
       // A read straight into the destination `direct()` named: its bytes are where they belong.
       const f = cur!;
@@ -412,12 +418,14 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
    * payload's rest is read in place rather than into the reused buffer and copied from there.
    */
   const shortRead = (): boolean => !failed && (cur === undefined || cur.header === undefined) && (lastLarge || sink.expectsLarge?.() === true);
-  return { push, direct, lent: () => lent, shortRead };
+  return { push, end, direct, lent: () => lent, shortRead };
 }
 
 /** A pipe frame parser: feed it chunks (`push`); `direct()`/`lent()`: reads in place (see `pipeFrameParser`). */
 interface FrameParser {
-  push(c: Buffer | undefined, transient: boolean, inPlace?: boolean): void;
+  push(c: Buffer, transient: boolean, inPlace?: boolean): void;
+  /** The stream ended (`onEnd` is called, once). */
+  end(): void;
   direct(): Uint8Array | undefined;
   lent(): Uint8Array | undefined;
   /** The next read should be at most `HEAD_READ_BYTES` (a large payload likely follows its header). */
@@ -852,7 +860,7 @@ export class RpcServer {
     const parser = pipeFrameParser(sink, onEnd, maxBody ?? (() => RPC_MAX_BODY), this.pool);
     for (const b of first ?? []) if (b.length) parser.push(b, false);
     feed.parser = parser;
-    stream.on('end', () => parser.push(undefined, false));
+    stream.on('end', () => parser.end());
   }
 
   /** Stop listening and drop every session and connection. */
@@ -1292,7 +1300,7 @@ class Pipe {
     if (feed) {
       // The socket reads through `onread` (no 'data' events): the parser is fed from there.
       feed.parser = pipeFrameParser(sink, onEnd, () => RPC_MAX_BODY);
-      this.stream.on('end', () => feed.parser?.push(undefined, false));
+      this.stream.on('end', () => feed.parser?.end());
     } else readPipeFrames(this.stream, sink, onEnd);
     this.stream.on('error', (err) => this.fail(err));
     this.stream.on('close', () => setImmediate(() => this.fail(new NetError('NET_UNREACHABLE', 'stream closed before the reply'))));
