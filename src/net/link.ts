@@ -69,7 +69,14 @@ interface WireItem { m: string; h: Record<string, unknown>; n: number }
 /** One item of a batch reply: its header and payload length, or its error. */
 type WireReply = { h: Record<string, unknown>; n: number } | { e: WireError };
 
-/** The batched request for `items`: header and payload parts (the callers' buffers, not copied). */
+/** The `commits` of a batch request that carries no notice (every batch header has the same keys in the same order). */
+const NO_NOTICES: readonly Notice[] = Object.freeze([]);
+
+/**
+ * The batched request for `items`: header and payload parts (the callers' buffers, not copied).
+ * The header is always `{ items, commits }` (commits empty until the link sends it with notices):
+ * one object shape for the engine's batch path, whose parsed headers otherwise came in two.
+ */
 export function encodeBatch(items: ReadonlyArray<{ method: string; header: Record<string, unknown>; payload?: Uint8Array }>): { header: Record<string, unknown>; parts: Uint8Array[] } {
   const parts: Uint8Array[] = [];
   const wire: WireItem[] = items.map((it) => {
@@ -77,7 +84,7 @@ export function encodeBatch(items: ReadonlyArray<{ method: string; header: Recor
     if (n) parts.push(it.payload!);
     return { m: it.method, h: it.header, n };
   });
-  return { header: { items: wire }, parts };
+  return { header: { items: wire, commits: NO_NOTICES }, parts };
 }
 
 /** Engine side: the items of a batch request, each payload a view into the request's buffer. */
@@ -86,15 +93,19 @@ export function decodeBatch(header: Record<string, unknown>, payload: Uint8Array
   if (!Array.isArray(items) || items.length === 0 || items.length > TX_BATCH_MAX) throw new NetError('NET_PROTOCOL', `a batch holds 1..${TX_BATCH_MAX} items`);
   let at = 0;
   const total = payload?.length ?? 0;
-  const out = items.map((x: unknown) => {
+  // Built by push, not `items.map`: the array map() returns has another elements kind once the
+  // caller is optimised (it is inlined there), and the engine's batch handler, optimised with the
+  // other one, was deoptimised by it ('wrong map' at its loop over the items, every engine).
+  const out: Array<{ method: string; header: Record<string, unknown>; payload?: Uint8Array }> = [];
+  for (const x of items as unknown[]) {
     const it = x as Partial<WireItem>;
     if (typeof it?.m !== 'string' || typeof it.h !== 'object' || it.h === null || Array.isArray(it.h) || !Number.isSafeInteger(it.n) || (it.n as number) < 0) throw new NetError('NET_PROTOCOL', 'malformed batch item');
     const n = it.n as number;
     if (at + n > total) throw new NetError('NET_PROTOCOL', `batch items announce more payload than the ${total} bytes sent`);
     const p = n ? payload!.subarray(at, at + n) : undefined;
     at += n;
-    return { method: it.m, header: it.h, payload: p }; // (one shape for every item: the engine's batch loop stays monomorphic)
-  });
+    out.push({ method: it.m, header: it.h, payload: p }); // (one shape for every item: the engine's batch loop stays monomorphic)
+  }
   if (at !== total) throw new NetError('NET_PROTOCOL', `batch payload of ${total} bytes, items announce ${at}`);
   return out;
 }
@@ -290,7 +301,9 @@ export class EngineLink implements RpcCaller {
   private async direct(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply> {
     const n = this.takeNotices();
     try {
-      return await this.client().call(method, n ? { ...header, commits: n } : header, payload, o);
+      // (a header with `commits` already, a batch's, takes them in place: its shape stays)
+      if (n !== undefined) { if (header.commits !== undefined) header.commits = n; else header = { ...header, commits: n }; }
+      return await this.client().call(method, header, payload, o);
     } catch (err) {
       this.requeue(n);
       throw err;
