@@ -312,7 +312,7 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
 export function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh?: FreshFrom): Promise<Uint8Array | undefined> {
   checkLayout(red, groups, g);
   if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
-  return red.kind !== 'ec' ? replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0, fresh) : ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
+  return red.kind !== 'ec' ? replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0, fresh) : ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, UNREAD);
 }
 
 /**
@@ -325,7 +325,7 @@ export function fetchSingle(ctx: IoContext, red: Redundancy, groups: number[][],
 export function fetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh?: FreshFrom): Uint8Array | undefined | Promise<Uint8Array | undefined> {
   checkLayout(red, groups, g);
   if (epoch < 0n) assert(false, 'reads are at a non-negative epoch', { epoch: String(epoch) });
-  if (red.kind === 'ec') return ctx.syncReads === true ? ecFetchSingleNow(ctx, red, groups, g, oid, dkey, akey, epoch, fresh) : ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
+  if (red.kind === 'ec') return ctx.syncReads === true ? ecFetchSingleNow(ctx, red, groups, g, oid, dkey, akey, epoch, fresh) : ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, UNREAD);
   if (ctx.syncReads !== true) return replicaFetch(ctx, groups, g, oid, dkey, akey, epoch, 0, fresh);
   const group = groups[g]!, size = group.length;
   for (let i = 0; i < size; i++) {
@@ -356,7 +356,7 @@ function ecFetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[][], g
   const { shard, target } = roleShards(groups, g, dkeyRotation(ctx, red, dkey))[0]!;
   if (!ctx.available(target)) return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, null);
   const s = ctx.storeNow?.(target);
-  if (s === undefined || s.fetchSingleNow === undefined) return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
+  if (s === undefined || s.fetchSingleNow === undefined) return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, UNREAD);
   let v: Uint8Array | undefined | null;
   try {
     v = s.fetchSingleNow(epoch, unitOid(oid, shard), dkey, akey);
@@ -365,7 +365,7 @@ function ecFetchSingleNow(ctx: IoContext, red: Redundancy, groups: number[][], g
     ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
     return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, null);
   }
-  if (v === null) return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh);
+  if (v === null) return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, UNREAD);
   if (v !== undefined && isWholePiece(v)) return wholeValue(v);
   return ecFetchSingle(ctx, red, groups, g, oid, dkey, akey, epoch, fresh, v);
 }
@@ -411,12 +411,13 @@ function isWholePiece(v: Uint8Array): boolean {
 
 /**
  * An EC single value: data role 0 is read first (it receives every write of the akey: a whole
- * value's copy or a striped value's first piece), and a whole piece there is the answer. Else
+ * value's copy or a striped value's first piece), and a whole piece there is the answer, nothing
+ * visible there the answer "absent" (a healthy target holds every write, as a replica does). Else
  * the other data roles, then the parity roles when something is missing or inconsistent, and
  * the newest version read wins: a whole piece (on role 0 or a parity role), or a striped version
- * with at least k pieces. `first`: role 0's answer when the caller read it already.
+ * with at least k pieces. `first`: role 0's answer when the caller read it already, else UNREAD.
  */
-async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh: FreshFrom, first: PieceRead | typeof UNREAD = UNREAD): Promise<Uint8Array | undefined> {
+async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh: FreshFrom, first: PieceRead | typeof UNREAD): Promise<Uint8Array | undefined> {
   const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
@@ -430,6 +431,9 @@ async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][]
   else got[0] = first;
   const v0 = got[0];
   if (v0 instanceof Uint8Array && isWholePiece(v0)) return wholeValue(v0);
+  // Nothing visible on a healthy role 0: nothing is (every write and punch of a single value
+  // reaches role 0, and a target serves reads only once it holds every write: pool map states).
+  if (v0 === undefined) return undefined;
   if (k > 1) await Promise.all(Array.from({ length: k - 1 }, (_, i) => read(i + 1)));
   const mid = ctx.matrixId ?? 1;
   let verdict = combinePieces(got, k, mid);

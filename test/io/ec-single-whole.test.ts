@@ -147,6 +147,11 @@ t('counts: a small value is p + 1 shard writes and one shard read (no promise wh
     assert.ok(same(await get(w, 9n), big));
     assert.is(reads(w) - r0, k, 'a striped value: k shard reads');
     assert.ok(same(await get(w, 6n), edge), 'the whole value at its epoch');
+    // nothing visible (never written, or before the first write): role 0 alone says so
+    const r1 = reads(w);
+    assert.is(await get(w, 9n, enc('never')), undefined);
+    assert.is(await get(w, 4n), undefined);
+    assert.is(reads(w) - r1, 2, 'an absent value: one shard read each');
     // an empty value
     assert.is(await put(w, new Uint8Array(0), 8n), p + 1);
     const e = await get(w, 8n);
