@@ -231,15 +231,6 @@ function writeCopy(fd: number, copy: 0 | 1, buf: Buffer, off: number, len: numbe
   }
 }
 
-/** `writeCopy` off the event loop. */
-async function writeCopyAsync(fd: number, copy: 0 | 1, buf: Buffer, x: number): Promise<void> {
-  let d = 0;
-  while (d < buf.length) {
-    const at = x + d;
-    d += await writeAsync(fd, buf, d, Math.min(buf.length - d, CHUNK - (at % CHUNK)), journalCopyOffset(copy, at));
-  }
-}
-
 /** A journal file header of `version`. */
 function headerBytes(version: number): Buffer {
   const h = Buffer.alloc(HEADER);
@@ -728,16 +719,29 @@ function closeReplaced(fd: number): void {
 /** A journal replacement written and synced under a temporary name (`Journal.prepareReplace`): format 5-6, both copies. */
 export interface PreparedReplace { path: string; fd: number; size: number; alloc: number }
 
+/**
+ * A replacement being adopted (`Journal.commitReplace`): every batch appended to the journal
+ * meanwhile is written to it too, at `size` (each copy), and every sync syncs it too. `durableEnd`:
+ * its bytes known durable; `syncFree`/`syncOwned`: its group-sync descriptors (the journal's once
+ * adopted); `renamed`: it is named `journal` now; `failed`: a write or sync of it failed before the
+ * rename (the replacement is then abandoned: the old file, which holds every record, stays);
+ * `dropped`: abandoned or closed (its descriptors are closed as their syncs end).
+ */
+interface Mirror { fd: number; size: number; durableEnd: number; syncFree: number[]; syncOwned: number[]; renamed: boolean; failed: unknown; dropped: boolean }
+
 const openAsync = promisify(openCb);
 const writeAsync = (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> =>
   new Promise((resolve, reject) => writeCb(fd, buf, off, len, pos, (e, n) => (e ? reject(e) : resolve(n))));
 const fdatasyncAsync = promisify(fdatasync);
-const fsyncAsync = promisify(fsyncCb);
-
-/** `syncDir` off the event loop. */
-async function syncDirAsync(dir: string): Promise<void> {
+/** An fdatasync, and `syncDir`, off the event loop, taking `node:fs`'s functions when called (crash tests hold them back there to widen a window). */
+const fdatasyncNow = (fd: number): Promise<void> => new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+async function syncDirNow(dir: string): Promise<void> {
   let fd: number | undefined;
-  try { fd = await openAsync(dir, 'r'); await fsyncAsync(fd); } catch { /* a filesystem that cannot sync directories */ } finally { if (fd !== undefined) closeSync(fd); }
+  try {
+    fd = await new Promise<number>((resolve, reject) => openCb(dir, 'r', (e, x) => (e ? reject(e) : resolve(x))));
+    const d = fd;
+    await new Promise<void>((resolve, reject) => fsyncCb(d, (e) => (e ? reject(e) : resolve())));
+  } catch { /* a filesystem that cannot sync directories */ } finally { if (fd !== undefined) closeSync(fd); }
 }
 
 /** Make the renames in directory `dir` durable (best effort where a directory cannot be synced). */
@@ -877,6 +881,14 @@ export class Journal {
    */
   private durableEnd: number[];
   /**
+   * A checkpoint's replacement being adopted (`commitReplace`): batches appended meanwhile go to it
+   * too, and syncs sync it too, so a record acknowledged then is durable in both files, whichever
+   * one the name `journal` holds after a crash.
+   */
+  private mirror: Mirror | undefined;
+  /** Closed (`close`): a replacement still being adopted is abandoned, or, renamed already, left as it is. */
+  private isClosed = false;
+  /**
    * Durable format 5-6 journals: descriptors of the file free for a group sync (`sync`), one per
    * sync in flight (JOURNAL_SYNC_DEPTH), opened before any record is appended to the file; `syncOwned`:
    * all of them (closed with the file).
@@ -915,7 +927,28 @@ export class Journal {
   /** The lag of the next batch written (format 6; -1 outside durable mode: lags of 0): its bytes after the durable end. */
   private lag(): number {
     if (!this.durable) return -1;
-    return Math.max(0, this.size[0]! - this.durableEnd[0]!, this.size[1]! - this.durableEnd[1]!);
+    const m = this.mirror;
+    // (mirrored bytes go to both files: their lag is the larger of the two, never less than either's)
+    return Math.max(0, this.size[0]! - this.durableEnd[0]!, this.size[1]! - this.durableEnd[1]!, m !== undefined ? m.size - m.durableEnd : 0);
+  }
+
+  /**
+   * Write `bytes` (a batch just appended to the journal) to the replacement being adopted too. A
+   * failure before its rename abandons it (the old file holds the batch); after, the batch is not
+   * in the file named `journal`: thrown (its commits fail), and the next batch writes over it.
+   */
+  private writeMirror(bytes: Buffer): void {
+    const m = this.mirror!;
+    if (m.failed !== undefined) return;
+    try {
+      writeCopy(m.fd, 0, bytes, 0, bytes.length, m.size);
+      writeCopy(m.fd, 1, bytes, 0, bytes.length, m.size);
+      m.size += bytes.length;
+    } catch (err) {
+      const e = mediaErrorFromErrno(err, `append to the journal ${this.path} (its replacement)`, {});
+      if (m.renamed) throw e;
+      m.failed = e;
+    }
   }
 
   /** Whether both copies live in one file (format 5-6; else the two files of format 4). */
@@ -1119,9 +1152,18 @@ export class Journal {
     const bytes = encodeBatch(recs, this.lag());
     this.writeTo(0, bytes);
     this.writeTo(1, bytes);
+    const m = this.mirror;
+    if (m !== undefined) this.writeMirror(bytes);
     if (this.durable) {
       for (const fd of this.fds) fdatasyncSync(fd);
       this.durableEnd = this.size.slice();
+      if (m !== undefined && m.failed === undefined) {
+        try { fdatasyncSync(m.fd); m.durableEnd = m.size; } catch (err) {
+          const e = mediaErrorFromErrno(err, `sync the journal ${this.path} (its replacement)`, {});
+          if (m.renamed) throw e;
+          m.failed = e;
+        }
+      }
     }
     return bytes;
   }
@@ -1135,6 +1177,7 @@ export class Journal {
     const bytes = encodeBatch(recs, this.lag());
     this.writeTo(0, bytes);
     this.writeTo(1, bytes);
+    if (this.mirror !== undefined) this.writeMirror(bytes);
     return bytes;
   }
 
@@ -1202,7 +1245,9 @@ export class Journal {
    * journals' io_uring ring (`syncRing`) where there is one, else on the thread pool.
    */
   sync(): Promise<void> {
-    const ring = ringSyncsInFlight + this.fds.length <= URING_QUEUE_DEPTH ? syncRing() : undefined;
+    const m = this.mirror;
+    const mirrored = m !== undefined && m.failed === undefined;
+    const ring = ringSyncsInFlight + this.fds.length + (mirrored ? 1 : 0) <= URING_QUEUE_DEPTH ? syncRing() : undefined;
     const one = (fd: number): Promise<void> => {
       if (ring === undefined) return fdatasyncAsync(fd);
       ringSyncsInFlight++;
@@ -1217,15 +1262,37 @@ export class Journal {
       // (not after a replacement adopted another file meanwhile)
       if (this.fds === fds) for (let i = 0; i < 2; i++) if (ends[i]! > this.durableEnd[i]!) this.durableEnd[i] = ends[i]!;
     };
-    if (fds.length !== 1) return Promise.all(fds.map(one)).then(synced);
-    // a descriptor of its own per sync in flight (`syncFree`; the file's own when none is free)
-    const free = this.syncFree;
-    const taken = free.pop();
+    let own: Promise<void>;
+    if (fds.length !== 1) own = Promise.all(fds.map(one)).then(synced);
+    else {
+      // a descriptor of its own per sync in flight (`syncFree`; the file's own when none is free)
+      const free = this.syncFree;
+      const taken = free.pop();
+      const release = (): void => {
+        if (taken === undefined) return;
+        if (this.syncFree === free) free.push(taken); else closeReplaced(taken); // (closed or replaced meanwhile)
+      };
+      own = one(taken ?? fds[0]!).then(() => { release(); synced(); }, (e: unknown) => { release(); throw e; });
+    }
+    if (!mirrored) return own;
+    // A replacement being adopted holds every batch too (`commitReplace`): synced as well, so the
+    // records this sync makes durable are durable in whichever file is named `journal` after a
+    // crash. Before its rename a failure there only abandons it (the old file is the journal).
+    const mEnd = m!.size;
+    const taken = m!.syncFree.pop();
     const release = (): void => {
       if (taken === undefined) return;
-      if (this.syncFree === free) free.push(taken); else closeReplaced(taken); // (closed or replaced meanwhile)
+      if (!m!.dropped && (this.mirror === m || this.syncFree === m!.syncFree)) m!.syncFree.push(taken); else closeReplaced(taken);
     };
-    return one(taken ?? fds[0]!).then(() => { release(); synced(); }, (e: unknown) => { release(); throw e; });
+    const theirs = one(taken ?? m!.fd).then(() => {
+      release();
+      if (this.mirror === m) { if (mEnd > m!.durableEnd) m!.durableEnd = mEnd; } else if (this.fds.length === 1 && this.fds[0] === m!.fd) for (let i = 0; i < 2; i++) if (mEnd > this.durableEnd[i]!) this.durableEnd[i] = mEnd;
+    }, (e: unknown) => {
+      release();
+      if (m!.renamed) throw e;
+      m!.failed ??= e;
+    });
+    return Promise.all([own, theirs]).then(() => undefined);
   }
 
   /** Append one record. */
@@ -1284,43 +1351,66 @@ export class Journal {
   }
 
   /**
-   * See `prepareReplace`: adopt the prepared file, with `extra` (the records appended to the
-   * journal since it was prepared) added to both copies, synced, renamed over the old file and the
-   * directory synced, off the event loop; then, synchronously, the records `late()` names (appended
-   * to the old file meanwhile: rare, by a caller that writes at once) are added and synced, and
-   * this handle appends to the new file. The caller starts no group write meanwhile.
+   * See `prepareReplace`: adopt the prepared file. `extra` (the records appended to the journal
+   * since it was prepared) is added to both its copies at once; from then on every batch appended
+   * is written to both files and every sync syncs both (`mirror`), so appends and their
+   * acknowledgements go on while the new file is synced, renamed over the old one and the
+   * directory synced, off the event loop (before the rename the old file is the journal and holds
+   * every record; after it the new one does, every record acknowledged synced in it: `extra` by the
+   * sync before the rename, the mirrored ones by their own syncs). Then this handle appends to the
+   * new file alone. A failure before the rename abandons the new file (thrown; the journal stays
+   * whole). One replacement at a time; the caller keeps no group write waiting for it.
    */
-  async commitReplace(prep: PreparedReplace, extra: ReadonlyArray<AppendRecord>, late: () => ReadonlyArray<AppendRecord> = () => []): Promise<void> {
-    let size = prep.size;
+  async commitReplace(prep: PreparedReplace, extra: ReadonlyArray<AppendRecord>): Promise<void> {
+    if (this.mirror !== undefined) assert(false, 'one journal replacement at a time', { path: this.path });
+    const fds = this.fds;
+    const m: Mirror = { fd: prep.fd, size: prep.size, durableEnd: prep.size, syncFree: [], syncOwned: [], renamed: false, failed: undefined, dropped: false };
+    const drop = (): void => {
+      if (this.mirror === m) this.mirror = undefined;
+      m.dropped = true;
+      for (const fd of m.syncFree.splice(0)) closeReplaced(fd); // (one a sync runs on: when it ends)
+    };
     try {
       if (extra.length) {
-        const more = Buffer.from(encodeBatch(extra));
-        await writeCopyAsync(prep.fd, 0, more, size);
-        await writeCopyAsync(prep.fd, 1, more, size);
-        await fdatasyncAsync(prep.fd);
-        size += more.length;
+        // (written now, on the event loop: no batch can come between them and the mirroring)
+        const more = encodeBatch(extra);
+        writeCopy(prep.fd, 0, more, 0, more.length, m.size);
+        writeCopy(prep.fd, 1, more, 0, more.length, m.size);
+        m.size += more.length;
       }
+      // descriptors for the group syncs of the new file, opened before its bytes are written back
+      // (a write-back error is then reported to each: see `openSyncFds`)
+      if (this.durable) {
+        for (let i = 0; i < JOURNAL_SYNC_DEPTH; i++) {
+          try { const fd = openSync(prep.path, 'r'); m.syncOwned.push(fd); m.syncFree.push(fd); } catch (err) { swallowed('container.journal-sync-fd-failed', err); break; }
+        }
+      }
+      this.mirror = m;
+      const upTo = m.size;
+      await fdatasyncNow(prep.fd);
+      if (m.durableEnd < upTo) m.durableEnd = upTo;
+      if (m.failed !== undefined) throw m.failed;
+      if (this.isClosed || this.fds !== fds) throw new CairnError('CLOSED', 'journal closed or replaced while a checkpoint adopted its replacement', { path: this.path });
       renameSync(prep.path, this.path);
-      await syncDirAsync(dirname(this.path));
-      const tail = late();
-      if (tail.length) {
-        const more = encodeBatch(tail);
-        writeCopy(prep.fd, 0, more, 0, more.length, size);
-        writeCopy(prep.fd, 1, more, 0, more.length, size);
-        fdatasyncSync(prep.fd);
-        size += more.length;
-      }
-      if (this.fds.length !== 1) writeGuard(this.path); // (a journal in the old mode: `journal.copy` is stale now)
+      m.renamed = true;
     } catch (err) {
-      // (renamed already: it holds every record the old file did, a reopen reads it as ever)
+      drop();
       this.abandonReplace(prep);
-      throw mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
+      throw err instanceof CairnError ? err : mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
     }
+    // renamed: the new file is the journal now, whatever follows
+    await syncDirNow(dirname(this.path));
+    if (this.isClosed || this.fds !== fds) { drop(); this.abandonReplace(prep); return; } // (closed meanwhile: the file holds every record)
+    this.mirror = undefined;
     for (const old of this.fds) closeReplaced(old);
+    for (const fd of this.syncFree) closeReplaced(fd); // (one a sync runs on: when it ends)
     this.fds = [prep.fd];
-    this.size = [size, size];
-    this.alloc = [Math.max(size, prep.alloc), Math.max(size, prep.alloc)];
-    this.openSyncFds();
+    this.size = [m.size, m.size];
+    this.alloc = [Math.max(m.size, prep.alloc), Math.max(m.size, prep.alloc)];
+    this.durableEnd = [m.durableEnd, m.durableEnd];
+    this.syncOwned = m.syncOwned;
+    this.syncFree = m.syncFree;
+    if (fds.length !== 1) writeGuard(this.path); // (a journal in the old mode: `journal.copy` is stale now)
   }
 
   /** Close the file of a prepared replacement that is not committed (the next one overwrites its temporary name). */
@@ -1333,6 +1423,10 @@ export class Journal {
 
   /** Close the file(s). */
   close(): void {
+    this.isClosed = true;
+    // (a replacement being adopted: its own descriptors; `commitReplace` closes its file)
+    const m = this.mirror;
+    if (m !== undefined) { m.dropped = true; for (const fd of m.syncFree.splice(0)) closeReplaced(fd); }
     // (a descriptor a group sync still runs on is closed when it ends: `sync`)
     for (const fd of this.syncFree) { try { closeSync(fd); } catch (err) { swallowed('container.journal-sync-fd-close-failed', err); } }
     this.syncOwned = []; this.syncFree = [];

@@ -320,8 +320,6 @@ export class LocalContainerStorage implements ContainerStorage {
   private live: LiveEntry[] = [];
   /** Redo journals: the object ids named by the INTENTs of the packed groups of `live` (`PackedGroup.idFrom`). */
   private liveIds = new IdWords();
-  /** Redo journals: a group sync (or a checkpoint's swap of the journal files) running on the journal ends (a rewrite waits for it). */
-  private syncEnded: Array<() => void> = [];
   /** Redo journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
   private nextCheckpointBytes = REDO_CHECKPOINT_BYTES;
   private closed = false;
@@ -340,10 +338,8 @@ export class LocalContainerStorage implements ContainerStorage {
    */
   private inflight: Array<{ batch: Batch | undefined }> = [];
   private syncsRunning = 0;
-  /** Redo journals: a checkpoint waits for every group sync to end, then adopts the new journal file (no group starts meanwhile). */
-  private draining = false;
-  /** Durable mode: no group may be written now (`syncDepth` syncs in flight, or a checkpoint swaps the journal). */
-  private get blocked(): boolean { return this.draining || this.syncsRunning >= this.journal.syncDepth; }
+  /** Durable mode: no group may be written now (`syncDepth` syncs in flight). */
+  private get blocked(): boolean { return this.syncsRunning >= this.journal.syncDepth; }
   /** Durable mode: commits writing their targets now (`applying`). */
   private writers = 0;
   /** Durable mode: most commits writing at once since the last group was written (the cohort the next group gathers). */
@@ -549,10 +545,7 @@ export class LocalContainerStorage implements ContainerStorage {
       const i = this.inflight.indexOf(g);
       // (i < 0: a later sync settled it already)
       const settled = ok ? this.inflight.splice(0, i + 1) : this.inflight.splice(0);
-      if (this.syncEnded.length) {
-        // a checkpoint's rewrite waiting for the syncs goes first (the next group goes to the new file)
-        if (this.syncsRunning === 0) for (const f of this.syncEnded.splice(0)) f();
-      } else if (this.queuedIntents >= GROUP_SPLIT_INTENTS && this.journal.syncDepth > 1 && !this.blocked) {
+      if (this.queuedIntents >= GROUP_SPLIT_INTENTS && this.journal.syncDepth > 1 && !this.blocked) {
         // (pipelined: the commits that waited for a free sync go now, while those released below run)
         this.flushQueue();
       }
@@ -633,8 +626,8 @@ export class LocalContainerStorage implements ContainerStorage {
    * The checkpoint's rewrite, off the event loop but for its last step: the object ids of the
    * dropped INTENTs are folded into the registry, the new journal (retained DONE history, then
    * the records above `covered`) is written and synced under a temporary name while commits go on
-   * appending to the old one; then, between two group syncs, the records appended meanwhile are
-   * added to it and it is renamed over the old one (`Journal.commitReplace`).
+   * appending to the old one; then the records appended meanwhile are added to it and it is
+   * renamed over the old one while group writes and syncs go on to both (`Journal.commitReplace`).
    */
   private async dropRedoAsync(covered: bigint, history: CommitEvent[]): Promise<void> {
     const n = this.live.length;
@@ -671,25 +664,18 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     // (zeros for the records of the whole next interval, written with the new file, off the event loop)
     const prep = await this.journal.prepareReplace([...retained, ...rewriteRecords(kept)], REDO_CHECKPOINT_BYTES + JOURNAL_PREALLOC_BYTES);
-    this.draining = true;
-    while (this.syncsRunning > 0) await new Promise<void>((r) => this.syncEnded.push(r));
-    if (this.closed || this.rewriteStale) { this.draining = false; this.journal.abandonReplace(prep); if (this.queue.length) this.gather(); return; }
-    // Group writes wait (as behind a sync) until the new files are adopted: records queued
-    // meanwhile go to them. Records written at once meanwhile (a rollback) come as `late`.
+    if (this.closed || this.rewriteStale) { this.journal.abandonReplace(prep); return; }
+    // The records written since `n` are added to the new file, and group writes and syncs go on
+    // meanwhile, to both files, until it is adopted (`Journal.commitReplace`): no commit waits
+    // for the checkpoint. Every record written meanwhile is in the new file: still live.
     const extra = this.live.slice(n);
-    try {
-      await this.journal.commitReplace(prep, liveRecords(extra), () => liveRecords(this.live.slice(n + extra.length)));
-      this.live = kept.concat(this.live.slice(n));
-      // the ids of the packed groups still live (written meanwhile) move to a new sink
-      const ids = new IdWords();
-      for (const e of this.live) if (e instanceof PackedGroup && e.idFrom >= 0) { const from = ids.n; ids.addWords(this.liveIds, e.idFrom, e.idTo); e.idFrom = from; e.idTo = ids.n; }
-      this.liveIds = ids;
-      this.coveredUpTo = covered;
-    } finally {
-      this.draining = false;
-      if (this.syncEnded.length) for (const f of this.syncEnded.splice(0)) f();
-      if (this.queue.length) this.gather();
-    }
+    await this.journal.commitReplace(prep, liveRecords(extra));
+    this.live = kept.concat(this.live.slice(n));
+    // the ids of the packed groups still live (written meanwhile) move to a new sink
+    const ids = new IdWords();
+    for (const e of this.live) if (e instanceof PackedGroup && e.idFrom >= 0) { const from = ids.n; ids.addWords(this.liveIds, e.idFrom, e.idTo); e.idFrom = from; e.idTo = ids.n; }
+    this.liveIds = ids;
+    this.coveredUpTo = covered;
   }
 
   /**

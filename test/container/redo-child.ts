@@ -5,8 +5,15 @@
  * happened and 500 more puts were acknowledged after it. The record goes to the ledger file
  * argv[3] with synchronous writes: stdout is a pipe, asynchronous on POSIX, and lines still queued
  * in it die with the process.
+ *
+ * argv[4], a window of the checkpoint's adoption of the new journal (`Journal.commitReplace`) to
+ * be killed in instead, held open by holding back a sync there (puts go on meanwhile, to both
+ * files): `before-rename` (the new file's fdatasync before its rename), `after-rename` (the
+ * directory's fsync after it). The kill comes once 100 puts were acknowledged in the window
+ * (each recorded `window <i>`); the hold ends after 5 s whatever happened.
  */
 import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { Pool } from '../../src/pool/pool.js';
 import { Journal } from '../../src/container/journal.js';
 
@@ -22,13 +29,39 @@ if (process.argv[2]) {
   const ledger = fs.openSync(process.argv[3]!, 'a');
   const record = (line: string) => { fs.writeSync(ledger, `${line}\n`); };
   let checkpoints = 0, acked = 0, ackedAtCheckpoint = -1;
+  const windowMode = process.argv[4] as 'before-rename' | 'after-rename' | undefined;
+  // (in the window: puts acknowledged in it so far)
+  let inWindow = false, windowAcks = 0, adopting = false, renamed = false;
   const replace = Journal.prototype.commitReplace;
-  Journal.prototype.commitReplace = async function (this: Journal, prep, extra, late) {
-    await replace.call(this, prep, extra, late);
+  Journal.prototype.commitReplace = async function (this: Journal, prep, extra) {
+    adopting = true;
+    await replace.call(this, prep, extra);
+    adopting = false;
     checkpoints++;
     if (ackedAtCheckpoint < 0) ackedAtCheckpoint = acked;
     record('checkpoint');
   };
+  if (windowMode !== undefined) {
+    const hold = (go: () => void): void => { inWindow = true; record('window opened'); setTimeout(go, 5000); };
+    const fdPath = (fd: number): string => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } };
+    const readWrite = (fd: number): boolean => { try { return (parseInt(/flags:\s*([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8) & 3) === 2; } catch { return false; } };
+    const fdatasync = fs.fdatasync, fsync = fs.fsync, renameSync = fs.renameSync;
+    // before-rename: the new file's own sync (its descriptor opened read-write; group syncs use read-only ones)
+    (fs as { fdatasync: unknown }).fdatasync = (fd: number, cb: (e: NodeJS.ErrnoException | null) => void): void => {
+      if (windowMode === 'before-rename' && adopting && !inWindow && fdPath(fd).endsWith('journal.compact') && readWrite(fd)) hold(() => fdatasync(fd, cb));
+      else fdatasync(fd, cb);
+    };
+    (fs as { renameSync: unknown }).renameSync = (from: string, to: string): void => {
+      renameSync(from, to);
+      if (adopting && from.endsWith('journal.compact') && to.endsWith('journal')) renamed = true;
+    };
+    // after-rename: the directory's sync
+    (fs as { fsync: unknown }).fsync = (fd: number, cb: (e: NodeJS.ErrnoException | null) => void): void => {
+      if (windowMode === 'after-rename' && adopting && renamed && !inWindow && fs.fstatSync(fd).isDirectory()) hold(() => fsync(fd, cb));
+      else fsync(fd, cb);
+    };
+    syncBuiltinESMExports();
+  }
   const pool = await Pool.open(dir, { durable: true });
   const c = await pool.openContainer('c');
   const MAX = 40_000, DEPTH = 32;
@@ -39,7 +72,9 @@ if (process.argv[2]) {
       await c.kv(`o${i}`).put('v', redoValue(i));
       record(`acked ${i}`); // (before the count that decides the kill)
       acked++;
-      if (checkpoints > 0 && acked >= ackedAtCheckpoint + 500) process.kill(process.pid, 'SIGKILL');
+      if (windowMode !== undefined) {
+        if (inWindow && adopting) { record(`window ${i}`); if (++windowAcks >= 100) process.kill(process.pid, 'SIGKILL'); }
+      } else if (checkpoints > 0 && acked >= ackedAtCheckpoint + 500) process.kill(process.pid, 'SIGKILL');
     }
   }));
   record('never killed');
