@@ -31,7 +31,15 @@ export const WARM_UP_ROUNDS = 4;
  * Rounds flushed on the process's flush worker thread, once it is up (its own V8 isolate: its flush
  * code is optimised only after a few flushes there too, as on the store's thread).
  */
-export const WARM_UP_WORKER_ROUNDS = 3;
+export const WARM_UP_WORKER_ROUNDS = 4;
+/**
+ * Small puts per round on the flush worker: a round is flushed as about one full region. The
+ * worker's flush loops (`logFlushSteps`, log-flush `write`, resumed every 512 entries) are
+ * optimised by on-stack replacement inside the loops only after 3-4 full regions (vos engineer,
+ * session 24); rounds of 3,000 left them to be compiled in the served phase (--trace-opt: 
+ * logFlushSteps, writeBloom, flushIndexBlocks compiled again in every engine after it listened).
+ */
+export const WARM_UP_WORKER_PUTS_PER_ROUND = 5000;
 /** Longest the warm-up waits for the flush worker to start (it then goes on without it). */
 export const WARM_UP_WORKER_START_MS = 30_000;
 /** Small puts per round (each a new unit object, as a new-object put writes). */
@@ -39,7 +47,7 @@ export const WARM_UP_PUTS_PER_ROUND = 3000;
 /** Bytes of each warm-up value (an EC_2P1G1 piece of a 100-byte value with its header). */
 const WARM_UP_VALUE_BYTES = 66;
 /** Size caps of the scratch store. */
-const WARM_UP_SCM_BYTES = 16 * 1024 * 1024;
+const WARM_UP_SCM_BYTES = 64 * 1024 * 1024;
 const WARM_UP_DATA_BYTES = 16 * 1024 * 1024;
 /** Container of the scratch store. */
 const WARM_UP_CONTAINER = '00000000-0000-4000-8000-00000000beef';
@@ -78,23 +86,23 @@ export async function warmUpStores(parent: string): Promise<number> {
     const value = new Uint8Array(WARM_UP_VALUE_BYTES).fill(7);
     const dkey = new Uint8Array([100]), akey = new Uint8Array([97]);
     let epoch = 1n;
-    const round = async (): Promise<void> => {
-      const ids = randomBytes(16 * WARM_UP_PUTS_PER_ROUND);
-      for (let i = 0; i < WARM_UP_PUTS_PER_ROUND; i++) {
+    const round = async (puts: number): Promise<void> => {
+      const ids = randomBytes(16 * puts);
+      for (let i = 0; i < puts; i++) {
         const unit = (BigInt('0x' + ids.toString('hex', 16 * i, 16 * i + 16)) << 32n) | BigInt(i % 3);
         await cs.updateSingle(epoch++, unit, dkey, akey, value);
         if (i % 16 === 0) await cs.fetchSingle(epoch, unit, dkey, akey);
       }
       await ts.flushAll();
     };
-    for (let r = 0; r < WARM_UP_ROUNDS; r++) await round();
+    for (let r = 0; r < WARM_UP_ROUNDS; r++) await round(WARM_UP_PUTS_PER_ROUND);
     // The flushes above ran on this thread: a flush that a caller waits for never starts the
     // flush worker, so the first background flush of a served store did (measured: a thread start
     // of 300-400 ms of engine CPU inside the first seconds of a benchmark, then that worker's
     // flushes on cold code). Started here, and its flush code run a few times.
     const workers = mergeWorkers();
     if (workers && await workers.ready('flush', WARM_UP_WORKER_START_MS)) {
-      for (let r = 0; r < WARM_UP_WORKER_ROUNDS; r++) await round();
+      for (let r = 0; r < WARM_UP_WORKER_ROUNDS; r++) await round(WARM_UP_WORKER_PUTS_PER_ROUND);
     }
   });
 }
