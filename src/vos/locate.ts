@@ -130,19 +130,41 @@ export function wholeExtentInData(st: ContState, v: ReadView, epoch: bigint, oid
 export function locateArrayRead(t: TargetStore, st: ContState, v: ReadView, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: { index: number; count: number }, into: readonly Uint8Array[]): LocatedArrayRead | null {
   if (st.destroyed || typeof epoch !== 'bigint' || typeof oid !== 'bigint' || !(dkey instanceof Uint8Array) || !(akey instanceof Uint8Array)
     || !Number.isSafeInteger(recx.index) || !Number.isSafeInteger(recx.count) || recx.index < 0 || recx.count <= 0) return null;
-  return locateEntered(t, into, (bytes) => {
-    const found = wholeExtentInData(st, v, epoch, oid, dkey, akey, recx);
-    if (found === null || bytes !== recx.count * (found.recordSize ?? 1) || bytes !== found.x0.len) return null;
-    return found.x0;
-  });
+  // (the lookup's arguments in the module's scratch, not a closure per located cell)
+  const w = wanted;
+  w.st = st; w.v = v; w.epoch = epoch; w.oid = oid; w.dkey = dkey; w.akey = akey; w.recx = recx;
+  try {
+    return locateEntered(t, into);
+  } finally {
+    w.st = undefined; w.v = undefined; w.dkey = EMPTY; w.akey = EMPTY; w.recx = NO_RECX;
+  }
 }
 
 /**
- * Inside the target (entered and intact), the version `find` picks for buffers `into` of `bytes`
- * in all, as a located read of `into`; null when it picks none and on anything unusual (closed,
- * damaged, a buffer that is not a Uint8Array). The `Located` answered takes the target's hold over.
+ * What `locateEntered` looks for, set by its caller for one synchronous call and cleared after:
+ * the lookup's arguments (`locateArrayRead`), or the version found already (`locateVersionRead`).
  */
-function locateEntered(t: TargetStore, into: readonly Uint8Array[], find: (bytes: number) => MemVersion | null): Located | null {
+const NO_RECX = { index: 0, count: 0 };
+const wanted: { st: ContState | undefined; v: ReadView | undefined; epoch: bigint; oid: bigint; dkey: Uint8Array; akey: Uint8Array; recx: { index: number; count: number }; version: MemVersion | undefined } = {
+  st: undefined, v: undefined, epoch: 0n, oid: 0n, dkey: EMPTY, akey: EMPTY, recx: NO_RECX, version: undefined,
+};
+
+/** The version `wanted` names for buffers of `bytes` in all, or null (see `locateEntered`). */
+function findWanted(bytes: number): MemVersion | null {
+  const w = wanted;
+  if (w.version !== undefined) return bytes === w.version.len ? w.version : null;
+  const found = wholeExtentInData(w.st!, w.v!, w.epoch, w.oid, w.dkey, w.akey, w.recx);
+  if (found === null || bytes !== w.recx.count * (found.recordSize ?? 1) || bytes !== found.x0.len) return null;
+  return found.x0;
+}
+
+/**
+ * Inside the target (entered and intact), the version `wanted` names for buffers `into` of `bytes`
+ * in all (`findWanted`), as a located read of `into`; null when there is none and on anything
+ * unusual (closed, damaged, a buffer that is not a Uint8Array). The `Located` answered takes the
+ * target's hold over.
+ */
+function locateEntered(t: TargetStore, into: readonly Uint8Array[]): Located | null {
   if (!Array.isArray(into)) return null;
   try {
     t.enter();
@@ -158,7 +180,7 @@ function locateEntered(t: TargetStore, into: readonly Uint8Array[], find: (bytes
       if (!(b instanceof Uint8Array)) return null;
       bytes += b.length;
     }
-    const x0 = find(bytes);
+    const x0 = findWanted(bytes);
     if (x0 === null) return null;
     const l = located(t, x0, into);
     if (l !== null) held = false; // (the Located holds it now)
@@ -198,5 +220,10 @@ function located(t: TargetStore, x0: MemVersion, into: readonly Uint8Array[]): L
  */
 export function locateVersionRead(t: TargetStore, st: ContState, version: MemVersion, into: readonly Uint8Array[]): LocatedArrayRead | null {
   if (st.destroyed || version.where !== Where.Block) return null;
-  return locateEntered(t, into, (bytes) => (bytes === version.len ? version : null));
+  wanted.version = version;
+  try {
+    return locateEntered(t, into);
+  } finally {
+    wanted.version = undefined;
+  }
 }
