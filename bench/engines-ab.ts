@@ -13,11 +13,16 @@
  *   (CAIRN_MAPPED_READS=0) and the default (a range read before copied out of a mapping of the
  *   data file), with the client's main-thread and other-thread CPU per MiB and its RSS.
  *
+ * - `guess [class] [MiB] [rounds]`: as `read`, rounds alternating located reads started after their
+ *   engine's answer (`readGuesses.on` false) and started on a guess, from where the engine located
+ *   the range before (the default: link.ts `readGuesses`), both through the mapping.
+ *
  * Not a suite (no `.bench.ts`): `node --import tsx --import ./bench/lib/compiled.mjs bench/engines-ab.ts put 16 3000 8`.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { Cluster } from './cluster.js';
 import { Pool } from '../index.js';
+import { readGuesses } from '../src/net/link.js';
 
 const MIB = 1 << 20;
 const mode = process.argv[2] ?? 'put';
@@ -70,7 +75,7 @@ try {
     for (const k of Object.keys(res)) console.log(`median ${k}: ${med(res[k]!.map((x) => x[0]!)).toFixed(0)}/s client ${med(res[k]!.map((x) => x[1]!)).toFixed(4)} ms/put engines ${med(res[k]!.map((x) => x[2]!)).toFixed(4)} ms/put`);
     const ratio = res.new!.map((x, i) => x[1]! / res.base![i]![1]!);
     console.log(`client CPU per put new/base per round: ${ratio.map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio).toFixed(3)})`);
-  } else if (mode === 'read') {
+  } else if (mode === 'read' || mode === 'guess') {
     const [oclass, mib, rounds] = [process.argv[3] ?? 'EC_2P1G1', Number(process.argv[4] ?? 128), Number(process.argv[5] ?? 8)];
     const QD = 8;
     const pool = await cluster.connect();
@@ -83,22 +88,45 @@ try {
     const reused = Array.from({ length: QD }, () => new Uint8Array(MIB));
     const readAll = async () => { for (let i = 0; i < mib; i += QD) await Promise.all(Array.from({ length: QD }, (_, k) => arr.read((i + k) * MIB, MIB, { into: reused[k]! }))); };
     await readAll(); await readAll();
-    const res: Record<string, number[][]> = { preadv: [], mapped: [] };
+    if (mode === 'guess' && process.env.CAIRN_AB_PER_BATCH === '1') {
+      // Batches alternating (a load swing hits both alike): the time of each qd8 batch, per mode.
+      const times: Record<string, number[]> = { after: [], guess: [] }, cpu: Record<string, number[]> = { after: [], guess: [] };
+      for (let round = 0; round < rounds; round++) {
+        for (let i = 0; i < mib; i += QD) {
+          const k = ((i / QD) + round) % 2 ? 'guess' : 'after';
+          readGuesses.on = k === 'guess';
+          const t0 = performance.now(), c0 = process.cpuUsage();
+          await Promise.all(Array.from({ length: QD }, (_, j) => arr.read((i + j) * MIB, MIB, { into: reused[j]! })));
+          times[k]!.push(performance.now() - t0);
+          const c = process.cpuUsage(c0);
+          cpu[k]!.push((c.user + c.system) / 1000 / QD);
+        }
+      }
+      const q = (a: number[], f: number) => [...a].sort((x, y) => x - y)[Math.floor(a.length * f)]!;
+      for (const k of ['after', 'guess']) console.log(`${k}: batches ${times[k]!.length} ms per qd${QD} batch p25 ${q(times[k]!, 0.25).toFixed(3)} median ${q(times[k]!, 0.5).toFixed(3)} p75 ${q(times[k]!, 0.75).toFixed(3)}; client CPU ms/MiB median ${q(cpu[k]!, 0.5).toFixed(3)} mean ${(cpu[k]!.reduce((a, b) => a + b, 0) / cpu[k]!.length).toFixed(3)}`);
+      console.log(`median batch time guess/after: ${(q(times.guess!, 0.5) / q(times.after!, 0.5)).toFixed(3)}`);
+    } else {
+    const [A, B] = mode === 'read' ? ['preadv', 'mapped'] : ['after', 'guess'];
+    const res: Record<string, number[][]> = { [A]: [], [B]: [] };
     for (let r = 0; r < rounds; r++) {
-      for (const k of (r % 2 ? ['mapped', 'preadv'] : ['preadv', 'mapped'])) {
+      for (const k of (r % 2 ? [B, A] : [A, B])) {
         if (k === 'preadv') process.env.CAIRN_MAPPED_READS = '0'; else delete process.env.CAIRN_MAPPED_READS;
-        const t0 = threads(), c0 = process.cpuUsage(), w0 = performance.now();
+        readGuesses.on = k !== 'after';
+        const g0 = { ...readGuesses };
+        const t0 = threads(), c0 = process.cpuUsage(), e0 = pids.reduce((a, p) => a + cpuMs(p), 0), w0 = performance.now();
         await readAll();
-        const s = (performance.now() - w0) / 1000, c = process.cpuUsage(c0), t1 = threads();
-        const row = [mib / s, (c.user + c.system) / 1000 / mib, (t1.main - t0.main) / mib, (t1.rest - t0.rest) / mib, c.system / 1000 / mib];
+        const s = (performance.now() - w0) / 1000, c = process.cpuUsage(c0), t1 = threads(), e = pids.reduce((a, p) => a + cpuMs(p), 0) - e0;
+        const row = [mib / s, (c.user + c.system) / 1000 / mib, (t1.main - t0.main) / mib, (t1.rest - t0.rest) / mib, c.system / 1000 / mib, e / mib];
         res[k]!.push(row);
-        console.log(`round ${r} ${k}: ${row[0]!.toFixed(0)} MiB/s client ${row[1]!.toFixed(3)} ms/MiB (main ${row[2]!.toFixed(3)} other ${row[3]!.toFixed(3)} system ${row[4]!.toFixed(3)}), RSS ${(process.memoryUsage().rss / MIB).toFixed(0)} MiB`);
+        console.log(`round ${r} ${k}: ${row[0]!.toFixed(0)} MiB/s client ${row[1]!.toFixed(3)} ms/MiB (main ${row[2]!.toFixed(3)} other ${row[3]!.toFixed(3)} system ${row[4]!.toFixed(3)}) engines ${row[5]!.toFixed(3)} ms/MiB, RSS ${(process.memoryUsage().rss / MIB).toFixed(0)} MiB, guesses kept ${readGuesses.kept - g0.kept} missed ${readGuesses.missed - g0.missed}`);
       }
     }
-    for (const k of Object.keys(res)) console.log(`median ${k}: ${med(res[k]!.map((x) => x[0]!)).toFixed(0)} MiB/s client ${med(res[k]!.map((x) => x[1]!)).toFixed(3)} ms/MiB (main ${med(res[k]!.map((x) => x[2]!)).toFixed(3)} other ${med(res[k]!.map((x) => x[3]!)).toFixed(3)} system ${med(res[k]!.map((x) => x[4]!)).toFixed(3)})`);
-    const ratio = res.mapped!.map((x, i) => x[1]! / res.preadv![i]![1]!);
-    console.log(`client CPU per MiB mapped/preadv per round: ${ratio.map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio).toFixed(3)})`);
-  } else throw new Error(`unknown mode ${mode} (put | read)`);
+    for (const k of Object.keys(res)) console.log(`median ${k}: ${med(res[k]!.map((x) => x[0]!)).toFixed(0)} MiB/s client ${med(res[k]!.map((x) => x[1]!)).toFixed(3)} ms/MiB (main ${med(res[k]!.map((x) => x[2]!)).toFixed(3)} other ${med(res[k]!.map((x) => x[3]!)).toFixed(3)} system ${med(res[k]!.map((x) => x[4]!)).toFixed(3)}) engines ${med(res[k]!.map((x) => x[5]!)).toFixed(3)} ms/MiB`);
+    const ratio = res[B]!.map((x, i) => x[1]! / res[A]![i]![1]!), rate = res[B]!.map((x, i) => x[0]! / res[A]![i]![0]!);
+    console.log(`client CPU per MiB ${B}/${A} per round: ${ratio.map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio).toFixed(3)})`);
+    console.log(`MiB/s ${B}/${A} per round: ${rate.map((x) => x.toFixed(3)).join(' ')} (median ${med(rate).toFixed(3)})`);
+    }
+  } else throw new Error(`unknown mode ${mode} (put | read | guess)`);
 } finally {
   for (const p of pools) await p.close().catch(() => undefined);
   await cluster.stop();

@@ -169,6 +169,26 @@ export function directRefOf(ref: unknown): DirectRef | undefined {
 export async function readDirect(ref: unknown, into: readonly Uint8Array[]): Promise<boolean> {
   const r = directRefOf(ref);
   if (r === undefined) return false;
+  return readRef(r, into, false);
+}
+
+/**
+ * `readDirect` of a reference the client had from an earlier answer (link.ts: a read started
+ * before the engine said where its extent lies now). True when `into` now holds bytes hashing to
+ * `ref.csum`; the caller keeps them only when the engine's answer names that checksum and length.
+ * A mismatch here is expected (the range was written again and its old blocks reused), so it
+ * keeps the data file open; a failed read closes it, as `readDirect` does.
+ */
+export function readDirectGuess(ref: DirectRef, into: readonly Uint8Array[]): Promise<boolean> {
+  return readRef(ref, into, true);
+}
+
+/** `readDirect` of a reference already checked by `directRefOf`. */
+export function readDirectRef(ref: DirectRef, into: readonly Uint8Array[]): Promise<boolean> {
+  return readRef(ref, into, false);
+}
+
+async function readRef(r: DirectRef, into: readonly Uint8Array[], guess: boolean): Promise<boolean> {
   let total = 0;
   for (const b of into) total += b.length;
   if (total !== r.len) return false;
@@ -189,7 +209,7 @@ export async function readDirect(ref: unknown, into: readonly Uint8Array[]): Pro
   }
   if (map !== undefined) { directMapStats.mappedReads++; directMapStats.mappedBytes += r.len; }
   if (h === BigInt(r.csum)) return true;
-  forget(r.path);
+  if (!guess) forget(r.path);
   return false;
 }
 

@@ -20,7 +20,7 @@ import { swallowed } from '../../core/log.js';
 import { NetError, reviveError, toWireError, type WireError } from './errors.js';
 import { rawReadStats, type RpcCaller, type RpcCallOptions, type RpcPayload, type RpcReply } from './rpc.js';
 import { ENGINE_METHODS, TX_BATCH_MAX } from './protocol.js';
-import { readDirect } from './direct-read.js';
+import { directRefOf, readDirectGuess, readDirectRef, type DirectRef } from './direct-read.js';
 
 /** Methods a link sends batched (they never wait on other clients' commits). */
 export const BATCHED_METHODS: ReadonlySet<string> = new Set([
@@ -57,12 +57,36 @@ const LOCATE_BATCHES = process.env.CAIRN_RPC_LOCATE_BATCH !== '0';
 /** The read a link may ask to be located in a batch. */
 const FETCH_ARRAY = 'shard.fetchArray';
 
+/**
+ * Located reads started on a guess: a whole-range read whose range (target, container, map
+ * version, object, keys, extent) the engine located before is read from where it lay then at
+ * once, while the `engine.locate` request for it is out, instead of after its answer (the round
+ * trip and the copy overlap). The bytes are kept only when they hashed to the checksum the
+ * engine's answer names, with its length: the answer, made at the read's epoch with its
+ * freshness window (a refused read is answered `again`), says which bytes the read must return,
+ * and bytes that hash to that checksum are those bytes (the same trust a located read puts in
+ * it). Otherwise the read goes on as without a guess (read again from where the answer says,
+ * or sent on its own) once the guessed read ended. Every read still asks its engine, so freshness,
+ * read timestamps and waits for prepared writes are as before; a wrong guess costs one wasted
+ * copy. `on` (`CAIRN_RPC_READ_GUESS=0`: off; benches flip it for A/B) and counts.
+ */
+export const readGuesses = { on: process.env.CAIRN_RPC_READ_GUESS !== '0', started: 0, kept: 0, missed: 0 };
+/** Ranges one link remembers where the engine located (the oldest remembered is forgotten first). */
+export const MAX_READ_GUESSES = 16_384;
+
+/** The key a read's located answer is remembered under (undefined: a header that does not name one range). */
+function guessKey(h: Record<string, unknown>): string | undefined {
+  const r = h.recx as { index?: unknown; count?: unknown } | undefined;
+  if (typeof h.oid !== 'string' || typeof h.dkey !== 'string' || typeof h.akey !== 'string' || typeof r !== 'object' || r === null) return undefined;
+  return `${String(h.target)}|${String(h.cont)}|${String(h.mapVersion)}|${h.oid}|${h.dkey}|${h.akey}|${String(r.index)}|${String(r.count)}${h.migrate === true ? '|m' : ''}`;
+}
+
 /** A commit notice: container uuid and epoch (decimal). */
 export type Notice = [cont: string, epoch: string];
 
 interface Pending { method: string; header: Record<string, unknown>; payload?: Uint8Array; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
 /** A whole-range read waiting for the turn's `engine.locate` request. */
-interface PendingRead { header: Record<string, unknown>; into: readonly Uint8Array[]; bytes: number; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
+interface PendingRead { header: Record<string, unknown>; into: readonly Uint8Array[]; bytes: number; key: string | undefined; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
 
 /** One item of a batch request as it travels in the header. */
 interface WireItem { m: string; h: Record<string, unknown>; n: number }
@@ -166,6 +190,8 @@ export class EngineLink implements RpcCaller {
   /** Whole-range reads of this turn to be located together (`flushReads`). */
   private reads: PendingRead[] = [];
   private readsScheduled = false;
+  /** Where the engine located ranges read before (`readGuesses`), by `guessKey`. */
+  private guesses = new Map<string, DirectRef>();
 
   constructor(private readonly client: () => RpcCaller, private readonly remote: string) {}
 
@@ -223,6 +249,7 @@ export class EngineLink implements RpcCaller {
     clearTimeout(this.noticeTimer);
     this.noticeTimer = undefined;
     this.notices = [];
+    this.guesses.clear();
     for (const p of [...this.queue.splice(0), ...this.reads.splice(0)]) p.reject(new NetError('NET_UNREACHABLE', `link to engine ${this.remote} is closed`, { remote: this.remote }));
   }
 
@@ -237,7 +264,7 @@ export class EngineLink implements RpcCaller {
     try { c = this.client(); } catch { return undefined; } // (sent on its own, it reports why)
     if (this.closed || c.locates?.(bytes) !== true || this.reads.length >= MAX_LINK_QUEUE) return undefined;
     return new Promise<RpcReply>((resolve, reject) => {
-      this.reads.push({ header, into, bytes, resolve, reject });
+      this.reads.push({ header, into, bytes, key: readGuesses.on ? guessKey(header) : undefined, resolve, reject });
       if (!this.readsScheduled) { this.readsScheduled = true; setImmediate(() => this.flushReads()); }
     });
   }
@@ -247,7 +274,8 @@ export class EngineLink implements RpcCaller {
     this.readsScheduled = false;
     while (this.reads.length) {
       const batch = this.reads.splice(0, TX_BATCH_MAX);
-      if (batch.length === 1) this.readAlone(batch[0]!); else void this.locateReads(batch);
+      // (a lone read goes on its own unless it has a guess: then it is located, the guess read meanwhile)
+      if (batch.length === 1 && (batch[0]!.key === undefined || !this.guesses.has(batch[0]!.key))) this.readAlone(batch[0]!); else void this.locateReads(batch);
     }
   }
 
@@ -261,6 +289,15 @@ export class EngineLink implements RpcCaller {
     let items: unknown[] | undefined;
     rawReadStats.locateRequests++;
     rawReadStats.locateItems += batch.length;
+    // Reads of ranges located before start now, from where they lay (`readGuesses`).
+    let guessed: Array<{ ref: DirectRef; read: Promise<boolean> } | undefined> | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const key = batch[i]!.key;
+      const ref = key === undefined ? undefined : this.guesses.get(key);
+      if (ref === undefined) continue;
+      readGuesses.started++;
+      (guessed ??= new Array<{ ref: DirectRef; read: Promise<boolean> } | undefined>(batch.length))[i] = { ref, read: readDirectGuess(ref, batch[i]!.into).catch(() => false) };
+    }
     try {
       const r = await this.direct(ENGINE_METHODS.locate, { items: batch.map((b) => b.header) });
       if (Array.isArray(r.header.items) && r.header.items.length === batch.length) items = r.header.items;
@@ -268,20 +305,48 @@ export class EngineLink implements RpcCaller {
       swallowed('link.locate-failed-reads-sent-alone', err);
     }
     for (let i = 0; i < batch.length; i++) {
-      const b = batch[i]!;
+      const b = batch[i]!, g = guessed?.[i];
       const it = items?.[i] as Record<string, unknown> | null | undefined;
-      if (typeof it !== 'object' || it === null || it.direct === undefined) { this.readAlone(b); continue; }
-      readDirect(it.direct, b.into).then((ok) => {
-        if (!ok) { rawReadStats.directMisses++; this.readAlone(b); return; }
-        rawReadStats.directBytes += b.bytes;
-        b.resolve({ header: it, filled: true });
-      }, () => this.readAlone(b));
+      const ref = typeof it === 'object' && it !== null && it.direct !== undefined ? directRefOf(it.direct) : undefined;
+      if (b.key !== undefined) this.remember(b.key, ref);
+      if (g === undefined) { this.located(b, it, ref); continue; }
+      // (a guessed read writes into the caller's buffers: nothing else may until it ended)
+      g.read.then((ok) => {
+        if (ok && ref !== undefined && ref.csum === g.ref.csum && ref.len === g.ref.len) {
+          readGuesses.kept++;
+          rawReadStats.directBytes += b.bytes;
+          b.resolve({ header: it!, filled: true });
+          return;
+        }
+        readGuesses.missed++;
+        this.located(b, it, ref);
+      }, () => this.located(b, it, ref));
     }
+  }
+
+  /** The engine's answer `it` to one read of a locate request (`ref`: where it said the extent lies, if it located it): read from there, or send the read on its own. */
+  private located(b: PendingRead, it: Record<string, unknown> | null | undefined, ref: DirectRef | undefined): void {
+    if (ref === undefined) { this.readAlone(b); return; }
+    readDirectRef(ref, b.into).then((ok) => {
+      if (!ok) { rawReadStats.directMisses++; if (b.key !== undefined) this.guesses.delete(b.key); this.readAlone(b); return; }
+      rawReadStats.directBytes += b.bytes;
+      b.resolve({ header: it!, filled: true });
+    }, () => this.readAlone(b));
+  }
+
+  /** Remember where the engine located range `key` (`ref`), or forget it (not located). */
+  private remember(key: string, ref: DirectRef | undefined): void {
+    if (ref === undefined) { this.guesses.delete(key); return; }
+    if (!this.guesses.has(key) && this.guesses.size >= MAX_READ_GUESSES) this.guesses.delete(this.guesses.keys().next().value as string);
+    this.guesses.set(key, ref);
   }
 
   /** Send one whole-range read on its own (the client's own located / shared-memory / socket read). */
   private readAlone(b: PendingRead): void {
-    this.direct(FETCH_ARRAY, b.header, undefined, { into: b.into }).then(b.resolve, b.reject);
+    const p = this.direct(FETCH_ARRAY, b.header, undefined, { into: b.into });
+    if (b.key === undefined) { p.then(b.resolve, b.reject); return; }
+    // (a read answered with where its extent lies and read from there is remembered: the next read of its range starts on a guess)
+    p.then((r) => { this.remember(b.key!, r.filled === true && r.payload === undefined && r.header.direct !== undefined ? directRefOf(r.header.direct) : undefined); b.resolve(r); }, b.reject);
   }
 
   /** Take up to MAX_NOTICES_PER_REQUEST notices for a request going out now. */

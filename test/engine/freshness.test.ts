@@ -18,6 +18,7 @@ import type { Pool } from '../../src/pool/pool.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { epochAtMs } from '../../src/container/epoch-clock.js';
 import { containerPort } from '../../src/container/container.js';
+import { NOTICE_DELAY_MS, readGuesses } from '../../src/net/link.js';
 
 /** Iterations per case. */
 const ROUNDS = 100;
@@ -46,6 +47,35 @@ t('a value committed by one client is read "now" by another at once', async () =
     if (got !== String(i)) missed.push(i);
   }
   assert.equal(missed, [], `reads that missed the other client's acknowledged commit: ${missed.length} of ${ROUNDS}`);
+});
+
+t('an array range overwritten by one client is read "now" by another into its buffer at once (located reads started on a guess)', async () => {
+  // Whole-range reads into the caller's buffer from engines on this host are located reads; a
+  // range read before starts from where its extent lay (link.ts readGuesses) while the engine is
+  // asked where it lies now: the other client's overwrite must come back, not the old extent.
+  const ca = await a.openContainer('fresh');
+  const cb = await b.openContainer('fresh');
+  const KIB = 1024, SIZE = 256 * KIB;
+  const arrs = [ca.array('guess', { chunkSize: SIZE }), cb.array('guess', { chunkSize: SIZE })];
+  const into = new Uint8Array(SIZE);
+  const g0 = { ...readGuesses };
+  let missed = 0;
+  for (let i = 0; i < ROUNDS / 2; i++) {
+    const [w, r] = i % 4 < 2 ? [arrs[0]!, arrs[1]!] : [arrs[1]!, arrs[0]!];
+    await w.write(0, new Uint8Array(SIZE).fill(i + 1));
+    // Every other round the read comes once the commit's notice reached the engines (NOTICE_DELAY_MS)
+    // and a clock tick later: the engine answers with the new extent's place (the guess, the old
+    // extent, must not be kept). Otherwise it answers `again` (the commit undecided there, or the
+    // read refused in the write's uncertainty window) and the read goes on its own.
+    if (i % 2 === 1) await new Promise((res) => setTimeout(res, NOTICE_DELAY_MS + TICK_MS + 5));
+    await r.read(0, SIZE, { into });
+    if (into[0] !== i + 1 || into[SIZE - 1] !== i + 1) missed++;
+    await r.read(0, SIZE, { into }); // (read again: the next overwrite meets a guess)
+  }
+  const kept = readGuesses.kept - g0.kept, wrong = readGuesses.missed - g0.missed;
+  assert.is(missed, 0, `located reads that returned a range the other client had overwritten (guesses kept ${kept}, wrong ${wrong})`);
+  assert.ok(readGuesses.started - g0.started >= ROUNDS / 4, `reads started on a guess: ${readGuesses.started - g0.started}`);
+  assert.ok(wrong >= ROUNDS / 8, `guesses the overwrite made wrong: ${wrong} (kept ${kept})`);
 });
 
 t('a transaction committed by one client is read "now" by another at once', async () => {

@@ -1,0 +1,166 @@
+/**
+ * Located reads started on a guess (src/net/link.ts `readGuesses`): a whole-range read of a range
+ * its engine located before is read from where the extent lay then while the `engine.locate`
+ * request is out, and kept only when the bytes hash to the checksum (and length) the engine's
+ * answer names. The engine here is a server whose `engine.locate` answers through `locateFetch`
+ * and whose single reads go through `serveFetchInto`, over a store whose values lie in a real
+ * file and can be written again: at a new place (the old bytes stay in the file, so the guess
+ * reads bytes that check out against the old checksum: a stale value unless the answer is
+ * compared), in place (the guess mismatches), or so that the store no longer locates them.
+ * Checked: bytes always equal the newest value, guesses are started and kept on reads again, a
+ * lone read with a guess is located (one request), and a wrong guess is forgotten or replaced.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { Rng } from '../../core/rng.js';
+import { RpcServer, RpcClient, type RpcReply } from '../../src/net/rpc.js';
+import { RemoteShardStore, locateFetch, serveFetchInto } from '../../src/net/shard-rpc.js';
+import { EngineLink, readGuesses } from '../../src/net/link.js';
+import { closeDirectFiles } from '../../src/net/direct-read.js';
+import { ENGINE_METHODS } from '../../src/net/protocol.js';
+import { CSUM_SEED } from '../../src/vos/constants.js';
+import type { ShardStore, Recx } from '../../src/io/shard-store.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const t = suite('read-guess');
+const SECRET = 's3cret-s3cret';
+const KB = 1024;
+const enc = (s: string) => new TextEncoder().encode(s);
+const rng = new Rng(2512);
+const randomBytes = (n: number) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = rng.int(256); return b; };
+
+/** A store whose values lie in `<dir>/vos.data` and can be written again (`rewrite`), or made unlocatable (`unlocated`). */
+function fileStore(dir: string, values: Uint8Array[]) {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'vos.data');
+  const fd = openSync(path, 'w');
+  const places: number[] = [];
+  const unlocated = new Set<number>();
+  let end = 4096;
+  const place = (v: Uint8Array, at: number) => { writeSync(fd, v, 0, v.length, at); };
+  for (const v of values) { places.push(end); place(v, end); end += Math.ceil(v.length / 4096) * 4096 + 4096; }
+  const akeyIndex = (akey: Uint8Array) => Number(new TextDecoder().decode(akey).slice(1));
+  const store = {
+    queryMaxEpoch: () => 7n,
+    async fetchArrayInto(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]) {
+      const v = values[akeyIndex(akey)]!.subarray(recx.index, recx.index + recx.count);
+      let p = 0;
+      for (const b of into) { b.set(v.subarray(p, p + b.length)); p += b.length; }
+    },
+    locateArrayExtent(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx) {
+      const i = akeyIndex(akey), v = values[i]!;
+      if (unlocated.has(i) || recx.index !== 0 || recx.count !== v.length) return null;
+      return { position: places[i]!, length: v.length, csum: xxh64(v, CSUM_SEED) };
+    },
+  };
+  return {
+    path, store: store as unknown as ShardStore, unlocated,
+    /** Value `i` becomes `v`: written at a new place (the old bytes stay) or over the old ones. */
+    rewrite(i: number, v: Uint8Array, inPlace: boolean) {
+      if (!inPlace) { places[i] = end; end += Math.ceil(v.length / 4096) * 4096 + 4096; }
+      place(v, places[i]!);
+      values[i] = v;
+    },
+    close() { closeSync(fd); },
+  };
+}
+
+async function setup(values: Uint8Array[]) {
+  await initXxhash();
+  const dir = tmpDir('cairn-guess-');
+  const f = fileStore(join(dir, 't0'), values);
+  const requests: Array<{ method: string; items: number }> = [];
+  const server = await RpcServer.listen({
+    secret: SECRET, localPath: join(dir, 'engine.sock'),
+    handler: async (req): Promise<RpcReply> => {
+      if (req.method === ENGINE_METHODS.locate) {
+        const items = req.header.items as Array<Record<string, unknown>>;
+        requests.push({ method: req.method, items: items.length });
+        return { header: { items: items.map((h) => locateFetch(f.store, h, f.path) ?? { again: true }) } };
+      }
+      requests.push({ method: req.method, items: 1 });
+      const r = serveFetchInto(f.store, req.header, f.path);
+      if (r === undefined) throw new Error(`unexpected ${req.method}`);
+      return r;
+    },
+  });
+  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET, localPath: server.localPath!, transport: 'raw' });
+  const link = new EngineLink(() => client, 'test');
+  const remote = new RemoteShardStore(link, () => ({ target: 0, cont: 'c-uuid', mapVersion: 1 }));
+  const read = async (i: number): Promise<Buffer> => {
+    const n = values[i]!.length;
+    const into = [new Uint8Array(n >> 1), new Uint8Array(n - (n >> 1))];
+    await remote.fetchArrayInto!(9n, 3n, enc('d'), enc(`a${i}`), { index: 0, count: n }, into);
+    return Buffer.concat(into);
+  };
+  const readAll = async (round: string) => {
+    const got = await Promise.all(values.map((_, i) => read(i)));
+    got.forEach((g, i) => assert.ok(g.equals(Buffer.from(values[i]!)), `${round}: a${i} holds its newest value`));
+  };
+  return {
+    f, requests, read, readAll,
+    async close() { link.close(); await client.close(); await server.close(); f.close(); closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+t('reads again start on guesses, keep them, and a lone read with a guess is located', async () => {
+  const values = [64 * KB, 128 * KB + 5, 256 * KB, 512 * KB].map(randomBytes);
+  const s = await setup(values);
+  try {
+    await s.read(0); // (connects the pipe: only a connected local pipe locates)
+    await s.readAll('first');
+    const g0 = { ...readGuesses };
+    for (let round = 0; round < 3; round++) await s.readAll(`again ${round}`);
+    assert.is(readGuesses.started - g0.started, 3 * values.length, 'every read again started on a guess');
+    assert.is(readGuesses.kept - g0.kept, 3 * values.length, 'and kept it');
+    assert.is(readGuesses.missed - g0.missed, 0);
+    const n0 = s.requests.length, k0 = readGuesses.kept;
+    assert.ok((await s.read(3)).equals(Buffer.from(values[3]!)));
+    assert.equal(s.requests.slice(n0), [{ method: ENGINE_METHODS.locate, items: 1 }], 'the lone read asked where its extent lies');
+    assert.is(readGuesses.kept - k0, 1);
+  } finally { await s.close(); }
+});
+
+t('a range written again returns its new value: moved (old bytes still there), in place, or no longer located', async () => {
+  const values = [128 * KB, 256 * KB, 256 * KB, 512 * KB].map(randomBytes);
+  const s = await setup(values);
+  try {
+    await s.read(0);
+    await s.readAll('first');
+    await s.readAll('guessed');
+    const g0 = { ...readGuesses };
+    s.f.rewrite(0, randomBytes(values[0]!.length), false); // the guess reads the old bytes, which check out against the old checksum
+    s.f.rewrite(1, randomBytes(values[1]!.length), true); // the guess reads bytes that check out against nothing it knows
+    s.f.rewrite(2, randomBytes(values[2]!.length), false);
+    s.f.unlocated.add(2); // the engine answers `again`: the read goes on its own
+    await s.readAll('written again');
+    assert.is(readGuesses.started - g0.started, values.length);
+    assert.is(readGuesses.missed - g0.missed, 3, 'three guesses missed');
+    assert.is(readGuesses.kept - g0.kept, 1, 'the unchanged one was kept');
+    // The moved one is remembered at its new place, the unlocated one forgotten.
+    const g1 = { ...readGuesses };
+    await s.readAll('after');
+    assert.is(readGuesses.started - g1.started, values.length - 1, 'no guess for the range the engine no longer locates');
+    assert.is(readGuesses.kept - g1.kept, values.length - 1);
+  } finally { await s.close(); }
+});
+
+t('with guesses off, no read starts on one and the bytes are the same', async () => {
+  const values = [64 * KB, 256 * KB].map(randomBytes);
+  const s = await setup(values);
+  readGuesses.on = false;
+  try {
+    await s.read(0);
+    await s.readAll('first');
+    const g0 = { ...readGuesses };
+    await s.readAll('again');
+    s.f.rewrite(1, randomBytes(values[1]!.length), false);
+    await s.readAll('written again');
+    assert.is(readGuesses.started - g0.started, 0);
+  } finally { readGuesses.on = true; await s.close(); }
+});
+
+t.run();
