@@ -484,6 +484,8 @@ export class TargetStore {
    * grows by that container's data and the memtable, not by the other containers on the target.
    */
   aggregateEntries = 0;
+  /** Entries of the runs merges (compactions, space merges, aggregations' merges) took as inputs, since open. */
+  mergeInputEntries = 0;
   /** What aggregations run in the background (`aggregateInBackground`) removed, since open. */
   readonly aggregatedInBackground: MergeStats & { scmBytesFreed: number; aggregations: number } = { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0, scmBytesFreed: 0, aggregations: 0 };
   /** The aggregation running in the background (at most one per target: the next waits for it). */
@@ -1309,10 +1311,12 @@ export class TargetStore {
     if (tombs && this.runs.length > 0 && !this.frozen && clears) { pick = this.runs.slice(); full = true; }
     else if (tombs && this.runs.length > 0 && !this.frozen && !this.flushing && this.active.records > 0) { try { this.rotate(); } catch { /* not now: see makeRoom */ } return; } // flush first: its end schedules again
     else for (const [, rs] of [...byLevel].sort((a, b) => a[0] - b[0])) if (rs.length >= MERGE_FANIN) { pick = rs.slice(0, MERGE_FANIN); break; }
-    // the data file filling: merge every run, which frees the extents of singles replaced at their
-    // epoch in later runs (at most once per 1/DATA_SPACE_MERGE_STEP of the file written since the last)
+    // the data file filling: merge the runs, which frees the extents of singles replaced at their
+    // epoch in later runs (at most once per 1/DATA_SPACE_MERGE_STEP of the file written since the last).
+    // Only runs whose key ranges overlap another's: a replaced single and its replacement hold one key,
+    // so a run that shares no key range (another container's, say) has nothing to free and stays
     const space = !pick && this.runs.length >= 2 && this.alloc.used >= (this.spaceMergeAt < 0 ? Math.min(this.alloc.total / 2, DATA_SPACE_MERGE_FIRST_BYTES) : this.spaceMergeAt);
-    if (space) pick = this.runs.slice();
+    if (space) { const o = overlappingRuns(this.runs); if (o.length >= 2) pick = o; }
     if (!pick) return;
     const inputs = pick;
     this.compacting = this.merge(inputs, full, covers).then(
@@ -1340,6 +1344,7 @@ export class TargetStore {
    */
   private async merge(inputs: Run[], full: boolean, coversSeq: number, stats = new Map<number, MergeStats>(), only?: number): Promise<void> {
     const level = Math.max(...inputs.map((r) => r.meta.level)) + 1;
+    for (const r of inputs) this.mergeInputEntries += r.meta.entries;
     const plain = !full && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0 && !c.aggregate);
     // a full merge with only aggregation policies to apply (no punches, discards or destroys): streamed
     const aggOnly = full && inputs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
@@ -1883,6 +1888,7 @@ export class TargetStore {
       if (this.runs.length < 2 || this.closed) return waited && !this.closed;
       this.spaceMergeAt = 0;
       this.scheduleCompaction();
+      if (!this.compacting) return waited && !this.closed; // (no two runs share a key range: nothing a merge frees)
       await this.compacting; // (settles, failures included: see scheduleCompaction)
       return true;
     })();
@@ -2385,6 +2391,29 @@ function readSuperblocks(file: string): { kind: 'none' } | { kind: 'old' } | { k
 }
 
 /** Drive a `MergeSink` over a sync source, yielding to the event loop every so often. */
+/**
+ * The runs whose key ranges overlap another run's (every member of each group of two or more
+ * overlapping runs); empty when no two overlap. Only a key held by two runs can lose a version in a
+ * merge without policies (`fastMerge`).
+ */
+function overlappingRuns(runs: readonly Run[]): Run[] {
+  const by = runs.slice().sort((a, b) => compareKeys(a.meta.first, b.meta.first));
+  const out: Run[] = [];
+  let group: Run[] = [];
+  let end: Uint8Array | undefined;
+  for (const r of by) {
+    if (end !== undefined && compareKeys(r.meta.first, end) <= 0) {
+      group.push(r);
+      if (compareKeys(r.meta.last, end) > 0) end = r.meta.last;
+    } else {
+      if (group.length >= 2) out.push(...group);
+      group = [r]; end = r.meta.last;
+    }
+  }
+  if (group.length >= 2) out.push(...group);
+  return out;
+}
+
 /** Whether run `m` may hold keys of container `cont` (its first and last keys bound the containers it holds). */
 function runHoldsCont(m: RunMeta, cont: number): boolean {
   return keyCont(m.first) <= cont && cont <= keyCont(m.last);
@@ -2447,7 +2476,7 @@ function blockEntries(r: Run, ref: { off: number }): { entries: Array<{ key: Uin
   return { entries: out };
 }
 
-import { keyCont, keyShape, keyStamp } from './keys.js';
+import { compareKeys, keyCont, keyShape, keyStamp } from './keys.js';
 import { decodeVersion } from './merge.js';
 const keyShapeOf = (k: Uint8Array) => keyShape(k)?.kind;
 const stampOf = (k: Uint8Array) => keyStamp(k);

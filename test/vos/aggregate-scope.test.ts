@@ -85,4 +85,28 @@ for (const order of ['other container first', 'aggregated container first'] as c
   });
 }
 
+test('a space merge (the data file filling with values replaced at one epoch) takes the runs that share key ranges, not another container\'s', async () => {
+  const ts = await TargetStore.open(dir, { scmBytes: 64 * MiB, dataBytes: 128 * MiB, walBytes: 1 * MiB, io: 'pread' });
+  const big = new ContainerStore(ts, await ts.createContainer('big'));
+  const mine = new ContainerStore(ts, await ts.createContainer('mine'));
+  await bigWrites(big, 0, BIG, 10n);
+  await big.aggregate(11n); // (its runs, which overlap each other, folded into one)
+  await ts.idle();
+  const bigEntries = 2 * BIG; // (an object-table entry and a version per object)
+  const before = ts.mergeInputEntries; const merges = ts.compactions;
+  // 4 KiB values of 1,024 keys overwritten at one epoch: 24 MiB written, two flushed runs of them
+  const KEYS = 1024;
+  for (let r = 0; r < 24; r++) {
+    for (let k = 0; k < KEYS; k++) await mine.updateSingle(20n, 7n, enc(`d${k}`), A, new Uint8Array(4096).fill((k + r) & 0xff));
+    if (r % 8 === 7) await ts.flushAll();
+  }
+  await ts.idle();
+  assert.ok(ts.compactions > merges, 'a space merge ran');
+  const read = ts.mergeInputEntries - before;
+  assert.ok(read < bigEntries, `merges read ${read} entries; the other container's runs hold ${bigEntries}`);
+  for (let k = 0; k < KEYS; k += 37) assert.is((await mine.fetchSingle(20n, 7n, enc(`d${k}`), A))![0], (k + 23) & 0xff);
+  for (let i = 0; i < BIG; i += 97) assert.is(dec(await big.fetchSingle(20n, BigInt(1000 + i), D, A)), `big${i}`);
+  await ts.close();
+});
+
 test.run();
