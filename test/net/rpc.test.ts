@@ -437,7 +437,7 @@ t('a server reads requests written in pieces of any size (frames split anywhere,
 });
 
 t('raw pipes are versioned: a peer of another protocol version is refused with NET_PROTOCOL naming both versions', async () => {
-  assert.is(RPC_PROTOCOL_VERSION, 1);
+  assert.is(RPC_PROTOCOL_VERSION, 2);
   const s = await RpcServer.listen({ secret: SECRET, handler });
   const before = calls;
   try {
@@ -449,12 +449,12 @@ t('raw pipes are versioned: a peer of another protocol version is refused with N
     sock.destroy();
     const err = reviveError(reply!.error as Parameters<typeof reviveError>[0], 'x');
     assert.is(err.code, 'NET_PROTOCOL');
-    assert.match(err.message, /v99.*v1/);
-    assert.equal(err.info, { version: 1, peerVersion: 99 });
+    assert.match(err.message, new RegExp(`v99.*v${RPC_PROTOCOL_VERSION}`));
+    assert.equal(err.info, { version: RPC_PROTOCOL_VERSION, peerVersion: 99 });
     assert.is(calls, before, 'no handler ran');
     // A raw client that skips the handshake gets AUTH_FAILED and no handler runs.
     const anon = net.connect({ host: '127.0.0.1', port: s.port });
-    pre.writeUInt32LE(1, 8);
+    pre.writeUInt32LE(RPC_PROTOCOL_VERSION, 8);
     anon.write(Buffer.concat([pre, pipeFrame(1, { _m: 'echo' })]));
     const r2 = await firstPipeFrame(anon);
     anon.destroy();
@@ -466,7 +466,7 @@ t('raw pipes are versioned: a peer of another protocol version is refused with N
     let got = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => {
       got = Buffer.concat([got, d]);
-      if (got.length >= 12 + 12 && got.length >= 12 + got.readUInt32LE(12)) sock.write(pipeFrame(got.readUInt32LE(16), { nonce: 'cd'.repeat(16), proof: '00'.repeat(32), version: 2 }));
+      if (got.length >= 12 + 12 && got.length >= 12 + got.readUInt32LE(12)) sock.write(pipeFrame(got.readUInt32LE(16), { nonce: 'cd'.repeat(16), proof: '00'.repeat(32), version: RPC_PROTOCOL_VERSION + 1 }));
     });
   });
   await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
@@ -475,7 +475,7 @@ t('raw pipes are versioned: a peer of another protocol version is refused with N
     try { await c.call('echo', {}); assert.unreachable(); } catch (e) {
       assert.instance(e, NetError);
       assert.is((e as NetError).code, 'NET_PROTOCOL');
-      assert.match((e as NetError).message, /protocol v2, this client v1/);
+      assert.match((e as NetError).message, new RegExp(`protocol v${RPC_PROTOCOL_VERSION + 1}, this client v${RPC_PROTOCOL_VERSION}`));
     }
   } finally { await c.close(); fake.close(); }
 });
