@@ -56,7 +56,7 @@ import { swallowed } from '../../core/log.js';
 import { setMaxListeners } from 'node:events';
 import { mediaErrorFromErrno } from '../media/errors.js';
 import type { RebuildBudget } from './rebuild-budget.js';
-import { FusedQueue, fusedAddon, type FlatStep, type RebuildAddon } from './rebuild-steps.js';
+import { FusedQueue, fusedAddon, type FlatStep, type StagedStep, type RebuildAddon } from './rebuild-steps.js';
 import { ObjectFeed } from './rebuild-feed.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
@@ -120,14 +120,27 @@ export function rebuildFused(on?: boolean): boolean {
   return fusedOn;
 }
 
+/**
+ * Set to 0 to run fused decode steps in buffers of the migration's (the codec's stripe buffers, as
+ * `rebuildStepFlat` takes them) instead of the pool thread's own (`rebuildStepsStaged`); read once, at load.
+ */
+export const REBUILD_STAGED_ENV = 'CAIRN_REBUILD_STAGED';
+let stagedOn = process.env[REBUILD_STAGED_ENV] !== '0';
+/** Whether fused steps run in the pool thread's own memory where the addon can (`stagedStep`); `on` switches it (tests, benches). Starts from CAIRN_REBUILD_STAGED. */
+export function rebuildStaged(on?: boolean): boolean {
+  if (on !== undefined) stagedOn = on;
+  return stagedOn;
+}
+
 /** What the grouped steps did (`rebuildGroupStats`): counted since the process started. */
-const groupStats = { locatedReads: 0, versionLocates: 0, locatedRereads: 0, preparedWrites: 0, checkedWrites: 0, fusedSteps: 0, fusedFallbacks: 0 };
+const groupStats = { locatedReads: 0, versionLocates: 0, locatedRereads: 0, preparedWrites: 0, checkedWrites: 0, fusedSteps: 0, fusedFallbacks: 0, stagedSteps: 0 };
 /**
  * Counts of the grouped step paths since the process started: source reads sent in located groups
  * and verified there, fused sources located straight from their scanned version (`locateSource`), located reads that failed or mismatched and were read again the checked
  * way, rebuilt writes sent as prepared group writes, pool-decoded writes that took the checked
- * `updateArray`, steps run as one fused native job, and fused steps whose sources failed (their
- * writes abandoned, the step run again the other way) (tests: which path ran).
+ * `updateArray`, steps run as one fused native job (of them, staged: in the pool thread's own
+ * memory), and fused steps whose sources failed (their writes abandoned, the step run again the
+ * other way) (tests: which path ran).
  */
 export function rebuildGroupStats(): Readonly<typeof groupStats> { return { ...groupStats }; }
 
@@ -293,6 +306,14 @@ class MigrationRun {
   /** Run fused step `step` (`FusedQueue`: batched with the steps waiting for a job): its answers. */
   fusedCall(addon: RebuildAddon, step: FlatStep): Promise<Array<bigint | number>> {
     return (this.fused ??= new FusedQueue(addon)).add(step);
+  }
+
+  /** The migration's staged steps on their way to the pool (`FusedQueue` of `rebuildStepsStaged`). */
+  private staged: FusedQueue<StagedStep> | undefined;
+
+  /** Run staged step `step` (batched as `fusedCall`'s): its answers. */
+  stagedCall(addon: RebuildAddon, step: StagedStep): Promise<Array<bigint | number>> {
+    return (this.staged ??= new FusedQueue<StagedStep>(addon, true)).add(step);
   }
 
   /** Add prepared write `w` to the open group (one is opened when none is or it was sent); settles when its record is applied. */
@@ -951,7 +972,9 @@ function slotBuffer(shards: readonly Uint8Array[], k: number, bytes: number): Ui
  * it; any path that reads the buffer otherwise computes it first. It falls back to `reconstruct`
  * here when the addon cannot fill, the codec is not matrix-based, its buffers are not packed, a
  * data mover writes less than whole cells, or the cells are small enough for the store to write
- * them on this thread anyway (SYNC_WRITE_MAX_BYTES).
+ * them on this thread anyway (SYNC_WRITE_MAX_BYTES). Before any of that, where the rebuild addon
+ * has staged steps, the step runs as one native job in the pool thread's own memory (`stagedStep`:
+ * no stripe buffers here at all); when it cannot, or a source fails there, as below.
  */
 async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, first: number, acc: WriteAcc): Promise<void> {
   const { k, p, cell } = plan;
@@ -960,6 +983,19 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
   if (ctx.run.budget) await ctx.run.take(recx.count * k + (hi - lo) * movers.length);
   if (!ctx.run.decodes.tryAcquire()) await ctx.run.decodes.acquire(ctx.run.signal);
+  // Decoded on the pool job in its own memory when it can (no buffers here at all: `stagedStep`).
+  if (stagedOn && fusedOn && groupedOn && poolDecodeOn && plan.encoding !== undefined && recx.count > SYNC_WRITE_MAX_BYTES && (hi - lo === recx.count || plan.parityOnly)) {
+    let done: boolean;
+    try {
+      const staged = stagedStep(ctx, plan, movers, R, key, recx, lo, acc);
+      done = staged !== false && await staged;
+    } catch (err) {
+      ctx.run.decodes.release();
+      throw err;
+    }
+    // (false: nothing was sent, or a source failed and nothing was recorded: run the step the other way)
+    if (done) { ctx.run.decodes.release(); return; }
+  }
   const bufs = stripeBuffers(plan.codec, k + p, recx.count);
   // Decode on the writes' pool jobs: every mover writes whole cells (parity always does; a data
   // role unless the data ends inside the step's last cell).
@@ -1037,8 +1073,12 @@ function fusedStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, ke
   return sent.then((answers) => fusedAnswered(job, answers, recx.count, acc), (err: unknown) => fusedRefused(job, err));
 }
 
-/** A fused step ready to send: its held reads and prepared writes, and the addon's arguments. */
-interface FusedJob { located: LocatedShardRead[]; prepared: PreparedShardWrite[]; step: FlatStep }
+/** What a fused step holds until it is answered: its located reads and prepared writes. */
+interface FusedHeld { located: LocatedShardRead[]; prepared: PreparedShardWrite[] }
+/** A fused step ready to send: what it holds, and the addon's arguments. */
+interface FusedJob extends FusedHeld { step: FlatStep }
+/** A staged step ready to send (`stagedStep`). */
+interface StagedJob extends FusedHeld { staged: StagedStep }
 
 /**
  * The fused step's requests (see `fusedStep`): the k sources located into their slots of `data`,
@@ -1083,6 +1123,85 @@ function fusedRequests(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint
   }
   if (!ok) { releaseFused(located, prepared); return undefined; }
   return { located, prepared, step: [k, cell, data, decodeRows(plan, chosen), outs, nums, seeds] };
+}
+
+/**
+ * `fusedStep` run in the pool thread's own memory (native `rebuildStepsStaged`): the same located
+ * sources and prepared writes, each given views of `stagedScratch` (never read nor written: the
+ * job is sent as numbers, and reads and writes its bytes in its own buffer), so this thread
+ * allocates no stripe buffers for the step, and the job's reads, decode and writes stay in its
+ * cache. Every read is verified before any write's record (`fusedAnswered`, as `fusedStep`). False
+ * at once, with nothing held, when the addon has no staged steps or a request cannot take this path
+ * (the caller then runs the step with buffers of its own).
+ */
+function stagedStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, recx: { index: number; count: number }, lo: number, acc: WriteAcc): Promise<boolean> | false {
+  const addon = fusedAddon();
+  if (addon === undefined || addon.rebuildStepsStaged === undefined || plan.sources.length < plan.k) return false;
+  const job = stagedRequests(ctx, plan, movers, R, key, recx, lo);
+  if (job === undefined) return false;
+  let sent: Promise<Array<bigint | number>>;
+  try {
+    sent = ctx.run.stagedCall(addon, job.staged);
+  } catch (err) {
+    return fusedRefused(job, err);
+  }
+  return sent.then((answers) => stagedAnswered(job, answers, recx.count, acc), (err: unknown) => fusedRefused(job, err));
+}
+
+/** `fusedAnswered` of a staged step (counted as staged when its writes were recorded). */
+function stagedAnswered(job: StagedJob, answers: Array<bigint | number>, bytes: number, acc: WriteAcc): boolean | Promise<boolean> {
+  const r = fusedAnswered(job, answers, bytes, acc);
+  if (r !== false) groupStats.stagedSteps++;
+  return r;
+}
+
+/**
+ * Bytes that staged steps' located reads and prepared writes are given as their views (their
+ * requests must name views of the right length; the job is sent as numbers and never touches
+ * them): one buffer shared by every staged step, grown to the largest step.
+ */
+let stagedScratch = new Uint8Array(0);
+
+/** `fusedRequests` of a staged step: the requests located and prepared onto `stagedScratch`, the addon's arguments as numbers. */
+function stagedRequests(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, recx: { index: number; count: number }, lo: number): StagedJob | undefined {
+  const { k, cell } = plan;
+  const count = recx.count;
+  if (stagedScratch.length < count) stagedScratch = new Uint8Array(count);
+  const view = stagedScratch.subarray(0, count);
+  const located: LocatedShardRead[] = [];
+  const prepared: PreparedShardWrite[] = [];
+  const chosen: number[] = [];
+  const intos: Uint8Array[][] = [];
+  let ok = true;
+  for (let j = 0; j < k && ok; j++) {
+    const m = plan.sources[j]!;
+    const into = [view];
+    const l = locateSource(ctx.stores.get(m.target), ctx.versions.get(m.shard), R, m.uoid, key, recx, into);
+    if (l === null) ok = false;
+    else { located.push(l); chosen.push(m.role); intos.push(into); }
+  }
+  for (let i = 0; i < movers.length && ok; i++) {
+    const w = prepareCells(movers[i]!, R, key, lo, count, view);
+    if (w === null) ok = false;
+    else prepared.push(w);
+  }
+  const m = prepared.length;
+  const nums = new Float64Array(3 * k + 4 * m), seeds = new BigUint64Array(k + m);
+  for (let j = 0; ok && j < k; j++) {
+    const r = located[j]!.read;
+    if (r.views !== intos[j] || r.hashLen !== count) ok = false;
+    nums[3 * j] = r.fd; nums[3 * j + 1] = r.position; nums[3 * j + 2] = r.hashLen; seeds[j] = r.seed;
+  }
+  for (let i = 0; ok && i < m; i++) {
+    const w = prepared[i]!.write, v = w.views;
+    let total = 0;
+    for (let x = 0; x < v.length; x++) total += v[x]!.length;
+    if (v[0] !== view || v.length > 2 || w.hashLen !== count) ok = false;
+    const at = 3 * k + 4 * i;
+    nums[at] = w.fd; nums[at + 1] = w.position; nums[at + 2] = w.hashLen; nums[at + 3] = total; seeds[k + i] = w.seed;
+  }
+  if (!ok) { releaseFused(located, prepared); return undefined; }
+  return { located, prepared, staged: [k, cell, count, decodeRows(plan, chosen), nums, seeds] };
 }
 
 /**
@@ -1136,7 +1255,7 @@ function prepareCells(mv: Mover, R: bigint, key: KeyToMove, lo: number, count: n
 }
 
 /** A fused step the addon refused (a shape it does not take: nothing was sent): everything it held given back; false (run it the other way). */
-function fusedRefused(job: FusedJob, err: unknown): false {
+function fusedRefused(job: FusedHeld, err: unknown): false {
   swallowed('migrate.fused-step-refused', err);
   releaseFused(job.located, job.prepared);
   return false;
@@ -1148,7 +1267,7 @@ function fusedRefused(job: FusedJob, err: unknown): false {
  * abandoned, their extents freed) and false is answered (the step runs again the other way). Else
  * each write's record is appended (`bytes` each, into `acc`; a failure lands in `acc.errors`).
  */
-function fusedAnswered(job: FusedJob, answers: Array<bigint | number>, bytes: number, acc: WriteAcc): boolean | Promise<boolean> {
+function fusedAnswered(job: FusedHeld, answers: Array<bigint | number>, bytes: number, acc: WriteAcc): boolean | Promise<boolean> {
   const { located, prepared } = job;
   const k = located.length;
   let readsOk = true;

@@ -24,10 +24,19 @@ export interface RebuildAddon {
   rebuildStepFlat(k: number, cell: number, slots: Uint8Array, rows: Uint8Array, outs: readonly Uint8Array[], nums: Float64Array, seeds: BigUint64Array): Promise<Array<bigint | number>>;
   /** Several `rebuildStepFlat` steps (7 arguments each, one after another in `args`) run by one pool job: each step's answers, in order. */
   rebuildStepsFlat?(args: unknown[]): Promise<Array<Array<bigint | number>>>;
+  /**
+   * Several steps without the caller's buffers (6 arguments each: k, cell, len, rows, nums, seeds;
+   * `len` bytes read from each source and written to each output): the job reads, decodes and
+   * writes in its pool thread's own memory, so a step allocates nothing here and its bytes stay in
+   * the thread's cache. Each step's answers, in order (as `rebuildStepFlat`'s).
+   */
+  rebuildStepsStaged?(args: unknown[]): Promise<Array<Array<bigint | number>>>;
 }
 
 /** A fused step's arguments (`rebuildStepFlat`'s, in order). */
 export type FlatStep = [k: number, cell: number, slots: Uint8Array, rows: Uint8Array, outs: Uint8Array[], nums: Float64Array, seeds: BigUint64Array];
+/** A staged step's arguments (`rebuildStepsStaged`'s per step, in order). */
+export type StagedStep = [k: number, cell: number, len: number, rows: Uint8Array, nums: Float64Array, seeds: BigUint64Array];
 
 /**
  * Pool jobs of fused steps in flight at most: this machine's cores (more run no sooner, and each
@@ -53,16 +62,17 @@ const FUSED_STEPS_PER_JOB = 16;
  * the JavaScript thread's wall time inside a rebuild, against 4-8 us alone. Each step's promise gets
  * its own answers; a job the addon refuses rejects its steps (they run the other way).
  */
-export class FusedQueue {
+export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
   private inFlight = 0;
   private flushQueued = false;
-  private readonly steps: FlatStep[] = [];
+  private readonly steps: S[] = [];
   private readonly waiters: Array<{ resolve: (a: Array<bigint | number>) => void; reject: (e: unknown) => void }> = [];
   private readonly flushNow = (): void => { this.flushQueued = false; this.flush(); };
 
-  constructor(private readonly addon: RebuildAddon) {}
+  /** `addon`'s flat steps; with `staged`, its staged steps (`rebuildStepsStaged`, which it must have). */
+  constructor(private readonly addon: RebuildAddon, private readonly staged = false) {}
 
-  add(step: FlatStep): Promise<Array<bigint | number>> {
+  add(step: S): Promise<Array<bigint | number>> {
     this.steps.push(step);
     const p = new Promise<Array<bigint | number>>((resolve, reject) => { this.waiters.push({ resolve, reject }); });
     // (sent when this run of JavaScript ends, with the others it starts, if a job slot is free)
@@ -76,12 +86,12 @@ export class FusedQueue {
       const steps = this.steps.splice(0, n), waiters = this.waiters.splice(0, n);
       let p: Promise<Array<Array<bigint | number>>>;
       try {
-        if (this.addon.rebuildStepsFlat !== undefined) {
+        if (this.staged || this.addon.rebuildStepsFlat !== undefined) {
           const args: unknown[] = [];
-          for (const st of steps) args.push(...st);
-          p = this.addon.rebuildStepsFlat(args);
+          for (const st of steps) for (let a = 0; a < st.length; a++) args.push(st[a]);
+          p = this.staged ? this.addon.rebuildStepsStaged!(args) : this.addon.rebuildStepsFlat!(args);
         } else {
-          p = Promise.all(steps.map((st) => this.addon.rebuildStepFlat(...st)));
+          p = Promise.all(steps.map((st) => this.addon.rebuildStepFlat(...(st as FlatStep))));
         }
       } catch (e) {
         for (const w of waiters) w.reject(e);

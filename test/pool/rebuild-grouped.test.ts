@@ -7,13 +7,15 @@
  * fails (so reads need the rebuilt shards); the grouped run must have located its reads (and the
  * other none). With every value of one healthy source damaged, the located reads of it mismatch,
  * are read again the checked way (which reports the damage), and the source counts as missing:
- * nothing lost, the right bytes. Real pool files.
+ * nothing lost, the right bytes. Fused steps run both ways: in the migration's stripe buffers
+ * (`rebuildStaged(false)`) and in the pool thread's own memory (staged, the default): the same
+ * bytes, and a damaged source's staged step records nothing and runs again. Real pool files.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Pool } from '../../src/pool/pool.js';
-import { rebuildGrouped, rebuildFused, rebuildGroupStats } from '../../src/pool/migrate.js';
+import { rebuildGrouped, rebuildFused, rebuildStaged, rebuildGroupStats } from '../../src/pool/migrate.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { targetsOf, damageValues } from './rebuild-model.js';
@@ -27,12 +29,13 @@ const CHUNK = 1 << 20;
 /** Whole stripes of 4 KiB cells, and ends inside a cell; several 1 MiB dkeys each (each rotates its parity, so the damaged shard is a source of some). */
 const SIZES = [4 << 20, (4 << 20) + 4096 * 3 + 100, 5 << 20];
 
-type Mode = 'checked' | 'grouped' | 'fused';
+type Mode = 'checked' | 'grouped' | 'fused' | 'staged';
 
 async function fillAndRebuild(name: string, mode: Mode, damage: boolean): Promise<ReturnType<typeof rebuildGroupStats>> {
-  const was = rebuildGrouped(), wasFused = rebuildFused();
+  const was = rebuildGrouped(), wasFused = rebuildFused(), wasStaged = rebuildStaged();
   rebuildGrouped(mode !== 'checked');
-  rebuildFused(mode === 'fused');
+  rebuildFused(mode === 'fused' || mode === 'staged');
+  rebuildStaged(mode === 'staged');
   try {
     const dir = join(root, name);
     let p = await Pool.create(dir, SHAPE);
@@ -64,7 +67,7 @@ async function fillAndRebuild(name: string, mode: Mode, damage: boolean): Promis
     assert.equal(p.rebuildStatus().lost, [], 'nothing lost');
     assert.ok(p.rebuildStatus().bytes > 0, 'shards were rebuilt');
     if (process.env.DBG) console.log(mode, damage, s1);
-    if (damage && mode === 'fused' && process.env.CAIRN_NO_NATIVE !== '1') assert.ok(s1.fusedFallbacks > s0.fusedFallbacks, 'fused steps met the damaged source and ran again the other way');
+    if (damage && (mode === 'fused' || mode === 'staged') && process.env.CAIRN_NO_NATIVE !== '1') assert.ok(s1.fusedFallbacks > s0.fusedFallbacks, 'fused steps met the damaged source and ran again the other way');
     if (damage) {
       // (without the addon nothing is located: the checked reads meet the damage)
       if (process.env.CAIRN_NO_NATIVE !== '1') assert.ok(s1.locatedRereads > s0.locatedRereads, 'located reads of the damaged source mismatched and were read again');
@@ -82,6 +85,7 @@ async function fillAndRebuild(name: string, mode: Mode, damage: boolean): Promis
   } finally {
     rebuildGrouped(was);
     rebuildFused(wasFused);
+    rebuildStaged(wasStaged);
   }
 }
 
@@ -95,6 +99,10 @@ t('checked, grouped and fused steps rebuild the same bytes; the grouped runs loc
   const fused = await fillAndRebuild('fused', 'fused', false);
   if (process.env.CAIRN_NO_NATIVE !== '1' && process.env.CAIRN_REBUILD_FUSED !== '0') assert.ok(fused.fusedSteps > 0, 'steps ran as fused native jobs');
   assert.is(fused.fusedFallbacks, 0, 'no fused step fell back on healthy sources');
+  assert.is(fused.stagedSteps, 0, 'rebuildStaged(false): fused steps in the stripe buffers');
+  const staged = await fillAndRebuild('staged', 'staged', false);
+  if (process.env.CAIRN_NO_NATIVE !== '1' && process.env.CAIRN_REBUILD_FUSED !== '0') assert.ok(staged.stagedSteps > 0 && staged.stagedSteps === staged.fusedSteps, 'fused steps ran staged');
+  assert.is(staged.fusedFallbacks, 0, 'no staged step fell back on healthy sources');
   // Sources whose shard the keys' scan read are located from the version it found (no lookup), where the store takes that.
   if (process.env.CAIRN_NO_NATIVE !== '1' && process.env.CAIRN_REBUILD_FUSED !== '0' && typeof (ContainerStore.prototype as { locateVersionNow?: unknown }).locateVersionNow === 'function') {
     assert.ok(fused.versionLocates > 0, 'fused sources were located from their scanned versions');
@@ -107,6 +115,10 @@ t('grouped steps, every value of a healthy source damaged: read again the checke
 
 t('fused steps, every value of a healthy source damaged: nothing decoded from it is recorded, the step runs again, right bytes', async () => {
   await fillAndRebuild('damaged-fused', 'fused', true);
+});
+
+t('staged steps, every value of a healthy source damaged: nothing decoded from it is recorded, the step runs again, right bytes', async () => {
+  await fillAndRebuild('damaged-staged', 'staged', true);
 });
 
 t.run();

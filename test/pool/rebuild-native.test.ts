@@ -6,14 +6,15 @@
  * step reads zeros past its end; a source that fails (a descriptor nothing has open) answers its negative
  * errno, and then nothing is decoded or written (the writes answer -ECANCELED, the file keeps its
  * bytes); bad shapes (reads not landing in their slots, wrong row count) are TypeErrors. Each case
- * runs in the three call forms: records, numbers (rebuildStepFlat) and a batch of steps run by one
- * job (rebuildStepsFlat, the step between two others). Skipped
+ * runs in the four call forms: records, numbers (rebuildStepFlat), a batch of steps run by one
+ * job (rebuildStepsFlat, the step between two others) and staged (rebuildStepsStaged: no caller
+ * buffers, the job's own memory; its outputs are what it wrote to the file). Skipped
  * where the addon is not built or CAIRN_NO_NATIVE=1 (migrate.ts then never uses it).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRequire } from 'node:module';
-import { existsSync, openSync, closeSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, openSync, closeSync, writeFileSync, readFileSync, readSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../../core/rng.js';
@@ -25,13 +26,14 @@ interface Req { fd: number; position: number; hashLen: number; seed: bigint; vie
 type Step = (k: number, cell: number, slots: Uint8Array, rows: Uint8Array, reads: Req[], writes: Req[]) => Promise<Array<bigint | number>>;
 type StepFlat = (k: number, cell: number, slots: Uint8Array, rows: Uint8Array, outs: Uint8Array[], nums: Float64Array, seeds: BigUint64Array) => Promise<Array<bigint | number>>;
 type StepsFlat = (args: unknown[]) => Promise<Array<Array<bigint | number>>>;
+type StepsStaged = StepsFlat;
 
 const t = suite('rebuild native step');
 const path = fileURLToPath(new URL('../../native/build/Release/cairn_rebuild.node', import.meta.url));
-const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step; rebuildStepFlat: StepFlat; rebuildStepsFlat: StepsFlat }) : undefined;
+const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step; rebuildStepFlat: StepFlat; rebuildStepsFlat: StepsFlat; rebuildStepsStaged: StepsStaged }) : undefined;
 
 /** The two call forms (migrate.ts uses the flat one): the same step given as request records or as numbers (reads' views implied by the slots; a write is its first view then zeros to its total). */
-const FORMS = ['records', 'flat', 'batch'] as const;
+const FORMS = ['records', 'flat', 'batch', 'staged'] as const;
 let scratchCount = 0;
 function step(form: (typeof FORMS)[number], k: number, cell: number, slots: Uint8Array, rows: Uint8Array, reads: Req[], writes: Req[]): Promise<Array<bigint | number>> {
   if (form === 'records') return addon!.rebuildStep(k, cell, slots, rows, reads, writes);
@@ -40,6 +42,24 @@ function step(form: (typeof FORMS)[number], k: number, cell: number, slots: Uint
   writes.forEach((w, i) => { nums.set([w.fd, w.position, w.hashLen, w.views.reduce((n, v) => n + v.length, 0)], 3 * k + 4 * i); seeds[k + i] = w.seed; });
   const outs = writes.map((w) => w.views[0]!);
   if (form === 'flat') return addon!.rebuildStepFlat(k, cell, slots, rows, outs, nums, seeds);
+  if (form === 'staged') {
+    // (the step between two others, as 'batch'; its outputs are read back from where each write that answered a hash wrote them)
+    const len = slots.length / k;
+    const other = (): unknown[] => {
+      const n2 = Float64Array.from(nums);
+      mkdirSync(root, { recursive: true });
+      const scratch = openSync(join(root, `scratch-${scratchCount++}`), 'w+');
+      for (let i = 0; i < writes.length; i++) n2[3 * k + 4 * i] = scratch;
+      return [k, cell, len, rows, n2, seeds];
+    };
+    return addon!.rebuildStepsStaged([...other(), k, cell, len, rows, nums, seeds, ...other()]).then((all) => {
+      assert.is(all.length, 3, 'one answer list per step');
+      assert.equal(all[0], all[2], 'the steps around it answer alike');
+      const got = all[1]!;
+      writes.forEach((w, i) => { if (typeof got[k + i] === 'bigint') readSync(w.fd, outs[i]!, 0, len, w.position); });
+      return got;
+    });
+  }
   // batch: the step between two others of its own (reading the same sources into their own slots, writing to scratch files)
   const other = (): unknown[] => {
     const sl = new Uint8Array(slots.length), o = writes.map((w) => new Uint8Array(w.views[0]!.length));
@@ -184,6 +204,11 @@ t('bad shapes are TypeErrors: reads not in their slots, rows not k per write, a 
   assert.throws(() => addon.rebuildStepFlat(k, cell, slots, new Uint8Array(2), [o], new Float64Array(3 * k + 4).fill(len).fill(len - 1, 3 * k + 3), seeds), TypeError, 'flat: total below the value');
   assert.throws(() => addon.rebuildStepsFlat([k, cell, slots, new Uint8Array(2), [o], nums, seeds, k, cell, slots, new Uint8Array(3), [o], nums, seeds]), TypeError, 'batch: a bad step refuses the batch');
   assert.throws(() => addon.rebuildStepsFlat([k, cell, slots]), TypeError, 'batch: 7 arguments a step');
+  assert.throws(() => addon.rebuildStepsStaged([k, cell, len, new Uint8Array(2), nums, seeds, k]), TypeError, 'staged: 6 arguments a step');
+  assert.throws(() => addon.rebuildStepsStaged([k, cell, len + 1, new Uint8Array(2), nums, seeds]), TypeError, 'staged: whole cells');
+  assert.throws(() => addon.rebuildStepsStaged([k, cell, len, new Uint8Array(3), nums, seeds]), TypeError, 'staged: rows k per write');
+  assert.throws(() => addon.rebuildStepsStaged([k, cell, len, new Uint8Array(2), nums.subarray(1), seeds]), TypeError, 'staged: numbers');
+  assert.throws(() => addon.rebuildStepsStaged([k, cell, len, new Uint8Array(2), new Float64Array(3 * k + 4).fill(len).fill(len - 1, 3 * k + 3), seeds]), TypeError, 'staged: total below the value');
 });
 
 t.run();
