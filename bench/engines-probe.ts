@@ -1,6 +1,6 @@
 /**
  * Where a connected pool spends its time (issue 15), outside the suite: `node --import tsx
- * bench/engines-probe.ts [put|ior|idle] [n]` starts etcd and 4 `cairn engine` processes (2 targets
+ * bench/engines-probe.ts [put|get|ior|idle] [n]` starts etcd and 4 `cairn engine` processes (2 targets
  * each, like the `engines` suite), runs new-object 100-byte puts (qd 1 and 16) or 1 MiB EC_2P1G1
  * array writes and reads (qd 8), and prints per phase: rate, median latency, and CPU time per
  * operation of the client and of all engines together (from /proc/<pid>/stat), split into each
@@ -8,6 +8,7 @@
  * switches per operation (a wake-up costs tens of microseconds on this VM). With
  * CAIRN_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" the engines write CPU profiles on exit;
  * run the probe itself under `node --cpu-prof` for the client's. Not a suite (no `.bench.ts`).
+ * `get [n]`: n new-object puts at qd16, then n gets of them at qd1 and at qd16.
  * `idle [n]`: n empty calls to one engine per phase at qd1, with 0, 1,000 or 300 us of idle time
  * before each: what waking an idle engine costs (a qd1 put's engines idle between its requests).
  */
@@ -44,7 +45,7 @@ if (process.env.CAIRN_PROBE_COUNT) {
 }
 
 const mode = process.argv[2] ?? 'put';
-const n = Number(process.argv[3] ?? (mode === 'put' ? 2000 : mode === 'idle' ? 3000 : 128));
+const n = Number(process.argv[3] ?? (mode === 'put' || mode === 'get' ? 2000 : mode === 'idle' ? 3000 : 128));
 /** Gaps before each empty call of the `idle` mode, in microseconds (alternating, so load hits them alike). */
 const IDLE_GAPS_US = [0, 1000, 0, 1000, 300];
 const MIB = 1 << 20;
@@ -125,6 +126,9 @@ try {
     ? IDLE_GAPS_US.map(idlePhase)
     : mode === 'put'
     ? [1, 16].map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
+    : mode === 'get'
+    // (`get`: n new-object puts at qd16, then gets of them at qd1 and qd16: requests and CPU per get)
+    ? [{ name: 'put qd16', qd: 16, op: (i: number) => cont.object(`g-${i}`).update('d', 'a', value) }, ...[1, 16].map((qd) => ({ name: `get qd${qd}`, qd, op: (i: number) => cont.object(`g-${i % n}`).fetch('d', 'a') }))]
     : [{ name: 'write qd8', qd: 8, op: (i: number) => arr.write(i * MIB, buf) }, { name: 'read qd8', qd: 8, op: (i: number) => arr.read((i % n) * MIB, MIB, reused ? { into: reused[i % 8]! } : {}) }];
   // Warm-up (JIT): CAIRN_PROBE_WARM_MS of puts at qd16 (default 20 puts only).
   const warmEnd = performance.now() + Number(process.env.CAIRN_PROBE_WARM_MS ?? 0);
