@@ -952,6 +952,11 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
   const lo: number[] = new Array(k).fill(-1), hi: number[] = new Array(k).fill(-1);
   const pieces: Uint8Array[][] = new Array(k);
   const stripeBytes = k * cell, end = offset + length;
+  // Role c has a piece in every stripe of [sFirst, sLast] the range covers cell c of: all of them
+  // but the first when c is before the first cell, and the last when c is past the last one. Its
+  // places array is made at that length (grown by push, each took a second backing store).
+  const sFirst = Math.floor(offset / stripeBytes), sLast = Math.floor((end - 1) / stripeBytes);
+  const cFirst = Math.floor((offset - sFirst * stripeBytes) / cell), cLast = Math.floor((end - 1 - sLast * stripeBytes) / cell);
   for (let pos = offset; pos < end;) {
     const stripe = Math.floor(pos / stripeBytes);
     const inStripe = pos - stripe * stripeBytes;
@@ -960,11 +965,13 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     const len = Math.min(cell - cellOffset, end - pos);
     const at = stripe * cell + cellOffset;
     const piece = out.subarray(pos - offset, pos - offset + len);
-    if (lo[c]! < 0) { lo[c] = at; pieces[c] = [piece]; }
-    else {
-      if (hi[c] !== at) assert(false, 'the spans of one cell are contiguous on its shard', { cell: c, hi: hi[c], lo: at });
-      pieces[c]!.push(piece);
-    }
+    const i = stripe - sFirst - (c < cFirst ? 1 : 0); // (this piece's place among role c's)
+    if (lo[c]! < 0) {
+      lo[c] = at;
+      pieces[c] = new Array<Uint8Array>(sFirst === sLast ? 1 : sLast - sFirst + 1 - (c < cFirst ? 1 : 0) - (c > cLast ? 1 : 0));
+    } else if (hi[c] !== at) assert(false, 'the spans of one cell are contiguous on its shard', { cell: c, hi: hi[c], lo: at });
+    if (!(i >= 0 && i < pieces[c]!.length)) assert(false, 'a role\'s pieces fill the places counted for it', { cell: c, stripe, first: sFirst, last: sLast, i, places: pieces[c]!.length });
+    pieces[c]![i] = piece;
     hi[c] = at + len;
     pos += len;
   }
@@ -1084,6 +1091,8 @@ function locateRoles(ctx: IoContext, roles: ReadonlyArray<{ readonly shard: numb
   lo: readonly number[], hi: readonly number[], pieces: readonly Uint8Array[][]): LocatedRoles | undefined {
   let got: LocatedRoles | undefined;
   let slow: number[] | undefined;
+  let touched = 0, n = 0;
+  for (let c = 0; c < lo.length; c++) if (lo[c]! >= 0) touched++;
   for (let c = 0; c < lo.length; c++) {
     if (lo[c]! < 0) continue;
     const { shard, target } = roles[c]!;
@@ -1093,10 +1102,15 @@ function locateRoles(ctx: IoContext, roles: ReadonlyArray<{ readonly shard: numb
       try { l = s.locateArrayNow(epoch, unitOid(oid, shard), dkey, akey, { index: lo[c]!, count: hi[c]! - lo[c]! }, pieces[c]!); } catch { l = null; }
     }
     if (l === null) { (slow ??= []).push(c); continue; }
-    got ??= { reads: [], located: [], roles: [], slow: undefined };
-    got.reads.push(l.read); got.located.push(l); got.roles.push(c);
+    // (arrays at the touched roles' count, cut to the located ones: grown by push, each took a second backing store)
+    got ??= { reads: new Array<HashedReadSlot>(touched), located: new Array<LocatedShardRead>(touched), roles: new Array<number>(touched), slow: undefined };
+    got.reads[n] = l.read; got.located[n] = l; got.roles[n] = c;
+    n++;
   }
-  if (got !== undefined) got.slow = slow;
+  if (got !== undefined) {
+    got.slow = slow;
+    if (n < touched) { got.reads.length = n; got.located.length = n; got.roles.length = n; }
+  }
   return got;
 }
 
