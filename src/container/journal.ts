@@ -1419,7 +1419,8 @@ export class Journal {
       await fdatasyncNow(prep.fd);
       if (m.durableEnd < upTo) m.durableEnd = upTo;
       if (m.failed !== undefined) throw m.failed;
-      if (this.isClosed || this.fds !== fds) throw new CairnError('CLOSED', 'journal closed or replaced while a checkpoint adopted its replacement', { path: this.path });
+      if (this.isClosed) { drop(); this.abandonReplace(prep); return; } // (closed meanwhile: the old file holds every record)
+      if (this.fds !== fds) throw new CairnError('CLOSED', 'journal replaced while a checkpoint adopted its replacement', { path: this.path });
       renameSync(prep.path, this.path);
       m.renamed = true;
     } catch (err) {
