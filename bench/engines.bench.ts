@@ -216,7 +216,7 @@ class ClientProcesses {
     return new ClientProcesses(cluster, procs.map((x) => x.p));
   }
 
-  async phase(k: number, ms: number): Promise<{ perSecond: number; cpuMsPerOp: number }> {
+  async phase(k: number, ms: number): Promise<{ perSecond: number; cpuMsPerOp: number; clientCpuMsPerOp: number; engineCpuMsPerOp: number }> {
     const pids = this.cluster.engines.flatMap((e) => (e?.child.pid !== undefined ? [e.child.pid] : []));
     const e0 = pidsCpuMs(pids);
     const active = this.procs.slice(0, k);
@@ -227,7 +227,9 @@ class ClientProcesses {
     })));
     const engineMs = pidsCpuMs(pids) - e0;
     const puts = results.reduce((n, r) => n + r.puts, 0);
-    return { perSecond: results.reduce((n, r) => n + r.puts / r.seconds, 0), cpuMsPerOp: (engineMs + results.reduce((n, r) => n + r.cpuMs, 0)) / Math.max(1, puts) };
+    const clientMs = results.reduce((n, r) => n + r.cpuMs, 0), per = Math.max(1, puts);
+    // (client and engine CPU per put apart: whether a second client costs more on its side or the engines')
+    return { perSecond: results.reduce((n, r) => n + r.puts / r.seconds, 0), cpuMsPerOp: (engineMs + clientMs) / per, clientCpuMsPerOp: clientMs / per, engineCpuMsPerOp: engineMs / per };
   }
 
   async stop(): Promise<void> {
@@ -376,7 +378,8 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
     await (await connectedPool.createContainer('clients', { oclass: PUT_CLASS })).close();
     const ms = ctx.quick ? 1000 : 2000;
     const rounds = ctx.quick ? 5 : 9;
-    const one: Array<{ perSecond: number; cpuMsPerOp: number }> = [], two: Array<{ perSecond: number; cpuMsPerOp: number }> = [];
+    type Phase = { perSecond: number; cpuMsPerOp: number; clientCpuMsPerOp: number; engineCpuMsPerOp: number };
+    const one: Phase[] = [], two: Phase[] = [];
     ctx.progress('engines: starting 2 client processes');
     const clients = await ClientProcesses.start(cluster, 2, 16, 'mc');
     try {
@@ -390,7 +393,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
       await clients.stop();
     }
     const base = `new-object put ${VALUE_BYTES}B ${PUT_CLASS} qd16 4 engines`;
-    const fig = (xs: typeof one) => ({ rounds: xs.length, perRound: xs.map((x) => Math.round(x.perSecond)).join('/'), cpuMsPerOp: Number(median(xs.map((x) => x.cpuMsPerOp)).toFixed(3)) });
+    const fig = (xs: typeof one) => ({ rounds: xs.length, perRound: xs.map((x) => Math.round(x.perSecond)).join('/'), cpuMsPerOp: Number(median(xs.map((x) => x.cpuMsPerOp)).toFixed(3)), clientCpuMsPerOp: Number(median(xs.map((x) => x.clientCpuMsPerOp)).toFixed(3)), engineCpuMsPerOp: Number(median(xs.map((x) => x.engineCpuMsPerOp)).toFixed(3)) });
     const paired = two.map((x, i) => x.perSecond / one[i]!.perSecond);
     rows.push({ name: `${base} 1 client process`, suite: 'engines', opsPerSecond: median(one.map((x) => x.perSecond)), extra: fig(one) });
     rows.push({ name: `${base} 2 client processes`, suite: 'engines', opsPerSecond: median(two.map((x) => x.perSecond)), peer: `${base} 1 client process`, targetRatio: TARGET_TWO_CLIENTS, extra: { ...fig(two), medianPairedRatio: Number(median(paired).toFixed(3)), pairedRatios: paired.map((r) => r.toFixed(2)).join('/') } });
