@@ -10,7 +10,7 @@
  * be killed in instead, held open by holding back a sync there (puts go on meanwhile, to both
  * files): `before-rename` (the new file's fdatasync before its rename), `after-rename` (the
  * directory's fsync after it). The kill comes once 100 puts were acknowledged in the window
- * (each recorded `window <i>`); the hold ends after 5 s whatever happened.
+ * (each recorded `window <i>`); the hold ends after 30 s whatever happened (a loaded machine acknowledges 100 puts far sooner).
  */
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
@@ -42,7 +42,7 @@ if (process.argv[2]) {
     record('checkpoint');
   };
   if (windowMode !== undefined) {
-    const hold = (go: () => void): void => { inWindow = true; record('window opened'); setTimeout(go, 5000); };
+    const hold = (go: () => void): void => { inWindow = true; record('window opened'); setTimeout(go, 30_000); };
     const fdPath = (fd: number): string => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } };
     const readWrite = (fd: number): boolean => { try { return (parseInt(/flags:\s*([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8) & 3) === 2; } catch { return false; } };
     const fdatasync = fs.fdatasync, fsync = fs.fsync, renameSync = fs.renameSync;
