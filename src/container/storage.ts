@@ -671,8 +671,9 @@ export class LocalContainerStorage implements ContainerStorage {
     // The records written since `n` are added to the new file, and group writes and syncs go on
     // meanwhile, to both files, until it is adopted (`Journal.commitReplace`): no commit waits
     // for the checkpoint. Every record written meanwhile is in the new file: still live.
+    // (packed groups copied whole, as `kept` was: no record split out, no id string made, on the event loop)
     const extra = this.live.slice(n);
-    await this.journal.commitReplace(prep, liveRecords(extra));
+    await this.journal.commitReplace(prep, rewriteRecords(extra));
     this.live = kept.concat(this.live.slice(n));
     // the ids of the packed groups still live (written meanwhile) move to a new sink
     const ids = new IdWords();
