@@ -17,9 +17,12 @@
  *   engine's answer (`readGuesses.on` false) and started on a guess, from where the engine located
  *   the range before (the default: link.ts `readGuesses`), both through the mapping.
  *
+ * `CAIRN_AB_PROFILE=<file>` (read and guess modes): a CPU profile of the client's main thread over the
+ * measured rounds only (inspector, 200 us sampling), without start-up and the writes.
+ *
  * Not a suite (no `.bench.ts`): `node --import tsx --import ./bench/lib/compiled.mjs bench/engines-ab.ts put 16 3000 8`.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
 import { Pool } from '../index.js';
 import { readGuesses } from '../src/net/link.js';
@@ -106,6 +109,8 @@ try {
       for (const k of ['after', 'guess']) console.log(`${k}: batches ${times[k]!.length} ms per qd${QD} batch p25 ${q(times[k]!, 0.25).toFixed(3)} median ${q(times[k]!, 0.5).toFixed(3)} p75 ${q(times[k]!, 0.75).toFixed(3)}; client CPU ms/MiB median ${q(cpu[k]!, 0.5).toFixed(3)} mean ${(cpu[k]!.reduce((a, b) => a + b, 0) / cpu[k]!.length).toFixed(3)}`);
       console.log(`median batch time guess/after: ${(q(times.guess!, 0.5) / q(times.after!, 0.5)).toFixed(3)}`);
     } else {
+    const prof = process.env.CAIRN_AB_PROFILE ? new (await import('node:inspector')).Session() : undefined;
+    if (prof) { prof.connect(); await new Promise((r) => prof.post('Profiler.enable', () => prof.post('Profiler.setSamplingInterval', { interval: 200 }, () => prof.post('Profiler.start', r)))); }
     const [A, B] = mode === 'read' ? ['preadv', 'mapped'] : ['after', 'guess'];
     const res: Record<string, number[][]> = { [A]: [], [B]: [] };
     for (let r = 0; r < rounds; r++) {
@@ -125,6 +130,7 @@ try {
     const ratio = res[B]!.map((x, i) => x[1]! / res[A]![i]![1]!), rate = res[B]!.map((x, i) => x[0]! / res[A]![i]![0]!);
     console.log(`client CPU per MiB ${B}/${A} per round: ${ratio.map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio).toFixed(3)})`);
     console.log(`MiB/s ${B}/${A} per round: ${rate.map((x) => x.toFixed(3)).join(' ')} (median ${med(rate).toFixed(3)})`);
+    if (prof) await new Promise<void>((r) => prof.post('Profiler.stop', (_e, res) => { writeFileSync(process.env.CAIRN_AB_PROFILE!, JSON.stringify((res as { profile: unknown }).profile)); r(); }));
     }
   } else throw new Error(`unknown mode ${mode} (put | read | guess)`);
 } finally {
