@@ -3,7 +3,9 @@
  * above EC_WHOLE_SINGLE_MAX_BYTES in EC_4P2G1 and EC_2P1G1 containers (parity rotation per dkey and
  * fixed roles) list, read, survive two targets of a group lost at once, and are rebuilt: every
  * position of the group is excluded in turn (two at a time for 4+2) and rebuilt, after which
- * only rebuilt shards hold the values, and every value reads back and lists.
+ * only rebuilt shards hold the values, and every value reads back and lists. A history across the
+ * threshold (whole, striped, punched) with a snapshot reads right, now and at the snapshot, after two
+ * targets of the group are drained (their shards copied, not decoded) and two more excluded.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -78,5 +80,49 @@ for (const [oclass, p, rotation] of [['EC_4P2G1', 2, 'per-dkey'], ['EC_2P1G1', 1
     }
   });
 }
+
+t('EC_4P2G1: a history across the threshold (whole, striped, punched) reads right now and at a snapshot after two targets are drained and two excluded', async () => {
+  const root = tmpDir('cairn-ec-whole-drain-');
+  const pool = await Pool.create(join(root, 'pool'), SHAPE);
+  try {
+    const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, parityRotation: 'per-dkey' });
+    const o = c.object('hist');
+    const rng = new Rng(77);
+    const snap = new Map<string, Uint8Array | undefined>(), now = new Map<string, Uint8Array | undefined>();
+    const put = async (k: string, n: number) => { const v = rng.bytes(n); await o.update(k, 'v', v); now.set(k, v); };
+    for (let d = 0; d < 10; d++) await put(`d${d}`, d % 2 ? 200 : 9000);
+    await c.snapshot('S');
+    for (const [k, v] of now) snap.set(k, v);
+    for (let d = 0; d < 10; d++) {
+      if (d % 3 === 0) { await o.punchAkey(`d${d}`, 'v'); now.set(`d${d}`, undefined); } else await put(`d${d}`, d % 2 ? 9000 : 50);
+    }
+    const check = async (what: string) => {
+      for (const [label, m, opts] of [['now', now, {}], ['snapshot', snap, { snapshot: 'S' }]] as const) {
+        for (const [k, want] of m) {
+          const got = await o.fetch(k, 'v', opts);
+          if (want === undefined) assert.is(got, undefined, `${what} ${label}: ${k} punched`);
+          else assert.ok(got instanceof Uint8Array && Buffer.from(got).equals(Buffer.from(want)), `${what} ${label}: ${k} (${want.length} B)`);
+        }
+      }
+    };
+    await check('healthy');
+    const group = containerPort(c).layout(o.oid).groups[0]!;
+    for (const t of group.slice(0, 2)) {
+      await pool.drain(t);
+      await pool.waitForRebuild();
+      await check(`target ${t} drained`);
+    }
+    const after = containerPort(c).layout(o.oid).groups[0]!;
+    await pool.exclude(after.slice(2, 4));
+    await check('two more excluded, before their rebuild');
+    await pool.waitForRebuild();
+    assert.equal(pool.rebuildStatus().lost, [], 'nothing lost');
+    await check('all rebuilt');
+    await c.close();
+  } finally {
+    await pool.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
 
 t.run();
