@@ -1565,6 +1565,11 @@ export class TargetStore {
   }
 
   private async aggregateNow(st: ContState, upTo: bigint, keep: bigint[], background: boolean): Promise<MergeStats & { scmBytesFreed: number }> {
+    // nothing of the container on this target (no memtable part, no run holding its keys): nothing
+    // to aggregate, and the other containers' memtable is left to its own flush
+    if (!this.active.conts.has(st.idx) && !this.frozen?.conts.has(st.idx) && !this.runs.some((r) => runHoldsCont(r.meta, st.idx))) {
+      return { versionsRemoved: 0, punchesRemoved: 0, dataBytesFreed: 0, entriesIn: 0, entriesOut: 0, scmBytesFreed: 0 };
+    }
     // an akey punched below upTo may lose every extent: its record size is free again
     if (this.active.punches > 0 || (this.frozen?.punches ?? 0) > 0 || this.runs.some((r) => (r.meta.punches ?? 1) > 0)) st.recordSizes = undefined;
     // the policy is in force from the flush on: the flush drops what the memtable itself hides

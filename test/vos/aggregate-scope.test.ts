@@ -85,6 +85,23 @@ for (const order of ['other container first', 'aggregated container first'] as c
   });
 }
 
+test('aggregating a container with nothing on the target reads nothing and leaves the memtable to its own flush', async () => {
+  const ts = await TargetStore.open(dir, OPTS);
+  const big = new ContainerStore(ts, await ts.createContainer('big'));
+  const mine = new ContainerStore(ts, await ts.createContainer('mine'));
+  await bigWrites(big, 0, BIG, 10n);
+  const mem = ts.usage().memtableBytes;
+  assert.ok(mem > 0, 'the other container has records in the memtable');
+  const flushes = ts.flushes; const read = ts.aggregateEntries; const merged = ts.mergeInputEntries;
+  const s = await mine.aggregate(20n);
+  assert.is(s.versionsRemoved, 0);
+  assert.is(ts.aggregateEntries, read, 'no entry read');
+  assert.is(ts.mergeInputEntries, merged, 'no run merged');
+  assert.is(ts.flushes, flushes, 'no flush');
+  for (let i = 0; i < BIG; i += 97) assert.is(dec(await big.fetchSingle(20n, BigInt(1000 + i), D, A)), `big${i}`);
+  await ts.close();
+});
+
 test('a space merge (the data file filling with values replaced at one epoch) takes the runs that share key ranges, not another container\'s', async () => {
   const ts = await TargetStore.open(dir, { scmBytes: 64 * MiB, dataBytes: 128 * MiB, walBytes: 1 * MiB, io: 'pread' });
   const big = new ContainerStore(ts, await ts.createContainer('big'));
