@@ -58,24 +58,28 @@ t('an array range overwritten by one client is read "now" by another into its bu
   const KIB = 1024, SIZE = 256 * KIB;
   const arrs = [ca.array('guess', { chunkSize: SIZE }), cb.array('guess', { chunkSize: SIZE })];
   const into = new Uint8Array(SIZE);
-  const g0 = { ...readGuesses };
-  let missed = 0;
-  for (let i = 0; i < ROUNDS / 2; i++) {
-    const [w, r] = i % 4 < 2 ? [arrs[0]!, arrs[1]!] : [arrs[1]!, arrs[0]!];
-    await w.write(0, new Uint8Array(SIZE).fill(i + 1));
-    // Every other round the read comes once the commit's notice reached the engines (NOTICE_DELAY_MS)
-    // and a clock tick later: the engine answers with the new extent's place (the guess, the old
-    // extent, must not be kept). Otherwise it answers `again` (the commit undecided there, or the
-    // read refused in the write's uncertainty window) and the read goes on its own.
-    if (i % 2 === 1) await new Promise((res) => setTimeout(res, NOTICE_DELAY_MS + TICK_MS + 5));
-    await r.read(0, SIZE, { into });
-    if (into[0] !== i + 1 || into[SIZE - 1] !== i + 1) missed++;
-    await r.read(0, SIZE, { into }); // (read again: the next overwrite meets a guess)
-  }
-  const kept = readGuesses.kept - g0.kept, wrong = readGuesses.missed - g0.missed;
-  assert.is(missed, 0, `located reads that returned a range the other client had overwritten (guesses kept ${kept}, wrong ${wrong})`);
-  assert.ok(readGuesses.started - g0.started >= ROUNDS / 4, `reads started on a guess: ${readGuesses.started - g0.started}`);
-  assert.ok(wrong >= ROUNDS / 8, `guesses the overwrite made wrong: ${wrong} (kept ${kept})`);
+  const was = readGuesses.on;
+  readGuesses.on = true; // (off by default: CAIRN_RPC_READ_GUESS=1)
+  try {
+    const g0 = { ...readGuesses };
+    let missed = 0;
+    for (let i = 0; i < ROUNDS / 2; i++) {
+      const [w, r] = i % 4 < 2 ? [arrs[0]!, arrs[1]!] : [arrs[1]!, arrs[0]!];
+      await w.write(0, new Uint8Array(SIZE).fill(i + 1));
+      // Every other round the read comes once the commit's notice reached the engines (NOTICE_DELAY_MS)
+      // and a clock tick later: the engine answers with the new extent's place (the guess, the old
+      // extent, must not be kept). Otherwise it answers `again` (the commit undecided there, or the
+      // read refused in the write's uncertainty window) and the read goes on its own.
+      if (i % 2 === 1) await new Promise((res) => setTimeout(res, NOTICE_DELAY_MS + TICK_MS + 5));
+      await r.read(0, SIZE, { into });
+      if (into[0] !== i + 1 || into[SIZE - 1] !== i + 1) missed++;
+      await r.read(0, SIZE, { into }); // (read again: the next overwrite meets a guess)
+    }
+    const kept = readGuesses.kept - g0.kept, wrong = readGuesses.missed - g0.missed;
+    assert.is(missed, 0, `located reads that returned a range the other client had overwritten (guesses kept ${kept}, wrong ${wrong})`);
+    assert.ok(readGuesses.started - g0.started >= ROUNDS / 4, `reads started on a guess: ${readGuesses.started - g0.started}`);
+    assert.ok(wrong >= ROUNDS / 8, `guesses the overwrite made wrong: ${wrong} (kept ${kept})`);
+  } finally { readGuesses.on = was; }
 });
 
 t('a transaction committed by one client is read "now" by another at once', async () => {
