@@ -48,6 +48,8 @@ int gf_parity_fill(const uint8_t *coef, int k, size_t cell, const uint8_t *data,
 #define RB_MAX 16
 /** Most views of one request (the stripes of a step). */
 #define RB_MAX_VIEWS 1024
+/** Most arguments of one step in a list of steps (rebuildStepsFlat's 7; rebuildStepsStaged's 6). */
+#define STEP_ARGS_MAX 7
 
 /* ------------------------------------------------------------------ XXH64 */
 
@@ -408,6 +410,50 @@ static napi_value rebuild_step(napi_env env, napi_callback_info info) {
 /** Zeros for the tails of flat writes (a value's block padding). */
 static const uint8_t zeros[65536];
 
+/**
+ * A step of k reads and m writes from their numbers (rebuildStepFlat's nums: per read fd, position,
+ * hashLen; per write fd, position, hashLen, total; seeds k + m): read j's views are the cells at
+ * read_at + (stripe * k + j) * cell, write i's first view is its `stripes * cell` bytes at outs[i]
+ * (outs NULL: at outs_at + i * that) then zeros up to its total. NULL with a TypeError thrown when
+ * they do not fit. The caller sets `slots` (and `staged`).
+ */
+static step_t *numbered_step(napi_env env, int k, size_t m, size_t c, size_t stripes, const uint8_t *rows, const double *nums, const uint64_t *seeds, uintptr_t read_at, uint8_t *const *outs, uintptr_t outs_at) {
+  const size_t len = stripes * c;
+  if (stripes > RB_MAX_VIEWS) { napi_throw_type_error(env, NULL, "rebuild step: at most 1024 stripes"); return NULL; }
+  /* views: k * stripes for the reads, per write its output and up to RB_MAX_VIEWS - 1 zero chunks */
+  size_t views = (size_t)k * stripes;
+  for (size_t i = 0; i < m; i++) {
+    double total = nums[3 * k + 4 * i + 3];
+    if (!(total >= (double)len) || total - (double)len > (double)(RB_MAX_VIEWS - 1) * sizeof zeros) { napi_throw_type_error(env, NULL, "rebuild step: a write's total below its value or its tail too long"); return NULL; }
+    views += 1 + (size_t)((total - (double)len + sizeof zeros - 1) / sizeof zeros);
+  }
+  step_t *s = calloc(1, sizeof *s + views * sizeof(struct iovec));
+  if (!s) { napi_throw_error(env, NULL, "rebuild step: out of memory"); return NULL; }
+  s->k = k; s->m = (int)m; s->cell = c;
+  memcpy(s->rows, rows, (size_t)k * m);
+  struct iovec *iov = s->iov;
+  for (int j = 0; j < k; j++) {
+    rq_t *q = &s->rq[j];
+    q->fd = (int)nums[3 * j]; q->pos = (uint64_t)nums[3 * j + 1]; q->hash_len = (size_t)nums[3 * j + 2]; q->seed = seeds[j];
+    q->nv = (int)stripes; q->iov = iov; q->total = len;
+    for (size_t st2 = 0; st2 < stripes; st2++) { iov->iov_base = (void *)(read_at + (st2 * (size_t)k + (size_t)j) * c); iov->iov_len = c; iov++; }
+    if (nums[3 * j] < 0 || nums[3 * j + 1] < 0 || q->hash_len != len) { free(s); napi_throw_type_error(env, NULL, "rebuild step: a read hashes the whole step"); return NULL; }
+  }
+  for (size_t i = 0; i < m; i++) {
+    rq_t *q = &s->rq[k + (int)i];
+    const double *w = nums + 3 * k + 4 * i;
+    if (w[0] < 0 || w[1] < 0 || (size_t)w[2] != len) { free(s); napi_throw_type_error(env, NULL, "rebuild step: each output is hashed whole"); return NULL; }
+    q->fd = (int)w[0]; q->pos = (uint64_t)w[1]; q->hash_len = len; q->seed = seeds[k + (int)i];
+    q->iov = iov; q->nv = 1; q->total = (size_t)w[3];
+    iov->iov_base = outs ? (void *)outs[i] : (void *)(outs_at + i * len); iov->iov_len = len; iov++;
+    for (size_t left = q->total - len; left > 0; ) {
+      size_t n = left < sizeof zeros ? left : sizeof zeros;
+      iov->iov_base = (void *)zeros; iov->iov_len = n; iov++; q->nv++; left -= n;
+    }
+  }
+  return s;
+}
+
 /** One flat step parsed from its 7 arguments (see rebuildStepFlat); NULL with a TypeError thrown when they do not fit. */
 static step_t *flat_step(napi_env env, size_t argc, napi_value *argv) {
   int32_t k; double cell; uint8_t *slots, *rows; size_t slots_len, rows_len; uint32_t m;
@@ -428,41 +474,16 @@ static step_t *flat_step(napi_env env, size_t argc, napi_value *argv) {
   }
   const double *nums = nums_p; const uint64_t *seeds = seeds_p;
   const size_t c = (size_t)cell, stripes = slots_len / ((size_t)k * c), len = stripes * c;
-  /* views: k * stripes for the reads, per write its output and up to RB_MAX_VIEWS - 1 zero chunks */
-  size_t views = (size_t)k * stripes;
+  uint8_t *outs[RB_MAX];
   for (uint32_t i = 0; i < m; i++) {
-    double total = nums[3 * k + 4 * i + 3];
-    if (!(total >= (double)len) || total - (double)len > (double)(RB_MAX_VIEWS - 1) * sizeof zeros) { napi_throw_type_error(env, NULL, "rebuildStepFlat: a write's total below its value or its tail too long"); return NULL; }
-    views += 1 + (size_t)((total - (double)len + sizeof zeros - 1) / sizeof zeros);
-  }
-  if (stripes > RB_MAX_VIEWS) { napi_throw_type_error(env, NULL, "rebuildStepFlat: at most 1024 stripes"); return NULL; }
-  step_t *s = calloc(1, sizeof *s + views * sizeof(struct iovec));
-  if (!s) { napi_throw_error(env, NULL, "rebuildStepFlat: out of memory"); return NULL; }
-  s->k = k; s->m = (int)m; s->cell = c; s->slots = slots; s->slots_len = slots_len;
-  memcpy(s->rows, rows, rows_len);
-  struct iovec *iov = s->iov;
-  for (int j = 0; j < k; j++) {
-    rq_t *q = &s->rq[j];
-    q->fd = (int)nums[3 * j]; q->pos = (uint64_t)nums[3 * j + 1]; q->hash_len = (size_t)nums[3 * j + 2]; q->seed = seeds[j];
-    q->nv = (int)stripes; q->iov = iov; q->total = len;
-    for (size_t st2 = 0; st2 < stripes; st2++) { iov->iov_base = slots + (st2 * (size_t)k + (size_t)j) * c; iov->iov_len = c; iov++; }
-    if (nums[3 * j] < 0 || nums[3 * j + 1] < 0 || q->hash_len != len) { free(s); napi_throw_type_error(env, NULL, "rebuildStepFlat: a read hashes the whole step"); return NULL; }
-  }
-  for (uint32_t i = 0; i < m; i++) {
-    rq_t *q = &s->rq[k + (int)i];
-    const double *w = nums + 3 * k + 4 * i;
-    napi_value o; uint8_t *p; size_t olen;
-    if (napi_get_element(env, argv[4], i, &o) != napi_ok || u8_of(env, o, &p, &olen) || olen != len || w[0] < 0 || w[1] < 0 || (size_t)w[2] != len) {
-      free(s); napi_throw_type_error(env, NULL, "rebuildStepFlat: each output holds the step's cells and is hashed whole"); return NULL;
-    }
-    q->fd = (int)w[0]; q->pos = (uint64_t)w[1]; q->hash_len = len; q->seed = seeds[k + (int)i];
-    q->iov = iov; q->nv = 1; q->total = (size_t)w[3];
-    iov->iov_base = p; iov->iov_len = len; iov++;
-    for (size_t left = q->total - len; left > 0; ) {
-      size_t n = left < sizeof zeros ? left : sizeof zeros;
-      iov->iov_base = (void *)zeros; iov->iov_len = n; iov++; q->nv++; left -= n;
+    napi_value o; size_t olen;
+    if (napi_get_element(env, argv[4], i, &o) != napi_ok || u8_of(env, o, &outs[i], &olen) || olen != len) {
+      napi_throw_type_error(env, NULL, "rebuildStepFlat: each output holds the step's cells");
+      return NULL;
     }
   }
+  step_t *s = numbered_step(env, k, m, c, stripes, rows, nums, seeds, (uintptr_t)slots, outs, 0);
+  if (s) { s->slots = slots; s->slots_len = slots_len; }
   return s;
 }
 
@@ -495,11 +516,11 @@ static napi_value rebuild_step_flat(napi_env env, napi_callback_info info) {
  * into the step's stage: read j's cell of stripe s at (s * k + j) * cell (the slots' layout),
  * output i at k * len + i * len, then zeros up to its total.
  */
-static step_t *staged_step(napi_env env, napi_value *argv) {
+static step_t *staged_step(napi_env env, size_t argc, napi_value *argv) {
   int32_t k; double cell, lend; uint8_t *rows; size_t rows_len;
   void *nums_p, *seeds_p; size_t nums_len, seeds_len; napi_typedarray_type nt, st; napi_value ab; size_t off;
   bool is1 = false, is2 = false;
-  if (napi_get_value_int32(env, argv[0], &k) != napi_ok || napi_get_value_double(env, argv[1], &cell) != napi_ok || napi_get_value_double(env, argv[2], &lend) != napi_ok
+  if (argc < 6 || napi_get_value_int32(env, argv[0], &k) != napi_ok || napi_get_value_double(env, argv[1], &cell) != napi_ok || napi_get_value_double(env, argv[2], &lend) != napi_ok
       || u8_of(env, argv[3], &rows, &rows_len)
       || napi_is_typedarray(env, argv[4], &is1) != napi_ok || !is1 || napi_is_typedarray(env, argv[5], &is2) != napi_ok || !is2
       || napi_get_typedarray_info(env, argv[4], &nt, &nums_len, &nums_p, &ab, &off) != napi_ok || nt != napi_float64_array
@@ -515,36 +536,8 @@ static step_t *staged_step(napi_env env, napi_value *argv) {
   }
   const double *nums = nums_p; const uint64_t *seeds = seeds_p;
   const size_t c = (size_t)cell, len = (size_t)lend, stripes = len / c;
-  size_t views = (size_t)k * stripes;
-  for (size_t i = 0; i < m; i++) {
-    double total = nums[3 * k + 4 * i + 3];
-    if (!(total >= (double)len) || total - (double)len > (double)(RB_MAX_VIEWS - 1) * sizeof zeros) { napi_throw_type_error(env, NULL, "rebuildStepsStaged: a write's total below its value or its tail too long"); return NULL; }
-    views += 1 + (size_t)((total - (double)len + sizeof zeros - 1) / sizeof zeros);
-  }
-  step_t *s = calloc(1, sizeof *s + views * sizeof(struct iovec));
-  if (!s) { napi_throw_error(env, NULL, "rebuildStepsStaged: out of memory"); return NULL; }
-  s->k = k; s->m = (int)m; s->cell = c; s->slots = NULL; s->slots_len = (size_t)k * len; s->staged = ((size_t)k + m) * len;
-  memcpy(s->rows, rows, rows_len);
-  struct iovec *iov = s->iov;
-  for (int j = 0; j < k; j++) {
-    rq_t *q = &s->rq[j];
-    q->fd = (int)nums[3 * j]; q->pos = (uint64_t)nums[3 * j + 1]; q->hash_len = (size_t)nums[3 * j + 2]; q->seed = seeds[j];
-    q->nv = (int)stripes; q->iov = iov; q->total = len;
-    for (size_t st2 = 0; st2 < stripes; st2++) { iov->iov_base = (void *)(uintptr_t)((st2 * (size_t)k + (size_t)j) * c); iov->iov_len = c; iov++; }
-    if (nums[3 * j] < 0 || nums[3 * j + 1] < 0 || q->hash_len != len) { free(s); napi_throw_type_error(env, NULL, "rebuildStepsStaged: a read hashes the whole step"); return NULL; }
-  }
-  for (size_t i = 0; i < m; i++) {
-    rq_t *q = &s->rq[k + (int)i];
-    const double *w = nums + 3 * k + 4 * i;
-    if (w[0] < 0 || w[1] < 0 || (size_t)w[2] != len) { free(s); napi_throw_type_error(env, NULL, "rebuildStepsStaged: each output is hashed whole"); return NULL; }
-    q->fd = (int)w[0]; q->pos = (uint64_t)w[1]; q->hash_len = len; q->seed = seeds[k + (int)i];
-    q->iov = iov; q->nv = 1; q->total = (size_t)w[3];
-    iov->iov_base = (void *)(uintptr_t)((size_t)k * len + i * len); iov->iov_len = len; iov++;
-    for (size_t left = q->total - len; left > 0; ) {
-      size_t n = left < sizeof zeros ? left : sizeof zeros;
-      iov->iov_base = (void *)zeros; iov->iov_len = n; iov++; q->nv++; left -= n;
-    }
-  }
+  step_t *s = numbered_step(env, k, m, c, stripes, rows, nums, seeds, 0, NULL, (uintptr_t)k * len);
+  if (s) { s->slots = NULL; s->slots_len = (size_t)k * len; s->staged = ((size_t)k + m) * len; }
   return s;
 }
 
@@ -568,29 +561,30 @@ static void done_batch(napi_env env, napi_status status, void *data) {
   free(b);
 }
 
-/*
- * rebuildStepsFlat(args) -> Promise<Array<Array<bigint | number>>>: the steps given as one array of
- * 7 arguments each (rebuildStepFlat's, one after another) run by one pool job, one after another,
- * answering each step's answers in order: one submission and one completion for several steps (a
- * submission wakes a pool thread, which on a busy 2-core machine can take the JavaScript thread's
- * core: measured 270 us per submission inside a rebuild against 4-8 us alone). A step that does not
- * fit throws (TypeError) before anything is queued.
+/** Parses one step from its arguments (`argc` of them at `argv`): the step, or NULL with a TypeError thrown. */
+typedef step_t *(*step_parser)(napi_env env, size_t argc, napi_value *argv);
+
+/**
+ * The steps of `list` (the call's first argument: `per` arguments a step, 1..64 steps, each parsed
+ * by `parse`) queued as one pool job that runs them one after another (`run_batch`): its promise of
+ * each step's answers, in order. Throws (TypeError, `usage`) before anything is queued when the list
+ * or a step does not fit. Shared by rebuildStepsFlat and rebuildStepsStaged.
  */
-static napi_value rebuild_steps_flat(napi_env env, napi_callback_info info) {
+static napi_value queue_steps(napi_env env, napi_callback_info info, uint32_t per, step_parser parse, const char *usage) {
   size_t argc = 1; napi_value list;
   napi_get_cb_info(env, info, &argc, &list, NULL, NULL);
   uint32_t len;
-  if (argc < 1 || napi_get_array_length(env, list, &len) != napi_ok || len == 0 || len % 7 != 0 || len / 7 > 64) {
-    napi_throw_type_error(env, NULL, "rebuildStepsFlat([k, cell, slots, rows, outs, nums, seeds, ...]): 1..64 steps of 7 arguments");
+  if (argc < 1 || napi_get_array_length(env, list, &len) != napi_ok || len == 0 || len % per != 0 || len / per > 64) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
-  uint32_t n = len / 7;
+  uint32_t n = len / per;
   batch_t *b = calloc(1, sizeof *b + n * sizeof(step_t *));
-  if (!b) { napi_throw_error(env, NULL, "rebuildStepsFlat: out of memory"); return NULL; }
+  if (!b) { napi_throw_error(env, NULL, "rebuild steps: out of memory"); return NULL; }
   for (uint32_t i = 0; i < n; i++) {
-    napi_value argv[7];
-    for (uint32_t a = 0; a < 7; a++) napi_get_element(env, list, i * 7 + a, &argv[a]);
-    b->steps[i] = flat_step(env, 7, argv);
+    napi_value argv[STEP_ARGS_MAX];
+    for (uint32_t a = 0; a < per; a++) napi_get_element(env, list, i * per + a, &argv[a]);
+    b->steps[i] = parse(env, per, argv);
     if (!b->steps[i]) { for (uint32_t x = 0; x < i; x++) free(b->steps[x]); free(b); return NULL; }
     b->n = i + 1;
   }
@@ -604,6 +598,18 @@ static napi_value rebuild_steps_flat(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * rebuildStepsFlat(args) -> Promise<Array<Array<bigint | number>>>: the steps given as one array of
+ * 7 arguments each (rebuildStepFlat's, one after another) run by one pool job, one after another,
+ * answering each step's answers in order: one submission and one completion for several steps (a
+ * submission wakes a pool thread, which on a busy 2-core machine can take the JavaScript thread's
+ * core: measured 270 us per submission inside a rebuild against 4-8 us alone). A step that does not
+ * fit throws (TypeError) before anything is queued.
+ */
+static napi_value rebuild_steps_flat(napi_env env, napi_callback_info info) {
+  return queue_steps(env, info, 7, flat_step, "rebuildStepsFlat([k, cell, slots, rows, outs, nums, seeds, ...]): 1..64 steps of 7 arguments");
+}
+
+/*
  * rebuildStepsStaged(args) -> Promise<Array<Array<bigint | number>>>: rebuildStepsFlat's steps
  * without the caller's buffers: 6 arguments a step (k, cell, len, rows, nums, seeds: `len` bytes
  * read from each source and written to each output, whole cells; rows k per output; nums and seeds
@@ -613,30 +619,7 @@ static napi_value rebuild_steps_flat(napi_env env, napi_callback_info info) {
  * step that does not fit throws (TypeError) before anything is queued.
  */
 static napi_value rebuild_steps_staged(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value list;
-  napi_get_cb_info(env, info, &argc, &list, NULL, NULL);
-  uint32_t len;
-  if (argc < 1 || napi_get_array_length(env, list, &len) != napi_ok || len == 0 || len % 6 != 0 || len / 6 > 64) {
-    napi_throw_type_error(env, NULL, "rebuildStepsStaged([k, cell, len, rows, nums, seeds, ...]): 1..64 steps of 6 arguments");
-    return NULL;
-  }
-  uint32_t n = len / 6;
-  batch_t *b = calloc(1, sizeof *b + n * sizeof(step_t *));
-  if (!b) { napi_throw_error(env, NULL, "rebuildStepsStaged: out of memory"); return NULL; }
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value argv[6];
-    for (uint32_t a = 0; a < 6; a++) napi_get_element(env, list, i * 6 + a, &argv[a]);
-    b->steps[i] = staged_step(env, argv);
-    if (!b->steps[i]) { for (uint32_t x = 0; x < i; x++) free(b->steps[x]); free(b); return NULL; }
-    b->n = i + 1;
-  }
-  napi_value promise, name;
-  napi_create_promise(env, &b->deferred, &promise);
-  napi_create_reference(env, list, 1, &b->keep);
-  napi_create_string_utf8(env, "cairn.rebuildSteps", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, run_batch, done_batch, b, &b->work);
-  napi_queue_async_work(env, b->work);
-  return promise;
+  return queue_steps(env, info, 6, staged_step, "rebuildStepsStaged([k, cell, len, rows, nums, seeds, ...]): 1..64 steps of 6 arguments");
 }
 
 NAPI_MODULE_INIT() {
