@@ -1144,35 +1144,6 @@ export class Journal {
   }
 
   /**
-   * Durable one-file journals: zeros written and synced up to `bytes` past each copy's end of
-   * records, where fewer are preallocated. A redo journal asks for the interval to its first
-   * checkpoint when it opens, as each checkpoint asks for the next one (`prepareReplace`): its
-   * group writes then never zero-fill on the event loop, and no group sync flushes zeros and the
-   * file's growth (measured, 20k durable puts from a new container: 8 such fills, the group sync
-   * right after each 2-30x the median). Best effort: a failure (a full filesystem) leaves the
-   * appends to preallocate as they go. Before anything is appended.
-   */
-  reserve(bytes: number): void {
-    if (!this.durable || this.fds.length !== 1) return;
-    const zeros = zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES);
-    let wrote = false;
-    try {
-      for (let i = 0; i < 2; i++) {
-        const to = this.size[i]! + bytes;
-        for (let at = Math.max(this.size[i]!, this.alloc[i]!); at < to;) {
-          const len = Math.min(to - at, zeros.length);
-          this.put(i, zeros, len, at);
-          at += len; wrote = true;
-          this.alloc[i] = Math.max(at, this.alloc[i]!);
-        }
-      }
-      if (wrote) fdatasyncSync(this.fds[0]!);
-    } catch (err) {
-      swallowed('container.journal-preallocate-failed', err);
-    }
-  }
-
-  /**
    * Append records (the same bytes to both copies); returns once they are in the file (and
    * durable in durable mode: one fdatasync, or one per file of a journal in the old mode).
    */

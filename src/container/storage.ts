@@ -361,10 +361,7 @@ export class LocalContainerStorage implements ContainerStorage {
   static async open(dir: string, durable: boolean, opts: { redo?: boolean } = {}): Promise<LocalContainerStorage> {
     await mkdir(dir, { recursive: true });
     const opened = Journal.open(join(dir, 'journal'), { durable });
-    const redo = durable && opts.redo === true;
-    // (zeros for the records of the interval to the first checkpoint, as each checkpoint writes them for the next: `Journal.reserve`)
-    if (redo) opened.journal.reserve(REDO_CHECKPOINT_BYTES + JOURNAL_PREALLOC_BYTES);
-    return new LocalContainerStorage(dir, opened.journal, opened, redo);
+    return new LocalContainerStorage(dir, opened.journal, opened, durable && opts.redo === true);
   }
 
   /** Write the metadata of a new container. */
