@@ -245,6 +245,20 @@ export function serveUpdate(method: 'shard.updateSingle' | 'shard.updateArray' |
 }
 
 /**
+ * `serveUpdate` answered in the call when it can: a single-value update to a store that applies it
+ * synchronously (`updateSingleNow`) returns its reply itself, with no promise (the engine applies
+ * a batch's writes in one synchronous stretch). Anything else (an array update, a store without
+ * `updateSingleNow`, one that must wait) returns what `serveUpdate` does. A malformed header and
+ * the store's synchronous failures throw.
+ */
+export function serveUpdateNow(method: 'shard.updateSingle' | 'shard.updateArray' | string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore): RpcReply | Promise<RpcReply> {
+  if (method !== UPDATE_SINGLE || store.updateSingleNow === undefined) return serveUpdate(method, h, payload, store);
+  const later = store.updateSingleNow(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), payload ?? EMPTY);
+  if (later !== undefined) return later.then((): RpcReply => ({ header: { maxEpoch: String(store.queryMaxEpoch()) } }));
+  return { header: { maxEpoch: String(store.queryMaxEpoch()) } };
+}
+
+/**
  * A whole-range array read (`shard.fetchArray` with `holesAsZero`, what a client's
  * `fetchArrayInto` sends) served in one frame: the header parsed, a pooled buffer taken and the
  * store's `fetchArrayInto` started synchronously, the reply built when it resolves (the engine's
