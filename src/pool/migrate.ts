@@ -1088,41 +1088,54 @@ interface StagedJob extends FusedHeld { staged: StagedStep }
  */
 function fusedRequests(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, recx: { index: number; count: number }, lo: number, data: Uint8Array, shards: readonly Uint8Array[]): FusedJob | undefined {
   const { k, cell } = plan;
-  const slots = slotViews(data, k, cell, recx.count / cell);
+  const outs: Uint8Array[] = [];
+  for (let i = 0; i < movers.length; i++) outs.push(shards[k + i]!);
+  const h = fusedHold(ctx, plan, movers, R, key, recx, lo, slotViews(data, k, cell, recx.count / cell), outs);
+  return h === undefined ? undefined : { located: h.located, prepared: h.prepared, step: [k, cell, data, h.rows, outs, h.nums, h.seeds] };
+}
+
+/**
+ * A fused step's requests held (`fusedRequests`, `stagedRequests`): the k sources located into
+ * views `into[j]`, each mover's write of `outs[i]` prepared, and the addon's numbers (per read fd,
+ * position, hashLen; per write fd, position, hashLen, total; seeds k + m) with the decode rows.
+ * Undefined, with nothing held, when any of them cannot take this path or a request does not name
+ * exactly those views (each read the step's whole range, each write its output then at most a
+ * zero tail).
+ */
+function fusedHold(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, key: KeyToMove, recx: { index: number; count: number }, lo: number, into: readonly Uint8Array[][], outs: readonly Uint8Array[]): (FusedHeld & { rows: Uint8Array; nums: Float64Array; seeds: BigUint64Array }) | undefined {
+  const k = plan.k, count = recx.count;
   const located: LocatedShardRead[] = [];
   const prepared: PreparedShardWrite[] = [];
   const chosen: number[] = [];
   let ok = true;
   for (let j = 0; j < k && ok; j++) {
     const m = plan.sources[j]!;
-    const l = locateSource(ctx.stores.get(m.target), ctx.versions.get(m.shard), R, m.uoid, key, recx, slots[j]!);
+    const l = locateSource(ctx.stores.get(m.target), ctx.versions.get(m.shard), R, m.uoid, key, recx, into[j]!);
     if (l === null) ok = false;
     else { located.push(l); chosen.push(m.role); }
   }
   for (let i = 0; i < movers.length && ok; i++) {
-    const mv = movers[i]!;
-    const w = prepareCells(mv, R, key, lo, recx.count, shards[k + i]!);
+    const w = prepareCells(movers[i]!, R, key, lo, count, outs[i]!);
     if (w === null) ok = false;
     else prepared.push(w);
   }
   const m = prepared.length;
-  const nums = new Float64Array(3 * k + 4 * m), seeds = new BigUint64Array(k + m), outs: Uint8Array[] = [];
+  const nums = new Float64Array(3 * k + 4 * m), seeds = new BigUint64Array(k + m);
   for (let j = 0; ok && j < k; j++) {
     const r = located[j]!.read;
-    if (r.views !== slots[j] || r.hashLen !== recx.count) ok = false;
+    if (r.views !== into[j] || r.hashLen !== count) ok = false;
     nums[3 * j] = r.fd; nums[3 * j + 1] = r.position; nums[3 * j + 2] = r.hashLen; seeds[j] = r.seed;
   }
   for (let i = 0; ok && i < m; i++) {
-    const w = prepared[i]!.write, out = shards[k + i]!, v = w.views;
+    const w = prepared[i]!.write, out = outs[i]!, v = w.views;
     let total = 0;
     for (let x = 0; x < v.length; x++) total += v[x]!.length;
-    if (v[0] !== out || v.length > 2 || w.hashLen !== recx.count || out.length !== recx.count) ok = false;
+    if (v[0] !== out || v.length > 2 || w.hashLen !== count || out.length !== count) ok = false;
     const at = 3 * k + 4 * i;
     nums[at] = w.fd; nums[at + 1] = w.position; nums[at + 2] = w.hashLen; nums[at + 3] = total; seeds[k + i] = w.seed;
-    outs.push(out);
   }
   if (!ok) { releaseFused(located, prepared); return undefined; }
-  return { located, prepared, step: [k, cell, data, decodeRows(plan, chosen), outs, nums, seeds] };
+  return { located, prepared, rows: decodeRows(plan, chosen), nums, seeds };
 }
 
 /**
@@ -1168,40 +1181,12 @@ function stagedRequests(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   const count = recx.count;
   if (stagedScratch.length < count) stagedScratch = new Uint8Array(count);
   const view = stagedScratch.subarray(0, count);
-  const located: LocatedShardRead[] = [];
-  const prepared: PreparedShardWrite[] = [];
-  const chosen: number[] = [];
-  const intos: Uint8Array[][] = [];
-  let ok = true;
-  for (let j = 0; j < k && ok; j++) {
-    const m = plan.sources[j]!;
-    const into = [view];
-    const l = locateSource(ctx.stores.get(m.target), ctx.versions.get(m.shard), R, m.uoid, key, recx, into);
-    if (l === null) ok = false;
-    else { located.push(l); chosen.push(m.role); intos.push(into); }
-  }
-  for (let i = 0; i < movers.length && ok; i++) {
-    const w = prepareCells(movers[i]!, R, key, lo, count, view);
-    if (w === null) ok = false;
-    else prepared.push(w);
-  }
-  const m = prepared.length;
-  const nums = new Float64Array(3 * k + 4 * m), seeds = new BigUint64Array(k + m);
-  for (let j = 0; ok && j < k; j++) {
-    const r = located[j]!.read;
-    if (r.views !== intos[j] || r.hashLen !== count) ok = false;
-    nums[3 * j] = r.fd; nums[3 * j + 1] = r.position; nums[3 * j + 2] = r.hashLen; seeds[j] = r.seed;
-  }
-  for (let i = 0; ok && i < m; i++) {
-    const w = prepared[i]!.write, v = w.views;
-    let total = 0;
-    for (let x = 0; x < v.length; x++) total += v[x]!.length;
-    if (v[0] !== view || v.length > 2 || w.hashLen !== count) ok = false;
-    const at = 3 * k + 4 * i;
-    nums[at] = w.fd; nums[at + 1] = w.position; nums[at + 2] = w.hashLen; nums[at + 3] = total; seeds[k + i] = w.seed;
-  }
-  if (!ok) { releaseFused(located, prepared); return undefined; }
-  return { located, prepared, staged: [k, cell, count, decodeRows(plan, chosen), nums, seeds] };
+  // (plain pushes: packed arrays, as fusedRequests' are; every source names the same one-view list)
+  const one = [view], into: Uint8Array[][] = [], outs: Uint8Array[] = [];
+  for (let j = 0; j < k; j++) into.push(one);
+  for (let i = 0; i < movers.length; i++) outs.push(view);
+  const h = fusedHold(ctx, plan, movers, R, key, recx, lo, into, outs);
+  return h === undefined ? undefined : { located: h.located, prepared: h.prepared, staged: [k, cell, count, h.rows, h.nums, h.seeds] };
 }
 
 /**
