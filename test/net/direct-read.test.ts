@@ -9,7 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { openSync, writeSync, closeSync, rmSync } from 'node:fs';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { RpcServer, RpcClient, rawReadStats } from '../../src/net/rpc.js';
@@ -17,49 +17,19 @@ import { RemoteShardStore, serveFetchInto } from '../../src/net/shard-rpc.js';
 import { readDirect, directRefOf, closeDirectFiles, directMapStats } from '../../src/net/direct-read.js';
 import { CSUM_SEED } from '../../src/vos/constants.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
-import type { ShardStore, Recx } from '../../src/io/shard-store.js';
+import type { Recx } from '../../src/io/shard-store.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { locatedStore } from './located-store.js';
 
 const t = suite('direct-read');
 const SECRET = 's3cret-s3cret';
 const KB = 1024;
 const enc = (s: string) => new TextEncoder().encode(s);
 
-/**
- * A store whose whole values lie in `<dir>/vos.data` (each at its own place): `fetchArrayInto`
- * copies from the oracle, `locateArrayExtent` names the place and checksum, and `lie` may change
- * what it names (a wrong checksum, another place) for the values it is asked about.
- */
-function fileStore(dir: string, values: Uint8Array[]) {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'vos.data');
-  const fd = openSync(path, 'w');
-  const places: number[] = [];
-  let at = 4096;
-  for (const v of values) { places.push(at); writeSync(fd, v, 0, v.length, at); at += Math.ceil(v.length / 4096) * 4096 + 4096; }
-  closeSync(fd);
-  let lie: (i: number, x: { position: number; length: number; csum: bigint }) => { position: number; length: number; csum: bigint } = (_, x) => x;
-  const akeyIndex = (akey: Uint8Array) => Number(new TextDecoder().decode(akey).slice(1));
-  const store = {
-    queryMaxEpoch: () => 7n,
-    async fetchArrayInto(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]) {
-      const v = values[akeyIndex(akey)]!.subarray(recx.index, recx.index + recx.count);
-      let p = 0;
-      for (const b of into) { b.set(v.subarray(p, p + b.length)); p += b.length; }
-    },
-    locateArrayExtent(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx) {
-      const i = akeyIndex(akey), v = values[i]!;
-      if (recx.index !== 0 || recx.count !== v.length) return null; // (only whole extents)
-      return lie(i, { position: places[i]!, length: v.length, csum: xxh64(v, CSUM_SEED) });
-    },
-  };
-  return { path, store: store as unknown as ShardStore, setLie: (f: typeof lie) => { lie = f; } };
-}
-
 async function setup(values: Uint8Array[]) {
   await initXxhash();
   const dir = tmpDir('cairn-direct-');
-  const f = fileStore(join(dir, 't0'), values);
+  const f = locatedStore(join(dir, 't0'), values);
   const seen: Array<Record<string, unknown>> = [];
   const server = await RpcServer.listen({
     secret: SECRET, localPath: join(dir, 'engine.sock'),
@@ -138,7 +108,7 @@ t('readDirect refuses malformed references and buffers of another length', async
   const dir = tmpDir('cairn-direct-ref-');
   try {
     const [v] = randomValues(3, [64 * KB]);
-    const f = fileStore(join(dir, 't'), [v!]);
+    const f = locatedStore(join(dir, 't'), [v!]);
     const at = f.store as unknown as { locateArrayExtent(...a: unknown[]): { position: number; length: number; csum: bigint } };
     const x = at.locateArrayExtent(0n, 0n, enc('d'), enc('a0'), { index: 0, count: v!.length });
     const good = { path: f.path, at: x.position, len: x.length, csum: String(x.csum) };
@@ -165,7 +135,7 @@ t('ranges read before are read through the data file\'s mapping: same bytes, a c
   const dir = tmpDir('cairn-direct-map-');
   try {
     const [v, w] = randomValues(5, [192 * KB, 64 * KB]);
-    const f = fileStore(join(dir, 't'), [v!, w!]);
+    const f = locatedStore(join(dir, 't'), [v!, w!]);
     const at = f.store as unknown as { locateArrayExtent(...a: unknown[]): { position: number; length: number; csum: bigint } };
     const x = at.locateArrayExtent(0n, 0n, enc('d'), enc('a0'), { index: 0, count: v!.length });
     const ref = { path: f.path, at: x.position, len: x.length, csum: String(x.csum) };

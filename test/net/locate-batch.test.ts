@@ -12,54 +12,29 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
-import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { rmSync } from 'node:fs';
+import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { RpcServer, RpcClient, rawReadStats, type RpcReply } from '../../src/net/rpc.js';
 import { RemoteShardStore, locateFetch, serveFetchInto } from '../../src/net/shard-rpc.js';
 import { EngineLink } from '../../src/net/link.js';
 import { closeDirectFiles } from '../../src/net/direct-read.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
-import { CSUM_SEED } from '../../src/vos/constants.js';
-import type { ShardStore, Recx } from '../../src/io/shard-store.js';
+import type { Recx } from '../../src/io/shard-store.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { locatedStore } from './located-store.js';
 
 const t = suite('locate-batch');
 const SECRET = 's3cret-s3cret';
 const KB = 1024;
 const enc = (s: string) => new TextEncoder().encode(s);
 
-/** A store whose values lie in `<dir>/vos.data`; `badCsum` names values whose located checksum is wrong. */
-function fileStore(dir: string, values: Uint8Array[], badCsum: Set<number>) {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'vos.data');
-  const fd = openSync(path, 'w');
-  const places: number[] = [];
-  let at = 4096;
-  for (const v of values) { places.push(at); writeSync(fd, v, 0, v.length, at); at += Math.ceil(v.length / 4096) * 4096 + 4096; }
-  closeSync(fd);
-  const akeyIndex = (akey: Uint8Array) => Number(new TextDecoder().decode(akey).slice(1));
-  const store = {
-    queryMaxEpoch: () => 7n,
-    async fetchArrayInto(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]) {
-      const v = values[akeyIndex(akey)]!.subarray(recx.index, recx.index + recx.count);
-      let p = 0;
-      for (const b of into) { b.set(v.subarray(p, p + b.length)); p += b.length; }
-    },
-    locateArrayExtent(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx) {
-      const i = akeyIndex(akey), v = values[i]!;
-      if (recx.index !== 0 || recx.count !== v.length) return null;
-      const csum = xxh64(v, CSUM_SEED);
-      return { position: places[i]!, length: v.length, csum: badCsum.has(i) ? csum ^ 1n : csum };
-    },
-  };
-  return { path, store: store as unknown as ShardStore };
-}
-
 async function setup(values: Uint8Array[], opts: { knowsLocate: boolean; badCsum?: number[] }) {
   await initXxhash();
   const dir = tmpDir('cairn-locate-');
-  const f = fileStore(join(dir, 't0'), values, new Set(opts.badCsum ?? []));
+  const f = locatedStore(join(dir, 't0'), values);
+  const bad = new Set(opts.badCsum ?? []);
+  f.setLie((i, x) => (bad.has(i) ? { ...x, csum: x.csum ^ 1n } : x));
   const requests: Array<{ method: string; items: number; direct: boolean }> = [];
   const server = await RpcServer.listen({
     secret: SECRET, localPath: join(dir, 'engine.sock'),

@@ -13,17 +13,16 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
-import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { rmSync } from 'node:fs';
+import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { RpcServer, RpcClient, type RpcReply } from '../../src/net/rpc.js';
 import { RemoteShardStore, locateFetch, serveFetchInto } from '../../src/net/shard-rpc.js';
 import { EngineLink, readGuesses } from '../../src/net/link.js';
 import { closeDirectFiles } from '../../src/net/direct-read.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
-import { CSUM_SEED } from '../../src/vos/constants.js';
-import type { ShardStore, Recx } from '../../src/io/shard-store.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { locatedStore } from './located-store.js';
 
 const t = suite('read-guess');
 // (off by default: CAIRN_RPC_READ_GUESS=1; on for every case here but the last)
@@ -34,46 +33,10 @@ const enc = (s: string) => new TextEncoder().encode(s);
 const rng = new Rng(2512);
 const randomBytes = (n: number) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = rng.int(256); return b; };
 
-/** A store whose values lie in `<dir>/vos.data` and can be written again (`rewrite`), or made unlocatable (`unlocated`). */
-function fileStore(dir: string, values: Uint8Array[]) {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'vos.data');
-  const fd = openSync(path, 'w');
-  const places: number[] = [];
-  const unlocated = new Set<number>();
-  let end = 4096;
-  const place = (v: Uint8Array, at: number) => { writeSync(fd, v, 0, v.length, at); };
-  for (const v of values) { places.push(end); place(v, end); end += Math.ceil(v.length / 4096) * 4096 + 4096; }
-  const akeyIndex = (akey: Uint8Array) => Number(new TextDecoder().decode(akey).slice(1));
-  const store = {
-    queryMaxEpoch: () => 7n,
-    async fetchArrayInto(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[]) {
-      const v = values[akeyIndex(akey)]!.subarray(recx.index, recx.index + recx.count);
-      let p = 0;
-      for (const b of into) { b.set(v.subarray(p, p + b.length)); p += b.length; }
-    },
-    locateArrayExtent(_e: bigint, _o: bigint, _d: Uint8Array, akey: Uint8Array, recx: Recx) {
-      const i = akeyIndex(akey), v = values[i]!;
-      if (unlocated.has(i) || recx.index !== 0 || recx.count !== v.length) return null;
-      return { position: places[i]!, length: v.length, csum: xxh64(v, CSUM_SEED) };
-    },
-  };
-  return {
-    path, store: store as unknown as ShardStore, unlocated,
-    /** Value `i` becomes `v`: written at a new place (the old bytes stay) or over the old ones. */
-    rewrite(i: number, v: Uint8Array, inPlace: boolean) {
-      if (!inPlace) { places[i] = end; end += Math.ceil(v.length / 4096) * 4096 + 4096; }
-      place(v, places[i]!);
-      values[i] = v;
-    },
-    close() { closeSync(fd); },
-  };
-}
-
 async function setup(values: Uint8Array[]) {
   await initXxhash();
   const dir = tmpDir('cairn-guess-');
-  const f = fileStore(join(dir, 't0'), values);
+  const f = locatedStore(join(dir, 't0'), values);
   const requests: Array<{ method: string; items: number }> = [];
   const server = await RpcServer.listen({
     secret: SECRET, localPath: join(dir, 'engine.sock'),
@@ -104,7 +67,7 @@ async function setup(values: Uint8Array[]) {
   };
   return {
     f, requests, read, readAll,
-    async close() { link.close(); await client.close(); await server.close(); f.close(); closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); },
+    async close() { link.close(); await client.close(); await server.close(); closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); },
   };
 }
 
