@@ -12,20 +12,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
 import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
-import { RpcServer, RpcClient, rawReadStats, type RpcReply } from '../../src/net/rpc.js';
-import { RemoteShardStore, locateFetch, serveFetchInto } from '../../src/net/shard-rpc.js';
-import { EngineLink } from '../../src/net/link.js';
-import { closeDirectFiles } from '../../src/net/direct-read.js';
+import { rawReadStats } from '../../src/net/rpc.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
 import type { Recx } from '../../src/io/shard-store.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { locatedStore } from './located-store.js';
+import { locatedStore, locatedEngine } from './located-store.js';
 
 const t = suite('locate-batch');
-const SECRET = 's3cret-s3cret';
 const KB = 1024;
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -36,30 +31,14 @@ async function setup(values: Uint8Array[], opts: { knowsLocate: boolean; badCsum
   const bad = new Set(opts.badCsum ?? []);
   f.setLie((i, x) => (bad.has(i) ? { ...x, csum: x.csum ^ 1n } : x));
   const requests: Array<{ method: string; items: number; direct: boolean }> = [];
-  const server = await RpcServer.listen({
-    secret: SECRET, localPath: join(dir, 'engine.sock'),
-    handler: async (req): Promise<RpcReply> => {
-      if (req.method === ENGINE_METHODS.locate) {
-        const items = req.header.items as Array<Record<string, unknown>>;
-        requests.push({ method: req.method, items: items.length, direct: false });
-        if (!opts.knowsLocate) throw new Error(`unknown method ${req.method}`);
-        return { header: { items: items.map((h) => locateFetch(f.store, h, f.path) ?? { again: true }) } };
-      }
-      requests.push({ method: req.method, items: 1, direct: req.header.direct === true });
-      const r = serveFetchInto(f.store, req.header, f.path);
-      if (r === undefined) throw new Error(`unexpected ${req.method}`);
-      return r;
-    },
-  });
-  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET, localPath: server.localPath!, transport: 'raw' });
-  const link = new EngineLink(() => client, 'test');
-  const remote = new RemoteShardStore(link, () => ({ target: 0, cont: 'c-uuid', mapVersion: 1 }));
+  const engine = await locatedEngine(f, dir, { knowsLocate: opts.knowsLocate, seen: (method, h, items) => requests.push({ method, items, direct: method !== ENGINE_METHODS.locate && h.direct === true }) });
+  const remote = engine.remote;
   const read = async (i: number, recx: Recx): Promise<Buffer> => {
     const into = [new Uint8Array(recx.count)];
     await remote.fetchArrayInto!(9n, 3n, enc('d'), enc(`a${i}`), recx, into);
     return Buffer.from(into[0]!);
   };
-  return { requests, read, async close() { link.close(); await client.close(); await server.close(); closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); } };
+  return { requests, read, close: engine.close };
 }
 
 const randomValues = (seed: number, sizes: number[]) => { const rng = new Rng(seed); return sizes.map((n) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = rng.int(256); return b; }); };

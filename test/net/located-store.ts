@@ -9,10 +9,15 @@
  *   file) or over the old ones.
  */
 import { join } from 'node:path';
-import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync, closeSync, rmSync } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CSUM_SEED } from '../../src/vos/constants.js';
 import type { ShardStore, Recx } from '../../src/io/shard-store.js';
+import { RpcServer, RpcClient, type RpcReply } from '../../src/net/rpc.js';
+import { RemoteShardStore, locateFetch, serveFetchInto } from '../../src/net/shard-rpc.js';
+import { EngineLink } from '../../src/net/link.js';
+import { closeDirectFiles } from '../../src/net/direct-read.js';
+import { ENGINE_METHODS } from '../../src/net/protocol.js';
 
 /** Where a store says a whole value lies. */
 export interface Located { position: number; length: number; csum: bigint }
@@ -53,4 +58,34 @@ export function locatedStore(dir: string, values: Uint8Array[]) {
       values[i] = v;
     },
   };
+}
+
+/**
+ * A fake engine serving `f` over a local connection, and a client's `RemoteShardStore` of target
+ * 0 of it: `engine.locate` answers each item through `locateFetch` (`{ again: true }` when not
+ * located; an unknown method when `knowsLocate` is false), any other read goes through
+ * `serveFetchInto`. `seen` hears each request (its method, header and item count) before it is
+ * answered. `close` closes both sides and removes `dir`.
+ */
+export async function locatedEngine(f: ReturnType<typeof locatedStore>, dir: string, opts: { knowsLocate?: boolean; seen?: (method: string, header: Record<string, unknown>, items: number) => void } = {}) {
+  const secret = 's3cret-s3cret';
+  const server = await RpcServer.listen({
+    secret, localPath: join(dir, 'engine.sock'),
+    handler: async (req): Promise<RpcReply> => {
+      if (req.method === ENGINE_METHODS.locate) {
+        const items = req.header.items as Array<Record<string, unknown>>;
+        opts.seen?.(req.method, req.header, items.length);
+        if (opts.knowsLocate === false) throw new Error(`unknown method ${req.method}`);
+        return { header: { items: items.map((h) => locateFetch(f.store, h, f.path) ?? { again: true }) } };
+      }
+      opts.seen?.(req.method, req.header, 1);
+      const r = serveFetchInto(f.store, req.header, f.path);
+      if (r === undefined) throw new Error(`unexpected ${req.method}`);
+      return r;
+    },
+  });
+  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret, localPath: server.localPath!, transport: 'raw' });
+  const link = new EngineLink(() => client, 'test');
+  const remote = new RemoteShardStore(link, () => ({ target: 0, cont: 'c-uuid', mapVersion: 1 }));
+  return { remote, async close() { link.close(); await client.close(); await server.close(); closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); } };
 }

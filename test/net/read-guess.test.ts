@@ -13,21 +13,16 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
 import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
-import { RpcServer, RpcClient, type RpcReply } from '../../src/net/rpc.js';
-import { RemoteShardStore, locateFetch, serveFetchInto } from '../../src/net/shard-rpc.js';
-import { EngineLink, readGuesses } from '../../src/net/link.js';
-import { closeDirectFiles } from '../../src/net/direct-read.js';
+import { readGuesses } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { locatedStore } from './located-store.js';
+import { locatedStore, locatedEngine } from './located-store.js';
 
 const t = suite('read-guess');
 // (off by default: CAIRN_RPC_READ_GUESS=1; on for every case here but the last)
 t.before(() => { readGuesses.on = true; });
-const SECRET = 's3cret-s3cret';
 const KB = 1024;
 const enc = (s: string) => new TextEncoder().encode(s);
 const rng = new Rng(2512);
@@ -38,23 +33,8 @@ async function setup(values: Uint8Array[]) {
   const dir = tmpDir('cairn-guess-');
   const f = locatedStore(join(dir, 't0'), values);
   const requests: Array<{ method: string; items: number }> = [];
-  const server = await RpcServer.listen({
-    secret: SECRET, localPath: join(dir, 'engine.sock'),
-    handler: async (req): Promise<RpcReply> => {
-      if (req.method === ENGINE_METHODS.locate) {
-        const items = req.header.items as Array<Record<string, unknown>>;
-        requests.push({ method: req.method, items: items.length });
-        return { header: { items: items.map((h) => locateFetch(f.store, h, f.path) ?? { again: true }) } };
-      }
-      requests.push({ method: req.method, items: 1 });
-      const r = serveFetchInto(f.store, req.header, f.path);
-      if (r === undefined) throw new Error(`unexpected ${req.method}`);
-      return r;
-    },
-  });
-  const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret: SECRET, localPath: server.localPath!, transport: 'raw' });
-  const link = new EngineLink(() => client, 'test');
-  const remote = new RemoteShardStore(link, () => ({ target: 0, cont: 'c-uuid', mapVersion: 1 }));
+  const engine = await locatedEngine(f, dir, { seen: (method, _h, items) => requests.push({ method, items }) });
+  const remote = engine.remote;
   const read = async (i: number): Promise<Buffer> => {
     const n = values[i]!.length;
     const into = [new Uint8Array(n >> 1), new Uint8Array(n - (n >> 1))];
@@ -67,7 +47,7 @@ async function setup(values: Uint8Array[]) {
   };
   return {
     f, requests, read, readAll,
-    async close() { link.close(); await client.close(); await server.close(); closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); },
+    close: engine.close,
   };
 }
 
