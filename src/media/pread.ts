@@ -68,6 +68,23 @@ function batchMaxBytes(v: string | undefined): number {
 }
 
 /**
+ * Fewest requests a job gets when a batch is split over idle cores: the native vector pass hashes
+ * (and copies) the requests of one job side by side only when it holds at least 3 of them
+ * (native/hashio.c MULTI_MIN); a job of 1-2 runs the scalar loop, ~1.4x the CPU per byte for a
+ * mapped copy+hash. A connected client's located reads arrive per engine answer, 2-8 cells at a
+ * time (EC_2P1G1 at qd8: 1024 cells in ~320 jobs, most of 2-3): split over 2 cores they ran as
+ * jobs of 1-2, scalar, each job a pool-thread wake-up and a completion on the JavaScript thread.
+ * A batch of n requests now goes as at most floor(n / 3) jobs (and at most as many as idle cores):
+ * 2-5 requests are one job; embedded reads (8-16 cells per tick) split as before.
+ * `hashedBatchTuning.minPerJob` (1: the old split) is for same-process A/Bs.
+ */
+export const HASHED_BATCH_MIN_PER_JOB = 3;
+/** Tuning of the process-wide hashed batcher, read at each flush (probes flip it for same-process A/Bs). */
+export const hashedBatchTuning = { minPerJob: HASHED_BATCH_MIN_PER_JOB };
+/** Jobs and requests the hashed batcher sent so far (counts for probes and tests). */
+export const hashedBatchStats = { jobs: 0, requests: 0 };
+
+/**
  * A hashed transfer waiting for its batch: [op 0 read | 1 write, fd, views, position, hashLen, seed,
  * the file's mapping for a read, a write's deferred parity fill of its first view (fills.ts)].
  */
@@ -98,8 +115,9 @@ class GroupMember implements Waiter {
  * 2-core machine each wake-up of a pool thread can preempt the JavaScript thread).
  *
  * Parallelism is kept where it matters: when fewer jobs are in flight than the machine has cores
- * (a lone reader), the gathered requests are split over them, so a single 1 MiB EC read still reads
- * its cells in parallel; under load (many requests in flight) they go as one job. The split counts
+ * (a lone reader), the gathered requests are split over them in shares of at least
+ * HASHED_BATCH_MIN_PER_JOB (so 6 or more cells of one EC read are read in parallel, 2-5 go as one
+ * job hashed side by side); under load (many requests in flight) they go as one job. The split counts
  * cores, not pool threads (libuv's 4 on a 2-core machine): more jobs than cores run no sooner,
  * while each costs a wake-up and a completion, and a job's cells are hashed side by side only
  * when it holds at least 3 (native/xxh64x.c). Measured (EC 1 MiB reads of an EC_4P2G1 array, 8 in
@@ -165,8 +183,8 @@ class HashedBatcher {
     const reqs = this.queue, waiters = this.waiters;
     if (reqs.length === 0) return;
     this.queue = []; this.waiters = []; this.bytes = 0;
-    // Idle cores get a share each (a lone reader keeps its parallelism); else one job.
-    const jobs = Math.max(1, Math.min(reqs.length, this.threads - this.inFlight));
+    // Idle cores get a share each, of at least minPerJob requests (the vector pass); else one job.
+    const jobs = Math.max(1, Math.min(Math.floor(reqs.length / Math.max(1, hashedBatchTuning.minPerJob)), this.threads - this.inFlight));
     if (jobs === 1) { this.send(reqs, waiters); return; }
     // Contiguous shares, not strided: the requests of one caller (the k cells of one EC read) are
     // submitted one after another, so they stay in one job and that read completes when its job
@@ -181,6 +199,8 @@ class HashedBatcher {
 
   private send(reqs: HashedRequest[], waiters: Waiter[]): void {
     this.inFlight++;
+    hashedBatchStats.jobs++;
+    hashedBatchStats.requests += reqs.length;
     let p: Promise<Array<bigint | number>>;
     try {
       p = this.flat !== undefined ? this.sendFlat(reqs, this.flat) : this.native(reqs as unknown as Parameters<HashedBatchFn>[0]);

@@ -1,0 +1,64 @@
+/**
+ * How the thread-pool engine's hashed batcher splits a batch over idle cores (src/media/pread.ts
+ * `HASHED_BATCH_MIN_PER_JOB`). Specification: hashed reads issued in one synchronous run while no
+ * job is in flight go to the pool as max(1, min(floor(n / 3), cores)) jobs — so 2 to 5 requests
+ * (the cells a connected client's located reads bring per engine answer) are one job, which the
+ * native vector pass hashes side by side — with `hashedBatchTuning.minPerJob` 1 as min(n, cores)
+ * (the split before); and every answer is the XXH64 of the bytes read, which are the file's,
+ * mapped or not, whatever the split. Counts only (`hashedBatchStats`), no timing.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Rng } from '../../core/rng.js';
+import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { loadNative } from '../../src/media/index.js';
+import { HASHED_BATCH_MIN_PER_JOB, PreadEngine, hashedBatchStats, hashedBatchTuning } from '../../src/media/pread.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-split-'));
+const t = suite('media: hashed batch split over idle cores');
+t.before(async () => { await initXxhash(); });
+t.after(() => { hashedBatchTuning.minPerJob = HASHED_BATCH_MIN_PER_JOB; fs.rmSync(tmp, { recursive: true, force: true }); });
+
+const CELL = 64 * 1024;
+const addon = loadNative().addon;
+/** Jobs that run at once (the batcher's own cap: libuv pool threads, at most the cores). */
+const cores = Math.max(1, Math.min(Number(process.env.UV_THREADPOOL_SIZE) || 4, os.availableParallelism()));
+
+t('2-5 reads of one run are one job, 6 or more a share of at least 3 per idle core; the answers are the bytes and their hashes', async () => {
+  const io = new PreadEngine();
+  if (!io.readvHash || !addon?.hashedBatch || process.env.CAIRN_HASHED_BATCH === '0') { console.log('  (no native hashed batches: skipped)'); return; }
+  const file = path.join(tmp, 'cells.dat');
+  const data = new Rng(0x5b1).bytes(16 * CELL);
+  fs.writeFileSync(file, data);
+  const fd = fs.openSync(file, 'r');
+  const map = addon.mapFile?.(fd, data.length, false);
+  try {
+    for (const minPerJob of [HASHED_BATCH_MIN_PER_JOB, 1]) {
+      hashedBatchTuning.minPerJob = minPerJob;
+      for (const mapped of map ? [false, true] : [false]) {
+        for (let n = 1; n <= 9; n++) {
+          const into = Array.from({ length: n }, () => new Uint8Array(CELL));
+          const j0 = hashedBatchStats.jobs;
+          // (one synchronous run, nothing in flight before: the previous batch was awaited)
+          const hs = await Promise.all(into.map((b, i) => io.readvHash!(fd, [b], (i * 7 % 16) * CELL, CELL, BigInt(i + 1), mapped ? map : undefined)));
+          const want = Math.max(1, Math.min(Math.floor(n / minPerJob), cores));
+          assert.is(hashedBatchStats.jobs - j0, want, `${n} ${mapped ? 'mapped' : 'preadv'} reads, minPerJob ${minPerJob}: jobs`);
+          into.forEach((b, i) => {
+            const at = (i * 7 % 16) * CELL;
+            assert.ok(Buffer.from(b).equals(data.subarray(at, at + CELL)), `read ${i} of ${n}: bytes`);
+            assert.is(hs[i], xxh64(b, BigInt(i + 1)), `read ${i} of ${n}: hash`);
+          });
+        }
+      }
+    }
+  } finally {
+    hashedBatchTuning.minPerJob = HASHED_BATCH_MIN_PER_JOB;
+    if (map) addon.unmapFile?.(map);
+    fs.closeSync(fd);
+  }
+});
+
+t.run();
