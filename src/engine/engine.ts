@@ -39,7 +39,7 @@ import { ReadStamps, type StampKey } from './read-stamps.js';
 import { ensurePoolMeta, joinPool } from './join.js';
 import { LockTable } from './locks.js';
 import { WriteEpochs } from './write-epochs.js';
-import { warmUpServing, warmUpStores } from './warm-up.js';
+import { warmUpRequests, warmUpServing, warmUpStores, type ScratchEngine } from './warm-up.js';
 
 export type { EngineOptions } from './options.js';
 
@@ -71,6 +71,9 @@ export const SYNC_MAP_TIMEOUT_MS = 60_000;
 const PREPARED_ROOM_WAIT_TX_TIMEOUTS = 3;
 /** Pause before campaigning again after leadership failed, and before re-registering after a lost lease. */
 const RETRY_PAUSE_MS = 1000;
+/** Size caps of the scratch targets of the request-path warm-up (`Engine.scratch`; sparse files). */
+const SCRATCH_SCM_BYTES = 64 * 1024 * 1024;
+const SCRATCH_DATA_BYTES = 16 * 1024 * 1024;
 /** Name of the transaction log in the first target directory. */
 export const TX_LOG_FILE = 'tx.log';
 
@@ -158,6 +161,30 @@ export class Engine {
     }
   }
 
+  /**
+   * An engine of this class over scratch targets and a scratch transaction log in `dir`, with this
+   * engine's rank, target ids and pool maps, never registered nor listening (`warmUpRequests`
+   * serves it): the request path's own code runs before serving, on nothing this engine holds.
+   */
+  private async scratch(dir: string): Promise<ScratchEngine> {
+    const targets = this.opts.targets.map((_, i) => join(dir, `t${i}`));
+    for (const d of targets) await mkdir(d, { recursive: true });
+    const { table } = TxTable.open(join(dir, TX_LOG_FILE), this.opts.durable, this.rank);
+    const e = new Engine({ ...this.opts, targets }, this.etcd, this.prefix, this.secret, { ...this.meta, scmBytes: SCRATCH_SCM_BYTES, dataBytes: SCRATCH_DATA_BYTES }, this.rank, this.targetIds, table);
+    e.maps = this.maps;
+    try {
+      await e.stores.openAll();
+    } catch (err) {
+      await e.stores.close();
+      table.close();
+      throw err;
+    }
+    return {
+      handle: (req) => e.handle(req), rank: this.rank, targets: this.targetIds, mapVersion: this.maps.map.version, firstEpoch: e.startFloor + 1n,
+      close: async () => { e.closed = true; await e.stores.close(); table.close(); },
+    };
+  }
+
   /** `host:port` clients reach this engine at. */
   get address(): string { return `${this.server.host}:${this.server.port}`; }
 
@@ -169,6 +196,7 @@ export class Engine {
     if (this.opts.warmUp ?? process.env.CAIRN_ENGINE_WARM_UP === '1') {
       this.log(`store code warmed up in ${(await warmUpStores(this.opts.targets[0]!)).toFixed(0)} ms of CPU`);
       if (process.env.CAIRN_ENGINE_WARM_UP_SERVE !== '0') this.log(`serving code warmed up in ${(await warmUpServing(this.opts.targets[0]!)).toFixed(0)} ms of CPU`);
+      if (process.env.CAIRN_ENGINE_WARM_UP_REQUESTS !== '0') this.log(`request path warmed up in ${(await warmUpRequests(this.opts.targets[0]!, (dir) => this.scratch(dir))).toFixed(0)} ms of CPU`);
     }
     await this.stores.openAll();
     // Writes the last process held incompletely can never commit: discarded before anything is

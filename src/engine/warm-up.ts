@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { TargetStore, ContainerStore } from '../vos/index.js';
 import { mergeWorkers } from '../vos/merge-workers.js';
 import type { ShardStore } from '../io/shard-store.js';
-import { RpcClient, RpcServer } from '../net/rpc.js';
+import { RpcClient, RpcServer, type RpcReply, type RpcRequest } from '../net/rpc.js';
 import { EngineLink, decodeBatch, encodeBatchReply } from '../net/link.js';
 import { RemoteShardStore, serveFetchInto, serveShardCall } from '../net/shard-rpc.js';
 import { ENGINE_METHODS } from '../net/protocol.js';
@@ -183,4 +183,85 @@ export async function warmUpServing(parent: string): Promise<number> {
       await server.close();
     }
   });
+}
+
+/** Small writes of the request-path warm-up (`warmUpRequests`). */
+export const REQUEST_WARM_UP_PUTS = 24_000;
+/** Writes in flight during it (batched per event-loop turn, as a client at qd16 sends them). */
+const REQUEST_WARM_UP_DEPTH = 16;
+/** One write in this many is of a commit on this engine alone (decided here); the others span two engines (P, then a commit notice). */
+const REQUEST_WARM_UP_LOCAL_EVERY = 8n;
+
+/** An engine of its own over scratch targets (`Engine.scratch`): its request handler and what a client needs to address it. */
+export interface ScratchEngine {
+  handle(req: RpcRequest): Promise<RpcReply>;
+  rank: number;
+  /** Target ids it serves (the real engine's). */
+  targets: readonly number[];
+  mapVersion: number;
+  /** An epoch above which it admits writes (its start floor). */
+  firstEpoch: bigint;
+  close(): Promise<void>;
+}
+
+/**
+ * Warm-up of the engine's own request path (after `warmUpServing`): a scratch engine — the
+ * engine's own class over scratch targets and a scratch transaction log in `parent` (`open`) —
+ * served by an RpcServer of its own on a Unix socket, and a client in this process sending it
+ * small writes of commits the way a connected pool does (batched, each with its commit's
+ * descriptor, most spanning two engines and decided by a commit notice on later traffic).
+ * Everything is removed afterwards; the engine's own targets, log and tables are never touched.
+ * Resolves with the CPU milliseconds spent.
+ *
+ * Why: the batch handler, the commit table, the transaction log's append/flush and the write
+ * epochs run once per batch, about 250 times a second per engine at qd16, so V8 first optimised
+ * them 5-10 s into a benchmark (session 25, `--trace-opt`), and the serving warm-up never ran them
+ * (it serves a scratch store, not the engine): the engines' CPU per put fell from 0.2-0.36 ms over
+ * the first 10k puts to 0.10-0.15 ms after 25k (probe chunks, session 26).
+ */
+export async function warmUpRequests(parent: string, open: (dir: string) => Promise<ScratchEngine>): Promise<number> {
+  const c0 = process.cpuUsage();
+  const dir = join(parent, `.warm-up-requests-${process.pid}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  try {
+    const engine = await open(dir);
+    try {
+      const secret = randomBytes(24).toString('base64url');
+      const localPath = localSocketPath(dir);
+      const server = await RpcServer.listen({ host: '127.0.0.1', port: 0, secret, ...(localPath ? { localPath } : {}), handler: (req) => engine.handle(req) });
+      const client = new RpcClient({ address: `127.0.0.1:${server.port}`, secret, ...(server.localPath ? { localPath: server.localPath } : {}) });
+      const link = new EngineLink(() => client, 'warm-up');
+      try {
+        const { rank, mapVersion } = engine;
+        const local = { ranks: [rank], n: 1 }, across = { ranks: [rank, rank + 1], n: 1 };
+        const tx = (epoch: bigint) => (epoch % REQUEST_WARM_UP_LOCAL_EVERY === 0n ? local : across);
+        const stores = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont: WARM_UP_CONTAINER, mapVersion }), { tx }));
+        const dkey = new Uint8Array([100]), akey = new Uint8Array([97]);
+        const piece = new Uint8Array(WARM_UP_VALUE_BYTES).fill(5);
+        const ids = randomBytes(8 * REQUEST_WARM_UP_PUTS);
+        let put = 0;
+        await Promise.all(Array.from({ length: REQUEST_WARM_UP_DEPTH }, async () => {
+          while (put < REQUEST_WARM_UP_PUTS) {
+            const i = put++;
+            const epoch = engine.firstEpoch + BigInt(i + 1);
+            const oid = (ids.readBigUInt64LE(8 * i) << 32n) | BigInt(i & 3);
+            await stores[i % stores.length]!.updateSingle(epoch, oid, dkey, akey, piece);
+            if (tx(epoch) === across) link.notice(WARM_UP_CONTAINER, epoch);
+          }
+        }));
+        await link.drain();
+      } finally {
+        link.close();
+        await client.close();
+        await server.close();
+      }
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
 }

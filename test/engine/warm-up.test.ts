@@ -11,7 +11,12 @@ import * as assert from 'uvu/assert';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initXxhash } from '../../core/xxhash.js';
-import { warmUpStores, warmUpServing, WARM_UP_PUTS_PER_ROUND, WARM_UP_ROUNDS, SERVE_WARM_UP_READS } from '../../src/engine/warm-up.js';
+import { warmUpStores, warmUpServing, warmUpRequests, WARM_UP_PUTS_PER_ROUND, WARM_UP_ROUNDS, SERVE_WARM_UP_READS, REQUEST_WARM_UP_PUTS } from '../../src/engine/warm-up.js';
+import { decodeBatch, encodeBatchReply } from '../../src/net/link.js';
+import { ENGINE_METHODS } from '../../src/net/protocol.js';
+import { TxLog } from '../../src/engine/txlog.js';
+import { TX_LOG_FILE } from '../../src/engine/engine.js';
+import { Cluster } from '../helpers/cluster.js';
 import { rawReadStats } from '../../src/net/rpc.js';
 import { EngineStores } from '../../src/engine/stores.js';
 import { mergeWorkers } from '../../src/vos/merge-workers.js';
@@ -49,6 +54,72 @@ t('the serving warm-up reads its values back over its own socket and leaves the 
   const read = rawReadStats.inPlaceBytes + rawReadStats.bufferedBytes + rawReadStats.sharedBytes - r0;
   assert.ok(read >= SERVE_WARM_UP_READS * 512 * 1024, `bytes read by the client: ${read}`);
   assert.equal(readdirSync(dir).sort(), before);
+});
+
+t('the request-path warm-up sends batched writes of commits with their descriptors and commit notices to the scratch engine it opened, then closes it', async () => {
+  await initXxhash();
+  const dir = tmpDir('cairn-warm-up-requests-');
+  writeFileSync(join(dir, 'keep.txt'), 'mine');
+  const before = readdirSync(dir).sort();
+  let opened: string | undefined, closed = false, requests = 0, writes = 0, local = 0, across = 0;
+  const noticed = new Set<string>();
+  const epochs = new Set<string>();
+  const ms = await warmUpRequests(dir, async (d) => {
+    opened = d;
+    return {
+      rank: 3, targets: [6, 7], mapVersion: 9, firstEpoch: 1000n,
+      close: async () => { closed = true; },
+      handle: async (req) => {
+        requests++;
+        for (const n of (req.header.commits as Array<[string, string]> | undefined) ?? []) noticed.add(n[1]);
+        if (req.method === ENGINE_METHODS.txNotice) return { header: {} };
+        assert.is(req.method, ENGINE_METHODS.batch);
+        const items = decodeBatch(req.header, req.payload);
+        for (const it of items) {
+          const h = it.header as { target: number; mapVersion: number; epoch: string; tx: { ranks: number[]; n: number } };
+          assert.is(it.method, 'shard.updateSingle');
+          assert.ok(h.target === 6 || h.target === 7, `a target of the engine: ${h.target}`);
+          assert.is(h.mapVersion, 9);
+          assert.ok(BigInt(h.epoch) > 1000n, 'above the scratch engine\'s start');
+          assert.ok(h.tx.ranks.includes(3) && h.tx.n === 1, 'a commit descriptor naming this rank');
+          if (h.tx.ranks.length === 1) local++; else across++;
+          epochs.add(h.epoch);
+          writes++;
+        }
+        return encodeBatchReply(items.map(() => ({ status: 'fulfilled', value: { header: {} } })));
+      },
+    };
+  });
+  assert.ok(ms > 0, `CPU spent: ${ms} ms`);
+  assert.ok(opened !== undefined && opened.startsWith(dir), 'the scratch engine lives in the directory given');
+  assert.ok(closed, 'the scratch engine was closed');
+  assert.is(writes, REQUEST_WARM_UP_PUTS);
+  assert.is(epochs.size, REQUEST_WARM_UP_PUTS, 'one commit per write');
+  assert.ok(requests < writes / 2, `writes batched: ${writes} writes in ${requests} requests`);
+  assert.ok(local > 0 && across > local, `commits on this engine alone (${local}) and across two (${across})`);
+  assert.is(noticed.size, across, 'every commit across engines was noticed');
+  assert.equal(readdirSync(dir).sort(), before);
+});
+
+t('an engine that warms up serves with nothing of its warm-up in its transaction log or target directories', async () => {
+  await initXxhash();
+  const cluster = await Cluster.start({ engines: 1, targetsPerEngine: 2, warmUp: true });
+  try {
+    const e = cluster.engines[0]!;
+    for (const d of e.dirs) assert.not.ok(readdirSync(d).some((f) => f.startsWith('.warm-up')), `no warm-up leftovers in ${d}: ${readdirSync(d).join(',')}`);
+    assert.equal(TxLog.read(join(e.dirs[0]!, TX_LOG_FILE)), [], 'nothing logged before serving');
+    const pool = await cluster.connect();
+    try {
+      const c = await pool.createContainer('after-warm-up', { oclass: 'RP_2G1', redundancyFactor: 1 });
+      const kv = c.kv('kv', { oclass: 'RP_2G1' });
+      await kv.put('k', 'v');
+      assert.is(Buffer.from((await kv.get('k'))!).toString(), 'v');
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    await cluster.stop();
+  }
 });
 
 t('store counters count flushes per target, zeros for a store not open', async () => {
