@@ -43,6 +43,7 @@ import { PreparedWriteGroup } from './write-group.js';
 import { deferFill, deferredFills, dropFill } from '../media/fills.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
+import { rememberStriped, stripedHint, stripedHintKey } from './striped-hints.js';
 
 /** Set to 0 to keep EC encode and decode in the wasm kernel instead of the addon's GFNI one. */
 export const NATIVE_GF_ENV = 'CAIRN_NATIVE_GF';
@@ -287,6 +288,8 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
     }
     return out;
   }
+  // (a later get through this context reads its k data roles at once: striped-hints.ts)
+  if (k > 1) rememberStriped(ctx, stripedHintKey(oid, dkey, akey), true);
   const pieceLen = Math.max(1, Math.ceil(value.length / k));
   const pieces: Uint8Array[] = [];
   for (let i = 0; i < k + p; i++) pieces.push(new Uint8Array(EC_PIECE_HEADER + pieceLen));
@@ -418,7 +421,9 @@ function isWholePiece(v: Uint8Array): boolean {
  * visible there the answer "absent" (a healthy target holds every write, as a replica does). Else
  * the other data roles, then the parity roles when something is missing or inconsistent, and
  * the newest version read wins: a whole piece (on role 0 or a parity role), or a striped version
- * with at least k pieces. `first`: role 0's answer when the caller read it already, else UNREAD.
+ * with at least k pieces. `first`: role 0's answer when the caller read it already, else UNREAD:
+ * then an akey this context last saw striped (striped-hints.ts) has its k data roles read at once
+ * (one round trip to remote stores instead of two in series), decided from the same pieces.
  */
 async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, fresh: FreshFrom, first: PieceRead | typeof UNREAD): Promise<Uint8Array | undefined> {
   const fail = (shard: number, target: number) => (error: unknown) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error });
@@ -430,14 +435,19 @@ async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][]
     const r = await tryShard(ctx, target, (s) => s.fetchSingle(epoch, unitOid(oid, shard), dkey, akey, fresh), fail(shard, target));
     got[i] = r.ok ? r.value : null;
   };
-  if (first === UNREAD) await read(0);
-  else got[0] = first;
+  let hint: string | undefined, all = false;
+  if (first === UNREAD) {
+    if (k > 1) { hint = stripedHintKey(oid, dkey, akey); all = stripedHint(ctx, hint); }
+    if (all) await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
+    else await read(0);
+  } else got[0] = first;
   const v0 = got[0];
-  if (v0 instanceof Uint8Array && isWholePiece(v0)) return wholeValue(v0);
+  if (v0 instanceof Uint8Array && isWholePiece(v0)) { if (all) rememberStriped(ctx, hint!, false); return wholeValue(v0); }
   // Nothing visible on a healthy role 0: nothing is (every write and punch of a single value
   // reaches role 0, and a target serves reads only once it holds every write: pool map states).
-  if (v0 === undefined) return undefined;
-  if (k > 1) await Promise.all(Array.from({ length: k - 1 }, (_, i) => read(i + 1)));
+  if (v0 === undefined) { if (all) rememberStriped(ctx, hint!, false); return undefined; }
+  if (hint !== undefined && !all && v0 !== null) rememberStriped(ctx, hint, true);
+  if (k > 1 && !all) await Promise.all(Array.from({ length: k - 1 }, (_, i) => read(i + 1)));
   const mid = ctx.matrixId ?? 1;
   let verdict = combinePieces(got, k, mid);
   if (verdict.kind === 'need-more') {

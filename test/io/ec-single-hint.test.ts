@@ -1,0 +1,157 @@
+/**
+ * EC single values larger than EC_WHOLE_SINGLE_MAX_BYTES through stores that answer with a
+ * promise (a connected client's remote stores): a get of an akey its I/O context last saw striped
+ * (src/io/striped-hints.ts) reads the k data roles at once — one wave of shard reads instead of
+ * role 0 and then the others. Specification:
+ *
+ * - counts, as waves (a wave: shard reads issued while none is outstanding): a striped value put
+ *   through a context is then read in 1 wave of k reads; a context that never saw it reads it in
+ *   2 waves the first time and 1 after; a small value or an absent one is 1 wave of 1 read;
+ * - a stale hint (another context overwrote the value with a small one, or punched it) reads the
+ *   right answer (k reads, 1 wave), and the next get is 1 read;
+ * - values: two contexts writing, punching and reading one akey in a random history of small and
+ *   large values, with any p roles down at each read, always read the newest value (model).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { planSingle, fetchSingleNow, EC_WHOLE_SINGLE_MAX_BYTES, type IoContext, type Redundancy } from '../../src/io/io.js';
+import { unitOid, type ShardStore } from '../../src/io/shard-store.js';
+import { createCodec } from '../../ec/index.js';
+import { initXxhash } from '../../core/xxhash.js';
+import { Rng } from '../../core/rng.js';
+
+const t = suite('io/ec-single-hint');
+t.before(async () => { await initXxhash(); });
+const enc = (s: string) => new TextEncoder().encode(s);
+const D = enc('dkey'), A = enc('akey'), OID = 0x91n;
+
+/** Shard reads in flight and waves of them, over every store of a world. */
+const io = { outstanding: 0, waves: 0, reads: 0 };
+
+/** An in-memory multi-version shard store whose reads answer a turn later (as a remote one). */
+class SlowStore {
+  readonly versions = new Map<string, Array<{ epoch: bigint; value: Uint8Array | undefined }>>();
+  private key(oid: bigint, d: Uint8Array, a: Uint8Array): string { return `${oid}/${Buffer.from(d).toString('hex')}/${Buffer.from(a).toString('hex')}`; }
+  private put(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array, value: Uint8Array | undefined): void {
+    const k = this.key(oid, d, a);
+    const vs = this.versions.get(k) ?? [];
+    vs.push({ epoch, value: value?.slice() });
+    vs.sort((x, y) => (x.epoch < y.epoch ? -1 : x.epoch > y.epoch ? 1 : 0));
+    this.versions.set(k, vs);
+  }
+  async updateSingle(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array, value: Uint8Array): Promise<void> { this.put(epoch, oid, d, a, value); }
+  async punchAkey(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array): Promise<void> { this.put(epoch, oid, d, a, undefined); }
+  fetchSingle(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array): Promise<Uint8Array | undefined> {
+    if (io.outstanding === 0) io.waves++;
+    io.outstanding++; io.reads++;
+    let v: Uint8Array | undefined;
+    for (const x of this.versions.get(this.key(oid, d, a)) ?? []) if (x.epoch <= epoch) v = x.value;
+    return new Promise((resolve) => setImmediate(() => { io.outstanding--; resolve(v?.slice()); }));
+  }
+}
+
+interface World { stores: SlowStore[]; down: Set<number>; red: Redundancy; groups: number[][] }
+
+function world(k: number, p: number): World {
+  return { stores: Array.from({ length: k + p }, () => new SlowStore()), down: new Set(), red: { kind: 'ec', dataShards: k, parityShards: p, groupSize: k + p }, groups: [Array.from({ length: k + p }, (_, i) => i)] };
+}
+
+/** A client's I/O context over the world's stores (promise reads only, as a connected client's). */
+function client(w: World): IoContext {
+  const codec = createCodec({ dataShards: w.red.kind === 'ec' ? w.red.dataShards : 1, parityShards: w.red.kind === 'ec' ? w.red.parityShards : 1 });
+  return {
+    store: async (target) => w.stores[target]! as unknown as ShardStore,
+    available: (target) => !w.down.has(target),
+    codec: () => codec,
+    cellSize: 4096,
+    reportBadShard: () => undefined,
+  };
+}
+
+async function put(w: World, c: IoContext, value: Uint8Array, epoch: bigint): Promise<void> {
+  for (const s of planSingle(c, w.red, w.groups, 0, OID, D, A, value, epoch)) if (!w.down.has(s.target)) await s.apply(w.stores[s.target]! as unknown as ShardStore, { epoch });
+}
+
+async function punch(w: World, epoch: bigint): Promise<void> {
+  for (let i = 0; i < w.stores.length; i++) if (!w.down.has(i)) await w.stores[i]!.punchAkey(epoch, unitOid(OID, i), D, A);
+}
+
+/** A get through `c` at `epoch`: its value, shard reads and waves. */
+async function get(w: World, c: IoContext, epoch: bigint): Promise<{ v: Uint8Array | undefined; reads: number; waves: number }> {
+  const r0 = io.reads, w0 = io.waves;
+  const r = fetchSingleNow(c, w.red, w.groups, 0, OID, D, A, epoch);
+  const v = r instanceof Promise ? await r : r;
+  return { v, reads: io.reads - r0, waves: io.waves - w0 };
+}
+
+const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) => (a === undefined ? b === undefined : b !== undefined && Buffer.from(a).equals(Buffer.from(b)));
+
+t('counts: a striped value its context wrote or read before is one wave of k reads; small and absent values one read', async () => {
+  for (const [k, p] of [[2, 1], [4, 2], [8, 2]] as const) {
+    const w = world(k, p);
+    const a = client(w), b = client(w);
+    const rng = new Rng(k * 31 + p);
+    const big = rng.bytes(EC_WHOLE_SINGLE_MAX_BYTES + 1 + rng.int(20000));
+    await put(w, a, big, 5n);
+    let g = await get(w, a, 9n);
+    assert.ok(same(g.v, big), `EC_${k}P${p}: the striped value`);
+    assert.equal([g.waves, g.reads], [1, k], `EC_${k}P${p}: written through this context: 1 wave of k reads`);
+    g = await get(w, b, 9n);
+    assert.ok(same(g.v, big));
+    assert.equal([g.waves, g.reads], [2, k], `EC_${k}P${p}: another context's first get: role 0, then the others`);
+    g = await get(w, b, 9n);
+    assert.equal([g.waves, g.reads], [1, k], `EC_${k}P${p}: its second get: 1 wave`);
+    // b overwrites it with a small value: a's hint is stale, its answer still the small value
+    const small = rng.bytes(100);
+    await put(w, b, small, 10n);
+    g = await get(w, a, 19n);
+    assert.ok(same(g.v, small), `EC_${k}P${p}: stale hint, the small value`);
+    assert.equal([g.waves, g.reads], [1, k]);
+    g = await get(w, a, 19n);
+    assert.ok(same(g.v, small));
+    assert.equal([g.waves, g.reads], [1, 1], `EC_${k}P${p}: hint forgotten: one read`);
+    // large again through a, punched by b: absent, then one read
+    await put(w, a, big, 20n);
+    await punch(w, 21n);
+    g = await get(w, a, 29n);
+    assert.is(g.v, undefined, 'punched: absent');
+    assert.equal([g.waves, g.reads], [1, k]);
+    g = await get(w, a, 29n);
+    assert.is(g.v, undefined);
+    assert.equal([g.waves, g.reads], [1, 1], 'absent: one read');
+  }
+});
+
+t('values: two contexts, a random history of small, large and punched values, any p roles down at each read', async () => {
+  for (const [k, p] of [[2, 1], [4, 2]] as const) {
+    const rng = new Rng(0x4e1 + k);
+    const w = world(k, p);
+    const cs = [client(w), client(w)];
+    const model: Array<{ epoch: bigint; v: Uint8Array | undefined }> = [];
+    let epoch = 1n;
+    const at = (e: bigint) => { let v: Uint8Array | undefined; for (const m of model) if (m.epoch <= e) v = m.v; return v; };
+    for (let step = 0; step < 120; step++) {
+      const c = cs[rng.int(2)]!;
+      const op = rng.int(10);
+      if (op < 4) {
+        const v = rng.bytes(rng.int(3) === 0 ? rng.int(EC_WHOLE_SINGLE_MAX_BYTES + 1) : EC_WHOLE_SINGLE_MAX_BYTES + 1 + rng.int(12000));
+        w.down.clear();
+        await put(w, c, v, ++epoch);
+        model.push({ epoch, v });
+      } else if (op < 5) {
+        w.down.clear();
+        await punch(w, ++epoch);
+        model.push({ epoch, v: undefined });
+      } else {
+        w.down.clear();
+        const nDown = rng.int(p + 1);
+        while (w.down.size < nDown) w.down.add(rng.int(k + p));
+        const e = rng.int(4) === 0 ? BigInt(1 + rng.int(Number(epoch))) : epoch;
+        const g = await get(w, c, e);
+        assert.ok(same(g.v, at(e)), `EC_${k}P${p} step ${step}: read at ${e} with roles ${[...w.down]} down`);
+      }
+    }
+  }
+});
+
+t.run();
