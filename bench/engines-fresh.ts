@@ -23,11 +23,20 @@ const READ_QD = Number(process.env.CAIRN_FRESH_READ_QD ?? 8);
 const WRITE_QD = Number(process.env.CAIRN_FRESH_WRITE_QD ?? 4);
 const CLASS = process.env.CLASS ?? 'EC_2P1G1';
 
-/** Calls and STALE_EPOCH refusals of the read method, counted at the RPC client (both pools of this process). */
+/**
+ * Calls and STALE_EPOCH refusals of the read method, counted at the RPC client (both pools of
+ * this process); reads batched with the other reads of their turn (link.ts) are counted by item.
+ */
 const stats = { reads: 0, stale: 0 };
 const orig = RpcClient.prototype.call;
 RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
   const p = orig.call(this, method, header, payload, o);
+  if (method === 'engine.batch') {
+    const items = header.items as Array<{ m: string }>;
+    if (!items.some((x) => x.m === 'shard.fetchSingle')) return p;
+    stats.reads += items.filter((x) => x.m === 'shard.fetchSingle').length;
+    return p.then((r) => { for (const x of (r.header.items as Array<{ e?: { code?: string } }>)) if (x.e?.code === 'STALE_EPOCH') stats.stale++; return r; });
+  }
   if (method !== 'shard.fetchSingle') return p;
   stats.reads++;
   return p.catch((err: unknown) => { if ((err as { code?: string }).code === 'STALE_EPOCH') stats.stale++; throw err; });

@@ -4,8 +4,10 @@
  * - Writes (and read validations) made in the same turn of the event loop go to the engine as one
  *   `engine.batch` request: one HTTP/2 stream for many shard writes, their payloads sent back to
  *   back as they are (never copied into one buffer), the replies' payloads sliced from one buffer.
- *   Reads and listings go as calls of their own (a read may wait for a commit decision: it must
- *   not hold the replies of the writes batched with it).
+ * - Single-value reads (`shard.fetchSingle`) of one turn go as one `engine.batch` request of their
+ *   own, never with writes: a read may wait for a commit decision, and must not hold the replies
+ *   of writes batched with it (it may hold the other reads of its batch: reads with reads).
+ *   Listings and array reads go as calls of their own.
  * - Commit notices: once every write of a commit that spans several engines succeeded, the commit
  *   is decided (every participant holds all of its writes, prepared). The client tells each
  *   participant on the next request it sends there anyway (`commits` in the request header), or
@@ -26,6 +28,13 @@ import { directRefOf, readDirectGuess, readDirectRef, type DirectRef } from './d
 export const BATCHED_METHODS: ReadonlySet<string> = new Set([
   'shard.updateSingle', 'shard.updateArray', 'shard.punchObject', 'shard.punchDkey', 'shard.punchAkey', ENGINE_METHODS.txValidate,
 ]);
+/** The read a link batches with other reads of its turn (see the module's comment). */
+const FETCH_SINGLE = 'shard.fetchSingle';
+/**
+ * Whether single-value reads of one turn to one engine go as one `engine.batch` request
+ * (`CAIRN_RPC_GET_BATCH=0`: each as a request of its own; `on` flips it for A/B in benches).
+ */
+export const getBatching = { on: process.env.CAIRN_RPC_GET_BATCH !== '0' };
 /** Most payload bytes one batch carries (more: the next batch). */
 export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 /** Most calls waiting in one link (beyond: OVERLOADED). */
@@ -190,6 +199,9 @@ export class EngineLink implements RpcCaller {
   /** When the oldest notice waiting now was queued (`performance.now()`). */
   private noticesSince = 0;
   private closed = false;
+  /** Single-value reads of this turn, sent together (`flushGets`). */
+  private gets: Pending[] = [];
+  private getsScheduled = false;
   /** Whole-range reads of this turn to be located together (`flushReads`). */
   private reads: PendingRead[] = [];
   private readsScheduled = false;
@@ -207,6 +219,13 @@ export class EngineLink implements RpcCaller {
     if (method === FETCH_ARRAY && o?.into !== undefined && o.signal === undefined && o.timeoutMs === undefined && payload === undefined && header.holesAsZero === true && LOCATE_BATCHES) {
       const r = this.queueRead(header, o.into);
       if (r !== undefined) return r;
+    }
+    if (method === FETCH_SINGLE && o === undefined && payload === undefined && getBatching.on) {
+      if (this.gets.length >= MAX_LINK_QUEUE) return Promise.reject(new CairnError('OVERLOADED', `${this.gets.length} reads already wait for engine ${this.remote}`, { maxQueued: MAX_LINK_QUEUE }));
+      return new Promise<RpcReply>((resolve, reject) => {
+        this.gets.push({ method, header, payload: undefined, resolve, reject });
+        if (!this.getsScheduled) { this.getsScheduled = true; setImmediate(this.flushGets); }
+      });
     }
     if (!BATCHED_METHODS.has(method) || o?.signal || o?.timeoutMs !== undefined || (payload !== undefined && !(payload instanceof Uint8Array))) {
       return this.direct(method, header, payload, o);
@@ -253,7 +272,7 @@ export class EngineLink implements RpcCaller {
     this.noticeTimer = undefined;
     this.notices = [];
     this.guesses.clear();
-    for (const p of [...this.queue.splice(0), ...this.reads.splice(0)]) p.reject(new NetError('NET_UNREACHABLE', `link to engine ${this.remote} is closed`, { remote: this.remote }));
+    for (const p of [...this.queue.splice(0), ...this.gets.splice(0), ...this.reads.splice(0)]) p.reject(new NetError('NET_UNREACHABLE', `link to engine ${this.remote} is closed`, { remote: this.remote }));
   }
 
   /**
@@ -388,6 +407,16 @@ export class EngineLink implements RpcCaller {
       // An unreachable engine settles its prepared writes with the others when it is back.
     }
   }
+
+  /**
+   * Send the single-value reads of this turn: a lone one as a call of its own, more as batches of
+   * up to TX_BATCH_MAX (each item's reply or error its own). Not held back by the batches in
+   * flight (reads do not queue behind writes, nor behind each other's batches).
+   */
+  private readonly flushGets = (): void => {
+    this.getsScheduled = false;
+    while (this.gets.length) void this.sendBatch(this.gets.splice(0, TX_BATCH_MAX));
+  };
 
   /** Send what is queued at the end of this turn, once a batch may go. */
   private schedule(): void {

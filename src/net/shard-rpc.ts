@@ -575,3 +575,22 @@ export class RemoteShardStore implements ShardStore {
   /** Forget this handle (the engine keeps its store open). */
   async close(): Promise<void> { this.opts.onClose?.(); }
 }
+
+/**
+ * `shard.fetchSingle` answered in the call when the store can read the value now
+ * (`fetchSingleNow`: in memory, in the log, inline in a run, a small value from the page cache):
+ * the reply `serveShardCall` would give, with no promise; undefined when the store has no
+ * `fetchSingleNow` or must read with `fetchSingle` (the caller then goes the general way). For
+ * the engine's batch path: a client sends the single-value reads of one turn as one batch
+ * (link.ts), and the reads of a batch that need no wait can be answered in one synchronous
+ * stretch, as its writes are (`serveUpdateNow`). The caller does what the general read path does
+ * before it (freshness window, read timestamp, waits for prepared writes). A malformed header
+ * and the store's errors throw.
+ */
+export function serveFetchSingleNow(h: Record<string, unknown>, store: ShardStore): RpcReply | undefined {
+  if (store.fetchSingleNow === undefined) return undefined;
+  const v = store.fetchSingleNow(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey));
+  if (v === null) return undefined;
+  const maxEpoch = String(store.queryMaxEpoch());
+  return v === undefined ? { header: { found: false, maxEpoch } } : { header: { found: true, maxEpoch }, payload: v };
+}

@@ -82,6 +82,30 @@ t('an array range overwritten by one client is read "now" by another into its bu
   } finally { readGuesses.on = was; }
 });
 
+t('values committed by one client are read "now" by another at once, its reads of one turn batched per engine', async () => {
+  // (single-value reads of one turn go to each engine as one batch of reads, link.ts; a read
+  // refused in its uncertainty window comes back as its item's STALE_EPOCH and is made again)
+  const ca = await a.createContainer('fresh-batch', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const cb = await b.openContainer('fresh-batch');
+  const KEYS = 8;
+  let batches = 0, missed = 0;
+  const orig = RpcClient.prototype.call;
+  RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
+    if (method === 'engine.batch' && (header.items as Array<{ m: string }>).some((x) => x.m === 'shard.fetchSingle')) batches++;
+    return orig.call(this, method, header, payload, o);
+  };
+  try {
+    for (let i = 0; i < ROUNDS / 2; i++) {
+      const [w, r] = i % 2 === 0 ? [ca, cb] : [cb, ca];
+      await Promise.all(Array.from({ length: KEYS }, (_, k) => w.object(`b${k}`).update('d', 'a', String(i))));
+      const got = await Promise.all(Array.from({ length: KEYS }, (_, k) => r.object(`b${k}`).fetch('d', 'a')));
+      for (const v of got) if (text(v) !== String(i)) missed++;
+    }
+  } finally { RpcClient.prototype.call = orig; }
+  assert.is(missed, 0, 'batched reads that missed the other client\'s acknowledged puts');
+  assert.ok(batches >= ROUNDS / 2, `read batches sent: ${batches}`);
+});
+
 t('a transaction committed by one client is read "now" by another at once', async () => {
   const ca = await a.openContainer('fresh');
   const cb = await b.openContainer('fresh');

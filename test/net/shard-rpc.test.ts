@@ -11,7 +11,7 @@ import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { VosTarget, VosError } from '../../src/vos/index.js';
 import { RpcServer, RpcClient, rawReadStats } from '../../src/net/rpc.js';
-import { RemoteShardStore, serveShardCall, serveFetchInto, serveUpdate, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
+import { RemoteShardStore, serveShardCall, serveFetchInto, serveFetchSingleNow, serveUpdate, LIST_PAGE, SHARD_METHODS } from '../../src/net/shard-rpc.js';
 import { ShmRegion, slotView, SHM_SLOTS, SHM_HEADER_BYTES, SHM_SLOT_BYTES } from '../../src/net/shm.js';
 import type { ShardStore } from '../../src/io/shard-store.js';
 import { tmpDir, collect } from '../helpers/tmp.js';
@@ -24,8 +24,8 @@ const hex = (b: Uint8Array | undefined) => (b === undefined ? 'undefined' : Buff
 
 /**
  * Served store + oracle + remote handle; `seen` records every request header the engine got.
- * `fast`: array reads go through `serveFetchInto` first and value updates through `serveUpdate`,
- * as an engine's fast paths do.
+ * `fast`: array reads go through `serveFetchInto` first, single-value reads through
+ * `serveFetchSingleNow` and value updates through `serveUpdate`, as an engine's fast paths do.
  */
 async function setup(o: { fast?: boolean; local?: boolean } = {}) {
   await initXxhash();
@@ -40,6 +40,11 @@ async function setup(o: { fast?: boolean; local?: boolean } = {}) {
       seen.push({ method: req.method, header: req.header });
       const st = served as unknown as ShardStore;
       if (o.fast && (req.method === 'shard.updateSingle' || req.method === 'shard.updateArray')) return serveUpdate(req.method, req.header, req.payload, st);
+      if (o.fast && req.method === 'shard.fetchSingle') {
+        let now;
+        try { now = serveFetchSingleNow(req.header, st); } catch (err) { return Promise.reject(err); }
+        if (now !== undefined) { fastGets++; return Promise.resolve(now); }
+      }
       const fast = o.fast && req.method === 'shard.fetchArray' && req.header.holesAsZero === true ? serveFetchInto(st, req.header) : undefined;
       if (fast) fastReads++;
       return fast ?? serveShardCall(req.method, req.header, req.payload, st);
@@ -49,12 +54,14 @@ async function setup(o: { fast?: boolean; local?: boolean } = {}) {
   let mapVersion = 1;
   let closed = 0;
   let fastReads = 0;
+  let fastGets = 0;
   const remote = new RemoteShardStore(client, () => ({ target: 3, cont: 'c-uuid', mapVersion }), { onClose: () => { closed++; } });
   return {
     served, oracle, remote, seen, client, local: oracle as unknown as ShardStore,
     bumpMap: () => { mapVersion++; return mapVersion; },
     closedCount: () => closed,
     fastReads: () => fastReads,
+    fastGets: () => fastGets,
     async close() { await client.close(); await server.close(); await served.close(); await oracle.close(); },
   };
 }
@@ -137,6 +144,7 @@ for (const fast of [false, true]) t(`a seeded sequence of operations answers the
     assert.equal(await remote.refreshUsage(), s.served.usage());
     assert.equal(remote.usage(), s.served.usage());
     assert.ok(remote.usage().scmTotal > 0);
+    if (fast) assert.ok(s.fastGets() > 100, `single-value reads answered by serveFetchSingleNow: ${s.fastGets()}`);
   } finally { await s.close(); }
 });
 
