@@ -43,14 +43,15 @@ export interface ClusterOptions {
 }
 
 /**
- * Engines of a benchmark run the library as its client does. A bench started through `npm run
+ * Engines (and the suite's other child processes: bench/engines.bench.ts forks its embedded pool
+ * and its client processes with it) of a benchmark run the library as its client does. A bench started through `npm run
  * bench` passes the compiled package's loader (bench/lib/compiled.mjs) on in NODE_OPTIONS; one
  * started with CAIRN_BENCH_DIST_READY=1 (a worktree whose dist/ is built, RULES.md) does not, and
  * its engines ran the TypeScript sources through tsx (their profiles showed tsx's `__name`
  * helpers). Then the loader is named here for them. Empty when NODE_OPTIONS carries it already,
  * for sources runs (CAIRN_BENCH_SOURCE=1) and for tests (no CAIRN_BENCH_DIST_READY).
  */
-function compiledImport(): string[] {
+export function compiledImport(): string[] {
   const loader = join(root, 'bench/lib/compiled.mjs');
   if (process.env.CAIRN_BENCH_DIST_READY !== '1' || process.env.CAIRN_BENCH_SOURCE === '1' || (process.env.NODE_OPTIONS ?? '').includes('compiled.mjs')) return [];
   return ['--import', loader];

@@ -17,6 +17,11 @@
  *   engine's answer (`readGuesses.on` false) and started on a guess, from where the engine located
  *   the range before (the default: link.ts `readGuesses`), both through the mapping.
  *
+ * - `get [qd] [n] [rounds]`: gets of existing 100-byte EC_2P1G1 values (4,096 objects, read in a
+ *   scattered order), `qd` started together, rounds alternating single-value reads of one turn
+ *   sent to each engine as one batch (link.ts `getBatching`, the default) and each on its own,
+ *   with requests per get.
+ *
  * `CAIRN_AB_PROFILE=<file>` (read and guess modes): a CPU profile of the client's main thread over the
  * measured rounds only (inspector, 200 us sampling), without start-up and the writes.
  *
@@ -25,7 +30,8 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
 import { Pool } from '../index.js';
-import { readGuesses } from '../src/net/link.js';
+import { getBatching, readGuesses } from '../src/net/link.js';
+import { RpcClient } from '../src/net/rpc.js';
 
 const MIB = 1 << 20;
 const mode = process.argv[2] ?? 'put';
@@ -132,7 +138,49 @@ try {
     console.log(`MiB/s ${B}/${A} per round: ${rate.map((x) => x.toFixed(3)).join(' ')} (median ${med(rate).toFixed(3)})`);
     if (prof) await new Promise<void>((r) => prof.post('Profiler.stop', (_e, res) => { writeFileSync(process.env.CAIRN_AB_PROFILE!, JSON.stringify((res as { profile: unknown }).profile)); r(); }));
     }
-  } else throw new Error(`unknown mode ${mode} (put | read | guess)`);
+  } else if (mode === 'get') {
+    // Gets of existing 100-byte values, `qd` started together and awaited together, rounds
+    // alternating reads of one turn batched per engine (link.ts `getBatching`) and each on its own.
+    const [qd, n, rounds] = [Number(process.argv[3] ?? 16), Number(process.argv[4] ?? 8000), Number(process.argv[5] ?? 8)];
+    const OBJECTS = 4096;
+    const pool = await cluster.connect();
+    pools.push(pool);
+    const cont = await pool.createContainer('ab', { oclass: process.env.CLASS ?? 'EC_2P1G1' });
+    await cont.openTargets();
+    const value = new Uint8Array(100).fill(7);
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => { while (next < OBJECTS) await cont.object(`g${next++}`).update('d', 'a', value); }));
+    const calls = { requests: 0, items: 0 };
+    const orig = RpcClient.prototype.call;
+    RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
+      calls.requests++;
+      calls.items += method === 'engine.batch' ? (header.items as unknown[]).length : 1;
+      return orig.call(this, method, header, payload, o);
+    };
+    let seq = 0;
+    const run = async (count: number) => {
+      for (let done = 0; done < count;) {
+        const m = Math.min(qd, count - done); done += m;
+        await Promise.all(Array.from({ length: m }, async () => { const v = await cont.object(`g${(seq++ * 2654435761 >>> 0) % OBJECTS}`).fetch('d', 'a'); if (v?.length !== 100) throw new Error('a get came back wrong'); }));
+      }
+    };
+    for (const on of [true, false]) { getBatching.on = on; const end = performance.now() + 3000; while (performance.now() < end) await run(10 * qd); }
+    const res: Record<string, number[][]> = { apart: [], batched: [] };
+    for (let r = 0; r < rounds; r++) {
+      for (const k of (r % 2 ? ['batched', 'apart'] : ['apart', 'batched'])) {
+        getBatching.on = k === 'batched';
+        const q0 = { ...calls }, c0 = process.cpuUsage(), e0 = pids.reduce((a, p) => a + cpuMs(p), 0), t0 = performance.now();
+        await run(n);
+        const c = process.cpuUsage(c0), e = pids.reduce((a, p) => a + cpuMs(p), 0) - e0, s = (performance.now() - t0) / 1000;
+        const row = [n / s, (c.user + c.system) / 1000 / n, e / n, (calls.requests - q0.requests) / n];
+        res[k]!.push(row);
+        console.log(`round ${r} ${k}: ${row[0]!.toFixed(0)}/s client ${row[1]!.toFixed(4)} ms/get engines ${row[2]!.toFixed(4)} ms/get, requests/get ${row[3]!.toFixed(3)} (items ${(calls.items - q0.items) / n})`);
+      }
+    }
+    for (const k of Object.keys(res)) console.log(`median ${k}: ${med(res[k]!.map((x) => x[0]!)).toFixed(0)}/s client ${med(res[k]!.map((x) => x[1]!)).toFixed(4)} ms/get engines ${med(res[k]!.map((x) => x[2]!)).toFixed(4)} ms/get requests/get ${med(res[k]!.map((x) => x[3]!)).toFixed(3)}`);
+    const per = (i: number) => res.batched!.map((x, j) => x[i]! / res.apart![j]![i]!);
+    console.log(`batched/apart per round: rate ${per(0).map((x) => x.toFixed(2)).join(' ')} (median ${med(per(0)).toFixed(3)}); client CPU ${per(1).map((x) => x.toFixed(2)).join(' ')} (median ${med(per(1)).toFixed(3)}); engine CPU ${per(2).map((x) => x.toFixed(2)).join(' ')} (median ${med(per(2)).toFixed(3)})`);
+  } else throw new Error(`unknown mode ${mode} (put | read | guess | get)`);
 } finally {
   for (const p of pools) await p.close().catch(() => undefined);
   await cluster.stop();

@@ -24,6 +24,29 @@ export function newObjectPutter(cont: Container, n: number, valueBytes: number):
 }
 
 /**
+ * Gets of `n` values at once (each call), of objects chosen at random among `objects` written
+ * first by `fill()` (`g0`, `g1`, ...: `valueBytes` each): small reads of existing values, as a
+ * key-value reader makes them. The same sequence of objects in every system (a fixed generator).
+ */
+export function objectGetter(cont: Container, n: number, objects: number, valueBytes: number): { fill: () => Promise<void>; get: () => Promise<void> } {
+  const value = new Uint8Array(valueBytes).fill(0x47);
+  let seed = 0x9e3779b9;
+  const pick = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed % objects; };
+  return {
+    fill: async () => {
+      let next = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => { while (next < objects) await cont.object(`g${next++}`).update('d', 'a', value); }));
+    },
+    get: async () => {
+      await Promise.all(Array.from({ length: n }, async () => {
+        const v = await cont.object(`g${pick()}`).fetch('d', 'a');
+        if (v?.length !== valueBytes || v[0] !== 0x47) throw new Error('a get came back wrong');
+      }));
+    },
+  };
+}
+
+/**
  * Write (or read back) `depth` 1 MiB transfers at the next sequential offsets of one array.
  * `read` returns a fresh buffer per read; `read-reused` reads into one buffer per transfer in
  * flight, reused, as IOR does with its transfer buffer. (A fresh 1 MiB buffer per read costs a
@@ -49,7 +72,7 @@ export function arrayIo(cont: Container, phase: IorPhase, written: { n: number }
 }
 
 /** A workload of the child: new-object puts, or one phase of 1 MiB array transfers. */
-export type EmbeddedWorkload = { kind: 'put'; qd: number; valueBytes: number } | { kind: 'ior'; phase: IorPhase; depth: number };
+export type EmbeddedWorkload = { kind: 'put'; qd: number; valueBytes: number } | { kind: 'get'; qd: number; objects: number; valueBytes: number } | { kind: 'ior'; phase: IorPhase; depth: number };
 /** Phases of the 1 MiB array rows (see `arrayIo`). */
 export type IorPhase = 'write' | 'read' | 'read-reused';
 
@@ -57,7 +80,7 @@ export type IorPhase = 'write' | 'read' | 'read-reused';
 export type EmbeddedRequest =
   | { cmd: 'open'; shape: { nodes: number; ranksPerNode: number; targetsPerRank: number; scmBytes: number; dataBytes: number } }
   | { cmd: 'case'; name: string; container: string; oclass: string; workload: EmbeddedWorkload }
-  | { cmd: 'slice'; name: string; ms: number; record: boolean }
+  | { cmd: 'slice'; name: string; ms: number; record: boolean; /** At least this many calls, however long they take (warm-ups sized in operations). */ minCalls?: number }
   | { cmd: 'close' };
 
 /** The child's IPC loop (runs when forked with CAIRN_ENGINES_EMBEDDED=1). */
@@ -79,6 +102,7 @@ async function serve(): Promise<void> {
         if (!cont) { cont = await pool!.createContainer(m.container, { oclass: m.oclass }); await cont.openTargets(); conts.set(m.container, cont); }
         const w = m.workload;
         if (!written.has(m.container)) written.set(m.container, { n: 0 });
+        if (w.kind === 'get') { const g = objectGetter(cont, w.qd, w.objects, w.valueBytes); await g.fill(); cases.set(m.name, g.get); return {}; }
         cases.set(m.name, w.kind === 'put' ? newObjectPutter(cont, w.qd, w.valueBytes) : arrayIo(cont, w.phase, written.get(m.container)!, w.depth));
         return {};
       }
@@ -86,11 +110,13 @@ async function serve(): Promise<void> {
         const fn = cases.get(m.name)!;
         const times: number[] = [];
         const end = performance.now() + m.ms;
+        let calls = 0;
         do {
           const a = performance.now();
           await fn();
+          calls++;
           if (m.record) times.push(performance.now() - a);
-        } while (performance.now() < end);
+        } while (performance.now() < end || calls < (m.minCalls ?? 0));
         return { times };
       }
       case 'close':

@@ -6,6 +6,10 @@
  * pool in a process of its own (bench/engines-embedded.ts): in one process, the embedded pool's
  * background flushes and merges ran inside the connected pool's slices and were counted as its
  * CPU (measured: qd16 connected puts 6x slower and 5x more client CPU than with the client alone).
+ * Every child process (the embedded pool, the client processes, the engines) runs the compiled
+ * library as this process does (`compiledImport`, bench/cluster.ts): forked with tsx alone, the
+ * embedded pool and the client processes ran the TypeScript sources through tsx whenever the
+ * suite was started with CAIRN_BENCH_DIST_READY=1 (NODE_OPTIONS then does not carry the loader).
  *
  * Each comparison is timed round-robin (slices of each system in turn, rate from the median call,
  * each call timed in the process that runs it), so load from other processes on a shared machine
@@ -13,6 +17,8 @@
  * (each connected row names its embedded twin as peer, with the target of issue 15):
  *
  * - new-object puts of 100 bytes (a fresh object per put): one at a time, and 16 at once;
+ * - gets of 100-byte values of existing objects (4,096 written first, read at random): one at a
+ *   time, and 16 at once;
  * - 1 MiB array writes and reads (8 in flight, sequential offsets), EC_2P1G1 and RP_3G1; reads
  *   twice: into a fresh buffer per read, and into one reused buffer per transfer in flight
  *   (`reused buffers`, as IOR reads into its transfer buffer; see `arrayIo` for why both);
@@ -43,9 +49,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { RpcClient, rawReadStats } from '../src/net/rpc.js';
 import { ENGINE_METHODS } from '../src/net/protocol.js';
-import { Cluster } from './cluster.js';
+import { Cluster, compiledImport } from './cluster.js';
 import { trackChild } from './lib/cleanup.js';
-import { newObjectPutter, arrayIo, type EmbeddedRequest, type EmbeddedWorkload } from './engines-embedded.js';
+import { newObjectPutter, objectGetter, arrayIo, type EmbeddedRequest, type EmbeddedWorkload } from './engines-embedded.js';
 import type { ClientResult, ClientTask } from './lib/engines-client.js';
 import { median, type BenchContext, type BenchRow, type RoundRobinResult } from './harness.js';
 
@@ -59,14 +65,30 @@ const IOR_DEPTH = 8;
 const WORKER = new URL('./lib/engines-client.ts', import.meta.url).pathname;
 /** The embedded pool's process. */
 const EMBEDDED_CHILD = new URL('./engines-embedded.ts', import.meta.url).pathname;
-/** Warm-up of each client process of the many-clients rows before its measured phase. */
+/** Warm-up of each client process of the many-clients rows before its measured phase: at least this long, and at least CLIENT_WARM_UP_PUTS puts. */
 const CLIENT_WARM_UP_MS = 2000;
-/** Warm-up of each system before the measured rows (halved in quick runs). */
+/**
+ * Puts of each client process's warm-up at least. Sized in puts, not time: the code that runs
+ * once per batch (a request of several writes) on the engines and the client is optimised by
+ * the JIT only after some thousands of batches, and a warm-up of a fixed time gave a slow
+ * (loaded) machine fewer of them than a quiet one.
+ */
+const CLIENT_WARM_UP_PUTS = 10_000;
+/** Warm-up of each system before the measured rows (halved in quick runs), at least. */
 const WARM_UP_MS = 3000;
+/**
+ * New-object puts of each system's warm-up at least (the connected pool's at qd16, so about 1,500
+ * batches per engine; the embedded pool's the same number of puts): in quick runs the 1.5 s
+ * warm-up was too short for the engines' per-batch functions (engine engineer, session 25: optimised
+ * 5-10 s into serving, inside the measured rows). The same count for both systems.
+ */
+const WARM_UP_PUTS = 24_000;
 /** Targets of issue 15: connected / embedded, and two client processes / one. */
 const TARGET_PUTS = 0.3;
 const TARGET_IOR = 0.5;
 const TARGET_TWO_CLIENTS = 1.5;
+/** Objects the get rows read (written first, in both systems). */
+const GET_OBJECTS = 4096;
 /** At most this many etcd writes per 1,000 new-object puts (issue 15). */
 const TARGET_ETCD_WRITES_PER_1000 = 10;
 
@@ -105,7 +127,7 @@ class EmbeddedChild {
   }
 
   static start(): EmbeddedChild {
-    const child = fork(EMBEDDED_CHILD, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, CAIRN_ENGINES_EMBEDDED: '1' }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = fork(EMBEDDED_CHILD, [], { execArgv: ['--import', 'tsx', ...compiledImport()], env: { ...process.env, CAIRN_ENGINES_EMBEDDED: '1' }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     trackChild(child);
     return new EmbeddedChild(child);
   }
@@ -118,7 +140,7 @@ class EmbeddedChild {
   }
 
   /** Run case `name` for `ms`; each call's milliseconds, measured in the child (none unless `record`). */
-  async slice(name: string, ms: number, record = true): Promise<number[]> { return (await this.request({ cmd: 'slice', name, ms, record })).times as number[]; }
+  async slice(name: string, ms: number, record = true, minCalls?: number): Promise<number[]> { return (await this.request({ cmd: 'slice', name, ms, record, ...(minCalls !== undefined ? { minCalls } : {}) })).times as number[]; }
 }
 
 /** One case of a round robin: `slice(ms)` runs it for about `ms` and gives each call's milliseconds. */
@@ -195,8 +217,8 @@ class ClientProcesses {
 
   static async start(cluster: Cluster, clients: number, qd: number, tag: string): Promise<ClientProcesses> {
     const procs = Array.from({ length: clients }, (_, i) => {
-      const task: ClientTask = { etcd: cluster.etcdUrl, pool: cluster.pool, secret: cluster.secret, container: 'clients', prefix: `${tag}-c${i}`, valueBytes: VALUE_BYTES, queueDepth: qd, durationMs: 1000, warmUpMs: CLIENT_WARM_UP_MS };
-      const child = fork(WORKER, [JSON.stringify(task)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const task: ClientTask = { etcd: cluster.etcdUrl, pool: cluster.pool, secret: cluster.secret, container: 'clients', prefix: `${tag}-c${i}`, valueBytes: VALUE_BYTES, queueDepth: qd, durationMs: 1000, warmUpMs: CLIENT_WARM_UP_MS, warmUpPuts: CLIENT_WARM_UP_PUTS };
+      const child = fork(WORKER, [JSON.stringify(task)], { execArgv: ['--import', 'tsx', ...compiledImport()], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
       trackChild(child);
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
@@ -252,7 +274,8 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
   const embedded = EmbeddedChild.start();
   const connectedPool = await cluster.connect();
   const enginePids = () => cluster.engines.flatMap((e) => (e?.child.pid !== undefined ? [e.child.pid] : []));
-  const versus = (r: BenchRow, target: number): BenchRow => ({ ...r, peer: r.name.replace(' 4 engines', ' embedded'), targetRatio: target });
+  // (`target` undefined: a row issue 15 sets no target for, shown against its peer only)
+  const versus = (r: BenchRow, target: number | undefined): BenchRow => ({ ...r, peer: r.name.replace(' 4 engines', ' embedded'), ...(target !== undefined ? { targetRatio: target } : {}) });
   /** The embedded case and the connected case of one comparison. */
   const pair = async (base: string, container: string, oclass: string, workload: EmbeddedWorkload, connectedFn: () => Promise<void>, unitsPerCall: number): Promise<SliceCase[]> => {
     await embedded.request({ cmd: 'case', name: `${base} embedded`, container, oclass, workload });
@@ -262,7 +285,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
     ];
   };
   /** Round-robin `cases`; rows with rate, median call, CPU per operation (`opUnits` units) and the CPU ratio of connected to embedded. */
-  const measure = async (base: string, cases: SliceCase[], budgetMs: number, unit: 'ops' | 'bytes', target: number, opUnits = 1): Promise<void> => {
+  const measure = async (base: string, cases: SliceCase[], budgetMs: number, unit: 'ops' | 'bytes', target: number | undefined, opUnits = 1): Promise<void> => {
     const l0 = { ...rawReadStats };
     const res = await roundRobinSplit(cases, ctx, { ...budget(budgetMs), label: base }, { embedded: embedded.pid, engines: enginePids() });
     const emb = res.get(`${base} embedded`)!;
@@ -291,7 +314,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
       ctx.progress('engines: warm-up');
       const ms = ctx.quick ? WARM_UP_MS / 2 : WARM_UP_MS;
       await embedded.request({ cmd: 'case', name: 'warm-up put', container: 'warm-up', oclass: PUT_CLASS, workload: { kind: 'put', qd: 16, valueBytes: VALUE_BYTES } });
-      await embedded.slice('warm-up put', ms, false);
+      await embedded.slice('warm-up put', ms, false, WARM_UP_PUTS / 16);
       for (const phase of ['write', 'read'] as const) {
         await embedded.request({ cmd: 'case', name: `warm-up ${phase}`, container: 'warm-up', oclass: PUT_CLASS, workload: { kind: 'ior', phase, depth: IOR_DEPTH } });
         await embedded.slice(`warm-up ${phase}`, ms / 2, false);
@@ -300,7 +323,7 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
       await cont.openTargets();
       const put = newObjectPutter(cont, 16, VALUE_BYTES);
       const end = performance.now() + ms;
-      while (performance.now() < end) await put();
+      for (let calls = 0; performance.now() < end || calls < WARM_UP_PUTS / 16; calls++) await put();
       const written = { n: 0 };
       const w = arrayIo(cont, 'write', written, IOR_DEPTH), r = arrayIo(cont, 'read', written, IOR_DEPTH);
       // The bulk paths are warmed for a time too (engines whose bulk paths had no warm-up spent
@@ -319,6 +342,20 @@ export default async function enginesBench(ctx: BenchContext): Promise<BenchRow[
       await cont.openTargets();
       const cases = await pair(base, `puts-qd${qd}`, PUT_CLASS, { kind: 'put', qd, valueBytes: VALUE_BYTES }, newObjectPutter(cont, qd, VALUE_BYTES), qd);
       await measure(base, cases, 8000, 'ops', TARGET_PUTS);
+    }
+
+    // ------------------------------------------------------------ small gets of existing objects
+    // (a get "now" of a connected pool may wait for a commit decision: reads of one turn go to an
+    // engine batched with each other only, link.ts; CAIRN_RPC_GET_BATCH=0 sends each on its own)
+    for (const qd of [1, 16]) {
+      const base = `get ${VALUE_BYTES}B ${PUT_CLASS} qd${qd}`;
+      const cont = await connectedPool.createContainer(`gets-qd${qd}`, { oclass: PUT_CLASS });
+      await cont.openTargets();
+      const g = objectGetter(cont, qd, GET_OBJECTS, VALUE_BYTES);
+      await g.fill();
+      const cases = await pair(base, `gets-qd${qd}`, PUT_CLASS, { kind: 'get', qd, objects: GET_OBJECTS, valueBytes: VALUE_BYTES }, g.get, qd);
+      await measure(base, cases, 6000, 'ops', undefined);
+      await cont.close();
     }
 
     // ------------------------------------------------------------ the floor of a connected put: one RPC round trip

@@ -17,6 +17,8 @@ if (process.env.CAIRN_PROBE_COUNT) {
   const orig = RpcClient.prototype.call;
   RpcClient.prototype.call = async function (this: RpcClient, method, header, payload, o) {
     stats[method] = (stats[method] ?? 0) + 1;
+    // (items per batch: how many shard writes share a request)
+    if (method === 'engine.batch' && Array.isArray(header.items)) stats['batch.items'] = (stats['batch.items'] ?? 0) + header.items.length;
     try { return await orig.call(this, method, header, payload, o); } catch (err) { const k = `error:${(err as { code?: string }).code}`; stats[k] = (stats[k] ?? 0) + 1; throw err; }
   };
 }
@@ -29,6 +31,8 @@ export interface ClientTask {
   valueBytes: number; queueDepth: number; durationMs: number;
   /** Puts before the measured phase, for at least this long (JIT warm-up; at least 20 puts). */
   warmUpMs: number;
+  /** And at least this many puts (default 20). */
+  warmUpPuts?: number;
 }
 
 /** What it reports. */
@@ -47,7 +51,7 @@ async function main(): Promise<void> {
     let w = 0;
     const warmEnd = performance.now() + task.warmUpMs;
     await Promise.all(Array.from({ length: task.queueDepth }, async () => {
-      while (w < 20 || performance.now() < warmEnd) { const i = w++; await cont.object(`${task.prefix}-warm-${i}`).update('d', 'a', value); }
+      while (w < (task.warmUpPuts ?? 20) || performance.now() < warmEnd) { const i = w++; await cont.object(`${task.prefix}-warm-${i}`).update('d', 'a', value); }
     }));
     // Messages are queued as they come (a 'go' may arrive while the previous phase still reports).
     const inbox: Array<{ type: string; durationMs?: number }> = [];
