@@ -312,7 +312,7 @@ export class Engine {
     const read = serveFetchInto(store as unknown as ShardStore, h, this.directReads ? this.stores.dataFile(target) : undefined);
     if (read === undefined) return undefined;
     // (recorded once the read started: a malformed header read nothing)
-    if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.record([cont, unit, h.dkey, h.akey], epoch);
+    if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.recordValue(cont, unit, h.dkey, h.akey, epoch);
     this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
     return read.finally(() => this.requestDone(version));
   }
@@ -352,7 +352,7 @@ export class Engine {
     if (this.tx.blocking(cont, epoch, unit).length) return undefined;
     const located = locateFetch(store as unknown as ShardStore, h, dataFile);
     if (located === undefined) return undefined;
-    if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.record([cont, unit, h.dkey, h.akey], epoch);
+    if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.recordValue(cont, unit, h.dkey, h.akey, epoch);
     return located;
   }
 
@@ -718,7 +718,7 @@ export class Engine {
         throw new ObjectError('TX_RESTART', 'a key the transaction read was written after it read; retry it', { epoch: epoch.toString() });
       }
     }
-    for (const k of keys) this.reads.record([cont, k.u, k.d, k.a], epoch - 1n);
+    for (const k of keys) this.reads.recordValue(cont, k.u, k.d, k.a, epoch - 1n);
     return { header: {} };
   }
 

@@ -8,67 +8,70 @@
  *   listDkeys                   the unit object   listObjects the container
  *
  * A write (update, punch) of key K at epoch E is refused when a read at or above E stamped K or
- * anything below K (`below` table: a punch of a dkey changes every akey under it), or a level above
- * K (`exact` table: a listing of the dkeys of an object changes when one of its dkeys is created
- * or punched). Both tables are bounded; forgetting raises their floor, which only refuses more.
+ * anything below K (a punch of a dkey changes every akey under it), or exactly a level above
+ * K (a listing of the dkeys of an object changes when one of its dkeys is created or punched).
+ * Bounded; forgetting raises the floor, which only refuses more.
  */
-import { EpochTable } from '../container/conflicts.js';
+import { WriteEpochs } from './write-epochs.js';
 
-/** Keys each table remembers. */
+/** Keys (unit objects + dkeys + akeys) remembered. */
 export const MAX_READ_STAMPS = 1_000_000;
+/** Containers whose listings (reads of exactly the container) are remembered; past it they fold into a floor. */
+const MAX_LISTED_CONTAINERS = 4096;
 
 /** The levels of a key, container first: [cont, unit?, dkey?, akey?] (keys as base64 or hex text). */
 export type StampKey = readonly string[];
 
-/** Levels of the longest key (an akey). */
-const STAMP_LEVELS = 4;
-/** Separator of a key's levels in the tables. */
-const LEVEL_SEP = '\u0000';
-
-function prefixes(k: StampKey): string[] {
-  const out: string[] = [];
-  let acc = '';
-  for (let i = 0; i < k.length; i++) { acc = i === 0 ? k[0]! : `${acc}${LEVEL_SEP}${k[i]}`; out.push(acc); }
-  return out;
-}
-
-/** Read stamps by key level (see the module comment). */
+/**
+ * Read stamps by key level (see the module comment), kept in a `WriteEpochs` tree (one lookup of
+ * the object in its container's map, its dkeys and akeys inline or in small maps) with a read as a
+ * write: a value read raises its akey and every level above it ("read at or below"), a listing of
+ * an object's dkeys (a dkey's akeys) raises the object (dkey) as a punch does ("read at exactly
+ * this level", which a write below it must stay above, as it must stay above a punch). Listings of
+ * a container's objects, the one level `WriteEpochs` keeps no punch for, are kept beside it.
+ * Before (session 25), four prefix strings per read were built and hashed into two tables (one
+ * exact, one below): five hash-map operations on fresh strings per value read, 7% of an engine's
+ * main thread during located reads (perf, session 26).
+ */
 export class ReadStamps {
-  /** Reads of exactly this key (a listing at this level, or a value read at the akey). */
-  private readonly exact: EpochTable;
-  /** Reads of this key or anything below it. */
-  private readonly below: EpochTable;
-  /**
-   * Whether `exact` may answer above 0 for a key of fewer than four levels: a listing was stamped
-   * (only listings stamp such keys exactly), or the table was full once (forgetting raises its
-   * floor for every key). Until then a write asks `below` alone and builds one key, not four: the
-   * exact levels it would ask are all unknown to a table that holds value reads only.
-   */
-  private exactShort = false;
+  private readonly tree: WriteEpochs;
+  /** Newest listing of each container's objects; `listedFloor`: those forgotten were at or below it. */
+  private readonly listed = new Map<string, bigint>();
+  private listedFloor = 0n;
 
-  constructor(private readonly maxKeys = MAX_READ_STAMPS) {
-    this.exact = new EpochTable(0n, maxKeys);
-    this.below = new EpochTable(0n, maxKeys);
+  constructor(maxKeys = MAX_READ_STAMPS) {
+    this.tree = new WriteEpochs(0n, maxKeys);
   }
 
   /** A read of `k` at `epoch` was served. */
   record(k: StampKey, epoch: bigint): void {
-    if (k.length < STAMP_LEVELS || this.exact.size >= this.maxKeys) this.exactShort = true;
-    const ps = prefixes(k);
-    this.exact.raise(ps[ps.length - 1]!, epoch);
-    for (const p of ps) this.below.raise(p, epoch);
+    const cont = k[0]!;
+    if (k.length === 1) { this.list(cont, epoch); return; }
+    this.tree.record(cont, k[1]!, k[2], k[3], epoch, k.length < 4);
+  }
+
+  /** A value read of (cont, unit, dkey, akey) at `epoch` was served (`record` of a four-level key, without building it). */
+  recordValue(cont: string, unit: string, dk: string, ak: string, epoch: bigint): void {
+    this.tree.record(cont, unit, dk, ak, epoch, false);
   }
 
   /** The newest read a write of `k` must stay above (0 when none). */
   floorFor(k: StampKey): bigint {
-    // Nothing read yet (a table's floor rises only past its bound, so an empty table's floor is 0):
-    // a write-only load builds no prefix keys.
-    if (this.exact.size === 0 && this.below.size === 0) return 0n;
-    // Value reads only: the exact levels above `k` are unknown (0), `k` itself is `below`'s.
-    if (!this.exactShort) return this.below.get(k.join(LEVEL_SEP));
-    const ps = prefixes(k);
-    let max = this.below.get(ps[ps.length - 1]!);
-    for (let i = 0; i < ps.length - 1; i++) { const e = this.exact.get(ps[i]!); if (e > max) max = e; }
+    const cont = k[0]!;
+    const l = this.listed.get(cont);
+    let max = l !== undefined && l > this.listedFloor ? l : this.listedFloor;
+    const t = k.length === 1 ? this.tree.lastInContainer(cont) : this.tree.lastWrite(cont, k[1]!, k[2], k[3]);
+    if (t > max) max = t;
     return max;
+  }
+
+  private list(cont: string, epoch: bigint): void {
+    const cur = this.listed.get(cont);
+    if (cur !== undefined && cur >= epoch) return;
+    if (cur === undefined && this.listed.size >= MAX_LISTED_CONTAINERS) {
+      for (const e of this.listed.values()) if (e > this.listedFloor) this.listedFloor = e;
+      this.listed.clear();
+    }
+    this.listed.set(cont, epoch);
   }
 }

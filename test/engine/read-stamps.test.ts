@@ -1,7 +1,7 @@
 /**
  * An engine's read stamps against a model: the floor a write of key k must stay above is the
  * newest read of k or of anything below it, or of exactly a level above it (a listing). Value reads
- * alone take the one-lookup path; a listing or a full table turns it off. Bounded tables may only
+ * and listings of every level are checked. Bounded tables may only
  * answer higher than the model (forgetting is conservative), never lower.
  */
 import { suite } from 'uvu';
