@@ -66,7 +66,7 @@ import { swallowed } from '../../core/log.js';
 import { promisify } from 'node:util';
 import { xxh64 } from '../../core/xxhash.js';
 import { CairnError, CorruptionError, FormatVersionError, assert } from '../../core/errors.js';
-import { type IntentFields, intentBytes, writeIntent, decodeIntent } from './intent-codec.js';
+import { type IntentFields, intentBytes, writeIntent, decodeIntent, forEachIntentObject } from './intent-codec.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 import { COPY_SUFFIX } from '../../core/record-file.js';
 import { mediaErrorFromErrno } from '../media/errors.js';
@@ -429,6 +429,16 @@ function isEmpty(o: Record<string, unknown>): boolean {
 }
 
 /** Stands for a record `scanBuffer` was told it already has. */
+/** The payload of a binary INTENT `Journal.read` visited with `intentObjects` instead of decoding it (shared, frozen). */
+const UNDECODED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
+/**
+ * Visits one object id of a binary INTENT that `Journal.read` gives without its payload: its hex
+ * digits at `buf[at, at + len)`, packed two a byte (codec 2) or one a byte (`forEachIntentObject`).
+ */
+export type IntentObjectsVisitor = (buf: Buffer, at: number, len: number, packed: boolean) => void;
+const NO_VISIT = (): void => {};
+
 const KNOWN: JournalRecord = Object.freeze({ type: JournalType.Intent, epoch: -1n, payload: {} }) as JournalRecord;
 
 /** The first `size` bytes of `fd` (one read of the whole file: journals are bounded by compaction). */
@@ -480,7 +490,7 @@ export function doneSetPayloadEpochs(bytes: Buffer, start: number, end: number):
  * at `p` like any other (its records after it are unacknowledged ones), not damage. Any other
  * damaged region is damage, as ever.
  */
-function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolean, keepRaw = false): Scan {
+function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolean, keepRaw = false, intentObjects?: IntentObjectsVisitor): Scan {
   const got = buf.length;
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.length); // (Buffer's BigInt reads split them in JS)
   const records: JournalRecord[] = [];
@@ -496,6 +506,9 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
   // reused per record length, as when encoding; scanning is synchronous), not concatenated or viewed per record
   // (a DONE set's epochs, after `decodeAt` read one: `rec` is then its first epoch's DONE)
   let setEpochs: bigint[] | undefined;
+  // (`intentObjects`) per INTENT given undecoded: its index in `records`, its payload's start and end,
+  // visited once the scan knows which records it keeps (not those of a torn tail it cuts)
+  const visits: number[] = [];
   const decodeAt = (at: number): { rec: JournalRecord; len: number } | undefined => {
     if (at + REC_HEADER > got || buf.readUInt32LE(at) !== REC_MAGIC) return undefined;
     const len = buf.readUInt32LE(at + 4);
@@ -521,6 +534,8 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
       try { payload = JSON.parse(buf.toString('utf8', at + REC_HEADER, at + len)) as Record<string, unknown>; } catch { return undefined; }
       if (typeof payload !== 'object' || payload === null) return undefined;
     } else if (enc === PAYLOAD_INTENT_BINARY && type === JournalType.Intent) {
+      // (a reader of object ids only: the ids visited in place, the record given without its payload)
+      if (intentObjects !== undefined) return forEachIntentObject(buf, at + REC_HEADER, at + len, NO_VISIT) ? { rec: { type: JournalType.Intent, epoch: dv.getBigUint64(at + 16, true), payload: UNDECODED }, len } : undefined;
       payload = decodeIntent(buf, dv, at + REC_HEADER, at + len);
       if (payload === undefined) return undefined;
     } else return undefined;
@@ -541,6 +556,7 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
     if (r) {
       if (gaps.length) { recOff.push(off); recDurable.push(off - buf.readUInt32LE(off + 12)); recCount.push(records.length); }
       if (r.rec !== KNOWN) {
+        if (r.rec.payload === UNDECODED) visits.push(records.length, off + REC_HEADER, off + r.len);
         const raw = keepRaw ? buf.subarray(off, off + r.len) : undefined;
         records.push(r.rec); if (raw) raws.push(raw);
         // a DONE set: one DONE record per epoch, each with the set's bytes (healing writes them once: `missingFrom`)
@@ -568,10 +584,18 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
       for (let i = 0; i < recOff.length; i++) if (recOff[i]! > p) { keep = recCount[i]!; break; }
       records.length = keep;
       if (keepRaw) raws.length = keep;
+      if (intentObjects !== undefined) visitIntentObjects(buf, visits, keep, intentObjects);
       return { records, raws, end: p, corrupt: cut, zeroTail: false };
     }
   }
+  if (intentObjects !== undefined) visitIntentObjects(buf, visits, records.length, intentObjects);
   return { records, raws, end: Math.min(lastGood, Math.max(got, HEADER)), corrupt, zeroTail: allZero(buf, lastGood, got) };
+}
+
+/** The object ids of the INTENTs `visits` lists (index, start, end) whose index is below `kept`. */
+function visitIntentObjects(buf: Buffer, visits: readonly number[], kept: number, visit: IntentObjectsVisitor): void {
+  const each = (at: number, len: number, packed: boolean): void => visit(buf, at, len, packed);
+  for (let i = 0; i < visits.length && visits[i]! < kept; i += 3) forEachIntentObject(buf, visits[i + 1]!, visits[i + 2]!, each);
 }
 
 /**
@@ -781,12 +805,12 @@ export class Journal {
    * another process, still appending, committed. A record being appended meanwhile is a torn tail
    * and is skipped.
    */
-  static read(path: string): JournalRead {
-    return layoutOf(path) === 'one' ? Journal.readOne(path) : Journal.readTwo(path);
+  static read(path: string, opts: { intentObjects?: IntentObjectsVisitor } = {}): JournalRead {
+    return layoutOf(path) === 'one' ? Journal.readOne(path, opts.intentObjects) : Journal.readTwo(path, opts.intentObjects);
   }
 
   /** `read` of a format 5-6 journal. */
-  private static readOne(path: string): JournalRead {
+  private static readOne(path: string, intentObjects?: IntentObjectsVisitor): JournalRead {
     let fd: number;
     try { fd = openSync(path, 'r'); } catch { return { records: [], damaged: false }; }
     let file: Buffer;
@@ -802,7 +826,7 @@ export class Journal {
     copies.forEach((b, i) => {
       if (b.length <= HEADER) return; // (a copy not yet started)
       // the second copy decodes only records the first did not give (each is still checked)
-      const s = scanBuffer(b, i > 0 ? known : undefined);
+      const s = scanBuffer(b, i > 0 ? known : undefined, false, intentObjects);
       scans.push(s);
       for (const r of s.records) {
         const had = seen.get(r.epoch) ?? 0;
@@ -821,7 +845,7 @@ export class Journal {
   }
 
   /** `read` of a two-file (format 2-4) journal. */
-  private static readTwo(path: string): JournalRead {
+  private static readTwo(path: string, intentObjects?: IntentObjectsVisitor): JournalRead {
     const paths = [path, path + COPY_SUFFIX];
     const scans: Scan[] = [];
     /** Record types seen per epoch (a bit per type), and the records in first-seen order. */
@@ -844,7 +868,7 @@ export class Journal {
           continue;
         }
         // the second copy decodes only records the first did not give (each is still checked)
-        scans.push(scanBuffer(readWhole(fd, size), scans.length ? (t, e) => (seen.get(e) ?? 0) & (1 << t) ? true : false : undefined));
+        scans.push(scanBuffer(readWhole(fd, size), scans.length ? (t, e) => (seen.get(e) ?? 0) & (1 << t) ? true : false : undefined, false, intentObjects));
         for (const r of scans[scans.length - 1]!.records) {
           const had = seen.get(r.epoch) ?? 0;
           if (had & (1 << r.type)) continue;

@@ -329,6 +329,13 @@ export class LocalContainerStorage implements ContainerStorage {
   private rewriteStale = false;
   /** Redo journals: see `redoCovered`. */
   private coveredUpTo = 0n;
+  /**
+   * The last `registeredObjects()` answer as id records (registry and journal, ascending, each
+   * once), while the journal's size and `listingGen` are what they were: a listing with no record
+   * written since reads no file. `listingGen` moves at every rewrite of the journal or the registry.
+   */
+  private listed: { gen: number; bytes: number; records: Uint8Array } | undefined;
+  private listingGen = 0;
   /** The settlement every record of the queued batch waits on (one promise per group write, not per record). */
   private batch: Batch | undefined;
   private readonly flushSoon = (): void => { if (!this.blocked) this.flushQueue(); };
@@ -671,6 +678,7 @@ export class LocalContainerStorage implements ContainerStorage {
     // (packed groups copied whole, as `kept` was: no record split out, no id string made, on the event loop)
     const extra = this.live.slice(n);
     await this.journal.commitReplace(prep, rewriteRecords(extra));
+    this.listingGen++;
     this.live = kept.concat(this.live.slice(n));
     // the ids of the packed groups still live (written meanwhile) move to a new sink
     const ids = new IdWords();
@@ -687,6 +695,7 @@ export class LocalContainerStorage implements ContainerStorage {
    * False (nothing written) when a merge finds a registry file damaged in both copies.
    */
   private async foldIntoRegistry(ids: IdWords): Promise<boolean> {
+    this.listingGen++;
     const add = ids.records();
     const deltas = registryDeltas(this.dir);
     const next = join(this.dir, `${REGISTRY_FILE}.${(deltas[deltas.length - 1] ?? 0) + 1}`);
@@ -741,6 +750,7 @@ export class LocalContainerStorage implements ContainerStorage {
   needsCompaction(bytes = JOURNAL_COMPACT_BYTES): boolean { return this.journal.bytes > bytes; }
 
   compact(history: CommitEvent[]): void {
+    this.listingGen++;
     if (this.rewriting) this.rewriteStale = true; // (callers wait for `settled()`; this keeps any other from racing it)
     this.flushNow();
     // fold the object ids the journal holds (and the registry's deltas) into the registry's base
@@ -753,7 +763,9 @@ export class LocalContainerStorage implements ContainerStorage {
       return;
     }
     // all sorted: merging walks over the 16-byte records (no id decoded from the registry)
-    let merged = mergeIdRecords(parts.base, idRecords(this.journalObjects()));
+    const held = new IdWords();
+    this.journalObjectIds(held);
+    let merged = mergeIdRecords(parts.base, held.records());
     for (const d of parts.deltas) merged = mergeIdRecords(d.records, merged);
     const img = encodeRecordFile(REGISTRY_MAGIC, REGISTRY_VERSION, merged);
     for (const p of [join(this.dir, REGISTRY_FILE), join(this.dir, REGISTRY_FILE) + COPY_SUFFIX]) writeFileSyncAtomic(p, img);
@@ -770,20 +782,27 @@ export class LocalContainerStorage implements ContainerStorage {
 
   async registeredObjects(): Promise<bigint[]> {
     this.flushNow();
-    const ids = new BigIdSet(decodeIds(readRegistryOrThrow(this.dir)));
-    for (const o of this.journalObjects()) ids.add(o);
-    return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const gen = this.listingGen, bytes = this.journal.bytes, last = this.listed;
+    if (last !== undefined && last.gen === gen && last.bytes === bytes) return decodeIds(last.records);
+    // (a registry file damaged in both copies throws here: nothing is cached, and the next listing reads again)
+    const ids = new IdWords();
+    this.journalObjectIds(ids);
+    const records = mergeIdRecords(readRegistryOrThrow(this.dir), ids.records());
+    this.listed = records.length <= LISTING_CACHE_MAX_BYTES ? { gen, bytes, records } : undefined;
+    return decodeIds(records);
   }
 
-  /** Object ids named by the journal's records (both copies, read now). */
-  private journalObjects(): bigint[] {
-    const { records } = Journal.read(join(this.dir, 'journal'));
-    const out: bigint[] = [];
+  /**
+   * Add the object ids the journal's records name (both copies, read now) to `ids`: binary
+   * INTENTs' straight from their bytes (no payload decoded, no string or BigInt per id), those of
+   * JSON records (a compaction's DONE history, older formats) from their `objects`.
+   */
+  private journalObjectIds(ids: IdWords): void {
+    const { records } = Journal.read(join(this.dir, 'journal'), { intentObjects: (b, at, len, packed) => { if (packed) ids.addPacked(b, at, len); else ids.addAscii(b, at, len); } });
     for (const r of records) {
       const objs = r.payload.objects as string[] | undefined;
-      if (Array.isArray(objs)) for (const o of objs) if (typeof o === 'string' && /^[0-9a-f]+$/.test(o)) out.push(BigInt('0x' + o));
+      if (Array.isArray(objs)) for (const o of objs) if (typeof o === 'string') ids.addHex(o);
     }
-    return out;
   }
 
   async saveMeta(meta: unknown): Promise<void> { await writeJsonRecordTwice(join(this.dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta); }
@@ -794,6 +813,9 @@ export class LocalContainerStorage implements ContainerStorage {
     this.journal.close();
   }
 }
+
+/** Largest `registeredObjects()` answer kept for the next listing (16 bytes per id: 2M ids). */
+const LISTING_CACHE_MAX_BYTES = 32 * 1024 * 1024;
 
 /** File name of the registry's base file in a container's directory (its deltas add `.<n>`). */
 const REGISTRY_FILE = 'objects.reg';
