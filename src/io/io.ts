@@ -255,6 +255,25 @@ async function tryShard<T>(ctx: IoContext, target: number, fn: (s: ShardStore) =
 
 // ---------------------------------------------------------------- single values
 
+/**
+ * The piece an EC single value of at most EC_WHOLE_SINGLE_MAX_BYTES is stored as
+ * (`WHOLE_PIECE_FORMAT`) at `epoch`: the same bytes on data role 0 and each of the p parity roles
+ * (`wholeSingleRole`). Exported so that a commit path writing it like a replica set (container.ts)
+ * builds it here, in one place with the format.
+ */
+export function wholeSinglePiece(value: Uint8Array, epoch: bigint): Uint8Array {
+  const piece = new Uint8Array(EC_PIECE_HEADER + value.length);
+  piece.set(value, EC_PIECE_HEADER);
+  const dv = new DataView(piece.buffer, piece.byteOffset, EC_PIECE_HEADER);
+  dv.setUint32(0, value.length, true);
+  dv.setUint8(4, WHOLE_PIECE_FORMAT);
+  dv.setBigUint64(8, epoch, true);
+  return piece;
+}
+
+/** Whether role `i` of a k + p group holds a whole EC single value (data role 0 and the parity roles). */
+export function wholeSingleRole(i: number, k: number): boolean { return i === 0 || i >= k; }
+
 /** Plan the shard writes of a single-value update in group `g`. */
 export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, epochHint: bigint): ShardWrite[] {
   checkLayout(red, groups, g);
@@ -268,14 +287,11 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   if (value.length <= EC_WHOLE_SINGLE_MAX_BYTES) {
     // stored whole on role 0 and the parity roles (one piece, the same bytes for each of them)
-    const piece = new Uint8Array(EC_PIECE_HEADER + value.length);
-    piece.set(value, EC_PIECE_HEADER);
+    const piece = wholeSinglePiece(value, 0n);
     const dv = new DataView(piece.buffer, piece.byteOffset, EC_PIECE_HEADER);
-    dv.setUint32(0, value.length, true);
-    dv.setUint8(4, WHOLE_PIECE_FORMAT);
     const out: ShardWrite[] = [];
     for (let i = 0; i < k + p; i++) {
-      if (i !== 0 && i < k) continue;
+      if (!wholeSingleRole(i, k)) continue;
       const { shard, target } = roles[i]!;
       out.push({
         target, shard,

@@ -14,7 +14,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planSingle, fetchSingleNow, EC_WHOLE_SINGLE_MAX_BYTES, type IoContext, type Redundancy } from '../../src/io/io.js';
+import { planSingle, fetchSingleNow, roleShards, dkeyRotation, wholeSinglePiece, wholeSingleRole, EC_WHOLE_SINGLE_MAX_BYTES, type IoContext, type Redundancy } from '../../src/io/io.js';
 import { unitOid, type ShardStore } from '../../src/io/shard-store.js';
 import { createCodec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -151,6 +151,30 @@ t('values: two contexts, a random history of small, large and punched values, an
         assert.ok(same(g.v, at(e)), `EC_${k}P${p} step ${step}: read at ${e} with roles ${[...w.down]} down`);
       }
     }
+  }
+});
+
+t('wholeSinglePiece written to the wholeSingleRole roles by hand (a replica-set-like commit path) is read as planSingle\'s whole value, with any p roles down', async () => {
+  for (const [k, p] of [[2, 1], [4, 2]] as const) {
+    const w = world(k, p);
+    const c = client(w);
+    const v = new Rng(k + p).bytes(EC_WHOLE_SINGLE_MAX_BYTES);
+    const piece = wholeSinglePiece(v, 7n);
+    const roles = roleShards(w.groups, 0, dkeyRotation(c, w.red, D));
+    let holders = 0;
+    for (let i = 0; i < k + p; i++) if (wholeSingleRole(i, k)) { holders++; await w.stores[roles[i]!.target]!.updateSingle(7n, unitOid(OID, roles[i]!.shard), D, A, piece); }
+    assert.is(holders, p + 1, 'p + 1 holders');
+    // the same bytes planSingle writes for that value at that epoch
+    const planned = planSingle(c, w.red, w.groups, 0, OID, D, A, v, 7n);
+    assert.is(planned.length, p + 1);
+    for (const lost of [[], [roles[0]!.target], [roles[k]!.target]]) {
+      w.down.clear();
+      for (const r of lost) w.down.add(r);
+      const g = await get(w, c, 9n);
+      assert.ok(same(g.v, v), `EC_${k}P${p}: roles ${lost} down`);
+    }
+    w.down.clear();
+    assert.is(await get(w, c, 6n).then((g) => g.v), undefined, 'before its epoch: absent');
   }
 });
 
