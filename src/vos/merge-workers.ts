@@ -32,6 +32,16 @@ export class MergeWorkersUnavailable extends Error {}
 
 interface Slot { worker: Worker; ready: boolean; started: Promise<void>; pending: Map<number, { resolve: (r: MergeResult) => void; reject: (e: unknown) => void }> }
 
+/**
+ * Workers asked to start that have not reported ready nor failed (`starting.n`, read per write by
+ * the stores: a plain field). A worker's ready message is taken by the event loop, and a stream of
+ * small writes that never waits for I/O runs on microtasks only: the loop did not turn, so the
+ * flush worker started at FLUSH_WARM_FILL stayed unseen and the first flushes ran on the writers'
+ * thread (6-7 flushes of the io puts row's first 50k puts; the worker reported ready at the first
+ * write that had to wait). While one is starting, writers yield to the loop now and then (store.ts `shareLoop`).
+ */
+export const starting = { n: 0 };
+
 class MergeWorkers {
   private readonly lanes: Record<MergeLane, Slot[]> = { flush: [], merge: [] };
   private nextId = 1;
@@ -111,6 +121,9 @@ class MergeWorkers {
     let started!: () => void;
     const slot: Slot = { worker, ready: false, started: new Promise<void>((r) => { started = r; }), pending: new Map() };
     slots.push(slot);
+    starting.n++;
+    let counted = true;
+    const up = () => { if (counted) { counted = false; starting.n--; } };
     const settle = (id: number) => {
       const p = slot.pending.get(id);
       slot.pending.delete(id);
@@ -118,7 +131,7 @@ class MergeWorkers {
       return p;
     };
     worker.on('message', (m: MergeReply) => {
-      if ('ready' in m) { slot.ready = true; started(); return; }
+      if ('ready' in m) { slot.ready = true; up(); started(); return; }
       const p = settle(m.id);
       if (!p) return;
       if (m.ok) p.resolve(m.result);
@@ -127,6 +140,7 @@ class MergeWorkers {
       else p.reject(new VosError('IO_ERROR', `merge worker: ${m.message}`));
     });
     const fail = (e: unknown) => {
+      up();
       this.broken = true;
       const i = slots.indexOf(slot);
       if (i >= 0) slots.splice(i, 1);

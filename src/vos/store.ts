@@ -36,7 +36,7 @@ import { OidKey } from './oid-table.js';
 import { copyValue, copyValueFrom, readBuffer } from './value-copy.js';
 import { MemtableCursor, MergeSink, PointVersion, aggregateMerge, fastMerge, flushMemtable, memtableEntries, mergeSources, runCursors, runEntries, writeMerged, type ContainerRules, type Entry, type MergeOptions, type MergeStats } from './merge.js';
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
-import { MergeWorkersUnavailable, mergeWorkers } from './merge-workers.js';
+import { MergeWorkersUnavailable, mergeWorkers, starting as workersStarting } from './merge-workers.js';
 import { ContainerSplitWriter, Run, RunWriter, VerifiedBlocks, type RunSink, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
 import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
@@ -1305,10 +1305,21 @@ export class TargetStore {
     const tombs = [...this.conts.values()].some((c) => c.tombs.length > MAX_TOMBS || c.destroyed);
     const covers = this.memFloorSeq();
     // a full merge forgets only discards and destroys older than everything still in a memtable
-    const clears = [...this.conts.values()].some((c) => (c.destroyed && (c.destroyedSeq ?? 0) < covers) || (c.tombs.length > MAX_TOMBS && c.tombs.some((t) => t.seq < covers)));
+    const settles = (c: ContState) => (c.destroyed && (c.destroyedSeq ?? 0) < covers) || (c.tombs.length > MAX_TOMBS && c.tombs.some((t) => t.seq < covers));
+    const clears = [...this.conts.values()].find(settles);
     let pick: Run[] | undefined;
     let full = false;
-    if (tombs && this.runs.length > 0 && !this.frozen && clears) { pick = this.runs.slice(); full = true; }
+    let only: number | undefined;
+    if (tombs && this.runs.length > 0 && !this.frozen && clears) {
+      // A discard or a destroy drops the versions it names from whichever run holds them: one
+      // container's are settled (forgotten) once every run holding its keys was merged, with the
+      // runs of the other containers left alone (a destroy beside a large container merged all of
+      // that one's runs too: the cost of the target, not of the container)
+      const held = this.runs.filter((r) => runHoldsCont(r.meta, clears.idx));
+      if (held.length === 0) { this.settled(clears.idx, covers); this.scheduleCompaction(); return; } // (none of it in a run: nothing to merge)
+      pick = held; full = true;
+      if (held.length < this.runs.length) only = clears.idx;
+    }
     else if (tombs && this.runs.length > 0 && !this.frozen && !this.flushing && this.active.records > 0) { try { this.rotate(); } catch { /* not now: see makeRoom */ } return; } // flush first: its end schedules again
     else for (const [, rs] of [...byLevel].sort((a, b) => a[0] - b[0])) if (rs.length >= MERGE_FANIN) { pick = rs.slice(0, MERGE_FANIN); break; }
     // the data file filling: merge the runs, which frees the extents of singles replaced at their
@@ -1319,7 +1330,7 @@ export class TargetStore {
     if (space) { const o = overlappingRuns(this.runs); if (o.length >= 2) pick = o; }
     if (!pick) return;
     const inputs = pick;
-    this.compacting = this.merge(inputs, full, covers).then(
+    this.compacting = this.merge(inputs, full, covers, new Map(), only, false).then(
       () => {
         this.compacting = undefined;
         if (space) {
@@ -1342,7 +1353,7 @@ export class TargetStore {
    * Merge `inputs` into one run. `full`: every run takes part and nothing older sits in a memtable
    * below `coversSeq`, so punches, discards and destroyed containers older than it go for good.
    */
-  private async merge(inputs: Run[], full: boolean, coversSeq: number, stats = new Map<number, MergeStats>(), only?: number): Promise<void> {
+  private async merge(inputs: Run[], full: boolean, coversSeq: number, stats = new Map<number, MergeStats>(), only?: number, aggregating = true): Promise<void> {
     const level = Math.max(...inputs.map((r) => r.meta.level)) + 1;
     for (const r of inputs) this.mergeInputEntries += r.meta.entries;
     const plain = !full && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0 && !c.aggregate);
@@ -1350,11 +1361,13 @@ export class TargetStore {
     const aggOnly = full && inputs.every((r) => r.meta.punches === 0) && [...this.conts.values()].every((c) => !c.destroyed && c.tombs.length === 0);
     // `only`: the inputs are every run holding container `only`'s keys but not every run: the merge
     // is full for that container alone (only its aggregation policy applies, punches it supersedes
-    // go), the others' discards and destroys stay to settle, and its output is split at its bounds
+    // go; its discards and destroy are settled), the others' discards and destroys stay to settle,
+    // and its output is split at its bounds. `aggregating`: an aggregation's merge (its entries
+    // count in `aggregateEntries`), not one that settles discards.
     const rules = only === undefined ? (c: number) => this.rules(c) : (c: number) => { const r = this.rules(c); return r && c !== only ? { ...r, aggregate: undefined } : r; };
-    const settles = full && only === undefined;
+    const settles = full;
     if (only === undefined && (plain || aggOnly) && await this.mergeOnWorker(inputs, level, plain ? 'plain' : 'aggregate', stats)) {
-      this.afterMerge(settles, coversSeq, stats);
+      this.afterMerge(settles, coversSeq, stats, only);
       return;
     }
     for (const r of inputs) r.pins++;
@@ -1371,7 +1384,7 @@ export class TargetStore {
       }
       const out = w.finish();
       const metas = out === undefined ? [] : Array.isArray(out) ? out : [out];
-      if (only !== undefined) for (const x of stats.values()) this.aggregateEntries += x.entriesIn;
+      if (only !== undefined && aggregating) for (const x of stats.values()) this.aggregateEntries += x.entriesIn;
       { const room = this.roomToStage(); if (room) await room; }
       for (const r of inputs) r.pins--;
       c = this.commitManifest(metas, inputs, this.sb.walFlushedGen, freed);
@@ -1381,17 +1394,30 @@ export class TargetStore {
       throw e;
     }
     if (c) await c;
-    this.afterMerge(settles, coversSeq, stats);
+    this.afterMerge(settles, coversSeq, stats, only);
   }
 
-  /** After a merge's commit: its counts, and for a full merge the discards and destroys it settled. */
-  private afterMerge(full: boolean, coversSeq: number, stats: ReadonlyMap<number, MergeStats>): void {
+  /**
+   * After a merge's commit: its counts, and for a full merge the discards and destroys it settled
+   * (of container `only` alone when it merged only the runs holding that container's keys).
+   */
+  private afterMerge(full: boolean, coversSeq: number, stats: ReadonlyMap<number, MergeStats>, only?: number): void {
     this.addAggStats(stats);
-    if (full) {
-      for (const c of this.conts.values()) c.tombs = c.tombs.filter((t) => t.seq >= coversSeq);
-      for (const [idx, c] of [...this.conts]) if (c.destroyed && (c.destroyedSeq ?? 0) < coversSeq) this.conts.delete(idx);
-    }
+    if (full && only !== undefined) this.settled(only, coversSeq);
+    else if (full) for (const idx of [...this.conts.keys()]) this.settled(idx, coversSeq);
     this.compactions++;
+  }
+
+  /**
+   * Container `idx`'s discards and destroy older than `coversSeq` are settled: no run holds a
+   * version they hide (every run holding its keys was merged with them, or none holds any) and no
+   * memtable holds anything older. Forgotten (the next manifest commit records it).
+   */
+  private settled(idx: number, coversSeq: number): void {
+    const c = this.conts.get(idx);
+    if (c === undefined) return;
+    c.tombs = c.tombs.filter((t) => t.seq >= coversSeq);
+    if (c.destroyed && (c.destroyedSeq ?? 0) < coversSeq) this.conts.delete(idx);
   }
 
   /**
@@ -1832,11 +1858,12 @@ export class TargetStore {
 
   /**
    * An update never waits for I/O on its own, so a writer that keeps the microtask queue busy
-   * would starve flushes and merges (they step on macrotasks): while one is pending, every
+   * would starve flushes and merges (they step on macrotasks) and the start of a merge worker (its
+   * ready message: merge-workers.ts `starting`): while one is pending, every
    * BACKGROUND_SHARE_OPS-th write yields to the event loop once.
    */
   private shareLoop(): Promise<void> | undefined {
-    if (!(this.flushing || this.compacting) || ++this.sinceYield < BACKGROUND_SHARE_OPS) return undefined;
+    if (!(this.flushing || this.compacting || workersStarting.n > 0) || ++this.sinceYield < BACKGROUND_SHARE_OPS) return undefined;
     this.sinceYield = 0;
     return nextTurn(); // (writers that yielded in one turn resume in one drain: their journal records group again)
   }
