@@ -5,7 +5,7 @@
  */
 import type { ContainerPort, ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
-import { fetchSingleNow, fetchArray, listExtents, groupShards } from '../io/io.js';
+import { fetchSingleNow, fetchArray, listExtents, groupShards, roleShards, dkeyRotation } from '../io/io.js';
 import { unitOid, type ShardStore, type FreshFrom } from '../io/shard-store.js';
 import { epochAtMs } from '../container/epoch-clock.js';
 import { ContainerStore } from '../vos/container-store.js';
@@ -304,9 +304,10 @@ export function valueOp(oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: 
 
 /**
  * Whether single-value fetches of embedded pools are answered in batches (`GetBatch`; default on,
- * `CAIRN_GET_BATCH=0` turns it off). @internal also switched by tests and A/B measurements.
+ * `CAIRN_GET_BATCH=0` turns it off); `ecPrefetch`: an EC fetch's data role 0 store lines are
+ * prefetched too. @internal also switched by tests and A/B measurements.
  */
-export const getBatch = { on: process.env.CAIRN_GET_BATCH !== '0', direct: true, pool: true };
+export const getBatch = { on: process.env.CAIRN_GET_BATCH !== '0', direct: true, pool: true, ecPrefetch: true };
 
 /** What a `GetBatch` entry holds once its fetch was answered (nothing of the fetch). */
 const NO_FETCH = undefined as never;
@@ -379,8 +380,21 @@ class GetBatch {
       const p = q[i]!;
       try {
         p.obj.prepareGet(p.port, p.d, p);
-        if (p.red!.kind === 'ec') continue;
-        const ctx = p.port.io(), group = p.groups![p.g]!;
+        const ctx = p.port.io();
+        if (p.red!.kind === 'ec') {
+          // A small EC value is read from data role 0 alone (stored whole there, io.ts
+          // `ecFetchSingleNow`): its store lines loaded as a replica's are (the reads engineer's
+          // ask). No direct answer: the value is a piece with a header, which fetchSingleNow unwraps.
+          if (!getBatch.ecPrefetch) continue;
+          const r0 = roleShards(p.groups!, p.g, dkeyRotation(ctx, p.red!, p.d))[0]!;
+          const s = ctx.available(r0.target) ? ctx.storeNow?.(r0.target) : undefined;
+          if (s instanceof ContainerStore && s.state.tombs.length === 0) {
+            const t = s.target;
+            prefetchPoint(i, t.active, t.frozen, t.runs, s.state.idx, unitOid(p.obj.oid, r0.shard), p.d, p.a, p.epoch);
+          }
+          continue;
+        }
+        const group = p.groups![p.g]!;
         for (let j = 0; j < group.length; j++) {
           if (!ctx.available(group[j]!)) continue;
           const s = ctx.storeNow?.(group[j]!);

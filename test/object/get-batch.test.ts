@@ -33,10 +33,13 @@ const value = (i: number, akey: string, gen: number): Uint8Array => {
   return v;
 };
 
-test('gets issued together answer what the model holds, and what the same gets answer one at a time', async () => {
-  const pool = await Pool.create(join(dir, 'pool'), { nodes: 2, ranksPerNode: 1, targetsPerRank: 2, scmBytes: 8 << 20, dataBytes: 64 << 20 });
+// (EC_2P1G1: small values stored whole on data role 0, read there alone; their store lines are
+// prefetched as a replica's are, `getBatch.ecPrefetch`)
+for (const oclass of ['RP_2G1', 'EC_2P1G1']) test(`gets issued together answer what the model holds, and what the same gets answer one at a time (${oclass})`, async () => {
+  const shape = oclass === 'RP_2G1' ? { nodes: 2, ranksPerNode: 1, targetsPerRank: 2 } : { nodes: 4, ranksPerNode: 1, targetsPerRank: 1 };
+  const pool = await Pool.create(join(dir, 'pool'), { ...shape, scmBytes: 8 << 20, dataBytes: 64 << 20 });
   try {
-    const cont = await pool.createContainer('c', { oclass: 'RP_2G1' });
+    const cont = await pool.createContainer('c', { oclass });
     await cont.openTargets();
     const model = new Map<string, Uint8Array>();
     const rng = new Rng(0x6e7);
