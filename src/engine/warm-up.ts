@@ -189,6 +189,12 @@ export async function warmUpServing(parent: string): Promise<number> {
 export const REQUEST_WARM_UP_PUTS = 24_000;
 /** Writes in flight during it (batched per event-loop turn, as a client at qd16 sends them). */
 const REQUEST_WARM_UP_DEPTH = 16;
+/** Whole-range reads of the request-path warm-up, located by the engine (`engine.locate`) or served alone. */
+export const REQUEST_WARM_UP_READS = 6000;
+/** Array values written for them (each `REQUEST_WARM_UP_VALUE_BYTES`, read round robin) and reads in flight. */
+const REQUEST_WARM_UP_VALUES = 16;
+const REQUEST_WARM_UP_VALUE_BYTES = 64 * 1024;
+const REQUEST_WARM_UP_READ_DEPTH = 8;
 /** One write in this many is of a commit on this engine alone (decided here); the others span two engines (P, then a commit notice). */
 const REQUEST_WARM_UP_LOCAL_EVERY = 8n;
 
@@ -209,7 +215,8 @@ export interface ScratchEngine {
  * engine's own class over scratch targets and a scratch transaction log in `parent` (`open`) —
  * served by an RpcServer of its own on a Unix socket, and a client in this process sending it
  * small writes of commits the way a connected pool does (batched, each with its commit's
- * descriptor, most spanning two engines and decided by a commit notice on later traffic).
+ * descriptor, most spanning two engines and decided by a commit notice on later traffic), then
+ * whole-range reads of array values, located by the engine in batches as for a client on this host.
  * Everything is removed afterwards; the engine's own targets, log and tables are never touched.
  * Resolves with the CPU milliseconds spent.
  *
@@ -251,6 +258,21 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
           }
         }));
         await link.drain();
+        // Whole-range reads of array values (commits on this engine alone, decided at once): the
+        // reads of one turn go out in one `engine.locate` request (the engine's locateMany) and
+        // are read here from where it located them, as a client on this host does.
+        const bulk = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont: WARM_UP_CONTAINER, mapVersion }), { tx: () => local }));
+        const value = new Uint8Array(REQUEST_WARM_UP_VALUE_BYTES).fill(3);
+        let epoch = engine.firstEpoch + BigInt(REQUEST_WARM_UP_PUTS + 1);
+        for (let v = 0; v < REQUEST_WARM_UP_VALUES; v++) await bulk[v % bulk.length]!.updateArray(epoch++, BigInt(v + 1) << 32n, dkey, akey, { index: 0, count: value.length }, value);
+        let read = 0;
+        await Promise.all(Array.from({ length: REQUEST_WARM_UP_READ_DEPTH }, async () => {
+          const into = [new Uint8Array(REQUEST_WARM_UP_VALUE_BYTES)];
+          while (read < REQUEST_WARM_UP_READS) {
+            const v = read++ % REQUEST_WARM_UP_VALUES;
+            await bulk[v % bulk.length]!.fetchArrayInto!(epoch, BigInt(v + 1) << 32n, dkey, akey, { index: 0, count: REQUEST_WARM_UP_VALUE_BYTES }, into);
+          }
+        }));
       } finally {
         link.close();
         await client.close();

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initXxhash } from '../../core/xxhash.js';
-import { warmUpStores, warmUpServing, warmUpRequests, WARM_UP_PUTS_PER_ROUND, WARM_UP_ROUNDS, SERVE_WARM_UP_READS, REQUEST_WARM_UP_PUTS } from '../../src/engine/warm-up.js';
+import { warmUpStores, warmUpServing, warmUpRequests, WARM_UP_PUTS_PER_ROUND, WARM_UP_ROUNDS, SERVE_WARM_UP_READS, REQUEST_WARM_UP_PUTS, REQUEST_WARM_UP_READS } from '../../src/engine/warm-up.js';
 import { decodeBatch, encodeBatchReply } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
 import { TxLog } from '../../src/engine/txlog.js';
@@ -56,12 +56,12 @@ t('the serving warm-up reads its values back over its own socket and leaves the 
   assert.equal(readdirSync(dir).sort(), before);
 });
 
-t('the request-path warm-up sends batched writes of commits with their descriptors and commit notices to the scratch engine it opened, then closes it', async () => {
+t('the request-path warm-up sends batched writes of commits with their descriptors, commit notices and whole-range reads to the scratch engine it opened, then closes it', async () => {
   await initXxhash();
   const dir = tmpDir('cairn-warm-up-requests-');
   writeFileSync(join(dir, 'keep.txt'), 'mine');
   const before = readdirSync(dir).sort();
-  let opened: string | undefined, closed = false, requests = 0, writes = 0, local = 0, across = 0;
+  let opened: string | undefined, closed = false, requests = 0, writes = 0, arrays = 0, local = 0, across = 0, reads = 0;
   const noticed = new Set<string>();
   const epochs = new Set<string>();
   const ms = await warmUpRequests(dir, async (d) => {
@@ -73,20 +73,27 @@ t('the request-path warm-up sends batched writes of commits with their descripto
         requests++;
         for (const n of (req.header.commits as Array<[string, string]> | undefined) ?? []) noticed.add(n[1]);
         if (req.method === ENGINE_METHODS.txNotice) return { header: {} };
-        assert.is(req.method, ENGINE_METHODS.batch);
-        const items = decodeBatch(req.header, req.payload);
+        // Reads: none located here (the client then sends each on its own), each answered with its bytes.
+        if (req.method === ENGINE_METHODS.locate) return { header: { items: (req.header.items as unknown[]).map(() => ({ again: true })) } };
+        if (req.method === 'shard.fetchArray') {
+          reads++;
+          const n = (req.header.recx as { count: number }).count;
+          return { header: { present: [{ index: 0, count: n }], length: n }, payload: new Uint8Array(n) };
+        }
+        const items = req.method === ENGINE_METHODS.batch ? decodeBatch(req.header, req.payload) : [{ method: req.method, header: req.header, payload: req.payload }];
         for (const it of items) {
           const h = it.header as { target: number; mapVersion: number; epoch: string; tx: { ranks: number[]; n: number } };
-          assert.is(it.method, 'shard.updateSingle');
           assert.ok(h.target === 6 || h.target === 7, `a target of the engine: ${h.target}`);
           assert.is(h.mapVersion, 9);
           assert.ok(BigInt(h.epoch) > 1000n, 'above the scratch engine\'s start');
           assert.ok(h.tx.ranks.includes(3) && h.tx.n === 1, 'a commit descriptor naming this rank');
+          if (it.method === 'shard.updateArray') { arrays++; assert.equal(h.tx.ranks, [3], 'array values are commits on this engine alone'); continue; }
+          assert.is(it.method, 'shard.updateSingle');
           if (h.tx.ranks.length === 1) local++; else across++;
           epochs.add(h.epoch);
           writes++;
         }
-        return encodeBatchReply(items.map(() => ({ status: 'fulfilled', value: { header: {} } })));
+        return req.method === ENGINE_METHODS.batch ? encodeBatchReply(items.map(() => ({ status: 'fulfilled', value: { header: {} } }))) : { header: {} };
       },
     };
   });
@@ -98,6 +105,8 @@ t('the request-path warm-up sends batched writes of commits with their descripto
   assert.ok(requests < writes / 2, `writes batched: ${writes} writes in ${requests} requests`);
   assert.ok(local > 0 && across > local, `commits on this engine alone (${local}) and across two (${across})`);
   assert.is(noticed.size, across, 'every commit across engines was noticed');
+  assert.ok(arrays > 0, 'array values written');
+  assert.is(reads, REQUEST_WARM_UP_READS, 'every read reached the engine');
   assert.equal(readdirSync(dir).sort(), before);
 });
 
