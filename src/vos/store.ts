@@ -1321,7 +1321,7 @@ export class TargetStore {
       if (held.length < this.runs.length) only = clears.idx;
     }
     else if (tombs && this.runs.length > 0 && !this.frozen && !this.flushing && this.active.records > 0) { try { this.rotate(); } catch { /* not now: see makeRoom */ } return; } // flush first: its end schedules again
-    else for (const [, rs] of [...byLevel].sort((a, b) => a[0] - b[0])) if (rs.length >= MERGE_FANIN) { pick = rs.slice(0, MERGE_FANIN); break; }
+    else for (const [, rs] of [...byLevel].sort((a, b) => a[0] - b[0])) if (rs.length >= MERGE_FANIN) { pick = levelPick(rs); break; }
     // the data file filling: merge the runs, which frees the extents of singles replaced at their
     // epoch in later runs (at most once per 1/DATA_SPACE_MERGE_STEP of the file written since the last).
     // Only runs whose key ranges overlap another's: a replaced single and its replacement hold one key,
@@ -2447,6 +2447,28 @@ function overlappingRuns(runs: readonly Run[]): Run[] {
 }
 
 /** Whether run `m` may hold keys of container `cont` (its first and last keys bound the containers it holds). */
+/**
+ * The runs of a level holding MERGE_FANIN runs or more that a compaction merges: those of one
+ * container, when one container's runs (holding its keys only) are at least half of MERGE_FANIN
+ * (the most of them, up to MERGE_FANIN), else the first MERGE_FANIN. A container's flushed runs
+ * then climb the levels among themselves: merged with another container's, the mixed run was read
+ * again by each aggregation and discard settling of either (the first MERGE_FANIN of a level mixed
+ * a small container's run with a large one's 7). Each merge still takes at least MERGE_FANIN / 2
+ * runs into one, so runs per level stay bounded as before.
+ */
+function levelPick(rs: readonly Run[]): Run[] {
+  const by = new Map<number, Run[]>();
+  for (const r of rs) {
+    const c = keyCont(r.meta.first);
+    if (c !== keyCont(r.meta.last)) continue;
+    const l = by.get(c);
+    if (l) l.push(r); else by.set(c, [r]);
+  }
+  let best: Run[] | undefined;
+  for (const l of by.values()) if (l.length >= MERGE_FANIN / 2 && (best === undefined || l.length > best.length)) best = l;
+  return (best ?? rs).slice(0, MERGE_FANIN);
+}
+
 function runHoldsCont(m: RunMeta, cont: number): boolean {
   return keyCont(m.first) <= cont && cont <= keyCont(m.last);
 }
