@@ -30,7 +30,7 @@ import { valueChecksum } from '../vos/index.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import { splitUnitOid, unitOid, type ShardStore } from '../io/shard-store.js';
 import { ContainerStore } from '../vos/container-store.js';
-import { isPartialStripe, type ApplyContext, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
+import { isPartialStripe, roleShards, dkeyRotation, wholeSinglePiece, wholeSingleRole, EC_WHOLE_SINGLE_MAX_BYTES, type ApplyContext, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
 import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, resolveGroups, type ObjectClass } from '../../placement/index.js';
 import { NAME_HASH_JS_MAX_BYTES, shortNameObjectId } from '../../placement/name-hash.js';
 
@@ -1122,21 +1122,33 @@ export class ContainerCore {
 
   /**
    * `commitLocked` of one single value of a replicated or striped object whose group's targets all
-   * take writes and are open, nothing of it moving (the small put): the same steps and records
-   * (epoch, INTENT, every replica written at once, DONE, events) without the generic plan's
-   * write objects and closures. Anything else takes `commitLocked`. The locks `tryLocksSingle`
+   * take writes and are open, or of an EC object's single small enough to be stored whole (io.ts
+   * `wholeSinglePiece`: its p + 1 holders then stand for the group), nothing of it moving (the
+   * small put): the same steps and records (epoch, INTENT, every replica written at once, DONE,
+   * events) without the generic plan's write objects and closures (an EC_2P1G1 100 B put cost 1.5x
+   * an RP_2G1 one through the plan). Anything else takes `commitLocked`. The locks `tryLocksSingle`
    * took (`obj`, `key`) are released once the commit ended. (Not async: the small put's path has one async frame,
    * `commitSingleDirect`.)
    */
   private commitSingle(op: Extract<Op, { kind: 'single' }>, ops: Op[], obj: string, key: number, light: boolean): Promise<bigint> {
     let g: number, group: number[], direct: boolean, healthy = 0;
+    let holders: EcHolders | undefined;
     try {
-      const { groups, cls } = this.layout(op.oid);
+      const { groups, cls, red } = this.layout(op.oid);
       g = dkeyGroup(op.dkey, groups.length);
       group = groups[g]!;
       const size = group.length;
-      direct = cls.kind !== 'ec' && size === cls.groupSize && this.rt.moved(op.oid).size === 0;
-      for (let i = 0; direct && i < size; i++) {
+      direct = size === cls.groupSize && this.rt.moved(op.oid).size === 0;
+      if (direct && red.kind === 'ec') {
+        // a small EC single is stored whole on data role 0 and the parity roles (io.ts
+        // `wholeSinglePiece`): p + 1 identical pieces, written like a replica set's copies
+        if (op.value.length > EC_WHOLE_SINGLE_MAX_BYTES) direct = false;
+        else {
+          holders = ecHolders(roleShards(groups, g, dkeyRotation(this.io(), red, op.dkey)), red.dataShards);
+          group = holders.targets;
+        }
+      }
+      for (let i = 0; direct && i < group.length; i++) {
         const t = group[i]!;
         if (!this.rt.writable(t) || this.storeNow(t) === undefined) direct = false;
         if (this.rt.available(t)) healthy++;
@@ -1147,31 +1159,37 @@ export class ContainerCore {
     }
     // anything else (and a group with no healthy shard, which it reports DATA_LOST) is planned
     if (!direct || healthy === 0) return this.commitLocked(ops).finally(() => this.unlockSingle(obj, key, light));
-    return this.commitSingleDirect(op, g, group, obj, key, light);
+    return this.commitSingleDirect(op, g, group, obj, key, light, holders);
   }
 
-  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, key: number, light: boolean): Promise<bigint> {
+  /**
+   * `holders`: an EC group's roles that hold a whole single (`group` is their targets), whose
+   * piece is written to each; otherwise `group` is a replica set's (shard g * size + i on group[i]).
+   */
+  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, key: number, light: boolean, holders?: EcHolders): Promise<bigint> {
     const size = group.length;
     let epoch: bigint;
     try { epoch = this.beginCommit(); } catch (err) { this.unlockSingle(obj, key, light); throw err; }
     try {
-      const pair = size === 2 ? pairShards(group[0]!, group[1]!, g * 2) : undefined; // (shared, read only)
+      // (an EC piece names its epoch: made once, the same bytes for every holder)
+      const value = holders === undefined ? op.value : wholeSinglePiece(op.value, epoch);
+      const pair = size === 2 && holders === undefined ? pairShards(group[0]!, group[1]!, g * 2) : undefined; // (shared, read only)
       const targets = pair !== undefined ? pair.targets : size === 1 ? [group[0]!] : sortedTargetIds(group);
       // A storage that can leave DONE to recovery records what recovery checks on the targets.
       const later = this.storage.doneLater !== undefined;
       // A redo journal carries a small value in its INTENT (written once, with the group's one
       // sync); the stores then need no sync of their own before the commit is acknowledged.
-      const redo = later && this.storage.redo === true && op.value.length <= REDO_MAX_VALUE_BYTES;
+      const redo = later && this.storage.redo === true && value.length <= REDO_MAX_VALUE_BYTES;
       // The value's store checksum, taken once: local stores store it instead of hashing the value
       // again per replica, and an INTENT that records the value's hash records this one (format 4).
       const local = this.storeNow(group[0]!)?.updateSingleNow !== undefined;
-      const csum = later || (size > 1 && local) ? valueChecksum(op.value) : undefined;
+      const csum = later || (size > 1 && local) ? valueChecksum(value) : undefined;
       let info: CommitInfo; // (one literal each way: a property added later would cost a map transition and a property store per put)
       if (later) {
         let shards: Array<[number, number]>;
         if (pair !== undefined) shards = pair.shards;
-        else { shards = new Array(size); for (let i = 0; i < size; i++) shards[i] = [group[i]!, g * size + i]; }
-        const single = redo ? { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards, value: op.value } : { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards };
+        else { shards = new Array(size); for (let i = 0; i < size; i++) shards[i] = [group[i]!, holders === undefined ? g * size + i : holders.shards[i]!]; }
+        const single = redo ? { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards, value } : { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards };
         info = { targets, objects: [obj], writes: group, single }; // (the layout's group: read only)
       } else info = { targets, objects: [obj], writes: group };
       await this.storage.intent(epoch, info);
@@ -1183,7 +1201,7 @@ export class ContainerCore {
         this.storage.applying?.(1);
         for (let i = 0; i < size; i++) {
           try {
-            const p = this.writeReplica(op, g * size + i, group[i]!, epoch, local ? csum : undefined);
+            const p = this.writeReplica(op, value, holders === undefined ? g * size + i : holders.shards[i]!, group[i]!, epoch, local ? csum : undefined);
             if (p !== undefined) (pending ??= []).push(p);
           } catch (err) { failure ??= { err }; }
         }
@@ -1218,21 +1236,21 @@ export class ContainerCore {
   }
 
   /**
-   * Write `op`'s value as shard `shard` on target `t` at `epoch`: undefined when the store applied
+   * Write `value` (`op`'s, or its EC piece) as shard `shard` of `op`'s object on target `t` at `epoch`: undefined when the store applied
    * it synchronously (`updateSingleNow`), else the write's promise. Synchronous failures are thrown.
    * `csum`: the value's `valueChecksum`, when the caller took it for several replicas (a local
    * store then stores it instead of hashing the value again).
    */
-  private writeReplica(op: Extract<Op, { kind: 'single' }>, shard: number, t: number, epoch: bigint, csum: bigint | undefined): Promise<void> | undefined {
+  private writeReplica(op: Extract<Op, { kind: 'single' }>, value: Uint8Array, shard: number, t: number, epoch: bigint, csum: bigint | undefined): Promise<void> | undefined {
     const uoid = unitOid(op.oid, shard);
     const s = this.storeNow(t);
-    if (s === undefined) return this.updateOpening(t, epoch, uoid, op);
-    return s.updateSingleNow !== undefined ? s.updateSingleNow(epoch, uoid, op.dkey, op.akey, op.value, csum) : s.updateSingle(epoch, uoid, op.dkey, op.akey, op.value);
+    if (s === undefined) return this.updateOpening(t, epoch, uoid, op, value);
+    return s.updateSingleNow !== undefined ? s.updateSingleNow(epoch, uoid, op.dkey, op.akey, value, csum) : s.updateSingle(epoch, uoid, op.dkey, op.akey, value);
   }
 
   /** `updateSingle` on target `t`'s store once it is open (`writeReplica` when it is not yet). */
-  private updateOpening(t: number, epoch: bigint, uoid: bigint, op: Extract<Op, { kind: 'single' }>): Promise<void> {
-    return this.store(t).then((st) => st.updateSingle(epoch, uoid, op.dkey, op.akey, op.value));
+  private updateOpening(t: number, epoch: bigint, uoid: bigint, op: Extract<Op, { kind: 'single' }>, value: Uint8Array): Promise<void> {
+    return this.store(t).then((st) => st.updateSingle(epoch, uoid, op.dkey, op.akey, value));
   }
 
   /** Plan every op's shard writes at `epoch`; buffer releases go to `releases` (freed after apply). */
@@ -1567,6 +1585,16 @@ function pairShards(a: number, b: number, first: number): { targets: number[]; s
 
 function makePair(a: number, b: number, first: number): { targets: number[]; shards: Array<[number, number]> } {
   return { targets: a === b ? [a] : a < b ? [a, b] : [b, a], shards: [[a, first], [b, first + 1]] };
+}
+
+/** The roles of an EC group that hold a whole single (`wholeSingleRole`): their shards and targets, in role order. */
+interface EcHolders { shards: number[]; targets: number[] }
+
+/** `roles` (an EC group's, in role order) that hold a whole single of a k + p class. */
+function ecHolders(roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, k: number): EcHolders {
+  const shards: number[] = [], targets: number[] = [];
+  for (let i = 0; i < roles.length; i++) if (wholeSingleRole(i, k)) { shards.push(roles[i]!.shard); targets.push(roles[i]!.target); }
+  return { shards, targets };
 }
 
 function sortedTargetIds(group: readonly number[]): number[] {
