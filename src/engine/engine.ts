@@ -26,7 +26,7 @@ import type { PoolMaps } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import { Etcd, type Lease } from '../net/etcd.js';
 import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
-import { locateFetch, serveFetchInto, serveShardCall, serveUpdate, serveUpdateNow, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
+import { locateFetch, serveFetchInto, serveFetchSingleNow, serveShardCall, serveUpdate, serveUpdateNow, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
 import { decodeBatch, encodeBatchReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
 import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
@@ -45,6 +45,8 @@ export type { EngineOptions } from './options.js';
 
 /** The method of array reads (`serveFetchNow`). */
 const FETCH_ARRAY = 'shard.fetchArray';
+/** The method of single-value reads (`serveGetNow`). */
+const FETCH_SINGLE = 'shard.fetchSingle';
 /** The value updates (`serveWriteNow`). */
 const UPDATE_SINGLE = 'shard.updateSingle';
 const UPDATE_ARRAY = 'shard.updateArray';
@@ -386,6 +388,15 @@ export class Engine {
             continue;
           }
           if (w !== undefined) { (fast ??= []).push(w); continue; }
+        } else if (it.method === FETCH_SINGLE) {
+          let r: RpcReply | undefined;
+          try {
+            r = this.serveGetNow(it.header);
+          } catch (err) {
+            results[i] = { status: 'rejected', reason: err };
+            continue;
+          }
+          if (r !== undefined) { results[i] = { status: 'fulfilled', value: r }; continue; }
         }
         (others ??= []).push(this.handleOne(it.method, it.header, it.payload).then(
           (value) => { results[i] = { status: 'fulfilled', value }; },
@@ -396,6 +407,27 @@ export class Engine {
       return encodeBatchReply(results);
     }
     return this.handleOne(req.method, req.header, req.payload);
+  }
+
+  /**
+   * A single-value read of a batch answered in the batch's synchronous stretch (fresh's ask 1,
+   * session 26: a turn's reads come as one batch of reads), or undefined when it needs the general
+   * path (another map version, a rebuild read, a store not open, a prepared write to wait for, a
+   * value the store reads asynchronously). The checks of `handleShard` and `serveShard`'s read
+   * branch, in its order: freshness window, read timestamp recorded, prepared writes. Nothing
+   * awaits, so it is not counted in `inflight`. Checks that fail throw.
+   */
+  private serveGetNow(h: Record<string, unknown>): RpcReply | undefined {
+    if (h.mapVersion !== this.maps.map.version || h.migrate === true || typeof h.oid !== 'string' || h.epoch === undefined) return undefined;
+    const target = this.ownTarget(h.target), cont = checkCont(h.cont);
+    const store = this.stores.cached(target, cont);
+    if (store === undefined) return undefined;
+    const epoch = epochOf(h.epoch), unit = h.oid;
+    if (h.fresh !== undefined) this.checkFresh(FETCH_SINGLE, cont, unit, h, epoch);
+    if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.recordValue(cont, unit, h.dkey, h.akey, epoch);
+    // (the general path then records it again, harmless, and waits)
+    if (this.tx.blocking(cont, epoch, unit).length) return undefined;
+    return serveFetchSingleNow(h, store as unknown as ShardStore);
   }
 
   /**
