@@ -385,16 +385,23 @@ export class EngineLink implements RpcCaller {
     this.noticeTimer ??= setTimeout(this.noticeDue, NOTICE_DELAY_MS);
   }
 
-  private async direct(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply> {
+  /**
+   * Send one request now, with the notices waiting (they go back in the queue if it fails). Not
+   * async: the caller gets the RPC call's own promise when no notice rides (one frame and promise
+   * less per request), or one `catch` promise when some do.
+   */
+  private direct(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply> {
     const n = this.takeNotices();
+    let p: Promise<RpcReply>;
     try {
       // (a header with `commits` already, a batch's, takes them in place: its shape stays)
       if (n !== undefined) { if (header.commits !== undefined) header.commits = n; else header = { ...header, commits: n }; }
-      return await this.client().call(method, header, payload, o);
+      p = this.client().call(method, header, payload, o);
     } catch (err) {
       this.requeue(n);
-      throw err;
+      return Promise.reject(err);
     }
+    return n === undefined ? p : p.catch((err: unknown) => { this.requeue(n); throw err; });
   }
 
   private async sendNotices(): Promise<void> {
@@ -415,7 +422,7 @@ export class EngineLink implements RpcCaller {
    */
   private readonly flushGets = (): void => {
     this.getsScheduled = false;
-    while (this.gets.length) void this.sendBatch(this.gets.splice(0, TX_BATCH_MAX));
+    while (this.gets.length) this.sendBatch(this.gets.splice(0, TX_BATCH_MAX), undefined);
   };
 
   /** Send what is queued at the end of this turn, once a batch may go. */
@@ -433,26 +440,41 @@ export class EngineLink implements RpcCaller {
       while (i < this.queue.length && i < TX_BATCH_MAX && (i === 0 || bytes + (this.queue[i]!.payload?.length ?? 0) <= MAX_BATCH_BYTES)) bytes += this.queue[i++]!.payload?.length ?? 0;
       const batch = this.queue.splice(0, i);
       this.inFlight++;
-      void this.sendBatch(batch).finally(() => { this.inFlight--; this.schedule(); });
+      this.sendBatch(batch, this.batchDone);
     }
   }
 
-  /** Send one batch; settles once its reply (or failure) was handed to its callers. */
-  private async sendBatch(batch: Pending[]): Promise<void> {
+  /** A write batch was answered (or failed) and handed to its callers: the next may go. */
+  private readonly batchDone = (): void => { this.inFlight--; this.schedule(); };
+
+  /**
+   * Send one batch; once its reply (or failure) was handed to its callers, `done` (if any) runs.
+   * Not async: one `then` on the request's promise, no frame or `finally` promise of its own.
+   */
+  private sendBatch(batch: Pending[], done: (() => void) | undefined): void {
+    let p: Promise<RpcReply>;
     if (batch.length === 1) {
       const b = batch[0]!;
-      await this.direct(b.method, b.header, b.payload).then(b.resolve, b.reject);
+      p = this.direct(b.method, b.header, b.payload);
+      p.then((r) => { b.resolve(r); done?.(); }, (err: unknown) => { b.reject(err); done?.(); });
       return;
     }
     const { header, parts } = encodeBatch(batch);
-    let replies: Array<RpcReply | Error>;
-    try {
-      const r = await this.direct(ENGINE_METHODS.batch, header, parts);
-      replies = decodeBatchReply(r, batch.length, this.remote);
-    } catch (err) {
+    p = this.direct(ENGINE_METHODS.batch, header, parts);
+    p.then((r) => {
+      let replies: Array<RpcReply | Error>;
+      try {
+        replies = decodeBatchReply(r, batch.length, this.remote);
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+        done?.();
+        return;
+      }
+      for (let i = 0; i < batch.length; i++) { const b = batch[i]!, x = replies[i]!; if (x instanceof Error) b.reject(x); else b.resolve(x); }
+      done?.();
+    }, (err: unknown) => {
       for (const b of batch) b.reject(err);
-      return;
-    }
-    batch.forEach((b, i) => { const r = replies[i]!; if (r instanceof Error) b.reject(r); else b.resolve(r); });
+      done?.();
+    });
   }
 }
