@@ -267,6 +267,22 @@ class MigrationRun {
     if (signal) setMaxListeners(MIGRATE_CONCURRENCY * (MIGRATE_WRITES_PER_DESTINATION + 4), signal);
   }
 
+  /**
+   * Wait for a decode slot (`decodes`, after its `tryAcquire` failed). Without an abort listener
+   * per wait: the holders are steps in flight, which always release theirs, so a waiter is
+   * granted one soon after an abort and then throws. Why: the Semaphore's per-wait
+   * addEventListener, inlined into `cellStep`, deoptimised it in the bench's measured rebuild
+   * ("not a Smi" in EventTarget code; cellStep then ran unoptimised for the rest of the rebuild
+   * and was compiled again), and Node's listener code was compiled there too (--trace-deopt).
+   */
+  async decodeSlot(): Promise<void> {
+    await this.decodes.acquire();
+    if (this.signal?.aborted) {
+      this.decodes.release();
+      throwIfAborted(this.signal);
+    }
+  }
+
   /** Wait for the budget of `bytes`. */
   take(bytes: number): Promise<void> { return this.budget ? this.budget.take(bytes, this.signal) : Promise.resolve(); }
 
@@ -300,8 +316,14 @@ class MigrationRun {
   /** The prepared writes gathered in this run of JavaScript (sent together when it ends). */
   private openGroup: PreparedWriteGroup | undefined;
 
-  /** The migration's fused steps on their way to the pool (`FusedQueue`). */
-  private fused: FusedQueue | undefined;
+  /**
+   * The migration's fused steps on their way to the pool (`FusedQueue`). Both queues are made with
+   * the run, not at its first step: that `new`, run once per migration and before V8 kept
+   * feedback for it, was a construct site without feedback in `cellStep` (where `stagedCall` is
+   * inlined), which deoptimised it at the first step of the bench's measured rebuild (--trace-deopt).
+   */
+  private readonly addon = fusedAddon();
+  private fused: FusedQueue | undefined = this.addon && new FusedQueue(this.addon);
 
   /** Run fused step `step` (`FusedQueue`: batched with the steps waiting for a job): its answers. */
   fusedCall(addon: RebuildAddon, step: FlatStep): Promise<Array<bigint | number>> {
@@ -309,7 +331,7 @@ class MigrationRun {
   }
 
   /** The migration's staged steps on their way to the pool (`FusedQueue` of `rebuildStepsStaged`). */
-  private staged: FusedQueue<StagedStep> | undefined;
+  private staged: FusedQueue<StagedStep> | undefined = this.addon?.rebuildStepsStaged ? new FusedQueue<StagedStep>(this.addon, true) : undefined;
 
   /** Run staged step `step` (batched as `fusedCall`'s): its answers. */
   stagedCall(addon: RebuildAddon, step: StagedStep): Promise<Array<bigint | number>> {
@@ -393,10 +415,13 @@ async function moverDests(io: IoContext, oid: bigint, movers: Array<{ shard: num
  * healthy member) and write to (declustering figures).
  */
 function noteTargets(io: IoContext, movers: ReadonlyArray<{ shard: number; target: number }>, healthy: ReadonlyArray<{ target: number }>, moved: ReadonlyMap<number, number>, sources?: Set<number>, destinations?: Set<number>): void {
-  for (const mv of movers) {
+  // (one `sources.add` call site, taken for every mover: a branch first taken in the measured
+  // rebuild deoptimised `moveObjectShards`, where this is inlined, in the bench)
+  for (let i = 0; i < movers.length; i++) {
+    const mv = movers[i]!;
     destinations?.add(moved.get(mv.shard)!);
-    if (io.available(mv.target)) sources?.add(mv.target);
-    else for (const h of healthy) sources?.add(h.target);
+    const own = io.available(mv.target);
+    for (let h = 0; h < (own ? 1 : healthy.length); h++) sources?.add(own ? mv.target : healthy[h]!.target);
   }
 }
 
@@ -695,17 +720,21 @@ function scanHas(scans: ShardScans, sh: number, key: string): boolean {
 
 /** Healthy parity holders not scanned yet of the dkeys none of whose scanned parity holders answered. */
 function unscannedParityHolders(ctx: ShardCtx, order: Array<[string, Uint8Array]>, scans: ShardScans): Array<{ shard: number; target: number }> {
-  const want = new Map<number, { shard: number; target: number }>();
-  for (const [key, dkey] of order) {
-    const parity = parityShardsOf(ctx, dkey, key);
-    if (parity.some((sh) => scanHas(scans, sh, key))) continue;
-    for (const sh of parity) {
+  // (indexed loops, no closures: it runs once per group, see keysFromScans)
+  let want: Map<number, { shard: number; target: number }> | undefined;
+  for (let d = 0; d < order.length; d++) {
+    const key = order[d]![0];
+    const parity = parityShardsOf(ctx, order[d]![1], key);
+    let answered = false;
+    for (let i = 0; i < parity.length && !answered; i++) answered = scanHas(scans, parity[i]!, key);
+    if (answered) continue;
+    for (let i = 0; i < parity.length; i++) {
+      const sh = parity[i]!;
       if (scans.has(sh)) continue;
-      const h = ctx.healthy.find((m) => m.shard === sh);
-      if (h) want.set(sh, h);
+      for (let h = 0; h < ctx.healthy.length; h++) if (ctx.healthy[h]!.shard === sh) { (want ??= new Map()).set(sh, ctx.healthy[h]!); break; }
     }
   }
-  return [...want.values()];
+  return want === undefined ? [] : [...want.values()];
 }
 
 /**
@@ -713,18 +742,16 @@ function unscannedParityHolders(ctx: ShardCtx, order: Array<[string, Uint8Array]
  * when none answered the union of the shards that listed it (kind from the first, the largest end).
  */
 function keysFromScans(ctx: ShardCtx, order: Array<[string, Uint8Array]>, scans: ShardScans): KeyToMove[] {
+  // (indexed loops: it runs once per group and is optimised in the bench's measured rebuild)
   const out: KeyToMove[] = [];
-  for (const [key, dkey] of order) {
+  for (let d = 0; d < order.length; d++) {
+    const key = order[d]![0], dkey = order[d]![1];
+    const parity = parityShardsOf(ctx, dkey, key);
     let from: ScannedDkey | undefined;
-    for (const sh of parityShardsOf(ctx, dkey, key)) {
-      from = scans.get(sh)?.get(key);
-      if (from !== undefined) break;
-    }
-    if (from) {
-      for (const a of from.akeys) out.push({ dkey, akey: a.akey, kind: a.kind, end: extentEnd(a), dk: key });
-      continue;
-    }
-    out.push(...unionKeys(scans, key, dkey));
+    for (let i = 0; i < parity.length && from === undefined; i++) from = scans.get(parity[i]!)?.get(key);
+    if (from === undefined) { out.push(...unionKeys(scans, key, dkey)); continue; }
+    const akeys = from.akeys;
+    for (let i = 0; i < akeys.length; i++) out.push({ dkey, akey: akeys[i]!.akey, kind: akeys[i]!.kind, end: extentEnd(akeys[i]!), dk: key });
   }
   return out;
 }
@@ -755,10 +782,30 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Copy or rebuild one akey of every mover at read point R (EC arrays: pipelined writes into `acc`). */
 async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMove, acc: WriteAcc): Promise<void> {
+  // Short on the common path (an EC shard whose old copy is gone: decoded), the copies in
+  // `copyMovers`: it runs once per key, V8 optimises it in the bench's measured rebuild, and its
+  // copy loop's paths untaken until then deoptimised it there (--trace-deopt).
+  const toDecode = ctx.cls.kind === 'ec' && !anyReadable(ctx, movers) ? movers : await copyMovers(ctx, movers, R, key, acc);
+  if (toDecode.length === 0) return;
+  if (key.kind === 'single') await rebuildPieces(ctx, toDecode, R, key, acc);
+  else await rebuildCells(ctx, toDecode, R, key, acc);
+}
+
+/** Whether some mover's own old shard is readable (a copy source). */
+function anyReadable(ctx: ShardCtx, movers: Mover[]): boolean {
+  for (let i = 0; i < movers.length; i++) if (ctx.healthyShards.has(movers[i]!.shard)) return true;
+  return false;
+}
+
+/**
+ * Copy the key onto each mover from a readable copy, best first: the shard's own old copy, then
+ * (replicas) any healthy sibling. The EC movers none could be copied to (to decode); a replica
+ * with no copy left: DATA_LOST.
+ */
+async function copyMovers(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMove, acc: WriteAcc): Promise<Mover[]> {
   const { dkey, akey, kind } = key;
   const toDecode: Mover[] = [];
   for (const mv of movers) {
-    // Copy sources, best first: the shard's own readable old copy, then (replicas) any healthy sibling.
     const sources: Array<{ shard: number; target: number }> = [];
     if (ctx.healthyShards.has(mv.shard)) sources.push(mv);
     if (ctx.cls.kind !== 'ec') sources.push(...ctx.healthy.filter((m) => m.shard !== mv.shard));
@@ -778,15 +825,14 @@ async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMo
     if (ctx.cls.kind !== 'ec') throw lostErr(ctx.oid);
     toDecode.push(mv);
   }
-  if (toDecode.length === 0) return;
-  if (kind === 'single') {
-    for (const mv of toDecode) acc.bytes += await rebuildPiece(ctx, mv, R, dkey, akey);
-  } else {
-    await rebuildCells(ctx, toDecode, R, key, acc);
-  }
+  return toDecode;
 }
 
-/** Copy one akey of `source` (a readable copy of the same content) onto `dst` at read point R. */
+/** EC single values: each mover's piece rebuilt from the other shards' (`rebuildPiece`). */
+async function rebuildPieces(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMove, acc: WriteAcc): Promise<void> {
+  for (const mv of movers) acc.bytes += await rebuildPiece(ctx, mv, R, key.dkey, key.akey);
+}
+
 async function copyValue(ctx: ShardCtx, source: { shard: number; target: number }, kind: 'single' | 'array', dst: ShardStore, dstOid: bigint, R: bigint, dkey: Uint8Array, akey: Uint8Array): Promise<number> {
   const src = await ctx.io.store(source.target);
   const srcOid = unitOid(ctx.oid, source.shard);
@@ -1026,7 +1072,7 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   const lo = first * cell, hi = Math.min(end, (first + plan.stripesPerStep) * cell);
   const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
   if (ctx.run.budget) await ctx.run.take(recx.count * k + (hi - lo) * movers.length);
-  if (!ctx.run.decodes.tryAcquire()) await ctx.run.decodes.acquire(ctx.run.signal);
+  if (!ctx.run.decodes.tryAcquire()) await ctx.run.decodeSlot();
   // Decoded on the pool job in its own memory when it can (no buffers here at all: `stagedStep`).
   if (stagedOn && fusedOn && groupedOn && poolDecodeOn && plan.encoding !== undefined && recx.count > SYNC_WRITE_MAX_BYTES && (hi - lo === recx.count || plan.parityOnly)) {
     let done: boolean;

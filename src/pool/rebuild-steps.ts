@@ -64,10 +64,12 @@ const FUSED_STEPS_PER_JOB = 16;
  */
 export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
   private inFlight = 0;
-  private flushQueued = false;
-  private readonly steps: S[] = [];
-  private readonly waiters: Array<{ resolve: (a: Array<bigint | number>) => void; reject: (e: unknown) => void }> = [];
-  private readonly flushNow = (): void => { this.flushQueued = false; this.flush(); };
+  // (arrays of objects from the start, `objectArray`: each migration makes new queues, and a literal
+  // [] changed elements kind at its first push, which deoptimised `cellStep`, where `add` is
+  // inlined, at the first step of the bench's measured rebuild: "wrong map", --trace-deopt)
+  private readonly steps: S[] = objectArray<S>();
+  private readonly waiters = objectArray<{ resolve: (a: Array<bigint | number>) => void; reject: (e: unknown) => void }>();
+  private readonly flushNow = (): void => { this.flush(); };
 
   /** `addon`'s flat steps; with `staged`, its staged steps (`rebuildStepsStaged`, which it must have). */
   constructor(private readonly addon: RebuildAddon, private readonly staged = false) {}
@@ -75,8 +77,11 @@ export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
   add(step: S): Promise<Array<bigint | number>> {
     this.steps.push(step);
     const p = new Promise<Array<bigint | number>>((resolve, reject) => { this.waiters.push({ resolve, reject }); });
-    // (sent when this run of JavaScript ends, with the others it starts, if a job slot is free)
-    if (this.inFlight < FUSED_JOBS && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushNow); }
+    // (sent when this run of JavaScript ends, with the others it starts, if a job slot is free
+    // then: a flush queued for every step, no branch here; with both jobs in flight, as in most of
+    // a rebuild, a branch on a free slot went untaken, and `cellStep`, where this is inlined, was
+    // deoptimised at the first step of the bench's measured rebuild, --trace-deopt)
+    queueMicrotask(this.flushNow);
     return p;
   }
 
@@ -103,6 +108,16 @@ export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
     }
   }
 }
+/**
+ * An empty array whose elements kind is already "any value" (a literal [] starts as small
+ * integers and changes map at its first push of an object; see `FusedQueue`).
+ */
+function objectArray<T>(): T[] {
+  const a: unknown[] = [undefined];
+  a.pop();
+  return a as T[];
+}
+
 let rebuildAddon: RebuildAddon | null | undefined;
 /** The rebuild addon, loaded once (next to the sources or one level up from dist/); undefined when absent, not loadable or CAIRN_NO_NATIVE=1. */
 export function fusedAddon(): RebuildAddon | undefined {
