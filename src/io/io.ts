@@ -305,7 +305,7 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
     return out;
   }
   // (a later get through this context reads its k data roles at once: striped-hints.ts)
-  if (k > 1) rememberStriped(ctx, stripedHintKey(oid, dkey, akey), true);
+  if (k > 1) rememberStriped(ctx, stripedHintKey(oid, dkey, akey), akey, 'striped');
   const pieceLen = Math.max(1, Math.ceil(value.length / k));
   const pieces: Uint8Array[] = [];
   for (let i = 0; i < k + p; i++) pieces.push(new Uint8Array(EC_PIECE_HEADER + pieceLen));
@@ -453,16 +453,16 @@ async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][]
   };
   let hint: string | undefined, all = false;
   if (first === UNREAD) {
-    if (k > 1) { hint = stripedHintKey(oid, dkey, akey); all = stripedHint(ctx, hint); }
+    if (k > 1) { hint = stripedHintKey(oid, dkey, akey); all = stripedHint(ctx, hint, akey); }
     if (all) await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
     else await read(0);
   } else got[0] = first;
   const v0 = got[0];
-  if (v0 instanceof Uint8Array && isWholePiece(v0)) { if (all) rememberStriped(ctx, hint!, false); return wholeValue(v0); }
+  if (v0 instanceof Uint8Array && isWholePiece(v0)) { if (hint !== undefined) rememberStriped(ctx, hint, akey, 'whole'); return wholeValue(v0); }
   // Nothing visible on a healthy role 0: nothing is (every write and punch of a single value
   // reaches role 0, and a target serves reads only once it holds every write: pool map states).
-  if (v0 === undefined) { if (all) rememberStriped(ctx, hint!, false); return undefined; }
-  if (hint !== undefined && !all && v0 !== null) rememberStriped(ctx, hint, true);
+  if (v0 === undefined) { if (all) rememberStriped(ctx, hint!, akey, 'absent'); return undefined; }
+  if (hint !== undefined && !all && v0 !== null) rememberStriped(ctx, hint, akey, 'striped');
   if (k > 1 && !all) await Promise.all(Array.from({ length: k - 1 }, (_, i) => read(i + 1)));
   const mid = ctx.matrixId ?? 1;
   let verdict = combinePieces(got, k, mid);

@@ -13,33 +13,59 @@
  * it never changes a value read.
  *
  * Hints are per I/O context (one per container's metadata record) and bounded: the oldest is
- * dropped past STRIPED_HINTS_MAX.
+ * dropped past STRIPED_HINTS_MAX. Besides the exact akey (object, dkey, akey), the akey's name alone
+ * is remembered once values of that name were seen striped NAME_CONFIDENCE times in a row with no
+ * whole one between: a first get of another object's akey of that name (a reader's first pass over
+ * objects another client wrote, values of one name being of one size) then reads all k at once too.
+ * Any whole value seen under the name forgets it, so names whose values mix small and large ones
+ * (each small get would cost k reads) are not hinted.
  */
 import type { IoContext } from './io.js';
 
 /** Most akeys remembered as striped per I/O context (oldest dropped first). */
 export const STRIPED_HINTS_MAX = 4096;
 
-const hints = new WeakMap<IoContext, Map<string, true>>();
+/** Striped values seen in a row under one akey name before the name alone is a hint. */
+export const NAME_CONFIDENCE = 2;
+
+/** Per context: exact keys (value 1) and akey names (value: striped values seen in a row). */
+const hints = new WeakMap<IoContext, Map<string, number>>();
+
+/** What a get or a put saw of a value: striped, stored whole, or nothing visible. */
+export type SeenForm = 'striped' | 'whole' | 'absent';
 
 /** The hint key of akey `akey` of dkey `dkey` of object `oid` (exact: the key bytes, length-prefixed). */
 export function stripedHintKey(oid: bigint, dkey: Uint8Array, akey: Uint8Array): string {
   return `${oid} ${dkey.length} ${latin1(dkey)}${latin1(akey)}`;
 }
 
-/** Whether `ctx` last saw the value of hint key `key` striped. */
-export function stripedHint(ctx: IoContext, key: string): boolean {
-  return hints.get(ctx)?.has(key) === true;
+/** The hint key of the akey name `akey` (any object, any dkey; no exact key starts with a space). */
+function nameKey(akey: Uint8Array): string {
+  return ` ${latin1(akey)}`;
 }
 
-/** Remember (`striped` true) or forget that `ctx` last saw the value of hint key `key` striped. */
-export function rememberStriped(ctx: IoContext, key: string, striped: boolean): void {
+/** Whether `ctx` last saw the value of hint key `key` striped, or values of the akey name `akey` (NAME_CONFIDENCE). */
+export function stripedHint(ctx: IoContext, key: string, akey: Uint8Array): boolean {
+  const m = hints.get(ctx);
+  return m !== undefined && (m.has(key) || (m.get(nameKey(akey)) ?? 0) >= NAME_CONFIDENCE);
+}
+
+/**
+ * Record what `ctx` saw of the value of hint key `key` (akey name `akey`): striped (remember both),
+ * whole (forget both), absent (forget the exact key: nothing is known of the name's sizes).
+ */
+export function rememberStriped(ctx: IoContext, key: string, akey: Uint8Array, form: SeenForm): void {
   let m = hints.get(ctx);
-  if (!striped) { m?.delete(key); return; }
+  if (form !== 'striped') { if (m !== undefined) { m.delete(key); if (form === 'whole') m.delete(nameKey(akey)); } return; }
   if (m === undefined) hints.set(ctx, m = new Map());
-  if (m.has(key)) return;
-  if (m.size >= STRIPED_HINTS_MAX) m.delete(m.keys().next().value as string);
-  m.set(key, true);
+  put(m, key, 1);
+  const name = nameKey(akey);
+  put(m, name, Math.min(NAME_CONFIDENCE, (m.get(name) ?? 0) + 1));
+}
+
+function put(m: Map<string, number>, key: string, v: number): void {
+  if (!m.has(key) && m.size >= STRIPED_HINTS_MAX) m.delete(m.keys().next().value as string);
+  m.set(key, v);
 }
 
 function latin1(b: Uint8Array): string {

@@ -9,11 +9,15 @@
  *   2 waves the first time and 1 after; a small value or an absent one is 1 wave of 1 read;
  * - a stale hint (another context overwrote the value with a small one, or punched it) reads the
  *   right answer (k reads, 1 wave), and the next get is 1 read;
+ * - by akey name: after NAME_CONFIDENCE striped values of a name in a row, a first get of another
+ *   object's akey of that name is 1 wave; a whole value seen forgets the name; sizes alternating
+ *   under one name never make small gets cost more than one read;
  * - values: two contexts writing, punching and reading one akey in a random history of small and
  *   large values, with any p roles down at each read, always read the newest value (model).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { NAME_CONFIDENCE } from '../../src/io/striped-hints.js';
 import { planSingle, fetchSingleNow, roleShards, dkeyRotation, wholeSinglePiece, wholeSingleRole, EC_WHOLE_SINGLE_MAX_BYTES, type IoContext, type Redundancy } from '../../src/io/io.js';
 import { unitOid, type ShardStore } from '../../src/io/shard-store.js';
 import { createCodec } from '../../ec/index.js';
@@ -68,8 +72,8 @@ function client(w: World): IoContext {
   };
 }
 
-async function put(w: World, c: IoContext, value: Uint8Array, epoch: bigint): Promise<void> {
-  for (const s of planSingle(c, w.red, w.groups, 0, OID, D, A, value, epoch)) if (!w.down.has(s.target)) await s.apply(w.stores[s.target]! as unknown as ShardStore, { epoch });
+async function put(w: World, c: IoContext, value: Uint8Array, epoch: bigint, oid = OID): Promise<void> {
+  for (const s of planSingle(c, w.red, w.groups, 0, oid, D, A, value, epoch)) if (!w.down.has(s.target)) await s.apply(w.stores[s.target]! as unknown as ShardStore, { epoch });
 }
 
 async function punch(w: World, epoch: bigint): Promise<void> {
@@ -77,9 +81,9 @@ async function punch(w: World, epoch: bigint): Promise<void> {
 }
 
 /** A get through `c` at `epoch`: its value, shard reads and waves. */
-async function get(w: World, c: IoContext, epoch: bigint): Promise<{ v: Uint8Array | undefined; reads: number; waves: number }> {
+async function get(w: World, c: IoContext, epoch: bigint, oid = OID): Promise<{ v: Uint8Array | undefined; reads: number; waves: number }> {
   const r0 = io.reads, w0 = io.waves;
-  const r = fetchSingleNow(c, w.red, w.groups, 0, OID, D, A, epoch);
+  const r = fetchSingleNow(c, w.red, w.groups, 0, oid, D, A, epoch);
   const v = r instanceof Promise ? await r : r;
   return { v, reads: io.reads - r0, waves: io.waves - w0 };
 }
@@ -119,6 +123,45 @@ t('counts: a striped value its context wrote or read before is one wave of k rea
     g = await get(w, a, 29n);
     assert.is(g.v, undefined);
     assert.equal([g.waves, g.reads], [1, 1], 'absent: one read');
+  }
+});
+
+t('counts: after NAME_CONFIDENCE striped values of an akey name, a first get of another object\'s akey of that name is one wave; a whole one forgets the name', async () => {
+  const [k, p] = [4, 2];
+  const w = world(k, p);
+  const a = client(w), b = client(w);
+  const rng = new Rng(77);
+  const big = () => rng.bytes(EC_WHOLE_SINGLE_MAX_BYTES + 1 + rng.int(9000));
+  const vs = Array.from({ length: 6 }, big);
+  for (let i = 0; i < vs.length; i++) await put(w, a, vs[i]!, 5n, 0x100n + BigInt(i));
+  // b never saw the name: its first NAME_CONFIDENCE gets of new objects are two waves each
+  for (let i = 0; i < NAME_CONFIDENCE; i++) {
+    const g = await get(w, b, 9n, 0x100n + BigInt(i));
+    assert.ok(same(g.v, vs[i]));
+    assert.equal([g.waves, g.reads], [2, k], `b's get ${i} of the name: role 0, then the others`);
+  }
+  let g = await get(w, b, 9n, 0x100n + BigInt(NAME_CONFIDENCE));
+  assert.ok(same(g.v, vs[NAME_CONFIDENCE]));
+  assert.equal([g.waves, g.reads], [1, k], 'another object, same akey name: 1 wave');
+  // a small value under that name on another object: read right (k reads), and the name is forgotten
+  const small = rng.bytes(50);
+  await put(w, a, small, 6n, 0x200n);
+  g = await get(w, b, 9n, 0x200n);
+  assert.ok(same(g.v, small));
+  assert.equal([g.waves, g.reads], [1, k]);
+  await put(w, a, small, 6n, 0x201n);
+  g = await get(w, b, 9n, 0x201n);
+  assert.equal([g.waves, g.reads], [1, 1], 'name forgotten: a small value is one read');
+  g = await get(w, b, 9n, 0x100n + BigInt(NAME_CONFIDENCE + 1));
+  assert.ok(same(g.v, vs[NAME_CONFIDENCE + 1]));
+  assert.equal([g.waves, g.reads], [2, k], 'name forgotten: a large one of a new object is two waves again');
+  // sizes that alternate under one name never make it a hint: each small get stays one read
+  for (let i = 0; i < 6; i++) {
+    const o = 0x300n + BigInt(i), v = i % 2 ? big() : small;
+    await put(w, a, v, 7n, o);
+    g = await get(w, b, 9n, o);
+    assert.ok(same(g.v, v));
+    if (i % 2 === 0) assert.equal([g.waves, g.reads], [1, 1], `alternating sizes, small get ${i}: one read`);
   }
 });
 
