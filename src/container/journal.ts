@@ -805,12 +805,18 @@ export class Journal {
    * another process, still appending, committed. A record being appended meanwhile is a torn tail
    * and is skipped.
    */
-  static read(path: string, opts: { intentObjects?: IntentObjectsVisitor } = {}): JournalRead {
-    return layoutOf(path) === 'one' ? Journal.readOne(path, opts.intentObjects) : Journal.readTwo(path, opts.intentObjects);
+  static read(path: string, opts: { intentObjects?: IntentObjectsVisitor; writtenEnd?: number } = {}): JournalRead {
+    return layoutOf(path) === 'one' ? Journal.readOne(path, opts.intentObjects, opts.writtenEnd) : Journal.readTwo(path, opts.intentObjects);
   }
 
-  /** `read` of a format 5-6 journal. */
-  private static readOne(path: string, intentObjects?: IntentObjectsVisitor): JournalRead {
+  /**
+   * `read` of a format 5-6 journal. `writtenEnd`: the end of records of copy 0 as its writer, this
+   * process, knows it (`bytes`; the open brought both copies in step, and every append since wrote
+   * the same bytes to both): when copy 0 is read back whole to exactly there, with its header intact
+   * and no damaged record, copy 1 holds nothing more and is not scanned (a listing of a live
+   * container checks half the bytes); anything else reads both copies as ever.
+   */
+  private static readOne(path: string, intentObjects?: IntentObjectsVisitor, writtenEnd?: number): JournalRead {
     let fd: number;
     try { fd = openSync(path, 'r'); } catch { return { records: [], damaged: false }; }
     let file: Buffer;
@@ -825,6 +831,7 @@ export class Journal {
     const scans: Scan[] = [];
     copies.forEach((b, i) => {
       if (b.length <= HEADER) return; // (a copy not yet started)
+      if (i > 0 && writtenEnd !== undefined && scans.length === 1 && scans[0]!.corrupt === 0 && scans[0]!.end === writtenEnd && heads[0]?.state === 'ok') return;
       // the second copy decodes only records the first did not give (each is still checked)
       const s = scanBuffer(b, i > 0 ? known : undefined, false, intentObjects);
       scans.push(s);

@@ -798,7 +798,7 @@ export class LocalContainerStorage implements ContainerStorage {
    * JSON records (a compaction's DONE history, older formats) from their `objects`.
    */
   private journalObjectIds(ids: IdWords): void {
-    const { records } = Journal.read(join(this.dir, 'journal'), { intentObjects: (b, at, len, packed) => { if (packed) ids.addPacked(b, at, len); else ids.addAscii(b, at, len); } });
+    const { records } = Journal.read(join(this.dir, 'journal'), { writtenEnd: this.journal.bytes, intentObjects: (b, at, len, packed) => { if (packed) ids.addPacked(b, at, len); else ids.addAscii(b, at, len); } });
     for (const r of records) {
       const objs = r.payload.objects as string[] | undefined;
       if (Array.isArray(objs)) for (const o of objs) if (typeof o === 'string') ids.addHex(o);

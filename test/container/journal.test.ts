@@ -602,4 +602,31 @@ t('a listing with nothing written since the last one reads no file; every write,
   s.close();
 });
 
+t('a live listing reads copy 0 only when it holds exactly what this process wrote, undamaged; an INTENT damaged in copy 0 is then read from copy 1', async () => {
+  for (const durable of [false, true]) {
+    const dir = join(tmpDir(), durable ? 'd' : 'p');
+    const s = await LocalContainerStorage.open(dir, durable);
+    s.recover();
+    const model: bigint[] = [];
+    let e = 0n;
+    const commit = async () => {
+      const o = 0xc0de0000n + BigInt(model.length);
+      model.push(o);
+      await s.intent(++e, { targets: [0], objects: [o.toString(16)] }); await s.done(e, { targets: [0], objects: [o.toString(16)] });
+    };
+    for (let i = 0; i < 30; i++) await commit();
+    const file = join(dir, 'journal');
+    const intents = copyRecords(copyImage(file, 0)).filter((r) => r.type === JournalType.Intent);
+    // copy 1 damaged: copy 0 alone names every object
+    flipCopy(file, 1, intents[3]!.off + intents[3]!.len - 1);
+    await commit();
+    assert.equal(await s.registeredObjects(), model, `${durable ? 'durable' : 'plain'}: copy 1 damaged`);
+    // copy 0 damaged at another INTENT: its object comes from copy 1
+    flipCopy(file, 0, intents[7]!.off + intents[7]!.len - 1);
+    await commit();
+    assert.equal(await s.registeredObjects(), model, `${durable ? 'durable' : 'plain'}: copy 0 damaged`);
+    s.close();
+  }
+});
+
 t.run();
