@@ -4,11 +4,25 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CairnError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import type { VosTarget } from '../../src/vos/index.js';
+import type { ContainerStore, VosTarget } from '../../src/vos/index.js';
 import type { RunSpace } from '../../src/vos/run.js';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+/**
+ * `n` single values written to objects base..base+n-1 of `c` at `epoch` (dkey 'd', akey 'a', value
+ * `tag` + index), at most 64 in flight.
+ */
+export async function writeSingles(c: ContainerStore, base: number, n: number, epoch: bigint, tag: string): Promise<void> {
+  const D = enc('d'), A = enc('a');
+  const ps: Array<Promise<void>> = [];
+  for (let i = 0; i < n; i++) {
+    ps.push(c.updateSingle(epoch, BigInt(base + i), D, A, enc(`${tag}${i}`)));
+    if (ps.length >= 64) { await Promise.all(ps); ps.length = 0; }
+  }
+  await Promise.all(ps);
+}
 
 /** A fresh temp directory. */
 export function tmpDir(tag: string): string { return fs.mkdtempSync(path.join(os.tmpdir(), `cairn-vos-${tag}-`)); }

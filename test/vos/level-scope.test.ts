@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { TargetStore, ContainerStore, type VosOptions } from '../../src/vos/index.js';
 import { MERGE_FANIN } from '../../src/vos/store.js';
-import { dec, enc, tmpDir } from './helpers.js';
+import { dec, enc, tmpDir, writeSingles } from './helpers.js';
 
 const test = suite('vos level scope');
 const KiB = 1024; const MiB = 1024 * KiB;
@@ -22,14 +22,6 @@ const PER_RUN = 1_500; // the large container's objects per flushed run
 const MINE = 40; // the small container's objects
 const D = enc('d'); const A = enc('a');
 
-async function writes(c: ContainerStore, base: number, n: number, epoch: bigint, tag: string): Promise<void> {
-  const ps: Array<Promise<void>> = [];
-  for (let i = 0; i < n; i++) {
-    ps.push(c.updateSingle(epoch, BigInt(base + i), D, A, enc(`${tag}${i}`)));
-    if (ps.length >= 64) { await Promise.all(ps); ps.length = 0; }
-  }
-  await Promise.all(ps);
-}
 
 interface RunView { meta: { level: number; first: Uint8Array; last: Uint8Array; entries: number } }
 const runs = (ts: TargetStore): RunView[] => (ts as unknown as { runs: RunView[] }).runs;
@@ -46,19 +38,19 @@ for (const order of ['big first', 'mine first'] as const) {
     const big = cs.get('big')!; const mine = cs.get('mine')!;
     // seven flushed runs of the large container at level 0, then one of the small one: eight
     for (let r = 0; r < MERGE_FANIN - 1; r++) {
-      await writes(big, 1000 + r * PER_RUN, PER_RUN, 10n, 'big');
+      await writeSingles(big, 1000 + r * PER_RUN, PER_RUN, 10n, 'big');
       await ts.flushAll();
     }
     await ts.idle();
     assert.is(runs(ts).length, MERGE_FANIN - 1, describe(ts));
-    await writes(mine, 1, MINE, 11n, 'm');
+    await writeSingles(mine, 1, MINE, 11n, 'm');
     await ts.flushAll();
     await ts.idle();
     assert.ok(ts.compactions > 0, 'a level compaction ran');
     assert.ok(runs(ts).every((r) => cont(r.meta.first) === cont(r.meta.last)), `no run mixes the containers: ${describe(ts)}`);
     assert.ok(runs(ts).length <= 2, describe(ts));
     // the small container's aggregation reads its own entries only
-    await writes(mine, 1, MINE, 12n, 'n');
+    await writeSingles(mine, 1, MINE, 12n, 'n');
     const before = ts.aggregateEntries;
     await mine.aggregate(13n);
     const read = ts.aggregateEntries - before;
@@ -73,7 +65,7 @@ test('runs of many small containers are still merged (runs per level bounded)', 
   const ts = await TargetStore.open(dir, OPTS);
   const cs: ContainerStore[] = [];
   for (let c = 0; c < 3 * MERGE_FANIN; c++) cs.push(new ContainerStore(ts, await ts.createContainer(`c${c}`)));
-  for (let c = 0; c < cs.length; c++) { await writes(cs[c]!, 1, 20, 10n, `c${c}-`); await ts.flushAll(); }
+  for (let c = 0; c < cs.length; c++) { await writeSingles(cs[c]!, 1, 20, 10n, `c${c}-`); await ts.flushAll(); }
   await ts.idle();
   const byLevel = new Map<number, number>();
   for (const r of runs(ts)) byLevel.set(r.meta.level, (byLevel.get(r.meta.level) ?? 0) + 1);

@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { TargetStore, ContainerStore, type VosOptions } from '../../src/vos/index.js';
-import { dec, enc, tmpDir } from './helpers.js';
+import { dec, enc, tmpDir, writeSingles } from './helpers.js';
 
 const test = suite('vos settle scope');
 const KiB = 1024; const MiB = 1024 * KiB;
@@ -22,14 +22,6 @@ const BIG = 12_000; // the other container's objects (several flushed runs)
 const MINE = 2_000; // the settled container's objects
 const D = enc('d'); const A = enc('a');
 
-async function writes(c: ContainerStore, base: number, n: number, epoch: bigint, tag: string): Promise<void> {
-  const ps: Array<Promise<void>> = [];
-  for (let i = 0; i < n; i++) {
-    ps.push(c.updateSingle(epoch, BigInt(base + i), D, A, enc(`${tag}${i}`)));
-    if (ps.length >= 64) { await Promise.all(ps); ps.length = 0; }
-  }
-  await Promise.all(ps);
-}
 
 /** The container states the store keeps (settled ones are forgotten). */
 const conts = (ts: TargetStore): Map<number, { tombs: unknown[]; destroyed: boolean }> => (ts as unknown as { conts: Map<number, { tombs: unknown[]; destroyed: boolean }> }).conts;
@@ -45,10 +37,10 @@ for (const order of ['big first', 'mine first'] as const) {
     const st = new Map<string, number>();
     for (const n of names) { const s = await ts.createContainer(n); st.set(n, s.idx); cs.set(n, new ContainerStore(ts, s)); }
     const big = cs.get('big')!; const mine = cs.get('mine')!;
-    await writes(big, 1000, BIG, 10n, 'big');
+    await writeSingles(big, 1000, BIG, 10n, 'big');
     await ts.flushAll();
     await big.aggregate(10n); // (big's runs folded into one first: a level compaction that mixes containers' runs is another matter)
-    await writes(mine, 1, MINE, 11n, 'm');
+    await writeSingles(mine, 1, MINE, 11n, 'm');
     await ts.flushAll();
     await ts.idle();
     assert.ok(runs(ts) >= 2, `runs: ${runs(ts)}`);
@@ -74,10 +66,10 @@ test('discards past the limit are settled by merging the container\'s runs only'
   const ts = await TargetStore.open(dir, OPTS);
   const bigSt = await ts.createContainer('big'); const mineSt = await ts.createContainer('mine');
   const big = new ContainerStore(ts, bigSt); const mine = new ContainerStore(ts, mineSt);
-  await writes(big, 1000, BIG, 10n, 'big');
+  await writeSingles(big, 1000, BIG, 10n, 'big');
   await big.aggregate(10n); // (as above)
   // versions at epochs 20..52, then a discard of each epoch above 20, one by one (33 discards)
-  for (let e = 20n; e <= 53n; e++) await writes(mine, 1, 50, e, `m${e}-`);
+  for (let e = 20n; e <= 53n; e++) await writeSingles(mine, 1, 50, e, `m${e}-`);
   await ts.flushAll();
   await ts.idle();
   const before = ts.mergeInputEntries;
