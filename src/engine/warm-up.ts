@@ -195,6 +195,10 @@ export const REQUEST_WARM_UP_READS = 6000;
 const REQUEST_WARM_UP_VALUES = 16;
 const REQUEST_WARM_UP_VALUE_BYTES = 64 * 1024;
 const REQUEST_WARM_UP_READ_DEPTH = 8;
+/** Writes of the request-path warm-up per container (a new one after each). */
+const REQUEST_WARM_UP_CONTAINER_PUTS = 6000;
+/** The `k`th container of the request-path warm-up (0: WARM_UP_CONTAINER). */
+function warmUpContainer(k: number): string { return `00000000-0000-4000-8000-${(0xbeef + k).toString(16).padStart(12, '0')}`; }
 /** One write in this many is of a commit on this engine alone (decided here); the others span two engines (P, then a commit notice). */
 const REQUEST_WARM_UP_LOCAL_EVERY = 8n;
 
@@ -243,7 +247,12 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
         const { rank, mapVersion } = engine;
         const local = { ranks: [rank], n: 1 }, across = { ranks: [rank, rank + 1], n: 1 };
         const tx = (epoch: bigint) => (epoch % REQUEST_WARM_UP_LOCAL_EVERY === 0n ? local : across);
-        const stores = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont: WARM_UP_CONTAINER, mapVersion }), { tx }));
+        // A new container every REQUEST_WARM_UP_CONTAINER_PUTS writes: the first write of a container takes
+        // paths (new per-container entries of the commit table, write epochs, log texts) that the very
+        // first calls ran before V8 kept feedback for them, and a served engine's first real container
+        // deoptimised them (--trace-deopt: "insufficient type feedback for construct").
+        let cont = WARM_UP_CONTAINER;
+        const stores = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont, mapVersion }), { tx }));
         const dkey = new Uint8Array([100]), akey = new Uint8Array([97]);
         const piece = new Uint8Array(WARM_UP_VALUE_BYTES).fill(5);
         const ids = randomBytes(8 * REQUEST_WARM_UP_PUTS);
@@ -251,10 +260,12 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
         await Promise.all(Array.from({ length: REQUEST_WARM_UP_DEPTH }, async () => {
           while (put < REQUEST_WARM_UP_PUTS) {
             const i = put++;
+            if (i > 0 && i % REQUEST_WARM_UP_CONTAINER_PUTS === 0) cont = warmUpContainer(i / REQUEST_WARM_UP_CONTAINER_PUTS);
             const epoch = engine.firstEpoch + BigInt(i + 1);
             const oid = (ids.readBigUInt64LE(8 * i) << 32n) | BigInt(i & 3);
+            const c = cont; // (the header takes `cont` when the write is sent, now)
             await stores[i % stores.length]!.updateSingle(epoch, oid, dkey, akey, piece);
-            if (tx(epoch) === across) link.notice(WARM_UP_CONTAINER, epoch);
+            if (tx(epoch) === across) link.notice(c, epoch);
           }
         }));
         await link.drain();
