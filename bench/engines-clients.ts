@@ -15,9 +15,10 @@
  * Not a suite (no `.bench.ts`).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Cluster, compiledImport } from './cluster.js';
 import { trackChild } from './lib/cleanup.js';
+import { threadsOf } from './lib/thread-stats.js';
 import type { ClientResult, ClientTask } from './lib/engines-client.js';
 
 const rounds = Number(process.argv[2] ?? 6);
@@ -32,21 +33,7 @@ const variants: Array<{ name: string; env: Record<string, string> }> = [{ name: 
 if (process.env.CAIRN_CLIENTS_B) variants.push({ name: 'B', env: Object.fromEntries(process.env.CAIRN_CLIENTS_B.split(' ').filter(Boolean).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)])) });
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 
-/** CPU milliseconds of `pid`'s main thread and other threads, and its context switches, so far. */
-function threadStats(pid: number): { main: number; rest: number; cs: number } {
-  const out = { main: 0, rest: 0, cs: 0 };
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const f = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      const ms = (Number(f[11]) + Number(f[12])) * 10;
-      if (Number(t) === pid) out.main += ms; else out.rest += ms;
-      const st = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
-      out.cs += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-    } catch { /* a thread that ended */ }
-  }
-  return out;
-}
-const sum = (pids: number[]) => pids.map(threadStats).reduce((a, x) => ({ main: a.main + x.main, rest: a.rest + x.rest, cs: a.cs + x.cs }), { main: 0, rest: 0, cs: 0 });
+const sum = (pids: number[]) => { const x = threadsOf(pids); return { main: x.main, rest: x.rest, cs: x.vcs + x.ics }; };
 /** Busy CPU milliseconds of the whole machine so far (/proc/stat: every core, every process). */
 function machineBusyMs(): number {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);

@@ -20,6 +20,7 @@ import { directMapStats } from '../src/net/direct-read.js';
 import { ENGINE_METHODS } from '../src/net/protocol.js';
 import { Pool } from '../index.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
+import { threadStats, threadsOf } from './lib/thread-stats.js';
 import { Session } from 'node:inspector/promises';
 import { writeFileSync, mkdirSync, readdirSync } from 'node:fs';
 
@@ -57,25 +58,6 @@ function cpuMs(pid: number): number {
 /** Minor page faults of process `pid` so far (each costs 7-15 us of CPU on this VM: FACTS.md). */
 function minflt(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]);
-}
-/** CPU milliseconds of `pid`'s main thread and of all its other threads (thread pool, GC, compiler), and its context switches (voluntary, involuntary), so far. */
-function threadStats(pid: number): { main: number; rest: number; vcs: number; ics: number } {
-  const out = { main: 0, rest: 0, vcs: 0, ics: 0 };
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const f = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      const ms = (Number(f[11]) + Number(f[12])) * 10;
-      if (Number(t) === pid) out.main += ms; else out.rest += ms;
-      const st = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
-      out.vcs += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-      out.ics += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-    } catch { /* a thread that ended */ }
-  }
-  return out;
-}
-/** `threadStats` summed over `pids`. */
-function threadsOf(pids: readonly number[]): { main: number; rest: number; vcs: number; ics: number } {
-  return pids.map(threadStats).reduce((a, x) => ({ main: a.main + x.main, rest: a.rest + x.rest, vcs: a.vcs + x.vcs, ics: a.ics + x.ics }), { main: 0, rest: 0, vcs: 0, ics: 0 });
 }
 /** System CPU milliseconds of process `pid` so far. */
 function sysMs(pid: number): number {
