@@ -939,7 +939,32 @@ export class RpcClient implements RpcCaller {
    * running, the call first waits for a slot (abortable through `signal`); `timeoutMs` then bounds
    * connecting, the handshake and the call itself (NET_TIMEOUT, the stream is cancelled).
    */
-  async call(method: string, header: Record<string, unknown>, payload?: RpcPayload, o: RpcCallOptions = {}): Promise<RpcReply> {
+  call(method: string, header: Record<string, unknown>, payload?: RpcPayload, o: RpcCallOptions = {}): Promise<RpcReply> {
+    // Fast path (fresh's ask 2, session 26): raw transport, pipe connected, a slot free, no abort
+    // signal, not a shared-memory read: the pipe call's own promise, the slot released when it
+    // settles (no async frame: its promise, the await's reaction and the finally's, per request).
+    const rp = this.rawPipe;
+    if (this.transport === 'raw' && !this.closed && o.signal === undefined && rp !== undefined && !rp.broken
+      && !(o.into !== undefined && this.localPath !== undefined && method === SHM_READ_METHOD) && this.slots.tryAcquire()) {
+      let p: Promise<RpcReply>;
+      try {
+        p = rp.call(method, header, payload, { timeoutMs: o.timeoutMs ?? this.timeoutMs, signal: undefined, into: o.into });
+      } catch (err) {
+        this.slots.release();
+        return Promise.reject(err);
+      }
+      // (a derived promise that never rejects: the caller still gets `p`'s rejection)
+      p.then(this.releaseSlot, this.releaseSlot);
+      return p;
+    }
+    return this.callSlow(method, header, payload, o);
+  }
+
+  /** Gives back a call's slot (`call`'s fast path). */
+  private readonly releaseSlot = (): void => { this.slots.release(); };
+
+  /** `call` through the general path: waits for a slot, connects, shared-memory reads, HTTP/2. */
+  private async callSlow(method: string, header: Record<string, unknown>, payload: RpcPayload | undefined, o: RpcCallOptions): Promise<RpcReply> {
     if (this.closed) throw new NetError('NET_UNREACHABLE', `client of ${this.address} is closed`, { address: this.address, method });
     if (o.signal?.aborted) throw new AbortedError('RPC call aborted', { address: this.address, method });
     if (!this.slots.tryAcquire()) {
