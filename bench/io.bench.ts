@@ -161,11 +161,7 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     level = await openPeer('level', path.join(root, 'level'));
     lmdb = await openPeer('lmdb', path.join(root, 'lmdb'));
     ctx.progress('io: warm-up');
-    // Warm-up: WARMUP_OPS puts, then one untimed round of the timed size, into keys of their own, for
-    // every system alike (as the gets have): the first round of the timed size otherwise pays V8's
-    // optimising compiler for the put path (Cairn's round 1 ran at half its rounds 2-3 in every logged
-    // quiet run: 37-43 us CPU per put against 15-21), so the median measured the warm-up, not the store.
-    const base = WARMUP_OPS + z.puts; // objects [0, WARMUP_OPS + z.puts) are the warm-up
+    const base = WARMUP_OPS; // objects [0, WARMUP_OPS) are the warm-up
     await cairnPuts(small, 0, base); await peerPuts(level, 0, base); await peerPuts(lmdb, 0, base);
     for (let r = 0; r < z.rounds; r++) {
       const from = base + r * z.puts, to = from + z.puts;
