@@ -20,7 +20,11 @@
  * Any whole value seen under the name forgets it, so names whose values mix small and large ones
  * (each small get would cost k reads) are not hinted.
  */
-import type { IoContext } from './io.js';
+/**
+ * The I/O context the hints belong to (io.ts `IoContext`), by identity only: any object, so this
+ * module needs nothing of io.ts, which uses it.
+ */
+type HintContext = object;
 
 /** Most akeys remembered as striped per I/O context (oldest dropped first). */
 export const STRIPED_HINTS_MAX = 4096;
@@ -29,7 +33,7 @@ export const STRIPED_HINTS_MAX = 4096;
 export const NAME_CONFIDENCE = 2;
 
 /** Per context: exact keys (value 1) and akey names (value: striped values seen in a row). */
-const hints = new WeakMap<IoContext, Map<string, number>>();
+const hints = new WeakMap<HintContext, Map<string, number>>();
 
 /** What a get or a put saw of a value: striped, stored whole, or nothing visible. */
 export type SeenForm = 'striped' | 'whole' | 'absent';
@@ -45,7 +49,7 @@ function nameKey(akey: Uint8Array): string {
 }
 
 /** Whether `ctx` last saw the value of hint key `key` striped, or values of the akey name `akey` (NAME_CONFIDENCE). */
-export function stripedHint(ctx: IoContext, key: string, akey: Uint8Array): boolean {
+export function stripedHint(ctx: HintContext, key: string, akey: Uint8Array): boolean {
   const m = hints.get(ctx);
   return m !== undefined && (m.has(key) || (m.get(nameKey(akey)) ?? 0) >= NAME_CONFIDENCE);
 }
@@ -54,7 +58,7 @@ export function stripedHint(ctx: IoContext, key: string, akey: Uint8Array): bool
  * Record what `ctx` saw of the value of hint key `key` (akey name `akey`): striped (remember both),
  * whole (forget both), absent (forget the exact key: nothing is known of the name's sizes).
  */
-export function rememberStriped(ctx: IoContext, key: string, akey: Uint8Array, form: SeenForm): void {
+export function rememberStriped(ctx: HintContext, key: string, akey: Uint8Array, form: SeenForm): void {
   let m = hints.get(ctx);
   if (form !== 'striped') { if (m !== undefined) { m.delete(key); if (form === 'whole') m.delete(nameKey(akey)); } return; }
   if (m === undefined) hints.set(ctx, m = new Map());
