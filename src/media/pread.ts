@@ -74,11 +74,14 @@ function batchMaxBytes(v: string | undefined): number {
  * mapped copy+hash. A connected client's located reads arrive per engine answer, 2-8 cells at a
  * time (EC_2P1G1 at qd8: 1024 cells in ~320 jobs, most of 2-3): split over 2 cores they ran as
  * jobs of 1-2, scalar, each job a pool-thread wake-up and a completion on the JavaScript thread.
- * A batch of n requests now goes as at most floor(n / 3) jobs (and at most as many as idle cores):
- * 2-5 requests are one job; embedded reads (8-16 cells per tick) split as before.
- * `hashedBatchTuning.minPerJob` (1: the old split) is for same-process A/Bs.
+ * Shares of at least 3 (floor(n / 3) jobs) cut that CPU under load (client CPU per MiB x0.90,
+ * 2be4bcd) but cost wall time when cores are idle: a lone EC_4P2G1 read's 4 cells went as one job
+ * instead of two, and on a quiet machine the split per idle core read faster in every pair (io EC
+ * reads 5 of 5 EC-only pairs, ~+0.1x of file reads; connected reused reads 4 of 4 rows, +9-23%
+ * MiB/s). The default is therefore 1 (one share per idle core); `hashedBatchTuning.minPerJob` sets
+ * the share for same-process A/Bs.
  */
-export const HASHED_BATCH_MIN_PER_JOB = 3;
+export const HASHED_BATCH_MIN_PER_JOB = 1;
 /** Tuning of the process-wide hashed batcher, read at each flush (probes flip it for same-process A/Bs). */
 export const hashedBatchTuning = { minPerJob: HASHED_BATCH_MIN_PER_JOB };
 /** Jobs and requests the hashed batcher sent so far (counts for probes and tests). */
@@ -116,8 +119,8 @@ class GroupMember implements Waiter {
  *
  * Parallelism is kept where it matters: when fewer jobs are in flight than the machine has cores
  * (a lone reader), the gathered requests are split over them in shares of at least
- * HASHED_BATCH_MIN_PER_JOB (so 6 or more cells of one EC read are read in parallel, 2-5 go as one
- * job hashed side by side); under load (many requests in flight) they go as one job. The split counts
+ * `hashedBatchTuning.minPerJob` (HASHED_BATCH_MIN_PER_JOB, 1: one share per idle core, so a single
+ * EC read's cells are read in parallel); under load (many requests in flight) they go as one job. The split counts
  * cores, not pool threads (libuv's 4 on a 2-core machine): more jobs than cores run no sooner,
  * while each costs a wake-up and a completion, and a job's cells are hashed side by side only
  * when it holds at least 3 (native/xxh64x.c). Measured (EC 1 MiB reads of an EC_4P2G1 array, 8 in

@@ -1,10 +1,10 @@
 /**
  * How the thread-pool engine's hashed batcher splits a batch over idle cores (src/media/pread.ts
- * `HASHED_BATCH_MIN_PER_JOB`). Specification: hashed reads issued in one synchronous run while no
- * job is in flight go to the pool as max(1, min(floor(n / 3), cores)) jobs — so 2 to 5 requests
- * (the cells a connected client's located reads bring per engine answer) are one job, which the
- * native vector pass hashes side by side — with `hashedBatchTuning.minPerJob` 1 as min(n, cores)
- * (the split before); and every answer is the XXH64 of the bytes read, which are the file's,
+ * `hashedBatchTuning.minPerJob`, default `HASHED_BATCH_MIN_PER_JOB` = 1). Specification: hashed reads
+ * issued in one synchronous run while no job is in flight go to the pool as
+ * max(1, min(floor(n / minPerJob), cores)) jobs — with the default, one per idle core (min(n, cores));
+ * with 3, 2 to 5 requests (the cells a connected client's located reads bring per engine answer) are
+ * one job, which the native vector pass hashes side by side; and every answer is the XXH64 of the bytes read, which are the file's,
  * mapped or not, whatever the split. Counts only (`hashedBatchStats`), no timing.
  */
 import { suite } from 'uvu';
@@ -27,7 +27,7 @@ const addon = loadNative().addon;
 /** Jobs that run at once (the batcher's own cap: libuv pool threads, at most the cores). */
 const cores = Math.max(1, Math.min(Number(process.env.UV_THREADPOOL_SIZE) || 4, os.availableParallelism()));
 
-t('2-5 reads of one run are one job, 6 or more a share of at least 3 per idle core; the answers are the bytes and their hashes', async () => {
+t('by default each idle core takes a share; with minPerJob 3, 2-5 reads of one run are one job and 6 or more a share of at least 3 per idle core; the answers are the bytes and their hashes', async () => {
   const io = new PreadEngine();
   if (!io.readvHash || !addon?.hashedBatch || process.env.CAIRN_HASHED_BATCH === '0') { console.log('  (no native hashed batches: skipped)'); return; }
   const file = path.join(tmp, 'cells.dat');
@@ -36,7 +36,7 @@ t('2-5 reads of one run are one job, 6 or more a share of at least 3 per idle co
   const fd = fs.openSync(file, 'r');
   const map = addon.mapFile?.(fd, data.length, false);
   try {
-    for (const minPerJob of [HASHED_BATCH_MIN_PER_JOB, 1]) {
+    for (const minPerJob of [HASHED_BATCH_MIN_PER_JOB, 3]) {
       hashedBatchTuning.minPerJob = minPerJob;
       for (const mapped of map ? [false, true] : [false]) {
         for (let n = 1; n <= 9; n++) {
