@@ -58,17 +58,23 @@ const WARM_UP_CONTAINER = '00000000-0000-4000-8000-00000000beef';
  * milliseconds spent, directory and store included.
  */
 async function onScratchStore(parent: string, name: string, sub: string, dataBytes: number, work: (ts: TargetStore, dir: string) => Promise<void>): Promise<number> {
-  const c0 = process.cpuUsage();
-  const dir = join(parent, `${name}-${process.pid}`);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  try {
+  return inScratchDir(join(parent, `${name}-${process.pid}`), async (dir) => {
     const ts = await TargetStore.open(sub ? join(dir, sub) : dir, { scmBytes: WARM_UP_SCM_BYTES, dataBytes, create: true });
     try {
       await work(ts, dir);
     } finally {
       await ts.close();
     }
+  });
+}
+
+/** Run `work` in the fresh directory `dir` (emptied first, removed after); the CPU milliseconds it took. */
+async function inScratchDir(dir: string, work: (dir: string) => Promise<void>): Promise<number> {
+  const c0 = process.cpuUsage();
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  try {
+    await work(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -231,11 +237,7 @@ export interface ScratchEngine {
  * the first 10k puts to 0.10-0.15 ms after 25k (probe chunks, session 26).
  */
 export async function warmUpRequests(parent: string, open: (dir: string) => Promise<ScratchEngine>): Promise<number> {
-  const c0 = process.cpuUsage();
-  const dir = join(parent, `.warm-up-requests-${process.pid}`);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  try {
+  return inScratchDir(join(parent, `.warm-up-requests-${process.pid}`), async (dir) => {
     const engine = await open(dir);
     try {
       const secret = randomBytes(24).toString('base64url');
@@ -292,9 +294,5 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
     } finally {
       await engine.close();
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / 1000;
+  });
 }
