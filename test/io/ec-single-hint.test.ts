@@ -24,6 +24,8 @@ import { createCodec } from '../../ec/index.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 
+import { VersionedSingles } from './versioned-singles.js';
+
 const t = suite('io/ec-single-hint');
 t.before(async () => { await initXxhash(); });
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -33,24 +35,14 @@ const D = enc('dkey'), A = enc('akey'), OID = 0x91n;
 const io = { outstanding: 0, waves: 0, reads: 0 };
 
 /** An in-memory multi-version shard store whose reads answer a turn later (as a remote one). */
-class SlowStore {
-  readonly versions = new Map<string, Array<{ epoch: bigint; value: Uint8Array | undefined }>>();
-  private key(oid: bigint, d: Uint8Array, a: Uint8Array): string { return `${oid}/${Buffer.from(d).toString('hex')}/${Buffer.from(a).toString('hex')}`; }
-  private put(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array, value: Uint8Array | undefined): void {
-    const k = this.key(oid, d, a);
-    const vs = this.versions.get(k) ?? [];
-    vs.push({ epoch, value: value?.slice() });
-    vs.sort((x, y) => (x.epoch < y.epoch ? -1 : x.epoch > y.epoch ? 1 : 0));
-    this.versions.set(k, vs);
-  }
+class SlowStore extends VersionedSingles {
   async updateSingle(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array, value: Uint8Array): Promise<void> { this.put(epoch, oid, d, a, value); }
   async punchAkey(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array): Promise<void> { this.put(epoch, oid, d, a, undefined); }
   fetchSingle(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array): Promise<Uint8Array | undefined> {
     if (io.outstanding === 0) io.waves++;
     io.outstanding++; io.reads++;
-    let v: Uint8Array | undefined;
-    for (const x of this.versions.get(this.key(oid, d, a)) ?? []) if (x.epoch <= epoch) v = x.value;
-    return new Promise((resolve) => setImmediate(() => { io.outstanding--; resolve(v?.slice()); }));
+    const v = this.visible(epoch, oid, d, a);
+    return new Promise((resolve) => setImmediate(() => { io.outstanding--; resolve(v); }));
   }
 }
 

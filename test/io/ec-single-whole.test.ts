@@ -22,30 +22,18 @@ import { CairnError } from '../../core/errors.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 
+import { VersionedSingles } from './versioned-singles.js';
+
 const t = suite('io/ec-single-whole');
 t.before(async () => { await initXxhash(); });
 const enc = (s: string) => new TextEncoder().encode(s);
 const D = enc('dkey'), A = enc('akey'), OID = 0x77n;
 
 /** An in-memory shard store keeping every version of every single value (undefined value: a punch). */
-class MemStore {
-  readonly versions = new Map<string, Array<{ epoch: bigint; value: Uint8Array | undefined }>>();
+class MemStore extends VersionedSingles {
   writes = 0; reads = 0; damaged = false;
-  private key(oid: bigint, d: Uint8Array, a: Uint8Array): string { return `${oid}/${Buffer.from(d).toString('hex')}/${Buffer.from(a).toString('hex')}`; }
-  private put(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array, value: Uint8Array | undefined): void {
-    const k = this.key(oid, d, a);
-    const vs = this.versions.get(k) ?? [];
-    vs.push({ epoch, value: value?.slice() });
-    vs.sort((x, y) => (x.epoch < y.epoch ? -1 : x.epoch > y.epoch ? 1 : 0));
-    this.versions.set(k, vs);
-  }
   async updateSingle(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array, value: Uint8Array): Promise<void> { this.writes++; this.put(epoch, oid, d, a, value); }
   async punchAkey(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array): Promise<void> { this.writes++; this.put(epoch, oid, d, a, undefined); }
-  visible(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array): Uint8Array | undefined {
-    let v: Uint8Array | undefined;
-    for (const x of this.versions.get(this.key(oid, d, a)) ?? []) if (x.epoch <= epoch) v = x.value;
-    return v?.slice();
-  }
   async fetchSingle(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array): Promise<Uint8Array | undefined> { return this.fetchSingleNow(epoch, oid, d, a); }
   fetchSingleNow(epoch: bigint, oid: bigint, d: Uint8Array, a: Uint8Array): Uint8Array | undefined {
     this.reads++;
