@@ -29,6 +29,11 @@ export const SCALE_OBJECTS_ENV = 'CAIRN_SCALE_OBJECTS';
 export const SCALE_TIMEOUT_ENV = 'CAIRN_SCALE_PHASE_TIMEOUT_S';
 /** Env: RSS in MiB at which a case is stopped. */
 export const SCALE_GUARD_ENV = 'CAIRN_SCALE_RSS_GUARD_MIB';
+/**
+ * Env: MiB of touched memory the Cairn write phase holds before it opens its pool (default 0). Lets a
+ * test see the memory guard stop one system whatever the store itself uses.
+ */
+export const SCALE_BALLAST_ENV = 'CAIRN_SCALE_CAIRN_BALLAST_MIB';
 const DEFAULT_OBJECTS = 1_000_000;
 const QUICK_OBJECTS = 50_000;
 /** The named case issue 12 sets targets for. */
@@ -123,7 +128,7 @@ function rateBetween(splits: Array<{ objects: number; seconds: number }>, from: 
   return a !== undefined && b !== undefined && b > a ? (to - from) / (b - a) : undefined;
 }
 
-async function runCase(ctx: BenchContext, n: number, extraContainers: number, guardBytes: number, timeoutEnv: number | undefined): Promise<BenchRow[]> {
+async function runCase(ctx: BenchContext, n: number, extraContainers: number, guardBytes: number, timeoutEnv: number | undefined, ballastBytes: number): Promise<BenchRow[]> {
   const root = tempDir(`cairn-scale-${label(n)}-`);
   const L = label(n);
   const out: Record<System, { write?: PhaseOutcome; reopen?: PhaseOutcome; extra?: PhaseOutcome }> = { cairn: {}, lmdb: {}, level: {} };
@@ -136,7 +141,7 @@ async function runCase(ctx: BenchContext, n: number, extraContainers: number, gu
         shape: SHAPE, scmBytes: Math.max(64 * MIB, Math.ceil(((n * 2) / TARGETS) * 512)), oclass: 'RP_2G1', seed: 0x5ca1e,
       };
       const tag = `scale ${L}: ${LABEL[system]}`;
-      const w = await runPhase(base, timeoutEnv ?? 120 + n / 1500, guardBytes, (m) => ctx.progress(`${tag} ${m}`));
+      const w = await runPhase(system === 'cairn' ? { ...base, ballastBytes } : base, timeoutEnv ?? 120 + n / 1500, guardBytes, (m) => ctx.progress(`${tag} ${m}`));
       out[system].write = w;
       const written = w.result?.written ?? 0;
       if (written > 0) {
@@ -235,9 +240,11 @@ export default async function scaleBench(ctx: BenchContext): Promise<BenchRow[]>
   const guardMiB = Number(process.env[SCALE_GUARD_ENV] ?? DEFAULT_GUARD_MIB);
   if (!(guardMiB >= MIN_GUARD_MIB)) throw new Error(`${SCALE_GUARD_ENV} must be >= ${MIN_GUARD_MIB} (MiB)`);
   const timeoutEnv = process.env[SCALE_TIMEOUT_ENV] ? Number(process.env[SCALE_TIMEOUT_ENV]) : undefined;
+  const ballastMiB = Number(process.env[SCALE_BALLAST_ENV] ?? 0);
+  if (!(ballastMiB >= 0)) throw new Error(`${SCALE_BALLAST_ENV} must be >= 0 (MiB)`);
   const cases = ctx.quick || main === NAMED_CASE_OBJECTS ? [main] : [NAMED_CASE_OBJECTS, main];
   const rows: BenchRow[] = [];
   const extra = ctx.quick ? QUICK_EXTRA_CONTAINERS : EXTRA_CONTAINERS;
-  for (const n of cases) rows.push(...(await runCase(ctx, n, extra, guardMiB * MIB, timeoutEnv)));
+  for (const n of cases) rows.push(...(await runCase(ctx, n, extra, guardMiB * MIB, timeoutEnv, Math.round(ballastMiB * MIB))));
   return rows;
 }

@@ -26,6 +26,8 @@ export interface WorkerTask {
   scmBytes: number;
   oclass: string;
   seed: number;
+  /** `write`: bytes of touched memory the child holds before it opens the store (0: none); see SCALE_BALLAST_ENV. */
+  ballastBytes?: number;
 }
 
 /** Memory figures of this process. */

@@ -84,8 +84,12 @@ async function openPeerStore(t: WorkerTask): Promise<Store> {
   };
 }
 
+/** Memory the write phase holds for its whole life when asked to (kept reachable here). */
+let ballast: Uint8Array | undefined;
+
 async function write(t: WorkerTask): Promise<WorkerResult> {
   const res: WorkerResult = { phase: 'write', system: t.system, splits: [] };
+  if (t.ballastBytes) ballast = new Uint8Array(t.ballastBytes).fill(1);
   const store = t.system === 'cairn' ? await openCairn(t, true) : await openPeerStore(t);
   let next = 0, done = 0;
   let stop: string | undefined;

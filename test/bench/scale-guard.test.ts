@@ -14,17 +14,19 @@ import { fileURLToPath } from 'node:url';
 const test = suite('bench/scale-guard');
 const root = fileURLToPath(new URL('../..', import.meta.url));
 /**
- * 50,000 objects: the peers stay near 150 MiB RSS, Cairn passed 450 MiB on the store of 2026-11-29
- * (the old log-replay store: over 1 GiB), so a 250 MiB guard stops Cairn only.
+ * 50,000 objects: the peers stay near 150 MiB RSS. Cairn's own store now stays near them too (the
+ * guard once stopped it on its own: CI of 2026-12-02 saw it pass under), so its write phase is told to
+ * hold 200 MiB of ballast: whatever the store uses, a 250 MiB guard stops Cairn only.
  */
 const OBJECTS = 50_000;
 const GUARD_MIB = 250;
+const CAIRN_BALLAST_MIB = 200;
 
 interface Row { name: string; peer?: string; ratio?: number; aborted?: string; opsPerSecond?: number; seconds?: number; rssBytes?: number; extra?: Record<string, unknown> }
 
 function runBench(env: Record<string, string>): { child: ReturnType<typeof spawn>; done: Promise<{ code: number | null; out: string }> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'scale'], {
-    cwd: root, env: { ...process.env, CAIRN_BENCH_QUICK: '1', CAIRN_SCALE_OBJECTS: String(OBJECTS), CAIRN_SCALE_RSS_GUARD_MIB: String(GUARD_MIB), ...env },
+    cwd: root, env: { ...process.env, CAIRN_BENCH_QUICK: '1', CAIRN_SCALE_OBJECTS: String(OBJECTS), CAIRN_SCALE_RSS_GUARD_MIB: String(GUARD_MIB), CAIRN_SCALE_CAIRN_BALLAST_MIB: String(CAIRN_BALLAST_MIB), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
