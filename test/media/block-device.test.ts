@@ -149,7 +149,9 @@ for (const io of engines) {
     clearInterval(timer);
     await dev.close();
     assert.ok(ticks >= 3, `interval ticked ${ticks} times in ${elapsed.toFixed(0)} ms`);
-    assert.ok(maxGap < 250, `longest gap between ticks ${maxGap.toFixed(0)} ms`);
+    // A loop blocked by the batch shows one gap as long as the batch; a slow machine only stretches
+    // every gap a little: the bound follows the batch's length (at least 250 ms).
+    assert.ok(maxGap < Math.max(250, elapsed / 3), `longest gap between ticks ${maxGap.toFixed(0)} ms of ${elapsed.toFixed(0)} ms`);
   });
 }
 
