@@ -82,8 +82,51 @@ function batchMaxBytes(v: string | undefined): number {
  * the share for same-process A/Bs.
  */
 export const HASHED_BATCH_MIN_PER_JOB = 1;
-/** Tuning of the process-wide hashed batcher, read at each flush (probes flip it for same-process A/Bs). */
-export const hashedBatchTuning = { minPerJob: HASHED_BATCH_MIN_PER_JOB };
+/**
+ * The share when the machine is loaded (`machineLoaded`): with every core kept busy by other
+ * processes, a second job runs no sooner than the first, and shares of at least 3 requests cost
+ * less CPU per byte (connected EC_2P1G1 reused reads qd8, client CPU per MiB x0.90; a lone
+ * EC_4P2G1 reader x0.77, 2be4bcd, load 11-14): the machine's other users get that CPU.
+ */
+export const HASHED_BATCH_LOADED_MIN_PER_JOB = 3;
+/**
+ * Tuning of the process-wide hashed batcher, read at each flush (probes flip it for same-process
+ * A/Bs). `minPerJob`: a number fixes the share; 'auto' (the default) takes HASHED_BATCH_MIN_PER_JOB
+ * while the cores are free and HASHED_BATCH_LOADED_MIN_PER_JOB while `machineLoaded()` says.
+ */
+export const hashedBatchTuning: { minPerJob: number | 'auto' } = { minPerJob: 'auto' };
+
+/**
+ * 1-minute load average per core from which the machine counts as loaded (the batcher's shares go
+ * to HASHED_BATCH_LOADED_MIN_PER_JOB). The regimes measured on the 2-core machine the benches run
+ * on: a quiet io bench 1-2.5, a quiet engines bench (client, 4 engines) 2-5 (where one share per
+ * idle core read faster in 4 of 4 rows, db3e9a5), seven people benching at once 10-45 (where
+ * shares of 3 saved CPU). 3 per core (6 on 2 cores) keeps the first two on one share per core.
+ */
+export const LOADED_LOAD_PER_CORE = 3;
+/** How often `machineLoaded` reads the load average again (ms). */
+const LOAD_SAMPLE_MS = 1000;
+const load = { at: -Infinity, loaded: false, override: undefined as boolean | undefined };
+
+/**
+ * Whether other work keeps this machine's cores busy: the 1-minute load average (`os.loadavg`,
+ * read at most once a second) at least LOADED_LOAD_PER_CORE per core. False where the system
+ * reports no load average (0). Why a load average and not the idle time of the cores: a connected
+ * client's engines are other processes whose CPU comes and goes with the client's own requests,
+ * and splitting per idle core still paid there (db3e9a5); only sustained demand well past the
+ * cores says a second job will wait.
+ */
+export function machineLoaded(): boolean {
+  if (load.override !== undefined) return load.override;
+  const now = performance.now();
+  if (now - load.at >= LOAD_SAMPLE_MS) {
+    load.at = now;
+    load.loaded = os.loadavg()[0]! >= LOADED_LOAD_PER_CORE * os.availableParallelism();
+  }
+  return load.loaded;
+}
+/** Test hook: make `machineLoaded` answer `loaded` (undefined: read the load average again). */
+export function overrideMachineLoaded(loaded: boolean | undefined): void { load.override = loaded; load.at = -Infinity; }
 /** Jobs and requests the hashed batcher sent so far (counts for probes and tests). */
 export const hashedBatchStats = { jobs: 0, requests: 0 };
 
@@ -120,7 +163,8 @@ class GroupMember implements Waiter {
  * Parallelism is kept where it matters: when fewer jobs are in flight than the machine has cores
  * (a lone reader), the gathered requests are split over them in shares of at least
  * `hashedBatchTuning.minPerJob` (HASHED_BATCH_MIN_PER_JOB, 1: one share per idle core, so a single
- * EC read's cells are read in parallel); under load (many requests in flight) they go as one job. The split counts
+ * EC read's cells are read in parallel; HASHED_BATCH_LOADED_MIN_PER_JOB, 3, while other processes
+ * keep the cores busy: `machineLoaded`); under load (many requests in flight) they go as one job. The split counts
  * cores, not pool threads (libuv's 4 on a 2-core machine): more jobs than cores run no sooner,
  * while each costs a wake-up and a completion, and a job's cells are hashed side by side only
  * when it holds at least 3 (native/xxh64x.c). Measured (EC 1 MiB reads of an EC_4P2G1 array, 8 in
@@ -187,7 +231,10 @@ class HashedBatcher {
     if (reqs.length === 0) return;
     this.queue = []; this.waiters = []; this.bytes = 0;
     // Idle cores get a share each, of at least minPerJob requests (the vector pass); else one job.
-    const jobs = Math.max(1, Math.min(Math.floor(reqs.length / Math.max(1, hashedBatchTuning.minPerJob)), this.threads - this.inFlight));
+    const idle = this.threads - this.inFlight;
+    const tuned = hashedBatchTuning.minPerJob;
+    const minPerJob = idle <= 1 ? 1 : tuned !== 'auto' ? Math.max(1, tuned) : machineLoaded() ? HASHED_BATCH_LOADED_MIN_PER_JOB : HASHED_BATCH_MIN_PER_JOB;
+    const jobs = Math.max(1, Math.min(Math.floor(reqs.length / minPerJob), idle));
     if (jobs === 1) { this.send(reqs, waiters); return; }
     // Contiguous shares, not strided: the requests of one caller (the k cells of one EC read) are
     // submitted one after another, so they stay in one job and that read completes when its job

@@ -1,8 +1,9 @@
 /**
  * How the thread-pool engine's hashed batcher splits a batch over idle cores (src/media/pread.ts
- * `hashedBatchTuning.minPerJob`, default `HASHED_BATCH_MIN_PER_JOB` = 1). Specification: hashed reads
+ * `hashedBatchTuning.minPerJob`, default 'auto': `HASHED_BATCH_MIN_PER_JOB` = 1 while the machine is
+ * not loaded, `HASHED_BATCH_LOADED_MIN_PER_JOB` = 3 while it is, `machineLoaded`). Specification: hashed reads
  * issued in one synchronous run while no job is in flight go to the pool as
- * max(1, min(floor(n / minPerJob), cores)) jobs — with the default, one per idle core (min(n, cores));
+ * max(1, min(floor(n / minPerJob), cores)) jobs — with 1, one per idle core (min(n, cores));
  * with 3, 2 to 5 requests (the cells a connected client's located reads bring per engine answer) are
  * one job, which the native vector pass hashes side by side; and every answer is the XXH64 of the bytes read, which are the file's,
  * mapped or not, whatever the split. Counts only (`hashedBatchStats`), no timing.
@@ -15,19 +16,19 @@ import * as path from 'node:path';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { loadNative } from '../../src/media/index.js';
-import { HASHED_BATCH_MIN_PER_JOB, PreadEngine, hashedBatchStats, hashedBatchTuning } from '../../src/media/pread.js';
+import { HASHED_BATCH_LOADED_MIN_PER_JOB, HASHED_BATCH_MIN_PER_JOB, PreadEngine, hashedBatchStats, hashedBatchTuning, overrideMachineLoaded } from '../../src/media/pread.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-split-'));
 const t = suite('media: hashed batch split over idle cores');
 t.before(async () => { await initXxhash(); });
-t.after(() => { hashedBatchTuning.minPerJob = HASHED_BATCH_MIN_PER_JOB; fs.rmSync(tmp, { recursive: true, force: true }); });
+t.after(() => { hashedBatchTuning.minPerJob = 'auto'; overrideMachineLoaded(undefined); fs.rmSync(tmp, { recursive: true, force: true }); });
 
 const CELL = 64 * 1024;
 const addon = loadNative().addon;
 /** Jobs that run at once (the batcher's own cap: libuv pool threads, at most the cores). */
 const cores = Math.max(1, Math.min(Number(process.env.UV_THREADPOOL_SIZE) || 4, os.availableParallelism()));
 
-t('by default each idle core takes a share; with minPerJob 3, 2-5 reads of one run are one job and 6 or more a share of at least 3 per idle core; the answers are the bytes and their hashes', async () => {
+t('with minPerJob 1 (by default on a machine not loaded) each idle core takes a share; with 3 (by default on a loaded machine), 2-5 reads of one run are one job and 6 or more a share of at least 3 per idle core; the answers are the bytes and their hashes', async () => {
   const io = new PreadEngine();
   if (!io.readvHash || !addon?.hashedBatch || process.env.CAIRN_HASHED_BATCH === '0') { console.log('  (no native hashed batches: skipped)'); return; }
   const file = path.join(tmp, 'cells.dat');
@@ -36,8 +37,11 @@ t('by default each idle core takes a share; with minPerJob 3, 2-5 reads of one r
   const fd = fs.openSync(file, 'r');
   const map = addon.mapFile?.(fd, data.length, false);
   try {
-    for (const minPerJob of [HASHED_BATCH_MIN_PER_JOB, 3]) {
-      hashedBatchTuning.minPerJob = minPerJob;
+    // ([tuning, machine loaded?, the share that must result]: 'auto' follows the load)
+    const cases: Array<[number | 'auto', boolean, number]> = [[HASHED_BATCH_MIN_PER_JOB, true, 1], [3, false, 3], ['auto', false, HASHED_BATCH_MIN_PER_JOB], ['auto', true, HASHED_BATCH_LOADED_MIN_PER_JOB]];
+    for (const [tuning, loaded, minPerJob] of cases) {
+      hashedBatchTuning.minPerJob = tuning;
+      overrideMachineLoaded(loaded);
       for (const mapped of map ? [false, true] : [false]) {
         for (let n = 1; n <= 9; n++) {
           const into = Array.from({ length: n }, () => new Uint8Array(CELL));
@@ -45,7 +49,7 @@ t('by default each idle core takes a share; with minPerJob 3, 2-5 reads of one r
           // (one synchronous run, nothing in flight before: the previous batch was awaited)
           const hs = await Promise.all(into.map((b, i) => io.readvHash!(fd, [b], (i * 7 % 16) * CELL, CELL, BigInt(i + 1), mapped ? map : undefined)));
           const want = Math.max(1, Math.min(Math.floor(n / minPerJob), cores));
-          assert.is(hashedBatchStats.jobs - j0, want, `${n} ${mapped ? 'mapped' : 'preadv'} reads, minPerJob ${minPerJob}: jobs`);
+          assert.is(hashedBatchStats.jobs - j0, want, `${n} ${mapped ? 'mapped' : 'preadv'} reads, minPerJob ${tuning} (loaded ${loaded}): jobs`);
           into.forEach((b, i) => {
             const at = (i * 7 % 16) * CELL;
             assert.ok(Buffer.from(b).equals(data.subarray(at, at + CELL)), `read ${i} of ${n}: bytes`);
@@ -55,7 +59,8 @@ t('by default each idle core takes a share; with minPerJob 3, 2-5 reads of one r
       }
     }
   } finally {
-    hashedBatchTuning.minPerJob = HASHED_BATCH_MIN_PER_JOB;
+    hashedBatchTuning.minPerJob = 'auto';
+    overrideMachineLoaded(undefined);
     if (map) addon.unmapFile?.(map);
     fs.closeSync(fd);
   }
