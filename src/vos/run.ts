@@ -672,10 +672,10 @@ export class BlockArena {
   readonly segs: Uint8Array[] = [];
   /** A DataView of each segment (offsets are the segment's). */
   readonly dvs: DataView[] = [];
-  /** Generation of each frame: bumped by every fill and every forget (never 0 once filled). */
-  readonly gen: Int32Array;
+  /** Generation of each frame: bumped by every fill and every forget (never 0 once filled). Replaced (copied) when the arena grows. */
+  gen: Int32Array;
   /** File offset of the block in each frame (-1: none). */
-  private readonly offs: Float64Array;
+  private offs: Float64Array;
   private readonly byOff = new Map<number, number>();
   private used = 0;
   private hand = 0;
@@ -685,10 +685,34 @@ export class BlockArena {
    * An arena of `frames` frames; `grow(bytes)` is told of each segment allocated (the block cache
    * counts them against its bound).
    */
-  constructor(readonly frames: number, private readonly grow: (bytes: number) => void) {
+  constructor(public frames: number, private readonly grow: (bytes: number) => void) {
     assert(frames > 0 && frames <= ARENA_MAX_FRAMES, 'arena frames out of range', { frames });
     this.gen = new Int32Array(frames);
     this.offs = new Float64Array(frames).fill(-1);
+  }
+
+  /**
+   * Let the arena hold up to `frames` frames (never fewer than now): the frames after the current
+   * ones are used before any is reused. Segments are still allocated when first filled.
+   */
+  extend(frames: number): void {
+    frames = Math.min(ARENA_MAX_FRAMES, Math.floor(frames));
+    if (frames <= this.frames) return;
+    const gen = new Int32Array(frames); gen.set(this.gen);
+    const offs = new Float64Array(frames).fill(-1); offs.set(this.offs);
+    this.gen = gen; this.offs = offs;
+    // a short last segment (the old frame count ended inside it) is grown to the frames it now covers
+    const seg = this.segs.length - 1;
+    if (seg >= 0) {
+      const want = Math.min(ARENA_SEGMENT_FRAMES, frames - (seg << ARENA_SEGMENT_SHIFT)) * ARENA_FRAME_BYTES;
+      const had = this.segs[seg]!;
+      if (want > had.length) {
+        const b = new Uint8Array(want); b.set(had);
+        this.segs[seg] = b; this.dvs[seg] = new DataView(b.buffer);
+        this.grow(want - had.length);
+      }
+    }
+    this.frames = frames;
   }
 
   /**
@@ -759,9 +783,26 @@ export class VerifiedBlocks {
   private held = 0;
   /** Frames of the blocks point reads answer from (null: a bound too small for one frame). */
   readonly arena: BlockArena | null;
-  constructor(private readonly maxBytes = 16 * 1024 * 1024) {
+  /** The bound the cache was made with. */
+  private readonly base: number;
+  constructor(private maxBytes = 16 * 1024 * 1024) {
+    this.base = maxBytes;
     const frames = Math.min(ARENA_MAX_FRAMES, Math.floor(maxBytes / 2 / ARENA_FRAME_BYTES));
-    this.arena = frames > 0 ? new BlockArena(frames, (n) => { this.held += n; this.shrink(); }) : null;
+    this.arena = frames > 0 ? new BlockArena(frames, (n) => { this.held += n; this.arenaHeld += n; this.shrink(); }) : null;
+  }
+  /** The bound in bytes (arena segments included). */
+  get bound(): number { return this.maxBytes; }
+  /**
+   * Let the arena grow by `bytes` past its half of the first bound, and the bound with it, up to a
+   * bound of `cap` (never lowered: what is held stays until evicted). The other half of the first
+   * bound stays for blocks not in the arena. A store whose runs grow calls it with their bytes
+   * (`TargetOptions.blockCacheMaxBytes`), so point reads keep their blocks as the data grows.
+   */
+  followData(bytes: number, cap: number): void {
+    const bound = Math.min(cap, this.base + bytes);
+    if (!(bound > this.maxBytes)) return;
+    this.maxBytes = bound;
+    this.arena?.extend(Math.floor((bound - Math.floor(this.base / 2)) / ARENA_FRAME_BYTES));
   }
   /** The verified copy of `r`, if cached. */
   get(r: BlockRef): Uint8Array | undefined { return this.entry(r)?.bytes; }
@@ -783,9 +824,16 @@ export class VerifiedBlocks {
     this.held += bytes.length;
     this.shrink();
   }
-  /** Evict (second chance) while more than the bound is held. */
+  /** Bytes of the arena's segments (in `held`). */
+  private arenaHeld = 0;
+  /**
+   * Evict (second chance) while more than the bound is held; once the bound was raised
+   * (`followData`), also while the blocks outside the arena take more than the half of the first
+   * bound they had (the raise is for the arena: blocks copied into frames are not kept twice).
+   */
   private shrink(): void {
-    for (let turns = 0; this.held > this.maxBytes && this.map.size > 1 && turns < 2 * this.map.size; turns++) {
+    const bound = this.maxBytes > this.base ? Math.min(this.maxBytes, this.arenaHeld + this.base - Math.floor(this.base / 2)) : this.maxBytes;
+    for (let turns = 0; this.held > bound && this.map.size > 1 && turns < 2 * this.map.size; turns++) {
       const k = this.map.keys().next().value as number;
       const e = this.map.get(k)!;
       this.map.delete(k);
