@@ -160,12 +160,17 @@ export class ContainerStore {
    * undefined once the value is logged and applied, else the promise `updateSingle` would return.
    * Bad arguments and synchronous failures are thrown. `csum`: the value's checksum
    * (`valueChecksum(value)`) when the caller has it already (a put writing replicas hashes once).
+   * `prepared`: the write belongs to an undecided transaction (`markPrepared` first).
    */
-  updateSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined {
+  updateSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint, prepared?: boolean): Promise<void> | undefined {
     const t = this.target;
     checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
     if (!(value instanceof Uint8Array)) throw invalidArg('value must be a Uint8Array');
     if (value.length > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `value longer than ${MAX_VALUE_SIZE} bytes`, { length: value.length });
+    if (prepared === true) {
+      const m = this.markPrepared(epoch);
+      if (m !== undefined) return m.then(() => this.updateSingle(epoch, oid, dkey, akey, value));
+    }
     t.enter();
     let p: Promise<void> | undefined;
     try {
@@ -183,8 +188,33 @@ export class ContainerStore {
   private readonly leaveOk = (): void => { this.target.leave(); };
   private readonly leaveErr = (e: unknown): never => { this.target.leave(); throw e; };
 
-  /** Write `recx.count` records of `recordSize` bytes (default 1, fixed per akey) at `recx.index`. */
-  async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts: { recordSize?: number } = {}): Promise<void> {
+  /**
+   * Note that this container's writes of `epoch` that follow are undecided (an engine's prepared
+   * transaction), until `TargetStore.settlePrepared` or a `discard` covering it: after a crash,
+   * `TargetStore.preparedEpochs` names the epoch if any of them survived. Once per epoch (a second
+   * call costs a set lookup). Undefined when done now; a promise when the log had to make room.
+   */
+  markPrepared(epoch: bigint): Promise<void> | undefined {
+    checkEpoch(epoch);
+    const t = this.target;
+    t.enter();
+    let p: Promise<void> | undefined;
+    try {
+      this.live();
+      p = t.logPrepareNow(this.state, epoch);
+    } catch (e) {
+      t.leave();
+      throw e;
+    }
+    if (p === undefined) { t.leave(); return undefined; }
+    return p.then(this.leaveOk, this.leaveErr);
+  }
+
+  /**
+   * Write `recx.count` records of `recordSize` bytes (default 1, fixed per akey) at `recx.index`.
+   * `opts.prepared`: the write belongs to an undecided transaction (`markPrepared` first).
+   */
+  async updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts: { recordSize?: number; prepared?: boolean } = {}): Promise<void> {
     if (!(data instanceof Uint8Array)) throw invalidArg('data must be a Uint8Array');
     return this.updateArrayValue(epoch, oid, dkey, akey, recx, data, opts);
   }
@@ -195,7 +225,7 @@ export class ContainerStore {
    * buffer first. Values not above SYNC_WRITE_MAX_BYTES and the inline threshold are joined (they
    * are written synchronously or inline). The views must not change until the promise settles.
    */
-  async updateArrayParts(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[], opts: { recordSize?: number } = {}): Promise<void> {
+  async updateArrayParts(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[], opts: { recordSize?: number; prepared?: boolean } = {}): Promise<void> {
     if (!Array.isArray(parts)) throw invalidArg('parts must be an array of Uint8Arrays');
     let length = 0;
     for (const v of parts) { if (!(v instanceof Uint8Array)) throw invalidArg('parts must be an array of Uint8Arrays'); length += v.length; }
@@ -240,8 +270,9 @@ export class ContainerStore {
     }
   }
 
-  private async updateArrayValue(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array | ValueParts, opts: { recordSize?: number }): Promise<void> {
+  private async updateArrayValue(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array | ValueParts, opts: { recordSize?: number; prepared?: boolean }): Promise<void> {
     checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
+    if (opts.prepared === true) await this.markPrepared(epoch);
     const t = this.target;
     t.enter();
     try {

@@ -63,11 +63,14 @@ export interface ManifestContainer {
   /** Discards not yet applied to every run: drop versions with seq < seq and after < epoch <= upTo. */
   tombs: Array<{ after: string; upTo: string; seq: number }>;
   destroyed?: boolean;
+  /** Prepared epochs not yet settled (decimal), in a manifest of version 2 (`TargetStore.preparedEpochs`). */
+  prepared?: string[];
 }
 
 /** The manifest. */
 export interface Manifest {
-  version: 1;
+  /** 1, or 2 when a container holds prepared epochs (a build that predates them refuses it rather than drop them). */
+  version: 1 | 2;
   nextSeq: number;
   nextRunId: number;
   nextContIdx: number;
@@ -162,7 +165,10 @@ export function decodeManifest(blob: Uint8Array, expect: bigint): Manifest {
   const csum = xxh64(blob.subarray(MANIFEST_HEADER), CSUM_SEED);
   if (csum !== expect || dv.getBigUint64(16, true) !== csum) throw new Error('manifest checksum');
   const m = JSON.parse(Buffer.from(blob.subarray(MANIFEST_HEADER)).toString('utf8')) as Manifest;
-  if (m.version !== 1 || !Array.isArray(m.runs) || !Array.isArray(m.containers)) throw new Error('manifest structure');
+  if ((m.version !== 1 && m.version !== 2) || !Array.isArray(m.runs) || !Array.isArray(m.containers)) throw new Error('manifest structure');
+  for (const c of m.containers) {
+    if (c.prepared !== undefined && (!Array.isArray(c.prepared) || !c.prepared.every((e) => typeof e === 'string' && /^[0-9]{1,20}$/.test(e)))) throw new Error('manifest structure (prepared epochs)');
+  }
   return m;
 }
 

@@ -38,7 +38,7 @@ import { MemtableCursor, MergeSink, PointVersion, aggregateMerge, fastMerge, flu
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
 import { MergeWorkersUnavailable, mergeWorkers, starting as workersStarting } from './merge-workers.js';
 import { ContainerSplitWriter, Run, RunWriter, VerifiedBlocks, type RunSink, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
-import { REGION_HEADER, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
+import { REGION_HEADER, SETTLE_MAX_EPOCHS, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
 
 /** Default cap of the pmem file per target (it starts at one segment and grows). */
@@ -279,6 +279,12 @@ export interface ContState {
    * with no newer one left: a punch, a discard, an aggregation while punches exist, a heal.
    */
   recordSizes?: Map<string, number>;
+  /**
+   * Prepared epochs not yet settled (`TargetStore.preparedEpochs`): added by a Prepare record (in
+   * the log before any write it covers), removed by a Settle record or a discard that covers them,
+   * kept in the manifest (version 2) so a flush that drops their log region keeps them.
+   */
+  prepared?: Set<bigint>;
 }
 
 /** Space in use. */
@@ -758,6 +764,7 @@ export class TargetStore {
     this.nextSeq = m.nextSeq; this.nextRunId = m.nextRunId; this.nextContIdx = m.nextContIdx;
     for (const c of m.containers) {
       const st: ContState = { idx: c.idx, uuid: c.uuid, maxEpoch: BigInt(c.maxEpoch), tombs: c.tombs.map((t) => ({ after: BigInt(t.after), upTo: BigInt(t.upTo), seq: t.seq })), destroyed: c.destroyed === true };
+      if (c.prepared !== undefined && c.prepared.length > 0) st.prepared = new Set(c.prepared.map((e) => BigInt(e)));
       this.conts.set(st.idx, st);
       if (!st.destroyed) this.byUuid.set(st.uuid, st);
     }
@@ -789,7 +796,15 @@ export class TargetStore {
       }
       case WalType.ContDestroy: {
         const st = this.conts.get(r.cont);
-        if (st) { st.destroyed = true; st.destroyedSeq = r.seq; this.byUuid.delete(st.uuid); }
+        if (st) { st.destroyed = true; st.destroyedSeq = r.seq; st.prepared = undefined; this.byUuid.delete(st.uuid); }
+        return undefined;
+      }
+      case WalType.Prepare:
+      case WalType.Settle: {
+        const st = this.conts.get(r.cont);
+        if (!st) return `log record ${r.seq} names unknown container ${r.cont}`;
+        if (r.type === WalType.Prepare) (st.prepared ??= new Set()).add(r.epoch);
+        else for (const e of r.epochs!) st.prepared?.delete(e);
         return undefined;
       }
       case WalType.Discard: {
@@ -954,17 +969,22 @@ export class TargetStore {
 
   /** The manifest of the current state, its runs left out (`encodeManifest` takes their JSON apart: `runJson`). */
   private buildManifest(walFlushedGen: number): Manifest {
-    const containers: ManifestContainer[] = [...this.conts.values()].map((c) => ({
-      idx: c.idx, uuid: c.uuid, maxEpoch: c.maxEpoch.toString(), tombs: c.tombs.map((t) => ({ after: t.after.toString(), upTo: t.upTo.toString(), seq: t.seq })),
-      ...(c.destroyed ? { destroyed: true } : {}),
-    }));
+    let prepared = false;
+    const containers: ManifestContainer[] = [...this.conts.values()].map((c) => {
+      const p = c.prepared !== undefined && c.prepared.size > 0 && !c.destroyed ? { prepared: [...c.prepared].map((e) => e.toString()) } : {};
+      if (p.prepared) prepared = true;
+      return {
+        idx: c.idx, uuid: c.uuid, maxEpoch: c.maxEpoch.toString(), tombs: c.tombs.map((t) => ({ after: t.after.toString(), upTo: t.upTo.toString(), seq: t.seq })),
+        ...(c.destroyed ? { destroyed: true } : {}), ...p,
+      };
+    });
     // Extents allocated by log records not yet in runs, or by writes still in flight, are free in
     // the persistent state (a replay re-allocates the logged ones); frees not yet released are free too.
     const extra = new ExtentList();
     for (const [off, n] of this.inflightAllocs) extra.push(off, n);
     for (const [gen, list] of this.allocsByGen) if (gen > walFlushedGen) for (const [off, n] of list) extra.push(off, n);
     const m: Manifest = {
-      version: 1, nextSeq: this.nextSeq, nextRunId: this.nextRunId, nextContIdx: this.nextContIdx, walFlushedGen,
+      version: prepared ? 2 : 1, nextSeq: this.nextSeq, nextRunId: this.nextRunId, nextContIdx: this.nextContIdx, walFlushedGen,
       containers, runs: [], data: { total: this.geo.dataBytes, free: freeSnapshot(this.alloc, extra, this.deferredFree, this.graceFree, ...this.commitFreed) },
     };
     if (this.damage) (m as Manifest & { damaged?: string }).damaged = this.damage;
@@ -1767,7 +1787,7 @@ export class TargetStore {
     this.checkWritable();
     while (!this.wal.fits(64)) await this.makeRoom(64);
     try { this.admit(0, false); this.wal.append(this.enc.container(WalType.ContDestroy, this.wal.stamp, st.idx, uuid)); } catch (e) { throw toVosError(e, 'destroy container'); }
-    st.destroyed = true; st.destroyedSeq = this.nextSeq++;
+    st.destroyed = true; st.destroyedSeq = this.nextSeq++; st.prepared = undefined;
     this.byUuid.delete(uuid);
     if (this.durable) await this.commitSync.request();
     this.scheduleCompaction();
@@ -2089,9 +2109,74 @@ export class TargetStore {
   }
 
   private applyDiscard(st: ContState, after: bigint, upTo: bigint, seq: number): void {
+    // a discard settles the prepared epochs it covers (an engine's abort at restart need not settle them too)
+    if (st.prepared !== undefined) for (const e of st.prepared) if (e > after && e <= upTo) st.prepared.delete(e);
     st.tombs.push({ after, upTo, seq });
     st.recordSizes = undefined;
     if (st.maxEpoch > after && st.maxEpoch <= upTo) st.maxEpoch = after;
+  }
+
+  // ------------------------------------------------------------------ prepared epochs
+
+  /**
+   * Note that writes of `epoch` to the container that follow are undecided (an engine's prepared
+   * transaction): a Prepare record goes into the log before them, once per (container, epoch)
+   * until settled, so after a crash `preparedEpochs` names the epoch whenever any of them survived.
+   * Undefined when the epoch is noted already or was noted now; a promise when the log had to make
+   * room first. No sync of its own: a durable write that follows syncs the log up to itself.
+   */
+  logPrepareNow(st: ContState, epoch: bigint): Promise<void> | undefined {
+    if (st.prepared !== undefined && st.prepared.has(epoch)) return undefined;
+    this.checkWritable();
+    const rec = () => { this.admit(0, false); this.wal.append(this.enc.prepare(this.wal.stamp, st.idx, epoch)); this.nextSeq++; (st.prepared ??= new Set()).add(epoch); };
+    const need = WalEncoder.prepareLength();
+    if (this.wal.fits(need)) {
+      try { rec(); } catch (e) { throw toVosError(e, 'prepare'); }
+      return undefined;
+    }
+    return (async () => {
+      while (!this.wal.fits(need)) await this.makeRoom(need);
+      if (st.prepared !== undefined && st.prepared.has(epoch)) return;
+      try { rec(); } catch (e) { throw toVosError(e, 'prepare'); }
+    })();
+  }
+
+  /**
+   * The prepared epochs not yet settled, of every container of the target (`ContainerStore`
+   * writes with `prepared`, or `markPrepared`): after a crash, every epoch of which any write may
+   * have survived. An engine settles each once its decision is in its own log.
+   */
+  preparedEpochs(): Array<{ cont: string; epoch: bigint }> {
+    const out: Array<{ cont: string; epoch: bigint }> = [];
+    for (const st of this.byUuid.values()) if (st.prepared !== undefined) for (const epoch of st.prepared) out.push({ cont: st.uuid, epoch });
+    return out;
+  }
+
+  /**
+   * Forget prepared `epochs` of container `cont` (their decision is logged elsewhere): a Settle
+   * record, so neither a replay of the log nor the next manifest names them again. Idempotent
+   * (epochs not prepared, or a container not here, are skipped). As durable as a write of the
+   * store: a SIGKILL at once, power loss from the store's next sync (`flush`); until then they may
+   * come back from `preparedEpochs` after a crash, and settling them again is harmless.
+   */
+  async settlePrepared(cont: string, epochs: readonly bigint[]): Promise<void> {
+    const st = this.byUuid.get(cont);
+    if (st === undefined || st.prepared === undefined) return;
+    this.checkWritable();
+    let todo = [...new Set(epochs)].filter((e) => st.prepared!.has(e));
+    while (todo.length > 0) {
+      const part = todo.slice(0, SETTLE_MAX_EPOCHS);
+      const need = WalEncoder.settleLength(part.length);
+      while (!this.wal.fits(need)) await this.makeRoom(need);
+      const left = part.filter((e) => st.prepared?.has(e)); // (settled meanwhile by another caller or a discard)
+      if (left.length > 0) {
+        try { this.admit(0, false); this.wal.append(this.enc.settle(this.wal.stamp, st.idx, left)); } catch (e) { throw toVosError(e, 'settle'); }
+        this.nextSeq++;
+        for (const e of left) st.prepared?.delete(e);
+      }
+      todo = todo.slice(part.length);
+    }
+    if (st.prepared?.size === 0) st.prepared = undefined;
   }
 
   /** msync log bytes appended since the last flush (durable mode, group-committed). */

@@ -17,6 +17,12 @@
  * Record: `[magic u32][ver u8][type u8][metaLen u16][length u32][stamp u32][epoch u64][cont u32][0 u32]`
  * `meta | xxh64(header+meta) | pad8 | inline value | pad8`. The stamp is the low 32 bits of the
  * region's generation, so records left from an earlier use of the region end the scan.
+ *
+ * Prepare and Settle records (an engine's undecided epochs: `TargetStore.preparedEpochs`) carry
+ * version WAL_VERSION_PREPARED; every other record keeps WAL_VERSION, so a log without them is
+ * the same bytes as before, and a build that predates them refuses a log holding one (an invalid
+ * record before the acknowledged tail: the target is reported damaged), never replays it as data
+ * whose epoch was decided.
  */
 import { xxh64 } from '../../core/xxhash.js';
 import { assert } from '../../core/errors.js';
@@ -26,6 +32,10 @@ import type { PmemSpace } from '../media/pmem-space.js';
 
 export const WAL_MAGIC = 0x4c415756; // "VWAL"
 export const WAL_VERSION = 3;
+/** Version of Prepare and Settle records (see the header comment). */
+export const WAL_VERSION_PREPARED = 4;
+/** Most epochs one Settle record names (a settle of more writes several). */
+export const SETTLE_MAX_EPOCHS = 1024;
 export const WAL_HEADER = 32;
 export const WAL_CSUM = 8;
 const REGION_MAGIC = 0x48525756; // "VWRH"
@@ -41,7 +51,7 @@ export const REGION_HEADER = 64;
 export const TAIL_SLOT = 64;
 
 /** Record types. */
-export const enum WalType { UpdateSingle = 1, UpdateArray = 2, Punch = 3, Discard = 4, ContCreate = 5, ContDestroy = 6 }
+export const enum WalType { UpdateSingle = 1, UpdateArray = 2, Punch = 3, Discard = 4, ContCreate = 5, ContDestroy = 6, Prepare = 7, Settle = 8 }
 /** Punch levels. */
 export const enum PunchLevel { Object = 0, Dkey = 1, Akey = 2 }
 /** Where a value lives. */
@@ -82,6 +92,8 @@ export interface WalRecord {
   upTo?: bigint;
   /** ContCreate: the container uuid. */
   uuid?: string;
+  /** Settle: the prepared epochs settled. */
+  epochs?: bigint[];
 }
 
 function putU64n(dv: DataView, off: number, v: number): void { dv.setUint32(off, v >>> 0, true); dv.setUint32(off + 4, Math.floor(v / 4294967296), true); }
@@ -119,7 +131,7 @@ export class WalEncoder {
   }
   private header(type: WalType, metaLen: number, length: number, stamp: number, epoch: bigint, cont: number): void {
     const dv = this.dv;
-    dv.setUint32(0, WAL_MAGIC, true); dv.setUint8(4, WAL_VERSION); dv.setUint8(5, type); dv.setUint16(6, metaLen, true);
+    dv.setUint32(0, WAL_MAGIC, true); dv.setUint8(4, type >= WalType.Prepare ? WAL_VERSION_PREPARED : WAL_VERSION); dv.setUint8(5, type); dv.setUint16(6, metaLen, true);
     dv.setUint32(8, length, true); dv.setUint32(12, stamp >>> 0, true); dv.setBigUint64(16, epoch, true);
     dv.setUint32(24, cont >>> 0, true); dv.setUint32(28, 0, true);
   }
@@ -132,6 +144,10 @@ export class WalEncoder {
 
   /** Bytes an update record takes. */
   static updateLength(dk: number, ak: number, inline: number): number { return align8(WAL_HEADER + UPDATE_META + dk + ak + WAL_CSUM) + align8(inline); }
+  /** Bytes a Prepare record takes. */
+  static prepareLength(): number { return align8(WAL_HEADER + WAL_CSUM); }
+  /** Bytes a Settle record of `n` epochs takes. */
+  static settleLength(n: number): number { return align8(WAL_HEADER + 8 + 8 * n + WAL_CSUM); }
   /** Offset of the inline value inside an update record. */
   static inlineOffset(dk: number, ak: number): number { return align8(WAL_HEADER + UPDATE_META + dk + ak + WAL_CSUM); }
 
@@ -189,6 +205,26 @@ export class WalEncoder {
     return this.seal(8, length);
   }
 
+  /** A Prepare record: writes of `epoch` to container `cont` after it are undecided until settled. */
+  prepare(stamp: number, cont: number, epoch: bigint): Uint8Array {
+    const length = align8(WAL_HEADER + WAL_CSUM);
+    this.ensure(length);
+    this.header(WalType.Prepare, 0, length, stamp, epoch, cont);
+    return this.seal(0, length);
+  }
+
+  /** A Settle record: the prepared `epochs` (at most SETTLE_MAX_EPOCHS) of container `cont` are decided. */
+  settle(stamp: number, cont: number, epochs: readonly bigint[]): Uint8Array {
+    assert(epochs.length > 0 && epochs.length <= SETTLE_MAX_EPOCHS, 'settle record epochs out of range', { n: epochs.length });
+    const metaLen = 8 + 8 * epochs.length;
+    const length = align8(WAL_HEADER + metaLen + WAL_CSUM);
+    this.ensure(length);
+    this.header(WalType.Settle, metaLen, length, stamp, 0n, cont);
+    this.dv.setUint32(WAL_HEADER, epochs.length, true); this.dv.setUint32(WAL_HEADER + 4, 0, true);
+    for (let i = 0; i < epochs.length; i++) this.dv.setBigUint64(WAL_HEADER + 8 + 8 * i, epochs[i]!, true);
+    return this.seal(metaLen, length);
+  }
+
   container(type: WalType.ContCreate | WalType.ContDestroy, stamp: number, cont: number, uuid: string): Uint8Array {
     const u = type === WalType.ContCreate ? Buffer.from(uuid, 'utf8') : Buffer.alloc(0);
     const length = align8(WAL_HEADER + u.length + WAL_CSUM);
@@ -207,8 +243,9 @@ export class WalEncoder {
 export function walRecordLength(buf: Uint8Array, dv: DataView, base: number, off: number, end: number, stamp: number): number {
   const at = off - base;
   if (off + WAL_HEADER + WAL_CSUM > end) return 0;
-  if (dv.getUint32(at, true) !== WAL_MAGIC || dv.getUint8(at + 4) !== WAL_VERSION || dv.getUint32(at + 12, true) !== (stamp >>> 0)) return 0;
+  if (dv.getUint32(at, true) !== WAL_MAGIC || dv.getUint32(at + 12, true) !== (stamp >>> 0)) return 0;
   const type = dv.getUint8(at + 5) as WalType;
+  if (dv.getUint8(at + 4) !== (type >= WalType.Prepare ? WAL_VERSION_PREPARED : WAL_VERSION)) return 0;
   const metaLen = dv.getUint16(at + 6, true);
   const length = dv.getUint32(at + 8, true);
   if (length % 8 !== 0 || length < WAL_HEADER + metaLen + WAL_CSUM || off + length > end) return 0;
@@ -234,6 +271,12 @@ export function walRecordLength(buf: Uint8Array, dv: DataView, base: number, off
     case WalType.Discard: return metaLen === 8 && metaEnd === length ? length : 0;
     case WalType.ContCreate: return metaEnd === length && metaLen !== 0 ? length : 0;
     case WalType.ContDestroy: return metaLen === 0 && metaEnd === length ? length : 0;
+    case WalType.Prepare: return metaLen === 0 && metaEnd === length ? length : 0;
+    case WalType.Settle: {
+      if (metaLen < 16 || metaEnd !== length) return 0;
+      const n = dv.getUint32(m, true);
+      return n >= 1 && n <= SETTLE_MAX_EPOCHS && metaLen === 8 + 8 * n ? length : 0;
+    }
     default: return 0;
   }
 }
@@ -275,7 +318,13 @@ export function decodeWalRecord(buf: Uint8Array, dv: DataView, base: number, off
     case WalType.ContCreate:
       rec.uuid = Buffer.from(buf.subarray(m, m + metaLen)).toString('utf8');
       return rec;
-    default: // (ContDestroy: the header says it all)
+    case WalType.Settle: {
+      const n = dv.getUint32(m, true);
+      rec.epochs = [];
+      for (let i = 0; i < n; i++) rec.epochs.push(dv.getBigUint64(m + 8 + 8 * i, true));
+      return rec;
+    }
+    default: // (ContDestroy and Prepare: the header says it all)
       return rec;
   }
 }
