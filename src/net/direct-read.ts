@@ -30,7 +30,7 @@ import { swallowed } from '../../core/log.js';
 import { PreadEngine } from '../media/pread.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { coverChunks, mappedReads, markChunks } from '../media/block-device.js';
-import type { FileMap } from '../media/io-engine.js';
+import type { FileMap, HashedRead } from '../media/io-engine.js';
 import { CSUM_SEED } from '../vos/constants.js';
 
 /**
@@ -64,15 +64,23 @@ export const DIRECT_MAP_ZAP_BYTES = 256 * 1024 * 1024;
 /**
  * An engine data file a client reads located extents of: its descriptor, its read-only mapping
  * (made at the first read of a range read before; null: none to be had) and the mapping's length,
- * and which READ_SEEN_CHUNK chunks were read before (one bit each).
+ * which READ_SEEN_CHUNK chunks were read before (one bit each), when it was last used (`useTick`),
+ * its reads in flight, and whether it was dropped (closed once those reads have ended: a descriptor
+ * closed under a read in flight could be reused by the next file opened, and the read go there).
  */
-interface DataFile { fd: number; map: FileMap | null | undefined; mapLen: number; seen: Uint8Array }
+interface DataFile { fd: number; map: FileMap | null | undefined; mapLen: number; seen: Uint8Array; used: number; reads: number; dropped: boolean }
 
 /** Located reads copied out of a data file's mapping (by the thread pool; tests and probes). */
 export const directMapStats = { mappedReads: 0, mappedBytes: 0 };
 
-/** Engine data files, by path, least recently used first. */
+/** Engine data files, by path (`used`: the least recently used is closed first). */
 const open = new Map<string, DataFile>();
+/**
+ * The clock of `DataFile.used`: a read notes its file's use with one increment instead of moving
+ * the file to the end of `open` (a delete and a set of its path, hashed each time: the path is a
+ * new string in every answer); closing the least recently used, past DIRECT_MAX_OPEN_FILES, scans.
+ */
+let useTick = 0;
 /** The thread-pool engine that reads and hashes (made at the first located read); null when the platform has no hashed reads. */
 let reader: PreadEngine | null | undefined;
 
@@ -86,23 +94,42 @@ function hashedReader(): PreadEngine | null {
 /** Data file `path` (opened read-only on first use), or undefined when it cannot be opened. */
 function fileOf(path: string): DataFile | undefined {
   let f = open.get(path);
-  if (f !== undefined) { open.delete(path); open.set(path, f); return f; }
+  if (f !== undefined) { f.used = ++useTick; return f; }
   let fd: number;
   try { fd = openSync(path, 'r'); } catch (err) { swallowed('direct-read.data-file-not-openable', err); return undefined; }
   try {
     if (!fstatSync(fd).isFile()) { closeSync(fd); return undefined; }
   } catch (err) { swallowed('direct-read.data-file-not-statable', err); closeSync(fd); return undefined; }
-  f = { fd, map: undefined, mapLen: 0, seen: new Uint8Array(64) };
+  f = { fd, map: undefined, mapLen: 0, seen: new Uint8Array(64), used: ++useTick, reads: 0, dropped: false };
   open.set(path, f);
-  while (open.size > DIRECT_MAX_OPEN_FILES) forget(open.keys().next().value as string);
+  while (open.size > DIRECT_MAX_OPEN_FILES) {
+    let oldest: string | undefined, at = Infinity;
+    for (const [p, g] of open) if (g.used < at) { at = g.used; oldest = p; }
+    drop(oldest!, open.get(oldest!)!);
+  }
   return f;
 }
 
 /** Close data file `path` (a read through it failed or mismatched: the file may have been replaced). */
 function forget(path: string): void {
   const f = open.get(path);
-  if (f === undefined) return;
-  open.delete(path);
+  if (f !== undefined) drop(path, f);
+}
+
+/** Stop using data file `f` (at `path`): no later read takes it; closed now, or when its last read in flight ends (`ended`). */
+function drop(path: string, f: DataFile): void {
+  if (open.get(path) === f) open.delete(path);
+  if (f.dropped) return;
+  f.dropped = true;
+  if (f.reads === 0) release(f);
+}
+
+/** A read of `f` ended: the file is closed when it was dropped meanwhile and no other read is in flight. */
+function ended(f: DataFile): void {
+  if (--f.reads === 0 && f.dropped) release(f);
+}
+
+function release(f: DataFile): void {
   unmap(f);
   try { closeSync(f.fd); } catch (err) { swallowed('direct-read.close', err); }
 }
@@ -188,6 +215,55 @@ export function readDirectRef(ref: DirectRef, into: readonly Uint8Array[]): Prom
   return readRef(ref, into, false);
 }
 
+/**
+ * `readDirectRef` of several references at once (`refs[i]` into `intos[i]`): the located reads of
+ * one engine answer (link.ts `locateReads`). They go to the thread pool as one hashed group (one
+ * promise, `readvHashGroup`: the reads of one answer then cost no promise and async frame each),
+ * each checked against its own checksum as `readDirectRef` does; the answer holds, in order,
+ * whether each `into` now holds its extent's bytes. A reference that fails any check is false
+ * (the caller reads it again without `direct`); a failed or mismatched read closes its data file.
+ */
+export function readDirectRefs(refs: readonly DirectRef[], intos: ReadonlyArray<readonly Uint8Array[]>): Promise<boolean[]> {
+  const n = refs.length;
+  const out = new Array<boolean>(n).fill(false);
+  const io = hashedReader();
+  if (n === 0 || io === null || intos.length !== n) return Promise.resolve(out);
+  if (io.readvHashGroup === undefined) return Promise.all(refs.map((r, i) => readRef(r, intos[i]!, false).catch(() => false)));
+  const reads: HashedRead[] = [];
+  const which: number[] = [];
+  const mapped: boolean[] = [];
+  const files: DataFile[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = refs[i]!, into = intos[i]!;
+    let total = 0;
+    for (const b of into) total += b.length;
+    if (total !== r.len) continue;
+    const f = fileOf(r.path);
+    if (f === undefined) continue;
+    const map = mappingFor(f, r.at, r.len);
+    f.reads++;
+    reads.push({ fd: f.fd, views: into, position: r.at, hashLen: r.len, seed: CSUM_SEED, map });
+    which.push(i);
+    mapped.push(map !== undefined);
+    files.push(f);
+  }
+  if (reads.length === 0) return Promise.resolve(out);
+  const done = (hs: ReadonlyArray<bigint | Error> | undefined) => {
+    for (let j = 0; j < which.length; j++) {
+      const i = which[j]!, r = refs[i]!, f = files[j]!, h = hs?.[j];
+      if (typeof h !== 'bigint') { swallowed('direct-read.read-failed-read-through-engine', h); drop(r.path, f); }
+      else {
+        if (mapped[j]) { directMapStats.mappedReads++; directMapStats.mappedBytes += r.len; }
+        if (h === BigInt(r.csum)) out[i] = true;
+        else drop(r.path, f);
+      }
+      ended(f);
+    }
+    return out;
+  };
+  return io.readvHashGroup(reads).then(done, () => done(undefined));
+}
+
 async function readRef(r: DirectRef, into: readonly Uint8Array[], guess: boolean): Promise<boolean> {
   let total = 0;
   for (const b of into) total += b.length;
@@ -200,16 +276,19 @@ async function readRef(r: DirectRef, into: readonly Uint8Array[], guess: boolean
   // the same pass (no preadv system call; a fault in the mapping is read again with preadv there).
   const map = mappingFor(f, r.at, r.len);
   let h: bigint;
+  f.reads++;
   try {
     h = await io.readvHash!(f.fd, into, r.at, r.len, CSUM_SEED, map);
   } catch (err) {
     swallowed('direct-read.read-failed-read-through-engine', err);
-    forget(r.path);
+    drop(r.path, f);
+    ended(f);
     return false;
   }
+  ended(f);
   if (map !== undefined) { directMapStats.mappedReads++; directMapStats.mappedBytes += r.len; }
   if (h === BigInt(r.csum)) return true;
-  if (!guess) forget(r.path);
+  if (!guess) drop(r.path, f);
   return false;
 }
 

@@ -14,7 +14,7 @@ import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { Rng } from '../../core/rng.js';
 import { RpcServer, RpcClient, rawReadStats } from '../../src/net/rpc.js';
 import { RemoteShardStore, serveFetchInto } from '../../src/net/shard-rpc.js';
-import { readDirect, directRefOf, closeDirectFiles, directMapStats } from '../../src/net/direct-read.js';
+import { readDirect, readDirectRefs, directRefOf, closeDirectFiles, directMapStats, DIRECT_MAX_OPEN_FILES, type DirectRef } from '../../src/net/direct-read.js';
 import { CSUM_SEED } from '../../src/vos/constants.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
 import { PreadEngine } from '../../src/media/pread.js';
@@ -135,6 +135,41 @@ t('readDirect refuses malformed references and buffers of another length', async
     ];
     for (const [what, ref, n] of bad) assert.not.ok(await readDirect(ref, [new Uint8Array(n)]), what);
     assert.is(directRefOf({ ...good, path: `${f.path}\0x` }), undefined, 'a NUL in the path');
+  } finally { closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); }
+});
+
+t('readDirectRefs reads a group of references: each true only when its buffers hold its extent\'s bytes; a bad one does not spoil the others', async () => {
+  await initXxhash();
+  const dir = tmpDir('cairn-direct-refs-');
+  try {
+    const vals = randomValues(11, [64 * KB, 96 * KB, 64 * KB, 128 * KB]);
+    const f = locatedStore(join(dir, 't'), vals);
+    const at = f.store as unknown as { locateArrayExtent(...a: unknown[]): { position: number; length: number; csum: bigint } };
+    const refs: DirectRef[] = vals.map((v, i) => { const x = at.locateArrayExtent(0n, 0n, enc('d'), enc(`a${i}`), { index: 0, count: v.length }); return { path: f.path, at: x.position, len: x.length, csum: String(x.csum) }; });
+    for (let round = 0; round < 3; round++) {
+      // value 1 as two views; value 2 named with another's checksum; value 3 into buffers one byte short
+      const intos = vals.map((v, i) => (i === 1 ? [new Uint8Array(1000), new Uint8Array(v.length - 1000)] : [new Uint8Array(i === 3 ? v.length - 1 : v.length)]));
+      const group = [refs[0]!, refs[1]!, { ...refs[2]!, csum: refs[0]!.csum }, refs[3]!];
+      const oks = await readDirectRefs(group, intos);
+      if (!LOCATED) { assert.equal(oks, [false, false, false, false], 'no hashed reads here: never claims bytes it did not check'); return; }
+      assert.equal(oks, [true, true, false, false], `round ${round}: which reads checked out`);
+      assert.ok(Buffer.concat(intos[0]!).equals(Buffer.from(vals[0]!)), `round ${round}: bytes of value 0`);
+      assert.ok(Buffer.concat(intos[1]!).equals(Buffer.from(vals[1]!)), `round ${round}: bytes of value 1 (two views)`);
+    }
+    assert.equal(await readDirectRefs([], []), [], 'an empty group');
+    assert.equal(await readDirectRefs([{ ...refs[0]!, path: join(dir, 'gone', 'vos.data') }, refs[1]!], [[new Uint8Array(vals[0]!.length)], [new Uint8Array(vals[1]!.length)]]), [false, true], 'a file that is not there');
+    // more data files than are kept open: each still reads right (the least recently used are closed)
+    const copies: DirectRef[] = [];
+    for (let i = 0; i < DIRECT_MAX_OPEN_FILES + 3; i++) {
+      const g = locatedStore(join(dir, `c${i}`), [vals[i % vals.length]!]);
+      const x = (g.store as unknown as typeof at).locateArrayExtent(0n, 0n, enc('d'), enc('a0'), { index: 0, count: vals[i % vals.length]!.length });
+      copies.push({ path: g.path, at: x.position, len: x.length, csum: String(x.csum) });
+    }
+    for (let pass = 0; pass < 2; pass++) {
+      const intos = copies.map((r) => [new Uint8Array(r.len)]);
+      assert.equal(await readDirectRefs(copies, intos), copies.map(() => true), `pass ${pass}: ${copies.length} files`);
+      intos.forEach((b, i) => assert.ok(Buffer.from(b[0]!).equals(Buffer.from(vals[i % vals.length]!)), `pass ${pass}: file ${i}`));
+    }
   } finally { closeDirectFiles(); rmSync(dir, { recursive: true, force: true }); }
 });
 
