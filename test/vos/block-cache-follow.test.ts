@@ -101,6 +101,25 @@ test('the cap holds the bound; without the option the bound and the arena stay',
   assert.is(fixed.frames, 32, 'the arena keeps its 32 frames');
 });
 
+test('a raised bound read without the point index (no arena frames): blocks outside the arena keep the whole first bound', async () => {
+  pointReads.index = false;
+  const t = await VosTarget.open(dir, { ...BASE, blockCacheMaxBytes: 64 * MiB });
+  try {
+    for (let i = 0; i < N; i++) await t.updateSingle(10n, oidOf(i), D, A, valueOf(i));
+    await t.target.flushAll();
+    assert.ok(t.target.verified.bound > 512 * KiB, 'raised');
+    for (let i = 0; i < N; i += 3) {
+      const now = t.fetchSingleNow(20n, oidOf(i), D, A);
+      assert.equal(now === null ? await t.fetchSingle(20n, oidOf(i), D, A) : now, valueOf(i));
+    }
+    const held = t.target.verified.bytes;
+    assert.ok(held > 200 * KiB && held <= 256 * KiB + 8 * KiB, `held ${held}: the first bound (256 KiB), not half of it`);
+  } finally {
+    pointReads.index = true;
+    await t.close();
+  }
+});
+
 test('blockCacheMaxBytes must be an integer >= 0', async () => {
   let code: string | undefined;
   try { await VosTarget.open(dir, { ...BASE, blockCacheMaxBytes: -1 }); } catch (e) { code = (e as { code?: string }).code; }
