@@ -43,7 +43,8 @@ import { PreparedWriteGroup } from './write-group.js';
 import { deferFill, deferredFills, dropFill } from '../media/fills.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
-import { rememberStriped, stripedHint, stripedHintKey } from './striped-hints.js';
+import { forgetStripedSingle, rememberStriped, stripedHint, stripedHintKey } from './striped-hints.js';
+export { forgetStripedSingle };
 
 /** Set to 0 to keep EC encode and decode in the wasm kernel instead of the addon's GFNI one. */
 export const NATIVE_GF_ENV = 'CAIRN_NATIVE_GF';
@@ -286,6 +287,8 @@ export function planSingle(ctx: IoContext, red: Redundancy, groups: number[][], 
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   if (value.length <= EC_WHOLE_SINGLE_MAX_BYTES) {
+    // (a hint that this akey is striped is stale now: a later get through this context reads role 0 alone)
+    if (k > 1) forgetStripedSingle(ctx, oid, dkey, akey);
     // stored whole on role 0 and the parity roles (one piece, the same bytes for each of them)
     const piece = wholeSinglePiece(value, 0n);
     const dv = new DataView(piece.buffer, piece.byteOffset, EC_PIECE_HEADER);

@@ -67,6 +67,20 @@ export function rememberStriped(ctx: HintContext, key: string, akey: Uint8Array,
   put(m, name, Math.min(NAME_CONFIDENCE, (m.get(name) ?? 0) + 1));
 }
 
+/**
+ * A whole (small) single value of `oid`/`dkey`/`akey` was written through `ctx` (planSingle's
+ * whole branch, a commit path writing `wholeSinglePiece` itself): its exact hint and its name's
+ * are forgotten, as when a get sees a whole value, so the next get reads role 0 alone instead of
+ * k roles once. Costs one WeakMap lookup while `ctx` holds no hint (a context of small values
+ * only): the hint key is made only when there are hints to check.
+ */
+export function forgetStripedSingle(ctx: HintContext, oid: bigint, dkey: Uint8Array, akey: Uint8Array): void {
+  const m = hints.get(ctx);
+  if (m === undefined || m.size === 0) return;
+  m.delete(stripedHintKey(oid, dkey, akey));
+  m.delete(nameKey(akey));
+}
+
 function put(m: Map<string, number>, key: string, v: number): void {
   if (!m.has(key) && m.size >= STRIPED_HINTS_MAX) m.delete(m.keys().next().value as string);
   m.set(key, v);

@@ -118,6 +118,29 @@ t('counts: a striped value its context wrote or read before is one wave of k rea
   }
 });
 
+t('counts: a small value put through the context that saw the akey striped is then read with one read (its hint forgotten at the put)', async () => {
+  for (const [k, p] of [[2, 1], [4, 2], [8, 2]] as const) {
+    const w = world(k, p);
+    const a = client(w);
+    const rng = new Rng(k * 57 + p);
+    const big = rng.bytes(EC_WHOLE_SINGLE_MAX_BYTES + 1 + rng.int(20000)), small = rng.bytes(1 + rng.int(EC_WHOLE_SINGLE_MAX_BYTES));
+    await put(w, a, big, 5n);
+    assert.equal((await get(w, a, 9n)).reads, k, `EC_${k}P${p}: striped, hinted: k reads`);
+    await put(w, a, small, 10n);
+    let g = await get(w, a, 19n);
+    assert.ok(same(g.v, small), `EC_${k}P${p}: the small value`);
+    assert.equal([g.waves, g.reads], [1, 1], `EC_${k}P${p}: a small put through the same context forgot the hint: one read`);
+    // the name hint too: NAME_CONFIDENCE striped objects, then a small put under the name forgets it
+    for (let i = 0; i < NAME_CONFIDENCE; i++) await put(w, a, big, 30n, OID + 1n + BigInt(i));
+    await put(w, a, small, 31n, OID + 50n);
+    await put(w, a, big, 32n, OID + 60n); // (written elsewhere, read below by a context that never saw it)
+    g = await get(w, client(w), 39n, OID + 60n);
+    assert.equal([g.waves, g.reads], [2, k], `EC_${k}P${p}: a fresh context: role 0, then the others`);
+    g = await get(w, a, 39n, OID + 70n);
+    assert.equal([g.waves, g.reads], [1, 1], `EC_${k}P${p}: the name hint was forgotten at the small put: an absent akey is one read`);
+  }
+});
+
 t('counts: after NAME_CONFIDENCE striped values of an akey name, a first get of another object\'s akey of that name is one wave; a whole one forgets the name', async () => {
   const [k, p] = [4, 2];
   const w = world(k, p);
