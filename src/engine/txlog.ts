@@ -83,13 +83,31 @@ const contParts = new Map<string, string>();
 const MAX_CONT_PARTS = 4096;
 
 function contPart(c: string): string {
-  let s = contParts.get(c);
-  if (s === undefined) {
-    if (contParts.size >= MAX_CONT_PARTS) contParts.clear();
-    s = `,"c":${JSON.stringify(c)}`;
-    contParts.set(c, s);
-  }
+  return contParts.get(c) ?? newContPart(c);
+}
+
+/**
+ * `contPart` for a container seen first (rare: one call per container). Apart from `contPart`, which
+ * is inlined into `recordText`: its miss branch ran too seldom in the warm-up for V8 to keep
+ * feedback, and a served engine's first container deoptimised `recordText` ("insufficient type
+ * feedback" at `contParts.size`, --trace-deopt-verbose, 3 of 4 engines).
+ */
+function newContPart(c: string): string {
+  if (contParts.size >= MAX_CONT_PARTS) contParts.clear();
+  const s = `,"c":${JSON.stringify(c)}`;
+  contParts.set(c, s);
   return s;
+}
+
+/**
+ * Warm-up (before the engine serves): the record texts of `n` containers never seen, so that V8
+ * keeps feedback for `contPart`'s miss branch before it optimises `recordText` (run once per
+ * container otherwise: a served engine's first container deoptimised `recordText`,
+ * --trace-deopt-verbose, 3 of 4 engines). The containers are forgotten afterwards.
+ */
+export function warmUpRecordTexts(n: number): void {
+  for (let i = 0; i < n; i++) recordText({ t: 'A', c: `00000000-0000-4000-8000-${(0xfeed0000 + i).toString(16).padStart(12, '0')}`, e: String(i + 1) });
+  contParts.clear();
 }
 
 /** Record types written as they are (others are stringified). */

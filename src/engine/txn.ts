@@ -26,6 +26,7 @@ import { assert, CairnError } from '../../core/errors.js';
 import { Notifier } from '../../core/wait.js';
 import type { TxDescriptor } from '../net/protocol.js';
 import { TxLog, type TxRecord } from './txlog.js';
+import { objectList } from './write-epochs.js';
 
 /** Most prepared (container, epoch) pairs one engine holds before new writes wait. */
 export const MAX_PREPARED = 65_536;
@@ -105,7 +106,8 @@ export class TxTable {
   private count = 0;
   /** Decisions per container (lookups, watchers), and all of them oldest first (forgetting). */
   private readonly decidedByCont = new Map<string, ContDecisions>();
-  private decidedOrder: Decided[] = [];
+  // (a list of objects from the start: its first push deoptimised `remember` once per engine, see objectList)
+  private decidedOrder: Decided[] = objectList();
   private decidedHead = 0;
   /** Notified whenever a prepared pair is decided or a write finishes applying. */
   readonly changed = new Notifier();

@@ -24,6 +24,7 @@ import { EngineLink, decodeBatch, encodeBatchReply } from '../net/link.js';
 import { RemoteShardStore, serveFetchInto, serveShardCall } from '../net/shard-rpc.js';
 import { ENGINE_METHODS } from '../net/protocol.js';
 import { localSocketPath } from '../net/local-socket.js';
+import { warmUpRecordTexts } from './txlog.js';
 
 /** Rounds of puts, each followed by a flush (V8 optimised the flush path after the third, measured). */
 export const WARM_UP_ROUNDS = 4;
@@ -205,6 +206,10 @@ const REQUEST_WARM_UP_READ_DEPTH = 8;
 const REQUEST_WARM_UP_CONTAINER_PUTS = 6000;
 /** The `k`th container of the request-path warm-up (0: WARM_UP_CONTAINER). */
 function warmUpContainer(k: number): string { return `00000000-0000-4000-8000-${(0xbeef + k).toString(16).padStart(12, '0')}`; }
+/** Log record texts of new containers made before the request-path warm-up (`warmUpRecordTexts`). */
+const REQUEST_WARM_UP_NEW_CONTAINERS = 200;
+/** Writes at the start of each container of the request-path warm-up that are all of local commits (batches without notices). */
+const REQUEST_WARM_UP_LOCAL_PUTS = 600;
 /** One write in this many is of a commit on this engine alone (decided here); the others span two engines (P, then a commit notice). */
 const REQUEST_WARM_UP_LOCAL_EVERY = 8n;
 
@@ -238,6 +243,7 @@ export interface ScratchEngine {
  */
 export async function warmUpRequests(parent: string, open: (dir: string) => Promise<ScratchEngine>): Promise<number> {
   return inScratchDir(join(parent, `.warm-up-requests-${process.pid}`), async (dir) => {
+    warmUpRecordTexts(REQUEST_WARM_UP_NEW_CONTAINERS);
     const engine = await open(dir);
     try {
       const secret = randomBytes(24).toString('base64url');
@@ -248,7 +254,13 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
       try {
         const { rank, mapVersion } = engine;
         const local = { ranks: [rank], n: 1 }, across = { ranks: [rank, rank + 1], n: 1 };
-        const tx = (epoch: bigint) => (epoch % REQUEST_WARM_UP_LOCAL_EVERY === 0n ? local : across);
+        // Small writes of commits, most across two engines. The first writes of each container are
+        // all local: their batches carry no commit notice (an empty list, as a client's first
+        // batches do), so `applyNotices` is optimised for both (it was optimised for lists of notices
+        // only, and a served engine's first batch deoptimised it: "wrong map" at its loop,
+        // --trace-deopt-verbose, every engine once).
+        const first = engine.firstEpoch + 1n;
+        const tx = (e: bigint) => (e % REQUEST_WARM_UP_LOCAL_EVERY === 0n || Number(e - first) % REQUEST_WARM_UP_CONTAINER_PUTS < REQUEST_WARM_UP_LOCAL_PUTS ? local : across);
         // A new container every REQUEST_WARM_UP_CONTAINER_PUTS writes: the first write of a container takes
         // paths (new per-container entries of the commit table, write epochs, log texts) that the very
         // first calls ran before V8 kept feedback for them, and a served engine's first real container
@@ -259,24 +271,31 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
         const piece = new Uint8Array(WARM_UP_VALUE_BYTES).fill(5);
         const ids = randomBytes(8 * REQUEST_WARM_UP_PUTS);
         let put = 0;
-        await Promise.all(Array.from({ length: REQUEST_WARM_UP_DEPTH }, async () => {
-          while (put < REQUEST_WARM_UP_PUTS) {
-            const i = put++;
-            if (i > 0 && i % REQUEST_WARM_UP_CONTAINER_PUTS === 0) cont = warmUpContainer(i / REQUEST_WARM_UP_CONTAINER_PUTS);
-            const epoch = engine.firstEpoch + BigInt(i + 1);
-            const oid = (ids.readBigUInt64LE(8 * i) << 32n) | BigInt(i & 3);
-            const c = cont; // (the header takes `cont` when the write is sent, now)
-            await stores[i % stores.length]!.updateSingle(epoch, oid, dkey, akey, piece);
-            if (tx(epoch) === across) link.notice(c, epoch);
-          }
-        }));
-        await link.drain();
-        // Whole-range reads of array values (commits on this engine alone, decided at once): the
-        // reads of one turn go out in one `engine.locate` request (the engine's locateMany) and
-        // are read here from where it located them, as a client on this host does.
-        const bulk = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont: WARM_UP_CONTAINER, mapVersion }), { tx: () => local }));
+        const writes = async (upTo: number): Promise<void> => {
+          await Promise.all(Array.from({ length: REQUEST_WARM_UP_DEPTH }, async () => {
+            while (put < upTo) {
+              const i = put++;
+              if (i > 0 && i % REQUEST_WARM_UP_CONTAINER_PUTS === 0) cont = warmUpContainer(i / REQUEST_WARM_UP_CONTAINER_PUTS);
+              const e = first + BigInt(i);
+              const oid = (ids.readBigUInt64LE(8 * i) << 32n) | BigInt(i & 3);
+              const c = cont; // (the header takes `cont` when the write is sent, now)
+              await stores[i % stores.length]!.updateSingle(e, oid, dkey, akey, piece);
+              if (tx(e) === across) link.notice(c, e);
+            }
+          }));
+          await link.drain();
+        };
+        await writes(REQUEST_WARM_UP_PUTS);
+        // Whole-range reads of array values (commits on this engine alone, decided at once), in a
+        // container of their own: the reads of one turn go out in one `engine.locate` request (the
+        // engine's locateMany) and are read here from where it located them, as a client on this
+        // host does. (After the writes: array writes before the last small writes made the served
+        // engine's first writes deoptimise `admitNow` and `admitWrite`, "wrong map",
+        // --trace-deopt-verbose, 4 of 4 engines.)
+        const readCont = warmUpContainer(REQUEST_WARM_UP_PUTS / REQUEST_WARM_UP_CONTAINER_PUTS + 1);
+        const bulk = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont: readCont, mapVersion }), { tx: () => local }));
         const value = new Uint8Array(REQUEST_WARM_UP_VALUE_BYTES).fill(3);
-        let epoch = engine.firstEpoch + BigInt(REQUEST_WARM_UP_PUTS + 1);
+        let epoch = first + BigInt(REQUEST_WARM_UP_PUTS);
         for (let v = 0; v < REQUEST_WARM_UP_VALUES; v++) await bulk[v % bulk.length]!.updateArray(epoch++, BigInt(v + 1) << 32n, dkey, akey, { index: 0, count: value.length }, value);
         let read = 0;
         await Promise.all(Array.from({ length: REQUEST_WARM_UP_READ_DEPTH }, async () => {

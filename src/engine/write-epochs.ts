@@ -31,6 +31,18 @@ export const MAX_SUB_ENTRIES = 4096;
 /** Stale queue entries tolerated beyond one per object before the queue is compacted. */
 const QUEUE_SLACK = 1024;
 
+/**
+ * An empty list whose elements kind already holds objects (a literal `[]` holds small integers
+ * until its first push): the queues of a new table (the engine's own, after the warm-up's scratch
+ * engine optimised `record` with lists of objects) deoptimised `record` at their first push
+ * ("not a Smi" at `queueObjs.push`, --trace-deopt-verbose, every engine once).
+ */
+export function objectList<T>(): T[] {
+  const a: T[] = [null as unknown as T];
+  a.length = 0;
+  return a;
+}
+
 /** One dkey of an object. */
 class DkeyW {
   /** Newest write at or below the dkey. */
@@ -79,8 +91,8 @@ export class WriteEpochs {
   private readonly conts = new Map<string, ContainerW>();
   private count = 0;
   /** Objects in the order they were last raised, with the epoch of that raise; live from `head`. */
-  private queueObjs: ObjectW[] = [];
-  private queueEpochs: bigint[] = [];
+  private queueObjs: ObjectW[] = objectList();
+  private queueEpochs: bigint[] = objectList();
   private head = 0;
   private objectsHeld = 0;
 
@@ -217,7 +229,7 @@ export class WriteEpochs {
   private maybeCompactQueue(): void {
     const queued = this.queueObjs.length - this.head;
     if (queued > 2 * this.objectsHeld + QUEUE_SLACK) {
-      const objs: ObjectW[] = [], epochs: bigint[] = [];
+      const objs: ObjectW[] = objectList(), epochs: bigint[] = objectList();
       for (let i = this.head; i < this.queueObjs.length; i++) {
         const o = this.queueObjs[i]!, e = this.queueEpochs[i]!;
         if (!o.dead && o.e === e) { objs.push(o); epochs.push(e); }
