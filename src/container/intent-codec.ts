@@ -183,14 +183,19 @@ export function intentBytesV1(f: IntentFields): number {
 const HEX_ID = /^[0-9a-f]+$/;
 const HEX_CHARS = '0123456789abcdef';
 
+/** The two hex digits of each byte value (`packedHex`: one string concatenation per byte, not per digit). */
+const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, b) => HEX_CHARS[b >> 4]! + HEX_CHARS[b & 15]!);
+
 /** The hex id of `digits` packed digits at `at` (CODEC_V2), undefined when an odd count's padding nibble is not 0. */
 function packedHex(buf: Uint8Array, at: number, digits: number): string | undefined {
   let o = '';
-  for (let k = 0; k < digits; k++) {
-    const b = buf[at + (k >> 1)]!;
-    o += HEX_CHARS[(k & 1) === 0 ? b >> 4 : b & 15];
+  const whole = digits >> 1;
+  for (let k = 0; k < whole; k++) o += HEX_PAIRS[buf[at + k]!]!;
+  if ((digits & 1) === 1) {
+    const b = buf[at + whole]!;
+    if ((b & 15) !== 0) return undefined;
+    o += HEX_CHARS[b >> 4]!;
   }
-  if ((digits & 1) === 1 && (buf[at + (digits >> 1)]! & 15) !== 0) return undefined;
   return o;
 }
 
@@ -272,10 +277,52 @@ export function forEachIntentObject(buf: Buffer, start: number, end: number, vis
 }
 
 /**
+ * A binary INTENT decoded without a string but its object ids (`decodeIntentTyped`): what
+ * recovery reads of it. `single`: its single value's fields as bytes and numbers (`dkey`, `akey`,
+ * `value` are views of the decoded buffer), absent when it names none.
+ */
+export interface DecodedIntent {
+  targets: number[];
+  objects: string[];
+  single?: DecodedSingle;
+  /** The payload's bytes (a view of the decoded buffer), when the reader keeps them (`Journal.open`'s `typed`). */
+  bytes?: Uint8Array;
+}
+
+/** The single value of a `DecodedIntent`: the fields the JSON encoding gives as hex and base64 strings. */
+export interface DecodedSingle {
+  dkey: Uint8Array;
+  akey: Uint8Array;
+  hash: bigint;
+  /** The hash is the value's store checksum (FLAG_STORE_HASH). */
+  storeHash: boolean;
+  shards: Array<[number, number]>;
+  value?: Uint8Array;
+}
+
+/**
  * The payload of the binary INTENT in `buf[start, end)` (`dv` views `buf`), in the JSON
  * encoding's shape; undefined when it does not parse (a damaged or foreign record).
  */
 export function decodeIntent(buf: Buffer, dv: DataView, start: number, end: number): Record<string, unknown> | undefined {
+  const d = decodeIntentTyped(buf, dv, start, end);
+  if (d === undefined) return undefined;
+  const payload: Record<string, unknown> = { targets: d.targets, objects: d.objects };
+  const s = d.single;
+  if (s === undefined) return payload;
+  const single: Record<string, unknown> = { d: Buffer.from(s.dkey.buffer, s.dkey.byteOffset, s.dkey.length).toString('hex'), a: Buffer.from(s.akey.buffer, s.akey.byteOffset, s.akey.length).toString('hex'), h: s.hash.toString(16), s: s.shards };
+  if (s.storeHash) single.c = 1;
+  if (s.value !== undefined) single.v = Buffer.from(s.value.buffer, s.value.byteOffset, s.value.length).toString('base64');
+  payload.single = single;
+  return payload;
+}
+
+/**
+ * `decodeIntent` without the strings: the same records parse (and the same do not), the single
+ * value's keys, hash and value given as bytes and a BigInt (what recovery uses: no hex or base64
+ * string made and parsed back per INTENT).
+ */
+export function decodeIntentTyped(buf: Buffer, dv: DataView, start: number, end: number): DecodedIntent | undefined {
   if (end > start && buf[start] === CODEC_V2) return decodeIntentV2(buf, dv, start, end);
   if (end - start < FIXED_BYTES || buf[start] !== CODEC_VERSION || buf[start + 2] !== 0 || buf[start + 3] !== 0) return undefined;
   const flags = buf[start + 1]!;
@@ -295,8 +342,7 @@ export function decodeIntent(buf: Buffer, dv: DataView, start: number, end: numb
     if (!HEX_ID.test(o)) return undefined;
     objects[i] = o; at += 2 + len;
   }
-  const payload: Record<string, unknown> = { targets, objects };
-  if ((flags & FLAG_SINGLE) === 0) return at === end ? payload : undefined;
+  if ((flags & FLAG_SINGLE) === 0) return at === end ? { targets, objects } : undefined;
   const bytes = (): Buffer | undefined => {
     if (at + 4 > end) return undefined;
     const len = dv.getUint32(at, true);
@@ -315,32 +361,27 @@ export function decodeIntent(buf: Buffer, dv: DataView, start: number, end: numb
   for (let i = 0; i < ns; i++, at += 8) shards[i] = [dv.getUint32(at, true), dv.getUint32(at + 4, true)];
   const single = singlePart(flags, dkey, akey, hash, shards, bytes);
   if (single === undefined || at !== end) return undefined;
-  payload.single = single;
-  return payload;
+  return { targets, objects, single };
 }
 
 /** The single-value part of a decoded INTENT (either codec); its value, when flagged, is read by `bytes`. Undefined when that read fails. */
-function singlePart(flags: number, dkey: Buffer, akey: Buffer, hash: bigint, shards: Array<[number, number]>, bytes: () => Buffer | undefined): Record<string, unknown> | undefined {
-  const single: Record<string, unknown> = { d: dkey.toString('hex'), a: akey.toString('hex'), h: hash.toString(16), s: shards };
-  if ((flags & FLAG_STORE_HASH) !== 0) single.c = 1;
-  if ((flags & FLAG_VALUE) !== 0) {
-    const value = bytes();
-    if (value === undefined) return undefined;
-    single.v = value.toString('base64');
-  }
-  return single;
+function singlePart(flags: number, dkey: Buffer, akey: Buffer, hash: bigint, shards: Array<[number, number]>, bytes: () => Buffer | undefined): DecodedSingle | undefined {
+  const storeHash = (flags & FLAG_STORE_HASH) !== 0;
+  if ((flags & FLAG_VALUE) === 0) return { dkey, akey, hash, storeHash, shards };
+  const value = bytes();
+  if (value === undefined) return undefined;
+  return { dkey, akey, hash, storeHash, shards, value };
 }
 
 /** `decodeIntent` of the compact layout (CODEC_V2). */
-function decodeIntentV2(buf: Buffer, dv: DataView, start: number, end: number): Record<string, unknown> | undefined {
+function decodeIntentV2(buf: Buffer, dv: DataView, start: number, end: number): DecodedIntent | undefined {
   const flags = buf[start + 1]!;
   if ((flags & FLAG_SINGLE) === 0 && flags !== 0) return undefined;
   const targets: number[] = [];
   const objects: string[] = [];
   let at = v2Objects(buf, start, end, (a, digits) => { const o = packedHex(buf, a, digits); if (o === undefined) return false; objects.push(o); return true; }, targets);
   if (at < 0) return undefined;
-  const payload: Record<string, unknown> = { targets, objects };
-  if ((flags & FLAG_SINGLE) === 0) return at === end ? payload : undefined;
+  if ((flags & FLAG_SINGLE) === 0) return at === end ? { targets, objects } : undefined;
   const bytes = (): Buffer | undefined => {
     const len = getVarint(buf, at, end);
     if (len < 0 || len > end - varintEnd) return undefined;
@@ -366,6 +407,5 @@ function decodeIntentV2(buf: Buffer, dv: DataView, start: number, end: number): 
   }
   const single = singlePart(flags, dkey, akey, hash, shards, bytes);
   if (single === undefined || at !== end) return undefined;
-  payload.single = single;
-  return payload;
+  return { targets, objects, single };
 }

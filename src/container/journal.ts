@@ -66,7 +66,7 @@ import { swallowed } from '../../core/log.js';
 import { promisify } from 'node:util';
 import { xxh64 } from '../../core/xxhash.js';
 import { CairnError, CorruptionError, FormatVersionError, assert } from '../../core/errors.js';
-import { type IntentFields, intentBytes, writeIntent, decodeIntent, forEachIntentObject } from './intent-codec.js';
+import { type IntentFields, type DecodedIntent, intentBytes, writeIntent, decodeIntent, decodeIntentTyped, forEachIntentObject } from './intent-codec.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 import { COPY_SUFFIX } from '../../core/record-file.js';
 import { mediaErrorFromErrno } from '../media/errors.js';
@@ -121,6 +121,12 @@ export interface JournalRecord {
   type: JournalType;
   epoch: bigint;
   payload: Record<string, unknown>;
+  /**
+   * A binary INTENT read by an open that asked for typed INTENTs (`Journal.open`'s `typed`): its
+   * fields as bytes and numbers, and `payload` holds only its `targets` and `objects` (no single
+   * value's hex or base64 strings made). Absent for every other record and read.
+   */
+  intent?: DecodedIntent;
 }
 
 /**
@@ -490,7 +496,7 @@ export function doneSetPayloadEpochs(bytes: Buffer, start: number, end: number):
  * at `p` like any other (its records after it are unacknowledged ones), not damage. Any other
  * damaged region is damage, as ever.
  */
-function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolean, keepRaw = false, intentObjects?: IntentObjectsVisitor): Scan {
+function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolean, keepRaw = false, intentObjects?: IntentObjectsVisitor, typed = false): Scan {
   const got = buf.length;
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.length); // (Buffer's BigInt reads split them in JS)
   const records: JournalRecord[] = [];
@@ -536,6 +542,13 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
     } else if (enc === PAYLOAD_INTENT_BINARY && type === JournalType.Intent) {
       // (a reader of object ids only: the ids visited in place, the record given without its payload)
       if (intentObjects !== undefined) return forEachIntentObject(buf, at + REC_HEADER, at + len, NO_VISIT) ? { rec: { type: JournalType.Intent, epoch: dv.getBigUint64(at + 16, true), payload: UNDECODED }, len } : undefined;
+      if (typed) {
+        // (the same records parse as with `decodeIntent`; the single value's fields stay bytes)
+        const intent = decodeIntentTyped(buf, dv, at + REC_HEADER, at + len);
+        if (intent === undefined) return undefined;
+        intent.bytes = buf.subarray(at + REC_HEADER, at + len);
+        return { rec: { type: JournalType.Intent, epoch: dv.getBigUint64(at + 16, true), payload: { targets: intent.targets, objects: intent.objects }, intent }, len };
+      }
       payload = decodeIntent(buf, dv, at + REC_HEADER, at + len);
       if (payload === undefined) return undefined;
     } else return undefined;
@@ -987,12 +1000,14 @@ export class Journal {
 
   /**
    * Open (creating when absent) the journal at `path` and read both copies; a two-file journal is
-   * converted to format 5-6 unless it is damaged in both copies (see the file's doc).
+   * converted to format 5-6 unless it is damaged in both copies (see the file's doc). `typed`:
+   * binary INTENTs come back with `JournalRecord.intent` (bytes and numbers) and a payload of their
+   * targets and objects only, not their single values' strings (a container's recovery).
    */
-  static open(path: string, opts: { durable?: boolean } = {}): JournalOpen {
-    const durable = opts.durable ?? false;
-    if (layoutOf(path) === 'one') return Journal.openOne(path, durable);
-    const { raws, ...opened } = Journal.openTwo(path, durable);
+  static open(path: string, opts: { durable?: boolean; typed?: boolean } = {}): JournalOpen {
+    const durable = opts.durable ?? false, typed = opts.typed ?? false;
+    if (layoutOf(path) === 'one') return Journal.openOne(path, durable, typed);
+    const { raws, ...opened } = Journal.openTwo(path, durable, typed);
     if (opened.damaged) return opened; // (kept in the old mode: its damage is reported at every open)
     try {
       opened.journal.convert(raws);
@@ -1004,7 +1019,7 @@ export class Journal {
   }
 
   /** `open` of a format 5-6 journal (or a new one). */
-  private static openOne(path: string, durable: boolean): JournalOpen {
+  private static openOne(path: string, durable: boolean, typed: boolean): JournalOpen {
     const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o644);
     try {
       const size = fstatSync(fd).size;
@@ -1025,7 +1040,7 @@ export class Journal {
       heads.forEach((h, i) => { if (h?.state !== 'ok' || h.version !== FORMAT_VERSION) { writeCopy(fd, i as 0 | 1, headerBytes(FORMAT_VERSION), 0, HEADER, 0); repaired = true; } });
       if (repaired) fdatasyncSync(fd);
       writeGuard(path);
-      const scans = copies.map((b) => (b.length > HEADER ? scanBuffer(b, undefined, true) : { records: [], raws: [], end: HEADER, corrupt: 0, zeroTail: true }));
+      const scans = copies.map((b) => (b.length > HEADER ? scanBuffer(b, undefined, true, undefined, typed) : { records: [], raws: [], end: HEADER, corrupt: 0, zeroTail: true }));
       // a tail that is not a durable journal's preallocated zeros (a crash mid-append) is cut: zeros written over it
       let truncated = 0;
       const sizes: number[] = [], allocs: number[] = [];
@@ -1056,7 +1071,7 @@ export class Journal {
   }
 
   /** `open` of a two-file (format 2-4) journal, in the old mode; `raws`: each record's bytes (for `convert`). */
-  private static openTwo(path: string, durable: boolean): JournalOpen & { raws: Buffer[] } {
+  private static openTwo(path: string, durable: boolean, typed: boolean): JournalOpen & { raws: Buffer[] } {
     const paths = [path, path + COPY_SUFFIX];
     // A copy that is missing while the primary has records (a crash between creating them) starts
     // as a copy of the primary's valid records.
@@ -1072,7 +1087,7 @@ export class Journal {
         const fresh = !existsSync(p);
         const { fd, size } = openHeaderedFile(p, MAGIC, LEGACY_VERSION, 'journal');
         fds.push(fd); sizes.push(size);
-        scans.push(fresh ? { records: [], raws: [], end: HEADER, corrupt: 0, zeroTail: true } : scanBuffer(readWhole(fd, size), undefined, true));
+        scans.push(fresh ? { records: [], raws: [], end: HEADER, corrupt: 0, zeroTail: true } : scanBuffer(readWhole(fd, size), undefined, true, undefined, typed));
       }
       let truncated = 0;
       // the space a durable journal preallocated (zeros after its last record) is kept; any other tail is cut

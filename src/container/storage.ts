@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
 import { nativeAddon } from '../media/io-uring.js';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, doneSetPayloadEpochs, type AppendRecord } from './journal.js';
-import { intentObjects, forEachIntentObject } from './intent-codec.js';
+import { intentObjects, forEachIntentObject, type DecodedSingle } from './intent-codec.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
 import { CairnError, CorruptionError, assert } from '../../core/errors.js';
@@ -367,7 +367,7 @@ export class LocalContainerStorage implements ContainerStorage {
    */
   static async open(dir: string, durable: boolean, opts: { redo?: boolean } = {}): Promise<LocalContainerStorage> {
     await mkdir(dir, { recursive: true });
-    const opened = Journal.open(join(dir, 'journal'), { durable });
+    const opened = Journal.open(join(dir, 'journal'), { durable, typed: true });
     return new LocalContainerStorage(dir, opened.journal, opened, durable && opts.redo === true);
   }
 
@@ -392,7 +392,7 @@ export class LocalContainerStorage implements ContainerStorage {
     for (const r of records) {
       if (r.epoch > floor) floor = r.epoch;
       if (r.type === JournalType.Intent && !state.has(r.epoch)) {
-        const single = parseSingle(r.payload.single);
+        const single = recordSingle(r);
         singles.set(r, single);
         state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], single });
       }
@@ -413,7 +413,7 @@ export class LocalContainerStorage implements ContainerStorage {
       throw new CorruptionError(`container journal in ${this.dir}: both copies are damaged and ${state.size} commit(s) cannot be resolved`, { dir: this.dir, unresolved: [...state.keys()].map(String) });
     }
     // (a journal a durable pool left holds redo records whatever this open's mode: they are replayed)
-    const redo = this.redo || records.some((r) => r.type === JournalType.Intent && typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string') ? this.redoRecovery(records, singles) : {};
+    const redo = this.redo || records.some((r) => r.type === JournalType.Intent && (r.intent !== undefined ? r.intent.single?.value !== undefined : typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string')) ? this.redoRecovery(records, singles) : {};
     this.opened.records.length = 0;
     return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets, objects: s.objects, ...(s.single ? { single: s.single } : {}) })), done, ...redo };
   }
@@ -437,7 +437,7 @@ export class LocalContainerStorage implements ContainerStorage {
     const rediscard: RedoDiscard[] = [];
     for (const [epoch, r] of intents) {
       if (!finished.has(epoch) || aborted.has(epoch)) continue;
-      const single = singles.has(r) ? singles.get(r) : parseSingle(r.payload.single);
+      const single = singles.has(r) ? singles.get(r) : recordSingle(r);
       if (single?.value) replay.push({ epoch, objects: (r.payload.objects as string[]) ?? [], single: single as SingleCheck & { value: Uint8Array } });
     }
     for (const r of records) {
@@ -455,7 +455,10 @@ export class LocalContainerStorage implements ContainerStorage {
       const live: LiveEntry[] = new Array(records.length);
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!, objs = r.payload.objects;
-        live[i] = r.type === JournalType.Intent && Array.isArray(objs) ? { type: r.type, epoch: r.epoch, payload: r.payload, objects: (objs as unknown[]).filter(isHexId) } : { type: r.type, epoch: r.epoch, payload: r.payload };
+        // (a binary INTENT read typed keeps its payload's bytes, copied: the read buffer is not kept)
+        const bytes = r.intent?.bytes;
+        if (r.type === JournalType.Intent && bytes !== undefined) live[i] = { type: r.type, epoch: r.epoch, bin: Buffer.from(bytes), objects: r.intent!.objects.filter(isHexId) };
+        else live[i] = r.type === JournalType.Intent && Array.isArray(objs) ? { type: r.type, epoch: r.epoch, payload: r.payload, objects: (objs as unknown[]).filter(isHexId) } : { type: r.type, epoch: r.epoch, payload: r.payload };
       }
       this.live = live;
     }
@@ -1114,6 +1117,27 @@ function isHexId(o: unknown): o is string {
   if (typeof o !== 'string' || o.length < 1 || o.length > 32) return false;
   for (let i = 0; i < o.length; i++) { const c = o.charCodeAt(i); if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false; }
   return true;
+}
+
+/** The single value an INTENT record names (`parseSingle` of its JSON form, `typedSingle` of a binary one read typed). */
+function recordSingle(r: JournalRecord): SingleCheck | undefined {
+  return r.intent !== undefined ? typedSingle(r.intent.single) : parseSingle(r.payload.single);
+}
+
+/**
+ * `parseSingle` of a binary INTENT's single value read typed (`JournalRecord.intent`): the same
+ * checks (at least one shard; a redo value trusted only when it hashes to the INTENT's hash), no
+ * string made; the keys and value are copied (the read buffer is not kept).
+ */
+function typedSingle(s: DecodedSingle | undefined): SingleCheck | undefined {
+  if (s === undefined || s.shards.length === 0) return undefined;
+  const out: SingleCheck = { dkey: new Uint8Array(s.dkey), akey: new Uint8Array(s.akey), hash: s.hash, shards: s.shards }; // (copies: the views are Buffers, whose slice() is a view)
+  if (s.storeHash) out.storeHash = true;
+  if (s.value !== undefined) {
+    if (singleHash(out, s.value) !== out.hash) return undefined;
+    out.value = new Uint8Array(s.value);
+  }
+  return out;
 }
 
 function parseSingle(v: unknown): SingleCheck | undefined {

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Pool } from '../../src/pool/pool.js';
-import { Journal, JournalType, JOURNAL_SYNC_DEPTH, type JournalRecord } from '../../src/container/journal.js';
+import { Journal, JournalType, JOURNAL_SYNC_DEPTH, type JournalRecord, type AppendRecord } from '../../src/container/journal.js';
+import type { IntentFields } from '../../src/container/intent-codec.js';
 import { GROUP_SPLIT_INTENTS } from '../../src/container/storage.js';
 import { COPY_SUFFIX } from '../../core/record-file.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -79,6 +80,52 @@ for (const durable of [false, true]) {
     await pool.close();
     const after = Journal.read(journal).records;
     assert.ok(after.some((r) => r.type === JournalType.Abort && r.epoch === e2), 'recovery recorded the abort');
+  });
+}
+
+/** An INTENT's payload as `Journal.read` gives it (hex and base64 strings), as the binary fields a put writes; `hash` replaces its hash. */
+function binaryIntent(p: Record<string, unknown>, hash?: bigint): IntentFields {
+  const s = p.single as { d: string; a: string; h: string; s: Array<[number, number]>; c?: number; v?: string } | undefined;
+  const fields: IntentFields = { targets: p.targets as number[], objects: p.objects as string[] };
+  if (s === undefined) return fields;
+  return { ...fields, single: { dkey: Buffer.from(s.d, 'hex'), akey: Buffer.from(s.a, 'hex'), hash: hash ?? BigInt('0x' + s.h), storeHash: s.c === 1, shards: s.s, ...(s.v !== undefined ? { value: Buffer.from(s.v, 'base64') } : {}) } };
+}
+
+/** `rewriteJournal` keeping INTENTs binary (what a put writes; an open reads them without strings): `edit` maps each record to what is appended, or drops it. */
+function rewriteJournalBinary(path: string, edit: (r: JournalRecord) => AppendRecord | undefined): JournalRecord[] {
+  const { records } = Journal.read(path);
+  const kept: AppendRecord[] = [];
+  for (const r of records) { const a = edit(r); if (a !== undefined) kept.push(a); }
+  rmSync(path); rmSync(path + COPY_SUFFIX);
+  const { journal } = Journal.open(path);
+  journal.appendBatch(kept);
+  journal.close();
+  return records;
+}
+
+for (const durable of [false, true]) {
+  // (recovery reads binary INTENTs as bytes and numbers, with the checks the JSON form gets)
+  t(`${durable ? 'durable: ' : ''}binary INTENTs: a single-value commit without DONE is completed when its targets hold it, rolled back when its hash names other bytes`, async () => {
+    for (const wrongHash of [false, true]) {
+      const { dir, journal, e2 } = await twoPuts(durable);
+      const before = rewriteJournalBinary(journal, (r) => {
+        if (r.type === JournalType.Done && r.epoch === e2) return undefined;
+        if (r.type !== JournalType.Intent) return { type: r.type, epoch: r.epoch, payload: r.payload };
+        return { type: r.type, epoch: r.epoch, intent: binaryIntent(r.payload, wrongHash && r.epoch === e2 ? 0x1234n : undefined) };
+      });
+      const intent = before.find((r) => r.type === JournalType.Intent && r.epoch === e2)!;
+      assert.is(typeof (intent.payload.single as { v?: unknown }).v === 'string', durable, 'a durable put\'s INTENT carries its value (a redo record)');
+      const opened = Journal.read(journal).records.find((r) => r.type === JournalType.Intent && r.epoch === e2)!;
+      assert.equal(opened.payload, wrongHash ? { ...intent.payload, single: { ...(intent.payload.single as object), h: '1234' } } : intent.payload, 'the INTENT was written back in binary as it was');
+      const pool = await Pool.open(dir, { durable });
+      const c = await pool.openContainer('c');
+      assert.is(text(await c.kv('obj').get('k')), wrongHash ? 'v1' : 'v2', wrongHash ? 'a value that is not the one its INTENT hashes is not trusted' : 'the unfinished put is completed');
+      for (let i = 0; i < 20; i++) assert.is(text(await c.kv(`other-${i}`).get('k')), `x${i}`);
+      await pool.close();
+      const after = Journal.read(journal).records;
+      assert.is(after.some((r) => r.type === JournalType.Done && r.epoch === e2), !wrongHash, 'recovery wrote the missing DONE of a completed put');
+      assert.is(after.some((r) => r.type === JournalType.Abort && r.epoch === e2), wrongHash, 'and the ABORT of a rolled-back one');
+    }
   });
 }
 
