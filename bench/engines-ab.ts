@@ -30,7 +30,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
 import { Pool } from '../index.js';
-import { getBatching, readGuesses } from '../src/net/link.js';
+import { batchMethods, getBatching, readGuesses } from '../src/net/link.js';
 import { RpcClient } from '../src/net/rpc.js';
 
 const MIB = 1 << 20;
@@ -154,7 +154,7 @@ try {
     const orig = RpcClient.prototype.call;
     RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
       calls.requests++;
-      calls.items += method === 'engine.batch' ? (header.items as unknown[]).length : 1;
+      calls.items += method === 'engine.batch' ? batchMethods(payload).length : 1;
       return orig.call(this, method, header, payload, o);
     };
     let seq = 0;

@@ -14,6 +14,7 @@
  */
 import { Cluster } from './cluster.js';
 import { RpcClient } from '../src/net/rpc.js';
+import { batchMethods, decodeBatchReply } from '../src/net/link.js';
 import type { Pool } from '../index.js';
 
 const PHASE_MS = Number(process.argv[2] ?? 3000);
@@ -32,10 +33,10 @@ const orig = RpcClient.prototype.call;
 RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
   const p = orig.call(this, method, header, payload, o);
   if (method === 'engine.batch') {
-    const items = header.items as Array<{ m: string }>;
-    if (!items.some((x) => x.m === 'shard.fetchSingle')) return p;
-    stats.reads += items.filter((x) => x.m === 'shard.fetchSingle').length;
-    return p.then((r) => { for (const x of (r.header.items as Array<{ e?: { code?: string } }>)) if (x.e?.code === 'STALE_EPOCH') stats.stale++; return r; });
+    const methods = batchMethods(payload);
+    if (!methods.includes('shard.fetchSingle')) return p;
+    stats.reads += methods.filter((m) => m === 'shard.fetchSingle').length;
+    return p.then((r) => { for (const x of decodeBatchReply(r, methods.length, 'engine')) if ((x as { code?: string }).code === 'STALE_EPOCH') stats.stale++; return r; });
   }
   if (method !== 'shard.fetchSingle') return p;
   stats.reads++;

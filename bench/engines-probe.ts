@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
 import { join } from 'node:path';
 import { RpcClient, rawReadStats } from '../src/net/rpc.js';
+import { batchMethods } from '../src/net/link.js';
 import { directMapStats } from '../src/net/direct-read.js';
 import { ENGINE_METHODS } from '../src/net/protocol.js';
 import { Pool } from '../index.js';
@@ -38,7 +39,7 @@ const counts = new Map<string, number>();
 if (process.env.CAIRN_PROBE_COUNT) {
   const orig = RpcClient.prototype.call;
   RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
-    const items = method === 'engine.batch' ? (header.items as Array<{ m: string }>).map((x) => `batch:${x.m}`) : [method];
+    const items = method === 'engine.batch' ? batchMethods(payload).map((m) => `batch:${m}`) : [method];
     for (const m of items) counts.set(m, (counts.get(m) ?? 0) + 1);
     counts.set('requests', (counts.get('requests') ?? 0) + 1);
     return orig.call(this, method, header, payload, o);

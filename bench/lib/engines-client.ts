@@ -10,6 +10,7 @@
  */
 import { Pool } from '../../index.js';
 import { RpcClient } from '../../src/net/rpc.js';
+import { batchMethods } from '../../src/net/link.js';
 
 /** CAIRN_PROBE_COUNT=1: count RPC calls and errors by method / code (reported with the result). */
 const stats: Record<string, number> = {};
@@ -18,7 +19,7 @@ if (process.env.CAIRN_PROBE_COUNT) {
   RpcClient.prototype.call = async function (this: RpcClient, method, header, payload, o) {
     stats[method] = (stats[method] ?? 0) + 1;
     // (items per batch: how many shard writes share a request)
-    if (method === 'engine.batch' && Array.isArray(header.items)) stats['batch.items'] = (stats['batch.items'] ?? 0) + header.items.length;
+    if (method === 'engine.batch') stats['batch.items'] = (stats['batch.items'] ?? 0) + batchMethods(payload).length;
     try { return await orig.call(this, method, header, payload, o); } catch (err) { const k = `error:${(err as { code?: string }).code}`; stats[k] = (stats[k] ?? 0) + 1; throw err; }
   };
 }

@@ -14,12 +14,13 @@
  *   after `NOTICE_DELAY_MS` in a `tx.notice` request of their own when no request comes. A
  *   participant that never hears (the client died) settles it with the others (src/engine/txn.ts).
  *
- * The wire format of a batch is defined here, for both sides (`encodeBatch`/`decodeBatchReply`
- * on the client, `decodeBatch`/`encodeBatchReply` on the engine).
+ * The wire format of a batch is defined in batch-frame.ts, for both sides (`encodeBatch`/`decodeBatchReply`
+ * on the client, `decodeBatch`/`encodeBatchReply` on the engine), re-exported here.
  */
 import { CairnError } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
-import { NetError, reviveError, toWireError, type WireError } from './errors.js';
+import { NetError } from './errors.js';
+import { encodeBatch, decodeBatchReply } from './batch-frame.js';
 import { rawReadStats, type RpcCaller, type RpcCallOptions, type RpcPayload, type RpcReply } from './rpc.js';
 import { ENGINE_METHODS, TX_BATCH_MAX } from './protocol.js';
 import { directRefOf, readDirectGuess, readDirectRef, type DirectRef } from './direct-read.js';
@@ -100,84 +101,7 @@ interface Pending { method: string; header: Record<string, unknown>; payload?: U
 /** A whole-range read waiting for the turn's `engine.locate` request. */
 interface PendingRead { header: Record<string, unknown>; into: readonly Uint8Array[]; bytes: number; key: string | undefined; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
 
-/** One item of a batch request as it travels in the header. */
-interface WireItem { m: string; h: Record<string, unknown>; n: number }
-/** One item of a batch reply: its header and payload length, or its error. */
-type WireReply = { h: Record<string, unknown>; n: number } | { e: WireError };
-
-/** The `commits` of a batch request that carries no notice (every batch header has the same keys in the same order). */
-const NO_NOTICES: readonly Notice[] = Object.freeze([]);
-
-/**
- * The batched request for `items`: header and payload parts (the callers' buffers, not copied).
- * The header is always `{ items, commits }` (commits empty until the link sends it with notices):
- * one object shape for the engine's batch path, whose parsed headers otherwise came in two.
- */
-export function encodeBatch(items: ReadonlyArray<{ method: string; header: Record<string, unknown>; payload?: Uint8Array }>): { header: Record<string, unknown>; parts: Uint8Array[] } {
-  const parts: Uint8Array[] = [];
-  const wire: WireItem[] = items.map((it) => {
-    const n = it.payload?.length ?? 0;
-    if (n) parts.push(it.payload!);
-    return { m: it.method, h: it.header, n };
-  });
-  return { header: { items: wire, commits: NO_NOTICES }, parts };
-}
-
-/** Engine side: the items of a batch request, each payload a view into the request's buffer. */
-export function decodeBatch(header: Record<string, unknown>, payload: Uint8Array | undefined): Array<{ method: string; header: Record<string, unknown>; payload?: Uint8Array }> {
-  const items = header.items;
-  if (!Array.isArray(items) || items.length === 0 || items.length > TX_BATCH_MAX) throw new NetError('NET_PROTOCOL', `a batch holds 1..${TX_BATCH_MAX} items`);
-  let at = 0;
-  const total = payload?.length ?? 0;
-  // Built by push, not `items.map`: the array map() returns has another elements kind once the
-  // caller is optimised (it is inlined there), and the engine's batch handler, optimised with the
-  // other one, was deoptimised by it ('wrong map' at its loop over the items, every engine).
-  const out: Array<{ method: string; header: Record<string, unknown>; payload?: Uint8Array }> = [];
-  for (const x of items as unknown[]) {
-    const it = x as Partial<WireItem>;
-    if (typeof it?.m !== 'string' || typeof it.h !== 'object' || it.h === null || Array.isArray(it.h) || !Number.isSafeInteger(it.n) || (it.n as number) < 0) throw new NetError('NET_PROTOCOL', 'malformed batch item');
-    const n = it.n as number;
-    if (at + n > total) throw new NetError('NET_PROTOCOL', `batch items announce more payload than the ${total} bytes sent`);
-    const p = n ? payload!.subarray(at, at + n) : undefined;
-    at += n;
-    out.push({ method: it.m, header: it.h, payload: p }); // (one shape for every item: the engine's batch loop stays monomorphic)
-  }
-  if (at !== total) throw new NetError('NET_PROTOCOL', `batch payload of ${total} bytes, items announce ${at}`);
-  return out;
-}
-
-/** Engine side: the reply to a batch (each result or error in item order; payloads as parts). */
-export function encodeBatchReply(results: ReadonlyArray<PromiseSettledResult<RpcReply>>): RpcReply {
-  const parts: Uint8Array[] = [];
-  const sent: Array<() => void> = [];
-  const items: WireReply[] = results.map((r) => {
-    if (r.status === 'rejected') return { e: toWireError(r.reason) };
-    const p = r.value.payload;
-    if (p?.length) parts.push(p);
-    if (r.value.sent) sent.push(r.value.sent);
-    return { h: r.value.header, n: p?.length ?? 0 };
-  });
-  return { header: { items }, parts, sent: sent.length ? () => { for (const f of sent) f(); } : undefined };
-}
-
-/** Client side: each item's reply (or revived error) from a batch reply. */
-export function decodeBatchReply(r: RpcReply, count: number, remote: string): Array<RpcReply | Error> {
-  const items = r.header.items;
-  if (!Array.isArray(items) || items.length !== count) throw new NetError('NET_PROTOCOL', `batch reply has ${Array.isArray(items) ? items.length : 'no'} items, expected ${count}`);
-  const payload = r.payload;
-  const total = payload?.length ?? 0;
-  let at = 0;
-  const out = items.map((x: unknown): RpcReply | Error => {
-    const it = x as Partial<{ h: Record<string, unknown>; n: number; e: WireError }>;
-    if (it?.e) return reviveError(it.e, remote);
-    if (typeof it?.h !== 'object' || it.h === null || !Number.isSafeInteger(it.n) || (it.n as number) < 0 || at + (it.n as number) > total) return new NetError('NET_PROTOCOL', 'malformed batch reply item');
-    const n = it.n as number;
-    const p = n ? payload!.subarray(at, at + n) : undefined;
-    at += n;
-    return p ? { header: it.h, payload: p } : { header: it.h };
-  });
-  return out;
-}
+export { batchMethods, encodeBatch, decodeBatch, encodeBatchReply, decodeBatchReply } from './batch-frame.js';
 
 /**
  * A client's line to one engine: batches writes per event-loop turn and carries commit notices.

@@ -18,7 +18,7 @@ import type { Pool } from '../../src/pool/pool.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { epochAtMs } from '../../src/container/epoch-clock.js';
 import { containerPort } from '../../src/container/container.js';
-import { NOTICE_DELAY_MS, readGuesses } from '../../src/net/link.js';
+import { NOTICE_DELAY_MS, batchMethods, readGuesses } from '../../src/net/link.js';
 
 /** Iterations per case. */
 const ROUNDS = 100;
@@ -91,7 +91,7 @@ t('values committed by one client are read "now" by another at once, its reads o
   let batches = 0, missed = 0;
   const orig = RpcClient.prototype.call;
   RpcClient.prototype.call = function (this: RpcClient, method, header, payload, o) {
-    if (method === 'engine.batch' && (header.items as Array<{ m: string }>).some((x) => x.m === 'shard.fetchSingle')) batches++;
+    if (method === 'engine.batch' && batchMethods(payload).includes('shard.fetchSingle')) batches++;
     return orig.call(this, method, header, payload, o);
   };
   try {

@@ -1,0 +1,111 @@
+/**
+ * The batch wire form (src/net/batch-frame.ts): every item header decodes to exactly the header
+ * the client built — compact ones (a shard write with its commit's ranks, a read "now", an array
+ * write with its extent) and those that go as JSON (another key, a non-ASCII string, a key over
+ * 255 bytes) — with its method and payload; replies (acknowledgements, reads found or not with
+ * their bytes, errors with their codes, other headers) likewise; a compact item is smaller than
+ * its JSON; and a damaged table is refused with NET_PROTOCOL, never read past its end.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BATCH_TABLE_VERSION, decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply } from '../../src/net/batch-frame.js';
+import { CairnError } from '../../core/errors.js';
+import type { RpcReply } from '../../src/net/rpc.js';
+
+const t = suite('batch-frame');
+
+const cont = 'd3b07384-d113-4ec6-a6a1-3b9f5e2c7f10';
+const route = (target: number) => ({ target, cont, mapVersion: 7 });
+/** The request as the RPC layer delivers it: the header through JSON, the payload parts as one buffer. */
+function travel(items: Parameters<typeof encodeBatch>[0], notices?: unknown[]) {
+  const { header, parts } = encodeBatch(items, notices);
+  return { header: JSON.parse(JSON.stringify(header)) as Record<string, unknown>, payload: new Uint8Array(Buffer.concat(parts.map((p) => Buffer.from(p)))), table: parts[0]! };
+}
+
+const items = [
+  { method: 'shard.updateSingle', header: { ...route(3), epoch: '7349561238456123392', oid: '530242871224172549', dkey: 'ZA==', akey: 'YQ==', tx: { ranks: [0, 2], n: 2 } }, payload: new Uint8Array(100).fill(1) },
+  { method: 'shard.updateSingle', header: { ...route(4), epoch: '7349561238456123393', oid: '530242871224172550', dkey: 'ZA==', akey: 'YQ==', txRead: '7349561238456120000', tx: { ranks: [1], n: 1 } }, payload: new Uint8Array(0) },
+  { method: 'shard.fetchSingle', header: { ...route(0), epoch: '12', oid: '34', dkey: 'ZA==', akey: 'YQ==', fresh: '99' } },
+  { method: 'shard.updateArray', header: { ...route(1), cont: '0e9b1c8e-1b53-4a0d-9c52-2b1e4e0f6a11', epoch: '5', oid: '6', dkey: 'ZA==', akey: 'YQ==', recx: { index: 2 ** 40, count: 4096 }, recordSize: 1 }, payload: new Uint8Array(4096).fill(9) },
+  { method: 'shard.punchObject', header: { ...route(2), epoch: '5', oid: '6' } },
+  // As JSON: another key, a non-ASCII string, a key over 255 bytes, a method without a code.
+  { method: 'shard.updateSingle', header: { ...route(2), migrate: true, epoch: '5', oid: '6', dkey: 'ZA==', akey: 'YQ==' }, payload: new Uint8Array([5]) },
+  { method: 'shard.fetchSingle', header: { ...route(2), epoch: 'é', oid: '6', dkey: 'ZA==', akey: 'YQ==' } },
+  { method: 'shard.fetchSingle', header: { ...route(2), epoch: '5', oid: '6', dkey: 'x'.repeat(300), akey: 'YQ==' } },
+  { method: 'tx.validate', header: { cont, txRead: '1', epoch: '2', keys: [['a', 'b']] } },
+  { method: 'some.other', header: { k: 'v' }, payload: new Uint8Array([1, 2, 3]) },
+];
+
+t('every item comes back with its method, the very header it was sent with, and its payload', () => {
+  const { header, payload } = travel(items, [[cont, '5']]);
+  assert.equal(header.commits, [[cont, '5']], 'the notices ride in the header');
+  const got = decodeBatch(header, payload);
+  assert.is(got.length, items.length);
+  for (let i = 0; i < items.length; i++) {
+    assert.is(got[i]!.method, items[i]!.method, `method of ${i}`);
+    assert.is(JSON.stringify(got[i]!.header), JSON.stringify(items[i]!.header), `header of ${i}, keys in order`);
+    const want = items[i]!.payload;
+    if (want === undefined || want.length === 0) assert.is(got[i]!.payload, undefined, `no payload for ${i}`);
+    else assert.equal(Buffer.from(got[i]!.payload!), Buffer.from(want), `payload of ${i}`);
+  }
+  assert.is(got[1]!.header.cont, got[0]!.header.cont, 'the container named once for items of one container');
+  // Compact items (0-5) all have every compact key, in one order: one hidden class on the engine.
+  for (let i = 1; i <= 5; i++) assert.equal(Object.keys(got[i]!.header), Object.keys(got[0]!.header), `keys of ${i}`);
+});
+
+t('compact write items take under half the bytes of their JSON', () => {
+  const one = [items[0]!, { ...items[0]!, header: { ...items[0]!.header, target: 5 } }];
+  const { table } = travel(one);
+  const json = JSON.stringify({ items: one.map((x) => ({ m: x.method, h: x.header, n: x.payload?.length ?? 0 })) });
+  assert.ok(table.length * 2 <= json.length, `table ${table.length} bytes vs JSON ${json.length}`);
+});
+
+t('replies: acknowledgements, reads found and not found with their bytes, errors, other headers', () => {
+  const results: Array<PromiseSettledResult<RpcReply>> = [
+    { status: 'fulfilled', value: { header: { maxEpoch: '7349561238456123392' } } },
+    { status: 'fulfilled', value: { header: { found: true, maxEpoch: '9' }, payload: new Uint8Array([1, 2, 3]) } },
+    { status: 'fulfilled', value: { header: { found: false, maxEpoch: '9' } } },
+    { status: 'rejected', reason: new CairnError('STALE_EPOCH', 'a write in the window', { epoch: '9', uncertain: true }) },
+    { status: 'fulfilled', value: { header: { maxEpoch: '1', usage: { scmUsed: 1 } }, payload: new Uint8Array([7]) } },
+    { status: 'fulfilled', value: { header: {} } },
+  ];
+  let sent = 0;
+  results[0] = { status: 'fulfilled', value: { header: { maxEpoch: '7349561238456123392' }, sent: () => { sent++; } } };
+  const r = encodeBatchReply(results);
+  r.sent?.();
+  assert.is(sent, 1, 'a reply sent callback still runs');
+  const payload = new Uint8Array(Buffer.concat((r.parts ?? []).map((p) => Buffer.from(p))));
+  const got = decodeBatchReply({ header: JSON.parse(JSON.stringify(r.header)) as Record<string, unknown>, payload }, results.length, 'rank 1');
+  assert.equal((got[0] as RpcReply).header, { maxEpoch: '7349561238456123392' });
+  assert.equal((got[1] as RpcReply).header, { found: true, maxEpoch: '9' });
+  assert.equal(Buffer.from((got[1] as RpcReply).payload!), Buffer.from([1, 2, 3]));
+  assert.equal((got[2] as RpcReply).header, { found: false, maxEpoch: '9' });
+  assert.is((got[2] as RpcReply).payload, undefined);
+  assert.instance(got[3], CairnError);
+  assert.is((got[3] as CairnError).code, 'STALE_EPOCH');
+  assert.is((got[3] as CairnError).info?.uncertain, true);
+  assert.equal((got[4] as RpcReply).header, { maxEpoch: '1', usage: { scmUsed: 1 } });
+  assert.equal(Buffer.from((got[4] as RpcReply).payload!), Buffer.from([7]));
+  assert.equal((got[5] as RpcReply).header, {});
+  assert.throws(() => decodeBatchReply({ header: {}, payload }, results.length + 1, 'rank 1'), (e: unknown) => (e as CairnError).code === 'NET_PROTOCOL', 'a reply of another count');
+});
+
+const protocolError = (f: () => unknown): string | undefined => { try { f(); return undefined; } catch (e) { return (e as CairnError).code; } };
+
+t('a damaged table is refused with NET_PROTOCOL, at every cut and with a wrong version, form or length', () => {
+  const { header, payload, table } = travel(items.slice(0, 5));
+  for (let cut = 0; cut < table.length; cut++) {
+    assert.is(protocolError(() => decodeBatch(header, payload.subarray(0, cut))), 'NET_PROTOCOL', `table cut at ${cut}`);
+  }
+  const bad = (at: number, v: number) => { const p = new Uint8Array(payload); p[at] = v; return p; };
+  assert.is(protocolError(() => decodeBatch(header, bad(0, BATCH_TABLE_VERSION + 1))), 'NET_PROTOCOL', 'another table version');
+  assert.is(protocolError(() => decodeBatch(header, bad(3, 200))), 'NET_PROTOCOL', 'an unknown method code');
+  assert.is(protocolError(() => decodeBatch(header, bad(8, 9))), 'NET_PROTOCOL', 'an unknown form');
+  assert.is(protocolError(() => decodeBatch(header, bad(4, 255))), 'NET_PROTOCOL', 'a payload length past the end');
+  assert.is(protocolError(() => decodeBatch(header, new Uint8Array([...payload, 0]))), 'NET_PROTOCOL', 'payload bytes no item announces');
+  assert.is(protocolError(() => decodeBatch(header, new Uint8Array([BATCH_TABLE_VERSION, 0, 0]))), 'NET_PROTOCOL', 'an empty batch');
+  assert.is(protocolError(() => decodeBatch(header, undefined)), 'NET_PROTOCOL', 'no table');
+  assert.is(protocolError(() => decodeBatch(header, payload)), undefined, 'the undamaged table decodes');
+});
+
+t.run();
