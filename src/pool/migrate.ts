@@ -28,7 +28,8 @@
  * (k of them) straight into the codec's wasm memory, decoded in place (only the lost roles: every
  * lost shard of the group in one pass, never an unread parity) and written from there; the writes of a destination are
  * pipelined (MIGRATE_WRITES_PER_DESTINATION in flight) while the next steps read and decode; at
- * most MIGRATE_DECODES_IN_FLIGHT steps hold decode memory at once. Every step draws its bytes (read
+ * most MIGRATE_DECODES_IN_FLIGHT steps hold decode memory at once (and MIGRATE_STAGED_IN_FLIGHT
+ * staged steps, which hold none here, are in flight). Every step draws its bytes (read
  * + written) from the pool's rebuild budget, and every scan a fixed charge for its CPU
  * (MIGRATE_LIST_COST_BYTES), so client I/O keeps its share of the devices (`pool.setRebuildBudget`).
  *
@@ -75,6 +76,22 @@ export const MIGRATE_CHUNK = 4 * 1024 * 1024;
 export const MIGRATE_STEP_BYTES = 1024 * 1024;
 /** EC decode steps holding codec memory at once (each at most (k + p) x MIGRATE_STEP_BYTES). */
 export const MIGRATE_DECODES_IN_FLIGHT = 8;
+/**
+ * Staged decode steps (`stagedStep`: run in the pool thread's own memory, so they hold no codec
+ * memory here) in flight at once: twice the decode window, so that while the pool's fused jobs run,
+ * the next steps are already located, prepared and queued, and a job that completes takes them at
+ * once; with 8, every step in flight sat in the two running jobs and a pool thread waited for this
+ * thread to verify, commit and prepare before it had work again. CAIRN_REBUILD_STAGED_SLOTS (a
+ * positive integer up to 256, read at each migration's start) sets it for A/Bs.
+ */
+export const MIGRATE_STAGED_IN_FLIGHT = 16;
+/** Environment variable that overrides MIGRATE_STAGED_IN_FLIGHT (benches compare on one build). */
+export const REBUILD_STAGED_SLOTS_ENV = 'CAIRN_REBUILD_STAGED_SLOTS';
+/** MIGRATE_STAGED_IN_FLIGHT, or its environment override when that is a positive integer up to 256. */
+function stagedSlotCount(): number {
+  const n = Number(process.env[REBUILD_STAGED_SLOTS_ENV]);
+  return Number.isInteger(n) && n >= 1 && n <= 256 ? n : MIGRATE_STAGED_IN_FLIGHT;
+}
 /**
  * Set to 0 to decode rebuilt EC cells on the JavaScript thread (the codec's `reconstruct`) instead
  * of on the pool job that hashes and writes them (see `cellStep`); read once, at load.
@@ -130,6 +147,26 @@ let stagedOn = process.env[REBUILD_STAGED_ENV] !== '0';
 export function rebuildStaged(on?: boolean): boolean {
   if (on !== undefined) stagedOn = on;
   return stagedOn;
+}
+
+/**
+ * Set to 0 to write rebuilt cells of native steps through the page cache instead of with O_DIRECT
+ * (native/rebuild.c `write_out`); read once, at load.
+ */
+export const REBUILD_DIRECT_ENV = 'CAIRN_REBUILD_DIRECT';
+let directOn = process.env[REBUILD_DIRECT_ENV] !== '0';
+/**
+ * Whether native rebuild steps write their cells with O_DIRECT where the request and the file allow
+ * it (default on): a rebuild writes bytes no client reads soon, and on a machine whose free memory
+ * the host reclaims (a VM with free page reporting) every new page-cache page costs a host fault:
+ * buffered writes measured 3.4-5.5 ms CPU per MiB at 100-160 MB/s once ~2.5 GB of new pages were
+ * taken (the rebuild follows its pool's fill), O_DIRECT 0.20-0.26 ms per MiB at 780-960 MB/s (C,
+ * 128 KiB writes). `on` switches it from the next migration (tests and benches compare both).
+ * Starts from CAIRN_REBUILD_DIRECT.
+ */
+export function rebuildDirectWrites(on?: boolean): boolean {
+  if (on !== undefined) directOn = on;
+  return directOn;
 }
 
 /** What the grouped steps did (`rebuildGroupStats`): counted since the process started. */
@@ -257,6 +294,8 @@ export async function migrateContainer(cont: ContainerCore, opts: MigrateOptions
  */
 class MigrationRun {
   readonly decodes = new Semaphore(MIGRATE_DECODES_IN_FLIGHT, { what: 'rebuild decode step' });
+  /** Staged steps in flight (MIGRATE_STAGED_IN_FLIGHT; they hold no decode memory here). */
+  readonly stagedSlots = new Semaphore(stagedSlotCount(), { what: 'rebuild staged step' });
   /** Objects moving data while a budget is set (MIGRATE_BUDGETED_CONCURRENCY). */
   private readonly budgeted = new Semaphore(MIGRATE_BUDGETED_CONCURRENCY, { what: 'budgeted rebuild object' });
   private readonly writers = new Map<number, Semaphore>();
@@ -265,6 +304,7 @@ class MigrationRun {
   constructor(readonly signal: AbortSignal | undefined, readonly budget: RebuildBudget | undefined) {
     // Every step waiting for its budget, a decode slot or a write slot listens for the abort.
     if (signal) setMaxListeners(MIGRATE_CONCURRENCY * (MIGRATE_WRITES_PER_DESTINATION + 4), signal);
+    this.addon?.directWrites?.(directOn);
   }
 
   /**
@@ -275,10 +315,15 @@ class MigrationRun {
    * ("not a Smi" in EventTarget code; cellStep then ran unoptimised for the rest of the rebuild
    * and was compiled again), and Node's listener code was compiled there too (--trace-deopt).
    */
-  async decodeSlot(): Promise<void> {
-    await this.decodes.acquire();
+  async decodeSlot(): Promise<void> { return this.slot(this.decodes); }
+
+  /** Wait for a staged-step slot (`stagedSlots`, after its `tryAcquire` failed), as `decodeSlot`. */
+  async stagedSlot(): Promise<void> { return this.slot(this.stagedSlots); }
+
+  private async slot(slots: Semaphore): Promise<void> {
+    await slots.acquire();
     if (this.signal?.aborted) {
-      this.decodes.release();
+      slots.release();
       throwIfAborted(this.signal);
     }
   }
@@ -1072,20 +1117,21 @@ async function cellStep(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigin
   const lo = first * cell, hi = Math.min(end, (first + plan.stripesPerStep) * cell);
   const recx = { index: lo, count: Math.ceil((hi - lo) / cell) * cell };
   if (ctx.run.budget) await ctx.run.take(recx.count * k + (hi - lo) * movers.length);
-  if (!ctx.run.decodes.tryAcquire()) await ctx.run.decodeSlot();
-  // Decoded on the pool job in its own memory when it can (no buffers here at all: `stagedStep`).
+  // Decoded on the pool job in its own memory when it can (no buffers here at all: `stagedStep`),
+  // in a staged-step slot (MIGRATE_STAGED_IN_FLIGHT), not a decode slot: it holds no decode memory.
   if (stagedOn && fusedOn && groupedOn && poolDecodeOn && plan.encoding !== undefined && recx.count > SYNC_WRITE_MAX_BYTES && (hi - lo === recx.count || plan.parityOnly)) {
+    if (!ctx.run.stagedSlots.tryAcquire()) await ctx.run.stagedSlot();
     let done: boolean;
     try {
       const staged = stagedStep(ctx, plan, movers, R, key, recx, lo, acc);
       done = staged !== false && await staged;
-    } catch (err) {
-      ctx.run.decodes.release();
-      throw err;
+    } finally {
+      ctx.run.stagedSlots.release();
     }
     // (false: nothing was sent, or a source failed and nothing was recorded: run the step the other way)
-    if (done) { ctx.run.decodes.release(); return; }
+    if (done) return;
   }
+  if (!ctx.run.decodes.tryAcquire()) await ctx.run.decodeSlot();
   const bufs = stripeBuffers(plan.codec, k + p, recx.count);
   // Decode on the writes' pool jobs: every mover writes whole cells (parity always does; a data
   // role unless the data ends inside the step's last cell).

@@ -31,6 +31,12 @@ export interface RebuildAddon {
    * the thread's cache. Each step's answers, in order (as `rebuildStepFlat`'s).
    */
   rebuildStepsStaged?(args: unknown[]): Promise<Array<Array<bigint | number>>>;
+  /**
+   * Whether the steps' writes go to their files with O_DIRECT where they can (aligned requests,
+   * a file that takes it; else buffered, as before): no page cache allocated for rebuilt bytes.
+   * `on` switches it for the steps run from then on; answers the setting.
+   */
+  directWrites?(on?: boolean): boolean;
 }
 
 /** A fused step's arguments (`rebuildStepFlat`'s, in order). */
@@ -87,7 +93,10 @@ export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
 
   private flush(): void {
     while (this.inFlight < FUSED_JOBS && this.steps.length > 0) {
-      const n = Math.min(FUSED_STEPS_PER_JOB, Math.ceil(this.steps.length / (FUSED_JOBS - this.inFlight)));
+      // (a share of the waiting steps per job slot, busy or not: a job that completes takes its
+      // share and leaves the rest queued for the next job to complete, whose thread then has work
+      // at once instead of waiting for this thread to answer, verify and prepare new steps)
+      const n = Math.min(FUSED_STEPS_PER_JOB, Math.ceil(this.steps.length / FUSED_JOBS));
       const steps = this.steps.splice(0, n), waiters = this.waiters.splice(0, n);
       let p: Promise<Array<Array<bigint | number>>>;
       try {

@@ -8,7 +8,9 @@
  * bytes); bad shapes (reads not landing in their slots, wrong row count) are TypeErrors. Each case
  * runs in the four call forms: records, numbers (rebuildStepFlat), a batch of steps run by one
  * job (rebuildStepsFlat, the step between two others) and staged (rebuildStepsStaged: no caller
- * buffers, the job's own memory; its outputs are what it wrote to the file). Skipped
+ * buffers, the job's own memory; its outputs are what it wrote to the file). Writes go O_DIRECT
+ * where they align (`directWrites`): the same bytes land with it on and off, at an unaligned
+ * position (written buffered), and over a range whose old bytes were cached (read back new). Skipped
  * where the addon is not built or CAIRN_NO_NATIVE=1 (migrate.ts then never uses it).
  */
 import { suite } from 'uvu';
@@ -30,7 +32,7 @@ type StepsStaged = StepsFlat;
 
 const t = suite('rebuild native step');
 const path = fileURLToPath(new URL('../../native/build/Release/cairn_rebuild.node', import.meta.url));
-const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step; rebuildStepFlat: StepFlat; rebuildStepsFlat: StepsFlat; rebuildStepsStaged: StepsStaged }) : undefined;
+const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step; rebuildStepFlat: StepFlat; rebuildStepsFlat: StepsFlat; rebuildStepsStaged: StepsStaged; directWrites: (on?: boolean) => boolean }) : undefined;
 
 /** The two call forms (migrate.ts uses the flat one): the same step given as request records or as numbers (reads' views implied by the slots; a write is its first view then zeros to its total). */
 const FORMS = ['records', 'flat', 'batch', 'staged'] as const;
@@ -184,6 +186,34 @@ for (const form of FORMS) t(`${form}: ` + 'a failing source: its errno, nothing 
   } finally {
     closeSync(fds[0]!);
     closeSync(open1);
+    closeSync(out);
+  }
+});
+
+t('staged writes: the same bytes with direct writes on and off, at an unaligned position, and over cached old bytes', async () => {
+  if (!addon) return;
+  assert.is(addon.directWrites(), true, 'on by default');
+  const k = 2, cell = 4096, len = 4 * cell;
+  const { srcs, fds, out, outPath } = setup('direct', k, len);
+  try {
+    const rows = new Uint8Array([3, 0x1d]);
+    const want = Buffer.from(expected(srcs, rows));
+    readFileSync(outPath); // (the old bytes, 0xee, now cached: a direct write must not leave them visible)
+    const cases: Array<[on: boolean, position: number, total: number]> = [[true, 0, len + 8192], [false, 65536, len], [true, 2 * 65536 + 512, len], [true, 65536 + len, len]];
+    for (const [on, position, total] of cases) {
+      addon.directWrites(on);
+      const nums = new Float64Array([fds[0]!, 4096, len, fds[1]!, 4096, len, out, position, len, total]);
+      const got = (await addon.rebuildStepsStaged([k, cell, len, rows, nums, new BigUint64Array([SEED, SEED, SEED])]))[0]!;
+      assert.is(got[k], xxh64(want, SEED), `output hash (direct ${on}, at ${position})`);
+      const file = readFileSync(outPath);
+      assert.ok(Buffer.compare(file.subarray(position, position + len), want) === 0, `output read back (direct ${on}, at ${position})`);
+      assert.ok(file.subarray(position + len, position + total).every((x) => x === 0), `zero tail (direct ${on}, at ${position})`);
+    }
+    const file = readFileSync(outPath);
+    assert.ok(file.subarray(len + 8192, 65536).every((x) => x === 0xee), 'nothing else written');
+  } finally {
+    addon.directWrites(true);
+    for (const fd of fds) closeSync(fd);
     closeSync(out);
   }
 });
