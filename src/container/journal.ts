@@ -1040,7 +1040,20 @@ export class Journal {
       heads.forEach((h, i) => { if (h?.state !== 'ok' || h.version !== FORMAT_VERSION) { writeCopy(fd, i as 0 | 1, headerBytes(FORMAT_VERSION), 0, HEADER, 0); repaired = true; } });
       if (repaired) fdatasyncSync(fd);
       writeGuard(path);
-      const scans = copies.map((b) => (b.length > HEADER ? scanBuffer(b, undefined, true, undefined, typed) : { records: [], raws: [], end: HEADER, corrupt: 0, zeroTail: true }));
+      // The second copy decodes only the records the first did not give (each still checked, and
+      // counted as held by it in `held`: the healing below then writes it none of them again).
+      const first = new Map<bigint, number>(), second = new Map<bigint, number>();
+      const known = (t: number, e: bigint): boolean => {
+        if ((((first.get(e) ?? 0) >> t) & 1) === 0) return false;
+        second.set(e, (second.get(e) ?? 0) | (1 << t));
+        return true;
+      };
+      const scans = copies.map((b, i) => {
+        if (b.length <= HEADER) return { records: [], raws: [], end: HEADER, corrupt: 0, zeroTail: true };
+        const s = scanBuffer(b, i > 0 ? known : undefined, true, undefined, typed);
+        if (i === 0) for (const r of s.records) first.set(r.epoch, (first.get(r.epoch) ?? 0) | (1 << r.type));
+        return s;
+      });
       // a tail that is not a durable journal's preallocated zeros (a crash mid-append) is cut: zeros written over it
       let truncated = 0;
       const sizes: number[] = [], allocs: number[] = [];
@@ -1057,6 +1070,7 @@ export class Journal {
       });
       if (truncated > 0) fdatasyncSync(fd);
       const all = mergeScans(scans);
+      for (const [e, bits] of second) all.held.set(e, (all.held.get(e) ?? 0) | (bits << 5));
       const j = new Journal([fd], sizes, allocs, durable, path);
       // bring a copy that lacks records (damaged, or cut shorter) back in step
       scans.forEach((_s, i) => { const miss = missingFrom(i, all); if (miss.length) j.writeTo(i, miss); });

@@ -41,6 +41,36 @@ async function fiveAndATorn(dir: string, durable: boolean): Promise<void> {
   s.close();
 }
 
+t('an open writes back to a copy only the records it lacks: a healthy journal\'s copies keep their records, a copy with one damaged record gets that one appended', async () => {
+  for (const durable of [false, true]) {
+    const template = join(tmpDir(), 'c');
+    await fiveAndATorn(template, durable);
+    const before = [0, 1].map((c) => copyRecords(copyImage(join(template, 'journal'), c as 0 | 1)));
+    assert.is(before[0]!.length, 11);
+    assert.equal(before[1], before[0], 'both copies hold the same records');
+    for (const damaged of [undefined, 2, 7]) {
+      const dir = join(tmpDir(), 'c');
+      cpSync(template, dir, { recursive: true });
+      const file = join(dir, 'journal');
+      const r = damaged === undefined ? undefined : before[1]![damaged]!;
+      if (r !== undefined) flipCopy(file, 1, r.off + r.len - 1); // (a payload byte: the record's checksum fails)
+      const s = await LocalContainerStorage.open(dir, durable, durable ? { redo: true } : {});
+      const rec = s.recover();
+      s.close();
+      assert.equal(rec.torn.map((x) => x.epoch), [6n], 'the torn commit found');
+      const after = [0, 1].map((c) => copyRecords(copyImage(file, c as 0 | 1)));
+      const label = `${durable ? 'durable' : 'plain'}, ${r === undefined ? 'healthy' : `copy 1 damaged at record ${damaged}`}`;
+      assert.equal(after[0], before[0], `${label}: copy 0 unchanged`);
+      if (r === undefined) assert.equal(after[1], before[1], `${label}: copy 1 unchanged (nothing written back)`);
+      else {
+        assert.is(after[1]!.length, 12, `${label}: one record appended to copy 1`);
+        assert.equal(after[1]!.slice(0, 11), before[1], `${label}: its records kept in place`);
+        assert.equal([after[1]![11]!.type, after[1]![11]!.epoch, after[1]![11]!.len], [r.type, r.epoch, r.len], `${label}: the appended one is the damaged record`);
+      }
+    }
+  }
+});
+
 t('a flipped byte in either copy of any INTENT or DONE (length, type, epoch, checksum, payload): every acknowledged commit is kept, the torn one discarded; the open heals the copy, so the same byte flipped in the other copy next is survived too', async () => {
   for (const durable of [false, true]) {
     const template = join(tmpDir(), 'c');
