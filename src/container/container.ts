@@ -30,7 +30,7 @@ import { valueChecksum } from '../vos/index.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import { splitUnitOid, unitOid, type ShardStore } from '../io/shard-store.js';
 import { ContainerStore } from '../vos/container-store.js';
-import { isPartialStripe, roleShards, dkeyRotation, wholeSinglePiece, wholeSingleRole, EC_WHOLE_SINGLE_MAX_BYTES, type ApplyContext, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
+import { isPartialStripe, roleShards, dkeyRotation, wholeSinglePiece, wholeSingleRole, forgetStripedSingle, EC_WHOLE_SINGLE_MAX_BYTES, type ApplyContext, type IoContext, type ShardWrite, type Redundancy, type EcCodec } from '../io/io.js';
 import { makeObjectId, objectClassOf, toObjectClass, dkeyGroup, resolveGroups, type ObjectClass } from '../../placement/index.js';
 import { NAME_HASH_JS_MAX_BYTES, shortNameObjectId } from '../../placement/name-hash.js';
 
@@ -1173,6 +1173,8 @@ export class ContainerCore {
     try {
       // (an EC piece names its epoch: made once, the same bytes for every holder)
       const value = holders === undefined ? op.value : wholeSinglePiece(op.value, epoch);
+      // (a striped hint of this akey is stale now: io.ts forgetStripedSingle; one WeakMap lookup while the context holds none)
+      if (holders !== undefined) forgetStripedSingle(this.io(), op.oid, op.dkey, op.akey);
       const pair = size === 2 && holders === undefined ? pairShards(group[0]!, group[1]!, g * 2) : undefined; // (shared, read only)
       const targets = pair !== undefined ? pair.targets : size === 1 ? [group[0]!] : sortedTargetIds(group);
       // A storage that can leave DONE to recovery records what recovery checks on the targets.
