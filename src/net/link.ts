@@ -97,7 +97,11 @@ function guessKey(h: Record<string, unknown>): string | undefined {
 /** A commit notice: container uuid and epoch (decimal). */
 export type Notice = [cont: string, epoch: string];
 
-interface Pending { method: string; header: Record<string, unknown>; payload?: Uint8Array; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
+/**
+ * A call waiting for its turn's batch. `note` (a write's, `callNoted`): run on its reply before the
+ * caller's promise settles, which then resolves with what it returns (no `then` of the caller's own).
+ */
+interface Pending { method: string; header: Record<string, unknown>; payload?: Uint8Array; resolve: (r: RpcReply) => void; reject: (e: unknown) => void; note: ((r: RpcReply) => unknown) | undefined }
 /** A whole-range read waiting for the turn's `engine.locate` request. */
 interface PendingRead { header: Record<string, unknown>; into: readonly Uint8Array[]; bytes: number; key: string | undefined; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
 
@@ -147,16 +151,31 @@ export class EngineLink implements RpcCaller {
     if (method === FETCH_SINGLE && o === undefined && payload === undefined && getBatching.on) {
       if (this.gets.length >= MAX_LINK_QUEUE) return Promise.reject(new CairnError('OVERLOADED', `${this.gets.length} reads already wait for engine ${this.remote}`, { maxQueued: MAX_LINK_QUEUE }));
       return new Promise<RpcReply>((resolve, reject) => {
-        this.gets.push({ method, header, payload: undefined, resolve, reject });
+        this.gets.push({ method, header, payload: undefined, resolve, reject, note: undefined });
         if (!this.getsScheduled) { this.getsScheduled = true; setImmediate(this.flushGets); }
       });
     }
     if (!BATCHED_METHODS.has(method) || o?.signal || o?.timeoutMs !== undefined || (payload !== undefined && !(payload instanceof Uint8Array))) {
       return this.direct(method, header, payload, o);
     }
+    return this.queued(method, header, payload as Uint8Array | undefined, undefined);
+  }
+
+  /**
+   * `call(method, header, payload).then(note)` for a batched write, with no `then` promise of its
+   * own: `note` runs on the reply (it must not throw) and the promise resolves with what it
+   * returns. A shard store's writes note the store's max epoch this way (shard-rpc.ts).
+   */
+  callNoted<T>(method: string, header: Record<string, unknown>, payload: Uint8Array | undefined, note: (r: RpcReply) => T): Promise<T> {
+    if (!BATCHED_METHODS.has(method)) return this.call(method, header, payload).then(note);
+    return this.queued(method, header, payload, note) as Promise<unknown> as Promise<T>;
+  }
+
+  /** A write queued for this turn's batch. */
+  private queued(method: string, header: Record<string, unknown>, payload: Uint8Array | undefined, note: ((r: RpcReply) => unknown) | undefined): Promise<RpcReply> {
     if (this.queue.length >= MAX_LINK_QUEUE) return Promise.reject(new CairnError('OVERLOADED', `${this.queue.length} requests already wait for engine ${this.remote}`, { maxQueued: MAX_LINK_QUEUE }));
     return new Promise<RpcReply>((resolve, reject) => {
-      this.queue.push({ method, header, payload: payload as Uint8Array | undefined, resolve, reject }); // (one shape, payload or not)
+      this.queue.push({ method, header, payload, resolve, reject, note }); // (one shape, payload or not)
       this.schedule();
     });
   }
@@ -316,16 +335,22 @@ export class EngineLink implements RpcCaller {
    */
   private direct(method: string, header: Record<string, unknown>, payload?: RpcPayload, o?: RpcCallOptions): Promise<RpcReply> {
     const n = this.takeNotices();
-    let p: Promise<RpcReply>;
+    const p = this.send(method, header, payload, o, n);
+    return n === undefined ? p : p.catch((err: unknown) => { this.requeue(n); throw err; });
+  }
+
+  /**
+   * Send one request now carrying notices `n` (if any); the caller puts them back (`requeue`) if
+   * it fails. A call that throws comes back as a rejection.
+   */
+  private send(method: string, header: Record<string, unknown>, payload: RpcPayload | undefined, o: RpcCallOptions | undefined, n: Notice[] | undefined): Promise<RpcReply> {
     try {
       // (a header with `commits` already, a batch's, takes them in place: its shape stays)
       if (n !== undefined) { if (header.commits !== undefined) header.commits = n; else header = { ...header, commits: n }; }
-      p = this.client().call(method, header, payload, o);
+      return this.client().call(method, header, payload, o);
     } catch (err) {
-      this.requeue(n);
       return Promise.reject(err);
     }
-    return n === undefined ? p : p.catch((err: unknown) => { this.requeue(n); throw err; });
   }
 
   private async sendNotices(): Promise<void> {
@@ -376,16 +401,18 @@ export class EngineLink implements RpcCaller {
    * Not async: one `then` on the request's promise, no frame or `finally` promise of its own.
    */
   private sendBatch(batch: Pending[], done: (() => void) | undefined): void {
-    let p: Promise<RpcReply>;
+    // (the notices are put back by the rejection handlers here: no `catch` promise of `direct`'s)
+    const n = this.takeNotices();
     if (batch.length === 1) {
       const b = batch[0]!;
-      p = this.direct(b.method, b.header, b.payload);
-      p.then((r) => { b.resolve(r); done?.(); }, (err: unknown) => { b.reject(err); done?.(); });
+      this.send(b.method, b.header, b.payload, undefined, n).then((r) => {
+        if (b.note !== undefined) b.resolve(b.note(r) as RpcReply); else b.resolve(r);
+        done?.();
+      }, (err: unknown) => { this.requeue(n); b.reject(err); done?.(); });
       return;
     }
     const { header, parts } = encodeBatch(batch);
-    p = this.direct(ENGINE_METHODS.batch, header, parts);
-    p.then((r) => {
+    this.send(ENGINE_METHODS.batch, header, parts, undefined, n).then((r) => {
       let replies: Array<RpcReply | Error>;
       try {
         replies = decodeBatchReply(r, batch.length, this.remote);
@@ -394,9 +421,13 @@ export class EngineLink implements RpcCaller {
         done?.();
         return;
       }
-      for (let i = 0; i < batch.length; i++) { const b = batch[i]!, x = replies[i]!; if (x instanceof Error) b.reject(x); else b.resolve(x); }
+      for (let i = 0; i < batch.length; i++) {
+        const b = batch[i]!, x = replies[i]!;
+        if (x instanceof Error) b.reject(x); else if (b.note !== undefined) b.resolve(b.note(x) as RpcReply); else b.resolve(x);
+      }
       done?.();
     }, (err: unknown) => {
+      this.requeue(n);
       for (const b of batch) b.reject(err);
       done?.();
     });

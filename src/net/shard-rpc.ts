@@ -19,6 +19,7 @@ import { CairnError } from '../../core/errors.js';
 import type { RpcCaller, RpcCallOptions, RpcReply } from './rpc.js';
 import type { TxDescriptor } from './protocol.js';
 import { slotView } from './shm.js';
+import { EngineLink } from './link.js';
 import { HLC_LOGICAL_BITS } from '../container/epoch-clock.js';
 
 /**
@@ -444,7 +445,9 @@ export class RemoteShardStore implements ShardStore {
       if (opts?.txRead !== undefined) h.txRead = String(opts.txRead);
       const tx = this.opts.tx?.(epoch);
       if (tx) h.tx = tx;
-      return this.client.call(method, h, payload).then(this.written);
+      const c = this.client;
+      // (a link runs `written` on the reply itself: no `then` promise per write)
+      return c instanceof EngineLink ? c.callNoted(method, h, payload, this.written) : c.call(method, h, payload).then(this.written);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -71,6 +71,27 @@ t('notices of a request that failed are sent again', async () => {
   } finally { link.close(); }
 });
 
+t('a noted write: its note runs on the reply and the call resolves with what it returns; a failed batch of them puts its notices back', async () => {
+  const r = recorder();
+  const link = new EngineLink(() => r.caller, 'rank 0');
+  try {
+    const seen: unknown[] = [];
+    const got = await link.callNoted('shard.updateSingle', { epoch: '1' }, new Uint8Array([1]), (rep) => { seen.push(rep.header.maxEpoch); return 'noted'; });
+    assert.is(got, 'noted');
+    assert.equal(seen, ['0']);
+    // Two writes of one turn go as one batch; it fails: both fail, no note runs, the notice it carried waits again.
+    link.notice('c', 8n);
+    r.state.failNext = true;
+    const two = await Promise.allSettled([1, 2].map(() => link.callNoted('shard.updateSingle', { epoch: '2' }, new Uint8Array([2]), () => { seen.push('x'); })));
+    assert.equal(two.map((x) => x.status), ['rejected', 'rejected']);
+    assert.equal(seen, ['0'], 'no note ran for the failed writes');
+    assert.is(r.sent[1]!.method, ENGINE_METHODS.batch);
+    assert.equal(r.sent[1]!.commits, ['8']);
+    await until(() => r.sent.length === 3);
+    assert.equal(r.sent[2], { method: ENGINE_METHODS.txNotice, commits: ['8'] });
+  } finally { link.close(); }
+});
+
 t('drain sends what waits at once; close drops the rest', async () => {
   const r = recorder();
   const link = new EngineLink(() => r.caller, 'rank 0');
