@@ -43,7 +43,7 @@ import { PreparedWriteGroup } from './write-group.js';
 import { deferFill, deferredFills, dropFill } from '../media/fills.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { useNativeGf, NATIVE_GF_MIN_BYTES } from '../../ec/index.js';
-import { forgetStripedSingle, rememberStriped, stripedHint, stripedHintKey } from './striped-hints.js';
+import { forgetStripedSingle, hasStripedHints, rememberStriped, stripedHint, stripedHintKey } from './striped-hints.js';
 export { forgetStripedSingle };
 
 /** Set to 0 to keep EC encode and decode in the wasm kernel instead of the addon's GFNI one. */
@@ -456,7 +456,7 @@ async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][]
   };
   let hint: string | undefined, all = false;
   if (first === UNREAD) {
-    if (k > 1) { hint = stripedHintKey(oid, dkey, akey); all = stripedHint(ctx, hint, akey); }
+    if (k > 1 && hasStripedHints(ctx)) { hint = stripedHintKey(oid, dkey, akey); all = stripedHint(ctx, hint, akey); }
     if (all) await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
     else await read(0);
   } else got[0] = first;
@@ -465,7 +465,7 @@ async function ecFetchSingle(ctx: IoContext, red: Redundancy, groups: number[][]
   // Nothing visible on a healthy role 0: nothing is (every write and punch of a single value
   // reaches role 0, and a target serves reads only once it holds every write: pool map states).
   if (v0 === undefined) { if (all) rememberStriped(ctx, hint!, akey, 'absent'); return undefined; }
-  if (hint !== undefined && !all && v0 !== null) rememberStriped(ctx, hint, akey, 'striped');
+  if (first === UNREAD && k > 1 && !all && v0 !== null) rememberStriped(ctx, hint ?? stripedHintKey(oid, dkey, akey), akey, 'striped');
   if (k > 1 && !all) await Promise.all(Array.from({ length: k - 1 }, (_, i) => read(i + 1)));
   const mid = ctx.matrixId ?? 1;
   let verdict = combinePieces(got, k, mid);

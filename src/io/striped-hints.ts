@@ -67,6 +67,12 @@ export function rememberStriped(ctx: HintContext, key: string, akey: Uint8Array,
   put(m, name, Math.min(NAME_CONFIDENCE, (m.get(name) ?? 0) + 1));
 }
 
+/** Whether `ctx` holds any hint (a get skips making its hint key while none is held: fresh's ask 1, session 27). */
+export function hasStripedHints(ctx: HintContext): boolean {
+  const m = hints.get(ctx);
+  return m !== undefined && m.size > 0;
+}
+
 /**
  * A whole (small) single value of `oid`/`dkey`/`akey` was written through `ctx` (planSingle's
  * whole branch, a commit path writing `wholeSinglePiece` itself): its exact hint and its name's
