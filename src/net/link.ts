@@ -23,7 +23,7 @@ import { NetError } from './errors.js';
 import { encodeBatch, decodeBatchReply } from './batch-frame.js';
 import { rawReadStats, type RpcCaller, type RpcCallOptions, type RpcPayload, type RpcReply } from './rpc.js';
 import { ENGINE_METHODS, TX_BATCH_MAX } from './protocol.js';
-import { directRefOf, readDirectGuess, readDirectRef, type DirectRef } from './direct-read.js';
+import { directRefOf, readDirectGuess, readDirectRef, readDirectRefs, type DirectRef } from './direct-read.js';
 
 /** Methods a link sends batched (they never wait on other clients' commits). */
 export const BATCHED_METHODS: ReadonlySet<string> = new Set([
@@ -269,12 +269,19 @@ export class EngineLink implements RpcCaller {
     } catch (err) {
       swallowed('link.locate-failed-reads-sent-alone', err);
     }
+    // (the located reads not guessed go to the thread pool as one group: `readDirectRefs`, the reads
+    // engineer's ask, session 27: promises per reused MiB 35.64 -> 28.78)
+    let at: number[] | undefined, refs: DirectRef[] | undefined, intos: Array<readonly Uint8Array[]> | undefined;
     for (let i = 0; i < batch.length; i++) {
       const b = batch[i]!, g = guessed?.[i];
       const it = items?.[i] as Record<string, unknown> | null | undefined;
       const ref = typeof it === 'object' && it !== null && it.direct !== undefined ? directRefOf(it.direct) : undefined;
       if (b.key !== undefined) this.remember(b.key, ref);
-      if (g === undefined) { this.located(b, it, ref); continue; }
+      if (g === undefined) {
+        if (ref === undefined) { this.located(b, it, ref); continue; }
+        (at ??= []).push(i); (refs ??= []).push(ref); (intos ??= []).push(b.into);
+        continue;
+      }
       // (a guessed read writes into the caller's buffers: nothing else may until it ended)
       g.read.then((ok) => {
         if (ok && ref !== undefined && ref.csum === g.ref.csum && ref.len === g.ref.len) {
@@ -286,6 +293,17 @@ export class EngineLink implements RpcCaller {
         readGuesses.missed++;
         this.located(b, it, ref);
       }, () => this.located(b, it, ref));
+    }
+    if (at !== undefined) {
+      const idx = at;
+      readDirectRefs(refs!, intos!).then((oks) => {
+        for (let j = 0; j < idx.length; j++) {
+          const b = batch[idx[j]!]!;
+          if (!oks[j]) { rawReadStats.directMisses++; if (b.key !== undefined) this.guesses.delete(b.key); this.readAlone(b); continue; }
+          rawReadStats.directBytes += b.bytes;
+          b.resolve({ header: items![idx[j]!] as Record<string, unknown>, filled: true });
+        }
+      }, () => { for (const i of idx) this.readAlone(batch[i]!); });
     }
   }
 
