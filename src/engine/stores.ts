@@ -59,7 +59,9 @@ export class EngineStores {
   private readonly opened = new Map<number, TargetStore>();
   private readonly views = new Map<string, ContainerStore>();
 
-  constructor(private readonly dirs: ReadonlyMap<number, string>, private readonly opts: EngineStoreOptions) {}
+  constructor(private readonly dirs: ReadonlyMap<number, string>, private readonly opts: EngineStoreOptions) {
+    this.dataFiles = new Map([...dirs].map(([t, dir]) => [t, join(resolve(dir), DATA_FILE)]));
+  }
 
   /** Check every directory's format and open every target store (creating missing ones). */
   async openAll(): Promise<void> {
@@ -86,14 +88,14 @@ export class EngineStores {
    * extents from (src/net/direct-read.ts); undefined for a target not served here.
    */
   dataFile(t: number): string | undefined {
-    const dir = this.dirs.get(t);
-    if (dir === undefined) return undefined;
-    let p = this.dataFiles.get(t);
-    if (p === undefined) this.dataFiles.set(t, p = join(resolve(dir), DATA_FILE));
-    return p;
+    return this.dataFiles.get(t);
   }
-  /** `dataFile` paths made so far, by target. */
-  private readonly dataFiles = new Map<number, string>();
+  /**
+   * `dataFile` paths, by target, made up front (made on first use, the branch ran too seldom in
+   * the warm-up for V8 to keep feedback, and a served engine's first located read deoptimised
+   * `locateNow`, --trace-deopt-verbose, 3 of 4 engines).
+   */
+  private readonly dataFiles: ReadonlyMap<number, string>;
 
   /** The view of container `cont` on target `t` if it is open already (no await on the request path). */
   cached(t: number, cont: string): ContainerStore | undefined {

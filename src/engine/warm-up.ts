@@ -206,6 +206,9 @@ const REQUEST_WARM_UP_READ_DEPTH = 8;
 const REQUEST_WARM_UP_CONTAINER_PUTS = 6000;
 /** The `k`th container of the request-path warm-up (0: WARM_UP_CONTAINER). */
 function warmUpContainer(k: number): string { return `00000000-0000-4000-8000-${(0xbeef + k).toString(16).padStart(12, '0')}`; }
+/** Payload-carrying requests that are not batches, sent before the request-path warm-up's writes, and their payload bytes (pooled on the server). */
+const REQUEST_WARM_UP_BIG_PAYLOADS = 64;
+const REQUEST_WARM_UP_BIG_PAYLOAD_BYTES = 128 * 1024;
 /** Log record texts of new containers made before the request-path warm-up (`warmUpRecordTexts`). */
 const REQUEST_WARM_UP_NEW_CONTAINERS = 200;
 /** Writes at the start of each container of the request-path warm-up that are all of local commits (batches without notices). */
@@ -279,12 +282,31 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
               const e = first + BigInt(i);
               const oid = (ids.readBigUInt64LE(8 * i) << 32n) | BigInt(i & 3);
               const c = cont; // (the header takes `cont` when the write is sent, now)
-              await stores[i % stores.length]!.updateSingle(e, oid, dkey, akey, piece);
+              const store = stores[i % stores.length]!;
+              await store.updateSingle(e, oid, dkey, akey, piece);
               if (tx(e) === across) link.notice(c, e);
+              // Some values read back in the same batches (a local commit is decided at once: the
+              // read does not wait), half of them "now": the batch handler's read branch and
+              // `serveGetNow` get feedback before V8 optimises them (a served engine's first batch
+              // with a read deoptimised `handleMany`, --trace-deopt-verbose).
+              else if (i % 4 === 0 && cont === c) await store.fetchSingle(e, oid, dkey, akey, i % 8 === 0 ? e : undefined);
             }
           }));
           await link.drain();
         };
+        // Requests that are not batches, with payloads the server reads into pooled buffers, before
+        // the writes make V8 optimise the frame parser and the batch handler: commit-notice requests
+        // (answered with nothing) carrying a 128 KiB payload. Without them the array writes below
+        // were the first, and deoptimised the parser's `push` ("insufficient type feedback" at its
+        // pooled-payload branch) and `handleMany` at the end of the warm-up; both then ran in the
+        // baseline tier into the served requests (an engine reading 1 MiB values: `^push` 9.5% of
+        // its main thread, perf).
+        // Several at once, so that one read of the server holds more than one frame (a payload copied
+        // out of a read that goes on with the next frame: the same deopt at that branch otherwise,
+        // once a served engine got frames from more than one request per read).
+        const big = new Uint8Array(REQUEST_WARM_UP_BIG_PAYLOAD_BYTES), small = new Uint8Array(WARM_UP_VALUE_BYTES * 8);
+        for (let i = 0; i < REQUEST_WARM_UP_BIG_PAYLOADS; i += 4) await Promise.all([0, 1, 2, 3].map(() => client.call(ENGINE_METHODS.txNotice, { commits: [] }, big)));
+        for (let i = 0; i < REQUEST_WARM_UP_BIG_PAYLOADS; i++) await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(() => client.call(ENGINE_METHODS.txNotice, { commits: [] }, small)));
         await writes(REQUEST_WARM_UP_PUTS);
         // Whole-range reads of array values (commits on this engine alone, decided at once), in a
         // container of their own: the reads of one turn go out in one `engine.locate` request (the
@@ -296,13 +318,21 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
         const bulk = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont: readCont, mapVersion }), { tx: () => local }));
         const value = new Uint8Array(REQUEST_WARM_UP_VALUE_BYTES).fill(3);
         let epoch = first + BigInt(REQUEST_WARM_UP_PUTS);
-        for (let v = 0; v < REQUEST_WARM_UP_VALUES; v++) await bulk[v % bulk.length]!.updateArray(epoch++, BigInt(v + 1) << 32n, dkey, akey, { index: 0, count: value.length }, value);
+        // (odd values under a second dkey too: the write epochs of an object with more than one
+        // dkey, which a served engine's first checked reads otherwise deoptimised `lastWrite` on)
+        const dkey2 = new Uint8Array([101]);
+        for (let v = 0; v < REQUEST_WARM_UP_VALUES; v++) {
+          await bulk[v % bulk.length]!.updateArray(epoch++, BigInt(v + 1) << 32n, dkey, akey, { index: 0, count: value.length }, value);
+          if (v % 2 === 1) await bulk[v % bulk.length]!.updateArray(epoch++, BigInt(v + 1) << 32n, dkey2, akey, { index: 0, count: value.length }, value);
+        }
         let read = 0;
         await Promise.all(Array.from({ length: REQUEST_WARM_UP_READ_DEPTH }, async () => {
           const into = [new Uint8Array(REQUEST_WARM_UP_VALUE_BYTES)];
           while (read < REQUEST_WARM_UP_READS) {
             const v = read++ % REQUEST_WARM_UP_VALUES;
-            await bulk[v % bulk.length]!.fetchArrayInto!(epoch, BigInt(v + 1) << 32n, dkey, akey, { index: 0, count: REQUEST_WARM_UP_VALUE_BYTES }, into);
+            // (every other read "now", with the uncertainty window a client's read sends: the
+            // headers of both kinds, or a served engine's first reads deoptimised `locateNow`)
+            await bulk[v % bulk.length]!.fetchArrayInto!(epoch, BigInt(v + 1) << 32n, v % 2 === 1 && read % 4 < 2 ? dkey2 : dkey, akey, { index: 0, count: REQUEST_WARM_UP_VALUE_BYTES }, into, read % 2 === 0 ? epoch : undefined);
           }
         }));
       } finally {

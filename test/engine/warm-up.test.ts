@@ -61,7 +61,7 @@ t('the request-path warm-up sends batched writes of commits with their descripto
   const dir = tmpDir('cairn-warm-up-requests-');
   writeFileSync(join(dir, 'keep.txt'), 'mine');
   const before = readdirSync(dir).sort();
-  let opened: string | undefined, closed = false, requests = 0, writes = 0, arrays = 0, local = 0, across = 0, reads = 0;
+  let opened: string | undefined, closed = false, requests = 0, writes = 0, arrays = 0, local = 0, across = 0, reads = 0, singleReads = 0;
   const noticed = new Set<string>();
   const epochs = new Set<string>();
   const ms = await warmUpRequests(dir, async (d) => {
@@ -83,6 +83,7 @@ t('the request-path warm-up sends batched writes of commits with their descripto
         const items = req.method === ENGINE_METHODS.batch ? decodeBatch(req.header, req.payload) : [{ method: req.method, header: req.header, payload: req.payload }];
         for (const it of items) {
           const h = it.header as { target: number; mapVersion: number; epoch: string; tx: { ranks: number[]; n: number } };
+          if (it.method === 'shard.fetchSingle') { singleReads++; assert.ok(BigInt(h.epoch) > 1000n, 'a read above the scratch engine\'s start'); continue; }
           assert.ok(h.target === 6 || h.target === 7, `a target of the engine: ${h.target}`);
           assert.is(h.mapVersion, 9);
           assert.ok(BigInt(h.epoch) > 1000n, 'above the scratch engine\'s start');
@@ -107,6 +108,7 @@ t('the request-path warm-up sends batched writes of commits with their descripto
   assert.is(noticed.size, across, 'every commit across engines was noticed');
   assert.ok(arrays > 0, 'array values written');
   assert.is(reads, REQUEST_WARM_UP_READS, 'every read reached the engine');
+  assert.ok(singleReads > 0, 'values read back in the batches of writes');
   assert.equal(readdirSync(dir).sort(), before);
 });
 
