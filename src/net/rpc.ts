@@ -65,9 +65,12 @@ const PATH_PREFIX = '/cairn/v1/';
  * preface and checks the server's (in the `_hello` reply); either side refuses another version
  * with NET_PROTOCOL naming both. Version 2: clients store small EC single values whole (piece
  * format 2, b6f6d09), which a client of version 1 reads as damaged pieces (DATA_LOST, and a bad
- * shard reported per value): the two refuse each other at the hello instead.
+ * shard reported per value): the two refuse each other at the hello instead. Version 3: an
+ * `engine.batch` request carries its items as a binary table at the start of its payload, and its
+ * reply likewise (src/net/batch-frame.ts, 1a2fe23); a version-2 peer would refuse every batch as
+ * malformed, so the two refuse each other at the hello instead.
  */
-export const RPC_PROTOCOL_VERSION = 2;
+export const RPC_PROTOCOL_VERSION = 3;
 /** First bytes of a raw pipe connection (then the u32 LE protocol version). */
 const RAW_MAGIC = Buffer.from('CAIRNRPC', 'latin1');
 /** Bytes of a raw pipe's preface: magic, version. */
