@@ -45,13 +45,11 @@ export type FlatStep = [k: number, cell: number, slots: Uint8Array, rows: Uint8A
 export type StagedStep = [k: number, cell: number, len: number, rows: Uint8Array, nums: Float64Array, seeds: BigUint64Array];
 
 /**
- * Pool jobs of fused steps in flight at most: this machine's cores (more run no sooner, and each
- * submission wakes a thread); CAIRN_REBUILD_FUSED_JOBS (a positive integer, read once at load)
- * sets it, so benches can compare on one build (one job measured best at load 12, mixed at load 7).
+ * Pool jobs of fused steps in flight at most (`FusedQueue`): this machine's cores (more run no
+ * sooner, and each submission wakes a thread); CAIRN_REBUILD_FUSED_JOBS (a positive integer, read
+ * when a migration makes its queues) sets it, so benches can compare in one process (one job
+ * measured best at load 12, mixed at load 7).
  */
-const FUSED_JOBS = fusedJobs(process.env.CAIRN_REBUILD_FUSED_JOBS);
-
-/** FUSED_JOBS from its environment value: a positive integer up to 64, else the machine's cores. */
 function fusedJobs(env: string | undefined): number {
   const n = Number(env);
   return Number.isInteger(n) && n >= 1 && n <= 64 ? n : Math.max(1, availableParallelism());
@@ -60,7 +58,7 @@ function fusedJobs(env: string | undefined): number {
 const FUSED_STEPS_PER_JOB = 16;
 
 /**
- * The fused steps of a migration, sent to the pool as at most FUSED_JOBS jobs in flight: a step that
+ * The fused steps of a migration, sent to the pool as at most `fusedJobs` jobs in flight: a step that
  * arrives while that many run waits, and when a job completes the steps waiting go as one job
  * (`rebuildStepsFlat`, its steps one after another): one submission and one completion for several
  * steps. Why: a submission wakes a pool thread, and on this busy 2-core machine the wake took the
@@ -70,6 +68,8 @@ const FUSED_STEPS_PER_JOB = 16;
  */
 export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
   private inFlight = 0;
+  /** Jobs in flight at most (`fusedJobs`). */
+  private readonly jobs = fusedJobs(process.env.CAIRN_REBUILD_FUSED_JOBS);
   // (arrays of objects from the start, `objectArray`: each migration makes new queues, and a literal
   // [] changed elements kind at its first push, which deoptimised `cellStep`, where `add` is
   // inlined, at the first step of the bench's measured rebuild: "wrong map", --trace-deopt)
@@ -92,11 +92,11 @@ export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
   }
 
   private flush(): void {
-    while (this.inFlight < FUSED_JOBS && this.steps.length > 0) {
+    while (this.inFlight < this.jobs && this.steps.length > 0) {
       // (a share of the waiting steps per job slot, busy or not: a job that completes takes its
       // share and leaves the rest queued for the next job to complete, whose thread then has work
       // at once instead of waiting for this thread to answer, verify and prepare new steps)
-      const n = Math.min(FUSED_STEPS_PER_JOB, Math.ceil(this.steps.length / FUSED_JOBS));
+      const n = Math.min(FUSED_STEPS_PER_JOB, Math.ceil(this.steps.length / this.jobs));
       const steps = this.steps.splice(0, n), waiters = this.waiters.splice(0, n);
       let p: Promise<Array<Array<bigint | number>>>;
       try {

@@ -10,7 +10,8 @@
  * job (rebuildStepsFlat, the step between two others) and staged (rebuildStepsStaged: no caller
  * buffers, the job's own memory; its outputs are what it wrote to the file). Writes go O_DIRECT
  * where they align (`directWrites`): the same bytes land with it on and off, at an unaligned
- * position (written buffered), and over a range whose old bytes were cached (read back new). Skipped
+ * position (written buffered), and over a range whose old bytes were cached (read back new); a
+ * source a direct write left uncached reads back its bytes (O_DIRECT after RWF_NOWAIT). Skipped
  * where the addon is not built or CAIRN_NO_NATIVE=1 (migrate.ts then never uses it).
  */
 import { suite } from 'uvu';
@@ -211,6 +212,32 @@ t('staged writes: the same bytes with direct writes on and off, at an unaligned 
     }
     const file = readFileSync(outPath);
     assert.ok(file.subarray(len + 8192, 65536).every((x) => x === 0xee), 'nothing else written');
+  } finally {
+    addon.directWrites(true);
+    for (const fd of fds) closeSync(fd);
+    closeSync(out);
+  }
+});
+
+t('staged reads: a source a direct write left out of the page cache reads its bytes (direct), with direct reads off too', async () => {
+  if (!addon) return;
+  const k = 2, cell = 4096, len = 4 * cell;
+  const { srcs, fds, out } = setup('direct-read', k, len);
+  try {
+    const rows = new Uint8Array([7, 0x2c]);
+    const want = expected(srcs, rows);
+    const seeds = new BigUint64Array([SEED, SEED, SEED]);
+    // (written O_DIRECT at 64 KiB of `out`: not in the page cache after it)
+    const w = (await addon.rebuildStepsStaged([k, cell, len, rows, new Float64Array([fds[0]!, 4096, len, fds[1]!, 4096, len, out, 65536, len, len]), seeds]))[0]!;
+    assert.is(w[k], xxh64(want, SEED), 'written');
+    for (const on of [true, false]) {
+      addon.directWrites(on);
+      // source 0: the uncached output; source 1 as before; row [1, 0]: the output is source 0's bytes
+      const nums = new Float64Array([out, 65536, len, fds[1]!, 4096, len, out, 2 * 65536, len, len]);
+      const got = (await addon.rebuildStepsStaged([k, cell, len, new Uint8Array([1, 0]), nums, seeds]))[0]!;
+      assert.is(got[0], xxh64(want, SEED), `the uncached source's hash (direct ${on})`);
+      assert.is(got[k], xxh64(want, SEED), `decoded from its bytes (direct ${on})`);
+    }
   } finally {
     addon.directWrites(true);
     for (const fd of fds) closeSync(fd);
