@@ -11,7 +11,7 @@
  */
 import { CacheAdmission } from './cache-admission.js';
 import { EventEmitter } from 'node:events';
-import { REDO_MAX_VALUE_BYTES, REDO_RETAINED_HISTORY, singleHash, type ContainerStorage, type CommitEvent, type CommitInfo, type SingleCheck, type RedoDiscard } from './storage.js';
+import { REDO_MAX_VALUE_BYTES, REDO_RETAINED_HISTORY, singleHash, type ContainerStorage, type CommitEvent, type CommitInfo, type SingleCheck, type RedoDiscard, type RedoCommit } from './storage.js';
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
 import { CommitHistory, type CommitObjects } from './commit-history.js';
@@ -353,7 +353,7 @@ export class ContainerCore {
     // Redo journals: the values of finished commits are written again (the stores sync only at
     // checkpoints: a power loss may have taken them), and torn commits that carry their values roll
     // forward (their INTENT was durable before any target was written).
-    for (const r of replay ?? []) await c.reapply(r.epoch, r.objects[0]!, r.single);
+    if (replay !== undefined && replay.length > 0) await c.reapplyAll(replay);
     for (const { epoch, targets, objects, single } of torn) {
       if (single?.value !== undefined && objects.length === 1) {
         await c.reapply(epoch, objects[0]!, single as SingleCheck & { value: Uint8Array });
@@ -437,6 +437,32 @@ export class ContainerCore {
       if (!this.rt.writable(t)) return;
       await (await this.rt.store(t, this.meta.uuid)).updateSingle(epoch, unitOid(oid, shard), sv.dkey, sv.akey, sv.value);
     }));
+  }
+
+  /**
+   * `reapply` of every finished commit a redo journal holds (at open, in journal order, each
+   * commit's shards at once): each target's store resolved once, not per write, and a local
+   * store's synchronous write taken (`updateSingleNow`, given the value's store checksum when the
+   * INTENT recorded it: no hash again), so the replay of ~20k puts makes no promise per write.
+   */
+  private async reapplyAll(replay: readonly RedoCommit[]): Promise<void> {
+    const stores = new Map<number, ShardStore>();
+    for (const r of replay) {
+      const oidHex = r.objects[0]!, sv = r.single;
+      if (!/^[0-9a-f]{1,32}$/.test(oidHex)) continue;
+      const oid = BigInt('0x' + oidHex);
+      const csum = sv.storeHash === true ? sv.hash : undefined; // (recovery trusted the value only if it hashes to it)
+      let pending: Array<Promise<void>> | undefined;
+      for (const [t, shard] of sv.shards) {
+        if (!this.rt.writable(t)) continue;
+        let s = stores.get(t);
+        if (s === undefined) { s = await this.rt.store(t, this.meta.uuid); stores.set(t, s); }
+        const uoid = unitOid(oid, shard);
+        const p = s.updateSingleNow !== undefined ? s.updateSingleNow(r.epoch, uoid, sv.dkey, sv.akey, sv.value, csum) : s.updateSingle(r.epoch, uoid, sv.dkey, sv.akey, sv.value);
+        if (p !== undefined) (pending ??= []).push(p);
+      }
+      if (pending !== undefined) await Promise.all(pending);
+    }
   }
 
   /** Redo journals, at open: discard again the epochs of an abort or a rollback (on its targets, or every target). */
