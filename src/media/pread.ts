@@ -98,10 +98,12 @@ export const hashedBatchTuning: { minPerJob: number | 'auto' } = { minPerJob: 'a
 
 /**
  * 1-minute load average per core from which the machine counts as loaded (the batcher's shares go
- * to HASHED_BATCH_LOADED_MIN_PER_JOB). The regimes measured on the 2-core machine the benches run
- * on: a quiet io bench 1-2.5, a quiet engines bench (client, 4 engines) 2-5 (where one share per
- * idle core read faster in 4 of 4 rows, db3e9a5), seven people benching at once 10-45 (where
- * shares of 3 saved CPU). 3 per core (6 on 2 cores) keeps the first two on one share per core.
+ * to HASHED_BATCH_LOADED_MIN_PER_JOB). What a bench adds itself, on the 2-core machine the benches
+ * run on: a connected client and its 4 engines (EC_2P1G1 1 MiB rounds, all their threads sampled
+ * every 10 ms) kept 2.6 threads runnable on average while reading and 3.9 while writing (max 11),
+ * counted at load 30-45, where every wait is longer: less on a quiet machine, where one share per
+ * idle core read faster in 4 of 4 connected rows (db3e9a5). Seven people benching at once put the
+ * load at 10-45 (where shares of 3 saved CPU). 3 per core (6 on 2 cores) stays above the first.
  */
 export const LOADED_LOAD_PER_CORE = 3;
 /** How often `machineLoaded` reads the load average again (ms). */
