@@ -604,7 +604,7 @@ export function isPartialStripe(red: Redundancy, cell: number, offset: number, l
 /** Plan the shard writes of an array update at byte `offset` in group `g` (may read for RMW). */
 export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array): Promise<ShardPlan> {
   checkLayout(red, groups, g);
-  assert(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(offset + data.length), 'an array write is at a non-negative safe offset', { offset, length: data.length });
+  if (!(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(offset + data.length))) assert(false, 'an array write is at a non-negative safe offset', { offset, length: data.length });
   if (data.length === 0) return [];
   if (red.kind !== 'ec') {
     return groupShards(groups, g).map(({ shard, target }) => ({
@@ -682,7 +682,7 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     // Data shards write exactly the bytes the caller wrote (holes stay holes); parity whole cells.
     const [lo, hi] = i < k ? touchedRange[i]! : [0, nStripes * cell];
     if (i < k) dataBytes += hi - lo;
-    assert(lo >= 0 && hi <= nStripes * cell && hi > lo, 'a shard writes a non-empty range of its stripe buffer', { shard, lo, hi, bytes: nStripes * cell });
+    if (!(lo >= 0 && hi <= nStripes * cell && hi > lo)) assert(false, 'a shard writes a non-empty range of its stripe buffer', { shard, lo, hi, bytes: nStripes * cell });
     const from = parts !== undefined && i < k ? parts[i]! : undefined;
     const fill = deferred !== undefined && i >= k ? bufs.shards[i]! : undefined;
     writes.push({
@@ -707,7 +707,7 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     });
   });
   // Every parity shard is rewritten, and the data bytes written add up to the caller's bytes.
-  assert(writes.length >= p && writes.length <= k + p && dataBytes === data.length, 'an EC array write rewrites every parity shard and exactly the bytes given', { writes: writes.length, k, p, dataBytes, length: data.length });
+  if (!(writes.length >= p && writes.length <= k + p && dataBytes === data.length)) assert(false, 'an EC array write rewrites every parity shard and exactly the bytes given', { writes: writes.length, k, p, dataBytes, length: data.length });
   return writes;
 }
 
@@ -747,7 +747,7 @@ function joinGroup(groups: { open: PreparedWriteGroup | undefined }, s: ShardSto
 export function stripeBuffers(codec: EcCodec, n: number, bytes: number): { shards: Uint8Array[]; release(): void } {
   const pooled = codec.allocShards !== undefined && codec.free !== undefined;
   const shards = pooled ? codec.allocShards!(bytes) : Array.from({ length: n }, () => new Uint8Array(bytes));
-  assert(shards.length === n && shards.every((b) => b.length === bytes), 'k + p stripe buffers of the touched stripes', { buffers: shards.length, n, bytes });
+  if (!(shards.length === n && shards.every((b) => b.length === bytes))) assert(false, 'k + p stripe buffers of the touched stripes', { buffers: shards.length, n, bytes });
   return { shards, release: () => { if (pooled) codec.free!(shards); } };
 }
 
@@ -837,7 +837,7 @@ function deferrableParity(ctx: IoContext, codec: EcCodec, roles: ReadonlyArray<{
 
 /** Each data role's cells of whole stripes of the caller's bytes, as views, in stripe order (`encodeStripesInPlace` without the encode). */
 export function stripeViews(data: Uint8Array, k: number, cell: number, nStripes: number): Uint8Array[][] {
-  assert(data.length === nStripes * k * cell, 'whole stripes', { length: data.length, nStripes, k, cell });
+  if (!(data.length === nStripes * k * cell)) assert(false, 'whole stripes', { length: data.length, nStripes, k, cell });
   const parts = Array.from({ length: k }, () => new Array<Uint8Array>(nStripes));
   for (let s = 0; s < nStripes; s++) {
     const at = s * k * cell;
@@ -852,7 +852,7 @@ export function stripeViews(data: Uint8Array, k: number, cell: number, nStripes:
  * role's cells as views of `data`, in stripe order (what its shard writes: nothing is copied).
  */
 function encodeStripesInPlace(codec: EcCodec, bufs: readonly Uint8Array[], data: Uint8Array, k: number, cell: number, nStripes: number): Uint8Array[][] {
-  assert(data.length === nStripes * k * cell && bufs.length > k && bufs.every((b) => b.length === nStripes * cell), 'whole stripes and parity buffers of nStripes cells', { length: data.length, nStripes, k, cell });
+  if (!(data.length === nStripes * k * cell && bufs.length > k && bufs.every((b) => b.length === nStripes * cell))) assert(false, 'whole stripes and parity buffers of nStripes cells', { length: data.length, nStripes, k, cell });
   const parts = Array.from({ length: k }, () => new Array<Uint8Array>(nStripes));
   const shards = new Array<Uint8Array>(bufs.length);
   for (let s = 0; s < nStripes; s++) {
@@ -883,7 +883,7 @@ function writeParts(s: ShardStore, epoch: bigint, uoid: bigint, dkey: Uint8Array
  * the encode then reads back). Returns every data role's touched range: all of its buffer.
  */
 function encodeStripesFrom(codec: Required<Pick<EcCodec, 'encodeFrom'>>, bufs: readonly Uint8Array[], data: Uint8Array, k: number, cell: number, nStripes: number): Array<[number, number]> {
-  assert(data.length === nStripes * k * cell && bufs.length > k && bufs.every((b) => b.length === nStripes * cell), 'whole stripes into stripe buffers of nStripes cells', { length: data.length, nStripes, k, cell });
+  if (!(data.length === nStripes * k * cell && bufs.length > k && bufs.every((b) => b.length === nStripes * cell))) assert(false, 'whole stripes into stripe buffers of nStripes cells', { length: data.length, nStripes, k, cell });
   const src = new Array<Uint8Array>(k), dst = new Array<Uint8Array>(bufs.length);
   for (let s = 0; s < nStripes; s++) {
     const at = s * k * cell, local = s * cell;
@@ -902,7 +902,7 @@ function encodeStripesFrom(codec: Required<Pick<EcCodec, 'encodeFrom'>>, bufs: r
 export async function readShardInto(s: ShardStore, epoch: bigint, uoid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[], fresh?: FreshFrom): Promise<void> {
   if (s.fetchArrayInto) return s.fetchArrayInto(epoch, uoid, dkey, akey, recx, into, fresh);
   const { data } = await s.fetchArray(epoch, uoid, dkey, akey, recx, { holesAsZero: true }, fresh);
-  assert(data.length === recx.count, 'a shard read returns the bytes asked for (holes as zeros)', { want: recx.count, got: data.length });
+  if (!(data.length === recx.count)) assert(false, 'a shard read returns the bytes asked for (holes as zeros)', { want: recx.count, got: data.length });
   let at = 0;
   for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
 }
@@ -918,7 +918,7 @@ async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray
   const { dataShards: k, parityShards: p } = red;
   const cell = ctx.cellSize;
   const n = (last - first + 1) * cell;
-  assert(bufs.length === k + p && bufs.every((b) => b.length === n), 'stripe reads fill k + p buffers of the stripe range', { k, p, bytes: n, got: bufs.map((b) => b.length) });
+  if (!(bufs.length === k + p && bufs.every((b) => b.length === n))) assert(false, 'stripe reads fill k + p buffers of the stripe range', { k, p, bytes: n, got: bufs.map((b) => b.length) });
   const recx: Recx = { index: first * cell, count: n };
   const e = epoch === 'latest' ? (1n << 64n) - 1n : epoch;
   const present: boolean[] = Array.from({ length: k + p }, (_, i) => have?.[i] === true);
@@ -959,8 +959,9 @@ const UNZEROED_OUTPUT_BYTES = 4096;
  */
 export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, length: number, epoch: bigint, into?: Uint8Array, fresh?: FreshFrom): Promise<Uint8Array> {
   checkLayout(red, groups, g);
-  assert(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 0 && epoch >= 0n, 'an array read is a non-negative range at a non-negative epoch', { offset, length, epoch: String(epoch) });
-  assert(into === undefined || into.length === length, 'a caller buffer holds exactly the bytes asked for', { length, into: into?.length });
+  // (conditions first: the details, a BigInt's string among them, are built only for a failing assertion; this runs per read)
+  if (!(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 0 && epoch >= 0n)) assert(false, 'an array read is a non-negative range at a non-negative epoch', { offset, length, epoch: String(epoch) });
+  if (!(into === undefined || into.length === length)) assert(false, 'a caller buffer holds exactly the bytes asked for', { length, into: into?.length });
   if (length === 0) return into ?? new Uint8Array(0);
   const out = into ?? outputBuffer(length);
   if (red.kind !== 'ec') {
