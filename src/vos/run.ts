@@ -828,12 +828,13 @@ export class VerifiedBlocks {
   private arenaHeld = 0;
   /**
    * Evict (second chance) while more than the bound is held; once the bound was raised
-   * (`followData`), also while more than the first bound, or the arena and the half of the first
-   * bound blocks outside it had, is held (the raise is for the arena: blocks copied into frames
-   * are not kept twice; a store read only by cursors keeps its first bound).
+   * (`followData`) and the arena is in use, also while more than the first bound, or the arena and
+   * the half of the first bound blocks outside it had, is held (the raise is for the arena: blocks
+   * copied into frames are not kept twice). A store whose reads fill no frame (no point index:
+   * too many versions, or reads by cursor) has the raised bound for its blocks instead.
    */
   private shrink(): void {
-    const bound = this.maxBytes > this.base ? Math.min(this.maxBytes, Math.max(this.base, this.arenaHeld + this.base - Math.floor(this.base / 2))) : this.maxBytes;
+    const bound = this.maxBytes > this.base && this.arenaHeld > 0 ? Math.min(this.maxBytes, Math.max(this.base, this.arenaHeld + this.base - Math.floor(this.base / 2))) : this.maxBytes;
     for (let turns = 0; this.held > bound && this.map.size > 1 && turns < 2 * this.map.size; turns++) {
       const k = this.map.keys().next().value as number;
       const e = this.map.get(k)!;
