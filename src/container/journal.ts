@@ -496,7 +496,7 @@ export function doneSetPayloadEpochs(bytes: Buffer, start: number, end: number):
  * at `p` like any other (its records after it are unacknowledged ones), not damage. Any other
  * damaged region is damage, as ever.
  */
-function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolean, keepRaw = false, intentObjects?: IntentObjectsVisitor, typed = false): Scan {
+function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint, at: number) => boolean, keepRaw = false, intentObjects?: IntentObjectsVisitor, typed = false): Scan {
   const got = buf.length;
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.length); // (Buffer's BigInt reads split them in JS)
   const records: JournalRecord[] = [];
@@ -533,7 +533,7 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint) => boolea
       setEpochs = set;
       return { rec: { type: JournalType.Done, epoch: set[0]!, payload: {} }, len };
     }
-    if (known?.(buf.readUInt8(at + 8), dv.getBigUint64(at + 16, true))) return { rec: KNOWN, len };
+    if (known?.(buf.readUInt8(at + 8), dv.getBigUint64(at + 16, true), at)) return { rec: KNOWN, len };
     if (type < JournalType.Intent || type > JournalType.Rollback) return undefined;
     let payload: Record<string, unknown> | undefined;
     if (enc === PAYLOAD_JSON) {
@@ -1041,11 +1041,13 @@ export class Journal {
       if (repaired) fdatasyncSync(fd);
       writeGuard(path);
       // The second copy decodes only the records the first did not give (each still checked, and
-      // counted as held by it in `held`: the healing below then writes it none of them again).
-      const first = new Map<bigint, number>(), second = new Map<bigint, number>();
-      const known = (t: number, e: bigint): boolean => {
+      // counted as held by it in `held` when it lies before the end its scan kept: the healing
+      // below then writes it none of those again, and every record a torn tail of it cut).
+      const first = new Map<bigint, number>();
+      const skipped: Array<{ e: bigint; t: number; at: number }> = [];
+      const known = (t: number, e: bigint, at: number): boolean => {
         if ((((first.get(e) ?? 0) >> t) & 1) === 0) return false;
-        second.set(e, (second.get(e) ?? 0) | (1 << t));
+        skipped.push({ e, t, at });
         return true;
       };
       const scans = copies.map((b, i) => {
@@ -1054,6 +1056,8 @@ export class Journal {
         if (i === 0) for (const r of s.records) first.set(r.epoch, (first.get(r.epoch) ?? 0) | (1 << r.type));
         return s;
       });
+      const second = new Map<bigint, number>();
+      for (const k of skipped) if (k.at < scans[1]!.end) second.set(k.e, (second.get(k.e) ?? 0) | (1 << k.t));
       // a tail that is not a durable journal's preallocated zeros (a crash mid-append) is cut: zeros written over it
       let truncated = 0;
       const sizes: number[] = [], allocs: number[] = [];

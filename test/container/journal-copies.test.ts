@@ -249,6 +249,37 @@ t('format 6, pipelined group syncs: a group a power loss lost while a later grou
   }
 });
 
+t('format 6: a group lost in one copy only (the records after it cut there as a torn tail) is read from the other, and the open writes that copy every record it cut, so damage to the other copy next is survived', () => {
+  const A = intents(1n, 3), B = intents(10n, 4), C = intents(20n, 5);
+  for (const lostIn of [0, 1] as const) {
+    const base = join(tmpDir(), 'j');
+    const { journal: j } = Journal.open(base, { durable: true });
+    j.appendBatch(A);
+    const from = j.bytes;
+    j.writeBatch(B); // (its sync in flight)
+    const to = j.bytes;
+    j.writeBatch(C); // (written during it: its lag covers B)
+    const img = readFileSync(base), guard = readFileSync(base + '.copy');
+    j.close();
+    const p = join(tmpDir(), 'j');
+    writeFileSync(p, img); writeFileSync(p + '.copy', guard);
+    writeAtCopy(p, lostIn, from, Buffer.alloc(to - from));
+    const r = Journal.open(p, { durable: true, typed: true });
+    const all = keys([...A, ...B, ...C]);
+    assert.equal(keys(r.records), all, `lost in copy ${lostIn}: every record read from the other copy`);
+    assert.not.ok(r.damaged);
+    r.journal.close();
+    for (const c of [0, 1] as const) assert.equal(keys(copyRecords(copyImage(p, c))), all, `lost in copy ${lostIn}: copy ${c} holds every record after the open`);
+    // the other copy's bytes of C damaged now: still read, from the healed copy
+    const other = (1 - lostIn) as 0 | 1;
+    const cRec = copyRecords(copyImage(p, other)).find((x) => x.epoch === 22n)!;
+    flipCopy(p, other, cRec.off + cRec.len - 1);
+    const again = Journal.open(p, { durable: true });
+    assert.equal(keys(again.records), all, `lost in copy ${lostIn}, then copy ${other} damaged: every record read`);
+    again.journal.close();
+  }
+});
+
 t('format 7 DONE sets: the DONEs of commits finished while a group gathers are one record (12 bytes per commit), read back as one DONE per epoch; a flipped byte in either copy of it loses no DONE, the open heals the copy once; a checkpoint keeps or drops a set by its highest epoch', async () => {
   for (const durable of [false, true]) {
     const template = join(tmpDir(), 'c');
