@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { BATCH_TABLE_VERSION, decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply } from '../../src/net/batch-frame.js';
 import { CairnError } from '../../core/errors.js';
 import type { RpcReply } from '../../src/net/rpc.js';
+import { TX_BATCH_MAX } from '../../src/net/protocol.js';
 
 const t = suite('batch-frame');
 
@@ -51,6 +52,22 @@ t('every item comes back with its method, the very header it was sent with, and 
   assert.is(got[1]!.header.cont, got[0]!.header.cont, 'the container named once for items of one container');
   // Compact items (0-5) all have every compact key, in one order: one hidden class on the engine.
   for (let i = 1; i <= 5; i++) assert.equal(Object.keys(got[i]!.header), Object.keys(got[0]!.header), `keys of ${i}`);
+});
+
+t('a full batch (TX_BATCH_MAX items, a table larger than the first scratch buffer) and its reply come back whole', () => {
+  const many = Array.from({ length: TX_BATCH_MAX }, (_, i) => ({ method: 'shard.updateSingle', header: { ...route(i % 8), cont: i % 2 ? cont : '0e9b1c8e-1b53-4a0d-9c52-2b1e4e0f6a11', epoch: String(1000n + BigInt(i)), oid: String(BigInt(i) << 32n), dkey: 'ZA=='.repeat(i % 3 + 1), akey: 'x'.repeat(200), tx: { ranks: [0, 1, 2, 3], n: i } }, payload: new Uint8Array([i & 0xff]) }));
+  const { header, payload, table } = travel(many);
+  assert.ok(table.length > 16 * 1024, `table of ${table.length} bytes`);
+  const got = decodeBatch(header, payload);
+  assert.is(got.length, many.length);
+  for (let i = 0; i < many.length; i++) {
+    assert.is(JSON.stringify(got[i]!.header), JSON.stringify(many[i]!.header), `header of ${i}`);
+    assert.equal([...got[i]!.payload!], [i & 0xff], `payload of ${i}`);
+  }
+  const r = encodeBatchReply(many.map((_, i) => ({ status: 'fulfilled' as const, value: { header: { found: true, maxEpoch: 'm'.repeat(i % 200) }, payload: new Uint8Array(i) } })));
+  const rp = new Uint8Array(Buffer.concat((r.parts ?? []).map((p) => Buffer.from(p))));
+  const back = decodeBatchReply({ header: {}, payload: rp }, many.length, 'rank 0');
+  for (let i = 0; i < many.length; i++) { const x = back[i] as RpcReply; assert.is(x.header.maxEpoch, 'm'.repeat(i % 200)); assert.is(x.payload?.length ?? 0, i); }
 });
 
 t('compact write items take under half the bytes of their JSON', () => {
