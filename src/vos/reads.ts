@@ -507,9 +507,11 @@ export function preparedRead(i: number): void {
 /**
  * Most entries (summed over a store's runs) a `PointIndex` is built for. Memory: about 28 bytes per
  * indexed version in the runs' point lists and 32-64 in the table (a bench store of 19k objects:
- * about 1.5 MiB); larger stores keep the bloom and fence path.
+ * about 1.5 MiB); larger stores keep the bloom and fence path. 2^20: at 2^18, 100 B objects on 16
+ * targets (~3.9 entries per object) lost their index past ~1.08M objects, and a get went from ~3-4
+ * to 25-45 us of CPU (the per-run path over ~13 runs per store); now past ~4.3M.
  */
-export const POINT_INDEX_MAX_VERSIONS = 1 << 18;
+export const POINT_INDEX_MAX_VERSIONS = 1 << 20;
 /** Words of one `PointIndex` slot (32 bytes: two slots per cache line). */
 const SLOT_WORDS = 8;
 /** Most runs a `PointIndex` covers (a slot names its run in 8 bits). */
