@@ -395,7 +395,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
     have += c.length;
     for (;;) {
       if (!cur) {
-        if (have < PIPE_PREFIX) { if (transient) keep(); return; }
+        if (have < PIPE_PREFIX) break;
         const pre = take(PIPE_PREFIX);
         const len = pre.readUInt32LE(0), id = pre.readUInt32LE(4), hlen = pre.readUInt32LE(8);
         if (len < PIPE_PREFIX || len - 8 > maxBody() || hlen > RPC_MAX_HEADER || PIPE_PREFIX + hlen > len) { fail(new NetError('NET_PROTOCOL', `pipe frame of ${len} bytes (header ${hlen}) is out of bounds`)); return; }
@@ -403,7 +403,7 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
         cur = { id, hlen, plen: len - PIPE_PREFIX - hlen, header: undefined, dest: undefined, filled: false, di: 0, doff: 0, got: 0, payload: undefined, lease: undefined };
       }
       if (cur.header === undefined) {
-        if (have < cur.hlen) { if (transient) keep(); return; }
+        if (have < cur.hlen) break;
         const h = take(cur.hlen);
         try {
           const v: unknown = JSON.parse(h.toString('utf8'));
@@ -430,6 +430,11 @@ function pipeFrameParser(sink: PipeSink, onEnd: (err?: Error) => void, maxBody: 
       lastLarge = f.plen >= DIRECT_READ_MIN_BYTES;
       sink.frame(f.id, f.header instanceof Error ? f.header : wholeFrame(f));
     }
+    // What is left (part of a frame's prefix or header) is kept past a transient buffer. One call
+    // site for both cases, reached at the end of every read: the one at a partial header, rare,
+    // had no feedback and deoptimised the optimised `push` when first reached ("insufficient type
+    // feedback for call", --trace-deopt-verbose, an engine reading 1 MiB values).
+    if (transient) keep();
   };
   /**
    * Between frames (or inside a frame's prefix and header) when the frame before was large: the
