@@ -274,6 +274,8 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
         const piece = new Uint8Array(WARM_UP_VALUE_BYTES).fill(5);
         const ids = randomBytes(8 * REQUEST_WARM_UP_PUTS);
         let put = 0;
+        const arrays = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont, mapVersion }), { tx: () => local }));
+        let arrayEpoch = first + BigInt(2 * REQUEST_WARM_UP_PUTS);
         const writes = async (upTo: number): Promise<void> => {
           await Promise.all(Array.from({ length: REQUEST_WARM_UP_DEPTH }, async () => {
             while (put < upTo) {
@@ -290,6 +292,8 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
               // `serveGetNow` get feedback before V8 optimises them (a served engine's first batch
               // with a read deoptimised `handleMany`, --trace-deopt-verbose).
               else if (i % 4 === 0 && cont === c) await store.fetchSingle(e, oid, dkey, akey, i % 8 === 0 ? e : undefined);
+              // Small array writes in the batches too (an extent in the batch table, the general write path).
+              if (i % 32 === 7) await arrays[i % arrays.length]!.updateArray(arrayEpoch++, BigInt(REQUEST_WARM_UP_PUTS + i) << 32n, dkey, akey, { index: 0, count: piece.length }, piece);
             }
           }));
           await link.drain();
@@ -325,7 +329,7 @@ export async function warmUpRequests(parent: string, open: (dir: string) => Prom
         const readCont = warmUpContainer(REQUEST_WARM_UP_PUTS / REQUEST_WARM_UP_CONTAINER_PUTS + 1);
         const bulk = engine.targets.map((target) => new RemoteShardStore(link, () => ({ target, cont: readCont, mapVersion }), { tx: () => local }));
         const value = new Uint8Array(REQUEST_WARM_UP_VALUE_BYTES).fill(3);
-        let epoch = first + BigInt(REQUEST_WARM_UP_PUTS);
+        let epoch = arrayEpoch;
         // (odd values under a second dkey too: the write epochs of an object with more than one
         // dkey, which a served engine's first checked reads otherwise deoptimised `lastWrite` on)
         const dkey2 = new Uint8Array([101]);
