@@ -40,9 +40,9 @@ export const DEFAULT_POOL_CACHE_BYTES = 256 * 1024 * 1024;
  * 256 MiB held ~650 B per replica record of 100 B values, and 100 B gets over 16 targets went
  * from 2.8-3.1 us of CPU per get at 151k objects to 7.5-8.8 at 201k (each get re-read and
  * re-verified a 4 KiB block). Memory grows only with blocks read. A quarter of the machine's
- * memory, at most 2 GiB.
+ * memory, at most 2 GiB, never below the default cache.
  */
-export const DEFAULT_POOL_CACHE_MAX_BYTES = Math.min(2 * 1024 * 1024 * 1024, Math.floor(totalmem() / 4));
+export const DEFAULT_POOL_CACHE_MAX_BYTES = Math.max(DEFAULT_POOL_CACHE_BYTES, Math.min(2 * 1024 * 1024 * 1024, Math.floor(totalmem() / 4)));
 /** Pools open in this process (the LOCK file guards against other processes). */
 const openInProcess = new Set<string>();
 const POOL_META_MAGIC = 'CAIRNPOL';

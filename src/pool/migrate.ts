@@ -150,19 +150,23 @@ export function rebuildStaged(on?: boolean): boolean {
 }
 
 /**
- * Set to 0 to write rebuilt cells of native steps through the page cache instead of with O_DIRECT
+ * Set to 1 to write rebuilt cells of native steps with O_DIRECT instead of through the page cache
  * (native/rebuild.c `write_out`); read once, at load.
  */
 export const REBUILD_DIRECT_ENV = 'CAIRN_REBUILD_DIRECT';
-let directOn = process.env[REBUILD_DIRECT_ENV] !== '0';
+let directOn = process.env[REBUILD_DIRECT_ENV] === '1';
 /**
  * Whether native rebuild steps write their cells with O_DIRECT where the request and the file allow
- * it (default on): a rebuild writes bytes no client reads soon, and on a machine whose free memory
- * the host reclaims (a VM with free page reporting) every new page-cache page costs a host fault:
- * buffered writes measured 3.4-5.5 ms CPU per MiB at 100-160 MB/s once ~2.5 GB of new pages were
- * taken (the rebuild follows its pool's fill), O_DIRECT 0.20-0.26 ms per MiB at 780-960 MB/s (C,
- * 128 KiB writes). `on` switches it from the next migration (tests and benches compare both).
- * Starts from CAIRN_REBUILD_DIRECT.
+ * it (default off). On a machine whose free memory the host reclaims (a VM with free page
+ * reporting) every new page-cache page can cost a host fault: buffered writes measured 3.4-5.5 ms
+ * CPU per MiB at 100-160 MB/s once ~2.5 GB of new pages were taken, O_DIRECT 0.20-0.26 ms per MiB
+ * (C, 128 KiB writes), and under load (10-20) the rebuild bench's CPU per MiB was 5.0-5.2 direct vs
+ * 7.6-8.3 buffered. But on a quiet machine each direct write holds its pool thread until the disk
+ * answers: rebuild bench, same build, alternating (2026-12-02, load 1-4), buffered vs direct:
+ * 512 objects 361/365 vs 241/248 MB/s (4.5-4.7 vs 5.7-5.8 ms CPU/MiB); 2048 objects 355/363/175
+ * vs 274/288/289 MB/s (the 175 a host-fault phase, 9.5 ms/MiB). So buffered stays the default until
+ * direct writes are asynchronous. `on` switches it from the next migration (tests and benches
+ * compare both). Starts from CAIRN_REBUILD_DIRECT.
  */
 export function rebuildDirectWrites(on?: boolean): boolean {
   if (on !== undefined) directOn = on;
