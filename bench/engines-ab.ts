@@ -29,14 +29,13 @@
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Cluster } from './cluster.js';
+import { alternateRounds, median as med, processCpuMs as cpuMs } from './lib/ab-rounds.js';
 import { Pool } from '../index.js';
 import { batchMethods, getBatching, readGuesses } from '../src/net/link.js';
 import { RpcClient } from '../src/net/rpc.js';
 
 const MIB = 1 << 20;
 const mode = process.argv[2] ?? 'put';
-const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
-const cpuMs = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
 /** CPU milliseconds of this process's main thread and of its other threads so far. */
 function threads(): { main: number; rest: number } {
   const out = { main: 0, rest: 0 };
@@ -70,19 +69,8 @@ try {
       for (let next = 0; next < count;) { const m = Math.min(qd, count - next); next += m; await Promise.all(Array.from({ length: m }, () => conts[k]!.object(`${k}-${seq++}`).update('d', 'a', value))); }
     };
     for (const k of Object.keys(builds)) { const end = performance.now() + 3000; while (performance.now() < end) await run(k, 10 * qd); }
-    const res: Record<string, number[][]> = { base: [], new: [] };
-    for (let r = 0; r < rounds; r++) {
-      for (const k of (r % 2 ? ['new', 'base'] : ['base', 'new'])) {
-        const c0 = process.cpuUsage(), e0 = pids.reduce((a, p) => a + cpuMs(p), 0), t0 = performance.now();
-        await run(k, n);
-        const c = process.cpuUsage(c0), e = pids.reduce((a, p) => a + cpuMs(p), 0) - e0, s = (performance.now() - t0) / 1000;
-        const row = [n / s, (c.user + c.system) / 1000 / n, e / n];
-        res[k]!.push(row);
-        console.log(`round ${r} ${k}: ${row[0]!.toFixed(0)}/s client ${row[1]!.toFixed(4)} ms/put engines ${row[2]!.toFixed(4)} ms/put`);
-      }
-    }
-    for (const k of Object.keys(res)) console.log(`median ${k}: ${med(res[k]!.map((x) => x[0]!)).toFixed(0)}/s client ${med(res[k]!.map((x) => x[1]!)).toFixed(4)} ms/put engines ${med(res[k]!.map((x) => x[2]!)).toFixed(4)} ms/put`);
-    const ratio = res.new!.map((x, i) => x[1]! / res.base![i]![1]!);
+    const res = await alternateRounds(rounds, n, run, () => pids, 'put');
+    const ratio = res.new.map((x, i) => x[1] / res.base[i]![1]);
     console.log(`client CPU per put new/base per round: ${ratio.map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio).toFixed(3)})`);
   } else if (mode === 'read' || mode === 'guess') {
     const [oclass, mib, rounds] = [process.argv[3] ?? 'EC_2P1G1', Number(process.argv[4] ?? 128), Number(process.argv[5] ?? 8)];

@@ -15,13 +15,11 @@
  * `CAIRN_BENCH_DIST_READY=1 CAIRN_XB_BASE=/tmp/wt-base node --import tsx --import ./bench/lib/compiled.mjs bench/engines-xb.ts put 16 4000 8`.
  * Not a suite (no `.bench.ts`).
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { alternateRounds, median as med } from './lib/ab-rounds.js';
 
 const mode = process.argv[2] ?? 'put';
 const [qd, n, rounds] = [Number(process.argv[3] ?? 16), Number(process.argv[4] ?? 4000), Number(process.argv[5] ?? 8)];
-const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
-const cpuMs = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
 const here = new URL('..', import.meta.url).pathname;
 const trees: Record<string, string> = { base: process.env.CAIRN_XB_BASE ?? '', new: process.env.CAIRN_XB_NEW ?? here };
 if (!trees.base) throw new Error('set CAIRN_XB_BASE to the base worktree (built)');
@@ -62,20 +60,8 @@ try {
   if (mode === 'get') for (const k of Object.keys(sides)) for (let i = 0; i < OBJECTS; i += 64) await Promise.all(Array.from({ length: 64 }, (_, j) => sides[k]!.cont.object(`g-${i + j}`).update('d', 'a', value)));
   console.log(`clusters started: ${order.join(' then ')}`);
   for (const k of Object.keys(sides)) { const end = performance.now() + 3000; while (performance.now() < end) await run(k, 10 * qd); }
-  const res: Record<string, number[][]> = { base: [], new: [] };
-  for (let r = 0; r < rounds; r++) {
-    for (const k of (r % 2 ? ['new', 'base'] : ['base', 'new'])) {
-      const pids = sides[k]!.pids;
-      const c0 = process.cpuUsage(), e0 = pids.reduce((a, p) => a + cpuMs(p), 0), t0 = performance.now();
-      await run(k, n);
-      const c = process.cpuUsage(c0), e = pids.reduce((a, p) => a + cpuMs(p), 0) - e0, s = (performance.now() - t0) / 1000;
-      const row = [n / s, (c.user + c.system) / 1000 / n, e / n];
-      res[k]!.push(row);
-      console.log(`round ${r} ${k}: ${row[0]!.toFixed(0)}/s client ${row[1]!.toFixed(4)} ms/op engines ${row[2]!.toFixed(4)} ms/op`);
-    }
-  }
-  for (const k of Object.keys(res)) console.log(`median ${k}: ${med(res[k]!.map((x) => x[0]!)).toFixed(0)}/s client ${med(res[k]!.map((x) => x[1]!)).toFixed(4)} ms/op engines ${med(res[k]!.map((x) => x[2]!)).toFixed(4)} ms/op`);
-  const ratio = (j: number) => res.new!.map((x, i) => x[j]! / res.base![i]![j]!);
+  const res = await alternateRounds(rounds, n, run, (k) => sides[k]!.pids);
+  const ratio = (j: number) => res.new.map((x, i) => x[j]! / res.base[i]![j]!);
   console.log(`${mode} qd${qd}, new/base per round: client CPU ${ratio(1).map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio(1)).toFixed(3)}); engines CPU ${ratio(2).map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio(2)).toFixed(3)})`);
 } finally {
   for (const s of Object.values(sides)) { await s.pool.close().catch(() => undefined); await s.cluster.stop().catch(() => undefined); }
