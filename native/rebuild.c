@@ -308,21 +308,26 @@ static int direct_fits(const rq_t *q) {
   return 1;
 }
 
+/** Request `q` (transfer_all) through the file's direct descriptor; -EINVAL when it has none (or the file refuses it). */
+static int via_direct(const rq_t *q, int write) {
+  int slot = -1, dfd = direct_get(q->fd, &slot);
+  if (dfd < 0) return -EINVAL;
+  rq_t d = *q;
+  d.fd = dfd;
+  int r = transfer_all(&d, write);
+  direct_put(slot);
+  return r;
+}
+
 /**
  * Write request `q` (transfer_all): O_DIRECT through the file's direct descriptor when it fits,
  * else (or when the file refuses that write: EINVAL, nothing of it counted) buffered.
  */
 static int write_out(const rq_t *q) {
   if (direct_on && direct_fits(q)) {
-    int slot = -1, dfd = direct_get(q->fd, &slot);
-    if (dfd >= 0) {
-      rq_t d = *q;
-      d.fd = dfd;
-      int r = transfer_all(&d, 1);
-      direct_put(slot);
-      if (r == 0) seen_note(q->fd, q->pos);
-      if (r != -EINVAL) return r;
-    }
+    int r = via_direct(q, 1);
+    if (r == 0) seen_note(q->fd, q->pos);
+    if (r != -EINVAL) return r;
   }
   return transfer_all(q, 1);
 }
@@ -334,14 +339,8 @@ static int write_out(const rq_t *q) {
  */
 static int read_in(const rq_t *q) {
   if (direct_on && seen_has(q->fd, q->pos) && direct_fits(q)) {
-    int slot = -1, dfd = direct_get(q->fd, &slot);
-    if (dfd >= 0) {
-      rq_t d = *q;
-      d.fd = dfd;
-      int r = transfer_all(&d, 0);
-      direct_put(slot);
-      if (r != -EINVAL) return r;
-    }
+    int r = via_direct(q, 0);
+    if (r != -EINVAL) return r;
   }
   return transfer_all(q, 0);
 }
