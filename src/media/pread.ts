@@ -94,7 +94,21 @@ export const HASHED_BATCH_LOADED_MIN_PER_JOB = 3;
  * A/Bs). `minPerJob`: a number fixes the share; 'auto' (the default) takes HASHED_BATCH_MIN_PER_JOB
  * while the cores are free and HASHED_BATCH_LOADED_MIN_PER_JOB while `machineLoaded()` says.
  */
-export const hashedBatchTuning: { minPerJob: number | 'auto' } = { minPerJob: 'auto' };
+export const hashedBatchTuning: { minPerJob: number | 'auto'; maxJobs: number | undefined } = { minPerJob: 'auto', maxJobs: maxJobsOf(process.env.CAIRN_HASHED_BATCH_MAX_JOBS) };
+
+/** Environment variable naming `hashedBatchTuning.maxJobs` (a whole number >= 1; unset: no cap). */
+export const HASHED_BATCH_MAX_JOBS_ENV = 'CAIRN_HASHED_BATCH_MAX_JOBS';
+function maxJobsOf(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v !== undefined && v !== '' && Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+/**
+ * Fewest reads a flush must hold for `hashedBatchTuning.maxJobs` to apply to it: a lone reader's
+ * flush (an EC_4P2G1 read's 4 cells) is still split over the idle cores, as its latency wants;
+ * the flushes of many reads in flight (8 EC reads answered at once: 32 cells) are what the cap
+ * keeps in one job.
+ */
+export const HASHED_BATCH_CAP_MIN_REQUESTS = 8;
 
 /**
  * 1-minute load average per core from which the machine counts as loaded (the batcher's shares go
@@ -182,6 +196,8 @@ class HashedBatcher {
   private scheduled = false;
   /** Native jobs in flight. */
   private inFlight = 0;
+  /** Flushes held back by `hashedBatchTuning.maxJobs`: sent together, as one job, when a job completes. */
+  private readonly later: Array<[HashedRequest[], Waiter[]]> = [];
   private readonly flushNow = () => { this.scheduled = false; this.flush(); };
 
   /** Scratch of the flattened call (read by the addon before it returns, so reused). */
@@ -193,7 +209,7 @@ class HashedBatcher {
    * `flat`: the addon's `hashedBatchFlat` (same job, arguments flattened: a few N-API calls and two
    * per view, against about a dozen per request through `hashedBatch`), used where it exists.
    */
-  constructor(private readonly native: HashedBatchFn, private readonly threads: number, private readonly flat?: HashedBatchFlatFn) {}
+  constructor(private readonly native: HashedBatchFn, private readonly threads: number, private readonly flat?: HashedBatchFlatFn, private readonly located = false) {}
 
   submit(op: 0 | 1, fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap): Promise<bigint> {
     // a write whose first view is a deferred parity buffer carries its fill: computed in the job
@@ -232,8 +248,10 @@ class HashedBatcher {
     const reqs = this.queue, waiters = this.waiters;
     if (reqs.length === 0) return;
     this.queue = []; this.waiters = []; this.bytes = 0;
+    const cap = this.capped(reqs);
+    if (cap !== undefined && this.inFlight >= cap) { this.later.push([reqs, waiters]); return; }
     // Idle cores get a share each, of at least minPerJob requests (the vector pass); else one job.
-    const idle = this.threads - this.inFlight;
+    const idle = Math.min(this.threads, cap ?? this.threads) - this.inFlight;
     const tuned = hashedBatchTuning.minPerJob;
     const minPerJob = idle <= 1 ? 1 : tuned !== 'auto' ? Math.max(1, tuned) : machineLoaded() ? HASHED_BATCH_LOADED_MIN_PER_JOB : HASHED_BATCH_MIN_PER_JOB;
     const jobs = Math.max(1, Math.min(Math.floor(reqs.length / minPerJob), idle));
@@ -247,6 +265,28 @@ class HashedBatcher {
       this.send(reqs.slice(from, to), waiters.slice(from, to));
       from = to;
     }
+  }
+
+  /**
+   * The most jobs `reqs` may join in flight (`hashedBatchTuning.maxJobs`), or undefined: no cap.
+   * Only a local batcher's (not `lane` 'located') flushes of HASHED_BATCH_CAP_MIN_REQUESTS or
+   * more requests, all reads, are capped.
+   */
+  private capped(reqs: HashedRequest[]): number | undefined {
+    const cap = hashedBatchTuning.maxJobs;
+    if (cap === undefined || this.located || reqs.length < HASHED_BATCH_CAP_MIN_REQUESTS) return undefined;
+    for (let i = 0; i < reqs.length; i++) if (reqs[i]![0] !== 0) return undefined;
+    return cap;
+  }
+
+  /** A job completed: send the flushes held back (`later`) as one job (up to HASHED_BATCH_MAX_REQUESTS requests). */
+  private next(): void {
+    let [reqs, waiters] = this.later.shift()!;
+    while (this.later.length !== 0 && reqs.length + this.later[0]![0].length <= HASHED_BATCH_MAX_REQUESTS) {
+      const [r, w] = this.later.shift()!;
+      reqs = reqs.concat(r); waiters = waiters.concat(w);
+    }
+    this.send(reqs, waiters);
   }
 
   private send(reqs: HashedRequest[], waiters: Waiter[]): void {
@@ -265,6 +305,7 @@ class HashedBatcher {
     }
     p.then((out) => {
       this.inFlight--;
+      if (this.later.length !== 0) this.next();
       for (let i = 0; i < waiters.length; i++) {
         const r = out[i], q = reqs[i]!;
         if (typeof r === 'bigint') waiters[i]!.resolve(r);
@@ -272,6 +313,7 @@ class HashedBatcher {
       }
     }, (e: unknown) => {
       this.inFlight--;
+      if (this.later.length !== 0) this.next();
       for (const w of waiters) w.reject(mediaErrorFromErrno(e, 'hashed I/O'));
     });
   }
@@ -300,10 +342,18 @@ class HashedBatcher {
 }
 
 let batcher: HashedBatcher | undefined;
-/** The process-wide batcher (libuv's pool has UV_THREADPOOL_SIZE threads, 4 by default; they share the machine's cores). */
-function sharedBatcher(native: HashedBatchFn, flat?: HashedBatchFlatFn): HashedBatcher {
+let locatedBatcher: HashedBatcher | undefined;
+/**
+ * The process-wide batcher of `lane` (libuv's pool has UV_THREADPOOL_SIZE threads, 4 by default;
+ * they share the machine's cores): 'local' for the block devices of an embedded pool, 'located'
+ * for a connected client's reads of engines' files (net/direct-read), whose answers arrive per
+ * engine: holding their jobs back (`hashedBatchTuning.maxJobs`) stalled the round trips (connected
+ * EC_2P1G1 reused reads qd8, maxJobs 1: MiB/s x0.67, client CPU x1.12), so that lane is never capped.
+ */
+function sharedBatcher(native: HashedBatchFn, flat: HashedBatchFlatFn | undefined, lane: 'local' | 'located'): HashedBatcher {
   const threads = Math.max(1, Math.min(1024, Number(process.env.UV_THREADPOOL_SIZE) || 4));
-  return (batcher ??= new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat));
+  const make = () => new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat, lane === 'located');
+  return lane === 'located' ? (locatedBatcher ??= make()) : (batcher ??= make());
 }
 
 /** Set to 0 to send hashed batches through the addon's `hashedBatch` (an array per request) instead of `hashedBatchFlat`. */
@@ -322,11 +372,12 @@ export class PreadEngine implements IoEngine {
   readonly readvHashGroup?: (reads: readonly HashedRead[]) => Promise<Array<bigint | Error>>;
   readonly writevHashGroup?: (writes: readonly HashedWrite[]) => Promise<Array<bigint | Error>>;
 
-  constructor() {
+  /** `lane`: 'located' for a connected client's reads of engines' files (its own batcher, never capped: `sharedBatcher`). */
+  constructor(lane: 'local' | 'located' = 'local') {
     const addon = nativeAddon();
     const { preadvHash, pwritevHash, hashedBatch, hashedBatchFlat } = addon ?? {};
     if (hashedBatch && process.env.CAIRN_HASHED_BATCH !== '0') {
-      const batcher = sharedBatcher(hashedBatch, hashedBatchFlat);
+      const batcher = sharedBatcher(hashedBatch, hashedBatchFlat, lane);
       this.readvHash = (fd, bufs, position, hashLen, seed, map) => batcher.submit(0, fd, bufs, position, hashLen, seed, map);
       this.writevHash = (fd, bufs, position, hashLen, seed) => batcher.submit(1, fd, bufs, position, hashLen, seed);
       this.readvHashGroup = (reads) => batcher.submitGroup(0, reads);

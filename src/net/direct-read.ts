@@ -86,7 +86,7 @@ let reader: PreadEngine | null | undefined;
 
 function hashedReader(): PreadEngine | null {
   if (reader === undefined) {
-    try { const r = new PreadEngine(); reader = r.readvHash ? r : null; } catch (err) { swallowed('direct-read.no-hashed-reads', err); reader = null; }
+    try { const r = new PreadEngine('located'); reader = r.readvHash ? r : null; } catch (err) { swallowed('direct-read.no-hashed-reads', err); reader = null; }
   }
   return reader;
 }

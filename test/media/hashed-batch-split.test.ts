@@ -21,7 +21,10 @@ import { HASHED_BATCH_LOADED_MIN_PER_JOB, HASHED_BATCH_MIN_PER_JOB, PreadEngine,
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-split-'));
 const t = suite('media: hashed batch split over idle cores');
 t.before(async () => { await initXxhash(); });
-t.after(() => { hashedBatchTuning.minPerJob = 'auto'; overrideMachineLoaded(undefined); fs.rmSync(tmp, { recursive: true, force: true }); });
+// (the split without the job cap, whatever CAIRN_HASHED_BATCH_MAX_JOBS says: hashed-batch-cap tests the cap)
+const savedMaxJobs = hashedBatchTuning.maxJobs;
+t.before.each(() => { hashedBatchTuning.maxJobs = undefined; });
+t.after(() => { hashedBatchTuning.minPerJob = 'auto'; hashedBatchTuning.maxJobs = savedMaxJobs; overrideMachineLoaded(undefined); fs.rmSync(tmp, { recursive: true, force: true }); });
 
 const CELL = 64 * 1024;
 const addon = loadNative().addon;
