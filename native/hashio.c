@@ -660,6 +660,8 @@ typedef struct {
   napi_deferred deferred;
   napi_ref reqs_ref;
   napi_ref extra_ref; /* hashedBatchFlat: its extras array (maps, fills), NULL when none */
+  napi_ref out_ref;   /* hashedBatchFlat: its results array (`out`), NULL when none */
+  uint64_t *out;      /* ... and its memory: n hashes, then n errnos (0: none) */
   uint32_t n;
   breq_t *r;
 } batch_t;
@@ -1006,7 +1008,19 @@ static void run_batch(napi_env env, void *data) {
 static void finish_batch(napi_env env, napi_status status, void *data) {
   batch_t *b = data;
   napi_value out, v;
-  if (napi_create_array_with_length(env, b->n, &out) != napi_ok) {
+  if (b->out) {
+    /* results into the caller's array (hashedBatchFlat's `out`): no value per request; the promise answers the errors' count */
+    uint32_t errs = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+      breq_t *q = &b->r[i];
+      int err = q->err ? q->err : (status != napi_ok ? ECANCELED : 0);
+      b->out[i] = err ? 0 : q->hash;
+      b->out[b->n + i] = (uint64_t)err;
+      errs += err != 0;
+    }
+    napi_create_uint32(env, errs, &out);
+    napi_resolve_deferred(env, b->deferred, out);
+  } else if (napi_create_array_with_length(env, b->n, &out) != napi_ok) {
     napi_get_undefined(env, &out);
     napi_reject_deferred(env, b->deferred, out);
   } else {
@@ -1020,6 +1034,7 @@ static void finish_batch(napi_env env, napi_status status, void *data) {
   }
   napi_delete_reference(env, b->reqs_ref);
   if (b->extra_ref) napi_delete_reference(env, b->extra_ref);
+  if (b->out_ref) napi_delete_reference(env, b->out_ref);
   napi_delete_async_work(env, b->work);
   free_batch(b);
 }
@@ -1049,12 +1064,13 @@ static void get_map(napi_env env, napi_value mv, breq_t *r) {
   }
 }
 
-/* Queue batch `b` (its requests parsed) as one thread-pool job; its promise, or NULL (thrown, `b` freed). */
-static napi_value queue_batch(napi_env env, batch_t *b, napi_value keep, napi_value keep_extra) {
+/* Queue batch `b` (its requests parsed) as one thread-pool job; its promise, or NULL (thrown, `b` freed). `keep_out`: the results array whose memory is b->out. */
+static napi_value queue_batch(napi_env env, batch_t *b, napi_value keep, napi_value keep_extra, napi_value keep_out) {
   napi_value promise, name;
   if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
       napi_create_reference(env, keep, 1, &b->reqs_ref) != napi_ok ||
       (keep_extra && napi_create_reference(env, keep_extra, 1, &b->extra_ref) != napi_ok) ||
+      (keep_out && napi_create_reference(env, keep_out, 1, &b->out_ref) != napi_ok) ||
       napi_create_string_utf8(env, "cairn.hashedBatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, run_batch, finish_batch, b, &b->work) != napi_ok ||
       napi_queue_async_work(env, b->work) != napi_ok) {
@@ -1066,14 +1082,17 @@ static napi_value queue_batch(napi_env env, batch_t *b, napi_value keep, napi_va
 }
 
 /*
- * hashedBatchFlat(n, nums, seeds, views, extras?): hashedBatch with its requests flattened, so a
+ * hashedBatchFlat(n, nums, seeds, views, extras?, out?): hashedBatch with its requests flattened, so a
  * batch costs a few N-API calls and two per view instead of a dozen per request: nums (Float64Array)
  * holds [op, fd, position, hashLen, viewCount] per request, seeds (BigUint64Array) one per request,
  * views every request's views in order, extras (absent, or one element per request) a read's
- * mapping or a write's fill. The same job and answer as hashedBatch.
+ * mapping or a write's fill. The same job and answer as hashedBatch; with `out` (a BigUint64Array of
+ * at least 2n) the answer goes into it instead, [n hashes, then n errnos, 0 for none], and the
+ * promise resolves with the number of requests that failed: 2 N-API calls for the batch's results
+ * instead of 2 per request and an array (a request's BigInt then comes from the typed array).
  */
 static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
-  size_t argc = 5; napi_value argv[5];
+  size_t argc = 6; napi_value argv[6];
   uint32_t n = 0, nviews = 0, nextra = 0;
   napi_typedarray_type tt; size_t len; void *p; napi_value ab; size_t boff;
   const double *nums; const uint64_t *seeds;
@@ -1090,9 +1109,15 @@ static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
     if (napi_is_array(env, argv[4], &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, argv[4], &nextra) != napi_ok) goto bad0;
     has_extra = true;
   }
+  uint64_t *outp = NULL;
+  if (argc >= 6 && napi_typeof(env, argv[5], &et) == napi_ok && et != napi_undefined) {
+    if (napi_get_typedarray_info(env, argv[5], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_biguint64_array || len < (size_t)n * 2) goto bad0;
+    outp = p;
+  }
   batch_t *b = calloc(1, sizeof *b);
   if (!b || !(b->r = calloc(n, sizeof *b->r))) { free(b); napi_throw_error(env, NULL, "out of memory"); return NULL; }
   b->n = n;
+  b->out = outp;
   uint32_t vi = 0;
   for (uint32_t i = 0; i < n; i++) {
     const double *f = nums + (size_t)i * 5;
@@ -1123,11 +1148,11 @@ static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
       }
     }
   }
-  return queue_batch(env, b, argv[3], has_extra ? argv[4] : NULL);
+  return queue_batch(env, b, argv[3], has_extra ? argv[4] : NULL, outp ? argv[5] : NULL);
 bad:
   free_batch(b);
 bad0:
-  napi_throw_type_error(env, NULL, "hashedBatchFlat needs (n 1-256, Float64Array of [op 0|1, fd, position, hashLen, viewCount] per request, BigUint64Array of seeds, the views in order, extras?)");
+  napi_throw_type_error(env, NULL, "hashedBatchFlat needs (n 1-256, Float64Array of [op 0|1, fd, position, hashLen, viewCount] per request, BigUint64Array of seeds, the views in order, extras?, out? BigUint64Array of 2n)");
   return NULL;
 }
 
@@ -1177,7 +1202,7 @@ static napi_value hashed_batch(napi_env env, napi_callback_info info) {
       if (napi_get_element(env, q, 6, &mv) == napi_ok) get_map(env, mv, r);
     }
   }
-  return queue_batch(env, b, argv[0], NULL);
+  return queue_batch(env, b, argv[0], NULL, NULL);
 bad:
   free_batch(b);
   napi_throw_type_error(env, NULL, "hashedBatch requests are [op 0|1, fd, views, position, hashLen, seed bigint]");

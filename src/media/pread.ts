@@ -93,8 +93,13 @@ export const HASHED_BATCH_LOADED_MIN_PER_JOB = 3;
  * Tuning of the process-wide hashed batcher, read at each flush (probes flip it for same-process
  * A/Bs). `minPerJob`: a number fixes the share; 'auto' (the default) takes HASHED_BATCH_MIN_PER_JOB
  * while the cores are free and HASHED_BATCH_LOADED_MIN_PER_JOB while `machineLoaded()` says.
+ * `maxJobs`: see HASHED_BATCH_MAX_JOBS_ENV. `typedResults` (default on; CAIRN_HASHED_BATCH_TYPED=0
+ * turns it off): a job's answers come back in a reused BigUint64Array (`hashedBatchFlat`'s `out`)
+ * instead of an array of a BigInt or errno per request made through N-API on the JavaScript thread.
  */
-export const hashedBatchTuning: { minPerJob: number | 'auto'; maxJobs: number | undefined } = { minPerJob: 'auto', maxJobs: maxJobsOf(process.env.CAIRN_HASHED_BATCH_MAX_JOBS) };
+export const hashedBatchTuning: { minPerJob: number | 'auto'; maxJobs: number | undefined; typedResults: boolean } = {
+  minPerJob: 'auto', maxJobs: maxJobsOf(process.env.CAIRN_HASHED_BATCH_MAX_JOBS), typedResults: process.env.CAIRN_HASHED_BATCH_TYPED !== '0',
+};
 
 /** Environment variable naming `hashedBatchTuning.maxJobs` (a whole number >= 1; unset: no cap). */
 export const HASHED_BATCH_MAX_JOBS_ENV = 'CAIRN_HASHED_BATCH_MAX_JOBS';
@@ -156,6 +161,9 @@ type HashedBatchFlatFn = NonNullable<NativeAddon['hashedBatchFlat']>;
 /** Numbers per request in a flattened batch (`hashedBatchFlat`): op, fd, position, hashLen, view count. */
 const FLAT_FIELDS = 5;
 
+/** `hashedBatchFlat` with its optional `out` (results into a BigUint64Array; the promise then answers the failures' count). */
+type HashedBatchFlatOutFn = (n: number, nums: Float64Array, seeds: BigUint64Array, views: Uint8Array[], extras: Parameters<HashedBatchFlatFn>[4], out?: BigUint64Array) => Promise<Array<bigint | number> | number>;
+
 /** A batch request's completion: a promise's settle functions, or one member of a group (`GroupMember`). */
 interface Waiter { resolve(h: bigint): void; reject(e: unknown): void }
 
@@ -203,6 +211,8 @@ class HashedBatcher {
   /** Scratch of the flattened call (read by the addon before it returns, so reused). */
   private readonly nums = new Float64Array(HASHED_BATCH_MAX_REQUESTS * FLAT_FIELDS);
   private readonly seeds = new BigUint64Array(HASHED_BATCH_MAX_REQUESTS);
+  /** Results arrays of jobs (`typedResults`: n hashes then n errnos), one per job in flight, reused. */
+  private readonly results: BigUint64Array[] = [];
 
   /**
    * `threads`: jobs that can run at once (pool threads, capped at the cores that run them).
@@ -293,11 +303,14 @@ class HashedBatcher {
     this.inFlight++;
     hashedBatchStats.jobs++;
     hashedBatchStats.requests += reqs.length;
-    let p: Promise<Array<bigint | number>>;
+    let p: Promise<Array<bigint | number> | number>;
+    const res = this.flat !== undefined && hashedBatchTuning.typedResults && reqs.length <= HASHED_BATCH_MAX_REQUESTS
+      ? this.results.pop() ?? new BigUint64Array(2 * HASHED_BATCH_MAX_REQUESTS) : undefined;
     try {
-      p = this.flat !== undefined ? this.sendFlat(reqs, this.flat) : this.native(reqs as unknown as Parameters<HashedBatchFn>[0]);
+      p = this.flat !== undefined ? this.sendFlat(reqs, this.flat, res) : this.native(reqs as unknown as Parameters<HashedBatchFn>[0]);
     } catch (e) {
       this.inFlight--;
+      if (res !== undefined) this.results.push(res);
       // A request the addon refused (bad arguments) must not fail the others gathered with it.
       if (reqs.length > 1) { for (let i = 0; i < reqs.length; i++) this.send([reqs[i]!], [waiters[i]!]); return; }
       waiters[0]!.reject(e);
@@ -306,20 +319,37 @@ class HashedBatcher {
     p.then((out) => {
       this.inFlight--;
       if (this.later.length !== 0) this.next();
+      if (typeof out === 'number') {
+        // (typed results: hashes at [0, n), errnos at [n, 2n); `out` counts the failures)
+        const n = reqs.length, r = res!;
+        for (let i = 0; i < n; i++) {
+          if (out === 0 || r[n + i] === 0n) waiters[i]!.resolve(r[i]!);
+          else waiters[i]!.reject(this.failure(reqs[i]!, -Number(r[n + i])));
+        }
+        this.results.push(r);
+        return;
+      }
+      if (res !== undefined) this.results.push(res);
       for (let i = 0; i < waiters.length; i++) {
-        const r = out[i], q = reqs[i]!;
+        const r = out[i];
         if (typeof r === 'bigint') waiters[i]!.resolve(r);
-        else waiters[i]!.reject(mediaErrorFromErrno(r, q[0] === 0 ? 'preadv' : 'pwritev', { position: q[3], length: q[2].reduce((n, b) => n + b.length, 0) }));
+        else waiters[i]!.reject(this.failure(reqs[i]!, r!));
       }
     }, (e: unknown) => {
       this.inFlight--;
+      if (res !== undefined) this.results.push(res);
       if (this.later.length !== 0) this.next();
       for (const w of waiters) w.reject(mediaErrorFromErrno(e, 'hashed I/O'));
     });
   }
 
-  /** `reqs` as one `hashedBatchFlat` call: numbers and seeds into the scratch arrays, views in one array, maps and fills beside them. */
-  private sendFlat(reqs: HashedRequest[], flat: HashedBatchFlatFn): Promise<Array<bigint | number>> {
+  /** The typed error of request `q`, which failed with `errno` (negative). */
+  private failure(q: HashedRequest, errno: number): Error {
+    return mediaErrorFromErrno(errno, q[0] === 0 ? 'preadv' : 'pwritev', { position: q[3], length: q[2].reduce((n, b) => n + b.length, 0) });
+  }
+
+  /** `reqs` as one `hashedBatchFlat` call: numbers and seeds into the scratch arrays, views in one array, maps and fills beside them; the results into `out` when given. */
+  private sendFlat(reqs: HashedRequest[], flat: HashedBatchFlatFn, out?: BigUint64Array): Promise<Array<bigint | number> | number> {
     const n = reqs.length;
     const nums = n <= HASHED_BATCH_MAX_REQUESTS ? this.nums : new Float64Array(n * FLAT_FIELDS);
     const seeds = n <= HASHED_BATCH_MAX_REQUESTS ? this.seeds : new BigUint64Array(n);
@@ -337,7 +367,7 @@ class HashedBatcher {
       const x = q[0] === 0 || q[7] === undefined ? q[6] : q[6] === undefined ? q[7] : [...q[7], q[6]] as unknown as ParityFill;
       if (x !== undefined) (extras ??= new Array<FileMap | ParityFill | undefined>(n))[i] = x;
     }
-    return flat(n, nums, seeds, views, extras);
+    return out !== undefined ? (flat as unknown as HashedBatchFlatOutFn)(n, nums, seeds, views, extras, out) : flat(n, nums, seeds, views, extras);
   }
 }
 

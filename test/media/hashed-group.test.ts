@@ -17,7 +17,7 @@ import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { openBlockDevice, readHashedGroup, type HashedReadSlot } from '../../src/media/block-device.js';
 import { FaultInjector } from '../../src/media/fault.js';
-import { PREAD_MAX_IN_FLIGHT } from '../../src/media/pread.js';
+import { PREAD_MAX_IN_FLIGHT, hashedBatchTuning } from '../../src/media/pread.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-group-'));
@@ -63,11 +63,21 @@ t('a failing read answers its error in its place; the others of the group still 
     const good = dev.hashedReadNow?.(0, 8192, [new Uint8Array(8192)], SEED);
     if (!good) { console.log('  (no hashed groups here: skipped)'); return; }
     const bad: HashedReadSlot = { ...good, fd: 1 << 30, release() {} }; // EBADF
-    const out = await readHashedGroup([good, bad, good]);
-    good.release();
-    assert.is(out[0], xxh64(d, SEED));
-    assert.ok(out[1] instanceof Error, `the bad read answers an error: ${String(out[1])}`);
-    assert.is(out[2], xxh64(d, SEED));
+    // (the job's answers as one typed array, the default, and as an array of values: the same answers)
+    const seen: string[] = [];
+    try {
+      for (const typed of [true, false]) {
+        hashedBatchTuning.typedResults = typed;
+        const out = await readHashedGroup([good, bad, good]);
+        assert.is(out[0], xxh64(d, SEED));
+        assert.ok(out[1] instanceof Error, `the bad read answers an error: ${String(out[1])}`);
+        const e = out[1] as Error & { code?: string };
+        assert.type(e.code, 'string', 'a typed error code');
+        seen.push(`${e.code} ${e.message}`);
+        assert.is(out[2], xxh64(d, SEED));
+      }
+    } finally { hashedBatchTuning.typedResults = true; good.release(); }
+    assert.is(seen[0], seen[1], 'typed results answer the same error');
   } finally { await dev.close(); }
 });
 
