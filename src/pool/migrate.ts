@@ -150,27 +150,41 @@ export function rebuildStaged(on?: boolean): boolean {
 }
 
 /**
- * Set to 1 to write rebuilt cells of native steps with O_DIRECT instead of through the page cache
- * (native/rebuild.c `write_out`); read once, at load.
+ * Set to 0 to write rebuilt cells of native steps through the page cache instead of O_DIRECT
+ * (native/rebuild.c `write_out`, `run_steps_async`); read once, at load.
  */
 export const REBUILD_DIRECT_ENV = 'CAIRN_REBUILD_DIRECT';
-let directOn = process.env[REBUILD_DIRECT_ENV] === '1';
+let directOn = process.env[REBUILD_DIRECT_ENV] !== '0';
 /**
  * Whether native rebuild steps write their cells with O_DIRECT where the request and the file allow
- * it (default off). On a machine whose free memory the host reclaims (a VM with free page
+ * it (default on). On a machine whose free memory the host reclaims (a VM with free page
  * reporting) every new page-cache page can cost a host fault: buffered writes measured 3.4-5.5 ms
  * CPU per MiB at 100-160 MB/s once ~2.5 GB of new pages were taken, O_DIRECT 0.20-0.26 ms per MiB
- * (C, 128 KiB writes), and under load (10-20) the rebuild bench's CPU per MiB was 5.0-5.2 direct vs
- * 7.6-8.3 buffered. But on a quiet machine each direct write holds its pool thread until the disk
- * answers: rebuild bench, same build, alternating (2026-12-02, load 1-4), buffered vs direct:
- * 512 objects 361/365 vs 241/248 MB/s (4.5-4.7 vs 5.7-5.8 ms CPU/MiB); 2048 objects 355/363/175
- * vs 274/288/289 MB/s (the 175 a host-fault phase, 9.5 ms/MiB). So buffered stays the default until
- * direct writes are asynchronous. `on` switches it from the next migration (tests and benches
- * compare both). Starts from CAIRN_REBUILD_DIRECT.
+ * (C, 128 KiB writes). Synchronous direct writes held their pool thread until the disk answered
+ * and lost quiet (session 27's finals: 241-289 vs 355-365 MB/s buffered); a batch's direct writes
+ * are now submitted without waiting (`rebuildAsyncWrites`). Same process, 512 objects, load 10-12
+ * (/tmp/rb28 ab3.mjs): asynchronous direct 4.81-6.36 ms CPU per rebuilt MiB (median 5.28, 51-121
+ * MB/s) vs buffered 9.13-12.37 (median 9.62, 19-33 MB/s, host faults); vs synchronous direct
+ * median 5.11 vs 6.20 ms/MiB, 107 vs 60 MB/s. `on` switches it from the next migration (tests and
+ * benches compare both). Starts from CAIRN_REBUILD_DIRECT.
  */
 export function rebuildDirectWrites(on?: boolean): boolean {
   if (on !== undefined) directOn = on;
   return directOn;
+}
+
+/**
+ * How many direct writes a native batch gathers before it submits them to its pool thread's
+ * io_uring without waiting (native/rebuild.c `run_steps_async`: the thread reads and decodes the
+ * next steps while the disk writes; the batch answers only after every write of it completed, so
+ * nothing is recorded before its bytes are written); 0: synchronous direct writes. Default 4 (same
+ * process, 512 objects, load 19: 5.26 vs 6.01 ms CPU per rebuilt MiB with 1; 16 as 4). Read from
+ * CAIRN_REBUILD_ASYNC at each migration (a bench compares settings in one process).
+ */
+export const REBUILD_ASYNC_ENV = 'CAIRN_REBUILD_ASYNC';
+export function rebuildAsyncWrites(): number {
+  const n = Number(process.env[REBUILD_ASYNC_ENV] ?? 4);
+  return Number.isInteger(n) && n >= 0 && n <= 64 ? n : 4;
 }
 
 /** What the grouped steps did (`rebuildGroupStats`): counted since the process started. */
@@ -309,6 +323,7 @@ class MigrationRun {
     // Every step waiting for its budget, a decode slot or a write slot listens for the abort.
     if (signal) setMaxListeners(MIGRATE_CONCURRENCY * (MIGRATE_WRITES_PER_DESTINATION + 4), signal);
     this.addon?.directWrites?.(directOn);
+    this.addon?.asyncWrites?.(rebuildAsyncWrites());
   }
 
   /**

@@ -37,6 +37,13 @@ export interface RebuildAddon {
    * `on` switches it for the steps run from then on; answers the setting.
    */
   directWrites?(on?: boolean): boolean;
+  /**
+   * How many direct writes a batch's pool thread gathers before it submits them to its own
+   * io_uring, going on with the batch's next step meanwhile (the batch answers once every write
+   * completed); 0: each direct write holds its thread until the disk answers. `kick` (0..64) sets
+   * it for the batches started from then on; answers the setting.
+   */
+  asyncWrites?(kick?: number): number;
 }
 
 /** A fused step's arguments (`rebuildStepFlat`'s, in order). */

@@ -11,7 +11,10 @@
  * buffers, the job's own memory; its outputs are what it wrote to the file). Writes go O_DIRECT
  * where they align (`directWrites`): the same bytes land with it on and off, at an unaligned
  * position (written buffered), and over a range whose old bytes were cached (read back new); a
- * source a direct write left uncached reads back its bytes (O_DIRECT after RWF_NOWAIT). Skipped
+ * source a direct write left uncached reads back its bytes (O_DIRECT after RWF_NOWAIT). A batch's
+ * direct writes submitted without waiting (`asyncWrites`: gathered 1 or 3 at a time, or synchronous)
+ * land the same bytes, past the stage's 8 MiB of kept outputs, with a failing step and an unaligned
+ * write among them. Skipped
  * where the addon is not built or CAIRN_NO_NATIVE=1 (migrate.ts then never uses it).
  */
 import { suite } from 'uvu';
@@ -33,7 +36,7 @@ type StepsStaged = StepsFlat;
 
 const t = suite('rebuild native step');
 const path = fileURLToPath(new URL('../../native/build/Release/cairn_rebuild.node', import.meta.url));
-const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step; rebuildStepFlat: StepFlat; rebuildStepsFlat: StepsFlat; rebuildStepsStaged: StepsStaged; directWrites: (on?: boolean) => boolean }) : undefined;
+const addon = process.env.CAIRN_NO_NATIVE !== '1' && existsSync(path) ? (createRequire(import.meta.url)(path) as { rebuildStep: Step; rebuildStepFlat: StepFlat; rebuildStepsFlat: StepsFlat; rebuildStepsStaged: StepsStaged; directWrites: (on?: boolean) => boolean; asyncWrites: (kick?: number) => number }) : undefined;
 
 /** The two call forms (migrate.ts uses the flat one): the same step given as request records or as numbers (reads' views implied by the slots; a write is its first view then zeros to its total). */
 const FORMS = ['records', 'flat', 'batch', 'staged'] as const;
@@ -240,6 +243,47 @@ t('staged reads: a source a direct write left out of the page cache reads its by
     }
   } finally {
     addon.directWrites(true);
+    for (const fd of fds) closeSync(fd);
+    closeSync(out);
+  }
+});
+
+t('asynchronous direct writes: a batch of staged steps past 8 MiB of outputs, a failing step and an unaligned write among them, lands the same bytes gathered 1 or 3 at a time or written synchronously', async () => {
+  if (!addon) return;
+  const k = 2, cell = 4096, len = 512 * 1024, steps = 18;
+  const { srcs, fds, out, outPath } = setup('async', k, len);
+  const rowsOf = (i: number): Uint8Array => new Uint8Array([1 + (i % 3), 0x1d + (i % 3)]);
+  const want = [0, 1, 2].map((r) => Buffer.from(expected(srcs, rowsOf(r))));
+  const badStep = 7, unaligned = 11, size = (steps + 1) * (len + 4096);
+  const placeOf = (i: number): number => i * (len + 4096) + (i === unaligned ? 512 : 0);
+  const kick0 = addon.asyncWrites();
+  try {
+    for (const kick of [1, 3, 0]) {
+      writeFileSync(outPath, new Uint8Array(size).fill(0xee));
+      addon.directWrites(true);
+      assert.is(addon.asyncWrites(kick), kick, 'the setting');
+      const args: unknown[] = [];
+      for (let i = 0; i < steps; i++) {
+        const nums = new Float64Array([i === badStep ? 1 << 30 : fds[0]!, 4096, len, fds[1]!, 4096, len, out, placeOf(i), len, len]);
+        args.push(k, cell, len, rowsOf(i), nums, new BigUint64Array([SEED, SEED, SEED]));
+      }
+      const all = await addon.rebuildStepsStaged(args);
+      assert.is(all.length, steps, 'one answer list per step');
+      const file = readFileSync(outPath);
+      for (let i = 0; i < steps; i++) {
+        const got = all[i]!, at = placeOf(i);
+        if (i === badStep) {
+          assert.is(got[0], -9, `kick ${kick}: the bad source answers -EBADF`);
+          assert.is(got[k], -125, `kick ${kick}: its write answers -ECANCELED`);
+          assert.ok(file.subarray(at, at + len).every((x) => x === 0xee), `kick ${kick}: nothing of it written`);
+          continue;
+        }
+        assert.is(got[k], xxh64(want[i % 3]!, SEED), `kick ${kick}, step ${i}: output hash`);
+        assert.ok(Buffer.compare(file.subarray(at, at + len), want[i % 3]!) === 0, `kick ${kick}, step ${i}: read back`);
+      }
+    }
+  } finally {
+    addon.asyncWrites(kick0);
     for (const fd of fds) closeSync(fd);
     closeSync(out);
   }
