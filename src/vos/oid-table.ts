@@ -69,13 +69,16 @@ export class OidTable<V> {
   /** Words of entry i at [i * WORDS, (i + 1) * WORDS). */
   private keys: Uint32Array;
   private hashes: Int32Array;
-  private readonly vals: V[] = [];
+  /** Values by entry; `undefined`: an entry added with none, made by `fill` when first read. */
+  private readonly vals: Array<V | undefined> = [];
 
   /**
    * `expect`: ids it will likely hold (the size its predecessor reached): sized for them at once,
-   * instead of growing and rehashing through every doubling on the way.
+   * instead of growing and rehashing through every doubling on the way. `fill`: makes the value
+   * of an entry added with none (`addAt(.., undefined)`) the first time it is read, and the table
+   * keeps it: a memtable's solo nodes are kept as columns until read (memtable.ts `SoloCols`).
    */
-  constructor(expect = 0) {
+  constructor(expect = 0, private readonly fill?: (e: number) => V) {
     assert(Number.isSafeInteger(expect) && expect >= 0, 'oid table size hint', { expect });
     // as large as growing to `expect` entries would have made it (an empty one: START_SLOTS of each)
     let slots = START_SLOTS;
@@ -113,7 +116,17 @@ export class OidTable<V> {
   /** The value of the id `k` holds. */
   getKey(k: OidKey): V | undefined {
     const e = this.find(k);
-    return e >= 0 ? this.vals[e] : undefined;
+    if (e < 0) return undefined;
+    const v = this.vals[e];
+    return v !== undefined ? v : this.filled(e);
+  }
+
+  /** The value `fill` makes for entry `e`, kept (undefined when the table has no `fill`). */
+  private filled(e: number): V | undefined {
+    if (this.fill === undefined) return undefined;
+    const v = this.fill(e);
+    this.vals[e] = v;
+    return v;
   }
 
   /** Set the value of the id `k` holds (added at the end of the order when new). */
@@ -130,7 +143,10 @@ export class OidTable<V> {
   lookup(k: OidKey): number { return this.find(k); }
 
   /** The value of entry `e` (a `lookup` result >= 0). */
-  valueAt(e: number): V { return this.vals[e]!; }
+  valueAt(e: number): V {
+    const v = this.vals[e];
+    return v !== undefined ? v : this.filled(e)!;
+  }
 
   /** Replace the value of entry `e` (a `lookup` result >= 0; its place in the order is kept). */
   setAt(e: number, v: V): void {
@@ -142,7 +158,7 @@ export class OidTable<V> {
    * Add the id `k` holds, absent, with value `v`; `missed`: what `lookup(k)` answered, with no
    * insert since (the free slot it found).
    */
-  addAt(k: OidKey, missed: number, v: V): void {
+  addAt(k: OidKey, missed: number, v: V | undefined): void {
     assert(missed < 0, 'oid table: addAt of an id it holds');
     const at = -1 - missed;
     const i = this.vals.length;
@@ -171,11 +187,15 @@ export class OidTable<V> {
   touchEntry(k: OidKey, probe: (v: V) => number): number {
     const e = this.slots[k.hash & (this.slots.length - 1)]! - 1;
     if (e < 0) return 0;
-    return this.hashes[e]! ^ this.keys[e * WORDS]! ^ probe(this.vals[e]!);
+    const v = this.vals[e];
+    return this.hashes[e]! ^ this.keys[e * WORDS]! ^ (v !== undefined ? probe(v) : 0);
   }
 
-  /** Values in insertion order. */
-  values(): IterableIterator<V> { return this.vals.values(); }
+  /** Values in insertion order (every entry's made by `fill` first). */
+  values(): IterableIterator<V> {
+    if (this.fill !== undefined) for (let e = 0; e < this.vals.length; e++) if (this.vals[e] === undefined) this.filled(e);
+    return (this.vals as V[]).values();
+  }
 
   /** The entry index of `k`'s id, or -1 - (the free slot where it would go). */
   private find(k: OidKey): number {
