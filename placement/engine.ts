@@ -174,6 +174,13 @@ class WasmPlacement implements Placement {
   private oidWords: Uint32Array;
   /** Layouts given out by `sharedLayout`, by id. */
   private sharedCount = 0;
+  /**
+   * The last `sharedLayout` answer and its oid: the reads of one array (a chunk each) ask for the
+   * same object's layout again and again, a wasm run and a table probe each time (7% of an embedded
+   * 1 MiB EC read's JavaScript below `read()`); the engine's map is a snapshot, so an oid's layout never changes.
+   */
+  private lastSharedOid = -1n;
+  private lastShared: SharedLayout | undefined;
   /** Static image offsets. */
   private readonly img: { levelInfo: number; eligible: number; ringPts: number; ringTgt: number; ringSize: number; levelWeight: number; strawLog: number };
   private readonly levelImg = new Map<number, LevelImage>();
@@ -339,6 +346,14 @@ class WasmPlacement implements Placement {
   }
 
   sharedLayout(oid: bigint): SharedLayout | undefined {
+    // (an oid that is not a valid one never equals the last valid one: checked below)
+    if (this.lastShared !== undefined && oid === this.lastSharedOid) return this.lastShared;
+    const l = this.sharedLayoutOf(oid);
+    if (l !== undefined) { this.lastSharedOid = oid; this.lastShared = l; }
+    return l;
+  }
+
+  private sharedLayoutOf(oid: bigint): SharedLayout | undefined {
     checkOidArg(oid);
     const s = this.singleOf(oid);
     if (s === undefined || !s.sharing) return undefined;

@@ -130,6 +130,22 @@ t('a class whose layouts fill MAX_SHARED_LAYOUTS stops being shared; others keep
   small.forEach((o, i) => assert.is(p.sharedLayout(o), keep[i]));
 });
 
+t('asking again (the same oid, one after another or between others) answers the same value, the one layout() describes', () => {
+  const p = createPlacement(PoolMap.create({ nodes: 4, ranksPerNode: 2, targetsPerRank: 2 }));
+  const [a, b] = oidsOf('EC_4P2G1', 2, 16);
+  const la = p.sharedLayout(a!)!;
+  assert.is(p.sharedLayout(a!), la);
+  const lb = p.sharedLayout(b!)!;
+  assert.is(p.sharedLayout(b!), lb);
+  assert.is(p.sharedLayout(a!), la);
+  assert.equal(la.groups.map((g) => [...g]), p.layout(a!).groups);
+  assert.equal(lb.groups.map((g) => [...g]), p.layout(b!).groups);
+  // a bad id right after a good one is still refused
+  for (const bad of [-1n, 1n << 128n]) {
+    try { p.sharedLayout(bad); assert.unreachable('accepted'); } catch (err) { assert.is((err as { code?: string }).code, 'INVALID_ARGUMENT'); }
+  }
+});
+
 t('bad object ids are INVALID_ARGUMENT, as for layout()', () => {
   const p = createPlacement(PoolMap.create({ nodes: 2, ranksPerNode: 2, targetsPerRank: 2 }));
   for (const bad of [-1n, 1n << 128n, 5 as unknown as bigint, undefined as unknown as bigint]) {
