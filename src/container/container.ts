@@ -86,8 +86,12 @@ export const RETAINED_ON_CLOSE_BYTES = 256 * 1024;
 export const MAX_COMMIT_CONCURRENCY = 64;
 
 /** Waits for every promise of `ps`, then throws the first rejection (in `ps` order), if any. */
-async function settleAll(ps: ReadonlyArray<Promise<void>>): Promise<void> {
-  const settled = await Promise.allSettled(ps);
+function settleAll(ps: ReadonlyArray<Promise<void>>): Promise<void> {
+  return Promise.allSettled(ps).then(throwFirstRejection); // (no async frame of its own)
+}
+
+/** Throws the first rejection of `settled` (in order), if any. */
+function throwFirstRejection(settled: ReadonlyArray<PromiseSettledResult<void>>): void {
   for (let i = 0; i < settled.length; i++) { const r = settled[i]!; if (r.status === 'rejected') throw r.reason; }
 }
 
@@ -560,24 +564,26 @@ export class ContainerCore {
   private retryStale<T>(fn: () => T | Promise<T>): T | Promise<T> {
     // Embedded pools (no map to refresh, one client): nothing can be stale, no retry frame per op.
     if (!this.rt.refreshMap) return fn();
-    return this.retryStaleLoop(fn);
+    // The first attempt runs with no async frame of its own (connected pools: every commit and
+    // read comes here); only a failure enters the retry loop.
+    let first: T | Promise<T>;
+    try { first = fn(); } catch (err) { return this.retryStaleLoop(fn, err); }
+    return first instanceof Promise ? first.then(undefined, (err: unknown) => this.retryStaleLoop(fn, err)) : first;
   }
 
-  private async retryStaleLoop<T>(fn: () => T | Promise<T>): Promise<T> {
+  /** `retryStale` once attempt 1 failed with `err`: attempts 2 .. MAX_STALE_MAP_RETRIES. */
+  private async retryStaleLoop<T>(fn: () => T | Promise<T>, err: unknown): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === 'STALE_EPOCH' && attempt < MAX_STALE_MAP_RETRIES) {
-          // An engine already served a read at or above our epoch: move the clock past it (HLC).
-          const seen = (err as { info?: { epoch?: string } }).info?.epoch;
-          if (seen && /^\d+$/.test(seen)) this.clock.observe(BigInt(seen));
-          continue;
-        }
+      const code = (err as { code?: string }).code;
+      if (code === 'STALE_EPOCH' && attempt < MAX_STALE_MAP_RETRIES) {
+        // An engine already served a read at or above our epoch: move the clock past it (HLC).
+        const seen = (err as { info?: { epoch?: string } }).info?.epoch;
+        if (seen && /^\d+$/.test(seen)) this.clock.observe(BigInt(seen));
+      } else {
         if (code !== 'STALE_MAP' || attempt >= MAX_STALE_MAP_RETRIES || !this.rt.refreshMap) throw err;
         await this.rt.refreshMap();
       }
+      try { return await fn(); } catch (e) { err = e; }
     }
   }
 
@@ -888,8 +894,10 @@ export class ContainerCore {
     throwIfAborted(signal);
     while (this.barrier) await this.barrier;
     if (ops.length === 0) return this.stableEpoch();
-    if (ops.length === 1 && !check && !this.rt.lockDkey) {
-      // One op, locks free (the common case): take them without waiting for anything.
+    if (ops.length === 1 && !check && (!this.rt.lockDkey || ops[0]!.kind !== 'array')) {
+      // One op, locks free (the common case): take them without waiting for anything. (Connected
+      // pools too, unless the op is an array write: only those may take cross-client stripe
+      // locks, `lockStripes`, which the queued path takes after the local ones.)
       const op = ops[0]!;
       const release = this.tryLocks(op);
       if (release) {
@@ -1109,16 +1117,26 @@ export class ContainerCore {
     const epoch = this.beginCommit(txRead);
     const releases: Array<() => void> = [];
     try {
-      const writes = await this.planWrites(ops, epoch, releases);
+      // (no await where nothing waits: a single value's plan and a connected pool's INTENT and DONE are synchronous)
+      const planned = this.planWrites(ops, epoch, releases);
+      const writes = planned instanceof Promise ? await planned : planned;
       const info: CommitInfo = {
         targets: sortedTargets(writes), objects: ops.length === 1 ? [ops[0]!.oid.toString(16)] : [...new Set(ops.map((o) => o.oid.toString(16)))],
         writes: writes.map((w) => w.target),
         ...(check ? { check: { readEpoch: check.readEpoch, keys: check.keys, written: ops.map(opConflictKey), layout: (oid: bigint) => this.layout(oid) } } : {}),
       };
-      await this.storage.intent(epoch, info);
+      const intent = this.storage.intent(epoch, info);
+      if (intent !== undefined) await intent;
       try {
         const at: ApplyContext = txRead !== undefined ? { epoch, txRead } : { epoch };
-        const apply = async (w: ShardWrite) => w.apply(await this.store(w.target), at);
+        // (a store already open is taken without a promise; a synchronous failure becomes this
+        // write's rejection, so every other write still settles before the epoch is discarded)
+        const apply = (w: ShardWrite): Promise<void> => {
+          try {
+            const s = this.storeNow(w.target);
+            return s !== undefined ? w.apply(s, at) : this.store(w.target).then((st) => w.apply(st, at));
+          } catch (err) { return Promise.reject(err); }
+        };
         this.storage.applying?.(1);
         try {
           // every write settles before a failure is thrown: the catch below discards the epoch, and
@@ -1131,7 +1149,8 @@ export class ContainerCore {
         }
         // no redo record carries these writes: stores that defer their syncs sync before DONE
         if (this.rt.syncStores) await this.rt.syncStores(info.targets);
-        await this.storage.done(epoch, info);
+        const done = this.storage.done(epoch, info);
+        if (done !== undefined) await done;
       } catch (err) {
         if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
         throw err;
@@ -1282,13 +1301,18 @@ export class ContainerCore {
   }
 
   /** Plan every op's shard writes at `epoch`; buffer releases go to `releases` (freed after apply). */
-  private async planWrites(ops: Op[], epoch: bigint, releases: Array<() => void>): Promise<ShardWrite[]> {
+  private planWrites(ops: Op[], epoch: bigint, releases: Array<() => void>): ShardWrite[] | Promise<ShardWrite[]> {
+    if (ops.length !== 1) return this.planWritesOfMany(ops, epoch, releases);
+    // one op: synchronous unless it must read first (an EC array's read-modify-write)
+    const planned = planOp(this.io(), this.planView(ops[0]!.oid), ops[0]!, epoch);
+    if (planned instanceof Promise) return planned.then((plan) => { if (plan.release) releases.push(plan.release); return plan; });
+    if (planned.release) releases.push(planned.release);
+    return planned;
+  }
+
+  /** `planWrites` of several ops, one after another. */
+  private async planWritesOfMany(ops: Op[], epoch: bigint, releases: Array<() => void>): Promise<ShardWrite[]> {
     const io = this.io();
-    if (ops.length === 1) {
-      const plan = await planOp(io, this.planView(ops[0]!.oid), ops[0]!, epoch);
-      if (plan.release) releases.push(plan.release);
-      return plan;
-    }
     const writes: ShardWrite[] = [];
     for (const op of ops) {
       const plan = await planOp(io, this.planView(op.oid), op, epoch);

@@ -26,8 +26,12 @@ export interface PlanView {
   available(t: number): boolean;
 }
 
-/** Plan one op's shard writes at `epoch` (EC read-modify-write reads here: hold the dkey lock). */
-export async function planOp(io: IoContext, view: PlanView, op: Op, epoch: bigint): Promise<ShardPlan> {
+/**
+ * Plan one op's shard writes at `epoch` (EC read-modify-write reads here: hold the dkey lock).
+ * Synchronous except for array writes (their plan may read the stripe first): a commit of anything
+ * else takes no promise or microtask turn here. Invalid input throws synchronously.
+ */
+export function planOp(io: IoContext, view: PlanView, op: Op, epoch: bigint): ShardPlan | Promise<ShardPlan> {
   if (!(epoch > 0n)) assert(false, 'commits are at positive epochs', { epoch: String(epoch) });
   const { groups, cls } = view;
   switch (op.kind) {
@@ -38,7 +42,7 @@ export async function planOp(io: IoContext, view: PlanView, op: Op, epoch: bigin
     }
     case 'array': {
       const g = dkeyGroup(op.dkey, groups.length);
-      return checkReadable(view, op.oid, g, live(view, await planArray(io, cls, groups, g, op.oid, op.dkey, op.akey, op.offset, op.data)));
+      return planArray(io, cls, groups, g, op.oid, op.dkey, op.akey, op.offset, op.data).then((ws) => checkReadable(view, op.oid, g, live(view, ws)));
     }
     case 'punchObject':
       return everyShard(view, groups.map((_, g) => g), (s, shard, at) => s.punchObject(at.epoch, unitOid(op.oid, shard), writeOpts(at)));
