@@ -112,4 +112,31 @@ test('a single at the epoch of an unread one replaces it (the later by seq kept,
   }
 });
 
+test('find keeps the object it found last: right through a solo node becoming a tree, punches, objects added after a miss, another container', () => {
+  const mt = new Memtable(1);
+  const a = fields(1), b = fields(2);
+  const d2 = enc('other-dkey');
+  mt.addSingle(7, a.oid, a.dkey, a.akey, a.epoch, a.seq, a.csum, a.len, a.where, a.loc, a.alloc, 64);
+  const s = mt.find(7, a.oid, a.dkey, a.akey);
+  assert.ok(s.o instanceof SoloObj && s.a!.singles[0]!.seq === a.seq);
+  assert.is(mt.find(7, a.oid, d2).d, undefined);
+  // a second dkey: the slot now holds a tree; the node found before reads it
+  mt.addSingle(7, a.oid, d2, a.akey, a.epoch, a.seq + 1, 5n, 1, Where.Wal, 1, 0, 64);
+  assert.is(mt.find(7, a.oid, d2, a.akey).a!.singles[0]!.seq, a.seq + 1);
+  assert.is(mt.find(7, a.oid, a.dkey, a.akey).a!.singles[0]!.seq, a.seq);
+  // an object punch is seen through the node found before
+  mt.addPunch(7, a.oid, 0, a.dkey, a.akey, { epoch: a.epoch + 1n, seq: a.seq + 2 }, 32);
+  assert.is(mt.find(7, a.oid).o!.punches.length, 1);
+  // a miss is not kept: the object added after it is found
+  assert.is(mt.find(7, b.oid).o, undefined);
+  mt.addSingle(7, b.oid, b.dkey, b.akey, b.epoch, b.seq, b.csum, b.len, b.where, b.loc, b.alloc, 64);
+  assert.is(mt.find(7, b.oid, b.dkey, b.akey).a!.singles[0]!.csum, b.csum);
+  // the same id in another container is another object
+  assert.is(mt.find(8, b.oid).o, undefined);
+  mt.addSingle(8, b.oid, b.dkey, b.akey, b.epoch, b.seq + 9, 77n, 1, Where.Wal, 1, 0, 64);
+  assert.is(mt.find(8, b.oid, b.dkey, b.akey).a!.singles[0]!.csum, 77n);
+  assert.is(mt.find(7, b.oid, b.dkey, b.akey).a!.singles[0]!.csum, b.csum);
+  assert.is(mt.find(7, a.oid, d2, a.akey).a!.singles[0]!.seq, a.seq + 1);
+});
+
 test.run();
