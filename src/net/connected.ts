@@ -335,8 +335,11 @@ export class ConnectedBackend implements PoolBackend {
     const rank = this.rankOf(t);
     // The leader's pool only migrates: its writes copy committed versions and are never prepared.
     const migrate = this.runsMigrations;
-    // (a fresh header object per call, of one shape: no spread)
-    const route = migrate ? () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, migrate: true }) : () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion });
+    // (a fresh header object per call, of one shape: no spread; with a slot for each field a write
+    // sets, undefined until set, so a write's header is one allocation, not a growing property store)
+    const route = migrate
+      ? () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, migrate: true, epoch: undefined, oid: undefined, dkey: undefined, akey: undefined, recx: undefined, recordSize: undefined, txRead: undefined, tx: undefined })
+      : () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, epoch: undefined, oid: undefined, dkey: undefined, akey: undefined, recx: undefined, recordSize: undefined, txRead: undefined, tx: undefined });
     return new RemoteShardStore(this.link(rank), route, {
       tx: migrate ? undefined : (epoch) => this.descriptor(cuuid, epoch, rank),
       freshWindow: freshWindow(this.skewMs),

@@ -48,6 +48,31 @@ export const SHARD_WRITE_KIND: Readonly<Record<string, 'update' | 'punchAkey' | 
 export const SHARD_READ_METHODS: ReadonlySet<string> = new Set(['shard.fetchSingle', 'shard.fetchArray', 'shard.listDkeys', 'shard.listAkeys', 'shard.listRecx', 'shard.akeyKind', 'shard.listObjects']);
 
 const b64 = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.length).toString('base64');
+
+/** Keys up to this many bytes are remembered by `KeyText` (compared byte by byte: longer ones are encoded each time). */
+const KEY_MEMO_MAX_BYTES = 64;
+
+/**
+ * The base64 text of the last key of one role (dkey or akey) a write sent, kept with a copy of its
+ * bytes: writes repeat their keys (a put's replicas and shards, puts to one dkey/akey), and each
+ * `b64` cost a Buffer view and a string (~100 B per key, 4 per connected put).
+ */
+class KeyText {
+  private bytes = new Uint8Array(0);
+  private text = '';
+  of(k: Uint8Array): string {
+    const b = this.bytes, n = k.length;
+    if (n === b.length) {
+      let i = 0;
+      while (i < n && k[i] === b[i]) i++;
+      if (i === n) return this.text;
+    }
+    const text = b64(k);
+    if (n <= KEY_MEMO_MAX_BYTES) { this.bytes = k.slice(); this.text = text; }
+    return text;
+  }
+}
+const dkeyText = new KeyText(), akeyText = new KeyText();
 const unb64 = (v: unknown): Uint8Array => {
   if (typeof v !== 'string') throw new NetError('NET_PROTOCOL', 'key expected as base64');
   return new Uint8Array(Buffer.from(v, 'base64'));
@@ -438,8 +463,8 @@ export class RemoteShardStore implements ShardStore {
       const h = this.route();
       h.epoch = String(epoch);
       h.oid = String(oid);
-      if (dkey) h.dkey = b64(dkey);
-      if (akey) h.akey = b64(akey);
+      if (dkey) h.dkey = dkeyText.of(dkey);
+      if (akey) h.akey = akeyText.of(akey);
       if (recx) h.recx = { index: recx.index, count: recx.count };
       if (opts?.recordSize !== undefined) h.recordSize = opts.recordSize;
       if (opts?.txRead !== undefined) h.txRead = String(opts.txRead);
@@ -455,8 +480,8 @@ export class RemoteShardStore implements ShardStore {
 
   private keys(epoch: bigint, oid: bigint, dkey?: Uint8Array, akey?: Uint8Array): Record<string, unknown> {
     const h: Record<string, unknown> = { epoch: String(epoch), oid: String(oid) };
-    if (dkey) h.dkey = b64(dkey);
-    if (akey) h.akey = b64(akey);
+    if (dkey) h.dkey = dkeyText.of(dkey);
+    if (akey) h.akey = akeyText.of(akey);
     return h;
   }
 
