@@ -68,7 +68,7 @@ class KeyText {
       if (i === n) return this.text;
     }
     const text = b64(k);
-    if (n <= KEY_MEMO_MAX_BYTES) { this.bytes = k.slice(); this.text = text; }
+    if (n <= KEY_MEMO_MAX_BYTES) { this.bytes = new Uint8Array(k); this.text = text; } // (a copy: a Buffer's slice would be a view of bytes the caller may change)
     return text;
   }
 }

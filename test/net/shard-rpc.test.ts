@@ -218,6 +218,22 @@ t('route is merged into every call and re-evaluated; bulk data is raw payload; c
   } finally { await s.close(); }
 });
 
+t('a key buffer the caller changes between writes is sent as it is at each write (the remembered base64 is of a copy)', async () => {
+  const s = await setup();
+  try {
+    const key = Buffer.from('k0'), val = (i: number) => new Uint8Array([i]);
+    for (let i = 0; i < 4; i++) {
+      key[1] = 0x30 + i; // the same Buffer, other bytes: 'k0', 'k1', ...
+      await s.remote.updateSingle(BigInt(20 + i), 9n, key, key, val(i));
+    }
+    for (let i = 0; i < 4; i++) {
+      const k = enc(`k${i}`);
+      assert.equal([...(await s.served.fetchSingle(30n, 9n, k, k))!], [i], `key k${i} holds its own value`);
+    }
+    assert.equal(s.seen.slice(-4).map((x) => x.header.dkey), ['azA=', 'azE=', 'azI=', 'azM='], 'each write named the key it was given');
+  } finally { await s.close(); }
+});
+
 for (const fast of [false, true]) t(`bulk array reads served from pooled buffers give the bytes of the oracle, concurrently and over overlaps, holes and records${fast ? ' (serveFetchInto, the engine fast path)' : ''}`, async () => {
   const s = await setup({ fast });
   try {
