@@ -21,6 +21,7 @@ import { Notifier } from '../../core/wait.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
+import type { ContainerStore } from '../vos/index.js';
 import { epochAtMs } from '../container/epoch-clock.js';
 import type { PoolMaps } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
@@ -132,6 +133,8 @@ export class Engine {
       inService: (r) => this.maps.map.targets.some((t) => t.rank === r && inService(t.state)),
       log: (m) => this.log(m),
     });
+    // A commit's prepared marks are settled in the stores once its DONE record is written.
+    tx.setSettler((cont, epochs) => this.stores.settle(cont, epochs));
   }
 
   /** Join (or create) the pool and start serving. */
@@ -183,7 +186,7 @@ export class Engine {
     }
     return {
       handle: (req) => e.handle(req), rank: this.rank, targets: this.targetIds, mapVersion: this.maps.map.version, firstEpoch: e.startFloor + 1n,
-      close: async () => { e.closed = true; await e.stores.close(); table.close(); },
+      close: async () => { e.closed = true; table.flushSettles(); await e.stores.close(); table.close(); },
     };
   }
 
@@ -201,6 +204,7 @@ export class Engine {
       if (process.env.CAIRN_ENGINE_WARM_UP_REQUESTS !== '0') this.log(`request path warmed up in ${(await warmUpRequests(this.opts.targets[0]!, (dir) => this.scratch(dir))).toFixed(0)} ms of CPU`);
     }
     await this.stores.openAll();
+    await this.resolveMarks();
     // Writes the last process held incompletely can never commit: discarded before anything is
     // served. Complete ones are settled with the other participants by the first sweeps.
     for (const p of undecided) {
@@ -227,6 +231,37 @@ export class Engine {
     this.sweepTimer.unref();
     void this.campaign();
     this.log(`serving targets ${this.targetIds.join(',')} at ${this.address}`);
+  }
+
+  /**
+   * After a restart, before serving: the epochs the stores hold prepared marks of (writes of
+   * commits, `ContainerStore.markPrepared`), against what tx.log says (txn.ts). Held whole here (a
+   * P record): left to the sweep, as before. Decided commit, or forgotten (a forgotten abort was
+   * discarded, which settled its marks): settled. Decided abort (its discard did not survive):
+   * discarded again. Known to neither (tx.log has no INTENT since format 3): the commit was
+   * incomplete here, never acknowledged, so it can never commit: discarded on every target and
+   * remembered as aborted.
+   */
+  private async resolveMarks(): Promise<void> {
+    const incomplete = new Map<string, { cont: string; epoch: bigint }>();
+    let settled = 0, discarded = 0;
+    for (const t of this.targetIds) {
+      const ts = await this.stores.target(t);
+      const settle = new Map<string, bigint[]>();
+      for (const { cont, epoch } of ts.preparedEpochs()) {
+        if (this.tx.get(cont, epoch) !== undefined) continue;
+        const d = this.tx.decidedOf(cont, epoch);
+        if (d === 'commit' || d === 'forgotten') { let l = settle.get(cont); if (!l) settle.set(cont, l = []); l.push(epoch); }
+        else if (d === 'abort') { await (await this.stores.container(t, cont)).discard(epoch - 1n, epoch); discarded++; }
+        else incomplete.set(`${cont}/${epoch}`, { cont, epoch });
+      }
+      for (const [cont, epochs] of settle) { await ts.settlePrepared(cont, epochs); settled += epochs.length; }
+    }
+    for (const { cont, epoch } of incomplete.values()) {
+      for (const s of await this.stores.containerOnAll(cont)) await s.discard(epoch - 1n, epoch);
+      await this.tx.tombstone(cont, epoch);
+    }
+    if (settled + discarded + incomplete.size > 0) this.log(`restart: prepared marks of ${settled} decided commit(s) settled, ${discarded} aborted one(s) discarded again, ${incomplete.size} incomplete commit(s) discarded`);
   }
 
   /**
@@ -447,31 +482,24 @@ export class Engine {
   }
 
   /**
-   * Apply the admitted single-value updates of a batch as `applyAdmitted` does one, together: once
-   * their INTENT records are logged (one group write for the batch, usually), each is applied in
-   * one synchronous stretch (the store's `updateSingleNow`; one that must wait is awaited on its
-   * own), then acknowledged once its commit's P (or DONE) record is logged. Each write's outcome
+   * Apply the admitted single-value updates of a batch as `applyAdmitted` does one, together: each
+   * is marked prepared in its store and applied in one synchronous stretch (the store's
+   * `markPrepared` and `updateSingleNow`; one that must wait is awaited on its own), then
+   * acknowledged once its commit's P (or DONE) record is logged. Each write's outcome
    * goes to `results[w.i]`. Measured against one `applyAdmitted` per item: no async frame, await
    * or promise per write of a batch (counted in the commit that made it).
    */
   private async applyBatch(ws: FastWrite[], results: Array<PromiseSettledResult<RpcReply>>): Promise<void> {
-    // 1. Their INTENT records (writes of one batch share the group written at the next microtask).
-    let failedIntents: Map<Promise<void>, unknown> | undefined;
-    let seen: Promise<void> | undefined;
-    for (const w of ws) {
-      if (w.p.intent === seen) continue;
-      seen = w.p.intent;
-      try { await seen; } catch (err) { (failedIntents ??= new Map()).set(seen, err); }
-    }
-    // 2. Applied, each acknowledged once its P/DONE record is logged.
+    // 1. Applied, each marked prepared in its store first (a Set lookup after the epoch's first
+    // write there), each acknowledged once its P/DONE record is logged.
     const acks: Array<Promise<void> | undefined> = [];
     const replies: RpcReply[] = [];
     for (let k = 0; k < ws.length; k++) {
       const w = ws[k]!;
-      const failed = failedIntents?.get(w.p.intent);
       let r: RpcReply | Promise<RpcReply> | undefined;
       try {
-        if (failed !== undefined) throw failed;
+        const mark = (w.store as unknown as ContainerStore).markPrepared(w.p.epoch);
+        if (mark !== undefined) await mark; // (the store's log had to make room)
         r = serveUpdateNow(UPDATE_SINGLE, w.h, w.payload, w.store);
         if (r instanceof Promise) r = await r; // (a store that must wait: this write on its own)
       } catch (err) {
@@ -490,7 +518,7 @@ export class Engine {
       acks[k] = this.tx.applied(w.p);
       replies[k] = r;
     }
-    // 3. Acknowledged once logged (the P/DONE records of a batch share a group write, usually).
+    // 2. Acknowledged once logged (the P/DONE records of a batch share a group write, usually).
     let ackSeen: Promise<void> | undefined, ackErr: unknown, ackFailed = false;
     for (let k = 0; k < ws.length; k++) {
       const a = acks[k];
@@ -572,7 +600,7 @@ export class Engine {
 
   /**
    * Serve one shard call. A write of a commit is admitted synchronously (before the first await:
-   * the INTENT records of a whole batch share one log write), applied once its INTENT is logged,
+   * the checks and the prepared pair are one step), marked prepared in its store and applied,
    * and acknowledged once its commit's P (or, on this engine alone, DONE) record is logged.
    */
   private async serveShard(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined, target: number, cont: string): Promise<RpcReply> {
@@ -607,8 +635,8 @@ export class Engine {
   }
 
   /**
-   * Apply an admitted write `p` once its INTENT is logged (to `store`, or the store opened then),
-   * and acknowledge it once its commit's P (or DONE) record is logged; a failure leaves `p`
+   * Apply an admitted write `p` (to `store`, or the store opened then), its epoch marked prepared
+   * in the store first, and acknowledge it once its commit's P (or DONE) record is logged; a failure leaves `p`
    * incomplete. Shared by the write fast path (`serveWriteNow`, which passes the map `version` the
    * request was counted under: it is marked done here, with no promise of its own) and `serveShard`.
    */
@@ -616,8 +644,10 @@ export class Engine {
     try {
       let reply: RpcReply;
       try {
-        await p.intent;
         const st = store ?? (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore;
+        // (the mark goes into the store's log before the write: a write that survives a crash names its epoch)
+        const mark = (st as unknown as ContainerStore).markPrepared(p.epoch);
+        if (mark !== undefined) await mark;
         reply = await (method === UPDATE_SINGLE || method === UPDATE_ARRAY ? serveUpdate(method, h, payload, st) : serveShardCall(method, h, payload, st));
       } catch (err) {
         this.tx.failed(p);
@@ -902,6 +932,7 @@ export class Engine {
     await this.resign?.().catch(swallow('engine.close-resign'));
     for (const s of this.stops) await s().catch(swallow('engine.close-stop-watch'));
     await this.server?.close().catch(swallow('engine.close-server'));
+    this.tx.flushSettles();
     await this.lease?.revoke().catch(swallow('engine.close-revoke-lease'));
     for (const c of this.peers.values()) await c.close().catch(swallow('engine.close-peer-client'));
     await this.stores.close();

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { CairnError } from '../../core/errors.js';
-import { swallowed } from '../../core/log.js';
+import { swallow, swallowed } from '../../core/log.js';
 import { TargetStore, ContainerStore, staggeredRotateFill } from '../vos/index.js';
 import { allocatedBytes } from '../pool/local-backend.js';
 
@@ -124,6 +124,20 @@ export class EngineStores {
       if (ts.byUuid.has(cont)) out.push(await this.container(t, cont));
     }
     return out;
+  }
+
+  /**
+   * Settle the prepared marks of `cont`'s committed `epochs` on every open target that holds any
+   * of them (`TargetStore.settlePrepared`: one Settle record per target; a target without them is
+   * skipped with a lookup). A failed settle is counted, not thrown: the marks stay, and the next
+   * start settles them (their commit is in tx.log, or forgotten: a commit's).
+   */
+  settle(cont: string, epochs: bigint[]): void {
+    for (const ts of this.opened.values()) {
+      const st = ts.byUuid.get(cont);
+      if (st === undefined || st.prepared === undefined) continue;
+      ts.settlePrepared(cont, epochs).catch(swallow('engine.settle-marks-left-for-next-start'));
+    }
   }
 
   /** Forget container `cont` on target `t` (its space is reclaimed by the store's next merge). */

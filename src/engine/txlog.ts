@@ -4,7 +4,9 @@
  * decided yet, which of them it holds whole, and what was decided.
  *
  * Records (JSON, one per line of the log's life; see `TxRecord`):
- *   I  intent: the first write of (container, epoch) arrived; written before it is applied.
+ *   I  intent (format 2 and older; read, no longer written): the first write of (container, epoch)
+ *      arrived. Since format 3 the write's own store marks the epoch prepared before the write
+ *      (`ContainerStore.markPrepared`) and the engine reads those marks after a crash (txn.ts).
  *   P  prepared: every write this engine gets for the commit is applied (count, ranks, units).
  *   S  sealed: a resolver found the commit whole here; a client's late abort no longer applies.
  *   D  decided commit (with the units, for watchers); A decided abort.
@@ -12,18 +14,22 @@
  *
  * Appends made in one synchronous stretch are written together at the next microtask (one write,
  * plus fdatasync in durable mode): a batch of writes costs one system call, and a write waits for
- * its INTENT before it is applied and for its P/D record before it is acknowledged.
+ * its P/D record before it is acknowledged.
  *
- * Format (version 2): 16-byte header ("CAIRNTXL", u32 2, u32 0), then groups
+ * Format (version 3): 16-byte header ("CAIRNTXL", u32 3, u32 0), then groups
  * `u32 magic "TXLG" | u32 length of the whole group | u64 xxh64 of the body | body`, the body being
  * the JSON texts of the records appended in one synchronous stretch, separated by "\n" (JSON text
  * holds no raw newline). One header and one checksum per write rather than per record (measured:
  * the per-record header and hash were about a fifth of the log's CPU at qd16, ~20 records per write).
  * A group that fails its checks ends the log (a torn tail from a crash mid-append is cut whole:
  * none of its records was acknowledged, a write resolves once its group is in the file).
- * Version 1 (the same header with u32 1, then one `u32 "TXLR" | u32 length | u64 xxh64 | JSON`
- * per record) is read, and rewritten as version 2 when opened for writing (a temporary file
- * renamed over it: a crash leaves either log whole). A newer version is refused (FORMAT_VERSION).
+ * Version 3 has version 2's layout; what changed is the meaning of a missing INTENT: a version-2
+ * engine took a pair it has no record of as never written here, while a version-3 log leaves the
+ * incomplete pairs to the stores' prepared marks (an older build must not open it). Version 2 is
+ * read (its INTENTs replayed) and rewritten as version 3 when opened for writing; version 1 (the
+ * same header with u32 1, then one `u32 "TXLR" | u32 length | u64 xxh64 | JSON` per record)
+ * likewise. The rewrite goes to a temporary file renamed over the log: a crash leaves either log
+ * whole. A newer version is refused (FORMAT_VERSION).
  */
 import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, openSync, fstatSync, constants as fsc } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
@@ -31,9 +37,13 @@ import { CairnError, CorruptionError, FormatVersionError } from '../../core/erro
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
 
 const MAGIC = 'CAIRNTXL';
-/** Format written (groups of records); version 1 (a header and checksum per record) is read and upgraded. */
-export const TXLOG_FORMAT_VERSION = 2;
+/**
+ * Format written (groups of records, no INTENT records); version 2 (the same groups, with INTENTs)
+ * and version 1 (a header and checksum per record) are read and upgraded.
+ */
+export const TXLOG_FORMAT_VERSION = 3;
 const V1 = 1;
+const V2 = 2;
 const REC_MAGIC = 0x524c5854; // "TXLR" (version 1 records)
 const GROUP_MAGIC = 0x474c5854; // "TXLG" (version 2 groups)
 /** Bytes before a v1 record's JSON or a v2 group's body: magic, length, xxh64. */
@@ -219,7 +229,7 @@ function scanV1(buf: Buffer): { records: TxRecord[]; end: number } {
   return { records, end: at };
 }
 
-/** The valid records of a version-2 log image (whole groups) and where they end. */
+/** The valid records of a version-2 or -3 log image (whole groups) and where they end. */
 function scanV2(buf: Buffer): { records: TxRecord[]; end: number } {
   const records: TxRecord[] = [];
   let at = HEADER;
@@ -265,7 +275,7 @@ function readAll(fd: number, size: number): Buffer {
   return buf.subarray(0, got);
 }
 
-/** Write `bytes` as the whole of a new version-2 log at `path` (a temporary file synced and renamed over it); returns its fd. */
+/** Write `bytes` as the whole of a new version-3 log at `path` (a temporary file synced and renamed over it); returns its fd. */
 function writeWhole(path: string, bytes: Buffer): number {
   const tmp = `${path}.compact`;
   rmSync(tmp, { force: true });
@@ -294,17 +304,18 @@ export class TxLog {
 
   /**
    * Open (creating) the log at `path`; returns it with every valid record (a torn tail is cut). A
-   * version-1 log is rewritten as version 2 (its valid records, in order); a newer one is refused.
+   * version-1 or -2 log is rewritten as version 3 (its valid records, in order, INTENTs included:
+   * they are replayed); a newer one is refused.
    */
   static open(path: string, durable: boolean): { log: TxLog; records: TxRecord[] } {
     const peek = openSync(path, fsc.O_RDWR | fsc.O_CREAT, 0o644);
     let v: number;
     try { v = versionOf(readAll(peek, Math.min(HEADER, fstatSync(peek).size))); } finally { closeSync(peek); }
     if (v > TXLOG_FORMAT_VERSION) throw newerFormat(path, v);
-    if (v === V1) {
-      const old = openHeaderedFile(path, MAGIC, V1, 'transaction log');
+    if (v === V1 || v === V2) {
+      const old = openHeaderedFile(path, MAGIC, v, 'transaction log');
       let records: TxRecord[];
-      try { records = scanV1(readAll(old.fd, old.size)).records; } finally { closeSync(old.fd); }
+      try { const buf = readAll(old.fd, old.size); records = (v === V1 ? scanV1(buf) : scanV2(buf)).records; } finally { closeSync(old.fd); }
       const fd = writeWhole(path, encodeGroups(records));
       return { log: new TxLog(fd, fstatSync(fd).size, path, durable), records };
     }

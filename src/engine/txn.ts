@@ -4,9 +4,17 @@
  * (txlog.ts). The engine drives it; the protocol is:
  *
  * - Every write of a commit at epoch E of container C carries the participating ranks and how many
- *   shard writes this engine gets (`TxDescriptor`). The first write of (C, E) logs an INTENT before
- *   it is applied; each write is applied at once (the commit point moves no data) and (C, E) stays
- *   *prepared*: a read at an epoch >= E of a unit object E wrote waits for the decision.
+ *   shard writes this engine gets (`TxDescriptor`). Each write is applied at once (the commit point
+ *   moves no data), its store told first that E is prepared there (`ContainerStore.markPrepared`:
+ *   one Prepare record in the store's own log before the epoch's first write, so a write that
+ *   survives a crash implies a surviving mark; tx.log keeps no INTENT record since format 3), and
+ *   (C, E) stays *prepared*: a read at an epoch >= E of a unit object E wrote waits for the decision.
+ * - After a crash the stores name their prepared epochs (`TargetStore.preparedEpochs`); one this log
+ *   neither holds whole (P) nor decided was incomplete (never acknowledged) and is discarded; a
+ *   decided or forgotten one is settled (an abort discards, and a discard settles: a mark left over
+ *   from a forgotten decision is a commit's).
+ * - A commit's marks are settled (`TargetStore.settlePrepared`) after its DONE record is written:
+ *   batched per container per event-loop turn, before the decision can be forgotten or compacted.
  * - When all of its writes are applied, (C, E) is *complete* here. A commit on this engine alone
  *   is then decided (DONE) before the last write is acknowledged: a single-engine commit is local.
  *   A commit across engines logs P (prepared, whole) before that acknowledgement.
@@ -32,6 +40,13 @@ import { objectList } from './write-epochs.js';
 export const MAX_PREPARED = 65_536;
 /** Decisions remembered (answers to resolvers, refusal of late writes, watcher history). */
 export const MAX_DECIDED = 65_536;
+/**
+ * How long a commit's prepared marks wait to be settled, so that one Settle record per container and
+ * target covers many commits (settling at every turn of the event loop cost ~1.7% of an engine's
+ * main thread at qd16 puts, perf: `settlePrepared` runs per call, not per epoch). A mark left
+ * longer costs nothing but a set entry in its store.
+ */
+export const SETTLE_DELAY_MS = 20;
 /** Log size above which it is rewritten down to what is remembered. */
 export const TXLOG_COMPACT_BYTES = 32 * 1024 * 1024;
 
@@ -68,8 +83,6 @@ export interface Prepared {
   settle?: (d: Decision) => void;
   /** The decision, once made (a waiter that comes later gets it at once). */
   decision?: Decision;
-  /** Resolves when the INTENT record is in the log. */
-  intent: Promise<void>;
 }
 
 interface Decided { cont: string; epoch: bigint; d: Decision; units: string[] | undefined; m: ContDecisions }
@@ -89,9 +102,8 @@ class ContDecisions {
   history = -1n;
 }
 
-
-/** An already settled promise, shared (a pair whose INTENT needs no wait). */
-const SETTLED: Promise<void> = Promise.resolve();
+/** Where a commit's prepared marks are settled (the engine's stores), given its container and epochs. */
+export type Settler = (cont: string, epochs: bigint[]) => void;
 
 /** A promise of `p`'s decision (made on first use: a pair nobody waits for allocates none). */
 export function waitDecided(p: Prepared): Promise<Decision> {
@@ -111,6 +123,13 @@ export class TxTable {
   private decidedHead = 0;
   /** Notified whenever a prepared pair is decided or a write finishes applying. */
   readonly changed = new Notifier();
+  /** Commits whose store marks are still to be settled, per container (`flushSettles`). */
+  private settles = new Map<string, bigint[]>();
+  private settleCount = 0;
+  private settleTimer: NodeJS.Timeout | undefined;
+  /** Decisions remembered since the oldest queued settle (`remember` sends them before one of them could be forgotten). */
+  private decidedSinceSettle = 0;
+  private settler: Settler | undefined;
 
   private constructor(private readonly log: TxLog, readonly rank: number) {}
 
@@ -143,8 +162,9 @@ export class TxTable {
         break;
       }
       case 'P': {
-        const p = this.get(r.c, epoch);
-        if (!p) return;
+        // (format 3 writes no INTENT: a P is the first record of its pair)
+        if (this.decidedOf(r.c, epoch) !== undefined) return;
+        const p = this.get(r.c, epoch) ?? this.add(r.c, epoch, undefined);
         p.complete = true;
         if (r.n !== undefined && r.r !== undefined) p.desc = { n: r.n, ranks: r.r };
         p.units = new Set(r.u ?? []);
@@ -176,7 +196,7 @@ export class TxTable {
     // decision once was, moved each decided pair to another hidden class and gave it a property array).
     const p: Prepared = {
       cont, epoch, epochText: epoch.toString(), desc, inflight: 0, applied: 0, units: new Set(), unitList: undefined, complete: false, sealed: false,
-      aborting: false, since: Date.now(), resolving: false, decided: undefined, settle: undefined, decision: undefined, intent: SETTLED,
+      aborting: false, since: Date.now(), resolving: false, decided: undefined, settle: undefined, decision: undefined,
     };
     m.set(epoch, p);
     this.count++;
@@ -203,6 +223,9 @@ export class TxTable {
     const rec: Decided = { cont, epoch, d, units, m };
     m.byEpoch.set(epoch, rec);
     this.decidedOrder.push(rec);
+    // (a decision is forgotten only once its marks are settled: the queued settles are all among
+    // the last `decidedSinceSettle` decisions, sent long before MAX_DECIDED newer ones push them out)
+    if (++this.decidedSinceSettle >= MAX_DECIDED >> 1 && this.settleCount > 0) this.flushSettles();
     while (this.decidedOrder.length - this.decidedHead > MAX_DECIDED) {
       const old = this.decidedOrder[this.decidedHead]!;
       this.decidedOrder[this.decidedHead++] = undefined as unknown as Decided;
@@ -247,9 +270,10 @@ export class TxTable {
   }
 
   /**
-   * Admit one write of `unit` at (cont, epoch), synchronously: the pair is created (its INTENT
-   * queued for the log) or joined. The caller awaits `p.intent` before applying the write and
-   * calls `applied` or `failed` after. Throws STALE_EPOCH for a pair already decided or being aborted.
+   * Admit one write of `unit` at (cont, epoch), synchronously: the pair is created or joined
+   * (nothing is logged here: the caller marks the epoch prepared in the write's store before
+   * applying it) and calls `applied` or `failed` after. Throws STALE_EPOCH for a pair already
+   * decided or being aborted.
    */
   admit(cont: string, epoch: bigint, desc: TxDescriptor | undefined, unit: string | undefined): Prepared {
     let p = this.get(cont, epoch);
@@ -258,10 +282,8 @@ export class TxTable {
     if (d !== undefined || p?.aborting || p?.complete) {
       throw new CairnError('STALE_EPOCH', `epoch ${epoch} of container ${cont} is already ${d ?? (p?.complete ? 'complete' : 'being aborted')} on this engine; retry at a later epoch`, { epoch: epoch.toString() });
     }
-    if (!p) {
-      p = this.add(cont, epoch, desc);
-      p.intent = this.log.append(desc ? { t: 'I', c: cont, e: p.epochText, n: desc.n, r: desc.ranks } : { t: 'I', c: cont, e: p.epochText });
-    } else {
+    if (!p) p = this.add(cont, epoch, desc);
+    else {
       if (!p.desc && desc) p.desc = desc;
       p.since = Date.now();
     }
@@ -317,6 +339,8 @@ export class TxTable {
     // A commit's units are in its P record when it has one (across engines); a single-engine commit carries them here.
     const withUnits = d === 'commit' && units && !(p.complete && p.desc && p.desc.ranks.length > 1);
     const done = this.log.append(withUnits ? { t: 'D', c: p.cont, e: p.epochText, u: units } : { t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epochText });
+    // (an abort's discard settled its marks already)
+    if (d === 'commit') this.queueSettle(p.cont, p.epoch);
     p.decision = d;
     p.settle?.(d);
     this.changed.notify();
@@ -377,18 +401,61 @@ export class TxTable {
     return h !== undefined && h > 0n ? h : 0n;
   }
 
+  /**
+   * Where commits' store marks are settled (the engine's stores). Without one (tests of the table
+   * alone) nothing is queued.
+   */
+  setSettler(s: Settler | undefined): void { this.settler = s; }
+
+  /**
+   * Queue the settle of a commit's marks. Sent SETTLE_DELAY_MS later (a timer: after the microtask
+   * that writes the DONE record, TxLog.append, so a mark is settled only once its decision is in
+   * the log), the commits of that time sharing one Settle record per container and target.
+   */
+  private queueSettle(cont: string, epoch: bigint): void {
+    if (this.settler === undefined) return;
+    let l = this.settles.get(cont);
+    if (l === undefined) { l = objectList(); this.settles.set(cont, l); }
+    l.push(epoch);
+    if (this.settleCount++ === 0) this.decidedSinceSettle = 0;
+    if (this.settleTimer === undefined) { this.settleTimer = setTimeout(this.flushSettlesNow, SETTLE_DELAY_MS); this.settleTimer.unref(); }
+  }
+
+  private readonly flushSettlesNow = (): void => { this.settleTimer = undefined; this.flushSettles(); };
+
+  /**
+   * Send the queued settles to the settler now (before compaction, forgetting, or closing the
+   * stores). The log's queued records are written first: a mark is settled only once its DONE
+   * record is in the log, whoever calls this.
+   */
+  flushSettles(): void {
+    if (this.settleTimer !== undefined) { clearTimeout(this.settleTimer); this.settleTimer = undefined; }
+    if (this.settleCount === 0 || this.settler === undefined) return;
+    this.log.flush();
+    const all = this.settles;
+    this.settles = new Map();
+    this.settleCount = 0;
+    for (const [cont, epochs] of all) this.settler(cont, epochs);
+  }
+
   /** Rewrite the log down to what is prepared and remembered, once it outgrew TXLOG_COMPACT_BYTES. */
   private maybeCompact(): void {
     if (this.log.bytes < TXLOG_COMPACT_BYTES) return;
+    // The decisions dropped here must have their marks settled in the stores first.
+    this.flushSettles();
     const recs: TxRecord[] = [];
     for (const [c, m] of this.decidedByCont) {
       if (m.forgotten < 0n && m.history < 0n) continue;
       recs.push({ t: 'F', c, ...(m.forgotten >= 0n ? { f: m.forgotten.toString() } : {}), ...(m.history >= 0n ? { w: m.history.toString() } : {}) });
     }
     for (const d of this.remembered()) recs.push({ t: d.d === 'commit' ? 'D' : 'A', c: d.cont, e: d.epoch.toString(), ...(d.units ? { u: d.units } : {}) });
+    // Prepared pairs: the complete ones (P, and S when sealed). An incomplete one needs no record:
+    // the marks of its applied writes name it after a crash (aborted then), as before compaction;
+    // except one replayed from a format-2 INTENT (units unknown: its writes carry no mark) whose
+    // abort at restart failed and is retried by the sweep.
     for (const m of this.byCont.values()) {
       for (const p of m.values()) {
-        recs.push({ t: 'I', c: p.cont, e: p.epoch.toString(), ...(p.desc ? { n: p.desc.n, r: p.desc.ranks } : {}) });
+        if (!p.complete && p.units === undefined) recs.push({ t: 'I', c: p.cont, e: p.epoch.toString(), ...(p.desc ? { n: p.desc.n, r: p.desc.ranks } : {}) });
         if (p.complete && p.desc) recs.push({ t: 'P', c: p.cont, e: p.epoch.toString(), n: p.desc.n, r: p.desc.ranks, u: [...(p.units ?? [])] });
         if (p.sealed) recs.push({ t: 'S', c: p.cont, e: p.epoch.toString() });
       }

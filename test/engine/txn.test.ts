@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
-import { TxTable, MAX_PREPARED, MAX_DECIDED } from '../../src/engine/txn.js';
+import { TxTable, MAX_PREPARED, MAX_DECIDED, SETTLE_DELAY_MS } from '../../src/engine/txn.js';
 import { TxLog, recordText, MAX_TXLOG_RECORD, TXLOG_FORMAT_VERSION, type TxRecord } from '../../src/engine/txlog.js';
 import { decideFrom } from '../../src/engine/commits.js';
 import { tmpDir, rejectsWith } from '../helpers/tmp.js';
@@ -31,18 +31,22 @@ t('a commit on this engine alone is decided by its last write; one across engine
   const u1 = String(1n << 32n), u2 = String((1n << 32n) | 1n), u5 = String(5n << 32n);
   const a = table.admit(C, 10n, { ranks: [ME], n: 2 }, u1);
   table.admit(C, 10n, { ranks: [ME], n: 2 }, u2);
-  await a.intent;
-  assert.ok(TxLog.read(path).some((r) => r.t === 'I' && r.e === '10'), 'the INTENT is in the log before the write is applied');
+  const settled: string[] = [];
+  table.setSettler((c, es) => { for (const e of es) settled.push(`${c}/${e}/${TxLog.read(path).some((r) => r.t === 'D' && r.e === String(e))}`); });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(TxLog.read(path), [], 'no INTENT record (format 3: the write\'s store marks the epoch prepared)');
   await table.applied(a);
   assert.is(table.decidedOf(C, 10n), undefined, 'one of two writes applied: still prepared');
   assert.is(table.blocking(C, 10n, u2).length, 1);
   await table.applied(a);
   assert.is(table.decidedOf(C, 10n), 'commit', 'the last write decides it');
+  assert.equal(settled, [], 'marks are settled later, not at once');
+  await new Promise((r) => setTimeout(r, SETTLE_DELAY_MS + 50));
+  assert.equal(settled, [`${C}/10/true`], 'a commit\'s marks are settled once its DONE record is in the log');
   assert.is(table.blocking(C, 10n, u2).length, 0);
   assert.equal(table.commitsIn(C, 0n, 100n), [{ epoch: 10n, objects: ['1'] }], 'watchers see it, with its object');
   // Across engines: complete, then the notice commits it.
   const b = table.admit(C, 20n, { ranks: [1, ME], n: 1 }, u5);
-  await b.intent;
   await table.applied(b);
   assert.ok(b.complete && table.decidedOf(C, 20n) === undefined, 'complete, not decided');
   assert.ok(TxLog.read(path).some((r) => r.t === 'P' && r.e === '20'), 'P is logged before the last write is acknowledged');
@@ -56,6 +60,12 @@ t('a commit on this engine alone is decided by its last write; one across engine
   await w;
   assert.is(woke, true);
   assert.equal(table.commitsIn(C, 15n, 30n), [{ epoch: 20n, objects: ['5'] }]);
+  // An abort settles nothing (its discard settled the marks); queued settles go out at flushSettles too.
+  const ab = table.admit(C, 22n, { ranks: [ME, 1], n: 1 }, u5);
+  table.failed(ab);
+  await table.decide(ab, 'abort');
+  table.flushSettles();
+  assert.equal(settled, [`${C}/10/true`, `${C}/20/true`]);
   // Decided epochs refuse late writes; a tombstone does too.
   assert.throws(() => table.admit(C, 20n, { ranks: [1, ME], n: 1 }, u1), (e: unknown) => (e as { code?: string }).code === 'STALE_EPOCH');
   await table.tombstone(C, 30n);
@@ -68,13 +78,13 @@ t('after a crash the log names incomplete and complete pairs and remembers decis
   const path = join(tmpDir(), 'tx.log');
   const { table } = TxTable.open(path, false, ME);
   const inc = table.admit(C, 100n, { ranks: [1, ME], n: 2 }, '4294967296');
-  await inc.intent; await table.applied(inc); // 1 of 2
+  await table.applied(inc); // 1 of 2
   const comp = table.admit(D, 100n, { ranks: [ME, 3], n: 1 }, '30064771072');
-  await comp.intent; await table.applied(comp);
+  await table.applied(comp);
   const sealed = table.admit(C, 200n, { ranks: [1, ME], n: 1 }, '12884901888');
-  await sealed.intent; await table.applied(sealed); await table.seal(sealed);
+  await table.applied(sealed); await table.seal(sealed);
   const done = table.admit(C, 300n, { ranks: [ME], n: 1 }, '17179869184');
-  await done.intent; await table.applied(done);
+  await table.applied(done);
   await table.tombstone(C, 400n);
   table.close();
   // A record torn by the crash: cut on open.
@@ -83,10 +93,8 @@ t('after a crash the log names incomplete and complete pairs and remembers decis
   const again = TxTable.open(path, false, ME);
   assert.is(statSync(path).size, size, 'the torn tail is cut');
   const byKey = new Map(again.undecided.map((p) => [`${p.cont}/${p.epoch}`, p]));
-  assert.equal([...byKey.keys()].sort(), [`${C}/100`, `${C}/200`, `${D}/100`].sort());
-  assert.is(byKey.get(`${C}/100`)!.complete, false, 'incomplete stays incomplete (the engine aborts it)');
-  assert.is(byKey.get(`${C}/100`)!.units, undefined, 'its units are unknown: every read of the container waits');
-  assert.is(again.table.blocking(C, 150n, '99').length, 1);
+  assert.equal([...byKey.keys()].sort(), [`${C}/200`, `${D}/100`].sort(), 'an incomplete pair leaves no record: the marks of its writes in the stores name it (Engine.resolveMarks aborts it)');
+  assert.is(again.table.blocking(C, 150n, '99').length, 0);
   assert.is(byKey.get(`${D}/100`)!.complete, true);
   assert.equal([...byKey.get(`${D}/100`)!.units!], ['30064771072']);
   assert.equal(byKey.get(`${D}/100`)!.desc, { n: 1, ranks: [ME, 3] });
@@ -144,7 +152,7 @@ function v1Image(recs: readonly TxRecord[]): Buffer {
   })]);
 }
 
-t('a version-1 log is read (its torn tail cut) and rewritten as version 2; a newer version is refused', async () => {
+t('a version-1 log is read (its torn tail cut) and rewritten as version 3; a newer version is refused', async () => {
   const path = join(tmpDir(), 'tx.log');
   const recs: TxRecord[] = [
     { t: 'I', c: C, e: '100', n: 2, r: [1, ME] },
@@ -160,9 +168,9 @@ t('a version-1 log is read (its torn tail cut) and rewritten as version 2; a new
   assert.is(table.decidedOf(C, 300n), 'commit');
   assert.is(table.decidedOf(C, 400n), 'abort');
   const b = table.admit(C, 500n, { ranks: [ME], n: 1 }, '1');
-  await b.intent; await table.applied(b);
+  await table.applied(b);
   table.close();
-  assert.equal(TxLog.read(path), [...recs, { t: 'I', c: C, e: '500', n: 1, r: [ME] }, { t: 'D', c: C, e: '500', u: ['1'] }], 'the old records, then the new ones');
+  assert.equal(TxLog.read(path), [...recs, { t: 'D', c: C, e: '500', u: ['1'] }], 'the old records, then the new ones (no INTENT)');
   // A log of a newer format: FORMAT_VERSION, the file left alone.
   const newer = readFileSync(path);
   newer.writeUInt32LE(TXLOG_FORMAT_VERSION + 1, 8);
@@ -172,31 +180,67 @@ t('a version-1 log is read (its torn tail cut) and rewritten as version 2; a new
   assert.equal(readFileSync(path), newer);
 });
 
+/** A log image of format version 2 (groups of records, INTENTs written), as builds before version 3 wrote it. */
+function v2Image(recs: readonly TxRecord[]): Buffer {
+  const head = Buffer.alloc(16);
+  head.write('CAIRNTXL', 0, 'latin1');
+  head.writeUInt32LE(2, 8);
+  const body = Buffer.from(recs.map((r) => JSON.stringify(r)).join('\n'));
+  const h = Buffer.alloc(16);
+  h.writeUInt32LE(0x474c5854, 0);
+  h.writeUInt32LE(16 + body.length, 4);
+  h.writeBigUInt64LE(xxh64(body), 8);
+  return Buffer.concat([head, h, body]);
+}
+
+t('a version-2 log is read (its INTENTs replayed: incomplete pairs, aborted by the engine) and rewritten as version 3', async () => {
+  const path = join(tmpDir(), 'tx.log');
+  const recs: TxRecord[] = [
+    { t: 'I', c: C, e: '100', n: 2, r: [1, ME] },
+    { t: 'I', c: D, e: '100', n: 1, r: [ME, 3] }, { t: 'P', c: D, e: '100', n: 1, r: [ME, 3], u: ['30064771072'] },
+    { t: 'I', c: C, e: '300', n: 1, r: [ME] }, { t: 'D', c: C, e: '300', u: ['17179869184'] },
+  ];
+  writeFileSync(path, v2Image(recs));
+  assert.equal(TxLog.read(path), recs, 'read as it is');
+  const { table, undecided } = TxTable.open(path, false, ME);
+  assert.is(readFileSync(path).readUInt32LE(8), 3, 'rewritten as version 3 when opened');
+  assert.equal(TxLog.read(path), recs, 'every record kept');
+  const byKey = new Map(undecided.map((p) => [`${p.cont}/${p.epoch}`, p]));
+  assert.equal([...byKey.keys()].sort(), [`${C}/100`, `${D}/100`].sort());
+  assert.is(byKey.get(`${C}/100`)!.complete, false, 'an INTENT alone: incomplete (the engine aborts it before serving)');
+  assert.is(byKey.get(`${C}/100`)!.units, undefined, 'its units are unknown: every read of the container waits');
+  assert.is(table.blocking(C, 150n, '99').length, 1);
+  assert.is(byKey.get(`${D}/100`)!.complete, true);
+  assert.is(table.decidedOf(C, 300n), 'commit');
+  table.close();
+});
+
 t('the records of one synchronous stretch are one checksummed group: a damaged group is cut whole, the groups before it stay', async () => {
   const path = join(tmpDir(), 'tx.log');
   const { table } = TxTable.open(path, false, ME);
   const a = table.admit(C, 10n, { ranks: [ME], n: 1 }, '1');
-  await a.intent; await table.applied(a);
+  await table.applied(a);
   const size = statSync(path).size;
   const ps = [20n, 21n, 22n].map((e) => table.admit(C, e, { ranks: [1, ME], n: 1 }, '2'));
-  await ps[0]!.intent;
-  assert.ok(ps.every((p) => p.intent === ps[0]!.intent), 'one write for the three INTENTs');
+  const acks = ps.map((p) => table.applied(p));
+  await acks[0];
+  assert.ok(acks.every((x) => x === acks[0]), 'one write for the three P records');
   table.close();
-  assert.is(TxLog.read(path).length, 5, 'I+D, then the three INTENTs');
+  assert.is(TxLog.read(path).length, 4, 'D, then the three P records');
   // A byte of the last group's body flipped: the group fails its checksum and is cut whole.
   const img = readFileSync(path);
   img[img.length - 3] ^= 0x20;
   writeFileSync(path, img);
   const again = TxTable.open(path, false, ME);
   assert.is(statSync(path).size, size, 'cut at the damaged group');
-  assert.is(again.undecided.length, 0, 'none of its INTENTs is known (none of their writes was applied: each waits for its group)');
+  assert.is(again.undecided.length, 0, 'none of its P records is known (none of their writes was acknowledged: each waits for its group)');
   assert.is(again.table.decidedOf(C, 10n), 'commit');
   // A record too large for a group is refused and leaves the log whole.
   assert.throws(() => again.table.tombstone(C.slice(0, 35) + 'x'.repeat(MAX_TXLOG_RECORD), 5n), (e: unknown) => (e as { code?: string }).code === 'CORRUPTED');
   const c = again.table.admit(C, 30n, { ranks: [ME], n: 1 }, '3');
-  await c.intent; await again.table.applied(c);
+  await again.table.applied(c);
   again.table.close();
-  assert.equal(TxLog.read(path).slice(-2).map((r) => `${r.t}${r.e}`), ['I30', 'D30']);
+  assert.equal(TxLog.read(path).slice(-2).map((r) => `${r.t}${r.e}`), ['D10', 'D30']);
 });
 
 t('past MAX_DECIDED the oldest decisions are forgotten per container: their epochs answer forgotten, late writes are refused, watcher history starts above them; the same after a restart', async () => {
@@ -208,10 +252,10 @@ t('past MAX_DECIDED the oldest decisions are forgotten per container: their epoc
   let last: Promise<void> = Promise.resolve();
   for (let e = 1n; e <= 5n; e++) last = table.tombstone(D, e).then(() => undefined);
   const dc = table.admit(D, 6n, { ranks: [ME], n: 1 }, '1');
-  await dc.intent; await table.applied(dc);
+  await table.applied(dc);
   for (let e = 1n; e <= BigInt(MAX_DECIDED - 7 + over); e++) last = table.tombstone(C, 1000n + e);
   const cc = table.admit(C, 5_000_000n, { ranks: [ME], n: 1 }, '2');
-  await cc.intent; await table.applied(cc); await last;
+  await table.applied(cc); await last;
   const check = (tb: TxTable, when: string) => {
     assert.is(tb.decidedOf(D, 3n), 'forgotten', when);
     assert.is(tb.decidedOf(D, 6n), 'forgotten', `${when}: D's commit too`);
