@@ -97,15 +97,27 @@ export const HASHED_BATCH_LOADED_MIN_PER_JOB = 3;
  * turns it off): a job's answers come back in a reused BigUint64Array (`hashedBatchFlat`'s `out`)
  * instead of an array of a BigInt or errno per request made through N-API on the JavaScript thread.
  */
-export const hashedBatchTuning: { minPerJob: number | 'auto'; maxJobs: number | undefined; typedResults: boolean } = {
+export const hashedBatchTuning: { minPerJob: number | 'auto'; maxJobs: number | 'auto' | undefined; typedResults: boolean } = {
   minPerJob: 'auto', maxJobs: maxJobsOf(process.env.CAIRN_HASHED_BATCH_MAX_JOBS), typedResults: process.env.CAIRN_HASHED_BATCH_TYPED !== '0',
 };
 
-/** Environment variable naming `hashedBatchTuning.maxJobs` (a whole number >= 1; unset: no cap). */
+/**
+ * Environment variable naming `hashedBatchTuning.maxJobs`: a whole number >= 1 caps the jobs in
+ * flight that a big local read flush may join; 0 (or anything else): no cap; unset: 'auto', which
+ * caps at HASHED_BATCH_LOADED_MAX_JOBS while `machineLoaded()` and not otherwise. Why: under load
+ * (other processes on the cores) a second job runs no sooner, and one job of all the reads answered
+ * at once costs less (embedded EC_4P2G1 1 MiB reads qd8, same process, load 9: CPU/MiB x0.927, main
+ * thread x0.86; io bench EC-only runs at load 26-29, 9 rounds each: median CPU/MiB 139 capped vs
+ * 158 base); on free cores two jobs copy in parallel beside the JavaScript thread (the quiet wall is
+ * the lead's A/B).
+ */
 export const HASHED_BATCH_MAX_JOBS_ENV = 'CAIRN_HASHED_BATCH_MAX_JOBS';
-function maxJobsOf(v: string | undefined): number | undefined {
+/** The cap 'auto' applies while the machine is loaded. */
+export const HASHED_BATCH_LOADED_MAX_JOBS = 1;
+function maxJobsOf(v: string | undefined): number | 'auto' | undefined {
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
   const n = Number(v);
-  return v !== undefined && v !== '' && Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
 }
 /**
  * Fewest reads a flush must hold for `hashedBatchTuning.maxJobs` to apply to it: a lone reader's
@@ -278,15 +290,15 @@ class HashedBatcher {
   }
 
   /**
-   * The most jobs `reqs` may join in flight (`hashedBatchTuning.maxJobs`), or undefined: no cap.
+   * The most jobs `reqs` may join in flight (`hashedBatchTuning.maxJobs`; 'auto': HASHED_BATCH_LOADED_MAX_JOBS while `machineLoaded()`), or undefined: no cap.
    * Only a local batcher's (not `lane` 'located') flushes of HASHED_BATCH_CAP_MIN_REQUESTS or
    * more requests, all reads, are capped.
    */
   private capped(reqs: HashedRequest[]): number | undefined {
-    const cap = hashedBatchTuning.maxJobs;
-    if (cap === undefined || this.located || reqs.length < HASHED_BATCH_CAP_MIN_REQUESTS) return undefined;
+    const tuned = hashedBatchTuning.maxJobs;
+    if (tuned === undefined || this.located || reqs.length < HASHED_BATCH_CAP_MIN_REQUESTS) return undefined;
     for (let i = 0; i < reqs.length; i++) if (reqs[i]![0] !== 0) return undefined;
-    return cap;
+    return tuned !== 'auto' ? tuned : machineLoaded() ? HASHED_BATCH_LOADED_MAX_JOBS : undefined;
   }
 
   /** A job completed: send the flushes held back (`later`) as one job (up to HASHED_BATCH_MAX_REQUESTS requests). */

@@ -1,6 +1,7 @@
 /**
  * The hashed batcher's job cap (src/media/pread.ts `hashedBatchTuning.maxJobs`, env
- * CAIRN_HASHED_BATCH_MAX_JOBS; unset: no cap). Specification, counts only (`hashedBatchStats`), no
+ * CAIRN_HASHED_BATCH_MAX_JOBS; unset: 'auto', HASHED_BATCH_LOADED_MAX_JOBS while the machine is
+ * loaded, no cap otherwise; 0: no cap). Specification, counts only (`hashedBatchStats`), no
  * timing: with maxJobs 1, a flush of HASHED_BATCH_CAP_MIN_REQUESTS or more reads is one job, and
  * flushes made while a job is in flight wait and then go together as one job; a smaller flush (a
  * lone reader's cells) is still split over the idle cores; writes are never held; the 'located'
@@ -15,7 +16,7 @@ import * as path from 'node:path';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { loadNative } from '../../src/media/index.js';
-import { HASHED_BATCH_CAP_MIN_REQUESTS, PreadEngine, hashedBatchStats, hashedBatchTuning, overrideMachineLoaded } from '../../src/media/pread.js';
+import { HASHED_BATCH_CAP_MIN_REQUESTS, HASHED_BATCH_LOADED_MAX_JOBS, PreadEngine, hashedBatchStats, hashedBatchTuning, overrideMachineLoaded } from '../../src/media/pread.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-cap-'));
 const t = suite('media: hashed batch job cap');
@@ -103,6 +104,33 @@ t('maxJobs 1: big read flushes are one job, later ones wait and go together; sma
     hashedBatchTuning.minPerJob = 'auto';
     overrideMachineLoaded(undefined);
     if (map) addon.unmapFile?.(map);
+    fs.closeSync(fd);
+  }
+});
+
+t("'auto' caps only while the machine is loaded", async () => {
+  const io = new PreadEngine();
+  if (!io.readvHash || !addon?.hashedBatch || process.env.CAIRN_HASHED_BATCH === '0') { console.log('  (no native hashed batches: skipped)'); return; }
+  const file = path.join(tmp, 'auto.dat');
+  const data = new Rng(0xa07).bytes(CELLS * CELL);
+  fs.writeFileSync(file, data);
+  const fd = fs.openSync(file, 'r');
+  const N = HASHED_BATCH_CAP_MIN_REQUESTS;
+  hashedBatchTuning.minPerJob = 1;
+  hashedBatchTuning.maxJobs = 'auto';
+  try {
+    for (const loaded of [false, true]) {
+      overrideMachineLoaded(loaded);
+      const j0 = hashedBatchStats.jobs;
+      const into = Array.from({ length: N }, () => new Uint8Array(CELL));
+      const hs = await Promise.all(into.map((b, i) => io.readvHash!(fd, [b], i * CELL, CELL, 3n)));
+      into.forEach((b, i) => { assert.ok(Buffer.from(b).equals(data.subarray(i * CELL, (i + 1) * CELL))); assert.is(hs[i], xxh64(b, 3n)); });
+      assert.is(hashedBatchStats.jobs - j0, loaded ? HASHED_BATCH_LOADED_MAX_JOBS : Math.min(N, cores), `${N} reads, 'auto', loaded ${loaded}: jobs`);
+    }
+  } finally {
+    hashedBatchTuning.maxJobs = saved;
+    hashedBatchTuning.minPerJob = 'auto';
+    overrideMachineLoaded(undefined);
     fs.closeSync(fd);
   }
 });
