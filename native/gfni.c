@@ -258,25 +258,6 @@ int gf_parity_fill(const uint8_t *coef, int k, size_t cell, const uint8_t *data,
   return 0;
 }
 
-/*
- * One parity row over k inputs given by address (in[j]: `len` bytes each, anywhere): out receives
- * sum_j coef[j] * in[j] (native/rebuild.c decodes straight from the sources' mappings). -1 when the
- * shape does not fit (nothing written). GFNI with AVX-512 where the CPU has it, else the scalar reference.
- */
-int gf_row_apply(const uint8_t *coef, int k, const uint8_t *const *in, uint8_t *out, size_t len) {
-  if (k < 1 || k > GF_MAX_SHARDS || len == 0) return -1;
-  uint8_t *ins[GF_MAX_SHARDS];
-  for (int j = 0; j < k; j++) ins[j] = (uint8_t *)in[j];
-  if (!fill_scalar_forced && gfni_ok()) {
-    uint64_t aff[GF_MAX_SHARDS];
-    for (int j = 0; j < k; j++) aff[j] = affine_of(coef[j]);
-    apply_avx512(aff, 1, k, ins, &out, len);
-  } else {
-    row_scalar(coef, k, ins, out, len);
-  }
-  return 0;
-}
-
 /* 1: two fills of the same data in one job are computed one after another, not paired (fillKernel('single'): A/B and tests). */
 static int fill_pair_off;
 
