@@ -28,7 +28,7 @@ import type { Pool } from '../pool/pool.js';
 import { Etcd, type Lease } from '../net/etcd.js';
 import { RpcServer, RpcClient, type RpcReply, type RpcRequest } from '../net/rpc.js';
 import { locateFetch, serveFetchInto, serveFetchSingleNow, serveShardCall, serveUpdate, serveUpdateNow, SHARD_METHODS, SHARD_READ_METHODS, SHARD_WRITE_KIND } from '../net/shard-rpc.js';
-import { decodeBatch, encodeBatchReply } from '../net/link.js';
+import { decodeBatchFrame, encodeBatchReply, decodeLocate, encodeLocateReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
 import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
 import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decodeMaps, poolPrefix, type EngineRecord, type EtcdPoolMeta, type TxDescriptor } from '../net/protocol.js';
@@ -55,8 +55,6 @@ const UPDATE_ARRAY = 'shard.updateArray';
 const PENDING: PromiseSettledResult<RpcReply> = { status: 'rejected', reason: undefined };
 /** A single-value update of a batch admitted on the fast path (`Engine.admitNow`): item `i`, counted under map `version`. */
 interface FastWrite { i: number; p: Prepared; h: Record<string, unknown>; payload: Uint8Array | undefined; store: ShardStore; target: number; cont: string; version: number }
-/** The answer of `engine.locate` for a read the engine does not locate: the client sends it on its own. */
-const AGAIN: Readonly<Record<string, unknown>> = Object.freeze({ again: true });
 /** Reads at or above this epoch read "everything applied so far" and leave no read timestamp. */
 const READ_TS_LIMIT = 1n << 62n;
 /** Most engines one transaction spans. */
@@ -322,7 +320,7 @@ export class Engine {
       // Commit notices ride on any request: applied first, so a read that follows its own commit sees it.
       if (req.header.commits !== undefined) this.commits.applyNotices(req.header.commits);
       if (req.method === FETCH_ARRAY) { const r = this.serveFetchNow(req.header); if (r !== undefined) return r; }
-      if (req.method === ENGINE_METHODS.locate) return Promise.resolve(this.locateMany(req.header));
+      if (req.method === ENGINE_METHODS.locate) return Promise.resolve(this.locateMany(req.payload));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -360,20 +358,21 @@ export class Engine {
    * `{ again: true }` when it needs more (another map version, a prepared write to wait for, a
    * store not open yet, an extent the store does not locate, located reads off, a malformed
    * item): the client then sends that read on its own, which waits, reads or reports as usual.
-   * Synchronous: one wake-up and one reply for the lot instead of one per read.
+   * Synchronous: one wake-up and one reply for the lot instead of one per read. Binary tables
+   * both ways since protocol 4 (batch-frame.ts `decodeLocate` / `encodeLocateReply`; an undefined
+   * answer is "again").
    */
-  private locateMany(h: Record<string, unknown>): RpcReply {
-    const items = h.items;
-    if (!Array.isArray(items) || items.length === 0 || items.length > TX_BATCH_MAX) throw new CairnError('NET_PROTOCOL', `a locate request holds 1..${TX_BATCH_MAX} reads`);
-    const out = items.map((x: unknown) => {
+  private locateMany(payload: Uint8Array | undefined): RpcReply {
+    const items = decodeLocate(payload); // (NET_PROTOCOL when malformed or not 1..TX_BATCH_MAX reads)
+    const out = items.map((x) => {
       try {
-        return this.locateNow(x) ?? AGAIN;
+        return this.locateNow(x);
       } catch (err) {
         swallowed('engine.locate-item-read-on-its-own', err); // the read sent on its own reports it
-        return AGAIN;
+        return undefined;
       }
     });
-    return { header: { items: out } };
+    return encodeLocateReply(out);
   }
 
   /** One item of `locateMany`: the located answer's header, or undefined (the client reads it on its own). */
@@ -402,7 +401,10 @@ export class Engine {
 
   private async handleMany(req: RpcRequest): Promise<RpcReply> {
     if (req.method === ENGINE_METHODS.batch) {
-      const items = decodeBatch(req.header, req.payload);
+      const { items, notices } = decodeBatchFrame(req.header, req.payload);
+      // (a batch's commit notices travel in its table since protocol 4: applied before its items,
+      // as handle() applies a header's `commits` for other methods)
+      if (notices !== undefined) this.commits.applyNotices(notices);
       // Every item is admitted in this synchronous stretch: their log records go out in one write.
       // Single-value updates the fast path admits are applied together (`applyBatch`); the rest
       // go their own way.

@@ -68,9 +68,11 @@ const PATH_PREFIX = '/cairn/v1/';
  * shard reported per value): the two refuse each other at the hello instead. Version 3: an
  * `engine.batch` request carries its items as a binary table at the start of its payload, and its
  * reply likewise (src/net/batch-frame.ts, 1a2fe23); a version-2 peer would refuse every batch as
- * malformed, so the two refuse each other at the hello instead.
+ * malformed, so the two refuse each other at the hello instead. Version 4: a batch's commit
+ * notices travel in its item table, and `engine.locate` requests and replies are binary tables
+ * (batch-frame.ts, session 28).
  */
-export const RPC_PROTOCOL_VERSION = 3;
+export const RPC_PROTOCOL_VERSION = 4;
 /** First bytes of a raw pipe connection (then the u32 LE protocol version). */
 const RAW_MAGIC = Buffer.from('CAIRNRPC', 'latin1');
 /** Bytes of a raw pipe's preface: magic, version. */

@@ -12,7 +12,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initXxhash } from '../../core/xxhash.js';
 import { warmUpStores, warmUpServing, warmUpRequests, WARM_UP_PUTS_PER_ROUND, WARM_UP_ROUNDS, SERVE_WARM_UP_READS, REQUEST_WARM_UP_PUTS, REQUEST_WARM_UP_READS } from '../../src/engine/warm-up.js';
-import { decodeBatch, encodeBatchReply } from '../../src/net/link.js';
+import { decodeBatchFrame, encodeBatchReply, decodeLocate, encodeLocateReply } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
 import { TxLog } from '../../src/engine/txlog.js';
 import { TX_LOG_FILE } from '../../src/engine/engine.js';
@@ -74,13 +74,15 @@ t('the request-path warm-up sends batched writes of commits with their descripto
         for (const n of (req.header.commits as Array<[string, string]> | undefined) ?? []) noticed.add(n[1]);
         if (req.method === ENGINE_METHODS.txNotice) return { header: {} };
         // Reads: none located here (the client then sends each on its own), each answered with its bytes.
-        if (req.method === ENGINE_METHODS.locate) return { header: { items: (req.header.items as unknown[]).map(() => ({ again: true })) } };
+        if (req.method === ENGINE_METHODS.locate) return encodeLocateReply(decodeLocate(req.payload).map(() => undefined));
         if (req.method === 'shard.fetchArray') {
           reads++;
           const n = (req.header.recx as { count: number }).count;
           return { header: { present: [{ index: 0, count: n }], length: n }, payload: new Uint8Array(n) };
         }
-        const items = req.method === ENGINE_METHODS.batch ? decodeBatch(req.header, req.payload) : [{ method: req.method, header: req.header, payload: req.payload }];
+        const frame = req.method === ENGINE_METHODS.batch ? decodeBatchFrame(req.header, req.payload) : undefined;
+        for (const n of frame?.notices ?? []) noticed.add(n[1]);
+        const items = frame !== undefined ? frame.items : [{ method: req.method, header: req.header, payload: req.payload }];
         for (const it of items) {
           const h = it.header as { target: number; mapVersion: number; epoch: string; tx: { ranks: number[]; n: number } };
           if (it.method === 'shard.fetchSingle') { singleReads++; assert.ok(BigInt(h.epoch) > 1000n, 'a read above the scratch engine\'s start'); continue; }

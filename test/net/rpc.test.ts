@@ -437,7 +437,7 @@ t('a server reads requests written in pieces of any size (frames split anywhere,
 });
 
 t('raw pipes are versioned: a peer of another protocol version is refused with NET_PROTOCOL naming both versions', async () => {
-  assert.is(RPC_PROTOCOL_VERSION, 3);
+  assert.is(RPC_PROTOCOL_VERSION, 4);
   const s = await RpcServer.listen({ secret: SECRET, handler });
   const before = calls;
   try {
