@@ -285,8 +285,14 @@ export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
  * Redo journals: journal size (one copy) past which the pool checkpoints (flushes every target
  * store, then each container drops the redo records the flush made redundant). Bounds the
  * journal, the records kept in memory for the rewrite, and the values replayed at open.
+ * 4 MiB: a checkpoint every ~23k durable 100-byte puts; each stalls the puts running beside it
+ * (the io bench's third durable round, puts 21k-31k, holds the first one in every run: 22-28k/s
+ * against 35-49k/s for rounds 1-2, lead's finals of session 27; its phases under load: the stores'
+ * flush ~2/3, registry fold, new journal file and its adoption ~1/3). `CAIRN_REDO_CHECKPOINT_MIB`
+ * (1-64) sets it per process: fewer checkpoints, for more redo replayed at a crash reopen and
+ * more bytes held for the rewrite.
  */
-export const REDO_CHECKPOINT_BYTES = 4 * 1024 * 1024;
+export const REDO_CHECKPOINT_BYTES = Math.max(1, Math.min(64, Math.floor(Number(process.env.CAIRN_REDO_CHECKPOINT_MIB ?? 4)) || 4)) * 1024 * 1024;
 /** Redo journals: largest single value a commit carries in its INTENT (larger ones sync their target stores before DONE). */
 export const REDO_MAX_VALUE_BYTES = 16 * 1024;
 /** Redo journals: DONE records of the latest commits kept by a checkpoint's rewrite (watch history across a restart). */
