@@ -5,15 +5,17 @@
  * shard write (the container uuid, decimal epoch and oid, base64 keys, the commit's ranks, all
  * keyed by name), and JSON.stringify plus JSON.parse of it cost ~1.1 µs per item on each side.
  *
- * Request payload: `[table][item payloads, back to back]`; the request header holds only the
- * commit notices (`{ commits }`). Table (little-endian):
+ * Request payload: `[table][item payloads, back to back]`; the request header is `{ commits: [] }`
+ * (one shape; the batch's commit notices travel in its table since protocol 4). Table (little-endian):
  *
- *     u8 version (BATCH_TABLE_VERSION) | u16 count | count × item
+ *     u8 version (BATCH_TABLE_VERSION) | u16 count | count × item | u16 notices | notices × notice
+ *     notice = u8 0 (the container of the notice before) or 1 then str8 container | str8 epoch
  *     item = u8 method (index in BATCH_METHODS, or 255 then str8 name) | u32 payload length | u8 form | body
  *     form 0 (JSON): u32 length | the header's JSON
  *     form 1 (compact): u16 target | u32 mapVersion | u16 flags | [str8 cont unless SAME_CONT]
  *                       | str8 epoch | str8 oid | [str8 dkey] | [str8 akey] | [f64 recx.index, f64 recx.count]
  *                       | [u32 recordSize] | [str8 txRead] | [u8 ranks, u16 × ranks, u16 n: tx] | [str8 fresh]
+ *                       (flags: which fields follow, SAME_CONT, MIGRATE and HOLES_AS_ZERO: `migrate: true`, `holesAsZero: true`)
  *     str8 = u8 length | ASCII bytes
  *
  * A compact item decodes to the header the client built (the same strings and numbers under the
@@ -29,6 +31,16 @@
  *     form 2 (a write's acknowledgement `{ maxEpoch }`): str8 maxEpoch
  *     form 3 (a single-value read `{ found, maxEpoch }`): u32 payload length | u8 found | str8 maxEpoch
  *
+ * An `engine.locate` request (protocol 4) carries its reads as the same kind of table (every item a
+ * `shard.fetchArray`, no payloads, a notice count of 0: a locate request's notices ride in its header
+ * as for any call) and header `{}`; its reply is a table too, header `{}`:
+ *     u8 version | u16 count | count × answer
+ *     answer = u8 0 (again: the client reads it on its own)
+ *            | u8 1 (located) | f64 present.index | f64 present.count | f64 length | str8 maxEpoch
+ *                  | u16 path (0: a new path follows as u16 length + UTF-8 bytes; k: the k-th path of this reply)
+ *                  | f64 at | f64 len | str8 csum
+ *            | u8 2 (any other header) | u32 length | its JSON
+ *
  * The format is versioned by RPC_PROTOCOL_VERSION (checked when a connection opens) and by its
  * own first byte; frames travel over a checked connection, so they carry no checksum.
  */
@@ -37,20 +49,24 @@ import type { RpcReply } from './rpc.js';
 import { ENGINE_METHODS, TX_BATCH_MAX } from './protocol.js';
 
 /** First byte of a batch's item table and of its reply's (a different table: another version). */
-export const BATCH_TABLE_VERSION = 1;
+export const BATCH_TABLE_VERSION = 2;
 
 /** Methods an item names by a one-byte code (index); others travel by name (code 255). */
 export const BATCH_METHODS: readonly string[] = [
   'shard.updateSingle', 'shard.fetchSingle', 'shard.updateArray', 'shard.punchObject', 'shard.punchDkey', 'shard.punchAkey', ENGINE_METHODS.txValidate,
+  'shard.fetchArray',
 ];
+const FETCH_ARRAY = 'shard.fetchArray';
 const BY_NAME = 255;
 
-const F_SAME_CONT = 1, F_DKEY = 2, F_AKEY = 4, F_RECX = 8, F_RECORD_SIZE = 16, F_TX_READ = 32, F_TX = 64, F_FRESH = 128, F_MIGRATE = 256;
+const F_SAME_CONT = 1, F_DKEY = 2, F_AKEY = 4, F_RECX = 8, F_RECORD_SIZE = 16, F_TX_READ = 32, F_TX = 64, F_FRESH = 128, F_MIGRATE = 256, F_HOLES_AS_ZERO = 512;
 const FORM_JSON = 0, FORM_COMPACT = 1;
 const R_JSON = 0, R_ERROR = 1, R_ACK = 2, R_GOT = 3;
 
 /** One item of a batch: method, header, payload (a view into the request, or the caller's buffer). */
 export interface BatchItem { method: string; header: Record<string, unknown>; payload?: Uint8Array }
+/** A commit notice as a batch carries it: container uuid and epoch (decimal), as `header.commits` pairs. */
+export type BatchNotice = [cont: string, epoch: string];
 
 const EMPTY = new Uint8Array(0);
 /** The `commits` of a batch request that carries no notice (every batch header has the same keys in the same order). */
@@ -120,7 +136,7 @@ function compact(w: Writer, h: Record<string, unknown>, prevCont: string | undef
   for (const k in h) {
     switch (k) {
       case 'target': case 'cont': case 'mapVersion': case 'migrate': case 'epoch': case 'oid': case 'dkey': case 'akey':
-      case 'recx': case 'recordSize': case 'txRead': case 'tx': case 'fresh':
+      case 'recx': case 'recordSize': case 'txRead': case 'tx': case 'fresh': case 'holesAsZero':
         break; // (one set to undefined is left out, as JSON leaves it out)
       default: return false;
     }
@@ -145,6 +161,7 @@ function compact(w: Writer, h: Record<string, unknown>, prevCont: string | undef
   }
   if (h.fresh !== undefined) flags |= F_FRESH;
   if (h.migrate !== undefined) { if (h.migrate !== true) return false; flags |= F_MIGRATE; }
+  if (h.holesAsZero !== undefined) { if (h.holesAsZero !== true) return false; flags |= F_HOLES_AS_ZERO; }
   const start = w.at;
   w.ensure(8 + (recx !== undefined ? 16 : 0) + 4 + (tx !== undefined ? 3 + 2 * (tx.ranks as number[]).length : 0));
   w.u16(target); w.u32(mapVersion); w.u16(flags);
@@ -166,22 +183,51 @@ function compact(w: Writer, h: Record<string, unknown>, prevCont: string | undef
 }
 
 /**
- * The batched request for `items`: header (`{ commits }`, empty until the link sends it with
- * notices: one object shape for the engine's handler) and payload parts (the item table, then
- * the callers' buffers, not copied).
+ * The batched request for `items` with commit notices `notices` (in the table, up to 65,535; one
+ * that is not a pair of short ASCII strings is left out, as the engine would ignore it): header
+ * (`{ commits: [] }`: one object shape for the engine's handler) and payload parts (the item
+ * table, then the callers' buffers, not copied).
  */
-export function encodeBatch(items: ReadonlyArray<BatchItem>, notices: readonly unknown[] = NO_NOTICES): { header: Record<string, unknown>; parts: Uint8Array[] } {
-  const w = W;
+export function encodeBatch(items: ReadonlyArray<BatchItem>, notices?: ReadonlyArray<BatchNotice>): { header: Record<string, unknown>; parts: Uint8Array[] } {
+  const parts: Uint8Array[] = [];
+  parts.push(EMPTY); // (the table, set below)
+  writeItems(W, items, parts);
+  writeNotices(W, notices);
+  parts[0] = W.take();
+  return { header: { commits: NO_NOTICES }, parts };
+}
+
+/** A batch table's notices section (see the module's comment). */
+function writeNotices(w: Writer, notices: ReadonlyArray<BatchNotice> | undefined): void {
+  const n = notices === undefined ? 0 : Math.min(notices.length, 0xffff);
+  w.ensure(2);
+  const countAt = w.at;
+  w.u16(0);
+  let kept = 0;
+  let prev: string | undefined;
+  for (let i = 0; i < n; i++) {
+    const x = notices![i]!;
+    const c = x[0], start = w.at;
+    w.ensure(1);
+    let ok: boolean;
+    if (c === prev) { w.u8(0); ok = true; } else { w.u8(1); ok = w.str8(c); }
+    if (!ok || !w.str8(x[1])) { w.at = start; continue; }
+    prev = c;
+    kept++;
+  }
+  w.buf[countAt] = kept & 0xff; w.buf[countAt + 1] = kept >>> 8;
+}
+
+/** A table's version, count and items (`parts` gets each item's payload); the writer is reset first. */
+function writeItems(w: Writer, items: ReadonlyArray<BatchItem>, parts: Uint8Array[] | undefined): void {
   w.at = 0;
   w.ensure(3);
   w.u8(BATCH_TABLE_VERSION);
   w.u16(items.length);
-  const parts: Uint8Array[] = [];
-  parts.push(EMPTY); // (the table, set below)
   let prevCont: string | undefined;
   for (const it of items) {
     const n = it.payload?.length ?? 0;
-    if (n) parts.push(it.payload!);
+    if (n) parts!.push(it.payload!);
     const code = BATCH_METHODS.indexOf(it.method);
     w.ensure(6);
     if (code >= 0) w.u8(code);
@@ -195,8 +241,6 @@ export function encodeBatch(items: ReadonlyArray<BatchItem>, notices: readonly u
     w.u8(FORM_JSON);
     w.json(it.header);
   }
-  parts[0] = w.take();
-  return { header: { commits: notices }, parts };
 }
 
 /** Node's Buffer with its direct string slicers (~50 ns for a short string; `toString` adds a dispatch). */
@@ -265,6 +309,7 @@ function readCompact(r: Reader, prevCont: string | undefined): Record<string, un
     txRead: (flags & F_TX_READ) !== 0 ? r.str8() : undefined,
     tx: (flags & F_TX) !== 0 ? readTx(r) : undefined,
     fresh: (flags & F_FRESH) !== 0 ? r.str8() : undefined,
+    holesAsZero: (flags & F_HOLES_AS_ZERO) !== 0 ? true : undefined,
   };
 }
 
@@ -277,7 +322,7 @@ function readTx(r: Reader): { ranks: number[]; n: number } {
 }
 
 /** A request's item table read: its items (payloads not yet set) and each one's payload length; `r` ends after the table. */
-function readTable(r: Reader): { items: BatchItem[]; sizes: number[] } {
+function readTable(r: Reader): { items: BatchItem[]; sizes: number[]; notices: BatchNotice[] | undefined } {
   const version = r.u8();
   if (version !== BATCH_TABLE_VERSION) throw new NetError('NET_PROTOCOL', `batch table version ${version}, this engine reads ${BATCH_TABLE_VERSION}`);
   const count = r.u16();
@@ -302,14 +347,32 @@ function readTable(r: Reader): { items: BatchItem[]; sizes: number[] } {
     sizes.push(n);
     items.push({ method, header, payload: undefined }); // (one shape for every item: the engine's batch loop stays monomorphic)
   }
-  return { items, sizes };
+  const k = r.u16();
+  let notices: BatchNotice[] | undefined;
+  let cont: string | undefined;
+  for (let i = 0; i < k; i++) {
+    const kind = r.u8();
+    if (kind === 1) { cont = r.str8(); if (cont === lastCont) cont = lastCont; else lastCont = cont; }
+    else if (kind !== 0 || cont === undefined) throw new NetError('NET_PROTOCOL', `batch notice ${i} names no container`);
+    (notices ??= []).push([cont, r.str8()]);
+  }
+  return { items, sizes, notices };
 }
 
-/** Engine side: the items of a batch request, each payload a view into the request's buffer. */
-export function decodeBatch(_header: Record<string, unknown>, payload: Uint8Array | undefined): BatchItem[] {
+/** Engine side: the items of a batch request, each payload a view into the request's buffer (its notices: `decodeBatchFrame`). */
+export function decodeBatch(header: Record<string, unknown>, payload: Uint8Array | undefined): BatchItem[] {
+  return decodeBatchFrame(header, payload).items;
+}
+
+/**
+ * Engine side: a batch request's items (each payload a view into the request's buffer) and the
+ * commit notices its table carries (`[cont, epoch]` pairs as `header.commits` holds them; undefined:
+ * none), to be applied before its items as notices in a header are.
+ */
+export function decodeBatchFrame(_header: Record<string, unknown>, payload: Uint8Array | undefined): { items: BatchItem[]; notices: BatchNotice[] | undefined } {
   if (payload === undefined || payload.length < 3) throw new NetError('NET_PROTOCOL', 'a batch carries its item table');
   const r = new Reader(asBuffer(payload));
-  const { items: out, sizes } = readTable(r);
+  const { items: out, sizes, notices } = readTable(r);
   let at = r.at;
   const total = payload.length;
   for (let i = 0; i < out.length; i++) {
@@ -319,7 +382,7 @@ export function decodeBatch(_header: Record<string, unknown>, payload: Uint8Arra
     at += n;
   }
   if (at !== total) throw new NetError('NET_PROTOCOL', `batch payload of ${total - r.at} bytes, items announce ${at - r.at}`);
-  return out;
+  return { items: out, notices };
 }
 
 /**
@@ -404,5 +467,125 @@ export function decodeBatchReply(rep: RpcReply, count: number, remote: string): 
     at += n;
   }
   if (at !== total) throw new NetError('NET_PROTOCOL', `batch reply payload of ${total - r.at} bytes, items announce ${at - r.at}`);
+  return out;
+}
+
+// ------------------------------------------------------------------ engine.locate (protocol 4)
+
+/** The header of an `engine.locate` request (its reads travel in the payload's table). */
+const LOCATE_HEADER: Readonly<Record<string, unknown>> = Object.freeze({});
+const L_AGAIN = 0, L_LOCATED = 1, L_JSON = 2;
+/** What a read the engine did not locate decodes to (the client then reads it on its own). */
+const AGAIN: Readonly<Record<string, unknown>> = Object.freeze({ again: true });
+
+/**
+ * Client side: an `engine.locate` request for whole-range reads `headers` (`shard.fetchArray`
+ * headers with `holesAsZero`): a fresh header (notices may be added to it) and the table as payload.
+ */
+export function encodeLocate(headers: ReadonlyArray<Record<string, unknown>>): { header: Record<string, unknown>; payload: Uint8Array } {
+  const items: BatchItem[] = [];
+  for (const h of headers) items.push({ method: FETCH_ARRAY, header: h, payload: undefined });
+  writeItems(W, items, undefined);
+  writeNotices(W, undefined);
+  return { header: { ...LOCATE_HEADER }, payload: W.take() };
+}
+
+/** Engine side: the reads of an `engine.locate` request (the headers `encodeLocate` was given; NET_PROTOCOL when malformed). */
+export function decodeLocate(payload: Uint8Array | undefined): Array<Record<string, unknown>> {
+  if (payload === undefined || payload.length < 3) throw new NetError('NET_PROTOCOL', 'a locate request carries its read table');
+  const r = new Reader(asBuffer(payload));
+  const { items, sizes } = readTable(r);
+  if (r.at !== payload.length) throw new NetError('NET_PROTOCOL', 'a locate request carries its read table only');
+  const out: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < items.length; i++) {
+    if (items[i]!.method !== FETCH_ARRAY || sizes[i] !== 0) throw new NetError('NET_PROTOCOL', 'a locate request holds whole-range reads only');
+    out.push(items[i]!.header);
+  }
+  return out;
+}
+
+/** `{ present: [{ index, count }], length, maxEpoch, direct: { path, at, len, csum } }` exactly (what shard-rpc's locatedHeader builds), else false. */
+function isLocated(h: Record<string, unknown>): boolean {
+  if (keyCount(h) !== 4 || !Array.isArray(h.present) || h.present.length !== 1 || typeof h.length !== 'number' || typeof h.maxEpoch !== 'string') return false;
+  const p = h.present[0] as { index?: unknown; count?: unknown } | null, d = h.direct as { path?: unknown; at?: unknown; len?: unknown; csum?: unknown } | null;
+  return typeof p === 'object' && p !== null && keyCount(p) === 2 && typeof p.index === 'number' && typeof p.count === 'number'
+    && typeof d === 'object' && d !== null && keyCount(d) === 4 && typeof d.path === 'string' && d.path.length <= 0x3fff && typeof d.at === 'number' && typeof d.len === 'number' && typeof d.csum === 'string';
+}
+
+/** Engine side: the reply to an `engine.locate` request, one answer per read in order (undefined: again, the client reads it on its own). */
+export function encodeLocateReply(out: ReadonlyArray<Record<string, unknown> | undefined>): RpcReply {
+  const w = W;
+  w.at = 0;
+  w.ensure(3);
+  w.u8(BATCH_TABLE_VERSION);
+  w.u16(out.length);
+  let paths: string[] | undefined;
+  for (const h of out) {
+    w.ensure(1);
+    if (h === undefined || (h.again === true && keyCount(h) === 1)) { w.u8(L_AGAIN); continue; }
+    const start = w.at;
+    if (isLocated(h)) {
+      const p = (h.present as Array<{ index: number; count: number }>)[0]!, d = h.direct as { path: string; at: number; len: number; csum: string };
+      w.ensure(1 + 24);
+      w.u8(L_LOCATED); w.f64(p.index); w.f64(p.count); w.f64(h.length as number);
+      if (w.str8(h.maxEpoch)) {
+        const k = paths === undefined ? -1 : paths.indexOf(d.path);
+        w.ensure(2);
+        if (k >= 0) w.u16(k + 1);
+        else {
+          const n = Buffer.byteLength(d.path);
+          w.ensure(4 + n);
+          w.u16(0); w.u16(n); w.buf.write(d.path, w.at, 'utf8'); w.at += n;
+          (paths ??= []).push(d.path);
+        }
+        w.ensure(16);
+        w.f64(d.at); w.f64(d.len);
+        if (w.str8(d.csum)) continue;
+      }
+      w.at = start;
+    }
+    w.ensure(1);
+    w.u8(L_JSON); w.json(h);
+  }
+  return { header: EMPTY_HEADER, payload: w.take() };
+}
+
+/** Client side: the answers of a locate reply, one per read (`{ again: true }` for a read not located). */
+export function decodeLocateReply(rep: RpcReply, count: number): Array<Record<string, unknown>> {
+  const payload = rep.payload;
+  if (payload === undefined || payload.length < 3) throw new NetError('NET_PROTOCOL', 'locate reply without its table');
+  const r = new Reader(asBuffer(payload));
+  const version = r.u8();
+  if (version !== BATCH_TABLE_VERSION) throw new NetError('NET_PROTOCOL', `locate reply table version ${version}, this client reads ${BATCH_TABLE_VERSION}`);
+  if (r.u16() !== count) throw new NetError('NET_PROTOCOL', `locate reply does not have ${count} answers`);
+  const out: Array<Record<string, unknown>> = [];
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const form = r.u8();
+    if (form === L_AGAIN) { out.push(AGAIN); continue; }
+    if (form === L_JSON) {
+      const h = r.json();
+      if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new NetError('NET_PROTOCOL', 'malformed locate answer');
+      out.push(h as Record<string, unknown>);
+      continue;
+    }
+    if (form !== L_LOCATED) throw new NetError('NET_PROTOCOL', `locate answer form ${form} is unknown`);
+    const index = r.f64(), pcount = r.f64(), length = r.f64(), maxEpoch = r.str8();
+    const k = r.u16();
+    let path: string;
+    if (k === 0) {
+      const n = r.u16();
+      r.need(n);
+      path = r.b.utf8Slice(r.at, r.at + n);
+      r.at += n;
+      paths.push(path);
+    } else {
+      if (k > paths.length) throw new NetError('NET_PROTOCOL', `locate answer names path ${k} of ${paths.length}`);
+      path = paths[k - 1]!;
+    }
+    const at = r.f64(), len = r.f64(), csum = r.str8();
+    out.push({ present: [{ index, count: pcount }], length, maxEpoch, direct: { path, at, len, csum } });
+  }
+  if (r.at !== payload.length) throw new NetError('NET_PROTOCOL', 'locate reply runs past its answers');
   return out;
 }

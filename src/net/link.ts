@@ -10,17 +10,19 @@
  *   Listings and array reads go as calls of their own.
  * - Commit notices: once every write of a commit that spans several engines succeeded, the commit
  *   is decided (every participant holds all of its writes, prepared). The client tells each
- *   participant on the next request it sends there anyway (`commits` in the request header), or
- *   after `NOTICE_DELAY_MS` in a `tx.notice` request of their own when no request comes. A
+ *   participant on the next request it sends there anyway (in a batch's item table, or `commits`
+ *   in the header of any other request), or after `NOTICE_DELAY_MS` in a `tx.notice` request of
+ *   their own when no request comes. A
  *   participant that never hears (the client died) settles it with the others (src/engine/txn.ts).
  *
- * The wire format of a batch is defined in batch-frame.ts, for both sides (`encodeBatch`/`decodeBatchReply`
- * on the client, `decodeBatch`/`encodeBatchReply` on the engine), re-exported here.
+ * The wire format of a batch and of a locate request is defined in batch-frame.ts, for both sides
+ * (`encodeBatch`/`decodeBatchReply`, `encodeLocate`/`decodeLocateReply` on the client,
+ * `decodeBatchFrame`/`encodeBatchReply`, `decodeLocate`/`encodeLocateReply` on the engine), re-exported here.
  */
 import { CairnError } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
 import { NetError } from './errors.js';
-import { encodeBatch, decodeBatchReply } from './batch-frame.js';
+import { encodeBatch, decodeBatchReply, encodeLocate, decodeLocateReply } from './batch-frame.js';
 import { rawReadStats, type RpcCaller, type RpcCallOptions, type RpcPayload, type RpcReply } from './rpc.js';
 import { ENGINE_METHODS, TX_BATCH_MAX } from './protocol.js';
 import { directRefOf, readDirectGuess, readDirectRef, readDirectRefs, type DirectRef } from './direct-read.js';
@@ -105,7 +107,7 @@ interface Pending { method: string; header: Record<string, unknown>; payload?: U
 /** A whole-range read waiting for the turn's `engine.locate` request. */
 interface PendingRead { header: Record<string, unknown>; into: readonly Uint8Array[]; bytes: number; key: string | undefined; resolve: (r: RpcReply) => void; reject: (e: unknown) => void }
 
-export { batchMethods, encodeBatch, decodeBatch, encodeBatchReply, decodeBatchReply } from './batch-frame.js';
+export { batchMethods, encodeBatch, decodeBatch, decodeBatchFrame, encodeBatchReply, decodeBatchReply, encodeLocate, decodeLocate, encodeLocateReply, decodeLocateReply } from './batch-frame.js';
 
 /**
  * A client's line to one engine: batches writes per event-loop turn and carries commit notices.
@@ -251,7 +253,7 @@ export class EngineLink implements RpcCaller {
    * engine then reads, waits or reports as for any read).
    */
   private async locateReads(batch: PendingRead[]): Promise<void> {
-    let items: unknown[] | undefined;
+    let items: Array<Record<string, unknown>> | undefined;
     rawReadStats.locateRequests++;
     rawReadStats.locateItems += batch.length;
     // Reads of ranges located before start now, from where they lay (`readGuesses`).
@@ -264,8 +266,10 @@ export class EngineLink implements RpcCaller {
       (guessed ??= new Array<{ ref: DirectRef; read: Promise<boolean> } | undefined>(batch.length))[i] = { ref, read: readDirectGuess(ref, batch[i]!.into).catch(() => false) };
     }
     try {
-      const r = await this.direct(ENGINE_METHODS.locate, { items: batch.map((b) => b.header) });
-      if (Array.isArray(r.header.items) && r.header.items.length === batch.length) items = r.header.items;
+      const headers: Array<Record<string, unknown>> = [];
+      for (const b of batch) headers.push(b.header);
+      const req = encodeLocate(headers);
+      items = decodeLocateReply(await this.direct(ENGINE_METHODS.locate, req.header, req.payload), batch.length);
     } catch (err) {
       swallowed('link.locate-failed-reads-sent-alone', err);
     }
@@ -274,7 +278,7 @@ export class EngineLink implements RpcCaller {
     let at: number[] | undefined, refs: DirectRef[] | undefined, intos: Array<readonly Uint8Array[]> | undefined;
     for (let i = 0; i < batch.length; i++) {
       const b = batch[i]!, g = guessed?.[i];
-      const it = items?.[i] as Record<string, unknown> | null | undefined;
+      const it = items?.[i];
       const ref = typeof it === 'object' && it !== null && it.direct !== undefined ? directRefOf(it.direct) : undefined;
       if (b.key !== undefined) this.remember(b.key, ref);
       if (g === undefined) {
@@ -308,7 +312,7 @@ export class EngineLink implements RpcCaller {
   }
 
   /** The engine's answer `it` to one read of a locate request (`ref`: where it said the extent lies, if it located it): read from there, or send the read on its own. */
-  private located(b: PendingRead, it: Record<string, unknown> | null | undefined, ref: DirectRef | undefined): void {
+  private located(b: PendingRead, it: Record<string, unknown> | undefined, ref: DirectRef | undefined): void {
     if (ref === undefined) { this.readAlone(b); return; }
     readDirectRef(ref, b.into).then((ok) => {
       if (!ok) { rawReadStats.directMisses++; if (b.key !== undefined) this.guesses.delete(b.key); this.readAlone(b); return; }
@@ -429,8 +433,9 @@ export class EngineLink implements RpcCaller {
       }, (err: unknown) => { this.requeue(n); b.reject(err); done?.(); });
       return;
     }
-    const { header, parts } = encodeBatch(batch);
-    this.send(ENGINE_METHODS.batch, header, parts, undefined, n).then((r) => {
+    // (the notices travel in the batch's table: no JSON of them in the header)
+    const { header, parts } = encodeBatch(batch, n);
+    this.send(ENGINE_METHODS.batch, header, parts, undefined, undefined).then((r) => {
       let replies: Array<RpcReply | Error>;
       try {
         replies = decodeBatchReply(r, batch.length, this.remote);

@@ -4,11 +4,13 @@
  * write with its extent) and those that go as JSON (another key, a non-ASCII string, a key over
  * 255 bytes) — with its method and payload; replies (acknowledgements, reads found or not with
  * their bytes, errors with their codes, other headers) likewise; a compact item is smaller than
- * its JSON; and a damaged table is refused with NET_PROTOCOL, never read past its end.
+ * its JSON; a batch's commit notices travel in its table; `engine.locate` requests and their
+ * answers (located, again, other) likewise (protocol 4); and a damaged table is refused with
+ * NET_PROTOCOL, never read past its end.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BATCH_TABLE_VERSION, decodeBatch, decodeBatchReply, encodeBatch, encodeBatchReply } from '../../src/net/batch-frame.js';
+import { BATCH_TABLE_VERSION, decodeBatch, decodeBatchFrame, decodeBatchReply, decodeLocate, decodeLocateReply, encodeBatch, encodeBatchReply, encodeLocate, encodeLocateReply, type BatchNotice } from '../../src/net/batch-frame.js';
 import { CairnError } from '../../core/errors.js';
 import type { RpcReply } from '../../src/net/rpc.js';
 import { TX_BATCH_MAX } from '../../src/net/protocol.js';
@@ -18,7 +20,7 @@ const t = suite('batch-frame');
 const cont = 'd3b07384-d113-4ec6-a6a1-3b9f5e2c7f10';
 const route = (target: number) => ({ target, cont, mapVersion: 7 });
 /** The request as the RPC layer delivers it: the header through JSON, the payload parts as one buffer. */
-function travel(items: Parameters<typeof encodeBatch>[0], notices?: unknown[]) {
+function travel(items: Parameters<typeof encodeBatch>[0], notices?: BatchNotice[]) {
   const { header, parts } = encodeBatch(items, notices);
   return { header: JSON.parse(JSON.stringify(header)) as Record<string, unknown>, payload: new Uint8Array(Buffer.concat(parts.map((p) => Buffer.from(p)))), table: parts[0]! };
 }
@@ -39,8 +41,9 @@ const items = [
 
 t('every item comes back with its method, the very header it was sent with, and its payload', () => {
   const { header, payload } = travel(items, [[cont, '5']]);
-  assert.equal(header.commits, [[cont, '5']], 'the notices ride in the header');
-  const got = decodeBatch(header, payload);
+  assert.equal(header.commits, [], 'no notice in the header: they travel in the table');
+  const { items: got, notices } = decodeBatchFrame(header, payload);
+  assert.equal(notices, [[cont, '5']], 'the notice');
   assert.is(got.length, items.length);
   for (let i = 0; i < items.length; i++) {
     assert.is(got[i]!.method, items[i]!.method, `method of ${i}`);
@@ -105,6 +108,43 @@ t('replies: acknowledgements, reads found and not found with their bytes, errors
   assert.equal(Buffer.from((got[4] as RpcReply).payload!), Buffer.from([7]));
   assert.equal((got[5] as RpcReply).header, {});
   assert.throws(() => decodeBatchReply({ header: {}, payload }, results.length + 1, 'rank 1'), (e: unknown) => (e as CairnError).code === 'NET_PROTOCOL', 'a reply of another count');
+});
+
+t('commit notices travel in the table: each container named once in a row, none as undefined, malformed ones left out', () => {
+  const other = '0e9b1c8e-1b53-4a0d-9c52-2b1e4e0f6a11';
+  const notices: BatchNotice[] = [[cont, '7349561238456123392'], [cont, '7349561238456123393'], [other, '1'], [cont, '2'], [cont, 'é'], ['x'.repeat(300), '3'], [cont, '4']];
+  const withNotices = travel(items.slice(0, 2), notices), without = travel(items.slice(0, 2));
+  const got = decodeBatchFrame(withNotices.header, withNotices.payload);
+  assert.equal(got.notices, [[cont, '7349561238456123392'], [cont, '7349561238456123393'], [other, '1'], [cont, '2'], [cont, '4']]);
+  assert.equal(JSON.stringify(got.items.map((x) => x.header)), JSON.stringify(items.slice(0, 2).map((x) => x.header)), 'the items as without notices');
+  assert.is(decodeBatchFrame(without.header, without.payload).notices, undefined, 'a batch without notices: undefined');
+  // 2 + 36 + 2 + 19 bytes for the first, 1 + 2 + 19 for the second of its container: no uuid again
+  assert.ok(withNotices.table.length - without.table.length < 5 * 40 + 3 * 22, `notices take ${withNotices.table.length - without.table.length} bytes`);
+  assert.equal(JSON.parse(JSON.stringify(withNotices.header)), JSON.parse(JSON.stringify(without.header)), 'one header shape with or without notices');
+});
+
+const located = (at: number, path = '/pool/engine-0/target-3/vos.data') => ({ present: [{ index: 2 ** 33, count: 1 << 20 }], length: 1 << 20, maxEpoch: '7349561238456123392', direct: { path, at, len: 1 << 20, csum: '18446744073709551615' } });
+
+t('engine.locate: the reads travel as a table and each answer comes back (located, again, any other header)', () => {
+  const reads = [0, 1, 2].map((i) => ({ ...route(i), epoch: '7349561238456123392', oid: String(530242871224172549n + BigInt(i)), dkey: 'ZA==', akey: 'YQ==', recx: { index: 2 ** 33, count: 1 << 20 }, holesAsZero: true, ...(i === 1 ? { fresh: '7349561238456999999' } : {}) }));
+  const req = encodeLocate(reads);
+  assert.equal(Object.keys(req.header), [], 'the header carries nothing but the notices a call may take');
+  assert.ok(req.payload.length * 2 < JSON.stringify({ items: reads }).length, `a table of ${req.payload.length} bytes`);
+  const back = decodeLocate(req.payload);
+  assert.equal(back.map((h) => Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined))), reads, 'each read header as sent');
+  for (const h of back) assert.equal(Object.keys(h), Object.keys(back[0]!), 'one key list');
+  const answers = [located(4096), undefined, { again: true }, located(1 << 30), located(7, '/other/vos.data'), { present: [], length: 0, maxEpoch: '1' }, { ...located(1), extra: 1 }];
+  const rep = encodeLocateReply(answers);
+  const payload = rep.payload as Uint8Array;
+  const got = decodeLocateReply({ header: JSON.parse(JSON.stringify(rep.header)) as Record<string, unknown>, payload }, answers.length);
+  assert.equal(got, [located(4096), { again: true }, { again: true }, located(1 << 30), located(7, '/other/vos.data'), { present: [], length: 0, maxEpoch: '1' }, { ...located(1), extra: 1 }]);
+  const four = [1, 2, 3, 4].map((i) => located(i << 20)), small = encodeLocateReply(four).payload as Uint8Array;
+  assert.ok(small.length * 2 < JSON.stringify({ items: four }).length, `located answers: ${small.length} bytes (the path once)`);
+  assert.is(protocolError(() => decodeLocateReply({ header: {}, payload }, answers.length + 1)), 'NET_PROTOCOL', 'another count');
+  for (let cut = 0; cut < payload.length; cut++) assert.is(protocolError(() => decodeLocateReply({ header: {}, payload: payload.subarray(0, cut) }, answers.length)), 'NET_PROTOCOL', `reply cut at ${cut}`);
+  for (let cut = 0; cut < req.payload.length; cut++) assert.is(protocolError(() => decodeLocate(req.payload.subarray(0, cut))), 'NET_PROTOCOL', `request cut at ${cut}`);
+  const w = travel([items[0]!]);
+  assert.is(protocolError(() => decodeLocate(w.payload)), 'NET_PROTOCOL', 'a batch of writes is not a locate request');
 });
 
 const protocolError = (f: () => unknown): string | undefined => { try { f(); return undefined; } catch (e) { return (e as CairnError).code; } };

@@ -8,7 +8,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EngineLink, decodeBatch, encodeBatchReply, getBatching } from '../../src/net/link.js';
+import { EngineLink, decodeBatchFrame, encodeBatchReply, getBatching } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
 import type { RpcCaller, RpcReply } from '../../src/net/rpc.js';
 import { NetError } from '../../src/net/errors.js';
@@ -35,8 +35,9 @@ function engine() {
       if (method !== ENGINE_METHODS.batch) { sent.push({ method, items: [], commits }); return serveOne(method, header); }
       const parts = payload === undefined ? [] : payload instanceof Uint8Array ? [payload] : [...payload];
       const joined = Buffer.concat(parts.map((p) => Buffer.from(p)));
-      const items = decodeBatch(header, joined.length ? new Uint8Array(joined) : undefined);
-      sent.push({ method, items: items.map((x) => x.method), commits });
+      const { items, notices } = decodeBatchFrame(header, joined.length ? new Uint8Array(joined) : undefined);
+      // (a batch's notices travel in its table, protocol 4)
+      sent.push({ method, items: items.map((x) => x.method), commits: [...commits, ...(notices ?? []).map(([, e]) => e)] });
       const r = encodeBatchReply(await Promise.allSettled(items.map((x) => serveOne(x.method, x.header))));
       // (the reply travels as one payload, as the RPC layer delivers it)
       const out = (r.parts ?? []).length ? new Uint8Array(Buffer.concat((r.parts ?? []).map((p) => Buffer.from(p)))) : undefined;

@@ -1,26 +1,34 @@
 /**
  * Commit notices of an `EngineLink` (src/net/link.ts): a notice rides on the next request the
- * link sends (`commits` in its header) and is never sent twice; with no request it goes in a
+ * link sends (`commits` in its header; a batch's in its item table) and is never sent twice; with no request it goes in a
  * `tx.notice` of its own once its delay ran out; notices of a request that failed are sent again.
  * The engine is a fake caller that records what it was sent. Nothing here asserts a time: only
  * what was sent, and in which request.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EngineLink } from '../../src/net/link.js';
+import { EngineLink, decodeBatchFrame } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
-import type { RpcCaller, RpcReply } from '../../src/net/rpc.js';
+import type { RpcCaller, RpcPayload, RpcReply } from '../../src/net/rpc.js';
 import { NetError } from '../../src/net/errors.js';
 
 const t = suite('link-notices');
+
+/** A request's payload parts as the RPC layer delivers them: one buffer. */
+const joined = (payload: RpcPayload | undefined): Uint8Array | undefined => {
+  const parts = payload === undefined ? [] : payload instanceof Uint8Array ? [payload] : [...payload];
+  return parts.length ? new Uint8Array(Buffer.concat(parts.map((p) => Buffer.from(p)))) : undefined;
+};
 
 /** A caller recording each request (method, notices it carried); `failNext` makes the next call fail. */
 function recorder() {
   const sent: Array<{ method: string; commits: string[] }> = [];
   const state = { failNext: false };
   const caller: RpcCaller = {
-    call(method, header): Promise<RpcReply> {
+    call(method, header, payload): Promise<RpcReply> {
       const commits = ((header.commits as Array<[string, string]> | undefined) ?? []).map(([, e]) => e);
+      // (a batch's notices travel in its table, protocol 4)
+      if (method === ENGINE_METHODS.batch) for (const [, e] of decodeBatchFrame(header, joined(payload)).notices ?? []) commits.push(e);
       sent.push({ method, commits });
       if (state.failNext) { state.failNext = false; return Promise.reject(new NetError('NET_UNREACHABLE', 'down')); }
       return Promise.resolve({ header: { maxEpoch: '0' } });

@@ -15,7 +15,7 @@ import { CSUM_SEED } from '../../src/vos/constants.js';
 import type { ShardStore, Recx } from '../../src/io/shard-store.js';
 import { RpcServer, RpcClient, type RpcReply } from '../../src/net/rpc.js';
 import { RemoteShardStore, locateFetch, serveFetchInto } from '../../src/net/shard-rpc.js';
-import { EngineLink } from '../../src/net/link.js';
+import { EngineLink, decodeLocate, encodeLocateReply } from '../../src/net/link.js';
 import { closeDirectFiles } from '../../src/net/direct-read.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
 
@@ -73,10 +73,10 @@ export async function locatedEngine(f: ReturnType<typeof locatedStore>, dir: str
     secret, localPath: join(dir, 'engine.sock'),
     handler: async (req): Promise<RpcReply> => {
       if (req.method === ENGINE_METHODS.locate) {
-        const items = req.header.items as Array<Record<string, unknown>>;
+        const items = decodeLocate(req.payload);
         opts.seen?.(req.method, req.header, items.length);
         if (opts.knowsLocate === false) throw new Error(`unknown method ${req.method}`);
-        return { header: { items: items.map((h) => locateFetch(f.store, h, f.path) ?? { again: true }) } };
+        return encodeLocateReply(items.map((h) => locateFetch(f.store, h, f.path)));
       }
       opts.seen?.(req.method, req.header, 1);
       const r = serveFetchInto(f.store, req.header, f.path);
