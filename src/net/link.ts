@@ -54,7 +54,13 @@ export const NOTICE_DELAY_MS = 50;
  * batches, so the per-request costs (a wake-up on each side, socket reads and writes, the
  * engine's two tx.log writes per batch) are shared by more writes. A lone write still goes at once.
  */
-export const MAX_BATCHES_IN_FLIGHT = 2;
+export const MAX_BATCHES_IN_FLIGHT = batchesInFlight(process.env.CAIRN_LINK_BATCHES_IN_FLIGHT, 2);
+
+/** `CAIRN_LINK_BATCHES_IN_FLIGHT` read as a whole number 1..64, else `dflt` (A/B of the group commit's window). */
+function batchesInFlight(v: string | undefined, dflt: number): number {
+  const n = v === undefined ? NaN : Number(v);
+  return Number.isInteger(n) && n >= 1 && n <= 64 ? n : dflt;
+}
 /** Most commit notices one request carries. */
 export const MAX_NOTICES_PER_REQUEST = 4096;
 /** Most commit notices a link keeps waiting (the oldest are dropped: their participants settle them by timeout). */
@@ -94,6 +100,42 @@ function guessKey(h: Record<string, unknown>): string | undefined {
   const r = h.recx as { index?: unknown; count?: unknown } | undefined;
   if (typeof h.oid !== 'string' || typeof h.dkey !== 'string' || typeof h.akey !== 'string' || typeof r !== 'object' || r === null) return undefined;
   return `${String(h.target)}|${String(h.cont)}|${String(h.mapVersion)}|${h.oid}|${h.dkey}|${h.akey}|${String(r.index)}|${String(r.count)}${h.migrate === true ? '|m' : ''}`;
+}
+
+/**
+ * Whether the links' flushes of one turn run in one `setImmediate` (`atTurnEnd`;
+ * `CAIRN_LINK_TURN_FLUSH=1`) or each in one of its own (the default). Same-process A/B at load ~20
+ * (engines-ab put 16 6000 8): client CPU per put new/base median 0.994, rates within noise; a wall
+ * question for a quiet A/B.
+ */
+const TURN_FLUSH = process.env.CAIRN_LINK_TURN_FLUSH === '1';
+
+/** Flushes due at the end of this turn (`atTurnEnd`), run by one `setImmediate`. */
+let dueFlushes: Array<() => void> = [];
+let dueArmed = false;
+
+/**
+ * Run `flush` at the end of this turn, with every other link's flush of the turn, in one
+ * `setImmediate` callback: their requests are all built first and their sockets then written back
+ * to back, when the RPC layer uncorks them after the callback (rpc.ts `corkForTick`). Each link in
+ * a `setImmediate` of its own wrote its socket between the others' encoding, so an engine woken by
+ * the first write could take the core before the client had written to the next one.
+ */
+function atTurnEnd(flush: () => void): void {
+  if (!TURN_FLUSH) { setImmediate(flush); return; }
+  dueFlushes.push(flush);
+  if (!dueArmed) { dueArmed = true; setImmediate(runDueFlushes); }
+}
+
+function runDueFlushes(): void {
+  const fs = dueFlushes;
+  dueFlushes = [];
+  dueArmed = false; // (a flush due while these run goes at the next turn's end)
+  let failed: { err: unknown } | undefined;
+  for (const f of fs) {
+    try { f(); } catch (err) { failed ??= { err }; } // (the others still go; the first error is thrown as before)
+  }
+  if (failed !== undefined) throw failed.err;
 }
 
 /** A commit notice: container uuid and epoch (decimal). */
@@ -154,7 +196,7 @@ export class EngineLink implements RpcCaller {
       if (this.gets.length >= MAX_LINK_QUEUE) return Promise.reject(new CairnError('OVERLOADED', `${this.gets.length} reads already wait for engine ${this.remote}`, { maxQueued: MAX_LINK_QUEUE }));
       return new Promise<RpcReply>((resolve, reject) => {
         this.gets.push({ method, header, payload: undefined, resolve, reject, note: undefined });
-        if (!this.getsScheduled) { this.getsScheduled = true; setImmediate(this.flushGets); }
+        if (!this.getsScheduled) { this.getsScheduled = true; atTurnEnd(this.flushGets); }
       });
     }
     if (!BATCHED_METHODS.has(method) || o?.signal || o?.timeoutMs !== undefined || (payload !== undefined && !(payload instanceof Uint8Array))) {
@@ -232,19 +274,19 @@ export class EngineLink implements RpcCaller {
     if (this.closed || c.locates?.(bytes) !== true || this.reads.length >= MAX_LINK_QUEUE) return undefined;
     return new Promise<RpcReply>((resolve, reject) => {
       this.reads.push({ header, into, bytes, key: readGuesses.on ? guessKey(header) : undefined, resolve, reject });
-      if (!this.readsScheduled) { this.readsScheduled = true; setImmediate(() => this.flushReads()); }
+      if (!this.readsScheduled) { this.readsScheduled = true; atTurnEnd(this.flushReads); }
     });
   }
 
   /** Send the reads queued this turn: a lone one as it is, more in `engine.locate` requests of up to TX_BATCH_MAX. */
-  private flushReads(): void {
+  private readonly flushReads = (): void => {
     this.readsScheduled = false;
     while (this.reads.length) {
       const batch = this.reads.splice(0, TX_BATCH_MAX);
       // (a lone read goes on its own unless it has a guess: then it is located, the guess read meanwhile)
       if (batch.length === 1 && (batch[0]!.key === undefined || !this.guesses.has(batch[0]!.key))) this.readAlone(batch[0]!); else void this.locateReads(batch);
     }
-  }
+  };
 
   /**
    * Ask the engine where the reads of `batch` lie, in one request, then read each located one
@@ -400,10 +442,10 @@ export class EngineLink implements RpcCaller {
   private schedule(): void {
     if (this.scheduled || this.queue.length === 0 || this.inFlight >= MAX_BATCHES_IN_FLIGHT) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    atTurnEnd(this.flush);
   }
 
-  private flush(): void {
+  private readonly flush = (): void => {
     this.scheduled = false;
     while (this.queue.length && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
       // The last batch that may go now takes everything queued (up to the batch limits).
@@ -413,7 +455,7 @@ export class EngineLink implements RpcCaller {
       this.inFlight++;
       this.sendBatch(batch, this.batchDone);
     }
-  }
+  };
 
   /** A write batch was answered (or failed) and handed to its callers: the next may go. */
   private readonly batchDone = (): void => { this.inFlight--; this.schedule(); };
