@@ -871,18 +871,22 @@ export class ContainerCore {
   // ------------------------------------------------------------------ commits
 
   /**
-   * `ContainerPort.commit`. A lone single-value op of an embedded pool whose locks are free (the
-   * small put) goes straight to `commitSingle`, without `commitOnce`'s frame; anything else, and
-   * anything `commitOnce` would refuse, takes `commitOnce`.
+   * `ContainerPort.commit`. A lone single-value op whose locks are free (the small put) goes
+   * straight to `commitSingle`, without `commitOnce`'s frame (a single value takes no cross-client
+   * stripe lock, so connected pools too: a stale map or epoch then retries through `commitOnce`,
+   * as `retryStale` would); anything else, and anything `commitOnce` would refuse, takes `commitOnce`.
    */
   private commit(ops: Op[], check?: CommitCheck, signal?: AbortSignal): Promise<bigint> {
-    if (ops.length === 1 && check === undefined && this.rt.lockDkey === undefined && this.rt.refreshMap === undefined && this.barrier === null
+    if (ops.length === 1 && check === undefined && this.barrier === null
       && !this.closed && !this.rt.closed && this.rt.readOnly !== true && signal?.aborted !== true) {
       const op = ops[0]!;
       if (op.kind === 'single' && !this.isLost(op.oid)) {
         const obj = op.oid.toString(16); // (the lock name and the INTENT's object id: one conversion)
         const key = this.tryLocksSingle(obj, op.dkey, true);
-        if (key !== undefined) return this.commitSingle(op, ops, obj, key, this.heldLight);
+        if (key !== undefined) {
+          const first = this.commitSingle(op, ops, obj, key, this.heldLight);
+          return this.rt.refreshMap === undefined ? first : first.catch((err: unknown) => this.retryStaleLoop(() => this.commitOnce(ops, check, signal), err));
+        }
       }
     }
     return this.retryStale(() => this.commitOnce(ops, check, signal)) as Promise<bigint>; // (commitOnce: always a promise)
@@ -1239,7 +1243,8 @@ export class ContainerCore {
         const single = redo ? { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards, value } : { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards };
         info = { targets, objects: [obj], writes: group, single }; // (the layout's group: read only)
       } else info = { targets, objects: [obj], writes: group };
-      await this.storage.intent(epoch, info);
+      const intent = this.storage.intent(epoch, info);
+      if (intent !== undefined) await intent; // (a connected pool's INTENT is synchronous)
       try {
         // every replica at once (most local stores apply it synchronously); the first failure is
         // thrown once all of them settled
@@ -1269,7 +1274,7 @@ export class ContainerCore {
         // Every write is on its targets (durable ones synced): the commit is decided. Its DONE
         // joins the next journal group, waited for by no one (no sync per commit in durable mode).
         if (later) this.storage.doneLater!(epoch);
-        else await this.storage.done(epoch, info);
+        else { const done = this.storage.done(epoch, info); if (done !== undefined) await done; }
       } catch (err) {
         if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
         throw err;
