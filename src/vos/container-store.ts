@@ -160,22 +160,20 @@ export class ContainerStore {
    * undefined once the value is logged and applied, else the promise `updateSingle` would return.
    * Bad arguments and synchronous failures are thrown. `csum`: the value's checksum
    * (`valueChecksum(value)`) when the caller has it already (a put writing replicas hashes once).
-   * `prepared`: the write belongs to an undecided transaction (`markPrepared` first).
+   * `prepared`: the write belongs to an undecided transaction (as `markPrepared` first, but the
+   * first write of an epoch that is appended in the call notes it in its own record: one log
+   * record instead of two).
    */
   updateSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint, prepared?: boolean): Promise<void> | undefined {
     const t = this.target;
     checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey');
     if (!(value instanceof Uint8Array)) throw invalidArg('value must be a Uint8Array');
     if (value.length > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `value longer than ${MAX_VALUE_SIZE} bytes`, { length: value.length });
-    if (prepared === true) {
-      const m = this.markPrepared(epoch);
-      if (m !== undefined) return m.then(() => this.updateSingle(epoch, oid, dkey, akey, value));
-    }
     t.enter();
     let p: Promise<void> | undefined;
     try {
       this.live();
-      p = t.logUpdateNow(this.state, epoch, oid, dkey, akey, value, csum);
+      p = t.logUpdateNow(this.state, epoch, oid, dkey, akey, value, csum, prepared === true);
     } catch (e) {
       t.leave();
       throw e;

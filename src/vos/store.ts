@@ -833,6 +833,7 @@ export class TargetStore {
           this.noteAlloc(this.wal?.activeGen ?? 0, u.blockOffset, u.alloc);
         }
         addLogged(mt, r, this.releaseReplayed);
+        if (r.prepared === true) (st.prepared ??= new Set()).add(r.epoch); // (as a Prepare record before it)
         if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
         return undefined;
       }
@@ -1980,33 +1981,38 @@ export class TargetStore {
    * appended and applied; otherwise the promise `logUpdate` returns. Errors of the synchronous path
    * are thrown. (A small put's replicas, and a 4 KiB update, then cost no async frame, promise or
    * microtask here.) `csum`: the value's `valueChecksum` when the caller has it (inline values).
+   * `prepared`: the write belongs to an undecided transaction: the first such write of its epoch
+   * notes the epoch in its own record when it is appended here (no Prepare record of its own); the
+   * awaited path logs a Prepare record first (`logPrepareNow`), as `markPrepared` does.
    */
-  logUpdateNow(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined {
+  logUpdateNow(st: ContState, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint, prepared = false): Promise<void> | undefined {
+    const mark = prepared && (st.prepared === undefined || !st.prepared.has(epoch));
+    const slow = (): Promise<void> => mark ? this.preparedThen(st, epoch, () => this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0)) : this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0);
     // (anything that could wait, retry or go to the thread pool takes logUpdate: the conditions of its own fast return, and more)
     const inData = value.length > this.geo.inlineThreshold;
     if ((inData && value.length > SYNC_WRITE_MAX_BYTES) || this.syncOps || this.background
       || (this.compacting && this.runs.length >= MAX_RUNS_BEFORE_STALL) || !this.wal.fits(WalEncoder.updateLength(dkey.length, akey.length, inData ? 0 : value.length))) {
-      return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0);
+      return slow();
     }
     this.checkWritable();
     const y = this.shareLoop();
-    if (y) return y.then(() => this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0));
+    if (y) return y.then(slow);
     try {
       if (!inData) {
-        this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, csum ?? valueChecksum(value));
+        this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Wal, 0, 0, csum ?? valueChecksum(value), mark);
         return undefined;
       }
       let w: { loc: number; alloc: number; csum: bigint };
       try { w = this.writeNow(value); } catch (e) {
-        if (isDataFull(e)) return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0); // (it waits for room)
+        if (isDataFull(e)) return slow(); // (it waits for room)
         throw e;
       }
-      this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Block, w.loc, w.alloc, w.csum);
+      this.appendUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0, Where.Block, w.loc, w.alloc, w.csum, mark);
       return undefined;
     } catch (e) {
       // the metadata file at its cap with a durable commit in flight: nothing was appended (its
       // extent, if any, freed again); the awaited path waits for the commit and tries again
-      if (this.commitTail && isMetaFull(e)) return this.logUpdate(st, false, epoch, oid, dkey, akey, value, 0, 0, 0);
+      if (this.commitTail && isMetaFull(e)) return slow();
       throw e;
     }
   }
@@ -2053,11 +2059,11 @@ export class TargetStore {
   }
 
   /** The synchronous end of an update (room in the log checked, a data-file value written): append its record and apply it. */
-  private appendUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | ValueParts, index: number, count: number, recordSize: number, where: Where.Wal | Where.Block, loc: number, alloc: number, csum: bigint): void {
+  private appendUpdate(st: ContState, isArray: boolean, epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | ValueParts, index: number, count: number, recordSize: number, where: Where.Wal | Where.Block, loc: number, alloc: number, csum: bigint, prepared = false): void {
     const inline = where === Where.Block ? undefined : value as Uint8Array; // (ValueParts go to the data file)
     const k = this.oidKey.of(oid); // (read into words once: the record's oid field and the memtable's lookup)
     const rec = this.enc.update(isArray ? WalType.UpdateArray : WalType.UpdateSingle, this.wal.stamp, epoch, st.idx,
-      k.bytes, dkey, akey, csum, index, count, recordSize, value.length, where, loc, alloc, inline);
+      k.bytes, dkey, akey, csum, index, count, recordSize, value.length, where, loc, alloc, inline, prepared);
     const bound = runBytesBound(dkey, akey, inline?.length ?? 0);
     let at: number;
     try {
@@ -2068,6 +2074,7 @@ export class TargetStore {
       throw toVosError(e, 'update');
     }
     this.active.runBound += bound;
+    if (prepared) (st.prepared ??= new Set()).add(epoch);
     const seq = this.nextSeq++;
     if (where === Where.Block) { this.inflightAllocs.delete(loc); this.noteAlloc(this.wal.activeGen, loc, alloc); }
     else loc = at + WalEncoder.inlineOffset(dkey.length, akey.length);
@@ -2139,6 +2146,12 @@ export class TargetStore {
       if (st.prepared !== undefined && st.prepared.has(epoch)) return;
       try { rec(); } catch (e) { throw toVosError(e, 'prepare'); }
     })();
+  }
+
+  /** `then` once `epoch` is noted prepared for `st` (a Prepare record logged when it is not yet). */
+  private preparedThen(st: ContState, epoch: bigint, then: () => Promise<void>): Promise<void> {
+    const m = this.logPrepareNow(st, epoch);
+    return m === undefined ? then() : m.then(then);
   }
 
   /**

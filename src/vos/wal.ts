@@ -19,7 +19,9 @@
  * region's generation, so records left from an earlier use of the region end the scan.
  *
  * Prepare and Settle records (an engine's undecided epochs: `TargetStore.preparedEpochs`) carry
- * version WAL_VERSION_PREPARED; every other record keeps WAL_VERSION, so a log without them is
+ * version WAL_VERSION_PREPARED, and so does an update that is the first prepared write of its
+ * epoch (its prepared flag, meta byte 69, set: it notes the epoch as a Prepare record would, one
+ * record instead of two); every other record keeps WAL_VERSION, so a log without them is
  * the same bytes as before, and a build that predates them refuses a log holding one (an invalid
  * record before the acknowledged tail: the target is reported damaged), never replays it as data
  * whose epoch was decided.
@@ -58,6 +60,8 @@ export const enum PunchLevel { Object = 0, Dkey = 1, Akey = 2 }
 export const enum Where { Wal = 0, Block = 1, Run = 2 }
 
 const UPDATE_META = 80;
+/** An update's flag byte (meta byte 69) when it notes its epoch as prepared (WAL_VERSION_PREPARED records only). */
+const UPDATE_PREPARED = 1;
 /** Records up to this many bytes are handed out as cached views of the encoder's buffer (see `WalEncoder.head`). */
 const VIEW_CACHE_MAX_BYTES = 4096;
 const PUNCH_META = 32;
@@ -94,6 +98,8 @@ export interface WalRecord {
   uuid?: string;
   /** Settle: the prepared epochs settled. */
   epochs?: bigint[];
+  /** An update that notes its epoch as prepared (as a Prepare record before it would). */
+  prepared?: boolean;
 }
 
 function putU64n(dv: DataView, off: number, v: number): void { dv.setUint32(off, v >>> 0, true); dv.setUint32(off + 4, Math.floor(v / 4294967296), true); }
@@ -129,9 +135,9 @@ export class WalEncoder {
     if (v === undefined) { v = this.buf.subarray(0, n); this.views[n] = v; }
     return v;
   }
-  private header(type: WalType, metaLen: number, length: number, stamp: number, epoch: bigint, cont: number): void {
+  private header(type: WalType, metaLen: number, length: number, stamp: number, epoch: bigint, cont: number, prepared = false): void {
     const dv = this.dv;
-    dv.setUint32(0, WAL_MAGIC, true); dv.setUint8(4, type >= WalType.Prepare ? WAL_VERSION_PREPARED : WAL_VERSION); dv.setUint8(5, type); dv.setUint16(6, metaLen, true);
+    dv.setUint32(0, WAL_MAGIC, true); dv.setUint8(4, type >= WalType.Prepare || prepared ? WAL_VERSION_PREPARED : WAL_VERSION); dv.setUint8(5, type); dv.setUint16(6, metaLen, true);
     dv.setUint32(8, length, true); dv.setUint32(12, stamp >>> 0, true); dv.setBigUint64(16, epoch, true);
     dv.setUint32(24, cont >>> 0, true); dv.setUint32(28, 0, true);
   }
@@ -154,22 +160,23 @@ export class WalEncoder {
   /**
    * An update record (the fields of `WalUpdate`, passed one by one: this runs per update). `oid`:
    * the id's 24 bytes, little-endian, low 64 bits first (`OidKey.bytes`: the store reads the id
-   * into words once, for this record and the memtable's lookup).
+   * into words once, for this record and the memtable's lookup). `prepared`: the record notes its
+   * epoch as prepared (version WAL_VERSION_PREPARED, flag byte 69 set; see the header comment).
    */
   update(type: WalType.UpdateSingle | WalType.UpdateArray, stamp: number, epoch: bigint, cont: number,
     oid: Uint8Array, dkey: Uint8Array, akey: Uint8Array, csum: bigint, index: number, count: number, recordSize: number, dataLen: number,
-    where: Where.Wal | Where.Block, blockOffset: number, alloc: number, inline: Uint8Array | undefined): Uint8Array {
+    where: Where.Wal | Where.Block, blockOffset: number, alloc: number, inline: Uint8Array | undefined, prepared = false): Uint8Array {
     const metaLen = UPDATE_META + dkey.length + akey.length;
     const length = WalEncoder.updateLength(dkey.length, akey.length, inline?.length ?? 0);
     this.ensure(length);
-    this.header(type, metaLen, length, stamp, epoch, cont);
+    this.header(type, metaLen, length, stamp, epoch, cont, prepared);
     const dv = this.dv; const m = WAL_HEADER;
     this.buf.set(oid, m);
     dv.setBigUint64(m + 24, csum, true);
     putU64n(dv, m + 32, index); putU64n(dv, m + 40, count);
     dv.setUint32(m + 48, recordSize, true); dv.setUint32(m + 52, dataLen, true);
     putU64n(dv, m + 56, blockOffset); dv.setUint32(m + 64, alloc, true);
-    dv.setUint8(m + 68, where); dv.setUint8(m + 69, 0);
+    dv.setUint8(m + 68, where); dv.setUint8(m + 69, prepared ? UPDATE_PREPARED : 0);
     dv.setUint16(m + 70, dkey.length, true); dv.setUint16(m + 72, akey.length, true);
     dv.setUint16(m + 74, 0, true); dv.setUint32(m + 76, 0, true);
     this.buf.set(dkey, m + UPDATE_META);
@@ -245,7 +252,9 @@ export function walRecordLength(buf: Uint8Array, dv: DataView, base: number, off
   if (off + WAL_HEADER + WAL_CSUM > end) return 0;
   if (dv.getUint32(at, true) !== WAL_MAGIC || dv.getUint32(at + 12, true) !== (stamp >>> 0)) return 0;
   const type = dv.getUint8(at + 5) as WalType;
-  if (dv.getUint8(at + 4) !== (type >= WalType.Prepare ? WAL_VERSION_PREPARED : WAL_VERSION)) return 0;
+  const ver = dv.getUint8(at + 4);
+  // (an update of either version: its flag byte says which, checked below)
+  if (ver !== (type >= WalType.Prepare ? WAL_VERSION_PREPARED : WAL_VERSION) && !(ver === WAL_VERSION_PREPARED && type <= WalType.UpdateArray)) return 0;
   const metaLen = dv.getUint16(at + 6, true);
   const length = dv.getUint32(at + 8, true);
   if (length % 8 !== 0 || length < WAL_HEADER + metaLen + WAL_CSUM || off + length > end) return 0;
@@ -259,6 +268,7 @@ export function walRecordLength(buf: Uint8Array, dv: DataView, base: number, off
       if (metaLen < UPDATE_META) return 0;
       const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
       if (UPDATE_META + dk + ak !== metaLen) return 0;
+      if (dv.getUint8(m + 69) !== (ver === WAL_VERSION_PREPARED ? UPDATE_PREPARED : 0)) return 0;
       const where = dv.getUint8(m + 68);
       const dataLen = dv.getUint32(m + 52, true);
       return (where === Where.Wal ? metaEnd + align8(dataLen) === length : where === Where.Block && metaEnd === length) ? length : 0;
@@ -304,6 +314,7 @@ export function decodeWalRecord(buf: Uint8Array, dv: DataView, base: number, off
         dkey: buf.slice(m + UPDATE_META, m + UPDATE_META + dk), akey: buf.slice(m + UPDATE_META + dk, m + UPDATE_META + dk + ak),
       };
       if (where === Where.Wal) rec.inlineOffset = off + metaEnd;
+      if (dv.getUint8(m + 69) === UPDATE_PREPARED) rec.prepared = true;
       return rec;
     }
     case WalType.Punch: {

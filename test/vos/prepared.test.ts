@@ -19,7 +19,7 @@ import { decodeManifest, encodeManifest, type Manifest } from '../../src/vos/man
 import { WAL_VERSION, WAL_VERSION_PREPARED, WalEncoder, WalType, decodeWalRecord, walRecordLength } from '../../src/vos/wal.js';
 import { Rng } from '../../core/rng.js';
 import { crashValue, CRASH_OPTS } from './crash-common.js';
-import { enc, tmpDir } from './helpers.js';
+import { crashImage, enc, tmpDir } from './helpers.js';
 
 const test = suite('vos prepared epochs');
 const MiB = 1024 * 1024;
@@ -98,6 +98,14 @@ test('formats: Prepare and Settle records are version 4, others keep version 3; 
   check(settle, WAL_VERSION_PREPARED, WalType.Settle);
   assert.equal(decodeWalRecord(settle, new DataView(settle.buffer), 0, 0, settle.length, 7)?.epochs, [5n, 6n, 7n]);
   check(w.discard(7, 3, 1n, 2n), WAL_VERSION, WalType.Discard);
+  // an update that notes its epoch prepared: version 4 with its flag; a plain one: version 3 without
+  const oid = new Uint8Array(24); oid[0] = 9;
+  const flagged = w.update(WalType.UpdateSingle, 7, 42n, 3, oid, D, A, 5n, 0, 0, 0, 3, 0, 0, 0, enc('abc'), true).slice();
+  check(flagged, WAL_VERSION_PREPARED, WalType.UpdateSingle);
+  assert.is(decodeWalRecord(flagged, new DataView(flagged.buffer), 0, 0, flagged.length, 7)?.prepared, true);
+  const plain = w.update(WalType.UpdateSingle, 7, 42n, 3, oid, D, A, 5n, 0, 0, 0, 3, 0, 0, 0, enc('abc')).slice();
+  check(plain, WAL_VERSION, WalType.UpdateSingle);
+  assert.is(decodeWalRecord(plain, new DataView(plain.buffer), 0, 0, plain.length, 7)?.prepared, undefined);
   const m: Manifest = { version: 1, nextSeq: 1, nextRunId: 1, nextContIdx: 2, walFlushedGen: 0, containers: [{ idx: 1, uuid: 'u', maxEpoch: '0', tombs: [] }], runs: [], data: { total: 0, free: [] } };
   const one = encodeManifest(m);
   assert.is(decodeManifest(one.blob, one.csum).version, 1);
@@ -107,6 +115,33 @@ test('formats: Prepare and Settle records are version 4, others keep version 3; 
   assert.throws(() => decodeManifest(bad.blob, bad.csum));
   const three = encodeManifest({ ...m, version: 3 as 2 });
   assert.throws(() => decodeManifest(three.blob, three.csum));
+});
+
+test('the first prepared write of an epoch appended in the call notes the epoch in its own record (one record, not two); replayed after a crash image', async () => {
+  const t = await VosTarget.open(dir, OPTS);
+  const seq = () => (t.target as unknown as { nextSeq: number }).nextSeq;
+  let s0 = seq();
+  assert.is(t.updateSingleNow(30n, 1n, D, A, enc('p30'), undefined, true), undefined);
+  assert.is(seq(), s0 + 1, 'one record for the first prepared write of epoch 30');
+  assert.is(t.updateSingleNow(30n, 2n, D, A, enc('p30b'), undefined, true), undefined);
+  assert.is(seq(), s0 + 2, 'a second write of the epoch: one plain record');
+  assert.equal(epochsOf(t), [30n]);
+  assert.is(t.markPrepared(31n), undefined);
+  s0 = seq();
+  assert.is(t.updateSingleNow(31n, 3n, D, A, enc('p31'), undefined, true), undefined);
+  assert.is(seq(), s0 + 1, 'marked before: the write is plain');
+  assert.is(t.updateSingleNow(32n, 4n, D, A, enc('plain32')), undefined);
+  assert.equal(epochsOf(t), [30n, 31n]);
+  const image = path.join(dir, 'image');
+  crashImage(dir, image);
+  await t.close();
+  const back = await VosTarget.open(image, OPTS);
+  try {
+    assert.equal(epochsOf(back), [30n, 31n], 'the flagged record and the Prepare record replay alike');
+    assert.is(Buffer.from((await back.fetchSingle(30n, 1n, D, A))!).toString(), 'p30');
+    await back.target.settlePrepared(back.uuid, [30n, 31n]);
+    assert.equal(epochsOf(back), []);
+  } finally { await back.close(); }
 });
 
 test('a manifest without prepared epochs stays version 1', async () => {
