@@ -875,10 +875,10 @@ static int aring_enter(aring_t *r, awrite_t *aw, unsigned left) {
 
 /**
  * Write output `i` of step `s` (`aw[*used]` its record): submitted to the ring when it fits a direct
- * write (sent once `aw_kick` writes are gathered), else synchronously (`write_out`). -1: the ring
- * failed (stop using it).
+ * write (sent once `aw_kick` writes are gathered, or at once with `now`), else synchronously
+ * (`write_out`). -1: the ring failed (stop using it).
  */
-static int aw_write(aring_t *r, awrite_t *aw, unsigned *used, step_t *s, int i) {
+static int aw_write(aring_t *r, awrite_t *aw, unsigned *used, step_t *s, int i, int now) {
   const rq_t *q = &s->rq[s->k + i];
   int slot = -1, dfd = -1;
   if (!direct_fits(q) || q->nv > IOV_MAX || (dfd = direct_get(q->fd, &slot)) < 0) { s->err[s->k + i] = write_out(q); return 0; }
@@ -894,7 +894,7 @@ static int aw_write(aring_t *r, awrite_t *aw, unsigned *used, step_t *s, int i) 
   e->opcode = IORING_OP_WRITEV; e->fd = dfd; e->addr = (uint64_t)(uintptr_t)q->iov; e->len = (unsigned)q->nv; e->off = q->pos; e->user_data = at;
   r->sq_array[r->tail & *r->sq_mask] = r->tail & *r->sq_mask;
   r->tail++; r->unsubmitted++; r->inflight++;
-  if (r->unsubmitted >= (unsigned)aw_kick) return aring_enter(r, aw, r->entries) < 0 ? -1 : 0;
+  if (now || r->unsubmitted >= (unsigned)aw_kick) return aring_enter(r, aw, r->entries) < 0 ? -1 : 0;
   return 0;
 }
 
@@ -936,9 +936,12 @@ static int run_steps_async(aring_t *r, step_t **steps, uint32_t n) {
       s->slots = buf;
       off += o;
     }
+    /* (the batch's last `aw_kick` steps send their writes at once: the batch waits for every write at
+       its end, and writes held back for a group would leave its thread idle there) */
+    const int now = n - x <= (uint32_t)aw_kick;
     if (step_compute(s) == 0) {
       for (int i = 0; i < s->m; i++) {
-        if (ok) { if (aw_write(r, aw, &used, s, i) < 0) ok = 0; }
+        if (ok) { if (aw_write(r, aw, &used, s, i, now && i == s->m - 1) < 0) ok = 0; }
         else s->err[s->k + i] = write_out(&s->rq[s->k + i]);
       }
     }
