@@ -85,7 +85,16 @@ export interface Prepared {
   decision?: Decision;
 }
 
-interface Decided { cont: string; epoch: bigint; d: Decision; units: string[] | undefined; m: ContDecisions }
+/**
+ * A remembered decision. `units`: the unit objects a commit wrote here, a lone one as its string
+ * (most commits write one unit per engine: no array kept per decision, MAX_DECIDED of them live).
+ */
+interface Decided { cont: string; epoch: bigint; d: Decision; units: string | string[] | undefined; m: ContDecisions }
+
+/** The units of a remembered decision as a list. */
+function unitsOf(u: string | string[] | undefined): string[] {
+  return u === undefined ? [] : typeof u === 'string' ? [u] : u;
+}
 
 /**
  * The remembered decisions of one container, the highest epoch ever put in (a new commit's epoch
@@ -220,7 +229,7 @@ export class TxTable {
     // (an epoch above every one put in cannot be there yet)
     if (epoch > m.max) m.max = epoch;
     else if (m.byEpoch.has(epoch)) return;
-    const rec: Decided = { cont, epoch, d, units, m };
+    const rec: Decided = { cont, epoch, d, units: units !== undefined && units.length === 1 ? units[0] : units, m };
     m.byEpoch.set(epoch, rec);
     this.decidedOrder.push(rec);
     // (a decision is forgotten only once its marks are settled: the queued settles are all among
@@ -390,7 +399,7 @@ export class TxTable {
     const out: Array<{ epoch: bigint; objects: string[] }> = [];
     for (const d of this.decidedByCont.get(cont)?.byEpoch.values() ?? []) {
       if (d.d !== 'commit' || d.epoch <= after || d.epoch > upTo) continue;
-      out.push({ epoch: d.epoch, objects: [...new Set((d.units ?? []).map((u) => (BigInt(u) >> 32n).toString(16)))] });
+      out.push({ epoch: d.epoch, objects: [...new Set(unitsOf(d.units).map((u) => (BigInt(u) >> 32n).toString(16)))] });
     }
     return out;
   }
@@ -448,7 +457,7 @@ export class TxTable {
       if (m.forgotten < 0n && m.history < 0n) continue;
       recs.push({ t: 'F', c, ...(m.forgotten >= 0n ? { f: m.forgotten.toString() } : {}), ...(m.history >= 0n ? { w: m.history.toString() } : {}) });
     }
-    for (const d of this.remembered()) recs.push({ t: d.d === 'commit' ? 'D' : 'A', c: d.cont, e: d.epoch.toString(), ...(d.units ? { u: d.units } : {}) });
+    for (const d of this.remembered()) recs.push({ t: d.d === 'commit' ? 'D' : 'A', c: d.cont, e: d.epoch.toString(), ...(d.units !== undefined ? { u: unitsOf(d.units) } : {}) });
     // Prepared pairs: the complete ones (P, and S when sealed). An incomplete one needs no record:
     // the marks of its applied writes name it after a crash (aborted then), as before compaction;
     // except one replayed from a format-2 INTENT (units unknown: its writes carry no mark) whose

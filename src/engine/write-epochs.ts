@@ -59,24 +59,27 @@ class DkeyW {
   constructor(e: bigint) { this.e = e; }
 }
 
-/** One unit object of a container. */
-class ObjectW {
+/**
+ * One unit object of a container. It is also the `DkeyW` of its first dkey (the fields it
+ * inherits: most objects have one dkey, and a separate object per dkey was ~40 of the ~190 bytes an
+ * engine kept per new object); a second dkey moves the first into its own `DkeyW` in `dks`.
+ */
+class ObjectW extends DkeyW {
   /** Newest write at or below the object. */
-  e = 0n;
+  oe = 0n;
   /** Newest punch of the object itself (0n: none). */
-  p = 0n;
+  op = 0n;
   /** Dkeys forgotten from `dks` (or akeys folded away) were written at or below this. */
-  sf = 0n;
-  /** The first dkey written (inline). */
+  osf = 0n;
+  /** The first dkey written, whose fields are this object's inherited ones (undefined: none, or `dks` holds it). */
   dk: string | undefined = undefined;
-  dw: DkeyW | undefined = undefined;
   /** Dkeys beyond the first (with the first moved in). */
   dks: Map<string, DkeyW> | undefined = undefined;
   /** Entries it holds (itself, dkeys, akeys). */
   entries = 1;
   /** Forgotten (its queue entries are stale). */
   dead = false;
-  constructor(readonly cont: ContainerW, readonly unit: string) {}
+  constructor(readonly cont: ContainerW, readonly unit: string) { super(0n); }
 }
 
 /** One container. */
@@ -95,6 +98,13 @@ export class WriteEpochs {
   private queueEpochs: bigint[] = objectList();
   private head = 0;
   private objectsHeld = 0;
+  /**
+   * The last dkey and akey strings recorded: an equal key of a later write is kept as this same
+   * string (a request's keys are new strings each time, and most writes name the same few keys:
+   * 2 strings fewer kept per new object).
+   */
+  private lastDk = '';
+  private lastAk = '';
 
   constructor(private floor = 0n, private readonly maxEntries = MAX_WRITE_ENTRIES) {
     assert(maxEntries >= 1 && floor >= 0n, 'write epochs have room and a non-negative floor', { maxEntries, floor: String(floor) });
@@ -110,18 +120,22 @@ export class WriteEpochs {
     if (epoch > cw.e) cw.e = epoch;
     let o = cw.objects.get(unit);
     if (o === undefined) { o = new ObjectW(cw, unit); cw.objects.set(unit, o); this.count++; this.objectsHeld++; }
-    if (epoch > o.e) {
-      o.e = epoch;
+    if (epoch > o.oe) {
+      o.oe = epoch;
       this.queueObjs.push(o);
       this.queueEpochs.push(epoch);
     }
     if (dk === undefined) {
-      if (punch && epoch > o.p) o.p = epoch;
+      if (punch && epoch > o.op) o.op = epoch;
     } else {
+      if (dk === this.lastDk) dk = this.lastDk; else this.lastDk = dk;
       const d = this.dkeyFor(o, dk, epoch);
       if (ak === undefined) {
         if (punch && epoch > d.p) d.p = epoch;
-      } else this.raiseAkey(o, d, ak, epoch);
+      } else {
+        if (ak === this.lastAk) ak = this.lastAk; else this.lastAk = ak;
+        this.raiseAkey(o, d, ak, epoch);
+      }
     }
     if (this.count > this.maxEntries) this.evict(o);
     this.maybeCompactQueue();
@@ -132,10 +146,10 @@ export class WriteEpochs {
     let last = this.floor;
     const o = this.conts.get(cont)?.objects.get(unit);
     if (o === undefined) return last;
-    if (dk === undefined) return o.e > last ? o.e : last;
-    if (o.p > last) last = o.p;
-    if (o.sf > last) last = o.sf;
-    const d = o.dk === dk ? o.dw : o.dks?.get(dk);
+    if (dk === undefined) return o.oe > last ? o.oe : last;
+    if (o.op > last) last = o.op;
+    if (o.osf > last) last = o.osf;
+    const d: DkeyW | undefined = o.dk === dk ? o : o.dks?.get(dk);
     if (d === undefined) return last;
     if (ak === undefined) return d.e > last ? d.e : last;
     if (d.p > last) last = d.p;
@@ -156,11 +170,14 @@ export class WriteEpochs {
   private dkeyFor(o: ObjectW, dk: string, epoch: bigint): DkeyW {
     let d: DkeyW | undefined;
     if (o.dks === undefined) {
-      if (o.dk === undefined) { o.dk = dk; d = o.dw = new DkeyW(epoch); this.grow(o, 1); return d; }
-      if (o.dk === dk) d = o.dw!;
+      if (o.dk === undefined) { o.dk = dk; o.e = epoch; this.grow(o, 1); return o; }
+      if (o.dk === dk) d = o;
       else {
-        o.dks = new Map([[o.dk, o.dw!]]);
-        o.dk = undefined; o.dw = undefined;
+        // (the first dkey moves out of the object into a DkeyW of its own)
+        const first = new DkeyW(o.e);
+        first.p = o.p; first.sf = o.sf; first.ak = o.ak; first.ae = o.ae; first.aks = o.aks;
+        o.dks = new Map([[o.dk, first]]);
+        o.dk = undefined; o.e = 0n; o.p = 0n; o.sf = 0n; o.ak = undefined; o.ae = 0n; o.aks = undefined;
       }
     }
     if (d === undefined) {
@@ -200,7 +217,7 @@ export class WriteEpochs {
   private foldDkeys(o: ObjectW): void {
     let removed = 0;
     for (const d of o.dks!.values()) {
-      if (d.e > o.sf) o.sf = d.e;
+      if (d.e > o.osf) o.osf = d.e;
       removed += 1 + (d.ak !== undefined ? 1 : 0) + (d.aks?.size ?? 0);
     }
     o.dks!.clear();
@@ -213,10 +230,10 @@ export class WriteEpochs {
   private evict(keep: ObjectW): void {
     while (this.count > this.maxEntries && this.head < this.queueObjs.length) {
       const o = this.queueObjs[this.head]!, e = this.queueEpochs[this.head]!;
-      if (o === keep && o.e === e && !o.dead) break; // only the object being written is left: it stays
+      if (o === keep && o.oe === e && !o.dead) break; // only the object being written is left: it stays
       this.queueObjs[this.head] = undefined as unknown as ObjectW;
       this.head++;
-      if (o.dead || o.e !== e) continue; // raised again since (or forgotten): not its last raise
+      if (o.dead || o.oe !== e) continue; // raised again since (or forgotten): not its last raise
       o.dead = true;
       o.cont.objects.delete(o.unit);
       this.count -= o.entries;
@@ -232,7 +249,7 @@ export class WriteEpochs {
       const objs: ObjectW[] = objectList(), epochs: bigint[] = objectList();
       for (let i = this.head; i < this.queueObjs.length; i++) {
         const o = this.queueObjs[i]!, e = this.queueEpochs[i]!;
-        if (!o.dead && o.e === e) { objs.push(o); epochs.push(e); }
+        if (!o.dead && o.oe === e) { objs.push(o); epochs.push(e); }
       }
       this.queueObjs = objs;
       this.queueEpochs = epochs;
