@@ -469,7 +469,9 @@ class EngineContainerStorage implements ContainerStorage {
 
   /** A commit across engines is decided: its participants are told on their next request. */
   private decided(epoch: bigint, plan: CommitPlan): void {
-    if (plan.ranks.length > 1) for (const r of plan.ranks) this.b.link(r).notice(this.meta.uuid, epoch);
+    if (plan.ranks.length <= 1) return;
+    const e = epoch.toString(); // (once for every participant)
+    for (const r of plan.ranks) this.b.link(r).notice(this.meta.uuid, e);
   }
 
   abort(epoch: bigint): void { this.b.plans.get(this.meta.uuid)?.delete(epoch); }

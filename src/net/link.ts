@@ -224,12 +224,12 @@ export class EngineLink implements RpcCaller {
     });
   }
 
-  /** Queue a commit notice for this engine (it rides on the next request, or goes on its own soon). */
-  notice(cont: string, epoch: bigint): void {
+  /** Queue a commit notice for this engine (it rides on the next request, or goes on its own soon); `epoch` as a bigint or its decimal text. */
+  notice(cont: string, epoch: bigint | string): void {
     if (this.closed) return;
     if (this.notices.length >= MAX_PENDING_NOTICES) this.notices.shift();
     if (this.notices.length === 0) this.noticesSince = performance.now();
-    this.notices.push([cont, epoch.toString()]);
+    this.notices.push([cont, typeof epoch === 'string' ? epoch : epoch.toString()]);
     this.noticeTimer ??= setTimeout(this.noticeDue, NOTICE_DELAY_MS);
   }
 
