@@ -28,9 +28,16 @@ export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 export const MAX_ARRAY_READ_BYTES = 1024 * 1024 * 1024;
 const DATA_AKEY = new Uint8Array([0x30]); // "0"
 
-function chunkKey(i: number): Uint8Array {
+/**
+ * The dkey of chunk `i` (a non-negative safe integer): its big-endian u64 bytes (on disk: must not
+ * change). Written byte by byte, without a DataView and a BigInt per call (the reads engineer's
+ * ask, session 28: 0.344 us per call before, 6.4% of the JavaScript under an EC 1 MiB read).
+ */
+export function chunkKey(i: number): Uint8Array {
   const k = new Uint8Array(8);
-  new DataView(k.buffer).setBigUint64(0, BigInt(i), false);
+  const hi = Math.floor(i / 4294967296), lo = i >>> 0; // (the high 32 bits, then the low 32)
+  k[0] = hi >>> 24; k[1] = (hi >>> 16) & 255; k[2] = (hi >>> 8) & 255; k[3] = hi & 255;
+  k[4] = lo >>> 24; k[5] = (lo >>> 16) & 255; k[6] = (lo >>> 8) & 255; k[7] = lo & 255;
   return k;
 }
 
