@@ -279,6 +279,9 @@ export function setSoloColumns(on: boolean): boolean { const was = soloColumns; 
 const SOLO_NUMS = 5;
 /** Entries `SoloCols` holds at least when first sized. */
 const SOLO_COLS_MIN = 64;
+/** The columns of a `SoloCols` before its first solo entry. */
+const NO_STAMPS = new BigUint64Array(0);
+const NO_NUMS = new Float64Array(0);
 
 /**
  * The solo nodes of a memtable container that no one has read yet, as columns by object-table
@@ -300,15 +303,22 @@ class SoloCols {
   readonly dkeys: Array<Uint8Array | undefined> = [];
   readonly akeys: Array<Uint8Array | undefined> = [];
 
-  constructor(expect: number) {
-    const n = Math.max(SOLO_COLS_MIN, expect);
-    this.stamps = new BigUint64Array(2 * n);
-    this.num = new Float64Array(SOLO_NUMS * n);
+  /** `expect`: entries the container will likely hold (the columns are sized for them on first use). */
+  constructor(private readonly expect: number) {
+    // (made on the first solo entry: a container of array objects, or of objects written again, needs none)
+    this.stamps = NO_STAMPS;
+    this.num = NO_NUMS;
   }
 
   /** Room for entry `e` (entries are added in order, one at a time). */
   room(e: number): void {
     if (2 * (e + 1) <= this.stamps.length) return;
+    if (this.stamps.length === 0) {
+      let n = Math.max(SOLO_COLS_MIN, this.expect);
+      while (n <= e) n *= 2;
+      this.stamps = new BigUint64Array(2 * n); this.num = new Float64Array(SOLO_NUMS * n);
+      return;
+    }
     const stamps = new BigUint64Array(2 * this.stamps.length); stamps.set(this.stamps); this.stamps = stamps;
     const num = new Float64Array(2 * this.num.length); num.set(this.num); this.num = num;
   }

@@ -139,4 +139,17 @@ test('find keeps the object it found last: right through a solo node becoming a 
   assert.is(mt.find(7, a.oid, d2, a.akey).a!.singles[0]!.seq, a.seq + 1);
 });
 
+test('columns made on the first solo entry, past entries of other nodes', () => {
+  const mt = new Memtable(1);
+  for (let i = 0; i < 300; i++) mt.addVersion(7, 1_000_000n + BigInt(i), enc('d'), enc('arr'), { epoch: 5n, seq: i + 1, csum: 1n, len: 8, where: Where.Block, loc: 4096 * i, alloc: 4096, index: 0, count: 1, recordSize: 8 }, 64);
+  const mc = mt.container(7, false)!;
+  assert.is((mc as unknown as { cols: { stamps: BigUint64Array } }).cols.stamps.length, 0, 'no columns for array objects');
+  for (let i = 0; i < 100; i++) { const f = fields(i); mt.addSingle(7, f.oid, f.dkey, f.akey, f.epoch, f.seq, f.csum, f.len, f.where, f.loc, f.alloc, 64); }
+  for (let i = 0; i < 100; i++) {
+    const f = fields(i); const s = solo(mc.objects.get(f.oid)!)!;
+    assert.ok(s !== undefined && s.epoch === f.epoch && s.csum === f.csum && s.seq === f.seq && s.loc === f.loc && s.alloc === f.alloc && s.len === f.len);
+  }
+  assert.is(mt.find(7, 1_000_123n, enc('d'), enc('arr')).a!.extents[0]!.seq, 124);
+});
+
 test.run();
