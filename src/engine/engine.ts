@@ -492,17 +492,15 @@ export class Engine {
    * or promise per write of a batch (counted in the commit that made it).
    */
   private async applyBatch(ws: FastWrite[], results: Array<PromiseSettledResult<RpcReply>>): Promise<void> {
-    // 1. Applied, each marked prepared in its store first (a Set lookup after the epoch's first
-    // write there), each acknowledged once its P/DONE record is logged.
+    // 1. Applied, each noted prepared in its store (the epoch's first write there carries the
+    // mark in its own update record), each acknowledged once its P/DONE record is logged.
     const acks: Array<Promise<void> | undefined> = [];
     const replies: RpcReply[] = [];
     for (let k = 0; k < ws.length; k++) {
       const w = ws[k]!;
       let r: RpcReply | Promise<RpcReply> | undefined;
       try {
-        const mark = (w.store as unknown as ContainerStore).markPrepared(w.p.epoch);
-        if (mark !== undefined) await mark; // (the store's log had to make room)
-        r = serveUpdateNow(UPDATE_SINGLE, w.h, w.payload, w.store);
+        r = serveUpdateNow(UPDATE_SINGLE, w.h, w.payload, preparedWrites(w.store));
         if (r instanceof Promise) r = await r; // (a store that must wait: this write on its own)
       } catch (err) {
         this.tx.failed(w.p);
@@ -941,6 +939,30 @@ export class Engine {
     this.tx.close();
     await this.etcd.close().catch(swallow('engine.close-etcd'));
   }
+}
+
+/** `preparedWrites` adapters, one per container store view. */
+const preparedViews = new WeakMap<object, ShardStore>();
+
+/**
+ * `store` (a ContainerStore view) as `serveUpdateNow` sees it, with its single-value writes made
+ * as an undecided commit's: `updateSingleNow(..., prepared = true)` notes a new epoch inside the
+ * write's own update record (vos b2c88da), one WAL record per new epoch instead of a Prepare
+ * record plus the update (`markPrepared`). Only what `serveUpdateNow` calls for a single-value
+ * update (`updateSingleNow`, `queryMaxEpoch`). Until serveUpdateNow takes a `prepared` argument
+ * (engine-asks-fresh.md, session 28 ask 2).
+ */
+function preparedWrites(store: ShardStore): ShardStore {
+  let a = preparedViews.get(store);
+  if (a === undefined) {
+    const v = store as unknown as ContainerStore;
+    a = {
+      updateSingleNow: (epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint) => v.updateSingleNow(epoch, oid, dkey, akey, value, csum, true),
+      queryMaxEpoch: () => v.queryMaxEpoch(),
+    } as unknown as ShardStore;
+    preparedViews.set(store, a);
+  }
+  return a;
 }
 
 /** STALE_EPOCH for a write applied while its commit was being aborted here (the client retries above). */
