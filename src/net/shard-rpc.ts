@@ -270,16 +270,23 @@ export function serveUpdate(method: 'shard.updateSingle' | 'shard.updateArray' |
   return done.then((): RpcReply => ({ header: { maxEpoch: String(store.queryMaxEpoch()) } }));
 }
 
+/** A store's `updateSingleNow` that may be told the write is prepared (a VOS ContainerStore, b2c88da). */
+interface PreparedUpdater {
+  updateSingleNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum: bigint | undefined, prepared: boolean): Promise<void> | undefined;
+}
+
 /**
  * `serveUpdate` answered in the call when it can: a single-value update to a store that applies it
  * synchronously (`updateSingleNow`) returns its reply itself, with no promise (the engine applies
  * a batch's writes in one synchronous stretch). Anything else (an array update, a store without
  * `updateSingleNow`, one that must wait) returns what `serveUpdate` does. A malformed header and
- * the store's synchronous failures throw.
+ * the store's synchronous failures throw. `prepared` (the engine's undecided commits) goes to the store's `updateSingleNow`.
  */
-export function serveUpdateNow(method: 'shard.updateSingle' | 'shard.updateArray' | string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore): RpcReply | Promise<RpcReply> {
+export function serveUpdateNow(method: 'shard.updateSingle' | 'shard.updateArray' | string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore, prepared = false): RpcReply | Promise<RpcReply> {
   if (method !== UPDATE_SINGLE || store.updateSingleNow === undefined) return serveUpdate(method, h, payload, store);
-  const later = store.updateSingleNow(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), payload ?? EMPTY);
+  // (`prepared`: the write is of an engine's undecided commit; a ContainerStore notes a new epoch in
+  // the update record itself, vos b2c88da; other stores ignore the extra argument)
+  const later = (store as ShardStore & PreparedUpdater).updateSingleNow(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), payload ?? EMPTY, undefined, prepared);
   if (later !== undefined) return later.then((): RpcReply => ({ header: { maxEpoch: String(store.queryMaxEpoch()) } }));
   return { header: { maxEpoch: String(store.queryMaxEpoch()) } };
 }
