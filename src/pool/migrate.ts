@@ -150,14 +150,15 @@ export function rebuildStaged(on?: boolean): boolean {
 }
 
 /**
- * Set to 0 to write rebuilt cells of native steps through the page cache instead of O_DIRECT
+ * Set to 1 to write rebuilt cells of native steps O_DIRECT instead of through the page cache
  * (native/rebuild.c `write_out`, `run_steps_async`); read once, at load.
  */
 export const REBUILD_DIRECT_ENV = 'CAIRN_REBUILD_DIRECT';
-let directOn = process.env[REBUILD_DIRECT_ENV] !== '0';
+let directOn = process.env[REBUILD_DIRECT_ENV] === '1';
 /**
  * Whether native rebuild steps write their cells with O_DIRECT where the request and the file allow
- * it (default on). On a machine whose free memory the host reclaims (a VM with free page
+ * it (default off: quiet, buffered rebuilds ran faster, session 28's finals: 512 objects 358/334 vs
+ * asynchronous direct 242/265 MB/s, 2048 objects 408 vs 314 MB/s). On a machine whose free memory the host reclaims (a VM with free page
  * reporting) every new page-cache page can cost a host fault: buffered writes measured 3.4-5.5 ms
  * CPU per MiB at 100-160 MB/s once ~2.5 GB of new pages were taken, O_DIRECT 0.20-0.26 ms per MiB
  * (C, 128 KiB writes). Synchronous direct writes held their pool thread until the disk answered
