@@ -11,13 +11,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Cluster } from '../helpers/cluster.js';
+import { shardsOn, namesWithShard } from '../helpers/engine-shards.js';
 import type { Pool } from '../../src/pool/pool.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { encodeBatch, decodeBatchReply } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
-import { containerPort } from '../../src/container/container.js';
 import { epochAtMs } from '../../src/container/epoch-clock.js';
-import { unitOid } from '../../src/io/shard-store.js';
 import { TxLog } from '../../src/engine/txlog.js';
 import { TX_LOG_FILE } from '../../src/engine/engine.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -39,17 +38,10 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 t('a write acknowledged without its P survives a SIGKILL only as a prepared mark: discarded at restart; a decided commit stays', async () => {
   const c = await pool.createContainer('marks', { oclass: 'RP_2G1', redundancyFactor: 1 });
   await c.openTargets();
-  const port = containerPort(c);
   const map = pool.map;
   const e = cluster.engines[0]!, other = cluster.engines[1]!;
-  const mine = (name: string) => {
-    const oid = c.object(name).oid;
-    const group = port.layout(oid).groups[0]!;
-    const shard = group.findIndex((tg) => map.targets[tg]!.rank === e.rank);
-    return shard < 0 ? undefined : { target: group[shard]!, unit: unitOid(oid, shard) };
-  };
-  const names: string[] = [];
-  for (let i = 0; names.length < 3; i++) if (mine(`o${i}`)) names.push(`o${i}`);
+  const mine = shardsOn(pool, c, e.rank);
+  const names = namesWithShard(mine, 3);
   const base = epochAtMs(Date.now() + 1000);
   // [name, epoch, participants, shard writes this engine gets, value]
   const header = (name: string, epoch: bigint, ranks: number[], n: number) => {
