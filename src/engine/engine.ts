@@ -500,7 +500,7 @@ export class Engine {
       const w = ws[k]!;
       let r: RpcReply | Promise<RpcReply> | undefined;
       try {
-        r = serveUpdateNow(UPDATE_SINGLE, w.h, w.payload, preparedWrites(w.store));
+        r = serveUpdateNow(UPDATE_SINGLE, w.h, w.payload, w.store, true);
         if (r instanceof Promise) r = await r; // (a store that must wait: this write on its own)
       } catch (err) {
         this.tx.failed(w.p);
@@ -939,30 +939,6 @@ export class Engine {
     this.tx.close();
     await this.etcd.close().catch(swallow('engine.close-etcd'));
   }
-}
-
-/** `preparedWrites` adapters, one per container store view. */
-const preparedViews = new WeakMap<object, ShardStore>();
-
-/**
- * `store` (a ContainerStore view) as `serveUpdateNow` sees it, with its single-value writes made
- * as an undecided commit's: `updateSingleNow(..., prepared = true)` notes a new epoch inside the
- * write's own update record (vos b2c88da), one WAL record per new epoch instead of a Prepare
- * record plus the update (`markPrepared`). Only what `serveUpdateNow` calls for a single-value
- * update (`updateSingleNow`, `queryMaxEpoch`). Until serveUpdateNow takes a `prepared` argument
- * (engine-asks-fresh.md, session 28 ask 2).
- */
-function preparedWrites(store: ShardStore): ShardStore {
-  let a = preparedViews.get(store);
-  if (a === undefined) {
-    const v = store as unknown as ContainerStore;
-    a = {
-      updateSingleNow: (epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint) => v.updateSingleNow(epoch, oid, dkey, akey, value, csum, true),
-      queryMaxEpoch: () => v.queryMaxEpoch(),
-    } as unknown as ShardStore;
-    preparedViews.set(store, a);
-  }
-  return a;
 }
 
 /** STALE_EPOCH for a write applied while its commit was being aborted here (the client retries above). */
