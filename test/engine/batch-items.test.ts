@@ -7,40 +7,27 @@
  * of a container's objects (`fresh`, the DAOS way of freshness) is refused when a write anywhere in
  * the container lies in its uncertainty window.
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { Cluster } from '../helpers/cluster.js';
-import { shardsOn, namesWithShard } from '../helpers/engine-shards.js';
-import type { Pool } from '../../src/pool/pool.js';
+import { shardsOn, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { encodeBatch, decodeBatchReply } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
 import { epochAtMs } from '../../src/container/epoch-clock.js';
 import { TxLog } from '../../src/engine/txlog.js';
 import { TX_LOG_FILE } from '../../src/engine/engine.js';
-import { initXxhash } from '../../core/xxhash.js';
 
-const t = suite('batch-items');
-let cluster: Cluster;
-let pool: Pool;
-
-t.before(async () => {
-  await initXxhash();
-  cluster = await Cluster.start({ engines: 2, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000, txTimeoutMs: 60_000 });
-  pool = await cluster.connect();
-});
-t.after(async () => { await pool?.close(); await cluster?.stop(); });
+const { t, env } = twoEngineSuite('batch-items');
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 t('a batch of puts is logged before it is applied and acknowledged; a write refused at admission fails alone', async () => {
-  const c = await pool.createContainer('batch', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const c = await env.pool.createContainer('batch', { oclass: 'RP_2G1', redundancyFactor: 1 });
   await c.openTargets();
-  const map = pool.map;
+  const map = env.pool.map;
   // Shard 0 of each object, on whichever engine holds it; the batch goes to engine 0's rank.
-  const e = cluster.engines[0]!;
-  const mine = shardsOn(pool, c, e.rank);
+  const e = env.cluster.engines[0]!;
+  const mine = shardsOn(env.pool, c, e.rank);
   const names = namesWithShard(mine, 3);
   const base = epochAtMs(Date.now() + 1000);
   const item = (name: string, epoch: bigint, n: number, value: string) => {
@@ -54,7 +41,7 @@ t('a batch of puts is logged before it is applied and acknowledged; a write refu
     item(names[1]!, base + 1n, 2, 'two'),
     item(names[2]!, base + 1n, 2, 'three'),
   ];
-  const rpc = new RpcClient({ address: e.address, secret: cluster.secret });
+  const rpc = new RpcClient({ address: e.address, secret: env.cluster.secret });
   try {
     const { header, parts } = encodeBatch(items);
     const replies = decodeBatchReply(await rpc.call(ENGINE_METHODS.batch, header, parts), items.length, e.address);
@@ -85,15 +72,15 @@ t('a batch of puts is logged before it is applied and acknowledged; a write refu
 });
 
 t('a fresh listObjects is refused (STALE_EPOCH, uncertain) when a write anywhere in the container lies in (epoch, fresh]', async () => {
-  const c = await pool.createContainer('fresh-list', { oclass: 'RP_2G1', redundancyFactor: 1 });
-  const other = await pool.createContainer('fresh-list-other', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const c = await env.pool.createContainer('fresh-list', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const other = await env.pool.createContainer('fresh-list-other', { oclass: 'RP_2G1', redundancyFactor: 1 });
   await c.openTargets();
   await other.openTargets();
-  const e = cluster.engines[0]!;
-  const target = pool.query().targets.find((x) => x.rank === e.rank)!.id;
-  const rpc = new RpcClient({ address: e.address, secret: cluster.secret });
+  const e = env.cluster.engines[0]!;
+  const target = env.pool.query().targets.find((x) => x.rank === e.rank)!.id;
+  const rpc = new RpcClient({ address: e.address, secret: env.cluster.secret });
   try {
-    const mapVersion = pool.map.version;
+    const mapVersion = env.pool.map.version;
     const w = epochAtMs(Date.now()) + 5000n;
     await rpc.call('shard.updateSingle', { target, cont: c.uuid, mapVersion, epoch: String(w), oid: String(77n << 32n), dkey: b64('d'), akey: b64('a'), tx: { ranks: [e.rank], n: 1 } }, Buffer.from('x'));
     const r = w - 1000n;

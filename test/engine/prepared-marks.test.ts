@@ -7,40 +7,26 @@
  * serving (remembered as aborted). A commit decided here before the kill stays. Both write paths:
  * a batch (`applyBatch`) and a write sent on its own (`applyAdmitted`).
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { Cluster } from '../helpers/cluster.js';
-import { shardsOn, namesWithShard } from '../helpers/engine-shards.js';
-import type { Pool } from '../../src/pool/pool.js';
+import { shardsOn, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { encodeBatch, decodeBatchReply } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
 import { epochAtMs } from '../../src/container/epoch-clock.js';
 import { TxLog } from '../../src/engine/txlog.js';
 import { TX_LOG_FILE } from '../../src/engine/engine.js';
-import { initXxhash } from '../../core/xxhash.js';
 
-const t = suite('prepared-marks');
-let cluster: Cluster;
-let pool: Pool;
-
-t.before(async () => {
-  await initXxhash();
-  // (no exclusion and no sweep during the test: the incomplete commits wait for the kill)
-  cluster = await Cluster.start({ engines: 2, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000, txTimeoutMs: 60_000 });
-  pool = await cluster.connect();
-});
-t.after(async () => { await pool?.close(); await cluster?.stop(); });
+const { t, env } = twoEngineSuite('prepared-marks');
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 t('a write acknowledged without its P survives a SIGKILL only as a prepared mark: discarded at restart; a decided commit stays', async () => {
-  const c = await pool.createContainer('marks', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const c = await env.pool.createContainer('marks', { oclass: 'RP_2G1', redundancyFactor: 1 });
   await c.openTargets();
-  const map = pool.map;
-  const e = cluster.engines[0]!, other = cluster.engines[1]!;
-  const mine = shardsOn(pool, c, e.rank);
+  const map = env.pool.map;
+  const e = env.cluster.engines[0]!, other = env.cluster.engines[1]!;
+  const mine = shardsOn(env.pool, c, e.rank);
   const names = namesWithShard(mine, 3);
   const base = epochAtMs(Date.now() + 1000);
   // [name, epoch, participants, shard writes this engine gets, value]
@@ -49,7 +35,7 @@ t('a write acknowledged without its P survives a SIGKILL only as a prepared mark
     return { target: m.target, cont: c.uuid, mapVersion: map.version, epoch: String(epoch), oid: String(m.unit), dkey: b64('d'), akey: b64('a'), tx: { ranks, n } };
   };
   const incBatch = base, incAlone = base + 1n, done = base + 2n;
-  let rpc = new RpcClient({ address: e.address, secret: cluster.secret });
+  let rpc = new RpcClient({ address: e.address, secret: env.cluster.secret });
   try {
     // Incomplete here (1 of 2 writes): acknowledged at once, nothing in tx.log.
     const items = [{ method: 'shard.updateSingle', header: header(names[0]!, incBatch, [e.rank, other.rank], 2), payload: Buffer.from('torn-batch') }];
@@ -67,16 +53,16 @@ t('a write acknowledged without its P survives a SIGKILL only as a prepared mark
     await rpc.close();
   }
 
-  await cluster.kill(0);
-  const again = await cluster.startEngine(0);
+  await env.cluster.kill(0);
+  const again = await env.cluster.startEngine(0);
   assert.ok(again.log.join('').includes('2 incomplete commit(s) discarded'), `the restart discards the two incomplete commits:\n${again.log.join('')}`);
   const recs = TxLog.read(join(again.dirs[0]!, TX_LOG_FILE));
   for (const ep of [incBatch, incAlone]) assert.ok(recs.some((r) => r.t === 'A' && r.e === String(ep)), `abort of ${ep} remembered`);
-  rpc = new RpcClient({ address: again.address, secret: cluster.secret });
+  rpc = new RpcClient({ address: again.address, secret: env.cluster.secret });
   try {
     const read = async (name: string) => {
       const m = mine(name)!;
-      const r = await rpc.call('shard.fetchSingle', { target: m.target, cont: c.uuid, mapVersion: pool.map.version, epoch: String(done + 1000n), oid: String(m.unit), dkey: b64('d'), akey: b64('a') });
+      const r = await rpc.call('shard.fetchSingle', { target: m.target, cont: c.uuid, mapVersion: env.pool.map.version, epoch: String(done + 1000n), oid: String(m.unit), dkey: b64('d'), akey: b64('a') });
       return r.header.found ? Buffer.from(r.payload ?? []).toString() : undefined;
     };
     assert.is(await read(names[0]!), undefined, 'the batched incomplete write is gone');
@@ -86,8 +72,8 @@ t('a write acknowledged without its P survives a SIGKILL only as a prepared mark
   } finally {
     await rpc.close();
   }
-  await cluster.kill(0);
-  const third = await cluster.startEngine(0);
+  await env.cluster.kill(0);
+  const third = await env.cluster.startEngine(0);
   assert.not.ok(third.log.join('').includes('incomplete commit(s) discarded'), `no mark left after the first restart:\n${third.log.join('')}`);
 });
 
