@@ -85,12 +85,6 @@ export const RETAINED_ON_CLOSE_BYTES = 256 * 1024;
 /** Largest number of shard I/Os one commit keeps in flight. */
 export const MAX_COMMIT_CONCURRENCY = 64;
 
-/**
- * vos `ContainerStore.reapplySingleNow` (a redo replay's write: nothing logged when the store holds
- * that value at exactly that epoch, else `updateSingleNow`); not in the ShardStore interface yet.
- */
-type ReapplySingleNow = (epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint) => Promise<void> | undefined;
-
 /** Waits for every promise of `ps`, then throws the first rejection (in `ps` order), if any. */
 function settleAll(ps: ReadonlyArray<Promise<void>>): Promise<void> {
   return Promise.allSettled(ps).then(throwFirstRejection); // (no async frame of its own)
@@ -471,8 +465,7 @@ export class ContainerCore {
         // (a vos store logs nothing for a value it already holds at exactly this epoch: after a
         // SIGKILL its own log kept every write, so the replay wrote them all again, each a log
         // record and a memtable version; one it lost is written as before)
-        const re = (s as ShardStore & { reapplySingleNow?: ReapplySingleNow }).reapplySingleNow;
-        const p = re !== undefined ? re.call(s, r.epoch, uoid, sv.dkey, sv.akey, sv.value, csum)
+        const p = s.reapplySingleNow !== undefined ? s.reapplySingleNow(r.epoch, uoid, sv.dkey, sv.akey, sv.value, csum)
           : s.updateSingleNow !== undefined ? s.updateSingleNow(r.epoch, uoid, sv.dkey, sv.akey, sv.value, csum) : s.updateSingle(r.epoch, uoid, sv.dkey, sv.akey, sv.value);
         if (p !== undefined) (pending ??= []).push(p);
       }

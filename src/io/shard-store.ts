@@ -56,6 +56,8 @@ export interface ShardStore {
   updateSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, opts?: WriteOpts): Promise<void>;
   /** `updateSingle` applied synchronously where the store can (undefined once applied; else its promise; synchronous failures thrown): a local store's small put costs no promise. `csum`: the value's `valueChecksum`, when the caller computed it once for every replica. */
   updateSingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined;
+  /** `updateSingleNow` for a redo replay at open: nothing logged when the store already holds that value at exactly `epoch` (after a crash its own log usually kept it). */
+  reapplySingleNow?(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array, csum?: bigint): Promise<void> | undefined;
   updateArray(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, data: Uint8Array, opts?: { recordSize?: number } & WriteOpts): Promise<void>;
   /**
    * `updateArray` of bytes given as views, in order (byte records): an EC write's data cells of
