@@ -75,7 +75,10 @@ export const RECYCLED_OUTPUT_MIN_BYTES = 128 * 1024;
  * Large ones are recycled by the native addon: a buffer the GC frees keeps its pages and serves
  * the next output of its size, where a new one from malloc is fresh memory whose first touch costs
  * a page fault per 4 KiB (7-15 us of CPU each on this VM, 2-4 ms per MiB against ~0.2 ms for the
- * read itself). Without the addon, or for smaller sizes, `Buffer.allocUnsafeSlow`.
+ * read itself). Each one also has V8 allocate a 1-byte ArrayBuffer, which runs V8's check for
+ * young ArrayBuffers worth a scavenge (an external buffer skips it): outputs read and dropped are
+ * then freed by scavenges instead of a full collection per 64 MiB (`CAIRN_OUTPUT_SCAVENGE=0`: not).
+ * Without the addon, or for smaller sizes, `Buffer.allocUnsafeSlow`.
  */
 export function allocOutput(bytes: number): Uint8Array {
   if (bytes >= RECYCLED_OUTPUT_MIN_BYTES) {

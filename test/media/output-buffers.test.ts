@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { allocOutput, RECYCLED_OUTPUT_MIN_BYTES, loadNative, BLOCK_SIZE } from '../../src/media/index.js';
 
 const t = suite('media/output-buffers');
@@ -48,6 +49,29 @@ t('recycled outputs: a buffer still referenced is never handed out again, freed 
     assert.ok(hits - stats0[2] > 100, `outputs served from the free list: ${hits - stats0[2]}`);
     assert.ok(bytes <= RECYCLE_MAX_BYTES && count <= 512, `the free list is bounded: ${count} buffers, ${bytes} bytes`);
   }
+});
+
+t('outputs read and dropped are freed by scavenges, not by full collections (each would mark the whole heap)', async () => {
+  if (!native?.allocRecycled || process.env.CAIRN_OUTPUT_SCAVENGE === '0') return;
+  let major = 0, minor = 0;
+  const obs = new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      const kind = (e as unknown as { detail: { kind: number } }).detail.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++; else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  // 512 MiB of 1 MiB results, each touched and dropped, as a reader without `into` does. Without
+  // the scavenge check (CAIRN_OUTPUT_SCAVENGE=0) V8 freed them with 4 full collections here.
+  for (let i = 0; i < 512; i++) {
+    const b = allocOutput(MIB);
+    b[0] = i & 255; b[MIB - 1] = 1;
+    if (i % 16 === 15) await new Promise((res) => setImmediate(res));
+  }
+  await new Promise((res) => setTimeout(res, 20)); // (gc entries are delivered asynchronously)
+  obs.disconnect();
+  assert.ok(minor >= 4, `scavenges freed the dropped outputs: ${minor}`);
+  assert.ok(major <= 1, `full collections: ${major}`);
 });
 
 t.run();
