@@ -10,7 +10,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BATCH_TABLE_VERSION, decodeBatch, decodeBatchFrame, decodeBatchReply, decodeLocate, decodeLocateReply, encodeBatch, encodeBatchReply, encodeLocate, encodeLocateReply, type BatchNotice } from '../../src/net/batch-frame.js';
+import { BATCH_TABLE_VERSION, TABLE_SLAB_BYTES, decodeBatch, decodeBatchFrame, decodeBatchReply, decodeLocate, decodeLocateReply, encodeBatch, encodeBatchReply, encodeLocate, encodeLocateReply, type BatchNotice } from '../../src/net/batch-frame.js';
 import { CairnError } from '../../core/errors.js';
 import type { RpcReply } from '../../src/net/rpc.js';
 import { TX_BATCH_MAX } from '../../src/net/protocol.js';
@@ -55,6 +55,19 @@ t('every item comes back with its method, the very header it was sent with, and 
   assert.is(got[1]!.header.cont, got[0]!.header.cont, 'the container named once for items of one container');
   // Compact items (0-5) all have every compact key, in one order: one hidden class on the engine.
   for (let i = 1; i <= 5; i++) assert.equal(Object.keys(got[i]!.header), Object.keys(got[0]!.header), `keys of ${i}`);
+});
+
+t('a table taken stays as it was while later tables are written (they go after it in the slab, or in a new slab; none overwrites it)', () => {
+  const kept: Array<{ table: Uint8Array; copy: Buffer }> = [];
+  const big = Array.from({ length: TX_BATCH_MAX }, (_, i) => ({ method: 'shard.updateSingle', header: { ...route(i % 8), epoch: String(i), oid: String(i), dkey: 'x'.repeat(250), akey: 'y'.repeat(250) }, payload: new Uint8Array(1) }));
+  for (let i = 0; i < 3000; i++) {
+    // (small tables, a table larger than a slab now and then, and reply tables, interleaved)
+    const { parts } = i % 1000 === 500 ? encodeBatch(big) : encodeBatch(items.slice(0, 1 + (i % 5)), [[cont, String(i)]]);
+    const reply = encodeBatchReply([{ status: 'fulfilled', value: { header: { maxEpoch: String(i) } } }]).parts![0]!;
+    if (i % 7 === 0) kept.push({ table: parts[0]!, copy: Buffer.from(parts[0]!) }, { table: reply, copy: Buffer.from(reply) });
+  }
+  assert.ok(kept.some((k) => k.table.length > TABLE_SLAB_BYTES) || TX_BATCH_MAX * 500 > TABLE_SLAB_BYTES, 'a table larger than a slab was written');
+  for (const [i, k] of kept.entries()) assert.ok(Buffer.from(k.table).equals(k.copy), `table ${i} unchanged`);
 });
 
 t('a full batch (TX_BATCH_MAX items, a table larger than the first scratch buffer) and its reply come back whole', () => {
