@@ -1,7 +1,8 @@
 /**
  * Alternating base/new rounds for the connected A/B drivers (bench/engines-ab.ts, one cluster and
  * two client builds; bench/engines-xb.ts, one cluster per build): the same work per round, the
- * order flipped every round, each round's rate and the client's and the engines' CPU per op.
+ * order flipped every round, each round's rate, the client's and the engines' CPU per op and the
+ * client's minor page faults per op (each costs microseconds of kernel time on a VM).
  */
 import { readFileSync } from 'node:fs';
 
@@ -14,8 +15,8 @@ export const processCpuMs = (pid: number): number => {
   return (Number(f[11]) + Number(f[12])) * 10;
 };
 
-/** One round's figures: ops per second, client CPU ms per op, engines' CPU ms per op. */
-export type RoundRow = [opsPerSecond: number, clientMsPerOp: number, enginesMsPerOp: number];
+/** One round's figures: ops per second, client CPU ms per op, engines' CPU ms per op, the client's minor page faults per op. */
+export type RoundRow = [opsPerSecond: number, clientMsPerOp: number, enginesMsPerOp: number, clientMinorFaultsPerOp: number];
 
 /**
  * `rounds` rounds of `run(side, n)` for each side, base first in even rounds and new first in odd
@@ -27,16 +28,16 @@ export async function alternateRounds(rounds: number, n: number, run: (side: 'ba
   for (let r = 0; r < rounds; r++) {
     for (const k of (r % 2 ? ['new', 'base'] as const : ['base', 'new'] as const)) {
       const pids = enginePids(k);
-      const c0 = process.cpuUsage(), e0 = enginesMs(pids), t0 = performance.now();
+      const c0 = process.cpuUsage(), e0 = enginesMs(pids), f0 = process.resourceUsage().minorPageFault, t0 = performance.now();
       await run(k, n);
       const c = process.cpuUsage(c0), e = enginesMs(pids) - e0, s = (performance.now() - t0) / 1000;
-      const row: RoundRow = [n / s, (c.user + c.system) / 1000 / n, e / n];
+      const row: RoundRow = [n / s, (c.user + c.system) / 1000 / n, e / n, (process.resourceUsage().minorPageFault - f0) / n];
       res[k].push(row);
-      console.log(`round ${r} ${k}: ${row[0].toFixed(0)}/s client ${row[1].toFixed(4)} ms/${unit} engines ${row[2].toFixed(4)} ms/${unit}`);
+      console.log(`round ${r} ${k}: ${row[0].toFixed(0)}/s client ${row[1].toFixed(4)} ms/${unit} engines ${row[2].toFixed(4)} ms/${unit} client minflt ${row[3].toFixed(3)}/${unit}`);
     }
   }
   for (const k of ['base', 'new'] as const) {
-    console.log(`median ${k}: ${median(res[k].map((x) => x[0])).toFixed(0)}/s client ${median(res[k].map((x) => x[1])).toFixed(4)} ms/${unit} engines ${median(res[k].map((x) => x[2])).toFixed(4)} ms/${unit}`);
+    console.log(`median ${k}: ${median(res[k].map((x) => x[0])).toFixed(0)}/s client ${median(res[k].map((x) => x[1])).toFixed(4)} ms/${unit} engines ${median(res[k].map((x) => x[2])).toFixed(4)} ms/${unit} client minflt ${median(res[k].map((x) => x[3])).toFixed(3)}/${unit}`);
   }
   return res;
 }
