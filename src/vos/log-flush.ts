@@ -16,7 +16,7 @@ import { xxh64 } from '../../core/xxhash.js';
 import { CSUM_SEED } from './constants.js';
 import { KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE } from './keys.js';
 import { bloomProbeInto, type BloomProbe, type RunWriter } from './run.js';
-import { REGION_HEADER, WAL_HEADER, WalEncoder, WalType, Where, walRecordLength, type FrozenRegion } from './wal.js';
+import { REGION_HEADER, WAL_HEADER, WalEncoder, WalType, Where, walRecordLength, emptyViews, type FrozenRegion } from './wal.js';
 import type { ExtentList } from './allocator.js';
 
 /** Bytes of a data key before its dkey: container, section, unit object id, tag. */
@@ -234,17 +234,21 @@ function compareAt(b: Uint8Array, x0: number, x1: number, y0: number, y1: number
  * `view` (absolute offset `base + a`), into a buffer reused per entry: the checksum and the
  * locations are copied as they are in the record (no BigInt per entry), the inline value once.
  */
+/** Lengths of value scratch views kept (`ValueScratch.views`). */
+const VIEW_CACHE_MAX = 1024;
+
 class ValueScratch {
   private buf = new Uint8Array(VERSION_VALUE_BYTES + 4096);
   private dv = new DataView(this.buf.buffer);
-  private views: Array<Uint8Array | undefined> = [];
+  /** Views of the first n < VIEW_CACHE_MAX bytes of `buf`, by n (made whole: see `WalEncoder.views`). */
+  private views = emptyViews(VIEW_CACHE_MAX);
 
   encode(view: Uint8Array, rec: DataView, a: number, base: number): Uint8Array {
     const m = a + WAL_HEADER;
     const len = rec.getUint32(m + 52, true);
     const inWal = view[m + 68] === Where.Wal;
     const n = VERSION_VALUE_BYTES + (inWal ? len : 0);
-    if (n > this.buf.length) { this.buf = new Uint8Array(n); this.dv = new DataView(this.buf.buffer); this.views = []; }
+    if (n > this.buf.length) { this.buf = new Uint8Array(n); this.dv = new DataView(this.buf.buffer); this.views = emptyViews(VIEW_CACHE_MAX); }
     const b = this.buf, dv = this.dv;
     let flags = 0;
     if (inWal) {
@@ -266,7 +270,7 @@ class ValueScratch {
     dv.setUint32(8, rec.getUint32(m + 24, true), true); dv.setUint32(12, rec.getUint32(m + 28, true), true);
     for (let i = 28; i < VERSION_VALUE_BYTES; i += 4) dv.setUint32(i, 0, true); // recordSize, index, count: a single's are 0
     let v = this.views[n];
-    if (v === undefined) { v = b.subarray(0, n); if (n < 1024) this.views[n] = v; }
+    if (v === undefined) { v = b.subarray(0, n); if (n < VIEW_CACHE_MAX) this.views[n] = v; }
     return v;
   }
 }

@@ -45,6 +45,22 @@ export interface Geometry {
   inlineThreshold: number;
 }
 
+/**
+ * A `Geometry`, its fields always made in this one order: a store created here and one whose
+ * geometry came from its superblock must share one hidden class, else the write path, compiled
+ * for the first kind of store a process used, deoptimises at the other (an engine's warm-up store
+ * is created, the stores it serves are reopened: 'wrong map' in `logUpdateNow` after listening).
+ */
+export function geometry(segmentBytes: number, chunkBytes: number, walBytes: number, heapStart: number, maxBytes: number, dataBytes: number, inlineThreshold: number): Geometry {
+  return { segmentBytes, chunkBytes, walBytes, heapStart, maxBytes, dataBytes, inlineThreshold };
+}
+// The same holds for how a field holds its number: a store of 1 GiB or more has caps past the
+// small-integer range (heap numbers), a smaller one (an engine's warm-up store) small integers, and
+// the first store of a big cap would move every Geometry to another hidden class. Made once with
+// big caps before any store, the class holds the caps as doubles from the start; smaller ones fit.
+// (The other fields are always small integers.)
+geometry(0, 0, 0, 0, 2 ** 40, 2 ** 40, 0);
+
 /** Where one copy of the manifest lives. */
 export interface ManifestCopy { len: number; csum: bigint; chunks: number[] }
 
@@ -81,7 +97,8 @@ export interface Manifest {
 }
 
 function putU64n(dv: DataView, off: number, v: number): void { dv.setUint32(off, v >>> 0, true); dv.setUint32(off + 4, Math.floor(v / 4294967296), true); }
-function getU64n(dv: DataView, off: number): number { return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * 4294967296; }
+/** A u64 field as a number: a small one as the small integer a computed one would be (not a heap number: see `geometry`). */
+function getU64n(dv: DataView, off: number): number { const hi = dv.getUint32(off + 4, true); return hi === 0 ? dv.getUint32(off, true) : dv.getUint32(off, true) + hi * 4294967296; }
 
 /** Encode a superblock slot. */
 export function encodeSuperblock(sb: Superblock): Uint8Array {
@@ -117,10 +134,7 @@ export function decodeSuperblock(b: Uint8Array): SlotState {
   if (dv.getBigUint64(SB_SLOT_BYTES - 8, true) !== xxh64(b.subarray(0, SB_SLOT_BYTES - 8), CSUM_SEED)) return { bad: 'checksum' };
   const fmt = dv.getUint32(8, true);
   if (fmt !== TARGET_FORMAT) return { bad: `format ${fmt}` };
-  const geo: Geometry = {
-    segmentBytes: dv.getUint32(24, true), chunkBytes: dv.getUint32(28, true), walBytes: dv.getUint32(32, true), inlineThreshold: dv.getUint32(36, true),
-    heapStart: getU64n(dv, 40), maxBytes: getU64n(dv, 48), dataBytes: getU64n(dv, 56),
-  };
+  const geo = geometry(dv.getUint32(24, true), dv.getUint32(28, true), dv.getUint32(32, true), getU64n(dv, 40), getU64n(dv, 48), getU64n(dv, 56), dv.getUint32(36, true));
   let at = 80;
   const copies: ManifestCopy[] = [];
   for (let i = 0; i < 2; i++) {

@@ -28,7 +28,7 @@ import { BlockAllocator, ExtentList, freeSnapshot } from './allocator.js';
 import { CSUM_SEED, DATA_BLOCK, DATA_FILE, DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD, SCM_FILE, SYNC_WRITE_MAX_BYTES } from './constants.js';
 import { VosError } from './errors.js';
 import {
-  MAX_MANIFEST_CHUNKS, SB_SLOT_BYTES, TAIL_SLOTS_OFFSET, decodeManifest, decodeSuperblock, encodeManifest, encodeSuperblock,
+  MAX_MANIFEST_CHUNKS, SB_SLOT_BYTES, TAIL_SLOTS_OFFSET, decodeManifest, decodeSuperblock, encodeManifest, encodeSuperblock, geometry,
   type Geometry, type Manifest, type ManifestContainer, type Superblock,
 } from './manifest.js';
 import { Memtable, addLogged, type MemVersion } from './memtable.js';
@@ -287,6 +287,19 @@ export interface ContState {
   prepared?: Set<bigint>;
 }
 
+/** `n` as a small integer (V8's Smi) when it is one: what a value read back or from fstat would be, had it been computed. */
+function smallInt(n: number): number { return n <= 0x3fffffff && n >= 0 ? n | 0 : n; }
+
+/**
+ * A new `ContState`, every field present from the start in one order: containers created here,
+ * replayed from the log or read from the manifest, with or without prepared epochs, share one
+ * hidden class (a field added later would move some of them to another, and the write path
+ * compiled for one would deoptimise at the other).
+ */
+function contState(idx: number, uuid: string, maxEpoch: bigint, tombs: Tomb[], destroyed: boolean): ContState {
+  return { idx, uuid, maxEpoch, tombs, destroyed, destroyedSeq: undefined, aggregate: undefined, aggStats: undefined, aggBusy: undefined, recordSizes: undefined, prepared: undefined };
+}
+
 /** Space in use. */
 export interface TargetUsage {
   scmUsed: number; scmTotal: number; scmFile: number; dataUsed: number; dataTotal: number;
@@ -395,7 +408,7 @@ export function geometryFor(opts: { scmBytes: number; dataBytes: number; inlineT
   while (seg < heapStart + CHUNK_BYTES) seg *= 2;
   const min = Math.ceil((heapStart + MIN_HEAP_CHUNKS * CHUNK_BYTES) / seg) * seg;
   if (cap < min) throw new VosError('INVALID_ARGUMENT', `scmBytes ${cap} is below the smallest target (${min} bytes with ${wal}-byte log regions)`, { scmBytes: cap, min });
-  return { segmentBytes: seg, chunkBytes: CHUNK_BYTES, walBytes: wal, heapStart, maxBytes: Math.floor(cap / seg) * seg, dataBytes: opts.dataBytes, inlineThreshold: opts.inlineThreshold };
+  return geometry(seg, CHUNK_BYTES, wal, heapStart, Math.floor(cap / seg) * seg, opts.dataBytes, opts.inlineThreshold);
 }
 
 /** The store of one target. */
@@ -763,7 +776,7 @@ export class TargetStore {
   private applyManifest(m: Manifest): void {
     this.nextSeq = m.nextSeq; this.nextRunId = m.nextRunId; this.nextContIdx = m.nextContIdx;
     for (const c of m.containers) {
-      const st: ContState = { idx: c.idx, uuid: c.uuid, maxEpoch: BigInt(c.maxEpoch), tombs: c.tombs.map((t) => ({ after: BigInt(t.after), upTo: BigInt(t.upTo), seq: t.seq })), destroyed: c.destroyed === true };
+      const st = contState(c.idx, c.uuid, BigInt(c.maxEpoch), c.tombs.map((t) => ({ after: BigInt(t.after), upTo: BigInt(t.upTo), seq: t.seq })), c.destroyed === true);
       if (c.prepared !== undefined && c.prepared.length > 0) st.prepared = new Set(c.prepared.map((e) => BigInt(e)));
       this.conts.set(st.idx, st);
       if (!st.destroyed) this.byUuid.set(st.uuid, st);
@@ -789,7 +802,7 @@ export class TargetStore {
   private replayRecord(mt: Memtable, r: WalRecord): string | undefined {
     switch (r.type) {
       case WalType.ContCreate: {
-        const st: ContState = { idx: r.cont, uuid: r.uuid!, maxEpoch: 0n, tombs: [], destroyed: false };
+        const st = contState(r.cont, r.uuid!, 0n, [], false);
         this.conts.set(r.cont, st); this.byUuid.set(st.uuid, st);
         this.nextContIdx = Math.max(this.nextContIdx, r.cont + 1);
         return undefined;
@@ -854,7 +867,7 @@ export class TargetStore {
 
   private initHeap(used: Set<number>): void {
     this.heapFree = [];
-    for (let off = this.space.size - this.geo.chunkBytes; off >= this.geo.heapStart; off -= this.geo.chunkBytes) {
+    for (let off = smallInt(this.space.size) - this.geo.chunkBytes; off >= this.geo.heapStart; off -= this.geo.chunkBytes) { // (small integers: see growHeap)
       if (!used.has(off)) this.heapFree.push(off);
     }
   }
@@ -882,7 +895,10 @@ export class TargetStore {
   private growHeap(): void {
     const from = this.space.size;
     this.space.grow(from + this.geo.segmentBytes);
-    for (let off = this.space.size - this.geo.chunkBytes; off >= from; off -= this.geo.chunkBytes) this.heapFree.push(off);
+    // (offsets as small integers where they are: the file's size comes from fstat as a heap number,
+    // and one double pushed moves this array, and every run offset taken from it, to double
+    // elements: the write path compiled for a created store deoptimised at a reopened one)
+    for (let off = smallInt(this.space.size) - this.geo.chunkBytes; off >= from; off -= this.geo.chunkBytes) this.heapFree.push(off);
   }
 
   /** Heap chunks a run of `bytes` entry bytes can take (a block never spans chunks; one partial chunk at the end). */
@@ -1775,7 +1791,7 @@ export class TargetStore {
     if (again) return again;
     try { this.admit(0, false); this.wal.append(this.enc.container(WalType.ContCreate, this.wal.stamp, idx, uuid)); } catch (e) { throw toVosError(e, 'create container'); }
     this.nextSeq++;
-    const st: ContState = { idx, uuid, maxEpoch: 0n, tombs: [], destroyed: false };
+    const st = contState(idx, uuid, 0n, [], false);
     this.conts.set(idx, st); this.byUuid.set(uuid, st);
     if (this.durable) await this.commitSync.request(); // containers are synced even with deferSync: rare, and no redo log names them
     return st;

@@ -103,7 +103,8 @@ export interface WalRecord {
 }
 
 function putU64n(dv: DataView, off: number, v: number): void { dv.setUint32(off, v >>> 0, true); dv.setUint32(off + 4, Math.floor(v / 4294967296), true); }
-function getU64n(dv: DataView, off: number): number { return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * 4294967296; }
+/** A u64 field as a number: a small one as the small integer a computed one would be (not a heap number: see `geometry`). */
+function getU64n(dv: DataView, off: number): number { const hi = dv.getUint32(off + 4, true); return hi === 0 ? dv.getUint32(off, true) : dv.getUint32(off, true) + hi * 4294967296; }
 function putOid(dv: DataView, off: number, oid: bigint): void {
   // setBigUint64 keeps the low 64 bits of what it is given: no masks to allocate, no shift of a small id
   dv.setBigUint64(off, oid, true);
@@ -116,17 +117,25 @@ function getOid(dv: DataView, off: number): bigint {
   return dv.getBigUint64(off, true) | (dv.getBigUint64(off + 8, true) << 64n) | (dv.getBigUint64(off + 16, true) << 128n);
 }
 
+/** An array of `n` empty view slots, of one elements kind whatever is stored first (see `WalEncoder.views`). */
+export function emptyViews(n: number): Array<Uint8Array | undefined> { return new Array<Uint8Array | undefined>(n).fill(undefined); }
+
 /** Encodes records into a reusable buffer (copy `bytes` out before encoding the next). */
 export class WalEncoder {
   private buf = new Uint8Array(16 * 1024);
   private dv = new DataView(this.buf.buffer);
-  /** Views of the first n bytes of `buf`, by n (records of a workload have few lengths: no view made per record). */
-  private views: Array<Uint8Array | undefined> = [];
+  /**
+   * Views of the first n bytes of `buf`, by n (records of a workload have few lengths: no view
+   * made per record). Made at its full length: an array first written far past its end becomes a
+   * dictionary, and encoders of other stores, whose first index differed, would each have another
+   * hidden class (the append path, compiled for one, deoptimised at the next: 'wrong map').
+   */
+  private views = emptyViews(VIEW_CACHE_MAX_BYTES + 1);
   private ensure(n: number): void {
     if (this.buf.length >= n) return;
     let s = this.buf.length; while (s < n) s *= 2;
     this.buf = new Uint8Array(s); this.dv = new DataView(this.buf.buffer);
-    this.views = [];
+    this.views = emptyViews(VIEW_CACHE_MAX_BYTES + 1);
   }
   /** The first `n` bytes of `buf` (valid until `buf` grows). */
   private head(n: number): Uint8Array {
