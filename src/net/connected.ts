@@ -26,7 +26,7 @@ import { Pool, installPoolConnector } from '../pool/pool.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, PoolMeta, RebuildStatus } from '../pool/backend.js';
 import { Etcd } from './etcd.js';
 import { RpcClient, type RpcCaller } from './rpc.js';
-import { RemoteShardStore, freshWindow } from './shard-rpc.js';
+import { RemoteShardStore, epochText, freshWindow } from './shard-rpc.js';
 import { EngineLink } from './link.js';
 import { localPathOf } from './local-socket.js';
 import {
@@ -63,12 +63,51 @@ export function clockSkewFromEnv(v: string | undefined): number {
 }
 
 /** A commit being applied: its participants and how many shard writes each gets. */
-interface CommitPlan {
-  /** Ascending. */
-  ranks: number[];
+export interface CommitPlan {
+  /** Ascending (shared by commits of one shape: never changed). */
+  readonly ranks: number[];
   /** What each participant's writes carry (`TxDescriptor`, by the index of its rank in `ranks`), made once per commit: its writes share it. */
   descriptors: TxDescriptor[];
   validation?: Promise<unknown>;
+}
+
+/** Scratch of `intent` (ranks ascending and their counts of writes; a commit has at most one entry per engine). */
+const SCRATCH_RANKS: number[] = new Array<number>(MAX_ENGINES + 1).fill(0);
+const SCRATCH_COUNTS: number[] = new Array<number>(MAX_ENGINES + 1).fill(0);
+/** Most commit shapes `commitShape` keeps (all forgotten when full: a pool of E engines has a few shapes per object class). */
+export const MAX_COMMIT_SHAPES = 4096;
+/** Plans of commits by their shape (`shapeKey`): shared, never changed (a commit that validates keys gets its own copy). */
+const shapes = new Map<number, CommitPlan>();
+
+/**
+ * A number naming the participants `ranks[0..k)` and their counts (up to 3 participants of rank
+ * < 1024 with up to 127 writes each: 17 bits each), or -1 for any other commit (not kept).
+ */
+function shapeKey(ranks: readonly number[], counts: readonly number[], k: number): number {
+  if (k > 3) return -1;
+  let key = k;
+  for (let i = 0; i < k; i++) {
+    const r = ranks[i]!, c = counts[i]!;
+    if (r >= 1024 || c >= 128) return -1;
+    key = key * 131072 + r * 128 + c;
+  }
+  return key;
+}
+
+/** The plan of a commit with participants `ranks[0..k)` (ascending) and their counts of writes: made once per shape (its arrays and descriptors, per put ~600 B, heap sampling). */
+export function commitShape(ranks: readonly number[], counts: readonly number[], k: number): CommitPlan {
+  const key = shapeKey(ranks, counts, k);
+  const known = key < 0 ? undefined : shapes.get(key);
+  if (known !== undefined) return known;
+  const rs = ranks.slice(0, k);
+  const descriptors: TxDescriptor[] = [];
+  for (let i = 0; i < k; i++) descriptors.push({ ranks: rs, n: counts[i]! });
+  const plan: CommitPlan = { ranks: rs, descriptors };
+  if (key >= 0) {
+    if (shapes.size >= MAX_COMMIT_SHAPES) shapes.clear();
+    shapes.set(key, plan);
+  }
+  return plan;
 }
 
 /** A client's view of a connected pool. */
@@ -441,21 +480,20 @@ class EngineContainerStorage implements ContainerStorage {
   /** Before the writes: their participants and counts; a transaction's read-only keys are checked alongside. */
   intent(epoch: bigint, info: CommitInfo): void {
     // Ranks kept ascending as they come (a commit has a few: no Map, no sort, whose comparator
-    // sort allocated ~870 B per put; heap sampling, session 28), each with its count of writes.
-    const ranks: number[] = [], counts: number[] = [];
+    // sort allocated ~870 B per put; heap sampling, session 28), each with its count of writes,
+    // in scratch arrays: a commit of a shape seen before takes its plan from `shapes`.
+    const ranks = SCRATCH_RANKS, counts = SCRATCH_COUNTS;
+    let k = 0;
     for (const t of info.writes ?? []) {
       const r = this.b.rankOf(t);
       let i = 0;
-      while (i < ranks.length && ranks[i]! < r) i++;
-      if (i < ranks.length && ranks[i] === r) { counts[i]!++; continue; }
-      ranks.push(r); counts.push(1);
-      for (let j = ranks.length - 1; j > i; j--) { ranks[j] = ranks[j - 1]!; counts[j] = counts[j - 1]!; }
+      while (i < k && ranks[i]! < r) i++;
+      if (i < k && ranks[i] === r) { counts[i]!++; continue; }
+      for (let j = k; j > i; j--) { ranks[j] = ranks[j - 1]!; counts[j] = counts[j - 1]!; }
       ranks[i] = r; counts[i] = 1;
+      k++;
     }
-    const descriptors: TxDescriptor[] = [];
-    for (let i = 0; i < ranks.length; i++) descriptors.push({ ranks, n: counts[i]! });
-    const plan: CommitPlan = { ranks, descriptors };
-    if (info.check) plan.validation = this.validate(epoch, info.check);
+    const plan = info.check ? { ...commitShape(ranks, counts, k), validation: this.validate(epoch, info.check) } : commitShape(ranks, counts, k);
     let m = this.b.plans.get(this.meta.uuid);
     if (!m) { m = new Map(); this.b.plans.set(this.meta.uuid, m); }
     m.set(epoch, plan);
@@ -483,7 +521,7 @@ class EngineContainerStorage implements ContainerStorage {
   /** A commit across engines is decided: its participants are told on their next request. */
   private decided(epoch: bigint, plan: CommitPlan): void {
     if (plan.ranks.length <= 1) return;
-    const e = epoch.toString(); // (once for every participant)
+    const e = epochText(epoch); // (once for every participant: the text its writes named)
     for (const r of plan.ranks) this.b.link(r).notice(this.meta.uuid, e);
   }
 
