@@ -505,15 +505,17 @@ export function preparedRead(i: number): void {
 }
 
 /**
- * Most entries (summed over a store's runs) a `PointIndex` is built for. Memory: about 28 bytes per
- * indexed version in the runs' point lists and 32-64 in the table (a bench store of 19k objects:
- * about 1.5 MiB); larger stores keep the bloom and fence path. 2^20: at 2^18, 100 B objects on 16
- * targets (~3.9 entries per object) lost their index past ~1.08M objects, and a get went from ~3-4
- * to 25-45 us of CPU (the per-run path over ~13 runs per store); now past ~4.3M.
+ * Most entries (summed over a store's runs) a `PointIndex` is built for. Memory: 12 bytes per
+ * indexed version in the runs' point lists and 24-48 in the table (16-byte slots, at most 2/3
+ * full; until session 29 28 and 48-96: the lists kept each version's stamp, the slots its block's
+ * arena frame); larger stores keep the bloom and fence path. At 2^18, 100 B objects on 16 targets
+ * (~3.9 entries per object) lost their index past ~1.08M objects, and a get went from ~3-4 to 25-45
+ * us of CPU (the per-run path over ~13 runs per store); 2^20 moved that to ~4.3M, 2^21 (the same
+ * most memory per store as 2^20 took before) to ~8.6M.
  */
-export const POINT_INDEX_MAX_VERSIONS = 1 << 20;
-/** Words of one `PointIndex` slot (32 bytes: two slots per cache line). */
-const SLOT_WORDS = 8;
+export const POINT_INDEX_MAX_VERSIONS = 1 << 21;
+/** Words of one `PointIndex` slot (16 bytes: four slots per cache line). */
+const SLOT_WORDS = 4;
 /** Most runs a `PointIndex` covers (a slot names its run in 8 bits). */
 const POINT_INDEX_MAX_RUNS = 255;
 
@@ -534,8 +536,8 @@ export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minRea
 export const POINT_INDEX_MIN_READS = 1024;
 pointReads.minReads = POINT_INDEX_MIN_READS;
 
-/** A stamp read while building a `PointIndex` (reused). */
-const stamp = { hi: 0, lo: 0, seq: 0 };
+/** The stamps of two versions compared while building a `PointIndex` (reused). */
+const stamp = { hi: 0, lo: 0, seq: 0 }, stampB = { hi: 0, lo: 0, seq: 0 };
 function be32(b: Uint8Array, at: number): number { return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0; }
 
 /**
@@ -564,11 +566,11 @@ export function pointHitOf(): { bytes: Uint8Array; o: number } { return { bytes:
  * Built when a read first meets a list of runs (lists are replaced, never changed in place, when
  * runs come and go), from each run's point list (`Run.points`, made once per run), and only while
  * every run has one and the list holds at most POINT_INDEX_MAX_VERSIONS versions: otherwise reads
- * keep the per-run path. Each slot is `[h1, h2, run + 1, loc, frame + 1, gen, 0, 0]` (run 0:
- * empty): where the entry is in its run, and the `BlockArena` frame (with its generation) its
- * block was copied into, so a read goes from the slot to the block's bytes; a slot whose frame
- * was reused (another generation) asks its run for the block's frame again (`Run.pointFrame`),
- * and a block with no frame is read from the block cache. Two akeys whose hashes agree in full get
+ * keep the per-run path. Each slot is `[h1, h2, run + 1, loc]` (run 0: empty): where the entry is
+ * in its run; the run knows the `BlockArena` frame its block was copied into (`Run.pointFrameHeld`,
+ * one word pair per data block), so a read goes from the slot to the block's bytes; a block whose
+ * frame was reused is copied in again (`Run.pointFrame`), and a block with no frame is read from
+ * the block cache. Two akeys whose hashes agree in full get
  * two slots (their keys are compared while building and when reading), so an akey absent from the
  * table is absent from every run.
  */
@@ -617,9 +619,10 @@ export class PointIndex {
           const w = s * SLOT_WORDS;
           if (t[w + 2] === 0) { t[w] = h1; t[w + 1] = h2; t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; this.refresh(w); break; }
           if (t[w] === h1 && t[w + 1] === h2 && this.sameAkey(t[w + 2]! - 1, t[w + 3]!, r, p.loc[i]!)) {
-            // keep the newer (epoch, then sequence number); the slot's stamp is read in its entry
-            this.stampOf(t[w + 2]! - 1, t[w + 3]!);
-            const hi = p.epochHi[i]!, lo = p.epochLo[i]!, q = p.seq[i]!;
+            // keep the newer (epoch, then sequence number); both stamps are read in their entries
+            this.stampOf(t[w + 2]! - 1, t[w + 3]!, stamp);
+            this.stampOf(r, p.loc[i]!, stampB);
+            const hi = stampB.hi, lo = stampB.lo, q = stampB.seq;
             if (hi > stamp.hi || (hi === stamp.hi && (lo > stamp.lo || (lo === stamp.lo && q > stamp.seq)))) { t[w + 2] = r + 1; t[w + 3] = p.loc[i]!; this.refresh(w); }
             break;
           }
@@ -633,22 +636,25 @@ export class PointIndex {
 
   /**
    * The arena frame of the block of the slot at word `w` (`Run.pointFrame`: copied in when it has
-   * none, or none of this generation), kept in the slot with its generation; -1 when it has none.
+   * none, or none of this generation); -1 when it has none.
    */
   private refresh(w: number): number {
     const t = this.slots;
-    const f = this.runs[t[w + 2]! - 1]!.pointFrame(Math.floor(t[w + 3]! / POINT_ENTRY_LIMIT));
-    if (f < 0) { t[w + 4] = 0; t[w + 5] = 0; return -1; }
-    t[w + 4] = f + 1; t[w + 5] = this.arena!.gen[f]!;
-    return f;
+    return this.runs[t[w + 2]! - 1]!.pointFrame(Math.floor(t[w + 3]! / POINT_ENTRY_LIMIT));
   }
 
-  /** The stamp of the entry at (run r, loc) into `stamp`. */
-  private stampOf(r: number, loc: number): void {
+  /** The arena frame holding the block of the slot at word `w` now, or -1 (`Run.pointFrameHeld`). */
+  private held(w: number): number {
+    const t = this.slots;
+    return this.runs[t[w + 2]! - 1]!.pointFrameHeld(Math.floor(t[w + 3]! / POINT_ENTRY_LIMIT));
+  }
+
+  /** The stamp of the entry at (run r, loc) into `into`. */
+  private stampOf(r: number, loc: number, into: { hi: number; lo: number; seq: number }): void {
     const b = this.runs[r]!.pointBytes(Math.floor(loc / POINT_ENTRY_LIMIT)), o = loc % POINT_ENTRY_LIMIT;
     const st = o + ENTRY_HEADER + (b[o]! | (b[o + 1]! << 8)) - STAMP_BYTES;
-    stamp.hi = (0xffffffff - be32(b, st)) >>> 0; stamp.lo = (0xffffffff - be32(b, st + 4)) >>> 0;
-    stamp.seq = (0xffffffff - be32(b, st + 8)) * 4294967296 + (0xffffffff - be32(b, st + 12));
+    into.hi = (0xffffffff - be32(b, st)) >>> 0; into.lo = (0xffffffff - be32(b, st + 4)) >>> 0;
+    into.seq = (0xffffffff - be32(b, st + 8)) * 4294967296 + (0xffffffff - be32(b, st + 12));
   }
 
   /** Whether the single-value entries at (run a, loc la) and (run b, loc lb) are versions of one akey. */
@@ -675,8 +681,8 @@ export class PointIndex {
       const loc = t[w + 3]!;
       // the entry `[klen u16][vlen u32][key]...` read in the verified block's bytes, no view:
       // in its arena frame while the frame holds it (the slot's generation), else from the cache
-      let f = t[w + 4]! - 1;
-      if (f < 0 || a === null || a.gen[f] !== t[w + 5] || !pointReads.arena) f = pointReads.arena && a !== null && a.fills - this.builtFills < a.frames ? this.refresh(w) : -1;
+      let f = a === null || !pointReads.arena ? -1 : this.held(w);
+      if (f < 0) f = pointReads.arena && a !== null && a.fills - this.builtFills < a.frames ? this.refresh(w) : -1;
       let b: Uint8Array, o: number, dv: DataView;
       if (f >= 0) {
         const seg = BlockArena.segment(f);
@@ -711,8 +717,8 @@ export class PointIndex {
       const w = s * SLOT_WORDS;
       if (t[w + 2] === 0) return 0;
       if (t[w] !== h1 || t[w + 1] !== h2) continue;
-      const f = t[w + 4]! - 1;
-      if (f < 0 || a.gen[f] !== t[w + 5]) return 0;
+      const f = this.held(w);
+      if (f < 0) return 0;
       const b = a.segs[BlockArena.segment(f)]!, o = BlockArena.base(f) + t[w + 3]! % POINT_ENTRY_LIMIT;
       const last = b.length - 1;
       return b[o]! ^ b[Math.min(o + 64, last)]! ^ b[Math.min(o + 128, last)]! ^ b[Math.min(o + 192, last)]!;
@@ -731,8 +737,8 @@ export class PointIndex {
       const w = s * SLOT_WORDS;
       if (t[w + 2] === 0) return null;
       if (t[w] !== h1 || t[w + 1] !== h2) continue;
-      const f = t[w + 4]! - 1;
-      if (f < 0 || a.gen[f] !== t[w + 5]) return null;
+      const f = this.held(w);
+      if (f < 0) return null;
       const b = a.segs[BlockArena.segment(f)]!, o = BlockArena.base(f) + t[w + 3]! % POINT_ENTRY_LIMIT;
       const last = b.length - 1;
       at.e0 = o; at.e1 = Math.min(o + 64, last); at.e2 = Math.min(o + 128, last); at.e3 = Math.min(o + 192, last);
@@ -746,8 +752,8 @@ export class PointIndex {
   /** The run (its position in `runs`) of slot `s`. */
   runOf(s: number): number { return this.slots[s * SLOT_WORDS + 2]! - 1; }
 
-  /** @internal the arena frame slot `s` last named (-1: none), for tests. */
-  frameOf(s: number): number { return this.slots[s * SLOT_WORDS + 4]! - 1; }
+  /** @internal the arena frame holding slot `s`'s block now (-1: none), for tests. */
+  frameOf(s: number): number { return this.held(s * SLOT_WORDS); }
 }
 
 /**

@@ -1109,7 +1109,7 @@ export class Run {
     this.pointList = null;
     const f = this.fences === undefined ? this.buildFences() : this.fences;
     if (f === null) return null;
-    const h1: number[] = [], h2: number[] = [], loc: number[] = [], epHi: number[] = [], epLo: number[] = [], seq: number[] = [];
+    const h1: number[] = [], h2: number[] = [], loc: number[] = [];
     const probe: BloomProbe = { h1: 0, h2: 0 };
     let prev: Uint8Array | undefined, prevLen = 0;
     try {
@@ -1126,19 +1126,13 @@ export class Run {
           if (prev !== undefined && prevLen === pl && samePrefixBytes(prev, key, pl)) continue;
           prev = key; prevLen = pl;
           bloomProbeInto(key, pl, probe);
-          const st = kl - STAMP_BYTES;
           h1.push(probe.h1 | 0); h2.push(probe.h2 | 0); loc.push(g * POINT_ENTRY_LIMIT + ko - ENTRY_HEADER);
-          epHi.push((0xffffffff - readBE32(key, st)) >>> 0); epLo.push((0xffffffff - readBE32(key, st + 4)) >>> 0);
-          seq.push((0xffffffff - readBE32(key, st + 8)) * 4294967296 + (0xffffffff - readBE32(key, st + 12)));
         }
       }
     } catch {
       return null;
     }
-    return this.pointList = {
-      count: h1.length, h1: Int32Array.from(h1), h2: Int32Array.from(h2), loc: Int32Array.from(loc),
-      epochHi: Uint32Array.from(epHi), epochLo: Uint32Array.from(epLo), seq: Float64Array.from(seq),
-    };
+    return this.pointList = { count: h1.length, h1: Int32Array.from(h1), h2: Int32Array.from(h2), loc: Int32Array.from(loc) };
   }
 
   /**
@@ -1170,19 +1164,27 @@ export class Run {
    * `CORRUPTED` as `pointBlock` does: the bytes come from the verified block cache.
    */
   pointFrame(g: number): number {
+    const f = this.pointFrameHeld(g);
+    if (f >= 0) return f;
     const a = this.verified.arena;
-    if (a === null) return -1;
-    const fr = this.frames ??= new Int32Array(2 * this.fences!.count);
-    const f = fr[2 * g]! - 1;
-    if (f >= 0 && a.gen[f] === fr[2 * g + 1]) return f;
-    if (f === -2) return -1;
+    if (a === null || this.frames![2 * g] === -1) return -1; // (-1: the block fits no frame)
     const bytes = this.pointBytes(g);
     const f0 = this.fences!;
     const ref = this.fenceIndex[f0.indexOf[g]!]!.refAt(f0.entryOf[g]!);
     const nf = a.fill(ref.off, bytes);
+    const fr = this.frames!;
     if (nf < 0) { fr[2 * g] = -1; return -1; }
     fr[2 * g] = nf + 1; fr[2 * g + 1] = a.gen[nf]!;
     return nf;
+  }
+
+  /** The arena frame holding data block `g` now, or -1 (`pointFrame` without copying it in). */
+  pointFrameHeld(g: number): number {
+    const a = this.verified.arena;
+    if (a === null) return -1;
+    const fr = this.frames ??= new Int32Array(2 * this.fences!.count);
+    const f = fr[2 * g]! - 1;
+    return f >= 0 && a.gen[f] === fr[2 * g + 1] ? f : -1;
   }
 
   /** `seekTo` for a run without fences: the index-block list, then one index block, then one data block. */
@@ -1249,10 +1251,7 @@ export const ENTRY_HEADER = 6;
 export interface RunPoints {
   count: number;
   h1: Int32Array; h2: Int32Array; loc: Int32Array;
-  epochHi: Uint32Array; epochLo: Uint32Array; seq: Float64Array;
 }
-
-function readBE32(b: Uint8Array, at: number): number { return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0; }
 
 function samePrefixBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
   for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
