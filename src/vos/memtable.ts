@@ -282,12 +282,17 @@ const SOLO_COLS_MIN = 64;
 /** The columns of a `SoloCols` before its first solo entry. */
 const NO_STAMPS = new BigUint64Array(0);
 const NO_NUMS = new Float64Array(0);
+const NO_KEY_IDS = new Int32Array(0);
+/** Distinct key copies a `SoloCols` looks up by identity (`keyId`); past them each entry's key is listed again. */
+const SOLO_KEYS_MAPPED = 1024;
 
 /**
  * The solo nodes of a memtable container that no one has read yet, as columns by object-table
  * entry (`SoloObj`'s fields: epoch and checksum in a `BigUint64Array`, the numbers in a
- * `Float64Array`, the shared key copies in two arrays): a put of a new object leaves no heap
- * object of its own in the memtable. Every memtable node survived the young-generation collections
+ * `Float64Array`, the shared key copies by their index in a list of the distinct ones): a put of a
+ * new object leaves no heap object of its own in the memtable, nor a pointer the collector scans
+ * (two arrays of key pointers, one slot each per entry, were ~90 bytes allocated per put as they
+ * grew: heap sampling, /tmp/vos29/alloc.mjs). Every memtable node survived the young-generation collections
  * until its flush (each copied twice, and its checksum's BigInt with it); measured in one process,
  * puts of new 100 B objects with no node at all: main thread -8..12% CPU per put, process -13%,
  * bytes promoted per put 851 -> 623. The table makes an entry's `SoloObj` from them on its first
@@ -299,15 +304,41 @@ class SoloCols {
   stamps: BigUint64Array;
   /** seq, len, where, loc, alloc of entry e at [5e, 5e + 5). */
   num: Float64Array;
-  /** The shared key copies of entry e (undefined for an entry that is not a solo node's). */
-  readonly dkeys: Array<Uint8Array | undefined> = [];
-  readonly akeys: Array<Uint8Array | undefined> = [];
+  /** The dkey's and akey's index in `keys` of entry e at [2e, 2e + 1] (only a solo entry's are set). */
+  ids: Int32Array;
+  /** The distinct key copies entries name (the memtable's shared copies: one object per key bytes). */
+  readonly keys: Uint8Array[] = [];
+  /** Index in `keys` of each copy (up to SOLO_KEYS_MAPPED of them), and the last two looked up. */
+  private readonly keyIds = new Map<Uint8Array, number>();
+  private lastD: Uint8Array | undefined = undefined;
+  private lastDId = -1;
+  private lastA: Uint8Array | undefined = undefined;
+  private lastAId = -1;
 
   /** `expect`: entries the container will likely hold (the columns are sized for them on first use). */
   constructor(private readonly expect: number) {
     // (made on the first solo entry: a container of array objects, or of objects written again, needs none)
     this.stamps = NO_STAMPS;
     this.num = NO_NUMS;
+    this.ids = NO_KEY_IDS;
+  }
+
+  /** Set entry `e`'s keys (`room(e)` first): the index of each copy in `keys`, listed on first sight. */
+  setKeys(e: number, dkey: Uint8Array, akey: Uint8Array): void {
+    let d = this.lastDId;
+    if (dkey !== this.lastD) { d = this.keyId(dkey); this.lastD = dkey; this.lastDId = d; }
+    let a = this.lastAId;
+    if (akey !== this.lastA) { a = this.keyId(akey); this.lastA = akey; this.lastAId = a; }
+    this.ids[2 * e] = d; this.ids[2 * e + 1] = a;
+  }
+
+  private keyId(k: Uint8Array): number {
+    const id = this.keyIds.get(k);
+    if (id !== undefined) return id;
+    const n = this.keys.length;
+    this.keys.push(k);
+    if (n < SOLO_KEYS_MAPPED) this.keyIds.set(k, n);
+    return n;
   }
 
   /** Room for entry `e` (entries are added in order, one at a time). */
@@ -316,11 +347,12 @@ class SoloCols {
     if (this.stamps.length === 0) {
       let n = Math.max(SOLO_COLS_MIN, this.expect);
       while (n <= e) n *= 2;
-      this.stamps = new BigUint64Array(2 * n); this.num = new Float64Array(SOLO_NUMS * n);
+      this.stamps = new BigUint64Array(2 * n); this.num = new Float64Array(SOLO_NUMS * n); this.ids = new Int32Array(2 * n);
       return;
     }
     const stamps = new BigUint64Array(2 * this.stamps.length); stamps.set(this.stamps); this.stamps = stamps;
     const num = new Float64Array(2 * this.num.length); num.set(this.num); this.num = num;
+    const ids = new Int32Array(2 * this.ids.length); ids.set(this.ids); this.ids = ids;
   }
 }
 
@@ -438,9 +470,7 @@ export class MemContainer {
 
   /** Add a new object's node (`missed`: what `objects.lookup(k)` answered, with no insert since). */
   add(k: OidKey, missed: number, o: MemObject): void {
-    const cols = this.cols;
-    cols.dkeys.push(undefined); cols.akeys.push(undefined); // (index-aligned with the entries)
-    this.objects.addAt(k, missed, o);
+    this.objects.addAt(k, missed, o); // (its entry's columns are never read: the table holds its node)
     this.added(k.hash);
   }
 
@@ -455,7 +485,7 @@ export class MemContainer {
     const st = cols.stamps, num = cols.num, n = SOLO_NUMS * e;
     st[2 * e] = epoch; st[2 * e + 1] = csum;
     num[n] = seq; num[n + 1] = len; num[n + 2] = where; num[n + 3] = loc; num[n + 4] = alloc;
-    cols.dkeys.push(dkey); cols.akeys.push(akey);
+    cols.setKeys(e, dkey, akey);
     this.objects.addAt(k, missed, undefined);
     this.added(k.hash);
   }
@@ -463,7 +493,7 @@ export class MemContainer {
   /** The solo node of entry `e`, made from its columns (the object table keeps it: `OidTable` `fill`). */
   private soloAt(e: number): SoloObj {
     const c = this.cols, st = c.stamps, num = c.num, n = SOLO_NUMS * e;
-    return new SoloObj(this.objects, e, c.dkeys[e]!, c.akeys[e]!, st[2 * e]!, num[n]!, st[2 * e + 1]!, num[n + 1]!, num[n + 2]! as Where, num[n + 3]!, num[n + 4]!);
+    return new SoloObj(this.objects, e, c.keys[c.ids[2 * e]!]!, c.keys[c.ids[2 * e + 1]!]!, st[2 * e]!, num[n]!, st[2 * e + 1]!, num[n + 1]!, num[n + 2]! as Where, num[n + 3]!, num[n + 4]!);
   }
 
   private added(hash: number): void {
