@@ -263,7 +263,7 @@ export function epochText(epoch: bigint): string {
   if (epoch !== lastEpoch) { lastEpochText = epoch.toString(); lastEpoch = epoch; }
   return lastEpochText;
 }
-const UPDATE_SINGLE = 'shard.updateSingle', UPDATE_ARRAY = 'shard.updateArray';
+const UPDATE_SINGLE = 'shard.updateSingle', UPDATE_ARRAY = 'shard.updateArray', FETCH_ARRAY = 'shard.fetchArray';
 
 /** An empty payload (an update of an empty value). */
 const EMPTY = new Uint8Array(0);
@@ -411,6 +411,19 @@ type Usage = ReturnType<ShardStore['usage']>;
 /** Fields a usage figure in a reply must carry. */
 const USAGE_FIELDS: readonly string[] = ['scmUsed', 'scmTotal', 'dataUsed', 'dataTotal'];
 
+/** The reply of a whole-range read into `into` (`fetchArrayInto`): checked, and its bytes copied there unless the transport put them there already. */
+function filledInto(r: RpcReply, into: readonly Uint8Array[]): void {
+  const len = int(r.header.length ?? 0, 'length');
+  let total = 0;
+  for (const b of into) total += b.length;
+  if (len !== total) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${len} bytes, ${total} were asked for`, { method: FETCH_ARRAY });
+  if (r.filled) return;
+  const data = r.payload ?? new Uint8Array(0);
+  if (data.length !== len) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${data.length} bytes, announced ${len}`, { method: FETCH_ARRAY });
+  let at = 0;
+  for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
+}
+
 /** Client side: a target's store on an engine. `route` (target, container, map version) is merged into every request. */
 export class RemoteShardStore implements ShardStore {
   /** The highest max epoch replies reported, as decimal text (`noteMaxEpoch`), and as a bigint once asked for. */
@@ -536,17 +549,26 @@ export class RemoteShardStore implements ShardStore {
     return { data: r.payload ?? new Uint8Array(0), present: r.header.present.map(recxOf) };
   }
 
-  /** `fetchArray` (holes as zeros) with the reply's bytes read off the connection straight into `into`. */
-  async fetchArrayInto(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[], fresh?: FreshFrom): Promise<void> {
-    const r = await this.call('fetchArray', { ...this.readKeys(epoch, oid, dkey, akey, fresh), recx: { index: recx.index, count: recx.count }, holesAsZero: true }, undefined, false, { into });
-    const len = int(r.header.length ?? 0, 'length');
-    const total = into.reduce((n, b) => n + b.length, 0);
-    if (len !== total) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${len} bytes, ${total} were asked for`, { method: 'shard.fetchArray' });
-    if (r.filled) return;
-    const data = r.payload ?? new Uint8Array(0);
-    if (data.length !== len) throw new NetError('NET_PROTOCOL', `fetchArray reply has ${data.length} bytes, announced ${len}`, { method: 'shard.fetchArray' });
-    let at = 0;
-    for (const b of into) { b.set(data.subarray(at, at + b.length)); at += b.length; }
+  /**
+   * `fetchArray` (holes as zeros) with the reply's bytes read off the connection straight into
+   * `into` (or read by the link from where the engine located them). Not async: its header is built
+   * on `route()`'s fresh object as a write's is (no keys object spread into a second one and merged
+   * into a third), and the reply checked in one `then` (no async frames of its own and of `call`'s).
+   */
+  fetchArrayInto(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[], fresh?: FreshFrom): Promise<void> {
+    try {
+      const h = this.route();
+      h.epoch = epochText(epoch);
+      h.oid = String(oid);
+      h.dkey = dkeyText.of(dkey);
+      h.akey = akeyText.of(akey);
+      if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window);
+      h.recx = { index: recx.index, count: recx.count };
+      h.holesAsZero = true;
+      return this.client.call(FETCH_ARRAY, h, undefined, { into }).then((r) => { this.noteReply(r, false); filledInto(r, into); });
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   punchObject(epoch: bigint, oid: bigint, opts?: WriteOpts): Promise<void> { return this.write('shard.punchObject', epoch, oid, undefined, undefined, undefined, opts); }
