@@ -8,7 +8,7 @@
 import { CairnError } from '../../core/errors.js';
 import { Batcher } from '../../core/batcher.js';
 import { swallow, swallowed } from '../../core/log.js';
-import { ENGINE_METHODS, TX_BATCH_MAX, coordinatorOf } from '../net/protocol.js';
+import { ENGINE_METHODS, TX_BATCH_MAX, coordinatorOf, isEpochText } from '../net/protocol.js';
 import type { RpcCaller } from '../net/rpc.js';
 import type { TxTable, Prepared, Decision, SealState } from './txn.js';
 import type { EngineStores } from './stores.js';
@@ -40,12 +40,9 @@ function unreachable(err: unknown): boolean {
   return code === 'NET_UNREACHABLE' || code === 'NET_TIMEOUT' || code === 'WRONG_ENGINE';
 }
 
-/** Whether `s` is a decimal epoch of 1..30 digits (what `BigInt` may parse here). */
-function isEpochText(s: string): boolean {
-  if (s.length === 0 || s.length > 30) return false;
-  for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 48 || c > 57) return false; }
-  return true;
-}
+
+/** A commit notice's DONE record that did not reach the log: the commit is settled again after a restart (replayed as prepared). */
+const swallowNoticed = swallow('engine.commit-record-replayed-as-prepared');
 
 /** The commit protocol of one engine. */
 export class Commits {
@@ -58,10 +55,15 @@ export class Commits {
   /** Commit notices from a client (`[[cont, epoch]]`): complete pairs are committed; anything else waits for its resolution. */
   applyNotices(list: unknown): void {
     if (!Array.isArray(list)) return;
+    // (the decisions of one call share their log group's promise: one rejection handler per group,
+    // not a handler and a promise per notice)
+    let group: Promise<void> | undefined;
     for (const x of list) {
       if (!Array.isArray(x) || typeof x[0] !== 'string' || typeof x[1] !== 'string' || !isEpochText(x[1])) continue;
       const p = this.d.tx.get(x[0], BigInt(x[1]));
-      if (p && p.complete && !p.aborting) void this.d.tx.decide(p, 'commit').catch(swallow('engine.commit-record-replayed-as-prepared'));
+      if (p === undefined || !p.complete || p.aborting) continue;
+      const done = this.d.tx.decide(p, 'commit');
+      if (done !== group) { group = done; done.catch(swallowNoticed); }
     }
   }
 

@@ -31,7 +31,7 @@ import { locateFetch, serveFetchInto, serveFetchSingleNow, serveShardCall, serve
 import { decodeBatchFrame, encodeBatchReply, decodeLocate, encodeLocateReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
 import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
-import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decodeMaps, poolPrefix, type EngineRecord, type EtcdPoolMeta, type TxDescriptor } from '../net/protocol.js';
+import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decodeMaps, isEpochText, poolPrefix, type EngineRecord, type EtcdPoolMeta, type TxDescriptor } from '../net/protocol.js';
 import type { EngineOptions } from './options.js';
 import { TxTable, type Prepared } from './txn.js';
 import { Commits } from './commits.js';
@@ -712,11 +712,8 @@ export class Engine {
     const dk = typeof h.dkey === 'string' ? h.dkey : undefined, ak = typeof h.akey === 'string' ? h.akey : undefined;
     // A write may not land at or below an epoch at which anything it changes was already read
     // (a value, or a listing above it): the client retries at a fresh epoch above it.
-    const sk = unit !== undefined ? writeStampKey(kind, cont, unit, dk, ak) : undefined;
-    if (sk) {
-      const read = this.reads.floorFor(sk);
-      if (read >= epoch) throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below a read already served at ${read}; retry at a later epoch`, { epoch: read.toString() });
-    }
+    const read = unit !== undefined ? this.writeStampFloor(kind, cont, unit, dk, ak) : undefined;
+    if (read !== undefined && read >= epoch) throw new CairnError('STALE_EPOCH', `epoch ${epoch} is at or below a read already served at ${read}; retry at a later epoch`, { epoch: read.toString() });
     // Optimistic concurrency across clients: a transaction that read at txRead may not write
     // over (or under) a write someone else made after that.
     // The levels the write changes (a malformed request, which serving refuses, records nothing).
@@ -731,6 +728,19 @@ export class Engine {
     const p = this.tx.admit(cont, epoch, txDescriptor(h.tx, this.rank), unit);
     if (known) this.writes.record(cont, unit, wd, wa, epoch, kind !== 'update');
     return p;
+  }
+
+  /**
+   * The newest read a write of `kind` to (cont, unit, dk, ak) must stay above: the read stamps of
+   * the key it changes (the object for a punch of it, the dkey for a punch of a dkey, the akey for
+   * an update or a punch of an akey), undefined when the write names no such key.
+   */
+  private writeStampFloor(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string, dk: string | undefined, ak: string | undefined): bigint | undefined {
+    switch (kind) {
+      case 'punchObject': return this.reads.floorOf(cont, unit);
+      case 'punchDkey': return dk === undefined ? undefined : this.reads.floorOf(cont, unit, dk);
+      default: return dk === undefined || ak === undefined ? undefined : this.reads.floorOf(cont, unit, dk, ak);
+    }
   }
 
   /**
@@ -956,7 +966,9 @@ function lockArgs(h: Record<string, unknown>): { key: string; owner: string } {
 }
 
 function ranksOf(v: unknown): number[] {
-  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_ENGINES_PER_TX || !v.every((r) => Number.isInteger(r) && r >= 0)) throw badArg('ranks must be a non-empty list of rank numbers');
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_ENGINES_PER_TX) throw badArg('ranks must be a non-empty list of rank numbers');
+  // (a loop, not `every` with a closure: every shard write of a commit carries its ranks)
+  for (let i = 0; i < v.length; i++) { const r: unknown = v[i]; if (!Number.isInteger(r) || (r as number) < 0) throw badArg('ranks must be a non-empty list of rank numbers'); }
   return v as number[];
 }
 
@@ -970,7 +982,7 @@ function txDescriptor(v: unknown, rank: number): TxDescriptor | undefined {
 }
 
 function epochOf(v: unknown): bigint {
-  if (typeof v !== 'string' || !/^\d{1,30}$/.test(v)) throw badArg(`epoch expected as a decimal string, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !isEpochText(v)) throw badArg(`epoch expected as a decimal string, got ${JSON.stringify(v)}`);
   return BigInt(v);
 }
 
@@ -991,14 +1003,6 @@ function checkCont(c: unknown): string {
   return c;
 }
 
-/** The read-stamp key a write of `kind` changes. */
-function writeStampKey(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string, dk: string | undefined, ak: string | undefined): StampKey | undefined {
-  switch (kind) {
-    case 'punchObject': return [cont, unit];
-    case 'punchDkey': return dk === undefined ? undefined : [cont, unit, dk];
-    default: return dk === undefined || ak === undefined ? undefined : [cont, unit, dk, ak];
-  }
-}
 
 /** The read-stamp key a read method depends on (see read-stamps.ts). */
 function readKey(method: string, cont: string, unit: string | undefined, h: Record<string, unknown>): StampKey | undefined {

@@ -58,11 +58,22 @@ export class ReadStamps {
   /** The newest read a write of `k` must stay above (0 when none). */
   floorFor(k: StampKey): bigint {
     const cont = k[0]!;
+    return k.length === 1 ? this.maxListed(cont, this.tree.lastInContainer(cont)) : this.floorOf(cont, k[1]!, k[2], k[3]);
+  }
+
+  /**
+   * `floorFor([cont, unit, dk?, ak?])` without the key list (a write checks its key on every
+   * shard write: the engine's admission path builds no array for it).
+   */
+  floorOf(cont: string, unit: string, dk?: string, ak?: string): bigint {
+    return this.maxListed(cont, this.tree.lastWrite(cont, unit, dk, ak));
+  }
+
+  /** The newer of `t` and the newest listing of `cont`'s objects (or their floor). */
+  private maxListed(cont: string, t: bigint): bigint {
     const l = this.listed.get(cont);
-    let max = l !== undefined && l > this.listedFloor ? l : this.listedFloor;
-    const t = k.length === 1 ? this.tree.lastInContainer(cont) : this.tree.lastWrite(cont, k[1]!, k[2], k[3]);
-    if (t > max) max = t;
-    return max;
+    const max = l !== undefined && l > this.listedFloor ? l : this.listedFloor;
+    return t > max ? t : max;
   }
 
   private list(cont: string, epoch: bigint): void {

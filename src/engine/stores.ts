@@ -57,7 +57,12 @@ export class EngineStores {
   private readonly targets = new Map<number, Promise<TargetStore>>();
   /** Stores whose open finished (synchronous lookups). */
   private readonly opened = new Map<number, TargetStore>();
-  private readonly views = new Map<string, ContainerStore>();
+  /**
+   * Container views by target, then container uuid (no key text built per lookup: `cached` runs
+   * for every shard request, and a template string per call was an allocation and a hash of ~40
+   * new characters each time).
+   */
+  private readonly views = new Map<number, Map<string, ContainerStore>>();
 
   constructor(private readonly dirs: ReadonlyMap<number, string>, private readonly opts: EngineStoreOptions) {
     this.dataFiles = new Map([...dirs].map(([t, dir]) => [t, join(resolve(dir), DATA_FILE)]));
@@ -99,19 +104,20 @@ export class EngineStores {
 
   /** The view of container `cont` on target `t` if it is open already (no await on the request path). */
   cached(t: number, cont: string): ContainerStore | undefined {
-    const v = this.views.get(`${t}/${cont}`);
-    return v && !v.state.destroyed ? v : undefined;
+    const v = this.views.get(t)?.get(cont);
+    return v !== undefined && !v.state.destroyed ? v : undefined;
   }
 
   /** The view of container `cont` on target `t` (the container is registered on the target on first use). */
   async container(t: number, cont: string): Promise<ContainerStore> {
-    const k = `${t}/${cont}`;
-    const v = this.views.get(k);
-    if (v && !v.state.destroyed) return v;
+    const v = this.views.get(t)?.get(cont);
+    if (v !== undefined && !v.state.destroyed) return v;
     const ts = await this.target(t);
     const st = ts.byUuid.get(cont) ?? await ts.createContainer(cont);
     const view = new ContainerStore(ts, st);
-    this.views.set(k, view);
+    let m = this.views.get(t);
+    if (m === undefined) { m = new Map(); this.views.set(t, m); }
+    m.set(cont, view);
     return view;
   }
 
@@ -142,7 +148,7 @@ export class EngineStores {
 
   /** Forget container `cont` on target `t` (its space is reclaimed by the store's next merge). */
   async removeContainer(t: number, cont: string): Promise<void> {
-    this.views.delete(`${t}/${cont}`);
+    this.views.get(t)?.delete(cont);
     await (await this.target(t)).destroyContainer(cont);
   }
 
@@ -162,7 +168,7 @@ export class EngineStores {
       if (t !== undefined && id !== t) continue;
       this.targets.delete(id);
       this.opened.delete(id);
-      for (const k of [...this.views.keys()]) if (k.startsWith(`${id}/`)) this.views.delete(k);
+      this.views.delete(id);
       try { await (await p).close(); } catch (err) { swallowed('engine.close-target-store', err); }
     }
   }

@@ -35,6 +35,7 @@ import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSyn
 import { xxh64 } from '../../core/xxhash.js';
 import { CairnError, CorruptionError, FormatVersionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
+import { isEpochText } from '../net/protocol.js';
 
 const MAGIC = 'CAIRNTXL';
 /**
@@ -71,6 +72,12 @@ export interface TxRecord {
   /** Watcher history of this container starts above this epoch (F). */
   w?: string;
 }
+
+/**
+ * Longest record `GroupWriter.addRecord` writes in place (the records of commits are ~100-200
+ * bytes; a longer one, e.g. of many units, is written as its text).
+ */
+const MAX_FAST_RECORD_BYTES = 4096;
 
 /** Bytes of the buffer a group of records is encoded into at first (grown on demand, reused). */
 const GROUP_BUFFER_BYTES = 64 * 1024;
@@ -123,9 +130,9 @@ export function warmUpRecordTexts(n: number): void {
 /** Record types written as they are (others are stringified). */
 const PLAIN_TYPES: ReadonlySet<string> = new Set(['I', 'P', 'S', 'D', 'A']);
 
-/** Whether `s` is a decimal epoch (digits only: written into the JSON as it is). */
-function isDigits(s: string): boolean {
-  if (s.length === 0 || s.length > 30) return false;
+/** Whether `s` is one or more decimal digits. */
+function allDigits(s: string): boolean {
+  if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) { const ch = s.charCodeAt(i); if (ch < 48 || ch > 57) return false; }
   return true;
 }
@@ -138,12 +145,106 @@ function isDigits(s: string): boolean {
  */
 export function recordText(rec: TxRecord): string {
   const e = rec.e, n = rec.n;
-  if (e === undefined || rec.f !== undefined || rec.w !== undefined || !PLAIN_TYPES.has(rec.t) || !isDigits(e) || (n !== undefined && !Number.isSafeInteger(n))) return JSON.stringify(rec);
+  if (e === undefined || rec.f !== undefined || rec.w !== undefined || !PLAIN_TYPES.has(rec.t) || !isEpochText(e) || (n !== undefined && !Number.isSafeInteger(n))) return JSON.stringify(rec);
   let s = `{"t":"${rec.t}"${contPart(rec.c)},"e":"${e}"`;
   if (n !== undefined) s += `,"n":${n}`;
-  if (rec.r !== undefined) s += `,"r":${JSON.stringify(rec.r)}`;
-  if (rec.u !== undefined) s += `,"u":${JSON.stringify(rec.u)}`;
+  if (rec.r !== undefined) s += `,"r":${ranksText(rec.r)}`;
+  if (rec.u !== undefined) s += `,"u":${unitsText(rec.u)}`;
   return `${s}}`;
+}
+
+/**
+ * The JSON text of a record's ranks (non-negative safe integers: joined as they are, no
+ * `JSON.stringify` per record; anything else is stringified).
+ */
+function ranksText(r: readonly number[]): string {
+  let s = '[';
+  for (let i = 0; i < r.length; i++) {
+    const x = r[i]!;
+    if (!Number.isSafeInteger(x) || x < 0) return JSON.stringify(r);
+    s += i === 0 ? `${x}` : `,${x}`;
+  }
+  return `${s}]`;
+}
+
+/** Longest unit text written as it is (a unit object id is at most 160 bits: 49 digits). */
+const MAX_UNIT_DIGITS = 60;
+
+/** The JSON text of a record's units (decimal strings: quoted as they are; anything else is stringified). */
+function unitsText(u: readonly string[]): string {
+  let s = '[';
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i]!;
+    if (x.length > MAX_UNIT_DIGITS || !allDigits(x)) return JSON.stringify(u);
+    s += i === 0 ? `"${x}"` : `,"${x}"`;
+  }
+  return `${s}]`;
+}
+
+/** The UTF-8 bytes of `contPart(c)`, per container (made on first use, forgotten with the texts). */
+const contBytes = new Map<string, Buffer>();
+
+function contPartBytes(c: string): Buffer {
+  let b = contBytes.get(c);
+  if (b === undefined) {
+    if (contBytes.size >= MAX_CONT_PARTS) contBytes.clear();
+    b = Buffer.from(contPart(c), 'utf8');
+    contBytes.set(c, b);
+  }
+  return b;
+}
+
+/** Bytes a rank takes at most in a record's text (a safe integer and its comma). */
+const MAX_RANK_TEXT_BYTES = 17;
+
+/**
+ * The bytes of `recordText(rec)` written straight into `into` at `at` (ASCII, one byte per
+ * character: no record text or intermediate strings built, no UTF-8 encoding pass), returning
+ * where they end; -1 (nothing written) for a record `recordText` would stringify, or one that
+ * might not end by `limit` (default: the end of `into`). The records of commits (P, D, S, A; 2 per shard write at qd16) take this
+ * path; anything else is written as its text.
+ */
+export function writeRecord(rec: TxRecord, into: Buffer, at: number, limit = into.length): number {
+  const e = rec.e, n = rec.n, r = rec.r, u = rec.u;
+  if (e === undefined || rec.f !== undefined || rec.w !== undefined || !PLAIN_TYPES.has(rec.t) || !isEpochText(e) || (n !== undefined && !Number.isSafeInteger(n))) return -1;
+  const cb = contPartBytes(rec.c);
+  let max = 8 + cb.length + 7 + e.length + 1 + (n !== undefined ? 5 + MAX_RANK_TEXT_BYTES : 0);
+  if (r !== undefined) {
+    max += 6 + MAX_RANK_TEXT_BYTES * r.length;
+    for (let i = 0; i < r.length; i++) { const x = r[i]!; if (!Number.isSafeInteger(x) || x < 0) return -1; }
+  }
+  if (u !== undefined) {
+    max += 6;
+    for (let i = 0; i < u.length; i++) { const x = u[i]!; if (x.length > MAX_UNIT_DIGITS || !allDigits(x)) return -1; max += x.length + 3; }
+  }
+  if (at + max > limit) return -1;
+  let k = at;
+  k = ascii(into, k, '{"t":"');
+  into[k++] = rec.t.charCodeAt(0);
+  into[k++] = 34; // "
+  k += cb.copy(into, k);
+  k = ascii(into, k, ',"e":"');
+  k = ascii(into, k, e);
+  into[k++] = 34;
+  if (n !== undefined) { k = ascii(into, k, ',"n":'); k = ascii(into, k, `${n}`); }
+  if (r !== undefined) {
+    k = ascii(into, k, ',"r":[');
+    for (let i = 0; i < r.length; i++) { if (i > 0) into[k++] = 44; k = ascii(into, k, `${r[i]!}`); }
+    into[k++] = 93; // ]
+  }
+  if (u !== undefined) {
+    k = ascii(into, k, ',"u":[');
+    for (let i = 0; i < u.length; i++) { if (i > 0) into[k++] = 44; into[k++] = 34; k = ascii(into, k, u[i]!); into[k++] = 34; }
+    into[k++] = 93;
+  }
+  into[k++] = 125; // }
+  return k;
+}
+
+/** Write the ASCII string `s` at `at` (one byte per character), returning where it ends. */
+function ascii(into: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) into[at + i] = s.charCodeAt(i);
+  return at + s.length;
 }
 
 /** Most bytes the record of JSON `text` takes in a group body (UTF-8 needs at most 3 bytes per UTF-16 unit, and its "\n"). */
@@ -185,6 +286,22 @@ class GroupWriter {
       this.used = start;
       throw tooLarge(REC_HEADER + n);
     }
+  }
+
+  /**
+   * `add(recordText(rec))` without the text where `writeRecord` takes the record: the same bytes
+   * (the open group grown or sealed first as `add` would, from an upper bound of its length).
+   */
+  addRecord(rec: TxRecord): void {
+    // (room for the group header or the "\n", and the record's bytes as `writeRecord` bounds them)
+    const sep = this.open < 0 ? REC_HEADER : 1;
+    if (this.used + sep + MAX_FAST_RECORD_BYTES > this.buf.length || (this.open >= 0 && this.used + 1 + MAX_FAST_RECORD_BYTES - this.open > MAX_TXLOG_RECORD)) { this.add(recordText(rec)); return; }
+    const at = this.used + sep;
+    const end = writeRecord(rec, this.buf, at, at + MAX_FAST_RECORD_BYTES);
+    if (end < 0) { this.add(recordText(rec)); return; }
+    if (this.open < 0) this.open = this.used;
+    else this.buf[this.used] = NL;
+    this.used = end;
   }
 
   seal(): void {
@@ -339,7 +456,7 @@ export class TxLog {
    */
   append(rec: TxRecord): Promise<void> {
     if (this.closed) return Promise.reject(new CorruptionError('transaction log is closed', { path: this.path }));
-    this.out.add(recordText(rec));
+    this.out.addRecord(rec);
     if (!this.group) {
       let resolve!: () => void, reject!: (e: unknown) => void;
       const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });

@@ -67,7 +67,7 @@ export interface Prepared {
   inflight: number;
   applied: number;
   /** Unit objects written (decimal); undefined after a restart without a P record: every read of the container waits. */
-  units?: Set<string>;
+  units?: UnitSet;
   /** `units` as a list, made once the pair is complete (no write joins it then): its P record and its decision share it. */
   unitList?: string[];
   complete: boolean;
@@ -90,6 +90,36 @@ export interface Prepared {
  * (most commits write one unit per engine: no array kept per decision, MAX_DECIDED of them live).
  */
 interface Decided { cont: string; epoch: bigint; d: Decision; units: string | string[] | undefined; m: ContDecisions }
+
+/**
+ * The unit objects a prepared pair wrote here: the first one inline, a set only past it. Most
+ * commits write one unit per engine; a `Set` per pair was an ordered hash table allocated (and
+ * kept until the decision) for each of them.
+ */
+export class UnitSet implements Iterable<string> {
+  private first: string | undefined = undefined;
+  private more: Set<string> | undefined = undefined;
+
+  constructor(units?: Iterable<string>) { if (units !== undefined) for (const u of units) this.add(u); }
+
+  add(u: string): void {
+    if (this.first === undefined) { this.first = u; return; }
+    if (this.first === u) return;
+    (this.more ??= new Set()).add(u);
+  }
+
+  has(u: string): boolean { return this.first === u || (this.more !== undefined && this.more.has(u)); }
+
+  /** The units as a new list, the first one first. */
+  list(): string[] {
+    if (this.first === undefined) return [];
+    const out = [this.first];
+    if (this.more !== undefined) for (const u of this.more) out.push(u);
+    return out;
+  }
+
+  [Symbol.iterator](): Iterator<string> { return this.list()[Symbol.iterator](); }
+}
 
 /** The units of a remembered decision as a list. */
 function unitsOf(u: string | string[] | undefined): string[] {
@@ -176,13 +206,13 @@ export class TxTable {
         const p = this.get(r.c, epoch) ?? this.add(r.c, epoch, undefined);
         p.complete = true;
         if (r.n !== undefined && r.r !== undefined) p.desc = { n: r.n, ranks: r.r };
-        p.units = new Set(r.u ?? []);
+        p.units = new UnitSet(r.u ?? []);
         break;
       }
       case 'S': { const p = this.get(r.c, epoch); if (p) p.sealed = true; break; }
       case 'D': case 'A': {
         const p = this.get(r.c, epoch);
-        const units = r.u ?? (p?.units ? [...p.units] : undefined);
+        const units = r.u ?? p?.units?.list();
         if (p) this.remove(p);
         this.remember(r.c, epoch, r.t === 'D' ? 'commit' : 'abort', units);
         break;
@@ -204,7 +234,7 @@ export class TxTable {
     // Every field set here, in one order: all pairs share one shape (a field added later, as the
     // decision once was, moved each decided pair to another hidden class and gave it a property array).
     const p: Prepared = {
-      cont, epoch, epochText: epoch.toString(), desc, inflight: 0, applied: 0, units: new Set(), unitList: undefined, complete: false, sealed: false,
+      cont, epoch, epochText: epoch.toString(), desc, inflight: 0, applied: 0, units: new UnitSet(), unitList: undefined, complete: false, sealed: false,
       aborting: false, since: Date.now(), resolving: false, decided: undefined, settle: undefined, decision: undefined,
     };
     m.set(epoch, p);
@@ -312,7 +342,7 @@ export class TxTable {
     this.changed.notify();
     if (!p.desc || p.complete || p.aborting || p.applied < p.desc.n) return Promise.resolve();
     p.complete = true;
-    const units = p.unitList = [...(p.units ?? [])];
+    const units = p.unitList = p.units?.list() ?? [];
     if (p.desc.ranks.length === 1 && p.desc.ranks[0] === this.rank) return this.decide(p, 'commit');
     return this.log.append({ t: 'P', c: p.cont, e: p.epochText, n: p.desc.n, r: p.desc.ranks, u: units });
   }
@@ -343,7 +373,7 @@ export class TxTable {
   decide(p: Prepared, d: Decision): Promise<void> {
     if (!this.remove(p)) return Promise.resolve();
     // (a complete pair's list is final: no write joins it)
-    const units = d !== 'commit' ? undefined : p.unitList ?? (p.units ? [...p.units] : undefined);
+    const units = d !== 'commit' ? undefined : p.unitList ?? p.units?.list();
     this.remember(p.cont, p.epoch, d, units);
     // A commit's units are in its P record when it has one (across engines); a single-engine commit carries them here.
     const withUnits = d === 'commit' && units && !(p.complete && p.desc && p.desc.ranks.length > 1);
@@ -465,7 +495,7 @@ export class TxTable {
     for (const m of this.byCont.values()) {
       for (const p of m.values()) {
         if (!p.complete && p.units === undefined) recs.push({ t: 'I', c: p.cont, e: p.epoch.toString(), ...(p.desc ? { n: p.desc.n, r: p.desc.ranks } : {}) });
-        if (p.complete && p.desc) recs.push({ t: 'P', c: p.cont, e: p.epoch.toString(), n: p.desc.n, r: p.desc.ranks, u: [...(p.units ?? [])] });
+        if (p.complete && p.desc) recs.push({ t: 'P', c: p.cont, e: p.epoch.toString(), n: p.desc.n, r: p.desc.ranks, u: p.units?.list() ?? [] });
         if (p.sealed) recs.push({ t: 'S', c: p.cont, e: p.epoch.toString() });
       }
     }

@@ -82,6 +82,19 @@ export const ENGINE_METHODS = {
  */
 export interface TxDescriptor { ranks: number[]; n: number }
 
+/** Most digits of a decimal epoch on the wire (headers, commit notices). */
+export const MAX_EPOCH_DIGITS = 30;
+
+/**
+ * Whether `s` is an epoch as the wire carries it: 1..MAX_EPOCH_DIGITS decimal digits (what `BigInt`
+ * may parse). A loop, not a regular expression: engines check one per shard write and notice.
+ */
+export function isEpochText(s: string): boolean {
+  if (s.length === 0 || s.length > MAX_EPOCH_DIGITS) return false;
+  for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 48 || c > 57) return false; }
+  return true;
+}
+
 /** The coordinator of a commit across `ranks` (sorted) at `epoch`: it settles the commit when a participant asks. */
 export function coordinatorOf(ranks: readonly number[], epoch: bigint): number {
   return ranks[Number(epoch % BigInt(ranks.length))]!;

@@ -864,14 +864,25 @@ export class RpcServer {
           authed = true;
         }
         const method = typeof f.header._m === 'string' ? f.header._m : '';
-        delete f.header._m;
+        // (cleared, not deleted: a deleted property turned every request's header into a
+        // dictionary-mode object; an undefined field reads as absent and JSON leaves it out)
+        f.header._m = undefined;
         running++;
         // A pooled request payload goes back once the handler settled and its reply was written
-        // (a reply may carry views of the request's payload).
+        // (a reply may carry views of the request's payload). One reaction per request, no
+        // `finally` (a second promise and microtask per request).
         const lease = f.lease;
         this.handler({ method, header: f.header, payload: f.payload ? new Uint8Array(f.payload.buffer, f.payload.byteOffset, f.payload.length) : undefined })
-          .then((r) => answer(id, r.header, r.parts ?? r.payload, lease ? () => { r.sent?.(); lease.release(); } : r.sent), (err) => { lease?.release(); answer(id, { error: toWireError(err) }); })
-          .finally(() => { running--; finish(); });
+          .then((r) => {
+            running--;
+            answer(id, r.header, r.parts ?? r.payload, lease ? () => { r.sent?.(); lease.release(); } : r.sent);
+            finish();
+          }, (err) => {
+            running--;
+            lease?.release();
+            answer(id, { error: toWireError(err) });
+            finish();
+          });
       },
     };
     const onEnd = (err?: Error) => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { TxTable, MAX_PREPARED, MAX_DECIDED, SETTLE_DELAY_MS } from '../../src/engine/txn.js';
-import { TxLog, recordText, MAX_TXLOG_RECORD, TXLOG_FORMAT_VERSION, type TxRecord } from '../../src/engine/txlog.js';
+import { TxLog, recordText, writeRecord, MAX_TXLOG_RECORD, TXLOG_FORMAT_VERSION, type TxRecord } from '../../src/engine/txlog.js';
 import { decideFrom } from '../../src/engine/commits.js';
 import { tmpDir, rejectsWith } from '../helpers/tmp.js';
 
@@ -135,6 +135,42 @@ t('record text parses to the record for every shape (odd container names and epo
     { t: 'D', c: 'a"b\\c\u0001', e: '9', u: ['x"y'] }, { t: 'I', c: 'c', e: '1"2' }, { t: 'I', c: 'c', e: '' }, { t: 'I', c: 'c', e: '1', n: 1.5, r: [1] },
   ];
   for (const r of recs) assert.equal(JSON.parse(recordText(r)), JSON.parse(JSON.stringify(r)), JSON.stringify(r));
+});
+
+t('records written in place are the bytes of their text; others are left to the text, nothing written', () => {
+  const C = '0f9c2d2e-1b3a-4c5d-8e9f-0a1b2c3d4e5f';
+  const big = '1461501637330902918203684832716283019655932542975'; // 2^160 - 1: the largest unit
+  const fast: TxRecord[] = [
+    { t: 'P', c: C, e: '1844674407370955161', n: 1, r: [0, 1, 2], u: [big] },
+    { t: 'P', c: C, e: '5', n: 3, r: [2, 9007199254740991], u: ['42', '4294967297', '0'] },
+    { t: 'D', c: C, e: '5', u: ['1'] }, { t: 'D', c: C, e: '6' }, { t: 'A', c: 'c', e: '7' }, { t: 'S', c: 'c', e: '8' },
+    { t: 'I', c: 'ü"\\', e: '9', n: 2, r: [] }, { t: 'P', c: C, e: '10', n: 0, r: [1], u: [] },
+  ];
+  for (const r of fast) {
+    const buf = Buffer.alloc(600, 0xee);
+    const end = writeRecord(r, buf, 7);
+    assert.ok(end > 7, `${JSON.stringify(r)} is written in place`);
+    assert.is(buf.subarray(7, end).toString('utf8'), recordText(r), JSON.stringify(r));
+    assert.ok(buf.subarray(0, 7).every((b) => b === 0xee) && buf.subarray(end).every((b) => b === 0xee), 'nothing outside its bytes');
+  }
+  const slow: TxRecord[] = [
+    { t: 'F', c: C, f: '10', w: '9' }, { t: 'I', c: C, e: '1"2' }, { t: 'I', c: C, e: '' }, { t: 'I', c: C, e: '1', n: 1.5, r: [1] },
+    { t: 'P', c: C, e: '1', n: 1, r: [-1], u: ['1'] }, { t: 'D', c: C, e: '9', u: ['x"y'] }, { t: 'D', c: C, e: '9', u: [big + '0000000000000'] },
+  ];
+  for (const r of slow) {
+    const buf = Buffer.alloc(600, 0xee);
+    assert.is(writeRecord(r, buf, 0), -1, JSON.stringify(r));
+    assert.ok(buf.every((b) => b === 0xee), 'nothing written');
+  }
+  const tight = Buffer.alloc(40);
+  assert.is(writeRecord(fast[0]!, tight, 0), -1, 'a record that may not fit is left to the text');
+  // A commit of many units goes through its text, in the same group, and reads back whole.
+  const path = join(tmpDir(), 'tx.log');
+  const { log } = TxLog.open(path, false);
+  const many: TxRecord = { t: 'P', c: C, e: '11', n: 400, r: [0, 1], u: Array.from({ length: 400 }, (_, i) => String(1000000000000 + i)) };
+  void log.append(fast[0]!); void log.append(many); void log.append(fast[2]!);
+  log.close();
+  assert.equal(TxLog.read(path), [fast[0], many, fast[2]]);
 });
 
 /** A log image of format version 1 (a header and an xxh64 per record), as builds before version 2 wrote it. */
