@@ -535,15 +535,21 @@ export class RemoteShardStore implements ShardStore {
     return this.write(UPDATE_ARRAY, epoch, oid, dkey, akey, data, opts, recx);
   }
 
+  /** A read's header built on `route()`'s fresh object (as a write's): keys, and a read "now"'s window top (`readKeys`). */
+  private readHeader(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh: FreshFrom): Record<string, unknown> {
+    const h = this.route();
+    h.epoch = epochText(epoch);
+    h.oid = String(oid);
+    h.dkey = dkeyText.of(dkey);
+    h.akey = akeyText.of(akey);
+    if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window);
+    return h;
+  }
+
   /** A single value's read. Not async, its header built on `route()`'s object (as `fetchArrayInto`). */
   fetchSingle(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, fresh?: FreshFrom): Promise<Uint8Array | undefined> {
     try {
-      const h = this.route();
-      h.epoch = epochText(epoch);
-      h.oid = String(oid);
-      h.dkey = dkeyText.of(dkey);
-      h.akey = akeyText.of(akey);
-      if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window);
+      const h = this.readHeader(epoch, oid, dkey, akey, fresh);
       return this.client.call(FETCH_SINGLE, h).then(this.gotSingle);
     } catch (err) {
       return Promise.reject(err);
@@ -573,12 +579,7 @@ export class RemoteShardStore implements ShardStore {
    */
   fetchArrayInto(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, into: readonly Uint8Array[], fresh?: FreshFrom): Promise<void> {
     try {
-      const h = this.route();
-      h.epoch = epochText(epoch);
-      h.oid = String(oid);
-      h.dkey = dkeyText.of(dkey);
-      h.akey = akeyText.of(akey);
-      if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window);
+      const h = this.readHeader(epoch, oid, dkey, akey, fresh);
       h.recx = { index: recx.index, count: recx.count };
       h.holesAsZero = true;
       return this.client.call(FETCH_ARRAY, h, undefined, { into }).then((r) => { this.noteReply(r, false); filledInto(r, into); });
