@@ -129,6 +129,10 @@ const PRUNE_EVERY = 1024;
  */
 const MAX_UNRECORDED = 16_384;
 const UNRECORDED_TRIM = 64;
+/** Slots the pending events' arrays keep when they drain (`ContainerCore.pendingEpochs`). */
+const PENDING_KEEP_SLOTS = 1024;
+/** Slots `unrecorded`'s arrays keep through a trim (past it, as after a slow commit, they shrink to what they hold). */
+const UNRECORDED_KEEP_SLOTS = 1024;
 /**
  * Longest wait for in-flight commits to finish before a rollback, a rebuild's quiesce or close
  * (`TIMEOUT` after it). Commits are bounded by their RPC and lock timeouts, far below this.
@@ -272,13 +276,17 @@ export class ContainerCore {
   private readonly events = new EventEmitter();
   private readonly history = new CommitHistory(MAX_WATCH_HISTORY);
   /**
-   * Events of decided commits not yet published (above the stable epoch), ascending by epoch from
-   * `pendingHead` (commits are decided nearly in epoch order: an insert is an append).
+   * Events of decided commits not yet published (above the stable epoch), ascending by epoch in
+   * [`pendingHead`, `pendingTail`) (commits are decided nearly in epoch order: an insert is an
+   * append). The arrays keep their length when they drain (a small put's stream drains them every
+   * few commits: emptied and regrown, their backing stores were copied at each doubling, ~70 B
+   * allocated per put), up to PENDING_KEEP_SLOTS.
    */
   private pendingEpochs: bigint[] = [];
   /** The objects of each of `pendingEpochs` (see CommitObjects; undefined once published). */
   private pendingObjs: Array<CommitObjects | undefined> = [];
   private pendingHead = 0;
+  private pendingTail = 0;
   private barrier: Promise<void> | null = null;
   /** Object ids of names of the default class (`resolveOid`), bounded by NAME_OID_CACHE_SIZE. */
   private nameOids = new Map<string, bigint>();
@@ -616,7 +624,7 @@ export class ContainerCore {
   private openTx(): TxTicket {
     this.checkOpen();
     // Commits decided above the stable epoch can conflict with this transaction: their keys now.
-    if (this.unrecorded.epochs.length) this.recordUnrecorded();
+    if (this.unrecorded.n) this.recordUnrecorded();
     const ticket: TxTicket = {
       readEpoch: this.stableEpoch(),
       end: () => {
@@ -1069,9 +1077,9 @@ export class ContainerCore {
       // Above the stable epoch until the older commits end: a transaction opening meanwhile reads
       // below it and must see it as a conflict (openTx records it then).
       const n = Array.isArray(ops) ? ops.length : 1;
-      if (this.unrecorded.epochs.length + n > MAX_UNRECORDED) {
+      if (this.unrecorded.n + n > MAX_UNRECORDED) {
         this.trimUnrecorded();
-        if (this.unrecorded.epochs.length + n > MAX_UNRECORDED) this.recordUnrecorded(); // an old commit is slow: keys now, as ever
+        if (this.unrecorded.n + n > MAX_UNRECORDED) this.recordUnrecorded(); // an old commit is slow: keys now, as ever
       }
       if (Array.isArray(ops)) for (const op of ops) setAside(this.unrecorded, epoch, op);
       else setAside(this.unrecorded, epoch, ops as Op);
@@ -1091,7 +1099,7 @@ export class ContainerCore {
     const list = this.unrecorded;
     this.unrecorded = newUnrecorded();
     this.trimAt = UNRECORDED_TRIM;
-    for (let i = 0; i < list.epochs.length; i++) if (list.epochs[i]! > stable) this.recordConflicts(list.epochs[i]!, [setAsideTarget(list, i)]);
+    for (let i = 0; i < list.n; i++) if (list.epochs[i]! > stable) this.recordConflicts(list.epochs[i]!, [setAsideTarget(list, i)]);
   }
 
   /** Drop the commits set aside that the stable epoch has passed (no transaction can open below them now). */
@@ -1100,7 +1108,7 @@ export class ContainerCore {
     if (this.inflight.size === 0) { truncateUnrecorded(list, 0); this.trimAt = UNRECORDED_TRIM; return; }
     const stable = this.stableEpoch();
     let n = 0;
-    for (let i = 0; i < list.epochs.length; i++) {
+    for (let i = 0; i < list.n; i++) {
       if (list.epochs[i]! <= stable) continue;
       list.epochs[n] = list.epochs[i]!; list.kinds[n] = list.kinds[i]!; list.oids[n] = list.oids[i]!; list.dkeys[n] = list.dkeys[i]; list.akeys[n] = list.akeys[i];
       n++;
@@ -1115,7 +1123,7 @@ export class ContainerCore {
     // when a younger one ends, every event at or below it was published already (no stable-epoch
     // BigInt, no compares). Commits end out of order about half the time at 32 in flight.
     const oldest = this.inflight.delete(epoch) !== InflightEnd.Younger;
-    const unrecorded = this.unrecorded.epochs.length;
+    const unrecorded = this.unrecorded.n;
     if (unrecorded >= this.trimAt || (unrecorded && this.inflight.size === 0)) this.trimUnrecorded();
     this.commitsDone.notify();
     if (oldest) this.flushEvents();
@@ -1218,11 +1226,16 @@ export class ContainerCore {
   /**
    * `holders`: an EC group's roles that hold a whole single (`group` is their targets), whose
    * piece is written to each; otherwise `group` is a replica set's (shard g * size + i on group[i]).
+   * Not async: the commit's state is one `DirectCommit`, and the rest runs in `applyDirect` once
+   * the INTENT is recorded (an async frame here kept ~45 registers, its await closures and its
+   * promise per put: ~600 B allocated per small put), synchronously in the common case.
    */
-  private async commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, key: number, light: boolean, holders?: EcHolders): Promise<bigint> {
+  private commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, key: number, light: boolean, holders?: EcHolders): Promise<bigint> {
     const size = group.length;
     let epoch: bigint;
-    try { epoch = this.beginCommit(); } catch (err) { this.unlockSingle(obj, key, light); throw err; }
+    try { epoch = this.beginCommit(); } catch (err) { this.unlockSingle(obj, key, light); return Promise.reject(err); }
+    let c: DirectCommit;
+    let intent: Promise<void> | void;
     try {
       // (an EC piece names its epoch: made once, the same bytes for every holder)
       const value = holders === undefined ? op.value : wholeSinglePiece(op.value, epoch);
@@ -1247,20 +1260,66 @@ export class ContainerCore {
         const single = redo ? { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards, value } : { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards };
         info = { targets, objects: [obj], writes: group, single }; // (the layout's group: read only)
       } else info = { targets, objects: [obj], writes: group };
-      const intent = this.storage.intent(epoch, info);
-      if (intent !== undefined) await intent; // (a connected pool's INTENT is synchronous)
+      c = { op, value, g, group, holders, obj, key, light, epoch, info, later, redo, csum: local ? csum : undefined };
+      intent = this.storage.intent(epoch, info);
+    } catch (err) {
+      this.endCommit(epoch);
+      this.unlockSingle(obj, key, light);
+      return Promise.reject(err);
+    }
+    if (intent !== undefined) {
+      // (an INTENT not recorded: nothing was written, nothing to discard)
+      return intent.then(() => this.applyDirect(c), (err: unknown) => { this.endDirect(c); throw err; });
+    }
+    // (a connected pool's INTENT is synchronous)
+    try {
+      const r = this.applyDirect(c);
+      return typeof r === 'bigint' ? Promise.resolve(r) : r;
+    } catch (err) { return Promise.reject(err); }
+  }
+
+  /**
+   * A direct commit once its INTENT is recorded: every replica at once (most local stores apply it
+   * synchronously), then its DONE, its event, and its epoch and locks released. Synchronous (the
+   * epoch) when every write applied in the call and nothing waits (the small put: its DONE is
+   * `doneLater`'s); `applyDirectAsync` otherwise. A failure discards the epoch (`abandonDirect`).
+   */
+  private applyDirect(c: DirectCommit): bigint | Promise<bigint> {
+    const { group, holders, g } = c;
+    const size = group.length;
+    let pending: Array<Promise<void>> | undefined;
+    let failure: { err: unknown } | undefined;
+    try {
+      this.storage.applying?.(1);
+      for (let i = 0; i < size; i++) {
+        try {
+          const p = this.writeReplica(c.op, c.value, holders === undefined ? g * size + i : holders.shards[i]!, group[i]!, c.epoch, c.csum);
+          if (p !== undefined) (pending ??= []).push(p);
+        } catch (err) { failure ??= { err }; }
+      }
+      if (pending !== undefined) return this.applyDirectAsync(c, pending, failure);
+      this.storage.applying?.(-1);
+      // (a failure, a value no redo record carries while the stores defer their syncs, or a DONE
+      // awaited: the awaited path)
+      if (failure !== undefined || !c.later || (!c.redo && this.rt.syncStores)) return this.applyDirectAsync(c, undefined, failure);
+      // Every write is on its targets: the commit is decided. Its DONE joins the next journal
+      // group, waited for by no one (no sync per commit in durable mode).
+      this.storage.doneLater!(c.epoch);
+    } catch (err) {
+      return this.abandonDirect(c, err);
+    }
+    try { this.recordCommitted(c.epoch, c.op, c.op.oid); } finally { this.endDirect(c); }
+    return c.epoch;
+  }
+
+  /**
+   * `applyDirect` where something waits: the replica writes still `pending` (the journal's
+   * `applying` is then still counting this commit), a store sync, a DONE record; `failure`: a
+   * write that failed synchronously (the epoch is discarded once every write settled).
+   */
+  private async applyDirectAsync(c: DirectCommit, pending: Array<Promise<void>> | undefined, failure: { err: unknown } | undefined): Promise<bigint> {
+    try {
       try {
-        // every replica at once (most local stores apply it synchronously); the first failure is
-        // thrown once all of them settled
-        let pending: Array<Promise<void>> | undefined;
-        let failure: { err: unknown } | undefined;
-        this.storage.applying?.(1);
-        for (let i = 0; i < size; i++) {
-          try {
-            const p = this.writeReplica(op, value, holders === undefined ? g * size + i : holders.shards[i]!, group[i]!, epoch, local ? csum : undefined);
-            if (p !== undefined) (pending ??= []).push(p);
-          } catch (err) { failure ??= { err }; }
-        }
         // (settled together: a second replica failing while the first is pending is handled, not
         // an unhandled rejection, and no write is still in flight when a failure discards the epoch)
         if (pending !== undefined) {
@@ -1270,25 +1329,38 @@ export class ContainerCore {
             const settled = await Promise.allSettled(pending);
             for (let i = 0; i < settled.length; i++) { const r = settled[i]!; if (r.status === 'rejected') failure ??= { err: r.reason }; }
           }
+          this.storage.applying?.(-1);
         }
-        this.storage.applying?.(-1);
         if (failure) throw failure.err;
         // (a value no redo record carries: the stores of a pool that defers their syncs sync now)
-        if (!redo && this.rt.syncStores) await this.rt.syncStores(targets);
-        // Every write is on its targets (durable ones synced): the commit is decided. Its DONE
-        // joins the next journal group, waited for by no one (no sync per commit in durable mode).
-        if (later) this.storage.doneLater!(epoch);
-        else { const done = this.storage.done(epoch, info); if (done !== undefined) await done; }
+        if (!c.redo && this.rt.syncStores) await this.rt.syncStores(c.info.targets);
+        if (c.later) this.storage.doneLater!(c.epoch);
+        else { const done = this.storage.done(c.epoch, c.info); if (done !== undefined) await done; }
       } catch (err) {
-        if (await this.discardEpoch(epoch, info.targets)) await this.storage.abort(epoch, info);
+        if (await this.discardEpoch(c.epoch, c.info.targets)) await this.storage.abort(c.epoch, c.info);
         throw err;
       }
-      this.recordCommitted(epoch, op, op.oid);
-      return epoch;
+      this.recordCommitted(c.epoch, c.op, c.op.oid);
+      return c.epoch;
     } finally {
-      this.endCommit(epoch);
-      this.unlockSingle(obj, key, light);
+      this.endDirect(c);
     }
+  }
+
+  /** A direct commit that failed after its INTENT: its epoch discarded (ABORT recorded when it was), then `err`. */
+  private async abandonDirect(c: DirectCommit, err: unknown): Promise<never> {
+    try {
+      if (await this.discardEpoch(c.epoch, c.info.targets)) await this.storage.abort(c.epoch, c.info);
+      throw err;
+    } finally {
+      this.endDirect(c);
+    }
+  }
+
+  /** A direct commit ended (decided or abandoned): its epoch leaves the in-flight set, its locks are freed. */
+  private endDirect(c: DirectCommit): void {
+    this.endCommit(c.epoch);
+    this.unlockSingle(c.obj, c.key, c.light);
   }
 
   /**
@@ -1347,8 +1419,11 @@ export class ContainerCore {
   /** Queue a decided commit's event (kept ascending by epoch) until the stable epoch reaches it. */
   private queueEvent(epoch: bigint, objects: CommitObjects): void {
     const a = this.pendingEpochs, o = this.pendingObjs;
-    const n = a.length;
-    if (n === this.pendingHead || a[n - 1]! < epoch) { a.push(epoch); o.push(objects); return; }
+    const n = this.pendingTail++;
+    if (n === this.pendingHead || a[n - 1]! < epoch) {
+      if (n === a.length) { a.push(epoch); o.push(objects); } else { a[n] = epoch; o[n] = objects; }
+      return;
+    }
     // Out of order (a commit that waited, e.g. for its store, behind many that did not): its place
     // by binary search, then the later events move up without comparing them (a step back per
     // event compared a BigInt per commit decided meanwhile: 3% of the small puts' main thread).
@@ -1357,7 +1432,7 @@ export class ContainerCore {
       const mid = (lo + hi) >>> 1;
       if (a[mid]! < epoch) lo = mid + 1; else hi = mid;
     }
-    a.push(epoch); o.push(objects);
+    if (n === a.length) { a.push(epoch); o.push(objects); }
     for (let i = n; i > lo; i--) { a[i] = a[i - 1]!; o[i] = o[i - 1]; }
     a[lo] = epoch; o[lo] = objects;
   }
@@ -1365,11 +1440,16 @@ export class ContainerCore {
   /** Publish commit events in epoch order once they are at or below the stable epoch. */
   private flushEvents(): void {
     const a = this.pendingEpochs, o = this.pendingObjs;
-    if (this.pendingHead === a.length) return;
-    const stable = this.stableEpoch();
-    if (stable <= this.emittedUpTo) return; // every pending event is above what was published
+    const tail = this.pendingTail;
+    if (this.pendingHead === tail) return;
+    // Events at or below the stable epoch publish. With commits in flight (embedded pools) that is
+    // every event below the oldest in flight, compared with it as it is (no stable-epoch BigInt made
+    // per call: ~30 B a small put).
+    const below = this.rt.clockSlot === undefined && this.inflight.size > 0;
+    const bound = below ? this.inflight.min() : this.stableEpoch();
+    if (bound <= this.emittedUpTo) return; // every pending event is above what was published
     const from = this.pendingHead;
-    while (this.pendingHead < a.length && a[this.pendingHead]! <= stable) {
+    while (this.pendingHead < tail && (below ? a[this.pendingHead]! < bound : a[this.pendingHead]! <= bound)) {
       const e = a[this.pendingHead]!;
       if (!(e > this.emittedUpTo)) assert(false, 'commit events are published in epoch order, once', { epoch: String(e), emittedUpTo: String(this.emittedUpTo) });
       this.history.push(e, o[this.pendingHead]!);
@@ -1378,7 +1458,16 @@ export class ContainerCore {
     }
     // (watchers wait for any published commit and read the history: one wake-up for them all)
     if (this.pendingHead > from) this.events.emit('commit');
-    if (this.pendingHead === a.length) { a.length = 0; o.length = 0; this.pendingHead = 0; } else if (this.pendingHead >= 1024 && this.pendingHead * 2 >= a.length) { a.splice(0, this.pendingHead); o.splice(0, this.pendingHead); this.pendingHead = 0; }
+    // (the tail read again: a listener may have queued an event)
+    if (this.pendingHead === this.pendingTail) {
+      // (drained: the epochs published stay as values until overwritten; the objects were cleared above)
+      if (a.length > PENDING_KEEP_SLOTS) { a.length = 0; o.length = 0; }
+      this.pendingHead = 0; this.pendingTail = 0;
+    } else if (this.pendingHead >= 1024 && this.pendingHead * 2 >= this.pendingTail) {
+      a.splice(0, this.pendingHead); o.splice(0, this.pendingHead);
+      this.pendingTail -= this.pendingHead; this.pendingHead = 0;
+      if (a.length > this.pendingTail) { a.length = this.pendingTail; o.length = this.pendingTail; }
+    }
   }
 
   // ------------------------------------------------------------------ snapshots, rollback, aggregation
@@ -1577,8 +1666,12 @@ export class ContainerCore {
 /**
  * Commits set aside while no transaction is open (`ContainerCore.unrecorded`): one entry per op,
  * without its value, in parallel arrays (no object per op: a small put sets one aside most times).
+ * The first `n` entries are live; the arrays keep their length past them (a trim clears the
+ * references it drops), so a list trimmed every 64 puts is not regrown, its backing stores copied
+ * at each doubling, every time (~90 B allocated per put).
  */
 interface Unrecorded {
+  n: number;
   epochs: bigint[];
   kinds: Array<Op['kind']>;
   oids: bigint[];
@@ -1586,13 +1679,20 @@ interface Unrecorded {
   akeys: Array<Uint8Array | undefined>;
 }
 
-function newUnrecorded(): Unrecorded { return { epochs: [], kinds: [], oids: [], dkeys: [], akeys: [] }; }
+function newUnrecorded(): Unrecorded { return { n: 0, epochs: [], kinds: [], oids: [], dkeys: [], akeys: [] }; }
 
 /** Set `op` (committed at `epoch`) aside in `u`. */
 function setAside(u: Unrecorded, epoch: bigint, op: Op): void {
-  u.epochs.push(epoch); u.kinds.push(op.kind); u.oids.push(op.oid);
-  u.dkeys.push(op.kind === 'punchObject' ? undefined : op.dkey);
-  u.akeys.push(op.kind === 'punchObject' || op.kind === 'punchDkey' ? undefined : op.akey);
+  const i = u.n++;
+  if (i === u.epochs.length) {
+    u.epochs.push(epoch); u.kinds.push(op.kind); u.oids.push(op.oid);
+    u.dkeys.push(op.kind === 'punchObject' ? undefined : op.dkey);
+    u.akeys.push(op.kind === 'punchObject' || op.kind === 'punchDkey' ? undefined : op.akey);
+    return;
+  }
+  u.epochs[i] = epoch; u.kinds[i] = op.kind; u.oids[i] = op.oid;
+  u.dkeys[i] = op.kind === 'punchObject' ? undefined : op.dkey;
+  u.akeys[i] = op.kind === 'punchObject' || op.kind === 'punchDkey' ? undefined : op.akey;
 }
 
 /** The conflict target of entry `i` of `u` (what `opTarget` gives for its op). */
@@ -1603,9 +1703,16 @@ function setAsideTarget(u: Unrecorded, i: number): OpTarget {
   return { kind, oid, dkey: u.dkeys[i]!, akey: u.akeys[i]! };
 }
 
-/** Keep the first `n` entries of `u`. */
+/**
+ * Keep the first `n` entries of `u`: the references past them are cleared (keys and ids die young),
+ * the arrays keep their length (see `Unrecorded`) up to UNRECORDED_KEEP_SLOTS.
+ */
 function truncateUnrecorded(u: Unrecorded, n: number): void {
-  u.epochs.length = n; u.kinds.length = n; u.oids.length = n; u.dkeys.length = n; u.akeys.length = n;
+  if (u.epochs.length > UNRECORDED_KEEP_SLOTS) { u.epochs.length = n; u.kinds.length = n; u.oids.length = n; u.dkeys.length = n; u.akeys.length = n; u.n = n; return; }
+  const ids = u.oids, d = u.dkeys, a = u.akeys;
+  const e = u.epochs;
+  for (let i = n; i < u.n; i++) { e[i] = 0n; ids[i] = 0n; d[i] = undefined; a[i] = undefined; }
+  u.n = n;
 }
 
 /** Distinct target ids of a layout group, ascending (a new array). */
@@ -1654,6 +1761,27 @@ function makePair(a: number, b: number, first: number): { targets: number[]; sha
 
 /** The roles of an EC group that hold a whole single (`wholeSingleRole`): their shards and targets, in role order. */
 interface EcHolders { shards: number[]; targets: number[] }
+
+/**
+ * A direct single-value commit in flight (`ContainerCore.commitSingleDirect`): what its steps after
+ * the INTENT need, in one object (one literal: every put's has the same shape). `csum`: the value's
+ * store checksum for local stores (undefined: each store hashes it).
+ */
+interface DirectCommit {
+  readonly op: Extract<Op, { kind: 'single' }>;
+  readonly value: Uint8Array;
+  readonly g: number;
+  readonly group: number[];
+  readonly holders: EcHolders | undefined;
+  readonly obj: string;
+  readonly key: number;
+  readonly light: boolean;
+  readonly epoch: bigint;
+  readonly info: CommitInfo;
+  readonly later: boolean;
+  readonly redo: boolean;
+  readonly csum: bigint | undefined;
+}
 
 /** `roles` (an EC group's, in role order) that hold a whole single of a k + p class. */
 function ecHolders(roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, k: number): EcHolders {
