@@ -33,7 +33,7 @@ import { connectPool } from '../net/connected.js';
 import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
 import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decodeMaps, isEpochText, poolPrefix, type EngineRecord, type EtcdPoolMeta, type TxDescriptor } from '../net/protocol.js';
 import type { EngineOptions } from './options.js';
-import { TxTable, type Prepared } from './txn.js';
+import { ALL_TARGETS, TxTable, targetBit, type Prepared } from './txn.js';
 import { Commits } from './commits.js';
 import { EngineStores, checkTargetFormat } from './stores.js';
 import { ReadStamps, type StampKey } from './read-stamps.js';
@@ -112,6 +112,8 @@ export class Engine {
   private readonly writes = new WriteEpochs(this.startFloor);
   /** Epochs keys were last read at, at every level (a later write may not slip under them). */
   private readonly reads = new ReadStamps();
+  /** The bit of each target (by id) in `Prepared.targets`: its index among `targetIds` (`targetBit`). */
+  private readonly targetBits: ReadonlyMap<number, number>;
 
   private constructor(
     private readonly opts: Required<Pick<EngineOptions, 'leaseTtl' | 'excludeDelayMs' | 'txTimeoutMs' | 'durable'>> & EngineOptions,
@@ -132,7 +134,8 @@ export class Engine {
       log: (m) => this.log(m),
     });
     // A commit's prepared marks are settled in the stores once its DONE record is written.
-    tx.setSettler((cont, epochs) => this.stores.settle(cont, epochs));
+    tx.setSettler((cont, epochs, targets) => this.stores.settle(cont, epochs, targets));
+    this.targetBits = new Map(targetIds.map((t, i) => [t, targetBit(i)]));
   }
 
   /** Join (or create) the pool and start serving. */
@@ -478,7 +481,7 @@ export class Engine {
     const target = this.ownTarget(h.target), cont = checkCont(h.cont);
     const store = this.stores.cached(target, cont) as unknown as ShardStore | undefined;
     if (store === undefined) return undefined;
-    const p = this.admitWrite('update', cont, h.oid !== undefined ? String(h.oid) : undefined, epochOf(h.epoch), h);
+    const p = this.admitWrite('update', cont, h.oid !== undefined ? String(h.oid) : undefined, epochOf(h.epoch), h, target);
     this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
     return { i, p, h, payload, store, target, cont, version };
   }
@@ -614,7 +617,7 @@ export class Engine {
         const deadline = Date.now() + PREPARED_ROOM_WAIT_TX_TIMEOUTS * this.opts.txTimeoutMs;
         while (this.tx.full) await this.tx.waitForRoom(Math.max(0, deadline - Date.now()));
       }
-      const p = this.admitWrite(kind, cont, unit, epoch, h);
+      const p = this.admitWrite(kind, cont, unit, epoch, h, target);
       return this.applyAdmitted(p, method, h, payload, this.stores.cached(target, cont) as unknown as ShardStore | undefined, target, cont, undefined);
     }
     if (SHARD_READ_METHODS.has(method) && epoch !== undefined) {
@@ -697,10 +700,10 @@ export class Engine {
   }
 
   /**
-   * Admit a write of a client's commit at `epoch` and mark it prepared. Synchronous on purpose:
-   * the checks and the prepared mark are one step, with no await in between.
+   * Admit a write of a client's commit at `epoch` to target `target` (id) and mark it prepared.
+   * Synchronous on purpose: the checks and the prepared mark are one step, with no await in between.
    */
-  private admitWrite(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string | undefined, epoch: bigint, h: Record<string, unknown>): Prepared {
+  private admitWrite(kind: 'update' | 'punchAkey' | 'punchDkey' | 'punchObject', cont: string, unit: string | undefined, epoch: bigint, h: Record<string, unknown>, target: number): Prepared {
     assert(!this.tx.full, 'a write is admitted only with room among the prepared writes');
     if (epoch <= this.startFloor && !this.tx.get(cont, epoch)) {
       throw new CairnError('STALE_EPOCH', `epoch ${epoch} is older than this engine's start; retry at a later epoch`, { epoch: this.startFloor.toString() });
@@ -725,7 +728,8 @@ export class Engine {
         throw new ObjectError('TX_RESTART', 'transaction conflicts with a write committed after it read; retry it', { epoch: epoch.toString() });
       }
     }
-    const p = this.tx.admit(cont, epoch, txDescriptor(h.tx, this.rank), unit);
+    // (the epoch's text as the request carried it: `epochOf` checked its digits; its own target's bit)
+    const p = this.tx.admit(cont, epoch, txDescriptor(h.tx, this.rank), unit, this.targetBits.get(target) ?? ALL_TARGETS, h.epoch as string);
     if (known) this.writes.record(cont, unit, wd, wa, epoch, kind !== 'update');
     return p;
   }

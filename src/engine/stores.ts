@@ -14,6 +14,7 @@ import { CairnError } from '../../core/errors.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { TargetStore, ContainerStore, staggeredRotateFill } from '../vos/index.js';
 import { allocatedBytes } from '../pool/local-backend.js';
+import { ALL_TARGETS, targetBit } from './txn.js';
 
 /** A target store's data file inside its directory (vos DATA_FILE). */
 const DATA_FILE = 'vos.data';
@@ -51,6 +52,16 @@ function readHereBytes(): number { return process.env.CAIRN_ENGINE_READ_HERE ===
 
 /** Options every target store of an engine opens with. */
 export interface EngineStoreOptions { scmBytes: number; dataBytes: number; durable: boolean }
+
+/** A settle that failed: its marks stay, and the next start settles them (their commit is in tx.log, or forgotten). */
+const swallowSettle = swallow('engine.settle-marks-left-for-next-start');
+
+/** The epochs of `epochs` whose target bits (`targets`, by position) include `bit` or every target. */
+function epochsOn(epochs: readonly bigint[], targets: readonly number[], bit: number): bigint[] {
+  const out: bigint[] = [];
+  for (let i = 0; i < epochs.length; i++) { const m = targets[i]!; if (m === ALL_TARGETS || (m & bit) !== 0) out.push(epochs[i]!); }
+  return out;
+}
 
 /** Target stores of one engine, by target id. */
 export class EngineStores {
@@ -138,11 +149,18 @@ export class EngineStores {
    * skipped with a lookup). A failed settle is counted, not thrown: the marks stay, and the next
    * start settles them (their commit is in tx.log, or forgotten: a commit's).
    */
-  settle(cont: string, epochs: bigint[]): void {
-    for (const ts of this.opened.values()) {
+  settle(cont: string, epochs: bigint[], targets?: readonly number[]): void {
+    let index = 0;
+    for (const t of this.dirs.keys()) {
+      const bit = targetBit(index++);
+      const ts = this.opened.get(t);
+      if (ts === undefined) continue;
       const st = ts.byUuid.get(cont);
       if (st === undefined || st.prepared === undefined) continue;
-      ts.settlePrepared(cont, epochs).catch(swallow('engine.settle-marks-left-for-next-start'));
+      // Each target gets the epochs written there (`targets`: per epoch, the bits of the targets its
+      // commit wrote, `Prepared.targets`), not every epoch of the engine: the store checks each one.
+      const mine = targets === undefined || bit === ALL_TARGETS ? epochs : epochsOn(epochs, targets, bit);
+      if (mine.length > 0) ts.settlePrepared(cont, mine).catch(swallowSettle);
     }
   }
 

@@ -59,8 +59,13 @@ export type SealState = 'committed' | 'aborted' | 'complete' | 'never' | 'forgot
 export interface Prepared {
   readonly cont: string;
   readonly epoch: bigint;
-  /** `epoch` as decimal text, made once (every record of the pair carries it). */
+  /** `epoch` as decimal text, made once (every record of the pair carries it): the first write's own text when canonical. */
   readonly epochText: string;
+  /**
+   * The engine's targets its writes went to, as bits of their index among the engine's targets
+   * (`ALL_TARGETS`: unknown, or an index past `MAX_TARGET_BITS`): its marks are settled there only.
+   */
+  targets: number;
   /** From the writes' descriptor (absent: writes without one, which never complete). */
   desc?: TxDescriptor;
   /** Writes admitted but not applied yet. */
@@ -141,8 +146,24 @@ class ContDecisions {
   history = -1n;
 }
 
-/** Where a commit's prepared marks are settled (the engine's stores), given its container and epochs. */
-export type Settler = (cont: string, epochs: bigint[]) => void;
+/**
+ * Where a commit's prepared marks are settled (the engine's stores), given its container and
+ * epochs, and for each epoch the targets that may hold its marks (`Prepared.targets`).
+ */
+export type Settler = (cont: string, epochs: bigint[], targets: number[]) => void;
+
+/** `Prepared.targets` when the targets a pair wrote are not known: every target. */
+export const ALL_TARGETS = -1;
+/** Targets of an engine with a bit of their own in `Prepared.targets` (by index; later ones count as every target). */
+export const MAX_TARGET_BITS = 30;
+
+/** The bit of the engine's `index`th target in `Prepared.targets`. */
+export function targetBit(index: number): number {
+  return index >= 0 && index < MAX_TARGET_BITS ? 1 << index : ALL_TARGETS;
+}
+
+/** The commits whose marks are to be settled in one container, with the targets of each. */
+interface SettleList { epochs: bigint[]; targets: number[] }
 
 /** A promise of `p`'s decision (made on first use: a pair nobody waits for allocates none). */
 export function waitDecided(p: Prepared): Promise<Decision> {
@@ -163,7 +184,7 @@ export class TxTable {
   /** Notified whenever a prepared pair is decided or a write finishes applying. */
   readonly changed = new Notifier();
   /** Commits whose store marks are still to be settled, per container (`flushSettles`). */
-  private settles = new Map<string, bigint[]>();
+  private settles = new Map<string, SettleList>();
   private settleCount = 0;
   private settleTimer: NodeJS.Timeout | undefined;
   /** Decisions remembered since the oldest queued settle (`remember` sends them before one of them could be forgotten). */
@@ -196,6 +217,7 @@ export class TxTable {
       case 'I': {
         if (this.decidedOf(r.c, epoch) !== undefined) return;
         const p = this.get(r.c, epoch) ?? this.add(r.c, epoch, undefined);
+        p.targets = ALL_TARGETS;
         if (r.n !== undefined && r.r !== undefined) p.desc = { n: r.n, ranks: r.r };
         p.units = undefined; // which units were written is known only once P is logged
         break;
@@ -204,6 +226,7 @@ export class TxTable {
         // (format 3 writes no INTENT: a P is the first record of its pair)
         if (this.decidedOf(r.c, epoch) !== undefined) return;
         const p = this.get(r.c, epoch) ?? this.add(r.c, epoch, undefined);
+        p.targets = ALL_TARGETS;
         p.complete = true;
         if (r.n !== undefined && r.r !== undefined) p.desc = { n: r.n, ranks: r.r };
         p.units = new UnitSet(r.u ?? []);
@@ -227,14 +250,14 @@ export class TxTable {
     return m;
   }
 
-  private add(cont: string, epoch: bigint, desc: TxDescriptor | undefined): Prepared {
+  private add(cont: string, epoch: bigint, desc: TxDescriptor | undefined, epochText?: string): Prepared {
     assert(this.count < MAX_PREPARED, 'prepared writes are bounded', { count: this.count });
     let m = this.byCont.get(cont);
     if (!m) { m = new Map(); this.byCont.set(cont, m); }
     // Every field set here, in one order: all pairs share one shape (a field added later, as the
     // decision once was, moved each decided pair to another hidden class and gave it a property array).
     const p: Prepared = {
-      cont, epoch, epochText: epoch.toString(), desc, inflight: 0, applied: 0, units: new UnitSet(), unitList: undefined, complete: false, sealed: false,
+      cont, epoch, epochText: epochText !== undefined && (epochText.length === 1 || epochText.charCodeAt(0) !== 48) ? epochText : epoch.toString(), targets: 0, desc, inflight: 0, applied: 0, units: new UnitSet(), unitList: undefined, complete: false, sealed: false,
       aborting: false, since: Date.now(), resolving: false, decided: undefined, settle: undefined, decision: undefined,
     };
     m.set(epoch, p);
@@ -309,24 +332,27 @@ export class TxTable {
   }
 
   /**
-   * Admit one write of `unit` at (cont, epoch), synchronously: the pair is created or joined
+   * Admit one write of `unit` at (cont, epoch) to the engine's target of bit `target`
+   * (`targetBit`; default every target), synchronously (`epochText`: `epoch` as the request
+   * carried it, kept as the pair's text when canonical): the pair is created or joined
    * (nothing is logged here: the caller marks the epoch prepared in the write's store before
    * applying it) and calls `applied` or `failed` after. Throws STALE_EPOCH for a pair already
    * decided or being aborted.
    */
-  admit(cont: string, epoch: bigint, desc: TxDescriptor | undefined, unit: string | undefined): Prepared {
+  admit(cont: string, epoch: bigint, desc: TxDescriptor | undefined, unit: string | undefined, target: number = ALL_TARGETS, epochText?: string): Prepared {
     let p = this.get(cont, epoch);
     // (a prepared pair has no decision, deciding removes it: only the floor of forgotten ones applies)
     const d = p === undefined ? this.decidedOf(cont, epoch) : this.forgottenAt(cont, epoch);
     if (d !== undefined || p?.aborting || p?.complete) {
       throw new CairnError('STALE_EPOCH', `epoch ${epoch} of container ${cont} is already ${d ?? (p?.complete ? 'complete' : 'being aborted')} on this engine; retry at a later epoch`, { epoch: epoch.toString() });
     }
-    if (!p) p = this.add(cont, epoch, desc);
+    if (!p) p = this.add(cont, epoch, desc, epochText);
     else {
       if (!p.desc && desc) p.desc = desc;
       p.since = Date.now();
     }
     if (unit !== undefined) p.units?.add(unit);
+    p.targets |= target;
     p.inflight++;
     return p;
   }
@@ -379,7 +405,7 @@ export class TxTable {
     const withUnits = d === 'commit' && units && !(p.complete && p.desc && p.desc.ranks.length > 1);
     const done = this.log.append(withUnits ? { t: 'D', c: p.cont, e: p.epochText, u: units } : { t: d === 'commit' ? 'D' : 'A', c: p.cont, e: p.epochText });
     // (an abort's discard settled its marks already)
-    if (d === 'commit') this.queueSettle(p.cont, p.epoch);
+    if (d === 'commit') this.queueSettle(p.cont, p.epoch, p.targets);
     p.decision = d;
     p.settle?.(d);
     this.changed.notify();
@@ -451,11 +477,12 @@ export class TxTable {
    * that writes the DONE record, TxLog.append, so a mark is settled only once its decision is in
    * the log), the commits of that time sharing one Settle record per container and target.
    */
-  private queueSettle(cont: string, epoch: bigint): void {
+  private queueSettle(cont: string, epoch: bigint, targets: number): void {
     if (this.settler === undefined) return;
     let l = this.settles.get(cont);
-    if (l === undefined) { l = objectList(); this.settles.set(cont, l); }
-    l.push(epoch);
+    if (l === undefined) { l = { epochs: objectList(), targets: [] }; this.settles.set(cont, l); }
+    l.epochs.push(epoch);
+    l.targets.push(targets);
     if (this.settleCount++ === 0) this.decidedSinceSettle = 0;
     if (this.settleTimer === undefined) { this.settleTimer = setTimeout(this.flushSettlesNow, SETTLE_DELAY_MS); this.settleTimer.unref(); }
   }
@@ -474,7 +501,7 @@ export class TxTable {
     const all = this.settles;
     this.settles = new Map();
     this.settleCount = 0;
-    for (const [cont, epochs] of all) this.settler(cont, epochs);
+    for (const [cont, l] of all) this.settler(cont, l.epochs, l.targets);
   }
 
   /** Rewrite the log down to what is prepared and remembered, once it outgrew TXLOG_COMPACT_BYTES. */

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
-import { TxTable, MAX_PREPARED, MAX_DECIDED, SETTLE_DELAY_MS } from '../../src/engine/txn.js';
+import { TxTable, MAX_PREPARED, MAX_DECIDED, SETTLE_DELAY_MS, targetBit } from '../../src/engine/txn.js';
 import { TxLog, recordText, writeRecord, MAX_TXLOG_RECORD, TXLOG_FORMAT_VERSION, type TxRecord } from '../../src/engine/txlog.js';
 import { decideFrom } from '../../src/engine/commits.js';
 import { tmpDir, rejectsWith } from '../helpers/tmp.js';
@@ -32,7 +32,7 @@ t('a commit on this engine alone is decided by its last write; one across engine
   const a = table.admit(C, 10n, { ranks: [ME], n: 2 }, u1);
   table.admit(C, 10n, { ranks: [ME], n: 2 }, u2);
   const settled: string[] = [];
-  table.setSettler((c, es) => { for (const e of es) settled.push(`${c}/${e}/${TxLog.read(path).some((r) => r.t === 'D' && r.e === String(e))}`); });
+  table.setSettler((c, es, ts) => { es.forEach((e, i) => settled.push(`${c}/${e}/${TxLog.read(path).some((r) => r.t === 'D' && r.e === String(e))}/${ts[i]}`)); });
   await new Promise((r) => setTimeout(r, 5));
   assert.equal(TxLog.read(path), [], 'no INTENT record (format 3: the write\'s store marks the epoch prepared)');
   await table.applied(a);
@@ -42,11 +42,12 @@ t('a commit on this engine alone is decided by its last write; one across engine
   assert.is(table.decidedOf(C, 10n), 'commit', 'the last write decides it');
   assert.equal(settled, [], 'marks are settled later, not at once');
   await new Promise((r) => setTimeout(r, SETTLE_DELAY_MS + 50));
-  assert.equal(settled, [`${C}/10/true`], 'a commit\'s marks are settled once its DONE record is in the log');
+  assert.equal(settled, [`${C}/10/true/-1`], 'a commit\'s marks are settled once its DONE record is in the log (on every target: its writes named none)');
   assert.is(table.blocking(C, 10n, u2).length, 0);
   assert.equal(table.commitsIn(C, 0n, 100n), [{ epoch: 10n, objects: ['1'] }], 'watchers see it, with its object');
   // Across engines: complete, then the notice commits it.
-  const b = table.admit(C, 20n, { ranks: [1, ME], n: 1 }, u5);
+  const b = table.admit(C, 20n, { ranks: [1, ME], n: 1 }, u5, targetBit(2), '20');
+  assert.is(b.epochText, '20', 'the request\'s own epoch text');
   await table.applied(b);
   assert.ok(b.complete && table.decidedOf(C, 20n) === undefined, 'complete, not decided');
   assert.ok(TxLog.read(path).some((r) => r.t === 'P' && r.e === '20'), 'P is logged before the last write is acknowledged');
@@ -65,7 +66,8 @@ t('a commit on this engine alone is decided by its last write; one across engine
   table.failed(ab);
   await table.decide(ab, 'abort');
   table.flushSettles();
-  assert.equal(settled, [`${C}/10/true`, `${C}/20/true`]);
+  assert.equal(settled, [`${C}/10/true/-1`, `${C}/20/true/4`], 'each with the targets its writes went to');
+  assert.is(table.admit(C, 23n, undefined, u5, targetBit(0), '023').epochText, '23', 'a text with a leading zero is not kept');
   // Decided epochs refuse late writes; a tombstone does too.
   assert.throws(() => table.admit(C, 20n, { ranks: [1, ME], n: 1 }, u1), (e: unknown) => (e as { code?: string }).code === 'STALE_EPOCH');
   await table.tombstone(C, 30n);
