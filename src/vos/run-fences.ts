@@ -14,6 +14,14 @@
 
 /** Most data blocks a run keeps fences for (larger runs seek through their index blocks: memory stays bounded, under 1 MiB of fences per run). */
 export const RUN_FENCE_MAX_BLOCKS = 16_384;
+/**
+ * Most index blocks a run keeps fences for: the fences hold a view of each (its data blocks'
+ * references), at most ~1 MiB per run. Until session 29 this was the run's index cache (64
+ * blocks): a run of more (~80-250k entries of 100 B objects, which a store of ~1M entries merges
+ * into) had no fences, hence no point list, and its store no point index at all: every get took
+ * the per-run path (25-45 us of CPU instead of 3-4), long before POINT_INDEX_MAX_VERSIONS.
+ */
+export const RUN_FENCE_MAX_INDEX_BLOCKS = 256;
 
 /** The first keys of a run's data blocks (see the module comment). */
 export class RunFences {

@@ -21,7 +21,7 @@ import { XXH32_JS_MAX_BYTES, xxh32, xxh32js, xxh64 } from '../../core/xxhash.js'
 import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
 import { keyShape, STAMP_BYTES } from './keys.js';
-import { RunFences, RUN_FENCE_MAX_BLOCKS } from './run-fences.js';
+import { RunFences, RUN_FENCE_MAX_BLOCKS, RUN_FENCE_MAX_INDEX_BLOCKS } from './run-fences.js';
 
 /** Magic of every run block ("VRBK" little-endian). */
 export const BLOCK_MAGIC = 0x4b425256;
@@ -1065,17 +1065,17 @@ export class Run {
 
   /**
    * The run's fences (`RunFences`), built on its first seek from every index block, with those
-   * blocks' views; null for a run whose index blocks would not all stay in its index cache, with
-   * more than RUN_FENCE_MAX_BLOCKS data blocks, or with an index block that fails its checks (its
+   * blocks' views; null for a run of more than RUN_FENCE_MAX_INDEX_BLOCKS index blocks or
+   * RUN_FENCE_MAX_BLOCKS data blocks, or with an index block that fails its checks (its
    * seeks go through the index blocks, and only a seek that needs a damaged block reports it).
    */
   private fences: RunFences | null | undefined;
-  /** Index block views by number, for a run with fences (the same objects its index cache keeps: all of them fit). */
+  /** Index block views by number, for a run with fences (held here: its index cache keeps the last INDEX_CACHE_BLOCKS used). */
   private fenceIndex: IndexView[] = [];
   private buildFences(): RunFences | null {
     const top = this.meta.index;
     this.fences = null;
-    if (top.length === 0 || top.length > INDEX_CACHE_BLOCKS) return null;
+    if (top.length === 0 || top.length > RUN_FENCE_MAX_INDEX_BLOCKS) return null;
     const keys: Uint8Array[] = [], ii: number[] = [], jj: number[] = [], views: IndexView[] = [];
     try {
       for (let i = 0; i < top.length; i++) {

@@ -1,8 +1,9 @@
 /**
  * Run fences (`RunFences`, the first key of every data block in flat arrays) and the seeks that
  * use them: `lastAtOrBefore` against a brute-force search on keys that are hard for the windows
- * (long shared heads, zero bytes, keys that are prefixes of others); `Run.seekTo` on a run too
- * large for fences (more index blocks than its index cache keeps: the index-block path) and on a
+ * (long shared heads, zero bytes, keys that are prefixes of others); `Run.seekTo` on a run with
+ * more index blocks than its index cache keeps (fences still), on a run too large for fences
+ * (more than RUN_FENCE_MAX_INDEX_BLOCKS index blocks: the index-block path) and on a
  * run with a damaged index block (no fences: only a seek that needs the damaged block fails); seeks
  * that revisit blocks (the search that skips a block's first key, `BlockView.lowerBoundAfter`)
  * against brute force; a run whose data block's first key disagrees with its index entry, every
@@ -11,7 +12,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Run, RunWriter, RunPoint, VerifiedBlocks, INDEX_CACHE_BLOCKS, type RunSpace } from '../../src/vos/run.js';
-import { RunFences } from '../../src/vos/run-fences.js';
+import { RunFences, RUN_FENCE_MAX_INDEX_BLOCKS } from '../../src/vos/run-fences.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { CairnError } from '../../core/errors.js';
@@ -88,12 +89,23 @@ function checkSeeks(run: Run, ks: Uint8Array[], rng: Rng, n: number): void {
   }
 }
 
-test('a run with more index blocks than its index cache keeps seeks through its index blocks, correctly', () => {
+test('a run with more index blocks than its index cache keeps still has fences (and a point list), and seeks correctly', () => {
   const rng = new Rng(7);
-  // long keys and 1 KiB values: few entries per block, many index blocks
+  // long keys: many index blocks
   const ks = keys(rng, 24_000, 180, 24);
   const { run } = buildRun(ks, () => 200, 4 << 20);
-  assert.ok(run.meta.index.length > INDEX_CACHE_BLOCKS, `index blocks: ${run.meta.index.length}`);
+  assert.ok(run.meta.index.length > INDEX_CACHE_BLOCKS && run.meta.index.length <= RUN_FENCE_MAX_INDEX_BLOCKS, `index blocks: ${run.meta.index.length}`);
+  assert.ok(run.points() !== null, 'fences built (a run without fences has no point list)');
+  checkSeeks(run, ks, rng, 800);
+});
+
+test('a run with more index blocks than its fences take seeks through its index blocks, correctly', () => {
+  const rng = new Rng(9);
+  // long keys and larger values: few entries per block, more index blocks than fences take
+  const ks = keys(rng, 24_000, 180, 24);
+  const { run } = buildRun(ks, () => 1200, 4 << 20);
+  assert.ok(run.meta.index.length > RUN_FENCE_MAX_INDEX_BLOCKS, `index blocks: ${run.meta.index.length}`);
+  assert.is(run.points(), null, 'no fences');
   checkSeeks(run, ks, rng, 800);
 });
 
