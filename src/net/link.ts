@@ -284,10 +284,10 @@ export class EngineLink implements RpcCaller {
     let c: RpcCaller;
     try { c = this.client(); } catch { return undefined; } // (sent on its own, it reports why)
     if (this.closed || c.locates?.(bytes) !== true || this.reads.length >= MAX_LINK_QUEUE) return undefined;
-    return new Promise<RpcReply>((resolve, reject) => {
-      this.reads.push({ header, into, bytes, key: readGuesses.on ? guessKey(header) : undefined, resolve, reject });
-      if (!this.readsScheduled) { this.readsScheduled = true; atTurnEnd(this.flushReads); }
-    });
+    const p = new Promise<RpcReply>(capture);
+    this.reads.push({ header, into, bytes, key: readGuesses.on ? guessKey(header) : undefined, resolve: captured.resolve!, reject: captured.reject! });
+    if (!this.readsScheduled) { this.readsScheduled = true; atTurnEnd(this.flushReads); }
+    return p;
   }
 
   /** Send the reads queued this turn: a lone one as it is, more in `engine.locate` requests of up to TX_BATCH_MAX. */

@@ -86,28 +86,37 @@ export class ArrayObject {
    * exactly `length` bytes) the bytes are read straight into it and it is returned: a read that
    * allocates nothing, like `fs` reads into a caller's buffer.
    */
-  async read(offset: number, length: number, opts: ReadOptions & { into?: Uint8Array } = {}): Promise<Uint8Array> {
-    opts = readOptionsArg(opts, 'read options');
-    this.check(offset, length);
-    if (length > MAX_ARRAY_READ_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `one read returns at most ${MAX_ARRAY_READ_BYTES} bytes, asked for ${length}: stream larger ranges with createReadStream()`, { length });
-    // One epoch for every chunk, so the bytes returned are one consistent state. A read "now" of
-    // a connected pool keeps its epoch open: it is read whole at a newer "now" when an engine
-    // holds a write in its uncertainty window (`readAt`).
-    // (one object literal of a fixed shape, not spreads: a spread made new hidden classes per read)
-    const now = this.object.readsNow(opts);
-    if (opts.epoch === undefined && !now) opts = { epoch: this.object.readEpoch(opts), snapshot: undefined, signal: opts.signal, into: opts.into };
-    // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
-    const into = opts.into;
-    if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
-    const out = into ?? (length >= 4096 ? allocOutput(length) : new Uint8Array(length));
-    const firstChunk = Math.floor(offset / this.chunkSize);
-    if (length > 0 && offset + length <= (firstChunk + 1) * this.chunkSize) {
-      // one chunk (the common case): its fetch is the read, no job list (a read "now": fetch makes it fresh)
-      const d = await this.object.fetch(chunkKey(firstChunk), DATA_AKEY, { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal, recx: { index: offset - firstChunk * this.chunkSize, count: length }, into: out });
-      if (d && d.buffer !== out.buffer) out.set(d);
-      return out;
+  read(offset: number, length: number, opts: ReadOptions & { into?: Uint8Array } = {}): Promise<Uint8Array> {
+    // (not async: a one-chunk read is its fetch and one `then`, no frame of its own; bad
+    // arguments still reject)
+    try {
+      opts = readOptionsArg(opts, 'read options');
+      this.check(offset, length);
+      if (length > MAX_ARRAY_READ_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `one read returns at most ${MAX_ARRAY_READ_BYTES} bytes, asked for ${length}: stream larger ranges with createReadStream()`, { length });
+      // One epoch for every chunk, so the bytes returned are one consistent state. A read "now" of
+      // a connected pool keeps its epoch open: it is read whole at a newer "now" when an engine
+      // holds a write in its uncertainty window (`readAt`).
+      // (one object literal of a fixed shape, not spreads: a spread made new hidden classes per read)
+      const now = this.object.readsNow(opts);
+      if (opts.epoch === undefined && !now) opts = { epoch: this.object.readEpoch(opts), snapshot: undefined, signal: opts.signal, into: opts.into };
+      // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
+      const into = opts.into;
+      if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
+      const out = into ?? (length >= 4096 ? allocOutput(length) : new Uint8Array(length));
+      const firstChunk = Math.floor(offset / this.chunkSize);
+      if (length > 0 && offset + length <= (firstChunk + 1) * this.chunkSize) {
+        // one chunk (the common case): its fetch is the read, no job list (a read "now": fetch makes it fresh)
+        return this.object.fetch(chunkKey(firstChunk), DATA_AKEY, { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal, recx: { index: offset - firstChunk * this.chunkSize, count: length }, into: out })
+          .then((d) => { if (d && d.buffer !== out.buffer) out.set(d); return out; });
+      }
+      return this.readSpan(offset, length, out, opts, now);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const o = opts;
+  }
+
+  /** A read of several chunks into `out` (`read`): at one epoch, or as one read "now" (`now`: `readAt`). */
+  private async readSpan(offset: number, length: number, out: Uint8Array, o: ReadOptions, now: boolean): Promise<Uint8Array> {
     if (now) await this.object.readAt(o, (epoch, fresh) => this.readChunks(offset, length, out, epoch, undefined, fresh, o.signal));
     else await this.readChunks(offset, length, out, o.epoch, o.snapshot, undefined, o.signal);
     return out;
