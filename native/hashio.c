@@ -1082,36 +1082,52 @@ static napi_value queue_batch(napi_env env, batch_t *b, napi_value keep, napi_va
 }
 
 /*
- * hashedBatchFlat(n, nums, seeds, views, extras?, out?): hashedBatch with its requests flattened, so a
- * batch costs a few N-API calls and two per view instead of a dozen per request: nums (Float64Array)
- * holds [op, fd, position, hashLen, viewCount] per request, seeds (BigUint64Array) one per request,
- * views every request's views in order, extras (absent, or one element per request) a read's
- * mapping or a write's fill. The same job and answer as hashedBatch; with `out` (a BigUint64Array of
- * at least 2n) the answer goes into it instead, [n hashes, then n errnos, 0 for none], and the
- * promise resolves with the number of requests that failed: 2 N-API calls for the batch's results
- * instead of 2 per request and an array (a request's BigInt then comes from the typed array).
+ * Where a flattened batch's views come from: the elements of a views array (two N-API calls each),
+ * or (hashedBatchBases) [base, byte offset, length] triples of numbers into a few base views (the k
+ * cells of an EC read land in one caller's buffer, the data cells of an EC write are pieces of the
+ * caller's bytes: two N-API calls per distinct buffer instead of per view).
  */
-static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
-  size_t argc = 6; napi_value argv[6];
-  uint32_t n = 0, nviews = 0, nextra = 0;
+typedef struct { napi_value views; const double *vt; struct iovec *bases; uint32_t nbases; } viewsrc_t;
+
+/** View `vi` of `s` into `out`; 0 when it is not one (not a Uint8Array; a triple outside its base). */
+static int source_view(napi_env env, const viewsrc_t *s, uint32_t vi, struct iovec *out) {
+  if (s->vt == NULL) { napi_value v; return napi_get_element(env, s->views, vi, &v) == napi_ok && get_view(env, v, out); }
+  const double *t = s->vt + (size_t)vi * 3;
+  const double b = t[0], off = t[1], len = t[2];
+  if (!(b >= 0 && b < (double)s->nbases && b == (double)(uint32_t)b) || !(off >= 0 && off <= 9007199254740991.0 && off == (double)(size_t)off) ||
+      !(len >= 0 && len <= 9007199254740991.0 && len == (double)(size_t)len)) return 0;
+  const struct iovec *base = &s->bases[(uint32_t)b];
+  if ((size_t)off > base->iov_len || (size_t)len > base->iov_len - (size_t)off) return 0;
+  out->iov_base = (uint8_t *)base->iov_base + (size_t)off; out->iov_len = (size_t)len;
+  return 1;
+}
+
+#define BASES_USAGE "hashedBatchBases needs (n 1-256, Float64Array of [op 0|1, fd, position, hashLen, viewCount] per request, BigUint64Array of seeds, up to 256 base Uint8Arrays, Float64Array of [base, byteOffset, length] per view within its base, extras?, out? BigUint64Array of 2n)"
+#define FLAT_USAGE "hashedBatchFlat needs (n 1-256, Float64Array of [op 0|1, fd, position, hashLen, viewCount] per request, BigUint64Array of seeds, the views in order, extras?, out? BigUint64Array of 2n)"
+
+/*
+ * The common part of hashedBatchFlat and hashedBatchBases: `a` holds (n, nums, seeds), then the
+ * views' source (already in `src`, `nviews` of them; `keep` is what holds their memory), then
+ * extras?, out? at a[3], a[4] of `rest` (rest_argc of them).
+ */
+static napi_value flat_batch(napi_env env, napi_value *a, const viewsrc_t *src, uint32_t nviews, napi_value keep, napi_value *rest, size_t rest_argc) {
+  uint32_t n = 0, nextra = 0;
   napi_typedarray_type tt; size_t len; void *p; napi_value ab; size_t boff;
   const double *nums; const uint64_t *seeds;
   bool is_arr = false, has_extra = false;
   napi_valuetype et = napi_undefined;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-      napi_get_value_uint32(env, argv[0], &n) != napi_ok || n == 0 || n > MAX_BATCH ||
-      napi_get_typedarray_info(env, argv[1], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_float64_array || len < (size_t)n * 5) goto bad0;
+  if (napi_get_value_uint32(env, a[0], &n) != napi_ok || n == 0 || n > MAX_BATCH ||
+      napi_get_typedarray_info(env, a[1], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_float64_array || len < (size_t)n * 5) goto bad0;
   nums = p;
-  if (napi_get_typedarray_info(env, argv[2], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_biguint64_array || len < n ||
-      napi_is_array(env, argv[3], &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, argv[3], &nviews) != napi_ok) goto bad0;
+  if (napi_get_typedarray_info(env, a[2], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_biguint64_array || len < n) goto bad0;
   seeds = p;
-  if (argc >= 5 && napi_typeof(env, argv[4], &et) == napi_ok && et != napi_undefined) {
-    if (napi_is_array(env, argv[4], &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, argv[4], &nextra) != napi_ok) goto bad0;
+  if (rest_argc >= 1 && napi_typeof(env, rest[0], &et) == napi_ok && et != napi_undefined) {
+    if (napi_is_array(env, rest[0], &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, rest[0], &nextra) != napi_ok) goto bad0;
     has_extra = true;
   }
   uint64_t *outp = NULL;
-  if (argc >= 6 && napi_typeof(env, argv[5], &et) == napi_ok && et != napi_undefined) {
-    if (napi_get_typedarray_info(env, argv[5], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_biguint64_array || len < (size_t)n * 2) goto bad0;
+  if (rest_argc >= 2 && napi_typeof(env, rest[1], &et) == napi_ok && et != napi_undefined) {
+    if (napi_get_typedarray_info(env, rest[1], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_biguint64_array || len < (size_t)n * 2) goto bad0;
     outp = p;
   }
   batch_t *b = calloc(1, sizeof *b);
@@ -1130,15 +1146,14 @@ static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
     if (!(r->iov = malloc(sizeof *r->iov * r->count))) goto bad;
     size_t total = 0;
     for (uint32_t j = 0; j < r->count; j++, vi++) {
-      napi_value v;
-      if (napi_get_element(env, argv[3], vi, &v) != napi_ok || !get_view(env, v, &r->iov[j])) goto bad;
+      if (!source_view(env, src, vi, &r->iov[j])) goto bad;
       total += r->iov[j].iov_len;
     }
     r->total = total;
     r->write = (int)op; r->fd = (int)fd; r->position = (uint64_t)pos; r->hash_len = (size_t)hlen; r->seed = seeds[i];
     if (has_extra && i < nextra) {
       napi_value x; napi_valuetype xt;
-      if (napi_get_element(env, argv[4], i, &x) != napi_ok || napi_typeof(env, x, &xt) != napi_ok) goto bad;
+      if (napi_get_element(env, rest[0], i, &x) != napi_ok || napi_typeof(env, x, &xt) != napi_ok) goto bad;
       if (xt == napi_external) get_map(env, x, r); /* a read's mapping, or a write's writable one */
       else if (xt != napi_undefined) {
         /* a write's fill, [coeffs, cell, data], and its writable mapping as a 4th element when it has one */
@@ -1148,11 +1163,61 @@ static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
       }
     }
   }
-  return queue_batch(env, b, argv[3], has_extra ? argv[4] : NULL, outp ? argv[5] : NULL);
+  return queue_batch(env, b, keep, has_extra ? rest[0] : NULL, outp ? rest[1] : NULL);
 bad:
   free_batch(b);
 bad0:
-  napi_throw_type_error(env, NULL, "hashedBatchFlat needs (n 1-256, Float64Array of [op 0|1, fd, position, hashLen, viewCount] per request, BigUint64Array of seeds, the views in order, extras?, out? BigUint64Array of 2n)");
+  napi_throw_type_error(env, NULL, src->vt ? BASES_USAGE : FLAT_USAGE);
+  return NULL;
+}
+
+/*
+ * hashedBatchFlat(n, nums, seeds, views, extras?, out?): hashedBatch with its requests flattened, so a
+ * batch costs a few N-API calls and two per view instead of a dozen per request: nums (Float64Array)
+ * holds [op, fd, position, hashLen, viewCount] per request, seeds (BigUint64Array) one per request,
+ * views every request's views in order, extras (absent, or one element per request) a read's
+ * mapping or a write's fill. The same job and answer as hashedBatch; with `out` (a BigUint64Array of
+ * at least 2n) the answer goes into it instead, [n hashes, then n errnos, 0 for none], and the
+ * promise resolves with the number of requests that failed: 2 N-API calls for the batch's results
+ * instead of 2 per request and an array (a request's BigInt then comes from the typed array).
+ */
+static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
+  size_t argc = 6; napi_value argv[6];
+  bool is_arr = false; uint32_t nviews = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_is_array(env, argv[3], &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, argv[3], &nviews) != napi_ok) {
+    napi_throw_type_error(env, NULL, FLAT_USAGE); return NULL;
+  }
+  viewsrc_t src = { argv[3], NULL, NULL, 0 };
+  return flat_batch(env, argv, &src, nviews, argv[3], argv + 4, argc - 4);
+}
+
+/** Base views one hashedBatchBases call takes at most. */
+#define MAX_BASES 256
+
+/*
+ * hashedBatchBases(n, nums, seeds, bases, viewTriples, extras?, out?): hashedBatchFlat whose views
+ * are given as [base index, byte offset, length] (Float64Array, 3 numbers per view, in order) into
+ * `bases` (an array of up to 256 Uint8Arrays, typically each a whole ArrayBuffer): the same job
+ * and answer; a triple outside its base is a TypeError. The views of one buffer then cost no N-API
+ * call each (an EC write's 4 data cells x their stripes, an EC read's k cells in one `into`).
+ */
+static napi_value hashed_batch_bases(napi_env env, napi_callback_info info) {
+  size_t argc = 7; napi_value argv[7];
+  bool is_arr = false; uint32_t nb = 0;
+  napi_typedarray_type tt; size_t len = 0; void *p = NULL; napi_value ab; size_t boff;
+  struct iovec bases[MAX_BASES];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_is_array(env, argv[3], &is_arr) != napi_ok || !is_arr || napi_get_array_length(env, argv[3], &nb) != napi_ok || nb > MAX_BASES ||
+      napi_get_typedarray_info(env, argv[4], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_float64_array || len % 3 != 0 || len / 3 > (size_t)MAX_BATCH * MAX_VIEWS) goto bad;
+  for (uint32_t i = 0; i < nb; i++) {
+    napi_value v;
+    if (napi_get_element(env, argv[3], i, &v) != napi_ok || !get_view(env, v, &bases[i])) goto bad;
+  }
+  viewsrc_t src = { NULL, p, bases, nb };
+  return flat_batch(env, argv, &src, (uint32_t)(len / 3), argv[3], argv + 5, argc - 5);
+bad:
+  napi_throw_type_error(env, NULL, BASES_USAGE);
   return NULL;
 }
 
@@ -1430,7 +1495,7 @@ static napi_value map_read_hash_sync(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, hashedBatchFlat, copyInto, mapFile, mapWriteHashSync, mapReadHashSync, unmapFile, setSocketBuffers and mappedBatchWrites on `exports` (called from cairn_uring.c init). */
+/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, hashedBatchFlat, hashedBatchBases, copyInto, mapFile, mapWriteHashSync, mapReadHashSync, unmapFile, setSocketBuffers and mappedBatchWrites on `exports` (called from cairn_uring.c init). */
 napi_status hashio_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "preadvHash", NULL, preadv_hash, NULL, NULL, NULL, napi_default, NULL },
@@ -1439,6 +1504,7 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "pwriteHashSync", NULL, pwrite_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "hashedBatch", NULL, hashed_batch, NULL, NULL, NULL, napi_default, NULL },
     { "hashedBatchFlat", NULL, hashed_batch_flat, NULL, NULL, NULL, napi_default, NULL },
+    { "hashedBatchBases", NULL, hashed_batch_bases, NULL, NULL, NULL, napi_default, NULL },
     { "copyInto", NULL, copy_into, NULL, NULL, NULL, napi_default, NULL },
     { "mapFile", NULL, map_file, NULL, NULL, NULL, napi_default, NULL },
     { "unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_default, NULL },

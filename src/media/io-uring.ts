@@ -85,6 +85,15 @@ export interface NativeAddon {
    */
   hashedBatchFlat?(n: number, nums: Float64Array, seeds: BigUint64Array, views: Uint8Array[], extras?: ReadonlyArray<FileMap | readonly [Uint8Array, number, Uint8Array] | undefined>): Promise<Array<bigint | number>>;
   /**
+   * `hashedBatchFlat` whose views are given as numbers: `triples` holds [base index, byte offset,
+   * length] per view, in order (its length a multiple of 3, at least 3 per view), into `bases` (at
+   * most 256 Uint8Arrays, typically each spanning a whole ArrayBuffer), so the views of one buffer
+   * (an EC read's k cells in one caller's buffer, an EC write's data cells in the caller's bytes)
+   * cost no N-API call each. Same job and answer; TypeError on bad arguments, a triple outside its
+   * base included. Absent from addons built before it existed.
+   */
+  hashedBatchBases?(n: number, nums: Float64Array, seeds: BigUint64Array, bases: Uint8Array[], triples: Float64Array, extras?: ReadonlyArray<FileMap | readonly [Uint8Array, number, Uint8Array] | undefined>, out?: BigUint64Array): Promise<Array<bigint | number> | number>;
+  /**
    * One parity row of whole stripes, on the calling thread: cell s of `out` = sum_j coeffs[j] *
    * (cell j of stripe s of `data`), k = coeffs.length cells of `cell` bytes per stripe, in GF(2^8)
    * (0x11d). The same fill runs on the thread pool in a hashedBatch write carrying it as its 8th

@@ -90,15 +90,28 @@ export const HASHED_BATCH_MIN_PER_JOB = 1;
  */
 export const HASHED_BATCH_LOADED_MIN_PER_JOB = 3;
 /**
+ * Set to 0 to pass a batch's views to the addon one by one (`hashedBatchFlat`) instead of as
+ * numbers into their distinct buffers (`hashedBatchBases`; `hashedBatchTuning.bases`). Why: N-API
+ * reads of a view (an array element, then its typed-array info) cost about 900 instructions, and an
+ * EC write's batch names 18 views of 3 buffers (4 data cells x 4 stripes of the caller's bytes, 2
+ * parity buffers), an EC read's 4 cells one buffer.
+ */
+export const HASHED_BATCH_BASES_ENV = 'CAIRN_HASHED_BATCH_BASES';
+/** Most distinct buffers one `hashedBatchBases` call takes (native/hashio.c MAX_BASES); a batch of more goes through `hashedBatchFlat`. */
+const HASHED_BATCH_MAX_BASES = 256;
+
+/**
  * Tuning of the process-wide hashed batcher, read at each flush (probes flip it for same-process
  * A/Bs). `minPerJob`: a number fixes the share; 'auto' (the default) takes HASHED_BATCH_MIN_PER_JOB
  * while the cores are free and HASHED_BATCH_LOADED_MIN_PER_JOB while `machineLoaded()` says.
  * `maxJobs`: see HASHED_BATCH_MAX_JOBS_ENV. `typedResults` (default on; CAIRN_HASHED_BATCH_TYPED=0
  * turns it off): a job's answers come back in a reused BigUint64Array (`hashedBatchFlat`'s `out`)
  * instead of an array of a BigInt or errno per request made through N-API on the JavaScript thread.
+ * `bases` (default on; HASHED_BATCH_BASES_ENV): views passed as numbers into their buffers.
  */
-export const hashedBatchTuning: { minPerJob: number | 'auto'; maxJobs: number | 'auto' | undefined; typedResults: boolean } = {
+export const hashedBatchTuning: { minPerJob: number | 'auto'; maxJobs: number | 'auto' | undefined; typedResults: boolean; bases: boolean } = {
   minPerJob: 'auto', maxJobs: maxJobsOf(process.env.CAIRN_HASHED_BATCH_MAX_JOBS), typedResults: process.env.CAIRN_HASHED_BATCH_TYPED !== '0',
+  bases: process.env[HASHED_BATCH_BASES_ENV] !== '0',
 };
 
 /**
@@ -170,6 +183,7 @@ export const hashedBatchStats = { jobs: 0, requests: 0 };
 type HashedRequest = [0 | 1, number, readonly Uint8Array[], number, number, bigint, FileMap | undefined, ParityFill | undefined];
 type HashedBatchFn = NonNullable<NativeAddon['hashedBatch']>;
 type HashedBatchFlatFn = NonNullable<NativeAddon['hashedBatchFlat']>;
+type HashedBatchBasesFn = NonNullable<NativeAddon['hashedBatchBases']>;
 /** Numbers per request in a flattened batch (`hashedBatchFlat`): op, fd, position, hashLen, view count. */
 const FLAT_FIELDS = 5;
 
@@ -231,7 +245,10 @@ class HashedBatcher {
    * `flat`: the addon's `hashedBatchFlat` (same job, arguments flattened: a few N-API calls and two
    * per view, against about a dozen per request through `hashedBatch`), used where it exists.
    */
-  constructor(private readonly native: HashedBatchFn, private readonly threads: number, private readonly flat?: HashedBatchFlatFn, private readonly located = false) {}
+  /** Scratch of `hashedBatchBases`' view triples (read by the addon before it returns, so reused; grown as needed). */
+  private triples = new Float64Array(HASHED_BATCH_MAX_REQUESTS * 3 * 4);
+
+  constructor(private readonly native: HashedBatchFn, private readonly threads: number, private readonly flat?: HashedBatchFlatFn, private readonly located = false, private readonly bases?: HashedBatchBasesFn) {}
 
   submit(op: 0 | 1, fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap): Promise<bigint> {
     // a write whose first view is a deferred parity buffer carries its fill: computed in the job
@@ -379,7 +396,35 @@ class HashedBatcher {
       const x = q[0] === 0 || q[7] === undefined ? q[6] : q[6] === undefined ? q[7] : [...q[7], q[6]] as unknown as ParityFill;
       if (x !== undefined) (extras ??= new Array<FileMap | ParityFill | undefined>(n))[i] = x;
     }
+    if (this.bases !== undefined && hashedBatchTuning.bases) {
+      const r = this.sendBases(n, nums, seeds, views, extras, out);
+      if (r !== undefined) return r;
+    }
     return out !== undefined ? (flat as unknown as HashedBatchFlatOutFn)(n, nums, seeds, views, extras, out) : flat(n, nums, seeds, views, extras);
+  }
+
+  /**
+   * The batch `sendFlat` prepared, its views as [buffer, offset, length] numbers (`hashedBatchBases`):
+   * one base view per distinct buffer (found by identity among those seen so far in the batch).
+   * Undefined (nothing sent) past HASHED_BATCH_MAX_BASES buffers: then `hashedBatchFlat` takes it.
+   */
+  private sendBases(n: number, nums: Float64Array, seeds: BigUint64Array, views: Uint8Array[], extras: Array<FileMap | ParityFill | undefined> | undefined, out: BigUint64Array | undefined): Promise<Array<bigint | number> | number> | undefined {
+    const nv = views.length;
+    let t = this.triples;
+    if (t.length < nv * 3) t = this.triples = new Float64Array(nv * 6);
+    const bufs: ArrayBufferLike[] = [];
+    const bases: Uint8Array[] = [];
+    for (let i = 0, w = 0; i < nv; i++) {
+      const v = views[i]!, buf = v.buffer;
+      let b = 0;
+      while (b < bufs.length && bufs[b] !== buf) b++;
+      if (b === bufs.length) {
+        if (b === HASHED_BATCH_MAX_BASES) return undefined;
+        bufs.push(buf); bases.push(new Uint8Array(buf));
+      }
+      t[w++] = b; t[w++] = v.byteOffset; t[w++] = v.length;
+    }
+    return this.bases!(n, nums, seeds, bases, t, extras, out);
   }
 }
 
@@ -392,9 +437,9 @@ let locatedBatcher: HashedBatcher | undefined;
  * engine: holding their jobs back (`hashedBatchTuning.maxJobs`) stalled the round trips (connected
  * EC_2P1G1 reused reads qd8, maxJobs 1: MiB/s x0.67, client CPU x1.12), so that lane is never capped.
  */
-function sharedBatcher(native: HashedBatchFn, flat: HashedBatchFlatFn | undefined, lane: 'local' | 'located'): HashedBatcher {
+function sharedBatcher(native: HashedBatchFn, flat: HashedBatchFlatFn | undefined, lane: 'local' | 'located', bases?: HashedBatchBasesFn): HashedBatcher {
   const threads = Math.max(1, Math.min(1024, Number(process.env.UV_THREADPOOL_SIZE) || 4));
-  const make = () => new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat, lane === 'located');
+  const make = () => new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat, lane === 'located', bases);
   return lane === 'located' ? (locatedBatcher ??= make()) : (batcher ??= make());
 }
 
@@ -417,9 +462,9 @@ export class PreadEngine implements IoEngine {
   /** `lane`: 'located' for a connected client's reads of engines' files (its own batcher, never capped: `sharedBatcher`). */
   constructor(lane: 'local' | 'located' = 'local') {
     const addon = nativeAddon();
-    const { preadvHash, pwritevHash, hashedBatch, hashedBatchFlat } = addon ?? {};
+    const { preadvHash, pwritevHash, hashedBatch, hashedBatchFlat, hashedBatchBases } = addon ?? {};
     if (hashedBatch && process.env.CAIRN_HASHED_BATCH !== '0') {
-      const batcher = sharedBatcher(hashedBatch, hashedBatchFlat, lane);
+      const batcher = sharedBatcher(hashedBatch, hashedBatchFlat, lane, hashedBatchBases);
       this.readvHash = (fd, bufs, position, hashLen, seed, map) => batcher.submit(0, fd, bufs, position, hashLen, seed, map);
       this.writevHash = (fd, bufs, position, hashLen, seed) => batcher.submit(1, fd, bufs, position, hashLen, seed);
       this.readvHashGroup = (reads) => batcher.submitGroup(0, reads);

@@ -40,13 +40,25 @@ function cutViews(value: Uint8Array, next: () => number): Uint8Array[] {
 type Req = [0 | 1, number, Uint8Array[], number, number, bigint] | [0 | 1, number, Uint8Array[], number, number, bigint, unknown];
 
 let batches = 0;
-/** `reqs` through the addon, every other batch flattened (`hashedBatchFlat`) where the addon has it. */
+/**
+ * `reqs` through the addon, in turn as they are (`hashedBatch`), flattened (`hashedBatchFlat`) and
+ * with their views as numbers into their buffers (`hashedBatchBases`) where the addon has them.
+ */
 function runBatch(addon: NonNullable<ReturnType<typeof loadNative>['addon']>, reqs: Req[]): Promise<Array<bigint | number>> {
-  if (batches++ % 2 === 0 || !addon.hashedBatchFlat) return addon.hashedBatch!(reqs as never);
+  const way = batches++ % 3;
+  if (way === 0 || !addon.hashedBatchFlat) return addon.hashedBatch!(reqs as never);
   const nums = new Float64Array(reqs.length * 5), seeds = new BigUint64Array(reqs.length), views: Uint8Array[] = [];
   const extras = reqs.map((q) => q[6] as never);
   reqs.forEach((q, i) => { nums.set([q[0], q[1], q[3], q[4], q[2].length], i * 5); seeds[i] = q[5]; views.push(...q[2]); });
-  return addon.hashedBatchFlat(reqs.length, nums, seeds, views, extras.some((x) => x !== undefined) ? extras : undefined);
+  const ex = extras.some((x) => x !== undefined) ? extras : undefined;
+  if (way === 1 || !addon.hashedBatchBases) return addon.hashedBatchFlat(reqs.length, nums, seeds, views, ex);
+  const bufs: ArrayBufferLike[] = [], bases: Uint8Array[] = [], triples = new Float64Array(views.length * 3);
+  views.forEach((v, i) => {
+    let b = bufs.indexOf(v.buffer);
+    if (b < 0) { b = bufs.length; bufs.push(v.buffer); bases.push(new Uint8Array(v.buffer)); }
+    triples.set([b, v.byteOffset, v.length], i * 3);
+  });
+  return addon.hashedBatchBases(reqs.length, nums, seeds, bases, triples, ex) as Promise<Array<bigint | number>>;
 }
 const FILE_BYTES = 4 << 20;
 
@@ -91,6 +103,49 @@ async function readRounds(mapped: boolean, seed0: number): Promise<void> {
     fs.closeSync(fd);
   }
 }
+
+t('hashedBatchBases: views as [base, offset, length] into shared buffers read and write what the views name; a triple outside its base or a missing base is a TypeError', async () => {
+  const addon = loadNative().addon;
+  if (!addon?.hashedBatchBases) return;
+  await initXxhash();
+  const file = path.join(tmp, 'bases.dat');
+  const data = new Rng(77).bytes(1 << 20);
+  fs.writeFileSync(file, new Uint8Array(1 << 20));
+  const fd = fs.openSync(file, 'r+');
+  try {
+    // an EC write's shape: 4 cells, each the pieces of 4 stripes of one caller buffer (64 KiB cells)
+    const cell = 64 << 10, k = 4, stripes = 4;
+    const nums = new Float64Array(k * 5), seeds = new BigUint64Array(k), triples = new Float64Array(k * stripes * 3);
+    for (let c = 0; c < k; c++) {
+      nums.set([1, fd, c * stripes * cell, stripes * cell, stripes], c * 5);
+      seeds[c] = BigInt(c + 1);
+      for (let s = 0; s < stripes; s++) triples.set([0, (s * k + c) * cell, cell], (c * stripes + s) * 3);
+    }
+    const hs = await addon.hashedBatchBases(k, nums, seeds, [data], triples) as Array<bigint | number>;
+    const file1 = fs.readFileSync(file);
+    for (let c = 0; c < k; c++) {
+      const want = new Uint8Array(stripes * cell);
+      for (let s = 0; s < stripes; s++) want.set(data.subarray((s * k + c) * cell, (s * k + c + 1) * cell), s * cell);
+      assert.ok(Buffer.compare(file1.subarray(c * stripes * cell, (c + 1) * stripes * cell), want) === 0, `cell ${c} written from its stripe pieces`);
+      assert.is(hs[c], xxh64(want, BigInt(c + 1)), `cell ${c} hash`);
+    }
+    // reads of the 4 cells back into one buffer (an EC read into the caller's `into`)
+    const into = new Uint8Array(k * stripes * cell);
+    const rn = new Float64Array(k * 5), rt = new Float64Array(k * 3);
+    for (let c = 0; c < k; c++) { rn.set([0, fd, c * stripes * cell, stripes * cell, 1], c * 5); rt.set([0, c * stripes * cell, stripes * cell], c * 3); }
+    const rh = await addon.hashedBatchBases(k, rn, seeds, [into], rt) as Array<bigint | number>;
+    assert.ok(Buffer.compare(Buffer.from(into), file1) === 0, 'the cells read into one buffer');
+    for (let c = 0; c < k; c++) assert.is(rh[c], xxh64(into.subarray(c * stripes * cell, (c + 1) * stripes * cell), BigInt(c + 1)));
+    // bad triples: past the base's end, a base that is not there, a fraction: refused, nothing queued
+    const one = new Float64Array([0, fd, 0, 16, 1]), s1 = new BigUint64Array([0n]);
+    const small = new Uint8Array(8);
+    for (const [bases, tr] of [[[small], [0, 0, 16]], [[small], [0, 4, 8]], [[small], [1, 0, 8]], [[], [0, 0, 8]], [[small], [0, 0.5, 4]], [[small], [0, 0, 8, 0]]] as Array<[Uint8Array[], number[]]>) {
+      assert.throws(() => addon.hashedBatchBases!(1, one, s1, bases, new Float64Array(tr)), (e: Error) => e instanceof TypeError, `refused: ${JSON.stringify(tr)} of ${bases.length} bases`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+});
 
 t('mapped reads: any batch size, lengths, offsets and seeds give preadv\'s bytes and xxh64', async () => {
   const addon = loadNative().addon;
