@@ -99,6 +99,9 @@ export interface PmemSpaceOptions {
   fault?: FaultInjector;
 }
 
+/** `n` as a small integer (V8 Smi) when it is one that fits in 30 bits, else `n` (sizes kept in fields: one representation). */
+const smallInt = (n: number): number => (n >= 0 && n <= 0x3fffffff ? n | 0 : n);
+
 /** A growable, segment-mapped file. Offsets are absolute file offsets. */
 export class PmemSpace {
   /** 'mmap' or 'pread'. */
@@ -116,6 +119,7 @@ export class PmemSpace {
   private readonly cache = new Map<number, Uint8Array>();
   private closed = false;
   private sizeBytes: number;
+  private readonly maxBytes: number;
   private readonly residentBytes: number;
 
   private constructor(
@@ -123,7 +127,7 @@ export class PmemSpace {
     private readonly fd: number,
     readonly segmentBytes: number,
     size: number,
-    private readonly maxBytes: number,
+    maxBytes: number,
     private readonly readOnly: boolean,
     private readonly mm: MmapBinding | null,
     created: boolean,
@@ -131,7 +135,11 @@ export class PmemSpace {
     residentBytes: number,
     private readonly fault?: FaultInjector,
   ) {
-    this.sizeBytes = size;
+    // (small integers whatever their source: fstat's size is a heap number even when small, a
+    // created file's size a small integer; one field of two representations moves the object to
+    // another hidden class and deoptimises its callers once more: vos's ask, session 29)
+    this.sizeBytes = smallInt(size);
+    this.maxBytes = smallInt(maxBytes);
     this.created = created;
     this.engine = mm ? 'mmap' : 'pread';
     this.engineReason = reason;
@@ -219,7 +227,7 @@ export class PmemSpace {
     }
     allocate(this.fd, this.sizeBytes, target - this.sizeBytes, this.path);
     for (let off = this.sizeBytes; off < target; off += this.segmentBytes) this.mapSegment(off);
-    this.sizeBytes = target;
+    this.sizeBytes = smallInt(target); // (Math.ceil answers a heap number)
   }
 
   /** Re-read the file size after another process grew it (read-only opens). */
@@ -229,7 +237,7 @@ export class PmemSpace {
     const size = fs.fstatSync(this.fd).size;
     for (let off = this.sizeBytes; off + this.segmentBytes <= size; off += this.segmentBytes) {
       this.mapSegment(off);
-      this.sizeBytes = off + this.segmentBytes;
+      this.sizeBytes = smallInt(off + this.segmentBytes);
     }
   }
 
