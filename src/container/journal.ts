@@ -92,6 +92,15 @@ function oneFileVersion(v: number | undefined): boolean { return v === FORMAT_VE
  * `CAIRN_JOURNAL_SYNC_DEPTH=1`: one group per sync, as format 5 wrote them.
  */
 export const JOURNAL_SYNC_DEPTH = Math.max(1, Math.min(8, Number(process.env.CAIRN_JOURNAL_SYNC_DEPTH ?? 4) || 4));
+/**
+ * Durable journals, for a quiet A/B (`CAIRN_JOURNAL_SPARE=1`; off by default): the file a
+ * checkpoint's `prepareReplace` writes its records into is made ahead (`prepareSpare`: zeros for
+ * a whole next interval, written and synced off the event loop once the previous replacement is
+ * adopted, or at open), so a checkpoint writes and syncs only its records (hundreds of KiB), not
+ * also ~10 MiB of zeros (5 MiB a copy), while the stores' flushes and the group syncs that every
+ * durable commit waits for use the same disk.
+ */
+export const JOURNAL_SPARE = process.env.CAIRN_JOURNAL_SPARE === '1';
 /** Version of two-file journals written in the old mode (a damaged one kept as it is; see the doc above). */
 const LEGACY_VERSION = 4;
 /** Oldest version read: version 2 journals hold JSON payloads only. */
@@ -933,6 +942,13 @@ export class Journal {
   /** Closed (`close`): a replacement still being adopted is abandoned, or, renamed already, left as it is. */
   private isClosed = false;
   /**
+   * JOURNAL_SPARE: the next replacement's file, zeros for `alloc` bytes of each copy, durable
+   * (`prepareSpare`), named `journal.spare` (never read by an open; made again from nothing);
+   * `spareMaking`: being made.
+   */
+  private spare: { fd: number; alloc: number } | undefined;
+  private spareMaking = false;
+  /**
    * Durable format 5-6 journals: descriptors of the file free for a group sync (`sync`), one per
    * sync in flight (JOURNAL_SYNC_DEPTH), opened before any record is appended to the file; `syncOwned`:
    * all of them (closed with the file).
@@ -1399,6 +1415,19 @@ export class Journal {
     const bytes = recs.length ? Buffer.concat([headerBytes(FORMAT_VERSION), encodeBatch(recs)]) : headerBytes(FORMAT_VERSION);
     // (a durable journal's preallocated space, written here off the event loop: see JOURNAL_PREALLOC_BYTES)
     const pre = this.durable ? Math.max(JOURNAL_PREALLOC_BYTES, preallocate) : 0;
+    const sp = this.spare;
+    if (sp !== undefined && sp.alloc >= bytes.length + JOURNAL_PREALLOC_BYTES) {
+      // (the spare's zeros are durable already: only the records are written and synced now)
+      this.spare = undefined;
+      try {
+        await writeWholeAsync(sp.fd, fileImage(bytes), 0);
+        await fdatasyncAsync(sp.fd);
+      } catch (err) {
+        closeSync(sp.fd);
+        throw mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
+      }
+      return { path: this.sparePath, fd: sp.fd, size: bytes.length, alloc: sp.alloc };
+    }
     const { img, end } = replacementParts(bytes, pre);
     const tmp = `${this.path}.compact`;
     let fd: number | undefined;
@@ -1412,6 +1441,36 @@ export class Journal {
       throw mediaErrorFromErrno(err, `rewrite the journal ${this.path}`, {});
     }
     return { path: tmp, fd, size: bytes.length, alloc: bytes.length + pre };
+  }
+
+  /** Where the spare file is made (JOURNAL_SPARE). */
+  private get sparePath(): string { return `${this.path}.spare`; }
+
+  /**
+   * JOURNAL_SPARE (durable journals): make the file the next `prepareReplace` takes, in the
+   * background: `alloc` bytes of zeros per copy, written and synced off the event loop. A no-op
+   * when off, not durable, closed, or when one is made or being made; a failure is counted and
+   * leaves none (the next replacement writes its zeros itself, as without the knob). Resolves
+   * when it is made (or not); never rejects.
+   */
+  prepareSpare(alloc: number): Promise<void> {
+    if (!JOURNAL_SPARE || !this.durable || this.isClosed || this.spare !== undefined || this.spareMaking) return Promise.resolve();
+    this.spareMaking = true;
+    return (async () => {
+      let fd: number | undefined;
+      try {
+        fd = await openAsync(this.sparePath, 'w+', 0o644);
+        for (const [pos, len] of zeroRanges(0, fileEnd(alloc, alloc))) await writeWholeAsync(fd, (zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES)).subarray(0, len), pos);
+        await fdatasyncAsync(fd);
+        if (this.isClosed) { closeSync(fd); rmSync(this.sparePath, { force: true }); return; }
+        this.spare = { fd, alloc };
+      } catch (err) {
+        if (fd !== undefined) { try { closeSync(fd); } catch { /* closed */ } }
+        swallowed('container.journal-spare-failed', err);
+      } finally {
+        this.spareMaking = false;
+      }
+    })();
   }
 
   /**
@@ -1489,6 +1548,10 @@ export class Journal {
   /** Close the file(s). */
   close(): void {
     this.isClosed = true;
+    if (this.spare !== undefined) {
+      try { closeSync(this.spare.fd); rmSync(this.sparePath, { force: true }); } catch (err) { swallowed('container.journal-spare-close-failed', err); }
+      this.spare = undefined;
+    }
     // (a replacement being adopted: its own descriptors; `commitReplace` closes its file)
     const m = this.mirror;
     if (m !== undefined) { m.dropped = true; for (const fd of m.syncFree.splice(0)) closeReplaced(fd); }

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
 import { nativeAddon } from '../media/io-uring.js';
-import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, doneSetPayloadEpochs, type AppendRecord } from './journal.js';
+import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, JOURNAL_SPARE, doneSetPayloadEpochs, type AppendRecord } from './journal.js';
 import { intentObjects, forEachIntentObject, type DecodedSingle } from './intent-codec.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
@@ -293,6 +293,12 @@ export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
  * more bytes held for the rewrite.
  */
 export const REDO_CHECKPOINT_BYTES = Math.max(1, Math.min(64, Math.floor(Number(process.env.CAIRN_REDO_CHECKPOINT_MIB ?? 4)) || 4)) * 1024 * 1024;
+/**
+ * Redo journals with JOURNAL_SPARE: bytes of each copy of a checkpoint's file made ahead: the
+ * interval and the preallocation step a checkpoint's own file gets, and one step more for the
+ * records it keeps (a spare too small for them is not taken).
+ */
+const REDO_SPARE_BYTES = REDO_CHECKPOINT_BYTES + 2 * JOURNAL_PREALLOC_BYTES;
 /** Redo journals: largest single value a commit carries in its INTENT (larger ones sync their target stores before DONE). */
 export const REDO_MAX_VALUE_BYTES = 16 * 1024;
 /** Redo journals: DONE records of the latest commits kept by a checkpoint's rewrite (watch history across a restart). */
@@ -328,6 +334,12 @@ export class LocalContainerStorage implements ContainerStorage {
   private liveIds = new IdWords();
   /** Redo journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
   private nextCheckpointBytes = REDO_CHECKPOINT_BYTES;
+  /**
+   * Redo journals with JOURNAL_SPARE: journal size past which the next checkpoint's file is made
+   * ahead (`Journal.prepareSpare`): half way to the checkpoint, so only a container that will
+   * checkpoint soon holds one.
+   */
+  private spareAtBytes = REDO_CHECKPOINT_BYTES / 2;
   private closed = false;
   /** Redo journals: a checkpoint's rewrite of the journal runs (`dropRedo`); resolves when it ends. */
   private rewriting: Promise<void> | undefined;
@@ -551,7 +563,10 @@ export class LocalContainerStorage implements ContainerStorage {
     if (queued.length === 0) { batch?.resolve(); return; }
     let written: Buffer | undefined;
     try { written = this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
-    if (this.redo) this.keepLive(queued, written);
+    if (this.redo) {
+      this.keepLive(queued, written);
+      if (JOURNAL_SPARE && this.journal.bytes > this.spareAtBytes) { this.spareAtBytes = Infinity; this.journal.prepareSpare(REDO_SPARE_BYTES); }
+    }
     this.cohort = this.writers;
     const g = { batch };
     this.inflight.push(g);
@@ -630,6 +645,7 @@ export class LocalContainerStorage implements ContainerStorage {
       await this.dropRedoAsync(covered, history);
     } finally {
       this.nextCheckpointBytes = this.journal.bytes + REDO_CHECKPOINT_BYTES;
+      this.spareAtBytes = this.journal.bytes + REDO_CHECKPOINT_BYTES / 2;
       this.rewriting = undefined;
       done();
     }

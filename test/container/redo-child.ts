@@ -46,14 +46,16 @@ if (process.argv[2]) {
     const fdPath = (fd: number): string => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } };
     const readWrite = (fd: number): boolean => { try { return (parseInt(/flags:\s*([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8) & 3) === 2; } catch { return false; } };
     const fdatasync = fs.fdatasync, fsync = fs.fsync, renameSync = fs.renameSync;
+    // (the checkpoint's new journal: written under `journal.compact`, or, with CAIRN_JOURNAL_SPARE=1, into the spare made ahead)
+    const NEW_JOURNAL = /journal\.(compact|spare)$/;
     // before-rename: the new file's own sync (its descriptor opened read-write; group syncs use read-only ones)
     (fs as { fdatasync: unknown }).fdatasync = (fd: number, cb: (e: NodeJS.ErrnoException | null) => void): void => {
-      if (windowMode === 'before-rename' && adopting && !inWindow && fdPath(fd).endsWith('journal.compact') && readWrite(fd)) hold(() => fdatasync(fd, cb));
+      if (windowMode === 'before-rename' && adopting && !inWindow && NEW_JOURNAL.test(fdPath(fd)) && readWrite(fd)) hold(() => fdatasync(fd, cb));
       else fdatasync(fd, cb);
     };
     (fs as { renameSync: unknown }).renameSync = (from: string, to: string): void => {
       renameSync(from, to);
-      if (adopting && from.endsWith('journal.compact') && to.endsWith('journal')) renamed = true;
+      if (adopting && NEW_JOURNAL.test(from) && to.endsWith('journal')) renamed = true;
     };
     // after-rename: the directory's sync
     (fs as { fsync: unknown }).fsync = (fd: number, cb: (e: NodeJS.ErrnoException | null) => void): void => {
