@@ -57,7 +57,7 @@ import { swallowed } from '../../core/log.js';
 import { setMaxListeners } from 'node:events';
 import { mediaErrorFromErrno } from '../media/errors.js';
 import type { RebuildBudget } from './rebuild-budget.js';
-import { FusedQueue, fusedAddon, type FlatStep, type StagedStep, type RebuildAddon } from './rebuild-steps.js';
+import { FusedQueue, fusedAddon, stepNums, stepSeeds, type FlatStep, type StagedStep, type RebuildAddon } from './rebuild-steps.js';
 import { ObjectFeed } from './rebuild-feed.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
@@ -629,7 +629,7 @@ function parityCover(ctx: ShardCtx): Array<{ shard: number; target: number }> | 
   const key = `${n},${k},${rotations}:${healthyPos.join(',')}`;
   let chosenPos = coverCache.get(key);
   if (chosenPos === undefined) {
-    chosenPos = computeCover(n, k, rotations, healthyPos, ctx.members.map((m) => m.target));
+    chosenPos = computeCover(n, k, rotations, healthyPos);
     if (coverCache.size >= COVER_CACHE_MAX) coverCache.clear();
     coverCache.set(key, chosenPos);
   }
@@ -643,11 +643,11 @@ const COVER_CACHE_MAX = 1024;
 const coverCache = new Map<string, number[] | null>();
 
 /** `parityCover` on positions: the chosen positions, or null when some rotation has no healthy parity position. */
-function computeCover(n: number, k: number, rotations: number, healthyPos: readonly number[], targets: number[]): number[] | null {
+function computeCover(n: number, k: number, rotations: number, healthyPos: readonly number[]): number[] | null {
   const healthy = new Set(healthyPos);
   let open: number[][] = [];
   for (let r = 0; r < rotations; r++) {
-    const parity = roleShards([targets], 0, r).slice(k).map((x) => x.shard).filter((pos) => healthy.has(pos));
+    const parity = rolePositions(n, r).slice(k).filter((pos) => healthy.has(pos));
     if (parity.length === 0) return null;
     open.push(parity);
   }
@@ -938,15 +938,13 @@ function rolesOf(ctx: ShardCtx, dkey: Uint8Array, key: string = latin1Key(dkey))
     r = ctx.rotations.get(rotation);
     if (!r) {
       // Plain loops, not map (see makeCellPlan): arrays of one elements kind whoever made them.
-      const targets: number[] = [];
-      for (const m of ctx.members) targets.push(m.target);
-      const placed = roleShards([targets], 0, rotation);
+      const pos = rolePositions(ctx.members.length, rotation);
       const roles: DkeyRoles['roles'] = [];
       const roleOf = new Map<number, number>();
-      for (let i = 0; i < placed.length; i++) {
-        const shard = ctx.members[placed[i]!.shard]!.shard;
-        roles.push({ shard, target: placed[i]!.target });
-        roleOf.set(shard, i);
+      for (let i = 0; i < pos.length; i++) {
+        const m = ctx.members[pos[i]!]!;
+        roles.push({ shard: m.shard, target: m.target });
+        roleOf.set(m.shard, i);
       }
       const parity: number[] = [];
       for (let i = ctx.cls.kind === 'ec' ? ctx.cls.dataShards : roles.length; i < roles.length; i++) parity.push(roles[i]!.shard);
@@ -956,6 +954,35 @@ function rolesOf(ctx: ShardCtx, dkey: Uint8Array, key: string = latin1Key(dkey))
     ctx.roles.set(key, r);
   }
   return r;
+}
+
+/** Most group members and rotations `rolePositions` keeps positions for (a larger group is placed each time). */
+const ROLE_POSITIONS_MAX = 1024;
+/** `rolePositions` by group size * ROLE_POSITIONS_MAX + rotation. */
+const rolePositionCache = new Map<number, readonly number[]>();
+
+/**
+ * The member positions of a group of `n` in role order under `rotation` (element i: the position
+ * holding role i; io's `roleShards` of the positions, made once per size and rotation). Why: a
+ * rebuild asks it for each rotation of every object it moves, and `roleShards` keeps its answers by
+ * the layout's groups array, so a group of targets made per object was a cache miss and a new
+ * cache entry (a map, a frozen list of frozen members) every time.
+ */
+function rolePositions(n: number, rotation: number): readonly number[] {
+  const kept = n < ROLE_POSITIONS_MAX && rotation < ROLE_POSITIONS_MAX;
+  const key = n * ROLE_POSITIONS_MAX + rotation;
+  let pos = kept ? rolePositionCache.get(key) : undefined;
+  if (pos === undefined) {
+    const positions: number[] = [];
+    for (let i = 0; i < n; i++) positions.push(i);
+    const placed = roleShards([positions], 0, rotation);
+    const made: number[] = [];
+    for (let i = 0; i < placed.length; i++) made.push(placed[i]!.shard);
+    assert(made.length === n, 'every member of a group holds one role', { n, rotation, roles: made.length });
+    pos = made;
+    if (kept) rolePositionCache.set(key, made);
+  }
+  return pos;
 }
 
 /**
@@ -1276,7 +1303,7 @@ function fusedHold(ctx: ShardCtx, plan: CellPlan, movers: Mover[], R: bigint, ke
     else prepared.push(w);
   }
   const m = prepared.length;
-  const nums = new Float64Array(3 * k + 4 * m), seeds = new BigUint64Array(k + m);
+  const nums = stepNums(3 * k + 4 * m), seeds = stepSeeds(k + m);
   for (let j = 0; ok && j < k; j++) {
     const r = located[j]!.read;
     if (r.views !== into[j] || r.hashLen !== count) ok = false;

@@ -64,6 +64,41 @@ function fusedJobs(env: string | undefined): number {
 /** Fused steps one pool job runs at most (one after another). */
 const FUSED_STEPS_PER_JOB = 16;
 
+/** Number arrays of each length kept for reuse (`stepNums`, `stepSeeds`). */
+const STEP_ARRAYS_KEPT = 64;
+const freeNums = new Map<number, Float64Array[]>();
+const freeSeeds = new Map<number, BigUint64Array[]>();
+
+/**
+ * A Float64Array of `n` for a fused step's numbers (`FlatStep` / `StagedStep` nums), reused from a
+ * step already sent (`FusedQueue` gives them back once the addon has queued the step: it copies a
+ * step's numbers then, and never reads the array again). The caller writes every element. Why: a
+ * step's 3k + 4m numbers (and k + m seeds) are more than V8 keeps inside its heap (64 bytes), so each
+ * new array was an ArrayBuffer with a backing store of its own, allocated, tracked and swept per step
+ * (two per 128 KiB rebuilt in the bench's rebuild).
+ */
+export function stepNums(n: number): Float64Array {
+  return freeNums.get(n)?.pop() ?? new Float64Array(n);
+}
+
+/** A BigUint64Array of `n` for a fused step's seeds, reused as `stepNums`'s arrays are. */
+export function stepSeeds(n: number): BigUint64Array {
+  return freeSeeds.get(n)?.pop() ?? new BigUint64Array(n);
+}
+
+/** Keep a sent step's nums and seeds (its last two arguments) for `stepNums` / `stepSeeds`, up to STEP_ARRAYS_KEPT of each length. */
+function recycleStep(st: FlatStep | StagedStep): void {
+  const nums = st[st.length - 2], seeds = st[st.length - 1];
+  if (nums instanceof Float64Array) keep(freeNums, nums);
+  if (seeds instanceof BigUint64Array) keep(freeSeeds, seeds);
+}
+
+function keep<A extends Float64Array | BigUint64Array>(free: Map<number, A[]>, a: A): void {
+  let list = free.get(a.length);
+  if (list === undefined) free.set(a.length, list = []);
+  if (list.length < STEP_ARRAYS_KEPT) list.push(a);
+}
+
 /**
  * The fused steps of a migration, sent to the pool as at most `fusedJobs` jobs in flight: a step that
  * arrives while that many run waits, and when a job completes the steps waiting go as one job
@@ -117,6 +152,9 @@ export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
       } catch (e) {
         for (const w of waiters) w.reject(e);
         continue;
+      } finally {
+        // (the addon copied every step's numbers when it took or refused the call: free for the next steps)
+        for (let i = 0; i < steps.length; i++) recycleStep(steps[i]!);
       }
       this.inFlight++;
       p.then((all) => { for (let i = 0; i < waiters.length; i++) waiters[i]!.resolve(all[i]!); }, (e: unknown) => { for (const w of waiters) w.reject(e); })
