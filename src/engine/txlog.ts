@@ -222,14 +222,15 @@ export function writeRecord(rec: TxRecord, into: Buffer, at: number, limit = int
   k = ascii(into, k, '{"t":"');
   into[k++] = rec.t.charCodeAt(0);
   into[k++] = 34; // "
-  k += cb.copy(into, k);
+  into.set(cb, k);
+  k += cb.length;
   k = ascii(into, k, ',"e":"');
   k = ascii(into, k, e);
   into[k++] = 34;
-  if (n !== undefined) { k = ascii(into, k, ',"n":'); k = ascii(into, k, `${n}`); }
+  if (n !== undefined) { k = ascii(into, k, ',"n":'); k = uint(into, k, n); }
   if (r !== undefined) {
     k = ascii(into, k, ',"r":[');
-    for (let i = 0; i < r.length; i++) { if (i > 0) into[k++] = 44; k = ascii(into, k, `${r[i]!}`); }
+    for (let i = 0; i < r.length; i++) { if (i > 0) into[k++] = 44; k = uint(into, k, r[i]!); }
     into[k++] = 93; // ]
   }
   if (u !== undefined) {
@@ -239,6 +240,12 @@ export function writeRecord(rec: TxRecord, into: Buffer, at: number, limit = int
   }
   into[k++] = 125; // }
   return k;
+}
+
+/** Write the safe integer `x` as decimal text at `at` (a single digit without a string), returning where it ends. */
+function uint(into: Buffer, at: number, x: number): number {
+  if (x >= 0 && x < 10) { into[at] = 48 + x; return at + 1; }
+  return ascii(into, at, `${x}`);
 }
 
 /** Write the ASCII string `s` at `at` (one byte per character), returning where it ends. */
@@ -317,7 +324,7 @@ class GroupWriter {
 /** Records as whole groups in one buffer (compaction). */
 function encodeGroups(recs: readonly TxRecord[]): Buffer {
   const g = new GroupWriter(GROUP_BUFFER_BYTES);
-  for (const r of recs) g.add(recordText(r));
+  for (const r of recs) g.addRecord(r);
   g.seal();
   return g.buf.subarray(0, g.used);
 }

@@ -38,6 +38,8 @@ import { objectList } from './write-epochs.js';
 
 /** Most prepared (container, epoch) pairs one engine holds before new writes wait. */
 export const MAX_PREPARED = 65_536;
+/** Containers whose prepared map is kept while empty (past them an emptied map is dropped). */
+export const MAX_IDLE_PREPARED_MAPS = 64;
 /** Decisions remembered (answers to resolvers, refusal of late writes, watcher history). */
 export const MAX_DECIDED = 65_536;
 /**
@@ -270,7 +272,9 @@ export class TxTable {
     const m = this.byCont.get(p.cont);
     if (!m || m.get(p.epoch) !== p) return false;
     m.delete(p.epoch);
-    if (m.size === 0) this.byCont.delete(p.cont);
+    // (an emptied map is kept while few containers have one: a container whose commits are all
+    // decided between two batches, as in a burst of puts, made a new map per batch)
+    if (m.size === 0 && this.byCont.size > MAX_IDLE_PREPARED_MAPS) this.byCont.delete(p.cont);
     this.count--;
     assert(this.count >= 0, 'prepared writes are counted once');
     return true;

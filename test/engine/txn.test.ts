@@ -146,7 +146,7 @@ t('records written in place are the bytes of their text; others are left to the 
     { t: 'P', c: C, e: '1844674407370955161', n: 1, r: [0, 1, 2], u: [big] },
     { t: 'P', c: C, e: '5', n: 3, r: [2, 9007199254740991], u: ['42', '4294967297', '0'] },
     { t: 'D', c: C, e: '5', u: ['1'] }, { t: 'D', c: C, e: '6' }, { t: 'A', c: 'c', e: '7' }, { t: 'S', c: 'c', e: '8' },
-    { t: 'I', c: 'ü"\\', e: '9', n: 2, r: [] }, { t: 'P', c: C, e: '10', n: 0, r: [1], u: [] },
+    { t: 'I', c: 'ü"\\', e: '9', n: 2, r: [] }, { t: 'P', c: C, e: '10', n: 0, r: [1], u: [] }, { t: 'P', c: C, e: '12', n: -3, r: [10, 123456], u: ['7'] },
   ];
   for (const r of fast) {
     const buf = Buffer.alloc(600, 0xee);
