@@ -109,7 +109,8 @@ test('an arena far smaller than the runs: random point reads through many frame 
         assert.equal(await read(t, 100n, i), model.get(i), `round ${round}: object ${i} (read ${k})`);
       }
     }
-    assert.ok(arena.fills > 10 * arena.frames, `frames reused many times (${arena.fills} fills of ${arena.frames} frames)`);
+    // (reads fill frames, up to the arena's size per index built: 8 builds of 16 frames; builds copy no block since session 29)
+    assert.ok(arena.fills >= 6 * arena.frames, `frames reused many times (${arena.fills} fills of ${arena.frames} frames)`);
     // the same answers from the block cache (the arena off), and with the index off (the per-run path)
     pointReads.arena = false;
     for (let i = 0; i < N; i += 37) assert.equal(await read(t, 100n, i), model.get(i), `object ${i} (arena off)`);
