@@ -17,6 +17,10 @@
  *   engine's answer (`readGuesses.on` false) and started on a guess, from where the engine located
  *   the range before (the default: link.ts `readGuesses`), both through the mapping.
  *
+ * - `read-builds [MiB] [rounds]`: 1 MiB EC_2P1G1 reads into 8 reused buffers (qd8) through the two
+ *   builds `CAIRN_AB_BASE` and `CAIRN_AB_NEW` (as `put`), each reading the `MiB` it wrote: promises
+ *   per MiB (async_hooks, exact), then alternating rounds of the client's CPU per MiB.
+ *
  * - `get [qd] [n] [rounds]`: gets of existing 100-byte EC_2P1G1 values (4,096 objects, read in a
  *   scattered order), `qd` started together, rounds alternating single-value reads of one turn
  *   sent to each engine as one batch (link.ts `getBatching`, the default) and each on its own,
@@ -28,6 +32,7 @@
  * Not a suite (no `.bench.ts`): `node --import tsx --import ./bench/lib/compiled.mjs bench/engines-ab.ts put 16 3000 8`.
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHook } from 'node:async_hooks';
 import { Cluster } from './cluster.js';
 import { alternateRounds, median as med, processCpuMs as cpuMs } from './lib/ab-rounds.js';
 import { Pool } from '../index.js';
@@ -126,6 +131,35 @@ try {
     console.log(`MiB/s ${B}/${A} per round: ${rate.map((x) => x.toFixed(3)).join(' ')} (median ${med(rate).toFixed(3)})`);
     if (prof) await new Promise<void>((r) => prof.post('Profiler.stop', (_e, res) => { writeFileSync(process.env.CAIRN_AB_PROFILE!, JSON.stringify((res as { profile: unknown }).profile)); r(); }));
     }
+  } else if (mode === 'read-builds') {
+    // Two client builds (CAIRN_AB_BASE, CAIRN_AB_NEW) reading 1 MiB EC_2P1G1 extents into 8 reused
+    // buffers (qd8, each build its own array): promises per MiB (async_hooks, exact: a count that
+    // survives load), then the client's CPU per MiB in alternating rounds.
+    const [mib, rounds] = [Number(process.argv[3] ?? 64), Number(process.argv[4] ?? 8)];
+    const QD = 8;
+    const builds: Record<string, string> = { base: process.env.CAIRN_AB_BASE ?? '', new: process.env.CAIRN_AB_NEW ?? '' };
+    if (!builds.base || !builds.new) throw new Error('read-builds: set CAIRN_AB_BASE and CAIRN_AB_NEW to the two builds\' dist/index.js');
+    const arrs: Record<string, ReturnType<Cont['array']>> = {};
+    const buf = new Uint8Array(MIB).fill(9);
+    for (const [k, path] of Object.entries(builds)) {
+      const P = (await import(path) as { Pool: typeof Pool }).Pool;
+      const pool = await P.connect({ etcd: cluster.etcdUrl, pool: cluster.pool, secret: cluster.secret });
+      pools.push(pool);
+      const cont = await pool.createContainer(`ab-${k}`, { oclass: 'EC_2P1G1' });
+      await cont.openTargets();
+      const arr = cont.array('f', { chunkSize: MIB });
+      for (let i = 0; i < mib; i += QD) await Promise.all(Array.from({ length: QD }, (_, j) => arr.write((i + j) * MIB, buf)));
+      arrs[k] = arr;
+    }
+    const reused = Array.from({ length: QD }, () => new Uint8Array(MIB));
+    const run = async (k: string, _n: number) => { const a = arrs[k]!; for (let i = 0; i < mib; i += QD) await Promise.all(Array.from({ length: QD }, (_, j) => a.read((i + j) * MIB, MIB, { into: reused[j]! }))); };
+    for (const k of ['base', 'new', 'base', 'new']) await run(k, mib);
+    let promises = 0;
+    const hook = createHook({ init(_id, type) { if (type === 'PROMISE') promises++; } });
+    for (const k of Object.keys(builds)) { promises = 0; hook.enable(); await run(k, mib); hook.disable(); console.log(`${k}: promises per MiB ${(promises / mib).toFixed(2)}`); }
+    const res = await alternateRounds(rounds, mib, run, () => pids, 'MiB');
+    const ratio = res.new.map((x, i) => x[1] / res.base[i]![1]);
+    console.log(`client CPU per MiB new/base per round: ${ratio.map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio).toFixed(3)})`);
   } else if (mode === 'get') {
     // Gets of existing 100-byte values, `qd` started together and awaited together, rounds
     // alternating reads of one turn batched per engine (link.ts `getBatching`) and each on its own.
@@ -168,7 +202,7 @@ try {
     for (const k of Object.keys(res)) console.log(`median ${k}: ${med(res[k]!.map((x) => x[0]!)).toFixed(0)}/s client ${med(res[k]!.map((x) => x[1]!)).toFixed(4)} ms/get engines ${med(res[k]!.map((x) => x[2]!)).toFixed(4)} ms/get requests/get ${med(res[k]!.map((x) => x[3]!)).toFixed(3)}`);
     const per = (i: number) => res.batched!.map((x, j) => x[i]! / res.apart![j]![i]!);
     console.log(`batched/apart per round: rate ${per(0).map((x) => x.toFixed(2)).join(' ')} (median ${med(per(0)).toFixed(3)}); client CPU ${per(1).map((x) => x.toFixed(2)).join(' ')} (median ${med(per(1)).toFixed(3)}); engine CPU ${per(2).map((x) => x.toFixed(2)).join(' ')} (median ${med(per(2)).toFixed(3)})`);
-  } else throw new Error(`unknown mode ${mode} (put | read | guess | get)`);
+  } else throw new Error(`unknown mode ${mode} (put | read | read-builds | guess | get)`);
 } finally {
   for (const p of pools) await p.close().catch(() => undefined);
   await cluster.stop();
