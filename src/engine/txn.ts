@@ -96,7 +96,7 @@ export interface Prepared {
  * A remembered decision. `units`: the unit objects a commit wrote here, a lone one as its string
  * (most commits write one unit per engine: no array kept per decision, MAX_DECIDED of them live).
  */
-interface Decided { cont: string; epoch: bigint; d: Decision; units: string | string[] | undefined; m: ContDecisions }
+interface Decided { cont: string; epoch: bigint; d: Decision; units: string | string[] | undefined }
 
 /**
  * The unit objects a prepared pair wrote here: the first one inline, a set only past it. Most
@@ -133,19 +133,76 @@ function unitsOf(u: string | string[] | undefined): string[] {
   return u === undefined ? [] : typeof u === 'string' ? [u] : u;
 }
 
+/** A container's list of decisions is copied down once this many forgotten slots lead it (and they are half of it). */
+const DECIDED_LIST_SLACK = 1024;
+
 /**
- * The remembered decisions of one container, the highest epoch ever put in (a new commit's epoch
- * is usually above it: no lookup), and its floors. Kept for the table's life once made (the floors
- * outlive the decisions), so forgetting a decision touches its own entry only (it was 4 map
- * operations on two more per-container maps, per decision once the table is full).
+ * The remembered decisions of one container, ascending by epoch, the highest epoch ever put in (a
+ * new commit's epoch is usually above it: appended, no lookup), and its floors. Kept for the
+ * table's life once made (the floors outlive the decisions). A sorted list, not a map by epoch:
+ * decisions come nearly in epoch order, so remembering one is an append and forgetting the
+ * lowest a step of `head`; a map by epoch cost a hash insert and a delete per decision in a table
+ * of MAX_DECIDED entries (the table's `remember` was ~6% of an engine's main thread in the batch
+ * micro). Lookups (resolvers, late writes below `max`) are binary searches.
  */
 class ContDecisions {
-  readonly byEpoch = new Map<bigint, Decided>();
+  /** Live from `head`, ascending by epoch, no epoch twice. */
+  list: Decided[] = objectList();
+  head = 0;
   max = 0n;
   /** Decisions at or below this epoch were forgotten (-1n: none was). */
   forgotten = -1n;
   /** Watcher history starts above this epoch (-1n: no commit was forgotten). */
   history = -1n;
+
+  /** The first index at or after `head` whose epoch is not below `epoch`. */
+  private lowerBound(epoch: bigint): number {
+    let lo = this.head, hi = this.list.length;
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (this.list[mid]!.epoch < epoch) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+
+  /** The decision of `epoch`, if remembered. */
+  find(epoch: bigint): Decided | undefined {
+    const k = this.lowerBound(epoch);
+    const d = this.list[k];
+    return d !== undefined && d.epoch === epoch ? d : undefined;
+  }
+
+  /** Put `rec` in epoch order; false when its epoch is there already. */
+  insert(rec: Decided): boolean {
+    const l = this.list;
+    const last = l.length > this.head ? l[l.length - 1]! : undefined;
+    if (last === undefined || last.epoch < rec.epoch) { l.push(rec); return true; }
+    const k = this.lowerBound(rec.epoch);
+    if (l[k]!.epoch === rec.epoch) return false;
+    l.push(rec);
+    for (let i = l.length - 1; i > k; i--) l[i] = l[i - 1]!;
+    l[k] = rec;
+    return true;
+  }
+
+  /** Forget the lowest decision and return it (the caller knows one is there). */
+  shift(): Decided {
+    const d = this.list[this.head]!;
+    this.list[this.head++] = undefined as unknown as Decided;
+    if (this.head > DECIDED_LIST_SLACK && 2 * this.head > this.list.length) { this.list = this.list.slice(this.head); this.head = 0; }
+    return d;
+  }
+
+  /** The remembered decisions with epochs in (after, upTo], ascending. */
+  *within(after: bigint, upTo: bigint): Iterable<Decided> {
+    for (let i = this.lowerBound(after + 1n); i < this.list.length; i++) {
+      const d = this.list[i]!;
+      if (d.epoch > upTo) return;
+      yield d;
+    }
+  }
+
+  /** Every remembered decision, ascending. */
+  *all(): Iterable<Decided> {
+    for (let i = this.head; i < this.list.length; i++) yield this.list[i]!;
+  }
 }
 
 /**
@@ -180,8 +237,12 @@ export class TxTable {
   private count = 0;
   /** Decisions per container (lookups, watchers), and all of them oldest first (forgetting). */
   private readonly decidedByCont = new Map<string, ContDecisions>();
-  // (a list of objects from the start: its first push deoptimised `remember` once per engine, see objectList)
-  private decidedOrder: Decided[] = objectList();
+  /**
+   * The container of each decision remembered, in the order they were (a list of objects from the
+   * start: its first push deoptimised `remember` once per engine, see objectList): past
+   * MAX_DECIDED the container at its head forgets its lowest decision.
+   */
+  private decidedOrder: ContDecisions[] = objectList();
   private decidedHead = 0;
   /** Notified whenever a prepared pair is decided or a write finishes applying. */
   readonly changed = new Notifier();
@@ -283,29 +344,28 @@ export class TxTable {
   /** Remember a decision (bounded: the oldest are forgotten, raising their container's floor). */
   private remember(cont: string, epoch: bigint, d: Decision, units?: string[]): void {
     const m = this.contOf(cont);
-    // (an epoch above every one put in cannot be there yet)
-    if (epoch > m.max) m.max = epoch;
-    else if (m.byEpoch.has(epoch)) return;
-    const rec: Decided = { cont, epoch, d, units: units !== undefined && units.length === 1 ? units[0] : units, m };
-    m.byEpoch.set(epoch, rec);
-    this.decidedOrder.push(rec);
+    const rec: Decided = { cont, epoch, d, units: units !== undefined && units.length === 1 ? units[0] : units };
+    // (an epoch above every one put in cannot be there yet: appended)
+    if (epoch > m.max) { m.max = epoch; m.list.push(rec); } else if (!m.insert(rec)) return;
+    this.decidedOrder.push(m);
     // (a decision is forgotten only once its marks are settled: the queued settles are all among
     // the last `decidedSinceSettle` decisions, sent long before MAX_DECIDED newer ones push them out)
     if (++this.decidedSinceSettle >= MAX_DECIDED >> 1 && this.settleCount > 0) this.flushSettles();
     while (this.decidedOrder.length - this.decidedHead > MAX_DECIDED) {
-      const old = this.decidedOrder[this.decidedHead]!;
-      this.decidedOrder[this.decidedHead++] = undefined as unknown as Decided;
-      const om = old.m;
-      om.byEpoch.delete(old.epoch);
+      // (the container of the oldest decision forgets its lowest: as many of its decisions are
+      // remembered as it has entries left here, so it has one)
+      const om = this.decidedOrder[this.decidedHead]!;
+      this.decidedOrder[this.decidedHead++] = undefined as unknown as ContDecisions;
+      const old = om.shift();
       if (old.epoch > om.forgotten) om.forgotten = old.epoch;
       if (old.d === 'commit' && old.epoch > om.history) om.history = old.epoch;
     }
     if (this.decidedHead > MAX_DECIDED) { this.decidedOrder = this.decidedOrder.slice(this.decidedHead); this.decidedHead = 0; }
   }
 
-  /** Every remembered decision, oldest first. */
+  /** Every remembered decision, container by container, ascending. */
   private *remembered(): Iterable<Decided> {
-    for (let i = this.decidedHead; i < this.decidedOrder.length; i++) yield this.decidedOrder[i]!;
+    for (const m of this.decidedByCont.values()) yield* m.all();
   }
 
   /** The prepared pair (cont, epoch), if any. */
@@ -315,7 +375,7 @@ export class TxTable {
   decidedOf(cont: string, epoch: bigint): Decision | 'forgotten' | undefined {
     const m = this.decidedByCont.get(cont);
     if (m === undefined) return undefined;
-    if (epoch <= m.max) { const d = m.byEpoch.get(epoch); if (d) return d.d; }
+    if (epoch <= m.max) { const d = m.find(epoch); if (d) return d.d; }
     return epoch <= m.forgotten ? 'forgotten' : undefined;
   }
 
@@ -457,8 +517,8 @@ export class TxTable {
   /** Commits of `cont` in (after, upTo] this engine took part in, with the objects they wrote here (hex). */
   commitsIn(cont: string, after: bigint, upTo: bigint): Array<{ epoch: bigint; objects: string[] }> {
     const out: Array<{ epoch: bigint; objects: string[] }> = [];
-    for (const d of this.decidedByCont.get(cont)?.byEpoch.values() ?? []) {
-      if (d.d !== 'commit' || d.epoch <= after || d.epoch > upTo) continue;
+    for (const d of this.decidedByCont.get(cont)?.within(after, upTo) ?? []) {
+      if (d.d !== 'commit') continue;
       out.push({ epoch: d.epoch, objects: [...new Set(unitsOf(d.units).map((u) => (BigInt(u) >> 32n).toString(16)))] });
     }
     return out;

@@ -314,4 +314,36 @@ t('past MAX_DECIDED the oldest decisions are forgotten per container: their epoc
   again.table.close();
 });
 
+t('decisions come in any order and twice: they answer as a plain map of them would, watchers get them in order; past the bound the oldest one\'s container forgets its lowest', async () => {
+  const { table } = TxTable.open(join(tmpDir(), 'tx.log'), false, ME);
+  const model = new Map<string, Map<bigint, 'commit' | 'abort'>>([[C, new Map()], [D, new Map()]]);
+  let seed = 7;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  // Epochs mostly rising, some far below (a resolver's late abort), some again (a repeated notice).
+  let top = 1000n;
+  for (let i = 0; i < 3000; i++) {
+    const cont = rnd(3) === 0 ? D : C;
+    const r = rnd(10);
+    const epoch = r < 6 ? (top += BigInt(1 + rnd(3))) : r < 8 ? top - BigInt(rnd(40)) : BigInt(1 + rnd(900));
+    if (model.get(cont)!.has(epoch) || table.get(cont, epoch) !== undefined) { await table.tombstone(cont, epoch); continue; } // (already decided: nothing changes)
+    if (rnd(2) === 0) { await table.tombstone(cont, epoch); model.get(cont)!.set(epoch, 'abort'); } else { const p = table.admit(cont, epoch, { ranks: [ME], n: 1 }, '4294967296'); await table.applied(p); model.get(cont)!.set(epoch, 'commit'); }
+  }
+  for (const [cont, m] of model) {
+    for (const [e, d] of m) assert.is(table.decidedOf(cont, e), d, `${cont}@${e}`);
+    for (const e of [0n, 999n, top + 1n]) if (!m.has(e)) assert.is(table.decidedOf(cont, e), undefined, `${cont}@${e} never decided`);
+    const commits = [...m].filter(([, d]) => d === 'commit').map(([e]) => e).sort((a, b) => (a < b ? -1 : 1));
+    assert.equal(table.commitsIn(cont, 0n, top).map((x) => x.epoch), commits, `${cont}: every commit, ascending`);
+    const mid = commits[commits.length >> 1]!;
+    assert.equal(table.commitsIn(cont, mid, top).map((x) => x.epoch), commits.filter((e) => e > mid), `${cont}: those above ${mid}`);
+  }
+  // Past the bound: as many more decisions of C, in order; D's (remembered before) go first, lowest first.
+  const dEpochs = [...model.get(D)!.keys()].sort((a, b) => (a < b ? -1 : 1));
+  let last: Promise<void> = Promise.resolve();
+  for (let i = 1; i <= MAX_DECIDED; i++) last = table.tombstone(C, top + BigInt(i));
+  await last;
+  for (const e of dEpochs) assert.is(table.decidedOf(D, e), 'forgotten', `D@${e}`);
+  assert.is(table.decidedOf(C, top + BigInt(MAX_DECIDED)), 'abort');
+  table.close();
+});
+
 t.run();
