@@ -1110,6 +1110,17 @@ static int source_view(napi_env env, const viewsrc_t *s, uint32_t vi, struct iov
  * views' source (already in `src`, `nviews` of them; `keep` is what holds their memory), then
  * extras?, out? at a[3], a[4] of `rest` (rest_argc of them).
  */
+/* A write's deferred parity fill given as numbers (hashedBatchBases' `fills`): views `ci` (coeffs) and `di` (data) of `src`, `cell` bytes; 0 when it does not fit (as get_fill). */
+static int num_fill(napi_env env, const viewsrc_t *src, double ci, double cell, double di, breq_t *r) {
+  struct iovec cv, dv;
+  if (!(ci >= 0 && ci == (double)(uint32_t)ci && di >= 0 && di == (double)(uint32_t)di) || !(cell >= 1 && cell <= 1073741824.0) || cell != (double)(size_t)cell ||
+      !source_view(env, src, (uint32_t)ci, &cv) || cv.iov_len < 1 || cv.iov_len > FILL_MAX_K || !source_view(env, src, (uint32_t)di, &dv) ||
+      dv.iov_len % (cv.iov_len * (size_t)cell) != 0 || r->count < 1 || r->iov[0].iov_len != dv.iov_len / cv.iov_len) return 0;
+  r->fill_k = (int)cv.iov_len; memcpy(r->fill_coef, cv.iov_base, cv.iov_len);
+  r->fill_cell = (size_t)cell; r->fill_data = dv.iov_base; r->fill_len = dv.iov_len;
+  return 1;
+}
+
 static napi_value flat_batch(napi_env env, napi_value *a, const viewsrc_t *src, uint32_t nviews, napi_value keep, napi_value *rest, size_t rest_argc) {
   uint32_t n = 0, nextra = 0;
   napi_typedarray_type tt; size_t len; void *p; napi_value ab; size_t boff;
@@ -1129,6 +1140,12 @@ static napi_value flat_batch(napi_env env, napi_value *a, const viewsrc_t *src, 
   if (rest_argc >= 2 && napi_typeof(env, rest[1], &et) == napi_ok && et != napi_undefined) {
     if (napi_get_typedarray_info(env, rest[1], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_biguint64_array || len < (size_t)n * 2) goto bad0;
     outp = p;
+  }
+  /* hashedBatchBases' fills: [coeffs view, cell, data view] per request (-1 first: none), the views of `src` */
+  const double *fills = NULL;
+  if (src->vt && rest_argc >= 3 && napi_typeof(env, rest[2], &et) == napi_ok && et != napi_undefined) {
+    if (napi_get_typedarray_info(env, rest[2], &tt, &len, &p, &ab, &boff) != napi_ok || tt != napi_float64_array || len < (size_t)n * 3) goto bad0;
+    fills = p;
   }
   batch_t *b = calloc(1, sizeof *b);
   if (!b || !(b->r = calloc(n, sizeof *b->r))) { free(b); napi_throw_error(env, NULL, "out of memory"); return NULL; }
@@ -1161,6 +1178,9 @@ static napi_value flat_batch(napi_env env, napi_value *a, const viewsrc_t *src, 
         uint32_t xl = 0; napi_value mv;
         if (napi_get_array_length(env, x, &xl) == napi_ok && xl >= 4 && napi_get_element(env, x, 3, &mv) == napi_ok) get_map(env, mv, r);
       }
+    }
+    if (fills && fills[(size_t)i * 3] != -1 && (r->fill_k || !r->write || !num_fill(env, src, fills[(size_t)i * 3], fills[(size_t)i * 3 + 1], fills[(size_t)i * 3 + 2], r))) {
+      free_batch(b); napi_throw_type_error(env, NULL, FILL_SHAPE_ERROR); return NULL;
     }
   }
   return queue_batch(env, b, keep, has_extra ? rest[0] : NULL, outp ? rest[1] : NULL);
@@ -1196,14 +1216,17 @@ static napi_value hashed_batch_flat(napi_env env, napi_callback_info info) {
 #define MAX_BASES 256
 
 /*
- * hashedBatchBases(n, nums, seeds, bases, viewTriples, extras?, out?): hashedBatchFlat whose views
- * are given as [base index, byte offset, length] (Float64Array, 3 numbers per view, in order) into
- * `bases` (an array of up to 256 Uint8Arrays, typically each a whole ArrayBuffer): the same job
- * and answer; a triple outside its base is a TypeError. The views of one buffer then cost no N-API
- * call each (an EC write's 4 data cells x their stripes, an EC read's k cells in one `into`).
+ * hashedBatchBases(n, nums, seeds, bases, viewTriples, extras?, out?, fills?): hashedBatchFlat whose
+ * views are given as [base index, byte offset, length] (Float64Array, 3 numbers per view, in order)
+ * into `bases` (an array of up to 256 Uint8Arrays, typically each a whole ArrayBuffer): the same
+ * job and answer; a triple outside its base is a TypeError. The views of one buffer then cost no
+ * N-API call each (an EC write's 4 data cells x their stripes, an EC read's k cells in one `into`).
+ * `fills` (Float64Array, 3 numbers per request): a write's deferred parity fill as [coeffs view,
+ * cell bytes, data view], views indexed among the triples after the requests' own (-1 first: no
+ * fill); its mapping then stands alone in `extras`. A fill that does not fit is a TypeError.
  */
 static napi_value hashed_batch_bases(napi_env env, napi_callback_info info) {
-  size_t argc = 7; napi_value argv[7];
+  size_t argc = 8; napi_value argv[8];
   bool is_arr = false; uint32_t nb = 0;
   napi_typedarray_type tt; size_t len = 0; void *p = NULL; napi_value ab; size_t boff;
   struct iovec bases[MAX_BASES];

@@ -90,9 +90,11 @@ export interface NativeAddon {
    * most 256 Uint8Arrays, typically each spanning a whole ArrayBuffer), so the views of one buffer
    * (an EC read's k cells in one caller's buffer, an EC write's data cells in the caller's bytes)
    * cost no N-API call each. Same job and answer; TypeError on bad arguments, a triple outside its
-   * base included. Absent from addons built before it existed.
+   * base included. `fills` (3 numbers per request): a write's deferred parity fill as [coeffs view,
+   * cell bytes, data view] (view indices into `triples`, past the requests' own views; -1 first:
+   * none), its writable mapping then alone in `extras`. Absent from addons built before it existed.
    */
-  hashedBatchBases?(n: number, nums: Float64Array, seeds: BigUint64Array, bases: Uint8Array[], triples: Float64Array, extras?: ReadonlyArray<FileMap | readonly [Uint8Array, number, Uint8Array] | undefined>, out?: BigUint64Array): Promise<Array<bigint | number> | number>;
+  hashedBatchBases?(n: number, nums: Float64Array, seeds: BigUint64Array, bases: Uint8Array[], triples: Float64Array, extras?: ReadonlyArray<FileMap | readonly [Uint8Array, number, Uint8Array] | undefined>, out?: BigUint64Array, fills?: Float64Array): Promise<Array<bigint | number> | number>;
   /**
    * One parity row of whole stripes, on the calling thread: cell s of `out` = sum_j coeffs[j] *
    * (cell j of stripe s of `data`), k = coeffs.length cells of `cell` bytes per stripe, in GF(2^8)

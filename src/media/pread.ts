@@ -250,8 +250,9 @@ class HashedBatcher {
    * `flat`: the addon's `hashedBatchFlat` (same job, arguments flattened: a few N-API calls and two
    * per view, against about a dozen per request through `hashedBatch`), used where it exists.
    */
-  /** Scratch of `hashedBatchBases`' view triples (read by the addon before it returns, so reused; grown as needed). */
+  /** Scratch of `hashedBatchBases`' view triples and fills (read by the addon before it returns, so reused; the triples grown as needed). */
   private triples = new Float64Array(HASHED_BATCH_MAX_REQUESTS * 3 * 4);
+  private readonly fills = new Float64Array(HASHED_BATCH_MAX_REQUESTS * 3);
 
   constructor(private readonly native: HashedBatchFn, private readonly threads: number, private readonly flat?: HashedBatchFlatFn, private readonly located = false, private readonly bases?: HashedBatchBasesFn) {}
 
@@ -391,6 +392,10 @@ class HashedBatcher {
     const n = reqs.length;
     const nums = n <= HASHED_BATCH_MAX_REQUESTS ? this.nums : new Float64Array(n * FLAT_FIELDS);
     const seeds = n <= HASHED_BATCH_MAX_REQUESTS ? this.seeds : new BigUint64Array(n);
+    if (this.bases !== undefined && hashedBatchTuning.bases) {
+      const r = this.sendBases(reqs, nums, seeds, out);
+      if (r !== undefined) return r;
+    }
     // (the views array at its final length: grown by push, 16 views took two backing stores)
     let nviews = 0;
     for (let i = 0; i < n; i++) nviews += reqs[i]![2].length;
@@ -405,35 +410,53 @@ class HashedBatcher {
       const x = q[0] === 0 || q[7] === undefined ? q[6] : q[6] === undefined ? q[7] : [...q[7], q[6]] as unknown as ParityFill;
       if (x !== undefined) (extras ??= new Array<FileMap | ParityFill | undefined>(n))[i] = x;
     }
-    if (this.bases !== undefined && hashedBatchTuning.bases) {
-      const r = this.sendBases(n, nums, seeds, views, extras, out);
-      if (r !== undefined) return r;
-    }
     return out !== undefined ? (flat as unknown as HashedBatchFlatOutFn)(n, nums, seeds, views, extras, out) : flat(n, nums, seeds, views, extras);
   }
 
   /**
-   * The batch `sendFlat` prepared, its views as [buffer, offset, length] numbers (`hashedBatchBases`):
-   * one base view per distinct buffer (found by identity among those seen so far in the batch).
+   * `reqs` as one `hashedBatchBases` call: every view, and each write's fill's coefficients and data,
+   * as [buffer, offset, length] numbers into one base view per distinct buffer (found by identity
+   * among those seen so far in the batch), fills as numbers (`fills`), mappings alone in the extras.
    * Undefined (nothing sent) past HASHED_BATCH_MAX_BASES buffers: then `hashedBatchFlat` takes it.
    */
-  private sendBases(n: number, nums: Float64Array, seeds: BigUint64Array, views: Uint8Array[], extras: Array<FileMap | ParityFill | undefined> | undefined, out: BigUint64Array | undefined): Promise<Array<bigint | number> | number> | undefined {
-    const nv = views.length;
+  private sendBases(reqs: HashedRequest[], nums: Float64Array, seeds: BigUint64Array, out: BigUint64Array | undefined): Promise<Array<bigint | number> | number> | undefined {
+    const n = reqs.length;
+    let nv = 0, nfills = 0;
+    for (let i = 0; i < n; i++) { const q = reqs[i]!; nv += q[2].length; if (q[0] === 1 && q[7] !== undefined) nfills++; }
     let t = this.triples;
-    if (t.length < nv * 3) t = this.triples = new Float64Array(nv * 6);
+    if (t.length < (nv + 2 * nfills) * 3) t = this.triples = new Float64Array((nv + 2 * nfills) * 6);
+    const fills = nfills === 0 ? undefined : n <= HASHED_BATCH_MAX_REQUESTS ? this.fills : new Float64Array(n * 3);
     const bufs: ArrayBufferLike[] = [];
     const bases: Uint8Array[] = [];
-    for (let i = 0, w = 0; i < nv; i++) {
-      const v = views[i]!, buf = v.buffer;
+    let maps: Array<FileMap | undefined> | undefined;
+    // (a view's triple at `w`: its buffer's index among `bases`, added when new; false past the limit)
+    const put = (v: Uint8Array, w: number): boolean => {
+      const buf = v.buffer;
       let b = 0;
       while (b < bufs.length && bufs[b] !== buf) b++;
       if (b === bufs.length) {
-        if (b === HASHED_BATCH_MAX_BASES) return undefined;
+        if (b === HASHED_BATCH_MAX_BASES) return false;
         bufs.push(buf); bases.push(new Uint8Array(buf));
       }
-      t[w++] = b; t[w++] = v.byteOffset; t[w++] = v.length;
+      t[w] = b; t[w + 1] = v.byteOffset; t[w + 2] = v.length;
+      return true;
+    };
+    let w = 0, fw = nv * 3;
+    for (let i = 0, at = 0; i < n; i++, at += FLAT_FIELDS) {
+      const q = reqs[i]!, vs = q[2];
+      nums[at] = q[0]; nums[at + 1] = q[1]; nums[at + 2] = q[3]; nums[at + 3] = q[4]; nums[at + 4] = vs.length;
+      seeds[i] = q[5];
+      for (let j = 0; j < vs.length; j++, w += 3) if (!put(vs[j]!, w)) return undefined;
+      if (q[6] !== undefined) (maps ??= new Array<FileMap | undefined>(n))[i] = q[6];
+      if (fills !== undefined) {
+        const f = q[0] === 1 ? q[7] : undefined;
+        if (f === undefined) { fills[i * 3] = -1; continue; }
+        if (!put(f[0], fw) || !put(f[2], fw + 3)) return undefined;
+        fills[i * 3] = fw / 3; fills[i * 3 + 1] = f[1]; fills[i * 3 + 2] = fw / 3 + 1;
+        fw += 6;
+      }
     }
-    return this.bases!(n, nums, seeds, bases, t, extras, out);
+    return this.bases!(n, nums, seeds, bases, t, maps, out, fills);
   }
 }
 

@@ -136,6 +136,21 @@ t('hashedBatchBases: views as [base, offset, length] into shared buffers read an
     const rh = await addon.hashedBatchBases(k, rn, seeds, [into], rt) as Array<bigint | number>;
     assert.ok(Buffer.compare(Buffer.from(into), file1) === 0, 'the cells read into one buffer');
     for (let c = 0; c < k; c++) assert.is(rh[c], xxh64(into.subarray(c * stripes * cell, (c + 1) * stripes * cell), BigInt(c + 1)));
+    // a parity write whose bytes the job computes first (a deferred fill given as numbers: coeffs and
+    // data as views among the triples after the request's own), against the addon's parityFill
+    if (addon.parityFill) {
+      const coeffs = new Uint8Array([1, 2, 3, 4]);
+      const parity = new Uint8Array(stripes * cell), want = new Uint8Array(stripes * cell);
+      addon.parityFill(coeffs, cell, data, want);
+      const pn = new Float64Array([1, fd, 0, stripes * cell, 1]);
+      const pt = new Float64Array([0, 0, parity.length, 1, 0, 4, 2, 0, data.length]);
+      const ph = await addon.hashedBatchBases(1, pn, new BigUint64Array([9n]), [parity, coeffs, data], pt, undefined, undefined, new Float64Array([1, cell, 2])) as Array<bigint | number>;
+      assert.ok(Buffer.compare(fs.readFileSync(file).subarray(0, parity.length), want) === 0, 'the fill computed and written');
+      assert.is(ph[0], xxh64(want, 9n), 'the filled parity hashed');
+      // a fill whose data is not whole stripes of its coefficients' k, or on a read: refused
+      assert.throws(() => addon.hashedBatchBases!(1, pn, new BigUint64Array([9n]), [parity, coeffs, data], new Float64Array([0, 0, parity.length, 1, 0, 3, 2, 0, data.length]), undefined, undefined, new Float64Array([1, cell, 2])), (e: Error) => e instanceof TypeError, 'a fill of 3 coefficients over 4-cell stripes');
+      assert.throws(() => addon.hashedBatchBases!(1, new Float64Array([0, fd, 0, stripes * cell, 1]), new BigUint64Array([9n]), [parity, coeffs, data], pt, undefined, undefined, new Float64Array([1, cell, 2])), (e: Error) => e instanceof TypeError, 'a read with a fill');
+    }
     // bad triples: past the base's end, a base that is not there, a fraction: refused, nothing queued
     const one = new Float64Array([0, fd, 0, 16, 1]), s1 = new BigUint64Array([0n]);
     const small = new Uint8Array(8);
