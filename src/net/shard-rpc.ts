@@ -77,10 +77,50 @@ const unb64 = (v: unknown): Uint8Array => {
   if (typeof v !== 'string') throw new NetError('NET_PROTOCOL', 'key expected as base64');
   return new Uint8Array(Buffer.from(v, 'base64'));
 };
+/** Most digits of a decimal epoch or object id in a shard request (`big`). */
+const MAX_DECIMAL_DIGITS = 60;
+/** Whether `v` is 1..MAX_DECIMAL_DIGITS decimal digits (a loop: engines check two per shard write). */
+function isDecimal(v: string): boolean {
+  const n = v.length;
+  if (n === 0 || n > MAX_DECIMAL_DIGITS) return false;
+  for (let i = 0; i < n; i++) { const c = v.charCodeAt(i); if (c < 48 || c > 57) return false; }
+  return true;
+}
 const big = (v: unknown, what: string): bigint => {
-  if (typeof v !== 'string' || !/^\d{1,60}$/.test(v)) throw new NetError('NET_PROTOCOL', `${what} expected as a decimal string`);
+  if (typeof v !== 'string' || !isDecimal(v)) throw new NetError('NET_PROTOCOL', `${what} expected as a decimal string`);
   return BigInt(v);
 };
+
+/** Key texts up to this many characters are remembered by `KeyBytes`. */
+const KEY_BYTES_MEMO_CHARS = 64;
+/**
+ * The serving side of `KeyText`: the bytes of the key text decoded last (one per key kind), handed
+ * out again while requests name the same key (a batch's writes mostly do). Stores read or copy the
+ * key bytes they are given and never change them, so one array may serve several writes.
+ */
+class KeyBytes {
+  private text = '';
+  private bytes: Uint8Array | undefined;
+  of(v: unknown): Uint8Array {
+    if (typeof v !== 'string') throw new NetError('NET_PROTOCOL', 'key expected as base64');
+    if (v === this.text && this.bytes !== undefined) return this.bytes;
+    const b = new Uint8Array(Buffer.from(v, 'base64'));
+    if (v.length <= KEY_BYTES_MEMO_CHARS) { this.text = v; this.bytes = b; }
+    return b;
+  }
+}
+const dkeyBytes = new KeyBytes(), akeyBytes = new KeyBytes();
+
+/** The text of a store's max epoch as last replied (`maxEpochText`), by store. */
+const maxEpochTexts = new WeakMap<ShardStore, { epoch: bigint; text: string }>();
+/** `String(store.queryMaxEpoch())`, the text kept while the store's max epoch stays the same (one BigInt toString per change, not per reply). */
+function maxEpochText(store: ShardStore): string {
+  const e = store.queryMaxEpoch();
+  const m = maxEpochTexts.get(store);
+  if (m === undefined) { const text = String(e); maxEpochTexts.set(store, { epoch: e, text }); return text; }
+  if (m.epoch !== e) { m.epoch = e; m.text = String(e); }
+  return m.text;
+}
 const int = (v: unknown, what: string): number => {
   if (!Number.isSafeInteger(v) || (v as number) < 0) throw new NetError('NET_PROTOCOL', `${what} expected as a non-negative integer`);
   return v as number;
@@ -291,15 +331,17 @@ interface PreparedUpdater {
  * synchronously (`updateSingleNow`) returns its reply itself, with no promise (the engine applies
  * a batch's writes in one synchronous stretch). Anything else (an array update, a store without
  * `updateSingleNow`, one that must wait) returns what `serveUpdate` does. A malformed header and
- * the store's synchronous failures throw. `prepared` (the engine's undecided commits) goes to the store's `updateSingleNow`.
+ * the store's synchronous failures throw. `prepared` (the engine's undecided commits) goes to the store's `updateSingleNow`; `epoch`: `h.epoch` as the engine parsed it already (else parsed here).
  */
-export function serveUpdateNow(method: 'shard.updateSingle' | 'shard.updateArray' | string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore, prepared = false): RpcReply | Promise<RpcReply> {
+export function serveUpdateNow(method: 'shard.updateSingle' | 'shard.updateArray' | string, h: Record<string, unknown>, payload: Uint8Array | undefined, store: ShardStore, prepared = false, epoch?: bigint): RpcReply | Promise<RpcReply> {
   if (method !== UPDATE_SINGLE || store.updateSingleNow === undefined) return serveUpdate(method, h, payload, store);
   // (`prepared`: the write is of an engine's undecided commit; a ContainerStore notes a new epoch in
-  // the update record itself, vos b2c88da; other stores ignore the extra argument)
-  const later = (store as ShardStore & PreparedUpdater).updateSingleNow(big(h.epoch, 'epoch'), big(h.oid, 'oid'), unb64(h.dkey), unb64(h.akey), payload ?? EMPTY, undefined, prepared);
-  if (later !== undefined) return later.then((): RpcReply => ({ header: { maxEpoch: String(store.queryMaxEpoch()) } }));
-  return { header: { maxEpoch: String(store.queryMaxEpoch()) } };
+  // the update record itself, vos b2c88da; other stores ignore the extra argument. `epoch`: h.epoch
+  // as the engine parsed it already, when it did. The keys' bytes and the reply's max epoch text
+  // are kept from the write before while they stay the same: `KeyBytes`, `maxEpochText`)
+  const later = (store as ShardStore & PreparedUpdater).updateSingleNow(epoch ?? big(h.epoch, 'epoch'), big(h.oid, 'oid'), dkeyBytes.of(h.dkey), akeyBytes.of(h.akey), payload ?? EMPTY, undefined, prepared);
+  if (later !== undefined) return later.then((): RpcReply => ({ header: { maxEpoch: maxEpochText(store) } }));
+  return { header: { maxEpoch: maxEpochText(store) } };
 }
 
 /**
