@@ -188,6 +188,22 @@ export function rebuildAsyncWrites(): number {
   return Number.isInteger(n) && n >= 0 && n <= 64 ? n : 4;
 }
 
+/** Set to 1 to run native rebuild steps on the addon's own threads instead of the libuv pool (`rebuildOwnThreads`); read once, at load. */
+export const REBUILD_OWN_THREADS_ENV = 'CAIRN_REBUILD_OWN_THREADS';
+let ownThreadsOn = process.env[REBUILD_OWN_THREADS_ENV] === '1';
+/**
+ * Whether a migration's native step batches run on the rebuild addon's own threads, which never
+ * preempt the JavaScript thread when it wakes them (SCHED_BATCH; native/rebuild.c `own_main`),
+ * instead of the libuv pool. Default off until a quiet A/B decides: on this 2-core machine the
+ * JavaScript thread, a rebuild's critical path, spent 20-27% of its wall time inside the call that
+ * queues a batch (--cpu-prof, load 10-30) against ~3% of its CPU there (perf): the pool thread it
+ * woke took its core. `on` switches it from the next migration. Starts from CAIRN_REBUILD_OWN_THREADS.
+ */
+export function rebuildOwnThreads(on?: boolean): boolean {
+  if (on !== undefined) ownThreadsOn = on;
+  return ownThreadsOn;
+}
+
 /** What the grouped steps did (`rebuildGroupStats`): counted since the process started. */
 const groupStats = { locatedReads: 0, versionLocates: 0, locatedRereads: 0, preparedWrites: 0, checkedWrites: 0, fusedSteps: 0, fusedFallbacks: 0, stagedSteps: 0 };
 /**
@@ -325,6 +341,7 @@ class MigrationRun {
     if (signal) setMaxListeners(MIGRATE_CONCURRENCY * (MIGRATE_WRITES_PER_DESTINATION + 4), signal);
     this.addon?.directWrites?.(directOn);
     this.addon?.asyncWrites?.(rebuildAsyncWrites());
+    this.addon?.ownThreads?.(ownThreadsOn);
   }
 
   /**

@@ -44,6 +44,12 @@ export interface RebuildAddon {
    * it for the batches started from then on; answers the setting.
    */
   asyncWrites?(kick?: number): number;
+  /**
+   * Whether batches of steps run on the addon's own threads (SCHED_BATCH: waking one never
+   * preempts the JavaScript thread that queued the batch) instead of the libuv pool; `on` switches it
+   * for the batches queued from then on; answers the setting.
+   */
+  ownThreads?(on?: boolean): boolean;
 }
 
 /** A fused step's arguments (`rebuildStepFlat`'s, in order). */

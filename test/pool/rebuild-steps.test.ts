@@ -5,7 +5,10 @@
  * said when it was sent (the addon copies a step's numbers when it queues the job). Real files and
  * the real addon: the step is overwritten with a descriptor nothing has open and zero seeds in the
  * same turn it was sent, before its pool job can have run; its answers and the file must still be
- * the sources' hashes, the decoded bytes and their hash. Skipped where the addon is not built.
+ * the sources' hashes, the decoded bytes and their hash. And the addon's own threads
+ * (`ownThreads`) answer and write what the libuv pool does for the same batches, two in flight (the
+ * file ends: a thread or a function left holding the event loop would keep it from exiting). Skipped
+ * where the addon is not built.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,7 +19,7 @@ import { xxh64, initXxhash } from '../../core/xxhash.js';
 import { FusedQueue, fusedAddon, stepNums, stepSeeds, type StagedStep } from '../../src/pool/rebuild-steps.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-const t = suite('rebuild steps: number arrays');
+const t = suite('rebuild steps: number arrays, own threads');
 const root = tmpDir('cairn-rebuild-steps-');
 const SEED = 0x0bad_cafe_1234_5678n;
 
@@ -56,6 +59,45 @@ t('a sent step\'s arrays are reused by the next step, and the sent step reads an
   } finally {
     for (const fd of fds) closeSync(fd);
     closeSync(out);
+  }
+});
+
+t('on the addon\'s own threads (ownThreads) a batch answers and writes what it does on the libuv pool', async () => {
+  const addon = fusedAddon();
+  if (addon?.rebuildStepsStaged === undefined || addon.ownThreads === undefined) return;
+  const k = 3, cell = 4096, len = 3 * cell;
+  mkdirSync(root, { recursive: true });
+  const rng = new Rng(2929);
+  const srcs = [rng.bytes(len), rng.bytes(len), rng.bytes(len)];
+  const fds = srcs.map((b, j) => { writeFileSync(join(root, `o${j}`), b); return openSync(join(root, `o${j}`), 'r'); });
+  const outs = [0, 1].map((x) => { const p = join(root, `oo${x}`); writeFileSync(p, new Uint8Array(2 * len)); return { p, fd: openSync(p, 'r+') }; });
+  /** A batch of 4 steps: step s writes output file s % 2 at (s >> 1) * len, rows s + 1, 2, 3 (GF(2^8)). */
+  const batch = (): unknown[] => {
+    const args: unknown[] = [];
+    for (let st = 0; st < 4; st++) {
+      const nums = new Float64Array(3 * k + 4);
+      for (let j = 0; j < k; j++) nums.set([fds[j]!, 0, len], 3 * j);
+      nums.set([outs[st % 2]!.fd, (st >> 1) * len, len, len], 3 * k);
+      args.push(k, cell, len, new Uint8Array([st + 1, 2, 3]), nums, new BigUint64Array(k + 1).fill(SEED));
+    }
+    return args;
+  };
+  const was = addon.ownThreads();
+  try {
+    assert.is(was, false, 'off by default');
+    const pooled = await addon.rebuildStepsStaged(batch());
+    const pooledBytes = outs.map((o) => readFileSync(o.p));
+    for (const o of outs) writeFileSync(o.p, new Uint8Array(2 * len));
+    assert.is(addon.ownThreads(true), true);
+    const [own, own2] = await Promise.all([addon.rebuildStepsStaged(batch()), addon.rebuildStepsStaged(batch())]);
+    assert.equal(own, pooled, 'the same answers (source and output hashes) as on the pool');
+    assert.equal(own2, pooled, 'and a second batch in flight beside it');
+    for (let x = 0; x < 2; x++) assert.ok(Buffer.compare(readFileSync(outs[x]!.p), pooledBytes[x]!) === 0, `output file ${x} holds the same bytes`);
+    assert.is(typeof pooled[0]![0], 'bigint', 'the steps ran (hashes, not errnos)');
+  } finally {
+    addon.ownThreads(was);
+    for (const fd of fds) closeSync(fd);
+    for (const o of outs) closeSync(o.fd);
   }
 });
 
