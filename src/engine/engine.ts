@@ -503,7 +503,8 @@ export class Engine {
       const w = ws[k]!;
       let r: RpcReply | Promise<RpcReply> | undefined;
       try {
-        r = serveUpdateNow(UPDATE_SINGLE, w.h, w.payload, w.store, true);
+        // (the epoch admitNow parsed, not the header's text again: fresh 69d0e55)
+        r = serveUpdateNow(UPDATE_SINGLE, w.h, w.payload, w.store, true, w.p.epoch);
         if (r instanceof Promise) r = await r; // (a store that must wait: this write on its own)
       } catch (err) {
         this.tx.failed(w.p);
