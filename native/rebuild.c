@@ -1156,18 +1156,21 @@ static napi_value rebuild_steps_staged(napi_env env, napi_callback_info info) {
   return queue_steps(env, info, 6, staged_step, "rebuildStepsStaged([k, cell, len, rows, nums, seeds, ...]): 1..64 steps of 6 arguments");
 }
 
+/** A boolean setting's call: `flag` set from the first argument when it is a boolean; answers the setting. */
+static napi_value bool_setting(napi_env env, napi_callback_info info, volatile int *flag) {
+  size_t argc = 1; napi_value arg, out;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  bool on;
+  if (argc >= 1 && napi_get_value_bool(env, arg, &on) == napi_ok) *flag = on ? 1 : 0;
+  napi_get_boolean(env, *flag != 0, &out);
+  return out;
+}
+
 /*
  * directWrites(on?: boolean) -> boolean: whether rebuilt cells are written with O_DIRECT where they
  * can be (see `write_out`; default on); `on` switches it for the steps that run from then on.
  */
-static napi_value direct_writes(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value arg, out;
-  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
-  bool on;
-  if (argc >= 1 && napi_get_value_bool(env, arg, &on) == napi_ok) direct_on = on ? 1 : 0;
-  napi_get_boolean(env, direct_on != 0, &out);
-  return out;
-}
+static napi_value direct_writes(napi_env env, napi_callback_info info) { return bool_setting(env, info, &direct_on); }
 
 /*
  * asyncWrites(kick?: number) -> number: how many direct writes a batch's pool thread gathers before
@@ -1190,14 +1193,7 @@ static napi_value async_writes(napi_env env, napi_callback_info info) {
  * run on the addon's own SCHED_BATCH threads instead of the libuv pool (see `own_main`; default
  * off); `on` switches it for the batches queued from then on.
  */
-static napi_value own_threads_fn(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value arg, out;
-  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
-  bool on;
-  if (argc >= 1 && napi_get_value_bool(env, arg, &on) == napi_ok) own_on = on ? 1 : 0;
-  napi_get_boolean(env, own_on != 0, &out);
-  return out;
-}
+static napi_value own_threads_fn(napi_env env, napi_callback_info info) { return bool_setting(env, info, &own_on); }
 
 NAPI_MODULE_INIT() {
   napi_value fn;
