@@ -524,7 +524,7 @@ const POINT_INDEX_MAX_RUNS = 255;
  * and whether the index answers from the block arena (`arena`: else from the block cache).
  * @internal also switched by tests, which hold both paths to each other, and by A/B measurements.
  */
-export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minReads: 0, arena: true, filterLoop: true, split: true };
+export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minReads: 0, arena: true, filterLoop: true, split: true, syncListsMax: 0 };
 
 /**
  * Point reads a list of runs serves on the per-run path before its `PointIndex` is built (a list
@@ -535,6 +535,13 @@ export const pointReads = { index: process.env.CAIRN_POINT_INDEX !== '0', minRea
  */
 export const POINT_INDEX_MIN_READS = 1024;
 pointReads.minReads = POINT_INDEX_MIN_READS;
+
+/**
+ * Most entries of runs without point lists yet that a read meeting their list makes the lists of
+ * in its own turn (~60 ms); more are made in the background (`makeLists`). @internal tests lower it.
+ */
+export const POINT_INDEX_SYNC_LIST_ENTRIES = 32_768;
+pointReads.syncListsMax = POINT_INDEX_SYNC_LIST_ENTRIES;
 
 /** The stamps of two versions compared while building a `PointIndex` (reused). */
 const stamp = { hi: 0, lo: 0, seq: 0 }, stampB = { hi: 0, lo: 0, seq: 0 };
@@ -768,6 +775,7 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
   const first = runs[0];
   if (first === undefined) return null;
   const kept = first.pointIndexOf;
+  if (kept !== undefined && kept.building !== undefined && kept.runs === runs) return null; // (its point lists are being made)
   // (a list is replaced when runs change; one grown in place while a store opens is indexed again)
   let prev: PointIndex | undefined;
   let reads = 0;
@@ -789,6 +797,14 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
     let entries = 0;
     for (const r of runs) entries += r.meta.entries;
     if (entries <= POINT_INDEX_MAX_VERSIONS) {
+      let pending = 0;
+      for (const r of runs) if (!r.pointsMade) pending += r.meta.entries;
+      if (pending > pointReads.syncListsMax) {
+        // the runs' point lists read every block: made in the background, a step per turn, while
+        // reads take the per-run path; the read after them builds the table (~0.1 us per version)
+        first.pointIndexOf = { runs, index: null, reads: pointReads.minReads, building: makeLists(runs, first) };
+        return null;
+      }
       const lists: RunPoints[] = [];
       let total = 0;
       for (const r of runs) { const p = r.points(); if (p === null) break; lists.push(p); total += p.count; }
@@ -799,6 +815,29 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
   }
   first.pointIndexOf = { runs, index: ix };
   return ix;
+}
+
+/**
+ * Make the point lists of `runs` in steps (`Run.pointSteps`), one per turn of the event loop (`pointIndexOf`, for lists of more than `pointReads.syncListsMax` entries to
+ * make: a list takes ~1.8 us per version, 0.6 s for a run of 300k, on the read that would build
+ * it). Stops when a run of the list is retired (merged away: its chunks may be reused) or a list
+ * fails (no index for `runs`); when done, the next read of `runs` builds the table.
+ */
+async function makeLists(runs: readonly Run[], first: Run): Promise<void> {
+  const live = () => first.pointIndexOf?.runs === runs && !runs.some((r) => r.retired);
+  for (const r of runs) {
+    if (r.pointsMade) continue;
+    const steps = r.pointSteps();
+    for (;;) {
+      await new Promise<void>((res) => setImmediate(res));
+      if (!live()) return;
+      const s = steps.next();
+      if (!s.done) continue;
+      if (s.value === null) { first.pointIndexOf = { runs, index: null }; return; }
+      break;
+    }
+  }
+  if (live()) first.pointIndexOf = { runs, index: null, reads: pointReads.minReads };
 }
 
 /** The point index built for exactly `runs`, or null (never builds one, counts no read: `prefetchPoint`). */

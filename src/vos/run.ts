@@ -1103,19 +1103,53 @@ export class Run {
    * The point index of the last list of runs that starts with this run (reads.ts `pointIndexOf`
    * keeps it here: one field load per get instead of a WeakMap lookup). Opaque to the run.
    */
-  pointIndexOf: { runs: readonly Run[]; index: unknown; reads?: number } | undefined;
+  pointIndexOf: { runs: readonly Run[]; index: unknown; reads?: number; building?: Promise<void> } | undefined;
   points(): RunPoints | null {
     if (this.pointList !== undefined) return this.pointList;
-    this.pointList = null;
+    const steps = this.pointSteps();
+    for (;;) { const r = steps.next(); if (r.done) return r.value; }
+  }
+
+  /** Whether the run's point list is made (`points()` answers without reading blocks). */
+  get pointsMade(): boolean { return this.pointList !== undefined; }
+
+  /** The list being made in steps (`pointSteps`), shared by whoever continues it. */
+  private pointGen: Generator<void, RunPoints | null> | undefined;
+
+  /**
+   * `points()` in steps of POINT_LIST_STEP_BLOCKS data blocks (each step but the last yields): a
+   * list made in the background while reads take the per-run path. One making per run: a caller
+   * gets the steps in progress, if any (a `points()` call finishes them at once).
+   */
+  pointSteps(): Generator<void, RunPoints | null> {
+    return this.pointGen ??= this.makePoints();
+  }
+
+  private *makePoints(): Generator<void, RunPoints | null> {
+    try {
+      return yield* this.makePointsSteps();
+    } finally {
+      this.pointGen = undefined;
+    }
+  }
+
+  private *makePointsSteps(): Generator<void, RunPoints | null> {
+    if (this.pointList !== undefined) return this.pointList;
+    const blocksPerStep = POINT_LIST_STEP_BLOCKS;
     const f = this.fences === undefined ? this.buildFences() : this.fences;
-    if (f === null) return null;
+    if (f === null) return this.pointList = null;
     const h1: number[] = [], h2: number[] = [], loc: number[] = [];
     const probe: BloomProbe = { h1: 0, h2: 0 };
     let prev: Uint8Array | undefined, prevLen = 0;
     try {
       for (let g = 0; g < f.count; g++) {
+        if (g > 0 && g % blocksPerStep === 0) {
+          yield;
+          if (this.pointList !== undefined) return this.pointList;
+          if (prev !== undefined) prev = prev.slice(0, prevLen); // (its block may have left the cache meanwhile)
+        }
         const blk = this.fenceBlock(f, g);
-        if (blk.bytes.length > POINT_ENTRY_LIMIT) return null;
+        if (blk.bytes.length > POINT_ENTRY_LIMIT) return this.pointList = null;
         for (let e = 0; e < blk.count; e++) {
           const ko = blk.keyOffset(e), kl = blk.keyLength(e);
           const key = blk.bytes.subarray(ko, ko + kl);
@@ -1130,7 +1164,7 @@ export class Run {
         }
       }
     } catch {
-      return null;
+      return this.pointList = null;
     }
     return this.pointList = { count: h1.length, h1: Int32Array.from(h1), h2: Int32Array.from(h2), loc: Int32Array.from(loc) };
   }
@@ -1238,6 +1272,8 @@ export class Run {
  * RUN_FENCE_MAX_BLOCKS, so it fits an int32). A run with a larger block has no point list.
  */
 export const POINT_ENTRY_LIMIT = 1 << 17;
+/** Data blocks of a run's point list made per step (`Run.pointSteps`: ~2-3 ms at ~20 versions per block). */
+export const POINT_LIST_STEP_BLOCKS = 64;
 /** Bytes before an entry's key: `[klen u16][vlen u32]`. */
 export const ENTRY_HEADER = 6;
 

@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { VosTarget, type VosOptions } from '../../src/vos/index.js';
-import { POINT_INDEX_MIN_READS, PointIndex, pointIndexOf, pointReads, pointHitOf } from '../../src/vos/reads.js';
+import { POINT_INDEX_MIN_READS, POINT_INDEX_SYNC_LIST_ENTRIES, PointIndex, pointIndexOf, pointReads, pointHitOf } from '../../src/vos/reads.js';
 import type { RunPoints } from '../../src/vos/run.js';
 import { enc, tmpDir } from './helpers.js';
 
@@ -19,7 +19,7 @@ const BASE: VosOptions = { scmBytes: 32 * MiB, dataBytes: 64 * MiB, walBytes: 25
 let dir = '';
 // every list of runs indexed at its first read (the default waits for POINT_INDEX_MIN_READS: see the last test)
 test.before.each(() => { dir = tmpDir('reads-index'); pointReads.minReads = 1; });
-test.after.each(() => { pointReads.index = true; pointReads.minReads = POINT_INDEX_MIN_READS; fs.rmSync(dir, { recursive: true, force: true }); });
+test.after.each(() => { pointReads.index = true; pointReads.minReads = POINT_INDEX_MIN_READS; pointReads.syncListsMax = POINT_INDEX_SYNC_LIST_ENTRIES; fs.rmSync(dir, { recursive: true, force: true }); });
 
 const OBJECTS = 600;
 const D = enc('d'), A = enc('a');
@@ -193,6 +193,34 @@ test('punches held only in a run hide the versions the index answers, whichever 
     }
     const ix = pointIndexOf(runs);
     assert.ok(ix !== null && ix.anyPunches, 'the index of the runs holding punches says so');
+  } finally {
+    await t.close();
+  }
+});
+
+test('runs whose point lists are large get them made in the background: reads answer meanwhile, and the read after builds the index', async () => {
+  pointReads.syncListsMax = 100; // (the default makes up to 32k entries' lists in the reading turn)
+  const t = await VosTarget.open(dir, BASE);
+  try {
+    for (let i = 0; i < 3000; i++) await t.updateSingle(10n, oidOf(i), D, A, valueOf(i, 1));
+    await t.target.flushAll();
+    const runs = t.target.runs;
+    assert.ok(runs.reduce((n, r) => n + r.meta.entries, 0) > 100 && runs.some((r) => !r.pointsMade), 'lists to make');
+    assert.equal(await t.fetchSingle(20n, oidOf(7), D, A), valueOf(7, 1));
+    const kept = runs[0]!.pointIndexOf as { building?: Promise<void>; index: unknown } | undefined;
+    assert.ok(kept?.building !== undefined, 'the lists are being made');
+    assert.is(pointIndexOf(runs), null, 'no index while they are');
+    for (let i = 0; i < 3000; i += 13) assert.equal(await t.fetchSingle(20n, oidOf(i), D, A), valueOf(i, 1), `object ${i} meanwhile`);
+    await kept!.building;
+    assert.ok(runs.every((r) => r.pointsMade), 'every list made');
+    const ix = pointIndexOf(runs);
+    assert.ok(ix !== null, 'indexed at the next read');
+    for (let i = 0; i < 3000; i += 7) assert.equal(await t.fetchSingle(20n, oidOf(i), D, A), valueOf(i, 1), `object ${i} through the index`);
+    assert.is(await t.fetchSingle(20n, oidOf(5000), D, A), undefined, 'absent');
+    // a list replaced while its lists are made (a merge retires runs): the making stops, the new list starts over
+    for (let i = 3000; i < 3300; i++) await t.updateSingle(11n, oidOf(i), D, A, valueOf(i, 2));
+    await t.target.flushAll();
+    assert.equal(await t.fetchSingle(20n, oidOf(3100), D, A), valueOf(3100, 2));
   } finally {
     await t.close();
   }
