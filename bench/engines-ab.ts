@@ -54,26 +54,34 @@ type Cont = Awaited<ReturnType<Pool['createContainer']>>;
 const cluster = await Cluster.start({ engines: 4, targetsPerEngine: 2, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '256M', dataBytes: '4096M', warmUp: true });
 const pids = cluster.engines.map((e) => e!.child.pid!);
 const pools: Array<{ close(): Promise<void> }> = [];
+/**
+ * One EC_2P1G1 container per client build (`CAIRN_AB_BASE`, `CAIRN_AB_NEW`: compiled entry points),
+ * each through a pool connected by that build (the put and read-builds modes).
+ */
+async function buildContainers(what: string): Promise<Record<'base' | 'new', Cont>> {
+  const builds = { base: process.env.CAIRN_AB_BASE ?? '', new: process.env.CAIRN_AB_NEW ?? '' };
+  if (!builds.base || !builds.new) throw new Error(`${what}: set CAIRN_AB_BASE and CAIRN_AB_NEW to the two builds' dist/index.js`);
+  const conts: Partial<Record<'base' | 'new', Cont>> = {};
+  for (const k of ['base', 'new'] as const) {
+    const P = (await import(builds[k]) as { Pool: typeof Pool }).Pool;
+    const pool = await P.connect({ etcd: cluster.etcdUrl, pool: cluster.pool, secret: cluster.secret });
+    pools.push(pool);
+    const cont = await pool.createContainer(`ab-${k}`, { oclass: 'EC_2P1G1' });
+    await cont.openTargets();
+    conts[k] = cont;
+  }
+  return conts as Record<'base' | 'new', Cont>;
+}
 try {
   if (mode === 'put') {
     const [qd, n, rounds] = [Number(process.argv[3] ?? 16), Number(process.argv[4] ?? 3000), Number(process.argv[5] ?? 8)];
-    const builds: Record<string, string> = { base: process.env.CAIRN_AB_BASE ?? '', new: process.env.CAIRN_AB_NEW ?? '' };
-    if (!builds.base || !builds.new) throw new Error('put: set CAIRN_AB_BASE and CAIRN_AB_NEW to the two builds\' dist/index.js');
-    const conts: Record<string, Cont> = {};
-    for (const [k, path] of Object.entries(builds)) {
-      const P = (await import(path) as { Pool: typeof Pool }).Pool;
-      const pool = await P.connect({ etcd: cluster.etcdUrl, pool: cluster.pool, secret: cluster.secret });
-      pools.push(pool);
-      const cont = await pool.createContainer(`ab-${k}`, { oclass: 'EC_2P1G1' });
-      await cont.openTargets();
-      conts[k] = cont;
-    }
+    const conts = await buildContainers('put');
     const value = new Uint8Array(100).fill(7);
     let seq = 0;
-    const run = async (k: string, count: number) => {
+    const run = async (k: 'base' | 'new', count: number) => {
       for (let next = 0; next < count;) { const m = Math.min(qd, count - next); next += m; await Promise.all(Array.from({ length: m }, () => conts[k]!.object(`${k}-${seq++}`).update('d', 'a', value))); }
     };
-    for (const k of Object.keys(builds)) { const end = performance.now() + 3000; while (performance.now() < end) await run(k, 10 * qd); }
+    for (const k of ['base', 'new'] as const) { const end = performance.now() + 3000; while (performance.now() < end) await run(k, 10 * qd); }
     const res = await alternateRounds(rounds, n, run, () => pids, 'put');
     const ratio = res.new.map((x, i) => x[1] / res.base[i]![1]);
     console.log(`client CPU per put new/base per round: ${ratio.map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio).toFixed(3)})`);
@@ -137,26 +145,20 @@ try {
     // survives load), then the client's CPU per MiB in alternating rounds.
     const [mib, rounds] = [Number(process.argv[3] ?? 64), Number(process.argv[4] ?? 8)];
     const QD = 8;
-    const builds: Record<string, string> = { base: process.env.CAIRN_AB_BASE ?? '', new: process.env.CAIRN_AB_NEW ?? '' };
-    if (!builds.base || !builds.new) throw new Error('read-builds: set CAIRN_AB_BASE and CAIRN_AB_NEW to the two builds\' dist/index.js');
+    const builds = await buildContainers('read-builds');
     const arrs: Record<string, ReturnType<Cont['array']>> = {};
     const buf = new Uint8Array(MIB).fill(9);
-    for (const [k, path] of Object.entries(builds)) {
-      const P = (await import(path) as { Pool: typeof Pool }).Pool;
-      const pool = await P.connect({ etcd: cluster.etcdUrl, pool: cluster.pool, secret: cluster.secret });
-      pools.push(pool);
-      const cont = await pool.createContainer(`ab-${k}`, { oclass: 'EC_2P1G1' });
-      await cont.openTargets();
+    for (const [k, cont] of Object.entries(builds)) {
       const arr = cont.array('f', { chunkSize: MIB });
       for (let i = 0; i < mib; i += QD) await Promise.all(Array.from({ length: QD }, (_, j) => arr.write((i + j) * MIB, buf)));
       arrs[k] = arr;
     }
     const reused = Array.from({ length: QD }, () => new Uint8Array(MIB));
-    const run = async (k: string, _n: number) => { const a = arrs[k]!; for (let i = 0; i < mib; i += QD) await Promise.all(Array.from({ length: QD }, (_, j) => a.read((i + j) * MIB, MIB, { into: reused[j]! }))); };
-    for (const k of ['base', 'new', 'base', 'new']) await run(k, mib);
+    const run = async (k: 'base' | 'new', _n: number) => { const a = arrs[k]!; for (let i = 0; i < mib; i += QD) await Promise.all(Array.from({ length: QD }, (_, j) => a.read((i + j) * MIB, MIB, { into: reused[j]! }))); };
+    for (const k of ['base', 'new', 'base', 'new'] as const) await run(k, mib);
     let promises = 0;
     const hook = createHook({ init(_id, type) { if (type === 'PROMISE') promises++; } });
-    for (const k of Object.keys(builds)) { promises = 0; hook.enable(); await run(k, mib); hook.disable(); console.log(`${k}: promises per MiB ${(promises / mib).toFixed(2)}`); }
+    for (const k of ['base', 'new'] as const) { promises = 0; hook.enable(); await run(k, mib); hook.disable(); console.log(`${k}: promises per MiB ${(promises / mib).toFixed(2)}`); }
     const res = await alternateRounds(rounds, mib, run, () => pids, 'MiB');
     const ratio = res.new.map((x, i) => x[1] / res.base[i]![1]);
     console.log(`client CPU per MiB new/base per round: ${ratio.map((x) => x.toFixed(3)).join(' ')} (median ${med(ratio).toFixed(3)})`);
