@@ -1447,6 +1447,20 @@ export class Journal {
   private get sparePath(): string { return `${this.path}.spare`; }
 
   /**
+   * Close spare descriptor `fd` and remove its file, unless the name holds another file by now (a
+   * handle opened on this journal after this one closed may have made its own spare there).
+   */
+  private dropSpare(fd: number): void {
+    try {
+      const mine = fstatSync(fd).ino;
+      closeSync(fd);
+      let named: number | undefined;
+      try { named = statSync(this.sparePath).ino; } catch { /* gone already */ }
+      if (named === mine) rmSync(this.sparePath, { force: true });
+    } catch (err) { swallowed('container.journal-spare-close-failed', err); }
+  }
+
+  /**
    * JOURNAL_SPARE (durable journals): make the file the next `prepareReplace` takes, in the
    * background: `alloc` bytes of zeros per copy, written and synced off the event loop. A no-op
    * when off, not durable, closed, or when one is made or being made; a failure is counted and
@@ -1459,10 +1473,12 @@ export class Journal {
     return (async () => {
       let fd: number | undefined;
       try {
-        fd = await openAsync(this.sparePath, 'w+', 0o644);
+        // (a new file, not one truncated: a handle closed on this journal may still be ending its spare under the name)
+        rmSync(this.sparePath, { force: true });
+        fd = await openAsync(this.sparePath, 'wx+', 0o644);
         for (const [pos, len] of zeroRanges(0, fileEnd(alloc, alloc))) await writeWholeAsync(fd, (zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES)).subarray(0, len), pos);
         await fdatasyncAsync(fd);
-        if (this.isClosed) { closeSync(fd); rmSync(this.sparePath, { force: true }); return; }
+        if (this.isClosed) { this.dropSpare(fd); return; }
         this.spare = { fd, alloc };
       } catch (err) {
         if (fd !== undefined) { try { closeSync(fd); } catch { /* closed */ } }
@@ -1549,7 +1565,7 @@ export class Journal {
   close(): void {
     this.isClosed = true;
     if (this.spare !== undefined) {
-      try { closeSync(this.spare.fd); rmSync(this.sparePath, { force: true }); } catch (err) { swallowed('container.journal-spare-close-failed', err); }
+      this.dropSpare(this.spare.fd);
       this.spare = undefined;
     }
     // (a replacement being adopted: its own descriptors; `commitReplace` closes its file)

@@ -67,6 +67,22 @@ t('a spare too small for the records is not taken (the checkpoint writes its own
   assert.equal(Journal.open(p).records.map((x) => x.epoch), kept.map((x) => x.epoch));
 });
 
+t('a handle closed while its spare is being made does not remove the spare of a handle opened after it', async () => {
+  const p = join(tmpDir(), 'j');
+  const a = Journal.open(p, { durable: true }).journal;
+  const making = a.prepareSpare(2 * JOURNAL_PREALLOC_BYTES);
+  a.close();
+  const b = Journal.open(p, { durable: true }).journal;
+  await b.prepareSpare(3 * JOURNAL_PREALLOC_BYTES);
+  await making; // (the first handle's spare ends after the second's was made)
+  assert.ok(existsSync(`${p}.spare`), 'the second handle\'s spare is still there');
+  const prep = await b.prepareReplace(done(10, 10), JOURNAL_PREALLOC_BYTES);
+  assert.is(prep.path, `${p}.spare`);
+  await b.commitReplace(prep, []);
+  b.close();
+  assert.equal(Journal.open(p).records.map((x) => x.epoch), done(10, 10).map((x) => x.epoch));
+});
+
 t('a journal that is not durable makes no spare', async () => {
   const p = join(tmpDir(), 'j');
   const { journal } = Journal.open(p);
