@@ -70,6 +70,11 @@ export const MAX_ENGINE_TARGETS = 64;
 export const SYNC_MAP_TIMEOUT_MS = 60_000;
 /** How long a write waits for room among the prepared writes, in units of the tx timeout. */
 const PREPARED_ROOM_WAIT_TX_TIMEOUTS = 3;
+/**
+ * How long a commit decision is remembered at least, in tx timeouts (`MAX_DECIDED_KEPT` says why):
+ * a participant asks after one, and its seal round's calls may take one each.
+ */
+const DECISION_KEEP_TX_TIMEOUTS = 3;
 /** Pause before campaigning again after leadership failed, and before re-registering after a lost lease. */
 const RETRY_PAUSE_MS = 1000;
 /** Size caps of the scratch targets of the request-path warm-up (`Engine.scratch`; sparse files). */
@@ -155,7 +160,7 @@ export class Engine {
     try {
       const meta = await ensurePoolMeta(etcd, prefix, secret, opts);
       const { rank, targets } = await joinPool(etcd, prefix, opts);
-      const opened = TxTable.open(join(opts.targets[0]!, TX_LOG_FILE), opts.durable, rank);
+      const opened = TxTable.open(join(opts.targets[0]!, TX_LOG_FILE), opts.durable, rank, { keepMs: DECISION_KEEP_TX_TIMEOUTS * opts.txTimeoutMs });
       tx = opened.table;
       const engine = new Engine(opts, etcd, prefix, secret, meta, rank, targets, tx);
       await engine.run(opened.undecided);
@@ -175,7 +180,7 @@ export class Engine {
   private async scratch(dir: string): Promise<ScratchEngine> {
     const targets = this.opts.targets.map((_, i) => join(dir, `t${i}`));
     for (const d of targets) await mkdir(d, { recursive: true });
-    const { table } = TxTable.open(join(dir, TX_LOG_FILE), this.opts.durable, this.rank);
+    const { table } = TxTable.open(join(dir, TX_LOG_FILE), this.opts.durable, this.rank, { keepMs: DECISION_KEEP_TX_TIMEOUTS * this.opts.txTimeoutMs });
     const e = new Engine({ ...this.opts, targets }, this.etcd, this.prefix, this.secret, { ...this.meta, scmBytes: SCRATCH_SCM_BYTES, dataBytes: SCRATCH_DATA_BYTES }, this.rank, this.targetIds, table);
     e.maps = this.maps;
     try {

@@ -43,6 +43,26 @@ export const MAX_IDLE_PREPARED_MAPS = 64;
 /** Decisions remembered (answers to resolvers, refusal of late writes, watcher history). */
 export const MAX_DECIDED = 65_536;
 /**
+ * Most decisions remembered while some are younger than the table's `keepMs` (`TxTableOptions`):
+ * past MAX_DECIDED a decision is forgotten only once it is that old, or past this many. A
+ * participant that missed its commit notice asks the coordinator after the tx timeout, and a
+ * seal round counts a 'forgotten' answer as an abort: a committed decision forgotten sooner (at
+ * ~11k decisions/s per engine, MAX_DECIDED lasted ~6 s against a 10 s tx timeout) could abort a
+ * commit other participants applied. ~100 B each: at most ~100 MiB at this bound.
+ */
+export const MAX_DECIDED_KEPT = 1_048_576;
+
+/** Options of `TxTable.open`. */
+export interface TxTableOptions {
+  /**
+   * How long a decision is remembered at least (ms; 0: only the newest MAX_DECIDED are). The
+   * engine keeps them for 3 tx timeouts: past the time a participant waits before asking.
+   */
+  keepMs?: number;
+  /** The clock `keepMs` is measured on (ms; Date.now by default; tests pass their own). */
+  now?: () => number;
+}
+/**
  * How long a commit's prepared marks wait to be settled, so that one Settle record per container and
  * target covers many commits (settling at every turn of the event loop cost ~1.7% of an engine's
  * main thread at qd16 puts, perf: `settlePrepared` runs per call, not per epoch). A mark left
@@ -243,7 +263,11 @@ export class TxTable {
    * MAX_DECIDED the container at its head forgets its lowest decision.
    */
   private decidedOrder: ContDecisions[] = objectList();
+  /** When each decision of `decidedOrder` was remembered (by `now`; 0 when `keepMs` is 0). */
+  private decidedAt: number[] = [];
   private decidedHead = 0;
+  private readonly keepMs: number;
+  private readonly now: () => number;
   /** Notified whenever a prepared pair is decided or a write finishes applying. */
   readonly changed = new Notifier();
   /** Commits whose store marks are still to be settled, per container (`flushSettles`). */
@@ -254,15 +278,19 @@ export class TxTable {
   private decidedSinceSettle = 0;
   private settler: Settler | undefined;
 
-  private constructor(private readonly log: TxLog, readonly rank: number) {}
+  private constructor(private readonly log: TxLog, readonly rank: number, options: TxTableOptions) {
+    this.keepMs = options.keepMs ?? 0;
+    this.now = options.now ?? Date.now;
+    assert(Number.isFinite(this.keepMs) && this.keepMs >= 0, 'keepMs is a duration', { keepMs: this.keepMs });
+  }
 
   /**
    * Open the log: the table and the pairs the last process left undecided (incomplete ones can
    * never commit: the engine aborts them before serving; complete ones are settled with the others).
    */
-  static open(path: string, durable: boolean, rank: number): { table: TxTable; undecided: Prepared[] } {
+  static open(path: string, durable: boolean, rank: number, options: TxTableOptions = {}): { table: TxTable; undecided: Prepared[] } {
     const { log, records } = TxLog.open(path, durable);
-    const t = new TxTable(log, rank);
+    const t = new TxTable(log, rank, options);
     for (const r of records) t.replay(r);
     return { table: t, undecided: [...t.byCont.values()].flatMap((m) => [...m.values()]) };
   }
@@ -348,10 +376,14 @@ export class TxTable {
     // (an epoch above every one put in cannot be there yet: appended)
     if (epoch > m.max) { m.max = epoch; m.list.push(rec); } else if (!m.insert(rec)) return;
     this.decidedOrder.push(m);
+    const now = this.keepMs > 0 ? this.now() : 0;
+    this.decidedAt.push(now);
     // (a decision is forgotten only once its marks are settled: the queued settles are all among
     // the last `decidedSinceSettle` decisions, sent long before MAX_DECIDED newer ones push them out)
     if (++this.decidedSinceSettle >= MAX_DECIDED >> 1 && this.settleCount > 0) this.flushSettles();
-    while (this.decidedOrder.length - this.decidedHead > MAX_DECIDED) {
+    for (let live = this.decidedOrder.length - this.decidedHead; live > MAX_DECIDED; live--) {
+      // (younger than keepMs: kept, up to MAX_DECIDED_KEPT; see there)
+      if (live <= MAX_DECIDED_KEPT && now - this.decidedAt[this.decidedHead]! < this.keepMs) break;
       // (the container of the oldest decision forgets its lowest: as many of its decisions are
       // remembered as it has entries left here, so it has one)
       const om = this.decidedOrder[this.decidedHead]!;
@@ -360,7 +392,11 @@ export class TxTable {
       if (old.epoch > om.forgotten) om.forgotten = old.epoch;
       if (old.d === 'commit' && old.epoch > om.history) om.history = old.epoch;
     }
-    if (this.decidedHead > MAX_DECIDED) { this.decidedOrder = this.decidedOrder.slice(this.decidedHead); this.decidedHead = 0; }
+    if (this.decidedHead > MAX_DECIDED) {
+      this.decidedOrder = this.decidedOrder.slice(this.decidedHead);
+      this.decidedAt = this.decidedAt.slice(this.decidedHead);
+      this.decidedHead = 0;
+    }
   }
 
   /** Every remembered decision, container by container, ascending. */

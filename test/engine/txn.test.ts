@@ -346,4 +346,25 @@ t('decisions come in any order and twice: they answer as a plain map of them wou
   table.close();
 });
 
+t('with keepMs, a decision younger than keepMs is remembered past MAX_DECIDED (a participant that missed its notice asks after the tx timeout, and a forgotten commit would seal as an abort); older ones are forgotten as before', async () => {
+  let clock = 1_000;
+  const { table } = TxTable.open(join(tmpDir(), 'tx.log'), false, ME, { keepMs: 30_000, now: () => clock });
+  const dc = table.admit(D, 6n, { ranks: [ME, ME + 1], n: 1 }, '1');
+  await table.applied(dc);
+  await table.decide(dc, 'commit');
+  let last: Promise<unknown> = Promise.resolve();
+  for (let e = 1n; e <= BigInt(MAX_DECIDED + 10); e++) { clock += 0.1; last = table.tombstone(C, 1000n + e); }
+  await last;
+  assert.is(table.decidedOf(D, 6n), 'commit', 'D@6 was decided less than keepMs ago: still known, past MAX_DECIDED newer decisions');
+  assert.is(table.decidedOf(C, 1001n), 'abort', 'so is the oldest of C');
+  clock += 30_000;
+  await table.tombstone(C, 1000n + BigInt(MAX_DECIDED + 11));
+  // Now every decision is older than keepMs but the newest: the oldest are forgotten down to MAX_DECIDED.
+  assert.is(table.decidedOf(D, 6n), 'forgotten', 'D@6, the oldest, is forgotten once older than keepMs');
+  assert.is(table.decidedOf(C, 1011n), 'forgotten', 'and the oldest of C down to MAX_DECIDED remembered');
+  assert.is(table.decidedOf(C, 1012n), 'abort');
+  assert.is(table.decidedOf(C, 1000n + BigInt(MAX_DECIDED + 11)), 'abort');
+  table.close();
+});
+
 t.run();
