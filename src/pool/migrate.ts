@@ -188,16 +188,19 @@ export function rebuildAsyncWrites(): number {
   return Number.isInteger(n) && n >= 0 && n <= 64 ? n : 4;
 }
 
-/** Set to 1 to run native rebuild steps on the addon's own threads instead of the libuv pool (`rebuildOwnThreads`); read once, at load. */
+/** Set to 0 to run native rebuild steps on the libuv pool instead of the addon's own threads (`rebuildOwnThreads`); read once, at load. */
 export const REBUILD_OWN_THREADS_ENV = 'CAIRN_REBUILD_OWN_THREADS';
-let ownThreadsOn = process.env[REBUILD_OWN_THREADS_ENV] === '1';
+let ownThreadsOn = process.env[REBUILD_OWN_THREADS_ENV] !== '0';
 /**
  * Whether a migration's native step batches run on the rebuild addon's own threads, which never
  * preempt the JavaScript thread when it wakes them (SCHED_BATCH; native/rebuild.c `own_main`),
- * instead of the libuv pool. Default off until a quiet A/B decides: on this 2-core machine the
- * JavaScript thread, a rebuild's critical path, spent 20-27% of its wall time inside the call that
- * queues a batch (--cpu-prof, load 10-30) against ~3% of its CPU there (perf): the pool thread it
- * woke took its core. `on` switches it from the next migration. Starts from CAIRN_REBUILD_OWN_THREADS.
+ * instead of the libuv pool (on by default). On this 2-core machine the JavaScript thread, a
+ * rebuild's critical path, spent 20-27% of its wall time inside the call that queues a batch
+ * (--cpu-prof, load 10-30) against ~3% of its CPU there (perf): the pool thread it woke took its
+ * core. Quiet A/B (session 29, 3 runs of 1024 x 4 MiB EC_8P2G1 on 32 targets, 3 rebuilds per arm
+ * and run): own threads median 643 MB/s (287-850) against 404 (207-730) on the libuv pool with 2
+ * jobs, 495 with 1, 413 with 3. `on` switches it from the next migration. Starts from
+ * CAIRN_REBUILD_OWN_THREADS (0: the libuv pool).
  */
 export function rebuildOwnThreads(on?: boolean): boolean {
   if (on !== undefined) ownThreadsOn = on;
