@@ -95,36 +95,36 @@ function sealGroup(into: Buffer, at: number, end: number): void {
   into.writeUInt32LE(Number(h >> 32n), at + 12);
 }
 
-/** The container part of record texts (`,"c":"<uuid>"`) per container, made once (bounded). */
-const contParts = new Map<string, string>();
+/** The UTF-8 bytes of the container part of record texts (`,"c":"<uuid>"`) per container, made once (bounded). */
+const contBytes = new Map<string, Buffer>();
 const MAX_CONT_PARTS = 4096;
 
-function contPart(c: string): string {
-  return contParts.get(c) ?? newContPart(c);
+function contPartBytes(c: string): Buffer {
+  return contBytes.get(c) ?? newContPartBytes(c);
 }
 
 /**
- * `contPart` for a container seen first (rare: one call per container). Apart from `contPart`, which
- * is inlined into `recordText`: its miss branch ran too seldom in the warm-up for V8 to keep
- * feedback, and a served engine's first container deoptimised `recordText` ("insufficient type
- * feedback" at `contParts.size`, --trace-deopt-verbose, 3 of 4 engines).
+ * `contPartBytes` for a container seen first (rare: one call per container). Apart from
+ * `contPartBytes`, which is inlined into `writeRecord`: its miss branch ran too seldom in the
+ * warm-up for V8 to keep feedback, and a served engine's first container deoptimised the record
+ * encoder ("insufficient type feedback" at the map's size, --trace-deopt-verbose, 3 of 4 engines).
  */
-function newContPart(c: string): string {
-  if (contParts.size >= MAX_CONT_PARTS) contParts.clear();
-  const s = `,"c":${JSON.stringify(c)}`;
-  contParts.set(c, s);
-  return s;
+function newContPartBytes(c: string): Buffer {
+  if (contBytes.size >= MAX_CONT_PARTS) contBytes.clear();
+  const b = Buffer.from(`,"c":${JSON.stringify(c)}`, 'utf8');
+  contBytes.set(c, b);
+  return b;
 }
 
 /**
- * Warm-up (before the engine serves): the record texts of `n` containers never seen, so that V8
- * keeps feedback for `contPart`'s miss branch before it optimises `recordText` (run once per
- * container otherwise: a served engine's first container deoptimised `recordText`,
+ * Warm-up (before the engine serves): the records of `n` containers never seen, so that V8 keeps
+ * feedback for `contPartBytes`'s miss branch before it optimises `writeRecord` (run once per
+ * container otherwise: a served engine's first container deoptimised the encoder,
  * --trace-deopt-verbose, 3 of 4 engines). The containers are forgotten afterwards.
  */
 export function warmUpRecordTexts(n: number): void {
   for (let i = 0; i < n; i++) recordText({ t: 'A', c: `00000000-0000-4000-8000-${(0xfeed0000 + i).toString(16).padStart(12, '0')}`, e: String(i + 1) });
-  contParts.clear();
+  contBytes.clear();
 }
 
 /** Record types written as they are (others are stringified). */
@@ -137,70 +137,30 @@ function allDigits(s: string): boolean {
   return true;
 }
 
-/**
- * The JSON text of `rec`: JSON that parses to what `JSON.stringify(rec)` does (fields in the order t, c,
- * e, n, r, u), built from a per-container part and the few fields the records of commits carry
- * (measured: about half the CPU of stringifying the record object, 3 records per shard write).
- * Records of other shapes (floors) are stringified.
- */
-export function recordText(rec: TxRecord): string {
-  const e = rec.e, n = rec.n;
-  if (e === undefined || rec.f !== undefined || rec.w !== undefined || !PLAIN_TYPES.has(rec.t) || !isEpochText(e) || (n !== undefined && !Number.isSafeInteger(n))) return JSON.stringify(rec);
-  let s = `{"t":"${rec.t}"${contPart(rec.c)},"e":"${e}"`;
-  if (n !== undefined) s += `,"n":${n}`;
-  if (rec.r !== undefined) s += `,"r":${ranksText(rec.r)}`;
-  if (rec.u !== undefined) s += `,"u":${unitsText(rec.u)}`;
-  return `${s}}`;
-}
+/** Scratch `recordText` writes a record into (`writeRecord`). */
+const textScratch = Buffer.alloc(MAX_FAST_RECORD_BYTES);
 
 /**
- * The JSON text of a record's ranks (non-negative safe integers: joined as they are, no
- * `JSON.stringify` per record; anything else is stringified).
+ * The JSON text of `rec`: JSON that parses to what `JSON.stringify(rec)` does. The records of
+ * commits are `writeRecord`'s bytes (fields in the order t, c, e, n, r, u; measured: about half the
+ * CPU of stringifying the record object); records of other shapes (floors), or longer than
+ * MAX_FAST_RECORD_BYTES, are stringified.
  */
-function ranksText(r: readonly number[]): string {
-  let s = '[';
-  for (let i = 0; i < r.length; i++) {
-    const x = r[i]!;
-    if (!Number.isSafeInteger(x) || x < 0) return JSON.stringify(r);
-    s += i === 0 ? `${x}` : `,${x}`;
-  }
-  return `${s}]`;
+export function recordText(rec: TxRecord): string {
+  const end = writeRecord(rec, textScratch, 0);
+  return end < 0 ? JSON.stringify(rec) : textScratch.toString('utf8', 0, end);
 }
 
 /** Longest unit text written as it is (a unit object id is at most 160 bits: 49 digits). */
 const MAX_UNIT_DIGITS = 60;
 
-/** The JSON text of a record's units (decimal strings: quoted as they are; anything else is stringified). */
-function unitsText(u: readonly string[]): string {
-  let s = '[';
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i]!;
-    if (x.length > MAX_UNIT_DIGITS || !allDigits(x)) return JSON.stringify(u);
-    s += i === 0 ? `"${x}"` : `,"${x}"`;
-  }
-  return `${s}]`;
-}
-
-/** The UTF-8 bytes of `contPart(c)`, per container (made on first use, forgotten with the texts). */
-const contBytes = new Map<string, Buffer>();
-
-function contPartBytes(c: string): Buffer {
-  let b = contBytes.get(c);
-  if (b === undefined) {
-    if (contBytes.size >= MAX_CONT_PARTS) contBytes.clear();
-    b = Buffer.from(contPart(c), 'utf8');
-    contBytes.set(c, b);
-  }
-  return b;
-}
-
 /** Bytes a rank takes at most in a record's text (a safe integer and its comma). */
 const MAX_RANK_TEXT_BYTES = 17;
 
 /**
- * The bytes of `recordText(rec)` written straight into `into` at `at` (ASCII, one byte per
- * character: no record text or intermediate strings built, no UTF-8 encoding pass), returning
- * where they end; -1 (nothing written) for a record `recordText` would stringify, or one that
+ * The bytes of a record's JSON text written straight into `into` at `at` (ASCII but for the
+ * container part's UTF-8: no record text or intermediate strings built), returning where they
+ * end; -1 (nothing written) for a record that is to be stringified, or one that
  * might not end by `limit` (default: the end of `into`). The records of commits (P, D, S, A; 2 per shard write at qd16) take this
  * path; anything else is written as its text.
  */

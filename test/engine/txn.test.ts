@@ -153,6 +153,7 @@ t('records written in place are the bytes of their text; others are left to the 
     const end = writeRecord(r, buf, 7);
     assert.ok(end > 7, `${JSON.stringify(r)} is written in place`);
     assert.is(buf.subarray(7, end).toString('utf8'), recordText(r), JSON.stringify(r));
+    assert.equal(JSON.parse(buf.subarray(7, end).toString('utf8')), JSON.parse(JSON.stringify(r)), `${JSON.stringify(r)}: its bytes parse to the record`);
     assert.ok(buf.subarray(0, 7).every((b) => b === 0xee) && buf.subarray(end).every((b) => b === 0xee), 'nothing outside its bytes');
   }
   const slow: TxRecord[] = [
