@@ -1308,8 +1308,7 @@ export class ContainerCore {
     } catch (err) {
       return this.abandonDirect(c, err);
     }
-    try { this.recordCommitted(c.epoch, c.op, c.op.oid); } finally { this.endDirect(c); }
-    return c.epoch;
+    return this.finishDirect(c);
   }
 
   /**
@@ -1319,32 +1318,26 @@ export class ContainerCore {
    */
   private async applyDirectAsync(c: DirectCommit, pending: Array<Promise<void>> | undefined, failure: { err: unknown } | undefined): Promise<bigint> {
     try {
-      try {
-        // (settled together: a second replica failing while the first is pending is handled, not
-        // an unhandled rejection, and no write is still in flight when a failure discards the epoch)
-        if (pending !== undefined) {
-          if (pending.length === 1) {
-            try { await pending[0]; } catch (err) { failure ??= { err }; }
-          } else {
-            const settled = await Promise.allSettled(pending);
-            for (let i = 0; i < settled.length; i++) { const r = settled[i]!; if (r.status === 'rejected') failure ??= { err: r.reason }; }
-          }
-          this.storage.applying?.(-1);
+      // (settled together: a second replica failing while the first is pending is handled, not
+      // an unhandled rejection, and no write is still in flight when a failure discards the epoch)
+      if (pending !== undefined) {
+        if (pending.length === 1) {
+          try { await pending[0]; } catch (err) { failure ??= { err }; }
+        } else {
+          const settled = await Promise.allSettled(pending);
+          for (let i = 0; i < settled.length; i++) { const r = settled[i]!; if (r.status === 'rejected') failure ??= { err: r.reason }; }
         }
-        if (failure) throw failure.err;
-        // (a value no redo record carries: the stores of a pool that defers their syncs sync now)
-        if (!c.redo && this.rt.syncStores) await this.rt.syncStores(c.info.targets);
-        if (c.later) this.storage.doneLater!(c.epoch);
-        else { const done = this.storage.done(c.epoch, c.info); if (done !== undefined) await done; }
-      } catch (err) {
-        if (await this.discardEpoch(c.epoch, c.info.targets)) await this.storage.abort(c.epoch, c.info);
-        throw err;
+        this.storage.applying?.(-1);
       }
-      this.recordCommitted(c.epoch, c.op, c.op.oid);
-      return c.epoch;
-    } finally {
-      this.endDirect(c);
+      if (failure) throw failure.err;
+      // (a value no redo record carries: the stores of a pool that defers their syncs sync now)
+      if (!c.redo && this.rt.syncStores) await this.rt.syncStores(c.info.targets);
+      if (c.later) this.storage.doneLater!(c.epoch);
+      else { const done = this.storage.done(c.epoch, c.info); if (done !== undefined) await done; }
+    } catch (err) {
+      return this.abandonDirect(c, err);
     }
+    return this.finishDirect(c);
   }
 
   /** A direct commit that failed after its INTENT: its epoch discarded (ABORT recorded when it was), then `err`. */
@@ -1355,6 +1348,12 @@ export class ContainerCore {
     } finally {
       this.endDirect(c);
     }
+  }
+
+  /** A direct commit decided: recorded as committed, then ended (`endDirect`); its epoch. */
+  private finishDirect(c: DirectCommit): bigint {
+    try { this.recordCommitted(c.epoch, c.op, c.op.oid); } finally { this.endDirect(c); }
+    return c.epoch;
   }
 
   /** A direct commit ended (decided or abandoned): its epoch leaves the in-flight set, its locks are freed. */
