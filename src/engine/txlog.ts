@@ -35,7 +35,7 @@ import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSyn
 import { xxh64 } from '../../core/xxhash.js';
 import { CairnError, CorruptionError, FormatVersionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
-import { isEpochText } from '../net/protocol.js';
+import { isDecimalText, isEpochText } from '../net/protocol.js';
 
 const MAGIC = 'CAIRNTXL';
 /**
@@ -130,12 +130,6 @@ export function warmUpRecordTexts(n: number): void {
 /** Record types written as they are (others are stringified). */
 const PLAIN_TYPES: ReadonlySet<string> = new Set(['I', 'P', 'S', 'D', 'A']);
 
-/** Whether `s` is one or more decimal digits. */
-function allDigits(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) { const ch = s.charCodeAt(i); if (ch < 48 || ch > 57) return false; }
-  return true;
-}
 
 /** Scratch `recordText` writes a record into (`writeRecord`). */
 const textScratch = Buffer.alloc(MAX_FAST_RECORD_BYTES);
@@ -175,7 +169,7 @@ export function writeRecord(rec: TxRecord, into: Buffer, at: number, limit = int
   }
   if (u !== undefined) {
     max += 6;
-    for (let i = 0; i < u.length; i++) { const x = u[i]!; if (x.length > MAX_UNIT_DIGITS || !allDigits(x)) return -1; max += x.length + 3; }
+    for (let i = 0; i < u.length; i++) { const x = u[i]!; if (!isDecimalText(x, MAX_UNIT_DIGITS)) return -1; max += x.length + 3; }
   }
   if (at + max > limit) return -1;
   let k = at;

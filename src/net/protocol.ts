@@ -90,8 +90,17 @@ export const MAX_EPOCH_DIGITS = 30;
  * may parse). A loop, not a regular expression: engines check one per shard write and notice.
  */
 export function isEpochText(s: string): boolean {
-  if (s.length === 0 || s.length > MAX_EPOCH_DIGITS) return false;
-  for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 48 || c > 57) return false; }
+  return isDecimalText(s, MAX_EPOCH_DIGITS);
+}
+
+/**
+ * Whether `s` is 1..`maxDigits` decimal digits: the one check of the decimal texts requests and
+ * logs carry (epochs, object ids, units). A loop, not a regular expression (per shard write).
+ */
+export function isDecimalText(s: string, maxDigits: number): boolean {
+  const n = s.length;
+  if (n === 0 || n > maxDigits) return false;
+  for (let i = 0; i < n; i++) { const c = s.charCodeAt(i); if (c < 48 || c > 57) return false; }
   return true;
 }
 

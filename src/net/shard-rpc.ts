@@ -17,7 +17,7 @@ import { NetError } from './errors.js';
 import { BufferPool, payloadPool } from './buffer-pool.js';
 import { CairnError } from '../../core/errors.js';
 import type { RpcCaller, RpcCallOptions, RpcReply } from './rpc.js';
-import type { TxDescriptor } from './protocol.js';
+import { isDecimalText, type TxDescriptor } from './protocol.js';
 import { slotView } from './shm.js';
 import { EngineLink } from './link.js';
 import { HLC_LOGICAL_BITS } from '../container/epoch-clock.js';
@@ -79,15 +79,8 @@ const unb64 = (v: unknown): Uint8Array => {
 };
 /** Most digits of a decimal epoch or object id in a shard request (`big`). */
 const MAX_DECIMAL_DIGITS = 60;
-/** Whether `v` is 1..MAX_DECIMAL_DIGITS decimal digits (a loop: engines check two per shard write). */
-function isDecimal(v: string): boolean {
-  const n = v.length;
-  if (n === 0 || n > MAX_DECIMAL_DIGITS) return false;
-  for (let i = 0; i < n; i++) { const c = v.charCodeAt(i); if (c < 48 || c > 57) return false; }
-  return true;
-}
 const big = (v: unknown, what: string): bigint => {
-  if (typeof v !== 'string' || !isDecimal(v)) throw new NetError('NET_PROTOCOL', `${what} expected as a decimal string`);
+  if (typeof v !== 'string' || !isDecimalText(v, MAX_DECIMAL_DIGITS)) throw new NetError('NET_PROTOCOL', `${what} expected as a decimal string`);
   return BigInt(v);
 };
 
