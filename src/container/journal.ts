@@ -101,6 +101,8 @@ export const JOURNAL_SYNC_DEPTH = Math.max(1, Math.min(8, Number(process.env.CAI
  * durable commit waits for use the same disk.
  */
 export const JOURNAL_SPARE = process.env.CAIRN_JOURNAL_SPARE === '1';
+/** Creates of a spare file tried when a closed handle's spare takes the name between remove and create. */
+const SPARE_CREATE_ATTEMPTS = 3;
 /** Version of two-file journals written in the old mode (a damaged one kept as it is; see the doc above). */
 const LEGACY_VERSION = 4;
 /** Oldest version read: version 2 journals hold JSON payloads only. */
@@ -1473,9 +1475,18 @@ export class Journal {
     return (async () => {
       let fd: number | undefined;
       try {
-        // (a new file, not one truncated: a handle closed on this journal may still be ending its spare under the name)
-        rmSync(this.sparePath, { force: true });
-        fd = await openAsync(this.sparePath, 'wx+', 0o644);
+        // (a new file, not one truncated: a handle closed on this journal may still be making its
+        // spare under the name, and may create it between our remove and our create: then remove
+        // that one, which is stale, and create again; its handle then sees the name hold another file)
+        for (let attempt = 1; fd === undefined; attempt++) {
+          rmSync(this.sparePath, { force: true });
+          try {
+            fd = await openAsync(this.sparePath, 'wx+', 0o644);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= SPARE_CREATE_ATTEMPTS) throw err;
+          }
+          if (this.isClosed && fd === undefined) return;
+        }
         for (const [pos, len] of zeroRanges(0, fileEnd(alloc, alloc))) await writeWholeAsync(fd, (zeroChunk ??= Buffer.alloc(JOURNAL_PREALLOC_BYTES)).subarray(0, len), pos);
         await fdatasyncAsync(fd);
         if (this.isClosed) { this.dropSpare(fd); return; }
