@@ -198,14 +198,9 @@ interface GroupState { readonly out: Array<bigint | Error>; pending: number; rea
 
 /** Read `i` of a group: records its hash or error; the last one to complete settles the group's one promise. */
 class GroupMember implements Waiter {
-  constructor(readonly g: GroupState, private readonly i: number) {}
+  constructor(private readonly g: GroupState, private readonly i: number) {}
   resolve(h: bigint): void { this.g.out[this.i] = h; if (--this.g.pending === 0) this.g.done(this.g.out); }
   reject(e: unknown): void { this.g.out[this.i] = e instanceof Error ? e : new MediaError('IO_ERROR', String(e)); if (--this.g.pending === 0) this.g.done(this.g.out); }
-}
-
-/** Whether waiters `a` and `b` answer members of one `submitGroup`. */
-function sameGroup(a: Waiter, b: Waiter): boolean {
-  return a instanceof GroupMember && b instanceof GroupMember && a.g === b.g;
 }
 
 /**
@@ -305,12 +300,8 @@ class HashedBatcher {
     // submitted one after another, so they stay in one job and that read completes when its job
     // does. Strided shares put every read's cells in every job: all reads then completed at once,
     // and the pool threads idled while the JavaScript thread issued the next round (and vice versa).
-    // The writes of one group (an EC write's k + p cells, `submitGroup`) stay in one job: the native
-    // fused pass takes a write's data and parity cells together (one pass over the caller's bytes for
-    // parity, copies and hashes); cut between two of its cells, both jobs ran the unfused way.
-    for (let j = 0, from = 0; j < jobs && from < reqs.length; j++) {
-      let to = from + Math.ceil((reqs.length - from) / (jobs - j));
-      while (to < reqs.length && reqs[to]![0] === 1 && sameGroup(waiters[to - 1]!, waiters[to]!)) to++;
+    for (let j = 0, from = 0; j < jobs; j++) {
+      const to = from + Math.ceil((reqs.length - from) / (jobs - j));
       this.send(reqs.slice(from, to), waiters.slice(from, to));
       from = to;
     }

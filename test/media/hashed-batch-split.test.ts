@@ -6,9 +6,7 @@
  * max(1, min(floor(n / minPerJob), cores)) jobs — with 1, one per idle core (min(n, cores));
  * with 3, 2 to 5 requests (the cells a connected client's located reads bring per engine answer) are
  * one job, which the native vector pass hashes side by side; and every answer is the XXH64 of the bytes read, which are the file's,
- * mapped or not, whatever the split. The writes of one group (`writevHashGroup`: an EC write's k + p
- * cells, which the native fused pass takes together) are never cut over two jobs. Counts only
- * (`hashedBatchStats`), no timing.
+ * mapped or not, whatever the split. Counts only (`hashedBatchStats`), no timing.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -67,34 +65,6 @@ t('with minPerJob 1 (by default on a machine not loaded) each idle core takes a 
     hashedBatchTuning.minPerJob = 'auto';
     overrideMachineLoaded(undefined);
     if (map) addon.unmapFile?.(map);
-    fs.closeSync(fd);
-  }
-});
-
-t('the writes of one group stay in one job: a lone group of 6 is one job, two groups split between them; the file and hashes are the writes\'', async () => {
-  const io = new PreadEngine();
-  if (!io.writevHashGroup || !addon?.hashedBatch || process.env.CAIRN_HASHED_BATCH === '0') { console.log('  (no native hashed batches: skipped)'); return; }
-  const file = path.join(tmp, 'groups.dat');
-  fs.writeFileSync(file, new Uint8Array(12 * CELL));
-  const fd = fs.openSync(file, 'r+');
-  hashedBatchTuning.minPerJob = 1;
-  overrideMachineLoaded(false);
-  try {
-    const rng = new Rng(0x6e0);
-    for (const groups of [1, 2]) {
-      const cells = Array.from({ length: groups * 6 }, () => rng.bytes(CELL));
-      const j0 = hashedBatchStats.jobs;
-      const outs = await Promise.all(Array.from({ length: groups }, (_, g) => io.writevHashGroup!(cells.slice(g * 6, g * 6 + 6).map((c, i) => ({ fd, views: [c], position: (g * 6 + i) * CELL, hashLen: CELL, seed: BigInt(g * 6 + i + 1) })))));
-      assert.is(hashedBatchStats.jobs - j0, Math.min(groups, cores), `${groups} group(s) of 6 writes: jobs`);
-      const back = fs.readFileSync(file);
-      cells.forEach((c, i) => {
-        assert.ok(back.subarray(i * CELL, (i + 1) * CELL).equals(c), `cell ${i} written`);
-        assert.is(outs[Math.floor(i / 6)]![i % 6], xxh64(c, BigInt(i + 1)), `cell ${i} hash`);
-      });
-    }
-  } finally {
-    hashedBatchTuning.minPerJob = 'auto';
-    overrideMachineLoaded(undefined);
     fs.closeSync(fd);
   }
 });
