@@ -22,7 +22,10 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-cap-'));
 const t = suite('media: hashed batch job cap');
 const saved = hashedBatchTuning.maxJobs;
 t.before(async () => { await initXxhash(); });
-t.after(() => { hashedBatchTuning.maxJobs = saved; hashedBatchTuning.minPerJob = 'auto'; overrideMachineLoaded(undefined); fs.rmSync(tmp, { recursive: true, force: true }); });
+// (the cap alone: no extra read jobs, which hashed-batch-split tests)
+const savedExtra = hashedBatchTuning.readExtraJobs;
+t.before.each(() => { hashedBatchTuning.readExtraJobs = 0; });
+t.after(() => { hashedBatchTuning.readExtraJobs = savedExtra; hashedBatchTuning.maxJobs = saved; hashedBatchTuning.minPerJob = 'auto'; overrideMachineLoaded(undefined); fs.rmSync(tmp, { recursive: true, force: true }); });
 
 const CELL = 64 * 1024;
 const CELLS = 64;

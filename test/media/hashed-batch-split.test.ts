@@ -6,7 +6,9 @@
  * max(1, min(floor(n / minPerJob), cores)) jobs — with 1, one per idle core (min(n, cores));
  * with 3, 2 to 5 requests (the cells a connected client's located reads bring per engine answer) are
  * one job, which the native vector pass hashes side by side; and every answer is the XXH64 of the bytes read, which are the file's,
- * mapped or not, whatever the split. Counts only (`hashedBatchStats`), no timing.
+ * mapped or not, whatever the split. A flush of reads only may count on `readExtraJobs`
+ * (HASHED_BATCH_READ_EXTRA_JOBS) jobs more than the cores while the machine is not loaded; writes
+ * never. Counts only (`hashedBatchStats`), no timing.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,15 +18,16 @@ import * as path from 'node:path';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { loadNative } from '../../src/media/index.js';
-import { HASHED_BATCH_LOADED_MIN_PER_JOB, HASHED_BATCH_MIN_PER_JOB, PreadEngine, hashedBatchStats, hashedBatchTuning, overrideMachineLoaded } from '../../src/media/pread.js';
+import { HASHED_BATCH_LOADED_MIN_PER_JOB, HASHED_BATCH_MIN_PER_JOB, HASHED_BATCH_READ_EXTRA_JOBS, PreadEngine, hashedBatchStats, hashedBatchTuning, overrideMachineLoaded } from '../../src/media/pread.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-split-'));
 const t = suite('media: hashed batch split over idle cores');
 t.before(async () => { await initXxhash(); });
 // (the split without the job cap, whatever CAIRN_HASHED_BATCH_MAX_JOBS says: hashed-batch-cap tests the cap)
-const savedMaxJobs = hashedBatchTuning.maxJobs;
-t.before.each(() => { hashedBatchTuning.maxJobs = undefined; });
-t.after(() => { hashedBatchTuning.minPerJob = 'auto'; hashedBatchTuning.maxJobs = savedMaxJobs; overrideMachineLoaded(undefined); fs.rmSync(tmp, { recursive: true, force: true }); });
+// (and without extra read jobs but where a test sets them)
+const savedMaxJobs = hashedBatchTuning.maxJobs, savedExtra = hashedBatchTuning.readExtraJobs;
+t.before.each(() => { hashedBatchTuning.maxJobs = undefined; hashedBatchTuning.readExtraJobs = 0; });
+t.after(() => { hashedBatchTuning.minPerJob = 'auto'; hashedBatchTuning.maxJobs = savedMaxJobs; hashedBatchTuning.readExtraJobs = savedExtra; overrideMachineLoaded(undefined); fs.rmSync(tmp, { recursive: true, force: true }); });
 
 const CELL = 64 * 1024;
 const addon = loadNative().addon;
@@ -65,6 +68,42 @@ t('with minPerJob 1 (by default on a machine not loaded) each idle core takes a 
     hashedBatchTuning.minPerJob = 'auto';
     overrideMachineLoaded(undefined);
     if (map) addon.unmapFile?.(map);
+    fs.closeSync(fd);
+  }
+});
+
+t('a flush of reads only takes readExtraJobs (by default HASHED_BATCH_READ_EXTRA_JOBS) more jobs than the cores on a machine not loaded, none on a loaded one; a flush of writes none', async () => {
+  const io = new PreadEngine();
+  if (!io.readvHash || !io.writevHash || !addon?.hashedBatch || process.env.CAIRN_HASHED_BATCH === '0') { console.log('  (no native hashed batches: skipped)'); return; }
+  assert.ok(HASHED_BATCH_READ_EXTRA_JOBS >= 1, 'one extra read job by default');
+  const file = path.join(tmp, 'extra.dat');
+  const data = new Rng(0x5b2).bytes(8 * CELL);
+  fs.writeFileSync(file, data);
+  const fd = fs.openSync(file, 'r+');
+  hashedBatchTuning.minPerJob = 1;
+  hashedBatchTuning.readExtraJobs = HASHED_BATCH_READ_EXTRA_JOBS;
+  try {
+    for (const loaded of [false, true]) {
+      overrideMachineLoaded(loaded);
+      fs.writeSync(fd, data, 0, data.length, 0);
+      const n = cores + HASHED_BATCH_READ_EXTRA_JOBS + 2;
+      const into = Array.from({ length: n }, () => new Uint8Array(CELL));
+      let j0 = hashedBatchStats.jobs;
+      const hs = await Promise.all(into.map((b, i) => io.readvHash!(fd, [b], (i % 8) * CELL, CELL, BigInt(i + 1))));
+      assert.is(hashedBatchStats.jobs - j0, loaded ? cores : cores + HASHED_BATCH_READ_EXTRA_JOBS, `${n} reads (loaded ${loaded}): jobs`);
+      into.forEach((b, i) => {
+        assert.ok(Buffer.from(b).equals(data.subarray((i % 8) * CELL, (i % 8 + 1) * CELL)), `read ${i}: bytes`);
+        assert.is(hs[i], xxh64(b, BigInt(i + 1)), `read ${i}: hash`);
+      });
+      const cells = Array.from({ length: n }, (_, i) => new Rng(0x5b3 + i).bytes(CELL));
+      j0 = hashedBatchStats.jobs;
+      const ws = await Promise.all(cells.map((c, i) => io.writevHash!(fd, [c], (i % 8) * CELL, CELL, BigInt(i + 1))));
+      assert.is(hashedBatchStats.jobs - j0, cores, `${n} writes (loaded ${loaded}): jobs`);
+      ws.forEach((h, i) => assert.is(h, xxh64(cells[i]!, BigInt(i + 1)), `write ${i}: hash`));
+    }
+  } finally {
+    hashedBatchTuning.minPerJob = 'auto';
+    overrideMachineLoaded(undefined);
     fs.closeSync(fd);
   }
 });
