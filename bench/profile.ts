@@ -6,7 +6,8 @@
  * DevTools) and prints the functions and files with the most self time.
  *
  * Workloads: `small-put` (100-byte puts of new objects, RP_2G1, 32 in flight; n objects, default
- * 30,000), `small-get` (random gets of those), `ec-write` / `ec-read` (1 MiB EC_4P2G1 array
+ * 30,000), `small-put-durable` (the same on a `durable: true` pool), `small-get` (random gets of
+ * those), `ec-write` / `ec-read` (1 MiB EC_4P2G1 array
  * transfers, 8 in flight; n MiB, default 256). Public API only. Not a suite (no `.bench.ts`).
  * Under tsx, positions are of the transformed code and tsx's `__name` helper shows up; for line
  * numbers and no loader overhead, compile first: `npx tsc -p tsconfig.test.json --noEmit false
@@ -29,7 +30,7 @@ const MIB = 1024 * 1024;
 const SAMPLE_INTERVAL_US = 100;
 /** Rows printed per table. */
 const TOP = 25;
-const WORKLOADS = ['small-put', 'small-get', 'ec-write', 'ec-read'] as const;
+const WORKLOADS = ['small-put', 'small-put-durable', 'small-get', 'ec-write', 'ec-read'] as const;
 type Workload = typeof WORKLOADS[number];
 
 const workload = process.argv[2] as Workload;
@@ -40,7 +41,7 @@ if (!WORKLOADS.includes(workload)) {
 const small = workload.startsWith('small');
 const n = Number(process.argv[3] ?? (small ? 30_000 : 256));
 const root = tempDir('cairn-profile-');
-const pool = await Pool.create(path.join(root, 'pool'), { ...IO_POOL_SHAPE, dataBytes: Math.max(256 * MIB, Math.ceil((n * MIB * 1.5) / 16) + 64 * MIB) });
+const pool = await Pool.create(path.join(root, 'pool'), { ...IO_POOL_SHAPE, durable: workload === 'small-put-durable', dataBytes: Math.max(256 * MIB, Math.ceil((n * MIB * 1.5) / 16) + 64 * MIB) });
 const session = new Session();
 session.connect();
 let profile: CpuProfile;
@@ -52,7 +53,7 @@ try {
     const value = new Uint8Array(SMALL_VALUE_BYTES).fill(0x5a);
     const put = (from: number, count: number) => inFlight(count, SMALL_DEPTH, (j) => cont.kv(`o${from + j}`).put('v', value));
     await put(0, 1000); // warm-up
-    if (workload === 'small-put') phase = () => put(1000, n);
+    if (workload !== 'small-get') phase = () => put(1000, n);
     else {
       await put(1000, n);
       const rng = new Rng(7);
