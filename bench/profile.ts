@@ -23,6 +23,8 @@ import { Rng } from '../core/rng.js';
 import { inFlight } from './harness.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
 import { summarizeProfile, type CpuProfile } from './lib/cpuprofile.js';
+import { threadStats } from './lib/thread-stats.js';
+import { performance } from 'node:perf_hooks';
 import { IO_POOL_SHAPE, SMALL_DEPTH, EC_DEPTH, SMALL_VALUE_BYTES } from './io.bench.js';
 
 const MIB = 1024 * 1024;
@@ -76,12 +78,16 @@ try {
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: SAMPLE_INTERVAL_US });
   await session.post('Profiler.start');
-  const t0 = performance.now();
+  const t0 = performance.now(), th0 = threadStats(process.pid), elu0 = performance.eventLoopUtilization();
   await phase();
-  const wall = (performance.now() - t0) / 1000;
+  const wall = (performance.now() - t0) / 1000, th = threadStats(process.pid), elu = performance.eventLoopUtilization(elu0);
   ({ profile } = (await session.post('Profiler.stop')) as unknown as { profile: CpuProfile });
   const units = small ? n : n * MIB;
   console.log(`${workload}: ${n}${small ? ' ops' : ' MiB'} in ${wall.toFixed(2)} s = ${small ? `${(units / wall).toFixed(0)} ops/s` : `${(units / wall / 1e6).toFixed(1)} MB/s`}`);
+  // (CPU of the JavaScript thread and of every other thread of the process: workers, the libuv
+  // pool, io_uring workers, V8's GC and compiler threads; the profiler's own cost included)
+  const unit = small ? 'op' : 'MiB';
+  console.log(`CPU per ${unit}: JavaScript thread ${((th.main - th0.main) * 1000 / n).toFixed(1)} us (busy ${(100 * elu.utilization).toFixed(0)}% of the time), other threads ${((th.rest - th0.rest) * 1000 / n).toFixed(1)} us`);
 } finally {
   session.disconnect();
   await pool.close();
