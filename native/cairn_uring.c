@@ -448,16 +448,62 @@ static uint64_t recycle_hits, recycle_misses;
  * (reads into a reused buffer: 0.07-0.15 ms).
  */
 static int recycle_poke = -1;
+/*
+ * Outputs kept out of V8's external-memory total (alloc_recycled says why), at most this many bytes
+ * of them outstanding at once (handed out and not yet released): past it an output counts as any
+ * ArrayBuffer does, so results a reader holds and then drops in bulk still drive full collections.
+ * It bounds what V8 may leave uncollected without knowing (the free list's own bound, RECYCLE_MAX_BYTES).
+ * CAIRN_OUTPUT_HIDE=0: none kept out.
+ */
+#define HIDE_MAX_BYTES ((size_t)128 << 20)
+static size_t hidden_bytes;
+static int recycle_hide = -1;
+/*
+ * Outputs V8 frees while kept out lower its total for good (it took their bytes out twice), and the
+ * baseline it measures growth from follows that down: meanwhile growth of other external memory
+ * (Buffers promoted and then dropped, say) would go unseen. So the total as it would be without
+ * that drift is watched: once it is this much above its lowest since the last look, the drift is
+ * given back to V8 at once, which then sees that growth and collects as it would have.
+ */
+#define HIDE_UNMASK_BYTES ((int64_t)96 << 20)
+/* Per environment (each worker's isolate has its own total); never freed, being tiny (an
+   environment's finalizers may run after its instance data's). */
+typedef struct { int64_t drift, low; int seen; } output_env;
 
+static output_env *output_env_of(napi_env env) {
+  output_env *o = NULL;
+  if (napi_get_instance_data(env, (void **)&o) != napi_ok) return NULL;
+  if (o == NULL) {
+    o = calloc(1, sizeof *o);
+    if (o == NULL) return NULL;
+    if (napi_set_instance_data(env, o, NULL, NULL) != napi_ok) { free(o); return NULL; }
+  }
+  return o;
+}
+
+/* Before an output is handed out: give the drift back when the total without it grew past HIDE_UNMASK_BYTES. */
+static void drift_check(napi_env env, output_env *o) {
+  int64_t total;
+  if (napi_adjust_external_memory(env, 0, &total) != napi_ok) return;
+  int64_t undrifted = total + o->drift;
+  if (!o->seen || undrifted < o->low) { o->low = undrifted; o->seen = 1; return; }
+  if (undrifted - o->low <= HIDE_UNMASK_BYTES) return;
+  if (o->drift > 0) napi_adjust_external_memory(env, o->drift, &total);
+  o->drift = 0; o->low = undrifted;
+}
+
+/* The finalize hint of an output: its length, times two, plus one when it is kept out of V8's total. */
 static void recycle_release(napi_env env, void *data, void *hint) {
-  size_t cap = (size_t)(uintptr_t)hint;
+  size_t n = (size_t)(uintptr_t)hint >> 1, cap = (n + RECYCLE_GRAIN_BYTES - 1) / RECYCLE_GRAIN_BYTES * RECYCLE_GRAIN_BYTES;
   pthread_mutex_lock(&recycle_mu);
+  if ((uintptr_t)hint & 1) hidden_bytes -= cap; /* (not given back to V8's total: see alloc_recycled) */
   if (recycle_n < RECYCLE_MAX_ENTRIES && recycle_bytes + cap <= RECYCLE_MAX_BYTES) {
     recycle_list[recycle_n].p = data; recycle_list[recycle_n].cap = cap;
     recycle_n++; recycle_bytes += cap; data = NULL;
   }
   pthread_mutex_unlock(&recycle_mu);
   free(data);
+  if ((uintptr_t)hint & 1) { output_env *o = output_env_of(env); if (o) o->drift += (int64_t)n; }
 }
 
 /* allocRecycled(bytes) -> external ArrayBuffer of `bytes` at a page-aligned address, contents unspecified */
@@ -472,6 +518,7 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
   void *p = NULL;
   pthread_mutex_lock(&recycle_mu);
   if (recycle_poke < 0) { const char *e = getenv("CAIRN_OUTPUT_SCAVENGE"); recycle_poke = !(e && strcmp(e, "0") == 0); }
+  if (recycle_hide < 0) { const char *e = getenv("CAIRN_OUTPUT_HIDE"); recycle_hide = !(e && strcmp(e, "0") == 0); }
   for (size_t i = recycle_n; i-- > 0;) {
     if (recycle_list[i].cap != cap) continue;
     p = recycle_list[i].p;
@@ -480,17 +527,36 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
     break;
   }
   if (p) recycle_hits++; else recycle_misses++;
+  output_env *oe = recycle_hide ? output_env_of(env) : NULL;
+  int hide = oe != NULL && hidden_bytes + cap <= HIDE_MAX_BYTES;
+  if (hide) hidden_bytes += cap;
   pthread_mutex_unlock(&recycle_mu);
+  if (oe) drift_check(env, oe);
   if (!p) {
     int e = posix_memalign(&p, 4096, cap);
     if (e) return throw_errno(env, "posix_memalign", e);
   }
   napi_value ab;
-  if (napi_create_external_arraybuffer(env, p, n, recycle_release, (void *)(uintptr_t)cap, &ab) != napi_ok) {
+  if (napi_create_external_arraybuffer(env, p, n, recycle_release, (void *)(uintptr_t)(n << 1 | (size_t)hide), &ab) != napi_ok) {
+    if (hide) { pthread_mutex_lock(&recycle_mu); hidden_bytes -= cap; pthread_mutex_unlock(&recycle_mu); }
     free(p); napi_throw_error(env, NULL, "napi_create_external_arraybuffer failed"); return NULL;
   }
-  /* (no napi_adjust_external_memory: V8 counts every ArrayBuffer's bytes toward its GC pressure
-     already; adding them again doubled the major collections and the read's main-thread time) */
+  /* V8 counts every ArrayBuffer's bytes in its external-memory total, and V8 11 (Node 20) adds what
+     that total grew by since the last full collection to the old generation's size when it decides
+     to start one (Heap::OldGenerationSpaceAvailable). Outputs read and dropped are freed by
+     scavenges in batches of 32 MiB (below), so the total rises by ~32 MiB between two of them. A
+     full collection made while little old-generation memory is being allocated (reads into reused
+     buffers, an idle stretch) sets the old generation's limit only ~8-16 MiB above its size; that
+     rise then starts the next full collection within a few outputs, whose limit is as tight again:
+     a full collection every ~20 ms (16-29 per 800 MiB read, ~1 ms of CPU per MiB against 0.25),
+     until one happens to set a wider limit. Taking an output's bytes back out of the total here
+     keeps outputs from raising it. Its release does not add them back: V8 takes them out again when
+     it frees the buffer, which only lowers the total (the baseline follows it down; adding them back
+     after that is the same rise again: measured, as many full collections as counting them). That
+     drift would hide other external growth meanwhile: drift_check gives it back when there is some.
+     Scavenges are unaffected: V8 triggers them from its young ArrayBuffers' own byte count, which
+     still has every output. */
+  if (hide) { int64_t adj; napi_adjust_external_memory(env, -(int64_t)n, &adj); }
   if (recycle_poke) {
     /* A backing store V8 allocates itself first checks its young ArrayBuffers: holding two
        semi-spaces' worth (32 MiB here) it scavenges, which frees the dropped young ones (and brings

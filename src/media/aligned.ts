@@ -78,6 +78,12 @@ export const RECYCLED_OUTPUT_MIN_BYTES = 128 * 1024;
  * read itself). Each one also has V8 allocate a 1-byte ArrayBuffer, which runs V8's check for
  * young ArrayBuffers worth a scavenge (an external buffer skips it): outputs read and dropped are
  * then freed by scavenges instead of a full collection per 64 MiB (`CAIRN_OUTPUT_SCAVENGE=0`: not).
+ * And their bytes are taken back out of V8's external-memory total (up to 128 MiB of them
+ * outstanding): V8 counts that total's growth since the last full collection against the old
+ * generation's limit, and the ~32 MiB that outputs reach between two scavenges started a full
+ * collection every ~20 ms whenever the last one had set that limit tight (`CAIRN_OUTPUT_HIDE=0`:
+ * not; native/cairn_uring.c `alloc_recycled` has the details, and how other external memory's
+ * growth stays seen).
  * Without the addon, or for smaller sizes, `Buffer.allocUnsafeSlow`.
  */
 export function allocOutput(bytes: number): Uint8Array {
