@@ -425,6 +425,8 @@ static napi_value alloc_aligned(napi_env env, napi_callback_info info) {
  */
 /** Sizes are rounded up to this (a class per multiple), so near sizes share buffers. */
 #define RECYCLE_GRAIN_BYTES (64u << 10)
+/* The capacity a buffer of `n` bytes takes on the free list (whole grains). */
+static inline size_t grain_cap(size_t n) { return (n + RECYCLE_GRAIN_BYTES - 1) / RECYCLE_GRAIN_BYTES * RECYCLE_GRAIN_BYTES; }
 /**
  * Most bytes kept on the free list; a buffer freed past it goes back to malloc. It must hold what
  * one GC frees at once: V8 collects once external memory has grown by about 64 MiB, so a reader
@@ -494,7 +496,7 @@ static void drift_check(napi_env env, output_env *o) {
 
 /* The finalize hint of an output: its length, times two, plus one when it is kept out of V8's total. */
 static void recycle_release(napi_env env, void *data, void *hint) {
-  size_t n = (size_t)(uintptr_t)hint >> 1, cap = (n + RECYCLE_GRAIN_BYTES - 1) / RECYCLE_GRAIN_BYTES * RECYCLE_GRAIN_BYTES;
+  size_t n = (size_t)(uintptr_t)hint >> 1, cap = grain_cap(n);
   pthread_mutex_lock(&recycle_mu);
   if ((uintptr_t)hint & 1) hidden_bytes -= cap; /* (not given back to V8's total: see alloc_recycled) */
   if (recycle_n < RECYCLE_MAX_ENTRIES && recycle_bytes + cap <= RECYCLE_MAX_BYTES) {
@@ -514,11 +516,12 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
   if (argc < 1 || napi_get_value_double(env, argv[0], &bytes) != napi_ok || !(bytes >= 1 && bytes <= (double)(1u << 31))) {
     napi_throw_range_error(env, NULL, "allocRecycled(bytes in [1, 2^31])"); return NULL;
   }
-  size_t n = (size_t)bytes, cap = (n + RECYCLE_GRAIN_BYTES - 1) / RECYCLE_GRAIN_BYTES * RECYCLE_GRAIN_BYTES;
+  size_t n = (size_t)bytes, cap = grain_cap(n);
   void *p = NULL;
+  if (recycle_hide < 0) { const char *e = getenv("CAIRN_OUTPUT_HIDE"); recycle_hide = !(e && strcmp(e, "0") == 0); }
+  output_env *oe = recycle_hide ? output_env_of(env) : NULL; /* (napi calls outside the lock) */
   pthread_mutex_lock(&recycle_mu);
   if (recycle_poke < 0) { const char *e = getenv("CAIRN_OUTPUT_SCAVENGE"); recycle_poke = !(e && strcmp(e, "0") == 0); }
-  if (recycle_hide < 0) { const char *e = getenv("CAIRN_OUTPUT_HIDE"); recycle_hide = !(e && strcmp(e, "0") == 0); }
   for (size_t i = recycle_n; i-- > 0;) {
     if (recycle_list[i].cap != cap) continue;
     p = recycle_list[i].p;
@@ -527,7 +530,6 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
     break;
   }
   if (p) recycle_hits++; else recycle_misses++;
-  output_env *oe = recycle_hide ? output_env_of(env) : NULL;
   int hide = oe != NULL && hidden_bytes + cap <= HIDE_MAX_BYTES;
   if (hide) hidden_bytes += cap;
   pthread_mutex_unlock(&recycle_mu);
