@@ -538,7 +538,8 @@ pointReads.minReads = POINT_INDEX_MIN_READS;
 
 /**
  * Most entries of runs without point lists yet that a read meeting their list makes the lists of
- * in its own turn (~60 ms); more are made in the background (`makeLists`). @internal tests lower it.
+ * in its own turn (~0.4 us per entry here, ~12 ms; up to ~60 ms on cold code and a loaded
+ * machine); more are made in the background (`makeLists`). @internal tests lower it.
  */
 export const POINT_INDEX_SYNC_LIST_ENTRIES = 32_768;
 pointReads.syncListsMax = POINT_INDEX_SYNC_LIST_ENTRIES;
@@ -775,7 +776,11 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
   const first = runs[0];
   if (first === undefined) return null;
   const kept = first.pointIndexOf;
-  if (kept !== undefined && kept.building !== undefined && kept.runs === runs) return null; // (its point lists are being made)
+  if (kept !== undefined && kept.building !== undefined && kept.runs === runs) {
+    // (its point lists are being made: the per-run path, helping the making when the loop stalls)
+    if (kept.build !== undefined) helpListBuild(kept.build as ListBuild);
+    return null;
+  }
   // (a list is replaced when runs change; one grown in place while a store opens is indexed again)
   let prev: PointIndex | undefined;
   let reads = 0;
@@ -802,7 +807,7 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
       if (pending > pointReads.syncListsMax) {
         // the runs' point lists read every block: made in the background, a step per turn, while
         // reads take the per-run path; the read after them builds the table (~0.1 us per version)
-        first.pointIndexOf = { runs, index: null, reads: pointReads.minReads, building: makeLists(runs, first) };
+        first.pointIndexOf = { runs, index: null, reads: pointReads.minReads, ...makeLists(runs, first) };
         return null;
       }
       const lists: RunPoints[] = [];
@@ -818,26 +823,78 @@ export function pointIndexOf(runs: readonly Run[]): PointIndex | null {
 }
 
 /**
- * Make the point lists of `runs` in steps (`Run.pointSteps`), one per turn of the event loop (`pointIndexOf`, for lists of more than `pointReads.syncListsMax` entries to
- * make: a list takes ~1.8 us per version, 0.6 s for a run of 300k, on the read that would build
- * it). Stops when a run of the list is retired (merged away: its chunks may be reused) or a list
- * fails (no index for `runs`); when done, the next read of `runs` builds the table.
+ * Reads that find a list's point lists still being made, with no step made for this long, make one
+ * step themselves (`helpListBuild`), at most one per this long over every store of the process.
+ * The steps wait for turns of the event loop, and a stream of reads answered in microtasks (a
+ * caller keeping gets in flight on an embedded pool: each resolves in a microtask) never lets it
+ * turn: 151k objects over 16 targets, the lists of ~40k entries per target were still unmade after
+ * 250k gets, every get on the per-run path (200-270k gets/s against 350-450k once indexed). A step
+ * is `POINT_LIST_STEP_BLOCKS` blocks (~0.4 ms here), so reads that help give it at most a third of
+ * a stalled loop's time, and a loop that turns never helps.
  */
-async function makeLists(runs: readonly Run[], first: Run): Promise<void> {
-  const live = () => first.pointIndexOf?.runs === runs && !runs.some((r) => r.retired);
-  for (const r of runs) {
-    if (r.pointsMade) continue;
-    const steps = r.pointSteps();
+export const POINT_LIST_HELP_AFTER_MS = 1;
+/** When a read last made a step of a list (`helpListBuild`), over every store. */
+let lastHelpMs = -Infinity;
+
+/**
+ * The making of the point lists of `runs` (`makeLists`), a step at a time (`step`): up to
+ * `POINT_LIST_STEP_BLOCKS` blocks of the next run without its list. Stops when a run of the list
+ * is retired (merged away: its chunks may be reused), the list is replaced, or a list fails (no
+ * index for `runs`); when every list is made, the next read of `runs` builds the table.
+ */
+class ListBuild {
+  /** The next run whose list may be unmade. */
+  private next = 0;
+  private finished = false;
+  /** When the last step was made (by the loop or by a read). */
+  lastStepMs = performance.now();
+  constructor(private readonly runs: readonly Run[], private readonly first: Run) {}
+
+  /** Make one step; true once the making is over (done, failed or no longer wanted). */
+  step(): boolean {
+    this.lastStepMs = performance.now();
+    if (this.finished) return true;
+    const { runs, first } = this;
+    if (first.pointIndexOf?.build !== this || runs.some((r) => r.retired)) return this.finish();
+    while (this.next < runs.length && runs[this.next]!.pointsMade) this.next++;
+    if (this.next === runs.length) {
+      first.pointIndexOf = { runs, index: null, reads: pointReads.minReads };
+      return this.finish();
+    }
+    const s = runs[this.next]!.pointSteps().next();
+    if (s.done) {
+      if (s.value === null) { first.pointIndexOf = { runs, index: null }; return this.finish(); }
+      this.next++;
+    }
+    return false;
+  }
+
+  private finish(): true { this.finished = true; return true; }
+}
+
+/** A read found `b` unfinished: make a step of it if neither the loop nor another read has lately. */
+function helpListBuild(b: ListBuild): void {
+  const now = performance.now();
+  if (now - b.lastStepMs < POINT_LIST_HELP_AFTER_MS || now - lastHelpMs < POINT_LIST_HELP_AFTER_MS) return;
+  lastHelpMs = now;
+  b.step();
+}
+
+/**
+ * Make the point lists of `runs` in steps (`ListBuild`), one per turn of the event loop
+ * (`pointIndexOf`, for lists of more than `pointReads.syncListsMax` entries to make: ~0.4 us per
+ * entry here, on the read that would build it), and by reads when the loop stalls. Resolves when
+ * the making is over.
+ */
+function makeLists(runs: readonly Run[], first: Run): { build: ListBuild; building: Promise<void> } {
+  const build = new ListBuild(runs, first);
+  const building = (async () => {
     for (;;) {
       await new Promise<void>((res) => setImmediate(res));
-      if (!live()) return;
-      const s = steps.next();
-      if (!s.done) continue;
-      if (s.value === null) { first.pointIndexOf = { runs, index: null }; return; }
-      break;
+      if (build.step()) return;
     }
-  }
-  if (live()) first.pointIndexOf = { runs, index: null, reads: pointReads.minReads };
+  })();
+  return { build, building };
 }
 
 /** The point index built for exactly `runs`, or null (never builds one, counts no read: `prefetchPoint`). */

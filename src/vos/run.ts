@@ -1103,7 +1103,7 @@ export class Run {
    * The point index of the last list of runs that starts with this run (reads.ts `pointIndexOf`
    * keeps it here: one field load per get instead of a WeakMap lookup). Opaque to the run.
    */
-  pointIndexOf: { runs: readonly Run[]; index: unknown; reads?: number; building?: Promise<void> } | undefined;
+  pointIndexOf: { runs: readonly Run[]; index: unknown; reads?: number; building?: Promise<void>; build?: unknown } | undefined;
   points(): RunPoints | null {
     if (this.pointList !== undefined) return this.pointList;
     const steps = this.pointSteps();

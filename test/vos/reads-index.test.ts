@@ -226,4 +226,31 @@ test('runs whose point lists are large get them made in the background: reads an
   }
 });
 
+test('reads that never let the loop turn still get the point lists made, a step at a time, and the index then answers them', async () => {
+  pointReads.syncListsMax = 100;
+  const t = await VosTarget.open(dir, BASE);
+  try {
+    for (let i = 0; i < 3000; i++) await t.updateSingle(10n, oidOf(i), D, A, valueOf(i, 1));
+    await t.target.flushAll();
+    const runs = t.target.runs;
+    assert.ok(runs.some((r) => !r.pointsMade), 'lists to make');
+    // Synchronous reads only, no await between them: the steps the loop would make never run,
+    // so every list made below was made by the reads themselves.
+    let turned = false;
+    setImmediate(() => { turned = true; });
+    const deadline = performance.now() + 5000;
+    let reads = 0;
+    while (pointIndexOf(runs) === null && performance.now() < deadline) {
+      const i = reads++ % 3000;
+      assert.equal(t.fetchSingleNow(20n, oidOf(i), D, A), valueOf(i, 1), `object ${i} while the lists are made`);
+    }
+    assert.not.ok(turned, 'the loop never turned');
+    assert.ok(runs.every((r) => r.pointsMade), 'every list made by the reads');
+    assert.ok(pointIndexOf(runs) !== null, 'indexed');
+    for (let i = 0; i < 3000; i += 7) assert.equal(t.fetchSingleNow(20n, oidOf(i), D, A), valueOf(i, 1), `object ${i} through the index`);
+  } finally {
+    await t.close();
+  }
+});
+
 test.run();
