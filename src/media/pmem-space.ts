@@ -22,6 +22,7 @@ import { CairnError, InvalidArgumentError, assert } from '../../core/errors.js';
 import type { FaultInjector } from './fault.js';
 import { mediaErrorFromErrno } from './errors.js';
 import { nativeAddon } from './io-uring.js';
+import { swallowed } from '../../core/log.js';
 
 /** The subset of the mmap-io binding used here (the package ships CommonJS). */
 interface MmapBinding {
@@ -102,6 +103,14 @@ export interface PmemSpaceOptions {
 /** `n` as a small integer (V8 Smi) when it is one that fits in 30 bits, else `n` (sizes kept in fields: one representation). */
 const smallInt = (n: number): number => (n >= 0 && n <= 0x3fffffff ? n | 0 : n);
 
+/**
+ * Linux's MADV_POPULATE_WRITE (5.14+): fault a range of a mapping in writable in one call.
+ * `CAIRN_PMEM_PREFAULT=0` turns `PmemSpace.prefault` off (an A/B, or a kernel that misreports).
+ */
+const MADV_POPULATE_WRITE = 23;
+/** Whether `prefault` may call MADV_POPULATE_WRITE: off once the kernel refused it (an older kernel: EINVAL). */
+let populateWrite = process.env.CAIRN_PMEM_PREFAULT !== '0';
+
 /** A growable, segment-mapped file. Offsets are absolute file offsets. */
 export class PmemSpace {
   /** 'mmap' or 'pread'. */
@@ -121,6 +130,12 @@ export class PmemSpace {
   private sizeBytes: number;
   private readonly maxBytes: number;
   private readonly residentBytes: number;
+  /**
+   * Syncs of the file started or ended (mmap mode): a sync writes dirty pages back and so
+   * write-protects them in the page tables again; a range `prefault` made writable before the
+   * count moved is not writable any more.
+   */
+  private syncCount = 0;
 
   private constructor(
     readonly path: string,
@@ -345,6 +360,43 @@ export class PmemSpace {
     if (err) throw err;
   }
 
+  /**
+   * Make `[off, off + len)` writable in this process's page tables in one call, before a writer
+   * stores into all of it in order (the log's append window: `Wal.append`). A store into a page
+   * that is not mapped writable traps into the kernel; on this VM a trap costs ~10-13 us, while
+   * MADV_POPULATE_WRITE maps 16 pages for ~3-9 us (measured: 0.15-0.54 us a page). Every page of
+   * the range becomes dirty (written back at the next sync as it is: nothing changes on disk), so
+   * only a range about to be written belongs here. Clipped to the segment and the file holding
+   * `off`. True when it did so; false when it cannot help (pread mode, read-only, a kernel
+   * without MADV_POPULATE_WRITE, `CAIRN_PMEM_PREFAULT=0`): the writes then fault as ever.
+   * See `syncs` for how long the range stays writable.
+   */
+  prefault(off: number, len: number): boolean {
+    if (!this.mm || this.readOnly || !populateWrite || len <= 0) return false;
+    this.checkRange(off, len);
+    const page = this.mm.PAGESIZE;
+    const s = Math.floor(off / this.segmentBytes);
+    const seg = this.segs[s];
+    if (seg === undefined) return false;
+    const from = Math.floor(off / page) * page;
+    const to = Math.min(off + len, (s + 1) * this.segmentBytes, this.sizeBytes);
+    try {
+      this.mm.advise(seg as Buffer, from - s * this.segmentBytes, to - from, MADV_POPULATE_WRITE);
+    } catch (e) {
+      populateWrite = false; // (EINVAL: a kernel before 5.14; the writes fault page by page instead)
+      swallowed('media.pmem-prefault-unsupported', e);
+      return false;
+    }
+    this.touch(from, to - from);
+    return true;
+  }
+
+  /**
+   * Syncs of the file so far (started and ended: each moves it twice). A writer that made a range
+   * writable (`prefault`) at one count makes it writable again once the count moved.
+   */
+  get syncs(): number { return this.syncCount; }
+
   /** Zero `[off, off+len)` (with pwrite: hygiene writes are never faulted and map nothing in). */
   zero(off: number, len: number): void {
     this.checkRange(off, len);
@@ -379,6 +431,7 @@ export class PmemSpace {
     if (err) throw err;
     if (len === 0) return;
     if (!this.mm) { fs.fdatasyncSync(this.fd); return; }
+    this.syncCount += 2;
     const page = this.mm.PAGESIZE;
     let at = Math.floor(off / page) * page;
     const end = Math.ceil((off + len) / page) * page;
@@ -401,14 +454,17 @@ export class PmemSpace {
   persistAll(): void {
     const err = this.fault?.beforeSync();
     if (err) throw err;
+    this.syncCount += 2;
     try { fs.fdatasyncSync(this.fd); } catch (e) { throw mediaErrorFromErrno(e, `sync ${this.path}`, { path: this.path }); }
   }
 
   persistAsync(): Promise<void> {
     const err = this.fault?.beforeSync();
     if (err) return Promise.reject(err);
+    // (counted when it starts and when it ends: pages made writable while it runs may be written back by it)
+    this.syncCount++;
     return new Promise((resolve, reject) => {
-      fs.fdatasync(this.fd, (e) => (e ? reject(mediaErrorFromErrno(e, `sync ${this.path}`, { path: this.path })) : resolve()));
+      fs.fdatasync(this.fd, (e) => { this.syncCount++; if (e) reject(mediaErrorFromErrno(e, `sync ${this.path}`, { path: this.path })); else resolve(); });
     });
   }
 
