@@ -5,7 +5,9 @@
  * array writes and reads (qd 8), and prints per phase: rate, median latency, and CPU time per
  * operation of the client and of all engines together (from /proc/<pid>/stat), split into each
  * process's main thread and its other threads (libuv pool, GC helpers, compiler), with context
- * switches per operation (a wake-up costs tens of microseconds on this VM). With
+ * switches and read/write system calls per operation (a wake-up costs tens of microseconds on
+ * this VM), and the phase's window on CLOCK_MONOTONIC (the clock of `--cpu-prof` timestamps, so a
+ * profile summary can keep the phase's samples only). `QDS=16,64` sets the put phases' depths. With
  * CAIRN_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" the engines write CPU profiles on exit;
  * run the probe itself under `node --cpu-prof` for the client's. Not a suite (no `.bench.ts`).
  * `get [n]`: n new-object puts at qd16, then n gets of them at qd1 and at qd16.
@@ -60,6 +62,11 @@ function cpuMs(pid: number): number {
 function minflt(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]);
 }
+/** Read- and write-family system calls of process `pid` so far (/proc/<pid>/io syscr, syscw). */
+function syscalls(pid: number): { r: number; w: number } {
+  const t = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return { r: Number(/^syscr:\s+(\d+)/m.exec(t)?.[1] ?? 0), w: Number(/^syscw:\s+(\d+)/m.exec(t)?.[1] ?? 0) };
+}
 /** System CPU milliseconds of process `pid` so far. */
 function sysMs(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) * 10;
@@ -108,7 +115,7 @@ try {
   const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'idle'
     ? IDLE_GAPS_US.map(idlePhase)
     : mode === 'put'
-    ? [1, 16].map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
+    ? (process.env.QDS ?? "1,16").split(",").map(Number).map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
     : mode === 'get'
     // (`get`: n new-object puts at qd16, then gets of them at qd1 and qd16: requests and CPU per get)
     ? [{ name: 'put qd16', qd: 16, op: (i: number) => cont.object(`g-${i}`).update('d', 'a', value) }, ...[1, 16].map((qd) => ({ name: `get qd${qd}`, qd, op: (i: number) => cont.object(`g-${i % n}`).fetch('d', 'a') }))]
@@ -136,11 +143,13 @@ try {
     const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage(), f0 = pids.map(minflt), cf0 = minflt(process.pid);
     const r0 = { ...rawReadStats }, m0 = { ...directMapStats };
     const te0 = threadsOf(pids), tc0 = threadStats(process.pid);
+    const io0 = [...pids, process.pid].map(syscalls);
     const lat: number[] = [];
     let next = 0;
     const total = ph.name.startsWith('read') ? n * readRounds : n;
     counts.clear(); // (the warm-up's and the previous phase's calls are not this phase's)
     if (inspector) await inspector.post('Profiler.start');
+    const mono0 = process.hrtime.bigint() / 1000n;
     const t0 = performance.now();
     const chunks = chunkReporter(ph.name, pids);
     if (lockstep) {
@@ -152,7 +161,10 @@ try {
       }));
     }
     const s = (performance.now() - t0) / 1000;
+    // (the window on CLOCK_MONOTONIC in microseconds, the clock of a --cpu-prof profile's timestamps: a profile summary can keep this phase's samples only)
+    console.log(`${ph.name}: monotonic window ${mono0}-${process.hrtime.bigint() / 1000n} us`);
     const te1 = threadsOf(pids), tc1 = threadStats(process.pid);
+    const io1 = [...pids, process.pid].map(syscalls);
     const c = process.cpuUsage(c0), e1 = pids.map(cpuMs), s1 = pids.map(sysMs), f1 = pids.map(minflt), cf1 = minflt(process.pid);
     if (inspector) { const { profile } = await inspector.post('Profiler.stop'); writeFileSync(join(profileDir!, `${ph.name.replace(/\s+/g, '-')}.cpuprofile`), JSON.stringify(profile)); }
     const nOps = total;
@@ -173,6 +185,9 @@ try {
     console.log(`${ph.name}: store flushes ${v1.flushes - v0.flushes}, merges ${v1.compactions - v0.compactions} (all targets; since start: ${v1.flushes} flushes)`);
     const per = (x: number) => (x / nOps).toFixed(3);
     console.log(`${ph.name}: threads, ms per op: client main ${per(tc1.main - tc0.main)} other ${per(tc1.rest - tc0.rest)}; engines main ${per(te1.main - te0.main)} other ${per(te1.rest - te0.rest)}; context switches per op (voluntary/involuntary): client ${per(tc1.vcs - tc0.vcs)}/${per(tc1.ics - tc0.ics)}, engines ${per(te1.vcs - te0.vcs)}/${per(te1.ics - te0.ics)}`);
+    const ioe = io1.slice(0, -1).reduce((a, x, i) => ({ r: a.r + x.r - io0[i]!.r, w: a.w + x.w - io0[i]!.w }), { r: 0, w: 0 });
+    const ioc = { r: io1[io1.length - 1]!.r - io0[io0.length - 1]!.r, w: io1[io1.length - 1]!.w - io0[io0.length - 1]!.w };
+    console.log(`${ph.name}: read/write system calls per op: client ${per(ioc.r)}/${per(ioc.w)}, engines ${per(ioe.r)}/${per(ioe.w)}`);
     console.log(`${ph.name}: client RSS ${(process.memoryUsage().rss / MIB).toFixed(0)} MiB`);
     console.log(`${ph.name}: ${(nOps / s).toFixed(0)}/s median ${lat[lat.length >> 1]!.toFixed(2)} ms; cpu per op: client ${((c.user + c.system) / 1000 / nOps).toFixed(3)} ms, engines ${(eng.reduce((a, b) => a + b, 0) / nOps).toFixed(3)} ms (${eng.join('/')} ms total, system ${(sys / nOps).toFixed(3)} ms/op), client system ${(c.system / 1000 / nOps).toFixed(3)} ms/op; minflt per op: client ${((cf1 - cf0) / nOps).toFixed(2)}, engines ${(f1.reduce((a, x, i) => a + x - f0[i]!, 0) / nOps).toFixed(2)}`);
   }
