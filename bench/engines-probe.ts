@@ -11,6 +11,8 @@
  * CAIRN_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" the engines write CPU profiles on exit;
  * run the probe itself under `node --cpu-prof` for the client's. Not a suite (no `.bench.ts`).
  * `get [n]`: n new-object puts at qd16, then n gets of them at qd1 and at qd16.
+ * CAIRN_PROBE_SIGNAL=SIGUSR2: that signal goes to every engine at each phase's start and end (a preload
+ * of the engines may start and stop a heap-sampling profile on it).
  * `idle [n]`: n empty calls to one engine per phase at qd1, with 0, 1,000 or 300 us of idle time
  * before each: what waking an idle engine costs (a qd1 put's engines idle between its requests).
  */
@@ -149,6 +151,10 @@ try {
     const total = ph.name.startsWith('read') ? n * readRounds : n;
     counts.clear(); // (the warm-up's and the previous phase's calls are not this phase's)
     if (inspector) await inspector.post('Profiler.start');
+    // CAIRN_PROBE_SIGNAL=SIGUSR2: sent to every engine at the phase's start and end (e.g. a preload
+    // that starts and stops a heap-sampling profile on it: the phase's allocations only).
+    const signal = process.env.CAIRN_PROBE_SIGNAL as NodeJS.Signals | undefined;
+    if (signal) for (const pid of pids) process.kill(pid, signal);
     const mono0 = process.hrtime.bigint() / 1000n;
     const t0 = performance.now();
     const chunks = chunkReporter(ph.name, pids);
@@ -161,6 +167,7 @@ try {
       }));
     }
     const s = (performance.now() - t0) / 1000;
+    if (signal) for (const pid of pids) process.kill(pid, signal);
     // (the window on CLOCK_MONOTONIC in microseconds, the clock of a --cpu-prof profile's timestamps: a profile summary can keep this phase's samples only)
     console.log(`${ph.name}: monotonic window ${mono0}-${process.hrtime.bigint() / 1000n} us`);
     const te1 = threadsOf(pids), tc1 = threadStats(process.pid);
