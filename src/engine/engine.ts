@@ -685,7 +685,23 @@ export class Engine {
    */
   private serveWriteNow(method: string, h: Record<string, unknown>, payload: Uint8Array | undefined): Promise<RpcReply> | undefined {
     const w = this.admitNow(0, h, payload);
-    return w === undefined ? undefined : this.applyAdmitted(w.p, method, h, payload, w.store, w.target, w.cont, w.version);
+    if (w === undefined) return undefined;
+    return method === UPDATE_SINGLE ? this.applyOne(w) : this.applyAdmitted(w.p, method, h, payload, w.store, w.target, w.cont, w.version);
+  }
+
+  /**
+   * A single-value update sent on its own, applied as a batch of one (`applyBatch`): its P (or
+   * DONE) record is appended in the request's synchronous stretch, with the D records of the
+   * notices its header carried, so both go in one tx.log write. Through `applyAdmitted`, whose
+   * apply is awaited first, the notices' group was written at the next microtask and the P record
+   * in a second write (strace of a qd1 put's engine: two pwrites per request, 93 and 164 bytes).
+   */
+  private async applyOne(w: FastWrite): Promise<RpcReply> {
+    const results: Array<PromiseSettledResult<RpcReply>> = [PENDING];
+    await this.applyBatch([w], results);
+    const r = results[0]!;
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
   }
 
   /**

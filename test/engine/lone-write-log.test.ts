@@ -1,0 +1,70 @@
+/**
+ * A single-value update sent on its own (`shard.updateSingle`, as a client sends a lone write at
+ * queue depth 1), against a real engine and etcd: the commit notices its header carries and its
+ * own P record are appended in one synchronous stretch, so they reach the engine's tx.log in one
+ * group (one write), not a group for the notices and a second one for the write. The write is
+ * acknowledged, the noticed commit is decided, and the value reads back.
+ */
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { shardsOn, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
+import { RpcClient } from '../../src/net/rpc.js';
+import { epochAtMs } from '../../src/container/epoch-clock.js';
+import { TX_LOG_FILE } from '../../src/engine/engine.js';
+
+const { t, env } = twoEngineSuite('lone-write-log');
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/** The bodies of a tx.log's groups (format 3: a 16-byte header, then `magic | length | xxh64 | body` per group), as text. */
+function groupBodies(path: string): string[] {
+  const buf = readFileSync(path);
+  const out: string[] = [];
+  for (let at = 16; at + 16 <= buf.length;) {
+    const len = buf.readUInt32LE(at + 4);
+    if (buf.readUInt32LE(at) !== 0x474c5854 || len <= 16 || at + len > buf.length) break;
+    out.push(buf.subarray(at + 16, at + len).toString('utf8'));
+    at += len;
+  }
+  return out;
+}
+
+t('a lone write logs the decisions its header brings and its own prepared record in one group', async () => {
+  const c = await env.pool.createContainer('lone', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  await c.openTargets();
+  const map = env.pool.map;
+  const e = env.cluster.engines[0]!, other = env.cluster.engines[1]!;
+  const mine = shardsOn(env.pool, c, e.rank);
+  const [first, second] = namesWithShard(mine, 2);
+  const base = epochAtMs(Date.now() + 1000);
+  // Each write is one of two of a commit across both engines' ranks: logged P here, decided by a notice.
+  const header = (name: string, epoch: bigint) => {
+    const m = mine(name)!;
+    return { target: m.target, cont: c.uuid, mapVersion: map.version, epoch: String(epoch), oid: String(m.unit), dkey: b64('d'), akey: b64('a'), tx: { ranks: [e.rank, other.rank], n: 1 } };
+  };
+  const log = join(e.dirs[0]!, TX_LOG_FILE);
+  const rpc = new RpcClient({ address: e.address, secret: env.cluster.secret });
+  try {
+    await rpc.call('shard.updateSingle', header(first!, base), Buffer.from('one'));
+    const before = groupBodies(log).length;
+    // The second write carries the first commit's notice, as a client's next request does.
+    const r = await rpc.call('shard.updateSingle', { ...header(second!, base + 1n), commits: [[c.uuid, String(base)]] }, Buffer.from('two'));
+    assert.is(typeof r.header.maxEpoch, 'string', 'the second write is acknowledged');
+    const added = groupBodies(log).slice(before);
+    const decided = added.filter((g) => g.includes(`"t":"D"`) && g.includes(`"e":"${base}"`));
+    const prepared = added.filter((g) => g.includes(`"t":"P"`) && g.includes(`"e":"${base + 1n}"`));
+    assert.is(decided.length, 1, 'the noticed commit is decided once');
+    assert.is(prepared.length, 1, 'the second write is logged prepared once');
+    assert.is(decided[0], prepared[0], 'the decision and the prepared record share one group (one write)');
+    assert.is(added.length, 1, 'the request wrote one group');
+    const m = mine(first!)!;
+    const got = await rpc.call('shard.fetchSingle', { target: m.target, cont: c.uuid, mapVersion: map.version, epoch: String(base + 10n), oid: String(m.unit), dkey: b64('d'), akey: b64('a') });
+    assert.ok(got.header.found, 'the first value is there');
+    assert.is(Buffer.from(got.payload ?? []).toString(), 'one');
+  } finally {
+    await rpc.close();
+  }
+});
+
+t.run();
