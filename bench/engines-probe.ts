@@ -50,6 +50,13 @@ if (process.env.CAIRN_PROBE_COUNT) {
   };
 }
 
+/** The put phases' queue depths: `QDS` (comma-separated whole numbers), else 1 and 16. */
+function putDepths(): number[] {
+  const qds = (process.env.QDS ?? '1,16').split(',').map(Number);
+  if (qds.some((q) => !Number.isInteger(q) || q < 1)) throw new Error(`QDS: whole numbers >= 1, comma-separated (got ${process.env.QDS})`);
+  return qds;
+}
+
 const mode = process.argv[2] ?? 'put';
 const n = Number(process.argv[3] ?? (mode === 'put' || mode === 'get' ? 2000 : mode === 'idle' ? 3000 : 128));
 /** Gaps before each empty call of the `idle` mode, in microseconds (alternating, so load hits them alike). */
@@ -117,7 +124,7 @@ try {
   const phases: Array<{ name: string; qd: number; op: (i: number) => Promise<unknown> }> = mode === 'idle'
     ? IDLE_GAPS_US.map(idlePhase)
     : mode === 'put'
-    ? (process.env.QDS ?? "1,16").split(",").map(Number).map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
+    ? putDepths().map((qd) => ({ name: `put qd${qd}`, qd, op: (i: number) => cont.object(`o${qd}-${i}`).update('d', 'a', value) }))
     : mode === 'get'
     // (`get`: n new-object puts at qd16, then gets of them at qd1 and qd16: requests and CPU per get)
     ? [{ name: 'put qd16', qd: 16, op: (i: number) => cont.object(`g-${i}`).update('d', 'a', value) }, ...[1, 16].map((qd) => ({ name: `get qd${qd}`, qd, op: (i: number) => cont.object(`g-${i % n}`).fetch('d', 'a') }))]

@@ -700,6 +700,7 @@ export class Engine {
     const results: Array<PromiseSettledResult<RpcReply>> = [PENDING];
     await this.applyBatch([w], results);
     const r = results[0]!;
+    assert(r !== PENDING, 'applyBatch settles every write it is given');
     if (r.status === 'rejected') throw r.reason;
     return r.value;
   }

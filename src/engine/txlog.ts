@@ -31,7 +31,7 @@
  * likewise. The rewrite goes to a temporary file renamed over the log: a crash leaves either log
  * whole. A newer version is refused (FORMAT_VERSION).
  */
-import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, openSync, fstatSync, constants as fsc } from 'node:fs';
+import { closeSync, writeSync, readSync, readFileSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, openSync, fstatSync, constants as fsc } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CairnError, CorruptionError, FormatVersionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
@@ -307,8 +307,8 @@ function scanV1(buf: Buffer): { records: TxRecord[]; end: number } {
   return { records, end: at };
 }
 
-/** The valid records of a version-2 or -3 log image (whole groups) and where they end. */
-function scanV2(buf: Buffer): { records: TxRecord[]; end: number } {
+/** The valid records of a version-2 or -3 log image (whole groups) and where they end; `groups`, when given, gets each group's records. */
+function scanV2(buf: Buffer, groups?: TxRecord[][]): { records: TxRecord[]; end: number } {
   const records: TxRecord[] = [];
   let at = HEADER;
   groups: while (at + REC_HEADER <= buf.length) {
@@ -325,6 +325,7 @@ function scanV2(buf: Buffer): { records: TxRecord[]; end: number } {
       group.push(rec);
     }
     for (const r of group) records.push(r);
+    groups?.push(group);
     at += len;
   }
   return { records, end: at };
@@ -469,6 +470,20 @@ export class TxLog {
     this.flush();
     this.closed = true;
     closeSync(this.fd);
+  }
+
+  /**
+   * The records of the version-2 or -3 log at `path` group by group, one group per write (tests:
+   * which records shared a write), without opening it for writing.
+   */
+  static readGroups(path: string): TxRecord[][] {
+    const buf = readFileSync(path);
+    const v = versionOf(buf);
+    if (v > TXLOG_FORMAT_VERSION) throw newerFormat(path, v);
+    if (v === V1) throw new CorruptionError('a version-1 transaction log has no groups', { path });
+    const groups: TxRecord[][] = [];
+    scanV2(buf, groups);
+    return groups;
   }
 
   /** The records of the log at `path` without opening it for writing (tests, tools). */

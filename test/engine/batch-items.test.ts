@@ -9,7 +9,7 @@
  */
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { shardsOn, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
+import { containerOnEngine0, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { encodeBatch, decodeBatchReply } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
@@ -22,12 +22,8 @@ const { t, env } = twoEngineSuite('batch-items');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 t('a batch of puts is logged before it is applied and acknowledged; a write refused at admission fails alone', async () => {
-  const c = await env.pool.createContainer('batch', { oclass: 'RP_2G1', redundancyFactor: 1 });
-  await c.openTargets();
-  const map = env.pool.map;
   // Shard 0 of each object, on whichever engine holds it; the batch goes to engine 0's rank.
-  const e = env.cluster.engines[0]!;
-  const mine = shardsOn(env.pool, c, e.rank);
+  const { c, map, e, mine } = await containerOnEngine0(env, 'batch');
   const names = namesWithShard(mine, 3);
   const base = epochAtMs(Date.now() + 1000);
   const item = (name: string, epoch: bigint, n: number, value: string) => {

@@ -6,36 +6,19 @@
  * acknowledged, the noticed commit is decided, and the value reads back.
  */
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { shardsOn, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
+import { containerOnEngine0, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { epochAtMs } from '../../src/container/epoch-clock.js';
 import { TX_LOG_FILE } from '../../src/engine/engine.js';
+import { TxLog, type TxRecord } from '../../src/engine/txlog.js';
 
 const { t, env } = twoEngineSuite('lone-write-log');
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-/** The bodies of a tx.log's groups (format 3: a 16-byte header, then `magic | length | xxh64 | body` per group), as text. */
-function groupBodies(path: string): string[] {
-  const buf = readFileSync(path);
-  const out: string[] = [];
-  for (let at = 16; at + 16 <= buf.length;) {
-    const len = buf.readUInt32LE(at + 4);
-    if (buf.readUInt32LE(at) !== 0x474c5854 || len <= 16 || at + len > buf.length) break;
-    out.push(buf.subarray(at + 16, at + len).toString('utf8'));
-    at += len;
-  }
-  return out;
-}
-
 t('a lone write logs the decisions its header brings and its own prepared record in one group', async () => {
-  const c = await env.pool.createContainer('lone', { oclass: 'RP_2G1', redundancyFactor: 1 });
-  await c.openTargets();
-  const map = env.pool.map;
-  const e = env.cluster.engines[0]!, other = env.cluster.engines[1]!;
-  const mine = shardsOn(env.pool, c, e.rank);
+  const { c, map, e, other, mine } = await containerOnEngine0(env, 'lone');
   const [first, second] = namesWithShard(mine, 2);
   const base = epochAtMs(Date.now() + 1000);
   // Each write is one of two of a commit across both engines' ranks: logged P here, decided by a notice.
@@ -47,13 +30,14 @@ t('a lone write logs the decisions its header brings and its own prepared record
   const rpc = new RpcClient({ address: e.address, secret: env.cluster.secret });
   try {
     await rpc.call('shard.updateSingle', header(first!, base), Buffer.from('one'));
-    const before = groupBodies(log).length;
+    const before = TxLog.readGroups(log).length;
     // The second write carries the first commit's notice, as a client's next request does.
     const r = await rpc.call('shard.updateSingle', { ...header(second!, base + 1n), commits: [[c.uuid, String(base)]] }, Buffer.from('two'));
     assert.is(typeof r.header.maxEpoch, 'string', 'the second write is acknowledged');
-    const added = groupBodies(log).slice(before);
-    const decided = added.filter((g) => g.includes(`"t":"D"`) && g.includes(`"e":"${base}"`));
-    const prepared = added.filter((g) => g.includes(`"t":"P"`) && g.includes(`"e":"${base + 1n}"`));
+    const added = TxLog.readGroups(log).slice(before);
+    const has = (g: TxRecord[], t: TxRecord['t'], epoch: bigint) => g.some((r) => r.t === t && r.e === String(epoch));
+    const decided = added.filter((g) => has(g, 'D', base));
+    const prepared = added.filter((g) => has(g, 'P', base + 1n));
     assert.is(decided.length, 1, 'the noticed commit is decided once');
     assert.is(prepared.length, 1, 'the second write is logged prepared once');
     assert.is(decided[0], prepared[0], 'the decision and the prepared record share one group (one write)');

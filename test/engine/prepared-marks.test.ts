@@ -9,7 +9,7 @@
  */
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { shardsOn, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
+import { containerOnEngine0, namesWithShard, twoEngineSuite } from '../helpers/engine-direct.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { encodeBatch, decodeBatchReply } from '../../src/net/link.js';
 import { ENGINE_METHODS } from '../../src/net/protocol.js';
@@ -22,11 +22,7 @@ const { t, env } = twoEngineSuite('prepared-marks');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 t('a write acknowledged without its P survives a SIGKILL only as a prepared mark: discarded at restart; a decided commit stays', async () => {
-  const c = await env.pool.createContainer('marks', { oclass: 'RP_2G1', redundancyFactor: 1 });
-  await c.openTargets();
-  const map = env.pool.map;
-  const e = env.cluster.engines[0]!, other = env.cluster.engines[1]!;
-  const mine = shardsOn(env.pool, c, e.rank);
+  const { c, map, e, other, mine } = await containerOnEngine0(env, 'marks');
   const names = namesWithShard(mine, 3);
   const base = epochAtMs(Date.now() + 1000);
   // [name, epoch, participants, shard writes this engine gets, value]

@@ -174,6 +174,19 @@ t('records written in place are the bytes of their text; others are left to the 
   void log.append(fast[0]!); void log.append(many); void log.append(fast[2]!);
   log.close();
   assert.equal(TxLog.read(path), [fast[0], many, fast[2]]);
+  assert.equal(TxLog.readGroups(path), [[fast[0], many, fast[2]]], 'appended in one synchronous stretch: one group');
+});
+
+t('records appended in separate stretches are separate groups (readGroups), in order', async () => {
+  const path = join(tmpDir(), 'tx.log');
+  const { log } = TxLog.open(path, false);
+  const a: TxRecord = { t: 'P', c: C, e: '21', n: 1, r: [ME] }, b: TxRecord = { t: 'D', c: C, e: '21' }, d: TxRecord = { t: 'A', c: C, e: '22' };
+  const first = log.append(a); void log.append(b);
+  await first; // (the first group is written at the next microtask)
+  await log.append(d);
+  log.close();
+  assert.equal(TxLog.readGroups(path), [[a, b], [d]]);
+  assert.equal(TxLog.read(path), [a, b, d], 'the same records, flat');
 });
 
 /** A log image of format version 1 (a header and an xxh64 per record), as builds before version 2 wrote it. */

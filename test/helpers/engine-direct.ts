@@ -34,6 +34,23 @@ export function namesWithShard(on: ShardOn, count: number): string[] {
   return names;
 }
 
+/** One engine process of a `twoEngineSuite`'s cluster. */
+export type Engine = NonNullable<Cluster['engines'][number]>;
+
+/** What a test writing to engine 0 directly starts from (`containerOnEngine0`). */
+export interface EngineZero { c: Container; map: Pool['map']; e: Engine; other: Engine; mine: ShardOn }
+
+/**
+ * A new RP_2G1 container `label` of `env`'s pool with its targets open, the map, engine 0 (`e`,
+ * the one the test writes to), engine 1 (`other`) and which shards engine 0 holds (`mine`).
+ */
+export async function containerOnEngine0(env: TwoEngines, label: string): Promise<EngineZero> {
+  const c = await env.pool.createContainer(label, { oclass: 'RP_2G1', redundancyFactor: 1 });
+  await c.openTargets();
+  const e = env.cluster.engines[0]!, other = env.cluster.engines[1]!;
+  return { c, map: env.pool.map, e, other, mine: shardsOn(env.pool, c, e.rank) };
+}
+
 /** The cluster and pool of a `twoEngineSuite`, set before its first test. */
 export interface TwoEngines { cluster: Cluster; pool: Pool }
 
