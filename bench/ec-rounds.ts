@@ -1,0 +1,78 @@
+/**
+ * Round by round cost of rewriting one EC_4P2G1 array (a probe, not a suite: no `.bench.ts`).
+ * `node --import tsx bench/ec-rounds.ts [rounds] [MiB]` (defaults 8 and 256) makes an embedded pool
+ * of the io bench's shape (16 targets), then per round aggregates the container, rewrites the
+ * array in 1 MiB writes (8 in flight) and reads it back into reused buffers, and prints each
+ * round's rate and process CPU per MiB for both, with the page cache's size (and its 2 MiB folios)
+ * from /proc/meminfo. `EC_ROUNDS_READS=0` leaves the reads out.
+ *
+ * Why: the io bench reports the median of three timed rounds after 3 GiB of untimed ones; this
+ * shows what comes before (the page cache growing, then the first writes through the data files'
+ * mappings: docs/performance.md, "Session 35") and how the data path's switches
+ * (`CAIRN_MAPPED_WRITES`, `CAIRN_MAPPED_READS`) change each round.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pool } from '../index.js';
+import { tempDir, removeTempDir } from './lib/cleanup.js';
+
+const MIB = 1 << 20;
+/** 1 MiB transfers in flight (as the io bench). */
+const DEPTH = 8;
+/** Largest array the probe rewrites (MiB) and most rounds. */
+const MAX_MIB = 4096;
+const MAX_ROUNDS = 1000;
+
+const rounds = Number(process.argv[2] ?? 8), mib = Number(process.argv[3] ?? 256);
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) throw new Error(`rounds: a whole number 1..${MAX_ROUNDS} (got ${process.argv[2]})`);
+if (!Number.isInteger(mib) || mib < 1 || mib > MAX_MIB) throw new Error(`MiB: a whole number 1..${MAX_MIB} (got ${process.argv[3]})`);
+const reads = process.env.EC_ROUNDS_READS !== '0';
+
+/** Page cache, its 2 MiB file folios and those mapped as one entry (MiB, from /proc/meminfo). */
+function pageCache(): string {
+  const m = readFileSync('/proc/meminfo', 'utf8');
+  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(m)?.[1] ?? NaN);
+  return `page cache ${(kib('Cached') / 1024).toFixed(0)} MiB (2 MiB folios ${(kib('FileHugePages') / 1024).toFixed(0)}, mapped whole ${(kib('FilePmdMapped') / 1024).toFixed(0)})`;
+}
+
+/** `n` calls of `f`, `DEPTH` at a time. */
+async function inFlight(n: number, f: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: DEPTH }, async () => { while (next < n) await f(next++); }));
+}
+
+/** Run `work`; its rate (GB/s over `mib` MiB) and process CPU per MiB. */
+async function timed(work: () => Promise<void>): Promise<string> {
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  await work();
+  const s = (performance.now() - t0) / 1000, c = process.cpuUsage(c0);
+  return `${((mib * MIB) / s / 1e9).toFixed(2)} GB/s ${((c.user + c.system) / mib).toFixed(0)} us CPU/MiB`;
+}
+
+const dir = tempDir('cairn-ec-rounds-');
+try {
+  const pool = await Pool.create(join(dir, 'pool'), { nodes: 4, ranksPerNode: 2, targetsPerRank: 2, dataBytes: Math.max(256 * MIB, Math.ceil((mib * MIB * 3 * 1.5) / 16) + 64 * MIB) });
+  try {
+    const ec = await pool.createContainer('ec', { oclass: 'EC_4P2G1' });
+    await ec.openTargets();
+    const arr = ec.array('rounds', { chunkSize: MIB });
+    const value = new Uint8Array(MIB).map((_, i) => (i * 131) & 255);
+    const free = Array.from({ length: DEPTH }, () => new Uint8Array(MIB));
+    for (let r = 0; r < rounds; r++) {
+      if (r > 0) await ec.aggregate();
+      const w = await timed(() => inFlight(mib, (i) => arr.write(i * MIB, value)));
+      const rd = reads ? await timed(() => inFlight(mib, async (i) => {
+        const into = free.pop()!;
+        const got = await arr.read(i * MIB, MIB, { into });
+        if (got[MIB - 1] !== value[MIB - 1]) throw new Error(`round ${r}: MiB ${i} read back wrong`);
+        free.push(into);
+      })) : 'skipped';
+      console.log(`round ${r}: write ${w} | read ${rd} | ${pageCache()}`);
+    }
+    await ec.close();
+  } finally {
+    await pool.close();
+  }
+} finally {
+  removeTempDir(dir);
+}
