@@ -4,7 +4,9 @@
  * of the io bench's shape (16 targets), then per round aggregates the container, rewrites the
  * array in 1 MiB writes (8 in flight) and reads it back into reused buffers, and prints each
  * round's rate and process CPU per MiB for both, with the page cache's size (and its 2 MiB folios)
- * from /proc/meminfo. `EC_ROUNDS_READS=0` leaves the reads out.
+ * from /proc/meminfo. `EC_ROUNDS_READS=0` leaves the reads out; `EC_ROUNDS_ALLOC=1` adds, after each
+ * round, an untimed read of the whole array into a new buffer per read (as the io bench's last row
+ * of a round does).
  *
  * Why: the io bench reports the median of three timed rounds after 3 GiB of untimed ones; this
  * shows what comes before (the page cache growing, then the first writes through the data files'
@@ -27,6 +29,7 @@ const rounds = Number(process.argv[2] ?? 8), mib = Number(process.argv[3] ?? 256
 if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) throw new Error(`rounds: a whole number 1..${MAX_ROUNDS} (got ${process.argv[2]})`);
 if (!Number.isInteger(mib) || mib < 1 || mib > MAX_MIB) throw new Error(`MiB: a whole number 1..${MAX_MIB} (got ${process.argv[3]})`);
 const reads = process.env.EC_ROUNDS_READS !== '0';
+const allocReads = process.env.EC_ROUNDS_ALLOC === '1';
 
 /** Page cache, its 2 MiB file folios and those mapped as one entry (MiB, from /proc/meminfo). */
 function pageCache(): string {
@@ -68,6 +71,7 @@ try {
         free.push(into);
       })) : 'skipped';
       console.log(`round ${r}: write ${w} | read ${rd} | ${pageCache()}`);
+      if (allocReads) await inFlight(mib, (i) => arr.read(i * MIB, MIB));
     }
     await ec.close();
   } finally {
