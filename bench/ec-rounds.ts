@@ -17,10 +17,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from '../index.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
+import { inFlight } from './harness.js';
+import { IO_POOL_SHAPE, EC_DEPTH } from './io.bench.js';
 
 const MIB = 1 << 20;
-/** 1 MiB transfers in flight (as the io bench). */
-const DEPTH = 8;
 /** Largest array the probe rewrites (MiB) and most rounds. */
 const MAX_MIB = 4096;
 const MAX_ROUNDS = 1000;
@@ -38,12 +38,6 @@ function pageCache(): string {
   return `page cache ${(kib('Cached') / 1024).toFixed(0)} MiB (2 MiB folios ${(kib('FileHugePages') / 1024).toFixed(0)}, mapped whole ${(kib('FilePmdMapped') / 1024).toFixed(0)})`;
 }
 
-/** `n` calls of `f`, `DEPTH` at a time. */
-async function inFlight(n: number, f: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: DEPTH }, async () => { while (next < n) await f(next++); }));
-}
-
 /** Run `work`; its rate (GB/s over `mib` MiB) and process CPU per MiB. */
 async function timed(work: () => Promise<void>): Promise<string> {
   const c0 = process.cpuUsage(), t0 = performance.now();
@@ -54,24 +48,24 @@ async function timed(work: () => Promise<void>): Promise<string> {
 
 const dir = tempDir('cairn-ec-rounds-');
 try {
-  const pool = await Pool.create(join(dir, 'pool'), { nodes: 4, ranksPerNode: 2, targetsPerRank: 2, dataBytes: Math.max(256 * MIB, Math.ceil((mib * MIB * 3 * 1.5) / 16) + 64 * MIB) });
+  const pool = await Pool.create(join(dir, 'pool'), { ...IO_POOL_SHAPE, dataBytes: Math.max(256 * MIB, Math.ceil((mib * MIB * 3 * 1.5) / 16) + 64 * MIB) });
   try {
     const ec = await pool.createContainer('ec', { oclass: 'EC_4P2G1' });
     await ec.openTargets();
     const arr = ec.array('rounds', { chunkSize: MIB });
     const value = new Uint8Array(MIB).map((_, i) => (i * 131) & 255);
-    const free = Array.from({ length: DEPTH }, () => new Uint8Array(MIB));
+    const free = Array.from({ length: EC_DEPTH }, () => new Uint8Array(MIB));
     for (let r = 0; r < rounds; r++) {
       if (r > 0) await ec.aggregate();
-      const w = await timed(() => inFlight(mib, (i) => arr.write(i * MIB, value)));
-      const rd = reads ? await timed(() => inFlight(mib, async (i) => {
+      const w = await timed(() => inFlight(mib, EC_DEPTH, (i) => arr.write(i * MIB, value)));
+      const rd = reads ? await timed(() => inFlight(mib, EC_DEPTH, async (i) => {
         const into = free.pop()!;
         const got = await arr.read(i * MIB, MIB, { into });
         if (got[MIB - 1] !== value[MIB - 1]) throw new Error(`round ${r}: MiB ${i} read back wrong`);
         free.push(into);
       })) : 'skipped';
       console.log(`round ${r}: write ${w} | read ${rd} | ${pageCache()}`);
-      if (allocReads) await inFlight(mib, (i) => arr.read(i * MIB, MIB));
+      if (allocReads) await inFlight(mib, EC_DEPTH, (i) => arr.read(i * MIB, MIB));
     }
     await ec.close();
   } finally {

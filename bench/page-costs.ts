@@ -13,37 +13,28 @@
  * it is not (docs/performance.md, "Session 35"), and this probe shows by how much on any machine.
  * Needs the optional @riaskov/mmap-io.
  */
-import { closeSync, fdatasyncSync, openSync, readSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
-import { mmapSupport } from '../src/media/pmem.js';
+import { mmapBinding, mmapSupport, PmemFile, MAX_PMEM_BYTES } from '../src/media/pmem.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
 
-interface Mmap {
-  PROT_READ: number; PROT_WRITE: number; MAP_SHARED: number;
-  map(size: number, prot: number, flags: number, fd: number, offset?: number): Buffer;
-  advise(buffer: Buffer, offset: number, length: number, advise: number): void;
-}
 /** Linux madvise advice: fault a range in writable (5.14+). */
 const MADV_POPULATE_WRITE = 23;
 const MIB = 1 << 20;
-/** Largest file the probe writes (MiB). */
-const MAX_MIB = 4096;
+/** Largest file the probe writes (MiB): what one mapping of the project's pmem wrapper takes. */
+const MAX_MIB = Math.floor(MAX_PMEM_BYTES / MIB);
 
 const mib = Number(process.argv[2] ?? 128);
 if (!Number.isInteger(mib) || mib < 1 || mib > MAX_MIB) throw new Error(`MiB: a whole number 1..${MAX_MIB} (got ${process.argv[2]})`);
 const support = mmapSupport();
 if (!support.available) throw new Error(`bench/page-costs needs mmap: ${support.reason}`);
-const argv = process.argv;
-process.argv = argv.slice(0, 2); // (the binding's loader parses argv: see src/media/pmem.ts)
-const mmap = createRequire(import.meta.url)('@riaskov/mmap-io') as Mmap;
-process.argv = argv;
 
 const bytes = mib * MIB;
 const src = Buffer.alloc(MIB, 7);
 const dst = Buffer.alloc(MIB);
 const dir = tempDir('cairn-page-costs-');
-const fd = openSync(join(dir, 'file'), 'w+');
+const file = join(dir, 'file');
+const fd = openSync(file, 'w+');
 const rows: Array<{ step: string; cpuUsPerMiB: number; faultsPerMiB: number }> = [];
 
 /** Run `work`, record its process CPU and minor faults per MiB under `step`. */
@@ -54,7 +45,8 @@ function step(name: string, work: () => void): void {
   rows.push({ step: name, cpuUsPerMiB: Math.round((c.user + c.system) / mib), faultsPerMiB: +((r.minorPageFault - r0.minorPageFault) / mib).toFixed(1) });
 }
 const eachMiB = (f: (at: number) => void) => { for (let at = 0; at < bytes; at += MIB) f(at); };
-const newMap = () => mmap.map(bytes, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0);
+/** A new shared writable mapping of the whole file (the project's pmem wrapper; unmapped when collected). */
+const newMap = () => PmemFile.open(file, { size: bytes, create: false }).view;
 
 try {
   ftruncateSync(fd, bytes);
@@ -68,7 +60,7 @@ try {
   fdatasyncSync(fd);
   let populate = true;
   step('MADV_POPULATE_WRITE + store after fdatasync', () => eachMiB((at) => {
-    if (populate) { try { mmap.advise(m, at, MIB, MADV_POPULATE_WRITE); } catch { populate = false; } }
+    if (populate) { try { mmapBinding().advise(m, at, MIB, MADV_POPULATE_WRITE); } catch { populate = false; } }
     src.copy(m, at);
   }));
   const r = newMap();

@@ -31,7 +31,7 @@
  * likewise. The rewrite goes to a temporary file renamed over the log: a crash leaves either log
  * whole. A newer version is refused (FORMAT_VERSION).
  */
-import { closeSync, writeSync, readSync, readFileSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, openSync, fstatSync, constants as fsc } from 'node:fs';
+import { closeSync, writeSync, readSync, ftruncateSync, fdatasyncSync, renameSync, rmSync, openSync, fstatSync, constants as fsc } from 'node:fs';
 import { xxh64 } from '../../core/xxhash.js';
 import { CairnError, CorruptionError, FormatVersionError } from '../../core/errors.js';
 import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/headered-file.js';
@@ -477,10 +477,8 @@ export class TxLog {
    * which records shared a write), without opening it for writing.
    */
   static readGroups(path: string): TxRecord[][] {
-    const buf = readFileSync(path);
-    const v = versionOf(buf);
-    if (v > TXLOG_FORMAT_VERSION) throw newerFormat(path, v);
-    if (v === V1) throw new CorruptionError('a version-1 transaction log has no groups', { path });
+    const buf = TxLog.image(path);
+    if (versionOf(buf) === V1) throw new CorruptionError('a version-1 transaction log has no groups', { path });
     const groups: TxRecord[][] = [];
     scanV2(buf, groups);
     return groups;
@@ -488,11 +486,16 @@ export class TxLog {
 
   /** The records of the log at `path` without opening it for writing (tests, tools). */
   static read(path: string): TxRecord[] {
+    return scan(TxLog.image(path)).records;
+  }
+
+  /** The whole log file at `path`, refused when a newer format wrote it (`read`, `readGroups`). */
+  private static image(path: string): Buffer {
     const fd = openSync(path, 'r');
     try {
       const buf = readAll(fd, fstatSync(fd).size);
       if (versionOf(buf) > TXLOG_FORMAT_VERSION) throw newerFormat(path, versionOf(buf));
-      return scan(buf).records;
+      return buf;
     } finally {
       closeSync(fd);
     }

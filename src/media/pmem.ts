@@ -18,7 +18,7 @@ import { CairnError, InvalidArgumentError, assert } from '../../core/errors.js';
 import type { FaultInjector } from './fault.js';
 
 /** The subset of the mmap-io binding this wrapper uses (the package ships CommonJS). */
-interface MmapBinding {
+export interface MmapBinding {
   map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
   sync(buffer: Buffer, offset?: number, size?: number, blockingSync?: boolean, invalidatePages?: boolean): void;
   advise(buffer: Buffer, offset: number, length: number, advise: number): void;
@@ -55,8 +55,8 @@ export function mmapSupport(): { available: boolean; reason: string } {
   return { available: loaded.mmap !== undefined, reason: loaded.reason };
 }
 
-/** The mmap binding, or `UNSUPPORTED` with the reason it is unavailable. */
-function binding(): MmapBinding {
+/** The mmap binding (for tools measuring mappings: bench/page-costs), or `UNSUPPORTED` with the reason it is unavailable. */
+export function mmapBinding(): MmapBinding {
   const { reason } = mmapSupport();
   if (!loaded!.mmap) throw new CairnError('UNSUPPORTED', `mmap is not available: ${reason}`, { reason });
   return loaded!.mmap;
@@ -98,7 +98,7 @@ export class PmemFile {
 
   /** Open (and create when absent) `path` and map it whole. An existing file keeps its size. */
   static open(path: string, opts: PmemOpenOptions): PmemFile {
-    const mmap = binding();
+    const mmap = mmapBinding();
     const page = mmap.PAGESIZE;
     if (!Number.isInteger(opts.size) || opts.size < MIN_PMEM_BYTES || opts.size > MAX_PMEM_BYTES || opts.size % page !== 0) {
       throw new InvalidArgumentError(`pmem size must be a multiple of ${page} in [${MIN_PMEM_BYTES}, ${MAX_PMEM_BYTES}]`, { size: opts.size });
@@ -171,7 +171,7 @@ export class PmemFile {
     const err = this.fault?.beforeSync();
     if (err) throw err;
     if (length === 0) return;
-    const mmap = binding();
+    const mmap = mmapBinding();
     const page = mmap.PAGESIZE;
     const start = Math.floor(offset / page) * page;
     const end = Math.min(this.size, Math.ceil((offset + length) / page) * page);
@@ -180,7 +180,7 @@ export class PmemFile {
 
   /** Hint that access is random (no read-ahead). */
   adviseRandom(): void {
-    const mmap = binding();
+    const mmap = mmapBinding();
     mmap.advise(this.view, 0, this.size, mmap.MADV_RANDOM);
   }
 
