@@ -4,7 +4,9 @@
  * of the io bench's shape (16 targets), then per round aggregates the container, rewrites the
  * array in 1 MiB writes (8 in flight) and reads it back into reused buffers, and prints each
  * round's rate and process CPU per MiB for both, with the page cache's size (and its 2 MiB folios)
- * from /proc/meminfo. `EC_ROUNDS_READS=0` leaves the reads out; `EC_ROUNDS_ALLOC=1` adds, after each
+ * from /proc/meminfo, and each timed phase's CLOCK_MONOTONIC window (`[mono from-to us]`: cut a
+ * `perf record -k mono` profile by round, to compare the slow rounds' samples with the fast ones').
+ * `EC_ROUNDS_READS=0` leaves the reads out; `EC_ROUNDS_ALLOC=1` adds, after each
  * round, an untimed read of the whole array into a new buffer per read (as the io bench's last row
  * of a round does).
  *
@@ -38,12 +40,15 @@ function pageCache(): string {
   return `page cache ${(kib('Cached') / 1024).toFixed(0)} MiB (2 MiB folios ${(kib('FileHugePages') / 1024).toFixed(0)}, mapped whole ${(kib('FilePmdMapped') / 1024).toFixed(0)})`;
 }
 
-/** Run `work`; its rate (GB/s over `mib` MiB) and process CPU per MiB. */
+/**
+ * Run `work`; its rate (GB/s over `mib` MiB), process CPU per MiB, and its window on CLOCK_MONOTONIC
+ * in microseconds (the clock of `perf record -k mono`, so a profile's samples can be cut per round).
+ */
 async function timed(work: () => Promise<void>): Promise<string> {
-  const c0 = process.cpuUsage(), t0 = performance.now();
+  const c0 = process.cpuUsage(), t0 = performance.now(), m0 = process.hrtime.bigint();
   await work();
-  const s = (performance.now() - t0) / 1000, c = process.cpuUsage(c0);
-  return `${((mib * MIB) / s / 1e9).toFixed(2)} GB/s ${((c.user + c.system) / mib).toFixed(0)} us CPU/MiB`;
+  const s = (performance.now() - t0) / 1000, c = process.cpuUsage(c0), m1 = process.hrtime.bigint();
+  return `${((mib * MIB) / s / 1e9).toFixed(2)} GB/s ${((c.user + c.system) / mib).toFixed(0)} us CPU/MiB [mono ${m0 / 1000n}-${m1 / 1000n} us]`;
 }
 
 const dir = tempDir('cairn-ec-rounds-');
