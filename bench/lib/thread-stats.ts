@@ -28,3 +28,18 @@ export function threadStats(pid: number): ThreadStats {
 export function threadsOf(pids: readonly number[]): ThreadStats {
   return pids.map(threadStats).reduce((a, x) => ({ main: a.main + x.main, rest: a.rest + x.rest, vcs: a.vcs + x.vcs, ics: a.ics + x.ics }), { main: 0, rest: 0, vcs: 0, ics: 0 });
 }
+
+/** One thread of a process: its id, its name (`comm`: `node` for Node's own threads, `iou-wrk-<pid>` for io_uring's) and its CPU milliseconds so far. */
+export interface ThreadCpu { tid: number; name: string; ms: number }
+
+/** Every thread of `pid` with its CPU so far (threads that end meanwhile are left out). */
+export function threadList(pid: number): ThreadCpu[] {
+  const out: ThreadCpu[] = [];
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.push({ tid: Number(t), name: readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim(), ms: (Number(f[11]) + Number(f[12])) * 10 });
+    } catch { /* a thread that ended */ }
+  }
+  return out;
+}
