@@ -19,6 +19,7 @@ import { Pool } from '../index.js';
 import { inFlight } from './harness.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
 import { threadList } from './lib/thread-stats.js';
+import { wholeArg } from './lib/args.js';
 import { IO_POOL_SHAPE, SMALL_DEPTH, SMALL_VALUE_BYTES } from './io.bench.js';
 
 /** Most rounds and puts per round or warm-up the probe takes. */
@@ -27,12 +28,7 @@ const MAX_PUTS = 10_000_000;
 /** Threads below this CPU per put are summed as "rest". */
 const SHOWN_US_PER_PUT = 0.3;
 
-const arg = (i: number, dflt: number, min: number, max: number, what: string): number => {
-  const v = Number(process.argv[i] ?? dflt);
-  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${what}: a whole number ${min}..${max} (got ${process.argv[i]})`);
-  return v;
-};
-const rounds = arg(2, 3, 1, MAX_ROUNDS, 'rounds'), puts = arg(3, 40_000, 1, MAX_PUTS, 'puts'), warm = arg(4, 30_000, 0, MAX_PUTS, 'warm');
+const rounds = wholeArg(2, 3, 1, MAX_ROUNDS, 'rounds'), puts = wholeArg(3, 40_000, 1, MAX_PUTS, 'puts'), warm = wholeArg(4, 30_000, 0, MAX_PUTS, 'warm');
 const durable = process.env.DURABLE !== '0';
 
 const dir = tempDir('cairn-durable-threads-');

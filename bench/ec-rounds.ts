@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { Pool } from '../index.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
 import { inFlight } from './harness.js';
+import { wholeArg } from './lib/args.js';
 import { IO_POOL_SHAPE, EC_DEPTH } from './io.bench.js';
 
 const MIB = 1 << 20;
@@ -27,9 +28,7 @@ const MIB = 1 << 20;
 const MAX_MIB = 4096;
 const MAX_ROUNDS = 1000;
 
-const rounds = Number(process.argv[2] ?? 8), mib = Number(process.argv[3] ?? 256);
-if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) throw new Error(`rounds: a whole number 1..${MAX_ROUNDS} (got ${process.argv[2]})`);
-if (!Number.isInteger(mib) || mib < 1 || mib > MAX_MIB) throw new Error(`MiB: a whole number 1..${MAX_MIB} (got ${process.argv[3]})`);
+const rounds = wholeArg(2, 8, 1, MAX_ROUNDS, 'rounds'), mib = wholeArg(3, 256, 1, MAX_MIB, 'MiB');
 const reads = process.env.EC_ROUNDS_READS !== '0';
 const allocReads = process.env.EC_ROUNDS_ALLOC === '1';
 

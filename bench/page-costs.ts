@@ -17,6 +17,7 @@ import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync, writeSync 
 import { join } from 'node:path';
 import { mmapBinding, mmapSupport, PmemFile, MAX_PMEM_BYTES } from '../src/media/pmem.js';
 import { tempDir, removeTempDir } from './lib/cleanup.js';
+import { wholeArg } from './lib/args.js';
 
 /** Linux madvise advice: fault a range in writable (5.14+). */
 const MADV_POPULATE_WRITE = 23;
@@ -24,8 +25,7 @@ const MIB = 1 << 20;
 /** Largest file the probe writes (MiB): what one mapping of the project's pmem wrapper takes. */
 const MAX_MIB = Math.floor(MAX_PMEM_BYTES / MIB);
 
-const mib = Number(process.argv[2] ?? 128);
-if (!Number.isInteger(mib) || mib < 1 || mib > MAX_MIB) throw new Error(`MiB: a whole number 1..${MAX_MIB} (got ${process.argv[2]})`);
+const mib = wholeArg(2, 128, 1, MAX_MIB, 'MiB');
 const support = mmapSupport();
 if (!support.available) throw new Error(`bench/page-costs needs mmap: ${support.reason}`);
 

@@ -8,13 +8,18 @@ import { readFileSync, readdirSync } from 'node:fs';
 /** CPU milliseconds of a process's main thread and of its other threads, and its context switches. */
 export interface ThreadStats { main: number; rest: number; vcs: number; ics: number }
 
+/** CPU milliseconds (user + system, 10 ms ticks) thread `tid` of `pid` has taken so far; throws once the thread has ended. */
+function taskCpuMs(pid: number, tid: string): number {
+  const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 /** CPU milliseconds of `pid`'s main thread and of all its other threads, and its voluntary and involuntary context switches, so far. */
 export function threadStats(pid: number): ThreadStats {
   const out = { main: 0, rest: 0, vcs: 0, ics: 0 };
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const f = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      const ms = (Number(f[11]) + Number(f[12])) * 10;
+      const ms = taskCpuMs(pid, t);
       if (Number(t) === pid) out.main += ms; else out.rest += ms;
       const st = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
       out.vcs += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
@@ -37,8 +42,7 @@ export function threadList(pid: number): ThreadCpu[] {
   const out: ThreadCpu[] = [];
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const f = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      out.push({ tid: Number(t), name: readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim(), ms: (Number(f[11]) + Number(f[12])) * 10 });
+      out.push({ tid: Number(t), name: readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim(), ms: taskCpuMs(pid, t) });
     } catch { /* a thread that ended */ }
   }
   return out;
