@@ -2,12 +2,12 @@
   "targets": [
     {
       "target_name": "cairn_uring",
-      "sources": ["cairn_uring.c", "hashio.c", "xxh64x.c", "gfni.c"],
+      "sources": ["cairn_uring.c", "hashio.c", "own-pool.c", "xxh64x.c", "gfni.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
     },
     {
       "target_name": "cairn_rebuild",
-      "sources": ["rebuild.c", "xxh64x.c", "gfni.c"],
+      "sources": ["rebuild.c", "own-pool.c", "xxh64x.c", "gfni.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
     }
   ]

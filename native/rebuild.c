@@ -49,6 +49,7 @@
 #include <linux/io_uring.h>
 #include <node_api.h>
 #include "xxh64x.h"
+#include "own-pool.h"
 
 /* gfni.c */
 int gf_parity_fill(const uint8_t *coef, int k, size_t cell, const uint8_t *data, size_t data_len, uint8_t *out, size_t out_len);
@@ -955,7 +956,7 @@ static int run_steps_async(aring_t *r, step_t **steps, uint32_t n) {
 }
 
 /** Several flat steps run one after another by one pool job (`rebuildStepsFlat`). */
-typedef struct batch_s { napi_async_work work; napi_deferred deferred; napi_ref keep; struct batch_s *next; uint32_t n; step_t *steps[]; } batch_t;
+typedef struct batch_s { own_job_t job; napi_async_work work; napi_deferred deferred; napi_ref keep; uint32_t n; step_t *steps[]; } batch_t;
 
 static void run_batch(napi_env env, void *data) {
   batch_t *b = data;
@@ -991,108 +992,20 @@ static void done_batch(napi_env env, napi_status status, void *data) {
 /* ------------------------------------------------------------------ the addon's own threads */
 
 /*
- * With `ownThreads(true)` a batch runs on a thread of this addon (`own_main`) instead of the libuv
+ * With `ownThreads(true)` a batch runs on a thread of this addon (own-pool.h) instead of the libuv
  * pool, and answers through a thread-safe function. Its threads run SCHED_BATCH: waking one never
  * preempts the thread that woke it. Why: on this 2-core machine the JavaScript thread, the critical
  * path of a rebuild (it locates, prepares, verifies and records every step), lost its core to the
  * pool thread each submission woke: --cpu-prof put 20-27% of its wall time inside the submitting call,
  * perf ~3% of its CPU. The batches and their answers are the libuv path's (`run_batch`,
- * `answer_batch`); threads are made as batches find none idle, up to OWN_THREADS_MAX, and kept. Off
- * by default (a quiet A/B decides); an environment other than the first one to use it (a worker)
- * takes the libuv pool.
+ * `answer_batch`). An environment other than the first one to use it (a worker) takes the libuv pool.
  */
-#define OWN_THREADS_MAX 8
-static pthread_mutex_t own_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t own_cv = PTHREAD_COND_INITIALIZER;
-/** Batches queued for the threads (own_mu), oldest first. */
-static batch_t *own_head, *own_tail;
-/** Threads made, waiting for a batch, asked to stop (own_mu). */
-static int own_threads, own_idle, own_stop;
-static pthread_t own_tid[OWN_THREADS_MAX];
-/** Answers to the JavaScript thread of `own_env` (made at the first use, unreferenced while no batch is out). */
-static napi_threadsafe_function own_tsfn;
-static napi_env own_env;
-/** Batches sent to the threads and not answered yet (JavaScript thread only). */
-static uint32_t own_out;
+static void own_run(own_job_t *job) { run_batch(NULL, job); }
+static void own_done(napi_env env, own_job_t *job) { answer_batch(env, (batch_t *)job, napi_ok); }
+static void own_drop(own_job_t *job) { batch_free((batch_t *)job); }
+static own_pool_t own_pool = OWN_POOL_INIT("cairn.rebuildSteps.own", 1, 0, own_run, own_done, own_drop);
 /** Whether batches go to the addon's threads (`ownThreads`). */
 static volatile int own_on;
-
-static void *own_main(void *arg) {
-  (void)arg;
-  struct sched_param sp = { 0 };
-  pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp); /* (refused: an ordinary thread, as the pool's) */
-  pthread_mutex_lock(&own_mu);
-  for (;;) {
-    while (own_head == NULL && !own_stop) { own_idle++; pthread_cond_wait(&own_cv, &own_mu); own_idle--; }
-    if (own_stop) break;
-    batch_t *b = own_head;
-    own_head = b->next;
-    if (own_head == NULL) own_tail = NULL;
-    pthread_mutex_unlock(&own_mu);
-    run_batch(NULL, b);
-    /* (an unbounded queue never blocks; closing: the environment is going away, nobody to answer) */
-    if (napi_call_threadsafe_function(own_tsfn, b, napi_tsfn_blocking) != napi_ok) batch_free(b);
-    pthread_mutex_lock(&own_mu);
-  }
-  pthread_mutex_unlock(&own_mu);
-  return NULL;
-}
-
-/** A batch's answer on the JavaScript thread (env NULL: the function is being torn down). */
-static void own_done(napi_env env, napi_value js_cb, void *context, void *data) {
-  (void)js_cb; (void)context;
-  batch_t *b = data;
-  if (env == NULL) { batch_free(b); return; }
-  answer_batch(env, b, napi_ok);
-  if (--own_out == 0) napi_unref_threadsafe_function(env, own_tsfn);
-}
-
-/** The environment's teardown: the threads stopped and joined, batches never run freed, the function released. */
-static void own_cleanup(void *arg) {
-  (void)arg;
-  pthread_mutex_lock(&own_mu);
-  own_stop = 1;
-  pthread_cond_broadcast(&own_cv);
-  pthread_mutex_unlock(&own_mu);
-  for (int i = 0; i < own_threads; i++) pthread_join(own_tid[i], NULL);
-  while (own_head != NULL) { batch_t *b = own_head; own_head = b->next; batch_free(b); }
-  own_tail = NULL; own_threads = 0; own_stop = 0;
-  napi_release_threadsafe_function(own_tsfn, napi_tsfn_abort);
-  own_tsfn = NULL; own_env = NULL;
-}
-
-/**
- * Queue batch `b` (its promise made) for the addon's threads: 1, or 0 when it cannot be (another
- * environment owns them, no function or thread could be made): the caller queues it on the pool.
- */
-static int own_queue(napi_env env, batch_t *b) {
-  if (own_tsfn == NULL) {
-    napi_value name;
-    napi_create_string_utf8(env, "cairn.rebuildSteps.own", NAPI_AUTO_LENGTH, &name);
-    if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, own_done, &own_tsfn) != napi_ok) { own_tsfn = NULL; return 0; }
-    napi_unref_threadsafe_function(env, own_tsfn);
-    own_env = env;
-    napi_add_env_cleanup_hook(env, own_cleanup, NULL);
-  }
-  if (own_env != env) return 0;
-  pthread_mutex_lock(&own_mu);
-  if (own_idle == 0 && own_threads < OWN_THREADS_MAX) {
-    /* (made with every signal blocked, kept blocked: signals go to the process's own threads) */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&own_tid[own_threads], NULL, own_main, NULL) == 0) own_threads++;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (own_threads == 0) { pthread_mutex_unlock(&own_mu); return 0; }
-  }
-  b->next = NULL;
-  if (own_tail != NULL) own_tail->next = b; else own_head = b;
-  own_tail = b;
-  pthread_cond_signal(&own_cv);
-  pthread_mutex_unlock(&own_mu);
-  if (own_out++ == 0) napi_ref_threadsafe_function(env, own_tsfn);
-  return 1;
-}
 
 /** Parses one step from its arguments (`argc` of them at `argv`): the step, or NULL with a TypeError thrown. */
 typedef step_t *(*step_parser)(napi_env env, size_t argc, napi_value *argv);
@@ -1124,7 +1037,7 @@ static napi_value queue_steps(napi_env env, napi_callback_info info, uint32_t pe
   napi_value promise, name;
   napi_create_promise(env, &b->deferred, &promise);
   napi_create_reference(env, list, 1, &b->keep);
-  if (own_on && own_queue(env, b)) return promise;
+  if (own_on && own_pool_queue(env, &own_pool, &b->job)) return promise;
   napi_create_string_utf8(env, "cairn.rebuildSteps", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, run_batch, done_batch, b, &b->work);
   napi_queue_async_work(env, b->work);
@@ -1190,7 +1103,7 @@ static napi_value async_writes(napi_env env, napi_callback_info info) {
 
 /*
  * ownThreads(on?: boolean) -> boolean: whether batches of steps (rebuildStepsFlat, rebuildStepsStaged)
- * run on the addon's own SCHED_BATCH threads instead of the libuv pool (see `own_main`; default
+ * run on the addon's own SCHED_BATCH threads instead of the libuv pool (see `own_pool`; default
  * off); `on` switches it for the batches queued from then on.
  */
 static napi_value own_threads_fn(napi_env env, napi_callback_info info) { return bool_setting(env, info, &own_on); }

@@ -96,6 +96,12 @@ export interface NativeAddon {
    */
   hashedBatchBases?(n: number, nums: Float64Array, seeds: BigUint64Array, bases: Uint8Array[], triples: Float64Array, extras?: ReadonlyArray<FileMap | readonly [Uint8Array, number, Uint8Array] | undefined>, out?: BigUint64Array, fills?: Float64Array): Promise<Array<bigint | number> | number>;
   /**
+   * Whether hashed batches run on the addon's own threads, at a lower priority than the JavaScript
+   * thread (default true), instead of the libuv pool; `on` switches it for batches queued from then
+   * on. Absent from addons built before it existed (those use the libuv pool).
+   */
+  hashedOwnThreads?(on?: boolean): boolean;
+  /**
    * One parity row of whole stripes, on the calling thread: cell s of `out` = sum_j coeffs[j] *
    * (cell j of stripe s of `data`), k = coeffs.length cells of `cell` bytes per stripe, in GF(2^8)
    * (0x11d). The same fill runs on the thread pool in a hashedBatch write carrying it as its 8th

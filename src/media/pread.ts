@@ -491,9 +491,19 @@ let locatedBatcher: HashedBatcher | undefined;
  */
 function sharedBatcher(native: HashedBatchFn, flat: HashedBatchFlatFn | undefined, lane: 'local' | 'located', bases?: HashedBatchBasesFn): HashedBatcher {
   const threads = Math.max(1, Math.min(1024, Number(process.env.UV_THREADPOOL_SIZE) || 4));
-  const make = () => new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat, lane === 'located', bases);
+  const make = () => {
+    nativeAddon()?.hashedOwnThreads?.(process.env[HASHED_OWN_THREADS_ENV] !== '0');
+    return new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat, lane === 'located', bases);
+  };
   return lane === 'located' ? (locatedBatcher ??= make()) : (batcher ??= make());
 }
+
+/**
+ * Set to 0 to run hashed batches on the libuv pool instead of the addon's own threads (`hashedOwnThreads`:
+ * those run at a lower priority than the JavaScript thread, the critical path of bulk writes on few
+ * cores: see native/hashio.c `hashed_pool`).
+ */
+export const HASHED_OWN_THREADS_ENV = 'CAIRN_HASHED_OWN_THREADS';
 
 /** Set to 0 to send hashed batches through the addon's `hashedBatch` (an array per request) instead of `hashedBatchFlat`. */
 export const HASHED_BATCH_FLAT_ENV = 'CAIRN_HASHED_BATCH_FLAT';

@@ -16,10 +16,11 @@ import {
   type Gathered, type ReadView, type ScanEntry,
 } from './reads.js';
 import { valueChecksum, type ContState, type TargetStore, type ValueParts } from './store.js';
-import { before, keyHex, keyStr, paint, type Range, type Stamp } from './tree.js';
+import { before, keyHex, paint, type Range, type Stamp } from './tree.js';
 import { bloomProbe } from './run.js';
 import { locateArrayRead, locateVersionRead, wholeExtentInData, type LocatedArrayRead } from './locate.js';
 import { prepareArrayWrite, type PreparedArrayWrite } from './locate-write.js';
+import { RecordSizes } from './record-sizes.js';
 
 /** The answer of an update applied in the call: one resolved promise shared by all (nothing to allocate). */
 const DONE: Promise<void> = Promise.resolve();
@@ -88,18 +89,6 @@ function describeCurrent(): Record<string, unknown> {
 const cmpStamp = (a: Stamp, b: Stamp) => (before(a, b) ? 1 : before(b, a) ? -1 : 0);
 
 /** The store of one container on one target. */
-/** Array akeys whose record size a container keeps in memory (`ContState.recordSizes`); emptied when full. */
-const RECORD_SIZES_MAX = 65_536;
-
-/**
- * The identity of an akey in `ContState.recordSizes` (the dkey's length keeps it unambiguous). The
- * id in hex: V8 converts a BigInt to a power-of-two radix by shifts (50-100 ns for a unit oid)
- * and to base 36 by division (210-260 ns); this runs per shard write of an EC or array update.
- */
-function recordSizeKey(oid: bigint, dkey: Uint8Array, akey: Uint8Array): string {
-  return `${oid.toString(16)}:${dkey.length}:${keyStr(dkey)}${keyStr(akey)}`;
-}
-
 export class ContainerStore {
   constructor(readonly target: TargetStore, readonly state: ContState) {}
 
@@ -277,7 +266,7 @@ export class ContainerStore {
    */
   prepareArrayWriteNow(epoch: bigint, oid: bigint, dkey: Uint8Array, akey: Uint8Array, recx: Recx, parts: readonly Uint8Array[], opts: { recordSize?: number } = {}): PreparedArrayWrite | null {
     checkEpoch(epoch); checkOid(oid); checkKey(dkey, 'dkey'); checkKey(akey, 'akey'); checkRecx(recx);
-    const kept = this.state.recordSizes?.get(recordSizeKey(oid, dkey, akey));
+    const kept = this.state.recordSizes?.get(oid, dkey, akey);
     if (kept !== 1) {
       // Unknown: a caller naming record size 1 (a rebuild's first write of the akey here) has the
       // akey's existing extents decide, as updateArray's check would; otherwise the checked path finds it.
@@ -309,9 +298,8 @@ export class ContainerStore {
     try {
       this.live();
       const st = this.state;
-      const known = st.recordSizes ?? (st.recordSizes = new Map());
-      const id = recordSizeKey(oid, dkey, akey);
-      const kept = known.get(id);
+      const known = st.recordSizes ?? (st.recordSizes = new RecordSizes());
+      const kept = known.get(oid, dkey, akey);
       let existing = kept;
       if (existing === undefined) try {
         existing = arrayRecordSize(this.view(), oid, dkey, akey, akeyProbes(st.idx, oid, dkey, akey));
@@ -327,7 +315,7 @@ export class ContainerStore {
       if (recx.count * rs > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `extent longer than ${MAX_VALUE_SIZE} bytes`, { bytes: recx.count * rs });
       if (data.length !== recx.count * rs) throw invalidArg('data length must be recx.count * recordSize', { length: data.length, count: recx.count, recordSize: rs });
       await t.logUpdate(st, true, epoch, oid, dkey, akey, data, recx.index, recx.count, rs);
-      if (kept === undefined && st.recordSizes) { if (st.recordSizes.size >= RECORD_SIZES_MAX) st.recordSizes.clear(); st.recordSizes.set(id, rs); }
+      if (kept === undefined && st.recordSizes) st.recordSizes.set(oid, dkey, akey, rs);
     } finally { t.leave(); }
   }
 

@@ -40,6 +40,7 @@ import { MergeWorkersUnavailable, mergeWorkers, starting as workersStarting } fr
 import { ContainerSplitWriter, Run, RunWriter, VerifiedBlocks, type RunSink, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
 import { REGION_HEADER, SETTLE_MAX_EPOCHS, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
 import type { Tomb } from './reads.js';
+import type { RecordSizes } from './record-sizes.js';
 
 /** Default cap of the pmem file per target (it starts at one segment and grows). */
 export const DEFAULT_TARGET_SCM_BYTES = 1024 * 1024 * 1024;
@@ -278,7 +279,7 @@ export interface ContState {
    * of every array update: a lookup in the runs otherwise), dropped whenever extents could go away
    * with no newer one left: a punch, a discard, an aggregation while punches exist, a heal.
    */
-  recordSizes?: Map<string, number>;
+  recordSizes?: RecordSizes;
   /**
    * Prepared epochs not yet settled (`TargetStore.preparedEpochs`): added by a Prepare record (in
    * the log before any write it covers), removed by a Settle record or a discard that covers them,

@@ -1,0 +1,89 @@
+/* An addon's own worker threads: see own-pool.h. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "own-pool.h"
+
+static void *own_main(void *arg) {
+  own_pool_t *p = arg;
+  if (p->sched_batch) {
+    struct sched_param sp = { 0 };
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp); /* (refused: an ordinary thread, as the pool's) */
+  }
+  /* (Linux: a thread's own priority; raising the nice value needs no privilege) */
+  if (p->nice != 0) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (p->head == NULL && !p->stop) { p->idle++; pthread_cond_wait(&p->cv, &p->mu); p->idle--; }
+    if (p->stop) break;
+    own_job_t *job = p->head;
+    p->head = job->next;
+    if (p->head == NULL) p->tail = NULL;
+    pthread_mutex_unlock(&p->mu);
+    p->run(job);
+    /* (an unbounded queue never blocks; closing: the environment is going away, nobody to answer) */
+    if (napi_call_threadsafe_function(p->tsfn, job, napi_tsfn_blocking) != napi_ok) p->drop(job);
+    pthread_mutex_lock(&p->mu);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/** A job's answer on the JavaScript thread (env NULL: the function is being torn down). */
+static void own_done(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  own_pool_t *p = context;
+  own_job_t *job = data;
+  if (env == NULL) { p->drop(job); return; }
+  p->done(env, job);
+  if (--p->out == 0) napi_unref_threadsafe_function(env, p->tsfn);
+}
+
+/** The environment's teardown: the threads stopped (each ends the job it runs) and joined, jobs never run dropped, the function released. */
+static void own_cleanup(void *arg) {
+  own_pool_t *p = arg;
+  pthread_mutex_lock(&p->mu);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < p->threads; i++) pthread_join(p->tid[i], NULL);
+  while (p->head != NULL) { own_job_t *job = p->head; p->head = job->next; p->drop(job); }
+  p->tail = NULL; p->threads = 0; p->stop = 0;
+  napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
+  p->tsfn = NULL; p->env = NULL; p->out = 0;
+}
+
+int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job) {
+  if (p->tsfn == NULL) {
+    napi_value name;
+    napi_create_string_utf8(env, p->name, NAPI_AUTO_LENGTH, &name);
+    if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, p, own_done, &p->tsfn) != napi_ok) { p->tsfn = NULL; return 0; }
+    napi_unref_threadsafe_function(env, p->tsfn);
+    p->env = env;
+    napi_add_env_cleanup_hook(env, own_cleanup, p);
+  }
+  if (p->env != env) return 0;
+  pthread_mutex_lock(&p->mu);
+  if (p->idle == 0 && p->threads < OWN_POOL_THREADS_MAX) {
+    /* (made with every signal blocked but the synchronous faults, kept so: signals go to the
+     * process's own threads; a SIGBUS in a guarded copy of a mapping must reach its handler here) */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigdelset(&all, SIGBUS); sigdelset(&all, SIGSEGV); sigdelset(&all, SIGFPE); sigdelset(&all, SIGILL);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&p->tid[p->threads], NULL, own_main, p) == 0) p->threads++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (p->threads == 0) { pthread_mutex_unlock(&p->mu); return 0; }
+  }
+  job->next = NULL;
+  if (p->tail != NULL) p->tail->next = job; else p->head = job;
+  p->tail = job;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  if (p->out++ == 0) napi_ref_threadsafe_function(env, p->tsfn);
+  return 1;
+}

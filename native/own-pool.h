@@ -1,0 +1,52 @@
+/*
+ * An addon's own worker threads (`own_pool_queue`), beside the libuv pool: jobs run on threads this
+ * pool makes (as jobs find none idle, up to OWN_POOL_THREADS_MAX, kept) and are answered on the
+ * JavaScript thread through a thread-safe function. Why: the threads' scheduling can be set without
+ * touching libuv's pool, which the application's fs, dns and zlib share: SCHED_BATCH (waking one
+ * never preempts the waker) or a lower priority (a nice value: the JavaScript thread, everything's
+ * critical path, keeps its core while the threads copy bulk bytes). Only the first environment to
+ * queue owns the threads; another (a worker) is refused and takes the libuv pool.
+ */
+#ifndef CAIRN_OWN_POOL_H
+#define CAIRN_OWN_POOL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <node_api.h>
+
+#define OWN_POOL_THREADS_MAX 8
+
+/** A job's link: the first member of the user's job struct. */
+typedef struct own_job { struct own_job *next; } own_job_t;
+
+typedef struct own_pool {
+  /* set by the user (OWN_POOL_INIT) */
+  const char *name;                             /* the thread-safe function's resource name */
+  int sched_batch;                              /* threads run SCHED_BATCH */
+  int nice;                                     /* threads' nice value (0: left as made) */
+  void (*run)(own_job_t *job);                  /* on a pool thread */
+  void (*done)(napi_env env, own_job_t *job);   /* on the JavaScript thread: answer it, free it */
+  void (*drop)(own_job_t *job);                 /* free a job nobody will answer (teardown) */
+  /* state (mu) */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  own_job_t *head, *tail;
+  int threads, idle, stop;
+  pthread_t tid[OWN_POOL_THREADS_MAX];
+  /* JavaScript thread only */
+  napi_threadsafe_function tsfn;
+  napi_env env;
+  uint32_t out;                                 /* jobs queued and not answered yet */
+} own_pool_t;
+
+#define OWN_POOL_INIT(NAME, SCHED_BATCH_, NICE, RUN, DONE, DROP) \
+  { .name = (NAME), .sched_batch = (SCHED_BATCH_), .nice = (NICE), .run = (RUN), .done = (DONE), .drop = (DROP), \
+    .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER }
+
+/**
+ * Queue `job` for the pool's threads: 1, or 0 when it cannot be (another environment owns them, no
+ * function or thread could be made): the caller then runs it on the libuv pool.
+ */
+int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job);
+
+#endif
