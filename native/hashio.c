@@ -1084,19 +1084,28 @@ static void hashed_own_run(own_job_t *job) { run_batch(NULL, job); }
 static void hashed_own_done(napi_env env, own_job_t *job) { finish_batch(env, napi_ok, job); }
 static void hashed_own_drop(own_job_t *job) { free_batch((batch_t *)job); }
 static own_pool_t hashed_pool = OWN_POOL_INIT("cairn.hashedBatch.own", 0, HASHED_OWN_NICE, hashed_own_run, hashed_own_done, hashed_own_drop);
-/** Whether batches go to `hashed_pool` (`hashedOwnThreads`). */
+/*
+ * The environment whose batches go to `hashed_pool`: the first to call `hashedOwnThreads(true)` (the
+ * main thread's; JavaScript never calls it from a worker, whose batches take the libuv pool, so a
+ * merge worker that queues first cannot leave the event loop's batches on it). NULL: none.
+ */
+static napi_env hashed_own_env;
+/** Whether batches go to `hashed_pool` (`hashedOwnThreads`); only `hashed_own_env`'s do. */
 static volatile int hashed_own_on = 1;
 
 /*
- * hashedOwnThreads(on?: boolean) -> boolean: whether hashed batches run on the addon's own threads
- * (see `hashed_pool`; default on) instead of the libuv pool; `on` switches it for the batches queued
- * from then on.
+ * hashedOwnThreads(on?: boolean) -> boolean: whether this environment's hashed batches run on the
+ * addon's own threads (see `hashed_pool`; on once the environment called it with true, if no other
+ * did first) instead of the libuv pool; `on` switches it for the batches queued from then on.
  */
 static napi_value hashed_own_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value arg, out;
   bool on;
-  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) == napi_ok && argc >= 1 && napi_get_value_bool(env, arg, &on) == napi_ok) hashed_own_on = on ? 1 : 0;
-  napi_get_boolean(env, hashed_own_on != 0, &out);
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) == napi_ok && argc >= 1 && napi_get_value_bool(env, arg, &on) == napi_ok) {
+    if (hashed_own_env == NULL && on) hashed_own_env = env;
+    if (hashed_own_env == env) hashed_own_on = on ? 1 : 0;
+  }
+  napi_get_boolean(env, hashed_own_env == env && hashed_own_on != 0, &out);
   return out;
 }
 
@@ -1136,7 +1145,7 @@ static napi_value queue_batch(napi_env env, batch_t *b, napi_value keep, napi_va
     napi_throw_error(env, NULL, "cannot queue hashed I/O");
     return NULL;
   }
-  if (hashed_own_on && own_pool_queue(env, &hashed_pool, &b->job)) return promise;
+  if (hashed_own_on && env == hashed_own_env && own_pool_queue(env, &hashed_pool, &b->job)) return promise;
   if (napi_create_string_utf8(env, "cairn.hashedBatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, run_batch, finish_batch, b, &b->work) != napi_ok ||
       napi_queue_async_work(env, b->work) != napi_ok) {

@@ -96,9 +96,10 @@ export interface NativeAddon {
    */
   hashedBatchBases?(n: number, nums: Float64Array, seeds: BigUint64Array, bases: Uint8Array[], triples: Float64Array, extras?: ReadonlyArray<FileMap | readonly [Uint8Array, number, Uint8Array] | undefined>, out?: BigUint64Array, fills?: Float64Array): Promise<Array<bigint | number> | number>;
   /**
-   * Whether hashed batches run on the addon's own threads, at a lower priority than the JavaScript
-   * thread (default true), instead of the libuv pool; `on` switches it for batches queued from then
-   * on. Absent from addons built before it existed (those use the libuv pool).
+   * Whether this thread's hashed batches run on the addon's own threads, at a lower priority than
+   * the JavaScript thread, instead of the libuv pool; `on` switches it for batches queued from then
+   * on. The first thread to pass true owns them (the main thread: workers never call it); another's
+   * batches stay on the libuv pool and its calls answer false. Absent from addons built before it.
    */
   hashedOwnThreads?(on?: boolean): boolean;
   /**

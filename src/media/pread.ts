@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import type { FileMap, HashedRead, HashedWrite, IoEngine } from './io-engine.js';
 import { mediaErrorFromErrno, MediaError } from './errors.js';
 import { nativeAddon, type NativeAddon } from './io-uring.js';
@@ -492,7 +493,8 @@ let locatedBatcher: HashedBatcher | undefined;
 function sharedBatcher(native: HashedBatchFn, flat: HashedBatchFlatFn | undefined, lane: 'local' | 'located', bases?: HashedBatchBasesFn): HashedBatcher {
   const threads = Math.max(1, Math.min(1024, Number(process.env.UV_THREADPOOL_SIZE) || 4));
   const make = () => {
-    nativeAddon()?.hashedOwnThreads?.(process.env[HASHED_OWN_THREADS_ENV] !== '0');
+    // (the main thread's batches only: a worker's take the libuv pool, see native/hashio.c `hashed_own_env`)
+    if (isMainThread) nativeAddon()?.hashedOwnThreads?.(process.env[HASHED_OWN_THREADS_ENV] !== '0');
     return new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat, lane === 'located', bases);
   };
   return lane === 'located' ? (locatedBatcher ??= make()) : (batcher ??= make());

@@ -3,8 +3,8 @@
  * a batch answers and writes exactly what it does on the libuv pool (the XXH64 of each request's
  * bytes, checked against xxhash-wasm, and the bytes in the file), many batches in flight; the
  * threads that ran them are the process's at nice HASHED_OWN_NICE (10) while the JavaScript thread
- * keeps its own; a worker thread's batches (another environment, which takes the libuv pool) answer
- * the same; and switching the threads off sends the next batches to the libuv pool.
+ * keeps its own; a worker thread cannot take the threads the main thread claimed, and its batches
+ * (on the libuv pool) answer the same; and switching the threads off sends the next batches to the libuv pool.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -94,23 +94,26 @@ t('a worker thread\'s batches (another environment) answer the same', async () =
     const fs = require('node:fs');
     const addon = require(workerData.addonPath);
     (async () => {
+      const claimed = addon.hashedOwnThreads(true);
       const fd = fs.openSync(workerData.file, 'w+');
       const cell = new Uint8Array(${CELL}).fill(7);
       const [w] = await addon.hashedBatch([[1, fd, [cell], 0, cell.length, 5n]]);
       const back = new Uint8Array(cell.length);
       const [r] = await addon.hashedBatch([[0, fd, [back], 0, back.length, 5n]]);
       fs.closeSync(fd);
-      parentPort.postMessage({ w, r, same: Buffer.compare(Buffer.from(back), Buffer.from(cell)) === 0 });
+      parentPort.postMessage({ w, r, claimed, same: Buffer.compare(Buffer.from(back), Buffer.from(cell)) === 0 });
     })().catch((e) => parentPort.postMessage({ error: String(e) }));`;
   const addonPath = path.resolve('native/build/Release/cairn_uring.node');
   if (!fs.existsSync(addonPath)) return;
-  // (the main thread's batches went to the own threads first, so the worker's environment is not their owner)
+  // (the main thread owns the threads: it claimed them first)
+  addon!.hashedOwnThreads!(true);
   await roundTrip(path.join(tmp, 'owner'), [new Uint8Array(CELL).fill(3)], 2n);
-  const got = await new Promise<{ w?: bigint; r?: bigint; same?: boolean; error?: string }>((resolve, reject) => {
+  const got = await new Promise<{ w?: bigint; r?: bigint; claimed?: boolean; same?: boolean; error?: string }>((resolve, reject) => {
     const w = new Worker(src, { eval: true, workerData: { addonPath, file } });
     w.once('message', resolve); w.once('error', reject);
   });
   assert.is(got.error, undefined);
+  assert.is(got.claimed, false, 'the main thread owns the threads: a worker cannot take them');
   const want = xxh64(new Uint8Array(CELL).fill(7), 5n);
   assert.is(got.w, want, 'the worker\'s write hash');
   assert.is(got.r, want, 'the worker\'s read hash');
