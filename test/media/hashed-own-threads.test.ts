@@ -3,7 +3,7 @@
  * a batch answers and writes exactly what it does on the libuv pool (the XXH64 of each request's
  * bytes, checked against xxhash-wasm, and the bytes in the file), many batches in flight; the
  * threads that ran them are the process's at nice HASHED_OWN_NICE (10) while the JavaScript thread
- * keeps its own; a worker thread cannot take the threads the main thread claimed, and its batches
+ * keeps its own (CAIRN_HASHED_OWN_NICE sets another value); a worker thread cannot take the threads the main thread claimed, and its batches
  * (on the libuv pool) answer the same; and switching the threads off sends the next batches to the libuv pool.
  */
 import { suite } from 'uvu';
@@ -83,6 +83,25 @@ t('the own threads run at nice 10; the JavaScript thread keeps its priority', as
     assert.is(after.get(process.pid), before.get(process.pid), 'the JavaScript thread\'s nice is unchanged');
     assert.ok([...after.values()].includes(10), `a thread at nice 10 ran the batch (nice values: ${[...after.values()].join(',')})`);
   } finally { addon!.hashedOwnThreads!(was); }
+});
+
+t('CAIRN_HASHED_OWN_NICE sets the threads\' nice value (a child process)', async () => {
+  if (!usable) return;
+  const addonPath = path.resolve('native/build/Release/cairn_uring.node');
+  if (!fs.existsSync(addonPath)) return;
+  const src = `
+    const fs = require('node:fs');
+    const addon = require(${JSON.stringify(addonPath)});
+    addon.hashedOwnThreads(true);
+    const fd = fs.openSync(${JSON.stringify(path.join(tmp, 'child'))}, 'w+');
+    addon.hashedBatch([[1, fd, [new Uint8Array(4096).fill(1)], 0, 4096, 0n]]).then(() => {
+      const nice = fs.readdirSync('/proc/self/task').map((t) => { const s = fs.readFileSync('/proc/self/task/' + t + '/stat', 'utf8'); return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16]); });
+      process.stdout.write(JSON.stringify(nice));
+    });`;
+  const { execFileSync } = await import('node:child_process');
+  const nice = JSON.parse(execFileSync(process.execPath, ['-e', src], { env: { ...process.env, CAIRN_HASHED_OWN_NICE: '3' }, encoding: 'utf8' })) as number[];
+  assert.ok(nice.includes(3), `a thread at nice 3 (nice values: ${nice.join(',')})`);
+  assert.not.ok(nice.includes(10), 'none at the default 10');
 });
 
 t('a worker thread\'s batches (another environment) answer the same', async () => {
