@@ -3,7 +3,8 @@
  * `node --import tsx bench/ec-rounds.ts [rounds] [MiB]` (defaults 8 and 256) makes an embedded pool
  * of the io bench's shape (16 targets), then per round aggregates the container, rewrites the
  * array in 1 MiB writes (8 in flight) and reads it back into reused buffers, and prints each
- * round's rate and process CPU per MiB for both, with the page cache's size (and its 2 MiB folios)
+ * round's rate and process CPU per MiB for both (and the JavaScript thread's time on a core and
+ * waiting for one, per MiB), with the page cache's size (and its 2 MiB folios)
  * from /proc/meminfo, and each timed phase's CLOCK_MONOTONIC window (`[mono from-to us]`: cut a
  * `perf record -k mono` profile by round, to compare the slow rounds' samples with the fast ones').
  * `EC_ROUNDS_READS=0` leaves the reads out; `EC_ROUNDS_ALLOC=1` adds, after each
@@ -44,10 +45,23 @@ function pageCache(): string {
  * in microseconds (the clock of `perf record -k mono`, so a profile's samples can be cut per round).
  */
 async function timed(work: () => Promise<void>): Promise<string> {
-  const c0 = process.cpuUsage(), t0 = performance.now(), m0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage(), t0 = performance.now(), m0 = process.hrtime.bigint(), j0 = jsThreadNs();
   await work();
-  const s = (performance.now() - t0) / 1000, c = process.cpuUsage(c0), m1 = process.hrtime.bigint();
-  return `${((mib * MIB) / s / 1e9).toFixed(2)} GB/s ${((c.user + c.system) / mib).toFixed(0)} us CPU/MiB [mono ${m0 / 1000n}-${m1 / 1000n} us]`;
+  const s = (performance.now() - t0) / 1000, c = process.cpuUsage(c0), m1 = process.hrtime.bigint(), j1 = jsThreadNs();
+  const js = j0 && j1 ? ` (JS thread ran ${((j1[0] - j0[0]) / 1e3 / mib).toFixed(0)}, waited ${((j1[1] - j0[1]) / 1e3 / mib).toFixed(0)})` : '';
+  return `${((mib * MIB) / s / 1e9).toFixed(2)} GB/s ${((c.user + c.system) / mib).toFixed(0)} us CPU/MiB${js} [mono ${m0 / 1000n}-${m1 / 1000n} us]`;
+}
+
+/**
+ * The JavaScript thread's time on a core and waiting for one (ns, /proc/thread-self/schedstat), or
+ * undefined where the kernel has no schedstat: on 2 cores the EC write path's JavaScript thread is
+ * running or runnable for its whole round, so its wait is what the pool jobs' copies cost it.
+ */
+function jsThreadNs(): [number, number] | undefined {
+  try {
+    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    return Number.isFinite(run) && Number.isFinite(wait) ? [run!, wait!] : undefined;
+  } catch { return undefined; }
 }
 
 const dir = tempDir('cairn-ec-rounds-');
