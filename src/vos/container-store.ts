@@ -314,8 +314,10 @@ export class ContainerStore {
       if (existing !== undefined && existing !== rs) throw invalidArg('record size differs from the existing extents of this akey', { oid: oid.toString(), akey: keyHex(akey), recordSize: rs, existing });
       if (recx.count * rs > MAX_VALUE_SIZE) throw new VosError('VALUE_TOO_LARGE', `extent longer than ${MAX_VALUE_SIZE} bytes`, { bytes: recx.count * rs });
       if (data.length !== recx.count * rs) throw invalidArg('data length must be recx.count * recordSize', { length: data.length, count: recx.count, recordSize: rs });
+      // (the keys as they are now, kept below: the caller may reuse its buffers while the update awaits)
+      const keys = kept === undefined ? [dkey.slice(), akey.slice()] as const : undefined;
       await t.logUpdate(st, true, epoch, oid, dkey, akey, data, recx.index, recx.count, rs);
-      if (kept === undefined && st.recordSizes) st.recordSizes.set(oid, dkey, akey, rs);
+      if (keys !== undefined && st.recordSizes) st.recordSizes.set(oid, keys[0], keys[1], rs);
     } finally { t.leave(); }
   }
 

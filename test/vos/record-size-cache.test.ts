@@ -62,4 +62,15 @@ test('a kept record size answers as the extents do: flush, aggregation, punch + 
   await t.close();
 });
 
+test('the record size is kept under the keys the update was given, though the caller reuses its buffers meanwhile', async () => {
+  const t = await VosTarget.open(dir, OPTS);
+  const dk = enc('d1'), ak = enc('a');
+  const pending = t.updateArray(10n, 1n, dk, ak, { index: 0, count: 2 }, rec(4), { recordSize: 4 });
+  dk.set(enc('d2')); // (the caller's buffer now names another dkey, before the update settled)
+  await pending;
+  assert.is(await outcome(t.updateArray(11n, 1n, enc('d2'), ak, { index: 0, count: 2 }, rec(8), { recordSize: 8 })), 'ok', 'd2 has no extents: any record size');
+  assert.is(await outcome(t.updateArray(12n, 1n, enc('d1'), ak, { index: 2, count: 2 }, rec(8), { recordSize: 8 })), 'INVALID_ARGUMENT', 'd1 holds record size 4');
+  await t.close();
+});
+
 test.run();
