@@ -63,5 +63,16 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
+/**
+ * Equal short byte strings (keys), compared in place: `equalBytes` makes two Buffer views per call,
+ * which costs more than the loop for the few bytes of a dkey or akey.
+ */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Equal byte strings. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean { return a.length === b.length && compareBytes(a, b) === 0; }

@@ -59,6 +59,7 @@ import { mediaErrorFromErrno } from '../media/errors.js';
 import type { RebuildBudget } from './rebuild-budget.js';
 import { FusedQueue, fusedAddon, stepNums, stepSeeds, type FlatStep, type StagedStep, type RebuildAddon } from './rebuild-steps.js';
 import { ObjectFeed } from './rebuild-feed.js';
+import { sameBytes } from '../../core/bytes.js';
 
 /** Objects migrated concurrently (each object's groups sequentially). */
 export const MIGRATE_CONCURRENCY = 16;
@@ -857,13 +858,6 @@ function unionKeys(scans: ShardScans, key: string, dkey: Uint8Array): KeyToMove[
 
 /** A key's bytes as a map key (latin1 is a bijection of bytes). */
 function latin1Key(k: Uint8Array): string { return Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1'); }
-
-/** Whether two keys hold the same bytes (no string made: asked once per source read). */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** Copy or rebuild one akey of every mover at read point R (EC arrays: pipelined writes into `acc`). */
 async function moveValue(ctx: ShardCtx, movers: Mover[], R: bigint, key: KeyToMove, acc: WriteAcc): Promise<void> {

@@ -10,6 +10,7 @@ import { keyStr, type KeyMap } from './tree.js';
 import { copyKey } from './keys.js';
 import { OidKey, OidTable } from './oid-table.js';
 import { Where, WalType, type WalRecord } from './wal.js';
+import { sameBytes } from '../../core/bytes.js';
 
 /** A version of a single value or an array extent. */
 export interface MemVersion {
@@ -59,13 +60,6 @@ function keyBytesHash(k: Uint8Array): number {
   let h = 0x811c9dc5 ^ k.length;
   for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
   return (h ^ (h >>> 15)) >>> 0;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length;
-  if (n !== b.length) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**

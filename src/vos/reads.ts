@@ -19,6 +19,7 @@ import { Where } from './wal.js';
 import { before, keyStr, NO_STAMP, type Stamp } from './tree.js';
 import { VosError } from './errors.js';
 import { OidKey } from './oid-table.js';
+import { sameBytes } from '../../core/bytes.js';
 
 /** A discard not yet applied to the runs: hides versions and punches with seq < seq and after < epoch <= upTo. */
 export interface Tomb { after: bigint; upTo: bigint; seq: number }
@@ -92,12 +93,6 @@ export function akeyProbes(cont: number, oid: bigint, dkey: Uint8Array, akey: Ui
 }
 /** The last `akeyProbes` answer and what it was asked for. */
 let lastProbes: { cont: number; oid: bigint; dkeyIn: Uint8Array; akeyIn: Uint8Array; probes: AkeyProbes } | undefined;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The punch floor of an akey at `epoch`: the newest object, dkey or akey punch at or below it. */
 export function punchFloor(v: ReadView, oid: bigint, dkey: Uint8Array, akey: Uint8Array, epoch: bigint, pr: AkeyProbes): Stamp {

@@ -7,18 +7,12 @@
  * lookup); here the bytes are hashed in place into a small integer and compared only on a hit.
  */
 import { assert } from '../../core/errors.js';
+import { sameBytes } from '../../core/bytes.js';
 
 /** Record sizes one container keeps at most; the cache is emptied when a new one would pass it. */
 export const RECORD_SIZES_MAX = 65_536;
 
 interface Entry { readonly oid: bigint; readonly dkey: Uint8Array; readonly akey: Uint8Array; size: number; readonly next: Entry | undefined }
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length;
-  if (n !== b.length) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** A small integer (V8 keeps it unboxed as a Map key) from the keys' bytes and the oid's low 32 bits (FNV-1a, mixed). */
 function slotOf(oid: bigint, dkey: Uint8Array, akey: Uint8Array): number {
