@@ -233,6 +233,7 @@ typedef struct {
   int closed;        /* unmapFile was called: no new request takes it */
   int unmapped;
   int writable;      /* mapped PROT_WRITE too (mapFile's third argument): mapWriteHashSync may use it */
+  int huge;          /* advised MADV_HUGEPAGE (mapFile's fifth argument): pages its faults bring into the page cache come as 2 MiB folios */
   atomic_size_t since_zap; /* bytes of MAP_CHUNK chunks first touched since the last drop (all bytes when `touched` is NULL) */
   uint8_t *touched;  /* one bit per MAP_CHUNK touched since the last drop (atomic byte operations; NULL: none) */
   size_t touched_len;
@@ -1425,18 +1426,23 @@ static napi_value set_socket_buffers(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* mapFile(fd, length, writable = false, zapBytes?) -> external | undefined */
+/*
+ * mapFile(fd, length, writable = false, zapBytes?, huge = false) -> external | undefined
+ * `huge`: advise MADV_HUGEPAGE (see FileBlockDevice.bulkMap for why; mapHuge answers whether the
+ * kernel took it).
+ */
 static napi_value map_file(napi_env env, napi_callback_info info) {
-  size_t argc = 4; napi_value argv[4], out;
-  int32_t fd; double len, zap = -1; bool writable = false;
+  size_t argc = 5; napi_value argv[5], out;
+  int32_t fd; double len, zap = -1; bool writable = false, huge = false;
   napi_valuetype zt = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
       napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
       napi_get_value_double(env, argv[1], &len) != napi_ok || !(len >= 1 && len <= 9007199254740991.0) || len != (double)(size_t)len ||
       (argc >= 3 && napi_typeof(env, argv[2], &zt) == napi_ok && zt != napi_undefined && napi_get_value_bool(env, argv[2], &writable) != napi_ok) ||
       (argc >= 4 && napi_typeof(env, argv[3], &zt) == napi_ok && zt != napi_undefined &&
-        (writable || napi_get_value_double(env, argv[3], &zap) != napi_ok || !(zap >= 0 && zap <= 9007199254740991.0) || zap != (double)(size_t)zap))) {
-    napi_throw_type_error(env, NULL, "mapFile needs (fd, length >= 1, writable?: boolean, zapBytes?: integer >= 0, read-only mappings only)"); return NULL;
+        (writable || napi_get_value_double(env, argv[3], &zap) != napi_ok || !(zap >= 0 && zap <= 9007199254740991.0) || zap != (double)(size_t)zap)) ||
+      (argc >= 5 && napi_typeof(env, argv[4], &zt) == napi_ok && zt != napi_undefined && napi_get_value_bool(env, argv[4], &huge) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "mapFile needs (fd, length >= 1, writable?: boolean, zapBytes?: integer >= 0, read-only mappings only, huge?: boolean)"); return NULL;
   }
   napi_get_undefined(env, &out);
   if (!install_sigbus()) return out;
@@ -1445,6 +1451,7 @@ static napi_value map_file(napi_env env, napi_callback_info info) {
   fmap_t *m = calloc(1, sizeof *m);
   if (!m) { munmap(p, (size_t)len); return out; }
   m->base = p; m->len = (size_t)len; m->writable = writable;
+  m->huge = huge && madvise(p, (size_t)len, MADV_HUGEPAGE) == 0; /* (EINVAL: a kernel without transparent huge pages) */
   m->zap_budget = zap < 0 ? 0 : zap == 0 ? SIZE_MAX : (size_t)zap;
   atomic_init(&m->since_zap, 0);
   atomic_init(&m->backoff, 0);
@@ -1452,6 +1459,17 @@ static napi_value map_file(napi_env env, napi_callback_info info) {
   /* (NULL: every byte counts, as before; so for mappings past 4 TiB, whose bits would be over 8 MiB) */
   m->touched = m->touched_len <= ((size_t)8 << 20) ? calloc(m->touched_len, 1) : NULL;
   if (napi_create_external(env, m, finalize_map, NULL, &out) != napi_ok) { munmap(p, (size_t)len); free(m->touched); free(m); napi_get_undefined(env, &out); }
+  return out;
+}
+
+/* mapHuge(map) -> boolean: whether the mapping was advised MADV_HUGEPAGE (mapFile's `huge`, taken by the kernel) */
+static napi_value map_huge(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1], out; napi_valuetype t; void *mp = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || napi_get_value_external(env, argv[0], &mp) != napi_ok || !mp) {
+    napi_throw_type_error(env, NULL, "mapHuge needs a map from mapFile"); return NULL;
+  }
+  napi_get_boolean(env, ((fmap_t *)mp)->huge != 0, &out);
   return out;
 }
 
@@ -1615,6 +1633,7 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "copyInto", NULL, copy_into, NULL, NULL, NULL, napi_default, NULL },
     { "mapFile", NULL, map_file, NULL, NULL, NULL, napi_default, NULL },
     { "unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_default, NULL },
+    { "mapHuge", NULL, map_huge, NULL, NULL, NULL, napi_default, NULL },
     { "mapWriteHashSync", NULL, map_write_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "mapReadHashSync", NULL, map_read_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "setSocketBuffers", NULL, set_socket_buffers, NULL, NULL, NULL, napi_default, NULL },

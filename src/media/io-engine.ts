@@ -70,8 +70,12 @@ export interface IoEngine {
    * devices whose engines have it (one process-wide batcher; each read names its descriptor).
    */
   readvHashGroup?(reads: readonly HashedRead[]): Promise<Array<bigint | Error>>;
-  /** xxhash64 of the first `hashLen` bytes of `bufs`, then `writev` of all of them, off the JavaScript thread. Optional. */
-  writevHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint): Promise<bigint>;
+  /**
+   * xxhash64 of the first `hashLen` bytes of `bufs`, then `writev` of all of them, off the
+   * JavaScript thread. `map`, the file's writable mapping where the device lets the write go
+   * through it (`FileBlockDevice.writeMap`), lets the engine copy and hash in one pass. Optional.
+   */
+  writevHash?(fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap): Promise<bigint>;
   /**
    * `writevHash` of several writes with one promise, as `readvHashGroup` for reads: resolves, in
    * order, with each write's hash or the `MediaError` it failed with (never rejects). Optional.

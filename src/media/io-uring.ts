@@ -118,9 +118,10 @@ export interface NativeAddon {
    * mapping and hashes them in the same pass; a fault in the mapping (SIGBUS: the file cut short,
    * an unreadable page) is caught and the request read with preadv instead. Absent from addons
    * built before it existed. `zapBytes` (read-only mappings only): drop the mapping's page-table
-   * entries after this many bytes of chunks first touched (0: never; default 64 MiB).
+   * entries after this many bytes of chunks first touched (0: never; default 64 MiB). `huge`:
+   * advise MADV_HUGEPAGE (`mapHuge` answers whether the kernel took it).
    */
-  mapFile?(fd: number, length: number, writable?: boolean, zapBytes?: number): FileMap | undefined;
+  mapFile?(fd: number, length: number, writable?: boolean, zapBytes?: number, huge?: boolean): FileMap | undefined;
   /** True where hashed batch writes take a writable mapping (`hashedBatch`'s map of a write; absent from addons built before). */
   readonly mappedBatchWrites?: boolean;
   /**
@@ -140,6 +141,12 @@ export interface NativeAddon {
   mapReadHashSync?(map: FileMap, view: Uint8Array | readonly Uint8Array[], position: number, seed: bigint): bigint | number;
   /** No new request takes `map`; it is unmapped once the batches using it have completed. */
   unmapFile?(map: FileMap): void;
+  /**
+   * Whether `map` was made with `huge` and the kernel took the advice (MADV_HUGEPAGE): pages its
+   * faults bring into the page cache come as 2 MiB folios, so a store after the kernel's writeback
+   * write-protected them faults once per 2 MiB, not per page. Absent from addons built before it.
+   */
+  mapHuge?(map: FileMap): boolean;
   /**
    * SO_SNDBUF / SO_RCVBUF of a connected socket (0 leaves one as it is); answers the sizes the
    * kernel reports. Node sets neither on stream sockets, and a Unix socket's sender queues only its

@@ -519,7 +519,7 @@ export class PreadEngine implements IoEngine {
   readonly name = 'pread' as const;
   readonly maxInFlight = PREAD_MAX_IN_FLIGHT;
   readonly readvHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap) => Promise<bigint>;
-  readonly writevHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint) => Promise<bigint>;
+  readonly writevHash?: (fd: number, bufs: readonly Uint8Array[], position: number, hashLen: number, seed: bigint, map?: FileMap) => Promise<bigint>;
   readonly readvHashGroup?: (reads: readonly HashedRead[]) => Promise<Array<bigint | Error>>;
   readonly writevHashGroup?: (writes: readonly HashedWrite[]) => Promise<Array<bigint | Error>>;
 
@@ -530,7 +530,7 @@ export class PreadEngine implements IoEngine {
     if (hashedBatch && process.env.CAIRN_HASHED_BATCH !== '0') {
       const batcher = sharedBatcher(hashedBatch, hashedBatchFlat, lane, hashedBatchBases);
       this.readvHash = (fd, bufs, position, hashLen, seed, map) => batcher.submit(0, fd, bufs, position, hashLen, seed, map);
-      this.writevHash = (fd, bufs, position, hashLen, seed) => batcher.submit(1, fd, bufs, position, hashLen, seed);
+      this.writevHash = (fd, bufs, position, hashLen, seed, map) => batcher.submit(1, fd, bufs, position, hashLen, seed, map);
       this.readvHashGroup = (reads) => batcher.submitGroup(0, reads);
       this.writevHashGroup = (writes) => batcher.submitGroup(1, writes);
     } else if (preadvHash && pwritevHash) {

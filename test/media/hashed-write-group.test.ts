@@ -94,7 +94,7 @@ t('a failing write answers its error in its place; the others of the group still
     const d = new Rng(193).bytes(8192);
     const good = dev.hashedWriteNow?.(0, 8192, [d], SEED);
     if (!good) { console.log('  (no hashed groups here: skipped)'); return; }
-    const bad: HashedWriteSlot = { ...good, fd: 1 << 30, release() {} }; // EBADF
+    const bad: HashedWriteSlot = { ...good, fd: 1 << 30, map: undefined, release() {} }; // EBADF (pwritev: no mapping)
     const out = await writeHashedGroup([good, bad, good]);
     good.release();
     assert.is(out[0], xxh64(d, SEED));

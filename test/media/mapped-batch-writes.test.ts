@@ -7,7 +7,8 @@
  * rewrite through the mapping (observable as mapped file pages in RSS); a fault in the mapping
  * (the file cut short behind the device's back) leaves the group to pwritev, whose answer stands;
  * an acknowledged write is in the page cache (a SIGKILLed process loses none); a read-only mapping
- * is never written through.
+ * is never written through. The rule with huge bulk mappings (the default where the kernel takes
+ * them) is specified in huge-bulk-map.test.ts; this file specifies the small-page rule.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,11 +18,12 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
-import { openBlockDevice, writeHashedGroup, MAPPED_WRITES_ENV, type BlockDevice } from '../../src/media/block-device.js';
+import { openBlockDevice, writeHashedGroup, MAPPED_WRITES_ENV, MAP_HUGE_ENV, type BlockDevice } from '../../src/media/block-device.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
 import { deferFill, dropFill } from '../../src/media/fills.js';
 import { gfMul } from '../../ec/gf.js';
 
+process.env[MAP_HUGE_ENV] = '0'; // (read at each device's open)
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-mapped-batch-'));
 const t = suite('media: mapped batch writes');
 t.before(async () => { await initXxhash(); });
