@@ -1087,12 +1087,11 @@ static void hashed_own_done(napi_env env, own_job_t *job) { finish_batch(env, na
 static void hashed_own_drop(own_job_t *job) { free_batch((batch_t *)job); }
 static own_pool_t hashed_pool = OWN_POOL_INIT("cairn.hashedBatch.own", 0, HASHED_OWN_NICE, hashed_own_run, hashed_own_done, hashed_own_drop);
 /*
- * The environment whose batches go to `hashed_pool`: the first to call `hashedOwnThreads(true)` (the
- * main thread's; JavaScript never calls it from a worker, whose batches take the libuv pool, so a
- * merge worker that queues first cannot leave the event loop's batches on it). NULL: none.
+ * Whether batches go to `hashed_pool` (`hashedOwnThreads`); only its owner's do. The owner is the
+ * first environment to call `hashedOwnThreads(true)` (own_pool_claim: the main thread's; JavaScript
+ * never calls it from a worker, whose batches take the libuv pool, so a merge worker that queues
+ * first cannot leave the event loop's batches on it); batches are never queued to an unclaimed pool.
  */
-static napi_env hashed_own_env;
-/** Whether batches go to `hashed_pool` (`hashedOwnThreads`); only `hashed_own_env`'s do. */
 static volatile int hashed_own_on = 1;
 
 /*
@@ -1104,17 +1103,17 @@ static napi_value hashed_own_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value arg, out;
   bool on;
   if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) == napi_ok && argc >= 1 && napi_get_value_bool(env, arg, &on) == napi_ok) {
-    if (hashed_own_env == NULL && on) {
-      hashed_own_env = env;
+    if (hashed_pool.env == NULL && on) {
       /* CAIRN_HASHED_OWN_NICE (0-19) sets the threads' nice value instead of HASHED_OWN_NICE (read once, before any is made) */
       const char *nv = getenv("CAIRN_HASHED_OWN_NICE");
       char *end = NULL;
       long n = nv ? strtol(nv, &end, 10) : -1;
       if (nv && *nv && end && *end == '\0' && n >= 0 && n <= 19) hashed_pool.nice = (int)n;
+      own_pool_claim(env, &hashed_pool);
     }
-    if (hashed_own_env == env) hashed_own_on = on ? 1 : 0;
+    if (hashed_pool.env == env) hashed_own_on = on ? 1 : 0;
   }
-  napi_get_boolean(env, hashed_own_env == env && hashed_own_on != 0, &out);
+  napi_get_boolean(env, hashed_pool.env == env && hashed_own_on != 0, &out);
   return out;
 }
 
@@ -1154,7 +1153,7 @@ static napi_value queue_batch(napi_env env, batch_t *b, napi_value keep, napi_va
     napi_throw_error(env, NULL, "cannot queue hashed I/O");
     return NULL;
   }
-  if (hashed_own_on && env == hashed_own_env && own_pool_queue(env, &hashed_pool, &b->job)) return promise;
+  if (hashed_own_on && env == hashed_pool.env && own_pool_queue(env, &hashed_pool, &b->job)) return promise;
   if (napi_create_string_utf8(env, "cairn.hashedBatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, run_batch, finish_batch, b, &b->work) != napi_ok ||
       napi_queue_async_work(env, b->work) != napi_ok) {
@@ -1428,7 +1427,7 @@ static napi_value set_socket_buffers(napi_env env, napi_callback_info info) {
 
 /*
  * mapFile(fd, length, writable = false, zapBytes?, huge = false) -> external | undefined
- * `huge`: advise MADV_HUGEPAGE (see FileBlockDevice.bulkMap for why; mapHuge answers whether the
+ * `huge`: advise MADV_HUGEPAGE (see FileBlockDevice.bulkMapOnce for why; mapHuge answers whether the
  * kernel took it).
  */
 static napi_value map_file(napi_env env, napi_callback_info info) {

@@ -57,7 +57,7 @@ static void own_cleanup(void *arg) {
   p->tsfn = NULL; p->env = NULL; p->out = 0;
 }
 
-int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job) {
+int own_pool_claim(napi_env env, own_pool_t *p) {
   if (p->tsfn == NULL) {
     napi_value name;
     napi_create_string_utf8(env, p->name, NAPI_AUTO_LENGTH, &name);
@@ -66,7 +66,11 @@ int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job) {
     p->env = env;
     napi_add_env_cleanup_hook(env, own_cleanup, p);
   }
-  if (p->env != env) return 0;
+  return p->env == env;
+}
+
+int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job) {
+  if (!own_pool_claim(env, p)) return 0;
   pthread_mutex_lock(&p->mu);
   if (p->idle == 0 && p->threads < OWN_POOL_THREADS_MAX) {
     /* (made with every signal blocked but the synchronous faults, kept so: signals go to the

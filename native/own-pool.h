@@ -5,7 +5,8 @@
  * touching libuv's pool, which the application's fs, dns and zlib share: SCHED_BATCH (waking one
  * never preempts the waker) or a lower priority (a nice value: the JavaScript thread, everything's
  * critical path, keeps its core while the threads copy bulk bytes). Only the first environment to
- * queue owns the threads; another (a worker) is refused and takes the libuv pool.
+ * claim the pool (`own_pool_claim`, or its first `own_pool_queue`) owns the threads; another (a
+ * worker) is refused and takes the libuv pool.
  */
 #ifndef CAIRN_OWN_POOL_H
 #define CAIRN_OWN_POOL_H
@@ -44,8 +45,15 @@ typedef struct own_pool {
     .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER }
 
 /**
- * Queue `job` for the pool's threads: 1, or 0 when it cannot be (another environment owns them, no
- * function or thread could be made): the caller then runs it on the libuv pool.
+ * Make `env` the pool's owner if none is yet (on its JavaScript thread): 1 when `env` owns it, 0 when
+ * another environment does or the thread-safe function could not be made.
+ */
+int own_pool_claim(napi_env env, own_pool_t *p);
+
+/**
+ * Queue `job` for the pool's threads (claiming the pool first if no environment has): 1, or 0 when
+ * it cannot be (another environment owns them, no function or thread could be made): the caller
+ * then runs it on the libuv pool.
  */
 int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job);
 

@@ -437,8 +437,7 @@ class FileBlockDevice implements BlockDevice {
     checkRange('write', offset, length, this.size);
     const have = checkBuffers('writeFromHashed', 'from', from, length);
     const bufs = have < length ? [...from, zeroTail(length - have)] : from;
-    // (through the huge mapping where there is one, as batch writes; else pwritev, never the small-page mapping: `bulkMapOnce`)
-    const map = this.hugeBulk && length >= HUGE_WRITE_MIN_BYTES && (this.bmap === undefined ? this.bulkMapOnce() : this.bmap) !== null ? this.writeMap(offset, length) : undefined;
+    const map = this.writeMap(offset, length, false);
     return this.slotted(() => io.writevHash!(this.fd, bufs, offset, have, seed, map));
   }
 
@@ -464,16 +463,16 @@ class FileBlockDevice implements BlockDevice {
    * `sync` go to pwritev too: a sync's writeback write-protects every mapped page it writes (a
    * page-table change per page, dear here), so a file synced often (a durable store syncs its
    * data file per group of writes) would take a fault and page_mkwrite on each page of its next
-   * mapped writes; pwritev pays neither.
+   * mapped writes; pwritev pays neither. `smallPages` false (`writeFromHashed`, whose writes never
+   * took the small-page mapping): the huge mapping or pwritev, and nothing marked for pwritev.
    */
-  private writeMap(offset: number, length: number): FileMap | undefined {
+  private writeMap(offset: number, length: number, smallPages = true): FileMap | undefined {
     if (!this.bulkWriteMaps || this.direct || length === 0) return undefined;
+    const huge = length >= HUGE_WRITE_MIN_BYTES ? (this.bmap === undefined ? this.bulkMapOnce() : this.bmap) : null;
+    if (huge === null && !smallPages) return undefined;
     const before = markChunks(this.written = coverChunks(this.written ?? new Uint8Array(64), offset, length), offset, length);
     if (this.writeMapPause > 0) { this.writeMapPause -= length; return undefined; }
-    if (length >= HUGE_WRITE_MIN_BYTES) {
-      const b = this.bmap === undefined ? this.bulkMapOnce() : this.bmap;
-      if (b !== null) return b; // (huge: first writes too, see `bulkMapOnce`)
-    }
+    if (huge !== null) return huge; // (first writes too, see `bulkMapOnce`)
     if (!before || this.wmap === null) return undefined;
     const m = this.wmap === undefined ? this.writeMapOnce() : this.wmap;
     return m ?? undefined;
