@@ -493,7 +493,7 @@ let locatedBatcher: HashedBatcher | undefined;
 function sharedBatcher(native: HashedBatchFn, flat: HashedBatchFlatFn | undefined, lane: 'local' | 'located', bases?: HashedBatchBasesFn): HashedBatcher {
   const threads = Math.max(1, Math.min(1024, Number(process.env.UV_THREADPOOL_SIZE) || 4));
   const make = () => {
-    // (the main thread's batches only: a worker's take the libuv pool, see native/hashio.c `hashed_own_env`)
+    // (the main thread's batches only: a worker's take the libuv pool, see native/hashio.c `hashed_own_on`)
     if (isMainThread) nativeAddon()?.hashedOwnThreads?.(process.env[HASHED_OWN_THREADS_ENV] !== '0');
     return new HashedBatcher(native, Math.max(1, Math.min(threads, os.availableParallelism())), process.env[HASHED_BATCH_FLAT_ENV] === '0' ? undefined : flat, lane === 'located', bases);
   };
