@@ -31,8 +31,11 @@
  * as in any rebuild); the budgeted rebuild's own rate over that window is reported beside them. The
  * budget is then lifted so the rebuild ends, and a last window with no rebuild follows: the peer row
  * is the mean of the two windows without a rebuild, which bracket the loaded one (each is shown).
+ * `fullGcs` counts V8's full collections in each window: a window that falls into a run of them
+ * (docs/performance.md, session 39) measures that, not the read path.
  */
 import fs from 'node:fs';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import path from 'node:path';
 import { Pool, type RebuildStatus } from '../index.js';
 import { Rng } from '../core/rng.js';
@@ -88,7 +91,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     /** The unmeasured warm-up rebuilds (the pool's first and second): bytes, wall and CPU seconds. */
     let cold: { bytes: number; seconds: number; cpuSeconds: number } | undefined;
     let warm2: { bytes: number; seconds: number; cpuSeconds: number } | undefined;
-    let client: { unloaded: number; unloadedRounds: number[]; loaded: number; windowSeconds: number; budgetRebuilt: number; stillRunning: boolean } | undefined;
+    let client: { unloaded: number; unloadedRounds: number[]; loaded: number; windowSeconds: number; budgetRebuilt: number; stillRunning: boolean; fullGcs: number[] } | undefined;
     const shardBytes = Math.ceil(objectBytes / K);
     const copies: CopyRound[] = [];
     try {
@@ -107,7 +110,11 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       // Client reads: 1 MiB array reads of random filled objects, CLIENT_DEPTH in flight, for `window` s.
       const windowSeconds = ctx.quick ? 1 : 3;
       const clientRng = new Rng(7);
+      // Full collections during each window (shown: a window's rate with a run of them is another measurement).
+      const gcs = majorGcCounter();
+      const windowGcs: number[] = [];
       const clientReads = async (): Promise<number> => {
+        const gc0 = gcs.count;
         let bytes = 0;
         const end = performance.now() + windowSeconds * 1000;
         const t = performance.now();
@@ -119,7 +126,10 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
             bytes += MIB;
           }
         }));
-        return bytes / ((performance.now() - t) / 1000);
+        const rate = bytes / ((performance.now() - t) / 1000);
+        await new Promise((r) => setImmediate(r)); // (the observer's entries of the window)
+        windowGcs.push(gcs.count - gc0);
+        return rate;
       };
       ctx.progress('rebuild: client reads, no rebuild');
       await clientReads(); // warm-up
@@ -178,7 +188,8 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       await pool.waitForRebuild();
       ctx.progress('rebuild: client reads, no rebuild (after)');
       const unloadedAfter = await clientReads();
-      client = { unloaded: (unloaded + unloadedAfter) / 2, unloadedRounds: [unloaded, unloadedAfter], loaded, windowSeconds, budgetRebuilt: during.bytes, stillRunning: during.state === 'running' };
+      gcs.stop();
+      client = { unloaded: (unloaded + unloadedAfter) / 2, unloadedRounds: [unloaded, unloadedAfter], loaded, windowSeconds, budgetRebuilt: during.bytes, stillRunning: during.state === 'running', fullGcs: windowGcs.slice(1) };
       // Spot check: objects read back after the rebuild (several of them had a shard on the victim).
       for (let i = 0; i < Math.min(objects, 16); i++) {
         const back = await cont.array(`obj-${i}`, { chunkSize: MIB }).read(0, objectBytes);
@@ -250,11 +261,11 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       rows.push({
         name: `client read 1MiB EC_8P2G1 ${CLIENT_DEPTH} in flight during a rebuild budgeted at ${BENCH_REBUILD_BUDGET / MIB} MiB/s`,
         suite: 'rebuild', bytesPerSecond: client.loaded, opsPerSecond: client.loaded / MIB, peer: unloadedName, targetRatio: 0.5,
-        extra: { windowSeconds: client.windowSeconds, rebuildStillRunning: client.stillRunning },
+        extra: { windowSeconds: client.windowSeconds, rebuildStillRunning: client.stillRunning, fullGcs: client.fullGcs[1] },
       });
       rows.push({
         name: unloadedName, suite: 'rebuild', bytesPerSecond: client.unloaded, opsPerSecond: client.unloaded / MIB,
-        extra: { windowSeconds: client.windowSeconds, roundMBps: client.unloadedRounds.map((r) => +(r / 1e6).toFixed(1)).join('/') },
+        extra: { windowSeconds: client.windowSeconds, roundMBps: client.unloadedRounds.map((r) => +(r / 1e6).toFixed(1)).join('/'), fullGcs: `${client.fullGcs[0]}/${client.fullGcs[2]}` },
       });
       rows.push({
         name: `rebuild EC_8P2G1 ${targets} targets 1 failed, budget ${BENCH_REBUILD_BUDGET / MIB} MiB/s (reads + writes), client reads running`,
@@ -266,6 +277,16 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
     removeTempDir(root);
   }
   return rows;
+}
+
+/** Full (mark-compact) collections of this process since the call, counted until `stop`. */
+function majorGcCounter(): { readonly count: number; stop(): void } {
+  let count = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) count++;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return { get count() { return count; }, stop: () => obs.disconnect() };
 }
 
 /**

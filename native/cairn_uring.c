@@ -464,10 +464,17 @@ static int recycle_hide = -1;
  * Outputs V8 frees while kept out lower its total for good (it took their bytes out twice), and the
  * baseline it measures growth from follows that down: meanwhile growth of other external memory
  * (Buffers promoted and then dropped, say) would go unseen. So the total as it would be without
- * that drift is watched: once it is this much above its lowest since the last look, the drift is
- * given back to V8 at once, which then sees that growth and collects as it would have.
+ * that drift is watched: once it is this much above its lowest since the last look, that growth
+ * (no more) is given back to V8, which then sees it and collects as it would have.
+ * Why only the growth: the drift is every hidden output freed since the last give-back, gigabytes
+ * after a few seconds of reads (18-24 GB measured at once), and V8 measures a rise from the
+ * baseline that followed it down: the whole drift at once was a rise past its hard limit (half the
+ * old generation's maximum), a full collection that shrinks the heap to its minimum, and full
+ * collections every ~100 ms after it. Why 256 MiB: the total without drift dips by the outputs V8
+ * has freed whose release has not run yet (up to HIDE_MAX_BYTES), the lowest point follows the dip,
+ * and the rise back from it is no growth: each give-back past the bound starts a full collection.
  */
-#define HIDE_UNMASK_BYTES ((int64_t)96 << 20)
+#define HIDE_UNMASK_BYTES ((int64_t)256 << 20)
 /* Per environment (each worker's isolate has its own total); never freed, being tiny (an
    environment's finalizers may run after its instance data's). */
 typedef struct { int64_t drift, low; int seen; } output_env;
@@ -489,9 +496,11 @@ static void drift_check(napi_env env, output_env *o) {
   if (napi_adjust_external_memory(env, 0, &total) != napi_ok) return;
   int64_t undrifted = total + o->drift;
   if (!o->seen || undrifted < o->low) { o->low = undrifted; o->seen = 1; return; }
-  if (undrifted - o->low <= HIDE_UNMASK_BYTES) return;
-  if (o->drift > 0) napi_adjust_external_memory(env, o->drift, &total);
-  o->drift = 0; o->low = undrifted;
+  int64_t grown = undrifted - o->low;
+  if (grown <= HIDE_UNMASK_BYTES) return;
+  int64_t back = grown < o->drift ? grown : o->drift;
+  if (back > 0) napi_adjust_external_memory(env, back, &total);
+  o->drift -= back; o->low = undrifted;
 }
 
 /* The finalize hint of an output: its length, times two, plus one when it is kept out of V8's total. */
@@ -571,13 +580,17 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
   return ab;
 }
 
-/* recycleStats() -> [buffers on the free list, their bytes, allocations served from it, allocations that were not] */
+/*
+ * recycleStats() -> [buffers on the free list, their bytes, allocations served from it, allocations
+ * that were not, bytes of outputs kept out of V8's total now (hidden_bytes), this environment's drift]
+ */
 static napi_value recycle_stats(napi_env env, napi_callback_info info) {
+  output_env *o = output_env_of(env);
   pthread_mutex_lock(&recycle_mu);
-  double v[4] = { (double)recycle_n, (double)recycle_bytes, (double)recycle_hits, (double)recycle_misses };
+  double v[6] = { (double)recycle_n, (double)recycle_bytes, (double)recycle_hits, (double)recycle_misses, (double)hidden_bytes, o ? (double)o->drift : 0 };
   pthread_mutex_unlock(&recycle_mu);
-  napi_value out; napi_create_array_with_length(env, 4, &out);
-  for (uint32_t i = 0; i < 4; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
+  napi_value out; napi_create_array_with_length(env, 6, &out);
+  for (uint32_t i = 0; i < 6; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
   return out;
 }
 

@@ -922,21 +922,34 @@ async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray
   const recx: Recx = { index: first * cell, count: n };
   const e = epoch === 'latest' ? (1n << 64n) - 1n : epoch;
   const present: boolean[] = Array.from({ length: k + p }, (_, i) => have?.[i] === true);
+  const tried: boolean[] = present.slice();
   const read = async (i: number) => {
-    if (present[i]) return;
+    tried[i] = true;
     const { shard, target } = roles[i]!;
     const r = await tryShard(ctx, target, (s) => readShardInto(s, e, unitOid(oid, shard), dkey, akey, recx, [bufs[i]!], fresh),
       (error) => ctx.reportBadShard({ target, oid, shard, dkey, akey, error }));
     present[i] = r.ok;
   };
-  await Promise.all(Array.from({ length: k }, (_, i) => read(i)));
+  // The first round: every data role not in hand whose target is up, and as many parity roles as
+  // data roles whose target is known down (one round trip for a degraded stripe, not two).
+  const round: number[] = [];
+  let down = 0;
+  for (let i = 0; i < k; i++) {
+    if (tried[i]) continue;
+    if (ctx.available(roles[i]!.target)) round.push(i);
+    else { tried[i] = true; down++; }
+  }
+  for (let i = k; i < k + p && down > 0; i++) if (ctx.available(roles[i]!.target)) { round.push(i); down--; }
+  await Promise.all(round.map(read));
   if (present.slice(0, k).every(Boolean)) return;
-  // As many parity roles as data roles are missing (more only when some of those fail too).
-  for (let j = 0; j < p && present.filter(Boolean).length < k;) {
+  // Then parity roles not tried yet, as many as pieces are still missing (more only when some of those fail too).
+  for (;;) {
     const want = k - present.filter(Boolean).length;
-    const batch = Array.from({ length: Math.min(want, p - j) }, (_, x) => k + j + x);
-    j += batch.length;
-    await Promise.all(batch.map((i) => read(i)));
+    if (want <= 0) break;
+    const batch: number[] = [];
+    for (let i = k; i < k + p && batch.length < want; i++) if (!tried[i]) batch.push(i);
+    if (batch.length === 0) break;
+    await Promise.all(batch.map(read));
   }
   if (present.filter(Boolean).length < k) throw lost(oid, dkey, akey, 'too few EC shards for the stripe');
   ctx.codec(k, p).reconstruct(bufs, { dataOnly: true, present });
@@ -963,8 +976,8 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
   if (!(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(length) && length >= 0 && epoch >= 0n)) assert(false, 'an array read is a non-negative range at a non-negative epoch', { offset, length, epoch: String(epoch) });
   if (!(into === undefined || into.length === length)) assert(false, 'a caller buffer holds exactly the bytes asked for', { length, into: into?.length });
   if (length === 0) return into ?? new Uint8Array(0);
-  const out = into ?? outputBuffer(length);
   if (red.kind !== 'ec') {
+    const out = into ?? outputBuffer(length);
     // Replicas are tried from one chosen by the dkey's hash (as EC rotates parity), so the chunks
     // of one array are read from every replica of its group, not all from the first.
     const shards = groupShards(groups, g);
@@ -980,6 +993,11 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
   const { dataShards: k, parityShards: p } = red;
   const roles = roleShards(groups, g, dkeyRotation(ctx, red, dkey));
   const cell = ctx.cellSize;
+  if (knownDegraded(ctx, roles, k, cell, offset, length)) {
+    return fusedDegraded(ctx, red, roles, oid, dkey, akey, offset, length, epoch, into, fresh)
+      ?? fetchDegraded(ctx, red, roles, oid, dkey, akey, offset, length, epoch, into, fresh);
+  }
+  const out = into ?? outputBuffer(length);
   // Per data role c: the shard-local range [lo[c], hi[c]) covering its spans (contiguous on the
   // shard) and the places of the output those bytes go to, in shard order (-1: role not touched).
   const lo: number[] = new Array(k).fill(-1), hi: number[] = new Array(k).fill(-1);
@@ -1093,6 +1111,118 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     bufs.release();
   }
   return out;
+}
+
+/**
+ * Whether a data role that [offset, offset + length) touches is on a target known to be down
+ * (`ctx.available`): the read is then degraded from the start (`fetchDegraded`).
+ */
+function knownDegraded(ctx: IoContext, roles: ReadonlyArray<{ readonly target: number }>, k: number, cell: number, offset: number, length: number): boolean {
+  const stripeBytes = k * cell, end = offset + length;
+  const sFirst = Math.floor(offset / stripeBytes), sLast = Math.floor((end - 1) / stripeBytes);
+  const cFirst = Math.floor((offset - sFirst * stripeBytes) / cell), cLast = Math.floor((end - 1 - sLast * stripeBytes) / cell);
+  for (let c = 0; c < k; c++) {
+    // role c is touched when its cell lies in the range of some stripe [sFirst, sLast] covers
+    const touched = sFirst === sLast ? c >= cFirst && c <= cLast : sLast - sFirst > 1 || c >= cFirst || c <= cLast;
+    if (touched && !ctx.available(roles[c]!.target)) return true;
+  }
+  return false;
+}
+
+/**
+ * A degraded read of whole stripes as one located group (`locateRoles`' way): the data roles that
+ * are up read straight into their places in the output, as many parity roles as data roles are down
+ * read into parity buffers, all in one hashed group (one promise, one round), and each stripe's
+ * lost cells are decoded straight into their places (the codec takes views: no copy in or out).
+ * Undefined when it does not apply (ranges that are not whole stripes, a store that cannot locate
+ * its read, reads not fused, not enough parity roles up): `fetchDegraded` reads it then. A located
+ * read that fails or mismatches its checksum is not used: the read is made again by
+ * `fetchDegraded`, which reports the shard.
+ */
+function fusedDegraded(ctx: IoContext, red: Redundancy, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array,
+  offset: number, length: number, epoch: bigint, into: Uint8Array | undefined, fresh: FreshFrom | undefined): Promise<Uint8Array> | undefined {
+  if (red.kind !== 'ec') assert(false, 'a degraded stripe read is of an EC object', { kind: red.kind });
+  const { dataShards: k, parityShards: p } = red;
+  const cell = ctx.cellSize;
+  const stripeBytes = k * cell;
+  if (!fusedReadsOn || ctx.syncReads === false || ctx.storeNow === undefined || offset % stripeBytes !== 0 || length % stripeBytes !== 0) return undefined;
+  const nStripes = length / stripeBytes, n = nStripes * cell;
+  // The roles read: data roles up, then the first parity roles up, as many as data roles are down.
+  const read: number[] = [];
+  let down = 0;
+  for (let c = 0; c < k; c++) if (ctx.available(roles[c]!.target)) read.push(c); else down++;
+  for (let i = k; i < k + p && down > 0; i++) if (ctx.available(roles[i]!.target)) { read.push(i); down--; }
+  if (down > 0) return undefined;
+  const out = into ?? outputBuffer(length);
+  const parity = parityBuffers(k, p, n);
+  const located: LocatedShardRead[] = [];
+  const reads: HashedReadSlot[] = [];
+  const drop = () => { for (const l of located) l.finish(undefined); };
+  for (const i of read) {
+    const { shard, target } = roles[i]!;
+    const views = i < k ? Array.from({ length: nStripes }, (_, st) => out.subarray(st * stripeBytes + i * cell, st * stripeBytes + (i + 1) * cell)) : [parity.shards[i]!];
+    const s = ctx.storeNow(target);
+    let l: LocatedShardRead | null = null;
+    if (s?.locateArrayNow !== undefined) {
+      try { l = s.locateArrayNow(epoch, unitOid(oid, shard), dkey, akey, { index: (offset / stripeBytes) * cell, count: n }, views); } catch { l = null; }
+    }
+    if (l === null) { drop(); parity.release(); return undefined; }
+    located.push(l); reads.push(l.read);
+  }
+  return (async () => {
+    let all = true;
+    try {
+      const results = await readHashedGroup(reads);
+      for (let j = 0; j < located.length; j++) if (!located[j]!.finish(results[j])) all = false;
+    } catch (e) {
+      drop();
+      parity.release();
+      throw e;
+    }
+    if (!all) { parity.release(); return undefined; }
+    try {
+      const codec = ctx.codec(k, p);
+      const present: boolean[] = new Array<boolean>(k + p).fill(false);
+      for (const i of read) present[i] = true;
+      for (let st = 0; st < nStripes; st++) {
+        const shards: (Uint8Array | null)[] = new Array<Uint8Array | null>(k + p).fill(null);
+        for (let c = 0; c < k; c++) shards[c] = out.subarray(st * stripeBytes + c * cell, st * stripeBytes + (c + 1) * cell);
+        for (const i of read) if (i >= k) shards[i] = parity.shards[i]!.subarray(st * cell, (st + 1) * cell);
+        codec.reconstruct(shards, { dataOnly: true, present });
+      }
+      return out;
+    } finally {
+      parity.release();
+    }
+  })().then((r) => r ?? fetchDegraded(ctx, red, roles, oid, dkey, akey, offset, length, epoch, out, fresh));
+}
+
+/**
+ * An EC array read whose data roles include one on a target known to be down: whole stripes read
+ * in one round (the data roles up and as many parity roles as are down, `readStripes`) into the
+ * codec's memory, the lost cells decoded there, and the output taken only then, every span copied
+ * into it. Why the output last: a degraded read waits longer than a healthy one, and an output
+ * held through more scavenges is more likely to be promoted, its pages then back only after a
+ * full collection.
+ */
+async function fetchDegraded(ctx: IoContext, red: Redundancy, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array,
+  offset: number, length: number, epoch: bigint, into: Uint8Array | undefined, fresh: FreshFrom | undefined): Promise<Uint8Array> {
+  if (red.kind !== 'ec') assert(false, 'a degraded stripe read is of an EC object', { kind: red.kind });
+  const { dataShards: k, parityShards: p } = red;
+  const cell = ctx.cellSize;
+  const { first, last } = stripeRange(offset, length, k, cell);
+  const bufs = stripeBuffers(ctx.codec(k, p), k + p, (last - first + 1) * cell);
+  try {
+    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, undefined, fresh);
+    const out = into ?? outputBuffer(length);
+    for (const s of cellSpans(offset, length, k, cell)) {
+      const at = (s.stripe - first) * cell + s.cellOffset;
+      copyBytes(out, bufs.shards[s.cell]!.subarray(at, at + s.length), s.requestOffset);
+    }
+    return out;
+  } finally {
+    bufs.release();
+  }
 }
 
 /** Set to 0 to read EC cells through `fetchArrayInto` only (no located reads: `locateRoles`). */

@@ -11,7 +11,7 @@ import type { ReadOptions } from '../container/container.js';
 import { badArg, ObjectError } from '../io/errors.js';
 import { toBytes } from '../../core/bytes.js';
 import { bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
-import { throwIfAborted } from '../../core/errors.js';
+import { assert, throwIfAborted } from '../../core/errors.js';
 import { allocOutput } from '../media/aligned.js';
 
 /** Options of `cont.array()`. */
@@ -102,13 +102,21 @@ export class ArrayObject {
       // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
       const into = opts.into;
       if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);
-      const out = into ?? (length >= 4096 ? allocOutput(length) : new Uint8Array(length));
       const firstChunk = Math.floor(offset / this.chunkSize);
       if (length > 0 && offset + length <= (firstChunk + 1) * this.chunkSize) {
-        // one chunk (the common case): its fetch is the read, no job list (a read "now": fetch makes it fresh)
-        return this.object.fetch(chunkKey(firstChunk), DATA_AKEY, { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal, recx: { index: offset - firstChunk * this.chunkSize, count: length }, into: out })
-          .then((d) => { if (d && d.buffer !== out.buffer) out.set(d); return out; });
+        // One chunk (the common case): its fetch is the read, no job list (a read "now": fetch
+        // makes it fresh). Without `into` the fetch takes the output itself, as late as it can: a
+        // degraded EC read takes it only once decoded (io.ts `fetchDegraded`), so an output is not
+        // held through the wait.
+        return this.object.fetch(chunkKey(firstChunk), DATA_AKEY, { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal, recx: { index: offset - firstChunk * this.chunkSize, count: length }, into })
+          .then((d) => {
+            if (!(d !== undefined && d.length === length)) assert(false, 'an array fetch answers the bytes asked for', { length, got: d?.length });
+            if (into === undefined || d.buffer === into.buffer) return d;
+            into.set(d);
+            return into;
+          });
       }
+      const out = into ?? (length >= 4096 ? allocOutput(length) : new Uint8Array(length));
       return this.readSpan(offset, length, out, opts, now);
     } catch (err) {
       return Promise.reject(err);
