@@ -1085,32 +1085,9 @@ export async function fetchArray(ctx: IoContext, red: Redundancy, groups: number
     if (retried !== undefined) { const done = await retried; for (let i = 0; i < retry!.length; i++) { ok[retry![i]!] = done[i]!; if (!done[i]) all = false; } }
     if (all) return out;
   }
-  const ranges = new Map<number, { lo: number; hi: number; into: Uint8Array[] }>();
-  for (let c = 0; c < k; c++) if (lo[c]! >= 0) ranges.set(c, { lo: lo[c]!, hi: hi[c]!, into: pieces[c]! });
-  const spans = cellSpans(offset, length, k, cell);
-  // Degraded: whole stripes, lost cells decoded in the codec's memory, then their spans copied out.
-  // Cells read whole stripes long already sit in `out`: copied in, not read again.
-  const { first, last } = stripeRange(offset, length, k, cell);
-  const bufs = stripeBuffers(ctx.codec(k, p), k + p, (last - first + 1) * cell);
-  try {
-    const have: boolean[] = new Array(k + p).fill(false);
-    for (const [c, r] of ranges) {
-      if (!ok[c] || r.lo !== first * cell || r.hi !== (last + 1) * cell) continue;
-      let at = 0;
-      for (const piece of r.into) { copyBytes(bufs.shards[c]!, piece, at); at += piece.length; }
-      have[c] = true;
-    }
-    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, have, fresh);
-    // Cells read (and verified) straight into `out` are already in place: copy out the others.
-    for (const s of spans) {
-      if (ok[s.cell]) continue;
-      const at = (s.stripe - first) * cell + s.cellOffset;
-      copyBytes(out, bufs.shards[s.cell]!.subarray(at, at + s.length), s.requestOffset);
-    }
-  } finally {
-    bufs.release();
-  }
-  return out;
+  // Degraded after all (a cell failed or mismatched): cells read whole stripes long are already in
+  // `out` and verified, so they are not read again.
+  return fetchDegraded(ctx, red, roles, oid, dkey, akey, offset, length, epoch, out, fresh, { ok, lo, hi, pieces });
 }
 
 /**
@@ -1128,6 +1105,9 @@ function knownDegraded(ctx: IoContext, roles: ReadonlyArray<{ readonly target: n
   }
   return false;
 }
+
+/** What a read that turned degraded part-way already has (`fetchArray`): per data role, whether it was read into `out`, its shard range and places. */
+interface DegradedStart { ok: readonly boolean[]; lo: readonly number[]; hi: readonly number[]; pieces: readonly Uint8Array[][] }
 
 /**
  * A degraded read of whole stripes as one located group (`locateRoles`' way): the data roles that
@@ -1201,21 +1181,33 @@ function fusedDegraded(ctx: IoContext, red: Redundancy, roles: ReadonlyArray<{ r
  * An EC array read whose data roles include one on a target known to be down: whole stripes read
  * in one round (the data roles up and as many parity roles as are down, `readStripes`) into the
  * codec's memory, the lost cells decoded there, and the output taken only then, every span copied
- * into it. Why the output last: a degraded read waits longer than a healthy one, and an output
+ * into it (`done`: a read that turned degraded part-way, its verified cells copied in, not read
+ * again, and left in place in `into`). Why the output last: a degraded read waits longer than a healthy one, and an output
  * held through more scavenges is more likely to be promoted, its pages then back only after a
  * full collection.
  */
 async function fetchDegraded(ctx: IoContext, red: Redundancy, roles: ReadonlyArray<{ readonly shard: number; readonly target: number }>, oid: bigint, dkey: Uint8Array, akey: Uint8Array,
-  offset: number, length: number, epoch: bigint, into: Uint8Array | undefined, fresh: FreshFrom | undefined): Promise<Uint8Array> {
+  offset: number, length: number, epoch: bigint, into: Uint8Array | undefined, fresh: FreshFrom | undefined, done?: DegradedStart): Promise<Uint8Array> {
   if (red.kind !== 'ec') assert(false, 'a degraded stripe read is of an EC object', { kind: red.kind });
   const { dataShards: k, parityShards: p } = red;
   const cell = ctx.cellSize;
   const { first, last } = stripeRange(offset, length, k, cell);
   const bufs = stripeBuffers(ctx.codec(k, p), k + p, (last - first + 1) * cell);
   try {
-    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, undefined, fresh);
+    // Roles already read (and verified) into `into` for whole stripes: copied in, not read again.
+    const have: boolean[] = new Array(k + p).fill(false);
+    if (done !== undefined) {
+      for (let c = 0; c < k; c++) {
+        if (!done.ok[c] || done.lo[c] !== first * cell || done.hi[c] !== (last + 1) * cell) continue;
+        let at = 0;
+        for (const piece of done.pieces[c]!) { copyBytes(bufs.shards[c]!, piece, at); at += piece.length; }
+        have[c] = true;
+      }
+    }
+    await readStripes(ctx, red, roles, oid, dkey, akey, first, last, epoch, bufs.shards, have, fresh);
     const out = into ?? outputBuffer(length);
     for (const s of cellSpans(offset, length, k, cell)) {
+      if (done?.ok[s.cell]) continue; // (already in place)
       const at = (s.stripe - first) * cell + s.cellOffset;
       copyBytes(out, bufs.shards[s.cell]!.subarray(at, at + s.length), s.requestOffset);
     }
