@@ -36,6 +36,7 @@
  */
 import fs from 'node:fs';
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import { gcKind } from './lib/gc-kind.js';
 import path from 'node:path';
 import { Pool, type RebuildStatus } from '../index.js';
 import { Rng } from '../core/rng.js';
@@ -283,7 +284,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
 function majorGcCounter(): { readonly count: number; stop(): void } {
   let count = 0;
   const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) count++;
+    for (const e of list.getEntries()) if (gcKind(e) === perfConstants.NODE_PERFORMANCE_GC_MAJOR) count++;
   });
   obs.observe({ entryTypes: ['gc'] });
   return { get count() { return count; }, stop: () => obs.disconnect() };
