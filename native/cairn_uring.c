@@ -451,6 +451,20 @@ static uint64_t recycle_hits, recycle_misses;
  */
 static int recycle_poke = -1;
 /*
+ * Output bytes between two such 1-byte allocations (per environment). V8 collects its young
+ * generation when that check finds two semi-spaces' worth (32 MiB here) of young ArrayBuffers. Made
+ * at every output, it collected every ~22 outputs of 1 MiB (32 MiB less those still in flight),
+ * about three reads' time at 8 in flight: an output still held at two collections (a read that
+ * waited on a page fault or a full collection's pause) is promoted, and then only a full
+ * collection frees it. Every 64 MiB, a collection comes every ~64 outputs (fewer, and fewer
+ * promoted). Measured (1 MiB reads without `into`, 8 in flight): bench/output-gc-probe.ts quiet
+ * runs 14.6-17.5 GB/s against 9.2-14 (16 runs each), the io bench's new-buffer row 8.71 and 9.94
+ * GB/s against 7.72 and 7.98 (two pairs). The cost: up to 64 MiB more of dropped outputs wait for
+ * their collection (within the free list's bound). CAIRN_OUTPUT_POKE_MIB=N: every N MiB (0: every output).
+ */
+#define POKE_EVERY_BYTES ((int64_t)64 << 20)
+static int64_t poke_every = -1;
+/*
  * Outputs kept out of V8's external-memory total (alloc_recycled says why), at most this many bytes
  * of them outstanding at once (handed out and not yet released): past it an output counts as any
  * ArrayBuffer does, so results a reader holds and then drops in bulk still drive full collections.
@@ -477,7 +491,7 @@ static int recycle_hide = -1;
 #define HIDE_UNMASK_BYTES ((int64_t)256 << 20)
 /* Per environment (each worker's isolate has its own total); never freed, being tiny (an
    environment's finalizers may run after its instance data's). */
-typedef struct { int64_t drift, low; int seen; } output_env;
+typedef struct { int64_t drift, low; int seen; int64_t poke_since; } output_env;
 
 static output_env *output_env_of(napi_env env) {
   output_env *o = NULL;
@@ -528,9 +542,11 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
   size_t n = (size_t)bytes, cap = grain_cap(n);
   void *p = NULL;
   if (recycle_hide < 0) { const char *e = getenv("CAIRN_OUTPUT_HIDE"); recycle_hide = !(e && strcmp(e, "0") == 0); }
-  output_env *oe = recycle_hide ? output_env_of(env) : NULL; /* (napi calls outside the lock) */
-  pthread_mutex_lock(&recycle_mu);
   if (recycle_poke < 0) { const char *e = getenv("CAIRN_OUTPUT_SCAVENGE"); recycle_poke = !(e && strcmp(e, "0") == 0); }
+  if (poke_every < 0) { const char *e = getenv("CAIRN_OUTPUT_POKE_MIB"); int mib = e && *e ? atoi(e) : -1; poke_every = mib >= 0 && mib <= 4096 ? (int64_t)mib << 20 : POKE_EVERY_BYTES; }
+  output_env *st = recycle_hide || recycle_poke ? output_env_of(env) : NULL; /* (napi calls outside the lock) */
+  output_env *oe = recycle_hide ? st : NULL;
+  pthread_mutex_lock(&recycle_mu);
   for (size_t i = recycle_n; i-- > 0;) {
     if (recycle_list[i].cap != cap) continue;
     p = recycle_list[i].p;
@@ -568,12 +584,14 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
      Scavenges are unaffected: V8 triggers them from its young ArrayBuffers' own byte count, which
      still has every output. */
   if (hide) { int64_t adj; napi_adjust_external_memory(env, -(int64_t)n, &adj); }
-  if (recycle_poke) {
+  int due = recycle_poke; /* (every output when the environment's state is not to be had) */
+  if (due && st != NULL) { st->poke_since += (int64_t)n; due = st->poke_since >= poke_every; if (due) st->poke_since = 0; }
+  if (due) {
     /* A backing store V8 allocates itself first checks its young ArrayBuffers: holding two
        semi-spaces' worth (32 MiB here) it scavenges, which frees the dropped young ones (and brings
        them back to this list). This external buffer skips that check, so outputs read and dropped
        were only freed once they grew V8's external count by 64 MiB: a full collection, marking the
-       whole heap, each time. A 1-byte one runs the check. */
+       whole heap, each time. A 1-byte one runs the check (every POKE_EVERY_BYTES of outputs). */
     napi_value poke;
     napi_create_arraybuffer(env, 1, NULL, &poke);
   }

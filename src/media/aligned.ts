@@ -75,9 +75,11 @@ export const RECYCLED_OUTPUT_MIN_BYTES = 128 * 1024;
  * Large ones are recycled by the native addon: a buffer the GC frees keeps its pages and serves
  * the next output of its size, where a new one from malloc is fresh memory whose first touch costs
  * a page fault per 4 KiB (7-15 us of CPU each on this VM, 2-4 ms per MiB against ~0.2 ms for the
- * read itself). Each one also has V8 allocate a 1-byte ArrayBuffer, which runs V8's check for
- * young ArrayBuffers worth a scavenge (an external buffer skips it): outputs read and dropped are
- * then freed by scavenges instead of a full collection per 64 MiB (`CAIRN_OUTPUT_SCAVENGE=0`: not).
+ * read itself). Every 64 MiB of them also has V8 allocate a 1-byte ArrayBuffer, which runs V8's
+ * check for young ArrayBuffers worth a scavenge (an external buffer skips it): outputs read and
+ * dropped are then freed by scavenges instead of a full collection per 64 MiB
+ * (`CAIRN_OUTPUT_SCAVENGE=0`: not; `CAIRN_OUTPUT_POKE_MIB=0`: the check at every output, which
+ * scavenged every ~22 outputs and promoted the ones still held at two).
  * And their bytes are taken back out of V8's external-memory total (up to 128 MiB of them
  * outstanding): V8 counts that total's growth since the last full collection against the old
  * generation's limit, and the ~32 MiB that outputs reach between two scavenges started a full

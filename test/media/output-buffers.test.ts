@@ -74,6 +74,25 @@ t('outputs read and dropped are freed by scavenges, not by full collections (eac
   assert.ok(major <= 1, `full collections: ${major}`);
 });
 
+t('outputs read and dropped: one young collection per ~64 MiB of them, not per 32 (fewer outputs live through two and get promoted)', async () => {
+  if (!native?.allocRecycled || process.env.CAIRN_OUTPUT_SCAVENGE === '0' || process.env.CAIRN_OUTPUT_POKE_MIB !== undefined) return;
+  let minor = 0;
+  const obs = new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  // 512 MiB of 1 MiB results dropped at once. V8's check at each output (CAIRN_OUTPUT_POKE_MIB=0)
+  // collected every 32 MiB of them: 16-17 young collections here; every 64 MiB, 8.
+  for (let i = 0; i < 512; i++) {
+    const b = allocOutput(MIB);
+    b[0] = i & 255; b[MIB - 1] = 1;
+    if (i % 16 === 15) await new Promise((res) => setImmediate(res));
+  }
+  await new Promise((res) => setTimeout(res, 20)); // (gc entries are delivered asynchronously)
+  obs.disconnect();
+  assert.ok(minor >= 4 && minor <= 12, `young collections for 512 MiB of dropped outputs: ${minor}`);
+});
+
 t('outputs read and dropped start no full collections after a full collection made in a quiet stretch', async () => {
   if (!native?.allocRecycled || process.env.CAIRN_OUTPUT_HIDE === '0') return;
   v8.setFlagsFromString('--expose-gc');
