@@ -457,10 +457,11 @@ static int recycle_poke = -1;
  * about three reads' time at 8 in flight: an output still held at two collections (a read that
  * waited on a page fault or a full collection's pause) is promoted, and then only a full
  * collection frees it. Every 64 MiB, a collection comes every ~64 outputs (fewer, and fewer
- * promoted). Measured (1 MiB reads without `into`, 8 in flight): bench/output-gc-probe.ts quiet
- * runs 14.6-17.5 GB/s against 9.2-14 (16 runs each), the io bench's new-buffer row 8.71 and 9.94
- * GB/s against 7.72 and 7.98 (two pairs). The cost: up to 64 MiB more of dropped outputs wait for
- * their collection (within the free list's bound). CAIRN_OUTPUT_POKE_MIB=N: every N MiB (0: every output).
+ * promoted). Measured (1 MiB EC reads without `into`, 8 in flight): the io bench's new-buffer row
+ * 8.71, 9.94, 9.21, 8.82 GB/s against 7.72, 7.98, 7.82, 6.33 (four alternating pairs); it does not
+ * end the runs of full collections bench/output-gc-probe.ts counts (5 of 12 runs either way). The
+ * cost: up to 64 MiB more of dropped outputs wait for their collection (within the free list's
+ * bound). CAIRN_OUTPUT_POKE_MIB=N: every N MiB (0: every output).
  */
 #define POKE_EVERY_BYTES ((int64_t)64 << 20)
 static int64_t poke_every = -1;
