@@ -51,45 +51,43 @@ t('recycled outputs: a buffer still referenced is never handed out again, freed 
   }
 });
 
-t('outputs read and dropped are freed by scavenges, not by full collections (each would mark the whole heap)', async () => {
-  if (!native?.allocRecycled || process.env.CAIRN_OUTPUT_SCAVENGE === '0') return;
-  let major = 0, minor = 0;
+/**
+ * The full and young collections while `mib` 1 MiB results are each touched and dropped, as a
+ * reader without `into` does (a turn of the event loop every 16).
+ */
+async function collectionsWhileDropping(mib: number): Promise<{ major: number; minor: number }> {
+  const n = { major: 0, minor: 0 };
   const obs = new PerformanceObserver((l) => {
     for (const e of l.getEntries()) {
       const kind = (e as unknown as { detail: { kind: number } }).detail.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++; else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) n.major++; else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) n.minor++;
     }
   });
   obs.observe({ entryTypes: ['gc'] });
-  // 512 MiB of 1 MiB results, each touched and dropped, as a reader without `into` does. Without
-  // the scavenge check (CAIRN_OUTPUT_SCAVENGE=0) V8 freed them with 4 full collections here.
-  for (let i = 0; i < 512; i++) {
+  for (let i = 0; i < mib; i++) {
     const b = allocOutput(MIB);
     b[0] = i & 255; b[MIB - 1] = 1;
     if (i % 16 === 15) await new Promise((res) => setImmediate(res));
   }
   await new Promise((res) => setTimeout(res, 20)); // (gc entries are delivered asynchronously)
   obs.disconnect();
+  return n;
+}
+
+t('outputs read and dropped are freed by scavenges, not by full collections (each would mark the whole heap)', async () => {
+  if (!native?.allocRecycled || process.env.CAIRN_OUTPUT_SCAVENGE === '0') return;
+  // 512 MiB of results. Without the scavenge check (CAIRN_OUTPUT_SCAVENGE=0) V8 freed them with 4
+  // full collections here.
+  const { major, minor } = await collectionsWhileDropping(512);
   assert.ok(minor >= 4, `scavenges freed the dropped outputs: ${minor}`);
   assert.ok(major <= 1, `full collections: ${major}`);
 });
 
 t('outputs read and dropped: one young collection per ~64 MiB of them, not per 32 (fewer outputs live through two and get promoted)', async () => {
   if (!native?.allocRecycled || process.env.CAIRN_OUTPUT_SCAVENGE === '0' || process.env.CAIRN_OUTPUT_POKE_MIB !== undefined) return;
-  let minor = 0;
-  const obs = new PerformanceObserver((l) => {
-    for (const e of l.getEntries()) if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  // 512 MiB of 1 MiB results dropped at once. V8's check at each output (CAIRN_OUTPUT_POKE_MIB=0)
-  // collected every 32 MiB of them: 16-17 young collections here; every 64 MiB, 8.
-  for (let i = 0; i < 512; i++) {
-    const b = allocOutput(MIB);
-    b[0] = i & 255; b[MIB - 1] = 1;
-    if (i % 16 === 15) await new Promise((res) => setImmediate(res));
-  }
-  await new Promise((res) => setTimeout(res, 20)); // (gc entries are delivered asynchronously)
-  obs.disconnect();
+  // 512 MiB of results. V8's check at each output (CAIRN_OUTPUT_POKE_MIB=0) collected every 32 MiB
+  // of them: 16-17 young collections here; every 64 MiB, 8.
+  const { minor } = await collectionsWhileDropping(512);
   assert.ok(minor >= 4 && minor <= 12, `young collections for 512 MiB of dropped outputs: ${minor}`);
 });
 
