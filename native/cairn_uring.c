@@ -441,7 +441,7 @@ static inline size_t grain_cap(size_t n) { return (n + RECYCLE_GRAIN_BYTES - 1) 
 static pthread_mutex_t recycle_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct { void *p; size_t cap; } recycle_list[RECYCLE_MAX_ENTRIES];
 static size_t recycle_n, recycle_bytes;
-static uint64_t recycle_hits, recycle_misses;
+static uint64_t recycle_hits, recycle_misses, recycle_freed;
 /*
  * Whether each output also allocates a 1-byte ArrayBuffer through V8 (alloc_recycled says why):
  * CAIRN_OUTPUT_SCAVENGE=0 turns it off. 1 MiB EC_4P2G1 reads without `into`, 8 in flight, 160 MiB
@@ -509,27 +509,64 @@ static output_env *output_env_of(napi_env env) {
 static void drift_check(napi_env env, output_env *o) {
   int64_t total;
   if (napi_adjust_external_memory(env, 0, &total) != napi_ok) return;
-  int64_t undrifted = total + o->drift;
+  int64_t drift = __atomic_load_n(&o->drift, __ATOMIC_RELAXED);
+  int64_t undrifted = total + drift;
   if (!o->seen || undrifted < o->low) { o->low = undrifted; o->seen = 1; return; }
   int64_t grown = undrifted - o->low;
   if (grown <= HIDE_UNMASK_BYTES) return;
-  int64_t back = grown < o->drift ? grown : o->drift;
+  int64_t back = grown < drift ? grown : drift;
   if (back > 0) napi_adjust_external_memory(env, back, &total);
-  o->drift -= back; o->low = undrifted;
+  __atomic_sub_fetch(&o->drift, back, __ATOMIC_RELAXED); o->low = undrifted;
 }
 
-/* The finalize hint of an output: its length, times two, plus one when it is kept out of V8's total. */
-static void recycle_release(napi_env env, void *data, void *hint) {
-  size_t n = (size_t)(uintptr_t)hint >> 1, cap = grain_cap(n);
+/*
+ * A freed output's bytes back to the free list (else to malloc), from any thread; `hidden`: it was
+ * kept out of V8's total, and its environment's drift (`o`) grows by its length (not given back to
+ * V8's total: see alloc_recycled).
+ */
+static void give_back(void *data, size_t n, int hidden, output_env *o) {
+  size_t cap = grain_cap(n);
   pthread_mutex_lock(&recycle_mu);
-  if ((uintptr_t)hint & 1) hidden_bytes -= cap; /* (not given back to V8's total: see alloc_recycled) */
+  recycle_freed++;
+  if (hidden) hidden_bytes -= cap;
   if (recycle_n < RECYCLE_MAX_ENTRIES && recycle_bytes + cap <= RECYCLE_MAX_BYTES) {
     recycle_list[recycle_n].p = data; recycle_list[recycle_n].cap = cap;
     recycle_n++; recycle_bytes += cap; data = NULL;
   }
   pthread_mutex_unlock(&recycle_mu);
   free(data);
-  if ((uintptr_t)hint & 1) { output_env *o = output_env_of(env); if (o) o->drift += (int64_t)n; }
+  if (hidden && o) __atomic_add_fetch(&o->drift, (int64_t)n, __ATOMIC_RELAXED);
+}
+
+/* The finalize hint of an N-API output: its length, times two, plus one when it is kept out of V8's total. */
+static void recycle_release(napi_env env, void *data, void *hint) {
+  size_t n = (size_t)(uintptr_t)hint >> 1;
+  int hidden = (int)((uintptr_t)hint & 1);
+  give_back(data, n, hidden, hidden ? output_env_of(env) : NULL);
+}
+
+/*
+ * Outputs are V8 backing stores with a deleter (native/output-v8.cc), not N-API external
+ * ArrayBuffers, so that a result can move to a new ArrayBuffer when its read completes
+ * (`adoptOutput`). Why that matters: V8 11's full collection promotes every live young object to
+ * the old generation, and the reads in flight hold their outputs; an output promoted there is freed
+ * only by the next full collection, however soon its reader drops it. A reader dropping 1 MiB
+ * results then fell, in 2-7 of 16 runs (bench/output-gc-probe.ts), into a loop: promoted outputs
+ * held past the hidden bound count in V8's total, which starts the next full collection, which
+ * promotes the outputs then in flight, while the free list runs dry and fresh outputs page-fault
+ * (3-5 GB/s against 9-12, a full collection every ~40 ms, for as long as the reads ran). Adopted at
+ * completion, the buffer a full collection promoted is an empty shell, and the reader's is young:
+ * 0 of 40 runs fell in (3 of 16 without, in the same hour). An N-API external ArrayBuffer cannot move: its free callback hangs on a weak
+ * handle to the first one. CAIRN_OUTPUT_V8=0 makes N-API outputs (and no adoption).
+ */
+static int recycle_v8 = -1;
+static void read_output_v8(void) { if (recycle_v8 < 0) { const char *e = getenv("CAIRN_OUTPUT_V8"); recycle_v8 = !(e && strcmp(e, "0") == 0); } }
+napi_value cairn_v8_output(napi_env env, void *data, size_t length, void *deleter_data);
+
+/* The deleter of a V8 output (any thread): `deleter_data` is its environment's output_env, plus one when kept out of V8's total. */
+void cairn_output_freed(void *data, size_t length, void *deleter_data) {
+  uintptr_t d = (uintptr_t)deleter_data;
+  give_back(data, length, (int)(d & 1), (output_env *)(d & ~(uintptr_t)1));
 }
 
 /* allocRecycled(bytes) -> external ArrayBuffer of `bytes` at a page-aligned address, contents unspecified */
@@ -564,8 +601,15 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
     int e = posix_memalign(&p, 4096, cap);
     if (e) return throw_errno(env, "posix_memalign", e);
   }
+  read_output_v8();
   napi_value ab;
-  if (napi_create_external_arraybuffer(env, p, n, recycle_release, (void *)(uintptr_t)(n << 1 | (size_t)hide), &ab) != napi_ok) {
+  if (recycle_v8) {
+    ab = cairn_v8_output(env, p, n, (void *)((uintptr_t)oe | (uintptr_t)(hide && oe)));
+    if (ab == NULL) {
+      if (hide) { pthread_mutex_lock(&recycle_mu); hidden_bytes -= cap; pthread_mutex_unlock(&recycle_mu); }
+      free(p); napi_throw_error(env, NULL, "ArrayBuffer::New failed"); return NULL;
+    }
+  } else if (napi_create_external_arraybuffer(env, p, n, recycle_release, (void *)(uintptr_t)(n << 1 | (size_t)hide), &ab) != napi_ok) {
     if (hide) { pthread_mutex_lock(&recycle_mu); hidden_bytes -= cap; pthread_mutex_unlock(&recycle_mu); }
     free(p); napi_throw_error(env, NULL, "napi_create_external_arraybuffer failed"); return NULL;
   }
@@ -599,17 +643,33 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
   return ab;
 }
 
+napi_value cairn_v8_adopt(napi_env env, napi_value value);
+/*
+ * adoptOutput(arrayBuffer) -> a new ArrayBuffer over the bytes of an output of allocRecycled, that
+ * one detached; undefined when outputs are N-API ones (CAIRN_OUTPUT_V8=0) or it cannot be moved.
+ * Only for outputs of allocRecycled whose every other view is done with (recycle_v8 says why).
+ */
+static napi_value adopt_output(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  read_output_v8();
+  napi_value r = argc >= 1 && recycle_v8 ? cairn_v8_adopt(env, argv[0]) : NULL;
+  if (r == NULL) napi_get_undefined(env, &r);
+  return r;
+}
+
 /*
  * recycleStats() -> [buffers on the free list, their bytes, allocations served from it, allocations
- * that were not, bytes of outputs kept out of V8's total now (hidden_bytes), this environment's drift]
+ * that were not, bytes of outputs kept out of V8's total now (hidden_bytes), this environment's drift,
+ * outputs freed by the GC so far]
  */
 static napi_value recycle_stats(napi_env env, napi_callback_info info) {
   output_env *o = output_env_of(env);
   pthread_mutex_lock(&recycle_mu);
-  double v[6] = { (double)recycle_n, (double)recycle_bytes, (double)recycle_hits, (double)recycle_misses, (double)hidden_bytes, o ? (double)o->drift : 0 };
+  double v[7] = { (double)recycle_n, (double)recycle_bytes, (double)recycle_hits, (double)recycle_misses, (double)hidden_bytes, o ? (double)__atomic_load_n(&o->drift, __ATOMIC_RELAXED) : 0, (double)recycle_freed };
   pthread_mutex_unlock(&recycle_mu);
-  napi_value out; napi_create_array_with_length(env, 6, &out);
-  for (uint32_t i = 0; i < 6; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
+  napi_value out; napi_create_array_with_length(env, 7, &out);
+  for (uint32_t i = 0; i < 7; i++) { napi_value x; napi_create_double(env, v[i], &x); napi_set_element(env, out, i, x); }
   return out;
 }
 
@@ -674,6 +734,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "alignmentOf", NULL, alignment_of, NULL, NULL, NULL, napi_default, NULL },
     { "allocAligned", NULL, alloc_aligned, NULL, NULL, NULL, napi_default, NULL },
     { "allocRecycled", NULL, alloc_recycled, NULL, NULL, NULL, napi_default, NULL },
+    { "adoptOutput", NULL, adopt_output, NULL, NULL, NULL, napi_default, NULL },
     { "recycleStats", NULL, recycle_stats, NULL, NULL, NULL, napi_default, NULL },
     { "fallocate", NULL, fs_fallocate, NULL, NULL, NULL, napi_default, NULL },
     { "sortIdRecords", NULL, sort_id_records, NULL, NULL, NULL, napi_default, NULL },

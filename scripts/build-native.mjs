@@ -26,6 +26,8 @@ function onPath(name) {
 // What node-gyp needs; checked first so a machine without a toolchain gets a clear reason at once.
 const cc = process.env.CC?.split(' ')[0];
 if (!(cc ? onPath(cc) : ['cc', 'gcc', 'clang'].some(onPath))) skip(`no C compiler on PATH${cc ? ` (CC=${cc})` : ' (cc, gcc or clang)'}`);
+const cxx = process.env.CXX?.split(' ')[0];
+if (!(cxx ? onPath(cxx) : ['c++', 'g++', 'clang++'].some(onPath))) skip(`no C++ compiler on PATH${cxx ? ` (CXX=${cxx})` : ' (c++, g++ or clang++; native/output-v8.cc)'}`);
 if (!onPath('make')) skip('no make on PATH');
 if (!(process.env.PYTHON ? onPath(process.env.PYTHON) : ['python3', 'python'].some(onPath))) skip('no python3 on PATH (node-gyp needs it)');
 

@@ -37,7 +37,7 @@ import { CairnError, assert } from '../../core/errors.js';
 import { mergeExtents } from '../../core/extents.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
-import { allocOutput } from '../media/aligned.js';
+import { allocOutput, allocResult } from '../media/aligned.js';
 import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
 import { PreparedWriteGroup } from './write-group.js';
 import { deferFill, deferredFills, dropFill } from '../media/fills.js';
@@ -960,7 +960,7 @@ async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray
  * ones; recycled pages for the largest, media `allocOutput`).
  */
 function outputBuffer(length: number): Uint8Array {
-  return length < UNZEROED_OUTPUT_BYTES ? new Uint8Array(length) : allocOutput(length);
+  return length < UNZEROED_OUTPUT_BYTES ? new Uint8Array(length) : allocResult(length);
 }
 /** Outputs at least this long are allocated without zero-filling (every byte is then read into them). */
 const UNZEROED_OUTPUT_BYTES = 4096;

@@ -96,3 +96,33 @@ export function allocOutput(bytes: number): Uint8Array {
   const b = Buffer.allocUnsafeSlow(bytes);
   return new Uint8Array(b.buffer, b.byteOffset, bytes);
 }
+
+/**
+ * A result buffer of `bytes` for a read without `into` (`allocOutput`'s), which `adoptResult`
+ * moves to a new ArrayBuffer once the read completes.
+ */
+export function allocResult(bytes: number): Uint8Array {
+  const out = allocOutput(bytes);
+  if (ADOPT && bytes >= RECYCLED_OUTPUT_MIN_BYTES) adoptable.add(out.buffer);
+  return out;
+}
+
+/**
+ * `out` as the reader gets it: when it came from `allocResult`, a new view of its bytes on a new
+ * ArrayBuffer, the one the read filled detached (no copy). Why: a read in flight holds its output,
+ * a full collection promotes every live young object, and a promoted buffer is freed only by the
+ * next full collection however soon the reader drops it; a run of reads without `into` then fell
+ * into a full collection every ~40 ms (native/cairn_uring.c `recycle_v8`). The new one is young,
+ * and freed by the next young collection once dropped. Only where no view of the old one is
+ * used after (the end of a read). `CAIRN_OUTPUT_ADOPT=0` turns it off.
+ */
+export function adoptResult<T extends Uint8Array | undefined>(out: T): T {
+  if (out === undefined || out.length < RECYCLED_OUTPUT_MIN_BYTES || !adoptable.has(out.buffer)) return out;
+  adoptable.delete(out.buffer);
+  const offset = out.byteOffset, length = out.length;
+  const ab = nativeAddon()?.adoptOutput?.(out.buffer as ArrayBuffer);
+  return (ab === undefined ? out : new Uint8Array(ab, offset, length)) as T;
+}
+const ADOPT = process.env.CAIRN_OUTPUT_ADOPT !== '0';
+/** Result buffers not yet handed to their reader (`allocResult`). */
+const adoptable = new WeakSet<ArrayBufferLike>();

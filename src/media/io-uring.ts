@@ -52,11 +52,12 @@ export interface NativeAddon {
    * mapped. Absent from addons built before it existed.
    */
   allocRecycled?(bytes: number): ArrayBuffer;
+  adoptOutput?(buffer: ArrayBuffer): ArrayBuffer | undefined;
   /**
    * [buffers on the free list, their bytes, allocations served from it, allocations that were not,
    * bytes of outputs kept out of V8's external total now, this thread's drift (native/cairn_uring.c)].
    */
-  recycleStats?(): [number, number, number, number, number, number];
+  recycleStats?(): [number, number, number, number, number, number, number];
   /**
    * On the libuv thread-pool: preadv into `views` (short reads retried, zeros past the end of the
    * file), then xxhash64 of their first `hashLen` bytes (`native/hashio.c`). Rejects with -errno.

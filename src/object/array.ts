@@ -12,7 +12,7 @@ import { badArg, ObjectError } from '../io/errors.js';
 import { toBytes } from '../../core/bytes.js';
 import { bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { assert, throwIfAborted } from '../../core/errors.js';
-import { allocOutput } from '../media/aligned.js';
+import { allocResult, adoptResult } from '../media/aligned.js';
 
 /** Options of `cont.array()`. */
 export interface ArrayOptions {
@@ -116,8 +116,8 @@ export class ArrayObject {
             return into;
           });
       }
-      const out = into ?? (length >= 4096 ? allocOutput(length) : new Uint8Array(length));
-      return this.readSpan(offset, length, out, opts, now);
+      if (into !== undefined) return this.readSpan(offset, length, into, opts, now);
+      return this.readSpan(offset, length, length >= 4096 ? allocResult(length) : new Uint8Array(length), opts, now).then(adoptResult);
     } catch (err) {
       return Promise.reject(err);
     }

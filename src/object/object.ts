@@ -15,6 +15,7 @@ import { utf8 } from '../container/utf8.js';
 import { badArg, ObjectError } from '../io/errors.js';
 import { NO_OPTIONS, bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
+import { adoptResult } from '../media/aligned.js';
 import { swallow } from '../../core/log.js';
 import type { Redundancy, IoContext } from '../io/io.js';
 import type { ObjectClass } from '../../placement/index.js';
@@ -483,6 +484,8 @@ export class CairnObject {
       else if (o.recordSize !== undefined) recordSizeArg(o.recordSize);
       if (getBatch.on && o.recx === undefined && this.port.staleFree()) return this.fetchBatched(dkey, akey, o);
       const r = this.port.staleFree() ? this.fetchOnce(dkey, akey, o, this.port.readEpoch(o), undefined) : this.fetchShared(dkey, akey, o);
+      // (an extent read into a buffer of ours reaches the reader on a new ArrayBuffer: media `adoptResult`)
+      if (o.recx !== undefined && o.into === undefined) return r instanceof Promise ? r.then(adoptResult) : Promise.resolve(adoptResult(r));
       return r instanceof Promise ? r : Promise.resolve(r);
     } catch (err) {
       return Promise.reject(err);

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { allocOutput, RECYCLED_OUTPUT_MIN_BYTES, loadNative, BLOCK_SIZE } from '../../src/media/index.js';
+import { allocOutput, allocResult, adoptResult, RECYCLED_OUTPUT_MIN_BYTES, loadNative, BLOCK_SIZE } from '../../src/media/index.js';
 
 const t = suite('media/output-buffers');
 const native = loadNative().addon;
@@ -148,6 +148,57 @@ t('a rise of other external memory gives V8 back that rise, not every freed outp
   assert.ok(back >= 256 * MIB && back <= 384 * MIB, `given back ${back / MIB} MiB of ${drift0 / MIB} MiB`);
   assert.ok(drift1 > 0, 'the rest of the drift stays');
   assert.is(other.byteLength, 320 * MIB);
+});
+
+/** Whether results move to a new ArrayBuffer when their read completes (native `adoptOutput`). */
+const adopting = native?.adoptOutput !== undefined && process.env.CAIRN_OUTPUT_V8 !== '0' && process.env.CAIRN_OUTPUT_ADOPT !== '0';
+
+t('a result reaches its reader on a new ArrayBuffer over the same bytes, the one read into detached; once, and only results', () => {
+  if (!adopting) return;
+  const out = allocResult(MIB).fill(0x5a);
+  out[7] = 1;
+  const first = out.buffer;
+  const got = adoptResult(out);
+  assert.is.not(got.buffer, first, 'a new ArrayBuffer');
+  assert.is(got.length, MIB);
+  assert.ok(got[7] === 1 && got[0] === 0x5a && got[MIB - 1] === 0x5a, 'the bytes read');
+  assert.is(first.byteLength, 0, 'the buffer the read filled is detached');
+  assert.is(out.length, 0, 'and so is its view');
+  assert.is(adoptResult(got), got, 'a result is adopted once');
+  const mine = allocOutput(MIB); // (not a result: a parity buffer, say)
+  assert.is(adoptResult(mine), mine, 'only results move');
+  const small = new Uint8Array(64);
+  assert.is(adoptResult(small), small);
+  assert.is(adoptResult(undefined), undefined);
+});
+
+/**
+ * Outputs freed by young collections alone, of 32 results of 1 MiB held across a full collection
+ * (as reads in flight hold theirs) and dropped at once after it, adopted (`adopt`) or not.
+ */
+async function freedByYoungCollections(adopt: boolean): Promise<number> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as (o?: { type: 'minor' | 'major' }) => void;
+  let inFlight: Uint8Array[] | undefined = Array.from({ length: 32 }, (_, i) => allocResult(MIB).fill(i));
+  gc(); // (V8 promotes every live young object at a full collection)
+  for (let i = 0; i < 3; i++) await new Promise((res) => setImmediate(res));
+  const freed0 = native!.recycleStats!()[6];
+  let done: Uint8Array[] | undefined = adopt ? inFlight.map((b) => adoptResult(b)) : inFlight;
+  assert.ok(done.every((b, i) => b.length === MIB && b[0] === i && b[MIB - 1] === i), 'every result kept its bytes');
+  inFlight = done = undefined; // (the reader drops them)
+  for (let i = 0; i < 4; i++) {
+    gc({ type: 'minor' });
+    await new Promise((res) => setTimeout(res, 10)); // (young buffers may be swept off the main thread)
+  }
+  return native!.recycleStats!()[6] - freed0;
+}
+
+t('results held across a full collection and dropped are freed by young collections once adopted (not adopted, only the next full collection frees them)', async () => {
+  if (!adopting || native?.recycleStats === undefined) return;
+  const kept = await freedByYoungCollections(false);
+  const adopted = await freedByYoungCollections(true);
+  assert.ok(kept <= 4, `promoted and not adopted: ${kept} of 32 freed by young collections`);
+  assert.ok(adopted >= 28, `adopted: ${adopted} of 32 freed by young collections`);
 });
 
 t.run();
