@@ -52,10 +52,16 @@ export interface NativeAddon {
    * mapped. Absent from addons built before it existed.
    */
   allocRecycled?(bytes: number): ArrayBuffer;
+  /**
+   * A new ArrayBuffer over the bytes of an `allocRecycled` output, that one detached (no copy);
+   * undefined where outputs cannot move (N-API outputs: `CAIRN_OUTPUT_V8=0`). Media `adoptResult`
+   * says why; only for outputs no other view of which is used after.
+   */
   adoptOutput?(buffer: ArrayBuffer): ArrayBuffer | undefined;
   /**
    * [buffers on the free list, their bytes, allocations served from it, allocations that were not,
-   * bytes of outputs kept out of V8's external total now, this thread's drift (native/cairn_uring.c)].
+   * bytes of outputs kept out of V8's external total now, this thread's drift, outputs the GC has
+   * freed so far (native/cairn_uring.c)].
    */
   recycleStats?(): [number, number, number, number, number, number, number];
   /**
