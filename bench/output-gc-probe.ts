@@ -11,7 +11,7 @@
  * Why: a process reading 1 MiB results it does not keep falls, in some runs and not others, into a
  * state of a full collection every ~50 ms that lasts as long as the reads do, at a third of the
  * rate (docs/performance.md, "Session 40": 2 to 7 of 16 runs here; since session 41's results
- * that move to a new buffer when their read completes, 0 of 40). The
+ * that move to a new buffer when their read completes, 0 of 56). The
  * bench rows that read without `into` (rebuild's client windows, io's fresh-buffer reads) show it
  * as outliers; this shows how often it comes, so that a change meant to end it can be measured.
  * `OUTPUT_GC_NODE_ARGS` passes V8 flags to the children (e.g. `--trace-gc-nvp`, whose

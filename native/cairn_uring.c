@@ -556,8 +556,8 @@ static void recycle_release(napi_env env, void *data, void *hint) {
  * promotes the outputs then in flight, while the free list runs dry and fresh outputs page-fault
  * (3-5 GB/s against 9-12, a full collection every ~40 ms, for as long as the reads ran). Adopted at
  * completion, the buffer a full collection promoted is an empty shell, and the reader's is young:
- * 0 of 40 runs fell in (3 of 16 without, in the same hour). An N-API external ArrayBuffer cannot move: its free callback hangs on a weak
- * handle to the first one. CAIRN_OUTPUT_V8=0 makes N-API outputs (and no adoption).
+ * 0 of 56 runs fell in (3 of 16 without, in the same hour). An N-API external ArrayBuffer cannot
+ * move: its free callback hangs on a weak handle to the first one. CAIRN_OUTPUT_V8=0 makes N-API outputs (and no adoption).
  */
 static int recycle_v8 = -1;
 static void read_output_v8(void) { if (recycle_v8 < 0) { const char *e = getenv("CAIRN_OUTPUT_V8"); recycle_v8 = !(e && strcmp(e, "0") == 0); } }
@@ -602,16 +602,12 @@ static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
     if (e) return throw_errno(env, "posix_memalign", e);
   }
   read_output_v8();
-  napi_value ab;
-  if (recycle_v8) {
-    ab = cairn_v8_output(env, p, n, (void *)((uintptr_t)oe | (uintptr_t)(hide && oe)));
-    if (ab == NULL) {
-      if (hide) { pthread_mutex_lock(&recycle_mu); hidden_bytes -= cap; pthread_mutex_unlock(&recycle_mu); }
-      free(p); napi_throw_error(env, NULL, "ArrayBuffer::New failed"); return NULL;
-    }
-  } else if (napi_create_external_arraybuffer(env, p, n, recycle_release, (void *)(uintptr_t)(n << 1 | (size_t)hide), &ab) != napi_ok) {
+  napi_value ab = NULL;
+  if (recycle_v8) ab = cairn_v8_output(env, p, n, (void *)((uintptr_t)oe | (uintptr_t)(hide && oe)));
+  else if (napi_create_external_arraybuffer(env, p, n, recycle_release, (void *)(uintptr_t)(n << 1 | (size_t)hide), &ab) != napi_ok) ab = NULL;
+  if (ab == NULL) {
     if (hide) { pthread_mutex_lock(&recycle_mu); hidden_bytes -= cap; pthread_mutex_unlock(&recycle_mu); }
-    free(p); napi_throw_error(env, NULL, "napi_create_external_arraybuffer failed"); return NULL;
+    free(p); napi_throw_error(env, NULL, "allocRecycled: the ArrayBuffer could not be made"); return NULL;
   }
   /* V8 counts every ArrayBuffer's bytes in its external-memory total, and V8 11 (Node 20) adds what
      that total grew by since the last full collection to the old generation's size when it decides

@@ -97,13 +97,18 @@ export function allocOutput(bytes: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, bytes);
 }
 
+/** Whether results move to a new ArrayBuffer when their read completes (`adoptResult`). */
+const ADOPT = process.env.CAIRN_OUTPUT_ADOPT !== '0';
+/** Result buffers not yet handed to their reader (`allocResult`). */
+const adoptable = new WeakSet<ArrayBufferLike>();
+
 /**
  * A result buffer of `bytes` for a read without `into` (`allocOutput`'s), which `adoptResult`
  * moves to a new ArrayBuffer once the read completes.
  */
 export function allocResult(bytes: number): Uint8Array {
   const out = allocOutput(bytes);
-  if (ADOPT && bytes >= RECYCLED_OUTPUT_MIN_BYTES) adoptable.add(out.buffer);
+  if (ADOPT && bytes >= RECYCLED_OUTPUT_MIN_BYTES && nativeAddon()?.adoptOutput !== undefined) adoptable.add(out.buffer); // (only the addon's outputs can move)
   return out;
 }
 
@@ -123,6 +128,3 @@ export function adoptResult<T extends Uint8Array | undefined>(out: T): T {
   const ab = nativeAddon()?.adoptOutput?.(out.buffer as ArrayBuffer);
   return (ab === undefined ? out : new Uint8Array(ab, offset, length)) as T;
 }
-const ADOPT = process.env.CAIRN_OUTPUT_ADOPT !== '0';
-/** Result buffers not yet handed to their reader (`allocResult`). */
-const adoptable = new WeakSet<ArrayBufferLike>();

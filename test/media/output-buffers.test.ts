@@ -4,6 +4,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { allocOutput, allocResult, adoptResult, RECYCLED_OUTPUT_MIN_BYTES, loadNative, BLOCK_SIZE } from '../../src/media/index.js';
+import { gcKind } from '../../bench/lib/gc-kind.js';
 
 const t = suite('media/output-buffers');
 const native = loadNative().addon;
@@ -59,7 +60,7 @@ async function collectionsWhileDropping(mib: number): Promise<{ major: number; m
   const n = { major: 0, minor: 0 };
   const obs = new PerformanceObserver((l) => {
     for (const e of l.getEntries()) {
-      const kind = (e as unknown as { detail: { kind: number } }).detail.kind;
+      const kind = gcKind(e);
       if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) n.major++; else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) n.minor++;
     }
   });
@@ -97,7 +98,7 @@ t('outputs read and dropped start no full collections after a full collection ma
   const gc = vm.runInNewContext('gc') as () => void;
   let major = 0;
   const obs = new PerformanceObserver((l) => {
-    for (const e of l.getEntries()) if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
+    for (const e of l.getEntries()) if (gcKind(e) === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
   });
   obs.observe({ entryTypes: ['gc'] });
   const kept: unknown[] = [];
@@ -185,7 +186,7 @@ async function freedByYoungCollections(adopt: boolean): Promise<{ freed: number;
   for (let i = 0; i < 3; i++) await new Promise((res) => setImmediate(res));
   let fullMeanwhile = 0;
   const obs = new PerformanceObserver((l) => {
-    for (const e of l.getEntries()) if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR && e.startTime >= from) fullMeanwhile++;
+    for (const e of l.getEntries()) if (gcKind(e) === constants.NODE_PERFORMANCE_GC_MAJOR && e.startTime >= from) fullMeanwhile++;
   });
   const from = performance.now();
   obs.observe({ entryTypes: ['gc'] });
