@@ -91,3 +91,42 @@ export function xxh32js(b: Uint8Array, seed = 0, n = b.length): number {
   acc ^= acc >>> 16;
   return acc >>> 0;
 }
+
+/**
+ * `xxh32js` of the first `n` bytes of `b` under two seeds at once, into `out.h1` (`seed1`) and
+ * `out.h2` (`seed2`): each input word is read once for both (a bloom probe is two hashes of the
+ * same key prefix). Equal to two `xxh32js` calls (test/core/xxhash).
+ */
+export function xxh32jsPair(b: Uint8Array, n: number, seed1: number, seed2: number, out: { h1: number; h2: number }): void {
+  if (!(n >= 0 && n <= b.length)) assert(false, 'xxh32jsPair: length beyond the buffer', { n, length: b.length });
+  let i = 0;
+  let a: number; let c: number;
+  if (n >= 16) {
+    let v1 = (seed1 + P32_1 + P32_2) | 0; let v2 = (seed1 + P32_2) | 0; let v3 = seed1 | 0; let v4 = (seed1 - P32_1) | 0;
+    let w1 = (seed2 + P32_1 + P32_2) | 0; let w2 = (seed2 + P32_2) | 0; let w3 = seed2 | 0; let w4 = (seed2 - P32_1) | 0;
+    for (; i + 16 <= n; i += 16) {
+      const l1 = Math.imul(lane32(b, i), P32_2); const l2 = Math.imul(lane32(b, i + 4), P32_2);
+      const l3 = Math.imul(lane32(b, i + 8), P32_2); const l4 = Math.imul(lane32(b, i + 12), P32_2);
+      v1 = Math.imul(rotl32((v1 + l1) | 0, 13), P32_1); w1 = Math.imul(rotl32((w1 + l1) | 0, 13), P32_1);
+      v2 = Math.imul(rotl32((v2 + l2) | 0, 13), P32_1); w2 = Math.imul(rotl32((w2 + l2) | 0, 13), P32_1);
+      v3 = Math.imul(rotl32((v3 + l3) | 0, 13), P32_1); w3 = Math.imul(rotl32((w3 + l3) | 0, 13), P32_1);
+      v4 = Math.imul(rotl32((v4 + l4) | 0, 13), P32_1); w4 = Math.imul(rotl32((w4 + l4) | 0, 13), P32_1);
+    }
+    a = (rotl32(v1, 1) + rotl32(v2, 7) + rotl32(v3, 12) + rotl32(v4, 18)) | 0;
+    c = (rotl32(w1, 1) + rotl32(w2, 7) + rotl32(w3, 12) + rotl32(w4, 18)) | 0;
+  } else {
+    a = (seed1 + P32_5) | 0; c = (seed2 + P32_5) | 0;
+  }
+  a = (a + n) | 0; c = (c + n) | 0;
+  for (; i + 4 <= n; i += 4) {
+    const l = Math.imul(lane32(b, i), P32_3);
+    a = Math.imul(rotl32((a + l) | 0, 17), P32_4); c = Math.imul(rotl32((c + l) | 0, 17), P32_4);
+  }
+  for (; i < n; i++) {
+    const l = Math.imul(b[i]!, P32_5);
+    a = Math.imul(rotl32((a + l) | 0, 11), P32_1); c = Math.imul(rotl32((c + l) | 0, 11), P32_1);
+  }
+  a ^= a >>> 15; a = Math.imul(a, P32_2); a ^= a >>> 13; a = Math.imul(a, P32_3); a ^= a >>> 16;
+  c ^= c >>> 15; c = Math.imul(c, P32_2); c ^= c >>> 13; c = Math.imul(c, P32_3); c ^= c >>> 16;
+  out.h1 = a >>> 0; out.h2 = c >>> 0;
+}

@@ -75,11 +75,41 @@ let regionBuf = new Uint8Array(0);
 /** Longest log region read into the reused buffer (the default region is 1 MiB; longer ones get their own). */
 const REGION_REUSE_MAX_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Bytes a job reads at once from a run's chunk: a merge's cursors each walk their run's blocks in
+ * file order, so one read serves the next several blocks (one 4 KiB pread per block was a fifth
+ * of a merge's CPU: `.scratch/mergebench.ts`).
+ */
+export const JOB_READ_AHEAD_BYTES = Number(process.env.RA ?? 32 * 1024);
+/** Read-ahead windows a job keeps (replaced in turn): one per input run of a merge, and spares. */
+const JOB_READ_WINDOWS = 16;
+
 /** Reads and writes whole blocks of the pmem file with pread/pwrite (one page cache with the store's mapping). */
 class FileSpace implements RunSpace {
-  constructor(private readonly fd: number, private readonly path: string) {}
+  /**
+   * Windows of the file read ahead, each a fresh buffer never written again: blocks are returned
+   * as views of them, which stay valid as long as they are held (a verified block is never changed).
+   */
+  private readonly windows: Array<{ off: number; bytes: Uint8Array }> = [];
+  private nextWindow = 0;
+  constructor(private readonly fd: number, private readonly path: string, private readonly chunkBytes: number) {}
+  /** `[off, off + len)` of the file, from a window read ahead within its chunk (runs are written chunk by chunk; blocks never span chunks). */
   pread(off: number, len: number): Uint8Array {
-    return this.readInto(new Uint8Array(len), off);
+    const ws = this.windows;
+    for (let i = 0; i < ws.length; i++) {
+      const w = ws[i]!;
+      const at = off - w.off;
+      if (at >= 0 && at + len <= w.bytes.length) return w.bytes.subarray(at, at + len);
+    }
+    const chunkEnd = (Math.floor(off / this.chunkBytes) + 1) * this.chunkBytes;
+    const n = Math.max(len, Math.min(JOB_READ_AHEAD_BYTES, chunkEnd - off));
+    if (n === len) return this.readInto(new Uint8Array(len), off);
+    const ab = Buffer.allocUnsafeSlow(n); // (filled by the read: no zeroing first)
+    const bytes = new Uint8Array(ab.buffer, ab.byteOffset, n);
+    const got = this.readSome(bytes, off, len);
+    const w = { off, bytes: got === n ? bytes : bytes.subarray(0, got) };
+    if (ws.length < JOB_READ_WINDOWS) ws.push(w); else { ws[this.nextWindow] = w; this.nextWindow = (this.nextWindow + 1) % JOB_READ_WINDOWS; }
+    return w.bytes.subarray(0, len);
   }
   /**
    * `pread` into this thread's reused region buffer (valid until the next call: a job reads one
@@ -93,14 +123,19 @@ class FileSpace implements RunSpace {
   }
   /** Fill `out` from `off` (a short read is `IO_ERROR`). */
   private readInto(out: Uint8Array, off: number): Uint8Array {
-    const len = out.length;
+    this.readSome(out, off, out.length);
+    return out;
+  }
+  /** Read into `out` from `off` until it is full or the file ends; bytes read (fewer than `need` is `IO_ERROR`). */
+  private readSome(out: Uint8Array, off: number, need: number): number {
     let got = 0;
-    while (got < len) {
-      const n = fs.readSync(this.fd, out, got, len - got, off + got);
-      if (n === 0) throw new VosError('IO_ERROR', `short read of ${this.path}`, { path: this.path, offset: off + got });
+    while (got < out.length) {
+      const n = fs.readSync(this.fd, out, got, out.length - got, off + got);
+      if (n === 0) break;
       got += n;
     }
-    return out;
+    if (got < need) throw new VosError('IO_ERROR', `short read of ${this.path}`, { path: this.path, offset: off + got });
+    return got;
   }
   pwrite(off: number, data: Uint8Array): void {
     let done = 0;
@@ -115,7 +150,7 @@ export function runMergeJob(job: MergeJob): MergeResult {
   let fd: number;
   try { fd = fs.openSync(job.path, 'r+'); } catch (e) { throw new VosError('IO_ERROR', `merge: cannot open ${job.path}`, { path: job.path }, { cause: e }); }
   try {
-    const space = new FileSpace(fd, job.path);
+    const space = new FileSpace(fd, job.path, job.chunkBytes);
     const verified = new VerifiedBlocks(JOB_BLOCK_CACHE_BYTES);
     let next = 0;
     const w = new RunWriter(space, {
@@ -148,7 +183,8 @@ export function runMergeJob(job: MergeJob): MergeResult {
       }
     } else {
       const runs = job.inputs.map((m) => new Run(space, m, verified));
-      steps = job.kind === 'plain' ? fastMerge(runs, w, freed) : aggregateMerge(runCursors(runs), w, rule, freed, stats);
+      // (the runs' blocks are FileSpace reads: fresh buffers, never written again, so keys need no copies)
+      steps = job.kind === 'plain' ? fastMerge(runs, w, freed, true) : aggregateMerge(runCursors(runs), w, rule, freed, stats);
     }
     while (!steps.next().done) if (Atomics.load(job.abort, 0) !== 0) throw new MergeJobStopped('aborted');
     const done = w.finish();

@@ -606,15 +606,21 @@ export function runCursors(runs: readonly Run[]): RunCursor[] { return runs.map(
  * A k-way merge over cursors: `pick()` names the cursor with the smallest current key (the
  * first one on ties), keeping each cursor's key view until it moves. The cursors with a key are a
  * binary min-heap by (key, cursor index): an entry costs about log2(k) key compares instead of
- * k - 1 (a merge of 8 runs: 3 instead of 7), each a loop in JS (`cmpKeys`) rather than a call
- * into `Buffer.compare` (the merge worker spent 15% of its time in those calls).
+ * k - 1 (a merge of 8 runs: 3 instead of 7), each a loop in JS (`cmpKeysFrom`) rather than a call
+ * into `Buffer.compare` (the merge worker spent 15% of its time in those calls). Every key shares
+ * its first `from` bytes (the caller knows: the runs' first and last keys); the next four are kept
+ * per head as a number, read once per entry, so most compares are one of numbers (keys of new
+ * objects differ there, in their object ids).
  */
 class KWay {
   private readonly heads: Array<Uint8Array | undefined>;
+  /** Bytes [from, from + 4) of each head, big-endian, zeros past its end. */
+  private readonly words: number[];
   /** Indexes of the cursors with a key, heap-ordered by `before`. */
   private readonly heap: number[] = [];
-  constructor(readonly cursors: readonly MergeCursor[]) {
+  constructor(readonly cursors: readonly MergeCursor[], private readonly from = 0) {
     this.heads = this.cursors.map((c) => (c.valid ? c.key() : undefined));
+    this.words = this.heads.map((k) => (k === undefined ? 0 : wordAt(k, from)));
     for (let i = 0; i < this.heads.length; i++) if (this.heads[i] !== undefined) this.heap.push(i);
     for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
@@ -627,7 +633,7 @@ class KWay {
     assert(h[0] === i, 'a k-way merge moves the cursor it picked');
     const c = this.cursors[i]!;
     c.next();
-    if (c.valid) this.heads[i] = c.key();
+    if (c.valid) { const k = c.key(); this.heads[i] = k; this.words[i] = wordAt(k, this.from); }
     else {
       this.heads[i] = undefined;
       const last = h.pop()!;
@@ -638,7 +644,9 @@ class KWay {
   }
   /** Whether cursor `x`'s key comes before cursor `y`'s (the lower index first on equal keys, as the linear pick did). */
   private before(x: number, y: number): boolean {
-    const d = cmpKeys(this.heads[x]!, this.heads[y]!);
+    const wx = this.words[x]!, wy = this.words[y]!;
+    if (wx !== wy) return wx < wy;
+    const d = cmpKeysFrom(this.heads[x]!, this.heads[y]!, this.from);
     return d < 0 || (d === 0 && x < y);
   }
   private siftDown(at: number): void {
@@ -656,14 +664,38 @@ class KWay {
   }
 }
 
+/** Bytes [at, at + 4) of `k` as a big-endian unsigned number, zeros past its end. */
+function wordAt(k: Uint8Array, at: number): number {
+  const n = k.length;
+  if (at + 4 <= n) return ((k[at]! << 24) | (k[at + 1]! << 16) | (k[at + 2]! << 8) | k[at + 3]!) >>> 0;
+  let w = 0;
+  for (let i = 0; i < 4; i++) w = w * 256 + (at + i < n ? k[at + i]! : 0);
+  return w;
+}
+
 /**
- * Byte order of two keys (the sign of `Buffer.compare`), compared in JS: run keys are short and
- * differ early (in the object id), and a call into `Buffer.compare` cost more than the loop.
+ * Byte order of two keys known to share their first `from` bytes (the sign of `Buffer.compare`),
+ * compared in JS: run keys are short and differ early (in the object id), and a call into
+ * `Buffer.compare` cost more than the loop.
  */
-function cmpKeys(a: Uint8Array, b: Uint8Array): number {
+function cmpKeysFrom(a: Uint8Array, b: Uint8Array, from: number): number {
   const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) { const d = a[i]! - b[i]!; if (d !== 0) return d; }
+  for (let i = from; i < n; i++) { const d = a[i]! - b[i]!; if (d !== 0) return d; }
   return a.length - b.length;
+}
+
+/** Bytes every key of `runs` starts with: the common prefix of their first and last keys (keys between two keys share their common prefix). */
+function sharedPrefix(runs: readonly Run[]): number {
+  if (runs.length === 0) return 0;
+  const a = runs[0]!.meta.first;
+  let n = a.length;
+  for (const r of runs) for (const k of [r.meta.first, r.meta.last]) {
+    const m = Math.min(n, k.length);
+    let i = 0;
+    while (i < m && a[i] === k[i]) i++;
+    n = i;
+  }
+  return n;
 }
 /** Entries a flush writes between two pauses. */
 export const FLUSH_STEP_ENTRIES = 512;
@@ -671,11 +703,14 @@ export const FLUSH_STEP_ENTRIES = 512;
 /**
  * Merge runs with no container rules to apply (no discards, destroyed containers or aggregation
  * pending): a k-way merge of run cursors straight into `w`, dropping only singles hidden at their
- * own epoch by a newer one (adjacent in key order). Keys and values are copied by the writer, so
- * nothing is copied on the way. A step pauses every `FLUSH_STEP_ENTRIES` entries.
+ * own epoch by a newer one (adjacent in key order). Values are copied by the writer, so nothing
+ * is copied on the way; keys are copied (the writer keeps the last one it was given, and this
+ * merge the current object's and akey's) unless `stableKeys`: the runs' blocks are buffers
+ * nothing writes again while referenced (a merge job's reads), so views of them stay valid. A step
+ * pauses every `FLUSH_STEP_ENTRIES` entries.
  */
-export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: ExtentList): Generator<void, number> {
-  const kw = new KWay(runCursors(runs));
+export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: ExtentList, stableKeys = false): Generator<void, number> {
+  const kw = new KWay(runCursors(runs), sharedPrefix(runs));
   let n = 0;
   let lastSingle: Uint8Array | undefined; // key of the last single written (its akey path and epoch are what count)
   // the current object and akey paths: prefixes of keys already written (no views made)
@@ -691,7 +726,7 @@ export function* fastMerge(runs: readonly Run[], w: RunWriter, freed: ExtentList
     // identical keys in several runs (a replayed log): keep one
     const dup = prevKey !== undefined && equalKeys(prevKey, key);
     if (!dup) {
-      prevKey = copyKey(key); // the writer keeps the key it is given
+      prevKey = stableKeys ? key : copyKey(key); // the writer keeps the key it is given
       if (key[4] !== SECTION_DATA) {
         w.add(prevKey, value, 0, NO_PROBES); n++;
       } else {

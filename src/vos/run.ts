@@ -17,7 +17,7 @@
  * callers never read a damaged block as "absent".
  */
 import { VosError } from './errors.js';
-import { XXH32_JS_MAX_BYTES, xxh32, xxh32js, xxh64 } from '../../core/xxhash.js';
+import { XXH32_JS_MAX_BYTES, xxh32, xxh32jsPair, xxh64 } from '../../core/xxhash.js';
 import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
 import { keyShape, STAMP_BYTES } from './keys.js';
@@ -118,13 +118,15 @@ export function bloomProbe(key: Uint8Array): BloomProbe {
 /** `bloomProbe` of the first `n` bytes of `buf` (a key prefix, no view made; keys up to 64 bytes). */
 export function bloomProbePrefix(buf: Uint8Array, n: number): BloomProbe {
   if (n > XXH32_JS_MAX_BYTES) return bloomProbe(buf.subarray(0, n));
-  return { h1: xxh32js(buf, BLOOM_SEED_1, n), h2: xxh32js(buf, BLOOM_SEED_2, n) };
+  const p: BloomProbe = { h1: 0, h2: 0 };
+  xxh32jsPair(buf, n, BLOOM_SEED_1, BLOOM_SEED_2, p);
+  return p;
 }
 
 /** `bloomProbePrefix` into a caller's reusable probe (a point lookup makes none per get). */
 export function bloomProbeInto(buf: Uint8Array, n: number, out: BloomProbe): BloomProbe {
   if (n > XXH32_JS_MAX_BYTES) { const p = bloomProbe(buf.subarray(0, n)); out.h1 = p.h1; out.h2 = p.h2; return out; }
-  out.h1 = xxh32js(buf, BLOOM_SEED_1, n); out.h2 = xxh32js(buf, BLOOM_SEED_2, n);
+  xxh32jsPair(buf, n, BLOOM_SEED_1, BLOOM_SEED_2, out);
   return out;
 }
 

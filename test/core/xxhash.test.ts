@@ -1,12 +1,13 @@
 /**
  * xxhash: the JS XXH32 used for short keys equals xxhash-wasm's for every length it takes and
- * beyond, several seeds, on offset views; `xxh32` gives the same whichever path it takes.
+ * beyond, several seeds, on offset views; `xxh32` gives the same whichever path it takes; the pair
+ * form (two seeds in one pass, bloom probes) gives both.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import xxhashInit from 'xxhash-wasm';
 import { Rng } from '../../core/rng.js';
-import { initXxhash, xxh32, xxh32js } from '../../core/xxhash.js';
+import { initXxhash, xxh32, xxh32js, xxh32jsPair } from '../../core/xxhash.js';
 
 await initXxhash();
 const wasm = await xxhashInit();
@@ -31,6 +32,18 @@ test('xxh32js of a prefix (its length argument) equals the wasm XXH32 of that pr
   }
   assert.throws(() => xxh32js(buf, 0, 81), (e: Error & { code?: string }) => e.code === 'ASSERTION_FAILED');
   assert.throws(() => xxh32js(buf, 0, -1), (e: Error & { code?: string }) => e.code === 'ASSERTION_FAILED');
+});
+
+test('xxh32jsPair gives the wasm XXH32 of a prefix under each of its two seeds (lengths 0..120, offset views); a length beyond the buffer is refused', () => {
+  const rng = new Rng(11);
+  const buf = rng.bytes(125).subarray(5);
+  const out = { h1: -1, h2: -1 };
+  for (let n = 0; n <= 120; n++) for (const [s1, s2] of [[0x9747b28c, 0x5bd1e995], [0, 0xffffffff], [rng.int(0x7fffffff), 0x80000000]] as const) {
+    xxh32jsPair(buf, n, s1, s2, out);
+    assert.is(out.h1, wasm.h32Raw(buf.subarray(0, n), s1), `h1 prefix ${n} seed ${s1}`);
+    assert.is(out.h2, wasm.h32Raw(buf.subarray(0, n), s2), `h2 prefix ${n} seed ${s2}`);
+  }
+  assert.throws(() => xxh32jsPair(buf, 121, 0, 1, out), (e: Error & { code?: string }) => e.code === 'ASSERTION_FAILED');
 });
 
 test('known answers (XXH32 of "" and "abc", seed 0)', () => {
