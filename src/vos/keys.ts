@@ -133,6 +133,17 @@ export class KeyBuilder {
     return this;
   }
   bytes(k: Uint8Array): this { this.ensure(k.length); this.buf.set(k, this.n); this.n += k.length; return this; }
+  /**
+   * Room for `extra` more bytes: the buffer to write them into from `length` on, then `extend` by
+   * how many were written (a key built field by field in one pass, one bounds check for all).
+   */
+  reserve(extra: number): Uint8Array { this.ensure(extra); return this.buf; }
+  /** Count `k` bytes written past `length` into the buffer `reserve` returned (at most what it made room for). */
+  extend(k: number): this {
+    if (!(k >= 0 && this.n + k <= this.buf.length)) assert(false, 'extend beyond the room reserved', { k, len: this.n, room: this.buf.length });
+    this.n += k;
+    return this;
+  }
   /** A copy of the bytes built so far (see `copyKey`). */
   take(): Uint8Array { return slabCopy(this.buf, this.n); }
   get length(): number { return this.n; }

@@ -75,12 +75,27 @@ export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: num
     const a = at[i]!;
     const m = a + WAL_HEADER;
     const dk = dv.getUint16(m + 70, true); const ak = dv.getUint16(m + 72, true);
-    keyAt[i] = keys.length;
-    keys.u32(dv.getUint32(a + 24, true)).u8(SECTION_DATA);
-    for (let j = 23; j >= 0; j--) keys.u8(view[m + j]!); // the oid's 24 little-endian bytes, reversed: big-endian
-    keys.u8(TAG_KEY).escFrom(view, m + 80, dk).u8(TAG_KEY).escFrom(view, m + 80 + dk, ak).u8(TAG_SINGLE)
-      .u32(~dv.getUint32(a + 20, true) >>> 0).u32(~dv.getUint32(a + 16, true) >>> 0) // 2^64-1-epoch
-      .invSeq(seqs[i]!);
+    const start = keys.length;
+    keyAt[i] = start;
+    // one pass into room made once (escaping at most doubles a key's bytes, plus its terminator)
+    const b = keys.reserve(OBJ_KEY_BYTES + 1 + 2 * dk + 2 + 1 + 2 * ak + 2 + STAMP_KEY_BYTES);
+    let p = start;
+    const cont = dv.getUint32(a + 24, true);
+    b[p] = cont >>> 24; b[p + 1] = (cont >>> 16) & 0xff; b[p + 2] = (cont >>> 8) & 0xff; b[p + 3] = cont & 0xff;
+    b[p + 4] = SECTION_DATA;
+    p += 5;
+    for (let j = 23; j >= 0; j--) b[p++] = view[m + j]!; // the oid's 24 little-endian bytes, reversed: big-endian
+    b[p++] = TAG_KEY;
+    p = escInto(b, p, view, m + 80, dk);
+    b[p++] = TAG_KEY;
+    p = escInto(b, p, view, m + 80 + dk, ak);
+    b[p++] = TAG_SINGLE;
+    p = u32Into(b, p, ~dv.getUint32(a + 20, true) >>> 0); // 2^64-1-epoch
+    p = u32Into(b, p, ~dv.getUint32(a + 16, true) >>> 0);
+    const seq = seqs[i]!; // 2^64-1-seq for a safe-integer seq
+    p = u32Into(b, p, (0xffffffff - Math.floor(seq / 4294967296)) >>> 0);
+    p = u32Into(b, p, (0xffffffff - (seq >>> 0)) >>> 0);
+    keys.extend(p - start);
   }
   keyAt[n] = keys.length;
   const kb = keys.raw(); // (complete: the builder grows no more in this job)
@@ -163,6 +178,23 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
     g = e;
   }
   return written;
+}
+
+/** `KeyBuilder.escFrom` of `src[from, from + len)` into `b` at `p` (room made): where the escaped bytes end. */
+function escInto(b: Uint8Array, p: number, src: Uint8Array, from: number, len: number): number {
+  for (let i = from; i < from + len; i++) {
+    const c = src[i]!;
+    b[p++] = c;
+    if (c === 0) b[p++] = 0xff;
+  }
+  b[p] = 0; b[p + 1] = 1;
+  return p + 2;
+}
+
+/** `v` big-endian into `b` at `p`: where it ends. */
+function u32Into(b: Uint8Array, p: number, v: number): number {
+  b[p] = v >>> 24; b[p + 1] = (v >>> 16) & 0xff; b[p + 2] = (v >>> 8) & 0xff; b[p + 3] = v & 0xff;
+  return p + 4;
 }
 
 /** Records a sort by number takes (an index packed below its key's word in a double: 2^21 of them). */
