@@ -4,7 +4,7 @@
  * their chunk and to the file's end) and merged without copying keys, must give exactly the
  * k-way merge a plain model gives: every entry in key order, one of identical keys (the first
  * run's), a single hidden at its own epoch by a newer one dropped. A damaged input block is still
- * `CORRUPTED`, never merged.
+ * `CORRUPTED`, never merged; a file cut short inside an input run is `IO_ERROR`.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -169,6 +169,20 @@ test('a damaged input block makes the job fail CORRUPTED (every block read ahead
     const b = Buffer.alloc(1); fs.readSync(fd, b, 0, 1, at); b[0] ^= 0x10; fs.writeSync(fd, b, 0, 1, at);
     fs.closeSync(fd);
     assert.throws(() => runMergeJob(job(file, metas, used)), (e: Error & { code?: string }) => e.code === 'CORRUPTED');
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a file cut short inside an input run makes the job fail IO_ERROR (a read-ahead window meets the end before its block)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-merge-job-'));
+  try {
+    const rng = new Rng(4);
+    const runs = makeRuns(rng);
+    const file = path.join(dir, 'scm');
+    const { metas, used } = writeRuns(runs, file);
+    // the last run's chunk ends 1,000 bytes into its second read-ahead window
+    const last = metas[metas.length - 1]!;
+    fs.truncateSync(file, last.chunks[0]! + JOB_READ_AHEAD_BYTES + 1000);
+    assert.throws(() => runMergeJob(job(file, metas, used)), (e: Error & { code?: string }) => e.code === 'IO_ERROR');
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });
 
