@@ -2,12 +2,12 @@
  * The store's background jobs alone, on data shaped like new-object puts (one object-table entry
  * and one 100-byte single per object, random object ids): CPU per entry written, the median of
  * the replays after a JIT warm-up.
- * - `merge`: a merge job (`runMergeJob`, kind 'plain', as a merge worker runs it) of 8 runs of
- *   2,600 objects each, in a real file: ~41.6k entries out.
+ * - `merge`: a merge job (`runMergeJob`, kind 'plain', as a merge worker runs it) of 8 runs (or
+ *   `runs`) of 2,600 objects each, in a real file: ~41.6k entries out.
  * - `flush`: a flush's direct path (`logFlushSteps` into a `RunWriter` in memory) over a log
  *   region of 2,600 updates: ~5.2k entries out.
  *
- *   node --import tsx --import ./bench/lib/compiled.mjs bench/vos-jobs-probe.ts [merge|flush] [replays]
+ *   node --import tsx --import ./bench/lib/compiled.mjs bench/vos-jobs-probe.ts [merge|flush] [replays] [runs]
  *
  * (The compiled-package import measures dist/, as `npm run bench` does.)
  */
@@ -49,11 +49,11 @@ const oidOf = (rng: Rng, r: number) => (BigInt(rng.int(0x7fffffff)) << 96n) | (B
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const cpuUs = () => { const u = process.cpuUsage(); return u.user + u.system; };
 
-function merge(replays: number): void {
+function merge(replays: number, inputs: number): void {
   const rng = new Rng(42);
-  const space = memory(64 * 1024 * 1024);
+  const space = memory(Math.max(64, 4 * inputs) * 1024 * 1024);
   const metas: RunMeta[] = [];
-  for (let r = 0; r < 8; r++) {
+  for (let r = 0; r < inputs; r++) {
     const oids = Array.from({ length: OBJECTS }, () => oidOf(rng, r));
     const entries: Array<[Uint8Array, Uint8Array, number]> = [];
     for (const oid of oids) entries.push([objectTableKey(CONT, oid), new Uint8Array(0), 0]);
@@ -69,7 +69,7 @@ function merge(replays: number): void {
     const file = path.join(dir, 'vos.scm');
     fs.writeFileSync(file, space.buf.subarray(0, used));
     const job: MergeJob = {
-      path: file, chunkBytes: CHUNK, chunks: Array.from({ length: 64 }, (_, i) => used + i * CHUNK), inputs: metas,
+      path: file, chunkBytes: CHUNK, chunks: Array.from({ length: 4 * inputs + 16 }, (_, i) => used + i * CHUNK), inputs: metas,
       runId: 100, level: 1, kind: 'plain', rules: [], sync: false, abort: new Int32Array(new SharedArrayBuffer(4)),
     };
     const per: number[] = [];
@@ -81,7 +81,7 @@ function merge(replays: number): void {
       entries = res.meta!.head.entries;
       if (i >= Math.min(10, replays >> 1)) per.push((us * 1000) / entries);
     }
-    console.log(`merge job, 8 runs, ${entries} entries out: ${median(per).toFixed(0)} ns of CPU per entry (median of ${per.length} replays)`);
+    console.log(`merge job, ${inputs} runs, ${entries} entries out: ${median(per).toFixed(0)} ns of CPU per entry (median of ${per.length} replays)`);
   } finally { removeTempDir(dir); }
 }
 
@@ -119,7 +119,7 @@ function flush(replays: number): void {
 }
 
 await initXxhash();
-const [what = 'merge', n] = process.argv.slice(2);
-if (what === 'merge') merge(Number(n ?? 40));
+const [what = 'merge', n, runs] = process.argv.slice(2);
+if (what === 'merge') merge(Number(n ?? 40), Number(runs ?? 8));
 else if (what === 'flush') flush(Number(n ?? 400));
-else { console.error('usage: vos-jobs-probe.ts [merge|flush] [replays]'); process.exit(2); }
+else { console.error('usage: vos-jobs-probe.ts [merge|flush] [replays] [runs]'); process.exit(2); }

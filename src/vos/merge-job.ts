@@ -83,8 +83,12 @@ const REGION_REUSE_MAX_BYTES = 4 * 1024 * 1024;
  * cache's bound: cursors read in order and the cache lets old blocks go first.
  */
 export const JOB_READ_AHEAD_BYTES = 32 * 1024;
-/** Read-ahead windows a job keeps (replaced in turn): one per input run of a merge, and spares. */
-const JOB_READ_WINDOWS = 16;
+/**
+ * Read-ahead windows a job keeps at least (replaced in turn); a job of more runs keeps two per run
+ * and spares (a cursor reads its run's index blocks too, which lie past the data blocks they
+ * index), so no cursor's window is replaced while it still reads it.
+ */
+const JOB_READ_WINDOWS_MIN = 16;
 
 /** Reads and writes whole blocks of the pmem file with pread/pwrite (one page cache with the store's mapping). */
 class FileSpace implements RunSpace {
@@ -94,7 +98,10 @@ class FileSpace implements RunSpace {
    */
   private readonly windows: Array<{ off: number; bytes: Uint8Array }> = [];
   private nextWindow = 0;
-  constructor(private readonly fd: number, private readonly path: string, private readonly chunkBytes: number) {}
+  private readonly maxWindows: number;
+  constructor(private readonly fd: number, private readonly path: string, private readonly chunkBytes: number, inputs: number) {
+    this.maxWindows = Math.max(JOB_READ_WINDOWS_MIN, 2 * inputs + 4);
+  }
   /** `[off, off + len)` of the file, from a window read ahead within its chunk (runs are written chunk by chunk; blocks never span chunks). */
   pread(off: number, len: number): Uint8Array {
     const ws = this.windows;
@@ -110,7 +117,7 @@ class FileSpace implements RunSpace {
     const bytes = new Uint8Array(ab.buffer, ab.byteOffset, n);
     const got = this.readSome(bytes, off, len);
     const w = { off, bytes: got === n ? bytes : bytes.subarray(0, got) };
-    if (ws.length < JOB_READ_WINDOWS) ws.push(w); else { ws[this.nextWindow] = w; this.nextWindow = (this.nextWindow + 1) % JOB_READ_WINDOWS; }
+    if (ws.length < this.maxWindows) ws.push(w); else { ws[this.nextWindow] = w; this.nextWindow = (this.nextWindow + 1) % this.maxWindows; }
     return w.bytes.subarray(0, len);
   }
   /**
@@ -152,7 +159,7 @@ export function runMergeJob(job: MergeJob): MergeResult {
   let fd: number;
   try { fd = fs.openSync(job.path, 'r+'); } catch (e) { throw new VosError('IO_ERROR', `merge: cannot open ${job.path}`, { path: job.path }, { cause: e }); }
   try {
-    const space = new FileSpace(fd, job.path, job.chunkBytes);
+    const space = new FileSpace(fd, job.path, job.chunkBytes, job.inputs.length);
     const verified = new VerifiedBlocks(JOB_BLOCK_CACHE_BYTES);
     let next = 0;
     const w = new RunWriter(space, {
