@@ -121,6 +121,16 @@ function readRun(file: string, meta: RunMeta): Array<{ key: Uint8Array; value: U
   return out;
 }
 
+/** Runs of `seed` written into a file of a fresh temporary folder, handed to `fn`; the folder is removed after. */
+function withRuns(seed: number, fn: (f: { runs: Entry[][]; file: string; metas: RunMeta[]; used: number }) => void): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-merge-job-'));
+  try {
+    const runs = makeRuns(new Rng(seed));
+    const file = path.join(dir, 'scm');
+    fn({ runs, file, ...writeRuns(runs, file) });
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}
+
 function job(file: string, metas: RunMeta[], used: number): MergeJob {
   return {
     path: file, chunkBytes: CHUNK, chunks: Array.from({ length: 64 }, (_, i) => used + i * CHUNK), inputs: metas,
@@ -129,61 +139,46 @@ function job(file: string, metas: RunMeta[], used: number): MergeJob {
 }
 
 test('a plain merge job writes exactly the k-way merge of its runs (read ahead, keys not copied)', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-merge-job-'));
-  try {
-    for (const seed of [1, 2]) {
-      const rng = new Rng(seed);
-      const runs = makeRuns(rng);
-      const file = path.join(dir, `scm-${seed}`);
-      const { metas, used } = writeRuns(runs, file);
-      for (const m of metas) assert.ok(m.bytes > 2 * JOB_READ_AHEAD_BYTES, `each input spans several read-ahead windows (${m.bytes} bytes)`);
-      const want = model(runs);
-      assert.ok(want.length < runs.flat().length - 200, 'the inputs hold entries the merge drops');
-      const res = runMergeJob(job(file, metas, used));
-      assert.ok(res.meta, 'an output run');
-      const meta = unpackRunMeta(res.meta!);
-      assert.is(meta.entries, want.length);
-      const got = readRun(file, meta);
-      assert.is(got.length, want.length);
-      for (let i = 0; i < want.length; i++) {
-        if (cmp(got[i]!.key, want[i]!.key) !== 0 || cmp(got[i]!.value, want[i]!.value) !== 0) assert.unreachable(`entry ${i}: got ${hex(got[i]!.key)} want ${hex(want[i]!.key)} (run ${want[i]!.run})`);
-      }
-      assert.is(hex(meta.first), hex(want[0]!.key));
-      assert.is(hex(meta.last), hex(want[want.length - 1]!.key));
+  for (const seed of [1, 2]) withRuns(seed, ({ runs, file, metas, used }) => {
+    for (const m of metas) assert.ok(m.bytes > 2 * JOB_READ_AHEAD_BYTES, `each input spans several read-ahead windows (${m.bytes} bytes)`);
+    const want = model(runs);
+    assert.ok(want.length < runs.flat().length - 200, 'the inputs hold entries the merge drops');
+    const res = runMergeJob(job(file, metas, used));
+    assert.ok(res.meta, 'an output run');
+    const meta = unpackRunMeta(res.meta!);
+    assert.is(meta.entries, want.length);
+    const got = readRun(file, meta);
+    assert.is(got.length, want.length);
+    for (let i = 0; i < want.length; i++) {
+      if (cmp(got[i]!.key, want[i]!.key) !== 0 || cmp(got[i]!.value, want[i]!.value) !== 0) assert.unreachable(`entry ${i}: got ${hex(got[i]!.key)} want ${hex(want[i]!.key)} (run ${want[i]!.run})`);
     }
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+    assert.is(hex(meta.first), hex(want[0]!.key));
+    assert.is(hex(meta.last), hex(want[want.length - 1]!.key));
+  });
 });
 
 test('a damaged input block makes the job fail CORRUPTED (every block read ahead is still verified)', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-merge-job-'));
-  try {
-    const rng = new Rng(3);
-    const runs = makeRuns(rng);
-    const file = path.join(dir, 'scm');
-    const { metas, used } = writeRuns(runs, file);
-    // a byte in the middle of a data block of the fifth run, past its first read-ahead window
-    const blocks = metas[4]!.index.length;
-    assert.ok(blocks >= 1);
+  withRuns(3, ({ file, metas, used }) => {
+    // a byte of the fifth run, past its first read-ahead window
+    const skip = JOB_READ_AHEAD_BYTES + 1000;
+    assert.ok(skip < metas[4]!.bytes, 'the byte is one of the run\'s');
+    const at = metas[4]!.chunks[0]! + skip;
     const fd = fs.openSync(file, 'r+');
-    const at = metas[4]!.chunks[0]! + JOB_READ_AHEAD_BYTES + 1000;
     const b = Buffer.alloc(1); fs.readSync(fd, b, 0, 1, at); b[0] ^= 0x10; fs.writeSync(fd, b, 0, 1, at);
     fs.closeSync(fd);
     assert.throws(() => runMergeJob(job(file, metas, used)), (e: Error & { code?: string }) => e.code === 'CORRUPTED');
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  });
 });
 
 test('a file cut short inside an input run makes the job fail IO_ERROR (a read-ahead window meets the end before its block)', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-merge-job-'));
-  try {
-    const rng = new Rng(4);
-    const runs = makeRuns(rng);
-    const file = path.join(dir, 'scm');
-    const { metas, used } = writeRuns(runs, file);
-    // the last run's chunk ends 1,000 bytes into its second read-ahead window
+  withRuns(4, ({ file, metas, used }) => {
+    // the last run (its chunks come last) ends 1,000 bytes into its second read-ahead window
     const last = metas[metas.length - 1]!;
-    fs.truncateSync(file, last.chunks[0]! + JOB_READ_AHEAD_BYTES + 1000);
+    const keep = JOB_READ_AHEAD_BYTES + 1000;
+    assert.ok(keep < last.bytes, 'the cut is inside the run');
+    fs.truncateSync(file, last.chunks[0]! + keep);
     assert.throws(() => runMergeJob(job(file, metas, used)), (e: Error & { code?: string }) => e.code === 'IO_ERROR');
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  });
 });
 
 test.run();
