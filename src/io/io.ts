@@ -955,15 +955,8 @@ async function readStripes(ctx: IoContext, red: Redundancy, roles: ReadonlyArray
   ctx.codec(k, p).reconstruct(bufs, { dataOnly: true, present });
 }
 
-/**
- * An output buffer of `length` bytes that every byte of will be written (no zero-fill for large
- * ones; recycled pages for the largest, media `allocOutput`).
- */
-function outputBuffer(length: number): Uint8Array {
-  return length < UNZEROED_OUTPUT_BYTES ? new Uint8Array(length) : allocResult(length);
-}
-/** Outputs at least this long are allocated without zero-filling (every byte is then read into them). */
-const UNZEROED_OUTPUT_BYTES = 4096;
+/** An output buffer of `length` bytes that every byte of will be written (media `allocResult`). */
+function outputBuffer(length: number): Uint8Array { return allocResult(length); }
 
 /**
  * Fetch `length` bytes at byte `offset` of an array akey in group `g`; holes read as zeros. The

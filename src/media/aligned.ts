@@ -102,11 +102,16 @@ const ADOPT = process.env.CAIRN_OUTPUT_ADOPT !== '0';
 /** Result buffers not yet handed to their reader (`allocResult`). */
 const adoptable = new WeakSet<ArrayBufferLike>();
 
+/** Results at least this long are allocated without zero-filling (every byte is then read into them). */
+const UNZEROED_RESULT_BYTES = 4096;
+
 /**
- * A result buffer of `bytes` for a read without `into` (`allocOutput`'s), which `adoptResult`
- * moves to a new ArrayBuffer once the read completes.
+ * A result buffer of `bytes` for a read without `into`, every byte of which the read writes:
+ * below 4 KiB a plain array, from there `allocOutput`'s (no zero-fill; recycled pages for the
+ * largest), which `adoptResult` moves to a new ArrayBuffer once the read completes.
  */
 export function allocResult(bytes: number): Uint8Array {
+  if (bytes < UNZEROED_RESULT_BYTES) return new Uint8Array(bytes);
   const out = allocOutput(bytes);
   if (ADOPT && bytes >= RECYCLED_OUTPUT_MIN_BYTES && nativeAddon()?.adoptOutput !== undefined) adoptable.add(out.buffer); // (only the addon's outputs can move)
   return out;

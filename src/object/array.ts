@@ -117,7 +117,7 @@ export class ArrayObject {
           });
       }
       if (into !== undefined) return this.readSpan(offset, length, into, opts, now);
-      return this.readSpan(offset, length, length >= 4096 ? allocResult(length) : new Uint8Array(length), opts, now).then(adoptResult);
+      return this.readSpan(offset, length, allocResult(length), opts, now).then(adoptResult);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -50,6 +50,27 @@ export interface DecodedKey {
   seq: number;
 }
 
+/**
+ * A key's escaped bytes: `src[from, from + len)`, each 0x00 followed by 0xff, then the terminator
+ * 0x00 0x01, written into `b` at `p` (room for 2 * len + 2 bytes made); where they end. Used by
+ * `KeyBuilder.escFrom` and by writers that build many keys into room reserved once (a flush).
+ */
+export function escInto(b: Uint8Array, p: number, src: Uint8Array, from: number, len: number): number {
+  for (let i = from; i < from + len; i++) {
+    const c = src[i]!;
+    b[p++] = c;
+    if (c === 0) b[p++] = 0xff;
+  }
+  b[p] = 0; b[p + 1] = 1;
+  return p + 2;
+}
+
+/** `v` as 4 big-endian bytes into `b` at `p` (room made); where they end. */
+export function u32Into(b: Uint8Array, p: number, v: number): number {
+  b[p] = v >>> 24; b[p + 1] = (v >>> 16) & 0xff; b[p + 2] = (v >>> 8) & 0xff; b[p + 3] = v & 0xff;
+  return p + 4;
+}
+
 /** Growable byte builder for keys (reused; `take()` returns a copy). */
 export class KeyBuilder {
   private buf = new Uint8Array(256);
@@ -75,9 +96,7 @@ export class KeyBuilder {
   u8(v: number): this { this.ensure(1); this.buf[this.n++] = v; return this; }
   u32(v: number): this {
     this.ensure(4);
-    const b = this.buf; const n = this.n;
-    b[n] = v >>> 24; b[n + 1] = (v >>> 16) & 0xff; b[n + 2] = (v >>> 8) & 0xff; b[n + 3] = v & 0xff;
-    this.n += 4;
+    this.n = u32Into(this.buf, this.n, v);
     return this;
   }
   u64(v: bigint): this {
@@ -123,13 +142,7 @@ export class KeyBuilder {
   /** `esc` of `src[from, from+len)` (a key read in place, e.g. in a log record: no view made). */
   escFrom(src: Uint8Array, from: number, len: number): this {
     this.ensure(len * 2 + 2);
-    const b = this.buf;
-    for (let i = from; i < from + len; i++) {
-      const c = src[i]!;
-      b[this.n++] = c;
-      if (c === 0) b[this.n++] = 0xff;
-    }
-    b[this.n++] = 0; b[this.n++] = 1;
+    this.n = escInto(this.buf, this.n, src, from, len);
     return this;
   }
   bytes(k: Uint8Array): this { this.ensure(k.length); this.buf.set(k, this.n); this.n += k.length; return this; }

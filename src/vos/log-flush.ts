@@ -14,7 +14,7 @@
 import { FLUSH_STEP_ENTRIES, VERSION_CHECKED, VERSION_VALUE_BYTES, type ContainerRules } from './merge.js';
 import { xxh64 } from '../../core/xxhash.js';
 import { CSUM_SEED } from './constants.js';
-import { KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE } from './keys.js';
+import { KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE, escInto, u32Into } from './keys.js';
 import { bloomProbeInto, type BloomProbe, type RunWriter } from './run.js';
 import { REGION_HEADER, WAL_HEADER, WalEncoder, WalType, Where, walRecordLength, emptyViews, type FrozenRegion } from './wal.js';
 import type { ExtentList } from './allocator.js';
@@ -81,9 +81,8 @@ export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: num
     const b = keys.reserve(OBJ_KEY_BYTES + 1 + 2 * dk + 2 + 1 + 2 * ak + 2 + STAMP_KEY_BYTES);
     let p = start;
     const cont = dv.getUint32(a + 24, true);
-    b[p] = cont >>> 24; b[p + 1] = (cont >>> 16) & 0xff; b[p + 2] = (cont >>> 8) & 0xff; b[p + 3] = cont & 0xff;
-    b[p + 4] = SECTION_DATA;
-    p += 5;
+    p = u32Into(b, p, cont);
+    b[p++] = SECTION_DATA;
     for (let j = 23; j >= 0; j--) b[p++] = view[m + j]!; // the oid's 24 little-endian bytes, reversed: big-endian
     b[p++] = TAG_KEY;
     p = escInto(b, p, view, m + 80, dk);
@@ -178,23 +177,6 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
     g = e;
   }
   return written;
-}
-
-/** `KeyBuilder.escFrom` of `src[from, from + len)` into `b` at `p` (room made): where the escaped bytes end. */
-function escInto(b: Uint8Array, p: number, src: Uint8Array, from: number, len: number): number {
-  for (let i = from; i < from + len; i++) {
-    const c = src[i]!;
-    b[p++] = c;
-    if (c === 0) b[p++] = 0xff;
-  }
-  b[p] = 0; b[p + 1] = 1;
-  return p + 2;
-}
-
-/** `v` big-endian into `b` at `p`: where it ends. */
-function u32Into(b: Uint8Array, p: number, v: number): number {
-  b[p] = v >>> 24; b[p + 1] = (v >>> 16) & 0xff; b[p + 2] = (v >>> 8) & 0xff; b[p + 3] = v & 0xff;
-  return p + 4;
 }
 
 /** Records a sort by number takes (an index packed below its key's word in a double: 2^21 of them). */

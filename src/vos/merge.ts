@@ -20,7 +20,7 @@ import { solo, sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont, keyEpoch, keySeq, copyKey,
 } from './keys.js';
-import { bloomProbe, bloomProbePrefix, type BloomProbe, type Run, type RunCursor, type RunSink, type RunWriter } from './run.js';
+import { bloomProbe, bloomProbePrefix, window32, type BloomProbe, type Run, type RunCursor, type RunSink, type RunWriter } from './run.js';
 import { before, covered, type Range, type Stamp } from './tree.js';
 
 /** Bytes of a version entry's fixed header (an inline value follows). */
@@ -665,13 +665,7 @@ class KWay {
 }
 
 /** Bytes [at, at + 4) of `k` as a big-endian unsigned number, zeros past its end. */
-function wordAt(k: Uint8Array, at: number): number {
-  const n = k.length;
-  if (at + 4 <= n) return ((k[at]! << 24) | (k[at + 1]! << 16) | (k[at + 2]! << 8) | k[at + 3]!) >>> 0;
-  let w = 0;
-  for (let i = 0; i < 4; i++) w = w * 256 + (at + i < n ? k[at + i]! : 0);
-  return w;
-}
+function wordAt(k: Uint8Array, at: number): number { return window32(k, at, k.length - at); }
 
 /**
  * Byte order of two keys known to share their first `from` bytes (the sign of `Buffer.compare`),

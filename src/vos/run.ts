@@ -112,6 +112,7 @@ export interface BloomProbe { h1: number; h2: number }
 
 /** Hash a lookup prefix for the bloom filters. */
 export function bloomProbe(key: Uint8Array): BloomProbe {
+  if (key.length <= XXH32_JS_MAX_BYTES) return bloomProbePrefix(key, key.length);
   return { h1: xxh32(key, BLOOM_SEED_1), h2: xxh32(key, BLOOM_SEED_2) };
 }
 
@@ -217,7 +218,7 @@ class BlockBuilder {
 }
 
 /** The big-endian u32 of `b[at, at+4)` with bytes past `avail` (how many of them belong to the key, may be <= 0) read as zero. */
-function window32(b: Uint8Array, at: number, avail: number): number {
+export function window32(b: Uint8Array, at: number, avail: number): number {
   if (avail >= 4) return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
   let v = 0;
   for (let j = 0; j < 4; j++) v = (v * 256) + (j < avail ? b[at + j]! : 0);
