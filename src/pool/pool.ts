@@ -232,11 +232,10 @@ export class Pool extends EventEmitter {
     this.placement = createPlacement(layoutView(this.stable), { algo: 'jump-map' });
     this.targetPlacement = createPlacement(this.map_, { algo: 'jump-map' });
     const self = this;
-    this.runtime = {
+    const runtime: Omit<ContainerRuntime, 'closed'> = {
       now: opts.now ?? Date.now,
       durable: opts.durable ?? false,
       readOnly: opts.readOnly === true,
-      get closed() { return self.closed_; },
       map: () => self.map_,
       objectLayout: (oid) => self.objectLayout(oid),
       moved: (oid) => self.moved(oid),
@@ -256,6 +255,10 @@ export class Pool extends EventEmitter {
       ...(backend instanceof LocalBackend && backend.redo
         ? { syncStores: (ts?: readonly number[]) => backend.flushTargets(ts), checkpoint: () => self.checkpoint() } : {}),
     };
+    // `closed` is added after the literal: V8 makes an object literal that has an accessor a
+    // dictionary-mode object, and every `rt.x` of a put then cost a generic property lookup
+    Object.defineProperty(runtime, 'closed', { get: () => self.closed_, enumerable: true });
+    this.runtime = runtime as ContainerRuntime;
     backend.onMaps?.((m) => this.adoptMaps(m));
   }
 
