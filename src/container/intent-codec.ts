@@ -28,6 +28,7 @@
  * The record's checksum covers the payload; a payload that does not parse is a damaged record.
  */
 import { assert } from '../../core/errors.js';
+import { copyInto } from '../../core/typed.js';
 
 /** What an INTENT names (a `CommitInfo` is one). */
 export interface IntentFields {
@@ -129,13 +130,13 @@ export function writeIntent(out: Buffer, dv: DataView, at: number, f: IntentFiel
     }
   }
   if (s === undefined) return at;
-  at = putVarint(out, at, s.dkey.length); out.set(s.dkey, at); at += s.dkey.length;
-  at = putVarint(out, at, s.akey.length); out.set(s.akey, at); at += s.akey.length;
+  at = putVarint(out, at, s.dkey.length); copyInto(out, s.dkey, at); at += s.dkey.length;
+  at = putVarint(out, at, s.akey.length); copyInto(out, s.akey, at); at += s.akey.length;
   dv.setBigUint64(at, s.hash, true); at += 8;
   const sh = s.shards;
   at = putVarint(out, at, sh.length);
   for (let i = 0; i < sh.length; i++) { at = putVarint(out, at, sh[i]![0]); at = putVarint(out, at, sh[i]![1]); }
-  if (s.value !== undefined) { at = putVarint(out, at, s.value.length); out.set(s.value, at); at += s.value.length; }
+  if (s.value !== undefined) { at = putVarint(out, at, s.value.length); copyInto(out, s.value, at); at += s.value.length; }
   return at;
 }
 

@@ -71,6 +71,7 @@ import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/header
 import { COPY_SUFFIX } from '../../core/record-file.js';
 import { mediaErrorFromErrno } from '../media/errors.js';
 import { IoUringEngine, URING_QUEUE_DEPTH } from '../media/io-uring.js';
+import { copyInto } from '../../core/typed.js';
 
 const MAGIC = 'CAIRNJNL';
 /**
@@ -399,7 +400,7 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>, lag = -1): Buffer {
       epoch = set[0]!;
       for (let k = 0; k < set.length; k++) { const e = set[k]!; if (e > epoch) epoch = e; hashDv.setBigUint64(HASHED_HEADER + 4 + 8 * k, e, true); }
     } else if (j === undefined) {
-      if (r.bin !== undefined) hashScratch.set(r.bin, HASHED_HEADER);
+      if (r.bin !== undefined) copyInto(hashScratch, r.bin, HASHED_HEADER);
       else writeIntent(hashScratch, hashDv, HASHED_HEADER, r.intent!);
     } else if (j === EMPTY_PAYLOAD) { hashScratch[HASHED_HEADER] = 0x7b; hashScratch[HASHED_HEADER + 1] = 0x7d; } else hashScratch.write(j, HASHED_HEADER, 'utf8');
     hashDv.setBigUint64(8, epoch, true);
@@ -409,7 +410,7 @@ function encodeBatch(recs: ReadonlyArray<AppendRecord>, lag = -1): Buffer {
     dv.setUint32(at + 12, lagAt, true);
     dv.setBigUint64(at + 16, epoch, true);
     dv.setBigUint64(at + 24, xxh64(view.whole), true);
-    out.set(view.body, at + REC_HEADER);
+    copyInto(out, view.body, at + REC_HEADER);
     at += len;
   }
   if (shared) jsons.fill(undefined, 0, recs.length); // (no payload text kept alive by the scratch)

@@ -23,6 +23,7 @@ import type { FaultInjector } from './fault.js';
 import { mediaErrorFromErrno } from './errors.js';
 import { nativeAddon } from './io-uring.js';
 import { swallowed } from '../../core/log.js';
+import { copyInto } from '../../core/typed.js';
 
 /** The subset of the mmap-io binding used here (the package ships CommonJS). */
 interface MmapBinding {
@@ -504,7 +505,7 @@ export class PmemSpace {
       const base0 = off - s0 * this.segmentBytes;
       if (base0 + data.length <= this.segmentBytes) {
         // the common case: inside one segment, no subarray
-        this.segs[s0]!.set(data, base0);
+        copyInto(this.segs[s0]!, data, base0);
         this.touch(off, data.length);
         return;
       }

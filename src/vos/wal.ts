@@ -27,6 +27,7 @@
  * whose epoch was decided.
  */
 import { xxh64 } from '../../core/xxhash.js';
+import { copyInto, zeroRange } from '../../core/typed.js';
 import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
 import { VosError } from './errors.js';
@@ -161,7 +162,7 @@ export class WalEncoder {
   private seal(metaLen: number, length: number): Uint8Array {
     const end = WAL_HEADER + metaLen;
     this.dv.setBigUint64(end, xxh64(this.head(end), CSUM_SEED), true);
-    this.buf.fill(0, end + WAL_CSUM, align8(end + WAL_CSUM));
+    zeroRange(this.buf, end + WAL_CSUM, align8(end + WAL_CSUM));
     return this.head(length);
   }
 
@@ -188,7 +189,7 @@ export class WalEncoder {
     this.ensure(length);
     this.header(type, metaLen, length, stamp, epoch, cont, prepared);
     const dv = this.dv; const m = WAL_HEADER;
-    this.buf.set(oid, m);
+    copyInto(this.buf, oid, m);
     dv.setBigUint64(m + 24, csum, true);
     putU64n(dv, m + 32, index); putU64n(dv, m + 40, count);
     dv.setUint32(m + 48, recordSize, true); dv.setUint32(m + 52, dataLen, true);
@@ -196,13 +197,13 @@ export class WalEncoder {
     dv.setUint8(m + 68, where); dv.setUint8(m + 69, prepared ? UPDATE_PREPARED : 0);
     dv.setUint16(m + 70, dkey.length, true); dv.setUint16(m + 72, akey.length, true);
     dv.setUint16(m + 74, 0, true); dv.setUint32(m + 76, 0, true);
-    this.buf.set(dkey, m + UPDATE_META);
-    this.buf.set(akey, m + UPDATE_META + dkey.length);
+    copyInto(this.buf, dkey, m + UPDATE_META);
+    copyInto(this.buf, akey, m + UPDATE_META + dkey.length);
     const out = this.seal(metaLen, length);
     if (inline) {
       const at = WalEncoder.inlineOffset(dkey.length, akey.length);
-      this.buf.set(inline, at);
-      this.buf.fill(0, at + inline.length, length);
+      copyInto(this.buf, inline, at);
+      zeroRange(this.buf, at + inline.length, length);
     }
     return out;
   }
@@ -216,8 +217,8 @@ export class WalEncoder {
     putOid(dv, m, f.oid);
     dv.setUint8(m + 24, f.level); dv.setUint8(m + 25, 0);
     dv.setUint16(m + 26, f.dkey.length, true); dv.setUint16(m + 28, f.akey.length, true); dv.setUint16(m + 30, 0, true);
-    this.buf.set(f.dkey, m + PUNCH_META);
-    this.buf.set(f.akey, m + PUNCH_META + f.dkey.length);
+    copyInto(this.buf, f.dkey, m + PUNCH_META);
+    copyInto(this.buf, f.akey, m + PUNCH_META + f.dkey.length);
     return this.seal(metaLen, length);
   }
 
@@ -254,7 +255,7 @@ export class WalEncoder {
     const length = align8(WAL_HEADER + u.length + WAL_CSUM);
     this.ensure(length);
     this.header(type, u.length, length, stamp, 0n, cont);
-    this.buf.set(u, WAL_HEADER);
+    copyInto(this.buf, u, WAL_HEADER);
     return this.seal(u.length, length);
   }
 }
