@@ -1,9 +1,10 @@
 /**
  * Typed-array methods called as plain functions, for the paths that run per operation (log and
  * journal records, the mapped log, id tables). On Node 20 (V8 11.3) optimised code looks up a
- * typed array's `set`, `fill`, `byteLength` and `byteOffset` with a generic property lookup (a call
- * of the LoadIC builtin, 6-15 ns each, measured in isolation), while a call of the method itself,
- * held in a constant, goes straight to its builtin. `fill` is a C++ builtin (~20 ns a call), so
+ * typed array's methods and accessors (`set`, `fill`, `subarray`, `byteLength`, `byteOffset`,
+ * `buffer`; not `length`) with a generic property lookup, a call of the LoadIC builtin (6-15 ns
+ * each, measured in isolation), while a call of the method itself, held in a constant, goes
+ * straight to its builtin. `fill` is a C++ builtin (~20 ns a call), so
  * short ranges are zeroed by a loop.
  */
 const taSet = Uint8Array.prototype.set;

@@ -1,12 +1,12 @@
 /**
- * xxhash64 (via xxhash-wasm), the one checksum and key hash of Cairn.
+ * xxhash64, the one checksum and key hash of Cairn (xxhash-wasm, and the core's own XXH64 for short inputs).
  * Initialise once with `await initXxhash()`; afterwards `xxh64` is synchronous.
  *
  * Inputs of up to 64 KiB (records, keys, small values: several per put) are hashed by the core's
  * own XXH64 (assembly/hash.ts, checked against xxhash-wasm in test/core/xxhash): a call of
  * xxhash-wasm's `h64Raw` spends ~85 ns outside the hash on this machine (its memory's buffer
  * looked up, the input's length read twice through generic lookups, a typed array and a BigInt
- * mask made per call), the core's ~30 ns: a copy into a buffer fixed at load, the call, the
+ * mask made per call), the core's ~40 ns: a copy into a buffer fixed at load, the call, the
  * answer read back unsigned. Longer inputs take xxhash-wasm, where the hash dominates.
  */
 import xxhashInit from 'xxhash-wasm';
