@@ -4,8 +4,8 @@
  * typed array's methods and accessors (`set`, `fill`, `subarray`, `byteLength`, `byteOffset`,
  * `buffer`; not `length`) with a generic property lookup, a call of the LoadIC builtin (6-15 ns
  * each, measured in isolation), while a call of the method itself, held in a constant, goes
- * straight to its builtin. `fill` is a C++ builtin (~20 ns a call), so
- * short ranges are zeroed by a loop.
+ * straight to its builtin. `fill` is a C++ builtin (~20 ns a call), so short ranges are zeroed by
+ * a loop.
  */
 const taSet = Uint8Array.prototype.set;
 const taFill = Uint8Array.prototype.fill;
