@@ -209,9 +209,10 @@ export interface ContainerPort {
   /** Wait until no commit is in flight; returns the stable epoch (rebuild / scrub start). */
   quiesce(): Promise<bigint>;
   /**
-   * Redo journals, at the start of a pool checkpoint (before the target stores are flushed): the
-   * step that drops the journal records the flush covers (every commit at or below the stable
-   * epoch taken now), to run once the flush is done. Undefined when the container keeps none.
+   * Checkpointed journals, at the start of a pool checkpoint (before a durable pool's target
+   * stores are flushed): the step that drops the journal records the checkpoint covers (every
+   * commit at or below the stable epoch taken now), to run once the flush is done. Undefined when
+   * the container keeps none.
    */
   redoMark(): (() => Promise<void>) | undefined;
   /** Reload object ids other clients recorded (connected pools), and the epoch clock. */
@@ -390,6 +391,8 @@ export class ContainerCore {
     c.emittedUpTo = c.clock.current;
     for (const ev of done.slice(-MAX_WATCH_HISTORY)) c.history.pushEvent(ev);
     if (storage.needsCompaction()) await c.compactJournal();
+    // (asked by the storage when a group write takes the journal past its bound: nothing per commit)
+    if (storage.checkpointed === true) storage.whenCheckpointDue?.(() => c.maybeCheckpoint());
     return c;
   }
 
@@ -492,14 +495,14 @@ export class ContainerCore {
 
   /** See `ContainerPort.redoMark`. */
   private redoMark(): (() => Promise<void>) | undefined {
-    if (this.storage.redo !== true || this.closed || this.rt.readOnly) return undefined;
+    if (this.storage.checkpointed !== true || this.closed || this.rt.readOnly) return undefined;
     const stable = this.stableEpoch();
     const covered = this.rollingBack !== undefined && this.rollingBack - 1n < stable ? this.rollingBack - 1n : stable;
     // (the history as it is when the drop runs, as the storage keeps its newest part)
     return () => this.storage.dropRedo!(covered, this.history.tail(REDO_RETAINED_HISTORY));
   }
 
-  /** Redo journals: the journal passed its bound: ask the pool for a checkpoint (one at a time per container; failures keep the journal). */
+  /** Checkpointed journals: the journal passed its bound: ask the pool for a checkpoint (one at a time per container; failures keep the journal). */
   private maybeCheckpoint(): void {
     if (this.checkpointing || !this.rt.checkpoint || !this.storage.needsCheckpoint!()) return;
     this.checkpointing = true;
@@ -1085,7 +1088,6 @@ export class ContainerCore {
       else setAside(this.unrecorded, epoch, ops as Op);
     }
     this.queueEvent(epoch, objects);
-    if (this.storage.redo === true) this.maybeCheckpoint();
   }
 
   private recordConflicts(epoch: bigint, ops: readonly (Op | OpTarget)[]): void {

@@ -82,8 +82,9 @@ export interface ContainerRuntime {
    */
   syncStores?(targets?: readonly number[]): Promise<void>;
   /**
-   * Redo journals: checkpoint the pool (one flush of every target store; then every container's
-   * journal drops the records the flush covered). Concurrent calls share a checkpoint.
+   * Writable embedded pools: checkpoint the pool (a durable pool's: one flush of every target
+   * store first; then every container's journal drops the records of the commits it covers).
+   * Concurrent calls share a checkpoint.
    */
   checkpoint?(): Promise<void>;
 }

@@ -213,12 +213,23 @@ export interface ContainerStorage {
    * their values, and the target stores sync only at checkpoints (`TargetStore` `deferSync`).
    */
   readonly redo?: boolean;
-  /** Redo journals: the journal passed REDO_CHECKPOINT_BYTES (the pool should checkpoint). */
+  /**
+   * The journal is checkpointed (redo journals, and those of writable embedded pools that are not
+   * durable: PLAIN_CHECKPOINT_BYTES): `needsCheckpoint`, `dropRedo` and `redoCovered` apply.
+   */
+  readonly checkpointed?: boolean;
+  /** Checkpointed journals: the journal passed its bound (REDO_CHECKPOINT_BYTES, PLAIN_CHECKPOINT_BYTES): the pool should checkpoint. */
   needsCheckpoint?(): boolean;
   /**
-   * Redo journals: every target store was flushed after every commit at or below `covered` was
-   * applied: drop the records of those commits (the journal is rewritten to `history`'s DONE
-   * records at or below `covered` and the records above it). Waits for a group sync in progress.
+   * Checkpointed journals: call `cb` (in a microtask) whenever a group write leaves the journal past
+   * its bound with no checkpoint rewriting it: the container asks the pool for one then.
+   */
+  whenCheckpointDue?(cb: () => void): void;
+  /**
+   * Checkpointed journals: every commit at or below `covered` was applied (and, redo journals,
+   * every target store was flushed after): drop the records of those commits (the journal is
+   * rewritten to `history`'s DONE records at or below `covered` and the records above it). Waits
+   * for a group sync in progress.
    */
   dropRedo?(covered: bigint, history: CommitEvent[]): Promise<void>;
   /** Redo journals: resolves once no `dropRedo` rewrite runs (compaction waits for it). */
@@ -294,6 +305,23 @@ export const JOURNAL_COMPACT_BYTES = 16 * 1024 * 1024;
  */
 export const REDO_CHECKPOINT_BYTES = Math.max(1, Math.min(64, Math.floor(Number(process.env.CAIRN_REDO_CHECKPOINT_MIB ?? 4)) || 4)) * 1024 * 1024;
 /**
+ * Journals of pools that are not durable: journal size (one copy) past which the container
+ * checkpoints it as a redo journal is (the records of finished commits dropped, their object ids
+ * folded into the registry, the journal rewritten beside the commits that go on: `dropRedo`),
+ * with no store to flush first (such a pool promises nothing across a power loss; a process crash
+ * keeps what the stores wrote). Without it the journal grew with every commit until a close or
+ * an aggregation compacted it: 50 MB after 300k small puts, and an open after a crash read it
+ * all (8.8-11 s). 8 MiB (~100k small puts): a put pays ~0.25 us for the records kept for the next
+ * checkpoint and a share of the checkpoint, about half of it at 4 MiB; an open after a crash took
+ * 1.27 s after 300k puts and 1.75 s after 1M either way. `CAIRN_JOURNAL_CHECKPOINT_MIB` (1-64) sets
+ * it per process; 0 turns these checkpoints off (the journal is compacted only at open, close and
+ * aggregation, as before).
+ */
+export const PLAIN_CHECKPOINT_BYTES = (() => {
+  const mib = Math.floor(Number(process.env.CAIRN_JOURNAL_CHECKPOINT_MIB ?? 8));
+  return mib === 0 ? 0 : Math.max(1, Math.min(64, mib || 8)) * 1024 * 1024;
+})();
+/**
  * Redo journals with JOURNAL_SPARE: bytes of each copy of a checkpoint's file made ahead: the
  * interval and the preallocation step a checkpoint's own file gets, and one step more for the
  * records it keeps (a spare too small for them is not taken).
@@ -332,8 +360,11 @@ export class LocalContainerStorage implements ContainerStorage {
   private live: LiveEntry[] = [];
   /** Redo journals: the object ids named by the INTENTs of the packed groups of `live` (`PackedGroup.idFrom`). */
   private liveIds = new IdWords();
-  /** Redo journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
-  private nextCheckpointBytes = REDO_CHECKPOINT_BYTES;
+  /** Checkpointed journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
+  private nextCheckpointBytes: number;
+  /** Checkpointed journals: see `whenCheckpointDue`; `dueQueued`: its call is queued. */
+  private checkpointDue: (() => void) | undefined;
+  private dueQueued = false;
   /**
    * Redo journals with JOURNAL_SPARE: journal size past which the next checkpoint's file is made
    * ahead (`Journal.prepareSpare`): half way to the checkpoint, so only a container that will
@@ -377,7 +408,12 @@ export class LocalContainerStorage implements ContainerStorage {
   private queuedIntents = 0;
   private readonly flushAtTurnEnd = (): void => { this.flushPending = false; this.startGroup(); };
 
-  private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>, readonly redo: boolean) {}
+  private constructor(private readonly dir: string, private readonly journal: Journal, private readonly opened: ReturnType<typeof Journal.open>, readonly redo: boolean, readonly checkpointed: boolean) {
+    this.nextCheckpointBytes = this.checkpointBytes;
+  }
+
+  /** Checkpointed journals: the bound a checkpoint is asked for past (see `needsCheckpoint`). */
+  private get checkpointBytes(): number { return this.redo ? REDO_CHECKPOINT_BYTES : PLAIN_CHECKPOINT_BYTES; }
 
   /**
    * Open (creating when absent) the files of a container. `redo` (durable only): the journal is a
@@ -386,7 +422,8 @@ export class LocalContainerStorage implements ContainerStorage {
   static async open(dir: string, durable: boolean, opts: { redo?: boolean } = {}): Promise<LocalContainerStorage> {
     await mkdir(dir, { recursive: true });
     const opened = Journal.open(join(dir, 'journal'), { durable, typed: true });
-    return new LocalContainerStorage(dir, opened.journal, opened, durable && opts.redo === true);
+    const redo = durable && opts.redo === true;
+    return new LocalContainerStorage(dir, opened.journal, opened, redo, redo || (!durable && PLAIN_CHECKPOINT_BYTES > 0));
   }
 
   /** Write the metadata of a new container. */
@@ -432,6 +469,7 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     // (a journal a durable pool left holds redo records whatever this open's mode: they are replayed)
     const redo = this.redo || records.some((r) => r.type === JournalType.Intent && (r.intent !== undefined ? r.intent.single?.value !== undefined : typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string')) ? this.redoRecovery(records, singles) : {};
+    if (this.checkpointed) this.keepRead(records);
     this.opened.records.length = 0;
     return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets, objects: s.objects, ...(s.single ? { single: s.single } : {}) })), done, ...redo };
   }
@@ -467,20 +505,24 @@ export class LocalContainerStorage implements ContainerStorage {
         if (to !== undefined && to < r.epoch) rediscard.push({ after: to, upTo: r.epoch });
       }
     }
-    // the records read stay in the journal until a checkpoint covers them: its rewrite keeps the
-    // ones above its epoch and folds the objects of the others into the registry
-    if (this.redo) {
-      const live: LiveEntry[] = new Array(records.length);
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i]!, objs = r.payload.objects;
-        // (a binary INTENT read typed keeps its payload's bytes, copied: the read buffer is not kept)
-        const bytes = r.intent?.bytes;
-        if (r.type === JournalType.Intent && bytes !== undefined) live[i] = { type: r.type, epoch: r.epoch, bin: Buffer.from(bytes), objects: r.intent!.objects.filter(isHexId) };
-        else live[i] = r.type === JournalType.Intent && Array.isArray(objs) ? { type: r.type, epoch: r.epoch, payload: r.payload, objects: (objs as unknown[]).filter(isHexId) } : { type: r.type, epoch: r.epoch, payload: r.payload };
-      }
-      this.live = live;
-    }
     return { replay, rediscard };
+  }
+
+  /**
+   * Checkpointed journals, at open: the records read stay in the journal until a checkpoint covers
+   * them: its rewrite keeps the ones above its epoch and folds the objects of the others into the
+   * registry.
+   */
+  private keepRead(records: JournalRecord[]): void {
+    const live: LiveEntry[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!, objs = r.payload.objects;
+      // (a binary INTENT read typed keeps its payload's bytes, copied: the read buffer is not kept)
+      const bytes = r.intent?.bytes;
+      if (r.type === JournalType.Intent && bytes !== undefined) live[i] = { type: r.type, epoch: r.epoch, bin: Buffer.from(bytes), objects: r.intent!.objects.filter(isHexId) };
+      else live[i] = r.type === JournalType.Intent && Array.isArray(objs) ? { type: r.type, epoch: r.epoch, payload: r.payload, objects: (objs as unknown[]).filter(isHexId) } : { type: r.type, epoch: r.epoch, payload: r.payload };
+    }
+    this.live = live;
   }
 
   /**
@@ -563,8 +605,9 @@ export class LocalContainerStorage implements ContainerStorage {
     if (queued.length === 0) { batch?.resolve(); return; }
     let written: Buffer | undefined;
     try { written = this.journal.writeBatch(queued); } catch (err) { batch?.reject(err); return; }
-    if (this.redo) {
+    if (this.checkpointed) {
       this.keepLive(queued, written);
+      this.checkDue();
       if (JOURNAL_SPARE && this.journal.bytes > this.spareAtBytes) { this.spareAtBytes = Infinity; this.journal.prepareSpare(REDO_SPARE_BYTES); }
     }
     this.cohort = this.writers;
@@ -596,7 +639,7 @@ export class LocalContainerStorage implements ContainerStorage {
     this.queuedIntents = 0;
     let written: Buffer | undefined;
     try { written = this.journal.appendBatch(queued); } catch (err) { batch?.reject(err); return; }
-    if (this.redo) this.keepLive(queued, written);
+    if (this.checkpointed) { this.keepLive(queued, written); this.checkDue(); }
     batch?.resolve();
   }
 
@@ -631,20 +674,29 @@ export class LocalContainerStorage implements ContainerStorage {
     }
   }
 
-  needsCheckpoint(): boolean { return this.redo && !this.closed && this.rewriting === undefined && this.journal.bytes > this.nextCheckpointBytes; }
+  whenCheckpointDue(cb: () => void): void { this.checkpointDue = cb; }
+
+  /** After a group write: tell the container when a checkpoint is due (once per microtask at most). */
+  private checkDue(): void {
+    if (this.dueQueued || this.checkpointDue === undefined || !this.needsCheckpoint()) return;
+    this.dueQueued = true;
+    queueMicrotask(() => { this.dueQueued = false; this.checkpointDue?.(); });
+  }
+
+  needsCheckpoint(): boolean { return this.checkpointed && !this.closed && this.rewriting === undefined && this.journal.bytes > this.nextCheckpointBytes; }
 
   redoCovered(): bigint { return this.coveredUpTo; }
 
   async dropRedo(covered: bigint, history: CommitEvent[]): Promise<void> {
     while (this.rewriting) await this.rewriting; // (one at a time)
-    if (!this.redo || this.closed || covered <= this.coveredUpTo) return;
+    if (!this.checkpointed || this.closed || covered <= this.coveredUpTo) return;
     let done!: () => void;
     this.rewriting = new Promise<void>((r) => { done = r; });
     this.rewriteStale = false;
     try {
       await this.dropRedoAsync(covered, history);
     } finally {
-      this.nextCheckpointBytes = this.journal.bytes + REDO_CHECKPOINT_BYTES;
+      this.nextCheckpointBytes = this.journal.bytes + this.checkpointBytes;
       this.spareAtBytes = this.journal.bytes + REDO_CHECKPOINT_BYTES / 2;
       this.rewriting = undefined;
       done();
@@ -745,7 +797,7 @@ export class LocalContainerStorage implements ContainerStorage {
     return !this.closed;
   }
 
-  intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(this.redo ? { type: JournalType.Intent, epoch, intent: info, objects: info.objects } : { type: JournalType.Intent, epoch, intent: info }); }
+  intent(epoch: bigint, info: CommitInfo): Promise<void> { return this.write(this.checkpointed ? { type: JournalType.Intent, epoch, intent: info, objects: info.objects } : { type: JournalType.Intent, epoch, intent: info }); }
   done(epoch: bigint, _info?: CommitInfo): Promise<void> { return this.write({ type: JournalType.Done, epoch, json: '{}' }); }
   doneLater(epoch: bigint): void {
     // the DONEs of the commits that finish while a group gathers are one DONE set (journal format
@@ -770,7 +822,7 @@ export class LocalContainerStorage implements ContainerStorage {
     this.flushNow();
     const rec: QueuedRecord = { type: JournalType.Rollback, epoch, payload: { to: to.toString() } };
     this.journal.appendBatch([rec]);
-    if (this.redo) this.keepLive([rec]);
+    if (this.checkpointed) this.keepLive([rec]);
   }
   needsCompaction(bytes = JOURNAL_COMPACT_BYTES): boolean { return this.journal.bytes > bytes; }
 

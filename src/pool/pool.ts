@@ -252,8 +252,9 @@ export class Pool extends EventEmitter {
       ...(backend.lockDkey ? { lockDkey: (c: string, k: string, ts: number[]) => backend.lockDkey!(c, k, ts, (t) => self.available(t)) } : {}),
       ...(backend instanceof LocalBackend && opts.readOnly !== true
         ? { readerEpochs: (c: string, upTo: bigint) => readerEpochsBeforeAggregate(join(backend.location, 'containers', c), upTo) } : {}),
-      ...(backend instanceof LocalBackend && backend.redo
-        ? { syncStores: (ts?: readonly number[]) => backend.flushTargets(ts), checkpoint: () => self.checkpoint() } : {}),
+      ...(backend instanceof LocalBackend && backend.redo ? { syncStores: (ts?: readonly number[]) => backend.flushTargets(ts) } : {}),
+      // (every writable embedded pool's journals are checkpointed: a redo journal's after its stores' flush)
+      ...(backend instanceof LocalBackend && opts.readOnly !== true ? { checkpoint: () => self.checkpoint() } : {}),
     };
     // `closed` is added after the literal: V8 makes an object literal that has an accessor a
     // dictionary-mode object, and every `rt.x` of a put then cost a generic property lookup
@@ -263,10 +264,10 @@ export class Pool extends EventEmitter {
   }
 
   /**
-   * Redo journals (durable embedded pools): each open container names the epoch its commits are
-   * applied up to, every target store is flushed once, and each container's journal then drops
-   * the redo records at or below its epoch. One checkpoint runs at a time; calls made while one
-   * runs share the next.
+   * Checkpointed journals (writable embedded pools): each open container names the epoch its
+   * commits are applied up to, every target store of a durable pool is flushed once, and each
+   * container's journal then drops the records at or below its epoch. One checkpoint runs at a
+   * time; calls made while one runs share the next.
    */
   private checkpoint(): Promise<void> {
     const again = (): Promise<void> => { this.checkpointNext = undefined; return this.checkpoint(); };

@@ -1,5 +1,6 @@
 /**
- * Writer for redo.test.ts: puts `o<i>` (1000-byte values naming i) into a durable pool, 32 in
+ * Writer for redo.test.ts and journal-checkpoint.test.ts: puts `o<i>` (1000-byte values naming i)
+ * into a durable pool (a pool that is not durable with REDO_CHILD_DURABLE=0), 32 in
  * flight, records `acked <i>` as each put resolves and `checkpoint` whenever a checkpoint rewrites
  * the journal, and kills itself with SIGKILL mid-stream (puts still in flight) once a checkpoint
  * happened and 500 more puts were acknowledged after it. The record goes to the ledger file
@@ -64,7 +65,7 @@ if (process.argv[2]) {
     };
     syncBuiltinESMExports();
   }
-  const pool = await Pool.open(dir, { durable: true });
+  const pool = await Pool.open(dir, { durable: process.env.REDO_CHILD_DURABLE !== '0' });
   const c = await pool.openContainer('c');
   const MAX = 40_000, DEPTH = 32;
   let next = 0;
