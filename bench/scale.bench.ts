@@ -7,6 +7,10 @@
  * same run (reopen = fresh process too; extra containers = lmdb named databases / level sublevels;
  * 4 extra containers in quick mode, where each costs seconds today).
  *
+ * The first case also writes each store again in a process that is killed with SIGKILL when its
+ * puts are acknowledged (no close), and reopens it in a fresh process: an open after a crash,
+ * whose cost must not grow with the history written before it either.
+ *
  * Cases: N = 300,000 and N = CAIRN_SCALE_OBJECTS (default 1,000,000); quick mode: one case of
  * CAIRN_SCALE_OBJECTS (default 50,000). Every phase runs in a child process (lib/scale-worker.ts)
  * under a per-phase timeout (CAIRN_SCALE_PHASE_TIMEOUT_S, default grows with N) and a memory guard
@@ -128,10 +132,10 @@ function rateBetween(splits: Array<{ objects: number; seconds: number }>, from: 
   return a !== undefined && b !== undefined && b > a ? (to - from) / (b - a) : undefined;
 }
 
-async function runCase(ctx: BenchContext, n: number, extraContainers: number, guardBytes: number, timeoutEnv: number | undefined, ballastBytes: number): Promise<BenchRow[]> {
+async function runCase(ctx: BenchContext, n: number, extraContainers: number, guardBytes: number, timeoutEnv: number | undefined, ballastBytes: number, crash: boolean): Promise<BenchRow[]> {
   const root = tempDir(`cairn-scale-${label(n)}-`);
   const L = label(n);
-  const out: Record<System, { write?: PhaseOutcome; reopen?: PhaseOutcome; extra?: PhaseOutcome }> = { cairn: {}, lmdb: {}, level: {} };
+  const out: Record<System, { write?: PhaseOutcome; reopen?: PhaseOutcome; extra?: PhaseOutcome; crashed?: PhaseOutcome; recovered?: PhaseOutcome }> = { cairn: {}, lmdb: {}, level: {} };
   try {
     for (const system of SYSTEMS) {
       const dir = path.join(root, system);
@@ -151,6 +155,17 @@ async function runCase(ctx: BenchContext, n: number, extraContainers: number, gu
         out[system].extra = await runPhase({ ...base, phase: 'extra', n: written }, timeoutEnv ?? 120 + n / 5000 + extraContainers * 15, guardBytes, (m) => ctx.progress(`${tag} extra ${m}`));
       }
       fs.rmSync(dir, { recursive: true, force: true });
+      if (crash) {
+        // the same writes again, the writer killed once they are acknowledged; then a fresh open
+        const c = await runPhase({ ...base, crash: true }, timeoutEnv ?? 120 + n / 1500, guardBytes, (m) => ctx.progress(`${tag} ${m} (killed after)`));
+        out[system].crashed = c;
+        const kept = c.result?.written ?? 0;
+        if (kept > 0) {
+          ctx.progress(`${tag} reopen after a crash`);
+          out[system].recovered = await runPhase({ ...base, phase: 'reopen', n: kept }, timeoutEnv ?? 120 + n / 5000, guardBytes, (m) => ctx.progress(`${tag} ${m}`));
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     }
   } finally {
     removeTempDir(root);
@@ -229,6 +244,17 @@ async function runCase(ctx: BenchContext, n: number, extraContainers: number, gu
       },
     });
   }
+  if (crash) {
+    for (const s of (['cairn', 'level', 'lmdb'] as System[])) {
+      const c = out[s].crashed, r = out[s].recovered, rr = r?.result;
+      const abort = r?.aborted ? { aborted: r.aborted } : !r ? { aborted: `not reopened: ${c?.aborted ?? 'nothing written'}` } : {};
+      const what = 'reopen after a crash (writer killed with SIGKILL, fresh process)';
+      rows.push({ name: name(s, what), suite: 'scale', ...(rr ? { seconds: rr.reopenSeconds! } : {}), ...peers(s, same(what), 'lmdb'), ...abort, extra: { written: c?.result?.written ?? 0 } });
+      const total = rr ? rr.reopenSeconds! + rr.firstReadSeconds! + rr.readsSeconds! : undefined;
+      const both = `reopen after a crash + ${READS} random reads`;
+      rows.push({ name: name(s, both), suite: 'scale', ...(total !== undefined ? { seconds: total } : {}), ...peers(s, same(both), 'lmdb'), ...abort });
+    }
+  }
   // A zero-RSS peer figure (a sublevel adds nothing measurable) gives no ratio; that is expected.
   return rows;
 }
@@ -245,6 +271,6 @@ export default async function scaleBench(ctx: BenchContext): Promise<BenchRow[]>
   const cases = ctx.quick || main === NAMED_CASE_OBJECTS ? [main] : [NAMED_CASE_OBJECTS, main];
   const rows: BenchRow[] = [];
   const extra = ctx.quick ? QUICK_EXTRA_CONTAINERS : EXTRA_CONTAINERS;
-  for (const n of cases) rows.push(...(await runCase(ctx, n, extra, guardMiB * MIB, timeoutEnv, Math.round(ballastMiB * MIB))));
+  for (const n of cases) rows.push(...(await runCase(ctx, n, extra, guardMiB * MIB, timeoutEnv, Math.round(ballastMiB * MIB), n === cases[0])));
   return rows;
 }

@@ -28,6 +28,8 @@ export interface WorkerTask {
   seed: number;
   /** `write`: bytes of touched memory the child holds before it opens the store (0: none); see SCALE_BALLAST_ENV. */
   ballastBytes?: number;
+  /** `write`: no close: once the result is sent, the child kills itself with SIGKILL (a crash the next open recovers from). */
+  crash?: boolean;
 }
 
 /** Memory figures of this process. */

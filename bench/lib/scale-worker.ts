@@ -6,7 +6,8 @@
  *
  * - `write`: create the store, write objects 0..n-1 (100 bytes each, 32 in flight), report split
  *   times every `SPLIT_OBJECTS`, RSS and heap after writing, close. It checks its own RSS every
- *   `RSS_CHECK_EVERY` puts and stops cleanly (`aborted`) above `rssSoftLimitBytes`.
+ *   `RSS_CHECK_EVERY` puts and stops cleanly (`aborted`) above `rssSoftLimitBytes`. With `crash`
+ *   it does not close: it sends its result and kills itself with SIGKILL.
  * - `reopen`: open the store, one random read (first-read latency), `reads` random reads one at
  *   a time, RSS and heap.
  * - `extra` (another fresh process): open the store, read one object, then create
@@ -113,6 +114,10 @@ async function write(t: WorkerTask): Promise<WorkerResult> {
   res.written = done;
   if (stop) res.aborted = stop;
   res.mem = mem();
+  if (t.crash) {
+    await send({ type: 'result', result: res });
+    process.kill(process.pid, 'SIGKILL');
+  }
   const c0 = now();
   await store.close();
   res.closeSeconds = now() - c0;
