@@ -692,6 +692,30 @@ static napi_value fs_fallocate(napi_env env, napi_callback_info info) {
 /* 16-byte records compared as unsigned bytes (memcmp: big-endian ids sort numerically) */
 static int cmp_record16(const void *a, const void *b) { return memcmp(a, b, 16); }
 
+/* Below this many records `qsort` sorts them; from it, a radix sort does (below). */
+#define RADIX_MIN_RECORDS 256
+
+/*
+ * Sort `n` 16-byte records ascending by their bytes: an LSD radix sort, one stable counting pass
+ * per byte from the last, a byte every record holds alike skipped (an id's high bytes, its object
+ * class, mostly are). qsort with a memcmp comparator took ~17 ms for the ~90k ids of a plain
+ * pool's checkpoint (a call per comparison). `tmp`: room for n records.
+ */
+static void radix_sort_records16(unsigned char *r, unsigned char *tmp, size_t n) {
+  unsigned char *src = r, *dst = tmp;
+  size_t count[256];
+  for (int b = 15; b >= 0; b--) {
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++) count[src[16 * i + (size_t)b]]++;
+    if (count[src[b]] == n) continue; /* one digit for all: this pass would move nothing */
+    size_t sum = 0;
+    for (int k = 0; k < 256; k++) { size_t c = count[k]; count[k] = sum; sum += c; }
+    for (size_t i = 0; i < n; i++) memcpy(dst + 16 * count[src[16 * i + (size_t)b]]++, src + 16 * i, 16);
+    unsigned char *t = src; src = dst; dst = t;
+  }
+  if (src != r) memcpy(r, src, 16 * n);
+}
+
 /*
  * sortIdRecords(view): sort the 16-byte records of `view` in place, ascending by their bytes, and
  * move each distinct record once to the front; returns how many there are. A checkpoint sorts the
@@ -709,7 +733,9 @@ static napi_value sort_id_records(napi_env env, napi_callback_info info) {
   }
   size_t n = length / 16, m = 0;
   unsigned char *r = (unsigned char *)data;
-  if (n > 1) qsort(r, n, 16, cmp_record16);
+  unsigned char *tmp = n >= RADIX_MIN_RECORDS ? (unsigned char *)malloc(16 * n) : NULL;
+  if (tmp != NULL) { radix_sort_records16(r, tmp, n); free(tmp); }
+  else if (n > 1) qsort(r, n, 16, cmp_record16); /* (few records, or no memory for the radix sort's copy) */
   for (size_t i = 0; i < n; i++) {
     if (m > 0 && memcmp(r + 16 * (m - 1), r + 16 * i, 16) == 0) continue;
     if (m != i) memcpy(r + 16 * m, r + 16 * i, 16);
