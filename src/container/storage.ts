@@ -78,17 +78,6 @@ function doneJson(objects: readonly bigint[]): string {
   return s + ']}';
 }
 
-/** The records of live entries, one object each (records a checkpoint's rewrite adds after its prepared file). */
-function liveRecords(entries: readonly LiveEntry[]): QueuedRecord[] {
-  const out: QueuedRecord[] = [];
-  for (const e of entries) {
-    if (!(e instanceof PackedGroup)) { out.push(e); continue; }
-    const b = e.bytes;
-    Journal.forEachBatchRecord(b, (type, epoch, start, end, binary) => { out.push(packedRecord(b, type, epoch, start, end, binary)); });
-  }
-  return out;
-}
-
 /**
  * The records of live entries as a rewrite encodes them again: a packed group as its bytes
  * (`AppendRecord.packed`: copied, no record decoded, no id of its INTENTs parsed; the group stays
@@ -852,7 +841,8 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     this.journal.rewrite(history.map((ev) => ({ epoch: ev.epoch, objects: ev.objects.map((o) => o.toString(16)) })));
     // (callers synced the stores first: every record the journal held is covered)
-    for (const r of liveRecords(this.live)) if (r.epoch > this.coveredUpTo) this.coveredUpTo = r.epoch;
+    // (a packed group's highest epoch is kept with it: none of its records is decoded)
+    for (const e of this.live) { const top = e instanceof PackedGroup ? e.maxEpoch : e.epoch; if (top > this.coveredUpTo) this.coveredUpTo = top; }
     this.live = [];
     this.liveIds = new IdWords();
   }
