@@ -27,7 +27,7 @@ import { readFileSync, readdirSync, rmSync, openSync, writeSync, fdatasyncSync, 
 type QueuedRecord = AppendRecord & { objects?: string[] };
 
 /**
- * Redo journals: one group write's records, kept for the next checkpoint as one copy of the bytes
+ * Checkpointed journals: one group write's records, kept for the next checkpoint as one copy of the bytes
  * written (`Journal.forEachBatchRecord` reads them back), not an object and a payload view per
  * record: the thousands of records between two checkpoints would otherwise live through every
  * young-generation collection until the checkpoint drops them.
@@ -221,10 +221,10 @@ export interface ContainerStorage {
    * for a group sync in progress.
    */
   dropRedo?(covered: bigint, history: CommitEvent[]): Promise<void>;
-  /** Redo journals: resolves once no `dropRedo` rewrite runs (compaction waits for it). */
+  /** Checkpointed journals: resolves once no `dropRedo` rewrite runs (compaction waits for it). */
   settled?(): Promise<void>;
   /**
-   * Redo journals: the epoch at or below which the journal holds no redo record any more (the last
+   * Checkpointed journals: the epoch at or below which the journal holds no record any more (the last
    * checkpoint's, or compaction's): aggregation merges no further, so an open never writes again
    * a version aggregation merged away.
    */
@@ -300,11 +300,12 @@ export const REDO_CHECKPOINT_BYTES = Math.max(1, Math.min(64, Math.floor(Number(
  * with no store to flush first (such a pool promises nothing across a power loss; a process crash
  * keeps what the stores wrote). Without it the journal grew with every commit until a close or
  * an aggregation compacted it: 50 MB after 300k small puts, and an open after a crash read it
- * all (8.8-11 s). 8 MiB (~100k small puts): a put pays ~0.25 us for the records kept for the next
- * checkpoint and a share of the checkpoint, about half of it at 4 MiB; an open after a crash took
- * 1.27 s after 300k puts and 1.75 s after 1M either way. `CAIRN_JOURNAL_CHECKPOINT_MIB` (1-64) sets
- * it per process; 0 turns these checkpoints off (the journal is compacted only at open, close and
- * aggregation, as before).
+ * all (8.8-11 s). 8 MiB (~100k small puts): an open after a crash took 1.27 s after 300k puts and
+ * 1.75 s after 1M (4 MiB: 1.30 and 1.79 s, twice the checkpoints; 16 MiB: a copy can pass
+ * JOURNAL_COMPACT_BYTES and the open compacts it, 8.4 s after 1M). A put pays ~0.2 us for the
+ * records kept for the rewrite, and each checkpoint ~30 ms of the JavaScript thread
+ * (docs/performance.md, session 44). `CAIRN_JOURNAL_CHECKPOINT_MIB` (1-64) sets it per process;
+ * 0 turns these checkpoints off (the journal is compacted only at open, close and aggregation).
  */
 export const PLAIN_CHECKPOINT_BYTES = (() => {
   const mib = Math.floor(Number(process.env.CAIRN_JOURNAL_CHECKPOINT_MIB ?? 8));
@@ -342,12 +343,12 @@ export class LocalContainerStorage implements ContainerStorage {
   private doneSet: (QueuedRecord & { epochs: bigint[] }) | undefined;
   private doneSetQueue: QueuedRecord[] | undefined;
   /**
-   * Redo journals: the records written to the journal since it was last rewritten (in file order),
+   * Checkpointed journals: the records written to the journal since it was last rewritten (in file order),
    * kept for the next checkpoint's rewrite (those above its epoch stay); bounded by
    * REDO_CHECKPOINT_BYTES, past which the pool checkpoints.
    */
   private live: LiveEntry[] = [];
-  /** Redo journals: the object ids named by the INTENTs of the packed groups of `live` (`PackedGroup.idFrom`). */
+  /** Checkpointed journals: the object ids named by the INTENTs of the packed groups of `live` (`PackedGroup.idFrom`). */
   private liveIds = new IdWords();
   /** Checkpointed journals: journal size at which the next checkpoint is asked for (one bound past the size the last one left). */
   private nextCheckpointBytes: number;
@@ -361,11 +362,11 @@ export class LocalContainerStorage implements ContainerStorage {
    */
   private spareAtBytes = REDO_CHECKPOINT_BYTES / 2;
   private closed = false;
-  /** Redo journals: a checkpoint's rewrite of the journal runs (`dropRedo`); resolves when it ends. */
+  /** Checkpointed journals: a checkpoint's rewrite of the journal runs (`dropRedo`); resolves when it ends. */
   private rewriting: Promise<void> | undefined;
-  /** Redo journals: the journal was compacted while a checkpoint's rewrite was prepared (that rewrite is abandoned). */
+  /** Checkpointed journals: the journal was compacted while a checkpoint's rewrite was prepared (that rewrite is abandoned). */
   private rewriteStale = false;
-  /** Redo journals: see `redoCovered`. */
+  /** Checkpointed journals: see `redoCovered`. */
   private coveredUpTo = 0n;
   /**
    * The last `registeredObjects()` answer as id records (registry and journal, ascending, each
@@ -633,7 +634,7 @@ export class LocalContainerStorage implements ContainerStorage {
   }
 
   /**
-   * Redo journals: remember records just written, for the next checkpoint's rewrite: one copy of
+   * Checkpointed journals: remember records just written, for the next checkpoint's rewrite: one copy of
    * the group's written bytes (`written`, as the journal returned them: a `PackedGroup`), not the
    * records (an INTENT queued as fields names the caller's buffers, which may change once the
    * commit is acknowledged).
