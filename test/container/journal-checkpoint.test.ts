@@ -9,8 +9,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dirname, join } from 'node:path';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpDir, text } from '../helpers/tmp.js';
 import type { Journal as JournalT } from '../../src/container/journal.js';
@@ -21,7 +21,7 @@ const { Pool } = await import('../../src/pool/pool.js');
 const { Journal, copyLength } = await import('../../src/container/journal.js');
 const { LocalContainerStorage, PLAIN_CHECKPOINT_BYTES } = await import('../../src/container/storage.js');
 const { initXxhash } = await import('../../core/xxhash.js');
-const { redoValue } = await import('./redo-child.js');
+const { redoValue, runKilledWriter } = await import('./redo-child.js');
 
 await initXxhash();
 const t = suite('journal-checkpoint');
@@ -108,14 +108,8 @@ async function killedWriterLosesNothing(window?: 'before-rename' | 'after-rename
   const p = await Pool.create(dir, SHAPE);
   const uuid = (await p.createContainer('c', { oclass: 'RP_2G1' })).uuid;
   await p.close();
-  const child = new URL('./redo-child.ts', import.meta.url).pathname;
-  const ledger = join(dirname(dir), 'ledger');
-  const env = { ...process.env, REDO_CHILD_DURABLE: '0', CAIRN_JOURNAL_CHECKPOINT_MIB: '1' };
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, ledger, ...(window ? [window] : [])], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-  const signal = await new Promise<NodeJS.Signals | null>((resolve) => proc.on('close', (_c, s) => resolve(s)));
-  const out = readFileSync(ledger, 'utf8'); // (written synchronously: nothing in it is lost with the process)
+  const { signal, ledger: out, acked } = await runKilledWriter(dir, window, { REDO_CHILD_DURABLE: '0', CAIRN_JOURNAL_CHECKPOINT_MIB: '1' });
   assert.is(signal, 'SIGKILL', `the writer kills itself mid-stream: ${out.slice(-200)}`);
-  const acked = [...out.matchAll(/acked (\d+)/g)].map((m) => Number(m[1]));
   if (window) {
     assert.ok(out.includes('window opened'), 'the writer reached the window');
     assert.is([...out.matchAll(/window (\d+)/g)].length, 100, 'puts were acknowledged in the window (commits do not wait for the checkpoint)');

@@ -14,6 +14,8 @@
  * (each recorded `window <i>`); the hold ends after 30 s whatever happened (a loaded machine acknowledges 100 puts far sooner).
  */
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { syncBuiltinESMExports } from 'node:module';
 import { Pool } from '../../src/pool/pool.js';
 import { Journal } from '../../src/container/journal.js';
@@ -23,6 +25,19 @@ export function redoValue(i: number): Uint8Array {
   const v = new Uint8Array(1000).fill(i & 0xff);
   new DataView(v.buffer).setUint32(0, i, true);
   return v;
+}
+
+/**
+ * Run this writer on the pool in `dir` (its ledger beside it) until it kills itself, `window` as
+ * argv[4] says, with `env` added to the test's; what its ledger recorded, and how it ended.
+ */
+export async function runKilledWriter(dir: string, window?: 'before-rename' | 'after-rename', env: Record<string, string> = {}): Promise<{ signal: NodeJS.Signals | null; ledger: string; acked: number[] }> {
+  const ledgerPath = join(dirname(dir), 'ledger');
+  const self = new URL(import.meta.url).pathname;
+  const proc = spawn(process.execPath, ['--import', 'tsx', self, dir, ledgerPath, ...(window ? [window] : [])], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const signal = await new Promise<NodeJS.Signals | null>((resolve) => proc.on('close', (_c, sig) => resolve(sig)));
+  const ledger = fs.readFileSync(ledgerPath, 'utf8'); // (written synchronously: nothing in it is lost with the process)
+  return { signal, ledger, acked: [...ledger.matchAll(/acked (\d+)/g)].map((m) => Number(m[1])) };
 }
 
 if (process.argv[2]) {

@@ -9,9 +9,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dirname, join } from 'node:path';
-import { cpSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { cpSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { Pool } from '../../src/pool/pool.js';
 import { Journal, JournalType, copyLength } from '../../src/container/journal.js';
 import { REDO_CHECKPOINT_BYTES } from '../../src/container/storage.js';
@@ -19,7 +18,7 @@ import { TargetStore } from '../../src/vos/store.js';
 import { COPY_SUFFIX } from '../../core/record-file.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { tmpDir, text } from '../helpers/tmp.js';
-import { redoValue } from './redo-child.js';
+import { redoValue, runKilledWriter } from './redo-child.js';
 
 await initXxhash();
 const t = suite('redo');
@@ -52,13 +51,8 @@ async function killedWriterLosesNothing(window?: 'before-rename' | 'after-rename
   const p = await Pool.create(dir, { ...SHAPE, durable: true });
   await p.createContainer('c', { oclass: 'RP_2G1' });
   await p.close();
-  const child = new URL('./redo-child.ts', import.meta.url).pathname;
-  const ledger = join(dirname(dir), 'ledger');
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, ledger, ...(window ? [window] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const signal = await new Promise<NodeJS.Signals | null>((resolve) => proc.on('close', (_c, s) => resolve(s)));
-  const out = readFileSync(ledger, 'utf8'); // (the child's record, written synchronously: nothing in it is lost with the process)
+  const { signal, ledger: out, acked } = await runKilledWriter(dir, window);
   assert.is(signal, 'SIGKILL', `the writer kills itself mid-stream: ${out.slice(-200)}`);
-  const acked = [...out.matchAll(/acked (\d+)/g)].map((m) => Number(m[1]));
   if (window) {
     // the kill came inside the window, puts having been acknowledged in it (commits do not wait for the checkpoint)
     assert.ok(out.includes('window opened'), 'the writer reached the window');
