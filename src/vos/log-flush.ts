@@ -15,7 +15,7 @@ import { FLUSH_STEP_ENTRIES, VERSION_CHECKED, VERSION_VALUE_BYTES, type Containe
 import { xxh64 } from '../../core/xxhash.js';
 import { CSUM_SEED } from './constants.js';
 import { KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_KEY, TAG_SINGLE, escInto, u32Into } from './keys.js';
-import { bloomProbeInto, type BloomProbe, type RunWriter } from './run.js';
+import { NO_PROBES, bloomProbeInto, type BloomProbe, type RunWriter } from './run.js';
 import { REGION_HEADER, WAL_HEADER, WalEncoder, WalType, Where, walRecordLength, emptyViews, type FrozenRegion } from './wal.js';
 import type { ExtentList } from './allocator.js';
 
@@ -42,11 +42,43 @@ const KEY_BUF_REUSE_MAX_BYTES = 8 * 1024 * 1024;
  * Data extents of versions a flush drops go to `freed`, as `flushMemtable` frees them.
  */
 export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: number }, w: RunWriter, rules: (cont: number) => ContainerRules | undefined, freed: ExtentList, replayFailed: () => never): Generator<void, number> | undefined {
+  // (each pass over the records is a function of its own: in one function, a pass's long loop was
+  // compiled on stack (OSR) before the passes after it had run, and that code was thrown away at
+  // the first of them: 8-9 deoptimisations of it in a process's first 200k puts, each one a
+  // recompile of the whole function; 1-2 of its parts now)
   const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
   const base = f.base;
   // 1. the records: valid up to exactly f.end, single-value updates and container records only
   const at: number[] = []; // offsets (in view) of the updates
   const seqs: number[] = [];
+  if (!scanRecords(view, dv, f, rules, replayFailed, at, seqs)) return undefined;
+  if (at.length !== f.records) replayFailed();
+  // 2. their run keys, back to back
+  const n = at.length;
+  const keyAt = new Int32Array(n + 1);
+  keys.reset();
+  buildKeys(view, dv, at, seqs, keyAt, keys);
+  const kb = keys.raw(); // (complete: the builder grows no more in this job)
+  // 3. sorted: every key shares its first `lcp` bytes with the first one (the container, the
+  // section and the ids' high bytes, mostly), so a compare starts there, and first on the next
+  // four bytes read once per key as a number (a byte-by-byte compare from byte 0 was most of the sort)
+  const lcp = commonPrefix(kb, keyAt, n);
+  const order = sortedOrder(kb, keyAt, n, lcp, wordsAfter(kb, keyAt, n, lcp));
+  if (objBuf.length < n * OBJ_KEY_BYTES) objBuf = new Uint8Array(Math.max(2 * objBuf.length, n * OBJ_KEY_BYTES));
+  const steps = write(kb, objBuf, view, base, at, seqs, keyAt, order, lcp, w);
+  // (the steps hold their own references)
+  if (kb.length > KEY_BUF_REUSE_MAX_BYTES) keys = new KeyBuilder();
+  if (objBuf.length > KEY_BUF_REUSE_MAX_BYTES) objBuf = new Uint8Array(16 * 1024);
+  void freed; // (nothing this path writes is dropped with an extent: see the note on singles at one epoch in `write`)
+  return steps;
+}
+
+/**
+ * Step 1: the offsets in `view` of the region's single-value updates into `at`, their sequence
+ * numbers into `seqs`; false when a record or a container rule needs the memtable path.
+ */
+function scanRecords(view: Uint8Array, dv: DataView, f: FrozenRegion, rules: (cont: number) => ContainerRules | undefined, replayFailed: () => never, at: number[], seqs: number[]): boolean {
+  const base = f.base;
   let seq = f.startSeq;
   let lastCont = -1;
   for (let pos = base + REGION_HEADER; pos < f.end;) {
@@ -58,19 +90,24 @@ export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: num
       const cont = dv.getUint32(a + 24, true);
       if (cont !== lastCont) {
         const r = rules(cont);
-        if (r && (r.destroyed || r.tombs.length > 0 || r.aggregate)) return undefined;
+        if (r && (r.destroyed || r.tombs.length > 0 || r.aggregate)) return false;
         lastCont = cont;
       }
       at.push(a); seqs.push(seq);
-    } else if (type === WalType.UpdateArray || type === WalType.Punch) return undefined;
+    } else if (type === WalType.UpdateArray || type === WalType.Punch) return false;
     seq++;
     pos += len;
   }
-  if (at.length !== f.records) replayFailed();
-  // 2. their run keys, back to back: [cont][SECTION_DATA][oid][TAG_KEY][dkey esc][TAG_KEY][akey esc][TAG_SINGLE][~epoch][~seq]
+  return true;
+}
+
+/**
+ * Step 2: the run key of each update at `at[i]` into `keys`, back to back, its start at
+ * `keyAt[i]` (and the end at `keyAt[n]`):
+ * [cont][SECTION_DATA][oid][TAG_KEY][dkey esc][TAG_KEY][akey esc][TAG_SINGLE][~epoch][~seq].
+ */
+function buildKeys(view: Uint8Array, dv: DataView, at: number[], seqs: number[], keyAt: Int32Array, keys: KeyBuilder): void {
   const n = at.length;
-  const keyAt = new Int32Array(n + 1);
-  keys.reset();
   for (let i = 0; i < n; i++) {
     const a = at[i]!;
     const m = a + WAL_HEADER;
@@ -97,24 +134,16 @@ export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: num
     keys.extend(p - start);
   }
   keyAt[n] = keys.length;
-  const kb = keys.raw(); // (complete: the builder grows no more in this job)
-  // 3. sorted: every key shares its first `lcp` bytes with the first one (the container, the
-  // section and the ids' high bytes, mostly), so a compare starts there, and first on the next
-  // four bytes read once per key as a number (a byte-by-byte compare from byte 0 was most of the sort)
-  const lcp = commonPrefix(kb, keyAt, n);
-  const word = new Uint32Array(n); // bytes [lcp, lcp+4) big-endian, zeros past a key's end
+}
+
+/** Step 3's sort words: bytes [lcp, lcp+4) of each key, big-endian, zeros past a key's end. */
+function wordsAfter(kb: Uint8Array, keyAt: Int32Array, n: number, lcp: number): Uint32Array {
+  const word = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
     const s = keyAt[i]! + lcp; const e = keyAt[i + 1]!;
     word[i] = (((s < e ? kb[s]! : 0) << 24) | ((s + 1 < e ? kb[s + 1]! : 0) << 16) | ((s + 2 < e ? kb[s + 2]! : 0) << 8) | (s + 3 < e ? kb[s + 3]! : 0)) >>> 0;
   }
-  const order = sortedOrder(kb, keyAt, n, lcp, word);
-  if (objBuf.length < n * OBJ_KEY_BYTES) objBuf = new Uint8Array(Math.max(2 * objBuf.length, n * OBJ_KEY_BYTES));
-  const steps = write(kb, objBuf, view, base, at, seqs, keyAt, order, lcp, w);
-  // (the steps hold their own references)
-  if (kb.length > KEY_BUF_REUSE_MAX_BYTES) keys = new KeyBuilder();
-  if (objBuf.length > KEY_BUF_REUSE_MAX_BYTES) objBuf = new Uint8Array(16 * 1024);
-  void freed; // (nothing this path writes is dropped with an extent: see the note on singles at one epoch in `write`)
-  return steps;
+  return word;
 }
 
 /**
@@ -126,7 +155,6 @@ function* write(kb: Uint8Array, ob: Uint8Array, view: Uint8Array, base: number, 
   const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
   const scratch = new ValueScratch();
   const EMPTY = new Uint8Array(0);
-  const NO_PROBES: readonly BloomProbe[] = [];
   const objProbe: BloomProbe = { h1: 0, h2: 0 }; const akeyProbe: BloomProbe = { h1: 0, h2: 0 };
   const bothProbes: readonly BloomProbe[] = [akeyProbe, objProbe];
   let written = 0;

@@ -20,7 +20,7 @@ import { solo, sortedAkeys, sortedDkeys } from './memtable.js';
 import {
   KeyBuilder, SECTION_DATA, SECTION_OBJECTS, TAG_ARRAY, TAG_KEY, TAG_PUNCH, TAG_SINGLE, compareKeys, keyShape, keyStamp, keyCont, keyEpoch, keySeq, copyKey,
 } from './keys.js';
-import { bloomProbe, bloomProbePrefix, window32, type BloomProbe, type Run, type RunCursor, type RunSink, type RunWriter } from './run.js';
+import { NO_PROBES, bloomProbe, bloomProbePrefix, window32, type BloomProbe, type Run, type RunCursor, type RunSink, type RunWriter } from './run.js';
 import { before, covered, type Range, type Stamp } from './tree.js';
 
 /** Bytes of a version entry's fixed header (an inline value follows). */
@@ -564,7 +564,6 @@ function stampAt(b: KeyBuilder, akEnd: number, tag: number, epoch: bigint, seq: 
   return b.truncate(akEnd).u8(tag).inv64(epoch).invSeq(seq).take();
 }
 
-const NO_PROBES: readonly BloomProbe[] = [];
 const NO_PROBE: BloomProbe = { h1: 0, h2: 0 };
 const EMPTY_KEY = new Uint8Array(0);
 

@@ -110,6 +110,13 @@ export function runMetaFromJson(j: RunMetaJson): RunMeta {
 /** The two 32-bit hashes of a bloom key, computed once per lookup and probed in every run. */
 export interface BloomProbe { h1: number; h2: number }
 
+/**
+ * No bloom probes, as an array of the same kind as one that holds probes: an empty literal is an
+ * array of small integers to V8, and `RunWriter.add` called with both kinds was compiled again
+ * (a "wrong map" deoptimisation) in every thread that flushes or merges.
+ */
+export const NO_PROBES: readonly BloomProbe[] = (() => { const a: BloomProbe[] = [{ h1: 0, h2: 0 }]; a.pop(); return a; })();
+
 /** Hash a lookup prefix for the bloom filters. */
 export function bloomProbe(key: Uint8Array): BloomProbe {
   if (key.length <= XXH32_JS_MAX_BYTES) return bloomProbePrefix(key, key.length);
@@ -487,6 +494,9 @@ export class ContainerSplitWriter implements RunSink {
 }
 
 /** Streams sorted entries into a new run. */
+/** Above every 32-bit word (and not a small integer): `RunWriter`'s "no epoch yet". */
+const NO_WORD = 2 ** 32;
+
 export class RunWriter {
   private readonly data = new BlockBuilder();
   private readonly idx = new BlockBuilder();
@@ -503,9 +513,14 @@ export class RunWriter {
   private bytes = 0;
   private minSeq = Number.MAX_SAFE_INTEGER;
   private maxSeq = 0;
-  /** The smallest inverted epoch (~epoch, big-endian in the key's stamp) of a data entry, as two words; hi -1: none yet. */
-  private invEpochHi = -1;
-  private invEpochLo = 0;
+  /**
+   * The smallest inverted epoch (~epoch, big-endian in the key's stamp) of a data entry, as two
+   * words; NO_WORD: none yet. Doubles from the start, as the words they take are: a field that
+   * began as a small integer and then took a word of 2^31 or more changed the writer's hidden
+   * class, and every compiled method of the writer was thrown away (deoptimised) in each thread.
+   */
+  private invEpochHi = NO_WORD;
+  private invEpochLo = NO_WORD;
   private first: Uint8Array | undefined;
   private last: Uint8Array | undefined;
 
@@ -530,7 +545,7 @@ export class RunWriter {
       const at = key.length - STAMP_BYTES;
       const hi = ((key[at]! << 24) | (key[at + 1]! << 16) | (key[at + 2]! << 8) | key[at + 3]!) >>> 0;
       const lo = ((key[at + 4]! << 24) | (key[at + 5]! << 16) | (key[at + 6]! << 8) | key[at + 7]!) >>> 0;
-      if (this.invEpochHi < 0 || hi < this.invEpochHi || (hi === this.invEpochHi && lo < this.invEpochLo)) { this.invEpochHi = hi; this.invEpochLo = lo; }
+      if (hi < this.invEpochHi || (hi === this.invEpochHi && lo < this.invEpochLo)) { this.invEpochHi = hi; this.invEpochLo = lo; }
     }
     if (seq > 0) { if (seq < this.minSeq) this.minSeq = seq; if (seq > this.maxSeq) this.maxSeq = seq; }
     // callers hand over keys they no longer change (fresh copies): keep references
@@ -552,7 +567,7 @@ export class RunWriter {
     return {
       id: this.id, level: this.level, entries: this.entries, bytes: this.bytes, minSeq: this.minSeq === Number.MAX_SAFE_INTEGER ? 0 : this.minSeq,
       maxSeq: this.maxSeq, chunks: this.chunks.slice(), index: this.indexRefs, bloom, first: this.first!, last: this.last!, punches: this.punches,
-      ...(this.invEpochHi >= 0 ? { maxEpoch: U64_MAX - ((BigInt(this.invEpochHi) << 32n) | BigInt(this.invEpochLo)) } : {}),
+      ...(this.invEpochHi !== NO_WORD ? { maxEpoch: U64_MAX - ((BigInt(this.invEpochHi) << 32n) | BigInt(this.invEpochLo)) } : {}),
     };
   }
 

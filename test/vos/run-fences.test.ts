@@ -11,7 +11,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Run, RunWriter, RunPoint, VerifiedBlocks, INDEX_CACHE_BLOCKS, type RunSpace } from '../../src/vos/run.js';
+import { Run, RunWriter, RunPoint, VerifiedBlocks, INDEX_CACHE_BLOCKS, NO_PROBES, type RunSpace } from '../../src/vos/run.js';
+import { akeyPrefix, objectTableKey, stampKey, TAG_SINGLE } from '../../src/vos/keys.js';
 import { RunFences, RUN_FENCE_MAX_INDEX_BLOCKS } from '../../src/vos/run-fences.js';
 import { Rng } from '../../core/rng.js';
 import { initXxhash } from '../../core/xxhash.js';
@@ -185,6 +186,24 @@ test('a data block whose first key is not its index entry\'s (every checksum val
   }
   const elsewhere = ks[ks.length - 1]!;
   assert.ok(run.seekTo(elsewhere, elsewhere.length, point), 'other blocks still seek');
+});
+
+test('a run records the highest epoch of its data entries (maxEpoch), whichever 32-bit words the epochs have', () => {
+  const enc = new TextEncoder();
+  const prefix = akeyPrefix(1, 5n, enc.encode('d'), enc.encode('a'));
+  for (const epochs of [[3n, 9n, 4n], [1n << 40n, (1n << 63n) + 5n, 7n], [0xffffffffn, 0x1_0000_0000n], [(1n << 64n) - 2n]]) {
+    const space = memSpace(4 * 1024 * 1024);
+    const w = new RunWriter(space, space, 1, 0);
+    // (descending epochs: ascending keys, as ~epoch orders them)
+    [...epochs].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0)).forEach((e, i) => w.add(stampKey(prefix, TAG_SINGLE, e, i + 1), new Uint8Array(4), i + 1, NO_PROBES));
+    const top = epochs.reduce((a, b) => (b > a ? b : a));
+    assert.is(w.finish()!.maxEpoch, top, `epochs ${epochs.join(', ')}`);
+  }
+  // object-table entries only: no data entry, no maxEpoch
+  const space = memSpace(4 * 1024 * 1024);
+  const w = new RunWriter(space, space, 1, 0);
+  w.add(objectTableKey(1, 5n), new Uint8Array(0), 0, NO_PROBES);
+  assert.is(w.finish()!.maxEpoch, undefined);
 });
 
 test.run();
