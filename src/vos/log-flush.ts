@@ -58,6 +58,7 @@ export function logFlushSteps(view: Uint8Array, f: FrozenRegion & { records: num
   const keyAt = new Int32Array(n + 1);
   keys.reset();
   buildKeys(view, dv, at, seqs, keyAt, keys);
+  keyAt[n] = keys.length;
   const kb = keys.raw(); // (complete: the builder grows no more in this job)
   // 3. sorted: every key shares its first `lcp` bytes with the first one (the container, the
   // section and the ids' high bytes, mostly), so a compare starts there, and first on the next
@@ -103,7 +104,7 @@ function scanRecords(view: Uint8Array, dv: DataView, f: FrozenRegion, rules: (co
 
 /**
  * Step 2: the run key of each update at `at[i]` into `keys`, back to back, its start at
- * `keyAt[i]` (and the end at `keyAt[n]`):
+ * `keyAt[i]`:
  * [cont][SECTION_DATA][oid][TAG_KEY][dkey esc][TAG_KEY][akey esc][TAG_SINGLE][~epoch][~seq].
  */
 function buildKeys(view: Uint8Array, dv: DataView, at: number[], seqs: number[], keyAt: Int32Array, keys: KeyBuilder): void {
@@ -133,7 +134,8 @@ function buildKeys(view: Uint8Array, dv: DataView, at: number[], seqs: number[],
     p = u32Into(b, p, (0xffffffff - (seq >>> 0)) >>> 0);
     keys.extend(p - start);
   }
-  keyAt[n] = keys.length;
+  // (nothing after the loop: code compiled on stack for it (OSR) that met an operation here never
+  // run before was thrown away there at every flush, 110 times in one run)
 }
 
 /** Step 3's sort words: bytes [lcp, lcp+4) of each key, big-endian, zeros past a key's end. */
