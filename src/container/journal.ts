@@ -646,6 +646,39 @@ function mergeScans(scans: Scan[]): { records: JournalRecord[]; raws: Buffer[]; 
   return { records, raws, held };
 }
 
+/**
+ * Whether copy 1 holds exactly the records that `s0`, the scan of copy 0, found, so that its own
+ * scan would find them again and nothing more (the common case: every append writes both copies):
+ * copy 0 read clean (no damage, zeros after its last record), and copy 1 the same bytes up to
+ * there, then zeros to its end. A scan of copy 1 and the merge of the two scans were a third of an
+ * open after a crash; anything else (damage, a group in one copy only) still scans both.
+ */
+function copy1Repeats(copies: readonly Buffer[], s0: Scan): boolean {
+  const a = copies[0]!, b = copies[1]!;
+  if (s0.corrupt !== 0 || !s0.zeroTail || b.length < s0.end) return false;
+  return a.compare(b, 0, s0.end, 0, s0.end) === 0 && allZero(b, s0.end, b.length);
+}
+
+/**
+ * Cut each copy's tail past its scan's end that is not a durable journal's preallocated zeros (a
+ * crash mid-append): zeros written over it, synced. The bytes cut.
+ */
+function cutTornTails(fd: number, copies: readonly Buffer[], scans: readonly Scan[], durable: boolean): number {
+  let truncated = 0;
+  scans.forEach((s, i) => {
+    const have = Math.max(copies[i]!.length, HEADER);
+    if (s.end >= have || (durable && s.zeroTail)) return;
+    let last = copies[i]!.length - 1;
+    while (last >= s.end && copies[i]![last] === 0) last--;
+    const n = last + 1 - s.end;
+    if (n <= 0) return;
+    writeCopy(fd, i as 0 | 1, Buffer.alloc(n), 0, n, s.end);
+    truncated += n;
+  });
+  if (truncated > 0) fdatasyncSync(fd);
+  return truncated;
+}
+
 /** The records of `all` (with their bytes `raws`) that scan `k` lacks, as one buffer (empty when none). */
 function missingFrom(k: number, all: { records: JournalRecord[]; raws: Buffer[]; held: Map<bigint, number> }): Buffer {
   const out: Buffer[] = [];
@@ -856,7 +889,7 @@ export class Journal {
     const scans: Scan[] = [];
     copies.forEach((b, i) => {
       if (b.length <= HEADER) return; // (a copy not yet started)
-      if (i > 0 && writtenEnd !== undefined && scans.length === 1 && scans[0]!.corrupt === 0 && scans[0]!.end === writtenEnd && heads[0]?.state === 'ok') return;
+      if (i > 0 && scans.length === 1 && heads[0]?.state === 'ok' && ((writtenEnd !== undefined && scans[0]!.corrupt === 0 && scans[0]!.end === writtenEnd) || copy1Repeats(copies, scans[0]!))) return;
       // the second copy decodes only records the first did not give (each is still checked)
       const s = scanBuffer(b, i > 0 ? known : undefined, false, intentObjects);
       scans.push(s);
@@ -1069,29 +1102,24 @@ export class Journal {
         skipped.push({ e, t, at });
         return true;
       };
+      const s0 = copies[0]!.length > HEADER ? scanBuffer(copies[0]!, undefined, true, undefined, typed) : undefined;
+      if (s0 !== undefined && copy1Repeats(copies, s0)) {
+        // (the records of the one scan, each held by both copies: nothing to merge, nothing to write back)
+        const truncated = cutTornTails(fd, copies, [s0, s0], durable);
+        const j = new Journal([fd], [s0.end, s0.end], copies.map((b) => Math.max(b.length, HEADER)), durable, path);
+        if (durable) { fdatasyncSync(fd); j.openSyncFds(); }
+        return { journal: j, records: s0.records, truncatedBytes: truncated, corruptRecords: 0, damaged: false };
+      }
       const scans = copies.map((b, i) => {
         if (b.length <= HEADER) return { records: [], raws: [], end: HEADER, corrupt: 0, zeroTail: true };
-        const s = scanBuffer(b, i > 0 ? known : undefined, true, undefined, typed);
+        const s = i === 0 ? s0! : scanBuffer(b, known, true, undefined, typed);
         if (i === 0) for (const r of s.records) first.set(r.epoch, (first.get(r.epoch) ?? 0) | (1 << r.type));
         return s;
       });
       const second = new Map<bigint, number>();
       for (const k of skipped) if (k.at < scans[1]!.end) second.set(k.e, (second.get(k.e) ?? 0) | (1 << k.t));
-      // a tail that is not a durable journal's preallocated zeros (a crash mid-append) is cut: zeros written over it
-      let truncated = 0;
-      const sizes: number[] = [], allocs: number[] = [];
-      scans.forEach((s, i) => {
-        const have = Math.max(copies[i]!.length, HEADER);
-        sizes.push(s.end); allocs.push(have);
-        if (s.end >= have || (durable && s.zeroTail)) return;
-        let last = copies[i]!.length - 1;
-        while (last >= s.end && copies[i]![last] === 0) last--;
-        const n = last + 1 - s.end;
-        if (n <= 0) return;
-        writeCopy(fd, i as 0 | 1, Buffer.alloc(n), 0, n, s.end);
-        truncated += n;
-      });
-      if (truncated > 0) fdatasyncSync(fd);
+      const truncated = cutTornTails(fd, copies, scans, durable);
+      const sizes = scans.map((s) => s.end), allocs = copies.map((b) => Math.max(b.length, HEADER));
       const all = mergeScans(scans);
       for (const [e, bits] of second) all.held.set(e, (all.held.get(e) ?? 0) | (bits << 5));
       const j = new Journal([fd], sizes, allocs, durable, path);

@@ -112,9 +112,15 @@ t('the same record damaged in both copies: reported (damaged), and recovery refu
     // DONE 3 lost in both copies: commit 3 cannot be told finished; INTENT 4 lost (its DONE kept): the loss is still said
     const r = recs.find((x) => x.type === (which === 'DONE' ? 2 : 1) && x.epoch === (which === 'DONE' ? 3n : 4n))!;
     flipCopy(file, 0, r.off + 30); flipCopy(file, 1, r.off + 30);
+    // (copies alike byte for byte, damage included: each copy is reported damaged, the records after it read)
+    const read = Journal.read(file);
     const j = Journal.open(file);
     assert.ok(j.damaged, which);
+    assert.is(j.corruptRecords, 2, `${which}: one damaged record in each copy`);
     assert.not.ok(j.records.some((x) => key(x) === key(r)), `${which}: the damaged record is not read`);
+    assert.is(j.records.length, recs.length - 1, `${which}: every other record read`);
+    assert.ok(read.damaged, `${which}: a read-only read says so too`);
+    assert.equal(keys(read.records), keys(j.records), `${which}: and reads the same records`);
     j.journal.close();
     const s = await LocalContainerStorage.open(dir, false);
     // (commit 6, torn, may have had its DONE in the damage too)
