@@ -427,20 +427,14 @@ export class LocalContainerStorage implements ContainerStorage {
 
   recover(): StorageRecovery {
     const records = this.opened.records;
-    const state = new Map<bigint, { targets: number[]; objects: string[]; single?: SingleCheck }>();
+    const state = new Map<bigint, { targets: number[]; objects: string[]; intent: JournalRecord }>();
     let floor = 0n;
     const done: CommitEvent[] = [];
-    // each INTENT's single value parsed once (its value decoded and hashed once), for `torn` here and the redo replay
-    const singles = new Map<JournalRecord, SingleCheck | undefined>();
     // INTENTs first: records come in copy 0's order, then the other copy's extras, so an INTENT
     // read from the other copy (damaged in copy 0) comes after its DONE
     for (const r of records) {
       if (r.epoch > floor) floor = r.epoch;
-      if (r.type === JournalType.Intent && !state.has(r.epoch)) {
-        const single = recordSingle(r);
-        singles.set(r, single);
-        state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], single });
-      }
+      if (r.type === JournalType.Intent && !state.has(r.epoch)) state.set(r.epoch, { targets: (r.payload.targets as number[]) ?? [], objects: (r.payload.objects as string[]) ?? [], intent: r });
     }
     for (const r of records) {
       if (r.type === JournalType.Done || r.type === JournalType.Abort) {
@@ -452,6 +446,10 @@ export class LocalContainerStorage implements ContainerStorage {
       }
     }
     done.sort((a, b) => (a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0));
+    // the single value of each torn INTENT, parsed once (its value decoded and hashed), for `torn`
+    // and the redo replay (which parses the finished ones' itself): not one per INTENT read
+    const singles = new Map<JournalRecord, SingleCheck | undefined>();
+    for (const s of state.values()) singles.set(s.intent, recordSingle(s.intent));
     if (this.opened.damaged && state.size > 0) {
       // Both copies are damaged: whether these commits finished cannot be told. Discarding them
       // could drop acknowledged data; keeping them could expose half a commit. Say so.
@@ -461,7 +459,7 @@ export class LocalContainerStorage implements ContainerStorage {
     const redo = this.redo || records.some((r) => r.type === JournalType.Intent && (r.intent !== undefined ? r.intent.single?.value !== undefined : typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string')) ? this.redoRecovery(records, singles) : {};
     if (this.checkpointed) this.keepRead(records);
     this.opened.records.length = 0;
-    return { floor, torn: [...state].map(([epoch, s]) => ({ epoch, targets: s.targets, objects: s.objects, ...(s.single ? { single: s.single } : {}) })), done, ...redo };
+    return { floor, torn: [...state].map(([epoch, s]) => { const single = singles.get(s.intent); return { epoch, targets: s.targets, objects: s.objects, ...(single ? { single } : {}) }; }), done, ...redo };
   }
 
   /**
