@@ -160,8 +160,8 @@ const PRELOAD_OPTIONS: ReadonlySet<string> = new Set(['--import', '--require', '
  * `argv` (node options) without those that load code before the entry (`--import`, `--require`,
  * `--loader`, with their values). A worker inherits its parent's options, and a loader such as
  * tsx (`--import tsx`) then loads and compiles itself in every merge worker, on the cores the
- * writers use: the io bench's first 50k puts went from 56-59k to 70-74k/s without it (two
- * alternating pairs), V8's compile time in the run from 1.74-2.06 s to 1.63-1.66 s. A merge
+ * writers use (rounds of 50k puts under the bench's `--import tsx`, two alternating pairs: the
+ * first round 56-59k -> 70-74k puts/s, V8's compile time in the run 1.74-2.06 -> 1.63-1.66 s). A merge
  * worker runs only this package's modules, which need no hook (from TypeScript sources its entry
  * registers tsx itself).
  */

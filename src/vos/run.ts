@@ -493,10 +493,10 @@ export class ContainerSplitWriter implements RunSink {
   get allocated(): number[] { return this.writers.flatMap((w) => w.allocated); }
 }
 
-/** Streams sorted entries into a new run. */
 /** Above every 32-bit word (and not a small integer): `RunWriter`'s "no epoch yet". */
 const NO_WORD = 2 ** 32;
 
+/** Streams sorted entries into a new run. */
 export class RunWriter {
   private readonly data = new BlockBuilder();
   private readonly idx = new BlockBuilder();
