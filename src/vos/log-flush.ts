@@ -36,6 +36,15 @@ let objBuf = new Uint8Array(16 * 1024);
 const KEY_BUF_REUSE_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
+ * Let this thread's key and object-key buffers go (the main thread after a recovery at open,
+ * which flushes there once: a flush worker keeps them for its next job).
+ */
+export function releaseFlushBuffers(): void {
+  keys = new KeyBuilder();
+  objBuf = new Uint8Array(16 * 1024);
+}
+
+/**
  * The steps of writing region `view` (read from absolute offset `f.base`, records up to `f.end`)
  * into `w`, or undefined when the region needs the memtable path. Throws `'replay'` (via
  * `replayFailed`) when the region does not hold exactly the `f.records` updates the store applied.

@@ -38,7 +38,8 @@ import { MemtableCursor, MergeSink, PointVersion, aggregateMerge, fastMerge, flu
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
 import { MergeWorkersUnavailable, mergeWorkers, starting as workersStarting } from './merge-workers.js';
 import { ContainerSplitWriter, Run, RunWriter, VerifiedBlocks, type RunSink, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
-import { REGION_HEADER, SETTLE_MAX_EPOCHS, Wal, WalEncoder, WalType, Where, type WalRecord } from './wal.js';
+import { REGION_HEADER, SETTLE_MAX_EPOCHS, Wal, WalEncoder, WalType, Where, type ReplayedRegion, type WalRecord } from './wal.js';
+import { logFlushSteps, releaseFlushBuffers } from './log-flush.js';
 import type { Tomb } from './reads.js';
 import type { RecordSizes } from './record-sizes.js';
 
@@ -322,6 +323,12 @@ export interface TargetOpenReport {
   manifestCopyDamaged?: string;
   /** Milliseconds the open took. */
   ms: number;
+  /**
+   * How the log's records became a run (a writable open that found any): `log`, written straight
+   * from the log's regions, one run each (inline single values and container records only);
+   * `memtable`, through a memtable (punches, arrays, values in the data file, damage).
+   */
+  recovered?: 'log' | 'memtable';
 }
 
 /** Batches concurrent requests into one run of `fn`: a request is served by a run that starts after it. */
@@ -713,11 +720,15 @@ export class TargetStore {
     const { wal, replay } = Wal.open(this.space, this.walGeometry(), sb.walFlushedGen, this.readOnly);
     this.wal = wal;
     const mt = new Memtable(wal.activeGen);
+    // (a log of inline single values and records that change no memtable is replayed for its other
+    // effects only, and written as runs straight from its regions below: see `recoverFromLog`)
+    const direct = !this.readOnly && replay.damage === undefined && replay.records.every(directReplay);
     let damage = replay.damage;
     let lastSeq = 0;
+    let skipped: Set<WalRecord> | undefined; // (records not applied: damage)
     for (const r of replay.records) {
-      const why = this.replayRecord(mt, r);
-      if (why) { damage ??= why; continue; }
+      const why = this.replayRecord(direct ? undefined : mt, r);
+      if (why) { damage ??= why; (skipped ??= new Set()).add(r); continue; }
       lastSeq = r.seq;
     }
     this.nextSeq = Math.max(this.nextSeq, lastSeq + 1);
@@ -733,11 +744,16 @@ export class TargetStore {
     // Recovery: write what the log held as a run, then start a clean log.
     const flushedTo = Math.max(wal.activeGen, sb.walFlushedGen);
     this.active = new Memtable(flushedTo + 1);
-    const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
     const freed = new ExtentList();
-    writeMergedSync(memtableEntries(mt, this.inlineReader()), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
-    const meta = w.finish();
-    this.commitManifestNow(meta ? [meta] : [], [], flushedTo, freed); // both slots past the old log before it is overwritten
+    const metas = direct && damage === undefined ? this.recoverFromLog(replay.regions, freed) : undefined;
+    if (metas === undefined) {
+      if (direct) for (const r of replay.records) if (!skipped?.has(r)) addLogged(mt, r, this.releaseReplayed);
+      const w = new RunWriter(this.space, this.heap(), this.nextRunId++, 0);
+      writeMergedSync(memtableEntries(mt, this.inlineReader()), w, { rules: (c) => this.rules(c), full: false, freed, stats: new Map() });
+      const meta = w.finish();
+      this.commitManifestNow(meta ? [meta] : [], [], flushedTo, freed); // both slots past the old log before it is overwritten
+    } else this.commitManifestNow(metas, [], flushedTo, freed);
+    this.openReport.recovered = metas === undefined ? 'memtable' : 'log';
     this.wal = Wal.create(this.space, this.walGeometry(), flushedTo + 1, this.nextSeq);
     this.allocsByGen.clear();
   }
@@ -799,8 +815,41 @@ export class TargetStore {
     if ((m as { damaged?: string }).damaged) this.damage = (m as { damaged?: string }).damaged;
   }
 
-  /** Apply one replayed record; returns a reason when it cannot be applied (damage). */
-  private replayRecord(mt: Memtable, r: WalRecord): string | undefined {
+  /**
+   * Recovery of a log `directReplay` accepts: each region written as a run of its own, straight
+   * from its bytes, as a flush job writes a frozen region (`logFlushSteps`), not through a memtable
+   * and a merge (an open after a crash spent a quarter of its time there, and as much again
+   * collecting what it allocated). Undefined when a region needs the memtable path (a container
+   * rule covers it); nothing is written then. The runs' chunks are the store's own, so a run
+   * written before a later region declined goes back to the heap.
+   */
+  private recoverFromLog(regions: ReplayedRegion[], freed: ExtentList): RunMeta[] | undefined {
+    const metas: RunMeta[] = [];
+    const writers: RunWriter[] = [];
+    const declined = (): undefined => { for (const w of writers) this.heapFree.push(...w.allocated); releaseFlushBuffers(); return undefined; };
+    for (const f of regions) {
+      if (f.records === 0) continue;
+      const w = new RunWriter(this.space, this.heap(), this.nextRunId, 0);
+      writers.push(w);
+      let steps: Generator<void, number> | undefined;
+      try {
+        steps = logFlushSteps(f.view, f, w, (c) => this.rules(c), freed, () => { throw new LogNotReplayable(); });
+        if (steps === undefined) return declined();
+        while (!steps.next().done);
+      } catch (e) {
+        if (e instanceof LogNotReplayable) return declined();
+        throw e;
+      }
+      this.nextRunId++;
+      const meta = w.finish();
+      if (meta) metas.push(meta);
+    }
+    releaseFlushBuffers();
+    return metas;
+  }
+
+  /** Apply one replayed record (to `mt` when given: see `directReplay`); returns a reason when it cannot be applied (damage). */
+  private replayRecord(mt: Memtable | undefined, r: WalRecord): string | undefined {
     switch (r.type) {
       case WalType.ContCreate: {
         const st = contState(r.cont, r.uuid!, 0n, [], false);
@@ -830,7 +879,7 @@ export class TargetStore {
       case WalType.Punch: {
         const st = this.conts.get(r.cont);
         if (!st) return `log record ${r.seq} names unknown container ${r.cont}`;
-        addLogged(mt, r);
+        if (mt) addLogged(mt, r);
         if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
         return undefined;
       }
@@ -846,7 +895,7 @@ export class TargetStore {
           this.alloc.reserve(u.blockOffset, u.alloc);
           this.noteAlloc(this.wal?.activeGen ?? 0, u.blockOffset, u.alloc);
         }
-        addLogged(mt, r, this.releaseReplayed);
+        if (mt) addLogged(mt, r, this.releaseReplayed);
         if (r.prepared === true) (st.prepared ??= new Set()).add(r.epoch); // (as a Prepare record before it)
         if (r.epoch > st.maxEpoch) st.maxEpoch = r.epoch;
         return undefined;
@@ -2514,6 +2563,19 @@ export class TargetStore {
 }
 
 class CompactionAborted extends Error {}
+
+/** A region `logFlushSteps` found unlike its replay (never expected: the replay validated it): the memtable path recovers it. */
+class LogNotReplayable extends Error {}
+
+/**
+ * Records a recovery may replay without a memtable (`recoverFromLog`): single values held in the
+ * log itself (no data extent, so no later record can reuse one a replaced single freed) and the
+ * records that change no memtable. Punches, arrays and values in the data file take the memtable path.
+ */
+function directReplay(r: WalRecord): boolean {
+  if (r.type === WalType.UpdateSingle) return r.update!.where === Where.Wal;
+  return r.type !== WalType.UpdateArray && r.type !== WalType.Punch;
+}
 
 /** A manifest commit between its halves (`stageCommit`, `finishCommit`). */
 interface StagedCommit {

@@ -375,7 +375,16 @@ export interface WalReplay {
   damage?: string;
   /** A record after the acknowledged tail was dropped (a crash interrupted its append). */
   tornAt?: number;
+  /**
+   * The regions `records` came from, oldest first: each one's bytes as read (`view`, from its
+   * `base`), its valid records' end and its single-value updates (`records`), for a recovery that
+   * writes them as runs straight from the log (`logFlushSteps`) instead of through a memtable.
+   */
+  regions: ReplayedRegion[];
 }
+
+/** One region of a replay (see `WalReplay.regions`). */
+export interface ReplayedRegion extends FrozenRegion { records: number; view: Uint8Array }
 
 /** The log. Appends are synchronous stores into the mapping. */
 export class Wal {
@@ -418,7 +427,7 @@ export class Wal {
   static open(space: PmemSpace, geo: WalGeometry, flushedGen: number, readOnly: boolean): { wal: Wal; replay: WalReplay } {
     const heads = [0, 1].map((r) => readRegionHeader(space, geo.regions[r]!));
     const slot = readTailSlot(space, geo.slots);
-    const replay: WalReplay = { records: [] };
+    const replay: WalReplay = { records: [], regions: [] };
     const live = ([0, 1] as const).filter((r) => heads[r] && heads[r]!.gen > flushedGen).sort((a, b) => heads[a]!.gen - heads[b]!.gen);
     // The active region is the newest one; a region after it in generation must not exist.
     const newest = ([0, 1] as const).filter((r) => heads[r]).sort((a, b) => heads[b]!.gen - heads[a]!.gen)[0];
@@ -453,6 +462,9 @@ export class Wal {
       if (acked === undefined) replay.damage ??= `log region ${h.gen}: its acknowledged end is unknown (tail slot or header damaged)`;
       const got = scanRegion(space, base, end, h, acked ?? base + REGION_HEADER);
       replay.records.push(...got.records);
+      let singles = 0;
+      for (const x of got.records) if (x.type === WalType.UpdateSingle) singles++;
+      replay.regions.push({ base, end: got.end, gen: h.gen, startSeq: h.startSeq, records: singles, view: got.view });
       if (got.damage) replay.damage ??= got.damage;
       if (r === newest) {
         if (got.tornAt !== undefined) replay.tornAt = got.tornAt;
@@ -631,10 +643,11 @@ function slotChecksum(w: Uint32Array): number {
 }
 
 /** Read a region's records up to the first invalid one; invalid before `acked` is damage. */
-function scanRegion(space: PmemSpace, base: number, end: number, h: RegionHeader, acked: number): { records: WalRecord[]; end: number; damage?: string; tornAt?: number } {
+function scanRegion(space: PmemSpace, base: number, end: number, h: RegionHeader, acked: number): { records: WalRecord[]; end: number; damage?: string; tornAt?: number; view: Uint8Array } {
   // one pread of the region: the scan maps nothing into the process (mapped pages of a large page
   // cache folio would all count as resident)
-  return decodeRegion(space.pread(base, end - base), base, h, acked);
+  const view = space.pread(base, end - base);
+  return { ...decodeRegion(view, base, h, acked), view };
 }
 
 /**
