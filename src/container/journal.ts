@@ -556,7 +556,7 @@ function scanBuffer(buf: Buffer, known?: (type: number, epoch: bigint, at: numbe
       if (intentObjects !== undefined) return forEachIntentObject(buf, at + REC_HEADER, at + len, NO_VISIT) ? { rec: { type: JournalType.Intent, epoch: dv.getBigUint64(at + 16, true), payload: UNDECODED }, len } : undefined;
       if (typed) {
         // (the same records parse as with `decodeIntent`; the single value's fields stay bytes)
-        const intent = decodeIntentTyped(buf, dv, at + REC_HEADER, at + len);
+        const intent = decodeIntentTyped(buf, dv, at + REC_HEADER, at + len, true); // (its single value checked, parsed only if asked: `intentSingle`)
         if (intent === undefined) return undefined;
         intent.bytes = buf.subarray(at + REC_HEADER, at + len);
         return { rec: { type: JournalType.Intent, epoch: dv.getBigUint64(at + 16, true), payload: { targets: intent.targets, objects: intent.objects }, intent }, len };

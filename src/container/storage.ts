@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
 import { nativeAddon } from '../media/io-uring.js';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, JOURNAL_SPARE, doneSetPayloadEpochs, type AppendRecord } from './journal.js';
-import { intentObjects, forEachIntentObject, type DecodedSingle } from './intent-codec.js';
+import { intentObjects, forEachIntentObject, intentSingle, intentCarriesValue, type DecodedSingle } from './intent-codec.js';
 import { BigIdSet } from '../../core/big-id-map.js';
 import { writeJsonRecordTwice, encodeRecordFile, decodeRecordFile, readJsonRecordEither, COPY_SUFFIX } from '../../core/record-file.js';
 import { CairnError, CorruptionError, assert } from '../../core/errors.js';
@@ -458,7 +458,7 @@ export class LocalContainerStorage implements ContainerStorage {
       throw new CorruptionError(`container journal in ${this.dir}: both copies are damaged and ${state.size} commit(s) cannot be resolved`, { dir: this.dir, unresolved: [...state.keys()].map(String) });
     }
     // (a journal a durable pool left holds redo records whatever this open's mode: they are replayed)
-    const redo = this.redo || records.some((r) => r.type === JournalType.Intent && (r.intent !== undefined ? r.intent.single?.value !== undefined : typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string')) ? this.redoRecovery(records, singles) : {};
+    const redo = this.redo || records.some((r) => r.type === JournalType.Intent && (r.intent !== undefined ? intentCarriesValue(r.intent) : typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string')) ? this.redoRecovery(records, singles) : {};
     if (this.checkpointed) this.keepRead(records);
     this.recovered = true;
     this.opened.records.length = 0;
@@ -508,9 +508,12 @@ export class LocalContainerStorage implements ContainerStorage {
     const live: LiveEntry[] = new Array(records.length);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!, objs = r.payload.objects;
-      // (a binary INTENT read typed keeps its payload's bytes, copied: the read buffer is not kept)
+      // (a binary INTENT read typed keeps its payload's bytes: a view of the open's read of the
+      // journal, which holds them until the checkpoint that drops them, as copies of them would,
+      // without an allocation per record; its ids as read (hex by construction: `splitLive`
+      // leaves out those longer than 32 digits))
       const bytes = r.intent?.bytes;
-      if (r.type === JournalType.Intent && bytes !== undefined) live[i] = { type: r.type, epoch: r.epoch, bin: Buffer.from(bytes), objects: r.intent!.objects.filter(isHexId) };
+      if (r.type === JournalType.Intent && bytes !== undefined) live[i] = { type: r.type, epoch: r.epoch, bin: bytes, objects: r.intent!.objects };
       else live[i] = r.type === JournalType.Intent && Array.isArray(objs) ? { type: r.type, epoch: r.epoch, payload: r.payload, objects: (objs as unknown[]).filter(isHexId) } : { type: r.type, epoch: r.epoch, payload: r.payload };
     }
     this.live = live;
@@ -1203,7 +1206,7 @@ function isHexId(o: unknown): o is string {
 
 /** The single value an INTENT record names (`parseSingle` of its JSON form, `typedSingle` of a binary one read typed). */
 function recordSingle(r: JournalRecord): SingleCheck | undefined {
-  return r.intent !== undefined ? typedSingle(r.intent.single) : parseSingle(r.payload.single);
+  return r.intent !== undefined ? typedSingle(intentSingle(r.intent)) : parseSingle(r.payload.single);
 }
 
 /**

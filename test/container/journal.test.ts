@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { appendFileSync, statSync, openSync, writeSync, closeSync, readdirSync, cpSync, renameSync } from 'node:fs';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, journalCopyOffset, copyLength, type AppendRecord } from '../../src/container/journal.js';
-import { intentObjects, decodeIntent, forEachIntentObject } from '../../src/container/intent-codec.js';
+import { intentObjects, decodeIntent, decodeIntentTyped, forEachIntentObject, intentBytes, intentCarriesValue, intentSingle, writeIntent, type IntentFields } from '../../src/container/intent-codec.js';
 import { flipCopy, writeAtCopy, copyImage, copyRecords } from './journal-file.js';
 import { LocalContainerStorage, ReadOnlyContainerStorage, idRecords, hexIdRecords, mergeIdRecords, REGISTRY_MAX_DELTAS, REDO_CHECKPOINT_BYTES, singleHash } from '../../src/container/storage.js';
 import { Rng } from '../../core/rng.js';
@@ -659,6 +659,46 @@ t('a live listing reads copy 0 only when it holds exactly what this process wrot
     assert.equal(await s.registeredObjects(), model, `${durable ? 'durable' : 'plain'}: copy 0 damaged`);
     s.close();
   }
+});
+
+t('an INTENT decoded lazily (its single value checked, not made) parses exactly when the full decode does, and gives the same single value when asked (random records, cut and flipped)', () => {
+  const rng = new Rng(53);
+  let lazyParsed = 0, refused = 0;
+  for (let trial = 0; trial < 400; trial++) {
+    const single = rng.chance(0.8) ? {
+      dkey: rng.bytes(rng.int(40)), akey: rng.bytes(rng.int(20)), hash: BigInt.asUintN(64, BigInt(rng.int(1 << 30)) << BigInt(rng.int(34))),
+      storeHash: rng.chance(0.5), shards: Array.from({ length: rng.int(5) }, () => [rng.int(1 << 20), rng.int(300)] as const),
+      ...(rng.chance(0.5) ? { value: rng.bytes(rng.int(200)) } : {}),
+    } : undefined;
+    const f: IntentFields = { targets: Array.from({ length: 1 + rng.int(4) }, () => rng.int(5000)), objects: Array.from({ length: 1 + rng.int(3) }, () => (BigInt(rng.int(1 << 30)) << BigInt(rng.int(90))).toString(16)), ...(single ? { single } : {}) };
+    const buf = Buffer.alloc(intentBytes(f));
+    const end = writeIntent(buf, new DataView(buf.buffer, buf.byteOffset, buf.length), 0, f);
+    assert.is(end, buf.length);
+    // the record as written, cut short or with one byte changed
+    const variants: Buffer[] = [buf];
+    for (let k = 0; k < 4; k++) { const b = Buffer.from(buf); b[rng.int(b.length)] ^= 1 + rng.int(255); variants.push(b); }
+    variants.push(buf.subarray(0, rng.int(buf.length)));
+    for (const b of variants) {
+      const dv = new DataView(b.buffer, b.byteOffset, b.length);
+      const eager = decodeIntentTyped(b, dv, 0, b.length);
+      const lazy = decodeIntentTyped(b, dv, 0, b.length, true);
+      assert.is(lazy === undefined, eager === undefined, `trial ${trial}: both parse or neither`);
+      if (!lazy || !eager) { refused++; continue; }
+      lazyParsed++;
+      lazy.bytes = b;
+      assert.equal(lazy.targets, eager.targets); assert.equal(lazy.objects, eager.objects);
+      const got = intentSingle(lazy), want = eager.single;
+      assert.is(got === undefined, want === undefined);
+      if (got && want) {
+        assert.equal([...got.dkey], [...want.dkey]); assert.equal([...got.akey], [...want.akey]);
+        assert.is(got.hash, want.hash); assert.is(got.storeHash, want.storeHash); assert.equal(got.shards, want.shards);
+        assert.equal(got.value && [...got.value], want.value && [...want.value]);
+      }
+      assert.is(intentCarriesValue(lazy), intentCarriesValue(eager), 'both say whether a value is carried');
+      assert.is(intentCarriesValue(eager), want?.value !== undefined);
+    }
+  }
+  assert.ok(lazyParsed > 400 && refused > 100, `both kinds met (${lazyParsed} parsed, ${refused} refused)`);
 });
 
 t.run();
