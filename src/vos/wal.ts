@@ -676,7 +676,8 @@ export function decodeRegion(view: Uint8Array, base: number, h: { gen: number; s
       else if (pos + 16 <= end && dv.getUint32(pos - base, true) === WAL_MAGIC && dv.getUint32(pos - base + 12, true) === (h.gen >>> 0)) tornAt = pos;
       break;
     }
-    records.push({ ...r, seq: seq++ });
+    (r as WalRecord).seq = seq++; // (a fresh record: numbered in place, not copied)
+    records.push(r as WalRecord);
     pos += r.length;
   }
   if (!damage && pos < acked) damage = `log region ${h.gen} ends at ${pos}, before its acknowledged tail ${acked}`;
