@@ -186,7 +186,8 @@ const HEX_ID = /^[0-9a-f]+$/;
 /**
  * The hex id of `digits` packed digits at `at` (CODEC_V2), undefined when an odd count's padding
  * nibble is not 0. One flat string made natively: built a byte pair at a time, an id of 32 digits
- * was 16 concatenated strings (an open reading 50k INTENTs allocated 37 MB there), 2.5x slower.
+ * was 16 concatenated strings, 2.5x slower (the walk that made the ids of an open reading ~51k
+ * INTENTs allocated 37 MB, 14 MB since).
  */
 function packedHex(buf: Uint8Array, at: number, digits: number): string | undefined {
   const n = (digits + 1) >> 1;
@@ -379,7 +380,7 @@ function singlePart(flags: number, dkey: Buffer, akey: Buffer, hash: bigint, sha
  * `decodeIntent` of the compact layout (CODEC_V2). `lazy`: the single value is checked as a parse
  * would check it (the same records parse) but not made: `singleAt` says where it starts, and
  * `intentSingle` parses it if asked. An open reads tens of thousands of finished commits whose
- * single values nobody asks for: their keys, hash and shards were most of what the open allocated.
+ * single values nobody asks for: their keys, hash and shards were a large share of what it allocated.
  */
 function decodeIntentV2(buf: Buffer, dv: DataView, start: number, end: number, lazy: boolean): DecodedIntent | undefined {
   const flags = buf[start + 1]!;
