@@ -56,8 +56,9 @@ const DEPTH = 32;
 const READS = 2000;
 /**
  * Crash images written and reopened per system in the first case (one in quick mode); the rows
- * report the one of median reopen time and list every image's. The state a kill finds (a flush or a checkpoint in
- * flight, or not) varies: single images of the same code read 0.46 to 1.59 s (session 46).
+ * report the one of median reopen time and list every image's. The state a kill finds (a flush or
+ * a checkpoint in flight, or not) varies: single images of the same code read 0.46 to 1.59 s
+ * (session 46).
  */
 const CRASH_IMAGES = 3;
 /** Extra small containers whose RSS is measured (issue 12); fewer in quick mode (each costs seconds today). */
