@@ -137,34 +137,31 @@ test('a crash while a flush runs: the frozen region and the active one are each 
   await back.close();
 });
 
-test('a punch in the log takes the memtable path', async () => {
-  const rng = new Rng(4); const m = new Model();
+/** Small singles, then `last` (a record the direct path cannot take, applied to the model too), then a crash image reopened through the memtable. */
+async function memtableCase(seed: number, last: (t: VosTarget, m: Model, rng: Rng) => Promise<void>): Promise<void> {
+  const rng = new Rng(seed); const m = new Model();
   const t = await VosTarget.open(dir, BASE);
   await writeSmall(t, m, rng, 300);
+  await last(t, m, rng);
+  await reopenImage(t, m, rng, 'memtable');
+}
+
+test('a punch in the log takes the memtable path', () => memtableCase(4, async (t, m) => {
   await t.punchAkey(30n, 1n, enc('d0'), enc('a0'));
   m.put(0, 1n, 'd0', 'a0', 30n, undefined);
-  await reopenImage(t, m, rng, 'memtable');
-});
+}));
 
-test('a value in the data file takes the memtable path', async () => {
-  const rng = new Rng(5); const m = new Model();
-  const t = await VosTarget.open(dir, BASE);
-  await writeSmall(t, m, rng, 300);
+test('a value in the data file takes the memtable path', () => memtableCase(5, async (t, m, rng) => {
   const big = rng.bytes(64 * KiB);
   assert.ok(big.length > t.inlineThreshold);
   await t.updateSingle(7n, 2n, enc('d1'), enc('a1'), big);
   m.put(0, 2n, 'd1', 'a1', 7n, big);
-  await reopenImage(t, m, rng, 'memtable');
-});
+}));
 
-test('a discard over the log takes the memtable path, and holds', async () => {
-  const rng = new Rng(6); const m = new Model();
-  const t = await VosTarget.open(dir, BASE);
-  await writeSmall(t, m, rng, 300);
+test('a discard over the log takes the memtable path, and holds', () => memtableCase(6, async (t, m) => {
   await t.discard(10n);
   // (the default container's writes above epoch 10 are gone; the other container's stay)
   for (const [k, ws] of m.writes) if (k.startsWith('0/')) m.writes.set(k, ws.filter((w) => w[0] <= 10n));
-  await reopenImage(t, m, rng, 'memtable');
-});
+}));
 
 test.run();
