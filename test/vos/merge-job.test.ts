@@ -157,6 +157,44 @@ test('a plain merge job writes exactly the k-way merge of its runs (read ahead, 
   });
 });
 
+test('keys that share many bytes, hold zeros and end inside the compared head words merge in byte order', () => {
+  // Object-section keys of one container whose suffixes come from {0x00, 0x01, 0xff} and are 0-20
+  // bytes long: they differ anywhere past the shared prefix (inside the merge's two 6-byte head
+  // words, past them, or only in length), and one is often a prefix of another, or equal to it
+  // but for zeros at its end
+  for (const seed of [5, 6, 7]) {
+    const rng = new Rng(seed);
+    const alphabet = [0x00, 0x01, 0xff];
+    const runs: Entry[][] = Array.from({ length: RUNS }, (_, r) => {
+      const es: Entry[] = [];
+      for (let i = 0; i < 700; i++) {
+        const len = rng.int(21);
+        const key = new Uint8Array(5 + len);
+        key.set([0, 0, 0, 3, 0x01]);
+        // a long run of shared bytes first (most keys), then the alphabet
+        const same = rng.int(3) === 0 ? 0 : rng.int(len + 1);
+        for (let j = 0; j < len; j++) key[5 + j] = j < same ? 0x01 : alphabet[rng.int(3)]!;
+        es.push({ key, value: new Uint8Array(0), run: r });
+      }
+      es.sort((a, b) => cmp(a.key, b.key));
+      for (let i = es.length - 1; i > 0; i--) if (cmp(es[i]!.key, es[i - 1]!.key) === 0) es.splice(i, 1);
+      return es;
+    });
+    const want = model(runs);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-merge-kway-'));
+    try {
+      const file = path.join(dir, 'scm');
+      const { metas, used } = writeRuns(runs, file);
+      const res = runMergeJob(job(file, metas, used));
+      const got = readRun(file, unpackRunMeta(res.meta!));
+      assert.is(got.length, want.length, `seed ${seed}: every distinct key once`);
+      for (let i = 0; i < want.length; i++) {
+        if (cmp(got[i]!.key, want[i]!.key) !== 0) assert.unreachable(`seed ${seed}, entry ${i}: got ${hex(got[i]!.key)} want ${hex(want[i]!.key)}`);
+      }
+    } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  }
+});
+
 test('a damaged input block makes the job fail CORRUPTED (every block read ahead is still verified)', () => {
   withRuns(3, ({ file, metas, used }) => {
     // a byte of the fifth run, past its first read-ahead window
