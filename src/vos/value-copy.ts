@@ -1,23 +1,18 @@
 /**
- * Copies of small values handed to callers, carved from a shared slab. A read returns a copy of
- * bytes the store keeps (a run's block, the log): `Uint8Array.prototype.slice` gives each copy its
- * own ArrayBuffer, which measured 0.9 µs per 100-byte copy here (a backing store to allocate and
- * later collect) against 0.15 µs for a view carved from a slab — most of a small get's copy cost.
- *
- * The trade is the one Node's `Buffer.allocUnsafe` pool makes: a copy's `.buffer` is the slab,
- * shared with other copies (each view sees only its own range; writing into one changes no other),
- * and a slab lives while any copy carved from it does (at most VALUE_SLAB_BYTES per long-lived
- * value). Values above VALUE_SLAB_MAX_BYTES get their own buffer. Do not transfer a copy's
+ * Copies of small values handed to callers, carved from a shared slab (core/bytes.ts `slabBytes`).
+ * A read returns a copy of bytes the store keeps (a run's block, the log):
+ * `Uint8Array.prototype.slice` gives each copy its own ArrayBuffer, which measured 0.9 µs per
+ * 100-byte copy here (a backing store to allocate and later collect) against 0.15 µs for a view
+ * carved from a slab — most of a small get's copy cost. A copy's `.buffer` is the slab, shared with
+ * other copies; values above VALUE_SLAB_MAX_BYTES get their own buffer. Do not transfer a copy's
  * `.buffer` (postMessage transfer lists): it would detach the other copies in the slab.
  */
+import { SLAB_BYTES, SLAB_MAX_BYTES, slabBytes } from '../../core/bytes.js';
 
 /** Bytes of one value slab. */
-export const VALUE_SLAB_BYTES = 8 * 1024;
+export const VALUE_SLAB_BYTES = SLAB_BYTES;
 /** Largest value carved from a slab; larger ones are copied into their own buffer. */
-export const VALUE_SLAB_MAX_BYTES = 1024;
-
-let slab = new ArrayBuffer(VALUE_SLAB_BYTES);
-let slabAt = 0;
+export const VALUE_SLAB_MAX_BYTES = SLAB_MAX_BYTES;
 
 /**
  * A copy of `src` for a caller to keep: a view into the shared value slab for values of at most
@@ -26,16 +21,8 @@ let slabAt = 0;
 export function copyValue(src: Uint8Array): Uint8Array {
   const n = src.length;
   if (n > VALUE_SLAB_MAX_BYTES) return src.slice();
-  const out = slabView(n);
+  const out = slabBytes(n);
   out.set(src);
-  return out;
-}
-
-/** `n` bytes (n <= VALUE_SLAB_MAX_BYTES) carved from the shared slab, 8-byte aligned. */
-function slabView(n: number): Uint8Array {
-  if (slabAt + n > VALUE_SLAB_BYTES) { slab = new ArrayBuffer(VALUE_SLAB_BYTES); slabAt = 0; }
-  const out = new Uint8Array(slab, slabAt, n);
-  slabAt += (n + 7) & ~7;
   return out;
 }
 
@@ -48,7 +35,7 @@ const COPY_LOOP_MAX_BYTES = 256;
  */
 export function copyValueFrom(src: Uint8Array, at: number, n: number): Uint8Array {
   if (n > COPY_LOOP_MAX_BYTES) return copyValue(src.subarray(at, at + n));
-  const out = slabView(n);
+  const out = slabBytes(n);
   for (let i = 0; i < n; i++) out[i] = src[at + i]!;
   return out;
 }

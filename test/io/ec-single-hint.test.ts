@@ -236,4 +236,27 @@ t('wholeSinglePiece written to the wholeSingleRole roles by hand (a replica-set-
   }
 });
 
+t('wholeSinglePiece: header [length u32][format][0 0 0][epoch u64] little-endian, then the value; small pieces share a slab and never overlap', () => {
+  const rng = new Rng(11);
+  const epochs = [0n, 7n, 0xffffffffn, 0x1_0000_0000n, (1n << 63n) + 12345n, (1n << 64n) - 1n];
+  const pieces: Array<{ piece: Uint8Array; want: Uint8Array }> = [];
+  for (let i = 0; i < 400; i++) {
+    // value lengths on both sides of the slab's largest piece and of a slab's end
+    const len = [0, 1, 7, 8, 100, 1008, 1009, 2000][i % 8]! + (i % 3);
+    const v = rng.bytes(len);
+    const epoch = epochs[i % epochs.length]!;
+    const want = new Uint8Array(16 + len);
+    const dv = new DataView(want.buffer);
+    dv.setUint32(0, len, true); dv.setUint8(4, 2); dv.setBigUint64(8, epoch, true);
+    want.set(v, 16);
+    pieces.push({ piece: wholeSinglePiece(v, epoch), want });
+  }
+  for (const [i, x] of pieces.entries()) assert.ok(same(x.piece, x.want), `piece ${i}`);
+  // writing into each piece leaves every other as it was
+  for (const x of pieces) x.piece.fill(0xee);
+  for (const [i, x] of pieces.entries()) assert.ok(x.piece.every((b) => b === 0xee), `piece ${i} is its own range`);
+  const shared = pieces.filter((x) => x.piece.buffer.byteLength > x.piece.length);
+  assert.ok(shared.length > 100, 'small pieces are carved from a shared slab');
+});
+
 t.run();
