@@ -686,7 +686,7 @@ const WORD_BYTES = 6;
  * when `at` is past the end): two keys' words compare as their bytes there do, a key that ends
  * first comparing equal to one with zeros in its place (`cmpKeysFrom` then orders them by length).
  */
-export function word48(k: Uint8Array, at: number): number {
+function word48(k: Uint8Array, at: number): number {
   const n = k.length - at;
   if (n >= WORD_BYTES) return ((k[at]! << 8) | k[at + 1]!) * 0x100000000 + (((k[at + 2]! << 24) | (k[at + 3]! << 16) | (k[at + 4]! << 8) | k[at + 5]!) >>> 0);
   let v = 0;
