@@ -77,26 +77,30 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** Equal byte strings. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean { return a.length === b.length && compareBytes(a, b) === 0; }
 
-/** Bytes of one shared slab (`slabBytes`). */
-export const SLAB_BYTES = 8 * 1024;
-/** Largest view `slabBytes` carves. */
-export const SLAB_MAX_BYTES = 1024;
-
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabAt = 0;
-
 /**
- * `n` (at most SLAB_MAX_BYTES) fresh zeroed bytes carved from a shared slab, 8-byte aligned: a
- * small buffer without a backing store of its own. `new Uint8Array(n)` past 64 bytes allocates one
- * (off the JavaScript heap) and the collector later frees it: 0.9 us a 100-byte copy here against
- * 0.15 us for a view of a slab. The trade is the one Node's `Buffer.allocUnsafe` pool makes: the
- * view's `.buffer` is the slab, shared with other views (each sees only its own range, and no range
- * is handed out twice), and a slab lives while any view of it does. Never transfer such a view's
- * `.buffer` (postMessage transfer lists): it would detach the other views.
+ * Small byte buffers carved from shared slabs, as Node's `Buffer.allocUnsafe` pool does: a typed
+ * array of its own past 64 bytes is a backing store allocated off the JavaScript heap and later
+ * freed by the collector (0.9 us a 100-byte copy here against 0.15 us for a view of a slab). A
+ * view's `.buffer` is the slab, shared with other views (each sees only its own range; no range is
+ * handed out twice, so a view starts zeroed), and a slab lives while any view of it does. Never
+ * transfer such a view's `.buffer` (postMessage transfer lists): it would detach the other views.
  */
-export function slabBytes(n: number): Uint8Array {
-  if (slabAt + n > SLAB_BYTES) { slab = new ArrayBuffer(SLAB_BYTES); slabAt = 0; }
-  const out = new Uint8Array(slab, slabAt, n);
-  slabAt += (n + 7) & ~7;
-  return out;
+export class Slab {
+  private buf = new ArrayBuffer(0);
+  private at = 0;
+  /** `slabBytes`: one slab's size; `maxBytes`: the largest view carved (larger ones get a buffer of their own). */
+  constructor(readonly slabBytes: number, readonly maxBytes: number) {}
+  /** `n` fresh zeroed bytes: a view of the slab (8-byte aligned) when `n <= maxBytes`, else a buffer of their own. */
+  take(n: number): Uint8Array {
+    if (n > this.maxBytes) return new Uint8Array(n);
+    if (this.at + n > this.buf.byteLength) { this.buf = new ArrayBuffer(this.slabBytes); this.at = 0; }
+    const out = new Uint8Array(this.buf, this.at, n);
+    this.at += (n + 7) & ~7;
+    return out;
+  }
 }
+
+/** Small values handed to callers or built per write (value copies, EC whole pieces): 8 KiB slabs, up to 1 KiB each. */
+export const valueSlab = new Slab(8 * 1024, 1024);
+/** Reads handed to callers (the data file's small reads): 256 KiB slabs, up to 16 KiB each (a 4 KiB read of its own cost a backing store). */
+export const readSlab = new Slab(256 * 1024, 16 * 1024);

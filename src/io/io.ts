@@ -35,7 +35,7 @@ import { ObjectError } from './errors.js';
 import { cellSpans, stripeRange } from './stripe.js';
 import { CairnError, assert } from '../../core/errors.js';
 import { mergeExtents } from '../../core/extents.js';
-import { SLAB_MAX_BYTES, slabBytes } from '../../core/bytes.js';
+import { valueSlab } from '../../core/bytes.js';
 import { dkeyParityRotation, rolePositions } from '../../placement/index.js';
 import { copyBytes } from '../media/copy.js';
 import { allocOutput, allocResult } from '../media/aligned.js';
@@ -265,9 +265,9 @@ async function tryShard<T>(ctx: IoContext, target: number, fn: (s: ShardStore) =
  */
 export function wholeSinglePiece(value: Uint8Array, epoch: bigint): Uint8Array {
   const n = EC_PIECE_HEADER + value.length;
-  // (a small piece is carved from the shared slab, core/bytes.ts `slabBytes`: a buffer of its own
+  // (a small piece is carved from the shared slab, core/bytes.ts `valueSlab`: a buffer of its own
   // cost ~0.4 us a piece, most of it the backing store; the header is written in place, no DataView)
-  const piece = n <= SLAB_MAX_BYTES ? slabBytes(n) : new Uint8Array(n);
+  const piece = valueSlab.take(n);
   piece.set(value, EC_PIECE_HEADER);
   const len = value.length;
   piece[0] = len & 0xff; piece[1] = (len >>> 8) & 0xff; piece[2] = (len >>> 16) & 0xff; piece[3] = len >>> 24;

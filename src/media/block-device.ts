@@ -20,6 +20,7 @@ import type { FaultInjector, ReadFault } from './fault.js';
 import { IoUringEngine, loadNative, nativeAddon } from './io-uring.js';
 import { PreadEngine, HASHED_IO_MAX_VIEWS } from './pread.js';
 import { xxh64Parts } from '../../core/xxhash.js';
+import { readSlab } from '../../core/bytes.js';
 
 export { BLOCK_SIZE, allocAligned, isAligned, registerAlignedBuffer } from './aligned.js';
 
@@ -565,7 +566,7 @@ class FileBlockDevice implements BlockDevice {
       rf = this.fault.beforeRead(offset, length);
       if (rf.error) throw rf.error;
     }
-    const out = slabBytes(length);
+    const out = readSlab.take(length); // (small reads share a slab: core/bytes.ts)
     this.preadFully(out, length, offset);
     if (rf) this.fault!.applyRead(rf, out);
     return out;
@@ -752,23 +753,6 @@ function tailScratch(bytes: number): Uint8Array {
 /** Shared zeros padding gather writes to whole blocks (never written into). */
 let zeroSink: Uint8Array | undefined;
 
-/** A view of `bytes` zeros. */
-/** Slab that small synchronous reads are carved from (as Buffer's pool: one allocation per many reads). */
-const SLAB_BYTES = 256 * 1024;
-/** Reads above this get their own buffer. */
-const SLAB_MAX_READ = 16 * 1024;
-let slab = new ArrayBuffer(0);
-let slabAt = 0;
-
-/** `length` bytes for a read's result: a view of the shared slab when small (not zeroed). */
-function slabBytes(length: number): Uint8Array {
-  if (length > SLAB_MAX_READ) return new Uint8Array(length);
-  if (slabAt + length > slab.byteLength) { slab = new ArrayBuffer(SLAB_BYTES); slabAt = 0; }
-  const out = new Uint8Array(slab, slabAt, length);
-  slabAt += (length + 7) & ~7;
-  return out;
-}
-
 /** Copy `from` in order to the start of `out` (the rest of `out` is left as it is: zeros when fresh). */
 function gather(out: Uint8Array, from: readonly Uint8Array[]): Uint8Array {
   let at = 0;
@@ -776,6 +760,7 @@ function gather(out: Uint8Array, from: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A view of `bytes` zeros. */
 function zeroTail(bytes: number): Uint8Array {
   if (!zeroSink || zeroSink.length < bytes) zeroSink = new Uint8Array(Math.max(bytes, BLOCK_SIZE));
   return zeroSink.subarray(0, bytes);
