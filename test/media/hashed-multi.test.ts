@@ -18,6 +18,8 @@ import * as path from 'node:path';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { loadNative } from '../../src/media/index.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-hashed-multi-'));
 const t = suite('media: hashed batch, vector pass');
@@ -289,6 +291,17 @@ t('reads and writes mixed in one batch; a group whose mapping faults is answered
     addon.unmapFile!(map);
     fs.closeSync(fd);
     fs.closeSync(wfd);
+  }
+});
+
+t('the same answers with a group\'s streams in lockstep and with each a stripe behind the one before (CAIRN_HASH_STAGGER 0 and 32: this file again in a child each)', () => {
+  if (process.env.CAIRN_HASH_STAGGER !== undefined || !loadNative().addon?.hashedBatch) return; // (in the child, or no addon)
+  for (const lag of ['0', '32']) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env: { ...process.env, CAIRN_HASH_STAGGER: lag }, encoding: 'utf8', timeout: 300_000 });
+    const out = `${r.stdout}${r.stderr}`;
+    assert.is(r.status, 0, `CAIRN_HASH_STAGGER=${lag}: ${out.slice(-2000)}`);
+    const passed = /Passed:\s+(\d+)/.exec(out), total = /Total:\s+(\d+)/.exec(out);
+    assert.ok(passed && total && Number(passed[1]) === Number(total[1]) && Number(total[1]) >= 6, `CAIRN_HASH_STAGGER=${lag}: every test passed (${passed?.[1]} of ${total?.[1]})`);
   }
 });
 
