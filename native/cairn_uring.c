@@ -27,6 +27,7 @@
 #include <uv.h>
 /* native/hashio.c: checksummed positional I/O on the thread-pool (preadvHash, pwritevHash, xxh64Parts). */
 napi_status hashio_init(napi_env env, napi_value exports);
+napi_status syncer_init(napi_env env, napi_value exports);
 napi_status gfni_init(napi_env env, napi_value exports);
 
 #define MAX_ENTRIES 4096
@@ -768,6 +769,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (napi_get_boolean(env, true, &yes) != napi_ok || napi_set_named_property(env, exports, "sqeFlags", yes) != napi_ok) return NULL;
   if (hashio_init(env, exports) != napi_ok) return NULL;
   if (gfni_init(env, exports) != napi_ok) return NULL;
+  if (syncer_init(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -71,6 +71,7 @@ import { openHeaderedFile, FILE_HEADER_BYTES as HEADER } from '../../core/header
 import { COPY_SUFFIX } from '../../core/record-file.js';
 import { mediaErrorFromErrno } from '../media/errors.js';
 import { IoUringEngine, URING_QUEUE_DEPTH } from '../media/io-uring.js';
+import { FileSyncer } from '../media/syncer.js';
 import { copyInto } from '../../core/typed.js';
 
 const MAGIC = 'CAIRNJNL';
@@ -850,6 +851,12 @@ function syncRing(): IoUringEngine | undefined {
   }
   return ringState ?? undefined;
 }
+/**
+ * Whether a durable journal in one file sends its group syncs to a syncer thread of its own
+ * (media/syncer.ts) instead of the io_uring ring: no io-wq worker to wake per group, and one
+ * fdatasync for the groups written while the last one ran. `CAIRN_JOURNAL_SYNCER=0`: the ring (A/B).
+ */
+const GROUP_SYNCER = process.env.CAIRN_JOURNAL_SYNCER !== '0';
 /** The journals' ring: undefined until first asked for, null when there is none. */
 let ringState: IoUringEngine | null | undefined;
 /** Journal syncs in flight on the ring (bounded by its queue depth; past it, the thread pool). */
@@ -1015,6 +1022,26 @@ export class Journal {
     for (const fd of this.syncFree) closeReplaced(fd);
     this.syncOwned = [];
     this.syncFree = [];
+  }
+
+  /**
+   * The syncer of a durable journal kept in one file (media/syncer.ts: group syncs through a thread
+   * of their own, `GROUP_SYNCER`), made for the descriptors array `fds` (the file `fds[0]` names)
+   * and made again when that array is replaced (a replacement adopted: a new array, so a descriptor
+   * number reused by the new file never keeps the old file's syncer); null once one could not be
+   * made (io_uring or the thread pool then, as before).
+   */
+  private syncer: FileSyncer | null | undefined;
+  private syncerFds: number[] | undefined;
+
+  private groupSyncer(fds: number[]): FileSyncer | undefined {
+    if (!this.durable || !GROUP_SYNCER || this.syncer === null || this.isClosed) return undefined;
+    if (this.syncer === undefined || this.syncerFds !== fds) {
+      this.syncer?.close(); // (its syncs asked for still run, on the file they were asked for)
+      this.syncer = FileSyncer.open(fds[0]!) ?? null;
+      this.syncerFds = fds;
+    }
+    return this.syncer ?? undefined;
   }
 
   /** Group syncs this journal runs at once (JOURNAL_SYNC_DEPTH; 1 for a non-durable journal or one in the old two-file mode). */
@@ -1374,7 +1401,9 @@ export class Journal {
       if (this.fds === fds) for (let i = 0; i < 2; i++) if (ends[i]! > this.durableEnd[i]!) this.durableEnd[i] = ends[i]!;
     };
     let own: Promise<void>;
+    const sy = fds.length === 1 ? this.groupSyncer(fds) : undefined;
     if (fds.length !== 1) own = Promise.all(fds.map(one)).then(synced);
+    else if (sy !== undefined) own = sy.sync().then(synced);
     else {
       // a descriptor of its own per sync in flight (`syncFree`; the file's own when none is free)
       const free = this.syncFree;
@@ -1604,6 +1633,7 @@ export class Journal {
   /** Close the file(s). */
   close(): void {
     this.isClosed = true;
+    this.syncer?.close(); // (syncs asked for still run: they sync a descriptor of their own)
     if (this.spare !== undefined) {
       this.dropSpare(this.spare.fd);
       this.spare = undefined;

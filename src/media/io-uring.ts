@@ -187,7 +187,24 @@ export interface NativeAddon {
    * sorted in C: JavaScript would run that code cold every time). Absent from addons built before.
    */
   sortIdRecords?(view: Uint8Array): number;
+  /**
+   * A syncer of the file `fd` names (media/syncer.ts): fdatasync on a thread of its own, on a
+   * descriptor of its own. `cb(gen, errno)` answers every request up to `gen`. Undefined when none
+   * could be made; absent from addons built before it existed.
+   */
+  syncerOpen?(fd: number, cb: (gen: number, errno: number) => void): SyncerHandle | undefined;
+  /** Ask `s` for a sync: the request's generation number (TypeError for another value; throws once closed). */
+  syncerRequest?(s: SyncerHandle): number;
+  /** No request of `s` waits for its answer: the event loop need not wait for it. */
+  syncerIdle?(s: SyncerHandle): void;
+  /** fdatasyncs `s` has run. */
+  syncerSyncs?(s: SyncerHandle): number;
+  /** No more requests; those made are synced and answered, then its thread ends and closes its descriptor. */
+  syncerClose?(s: SyncerHandle): void;
 }
+
+/** A native syncer (opaque). */
+export type SyncerHandle = { readonly __syncer: unique symbol };
 
 let loaded: { addon?: NativeAddon; reason: string } | undefined;
 

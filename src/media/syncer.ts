@@ -1,0 +1,68 @@
+/**
+ * Group syncs of one file that cost the JavaScript thread no wake-up of another thread while syncs
+ * keep coming (native/syncer.c): a thread of the addon's runs fdatasync for as long as requests are
+ * made, each sync covering every request made before it started, and signals only when it slept.
+ * Why: a durable journal's group fdatasync through io_uring is punted to an io-wq worker, and that
+ * worker's wake-up cost the JavaScript thread ~31 us a group here (docs/performance.md, session 48).
+ */
+import { nativeAddon, type NativeAddon, type SyncerHandle } from './io-uring.js';
+import { mediaErrorFromErrno } from './errors.js';
+import { swallowed } from '../../core/log.js';
+
+/** A request waiting for its sync: its generation and its promise's settle functions. */
+type Waiter = [gen: number, resolve: () => void, reject: (e: unknown) => void];
+
+/** The syncs of one file, through a thread of their own (see the module's comment). */
+export class FileSyncer {
+  private readonly waiting: Waiter[] = [];
+  private head = 0;
+  private closed = false;
+
+  private constructor(private readonly addon: Required<Pick<NativeAddon, 'syncerRequest' | 'syncerIdle' | 'syncerSyncs' | 'syncerClose'>>, private readonly h: SyncerHandle) {}
+
+  /**
+   * A syncer of the file `fd` names (it syncs a duplicate of `fd`: the caller may close `fd` at
+   * any time), or undefined where the addon has none or it could not be made (the caller syncs
+   * its own way).
+   */
+  static open(fd: number): FileSyncer | undefined {
+    const a = nativeAddon();
+    if (!a?.syncerOpen || !a.syncerRequest || !a.syncerIdle || !a.syncerSyncs || !a.syncerClose) return undefined;
+    let self: FileSyncer | undefined;
+    let h: SyncerHandle | undefined;
+    try { h = a.syncerOpen(fd, (gen, errno) => self?.answered(gen, errno)); } catch (e) { swallowed('media.syncer-open-failed', e); return undefined; }
+    if (h === undefined) return undefined;
+    self = new FileSyncer(a as Required<NativeAddon>, h);
+    return self;
+  }
+
+  /** Resolves once an fdatasync that started after this call returned; rejects with its MediaError when it failed. */
+  sync(): Promise<void> {
+    if (this.closed) return Promise.reject(mediaErrorFromErrno(-9, 'sync', { syncer: 'closed' })); // (EBADF)
+    const gen = this.addon.syncerRequest(this.h);
+    return new Promise<void>((resolve, reject) => { this.waiting.push([gen, resolve, reject]); });
+  }
+
+  /** fdatasyncs run so far (fewer than `sync` calls when requests came while one ran). */
+  get syncs(): number { return this.addon.syncerSyncs(this.h); }
+
+  /** No more syncs; those asked for are still made and answered, then the thread ends. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.addon.syncerClose(this.h);
+  }
+
+  /** The thread's answer: every request up to generation `gen` is synced (errno 0) or failed. */
+  private answered(gen: number, errno: number): void {
+    const w = this.waiting;
+    let i = this.head;
+    while (i < w.length && w[i]![0] <= gen) {
+      const x = w[i++]!;
+      if (errno === 0) x[1](); else x[2](mediaErrorFromErrno(-errno, 'sync'));
+    }
+    if (i === w.length) { w.length = 0; this.head = 0; this.addon.syncerIdle(this.h); }
+    else if (i > 1024 && i * 2 > w.length) { w.splice(0, i); this.head = 0; }
+    else this.head = i;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * A file's group syncs on a thread of their own (media/syncer.ts, native/syncer.c). Specification:
+ * every `sync()` resolves once an fdatasync that started after it returned; syncs asked for while
+ * one runs share the next one (fewer fdatasyncs than requests in a burst); the syncer syncs a
+ * descriptor of its own (the caller's may be closed at once); a failing fdatasync rejects the
+ * requests it covered with a MediaError naming the errno; after `close()` the requests already
+ * made are still answered and a new one is refused.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FileSyncer } from '../../src/media/syncer.js';
+import { MediaError } from '../../src/media/errors.js';
+import { nativeAddon } from '../../src/media/io-uring.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-syncer-'));
+const t = suite('media: file syncer');
+t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const available = () => nativeAddon()?.syncerOpen !== undefined;
+
+t('a burst of syncs all resolve, sharing fdatasyncs: fewer than the requests', async () => {
+  if (!available()) return;
+  const fd = fs.openSync(path.join(tmp, 'burst.dat'), 'w+');
+  const s = FileSyncer.open(fd)!;
+  assert.ok(s, 'made');
+  try {
+    for (let round = 0; round < 3; round++) {
+      const before = s.syncs;
+      const ps: Array<Promise<void>> = [];
+      for (let i = 0; i < 200; i++) { fs.writeSync(fd, Buffer.from(`${round}:${i}\n`)); ps.push(s.sync()); }
+      await Promise.all(ps);
+      const ran = s.syncs - before;
+      assert.ok(ran >= 1 && ran < 100, `round ${round}: 200 requests took ${ran} fdatasyncs`);
+    }
+    // one at a time: one fdatasync each
+    const before = s.syncs;
+    for (let i = 0; i < 5; i++) await s.sync();
+    assert.is(s.syncs - before, 5, 'a lone request gets a sync of its own');
+  } finally {
+    s.close();
+    fs.closeSync(fd);
+  }
+});
+
+t('the syncer syncs a descriptor of its own: the caller may close its descriptor', async () => {
+  if (!available()) return;
+  const fd = fs.openSync(path.join(tmp, 'own.dat'), 'w+');
+  const s = FileSyncer.open(fd)!;
+  fs.writeSync(fd, Buffer.from('x'));
+  fs.closeSync(fd);
+  try {
+    await s.sync();
+    await Promise.all([s.sync(), s.sync()]);
+    assert.ok(s.syncs >= 2);
+  } finally {
+    s.close();
+  }
+});
+
+t('a failing fdatasync rejects what it covered with a MediaError naming the errno; later syncs are tried again', async () => {
+  if (!available()) return;
+  const fd = fs.openSync('/dev/null', 'r'); // (fdatasync: EINVAL)
+  const s = FileSyncer.open(fd)!;
+  try {
+    const rs = await Promise.allSettled([s.sync(), s.sync(), s.sync()]);
+    for (const r of rs) {
+      assert.is(r.status, 'rejected');
+      const e = (r as PromiseRejectedResult).reason as MediaError;
+      assert.ok(e instanceof MediaError, 'a MediaError');
+      assert.is(e.code, 'INVALID_ARGUMENT');
+      assert.match(e.message, /EINVAL/);
+    }
+    await s.sync().then(() => assert.unreachable('synced /dev/null'), (e: MediaError) => assert.is(e.code, 'INVALID_ARGUMENT'));
+  } finally {
+    s.close();
+    fs.closeSync(fd);
+  }
+});
+
+t('close: the requests already made are answered, a new one is refused (IO_ERROR), close twice is a no-op', async () => {
+  if (!available()) return;
+  const fd = fs.openSync(path.join(tmp, 'close.dat'), 'w+');
+  const s = FileSyncer.open(fd)!;
+  try {
+    const ps = Array.from({ length: 20 }, () => s.sync());
+    s.close();
+    s.close();
+    await Promise.all(ps);
+    await s.sync().then(() => assert.unreachable('a sync after close'), (e: MediaError) => { assert.ok(e instanceof MediaError); assert.is(e.code, 'IO_ERROR'); });
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
+t('the addon refuses what is not a syncer or a descriptor (TypeError), and open answers undefined for a closed descriptor', () => {
+  const a = nativeAddon();
+  if (!a?.syncerOpen || !a.syncerRequest) return;
+  assert.throws(() => a.syncerRequest!({} as never), (e: Error) => e instanceof TypeError);
+  assert.throws(() => a.syncerOpen!(-1, () => {}), (e: Error) => e instanceof TypeError);
+  assert.throws(() => a.syncerOpen!(0, 5 as never), (e: Error) => e instanceof TypeError);
+  const fd = fs.openSync(path.join(tmp, 'gone.dat'), 'w+');
+  fs.closeSync(fd);
+  assert.is(FileSyncer.open(fd), undefined, 'a closed descriptor: no syncer (dup fails)');
+});
+
+t('the addon answers generations in order, the last one covering the last request of a burst', async () => {
+  const a = nativeAddon();
+  if (!a?.syncerOpen || !a.syncerRequest || !a.syncerClose || !a.syncerIdle) return;
+  const fd = fs.openSync(path.join(tmp, 'gens.dat'), 'w+');
+  const answers: number[] = [];
+  let wake: (() => void) | undefined;
+  const h = a.syncerOpen(fd, (gen, errno) => { assert.is(errno, 0); answers.push(gen); wake?.(); })!;
+  const until = async (gen: number) => { while (answers.length === 0 || answers[answers.length - 1]! < gen) await new Promise<void>((r) => { wake = r; }); };
+  try {
+    const g1 = a.syncerRequest(h);
+    assert.is(g1, 1);
+    await until(g1);
+    assert.equal(answers, [1]);
+    const gs = Array.from({ length: 50 }, () => a.syncerRequest!(h));
+    assert.equal(gs, Array.from({ length: 50 }, (_, i) => i + 2), 'generations count up');
+    await until(51);
+    for (let i = 1; i < answers.length; i++) assert.ok(answers[i]! > answers[i - 1]!, 'answered in order, each a newer generation');
+    assert.is(answers[answers.length - 1], 51, 'the last sync covers the last request');
+    assert.ok(answers.length < 51, `${answers.length - 1} syncs for 50 requests`);
+  } finally {
+    a.syncerIdle(h);
+    a.syncerClose(h);
+    fs.closeSync(fd);
+  }
+});
+
+t.run();
