@@ -853,8 +853,8 @@ function syncRing(): IoUringEngine | undefined {
 }
 /**
  * Whether a durable journal in one file sends its group syncs to a syncer thread of its own
- * (media/syncer.ts) instead of the io_uring ring: no io-wq worker to wake per group, and one
- * fdatasync for the groups written while the last one ran. `CAIRN_JOURNAL_SYNCER=0`: the ring (A/B).
+ * (media/syncer.ts) instead of the io_uring ring: its syncs complete sooner (durable commits wait on
+ * them), and groups written while one runs share the next. `CAIRN_JOURNAL_SYNCER=0`: the ring (A/B).
  */
 const GROUP_SYNCER = process.env.CAIRN_JOURNAL_SYNCER !== '0';
 /** The journals' ring: undefined until first asked for, null when there is none. */

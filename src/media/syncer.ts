@@ -1,9 +1,8 @@
 /**
- * Group syncs of one file that cost the JavaScript thread no wake-up of another thread while syncs
- * keep coming (native/syncer.c): a thread of the addon's runs fdatasync for as long as requests are
- * made, each sync covering every request made before it started, and signals only when it slept.
- * Why: a durable journal's group fdatasync through io_uring is punted to an io-wq worker, and that
- * worker's wake-up cost the JavaScript thread ~31 us a group here (docs/performance.md, session 48).
+ * Group syncs of one file on a thread of their own (native/syncer.c): it runs fdatasync for as long
+ * as requests are made, each sync covering every request made before it started, and is signalled
+ * only when it sleeps. Why: a durable journal's group syncs complete sooner this way than through
+ * io_uring's io-wq workers, and durable commits wait on them (docs/performance.md, session 48).
  */
 import { nativeAddon, type NativeAddon, type SyncerHandle } from './io-uring.js';
 import { mediaErrorFromErrno } from './errors.js';
