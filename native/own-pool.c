@@ -57,6 +57,18 @@ static void own_cleanup(void *arg) {
   p->tsfn = NULL; p->env = NULL; p->out = 0;
 }
 
+int own_thread_create(pthread_t *tid, void *(*fn)(void *), void *arg) {
+  /* (made with every signal blocked but the synchronous faults, kept so: signals go to the
+   * process's own threads; a SIGBUS in a guarded copy of a mapping must reach its handler here) */
+  sigset_t all, old;
+  sigfillset(&all);
+  sigdelset(&all, SIGBUS); sigdelset(&all, SIGSEGV); sigdelset(&all, SIGFPE); sigdelset(&all, SIGILL);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const int made = pthread_create(tid, NULL, fn, arg) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return made;
+}
+
 int own_pool_claim(napi_env env, own_pool_t *p) {
   if (p->tsfn == NULL) {
     napi_value name;
@@ -73,14 +85,7 @@ int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job) {
   if (!own_pool_claim(env, p)) return 0;
   pthread_mutex_lock(&p->mu);
   if (p->idle == 0 && p->threads < OWN_POOL_THREADS_MAX) {
-    /* (made with every signal blocked but the synchronous faults, kept so: signals go to the
-     * process's own threads; a SIGBUS in a guarded copy of a mapping must reach its handler here) */
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGBUS); sigdelset(&all, SIGSEGV); sigdelset(&all, SIGFPE); sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&p->tid[p->threads], NULL, own_main, p) == 0) p->threads++;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (own_thread_create(&p->tid[p->threads], own_main, p)) p->threads++;
     if (p->threads == 0) { pthread_mutex_unlock(&p->mu); return 0; }
   }
   job->next = NULL;

@@ -57,4 +57,11 @@ int own_pool_claim(napi_env env, own_pool_t *p);
  */
 int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job);
 
+/**
+ * A thread of the addon's running fn(arg), made with every signal blocked but the synchronous faults
+ * (signals go to the process's own threads; a fault in a guarded copy reaches its handler): 1, or 0
+ * when it could not be made. The pool's threads and the file syncers' (syncer.c) are made so.
+ */
+int own_thread_create(pthread_t *tid, void *(*fn)(void *), void *arg);
+
 #endif

@@ -13,12 +13,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <signal.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "own-pool.h"
 
 typedef struct syncer {
   int fd;                /* the syncer's own descriptor (dup) */
@@ -112,15 +112,8 @@ static napi_value syncer_open(napi_env env, napi_callback_info info) {
     close(own); pthread_mutex_destroy(&s->mu); pthread_cond_destroy(&s->cv); free(s); return out;
   }
   napi_unref_threadsafe_function(env, s->tsfn);
-  /* (made with every signal blocked but the synchronous faults: signals go to the process's own threads) */
-  sigset_t all, old;
-  sigfillset(&all);
-  sigdelset(&all, SIGBUS); sigdelset(&all, SIGSEGV); sigdelset(&all, SIGFPE); sigdelset(&all, SIGILL);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t tid;
-  const int made = pthread_create(&tid, NULL, syncer_main, s) == 0;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (!made) { napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort); close(own); pthread_mutex_destroy(&s->mu); pthread_cond_destroy(&s->cv); free(s); return out; }
+  if (!own_thread_create(&tid, syncer_main, s)) { napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort); close(own); pthread_mutex_destroy(&s->mu); pthread_cond_destroy(&s->cv); free(s); return out; }
   pthread_detach(tid);
   if (napi_create_external(env, s, syncer_finalize, NULL, &out) != napi_ok) { syncer_finalize(env, s, NULL); napi_get_undefined(env, &out); }
   return out;

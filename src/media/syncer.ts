@@ -13,8 +13,8 @@ type Waiter = [gen: number, resolve: () => void, reject: (e: unknown) => void];
 
 /** The syncs of one file, through a thread of their own (see the module's comment). */
 export class FileSyncer {
+  /** Requests not answered yet, oldest first (a few: the groups whose syncs are in flight). */
   private readonly waiting: Waiter[] = [];
-  private head = 0;
   private closed = false;
 
   private constructor(private readonly addon: Required<Pick<NativeAddon, 'syncerRequest' | 'syncerIdle' | 'syncerSyncs' | 'syncerClose'>>, private readonly h: SyncerHandle) {}
@@ -55,13 +55,10 @@ export class FileSyncer {
   /** The thread's answer: every request up to generation `gen` is synced (errno 0) or failed. */
   private answered(gen: number, errno: number): void {
     const w = this.waiting;
-    let i = this.head;
-    while (i < w.length && w[i]![0] <= gen) {
-      const x = w[i++]!;
+    while (w.length > 0 && w[0]![0] <= gen) {
+      const x = w.shift()!;
       if (errno === 0) x[1](); else x[2](mediaErrorFromErrno(-errno, 'sync'));
     }
-    if (i === w.length) { w.length = 0; this.head = 0; this.addon.syncerIdle(this.h); }
-    else if (i > 1024 && i * 2 > w.length) { w.splice(0, i); this.head = 0; }
-    else this.head = i;
+    if (w.length === 0) this.addon.syncerIdle(this.h);
   }
 }
