@@ -192,7 +192,7 @@ export interface NativeAddon {
    * descriptor of its own. `cb(gen, errno)` answers every request up to `gen`. Undefined when none
    * could be made; absent from addons built before it existed.
    */
-  syncerOpen?(fd: number, cb: (gen: number, errno: number) => void): SyncerHandle | undefined;
+  syncerOpen?(fd: number | number[], cb: (gen: number, errno: number) => void): SyncerHandle | undefined;
   /** Ask `s` for a sync: the request's generation number (TypeError for another value; throws once closed). */
   syncerRequest?(s: SyncerHandle): number;
   /** No request of `s` waits for its answer: the event loop need not wait for it. */

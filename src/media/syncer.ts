@@ -8,6 +8,9 @@ import { nativeAddon, type NativeAddon, type SyncerHandle } from './io-uring.js'
 import { mediaErrorFromErrno } from './errors.js';
 import { swallowed } from '../../core/log.js';
 
+/** Most threads (descriptors) one syncer syncs on (native/syncer.c SYNCER_MAX_THREADS). */
+export const SYNCER_MAX_THREADS = 4;
+
 /** A request waiting for its sync: its generation and its promise's settle functions. */
 type Waiter = [gen: number, resolve: () => void, reject: (e: unknown) => void];
 
@@ -22,14 +25,19 @@ export class FileSyncer {
   /**
    * A syncer of the file `fd` names (it syncs a duplicate of `fd`: the caller may close `fd` at
    * any time), or undefined where the addon has none or it could not be made (the caller syncs
-   * its own way).
+   * its own way). Given several descriptors of the file (at most SYNCER_MAX_THREADS), it syncs on
+   * one thread per descriptor, a request starting a sync on a free thread at once: two syncs of a
+   * file side by side complete sooner than one after the other (docs/performance.md, session 49).
+   * Each must then be an open file description of its own, opened when the file's bytes were
+   * durable: a write-back error is reported once per description.
    */
-  static open(fd: number): FileSyncer | undefined {
+  static open(fd: number | readonly number[]): FileSyncer | undefined {
     const a = nativeAddon();
     if (!a?.syncerOpen || !a.syncerRequest || !a.syncerIdle || !a.syncerSyncs || !a.syncerClose) return undefined;
     let self: FileSyncer | undefined;
     let h: SyncerHandle | undefined;
-    try { h = a.syncerOpen(fd, (gen, errno) => self?.answered(gen, errno)); } catch (e) { swallowed('media.syncer-open-failed', e); return undefined; }
+    if (Array.isArray(fd) && (fd.length < 1 || fd.length > SYNCER_MAX_THREADS)) return undefined;
+    try { h = a.syncerOpen(fd as number | number[], (gen, errno) => self?.answered(gen, errno)); } catch (e) { swallowed('media.syncer-open-failed', e); return undefined; }
     if (h === undefined) return undefined;
     self = new FileSyncer(a as Required<NativeAddon>, h);
     return self;

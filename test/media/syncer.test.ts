@@ -4,14 +4,15 @@
  * one runs share the next one (fewer fdatasyncs than requests in a burst); the syncer syncs a
  * descriptor of its own (the caller's may be closed at once); a failing fdatasync rejects the
  * requests it covered with a MediaError naming the errno; after `close()` the requests already
- * made are still answered and a new one is refused.
+ * made are still answered and a new one is refused. Given several descriptors it syncs on a thread
+ * each, with the same promises.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FileSyncer } from '../../src/media/syncer.js';
+import { FileSyncer, SYNCER_MAX_THREADS } from '../../src/media/syncer.js';
 import { MediaError } from '../../src/media/errors.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
 
@@ -129,6 +130,91 @@ t('the addon answers generations in order, the last one covering the last reques
     a.syncerIdle(h);
     a.syncerClose(h);
     fs.closeSync(fd);
+  }
+});
+
+t('several descriptors: a thread each, every request answered by a sync that covers it, fewer syncs than requests in a burst', async () => {
+  if (!available()) return;
+  const file = path.join(tmp, 'threads.dat');
+  const fd = fs.openSync(file, 'w+');
+  const own = [fs.openSync(file, 'r+'), fs.openSync(file, 'r+')];
+  const s = FileSyncer.open(own)!;
+  for (const d of own) fs.closeSync(d); // (the syncer syncs duplicates of its own)
+  assert.ok(s, 'made');
+  try {
+    for (let round = 0; round < 3; round++) {
+      const before = s.syncs;
+      const ps: Array<Promise<void>> = [];
+      for (let i = 0; i < 200; i++) { fs.writeSync(fd, Buffer.from(`${round}:${i}\n`)); ps.push(s.sync()); }
+      await Promise.all(ps);
+      const ran = s.syncs - before;
+      assert.ok(ran >= 1 && ran < 100, `round ${round}: 200 requests took ${ran} fdatasyncs`);
+    }
+    const before = s.syncs;
+    for (let i = 0; i < 5; i++) await s.sync();
+    assert.is(s.syncs - before, 5, 'a lone request gets a sync of its own');
+  } finally {
+    s.close();
+    fs.closeSync(fd);
+  }
+});
+
+t('several descriptors: a failing fdatasync rejects what it covered on whichever thread ran it', async () => {
+  if (!available()) return;
+  const own = [fs.openSync('/dev/null', 'r'), fs.openSync('/dev/null', 'r'), fs.openSync('/dev/null', 'r')];
+  const s = FileSyncer.open(own)!;
+  try {
+    const rs = await Promise.allSettled(Array.from({ length: 30 }, () => s.sync()));
+    for (const r of rs) {
+      assert.is(r.status, 'rejected');
+      assert.is(((r as PromiseRejectedResult).reason as MediaError).code, 'INVALID_ARGUMENT');
+    }
+  } finally {
+    s.close();
+    for (const d of own) fs.closeSync(d);
+  }
+});
+
+t('several descriptors: between 1 and SYNCER_MAX_THREADS (else no syncer; the addon: RangeError), and close answers what was asked', async () => {
+  if (!available()) return;
+  const file = path.join(tmp, 'counts.dat');
+  const fd = fs.openSync(file, 'w+');
+  try {
+    assert.is(FileSyncer.open([]), undefined);
+    assert.is(FileSyncer.open(Array.from({ length: SYNCER_MAX_THREADS + 1 }, () => fd)), undefined);
+    assert.throws(() => nativeAddon()!.syncerOpen!([], () => {}), (e: Error) => e instanceof RangeError);
+    assert.throws(() => nativeAddon()!.syncerOpen!([fd, -1], () => {}), (e: Error) => e instanceof TypeError);
+    const s = FileSyncer.open(Array.from({ length: SYNCER_MAX_THREADS }, () => fs.openSync(file, 'r+')))!;
+    assert.ok(s, `${SYNCER_MAX_THREADS} descriptors`);
+    const ps = Array.from({ length: 40 }, () => s.sync());
+    s.close();
+    await Promise.all(ps);
+    await s.sync().then(() => assert.unreachable('a sync after close'), (e: MediaError) => assert.is(e.code, 'IO_ERROR'));
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
+t('the addon with several threads answers every request with a generation at or past it, the newest answer the last request', async () => {
+  const a = nativeAddon();
+  if (!a?.syncerOpen || !a.syncerRequest || !a.syncerClose || !a.syncerIdle) return;
+  const file = path.join(tmp, 'gens2.dat');
+  const fds = [fs.openSync(file, 'w+'), fs.openSync(file, 'r+')];
+  const answers: number[] = [];
+  let wake: (() => void) | undefined;
+  const h = a.syncerOpen(fds, (gen, errno) => { assert.is(errno, 0); answers.push(gen); wake?.(); })!;
+  const until = async (gen: number) => { while (answers.length === 0 || Math.max(...answers) < gen) await new Promise<void>((r) => { wake = r; }); };
+  try {
+    for (let burst = 0; burst < 20; burst++) {
+      const gs = Array.from({ length: 10 }, () => a.syncerRequest!(h));
+      await until(gs[gs.length - 1]!);
+    }
+    assert.is(Math.max(...answers), 200, 'the last sync covers the last request');
+    assert.is(new Set(answers).size, answers.length, 'each answer names the newest request its sync started after: no two alike');
+  } finally {
+    a.syncerIdle(h);
+    a.syncerClose(h);
+    for (const d of fds) fs.closeSync(d);
   }
 });
 
