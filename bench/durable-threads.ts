@@ -14,13 +14,11 @@
  * (docs/performance.md, "Session 31" and "Session 36"); this shows which, and how a change moves
  * each, without a profiler's own cost.
  */
-import path from 'node:path';
-import { Pool } from '../index.js';
 import { inFlight } from './harness.js';
-import { tempDir, removeTempDir } from './lib/cleanup.js';
+import { withSmallPool } from './lib/small-pool.js';
 import { threadList } from './lib/thread-stats.js';
 import { wholeArg } from './lib/args.js';
-import { IO_POOL_SHAPE, SMALL_DEPTH, SMALL_VALUE_BYTES } from './io.bench.js';
+import { SMALL_DEPTH, SMALL_VALUE_BYTES } from './io.bench.js';
 
 /** Most rounds and puts per round or warm-up the probe takes. */
 const MAX_ROUNDS = 100;
@@ -31,36 +29,25 @@ const SHOWN_US_PER_PUT = 0.3;
 const rounds = wholeArg(2, 3, 1, MAX_ROUNDS, 'rounds'), puts = wholeArg(3, 40_000, 1, MAX_PUTS, 'puts'), warm = wholeArg(4, 30_000, 0, MAX_PUTS, 'warm');
 const durable = process.env.DURABLE !== '0';
 
-const dir = tempDir('cairn-durable-threads-');
-try {
-  const pool = await Pool.create(path.join(dir, 'pool'), { ...IO_POOL_SHAPE, durable });
-  try {
-    const cont = await pool.createContainer('small', { oclass: 'RP_2G1' });
-    await cont.openTargets();
-    const value = new Uint8Array(SMALL_VALUE_BYTES).fill(0x5a);
-    const put = (from: number, count: number) => inFlight(count, SMALL_DEPTH, (j) => cont.kv(`o${from + j}`).put('v', value));
-    await put(0, warm);
-    console.log(`${durable ? 'durable' : 'not durable'}: ${warm} puts of warm-up, then ${rounds} rounds of ${puts}`);
-    for (let r = 0; r < rounds; r++) {
-      const before = new Map(threadList(process.pid).map((t) => [t.tid, t.ms]));
-      const c0 = process.cpuUsage(), f0 = process.resourceUsage().minorPageFault, t0 = performance.now();
-      await put(warm + r * puts, puts);
-      const s = (performance.now() - t0) / 1000, c = process.cpuUsage(c0), faults = process.resourceUsage().minorPageFault - f0;
-      const perPut = (ms: number): number => (ms * 1000) / puts;
-      const shown: string[] = [];
-      let rest = 0;
-      for (const t of threadList(process.pid)) {
-        const us = perPut(t.ms - (before.get(t.tid) ?? 0));
-        if (t.tid === process.pid) shown.unshift(`main ${us.toFixed(1)}`);
-        else if (us >= SHOWN_US_PER_PUT) shown.push(`${t.name}+${t.tid - process.pid} ${us.toFixed(1)}`);
-        else rest += us;
-      }
-      console.log(`round ${r}: ${(puts / s / 1000).toFixed(1)}k puts/s, process CPU ${((c.user + c.system) / puts).toFixed(1)} us/put, ${(faults / puts).toFixed(2)} minor faults/put; threads us/put: ${shown.join(', ')}, rest ${rest.toFixed(1)}`);
+await withSmallPool('cairn-durable-threads-', durable, async (cont) => {
+  const value = new Uint8Array(SMALL_VALUE_BYTES).fill(0x5a);
+  const put = (from: number, count: number) => inFlight(count, SMALL_DEPTH, (j) => cont.kv(`o${from + j}`).put('v', value));
+  await put(0, warm);
+  console.log(`${durable ? 'durable' : 'not durable'}: ${warm} puts of warm-up, then ${rounds} rounds of ${puts}`);
+  for (let r = 0; r < rounds; r++) {
+    const before = new Map(threadList(process.pid).map((t) => [t.tid, t.ms]));
+    const c0 = process.cpuUsage(), f0 = process.resourceUsage().minorPageFault, t0 = performance.now();
+    await put(warm + r * puts, puts);
+    const s = (performance.now() - t0) / 1000, c = process.cpuUsage(c0), faults = process.resourceUsage().minorPageFault - f0;
+    const perPut = (ms: number): number => (ms * 1000) / puts;
+    const shown: string[] = [];
+    let rest = 0;
+    for (const t of threadList(process.pid)) {
+      const us = perPut(t.ms - (before.get(t.tid) ?? 0));
+      if (t.tid === process.pid) shown.unshift(`main ${us.toFixed(1)}`);
+      else if (us >= SHOWN_US_PER_PUT) shown.push(`${t.name}+${t.tid - process.pid} ${us.toFixed(1)}`);
+      else rest += us;
     }
-    await cont.close();
-  } finally {
-    await pool.close();
+    console.log(`round ${r}: ${(puts / s / 1000).toFixed(1)}k puts/s, process CPU ${((c.user + c.system) / puts).toFixed(1)} us/put, ${(faults / puts).toFixed(2)} minor faults/put; threads us/put: ${shown.join(', ')}, rest ${rest.toFixed(1)}`);
   }
-} finally {
-  removeTempDir(dir);
-}
+});
