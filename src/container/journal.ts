@@ -852,8 +852,8 @@ function syncRing(): IoUringEngine | undefined {
   return ringState ?? undefined;
 }
 /**
- * Whether a durable journal in one file sends its group syncs to a syncer thread of its own
- * (media/syncer.ts) instead of the io_uring ring: its syncs complete sooner (durable commits wait on
+ * Whether a durable journal in one file sends its group syncs to syncer threads of its own
+ * (media/syncer.ts, JOURNAL_SYNCER_THREADS) instead of the io_uring ring: its syncs complete sooner (durable commits wait on
  * them), and groups written while one runs share the next. `CAIRN_JOURNAL_SYNCER=0`: the ring (A/B).
  */
 const GROUP_SYNCER = process.env.CAIRN_JOURNAL_SYNCER !== '0';
@@ -1033,7 +1033,7 @@ export class Journal {
   }
 
   /**
-   * The syncer of a durable journal kept in one file (media/syncer.ts: group syncs through a thread
+   * The syncer of a durable journal kept in one file (media/syncer.ts: group syncs through threads
    * of their own, `GROUP_SYNCER`), made for the descriptors array `fds` (the file `fds[0]` names)
    * and made again when that array is replaced (a replacement adopted: a new array, so a descriptor
    * number reused by the new file never keeps the old file's syncer); null once one could not be
