@@ -35,6 +35,7 @@
  * (docs/performance.md, session 39) measures that, not the read path.
  */
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { gcKind } from './lib/gc-kind.js';
 import path from 'node:path';
@@ -147,6 +148,7 @@ export default async function rebuildBench(ctx: BenchContext): Promise<BenchRow[
       ctx.progress('rebuild: copyFile baseline (round 1)');
       copies.push(await copyRound(root, 'r1', Math.max(1, Math.round(victimInfo.spaceUsed / shardBytes)), shardBytes));
       ctx.progress('rebuild: exclude one target, rebuild');
+      settleWriteback(); // (the fill's and the copy's dirty pages are theirs, not the rebuild's)
       perfControl('enable');
       const t0 = performance.now();
       const c0 = process.cpuUsage();
@@ -312,6 +314,20 @@ function fullestInfo(pool: Pool): ReturnType<Pool['query']>['targets'][number] {
 /** Id of `fullestInfo`. */
 function fullest(pool: Pool): number { return fullestInfo(pool).id; }
 
+/**
+ * Write back every dirty page of the machine (`sync`) before a measured phase, outside its timing.
+ * Why: the fill writes ~10 GiB, so the page cache holds gigabytes of dirty pages when the copy
+ * rounds and the rebuild start; whichever of them ran while the kernel flushed them, or hit its
+ * dirty limit, paid for the fill's writeback (measured in two runs of this suite: copyFile at
+ * 887 and 266 MB/s, `excludeSeconds` 0.37 and 0.08, the map change's fsyncs waiting on the
+ * journal). Each measured phase now starts from a written-back page cache
+ * (`CAIRN_BENCH_REBUILD_SYNC=0`: not, as before, for an A/B).
+ */
+function settleWriteback(): void {
+  if (process.platform === 'win32' || process.env.CAIRN_BENCH_REBUILD_SYNC === '0') return;
+  try { execFileSync('sync', { stdio: 'ignore' }); } catch { /* no sync(1): measured as before */ }
+}
+
 /** Exclude `target` and wait for its rebuild: rebuilt bytes, wall and process CPU seconds. */
 async function timedRebuild(pool: Pool, target: number): Promise<{ bytes: number; seconds: number; cpuSeconds: number }> {
   const t = performance.now();
@@ -366,6 +382,7 @@ async function copyRound(root: string, tag: string, files: number, fileBytes: nu
   fs.mkdirSync(src); fs.mkdirSync(dst);
   const buf = new Rng(2).bytes(fileBytes);
   for (let i = 0; i < files; i++) fs.writeFileSync(path.join(src, `f${i}`), buf);
+  settleWriteback();
   let n = 0;
   const t = performance.now();
   const c = process.cpuUsage();
