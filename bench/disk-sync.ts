@@ -41,35 +41,33 @@ closeSync(fd);
 parentPort.postMessage(lat);
 `;
 
-{
-  const groups = wholeArg(2, 3000, 1, 100_000, 'groups'), groupBytes = wholeArg(3, 3800, 1, 1024 * 1024, 'groupBytes');
-  if (groups * Math.ceil(groupBytes / PAGE) * PAGE > COPY_OFFSET) throw new Error(`groups x groupBytes must stay under ${COPY_OFFSET} bytes`);
-  const dir = tempDir('cairn-disk-sync-');
-  try {
-    for (const aligned of [false, true]) {
-      for (const threads of [1, 2]) {
-        const file = path.join(dir, `log-${aligned ? 'aligned' : 'packed'}-${threads}`);
-        const fd = openSync(file, 'w+');
-        const zeros = Buffer.alloc(1024 * 1024);
-        for (let at = 0; at < 2 * COPY_OFFSET; at += zeros.length) writeSync(fd, zeros, 0, zeros.length, at);
-        fdatasyncSync(fd);
-        closeSync(fd);
-        const counter = new SharedArrayBuffer(4);
-        const t = performance.now();
-        const per = Math.ceil(groups / threads);
-        const lats = await Promise.all(Array.from({ length: threads }, () => new Promise<number[]>((resolve, reject) => {
-          const stride = aligned ? Math.ceil(groupBytes / PAGE) * PAGE : groupBytes;
-          const w = new Worker(THREAD, { eval: true, workerData: { file, groups: per, groupBytes, stride, copyOffset: COPY_OFFSET, counter } });
-          w.once('message', resolve);
-          w.once('error', reject);
-        })));
-        const s = (performance.now() - t) / 1000;
-        const all = lats.flat().sort((a, b) => a - b);
-        const q = (f: number): string => all[Math.min(all.length - 1, Math.floor(all.length * f))]!.toFixed(0);
-        console.log(`${aligned ? 'page-aligned' : 'packed'} groups, ${threads} thread(s): ${(all.length / s).toFixed(0)} groups/s, fdatasync p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} us`);
-      }
+const groups = wholeArg(2, 3000, 1, 100_000, 'groups'), groupBytes = wholeArg(3, 3800, 1, 1024 * 1024, 'groupBytes');
+if (groups * Math.ceil(groupBytes / PAGE) * PAGE > COPY_OFFSET) throw new Error(`groups x groupBytes must stay under ${COPY_OFFSET} bytes`);
+const dir = tempDir('cairn-disk-sync-');
+try {
+  for (const aligned of [false, true]) {
+    for (const threads of [1, 2]) {
+      const file = path.join(dir, `log-${aligned ? 'aligned' : 'packed'}-${threads}`);
+      const fd = openSync(file, 'w+');
+      const zeros = Buffer.alloc(1024 * 1024);
+      for (let at = 0; at < 2 * COPY_OFFSET; at += zeros.length) writeSync(fd, zeros, 0, zeros.length, at);
+      fdatasyncSync(fd);
+      closeSync(fd);
+      const counter = new SharedArrayBuffer(4);
+      const t = performance.now();
+      const per = Math.ceil(groups / threads);
+      const lats = await Promise.all(Array.from({ length: threads }, () => new Promise<number[]>((resolve, reject) => {
+        const stride = aligned ? Math.ceil(groupBytes / PAGE) * PAGE : groupBytes;
+        const w = new Worker(THREAD, { eval: true, workerData: { file, groups: per, groupBytes, stride, copyOffset: COPY_OFFSET, counter } });
+        w.once('message', resolve);
+        w.once('error', reject);
+      })));
+      const s = (performance.now() - t) / 1000;
+      const all = lats.flat().sort((a, b) => a - b);
+      const q = (f: number): string => all[Math.min(all.length - 1, Math.floor(all.length * f))]!.toFixed(0);
+      console.log(`${aligned ? 'page-aligned' : 'packed'} groups, ${threads} thread(s): ${(all.length / s).toFixed(0)} groups/s, fdatasync p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} us`);
     }
-  } finally {
-    removeTempDir(dir);
   }
+} finally {
+  removeTempDir(dir);
 }

@@ -6,7 +6,8 @@
  * files of the rebuilt shards' size with `fs.promises.copyFile`, 8 at a time, in two rounds that
  * bracket the rebuild (one just before the target fails, one just after the rebuild ends: the
  * peer's rate is both rounds' bytes over both rounds' seconds, so load that changes during the run
- * weighs on both sides; each round's rate is shown). Beside it, the
+ * weighs on both sides; each round's rate is shown; each timed copy and the measured rebuild start
+ * from a written-back page cache, `settleWriteback`). Beside it, the
  * fraction of the pool's in-service targets the rebuild read from and wrote to (declustering), and
  * `cpuRate` / `cpuRatio`: bytes per CPU second of the process (every thread) of each, which a
  * loaded shared machine distorts less than wall time (file copies are mostly kernel time);
