@@ -105,36 +105,30 @@ static void syncer_finalize(napi_env env, void *data, void *hint) {
 }
 
 /*
- * syncerOpen(fd | fds, cb(gen, errno)): a syncer of the file fd names, one thread per descriptor
- * (fds: up to SYNCER_MAX_THREADS descriptors of the file, each its own open file description), or
- * undefined when none could be made. Each thread syncs a dup of its descriptor, and a request made
- * while every thread syncs waits for the first to be free. Why several: two fdatasyncs of one file
- * run side by side complete ~1.5x as many syncs a second as one after another here (the device
- * overlaps their flushes), and a durable journal's cohorts of commits each wait on their own.
- * Each thread's descriptor must be a description of its own: a writeback error is reported once per
+ * syncerOpen(fds, cb(gen, errno)): a syncer of the file the descriptors in fds name, one thread per
+ * descriptor (1 to SYNCER_MAX_THREADS, each its own open file description), or undefined when none
+ * could be made. Each thread syncs a dup of its descriptor, and a request made while every thread
+ * syncs waits for the first to be free. Why several: two fdatasyncs of one file run side by side
+ * complete ~1.5x as many syncs a second as one after another here (the device overlaps their
+ * flushes), and a durable journal's cohorts of commits each wait on their own. Each thread's
+ * descriptor must be a description of its own: a writeback error is reported once per
  * description, so threads sharing one could each miss an error the other took.
  */
 static napi_value syncer_open(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2], out, name;
   napi_get_undefined(env, &out);
   napi_valuetype t;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) { napi_throw_type_error(env, NULL, "syncerOpen(fd, cb)"); return NULL; }
-  int32_t given[SYNCER_MAX_THREADS];
-  int n = 0;
   bool isArray = false;
-  napi_is_array(env, argv[0], &isArray);
-  if (isArray) {
-    uint32_t len = 0;
-    napi_get_array_length(env, argv[0], &len);
-    if (len < 1 || len > SYNCER_MAX_THREADS) { napi_throw_range_error(env, NULL, "syncerOpen: 1 to 4 descriptors"); return NULL; }
-    for (uint32_t i = 0; i < len; i++) {
-      napi_value e;
-      if (napi_get_element(env, argv[0], i, &e) != napi_ok || napi_get_value_int32(env, e, &given[n]) != napi_ok || given[n] < 0) { napi_throw_type_error(env, NULL, "syncerOpen: fds must be descriptors"); return NULL; }
-      n++;
-    }
-  } else {
-    if (napi_get_value_int32(env, argv[0], &given[0]) != napi_ok || given[0] < 0) { napi_throw_type_error(env, NULL, "syncerOpen: fd must be a descriptor"); return NULL; }
-    n = 1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function ||
+      napi_is_array(env, argv[0], &isArray) != napi_ok || !isArray) { napi_throw_type_error(env, NULL, "syncerOpen(fds, cb)"); return NULL; }
+  uint32_t len = 0;
+  napi_get_array_length(env, argv[0], &len);
+  if (len < 1 || len > SYNCER_MAX_THREADS) { napi_throw_range_error(env, NULL, "syncerOpen: 1 to 4 descriptors"); return NULL; }
+  int32_t given[SYNCER_MAX_THREADS];
+  const int n = (int)len;
+  for (int i = 0; i < n; i++) {
+    napi_value e;
+    if (napi_get_element(env, argv[0], (uint32_t)i, &e) != napi_ok || napi_get_value_int32(env, e, &given[i]) != napi_ok || given[i] < 0) { napi_throw_type_error(env, NULL, "syncerOpen: fds must be descriptors"); return NULL; }
   }
   syncer_t *s = calloc(1, sizeof *s);
   if (!s) return out;

@@ -188,11 +188,11 @@ export interface NativeAddon {
    */
   sortIdRecords?(view: Uint8Array): number;
   /**
-   * A syncer of the file `fd` names (media/syncer.ts): fdatasync on a thread of its own, on a
-   * descriptor of its own. `cb(gen, errno)` answers every request up to `gen`. Undefined when none
-   * could be made; absent from addons built before it existed.
+   * A syncer of the file the descriptors `fds` name (media/syncer.ts): fdatasync on a thread per
+   * descriptor, each on a dup of its own. `cb(gen, errno)` answers every request up to `gen`.
+   * Undefined when none could be made; absent from addons built before it existed.
    */
-  syncerOpen?(fd: number | number[], cb: (gen: number, errno: number) => void): SyncerHandle | undefined;
+  syncerOpen?(fds: number[], cb: (gen: number, errno: number) => void): SyncerHandle | undefined;
   /** Ask `s` for a sync: the request's generation number (TypeError for another value; throws once closed). */
   syncerRequest?(s: SyncerHandle): number;
   /** No request of `s` waits for its answer: the event loop need not wait for it. */

@@ -36,8 +36,9 @@ export class FileSyncer {
     if (!a?.syncerOpen || !a.syncerRequest || !a.syncerIdle || !a.syncerSyncs || !a.syncerClose) return undefined;
     let self: FileSyncer | undefined;
     let h: SyncerHandle | undefined;
-    if (Array.isArray(fd) && (fd.length < 1 || fd.length > SYNCER_MAX_THREADS)) return undefined;
-    try { h = a.syncerOpen(fd as number | number[], (gen, errno) => self?.answered(gen, errno)); } catch (e) { swallowed('media.syncer-open-failed', e); return undefined; }
+    const fds = typeof fd === 'number' ? [fd] : fd.slice();
+    if (fds.length < 1 || fds.length > SYNCER_MAX_THREADS) return undefined;
+    try { h = a.syncerOpen(fds, (gen, errno) => self?.answered(gen, errno)); } catch (e) { swallowed('media.syncer-open-failed', e); return undefined; }
     if (h === undefined) return undefined;
     self = new FileSyncer(a as Required<NativeAddon>, h);
     return self;

@@ -108,8 +108,9 @@ t('the addon refuses what is not a syncer or a descriptor (TypeError), and open 
   const a = nativeAddon();
   if (!a?.syncerOpen || !a.syncerRequest) return;
   assert.throws(() => a.syncerRequest!({} as never), (e: Error) => e instanceof TypeError);
-  assert.throws(() => a.syncerOpen!(-1, () => {}), (e: Error) => e instanceof TypeError);
-  assert.throws(() => a.syncerOpen!(0, 5 as never), (e: Error) => e instanceof TypeError);
+  assert.throws(() => a.syncerOpen!([-1], () => {}), (e: Error) => e instanceof TypeError);
+  assert.throws(() => a.syncerOpen!(0 as never, () => {}), (e: Error) => e instanceof TypeError, 'descriptors come as an array');
+  assert.throws(() => a.syncerOpen!([0], 5 as never), (e: Error) => e instanceof TypeError);
   const fd = fs.openSync(path.join(tmp, 'gone.dat'), 'w+');
   fs.closeSync(fd);
   assert.is(FileSyncer.open(fd), undefined, 'a closed descriptor: no syncer (dup fails)');
@@ -121,7 +122,7 @@ t('the addon answers generations in order, the last one covering the last reques
   const fd = fs.openSync(path.join(tmp, 'gens.dat'), 'w+');
   const answers: number[] = [];
   let wake: (() => void) | undefined;
-  const h = a.syncerOpen(fd, (gen, errno) => { assert.is(errno, 0); answers.push(gen); wake?.(); })!;
+  const h = a.syncerOpen([fd], (gen, errno) => { assert.is(errno, 0); answers.push(gen); wake?.(); })!;
   const until = async (gen: number) => { while (answers.length === 0 || answers[answers.length - 1]! < gen) await new Promise<void>((r) => { wake = r; }); };
   try {
     const g1 = a.syncerRequest(h);
