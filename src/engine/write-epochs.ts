@@ -10,32 +10,38 @@
  *   cannot know: its start, and everything it forgot).
  * - `lastInContainer` is the newest write anywhere in a container (a listing of its objects).
  *
- * Why not the tracker's flat table: the engine records every shard write, and a new-object put
- * raised three string keys (object, object/dkey, object/dkey/akey) in a table of up to a million
- * entries — three hash lookups and inserts, each missing the CPU caches, plus the key strings:
- * 8% of an engine's main thread per put (session 21, perf). Here a write costs one lookup of its
- * object in its container's map; an object's dkeys and a dkey's akeys are kept in the object's
- * entry, the first one inline (most objects have one dkey with one akey), a map past it.
+ * Kept in typed arrays, not in JavaScript objects: a table of `maxEntries` slots in buckets of
+ * `WRITE_EPOCH_WAYS`, one slot per key (object, dkey or akey), found by a 96-bit hash of the key's
+ * levels (the container as a small number, then each level's text), holding the newest write at or
+ * below the key and the newest punch of it; the addon maps a large table on huge pages. Why: every
+ * shard write records its key, and a new-object put makes three new entries. As maps of objects
+ * (one per unit object, its dkeys and akeys inline; sessions 21-50) a record of a new object cost
+ * 2.5-4.2 us at a million entries, and the entries made a live heap of ~300 MB that every full
+ * collection of the engine marked; this table takes 0.75-0.9 us and 32 MB outside the collector's
+ * heap (`.scratch/we-micro.ts`, session 51, docs/performance.md).
  *
- * Bounded: past `maxEntries` (objects + dkeys + akeys) the least recently written object is
- * forgotten whole and the floor rises to its newest epoch; a dkey (akey) map past
- * `MAX_SUB_ENTRIES` is folded into its object's (dkey's) own floor. Forgetting only answers
- * newer epochs: a conflict is never missed, at worst a transaction restarts needlessly.
+ * Bounded: a full bucket forgets its slot with the oldest write and raises the bucket's floor to
+ * that write (and punch); a key not found answers its bucket's floor, and a key entering a bucket
+ * starts at the floor. Forgetting only answers newer epochs: a conflict is never missed, at worst
+ * a transaction restarts (or a write recommits above a read) needlessly. Two keys are taken for
+ * one only when all 96 bits of their hashes agree (seeded per table: below 2^-70 per lookup).
  */
+import { randomFillSync } from 'node:crypto';
 import { assert } from '../../core/errors.js';
+import { nativeAddon } from '../media/io-uring.js';
 
 /** Default bound of entries (objects + dkeys + akeys) an engine remembers. */
 export const MAX_WRITE_ENTRIES = 1_000_000;
-/** Most dkeys of one object (akeys of one dkey) kept apart; more are folded into the level's floor. */
-export const MAX_SUB_ENTRIES = 4096;
-/** Stale queue entries tolerated beyond one per object before the queue is compacted. */
-const QUEUE_SLACK = 1024;
+/** Slots per bucket: a key may sit in any of its bucket's slots. */
+export const WRITE_EPOCH_WAYS = 4;
+/** Largest epoch a slot holds; a larger one is kept as this (answers only higher). */
+const MAX_EPOCH = (1n << 64n) - 1n;
 
 /**
  * An empty list whose elements kind already holds objects (a literal `[]` holds small integers
- * until its first push): the queues of a new table (the engine's own, after the warm-up's scratch
- * engine optimised `record` with lists of objects) deoptimised `record` at their first push
- * ("not a Smi" at `queueObjs.push`, --trace-deopt-verbose, every engine once).
+ * until its first push): a list of a new table (the engine's own, after the warm-up's scratch
+ * engine optimised the code that fills it with objects) deoptimised that code at its first push
+ * ("not a Smi", --trace-deopt-verbose, every engine once). Used by the commit table (txn.ts).
  */
 export function objectList<T>(): T[] {
   const a: T[] = [null as unknown as T];
@@ -43,71 +49,57 @@ export function objectList<T>(): T[] {
   return a;
 }
 
-/** One dkey of an object. */
-class DkeyW {
-  /** Newest write at or below the dkey. */
-  e: bigint;
-  /** Newest punch of the dkey itself (0n: none). */
-  p = 0n;
-  /** Akeys forgotten from `aks` were written at or below this. */
-  sf = 0n;
-  /** The first akey written (inline), and its newest write. */
-  ak: string | undefined = undefined;
-  ae = 0n;
-  /** Akeys beyond the first (with the first moved in). */
-  aks: Map<string, bigint> | undefined = undefined;
-  constructor(e: bigint) { this.e = e; }
-}
-
-/**
- * One unit object of a container. It is also the `DkeyW` of its first dkey (the fields it
- * inherits: most objects have one dkey, and a separate object per dkey was ~40 of the ~190 bytes an
- * engine kept per new object); a second dkey moves the first into its own `DkeyW` in `dks`.
- */
-class ObjectW extends DkeyW {
-  /** Newest write at or below the object. */
-  oe = 0n;
-  /** Newest punch of the object itself (0n: none). */
-  op = 0n;
-  /** Dkeys forgotten from `dks` (or akeys folded away) were written at or below this. */
-  osf = 0n;
-  /** The first dkey written, whose fields are this object's inherited ones (undefined: none, or `dks` holds it). */
-  dk: string | undefined = undefined;
-  /** Dkeys beyond the first (with the first moved in). */
-  dks: Map<string, DkeyW> | undefined = undefined;
-  /** Entries it holds (itself, dkeys, akeys). */
-  entries = 1;
-  /** Forgotten (its queue entries are stale). */
-  dead = false;
-  constructor(readonly cont: ContainerW, readonly unit: string) { super(0n); }
-}
-
-/** One container. */
+/** One container: its number in the key hashes and its newest write anywhere. */
 class ContainerW {
-  /** Newest write anywhere in the container. */
   e = 0n;
-  readonly objects = new Map<string, ObjectW>();
+  constructor(readonly id: number) {}
 }
+
+/** Bytes of one bucket in the table (see `WriteEpochs.u32`): 4 slots' hashes, the bucket's floor, 4 writes, 4 punches, padding. */
+const BUCKET_BYTES = 128;
+const BUCKET_U32 = BUCKET_BYTES / 4, BUCKET_U64 = BUCKET_BYTES / 8;
+/** Where a bucket's floor, its slots' writes and their punches start, in u64 words from the bucket's start. */
+const FORGOT_AT = 6, WRITES_AT = 7, PUNCHES_AT = 7 + WRITE_EPOCH_WAYS;
+
+/** Tables this large or larger are mapped by the addon, on huge pages where it can (`allocTable`). */
+const HUGE_TABLE_BYTES = 2 * 1024 * 1024;
+
+/** Levels of a key, mixed into its hash (an object and its dkey named alike hash apart). */
+const LEVEL_OBJECT = 0x6f626a31, LEVEL_DKEY = 0x646b6579, LEVEL_AKEY = 0x616b6579;
 
 /** Newest write epochs per container / object / dkey / akey of one engine (see the module comment). */
 export class WriteEpochs {
   private readonly conts = new Map<string, ContainerW>();
-  private count = 0;
-  /** Objects in the order they were last raised, with the epoch of that raise; live from `head`. */
-  private queueObjs: ObjectW[] = objectList();
-  private queueEpochs: bigint[] = objectList();
-  private head = 0;
-  private objectsHeld = 0;
+  private readonly buckets: number;
   /**
-   * The last dkey and akey strings recorded: an equal key of a later write is kept as this same
-   * string (a request's keys are new strings each time, and most writes name the same few keys:
-   * 2 strings fewer kept per new object).
+   * The table, a bucket per BUCKET_BYTES (two cache lines: a probe reads one bucket): as u32,
+   * words [0, 12) the slots' key hashes, three words a slot (0, 0, 0: empty; a key never hashes to
+   * it); as u64, word 6 what the bucket forgot (every key it dropped was written and punched at or
+   * below it), words [7, 11) each slot's newest write at or below its key, [11, 15) each slot's
+   * newest punch of the key itself (0: none).
    */
-  private lastDk = '';
-  private lastAk = '';
+  private readonly u32: Uint32Array;
+  private readonly u64: BigUint64Array;
+  private count = 0;
+  /** Seeds of the three hash words (random per table: keys cannot be chosen to collide). */
+  private readonly seeds = new Uint32Array(3);
+  /** The last key hashed (`hashLevels`): words of the object, dkey and akey levels. */
+  private readonly h = new Uint32Array(9);
+  /** The running hash words while a key is hashed (`feed`). */
+  private x = 0;
+  private y = 0;
+  private z = 0;
 
-  constructor(private floor = 0n, private readonly maxEntries = MAX_WRITE_ENTRIES) {
-    assert(maxEntries >= 1 && floor >= 0n, 'write epochs have room and a non-negative floor', { maxEntries, floor: String(floor) });
+  constructor(private readonly floor = 0n, maxEntries = MAX_WRITE_ENTRIES) {
+    assert(Number.isSafeInteger(maxEntries) && maxEntries >= WRITE_EPOCH_WAYS && floor >= 0n && floor <= MAX_EPOCH, 'write epochs have room for a bucket and a non-negative floor', { maxEntries, floor: String(floor) });
+    assert(PUNCHES_AT + WRITE_EPOCH_WAYS <= BUCKET_U64 && 3 * WRITE_EPOCH_WAYS <= 2 * FORGOT_AT, 'a bucket holds its slots');
+    this.buckets = Math.floor(maxEntries / WRITE_EPOCH_WAYS);
+    const bytes = this.buckets * BUCKET_BYTES;
+    // (on huge pages where the addon can map them: a probe's page is then in the TLB far more often)
+    const table = bytes >= HUGE_TABLE_BYTES ? nativeAddon()?.allocTable?.(bytes) ?? new ArrayBuffer(bytes) : new ArrayBuffer(bytes);
+    this.u32 = new Uint32Array(table);
+    this.u64 = new BigUint64Array(table);
+    randomFillSync(this.seeds);
   }
 
   /**
@@ -115,47 +107,31 @@ export class WriteEpochs {
    * (`ak` undefined) or of an akey; `punch` for punches.
    */
   record(cont: string, unit: string, dk: string | undefined, ak: string | undefined, epoch: bigint, punch: boolean): void {
+    if (epoch > MAX_EPOCH) epoch = MAX_EPOCH;
     let cw = this.conts.get(cont);
-    if (cw === undefined) { cw = new ContainerW(); this.conts.set(cont, cw); }
+    if (cw === undefined) { cw = new ContainerW(this.conts.size + 1); this.conts.set(cont, cw); }
     if (epoch > cw.e) cw.e = epoch;
-    let o = cw.objects.get(unit);
-    if (o === undefined) { o = new ObjectW(cw, unit); cw.objects.set(unit, o); this.count++; this.objectsHeld++; }
-    if (epoch > o.oe) {
-      o.oe = epoch;
-      this.queueObjs.push(o);
-      this.queueEpochs.push(epoch);
-    }
-    if (dk === undefined) {
-      if (punch && epoch > o.op) o.op = epoch;
-    } else {
-      if (dk === this.lastDk) dk = this.lastDk; else this.lastDk = dk;
-      const d = this.dkeyFor(o, dk, epoch);
-      if (ak === undefined) {
-        if (punch && epoch > d.p) d.p = epoch;
-      } else {
-        if (ak === this.lastAk) ak = this.lastAk; else this.lastAk = ak;
-        this.raiseAkey(o, d, ak, epoch);
-      }
-    }
-    if (this.count > this.maxEntries) this.evict(o);
-    this.maybeCompactQueue();
+    this.hashLevels(cw.id, unit, dk, ak);
+    const h = this.h;
+    this.raise(h[0]!, h[1]!, h[2]!, epoch, punch && dk === undefined);
+    if (dk === undefined) return;
+    this.raise(h[3]!, h[4]!, h[5]!, epoch, punch && ak === undefined);
+    if (ak === undefined) return;
+    this.raise(h[6]!, h[7]!, h[8]!, epoch, false); // (an akey's punch is a write of it: nothing below it to hide)
   }
 
   /** The newest write a read or write of the object (`dk` undefined), dkey (`ak` undefined) or akey conflicts with. */
   lastWrite(cont: string, unit: string, dk?: string, ak?: string): bigint {
     let last = this.floor;
-    const o = this.conts.get(cont)?.objects.get(unit);
-    if (o === undefined) return last;
-    if (dk === undefined) return o.oe > last ? o.oe : last;
-    if (o.op > last) last = o.op;
-    if (o.osf > last) last = o.osf;
-    const d: DkeyW | undefined = o.dk === dk ? o : o.dks?.get(dk);
-    if (d === undefined) return last;
-    if (ak === undefined) return d.e > last ? d.e : last;
-    if (d.p > last) last = d.p;
-    if (d.sf > last) last = d.sf;
-    const a = d.ak === ak ? d.ae : d.aks?.get(ak);
-    return a !== undefined && a > last ? a : last;
+    const cw = this.conts.get(cont);
+    if (cw === undefined) return last; // (nothing of the container was ever recorded)
+    this.hashLevels(cw.id, unit, dk, ak);
+    const h = this.h;
+    if (dk === undefined) return max(last, this.epochOf(h[0]!, h[1]!, h[2]!, WRITES_AT));
+    last = max(last, this.epochOf(h[0]!, h[1]!, h[2]!, PUNCHES_AT));
+    if (ak === undefined) return max(last, this.epochOf(h[3]!, h[4]!, h[5]!, WRITES_AT));
+    last = max(last, this.epochOf(h[3]!, h[4]!, h[5]!, PUNCHES_AT));
+    return max(last, this.epochOf(h[6]!, h[7]!, h[8]!, WRITES_AT));
   }
 
   /** The newest write anywhere in container `cont` (the floor when none is known). */
@@ -167,97 +143,87 @@ export class WriteEpochs {
   /** Entries held (objects + dkeys + akeys; tests and stats). */
   get size(): number { return this.count; }
 
-  private dkeyFor(o: ObjectW, dk: string, epoch: bigint): DkeyW {
-    let d: DkeyW | undefined;
-    if (o.dks === undefined) {
-      if (o.dk === undefined) { o.dk = dk; o.e = epoch; this.grow(o, 1); return o; }
-      if (o.dk === dk) d = o;
-      else {
-        // (the first dkey moves out of the object into a DkeyW of its own)
-        const first = new DkeyW(o.e);
-        first.p = o.p; first.sf = o.sf; first.ak = o.ak; first.ae = o.ae; first.aks = o.aks;
-        o.dks = new Map([[o.dk, first]]);
-        o.dk = undefined; o.e = 0n; o.p = 0n; o.sf = 0n; o.ak = undefined; o.ae = 0n; o.aks = undefined;
+  /** Raise the key hashed (a, b, c) to a write at `epoch` (and a punch of it, `punch`), entering it when new. */
+  private raise(a: number, b: number, c: number, epoch: bigint, punch: boolean): void {
+    const bucket = this.bucketOf(a), k0 = bucket * BUCKET_U32, w0 = bucket * BUCKET_U64 + WRITES_AT, p0 = bucket * BUCKET_U64 + PUNCHES_AT;
+    const u32 = this.u32, u64 = this.u64;
+    let free = -1, oldest = 0;
+    for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
+      const k = k0 + 3 * i, ka = u32[k]!, kb = u32[k + 1]!, kc = u32[k + 2]!;
+      if (ka === a && kb === b && kc === c) {
+        if (epoch > u64[w0 + i]!) u64[w0 + i] = epoch;
+        if (punch && epoch > u64[p0 + i]!) u64[p0 + i] = epoch;
+        return;
       }
+      // (the oldest by the writes' high words: no 64-bit loads; the floor below takes the exact write)
+      if ((ka | kb | kc) === 0) { if (free < 0) free = i; } else if (u32[2 * (w0 + i) + 1]! < u32[2 * (w0 + oldest) + 1]!) oldest = i;
     }
-    if (d === undefined) {
-      d = o.dks!.get(dk);
-      if (d === undefined) {
-        if (o.dks!.size >= MAX_SUB_ENTRIES) this.foldDkeys(o);
-        d = new DkeyW(epoch);
-        o.dks!.set(dk, d);
-        this.grow(o, 1);
-        return d;
-      }
+    const fi = bucket * BUCKET_U64 + FORGOT_AT;
+    let i = free;
+    if (i < 0) {
+      // Full: the slot with the oldest write is forgotten into the bucket's floor.
+      i = oldest;
+      const w = u64[w0 + i]!;
+      if (w > u64[fi]!) u64[fi] = w;
+    } else {
+      this.count++;
     }
-    if (epoch > d.e) d.e = epoch;
-    return d;
+    // (a key entering a bucket starts at what the bucket forgot: it may be one of those keys)
+    const f = u64[fi]!;
+    const k = k0 + 3 * i;
+    u32[k] = a; u32[k + 1] = b; u32[k + 2] = c;
+    u64[w0 + i] = epoch > f ? epoch : f;
+    u64[p0 + i] = punch && epoch > f ? epoch : f;
   }
 
-  private raiseAkey(o: ObjectW, d: DkeyW, ak: string, epoch: bigint): void {
-    if (d.aks === undefined) {
-      if (d.ak === undefined) { d.ak = ak; d.ae = epoch; this.grow(o, 1); return; }
-      if (d.ak === ak) { if (epoch > d.ae) d.ae = epoch; return; }
-      d.aks = new Map([[d.ak, d.ae]]);
-      d.ak = undefined; d.ae = 0n;
+  /** The write (`at` WRITES_AT) or punch (PUNCHES_AT) epoch of the key hashed (a, b, c); its bucket's floor when it is not held. */
+  private epochOf(a: number, b: number, c: number, at: number): bigint {
+    const bucket = this.bucketOf(a), k0 = bucket * BUCKET_U32, u32 = this.u32;
+    for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
+      const k = k0 + 3 * i;
+      if (u32[k] === a && u32[k + 1] === b && u32[k + 2] === c) return this.u64[bucket * BUCKET_U64 + at + i]!;
     }
-    const cur = d.aks.get(ak);
-    if (cur === undefined) {
-      if (d.aks.size >= MAX_SUB_ENTRIES) {
-        for (const e of d.aks.values()) if (e > d.sf) d.sf = e;
-        this.grow(o, -d.aks.size);
-        d.aks.clear();
-      }
-      d.aks.set(ak, epoch);
-      this.grow(o, 1);
-    } else if (epoch > cur) d.aks.set(ak, epoch);
+    return this.u64[bucket * BUCKET_U64 + FORGOT_AT]!;
   }
 
-  /** Fold every dkey of `o` (and their akeys) into its floor (an object with too many dkeys). */
-  private foldDkeys(o: ObjectW): void {
-    let removed = 0;
-    for (const d of o.dks!.values()) {
-      if (d.e > o.osf) o.osf = d.e;
-      removed += 1 + (d.ak !== undefined ? 1 : 0) + (d.aks?.size ?? 0);
-    }
-    o.dks!.clear();
-    this.grow(o, -removed);
+  /** The bucket of a key whose first hash word is `a` (its high bits pick it: a range map, no division). */
+  private bucketOf(a: number): number { return Math.floor((a >>> 0) * this.buckets / 4294967296); }
+
+  /**
+   * Hash the levels of (container `id`, `unit`, `dk`, `ak`) into `h`: three words for the object,
+   * then (when named) the dkey and the akey, each level's words continuing the one above it.
+   */
+  private hashLevels(id: number, unit: string, dk: string | undefined, ak: string | undefined): void {
+    const sd = this.seeds;
+    this.x = sd[0]! ^ Math.imul(id, 0x9e3779b1); this.y = sd[1]! ^ Math.imul(id, 0x85ebca77); this.z = sd[2]! ^ Math.imul(id, 0xc2b2ae3d);
+    this.feed(unit, 0, LEVEL_OBJECT);
+    if (dk === undefined) return;
+    this.feed(dk, 3, LEVEL_DKEY);
+    if (ak !== undefined) this.feed(ak, 6, LEVEL_AKEY);
   }
 
-  private grow(o: ObjectW, n: number): void { o.entries += n; this.count += n; }
-
-  /** Forget the least recently written objects until the bound holds (never `keep`, being written). */
-  private evict(keep: ObjectW): void {
-    while (this.count > this.maxEntries && this.head < this.queueObjs.length) {
-      const o = this.queueObjs[this.head]!, e = this.queueEpochs[this.head]!;
-      if (o === keep && o.oe === e && !o.dead) break; // only the object being written is left: it stays
-      this.queueObjs[this.head] = undefined as unknown as ObjectW;
-      this.head++;
-      if (o.dead || o.oe !== e) continue; // raised again since (or forgotten): not its last raise
-      o.dead = true;
-      o.cont.objects.delete(o.unit);
-      this.count -= o.entries;
-      this.objectsHeld--;
-      if (e > this.floor) this.floor = e;
+  /** Continue the running hash words with the text of one level, and store that level's words at `h[at..at+3)`. */
+  private feed(t: string, at: number, level: number): void {
+    let x = this.x, y = this.y, z = this.z;
+    for (let i = 0; i < t.length; i++) {
+      const ch = t.charCodeAt(i);
+      x = Math.imul(x ^ ch, 0x01000193); y = Math.imul(y ^ ch, 0x5bd1e995); z = Math.imul(z ^ ch, 0x27d4eb2f);
+      y ^= y >>> 15; z ^= z >>> 13;
     }
-  }
-
-  /** Drop stale queue entries once they outnumber the live ones (one per object). */
-  private maybeCompactQueue(): void {
-    const queued = this.queueObjs.length - this.head;
-    if (queued > 2 * this.objectsHeld + QUEUE_SLACK) {
-      const objs: ObjectW[] = objectList(), epochs: bigint[] = objectList();
-      for (let i = this.head; i < this.queueObjs.length; i++) {
-        const o = this.queueObjs[i]!, e = this.queueEpochs[i]!;
-        if (!o.dead && o.oe === e) { objs.push(o); epochs.push(e); }
-      }
-      this.queueObjs = objs;
-      this.queueEpochs = epochs;
-      this.head = 0;
-    } else if (this.head > QUEUE_SLACK && 2 * this.head > this.queueObjs.length) {
-      this.queueObjs = this.queueObjs.slice(this.head);
-      this.queueEpochs = this.queueEpochs.slice(this.head);
-      this.head = 0;
-    }
+    x ^= t.length; y ^= t.length; z ^= t.length;
+    this.x = x; this.y = y; this.z = z;
+    const h = this.h;
+    h[at] = fmix(x ^ level); h[at + 1] = fmix(y ^ level); h[at + 2] = fmix(z ^ level);
+    if ((h[at]! | h[at + 1]! | h[at + 2]!) === 0) h[at + 2] = 1; // (all zero marks an empty slot)
   }
 }
+
+/** murmur3's finaliser: every input bit reaches every output bit. */
+function fmix(v: number): number {
+  v ^= v >>> 16; v = Math.imul(v, 0x85ebca6b);
+  v ^= v >>> 13; v = Math.imul(v, 0xc2b2ae35);
+  v ^= v >>> 16;
+  return v >>> 0;
+}
+
+function max(a: bigint, b: bigint): bigint { return a > b ? a : b; }

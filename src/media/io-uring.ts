@@ -46,6 +46,8 @@ export interface NativeAddon {
   alignmentOf(view: Uint8Array, align: number): number;
   /** A zeroed external ArrayBuffer of `bytes` at an `align`-aligned address (posix_memalign). */
   allocAligned(bytes: number, align: number): ArrayBuffer;
+  /** An external ArrayBuffer of `bytes` zeros, mapped anonymously and advised for huge pages (pages made on first touch). Absent from addons built before it existed. */
+  allocTable?(bytes: number): ArrayBuffer;
   /**
    * An external ArrayBuffer of `bytes` (page-aligned, contents unspecified) from the addon's
    * bounded free list of buffers the GC has freed, else new: outputs whose pages are already

@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { WriteEpochs, MAX_SUB_ENTRIES } from '../../src/engine/write-epochs.js';
+import { WriteEpochs, WRITE_EPOCH_WAYS } from '../../src/engine/write-epochs.js';
 
 const t = suite('write-epochs');
 
@@ -95,19 +95,38 @@ t('bounded: answers are never below the model, and the bound holds', () => {
   }
 });
 
-t('an object with more dkeys (a dkey with more akeys) than kept apart folds them into its floor', () => {
-  const tab = new WriteEpochs(0n);
-  const n = MAX_SUB_ENTRIES + 10;
+t('many dkeys of one object (akeys of one dkey) stay within the bound and answer at least what was written', () => {
+  const bound = 1000;
+  const tab = new WriteEpochs(0n, bound);
+  const n = 3 * bound;
   for (let i = 0; i < n; i++) tab.record('c', '1', `d${i}`, 'a', BigInt(100 + i), false);
   for (let i = 0; i < n; i++) tab.record('c', '2', 'd', `a${i}`, BigInt(100 + i), false);
-  assert.ok(tab.size < 2 * MAX_SUB_ENTRIES + 10, `size ${tab.size}`);
+  assert.ok(tab.size <= bound, `size ${tab.size}`);
   for (let i = 0; i < n; i += 97) {
     assert.ok(ask(tab, ['c', '1', `d${i}`, 'a']) >= BigInt(100 + i));
     assert.ok(ask(tab, ['c', '1', `d${i}`]) >= BigInt(100 + i));
     assert.ok(ask(tab, ['c', '2', 'd', `a${i}`]) >= BigInt(100 + i));
   }
-  assert.is(ask(tab, ['c', '1']), BigInt(100 + n - 1));
+  assert.is(ask(tab, ['c', '1']), BigInt(100 + n - 1), 'the object, written last, is held exactly');
   assert.is(ask(tab, ['c', '2', 'd']), BigInt(100 + n - 1));
+});
+
+t('a key forgotten and written again at an older epoch still answers its newer forgotten write', () => {
+  // One bucket: every key competes for its WRITE_EPOCH_WAYS slots.
+  const tab = new WriteEpochs(0n, WRITE_EPOCH_WAYS);
+  tab.record('c', 'old', undefined, undefined, 900n, false);
+  for (let i = 0; i < 4 * WRITE_EPOCH_WAYS; i++) tab.record('c', `u${i}`, undefined, undefined, BigInt(1000 + i), false);
+  assert.ok(tab.size <= WRITE_EPOCH_WAYS);
+  tab.record('c', 'old', undefined, undefined, 500n, false); // (out of order: an older commit arriving late)
+  assert.ok(ask(tab, ['c', 'old']) >= 900n, 'never below a write it was told of');
+  assert.ok(ask(tab, ['c', 'never-written', 'd', 'a']) >= 900n, 'a key never written answers what its bucket forgot');
+});
+
+t('epochs beyond 64 bits are held as the largest (answers only higher)', () => {
+  const tab = new WriteEpochs(0n);
+  tab.record('c', '1', 'd', 'a', (1n << 70n), false);
+  assert.is(ask(tab, ['c', '1', 'd', 'a']), (1n << 64n) - 1n);
+  assert.is(tab.lastInContainer('c'), (1n << 64n) - 1n);
 });
 
 t.run();

@@ -40,6 +40,20 @@ if (!addon) {
     assert.ok(new Uint8Array(ab).every((x) => x === 0));
   });
 
+  t('allocTable maps zeros of the size asked, page-aligned and writable; bad sizes throw', () => {
+    assert.ok(addon.allocTable, 'this build has allocTable');
+    const bytes = 4 * 1024 * 1024 + 128;
+    const ab = addon.allocTable!(bytes);
+    assert.is(ab.byteLength, bytes);
+    assert.is(addon.alignmentOf(new Uint8Array(ab), 4096), 0);
+    const u = new BigUint64Array(ab, 0, bytes / 8);
+    assert.ok(new Uint8Array(ab).every((x) => x === 0), 'a new table is all zeros');
+    u[0] = 7n; u[u.length - 1] = (1n << 64n) - 1n;
+    assert.is(new BigUint64Array(ab)[0], 7n);
+    assert.is(new BigUint64Array(ab, 0, bytes / 8)[bytes / 8 - 1], (1n << 64n) - 1n);
+    for (const bad of [0, -1, Number.NaN, 2 ** 32]) assert.throws(() => addon.allocTable!(bad), RangeError, `allocTable(${bad})`);
+  });
+
   t('raw ring: a batch of writes and an fdatasync complete through the event loop with their slots', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-uring-'));
     const fd = fs.openSync(path.join(dir, 'raw'), 'w+');
