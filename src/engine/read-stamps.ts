@@ -15,7 +15,7 @@
 import { WriteEpochs } from './write-epochs.js';
 
 /** Keys (unit objects + dkeys + akeys) remembered. */
-export const MAX_READ_STAMPS = 1_000_000;
+export const MAX_READ_STAMPS = 1 << 20;
 /** Containers whose listings (reads of exactly the container) are remembered; past it they fold into a floor. */
 const MAX_LISTED_CONTAINERS = 4096;
 

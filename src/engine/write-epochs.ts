@@ -10,19 +10,24 @@
  *   cannot know: its start, and everything it forgot).
  * - `lastInContainer` is the newest write anywhere in a container (a listing of its objects).
  *
- * Kept in typed arrays, not in JavaScript objects: a table of `maxEntries` slots in buckets of
- * `WRITE_EPOCH_WAYS`, one slot per key (object, dkey or akey), found by a 96-bit hash of the key's
- * levels (the container as a small number, then each level's text), holding the newest write at or
- * below the key and the newest punch of it; the addon maps a large table on huge pages. Why: every
- * shard write records its key, and a new-object put makes three new entries. As maps of objects
- * (one per unit object, its dkeys and akeys inline; sessions 21-50) a record of a new object cost
- * 2.5-4.2 us at a million entries, and the entries made a live heap of ~300 MB that every full
- * collection of the engine marked; this table takes 0.75-0.9 us and 32 MB outside the collector's
- * heap (`.scratch/we-micro.ts`, session 51, docs/performance.md).
+ * Kept in typed arrays, not in JavaScript objects: buckets of `WRITE_EPOCH_WAYS` slots, one slot
+ * per key (object, dkey or akey), found by a 96-bit hash of the key's levels (the container as a
+ * small number, then each level's text), holding the newest write at or below the key and the
+ * newest punch of it; the addon maps a large table on huge pages. Why: every shard write records
+ * its key, and a new-object put makes three new entries. As maps of objects (one per unit object,
+ * its dkeys and akeys inline; sessions 21-50) a record of a new object cost 1.9-2.9 us at the
+ * 1M-entry bound and the entries held 85-316 MB of heap that every full collection of the engine
+ * marked; this table takes 1.3 us there, in at most 32 MiB outside the collector's heap
+ * (`bench/write-epochs-probe.ts`, session 51, docs/performance.md).
  *
- * Bounded: a full bucket forgets its slot with the oldest write and raises the bucket's floor to
- * that write (and punch); a key not found answers its bucket's floor, and a key entering a bucket
- * starts at the floor. Forgetting only answers newer epochs: a conflict is never missed, at worst
+ * A key is held in its bucket or, that one full, in one of the next PATH_BUCKETS (linear probing
+ * by bucket). The table starts at 64 KiB and doubles past 70% full, up to the bound (32
+ * MiB at the default): memory follows the keys held, and nothing is forgotten below the bound.
+ *
+ * Bounded: at the bound, past HOME_ONLY_LOAD full, a new key takes the slot of the oldest write in
+ * its own bucket, forgotten into the bucket's floor (the table stays that full: a path ends at the
+ * first bucket with a free slot); a key not found answers the highest floor on its path, and a key
+ * entering starts at it. Forgetting only answers newer epochs: a conflict is never missed, at worst
  * a transaction restarts (or a write recommits above a read) needlessly. Two keys are taken for
  * one only when all 96 bits of their hashes agree (seeded per table: below 2^-70 per lookup).
  */
@@ -31,7 +36,7 @@ import { assert } from '../../core/errors.js';
 import { nativeAddon } from '../media/io-uring.js';
 
 /** Default bound of entries (objects + dkeys + akeys) an engine remembers. */
-export const MAX_WRITE_ENTRIES = 1_000_000;
+export const MAX_WRITE_ENTRIES = 1 << 20;
 /** Slots per bucket: a key may sit in any of its bucket's slots. */
 export const WRITE_EPOCH_WAYS = 4;
 /** Largest epoch a slot holds; a larger one is kept as this (answers only higher). */
@@ -61,6 +66,14 @@ const BUCKET_U32 = BUCKET_BYTES / 4, BUCKET_U64 = BUCKET_BYTES / 8;
 /** Where a bucket's floor, its slots' writes and their punches start, in u64 words from the bucket's start. */
 const FORGOT_AT = 6, WRITES_AT = 7, PUNCHES_AT = 7 + WRITE_EPOCH_WAYS;
 
+/** Buckets a table starts with (when its bound halves to it exactly): 64 KiB. */
+const MIN_TABLE_BUCKETS = 512;
+/** Most buckets a key's path runs from its own (a key is held at most this far from it). */
+const PATH_BUCKETS = 32;
+/** Below its bound a table doubles once it holds more than this share of its slots. */
+const GROW_LOAD = 0.7;
+/** At its bound, past this share of its slots a new key takes the slot of the oldest write in its own bucket (forgotten). */
+const HOME_ONLY_LOAD = 0.7;
 /** Tables this large or larger are mapped by the addon, on huge pages where it can (`allocTable`). */
 const HUGE_TABLE_BYTES = 2 * 1024 * 1024;
 
@@ -70,7 +83,19 @@ const LEVEL_OBJECT = 0x6f626a31, LEVEL_DKEY = 0x646b6579, LEVEL_AKEY = 0x616b657
 /** Newest write epochs per container / object / dkey / akey of one engine (see the module comment). */
 export class WriteEpochs {
   private readonly conts = new Map<string, ContainerW>();
-  private readonly buckets: number;
+  /** Buckets now (doubled as keys come, up to `maxBuckets`) and at most (the bound). */
+  private buckets: number;
+  private readonly maxBuckets: number;
+  /** Slots filled, and the count past which the table grows or (at its bound) keys stay in their own bucket. */
+  private count = 0;
+  private limit = 0;
+  /** A bucket forgot a key (floors may be above zero; only at the bound). */
+  private forgetting = false;
+  /** A punch was recorded (until then every punch epoch held is zero). */
+  private punched = false;
+  /** What the last `find` that missed saw: the bucket its path ended at (a free slot there; -1: none within PATH_BUCKETS), and the highest floor on the path. */
+  private stop = -1;
+  private missFloor = 0n;
   /**
    * The table, a bucket per BUCKET_BYTES (two cache lines: a probe reads one bucket): as u32,
    * words [0, 12) the slots' key hashes, three words a slot (0, 0, 0: empty; a key never hashes to
@@ -78,9 +103,8 @@ export class WriteEpochs {
    * below it), words [7, 11) each slot's newest write at or below its key, [11, 15) each slot's
    * newest punch of the key itself (0: none).
    */
-  private readonly u32: Uint32Array;
-  private readonly u64: BigUint64Array;
-  private count = 0;
+  private u32!: Uint32Array;
+  private u64!: BigUint64Array;
   /** Seeds of the three hash words (random per table: keys cannot be chosen to collide). */
   private readonly seeds = new Uint32Array(3);
   /** The last key hashed (`hashLevels`): words of the object, dkey and akey levels. */
@@ -93,12 +117,13 @@ export class WriteEpochs {
   constructor(private readonly floor = 0n, maxEntries = MAX_WRITE_ENTRIES) {
     assert(Number.isSafeInteger(maxEntries) && maxEntries >= WRITE_EPOCH_WAYS && floor >= 0n && floor <= MAX_EPOCH, 'write epochs have room for a bucket and a non-negative floor', { maxEntries, floor: String(floor) });
     assert(PUNCHES_AT + WRITE_EPOCH_WAYS <= BUCKET_U64 && 3 * WRITE_EPOCH_WAYS <= 2 * FORGOT_AT, 'a bucket holds its slots');
-    this.buckets = Math.floor(maxEntries / WRITE_EPOCH_WAYS);
-    const bytes = this.buckets * BUCKET_BYTES;
-    // (on huge pages where the addon can map them: a probe's page is then in the TLB far more often)
-    const table = bytes >= HUGE_TABLE_BYTES ? nativeAddon()?.allocTable?.(bytes) ?? new ArrayBuffer(bytes) : new ArrayBuffer(bytes);
-    this.u32 = new Uint32Array(table);
-    this.u64 = new BigUint64Array(table);
+    this.maxBuckets = Math.floor(maxEntries / WRITE_EPOCH_WAYS);
+    // (it starts small and doubles: memory follows the keys held; a bound that does not halve
+    // exactly to a small table is allocated whole)
+    let b = this.maxBuckets;
+    while (b % 2 === 0 && b / 2 >= MIN_TABLE_BUCKETS) b /= 2;
+    this.buckets = 0;
+    this.allocate(b);
     randomFillSync(this.seeds);
   }
 
@@ -111,6 +136,7 @@ export class WriteEpochs {
     let cw = this.conts.get(cont);
     if (cw === undefined) { cw = new ContainerW(this.conts.size + 1); this.conts.set(cont, cw); }
     if (epoch > cw.e) cw.e = epoch;
+    if (punch) this.punched = true;
     this.hashLevels(cw.id, unit, dk, ak);
     const h = this.h;
     this.raise(h[0]!, h[1]!, h[2]!, epoch, punch && dk === undefined);
@@ -128,9 +154,11 @@ export class WriteEpochs {
     this.hashLevels(cw.id, unit, dk, ak);
     const h = this.h;
     if (dk === undefined) return max(last, this.epochOf(h[0]!, h[1]!, h[2]!, WRITES_AT));
-    last = max(last, this.epochOf(h[0]!, h[1]!, h[2]!, PUNCHES_AT));
+    // (the punches above the key: none to find while nothing was punched or forgotten)
+    const above = this.punched || this.forgetting;
+    if (above) last = max(last, this.epochOf(h[0]!, h[1]!, h[2]!, PUNCHES_AT));
     if (ak === undefined) return max(last, this.epochOf(h[3]!, h[4]!, h[5]!, WRITES_AT));
-    last = max(last, this.epochOf(h[3]!, h[4]!, h[5]!, PUNCHES_AT));
+    if (above) last = max(last, this.epochOf(h[3]!, h[4]!, h[5]!, PUNCHES_AT));
     return max(last, this.epochOf(h[6]!, h[7]!, h[8]!, WRITES_AT));
   }
 
@@ -143,47 +171,152 @@ export class WriteEpochs {
   /** Entries held (objects + dkeys + akeys; tests and stats). */
   get size(): number { return this.count; }
 
+  /** Bytes of the table now (tests and stats). */
+  get tableBytes(): number { return this.buckets * BUCKET_BYTES; }
+
   /** Raise the key hashed (a, b, c) to a write at `epoch` (and a punch of it, `punch`), entering it when new. */
   private raise(a: number, b: number, c: number, epoch: bigint, punch: boolean): void {
-    const bucket = this.bucketOf(a), k0 = bucket * BUCKET_U32, w0 = bucket * BUCKET_U64 + WRITES_AT, p0 = bucket * BUCKET_U64 + PUNCHES_AT;
-    const u32 = this.u32, u64 = this.u64;
-    let free = -1, oldest = 0;
-    for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
-      const k = k0 + 3 * i, ka = u32[k]!, kb = u32[k + 1]!, kc = u32[k + 2]!;
-      if (ka === a && kb === b && kc === c) {
-        if (epoch > u64[w0 + i]!) u64[w0 + i] = epoch;
-        if (punch && epoch > u64[p0 + i]!) u64[p0 + i] = epoch;
-        return;
-      }
-      // (the oldest by the writes' high words: no 64-bit loads; the floor below takes the exact write)
-      if ((ka | kb | kc) === 0) { if (free < 0) free = i; } else if (u32[2 * (w0 + i) + 1]! < u32[2 * (w0 + oldest) + 1]!) oldest = i;
+    const u64 = this.u64;
+    const slot = this.find(a, b, c);
+    if (slot >= 0) {
+      const w = this.slotWord(slot, WRITES_AT), p = this.slotWord(slot, PUNCHES_AT);
+      if (epoch > u64[w]!) u64[w] = epoch;
+      if (punch && epoch > u64[p]!) u64[p] = epoch;
+      return;
     }
-    const fi = bucket * BUCKET_U64 + FORGOT_AT;
-    let i = free;
-    if (i < 0) {
-      // Full: the slot with the oldest write is forgotten into the bucket's floor.
+    const home = this.bucketOf(a);
+    let at = this.stop, forget = false;
+    if (this.buckets === this.maxBuckets && (at < 0 || this.count >= this.limit)) {
+      // (at the bound and as full as it may be: it takes the slot of the oldest write in its own bucket)
+      at = home; forget = true;
+    } else if (at < 0) {
+      // (no free slot on its path below the bound: the table doubles, and nothing is forgotten)
+      this.grow();
+      this.raise(a, b, c, epoch, punch);
+      return;
+    }
+    // (a key entering starts at what its path forgot: it may be one of those keys)
+    const f = this.missFloor;
+    const i = this.place(at, a, b, c, forget);
+    const w = this.slotWord(at * WRITE_EPOCH_WAYS + i, WRITES_AT), p = this.slotWord(at * WRITE_EPOCH_WAYS + i, PUNCHES_AT);
+    u64[w] = epoch > f ? epoch : f;
+    u64[p] = punch && epoch > f ? epoch : f;
+    if (this.count > this.limit && this.buckets < this.maxBuckets) this.grow();
+  }
+
+  /**
+   * The slot (bucket x WAYS + way) of the key hashed (a, b, c), or -1: then `stop` is the bucket
+   * its path ended at (-1: none free within PATH_BUCKETS) and `missFloor` the highest floor on it.
+   * A key is held on its path, the buckets from its own on, before the first bucket with a free
+   * slot (slots fill in order and are never emptied, so no key lies past one).
+   */
+  private find(a: number, b: number, c: number): number {
+    const u32 = this.u32, n = this.buckets, first = this.bucketOf(a);
+    const steps = PATH_BUCKETS < n ? PATH_BUCKETS : n;
+    let bucket = first, step = 0;
+    search: for (; step < steps; step++) {
+      const k0 = bucket * BUCKET_U32;
+      for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
+        const k = k0 + 3 * i, ka = u32[k]!, kb = u32[k + 1]!, kc = u32[k + 2]!;
+        if (ka === a && kb === b && kc === c) return bucket * WRITE_EPOCH_WAYS + i;
+        if ((ka | kb | kc) === 0) break search;
+      }
+      bucket = bucket + 1 === n ? 0 : bucket + 1;
+    }
+    this.stop = step < steps ? bucket : -1;
+    // (the floors on the path, only once the table forgets: none is above zero before)
+    let floor = 0n;
+    if (this.forgetting) {
+      const u64 = this.u64;
+      for (let j = 0, x = first; j <= step && j < steps; j++, x = x + 1 === n ? 0 : x + 1) {
+        const f = u64[x * BUCKET_U64 + FORGOT_AT]!;
+        if (f > floor) floor = f;
+      }
+    }
+    this.missFloor = floor;
+    return -1;
+  }
+
+  /**
+   * Put the key hashed (a, b, c) in bucket `bucket`: its first free slot, or (`forget`, or the
+   * bucket full) the slot of its oldest write, forgotten into the bucket's floor. The way.
+   */
+  private place(bucket: number, a: number, b: number, c: number, forget: boolean): number {
+    const u32 = this.u32, u64 = this.u64, k0 = bucket * BUCKET_U32, w0 = bucket * BUCKET_U64 + WRITES_AT;
+    let i = 0, oldest = 0;
+    for (; i < WRITE_EPOCH_WAYS; i++) {
+      const k = k0 + 3 * i;
+      if ((u32[k]! | u32[k + 1]! | u32[k + 2]!) === 0) break;
+      // (the oldest by the writes' high words: no 64-bit loads; the floor below takes the exact write)
+      if (u32[2 * (w0 + i) + 1]! < u32[2 * (w0 + oldest) + 1]!) oldest = i;
+    }
+    if (i === WRITE_EPOCH_WAYS || (forget && i > 0)) {
       i = oldest;
-      const w = u64[w0 + i]!;
+      const fi = bucket * BUCKET_U64 + FORGOT_AT, w = u64[w0 + i]!;
       if (w > u64[fi]!) u64[fi] = w;
+      this.forgetting = true;
     } else {
       this.count++;
     }
-    // (a key entering a bucket starts at what the bucket forgot: it may be one of those keys)
-    const f = u64[fi]!;
     const k = k0 + 3 * i;
     u32[k] = a; u32[k + 1] = b; u32[k + 2] = c;
-    u64[w0 + i] = epoch > f ? epoch : f;
-    u64[p0 + i] = punch && epoch > f ? epoch : f;
+    return i;
   }
 
-  /** The write (`at` WRITES_AT) or punch (PUNCHES_AT) epoch of the key hashed (a, b, c); its bucket's floor when it is not held. */
+  /** The u64 index of slot `slot`'s write (`at` WRITES_AT) or punch (PUNCHES_AT). */
+  private slotWord(slot: number, at: number): number {
+    const bucket = (slot / WRITE_EPOCH_WAYS) | 0;
+    return bucket * BUCKET_U64 + at + (slot - bucket * WRITE_EPOCH_WAYS);
+  }
+
+  /** The write (`at` WRITES_AT) or punch (PUNCHES_AT) epoch of the key hashed (a, b, c); the highest floor on its path when it is not held. */
   private epochOf(a: number, b: number, c: number, at: number): bigint {
-    const bucket = this.bucketOf(a), k0 = bucket * BUCKET_U32, u32 = this.u32;
-    for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
-      const k = k0 + 3 * i;
-      if (u32[k] === a && u32[k + 1] === b && u32[k + 2] === c) return this.u64[bucket * BUCKET_U64 + at + i]!;
+    const slot = this.find(a, b, c);
+    return slot >= 0 ? this.u64[this.slotWord(slot, at)]! : this.missFloor;
+  }
+
+  /** A zeroed table of `buckets` buckets (on huge pages where the addon can map them: a probe's page is then in the TLB far more often). */
+  private allocate(buckets: number): void {
+    const bytes = buckets * BUCKET_BYTES;
+    const table = bytes >= HUGE_TABLE_BYTES ? nativeAddon()?.allocTable?.(bytes) ?? new ArrayBuffer(bytes) : new ArrayBuffer(bytes);
+    this.buckets = buckets;
+    this.u32 = new Uint32Array(table);
+    this.u64 = new BigUint64Array(table);
+    this.limit = Math.floor(buckets * WRITE_EPOCH_WAYS * (buckets < this.maxBuckets ? GROW_LOAD : HOME_ONLY_LOAD));
+  }
+
+  /**
+   * Double the table (below its bound, before anything was forgotten): every key placed again on
+   * its path in the new one. Should a path hold no free slot even there, the table doubles again;
+   * at the bound such a key takes a slot in its own bucket as a new key would.
+   */
+  private grow(): void {
+    assert(!this.forgetting && this.buckets * 2 <= this.maxBuckets, 'a table doubles only below its bound, before it forgets');
+    const oldBuckets = this.buckets, o32 = this.u32, o64 = this.u64, held = this.count;
+    for (let size = oldBuckets * 2; ; size *= 2) {
+      this.allocate(size);
+      this.count = 0;
+      if (this.placeAll(oldBuckets, o32, o64, size >= this.maxBuckets)) break;
     }
-    return this.u64[bucket * BUCKET_U64 + FORGOT_AT]!;
+    assert(this.count === held || this.forgetting, 'every key is placed again', { held, count: this.count });
+  }
+
+  /** Place every key of the old table (`oldBuckets`, `o32`, `o64`) in this one; false when one found no free slot on its path (never at the bound). */
+  private placeAll(oldBuckets: number, o32: Uint32Array, o64: BigUint64Array, atBound: boolean): boolean {
+    const u64 = this.u64;
+    for (let ob = 0; ob < oldBuckets; ob++) {
+      for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
+        const k = ob * BUCKET_U32 + 3 * i, a = o32[k]!, b = o32[k + 1]!, c = o32[k + 2]!;
+        if ((a | b | c) === 0) continue;
+        assert(this.find(a, b, c) < 0, 'a key is held once');
+        let at = this.stop;
+        if (at < 0) { if (!atBound) return false; at = this.bucketOf(a); }
+        const s = at * WRITE_EPOCH_WAYS + this.place(at, a, b, c, false);
+        u64[this.slotWord(s, WRITES_AT)] = o64[ob * BUCKET_U64 + WRITES_AT + i]!;
+        u64[this.slotWord(s, PUNCHES_AT)] = o64[ob * BUCKET_U64 + PUNCHES_AT + i]!;
+      }
+    }
+    return true;
   }
 
   /** The bucket of a key whose first hash word is `a` (its high bits pick it: a range map, no division). */

@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { WriteEpochs, WRITE_EPOCH_WAYS } from '../../src/engine/write-epochs.js';
+import { WriteEpochs, WRITE_EPOCH_WAYS, MAX_WRITE_ENTRIES } from '../../src/engine/write-epochs.js';
 
 const t = suite('write-epochs');
 
@@ -120,6 +120,36 @@ t('a key forgotten and written again at an older epoch still answers its newer f
   tab.record('c', 'old', undefined, undefined, 500n, false); // (out of order: an older commit arriving late)
   assert.ok(ask(tab, ['c', 'old']) >= 900n, 'never below a write it was told of');
   assert.ok(ask(tab, ['c', 'never-written', 'd', 'a']) >= 900n, 'a key never written answers what its bucket forgot');
+});
+
+t('the table starts small and doubles as keys come, forgetting nothing below its bound', () => {
+  const tab = new WriteEpochs(0n);
+  const start = tab.tableBytes;
+  assert.ok(start <= 64 * 1024, `starts at ${start} bytes`);
+  const n = 40_000; // (120,000 entries: several doublings, far below the bound)
+  for (let i = 0; i < n; i++) tab.record('c', `u${i}`, `d${i % 7}`, `a${i % 5}`, BigInt(1000 + i), i % 11 === 0);
+  assert.is(tab.size, 3 * n);
+  // (120,000 keys at most 70% full: 8 MiB; one doubling more, should a run of full buckets ask for it)
+  assert.ok(tab.tableBytes > start && tab.tableBytes <= 16 * 1024 * 1024, `grew to ${tab.tableBytes} bytes`);
+  for (let i = 0; i < n; i += 13) {
+    assert.is(ask(tab, ['c', `u${i}`, `d${i % 7}`, `a${i % 5}`]), BigInt(1000 + i), `akey of u${i}`);
+    assert.is(ask(tab, ['c', `u${i}`, `d${i % 7}`]), BigInt(1000 + i));
+    assert.is(ask(tab, ['c', `u${i}`]), BigInt(1000 + i));
+    assert.is(ask(tab, ['c', `u${i}`, 'other']), 0n, 'a dkey never written (the punches were of akeys)');
+  }
+  assert.is(ask(tab, ['c', 'never']), 0n);
+  assert.ok(MAX_WRITE_ENTRIES >= 1_000_000);
+});
+
+t('a table that grows to its bound and past it answers never below the model', () => {
+  for (const seed of [7, 8]) {
+    const rnd = rng(seed);
+    const ws = randomWrites(rnd, 6000, 12);
+    const tab = new WriteEpochs(0n, 4096); // (starts at 512 buckets, doubles once, then forgets)
+    apply(tab, ws);
+    assert.ok(tab.size <= 4096, `size ${tab.size}`);
+    for (const k of allKeys(12)) assert.ok(ask(tab, k) >= model(ws, k, 0n), `seed ${seed} key ${k.join('/')}`);
+  }
 });
 
 t('epochs beyond 64 bits are held as the largest (answers only higher)', () => {
