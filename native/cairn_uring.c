@@ -416,6 +416,16 @@ static napi_value alloc_aligned(napi_env env, napi_callback_info info) {
   return ab;
 }
 
+/* The one argument `bytes` in [1, 2^31] of an allocator (0, a RangeError thrown naming `usage`, when not). */
+static size_t alloc_bytes_arg(napi_env env, napi_callback_info info, const char *usage) {
+  size_t argc = 1; napi_value argv[1];
+  double bytes;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_double(env, argv[0], &bytes) != napi_ok || !(bytes >= 1 && bytes <= (double)(1u << 31))) {
+    napi_throw_range_error(env, NULL, usage); return 0;
+  }
+  return (size_t)bytes;
+}
+
 /* An allocTable mapping's length rides in the finaliser's hint. */
 static void free_table(napi_env env, void *data, void *hint) {
   napi_adjust_external_memory(env, -(int64_t)(uintptr_t)hint, NULL);
@@ -430,13 +440,8 @@ static void free_table(napi_env env, void *data, void *hint) {
  * first touch of a 4 KiB page costs 7-15 us of CPU on this VM.
  */
 static napi_value alloc_table(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  double bytes;
-  if (argc < 1 || napi_get_value_double(env, argv[0], &bytes) != napi_ok || !(bytes >= 1 && bytes <= (double)(1u << 31))) {
-    napi_throw_range_error(env, NULL, "allocTable(bytes in [1, 2^31])"); return NULL;
-  }
-  const size_t n = (size_t)bytes;
+  const size_t n = alloc_bytes_arg(env, info, "allocTable(bytes in [1, 2^31])");
+  if (n == 0) return NULL;
   void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return throw_errno(env, "mmap", errno);
 #ifdef MADV_HUGEPAGE
@@ -606,13 +611,9 @@ void cairn_output_freed(void *data, size_t length, void *deleter_data) {
 
 /* allocRecycled(bytes) -> external ArrayBuffer of `bytes` at a page-aligned address, contents unspecified */
 static napi_value alloc_recycled(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  double bytes;
-  if (argc < 1 || napi_get_value_double(env, argv[0], &bytes) != napi_ok || !(bytes >= 1 && bytes <= (double)(1u << 31))) {
-    napi_throw_range_error(env, NULL, "allocRecycled(bytes in [1, 2^31])"); return NULL;
-  }
-  size_t n = (size_t)bytes, cap = grain_cap(n);
+  size_t n = alloc_bytes_arg(env, info, "allocRecycled(bytes in [1, 2^31])");
+  if (n == 0) return NULL;
+  size_t cap = grain_cap(n);
   void *p = NULL;
   if (recycle_hide < 0) { const char *e = getenv("CAIRN_OUTPUT_HIDE"); recycle_hide = !(e && strcmp(e, "0") == 0); }
   if (recycle_poke < 0) { const char *e = getenv("CAIRN_OUTPUT_SCAVENGE"); recycle_poke = !(e && strcmp(e, "0") == 0); }
