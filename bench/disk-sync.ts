@@ -9,6 +9,9 @@
  *
  * Why: a durable put waits for its group's sync; in the pool, syncs ran 2-4x slower than this
  * (docs/performance.md, session 50), and this is the figure to hold them against.
+ * `CAIRN_DISK_SYNC_SPIN=<n>` keeps n more threads spinning meanwhile (at the nice value
+ * `CAIRN_DISK_SYNC_SPIN_NICE`, default 0): the pool's syncs run while its threads keep the cores
+ * busy, and on this VM the syncs' tail follows that load (session 51).
  */
 import { Worker } from 'node:worker_threads';
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
@@ -41,6 +44,21 @@ closeSync(fd);
 parentPort.postMessage(lat);
 `;
 
+/** A spinning thread (plain JavaScript): busy until told to stop, at the nice value it was given. */
+const SPIN = `
+const { workerData } = require('node:worker_threads');
+const { setPriority } = require('node:os');
+if (workerData.nice !== 0) setPriority(0, workerData.nice); // (Linux: this thread's own priority)
+const stop = new Int32Array(workerData.stop);
+while (Atomics.load(stop, 0) === 0) for (let i = 0; i < 1e5; i++);
+`;
+const spinners = Number(process.env.CAIRN_DISK_SYNC_SPIN ?? 0), spinNice = Number(process.env.CAIRN_DISK_SYNC_SPIN_NICE ?? 0);
+if (!Number.isInteger(spinners) || spinners < 0 || spinners > 16) throw new Error('CAIRN_DISK_SYNC_SPIN: a whole number 0..16');
+if (!Number.isInteger(spinNice) || spinNice < -20 || spinNice > 19) throw new Error('CAIRN_DISK_SYNC_SPIN_NICE: a nice value -20..19');
+const stopSpin = new SharedArrayBuffer(4);
+const spinning = Array.from({ length: spinners }, () => new Worker(SPIN, { eval: true, workerData: { stop: stopSpin, nice: spinNice } }));
+if (spinners > 0) console.log(`${spinners} thread(s) spinning at nice ${spinNice}`);
+
 const groups = wholeArg(2, 3000, 1, 100_000, 'groups'), groupBytes = wholeArg(3, 3800, 1, 1024 * 1024, 'groupBytes');
 if (groups * Math.ceil(groupBytes / PAGE) * PAGE > COPY_OFFSET) throw new Error(`groups x groupBytes must stay under ${COPY_OFFSET} bytes`);
 const dir = tempDir('cairn-disk-sync-');
@@ -65,9 +83,12 @@ try {
       const s = (performance.now() - t) / 1000;
       const all = lats.flat().sort((a, b) => a - b);
       const q = (f: number): string => all[Math.min(all.length - 1, Math.floor(all.length * f))]!.toFixed(0);
-      console.log(`${aligned ? 'page-aligned' : 'packed'} groups, ${threads} thread(s): ${(all.length / s).toFixed(0)} groups/s, fdatasync p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} us`);
+      const slow = all.filter((x) => x > 1000).length;
+      console.log(`${aligned ? 'page-aligned' : 'packed'} groups, ${threads} thread(s): ${(all.length / s).toFixed(0)} groups/s, fdatasync p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} us, ${slow} of ${all.length} over 1 ms`);
     }
   }
 } finally {
+  Atomics.store(new Int32Array(stopSpin), 0, 1);
+  await Promise.all(spinning.map((w) => new Promise((r) => w.once('exit', r))));
   removeTempDir(dir);
 }
