@@ -2,6 +2,8 @@
  * Seeded pseudo-random numbers (xoshiro128**), so tests, fault injection and the placement
  * simulator replay exactly from a seed. Not for cryptography.
  */
+import { fmix32 } from './mix.js';
+
 export class Rng {
   private a: number; private b: number; private c: number; private d: number;
 
@@ -11,10 +13,7 @@ export class Rng {
     let s = Number(BigInt.asUintN(32, BigInt(seed))) >>> 0;
     const next = () => {
       s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      return (z ^ (z >>> 16)) >>> 0;
+      return fmix32(s);
     };
     this.a = next(); this.b = next(); this.c = next(); this.d = next();
     if ((this.a | this.b | this.c | this.d) === 0) this.a = 1;

@@ -33,6 +33,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { assert } from '../../core/errors.js';
+import { fmix32 } from '../../core/mix.js';
 import { nativeAddon } from '../media/io-uring.js';
 
 /** Default bound of entries (objects + dkeys + akeys) an engine remembers. */
@@ -198,9 +199,8 @@ export class WriteEpochs {
     // (a key entering starts at what its path forgot: it may be one of those keys)
     const f = this.missFloor;
     const i = this.place(at, a, b, c, forget);
-    const w = this.slotWord(at * WRITE_EPOCH_WAYS + i, WRITES_AT), p = this.slotWord(at * WRITE_EPOCH_WAYS + i, PUNCHES_AT);
-    u64[w] = epoch > f ? epoch : f;
-    u64[p] = punch && epoch > f ? epoch : f;
+    u64[at * BUCKET_U64 + WRITES_AT + i] = epoch > f ? epoch : f;
+    u64[at * BUCKET_U64 + PUNCHES_AT + i] = punch && epoch > f ? epoch : f;
     if (this.count > this.limit && this.buckets < this.maxBuckets) this.grow();
   }
 
@@ -311,9 +311,9 @@ export class WriteEpochs {
         assert(this.find(a, b, c) < 0, 'a key is held once');
         let at = this.stop;
         if (at < 0) { if (!atBound) return false; at = this.bucketOf(a); }
-        const s = at * WRITE_EPOCH_WAYS + this.place(at, a, b, c, false);
-        u64[this.slotWord(s, WRITES_AT)] = o64[ob * BUCKET_U64 + WRITES_AT + i]!;
-        u64[this.slotWord(s, PUNCHES_AT)] = o64[ob * BUCKET_U64 + PUNCHES_AT + i]!;
+        const j = this.place(at, a, b, c, false);
+        u64[at * BUCKET_U64 + WRITES_AT + j] = o64[ob * BUCKET_U64 + WRITES_AT + i]!;
+        u64[at * BUCKET_U64 + PUNCHES_AT + j] = o64[ob * BUCKET_U64 + PUNCHES_AT + i]!;
       }
     }
     return true;
@@ -346,17 +346,9 @@ export class WriteEpochs {
     x ^= t.length; y ^= t.length; z ^= t.length;
     this.x = x; this.y = y; this.z = z;
     const h = this.h;
-    h[at] = fmix(x ^ level); h[at + 1] = fmix(y ^ level); h[at + 2] = fmix(z ^ level);
+    h[at] = fmix32(x ^ level); h[at + 1] = fmix32(y ^ level); h[at + 2] = fmix32(z ^ level);
     if ((h[at]! | h[at + 1]! | h[at + 2]!) === 0) h[at + 2] = 1; // (all zero marks an empty slot)
   }
-}
-
-/** murmur3's finaliser: every input bit reaches every output bit. */
-function fmix(v: number): number {
-  v ^= v >>> 16; v = Math.imul(v, 0x85ebca6b);
-  v ^= v >>> 13; v = Math.imul(v, 0xc2b2ae35);
-  v ^= v >>> 16;
-  return v >>> 0;
 }
 
 function max(a: bigint, b: bigint): bigint { return a > b ? a : b; }

@@ -32,6 +32,7 @@ import { assert } from '../../core/errors.js';
 import { CSUM_SEED } from './constants.js';
 import { VosError } from './errors.js';
 import type { PmemSpace } from '../media/pmem-space.js';
+import { fmix32 } from '../../core/mix.js';
 
 export const WAL_MAGIC = 0x4c415756; // "VWAL"
 export const WAL_VERSION = 3;
@@ -636,10 +637,7 @@ function slotChecksum(w: Uint32Array): number {
     h ^= k;
     h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
   }
-  h ^= 56;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return fmix32(h ^ 56);
 }
 
 /** Read a region's records up to the first invalid one; invalid before `acked` is damage. */
