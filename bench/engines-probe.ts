@@ -13,6 +13,7 @@
  * `get [n]`: n new-object puts at qd16, then n gets of them at qd1 and at qd16.
  * CAIRN_PROBE_SIGNAL=SIGUSR2: that signal goes to every engine at each phase's start and end (a preload
  * of the engines may start and stop a heap-sampling profile on it).
+ * A read phase follows CAIRN_PROBE_READ_WARM untimed reads (default 4,096).
  * `idle [n]`: n empty calls to one engine per phase at qd1, with 0, 1,000 or 300 us of idle time
  * before each: what waking an idle engine costs (a qd1 put's engines idle between its requests).
  */
@@ -35,6 +36,8 @@ const inspector = profileDir ? new Session() : undefined;
 if (inspector) { inspector.connect(); await inspector.post('Profiler.enable'); mkdirSync(profileDir!, { recursive: true }); }
 /** CAIRN_PROBE_READS=K: the read phase reads the written MiBs K times over (a longer phase to profile). */
 const readRounds = Number(process.env.CAIRN_PROBE_READS ?? 1);
+/** CAIRN_PROBE_READ_WARM=N: reads before a read phase, untimed (default 4,096; 0: none), so that TurboFan compiles the read path before the phase, not inside it (measured: 512 were too few). */
+const readWarm = Number(process.env.CAIRN_PROBE_READ_WARM ?? 4096);
 /** CAIRN_PROBE_LOCKSTEP=1: each phase runs its operations qd at a time, all started together (the suite's call shape); latencies are per group. */
 const lockstep = process.env.CAIRN_PROBE_LOCKSTEP === '1';
 
@@ -147,6 +150,11 @@ try {
     return all.reduce((a, x) => ({ flushes: a.flushes + x.flushes, compactions: a.compactions + x.compactions }), { flushes: 0, compactions: 0 });
   };
   for (const ph of phases.filter((x) => (only === undefined || x.qd === only) && (onlyName === undefined || x.name.startsWith(onlyName)))) {
+    if (ph.name.startsWith('read') && readWarm > 0) {
+      // (the read path's code is compiled here, not inside the measured phase: the suite warms its reads too)
+      let wi = 0;
+      await Promise.all(Array.from({ length: ph.qd }, async () => { while (wi < readWarm) await ph.op(wi++); }));
+    }
     const v0 = await storeCounters();
     const pids = cluster ? cluster.engines.map((e) => e!.child.pid!) : [];
     const e0 = pids.map(cpuMs), s0 = pids.map(sysMs), c0 = process.cpuUsage(), f0 = pids.map(minflt), cf0 = minflt(process.pid);
