@@ -48,6 +48,6 @@ await withSmallPool('cairn-durable-threads-', durable, async (cont) => {
       else if (us >= SHOWN_US_PER_PUT) shown.push(`${t.name}+${t.tid - process.pid} ${us.toFixed(1)}`);
       else rest += us;
     }
-    console.log(`round ${r}: ${(puts / s / 1000).toFixed(1)}k puts/s, process CPU ${((c.user + c.system) / puts).toFixed(1)} us/put, ${(faults / puts).toFixed(2)} minor faults/put; threads us/put: ${shown.join(', ')}, rest ${rest.toFixed(1)}`);
+    console.log(`round ${r}: ${(puts / s / 1000).toFixed(1)}k puts/s, process CPU ${((c.user + c.system) / puts).toFixed(1)} us/put, ${(faults / puts).toFixed(2)} minor faults/put, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB; threads us/put: ${shown.join(', ')}, rest ${rest.toFixed(1)}`);
   }
 });

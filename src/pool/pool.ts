@@ -277,6 +277,8 @@ export class Pool extends EventEmitter {
       if (!(backend instanceof LocalBackend) || this.closed_) return;
       const marks = [...this.containers.values()].map((c) => containerPort(c).redoMark()).filter((m) => m !== undefined);
       await backend.flushTargets(undefined, CHECKPOINT_FLUSH_LANES);
+      // again: the stores' sync marks naming the first flush reach the medium (`TargetStore.flush`)
+      await backend.flushTargets(undefined, CHECKPOINT_FLUSH_LANES);
       for (const drop of marks) await drop();
     })().finally(() => { this.checkpointRunning = undefined; });
     this.checkpointRunning = run;

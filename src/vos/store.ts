@@ -38,7 +38,7 @@ import { MemtableCursor, MergeSink, PointVersion, aggregateMerge, fastMerge, flu
 import { MergeJobStopped, unpackRunMeta, type MergeJob, type MergeResult } from './merge-job.js';
 import { MergeWorkersUnavailable, mergeWorkers, starting as workersStarting } from './merge-workers.js';
 import { ContainerSplitWriter, Run, RunWriter, VerifiedBlocks, type RunSink, BlockKind, runMetaFromJson, runMetaToJson, type BlockDamage, type RunMeta } from './run.js';
-import { REGION_HEADER, SETTLE_MAX_EPOCHS, Wal, WalEncoder, WalType, Where, type ReplayedRegion, type WalRecord } from './wal.js';
+import { REGION_HEADER, SETTLE_MAX_EPOCHS, Wal, WalEncoder, WalType, Where, type ReplayedRegion, type SyncMark, type WalRecord } from './wal.js';
 import { logFlushSteps, releaseFlushBuffers } from './log-flush.js';
 import type { Tomb } from './reads.js';
 import type { RecordSizes } from './record-sizes.js';
@@ -315,6 +315,8 @@ export interface TargetOpenReport {
   records: number;
   /** A crash interrupted an append: its bytes were dropped. */
   tornAt?: number;
+  /** A power loss took log records past the last sync (the log's slots say so: see src/vos/wal.ts): the log was cut here. */
+  cutAt?: number;
   /** Target-wide damage (the target must be rebuilt from redundancy). */
   damage?: string;
   /** A superblock slot failed validation (the other was used; a writable open rewrites it). */
@@ -458,6 +460,8 @@ export class TargetStore {
   /** Why the first manifest copy could not be read at open (the second was used). */
   private manifestCopyDamaged: string | undefined;
   private wal!: Wal;
+  /** The log's active generation and tail now (tests and tools: where a power loss would cut it). */
+  get logPosition(): SyncMark { return this.wal.position(); }
   private heapFree: number[] = [];
   private pendingChunkFree: number[] = [];
   private readonly allocsByGen = new Map<number, Array<[number, number]>>();
@@ -663,7 +667,7 @@ export class TargetStore {
   private create(): void {
     this.alloc = new BlockAllocator(this.geo.dataBytes, DATA_BLOCK);
     this.initHeap(new Set());
-    this.wal = Wal.create(this.space, this.walGeometry(), 1, 1);
+    this.wal = Wal.create(this.space, this.walGeometry(), 1, 1, this.durable); // (durable: synced by the commit below)
     this.active = new Memtable(1);
     this.sb = { gen: 0, geo: this.geo, walFlushedGen: 0, copies: [{ len: 0, csum: 0n, chunks: [] }, { len: 0, csum: 0n, chunks: [] }] };
     this.slotSb = this.sb;
@@ -732,17 +736,19 @@ export class TargetStore {
       lastSeq = r.seq;
     }
     this.nextSeq = Math.max(this.nextSeq, lastSeq + 1);
-    this.openReport = { created: false, records: replay.records.length, tornAt: replay.tornAt, superblockDamaged: false, ms: 0 };
+    this.openReport = { created: false, records: replay.records.length, tornAt: replay.tornAt, cutAt: replay.cutAt, superblockDamaged: false, ms: 0 };
     if (damage) this.markDamaged(damage);
     if (this.damage) this.openReport.damage = this.damage; // found now, or recorded in the manifest earlier
     // (a newest region the manifest already counts as flushed means a crash came between a recovery's
-    // commit and its fresh log: appending there would be skipped by the next open, so start a log too)
-    if (this.readOnly || (replay.records.length === 0 && wal.frozenGen === undefined && wal.activeGen > sb.walFlushedGen)) {
+    // commit and its fresh log: appending there would be skipped by the next open, so start a log too;
+    // a cut log too: records of its generations a power loss kept may lie past the cut)
+    if (this.readOnly || (replay.records.length === 0 && wal.frozenGen === undefined && wal.activeGen > sb.walFlushedGen && replay.cutAt === undefined)) {
       this.active = mt;
       return;
     }
-    // Recovery: write what the log held as a run, then start a clean log.
-    const flushedTo = Math.max(wal.activeGen, sb.walFlushedGen);
+    // Recovery: write what the log held as a run, then start a clean log (past every generation the
+    // log named: a region whose header a power loss took may hold records of its generation).
+    const flushedTo = Math.max(wal.activeGen, sb.walFlushedGen, replay.highestGen);
     this.active = new Memtable(flushedTo + 1);
     const freed = new ExtentList();
     const metas = direct && damage === undefined ? this.recoverFromLog(replay.regions, freed) : undefined;
@@ -754,7 +760,7 @@ export class TargetStore {
       this.commitManifestNow(meta ? [meta] : [], [], flushedTo, freed); // both slots past the old log before it is overwritten
     } else this.commitManifestNow(metas, [], flushedTo, freed);
     this.openReport.recovered = metas === undefined ? 'memtable' : 'log';
-    this.wal = Wal.create(this.space, this.walGeometry(), flushedTo + 1, this.nextSeq);
+    this.wal = Wal.create(this.space, this.walGeometry(), flushedTo + 1, this.nextSeq, this.durable); // (durable: the commit above synced)
     this.allocsByGen.clear();
   }
 
@@ -1211,6 +1217,7 @@ export class TargetStore {
       if (prev) await prev; // (its failure is this one's: the target is damaged)
       const old = this.slotSb;
       const first: Superblock = { ...c.sb, gen: old.gen + 1 };
+      const wal = this.wal, at = wal.position(); // (a sync of the whole file: the log's too)
       if (runsSynced) {
         this.writeSlot(first, false);
         await this.space.persistAsync(); // (the copies and the commit slot)
@@ -1223,6 +1230,7 @@ export class TargetStore {
         await this.space.persistAsync();
       }
       this.onCommitPhase?.('committed', runsSynced);
+      if (this.wal === wal) wal.markSynced(at);
       const second: Superblock = { ...c.sb, gen: old.gen + 2 };
       let both = true;
       try { this.writeSlot(second, false); await this.space.persistAsync(); } catch { both = false; }
@@ -2270,8 +2278,10 @@ export class TargetStore {
 
   /** msync log bytes appended since the last flush (durable mode, group-committed). */
   private persistLog(): void {
+    const at = this.wal.position();
     this.wal.persist(this.persistedAt);
-    this.persistedAt = this.wal.tail;
+    this.persistedAt = at.tail;
+    this.wal.markSynced(at);
   }
 
   /**
@@ -2279,9 +2289,10 @@ export class TargetStore {
    * targets a group of commits wrote sync in parallel instead of one msync after another.
    */
   private async persistLogAsync(): Promise<void> {
-    const tail = this.wal.tail;
-    await this.wal.persistAsync();
-    this.persistedAt = tail;
+    const wal = this.wal, at = wal.position();
+    await wal.persistAsync();
+    this.persistedAt = at.tail;
+    if (this.wal === wal) wal.markSynced(at);
   }
 
   /** Resolves once no flush or merge is running or due: the background work has caught up. */
@@ -2289,7 +2300,12 @@ export class TargetStore {
     for (let p = this.flushing ?? this.compacting ?? this.background; p; p = this.flushing ?? this.compacting ?? this.background) await p.catch(() => undefined);
   }
 
-  /** Make everything acknowledged so far durable against power loss. */
+  /**
+   * Make everything acknowledged so far durable against power loss. The log's sync mark naming
+   * this flush reaches the medium with the next one: a caller about to drop its own redo of these
+   * writes flushes twice, so that a record before it that reads back damaged is reported, never
+   * cut as a power loss's (src/vos/wal.ts).
+   */
   async flush(): Promise<void> {
     this.enter();
     try {

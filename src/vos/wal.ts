@@ -14,6 +14,15 @@
  * reported damaged, never silently shortened). Bytes after the tail are an append that a crash
  * interrupted, and are dropped.
  *
+ * A power loss is not a crash: the page cache goes, and what the kernel wrote back since the last
+ * sync is any set of pages (the tail slots' page, low in the file, often before the records it
+ * names). So a durable log's slots also carry a *sync mark* (`markSynced`): the generation and tail
+ * of the log when its last completed sync started. Records before the mark must be intact, as
+ * before; past it the log is its longest valid prefix (cut at the first invalid record, its slot
+ * tail or a lost region header notwithstanding): nothing acknowledged is cut, as an acknowledged
+ * record of a durable store was synced, and every record before it with it. Slots without a mark
+ * (non-durable logs, and logs written before the mark) keep the strict rule.
+ *
  * Record: `[magic u32][ver u8][type u8][metaLen u16][length u32][stamp u32][epoch u64][cont u32][0 u32]`
  * `meta | xxh64(header+meta) | pad8 | inline value | pad8`. The stamp is the low 32 bits of the
  * region's generation, so records left from an earlier use of the region end the scan.
@@ -53,6 +62,8 @@ const SLOT_MAGIC = 0x32545756; // "VWT2"
 export const REGION_HEADER = 64;
 /** Bytes of one tail slot. */
 export const TAIL_SLOT = 64;
+/** Word 8 of a tail slot that carries a sync mark (words 9-12: its tail and generation); 0 without one. */
+const SLOT_MARK = 0x4b4d5953; // "SYMK"
 
 /** Record types. */
 export const enum WalType { UpdateSingle = 1, UpdateArray = 2, Punch = 3, Discard = 4, ContCreate = 5, ContDestroy = 6, Prepare = 7, Settle = 8 }
@@ -377,6 +388,13 @@ export interface WalReplay {
   /** A record after the acknowledged tail was dropped (a crash interrupted its append). */
   tornAt?: number;
   /**
+   * Past the sync mark, records the tail slot named (or a region whose header did not survive) were
+   * not read back: a power loss took them (see the module's comment). Where the log was cut.
+   */
+  cutAt?: number;
+  /** The highest log generation the tail slot or a region header names (a recovery's fresh log starts past it). */
+  highestGen: number;
+  /**
    * The regions `records` came from, oldest first: each one's bytes as read (`view`, from its
    * `base`), its valid records' end and its single-value updates (`records`), for a recovery that
    * writes them as runs straight from the log (`logFlushSteps`) instead of through a memtable.
@@ -403,17 +421,24 @@ export class Wal {
   private writableAt = -1;
   /** How far ahead the last `makeWritable` reached (a page after a sync, doubling up to WAL_PREFAULT_BYTES). */
   private prefaultBytes = WAL_PAGE_BYTES;
+  /** The sync mark the slots carry (see the module's comment); undefined: none (the strict rule). */
+  private mark: SyncMark | undefined;
 
-  private constructor(private readonly space: PmemSpace, readonly geo: WalGeometry, st: { active: 0 | 1; gen: number; tail: number; counter: number; startSeq: number; frozen?: { region: 0 | 1; gen: number } }) {
-    this.active = st.active; this.gen = st.gen; this.tailAt = st.tail; this.counter = st.counter; this.startSeq = st.startSeq; this.frozen = st.frozen;
+  private constructor(private readonly space: PmemSpace, readonly geo: WalGeometry, st: { active: 0 | 1; gen: number; tail: number; counter: number; startSeq: number; frozen?: { region: 0 | 1; gen: number }; mark?: SyncMark }) {
+    this.active = st.active; this.gen = st.gen; this.tailAt = st.tail; this.counter = st.counter; this.startSeq = st.startSeq; this.frozen = st.frozen; this.mark = st.mark;
   }
 
-  /** Start a fresh log in region 0 (new target). */
-  static create(space: PmemSpace, geo: WalGeometry, firstGen: number, startSeq: number): Wal {
+  /**
+   * Start a fresh log in region 0 (new target). `synced`: everything before it is on the medium
+   * (a durable store's create or recovery commit synced it), so its slots carry a sync mark at
+   * its start from the first one.
+   */
+  static create(space: PmemSpace, geo: WalGeometry, firstGen: number, startSeq: number, synced = false): Wal {
     // Continue the tail-slot counter past the slots an earlier log left (recovery restarts the log):
     // a restarted counter would lose to the stale slot and the next open would find no acknowledged end.
     const counter = readTailSlot(space, geo.slots)?.counter ?? 0;
-    const w = new Wal(space, geo, { active: 0, gen: firstGen, tail: geo.regions[0] + REGION_HEADER, counter, startSeq });
+    const start = geo.regions[0] + REGION_HEADER;
+    const w = new Wal(space, geo, { active: 0, gen: firstGen, tail: start, counter, startSeq, mark: synced ? { gen: firstGen, tail: start } : undefined });
     // the first record header too: records of the region's earlier use must not read as a torn append
     space.zero(geo.regions[0]!, REGION_HEADER + WAL_HEADER);
     w.writeRegionHeader(0, { gen: firstGen, startSeq, prevTail: 0, prevGen: 0 });
@@ -428,7 +453,8 @@ export class Wal {
   static open(space: PmemSpace, geo: WalGeometry, flushedGen: number, readOnly: boolean): { wal: Wal; replay: WalReplay } {
     const heads = [0, 1].map((r) => readRegionHeader(space, geo.regions[r]!));
     const slot = readTailSlot(space, geo.slots);
-    const replay: WalReplay = { records: [], regions: [] };
+    const mark = slot?.mark;
+    const replay: WalReplay = { records: [], regions: [], highestGen: Math.max(slot?.gen ?? 0, heads[0]?.gen ?? 0, heads[1]?.gen ?? 0) };
     const live = ([0, 1] as const).filter((r) => heads[r] && heads[r]!.gen > flushedGen).sort((a, b) => heads[a]!.gen - heads[b]!.gen);
     // The active region is the newest one; a region after it in generation must not exist.
     const newest = ([0, 1] as const).filter((r) => heads[r]).sort((a, b) => heads[b]!.gen - heads[a]!.gen)[0];
@@ -449,8 +475,10 @@ export class Wal {
       : slot && slot.gen + 1 === activeH.gen ? geo.regions[newest]! + REGION_HEADER : undefined;
     // A slot naming a generation newer than every readable header: that region's header is damaged, and
     // unless the slot says nothing was appended there, acknowledged records are unreadable.
+    // Past the sync mark, that header is one a power loss took (nothing there was synced): the log ends in the region before.
     if (slot && slot.gen > activeH.gen && slot.tail !== geo.regions[newest ^ 1]! + REGION_HEADER) {
-      replay.damage ??= `log region ${slot.gen}: its header is damaged (the tail slot names it, acknowledged to ${slot.tail})`;
+      if (mark !== undefined && mark.gen <= activeH.gen) replay.cutAt ??= geo.regions[newest ^ 1]! + REGION_HEADER;
+      else replay.damage ??= `log region ${slot.gen}: its header is damaged (the tail slot names it, acknowledged to ${slot.tail})`;
     }
     let activeEnd = geo.regions[newest]! + REGION_HEADER;
     for (const r of live) {
@@ -460,8 +488,12 @@ export class Wal {
       // acknowledged end: the slot for the active region, the next region's prevTail for a frozen one
       const next = heads[r ^ 1];
       const acked = r === newest ? activeTail : next && next.prevGen === h.gen ? next.prevTail : undefined;
-      if (acked === undefined) replay.damage ??= `log region ${h.gen}: its acknowledged end is unknown (tail slot or header damaged)`;
-      const got = scanRegion(space, base, end, h, acked ?? base + REGION_HEADER);
+      // what must read back whole: up to the acknowledged end, or to the sync mark where there is one
+      const strict = mark === undefined || h.gen < mark.gen ? acked
+        : h.gen === mark.gen ? Math.min(acked ?? mark.tail, mark.tail) : base + REGION_HEADER;
+      if (strict === undefined) replay.damage ??= `log region ${h.gen}: its acknowledged end is unknown (tail slot or header damaged)`;
+      const got = scanRegion(space, base, end, h, strict ?? base + REGION_HEADER);
+      if (!got.damage && strict !== undefined && strict !== acked && got.end < (acked ?? end)) replay.cutAt ??= got.end;
       replay.records.push(...got.records);
       let singles = 0;
       for (const x of got.records) if (x.type === WalType.UpdateSingle) singles++;
@@ -470,13 +502,14 @@ export class Wal {
       if (r === newest) {
         if (got.tornAt !== undefined) replay.tornAt = got.tornAt;
         activeEnd = got.end;
-        // wipe what a torn append left so it can never be read as a record later
-        if (!readOnly && got.end < end) space.zero(got.end, Math.min(end - got.end, 64 * 1024));
+        // wipe what a torn append left so it can never be read as a record later (a cut log: all of
+        // the rest, where records of this generation a power loss kept may follow the cut)
+        if (!readOnly && got.end < end) space.zero(got.end, replay.cutAt !== undefined ? end - got.end : Math.min(end - got.end, 64 * 1024));
       }
     }
     const older = heads[newest ^ 1];
     const frozen = older && older.gen > flushedGen && older.gen < activeH.gen ? { region: (newest ^ 1) as 0 | 1, gen: older.gen } : undefined;
-    const w = new Wal(space, geo, { active: newest, gen: activeH.gen, tail: activeEnd, counter: slot?.counter ?? 0, startSeq: activeH.startSeq, frozen });
+    const w = new Wal(space, geo, { active: newest, gen: activeH.gen, tail: activeEnd, counter: slot?.counter ?? 0, startSeq: activeH.startSeq, frozen, mark });
     if (!readOnly && activeTail !== activeEnd) w.writeSlot();
     return { wal: w, replay };
   }
@@ -572,6 +605,20 @@ export class Wal {
   /** Everything appended so far (records and tail slots) made durable, off the event loop. */
   persistAsync(): Promise<void> { return this.space.persistAsync(); }
 
+  /** Where the log is now: what `markSynced` takes once a sync started after this returns. */
+  position(): SyncMark { return { gen: this.gen, tail: this.tailAt }; }
+
+  /**
+   * A sync that started at `at` (`position`) completed: the log up to there is on the medium. The
+   * slots carry it from now on (a slot is written at once: it reaches the medium with the next sync).
+   */
+  markSynced(at: SyncMark): void {
+    const m = this.mark;
+    if (m !== undefined && (m.gen > at.gen || (m.gen === at.gen && m.tail >= at.tail))) return;
+    this.mark = at;
+    this.writeSlot();
+  }
+
   private writeRegionHeader(r: number, h: RegionHeader): void {
     const b = new Uint8Array(REGION_HEADER);
     const dv = new DataView(b.buffer);
@@ -587,12 +634,18 @@ export class Wal {
 
   private writeSlot(): void {
     this.counter++;
-    // words 0..7 as slotChecksum reads them (little-endian: the platforms Cairn runs on), 8..13 stay zero
+    // words 0..12 as slotChecksum reads them (little-endian: the platforms Cairn runs on), 13 stays zero
     const w = this.slotWords; const c = this.counter; const g = this.gen; const t = this.tailAt;
     w[0] = SLOT_MAGIC; w[1] = 0;
     w[2] = c >>> 0; w[3] = Math.floor(c / 4294967296);
     w[4] = g >>> 0; w[5] = Math.floor(g / 4294967296);
     w[6] = t >>> 0; w[7] = Math.floor(t / 4294967296);
+    const m = this.mark;
+    if (m !== undefined) {
+      w[8] = SLOT_MARK;
+      w[9] = m.tail >>> 0; w[10] = Math.floor(m.tail / 4294967296);
+      w[11] = m.gen >>> 0; w[12] = Math.floor(m.gen / 4294967296);
+    }
     w[14] = slotChecksum(w); w[15] = 0;
     this.space.write(this.geo.slots + (c % 2) * TAIL_SLOT, this.slot);
   }
@@ -606,9 +659,15 @@ function readRegionHeader(space: PmemSpace, off: number): RegionHeader | undefin
   return { gen: getU64n(dv, 8), startSeq: getU64n(dv, 16), prevTail: getU64n(dv, 24), prevGen: getU64n(dv, 32) };
 }
 
+/** A sync mark: the log's generation and tail when a sync that completed started. */
+export interface SyncMark { gen: number; tail: number }
+
+/** A tail slot read back. */
+interface TailSlot { counter: number; gen: number; tail: number; mark?: SyncMark }
+
 /** The valid tail slot with the highest counter. */
-function readTailSlot(space: PmemSpace, off: number): { counter: number; gen: number; tail: number } | undefined {
-  let best: { counter: number; gen: number; tail: number } | undefined;
+function readTailSlot(space: PmemSpace, off: number): TailSlot | undefined {
+  let best: TailSlot | undefined;
   for (let i = 0; i < 2; i++) {
     const b = space.pread(off + i * TAIL_SLOT, TAIL_SLOT);
     const dv = new DataView(b.buffer, b.byteOffset, TAIL_SLOT);
@@ -618,14 +677,15 @@ function readTailSlot(space: PmemSpace, off: number): { counter: number; gen: nu
       for (let j = 0; j < 16; j++) w[j] = dv.getUint32(4 * j, true);
       if (w[14] !== slotChecksum(w) || w[15] !== 0) continue;
     } else if (magic !== SLOT_MAGIC_XXH64 || dv.getBigUint64(56, true) !== xxh64(b.subarray(0, 56), CSUM_SEED)) continue;
-    const s = { counter: getU64n(dv, 8), gen: getU64n(dv, 16), tail: getU64n(dv, 24) };
+    const s: TailSlot = { counter: getU64n(dv, 8), gen: getU64n(dv, 16), tail: getU64n(dv, 24) };
+    if (magic === SLOT_MAGIC && dv.getUint32(32, true) === SLOT_MARK) s.mark = { tail: getU64n(dv, 36), gen: getU64n(dv, 44) };
     if (!best || s.counter > best.counter) best = s;
   }
   return best;
 }
 
 /**
- * Checksum of a tail slot: its words 0..13 (magic, counter, generation, tail, zeros) mixed with
+ * Checksum of a tail slot: its words 0..13 (magic, counter, generation, tail, sync mark, zeros) mixed with
  * Math.imul (murmur3's 32-bit steps). 32 bits suffice: a slot that fails it is only ever the one
  * torn or damaged of the two, and a slot that passes is cross-checked against the region headers.
  */

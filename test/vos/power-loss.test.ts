@@ -1,0 +1,183 @@
+/**
+ * Power loss. Unlike a crash, a power loss takes the page cache: what reaches the medium of the
+ * writes made since the last sync is whatever pages the kernel wrote back, in any order, and the
+ * tail slots' page (low in the pmem file) is often among them while the log records it names are
+ * not. Emulated here by an image of the target as it was at its last sync, with pages of the live
+ * target laid over it. A durable target's log then opens as its longest valid prefix past its sync
+ * mark (`openReport.cutAt`), nothing before the mark lost and nothing reported damaged, and a
+ * record before the mark that reads back damaged is still damage. A log without a mark (a
+ * non-durable target, which never syncs) keeps the strict rule.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import { VosTarget, MAX_EPOCH, type VosOptions } from '../../src/vos/index.js';
+import { CHUNK_BYTES } from '../../src/vos/store.js';
+import { TAIL_SLOTS_OFFSET } from '../../src/vos/manifest.js';
+import { REGION_HEADER } from '../../src/vos/wal.js';
+import { safe } from './safe.js';
+import { crashImage, enc, tmpDir } from './helpers.js';
+
+const test = suite('vos power loss');
+
+const WAL_BYTES = 256 * 1024;
+const PAGE = 4096;
+const DURABLE: VosOptions = { scmBytes: 32 * 1024 * 1024, dataBytes: 16 * 1024 * 1024, walBytes: WAL_BYTES, io: 'pread', durable: true, deferSync: true, mergeWorker: false };
+/** Log values only (inline in the log): what a power loss takes is then the log's pages alone. */
+const value = (i: number) => new Uint8Array(60 + (i % 40)).fill((i % 250) + 1);
+const key = (i: number) => enc(`d${i}`);
+
+async function write(t: VosTarget, from: number, to: number, epoch: bigint): Promise<void> {
+  for (let i = from; i < to; i++) await t.updateSingle(epoch, 1n, key(i), enc('a'), value(i));
+}
+
+/** Which of keys [from, to) read back: each one whole (asserted), or absent. */
+async function present(t: VosTarget, from: number, to: number, label: string): Promise<Set<number>> {
+  const got = new Set<number>();
+  for (let i = from; i < to; i++) {
+    const v = await t.fetchSingle(MAX_EPOCH, 1n, key(i), enc('a'));
+    if (v === undefined) continue;
+    assert.ok(Buffer.from(v).equals(Buffer.from(value(i))), `${label}: key ${i} reads back whole`);
+    got.add(i);
+  }
+  return got;
+}
+
+/** The image a power loss leaves: `synced` (the target at its last sync) with the pmem pages at byte offsets `pages` of `live` over it. */
+function powerLoss(synced: string, live: string, out: string, pages: number[]): void {
+  fs.cpSync(synced, out, { recursive: true });
+  const from = fs.openSync(path.join(live, 'vos.scm'), 'r'), to = fs.openSync(path.join(out, 'vos.scm'), 'r+');
+  try {
+    const b = Buffer.alloc(PAGE);
+    for (const off of pages) { fs.readSync(from, b, 0, PAGE, off); fs.writeSync(to, b, 0, PAGE, off); }
+  } finally { fs.closeSync(from); fs.closeSync(to); }
+}
+
+/** Open `dir`, check it, write more and reopen after a crash: the cut log stays cut, the new writes stay. */
+async function reopenAndGoOn(dir: string, opts: VosOptions, label: string, synced: number, written: number): Promise<void> {
+  let t = await VosTarget.open(dir, opts);
+  assert.is(t.openReport.damage, undefined, `${label}: no damage`);
+  assert.ok(t.openReport.cutAt !== undefined, `${label}: the log was cut`);
+  const kept = await present(t, 0, written, label);
+  for (let i = 0; i < synced; i++) assert.ok(kept.has(i), `${label}: key ${i}, synced before the power loss, is there`);
+  await write(t, written, written + 300, 9n);
+  crashImage(dir, `${dir}.after`);
+  await t.close();
+  t = await VosTarget.open(`${dir}.after`, opts);
+  try {
+    assert.is(t.openReport.damage, undefined, `${label}, after a crash: no damage`);
+    assert.equal(await present(t, 0, written, `${label}, after a crash`), kept, `${label}: the keys the cut open found, no more (nothing past the cut comes back)`);
+    assert.is((await present(t, written, written + 300, `${label}, after a crash`)).size, 300, `${label}: the writes made after the cut open`);
+  } finally { await t.close(); }
+}
+
+test('a power loss that kept the tail slots but not the records they name: the log opens cut at its first invalid record past the sync mark', safe(async () => {
+  const dir = tmpDir('power-slots');
+  try {
+    const live = path.join(dir, 'live');
+    const t = await VosTarget.open(live, DURABLE);
+    await write(t, 0, 300, 5n);
+    await t.flush(); // a sync: the mark
+    crashImage(live, path.join(dir, 'synced'));
+    await write(t, 300, 500, 6n); // not synced (deferSync)
+    const end = t.target.logPosition.tail;
+    crashImage(live, path.join(dir, 'now'));
+    // only the tail slots' page reached the medium
+    powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'slots'), [TAIL_SLOTS_OFFSET]);
+    await reopenAndGoOn(path.join(dir, 'slots'), DURABLE, 'slots only', 300, 500);
+    // the slots and every other log page written since the sync (the records between are torn)
+    const logPages: number[] = [];
+    for (let p = Math.floor(CHUNK_BYTES / PAGE) * PAGE; p < end; p += PAGE) logPages.push(p);
+    const odd = logPages.filter((_, i) => i % 2 === 1);
+    powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'some'), [TAIL_SLOTS_OFFSET, ...odd]);
+    await reopenAndGoOn(path.join(dir, 'some'), DURABLE, 'slots and some log pages', 300, 500);
+    // every page: nothing cut, nothing lost
+    const all = await VosTarget.open(path.join(dir, 'now'), DURABLE);
+    try {
+      assert.is(all.openReport.damage, undefined);
+      assert.is(all.openReport.cutAt, undefined, 'a whole log is not cut');
+      assert.is((await present(all, 0, 500, 'every page')).size, 500);
+    } finally { await all.close(); }
+    await t.close();
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}));
+
+test('a record before the sync mark that reads back damaged is damage, never cut', safe(async () => {
+  const dir = tmpDir('power-mark');
+  try {
+    const live = path.join(dir, 'live');
+    const t = await VosTarget.open(live, DURABLE);
+    await write(t, 0, 300, 5n);
+    await t.flush();
+    await write(t, 300, 320, 6n);
+    crashImage(live, path.join(dir, 'img'));
+    await t.close();
+    // the first record of the log (region 0 of a new target), synced long before the mark
+    const fd = fs.openSync(path.join(dir, 'img', 'vos.scm'), 'r+');
+    const b = Buffer.alloc(1);
+    const at = CHUNK_BYTES + REGION_HEADER + 40;
+    fs.readSync(fd, b, 0, 1, at); b[0]! ^= 0x10; fs.writeSync(fd, b, 0, 1, at);
+    fs.closeSync(fd);
+    const r = await VosTarget.open(path.join(dir, 'img'), DURABLE);
+    try {
+      assert.ok(r.openReport.damage !== undefined, 'reported damaged');
+      assert.is(r.openReport.cutAt, undefined);
+    } finally { await r.close(); }
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}));
+
+test('a non-durable target (no sync, no mark) keeps the strict rule: records its slot names that do not read back are damage', safe(async () => {
+  const dir = tmpDir('power-plain');
+  try {
+    const live = path.join(dir, 'live');
+    const opts: VosOptions = { ...DURABLE, durable: false, deferSync: false };
+    const t = await VosTarget.open(live, opts);
+    await write(t, 0, 100, 5n);
+    crashImage(live, path.join(dir, 'early'));
+    await write(t, 100, 300, 6n);
+    crashImage(live, path.join(dir, 'now'));
+    await t.close();
+    powerLoss(path.join(dir, 'early'), path.join(dir, 'now'), path.join(dir, 'img'), [TAIL_SLOTS_OFFSET]);
+    const r = await VosTarget.open(path.join(dir, 'img'), opts);
+    try {
+      assert.ok(r.openReport.damage !== undefined, 'reported damaged');
+    } finally { await r.close(); }
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}));
+
+test('a power loss after a rotation past the sync mark: the new region\'s header lost, or kept with the old region\'s last records lost', safe(async () => {
+  const dir = tmpDir('power-rotate');
+  try {
+    const live = path.join(dir, 'live');
+    const t = await VosTarget.open(live, DURABLE);
+    const s = t.target;
+    // the pmem file's syncs held back from the rotation on: its flush's commit cannot sync, so
+    // nothing written after the mark reaches the medium but what the images lay over it
+    let hold = false;
+    const held: Array<() => void> = [];
+    const real = s.space.persistAsync.bind(s.space);
+    s.space.persistAsync = () => (hold ? new Promise<void>((res) => held.push(res)).then(real) : real());
+    await write(t, 0, 300, 5n);
+    await t.flush();
+    crashImage(live, path.join(dir, 'synced'));
+    hold = true;
+    let n = 300;
+    const gen = s.logPosition.gen;
+    while (s.logPosition.gen === gen) { await write(t, n, n + 10, 6n); n += 10; }
+    await write(t, n, n + 40, 6n); n += 40; // into the new region
+    crashImage(live, path.join(dir, 'now'));
+    const newRegion = CHUNK_BYTES + WAL_BYTES; // region 1: the log began in region 0
+    // the slots name the new region, whose header did not reach the medium
+    powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'no-header'), [TAIL_SLOTS_OFFSET]);
+    await reopenAndGoOn(path.join(dir, 'no-header'), DURABLE, 'new region header lost', 300, n);
+    // the new region's first page (its header, its first records) reached the medium, the old region's last records did not
+    powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'header'), [TAIL_SLOTS_OFFSET, newRegion]);
+    await reopenAndGoOn(path.join(dir, 'header'), DURABLE, 'old region\'s tail lost', 300, n);
+    hold = false;
+    for (const r of held.splice(0)) r();
+    await t.close();
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}));
+
+test.run();
