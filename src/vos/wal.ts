@@ -481,10 +481,17 @@ export class Wal {
       else replay.damage ??= `log region ${slot.gen}: its header is damaged (the tail slot names it, acknowledged to ${slot.tail})`;
     }
     let activeEnd = geo.regions[newest]! + REGION_HEADER;
+    let cut = false; // (a region read so far was cut)
     for (const r of live) {
       const h = heads[r]!;
       const base = geo.regions[r]!;
       const end = base + geo.regionBytes;
+      if (cut) {
+        // cut in the region before: this one's records follow a gap, and the log opens as a prefix
+        replay.regions.push({ base, end: base + REGION_HEADER, gen: h.gen, startSeq: h.startSeq, records: 0, view: space.pread(base, REGION_HEADER) });
+        if (r === newest && !readOnly) space.zero(base + REGION_HEADER, end - base - REGION_HEADER);
+        continue;
+      }
       // acknowledged end: the slot for the active region, the next region's prevTail for a frozen one
       const next = heads[r ^ 1];
       const acked = r === newest ? activeTail : next && next.prevGen === h.gen ? next.prevTail : undefined;
@@ -493,7 +500,7 @@ export class Wal {
         : h.gen === mark.gen ? Math.min(acked ?? mark.tail, mark.tail) : base + REGION_HEADER;
       if (strict === undefined) replay.damage ??= `log region ${h.gen}: its acknowledged end is unknown (tail slot or header damaged)`;
       const got = scanRegion(space, base, end, h, strict ?? base + REGION_HEADER);
-      if (!got.damage && strict !== undefined && strict !== acked && got.end < (acked ?? end)) replay.cutAt ??= got.end;
+      if (!got.damage && strict !== undefined && strict !== acked && got.end < (acked ?? end)) { replay.cutAt ??= got.end; cut = true; }
       replay.records.push(...got.records);
       let singles = 0;
       for (const x of got.records) if (x.type === WalType.UpdateSingle) singles++;
