@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
+import { debugLog } from '../../core/log.js';
 import { openBlockDevice, type BlockDevice } from '../media/block-device.js';
 import type { FaultInjector } from '../media/fault.js';
 import { PmemSpace, DEFAULT_RESIDENT_BYTES, PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
@@ -739,6 +740,7 @@ export class TargetStore {
     this.openReport = { created: false, records: replay.records.length, tornAt: replay.tornAt, cutAt: replay.cutAt, superblockDamaged: false, ms: 0 };
     if (damage) this.markDamaged(damage);
     if (this.damage) this.openReport.damage = this.damage; // found now, or recorded in the manifest earlier
+    if (replay.cutAt !== undefined) debugLog('vos.open', `target ${this.dir}: log cut at ${replay.cutAt} (records past its last sync were not on the medium: a power loss)`);
     // (a newest region the manifest already counts as flushed means a crash came between a recovery's
     // commit and its fresh log: appending there would be skipped by the next open, so start a log too;
     // a cut log too: records of its generations a power loss kept may lie past the cut)
