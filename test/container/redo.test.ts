@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { closeSync, cpSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { Pool } from '../../src/pool/pool.js';
+import type { Container } from '../../src/object/handles.js';
 import { Journal, JournalType, copyLength } from '../../src/container/journal.js';
 import { REDO_CHECKPOINT_BYTES } from '../../src/container/storage.js';
 import { TargetStore } from '../../src/vos/store.js';
@@ -107,18 +108,26 @@ function powerLoss(dir: string, uuid: string, targets: string, journal: string):
   cpSync(journal, j); cpSync(journal + COPY_SUFFIX, j + COPY_SUFFIX);
 }
 
+/**
+ * A durable pool in `root`/pool whose container `c` holds k0..k39 = a0..a39, closed, its stores
+ * copied to `root`/targets-1 as the clean close synced them, and opened again.
+ */
+async function syncedAtClose(root: string): Promise<{ dir: string; uuid: string; pool: Pool; c: Container }> {
+  const dir = join(root, 'pool');
+  const first = await Pool.create(dir, { ...SHAPE, durable: true });
+  const c0 = await first.createContainer('c', { oclass: 'RP_2G1' });
+  for (let i = 0; i < 40; i++) await c0.kv(`k${i}`).put('v', `a${i}`);
+  await first.close();
+  cpSync(join(dir, 'targets'), join(root, 'targets-1'), { recursive: true });
+  const pool = await Pool.open(dir, { durable: true });
+  return { dir, uuid: c0.uuid, pool, c: await pool.openContainer('c') };
+}
+
 t('durable: an open writes the journal\'s values again into stores that lost them, then discards a rollback again', async () => {
   const root = tmpDir();
-  const dir = join(root, 'pool');
-  let pool = await Pool.create(dir, { ...SHAPE, durable: true });
-  let c = await pool.createContainer('c', { oclass: 'RP_2G1' });
-  const uuid = c.uuid;
-  for (let i = 0; i < 40; i++) await c.kv(`k${i}`).put('v', `a${i}`);
-  await pool.close();
-  // the stores as flushed by the clean close
-  cpSync(join(dir, 'targets'), join(root, 'targets-1'), { recursive: true });
-  pool = await Pool.open(dir, { durable: true });
-  c = await pool.openContainer('c');
+  const opened = await syncedAtClose(root);
+  const { dir, uuid } = opened;
+  let { pool, c } = opened;
   // (stores open: every put takes the small-put path, whose INTENT carries the value; a commit of
   // the general path syncs its stores itself, which this emulation would undo)
   await c.openTargets();
@@ -155,15 +164,9 @@ t('durable: an open writes the journal\'s values again into stores that lost the
 
 for (const half of [false, true]) t(`durable: a power loss that kept every store's tail slots${half ? ' and a seeded half of its other pages written since the last sync' : ''} but not the log records they name (the slots' page is low in the file: written back first) loses no acknowledged put`, async () => {
   const root = tmpDir();
-  const dir = join(root, 'pool');
-  let pool = await Pool.create(dir, { ...SHAPE, durable: true });
-  let c = await pool.createContainer('c', { oclass: 'RP_2G1' });
-  const uuid = c.uuid;
-  for (let i = 0; i < 40; i++) await c.kv(`k${i}`).put('v', `a${i}`);
-  await pool.close();
-  cpSync(join(dir, 'targets'), join(root, 'targets-1'), { recursive: true }); // the stores as synced by the clean close
-  pool = await Pool.open(dir, { durable: true });
-  c = await pool.openContainer('c');
+  const opened = await syncedAtClose(root);
+  const { dir, uuid } = opened;
+  let { pool, c } = opened;
   await c.openTargets();
   await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`n${i}`).put('v', `n${i}`)));
   await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`k${i}`).put('v', `b${i}`)));

@@ -57,6 +57,23 @@ function powerLoss(synced: string, live: string, out: string, pages: number[]): 
   } finally { fs.closeSync(from); fs.closeSync(to); }
 }
 
+/** A test body given a fresh temporary directory and a target directory in it, removed afterwards. */
+function inTmp(tag: string, body: (dir: string, live: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = tmpDir(tag);
+    try { await body(dir, path.join(dir, 'live')); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  };
+}
+
+/** Hold back the fdatasyncs of `t`'s pmem file while `hold` is set; `release()` lets the held ones go and stops holding. */
+function syncGate(t: VosTarget): { hold: boolean; release: () => void } {
+  const s = t.target, held: Array<() => void> = [];
+  const real = s.space.persistAsync.bind(s.space);
+  const gate = { hold: false, release: () => { gate.hold = false; for (const go of held.splice(0)) go(); } };
+  s.space.persistAsync = () => (gate.hold ? new Promise<void>((res) => held.push(res)).then(real) : real());
+  return gate;
+}
+
 /** Open `dir`, check it, write more and reopen after a crash: the cut log stays cut, the new writes stay. */
 async function reopenAndGoOn(dir: string, opts: VosOptions, label: string, synced: number, written: number): Promise<void> {
   let t = await VosTarget.open(dir, opts);
@@ -75,113 +92,93 @@ async function reopenAndGoOn(dir: string, opts: VosOptions, label: string, synce
   } finally { await t.close(); }
 }
 
-test('a power loss that kept the tail slots but not the records they name: the log opens cut at its first invalid record past the sync mark', safe(async () => {
-  const dir = tmpDir('power-slots');
+test('a power loss that kept the tail slots but not the records they name: the log opens cut at its first invalid record past the sync mark', safe(inTmp('power-slots', async (dir, live) => {
+  const t = await VosTarget.open(live, DURABLE);
+  await write(t, 0, 300, 5n);
+  await t.flush(); // a sync: the mark
+  crashImage(live, path.join(dir, 'synced'));
+  await write(t, 300, 500, 6n); // not synced (deferSync)
+  const end = t.target.logPosition.tail;
+  crashImage(live, path.join(dir, 'now'));
+  // only the tail slots' page reached the medium
+  powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'slots'), [TAIL_SLOTS_OFFSET]);
+  await reopenAndGoOn(path.join(dir, 'slots'), DURABLE, 'slots only', 300, 500);
+  // the slots and every other log page written since the sync (the records between are torn)
+  const logPages: number[] = [];
+  for (let p = Math.floor(CHUNK_BYTES / PAGE) * PAGE; p < end; p += PAGE) logPages.push(p);
+  const odd = logPages.filter((_, i) => i % 2 === 1);
+  powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'some'), [TAIL_SLOTS_OFFSET, ...odd]);
+  await reopenAndGoOn(path.join(dir, 'some'), DURABLE, 'slots and some log pages', 300, 500);
+  // every page: nothing cut, nothing lost
+  const all = await VosTarget.open(path.join(dir, 'now'), DURABLE);
   try {
-    const live = path.join(dir, 'live');
-    const t = await VosTarget.open(live, DURABLE);
-    await write(t, 0, 300, 5n);
-    await t.flush(); // a sync: the mark
-    crashImage(live, path.join(dir, 'synced'));
-    await write(t, 300, 500, 6n); // not synced (deferSync)
-    const end = t.target.logPosition.tail;
-    crashImage(live, path.join(dir, 'now'));
-    // only the tail slots' page reached the medium
-    powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'slots'), [TAIL_SLOTS_OFFSET]);
-    await reopenAndGoOn(path.join(dir, 'slots'), DURABLE, 'slots only', 300, 500);
-    // the slots and every other log page written since the sync (the records between are torn)
-    const logPages: number[] = [];
-    for (let p = Math.floor(CHUNK_BYTES / PAGE) * PAGE; p < end; p += PAGE) logPages.push(p);
-    const odd = logPages.filter((_, i) => i % 2 === 1);
-    powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'some'), [TAIL_SLOTS_OFFSET, ...odd]);
-    await reopenAndGoOn(path.join(dir, 'some'), DURABLE, 'slots and some log pages', 300, 500);
-    // every page: nothing cut, nothing lost
-    const all = await VosTarget.open(path.join(dir, 'now'), DURABLE);
-    try {
-      assert.is(all.openReport.damage, undefined);
-      assert.is(all.openReport.cutAt, undefined, 'a whole log is not cut');
-      assert.is((await present(all, 0, 500, 'every page')).size, 500);
-    } finally { await all.close(); }
-    await t.close();
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
-}));
+    assert.is(all.openReport.damage, undefined);
+    assert.is(all.openReport.cutAt, undefined, 'a whole log is not cut');
+    assert.is((await present(all, 0, 500, 'every page')).size, 500);
+  } finally { await all.close(); }
+  await t.close();
+})));
 
-test('a record before the sync mark that reads back damaged is damage, never cut', safe(async () => {
-  const dir = tmpDir('power-mark');
+test('a record before the sync mark that reads back damaged is damage, never cut', safe(inTmp('power-mark', async (dir, live) => {
+  const t = await VosTarget.open(live, DURABLE);
+  await write(t, 0, 300, 5n);
+  await t.flush();
+  await write(t, 300, 320, 6n);
+  crashImage(live, path.join(dir, 'img'));
+  await t.close();
+  // the first record of the log (region 0 of a new target), synced long before the mark
+  const fd = fs.openSync(path.join(dir, 'img', 'vos.scm'), 'r+');
+  const b = Buffer.alloc(1);
+  const at = CHUNK_BYTES + REGION_HEADER + 40;
+  fs.readSync(fd, b, 0, 1, at); b[0]! ^= 0x10; fs.writeSync(fd, b, 0, 1, at);
+  fs.closeSync(fd);
+  const r = await VosTarget.open(path.join(dir, 'img'), DURABLE);
   try {
-    const live = path.join(dir, 'live');
-    const t = await VosTarget.open(live, DURABLE);
-    await write(t, 0, 300, 5n);
-    await t.flush();
-    await write(t, 300, 320, 6n);
-    crashImage(live, path.join(dir, 'img'));
-    await t.close();
-    // the first record of the log (region 0 of a new target), synced long before the mark
-    const fd = fs.openSync(path.join(dir, 'img', 'vos.scm'), 'r+');
-    const b = Buffer.alloc(1);
-    const at = CHUNK_BYTES + REGION_HEADER + 40;
-    fs.readSync(fd, b, 0, 1, at); b[0]! ^= 0x10; fs.writeSync(fd, b, 0, 1, at);
-    fs.closeSync(fd);
-    const r = await VosTarget.open(path.join(dir, 'img'), DURABLE);
-    try {
-      assert.ok(r.openReport.damage !== undefined, 'reported damaged');
-      assert.is(r.openReport.cutAt, undefined);
-    } finally { await r.close(); }
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
-}));
+    assert.ok(r.openReport.damage !== undefined, 'reported damaged');
+    assert.is(r.openReport.cutAt, undefined);
+  } finally { await r.close(); }
+})));
 
-test('a non-durable target (no sync, no mark) keeps the strict rule: records its slot names that do not read back are damage', safe(async () => {
-  const dir = tmpDir('power-plain');
+test('a non-durable target (no sync, no mark) keeps the strict rule: records its slot names that do not read back are damage', safe(inTmp('power-plain', async (dir, live) => {
+  const opts: VosOptions = { ...DURABLE, durable: false, deferSync: false };
+  const t = await VosTarget.open(live, opts);
+  await write(t, 0, 100, 5n);
+  crashImage(live, path.join(dir, 'early'));
+  await write(t, 100, 300, 6n);
+  crashImage(live, path.join(dir, 'now'));
+  await t.close();
+  powerLoss(path.join(dir, 'early'), path.join(dir, 'now'), path.join(dir, 'img'), [TAIL_SLOTS_OFFSET]);
+  const r = await VosTarget.open(path.join(dir, 'img'), opts);
   try {
-    const live = path.join(dir, 'live');
-    const opts: VosOptions = { ...DURABLE, durable: false, deferSync: false };
-    const t = await VosTarget.open(live, opts);
-    await write(t, 0, 100, 5n);
-    crashImage(live, path.join(dir, 'early'));
-    await write(t, 100, 300, 6n);
-    crashImage(live, path.join(dir, 'now'));
-    await t.close();
-    powerLoss(path.join(dir, 'early'), path.join(dir, 'now'), path.join(dir, 'img'), [TAIL_SLOTS_OFFSET]);
-    const r = await VosTarget.open(path.join(dir, 'img'), opts);
-    try {
-      assert.ok(r.openReport.damage !== undefined, 'reported damaged');
-    } finally { await r.close(); }
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
-}));
+    assert.ok(r.openReport.damage !== undefined, 'reported damaged');
+  } finally { await r.close(); }
+})));
 
-test('a power loss after a rotation past the sync mark: the new region\'s header lost, or kept with the old region\'s last records lost', safe(async () => {
-  const dir = tmpDir('power-rotate');
-  try {
-    const live = path.join(dir, 'live');
-    const t = await VosTarget.open(live, DURABLE);
-    const s = t.target;
-    // the pmem file's syncs held back from the rotation on: its flush's commit cannot sync, so
-    // nothing written after the mark reaches the medium but what the images lay over it
-    let hold = false;
-    const held: Array<() => void> = [];
-    const real = s.space.persistAsync.bind(s.space);
-    s.space.persistAsync = () => (hold ? new Promise<void>((res) => held.push(res)).then(real) : real());
-    await write(t, 0, 300, 5n);
-    await t.flush();
-    crashImage(live, path.join(dir, 'synced'));
-    hold = true;
-    let n = 300;
-    const gen = s.logPosition.gen;
-    while (s.logPosition.gen === gen) { await write(t, n, n + 10, 6n); n += 10; }
-    await write(t, n, n + 40, 6n); n += 40; // into the new region
-    crashImage(live, path.join(dir, 'now'));
-    const newRegion = CHUNK_BYTES + WAL_BYTES; // region 1: the log began in region 0
-    // the slots name the new region, whose header did not reach the medium
-    powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'no-header'), [TAIL_SLOTS_OFFSET]);
-    await reopenAndGoOn(path.join(dir, 'no-header'), DURABLE, 'new region header lost', 300, n);
-    // the new region's first page (its header, its first records) reached the medium, the old region's last records did not
-    powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'header'), [TAIL_SLOTS_OFFSET, newRegion]);
-    await reopenAndGoOn(path.join(dir, 'header'), DURABLE, 'old region\'s tail lost', 300, n);
-    hold = false;
-    for (const r of held.splice(0)) r();
-    await t.close();
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
-}));
+test('a power loss after a rotation past the sync mark: the new region\'s header lost, or kept with the old region\'s last records lost', safe(inTmp('power-rotate', async (dir, live) => {
+  const t = await VosTarget.open(live, DURABLE);
+  const s = t.target;
+  // the pmem file's syncs held back from the rotation on: its flush's commit cannot sync, so
+  // nothing written after the mark reaches the medium but what the images lay over it
+  const gate = syncGate(t);
+  await write(t, 0, 300, 5n);
+  await t.flush();
+  crashImage(live, path.join(dir, 'synced'));
+  gate.hold = true;
+  let n = 300;
+  const gen = s.logPosition.gen;
+  while (s.logPosition.gen === gen) { await write(t, n, n + 10, 6n); n += 10; }
+  await write(t, n, n + 40, 6n); n += 40; // into the new region
+  crashImage(live, path.join(dir, 'now'));
+  const newRegion = CHUNK_BYTES + WAL_BYTES; // region 1: the log began in region 0
+  // the slots name the new region, whose header did not reach the medium
+  powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'no-header'), [TAIL_SLOTS_OFFSET]);
+  await reopenAndGoOn(path.join(dir, 'no-header'), DURABLE, 'new region header lost', 300, n);
+  // the new region's first page (its header, its first records) reached the medium, the old region's last records did not
+  powerLoss(path.join(dir, 'synced'), path.join(dir, 'now'), path.join(dir, 'header'), [TAIL_SLOTS_OFFSET, newRegion]);
+  await reopenAndGoOn(path.join(dir, 'header'), DURABLE, 'old region\'s tail lost', 300, n);
+  gate.release();
+  await t.close();
+})));
 
 /** Keys of the seeded test (dkeys of object 1, akey 'a'). */
 const SEEDED_KEYS = 60;
@@ -240,10 +237,7 @@ test(`seeded power losses (${SEEDED_TRIALS} trials): any subset of the pages wri
       const live = path.join(dir, `live-${trial}`);
       const t = await VosTarget.open(live, DURABLE);
       const s = t.target;
-      let hold = false;
-      const held: Array<() => void> = [];
-      const real = s.space.persistAsync.bind(s.space);
-      s.space.persistAsync = () => (hold ? new Promise<void>((res) => held.push(res)).then(real) : real());
+      const gate = syncGate(t);
       let epoch = 10n;
       const op = (): Op => {
         const k = rng.int(SEEDED_KEYS);
@@ -263,7 +257,7 @@ test(`seeded power losses (${SEEDED_TRIALS} trials): any subset of the pages wri
       crashImage(live, `${live}.synced`);
       // after it: writes whose pages the kernel may or may not write back before the power fails
       // (the syncs held: a rotation's flush cannot commit)
-      hold = true;
+      gate.hold = true;
       const after: Op[] = [];
       // (at most ~200 KiB of log: one rotation at most, whose frozen region cannot be flushed, and the next region never full)
       let n2 = rng.range(1, 700), logBytes = 0;
@@ -295,8 +289,7 @@ test(`seeded power losses (${SEEDED_TRIALS} trials): any subset of the pages wri
         assert.is(r.openReport.damage, undefined, `${label}, reopened: no damage`);
         assert.ok(same(await readAll(r), replay(replay(synced, after.slice(0, prefix)), more)), `${label}, reopened: nothing past the cut came back, the later writes are there`);
       } finally { await r.close(); }
-      hold = false;
-      for (const go of held.splice(0)) go();
+      gate.release();
       await t.close();
       for (const d of [live, `${live}.synced`, `${live}.now`, img, `${img}.again`]) fs.rmSync(d, { recursive: true, force: true });
     }
