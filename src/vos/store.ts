@@ -2280,10 +2280,9 @@ export class TargetStore {
 
   /** msync log bytes appended since the last flush (durable mode, group-committed). */
   private persistLog(): void {
-    const at = this.wal.position();
+    // (no sync mark: msync syncs these ranges only, and a mark names the whole log up to it)
     this.wal.persist(this.persistedAt);
-    this.persistedAt = at.tail;
-    this.wal.markSynced(at);
+    this.persistedAt = this.wal.tail;
   }
 
   /**
