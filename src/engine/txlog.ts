@@ -22,7 +22,8 @@
  * holds no raw newline). One header and one checksum per write rather than per record (measured:
  * the per-record header and hash were about a fifth of the log's CPU at qd16, ~20 records per write).
  * A group that fails its checks ends the log (a torn tail from a crash mid-append is cut whole:
- * none of its records was acknowledged, a write resolves once its group is in the file).
+ * none of its records was acknowledged, a write resolves once its group is in the file); in a
+ * durable log, a whole group after it means damage in the middle, refused as CORRUPTED, never cut.
  * Version 3 has version 2's layout; what changed is the meaning of a missing INTENT: a version-2
  * engine took a pair it has no record of as never written here, while a version-3 log leaves the
  * incomplete pairs to the stores' prepared marks (an older build must not open it). Version 2 is
@@ -47,6 +48,8 @@ const V1 = 1;
 const V2 = 2;
 const REC_MAGIC = 0x524c5854; // "TXLR" (version 1 records)
 const GROUP_MAGIC = 0x474c5854; // "TXLG" (version 2 groups)
+/** GROUP_MAGIC as it lies in the file (little-endian). */
+const GROUP_MAGIC_BYTES = Buffer.from('TXLG', 'latin1');
 /** Bytes before a v1 record's JSON or a v2 group's body: magic, length, xxh64. */
 const REC_HEADER = 16;
 /** Largest record (v1) or group (v2, header included) accepted (a corrupt length must not make us allocate gigabytes). */
@@ -308,15 +311,13 @@ function scanV1(buf: Buffer): { records: TxRecord[]; end: number } {
 }
 
 /** The valid records of a version-2 or -3 log image (whole groups) and where they end; `groups`, when given, gets each group's records. */
-function scanV2(buf: Buffer, groups?: TxRecord[][]): { records: TxRecord[]; end: number } {
+function scanV2(buf: Buffer, groups?: TxRecord[][], durable?: { path: string }): { records: TxRecord[]; end: number } {
   const records: TxRecord[] = [];
   let at = HEADER;
   groups: while (at + REC_HEADER <= buf.length) {
-    if (buf.readUInt32LE(at) !== GROUP_MAGIC) break;
+    if (!groupAt(buf, at)) break;
     const len = buf.readUInt32LE(at + 4);
-    if (len <= REC_HEADER || len > MAX_TXLOG_RECORD || at + len > buf.length) break;
     const body = buf.subarray(at + REC_HEADER, at + len);
-    if (xxh64(body) !== buf.readBigUInt64LE(at + 8)) break;
     const group: TxRecord[] = [];
     for (const line of body.toString('utf8').split('\n')) {
       let rec: unknown;
@@ -328,7 +329,25 @@ function scanV2(buf: Buffer, groups?: TxRecord[][]): { records: TxRecord[]; end:
     groups?.push(group);
     at += len;
   }
+  // A durable log's groups are written one after another, each synced before the next starts, so
+  // only the last can be torn: a whole group after the end found is damage in the middle of the
+  // log, and cutting there would forget the decisions after it (acknowledged commits) without a
+  // word. (A log without syncs promises nothing across a power loss, which keeps any pages: cut.)
+  for (let from = at + 1; durable && from + REC_HEADER <= buf.length;) {
+    const next = buf.indexOf(GROUP_MAGIC_BYTES, from);
+    if (next < 0) break;
+    if (groupAt(buf, next)) throw new CorruptionError(`transaction log damaged at byte ${at}: a whole group follows at ${next}`, { path: durable.path, at, next });
+    from = next + 1;
+  }
   return { records, end: at };
+}
+
+/** Whether a whole version-2/3 group starts at `at` of `buf` (magic, a sane length inside `buf`, its checksum). */
+function groupAt(buf: Buffer, at: number): boolean {
+  if (at + REC_HEADER > buf.length || buf.readUInt32LE(at) !== GROUP_MAGIC) return false;
+  const len = buf.readUInt32LE(at + 4);
+  if (len <= REC_HEADER || len > MAX_TXLOG_RECORD || at + len > buf.length) return false;
+  return xxh64(buf.subarray(at + REC_HEADER, at + len)) === buf.readBigUInt64LE(at + 8);
 }
 
 /** The format version in the header of the log image `buf` (0: no header yet). */
@@ -400,7 +419,7 @@ export class TxLog {
     }
     const { fd, size } = openHeaderedFile(path, MAGIC, TXLOG_FORMAT_VERSION, 'transaction log');
     try {
-      const { records, end } = scanV2(readAll(fd, size));
+      const { records, end } = scanV2(readAll(fd, size), undefined, durable ? { path } : undefined);
       if (end < size) { ftruncateSync(fd, end); fdatasyncSync(fd); }
       return { log: new TxLog(fd, end, path, durable), records };
     } catch (err) {

@@ -107,6 +107,30 @@ t('after a crash the log names incomplete and complete pairs and remembers decis
   again.table.close();
 });
 
+t('a durable log damaged in the middle (a whole group after a bad one) is refused as CORRUPTED and left as it is; a non-durable one is cut there', async () => {
+  for (const durable of [true, false]) {
+    const path = join(tmpDir(), 'tx.log');
+    const { table } = TxTable.open(path, durable, ME);
+    for (let i = 1; i <= 3; i++) { const w = table.admit(C, BigInt(100 * i), { ranks: [ME], n: 1 }, String(i << 20)); await table.applied(w); }
+    table.close();
+    const groups = TxLog.readGroups(path);
+    assert.is(groups.length, 3, 'one group per decided commit');
+    // a bit flipped in the first group's body (the header is 16 bytes, the group's own header 16 more)
+    const img = readFileSync(path);
+    img[16 + 16 + 5]! ^= 0x01;
+    writeFileSync(path, img);
+    const size = statSync(path).size;
+    if (durable) {
+      assert.throws(() => TxTable.open(path, true, ME), (e: { code?: string }) => e.code === 'CORRUPTED');
+      assert.is(statSync(path).size, size, 'nothing cut: the groups after the damage are still in the file');
+    } else {
+      const again = TxTable.open(path, false, ME);
+      assert.is(again.table.decidedOf(C, 300n), undefined, 'cut at the damage: a log without syncs promises nothing across a power loss');
+      again.table.close();
+    }
+  }
+});
+
 t('a full prepared table makes writers wait until a decision frees room; decisions in order of precedence', async () => {
   const path = join(tmpDir(), 'tx.log');
   const { table } = TxTable.open(path, false, ME);
