@@ -110,9 +110,10 @@ function powerLoss(dir: string, uuid: string, targets: string, journal: string):
 
 /**
  * A durable pool in `root`/pool whose container `c` holds k0..k39 = a0..a39, closed, its stores
- * copied to `root`/targets-1 as the clean close synced them, and opened again.
+ * copied to `root`/targets-1 as the clean close synced them, opened again, and then k0..k39
+ * overwritten with b0..b39 and n0..n39 = n0..n39 put (acknowledged: in the journal, not synced in the stores).
  */
-async function syncedAtClose(root: string): Promise<{ dir: string; uuid: string; pool: Pool; c: Container }> {
+async function writtenAfterClose(root: string): Promise<{ dir: string; uuid: string; pool: Pool; c: Container }> {
   const dir = join(root, 'pool');
   const first = await Pool.create(dir, { ...SHAPE, durable: true });
   const c0 = await first.createContainer('c', { oclass: 'RP_2G1' });
@@ -120,28 +121,34 @@ async function syncedAtClose(root: string): Promise<{ dir: string; uuid: string;
   await first.close();
   cpSync(join(dir, 'targets'), join(root, 'targets-1'), { recursive: true });
   const pool = await Pool.open(dir, { durable: true });
-  return { dir, uuid: c0.uuid, pool, c: await pool.openContainer('c') };
+  const c = await pool.openContainer('c');
+  // (stores open: every put takes the small-put path, whose INTENT carries the value; a commit of
+  // the general path syncs its stores itself, which these emulations would undo)
+  await c.openTargets();
+  await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`k${i}`).put('v', `b${i}`)));
+  await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`n${i}`).put('v', `n${i}`)));
+  return { dir, uuid: c0.uuid, pool, c };
+}
+
+/** The puts `writtenAfterClose` made after the close are all there. */
+async function assertReplayed(c: Container): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    assert.is(text(await c.kv(`k${i}`).get('v')), `b${i}`, `overwrite k${i} replayed`);
+    assert.is(text(await c.kv(`n${i}`).get('v')), `n${i}`, `new object n${i} replayed`);
+  }
 }
 
 t('durable: an open writes the journal\'s values again into stores that lost them, then discards a rollback again', async () => {
   const root = tmpDir();
-  const opened = await syncedAtClose(root);
+  const opened = await writtenAfterClose(root);
   const { dir, uuid } = opened;
   let { pool, c } = opened;
-  // (stores open: every put takes the small-put path, whose INTENT carries the value; a commit of
-  // the general path syncs its stores itself, which this emulation would undo)
-  await c.openTargets();
-  await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`k${i}`).put('v', `b${i}`)));
-  await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`n${i}`).put('v', `n${i}`)));
   copyJournal(dir, uuid, join(root, 'journal-1')); // every acknowledged put's record is synced
   await pool.close();
   powerLoss(dir, uuid, join(root, 'targets-1'), join(root, 'journal-1'));
   pool = await Pool.open(dir, { durable: true });
   c = await pool.openContainer('c');
-  for (let i = 0; i < 40; i++) {
-    assert.is(text(await c.kv(`k${i}`).get('v')), `b${i}`, `overwrite k${i} replayed`);
-    assert.is(text(await c.kv(`n${i}`).get('v')), `n${i}`, `new object n${i} replayed`);
-  }
+  await assertReplayed(c);
   await c.snapshot('s');
   await pool.close();
   cpSync(join(dir, 'targets'), join(root, 'targets-2'), { recursive: true });
@@ -164,12 +171,9 @@ t('durable: an open writes the journal\'s values again into stores that lost the
 
 for (const half of [false, true]) t(`durable: a power loss that kept every store's tail slots${half ? ' and a seeded half of its other pages written since the last sync' : ''} but not the log records they name (the slots' page is low in the file: written back first) loses no acknowledged put`, async () => {
   const root = tmpDir();
-  const opened = await syncedAtClose(root);
+  const opened = await writtenAfterClose(root);
   const { dir, uuid } = opened;
   let { pool, c } = opened;
-  await c.openTargets();
-  await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`n${i}`).put('v', `n${i}`)));
-  await Promise.all(Array.from({ length: 40 }, (_, i) => c.kv(`k${i}`).put('v', `b${i}`)));
   // each store's pmem file as the live store left it (every store took appends since the close)
   const live = new Map(readdirSync(join(dir, 'targets')).map((t) => [t, readFileSync(join(dir, 'targets', t, 'vos.scm'))] as const));
   copyJournal(dir, uuid, join(root, 'journal-1'));
@@ -191,10 +195,7 @@ for (const half of [false, true]) t(`durable: a power loss that kept every store
   assert.ok(laid >= 16, `pages written back (${laid})`);
   pool = await Pool.open(dir, { durable: true });
   c = await pool.openContainer('c');
-  for (let i = 0; i < 40; i++) {
-    assert.is(text(await c.kv(`k${i}`).get('v')), `b${i}`, `overwrite k${i}`);
-    assert.is(text(await c.kv(`n${i}`).get('v')), `n${i}`, `new object n${i}`);
-  }
+  await assertReplayed(c);
   await pool.close();
 });
 
