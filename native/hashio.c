@@ -1516,6 +1516,35 @@ static napi_value map_huge(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * mapPrefault(map, position, length) -> boolean: map [position, position + length) of a writable
+ * mapping writable in this process's page tables in one call (MADV_POPULATE_WRITE, Linux 5.14+),
+ * before a writer stores into it in order: a store into a page not mapped writable traps into the
+ * kernel, ~10-13 us a page on this VM, against ~0.2-0.5 us a page here. The range must lie inside
+ * the file (it fails, never raising SIGBUS, where it does not). False when it did nothing (an older
+ * kernel, a range outside the mapping, an error): the stores then fault page by page as ever.
+ */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+static napi_value map_prefault(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3], out; napi_valuetype t; void *mp = NULL;
+  double pos, len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || napi_get_value_external(env, argv[0], &mp) != napi_ok || !mp ||
+      napi_get_value_double(env, argv[1], &pos) != napi_ok || !(pos >= 0 && pos <= 9007199254740991.0) ||
+      napi_get_value_double(env, argv[2], &len) != napi_ok || !(len >= 0 && len <= 9007199254740991.0)) {
+    napi_throw_type_error(env, NULL, "mapPrefault needs (map, position >= 0, length >= 0)"); return NULL;
+  }
+  fmap_t *m = mp;
+  const size_t page = 4096;
+  size_t from = (size_t)pos / page * page, to = (size_t)(pos + len);
+  bool ok = false;
+  if (!m->closed && !m->unmapped && m->writable && to <= m->len && to > from) ok = madvise(m->base + from, to - from, MADV_POPULATE_WRITE) == 0;
+  napi_get_boolean(env, ok, &out);
+  return out;
+}
+
 /* unmapFile(map) */
 static napi_value unmap_file(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1]; napi_valuetype t; void *mp = NULL;
@@ -1677,6 +1706,7 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "mapFile", NULL, map_file, NULL, NULL, NULL, napi_default, NULL },
     { "unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_default, NULL },
     { "mapHuge", NULL, map_huge, NULL, NULL, NULL, napi_default, NULL },
+    { "mapPrefault", NULL, map_prefault, NULL, NULL, NULL, napi_default, NULL },
     { "mapWriteHashSync", NULL, map_write_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "mapReadHashSync", NULL, map_read_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "setSocketBuffers", NULL, set_socket_buffers, NULL, NULL, NULL, napi_default, NULL },

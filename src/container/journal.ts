@@ -263,6 +263,8 @@ function writeCopy(fd: number, copy: 0 | 1, buf: Buffer, off: number, len: numbe
  */
 export const JOURNAL_MAP_BYTES = 32 * 1024 * 1024;
 const JOURNAL_MAPPED = process.env.CAIRN_JOURNAL_MAPPED !== '0';
+/** Bytes of each copy past a group write's end whose pages are mapped writable with it (`Journal.populate`): one call per 16 pages, not a trap per page. */
+const JOURNAL_POPULATE_BYTES = 64 * 1024;
 
 /**
  * `writeCopy` through the writable mapping `map` of the file: false when the mapping cannot take
@@ -1022,6 +1024,8 @@ export class Journal {
    * undefined until the first write (and after the file changed: `dropMap`), null when off.
    */
   private wmap: { fd: number; map: FileMap } | null | undefined;
+  /** Each copy's end (record offset) of the bytes whose pages the mapping has mapped writable (`populate`). */
+  private populated = [0, 0];
   /**
    * A checkpoint's replacement being adopted (`commitReplace`): batches appended meanwhile go to it
    * too, and syncs sync it too, so a record acknowledged then is durable in both files, whichever
@@ -1305,11 +1309,31 @@ export class Journal {
     return map;
   }
 
+  /**
+   * Before a group write through the mapping ends at `end` of copy `i`: map the pages from there
+   * on writable in one call per chunk, up to JOURNAL_POPULATE_BYTES past `end` and no further than
+   * the zeros preallocated (inside the file): a first store into each new page would trap.
+   */
+  private populate(i: number, end: number): void {
+    const m = this.wmap, native = nativeAddon();
+    if (m === undefined || m === null || native?.mapPrefault === undefined) return;
+    const from = Math.max(this.populated[i]!, this.size[i]!), to = Math.min(this.alloc[i]!, end + JOURNAL_POPULATE_BYTES);
+    for (let at = from; at < to;) {
+      const n = Math.min(to - at, CHUNK - (at % CHUNK));
+      const pos = journalCopyOffset(i as 0 | 1, at);
+      if (pos + n > JOURNAL_MAP_BYTES) break;
+      native.mapPrefault(m.map, pos, n);
+      at += n;
+    }
+    this.populated[i] = Math.max(to, end);
+  }
+
   /** Unmap the file's mapping (its file is replaced or closed: a mapping would keep the old file's pages). */
   private dropMap(): void {
     const w = this.wmap;
     if (w === undefined || w === null) return;
     this.wmap = undefined;
+    this.populated = [0, 0];
     nativeAddon()?.unmapFile?.(w.map);
   }
 
@@ -1320,6 +1344,7 @@ export class Journal {
         // (through the mapping: the zeros first, so the records land inside the file's end)
         // (a hole the zeros leave below the records is filled by them: a fault there, the filesystem full, falls back to pwrite)
         if (this.size[i]! + bytes.length > this.alloc[i]!) this.preallocate(i, this.size[i]! + bytes.length);
+        if (this.size[i]! + bytes.length > this.populated[i]!) this.populate(i, this.size[i]! + bytes.length);
         this.put(i, bytes, bytes.length, this.size[i]!, true);
         this.size[i]! += bytes.length;
         return;

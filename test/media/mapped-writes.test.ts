@@ -122,4 +122,25 @@ t('writes through the mapping of a file larger than the residency budget keep RS
   fs.rmSync(file);
 });
 
+t('mapPrefault maps a range of a writable mapping ahead of its stores: true inside the file, false outside the mapping or past the file\'s end (no SIGBUS); stores after it land', () => {
+  const native = loadNative().addon;
+  assert.type(native?.mapPrefault, 'function', 'the addon has mapPrefault');
+  const file = fresh();
+  fs.writeFileSync(file, Buffer.alloc(64 * 1024));
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const m = native!.mapFile!(fd, 1024 * 1024, true)!;
+    assert.is(native!.mapPrefault!(m, 4096, 32 * 1024), true, 'inside the file');
+    assert.is(native!.mapPrefault!(m, 512 * 1024, 4096), false, 'past the file\'s end: refused, not a SIGBUS');
+    assert.is(native!.mapPrefault!(m, 1024 * 1024 - 4096, 8192), false, 'past the mapping');
+    const v = new Rng(9).bytes(20_000);
+    assert.is(typeof native!.mapWriteHashSync!(m, v, 5000, v.length, 0n), 'bigint', 'a store into the range');
+    const back = Buffer.alloc(v.length);
+    fs.readSync(fd, back, 0, v.length, 5000);
+    assert.ok(back.equals(Buffer.from(v)), 'read back with pread');
+    native!.unmapFile!(m);
+    assert.is(native!.mapPrefault!(m, 4096, 4096), false, 'an unmapped mapping');
+  } finally { fs.closeSync(fd); }
+});
+
 t.run();
