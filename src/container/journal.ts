@@ -242,18 +242,29 @@ function fileEnd(x0: number, x1: number): number {
   return Math.max(x0 === 0 ? 0 : journalCopyOffset(0, x0 - 1) + 1, x1 === 0 ? 0 : journalCopyOffset(1, x1 - 1) + 1);
 }
 
+/**
+ * Bytes `[x, x + len)` of copy `copy` of a format 5-6 file, piece by piece as they lie in it (one
+ * piece per chunk touched): `fn(pos, n, d)` for each, `pos` its place in the file, `d` its offset
+ * in the range; false from `fn` stops the walk and returns false.
+ */
+function forEachCopyPiece(copy: 0 | 1, x: number, len: number, fn: (pos: number, n: number, d: number) => boolean | void): boolean {
+  for (let d = 0; d < len;) {
+    const at = x + d;
+    const n = Math.min(len - d, CHUNK - (at % CHUNK));
+    if (fn(journalCopyOffset(copy, at), n, d) === false) return false;
+    d += n;
+  }
+  return true;
+}
+
 /** Write `buf[off, off + len)` at byte `x` of copy `copy` of the format 5-6 file `fd` (one write per chunk touched). */
 function writeCopy(fd: number, copy: 0 | 1, buf: Buffer, off: number, len: number, x: number): void {
-  let d = 0;
-  while (d < len) {
-    const at = x + d;
-    d += writeSync(fd, buf, off + d, Math.min(len - d, CHUNK - (at % CHUNK)), journalCopyOffset(copy, at));
-  }
+  forEachCopyPiece(copy, x, len, (pos, n, d) => { for (let w = 0; w < n;) w += writeSync(fd, buf, off + d + w, n - w, pos + w); });
 }
 
 /**
  * Journals that are not durable (one file, format 5 on): bytes of the file mapped writable for
- * group writes (`Journal.put`), which then copy their records into the page cache with no system
+ * group writes (`Journal.writeTo`), which then copy their records into the page cache with no system
  * call (a 2 KiB group write 0.1-0.3 us against 4 us for pwrite here: `.scratch` micro, session 54).
  * The same page cache as pwrite, so a process crash keeps the same bytes; writes past the mapped
  * range or the file's end (a fault caught by the addon) use pwrite. Bounded so that a journal's
@@ -273,16 +284,7 @@ const JOURNAL_POPULATE_BYTES = 64 * 1024;
  */
 function mapCopy(map: FileMap, copy: 0 | 1, buf: Buffer, len: number, x: number): boolean {
   const native = nativeAddon()!;
-  let d = 0;
-  while (d < len) {
-    const at = x + d;
-    const n = Math.min(len - d, CHUNK - (at % CHUNK));
-    const pos = journalCopyOffset(copy, at);
-    if (pos + n > JOURNAL_MAP_BYTES) return false;
-    if (typeof native.mapWriteHashSync!(map, d === 0 && n === buf.length ? buf : buf.subarray(d, d + n), pos, n, 0n) !== 'bigint') return false;
-    d += n;
-  }
-  return true;
+  return forEachCopyPiece(copy, x, len, (pos, n, d) => pos + n <= JOURNAL_MAP_BYTES && typeof native.mapWriteHashSync!(map, d === 0 && n === buf.length ? buf : buf.subarray(d, d + n), pos, n, 0n) === 'bigint');
 }
 
 /** A journal file header of `version`. */
@@ -1020,7 +1022,7 @@ export class Journal {
    */
   private durableEnd: number[];
   /**
-   * Not durable, one file: the writable mapping of `fd` group writes go through (`JOURNAL_MAP_BYTES`);
+   * Not durable, one file: the writable mapping of `fd` group writes go through (`JOURNAL_MAP_BYTES`, `writeTo`);
    * undefined until the first write (and after the file changed: `dropMap`), null when off.
    */
   private wmap: { fd: number; map: FileMap } | null | undefined;
@@ -1314,17 +1316,10 @@ export class Journal {
    * on writable in one call per chunk, up to JOURNAL_POPULATE_BYTES past `end` and no further than
    * the zeros preallocated (inside the file): a first store into each new page would trap.
    */
-  private populate(i: number, end: number): void {
-    const m = this.wmap, native = nativeAddon();
-    if (m === undefined || m === null || native?.mapPrefault === undefined) return;
+  private populate(map: FileMap, i: number, end: number): void {
+    const native = nativeAddon()!;
     const from = Math.max(this.populated[i]!, this.size[i]!), to = Math.min(this.alloc[i]!, end + JOURNAL_POPULATE_BYTES);
-    for (let at = from; at < to;) {
-      const n = Math.min(to - at, CHUNK - (at % CHUNK));
-      const pos = journalCopyOffset(i as 0 | 1, at);
-      if (pos + n > JOURNAL_MAP_BYTES) break;
-      native.mapPrefault(m.map, pos, n);
-      at += n;
-    }
+    if (native.mapPrefault !== undefined && to > from) forEachCopyPiece(i as 0 | 1, from, to - from, (pos, n) => pos + n <= JOURNAL_MAP_BYTES && native.mapPrefault!(map, pos, n));
     this.populated[i] = Math.max(to, end);
   }
 
@@ -1340,13 +1335,15 @@ export class Journal {
   /** Append `bytes` to copy `i` (at its end of records). */
   private writeTo(i: number, bytes: Buffer): void {
     try {
-      if (this.wmap !== null && !this.durable && this.fds.length === 1) {
+      const map = this.wmap !== null && !this.durable && this.fds.length === 1 ? this.mapOf(this.fds[0]!) : undefined;
+      if (map !== undefined) {
         // (through the mapping: the zeros first, so the records land inside the file's end)
         // (a hole the zeros leave below the records is filled by them: a fault there, the filesystem full, falls back to pwrite)
-        if (this.size[i]! + bytes.length > this.alloc[i]!) this.preallocate(i, this.size[i]! + bytes.length);
-        if (this.size[i]! + bytes.length > this.populated[i]!) this.populate(i, this.size[i]! + bytes.length);
-        this.put(i, bytes, bytes.length, this.size[i]!, true);
-        this.size[i]! += bytes.length;
+        const end = this.size[i]! + bytes.length;
+        if (end > this.alloc[i]!) this.preallocate(i, end);
+        if (end > this.populated[i]!) this.populate(map, i, end);
+        if (!mapCopy(map, i as 0 | 1, bytes, bytes.length, this.size[i]!)) this.put(i, bytes, bytes.length, this.size[i]!);
+        this.size[i] = end;
         return;
       }
       this.put(i, bytes, bytes.length, this.size[i]!);
@@ -1361,13 +1358,8 @@ export class Journal {
   }
 
   /** Write `buf[0, len)` at byte `x` of copy `i` (its chunks in the one file, or its own file). */
-  private put(i: number, buf: Buffer, len: number, x: number, mapped = false): void {
-    if (this.fds.length === 1) {
-      const fd = this.fds[0]!;
-      if (mapped) { const m = this.mapOf(fd); if (m !== undefined && mapCopy(m, i as 0 | 1, buf, len, x)) return; }
-      writeCopy(fd, i as 0 | 1, buf, 0, len, x);
-      return;
-    }
+  private put(i: number, buf: Buffer, len: number, x: number): void {
+    if (this.fds.length === 1) { writeCopy(this.fds[0]!, i as 0 | 1, buf, 0, len, x); return; }
     let done = 0;
     while (done < len) done += writeSync(this.fds[i]!, buf, done, len - done, x + done);
   }
