@@ -1545,6 +1545,40 @@ static napi_value map_prefault(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * prefaultBuffer(view) -> boolean: make the whole pages inside `view`'s bytes (an ArrayBufferView:
+ * fresh anonymous memory from the JavaScript heap's allocator) present and writable in one call
+ * (MADV_POPULATE_WRITE), before they are filled: a first store into each such page traps, ~10-15
+ * us a page on this VM, against well under a microsecond a page this way. The bytes are left as
+ * they are. False when it did nothing (an older kernel, or no whole page inside the view).
+ */
+static napi_value prefault_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1], out; bool is = false;
+  void *data = NULL; size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_is_typedarray(env, argv[0], &is) != napi_ok || !is) {
+    napi_throw_type_error(env, NULL, "prefaultBuffer needs a typed array"); return NULL;
+  }
+  napi_typedarray_type tt; size_t n = 0; napi_value ab; size_t off = 0;
+  if (napi_get_typedarray_info(env, argv[0], &tt, &n, &data, &ab, &off) != napi_ok) {
+    napi_throw_type_error(env, NULL, "prefaultBuffer needs a typed array"); return NULL;
+  }
+  size_t elem = 1;
+  switch (tt) {
+    case napi_int16_array: case napi_uint16_array: elem = 2; break;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
+    default: elem = 1;
+  }
+  len = n * elem;
+  const uintptr_t page = 4096;
+  uintptr_t from = ((uintptr_t)data + page - 1) / page * page, to = ((uintptr_t)data + len) / page * page;
+  bool ok = false;
+  if (data != NULL && to > from) ok = madvise((void *)from, to - from, MADV_POPULATE_WRITE) == 0;
+  napi_get_boolean(env, ok, &out);
+  return out;
+}
+
 /* unmapFile(map) */
 static napi_value unmap_file(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1]; napi_valuetype t; void *mp = NULL;
@@ -1707,6 +1741,7 @@ napi_status hashio_init(napi_env env, napi_value exports) {
     { "unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_default, NULL },
     { "mapHuge", NULL, map_huge, NULL, NULL, NULL, napi_default, NULL },
     { "mapPrefault", NULL, map_prefault, NULL, NULL, NULL, napi_default, NULL },
+    { "prefaultBuffer", NULL, prefault_buffer, NULL, NULL, NULL, napi_default, NULL },
     { "mapWriteHashSync", NULL, map_write_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "mapReadHashSync", NULL, map_read_hash_sync, NULL, NULL, NULL, napi_default, NULL },
     { "setSocketBuffers", NULL, set_socket_buffers, NULL, NULL, NULL, napi_default, NULL },

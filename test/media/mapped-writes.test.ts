@@ -144,4 +144,21 @@ t('mapPrefault maps a range of a writable mapping ahead of its stores: true insi
   } finally { fs.closeSync(fd); }
 });
 
+t('prefaultBuffer makes the whole pages inside a view present and leaves its bytes as they were: true for a view holding a page, false for one holding none; a TypeError for anything but a typed array', () => {
+  const native = loadNative().addon;
+  if (native === undefined) { console.log('  (native addon not built: skipped)'); return; }
+  assert.type(native.prefaultBuffer, 'function', 'an addon built from these sources has prefaultBuffer (rebuild it: npm run build:native)');
+  const fresh = new Uint8Array(1024 * 1024);
+  assert.is(native.prefaultBuffer!(fresh), true, 'a fresh 1 MiB buffer');
+  assert.ok(fresh.every((b) => b === 0), 'still zeros');
+  const v = new Rng(11).bytes(256 * 1024);
+  const copy = v.slice();
+  assert.is(native.prefaultBuffer!(v.subarray(1000, 200_000)), true, 'a view inside it, at an odd offset');
+  assert.equal(v, copy, 'its bytes, and those around the view, unchanged');
+  assert.is(native.prefaultBuffer!(new Float64Array(4096)), true, 'any typed array: its bytes, not its elements, count');
+  assert.is(native.prefaultBuffer!(new Uint8Array(100)), false, 'no whole page inside');
+  assert.throws(() => native.prefaultBuffer!(new DataView(new ArrayBuffer(8192)) as unknown as Uint8Array), /typed array/, 'a DataView');
+  assert.throws(() => native.prefaultBuffer!({} as Uint8Array), /typed array/, 'a plain object');
+});
+
 t.run();
