@@ -291,8 +291,18 @@ export class PmemSpace {
    * bit of the copy (tests).
    */
   pread(off: number, len: number): Uint8Array {
-    this.checkRange(off, len);
     const out = new Uint8Array(len);
+    this.preadInto(off, out);
+    return out;
+  }
+
+  /**
+   * `pread` into the caller's `out` (`[off, off + out.length)`): for a caller that reuses one buffer
+   * for reads it checks and copies out at once, since fresh memory costs a page fault a page here.
+   */
+  preadInto(off: number, out: Uint8Array): void {
+    const len = out.length;
+    this.checkRange(off, len);
     try {
       let got = 0;
       while (got < len) { const n = fs.readSync(this.fd, out, got, len - got, off + got); if (n === 0) break; got += n; }
@@ -300,7 +310,6 @@ export class PmemSpace {
       throw mediaErrorFromErrno(e, `read ${this.path}`, { path: this.path, offset: off });
     }
     this.fault?.onRead(off, out);
-    return out;
   }
 
   /**
