@@ -672,23 +672,6 @@ const ARENA_SEGMENT_SHIFT = 8;
 const ARENA_MAX_FRAMES = 1 << 24;
 
 /**
- * Verified copies of data blocks that point reads answer from (`PointIndex`), in frames of a few
- * large ArrayBuffers instead of one Uint8Array (and its VerifiedBlock and BlockView) per block: a
- * point read goes from its index slot, which carries the frame and its generation, straight to
- * the block's bytes, and decodes them with the segment's one DataView. On this machine a fresh get
- * is bound by the dependent cache misses it takes (slot, run, fence array, entry object, array
- * object, bytes, view, DataView: 5-6 before; slot, generation, bytes: 2-3 now).
- *
- * A frame is filled only from bytes the block cache verified (`Run.pointFrame`), and only by point
- * reads and point-index builds, never by cursors: so no view that may be held across an await
- * (a merge's or a scan's cursor) ever points into a frame. Every fill and every `forget` bumps
- * the frame's generation (`gen`), and a holder of (frame, generation) reads the frame only while
- * they agree: a frame reused for another block is never read as the old one. A frame's bytes read
- * by a point read stay valid until the next point read (the one place that fills frames), which
- * is the contract of the version it answers (`reads.ts` `pointVersion`). Frames are reused in
- * fill order (a hit stores nothing).
- */
-/**
  * `n` zeroed bytes to be filled bit by bit (an arena segment, a reused read buffer), their pages
  * made present in one call where the addon can (`prefaultBuffer`): a page's first store into fresh
  * memory traps, ~12-17 us a page on this VM, against ~0.4-1.3 us a page so (what is left of a
@@ -700,6 +683,24 @@ function freshBytes(n: number): Uint8Array {
   return b;
 }
 
+/**
+ * Verified copies of data blocks that point reads answer from (`PointIndex`), in frames of a few
+ * large ArrayBuffers instead of one Uint8Array (and its VerifiedBlock and BlockView) per block: a
+ * point read goes from its index slot, which carries the frame and its generation, straight to
+ * the block's bytes, and decodes them with the segment's one DataView. On this machine a fresh get
+ * is bound by the dependent cache misses it takes (slot, run, fence array, entry object, array
+ * object, bytes, view, DataView: 5-6 before; slot, generation, bytes: 2-3 now).
+ *
+ * A frame is filled only from verified bytes (the block cache's, `Run.pointFrame`, or a block a
+ * run's point list read and checked, `Run.preloadPointBlocks`), and only by point reads, point-index
+ * builds and point lists, never by cursors: so no view that may be held across an await (a merge's
+ * or a scan's cursor) ever points into a frame. Every fill and every `forget` bumps the frame's
+ * generation (`gen`), and a holder of (frame, generation) reads the frame only while they agree: a
+ * frame reused for another block is never read as the old one. A frame's bytes read by a point
+ * read stay valid until the next point read (the one place that reuses frames: a point list only
+ * takes frames never used, `unused`), which is the contract of the version it answers (`reads.ts`
+ * `pointVersion`). Frames are reused in fill order (a hit stores nothing).
+ */
 export class BlockArena {
   /** Segment i holds frames [i * ARENA_SEGMENT_FRAMES, (i + 1) * ARENA_SEGMENT_FRAMES). */
   readonly segs: Uint8Array[] = [];
