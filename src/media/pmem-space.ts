@@ -291,6 +291,7 @@ export class PmemSpace {
    * bit of the copy (tests).
    */
   pread(off: number, len: number): Uint8Array {
+    this.checkRange(off, len); // (before the allocation: a bad length is INVALID_ARGUMENT, not a RangeError)
     const out = new Uint8Array(len);
     this.preadInto(off, out);
     return out;

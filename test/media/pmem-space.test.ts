@@ -77,6 +77,9 @@ for (const io of ENGINES) {
     assert.is(fs.statSync(p).size, 4 * SEG);
     assert.is(code(() => s.write(4 * SEG - 2, new Uint8Array(4))), 'INVALID_ARGUMENT', 'a store past the end');
     assert.is(code(() => s.read(-1, 2)), 'INVALID_ARGUMENT');
+    assert.is(code(() => s.pread(0, -1)), 'INVALID_ARGUMENT', 'a negative length');
+    assert.is(code(() => s.pread(0, 2 ** 53)), 'INVALID_ARGUMENT', 'a length past any file');
+    assert.is(code(() => s.preadInto(4 * SEG - 2, new Uint8Array(4))), 'INVALID_ARGUMENT', 'a read into a buffer past the end');
     s.zero(SEG - 500, 1000);
     assert.ok(s.read(SEG - 500, 1000).every((x) => x === 0));
     s.persist(0, s.size);
