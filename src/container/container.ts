@@ -15,7 +15,7 @@ import { REDO_MAX_VALUE_BYTES, REDO_RETAINED_HISTORY, singleHash, type Container
 import { EpochClock, epochAtMs } from './epoch-clock.js';
 import { ConflictTracker } from './conflicts.js';
 import { CommitHistory, type CommitObjects } from './commit-history.js';
-import { utf8Scratch } from './utf8.js';
+import { utf8Scratch, wellFormed } from './utf8.js';
 import { opConflictKey, type Op, type OpTarget } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
 import type { ContainerRuntime, ObjectLayout } from './runtime.js';
@@ -665,6 +665,8 @@ export class ContainerCore {
     const cls = oclass === undefined ? this.defaultClass() : toObjectClass(oclass);
     if (oclass !== undefined) this.checkClass(cls);
     const name = utf8Scratch(oidOrName); // (hashed at once: no array per name)
+    // (a lone surrogate encodes as U+FFFD: two such names would be one object)
+    if (name.length !== oidOrName.length && !wellFormed(oidOrName)) throw badArg('object name must be well-formed UTF-16 (it holds a lone surrogate, which UTF-8 cannot carry)');
     if (oclass === undefined && name.length < NAME_HASH_JS_MAX_BYTES && cls.groups !== 'X') {
       // a short name of the default class: hashed in JavaScript, the id assembled from words (no
       // wasm call, two BigInts of the hashes and four of the id's assembly fewer: placement/name-hash)
@@ -1580,8 +1582,11 @@ export class ContainerCore {
       if (this.closed) return;
       const first = this.history.firstAfter(cursor);
       if (first >= 0) {
-        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history.epochAt(0) - 1n && opts.from !== undefined && cursor !== opts.from) {
-          throw new ObjectError('INVALID_ARGUMENT', 'watch consumer lagged behind the retained history', { code: 'WATCH_LAGGED' });
+        // (commits between the cursor and the oldest retained one were dropped: lagged. Only a
+        // watch's first step from an explicit `from` older than the history, `{ from: 0n }`,
+        // starts at the oldest retained commit instead; a watch from now lags like any other)
+        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history.epochAt(0) - 1n && cursor !== opts.from) {
+          throw new ObjectError('WATCH_LAGGED', 'watch consumer lagged behind the retained history', { from: String(cursor), oldest: String(this.history.epochAt(0)) });
         }
         const ev = this.history.at(first);
         cursor = ev.epoch;

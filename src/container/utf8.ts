@@ -39,3 +39,13 @@ export function utf8Scratch(s: string): Uint8Array {
   }
   return scratchViews[n]!;
 }
+
+/**
+ * Whether `s` is well-formed UTF-16 (no lone surrogate). UTF-8 cannot carry a lone surrogate:
+ * the encoder writes each as U+FFFD, so two different such strings would name the same key or
+ * object. Callers check it only for strings that are not ASCII (whose UTF-8 is longer than they are).
+ */
+export function wellFormed(s: string): boolean {
+  // (String.prototype.isWellFormed: Node 20, not yet in the ES2022 lib this checkout compiles against)
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}

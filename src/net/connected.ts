@@ -333,7 +333,7 @@ export class ConnectedBackend implements PoolBackend {
             if (this.maps?.map.targets.some((t) => t.rank === rank && inService(t.state))) complete = false;
             return;
           }
-          if (r.header.lagged === true) throw new ObjectError('INVALID_ARGUMENT', 'watch consumer lagged behind the commits engines retain', { code: 'WATCH_LAGGED' });
+          if (r.header.lagged === true) throw new ObjectError('WATCH_LAGGED', 'watch consumer lagged behind the commits engines retain', { rank });
           for (const ev of (r.header.events as Array<{ epoch: string; objects: string[] }>) ?? []) {
             const e = BigInt(ev.epoch);
             const set = merged.get(e) ?? new Set<string>();

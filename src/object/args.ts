@@ -7,10 +7,15 @@
 import { badArg } from '../io/errors.js';
 import { MAX_EPOCH } from '../vos/index.js';
 import type { ReadOptions, Snapshot } from '../container/container.js';
-import { describeValue } from '../../core/describe.js';
+import { describeValue as describe } from '../../core/describe.js';
 
-/** A short, safe description of any value for messages (never throws). */
-export { describeValue };
+/**
+ * A short, safe description of any value for messages (never throws: core's `describeValue`
+ * reads a view's byteLength, which throws for a DataView of a detached ArrayBuffer).
+ */
+export function describeValue(v: unknown): string {
+  try { return describe(v); } catch { return Object.prototype.toString.call(v); }
+}
 
 /**
  * The default of an omitted options argument: one frozen empty object shared by every call, so a
@@ -40,6 +45,9 @@ export function signalOptions(opts: unknown, what: string): { signal?: AbortSign
   // (the defaults as they are: no option name is built per call; it is built only for a message)
   if (opts === NO_OPTIONS || opts === undefined) return NO_OPTIONS;
   const o = optionsArg<{ signal?: AbortSignal }>(opts, what);
+  // (a name this call does not know is refused, not ignored: `aggregate({ upTo })` would otherwise
+  // aggregate the whole container, `put(k, v, { epoch })` write at the current epoch)
+  for (const k in o) if (k !== 'signal') throw badArg(`${what}: unknown option ${JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}...` : k)} (known: signal)`, { what, option: k });
   if (o.signal === undefined) return NO_OPTIONS;
   return { signal: signalArg(o.signal, `${what}.signal`)! };
 }
@@ -81,8 +89,22 @@ export function booleanArg(v: unknown, what: string): boolean | undefined {
   return v;
 }
 
-/** Bytes given as a string (UTF-8) or a Uint8Array; anything else is refused. */
+/** Bytes given as a string (UTF-8) or a Uint8Array (not a view of a detached ArrayBuffer); anything else is refused. */
 export function bytesArg(v: unknown, what: string): string | Uint8Array {
   if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw badArg(`${what} must be a string or Uint8Array, got ${describeValue(v)}`, { what });
+  if (typeof v !== 'string') liveBytes(v, what);
+  return v;
+}
+
+/**
+ * `v`, refused when its ArrayBuffer was detached (transferred away): such a view reads as empty,
+ * and copying it throws a raw TypeError deep in the write path. Only an empty view can be one, so
+ * a view with bytes costs one comparison.
+ */
+export function liveBytes(v: Uint8Array, what: string): Uint8Array {
+  if (v.byteLength === 0) {
+    // (a view cannot be made over a detached buffer: the only test Node 20 offers, ArrayBuffer.prototype.detached being newer)
+    try { new Uint8Array(v.buffer, 0, 0); } catch { throw badArg(`${what} is a view of a detached ArrayBuffer (it was transferred)`, { what }); }
+  }
   return v;
 }

@@ -164,6 +164,7 @@ export class ArrayObject {
   /** Grow (the new bytes read as zeros) or shrink (bytes beyond `size` are punched) the array. */
   async setSize(size: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
     opts = signalOptions(opts, 'setSize options');
+    countArg(size, 'size');
     this.check(size, 0);
     const cur = await this.getSize();
     if (size === cur) return;

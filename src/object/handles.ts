@@ -104,6 +104,7 @@ export class Container extends ContainerCore {
    * touched; waits for new commits. Events are JSON-safe. Arguments are checked at the call.
    */
   override watch(opts: { from?: bigint; signal?: AbortSignal } = NO_OPTIONS): AsyncGenerator<CommitEvent> {
+    (this.#port ??= containerPort(this)).checkOpen(); // (a closed handle: POOL_CLOSED, not a watch that ends at once)
     const o = optionsArg<{ from?: bigint; signal?: AbortSignal }>(opts, 'watch options');
     const checked = { ...signalOptions({ signal: o.signal }, 'watch options'), ...(o.from !== undefined ? { from: epochArg(o.from, 'watch options.from') } : {}) };
     const inner = super.watch(checked);

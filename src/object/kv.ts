@@ -7,7 +7,7 @@ import { FRESH_FROM, keyBytes, valueOp, type CairnObject, type FreshReadOptions,
 import type { ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { badArg } from '../io/errors.js';
-import { NO_OPTIONS, describeValue, signalOptions } from './args.js';
+import { NO_OPTIONS, describeValue, readOptionsArg, signalOptions } from './args.js';
 import { hex, toText } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { runBounded } from '../../core/semaphore.js';
@@ -114,6 +114,7 @@ export class KeyValue {
    * even while writers continue); values are fetched ahead, at most KV_READ_CONCURRENCY at once.
    */
   async *entries(opts: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    opts = readOptionsArg<ReadOptions & KeyRange>(opts, 'entries options');
     // A listing "now" of a connected pool checks the whole object's writes in its uncertainty
     // window with its first pages (`FRESH_FROM`), before any key comes: the values read at its
     // epoch afterwards need no check of their own. Refused there, it starts again at a newer "now".

@@ -11,9 +11,9 @@ import { epochAtMs } from '../container/epoch-clock.js';
 import { ContainerStore } from '../vos/container-store.js';
 import { prefetchPoint, prefetchPoints, prefetchSlots, preparedRead, unprepare, POINT_PREFETCH_MAX } from '../vos/reads.js';
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
-import { utf8 } from '../container/utf8.js';
+import { utf8, wellFormed } from '../container/utf8.js';
 import { badArg, ObjectError } from '../io/errors.js';
-import { NO_OPTIONS, bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
+import { NO_OPTIONS, bytesArg, countArg, describeValue, liveBytes, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { adoptResult } from '../media/aligned.js';
 import { swallow } from '../../core/log.js';
@@ -240,21 +240,28 @@ const KEY_CACHE_SIZE = 1024;
  */
 const keyCache = new Map<string, Uint8Array>();
 
-function stringKeyBytes(k: string): Uint8Array {
-  if (k.length > KEY_CACHE_MAX_CHARS) return utf8(k);
+function stringKeyBytes(k: string, what: string): Uint8Array {
+  if (k.length > KEY_CACHE_MAX_CHARS) return wellFormedUtf8(k, what);
   let b = keyCache.get(k);
   if (b === undefined) {
-    b = utf8(k);
+    b = wellFormedUtf8(k, what);
     if (keyCache.size >= KEY_CACHE_SIZE) keyCache.clear();
     keyCache.set(k, b);
   }
   return b;
 }
 
+/** The UTF-8 of a string key; a lone surrogate is refused (it would encode as U+FFFD, the same key as any other lone one). */
+function wellFormedUtf8(k: string, what: string): Uint8Array {
+  const b = utf8(k);
+  if (b.length !== k.length && !wellFormed(k)) throw badArg(`${what} must be well-formed UTF-16 (it holds a lone surrogate, which UTF-8 cannot carry), or bytes`, { what });
+  return b;
+}
+
 /** @internal validated key bytes (a string key's encoding may be a shared array: never write to it). */
 export function keyBytes(k: Key, what: string): Uint8Array {
   if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw badArg(`${what} must be a string or Uint8Array, got ${describeValue(k)}`, { what });
-  const b = typeof k === 'string' ? stringKeyBytes(k) : k;
+  const b = typeof k === 'string' ? stringKeyBytes(k, what) : k;
   if (b.length === 0 || b.length > MAX_KEY_BYTES) throw badArg(`${what} must be 1..${MAX_KEY_BYTES} bytes, got ${b.length}`, { what });
   return b;
 }
@@ -286,18 +293,26 @@ export function arrayBytes(v: ArrayValue): { offset: number; data: Uint8Array } 
   const index = countArg(recx.index, 'recx.index'), count = countArg(recx.count, 'recx.count');
   const data = toBytes(bytesArg(v.data, 'array data'));
   if (data.length !== count * rs) throw badArg(`array data is ${data.length} bytes, recx needs ${count * rs}`);
-  if (data.length > MAX_UPDATE_BYTES) throw badArg(`an update carries at most ${MAX_UPDATE_BYTES} bytes`);
+  if (data.length > MAX_UPDATE_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `an update carries at most ${MAX_UPDATE_BYTES} bytes, got ${data.length}`, { length: data.length });
   if (!Number.isSafeInteger((index + count) * rs)) throw badArg('recx out of range');
   return { offset: index * rs, data };
 }
 
-/** @internal a value argument as an op. */
+/**
+ * @internal a value argument as an op. A single value given as bytes is copied here, at the call:
+ * its checksum is taken when the commit starts and its bytes are stored after the INTENT is
+ * recorded, so a caller reusing its buffer for the next put before this one is acknowledged
+ * (pipelined puts) would otherwise store bytes that fail their own checksum (DATA_LOST) or
+ * replicas that differ. (Array extents are not copied: their bytes are hashed where they are
+ * written, and must not change until the update settles, as with `fs.write`.)
+ */
 export function valueOp(oid: bigint, dkey: Uint8Array, akey: Uint8Array, value: Uint8Array | string | ArrayValue): Op {
   if (typeof value === 'string' || value instanceof Uint8Array) {
     const b = toBytes(value);
-    if (b.length > MAX_UPDATE_BYTES) throw badArg(`a value is at most ${MAX_UPDATE_BYTES} bytes`);
-    return { kind: 'single', oid, dkey, akey, value: b };
+    if (b.length > MAX_UPDATE_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `a value is at most ${MAX_UPDATE_BYTES} bytes, got ${b.length}`, { length: b.length });
+    return { kind: 'single', oid, dkey, akey, value: typeof value === 'string' ? b : new Uint8Array(liveBytes(b, 'value')) };
   }
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) throw badArg(`value bytes must be a Uint8Array (or a Buffer), got ${describeValue(value)}`);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badArg(`value must be a string, a Uint8Array or { recx, data }, got ${describeValue(value)}`);
   const { offset, data } = arrayBytes(value);
   return { kind: 'array', oid, dkey, akey, offset, data };
@@ -591,6 +606,7 @@ export class CairnObject {
    */
 
   private async groupKeysOnce(g: number, list: (s: ShardStore, uoid: bigint) => AsyncIterable<Uint8Array>, dkey: Uint8Array, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
+    this.port.checkOpen(); // (a closed handle is POOL_CLOSED, not a group that "cannot be enumerated")
     this.port.checkNotLost(this.oid);
     const { groups, red } = this.port.layout(this.oid);
     const io = this.port.io();
@@ -608,7 +624,7 @@ export class CairnObject {
         if (red.kind !== 'ec') break;
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (code === 'STALE_MAP' || code === 'STALE_EPOCH') throw err;
+        if (code === 'STALE_MAP' || code === 'STALE_EPOCH' || code === 'POOL_CLOSED') throw err;
         io.reportBadShard({ target, oid: this.oid, shard, dkey, akey: new Uint8Array(0), error: err });
       }
     }
@@ -695,6 +711,7 @@ export class CairnObject {
   }
 
   private async *scanDkeysOnce(epoch: bigint, fresh: FreshFrom, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    this.port.checkOpen(); // (a closed handle is POOL_CLOSED, not a group that "cannot be enumerated")
     this.port.checkNotLost(this.oid);
     const { groups, red } = this.port.layout(this.oid);
     const io = this.port.io();
@@ -720,7 +737,8 @@ export class CairnObject {
    * shard and need at least k of them.
    */
   private async *groupDkeys(io: IoContext, red: Redundancy, groups: number[][], g: number, epoch: bigint, fresh: FreshFrom, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-    const isShardError = (err: unknown) => { const c = (err as { code?: string }).code; return c !== 'STALE_MAP' && c !== 'STALE_EPOCH' && !signal?.aborted; };
+    // (a handle closed mid-listing is POOL_CLOSED: no shard failed)
+    const isShardError = (err: unknown) => { const c = (err as { code?: string }).code; return c !== 'STALE_MAP' && c !== 'STALE_EPOCH' && c !== 'POOL_CLOSED' && !signal?.aborted; };
     const lost = (answered: number, need: number) => new ObjectError('DATA_LOST', `object ${this.oid.toString(16)}: group ${g} cannot be enumerated`, { oid: this.oid.toString(16), group: g, answered, need });
     const shards = groupShards(groups, g).filter((x) => io.available(x.target));
     if (red.kind !== 'ec') {

@@ -22,6 +22,12 @@ export class Transaction {
   private ops: Op[] = [];
   private keys = new Set<string>();
   private state: 'open' | 'committed' | 'aborted' = 'open';
+  /**
+   * A `commit()` is in flight: the transaction takes no more ops (one buffered now could be
+   * acknowledged and never written), no second commit, and no abort (the commit decides).
+   * `status` stays 'open' until it is decided.
+   */
+  private committing = false;
   private readonly ticket: TxTicket;
   /** Buffered state the transaction's object handles share (ops, keys, read epoch). */
   private readonly buffer: TxBuffer;
@@ -60,6 +66,7 @@ export class Transaction {
     this.checkOpen();
     opts = signalOptions(opts, 'commit options');
     throwIfAborted(opts.signal);
+    this.committing = true;
     try {
       const epoch = await this.port.commit(this.ops, { readEpoch: this.readEpoch, keys: this.keys }, opts.signal);
       this.state = 'committed';
@@ -68,12 +75,17 @@ export class Transaction {
       this.state = 'aborted';
       throw err;
     } finally {
+      this.committing = false;
       this.ticket.end();
     }
   }
 
-  /** Drop every buffered op; nothing of the transaction becomes visible. */
+  /**
+   * Drop every buffered op; nothing of the transaction becomes visible. Nothing to do once it was
+   * committed or aborted; TX_CLOSED while its commit is in flight (too late to drop anything).
+   */
   async abort(): Promise<void> {
+    if (this.committing) this.checkOpen();
     if (this.state !== 'open') return;
     this.state = 'aborted';
     this.ops = [];
@@ -85,6 +97,7 @@ export class Transaction {
 
   private checkOpen(): void {
     if (this.state !== 'open') throw new ObjectError('TX_CLOSED', `transaction is already ${this.state}`);
+    if (this.committing) throw new ObjectError('TX_CLOSED', 'transaction is being committed');
   }
 }
 
@@ -104,15 +117,24 @@ export class TxObject extends CairnObject {
   /** @internal */
   constructor(private readonly tx: TxBuffer, port: ContainerPort, oid: bigint, opts: ObjectOptions) { super(port, oid, opts); }
 
-  /** Buffer an update; visible to this transaction's reads now, to others after commit. */
+  /**
+   * Buffer an update; visible to this transaction's reads now, to others after commit. The bytes
+   * are taken at the call (copied): the caller may reuse its buffer before the commit.
+   */
   override async update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue): Promise<bigint> {
-    this.tx.add(valueOp(this.oid, keyBytes(dkey, 'dkey'), keyBytes(akey, 'akey'), value));
+    const op = valueOp(this.oid, keyBytes(dkey, 'dkey'), keyBytes(akey, 'akey'), value);
+    // (valueOp copies a single value; an extent is copied here, as it waits for the commit)
+    this.tx.add(op.kind === 'array' ? { ...op, data: new Uint8Array(op.data) } : op);
     return this.tx.readEpoch;
   }
 
-  /** Fetch at the transaction's read epoch, overlaid with its own buffered writes. */
+  /**
+   * Fetch at the transaction's read epoch, overlaid with its own buffered writes. A transaction
+   * reads at its own epoch only: `epoch` and `snapshot` are refused (INVALID_ARGUMENT), not ignored.
+   */
   override async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
     opts = readOptionsArg<FetchOptions>(opts, 'fetch options');
+    if (opts.epoch !== undefined || opts.snapshot !== undefined) throw new ObjectError('INVALID_ARGUMENT', 'a transaction reads at its own epoch (tx.readEpoch): fetch it with neither epoch nor snapshot, or read outside the transaction');
     const extent = opts.recx !== undefined ? fetchExtent(opts.recx, opts.recordSize) : (recordSizeArg(opts.recordSize), undefined);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
     this.tx.noteRead(this.oid, d, a);
@@ -122,7 +144,8 @@ export class TxObject extends CairnObject {
     const base = { ...opts, epoch: this.tx.readEpoch, snapshot: undefined };
     if (!extent) {
       const lastSingle = [...after].reverse().find((o) => o.kind === 'single');
-      if (lastSingle && lastSingle.kind === 'single') return lastSingle.value;
+      // (a copy: the caller may write to what it fetched, which must not change the buffered update)
+      if (lastSingle && lastSingle.kind === 'single') return new Uint8Array(lastSingle.value);
       if (lastPunch >= 0) return undefined;
       return super.fetch(d, a, base);
     }

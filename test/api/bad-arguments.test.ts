@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Pool, CairnError, type Container } from '../../index.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { refused } from '../helpers/refused.js';
 
 const test = suite('api: bad arguments of issue 13');
 const SHAPE = { nodes: 2, ranksPerNode: 2, targetsPerRank: 2, scmBytes: 8 << 20, dataBytes: 32 << 20 };
@@ -18,20 +19,6 @@ let root = '';
 let pool: Pool;
 let cont: Container;
 
-/** The call fails with a CairnError of one of `codes` (never a raw error, never success). */
-async function refused(what: string, call: () => unknown, codes: string[] = ['INVALID_ARGUMENT']): Promise<void> {
-  let v: unknown;
-  try {
-    v = await call();
-    // an async iterator (watch) may report its arguments on the first step
-    if (v && typeof (v as AsyncIterator<unknown>).next === 'function') v = await (v as AsyncIterator<unknown>).next();
-  } catch (err) {
-    assert.instance(err, CairnError, `${what}: a CairnError, not ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`);
-    assert.ok(codes.includes((err as CairnError).code), `${what}: code ${(err as CairnError).code} (${(err as Error).message}), expected ${codes.join(' or ')}`);
-    return;
-  }
-  assert.unreachable(`${what}: accepted (${String(v)})`);
-}
 
 /** Container directories on disk, and labels listed. */
 async function containersNow(): Promise<{ dirs: string[]; listed: string[] }> {

@@ -1,0 +1,230 @@
+/**
+ * Hostile input on the data path (objects, KV, arrays, transactions, watch), case by case, beyond
+ * bad-arguments.test.ts and the seeded fuzzer: each call is refused with a CairnError of the
+ * registry's code for it — never a raw TypeError, never DATA_LOST for data that is there — and
+ * what was acknowledged before reads back as it was given.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Pool, CairnError, type Container } from '../../index.js';
+import { MAX_UPDATE_BYTES } from '../../src/object/object.js';
+import { MAX_WATCH_HISTORY } from '../../src/container/container.js';
+import { tmpDir, collect, text } from '../helpers/tmp.js';
+import { refused } from '../helpers/refused.js';
+
+const test = suite('api: data-path arguments');
+// (metadata room for the MAX_WATCH_HISTORY commits of the watch case)
+const SHAPE = { nodes: 1, ranksPerNode: 1, targetsPerRank: 4, scmBytes: 64 << 20, dataBytes: 64 << 20 };
+
+let root = '';
+let pool: Pool;
+let cont: Container;
+
+
+test.before(async () => {
+  root = tmpDir('cairn-datapath-');
+  pool = await Pool.create(path.join(root, 'pool'), SHAPE);
+  cont = await pool.createContainer('c', { oclass: 'RP_2G1', redundancyFactor: 1 });
+});
+
+test.after(async () => {
+  await pool?.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('a buffer reused for the next put before this one is acknowledged: every put reads back as it was at its call', async () => {
+  for (const size of [100, 4000, 100_000]) {
+    const kv = cont.kv(`reuse-${size}`);
+    const buf = new Uint8Array(size);
+    const puts: Promise<bigint>[] = [];
+    for (let i = 0; i < 32; i++) {
+      buf.fill(i);
+      puts.push(kv.put(`k${i}`, buf)); // pipelined: the buffer is refilled while the put is in flight
+    }
+    await Promise.all(puts);
+    for (let i = 0; i < 32; i++) assert.equal(await kv.get(`k${i}`), new Uint8Array(size).fill(i), `size ${size}, put ${i}`);
+  }
+});
+
+test('a value whose ArrayBuffer was transferred away: INVALID_ARGUMENT, and the stored value stays', async () => {
+  const o = cont.object('detached');
+  await o.update('d', 'a', 'before');
+  const v = new Uint8Array(16).fill(4);
+  structuredClone(v.buffer, { transfer: [v.buffer] });
+  await refused('update(detached view)', () => o.update('d', 'a', v), 'INVALID_ARGUMENT');
+  await refused('kv.put(detached view)', () => cont.kv('detached').put('k', v), 'INVALID_ARGUMENT');
+  await refused('array.write(detached view)', () => cont.array('detached').write(0, v), 'INVALID_ARGUMENT');
+  await refused('update(extent of a detached view)', () => o.update('d', 'x', { recx: { index: 0, count: 0 }, data: v }), 'INVALID_ARGUMENT');
+  const dv = new DataView(new ArrayBuffer(4));
+  structuredClone(dv.buffer, { transfer: [dv.buffer] });
+  await refused('update(DataView of a detached buffer)', () => o.update('d', 'a', dv as never), 'INVALID_ARGUMENT');
+  await refused('array.write(DataView of a detached buffer)', () => cont.array('detached').write(0, dv as never), 'INVALID_ARGUMENT');
+  assert.is(text(await o.fetch('d', 'a')), 'before');
+});
+
+test('value bytes of another typed array, a DataView or a bare ArrayBuffer: INVALID_ARGUMENT naming Uint8Array', async () => {
+  const o = cont.object('views');
+  for (const v of [new Uint16Array(4), new DataView(new ArrayBuffer(4)), new ArrayBuffer(4), new SharedArrayBuffer(4)]) {
+    const err = await refused(`update(${Object.prototype.toString.call(v)})`, () => o.update('d', 'a', v as never), 'INVALID_ARGUMENT');
+    assert.match(err.message, /Uint8Array/, 'the message names what is expected');
+  }
+});
+
+test('a value or an extent over MAX_UPDATE_BYTES: VALUE_TOO_LARGE (as a fetch of that size), nothing written', async () => {
+  const o = cont.object('huge');
+  const big = new Uint8Array(MAX_UPDATE_BYTES + 1);
+  await refused('update(single of MAX_UPDATE_BYTES + 1)', () => o.update('d', 'a', big), 'VALUE_TOO_LARGE');
+  await refused('kv.put(MAX_UPDATE_BYTES + 1)', () => cont.kv('huge').put('k', big), 'VALUE_TOO_LARGE');
+  await refused('update(extent of MAX_UPDATE_BYTES + 1)', () => o.update('d', 'x', { recx: { index: 0, count: big.length }, data: big }), 'VALUE_TOO_LARGE');
+  await refused('fetch(extent of MAX_UPDATE_BYTES + 1)', () => o.fetch('d', 'x', { recx: { index: 0, count: big.length } }), 'VALUE_TOO_LARGE');
+  assert.equal(await collect(o.listDkeys()), []);
+});
+
+test('string keys and object names with a lone surrogate: INVALID_ARGUMENT (UTF-8 would make them all one key)', async () => {
+  const o = cont.object('surrogates');
+  await refused('update(dkey "\\uD800")', () => o.update('\uD800', 'a', 'first'), 'INVALID_ARGUMENT');
+  await refused('update(akey "x\\uDFFF")', () => o.update('d', 'x\uDFFF', 'second'), 'INVALID_ARGUMENT');
+  await refused('fetch(dkey "\\uDBFF")', () => o.fetch('\uDBFF', 'a'), 'INVALID_ARGUMENT');
+  await refused('kv.put("\\uDC00")', () => cont.kv('surrogates').put('\uDC00', 'v'), 'INVALID_ARGUMENT');
+  await refused('object("name\\uD800")', () => cont.object('name\uD800'), 'INVALID_ARGUMENT');
+  await refused('kv("\\uDC00")', () => cont.kv('\uDC00'), 'INVALID_ARGUMENT');
+  assert.equal(await collect(o.listDkeys()), [], 'nothing was written');
+  // well-formed text of any script is a key as before, surrogate pairs included
+  await o.update('é😀', 'ü', 'v');
+  assert.is(text(await o.fetch('é😀', 'ü')), 'v');
+  assert.is(text(await cont.object('x😀y').fetch('é😀', 'ü')), undefined);
+});
+
+test('kv.entries(null) and other non-objects: INVALID_ARGUMENT, not a TypeError', async () => {
+  const kv = cont.kv('entries');
+  await kv.put('a', '1');
+  for (const o of [null, 5, 'x', []]) await refused(`kv.entries(${JSON.stringify(o)})`, () => kv.entries(o as never), 'INVALID_ARGUMENT');
+  assert.equal((await collect(kv.entries())).map(([k, v]) => `${text(k)}=${text(v)}`), ['a=1']);
+});
+
+test('array.setSize(-1): INVALID_ARGUMENT naming the size', async () => {
+  const err = await refused('setSize(-1)', () => cont.array('sized').setSize(-1), 'INVALID_ARGUMENT');
+  assert.match(err.message, /^size /);
+});
+
+test('a transaction whose commit is in flight takes no update, no second commit and no abort (TX_CLOSED); its commit stands', async () => {
+  const tx = cont.beginTx();
+  await tx.object('inflight').update('d', 'a', 'committed');
+  const commit = tx.commit();
+  await refused('update during commit', () => tx.object('inflight').update('d', 'late', 'x'), 'TX_CLOSED');
+  await refused('second commit during commit', () => tx.commit(), 'TX_CLOSED');
+  await refused('abort during commit', () => tx.abort(), 'TX_CLOSED');
+  const epoch = await commit;
+  assert.is(typeof epoch, 'bigint');
+  assert.is(tx.status, 'committed', 'the refused calls did not mark the committed transaction aborted');
+  assert.is(text(await cont.object('inflight').fetch('d', 'a')), 'committed');
+  assert.is(await cont.object('inflight').fetch('d', 'late'), undefined, 'nothing was acknowledged and dropped');
+  // an empty transaction is committed once too
+  const empty = cont.beginTx();
+  const first = empty.commit();
+  await refused('second commit of an empty transaction', () => empty.commit(), 'TX_CLOSED');
+  await first;
+});
+
+test('a large transaction: an update buffered while its commit runs is refused, never acknowledged and lost', async () => {
+  const tx = cont.beginTx();
+  await tx.object('slow').update('d', 'big', { recx: { index: 0, count: 4 << 20 }, data: new Uint8Array(4 << 20).fill(1) });
+  const commit = tx.commit();
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  await refused('update while the commit runs', () => tx.object('slow').update('d', 'late', 'x'), 'TX_CLOSED');
+  await commit;
+  assert.is(await cont.object('slow').fetch('d', 'late'), undefined);
+});
+
+test('a transaction keeps the bytes given to update: neither the caller\'s buffer nor a fetched value changes what it commits', async () => {
+  const tx = cont.beginTx();
+  const o = tx.object('txcopy');
+  const single = new Uint8Array(8).fill(1), extent = new Uint8Array(8).fill(2);
+  await o.update('d', 's', single);
+  await o.update('d', 'x', { recx: { index: 0, count: 8 }, data: extent });
+  single.fill(9); extent.fill(9);
+  const seen = (await o.fetch('d', 's'))!;
+  assert.equal(seen, new Uint8Array(8).fill(1), 'its own read sees the bytes of the call');
+  seen.fill(7);
+  assert.equal(await o.fetch('d', 'x', { recx: { index: 0, count: 8 } }), new Uint8Array(8).fill(2));
+  await tx.commit();
+  assert.equal(await cont.object('txcopy').fetch('d', 's'), new Uint8Array(8).fill(1));
+  assert.equal(await cont.object('txcopy').fetch('d', 'x', { recx: { index: 0, count: 8 } }), new Uint8Array(8).fill(2));
+});
+
+test('a transaction\'s fetch with { epoch } or { snapshot }: INVALID_ARGUMENT, not silently read at the transaction\'s epoch', async () => {
+  const o = cont.object('txread');
+  await o.update('d', 'a', 'old');
+  const snap = await cont.snapshot('txread-old');
+  await o.update('d', 'a', 'new');
+  const tx = cont.beginTx();
+  await refused('tx fetch { snapshot }', () => tx.object('txread').fetch('d', 'a', { snapshot: snap }), 'INVALID_ARGUMENT');
+  await refused('tx fetch { snapshot: missing }', () => tx.object('txread').fetch('d', 'a', { snapshot: 'no-such' }), 'INVALID_ARGUMENT');
+  await refused('tx fetch { epoch }', () => tx.object('txread').fetch('d', 'a', { epoch: BigInt(snap.epoch) }), 'INVALID_ARGUMENT');
+  assert.is(text(await tx.object('txread').fetch('d', 'a')), 'new', 'its own epoch');
+  assert.is(text(await o.fetch('d', 'a', { snapshot: snap })), 'old', 'the snapshot read outside the transaction');
+  await tx.abort();
+});
+
+test('an option a { signal }-only call does not know: INVALID_ARGUMENT naming it, and nothing done', async () => {
+  const kv = cont.kv('strict-options');
+  await kv.put('k', 'kept');
+  await refused('put { epoch }', () => kv.put('k', 'x', { epoch: 5n } as never), 'INVALID_ARGUMENT');
+  const obj = cont.object('strict-options-obj');
+  await refused('update { sync }', () => obj.update('d', 'a', 'x', { sync: true } as never), 'INVALID_ARGUMENT');
+  await refused('punch { epoch }', () => obj.punch({ epoch: 1n } as never), 'INVALID_ARGUMENT');
+  const e = await refused('aggregate { upTo }', () => cont.aggregate({ upTo: 5n } as never), 'INVALID_ARGUMENT');
+  assert.match(e.message, /upTo/, 'the message names the unknown option');
+  await refused('snapshot { epoch }', () => cont.snapshot('s-strict', { epoch: 1n } as never), 'INVALID_ARGUMENT');
+  assert.is(text(await kv.get('k')), 'kept', 'the refused put wrote nothing');
+  assert.is(await obj.fetch('d', 'a'), undefined, 'the refused update wrote nothing');
+  assert.ok(cont.listSnapshots().every((s) => s.name !== 's-strict'), 'no snapshot was taken');
+  // a signal is still taken
+  await kv.put('k2', 'v', { signal: new AbortController().signal });
+  assert.is(text(await kv.get('k2')), 'v');
+});
+
+test('listings of a closed container: POOL_CLOSED, never DATA_LOST', async () => {
+  const c = await pool.createContainer('closing', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const o = c.object('o'), kv = c.kv('kv'), arr = c.array('arr');
+  await o.update('d', 'a', 'v');
+  await kv.put('k', 'v');
+  await arr.write(0, new Uint8Array(100).fill(1));
+  await c.close();
+  await refused('listDkeys', () => o.listDkeys(), 'POOL_CLOSED');
+  await refused('listAkeys', () => o.listAkeys('d'), 'POOL_CLOSED');
+  await refused('queryMaxDkey', () => o.queryMaxDkey(), 'POOL_CLOSED');
+  await refused('kv.list', () => kv.list(), 'POOL_CLOSED');
+  await refused('kv.entries', () => kv.entries(), 'POOL_CLOSED');
+  await refused('array.getSize', () => arr.getSize(), 'POOL_CLOSED');
+  await refused('array.setSize', () => arr.setSize(10), 'POOL_CLOSED');
+  await refused('array.createReadStream', () => collect(arr.createReadStream()), 'POOL_CLOSED');
+  await refused('watch', () => c.watch(), 'POOL_CLOSED');
+  // the data is there: reopened, every listing answers
+  const again = await pool.openContainer('closing');
+  assert.equal((await collect(again.object('o').listDkeys())).map(text), ['d']);
+  assert.is(await again.array('arr').getSize(), 100);
+});
+
+test(`a watch from now that falls more than MAX_WATCH_HISTORY (${MAX_WATCH_HISTORY}) commits behind: WATCH_LAGGED, not a silent gap`, async () => {
+  const c = await pool.createContainer('lagging', { oclass: 'S1' });
+  const w = c.watch();
+  const first = w.next();
+  const kv = c.kv('k');
+  await kv.put('a', 'b');
+  assert.is((await first).done, false);
+  const PIPELINE = 256;
+  for (let i = 0; i < MAX_WATCH_HISTORY + PIPELINE; i += PIPELINE) await Promise.all(Array.from({ length: PIPELINE }, (_, j) => kv.put(`k${(i + j) % 64}`, 'v')));
+  await refused('the lagging watch', () => w.next(), 'WATCH_LAGGED');
+  await c.close();
+});
+
+test('the pool works afterwards', async () => {
+  const c = await pool.openContainer('c');
+  await c.object('o').update('d', 'a', 'after');
+  assert.is(text(await c.object('o').fetch('d', 'a')), 'after');
+});
+
+test.run();
