@@ -17,12 +17,23 @@ const ERRNO_CODES: Record<string, CairnErrorCode> = {
   ENOENT: 'NOT_FOUND', EEXIST: 'EXISTS', ENOSPC: 'NO_SPACE', EDQUOT: 'NO_SPACE', EFBIG: 'NO_SPACE', EROFS: 'READ_ONLY',
 };
 
-/** `err` as a CairnError: Cairn's own errors pass through; system errors get a registry code. */
-export function poolFsError(err: unknown, dir: string, what: string): CairnError {
+/**
+ * Registry code of a Node system error met on a file inside an existing pool (container metadata
+ * and journals): the caller's arguments were fine, the pool directory is damaged or full.
+ */
+export const POOL_FILE_ERRNO_CODES: Record<string, CairnErrorCode> = {
+  ENOENT: 'MISSING_FILE', ENOSPC: 'NO_SPACE', EDQUOT: 'NO_SPACE', EFBIG: 'NO_SPACE', EROFS: 'READ_ONLY',
+};
+
+/**
+ * `err` as a CairnError: Cairn's own errors pass through; system errors get a registry code
+ * (from `codes`: by default those of a pool directory being created or opened).
+ */
+export function poolFsError(err: unknown, dir: string, what: string, codes: Record<string, CairnErrorCode> = ERRNO_CODES): CairnError {
   if (err instanceof CairnError) return err;
   const sys = err as NodeJS.ErrnoException | undefined;
   const errno = typeof sys?.code === 'string' ? sys.code : undefined;
-  const code: CairnErrorCode = (errno && ERRNO_CODES[errno]) || (errno?.startsWith('ERR_INVALID_ARG') ? 'INVALID_ARGUMENT' : 'IO_ERROR');
+  const code: CairnErrorCode = (errno && codes[errno]) || (errno?.startsWith('ERR_INVALID_ARG') ? 'INVALID_ARGUMENT' : 'IO_ERROR');
   return new ObjectError(code, `${what} ${dir}: ${(sys as Error | undefined)?.message ?? String(err)}`, { dir, ...(errno ? { errno } : {}) }, { cause: err });
 }
 

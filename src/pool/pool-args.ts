@@ -38,9 +38,28 @@ function sizeArg(v: unknown, what: string, min: number, max: number): number {
   return v;
 }
 
-/** Options of `Pool.open` (and the open part of `Pool.create`), validated. */
-export function openOptionsArg<T extends object>(opts: unknown, what = 'pool options'): T {
+/** Option names of `Pool.open` (`PoolOpenOptions`). */
+const OPEN_OPTIONS = ['durable', 'io', 'now', 'cacheBytes', 'readOnly', 'signal'] as const;
+/** Option names of the pool's shape and sizes (`PoolCreateOptions`), which `Pool.create` takes besides the open options. */
+const SHAPE_OPTIONS = ['nodes', 'ranksPerNode', 'targetsPerRank', 'scmBytes', 'dataBytes'] as const;
+/** Option names of `pool.createContainer` (`ContainerCreateOptions`). */
+const CONTAINER_OPTIONS = ['oclass', 'redundancyFactor', 'cellSize', 'checksum', 'ecMatrix', 'parityRotation'] as const;
+
+/**
+ * Refuse an option name that is not in `known`: a misspelt option (`{ oclas: 'RP_3G1' }`,
+ * `{ node: 4 }`) would otherwise be ignored and its default used without a word, e.g. a container
+ * without the redundancy its creator asked for.
+ */
+export function knownOptionsArg(o: object, known: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw badArg(`${what}: unknown option ${JSON.stringify(k.length > 40 ? k.slice(0, 40) + '...' : k)} (known: ${known.join(', ')})`, { what, option: k });
+  }
+}
+
+/** Options of `Pool.open` (and the open part of `Pool.create`, whose `known` adds the shape), validated. */
+export function openOptionsArg<T extends object>(opts: unknown, what = 'pool options', known: readonly string[] = OPEN_OPTIONS): T {
   const o = optionsArg<Record<string, unknown>>(opts, what);
+  knownOptionsArg(o, known, what);
   booleanArg(o.durable, 'durable');
   booleanArg(o.readOnly, 'readOnly');
   if (o.io !== undefined && o.io !== 'auto' && o.io !== 'io_uring' && o.io !== 'pread') throw badArg(`io must be 'auto', 'io_uring' or 'pread', got ${describeValue(o.io)}`);
@@ -52,7 +71,7 @@ export function openOptionsArg<T extends object>(opts: unknown, what = 'pool opt
 
 /** Shape and sizes of `Pool.create`, validated (undefined fields keep their defaults). */
 export function createOptionsArg<T extends object>(opts: unknown): T {
-  const o = openOptionsArg<Record<string, unknown>>(opts, 'pool create options');
+  const o = openOptionsArg<Record<string, unknown>>(opts, 'pool create options', [...OPEN_OPTIONS, ...SHAPE_OPTIONS]);
   if (o.readOnly === true) throw badArg('a pool cannot be created read-only');
   for (const k of ['nodes', 'ranksPerNode', 'targetsPerRank'] as const) if (o[k] !== undefined) positiveInt(o[k], k, MAX_POOL_TARGETS);
   const targets = ((o.nodes as number | undefined) ?? 1) * ((o.ranksPerNode as number | undefined) ?? 1) * ((o.targetsPerRank as number | undefined) ?? 1);
@@ -65,6 +84,7 @@ export function createOptionsArg<T extends object>(opts: unknown): T {
 /** Options of `pool.createContainer`, validated (the pool checks the class against its map). */
 export function containerOptionsArg<T extends object>(opts: unknown): T {
   const o = optionsArg<Record<string, unknown>>(opts, 'container options');
+  knownOptionsArg(o, CONTAINER_OPTIONS, 'container options');
   if (o.oclass !== undefined && (typeof o.oclass !== 'string' || o.oclass.length === 0)) throw badArg(`oclass must be an object class name such as EC_4P2GX, got ${describeValue(o.oclass)}`);
   if (o.redundancyFactor !== undefined && (typeof o.redundancyFactor !== 'number' || !Number.isInteger(o.redundancyFactor) || o.redundancyFactor < 0 || o.redundancyFactor > 16)) {
     throw badArg(`redundancyFactor must be an integer in 0..16, got ${describeValue(o.redundancyFactor)}`);
@@ -100,6 +120,7 @@ export function targetIdsArg(ids: unknown): number[] {
 /** Options of `pool.extend`, validated. */
 export function extendArg(opts: unknown): { nodes: number; ranksPerNode?: number; targetsPerRank?: number } {
   const o = optionsArg<Record<string, unknown>>(opts, 'extend options');
+  knownOptionsArg(o, ['nodes', 'ranksPerNode', 'targetsPerRank'], 'extend options');
   if (o.nodes === undefined) throw badArg('extend needs { nodes: positive integer }');
   const nodes = positiveInt(o.nodes, 'nodes', MAX_POOL_TARGETS);
   const ranksPerNode = o.ranksPerNode === undefined ? undefined : positiveInt(o.ranksPerNode, 'ranksPerNode', MAX_POOL_TARGETS);
@@ -110,6 +131,7 @@ export function extendArg(opts: unknown): { nodes: number; ranksPerNode?: number
 /** Options of `pool.scrub`, validated. */
 export function scrubOptionsArg<T extends object>(opts: unknown): T {
   const o = optionsArg<Record<string, unknown>>(opts, 'scrub options');
+  knownOptionsArg(o, ['signal', 'onProgress'], 'scrub options');
   signalArg(o.signal, 'scrub options.signal');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw badArg(`onProgress must be a function, got ${describeValue(o.onProgress)}`);
   return o as T;

@@ -27,8 +27,10 @@ import { findBadShards, openContainers, repairShards, confirmRepairs, type PoolS
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
 import { LocalBackend } from './local-backend.js';
 import { containerOptionsArg, createOptionsArg, extendArg, labelArg, openOptionsArg, poolDirArg, scrubOptionsArg, targetIdArg, targetIdsArg } from './pool-args.js';
-import { createPoolDir, poolFsError } from './create-guard.js';
+import { createPoolDir, poolFsError, POOL_FILE_ERRNO_CODES } from './create-guard.js';
 import { signalOptions } from '../object/args.js';
+import { describeValue } from '../../core/describe.js';
+import { HLC_LOGICAL_BITS } from '../container/epoch-clock.js';
 import { aggregationMark, readerEpochsBeforeAggregate, readerId, registerReader, unregisterReader } from '../container/readers.js';
 import type { ContainerStorage } from '../container/storage.js';
 import { CacheAdmission } from '../container/cache-admission.js';
@@ -73,6 +75,13 @@ const CHECKPOINT_FLUSH_LANES = 2;
 const MAX_MAP_CAS_ATTEMPTS = 32;
 /** Read-only opens: journal re-reads while the writer keeps aggregating past the reader's epoch (then it reads unprotected). */
 const MAX_READ_VIEW_ATTEMPTS = 8;
+
+/**
+ * Latest time (milliseconds since 1970) a clock given as `now` may return: epochs are the
+ * milliseconds above HLC_LOGICAL_BITS logical bits and must stay below 2^64 (one millisecond of
+ * logical counter is kept free). About the year 4199.
+ */
+export const MAX_CLOCK_MS = Number((1n << (64n - HLC_LOGICAL_BITS)) - 2n);
 
 /** Options of `Pool.create`. Sizes are per target; files are sparse. */
 export interface PoolCreateOptions {
@@ -233,7 +242,7 @@ export class Pool extends EventEmitter {
     this.targetPlacement = createPlacement(this.map_, { algo: 'jump-map' });
     const self = this;
     const runtime: Omit<ContainerRuntime, 'closed'> = {
-      now: opts.now ?? Date.now,
+      now: opts.now ? checkedClock(opts.now) : Date.now,
       durable: opts.durable ?? false,
       readOnly: opts.readOnly === true,
       map: () => self.map_,
@@ -305,11 +314,12 @@ export class Pool extends EventEmitter {
     options = createOptionsArg<PoolCreateOptions & PoolOpenOptions>(options);
     await initXxhash();
     throwIfAborted(options.signal);
-    const { nodes = 1, ranksPerNode = 2, targetsPerRank = 4, scmBytes = DEFAULT_SCM_CAP_BYTES, dataBytes = DEFAULT_DATA_CAP_BYTES } = options;
+    const { nodes = 1, ranksPerNode = 2, targetsPerRank = 4, scmBytes = DEFAULT_SCM_CAP_BYTES, dataBytes = DEFAULT_DATA_CAP_BYTES, ...openOptions } = options;
     // A failure removes everything created so far: no half-made pool is left behind.
+    // (the open gets the open options only: it refuses the shape's names as unknown options)
     return createPoolDir(dir, async () => {
       await LocalBackend.create(dir, { nodes, ranksPerNode, targetsPerRank, scmBytes, dataBytes });
-      return Pool.open(dir, options);
+      return Pool.open(dir, openOptions);
     });
   }
 
@@ -344,6 +354,7 @@ export class Pool extends EventEmitter {
 
   /** Targets, their states and space. */
   query(): PoolQuery {
+    this.checkOpen();
     const meta = this.backend.meta;
     const perTarget = meta.scmBytes + meta.dataBytes;
     const targets = this.map_.targets.map((t) => ({
@@ -370,7 +381,13 @@ export class Pool extends EventEmitter {
     checkLabel(label);
     opts = containerOptionsArg<ContainerCreateOptions>(opts);
     // One creation per label at a time, so two concurrent calls cannot both pass the EXISTS check.
-    return this.persistLock.withLocks([`container/${label}`], () => this.createContainerLocked(label, opts));
+    return this.persistLock.withLocks([`container/${label}`], () => this.createContainerLocked(label, opts))
+      .catch((err: unknown) => { throw this.fileError(err, `cannot create container ${label} in pool`); });
+  }
+
+  /** `err` as a CairnError: a system error on the pool's own files (a damaged or full pool directory) gets a registry code. */
+  private fileError(err: unknown, what: string): CairnError {
+    return poolFsError(err, this.dir, what, POOL_FILE_ERRNO_CODES);
   }
 
   private async createContainerLocked(label: string, opts: ContainerCreateOptions): Promise<Container> {
@@ -420,16 +437,11 @@ export class Pool extends EventEmitter {
     let opening = this.opening.get(entry.uuid);
     if (!opening) {
       opening = (async () => {
-        const meta = await this.backend.containerMeta(entry.uuid, label);
-        const storage = await this.backend.containerStorage(meta);
-        if (this.opts.readOnly) {
-          await this.holdReadView(entry.uuid, storage, async () => { await storage.refresh?.(); });
-          // The journal was read first, so the targets re-read now hold every commit it names.
-          await this.refreshTargets();
+        try {
+          return await this.loadContainer(entry.uuid, label);
+        } catch (err) {
+          throw this.fileError(err, `cannot open container ${label} in pool`);
         }
-        const c = await Container.load(this.runtime, meta, storage);
-        this.containers.set(entry.uuid, c);
-        return c;
       })();
       this.opening.set(entry.uuid, opening);
       // Forget the attempt when it settles; a failure reaches every caller through `opening`.
@@ -439,12 +451,26 @@ export class Pool extends EventEmitter {
     return opening;
   }
 
+  /** Open the container `uuid` (labelled `label`) and keep its handle. */
+  private async loadContainer(uuid: string, label: string): Promise<Container> {
+    const meta = await this.backend.containerMeta(uuid, label);
+    const storage = await this.backend.containerStorage(meta);
+    if (this.opts.readOnly) {
+      await this.holdReadView(uuid, storage, async () => { await storage.refresh?.(); });
+      // The journal was read first, so the targets re-read now hold every commit it names.
+      await this.refreshTargets();
+    }
+    const c = await Container.load(this.runtime, meta, storage);
+    this.containers.set(uuid, c);
+    return c;
+  }
+
   /** Labels and properties of every container. */
   async listContainers(): Promise<Array<{ label: string; uuid: string; props: ContainerProps }>> {
     this.checkOpen();
     const out = [];
     for (const c of [...this.backend.meta.containers]) {
-      const meta = await this.backend.containerMeta(c.uuid, c.label);
+      const meta = await this.backend.containerMeta(c.uuid, c.label).catch((err: unknown) => { throw this.fileError(err, `cannot read container ${c.label} in pool`); });
       out.push({ label: c.label, uuid: c.uuid, props: meta.props });
     }
     return out;
@@ -581,6 +607,7 @@ export class Pool extends EventEmitter {
 
   /** Resolves when no rebuild or rebalance is pending (rejects if the last one failed). */
   async waitForRebuild(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.checkOpen();
     opts = signalOptions(opts, 'waitForRebuild options');
     this.checkWritable(); // a reader runs no rebuild: refresh() shows the writer's progress
     if (!this.backend.runsMigrations) {
@@ -609,6 +636,8 @@ export class Pool extends EventEmitter {
       throwIfAborted(opts.signal);
       await this.migration;
     }
+    // closed while waiting: the rebuild stopped unfinished (it resumes at the next open), never "done"
+    if (this.closed_ && this.pending()) throw new ObjectError('POOL_CLOSED', 'pool was closed before its rebuild finished; it resumes when the pool is opened again');
     const st = this.rebuildStatus();
     if (st.state === 'failed') throw new ObjectError('DATA_LOST', `rebuild failed: ${st.error}`, { error: st.error });
   }
@@ -621,6 +650,7 @@ export class Pool extends EventEmitter {
    * (the engines' leader runs them).
    */
   setRebuildBudget(opts: RebuildBudgetOptions): void {
+    this.checkOpen();
     this.rebuildBudget.set(opts);
   }
 
@@ -1083,6 +1113,20 @@ function layoutView(map: PoolMap): PoolMap {
   };
   json.domains.forEach((d) => fix(d as never));
   return PoolMap.fromJSON(json);
+}
+
+/**
+ * A caller's clock (`PoolOpenOptions.now`), checked at every reading: a time that is not a number
+ * of milliseconds in [0, MAX_CLOCK_MS] is refused with INVALID_ARGUMENT before any epoch is made
+ * from it (NaN tripped an internal assertion; a time past MAX_CLOCK_MS made epochs beyond 2^64,
+ * which the target stores refused after the commit had begun, and snapshots kept).
+ */
+function checkedClock(now: () => number): () => number {
+  return () => {
+    const ms = now();
+    if (typeof ms !== 'number' || !(ms >= 0 && ms <= MAX_CLOCK_MS)) throw badArg(`the pool's clock (option now) must return milliseconds in [0, ${MAX_CLOCK_MS}], got ${describeValue(ms)}`);
+    return ms;
+  };
 }
 
 function checkLabel(label: string): void {

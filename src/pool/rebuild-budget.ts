@@ -8,6 +8,8 @@
  */
 import { AbortedError } from '../../core/errors.js';
 import { badArg } from '../io/errors.js';
+import { describeValue } from '../../core/describe.js';
+import { knownOptionsArg } from './pool-args.js';
 
 /** Smallest budget accepted (bytes per second): below it one migration step would wait minutes. */
 export const MIN_REBUILD_BYTES_PER_SECOND = 1024 * 1024;
@@ -28,10 +30,12 @@ export class RebuildBudget {
 
   /** Change the rate (0 or undefined: unlimited); steps already waiting keep their wait. */
   set(opts: RebuildBudgetOptions): void {
-    if (opts === null || typeof opts !== 'object') throw badArg('setRebuildBudget needs { bytesPerSecond }');
-    const r = opts.bytesPerSecond ?? 0;
+    if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw badArg('setRebuildBudget needs { bytesPerSecond }');
+    // (a misspelt name would lift the limit without a word: only `bytesPerSecond` is taken)
+    knownOptionsArg(opts, ['bytesPerSecond'], 'setRebuildBudget');
+    const r = opts.bytesPerSecond === undefined ? 0 : opts.bytesPerSecond;
     if (typeof r !== 'number' || !Number.isFinite(r) || r < 0 || (r > 0 && r < MIN_REBUILD_BYTES_PER_SECOND)) {
-      throw badArg(`bytesPerSecond must be 0 (unlimited) or a number >= ${MIN_REBUILD_BYTES_PER_SECOND}, got ${String(r)}`, { bytesPerSecond: r });
+      throw badArg(`bytesPerSecond must be 0 (unlimited) or a number >= ${MIN_REBUILD_BYTES_PER_SECOND}, got ${describeValue(r)}`, { bytesPerSecond: r });
     }
     this.rate = r;
     this.tokens = 0;
