@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { CairnError } from '../../core/errors.js';
 import { runIor } from '../bench/ior.js';
 import { fmtBytes, intOpt, sizeOpt, withScratchDir } from './util.js';
-import { fileError } from './errors.js';
+import { UsageError, fileError } from './errors.js';
 
 /** Bytes on disk per byte of `--bytes`: the fs baseline (1) + EC_4P2 (1.5) + RP_3 (3). */
 export const BENCH_SPACE_FACTOR = 5.5;
@@ -17,6 +17,9 @@ export const BENCH_SPACE_FACTOR = 5.5;
 export const BENCH_KV_BYTES_PER_OP = 16 * 1024;
 /** Fixed space of the bench pool: metadata logs and container files. */
 export const BENCH_FIXED_BYTES = 256 * 1024 * 1024;
+
+/** Largest `--transfer`: one buffer of it is allocated per write and read in flight. */
+export const MAX_BENCH_TRANSFER = 64 * 1024 * 1024;
 
 /** Space a bench run needs on its filesystem. */
 export function benchSpaceNeeded(bytes: number, kvOps: number): number {
@@ -47,6 +50,9 @@ export function registerBench(program: Command): void {
     .action(async (o) => {
       const bytes = sizeOpt('bytes', o.bytes, 256 << 20);
       const transfer = sizeOpt('transfer', o.transfer, 1 << 20, 1);
+      // each write moves one transfer: more than --bytes would write more than the space check counts
+      if (transfer > MAX_BENCH_TRANSFER) throw new UsageError(`--transfer must be at most ${fmtBytes(MAX_BENCH_TRANSFER)}, got ${JSON.stringify(o.transfer)}`);
+      if (bytes < transfer) throw new UsageError(`--bytes (${fmtBytes(bytes)}) must be at least --transfer (${fmtBytes(transfer)})`);
       const kvOps = intOpt('kv-ops', o.kvOps, 20000);
       const parent: string = o.dir ?? tmpdir();
       await checkSpace(parent, bytes, kvOps);

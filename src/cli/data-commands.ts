@@ -12,6 +12,7 @@ import { withPool, type WithPoolOptions } from './pool-commands.js';
 import { poolOptions, progressBar } from './util.js';
 import { UsageError, fileError } from './errors.js';
 import { listFiles, openFile, putFile, removeFile } from './object-files.js';
+import { MAX_KEY_SIZE } from '../vos/constants.js';
 
 export { DIRECTORY_OBJECT } from './object-files.js';
 
@@ -36,6 +37,13 @@ function progressStream(total: number, label: string): { stream: Transform; stop
   return { stream, stop: () => bar.stop() };
 }
 
+/** A file name of put/get/rm: it is a key of the directory object, 1..MAX_KEY_SIZE bytes of UTF-8. */
+function fileName(name: string): string {
+  const n = Buffer.byteLength(name, 'utf8');
+  if (n < 1 || n > MAX_KEY_SIZE) throw new UsageError(`file name must be 1..${MAX_KEY_SIZE} bytes, got ${n}`);
+  return name;
+}
+
 /** The input of `put`: the file (checked first, so a bad path is one clear line) or stdin. */
 async function openSource(file: string | undefined): Promise<{ src: Readable; size?: number }> {
   if (isStdio(file)) return { src: process.stdin };
@@ -51,6 +59,7 @@ export function registerDataCommands(program: Command): void {
     .description('store a file (or stdin when no file or "-") under a name; replaces an existing one atomically'))
     .option('--oclass <class>', 'object class (default: the container\'s)')
     .action(async (label: string, name: string, file: string | undefined, o) => withPool(o, async (p) => {
+      fileName(name);
       const c = await p.openContainer(label);
       const { src, size } = await openSource(file);
       const bar = transferBar(size ?? 0, `put ${name}`);
@@ -68,7 +77,7 @@ export function registerDataCommands(program: Command): void {
     .option('--snapshot <name>', 'read the file as it was at a snapshot')
     .action(async (label: string, name: string, file: string | undefined, o) => withPool(o, async (p) => {
       const c = await p.openContainer(label);
-      const f = await openFile(c, name, { snapshot: o.snapshot });
+      const f = await openFile(c, fileName(name), { snapshot: o.snapshot });
       let dst: Writable = process.stdout;
       let created = false;
       if (!isStdio(file)) {
@@ -101,6 +110,6 @@ export function registerDataCommands(program: Command): void {
   poolOptions(program.command('rm <container> <name>')
     .description('remove a file stored with put'))
     .action(async (label: string, name: string, o) => withPool(o, async (p) => {
-      await removeFile(await p.openContainer(label), name);
+      await removeFile(await p.openContainer(label), fileName(name));
     }));
 }

@@ -26,16 +26,25 @@ export interface DemoSummary {
   writeMBps: number; degradedReadMBps: number; seconds: number;
 }
 
+/** Shape of the demo pool: 4 nodes x 2 ranks x 2 targets. */
+const DEMO_SHAPE = { nodes: 4, ranksPerNode: 2, targetsPerRank: 2 } as const;
+const DEMO_TARGETS = DEMO_SHAPE.nodes * DEMO_SHAPE.ranksPerNode * DEMO_SHAPE.targetsPerRank;
+/** Most array objects (up to 2 MiB each) and KV entries (up to 8 KiB each) a demo writes. */
+export const MAX_DEMO_OBJECTS = 10_000;
+export const MAX_DEMO_KV = 1_000_000;
+
 /** Run the demo (exported for tests). */
 export async function runDemo(o: { dir?: string; objects?: number; kv?: number; oclass?: string; seed?: number; maxSize?: number; quiet?: boolean }): Promise<DemoSummary> {
   await initXxhash();
   const started = performance.now();
-  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'cairn-demo-'));
   const oclass = o.oclass ?? 'EC_4P2GX';
   const cls = toObjectClass(oclass);
   const rf = failuresTolerated(cls);
+  // refused before the pool is created (with --dir it would be left behind)
+  if (cls.groupSize > DEMO_TARGETS) throw new UsageError(`--oclass ${cls.name} needs ${cls.groupSize} targets, the demo pool has ${DEMO_TARGETS}`);
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'cairn-demo-'));
   const rng = new Rng(o.seed ?? 2026);
-  const pool = await Pool.create(join(dir, 'pool'), { nodes: 4, ranksPerNode: 2, targetsPerRank: 2, scmBytes: 64 << 20, dataBytes: 1 << 30 });
+  const pool = await Pool.create(join(dir, 'pool'), { ...DEMO_SHAPE, scmBytes: 64 << 20, dataBytes: 1 << 30 });
   try {
     const cont = await pool.createContainer('demo', { oclass: cls.name, redundancyFactor: rf, cellSize: 64 * 1024 });
     const arrays = o.objects ?? 48, kvEntries = o.kv ?? 400, maxSize = o.maxSize ?? 2 * 1024 * 1024;
@@ -120,7 +129,9 @@ export function registerDemo(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (o) => {
       if (o.dir === '') throw new UsageError('--dir must not be empty');
-      const run = (dir: string) => runDemo({ dir, oclass: o.oclass, objects: intOpt('objects', o.objects, 48, 0), kv: intOpt('kv', o.kv, 400, 0), seed: intOpt('seed', o.seed, 2026, 0) });
+      const objects = intOpt('objects', o.objects, 48, 0, MAX_DEMO_OBJECTS), kv = intOpt('kv', o.kv, 400, 0, MAX_DEMO_KV);
+      const seed = intOpt('seed', o.seed, 2026, 0, 0xffffffff);
+      const run = (dir: string) => runDemo({ dir, oclass: o.oclass, objects, kv, seed });
       // without --dir: a scratch directory, removed on exit, error and SIGINT/SIGTERM
       const s = o.dir !== undefined ? await run(o.dir) : await withScratchDir(tmpdir(), 'cairn-demo-', run);
       if (o.json) console.log(JSON.stringify(s, null, 2));

@@ -3,9 +3,9 @@
  * Prints one line `engine rank R listening on HOST:PORT targets A,B` on stdout once it serves
  * (scripts and tests wait for it), then events on stderr.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { intOpt, sizeOpt, readSecret } from './util.js';
+import { intOpt, sizeOpt, readSecret, etcdUrls, checkTlsPair } from './util.js';
 import { UsageError } from './errors.js';
 
 function tlsFiles(o: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): { cert: Buffer; key: Buffer; ca: Buffer } | undefined {
@@ -13,7 +13,19 @@ function tlsFiles(o: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): { c
   if (given === 0) return undefined;
   if (given !== 3) throw new UsageError('TLS needs --tls-cert, --tls-key and --tls-ca together');
   const read = (f: string, what: string) => { try { return readFileSync(f); } catch (err) { throw new UsageError(`cannot read ${what} ${f}: ${(err as Error).message}`); } };
-  return { cert: read(o.tlsCert!, '--tls-cert'), key: read(o.tlsKey!, '--tls-key'), ca: read(o.tlsCa!, '--tls-ca') };
+  const files = { cert: read(o.tlsCert!, '--tls-cert'), key: read(o.tlsKey!, '--tls-key'), ca: read(o.tlsCa!, '--tls-ca') };
+  checkTlsPair(files.cert, files.key, files.ca);
+  return files;
+}
+
+/** Refuse a `--targets` path that exists and is not a directory (one usage line, before any work). */
+function targetDirs(dirs: string[]): string[] {
+  for (const d of dirs) {
+    let st;
+    try { st = statSync(d); } catch { continue; /* created by the engine */ }
+    if (!st.isDirectory()) throw new UsageError(`--targets ${d} exists and is not a directory`);
+  }
+  return dirs;
 }
 
 export function registerEngine(program: Command): void {
@@ -36,16 +48,17 @@ export function registerEngine(program: Command): void {
     .action(async (o) => {
       const secret = readSecret(o);
       if (!secret) throw new UsageError('an engine needs the pool secret: --secret-file FILE or CAIRN_POOL_SECRET');
-      const { Engine } = await import('../engine/engine.js');
-      const engine = await Engine.start({
-        pool: o.pool, etcd: String(o.etcd).split(','), targets: o.targets, listen: o.listen, secret,
+      // every argument is checked before the engine creates anything
+      const opts = {
+        pool: o.pool, etcd: etcdUrls(o.etcd), targets: targetDirs(o.targets), listen: o.listen, secret,
         leaseTtl: intOpt('lease-ttl', o.leaseTtl, 5), excludeDelayMs: intOpt('exclude-delay', o.excludeDelay, 2000, 0),
         txTimeoutMs: intOpt('tx-timeout', o.txTimeout, 10_000, 100),
         scmBytes: sizeOpt('scm-bytes', o.scmBytes, 64 << 20), dataBytes: sizeOpt('data-bytes', o.dataBytes, 1 << 30),
         durable: o.durable === true,
-        ...(tlsFiles(o) ? { tls: tlsFiles(o)! } : {}),
-        log: (m) => process.stderr.write(m + '\n'),
-      });
+      };
+      const tls = tlsFiles(o);
+      const { Engine } = await import('../engine/engine.js');
+      const engine = await Engine.start({ ...opts, ...(tls ? { tls } : {}), log: (m) => process.stderr.write(m + '\n') });
       process.stdout.write(`engine rank ${engine.rank} listening on ${engine.address} targets ${engine.targetIds.join(',')}\n`);
       await new Promise<void>((resolve) => {
         const stop = () => { process.off('SIGTERM', stop); process.off('SIGINT', stop); resolve(); };

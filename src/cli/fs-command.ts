@@ -19,15 +19,17 @@ import { pipeline } from 'node:stream/promises';
 import { Dfs, DfsError, CairnError, type DfsStats } from '../../index.js';
 import { withPool } from './pool-commands.js';
 import { poolOptions, sizeOpt } from './util.js';
-import { UsageError } from './errors.js';
+import { UsageError, fileError } from './errors.js';
+import { MIN_CHUNK_BYTES, MAX_CHUNK_BYTES } from '../dfs/layout.js';
 
 const OPS = ['ls', 'mkdir', 'put', 'get', 'cat', 'mv', 'rm', 'stat'] as const;
 type Op = (typeof OPS)[number];
 /** Operations that only read: on a pool another process holds they open it read-only. */
 const READ_OPS: readonly Op[] = ['ls', 'get', 'cat', 'stat'];
 
-function need(args: string[], n: number, usage: string): void {
-  if (args.length < n) throw new UsageError(`usage: cairn fs CONTAINER ${usage}`);
+/** At least `n` and at most `max` paths after the operation, else the operation's usage line. */
+function need(args: string[], n: number, usage: string, max = Infinity): void {
+  if (args.length < n || args.length > max) throw new UsageError(`usage: cairn fs CONTAINER ${usage}${args.length > max ? ` (got ${args.length} paths)` : ''}`);
 }
 
 function modeString(st: DfsStats): string {
@@ -83,11 +85,19 @@ async function listJson(fs: Dfs, path: string, st: DfsStats): Promise<LsJsonEntr
   return out;
 }
 
+/** `--chunk-size`: a size in the range Dfs accepts (checked here: a usage error, exit code 2). */
+function chunkSizeOpt(v: string): number {
+  const n = sizeOpt('chunk-size', v, 0);
+  if (n < MIN_CHUNK_BYTES || n > MAX_CHUNK_BYTES) throw new UsageError(`--chunk-size must be ${MIN_CHUNK_BYTES} bytes..${MAX_CHUNK_BYTES / (1024 * 1024)}M, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; force?: boolean; parents?: boolean; long?: boolean; json?: boolean; chunkSize?: string }): Promise<void> {
   const out = (s: string) => process.stdout.write(s + '\n');
-  const chunkSize = o.chunkSize ? sizeOpt('chunk-size', o.chunkSize, 0) : undefined;
+  const chunkSize = o.chunkSize !== undefined ? chunkSizeOpt(o.chunkSize) : undefined;
   switch (op) {
     case 'ls': {
+      need(args, 0, 'ls [PATH] [-l] [--json]', 1);
       const path = args[0] ?? '/';
       const st = await fs.lstat(path);
       if (o.json) { out(JSON.stringify(await listJson(fs, path, st))); return; }
@@ -105,18 +115,18 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
       for (const p of args) await fs.mkdir(p, { recursive: o.parents === true });
       return;
     case 'put': {
-      need(args, 2, 'put LOCAL|- PATH [-r]');
+      need(args, 2, 'put LOCAL|- PATH [-r]', 2);
       const [local, dest0] = args as [string, string];
       if (local === '-') { await pipeline(process.stdin, fs.createWriteStream(dest0, chunkSize ? { chunkSize } : {})); return; }
       const dest = (await isDir(fs, dest0)) ? dfsJoin(dest0, basename(local)) : dest0;
-      const st = await lstat(local).catch(() => { throw new UsageError(`cannot read ${local}`); });
+      const st = await lstat(local).catch((err: unknown) => { throw fileError(err, `cannot read ${local}`); });
       if (st.isDirectory() && !o.recursive) throw new UsageError(`${local} is a directory (use -r)`);
       const n = await putTree(fs, local, dest, chunkSize);
       if (process.stderr.isTTY) process.stderr.write(`put ${n} file(s) to ${dest}\n`);
       return;
     }
     case 'get': {
-      need(args, 1, 'get PATH [LOCAL|-] [-r]');
+      need(args, 1, 'get PATH [LOCAL|-] [-r]', 2);
       const [src, local] = args as [string, string | undefined];
       const st = await fs.stat(src);
       if (st.isDirectory()) {
@@ -133,7 +143,7 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
       for (const p of args) await pipeline(fs.createReadStream(p), process.stdout, { end: false });
       return;
     case 'mv':
-      need(args, 2, 'mv FROM TO');
+      need(args, 2, 'mv FROM TO', 2);
       await fs.rename(args[0]!, (await isDir(fs, args[1]!)) && !(await isDir(fs, args[0]!)) ? dfsJoin(args[1]!, basename(args[0]!)) : args[1]!);
       return;
     case 'rm':
@@ -141,7 +151,7 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
       for (const p of args) await fs.rm(p, { recursive: o.recursive === true, force: o.force === true });
       return;
     case 'stat': {
-      need(args, 1, 'stat PATH [--json]');
+      need(args, 1, 'stat PATH [--json]', 1);
       const st = await fs.lstat(args[0]!);
       const type = st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'file';
       const info = { path: args[0], type, size: st.size, mode: '0' + (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid, chunkSize: st.chunkSize, oid: st.oid.toString(16), atime: st.atime.toISOString(), mtime: st.mtime.toISOString(), ctime: st.ctime.toISOString() };

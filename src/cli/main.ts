@@ -44,7 +44,55 @@ export function buildProgram(): Command {
   registerFs(program);
   registerMount(program);
   registerS3(program);
+  rejectOptionsAsValues(program);
   return program;
+}
+
+/**
+ * An option that takes a value and is followed by another option (`get c f --snapshot --pool P`)
+ * would take that option as its value (commander does, as getopt does): the next option then goes
+ * unseen and its value becomes an operand. Every value-taking option of every command refuses a
+ * value that is an option of the same command instead: one usage line naming the option.
+ */
+function rejectOptionsAsValues(cmd: Command): void {
+  const flags = new Set(['-h', '--help']);
+  for (const opt of cmd.options) for (const f of [opt.short, opt.long]) if (f) flags.add(f);
+  for (const opt of cmd.options) {
+    if (!opt.required) continue;
+    const inner = opt.parseArg;
+    opt.argParser((v: string, previous: unknown) => {
+      if (flags.has(v.split('=')[0]!)) throw new UsageError(`option '${opt.flags}' argument missing (got the option ${v})`);
+      if (inner) return inner(v, previous);
+      if (!opt.variadic) return v;
+      return Array.isArray(previous) && previous !== opt.defaultValue ? [...previous, v] : [v];
+    });
+  }
+  for (const sub of cmd.commands) rejectOptionsAsValues(sub);
+}
+
+/** The sub-command of `cmd` named (or aliased) `name`. */
+const findCommand = (cmd: Command, name: string) => cmd.commands.find((c) => c.name() === name || c.aliases().includes(name));
+
+/**
+ * `cairn [GROUP...] help [NAME...]`: the command whose help to print, or the first NAME that is no
+ * command (commander would print the whole help on stderr with exit code 0, and ignore all NAMEs
+ * after the first); undefined when `argv` is no help request.
+ */
+function helpRequest(program: Command, argv: string[]): { cmd: Command } | { unknown: string } | undefined {
+  let cmd = program;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const sub = findCommand(cmd, argv[i]!);
+    if (!sub) break;
+    cmd = sub;
+  }
+  if (argv[i] !== 'help' || cmd.commands.length === 0) return undefined;
+  for (const name of argv.slice(i + 1)) {
+    const sub = findCommand(cmd, name);
+    if (!sub) return { unknown: name };
+    cmd = sub;
+  }
+  return { cmd };
 }
 
 /**
@@ -54,7 +102,7 @@ export function buildProgram(): Command {
 function bareGroup(program: Command, argv: string[]): Command | undefined {
   let cmd = program;
   for (const a of argv) {
-    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    const sub = findCommand(cmd, a);
     if (!sub) return undefined;
     cmd = sub;
   }
@@ -71,6 +119,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const group = bareGroup(program, argv);
     if (group) { group.outputHelp(); return 0; }
+    const help = helpRequest(program, argv);
+    if (help && 'cmd' in help) { help.cmd.outputHelp(); return 0; }
+    if (help) throw new UsageError(`unknown command '${help.unknown}'`);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Pool } from '../index.js'; // the entry: it also loads the network layer behind Pool.connect
 import { UsageError } from './errors.js';
-import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret, poolOptions, checkNewPoolDir } from './util.js';
+import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret, poolOptions, checkNewPoolDir, etcdUrls, removeOnSignal } from './util.js';
 
 /** How a command opens an embedded pool. */
 export interface WithPoolOptions {
@@ -19,8 +19,8 @@ export interface WithPoolOptions {
 
 /** Open the pool of a command, run `fn`, always close. */
 export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?: string }, fn: (p: Pool) => Promise<T>, how: WithPoolOptions = {}): Promise<T> {
-  const pool = o.etcd
-    ? await Pool.connect({ etcd: o.etcd.split(','), pool: poolDir(o), secret: readSecret(o), ...(process.env.CAIRN_TLS_CA ? { tls: { ca: readFileSync(process.env.CAIRN_TLS_CA) } } : {}) })
+  const pool = o.etcd !== undefined
+    ? await Pool.connect({ etcd: etcdUrls(o.etcd), pool: poolDir(o), secret: readSecret(o), ...(process.env.CAIRN_TLS_CA ? { tls: { ca: readFileSync(process.env.CAIRN_TLS_CA) } } : {}) })
     : await openLocal(poolDir(o), how);
   try { return await fn(pool); } finally { await pool.close(); }
 }
@@ -59,14 +59,19 @@ export function registerPoolCommands(program: Command): void {
     .option('--scm-bytes <size>', 'metadata file size per target', '64M')
     .option('--data-bytes <size>', 'data file size per target (sparse)', '1G')
     .action(async (o) => {
-      await checkNewPoolDir(poolDir(o));
-      const p = await Pool.create(poolDir(o), {
+      const shape = {
         nodes: intOpt('nodes', o.nodes, 2), ranksPerNode: intOpt('ranks-per-node', o.ranksPerNode, 2),
         targetsPerRank: intOpt('targets-per-rank', o.targetsPerRank, 2),
         scmBytes: sizeOpt('scm-bytes', o.scmBytes, 64 << 20), dataBytes: sizeOpt('data-bytes', o.dataBytes, 1 << 30),
+      };
+      await checkNewPoolDir(poolDir(o));
+      // SIGINT/SIGTERM before the pool is complete and closed removes what was written
+      const q = await removeOnSignal(poolDir(o), async () => {
+        const p = await Pool.create(poolDir(o), shape);
+        const query = p.query();
+        await p.close();
+        return query;
       });
-      const q = p.query();
-      await p.close();
       console.log(`created pool ${q.uuid} in ${poolDir(o)}: ${q.targets.length} targets`);
     });
   poolOptions(pool.command('query')
@@ -99,21 +104,27 @@ export function registerPoolCommands(program: Command): void {
   poolOptions(pool.command('extend')
     .description('add nodes of the same shape; data rebalances onto them'))
     .requiredOption('--nodes <n>', 'nodes to add')
-    .action(async (o) => withPool(o, async (p) => {
-      const ids = await p.extend({ nodes: intOpt('nodes', o.nodes, 1) });
-      await waitWithProgress(p, 'rebalance');
-      console.log(`added targets ${ids[0]}..${ids[ids.length - 1]}; rebalance ${p.rebuildStatus().state}`);
-    }));
+    .action(async (o) => {
+      const nodes = intOpt('nodes', o.nodes, 1);
+      await withPool(o, async (p) => {
+        const ids = await p.extend({ nodes });
+        await waitWithProgress(p, 'rebalance');
+        console.log(`added targets ${ids[0]}..${ids[ids.length - 1]}; rebalance ${p.rebuildStatus().state}`);
+      });
+    });
 
   const cont = program.command('cont').description('manage containers');
   poolOptions(cont.command('create <label>'))
     .option('--oclass <class>', 'default object class, e.g. EC_4P2GX, RP_3G1, S1')
     .option('--rf <n>', 'redundancy factor', '0')
     .option('--cell-size <size>', 'EC cell size', '64K')
-    .action(async (label, o) => withPool(o, async (p) => {
-      const c = await p.createContainer(label, { oclass: o.oclass, redundancyFactor: intOpt('rf', o.rf, 0, 0), cellSize: sizeOpt('cell-size', o.cellSize, 65536) });
-      console.log(`created container ${c.label} ${c.uuid} oclass ${c.props.oclass} rf ${c.props.redundancyFactor}`);
-    }));
+    .action(async (label, o) => {
+      const props = { oclass: o.oclass, redundancyFactor: intOpt('rf', o.rf, 0, 0), cellSize: sizeOpt('cell-size', o.cellSize, 65536) };
+      await withPool(o, async (p) => {
+        const c = await p.createContainer(label, props);
+        console.log(`created container ${c.label} ${c.uuid} oclass ${c.props.oclass} rf ${c.props.redundancyFactor}`);
+      });
+    });
   poolOptions(cont.command('list'))
     .option('--json', 'print JSON')
     .action(async (o) => withPool(o, async (p) => {
@@ -126,41 +137,53 @@ export function registerPoolCommands(program: Command): void {
   poolOptions(cont.command('snapshot <label> [name]'))
     .option('--list', 'list snapshots instead')
     .option('--json', 'with --list: print a JSON array of {name, epoch}')
-    .action(async (label, name, o) => withPool(o, async (p) => {
-      const c = await p.openContainer(label);
+    .action(async (label, name, o) => {
       if (o.json && !o.list) throw new UsageError('--json goes with --list');
-      if (o.list) {
-        const snaps = c.listSnapshots();
-        if (o.json) console.log(json(snaps));
-        else for (const s of snaps) console.log(`${s.name}\t${s.epoch}`);
-        return;
-      }
-      const s = await c.snapshot(name);
-      console.log(`snapshot ${s.name} at epoch ${s.epoch}`);
-    }, o.list ? READS : {}));
+      if (o.list && name !== undefined) throw new UsageError(`--list takes no snapshot name, got ${JSON.stringify(name)}`);
+      await withPool(o, async (p) => {
+        const c = await p.openContainer(label);
+        if (o.list) {
+          const snaps = c.listSnapshots();
+          if (o.json) console.log(json(snaps));
+          else for (const s of snaps) console.log(`${s.name}\t${s.epoch}`);
+          return;
+        }
+        const s = await c.snapshot(name);
+        console.log(`snapshot ${s.name} at epoch ${s.epoch}`);
+      }, o.list ? READS : {});
+    });
 
   const target = program.command('target').description('exclude or reintegrate targets');
   poolOptions(target.command('exclude <id>'))
-    .action(async (id, o) => withPool(o, async (p) => {
-      const t = intOpt('id', id, 0, 0);
-      await p.exclude(t);
-      console.log(`target ${t} excluded (DOWN); I/O continues degraded; rebuilding`);
-      await waitWithProgress(p, 'rebuild');
-      const st = p.rebuildStatus();
-      console.log(`rebuild ${st.state}: ${st.objectsDone} objects, ${fmtBytes(st.bytes)} rebuilt from ${st.sources ?? 0} targets onto ${st.destinations ?? 0}; target ${t} is ${p.query().targets[t]!.state}`);
-    }));
+    .action(async (id, o) => {
+      const t = targetId(id);
+      await withPool(o, async (p) => {
+        await p.exclude(t);
+        console.log(`target ${t} excluded (DOWN); I/O continues degraded; rebuilding`);
+        await waitWithProgress(p, 'rebuild');
+        const st = p.rebuildStatus();
+        console.log(`rebuild ${st.state}: ${st.objectsDone} objects, ${fmtBytes(st.bytes)} rebuilt from ${st.sources ?? 0} targets onto ${st.destinations ?? 0}; target ${t} is ${p.query().targets[t]!.state}`);
+      });
+    });
   poolOptions(target.command('reintegrate <id>'))
-    .action(async (id, o) => withPool(o, async (p) => {
-      const t = intOpt('id', id, 0, 0);
-      await p.reintegrate(t);
-      await waitWithProgress(p, 'reintegrate');
-      console.log(`target ${t} reintegrated: ${p.query().targets[t]!.state}`);
-    }));
+    .action(async (id, o) => {
+      const t = targetId(id);
+      await withPool(o, async (p) => {
+        await p.reintegrate(t);
+        await waitWithProgress(p, 'reintegrate');
+        console.log(`target ${t} reintegrated: ${p.query().targets[t]!.state}`);
+      });
+    });
   poolOptions(target.command('drain <id>'))
-    .action(async (id, o) => withPool(o, async (p) => {
-      const t = intOpt('id', id, 0, 0);
-      await p.drain(t);
-      await waitWithProgress(p, 'drain');
-      console.log(`target ${t} drained: ${p.query().targets[t]!.state}`);
-    }));
+    .action(async (id, o) => {
+      const t = targetId(id);
+      await withPool(o, async (p) => {
+        await p.drain(t);
+        await waitWithProgress(p, 'drain');
+        console.log(`target ${t} drained: ${p.query().targets[t]!.state}`);
+      });
+    });
 }
+
+/** The target id argument of `target exclude|reintegrate|drain`. */
+const targetId = (id: string): number => intOpt('id', id, 0, 0, Number.MAX_SAFE_INTEGER, 'target id');

@@ -9,7 +9,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { withPool } from './pool-commands.js';
-import { poolOptions, intOpt } from './util.js';
+import { poolOptions, intOpt, checkTlsPair } from './util.js';
+import { toObjectClass } from '../../placement/index.js';
+import { failuresTolerated } from '../container/container.js';
+import { CairnError } from '../../core/errors.js';
 import { UsageError } from './errors.js';
 import type { S3Credentials } from '../s3/index.js';
 
@@ -46,6 +49,9 @@ function readPem(file: string, what: string): Buffer {
   try { return readFileSync(file); } catch (err) { throw new UsageError(`cannot read ${what} ${file}: ${(err as Error).message}`); }
 }
 
+/** Highest redundancy factor a container takes. */
+const MAX_REDUNDANCY_FACTOR = 16;
+
 export function registerS3(program: Command): void {
   poolOptions(program.command('s3')
     .description('serve the pool\'s containers as S3 buckets (AWS Signature V4)'))
@@ -63,8 +69,16 @@ export function registerS3(program: Command): void {
       const credentials = readCredentials(o.credentialsFile);
       if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError('TLS needs --tls-cert and --tls-key together');
       const tls = o.tlsCert ? { cert: readPem(o.tlsCert, '--tls-cert'), key: readPem(o.tlsKey, '--tls-key') } : undefined;
+      if (tls) checkTlsPair(tls.cert, tls.key);
       const maxConcurrentRequests = intOpt('max-requests', o.maxRequests, 64);
-      const redundancyFactor = intOpt('redundancy-factor', o.redundancyFactor, 0, 0);
+      const redundancyFactor = intOpt('redundancy-factor', o.redundancyFactor, 0, 0, MAX_REDUNDANCY_FACTOR);
+      // the bucket defaults are checked now, not when the first client creates a bucket
+      if (o.oclass !== undefined) {
+        const cls = toObjectClass(o.oclass);
+        if (failuresTolerated(cls) < redundancyFactor) {
+          throw new CairnError('RF_VIOLATION', `--oclass ${cls.name} survives ${failuresTolerated(cls)} failed domain(s), below --redundancy-factor ${redundancyFactor}`);
+        }
+      }
       await withPool(o, async (pool) => {
         const { createS3Server } = await import('../s3/index.js');
         const server = createS3Server(pool, {

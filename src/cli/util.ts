@@ -1,17 +1,23 @@
 /** Helpers shared by the CLI sub-commands. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { constants } from 'node:os';
-import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { dirname, join, resolve } from 'node:path';
 import { UsageError, fileError } from './errors.js';
 
-/** Parse a positive integer option, or throw a one-line usage error. */
-export function intOpt(name: string, v: string | number | undefined, def: number, min = 1): number {
+/**
+ * Parse an integer option (decimal digits only: not "", "0x10" or "1e3"), at least `min` and at
+ * most `max`, or throw a one-line usage error. `name` is the flag without dashes; `what` replaces
+ * `--name` in the message (for positional arguments such as a target id).
+ */
+export function intOpt(name: string, v: string | number | undefined, def: number, min = 1, max = Number.MAX_SAFE_INTEGER, what = `--${name}`): number {
   if (v === undefined) return def;
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (n > max) throw new UsageError(`${what} must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -25,6 +31,22 @@ export function sizeOpt(name: string, v: string | undefined, def: number, min = 
   if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} ${v} is too large`);
   if (n < min) throw new UsageError(`--${name} must be at least ${min} bytes, got ${JSON.stringify(v)}`);
   return n;
+}
+
+/**
+ * The etcd client URLs of `--etcd` (comma separated): each must be http(s)://host[:port], else a
+ * one-line usage error (not ETCD_UNREACHABLE, and never a silent fallback to a local pool).
+ */
+export function etcdUrls(v: string): string[] {
+  const urls = String(v).split(',').map((u) => u.trim());
+  for (const u of urls) {
+    let url: URL | undefined;
+    try { url = new URL(u); } catch { /* reported below */ }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+      throw new UsageError(`--etcd must be http(s)://host:port URLs separated by commas, got ${JSON.stringify(v)}`);
+    }
+  }
+  return urls;
 }
 
 /** The pool directory of a command: --pool, $CAIRN_POOL, or ./cairn-pool. */
@@ -54,6 +76,16 @@ export function readSecret(o: { secretFile?: string }): string | undefined {
   try { return readFileSync(o.secretFile, 'utf8').trim(); } catch (err) { throw new UsageError(`cannot read --secret-file ${o.secretFile}: ${(err as Error).message}`); }
 }
 
+/**
+ * Refuse a TLS certificate and key (and CA) that are not PEM or do not belong together: one
+ * usage line naming the files' problem, before any server starts.
+ */
+export function checkTlsPair(cert: Buffer, key: Buffer, ca?: Buffer): void {
+  try { createSecureContext({ cert, key, ...(ca ? { ca } : {}) }); } catch (err) {
+    throw new UsageError(`--tls-cert/--tls-key${ca ? '/--tls-ca' : ''}: not a usable PEM certificate and private key: ${String((err as Error).message).split('\n')[0]}`);
+  }
+}
+
 /** A progress bar on a terminal (stderr), nothing when piped. */
 export function progressBar(total: number, label: string): { update(n: number): void; stop(): void } {
   if (process.stderr.isTTY !== true || total <= 0) return { update() {}, stop() {} };
@@ -81,6 +113,35 @@ export async function withScratchDir<T>(parent: string, prefix: string, fn: (dir
     process.off('SIGTERM', onSignal);
     process.off('exit', remove);
     remove();
+  }
+}
+
+/**
+ * Run `fn`, which creates `dir` (or new entries in it when it exists already): when SIGINT or
+ * SIGTERM stops the process meanwhile, what `fn` created is removed before the process exits with
+ * 128 + the signal number, so an interrupted `pool create` leaves no half-written pool behind.
+ */
+export async function removeOnSignal<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const existed = existsSync(dir);
+  let before: Set<string> | undefined;
+  if (existed) try { before = new Set(readdirSync(dir)); } catch { /* no directory: fn refuses it, nothing to remove */ }
+  // the outermost directory fn will create: mkdir -p makes the missing ancestors too
+  let top = resolve(dir);
+  while (!existed && !existsSync(dirname(top)) && dirname(top) !== top) top = dirname(top);
+  const onSignal = (sig: NodeJS.Signals) => {
+    try {
+      if (!existed) rmSync(top, { recursive: true, force: true });
+      else if (before) for (const e of readdirSync(dir)) if (!before.has(e)) rmSync(join(dir, e), { recursive: true, force: true });
+    } catch { /* best effort: exiting anyway */ }
+    process.exit(128 + (constants.signals[sig] ?? 0));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
