@@ -1564,7 +1564,9 @@ export class ContainerCore {
   /**
    * Committed epochs after `from`, in order, with the objects each touched; waits for new
    * commits. A consumer reading at an event's epoch sees a consistent snapshot. Producers never
-   * wait for consumers: a consumer more than MAX_WATCH_HISTORY commits behind gets `WATCH_LAGGED`.
+   * wait for consumers: a consumer more than MAX_WATCH_HISTORY commits behind gets `WATCH_LAGGED`,
+   * and so does one resumed from a saved epoch the retained history no longer reaches; `from: 0n`
+   * asks for whatever is retained and starts at its oldest commit.
    */
   async *watch(opts: { from?: bigint; signal?: AbortSignal } = {}): AsyncGenerator<CommitEvent> {
     let cursor = opts.from ?? this.emittedUpTo;
@@ -1582,10 +1584,10 @@ export class ContainerCore {
       if (this.closed) return;
       const first = this.history.firstAfter(cursor);
       if (first >= 0) {
-        // (commits between the cursor and the oldest retained one were dropped: lagged. Only a
-        // watch's first step from an explicit `from` older than the history, `{ from: 0n }`,
-        // starts at the oldest retained commit instead; a watch from now lags like any other)
-        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history.epochAt(0) - 1n && cursor !== opts.from) {
+        // (commits between the cursor and the oldest retained one were dropped: lagged. Only
+        // `{ from: 0n }`, whatever is retained, starts at the oldest retained commit instead; a
+        // watch resumed from a saved epoch, or from now, lags like any other)
+        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history.epochAt(0) - 1n && !(cursor === 0n && opts.from === 0n)) {
           throw new ObjectError('WATCH_LAGGED', 'watch consumer lagged behind the retained history', { from: String(cursor), oldest: String(this.history.epochAt(0)) });
         }
         const ev = this.history.at(first);

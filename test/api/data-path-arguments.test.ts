@@ -218,6 +218,15 @@ test(`a watch from now that falls more than MAX_WATCH_HISTORY (${MAX_WATCH_HISTO
   const PIPELINE = 256;
   for (let i = 0; i < MAX_WATCH_HISTORY + PIPELINE; i += PIPELINE) await Promise.all(Array.from({ length: PIPELINE }, (_, j) => kv.put(`k${(i + j) % 64}`, 'v')));
   await refused('the lagging watch', () => w.next(), 'WATCH_LAGGED');
+  // a consumer resuming from a saved epoch the history no longer reaches is told so, not moved on
+  const saved = (await first).value!.epoch;
+  await refused('a watch resumed from an epoch older than the retained history', () => c.watch({ from: BigInt(saved) }), 'WATCH_LAGGED');
+  // { from: 0n } asks for whatever is retained: it starts at the oldest commit held
+  const all = c.watch({ from: 0n });
+  const oldest = await all.next();
+  assert.is(oldest.done, false);
+  assert.ok(BigInt(oldest.value!.epoch) > BigInt(saved), 'the retained history starts after the dropped commits');
+  await all.return(undefined);
   await c.close();
 });
 
