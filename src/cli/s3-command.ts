@@ -13,6 +13,7 @@ import { poolOptions, intOpt, checkTlsPair } from './util.js';
 import { toObjectClass } from '../../placement/index.js';
 import { failuresTolerated } from '../container/container.js';
 import { CairnError } from '../../core/errors.js';
+import { MAX_REDUNDANCY_FACTOR } from '../pool/pool-args.js';
 import { UsageError } from './errors.js';
 import type { S3Credentials } from '../s3/index.js';
 
@@ -48,9 +49,6 @@ export function readCredentials(file: string | undefined, env: NodeJS.ProcessEnv
 function readPem(file: string, what: string): Buffer {
   try { return readFileSync(file); } catch (err) { throw new UsageError(`cannot read ${what} ${file}: ${(err as Error).message}`); }
 }
-
-/** Highest redundancy factor a container takes. */
-const MAX_REDUNDANCY_FACTOR = 16;
 
 export function registerS3(program: Command): void {
   poolOptions(program.command('s3')

@@ -81,13 +81,16 @@ export function createOptionsArg<T extends object>(opts: unknown): T {
   return o as T;
 }
 
+/** Highest redundancy factor a container takes (failed fault domains it must survive). */
+export const MAX_REDUNDANCY_FACTOR = 16;
+
 /** Options of `pool.createContainer`, validated (the pool checks the class against its map). */
 export function containerOptionsArg<T extends object>(opts: unknown): T {
   const o = optionsArg<Record<string, unknown>>(opts, 'container options');
   knownOptionsArg(o, CONTAINER_OPTIONS, 'container options');
   if (o.oclass !== undefined && (typeof o.oclass !== 'string' || o.oclass.length === 0)) throw badArg(`oclass must be an object class name such as EC_4P2GX, got ${describeValue(o.oclass)}`);
-  if (o.redundancyFactor !== undefined && (typeof o.redundancyFactor !== 'number' || !Number.isInteger(o.redundancyFactor) || o.redundancyFactor < 0 || o.redundancyFactor > 16)) {
-    throw badArg(`redundancyFactor must be an integer in 0..16, got ${describeValue(o.redundancyFactor)}`);
+  if (o.redundancyFactor !== undefined && (typeof o.redundancyFactor !== 'number' || !Number.isInteger(o.redundancyFactor) || o.redundancyFactor < 0 || o.redundancyFactor > MAX_REDUNDANCY_FACTOR)) {
+    throw badArg(`redundancyFactor must be an integer in 0..${MAX_REDUNDANCY_FACTOR}, got ${describeValue(o.redundancyFactor)}`);
   }
   if (o.cellSize !== undefined) sizeArg(o.cellSize, 'cellSize', 512, 16 * 1024 * 1024);
   booleanArg(o.checksum, 'checksum');

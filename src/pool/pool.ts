@@ -26,7 +26,7 @@ import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
 import { findBadShards, openContainers, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
 import { LocalBackend } from './local-backend.js';
-import { containerOptionsArg, createOptionsArg, extendArg, labelArg, openOptionsArg, poolDirArg, scrubOptionsArg, targetIdArg, targetIdsArg } from './pool-args.js';
+import { MAX_REDUNDANCY_FACTOR, containerOptionsArg, createOptionsArg, extendArg, labelArg, openOptionsArg, poolDirArg, scrubOptionsArg, targetIdArg, targetIdsArg } from './pool-args.js';
 import { createPoolDir, poolFsError, POOL_FILE_ERRNO_CODES } from './create-guard.js';
 import { signalOptions } from '../object/args.js';
 import { describeValue } from '../../core/describe.js';
@@ -403,7 +403,7 @@ export class Pool extends EventEmitter {
     };
     if (opts.parityRotation !== undefined && opts.parityRotation !== 'per-dkey' && opts.parityRotation !== 'none') throw badArg(`parityRotation must be 'per-dkey' or 'none', got ${JSON.stringify(opts.parityRotation)}`);
     if (props.ecMatrix !== 'vandermonde' && props.ecMatrix !== 'cauchy') throw badArg(`ecMatrix must be 'vandermonde' or 'cauchy', got ${JSON.stringify(props.ecMatrix)}`);
-    if (!Number.isInteger(props.redundancyFactor) || props.redundancyFactor < 0 || props.redundancyFactor > 16) throw badArg('redundancyFactor must be an integer in 0..16');
+    if (!Number.isInteger(props.redundancyFactor) || props.redundancyFactor < 0 || props.redundancyFactor > MAX_REDUNDANCY_FACTOR) throw badArg(`redundancyFactor must be an integer in 0..${MAX_REDUNDANCY_FACTOR}`);
     if (!Number.isInteger(props.cellSize) || props.cellSize < 512 || props.cellSize > 16 * 1024 * 1024) throw badArg('cellSize must be an integer in 512..16 MiB');
     // Validate the class (throws UNKNOWN_OBJECT_CLASS / RF_VIOLATION) before anything is written.
     const cls = toObjectClass(props.oclass);
