@@ -19,7 +19,11 @@ export function describeValue(v: unknown): string {
     default: {
       if (v === null) return 'null';
       if (Array.isArray(v)) return `an array of ${v.length}`;
-      if (ArrayBuffer.isView(v)) return `a ${Object.getPrototypeOf(v)?.constructor?.name ?? 'typed array'} of ${v.byteLength} bytes`;
+      if (ArrayBuffer.isView(v)) {
+        const name = Object.getPrototypeOf(v)?.constructor?.name ?? 'typed array';
+        // (a DataView's byteLength throws once its ArrayBuffer is detached)
+        try { return `a ${name} of ${v.byteLength} bytes`; } catch { return `a ${name} of a detached ArrayBuffer`; }
+      }
       const ctor = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
       return `an object (${typeof ctor === 'string' && ctor ? ctor : 'no prototype'})`;
     }

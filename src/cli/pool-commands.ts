@@ -165,24 +165,17 @@ export function registerPoolCommands(program: Command): void {
         console.log(`rebuild ${st.state}: ${st.objectsDone} objects, ${fmtBytes(st.bytes)} rebuilt from ${st.sources ?? 0} targets onto ${st.destinations ?? 0}; target ${t} is ${p.query().targets[t]!.state}`);
       });
     });
-  poolOptions(target.command('reintegrate <id>'))
-    .action(async (id, o) => {
-      const t = targetId(id);
-      await withPool(o, async (p) => {
-        await p.reintegrate(t);
-        await waitWithProgress(p, 'reintegrate');
-        console.log(`target ${t} reintegrated: ${p.query().targets[t]!.state}`);
+  for (const [verb, done] of [['reintegrate', 'reintegrated'], ['drain', 'drained']] as const) {
+    poolOptions(target.command(`${verb} <id>`))
+      .action(async (id, o) => {
+        const t = targetId(id);
+        await withPool(o, async (p) => {
+          await p[verb](t);
+          await waitWithProgress(p, verb);
+          console.log(`target ${t} ${done}: ${p.query().targets[t]!.state}`);
+        });
       });
-    });
-  poolOptions(target.command('drain <id>'))
-    .action(async (id, o) => {
-      const t = targetId(id);
-      await withPool(o, async (p) => {
-        await p.drain(t);
-        await waitWithProgress(p, 'drain');
-        console.log(`target ${t} drained: ${p.query().targets[t]!.state}`);
-      });
-    });
+  }
 }
 
 /** The target id argument of `target exclude|reintegrate|drain`. */

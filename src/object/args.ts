@@ -7,15 +7,10 @@
 import { badArg } from '../io/errors.js';
 import { MAX_EPOCH } from '../vos/index.js';
 import type { ReadOptions, Snapshot } from '../container/container.js';
-import { describeValue as describe } from '../../core/describe.js';
+import { describeValue } from '../../core/describe.js';
 
-/**
- * A short, safe description of any value for messages (never throws: core's `describeValue`
- * reads a view's byteLength, which throws for a DataView of a detached ArrayBuffer).
- */
-export function describeValue(v: unknown): string {
-  try { return describe(v); } catch { return Object.prototype.toString.call(v); }
-}
+/** A short, safe description of any value for messages (never throws). */
+export { describeValue };
 
 /**
  * The default of an omitted options argument: one frozen empty object shared by every call, so a
@@ -40,6 +35,20 @@ export function signalArg(signal: unknown, what = 'signal'): AbortSignal | undef
   return signal;
 }
 
+/**
+ * Refuse an option name that is not in `known`: a misspelt option (`{ oclas: 'RP_3G1' }`,
+ * `{ node: 4 }`) would otherwise be ignored and its default used without a word, e.g. a container
+ * without the redundancy its creator asked for.
+ */
+export function knownOptionsArg(o: object, known: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw badArg(`${what}: unknown option ${JSON.stringify(k.length > 40 ? k.slice(0, 40) + '...' : k)} (known: ${known.join(', ')})`, { what, option: k });
+  }
+}
+
+/** The one option name of `signalOptions`. */
+const SIGNAL_ONLY = ['signal'] as const;
+
 /** Options that carry only a signal (`{ signal }`), validated. */
 export function signalOptions(opts: unknown, what: string): { signal?: AbortSignal } {
   // (the defaults as they are: no option name is built per call; it is built only for a message)
@@ -47,7 +56,7 @@ export function signalOptions(opts: unknown, what: string): { signal?: AbortSign
   const o = optionsArg<{ signal?: AbortSignal }>(opts, what);
   // (a name this call does not know is refused, not ignored: `aggregate({ upTo })` would otherwise
   // aggregate the whole container, `put(k, v, { epoch })` write at the current epoch)
-  for (const k in o) if (k !== 'signal') throw badArg(`${what}: unknown option ${JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}...` : k)} (known: signal)`, { what, option: k });
+  knownOptionsArg(o, SIGNAL_ONLY, what);
   if (o.signal === undefined) return NO_OPTIONS;
   return { signal: signalArg(o.signal, `${what}.signal`)! };
 }

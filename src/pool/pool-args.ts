@@ -4,7 +4,7 @@
  * naming the argument, never a raw TypeError from the file system or JSON.
  */
 import { badArg } from '../io/errors.js';
-import { describeValue, optionsArg, signalArg, booleanArg } from '../object/args.js';
+import { describeValue, optionsArg, signalArg, booleanArg, knownOptionsArg } from '../object/args.js';
 import { MAX_SPACE_BYTES } from '../media/pmem-space.js';
 import { MAX_DEVICE_SIZE } from '../media/index.js';
 import { MAX_POOL_TARGETS } from '../../placement/index.js';
@@ -45,16 +45,6 @@ const SHAPE_OPTIONS = ['nodes', 'ranksPerNode', 'targetsPerRank', 'scmBytes', 'd
 /** Option names of `pool.createContainer` (`ContainerCreateOptions`). */
 const CONTAINER_OPTIONS = ['oclass', 'redundancyFactor', 'cellSize', 'checksum', 'ecMatrix', 'parityRotation'] as const;
 
-/**
- * Refuse an option name that is not in `known`: a misspelt option (`{ oclas: 'RP_3G1' }`,
- * `{ node: 4 }`) would otherwise be ignored and its default used without a word, e.g. a container
- * without the redundancy its creator asked for.
- */
-export function knownOptionsArg(o: object, known: readonly string[], what: string): void {
-  for (const k of Object.keys(o)) {
-    if (!known.includes(k)) throw badArg(`${what}: unknown option ${JSON.stringify(k.length > 40 ? k.slice(0, 40) + '...' : k)} (known: ${known.join(', ')})`, { what, option: k });
-  }
-}
 
 /** Options of `Pool.open` (and the open part of `Pool.create`, whose `known` adds the shape), validated. */
 export function openOptionsArg<T extends object>(opts: unknown, what = 'pool options', known: readonly string[] = OPEN_OPTIONS): T {

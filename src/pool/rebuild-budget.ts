@@ -9,7 +9,7 @@
 import { AbortedError } from '../../core/errors.js';
 import { badArg } from '../io/errors.js';
 import { describeValue } from '../../core/describe.js';
-import { knownOptionsArg } from './pool-args.js';
+import { knownOptionsArg } from '../object/args.js';
 
 /** Smallest budget accepted (bytes per second): below it one migration step would wait minutes. */
 export const MIN_REBUILD_BYTES_PER_SECOND = 1024 * 1024;
