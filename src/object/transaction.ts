@@ -38,7 +38,8 @@ export class Transaction {
     this.buffer = {
       readEpoch: this.ticket.readEpoch,
       add: (op) => this.add(op),
-      noteRead: (oid, dkey, akey) => { this.keys.add(conflictKey(oid.toString(16), hex(dkey), hex(akey))); },
+      checkOpen: () => this.checkOpen(),
+      noteRead: (oid, dkey, akey) => { this.checkOpen(); this.keys.add(conflictKey(oid.toString(16), hex(dkey), hex(akey))); },
       opsFor: (oid, dkey, akey) => this.ops.filter((o) => o.oid === oid && (o.kind === 'punchObject' || (equalBytes(o.dkey, dkey) && (o.kind === 'punchDkey' || equalBytes(o.akey, akey))))),
     };
   }
@@ -106,7 +107,12 @@ interface TxBuffer {
   readonly readEpoch: bigint;
   /** Buffer an op (TX_CLOSED once committed or aborted). */
   add(op: Op): void;
-  /** Note a read for conflict detection. */
+  /**
+   * TX_CLOSED once the transaction is committed or aborted, or while its commit is in flight: a
+   * read then would see its old read epoch, and no commit checks it for conflicts any more.
+   */
+  checkOpen(): void;
+  /** Note a read for conflict detection (TX_CLOSED as `checkOpen`: reads are refused once it closed). */
   noteRead(oid: bigint, dkey: Uint8Array, akey: Uint8Array): void;
   /** The buffered ops touching (oid, dkey, akey), in order. */
   opsFor(oid: bigint, dkey: Uint8Array, akey: Uint8Array): Op[];

@@ -154,6 +154,34 @@ test('a transaction keeps the bytes given to update: neither the caller\'s buffe
   assert.equal(await cont.object('txcopy').fetch('d', 'x', { recx: { index: 0, count: 8 } }), new Uint8Array(8).fill(2));
 });
 
+test('a transaction object used after its transaction committed or aborted: TX_CLOSED for reads too, never a read at its old epoch', async () => {
+  const o = cont.object('txclosed');
+  await o.update('d', 'a', 'old');
+  for (const end of ['commit', 'abort'] as const) {
+    const tx = cont.beginTx();
+    const txo = tx.object('txclosed');
+    assert.is(text(await txo.fetch('d', 'a')), 'old');
+    if (end === 'commit') await tx.commit(); else await tx.abort();
+    await o.update('d', 'a', 'new');
+    await refused(`fetch after ${end}`, () => txo.fetch('d', 'a'), 'TX_CLOSED');
+    await refused(`array fetch after ${end}`, () => txo.fetch('d', 'a', { recx: { index: 0, count: 1 } }), 'TX_CLOSED');
+    await refused(`update after ${end}`, () => txo.update('d', 'a', 'x'), 'TX_CLOSED');
+    await refused(`punch after ${end}`, () => txo.punch(), 'TX_CLOSED');
+    await refused(`punchDkey after ${end}`, () => txo.punchDkey('d'), 'TX_CLOSED');
+    await refused(`punchAkey after ${end}`, () => txo.punchAkey('d', 'a'), 'TX_CLOSED');
+    await refused(`tx.object after ${end}`, () => tx.object('txclosed'), 'TX_CLOSED');
+    await o.update('d', 'a', 'old');
+  }
+  // while its commit is in flight, a read is refused too: the commit's check would not cover it
+  const tx = cont.beginTx();
+  const txo = tx.object('txclosed');
+  await txo.update('d', 'b', 'v');
+  const commit = tx.commit();
+  await refused('fetch during commit', () => txo.fetch('d', 'a'), 'TX_CLOSED');
+  await commit;
+  assert.is(text(await o.fetch('d', 'a')), 'old', 'the refused calls wrote nothing');
+});
+
 test('a transaction\'s fetch with { epoch } or { snapshot }: INVALID_ARGUMENT, not silently read at the transaction\'s epoch', async () => {
   const o = cont.object('txread');
   await o.update('d', 'a', 'old');
