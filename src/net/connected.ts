@@ -541,6 +541,9 @@ class EngineContainerStorage implements ContainerStorage {
     const byRank = new Map<number, Array<{ u: string; d: string; a: string }>>();
     for (const k of check.keys) {
       const parts = k.split('/');
+      // (a transaction's listings note an object's or a dkey's key, one or two levels: engines
+      // validate akeys only, so those are checked against this client's own commits alone, by
+      // the container's tracker; a listing another client's commit changed is not refused yet)
       if (parts.length !== 3 || covered(k)) continue;
       const oid = BigInt('0x' + parts[0]);
       const dkey = Buffer.from(parts[1]!, 'hex'), akey = Buffer.from(parts[2]!, 'hex');

@@ -93,12 +93,44 @@ export function belowUpper(k: Uint8Array, b: Pick<KeyBounds, 'hi' | 'hiInclusive
   return b.hiInclusive ? c <= 0 : c < 0;
 }
 
+/** @internal whether the range of `b` holds no key (or `limit` is 0): a listing of it yields nothing. */
+export function emptyBounds(b: KeyBounds): boolean {
+  if (b.limit === 0) return true;
+  if (!b.lo || !b.hi) return false;
+  const c = compareBytes(b.lo, b.hi);
+  return c > 0 || (c === 0 && !(b.loInclusive && b.hiInclusive));
+}
+
 /**
- * Merge ascending key streams into one ascending stream without duplicates. Holds one key per
- * stream (a binary heap), so memory stays bounded by the number of streams; stopping early
- * closes every stream.
+ * @internal The keys of `ascending` (keys of the range of `b`, in byte order) in the order of
+ * `b` (descending with `reverse`), at most `b.limit` of them. A forward listing streams and stops
+ * its source at the limit; a reverse one is buffered (at most `limit` keys, else the whole range):
+ * the per-target store is being rewritten to give ordered range scans in both directions, and
+ * will plug in here.
  */
-async function* mergeAscending(streams: AsyncIterator<Uint8Array>[]): AsyncGenerator<Uint8Array> {
+export async function* orderedLimited(ascending: AsyncIterable<Uint8Array>, b: KeyBounds): AsyncGenerator<Uint8Array> {
+  if (b.reverse) {
+    const tail: Uint8Array[] = [];
+    for await (const k of ascending) {
+      tail.push(k);
+      if (tail.length > b.limit) tail.shift();
+    }
+    for (let i = tail.length - 1; i >= 0; i--) yield tail[i]!;
+    return;
+  }
+  let n = 0;
+  for await (const k of ascending) {
+    yield k;
+    if (++n >= b.limit) return;
+  }
+}
+
+/**
+ * @internal Merge ascending key streams into one ascending stream without duplicates. Holds one
+ * key per stream (a binary heap), so memory stays bounded by the number of streams; stopping
+ * early closes every stream.
+ */
+export async function* mergeAscending(streams: AsyncIterator<Uint8Array>[]): AsyncGenerator<Uint8Array> {
   type Head = { key: Uint8Array; it: AsyncIterator<Uint8Array> };
   const heap: Head[] = [];
   const less = (a: Head, b: Head) => compareBytes(a.key, b.key) < 0;
@@ -642,27 +674,8 @@ export class CairnObject {
     const opts = readOptionsArg<FreshReadOptions & KeyRange>(options, 'listing options');
     const b = keyBounds(opts);
     const epoch = this.port.readEpoch(opts);
-    if (b.limit === 0) return;
-    if (b.lo && b.hi) {
-      const c = compareBytes(b.lo, b.hi);
-      if (c > 0 || (c === 0 && !(b.loInclusive && b.hiInclusive))) return;
-    }
-    if (b.reverse) {
-      // Buffered for now (at most `limit` keys, else the whole range): the per-target store is
-      // being rewritten to give ordered range scans in both directions, and will plug in here.
-      const tail: Uint8Array[] = [];
-      for await (const k of this.scanDkeys(opts, epoch, b, opts.signal)) {
-        tail.push(k);
-        if (tail.length > b.limit) tail.shift();
-      }
-      for (let i = tail.length - 1; i >= 0; i--) yield tail[i]!;
-      return;
-    }
-    let n = 0;
-    for await (const k of this.scanDkeys(opts, epoch, b, opts.signal)) {
-      yield k;
-      if (++n >= b.limit) return;
-    }
+    if (emptyBounds(b)) return;
+    yield* orderedLimited(this.scanDkeys(opts, epoch, b, opts.signal), b);
   }
 
   /** @internal the epoch reads with `opts` see (the stable epoch unless an epoch or snapshot is given). */

@@ -170,8 +170,19 @@ test('a transaction object used after its transaction committed or aborted: TX_C
     await refused(`punchDkey after ${end}`, () => txo.punchDkey('d'), 'TX_CLOSED');
     await refused(`punchAkey after ${end}`, () => txo.punchAkey('d', 'a'), 'TX_CLOSED');
     await refused(`tx.object after ${end}`, () => tx.object('txclosed'), 'TX_CLOSED');
+    await refused(`listDkeys after ${end}`, () => txo.listDkeys(), 'TX_CLOSED');
+    await refused(`listAkeys after ${end}`, () => txo.listAkeys('d'), 'TX_CLOSED');
+    await refused(`listRecx after ${end}`, () => txo.listRecx('d', 'a'), 'TX_CLOSED');
+    await refused(`queryMaxDkey after ${end}`, () => txo.queryMaxDkey(), 'TX_CLOSED');
     await o.update('d', 'a', 'old');
   }
+  // a listing begun while it was open stops at its next step
+  await o.update('d2', 'a', 'v');
+  const open = cont.beginTx();
+  const keys = open.object('txclosed').listDkeys();
+  assert.is(text((await keys.next()).value), 'd');
+  await open.abort();
+  await refused('a listing stepped after abort', () => keys.next(), 'TX_CLOSED');
   // while its commit is in flight, a read is refused too: the commit's check would not cover it
   const tx = cont.beginTx();
   const txo = tx.object('txclosed');
