@@ -50,17 +50,32 @@ function cmp(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
+/**
+ * A range bound as a prefixed dkey. Stored keys hold at most MAX_LEVEL_KEY_BYTES bytes, so a
+ * longer bound is the same bound as its first MAX_LEVEL_KEY_BYTES bytes `m` (no stored key lies
+ * strictly between `m` and it): `gt`/`gte` it is `gt m`, `lt`/`lte` it is `lte m`. A bound is
+ * never refused for its length (LevelDB takes bounds of any length).
+ */
+function lowerBound(b: Uint8Array, inclusive: boolean): { gt?: Uint8Array; gte?: Uint8Array } {
+  if (b.length > MAX_LEVEL_KEY_BYTES) return { gt: toKey(b.subarray(0, MAX_LEVEL_KEY_BYTES)) };
+  return inclusive ? { gte: toKey(b) } : { gt: toKey(b) };
+}
+function upperBound(b: Uint8Array, inclusive: boolean): { lt?: Uint8Array; lte?: Uint8Array } {
+  if (b.length > MAX_LEVEL_KEY_BYTES) return { lte: toKey(b.subarray(0, MAX_LEVEL_KEY_BYTES)) };
+  return inclusive ? { lte: toKey(b) } : { lt: toKey(b) };
+}
+
 /** Level range options (already encoded to bytes) as a Cairn key range over the prefixed keys. */
 export function levelRange(o: { gt?: unknown; gte?: unknown; lt?: unknown; lte?: unknown; reverse?: boolean }): KeyRange {
   const bytes = (v: unknown) => (v instanceof Uint8Array ? v : undefined);
   const gt = bytes(o.gt), gte = bytes(o.gte), lt = bytes(o.lt), lte = bytes(o.lte);
   const r: KeyRange = { reverse: !!o.reverse };
   // As in abstract-level: gte takes precedence over gt, lte over lt.
-  if (gte) r.gte = toKey(gte);
-  else if (gt) r.gt = toKey(gt);
+  if (gte) Object.assign(r, lowerBound(gte, true));
+  else if (gt) Object.assign(r, lowerBound(gt, false));
   else r.gte = PREFIX_ONLY;
-  if (lte) r.lte = toKey(lte);
-  else if (lt) r.lt = toKey(lt);
+  if (lte) Object.assign(r, upperBound(lte, true));
+  else if (lt) Object.assign(r, upperBound(lt, false));
   else r.lt = PAST_PREFIX;
   return r;
 }
@@ -88,7 +103,9 @@ class RangeCursor<T> {
   private it?: AsyncGenerator<T>;
   private range: KeyRange;
 
-  constructor(private readonly db: CairnLevel<unknown, unknown>, options: Record<string, unknown>, private readonly epoch: bigint, private readonly list: (r: KeyRange & { epoch: bigint }) => AsyncGenerator<T>) {
+  /** (everything that can fail is computed before the iterator exists: abstract-level registers an
+   * iterator with its database in its constructor, and closes it with the database) */
+  constructor(options: Record<string, unknown>, private readonly epoch: bigint, private readonly list: (r: KeyRange & { epoch: bigint }) => AsyncGenerator<T>) {
     this.range = levelRange(options);
   }
 
@@ -98,14 +115,19 @@ class RangeCursor<T> {
   }
 
   seek(target: Uint8Array): void {
-    const t = toKey(target);
+    // The seek target as a bound in the listing's direction (a target longer than any key too).
     const r = { ...this.range };
     if (!r.reverse) {
-      const lo = r.gt ?? r.gte!;
-      if (cmp(t as Uint8Array, lo as Uint8Array) > 0 || (cmp(t as Uint8Array, lo as Uint8Array) === 0 && r.gte !== undefined)) { delete r.gt; r.gte = t; }
+      const b = lowerBound(target, true), t = (b.gte ?? b.gt)!;
+      const lo = (r.gt ?? r.gte)!;
+      const c = cmp(t, lo as Uint8Array);
+      // (at an equal key the exclusive bound is the narrower one)
+      if (c > 0 || (c === 0 && b.gt !== undefined)) { delete r.gt; delete r.gte; Object.assign(r, b); }
     } else {
-      const hi = r.lt ?? r.lte!;
-      if (cmp(t as Uint8Array, hi as Uint8Array) < 0 || (cmp(t as Uint8Array, hi as Uint8Array) === 0 && r.lte !== undefined)) { delete r.lt; r.lte = t; }
+      const b = upperBound(target, true), t = (b.lte ?? b.lt)!;
+      const hi = (r.lt ?? r.lte)!;
+      const c = cmp(t, hi as Uint8Array);
+      if (c < 0 || (c === 0 && b.lt !== undefined)) { delete r.lt; delete r.lte; Object.assign(r, b); }
     }
     void this.it?.return(undefined);
     this.it = undefined;
@@ -122,8 +144,9 @@ function snapshotEpoch(db: CairnLevel<unknown, unknown>, options: ReadOpts): big
 class CairnIterator extends AbstractIterator<CairnLevel<unknown, unknown>, Uint8Array, Uint8Array> {
   private readonly cursor: RangeCursor<[Uint8Array, Uint8Array]>;
   constructor(db: CairnLevel<unknown, unknown>, options: Record<string, unknown>) {
+    const cursor = new RangeCursor(options, snapshotEpoch(db, options), (r) => db.kv.entries(r));
     super(db, options as never);
-    this.cursor = new RangeCursor(db, options, snapshotEpoch(db, options), (r) => db.kv.entries(r));
+    this.cursor = cursor;
   }
   async _next(): Promise<[Uint8Array, Uint8Array] | undefined> {
     const r = await this.cursor.next(this.limit - this.count);
@@ -146,8 +169,9 @@ class CairnIterator extends AbstractIterator<CairnLevel<unknown, unknown>, Uint8
 class CairnKeyIterator extends AbstractKeyIterator<CairnLevel<unknown, unknown>, Uint8Array> {
   private readonly cursor: RangeCursor<Uint8Array>;
   constructor(db: CairnLevel<unknown, unknown>, options: Record<string, unknown>) {
+    const cursor = new RangeCursor(options, snapshotEpoch(db, options), (r) => db.kv.list(r));
     super(db, options as never);
-    this.cursor = new RangeCursor(db, options, snapshotEpoch(db, options), (r) => db.kv.list(r));
+    this.cursor = cursor;
   }
   async _next(): Promise<Uint8Array | undefined> {
     const r = await this.cursor.next(this.limit - this.count);
