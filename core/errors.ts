@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   POOL_CLOSED: 'The pool or container handle was closed.',
   POOL_BUSY: 'Another process holds the pool open for writing.',
   CLOSED: 'A lower-level handle (target store, device, codec, connection) was used after it was closed.',
-  READ_ONLY: 'A write was attempted through a read-only handle.',
+  READ_ONLY: 'A write was attempted through a read-only handle, or on a read-only filesystem (EROFS).',
   FORMAT_VERSION: 'Files on disk were written by a format version this build cannot read; the message names the fix.',
   ABORTED: 'The operation was cancelled through its AbortSignal.',
   TIMEOUT: 'A wait ran past its deadline.',

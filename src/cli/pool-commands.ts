@@ -12,10 +12,14 @@ import { intOpt, sizeOpt, poolDir, fmtBytes, progressBar, readSecret, poolOption
 export interface WithPoolOptions {
   /**
    * A command that only reads: when another process holds the pool (`POOL_BUSY`, an application
-   * has it open), open it read-only instead and read every commit finished so far.
+   * has it open) or the pool is on a read-only filesystem (`READ_ONLY`), open it read-only instead
+   * and read every commit finished so far.
    */
   readOnlyIfBusy?: boolean;
 }
+
+/** Codes of a read-write open that a read-only open of the same pool gets past. */
+const READ_ONLY_SUFFICES: ReadonlySet<unknown> = new Set(['POOL_BUSY', 'READ_ONLY']);
 
 /** Open the pool of a command, run `fn`, always close. */
 export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?: string }, fn: (p: Pool) => Promise<T>, how: WithPoolOptions = {}): Promise<T> {
@@ -25,17 +29,17 @@ export async function withPool<T>(o: { pool?: string; etcd?: string; secretFile?
   try { return await fn(pool); } finally { await pool.close(); }
 }
 
-/** Open an embedded pool, read-only when it is busy and the command only reads. */
+/** Open an embedded pool, read-only when it is busy or on a read-only mount and the command only reads. */
 async function openLocal(dir: string, how: WithPoolOptions): Promise<Pool> {
   try {
     return await Pool.open(dir);
   } catch (err) {
-    if (!how.readOnlyIfBusy || (err as { code?: unknown } | null)?.code !== 'POOL_BUSY') throw err;
+    if (!how.readOnlyIfBusy || !READ_ONLY_SUFFICES.has((err as { code?: unknown } | null)?.code)) throw err;
     return Pool.open(dir, { readOnly: true });
   }
 }
 
-/** `withPool` for commands that only read (they fall back to a read-only open on a busy pool). */
+/** `withPool` for commands that only read (they fall back to a read-only open on a busy pool or a read-only mount). */
 const READS: WithPoolOptions = { readOnlyIfBusy: true };
 
 /** Wait for rebuild / rebalance, with a progress bar on a terminal. */

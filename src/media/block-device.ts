@@ -194,6 +194,11 @@ export interface BlockDeviceOptions {
   fault?: FaultInjector;
   /** Create the file if missing (default true); false gives `MISSING_FILE`. */
   create?: boolean;
+  /**
+   * Open the file for reading only (O_RDONLY; implies `create: false`, the file is not extended):
+   * a read-only store on a read-only mount or a file it may not write. Writes give `READ_ONLY`.
+   */
+  readOnly?: boolean;
 }
 
 function checkRange(op: string, offset: number, length: number, size: number): void {
@@ -249,6 +254,7 @@ class FileBlockDevice implements BlockDevice {
     readonly directReason: string,
     readonly size: number,
     private readonly fault: FaultInjector | undefined,
+    private readonly readOnly: boolean,
   ) {
     this.slots = new Semaphore(io.maxInFlight, { what: `${io.name} request` });
   }
@@ -259,6 +265,7 @@ class FileBlockDevice implements BlockDevice {
 
   private checkOpen(op: string): void {
     if (this.closed) throw new MediaError('CLOSED', `${op} on a closed block device`);
+    if (op === 'write' && this.readOnly) throw new MediaError('READ_ONLY', 'write on a block device opened read-only');
   }
 
   /** Run one engine request inside a slot. */
@@ -444,7 +451,7 @@ class FileBlockDevice implements BlockDevice {
 
   hashedWriteNow(offset: number, length: number, from: readonly Uint8Array[], seed: bigint): HashedWriteSlot | undefined {
     const io = this.io;
-    if (this.closed || this.direct || this.fault || !io.writevHashGroup || !Array.isArray(from) || from.length === 0 || from.length >= HASHED_IO_MAX_VIEWS) return undefined;
+    if (this.closed || this.readOnly || this.direct || this.fault || !io.writevHashGroup || !Array.isArray(from) || from.length === 0 || from.length >= HASHED_IO_MAX_VIEWS) return undefined;
     checkRange('write', offset, length, this.size);
     const have = checkBuffers('hashedWriteNow', 'from', from, length);
     if (!this.slots.tryAcquire()) return undefined; // (busy: the caller's promise write waits in order)
@@ -815,7 +822,8 @@ export async function openBlockDevice(path: string, opts: BlockDeviceOptions): P
   if (!(directChoice === 'auto' || directChoice === true || directChoice === false)) {
     throw new MediaError('INVALID_ARGUMENT', 'direct must be true, false or auto', { direct: directChoice });
   }
-  const create = opts.create ?? true;
+  const readOnly = opts.readOnly === true;
+  const create = !readOnly && (opts.create ?? true);
   opts.fault?.onOpen(path);
 
   // Engine first, so an explicit request that cannot be met fails before touching the file.
@@ -832,17 +840,17 @@ export async function openBlockDevice(path: string, opts: BlockDeviceOptions): P
     }
   }
 
-  const base = fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
+  const base = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
   let fd: number | undefined;
   let syncFd: number | undefined;
   try {
     try { fd = await openFd(path, base); } catch (e) {
-      throw mediaErrorFromErrno(e, 'open', { path });
+      throw mediaErrorFromErrno(e, `open ${path}`, { path });
     }
     const st = fs.fstatSync(fd);
     if (!st.isFile() && !st.isBlockDevice()) throw new MediaError('INVALID_ARGUMENT', `${path} is not a regular file`, { path });
-    if (st.isFile() && st.size < size) {
-      try { fs.ftruncateSync(fd, size); } catch (e) { throw mediaErrorFromErrno(e, 'ftruncate', { path, size }); }
+    if (st.isFile() && st.size < size && !readOnly) {
+      try { fs.ftruncateSync(fd, size); } catch (e) { throw mediaErrorFromErrno(e, `ftruncate ${path}`, { path, size }); }
     }
 
     let direct = false;
@@ -866,7 +874,7 @@ export async function openBlockDevice(path: string, opts: BlockDeviceOptions): P
         directReason = `buffered: O_DIRECT refused (${why})`;
       }
     }
-    return new FileBlockDevice(fd, syncFd ?? fd, io, engineReason, direct, directReason, size, opts.fault);
+    return new FileBlockDevice(fd, syncFd ?? fd, io, engineReason, direct, directReason, size, opts.fault, readOnly);
   } catch (e) {
     if (fd !== undefined) fs.closeSync(fd);
     if (syncFd !== undefined) fs.closeSync(syncFd);

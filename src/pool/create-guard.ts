@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CairnError, type CairnErrorCode } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
 import { ObjectError, badArg } from '../io/errors.js';
@@ -55,12 +55,30 @@ export async function createPoolDir<T>(dir: string, create: () => Promise<T>): P
   if (!st && existsSync(parent) && !statSync(parent).isDirectory()) throw badArg(`cannot create a pool in ${dir}: ${parent} is not a directory`, { dir });
   let made: string | undefined;
   try {
-    if (!st) made = (await mkdir(dir, { recursive: true })) ?? dir;
+    if (!st) made = (await makeDirs(dir)) ?? dir;
     return await create();
   } catch (err) {
     const e = poolFsError(err, dir, 'cannot create a pool in');
     await removeCreated(dir, made, before);
     throw e;
+  }
+}
+
+/**
+ * `mkdir -p dir`, resolving with the topmost directory it made (undefined: none), that fails with
+ * the real cause: Node's recursive mkdir reports ENOENT when a missing directory cannot be made
+ * (on a read-only mount: EROFS; where this user may not write: EACCES), so on ENOENT the missing
+ * directories are made one at a time, the first failure thrown as it is.
+ */
+export async function makeDirs(dir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const missing: string[] = [];
+    for (let d = resolve(dir); !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+    for (const d of missing) await mkdir(d); // (throws EROFS, EACCES, ENOTDIR...: the cause)
+    return missing[0];
   }
 }
 

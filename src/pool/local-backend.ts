@@ -20,6 +20,7 @@ import { CairnError } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
 import { readJsonRecordEither, writeJsonRecordTwice, writeFileTwice, writeFilesTwiceInOrder, encodeJsonRecord, readEither, writeFileAtomic, decodeJsonRecord, COPY_SUFFIX } from '../../core/record-file.js';
 import { ObjectError, badArg } from '../io/errors.js';
+import { makeDirs } from './create-guard.js';
 import type { ShardStore } from '../io/shard-store.js';
 import { TargetStore, ContainerStore, staggeredRotateFill } from '../vos/index.js';
 import { PMEM_WINDOW_BYTES } from '../media/pmem-space.js';
@@ -117,8 +118,9 @@ export class LocalBackend implements PoolBackend {
     }
     const map = PoolMap.create({ nodes: shape.nodes, ranksPerNode: shape.ranksPerNode, targetsPerRank: shape.targetsPerRank });
     if (existsSync(join(dir, 'pool.meta'))) throw new ObjectError('EXISTS', `a pool already exists in ${dir}`, { dir });
-    await mkdir(join(dir, 'targets'), { recursive: true });
-    await mkdir(join(dir, 'containers'), { recursive: true });
+    // (makeDirs: a read-only mount or an unwritable directory fails as EROFS or EACCES, not ENOENT)
+    await makeDirs(join(dir, 'targets'));
+    await makeDirs(join(dir, 'containers'));
     // Every target store is created (and its first segment allocated for real) now, so a
     // filesystem too small for the pool gives NO_SPACE here rather than later.
     // (created with the resident share an open with the default cache gives them: a new store's

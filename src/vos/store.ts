@@ -612,7 +612,7 @@ export class TargetStore {
       const direct = opts.direct ?? (opts.durable && !opts.deferSync ? 'auto' : false);
       const io = opts.io ?? 'auto';
       const devIo = io === 'auto' && direct === false ? 'pread' : io;
-      dev = await openBlockDevice(path.join(dir, DATA_FILE), { size: geo.dataBytes, io: devIo, direct, fault: opts.fault, create: !readOnly && !sb });
+      dev = await openBlockDevice(path.join(dir, DATA_FILE), { size: geo.dataBytes, io: devIo, direct, fault: opts.fault, create: !readOnly && !sb, readOnly });
       if (devIo !== io) engineReason = 'pread: buffered data file, thread-pool writes overlap checksumming (faster here than buffered io_uring)';
     } catch (e) {
       space.close();

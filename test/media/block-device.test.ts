@@ -106,6 +106,25 @@ for (const io of engines) {
     await again.close();
   });
 
+  t(`${io}: a read-only device reads what was written, refuses every write with READ_ONLY, and neither creates nor extends its file`, async () => {
+    const p = fresh(), size = 64 * BLOCK_SIZE;
+    fs.writeFileSync(p, new Uint8Array(2 * BLOCK_SIZE).fill(9)); // shorter than the device: read-only leaves it so
+    const dev = await openBlockDevice(p, { size, io, readOnly: true });
+    assert.ok((await dev.read(0, 2 * BLOCK_SIZE)).every((x) => x === 9));
+    assert.ok((await dev.read(2 * BLOCK_SIZE, BLOCK_SIZE)).every((x) => x === 0), 'past the end of the file: zeros');
+    const blk = new Uint8Array(BLOCK_SIZE).fill(1);
+    await rejects(dev.write(0, blk), 'READ_ONLY');
+    await rejects(dev.writeFrom(0, BLOCK_SIZE, [blk]), 'READ_ONLY');
+    await rejects(dev.writeFromHashed(0, BLOCK_SIZE, [blk], 0n), 'READ_ONLY');
+    assert.throws(() => dev.writeFromSync(0, BLOCK_SIZE, [blk]), (e: unknown) => (e as MediaError).code === 'READ_ONLY');
+    assert.is(dev.hashedWriteNow?.(0, BLOCK_SIZE, [blk], 0n), undefined);
+    await dev.close();
+    assert.is(fs.statSync(p).size, 2 * BLOCK_SIZE);
+    assert.ok(fs.readFileSync(p).every((x) => x === 9));
+    await rejects(openBlockDevice(path.join(tmp, 'missing-ro.dat'), { size, io, readOnly: true }), 'MISSING_FILE');
+    assert.not.ok(fs.existsSync(path.join(tmp, 'missing-ro.dat')));
+  });
+
   t(`${io}: bad arguments give typed errors`, async () => {
     const size = 64 * BLOCK_SIZE;
     const dev = await openBlockDevice(fresh(), { size, io });
