@@ -399,7 +399,7 @@ export class ContainerCore {
   private makePort(): ContainerPort {
     return {
       checkOpen: () => this.checkOpen(),
-      readEpoch: (opts) => this.readEpoch(opts),
+      readEpoch: (opts) => this.epochOf(opts),
       resolveOid: (o, cls) => this.resolveOid(o, cls),
       layout: (oid) => this.layout(oid),
       groupOf: (groups, dkey) => dkeyGroup(dkey, groups.length),
@@ -726,7 +726,13 @@ export class ContainerCore {
    * The epoch reads with `opts` see: `opts.epoch`, the epoch of snapshot `opts.snapshot`, or the
    * stable epoch. Pass it back as `{ epoch }` to make several reads see one consistent state.
    */
-  readEpoch(opts: ReadOptions = {}): bigint {
+  readEpoch(opts: ReadOptions = {}): bigint { return this.epochOf(opts); }
+
+  /**
+   * `readEpoch` for the handles (the port): not the public method, which a subclass may override
+   * to check its caller's options, while a handle passes its own call's (a fetch's, a listing's).
+   */
+  private epochOf(opts: ReadOptions = {}): bigint {
     throwIfAborted(opts.signal);
     if (opts.epoch !== undefined && opts.snapshot !== undefined) throw badArg('give epoch or snapshot, not both');
     if (opts.epoch !== undefined) {

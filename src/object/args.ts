@@ -74,11 +74,20 @@ export function snapshotArg(s: unknown, what = 'snapshot'): string {
   return name;
 }
 
-/** Read options (`{ epoch }` or `{ snapshot }`, and `signal`), validated; returns them unchanged. */
-export function readOptionsArg<T extends ReadOptions>(opts: unknown, what = 'read options'): T {
+/** The option names of a read (`ReadOptions`). */
+export const READ_OPTION_NAMES: readonly string[] = ['epoch', 'snapshot', 'signal'];
+
+/**
+ * Read options (`{ epoch }` or `{ snapshot }`, and `signal`), validated; returns them unchanged.
+ * `known`: every option name the call takes (default `READ_OPTION_NAMES`); any other is refused.
+ */
+export function readOptionsArg<T extends ReadOptions>(opts: unknown, what = 'read options', known = READ_OPTION_NAMES): T {
   // (the defaults as they are: no option name is built per get; it is built only for a message)
   if (opts === NO_OPTIONS) return opts as T;
   const o = optionsArg<T>(opts, what) as T;
+  // (a name this read does not know is refused, not ignored: `{ snapshoot: 'before' }` would
+  // otherwise read the current state, `kv.get(k, { recx })` an array extent)
+  knownOptionsArg(o, known, what);
   if (o.epoch !== undefined) epochArg(o.epoch, `${what}.epoch`);
   if (o.snapshot !== undefined) snapshotArg(o.snapshot, `${what}.snapshot`);
   if (o.epoch !== undefined && o.snapshot !== undefined) throw badArg('give epoch or snapshot, not both');

@@ -10,7 +10,7 @@ import type { FreshFrom } from '../io/shard-store.js';
 import type { ReadOptions } from '../container/container.js';
 import { badArg, ObjectError } from '../io/errors.js';
 import { toBytes } from '../../core/bytes.js';
-import { bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
+import { READ_OPTION_NAMES, bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { assert, throwIfAborted } from '../../core/errors.js';
 import { allocResult, adoptResult } from '../media/aligned.js';
 
@@ -27,6 +27,10 @@ export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 /** Largest `read()` (bytes): one buffer holds the result; larger ranges stream (`createReadStream`). */
 export const MAX_ARRAY_READ_BYTES = 1024 * 1024 * 1024;
 const DATA_AKEY = new Uint8Array([0x30]); // "0"
+/** The option names of `read`: a read's and `into`. */
+const ARRAY_READ_OPTION_NAMES: readonly string[] = [...READ_OPTION_NAMES, 'into'];
+/** The option names of `createReadStream`: a read's and the range. */
+const READ_STREAM_OPTION_NAMES: readonly string[] = [...READ_OPTION_NAMES, 'start', 'end'];
 
 /**
  * The dkey of chunk `i` (a non-negative safe integer): its big-endian u64 bytes (on disk: must not
@@ -90,7 +94,7 @@ export class ArrayObject {
     // (not async: a one-chunk read is its fetch and one `then`, no frame of its own; bad
     // arguments still reject)
     try {
-      opts = readOptionsArg(opts, 'read options');
+      opts = readOptionsArg(opts, 'read options', ARRAY_READ_OPTION_NAMES);
       this.check(offset, length);
       if (length > MAX_ARRAY_READ_BYTES) throw new ObjectError('VALUE_TOO_LARGE', `one read returns at most ${MAX_ARRAY_READ_BYTES} bytes, asked for ${length}: stream larger ranges with createReadStream()`, { length });
       // One epoch for every chunk, so the bytes returned are one consistent state. A read "now" of
@@ -197,15 +201,16 @@ export class ArrayObject {
 
   /** A readable stream of [start, end) (default: the whole array), one chunk at a time. */
   createReadStream(opts: ReadOptions & { start?: number; end?: number } = {}): Readable {
-    opts = readOptionsArg<ReadOptions & { start?: number; end?: number }>(opts, 'read stream options');
+    opts = readOptionsArg<ReadOptions & { start?: number; end?: number }>(opts, 'read stream options', READ_STREAM_OPTION_NAMES);
     if (opts.start !== undefined) countArg(opts.start, 'start');
     if (opts.end !== undefined) countArg(opts.end, 'end');
     const self = this;
+    const at: ReadOptions = { epoch: opts.epoch, snapshot: opts.snapshot, signal: opts.signal }; // (the range is the stream's, not each read's)
     return Readable.from((async function* () {
-      const end = opts.end ?? (await self.getSize(opts));
+      const end = opts.end ?? (await self.getSize(at));
       for (let pos = opts.start ?? 0; pos < end;) {
         const len = Math.min(self.chunkSize - (pos % self.chunkSize), end - pos);
-        yield Buffer.from(await self.read(pos, len, opts));
+        yield Buffer.from(await self.read(pos, len, at));
         pos += len;
         // holes read without I/O: give the event loop a turn per chunk, so a huge sparse array never starves it
         await new Promise<void>((resolve) => setImmediate(resolve));

@@ -15,7 +15,7 @@ import { KeyValue } from './kv.js';
 import { ArrayObject, type ArrayOptions } from './array.js';
 import { Transaction } from './transaction.js';
 import { badArg } from '../io/errors.js';
-import { NO_OPTIONS, describeValue, epochArg, optionsArg, readOptionsArg, signalOptions, snapshotArg } from './args.js';
+import { NO_OPTIONS, describeValue, epochArg, knownOptionsArg, optionsArg, readOptionsArg, signalOptions, snapshotArg } from './args.js';
 import { jsonSafeEvent, jsonSafeSnapshot } from './json.js';
 
 /** Object options, validated: `oclass` is a class name or an `ObjectClass` object. */
@@ -26,6 +26,9 @@ function objectOptions<T extends ObjectOptions>(opts: unknown): T {
   }
   return o;
 }
+
+/** The option names of `watch`. */
+const WATCH_OPTION_NAMES: readonly string[] = ['from', 'signal'];
 
 /**
  * A container handle. Obtain one from `pool.createContainer` / `pool.openContainer`; close it
@@ -106,6 +109,7 @@ export class Container extends ContainerCore {
   override watch(opts: { from?: bigint; signal?: AbortSignal } = NO_OPTIONS): AsyncGenerator<CommitEvent> {
     (this.#port ??= containerPort(this)).checkOpen(); // (a closed handle: POOL_CLOSED, not a watch that ends at once)
     const o = optionsArg<{ from?: bigint; signal?: AbortSignal }>(opts, 'watch options');
+    knownOptionsArg(o, WATCH_OPTION_NAMES, 'watch options');
     const checked = { ...signalOptions({ signal: o.signal }, 'watch options'), ...(o.from !== undefined ? { from: epochArg(o.from, 'watch options.from') } : {}) };
     const inner = super.watch(checked);
     return (async function* () {

@@ -3,7 +3,7 @@
  * value under a fixed akey (as DAOS's KV objects do). Listings are ordered by key bytes and take
  * ranges (`gt`/`gte`/`lt`/`lte`/`reverse`/`limit`), the vocabulary Level and S3 listings speak.
  */
-import { FRESH_FROM, keyBytes, valueOp, type CairnObject, type FreshReadOptions, type Key, type KeyRange } from './object.js';
+import { FRESH_FROM, LISTING_OPTION_NAMES, keyBytes, valueOp, type CairnObject, type FreshReadOptions, type Key, type KeyRange } from './object.js';
 import type { ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
 import { badArg } from '../io/errors.js';
@@ -45,6 +45,8 @@ export class KeyValue {
 
   /** The value under `key`, or undefined. */
   get(key: Key, opts: ReadOptions = NO_OPTIONS): Promise<Uint8Array | undefined> {
+    // (a read's options: those of an object's fetch, `recx` and the like, are refused too)
+    if (opts !== NO_OPTIONS) try { readOptionsArg(opts, 'get options'); } catch (err) { return Promise.reject(err); }
     return this.object.fetch(key, VALUE_AKEY, opts);
   }
 
@@ -66,6 +68,7 @@ export class KeyValue {
   async getMany(keys: Key[], opts: ReadOptions = NO_OPTIONS): Promise<Array<Uint8Array | undefined>> {
     if (!Array.isArray(keys)) throw badArg('getMany needs an array of keys');
     if (keys.length > MAX_GET_MANY_KEYS) throw badArg(`getMany takes at most ${MAX_GET_MANY_KEYS} keys`);
+    opts = readOptionsArg(opts, 'getMany options');
     const bytes = keys.map((k) => keyBytes(k, 'key'));
     // (a read "now" of a connected pool is read whole again at a newer "now" when an engine holds
     // a write in its uncertainty window: `readAt`)
@@ -114,7 +117,7 @@ export class KeyValue {
    * even while writers continue); values are fetched ahead, at most KV_READ_CONCURRENCY at once.
    */
   async *entries(opts: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<[Uint8Array, Uint8Array]> {
-    opts = readOptionsArg<ReadOptions & KeyRange>(opts, 'entries options');
+    opts = readOptionsArg<ReadOptions & KeyRange>(opts, 'entries options', LISTING_OPTION_NAMES);
     // A listing "now" of a connected pool checks the whole object's writes in its uncertainty
     // window with its first pages (`FRESH_FROM`), before any key comes: the values read at its
     // epoch afterwards need no check of their own. Refused there, it starts again at a newer "now".

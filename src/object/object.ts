@@ -13,7 +13,7 @@ import { prefetchPoint, prefetchPoints, prefetchSlots, preparedRead, unprepare, 
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
 import { utf8, wellFormed } from '../container/utf8.js';
 import { badArg, ObjectError } from '../io/errors.js';
-import { NO_OPTIONS, bytesArg, countArg, describeValue, liveBytes, optionsArg, readOptionsArg, signalOptions } from './args.js';
+import { NO_OPTIONS, READ_OPTION_NAMES, bytesArg, countArg, describeValue, liveBytes, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { adoptResult } from '../media/aligned.js';
 import { swallow } from '../../core/log.js';
@@ -46,6 +46,9 @@ export type Key = string | Uint8Array;
  * most `limit` of them. Bounds may be empty; give at most one lower and one upper bound.
  */
 export type KeyRange = { gt?: Key; gte?: Key; lt?: Key; lte?: Key; reverse?: boolean; limit?: number };
+
+/** The option names of a dkey listing (`listDkeys`, `kv.list`, `kv.entries`): a read's and a `KeyRange`'s. */
+export const LISTING_OPTION_NAMES: readonly string[] = [...READ_OPTION_NAMES, 'gt', 'gte', 'lt', 'lte', 'reverse', 'limit'];
 
 /** @internal a validated `KeyRange`. */
 export interface KeyBounds {
@@ -195,6 +198,9 @@ export interface FetchOptions extends ReadOptions {
   /** @internal array fetches: the bytes are read straight into this buffer (exactly the extent's length), which is returned. */
   into?: Uint8Array;
 }
+
+/** The option names of `fetch` (`FetchOptions`). */
+export const FETCH_OPTION_NAMES: readonly string[] = [...READ_OPTION_NAMES, 'recx', 'recordSize', 'into'];
 
 /**
  * Longest a read "now" refused for a write it is held below (by this client's own commits in
@@ -526,7 +532,7 @@ export class CairnObject {
     // (not async: an embedded pool's small get is answered with one resolved promise and no
     // closure; every error still comes back as a rejection)
     try {
-      const o = readOptionsArg<FetchOptions>(opts, 'fetch options');
+      const o = readOptionsArg<FetchOptions>(opts, 'fetch options', FETCH_OPTION_NAMES);
       if (o.recx !== undefined) fetchExtent(o.recx, o.recordSize);
       else if (o.recordSize !== undefined) recordSizeArg(o.recordSize);
       if (getBatch.on && o.recx === undefined && this.port.staleFree()) return this.fetchBatched(dkey, akey, o);
@@ -671,7 +677,7 @@ export class CairnObject {
    * group are merged lazily and the scan stops at the upper bound or the limit.
    */
   async *listDkeys(options: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
-    const opts = readOptionsArg<FreshReadOptions & KeyRange>(options, 'listing options');
+    const opts = readOptionsArg<FreshReadOptions & KeyRange>(options, 'listing options', LISTING_OPTION_NAMES);
     const b = keyBounds(opts);
     const epoch = this.port.readEpoch(opts);
     if (emptyBounds(b)) return;

@@ -9,7 +9,7 @@
 import type { ContainerPort, ReadOptions, TxTicket } from '../container/container.js';
 import { opConflictKey, type Op } from '../container/ops.js';
 import { conflictKey } from '../container/conflicts.js';
-import { CairnObject, aboveLower, belowUpper, emptyBounds, fetchExtent, keyBounds, keyBytes, mergeAscending, orderedLimited, recordSizeArg, valueOp, type ArrayValue, type FetchOptions, type Key, type KeyRange, type ObjectOptions, type Recx } from './object.js';
+import { CairnObject, FETCH_OPTION_NAMES, LISTING_OPTION_NAMES, aboveLower, belowUpper, emptyBounds, fetchExtent, keyBounds, keyBytes, mergeAscending, orderedLimited, recordSizeArg, valueOp, type ArrayValue, type FetchOptions, type Key, type KeyRange, type ObjectOptions, type Recx } from './object.js';
 import { NO_OPTIONS, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { ObjectError } from '../io/errors.js';
 import { compareBytes, equalBytes, hex } from '../../core/bytes.js';
@@ -142,7 +142,8 @@ export class TxObject extends CairnObject {
    * Buffer an update; visible to this transaction's reads now, to others after commit. The bytes
    * are taken at the call (copied): the caller may reuse its buffer before the commit.
    */
-  override async update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue): Promise<bigint> {
+  override async update(dkey: Key, akey: Key, value: Uint8Array | string | ArrayValue, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
+    throwIfAborted(signalOptions(opts, 'update options').signal);
     const op = valueOp(this.oid, keyBytes(dkey, 'dkey'), keyBytes(akey, 'akey'), value);
     // (valueOp copies a single value; an extent is copied here, as it waits for the commit)
     this.tx.add(op.kind === 'array' ? { ...op, data: new Uint8Array(op.data) } : op);
@@ -150,11 +151,12 @@ export class TxObject extends CairnObject {
   }
 
   /**
-   * Read options of a read inside the transaction, validated. It reads at the transaction's own
-   * epoch only: `epoch` and `snapshot` are refused (INVALID_ARGUMENT), not ignored.
+   * Read options of a read inside the transaction, validated (`known`: the names the read takes,
+   * as `readOptionsArg`). It reads at the transaction's own epoch only: `epoch` and `snapshot`
+   * are refused (INVALID_ARGUMENT), not ignored.
    */
-  private txReadOptions<T extends ReadOptions>(opts: unknown, what: string): T {
-    const o = readOptionsArg<T>(opts, what);
+  private txReadOptions<T extends ReadOptions>(opts: unknown, what: string, known?: readonly string[]): T {
+    const o = readOptionsArg<T>(opts, what, known);
     if (o.epoch !== undefined || o.snapshot !== undefined) throw new ObjectError('INVALID_ARGUMENT', `a transaction reads at its own epoch (tx.readEpoch): give its ${what} neither epoch nor snapshot, or read outside the transaction`);
     return o;
   }
@@ -175,7 +177,7 @@ export class TxObject extends CairnObject {
    * reads at its own epoch only: `epoch` and `snapshot` are refused (INVALID_ARGUMENT), not ignored.
    */
   override async fetch(dkey: Key, akey: Key, opts: FetchOptions = {}): Promise<Uint8Array | undefined> {
-    opts = this.txReadOptions<FetchOptions>(opts, 'fetch options');
+    opts = this.txReadOptions<FetchOptions>(opts, 'fetch options', FETCH_OPTION_NAMES);
     const extent = opts.recx !== undefined ? fetchExtent(opts.recx, opts.recordSize) : (recordSizeArg(opts.recordSize), undefined);
     const d = keyBytes(dkey, 'dkey'), a = keyBytes(akey, 'akey');
     this.tx.noteRead(this.oid, d, a);
@@ -207,7 +209,7 @@ export class TxObject extends CairnObject {
    * to the object conflicts, also one to a dkey that exists): a conflict is never missed.
    */
   override async *listDkeys(options: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
-    const opts = this.txReadOptions<ReadOptions & KeyRange>(options, 'listing options');
+    const opts = this.txReadOptions<ReadOptions & KeyRange>(options, 'listing options', LISTING_OPTION_NAMES);
     const b = keyBounds(opts);
     this.tx.noteRead(this.oid);
     if (emptyBounds(b)) return;
@@ -296,9 +298,23 @@ export class TxObject extends CairnObject {
     }
   }
 
-  override async punch(): Promise<bigint> { this.tx.add({ kind: 'punchObject', oid: this.oid }); return this.tx.readEpoch; }
-  override async punchDkey(dkey: Key): Promise<bigint> { this.tx.add({ kind: 'punchDkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey') }); return this.tx.readEpoch; }
-  override async punchAkey(dkey: Key, akey: Key): Promise<bigint> {
+  /** Buffer a punch of the object (its options, `{ signal }` only, are checked as the object's punch checks them). */
+  override async punch(opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
+    throwIfAborted(signalOptions(opts, 'punch options').signal);
+    this.tx.add({ kind: 'punchObject', oid: this.oid });
+    return this.tx.readEpoch;
+  }
+
+  /** Buffer a punch of one dkey. */
+  override async punchDkey(dkey: Key, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
+    throwIfAborted(signalOptions(opts, 'punch options').signal);
+    this.tx.add({ kind: 'punchDkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey') });
+    return this.tx.readEpoch;
+  }
+
+  /** Buffer a punch of one akey. */
+  override async punchAkey(dkey: Key, akey: Key, opts: { signal?: AbortSignal } = NO_OPTIONS): Promise<bigint> {
+    throwIfAborted(signalOptions(opts, 'punch options').signal);
     this.tx.add({ kind: 'punchAkey', oid: this.oid, dkey: keyBytes(dkey, 'dkey'), akey: keyBytes(akey, 'akey') });
     return this.tx.readEpoch;
   }

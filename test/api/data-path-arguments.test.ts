@@ -225,6 +225,69 @@ test('an option a { signal }-only call does not know: INVALID_ARGUMENT naming it
   assert.is(text(await kv.get('k2')), 'v');
 });
 
+test('an option a read does not know: INVALID_ARGUMENT naming it (every read-side call, in a transaction too); the options it knows still work', async () => {
+  const o = cont.object('strict-reads');
+  await o.update('d', 'a', 'v');
+  await o.update('d', 'x', { recx: { index: 0, count: 4 }, data: new Uint8Array(4).fill(1) });
+  const kv = cont.kv('strict-reads-kv');
+  await kv.put('k', 'v');
+  const arr = cont.array('strict-reads-arr');
+  await arr.write(0, new Uint8Array(10).fill(2));
+  const snap = await cont.snapshot('strict-reads');
+  const bad = { snapshoot: snap.name };
+  const tx = cont.beginTx();
+  const txo = tx.object('strict-reads');
+  const calls: Array<[string, () => unknown]> = [
+    ['fetch', () => o.fetch('d', 'a', bad as never)],
+    ['fetch (extent)', () => o.fetch('d', 'x', { recx: { index: 0, count: 4 }, ...bad } as never)],
+    ['listDkeys', () => o.listDkeys(bad as never)],
+    ['listAkeys', () => o.listAkeys('d', bad as never)],
+    ['listRecx', () => o.listRecx('d', 'x', bad as never)],
+    ['queryMaxDkey', () => o.queryMaxDkey(bad as never)],
+    ['kv.get', () => kv.get('k', bad as never)],
+    ['kv.get { recx } (a fetch option, not a get one)', () => kv.get('k', { recx: { index: 0, count: 1 } } as never)],
+    ['kv.getString', () => kv.getString('k', bad as never)],
+    ['kv.has', () => kv.has('k', bad as never)],
+    ['kv.getMany', () => kv.getMany(['k'], bad as never)],
+    ['kv.list', () => kv.list(bad as never)],
+    ['kv.entries', () => kv.entries(bad as never)],
+    ['array.read', () => arr.read(0, 10, bad as never)],
+    ['array.getSize', () => arr.getSize(bad as never)],
+    ['array.createReadStream', () => arr.createReadStream(bad as never)],
+    ['cont.readEpoch', () => cont.readEpoch(bad as never)],
+    ['cont.watch', () => cont.watch({ form: 0n } as never)],
+    ['tx fetch', () => txo.fetch('d', 'a', bad as never)],
+    ['tx listDkeys', () => txo.listDkeys(bad as never)],
+    ['tx listAkeys', () => txo.listAkeys('d', bad as never)],
+    ['tx listRecx', () => txo.listRecx('d', 'x', bad as never)],
+    ['tx update', () => txo.update('d', 'a', 'x', { epoch: 1n } as never)],
+    ['tx punch', () => txo.punch({ epoch: 1n } as never)],
+  ];
+  for (const [what, call] of calls) {
+    const err = await refused(what, call, 'INVALID_ARGUMENT');
+    assert.match(err.message, /snapshoot|recx|form|epoch/, `${what}: the message names the unknown option (${err.message})`);
+  }
+  await tx.commit();
+  assert.is(text(await o.fetch('d', 'a')), 'v', 'the refused transaction calls buffered nothing');
+  // the names each call knows are taken as before
+  const signal = new AbortController().signal;
+  assert.is(text(await o.fetch('d', 'a', { snapshot: snap, signal })), 'v');
+  assert.equal(await o.fetch('d', 'x', { epoch: BigInt(snap.epoch), recx: { index: 0, count: 4 }, recordSize: 1, into: new Uint8Array(4) }), new Uint8Array(4).fill(1));
+  assert.equal((await collect(o.listDkeys({ snapshot: snap, gte: 'd', lte: 'd', reverse: true, limit: 1, signal }))).map(text), ['d']);
+  assert.equal((await collect(o.listAkeys('d', { snapshot: snap, signal }))).map(text), ['a', 'x']);
+  assert.equal(await collect(o.listRecx('d', 'x', { snapshot: snap })), [{ index: 0, count: 4 }]);
+  assert.is(text(await o.queryMaxDkey({ snapshot: snap })), 'd');
+  assert.is(await kv.getString('k', { snapshot: snap, signal }), 'v');
+  assert.equal((await kv.getMany(['k'], { snapshot: snap, signal })).map(text), ['v']);
+  assert.equal((await collect(kv.entries({ snapshot: snap, gt: 'a', limit: 5 }))).map(([k]) => text(k)), ['k']);
+  assert.equal(await arr.read(0, 10, { snapshot: snap, into: new Uint8Array(10), signal }), new Uint8Array(10).fill(2));
+  assert.is(await arr.getSize({ snapshot: snap }), 10);
+  assert.is(Buffer.concat(await collect(arr.createReadStream({ snapshot: snap, start: 2, end: 6, signal }))).length, 4);
+  const w = cont.watch({ from: 0n, signal });
+  assert.is((await w.next()).done, false);
+  await w.return(undefined);
+});
+
 test('listings of a closed container: POOL_CLOSED, never DATA_LOST', async () => {
   const c = await pool.createContainer('closing', { oclass: 'RP_2G1', redundancyFactor: 1 });
   const o = c.object('o'), kv = c.kv('kv'), arr = c.array('arr');
