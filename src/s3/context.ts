@@ -139,7 +139,8 @@ export function parseRange(value: string | undefined, size: number): { start: nu
   if (!m || (m[1] === '' && m[2] === '')) return undefined; // multiple or malformed ranges: whole object, as S3
   if (m[1] === '') {
     const n = Number(m[2]);
-    if (n === 0) throw new S3Error('InvalidRange', undefined, { RangeRequested: value, ActualObjectSize: String(size) });
+    // (an empty object has no byte to send: every range is unsatisfiable, as for `bytes=0-`)
+    if (n === 0 || size === 0) throw new S3Error('InvalidRange', undefined, { RangeRequested: value, ActualObjectSize: String(size) });
     return { start: Math.max(0, size - n), end: size };
   }
   const start = Number(m[1]);

@@ -81,6 +81,7 @@ export async function getObject(ctx: RequestContext): Promise<void> {
     let start = 0, end = rec.size, status = 200;
     const partNumber = ctx.query.has('partNumber') ? intParam(ctx, 'partNumber', 1, 1, MAX_PARTS) : undefined;
     if (partNumber !== undefined) {
+      if (header(ctx, 'range') !== undefined) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter');
       const sizes = rec.partCount ? rec.parts.map((p) => p.n) : [rec.size];
       if (partNumber > sizes.length) throw new S3Error('InvalidPart', 'the object has fewer parts', { PartNumber: String(partNumber) });
       start = sizes.slice(0, partNumber - 1).reduce((a, b) => a + b, 0);
