@@ -8,7 +8,7 @@ import { CairnError } from '../../core/errors.js';
 import type { ContainerCreateOptions, Snapshot } from '../index.js';
 import { S3Error, toS3Error } from './errors.js';
 import { el, xmlDocument, type Xml } from './xml.js';
-import { parseXml } from './xml-parse.js';
+import { parseXml, textOf } from './xml-parse.js';
 import { header, sendXml, sendEmpty, quoted, isoTime, intParam, parseVersionId, type RequestContext } from './context.js';
 import { keyText, keyBytes } from './bucket-store.js';
 import { decodeToken, encodeToken, type ListParams } from './listing.js';
@@ -144,9 +144,9 @@ export async function deleteObjects(ctx: RequestContext): Promise<void> {
   const doc = parseXml(await ctx.body().readAll(ctx.settings.maxXmlBytes), 'Delete');
   const objects = (doc.Object as Array<Record<string, unknown>> | undefined) ?? [];
   if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw new S3Error('MalformedXML', `Delete needs 1..${MAX_DELETE_KEYS} Object elements`);
-  const quiet = String(doc.Quiet ?? '').trim() === 'true';
+  const quiet = textOf(doc, 'Quiet', true)?.trim() === 'true';
   const bucket = await ctx.store.bucket(ctx.bucket!);
-  const keys = objects.map((o) => (typeof o.Key === 'string' ? o.Key : String(o.Key ?? '')));
+  const keys = objects.map((o) => textOf(o, 'Key'));
   const results: Xml[] = [];
   const valid: string[] = [];
   for (const k of keys) {

@@ -455,7 +455,7 @@ export class S3Bucket {
       if (!u || u.key !== key) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
       const parts = await mapBounded(wanted, RECORD_FETCH_CONCURRENCY, async (w) => decodeRecord<PartRecord>(await ups.fetch(id, partAkey(w.n))));
       parts.forEach((p, i) => {
-        if (!p || !etagMatches(wanted[i]!.etag, p.etag)) throw new S3Error('InvalidPart', undefined, { PartNumber: String(wanted[i]!.n), ETag: wanted[i]!.etag });
+        if (!p || !sameEtag(wanted[i]!.etag, p.etag)) throw new S3Error('InvalidPart', undefined, { PartNumber: String(wanted[i]!.n), ETag: wanted[i]!.etag });
         if (i < parts.length - 1 && p.size < this.opts.minPartBytes) {
           throw new S3Error('EntityTooSmall', undefined, { PartNumber: String(wanted[i]!.n), ProposedSize: String(p.size), MinSizeAllowed: String(this.opts.minPartBytes) });
         }
@@ -502,6 +502,14 @@ export class S3Bucket {
 /** Whether an ETag condition (quoted or not, or `*`) matches `etag`. */
 export function etagMatches(cond: string, etag: string): boolean {
   return cond.split(',').map((s) => s.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')).some((c) => c === '*' || c === etag);
+}
+
+/**
+ * Whether the ETag a client names (quoted or not) is exactly `etag`. Unlike a condition header,
+ * a part's ETag in CompleteMultipartUpload is one value: `*` or a list names no part.
+ */
+export function sameEtag(named: string, etag: string): boolean {
+  return named.trim().replace(/^"(.*)"$/, '$1') === etag;
 }
 
 /** Options of the bucket store. */

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { S3Error } from './errors.js';
 import { el, xmlDocument, type Xml } from './xml.js';
-import { parseXml } from './xml-parse.js';
+import { parseXml, textOf } from './xml-parse.js';
 import { header, sendXml, sendEmpty, quoted, isoTime, metadataFromHeaders, intParam, checksumResponseHeader, type RequestContext } from './context.js';
 import { MAX_PARTS, type ObjectRecord, type PartRecord } from './bucket-store.js';
 import { copyBody } from './object-handlers.js';
@@ -91,7 +91,7 @@ export async function completeUpload(ctx: RequestContext): Promise<void> {
   const doc = parseXml(await ctx.body().readAll(ctx.settings.maxXmlBytes), 'CompleteMultipartUpload');
   const parts = (doc.Part as Array<Record<string, unknown>> | undefined) ?? [];
   const wanted = parts.map((p) => {
-    const n = String(p.PartNumber ?? '').trim(), etag = String(p.ETag ?? '').trim();
+    const n = textOf(p, 'PartNumber').trim(), etag = textOf(p, 'ETag').trim();
     if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > MAX_PARTS || etag === '') throw new S3Error('MalformedXML', 'each Part needs a PartNumber in 1..10000 and an ETag');
     return { n: Number(n), etag };
   });

@@ -15,6 +15,21 @@ const parser = new XMLParser({
   isArray: (name) => name === 'Part' || name === 'Object',
 });
 
+/**
+ * The text of element `name` of a parsed element `parent`: MalformedXML when the element is
+ * absent (unless `optional`), repeated, or holds elements instead of text (`String()` of those
+ * would be "[object Object]" or "a,b": another key, another part).
+ */
+export function textOf(parent: unknown, name: string, optional?: false): string;
+export function textOf(parent: unknown, name: string, optional: true): string | undefined;
+export function textOf(parent: unknown, name: string, optional = false): string | undefined {
+  if (typeof parent !== 'object' || parent === null || Array.isArray(parent)) throw new S3Error('MalformedXML', `expected an element holding ${name}`);
+  const v = (parent as Record<string, unknown>)[name];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string') throw new S3Error('MalformedXML', v === undefined ? `missing ${name}` : `${name} must be text, once`);
+  return v;
+}
+
 /** Parse a request body; `MalformedXML` when it is not XML with the expected root. */
 export function parseXml(body: Uint8Array, root: string): Record<string, unknown> {
   let doc: Record<string, unknown>;
