@@ -11,13 +11,14 @@ import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { Pool, ContainerCreateOptions } from '../index.js';
 import { S3Error, toS3Error, errorXml } from './errors.js';
 import { verifySigV4, parseRawQuery } from './sigv4.js';
 import { RequestBody } from './body.js';
 import {
-  S3Store, DEFAULT_MIN_PART_BYTES, DEFAULT_READ_BUFFER_BYTES, DEFAULT_WRITE_BUFFER_BYTES,
+  S3Store, keyBytes, DEFAULT_MIN_PART_BYTES, DEFAULT_READ_BUFFER_BYTES, DEFAULT_WRITE_BUFFER_BYTES,
 } from './bucket-store.js';
 import type { RequestContext, HandlerSettings } from './context.js';
 import * as B from './bucket-handlers.js';
@@ -116,6 +117,8 @@ export class S3Server {
     this.server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : http.createServer(onRequest);
     // Authenticate before asking the client for its body (Expect: 100-continue).
     this.server.on('checkContinue', (req, res) => { void this.handle(req, res, true); });
+    // What Node's HTTP parser refuses never reaches `handle`: answer it with S3's XML too.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.clientError(err, socket));
     this.server.requestTimeout = 0; // multi-GiB bodies: the idle timeout guards instead
     this.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     this.server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000; // (kept above the keep-alive wait)
@@ -161,6 +164,8 @@ export class S3Server {
       const query = new Map<string, string>();
       for (const [n, v] of parseRawQuery(qi < 0 ? '' : url.slice(qi + 1))) if (!query.has(n)) query.set(n, v);
       const auth = verifySigV4({ method: req.method ?? 'GET', url, headers: req.headers, headersDistinct: req.headersDistinct }, { secretOf: (k) => this.secrets.get(k), now: this.now });
+      // A key S3 refuses is refused before the body is asked for or read, not after storing it.
+      if (key !== undefined) keyBytes(key);
       if (expectContinue) res.writeContinue();
       let body: RequestBody | undefined;
       const ctx: RequestContext = {
@@ -238,6 +243,24 @@ export class S3Server {
         break;
     }
     throw new S3Error('MethodNotAllowed');
+  }
+
+  /**
+   * A request Node's HTTP parser refused (a malformed request line or header, a header section
+   * over Node's limit, a connection half-closed inside a body): S3's error document, then the
+   * connection closes. Node's default answer is a bare status line S3 clients cannot read.
+   */
+  private clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const res = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || res?.headersSent) { socket.destroy(); return; }
+    const e = err.code === 'HPE_HEADER_OVERFLOW' ? new S3Error('RequestHeaderSectionTooLarge')
+      : err.code === 'HPE_INVALID_EOF_STATE' ? new S3Error('IncompleteBody')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new S3Error('RequestTimeout')
+          : new S3Error('InvalidRequest', `malformed HTTP request (${err.code ?? err.message})`);
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    const body = Buffer.from(errorXml(e, { requestId }), 'utf8');
+    socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\ncontent-type: application/xml\r\ncontent-length: ${body.length}\r\n` +
+      `connection: close\r\nx-amz-request-id: ${requestId}\r\nserver: Cairn\r\n\r\n`, 'latin1'), body]), () => socket.destroy());
   }
 
   /** Answer a failure with S3's error document (or cut the connection mid-body). */

@@ -143,7 +143,9 @@ export function parseAmzDate(s: string): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (!m) return undefined;
   const t = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
-  return Number.isFinite(t) ? t : undefined;
+  // (Date.UTC carries month 13 or hour 25 into the next year or day: such a date is malformed)
+  if (!Number.isFinite(t) || new Date(t).toISOString().replace(/[-:]|\.\d{3}/g, '') !== s) return undefined;
+  return t;
 }
 
 /** The canonical request of SigV4 (exported for tests). */
