@@ -59,8 +59,10 @@ export async function* decodeAwsChunked(source: AsyncIterable<Uint8Array>, opts:
   };
   let finished = false;
   const drain = async () => {
-    // Read the source to its end, so the request completes and its connection stays usable.
-    while (await more()) if (buf.length > MAX_CHUNK_LINE_BYTES) throw malformed('data after the last chunk');
+    // Read the source to its end, so the request completes and its connection stays usable;
+    // nothing may follow the end of the body (it would be bytes the client sent and S3 dropped).
+    if (buf.length > 0) throw malformed('data after the last chunk');
+    while (await more()) if (buf.length > 0) throw malformed('data after the last chunk');
     finished = true;
   };
   try {
