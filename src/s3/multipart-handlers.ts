@@ -122,7 +122,14 @@ export async function listUploads(ctx: RequestContext): Promise<void> {
   const maxUploads = intParam(ctx, 'max-uploads', 1000, 0, 1000);
   const prefix = ctx.query.get('prefix') ?? '';
   const keyMarker = ctx.query.get('key-marker') ?? '';
-  const all = (await bucket.listUploads(MAX_PARTS)).filter((u) => u.upload.key.startsWith(prefix) && u.upload.key > keyMarker);
+  const idMarker = keyMarker === '' ? '' : ctx.query.get('upload-id-marker') ?? '';
+  const uploads = (await bucket.listUploads(MAX_PARTS)).filter((u) => u.upload.key.startsWith(prefix));
+  // Resume after (key-marker, upload-id-marker): after that upload where it is still listed (a key
+  // may have several uploads, and a page can end between them), else after the key's uploads with
+  // an id up to the marker, as S3.
+  const at = idMarker === '' ? -1 : uploads.findIndex((u) => u.upload.key === keyMarker && u.id === idMarker);
+  const all = at >= 0 ? uploads.slice(at + 1)
+    : uploads.filter((u) => u.upload.key > keyMarker || (idMarker !== '' && u.upload.key === keyMarker && u.id > idMarker));
   const page = all.slice(0, maxUploads);
   const last = page[page.length - 1];
   sendXml(ctx, 200, xmlDocument(el('ListMultipartUploadsResult', [

@@ -130,6 +130,25 @@ t('CompleteMultipartUpload names each part by its exact ETag: "*", a list, a sta
   assert.is((await req('GET', '/bad/mp', { query: 'partNumber=2' })).body, 'bbbb');
 });
 
+t('ListMultipartUploads pages through several uploads of one key with key-marker and upload-id-marker', async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await upload('many', ['x'])).id);
+  ids.push((await upload('many2', ['y'])).id);
+  const seen: string[] = [];
+  let keyMarker = '', idMarker = '';
+  for (let page = 0; page < 10; page++) {
+    const r = await req('GET', '/bad', { query: `uploads=&max-uploads=1&prefix=many${keyMarker ? `&key-marker=${keyMarker}&upload-id-marker=${idMarker}` : ''}` });
+    assert.is(r.status, 200, r.body);
+    seen.push(...[...r.body.matchAll(/<UploadId>([^<]*)</g)].map((m) => m[1]!));
+    if (!r.body.includes('<IsTruncated>true</IsTruncated>')) break;
+    keyMarker = /<NextKeyMarker>([^<]*)</.exec(r.body)![1]!;
+    idMarker = /<NextUploadIdMarker>([^<]*)</.exec(r.body)![1]!;
+  }
+  assert.equal([...seen].sort(), [...ids].sort(), 'every upload listed once');
+  for (const id of ids.slice(0, 3)) assert.is((await req('DELETE', '/bad/many', { query: `uploadId=${id}` })).status, 204);
+  assert.is((await req('DELETE', '/bad/many2', { query: `uploadId=${ids[3]}` })).status, 204);
+});
+
 t('DeleteObjects: a Key that is not plain text (child elements, two Keys, an empty Object) is MalformedXML and deletes nothing', async () => {
   for (const k of ['[object Object]', 'a,b', 'a']) assert.is((await req('PUT', `/bad/${encodeURIComponent(k)}`, { body: 'keep' })).status, 200);
   for (const body of [
