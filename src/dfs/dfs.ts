@@ -157,6 +157,9 @@ export class Dfs {
     return new Dfs(container, decodeSuperblock(raw), opts);
   }
 
+  /** @internal whether `close()` was called (open handles then refuse I/O with EBADF). */
+  get unmounted(): boolean { return this.closed; }
+
   /** The object id of the root directory. */
   get rootOid(): bigint { return this.sb.rootOid; }
 

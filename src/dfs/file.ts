@@ -7,6 +7,7 @@
  * this process always see every byte written; other processes see it after `sync` or `close`
  * (close-to-open consistency, as NFS and dfuse give).
  */
+import { constants as bufferConstants } from 'node:buffer';
 import type { Container, Transaction, CairnObject } from '../index.js';
 import { DfsError } from './errors.js';
 import { Mutex } from './mutex.js';
@@ -19,6 +20,8 @@ export const MAX_TX_DATA_BYTES = 16 * 1024 * 1024;
 export const MAX_TX_PUNCHES = 4096;
 /** Chunk reads one `read` keeps in flight. */
 export const READ_CONCURRENCY = 8;
+/** Most bytes `readFile` returns (the largest Buffer node allocates). */
+export const MAX_READ_FILE_BYTES = bufferConstants.MAX_LENGTH;
 /** Whole chunks an open file keeps for small sequential reads. */
 export const READ_CACHE_CHUNKS = 2;
 
@@ -27,6 +30,8 @@ export interface FileHost {
   readonly cont: Container;
   readonly writeBackBytes: number;
   readonly dev: number;
+  /** The namespace was unmounted (`Dfs.close()`). */
+  readonly unmounted: boolean;
   /** Run `fn` in a namespace transaction (serialised, retried on TX_RESTART). */
   transact<T>(syscall: string, fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /** The last handle on `node` closed. */
@@ -310,12 +315,15 @@ export class DfsFileHandle {
   /** The current position of reads and writes without an explicit position. */
   private pos = 0;
   private closed = false;
+  /** Orders the reads at the current position (and the writes that follow them). */
+  private readonly posLock = new Mutex();
 
   /** @internal use `dfs.open()`. */
   constructor(private readonly node: FileNode, private readonly mode: OpenMode, private readonly host: FileHost, readonly fd: number, readonly path: string) {}
 
   private check(syscall: string, need?: 'read' | 'write'): void {
     if (this.closed) throw new DfsError('EBADF', syscall, this.path, undefined, 'file handle is closed');
+    if (this.host.unmounted) throw new DfsError('EBADF', syscall, this.path, undefined, 'the namespace was unmounted (close the handle)');
     if (need && !this.mode[need]) throw new DfsError('EBADF', syscall, this.path, undefined, `file not open for ${need === 'read' ? 'reading' : 'writing'}`);
   }
 
@@ -323,14 +331,21 @@ export class DfsFileHandle {
    * Read into `buffer[offset..offset+length]` from `position` (null: the current position, which
    * then advances). Resolves to `{ bytesRead, buffer }`; 0 bytes at end of file.
    */
-  async read<T extends Uint8Array>(buffer: T, offset = 0, length = buffer.length - offset, position: number | bigint | null = null): Promise<{ bytesRead: number; buffer: T }> {
+  async read<T extends Uint8Array>(buffer: T, offset = 0, length?: number, position: number | bigint | null = null): Promise<{ bytesRead: number; buffer: T }> {
     this.check('read', 'read');
     if (!(buffer instanceof Uint8Array)) throw new DfsError('EINVAL', 'read', this.path, undefined, 'buffer must be a Uint8Array');
-    checkRange(offset, length, buffer.length, 'read', this.path);
-    const at = position === null || position === undefined || Number(position) < 0 ? this.pos : checkPosition(position, 'read', this.path);
-    const bytesRead = await this.node.read(buffer, offset, length, at);
-    if (position === null || position === undefined || Number(position) < 0) this.pos += bytesRead;
-    return { bytesRead, buffer };
+    const len = length ?? buffer.length - offset;
+    checkRange(offset, len, buffer.length, 'read', this.path);
+    if (position !== null && position !== undefined && Number(position) >= 0) {
+      return { bytesRead: await this.node.read(buffer, offset, len, checkPosition(position, 'read', this.path)), buffer };
+    }
+    // At the current position: one at a time (as read(2) holds the file position), so reads in
+    // flight together read consecutive ranges and each advances the position by what it read.
+    return this.posLock.run(async () => {
+      const bytesRead = await this.node.read(buffer, offset, len, this.pos);
+      this.pos += bytesRead;
+      return { bytesRead, buffer };
+    });
   }
 
   /**
@@ -353,12 +368,30 @@ export class DfsFileHandle {
       throw new DfsError('EINVAL', 'write', this.path, undefined, 'data must be a string or Uint8Array');
     }
     const explicit = pos !== null && pos !== undefined && Number(pos) >= 0;
-    const at: number | 'append' = this.mode.append ? 'append' : explicit ? checkPosition(pos!, 'write', this.path) : this.pos;
+    const at = explicit ? checkPosition(pos!, 'write', this.path) : undefined;
+    if (at !== undefined && !this.mode.append) checkEnd(at, bytes.length, 'write', this.path);
     if (bytes.length === 0) return { bytesWritten: 0, buffer };
-    const sizeBefore = this.mode.append ? this.node.size : 0;
-    await this.node.write(bytes, at);
-    if (this.mode.append) this.pos = Math.max(sizeBefore, this.node.size);
-    else if (!explicit) this.pos += bytes.length;
+    if (this.mode.append) {
+      const sizeBefore = this.node.size;
+      await this.node.write(bytes, 'append');
+      this.pos = Math.max(sizeBefore, this.node.size);
+    } else if (at !== undefined) {
+      await this.node.write(bytes, at);
+    } else {
+      // At the current position: the range is taken from the position when the call is made (after
+      // any read at the current position still in flight), so writes in flight together land one
+      // after another, as write(2)s do, instead of all at the same offset.
+      const start = () => {
+        const from = this.pos;
+        checkEnd(from, bytes.length, 'write', this.path);
+        this.pos = from + bytes.length;
+        return this.node.write(bytes, from).catch((err: unknown) => {
+          if (this.pos === from + bytes.length) this.pos = from;
+          throw err;
+        });
+      };
+      await (this.posLock.busy ? this.posLock.run(async () => ({ p: start() })).then((r) => r.p) : start());
+    }
     return { bytesWritten: bytes.length, buffer };
   }
 
@@ -367,6 +400,7 @@ export class DfsFileHandle {
     this.check('read', 'read');
     await this.node.flush();
     const size = this.node.size;
+    if (size - this.pos > MAX_READ_FILE_BYTES) throw new DfsError('EINVAL', 'read', this.path, undefined, `the file holds ${size - this.pos} bytes from the position, more than one Buffer holds (${MAX_READ_FILE_BYTES}); read it in parts or with a stream`);
     const out = Buffer.alloc(Math.max(0, size - this.pos));
     let got = 0;
     while (got < out.length) {
@@ -421,6 +455,11 @@ function checkRange(offset: number, length: number, bufLen: number, syscall: str
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > bufLen) {
     throw new DfsError('EINVAL', syscall, path, undefined, `offset ${offset} and length ${length} do not fit a buffer of ${bufLen} bytes`);
   }
+}
+
+/** A write of `length` bytes at `at` must end within the safe-integer range of file offsets. */
+function checkEnd(at: number, length: number, syscall: string, path: string): void {
+  if (at + length > Number.MAX_SAFE_INTEGER) throw new DfsError('EINVAL', syscall, path, undefined, `a write of ${length} bytes at ${at} would end past the largest file offset (2^53 - 1)`);
 }
 
 function checkPosition(p: number | bigint, syscall: string, path: string): number {
