@@ -16,10 +16,10 @@ import { OBJECT_CLASS_NAMES } from '../../placement/index.js';
 import type { Container, Transaction } from '../index.js';
 import { DfsError } from './errors.js';
 import { Mutex } from './mutex.js';
-import { splitPath, validName, joinPath } from './path.js';
+import { splitPath, validName, joinPath, checkPath, endsAsDir } from './path.js';
 import {
   CHUNK_AKEY, DEFAULT_CHUNK_BYTES, DIRENT_AKEY, INODE_AKEY, INODE_DKEY, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, NodeType, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
-  SUPERBLOCK_AKEY, SUPERBLOCK_DKEY, SUPERBLOCK_OBJECT, SYMLINK_MAX_BYTES,
+  SUPERBLOCK_AKEY, SUPERBLOCK_DKEY, SUPERBLOCK_OBJECT,
   chunkKey, decodeDirent, decodeSuperblock, encodeDirent, encodeInode, encodeSuperblock, nowNs,
   type Dirent, type Inode, type Superblock,
 } from './layout.js';
@@ -72,6 +72,8 @@ interface Resolved {
   dirent?: Dirent;
   /** Directory objects walked from the root down to `parent` (for loop checks in rename). */
   ancestors: bigint[];
+  /** The path ends in `/` (or `/.`): it names a directory (POSIX), checked where it matters. */
+  mustBeDir: boolean;
 }
 
 const errCode = (err: unknown): string | undefined => (err as { code?: string } | undefined)?.code;
@@ -204,8 +206,12 @@ export class Dfs {
   }
 
   /** Resolve `path`: symlinks in the middle always followed, the last one when `follow`. */
-  private async resolve(path: string, syscall: string, opts: { follow: boolean; allowMissing?: boolean }): Promise<Resolved> {
+  private async resolve(path: string, syscall: string, opts: { follow: boolean; allowMissing?: boolean; slashFollows?: boolean }): Promise<Resolved> {
     const queue = splitPath(path, syscall);
+    // A trailing slash names a directory: a final symlink is followed by the lookups (lstat and
+    // readlink: `slashFollows`), refused by unlink, rmdir and rename (ENOTDIR), as on Linux; a
+    // final file is ENOTDIR.
+    const mustBeDir = endsAsDir(path);
     const root = this.sb.rootOid;
     let stack: bigint[] = [root];
     let cur: Dirent = { type: NodeType.Dir, oid: root };
@@ -222,22 +228,26 @@ export class Dfs {
       const d = await this.lookup(dir, c);
       const final = queue.length === 0;
       if (!d) {
-        if (final && opts.allowMissing) return { parent: dir, name: c, ancestors: stack };
+        if (final && opts.allowMissing) return { parent: dir, name: c, ancestors: stack, mustBeDir };
         throw new DfsError('ENOENT', syscall, path);
       }
-      if (d.type === NodeType.Symlink && (!final || opts.follow)) {
+      if (d.type === NodeType.Symlink && (!final || opts.follow || (mustBeDir && opts.slashFollows))) {
         if (++hops > MAX_SYMLINK_HOPS) throw new DfsError('ELOOP', syscall, path);
         const target = d.target ?? '';
         if (target.startsWith('/')) { stack = [root]; cur = { type: NodeType.Dir, oid: root }; }
         queue.unshift(...splitPath(target, syscall));
         continue;
       }
-      if (final) return { parent: dir, name: c, dirent: d, ancestors: stack };
+      if (final) {
+        // (calls that create, or rename, check `mustBeDir` themselves: their own codes, in their order)
+        if (mustBeDir && d.type !== NodeType.Dir && !opts.allowMissing) throw new DfsError('ENOTDIR', syscall, path);
+        return { parent: dir, name: c, dirent: d, ancestors: stack, mustBeDir };
+      }
       if (d.type === NodeType.Dir) stack = [...stack, d.oid];
       cur = d;
     }
     // The path ended at a directory reached by `..`, a symlink to a directory, or the root.
-    return { dirent: cur, ancestors: stack.slice(0, -1) };
+    return { dirent: cur, ancestors: stack.slice(0, -1), mustBeDir };
   }
 
   /** The inode of a dirent: a symlink's own, else its object's (or the open node's, with buffered writes). */
@@ -311,7 +321,7 @@ export class Dfs {
   /** Attributes of `path` itself (a final symlink is not followed). */
   async lstat(path: string): Promise<DfsStats> {
     this.checkOpen('lstat', path);
-    const r = await this.resolve(path, 'lstat', { follow: false });
+    const r = await this.resolve(path, 'lstat', { follow: false, slashFollows: true });
     return this.inodeOf(r.dirent!, 'lstat', path);
   }
 
@@ -561,35 +571,50 @@ export class Dfs {
    */
   async rename(from: string, to: string): Promise<void> {
     this.checkOpen('rename', from);
-    await this.ns.run(async () => {
-      const src = await this.resolve(from, 'rename', { follow: false });
-      const dst = await this.resolve(to, 'rename', { follow: false, allowMissing: true }).catch((err) => {
+    // Each attempt resolves both paths again: after a concurrent client's commit made this one
+    // restart, the tree it checked (the destination's ancestors) may have changed.
+    await this.transact('rename', async (tx) => {
+      // Both parents are resolved before the source entry is looked up (a missing source under a
+      // destination that cannot exist is ENOTDIR/ENOENT of the destination, as rename(2) reports).
+      const asRename = (err: unknown): never => {
         throw errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR' ? new DfsError(errCode(err) as 'ENOENT', 'rename', from, to) : err;
-      });
+      };
+      const src = await this.resolve(from, 'rename', { follow: false, allowMissing: true }).catch(asRename);
+      const dst = await this.resolve(to, 'rename', { follow: false, allowMissing: true }).catch(asRename);
+      if (!src.dirent && src.name !== undefined) throw new DfsError('ENOENT', 'rename', from, to);
       if (src.name === undefined || dst.name === undefined) throw new DfsError('EINVAL', 'rename', from, to, 'cannot rename the root or a path ending in ..');
-      if (src.parent === dst.parent && src.name === dst.name) return;
       const moving = src.dirent!;
+      if ((src.mustBeDir || dst.mustBeDir) && moving.type !== NodeType.Dir) throw new DfsError('ENOTDIR', 'rename', from, to);
+      if (src.parent === dst.parent && src.name === dst.name) return;
       if (moving.type === NodeType.Dir && (dst.ancestors.includes(moving.oid) || dst.parent === moving.oid)) {
         throw new DfsError('EINVAL', 'rename', from, to, 'cannot move a directory into itself');
       }
-      await this.transactLocked('rename', async (tx) => {
-        const s = await this.lookup(src.parent!, src.name!, tx);
-        if (!s) throw new DfsError('ENOENT', 'rename', from, to);
-        const parent = await tx.object(dst.parent!).fetch(INODE_DKEY, INODE_AKEY);
-        if (!parent) throw new DfsError('ENOENT', 'rename', from, to);
-        const old = await this.lookup(dst.parent!, dst.name!, tx);
-        if (old) {
-          if (old.type === NodeType.Dir && s.type !== NodeType.Dir) throw new DfsError('EISDIR', 'rename', from, to);
-          if (old.type !== NodeType.Dir && s.type === NodeType.Dir) throw new DfsError('ENOTDIR', 'rename', from, to);
-          if (old.type === NodeType.Dir) {
-            if (!(await isEmptyDir(this.cont, old.oid))) throw new DfsError('ENOTEMPTY', 'rename', from, to);
-            await tx.object(old.oid).fetch(INODE_DKEY, INODE_AKEY);
-          }
+      const s = await this.lookup(src.parent!, src.name!, tx);
+      if (!s) throw new DfsError('ENOENT', 'rename', from, to);
+      if (s.type === NodeType.Dir) {
+        // The loop check above holds only while no ancestor of the destination moves: read their
+        // inodes in the transaction and write the moved directory's (its ctime), so two clients
+        // moving directories into each other at once conflict (TX_RESTART) instead of both
+        // committing a cycle that cuts both off from the root.
+        for (const a of dst.ancestors) await tx.object(a).fetch(INODE_DKEY, INODE_AKEY);
+        const ino = await fetchInode(tx.object(s.oid), 'rename', from);
+        ino.ctimeNs = nowNs();
+        await tx.object(s.oid).update(INODE_DKEY, INODE_AKEY, encodeInode(ino));
+      }
+      const parent = await tx.object(dst.parent!).fetch(INODE_DKEY, INODE_AKEY);
+      if (!parent) throw new DfsError('ENOENT', 'rename', from, to);
+      const old = await this.lookup(dst.parent!, dst.name!, tx);
+      if (old) {
+        if (old.type === NodeType.Dir && s.type !== NodeType.Dir) throw new DfsError('EISDIR', 'rename', from, to);
+        if (old.type !== NodeType.Dir && s.type === NodeType.Dir) throw new DfsError('ENOTDIR', 'rename', from, to);
+        if (old.type === NodeType.Dir) {
+          if (!(await isEmptyDir(this.cont, old.oid))) throw new DfsError('ENOTEMPTY', 'rename', from, to);
+          await tx.object(old.oid).fetch(INODE_DKEY, INODE_AKEY);
         }
-        await tx.object(dst.parent!).update(dst.name!, DIRENT_AKEY, encodeDirent(s));
-        await tx.object(src.parent!).punchDkey(src.name!);
-        if (old && !(old.type !== NodeType.Symlink && old.oid === s.oid)) await this.dropObject(tx, old);
-      });
+      }
+      await tx.object(dst.parent!).update(dst.name!, DIRENT_AKEY, encodeDirent(s));
+      await tx.object(src.parent!).punchDkey(src.name!);
+      if (old && !(old.type !== NodeType.Symlink && old.oid === s.oid)) await this.dropObject(tx, old);
     });
   }
 
@@ -598,12 +623,13 @@ export class Dfs {
   /** Create a symbolic link at `path` pointing to `target` (stored as given, not checked). */
   async symlink(target: string, path: string): Promise<void> {
     this.checkOpen('symlink', path);
-    if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) throw new DfsError('EINVAL', 'symlink', target, path, 'target must be a non-empty string without NUL');
+    if (target === '') throw new DfsError('EINVAL', 'symlink', target, path, 'target must be a non-empty string');
+    checkPath(target, 'symlink', 'target');
     const bytes = Buffer.byteLength(target, 'utf8');
-    if (bytes > SYMLINK_MAX_BYTES) throw new DfsError('EINVAL', 'symlink', target, path, `target longer than ${SYMLINK_MAX_BYTES} bytes`);
     await this.ns.run(async () => {
       const r = await this.resolve(path, 'symlink', { follow: false, allowMissing: true });
       if (r.dirent || r.name === undefined) throw new DfsError('EEXIST', 'symlink', target, path);
+      if (r.mustBeDir) throw new DfsError('ENOENT', 'symlink', target, path, 'a symbolic link cannot be created at a path ending in /');
       await this.transactLocked('symlink', async (tx) => {
         await this.checkFree(tx, r.parent!, r.name!, 'symlink', path);
         const inode = this.newInode(NodeType.Symlink, 0o777, 0, bytes);
@@ -615,7 +641,7 @@ export class Dfs {
   /** The target of the symbolic link `path` (EINVAL when it is not one). */
   async readlink(path: string): Promise<string> {
     this.checkOpen('readlink', path);
-    const r = await this.resolve(path, 'readlink', { follow: false });
+    const r = await this.resolve(path, 'readlink', { follow: false, slashFollows: true });
     if (r.dirent!.type !== NodeType.Symlink) throw new DfsError('EINVAL', 'readlink', path);
     return r.dirent!.target!;
   }
@@ -638,10 +664,10 @@ export class Dfs {
         const r = await this.resolve(path, 'open', { follow: !fm.excl, allowMissing: true });
         if (r.dirent) {
           if (fm.excl) throw new DfsError('EEXIST', 'open', path);
-          if (r.dirent.type === NodeType.Dir) throw new DfsError('EISDIR', 'open', path);
+          if (r.dirent.type === NodeType.Dir || r.mustBeDir) throw new DfsError('EISDIR', 'open', path);
           return r.dirent.oid;
         }
-        if (r.name === undefined) throw new DfsError('EISDIR', 'open', path);
+        if (r.name === undefined || r.mustBeDir) throw new DfsError('EISDIR', 'open', path);
         const fresh = this.cont.object(`dfs.file.${randomUUID()}`, this.fileClass ? { oclass: this.fileClass } : {}).oid;
         return this.transactLocked('open', async (tx) => {
           const parent = await tx.object(r.parent!).fetch(INODE_DKEY, INODE_AKEY);

@@ -45,6 +45,8 @@ export const CHUNK_AKEY = 'd';
 export const INODE_BYTES = 64;
 /** Longest entry name in UTF-8 bytes (NAME_MAX). */
 export const NAME_MAX_BYTES = 255;
+/** Longest path a call takes, in UTF-8 bytes (PATH_MAX). */
+export const PATH_MAX_BYTES = 4096;
 /** Longest symlink target in bytes (PATH_MAX). */
 export const SYMLINK_MAX_BYTES = 4096;
 /** Default bytes per file chunk. */
