@@ -16,6 +16,7 @@ import { OBJECT_CLASS_NAMES } from '../../placement/index.js';
 import type { Container, Transaction } from '../index.js';
 import { DfsError } from './errors.js';
 import { Mutex } from './mutex.js';
+import { optionsOf, modeOf, offsetOf } from './args.js';
 import { splitPath, validName, joinPath, checkPath, endsAsDir } from './path.js';
 import {
   CHUNK_AKEY, DEFAULT_CHUNK_BYTES, DIRENT_AKEY, INODE_AKEY, INODE_DKEY, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, NodeType, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
@@ -28,6 +29,11 @@ import { DfsFileHandle, FileNode, fetchInode, parseFlags } from './file.js';
 
 /** Symbolic links followed while resolving one path before ELOOP (Linux's MAXSYMLINKS). */
 export const MAX_SYMLINK_HOPS = 40;
+/** The option names of `Dfs.mount`. */
+const MOUNT_OPTIONS = ['chunkSize', 'dirClass', 'fileClass', 'uid', 'gid', 'umask', 'writeBackBytes', 'create'] as const;
+/** The option names that shape a new file (`open`, `writeFile`, `appendFile`, `createWriteStream`). */
+const CREATE_OPTIONS = ['mode', 'chunkSize'] as const;
+
 /** Attempts of a namespace transaction that meets concurrent changes (`TX_RESTART`). */
 export const MAX_TX_ATTEMPTS = 32;
 /** Default write-back buffer of an open file (bytes). */
@@ -121,7 +127,12 @@ export class Dfs {
    * Several processes may mount one container of a connected pool; creation races are settled by
    * the superblock transaction.
    */
-  static async mount(container: Container, opts: DfsMountOptions = {}): Promise<Dfs> {
+  static async mount(container: Container, options: DfsMountOptions = {}): Promise<Dfs> {
+    const opts = optionsOf<DfsMountOptions>(options, MOUNT_OPTIONS, 'mount');
+    for (const k of ['dirClass', 'fileClass'] as const) {
+      if (opts[k] !== undefined && typeof opts[k] !== 'string') throw new DfsError('EINVAL', 'mount', undefined, undefined, `${k} must be an object class name`);
+    }
+    if (opts.create !== undefined && typeof opts.create !== 'boolean') throw new DfsError('EINVAL', 'mount', undefined, undefined, 'create must be a boolean');
     const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_BYTES;
     checkChunkSize(chunkSize, 'mount');
     const wb = opts.writeBackBytes ?? DEFAULT_WRITE_BACK_BYTES;
@@ -404,8 +415,8 @@ export class Dfs {
    */
   async mkdir(path: string, opts: { recursive?: boolean; mode?: number } | number = {}): Promise<string | undefined> {
     this.checkOpen('mkdir', path);
-    const o = typeof opts === 'number' ? { mode: opts } : opts;
-    const mode = o.mode ?? 0o777;
+    const o = typeof opts === 'number' || typeof opts === 'string' ? { mode: opts } : optionsOf<{ recursive: boolean; mode: number }>(opts, ['recursive', 'mode'], 'mkdir', path);
+    const mode = modeOf(o.mode, 0o777, 'mkdir', path);
     if (!o.recursive) { await this.mkdirOne(path, mode); return undefined; }
     const comps = splitPath(path, 'mkdir');
     let first: string | undefined;
@@ -442,8 +453,9 @@ export class Dfs {
    * directory of millions of entries is never held in memory. The listing reads one consistent
    * version of the directory (the stable epoch when it starts).
    */
-  async opendir(path: string, opts: { bufferSize?: number } = {}): Promise<DfsDir> {
+  async opendir(path: string, options: { bufferSize?: number } = {}): Promise<DfsDir> {
     this.checkOpen('opendir', path);
+    const opts = optionsOf<{ bufferSize: number }>(options, ['bufferSize'], 'opendir', path);
     const r = await this.resolve(path, 'opendir', { follow: true });
     if (r.dirent!.type !== NodeType.Dir) throw new DfsError('ENOTDIR', 'opendir', path);
     const bufferSize = opts.bufferSize ?? DEFAULT_DIR_PREFETCH;
@@ -454,7 +466,9 @@ export class Dfs {
   /** Entry names of a directory in byte order of their UTF-8 names (or `DfsDirent`s with `withFileTypes`). */
   async readdir(path: string, opts?: { withFileTypes?: false }): Promise<string[]>;
   async readdir(path: string, opts: { withFileTypes: true }): Promise<DfsDirent[]>;
-  async readdir(path: string, opts: { withFileTypes?: boolean } = {}): Promise<string[] | DfsDirent[]> {
+  async readdir(path: string, options: { withFileTypes?: boolean } = {}): Promise<string[] | DfsDirent[]> {
+    this.checkOpen('readdir', path);
+    const opts = optionsOf<{ withFileTypes: boolean }>(options, ['withFileTypes'], 'readdir', path);
     const dir = await this.opendir(path);
     if (opts.withFileTypes) {
       const out: DfsDirent[] = [];
@@ -473,8 +487,9 @@ export class Dfs {
    * next may then be empty). Pages
    * may be fetched by different calls or processes; each reads the directory as it is then.
    */
-  async readdirPage(path: string, opts: { after?: string; limit?: number; withFileTypes?: boolean } = {}): Promise<{ entries: Array<string | DfsDirent>; next?: string }> {
+  async readdirPage(path: string, options: { after?: string; limit?: number; withFileTypes?: boolean } = {}): Promise<{ entries: Array<string | DfsDirent>; next?: string }> {
     this.checkOpen('readdir', path);
+    const opts = optionsOf<{ after: string; limit: number; withFileTypes: boolean }>(options, ['after', 'limit', 'withFileTypes'], 'readdir', path);
     const limit = opts.limit ?? DEFAULT_DIR_PAGE;
     if (!Number.isSafeInteger(limit) || limit < 1) throw new DfsError('EINVAL', 'readdir', path, undefined, 'limit must be a positive integer');
     if (opts.after !== undefined && (typeof opts.after !== 'string' || !validName(opts.after))) throw new DfsError('EINVAL', 'readdir', path, undefined, 'after must be an entry name');
@@ -541,8 +556,9 @@ export class Dfs {
    * Remove `path`; directories need `recursive` (their contents are removed depth first, each
    * entry in its own transaction, listing lazily). With `force`, a missing path is no error.
    */
-  async rm(path: string, opts: { recursive?: boolean; force?: boolean } = {}): Promise<void> {
+  async rm(path: string, options: { recursive?: boolean; force?: boolean } = {}): Promise<void> {
     this.checkOpen('rm', path);
+    const opts = optionsOf<{ recursive: boolean; force: boolean }>(options, ['recursive', 'force'], 'rm', path);
     let st: DfsStats;
     try {
       st = await this.lstat(path);
@@ -655,7 +671,7 @@ export class Dfs {
   async open(path: string, flags: string | number = 'r', mode?: number | DfsCreateOptions): Promise<DfsFileHandle> {
     this.checkOpen('open', path);
     const fm = parseFlags(flags, path);
-    const copts: DfsCreateOptions = typeof mode === 'number' ? { mode } : mode ?? {};
+    const copts = createOptions(mode, 'open', path);
     const chunkSize = copts.chunkSize ?? this.sb.chunkSize;
     checkChunkSize(chunkSize, 'open', path);
     let oid: bigint;
@@ -678,7 +694,7 @@ export class Dfs {
             if (existing.type !== NodeType.File) throw new DfsError('EISDIR', 'open', path);
             return existing.oid;
           }
-          await tx.object(fresh).update(INODE_DKEY, INODE_AKEY, encodeInode(this.newInode(NodeType.File, copts.mode ?? 0o666, chunkSize)));
+          await tx.object(fresh).update(INODE_DKEY, INODE_AKEY, encodeInode(this.newInode(NodeType.File, modeOf(copts.mode, 0o666, 'open', path), chunkSize)));
           await tx.object(r.parent!).update(r.name!, DIRENT_AKEY, encodeDirent({ type: NodeType.File, oid: fresh }));
           return fresh;
         });
@@ -700,7 +716,8 @@ export class Dfs {
 
   /** The whole file (a Buffer, or a string with `encoding`). */
   async readFile(path: string, opts: { encoding?: BufferEncoding } | BufferEncoding = {}): Promise<Buffer | string> {
-    const enc = typeof opts === 'string' ? opts : opts.encoding;
+    const enc = typeof opts === 'string' ? opts : optionsOf<{ encoding: BufferEncoding }>(opts, ['encoding'], 'open', path).encoding;
+    if (enc !== undefined && (typeof enc !== 'string' || !Buffer.isEncoding(enc))) throw new DfsError('EINVAL', 'open', path, undefined, `unknown encoding ${String(enc)}`);
     const h = await this.open(path, 'r');
     try {
       const b = await h.readFile();
@@ -711,15 +728,19 @@ export class Dfs {
   }
 
   /** Replace (flag `'w'`, default) or create (`'wx'`) a file with `data`. */
-  async writeFile(path: string, data: Uint8Array | string, opts: DfsCreateOptions & { flag?: string } = {}): Promise<void> {
-    const flag = opts.flag ?? 'w';
-    if ((flag === 'w' || flag === 'wx') && (typeof data === 'string' || data instanceof Uint8Array)) {
-      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  async writeFile(path: string, data: Uint8Array | string, options: DfsCreateOptions & { flag?: string } = {}): Promise<void> {
+    // (a string is node's encoding argument: the data is written as UTF-8, so only that one is taken)
+    if (typeof options === 'string' && !/^utf-?8$/i.test(options)) throw new DfsError('EINVAL', 'open', path, undefined, `unsupported encoding ${JSON.stringify(options)} (strings are written as UTF-8)`);
+    const { flag = 'w', ...opts } = optionsOf<DfsCreateOptions & { flag: string }>(typeof options === 'string' ? undefined : options, [...CREATE_OPTIONS, 'flag'], 'open', path);
+    // The data is checked before the file is opened: 'w' truncates, and a call refused for its
+    // data must leave the file as it was.
+    const bytes = dataBytes(data, 'write', path);
+    if (flag === 'w' || flag === 'wx') {
       if (bytes.length <= this.writeBackBytes && (await this.createWithData(path, bytes, flag === 'wx', opts))) return;
     }
     const h = await this.open(path, flag, opts);
     try {
-      await h.writeFile(data);
+      await h.writeFile(bytes);
     } finally {
       await h.close();
     }
@@ -733,10 +754,11 @@ export class Dfs {
     this.checkOpen('open', path);
     const chunkSize = opts.chunkSize ?? this.sb.chunkSize;
     checkChunkSize(chunkSize, 'open', path);
+    const perm = modeOf(opts.mode, 0o666, 'open', path);
     return this.ns.run(async () => {
       const r = await this.resolve(path, 'open', { follow: !excl, allowMissing: true });
-      if (r.dirent || r.name === undefined) {
-        if (excl) throw new DfsError('EEXIST', 'open', path);
+      if (r.dirent || r.name === undefined || r.mustBeDir) {
+        if (excl && !r.mustBeDir) throw new DfsError('EEXIST', 'open', path);
         return false;
       }
       const oid = this.cont.object(`dfs.file.${randomUUID()}`, this.fileClass ? { oclass: this.fileClass } : {}).oid;
@@ -752,7 +774,7 @@ export class Dfs {
           const part = bytes.subarray(p, Math.min(bytes.length, p + chunkSize));
           await o.update(chunkKey(p / chunkSize), CHUNK_AKEY, { recx: { index: 0, count: part.length }, data: part });
         }
-        await o.update(INODE_DKEY, INODE_AKEY, encodeInode(this.newInode(NodeType.File, opts.mode ?? 0o666, chunkSize, bytes.length)));
+        await o.update(INODE_DKEY, INODE_AKEY, encodeInode(this.newInode(NodeType.File, perm, chunkSize, bytes.length)));
         await tx.object(r.parent!).update(r.name!, DIRENT_AKEY, encodeDirent({ type: NodeType.File, oid }));
         return true;
       });
@@ -761,7 +783,7 @@ export class Dfs {
 
   /** Append `data` to a file, creating it when missing. */
   async appendFile(path: string, data: Uint8Array | string, opts: DfsCreateOptions = {}): Promise<void> {
-    await this.writeFile(path, data, { ...opts, flag: 'a' });
+    await this.writeFile(path, data, { ...optionsOf<DfsCreateOptions>(opts, CREATE_OPTIONS, 'open', path), flag: 'a' });
   }
 
   /** Set the size of the file at `path` (default 0). */
@@ -778,15 +800,21 @@ export class Dfs {
    * A readable stream of a file's bytes, like `fs.createReadStream` (`start`, inclusive `end`),
    * reading a chunk at a time.
    */
-  createReadStream(path: string, opts: { start?: number; end?: number; highWaterMark?: number } = {}): Readable {
+  createReadStream(path: string, options: { start?: number; end?: number; highWaterMark?: number } = {}): Readable {
     const self = this;
+    // Checked at the call, as node:fs does: a NaN start or a zero step would end the stream at once, as if the file were empty.
+    const opts = optionsOf<{ start: number; end: number; highWaterMark: number }>(options, ['start', 'end', 'highWaterMark'], 'open', path);
+    const start = offsetOf(opts.start, 'start', 'open', path);
+    const last = opts.end === Infinity ? undefined : offsetOf(opts.end, 'end', 'open', path);
+    if (start !== undefined && last !== undefined && last < start) throw new DfsError('EINVAL', 'open', path, undefined, `end (${last}) is before start (${start})`);
+    if (opts.highWaterMark !== undefined && !(offsetOf(opts.highWaterMark, 'highWaterMark', 'open', path)! > 0)) throw new DfsError('EINVAL', 'open', path, undefined, 'highWaterMark must be a positive integer');
     return Readable.from((async function* () {
       const h = await self.open(path, 'r');
       try {
         const st = await h.stat();
-        const end = Math.min(st.size, opts.end === undefined ? st.size : opts.end + 1);
+        const end = Math.min(st.size, last === undefined ? st.size : last + 1);
         const step = opts.highWaterMark ?? st.chunkSize;
-        for (let pos = opts.start ?? 0; pos < end;) {
+        for (let pos = start ?? 0; pos < end;) {
           const buf = Buffer.allocUnsafe(Math.min(step, end - pos));
           const { bytesRead } = await h.read(buf, 0, buf.length, pos);
           if (bytesRead === 0) break;
@@ -800,12 +828,13 @@ export class Dfs {
   }
 
   /** A writable stream into a file, like `fs.createWriteStream` (`flags` default `'w'`, `start`). */
-  createWriteStream(path: string, opts: DfsCreateOptions & { flags?: string; start?: number } = {}): Writable {
+  createWriteStream(path: string, options: DfsCreateOptions & { flags?: string; start?: number } = {}): Writable {
+    const { flags, start, ...opts } = optionsOf<DfsCreateOptions & { flags: string; start: number }>(options, [...CREATE_OPTIONS, 'flags', 'start'], 'open', path);
     let handle: DfsFileHandle | undefined;
-    let pos = opts.start ?? 0;
-    const append = (opts.flags ?? 'w').startsWith('a');
+    let pos = offsetOf(start, 'start', 'open', path) ?? 0;
+    const append = typeof flags === 'string' && flags.startsWith('a');
     return new Writable({
-      construct: (cb) => { this.open(path, opts.flags ?? 'w', opts).then((h) => { handle = h; cb(); }, cb); },
+      construct: (cb) => { this.open(path, flags ?? 'w', opts).then((h) => { handle = h; cb(); }, cb); },
       write: (chunk: Buffer, _enc, cb) => {
         handle!.write(chunk, 0, chunk.length, append ? null : pos).then(({ bytesWritten }) => { pos += bytesWritten; cb(); }, cb);
       },
@@ -842,6 +871,19 @@ function superblockClass(oclass: string): string | undefined {
   const name = oclass.trim().toUpperCase();
   const fixed = name === 'SX' ? 'S1' : name.endsWith('GX') ? name.slice(0, -2) + 'G1' : undefined;
   return fixed && OBJECT_CLASS_NAMES.includes(fixed) ? fixed : undefined;
+}
+
+/** The create options of `open` (a mode number or an options object). */
+function createOptions(mode: number | string | DfsCreateOptions | undefined, syscall: string, path: string): DfsCreateOptions {
+  return typeof mode === 'number' || typeof mode === 'string' ? { mode: modeOf(mode, 0, syscall, path) } : optionsOf<DfsCreateOptions>(mode, CREATE_OPTIONS, syscall, path);
+}
+
+/** The bytes of file data given as a string (UTF-8) or any ArrayBufferView; EINVAL otherwise. */
+function dataBytes(data: unknown, syscall: string, path: string): Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new DfsError('EINVAL', syscall, path, undefined, `data must be a string or a Uint8Array, got ${data === null ? 'null' : typeof data}`);
 }
 
 function checkChunkSize(n: number, syscall: string, path?: string): void {
