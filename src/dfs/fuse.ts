@@ -60,6 +60,31 @@ export function fuseUnavailableReason(): string | undefined {
   return undefined;
 }
 
+/**
+ * The errno a failure with Cairn code `code` answers through the mount: POSIX codes as
+ * themselves, the Cairn codes that have a POSIX meaning as that (`NO_SPACE` ENOSPC, `READ_ONLY`
+ * EROFS, `TIMEOUT` ETIMEDOUT, `OVERLOADED` and an exhausted `TX_RESTART` EAGAIN, ...), anything
+ * else (data lost, corruption, a bug) EIO.
+ */
+export function errnoName(code: string): string {
+  // (the table first: Cairn's EXISTS is not an errno, though it is spelled like one)
+  return ERRNO_OF[code] ?? (/^E[A-Z]+$/.test(code) ? code : 'EIO');
+}
+
+const ERRNO_OF: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, {
+  NO_SPACE: 'ENOSPC',
+  INVALID_ARGUMENT: 'EINVAL', KEY_TOO_LARGE: 'EINVAL', VALUE_TOO_LARGE: 'EINVAL',
+  READ_ONLY: 'EROFS',
+  NOT_FOUND: 'ENOENT', EXISTS: 'EEXIST',
+  TIMEOUT: 'ETIMEDOUT', NET_TIMEOUT: 'ETIMEDOUT',
+  OVERLOADED: 'EAGAIN', TX_RESTART: 'EAGAIN',
+  ABORTED: 'EINTR',
+  UNSUPPORTED: 'EOPNOTSUPP',
+  OUT_OF_MEMORY: 'ENOMEM',
+  NET_UNREACHABLE: 'ENOTCONN', ETCD_UNREACHABLE: 'ENOTCONN',
+  AUTH_FAILED: 'EACCES',
+});
+
 function toFuseStat(st: DfsStats): Record<string, unknown> {
   return {
     mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: st.ino,
@@ -73,10 +98,9 @@ export async function mountFuse(dfs: Dfs, mountpoint: string, opts: FuseMountOpt
   const reported = new Set<string>();
   const errno = (err: unknown): number => {
     const code = (err as { code?: string } | undefined)?.code ?? '';
-    const posix = Fuse[code];
-    if (/^E[A-Z]+$/.test(code) && typeof posix === 'number') return posix;
-    if (code === 'NO_SPACE') return Fuse.ENOSPC as number;
-    if (code === 'INVALID_ARGUMENT' || code === 'KEY_TOO_LARGE' || code === 'VALUE_TOO_LARGE') return Fuse.EINVAL as number;
+    const name = errnoName(code);
+    const posix = Fuse[name];
+    if (name !== 'EIO' && typeof posix === 'number') return posix;
     if (!reported.has(code)) {
       reported.add(code);
       process.stderr.write(`cairn mount: ${code || 'error'}: ${(err as Error)?.message ?? String(err)} (answered EIO)\n`);
