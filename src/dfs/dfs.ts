@@ -85,12 +85,24 @@ interface Resolved {
 const errCode = (err: unknown): string | undefined => (err as { code?: string } | undefined)?.code;
 const isRestart = (err: unknown): boolean => errCode(err) === 'TX_RESTART';
 
+/** Times are stored as signed 64-bit nanoseconds (about 1677..2262). */
+const MIN_TIME_NS = -(2n ** 63n), MAX_TIME_NS = 2n ** 63n - 1n;
+
 function toNs(t: number | string | Date | bigint, syscall: string, path: string): bigint {
-  if (typeof t === 'bigint') return t;
-  if (t instanceof Date) return BigInt(t.getTime()) * 1_000_000n;
-  const n = typeof t === 'string' ? Number(t) : t;
-  if (typeof n !== 'number' || !Number.isFinite(n)) throw new DfsError('EINVAL', syscall, path, undefined, `invalid time ${String(t)}`);
-  return BigInt(Math.round(n * 1e6)) * 1000n; // seconds, as node:fs takes them
+  let ns: bigint;
+  if (typeof t === 'bigint') ns = t;
+  else if (t instanceof Date) {
+    const ms = t.getTime();
+    if (!Number.isFinite(ms)) throw new DfsError('EINVAL', syscall, path, undefined, 'invalid time: an invalid Date');
+    ns = BigInt(ms) * 1_000_000n;
+  } else {
+    const n = typeof t === 'string' ? Number(t) : t;
+    if (typeof n !== 'number' || !Number.isFinite(n)) throw new DfsError('EINVAL', syscall, path, undefined, `invalid time ${String(t)}`);
+    ns = BigInt(Math.round(n * 1e6)) * 1000n; // seconds, as node:fs takes them
+  }
+  // (an inode field would keep the low 64 bits only: a time far out of range stored wrapped)
+  if (ns < MIN_TIME_NS || ns > MAX_TIME_NS) throw new DfsError('EINVAL', syscall, path, undefined, `time ${String(t)} is outside the 64-bit nanosecond range (years 1677..2262)`);
+  return ns;
 }
 
 /**
@@ -369,8 +381,7 @@ export class Dfs {
 
   /** Change the permission bits of `path`. */
   async chmod(path: string, mode: number | string): Promise<void> {
-    const m = typeof mode === 'string' ? parseInt(mode, 8) : mode;
-    if (!Number.isInteger(m) || m < 0 || m > 0o7777) throw new DfsError('EINVAL', 'chmod', path, undefined, `invalid mode ${String(mode)}`);
+    const m = modeOf(mode, 0, 'chmod', path); // (a string must be all octal digits: parseInt made '0o755' mode 000)
     await this.setAttrs(path, 'chmod', (i) => { i.mode = (i.mode & S_IFMT) | m; i.ctimeNs = nowNs(); });
   }
 

@@ -42,7 +42,7 @@ export function endsAsDir(path: string): boolean {
 
 /** Whether `name` may be stored as a directory entry. */
 export function validName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && Buffer.byteLength(name, 'utf8') <= NAME_MAX_BYTES;
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && !LONE_SURROGATE.test(name) && Buffer.byteLength(name, 'utf8') <= NAME_MAX_BYTES;
 }
 
 /** `a/b` joined, normalised to a leading slash. */

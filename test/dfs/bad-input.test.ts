@@ -195,6 +195,26 @@ t('handles after Dfs.close() refuse I/O with EBADF (nothing is buffered that no 
   await refuses(other.readdir('/'), 'EBADF');
 });
 
+t('times and chmod strings: an invalid Date, times past the 64-bit nanosecond range and non-octal mode strings are EINVAL (they were a RangeError, or stored wrapped to 0, or mode 000)', async () => {
+  await fs.writeFile('/times', 'x');
+  const before = await fs.stat('/times');
+  await refuses(fs.utimes('/times', new Date(NaN), new Date()), 'EINVAL');
+  await refuses(fs.utimes('/times', 1e300, 0), 'EINVAL');
+  await refuses(fs.utimes('/times', 0, -1e300), 'EINVAL');
+  await refuses(fs.utimes('/times', 2n ** 70n, 0n), 'EINVAL');
+  await refuses(fs.lutimes('/times', 0, Infinity), 'EINVAL');
+  await refuses(fs.chmod('/times', '0o755'), 'EINVAL');
+  await refuses(fs.chmod('/times', '7778'), 'EINVAL');
+  const after = await fs.stat('/times');
+  assert.is(after.mode, before.mode);
+  assert.is(after.mtimeNs, before.mtimeNs);
+  await fs.utimes('/times', -1e9, 2n ** 62n); // before 1970 and far ahead are times like any other
+  assert.is((await fs.stat('/times')).mtimeNs, 2n ** 62n);
+  await fs.chmod('/times', '640');
+  assert.is((await fs.stat('/times')).mode & 0o7777, 0o640);
+  await refuses(fs.readdirPage('/', { after: '\uD800' }), 'EINVAL');
+});
+
 t('FUSE: every code answers a sensible errno (POSIX codes as themselves, EIO only for real I/O failures and bugs)', () => {
   const want: Record<string, string> = {
     ENOENT: 'ENOENT', EEXIST: 'EEXIST', ENOTDIR: 'ENOTDIR', EISDIR: 'EISDIR', ENOTEMPTY: 'ENOTEMPTY', EINVAL: 'EINVAL', ELOOP: 'ELOOP', EBADF: 'EBADF',
