@@ -802,9 +802,11 @@ export class Engine {
   }
 
   /**
-   * Keys a transaction only read, checked at its commit (`{ cont, txRead, epoch, keys: [{ u, d, a }] }`):
-   * TX_RESTART when anyone wrote one after `txRead`; otherwise each is stamped as read at
-   * `epoch - 1`, so no write can land between the read and the commit from now on.
+   * Keys a transaction only read, checked at its commit (`{ cont, txRead, epoch, keys: [{ u, d?, a? }] }`):
+   * an akey it fetched, a dkey whose akeys it listed (no `a`) or a unit object whose dkeys it
+   * listed (neither). TX_RESTART when anyone wrote at or below one after `txRead` (or punched
+   * above it); otherwise each is stamped as read at `epoch - 1`, so no write can land between the
+   * read and the commit from now on.
    */
   private validate(h: Record<string, unknown>): RpcReply {
     const cont = checkCont(h.cont);
@@ -812,15 +814,20 @@ export class Engine {
     if (!Array.isArray(h.keys) || h.keys.length > MAX_VALIDATE_KEYS) throw badArg(`a validation checks 1..${MAX_VALIDATE_KEYS} keys`);
     const keys = h.keys.map((x: unknown) => {
       const k = x as { u?: unknown; d?: unknown; a?: unknown };
-      if (typeof k?.u !== 'string' || !/^\d{1,60}$/.test(k.u) || typeof k.d !== 'string' || typeof k.a !== 'string') throw badArg('validation keys are { u: unit oid, d: dkey, a: akey } (base64 keys)');
-      return { u: k.u, d: k.d, a: k.a };
+      const level = typeof k?.u === 'string' && /^\d{1,60}$/.test(k.u) && (k.d === undefined ? k.a === undefined : typeof k.d === 'string' && (k.a === undefined || typeof k.a === 'string'));
+      if (!level) throw badArg('validation keys are { u: unit oid, d?: dkey, a?: akey } (base64 keys; an akey only with its dkey)');
+      return { u: k.u as string, d: k.d as string | undefined, a: k.a as string | undefined };
     });
     for (const k of keys) {
       if (this.writes.lastWrite(cont, k.u, k.d, k.a) > txRead) {
-        throw new ObjectError('TX_RESTART', 'a key the transaction read was written after it read; retry it', { epoch: epoch.toString() });
+        throw new ObjectError('TX_RESTART', 'a key the transaction read or listed was written after it read; retry it', { epoch: epoch.toString() });
       }
     }
-    for (const k of keys) this.reads.recordValue(cont, k.u, k.d, k.a, epoch - 1n);
+    // (a value read stamps its akey; a listing its dkey or object, as a served listing does)
+    for (const k of keys) {
+      if (k.a !== undefined) this.reads.recordValue(cont, k.u, k.d!, k.a, epoch - 1n);
+      else this.reads.record(k.d !== undefined ? [cont, k.u, k.d] : [cont, k.u], epoch - 1n);
+    }
     return { header: {} };
   }
 

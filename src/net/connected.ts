@@ -12,7 +12,7 @@
  * layer below never imports it); the package entry (src/index.ts) loads it.
  */
 import { randomUUID } from 'node:crypto';
-import { CairnError, throwIfAborted } from '../../core/errors.js';
+import { CairnError, assert, throwIfAborted } from '../../core/errors.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { swallow, swallowed } from '../../core/log.js';
 import { ObjectError, badArg } from '../io/errors.js';
@@ -531,31 +531,35 @@ class EngineContainerStorage implements ContainerStorage {
   compact(_h: CommitEvent[]): void { /* no local journal */ }
 
   /**
-   * Check on the engines the keys a transaction only read (the keys it writes are checked by its
-   * writes): each on one shard that every write of the key reaches (a parity shard of an EC
-   * group, any replica otherwise), all keys of one engine in one request.
+   * Check on the engines the keys a transaction only read or listed (the keys it writes are
+   * checked by its writes): an akey it fetched or a dkey whose akeys it listed on one shard of the
+   * dkey's group that every write of the key reaches (a parity shard of an EC group, any replica
+   * otherwise); an object whose dkeys it listed on such a shard of every group (its dkeys are
+   * spread over them). All keys of one engine in one request.
    */
   private validate(epoch: bigint, check: NonNullable<CommitInfo['check']>): Promise<unknown> | undefined {
     const written = new Set(check.written);
     const covered = (k: string) => { const parts = k.split('/'); for (let i = 1; i <= parts.length; i++) if (written.has(parts.slice(0, i).join('/'))) return true; return false; };
-    const byRank = new Map<number, Array<{ u: string; d: string; a: string }>>();
+    const byRank = new Map<number, Array<{ u: string; d?: string; a?: string }>>();
     for (const k of check.keys) {
+      if (covered(k)) continue;
       const parts = k.split('/');
-      // (a transaction's listings note an object's or a dkey's key, one or two levels: engines
-      // validate akeys only, so those are checked against this client's own commits alone, by
-      // the container's tracker; a listing another client's commit changed is not refused yet)
-      if (parts.length !== 3 || covered(k)) continue;
+      assert(parts.length >= 1 && parts.length <= 3, 'a noted read names an object, a dkey or an akey', { key: k });
       const oid = BigInt('0x' + parts[0]);
-      const dkey = Buffer.from(parts[1]!, 'hex'), akey = Buffer.from(parts[2]!, 'hex');
+      const dkey = parts.length > 1 ? Buffer.from(parts[1]!, 'hex') : undefined;
+      const d = dkey?.toString('base64'), a = parts.length > 2 ? Buffer.from(parts[2]!, 'hex').toString('base64') : undefined;
       const { groups, red } = check.layout(oid);
-      const shards = groupShards(groups, dkeyGroup(new Uint8Array(dkey), groups.length)).filter((s) => this.b.available(s.target));
-      const parity = red.kind === 'ec' ? shards.filter((s) => s.shard % red.groupSize >= red.dataShards) : [];
-      const use = red.kind === 'ec' ? (parity.length ? parity.slice(0, 1) : shards) : shards.slice(0, 1);
-      for (const s of use) {
-        const r = this.b.rankOf(s.target);
-        const list = byRank.get(r) ?? [];
-        list.push({ u: unitOid(oid, s.shard).toString(), d: dkey.toString('base64'), a: akey.toString('base64') });
-        byRank.set(r, list);
+      const gs = dkey !== undefined ? [dkeyGroup(new Uint8Array(dkey), groups.length)] : groups.map((_, g) => g);
+      for (const g of gs) {
+        const shards = groupShards(groups, g).filter((s) => this.b.available(s.target));
+        const parity = red.kind === 'ec' ? shards.filter((s) => s.shard % red.groupSize >= red.dataShards) : [];
+        const use = red.kind === 'ec' ? (parity.length ? parity.slice(0, 1) : shards) : shards.slice(0, 1);
+        for (const s of use) {
+          const r = this.b.rankOf(s.target);
+          const list = byRank.get(r) ?? [];
+          list.push(a !== undefined ? { u: unitOid(oid, s.shard).toString(), d, a } : d !== undefined ? { u: unitOid(oid, s.shard).toString(), d } : { u: unitOid(oid, s.shard).toString() });
+          byRank.set(r, list);
+        }
       }
     }
     if (byRank.size === 0) return undefined;

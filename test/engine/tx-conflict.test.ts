@@ -2,8 +2,9 @@
  * Transactions of different clients conflict through the engines (issue 7): two clients each
  * increment one counter in read-modify-write transactions, retrying on TX_RESTART. No increment
  * is lost: the final value is the total number of commits. A blind write by a third client
- * between a transaction's read and its commit also makes that transaction restart, and an engine
- * refuses a write that would land under a read it already served.
+ * between a transaction's read and its commit also makes that transaction restart, as does a dkey
+ * or akey another client adds or punches where the transaction listed, and an engine refuses a
+ * write that would land under a read it already served.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -61,6 +62,66 @@ t('a write by another client between read and commit restarts the transaction', 
   await tx.object('counter').update('d', 'n', '51');
   await rejectsWith(tx.commit(), 'TX_RESTART');
   assert.is(text(await ca.object('counter').fetch('d', 'n')), 'changed by b');
+});
+
+/** Every key an async listing yields, as text. */
+async function listed(keys: AsyncIterable<Uint8Array>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const k of keys) out.push(Buffer.from(k).toString());
+  return out;
+}
+
+t('a dkey another client adds to an object a transaction listed restarts the transaction', async () => {
+  const ca = await a.openContainer('ctr');
+  const cb = await b.openContainer('ctr');
+  await ca.object('listed').update('d1', 'a', 'x');
+  const tx = ca.beginTx();
+  assert.equal(await listed(tx.object('listed').listDkeys()), ['d1']);
+  await cb.object('listed').update('d2', 'a', 'added by b');
+  await tx.object('elsewhere').update('d', 'a', 'written by the transaction');
+  await rejectsWith(tx.commit(), 'TX_RESTART');
+  assert.is(await ca.object('elsewhere').fetch('d', 'a'), undefined, 'nothing of the restarted transaction is written');
+});
+
+t('an akey another client punches under a dkey a transaction listed restarts the transaction', async () => {
+  const ca = await a.openContainer('ctr');
+  const cb = await b.openContainer('ctr');
+  await ca.object('listed-akeys').update('d', 'a1', 'x');
+  await ca.object('listed-akeys').update('d', 'a2', 'y');
+  const tx = ca.beginTx();
+  assert.equal(await listed(tx.object('listed-akeys').listAkeys('d')), ['a1', 'a2']);
+  await cb.object('listed-akeys').punchAkey('d', 'a2');
+  await tx.object('elsewhere-2').update('d', 'a', 'written by the transaction');
+  await rejectsWith(tx.commit(), 'TX_RESTART');
+});
+
+t('on an EC container too: a dkey another client adds where a transaction listed restarts it (checked on a parity shard)', async () => {
+  const ca = await a.createContainer('ec-listed', { oclass: 'EC_2P1G1', redundancyFactor: 1 });
+  const cb = await b.openContainer('ec-listed');
+  await ca.object('o').update('d1', 'a', 'x');
+  await ca.object('o').update('d0', 'a', new Uint8Array(5000).fill(7));
+  const tx = ca.beginTx();
+  assert.equal((await listed(tx.object('o').listDkeys())).sort(), ['d0', 'd1']);
+  await cb.object('o').update('d2', 'a', 'added by b');
+  await tx.object('o2').update('d', 'a', 'written by the transaction');
+  await rejectsWith(tx.commit(), 'TX_RESTART');
+});
+
+t('a transaction that lists an object and writes into it commits when no one else wrote it', async () => {
+  const ca = await a.openContainer('ctr');
+  await ca.object('own').update('d1', 'a', 'x');
+  const tx = ca.beginTx();
+  assert.equal(await listed(tx.object('own').listDkeys()), ['d1']);
+  assert.equal(await listed(tx.object('own').listAkeys('d1')), ['a']);
+  await tx.object('own').update('d2', 'a', 'new dkey');
+  await tx.object('own').update('d1', 'b', 'new akey');
+  await tx.commit();
+  assert.equal(await listed(ca.object('own').listDkeys()), ['d1', 'd2']);
+  // and a write of another client below the listing's commit epoch is refused from now on
+  // (the listing is stamped as read there), so it lands above it
+  const cb = await b.openContainer('ctr');
+  await cb.object('own').update('d3', 'a', 'later');
+  assert.equal(await listed(ca.object('own').listDkeys()), ['d1', 'd2', 'd3']);
 });
 
 t('an engine refuses a write at or below an epoch it already served a read at (STALE_EPOCH)', async () => {
