@@ -13,7 +13,7 @@
  */
 import type { Command } from 'commander';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, lstat, readlink, symlink } from 'node:fs/promises';
+import { mkdir, readdir, lstat, readlink, stat, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Dfs, DfsError, CairnError, type DfsStats } from '../../index.js';
@@ -44,10 +44,19 @@ async function isDir(fs: Dfs, path: string): Promise<boolean> {
   return (await fs.stat(path).catch(() => undefined))?.isDirectory() ?? false;
 }
 
-/** Copy a local tree into the namespace. */
-async function putTree(fs: Dfs, local: string, dest: string, chunkSize?: number): Promise<number> {
-  const st = await lstat(local);
+/**
+ * Copy a local tree into the namespace. Inside a tree (-r) symlinks are copied as links and
+ * anything but files, directories and links (FIFOs, sockets, devices) is skipped with a word on
+ * stderr: reading a FIFO would wait for a writer forever. The top-level LOCAL of a put without -r
+ * is followed, as cp does: a link names the file whose bytes are wanted.
+ */
+async function putTree(fs: Dfs, local: string, dest: string, chunkSize?: number, top = false): Promise<number> {
+  const st = await (top ? stat : lstat)(local);
   if (st.isSymbolicLink()) { await fs.symlink(await readlink(local), dest); return 0; }
+  if (!top && !st.isDirectory() && !st.isFile()) {
+    process.stderr.write(`cairn fs put: skipping ${local} (not a regular file, directory or symbolic link)\n`);
+    return 0;
+  }
   if (!st.isDirectory()) {
     await pipeline(createReadStream(local), fs.createWriteStream(dest, { mode: st.mode & 0o7777, ...(chunkSize ? { chunkSize } : {}) }));
     return 1;
@@ -119,9 +128,9 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
       const [local, dest0] = args as [string, string];
       if (local === '-') { await pipeline(process.stdin, fs.createWriteStream(dest0, chunkSize ? { chunkSize } : {})); return; }
       const dest = (await isDir(fs, dest0)) ? dfsJoin(dest0, basename(local)) : dest0;
-      const st = await lstat(local).catch((err: unknown) => { throw fileError(err, `cannot read ${local}`); });
+      const st = await (o.recursive ? lstat : stat)(local).catch((err: unknown) => { throw fileError(err, `cannot read ${local}`); });
       if (st.isDirectory() && !o.recursive) throw new UsageError(`${local} is a directory (use -r)`);
-      const n = await putTree(fs, local, dest, chunkSize);
+      const n = await putTree(fs, local, dest, chunkSize, !o.recursive);
       if (process.stderr.isTTY) process.stderr.write(`put ${n} file(s) to ${dest}\n`);
       return;
     }

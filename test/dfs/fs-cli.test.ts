@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { Pool } from '../../index.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -16,7 +16,7 @@ const dir = tmpDir();
 const pool = join(dir, 'pool');
 
 function cairn(args: string[], input?: Uint8Array): { code: number; out: Buffer; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, 'fs', 'files', ...args, '--pool', pool], { input, maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, 'fs', 'files', ...args, '--pool', pool], { input, maxBuffer: 64 << 20, timeout: 120_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr.toString() };
 }
 
@@ -98,6 +98,28 @@ t('errors: a missing path exits 1 naming ENOENT; a directory without -r and bad 
   r = cairn(['mv', '/only-one']);
   assert.is(r.code, 2);
   assert.match(r.err, /usage: cairn fs CONTAINER mv FROM TO/);
+});
+
+t('put of a symlink without -r copies the file it names; put -r copies symlinks as links and skips FIFOs instead of hanging on them', () => {
+  const real = join(dir, 'real.txt');
+  writeFileSync(real, 'content');
+  symlinkSync(real, join(dir, 'link.txt'));
+  let r = cairn(['put', join(dir, 'link.txt'), '/linked.txt']);
+  assert.is(r.code, 0, r.err);
+  r = cairn(['stat', '/linked.txt', '--json']);
+  assert.is(JSON.parse(r.out.toString()).type, 'file', 'the content, not a link to a path outside the container');
+  assert.is(cairn(['cat', '/linked.txt']).out.toString(), 'content');
+  const tree = join(dir, 'special');
+  mkdirSync(tree);
+  writeFileSync(join(tree, 'a.txt'), 'a');
+  symlinkSync('a.txt', join(tree, 'b.lnk'));
+  assert.is(spawnSync('mkfifo', [join(tree, 'pipe')]).status, 0);
+  r = cairn(['put', '-r', tree, '/special']);
+  assert.is(r.code, 0, `put -r of a tree with a FIFO: ${r.err}`);
+  assert.match(r.err, /skipping .*pipe/);
+  assert.equal(cairn(['ls', '/special']).out.toString().trim().split('\n'), ['a.txt', 'b.lnk']);
+  assert.is(JSON.parse(cairn(['stat', '/special/b.lnk', '--json']).out.toString()).type, 'symlink');
+  assert.is(cairn(['rm', '-r', '/special', '/linked.txt']).code, 0);
 });
 
 t.run();
