@@ -297,6 +297,8 @@ export const O_ACCMODE = 3, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 
 /** Parse node:fs flags (`'r'`, `'w+'`, `'ax'`, ... or O_* bits). */
 export function parseFlags(flags: string | number, path: string): OpenMode {
   if (typeof flags === 'number') {
+    // (bitwise operators would take NaN as 0 and -1 as every flag at once, O_EXCL and O_TRUNC included)
+    if (!Number.isInteger(flags) || flags < 0 || flags > 0x7fffffff || (flags & O_ACCMODE) === O_ACCMODE) throw new DfsError('EINVAL', 'open', path, undefined, `invalid open flags ${flags}`);
     const acc = flags & O_ACCMODE;
     return { read: acc !== O_WRONLY, write: acc !== 0, append: (flags & O_APPEND) !== 0, create: (flags & O_CREAT) !== 0, excl: (flags & O_EXCL) !== 0, trunc: (flags & O_TRUNC) !== 0 };
   }

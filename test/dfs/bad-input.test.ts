@@ -215,6 +215,15 @@ t('times and chmod strings: an invalid Date, times past the 64-bit nanosecond ra
   await refuses(fs.readdirPage('/', { after: '\uD800' }), 'EINVAL');
 });
 
+t('numeric open flags: NaN, negative, fractional and O_ACCMODE 3 are EINVAL (-1 opened with every flag: O_CREAT, O_EXCL, O_TRUNC)', async () => {
+  await fs.writeFile('/flags', 'keep');
+  for (const f of [NaN, -1, 1.5, 3, 2 ** 40]) await refuses(fs.open('/flags', f), 'EINVAL');
+  assert.is(await fs.readFile('/flags', 'utf8'), 'keep');
+  const h = await fs.open('/flags', 2 /* O_RDWR */);
+  assert.is((await h.read(Buffer.alloc(4), 0, 4, 0)).bytesRead, 4);
+  await h.close();
+});
+
 t('FUSE: every code answers a sensible errno (POSIX codes as themselves, EIO only for real I/O failures and bugs)', () => {
   const want: Record<string, string> = {
     ENOENT: 'ENOENT', EEXIST: 'EEXIST', ENOTDIR: 'ENOTDIR', EISDIR: 'EISDIR', ENOTEMPTY: 'ENOTEMPTY', EINVAL: 'EINVAL', ELOOP: 'ELOOP', EBADF: 'EBADF',
