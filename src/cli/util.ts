@@ -1,11 +1,12 @@
 /** Helpers shared by the CLI sub-commands. */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { constants } from 'node:os';
 import { createSecureContext } from 'node:tls';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { CreatedPaths } from '../pool/create-guard.js';
 import { UsageError, fileError } from './errors.js';
 
 /**
@@ -122,17 +123,9 @@ export async function withScratchDir<T>(parent: string, prefix: string, fn: (dir
  * 128 + the signal number, so an interrupted `pool create` leaves no half-written pool behind.
  */
 export async function removeOnSignal<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const existed = existsSync(dir);
-  let before: Set<string> | undefined;
-  if (existed) try { before = new Set(readdirSync(dir)); } catch { /* no directory: fn refuses it, nothing to remove */ }
-  // the outermost directory fn will create: mkdir -p makes the missing ancestors too
-  let top = resolve(dir);
-  while (!existed && !existsSync(dirname(top)) && dirname(top) !== top) top = dirname(top);
+  const created = CreatedPaths.note(dir);
   const onSignal = (sig: NodeJS.Signals) => {
-    try {
-      if (!existed) rmSync(top, { recursive: true, force: true });
-      else if (before) for (const e of readdirSync(dir)) if (!before.has(e)) rmSync(join(dir, e), { recursive: true, force: true });
-    } catch { /* best effort: exiting anyway */ }
+    created.remove();
     process.exit(128 + (constants.signals[sig] ?? 0));
   };
   process.once('SIGINT', onSignal);

@@ -15,6 +15,7 @@
  */
 import { join, resolve as resolvePath } from 'node:path';
 import { mkdir } from 'node:fs/promises';
+import { CreatedPaths, makeDirs, poolFsError } from '../pool/create-guard.js';
 import { CairnError, assert } from '../../core/errors.js';
 import { initXxhash } from '../../core/xxhash.js';
 import { Notifier } from '../../core/wait.js';
@@ -152,22 +153,30 @@ export class Engine {
     if (!Array.isArray(options.targets) || options.targets.length === 0 || options.targets.length > MAX_ENGINE_TARGETS) throw badArg(`an engine serves 1..${MAX_ENGINE_TARGETS} target directories`);
     parseListen(options.listen);
     const opts = { leaseTtl: 5, excludeDelayMs: 2000, txTimeoutMs: 10_000, durable: false, ...options, targets: options.targets.map((d) => resolvePath(d)) };
-    for (const d of opts.targets) await mkdir(d, { recursive: true });
-    // Directories of the older format are refused before anything is written to etcd.
-    for (const d of opts.targets) checkTargetFormat(d);
-    const etcd = await Etcd.connect(opts.etcd);
+    // A start that fails removes what it created (directories, engine.json, tx.log, stores), never what was there.
+    const created = opts.targets.map((d) => CreatedPaths.note(d));
+    let etcd: Etcd | undefined;
     let tx: TxTable | undefined;
+    let engine: Engine | undefined;
     try {
+      for (const d of opts.targets) await makeDirs(d).catch((err: unknown) => { throw poolFsError(err, d, 'cannot create the engine target directory'); });
+      // Directories of the older format are refused before anything is written to etcd.
+      for (const d of opts.targets) checkTargetFormat(d);
+      etcd = await Etcd.connect(opts.etcd);
       const meta = await ensurePoolMeta(etcd, prefix, secret, opts);
       const { rank, targets } = await joinPool(etcd, prefix, opts);
       const opened = TxTable.open(join(opts.targets[0]!, TX_LOG_FILE), opts.durable, rank, { keepMs: DECISION_KEEP_TX_TIMEOUTS * opts.txTimeoutMs });
       tx = opened.table;
-      const engine = new Engine(opts, etcd, prefix, secret, meta, rank, targets, tx);
+      engine = new Engine(opts, etcd, prefix, secret, meta, rank, targets, tx);
       await engine.run(opened.undecided);
       return engine;
     } catch (err) {
-      tx?.close();
-      await etcd.close().catch(swallow('engine.etcd-close-after-failed-start'));
+      if (engine) await engine.close().catch(swallow('engine.close-after-failed-start')); // (its stores, server, lease and watches)
+      else {
+        tx?.close();
+        await etcd?.close().catch(swallow('engine.etcd-close-after-failed-start'));
+      }
+      for (const c of created) c.remove();
       throw err;
     }
   }

@@ -2,10 +2,11 @@
  * `Pool.create` leaves nothing behind when it fails: the entries it created in the pool directory
  * (or the directory itself, when it made it) are removed, and file-system failures come back as
  * `CairnError`s with registry codes (a path through a file is `INVALID_ARGUMENT`, a full disk
- * `NO_SPACE`, ...), never as raw `ENOTDIR` errors.
+ * `NO_SPACE`, ...), never as raw `ENOTDIR` errors. `CreatedPaths` does the same for the CLI and
+ * for an engine's target directories.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CairnError, type CairnErrorCode } from '../../core/errors.js';
 import { swallowed } from '../../core/log.js';
@@ -49,45 +50,77 @@ export async function createPoolDir<T>(dir: string, create: () => Promise<T>): P
     if (errno !== 'ENOENT') throw poolFsError(err, dir, 'cannot create a pool in');
   }
   if (st && !st.isDirectory()) throw badArg(`cannot create a pool in ${dir}: it exists and is not a directory`, { dir });
-  const before = st ? new Set(readdirSync(dir)) : undefined;
   // the parent must be a directory too (mkdir would say ENOTDIR)
   const parent = dirname(dir);
   if (!st && existsSync(parent) && !statSync(parent).isDirectory()) throw badArg(`cannot create a pool in ${dir}: ${parent} is not a directory`, { dir });
-  let made: string | undefined;
+  const created = CreatedPaths.note(dir);
   try {
-    if (!st) made = (await makeDirs(dir)) ?? dir;
+    if (!st) await makeDirs(dir);
     return await create();
   } catch (err) {
     const e = poolFsError(err, dir, 'cannot create a pool in');
-    await removeCreated(dir, made, before);
+    created.remove();
     throw e;
   }
 }
 
 /**
- * `mkdir -p dir`, resolving with the topmost directory it made (undefined: none), that fails with
- * the real cause: Node's recursive mkdir reports ENOENT when a missing directory cannot be made
- * (on a read-only mount: EROFS; where this user may not write: EACCES), so on ENOENT the missing
- * directories are made one at a time, the first failure thrown as it is.
+ * `mkdir -p dir` that fails with the real cause: Node's recursive mkdir reports ENOENT when a
+ * missing directory cannot be made (on a read-only mount: EROFS; where this user may not write:
+ * EACCES), so on ENOENT the missing directories are made one at a time, the first failure thrown
+ * as it is.
  */
-export async function makeDirs(dir: string): Promise<string | undefined> {
+export async function makeDirs(dir: string): Promise<void> {
   try {
-    return await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     const missing: string[] = [];
-    for (let d = resolve(dir); !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
+    for (let d = resolve(dir); !exists(d) && dirname(d) !== d; d = dirname(d)) missing.unshift(d);
     for (const d of missing) await mkdir(d); // (throws EROFS, EACCES, ENOTDIR...: the cause)
-    return missing[0];
   }
 }
 
-/** Remove `made` (the topmost directory mkdir created for the pool) or the entries of `dir` not in `before`. */
-async function removeCreated(dir: string, made: string | undefined, before: Set<string> | undefined): Promise<void> {
-  try {
-    if (!before) { if (made) await rm(made, { recursive: true, force: true }); return; }
-    for (const e of readdirSync(dir)) if (!before.has(e)) await rm(join(dir, e), { recursive: true, force: true });
-  } catch (err) {
-    swallowed('pool.create-cleanup-after-failure', err); // the original error is what the caller needs
+/**
+ * What an operation may create at `dir`, noted before it runs, so that its failure removes exactly
+ * that and nothing that existed: when `dir` does not exist, the topmost directory missing on its
+ * path (mkdir -p makes the ancestors too), else the entries of `dir` that were not there. Used by
+ * `Pool.create`, `cairn pool create` (on a signal) and `Engine.start` (its target directories).
+ */
+export class CreatedPaths {
+  private constructor(
+    private readonly dir: string,
+    /** The topmost directory that did not exist; undefined: `dir` existed. */
+    private readonly top: string | undefined,
+    /** The entries of `dir` when it existed; undefined: it did not, or could not be listed (nothing in it is removed). */
+    private readonly before: ReadonlySet<string> | undefined,
+  ) {}
+
+  /** Note what is at `dir` now, before the operation creates anything there. */
+  static note(dir: string): CreatedPaths {
+    const abs = resolve(dir);
+    if (exists(abs)) {
+      let before: Set<string> | undefined;
+      try { before = new Set(readdirSync(abs)); } catch (err) { swallowed('pool.created-paths-not-a-directory', err); } // (the operation refuses it)
+      return new CreatedPaths(abs, undefined, before);
+    }
+    let top = abs;
+    while (!exists(dirname(top)) && dirname(top) !== top) top = dirname(top);
+    return new CreatedPaths(abs, top, undefined);
   }
+
+  /** Remove what appeared since `note`. Best effort: a failure is counted, never thrown (the operation's own error is what its caller needs). */
+  remove(): void {
+    try {
+      if (this.top !== undefined) rmSync(this.top, { recursive: true, force: true });
+      else if (this.before) for (const e of readdirSync(this.dir)) if (!this.before.has(e)) rmSync(join(this.dir, e), { recursive: true, force: true });
+    } catch (err) {
+      swallowed('pool.create-cleanup-after-failure', err);
+    }
+  }
+}
+
+/** Whether anything is at `path` (a dangling symbolic link too: it is never taken for a directory to make and remove). */
+function exists(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 }

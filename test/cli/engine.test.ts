@@ -1,11 +1,12 @@
 /**
  * `cairn engine` argument handling: missing or malformed flags and a missing secret print one line
- * on stderr and exit 2; an unreachable etcd exits 1 with its typed code. (Serving is covered by
- * test/engine/*, which run real engines through this command.)
+ * on stderr and exit 2; an unreachable etcd exits 1 with its typed code and leaves nothing behind.
+ * (Serving is covered by test/engine/*, which run real engines through this command.)
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -36,10 +37,11 @@ t('usage errors exit 2 with one line', () => {
   }
 });
 
-t('an unreachable etcd exits 1 with ETCD_UNREACHABLE', () => {
+t('an unreachable etcd exits 1 with ETCD_UNREACHABLE in one line, leaving no target directory behind', () => {
   const r = cairn(base, { CAIRN_POOL_SECRET: 'a-long-secret' });
   assert.is(r.code, 1, r.err);
-  assert.match(r.err, /ETCD_UNREACHABLE/);
+  assert.match(r.err, /^cairn: ETCD_UNREACHABLE: [^\n]*\n$/);
+  assert.equal(readdirSync(dir), []);
 });
 
 t.run();
