@@ -317,6 +317,7 @@ export class Dfs {
   /** The shared node of an open file object (loaded from the store when first opened). */
   private async acquireNode(oid: bigint, syscall: string, path: string): Promise<FileNode> {
     let node = this.nodes.get(oid);
+    const shared = node !== undefined;
     if (!node) {
       node = new FileNode(this, oid);
       this.nodes.set(oid, node);
@@ -325,6 +326,8 @@ export class Dfs {
     node.refs++;
     try {
       await node.ready;
+      // (an open node's inode may be older than another client's commit: re-read it, as a first open does)
+      if (shared) await node.refresh(syscall, path);
     } catch (err) {
       await this.releaseNode(node);
       throw err;

@@ -72,6 +72,19 @@ export class FileNode {
     this.inode = inode;
   }
 
+  /**
+   * Re-read the inode when the file is opened again while open (close-to-open: an open sees what
+   * other clients committed before it, also when a handle of this `Dfs` kept the node open), and
+   * drop the read cache. Buffered writes stay buffered (the size counts them on top).
+   */
+  refresh(syscall: string, path?: string): Promise<void> {
+    return this.lock.run(async () => {
+      const inode = await fetchInode(this.obj, syscall, path);
+      this.cache.clear();
+      this.inode = inode;
+    });
+  }
+
   /** Size including buffered writes. */
   get size(): number { return this.dirty ? Math.max(this.inode.size, this.dirty.start + this.dirty.length) : this.inode.size; }
 

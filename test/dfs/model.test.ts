@@ -158,6 +158,27 @@ t('a rename that restarts after another client moved a directory resolves its pa
   }
 });
 
+t('close-to-open across two clients also while a handle stays open: a new open sees the other client\'s closed writes (it read the stale size and cached bytes)', async () => {
+  const other = await Dfs.mount(cont);
+  try {
+    await fs.writeFile('/cto', 'old contents');
+    const keep = await other.open('/cto', 'r');
+    assert.is(await other.readFile('/cto', 'utf8'), 'old contents');
+    const w = await fs.open('/cto', 'w');
+    await w.write('NEW');
+    await w.close();
+    assert.is(await other.readFile('/cto', 'utf8'), 'NEW');
+    assert.is((await other.stat('/cto')).size, 3);
+    const a = await other.open('/cto', 'a'); // appends at the size another client committed, not the stale one
+    await a.write('+');
+    await a.close();
+    await keep.close();
+    assert.is(await fs.readFile('/cto', 'utf8'), 'NEW+');
+  } finally {
+    await other.close();
+  }
+});
+
 const NAMES = ['a', 'b', 'c'];
 
 function randomPath(rng: Rng): string {
