@@ -582,6 +582,9 @@ export class Dfs {
     }
     if (!st.isDirectory()) { await this.unlink(path); return; }
     if (!opts.recursive) throw new DfsError('EISDIR', 'rm', path, undefined, 'is a directory (use recursive)');
+    // The root (or a path ending in ..) cannot be removed: refuse before emptying it, not after
+    // (rm -r / removed every entry, then failed on the root's rmdir).
+    if ((await this.resolve(path, 'rm', { follow: false })).name === undefined) throw new DfsError('EINVAL', 'rm', path, undefined, 'cannot remove the root or a path ending in ..');
     await this.removeTree(path);
   }
 

@@ -224,6 +224,15 @@ t('numeric open flags: NaN, negative, fractional and O_ACCMODE 3 are EINVAL (-1 
   await h.close();
 });
 
+t('rm -r of the root or of a path ending in .. is EINVAL before anything is removed (it emptied the namespace, then failed)', async () => {
+  await fs.mkdir('/rm-probe/inner', { recursive: true });
+  await refuses(fs.rm('/', { recursive: true }), 'EINVAL');
+  await refuses(fs.rm('/rm-probe/inner/..', { recursive: true, force: true }), 'EINVAL');
+  await refuses(fs.rm('.', { recursive: true }), 'EINVAL');
+  assert.ok((await fs.stat('/rm-probe/inner')).isDirectory());
+  assert.ok((await fs.readdir('/')).includes('precious'));
+});
+
 t('FUSE: every code answers a sensible errno (POSIX codes as themselves, EIO only for real I/O failures and bugs)', () => {
   const want: Record<string, string> = {
     ENOENT: 'ENOENT', EEXIST: 'EEXIST', ENOTDIR: 'ENOTDIR', EISDIR: 'EISDIR', ENOTEMPTY: 'ENOTEMPTY', EINVAL: 'EINVAL', ELOOP: 'ELOOP', EBADF: 'EBADF',
