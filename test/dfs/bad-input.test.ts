@@ -6,8 +6,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
 import { Pool, Dfs, DfsError, type Container } from '../../index.js';
+import { dfsPool } from './fixture.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { errnoName } from '../../src/dfs/fuse.js';
 
@@ -18,8 +18,7 @@ let cont: Container;
 let fs: Dfs;
 
 t.before(async () => {
-  pool = await Pool.create(join(dir, 'pool'), { nodes: 3, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 64 << 20, dataBytes: 1 << 30 });
-  cont = await pool.createContainer('fs', { oclass: 'EC_4P1G1', redundancyFactor: 1 });
+  ({ pool, cont } = await dfsPool(dir));
   fs = await Dfs.mount(cont);
 });
 t.after(async () => { await fs?.close(); await pool?.close(); });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import * as nfs from 'node:fs/promises';
 import { Pool, Dfs, type Container } from '../../index.js';
 import { Rng } from '../../core/rng.js';
+import { dfsPool } from './fixture.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const t = suite('dfs model');
@@ -26,8 +27,7 @@ const CHUNK = 4096;
 const seeds = (n: number, base: number): number[] => (process.env.CAIRN_SEED ? [Number(process.env.CAIRN_SEED)] : Array.from({ length: n }, (_, i) => base + i));
 
 t.before(async () => {
-  pool = await Pool.create(join(dir, 'pool'), { nodes: 3, ranksPerNode: 2, targetsPerRank: 1, scmBytes: 64 << 20, dataBytes: 1 << 30 });
-  cont = await pool.createContainer('fs', { oclass: 'EC_4P1G1', redundancyFactor: 1 });
+  ({ pool, cont } = await dfsPool(dir));
   fs = await Dfs.mount(cont, { chunkSize: CHUNK });
   small = await Dfs.mount(cont, { writeBackBytes: 6000 });
   await nfs.mkdir(join(dir, 'model'));
