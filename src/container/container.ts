@@ -123,7 +123,7 @@ const NAME_OID_SAMPLE_SHIFT = 6;
 /** Commits between two prunings of the conflict tracker. */
 const PRUNE_EVERY = 1024;
 /**
- * Most decided commits kept aside with their ops while no transaction is open (`unrecorded`);
+ * Most commits kept aside with their ops while no transaction is open (`unrecorded`);
  * past it they are recorded in the conflict tracker as they would have been. Below it, the list is
  * trimmed of commits at or below the stable epoch once it reaches UNRECORDED_TRIM.
  */
@@ -266,7 +266,7 @@ export class ContainerCore {
   private readonly conflicts = new ConflictTracker();
   private readonly activeTx = new Map<TxTicket, bigint>();
   /**
-   * Commits decided above the stable epoch while no transaction was open: their conflict keys are
+   * Commits begun while no transaction was open (`beginCommit`): their conflict keys are
    * recorded only if a transaction opens before the stable epoch passes them (`openTx`), so a
    * stream of plain puts builds no keys. One entry per op, without its value; bounded by
    * MAX_UNRECORDED.
@@ -971,13 +971,7 @@ export class ContainerCore {
   /** Take `ops`' object and dkey locks in the queues (`punching`: then wait for `lightDrain`), then commit. */
   private commitQueued(ops: Op[], objs: string[], punched: Set<string>, lockKeys: number[], check?: CommitCheck, punching = false): Promise<bigint> {
     return this.objLocks.with(objs.filter((o) => !punched.has(o)), [...punched], async () => { if (punching) await this.lightDrain(); return this.locks.withLocks(lockKeys, async () => {
-      if (check) {
-        for (const k of check.keys) {
-          if (this.conflicts.conflicts(k, check.readEpoch)) {
-            throw new ObjectError('TX_RESTART', 'transaction conflicts with a concurrent commit; retry it', { key: k });
-          }
-        }
-      }
+      if (check) this.checkReads(check); // (early: no stripe lock taken for a commit that conflicts already)
       for (const op of ops) if (op.kind !== 'punchObject') this.checkNotLost(op.oid);
       // Connected pools: partial-stripe EC writes also serialise with other clients' (engine locks).
       const unlock = await this.lockStripes(ops);
@@ -1066,35 +1060,44 @@ export class ContainerCore {
     return releaseAll;
   }
 
-  /** Commit `ops` (locks held): new epoch, plan, INTENT, apply everywhere, DONE (or discard and abort). */
-  /** A commit's epoch, in flight from now until `endCommit`. */
-  private beginCommit(txRead?: bigint): bigint {
+  /** A transaction's reads and listings, against every commit above its read epoch (TX_RESTART when one wrote what it read). */
+  private checkReads(check: CommitCheck): void {
+    for (const k of check.keys) {
+      if (this.conflicts.conflicts(k, check.readEpoch)) {
+        throw new ObjectError('TX_RESTART', 'transaction conflicts with a concurrent commit; retry it', { key: k });
+      }
+    }
+  }
+
+  /**
+   * A commit's epoch, in flight from now until `endCommit`, and its writes made known to
+   * transactions: recorded as conflicts now while one is open (a transaction that checks its reads
+   * while this commit is in flight, below or above its epoch, sees it: without it two transactions
+   * committing together each missed what the other wrote), else set aside for one that opens
+   * before the stable epoch passes it (`openTx`), so a stream of plain puts builds no keys.
+   */
+  private beginCommit(txRead: bigint | undefined, ops: readonly Op[] | Op): bigint {
     const epoch = this.clock.next();
     // (conditions tested first: the details are only built for a failing assertion)
     if (!(epoch > this.emittedUpTo && !this.inflight.has(epoch))) assert(false, 'commit epochs are unique and above every published epoch', { epoch: String(epoch) });
     if (!(txRead === undefined || txRead < epoch)) assert(false, 'a transaction commits above its read epoch', { epoch: String(epoch), txRead: String(txRead) });
     this.inflight.add(epoch);
-    return epoch;
-  }
-
-  /**
-   * A decided commit's conflict keys (only while a transaction could conflict with it: one is
-   * open, or an older commit is still in flight) and its event, published in epoch order.
-   */
-  private recordCommitted(epoch: bigint, ops: readonly Op[] | Op, objects: CommitObjects): void {
-    if (!this.inflight.has(epoch)) assert(false, 'a commit stays in flight until published', { epoch: String(epoch) });
     if (this.activeTx.size > 0) this.recordConflicts(epoch, Array.isArray(ops) ? ops : [ops as Op]);
-    else if (this.inflight.min() !== epoch) {
-      // Above the stable epoch until the older commits end: a transaction opening meanwhile reads
-      // below it and must see it as a conflict (openTx records it then).
+    else {
       const n = Array.isArray(ops) ? ops.length : 1;
       if (this.unrecorded.n + n > MAX_UNRECORDED) {
         this.trimUnrecorded();
-        if (this.unrecorded.n + n > MAX_UNRECORDED) this.recordUnrecorded(); // an old commit is slow: keys now, as ever
+        if (this.unrecorded.n + n > MAX_UNRECORDED) this.recordUnrecorded(); // many slow commits: keys now, as ever
       }
       if (Array.isArray(ops)) for (const op of ops) setAside(this.unrecorded, epoch, op);
       else setAside(this.unrecorded, epoch, ops as Op);
     }
+    return epoch;
+  }
+
+  /** A decided commit's event, published in epoch order (its conflict keys were noted when it began, `beginCommit`). */
+  private recordCommitted(epoch: bigint, objects: CommitObjects): void {
+    if (!this.inflight.has(epoch)) assert(false, 'a commit stays in flight until published', { epoch: String(epoch) });
     this.queueEvent(epoch, objects);
   }
 
@@ -1140,7 +1143,10 @@ export class ContainerCore {
   }
 
   private async commitLocked(ops: Op[], txRead?: bigint, check?: CommitCheck): Promise<bigint> {
-    const epoch = this.beginCommit(txRead);
+    // (again, in the same synchronous stretch as the epoch and the record of this commit's writes:
+    // a transaction committing meanwhile then sees this one, and this one every other that began)
+    if (check) this.checkReads(check);
+    const epoch = this.beginCommit(txRead, ops);
     const releases: Array<() => void> = [];
     try {
       // (no await where nothing waits: a single value's plan and a connected pool's INTENT and DONE are synchronous)
@@ -1183,7 +1189,7 @@ export class ContainerCore {
       }
       if (!info.targets.every((t) => Number.isInteger(t) && t >= 0)) assert(false, 'a commit\'s targets are target ids', { epoch: String(epoch) });
       if (this.meta.lost?.length) await this.forgetLostPunched(ops);
-      this.recordCommitted(epoch, ops, ops.length === 1 ? ops[0]!.oid : info.objects.map((o) => BigInt('0x' + o)));
+      this.recordCommitted(epoch, ops.length === 1 ? ops[0]!.oid : info.objects.map((o) => BigInt('0x' + o)));
       return epoch;
     } finally {
       for (const r of releases) r();
@@ -1243,7 +1249,7 @@ export class ContainerCore {
   private commitSingleDirect(op: Extract<Op, { kind: 'single' }>, g: number, group: number[], obj: string, key: number, light: boolean, holders?: EcHolders): Promise<bigint> {
     const size = group.length;
     let epoch: bigint;
-    try { epoch = this.beginCommit(); } catch (err) { this.unlockSingle(obj, key, light); return Promise.reject(err); }
+    try { epoch = this.beginCommit(undefined, op); } catch (err) { this.unlockSingle(obj, key, light); return Promise.reject(err); }
     let c: DirectCommit;
     let intent: Promise<void> | void;
     try {
@@ -1362,7 +1368,7 @@ export class ContainerCore {
 
   /** A direct commit decided: recorded as committed, then ended (`endDirect`); its epoch. */
   private finishDirect(c: DirectCommit): bigint {
-    try { this.recordCommitted(c.epoch, c.op, c.op.oid); } finally { this.endDirect(c); }
+    try { this.recordCommitted(c.epoch, c.op.oid); } finally { this.endDirect(c); }
     return c.epoch;
   }
 
