@@ -158,6 +158,23 @@ t('a rename that restarts after another client moved a directory resolves its pa
   }
 });
 
+t('two clients moving two directories into each other at the same moment: never both (no cycle cut off from the root)', async () => {
+  const other = await Dfs.mount(cont);
+  try {
+    for (let r = 0; r < 20; r++) {
+      await fs.mkdir(`/race${r}`); await fs.mkdir(`/race${r}/x`); await fs.mkdir(`/race${r}/y`);
+      const res = await Promise.allSettled([fs.rename(`/race${r}/x`, `/race${r}/y/x`), other.rename(`/race${r}/y`, `/race${r}/x/y`)]);
+      assert.ok(res.some((x) => x.status === 'rejected'), `round ${r}: both renames committed`);
+      // what is left is reachable from the root: exactly one of the two moves
+      const top = await fs.readdir(`/race${r}`);
+      assert.equal(top.length, 1, `round ${r}: ${JSON.stringify(top)}`);
+      assert.equal(await fs.readdir(`/race${r}/${top[0]}`), [top[0] === 'x' ? 'y' : 'x']);
+    }
+  } finally {
+    await other.close();
+  }
+});
+
 t('close-to-open across two clients also while a handle stays open: a new open sees the other client\'s closed writes (it read the stale size and cached bytes)', async () => {
   const other = await Dfs.mount(cont);
   try {
