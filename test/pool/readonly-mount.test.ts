@@ -44,6 +44,15 @@ function runChild(dir: string, uid?: number): Report {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Report;
 }
 
+/**
+ * Why `nobody` cannot run the child here, or undefined: it can. A checkout in a directory only its
+ * owner may enter (mkdtemp's 0700, a home directory) keeps tsx and the sources from it.
+ */
+function nobodyCannotRun(): string | undefined {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', `require('node:fs').accessSync(${JSON.stringify(child)})`], { encoding: 'utf8', timeout: 60_000, uid: NOBODY, gid: NOBODY, env: { ...process.env, HOME: base } });
+  return r.status === 0 ? undefined : `nobody cannot read the repository at ${process.cwd()} (${(r.stderr.split('\n').find((l) => /Error|EACCES/.test(l)) ?? `exit ${r.status}`).trim()})`;
+}
+
 /** Print why a case is not run (it is not counted as checked). */
 function notRun(what: string, why: string): void {
   console.log(`NOT RUN: ${what}: ${why}`);
@@ -121,6 +130,8 @@ t('the CLI on a read-only mount: read commands work, writing ones fail in one li
 
 t('without write permission (as nobody): a read-only open reads everything; a read-write open and a create say permission denied', () => {
   if (process.getuid?.() !== 0) return notRun('no write permission', 'the test is not root, so it cannot run a child as nobody');
+  const why = nobodyCannotRun();
+  if (why !== undefined) return notRun('no write permission', why);
   const r = runChild(src, NOBODY);
   checkReadsAndNothingMade(r);
   for (const [step, o, path] of [['read-write open', r.readWrite, join(src, 'pool')], ['create', r.create, join(src, 'new')], ['create in an empty directory', r.createInEmpty, join(src, 'empty')]] as const) {
