@@ -971,7 +971,6 @@ export class ContainerCore {
   /** Take `ops`' object and dkey locks in the queues (`punching`: then wait for `lightDrain`), then commit. */
   private commitQueued(ops: Op[], objs: string[], punched: Set<string>, lockKeys: number[], check?: CommitCheck, punching = false): Promise<bigint> {
     return this.objLocks.with(objs.filter((o) => !punched.has(o)), [...punched], async () => { if (punching) await this.lightDrain(); return this.locks.withLocks(lockKeys, async () => {
-      if (check) this.checkReads(check); // (early: no stripe lock taken for a commit that conflicts already)
       for (const op of ops) if (op.kind !== 'punchObject') this.checkNotLost(op.oid);
       // Connected pools: partial-stripe EC writes also serialise with other clients' (engine locks).
       const unlock = await this.lockStripes(ops);
@@ -1143,8 +1142,8 @@ export class ContainerCore {
   }
 
   private async commitLocked(ops: Op[], txRead?: bigint, check?: CommitCheck): Promise<bigint> {
-    // (again, in the same synchronous stretch as the epoch and the record of this commit's writes:
-    // a transaction committing meanwhile then sees this one, and this one every other that began)
+    // (in the same synchronous stretch as the epoch and the record of this commit's writes: a
+    // transaction committing meanwhile then sees this one, and this one every other that began)
     if (check) this.checkReads(check);
     const epoch = this.beginCommit(txRead, ops);
     const releases: Array<() => void> = [];

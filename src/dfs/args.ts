@@ -5,6 +5,7 @@
  * an EINVAL `DfsError` naming the call and the path.
  */
 import { DfsError } from './errors.js';
+import { unknownOption } from '../object/args.js';
 
 /** `opts` as an options object (undefined or null: all defaults, as node:fs), refusing non-objects and unknown names. */
 export function optionsOf<T extends object>(opts: unknown, known: readonly string[], syscall: string, path?: string): Partial<T> {
@@ -12,9 +13,8 @@ export function optionsOf<T extends object>(opts: unknown, known: readonly strin
   if (typeof opts !== 'object' || Array.isArray(opts)) {
     throw new DfsError('EINVAL', syscall, path, undefined, `options must be an object, got ${Array.isArray(opts) ? 'an array' : typeof opts}`);
   }
-  for (const k of Object.keys(opts)) {
-    if (!known.includes(k)) throw new DfsError('EINVAL', syscall, path, undefined, `unknown option ${JSON.stringify(k.length > 40 ? k.slice(0, 40) + '...' : k)} (known: ${known.join(', ')})`);
-  }
+  const u = unknownOption(opts, known);
+  if (u !== undefined) throw new DfsError('EINVAL', syscall, path, undefined, u.message);
   return opts as Partial<T>;
 }
 

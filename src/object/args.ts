@@ -41,9 +41,19 @@ export function signalArg(signal: unknown, what = 'signal'): AbortSignal | undef
  * without the redundancy its creator asked for.
  */
 export function knownOptionsArg(o: object, known: readonly string[], what: string): void {
+  const u = unknownOption(o, known);
+  if (u !== undefined) throw badArg(`${what}: ${u.message}`, { what, option: u.name });
+}
+
+/**
+ * The first option name of `o` not in `known`, with the words that say so, or undefined: every
+ * name is known. Each layer throws it as its own error (`knownOptionsArg`; Dfs as EINVAL).
+ */
+export function unknownOption(o: object, known: readonly string[]): { name: string; message: string } | undefined {
   for (const k of Object.keys(o)) {
-    if (!known.includes(k)) throw badArg(`${what}: unknown option ${JSON.stringify(k.length > 40 ? k.slice(0, 40) + '...' : k)} (known: ${known.join(', ')})`, { what, option: k });
+    if (!known.includes(k)) return { name: k, message: `unknown option ${JSON.stringify(k.length > 40 ? k.slice(0, 40) + '...' : k)} (known: ${known.join(', ')})` };
   }
+  return undefined;
 }
 
 /** The one option name of `signalOptions`. */
