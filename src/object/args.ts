@@ -7,6 +7,7 @@
 import { badArg } from '../io/errors.js';
 import { MAX_EPOCH } from '../vos/index.js';
 import type { ReadOptions, Snapshot } from '../container/container.js';
+import type { ObjectOptions } from './object.js';
 import { describeValue } from '../../core/describe.js';
 
 /** A short, safe description of any value for messages (never throws). */
@@ -69,6 +70,25 @@ export function signalOptions(opts: unknown, what: string): { signal?: AbortSign
   knownOptionsArg(o, SIGNAL_ONLY, what);
   if (o.signal === undefined) return NO_OPTIONS;
   return { signal: signalArg(o.signal, `${what}.signal`)! };
+}
+
+/** The option names of an object's opening (`cont.object`, `cont.kv`, `tx.object`: `ObjectOptions`). */
+export const OBJECT_OPTION_NAMES: readonly string[] = ['oclass'];
+
+/**
+ * The options of an object's opening, validated: `oclass` is a class name or an `ObjectClass`
+ * object; a name not in `known` (default `OBJECT_OPTION_NAMES`) is refused, not ignored
+ * (`{ oclas: 'RP_3G1' }` would otherwise open the object with the container's class).
+ */
+export function objectOptionsArg<T extends ObjectOptions>(opts: unknown, what = 'object options', known = OBJECT_OPTION_NAMES): T {
+  const o = optionsArg<T>(opts, what) as T;
+  // (the defaults as they are: `cont.kv(name)` per call builds nothing)
+  if (o === NO_OPTIONS) return o;
+  knownOptionsArg(o, known, what);
+  if (o.oclass !== undefined && typeof o.oclass !== 'string' && (typeof o.oclass !== 'object' || o.oclass === null || typeof (o.oclass as { id?: unknown }).id !== 'number')) {
+    throw badArg(`oclass must be an object class name (e.g. EC_4P2GX) or an ObjectClass, got ${describeValue(o.oclass)}`);
+  }
+  return o;
 }
 
 /** An epoch: a bigint in [0, 2^64-1] (the store's epoch range). */

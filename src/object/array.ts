@@ -10,7 +10,7 @@ import type { FreshFrom } from '../io/shard-store.js';
 import type { ReadOptions } from '../container/container.js';
 import { badArg, ObjectError } from '../io/errors.js';
 import { toBytes } from '../../core/bytes.js';
-import { READ_OPTION_NAMES, bytesArg, countArg, describeValue, optionsArg, readOptionsArg, signalOptions } from './args.js';
+import { NO_OPTIONS, READ_OPTION_NAMES, bytesArg, countArg, describeValue, knownOptionsArg, optionsArg, readOptionsArg, signalOptions } from './args.js';
 import { assert, throwIfAborted } from '../../core/errors.js';
 import { allocResult, adoptResult } from '../media/aligned.js';
 
@@ -31,6 +31,10 @@ const DATA_AKEY = new Uint8Array([0x30]); // "0"
 const ARRAY_READ_OPTION_NAMES: readonly string[] = [...READ_OPTION_NAMES, 'into'];
 /** The option names of `createReadStream`: a read's and the range. */
 const READ_STREAM_OPTION_NAMES: readonly string[] = [...READ_OPTION_NAMES, 'start', 'end'];
+/** The option names of `createWriteStream`: where it starts, and `signal`. */
+const WRITE_STREAM_OPTION_NAMES: readonly string[] = ['start', 'signal'];
+/** The option names of `cont.array()`: an object's (`oclass`) and an array's (`ArrayOptions`). */
+export const ARRAY_OPTION_NAMES: readonly string[] = ['oclass', 'cellSize', 'chunkSize'];
 
 /**
  * The dkey of chunk `i` (a non-negative safe integer): its big-endian u64 bytes (on disk: must not
@@ -53,6 +57,9 @@ export class ArrayObject {
   /** @internal */
   constructor(readonly object: CairnObject, opts: ArrayOptions = {}) {
     opts = optionsArg<ArrayOptions>(opts, 'array options');
+    // (a misspelt `{ chunksize }` is refused, not ignored: the array would be laid out in 1 MiB
+    // chunks, and read back with another chunk size as other bytes)
+    if (opts !== NO_OPTIONS) knownOptionsArg(opts, ARRAY_OPTION_NAMES, 'array options');
     this.cellSize = opts.cellSize ?? 1;
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (!Number.isInteger(this.cellSize) || this.cellSize < 1 || this.cellSize > 1024 * 1024) throw badArg(`cellSize must be an integer in 1..1 MiB, got ${describeValue(this.cellSize)}`);
@@ -220,9 +227,12 @@ export class ArrayObject {
 
   /** A writable stream writing sequentially from `start` (default 0), a chunk at a time. */
   createWriteStream(opts: { start?: number; signal?: AbortSignal } = {}): Writable {
-    const start = optionsArg<{ start?: number }>(opts, 'write stream options').start;
-    opts = { ...signalOptions({ signal: opts.signal }, 'write stream options'), ...(start !== undefined ? { start: countArg(start, 'start') } : {}) };
-    let pos = opts.start ?? 0;
+    const o = optionsArg<{ start?: number; signal?: AbortSignal }>(opts, 'write stream options');
+    // (a misspelt `{ offset }` or `{ strat }` is refused, not ignored: the stream would overwrite from 0)
+    knownOptionsArg(o, WRITE_STREAM_OPTION_NAMES, 'write stream options');
+    // (each write gets the signal only: `write` takes `{ signal }` and refuses `start`)
+    const writeOpts = signalOptions({ signal: o.signal }, 'write stream options');
+    let pos = o.start !== undefined ? countArg(o.start, 'start') : 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     const flush = async (all: boolean) => {
@@ -231,7 +241,7 @@ export class ArrayObject {
         const room = this.chunkSize - (pos % this.chunkSize);
         const n = all ? Math.min(room, buf.length) : room;
         if (!all && buf.length < n) break;
-        await this.write(pos, buf.subarray(0, n), opts);
+        await this.write(pos, buf.subarray(0, n), writeOpts);
         pos += n;
         pending = [buf.subarray(n)];
         pendingBytes = buf.length - n;

@@ -12,20 +12,11 @@ import './dispose.js';
 import { ContainerCore, containerPort, type CommitEvent, type ContainerPort, type ReadOptions, type Snapshot } from '../container/container.js';
 import { CairnObject, type ObjectOptions } from './object.js';
 import { KeyValue } from './kv.js';
-import { ArrayObject, type ArrayOptions } from './array.js';
+import { ARRAY_OPTION_NAMES, ArrayObject, type ArrayOptions } from './array.js';
 import { Transaction } from './transaction.js';
 import { badArg } from '../io/errors.js';
-import { NO_OPTIONS, describeValue, epochArg, knownOptionsArg, optionsArg, readOptionsArg, signalOptions, snapshotArg } from './args.js';
+import { NO_OPTIONS, describeValue, epochArg, knownOptionsArg, objectOptionsArg, optionsArg, readOptionsArg, signalOptions, snapshotArg } from './args.js';
 import { jsonSafeEvent, jsonSafeSnapshot } from './json.js';
-
-/** Object options, validated: `oclass` is a class name or an `ObjectClass` object. */
-function objectOptions<T extends ObjectOptions>(opts: unknown): T {
-  const o = optionsArg<T>(opts, 'object options') as T;
-  if (o.oclass !== undefined && typeof o.oclass !== 'string' && (typeof o.oclass !== 'object' || o.oclass === null || typeof (o.oclass as { id?: unknown }).id !== 'number')) {
-    throw badArg(`oclass must be an object class name (e.g. EC_4P2GX) or an ObjectClass, got ${describeValue(o.oclass)}`);
-  }
-  return o;
-}
 
 /** The option names of `watch`. */
 const WATCH_OPTION_NAMES: readonly string[] = ['from', 'signal'];
@@ -40,21 +31,29 @@ export class Container extends ContainerCore {
 
   /** An object handle by object id or by name (names hash to ids); `oclass` defaults to the container's. */
   object(oidOrName: bigint | string, opts: ObjectOptions = NO_OPTIONS): CairnObject {
-    const port = this.#port ??= containerPort(this);
-    port.checkOpen();
-    opts = objectOptions(opts);
-    return new CairnObject(port, port.resolveOid(oidOrName, opts.oclass), opts);
+    return this.#object(oidOrName, opts, 'object options', undefined);
   }
 
   /** A key-value object: put/get/remove/list on string or byte keys. */
   kv(name: string | bigint, opts: ObjectOptions = NO_OPTIONS): KeyValue {
-    return new KeyValue(this.object(name, opts));
+    return new KeyValue(this.#object(name, opts, 'kv options', undefined));
   }
 
-  /** A byte array object with chunked layout, for values larger than memory. */
+  /**
+   * A byte array object with chunked layout, for values larger than memory. Its options are an
+   * object's (`oclass`) and the array's (`cellSize`, `chunkSize`); any other name is refused.
+   */
   array(name: string | bigint, opts: ArrayOptions & ObjectOptions = NO_OPTIONS): ArrayObject {
-    opts = objectOptions<ArrayOptions & ObjectOptions>(opts);
-    return new ArrayObject(this.object(name, opts), opts);
+    const object = this.#object(name, opts, 'array options', ARRAY_OPTION_NAMES);
+    return new ArrayObject(object, opts);
+  }
+
+  /** The object handle of `object`/`kv`/`array`: `opts` checked as `what`, against `known` names (default: an object's). */
+  #object(oidOrName: bigint | string, opts: ObjectOptions, what: string, known: readonly string[] | undefined): CairnObject {
+    const port = this.#port ??= containerPort(this);
+    port.checkOpen();
+    const o = objectOptionsArg(opts, what, known);
+    return new CairnObject(port, port.resolveOid(oidOrName, o.oclass), o);
   }
 
   /** Start a transaction; its reads see the container at the current stable epoch plus its own writes. */

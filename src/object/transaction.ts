@@ -10,7 +10,7 @@ import type { ContainerPort, ReadOptions, TxTicket } from '../container/containe
 import { opConflictKey, type Op } from '../container/ops.js';
 import { conflictKey } from '../container/conflicts.js';
 import { CairnObject, FETCH_OPTION_NAMES, LISTING_OPTION_NAMES, aboveLower, belowUpper, emptyBounds, fetchExtent, keyBounds, keyBytes, mergeAscending, orderedLimited, recordSizeArg, valueOp, type ArrayValue, type FetchOptions, type Key, type KeyRange, type ObjectOptions, type Recx } from './object.js';
-import { NO_OPTIONS, optionsArg, readOptionsArg, signalOptions } from './args.js';
+import { NO_OPTIONS, objectOptionsArg, readOptionsArg, signalOptions } from './args.js';
 import { ObjectError } from '../io/errors.js';
 import { compareBytes, equalBytes, hex } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
@@ -52,7 +52,7 @@ export class Transaction {
   /** A handle whose update/fetch/punch belong to this transaction. */
   object(oidOrName: bigint | string, opts: ObjectOptions = {}): TxObject {
     this.checkOpen();
-    opts = optionsArg<ObjectOptions>(opts, 'object options');
+    opts = objectOptionsArg<ObjectOptions>(opts, 'object options');
     return new TxObject(this.buffer, this.port, this.port.resolveOid(oidOrName, opts.oclass), opts);
   }
 

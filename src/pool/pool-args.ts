@@ -42,6 +42,8 @@ function sizeArg(v: unknown, what: string, min: number, max: number): number {
 const OPEN_OPTIONS = ['durable', 'io', 'now', 'cacheBytes', 'readOnly', 'signal'] as const;
 /** Option names of the pool's shape and sizes (`PoolCreateOptions`), which `Pool.create` takes besides the open options. */
 const SHAPE_OPTIONS = ['nodes', 'ranksPerNode', 'targetsPerRank', 'scmBytes', 'dataBytes'] as const;
+/** Option names of `Pool.connect` (`ConnectOptions`; `runsMigrations`, @internal, is the engines' leader's and still taken as before). */
+export const CONNECT_OPTIONS: readonly string[] = ['etcd', 'pool', 'secret', 'now', 'signal', 'durable', 'timeoutMs', 'tls', 'runsMigrations'];
 /** Option names of `pool.createContainer` (`ContainerCreateOptions`). */
 const CONTAINER_OPTIONS = ['oclass', 'redundancyFactor', 'cellSize', 'checksum', 'ecMatrix', 'parityRotation'] as const;
 

@@ -26,9 +26,9 @@ import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
 import { findBadShards, openContainers, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
 import type { ConnectOptions, PoolBackend, PoolMaps, RebuildStatus } from './backend.js';
 import { LocalBackend } from './local-backend.js';
-import { MAX_REDUNDANCY_FACTOR, containerOptionsArg, createOptionsArg, extendArg, labelArg, openOptionsArg, poolDirArg, scrubOptionsArg, targetIdArg, targetIdsArg } from './pool-args.js';
+import { CONNECT_OPTIONS, MAX_REDUNDANCY_FACTOR, containerOptionsArg, createOptionsArg, extendArg, labelArg, openOptionsArg, poolDirArg, scrubOptionsArg, targetIdArg, targetIdsArg } from './pool-args.js';
 import { createPoolDir, poolFsError, POOL_FILE_ERRNO_CODES } from './create-guard.js';
-import { signalOptions } from '../object/args.js';
+import { knownOptionsArg, signalOptions } from '../object/args.js';
 import { describeValue } from '../../core/describe.js';
 import { HLC_LOGICAL_BITS } from '../container/epoch-clock.js';
 import { aggregationMark, readerEpochsBeforeAggregate, readerId, registerReader, unregisterReader } from '../container/readers.js';
@@ -345,6 +345,8 @@ export class Pool extends EventEmitter {
    */
   static async connect(options: ConnectOptions): Promise<Pool> {
     if (typeof options !== 'object' || options === null) throw badArg('Pool.connect needs { etcd, pool }');
+    // (a misspelt `{ secert }` or `{ timeoutMS }` is refused, not ignored and its default used)
+    knownOptionsArg(options, CONNECT_OPTIONS, 'connect options');
     if (!connector) throw new CairnError('UNSUPPORTED', 'connected pools need the network layer: import Pool from the package entry (cairn), which loads it');
     return connector(options);
   }

@@ -8,6 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
+import { finished } from 'node:stream/promises';
 import { Pool, CairnError, type Container } from '../../index.js';
 import { MAX_UPDATE_BYTES } from '../../src/object/object.js';
 import { MAX_WATCH_HISTORY } from '../../src/container/container.js';
@@ -286,6 +287,47 @@ test('an option a read does not know: INVALID_ARGUMENT naming it (every read-sid
   const w = cont.watch({ from: 0n, signal });
   assert.is((await w.next()).done, false);
   await w.return(undefined);
+});
+
+test('an option an opener, a write or a write stream does not know: INVALID_ARGUMENT naming it, nothing written; the options they know still work', async () => {
+  const arr = cont.array('strict-writes-arr', { chunkSize: 16 });
+  await arr.write(0, new Uint8Array(20).fill(3));
+  const tx = cont.beginTx();
+  const calls: Array<[string, () => unknown, string]> = [
+    ['cont.object { oclas }', () => cont.object('strict-open', { oclas: 'RP_2G1' } as never), 'oclas'],
+    ['cont.kv { oclas }', () => cont.kv('strict-open', { oclas: 'RP_2G1' } as never), 'oclas'],
+    ['cont.kv { chunkSize } (an array option, not a kv one)', () => cont.kv('strict-open', { chunkSize: 16 } as never), 'chunkSize'],
+    ['cont.array { chunksize }', () => cont.array('strict-writes-arr', { chunksize: 16 } as never), 'chunksize'],
+    ['cont.array { cellsize }', () => cont.array('strict-writes-arr', { cellsize: 4 } as never), 'cellsize'],
+    ['tx.object { oclas }', () => tx.object('strict-open', { oclas: 'RP_2G1' } as never), 'oclas'],
+    ['array.write { epoch }', () => arr.write(0, 'x', { epoch: 1n } as never), 'epoch'],
+    ['array.setSize { epoch }', () => arr.setSize(4, { epoch: 1n } as never), 'epoch'],
+    ['array.createWriteStream { offset }', () => arr.createWriteStream({ offset: 4 } as never), 'offset'],
+    ['array.createWriteStream { strat }', () => arr.createWriteStream({ strat: 4, signal: new AbortController().signal } as never), 'strat'],
+    ['Pool.connect { secert }', () => Pool.connect({ etcd: 'http://127.0.0.1:1', pool: 'p', secert: 's' } as never), 'secert'],
+  ];
+  for (const [what, call, name] of calls) {
+    const err = await refused(what, call, 'INVALID_ARGUMENT');
+    assert.ok(err.message.includes(JSON.stringify(name)), `${what}: the message names the unknown option (${err.message})`);
+  }
+  await tx.abort();
+  assert.equal(await arr.read(0, 20), new Uint8Array(20).fill(3), 'the refused writes wrote nothing');
+  // the names each call knows are taken as before
+  const signal = new AbortController().signal;
+  assert.is(cont.object('strict-open', { oclass: 'RP_2G1' }).oid, cont.object('strict-open').oid);
+  await cont.kv('strict-open', { oclass: 'RP_2G1' }).put('k', 'v', { signal });
+  const tx2 = cont.beginTx();
+  assert.is(text(await tx2.object('strict-open', { oclass: 'RP_2G1' }).fetch('k', 'v')), 'v');
+  await tx2.abort();
+  const arr4 = cont.array('strict-writes-arr4', { oclass: 'RP_2G1', cellSize: 4, chunkSize: 16 });
+  await arr4.write(0, new Uint8Array(8).fill(4), { signal });
+  await arr4.setSize(4, { signal });
+  assert.is(await arr4.getSize(), 4);
+  // (a write stream from `start` writes there: its writes once got `{ start }` too, which write refuses)
+  const ws = cont.array('strict-writes-arr', { chunkSize: 16 }).createWriteStream({ start: 18, signal });
+  ws.end(new Uint8Array(4).fill(5));
+  await finished(ws);
+  assert.equal(await arr.read(16, 6), new Uint8Array([3, 3, 5, 5, 5, 5]));
 });
 
 test('listings of a closed container: POOL_CLOSED, never DATA_LOST', async () => {
