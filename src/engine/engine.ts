@@ -32,7 +32,7 @@ import { locateFetch, serveFetchInto, serveFetchSingleNow, serveShardCall, serve
 import { decodeBatchFrame, encodeBatchReply, decodeLocate, encodeLocateReply } from '../net/link.js';
 import { connectPool } from '../net/connected.js';
 import { hostBootId, localPathOf, localSocketPath, localSocketsEnabled } from '../net/local-socket.js';
-import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, TX_BATCH_MAX, decodeMaps, isEpochText, poolPrefix, type EngineRecord, type EtcdPoolMeta, type TxDescriptor } from '../net/protocol.js';
+import { ENGINE_METHODS, LOCK_TTL_MS, LOCK_WAIT_MS, MAX_VALIDATE_KEYS, TX_BATCH_MAX, decodeMaps, isEpochText, poolPrefix, type EngineRecord, type EtcdPoolMeta, type TxDescriptor } from '../net/protocol.js';
 import type { EngineOptions } from './options.js';
 import { ALL_TARGETS, TxTable, targetBit, type Prepared } from './txn.js';
 import { Commits } from './commits.js';
@@ -60,8 +60,6 @@ interface FastWrite { i: number; p: Prepared; h: Record<string, unknown>; payloa
 const READ_TS_LIMIT = 1n << 62n;
 /** Most engines one transaction spans. */
 const MAX_ENGINES_PER_TX = 4096;
-/** Most keys one validation request checks. */
-const MAX_VALIDATE_KEYS = 4096;
 /** Most targets one engine serves. */
 export const MAX_ENGINE_TARGETS = 64;
 /**

@@ -30,7 +30,7 @@ import { RemoteShardStore, epochText, freshWindow } from './shard-rpc.js';
 import { EngineLink } from './link.js';
 import { localPathOf } from './local-socket.js';
 import {
-  ENGINE_METHODS, LOCK_RPC_SLACK_MS, LOCK_TTL_MS, LOCK_WAIT_MS, WATCH_LAG_MS,
+  ENGINE_METHODS, LOCK_RPC_SLACK_MS, LOCK_TTL_MS, LOCK_WAIT_MS, MAX_VALIDATE_KEYS, WATCH_LAG_MS,
   decodeMaps, encodeMaps, poolPrefix, secretCheck, type EngineRecord, type EtcdPoolMeta, type TxDescriptor,
 } from './protocol.js';
 
@@ -535,7 +535,8 @@ class EngineContainerStorage implements ContainerStorage {
    * checked by its writes): an akey it fetched or a dkey whose akeys it listed on one shard of the
    * dkey's group that every write of the key reaches (a parity shard of an EC group, any replica
    * otherwise); an object whose dkeys it listed on such a shard of every group (its dkeys are
-   * spread over them). All keys of one engine in one request.
+   * spread over them). The keys of one engine in requests of at most MAX_VALIDATE_KEYS (the most
+   * an engine checks at once; one request for all of them failed a transaction reading more).
    */
   private validate(epoch: bigint, check: NonNullable<CommitInfo['check']>): Promise<unknown> | undefined {
     const written = new Set(check.written);
@@ -564,7 +565,11 @@ class EngineContainerStorage implements ContainerStorage {
     }
     if (byRank.size === 0) return undefined;
     const header = { cont: this.meta.uuid, txRead: check.readEpoch.toString(), epoch: epoch.toString() };
-    const p = Promise.all([...byRank].map(([r, keys]) => this.b.link(r).call(ENGINE_METHODS.txValidate, { ...header, keys })));
+    const calls: Array<Promise<unknown>> = [];
+    for (const [r, keys] of byRank) {
+      for (let i = 0; i < keys.length; i += MAX_VALIDATE_KEYS) calls.push(this.b.link(r).call(ENGINE_METHODS.txValidate, { ...header, keys: keys.slice(i, i + MAX_VALIDATE_KEYS) }));
+    }
+    const p = Promise.all(calls);
     p.catch(() => undefined); // awaited by done(); a commit whose writes fail first never awaits it
     return p;
   }

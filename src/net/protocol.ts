@@ -38,6 +38,11 @@ export const LOCK_RPC_SLACK_MS = 5_000;
 export const WATCH_LAG_MS = 2000;
 /** Most commit requests (or commit notifications) one batched call carries. */
 export const TX_BATCH_MAX = MAX_BATCH;
+/**
+ * Most keys one `tx.validate` request checks: engines refuse more (`INVALID_ARGUMENT`), so a
+ * client splits a transaction's reads on one engine into requests of at most this many keys.
+ */
+export const MAX_VALIDATE_KEYS = 4096;
 
 /** Engine methods besides the shard methods. */
 export const ENGINE_METHODS = {

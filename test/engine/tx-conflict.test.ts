@@ -4,7 +4,8 @@
  * is lost: the final value is the total number of commits. A blind write by a third client
  * between a transaction's read and its commit also makes that transaction restart, as does a dkey
  * or akey another client adds or punches where the transaction listed, and an engine refuses a
- * write that would land under a read it already served.
+ * write that would land under a read it already served. A transaction reading more keys on one
+ * engine than one validation request carries is checked in several requests.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +14,7 @@ import { rejectsWith, text } from '../helpers/tmp.js';
 import type { Pool } from '../../src/pool/pool.js';
 import { RpcClient } from '../../src/net/rpc.js';
 import { epochAtMs } from '../../src/container/epoch-clock.js';
+import { MAX_VALIDATE_KEYS } from '../../src/net/protocol.js';
 
 const t = suite('tx-conflict');
 let cluster: Cluster;
@@ -122,6 +124,41 @@ t('a transaction that lists an object and writes into it commits when no one els
   const cb = await b.openContainer('ctr');
   await cb.object('own').update('d3', 'a', 'later');
   assert.equal(await listed(ca.object('own').listDkeys()), ['d1', 'd2', 'd3']);
+});
+
+/** `n` akeys a0.. of dkey 'd' of object `name` hold their own names (written in rounds of 250). */
+async function manyAkeys(c: Awaited<ReturnType<Pool['openContainer']>>, name: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i += 250) {
+    await Promise.all(Array.from({ length: Math.min(250, n - i) }, (_, k) => c.object(name).update('d', `a${i + k}`, `a${i + k}`)));
+  }
+}
+
+/** A transaction's fetch of every akey a0..a(n-1) of `name`'s dkey 'd', in order (rounds of 250), each checked. */
+async function readAll(tx: ReturnType<Awaited<ReturnType<Pool['openContainer']>>['beginTx']>, name: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i += 250) {
+    const got = await Promise.all(Array.from({ length: Math.min(250, n - i) }, (_, k) => tx.object(name).fetch('d', `a${i + k}`)));
+    got.forEach((v, k) => assert.is(text(v), `a${i + k}`));
+  }
+}
+
+t('a transaction reading more keys on one engine than one validation request checks (MAX_VALIDATE_KEYS) commits, and restarts on a write past the first request', async () => {
+  // One dkey of a replicated object: every key read is checked on the same engine.
+  const N = MAX_VALIDATE_KEYS + 904;
+  const ca = await a.openContainer('ctr');
+  const cb = await b.openContainer('ctr');
+  await manyAkeys(ca, 'many', N);
+  const tx = ca.beginTx();
+  await readAll(tx, 'many', N);
+  await tx.object('many-out').update('d', 'a', 'committed');
+  await tx.commit(); // (before: INVALID_ARGUMENT, "a validation checks 1..4096 keys")
+  assert.is(text(await ca.object('many-out').fetch('d', 'a')), 'committed');
+  // another client writes the last key read: checked in the second request, the commit restarts
+  const tx2 = ca.beginTx();
+  await readAll(tx2, 'many', N);
+  await cb.object('many').update('d', `a${N - 1}`, 'changed by b');
+  await tx2.object('many-out').update('d', 'a', 'must not land');
+  await rejectsWith(tx2.commit(), 'TX_RESTART');
+  assert.is(text(await ca.object('many-out').fetch('d', 'a')), 'committed');
 });
 
 t('an engine refuses a write at or below an epoch it already served a read at (STALE_EPOCH)', async () => {
