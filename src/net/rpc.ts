@@ -556,6 +556,28 @@ async function handshake(secret: string, address: string, version: boolean, call
   await call('_auth', { proof: hmac(secret, 'client', cn, sn).toString('hex') });
 }
 
+/** Why a listen on an address failed, in words, by Node's error code. */
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use (EADDRINUSE): another process listens there; stop it or choose another address',
+  EADDRNOTAVAIL: 'the address is not one of this host\'s (EADDRNOTAVAIL)',
+  EACCES: 'permission denied (EACCES): ports below 1024 need privileges',
+  ENOTFOUND: 'the host name does not resolve (ENOTFOUND)',
+  EAI_AGAIN: 'the host name does not resolve (EAI_AGAIN)',
+};
+
+/**
+ * A failed listen as a typed error naming `host:port` (`IO_ERROR`, as the CLI reported the raw
+ * system error before: a system call failed, nothing was bound). A port taken by another process
+ * was Node's bare "listen EADDRINUSE" error, naming neither whose listen nor how to fix it.
+ */
+function listenError(err: unknown, host: string, port: number): CairnError {
+  if (err instanceof CairnError) return err;
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  const why = (errno !== undefined ? LISTEN_FAILURES[errno] : undefined) ?? String((err as Error)?.message ?? err);
+  return new NetError('IO_ERROR', `cannot listen on ${address}: ${why}`, { address, ...(errno !== undefined ? { errno } : {}) }, { cause: err });
+}
+
 function hmac(secret: string, ...parts: string[]): Buffer {
   return createHmac('sha256', secret).update(parts.join('|')).digest();
 }
@@ -644,8 +666,9 @@ export class RpcServer {
     server.on('sessionError', (err) => swallowed('rpc.server-broken-connection', err));
     const listener: Server = opts.tls ? server : (s.front = createServer((sock) => s.accept(sock)));
     await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(opts.port ?? 0, host, () => { listener.off('error', reject); resolve(); });
+      const failed = (err: unknown) => reject(listenError(err, host, opts.port ?? 0));
+      listener.once('error', failed);
+      listener.listen(opts.port ?? 0, host, () => { listener.off('error', failed); resolve(); });
     });
     s.port = (listener.address() as { port: number }).port;
     if (opts.localPath !== undefined && !opts.tls) await s.listenLocal(opts.localPath);
