@@ -38,7 +38,7 @@ import { ALL_TARGETS, TxTable, targetBit, type Prepared } from './txn.js';
 import { Commits } from './commits.js';
 import { EngineStores, checkTargetFormat } from './stores.js';
 import { ReadStamps, type StampKey } from './read-stamps.js';
-import { ensurePoolMeta, joinPool } from './join.js';
+import { ensurePoolMeta, joinPool, leavePool, type JoinedMap } from './join.js';
 import { LockTable } from './locks.js';
 import { WriteEpochs } from './write-epochs.js';
 import { warmUpRequests, warmUpServing, warmUpStores, type ScratchEngine } from './warm-up.js';
@@ -156,24 +156,32 @@ export class Engine {
     let etcd: Etcd | undefined;
     let tx: TxTable | undefined;
     let engine: Engine | undefined;
+    let added: JoinedMap | undefined;
     try {
       for (const d of opts.targets) await makeDirs(d).catch((err: unknown) => { throw poolFsError(err, d, 'cannot create the engine target directory'); });
       // Directories of the older format are refused before anything is written to etcd.
       for (const d of opts.targets) checkTargetFormat(d);
       etcd = await Etcd.connect(opts.etcd);
       const meta = await ensurePoolMeta(etcd, prefix, secret, opts);
-      const { rank, targets } = await joinPool(etcd, prefix, opts);
+      const joined = await joinPool(etcd, prefix, opts);
+      const { rank, targets } = joined;
+      added = joined.added;
       const opened = TxTable.open(join(opts.targets[0]!, TX_LOG_FILE), opts.durable, rank, { keepMs: DECISION_KEEP_TX_TIMEOUTS * opts.txTimeoutMs });
       tx = opened.table;
       engine = new Engine(opts, etcd, prefix, secret, meta, rank, targets, tx);
       await engine.run(opened.undecided);
       return engine;
     } catch (err) {
-      if (engine) await engine.close().catch(swallow('engine.close-after-failed-start')); // (its stores, server, lease and watches)
-      else {
-        tx?.close();
-        await etcd?.close().catch(swallow('engine.etcd-close-after-failed-start'));
+      // (its stores, server and watches; its lease is revoked, which deletes its engines/<rank> record)
+      if (engine) await engine.shutdown().catch(swallow('engine.close-after-failed-start'));
+      else tx?.close();
+      // A rank this start added to the map leaves it again where that is safe (leavePool says when):
+      // its engine.json goes below, so a retry would join as another rank and this one never serve.
+      if (added && etcd) {
+        const left = await leavePool(etcd, prefix, added).catch((e: unknown) => { swallowed('engine.leave-pool-after-failed-start', e); return false; });
+        if (!left) opts.log?.(`[engine] the start failed after joining pool ${opts.pool}; its new rank stays in the pool map (the map changed or the pool holds containers since)`);
       }
+      await etcd?.close().catch(swallow('engine.etcd-close-after-failed-start'));
       for (const c of created) c.remove();
       throw err;
     }
@@ -975,6 +983,13 @@ export class Engine {
   /** Stop serving (the lease is revoked, so the others notice at once). */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.shutdown();
+    await this.etcd.close().catch(swallow('engine.close-etcd'));
+  }
+
+  /** Everything `close` does but closing the etcd client (a failed start still undoes its join through it). */
+  private async shutdown(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
     for (const t of this.excludeTimers.values()) clearTimeout(t);
@@ -988,7 +1003,6 @@ export class Engine {
     for (const c of this.peers.values()) await c.close().catch(swallow('engine.close-peer-client'));
     await this.stores.close();
     this.tx.close();
-    await this.etcd.close().catch(swallow('engine.close-etcd'));
   }
 }
 

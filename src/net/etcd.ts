@@ -72,6 +72,23 @@ async function loadEtcd3(): Promise<typeof Etcd3> {
   return etcd3Class;
 }
 
+/** etcd's Compare enums (rpc.proto: CompareResult.EQUAL, CompareTarget.CREATE and MOD) for raw transactions. */
+const CMP_EQUAL = 0 as const, CMP_TARGET_CREATE = 1 as const, CMP_TARGET_MOD = 2 as const;
+
+/** The end of the key range of every key starting with `prefix` (its last byte below 0xff plus one). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) { end[i] = end[i]! + 1; return end.subarray(0, i + 1); }
+  }
+  return Buffer.from([0]); // (all 0xff: every key from the prefix on)
+}
+
+/** `ETCD_ERROR` unless `modRevision` is a decimal string. */
+function checkRevision(key: string, modRevision: string): void {
+  if (!/^\d+$/.test(String(modRevision))) throw new EtcdError('ETCD_ERROR', `modRevision must be a decimal string, got ${modRevision}`, { key, modRevision });
+}
+
 /** Map an etcd3/gRPC failure to an `EtcdError` (unreachable vs refused). */
 function wrap(err: unknown, what: string, info: Record<string, unknown> = {}): EtcdError {
   if (err instanceof EtcdError) return err;
@@ -186,13 +203,47 @@ export class Etcd {
 
   /** Put only if the key's modRevision is still `modRevision` ('0' = must not exist); returns success. */
   async compareAndPut(key: string, value: string | Buffer, modRevision: string): Promise<boolean> {
+    return (await this.compareAndPutRevision(key, value, modRevision)) !== undefined;
+  }
+
+  /**
+   * `compareAndPut` that resolves to the key's new modRevision when it wrote (undefined when the
+   * comparison failed), so the writer can later tell whether the key still holds its write.
+   */
+  async compareAndPutRevision(key: string, value: string | Buffer, modRevision: string): Promise<string | undefined> {
     this.check(key);
-    if (!/^\d+$/.test(String(modRevision))) throw new EtcdError('ETCD_ERROR', `modRevision must be a decimal string, got ${modRevision}`, { key, modRevision });
+    checkRevision(key, modRevision);
     try {
       const cmp = modRevision === '0' ? this.client.if(key, 'Create', '==', 0) : this.client.if(key, 'Mod', '==', modRevision);
       const r = await cmp.then(this.client.put(key).value(value)).commit();
-      return r.succeeded;
+      // (every write of a transaction has the transaction's revision)
+      return r.succeeded ? String(r.header.revision) : undefined;
     } catch (err) { throw wrap(err, 'compare-and-put', { key }); }
+  }
+
+  /**
+   * Put `value` at `key`, or delete `key` when `value` is undefined, only if the key's modRevision
+   * is still `modRevision` and no key starting with `emptyPrefix` exists, both checked in the same
+   * etcd transaction as the write (so nothing created under the prefix slips in between): true
+   * when written. (Undoing a change that is only safe while, say, a pool holds no containers.)
+   */
+  async compareAndSetIfNone(key: string, value: string | Buffer | undefined, modRevision: string, emptyPrefix: string): Promise<boolean> {
+    this.check(key);
+    this.check(emptyPrefix, 'prefix');
+    checkRevision(key, modRevision);
+    if (modRevision === '0') throw new EtcdError('ETCD_ERROR', 'compareAndSetIfNone needs the modRevision of an existing key', { key });
+    const k = Buffer.from(key), p = Buffer.from(emptyPrefix);
+    try {
+      const r = await this.client.kv.txn({
+        compare: [
+          { key: k, target: CMP_TARGET_MOD, result: CMP_EQUAL, mod_revision: modRevision },
+          // over a range: true when no key lies in it (a key's create_revision is never 0)
+          { key: p, range_end: prefixEnd(p), target: CMP_TARGET_CREATE, result: CMP_EQUAL, create_revision: 0 },
+        ],
+        success: [value === undefined ? { request_delete_range: { key: k } } : { request_put: { key: k, value: Buffer.from(value) } }],
+      });
+      return r.succeeded;
+    } catch (err) { throw wrap(err, 'compare-and-set', { key, emptyPrefix }); }
   }
 
   /** Delete `key` (absent is fine). */
