@@ -5,9 +5,9 @@
  *   ls [PATH] [-l] [--json]     entries in name order (-l: type, mode, size, mtime; --json: an array of them)
  *   mkdir [--parents] PATH...   create directories
  *   put LOCAL|- PATH [-r]       copy a local file (stdin for -; -r a directory tree) in
- *   get PATH [LOCAL|-] [-r]     copy a file (or with -r a tree) out; stdout without LOCAL
+ *   get PATH [LOCAL|-] [-r]     copy a file (or with -r a tree) out; stdout without LOCAL; a file into LOCAL if a directory
  *   cat PATH...                 files to stdout
- *   mv FROM TO                  rename (atomic)
+ *   mv FROM TO                  rename (atomic); into TO if a directory, as mv
  *   rm [-r] [-f] PATH...        remove files (-r: directories with their contents)
  *   stat PATH [--json]          attributes
  */
@@ -144,7 +144,10 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
         await getTree(fs, src, local);
         return;
       }
-      await pipeline(fs.createReadStream(src), !local || local === '-' ? process.stdout : createWriteStream(local));
+      if (!local || local === '-') { await pipeline(fs.createReadStream(src), process.stdout); return; }
+      // an existing local directory (or a link to one) receives the file under its own name, as cp does
+      const dest = (await stat(local).catch(() => undefined))?.isDirectory() ? join(local, basename(src)) : local;
+      await pipeline(fs.createReadStream(src), createWriteStream(dest));
       return;
     }
     case 'cat':
@@ -153,7 +156,10 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
       return;
     case 'mv':
       need(args, 2, 'mv FROM TO', 2);
-      await fs.rename(args[0]!, (await isDir(fs, args[1]!)) && !(await isDir(fs, args[0]!)) ? dfsJoin(args[1]!, basename(args[0]!)) : args[1]!);
+      // As coreutils mv, not rename(2): an existing directory TO (or a link to one) receives FROM
+      // under its own name, a directory too; only that entry is replaced, as rename replaces (a
+      // file a file, a directory an empty directory; else EISDIR, ENOTDIR or ENOTEMPTY).
+      await fs.rename(args[0]!, (await isDir(fs, args[1]!)) ? dfsJoin(args[1]!, basename(args[0]!)) : args[1]!);
       return;
     case 'rm':
       need(args, 1, 'rm [-r] [-f] PATH...');

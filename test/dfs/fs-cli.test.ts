@@ -100,6 +100,53 @@ t('errors: a missing path exits 1 naming ENOENT; a directory without -r and bad 
   assert.match(r.err, /usage: cairn fs CONTAINER mv FROM TO/);
 });
 
+t('mv into an existing directory moves under the same name, a directory too (coreutils mv, not rename(2)); get of a file into a local directory keeps its name', () => {
+  const ok = (args: string[], input?: string) => { const r = cairn(args, input === undefined ? undefined : Buffer.from(input)); assert.is(r.code, 0, `${args.join(' ')}: ${r.err}`); return r; };
+  const ls = (p: string) => ok(['ls', p]).out.toString().trim().split('\n').filter((x) => x !== '');
+  ok(['mkdir', '--parents', '/m/a', '/m/b', '/m/c/a', '/m/c/d', '/m/e']);
+  ok(['put', '-', '/m/a/f.txt'], 'f');
+  // a directory into an existing empty directory: moved into it, not over it
+  ok(['mv', '/m/a', '/m/b']);
+  assert.equal(ls('/m/b'), ['a']);
+  assert.is(ok(['cat', '/m/b/a/f.txt']).out.toString(), 'f');
+  // ... where an entry of its name is a non-empty directory: ENOTEMPTY, nothing moved
+  ok(['mkdir', '/m/a']);
+  ok(['put', '-', '/m/a/g.txt'], 'g');
+  let r = cairn(['mv', '/m/b/a', '/m']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^cairn: ENOTEMPTY: /);
+  assert.equal(ls('/m/b/a'), ['f.txt']);
+  assert.equal(ls('/m/a'), ['g.txt']);
+  // ... where it is an empty directory: replaced, as rename replaces it
+  ok(['mv', '/m/b/a', '/m/c']);
+  assert.equal(ls('/m/c/a'), ['f.txt']);
+  assert.equal(ls('/m/b'), []);
+  // a file over a file of its name in the directory: replaced
+  ok(['put', '-', '/m/c/x.txt'], 'old');
+  ok(['put', '-', '/m/x.txt'], 'new');
+  ok(['mv', '/m/x.txt', '/m/c']);
+  assert.is(ok(['cat', '/m/c/x.txt']).out.toString(), 'new');
+  // a file over a directory, a directory over a file: refused, nothing moved
+  ok(['put', '-', '/m/d'], 'file d');
+  r = cairn(['mv', '/m/d', '/m/c']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^cairn: EISDIR: /);
+  ok(['put', '-', '/m/c/e'], 'file e');
+  r = cairn(['mv', '/m/e', '/m/c']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^cairn: ENOTDIR: /);
+  assert.equal(ls('/m'), ['a', 'b', 'c', 'd', 'e']);
+  // a path that is no directory is still a rename
+  ok(['mv', '/m/d', '/m/renamed']);
+  assert.is(ok(['cat', '/m/renamed']).out.toString(), 'file d');
+  // get of a file into an existing local directory: LOCALDIR/NAME, as cp
+  const local = join(dir, 'got');
+  mkdirSync(local);
+  ok(['get', '/m/c/x.txt', local]);
+  assert.is(readFileSync(join(local, 'x.txt'), 'utf8'), 'new');
+  ok(['rm', '-r', '/m']);
+});
+
 t('put of a symlink without -r copies the file it names; put -r copies symlinks as links and skips FIFOs instead of hanging on them', () => {
   const real = join(dir, 'real.txt');
   writeFileSync(real, 'content');
