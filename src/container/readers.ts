@@ -16,7 +16,11 @@
  *   snapshots). Registrations of dead processes are removed.
  *
  * Registering is best effort: a reader that cannot write there (a read-only file system, no
- * permission) still reads, without this protection (`registerReader` says so).
+ * permission) still reads, without this protection (`registerReader` says so). A reader creates
+ * nothing: `readers/` is made by the writer (`LocalContainerStorage.create` and `open`), so in a
+ * container no read-write open made it yet (written by a release before that) a reader reads
+ * unprotected too; its reads of versions aggregated away then fail their checksums (`STALE_VIEW_CODES`,
+ * readonly-store.ts), never return wrong data, until the writer's next open makes the directory.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
@@ -43,12 +47,22 @@ async function writeAtomic(path: string, text: string): Promise<void> {
 }
 
 /**
- * Record that reader `id` reads the container in `containerDir` at `epoch`. Resolves to false when
- * the registration cannot be written (the reader then reads unprotected).
+ * The writer: make the `readers/` directory of the container in `containerDir` (at its create and
+ * every read-write open), where readers register; readers never create it (a read-only open
+ * writes no directory).
+ */
+export async function makeReadersDir(containerDir: string): Promise<void> {
+  await mkdir(join(containerDir, READERS_DIR), { recursive: true });
+}
+
+/**
+ * Record that reader `id` reads the container in `containerDir` at `epoch`, in its `readers/`
+ * directory if it exists (the reader creates nothing). Resolves to false when the registration
+ * cannot be written (the reader then reads unprotected): no `readers/`, a read-only file system,
+ * no permission.
  */
 export async function registerReader(containerDir: string, id: string, epoch: bigint): Promise<boolean> {
   try {
-    await mkdir(join(containerDir, READERS_DIR), { recursive: true });
     await writeAtomic(join(containerDir, READERS_DIR, id), JSON.stringify({ pid: process.pid, epoch: epoch.toString() }));
     return true;
   } catch (err) {

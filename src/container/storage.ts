@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { mkdir, rm, open, rename } from 'node:fs/promises';
+import { makeReadersDir } from './readers.js';
 import { nativeAddon } from '../media/io-uring.js';
 import { Journal, JournalType, JOURNAL_PREALLOC_BYTES, JOURNAL_SPARE, doneSetPayloadEpochs, type AppendRecord } from './journal.js';
 import { intentObjects, forEachIntentObject, intentSingle, intentCarriesValue, type DecodedSingle } from './intent-codec.js';
@@ -413,6 +414,7 @@ export class LocalContainerStorage implements ContainerStorage {
    */
   static async open(dir: string, durable: boolean, opts: { redo?: boolean } = {}): Promise<LocalContainerStorage> {
     await mkdir(dir, { recursive: true });
+    await makeReadersDir(dir); // (also in containers created before create made it: readers register there)
     const opened = Journal.open(join(dir, 'journal'), { durable, typed: true });
     const redo = durable && opts.redo === true;
     return new LocalContainerStorage(dir, opened.journal, opened, redo, redo || (!durable && PLAIN_CHECKPOINT_BYTES > 0));
@@ -421,6 +423,7 @@ export class LocalContainerStorage implements ContainerStorage {
   /** Write the metadata of a new container. */
   static async create(dir: string, meta: unknown): Promise<void> {
     await mkdir(dir, { recursive: true });
+    await makeReadersDir(dir);
     await writeJsonRecordTwice(join(dir, 'meta'), CONTAINER_META_MAGIC, CONTAINER_META_VERSION, meta);
   }
 
