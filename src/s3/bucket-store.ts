@@ -11,7 +11,10 @@
  *   object or the new one, never a mix; the old bodies are punched after the flip;
  * - multipart uploads live in `s3/uploads`: dkey = upload id, akey `u` = the upload, akeys
  *   `p00001`.. = the parts, each part its own Array object; Complete writes an index record that
- *   lists the part bodies (no copy) and removes the upload, in one transaction.
+ *   lists the part bodies (no copy) and removes the upload, in one transaction;
+ * - `s3/upload-keys` orders the uploads for ListMultipartUploads: one dkey per upload,
+ *   escaped key + terminator + upload id (see `uploadIndexKey`), written and removed in the same
+ *   transaction as the upload itself, so a listing is an ordered range walk like ListObjects.
  *
  * Only the public Cairn API is used. Reads pin their epoch with an open transaction, so space
  * reclamation (`aggregate`) cannot reclaim a version while a GET streams it.
@@ -19,9 +22,9 @@
 import { randomBytes } from 'node:crypto';
 import { CairnError } from '../../core/errors.js';
 import { parseObjectClass } from '../../placement/index.js';
-import type { Pool, Container, ContainerCreateOptions, Transaction } from '../index.js';
+import type { Pool, Container, ContainerCreateOptions, Transaction, KeyRange } from '../index.js';
 import { S3Error } from './errors.js';
-import { listPage, type ListParams, type ListPage } from './listing.js';
+import { listPage, prefixEnd, commonPrefixOf, type ListParams, type ListPage } from './listing.js';
 import type { BodyChecksum } from './body.js';
 
 /** Format byte of index, upload and part records. */
@@ -30,6 +33,8 @@ export const RECORD_FORMAT = 1;
 export const INDEX_OBJECT = 's3/index';
 /** Name of the multipart-upload object. */
 export const UPLOADS_OBJECT = 's3/uploads';
+/** Name of the object ordering the uploads by key, then id (ListMultipartUploads). */
+export const UPLOAD_KEYS_OBJECT = 's3/upload-keys';
 /** Name of the bucket's own KV object (creation time). */
 export const BUCKET_OBJECT = 's3/bucket';
 /** Longest S3 key (bytes of UTF-8), as S3. */
@@ -53,6 +58,8 @@ export const RECORD_FETCH_CONCURRENCY = 32;
 
 const META_AKEY = 'm';
 const UPLOAD_AKEY = 'u';
+/** Key of the bucket's own KV object saying that `s3/upload-keys` lists every upload. */
+const UPLOADS_INDEXED_KEY = 'uploads-indexed';
 const partAkey = (n: number) => `p${String(n).padStart(5, '0')}`;
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
@@ -121,6 +128,76 @@ export function keyBytes(key: string): Uint8Array {
 /** A key read back from the index. */
 export function keyText(b: Uint8Array): string { return dec.decode(b); }
 
+/**
+ * The bytes of `key` escaped so that appending a terminator keeps S3 key order: 0x00 becomes
+ * 0x00 0xff. A key's escaped form is a byte prefix of the escaped form of every key it prefixes.
+ */
+function escapeKey(key: Uint8Array): Uint8Array {
+  let zeros = 0;
+  for (const b of key) if (b === 0) zeros++;
+  if (zeros === 0) return key;
+  const out = new Uint8Array(key.length + zeros);
+  let o = 0;
+  for (const b of key) { out[o++] = b; if (b === 0) out[o++] = 0xff; }
+  return out;
+}
+
+/** Length of an upload id (hex digits). */
+const UPLOAD_ID_BYTES = 32;
+
+/** What ends an escaped key in `s3/upload-keys` (sorts before any continuation of the key). */
+const UPLOAD_KEY_END = new Uint8Array([0, 0]);
+
+/**
+ * The `s3/upload-keys` dkey of upload `id` of `key`: escaped key, 0x00 0x00, id. Dkeys sort by key
+ * (byte order, as S3), then by id; ids begin with their initiation time (`createUpload`), so
+ * the uploads of one key sort by initiation as S3 lists them.
+ */
+export function uploadIndexKey(key: Uint8Array, id: string | Uint8Array): Uint8Array {
+  const k = escapeKey(key), i = typeof id === 'string' ? enc.encode(id) : id;
+  const out = new Uint8Array(k.length + UPLOAD_KEY_END.length + i.length);
+  out.set(k, 0);
+  out.set(UPLOAD_KEY_END, k.length);
+  out.set(i, k.length + UPLOAD_KEY_END.length);
+  return out;
+}
+
+/** The key bytes and upload id of an `s3/upload-keys` dkey. */
+function parseUploadIndexKey(d: Uint8Array): { key: Uint8Array; id: string } {
+  const key: number[] = [];
+  for (let i = 0; i < d.length; i++) {
+    if (d[i] !== 0) { key.push(d[i]!); continue; }
+    if (d[i + 1] === 0xff) { key.push(0); i++; continue; }
+    if (d[i + 1] === 0) return { key: new Uint8Array(key), id: dec.decode(d.subarray(i + 2)) };
+    break;
+  }
+  throw new CairnError('CORRUPTED', `an entry of ${UPLOAD_KEYS_OBJECT} is not an escaped key and an upload id`);
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** One page request of ListMultipartUploads (strings as S3 sends them). */
+export interface UploadListParams {
+  prefix: string;
+  delimiter?: string;
+  /** Uploads plus common prefixes in the page. */
+  maxUploads: number;
+  /** Resume after this key (after its uploads up to `uploadIdMarker` when one is given). */
+  keyMarker: string;
+  uploadIdMarker: string;
+}
+
+/** One page of ListMultipartUploads. */
+export interface UploadListPage {
+  uploads: Array<{ key: string; id: string; initiated: number }>;
+  prefixes: string[];
+  truncated: boolean;
+  /** The page's last entry: an upload (`id` set) or a common prefix. */
+  last?: { key: string; id?: string };
+}
+
 /** The object class of small metadata objects: replicas surviving what the bucket's class survives. */
 export function indexClassFor(bucketClass: string): string {
   const c = parseObjectClass(bucketClass);
@@ -181,6 +258,7 @@ export class S3Bucket {
 
   private index() { return this.cont.object(INDEX_OBJECT, { oclass: this.indexClass }); }
   private uploads() { return this.cont.object(UPLOADS_OBJECT, { oclass: this.indexClass }); }
+  private uploadKeys() { return this.cont.object(UPLOAD_KEYS_OBJECT, { oclass: this.indexClass }); }
 
   /** Pin a read at `epoch` (a version id) or at the current stable epoch. */
   pin(epoch?: bigint): ReadPin {
@@ -378,11 +456,19 @@ export class S3Bucket {
 
   // ---------------------------------------------------------------- multipart
 
-  /** Start a multipart upload; returns its id. */
+  /**
+   * Start a multipart upload; returns its id: 32 hex digits, the initiation time (ms, 12 digits)
+   * then 20 random ones, so ids of one key sort by initiation. The upload record and its
+   * `s3/upload-keys` entry are written in one commit.
+   */
   async createUpload(rec: UploadRecord): Promise<string> {
-    keyBytes(rec.key);
-    const id = randomBytes(16).toString('hex');
-    await this.uploads().update(id, UPLOAD_AKEY, encodeRecord(rec));
+    const k = keyBytes(rec.key);
+    const t = Math.min(Math.max(0, Math.floor(rec.initiated)), 0xffff_ffff_ffff);
+    const id = t.toString(16).padStart(12, '0') + randomBytes(10).toString('hex');
+    await this.inTx(async (tx) => {
+      await tx.object(UPLOADS_OBJECT, { oclass: this.indexClass }).update(id, UPLOAD_AKEY, encodeRecord(rec));
+      await tx.object(UPLOAD_KEYS_OBJECT, { oclass: this.indexClass }).update(uploadIndexKey(k, id), UPLOAD_AKEY, encodeRecord({ initiated: rec.initiated }));
+    });
     return id;
   }
 
@@ -425,17 +511,97 @@ export class S3Bucket {
     return ns.map((n, i) => ({ n, part: parts[i]! })).filter((x) => x.part !== undefined).sort((a, b) => a.n - b.n);
   }
 
-  /** Every upload in progress (id and record), by key then initiation time. */
-  async listUploads(limit: number): Promise<Array<{ id: string; upload: UploadRecord }>> {
-    const ups = this.uploads();
-    const out: Array<{ id: string; upload: UploadRecord }> = [];
-    for await (const d of ups.listDkeys()) {
-      const id = keyText(d);
-      const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
-      if (u) out.push({ id, upload: u });
-      if (out.length >= limit) break;
+  /**
+   * One page of ListMultipartUploads at one epoch: an ordered walk of `s3/upload-keys` from the
+   * markers (or the prefix), reading at most the entries the page still needs plus one, and
+   * seeking past a whole common prefix (as `listPage` does for objects). Its cost is the page,
+   * not the number of uploads in the bucket.
+   */
+  async listUploads(p: UploadListParams): Promise<UploadListPage> {
+    await this.indexOlderUploads();
+    const page: UploadListPage = { uploads: [], prefixes: [], truncated: false };
+    const prefix = enc.encode(p.prefix);
+    // Stored keys hold at most MAX_S3_KEY_BYTES bytes and ids UPLOAD_ID_BYTES: a longer prefix
+    // matches nothing, and longer markers resume where their first that-many bytes' entries end
+    // (no stored entry lies in between), so no bound outgrows a dkey.
+    if (prefix.length > MAX_S3_KEY_BYTES) return page;
+    const delimiter = p.delimiter ? enc.encode(p.delimiter) : undefined;
+    const ePrefix = escapeKey(prefix);
+    let lo: { key: Uint8Array; inclusive: boolean } = { key: ePrefix, inclusive: true };
+    if (p.keyMarker !== '') {
+      let km = enc.encode(p.keyMarker), idm = enc.encode(p.uploadIdMarker);
+      if (km.length > MAX_S3_KEY_BYTES) { km = km.subarray(0, MAX_S3_KEY_BYTES); idm = new Uint8Array(0); }
+      let cand: { key: Uint8Array; inclusive: boolean } | undefined;
+      if (idm.length > 0) cand = { key: uploadIndexKey(km, idm.subarray(0, UPLOAD_ID_BYTES)), inclusive: false };
+      else if (delimiter && commonPrefixOf(km, prefix, delimiter)?.length === km.length && p.keyMarker.startsWith(p.prefix)) {
+        // The marker is a common prefix (a NextKeyMarker): resume after every key under it.
+        const end = prefixEnd(escapeKey(km));
+        if (!end) return page;
+        cand = { key: end, inclusive: true };
+      } else cand = { key: prefixEnd(uploadIndexKey(km, ''))!, inclusive: true }; // after every upload of the key
+      const c = compareBytes(cand.key, lo.key);
+      if (c > 0 || (c === 0 && !cand.inclusive)) lo = cand;
     }
-    return out.sort((a, b) => (a.upload.key < b.upload.key ? -1 : a.upload.key > b.upload.key ? 1 : a.upload.initiated - b.upload.initiated));
+    const hi = prefix.length ? prefixEnd(ePrefix) : undefined;
+    const pin = this.pin();
+    try {
+      const idx = this.uploadKeys();
+      const found: Array<{ d: Uint8Array; key: string; id: string }> = [];
+      let count = 0;
+      walk: for (;;) {
+        const range: KeyRange & { epoch: bigint } = { epoch: pin.epoch, limit: p.maxUploads - count + 1 };
+        if (lo.key.length > 0 || !lo.inclusive) { if (lo.inclusive) range.gte = lo.key; else range.gt = lo.key; }
+        if (hi) range.lt = hi;
+        let reseek = false;
+        for await (const d of idx.listDkeys(range)) {
+          const { key, id } = parseUploadIndexKey(d);
+          if (count === p.maxUploads) { page.truncated = true; break walk; }
+          count++;
+          const cp = commonPrefixOf(key, prefix, delimiter);
+          if (cp) {
+            page.prefixes.push(keyText(cp));
+            page.last = { key: keyText(cp) };
+            const next = prefixEnd(escapeKey(cp));
+            if (!next) break walk;
+            lo = { key: next, inclusive: true };
+            reseek = true;
+            break; // seek past every upload under the common prefix
+          }
+          found.push({ d, key: keyText(key), id });
+          page.last = { key: keyText(key), id };
+          lo = { key: d, inclusive: false };
+        }
+        if (!reseek) break;
+      }
+      page.uploads = await mapBounded(found, RECORD_FETCH_CONCURRENCY, async (f) => {
+        const r = decodeRecord<{ initiated: number }>(await idx.fetch(f.d, UPLOAD_AKEY, { epoch: pin.epoch }));
+        return { key: f.key, id: f.id, initiated: r?.initiated ?? 0 };
+      });
+    } finally {
+      await pin.release();
+    }
+    return page;
+  }
+
+  /**
+   * Give uploads started before `s3/upload-keys` existed (by an older gateway) their entries,
+   * once per bucket: each in a transaction that re-reads the upload, so one completed or aborted
+   * meanwhile gets none; then mark the bucket as indexed. New buckets are marked when created,
+   * and a bucket without uploads needs no mark.
+   */
+  private async indexOlderUploads(): Promise<void> {
+    const meta = this.cont.kv(BUCKET_OBJECT, { oclass: this.indexClass });
+    if (await meta.has(UPLOADS_INDEXED_KEY)) return;
+    let any = false;
+    for await (const d of this.uploads().listDkeys()) {
+      any = true;
+      const id = keyText(d);
+      await this.inTx(async (tx) => {
+        const u = decodeRecord<UploadRecord>(await tx.object(UPLOADS_OBJECT, { oclass: this.indexClass }).fetch(id, UPLOAD_AKEY));
+        if (u) await tx.object(UPLOAD_KEYS_OBJECT, { oclass: this.indexClass }).update(uploadIndexKey(enc.encode(u.key), id), UPLOAD_AKEY, encodeRecord({ initiated: u.initiated }));
+      });
+    }
+    if (any) await meta.put(UPLOADS_INDEXED_KEY, new Uint8Array(0));
   }
 
   /**
@@ -466,6 +632,7 @@ export class S3Bucket {
       const old = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
       await idx.update(k, META_AKEY, encodeRecord(record));
       await ups.punchDkey(id);
+      await tx.object(UPLOAD_KEYS_OBJECT, { oclass: this.indexClass }).punchDkey(uploadIndexKey(k, id));
       if (old) await this.punchInTx(tx, old.parts.filter((p) => !keep.has(p.o)));
     });
     // Parts uploaded but left out of the object are punched afterwards.
@@ -494,6 +661,7 @@ export class S3Bucket {
       const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
       if (!u || u.key !== key) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
       await ups.punchDkey(id);
+      await tx.object(UPLOAD_KEYS_OBJECT, { oclass: this.indexClass }).punchDkey(uploadIndexKey(keyBytes(key), id));
     });
     await this.punchBodies(await this.partsAt(id, epoch - 1n));
   }
@@ -543,7 +711,9 @@ export class S3Store {
       if (err instanceof CairnError && err.code === 'EXISTS') throw new S3Error('BucketAlreadyOwnedByYou', undefined, { BucketName: name });
       throw err;
     }
-    await cont.kv(BUCKET_OBJECT, { oclass: indexClassFor(cont.props.oclass) }).put('meta', encodeRecord({ created: Date.now() }));
+    const meta = cont.kv(BUCKET_OBJECT, { oclass: indexClassFor(cont.props.oclass) });
+    await meta.put('meta', encodeRecord({ created: Date.now() }));
+    await meta.put(UPLOADS_INDEXED_KEY, new Uint8Array(0)); // (every upload of a new bucket is in s3/upload-keys)
   }
 
   /** Delete bucket `name` (BucketNotEmpty unless it holds no object and no upload). */

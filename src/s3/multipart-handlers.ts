@@ -116,29 +116,29 @@ export async function abortUpload(ctx: RequestContext): Promise<void> {
   sendEmpty(ctx, 204);
 }
 
-/** GET /bucket?uploads */
+/**
+ * GET /bucket?uploads: one page in key order, then initiation order within a key, from
+ * `key-marker` (after `upload-id-marker` within that key when given), filtered by `prefix`, with
+ * keys rolled up into CommonPrefixes by `delimiter`. An ordered walk of the bucket's upload
+ * index: it reads about `max-uploads` entries however many uploads the bucket holds.
+ */
 export async function listUploads(ctx: RequestContext): Promise<void> {
   const bucket = await ctx.store.bucket(ctx.bucket!);
   const maxUploads = intParam(ctx, 'max-uploads', 1000, 0, 1000);
   const prefix = ctx.query.get('prefix') ?? '';
+  const delimiter = ctx.query.get('delimiter') || undefined;
   const keyMarker = ctx.query.get('key-marker') ?? '';
   const idMarker = keyMarker === '' ? '' : ctx.query.get('upload-id-marker') ?? '';
-  const uploads = (await bucket.listUploads(MAX_PARTS)).filter((u) => u.upload.key.startsWith(prefix));
-  // Resume after (key-marker, upload-id-marker): after that upload where it is still listed (a key
-  // may have several uploads, and a page can end between them), else after the key's uploads with
-  // an id up to the marker, as S3.
-  const at = idMarker === '' ? -1 : uploads.findIndex((u) => u.upload.key === keyMarker && u.id === idMarker);
-  const all = at >= 0 ? uploads.slice(at + 1)
-    : uploads.filter((u) => u.upload.key > keyMarker || (idMarker !== '' && u.upload.key === keyMarker && u.id > idMarker));
-  const page = all.slice(0, maxUploads);
-  const last = page[page.length - 1];
+  const page = await bucket.listUploads({ prefix, delimiter, maxUploads, keyMarker, uploadIdMarker: idMarker });
   sendXml(ctx, 200, xmlDocument(el('ListMultipartUploadsResult', [
     el('Bucket', ctx.bucket!), el('KeyMarker', keyMarker), el('UploadIdMarker', ctx.query.get('upload-id-marker') ?? ''),
-    el('NextKeyMarker', last?.upload.key ?? ''), el('NextUploadIdMarker', last?.id ?? ''), el('Prefix', prefix),
-    el('MaxUploads', maxUploads), el('IsTruncated', all.length > page.length),
-    ...page.map((u) => el('Upload', [
-      el('Key', u.upload.key), el('UploadId', u.id), el('Initiator', OWNER()), el('Owner', OWNER()),
-      el('StorageClass', 'STANDARD'), el('Initiated', isoTime(u.upload.initiated)),
+    el('NextKeyMarker', page.last?.key ?? ''), el('NextUploadIdMarker', page.last?.id ?? ''), el('Prefix', prefix),
+    ...(delimiter ? [el('Delimiter', delimiter)] : []),
+    el('MaxUploads', maxUploads), el('IsTruncated', page.truncated),
+    ...page.uploads.map((u) => el('Upload', [
+      el('Key', u.key), el('UploadId', u.id), el('Initiator', OWNER()), el('Owner', OWNER()),
+      el('StorageClass', 'STANDARD'), el('Initiated', isoTime(u.initiated)),
     ])),
+    ...page.prefixes.map((p) => el('CommonPrefixes', [el('Prefix', p)])),
   ])));
 }

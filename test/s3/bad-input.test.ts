@@ -149,6 +149,87 @@ t('ListMultipartUploads pages through several uploads of one key with key-marker
   assert.is((await req('DELETE', '/bad/many2', { query: `uploadId=${ids[3]}` })).status, 204);
 });
 
+t('ListMultipartUploads with more than 10,000 uploads in the bucket: every upload under a prefix is listed, page by page, in key then initiation order; delimiter rolls keys up', async () => {
+  assert.is((await req('PUT', '/manyup')).status, 200);
+  const b = await gw.server.store.bucket('manyup');
+  const create = (key: string) => b.createUpload({ key, initiated: Date.now(), contentType: 'binary/octet-stream', meta: {}, headers: {} });
+  const keys = [...Array.from({ length: 10_000 }, (_, i) => `a/${String(i).padStart(5, '0')}`), ...Array.from({ length: 600 }, (_, i) => `z/${String(i % 40).padStart(2, '0')}`)];
+  // (600 of 10,600: the old listing read 10,000 uploads in id order, i.e. at random, and missed ~34 of them)
+  const ids = new Map<string, string>(); // id -> key
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < keys.length) { const k = keys[next++]!; ids.set(await create(k), k); }
+  }));
+  const listed: Array<[string, string]> = [];
+  let marker = '';
+  for (let page = 0; page < 20; page++) {
+    const r = await req('GET', '/manyup', { query: `uploads=&max-uploads=100&prefix=z%2F${marker}` });
+    assert.is(r.status, 200, r.body);
+    const keysOf = [...r.body.matchAll(/<Upload><Key>([^<]*)<\/Key><UploadId>([^<]*)</g)];
+    listed.push(...keysOf.map((m) => [m[1]!, m[2]!] as [string, string]));
+    if (!r.body.includes('<IsTruncated>true</IsTruncated>')) break;
+    assert.is(keysOf.length, 100, 'a truncated page is full');
+    marker = `&key-marker=${encodeURIComponent(/<NextKeyMarker>([^<]*)</.exec(r.body)![1]!)}&upload-id-marker=${/<NextUploadIdMarker>([^<]*)</.exec(r.body)![1]!}`;
+  }
+  const want = [...ids].filter(([, k]) => k.startsWith('z/')).map(([id, k]) => [k, id] as [string, string])
+    .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : 1));
+  assert.is(listed.length, 600, 'every z/ upload is listed once');
+  assert.equal(listed, want, 'in key order, then id (initiation) order within a key');
+  // Delimiter: the 10,600 uploads roll up into two common prefixes, one page apart at max-uploads=1.
+  const d1 = await req('GET', '/manyup', { query: 'uploads=&delimiter=%2F&max-uploads=1' });
+  assert.match(d1.body, /<CommonPrefixes><Prefix>a\/<\/Prefix><\/CommonPrefixes>/);
+  assert.match(d1.body, /<IsTruncated>true<\/IsTruncated>/);
+  assert.match(d1.body, /<NextKeyMarker>a\/<\/NextKeyMarker>/);
+  assert.not.match(d1.body, /<Upload>/);
+  const d2 = await req('GET', '/manyup', { query: 'uploads=&delimiter=%2F&max-uploads=1&key-marker=a%2F' });
+  assert.equal([...d2.body.matchAll(/<Prefix>([^<]+)<\/Prefix>/g)].map((m) => m[1]), ['z/']);
+  assert.match(d2.body, /<IsTruncated>false<\/IsTruncated>/);
+  // key-marker alone resumes after every upload of that key; a stale upload-id-marker resumes by id order.
+  const k1 = await req('GET', '/manyup', { query: 'uploads=&prefix=z%2F&key-marker=z%2F38' });
+  assert.equal([...k1.body.matchAll(/<Key>([^<]*)</g)].map((m) => m[1]), Array(15).fill('z/39'));
+  const ordered39 = want.filter(([k]) => k === 'z/39').map(([, id]) => id);
+  const k2 = await req('GET', '/manyup', { query: `uploads=&prefix=z%2F&key-marker=z%2F39&upload-id-marker=${ordered39[0]}` });
+  assert.equal([...k2.body.matchAll(/<UploadId>([^<]*)</g)].map((m) => m[1]), ordered39.slice(1));
+  // Markers and prefixes longer than any key are answered, not refused.
+  const long = 'z/39' + 'é'.repeat(600); // (1,204 bytes)
+  const l1 = await req('GET', '/manyup', { query: `uploads=&prefix=z%2F&key-marker=${encodeURIComponent(long)}&upload-id-marker=${'f'.repeat(100)}` });
+  assert.is(l1.status, 200, l1.body);
+  assert.not.match(l1.body, /<Upload>/);
+  const l2 = await req('GET', '/manyup', { query: `uploads=&prefix=${encodeURIComponent(long)}` });
+  assert.is(l2.status, 200, l2.body);
+  assert.not.match(l2.body, /<Upload>/);
+  const l3 = await req('GET', '/manyup', { query: `uploads=&prefix=z%2F&key-marker=z%2F38&upload-id-marker=${encodeURIComponent('é'.repeat(40))}` });
+  assert.equal([...l3.body.matchAll(/<Key>([^<]*)</g)].map((m) => m[1]), Array(15).fill('z/39'), 'an id marker above every id: after the key');
+});
+
+t('ListMultipartUploads keeps S3 key order for keys that prefix each other or hold a NUL byte', async () => {
+  const b = await gw.server.store.bucket('manyup');
+  const order = ['n', 'n\u0000', 'n\u0000a', 'n\u0001', 'n/a', 'na'];
+  for (const k of [...order].reverse()) await b.createUpload({ key: k, initiated: Date.now(), contentType: 'binary/octet-stream', meta: {}, headers: {} });
+  const page = await b.listUploads({ prefix: 'n', maxUploads: 100, keyMarker: '', uploadIdMarker: '' });
+  assert.equal(page.uploads.map((u) => u.key), order);
+  const after = await b.listUploads({ prefix: 'n', maxUploads: 100, keyMarker: 'n\u0000', uploadIdMarker: '' });
+  assert.equal(after.uploads.map((u) => u.key), order.slice(2));
+  const nul = await b.listUploads({ prefix: 'n\u0000', maxUploads: 100, keyMarker: '', uploadIdMarker: '' });
+  assert.equal(nul.uploads.map((u) => u.key), ['n\u0000', 'n\u0000a']);
+});
+
+t('ListMultipartUploads lists uploads an older gateway started (no s3/upload-keys entry) once, then as any other', async () => {
+  // A bucket made outside S3 and an upload record written as the older layout did: s3/uploads only.
+  const cont = await gw.pool.createContainer('olderup', { oclass: 'RP_2G1' });
+  const id = 'ab'.repeat(16);
+  const rec = new TextEncoder().encode(JSON.stringify({ key: 'old/key', initiated: Date.now(), contentType: 'binary/octet-stream', meta: {}, headers: {} }));
+  await cont.object('s3/uploads', { oclass: (await gw.server.store.bucket('olderup')).indexClass }).update(id, 'u', new Uint8Array([1, ...rec]));
+  const listed = await req('GET', '/olderup', { query: 'uploads=' });
+  assert.equal([...listed.body.matchAll(/<UploadId>([^<]*)</g)].map((m) => m[1]), [id], listed.body);
+  const fresh = /<UploadId>([^<]*)</.exec((await req('POST', '/olderup/new', { query: 'uploads=' })).body)![1]!;
+  assert.equal([...(await req('GET', '/olderup', { query: 'uploads=' })).body.matchAll(/<UploadId>([^<]*)</g)].map((m) => m[1]), [fresh, id]);
+  assert.is((await req('DELETE', '/olderup/old/key', { query: `uploadId=${id}` })).status, 204);
+  assert.is((await req('DELETE', '/olderup/new', { query: `uploadId=${fresh}` })).status, 204);
+  assert.not.match((await req('GET', '/olderup', { query: 'uploads=' })).body, /<Upload>/);
+  assert.is((await req('DELETE', '/olderup')).status, 204, 'the bucket is empty again');
+});
+
 t('DeleteObjects: a Key that is not plain text (child elements, two Keys, an empty Object) is MalformedXML and deletes nothing', async () => {
   for (const k of ['[object Object]', 'a,b', 'a']) assert.is((await req('PUT', `/bad/${encodeURIComponent(k)}`, { body: 'keep' })).status, 200);
   for (const body of [
