@@ -19,7 +19,7 @@
  * Only the public Cairn API is used. Reads pin their epoch with an open transaction, so space
  * reclamation (`aggregate`) cannot reclaim a version while a GET streams it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { CairnError } from '../../core/errors.js';
 import { parseObjectClass } from '../../placement/index.js';
 import type { Pool, Container, ContainerCreateOptions, Transaction, KeyRange } from '../index.js';
@@ -84,6 +84,14 @@ export interface ObjectRecord {
   /** Multipart objects: number of parts (S3's `-N`). */
   partCount?: number;
   checksum?: BodyChecksum;
+  /**
+   * Multipart objects: the upload that completed into this record and a digest of the part list
+   * it was completed with (`completionDigest`). A CompleteMultipartUpload retried after its
+   * response was lost finds the upload gone and this record still in place, and answers as the
+   * first time (S3 does). The state is bounded: it lives in the record and goes with it when the
+   * object is overwritten or deleted.
+   */
+  completedUpload?: { id: string; parts: string };
 }
 
 /** An in-progress multipart upload. */
@@ -176,6 +184,16 @@ function parseUploadIndexKey(d: Uint8Array): { key: Uint8Array; id: string } {
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/**
+ * Digest of the part list a CompleteMultipartUpload names (numbers and ETags, quotes dropped as
+ * `sameEtag` drops them): what a retried completion must match.
+ */
+export function completionDigest(wanted: Array<{ n: number; etag: string }>): string {
+  const h = createHash('md5');
+  for (const w of wanted) h.update(`${w.n}:${w.etag.trim().replace(/^"(.*)"$/, '$1')}\n`);
+  return h.digest('hex');
 }
 
 /** One page request of ListMultipartUploads (strings as S3 sends them). */
@@ -608,16 +626,27 @@ export class S3Bucket {
    * Complete upload `id` with the listed parts: the object's record lists the part bodies (no
    * copy), written together with the removal of the upload in one transaction. Parts are read
    * inside the transaction, so a part replaced concurrently restarts it.
+   *
+   * A retry of a completion that succeeded (its answer lost) finds no upload; when `key` still
+   * holds the record that completion wrote, with the same part list (`completedUpload`), it
+   * resolves to that record again with no epoch (nothing was written), else NoSuchUpload.
    */
-  async completeUpload(id: string, key: string, wanted: Array<{ n: number; etag: string }>, build: (u: UploadRecord, parts: PartRecord[]) => ObjectRecord): Promise<{ epoch: bigint; record: ObjectRecord }> {
+  async completeUpload(id: string, key: string, wanted: Array<{ n: number; etag: string }>, build: (u: UploadRecord, parts: PartRecord[]) => ObjectRecord): Promise<{ epoch?: bigint; record: ObjectRecord }> {
     if (wanted.length === 0) throw new S3Error('MalformedXML', 'CompleteMultipartUpload needs at least one part');
     if (wanted.length > MAX_PARTS) throw new S3Error('InvalidArgument', `at most ${MAX_PARTS} parts`);
     for (let i = 1; i < wanted.length; i++) if (wanted[i]!.n <= wanted[i - 1]!.n) throw new S3Error('InvalidPartOrder');
     const k = keyBytes(key);
+    const digest = completionDigest(wanted);
     let record!: ObjectRecord;
+    let done: ObjectRecord | undefined;
     const { epoch } = await this.inTx(async (tx) => {
+      done = undefined;
       const ups = tx.object(UPLOADS_OBJECT, { oclass: this.indexClass });
       const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
+      if (!u) {
+        const cur = decodeRecord<ObjectRecord>(await tx.object(INDEX_OBJECT, { oclass: this.indexClass }).fetch(k, META_AKEY));
+        if (cur?.completedUpload?.id === id && cur.completedUpload.parts === digest) { done = cur; return; }
+      }
       if (!u || u.key !== key) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
       const parts = await mapBounded(wanted, RECORD_FETCH_CONCURRENCY, async (w) => decodeRecord<PartRecord>(await ups.fetch(id, partAkey(w.n))));
       parts.forEach((p, i) => {
@@ -626,7 +655,7 @@ export class S3Bucket {
           throw new S3Error('EntityTooSmall', undefined, { PartNumber: String(wanted[i]!.n), ProposedSize: String(p.size), MinSizeAllowed: String(this.opts.minPartBytes) });
         }
       });
-      record = build(u, parts as PartRecord[]);
+      record = { ...build(u, parts as PartRecord[]), completedUpload: { id, parts: digest } };
       const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
       const keep = new Set(record.parts.map((p) => p.o));
       const old = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
@@ -635,6 +664,7 @@ export class S3Bucket {
       await tx.object(UPLOAD_KEYS_OBJECT, { oclass: this.indexClass }).punchDkey(uploadIndexKey(k, id));
       if (old) await this.punchInTx(tx, old.parts.filter((p) => !keep.has(p.o)));
     });
+    if (done) return { record: done };
     // Parts uploaded but left out of the object are punched afterwards.
     const keep = new Set(record.parts.map((p) => p.o));
     await this.punchBodies((await this.partsAt(id, epoch - 1n)).filter((p) => !keep.has(p.o)));

@@ -130,6 +130,27 @@ t('CompleteMultipartUpload names each part by its exact ETag: "*", a list, a sta
   assert.is((await req('GET', '/bad/mp', { query: 'partNumber=2' })).body, 'bbbb');
 });
 
+t('CompleteMultipartUpload retried after it succeeded answers 200 with the same result while the object is the one it wrote; another part list, another key, or after an overwrite: NoSuchUpload', async () => {
+  const { id, etags } = await upload('retry', ['AAAA', 'BBBB']);
+  const complete = (parts: Array<[number, string]>, key = 'retry') => req('POST', `/bad/${key}`, { query: `uploadId=${id}`, body: completeXml(parts) });
+  const fields = (body: string) => ['Location', 'Bucket', 'Key', 'ETag'].map((f) => new RegExp(`<${f}>([^<]*)</${f}>`).exec(body)?.[1]);
+  const first = await complete([[1, etags[0]!], [2, etags[1]!]]);
+  assert.is(first.status, 200, first.body);
+  const again = await complete([[1, etags[0]!], [2, etags[1]!]]);
+  assert.is(again.status, 200, again.body);
+  assert.equal(fields(again.body), fields(first.body), 'the same Location, Bucket, Key and ETag');
+  assert.ok(fields(first.body).every((v) => v !== undefined && v !== ''));
+  const unquoted = await complete([[1, etags[0]!.replace(/"/g, '')], [2, etags[1]!.replace(/"/g, '')]]);
+  assert.is(unquoted.status, 200, 'the same ETags unquoted name the same parts');
+  assert.is((await req('GET', '/bad/retry')).body, 'AAAABBBB');
+  expectError(await complete([[1, etags[0]!]]), 404, 'NoSuchUpload', 'another part list');
+  expectError(await complete([[1, etags[0]!], [2, etags[1]!]], 'retry-other'), 404, 'NoSuchUpload', 'another key');
+  assert.not.ok(await exists('retry-other'));
+  assert.is((await req('PUT', '/bad/retry', { body: 'new' })).status, 200);
+  expectError(await complete([[1, etags[0]!], [2, etags[1]!]]), 404, 'NoSuchUpload', 'after the object was overwritten');
+  assert.is((await req('GET', '/bad/retry')).body, 'new');
+});
+
 t('ListMultipartUploads pages through several uploads of one key with key-marker and upload-id-marker', async () => {
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) ids.push((await upload('many', ['x'])).id);
