@@ -43,6 +43,15 @@ function toKey(k: Uint8Array): Uint8Array {
 
 const fromKey = (d: Uint8Array): Uint8Array => d.subarray(1);
 
+/**
+ * Whether `k` can be a stored Level key. Only writes refuse a longer key (`put`, a batch `put`:
+ * INVALID_ARGUMENT, nothing written), since storing it is impossible; a longer key cannot exist,
+ * so reading it finds nothing (`get`/`getMany` undefined, `has`/`hasMany` false) and deleting it
+ * (`del`, a batch `del`) removes nothing and succeeds, as for any absent key — the same view as
+ * range bounds of any length (`lowerBound`).
+ */
+const storable = (k: Uint8Array): boolean => k.length <= MAX_LEVEL_KEY_BYTES;
+
 /** The dkey marking that the database was created (outside the Level key space, which starts with 0x00). */
 const CREATED_KEY = new Uint8Array([LEVEL_KEY_PREFIX + 1, 0x63]);
 
@@ -228,16 +237,22 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Uint8Array
 
   async _get(key: Uint8Array, options: ReadOpts): Promise<Uint8Array | undefined> {
     const epoch = snapshotEpoch(this as never, options);
+    if (!storable(key)) return undefined;
     return this.kv.get(toKey(key), { epoch });
   }
 
   async _getMany(keys: Uint8Array[], options: ReadOpts): Promise<Array<Uint8Array | undefined>> {
     const epoch = snapshotEpoch(this as never, options);
-    return this.kv.getMany(keys.map(toKey), { epoch });
+    const ok = keys.filter(storable);
+    if (ok.length === keys.length) return this.kv.getMany(keys.map(toKey), { epoch });
+    const got = ok.length ? await this.kv.getMany(ok.map(toKey), { epoch }) : [];
+    let i = 0;
+    return keys.map((k) => (storable(k) ? got[i++] : undefined));
   }
 
   async _has(key: Uint8Array, options: ReadOpts): Promise<boolean> {
     const epoch = snapshotEpoch(this as never, options);
+    if (!storable(key)) return false;
     return this.kv.has(toKey(key), { epoch });
   }
 
@@ -250,12 +265,17 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Uint8Array
   }
 
   async _del(key: Uint8Array): Promise<void> {
+    if (!storable(key)) return;
     await this.kv.remove(toKey(key));
   }
 
   async _batch(operations: Array<{ type: 'put' | 'del'; key: Uint8Array; value?: Uint8Array }>): Promise<void> {
-    const ops: KvBatchOp[] = operations.map((o) => (o.type === 'put' ? { type: 'put', key: toKey(o.key), value: o.value! } : { type: 'del', key: toKey(o.key) }));
-    await this.kv.batch(ops);
+    const ops: KvBatchOp[] = [];
+    for (const o of operations) {
+      if (o.type === 'put') ops.push({ type: 'put', key: toKey(o.key), value: o.value! });
+      else if (storable(o.key)) ops.push({ type: 'del', key: toKey(o.key) });
+    }
+    if (ops.length) await this.kv.batch(ops);
   }
 
   async _clear(options: Record<string, unknown>): Promise<void> {

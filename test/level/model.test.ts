@@ -155,6 +155,26 @@ t('range bounds and seek targets longer than any stored key are bounds, not erro
   await db.close();
 });
 
+t('a key longer than any stored key: get undefined, has false, del and a batch del remove nothing; put and a batch put are INVALID_ARGUMENT and write nothing', async () => {
+  const db = new CairnLevel<Bytes, Bytes>(cont, { object: 'long-keys', keyEncoding: 'view', valueEncoding: 'view' });
+  const max = new Uint8Array(MAX_LEVEL_KEY_BYTES).fill(0x61);
+  const longer = new Uint8Array(MAX_LEVEL_KEY_BYTES + 1).fill(0x61);
+  await db.put(max, Uint8Array.of(1));
+  await db.put(Uint8Array.of(0x62), Uint8Array.of(2));
+  assert.is(await db.get(longer), undefined);
+  assert.is(await db.has(longer), false);
+  assert.equal(await db.getMany([max, longer, Uint8Array.of(0x62)]), [Uint8Array.of(1), undefined, Uint8Array.of(2)]);
+  assert.equal(await db.hasMany([longer, max]), [false, true]);
+  await db.del(longer);
+  await db.batch([{ type: 'del', key: longer }, { type: 'del', key: Uint8Array.of(0x62) }]);
+  await db.batch().del(longer).write();
+  const codeOf = async (p: Promise<unknown>) => { try { await p; return 'no error'; } catch (err) { return (err as { code?: string }).code; } };
+  assert.is(await codeOf(db.put(longer, Uint8Array.of(3))), 'INVALID_ARGUMENT');
+  assert.is(await codeOf(db.batch([{ type: 'put', key: Uint8Array.of(0x63), value: Uint8Array.of(4) }, { type: 'put', key: longer, value: Uint8Array.of(3) }])), 'INVALID_ARGUMENT');
+  assert.equal((await db.keys().all()).map(hex), [hex(max)], 'the long-key del removed nothing, the batch del its other key, a refused batch nothing');
+  await db.close();
+});
+
 t('a database closes after an iterator failed: its iterators close cleanly', async () => {
   const db = new CairnLevel(cont, { object: 'closing' });
   await db.put('a', '1');
