@@ -5,7 +5,7 @@
  *   ls [PATH] [-l] [--json]     entries in name order (-l: type, mode, size, mtime; --json: an array of them)
  *   mkdir [--parents] PATH...   create directories
  *   put LOCAL|- PATH [-r]       copy a local file (stdin for -; -r a directory tree) in
- *   get PATH [LOCAL|-] [-r]     copy a file (or with -r a tree) out; stdout without LOCAL; a file into LOCAL if a directory
+ *   get PATH [LOCAL|-] [-r]     copy a file (or with -r a tree) out; stdout without LOCAL; into LOCAL if a directory
  *   cat PATH...                 files to stdout
  *   mv FROM TO                  rename (atomic); into TO if a directory, as mv
  *   rm [-r] [-f] PATH...        remove files (-r: directories with their contents)
@@ -141,7 +141,10 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
       if (st.isDirectory()) {
         if (!o.recursive) throw new UsageError(`${src} is a directory (use -r)`);
         if (!local || local === '-') throw new UsageError('get -r needs a local directory');
-        await getTree(fs, src, local);
+        // an existing local directory receives the tree under its own name, as cp -r and put -r do
+        // (the root, which has none, is copied into it)
+        const name = basename(src);
+        await getTree(fs, src, name !== '' && (await stat(local).catch(() => undefined))?.isDirectory() ? join(local, name) : local);
         return;
       }
       if (!local || local === '-') { await pipeline(fs.createReadStream(src), process.stdout); return; }

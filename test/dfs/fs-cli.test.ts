@@ -78,6 +78,11 @@ t('put -r and get -r copy trees; mv renames; rm -r removes', () => {
   assert.is(r.code, 0, r.err);
   assert.equal(readdirSync(join(dir, 'out')), ['y']);
   assert.is(readFileSync(join(dir, 'out/y/deep.txt'), 'utf8'), 'deep');
+  // into an existing local directory: the tree under its own name, as cp -r (and put -r above)
+  r = cairn(['get', '-r', '/moved', join(dir, 'out')]);
+  assert.is(r.code, 0, r.err);
+  assert.equal(readdirSync(join(dir, 'out')).sort(), ['moved', 'y']);
+  assert.is(readFileSync(join(dir, 'out/moved/y/deep.txt'), 'utf8'), 'deep');
   r = cairn(['rm', '-r', '/moved', '/t']);
   assert.is(r.code, 0, r.err);
   r = cairn(['ls', '/']);
