@@ -347,7 +347,7 @@ export class ContainerCore {
    * commits. Constructs `this` class (the public `Container` when called on it).
    */
   static async load<C extends ContainerCore>(this: new (rt: ContainerRuntime, meta: ContainerMeta, storage: ContainerStorage, floor: bigint) => C, rt: ContainerRuntime, meta: ContainerMeta, storage: ContainerStorage): Promise<C> {
-    const { floor, torn, done, replay, rediscard } = storage.recover();
+    const { floor, torn, done, replay, rediscard, rollback } = storage.recover();
     const c = new this(rt, meta, storage, floor);
     // A container made before GX group counts were recorded fixes them now (see ContainerProps.gxTargets).
     if (meta.props.gxTargets === undefined) {
@@ -386,6 +386,9 @@ export class ContainerCore {
     if (completed) done.sort((a, b) => (a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0));
     // then the aborts and rollbacks since the last checkpoint are discarded again (after the values)
     for (const d of rediscard ?? []) await c.rediscard(d);
+    // a rollback the last process may not have finished is finished now (its discards, in a redo
+    // journal among `rediscard`, and its drop of the snapshots it discarded the epochs of)
+    if (rollback !== undefined) await c.finishRollback(rollback, rediscard === undefined);
     // Every target may hold epochs above the journal's (a journal reset): never reuse them.
     await c.observeTargetEpochs();
     c.emittedUpTo = c.clock.current;
@@ -491,6 +494,21 @@ export class ContainerCore {
       const s = await this.peekStore(t);
       if (s) await s.discard(d.after, d.upTo);
     }));
+  }
+
+  /**
+   * At open: finish a rollback to `to` recorded at `at` that may have been cut short: discard
+   * (to, at] again on every target (`discard`: not already done by the redo replay), then forget
+   * the snapshots between (taken before it, above its target: their epochs' versions are gone;
+   * one taken after it is at `at` or later). Before, a process killed during a rollback left some
+   * targets rolled back and others not, and later snapshots reading the discarded state.
+   */
+  private async finishRollback(r: { at: bigint; to: bigint }, discard: boolean): Promise<void> {
+    if (discard) await this.rediscard({ after: r.to, upTo: r.at });
+    const kept = this.meta.snapshots.filter((s) => { const e = BigInt(s.epoch); return e <= r.to || e >= r.at; });
+    if (kept.length === this.meta.snapshots.length) return;
+    this.meta.snapshots = kept;
+    await this.saveMeta();
   }
 
   /** See `ContainerPort.redoMark`. */
@@ -1535,11 +1553,12 @@ export class ContainerCore {
         }
         // stores that defer their syncs: the discards are durable before a checkpoint may drop the rollback record
         await this.rt.syncStores?.();
+        // (before a checkpoint may drop the rollback record, which an open would finish the rollback from)
+        this.meta.snapshots = this.meta.snapshots.filter((s) => BigInt(s.epoch) <= epoch);
+        await this.saveMeta();
       } finally {
         this.rollingBack = undefined;
       }
-      this.meta.snapshots = this.meta.snapshots.filter((s) => BigInt(s.epoch) <= epoch);
-      await this.saveMeta();
       this.conflicts.recordGlobal(this.clock.current);
     });
   }

@@ -165,6 +165,12 @@ export interface StorageRecovery {
   replay?: RedoCommit[];
   /** Redo journals: aborts and rollbacks since the last checkpoint, in journal order (discarded again at open, after `replay`). */
   rediscard?: RedoDiscard[];
+  /**
+   * The last rollback (to epoch `to`, at epoch `at`) when no later record follows it: its discards
+   * and its drop of later snapshots may not have finished (the process died during it), so the
+   * open finishes both (idempotent: no epoch in (to, at] is written after it).
+   */
+  rollback?: { at: bigint; to: bigint };
 }
 
 /** A container's persistent state and commit record. */
@@ -462,10 +468,11 @@ export class LocalContainerStorage implements ContainerStorage {
     }
     // (a journal a durable pool left holds redo records whatever this open's mode: they are replayed)
     const redo = this.redo || records.some((r) => r.type === JournalType.Intent && (r.intent !== undefined ? intentCarriesValue(r.intent) : typeof (r.payload.single as { v?: unknown } | undefined)?.v === 'string')) ? this.redoRecovery(records, singles) : {};
+    const rollback = unfinishedRollback(records);
     if (this.checkpointed) this.keepRead(records);
     this.recovered = true;
     this.opened.records.length = 0;
-    return { floor, torn: [...state].map(([epoch, s]) => { const single = singles.get(s.intent); return { epoch, targets: s.targets, objects: s.objects, ...(single ? { single } : {}) }; }), done, ...redo };
+    return { floor, torn: [...state].map(([epoch, s]) => { const single = singles.get(s.intent); return { epoch, targets: s.targets, objects: s.objects, ...(single ? { single } : {}) }; }), done, ...redo, ...(rollback ? { rollback } : {}) };
   }
 
   /**
@@ -495,7 +502,7 @@ export class LocalContainerStorage implements ContainerStorage {
         const targets = intents.get(r.epoch)?.payload.targets;
         rediscard.push({ after: r.epoch - 1n, upTo: r.epoch, ...(Array.isArray(targets) ? { targets: targets.filter((t): t is number => Number.isSafeInteger(t) && t >= 0) } : {}) });
       } else if (r.type === JournalType.Rollback) {
-        const to = typeof r.payload.to === 'string' && /^\d+$/.test(r.payload.to) ? BigInt(r.payload.to) : undefined;
+        const to = rollbackTo(r);
         if (to !== undefined && to < r.epoch) rediscard.push({ after: to, upTo: r.epoch });
       }
     }
@@ -1269,6 +1276,23 @@ function writeFileSyncAtomic(p: string, img: Uint8Array): void {
   const fd = openSync(tmp, 'w');
   try { writeSync(fd, img); fdatasyncSync(fd); } finally { closeSync(fd); }
   renameSync(tmp, p);
+}
+
+/** The target of a rollback record (undefined when its payload is not a decimal epoch). */
+function rollbackTo(r: JournalRecord): bigint | undefined {
+  return typeof r.payload.to === 'string' && /^\d+$/.test(r.payload.to) ? BigInt(r.payload.to) : undefined;
+}
+
+/** See `StorageRecovery.rollback`: the last rollback no record of a later epoch follows (the one whose discards may have been cut short). */
+function unfinishedRollback(records: readonly JournalRecord[]): { at: bigint; to: bigint } | undefined {
+  let rollback: { at: bigint; to: bigint } | undefined;
+  for (const r of records) {
+    if (r.type === JournalType.Rollback) {
+      const to = rollbackTo(r);
+      rollback = to !== undefined && to < r.epoch ? { at: r.epoch, to } : undefined;
+    } else if (rollback && r.epoch > rollback.at) rollback = undefined; // (later commits: it finished)
+  }
+  return rollback;
 }
 
 /**
