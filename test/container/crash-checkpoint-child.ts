@@ -25,6 +25,9 @@ if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === imp
   const [dir, ledgerPath, startArg, stepArg] = process.argv.slice(2);
   const ledger = fs.openSync(ledgerPath!, 'a');
   const record = (line: string) => { fs.writeSync(ledger, `${line}\n`); };
+  // (a failure is recorded for the parent, which expects only its SIGKILL)
+  process.on('uncaughtException', (e) => { record(`error ${(e as { code?: string }).code ?? ''} ${e.message}`); process.exit(1); });
+  process.on('unhandledRejection', (e) => { record(`error ${(e as { code?: string }).code ?? ''} ${(e as Error).message}`); process.exit(1); });
   const step = /^step:(\d)$/.exec(stepArg ?? '');
   const killAt = step ? Number(step[1]) : 0;
   let phase = 0, inCheckpoint = false;

@@ -47,7 +47,7 @@ t(`SIGKILL during redo checkpoints (${ROUNDS} rounds, seed ${SEED}): every ackno
       proc.on('exit', (_code, sig) => { clearTimeout(limit); resolve(sig); });
     });
     const ledger = fs.readFileSync(ledgerPath, 'utf8');
-    assert.is(signal, 'SIGKILL', `${where}: the writer was killed`);
+    assert.is(signal, 'SIGKILL', `${where}: the writer was killed (${/^error .*$/m.exec(ledger)?.[0] ?? 'no error recorded'})`);
     assert.ok(ledger.includes('cp begin'), `${where}: the writer reached a checkpoint (${ROUND_LIMIT_MS} ms)`);
     if (step !== undefined) assert.ok(ledger.includes('killed at phase'), `${where}: killed at ${step} of the checkpoint`);
     if (ledger.lastIndexOf('cp begin') > ledger.lastIndexOf('cp end')) inside++;

@@ -119,7 +119,7 @@ export async function sweep(opts: { mode: 'snapshots' | 'aggregate'; seed: numbe
         out += d;
         if (timer === undefined && out.includes('ready\n')) timer = setTimeout(() => proc.kill('SIGKILL'), delay);
       });
-      proc.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`${where}: the writer exited on its own`))));
+      proc.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`${where}: the writer exited on its own: ${/^error .*$/m.exec(fs.readFileSync(ledgerPath, 'utf8'))?.[0] ?? 'no error recorded'}`))));
     });
     // the ledger: every acknowledged op, and the one in flight
     let inflight: string | undefined;
@@ -169,6 +169,9 @@ if (process.argv[2]) {
   const [dir, ledgerPath, startArg, mode, seedArg, durable] = process.argv.slice(2);
   const ledger = fs.openSync(ledgerPath!, 'a');
   const record = (line: string) => { fs.writeSync(ledger, `${line}\n`); };
+  // (a failure is recorded for the parent, which expects only its SIGKILL)
+  process.on('uncaughtException', (e) => { record(`error ${(e as { code?: string }).code ?? ''} ${e.message}`); process.exit(1); });
+  process.on('unhandledRejection', (e) => { record(`error ${(e as { code?: string }).code ?? ''} ${(e as Error).message}`); process.exit(1); });
   // argv[8] `discard:k` / `aggregate:k`: kill this process as the k-th target store (k >= 1) starts
   // its discard / aggregation once ready, i.e. in the middle of a rollback / an aggregation
   const step = /^(discard|aggregate):(\d+)$/.exec(process.argv[8] ?? '');
