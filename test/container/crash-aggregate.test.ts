@@ -19,12 +19,12 @@ t('SIGKILL during aggregation with snapshots, at seeded delays: every snapshot a
 });
 
 t('SIGKILL as a seeded k-th target store starts its aggregation: every snapshot and the current state read as acknowledged', async () => {
-  const { kinds } = await sweep({ mode: 'aggregate', seed: SEED + 3, rounds: 4, maxDelayMs: 20_000, steps: 'aggregate' });
+  const { kinds } = await sweep({ mode: 'aggregate', seed: SEED + 3, rounds: 4, maxDelayMs: 120_000, steps: 'aggregate' });
   assert.is(kinds.get('aggregate'), 4, 'every kill landed inside an aggregation');
 });
 
 t('durable pool: SIGKILL as a seeded k-th target store starts its aggregation (after its checkpoint)', async () => {
-  const { kinds } = await sweep({ mode: 'aggregate', seed: SEED + 4, rounds: 3, maxDelayMs: 20_000, steps: 'aggregate', durable: true });
+  const { kinds } = await sweep({ mode: 'aggregate', seed: SEED + 4, rounds: 3, maxDelayMs: 120_000, steps: 'aggregate', durable: true });
   assert.is(kinds.get('aggregate'), 3, 'every kill landed inside an aggregation');
 });
 

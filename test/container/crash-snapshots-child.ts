@@ -91,7 +91,8 @@ async function differences(c: Container, m: Model): Promise<string[]> {
 
 /**
  * The sweep: a pool with container `c`, the writer killed with SIGKILL `rounds` times at delays
- * drawn from `seed` (at most `maxDelayMs` after it is ready); after each kill the pool is opened
+ * drawn from `seed` (at most `maxDelayMs` after it is ready), or with `steps`, by itself at a
+ * seeded k-th store's discard / aggregation; after each kill the pool is opened
  * here and must be exactly the model with the operation in flight either wholly done or not at
  * all; then a rollback to a snapshot and an aggregation here (acknowledged) must leave it
  * exactly the model again. A failure names the seed and round.
@@ -112,7 +113,8 @@ export async function sweep(opts: { mode: 'snapshots' | 'aggregate'; seed: numbe
     const where = `seed ${opts.seed}${opts.steps ? ` (kills at a ${opts.steps} step)` : ''}, round ${round}`;
     const ledgerPath = join(root, `ledger-${round}`);
     const proc = spawn(process.execPath, ['--import', 'tsx', self, dir, ledgerPath, String(next), opts.mode, String(rng.u32()), opts.durable === true ? 'durable' : 'plain', ...(opts.steps ? [`${opts.steps}:${1 + rng.int(8)}`] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const delay = rng.int(opts.maxDelayMs);
+    // (with `steps` the writer kills itself: the parent's kill, after maxDelayMs, only ends a writer that never got there)
+    const drawn = rng.int(opts.maxDelayMs), delay = opts.steps ? opts.maxDelayMs : drawn;
     await new Promise<void>((resolve, reject) => {
       let out = '', timer: NodeJS.Timeout | undefined;
       proc.stdout.on('data', (d) => {

@@ -20,12 +20,12 @@ t('SIGKILL during snapshots, destroys and rollbacks: acknowledged ones hold, the
 });
 
 t('SIGKILL inside a rollback, as a seeded k-th target store starts its discard: the rollback is all or nothing', async () => {
-  const { kinds } = await sweep({ mode: 'snapshots', seed: SEED + 1, rounds: 5, maxDelayMs: 20_000, steps: 'discard' });
+  const { kinds } = await sweep({ mode: 'snapshots', seed: SEED + 1, rounds: 5, maxDelayMs: 120_000, steps: 'discard' });
   assert.is(kinds.get('rollback'), 5, 'every kill landed inside a rollback');
 });
 
 t('durable pool: SIGKILL inside a rollback, as a seeded k-th target store starts its discard: the rollback is all or nothing', async () => {
-  const { kinds } = await sweep({ mode: 'snapshots', seed: SEED + 2, rounds: 3, maxDelayMs: 20_000, steps: 'discard', durable: true });
+  const { kinds } = await sweep({ mode: 'snapshots', seed: SEED + 2, rounds: 3, maxDelayMs: 120_000, steps: 'discard', durable: true });
   assert.is(kinds.get('rollback'), 3, 'every kill landed inside a rollback');
 });
 
