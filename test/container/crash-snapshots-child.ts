@@ -92,7 +92,7 @@ async function differences(c: Container, m: Model): Promise<string[]> {
 /**
  * The sweep: a pool with container `c`, the writer killed with SIGKILL `rounds` times at delays
  * drawn from `seed` (at most `maxDelayMs` after it is ready), or with `steps`, by itself at a
- * seeded k-th store's discard / aggregation; after each kill the pool is opened
+ * seeded k-th store's discard / aggregation (CAIRN_CRASH_TRACE=1 prints how long each writer ran); after each kill the pool is opened
  * here and must be exactly the model with the operation in flight either wholly done or not at
  * all; then a rollback to a snapshot and an aggregation here (acknowledged) must leave it
  * exactly the model again. A failure names the seed and round.
@@ -112,6 +112,7 @@ export async function sweep(opts: { mode: 'snapshots' | 'aggregate'; seed: numbe
   for (let round = 0; round < opts.rounds; round++) {
     const where = `seed ${opts.seed}${opts.steps ? ` (kills at a ${opts.steps} step)` : ''}, round ${round}`;
     const ledgerPath = join(root, `ledger-${round}`);
+    const began = Date.now();
     const proc = spawn(process.execPath, ['--import', 'tsx', self, dir, ledgerPath, String(next), opts.mode, String(rng.u32()), opts.durable === true ? 'durable' : 'plain', ...(opts.steps ? [`${opts.steps}:${1 + rng.int(8)}`] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     // (with `steps` the writer kills itself: the parent's kill, after maxDelayMs, only ends a writer that never got there)
     const drawn = rng.int(opts.maxDelayMs), delay = opts.steps ? opts.maxDelayMs : drawn;
@@ -123,6 +124,7 @@ export async function sweep(opts: { mode: 'snapshots' | 'aggregate'; seed: numbe
       });
       proc.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`${where}: the writer exited on its own: ${/^error .*$/m.exec(fs.readFileSync(ledgerPath, 'utf8'))?.[0] ?? 'no error recorded'}`))));
     });
+    if (process.env.CAIRN_CRASH_TRACE) console.log(`${where}: killed after ${Date.now() - began} ms`);
     // the ledger: every acknowledged op, and the one in flight
     let inflight: string | undefined;
     for (const line of fs.readFileSync(ledgerPath, 'utf8').split('\n')) {
