@@ -122,7 +122,8 @@ export async function sweep(opts: { mode: 'snapshots' | 'aggregate'; seed: numbe
         out += d;
         if (timer === undefined && out.includes('ready\n')) timer = setTimeout(() => proc.kill('SIGKILL'), delay);
       });
-      proc.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`${where}: the writer exited on its own: ${/^error .*$/m.exec(fs.readFileSync(ledgerPath, 'utf8'))?.[0] ?? 'no error recorded'}`))));
+      // (the parent's kill is cleared once the writer is gone: a pending one kept this process alive for maxDelayMs after the last round)
+      proc.on('exit', (_code, signal) => (clearTimeout(timer), signal === 'SIGKILL' ? resolve() : reject(new Error(`${where}: the writer exited on its own: ${/^error .*$/m.exec(fs.readFileSync(ledgerPath, 'utf8'))?.[0] ?? 'no error recorded'}`))));
     });
     if (process.env.CAIRN_CRASH_TRACE) console.log(`${where}: killed after ${Date.now() - began} ms`);
     // the ledger: every acknowledged op, and the one in flight
