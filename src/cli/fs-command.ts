@@ -14,7 +14,7 @@
 import type { Command } from 'commander';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, lstat, readlink, stat, symlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Dfs, DfsError, CairnError, type DfsStats } from '../../index.js';
 import { withPool } from './pool-commands.js';
@@ -162,7 +162,10 @@ async function run(fs: Dfs, op: Op, args: string[], o: { recursive?: boolean; fo
       // As coreutils mv, not rename(2): an existing directory TO (or a link to one) receives FROM
       // under its own name, a directory too; only that entry is replaced, as rename replaces (a
       // file a file, a directory an empty directory; else EISDIR, ENOTDIR or ENOTEMPTY).
-      await fs.rename(args[0]!, (await isDir(fs, args[1]!)) ? dfsJoin(args[1]!, basename(args[0]!)) : args[1]!);
+      const to = (await isDir(fs, args[1]!)) ? dfsJoin(args[1]!, basename(args[0]!)) : args[1]!;
+      // (moving an entry onto itself, `mv /b/a /b`: refused as mv refuses it, not a silent no-op)
+      if (posix.resolve('/', to) === posix.resolve('/', args[0]!)) throw new DfsError('EINVAL', 'rename', args[0]!, to, `'${args[0]}' and '${to}' are the same file`);
+      await fs.rename(args[0]!, to);
       return;
     case 'rm':
       need(args, 1, 'rm [-r] [-f] PATH...');

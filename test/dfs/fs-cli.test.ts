@@ -141,6 +141,11 @@ t('mv into an existing directory moves under the same name, a directory too (cor
   assert.is(r.code, 1);
   assert.match(r.err, /^cairn: ENOTDIR: /);
   assert.equal(ls('/m'), ['a', 'b', 'c', 'd', 'e']);
+  // into the directory it is already in: refused as mv refuses it, nothing moved
+  r = cairn(['mv', '/m/d', '/m']);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^cairn: EINVAL: '\/m\/d' and '\/m\/d' are the same file/);
+  assert.is(ok(['cat', '/m/d']).out.toString(), 'file d');
   // a path that is no directory is still a rename
   ok(['mv', '/m/d', '/m/renamed']);
   assert.is(ok(['cat', '/m/renamed']).out.toString(), 'file d');
