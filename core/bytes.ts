@@ -58,6 +58,17 @@ export function hex(v: Uint8Array): string {
   return Buffer.from(v.buffer, v.byteOffset, n).toString('hex');
 }
 
+/** The smallest byte string greater than every string starting with `prefix` (undefined when it is all 0xff: none is). */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  let n = prefix.length;
+  while (n > 0 && prefix[n - 1] === 0xff) n--;
+  if (n === 0) return undefined;
+  const out = new Uint8Array(n); // (a copy: Buffer's slice would share, and the increment write through)
+  out.set(prefix.subarray(0, n));
+  out[n - 1]!++;
+  return out;
+}
+
 /** Lexicographic comparison of byte strings. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));

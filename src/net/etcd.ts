@@ -9,6 +9,7 @@
 import type { Etcd3, Lease as RawLease, Watcher, IKeyValue } from 'etcd3';
 import { swallow, swallowed } from '../../core/log.js';
 import { CairnError, type CairnErrorCode } from '../../core/errors.js';
+import { prefixEnd } from '../../core/bytes.js';
 
 /** Prefix of every key Cairn writes. */
 export const ETCD_PREFIX = '/cairn/';
@@ -75,13 +76,10 @@ async function loadEtcd3(): Promise<typeof Etcd3> {
 /** etcd's Compare enums (rpc.proto: CompareResult.EQUAL, CompareTarget.CREATE and MOD) for raw transactions. */
 const CMP_EQUAL = 0 as const, CMP_TARGET_CREATE = 1 as const, CMP_TARGET_MOD = 2 as const;
 
-/** The end of the key range of every key starting with `prefix` (its last byte below 0xff plus one). */
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) { end[i] = end[i]! + 1; return end.subarray(0, i + 1); }
-  }
-  return Buffer.from([0]); // (all 0xff: every key from the prefix on)
+/** The end of the key range of every key starting with `prefix` (etcd's "\0": every key from it on, when it is all 0xff). */
+function rangeEnd(prefix: Buffer): Buffer {
+  const end = prefixEnd(prefix);
+  return end ? Buffer.from(end.buffer, end.byteOffset, end.byteLength) : Buffer.from([0]);
 }
 
 /** `ETCD_ERROR` unless `modRevision` is a decimal string. */
@@ -238,7 +236,7 @@ export class Etcd {
         compare: [
           { key: k, target: CMP_TARGET_MOD, result: CMP_EQUAL, mod_revision: modRevision },
           // over a range: true when no key lies in it (a key's create_revision is never 0)
-          { key: p, range_end: prefixEnd(p), target: CMP_TARGET_CREATE, result: CMP_EQUAL, create_revision: 0 },
+          { key: p, range_end: rangeEnd(p), target: CMP_TARGET_CREATE, result: CMP_EQUAL, create_revision: 0 },
         ],
         success: [value === undefined ? { request_delete_range: { key: k } } : { request_put: { key: k, value: Buffer.from(value) } }],
       });

@@ -21,6 +21,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { CairnError } from '../../core/errors.js';
+import { compareBytes } from '../../core/bytes.js';
 import { parseObjectClass } from '../../placement/index.js';
 import type { Pool, Container, ContainerCreateOptions, Transaction, KeyRange } from '../index.js';
 import { S3Error } from './errors.js';
@@ -180,10 +181,6 @@ function parseUploadIndexKey(d: Uint8Array): { key: Uint8Array; id: string } {
     break;
   }
   throw new CairnError('CORRUPTED', `an entry of ${UPLOAD_KEYS_OBJECT} is not an escaped key and an upload id`);
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 /**

@@ -6,6 +6,7 @@
  * per common prefix.
  */
 import type { KeyRange } from '../index.js';
+import { prefixEnd } from '../../core/bytes.js';
 
 /** What the listing reads from: ascending keys of a range (a KV / object dkey listing). */
 export type KeyScan = (range: KeyRange) => AsyncIterable<Uint8Array>;
@@ -31,15 +32,8 @@ export interface ListPage {
   seeks: number;
 }
 
-/** The smallest byte string greater than every string starting with `p` (undefined: none). */
-export function prefixEnd(p: Uint8Array): Uint8Array | undefined {
-  let n = p.length;
-  while (n > 0 && p[n - 1] === 0xff) n--;
-  if (n === 0) return undefined;
-  const out = p.slice(0, n);
-  out[n - 1]!++;
-  return out;
-}
+/** The smallest byte string greater than every string starting with `p` (core/bytes; undefined: none). */
+export { prefixEnd };
 
 function startsWith(k: Uint8Array, p: Uint8Array): boolean {
   if (k.length < p.length) return false;

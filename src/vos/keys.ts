@@ -16,6 +16,7 @@
  * keys it covers.
  */
 import { assert } from '../../core/errors.js';
+import { prefixEnd } from '../../core/bytes.js';
 
 /** Object-table section: one key per unit object that has ever been written on the target. */
 export const SECTION_OBJECTS = 0x01;
@@ -216,14 +217,8 @@ export function seekAtEpoch(prefix: Uint8Array, tag: number, epoch: bigint): Uin
   return kb.reset().bytes(prefix).u8(tag).inv64(epoch).take();
 }
 
-/** The smallest key greater than every key starting with `prefix` (or undefined for all-0xff). */
-export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  const out = prefix.slice();
-  for (let i = out.length - 1; i >= 0; i--) {
-    if (out[i]! < 0xff) { out[i]!++; return out.subarray(0, i + 1); }
-  }
-  return undefined;
-}
+/** The smallest key greater than every key starting with `prefix` (core/bytes; undefined for all-0xff). */
+export { prefixEnd };
 
 /** Whether `key` starts with `prefix`. */
 export function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
