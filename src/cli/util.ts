@@ -117,6 +117,10 @@ export async function withScratchDir<T>(parent: string, prefix: string, fn: (dir
   }
 }
 
+/** Removals an interrupted create makes at most, and the wait after each for calls in flight to land. */
+const SIGNAL_CLEANUP_PASSES = 10;
+const SIGNAL_CLEANUP_SETTLE_MS = 20;
+
 /**
  * Run `fn`, which creates `dir` (or new entries in it when it exists already): when SIGINT or
  * SIGTERM stops the process meanwhile, what `fn` created is removed before the process exits with
@@ -125,7 +129,15 @@ export async function withScratchDir<T>(parent: string, prefix: string, fn: (dir
 export async function removeOnSignal<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   const created = CreatedPaths.note(dir);
   const onSignal = (sig: NodeJS.Signals) => {
-    created.remove();
+    // File system calls `fn` already handed to libuv's threads may land after a removal (a
+    // recursive mkdir making the parents again, seen under load): remove again once they had time
+    // to finish, until nothing is left (nothing new starts: this handler holds the event loop).
+    const settle = new Int32Array(new SharedArrayBuffer(4));
+    for (let pass = 0; pass < SIGNAL_CLEANUP_PASSES; pass++) {
+      created.remove();
+      Atomics.wait(settle, 0, 0, SIGNAL_CLEANUP_SETTLE_MS);
+      if (!created.remains()) break;
+    }
     process.exit(128 + (constants.signals[sig] ?? 0));
   };
   process.once('SIGINT', onSignal);

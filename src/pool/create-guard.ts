@@ -109,6 +109,14 @@ export class CreatedPaths {
     return new CreatedPaths(abs, top, undefined);
   }
 
+  /** Whether anything that appeared since `note` is there now. */
+  remains(): boolean {
+    try {
+      if (this.top !== undefined) return exists(this.top);
+      return this.before !== undefined && readdirSync(this.dir).some((e) => !this.before!.has(e));
+    } catch { return false; }
+  }
+
   /** Remove what appeared since `note`. Best effort: a failure is counted, never thrown (the operation's own error is what its caller needs). */
   remove(): void {
     try {
