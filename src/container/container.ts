@@ -506,9 +506,23 @@ export class ContainerCore {
   private async finishRollback(r: { at: bigint; to: bigint }, discard: boolean): Promise<void> {
     if (discard) await this.rediscard({ after: r.to, upTo: r.at });
     const kept = this.meta.snapshots.filter((s) => { const e = BigInt(s.epoch); return e <= r.to || e >= r.at; });
-    if (kept.length === this.meta.snapshots.length) return;
-    this.meta.snapshots = kept;
-    await this.saveMeta();
+    if (kept.length !== this.meta.snapshots.length) {
+      this.meta.snapshots = kept;
+      await this.saveMeta();
+    }
+    this.rollbackFinished(r.at);
+  }
+
+  /**
+   * The rollback recorded at `at` is whole (its discards on every target and its drop of snapshots
+   * done): a rollback record to its own epoch follows it, which discards nothing and makes it no
+   * longer the journal's last (`unfinishedRollback`). Why: while it was last, every read-write open
+   * finished it again, a discard record and a tombstone per target each time.
+   */
+  private rollbackFinished(at: bigint): void {
+    const mark = this.clock.next();
+    assert(mark > at, 'a finished rollback\'s mark follows it', { at: String(at), mark: String(mark) });
+    this.storage.rollback(mark, mark);
   }
 
   /** See `ContainerPort.redoMark`. */
@@ -1556,6 +1570,7 @@ export class ContainerCore {
         // (before a checkpoint may drop the rollback record, which an open would finish the rollback from)
         this.meta.snapshots = this.meta.snapshots.filter((s) => BigInt(s.epoch) <= epoch);
         await this.saveMeta();
+        this.rollbackFinished(at);
       } finally {
         this.rollingBack = undefined;
       }

@@ -200,7 +200,10 @@ export interface ContainerStorage {
    * batch); storages that write at once need not implement it.
    */
   flush?(): void;
-  /** A rollback to `to` happened at `epoch`. */
+  /**
+   * A rollback to `to` happened at `epoch`. `to === epoch` discards nothing: it marks the rollback
+   * before it finished (see `ContainerCore.rollbackFinished`).
+   */
   rollback(epoch: bigint, to: bigint): void;
   /** Whether the commit record has grown past its compaction threshold (or `bytes`, when given). */
   needsCompaction(bytes?: number): boolean;
@@ -1283,7 +1286,7 @@ function rollbackTo(r: JournalRecord): bigint | undefined {
   return typeof r.payload.to === 'string' && /^\d+$/.test(r.payload.to) ? BigInt(r.payload.to) : undefined;
 }
 
-/** See `StorageRecovery.rollback`: the last rollback no record of a later epoch follows (the one whose discards may have been cut short). */
+/** See `StorageRecovery.rollback`: the last rollback no record of a later epoch follows (the one whose discards may have been cut short; a rollback record to its own epoch, written once one finished, follows it too). */
 function unfinishedRollback(records: readonly JournalRecord[]): { at: bigint; to: bigint } | undefined {
   let rollback: { at: bigint; to: bigint } | undefined;
   for (const r of records) {
