@@ -9,10 +9,9 @@ import type { ContainerCreateOptions, Snapshot } from '../index.js';
 import { S3Error, toS3Error } from './errors.js';
 import { el, xmlDocument, type Xml } from './xml.js';
 import { parseXml, textOf } from './xml-parse.js';
-import { header, sendXml, sendEmpty, quoted, isoTime, intParam, parseVersionId, type RequestContext } from './context.js';
+import { header, sendXml, sendEmpty, quoted, isoTime, intParam, parseVersionId, listEncoding, type RequestContext } from './context.js';
 import { keyText, keyBytes } from './bucket-store.js';
 import { decodeToken, encodeToken, type ListParams } from './listing.js';
-import { awsEncode } from './sigv4.js';
 
 /** Most keys in one DeleteObjects request, as S3. */
 export const MAX_DELETE_KEYS = 1000;
@@ -90,9 +89,7 @@ export async function listObjects(ctx: RequestContext): Promise<void> {
   const prefix = ctx.query.get('prefix') ?? '';
   const delimiter = ctx.query.get('delimiter') || undefined;
   const maxKeys = intParam(ctx, 'max-keys', MAX_LIST_KEYS, 0, Number.MAX_SAFE_INTEGER);
-  const encoding = ctx.query.get('encoding-type');
-  if (encoding !== undefined && encoding !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { ArgumentName: 'encoding-type' });
-  const show = (s: string) => (encoding === 'url' ? awsEncode(enc.encode(s), true) : s);
+  const { encoding, show } = listEncoding(ctx);
   const params: ListParams = { prefix: enc.encode(prefix), delimiter: delimiter ? enc.encode(delimiter) : undefined, maxKeys: Math.min(maxKeys, MAX_LIST_KEYS) };
   const token = ctx.query.get('continuation-token');
   const startAfter = v2 ? ctx.query.get('start-after') : ctx.query.get('marker');

@@ -11,6 +11,7 @@ import type { RequestBody } from './body.js';
 import type { S3Store, ObjectRecord } from './bucket-store.js';
 import { etagMatches } from './bucket-store.js';
 import { checksumHeader } from './checksums.js';
+import { awsEncode } from './sigv4.js';
 
 /** Largest total size of user metadata (names and values), as S3. */
 export const MAX_USER_METADATA_BYTES = 2048;
@@ -186,4 +187,17 @@ export function parseVersionId(v: string | undefined): bigint | undefined {
   if (v === undefined || v === '' || v === 'null') return undefined;
   if (!/^\d{1,20}$/.test(v)) throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: 'versionId', ArgumentValue: v });
   return BigInt(v);
+}
+
+/**
+ * The `encoding-type` of a listing request (ListObjects V1 and V2, ListMultipartUploads): `url` or
+ * none, anything else InvalidArgument, as S3. `show` renders a key, prefix, delimiter or marker for
+ * the response: with `url` percent-encoded as AWS encodes them (a key may hold characters XML 1.0
+ * cannot carry), else as is. One helper, so every listing encodes and refuses alike.
+ */
+export function listEncoding(ctx: RequestContext): { encoding?: 'url'; show: (s: string) => string } {
+  const encoding = ctx.query.get('encoding-type');
+  if (encoding === undefined) return { show: (s) => s };
+  if (encoding !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { ArgumentName: 'encoding-type' });
+  return { encoding, show: (s) => awsEncode(Buffer.from(s, 'utf8'), true) };
 }

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { S3Error } from './errors.js';
 import { el, xmlDocument, type Xml } from './xml.js';
 import { parseXml, textOf } from './xml-parse.js';
-import { header, sendXml, sendEmpty, quoted, isoTime, metadataFromHeaders, intParam, checksumResponseHeader, type RequestContext } from './context.js';
+import { header, sendXml, sendEmpty, quoted, isoTime, metadataFromHeaders, intParam, checksumResponseHeader, listEncoding, type RequestContext } from './context.js';
 import { MAX_PARTS, type ObjectRecord, type PartRecord } from './bucket-store.js';
 import { copyBody } from './object-handlers.js';
 
@@ -120,7 +120,9 @@ export async function abortUpload(ctx: RequestContext): Promise<void> {
  * GET /bucket?uploads: one page in key order, then initiation order within a key, from
  * `key-marker` (after `upload-id-marker` within that key when given), filtered by `prefix`, with
  * keys rolled up into CommonPrefixes by `delimiter`. An ordered walk of the bucket's upload
- * index: it reads about `max-uploads` entries however many uploads the bucket holds.
+ * index: it reads about `max-uploads` entries however many uploads the bucket holds. With
+ * `encoding-type=url` keys, prefixes, the delimiter and the key markers are percent-encoded, as
+ * ListObjects encodes them.
  */
 export async function listUploads(ctx: RequestContext): Promise<void> {
   const bucket = await ctx.store.bucket(ctx.bucket!);
@@ -129,16 +131,17 @@ export async function listUploads(ctx: RequestContext): Promise<void> {
   const delimiter = ctx.query.get('delimiter') || undefined;
   const keyMarker = ctx.query.get('key-marker') ?? '';
   const idMarker = keyMarker === '' ? '' : ctx.query.get('upload-id-marker') ?? '';
+  const { encoding, show } = listEncoding(ctx);
   const page = await bucket.listUploads({ prefix, delimiter, maxUploads, keyMarker, uploadIdMarker: idMarker });
   sendXml(ctx, 200, xmlDocument(el('ListMultipartUploadsResult', [
-    el('Bucket', ctx.bucket!), el('KeyMarker', keyMarker), el('UploadIdMarker', ctx.query.get('upload-id-marker') ?? ''),
-    el('NextKeyMarker', page.last?.key ?? ''), el('NextUploadIdMarker', page.last?.id ?? ''), el('Prefix', prefix),
-    ...(delimiter ? [el('Delimiter', delimiter)] : []),
-    el('MaxUploads', maxUploads), el('IsTruncated', page.truncated),
+    el('Bucket', ctx.bucket!), el('KeyMarker', show(keyMarker)), el('UploadIdMarker', ctx.query.get('upload-id-marker') ?? ''),
+    el('NextKeyMarker', show(page.last?.key ?? '')), el('NextUploadIdMarker', page.last?.id ?? ''), el('Prefix', show(prefix)),
+    ...(delimiter ? [el('Delimiter', show(delimiter))] : []),
+    el('MaxUploads', maxUploads), ...(encoding ? [el('EncodingType', encoding)] : []), el('IsTruncated', page.truncated),
     ...page.uploads.map((u) => el('Upload', [
-      el('Key', u.key), el('UploadId', u.id), el('Initiator', OWNER()), el('Owner', OWNER()),
+      el('Key', show(u.key)), el('UploadId', u.id), el('Initiator', OWNER()), el('Owner', OWNER()),
       el('StorageClass', 'STANDARD'), el('Initiated', isoTime(u.initiated)),
     ])),
-    ...page.prefixes.map((p) => el('CommonPrefixes', [el('Prefix', p)])),
+    ...page.prefixes.map((p) => el('CommonPrefixes', [el('Prefix', show(p))])),
   ])));
 }

@@ -235,6 +235,36 @@ t('ListMultipartUploads keeps S3 key order for keys that prefix each other or ho
   assert.equal(nul.uploads.map((u) => u.key), ['n\u0000', 'n\u0000a']);
 });
 
+t('ListMultipartUploads with encoding-type=url percent-encodes Key, Prefix, Delimiter, KeyMarker, NextKeyMarker and CommonPrefixes as ListObjects does; another encoding-type is refused alike', async () => {
+  const keys = ['up enc/a b&c+\u00e9', 'up enc/sub dir/x'];
+  const ids: string[] = [];
+  for (const k of keys) ids.push((await upload(encodeURIComponent(k), [])).id);
+  const list = (q: string) => req('GET', '/bad', { query: `uploads=&prefix=up%20enc%2F&delimiter=%2F${q}` });
+  const elements = (body: string, name: string) => [...body.matchAll(new RegExp(`<${name}>([^<]*)</${name}>`, 'g'))].map((m) => m[1]);
+  const first = await list('&max-uploads=1&encoding-type=url');
+  assert.is(first.status, 200, first.body);
+  assert.equal(elements(first.body, 'EncodingType'), ['url']);
+  assert.equal(elements(first.body, 'Key'), ['up%20enc/a%20b%26c%2B%C3%A9']);
+  assert.equal(elements(first.body, 'Prefix'), ['up%20enc/']);
+  assert.equal(elements(first.body, 'Delimiter'), ['/']);
+  assert.equal(elements(first.body, 'KeyMarker'), ['']);
+  assert.equal(elements(first.body, 'NextKeyMarker'), ['up%20enc/a%20b%26c%2B%C3%A9']);
+  const second = await list(`&key-marker=${encodeURIComponent(keys[0]!)}&encoding-type=url`);
+  assert.is(second.status, 200, second.body);
+  assert.equal(elements(second.body, 'KeyMarker'), ['up%20enc/a%20b%26c%2B%C3%A9']);
+  assert.equal(elements(second.body, 'Prefix'), ['up%20enc/', 'up%20enc/sub%20dir/'], 'the request prefix, then the common prefix');
+  assert.not.match(second.body, /<Upload>/);
+  const plain = await list('&max-uploads=1');
+  assert.equal(elements(plain.body, 'Key'), ['up enc/a b&amp;c+\u00e9'], 'without encoding-type: as is');
+  assert.equal(elements(plain.body, 'EncodingType'), []);
+  const bogus = await list('&encoding-type=base64');
+  expectError(bogus, 400, 'InvalidArgument', 'encoding-type=base64');
+  const objects = await req('GET', '/bad', { query: 'encoding-type=base64' });
+  expectError(objects, 400, 'InvalidArgument', 'ListObjects encoding-type=base64');
+  assert.is(/<Message>([^<]*)</.exec(bogus.body)?.[1], /<Message>([^<]*)</.exec(objects.body)?.[1], 'the same error as ListObjects');
+  for (let i = 0; i < keys.length; i++) assert.is((await req('DELETE', `/bad/${encodeURIComponent(keys[i]!)}`, { query: `uploadId=${ids[i]}` })).status, 204);
+});
+
 t('ListMultipartUploads lists uploads an older gateway started (no s3/upload-keys entry) once, then as any other', async () => {
   // A bucket made outside S3 and an upload record written as the older layout did: s3/uploads only.
   const cont = await gw.pool.createContainer('olderup', { oclass: 'RP_2G1' });
