@@ -5,7 +5,7 @@
  *   container's, fixed when the bucket is created;
  * - `s3/index` is the bucket index: one dkey per object key (byte order = S3 key order), akey
  *   `m` holding a small metadata record (format byte + JSON: size, ETag, time, type, user
- *   metadata, and the body parts);
+ *   metadata, and the body parts); a multipart object's akey `c` notes the completion's epoch;
  * - object bodies are Array objects named per upload (`s3/body/<random>`), written first; the
  *   index entry is flipped to the new body in ONE transaction (one epoch), so readers see the old
  *   object or the new one, never a mix; the old bodies are punched after the flip;
@@ -59,6 +59,13 @@ export const RECORD_FETCH_CONCURRENCY = 32;
 
 const META_AKEY = 'm';
 const UPLOAD_AKEY = 'u';
+/**
+ * Akey beside `m` of a multipart object: `{ id, version }`, the upload that completed into the
+ * record and the epoch it committed at (its version id). The epoch is chosen by the commit, so the
+ * record itself cannot hold it: a second commit notes it here, where it does not shadow the
+ * version (`versionId` reads stay valid after `aggregate`). Read only while `m` names that upload.
+ */
+const COMPLETED_AKEY = 'c';
 /** Key of the bucket's own KV object saying that `s3/upload-keys` lists every upload. */
 const UPLOADS_INDEXED_KEY = 'uploads-indexed';
 const partAkey = (n: number) => `p${String(n).padStart(5, '0')}`;
@@ -89,8 +96,9 @@ export interface ObjectRecord {
    * Multipart objects: the upload that completed into this record and a digest of the part list
    * it was completed with (`completionDigest`). A CompleteMultipartUpload retried after its
    * response was lost finds the upload gone and this record still in place, and answers as the
-   * first time (S3 does). The state is bounded: it lives in the record and goes with it when the
-   * object is overwritten or deleted.
+   * first time (S3 does), with the version id noted beside the record (`COMPLETED_AKEY`). The
+   * state is bounded: it lives in the record and goes with it when the object is overwritten or
+   * deleted (the note, one per key, with the key).
    */
   completedUpload?: { id: string; parts: string };
 }
@@ -626,7 +634,8 @@ export class S3Bucket {
    *
    * A retry of a completion that succeeded (its answer lost) finds no upload; when `key` still
    * holds the record that completion wrote, with the same part list (`completedUpload`), it
-   * resolves to that record again with no epoch (nothing was written), else NoSuchUpload.
+   * resolves to that record again (writing nothing) with the epoch that completion committed at
+   * when it was noted (`COMPLETED_AKEY`; none for a record without the note), else NoSuchUpload.
    */
   async completeUpload(id: string, key: string, wanted: Array<{ n: number; etag: string }>, build: (u: UploadRecord, parts: PartRecord[]) => ObjectRecord): Promise<{ epoch?: bigint; record: ObjectRecord }> {
     if (wanted.length === 0) throw new S3Error('MalformedXML', 'CompleteMultipartUpload needs at least one part');
@@ -635,14 +644,19 @@ export class S3Bucket {
     const k = keyBytes(key);
     const digest = completionDigest(wanted);
     let record!: ObjectRecord;
-    let done: ObjectRecord | undefined;
+    let done: { epoch?: bigint; record: ObjectRecord } | undefined;
     const { epoch } = await this.inTx(async (tx) => {
       done = undefined;
       const ups = tx.object(UPLOADS_OBJECT, { oclass: this.indexClass });
       const u = decodeRecord<UploadRecord>(await ups.fetch(id, UPLOAD_AKEY));
       if (!u) {
-        const cur = decodeRecord<ObjectRecord>(await tx.object(INDEX_OBJECT, { oclass: this.indexClass }).fetch(k, META_AKEY));
-        if (cur?.completedUpload?.id === id && cur.completedUpload.parts === digest) { done = cur; return; }
+        const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
+        const cur = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
+        if (cur?.completedUpload?.id === id && cur.completedUpload.parts === digest) {
+          const note = decodeRecord<{ id: string; version: string }>(await idx.fetch(k, COMPLETED_AKEY));
+          done = { record: cur, ...(note?.id === id ? { epoch: BigInt(note.version) } : {}) };
+          return;
+        }
       }
       if (!u || u.key !== key) throw new S3Error('NoSuchUpload', undefined, { UploadId: id });
       const parts = await mapBounded(wanted, RECORD_FETCH_CONCURRENCY, async (w) => decodeRecord<PartRecord>(await ups.fetch(id, partAkey(w.n))));
@@ -661,11 +675,28 @@ export class S3Bucket {
       await tx.object(UPLOAD_KEYS_OBJECT, { oclass: this.indexClass }).punchDkey(uploadIndexKey(k, id));
       if (old) await this.punchInTx(tx, old.parts.filter((p) => !keep.has(p.o)));
     });
-    if (done) return { record: done };
+    if (done) return done;
+    // Best effort: without the note a retry answers no version id, as for an older record.
+    await this.noteCompletion(k, id, epoch).catch(() => undefined);
     // Parts uploaded but left out of the object are punched afterwards.
     const keep = new Set(record.parts.map((p) => p.o));
     await this.punchBodies((await this.partsAt(id, epoch - 1n)).filter((p) => !keep.has(p.o)));
     return { epoch, record };
+  }
+
+  /**
+   * Note beside `key`'s record that upload `id` completed into it at `epoch` (`COMPLETED_AKEY`),
+   * in its own commit, while the record is still the one that completion wrote (an overwrite or
+   * delete meanwhile restarts it, and then it writes nothing).
+   */
+  private async noteCompletion(k: Uint8Array, id: string, epoch: bigint): Promise<void> {
+    await this.inTx(async (tx) => {
+      // (an older commit of this gateway still in flight holds the stable epoch below the completion)
+      if (tx.readEpoch < epoch) throw new CairnError('TX_RESTART', 'the completion is above the read epoch: begin again');
+      const idx = tx.object(INDEX_OBJECT, { oclass: this.indexClass });
+      const cur = decodeRecord<ObjectRecord>(await idx.fetch(k, META_AKEY));
+      if (cur?.completedUpload?.id === id) await idx.update(k, COMPLETED_AKEY, encodeRecord({ id, version: epoch.toString() }));
+    });
   }
 
   /** Part bodies of upload `id` as they were at `epoch`. */

@@ -106,7 +106,7 @@ export async function completeUpload(ctx: RequestContext): Promise<void> {
   const host = header(ctx, 'host') ?? 'localhost';
   sendXml(ctx, 200, xmlDocument(el('CompleteMultipartUploadResult', [
     el('Location', `http://${host}/${ctx.bucket}/${encodeURI(ctx.key!)}`), el('Bucket', ctx.bucket!), el('Key', ctx.key!), el('ETag', quoted(record.etag)),
-  ])), epoch !== undefined ? { 'x-amz-version-id': epoch.toString() } : {}); // (a retry answered again wrote nothing: no version id)
+  ])), epoch !== undefined ? { 'x-amz-version-id': epoch.toString() } : {}); // (a retry of a completion whose epoch was not noted: no version id)
 }
 
 /** DELETE /bucket/key?uploadId=ID */

@@ -151,6 +151,25 @@ t('CompleteMultipartUpload retried after it succeeded answers 200 with the same 
   assert.is((await req('GET', '/bad/retry')).body, 'new');
 });
 
+t('CompleteMultipartUpload retried after it succeeded answers the x-amz-version-id the completion answered; a record completed without it noted (an older gateway) answers none', async () => {
+  const { id, etags } = await upload('retry-version', ['AAAA', 'BBBB']);
+  const complete = () => req('POST', '/bad/retry-version', { query: `uploadId=${id}`, body: completeXml([[1, etags[0]!], [2, etags[1]!]]) });
+  const first = await complete();
+  assert.is(first.status, 200, first.body);
+  const version = first.headers['x-amz-version-id'];
+  assert.match(version ?? '', /^\d+$/, 'the completion answers its version id');
+  const again = await complete();
+  assert.is(again.status, 200, again.body);
+  assert.is(again.headers['x-amz-version-id'], version, 'the retry answers the same version id');
+  assert.is((await req('GET', '/bad/retry-version', { query: `versionId=${version}` })).body, 'AAAABBBB', 'a version id GetObject reads');
+  // As an older gateway left it: the record names the upload, nothing notes its version.
+  const b = await gw.server.store.bucket('bad');
+  await b.cont.object('s3/index', { oclass: b.indexClass }).punchAkey('retry-version', 'c');
+  const older = await complete();
+  assert.is(older.status, 200, older.body);
+  assert.is(older.headers['x-amz-version-id'], undefined, 'no version id');
+});
+
 t('ListMultipartUploads pages through several uploads of one key with key-marker and upload-id-marker', async () => {
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) ids.push((await upload('many', ['x'])).id);
