@@ -40,6 +40,8 @@ export interface ClusterOptions {
   warmUp?: boolean;
   /** PEM files: engines serve TLS and clients pin `ca`. */
   tls?: { cert: string; key: string; ca: string };
+  /** Engines started `--durable` (default: CAIRN_ENGINE_DURABLE=1, so a probe or suite can run both ways). */
+  durable?: boolean;
 }
 
 /**
@@ -94,7 +96,8 @@ export class Cluster {
       '--lease-ttl', String(o.leaseTtl ?? 2), '--exclude-delay', String(o.excludeDelayMs ?? 500),
       '--tx-timeout', String(o.txTimeoutMs ?? 3000),
       '--scm-bytes', o.scmBytes ?? '16M', '--data-bytes', o.dataBytes ?? '256M',
-      ...(o.tls ? ['--tls-cert', o.tls.cert, '--tls-key', o.tls.key, '--tls-ca', o.tls.ca] : [])];
+      ...(o.tls ? ['--tls-cert', o.tls.cert, '--tls-key', o.tls.key, '--tls-ca', o.tls.ca] : []),
+      ...((o.durable ?? process.env.CAIRN_ENGINE_DURABLE === '1') ? ['--durable'] : [])];
     const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CAIRN_POOL_SECRET: this.secret, ...(o.warmUp !== undefined ? { CAIRN_ENGINE_WARM_UP: o.warmUp ? '1' : '0' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
     const log: string[] = [];
     child.stderr!.on('data', (d) => { log.push(String(d)); if (process.env.CAIRN_TEST_VERBOSE) process.stderr.write(`[e${i}] ${d}`); });
