@@ -8,26 +8,15 @@
  * each of its two store flushes ends, as its first journal rewrite starts. Commits go on
  * meanwhile: puts are in flight at every kill.
  */
-import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Pool } from '../../src/pool/pool.js';
 import { LocalBackend } from '../../src/pool/local-backend.js';
 import { LocalContainerStorage } from '../../src/container/storage.js';
-
-/** The value of put `i` (the test checks it): 1000 bytes naming i. */
-export function putValue(i: number): Uint8Array {
-  const v = new Uint8Array(1000).fill(i & 0xff);
-  new DataView(v.buffer).setUint32(0, i, true);
-  return v;
-}
+import { openLedger, putForever } from '../helpers/crash-writer.js';
 
 if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url) {
   const [dir, ledgerPath, startArg, stepArg] = process.argv.slice(2);
-  const ledger = fs.openSync(ledgerPath!, 'a');
-  const record = (line: string) => { fs.writeSync(ledger, `${line}\n`); };
-  // (a failure is recorded for the parent, which expects only its SIGKILL)
-  process.on('uncaughtException', (e) => { record(`error ${(e as { code?: string }).code ?? ''} ${e.message}`); process.exit(1); });
-  process.on('unhandledRejection', (e) => { record(`error ${(e as { code?: string }).code ?? ''} ${(e as Error).message}`); process.exit(1); });
+  const record = openLedger(ledgerPath!);
   const step = /^step:(\d)$/.exec(stepArg ?? '');
   const killAt = step ? Number(step[1]) : 0;
   let phase = 0, inCheckpoint = false;
@@ -60,12 +49,5 @@ if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === imp
   const c = await pool.openContainer('c');
   await c.openTargets(); // (every put takes the small-put path: its INTENT carries its value)
   process.stdout.write('ready\n');
-  let next = Number(startArg);
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    for (;;) {
-      const i = next++;
-      await c.kv(`o${i}`).put('v', putValue(i));
-      record(`acked ${i}`);
-    }
-  }));
+  await putForever(c, 'o', 32, Number(startArg), record);
 }

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { Pool } from '../../src/pool/pool.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { putValue } from './crash-checkpoint-child.js';
+import { putValue } from '../helpers/crash-writer.js';
 
 const t = suite('crash-checkpoint');
 const SEED = Number(process.env.CAIRN_CRASH_SEED ?? 20261206);

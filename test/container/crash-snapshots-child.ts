@@ -19,6 +19,7 @@ import type { Container } from '../../src/object/handles.js';
 import { ContainerStore } from '../../src/vos/container-store.js';
 import { Rng } from '../../core/rng.js';
 import { tmpDir, text } from '../helpers/tmp.js';
+import { openLedger } from '../helpers/crash-writer.js';
 
 /** Objects of the container, with their classes (replicated and EC, spread over the targets). */
 export const OBJECTS: ReadonlyArray<readonly [string, string]> = Array.from({ length: 8 }, (_, i) => [`o${i}`, i % 2 === 0 ? 'RP_2G1' : 'EC_2P1G1'] as const);
@@ -172,11 +173,7 @@ export async function sweep(opts: { mode: 'snapshots' | 'aggregate'; seed: numbe
 
 if (process.argv[2]) {
   const [dir, ledgerPath, startArg, mode, seedArg, durable] = process.argv.slice(2);
-  const ledger = fs.openSync(ledgerPath!, 'a');
-  const record = (line: string) => { fs.writeSync(ledger, `${line}\n`); };
-  // (a failure is recorded for the parent, which expects only its SIGKILL)
-  process.on('uncaughtException', (e) => { record(`error ${(e as { code?: string }).code ?? ''} ${e.message}`); process.exit(1); });
-  process.on('unhandledRejection', (e) => { record(`error ${(e as { code?: string }).code ?? ''} ${(e as Error).message}`); process.exit(1); });
+  const record = openLedger(ledgerPath!);
   // argv[8] `discard:k` / `aggregate:k`: kill this process as the k-th target store (k >= 1) starts
   // its discard / aggregation once ready, i.e. in the middle of a rollback / an aggregation
   const step = /^(discard|aggregate):(\d+)$/.exec(process.argv[8] ?? '');
