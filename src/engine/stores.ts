@@ -192,14 +192,14 @@ export class EngineStores {
   }
 
   /**
-   * Each open target's store counters, in the order of `ids` (flushes and merges committed since
-   * it opened; zeros for a store not open): what `engine.info` reports, to compare an engine's
-   * store work with an embedded pool's for the same writes.
+   * Each open target's store counters, in the order of `ids` (flushes, merges and the log's
+   * commit syncs since it opened; zeros for a store not open): what `engine.info` reports, to
+   * compare an engine's store work with an embedded pool's for the same writes.
    */
-  counters(ids: readonly number[]): Array<{ target: number; flushes: number; compactions: number }> {
+  counters(ids: readonly number[]): Array<{ target: number; flushes: number; compactions: number; syncs: number }> {
     return ids.map((t) => {
       const ts = this.opened.get(t);
-      return { target: t, flushes: ts?.flushes ?? 0, compactions: ts?.compactions ?? 0 };
+      return { target: t, flushes: ts?.flushes ?? 0, compactions: ts?.compactions ?? 0, syncs: ts?.commitSyncs ?? 0 };
     });
   }
 

@@ -516,6 +516,8 @@ export class TargetStore {
   compactions = 0;
   /** Flushes committed since open. */
   flushes = 0;
+  /** Group syncs of the log that acknowledged updates, punches or discards waited for (durable stores that sync per write), since open. */
+  commitSyncs = 0;
   /** Aggregations since open that folded the memtable and the container's runs into runs (counted in flushes and compactions too). */
   folds = 0;
   /**
@@ -561,7 +563,7 @@ export class TargetStore {
     blockCacheBytes: number,
   ) {
     this.verified = new VerifiedBlocks(blockCacheBytes);
-    this.commitSync = new GroupSync(() => this.persistLogAsync());
+    this.commitSync = new GroupSync(() => { this.commitSyncs++; return this.persistLogAsync(); });
     this.dataSync = new GroupSync(() => this.dev.sync());
   }
 

@@ -57,14 +57,14 @@ export interface TwoEngines { cluster: Cluster; pool: Pool }
 /**
  * A uvu suite over two engines of one target each, with no exclusion and no transaction sweep
  * while it runs (a test's incomplete commits wait for what the test does next: a kill, a batch),
- * and a pool connected to them; both stopped after the suite.
+ * and a pool connected to them; both stopped after the suite. `durable`: the engines run `--durable`.
  */
-export function twoEngineSuite(name: string): { t: Test; env: TwoEngines } {
+export function twoEngineSuite(name: string, opts: { durable?: boolean } = {}): { t: Test; env: TwoEngines } {
   const t = suite(name);
   const env = {} as TwoEngines;
   t.before(async () => {
     await initXxhash();
-    env.cluster = await Cluster.start({ engines: 2, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000, txTimeoutMs: 60_000 });
+    env.cluster = await Cluster.start({ engines: 2, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000, txTimeoutMs: 60_000, durable: opts.durable ?? false });
     env.pool = await env.cluster.connect();
   });
   t.after(async () => { await env.pool?.close(); await env.cluster?.stop(); });
