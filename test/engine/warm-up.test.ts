@@ -140,16 +140,16 @@ t('store counters count flushes per target, zeros for a store not open', async (
   const dir = tmpDir('cairn-counters-');
   const stores = new EngineStores(new Map([[4, join(dir, 't4')], [9, join(dir, 't9')]]), { scmBytes: 16 << 20, dataBytes: 16 << 20, durable: false });
   try {
-    assert.equal(stores.counters([4, 9]), [{ target: 4, flushes: 0, compactions: 0 }, { target: 9, flushes: 0, compactions: 0 }]);
+    assert.equal(stores.counters([4, 9]), [{ target: 4, flushes: 0, compactions: 0, syncs: 0 }, { target: 9, flushes: 0, compactions: 0, syncs: 0 }]);
     const cs = await stores.container(4, CONT);
     await cs.updateSingle(10n, 77n << 32n, new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([3]));
     await (await stores.target(4)).flushAll();
     const [c4, c9] = stores.counters([4, 9]);
     assert.is(c4!.target, 4);
     assert.ok(c4!.flushes >= 1, `target 4 flushed: ${c4!.flushes}`);
-    assert.equal(c9, { target: 9, flushes: 0, compactions: 0 });
+    assert.equal(c9, { target: 9, flushes: 0, compactions: 0, syncs: 0 });
     await stores.close(4);
-    assert.equal(stores.counters([4]), [{ target: 4, flushes: 0, compactions: 0 }]);
+    assert.equal(stores.counters([4]), [{ target: 4, flushes: 0, compactions: 0, syncs: 0 }]);
   } finally {
     await stores.close();
   }
