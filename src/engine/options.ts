@@ -17,11 +17,12 @@ export interface EngineOptions {
   leaseTtl?: number;
   /** How long the leader waits after a lease expired before excluding that engine (default 2000 ms). */
   excludeDelayMs?: number;
-  /** Age after which a prepared write whose decision never came is settled through etcd (default 10 s). */
+  /** Age after which a prepared write whose decision never came is settled with its commit's other engines (default 10 s). */
   txTimeoutMs?: number;
   /** Sizes of each target's files (used by the first engine, which creates the pool). */
   scmBytes?: number;
   dataBytes?: number;
+  /** Acknowledge a write only once it survives power loss (its store and the decision log synced); default false: page-cache durable. */
   durable?: boolean;
   /**
    * TLS for every engine connection (optional; the pool secret authenticates either way): this
