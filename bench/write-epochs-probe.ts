@@ -5,7 +5,8 @@
  * new-object put's shard write) into one `WriteEpochs` and prints, per 250,000, the time per record
  * (the unit's key text made included, as a request decodes a new one per write; its cost alone
  * prints at the end), the entries held and the JavaScript heap in use; then the time per
- * `lastWrite` of a written akey and of one never written.
+ * `lastWrite` of a written akey and of one never written; and the longest single record of each
+ * step (a table doubling used to move every key in one record: an event-loop stall).
  *
  * Why: every shard write an engine admits records its key (and every value read its read stamp,
  * in a second table of the same kind); session 51 moved the table from maps of objects to typed
@@ -22,12 +23,16 @@ const unitOf = (i: number) => String(UNIT_BASE + BigInt(i) * 7919n);
 const table = new WriteEpochs(1n, entries);
 let epoch = 1_700_000_000_000n << 18n;
 let t = performance.now();
+let longest = 0;
 for (let i = 0; i < records; i++) {
+  const r0 = performance.now();
   table.record('cont-1', unitOf(i), 'ZGtleQ==', 'YWtleQ==', epoch++, false);
+  const took = performance.now() - r0;
+  if (took > longest) longest = took;
   if ((i + 1) % STEP === 0) {
     const now = performance.now();
-    console.log(`${i + 1} records: ${((now - t) * 1e6 / STEP).toFixed(0)} ns a record, ${table.size} entries held, heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB`);
-    t = now;
+    console.log(`${i + 1} records: ${((now - t) * 1e6 / STEP).toFixed(0)} ns a record, longest ${longest.toFixed(2)} ms, ${table.size} entries held, heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB`);
+    t = now; longest = 0;
   }
 }
 const keys = Array.from({ length: STEP }, (_, i) => unitOf(records - 1 - i));

@@ -23,6 +23,10 @@
  * A key is held in its bucket or, that one full, in one of the next PATH_BUCKETS (linear probing
  * by bucket). The table starts at 64 KiB and doubles past 70% full, up to the bound (32
  * MiB at the default): memory follows the keys held, and nothing is forgotten below the bound.
+ * A doubling moves the keys a few buckets per `record` (MOVE_BUCKETS_PER_RECORD), not all at
+ * once: the old table answers the keys not moved yet, and a key written meanwhile moves at once
+ * (its old slot left as a tombstone). Moving all at once stalled an engine's event loop 83 ms at
+ * the last doubling (367k keys) and 45 ms at the one before.
  *
  * Bounded: at the bound, past HOME_ONLY_LOAD full, a new key takes the slot of the oldest write in
  * its own bucket, forgotten into the bucket's floor (the table stays that full: a path ends at the
@@ -75,6 +79,10 @@ const PATH_BUCKETS = 32;
 const GROW_LOAD = 0.7;
 /** At its bound, past this share of its slots a new key takes the slot of the oldest write in its own bucket (forgotten). */
 const HOME_ONLY_LOAD = 0.7;
+/** Buckets of the old table a `record` moves into the new one while the table doubles (the last doubling at the default bound: 131k buckets, moved in 33k records). */
+export const MOVE_BUCKETS_PER_RECORD = 4;
+/** A slot's key words once its key moved to the new table ahead of its bucket (never a key's hash: `feed` avoids it). */
+const TOMBSTONE = 0xffffffff;
 /** Tables this large or larger are mapped by the addon, on huge pages where it can (`allocTable`). */
 const HUGE_TABLE_BYTES = 2 * 1024 * 1024;
 
@@ -106,6 +114,13 @@ export class WriteEpochs {
    */
   private u32!: Uint32Array;
   private u64!: BigUint64Array;
+  /**
+   * While the table doubles: the table before, whose buckets from `moveAt` on still hold keys not
+   * yet moved (a slot of TOMBSTONE words: its key moved ahead of its bucket). Its buckets below
+   * `moveAt` were moved; what they still hold is stale and never read.
+   */
+  private old: { buckets: number; u32: Uint32Array; u64: BigUint64Array } | undefined;
+  private moveAt = 0;
   /** Seeds of the three hash words (random per table: keys cannot be chosen to collide). */
   private readonly seeds = new Uint32Array(3);
   /** The last key hashed (`hashLevels`): words of the object, dkey and akey levels. */
@@ -138,6 +153,7 @@ export class WriteEpochs {
     if (cw === undefined) { cw = new ContainerW(this.conts.size + 1); this.conts.set(cont, cw); }
     if (epoch > cw.e) cw.e = epoch;
     if (punch) this.punched = true;
+    if (this.old !== undefined) this.moveBuckets(MOVE_BUCKETS_PER_RECORD);
     this.hashLevels(cw.id, unit, dk, ak);
     const h = this.h;
     this.raise(h[0]!, h[1]!, h[2]!, epoch, punch && dk === undefined);
@@ -172,13 +188,22 @@ export class WriteEpochs {
   /** Entries held (objects + dkeys + akeys; tests and stats). */
   get size(): number { return this.count; }
 
-  /** Bytes of the table now (tests and stats). */
-  get tableBytes(): number { return this.buckets * BUCKET_BYTES; }
+  /** Bytes of the table now, the old one included while the table doubles (tests and stats). */
+  get tableBytes(): number { return (this.buckets + (this.old?.buckets ?? 0)) * BUCKET_BYTES; }
+
+  /** Buckets of the old table still to move while the table doubles; 0 otherwise (tests and stats). */
+  get bucketsToMove(): number { return this.old === undefined ? 0 : this.old.buckets - this.moveAt; }
 
   /** Raise the key hashed (a, b, c) to a write at `epoch` (and a punch of it, `punch`), entering it when new. */
   private raise(a: number, b: number, c: number, epoch: bigint, punch: boolean): void {
+    let slot = this.find(a, b, c);
+    // (while the table doubles, a key not moved yet moves now: from here on the new table holds it)
+    if (slot < 0 && this.old !== undefined) {
+      const o = this.findOld(a, b, c);
+      if (o >= 0) slot = this.moveSlot(o);
+      if (slot === -2) { this.raise(a, b, c, epoch, punch); return; } // (the table grew again meanwhile)
+    }
     const u64 = this.u64;
-    const slot = this.find(a, b, c);
     if (slot >= 0) {
       const w = this.slotWord(slot, WRITES_AT), p = this.slotWord(slot, PUNCHES_AT);
       if (epoch > u64[w]!) u64[w] = epoch;
@@ -202,6 +227,76 @@ export class WriteEpochs {
     u64[at * BUCKET_U64 + WRITES_AT + i] = epoch > f ? epoch : f;
     u64[at * BUCKET_U64 + PUNCHES_AT + i] = punch && epoch > f ? epoch : f;
     if (this.count > this.limit && this.buckets < this.maxBuckets) this.grow();
+  }
+
+  /**
+   * The slot of the old table (while the table doubles) holding the key hashed (a, b, c) in a
+   * bucket not moved yet, or -1. Leaves `stop` and `missFloor` (of the new table) as they were.
+   */
+  private findOld(a: number, b: number, c: number): number {
+    const o = this.old!, u32 = o.u32, n = o.buckets;
+    const steps = PATH_BUCKETS < n ? PATH_BUCKETS : n;
+    let bucket = Math.floor((a >>> 0) * n / 4294967296);
+    for (let step = 0; step < steps; step++) {
+      const k0 = bucket * BUCKET_U32;
+      for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
+        const k = k0 + 3 * i, ka = u32[k]!, kb = u32[k + 1]!, kc = u32[k + 2]!;
+        if (ka === a && kb === b && kc === c) return bucket >= this.moveAt ? bucket * WRITE_EPOCH_WAYS + i : -1;
+        if ((ka | kb | kc) === 0) return -1;
+      }
+      bucket = bucket + 1 === n ? 0 : bucket + 1;
+    }
+    return -1;
+  }
+
+  /**
+   * Move the key of old slot `o` (in a bucket not moved yet) into the new table, leaving a
+   * tombstone (a table regrown at once places every key not moved, once); its slot there, or -2
+   * when the new table had no room on its path and grew (every key placed again: ask again).
+   */
+  private moveSlot(o: number): number {
+    const old = this.old!, ob = (o / WRITE_EPOCH_WAYS) | 0, i = o - ob * WRITE_EPOCH_WAYS, k = ob * BUCKET_U32 + 3 * i;
+    const a = old.u32[k]!, b = old.u32[k + 1]!, c = old.u32[k + 2]!;
+    const w = old.u64[ob * BUCKET_U64 + WRITES_AT + i]!, p = old.u64[ob * BUCKET_U64 + PUNCHES_AT + i]!;
+    const placed = this.placeMoved(a, b, c, w, p);
+    if (placed === -2) return -2;
+    old.u32[k] = TOMBSTONE; old.u32[k + 1] = TOMBSTONE; old.u32[k + 2] = TOMBSTONE;
+    return placed;
+  }
+
+  /**
+   * Place a key moving from the old table (not in the new one) with its write `w` and punch `p`:
+   * its slot, or -2 when its path held no free slot below the bound and the table grew again
+   * (every key then placed again, this one included).
+   */
+  private placeMoved(a: number, b: number, c: number, w: bigint, p: bigint): number {
+    assert(this.find(a, b, c) < 0, 'a key is held once');
+    let at = this.stop;
+    if (at < 0) {
+      if (this.buckets < this.maxBuckets) { this.regrow(); return -2; }
+      at = this.bucketOf(a);
+    }
+    this.count--; // (it was counted in the old table; `place` counts it again unless it forgets one)
+    const j = this.place(at, a, b, c, false);
+    this.u64[at * BUCKET_U64 + WRITES_AT + j] = w;
+    this.u64[at * BUCKET_U64 + PUNCHES_AT + j] = p;
+    return at * WRITE_EPOCH_WAYS + j;
+  }
+
+  /** Move up to `n` buckets of the old table (while the table doubles); the old table is dropped once all are. */
+  private moveBuckets(n: number): void {
+    const old = this.old!;
+    const end = Math.min(old.buckets, this.moveAt + n);
+    for (; this.moveAt < end; this.moveAt++) {
+      const ob = this.moveAt;
+      for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
+        const k = ob * BUCKET_U32 + 3 * i, a = old.u32[k]!, b = old.u32[k + 1]!, c = old.u32[k + 2]!;
+        if ((a | b | c) === 0) break; // (slots fill in order: none after an empty one)
+        if (a === TOMBSTONE && b === TOMBSTONE && c === TOMBSTONE) continue;
+        if (this.moveSlot(ob * WRITE_EPOCH_WAYS + i) === -2) return; // (regrown: nothing old is left)
+      }
+    }
+    if (this.moveAt === old.buckets) this.old = undefined;
   }
 
   /**
@@ -272,7 +367,14 @@ export class WriteEpochs {
   /** The write (`at` WRITES_AT) or punch (PUNCHES_AT) epoch of the key hashed (a, b, c); the highest floor on its path when it is not held. */
   private epochOf(a: number, b: number, c: number, at: number): bigint {
     const slot = this.find(a, b, c);
-    return slot >= 0 ? this.u64[this.slotWord(slot, at)]! : this.missFloor;
+    if (slot >= 0) return this.u64[this.slotWord(slot, at)]!;
+    const floor = this.missFloor;
+    if (this.old === undefined) return floor;
+    // (while the table doubles: a key not moved yet answers from the old table)
+    const o = this.findOld(a, b, c);
+    if (o < 0) return floor;
+    const e = this.old.u64[this.slotWord(o, at)]!;
+    return e > floor ? e : floor;
   }
 
   /** A zeroed table of `buckets` buckets (on huge pages where the addon can map them: a probe's page is then in the TLB far more often). */
@@ -286,28 +388,46 @@ export class WriteEpochs {
   }
 
   /**
-   * Double the table (below its bound, before anything was forgotten): every key placed again on
-   * its path in the new one. Should a path hold no free slot even there, the table doubles again;
-   * at the bound such a key takes a slot in its own bucket as a new key would.
+   * Double the table (below its bound, before anything was forgotten): the keys move to the new
+   * one a few buckets per `record` (`moveBuckets`), the old one answering those not moved yet. A
+   * doubling still under way when the table must double again is finished first.
    */
   private grow(): void {
     assert(!this.forgetting && this.buckets * 2 <= this.maxBuckets, 'a table doubles only below its bound, before it forgets');
-    const oldBuckets = this.buckets, o32 = this.u32, o64 = this.u64, held = this.count;
-    for (let size = oldBuckets * 2; ; size *= 2) {
-      this.allocate(size);
+    // (the caller asks again: the moved keys may have left room, else the next ask doubles)
+    if (this.old !== undefined) { this.moveBuckets(this.old.buckets); return; }
+    this.old = { buckets: this.buckets, u32: this.u32, u64: this.u64 };
+    this.moveAt = 0;
+    this.allocate(this.buckets * 2);
+  }
+
+  /**
+   * The table doubled, and even so a key's path in it holds no free slot (below the bound): every
+   * key, of this table and those the old one still holds, is placed again at once in a table
+   * doubled again (and again, should a path still be full). Rare (a run of 32 full buckets at
+   * most 70% full); it stalls as a doubling used to.
+   */
+  private regrow(): void {
+    const sources: Array<{ buckets: number; u32: Uint32Array; u64: BigUint64Array; from: number }> = [{ buckets: this.buckets, u32: this.u32, u64: this.u64, from: 0 }];
+    if (this.old !== undefined) sources.push({ ...this.old, from: this.moveAt });
+    this.old = undefined;
+    const held = this.count;
+    for (let size = this.buckets * 2; ; size *= 2) {
+      this.allocate(Math.min(size, this.maxBuckets));
       this.count = 0;
-      if (this.placeAll(oldBuckets, o32, o64, size >= this.maxBuckets)) break;
+      if (sources.every((src) => this.placeAll(src.buckets, src.u32, src.u64, src.from, this.buckets >= this.maxBuckets))) break;
     }
     assert(this.count === held || this.forgetting, 'every key is placed again', { held, count: this.count });
   }
 
-  /** Place every key of the old table (`oldBuckets`, `o32`, `o64`) in this one; false when one found no free slot on its path (never at the bound). */
-  private placeAll(oldBuckets: number, o32: Uint32Array, o64: BigUint64Array, atBound: boolean): boolean {
+  /** Place every key of a table (`oldBuckets`, `o32`, `o64`) from bucket `from` on in this one; false when one found no free slot on its path (never at the bound). */
+  private placeAll(oldBuckets: number, o32: Uint32Array, o64: BigUint64Array, from: number, atBound: boolean): boolean {
     const u64 = this.u64;
-    for (let ob = 0; ob < oldBuckets; ob++) {
+    for (let ob = from; ob < oldBuckets; ob++) {
       for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
         const k = ob * BUCKET_U32 + 3 * i, a = o32[k]!, b = o32[k + 1]!, c = o32[k + 2]!;
-        if ((a | b | c) === 0) continue;
+        if ((a | b | c) === 0) break;
+        if (a === TOMBSTONE && b === TOMBSTONE && c === TOMBSTONE) continue;
         assert(this.find(a, b, c) < 0, 'a key is held once');
         let at = this.stop;
         if (at < 0) { if (!atBound) return false; at = this.bucketOf(a); }
@@ -348,6 +468,7 @@ export class WriteEpochs {
     const h = this.h;
     h[at] = fmix32(x ^ level); h[at + 1] = fmix32(y ^ level); h[at + 2] = fmix32(z ^ level);
     if ((h[at]! | h[at + 1]! | h[at + 2]!) === 0) h[at + 2] = 1; // (all zero marks an empty slot)
+    else if (h[at] === TOMBSTONE && h[at + 1] === TOMBSTONE && h[at + 2] === TOMBSTONE) h[at + 2] = TOMBSTONE - 1; // (all ones: a moved key's old slot)
   }
 }
 

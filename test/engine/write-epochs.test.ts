@@ -3,11 +3,12 @@
  * write at or below it, or punch of it or of a level above it, or the floor; a container's newest
  * write is the newest of any of its keys. Bounded (entries per engine, dkeys per object, akeys per
  * dkey) the table may only answer higher than the model (forgetting is conservative), never lower;
- * unbounded it answers exactly the model.
+ * unbounded it answers exactly the model. A doubling of the table moves its keys a few buckets per
+ * write, never all at once, and answers exactly throughout.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { WriteEpochs, WRITE_EPOCH_WAYS, MAX_WRITE_ENTRIES } from '../../src/engine/write-epochs.js';
+import { WriteEpochs, WRITE_EPOCH_WAYS, MAX_WRITE_ENTRIES, MOVE_BUCKETS_PER_RECORD } from '../../src/engine/write-epochs.js';
 
 const t = suite('write-epochs');
 
@@ -149,6 +150,56 @@ t('a table that grows to its bound and past it answers never below the model', (
     apply(tab, ws);
     assert.ok(tab.size <= 4096, `size ${tab.size}`);
     for (const k of allKeys(12)) assert.ok(ask(tab, k) >= model(ws, k, 0n), `seed ${seed} key ${k.join('/')}`);
+  }
+});
+
+t('a doubling moves a few buckets per write, not all at once, and every key answers exactly throughout', () => {
+  const tab = new WriteEpochs(0n);
+  const truth = new Map<string, bigint>(); // object key -> its newest write (objects only: one key each)
+  const rnd = rng(11);
+  let doublings = 0, checkedMidMove = 0;
+  let bytes = tab.tableBytes, toMove = 0;
+  for (let i = 0; i < 60_000; i++) {
+    // new objects, and now and then a rewrite of an old one (it may still sit in the old table)
+    const u = i % 5 === 4 ? `u${rnd(i)}` : `u${i}`;
+    const e = BigInt(1000 + rnd(1_000_000));
+    tab.record('c', u, undefined, undefined, e, false);
+    if (e > (truth.get(u) ?? 0n)) truth.set(u, e);
+    const moving = tab.bucketsToMove;
+    if (tab.tableBytes > bytes && moving > 0 && toMove === 0) {
+      // a doubling began at this write: the old table is still there, and nearly all of it to move
+      doublings++;
+      assert.ok(moving >= (tab.tableBytes / 3 / 128) - MOVE_BUCKETS_PER_RECORD, `doubling ${doublings}: ${moving} buckets left to move`);
+    } else if (toMove > 0) {
+      assert.ok(moving >= toMove - MOVE_BUCKETS_PER_RECORD, `at most ${MOVE_BUCKETS_PER_RECORD} buckets moved by one write (${toMove} -> ${moving})`);
+    }
+    if (moving > 0 && i % 997 === 0) {
+      checkedMidMove++;
+      for (const [k, v] of truth) assert.is(ask(tab, ['c', k]), v, `${k} while ${moving} buckets are left to move`);
+    }
+    bytes = tab.tableBytes; toMove = moving;
+  }
+  assert.ok(doublings >= 3, `doublings seen: ${doublings}`);
+  assert.ok(checkedMidMove >= 2, `checked mid-move ${checkedMidMove} times`);
+  for (const [k, v] of truth) assert.is(ask(tab, ['c', k]), v, k);
+  assert.is(tab.size, truth.size, 'every key held once');
+  assert.is(ask(tab, ['c', 'never']), 0n);
+});
+
+t('bounded, with doublings under way: answers never below the model', () => {
+  for (const seed of [21, 22, 23]) {
+    const rnd = rng(seed);
+    const ws = randomWrites(rnd, 9000, 14);
+    const tab = new WriteEpochs(0n, 8192); // (512 buckets, doubles twice, then forgets)
+    for (let i = 0; i < ws.length; i++) {
+      apply(tab, [ws[i]!]);
+      if (i % 1500 === 0 || (tab.bucketsToMove > 0 && i % 97 === 0)) {
+        const seen = ws.slice(0, i + 1);
+        for (const k of allKeys(6)) assert.ok(ask(tab, k) >= model(seen, k, 0n), `seed ${seed} write ${i} key ${k.join('/')}`);
+      }
+    }
+    assert.ok(tab.size <= 8192, `size ${tab.size}`);
+    for (const k of allKeys(14)) assert.ok(ask(tab, k) >= model(ws, k, 0n), `seed ${seed} key ${k.join('/')}`);
   }
 });
 
