@@ -57,14 +57,15 @@ export interface TwoEngines { cluster: Cluster; pool: Pool }
 /**
  * A uvu suite over two engines of one target each, with no exclusion and no transaction sweep
  * while it runs (a test's incomplete commits wait for what the test does next: a kill, a batch),
- * and a pool connected to them; both stopped after the suite. `durable`: the engines run `--durable`.
+ * and a pool connected to them; both stopped after the suite. `durable`: whether the engines run
+ * `--durable` (default: as CAIRN_ENGINE_DURABLE says, bench/cluster.ts).
  */
 export function twoEngineSuite(name: string, opts: { durable?: boolean } = {}): { t: Test; env: TwoEngines } {
   const t = suite(name);
   const env = {} as TwoEngines;
   t.before(async () => {
     await initXxhash();
-    env.cluster = await Cluster.start({ engines: 2, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000, txTimeoutMs: 60_000, durable: opts.durable ?? false });
+    env.cluster = await Cluster.start({ engines: 2, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000, txTimeoutMs: 60_000, ...(opts.durable !== undefined ? { durable: opts.durable } : {}) });
     env.pool = await env.cluster.connect();
   });
   t.after(async () => { await env.pool?.close(); await env.cluster?.stop(); });
