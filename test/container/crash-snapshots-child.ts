@@ -90,10 +90,16 @@ async function differences(c: Container, m: Model): Promise<string[]> {
   return diffs;
 }
 
+/** Most operations a writer begins before the one its kill is aimed at (a seeded 1..KILL_OP_MAX). */
+const KILL_OP_MAX = 12;
+
 /**
- * The sweep: a pool with container `c`, the writer killed with SIGKILL `rounds` times at delays
- * drawn from `seed` (at most `maxDelayMs` after it is ready), or with `steps`, by itself at a
- * seeded k-th store's discard / aggregation (CAIRN_CRASH_TRACE=1 prints how long each writer ran); after each kill the pool is opened
+ * The sweep: a pool with container `c`, the writer killed with SIGKILL `rounds` times, each time
+ * a seeded delay (at most `maxDelayMs`) after it began a seeded k-th operation (k <= KILL_OP_MAX),
+ * or with `steps`, by itself at a seeded k-th store's discard / aggregation (CAIRN_CRASH_TRACE=1
+ * prints how long each writer ran). Aimed at an operation, not at a time after the writer is
+ * ready: timed from ready, the kills landed where the wall time goes, and on a loaded machine
+ * that was aggregations alone (10 of 10 kills in one fresh-clone run). After each kill the pool is opened
  * here and must be exactly the model with the operation in flight either wholly done or not at
  * all; then a rollback to a snapshot and an aggregation here (acknowledged) must leave it
  * exactly the model again. A failure names the seed and round.
@@ -117,11 +123,18 @@ export async function sweep(opts: { mode: 'snapshots' | 'aggregate'; seed: numbe
     const proc = spawn(process.execPath, ['--import', 'tsx', self, dir, ledgerPath, String(next), opts.mode, String(rng.u32()), opts.durable === true ? 'durable' : 'plain', ...(opts.steps ? [`${opts.steps}:${1 + rng.int(8)}`] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     // (with `steps` the writer kills itself: the parent's kill, after maxDelayMs, only ends a writer that never got there)
     const drawn = rng.int(opts.maxDelayMs), delay = opts.steps ? opts.maxDelayMs : drawn;
+    const aimOp = opts.steps ? 0 : 1 + rng.int(KILL_OP_MAX); // (0: timed from ready)
     await new Promise<void>((resolve, reject) => {
-      let out = '', timer: NodeJS.Timeout | undefined;
+      // the writer prints `ready`, then `op` as it begins each operation
+      let partial = '', ops = 0, timer: NodeJS.Timeout | undefined;
       proc.stdout.on('data', (d) => {
-        out += d;
-        if (timer === undefined && out.includes('ready\n')) timer = setTimeout(() => proc.kill('SIGKILL'), delay);
+        if (timer !== undefined) return;
+        partial += d;
+        for (let nl = partial.indexOf('\n'); nl >= 0 && timer === undefined; nl = partial.indexOf('\n')) {
+          const line = partial.slice(0, nl);
+          partial = partial.slice(nl + 1);
+          if (aimOp === 0 ? line === 'ready' : line === 'op' && ++ops === aimOp) timer = setTimeout(() => proc.kill('SIGKILL'), delay);
+        }
       });
       // (the parent's kill is cleared once the writer is gone: a pending one kept this process alive for maxDelayMs after the last round)
       proc.on('exit', (_code, signal) => (clearTimeout(timer), signal === 'SIGKILL' ? resolve() : reject(new Error(`${where}: the writer exited on its own: ${/^error .*$/m.exec(fs.readFileSync(ledgerPath, 'utf8'))?.[0] ?? 'no error recorded'}`))));
@@ -200,6 +213,7 @@ if (process.argv[2]) {
     while (w >= weights[kind]!) { w -= weights[kind]!; kind++; }
     if ((kind === 2 && snaps.length < 2) || (kind === 3 && snaps.length === 0)) kind = 0;
     if (snaps.length > 6) kind = 2;
+    process.stdout.write('op\n'); // (the parent aims its kill at a seeded k-th operation; a pipe write is synchronous on Linux)
     if (kind === 0) {
       record(`begin put ${n}`);
       const tx = c.beginTx();
