@@ -270,7 +270,8 @@ export class WriteEpochs {
    * (every key then placed again, this one included).
    */
   private placeMoved(a: number, b: number, c: number, w: bigint, p: bigint): number {
-    assert(this.find(a, b, c) < 0, 'a key is held once');
+    const held = this.find(a, b, c); // (its path in the new table: `stop`, where it goes)
+    assert(held < 0, 'a key is held once');
     let at = this.stop;
     if (at < 0) {
       if (this.buckets < this.maxBuckets) { this.regrow(); return -2; }
@@ -428,7 +429,8 @@ export class WriteEpochs {
         const k = ob * BUCKET_U32 + 3 * i, a = o32[k]!, b = o32[k + 1]!, c = o32[k + 2]!;
         if ((a | b | c) === 0) break;
         if (a === TOMBSTONE && b === TOMBSTONE && c === TOMBSTONE) continue;
-        assert(this.find(a, b, c) < 0, 'a key is held once');
+        const held = this.find(a, b, c); // (its path in this table: `stop`, where it goes)
+        assert(held < 0, 'a key is held once');
         let at = this.stop;
         if (at < 0) { if (!atBound) return false; at = this.bucketOf(a); }
         const j = this.place(at, a, b, c, false);

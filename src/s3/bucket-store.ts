@@ -22,6 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { CairnError } from '../../core/errors.js';
 import { compareBytes } from '../../core/bytes.js';
+import { swallow } from '../../core/log.js';
 import { parseObjectClass } from '../../placement/index.js';
 import type { Pool, Container, ContainerCreateOptions, Transaction, KeyRange } from '../index.js';
 import { S3Error } from './errors.js';
@@ -677,7 +678,7 @@ export class S3Bucket {
     });
     if (done) return done;
     // Best effort: without the note a retry answers no version id, as for an older record.
-    await this.noteCompletion(k, id, epoch).catch(() => undefined);
+    await this.noteCompletion(k, id, epoch).catch(swallow('s3.completion-note-not-written'));
     // Parts uploaded but left out of the object are punched afterwards.
     const keep = new Set(record.parts.map((p) => p.o));
     await this.punchBodies((await this.partsAt(id, epoch - 1n)).filter((p) => !keep.has(p.o)));
