@@ -76,6 +76,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -505,10 +506,20 @@ static int transfer(int write, int fd, const struct iovec *iov, uint32_t count, 
   if (!w) return ENOMEM;
   memcpy(w, iov, sizeof *w * count);
   size_t done = 0; int start = 0;
+  /* A read on a capped pool thread first takes only what the page cache holds (RWF_NOWAIT); what it
+   * lacks is read as the pool's blocking work, so that another job may run meanwhile. */
+  int nowait = !write && own_pool_capped(), blocking = 0;
   while (done < total) {
     int n = cnt - start; if (n > IOV_MAX) n = IOV_MAX;
-    ssize_t r = write ? pwritev(fd, w + start, n, (off_t)(position + done)) : preadv(fd, w + start, n, (off_t)(position + done));
-    if (r < 0) { if (errno == EINTR) continue; int e = errno; free(w); return e; }
+    ssize_t r = write ? pwritev(fd, w + start, n, (off_t)(position + done))
+              : nowait ? preadv2(fd, w + start, n, (off_t)(position + done), RWF_NOWAIT) : preadv(fd, w + start, n, (off_t)(position + done));
+    if (nowait && (r < 0 ? errno != EINTR : n == cnt - start && (size_t)r < total - done)) {
+      /* (EAGAIN: not cached; EOPNOTSUPP and the like: no such reads here; short: the rest is not cached, or the file ends, which the plain read finds) */
+      nowait = 0;
+      own_pool_blocking(1); blocking = 1;
+      if (r <= 0) continue;
+    }
+    if (r < 0) { if (errno == EINTR) continue; int e = errno; if (blocking) own_pool_blocking(0); free(w); return e; }
     if (r == 0) {
       if (write) { free(w); return EIO; }
       /* end of file: the rest reads as zeros */
@@ -518,6 +529,7 @@ static int transfer(int write, int fd, const struct iovec *iov, uint32_t count, 
     done += (size_t)r;
     start = skip_iov(w, cnt, start, (size_t)r);
   }
+  if (blocking) own_pool_blocking(0);
   free(w);
   return 0;
 }
@@ -1126,6 +1138,25 @@ static void finish_batch(napi_env env, napi_status status, void *data) {
  * 12.0/11.1 against 12.6/11.8 GB/s); CAIRN_HASHED_OWN_NICE sets another value.
  */
 #define HASHED_OWN_NICE 10
+/*
+ * The pool runs at most one job per core at once (`run_cap`, own-pool.h): its jobs copy and hash
+ * page-cached bytes, CPU work that more threads than cores only interleave, while a job queued to
+ * an idle thread paid for waking it (an interrupt through the host on this VM). A read that has to
+ * wait for the device (preadv2 with RWF_NOWAIT found its pages absent: `transfer`) does not count
+ * while it waits. Measured (EC_4P2G1 1 MiB reads into reused buffers, 8 in flight, 2 cores,
+ * `.scratch` probe, alternating processes): 0.64/0.66x plain file reads with the pool's 8 threads
+ * against 0.77/0.81x capped at 2 (docs/performance.md, session 61).
+ * CAIRN_HASHED_OWN_RUN_CAP (0-8, 0: no cap) sets another value.
+ */
+static int hashed_run_cap(void) {
+  const char *v = getenv("CAIRN_HASHED_OWN_RUN_CAP");
+  char *end = NULL;
+  long n = v ? strtol(v, &end, 10) : -1;
+  if (v && *v && end && *end == '\0' && n >= 0 && n <= OWN_POOL_THREADS_MAX) return (int)n;
+  cpu_set_t set;
+  long cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+  return cores < 1 ? 1 : cores > OWN_POOL_THREADS_MAX ? OWN_POOL_THREADS_MAX : (int)cores;
+}
 static void hashed_own_run(own_job_t *job) { run_batch(NULL, job); }
 static void hashed_own_done(napi_env env, own_job_t *job) { finish_batch(env, napi_ok, job); }
 static void hashed_own_drop(own_job_t *job) { free_batch((batch_t *)job); }
@@ -1153,11 +1184,26 @@ static napi_value hashed_own_threads(napi_env env, napi_callback_info info) {
       char *end = NULL;
       long n = nv ? strtol(nv, &end, 10) : -1;
       if (nv && *nv && end && *end == '\0' && n >= 0 && n <= 19) hashed_pool.nice = (int)n;
+      hashed_pool.run_cap = hashed_run_cap();
       own_pool_claim(env, &hashed_pool);
     }
     if (hashed_pool.env == env) hashed_own_on = on ? 1 : 0;
   }
   napi_get_boolean(env, hashed_pool.env == env && hashed_own_on != 0, &out);
+  return out;
+}
+
+/* hashedOwnStats() -> { runCap, threads, blocked }: the own pool's cap on jobs running at once, the threads it made, and the reads so far that waited for the device outside the cap */
+static napi_value hashed_own_stats(napi_env env, napi_callback_info info) {
+  (void)info;
+  pthread_mutex_lock(&hashed_pool.mu);
+  const double cap = hashed_pool.run_cap, threads = hashed_pool.threads, blocked = hashed_pool.blocked;
+  pthread_mutex_unlock(&hashed_pool.mu);
+  napi_value out, v;
+  if (napi_create_object(env, &out) != napi_ok) return NULL;
+  napi_create_double(env, cap, &v); napi_set_named_property(env, out, "runCap", v);
+  napi_create_double(env, threads, &v); napi_set_named_property(env, out, "threads", v);
+  napi_create_double(env, blocked, &v); napi_set_named_property(env, out, "blocked", v);
   return out;
 }
 
@@ -1725,10 +1771,11 @@ static napi_value map_read_hash_sync(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/** Define preadvHash, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, hashedBatchFlat, hashedBatchBases, copyInto, mapFile, mapWriteHashSync, mapReadHashSync, unmapFile, setSocketBuffers and mappedBatchWrites on `exports` (called from cairn_uring.c init). */
+/** Define preadvHash, hashedOwnStats, pwritevHash, xxh64Parts, pwriteHashSync, hashedBatch, hashedBatchFlat, hashedBatchBases, copyInto, mapFile, mapWriteHashSync, mapReadHashSync, unmapFile, setSocketBuffers and mappedBatchWrites on `exports` (called from cairn_uring.c init). */
 napi_status hashio_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "preadvHash", NULL, preadv_hash, NULL, NULL, NULL, napi_default, NULL },
+    { "hashedOwnStats", NULL, hashed_own_stats, NULL, NULL, NULL, napi_default, NULL },
     { "pwritevHash", NULL, pwritev_hash, NULL, NULL, NULL, napi_default, NULL },
     { "xxh64Parts", NULL, xxh64_parts, NULL, NULL, NULL, napi_default, NULL },
     { "pwriteHashSync", NULL, pwrite_hash_sync, NULL, NULL, NULL, napi_default, NULL },

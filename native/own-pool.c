@@ -8,8 +8,35 @@
 #include <unistd.h>
 #include "own-pool.h"
 
+static void *own_main(void *arg);
+
+/* The pool of the calling thread, if it is a pool's (own_pool_blocking). */
+static __thread own_pool_t *tl_pool;
+
+/* Threads of `p` running jobs and not inside own_pool_blocking (under mu). */
+static int running(const own_pool_t *p) { return p->threads - p->idle - p->blocking; }
+
+/* Start a queued job on another thread if the cap leaves room: wake an idle one, else make one (under mu). */
+static void start_another(own_pool_t *p) {
+  if (p->run_cap > 0 && running(p) >= p->run_cap) return;
+  if (p->idle > 0) pthread_cond_signal(&p->cv);
+  else if (p->threads < OWN_POOL_THREADS_MAX && own_thread_create(&p->tid[p->threads], own_main, p)) p->threads++;
+}
+
+void own_pool_blocking(int begin) {
+  own_pool_t *p = tl_pool;
+  if (p == NULL || p->run_cap <= 0) return;
+  pthread_mutex_lock(&p->mu);
+  if (begin) { p->blocking++; p->blocked++; if (p->head != NULL) start_another(p); }
+  else p->blocking--;
+  pthread_mutex_unlock(&p->mu);
+}
+
+int own_pool_capped(void) { return tl_pool != NULL && tl_pool->run_cap > 0; }
+
 static void *own_main(void *arg) {
   own_pool_t *p = arg;
+  tl_pool = p;
   if (p->sched_batch) {
     struct sched_param sp = { 0 };
     pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp); /* (refused: an ordinary thread, as the pool's) */
@@ -18,7 +45,8 @@ static void *own_main(void *arg) {
   if (p->nice != 0) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    while (p->head == NULL && !p->stop) { p->idle++; pthread_cond_wait(&p->cv, &p->mu); p->idle--; }
+    /* (past the cap, as when a thread's blocking work ended while others ran: leave the job to them) */
+    while (!p->stop && (p->head == NULL || (p->run_cap > 0 && running(p) > p->run_cap))) { p->idle++; pthread_cond_wait(&p->cv, &p->mu); p->idle--; }
     if (p->stop) break;
     own_job_t *job = p->head;
     p->head = job->next;
@@ -52,7 +80,7 @@ static void own_cleanup(void *arg) {
   pthread_mutex_unlock(&p->mu);
   for (int i = 0; i < p->threads; i++) pthread_join(p->tid[i], NULL);
   while (p->head != NULL) { own_job_t *job = p->head; p->head = job->next; p->drop(job); }
-  p->tail = NULL; p->threads = 0; p->stop = 0;
+  p->tail = NULL; p->threads = 0; p->stop = 0; p->blocking = 0;
   napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
   p->tsfn = NULL; p->env = NULL; p->out = 0;
 }
@@ -84,14 +112,15 @@ int own_pool_claim(napi_env env, own_pool_t *p) {
 int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job) {
   if (!own_pool_claim(env, p)) return 0;
   pthread_mutex_lock(&p->mu);
-  if (p->idle == 0 && p->threads < OWN_POOL_THREADS_MAX) {
-    if (own_thread_create(&p->tid[p->threads], own_main, p)) p->threads++;
-    if (p->threads == 0) { pthread_mutex_unlock(&p->mu); return 0; }
-  }
   job->next = NULL;
   if (p->tail != NULL) p->tail->next = job; else p->head = job;
   p->tail = job;
-  pthread_cond_signal(&p->cv);
+  start_another(p);
+  if (p->threads == 0) { /* (no thread could be made: the caller runs it elsewhere) */
+    p->head = p->tail = NULL;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+  }
   pthread_mutex_unlock(&p->mu);
   if (p->out++ == 0) napi_ref_threadsafe_function(env, p->tsfn);
   return 1;

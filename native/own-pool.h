@@ -7,6 +7,14 @@
  * critical path, keeps its core while the threads copy bulk bytes). Only the first environment to
  * claim the pool (`own_pool_claim`, or its first `own_pool_queue`) owns the threads; another (a
  * worker) is refused and takes the libuv pool.
+ *
+ * A pool with a `run_cap` (the cores, for copy-bound jobs) runs at most that many jobs at once: a job
+ * queued while as many run waits for one of them to finish instead of waking an idle thread or
+ * making one, and a thread that finishes takes the next job without sleeping. Why: on a VM every
+ * wake-up of a sleeping thread is an inter-processor interrupt through the host, and threads beyond
+ * the cores only take turns on them (docs/performance.md, session 61). Work that may wait for the
+ * device says so (`own_pool_blocking`): while it waits, its thread does not count, so device reads
+ * still overlap as many as the pool has threads.
  */
 #ifndef CAIRN_OWN_POOL_H
 #define CAIRN_OWN_POOL_H
@@ -25,6 +33,7 @@ typedef struct own_pool {
   const char *name;                             /* the thread-safe function's resource name */
   int sched_batch;                              /* threads run SCHED_BATCH */
   int nice;                                     /* threads' nice value (0: left as made) */
+  int run_cap;                                  /* most threads running jobs at once, those inside own_pool_blocking not counted (0: no cap; set before the first job) */
   void (*run)(own_job_t *job);                  /* on a pool thread */
   void (*done)(napi_env env, own_job_t *job);   /* on the JavaScript thread: answer it, free it */
   void (*drop)(own_job_t *job);                 /* free a job nobody will answer (teardown) */
@@ -33,6 +42,8 @@ typedef struct own_pool {
   pthread_cond_t cv;
   own_job_t *head, *tail;
   int threads, idle, stop;
+  int blocking;                                 /* threads inside own_pool_blocking(1) ... (0) */
+  double blocked;                               /* own_pool_blocking(1) calls so far */
   pthread_t tid[OWN_POOL_THREADS_MAX];
   /* JavaScript thread only */
   napi_threadsafe_function tsfn;
@@ -56,6 +67,16 @@ int own_pool_claim(napi_env env, own_pool_t *p);
  * then runs it on the libuv pool.
  */
 int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job);
+
+/**
+ * Called on a pool thread around work that may wait for the device (begin 1, then 0): while inside,
+ * the thread does not count against its pool's `run_cap`, so a queued job may start on another
+ * thread. No-op on threads of no pool, or of a pool without a cap.
+ */
+void own_pool_blocking(int begin);
+
+/** Whether the calling thread is a thread of a pool with a `run_cap` (whose blocking work is worth telling it of). */
+int own_pool_capped(void);
 
 /**
  * A thread of the addon's running fn(arg), made with every signal blocked but the synchronous faults

@@ -115,6 +115,12 @@ export interface NativeAddon {
    */
   hashedOwnThreads?(on?: boolean): boolean;
   /**
+   * The own threads' pool: `runCap`, the most hashed batches it runs at once (the cores, at most 8;
+   * 0: no cap, or no thread claimed the pool yet), `threads` it made, and `blocked`, its reads so far that found their pages out of the
+   * page cache and waited for the device without counting against the cap. For tests and probes.
+   */
+  hashedOwnStats?(): { runCap: number; threads: number; blocked: number };
+  /**
    * One parity row of whole stripes, on the calling thread: cell s of `out` = sum_j coeffs[j] *
    * (cell j of stripe s of `data`), k = coeffs.length cells of `cell` bytes per stripe, in GF(2^8)
    * (0x11d). The same fill runs on the thread pool in a hashedBatch write carrying it as its 8th
