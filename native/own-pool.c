@@ -16,9 +16,9 @@ static __thread own_pool_t *tl_pool;
 /* Threads of `p` running jobs and not inside own_pool_blocking (under mu). */
 static int running(const own_pool_t *p) { return p->threads - p->idle - p->blocking; }
 
-/* Start a queued job on another thread if the cap leaves room: wake an idle one, else make one (under mu). */
+/* Start a queued job on another thread if the cap leaves room: wake an idle one, else make one (under mu; none once the pool stops: its teardown joins the threads it counted). */
 static void start_another(own_pool_t *p) {
-  if (p->run_cap > 0 && running(p) >= p->run_cap) return;
+  if (p->stop || (p->run_cap > 0 && running(p) >= p->run_cap)) return;
   if (p->idle > 0) pthread_cond_signal(&p->cv);
   else if (p->threads < OWN_POOL_THREADS_MAX && own_thread_create(&p->tid[p->threads], own_main, p)) p->threads++;
 }
