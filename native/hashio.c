@@ -1143,9 +1143,9 @@ static void finish_batch(napi_env env, napi_status status, void *data) {
  * page-cached bytes, CPU work that more threads than cores only interleave, while a job queued to
  * an idle thread paid for waking it (an interrupt through the host on this VM). A read that has to
  * wait for the device (preadv2 with RWF_NOWAIT found its pages absent: `transfer`) does not count
- * while it waits. Measured (EC_4P2G1 1 MiB reads into reused buffers, 8 in flight, 2 cores,
- * `.scratch` probe, alternating processes): 0.64/0.66x plain file reads with the pool's 8 threads
- * against 0.77/0.81x capped at 2 (docs/performance.md, session 61).
+ * while it waits. Measured (io bench EC_4P2G1 1 MiB reads into reused buffers, 8 in flight, 2
+ * cores, alternating processes): 0.69/0.66x plain file reads uncapped against 0.80/0.84x capped at
+ * 2; cold reads of a new process alike (docs/performance.md, session 61).
  * CAIRN_HASHED_OWN_RUN_CAP (0-8, 0: no cap) sets another value.
  */
 static int hashed_run_cap(void) {

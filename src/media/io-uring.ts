@@ -115,9 +115,10 @@ export interface NativeAddon {
    */
   hashedOwnThreads?(on?: boolean): boolean;
   /**
-   * The own threads' pool: `runCap`, the most hashed batches it runs at once (the cores, at most 8;
-   * 0: no cap, or no thread claimed the pool yet), `threads` it made, and `blocked`, its reads so far that found their pages out of the
-   * page cache and waited for the device without counting against the cap. For tests and probes.
+   * The own threads' pool: `runCap`, the most hashed batches it runs at once (the cores, at most
+   * 8; 0: no cap, or no thread claimed the pool yet), `threads` it made, and `blocked`, its reads
+   * so far that found their pages out of the page cache and waited for the device without counting
+   * against the cap. For tests and probes.
    */
   hashedOwnStats?(): { runCap: number; threads: number; blocked: number };
   /**
