@@ -498,6 +498,15 @@ static int hashed_transfer_pre(int write, int fd, const struct iovec *iov, uint3
   return 0;
 }
 
+/*
+ * Descriptors whose file takes no RWF_NOWAIT reads (tmpfs answers EOPNOTSUPP: its pages are memory,
+ * never the device's), marked at the first refusal so that their reads skip the attempt. A
+ * descriptor number reused by another file keeps the mark: its reads then count against the cap as
+ * cached ones do (speed only, never the bytes).
+ */
+#define NOWAIT_REFUSED_FDS 4096
+static atomic_uchar nowait_refused[NOWAIT_REFUSED_FDS];
+
 /** pwritev / preadv of `iov` at `position`, short transfers retried (a read past the end of the file gives zeros); 0 or a positive errno. */
 static int transfer(int write, int fd, const struct iovec *iov, uint32_t count, size_t total, uint64_t position) {
   int cnt = (int)count;
@@ -508,13 +517,19 @@ static int transfer(int write, int fd, const struct iovec *iov, uint32_t count, 
   size_t done = 0; int start = 0;
   /* A read on a capped pool thread first takes only what the page cache holds (RWF_NOWAIT); what it
    * lacks is read as the pool's blocking work, so that another job may run meanwhile. */
-  int nowait = !write && own_pool_capped(), blocking = 0;
+  int nowait = !write && own_pool_capped() && !(fd >= 0 && fd < NOWAIT_REFUSED_FDS && atomic_load_explicit(&nowait_refused[fd], memory_order_relaxed)), blocking = 0;
   while (done < total) {
     int n = cnt - start; if (n > IOV_MAX) n = IOV_MAX;
     ssize_t r = write ? pwritev(fd, w + start, n, (off_t)(position + done))
               : nowait ? preadv2(fd, w + start, n, (off_t)(position + done), RWF_NOWAIT) : preadv(fd, w + start, n, (off_t)(position + done));
+    if (nowait && r < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
+      /* (no such reads on this file, or this kernel: read it plainly, as cached) */
+      nowait = 0;
+      if (fd >= 0 && fd < NOWAIT_REFUSED_FDS) atomic_store_explicit(&nowait_refused[fd], 1, memory_order_relaxed);
+      continue;
+    }
     if (nowait && (r < 0 ? errno != EINTR : n == cnt - start && (size_t)r < total - done)) {
-      /* (EAGAIN: not cached; EOPNOTSUPP and the like: no such reads here; short: the rest is not cached, or the file ends, which the plain read finds) */
+      /* (EAGAIN: not cached; short: the rest is not cached, or the file ends, which the plain read finds) */
       nowait = 0;
       own_pool_blocking(1); blocking = 1;
       if (r <= 0) continue;

@@ -3,7 +3,8 @@
  * `hashedOwnStats`). Specification: the cap is the cores the process may run on (at most 8), or
  * CAIRN_HASHED_OWN_RUN_CAP; many batches of page-cached reads in flight make no more threads than the
  * cap; a read whose pages are not in the page cache (evicted with `dd iflag=nocache`) is read as
- * blocking work outside the cap (counted in `blocked`) and answers its bytes and their XXH64 as any.
+ * blocking work outside the cap (counted in `blocked`) and answers its bytes and their XXH64 as any;
+ * a file that refuses such reads (tmpfs: EOPNOTSUPP) is read as cached, within the cap.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -28,12 +29,12 @@ const POOL_THREADS_MAX = 8;
 const TMPFS_MAGIC = 0x01021994;
 
 /** In a child process (a pool of its own): `inFlight` batches of one cached 64 KiB read each, `rounds` times; the pool's stats after. */
-function childReads(env: Record<string, string>, inFlight: number, rounds: number): { runCap: number; threads: number; blocked: number; bad: number } {
+function childReads(env: Record<string, string>, inFlight: number, rounds: number, dir = tmp): { runCap: number; threads: number; blocked: number; bad: number } {
   const src = `
     const fs = require('node:fs');
     const addon = require(${JSON.stringify(addonPath)});
     addon.hashedOwnThreads(true);
-    const file = ${JSON.stringify(path.join(tmp, 'child-'))} + process.pid;
+    const file = ${JSON.stringify(path.join(dir, 'cairn-run-cap-child-'))} + process.pid;
     const cells = Array.from({ length: ${inFlight} }, (_, i) => new Uint8Array(${CELL}).fill(i + 1));
     fs.writeFileSync(file, Buffer.concat(cells));
     const fd = fs.openSync(file, 'r');
@@ -69,6 +70,14 @@ t('CAIRN_HASHED_OWN_RUN_CAP sets the cap (1), and 0 turns it off', () => {
   assert.is(off.bad, 0);
   assert.is(off.runCap, 0, 'no cap');
   assert.ok(off.threads >= 1 && off.threads <= POOL_THREADS_MAX);
+});
+
+t('reads of a file on tmpfs, which refuses RWF_NOWAIT, count against the cap as cached ones', () => {
+  if (!usable || !fs.existsSync('/dev/shm') || fs.statfsSync('/dev/shm').type !== TMPFS_MAGIC) return;
+  const got = childReads({ CAIRN_HASHED_OWN_RUN_CAP: '1' }, 16, 10, '/dev/shm');
+  assert.is(got.bad, 0, 'every read answered its bytes');
+  assert.is(got.blocked, 0, 'no read was taken for one waiting for the device');
+  assert.is(got.threads, 1, 'a cap of 1: one thread ran every batch');
 });
 
 t('a read whose pages are not in the page cache waits outside the cap and answers its bytes and hash', async () => {
