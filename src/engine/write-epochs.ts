@@ -270,14 +270,25 @@ export class WriteEpochs {
    * (every key then placed again, this one included).
    */
   private placeMoved(a: number, b: number, c: number, w: bigint, p: bigint): number {
-    const held = this.find(a, b, c); // (its path in the new table: `stop`, where it goes)
+    const slot = this.placeKey(a, b, c, w, p);
+    if (slot < 0) { this.regrow(); return -2; }
+    this.count--; // (it was counted in the old table; `place` counted it again unless it forgot one)
+    return slot;
+  }
+
+  /**
+   * Place a key not held in this table with its write `w` and punch `p` on its path: its slot, or
+   * -1 when the path holds no free slot and the table is below its bound (at the bound the key
+   * takes a slot in its own bucket, as a new key would).
+   */
+  private placeKey(a: number, b: number, c: number, w: bigint, p: bigint): number {
+    const held = this.find(a, b, c); // (its path: `stop`, where it goes)
     assert(held < 0, 'a key is held once');
     let at = this.stop;
     if (at < 0) {
-      if (this.buckets < this.maxBuckets) { this.regrow(); return -2; }
+      if (this.buckets < this.maxBuckets) return -1;
       at = this.bucketOf(a);
     }
-    this.count--; // (it was counted in the old table; `place` counts it again unless it forgets one)
     const j = this.place(at, a, b, c, false);
     this.u64[at * BUCKET_U64 + WRITES_AT + j] = w;
     this.u64[at * BUCKET_U64 + PUNCHES_AT + j] = p;
@@ -416,26 +427,19 @@ export class WriteEpochs {
     for (let size = this.buckets * 2; ; size *= 2) {
       this.allocate(Math.min(size, this.maxBuckets));
       this.count = 0;
-      if (sources.every((src) => this.placeAll(src.buckets, src.u32, src.u64, src.from, this.buckets >= this.maxBuckets))) break;
+      if (sources.every((src) => this.placeAll(src.buckets, src.u32, src.u64, src.from))) break;
     }
     assert(this.count === held || this.forgetting, 'every key is placed again', { held, count: this.count });
   }
 
   /** Place every key of a table (`oldBuckets`, `o32`, `o64`) from bucket `from` on in this one; false when one found no free slot on its path (never at the bound). */
-  private placeAll(oldBuckets: number, o32: Uint32Array, o64: BigUint64Array, from: number, atBound: boolean): boolean {
-    const u64 = this.u64;
+  private placeAll(oldBuckets: number, o32: Uint32Array, o64: BigUint64Array, from: number): boolean {
     for (let ob = from; ob < oldBuckets; ob++) {
       for (let i = 0; i < WRITE_EPOCH_WAYS; i++) {
         const k = ob * BUCKET_U32 + 3 * i, a = o32[k]!, b = o32[k + 1]!, c = o32[k + 2]!;
         if ((a | b | c) === 0) break;
         if (a === TOMBSTONE && b === TOMBSTONE && c === TOMBSTONE) continue;
-        const held = this.find(a, b, c); // (its path in this table: `stop`, where it goes)
-        assert(held < 0, 'a key is held once');
-        let at = this.stop;
-        if (at < 0) { if (!atBound) return false; at = this.bucketOf(a); }
-        const j = this.place(at, a, b, c, false);
-        u64[at * BUCKET_U64 + WRITES_AT + j] = o64[ob * BUCKET_U64 + WRITES_AT + i]!;
-        u64[at * BUCKET_U64 + PUNCHES_AT + j] = o64[ob * BUCKET_U64 + PUNCHES_AT + i]!;
+        if (this.placeKey(a, b, c, o64[ob * BUCKET_U64 + WRITES_AT + i]!, o64[ob * BUCKET_U64 + PUNCHES_AT + i]!) < 0) return false;
       }
     }
     return true;
