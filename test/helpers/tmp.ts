@@ -1,5 +1,34 @@
 /** Helpers of tests: temporary directories (shared with the benchmarks), text, collection, expected errors. */
+import { mkdirSync, mkdtempSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 export { tmpDir } from '../../bench/tmp-dir.js';
+
+/** statfs types of filesystems kept in memory only (no device, no writeback): tmpfs and ramfs. */
+const MEMORY_FS_TYPES: ReadonlySet<number> = new Set([0x01021994, 0x858458f6]);
+
+/** Whether `dir` exists and lies on a filesystem backed by a device. */
+function onDevice(dir: string): boolean {
+  try { return !MEMORY_FS_TYPES.has(statfsSync(dir).type); } catch { return false; }
+}
+
+/**
+ * A fresh directory on a filesystem backed by a device, for tests of what only such a filesystem
+ * does (writeback write-protecting mapped pages, an fdatasync that waits for the device, pages
+ * first mapped counted as resident): the OS temp dir unless it is a tmpfs (Debian 13 mounts /tmp
+ * so, and with TMPDIR on /dev/shm those tests failed), else /var/tmp, else the repository's
+ * ignored `tmp/`. The caller removes it. Where none is on a device, the OS temp dir, with a warning.
+ */
+export function diskTmpDir(prefix: string): string {
+  const repoTmp = fileURLToPath(new URL('../../tmp', import.meta.url));
+  for (const root of [tmpdir(), '/var/tmp', repoTmp]) {
+    if (root === repoTmp) { try { mkdirSync(root, { recursive: true }); } catch { continue; } }
+    if (onDevice(root)) { try { return mkdtempSync(join(root, prefix)); } catch { /* not writable: the next */ } }
+  }
+  process.stderr.write(`warning: no writable directory on a device-backed filesystem; ${prefix} tests run in ${tmpdir()} (a tmpfs) and their device checks will fail\n`);
+  return mkdtempSync(join(tmpdir(), prefix));
+}
 
 /** UTF-8 text of a fetched value (undefined stays undefined). */
 export function text(v: Uint8Array | undefined): string | undefined {

@@ -14,8 +14,9 @@ import {
 } from '../../src/media/index.js';
 import { MAPPED_READS_ENV } from '../../src/media/block-device.js';
 import { copyBytes } from '../../src/media/copy.js';
+import { diskTmpDir } from '../helpers/tmp.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-media-'));
+const tmp = diskTmpDir('cairn-media-');
 const nativeOk = loadNative().addon !== undefined;
 const engines: ('pread' | 'io_uring')[] = nativeOk ? ['pread', 'io_uring'] : ['pread'];
 let fileNo = 0;

@@ -18,14 +18,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Rng } from '../../core/rng.js';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
 import { gfMul } from '../../ec/gf.js';
+import { diskTmpDir } from '../helpers/tmp.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-fused-ec-'));
+const tmp = diskTmpDir('cairn-fused-ec-');
 const t = suite('media: fused EC writes');
 t.before(async () => { await initXxhash(); });
 t.after(() => { nativeAddon()?.fillKernel?.('auto'); fs.rmSync(tmp, { recursive: true, force: true }); });

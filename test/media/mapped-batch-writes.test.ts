@@ -13,7 +13,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Rng } from '../../core/rng.js';
@@ -22,9 +21,10 @@ import { openBlockDevice, writeHashedGroup, MAPPED_WRITES_ENV, MAP_HUGE_ENV, typ
 import { nativeAddon } from '../../src/media/io-uring.js';
 import { deferFill, dropFill } from '../../src/media/fills.js';
 import { gfMul } from '../../ec/gf.js';
+import { diskTmpDir } from '../helpers/tmp.js';
 
 process.env[MAP_HUGE_ENV] = '0'; // (read at each device's open)
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-mapped-batch-'));
+const tmp = diskTmpDir('cairn-mapped-batch-');
 const t = suite('media: mapped batch writes');
 t.before(async () => { await initXxhash(); });
 t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

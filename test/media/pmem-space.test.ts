@@ -18,13 +18,14 @@ import { FaultInjector } from '../../src/media/fault.js';
 import { CairnError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { safe } from '../vos/safe.js';
+import { diskTmpDir } from '../helpers/tmp.js';
 
 const test = suite('pmem space');
 const KiB = 1024; const MiB = 1024 * KiB;
 const SEG = 256 * KiB;
 const ENGINES = ['mmap', 'pread'] as const;
 let dir = '';
-test.before.each(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-pmem-space-')); });
+test.before.each(() => { dir = diskTmpDir('cairn-pmem-space-'); });
 test.after.each(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
 function code(fn: () => unknown): string | undefined {

@@ -10,13 +10,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileSyncer, SYNCER_MAX_THREADS } from '../../src/media/syncer.js';
 import { MediaError } from '../../src/media/errors.js';
 import { nativeAddon } from '../../src/media/io-uring.js';
+import { diskTmpDir } from '../helpers/tmp.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-syncer-'));
+const tmp = diskTmpDir('cairn-syncer-');
 const t = suite('media: file syncer');
 t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
