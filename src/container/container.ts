@@ -1594,6 +1594,10 @@ export class ContainerCore {
       const covered = this.storage.redoCovered?.() ?? 0n;
       if (covered < upTo) upTo = covered;
     }
+    // Nothing at or below epoch 0 (a container with no commit yet, or a redo journal whose
+    // checkpoints covered none): nothing to merge. (The stores take epochs from 1 and refused
+    // 0 as INVALID_ARGUMENT, which the caller of a valid aggregate() got.)
+    if (upTo < 1n) return;
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
     // read-only readers in other processes keep what they read (see readers.ts)
     if (this.rt.readerEpochs) keep.push(...await this.rt.readerEpochs(this.meta.uuid, upTo));

@@ -69,6 +69,26 @@ t('aggregate keeps what snapshots see and the current state', async () => {
   assert.is(text(await o.fetch('d', 'k')), 'v39');
 });
 
+t('aggregate of a container with no commit yet, its targets open, fresh or reopened, merges nothing and throws nothing', async () => {
+  const sub = tmpDir();
+  const p = await Pool.create(join(sub, 'pool'), { nodes: 1, ranksPerNode: 1, targetsPerRank: 2, scmBytes: 16 << 20, dataBytes: 64 << 20 });
+  const c = await p.createContainer('empty', { oclass: 'S1' });
+  await c.openTargets();
+  await c.aggregate(); // (threw INVALID_ARGUMENT "upTo must be a bigint in [1, 2^64-1]": the stable epoch was 0)
+  await c.close();
+  await p.close();
+  const p2 = await Pool.open(join(sub, 'pool'));
+  const c2 = await p2.openContainer('empty');
+  await c2.openTargets();
+  await c2.aggregate();
+  // and it goes on as a container does: a write, an aggregation, the write read back
+  await c2.object('o').update('d', 'k', 'v');
+  await c2.aggregate();
+  assert.is(text(await c2.object('o').fetch('d', 'k')), 'v');
+  await c2.close();
+  await p2.close();
+});
+
 t('transactions: atomic across objects, own writes visible inside, invisible outside until commit', async () => {
   const c = await pool.createContainer('tx', { oclass: 'EC_2P1G1', cellSize: 512 });
   const tx = c.beginTx();
