@@ -353,7 +353,8 @@ export class Engine {
   /**
    * A whole-range array read (a client's `fetchArrayInto`) in one synchronous stretch: the checks
    * of `handleShard` and `serveShard` inline, then the store's read started at once (the bulk read
-   * path then runs no chain of async frames; measured in docs/performance.md, the connected data path's history). Undefined when the read
+   * path then runs no chain of async frames; measured in docs/performance.md, the connected data
+   * path's history). Undefined when the read
    * needs the general path: a map version other than this engine's, a prepared write it must
    * wait for, a store not open yet, a rebuild read (`migrate`), or a read the pool does not lend
    * a buffer for. Checks that fail throw, as on the general path.

@@ -43,7 +43,8 @@ export function checkTargetFormat(dir: string): void {
  * 1.13/0.93 ms) but lowered the read rate every time (474/540 -> 381/490 reads/s; the pool thread
  * overlaps the copy with the next request and gets the engine a larger share of busy cores), and on
  * data read once it cost more (1.22/1.54 -> 1.46/1.75 ms: page faults through the writable mapping).
- * The switch is there to measure it on an idle machine (docs/performance.md, the connected data path's history, session 15).
+ * The switch is there to measure it on an idle machine (docs/performance.md, the connected data
+ * path's history, session 15).
  */
 export const ENGINE_READ_HERE_MAX_BYTES = 1024 * 1024;
 

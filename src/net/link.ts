@@ -89,7 +89,9 @@ const FETCH_ARRAY = 'shard.fetchArray';
  * copy. Off unless `CAIRN_RPC_READ_GUESS=1` (`on`; benches flip it for A/B; and counts): in
  * same-process A/B at load 11-34 it saved no client CPU and no wall time measurably, and RP_3G1
  * reused 1 MiB reads cost 1.13-1.23x the client CPU per MiB with it (per-round medians, 3 runs;
- * not explained: one larger pool batch is cheaper per MiB, not dearer, /tmp/fresh25/batchmicro.mjs); EC_2P1G1 1.00-1.06x. Kept for a quiet measurement (docs/performance.md, the connected data path's history, session 25).
+ * not explained: one larger pool batch is cheaper per MiB, not dearer, /tmp/fresh25/batchmicro.mjs);
+ * EC_2P1G1 1.00-1.06x. Kept for a quiet measurement (docs/performance.md, the connected data path's
+ * history, session 25).
  */
 export const readGuesses = { on: process.env.CAIRN_RPC_READ_GUESS === '1', started: 0, kept: 0, missed: 0 };
 /** Ranges one link remembers where the engine located (the oldest remembered is forgotten first). */

@@ -233,7 +233,8 @@ export interface TargetOptions {
    * A process that serves many reads at once can set it (`cairn engine` with
    * `CAIRN_ENGINE_READ_HERE=1`): the pool hop costs a wake-up of a pool thread and a completion
    * per read. Measured under load it saved engine CPU on warm data but lowered the read rate (the
-   * pool thread overlaps the copy with the next request): off by default (docs/performance.md, the connected data path's history, session 15).
+   * pool thread overlaps the copy with the next request): off by default (docs/performance.md, the
+   * connected data path's history, session 15).
    */
   readHereBytes?: number;
   /** Block I/O engine of the data file. */

@@ -8,9 +8,21 @@ export { tmpDir } from '../../bench/tmp-dir.js';
 /** statfs types of filesystems kept in memory only (no device, no writeback): tmpfs and ramfs. */
 const MEMORY_FS_TYPES: ReadonlySet<number> = new Set([0x01021994, 0x858458f6]);
 
+/** The statfs type of the filesystem `path` lies on, or undefined when it cannot be read (no such path). */
+function fsType(path: string): number | undefined {
+  try { return statfsSync(path).type; } catch { return undefined; }
+}
+
+/** Whether `path` exists and lies on a filesystem kept in memory only (tmpfs, ramfs): no O_DIRECT, no writeback, pages never evicted. */
+export function inMemoryFs(path: string): boolean {
+  const t = fsType(path);
+  return t !== undefined && MEMORY_FS_TYPES.has(t);
+}
+
 /** Whether `dir` exists and lies on a filesystem backed by a device. */
 function onDevice(dir: string): boolean {
-  try { return !MEMORY_FS_TYPES.has(statfsSync(dir).type); } catch { return false; }
+  const t = fsType(dir);
+  return t !== undefined && !MEMORY_FS_TYPES.has(t);
 }
 
 /**

@@ -14,7 +14,7 @@ import {
 } from '../../src/media/index.js';
 import { MAPPED_READS_ENV } from '../../src/media/block-device.js';
 import { copyBytes } from '../../src/media/copy.js';
-import { diskTmpDir } from '../helpers/tmp.js';
+import { diskTmpDir, inMemoryFs } from '../helpers/tmp.js';
 
 const tmp = diskTmpDir('cairn-media-');
 const nativeOk = loadNative().addon !== undefined;
@@ -212,8 +212,7 @@ t('auto picks an engine and says why; O_DIRECT on a real filesystem', async () =
   assert.is(dev.engine, nativeOk ? 'io_uring' : 'pread');
   assert.ok(dev.engineReason.length > 0);
   if (!nativeOk) assert.match(dev.engineReason, /pread fallback/);
-  const st = fs.statfsSync(tmp);
-  if (st.type !== 0x01021994) {
+  if (!inMemoryFs(tmp)) {
     assert.ok(dev.direct, `O_DIRECT expected on ${tmp}: ${dev.directReason}`);
     const flags = openFlags(file);
     assert.ok(flags.some((f) => (f & fs.constants.O_DIRECT) !== 0), `fd flags ${flags.map((f) => f.toString(8))} lack O_DIRECT`);
@@ -226,7 +225,7 @@ t('auto picks an engine and says why; O_DIRECT on a real filesystem', async () =
 });
 
 t('tmpfs (/dev/shm) falls back to buffered I/O under direct: auto', async () => {
-  if (!fs.existsSync('/dev/shm') || fs.statfsSync('/dev/shm').type !== 0x01021994) return;
+  if (!inMemoryFs('/dev/shm')) return;
   const dir = fs.mkdtempSync('/dev/shm/cairn-media-');
   try {
     const dev = await openBlockDevice(path.join(dir, 'd.dat'), { size: 1 << 20 });
@@ -265,7 +264,7 @@ t('without the native addon: auto falls back to pread and says why; io_uring req
   assert.match(out.reason, /pread fallback.*CAIRN_NO_NATIVE/);
   assert.is(out.code, 'UNSUPPORTED');
   assert.ok(out.ok, 'round trip without the addon');
-  if (fs.statfsSync(tmp).type !== 0x01021994) assert.ok(out.direct, 'O_DIRECT without the addon');
+  if (!inMemoryFs(tmp)) assert.ok(out.direct, 'O_DIRECT without the addon');
 });
 
 t('buffers stay alive until their requests complete (GC during O_DIRECT I/O in flight)', async () => {

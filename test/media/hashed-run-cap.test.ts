@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { initXxhash, xxh64 } from '../../core/xxhash.js';
 import { loadNative } from '../../src/media/index.js';
+import { inMemoryFs } from '../helpers/tmp.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-run-cap-'));
 const t = suite('media: the hashed batches\' own threads, one batch per core');
@@ -25,8 +26,6 @@ const usable = addon?.hashedBatch !== undefined && addon.hashedOwnStats !== unde
 const CELL = 64 * 1024;
 /** Most threads the pool makes (native/own-pool.h OWN_POOL_THREADS_MAX). */
 const POOL_THREADS_MAX = 8;
-/** statfs type of tmpfs, whose pages `dd iflag=nocache` cannot drop. */
-const TMPFS_MAGIC = 0x01021994;
 
 /** In a child process (a pool of its own): `inFlight` batches of one cached 64 KiB read each, `rounds` times; the pool's stats after. */
 function childReads(env: Record<string, string>, inFlight: number, rounds: number, dir = tmp): { runCap: number; threads: number; blocked: number; bad: number } {
@@ -73,7 +72,7 @@ t('CAIRN_HASHED_OWN_RUN_CAP sets the cap (1), and 0 turns it off', () => {
 });
 
 t('reads of a file on tmpfs, which refuses RWF_NOWAIT, count against the cap as cached ones', () => {
-  if (!usable || !fs.existsSync('/dev/shm') || fs.statfsSync('/dev/shm').type !== TMPFS_MAGIC) return;
+  if (!usable || !inMemoryFs('/dev/shm')) return;
   const got = childReads({ CAIRN_HASHED_OWN_RUN_CAP: '1' }, 16, 10, '/dev/shm');
   assert.is(got.bad, 0, 'every read answered its bytes');
   assert.is(got.blocked, 0, 'no read was taken for one waiting for the device');
@@ -92,7 +91,7 @@ t('a read whose pages are not in the page cache waits outside the cap and answer
     fs.fsyncSync(fd); // (clean pages: the advice below drops them)
     const cached = await addon!.hashedBatch!([[0, fd, [new Uint8Array(CELL)], 0, CELL, 9n]] as never);
     assert.is(cached[0], xxh64(cells[0]!, 9n), 'a cached read\'s hash');
-    const evictable = fs.statfsSync(tmp).type !== TMPFS_MAGIC;
+    const evictable = !inMemoryFs(tmp);
     execFileSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
     const before = addon!.hashedOwnStats!().blocked;
     const back = cells.map(() => new Uint8Array(CELL));
