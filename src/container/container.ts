@@ -18,6 +18,7 @@ import { CommitHistory, type CommitObjects } from './commit-history.js';
 import { utf8Scratch, wellFormed } from './utf8.js';
 import { opConflictKey, type Op, type OpTarget } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
+import { commitWaves, orderOps } from './commit-waves.js';
 import type { ContainerRuntime, ObjectLayout } from './runtime.js';
 import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
 import { hex } from '../../core/bytes.js';
@@ -88,6 +89,22 @@ export const MAX_COMMIT_CONCURRENCY = 64;
 /** Waits for every promise of `ps`, then throws the first rejection (in `ps` order), if any. */
 function settleAll(ps: ReadonlyArray<Promise<void>>): Promise<void> {
   return Promise.allSettled(ps).then(throwFirstRejection); // (no async frame of its own)
+}
+
+/**
+ * Apply a commit's writes wave by wave (`waves[i]`: op i's, commit-waves.ts; `starts`: where op
+ * i's writes are in `writes`), each wave settled before the next is sent; a wave that failed
+ * ends it (the commit's epoch is then discarded).
+ */
+async function applyWaves(waves: Int32Array, writes: readonly ShardWrite[], starts: readonly number[], apply: (w: ShardWrite) => Promise<void>): Promise<void> {
+  let last = 0;
+  for (const w of waves) if (w > last) last = w;
+  for (let wave = 0; wave <= last; wave++) {
+    const batch: ShardWrite[] = [];
+    for (let i = 0; i < waves.length; i++) if (waves[i] === wave) for (let k = starts[i]!; k < starts[i + 1]!; k++) batch.push(writes[k]!);
+    if (batch.length <= MAX_COMMIT_CONCURRENCY) await settleAll(batch.map(apply));
+    else await runBounded(batch, MAX_COMMIT_CONCURRENCY, apply);
+  }
 }
 
 /** Throws the first rejection of `settled` (in order), if any. */
@@ -315,6 +332,8 @@ export class ContainerCore {
   private defaultCls: { name: string; cls: ObjectClass; idBase: bigint | undefined; idTop: number } | undefined;
   private readonly writableFn = (t: number): boolean => this.rt.writable(t);
   private readonly availableFn = (t: number): boolean => this.rt.available(t);
+  /** Whether an object is erasure-coded (`orderOps` joins such an object's array writes of one akey). */
+  private readonly isEcFn = (oid: bigint): boolean => this.layout(oid).cls.kind === 'ec';
   /** The I/O context, rebuilt when the metadata object is replaced (`io()`). */
   private ioCtx: { meta: ContainerMeta; ctx: IoContext } | undefined;
   private commitsSincePrune = 0;
@@ -1180,8 +1199,13 @@ export class ContainerCore {
     const epoch = this.beginCommit(txRead, ops);
     const releases: Array<() => void> = [];
     try {
+      // the ops that write what `ops` mean, and those that must reach the targets after others of
+      // this commit (commit-waves.ts): their waves, and where each op's writes start
+      const wops = ops.length > 1 ? orderOps(ops, this.isEcFn) : ops;
+      const waves = wops.length > 1 ? commitWaves(wops) : undefined;
+      const starts: number[] | undefined = waves !== undefined ? [] : undefined;
       // (no await where nothing waits: a single value's plan and a connected pool's INTENT and DONE are synchronous)
-      const planned = this.planWrites(ops, epoch, releases);
+      const planned = starts === undefined ? this.planWrites(wops, epoch, releases) : this.planWritesOfMany(wops, epoch, releases, starts);
       const writes = planned instanceof Promise ? await planned : planned;
       const info: CommitInfo = {
         targets: sortedTargets(writes), objects: ops.length === 1 ? [ops[0]!.oid.toString(16)] : [...new Set(ops.map((o) => o.oid.toString(16)))],
@@ -1205,7 +1229,8 @@ export class ContainerCore {
           // every write settles before a failure is thrown: the catch below discards the epoch, and
           // a write still in flight would land after the discard (a torn commit) and still be
           // reading the plan's buffers after `releases` gave them back
-          if (writes.length <= MAX_COMMIT_CONCURRENCY) await settleAll(writes.map(apply));
+          if (waves !== undefined) await applyWaves(waves, writes, starts!, apply);
+          else if (writes.length <= MAX_COMMIT_CONCURRENCY) await settleAll(writes.map(apply));
           else await runBounded(writes, MAX_COMMIT_CONCURRENCY, apply);
         } finally {
           this.storage.applying?.(-1); // before DONE is awaited: the journal's next group may be waiting for it
@@ -1428,7 +1453,7 @@ export class ContainerCore {
   }
 
   /** Plan every op's shard writes at `epoch`; buffer releases go to `releases` (freed after apply). */
-  private planWrites(ops: Op[], epoch: bigint, releases: Array<() => void>): ShardWrite[] | Promise<ShardWrite[]> {
+  private planWrites(ops: readonly Op[], epoch: bigint, releases: Array<() => void>): ShardWrite[] | Promise<ShardWrite[]> {
     if (ops.length !== 1) return this.planWritesOfMany(ops, epoch, releases);
     // one op: synchronous unless it must read first (an EC array's read-modify-write)
     const planned = planOp(this.io(), this.planView(ops[0]!.oid), ops[0]!, epoch);
@@ -1437,15 +1462,17 @@ export class ContainerCore {
     return planned;
   }
 
-  /** `planWrites` of several ops, one after another. */
-  private async planWritesOfMany(ops: Op[], epoch: bigint, releases: Array<() => void>): Promise<ShardWrite[]> {
+  /** `planWrites` of several ops, one after another; `starts` (when given) gets where each op's writes begin, then their count. */
+  private async planWritesOfMany(ops: readonly Op[], epoch: bigint, releases: Array<() => void>, starts?: number[]): Promise<ShardWrite[]> {
     const io = this.io();
     const writes: ShardWrite[] = [];
     for (const op of ops) {
+      starts?.push(writes.length);
       const plan = await planOp(io, this.planView(op.oid), op, epoch);
       if (plan.release) releases.push(plan.release);
       writes.push(...plan);
     }
+    starts?.push(writes.length);
     return writes;
   }
 

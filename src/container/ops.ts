@@ -4,10 +4,11 @@
  */
 import { hex } from '../../core/bytes.js';
 import { conflictKey, type ConflictKey } from './conflicts.js';
+import type { ArrayWriteShape } from '../io/io.js';
 
 export type Op =
   | { kind: 'single'; oid: bigint; dkey: Uint8Array; akey: Uint8Array; value: Uint8Array }
-  | { kind: 'array'; oid: bigint; dkey: Uint8Array; akey: Uint8Array; offset: number; data: Uint8Array }
+  | { kind: 'array'; oid: bigint; dkey: Uint8Array; akey: Uint8Array; offset: number; data: Uint8Array; pieces?: ArrayWriteShape['pieces']; zeroBase?: boolean }
   | { kind: 'punchObject'; oid: bigint }
   | { kind: 'punchDkey'; oid: bigint; dkey: Uint8Array }
   | { kind: 'punchAkey'; oid: bigint; dkey: Uint8Array; akey: Uint8Array };

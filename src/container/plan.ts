@@ -42,7 +42,7 @@ export function planOp(io: IoContext, view: PlanView, op: Op, epoch: bigint): Sh
     }
     case 'array': {
       const g = dkeyGroup(op.dkey, groups.length);
-      return planArray(io, cls, groups, g, op.oid, op.dkey, op.akey, op.offset, op.data).then((ws) => checkReadable(view, op.oid, g, live(view, ws)));
+      return planArray(io, cls, groups, g, op.oid, op.dkey, op.akey, op.offset, op.data, op).then((ws) => checkReadable(view, op.oid, g, live(view, ws)));
     }
     case 'punchObject':
       return everyShard(view, groups.map((_, g) => g), (s, shard, at) => s.punchObject(at.epoch, unitOid(op.oid, shard), writeOpts(at)));

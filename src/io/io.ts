@@ -612,11 +612,25 @@ export function isPartialStripe(red: Redundancy, cell: number, offset: number, l
   return !(offset === first * stripeBytes && offset + length === (last + 1) * stripeBytes);
 }
 
+/**
+ * How an erasure-coded array write of a commit meets the other ops of that commit on its akey
+ * (container/commit-waves.ts `orderOps`): `pieces`, the commit's writes of the akey in order, when
+ * they leave gaps (the write's `offset` and `data` then span them; its stripes are read once, each
+ * piece laid over them in turn, and each data cell rewritten from its first to its last byte
+ * touched); `zeroBase`, when the commit punched the akey (or above it) before: the old stripes are
+ * not read but taken as holes, which is what the punch leaves.
+ */
+export interface ArrayWriteShape {
+  pieces?: ReadonlyArray<{ readonly offset: number; readonly data: Uint8Array }>;
+  zeroBase?: boolean;
+}
+
 /** Plan the shard writes of an array update at byte `offset` in group `g` (may read for RMW). */
-export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array): Promise<ShardPlan> {
+export async function planArray(ctx: IoContext, red: Redundancy, groups: number[][], g: number, oid: bigint, dkey: Uint8Array, akey: Uint8Array, offset: number, data: Uint8Array, shape?: ArrayWriteShape): Promise<ShardPlan> {
   checkLayout(red, groups, g);
   if (!(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(offset + data.length))) assert(false, 'an array write is at a non-negative safe offset', { offset, length: data.length });
   if (data.length === 0) return [];
+  const pieces = red.kind === 'ec' ? shape?.pieces : undefined;
   if (red.kind !== 'ec') {
     return groupShards(groups, g).map(({ shard, target }) => ({
       target, shard, apply: (s, at) => s.updateArray(at.epoch, unitOid(oid, shard), dkey, akey, { index: offset, count: data.length }, data, writeOpts(at)),
@@ -629,7 +643,7 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   const nStripes = last - first + 1;
   const stripeBytes = k * cell;
   const spanStart = first * stripeBytes, spanEnd = (last + 1) * stripeBytes;
-  const fullCover = offset === spanStart && offset + data.length === spanEnd;
+  const fullCover = pieces === undefined && offset === spanStart && offset + data.length === spanEnd;
   // Per-role buffers covering the touched stripes (shard-local bytes [first*cell, (last+1)*cell)),
   // allocated in the codec's wasm memory: the caller's bytes are copied once into them (the old
   // stripes of a partial write are read straight into them), parity is encoded in place, and the
@@ -646,7 +660,10 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
   // (deferred parity fills are dropped before their buffers go back to the codec)
   let deferred: Uint8Array[] | undefined;
   const release = () => { if (!released) { released = true; if (deferred !== undefined) for (const v of deferred) dropFill(v); bufs.release(); } };
-  if (!fullCover) {
+  if (!fullCover && shape?.zeroBase === true) {
+    // the commit punched what this write lands on: the old stripes are holes
+    for (const b of bufs.shards) b.fill(0);
+  } else if (!fullCover) {
     // Read-modify-write: the old stripes, degraded if need be (holes read as zeros).
     try {
       await readStripes(ctx, red, roles, oid, dkey, akey, first, last, 'latest', bufs.shards);
@@ -677,6 +694,16 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     touchedRange = Array.from({ length: k }, (): [number, number] => [0, nStripes * cell]);
   } else if (whole && codec.encodeFrom !== undefined) {
     touchedRange = encodeStripesFrom(codec as EcCodec & Required<Pick<EcCodec, 'encodeFrom'>>, bufs.shards, data, k, cell, nStripes);
+  } else if (pieces !== undefined) {
+    touchedRange = new Array(k).fill(undefined);
+    for (const piece of pieces) {
+      const t = copyIntoStripes(bufs.shards, piece.data, piece.offset, k, cell, first);
+      for (let i = 0; i < k; i++) {
+        const a = touchedRange[i], b = t[i];
+        if (b !== undefined) touchedRange[i] = a === undefined ? b : [Math.min(a[0], b[0]), Math.max(a[1], b[1])];
+      }
+    }
+    codec.encode(bufs.shards);
   } else {
     touchedRange = copyIntoStripes(bufs.shards, data, offset, k, cell, first);
     codec.encode(bufs.shards);
@@ -718,7 +745,8 @@ export async function planArray(ctx: IoContext, red: Redundancy, groups: number[
     });
   });
   // Every parity shard is rewritten, and the data bytes written add up to the caller's bytes.
-  if (!(writes.length >= p && writes.length <= k + p && dataBytes === data.length)) assert(false, 'an EC array write rewrites every parity shard and exactly the bytes given', { writes: writes.length, k, p, dataBytes, length: data.length });
+  // (pieces: each data cell from its first to its last byte touched, gaps between pieces included)
+  if (!(writes.length >= p && writes.length <= k + p && (pieces === undefined ? dataBytes === data.length : dataBytes <= nStripes * stripeBytes))) assert(false, 'an EC array write rewrites every parity shard and exactly the bytes given', { writes: writes.length, k, p, dataBytes, length: data.length });
   return writes;
 }
 

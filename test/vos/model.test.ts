@@ -5,7 +5,8 @@
  * container destroyed and created again — each checked against the plain model in model.ts by
  * fetches, akey kinds, extent lists and every listing (with key ranges) at random epochs the
  * model still guarantees. Small log regions and inline threshold, so flushes, merges and the
- * data-file path all run. Two seeds, both pmem engines (mmap and pread).
+ * data-file path all run. Two seeds, both pmem engines (mmap and pread); `CAIRN_VOS_MODEL_SEEDS`
+ * (`5`, `5,9` or `20-29`) runs others instead, for sweeps.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,6 +19,13 @@ import { collect, tmpDir } from './helpers.js';
 
 const test = suite('vos model');
 const STEPS = Number(process.env.CAIRN_VOS_MODEL_STEPS ?? 3000);
+/** The seeds of the random runs: `CAIRN_VOS_MODEL_SEEDS` as `a,b,c` or `a-b`, else 42 and 7. */
+const SEEDS = ((spec) => {
+  if (!spec) return [42, 7];
+  const range = /^(\d+)-(\d+)$/.exec(spec);
+  if (range) return Array.from({ length: Number(range[2]) - Number(range[1]) + 1 }, (_, i) => Number(range[1]) + i);
+  return spec.split(',').map(Number);
+})(process.env.CAIRN_VOS_MODEL_SEEDS);
 const UUIDS = ['c-one', 'c-two', 'c-three'];
 const OIDS = [1n, 2n, 3n, 1n << 130n];
 const SINGLE_AKEYS = ['s0', 's\u0000'];
@@ -228,7 +236,7 @@ async function runModel(pmemIo: 'mmap' | 'pread', seed: number, updatesOnly = fa
   }
 }
 
-for (const seed of [42, 7]) {
+for (const seed of SEEDS) {
   for (const pmemIo of ['mmap', 'pread'] as const) {
     test(`random operations vs the model: seed ${seed}, pmem ${pmemIo}, ${STEPS} steps`, safe(async () => {
       const c = await runModel(pmemIo, seed);
