@@ -28,6 +28,29 @@ function dkeyName(oid: bigint, dkey: Uint8Array): string {
   return `${oid.toString(16)}:${dkey.length}:${latin1(dkey)}`;
 }
 
+/** FNV-1a of `b`, continuing from `h`. */
+function fnv(h: number, b: Uint8Array): number {
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return Math.imul(h ^ 0xff, 0x01000193); // (a byte past the end: "ab"+"c" and "a"+"bc" differ)
+}
+
+/**
+ * Whether `ops` (one commit) are updates of distinct akeys and nothing else: then neither
+ * `orderOps` nor `commitWaves` has anything to do (the common commit of several ops, a KV batch or
+ * a transaction of distinct keys). Checked by a 32-bit hash per key: a clash only sends the commit
+ * the long way.
+ */
+export function distinctWrites(ops: readonly Op[]): boolean {
+  const seen = new Set<number>();
+  for (const op of ops) {
+    if (op.kind !== 'single' && op.kind !== 'array') return false;
+    const h = fnv(fnv(Number(op.oid & 0xffffffffn) ^ 0x811c9dc5, op.dkey), op.akey);
+    if (seen.has(h)) return false;
+    seen.add(h);
+  }
+  return true;
+}
+
 /**
  * The wave of each op of `ops` (0 first): one more than the latest wave of an earlier op it must
  * follow, 0 when it follows none. Undefined when every op is in wave 0 (the common case: a

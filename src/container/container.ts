@@ -18,7 +18,7 @@ import { CommitHistory, type CommitObjects } from './commit-history.js';
 import { utf8Scratch, wellFormed } from './utf8.js';
 import { opConflictKey, type Op, type OpTarget } from './ops.js';
 import { planOp, type PlanView } from './plan.js';
-import { commitWaves, orderOps } from './commit-waves.js';
+import { commitWaves, distinctWrites, orderOps } from './commit-waves.js';
 import type { ContainerRuntime, ObjectLayout } from './runtime.js';
 import { KeyedMutex, KeyedRwLock } from '../../core/keyed-mutex.js';
 import { hex } from '../../core/bytes.js';
@@ -1201,8 +1201,9 @@ export class ContainerCore {
     try {
       // the ops that write what `ops` mean, and those that must reach the targets after others of
       // this commit (commit-waves.ts): their waves, and where each op's writes start
-      const wops = ops.length > 1 ? orderOps(ops, this.isEcFn) : ops;
-      const waves = wops.length > 1 ? commitWaves(wops) : undefined;
+      const ordered = ops.length > 1 && !distinctWrites(ops);
+      const wops = ordered ? orderOps(ops, this.isEcFn) : ops;
+      const waves = ordered ? commitWaves(wops) : undefined;
       const starts: number[] | undefined = waves !== undefined ? [] : undefined;
       // (no await where nothing waits: a single value's plan and a connected pool's INTENT and DONE are synchronous)
       const planned = starts === undefined ? this.planWrites(wops, epoch, releases) : this.planWritesOfMany(wops, epoch, releases, starts);

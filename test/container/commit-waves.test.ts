@@ -8,7 +8,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { orderOps, commitWaves } from '../../src/container/commit-waves.js';
+import { orderOps, commitWaves, distinctWrites } from '../../src/container/commit-waves.js';
 import type { Op } from '../../src/container/ops.js';
 import { Rng } from '../../core/rng.js';
 
@@ -20,9 +20,12 @@ const single = (oid: bigint, d: string, a: string, v: string): Op => ({ kind: 's
 const array = (oid: bigint, d: string, a: string, offset: number, data: Uint8Array): Op => ({ kind: 'array', oid, dkey: b(d), akey: b(a), offset, data });
 
 t('ops on distinct keys: one wave, the ops as given', () => {
-  const ops = [single(RP_OID, 'd', 'a', 'x'), single(RP_OID, 'd', 'b', 'y'), single(EC_OID, 'd', 'a', 'z'), array(EC_OID, 'e', 'a', 0, new Uint8Array(4))];
+  const ops = [single(RP_OID, 'd', 'a', 'x'), single(RP_OID, 'd', 'b', 'y'), single(EC_OID, 'd', 'a', 'z'), array(EC_OID, 'e', 'a', 0, new Uint8Array(4)), single(RP_OID, 'da', '', 'w')];
+  assert.ok(distinctWrites(ops), 'seen as distinct by the quick check');
   assert.is(orderOps(ops, isEc), ops);
   assert.is(commitWaves(ops), undefined);
+  assert.not.ok(distinctWrites([...ops, single(RP_OID, 'd', 'a', 'again')]), 'an akey twice');
+  assert.not.ok(distinctWrites([single(RP_OID, 'd', 'a', 'x'), { kind: 'punchAkey', oid: RP_OID, dkey: b('d'), akey: b('b') }]), 'a punch');
 });
 
 t('keys are told apart by their bytes, not by a separator', () => {
@@ -110,6 +113,7 @@ t('random commits end the same applied as given and as ordered, waves in reverse
     for (const op of ops) apply(given, op);
     const out = orderOps(ops, isEc);
     const waves = commitWaves(out);
+    if (distinctWrites(ops)) assert.ok(out === ops && waves === undefined, `round ${round}: distinct writes need no ordering`);
     if (waves !== undefined) multiWave++;
     if (out.some((o) => o.kind === 'array' && (o.pieces !== undefined || o.zeroBase))) joined++;
     const last = waves === undefined ? 0 : Math.max(...waves);
