@@ -524,10 +524,9 @@ export class ContainerCore {
    */
   private async finishRollback(r: { at: bigint; to: bigint }, discard: boolean): Promise<void> {
     if (discard) await this.rediscard({ after: r.to, upTo: r.at });
-    const kept = this.meta.snapshots.filter((s) => { const e = BigInt(s.epoch); return e <= r.to || e >= r.at; });
-    if (kept.length !== this.meta.snapshots.length) {
-      this.meta.snapshots = kept;
-      await this.saveMeta();
+    const gone = (s: { epoch: string }) => { const e = BigInt(s.epoch); return e > r.to && e < r.at; };
+    if (this.meta.snapshots.some(gone)) {
+      await this.updateMeta((m) => { m.snapshots = m.snapshots.filter((s) => !gone(s)); });
     }
     this.rollbackFinished(r.at);
   }
@@ -859,10 +858,11 @@ export class ContainerCore {
   /** Record objects that a rebuild could not restore. */
   private async markLost(oids: bigint[]): Promise<void> {
     this.checkWritable();
-    const set = new Set(this.meta.lost ?? []);
-    for (const o of oids) set.add(o.toString(16));
-    this.meta.lost = [...set];
-    await this.saveMeta();
+    await this.updateMeta((m) => {
+      const set = new Set(m.lost ?? []);
+      for (const o of oids) set.add(o.toString(16));
+      m.lost = [...set];
+    });
   }
 
   /** Whether `oid` was lost to failures beyond its redundancy (reads fail with DATA_LOST). */
@@ -1486,8 +1486,7 @@ export class ContainerCore {
   /** A punch of a lost object makes it usable again: forget that it was lost. */
   private async forgetLostPunched(ops: Op[]): Promise<void> {
     if (!this.meta.lost?.length || !ops.some((o) => o.kind === 'punchObject' && this.isLost(o.oid))) return;
-    this.meta.lost = this.meta.lost.filter((x) => !ops.some((o) => o.kind === 'punchObject' && o.oid.toString(16) === x));
-    await this.saveMeta();
+    await this.updateMeta((m) => { m.lost = (m.lost ?? []).filter((x) => !ops.some((o) => o.kind === 'punchObject' && o.oid.toString(16) === x)); });
   }
 
   /** Queue a decided commit's event (kept ascending by epoch) until the stable epoch reaches it. */
@@ -1554,9 +1553,10 @@ export class ContainerCore {
     const epoch = this.stableEpoch();
     const n = name ?? `snap-${epoch}`;
     if (typeof n !== 'string' || n.length === 0 || n.length > 255) throw badArg('snapshot name must be 1..255 characters');
-    if (this.meta.snapshots.some((s) => s.name === n)) throw new ObjectError('EXISTS', `snapshot ${n} already exists`, { snapshot: n });
-    this.meta.snapshots.push({ name: n, epoch: epoch.toString() });
-    await this.saveMeta();
+    await this.updateMeta((m) => {
+      if (m.snapshots.some((s) => s.name === n)) throw new ObjectError('EXISTS', `snapshot ${n} already exists`, { snapshot: n });
+      m.snapshots.push({ name: n, epoch: epoch.toString() });
+    });
     return { name: n, epoch };
   }
 
@@ -1570,10 +1570,11 @@ export class ContainerCore {
     this.checkOpen();
     this.checkWritable();
     const name = typeof snapshot === 'string' ? snapshot : snapshot.name;
-    const i = this.meta.snapshots.findIndex((s) => s.name === name);
-    if (i < 0) throw new ObjectError('NOT_FOUND', `no snapshot named ${name}`, { snapshot: name });
-    this.meta.snapshots.splice(i, 1);
-    await this.saveMeta();
+    await this.updateMeta((m) => {
+      const i = m.snapshots.findIndex((s) => s.name === name);
+      if (i < 0) throw new ObjectError('NOT_FOUND', `no snapshot named ${name}`, { snapshot: name });
+      m.snapshots.splice(i, 1);
+    });
   }
 
   /**
@@ -1596,8 +1597,7 @@ export class ContainerCore {
         // stores that defer their syncs: the discards are durable before a checkpoint may drop the rollback record
         await this.rt.syncStores?.();
         // (before a checkpoint may drop the rollback record, which an open would finish the rollback from)
-        this.meta.snapshots = this.meta.snapshots.filter((s) => BigInt(s.epoch) <= epoch);
-        await this.saveMeta();
+        await this.updateMeta((m) => { m.snapshots = m.snapshots.filter((s) => BigInt(s.epoch) <= epoch); });
         this.rollbackFinished(at);
       } finally {
         this.rollingBack = undefined;
@@ -1722,7 +1722,18 @@ export class ContainerCore {
     }
   }
 
-  private async saveMeta(): Promise<void> { await this.storage.saveMeta(this.meta); }
+  /**
+   * Change the metadata record and persist it. On a storage other clients write too, `change`
+   * runs on the newest record and the write keeps their changes (`ContainerStorage.updateMeta`);
+   * otherwise on this handle's record, in place. `change` may throw: nothing is written then.
+   */
+  private async updateMeta(change: (m: ContainerMeta) => void): Promise<void> {
+    if (this.storage.updateMeta !== undefined) { this.meta = await this.storage.updateMeta(change as (m: unknown) => void) as ContainerMeta; return; }
+    const next = structuredClone(this.meta);
+    change(next);
+    await this.storage.saveMeta(next);
+    this.meta = next;
+  }
 
   /** Close the handle: waits for in-flight commits; later calls fail with POOL_CLOSED. */
   async close(): Promise<void> {

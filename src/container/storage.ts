@@ -243,6 +243,13 @@ export interface ContainerStorage {
   compact(history: CommitEvent[]): void;
   /** Persist the container's metadata record. */
   saveMeta(meta: unknown): Promise<void>;
+  /**
+   * Storages other clients write too (connected pools): apply `change` to a copy of the newest
+   * metadata record and write it only if no one wrote since (a compare-and-put), reading the
+   * record again and applying `change` again otherwise; resolves to what was written. `change` may
+   * throw (the record then stays as it was). Absent: `saveMeta` after changing in place.
+   */
+  updateMeta?(change: (meta: unknown) => void): Promise<unknown>;
   /** Metadata changed by another client (connected pools): the container adopts it. */
   onMetaChange?(cb: (meta: unknown) => void): void;
   /**

@@ -173,11 +173,11 @@ export class ConnectedBackend implements PoolBackend {
     this.clockSlot = (await this.etcd.increment(this.prefix + 'slots')) % MAX_CLOCK_SLOTS;
     // Watches first, then the initial reads, so no change falls in between.
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'engines/', (ev) => this.onEngine(ev.key, ev.value)));
-    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'conts/', (ev) => this.onContainer(ev.key, ev.value)));
+    this.stops.push(await this.etcd.watchPrefix(this.prefix + 'conts/', (ev) => this.onContainer(ev.key, ev.value, ev.modRevision)));
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'maps', (ev) => { if (ev.key === this.prefix + 'maps' && ev.value) void this.loadMaps().catch(swallow('connected.reload-maps-on-watch')); })); // the next change or stale-map retry reloads
     this.stops.push(await this.etcd.watchPrefix(this.prefix + 'rebuild', (ev) => { if (ev.value) this.rebuild = JSON.parse(ev.value.toString()) as RebuildStatus; }));
     for (const kv of await this.etcd.getPrefix(this.prefix + 'engines/')) this.onEngine(kv.key, kv.value);
-    for (const kv of await this.etcd.getPrefix(this.prefix + 'conts/')) this.onContainer(kv.key, kv.value);
+    for (const kv of await this.etcd.getPrefix(this.prefix + 'conts/')) this.onContainer(kv.key, kv.value, kv.modRevision);
     const rb = await this.etcd.getJson<RebuildStatus>(this.prefix + 'rebuild');
     if (rb) this.rebuild = rb;
   }
@@ -203,16 +203,26 @@ export class ConnectedBackend implements PoolBackend {
     void c?.close().catch(swallow('connected.close-client-of-old-address'));
   }
 
-  private onContainer(key: string, value: Buffer | undefined): void {
+  /**
+   * A container's record as etcd holds it at revision `rev` (a watch event, or the first listing).
+   * Events can arrive after a newer record this client wrote or read itself: each storage adopts
+   * a record only if it is newer than the one it holds (`metaChanged`).
+   */
+  private onContainer(key: string, value: Buffer | undefined, rev: string | undefined): void {
     const label = key.slice((this.prefix + 'conts/').length);
     const i = this.meta.containers.findIndex((c) => c.label === label);
-    if (!value) { if (i >= 0) this.meta.containers.splice(i, 1); return; }
+    if (!value) { if (i >= 0) this.meta.containers.splice(i, 1); this.metaRevs.delete(label); return; }
     try {
       const meta = JSON.parse(value.toString()) as ContainerMeta;
       if (i < 0) this.meta.containers.push({ label, uuid: meta.uuid });
-      this.storages.get(meta.uuid)?.metaChanged(meta);
+      const r = rev !== undefined && /^\d+$/.test(rev) ? BigInt(rev) : 0n;
+      if (r > (this.metaRevs.get(label) ?? 0n)) this.metaRevs.set(label, r);
+      this.storages.get(meta.uuid)?.metaChanged(meta, r);
     } catch (err) { swallowed('connected.malformed-container-record', err); }
   }
+
+  /** The newest revision of each container's record this client has seen (`onContainer`, `containerMeta`). */
+  readonly metaRevs = new Map<string, bigint>();
 
   /** Engines registered now (rank -> record). */
   registeredEngines(): ReadonlyMap<number, EngineRecord> { return this.engines; }
@@ -252,8 +262,12 @@ export class ConnectedBackend implements PoolBackend {
   }
 
   async containerMeta(uuid: string, label: string): Promise<ContainerMeta> {
-    const meta = await this.etcd.getJson<ContainerMeta>(this.prefix + 'conts/' + label);
+    const kv = await this.etcd.get(this.prefix + 'conts/' + label);
+    let meta: ContainerMeta | undefined;
+    try { meta = kv ? JSON.parse(kv.value.toString('utf8')) as ContainerMeta : undefined; } catch { throw new CairnError('ETCD_ERROR', `etcd key ${this.prefix}conts/${label} does not hold JSON`, { label }); }
     if (!meta || meta.uuid !== uuid) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
+    const r = BigInt(kv!.modRevision);
+    if (r > (this.metaRevs.get(label) ?? 0n)) this.metaRevs.set(label, r);
     return meta;
   }
 
@@ -467,10 +481,17 @@ export class ConnectedBackend implements PoolBackend {
  * carries its commit's participants and how many writes each gets (`intent` makes the plan the
  * writes read), and once every write succeeded (`done`) the participants are told on later traffic.
  */
+/** Attempts of a metadata change that other clients' changes keep overtaking (`updateMeta`). */
+const META_UPDATE_ATTEMPTS = 16;
+
 class EngineContainerStorage implements ContainerStorage {
   private metaCb?: (m: unknown) => void;
+  /** The etcd revision of `meta` (0: not known; a compare-and-put then reads the record first). */
+  private metaRev: bigint;
 
-  constructor(private readonly b: ConnectedBackend, private meta: ContainerMeta) {}
+  constructor(private readonly b: ConnectedBackend, private meta: ContainerMeta) {
+    this.metaRev = b.metaRevs.get(meta.label) ?? 0n;
+  }
 
   recover(): StorageRecovery {
     // Nothing to replay here: each engine settles its own prepared writes with the others.
@@ -575,11 +596,41 @@ class EngineContainerStorage implements ContainerStorage {
   }
 
   async saveMeta(meta: unknown): Promise<void> {
+    // (a plain write of the whole record: `updateMeta` is the change that keeps other clients' changes)
     this.meta = meta as ContainerMeta;
     await this.b.etcd.putJson(`${this.b.prefix}conts/${this.meta.label}`, meta);
   }
 
-  metaChanged(meta: ContainerMeta): void {
+  async updateMeta(change: (meta: unknown) => void): Promise<unknown> {
+    const key = `${this.b.prefix}conts/${this.meta.label}`;
+    // (`fresh`: the record was just read from etcd; before that, a change that throws, say a
+    // snapshot another client just took and this client's watch has not brought yet, is tried
+    // again on the newest record)
+    let fresh = false;
+    for (let attempt = 0; attempt < META_UPDATE_ATTEMPTS; attempt++) {
+      if (this.metaRev > 0n) {
+        const next = structuredClone(this.meta);
+        let changed = false;
+        try { change(next); changed = true; } catch (err) { if (fresh) throw err; }
+        if (changed) {
+          const rev = await this.b.etcd.compareAndPutRevision(key, JSON.stringify(next), this.metaRev.toString());
+          if (rev !== undefined) { this.metaChanged(next, BigInt(rev)); return next; }
+        }
+      }
+      // another client wrote since (or the revision is not known): the record as it is now
+      const kv = await this.b.etcd.get(key);
+      const meta = kv ? JSON.parse(kv.value.toString('utf8')) as ContainerMeta : undefined;
+      if (!meta || meta.uuid !== this.meta.uuid) throw new ObjectError('NOT_FOUND', `container ${this.meta.label} was destroyed`, { label: this.meta.label });
+      this.metaChanged(meta, BigInt(kv!.modRevision));
+      fresh = true;
+    }
+    throw new CairnError('ETCD_CONFLICT', `container ${this.meta.label}: ${META_UPDATE_ATTEMPTS} changes of its record were each overtaken by another client's`, { label: this.meta.label, attempts: META_UPDATE_ATTEMPTS });
+  }
+
+  /** The record at revision `rev` (0: not known), adopted unless this storage holds a newer one. */
+  metaChanged(meta: ContainerMeta, rev: bigint): void {
+    if (rev !== 0n && rev <= this.metaRev) return;
+    if (rev !== 0n) this.metaRev = rev;
     this.meta = meta;
     this.metaCb?.(meta);
   }

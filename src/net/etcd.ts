@@ -55,7 +55,7 @@ export interface Leadership {
 }
 
 /** One watched change. `value` is absent for deletes. */
-export interface WatchEvent { type: 'put' | 'delete'; key: string; value?: Buffer }
+export interface WatchEvent { type: 'put' | 'delete'; key: string; value?: Buffer; modRevision?: string }
 
 /** A key with its value and revisions. */
 export interface EtcdKv { key: string; value: Buffer; modRevision: string; createRevision: string; version: string }
@@ -306,8 +306,8 @@ export class Etcd {
     try {
       w = await this.client.watch().prefix(prefix).create();
     } catch (err) { throw wrap(err, 'watch', { prefix }); }
-    w.on('put', (kv) => cb({ type: 'put', key: kv.key.toString('utf8'), value: kv.value }));
-    w.on('delete', (kv) => cb({ type: 'delete', key: kv.key.toString('utf8') }));
+    w.on('put', (kv) => cb({ type: 'put', key: kv.key.toString('utf8'), value: kv.value, modRevision: String(kv.mod_revision) }));
+    w.on('delete', (kv) => cb({ type: 'delete', key: kv.key.toString('utf8'), modRevision: String(kv.mod_revision) }));
     w.on('error', (err) => swallowed('etcd.watch-error-client-resubscribes', err));
     return async () => { await w.cancel().catch(swallow('etcd.watch-cancel')); };
   }

@@ -188,6 +188,15 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
   };
 
   for (; step < steps; step++) {
+    try {
+      await oneStep();
+    } catch (err) {
+      // (an error of the library, not an assertion: where it happened and what came before)
+      if ((err as { code?: string }).code === undefined) throw err;
+      throw new Error(`${where(step)}: ${(err as Error).message}; snapshots ${snaps.map((x) => x.name).join(' ')}${trail('')}`, { cause: err });
+    }
+  }
+  async function oneStep(): Promise<void> {
     const r = rng.float();
     if (r < 0.08) {
       via = 'at once: ';
@@ -211,8 +220,8 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
       else { await tx.commit(); state = scratch; }
     } else if (r < 0.74) {
       const name = `s${step}`;
-      await c.snapshot(name);
-      note(`snapshot ${name}`);
+      const { epoch } = await c.snapshot(name);
+      note(`snapshot ${name} at ${epoch}`);
       snaps.push({ name, state: cloneState(state) });
     } else if (r < 0.76 && snaps.length) {
       const s = rng.pick(snaps);
