@@ -8,6 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { FRESH_FROM, type CairnObject } from './object.js';
 import type { FreshFrom } from '../io/shard-store.js';
 import type { ReadOptions } from '../container/container.js';
+import type { Op } from '../container/ops.js';
 import { badArg, ObjectError } from '../io/errors.js';
 import { toBytes } from '../../core/bytes.js';
 import { NO_OPTIONS, READ_OPTION_NAMES, bytesArg, countArg, describeValue, knownOptionsArg, optionsArg, readOptionsArg, signalOptions } from './args.js';
@@ -193,16 +194,17 @@ export class ArrayObject {
       await this.object.punchDkey(k, opts);
     }
     if (size > 0 && size % this.chunkSize !== 0) {
-      // Keep the head of the last chunk: read it, punch the chunk, write the head back.
+      // Keep the head of the last chunk: read it, then punch the chunk and write the head's
+      // extents back in one commit (a failure or a crash between them would lose the head).
       const start = lastChunk * this.chunkSize;
       const head = await this.read(start, size - start);
-      const present: Array<{ index: number; count: number }> = [];
-      for await (const x of this.object.listRecx(chunkKey(lastChunk), DATA_AKEY)) present.push(x);
-      await this.object.punchDkey(chunkKey(lastChunk), opts);
-      for (const x of present) {
+      const key = chunkKey(lastChunk), oid = this.object.oid;
+      const ops: Op[] = [{ kind: 'punchDkey', oid, dkey: key }];
+      for await (const x of this.object.listRecx(key, DATA_AKEY)) {
         const lo = x.index, hi = Math.min(x.index + x.count, size - start);
-        if (hi > lo) await this.object.update(chunkKey(lastChunk), DATA_AKEY, { recx: { index: lo, count: hi - lo }, data: head.subarray(lo, hi) }, opts);
+        if (hi > lo) ops.push({ kind: 'array', oid, dkey: key, akey: DATA_AKEY, offset: lo, data: head.subarray(lo, hi) });
       }
+      await this.object.commitOps(ops, opts);
     }
   }
 
