@@ -370,8 +370,11 @@ export class ContainerCore {
     const c = new this(rt, meta, storage, floor);
     // A container made before GX group counts were recorded fixes them now (see ContainerProps.gxTargets).
     if (meta.props.gxTargets === undefined) {
-      meta.props.gxTargets = rt.map().targets.length;
-      if (!rt.readOnly) await storage.saveMeta(meta);
+      const n = rt.map().targets.length;
+      meta.props.gxTargets = n;
+      // (a record other clients write too keeps their changes: only the count is added)
+      if (!rt.readOnly && storage.updateMeta !== undefined) await storage.updateMeta((m) => { (m as ContainerMeta).props.gxTargets ??= n; });
+      else if (!rt.readOnly) await storage.saveMeta(meta);
     }
     if (rt.readOnly) {
       // A reader repairs nothing: the floor is the last commit the writer finished (storage.recover).
@@ -1725,7 +1728,8 @@ export class ContainerCore {
   /**
    * Change the metadata record and persist it. On a storage other clients write too, `change`
    * runs on the newest record and the write keeps their changes (`ContainerStorage.updateMeta`);
-   * otherwise on this handle's record, in place. `change` may throw: nothing is written then.
+   * otherwise on a copy of this handle's record, kept once written. `change` may throw: nothing
+   * is written then.
    */
   private async updateMeta(change: (m: ContainerMeta) => void): Promise<void> {
     if (this.storage.updateMeta !== undefined) { this.meta = await this.storage.updateMeta(change as (m: unknown) => void) as ContainerMeta; return; }

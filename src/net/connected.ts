@@ -211,18 +211,16 @@ export class ConnectedBackend implements PoolBackend {
   private onContainer(key: string, value: Buffer | undefined, rev: string | undefined): void {
     const label = key.slice((this.prefix + 'conts/').length);
     const i = this.meta.containers.findIndex((c) => c.label === label);
-    if (!value) { if (i >= 0) this.meta.containers.splice(i, 1); this.metaRevs.delete(label); return; }
+    if (!value) { if (i >= 0) this.meta.containers.splice(i, 1); return; }
     try {
       const meta = JSON.parse(value.toString()) as ContainerMeta;
       if (i < 0) this.meta.containers.push({ label, uuid: meta.uuid });
-      const r = rev !== undefined && /^\d+$/.test(rev) ? BigInt(rev) : 0n;
-      if (r > (this.metaRevs.get(label) ?? 0n)) this.metaRevs.set(label, r);
-      this.storages.get(meta.uuid)?.metaChanged(meta, r);
+      this.storages.get(meta.uuid)?.metaChanged(meta, rev !== undefined && /^\d+$/.test(rev) ? BigInt(rev) : 0n);
     } catch (err) { swallowed('connected.malformed-container-record', err); }
   }
 
-  /** The newest revision of each container's record this client has seen (`onContainer`, `containerMeta`). */
-  readonly metaRevs = new Map<string, bigint>();
+  /** The etcd revision of each record `containerMeta` returned (its storage starts from it). */
+  readonly metaRevs = new WeakMap<ContainerMeta, bigint>();
 
   /** Engines registered now (rank -> record). */
   registeredEngines(): ReadonlyMap<number, EngineRecord> { return this.engines; }
@@ -266,8 +264,7 @@ export class ConnectedBackend implements PoolBackend {
     let meta: ContainerMeta | undefined;
     try { meta = kv ? JSON.parse(kv.value.toString('utf8')) as ContainerMeta : undefined; } catch { throw new CairnError('ETCD_ERROR', `etcd key ${this.prefix}conts/${label} does not hold JSON`, { label }); }
     if (!meta || meta.uuid !== uuid) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
-    const r = BigInt(kv!.modRevision);
-    if (r > (this.metaRevs.get(label) ?? 0n)) this.metaRevs.set(label, r);
+    this.metaRevs.set(meta, BigInt(kv!.modRevision));
     return meta;
   }
 
@@ -476,21 +473,21 @@ export class ConnectedBackend implements PoolBackend {
   }
 }
 
+/** Attempts of a metadata change that other clients' changes keep overtaking (`updateMeta`). */
+const META_UPDATE_ATTEMPTS = 16;
+
 /**
  * Container state in etcd; the record that makes a commit atomic lives on the engines: every write
  * carries its commit's participants and how many writes each gets (`intent` makes the plan the
  * writes read), and once every write succeeded (`done`) the participants are told on later traffic.
  */
-/** Attempts of a metadata change that other clients' changes keep overtaking (`updateMeta`). */
-const META_UPDATE_ATTEMPTS = 16;
-
 class EngineContainerStorage implements ContainerStorage {
   private metaCb?: (m: unknown) => void;
   /** The etcd revision of `meta` (0: not known; a compare-and-put then reads the record first). */
   private metaRev: bigint;
 
   constructor(private readonly b: ConnectedBackend, private meta: ContainerMeta) {
-    this.metaRev = b.metaRevs.get(meta.label) ?? 0n;
+    this.metaRev = b.metaRevs.get(meta) ?? 0n;
   }
 
   recover(): StorageRecovery {
