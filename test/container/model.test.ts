@@ -7,8 +7,10 @@
  * applies them in any order. A second run does the same on a durable pool.
  *
  * With `CAIRN_TEST_CONNECTED=1` (test/engine/model-connected.test.ts) the same steps run against
- * a connected pool of six `cairn engine` processes and a real etcd; there a reopen connects a new
- * client, and some steps SIGKILL an engine and restart it on its directories.
+ * a connected pool of six `cairn engine` processes and a real etcd, through two clients: updates,
+ * transactions and reads "now" each through either (a read must see the other client's commits
+ * acknowledged before it began); a reopen connects a new client, and some steps SIGKILL an engine
+ * and restart it on its directories.
  *
  * Seeded: `CAIRN_MODEL_SEED` replaces the default seed (the durable run takes seed + 1), so a
  * failure replays exactly and a sweep over seeds covers new ground.
@@ -59,6 +61,8 @@ const t = suite('model');
 interface Harness {
   label: string;
   pool: Pool;
+  /** A second client of the same pool (connected): updates, transactions and reads "now" go through either. */
+  other?: Pool;
   reopen(): Promise<Pool>;
   restart?(i: number): Promise<void>;
   close(): Promise<void>;
@@ -82,9 +86,10 @@ async function connected(): Promise<Harness> {
   const h: Harness = {
     label: 'connected',
     pool: await cluster.connect(),
+    other: await cluster.connect(),
     reopen: async () => { await h.pool.close(); h.pool = await cluster.connect(); return h.pool; },
     restart: async (i) => { await cluster.kill(i); await cluster.startEngine(i); },
-    close: async () => { await h.pool.close(); await cluster.stop(); },
+    close: async () => { await h.pool.close(); await h.other?.close(); await cluster.stop(); },
   };
   return h;
 }
@@ -92,12 +97,15 @@ async function connected(): Promise<Harness> {
 async function run(seed: number, steps: number, h: Harness): Promise<void> {
   let pool = h.pool;
   let c: Container = await pool.createContainer('model', { oclass: 'RP_2G1', cellSize: 512 });
+  const c2: Container | undefined = h.other ? await h.other.openContainer('model') : undefined;
   const rng = new Rng(seed);
+  /** The client an update, a transaction or a read "now" goes through: either, when there are two. */
+  const client = (): Container => (c2 !== undefined && rng.chance(0.5) ? c2 : c);
   const where = (step: number) => `seed ${seed} ${h.label} step ${step}`;
   let step = 0;
   let state: State = new Map();
   const snaps: Array<{ name: string; state: State }> = [];
-  const obj = (i: number) => c.object(OBJECTS[i]![0], { oclass: OBJECTS[i]![1] });
+  const obj = (i: number, on: Container = c) => on.object(OBJECTS[i]![0], { oclass: OBJECTS[i]![1] });
   const key = (o: number, d: string, a: string) => `${o}|${d}|${a}`;
   /** What the run did, for a failure's message: `[step, what, key prefix it touched ('' for all)]`. */
   const events: Array<[number, string, string]> = [];
@@ -152,12 +160,14 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
   const check = async (s: State, read: { epoch?: bigint; snapshot?: string }, samples: number) => {
     for (let i = 0; i < samples; i++) {
       const o = rng.int(OBJECTS.length), d = rng.pick(DKEYS), a = rng.pick(['v', 'w', 'arr']);
+      // (snapshots are read by the client that takes them: another learns of one through its watch)
+      const on = read.snapshot === undefined ? client() : c;
       const m = s.get(key(o, d, a));
       if (a === 'arr') {
-        const got = await obj(o).fetch(d, a, { ...read, recx: { index: 0, count: ARR } });
+        const got = await obj(o, on).fetch(d, a, { ...read, recx: { index: 0, count: ARR } });
         assert.equal(got, m?.kind === 'array' ? m.bytes : new Uint8Array(ARR), `${where(step)} ${JSON.stringify(read)}: array ${key(o, d, a)}${trail(key(o, d, a))}`);
       } else {
-        const got = await obj(o).fetch(d, a, read);
+        const got = await obj(o, on).fetch(d, a, read);
         assert.equal(got, m?.kind === 'single' ? m.value : undefined, `${where(step)} ${JSON.stringify(read)}: single ${key(o, d, a)}${trail(key(o, d, a))}`);
       }
     }
@@ -167,8 +177,9 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
   const modelAkeys = (s: State, o: number, d: string) => AKEYS.filter((a) => s.has(key(o, d, a)));
   const checkLists = async (s: State, read: { snapshot?: string }, label: string) => {
     const o = rng.int(OBJECTS.length), d = rng.pick(DKEYS);
-    assert.equal(await collect(obj(o).listDkeys(read)), modelDkeys(s, o), `${where(step)} ${label}: dkeys of ${OBJECTS[o]![0]}`);
-    assert.equal(await collect(obj(o).listAkeys(d, read)), modelAkeys(s, o, d), `${where(step)} ${label}: akeys of ${OBJECTS[o]![0]}/${d}`);
+    const on = read.snapshot === undefined ? client() : c;
+    assert.equal(await collect(obj(o, on).listDkeys(read)), modelDkeys(s, o), `${where(step)} ${label}: dkeys of ${OBJECTS[o]![0]}`);
+    assert.equal(await collect(obj(o, on).listAkeys(d, read)), modelAkeys(s, o, d), `${where(step)} ${label}: akeys of ${OBJECTS[o]![0]}/${d}`);
   };
   /**
    * Updates that commute, issued at once: on different objects, or on different dkeys of one
@@ -179,10 +190,10 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
     const runs: Array<Promise<unknown>> = [];
     if (rng.chance(0.5)) {
       const os = [...OBJECTS.keys()].sort(() => rng.float() - 0.5).slice(0, n);
-      for (const o of os) { const op = pickOp(state, o, rng.pick(DKEYS), true); runs.push(op(obj(o) as unknown as Handle)); }
+      for (const o of os) { const op = pickOp(state, o, rng.pick(DKEYS), true); runs.push(op(obj(o, client()) as unknown as Handle)); }
     } else {
       const o = rng.int(OBJECTS.length);
-      for (const d of DKEYS.slice().sort(() => rng.float() - 0.5).slice(0, n)) { const op = pickOp(state, o, d, false); runs.push(op(obj(o) as unknown as Handle)); }
+      for (const d of DKEYS.slice().sort(() => rng.float() - 0.5).slice(0, n)) { const op = pickOp(state, o, d, false); runs.push(op(obj(o, client()) as unknown as Handle)); }
     }
     await Promise.all(runs);
   };
@@ -204,9 +215,9 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
       via = '';
     } else if (r < 0.55) {
       const { o, run } = randomOp(state);
-      await run(obj(o) as unknown as Handle);
+      await run(obj(o, client()) as unknown as Handle);
     } else if (r < 0.7) {
-      const tx = c.beginTx();
+      const tx = client().beginTx();
       const scratch = cloneState(state);
       const n = 1 + rng.int(4);
       const abort = rng.chance(0.2);
