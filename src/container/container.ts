@@ -1553,7 +1553,10 @@ export class ContainerCore {
     this.checkOpen();
     this.checkWritable();
     throwIfAborted(opts.signal);
-    const epoch = this.stableEpoch();
+    if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 255)) throw badArg('snapshot name must be 1..255 characters');
+    let epoch = this.stableEpoch();
+    // connected: at or above every commit the engines hold (another client's may lie above this clock)
+    if (this.rt.snapshotEpoch !== undefined) { epoch = await this.rt.snapshotEpoch(this.meta.uuid, epoch); this.clock.observe(epoch); }
     const n = name ?? `snap-${epoch}`;
     if (typeof n !== 'string' || n.length === 0 || n.length > 255) throw badArg('snapshot name must be 1..255 characters');
     await this.updateMeta((m) => {

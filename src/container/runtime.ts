@@ -73,6 +73,8 @@ export interface ContainerRuntime {
   lockDkey?(cuuid: string, key: string, targets: number[]): Promise<() => Promise<void>>;
   /** Commits of every client of a connected pool, in epoch order, after `from`. */
   followCommits?(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }>;
+  /** Connected pools: the epoch a snapshot takes (at or above `proposed` and every write the engines hold; they are frozen there). */
+  snapshotEpoch?(cuuid: string, proposed: bigint): Promise<bigint>;
   /** A container handle was closed. */
   containerClosed(c: object): void;
   /**

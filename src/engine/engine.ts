@@ -610,7 +610,7 @@ export class Engine {
         return { header: {} };
       }
       case ENGINE_METHODS.lockRelease: { const { key, owner } = lockArgs(h); this.locks.release(`${checkCont(h.cont)}/${key}`, owner); return { header: {} }; }
-      case ENGINE_METHODS.watchFreeze: return this.freeze(checkCont(h.cont), epochOf(h.upTo), epochOf(h.after));
+      case ENGINE_METHODS.watchFreeze: return this.freeze(checkCont(h.cont), epochOf(h.upTo), epochOf(h.after), h.raise === true);
       case ENGINE_METHODS.syncMap: return this.syncMap(Number(h.version));
       case ENGINE_METHODS.wipeTarget: await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
       case ENGINE_METHODS.removeStore: await this.stores.removeContainer(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
@@ -889,12 +889,16 @@ export class Engine {
    * writer recommits above), prepared writes at or below it are waited for, and the commits in
    * (after, upTo] this engine took part in are returned — once every engine answered, that set
    * of commits is final. The commits survive a restart of the engine (its transaction log).
+   * `raise` (a snapshot's first round): `upTo` is raised to the highest epoch this engine holds a
+   * write of for the container, and the reply's `upTo` says where it froze (no events then).
    */
-  private async freeze(cont: string, upTo: bigint, after: bigint): Promise<RpcReply> {
+  private async freeze(cont: string, upTo: bigint, after: bigint, raise = false): Promise<RpcReply> {
+    if (raise) { const m = this.tx.maxEpoch(cont); if (m > upTo) upTo = m; }
     const cur = this.frozen.get(cont);
     if (cur === undefined || upTo > cur) this.frozen.set(cont, upTo);
     const waits = this.tx.blocking(cont, upTo, undefined);
     if (waits.length) await Promise.all(waits);
+    if (raise) return { header: { upTo: upTo.toString() } };
     const events = this.tx.commitsIn(cont, after, upTo).map((e) => ({ epoch: e.epoch.toString(), objects: e.objects }));
     return { header: { events, lagged: this.tx.historyStart(cont) > after } };
   }

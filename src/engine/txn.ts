@@ -560,6 +560,13 @@ export class TxTable {
     return out;
   }
 
+  /** The highest epoch of `cont` this engine holds a write of, decided or prepared (0 when none). */
+  maxEpoch(cont: string): bigint {
+    let m = this.decidedByCont.get(cont)?.max ?? 0n;
+    for (const e of this.byCont.get(cont)?.keys() ?? []) if (e > m) m = e;
+    return m;
+  }
+
   /** Watcher history of `cont` starts above this epoch (older commits were forgotten). */
   historyStart(cont: string): bigint {
     const h = this.decidedByCont.get(cont)?.history;

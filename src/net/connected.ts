@@ -315,6 +315,37 @@ export class ConnectedBackend implements PoolBackend {
   }
 
   /**
+   * The epoch a snapshot of container `cuuid` may take, at or above `proposed`: at or above every
+   * write the engines hold for it (a commit another client acknowledged a moment ago may carry a
+   * higher epoch than this client's clock: its clock slot sits in the low bits), with every engine
+   * frozen there (later writes at or below it recommit above; prepared ones are waited for), so
+   * the snapshot neither misses an earlier commit nor takes in a later one. Two rounds: each engine
+   * raises `proposed` to what it holds, then those below the highest are frozen at it. An engine
+   * in service that does not answer fails the snapshot (its commits are not known).
+   */
+  async snapshotEpoch(cuuid: string, proposed: bigint): Promise<bigint> {
+    const ranks = [...new Set([...this.engines.keys(), ...(this.maps?.map.targets.filter((t) => inService(t.state)).map((t) => t.rank) ?? [])])];
+    const freeze = async (upTo: bigint, raise: boolean): Promise<bigint> => {
+      let top = upTo;
+      await Promise.all(ranks.map(async (rank) => {
+        try {
+          const r = await this.rankClient(rank).call(ENGINE_METHODS.watchFreeze, { cont: cuuid, upTo: upTo.toString(), after: upTo.toString(), ...(raise ? { raise: true } : {}) });
+          const at = typeof r.header.upTo === 'string' && /^\d+$/.test(r.header.upTo) ? BigInt(r.header.upTo) : upTo;
+          if (at > top) top = at;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if ((code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') || this.maps?.map.targets.some((t) => t.rank === rank && inService(t.state))) throw err;
+          swallowed('connected.snapshot-skips-engine-out-of-service', err);
+        }
+      }));
+      return top;
+    };
+    const top = await freeze(proposed, true);
+    if (top > proposed) await freeze(top, false);
+    return top;
+  }
+
+  /**
    * Follow the commits of every client in epoch order: every WATCH_LAG_MS, freeze the container on
    * every engine up to "now - lag" (engines refuse later writes at or below it and wait for its
    * prepared writes), merge the commits they report, and yield those above `from`. Events lag

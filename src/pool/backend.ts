@@ -113,6 +113,8 @@ export interface PoolBackend {
   lockDkey?(cuuid: string, key: string, targets: number[], available: (t: number) => boolean): Promise<() => Promise<void>>;
   /** Commits of every client, in epoch order, after `from` (connected pools). */
   followCommits?(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }>;
+  /** Connected pools: the epoch a snapshot takes, at or above `proposed` and every write the engines hold, the engines frozen there. */
+  snapshotEpoch?(cuuid: string, proposed: bigint): Promise<bigint>;
   /** Rebuild progress published by whoever runs migrations (connected pools). */
   remoteRebuild?(): RebuildStatus | undefined;
   publishRebuild?(st: RebuildStatus): void;

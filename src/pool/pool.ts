@@ -258,6 +258,7 @@ export class Pool extends EventEmitter {
       containerClosed: (c) => { for (const [k, v] of self.containers) if (v === c) self.containers.delete(k); },
       ...(backend.clockSlot !== undefined ? { clockSlot: backend.clockSlot, refreshMap: () => self.reloadMaps() } : {}),
       ...(backend.followCommits ? { followCommits: (c: string, f: bigint, s?: AbortSignal) => backend.followCommits!(c, f, s) } : {}),
+      ...(backend.snapshotEpoch ? { snapshotEpoch: (c: string, e: bigint) => backend.snapshotEpoch!(c, e) } : {}),
       ...(backend.lockDkey ? { lockDkey: (c: string, k: string, ts: number[]) => backend.lockDkey!(c, k, ts, (t) => self.available(t)) } : {}),
       ...(backend instanceof LocalBackend && opts.readOnly !== true
         ? { readerEpochs: (c: string, upTo: bigint) => readerEpochsBeforeAggregate(join(backend.location, 'containers', c), upTo) } : {}),

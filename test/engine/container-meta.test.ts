@@ -2,7 +2,8 @@
  * A container's record (snapshots, lost objects) on a connected pool lives in etcd, where every
  * client of the pool changes it: a change keeps every other client's (compare-and-put, applied
  * again to the newest record when overtaken), and a client never goes back to an older record
- * its watch delivers after it wrote a newer one. Real etcd and engines.
+ * its watch delivers after it wrote a newer one. A snapshot sees every commit acknowledged before
+ * it was taken, whichever client made it. Real etcd and engines.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -48,6 +49,16 @@ t('snapshots taken back to back are each listed at once (the watch brings the ol
     assert.ok(ca.listSnapshots().some((x) => x.name === `pair-${i}-b`), `pair-${i}-b listed`);
     await new Promise((r) => setImmediate(r));
     assert.ok(ca.listSnapshots().some((x) => x.name === `pair-${i}-b`), `pair-${i}-b still listed a turn later`);
+  }
+});
+
+t('a snapshot one client takes just after another client\'s commit sees that commit', async () => {
+  const enc = (v: string) => new TextEncoder().encode(v);
+  const mine = ca.object('after', { oclass: 'RP_2G1' });
+  for (let i = 0; i < 100; i++) {
+    await cb.object('after', { oclass: 'RP_2G1' }).update('d', 'a', enc(`b${i}`));
+    const s = await ca.snapshot(`after-${i}`);
+    assert.equal(new TextDecoder().decode(await mine.fetch('d', 'a', { snapshot: s.name })), `b${i}`, `snapshot after-${i} at ${s.epoch}`);
   }
 });
 
