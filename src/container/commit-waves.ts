@@ -103,6 +103,9 @@ type ArrayOp = Extract<Op, { kind: 'array' }>;
  */
 export function orderOps(ops: readonly Op[], ec: (oid: bigint) => boolean): readonly Op[] {
   if (ops.length < 2) return ops;
+  // each op's dkey and akey names, made once for the passes below ('' where the op has none)
+  const dnames = ops.map((op) => (op.kind === 'punchObject' ? '' : dkeyName(op.oid, op.dkey)));
+  const anames = ops.map((op, i) => (op.kind === 'punchObject' || op.kind === 'punchDkey' ? '' : dnames[i]! + latin1(op.akey)));
   const keep = new Array<boolean>(ops.length);
   const objPunched = new Set<bigint>(), dkeyPunched = new Set<string>(), akeyPunched = new Set<string>(), singleLater = new Set<string>();
   let dropped = 0;
@@ -112,11 +115,11 @@ export function orderOps(ops: readonly Op[], ec: (oid: bigint) => boolean): read
     let hidden = objPunched.has(op.oid);
     if (op.kind === 'punchObject') objPunched.add(op.oid);
     else {
-      const d = dkeyName(op.oid, op.dkey);
+      const d = dnames[i]!;
       hidden ||= dkeyPunched.has(d);
       if (op.kind === 'punchDkey') dkeyPunched.add(d);
       else {
-        const a = d + latin1(op.akey);
+        const a = anames[i]!;
         hidden ||= akeyPunched.has(a) || (op.kind === 'single' && singleLater.has(a));
         if (op.kind === 'punchAkey') akeyPunched.add(a);
         else if (op.kind === 'single') singleLater.add(a);
@@ -134,9 +137,9 @@ export function orderOps(ops: readonly Op[], ec: (oid: bigint) => boolean): read
     if (!keep[i]) continue;
     const op = ops[i]!;
     if (op.kind === 'punchObject') { objP.add(op.oid); continue; }
-    const d = dkeyName(op.oid, op.dkey);
+    const d = dnames[i]!;
     if (op.kind === 'punchDkey') { dkeyP.add(d); continue; }
-    const a = d + latin1(op.akey);
+    const a = anames[i]!;
     if (op.kind === 'punchAkey') { akeyP.add(a); continue; }
     if (op.kind !== 'array' || !ec(op.oid)) continue;
     const list = arrays.get(a);
@@ -151,7 +154,7 @@ export function orderOps(ops: readonly Op[], ec: (oid: bigint) => boolean): read
     if (!keep[i]) continue;
     const op = ops[i]!;
     if (op.kind !== 'array' || !ec(op.oid)) { out.push(op); continue; }
-    const a = dkeyName(op.oid, op.dkey) + latin1(op.akey);
+    const a = anames[i]!;
     const list = arrays.get(a)!;
     if (list[0] !== i) continue; // (joined to the first)
     const zeroBase = punchedBefore.has(a);

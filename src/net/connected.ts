@@ -314,6 +314,16 @@ export class ConnectedBackend implements PoolBackend {
     return async () => { await client.call(ENGINE_METHODS.lockRelease, header).catch(swallow('connected.lock-release-lapses-after-ttl')); };
   }
 
+  /** The ranks a freeze asks (snapshots, watches): every registered engine and every rank with a target in service. */
+  private freezeRanks(): number[] {
+    return [...new Set([...this.engines.keys(), ...(this.maps?.map.targets.filter((t) => inService(t.state)).map((t) => t.rank) ?? [])])];
+  }
+
+  /** Whether `rank` has a target in service (an engine that does not answer then holds a freeze back). */
+  private rankInService(rank: number): boolean {
+    return this.maps?.map.targets.some((t) => t.rank === rank && inService(t.state)) ?? false;
+  }
+
   /**
    * The epoch a snapshot of container `cuuid` may take, at or above `proposed`: at or above every
    * write the engines hold for it (a commit another client acknowledged a moment ago may carry a
@@ -324,7 +334,7 @@ export class ConnectedBackend implements PoolBackend {
    * in service that does not answer fails the snapshot (its commits are not known).
    */
   async snapshotEpoch(cuuid: string, proposed: bigint): Promise<bigint> {
-    const ranks = [...new Set([...this.engines.keys(), ...(this.maps?.map.targets.filter((t) => inService(t.state)).map((t) => t.rank) ?? [])])];
+    const ranks = this.freezeRanks();
     const freeze = async (upTo: bigint, raise: boolean): Promise<bigint> => {
       let top = upTo;
       await Promise.all(ranks.map(async (rank) => {
@@ -334,7 +344,7 @@ export class ConnectedBackend implements PoolBackend {
           if (at > top) top = at;
         } catch (err) {
           const code = (err as { code?: string }).code;
-          if ((code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') || this.maps?.map.targets.some((t) => t.rank === rank && inService(t.state))) throw err;
+          if ((code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') || this.rankInService(rank)) throw err;
           swallowed('connected.snapshot-skips-engine-out-of-service', err);
         }
       }));
@@ -362,7 +372,7 @@ export class ConnectedBackend implements PoolBackend {
       if (upTo > cursor) {
         const merged = new Map<bigint, Set<string>>();
         let complete = true;
-        const ranks = new Set([...this.engines.keys(), ...(this.maps?.map.targets.filter((t) => inService(t.state)).map((t) => t.rank) ?? [])]);
+        const ranks = this.freezeRanks();
         await Promise.all([...ranks].map(async (rank) => {
           let r;
           try {
@@ -372,7 +382,7 @@ export class ConnectedBackend implements PoolBackend {
             if (code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') throw err;
             swallowed('connected.watch-waits-for-or-skips-dead-engine', err);
             // Out of service: skipped. In service: this round is not final; it is asked again.
-            if (this.maps?.map.targets.some((t) => t.rank === rank && inService(t.state))) complete = false;
+            if (this.rankInService(rank)) complete = false;
             return;
           }
           if (r.header.lagged === true) throw new ObjectError('WATCH_LAGGED', 'watch consumer lagged behind the commits engines retain', { rank });
