@@ -1129,6 +1129,23 @@ export class ContainerCore {
    * committing together each missed what the other wrote), else set aside for one that opens
    * before the stable epoch passes it (`openTx`), so a stream of plain puts builds no keys.
    */
+  /**
+   * Connected pools: the epoch of the first attempt of the commit whose first op is `op` (see
+   * `CommitInfo.firstEpoch`), `epoch` when this is its first; undefined on embedded pools (one
+   * client: its clock orders its writes). A commit made again after STALE_EPOCH (`retryStale`)
+   * keeps its ops, so the window its writes are checked in shrinks with each attempt and the
+   * retries end; the entry goes when the commit succeeds.
+   */
+  private firstEpochOf(op: Op, epoch: bigint): bigint | undefined {
+    if (this.rt.clockSlot === undefined) return undefined;
+    const first = this.firstEpochs.get(op);
+    if (first !== undefined) return first;
+    this.firstEpochs.set(op, epoch);
+    return epoch;
+  }
+  /** `firstEpochOf`'s record: a commit's first op -> the epoch of its first attempt. */
+  private readonly firstEpochs = new WeakMap<Op, bigint>();
+
   private beginCommit(txRead: bigint | undefined, ops: readonly Op[] | Op): bigint {
     const epoch = this.clock.next();
     // (conditions tested first: the details are only built for a failing assertion)
@@ -1215,6 +1232,7 @@ export class ContainerCore {
         targets: sortedTargets(writes), objects: ops.length === 1 ? [ops[0]!.oid.toString(16)] : [...new Set(ops.map((o) => o.oid.toString(16)))],
         writes: writes.map((w) => w.target),
         ...(check ? { check: { readEpoch: check.readEpoch, keys: check.keys, written: ops.map(opConflictKey), layout: (oid: bigint) => this.layout(oid) } } : {}),
+        ...(txRead === undefined && this.rt.clockSlot !== undefined ? { firstEpoch: this.firstEpochOf(ops[0]!, epoch) } : {}),
       };
       const intent = this.storage.intent(epoch, info);
       if (intent !== undefined) await intent;
@@ -1249,6 +1267,7 @@ export class ContainerCore {
       }
       if (!info.targets.every((t) => Number.isInteger(t) && t >= 0)) assert(false, 'a commit\'s targets are target ids', { epoch: String(epoch) });
       if (this.meta.lost?.length) await this.forgetLostPunched(ops);
+      if (info.firstEpoch !== undefined) this.firstEpochs.delete(ops[0]!);
       this.recordCommitted(epoch, ops.length === 1 ? ops[0]!.oid : info.objects.map((o) => BigInt('0x' + o)));
       return epoch;
     } finally {
@@ -1335,7 +1354,7 @@ export class ContainerCore {
         else { shards = new Array(size); for (let i = 0; i < size; i++) shards[i] = [group[i]!, holders === undefined ? g * size + i : holders.shards[i]!]; }
         const single = redo ? { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards, value } : { dkey: op.dkey, akey: op.akey, hash: csum!, storeHash: true, shards };
         info = { targets, objects: [obj], writes: group, single }; // (the layout's group: read only)
-      } else info = { targets, objects: [obj], writes: group };
+      } else info = { targets, objects: [obj], writes: group, firstEpoch: this.firstEpochOf(op, epoch) };
       c = { op, value, g, group, holders, obj, key, light, epoch, info, later, redo, csum: local ? csum : undefined };
       intent = this.storage.intent(epoch, info);
     } catch (err) {
@@ -1428,6 +1447,7 @@ export class ContainerCore {
 
   /** A direct commit decided: recorded as committed, then ended (`endDirect`); its epoch. */
   private finishDirect(c: DirectCommit): bigint {
+    if (c.info.firstEpoch !== undefined) this.firstEpochs.delete(c.op);
     try { this.recordCommitted(c.epoch, c.op.oid); } finally { this.endDirect(c); }
     return c.epoch;
   }

@@ -113,6 +113,14 @@ export interface CommitInfo {
    * its DONE record need not be waited for (`ContainerStorage.doneLater`).
    */
   single?: SingleCheck;
+  /**
+   * Connected pools, a commit that is not a transaction's: the epoch of its first attempt (a
+   * commit refused with STALE_EPOCH and made again at a later epoch keeps it). Its writes carry
+   * the top of their uncertainty window, `firstEpoch + ε`, and an engine holding another client's
+   * write to what one changes in (epoch, top] refuses it, so a write that starts after another
+   * client's acknowledged write to the same key lands above it (docs/scale.md, "Freshness").
+   */
+  firstEpoch?: bigint;
 }
 
 /** What recovery checks on the targets of a single-value commit: each shard holds these bytes at its epoch. */

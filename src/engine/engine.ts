@@ -23,7 +23,7 @@ import { swallow, swallowed } from '../../core/log.js';
 import { ObjectError, badArg } from '../io/errors.js';
 import type { ShardStore } from '../io/shard-store.js';
 import type { ContainerStore } from '../vos/index.js';
-import { epochAtMs } from '../container/epoch-clock.js';
+import { MAX_CLOCK_SLOTS, epochAtMs } from '../container/epoch-clock.js';
 import type { PoolMaps } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import { Etcd, type Lease } from '../net/etcd.js';
@@ -42,6 +42,9 @@ import { ensurePoolMeta, joinPool, leavePool, type JoinedMap } from './join.js';
 import { LockTable } from './locks.js';
 import { WriteEpochs } from './write-epochs.js';
 import { warmUpRequests, warmUpServing, warmUpStores, type ScratchEngine } from './warm-up.js';
+
+/** Clock slots as a bigint: an epoch's low bits modulo this name the client that made it (`EpochClock`). */
+const CLOCK_SLOT_SPAN = BigInt(MAX_CLOCK_SLOTS);
 
 export type { EngineOptions } from './options.js';
 
@@ -783,11 +786,31 @@ export class Engine {
       if (last > BigInt(String(h.txRead)) && last !== epoch) {
         throw new ObjectError('TX_RESTART', 'transaction conflicts with a write committed after it read; retry it', { epoch: epoch.toString() });
       }
-    }
+    } else if (known && h.fresh !== undefined) this.checkFreshWrite(cont, unit, wd, wa, epoch, h.fresh);
     // (the epoch's text as the request carried it: `epochOf` checked its digits; its own target's bit)
     const p = this.tx.admit(cont, epoch, txDescriptor(h.tx, this.rank), unit, this.targetBits.get(target) ?? ALL_TARGETS, h.epoch as string);
     if (known) this.writes.record(cont, unit, wd, wa, epoch, kind !== 'update');
     return p;
+  }
+
+  /**
+   * A write "now" (`fresh`: the top of its uncertainty window, a decimal epoch above `epoch`) to
+   * (cont, unit, dk, ak) that this engine holds another client's write to at an epoch in (epoch,
+   * fresh] is refused with STALE_EPOCH and that write's epoch: the other write may have been
+   * acknowledged before this one began, and landing below it would leave it in force (a punch below
+   * an update it followed would not hide it). The client commits again above it, keeping its
+   * window (`CommitInfo.firstEpoch`). What the write conflicts with is what `lastWrite` answers for
+   * its key: writes at or below it and punches of it or above. A write of the same client (the
+   * epoch's clock slot in its low bits) is passed over: its clock orders its own writes, and one it
+   * made at a higher epoch began after this one. The writers' side of `checkFresh`.
+   */
+  private checkFreshWrite(cont: string, unit: string, dk: string | undefined, ak: string | undefined, epoch: bigint, fresh: unknown): void {
+    const top = epochOf(fresh);
+    if (top <= epoch) return;
+    const last = this.writes.lastWrite(cont, unit, dk, ak);
+    if (last > epoch && last <= top && last % CLOCK_SLOT_SPAN !== epoch % CLOCK_SLOT_SPAN) {
+      throw new CairnError('STALE_EPOCH', `a write at epoch ${last} to what this write changes may have been acknowledged before the write at ${epoch} began; write again above it`, { epoch: last.toString(), uncertain: true });
+    }
   }
 
   /**

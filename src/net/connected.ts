@@ -124,6 +124,11 @@ export class ConnectedBackend implements PoolBackend {
   private storages = new Map<string, EngineContainerStorage>();
   /** Commits being applied, by container and epoch. */
   readonly plans = new Map<string, Map<bigint, CommitPlan>>();
+  /**
+   * The top of the uncertainty window each write of a commit carries (`fresh`, decimal), by
+   * container and epoch: commits that are not a transaction's (`CommitInfo.firstEpoch`).
+   */
+  readonly freshTops = new Map<string, Map<bigint, string>>();
   /** Bytes used per target as the engines last reported, and when they were asked. */
   private space = new Map<number, number>();
   private spaceAsked = 0;
@@ -139,12 +144,15 @@ export class ConnectedBackend implements PoolBackend {
   readonly now: () => number;
   /** The clock skew allowed between clients (`clockSkewFromEnv`): widens a read "now"'s uncertainty window. */
   private readonly skewMs: number;
+  /** ε of a read or write "now", in epochs (`freshWindow` of the allowed clock skew). */
+  readonly freshWindow: bigint;
 
   private constructor(readonly etcd: Etcd, readonly prefix: string, readonly poolName: string, private readonly secret: string, meta: EtcdPoolMeta, private readonly opts: ConnectOptions) {
     this.meta = { uuid: meta.uuid, createdAt: meta.createdAt, scmBytes: meta.scmBytes, dataBytes: meta.dataBytes, containers: [] };
     this.runsMigrations = opts.runsMigrations ?? false;
     this.now = opts.now ?? Date.now;
     this.skewMs = clockSkewFromEnv(process.env.CAIRN_CLOCK_SKEW_MS);
+    this.freshWindow = freshWindow(this.skewMs);
   }
 
   get location(): string { return `${[this.opts.etcd].flat().join(',')}#${this.poolName}`; }
@@ -430,11 +438,12 @@ export class ConnectedBackend implements PoolBackend {
     // (a fresh header object per call, of one shape: no spread; with a slot for each field a write
     // sets, undefined until set, so a write's header is one allocation, not a growing property store)
     const route = migrate
-      ? () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, migrate: true, epoch: undefined, oid: undefined, dkey: undefined, akey: undefined, recx: undefined, recordSize: undefined, txRead: undefined, tx: undefined })
-      : () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, epoch: undefined, oid: undefined, dkey: undefined, akey: undefined, recx: undefined, recordSize: undefined, txRead: undefined, tx: undefined });
+      ? () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, migrate: true, epoch: undefined, oid: undefined, dkey: undefined, akey: undefined, recx: undefined, recordSize: undefined, txRead: undefined, tx: undefined, fresh: undefined })
+      : () => ({ target: t, cont: cuuid, mapVersion: this.mapsVersion, epoch: undefined, oid: undefined, dkey: undefined, akey: undefined, recx: undefined, recordSize: undefined, txRead: undefined, tx: undefined, fresh: undefined });
     return new RemoteShardStore(this.link(rank), route, {
       tx: migrate ? undefined : (epoch) => this.descriptor(cuuid, epoch, rank),
-      freshWindow: freshWindow(this.skewMs),
+      fresh: migrate ? undefined : (epoch) => this.freshTops.get(cuuid)?.get(epoch),
+      freshWindow: this.freshWindow,
     });
   }
 
@@ -556,6 +565,11 @@ class EngineContainerStorage implements ContainerStorage {
     let m = this.b.plans.get(this.meta.uuid);
     if (!m) { m = new Map(); this.b.plans.set(this.meta.uuid, m); }
     m.set(epoch, plan);
+    if (info.firstEpoch !== undefined) {
+      let f = this.b.freshTops.get(this.meta.uuid);
+      if (!f) { f = new Map(); this.b.freshTops.set(this.meta.uuid, f); }
+      f.set(epoch, String(info.firstEpoch + this.b.freshWindow));
+    }
   }
 
   /**
@@ -567,7 +581,8 @@ class EngineContainerStorage implements ContainerStorage {
    * carries its uncertainty window and engines refuse it when they hold a write in it,
    * docs/scale.md "Freshness").
    */
-  done(epoch: bigint, _info: CommitInfo): Promise<void> | undefined {
+  done(epoch: bigint, info: CommitInfo): Promise<void> | undefined {
+    if (info.firstEpoch !== undefined) this.b.freshTops.get(this.meta.uuid)?.delete(epoch);
     const m = this.b.plans.get(this.meta.uuid);
     const plan = m?.get(epoch);
     m?.delete(epoch);
@@ -584,7 +599,10 @@ class EngineContainerStorage implements ContainerStorage {
     for (const r of plan.ranks) this.b.link(r).notice(this.meta.uuid, e);
   }
 
-  abort(epoch: bigint): void { this.b.plans.get(this.meta.uuid)?.delete(epoch); }
+  abort(epoch: bigint): void {
+    this.b.plans.get(this.meta.uuid)?.delete(epoch);
+    this.b.freshTops.get(this.meta.uuid)?.delete(epoch);
+  }
   rollback(): void { /* targets discard on their own */ }
   needsCompaction(): boolean { return false; }
   compact(_h: CommitEvent[]): void { /* no local journal */ }

@@ -469,11 +469,12 @@ export class RemoteShardStore implements ShardStore {
   /**
    * `route()` (a fresh object on every call: the request header is built in it) is merged into
    * every request; `tx(epoch)` gives the commit descriptor a write at
-   * `epoch` carries (connected pools), if any. `freshWindow`: ε of a read "now" in epochs (one
+   * `epoch` carries (connected pools), if any, and `fresh(epoch)` the top of a write's uncertainty
+   * window (a commit that is not a transaction's: `CommitInfo.firstEpoch`). `freshWindow`: ε of a read "now" in epochs (one
    * millisecond plus the clock skew allowed between clients: `freshWindow()`); such a read
    * carries `fresh: <its first attempt's epoch + ε>` (default FRESH_WINDOW_DEFAULT).
    */
-  constructor(private readonly client: RpcCaller, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void; tx?: (epoch: bigint) => TxDescriptor | undefined; freshWindow?: bigint } = {}) {
+  constructor(private readonly client: RpcCaller, private readonly route: () => Record<string, unknown>, private readonly opts: { onClose?: () => void; tx?: (epoch: bigint) => TxDescriptor | undefined; fresh?: (epoch: bigint) => string | undefined; freshWindow?: bigint } = {}) {
     this.window = opts.freshWindow ?? freshWindow(0);
   }
 
@@ -536,6 +537,9 @@ export class RemoteShardStore implements ShardStore {
       if (opts?.txRead !== undefined) h.txRead = String(opts.txRead);
       const tx = this.opts.tx?.(epoch);
       if (tx) h.tx = tx;
+      // (a write "now": the top of its uncertainty window, see CommitInfo.firstEpoch)
+      const fresh = opts?.txRead === undefined ? this.opts.fresh?.(epoch) : undefined;
+      if (fresh !== undefined) h.fresh = fresh;
       const c = this.client;
       // (a link runs `written` on the reply itself: no `then` promise per write)
       return c instanceof EngineLink ? c.callNoted(method, h, payload, this.written) : c.call(method, h, payload).then(this.written);
