@@ -213,8 +213,9 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
     try {
       await oneStep();
     } catch (err) {
-      // (an error of the library, not an assertion: where it happened and what came before)
-      if ((err as { code?: string }).code === undefined) throw err;
+      // (an error of the library, not an assertion: where it happened and what came before; an
+      // assertion (uvu's carry a `code` too) keeps its expected and actual values)
+      if ((err as { code?: string }).code === undefined || err instanceof assert.Assertion) throw err;
       throw new Error(`${where(step)}: ${(err as Error).message}; snapshots ${snaps.map((x) => x.name).join(' ')}${trail('')}`, { cause: err });
     }
   }
