@@ -125,6 +125,11 @@ export class WriteEpochs {
   private readonly seeds = new Uint32Array(3);
   /** The last key hashed (`hashLevels`): words of the object, dkey and akey levels. */
   private readonly h = new Uint32Array(9);
+  /** The levels `h` holds the words of (`hashLevels`): container id 0 is none. */
+  private hashedId = 0;
+  private hashedUnit = '';
+  private hashedDk: string | undefined = undefined;
+  private hashedAk: string | undefined = undefined;
   /** The running hash words while a key is hashed (`feed`). */
   private x = 0;
   private y = 0;
@@ -453,6 +458,9 @@ export class WriteEpochs {
    * then (when named) the dkey and the akey, each level's words continuing the one above it.
    */
   private hashLevels(id: number, unit: string, dk: string | undefined, ak: string | undefined): void {
+    // (the key just hashed again: an engine checks a write against the table, then records it)
+    if (id === this.hashedId && unit === this.hashedUnit && dk === this.hashedDk && ak === this.hashedAk) return;
+    this.hashedId = id; this.hashedUnit = unit; this.hashedDk = dk; this.hashedAk = ak;
     const sd = this.seeds;
     this.x = sd[0]! ^ Math.imul(id, 0x9e3779b1); this.y = sd[1]! ^ Math.imul(id, 0x85ebca77); this.z = sd[2]! ^ Math.imul(id, 0xc2b2ae3d);
     this.feed(unit, 0, LEVEL_OBJECT);
