@@ -7,10 +7,10 @@
  * applies them in any order. A second run does the same on a durable pool.
  *
  * With `CAIRN_TEST_CONNECTED=1` (test/engine/model-connected.test.ts) the same steps run against
- * a connected pool of six `cairn engine` processes and a real etcd (`CAIRN_MODEL_CLIENTS=2`: through
- * two clients, updates, transactions and reads "now" each through either, so a read must see the
- * other client's commits acknowledged before it began); a reopen connects a new client, and some
- * steps SIGKILL an engine and restart it on its directories.
+ * a connected pool of six `cairn engine` processes and a real etcd, through two clients (updates,
+ * transactions and reads "now" each through either, so a read must see the other client's
+ * commits acknowledged before it began, and a write land above them; `CAIRN_MODEL_CLIENTS=1`: one);
+ * a reopen connects a new client, and some steps SIGKILL an engine and restart it on its directories.
  *
  * Seeded: `CAIRN_MODEL_SEED` replaces the default seed (the durable run takes seed + 1; the
  * connected run, a file of its own, the seed itself), so a failure replays its steps exactly (their
@@ -36,12 +36,12 @@ const SIZES = { scmBytes: 32 << 20, dataBytes: 64 << 20 };
 /** Share of the connected run's steps that SIGKILL an engine and start it again. */
 const RESTART_SHARE = 0.003;
 /**
- * Clients of the connected run (`CAIRN_MODEL_CLIENTS`, 1 or 2). Two: updates, transactions and
- * reads "now" go through either. Not the suite's default yet: with two clients some seeds fail
- * (reads after one client's rollback while the other writes, an old snapshot read; see
- * docs/scale.md, what is left).
+ * Clients of the connected run (`CAIRN_MODEL_CLIENTS`, 1 or 2, default 2): with two, updates,
+ * transactions and reads "now" go through either, so every step checks freshness across clients
+ * (the faults it found: a snapshot that missed the other client's commit, a write that landed
+ * below the other client's acknowledged write; docs/scale.md, "Freshness").
  */
-const CLIENTS = Number(process.env.CAIRN_MODEL_CLIENTS ?? 1);
+const CLIENTS = Number(process.env.CAIRN_MODEL_CLIENTS ?? 2);
 /** Events a failure message shows (`CAIRN_MODEL_TRAIL`). */
 const TRAIL = Number(process.env.CAIRN_MODEL_TRAIL ?? 16);
 const ARR = 6000;
