@@ -1123,13 +1123,6 @@ export class ContainerCore {
   }
 
   /**
-   * A commit's epoch, in flight from now until `endCommit`, and its writes made known to
-   * transactions: recorded as conflicts now while one is open (a transaction that checks its reads
-   * while this commit is in flight, below or above its epoch, sees it: without it two transactions
-   * committing together each missed what the other wrote), else set aside for one that opens
-   * before the stable epoch passes it (`openTx`), so a stream of plain puts builds no keys.
-   */
-  /**
    * Connected pools: the epoch of the first attempt of the commit whose first op is `op` (see
    * `CommitInfo.firstEpoch`), `epoch` when this is its first; undefined on embedded pools (one
    * client: its clock orders its writes). A commit made again after STALE_EPOCH (`retryStale`)
@@ -1146,6 +1139,13 @@ export class ContainerCore {
   /** `firstEpochOf`'s record: a commit's first op -> the epoch of its first attempt. */
   private readonly firstEpochs = new WeakMap<Op, bigint>();
 
+  /**
+   * A commit's epoch, in flight from now until `endCommit`, and its writes made known to
+   * transactions: recorded as conflicts now while one is open (a transaction that checks its reads
+   * while this commit is in flight, below or above its epoch, sees it: without it two transactions
+   * committing together each missed what the other wrote), else set aside for one that opens
+   * before the stable epoch passes it (`openTx`), so a stream of plain puts builds no keys.
+   */
   private beginCommit(txRead: bigint | undefined, ops: readonly Op[] | Op): bigint {
     const epoch = this.clock.next();
     // (conditions tested first: the details are only built for a failing assertion)

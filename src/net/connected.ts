@@ -577,9 +577,9 @@ class EngineContainerStorage implements ContainerStorage {
    * commit on one engine was decided by it already; the participants of one across engines are
    * told on their next request. A read-only key written since the transaction read it fails the
    * commit instead (TX_RESTART: the container discards the epoch everywhere). Nothing is waited
-   * for otherwise (no promise): freshness across clients is the readers' part (a read "now"
-   * carries its uncertainty window and engines refuse it when they hold a write in it,
-   * docs/scale.md "Freshness").
+   * for otherwise (no promise): freshness across clients is checked by the engines as reads and
+   * writes arrive (a read "now", and a write that is not a transaction's, carries its uncertainty
+   * window, and an engine refuses it when it holds another write in it, docs/scale.md "Freshness").
    */
   done(epoch: bigint, info: CommitInfo): Promise<void> | undefined {
     if (info.firstEpoch !== undefined) this.b.freshTops.get(this.meta.uuid)?.delete(epoch);
