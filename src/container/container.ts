@@ -199,6 +199,12 @@ export interface ContainerPort {
   checkOpen(): void;
   /** Resolve read options to an epoch (the stable epoch by default). */
   readEpoch(opts?: ReadOptions): bigint;
+  /**
+   * Before `readEpoch` of a read at a snapshot this client has not heard of (a connected pool:
+   * another client's snapshot comes with its etcd watch a moment later): the container's record
+   * read again, once. Undefined when nothing is to wait for (known, no snapshot, embedded).
+   */
+  snapshotKnown(opts?: ReadOptions): Promise<void> | undefined;
   /** The object id of a handle (names hash to ids; the class must survive the redundancy factor). */
   resolveOid(oidOrName: bigint | string, oclass?: string | ObjectClass): bigint;
   /** The layout of record of an object and its redundancy. */
@@ -425,6 +431,7 @@ export class ContainerCore {
     return {
       checkOpen: () => this.checkOpen(),
       readEpoch: (opts) => this.epochOf(opts),
+      snapshotKnown: (opts) => this.snapshotKnown(opts),
       resolveOid: (o, cls) => this.resolveOid(o, cls),
       layout: (oid) => this.layout(oid),
       groupOf: (groups, dkey) => dkeyGroup(dkey, groups.length),
@@ -799,6 +806,15 @@ export class ContainerCore {
       return BigInt(s.epoch);
     }
     return this.stableEpoch();
+  }
+
+  /** `ContainerPort.snapshotKnown`. */
+  private snapshotKnown(opts?: ReadOptions): Promise<void> | undefined {
+    const s = opts?.snapshot;
+    if (s === undefined || this.storage.refreshMeta === undefined) return undefined;
+    const name = typeof s === 'string' ? s : s !== null && typeof s === 'object' ? (s as Snapshot).name : undefined;
+    if (typeof name !== 'string' || this.meta.snapshots.some((x) => x.name === name)) return undefined;
+    return this.storage.refreshMeta();
   }
 
   /** The layout groups of an object and its redundancy (the pool's cached record: one lookup). */

@@ -261,6 +261,11 @@ export interface ContainerStorage {
   /** Metadata changed by another client (connected pools): the container adopts it. */
   onMetaChange?(cb: (meta: unknown) => void): void;
   /**
+   * Read the metadata record again now (connected pools: before the watch brings it), adopted
+   * (`onMetaChange`) when newer than the one held; a destroyed container's is left as it was.
+   */
+  refreshMeta?(): Promise<void>;
+  /**
    * Every object id the commit record has seen committed (ascending, possibly with ids whose data
    * was since punched). Used beside the targets' object tables to find objects whose every shard
    * is gone, so a rebuild reports them lost instead of forgetting them.

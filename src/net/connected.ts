@@ -683,6 +683,12 @@ class EngineContainerStorage implements ContainerStorage {
     throw new CairnError('ETCD_CONFLICT', `container ${this.meta.label}: ${META_UPDATE_ATTEMPTS} changes of its record were each overtaken by another client's`, { label: this.meta.label, attempts: META_UPDATE_ATTEMPTS });
   }
 
+  async refreshMeta(): Promise<void> {
+    const kv = await this.b.etcd.get(`${this.b.prefix}conts/${this.meta.label}`);
+    const meta = kv ? JSON.parse(kv.value.toString('utf8')) as ContainerMeta : undefined;
+    if (meta && meta.uuid === this.meta.uuid) this.metaChanged(meta, BigInt(kv!.modRevision));
+  }
+
   /** The record at revision `rev` (0: not known), adopted unless this storage holds a newer one. */
   metaChanged(meta: ContainerMeta, rev: bigint): void {
     if (rev !== 0n && rev <= this.metaRev) return;

@@ -110,7 +110,12 @@ export class ArrayObject {
       // holds a write in its uncertainty window (`readAt`).
       // (one object literal of a fixed shape, not spreads: a spread made new hidden classes per read)
       const now = this.object.readsNow(opts);
-      if (opts.epoch === undefined && !now) opts = { epoch: this.object.readEpoch(opts), snapshot: undefined, signal: opts.signal, into: opts.into };
+      if (opts.epoch === undefined && !now) {
+        // (a snapshot another client just took: its record read first, then read at its epoch)
+        const known = this.object.snapshotKnown(opts), o = opts;
+        if (known !== undefined) return known.then(() => this.read(offset, length, { epoch: this.object.readEpoch(o), snapshot: undefined, signal: o.signal, into: o.into }));
+        opts = { epoch: this.object.readEpoch(opts), snapshot: undefined, signal: opts.signal, into: opts.into };
+      }
       // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
       const into = opts.into;
       if (into !== undefined && (!(into instanceof Uint8Array) || into.length !== length)) throw badArg(`into must be a Uint8Array of exactly ${length} bytes`);

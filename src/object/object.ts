@@ -604,7 +604,12 @@ export class CairnObject {
   readAt<T>(opts: ReadOptions, read: (epoch: bigint, fresh: FreshFrom) => T | Promise<T>): T | Promise<T> {
     const port = this.port;
     if (port.staleFree()) return read(port.readEpoch(opts), undefined);
-    if (opts.epoch !== undefined || opts.snapshot !== undefined) return port.retryStale(() => read(port.readEpoch(opts), undefined));
+    if (opts.epoch !== undefined || opts.snapshot !== undefined) {
+      // (a snapshot another client just took: its record read first, see `snapshotKnown`)
+      const known = port.snapshotKnown(opts);
+      if (known !== undefined) return known.then(() => port.retryStale(() => read(port.readEpoch(opts), undefined)));
+      return port.retryStale(() => read(port.readEpoch(opts), undefined));
+    }
     return port.retryStale(new FreshRead(port, opts, read).attempt);
   }
 
@@ -612,6 +617,9 @@ export class CairnObject {
   readsNow(opts: ReadOptions): boolean {
     return opts.epoch === undefined && opts.snapshot === undefined && !this.port.staleFree();
   }
+
+  /** @internal Before a read at a snapshot this client has not heard of yet: the container's record read again (`ContainerPort.snapshotKnown`). */
+  snapshotKnown(opts: ReadOptions): Promise<void> | undefined { return this.port.snapshotKnown(opts); }
 
   /** @internal After an engine refused a read "now" (STALE_EPOCH), move the container's clock past the write (its `retryStale`). */
   async observeRefusal(err: unknown): Promise<void> {
@@ -679,6 +687,8 @@ export class CairnObject {
   async *listDkeys(options: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
     const opts = readOptionsArg<FreshReadOptions & KeyRange>(options, 'listing options', LISTING_OPTION_NAMES);
     const b = keyBounds(opts);
+    const known = this.port.snapshotKnown(opts);
+    if (known !== undefined) await known;
     const epoch = this.port.readEpoch(opts);
     if (emptyBounds(b)) return;
     yield* orderedLimited(this.scanDkeys(opts, epoch, b, opts.signal), b);

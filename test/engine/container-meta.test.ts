@@ -3,11 +3,13 @@
  * client of the pool changes it: a change keeps every other client's (compare-and-put, applied
  * again to the newest record when overtaken), and a client never goes back to an older record
  * its watch delivers after it wrote a newer one. A snapshot sees every commit acknowledged before
- * it was taken, whichever client made it. Real etcd and engines.
+ * it was taken, whichever client made it; another client reads at it as soon as it is told the
+ * name (the record read again when its watch has not brought it yet). Real etcd and engines.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cluster } from '../helpers/cluster.js';
+import { rejectsWith } from '../helpers/tmp.js';
 
 const t = suite('engine/container-meta');
 const cluster = await Cluster.start({ engines: 3, targetsPerEngine: 1, leaseTtl: 5, excludeDelayMs: 60_000, scmBytes: '16M', dataBytes: '64M' });
@@ -60,6 +62,31 @@ t('a snapshot one client takes just after another client\'s commit sees that com
     const s = await ca.snapshot(`after-${i}`);
     assert.equal(new TextDecoder().decode(await mine.fetch('d', 'a', { snapshot: s.name })), `b${i}`, `snapshot after-${i} at ${s.epoch}`);
   }
+});
+
+t('a client reads at a snapshot another client just took, before its watch brings the record', async () => {
+  const enc = (v: string) => new TextEncoder().encode(v);
+  const dec = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));
+  const collect = async <T>(it: AsyncIterable<T>): Promise<T[]> => { const out: T[] = []; for await (const x of it) out.push(x); return out; };
+  for (let i = 0; i < 40; i++) {
+    const o = ca.object(`told-${i}`, { oclass: 'RP_2G1' });
+    await o.update(`d${i}`, 'a', enc(`v${i}`));
+    await ca.kv(`told-kv-${i}`).put('k', enc(`kv${i}`));
+    await ca.array(`told-arr-${i}`).write(0, enc(`arr${i}`));
+    const s = await ca.snapshot(`told-${i}`);
+    const later = o.update(`d${i}`, 'a', enc('later')); // (after the snapshot: not seen at it)
+    // B is told the name at once (the way a user passes it on): each kind of read finds it
+    const ob = cb.object(`told-${i}`, { oclass: 'RP_2G1' });
+    const kind = i % 5;
+    const at = { snapshot: s.name };
+    if (kind === 0) assert.is(dec(await ob.fetch(`d${i}`, 'a', at)), `v${i}`, `fetch at told-${i}`);
+    if (kind === 1) assert.equal((await collect(ob.listDkeys(at))).map(dec), [`d${i}`], `listDkeys at told-${i}`);
+    if (kind === 2) assert.equal((await collect(ob.listAkeys(`d${i}`, at))).map(dec), ['a'], `listAkeys at told-${i}`);
+    if (kind === 3) assert.is(dec(await cb.kv(`told-kv-${i}`).get('k', at)), `kv${i}`, `kv get at told-${i}`);
+    if (kind === 4) assert.is(dec(await cb.array(`told-arr-${i}`).read(0, 3 + String(i).length, at)), `arr${i}`, `array read at told-${i}`);
+    await later;
+  }
+  await rejectsWith(cb.object('told-0').fetch('d0', 'a', { snapshot: 'never-taken' }), 'NOT_FOUND'); // (a snapshot no one took)
 });
 
 t('a snapshot deleted by one client is gone for the other', async () => {
