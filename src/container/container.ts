@@ -1626,6 +1626,8 @@ export class ContainerCore {
   async rollback(snapshot: string | Snapshot, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.checkOpen();
     this.checkWritable();
+    const known = this.snapshotKnown({ snapshot });
+    if (known !== undefined) await known;
     const epoch = this.readEpoch({ snapshot, signal: opts.signal });
     await this.exclusive(async () => {
       const at = this.clock.next();
@@ -1668,6 +1670,9 @@ export class ContainerCore {
     // checkpoints covered none): nothing to merge. (The stores take epochs from 1 and refused
     // 0 as INVALID_ARGUMENT, which the caller of a valid aggregate() got.)
     if (upTo < 1n) return;
+    // (connected: every snapshot taken before this began, another client's too, whose record
+    // this client's watch may not have brought yet)
+    if (this.storage.refreshMeta !== undefined) await this.storage.refreshMeta();
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
     // read-only readers in other processes keep what they read (see readers.ts)
     if (this.rt.readerEpochs) keep.push(...await this.rt.readerEpochs(this.meta.uuid, upTo));

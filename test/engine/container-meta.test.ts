@@ -89,6 +89,26 @@ t('a client reads at a snapshot another client just took, before its watch bring
   await rejectsWith(cb.object('told-0').fetch('d0', 'a', { snapshot: 'never-taken' }), 'NOT_FOUND'); // (a snapshot no one took)
 });
 
+t('aggregation by one client keeps a snapshot the other just took, and a rollback finds it', async () => {
+  const enc = (v: string) => new TextEncoder().encode(v);
+  const dec = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));
+  for (let i = 0; i < 30; i++) {
+    const ob = cb.object(`kept-${i}`, { oclass: 'RP_2G1' });
+    await ob.update('d', 'a', enc(`old${i}`));
+    const s = await cb.snapshot(`kept-${i}`);
+    await ob.update('d', 'a', enc(`new${i}`));
+    await ca.aggregate(); // (A's watch may not have brought the snapshot yet)
+    assert.is(dec(await ob.fetch('d', 'a', { snapshot: s.name })), `old${i}`, `round ${i}: read at B's snapshot after A's aggregation`);
+  }
+  for (let i = 0; i < 10; i++) {
+    const ob = cb.object(`kept-rollback-${i}`, { oclass: 'RP_2G1' });
+    await ob.update('d', 'a', enc('before'));
+    const s = await cb.snapshot(`kept-rollback-${i}`);
+    await ca.rollback(s.name); // (named by B a moment ago: A's watch may not have brought it)
+    assert.is(dec(await ob.fetch('d', 'a')), 'before', `round ${i}: A rolled back to B's snapshot`);
+  }
+});
+
 t('a snapshot deleted by one client is gone for the other', async () => {
   await ca.snapshot('doomed');
   await cb.destroySnapshot('doomed');
