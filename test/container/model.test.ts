@@ -7,9 +7,9 @@
  * applies them in any order. A second run does the same on a durable pool.
  *
  * With `CAIRN_TEST_CONNECTED=1` (test/engine/model-connected.test.ts) the same steps run against
- * a connected pool of six `cairn engine` processes and a real etcd, through two clients (updates,
- * transactions and reads "now" each through either, so a read must see the other client's
- * commits acknowledged before it began, and a write land above them; `CAIRN_MODEL_CLIENTS=1`: one);
+ * a connected pool of six `cairn engine` processes and a real etcd, through two clients (every
+ * step through either, so a read must see the other client's commits acknowledged before it
+ * began, a write land above them, and aggregation keep its snapshots; `CAIRN_MODEL_CLIENTS=1`: one);
  * a reopen connects a new client, and some steps SIGKILL an engine and restart it on its directories.
  *
  * Seeded: `CAIRN_MODEL_SEED` replaces the default seed (the durable run takes seed + 1; the
@@ -36,8 +36,9 @@ const SIZES = { scmBytes: 32 << 20, dataBytes: 64 << 20 };
 /** Share of the connected run's steps that SIGKILL an engine and start it again. */
 const RESTART_SHARE = 0.003;
 /**
- * Clients of the connected run (`CAIRN_MODEL_CLIENTS`, 1 or 2, default 2): with two, updates,
- * transactions and reads "now" go through either, so every step checks freshness across clients
+ * Clients of the connected run (`CAIRN_MODEL_CLIENTS`, 1 or 2, default 2): with two, every step
+ * (updates, transactions, reads, snapshots, rollbacks, aggregation) goes through either, so the
+ * steps check what one client sees of the other's: freshness, snapshots, rollbacks
  * (the faults it found: a snapshot that missed the other client's commit, a write that landed
  * below the other client's acknowledged write; docs/scale.md, "Freshness").
  */
@@ -109,8 +110,10 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
   let c: Container = await pool.createContainer('model', { oclass: 'RP_2G1', cellSize: 512 });
   const c2: Container | undefined = h.other ? await h.other.openContainer('model') : undefined;
   const rng = new Rng(seed);
-  /** The client an update, a transaction or a read "now" goes through: either, when there are two. */
+  /** The client a step goes through: either, when there are two. */
   const client = (): Container => (c2 !== undefined && rng.chance(0.5) ? c2 : c);
+  /** How a step's note names the client it went through (nothing for the first). */
+  const by = (on: Container) => (on === c ? '' : ' (other client)');
   // (the seed to rerun with: the durable run's is CAIRN_MODEL_SEED + 1)
   const where = (step: number) => `seed ${seed} (CAIRN_MODEL_SEED=${SEED}) ${h.label} step ${step}`;
   let step = 0;
@@ -251,23 +254,24 @@ async function run(seed: number, steps: number, h: Harness): Promise<void> {
         }
       }
     } else if (r < 0.74) {
-      const name = `s${step}`;
-      const { epoch } = await c.snapshot(name);
-      note(`snapshot ${name} at ${epoch}`);
+      const name = `s${step}`, on = client();
+      const { epoch } = await on.snapshot(name);
+      note(`snapshot ${name} at ${epoch}${by(on)}`);
       snaps.push({ name, state: cloneState(state) });
     } else if (r < 0.76 && snaps.length) {
       const s = rng.pick(snaps);
       await check(s.state, { snapshot: s.name }, 4);
       await checkLists(s.state, { snapshot: s.name }, `snapshot ${s.name}`);
     } else if (r < 0.765 && snaps.length) {
-      const i = rng.int(snaps.length);
-      await c.rollback(snaps[i]!.name);
-      note(`rollback to ${snaps[i]!.name}`);
+      const i = rng.int(snaps.length), on = client();
+      await on.rollback(snaps[i]!.name);
+      note(`rollback to ${snaps[i]!.name}${by(on)}`);
       state = cloneState(snaps[i]!.state);
       snaps.splice(i + 1);
     } else if (r < 0.78) {
-      await c.aggregate();
-      note('aggregate');
+      const on = client();
+      await on.aggregate();
+      note(`aggregate${by(on)}`);
     } else if (r < 0.79) {
       pool = await h.reopen();
       c = await pool.openContainer('model');
