@@ -200,11 +200,11 @@ export interface ContainerPort {
   /** Resolve read options to an epoch (the stable epoch by default). */
   readEpoch(opts?: ReadOptions): bigint;
   /**
-   * Before `readEpoch` of a read at a snapshot this client has not heard of (a connected pool:
-   * another client's snapshot comes with its etcd watch a moment later): the container's record
-   * read again, once. Undefined when nothing is to wait for (known, no snapshot, embedded).
+   * `readEpoch`, except that a snapshot this client has not heard of (a connected pool: another
+   * client's snapshot comes with its etcd watch a moment later) is looked up in the container's
+   * record again first: a promise then, the epoch itself otherwise.
    */
-  snapshotKnown(opts?: ReadOptions): Promise<void> | undefined;
+  epochFor(opts?: ReadOptions): bigint | Promise<bigint>;
   /** The object id of a handle (names hash to ids; the class must survive the redundancy factor). */
   resolveOid(oidOrName: bigint | string, oclass?: string | ObjectClass): bigint;
   /** The layout of record of an object and its redundancy. */
@@ -431,7 +431,7 @@ export class ContainerCore {
     return {
       checkOpen: () => this.checkOpen(),
       readEpoch: (opts) => this.epochOf(opts),
-      snapshotKnown: (opts) => this.snapshotKnown(opts),
+      epochFor: (opts) => this.epochFor(opts),
       resolveOid: (o, cls) => this.resolveOid(o, cls),
       layout: (oid) => this.layout(oid),
       groupOf: (groups, dkey) => dkeyGroup(dkey, groups.length),
@@ -808,13 +808,14 @@ export class ContainerCore {
     return this.stableEpoch();
   }
 
-  /** `ContainerPort.snapshotKnown`. */
-  private snapshotKnown(opts?: ReadOptions): Promise<void> | undefined {
+  /** `ContainerPort.epochFor`. */
+  private epochFor(opts?: ReadOptions): bigint | Promise<bigint> {
     const s = opts?.snapshot;
-    if (s === undefined || this.storage.refreshMeta === undefined) return undefined;
-    const name = typeof s === 'string' ? s : s !== null && typeof s === 'object' ? (s as Snapshot).name : undefined;
-    if (typeof name !== 'string' || this.meta.snapshots.some((x) => x.name === name)) return undefined;
-    return this.storage.refreshMeta();
+    if (s !== undefined && this.storage.refreshMeta !== undefined) {
+      const name = typeof s === 'string' ? s : s !== null && typeof s === 'object' ? (s as Snapshot).name : undefined;
+      if (typeof name === 'string' && !this.meta.snapshots.some((x) => x.name === name)) return this.storage.refreshMeta().then(() => this.epochOf(opts));
+    }
+    return this.epochOf(opts);
   }
 
   /** The layout groups of an object and its redundancy (the pool's cached record: one lookup). */
@@ -1594,7 +1595,6 @@ export class ContainerCore {
     // connected: at or above every commit the engines hold (another client's may lie above this clock)
     if (this.rt.snapshotEpoch !== undefined) { epoch = await this.rt.snapshotEpoch(this.meta.uuid, epoch); this.clock.observe(epoch); }
     const n = name ?? `snap-${epoch}`;
-    if (typeof n !== 'string' || n.length === 0 || n.length > 255) throw badArg('snapshot name must be 1..255 characters');
     await this.updateMeta((m) => {
       if (m.snapshots.some((s) => s.name === n)) throw new ObjectError('EXISTS', `snapshot ${n} already exists`, { snapshot: n });
       m.snapshots.push({ name: n, epoch: epoch.toString() });
@@ -1626,9 +1626,8 @@ export class ContainerCore {
   async rollback(snapshot: string | Snapshot, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.checkOpen();
     this.checkWritable();
-    const known = this.snapshotKnown({ snapshot });
-    if (known !== undefined) await known;
-    const epoch = this.readEpoch({ snapshot, signal: opts.signal });
+    const at = this.epochFor({ snapshot, signal: opts.signal });
+    const epoch = typeof at === 'bigint' ? at : await at;
     await this.exclusive(async () => {
       const at = this.clock.next();
       this.rollingBack = at;

@@ -262,9 +262,10 @@ export interface ContainerStorage {
   onMetaChange?(cb: (meta: unknown) => void): void;
   /**
    * Read the metadata record again now (connected pools: before the watch brings it), adopted
-   * (`onMetaChange`) when newer than the one held; a destroyed container's is left as it was.
+   * (`onMetaChange`) when newer than the one held; false when the container was destroyed (the
+   * record held is left as it was).
    */
-  refreshMeta?(): Promise<void>;
+  refreshMeta?(): Promise<boolean>;
   /**
    * Every object id the commit record has seen committed (ascending, possibly with ids whose data
    * was since punched). Used beside the targets' object tables to find objects whose every shard

@@ -268,12 +268,19 @@ export class ConnectedBackend implements PoolBackend {
   }
 
   async containerMeta(uuid: string, label: string): Promise<ContainerMeta> {
+    const r = await this.readContainerRecord(label);
+    if (r === undefined || r.meta.uuid !== uuid) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
+    this.metaRevs.set(r.meta, r.rev);
+    return r.meta;
+  }
+
+  /** Container `label`'s record in etcd now, with its revision; undefined when there is none (ETCD_ERROR when it is not JSON). */
+  async readContainerRecord(label: string): Promise<{ meta: ContainerMeta; rev: bigint } | undefined> {
     const kv = await this.etcd.get(this.prefix + 'conts/' + label);
-    let meta: ContainerMeta | undefined;
-    try { meta = kv ? JSON.parse(kv.value.toString('utf8')) as ContainerMeta : undefined; } catch { throw new CairnError('ETCD_ERROR', `etcd key ${this.prefix}conts/${label} does not hold JSON`, { label }); }
-    if (!meta || meta.uuid !== uuid) throw new ObjectError('NOT_FOUND', `no container labelled ${label}`, { label });
-    this.metaRevs.set(meta, BigInt(kv!.modRevision));
-    return meta;
+    if (!kv) return undefined;
+    try {
+      return { meta: JSON.parse(kv.value.toString('utf8')) as ContainerMeta, rev: BigInt(kv.modRevision) };
+    } catch { throw new CairnError('ETCD_ERROR', `etcd key ${this.prefix}conts/${label} does not hold JSON`, { label }); }
   }
 
   async containerStorage(meta: ContainerMeta): Promise<ContainerStorage> {
@@ -674,19 +681,18 @@ class EngineContainerStorage implements ContainerStorage {
         }
       }
       // another client wrote since (or the revision is not known): the record as it is now
-      const kv = await this.b.etcd.get(key);
-      const meta = kv ? JSON.parse(kv.value.toString('utf8')) as ContainerMeta : undefined;
-      if (!meta || meta.uuid !== this.meta.uuid) throw new ObjectError('NOT_FOUND', `container ${this.meta.label} was destroyed`, { label: this.meta.label });
-      this.metaChanged(meta, BigInt(kv!.modRevision));
+      if (!(await this.refreshMeta())) throw new ObjectError('NOT_FOUND', `container ${this.meta.label} was destroyed`, { label: this.meta.label });
       fresh = true;
     }
     throw new CairnError('ETCD_CONFLICT', `container ${this.meta.label}: ${META_UPDATE_ATTEMPTS} changes of its record were each overtaken by another client's`, { label: this.meta.label, attempts: META_UPDATE_ATTEMPTS });
   }
 
-  async refreshMeta(): Promise<void> {
-    const kv = await this.b.etcd.get(`${this.b.prefix}conts/${this.meta.label}`);
-    const meta = kv ? JSON.parse(kv.value.toString('utf8')) as ContainerMeta : undefined;
-    if (meta && meta.uuid === this.meta.uuid) this.metaChanged(meta, BigInt(kv!.modRevision));
+  /** The record as etcd holds it now, adopted when newer (`metaChanged`); false when this container's is gone. */
+  async refreshMeta(): Promise<boolean> {
+    const r = await this.b.readContainerRecord(this.meta.label);
+    if (r === undefined || r.meta.uuid !== this.meta.uuid) return false;
+    this.metaChanged(r.meta, r.rev);
+    return true;
   }
 
   /** The record at revision `rev` (0: not known), adopted unless this storage holds a newer one. */

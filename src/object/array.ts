@@ -112,9 +112,9 @@ export class ArrayObject {
       const now = this.object.readsNow(opts);
       if (opts.epoch === undefined && !now) {
         // (a snapshot another client just took: its record read first, then read at its epoch)
-        const known = this.object.snapshotKnown(opts), o = opts;
-        if (known !== undefined) return known.then(() => this.read(offset, length, { epoch: this.object.readEpoch(o), snapshot: undefined, signal: o.signal, into: o.into }));
-        opts = { epoch: this.object.readEpoch(opts), snapshot: undefined, signal: opts.signal, into: opts.into };
+        const at = this.object.epochFor(opts), o = opts;
+        if (typeof at !== 'bigint') return at.then((e) => this.read(offset, length, { epoch: e, snapshot: undefined, signal: o.signal, into: o.into }));
+        opts = { epoch: at, snapshot: undefined, signal: opts.signal, into: opts.into };
       }
       // Every byte of `out` is read straight into it (holes as zeros): no zero-fill and no copy.
       const into = opts.into;

@@ -122,9 +122,8 @@ export class KeyValue {
     // window with its first pages (`FRESH_FROM`), before any key comes: the values read at its
     // epoch afterwards need no check of their own. Refused there, it starts again at a newer "now".
     const now = this.object.readsNow(opts);
-    const known = this.object.snapshotKnown(opts);
-    if (known !== undefined) await known;
-    let at: ReadOptions = { epoch: this.object.readEpoch(opts), signal: opts.signal };
+    const first = this.object.epochFor(opts);
+    let at: ReadOptions = { epoch: typeof first === 'bigint' ? first : await first, signal: opts.signal };
     const from = now ? at.epoch : undefined;
     let refused = -1n;
     for (let attempt = 1; ; attempt++) {

@@ -605,10 +605,9 @@ export class CairnObject {
     const port = this.port;
     if (port.staleFree()) return read(port.readEpoch(opts), undefined);
     if (opts.epoch !== undefined || opts.snapshot !== undefined) {
-      // (a snapshot another client just took: its record read first, see `snapshotKnown`)
-      const known = port.snapshotKnown(opts);
-      if (known !== undefined) return known.then(() => port.retryStale(() => read(port.readEpoch(opts), undefined)));
-      return port.retryStale(() => read(port.readEpoch(opts), undefined));
+      // (a snapshot another client just took: its record read first, see `epochFor`)
+      const at = port.epochFor(opts);
+      return typeof at === 'bigint' ? port.retryStale(() => read(at, undefined)) : at.then((e) => port.retryStale(() => read(e, undefined)));
     }
     return port.retryStale(new FreshRead(port, opts, read).attempt);
   }
@@ -618,8 +617,8 @@ export class CairnObject {
     return opts.epoch === undefined && opts.snapshot === undefined && !this.port.staleFree();
   }
 
-  /** @internal Before a read at a snapshot this client has not heard of yet: the container's record read again (`ContainerPort.snapshotKnown`). */
-  snapshotKnown(opts: ReadOptions): Promise<void> | undefined { return this.port.snapshotKnown(opts); }
+  /** @internal `readEpoch`, a snapshot this client has not heard of yet looked up again first (`ContainerPort.epochFor`). */
+  epochFor(opts: ReadOptions): bigint | Promise<bigint> { return this.port.epochFor(opts); }
 
   /** @internal After an engine refused a read "now" (STALE_EPOCH), move the container's clock past the write (its `retryStale`). */
   async observeRefusal(err: unknown): Promise<void> {
@@ -687,9 +686,8 @@ export class CairnObject {
   async *listDkeys(options: ReadOptions & KeyRange = NO_OPTIONS): AsyncGenerator<Uint8Array> {
     const opts = readOptionsArg<FreshReadOptions & KeyRange>(options, 'listing options', LISTING_OPTION_NAMES);
     const b = keyBounds(opts);
-    const known = this.port.snapshotKnown(opts);
-    if (known !== undefined) await known;
-    const epoch = this.port.readEpoch(opts);
+    const at = this.port.epochFor(opts);
+    const epoch = typeof at === 'bigint' ? at : await at;
     if (emptyBounds(b)) return;
     yield* orderedLimited(this.scanDkeys(opts, epoch, b, opts.signal), b);
   }
