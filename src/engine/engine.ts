@@ -38,6 +38,7 @@ import { ALL_TARGETS, TxTable, targetBit, type Prepared } from './txn.js';
 import { Commits } from './commits.js';
 import { EngineStores, checkTargetFormat } from './stores.js';
 import { ReadStamps, type StampKey } from './read-stamps.js';
+import { AggregationFloors } from './aggregation-floors.js';
 import { ensurePoolMeta, joinPool, leavePool, type JoinedMap } from './join.js';
 import { LockTable } from './locks.js';
 import { WriteEpochs } from './write-epochs.js';
@@ -119,6 +120,8 @@ export class Engine {
   private readonly writes = new WriteEpochs(this.startFloor);
   /** Epochs keys were last read at, at every level (a later write may not slip under them). */
   private readonly reads = new ReadStamps();
+  /** Per container, the epochs transactions' reads are still answered exactly at, once aggregations ran (`checkTxRead`). */
+  private readonly aggregated = new AggregationFloors(this.startFloor);
   /** The bit of each target (by id) in `Prepared.targets`: its index among `targetIds` (`targetBit`). */
   private readonly targetBits: ReadonlyMap<number, number>;
 
@@ -370,6 +373,7 @@ export class Engine {
     if (store === undefined) return undefined;
     const epoch = epochOf(h.epoch), unit = h.oid;
     if (h.fresh !== undefined) this.checkFresh(FETCH_ARRAY, cont, unit, h, epoch);
+    if (h.txRead !== undefined) this.checkTxRead(cont, epoch);
     if (this.tx.blocking(cont, epoch, unit).length) return undefined;
     const read = serveFetchInto(store as unknown as ShardStore, h, this.directReads ? this.stores.dataFile(target) : undefined);
     if (read === undefined) return undefined;
@@ -412,6 +416,7 @@ export class Engine {
     if (store === undefined || dataFile === undefined) return undefined;
     const epoch = epochOf(h.epoch), unit = h.oid;
     if (h.fresh !== undefined) this.checkFresh(FETCH_ARRAY, cont, unit, h, epoch); // (refused: the read sent on its own reports it)
+    if (h.txRead !== undefined) this.checkTxRead(cont, epoch);
     if (this.tx.blocking(cont, epoch, unit).length) return undefined;
     const located = locateFetch(store as unknown as ShardStore, h, dataFile);
     if (located === undefined) return undefined;
@@ -488,6 +493,7 @@ export class Engine {
     if (store === undefined) return undefined;
     const epoch = epochOf(h.epoch), unit = h.oid;
     if (h.fresh !== undefined) this.checkFresh(FETCH_SINGLE, cont, unit, h, epoch);
+    if (h.txRead !== undefined) this.checkTxRead(cont, epoch);
     if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.recordValue(cont, unit, h.dkey, h.akey, epoch);
     // (the general path then records it again, harmless, and waits)
     if (this.tx.blocking(cont, epoch, unit).length) return undefined;
@@ -664,6 +670,7 @@ export class Engine {
     }
     if (SHARD_READ_METHODS.has(method) && epoch !== undefined) {
       if (h.fresh !== undefined) this.checkFresh(method, cont, unit, h, epoch);
+      if (h.txRead !== undefined) this.checkTxRead(cont, epoch);
       // Remember what was read at which epoch (not the read-modify-write reads of everything
       // applied so far, nor rebuild's): a write arriving later may not slip under it. Recorded
       // before waiting for the prepared writes at or below the epoch: a write admitted while the
@@ -676,6 +683,8 @@ export class Engine {
       }
       for (let waits = this.tx.blocking(cont, epoch, unit); waits.length; waits = this.tx.blocking(cont, epoch, unit)) await Promise.all(waits);
     }
+    // (noted before anything is merged: a transaction's read served meanwhile is refused already)
+    if (method === 'shard.aggregate') this.aggregated.note(cont, epochOf(h.upTo), Array.isArray(h.keep) ? h.keep.map(epochOf) : []);
     return serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
   }
 
@@ -855,6 +864,17 @@ export class Engine {
     if (last > epoch && last <= top) {
       throw new CairnError('STALE_EPOCH', `a write at epoch ${last} to what this read depends on may have been acknowledged before the read at ${epoch} began; read again at or above it`, { epoch: last.toString(), uncertain: true });
     }
+  }
+
+  /**
+   * A transaction's read (one carrying `txRead`, its read epoch, which is the read's epoch) at an
+   * epoch an aggregation of the container passed without keeping it, or from before this engine
+   * started: what the epoch saw may be merged away, so the read is refused (TX_RESTART) rather than
+   * answered wrongly, and the transaction runs again at a newer epoch (aggregation-floors.ts).
+   */
+  private checkTxRead(cont: string, epoch: bigint): void {
+    if (this.aggregated.exact(cont, epoch)) return;
+    throw new ObjectError('TX_RESTART', `epoch ${epoch} was aggregated past (or is from before this engine started): what a transaction read there may be merged away; run it again`, { epoch: epoch.toString(), floor: this.aggregated.floorOf(cont).toString() });
   }
 
   /**

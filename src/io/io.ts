@@ -228,13 +228,14 @@ function isShardFailure(err: unknown): boolean {
 /**
  * Whether a shard call's error is about the whole request, to be passed on rather than counted
  * as a lost shard: an abort, a closed pool, a stale pool map (the caller refreshes it and plans
- * again), or a stale epoch (an engine holds a write in a read "now"'s uncertainty window: the
- * caller reads again at a newer "now"; the shard is healthy).
+ * again), a stale epoch (an engine holds a write in a read "now"'s uncertainty window: the
+ * caller reads again at a newer "now"; the shard is healthy), or a transaction's read at an epoch
+ * another client's aggregation passed (TX_RESTART: the transaction runs again).
  */
 function passesOn(err: unknown): boolean {
   if (!(err instanceof CairnError)) return false;
   const c = err.code;
-  return c === 'ABORTED' || c === 'POOL_CLOSED' || c === 'STALE_MAP' || c === 'STALE_EPOCH';
+  return c === 'ABORTED' || c === 'POOL_CLOSED' || c === 'STALE_MAP' || c === 'STALE_EPOCH' || c === 'TX_RESTART';
 }
 
 /** Whether a failed shard call counts as a lost shard (as `tryShard` decides), not an error to pass on. */

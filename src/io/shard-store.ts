@@ -47,9 +47,18 @@ export interface PreparedShardWrite {
  * clients (src/net/shard-rpc.ts): such a write may have been acknowledged before the read began,
  * so the reader reads again at a "now" at or above it, keeping this first bound (the window
  * shrinks and the retries end). Reads at an explicit epoch or snapshot never carry it (they read
- * exactly what they name). A store of one client's pool (a local VOS) ignores it.
+ * exactly what they name), except a transaction's reads at its read epoch, which carry `TX_READ`
+ * instead. A store of one client's pool (a local VOS) ignores it.
  */
-export type FreshFrom = bigint | undefined;
+export type FreshFrom = bigint | typeof TX_READ | undefined;
+
+/**
+ * The `FreshFrom` of a transaction's read at its read epoch on a pool other clients share: an
+ * engine refuses it (TX_RESTART) when an aggregation, which another client may have run, passed
+ * that epoch without keeping it (src/engine/aggregation-floors.ts), rather than answer what
+ * aggregation left there.
+ */
+export const TX_READ: unique symbol = Symbol('cairn.txRead');
 
 /** The per-target operations the object layer drives. */
 export interface ShardStore {

@@ -11,7 +11,7 @@
  * write of a commit carries what its engine must know of the commit (`tx`, a `TxDescriptor`).
  */
 import { randomBytes } from 'node:crypto';
-import type { ShardStore, Recx, WriteOpts, FreshFrom } from '../io/shard-store.js';
+import { TX_READ, type ShardStore, type Recx, type WriteOpts, type FreshFrom } from '../io/shard-store.js';
 import { swallowed } from '../../core/log.js';
 import { NetError } from './errors.js';
 import { BufferPool, payloadPool } from './buffer-pool.js';
@@ -562,7 +562,7 @@ export class RemoteShardStore implements ShardStore {
    */
   private readKeys(epoch: bigint, oid: bigint, dkey: Uint8Array | undefined, akey: Uint8Array | undefined, fresh: FreshFrom): Record<string, unknown> {
     const h = this.keys(epoch, oid, dkey, akey);
-    if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window);
+    if (fresh !== undefined) this.readBound(h, fresh);
     return h;
   }
 
@@ -581,8 +581,18 @@ export class RemoteShardStore implements ShardStore {
     h.oid = String(oid);
     h.dkey = dkeyText.of(dkey);
     h.akey = akeyText.of(akey);
-    if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window);
+    if (fresh !== undefined) this.readBound(h, fresh);
     return h;
+  }
+
+  /**
+   * A read's `fresh` in its header `h` (whose `epoch` is set): a read "now" carries the top of its
+   * uncertainty window, a transaction's read its read epoch as `txRead` (the engine refuses it
+   * below an aggregation that did not keep it: shard-store.ts `TX_READ`).
+   */
+  private readBound(h: Record<string, unknown>, fresh: bigint | typeof TX_READ): void {
+    if (fresh === TX_READ) h.txRead = h.epoch;
+    else if (FRESH_READS) h.fresh = String(fresh + this.window);
   }
 
   /** A single value's read. Not async, its header built on `route()`'s object (as `fetchArrayInto`). */
@@ -654,7 +664,7 @@ export class RemoteShardStore implements ShardStore {
 
   listObjects(epoch: bigint, fresh?: FreshFrom): AsyncIterable<bigint> {
     const h: Record<string, unknown> = { epoch: String(epoch) };
-    if (fresh !== undefined && FRESH_READS) h.fresh = String(fresh + this.window); // (engines check it against the container's newest write)
+    if (fresh !== undefined) this.readBound(h, fresh); // (engines check a "now" against the container's newest write)
     return this.pages('listObjects', h, (x) => BigInt(String(x)));
   }
   listObjectIds(): AsyncIterable<bigint> { return this.pages('listObjectIds', {}, (x) => BigInt(String(x))); }

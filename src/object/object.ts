@@ -607,10 +607,17 @@ export class CairnObject {
     if (opts.epoch !== undefined || opts.snapshot !== undefined) {
       // (a snapshot another client just took: its record read first, see `epochFor`)
       const at = port.epochFor(opts);
-      return typeof at === 'bigint' ? port.retryStale(() => read(at, undefined)) : at.then((e) => port.retryStale(() => read(e, undefined)));
+      return typeof at === 'bigint' ? port.retryStale(() => read(at, this.explicitBound(at))) : at.then((e) => port.retryStale(() => read(e, this.explicitBound(e))));
     }
     return port.retryStale(new FreshRead(port, opts, read).attempt);
   }
+
+  /**
+   * @internal The `FreshFrom` of a read at the explicit epoch `epoch` on a pool other clients
+   * share: none (it reads what the epoch names); a transaction's handle marks its reads at its
+   * read epoch (`TX_READ`).
+   */
+  protected explicitBound(_epoch: bigint): FreshFrom { return undefined; }
 
   /** @internal Whether a read with `opts` is a read "now" that engines check for freshness (a connected pool, no epoch or snapshot given). */
   readsNow(opts: ReadOptions): boolean {
@@ -669,7 +676,7 @@ export class CairnObject {
         if (red.kind !== 'ec') break;
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (code === 'STALE_MAP' || code === 'STALE_EPOCH' || code === 'POOL_CLOSED') throw err;
+        if (code === 'STALE_MAP' || code === 'STALE_EPOCH' || code === 'POOL_CLOSED' || code === 'TX_RESTART') throw err;
         io.reportBadShard({ target, oid: this.oid, shard, dkey, akey: new Uint8Array(0), error: err });
       }
     }
@@ -712,7 +719,7 @@ export class CairnObject {
    */
   private async *scanDkeys(opts: FreshReadOptions, epoch: bigint, b: KeyBounds, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     const now = this.readsNow(opts);
-    const first = now ? epoch : opts[FRESH_FROM];
+    const first = now ? epoch : opts[FRESH_FROM] ?? (this.port.staleFree() ? undefined : this.explicitBound(epoch));
     let refused = -1n;
     let after: Uint8Array | undefined;
     for (let attempt = 1; ; attempt++) {
@@ -765,7 +772,7 @@ export class CairnObject {
    */
   private async *groupDkeys(io: IoContext, red: Redundancy, groups: number[][], g: number, epoch: bigint, fresh: FreshFrom, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     // (a handle closed mid-listing is POOL_CLOSED: no shard failed)
-    const isShardError = (err: unknown) => { const c = (err as { code?: string }).code; return c !== 'STALE_MAP' && c !== 'STALE_EPOCH' && c !== 'POOL_CLOSED' && !signal?.aborted; };
+    const isShardError = (err: unknown) => { const c = (err as { code?: string }).code; return c !== 'STALE_MAP' && c !== 'STALE_EPOCH' && c !== 'POOL_CLOSED' && c !== 'TX_RESTART' && !signal?.aborted; };
     const lost = (answered: number, need: number) => new ObjectError('DATA_LOST', `object ${this.oid.toString(16)}: group ${g} cannot be enumerated`, { oid: this.oid.toString(16), group: g, answered, need });
     const shards = groupShards(groups, g).filter((x) => io.available(x.target));
     if (red.kind !== 'ec') {

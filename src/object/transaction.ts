@@ -12,6 +12,7 @@ import { conflictKey } from '../container/conflicts.js';
 import { CairnObject, FETCH_OPTION_NAMES, LISTING_OPTION_NAMES, aboveLower, belowUpper, emptyBounds, fetchExtent, keyBounds, keyBytes, mergeAscending, orderedLimited, recordSizeArg, valueOp, type ArrayValue, type FetchOptions, type Key, type KeyRange, type ObjectOptions, type Recx } from './object.js';
 import { NO_OPTIONS, objectOptionsArg, readOptionsArg, signalOptions } from './args.js';
 import { ObjectError } from '../io/errors.js';
+import { TX_READ, type FreshFrom } from '../io/shard-store.js';
 import { compareBytes, equalBytes, hex } from '../../core/bytes.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { mergeExtents } from '../../core/extents.js';
@@ -137,6 +138,9 @@ async function* keysOf(keys: readonly Uint8Array[]): AsyncGenerator<Uint8Array> 
 export class TxObject extends CairnObject {
   /** @internal */
   constructor(private readonly tx: TxBuffer, port: ContainerPort, oid: bigint, opts: ObjectOptions) { super(port, oid, opts); }
+
+  /** @internal Reads at the transaction's read epoch are its reads: an engine refuses them once another client's aggregation passed that epoch (`TX_READ`). */
+  protected override explicitBound(epoch: bigint): FreshFrom { return epoch === this.tx.readEpoch ? TX_READ : undefined; }
 
   /**
    * Buffer an update; visible to this transaction's reads now, to others after commit. The bytes

@@ -109,6 +109,35 @@ t('aggregation by one client keeps a snapshot the other just took, and a rollbac
   }
 });
 
+t('a transaction open on one client while the other aggregates: its reads restart, never answer what aggregation left', async () => {
+  const enc = (v: string) => new TextEncoder().encode(v);
+  const dec = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));
+  const collect = async <T>(it: AsyncIterable<T>): Promise<T[]> => { const out: T[] = []; for await (const x of it) out.push(x); return out; };
+  for (let i = 0; i < 12; i++) {
+    const name = `agg-tx-${i}`;
+    await cb.object(name, { oclass: 'RP_2G1' }).update('d', 'a', enc('old'));
+    const txB = cb.beginTx(); // (open on B: A's aggregation does not know of it)
+    assert.is(dec(await txB.object(name, { oclass: 'RP_2G1' }).fetch('d', 'a')), 'old', `round ${i}: B's transaction reads before`);
+    const oa = ca.object(name, { oclass: 'RP_2G1' });
+    await oa.update('d', 'a', enc('new1'));
+    const txA = ca.beginTx(); // (open on A: kept by A's aggregation; above B's, which A's commit passed)
+    assert.ok(txA.readEpoch > txB.readEpoch);
+    await oa.update('d', 'a', enc('new2'));
+    await ca.aggregate(); // (merges 'old' away: no snapshot or transaction of A's sees it)
+    const inB = txB.object(name, { oclass: 'RP_2G1' });
+    const kind = i % 3;
+    const read = kind === 0 ? inB.fetch('d', 'a') : kind === 1 ? collect(inB.listAkeys('d')) : collect(inB.listDkeys());
+    await rejectsWith(read, 'TX_RESTART');
+    await txB.abort();
+    // A's own transaction was kept, and a transaction begun after the aggregation reads the newest value
+    assert.is(dec(await txA.object(name, { oclass: 'RP_2G1' }).fetch('d', 'a')), 'new1', `round ${i}: A's transaction, kept by its aggregation`);
+    await txA.abort();
+    const again = cb.beginTx();
+    assert.is(dec(await again.object(name, { oclass: 'RP_2G1' }).fetch('d', 'a')), 'new2', `round ${i}: a new transaction on B`);
+    await again.abort();
+  }
+});
+
 t('a snapshot deleted by one client is gone for the other', async () => {
   await ca.snapshot('doomed');
   await cb.destroySnapshot('doomed');
