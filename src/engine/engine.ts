@@ -375,8 +375,9 @@ export class Engine {
     if (h.fresh !== undefined) this.checkFresh(FETCH_ARRAY, cont, unit, h, epoch);
     if (h.txRead !== undefined) this.checkTxRead(cont, epoch);
     if (this.tx.blocking(cont, epoch, unit).length) return undefined;
-    const read = serveFetchInto(store as unknown as ShardStore, h, this.directReads ? this.stores.dataFile(target) : undefined);
+    let read = serveFetchInto(store as unknown as ShardStore, h, this.directReads ? this.stores.dataFile(target) : undefined);
     if (read === undefined) return undefined;
+    if (h.txRead !== undefined) read = read.then((r) => this.txReadDone(cont, epoch, r));
     // (recorded once the read started: a malformed header read nothing)
     if (epoch < READ_TS_LIMIT && typeof h.dkey === 'string' && typeof h.akey === 'string') this.reads.recordValue(cont, unit, h.dkey, h.akey, epoch);
     this.inflight.set(version, (this.inflight.get(version) ?? 0) + 1);
@@ -683,9 +684,21 @@ export class Engine {
       }
       for (let waits = this.tx.blocking(cont, epoch, unit); waits.length; waits = this.tx.blocking(cont, epoch, unit)) await Promise.all(waits);
     }
-    // (noted before anything is merged: a transaction's read served meanwhile is refused already)
+    // (noted before anything is merged: a transaction's read that ends after it is refused)
     if (method === 'shard.aggregate') this.aggregated.note(cont, epochOf(h.upTo), Array.isArray(h.keep) ? h.keep.map(epochOf) : []);
-    return serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
+    const reply = await serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
+    return h.txRead !== undefined && epoch !== undefined && SHARD_READ_METHODS.has(method) ? this.txReadDone(cont, epoch, reply) : reply;
+  }
+
+  /**
+   * The `reply` of a transaction's read that went through an await, unless an aggregation that
+   * passed its epoch was noted while it read (what it read may be merged already): then
+   * TX_RESTART as `checkTxRead`, a buffer the reply was lent going back.
+   */
+  private txReadDone(cont: string, epoch: bigint, reply: RpcReply): RpcReply {
+    if (this.aggregated.exact(cont, epoch)) return reply;
+    reply.sent?.();
+    throw this.txReadRefused(cont, epoch);
   }
 
   /**
@@ -873,8 +886,12 @@ export class Engine {
    * answered wrongly, and the transaction runs again at a newer epoch (aggregation-floors.ts).
    */
   private checkTxRead(cont: string, epoch: bigint): void {
-    if (this.aggregated.exact(cont, epoch)) return;
-    throw new ObjectError('TX_RESTART', `epoch ${epoch} was aggregated past (or is from before this engine started): what a transaction read there may be merged away; run it again`, { epoch: epoch.toString(), floor: this.aggregated.floorOf(cont).toString() });
+    if (!this.aggregated.exact(cont, epoch)) throw this.txReadRefused(cont, epoch);
+  }
+
+  /** The TX_RESTART of a transaction's read at `epoch` of `cont` that is no longer exact (`checkTxRead`). */
+  private txReadRefused(cont: string, epoch: bigint): CairnError {
+    return new ObjectError('TX_RESTART', `epoch ${epoch} was aggregated past (or is from before this engine started): what a transaction read there may be merged away; run it again`, { epoch: epoch.toString(), floor: this.aggregated.floorOf(cont).toString() });
   }
 
   /**

@@ -113,9 +113,10 @@ t('a transaction open on one client while the other aggregates: its reads restar
   const enc = (v: string) => new TextEncoder().encode(v);
   const dec = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));
   const collect = async <T>(it: AsyncIterable<T>): Promise<T[]> => { const out: T[] = []; for await (const x of it) out.push(x); return out; };
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 15; i++) {
     const name = `agg-tx-${i}`;
     await cb.object(name, { oclass: 'RP_2G1' }).update('d', 'a', enc('old'));
+    await cb.object(name, { oclass: 'RP_2G1' }).update('d', 'arr', { recx: { index: 0, count: 3 }, data: enc('old') });
     const txB = cb.beginTx(); // (open on B: A's aggregation does not know of it)
     assert.is(dec(await txB.object(name, { oclass: 'RP_2G1' }).fetch('d', 'a')), 'old', `round ${i}: B's transaction reads before`);
     const oa = ca.object(name, { oclass: 'RP_2G1' });
@@ -123,10 +124,12 @@ t('a transaction open on one client while the other aggregates: its reads restar
     const txA = ca.beginTx(); // (open on A: kept by A's aggregation; above B's, which A's commit passed)
     assert.ok(txA.readEpoch > txB.readEpoch);
     await oa.update('d', 'a', enc('new2'));
+    await oa.update('d', 'arr', { recx: { index: 0, count: 3 }, data: enc('NEW') });
     await ca.aggregate(); // (merges 'old' away: no snapshot or transaction of A's sees it)
     const inB = txB.object(name, { oclass: 'RP_2G1' });
-    const kind = i % 3;
-    const read = kind === 0 ? inB.fetch('d', 'a') : kind === 1 ? collect(inB.listAkeys('d')) : collect(inB.listDkeys());
+    const kind = i % 5;
+    const read = kind === 0 ? inB.fetch('d', 'a') : kind === 1 ? collect(inB.listAkeys('d')) : kind === 2 ? collect(inB.listDkeys())
+      : kind === 3 ? inB.fetch('d', 'arr', { recx: { index: 0, count: 3 } }) : collect(inB.listRecx('d', 'arr'));
     await rejectsWith(read, 'TX_RESTART');
     await txB.abort();
     // A's own transaction was kept, and a transaction begun after the aggregation reads the newest value
