@@ -289,6 +289,12 @@ export class ContainerCore {
   private readonly conflicts = new ConflictTracker();
   private readonly activeTx = new Map<TxTicket, bigint>();
   /**
+   * Where each live `watch()` consumer of this handle is (embedded pools): the epoch of the last
+   * event it was handed, or where it starts. `aggregate()` merges nothing above the lowest, so a
+   * consumer reads at its events' epochs exactly (`watchFloor`).
+   */
+  private readonly watchers = new Set<{ at: bigint }>();
+  /**
    * Commits begun while no transaction was open (`beginCommit`): their conflict keys are
    * recorded only if a transaction opens before the stable epoch passes them (`openTx`), so a
    * stream of plain puts builds no keys. One entry per op, without its value; bounded by
@@ -1672,6 +1678,10 @@ export class ContainerCore {
     // (connected: every snapshot taken before this began, another client's too, whose record
     // this client's watch may not have brought yet)
     if (this.storage.refreshMeta !== undefined) await this.storage.refreshMeta();
+    // (a watch() consumer reads at the epochs of the events it is handed: nothing above it is merged)
+    const watched = this.watchFloor();
+    if (watched !== undefined && watched < upTo) upTo = watched;
+    if (upTo < 1n) return;
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
     // read-only readers in other processes keep what they read (see readers.ts)
     if (this.rt.readerEpochs) keep.push(...await this.rt.readerEpochs(this.meta.uuid, upTo));
@@ -1686,7 +1696,11 @@ export class ContainerCore {
 
   /**
    * Committed epochs after `from`, in order, with the objects each touched; waits for new
-   * commits. A consumer reading at an event's epoch sees a consistent snapshot. Producers never
+   * commits. A consumer reading at an event's epoch sees a consistent snapshot: on an embedded
+   * pool, `aggregate()` merges nothing above the last event a live consumer was handed (one
+   * abandoned without `return()` holds it back by at most MAX_WATCH_HISTORY commits); on a
+   * connected pool another client's aggregation may pass it (read at a snapshot to keep a point
+   * for good). Producers never
    * wait for consumers: a consumer more than MAX_WATCH_HISTORY commits behind gets `WATCH_LAGGED`,
    * and so does one resumed from a saved epoch the retained history no longer reaches; `from: 0n`
    * asks for whatever is retained and starts at its oldest commit.
@@ -1702,6 +1716,18 @@ export class ContainerCore {
       }
       return;
     }
+    const pin = { at: cursor };
+    this.watchers.add(pin);
+    try {
+      yield* this.watchLocal(pin, opts.from, signal);
+    } finally {
+      this.watchers.delete(pin);
+    }
+  }
+
+  /** `watch()` of an embedded pool from `pin.at`, `pin` following the events handed out (`watchers`). */
+  private async *watchLocal(pin: { at: bigint }, from: bigint | undefined, signal: AbortSignal | undefined): AsyncGenerator<CommitEvent> {
+    let cursor = pin.at;
     for (;;) {
       throwIfAborted(signal);
       if (this.closed) return;
@@ -1710,16 +1736,34 @@ export class ContainerCore {
         // (commits between the cursor and the oldest retained one were dropped: lagged. Only
         // `{ from: 0n }`, whatever is retained, starts at the oldest retained commit instead; a
         // watch resumed from a saved epoch, or from now, lags like any other)
-        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history.epochAt(0) - 1n && !(cursor === 0n && opts.from === 0n)) {
+        if (first === 0 && this.history.length >= MAX_WATCH_HISTORY && cursor < this.history.epochAt(0) - 1n && !(cursor === 0n && from === 0n)) {
           throw new ObjectError('WATCH_LAGGED', 'watch consumer lagged behind the retained history', { from: String(cursor), oldest: String(this.history.epochAt(0)) });
         }
         const ev = this.history.at(first);
         cursor = ev.epoch;
+        pin.at = cursor;
         yield ev;
         continue;
       }
       await this.nextCommitOrClose(signal);
     }
+  }
+
+  /**
+   * The lowest epoch a live `watch()` consumer of this handle may still read at (undefined: none):
+   * its last event's. A consumer behind the retained history counts from its oldest commit: all it
+   * can get next is `WATCH_LAGGED` (or, from `0n`, that commit), so one abandoned without being
+   * closed holds back at most MAX_WATCH_HISTORY commits.
+   */
+  private watchFloor(): bigint | undefined {
+    if (this.watchers.size === 0) return undefined;
+    const oldest = this.history.length > 0 ? this.history.epochAt(0) - 1n : this.emittedUpTo;
+    let low: bigint | undefined;
+    for (const w of this.watchers) {
+      const at = w.at > oldest ? w.at : oldest;
+      if (low === undefined || at < low) low = at;
+    }
+    return low;
   }
 
   /** Resolve on the next published commit, on close, or when `signal` fires (a watch waits indefinitely by design). */

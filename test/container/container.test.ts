@@ -184,6 +184,32 @@ t('watch yields committed epochs in order with the objects they touched, without
   assert.equal(seen[0]!.objects, [c.object('w').oid]);
 });
 
+t('a watch consumer reads at its events\' epochs exactly while aggregate() runs meanwhile; once it stops, aggregation passes them', async () => {
+  const c = await pool.createContainer('watch-aggregate', { oclass: 'RP_2G1' });
+  const o = c.object('w');
+  const w = c.watch();
+  const firstEvent = w.next(); // (the consumer starts before the commits it follows)
+  const epochs: bigint[] = [];
+  for (let i = 0; i < 4; i++) epochs.push(await o.update('d', 'k', `v${i}`));
+  const ev = (await firstEvent).value!;
+  assert.is(ev.epoch, epochs[0]);
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 3; i++) await o.update('d', 'k', `later${round}-${i}`);
+    await c.aggregate(); // (no snapshot or transaction keeps v0: only the consumer)
+    assert.is(text(await o.fetch('d', 'k', { epoch: ev.epoch })), 'v0', `round ${round}: the consumer's event still reads as it was`);
+  }
+  // the next events, handed out after those aggregations, read as they were too
+  for (let i = 1; i < 4; i++) {
+    const next = (await w.next()).value!;
+    assert.is(next.epoch, epochs[i]);
+    assert.is(text(await o.fetch('d', 'k', { epoch: next.epoch })), `v${i}`, `event ${i}`);
+  }
+  await w.return(undefined);
+  await o.update('d', 'k', 'last');
+  await c.aggregate();
+  assert.is(await o.fetch('d', 'k', { epoch: epochs[0] }), undefined, 'with the consumer gone, aggregation merged what only it held (else this test checks nothing)');
+});
+
 t('commits decided out of epoch order are published in epoch order, each once', async () => {
   const c = await pool.createContainer('watch-order', { oclass: 'RP_2G1' });
   const from = c.stableEpoch();
