@@ -1696,11 +1696,11 @@ export class ContainerCore {
 
   /**
    * Committed epochs after `from`, in order, with the objects each touched; waits for new
-   * commits. A consumer reading at an event's epoch sees a consistent snapshot: on an embedded
-   * pool, `aggregate()` merges nothing above the last event a live consumer was handed (one
-   * abandoned without `return()` holds it back by at most MAX_WATCH_HISTORY commits); on a
-   * connected pool another client's aggregation may pass it (read at a snapshot to keep a point
-   * for good). Producers never
+   * commits. A consumer reading at an event's epoch sees a consistent snapshot: `aggregate()`
+   * merges nothing above the events a live consumer may still read at (embedded pools: one
+   * abandoned without `return()` holds it back by at most MAX_WATCH_HISTORY commits; connected
+   * pools, any client's aggregation: at most WATCH_HOLD_MS after its last request to the
+   * engines, src/engine/watch-holds.ts; read at a snapshot to keep a point for good). Producers never
    * wait for consumers: a consumer more than MAX_WATCH_HISTORY commits behind gets `WATCH_LAGGED`,
    * and so does one resumed from a saved epoch the retained history no longer reaches; `from: 0n`
    * asks for whatever is retained and starts at its oldest commit.

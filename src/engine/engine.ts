@@ -39,6 +39,7 @@ import { Commits } from './commits.js';
 import { EngineStores, checkTargetFormat } from './stores.js';
 import { ReadStamps, type StampKey } from './read-stamps.js';
 import { AggregationFloors } from './aggregation-floors.js';
+import { WatchHolds } from './watch-holds.js';
 import { ensurePoolMeta, joinPool, leavePool, type JoinedMap } from './join.js';
 import { LockTable } from './locks.js';
 import { WriteEpochs } from './write-epochs.js';
@@ -49,6 +50,8 @@ const CLOCK_SLOT_SPAN = BigInt(MAX_CLOCK_SLOTS);
 
 export type { EngineOptions } from './options.js';
 
+/** A watch follower id (`watchFreeze`): what a client sends, hex. */
+const FOLLOWER_ID = /^[0-9a-f]{1,64}$/;
 /** The method of array reads (`serveFetchNow`). */
 const FETCH_ARRAY = 'shard.fetchArray';
 /** The method of single-value reads (`serveGetNow`). */
@@ -122,6 +125,8 @@ export class Engine {
   private readonly reads = new ReadStamps();
   /** Per container, the epochs transactions' reads are still answered exactly at, once aggregations ran (`checkTxRead`). */
   private readonly aggregated = new AggregationFloors(this.startFloor);
+  /** Per container, the cursors of the clients following its commits (`watchFreeze`): aggregation stays at or below them. */
+  private readonly watchHolds = new WatchHolds();
   /** The bit of each target (by id) in `Prepared.targets`: its index among `targetIds` (`targetBit`). */
   private readonly targetBits: ReadonlyMap<number, number>;
 
@@ -620,7 +625,16 @@ export class Engine {
         return { header: {} };
       }
       case ENGINE_METHODS.lockRelease: { const { key, owner } = lockArgs(h); this.locks.release(`${checkCont(h.cont)}/${key}`, owner); return { header: {} }; }
-      case ENGINE_METHODS.watchFreeze: return this.freeze(checkCont(h.cont), epochOf(h.upTo), epochOf(h.after), h.raise === true);
+      case ENGINE_METHODS.watchFreeze: {
+        const cont = checkCont(h.cont);
+        if (h.follower !== undefined) {
+          // (a watch's follower: its cursor holds aggregation back until it asks again, stops or lapses: watch-holds.ts)
+          if (typeof h.follower !== 'string' || !FOLLOWER_ID.test(h.follower)) throw badArg('a watch follower is 1..64 hex digits');
+          if (h.release === true) { this.watchHolds.release(cont, h.follower); return { header: {} }; }
+          this.watchHolds.note(cont, h.follower, epochOf(h.after), Date.now());
+        }
+        return this.freeze(cont, epochOf(h.upTo), epochOf(h.after), h.raise === true);
+      }
       case ENGINE_METHODS.syncMap: return this.syncMap(Number(h.version));
       case ENGINE_METHODS.wipeTarget: await this.wipeTarget(this.ownTarget(h.target)); return { header: {} };
       case ENGINE_METHODS.removeStore: await this.stores.removeContainer(this.ownTarget(h.target), checkCont(h.cont)); return { header: {} };
@@ -684,8 +698,14 @@ export class Engine {
       }
       for (let waits = this.tx.blocking(cont, epoch, unit); waits.length; waits = this.tx.blocking(cont, epoch, unit)) await Promise.all(waits);
     }
-    // (noted before anything is merged: a transaction's read that ends after it is refused)
-    if (method === 'shard.aggregate') this.aggregated.note(cont, epochOf(h.upTo), Array.isArray(h.keep) ? h.keep.map(epochOf) : []);
+    if (method === 'shard.aggregate') {
+      // Kept at or below the cursor of every live watch() consumer (any client's: watch-holds.ts),
+      // and noted before anything is merged (a transaction's read that ends after it is refused).
+      let upTo = epochOf(h.upTo);
+      const held = this.watchHolds.floor(cont, Date.now());
+      if (held !== undefined && held < upTo) { upTo = held; h.upTo = upTo.toString(); }
+      this.aggregated.note(cont, upTo, Array.isArray(h.keep) ? h.keep.map(epochOf) : []);
+    }
     const reply = await serveShardCall(method, h, payload, (this.stores.cached(target, cont) ?? await this.stores.container(target, cont)) as unknown as ShardStore);
     return h.txRead !== undefined && epoch !== undefined && SHARD_READ_METHODS.has(method) ? this.txReadDone(cont, epoch, reply) : reply;
   }

@@ -380,6 +380,24 @@ export class ConnectedBackend implements PoolBackend {
    * of service is skipped (what it held is rebuilt elsewhere).
    */
   async *followCommits(cuuid: string, from: bigint, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }> {
+    // (each request names this follower: engines keep aggregation at or below its cursor until it
+    // asks again, stops or lapses, src/engine/watch-holds.ts; asked again only once the consumer
+    // took every event of the last answer)
+    const follower = randomUUID().replaceAll('-', '');
+    try {
+      yield* this.followFrom(cuuid, from, follower, signal);
+    } finally {
+      if (!this.closed) {
+        for (const rank of this.freezeRanks()) {
+          void this.rankClient(rank).call(ENGINE_METHODS.watchFreeze, { cont: cuuid, follower, release: true })
+            .catch((err: unknown) => swallowed('connected.watch-release-best-effort-engine-lapses-it', err));
+        }
+      }
+    }
+  }
+
+  /** `followCommits` as follower `follower`. */
+  private async *followFrom(cuuid: string, from: bigint, follower: string, signal?: AbortSignal): AsyncGenerator<{ epoch: bigint; objects: bigint[] }> {
     let cursor = from;
     while (!this.closed) {
       throwIfAborted(signal);
@@ -391,7 +409,7 @@ export class ConnectedBackend implements PoolBackend {
         await Promise.all([...ranks].map(async (rank) => {
           let r;
           try {
-            r = await this.rankClient(rank).call(ENGINE_METHODS.watchFreeze, { cont: cuuid, upTo: upTo.toString(), after: cursor.toString() });
+            r = await this.rankClient(rank).call(ENGINE_METHODS.watchFreeze, { cont: cuuid, upTo: upTo.toString(), after: cursor.toString(), follower });
           } catch (err) {
             const code = (err as { code?: string }).code;
             if (code !== 'NET_UNREACHABLE' && code !== 'NET_TIMEOUT') throw err;

@@ -55,4 +55,32 @@ t('a consumer follows the commits of two other clients in epoch order', async ()
   }
 });
 
+t('a consumer reads at its event\'s epoch exactly while another client aggregates; once it stops, aggregation passes it', async () => {
+  const c1 = await p1.createContainer('w-agg', { oclass: 'RP_2G1', redundancyFactor: 1 });
+  const cc = await consumer.openContainer('w-agg');
+  const o1 = c1.object('x'), oc = cc.object('x');
+  const w = cc.watch({ from: cc.stableEpoch() });
+  const first = w.next();
+  const e0 = await o1.update('d', 'a', 'v0');
+  const ev = (await first).value!;
+  assert.is(ev.epoch, e0);
+  // the consumer holds its event (it has not asked for the next): the producer writes over it and aggregates
+  for (let round = 0; round < 3; round++) {
+    await o1.update('d', 'a', `later-${round}-a`);
+    await o1.update('d', 'a', `later-${round}-b`);
+    await c1.aggregate();
+    assert.is(text(await oc.fetch('d', 'a', { epoch: ev.epoch })), 'v0', `round ${round}: the consumer's event still reads as it was`);
+  }
+  await w.return(undefined);
+  // its engines were told it stopped: aggregation passes its event now (else this test checks nothing)
+  let gone = false;
+  for (let i = 0; i < 50 && !gone; i++) {
+    await o1.update('d', 'a', `after-${i}`);
+    await c1.aggregate();
+    gone = (await oc.fetch('d', 'a', { epoch: ev.epoch })) === undefined;
+    if (!gone) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(gone, 'with the consumer gone, aggregation merged what only it held');
+});
+
 t.run();
