@@ -816,12 +816,13 @@ export class ContainerCore {
 
   /** `ContainerPort.epochFor`. */
   private epochFor(opts?: ReadOptions): bigint | Promise<bigint> {
-    const s = opts?.snapshot;
-    if (s !== undefined && this.storage.refreshMeta !== undefined) {
-      const name = typeof s === 'string' ? s : s !== null && typeof s === 'object' ? (s as Snapshot).name : undefined;
-      if (typeof name === 'string' && !this.meta.snapshots.some((x) => x.name === name)) return this.storage.refreshMeta().then(() => this.epochOf(opts));
+    try {
+      return this.epochOf(opts);
+    } catch (err) {
+      // (a snapshot name not in the record held: looked up once more, then epochOf's answer stands)
+      if (opts?.snapshot === undefined || this.storage.refreshMeta === undefined || !(err instanceof ObjectError) || err.code !== 'NOT_FOUND') throw err;
+      return this.storage.refreshMeta().then(() => this.epochOf(opts));
     }
-    return this.epochOf(opts);
   }
 
   /** The layout groups of an object and its redundancy (the pool's cached record: one lookup). */
@@ -1664,6 +1665,9 @@ export class ContainerCore {
     this.checkWritable();
     if (this.storage.needsCompaction()) await this.exclusive(async () => this.compactJournal());
     let upTo = this.stableEpoch();
+    // (a watch() consumer reads at the epochs of the events it is handed: nothing above it is merged)
+    const watched = this.watchFloor();
+    if (watched !== undefined && watched < upTo) upTo = watched;
     // redo journals: no redo record at or below upTo may write again, at an open, a version
     // aggregation merged away: a checkpoint drops them first (and upTo stays within what it dropped)
     if (this.storage.redo === true && this.rt.checkpoint) {
@@ -1678,10 +1682,6 @@ export class ContainerCore {
     // (connected: every snapshot taken before this began, another client's too, whose record
     // this client's watch may not have brought yet)
     if (this.storage.refreshMeta !== undefined) await this.storage.refreshMeta();
-    // (a watch() consumer reads at the epochs of the events it is handed: nothing above it is merged)
-    const watched = this.watchFloor();
-    if (watched !== undefined && watched < upTo) upTo = watched;
-    if (upTo < 1n) return;
     const keep = [...this.listSnapshots().map((s) => s.epoch), ...this.activeTx.values()];
     // read-only readers in other processes keep what they read (see readers.ts)
     if (this.rt.readerEpochs) keep.push(...await this.rt.readerEpochs(this.meta.uuid, upTo));
