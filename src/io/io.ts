@@ -232,7 +232,7 @@ function isShardFailure(err: unknown): boolean {
  * caller reads again at a newer "now"; the shard is healthy), or a transaction's read at an epoch
  * another client's aggregation passed (TX_RESTART: the transaction runs again).
  */
-function passesOn(err: unknown): boolean {
+export function passesOn(err: unknown): boolean {
   if (!(err instanceof CairnError)) return false;
   const c = err.code;
   return c === 'ABORTED' || c === 'POOL_CLOSED' || c === 'STALE_MAP' || c === 'STALE_EPOCH' || c === 'TX_RESTART';

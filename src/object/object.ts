@@ -5,7 +5,7 @@
  */
 import type { ContainerPort, ReadOptions } from '../container/container.js';
 import type { Op } from '../container/ops.js';
-import { fetchSingleNow, fetchArray, listExtents, groupShards, roleShards, dkeyRotation } from '../io/io.js';
+import { fetchSingleNow, fetchArray, listExtents, groupShards, roleShards, dkeyRotation, passesOn } from '../io/io.js';
 import { unitOid, type ShardStore, type FreshFrom } from '../io/shard-store.js';
 import { epochAtMs } from '../container/epoch-clock.js';
 import { ContainerStore } from '../vos/container-store.js';
@@ -675,8 +675,7 @@ export class CairnObject {
         answered++;
         if (red.kind !== 'ec') break;
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === 'STALE_MAP' || code === 'STALE_EPOCH' || code === 'POOL_CLOSED' || code === 'TX_RESTART') throw err;
+        if (passesOn(err)) throw err;
         io.reportBadShard({ target, oid: this.oid, shard, dkey, akey: new Uint8Array(0), error: err });
       }
     }
@@ -772,7 +771,7 @@ export class CairnObject {
    */
   private async *groupDkeys(io: IoContext, red: Redundancy, groups: number[][], g: number, epoch: bigint, fresh: FreshFrom, from: Pick<KeyBounds, 'lo' | 'loInclusive'>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     // (a handle closed mid-listing is POOL_CLOSED: no shard failed)
-    const isShardError = (err: unknown) => { const c = (err as { code?: string }).code; return c !== 'STALE_MAP' && c !== 'STALE_EPOCH' && c !== 'POOL_CLOSED' && c !== 'TX_RESTART' && !signal?.aborted; };
+    const isShardError = (err: unknown) => !passesOn(err) && !signal?.aborted;
     const lost = (answered: number, need: number) => new ObjectError('DATA_LOST', `object ${this.oid.toString(16)}: group ${g} cannot be enumerated`, { oid: this.oid.toString(16), group: g, answered, need });
     const shards = groupShards(groups, g).filter((x) => io.available(x.target));
     if (red.kind !== 'ec') {
