@@ -14,13 +14,22 @@ export const RECORD_SIZES_MAX = 65_536;
 
 interface Entry { readonly oid: bigint; readonly dkey: Uint8Array; readonly akey: Uint8Array; size: number; readonly next: Entry | undefined }
 
-/** A small integer (V8 keeps it unboxed as a Map key) from the keys' bytes and the oid's low 32 bits (FNV-1a, mixed). */
+/**
+ * A small integer (V8 keeps it unboxed as a Map key) from the keys' bytes and every bit of the oid
+ * (FNV-1a, mixed). The oid's three 64-bit words are folded into one first: a store's oids are unit
+ * object ids `(oid << 32) | shard` (io/shard-store.ts), whose low 32 bits are only the shard
+ * index, so a slot of those bits alone put every object's akey of one shard, dkey and akey name in
+ * one chain (a rebuild of 2,048 arrays: 2,756 entries in 40 slots, 33 compared a lookup, 15 us of
+ * the JavaScript thread a rebuilt cell; docs/performance.md, session 66).
+ */
 function slotOf(oid: bigint, dkey: Uint8Array, akey: Uint8Array): number {
   let h = Math.imul(0x811c9dc5 ^ dkey.length, 0x01000193);
   for (let i = 0; i < dkey.length; i++) h = Math.imul(h ^ dkey[i]!, 0x01000193);
   h = Math.imul(h ^ akey.length, 0x01000193);
   for (let i = 0; i < akey.length; i++) h = Math.imul(h ^ akey[i]!, 0x01000193);
-  h = Math.imul(h ^ Number(BigInt.asUintN(32, oid)), 0x01000193);
+  const w = BigInt.asUintN(64, oid ^ (oid >> 64n) ^ (oid >> 128n)); // (oids are below 2^192)
+  h = Math.imul(h ^ Number(w & 0xffffffffn), 0x01000193);
+  h = Math.imul(h ^ Number(w >> 32n), 0x01000193);
   return (h ^ (h >>> 15)) & 0x3fffffff;
 }
 
@@ -32,6 +41,17 @@ export class RecordSizes {
 
   /** Record sizes held. */
   get size(): number { return this.count; }
+
+  /** The most entries one slot holds (a lookup compares at most this many): a check on the slot hash's spread. */
+  longestChain(): number {
+    let most = 0;
+    for (const head of this.slots.values()) {
+      let n = 0;
+      for (let e: Entry | undefined = head; e !== undefined; e = e.next) n++;
+      if (n > most) most = n;
+    }
+    return most;
+  }
 
   /** The record size kept for the akey, or undefined. */
   get(oid: bigint, dkey: Uint8Array, akey: Uint8Array): number | undefined {

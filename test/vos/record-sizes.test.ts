@@ -1,14 +1,19 @@
 /**
  * A container's kept record sizes (`RecordSizes`) answer as a model `Map` keyed by the oid and both
- * keys' bytes does: oids that share their low 32 bits (the slot hashes only those), keys that differ
+ * keys' bytes does: oids that share their low 32 bits, keys that differ
  * in one byte or in length or only in where the dkey ends and the akey begins, a size replaced under
  * a key held already, the caller's key buffers changed after the set, and the cache emptied once a
- * new key would pass RECORD_SIZES_MAX.
+ * new key would pass RECORD_SIZES_MAX. A store's oids are unit object ids `(oid << 32) | shard`
+ * (io/shard-store.ts: the low 32 bits are the shard index only): the akeys of thousands of objects
+ * of one shard, dkey and akey name still spread over the slots, so a lookup compares a few entries,
+ * not one per object.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../../core/rng.js';
 import { RECORD_SIZES_MAX, RecordSizes } from '../../src/vos/record-sizes.js';
+import { unitOid } from '../../src/io/shard-store.js';
+import { shortNameObjectId } from '../../placement/name-hash.js';
 
 const test = suite('vos record sizes');
 
@@ -61,6 +66,24 @@ test('a new key past RECORD_SIZES_MAX empties the cache first; replacing a held 
   assert.is(rs.size, 1, 'emptied, then the new one kept');
   assert.is(rs.get(1n, d(1), a), undefined);
   assert.is(rs.get(BigInt(RECORD_SIZES_MAX), d(RECORD_SIZES_MAX), a), 3);
+});
+
+test('unit oids of many objects of one shard, dkey and akey spread over the slots', () => {
+  const rs = new RecordSizes();
+  const dkey = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 2), akey = Uint8Array.of(0x30);
+  const objects = 8192;
+  const named = (i: number) => { const b = Buffer.from(`obj-${i}`); return shortNameObjectId(b, b.length, 0x5c00003d); };
+  // (objects named as an application names them, and objects numbered 0, 1, 2, ...)
+  for (let i = 0; i < objects; i++) rs.set(unitOid(named(i), 3), dkey, akey, 1);
+  for (let i = 0; i < objects; i++) rs.set(unitOid(BigInt(i), 3), dkey, akey, 1);
+  for (let i = 0; i < objects; i++) rs.set(unitOid(BigInt(i + 1) << 96n, 3), dkey, akey, 1);
+  assert.is(rs.size, 3 * objects, 'every one kept');
+  const longest = rs.longestChain();
+  assert.ok(longest <= 8, `a lookup compares at most a few entries (longest chain ${longest} of ${rs.size} entries)`);
+  for (let i = 0; i < objects; i += 97) {
+    assert.is(rs.get(unitOid(named(i), 3), dkey, akey), 1);
+    assert.is(rs.get(unitOid(named(i), 4), dkey, akey), undefined, 'another shard of the object');
+  }
 });
 
 test('a size that is not a positive integer is refused', () => {
