@@ -1,5 +1,7 @@
 /* An addon's own worker threads: see own-pool.h. */
 #define _GNU_SOURCE
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,20 +18,38 @@ static __thread own_pool_t *tl_pool;
 /* Threads of `p` running jobs and not inside own_pool_blocking (under mu). */
 static int running(const own_pool_t *p) { return p->threads - p->idle - p->blocking; }
 
-/* Start a queued job on another thread if the cap leaves room: wake an idle one, else make one (under mu; none once the pool stops: its teardown joins the threads it counted). */
-static void start_another(own_pool_t *p) {
-  if (p->stop || (p->run_cap > 0 && running(p) >= p->run_cap)) return;
-  if (p->idle > 0) pthread_cond_signal(&p->cv);
-  else if (p->threads < OWN_POOL_THREADS_MAX && own_thread_create(&p->tid[p->threads], own_main, p)) p->threads++;
+void own_futex_wait(_Atomic uint32_t *w, uint32_t seen) {
+  syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
 }
+
+void own_futex_wake(_Atomic uint32_t *w, int n) {
+  syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/*
+ * Start a queued job on another thread if the cap leaves room: make one when none is idle, else
+ * answer 1: the caller wakes an idle one (`wake_one`) once it has released mu (under mu; none once
+ * the pool stops: its teardown joins the threads it counted).
+ */
+static int start_another(own_pool_t *p) {
+  if (p->stop || (p->run_cap > 0 && running(p) >= p->run_cap)) return 0;
+  if (p->idle > 0) { atomic_fetch_add(&p->wake, 1); return 1; }
+  if (p->threads < OWN_POOL_THREADS_MAX && own_thread_create(&p->tid[p->threads], own_main, p)) p->threads++;
+  return 0;
+}
+
+/* After start_another answered 1, with mu released: wake one idle thread. */
+static void wake_one(own_pool_t *p) { own_futex_wake(&p->wake, 1); }
 
 void own_pool_blocking(int begin) {
   own_pool_t *p = tl_pool;
   if (p == NULL || p->run_cap <= 0) return;
+  int wake = 0;
   pthread_mutex_lock(&p->mu);
-  if (begin) { p->blocking++; p->blocked++; if (p->head != NULL) start_another(p); }
+  if (begin) { p->blocking++; p->blocked++; if (p->head != NULL) wake = start_another(p); }
   else p->blocking--;
   pthread_mutex_unlock(&p->mu);
+  if (wake) wake_one(p);
 }
 
 int own_pool_capped(void) { return tl_pool != NULL && tl_pool->run_cap > 0; }
@@ -46,7 +66,15 @@ static void *own_main(void *arg) {
   pthread_mutex_lock(&p->mu);
   for (;;) {
     /* (past the cap, as when a thread's blocking work ended while others ran: leave the job to them) */
-    while (!p->stop && (p->head == NULL || (p->run_cap > 0 && running(p) > p->run_cap))) { p->idle++; pthread_cond_wait(&p->cv, &p->mu); p->idle--; }
+    while (!p->stop && (p->head == NULL || (p->run_cap > 0 && running(p) > p->run_cap))) {
+      /* (the word read under mu: a wake-up decided after this, under mu too, changes it, so the wait returns at once) */
+      const uint32_t seen = atomic_load(&p->wake);
+      p->idle++;
+      pthread_mutex_unlock(&p->mu);
+      own_futex_wait(&p->wake, seen);
+      pthread_mutex_lock(&p->mu);
+      p->idle--;
+    }
     if (p->stop) break;
     own_job_t *job = p->head;
     p->head = job->next;
@@ -76,8 +104,9 @@ static void own_cleanup(void *arg) {
   own_pool_t *p = arg;
   pthread_mutex_lock(&p->mu);
   p->stop = 1;
-  pthread_cond_broadcast(&p->cv);
+  atomic_fetch_add(&p->wake, 1);
   pthread_mutex_unlock(&p->mu);
+  own_futex_wake(&p->wake, INT_MAX);
   for (int i = 0; i < p->threads; i++) pthread_join(p->tid[i], NULL);
   while (p->head != NULL) { own_job_t *job = p->head; p->head = job->next; p->drop(job); }
   p->tail = NULL; p->threads = 0; p->stop = 0; p->blocking = 0;
@@ -115,13 +144,14 @@ int own_pool_queue(napi_env env, own_pool_t *p, own_job_t *job) {
   job->next = NULL;
   if (p->tail != NULL) p->tail->next = job; else p->head = job;
   p->tail = job;
-  start_another(p);
+  const int wake = start_another(p);
   if (p->threads == 0) { /* (no thread could be made: the caller runs it elsewhere) */
     p->head = p->tail = NULL;
     pthread_mutex_unlock(&p->mu);
     return 0;
   }
   pthread_mutex_unlock(&p->mu);
+  if (wake) wake_one(p);
   if (p->out++ == 0) napi_ref_threadsafe_function(env, p->tsfn);
   return 1;
 }

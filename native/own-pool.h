@@ -15,11 +15,19 @@
  * the cores only take turns on them (docs/performance.md, session 61). Work that may wait for the
  * device says so (`own_pool_blocking`): while it waits, its thread does not count, so device reads
  * still overlap as many as the pool has threads.
+ *
+ * Idle threads wait on a futex word, woken by one futex call made after the mutex is released: a
+ * condition variable signalled under the mutex woke a thread that then blocked on the mutex the
+ * waker still held (a second wake-up at the unlock), and glibc's pthread_cond_signal may itself
+ * wait for an earlier waiter to leave, which a SCHED_BATCH thread may take milliseconds to do: the
+ * JavaScript thread spent 12% of a rebuild's wall time inside the native call that queues its
+ * steps (docs/performance.md, session 66).
  */
 #ifndef CAIRN_OWN_POOL_H
 #define CAIRN_OWN_POOL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <node_api.h>
 
@@ -39,7 +47,7 @@ typedef struct own_pool {
   void (*drop)(own_job_t *job);                 /* free a job nobody will answer (teardown) */
   /* state (mu) */
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  _Atomic uint32_t wake;                        /* futex word idle threads wait on: bumped (under mu) for every wake-up */
   own_job_t *head, *tail;
   int threads, idle, stop;
   int blocking;                                 /* threads inside own_pool_blocking(1) ... (0) */
@@ -53,7 +61,7 @@ typedef struct own_pool {
 
 #define OWN_POOL_INIT(NAME, SCHED_BATCH_, NICE, RUN, DONE, DROP) \
   { .name = (NAME), .sched_batch = (SCHED_BATCH_), .nice = (NICE), .run = (RUN), .done = (DONE), .drop = (DROP), \
-    .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER }
+    .mu = PTHREAD_MUTEX_INITIALIZER }
 
 /**
  * Make `env` the pool's owner if none is yet (on its JavaScript thread): 1 when `env` owns it, 0 when
@@ -84,5 +92,11 @@ int own_pool_capped(void);
  * when it could not be made. The pool's threads and the file syncers' (syncer.c) are made so.
  */
 int own_thread_create(pthread_t *tid, void *(*fn)(void *), void *arg);
+
+/** Wait on futex word `w` while it still holds `seen` (returns at once if it changed; spurious returns happen: re-check). */
+void own_futex_wait(_Atomic uint32_t *w, uint32_t seen);
+
+/** Wake up to `n` threads waiting on futex word `w` (change the word first, so a waiter about to wait does not). */
+void own_futex_wake(_Atomic uint32_t *w, int n);
 
 #endif

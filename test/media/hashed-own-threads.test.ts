@@ -3,7 +3,7 @@
  * a batch answers and writes exactly what it does on the libuv pool (the XXH64 of each request's
  * bytes, checked against xxhash-wasm, and the bytes in the file), many batches in flight; the
  * threads that ran them are the process's at nice HASHED_OWN_NICE (10) while the JavaScript thread
- * keeps its own (CAIRN_HASHED_OWN_NICE sets another value); a worker thread cannot take the threads the main thread claimed, and its batches
+ * keeps its own (CAIRN_HASHED_OWN_NICE sets another value); batches sent one at a time, each waking an idle thread, are each answered; a worker thread cannot take the threads the main thread claimed, and its batches
  * (on the libuv pool) answer the same; and switching the threads off sends the next batches to the libuv pool.
  */
 import { suite } from 'uvu';
@@ -71,6 +71,26 @@ t('a batch answers and writes on the own threads what it does on the libuv pool,
       }
     }
   } finally { addon!.hashedOwnThreads!(was); }
+});
+
+t('batches sent one at a time, each after the last was answered (the threads idle between them), are each answered', async () => {
+  if (!usable) return;
+  await initXxhash();
+  const was = addon!.hashedOwnThreads!();
+  const fd = fs.openSync(path.join(tmp, 'one-by-one'), 'w+');
+  try {
+    assert.is(addon!.hashedOwnThreads!(true), true);
+    const cell = new Uint8Array(4096).map((_, j) => (j * 31) & 255);
+    for (let i = 0; i < 2000; i++) {
+      // (a batch whose wake-up was lost would wait for the next batch, which never comes)
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`batch ${i} not answered within 10 s`)), 10_000); });
+      try {
+        const [h] = await Promise.race([addon!.hashedBatch!([[1, fd, [cell], (i % 64) * 4096, cell.length, BigInt(i)]] as never), late]);
+        assert.is(h, xxh64(cell, BigInt(i)), `batch ${i}: its hash`);
+      } finally { clearTimeout(timer); }
+    }
+  } finally { fs.closeSync(fd); addon!.hashedOwnThreads!(was); }
 });
 
 t('the own threads run at nice 10; the JavaScript thread keeps its priority', async () => {
