@@ -16,7 +16,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,19 +29,32 @@
 /* Most threads a syncer runs (one sync each at a time). */
 #define SYNCER_MAX_THREADS 4
 
+/*
+ * Requests take no lock (`syncerRequest`): the JavaScript thread adds to `requested`, bumps the
+ * futex word `wake` and, only when a thread sleeps, wakes one with one futex call. A mutex and a
+ * condition variable made a request wake a sleeping thread twice: the signal woke it, it blocked
+ * on the mutex the signaller still held, and the unlock woke it again, each wake-up preempting
+ * the JavaScript thread on this 2-core machine kind; glibc's pthread_cond_signal may also wait
+ * for an earlier waiter to leave (measured in a durable put phase: 558 preemptions after the
+ * unlock's wake and 126 sleeps inside the signal per 40k puts, together ~90 ms of a 770 ms phase;
+ * docs/performance.md, session 66). A thread claims every request up to `requested` by moving
+ * `covered` there (compare-and-swap), so each request is covered by exactly one started sync.
+ * The mutex guards only the threads' start and end.
+ */
 typedef struct syncer {
   int fds[SYNCER_MAX_THREADS]; /* each thread's own descriptor, a file description of its own (see syncerOpen) */
   int threads;           /* threads started */
   int next_slot;         /* the next thread's slot in fds (taken under mu) */
   pthread_mutex_t mu;
-  pthread_cond_t cv;
-  double requested;      /* requests made: generation numbers 1, 2, ... */
-  double covered;        /* the newest request a started sync covers */
-  double syncs;          /* fdatasyncs run */
-  int sleeping, stop;    /* sleeping: threads waiting for a request */
+  _Atomic uint64_t requested; /* requests made: generation numbers 1, 2, ... */
+  _Atomic uint64_t covered;   /* the newest request a started sync covers */
+  _Atomic uint64_t syncs;     /* fdatasyncs run */
+  _Atomic uint32_t wake;      /* futex word: bumped by every request and by the end */
+  _Atomic int sleeping;       /* threads about to wait, or waiting, on `wake` */
+  _Atomic int stop;
   int closing;           /* the environment refused a call (torn down): the function is not used again */
-  int refs;              /* the threads and the JavaScript handle (freed at 0) */
-  int released;          /* threads that ended (the last releases the function) */
+  int refs;              /* the threads and the JavaScript handle (freed at 0; under mu) */
+  int released;          /* threads that ended (the last releases the function; under mu) */
   napi_threadsafe_function tsfn;
 } syncer_t;
 
@@ -51,7 +66,6 @@ static void syncer_unref_mem(syncer_t *s) {
   pthread_mutex_unlock(&s->mu);
   if (left > 0) return;
   pthread_mutex_destroy(&s->mu);
-  pthread_cond_destroy(&s->cv);
   free(s);
 }
 
@@ -59,17 +73,26 @@ static void *syncer_main(void *arg) {
   syncer_t *s = arg;
   pthread_mutex_lock(&s->mu);
   const int fd = s->fds[s->next_slot++];
+  pthread_mutex_unlock(&s->mu);
   for (;;) {
-    while (s->requested == s->covered && !s->stop) { s->sleeping++; pthread_cond_wait(&s->cv, &s->mu); s->sleeping--; }
-    if (s->requested == s->covered) break; /* stopped, every request covered by a sync (this thread's or another's) */
-    const double g = s->covered = s->requested;
-    s->syncs++;
-    pthread_mutex_unlock(&s->mu);
-    const int r = fdatasync(fd);
-    done_t *d = malloc(sizeof *d);
-    if (d && !s->closing) { d->gen = g; d->err = r < 0 ? errno : 0; const napi_status st = napi_call_threadsafe_function(s->tsfn, d, napi_tsfn_blocking); if (st != napi_ok) { free(d); if (st == napi_closing) s->closing = 1; } } else free(d);
-    pthread_mutex_lock(&s->mu);
+    uint64_t c = atomic_load(&s->covered);
+    const uint64_t r = atomic_load(&s->requested);
+    if (r != c) {
+      if (!atomic_compare_exchange_strong(&s->covered, &c, r)) continue; /* (another thread claimed them) */
+      atomic_fetch_add(&s->syncs, 1);
+      const int rc = fdatasync(fd);
+      done_t *d = malloc(sizeof *d);
+      if (d && !s->closing) { d->gen = (double)r; d->err = rc < 0 ? errno : 0; const napi_status st = napi_call_threadsafe_function(s->tsfn, d, napi_tsfn_blocking); if (st != napi_ok) { free(d); if (st == napi_closing) s->closing = 1; } } else free(d);
+      continue;
+    }
+    if (atomic_load(&s->stop)) break; /* stopped, every request covered by a sync (this thread's or another's) */
+    const uint32_t seen = atomic_load(&s->wake);
+    atomic_fetch_add(&s->sleeping, 1);
+    /* (announced before the check: a request made after it sees `sleeping` and wakes; one made before it is seen here) */
+    if (atomic_load(&s->requested) == atomic_load(&s->covered) && !atomic_load(&s->stop)) own_futex_wait(&s->wake, seen);
+    atomic_fetch_sub(&s->sleeping, 1);
   }
+  pthread_mutex_lock(&s->mu);
   const int last = ++s->released == s->threads;
   pthread_mutex_unlock(&s->mu);
   close(fd);
@@ -91,10 +114,9 @@ static void syncer_call(napi_env env, napi_value cb, void *ctx, void *data) {
 }
 
 static void syncer_end(syncer_t *s) {
-  pthread_mutex_lock(&s->mu);
-  s->stop = 1;
-  if (s->sleeping) pthread_cond_broadcast(&s->cv);
-  pthread_mutex_unlock(&s->mu);
+  atomic_store(&s->stop, 1);
+  atomic_fetch_add(&s->wake, 1);
+  own_futex_wake(&s->wake, INT_MAX);
 }
 
 static void syncer_finalize(napi_env env, void *data, void *hint) {
@@ -137,11 +159,10 @@ static napi_value syncer_open(napi_env env, napi_callback_info info) {
     if (s->fds[i] < 0) { for (int j = 0; j < i; j++) close(s->fds[j]); free(s); return out; }
   }
   pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
   if (napi_create_string_utf8(env, "cairn.syncer", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, syncer_call, &s->tsfn) != napi_ok) {
     for (int i = 0; i < n; i++) close(s->fds[i]);
-    pthread_mutex_destroy(&s->mu); pthread_cond_destroy(&s->cv); free(s); return out;
+    pthread_mutex_destroy(&s->mu); free(s); return out;
   }
   napi_unref_threadsafe_function(env, s->tsfn);
   s->refs = 1; /* (the JavaScript handle; one more per thread started) */
@@ -154,7 +175,7 @@ static napi_value syncer_open(napi_env env, napi_callback_info info) {
   }
   const int started = s->threads;
   pthread_mutex_unlock(&s->mu);
-  if (started == 0) { napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort); for (int i = 0; i < n; i++) close(s->fds[i]); pthread_mutex_destroy(&s->mu); pthread_cond_destroy(&s->cv); free(s); return out; }
+  if (started == 0) { napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort); for (int i = 0; i < n; i++) close(s->fds[i]); pthread_mutex_destroy(&s->mu); free(s); return out; }
   for (int i = started; i < n; i++) close(s->fds[i]); /* (threads that could not be made: their descriptors) */
   if (napi_create_external(env, s, syncer_finalize, NULL, &out) != napi_ok) { syncer_finalize(env, s, NULL); napi_get_undefined(env, &out); }
   return out;
@@ -175,11 +196,10 @@ static napi_value syncer_request(napi_env env, napi_callback_info info) {
   syncer_t *s = syncer_of(env, info);
   if (!s) return NULL;
   napi_value out;
-  pthread_mutex_lock(&s->mu);
-  if (s->stop) { pthread_mutex_unlock(&s->mu); napi_throw_error(env, NULL, "syncer closed"); return NULL; }
-  const double g = ++s->requested;
-  if (s->sleeping) pthread_cond_signal(&s->cv);
-  pthread_mutex_unlock(&s->mu);
+  if (atomic_load(&s->stop)) { napi_throw_error(env, NULL, "syncer closed"); return NULL; }
+  const double g = (double)(atomic_fetch_add(&s->requested, 1) + 1);
+  atomic_fetch_add(&s->wake, 1);
+  if (atomic_load(&s->sleeping) > 0) own_futex_wake(&s->wake, 1);
   napi_ref_threadsafe_function(env, s->tsfn); /* (the process waits for the answer) */
   napi_create_double(env, g, &out);
   return out;
@@ -197,9 +217,7 @@ static napi_value syncer_idle(napi_env env, napi_callback_info info) {
 static napi_value syncer_syncs(napi_env env, napi_callback_info info) {
   syncer_t *s = syncer_of(env, info);
   if (!s) return NULL;
-  pthread_mutex_lock(&s->mu);
-  const double n = s->syncs;
-  pthread_mutex_unlock(&s->mu);
+  const double n = (double)atomic_load(&s->syncs);
   napi_value out;
   napi_create_double(env, n, &out);
   return out;

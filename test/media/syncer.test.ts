@@ -5,7 +5,8 @@
  * descriptor of its own (the caller's may be closed at once); a failing fdatasync rejects the
  * requests it covered with a MediaError naming the errno; after `close()` the requests already
  * made are still answered and a new one is refused. Given several descriptors it syncs on a thread
- * each, with the same promises.
+ * each, with the same promises. Requests made one at a time, each after the last was answered (its
+ * threads asleep between them), are each answered.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -209,6 +210,29 @@ t('the addon with several threads answers every request with a generation at or 
     a.syncerIdle(h);
     a.syncerClose(h);
     for (const d of fds) fs.closeSync(d);
+  }
+});
+
+t('requests made one at a time, each after the last was answered (the threads asleep between them), are each answered: one thread and four', async () => {
+  if (!available()) return;
+  for (const threads of [1, SYNCER_MAX_THREADS]) {
+    const file = path.join(tmp, `one-by-one-${threads}.dat`);
+    const fds = Array.from({ length: threads }, () => fs.openSync(file, 'a+'));
+    const s = FileSyncer.open(fds)!;
+    assert.ok(s, 'made');
+    try {
+      for (let i = 0; i < 400; i++) {
+        fs.writeSync(fds[0]!, Buffer.from(`${i}\n`));
+        // (a request whose wake-up was lost would wait for the next request, which never comes)
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`request ${i} of ${threads} thread(s) not answered within 10 s`)), 10_000); });
+        try { await Promise.race([s.sync(), late]); } finally { clearTimeout(timer); }
+      }
+      assert.ok(s.syncs >= 400, `a lone request gets a sync of its own (${s.syncs} for 400)`);
+    } finally {
+      s.close();
+      for (const d of fds) fs.closeSync(d);
+    }
   }
 });
 
