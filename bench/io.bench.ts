@@ -26,6 +26,12 @@
  *   its transaction is committed, before that commit is flushed (`overlappingSync`, its default on
  *   Linux), whereas a durable Cairn put resolves once it is synced: a row beside them awaits each
  *   lmdb-js put's `flushed` promise (`separateFlushed`), the like-for-like durable acknowledgement.
+ * - 4 KiB writes to new arrays (RP_2G1, one array object per write, 32 in flight), a cost that must
+ *   not grow with the objects written: the rate over the last `arrayObjects / 4` of them against
+ *   the first (target >= 0.5x; every shard write looks its akey's record size up in a per-container
+ *   cache, whose slot hash took only the shard index until session 66: 12.6k -> 1.8k writes/s over
+ *   40k objects), and beside the first the same number of new 4 KiB files written with
+ *   fs.promises `writeFile` (32 in flight), what users would pick instead.
  *
  * Rows also carry `cpuRate` (operations, or bytes for the 1 MiB rows, per CPU second of the
  * process, every thread) and the Cairn rows `cpuRatio` against their peer's: on a shared, loaded
@@ -36,7 +42,7 @@
  * rows rewrite one array and one file (above).
  *
  * CAIRN_BENCH_IO=<cases> runs some cases only (comma-separated: `puts`, `gets` (which writes its
- * objects with the puts), `ec`, `durable`); the rows of the others are left out.
+ * objects with the puts), `ec`, `durable`, `arrays`); the rows of the others are left out.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -85,9 +91,11 @@ const EC_WARMUP_PASSES = 4;
 const EC_SETTLE_MIB = 3072;
 /** Untimed operations per system before the first round (JIT, target files, caches). */
 const WARMUP_OPS = 1000;
+/** Bytes of each write of the many-arrays case (one new array object each). */
+const ARRAY_WRITE_BYTES = 4096;
 
 /** The cases of the suite, in the order they run. */
-const IO_CASES = ['puts', 'gets', 'ec', 'durable'] as const;
+const IO_CASES = ['puts', 'gets', 'ec', 'durable', 'arrays'] as const;
 type IoCase = typeof IO_CASES[number];
 
 /** The cases CAIRN_BENCH_IO names (all when unset); an unknown name is an error, not a silent empty run. */
@@ -114,9 +122,9 @@ function selectedCases(): Set<IoCase> {
  * full-suite runs, JIT-warm from the other rows, 0.72-1.02x). Every store gets the same warm-up
  * and rounds.
  */
-interface Sizes { rounds: number; putWarmup: number; puts: number; gets: number; durablePuts: number; durableWarmup: number; ecBytes: number }
-const QUICK: Sizes = { rounds: 1, putWarmup: WARMUP_OPS, puts: 10_000, gets: 10_000, durablePuts: 3_000, durableWarmup: 1_000, ecBytes: 64 * MIB };
-const FULL: Sizes = { rounds: 3, putWarmup: 30_000, puts: 50_000, gets: 50_000, durablePuts: 30_000, durableWarmup: 10_000, ecBytes: 256 * MIB };
+interface Sizes { rounds: number; putWarmup: number; puts: number; gets: number; durablePuts: number; durableWarmup: number; ecBytes: number; arrayObjects: number }
+const QUICK: Sizes = { rounds: 1, putWarmup: WARMUP_OPS, puts: 10_000, gets: 10_000, durablePuts: 3_000, durableWarmup: 1_000, ecBytes: 64 * MIB, arrayObjects: 8_000 };
+const FULL: Sizes = { rounds: 3, putWarmup: 30_000, puts: 50_000, gets: 50_000, durablePuts: 30_000, durableWarmup: 10_000, ecBytes: 256 * MIB, arrayObjects: 40_000 };
 
 /** The 100-byte value of object `i` (its index in the first 4 bytes, so reads can be checked). */
 function smallValue(i: number): Uint8Array {
@@ -331,6 +339,34 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     await dpool.close();
   }
   }
+  // ------------------------------------------------------------ writes to many new arrays
+  if (cases.has('arrays')) {
+    const apool = await Pool.create(path.join(root, 'pool-arrays'), IO_POOL_SHAPE);
+    const dir = path.join(root, 'files');
+    fs.mkdirSync(dir);
+    try {
+      const cont = await apool.createContainer('arrays', { oclass: 'RP_2G1' });
+      await cont.openTargets();
+      const data = new Rng(0xa77).bytes(ARRAY_WRITE_BYTES);
+      const slice = Math.floor(z.arrayObjects / 4);
+      const writes = (from: number, count: number) => inFlight(count, SMALL_DEPTH, (j) => cont.array(`w${from + j}`, { chunkSize: MIB }).write(0, data));
+      // (untimed: the write path's JIT; objects of their own, not counted in the slices)
+      ctx.progress('io: 4KiB new-array writes, warm-up');
+      await inFlight(WARMUP_OPS, SMALL_DEPTH, (j) => cont.array(`warm${j}`, { chunkSize: MIB }).write(0, data));
+      await inFlight(WARMUP_OPS, SMALL_DEPTH, (j) => fs.promises.writeFile(path.join(dir, `warm${j}`), data));
+      for (let q = 0; q < 4; q++) {
+        ctx.progress(`io: 4KiB writes to new arrays, objects ${q * slice}-${(q + 1) * slice}`);
+        await timed(t, `cairn array writes ${q}`, slice, () => writes(q * slice, slice));
+      }
+      ctx.progress('io: 4KiB fs.promises writeFile of new files');
+      await timed(t, 'fs new files', slice, () => inFlight(slice, SMALL_DEPTH, (j) => fs.promises.writeFile(path.join(dir, `f${j}`), data)));
+      const back = await cont.array(`w${z.arrayObjects - 1 - (z.arrayObjects % 4)}`, { chunkSize: MIB }).read(0, ARRAY_WRITE_BYTES);
+      if (Buffer.compare(Buffer.from(back), Buffer.from(data)) !== 0) throw new Error('io bench: a new array read back wrong');
+      await cont.close();
+    } finally {
+      await apool.close();
+    }
+  }
   removeTempDir(root);
 
   const row = (name: string, key: string, unit: 'ops' | 'B', more: Partial<BenchRow> = {}, extra: Record<string, unknown> = {}): BenchRow => {
@@ -364,6 +400,9 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     lvSync: `classic-level put ${P} ${SMALL_DEPTH} in flight sync`,
     lmSync: `lmdb-js put ${P} ${SMALL_DEPTH} in flight (default: synced commits), beside the durable rows`,
     lmFlushed: `lmdb-js put ${P} ${SMALL_DEPTH} in flight awaiting flushed (acknowledged once synced)`,
+    cArrLast: `cairn write 4KiB new arrays RP_2G1 16 targets ${SMALL_DEPTH} in flight, last quarter of ${z.arrayObjects} objects`,
+    cArrFirst: `cairn write 4KiB new arrays RP_2G1 16 targets ${SMALL_DEPTH} in flight, first quarter of ${z.arrayObjects} objects`,
+    fNew: `fs.promises writeFile 4KiB new files ${SMALL_DEPTH} in flight`,
   };
   // Rate per CPU second against the peer's (same run): robust to a loaded machine.
   const cpuRatio = (a: string, b: string) => ({ cpuRatio: +(median(t.get(`${a} cpu`)) / median(t.get(`${b} cpu`))).toFixed(3) });
@@ -395,6 +434,9 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
     ['durable', () => row(names.lvSync, 'level sync put', 'ops')],
     ['durable', () => row(names.lmSync, 'lmdb sync put', 'ops')],
     ['durable', () => row(names.lmFlushed, 'lmdb flushed put', 'ops')],
+    ['arrays', () => row(names.cArrLast, 'cairn array writes 3', 'ops', { peer: names.cArrFirst, targetRatio: 0.5 }, { objects: z.arrayObjects, slices: [0, 1, 2, 3].map((q) => Math.round(median(t.get(`cairn array writes ${q}`)))), cpuUsPerWrite: [0, 1, 2, 3].map((q) => Math.round(1e6 / median(t.get(`cairn array writes ${q} cpu`)))) })],
+    ['arrays', () => row(names.cArrFirst, 'cairn array writes 0', 'ops', { peer: names.fNew })],
+    ['arrays', () => row(names.fNew, 'fs new files', 'ops')],
   ];
   return rows.filter(([c]) => cases.has(c)).map(([, r]) => r());
 }
