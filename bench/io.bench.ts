@@ -360,7 +360,8 @@ export default async function ioBench(ctx: BenchContext): Promise<BenchRow[]> {
       }
       ctx.progress('io: 4KiB fs.promises writeFile of new files');
       await timed(t, 'fs new files', slice, () => inFlight(slice, SMALL_DEPTH, (j) => fs.promises.writeFile(path.join(dir, `f${j}`), data)));
-      const back = await cont.array(`w${z.arrayObjects - 1 - (z.arrayObjects % 4)}`, { chunkSize: MIB }).read(0, ARRAY_WRITE_BYTES);
+      // (the last array written reads back what was written)
+      const back = await cont.array(`w${4 * slice - 1}`, { chunkSize: MIB }).read(0, ARRAY_WRITE_BYTES);
       if (Buffer.compare(Buffer.from(back), Buffer.from(data)) !== 0) throw new Error('io bench: a new array read back wrong');
       await cont.close();
     } finally {
