@@ -74,7 +74,9 @@ export function objectVersions(cs: ContainerStore, epoch: bigint, oid: bigint, o
       const akeys = visibleVersions(d, g.punches, epoch);
       if (akeys.length) out.push({ dkey: d.key, akeys });
     }
-    return out.sort((x, y) => Buffer.compare(x.dkey, y.dkey));
+    // (often in key order already, as a chunked array written in order is: then no sort)
+    for (let i = 1; i < out.length; i++) if (Buffer.compare(out[i - 1]!.dkey, out[i]!.dkey) > 0) return out.sort((x, y) => Buffer.compare(x.dkey, y.dkey));
+    return out;
   } catch (e) {
     t.noteDamage(e);
     throw e;
@@ -188,6 +190,8 @@ function visibleVersions(d: GatheredDkey, objP: readonly Stamp[], epoch: bigint)
 
 /** Visible pieces of extents (newest first) as disjoint ascending ranges, each with the version it comes from. */
 function visiblePieces(exts: readonly MemVersion[]): VersionPiece[] {
+  // (one extent, as an array chunk written once holds: itself, no painting)
+  if (exts.length === 1) { const x = exts[0]!; return x.count > 0 ? [{ index: x.index, count: x.count, version: x }] : []; }
   let lo = Infinity, hi = 0;
   for (const x of exts) { lo = Math.min(lo, x.index); hi = Math.max(hi, x.index + x.count); }
   const painted = paint(exts as never, lo, hi);
