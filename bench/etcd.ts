@@ -44,16 +44,42 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** `startEtcd`'s options: a data directory and ports to restart a stopped etcd in place; `choosePort` (tests of the retry) in place of `freePort`. */
+export interface EtcdStartOptions { dir?: string; port?: number; peerPort?: number; choosePort?: () => Promise<number> }
+
+/** Starts `startEtcd` tries when the ports it chose were taken before etcd bound them. */
+const ETCD_START_ATTEMPTS = 3;
+
 /**
  * Start a single-member etcd on loopback; resolves once it answers /health. `dir` (data dir) and
- * ports may be given to restart a stopped one in place.
+ * ports may be given to restart a stopped one in place. Ports it chooses itself (`freePort`) were
+ * free a moment before etcd binds them: another process (a test file running beside this one, or
+ * any outgoing connection's ephemeral port) may take one meanwhile, and etcd then exits at once
+ * ("address already in use"); it is started again on new ports, up to ETCD_START_ATTEMPTS times.
+ * A failure is also written to stderr: a `before` hook's error is dropped by uvu, which then
+ * reports the suite's tests failed with no message.
  */
-export async function startEtcd(opts: { dir?: string; port?: number; peerPort?: number } = {}): Promise<TestEtcd> {
+export async function startEtcd(opts: EtcdStartOptions = {}): Promise<TestEtcd> {
+  const chosen = opts.port === undefined && opts.peerPort === undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdOnce(opts);
+    } catch (err) {
+      const taken = /address already in use/i.test(String((err as Error).message));
+      if (chosen && taken && attempt < ETCD_START_ATTEMPTS) continue;
+      process.stderr.write(`startEtcd: ${(err as Error).message}\n`);
+      throw err;
+    }
+  }
+}
+
+async function startEtcdOnce(opts: EtcdStartOptions): Promise<TestEtcd> {
   const bin = etcdBinary();
   if (!bin) throw new Error('etcd is not installed: run `node scripts/ensure-etcd.mjs` (installs Debian etcd-server when run as root), or set CAIRN_ETCD_BIN');
   const dir = opts.dir ?? tmpDir('cairn-etcd-');
-  const port = opts.port ?? await freePort();
-  const peerPort = opts.peerPort ?? await freePort();
+  const pick = opts.choosePort ?? freePort;
+  const port = opts.port ?? await pick();
+  const peerPort = opts.peerPort ?? await pick();
   const url = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const child = spawn(bin, [
@@ -68,7 +94,7 @@ export async function startEtcd(opts: { dir?: string; port?: number; peerPort?: 
   process.on('exit', kill);
   const end = Date.now() + ETCD_START_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null) { process.off('exit', kill); throw new Error(`etcd exited with ${child.exitCode}: ${err}`); }
+    if (child.exitCode !== null) { process.off('exit', kill); if (opts.dir === undefined) rmSync(dir, { recursive: true, force: true }); throw new Error(`etcd exited with ${child.exitCode}: ${err}`); }
     try {
       const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
       if (r.ok) break;

@@ -1,9 +1,11 @@
 /**
  * The etcd wrapper against a real etcd: keys and JSON, create-if-absent, compare-and-put,
  * concurrent counters, leases (revoked, and expired after their holder is SIGKILLed), prefix
- * watches (also across an etcd restart), leader election, and unreachable etcd.
+ * watches (also across an etcd restart), leader election, and unreachable etcd. The test etcd
+ * itself: a port it chose that is taken before etcd binds it is chosen again, a port given is not.
  */
 import { suite } from 'uvu';
+import { createServer } from 'node:net';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -264,6 +266,28 @@ test('operations on an unreachable etcd fail with ETCD_UNREACHABLE', async () =>
     await e.close();
   }
   await rejectsWith(e.get(P + 'x'), 'ETCD_ERROR'); // closed client
+});
+
+test('a chosen port taken before etcd binds it: etcd starts again on new ports; a port given is not replaced', async () => {
+  const taken = createServer((c) => c.destroy()); // (startEtcd's health probe may connect to it)
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
+  const busy = (taken.address() as { port: number }).port;
+  try {
+    let calls = 0;
+    const s = await startEtcd({ choosePort: async () => (++calls === 1 ? busy : freePort()) });
+    try {
+      assert.ok(calls >= 4, `ports chosen again after the first start failed (${calls} chosen)`);
+      assert.is.not(s.port, busy);
+      const e = await Etcd.connect(s.url);
+      try { await e.put(P + 'retry', '1'); assert.is((await e.get(P + 'retry'))?.value.toString(), '1'); } finally { await e.close(); }
+    } finally { await s.stop(); }
+    await startEtcd({ port: busy }).then(
+      (s2) => { void s2.stop(); assert.unreachable('started on a port in use'); },
+      (err: Error) => assert.match(err.message, /address already in use/i),
+    );
+  } finally {
+    await new Promise<void>((resolve) => taken.close(() => resolve()));
+  }
 });
 
 test.run();
