@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = new URL('..', import.meta.url).pathname;
 // The connected-pool tests need an etcd server binary (installed from Debian when missing and root).
@@ -24,6 +25,9 @@ const selected = files.filter((f) => filters.length === 0 || filters.some((x) =>
 const jobs = Math.max(1, Number(process.env.CAIRN_TEST_JOBS ?? 2));
 const perFileTimeoutMs = Number(process.env.CAIRN_TEST_TIMEOUT_MS ?? 15 * 60 * 1000);
 
+// uvu drops a failing `before` hook's error; this preload reports it (see the file).
+const hookErrors = pathToFileURL(join(root, 'scripts/uvu-hook-errors.mjs')).href;
+
 let passed = 0, failed = 0;
 const failures = [];
 
@@ -31,7 +35,7 @@ function runOne(file) {
   return new Promise((resolve) => {
     const rel = relative(root, file);
     const started = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', hookErrors, file], {
       cwd: root, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
