@@ -8,7 +8,8 @@
  * /proc/self/task, 10 ms ticks: rounds of a few seconds) with its name and its id's offset from the
  * process's: Node's threads are all `node` (the main thread, V8's helpers started with the process,
  * then the libuv pool and worker threads in the order they started), io_uring's workers
- * `iou-wrk-<pid>`. It also prints the round's minor page faults per put.
+ * `iou-wrk-<pid>`, the addon's own threads by their job: `cairn-sync` (journal group syncs),
+ * `cairn-hash` (hashed batches), `cairn-rebuild` (rebuild steps). It also prints the round's minor page faults per put.
  *
  * Why: the durable row's gap to lmdb-js is CPU per put spread over several threads
  * (docs/performance.md, "Session 31" and "Session 36"); this shows which, and how a change moves

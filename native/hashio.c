@@ -1175,7 +1175,7 @@ static int hashed_run_cap(void) {
 static void hashed_own_run(own_job_t *job) { run_batch(NULL, job); }
 static void hashed_own_done(napi_env env, own_job_t *job) { finish_batch(env, napi_ok, job); }
 static void hashed_own_drop(own_job_t *job) { free_batch((batch_t *)job); }
-static own_pool_t hashed_pool = OWN_POOL_INIT("cairn.hashedBatch.own", 0, HASHED_OWN_NICE, hashed_own_run, hashed_own_done, hashed_own_drop);
+static own_pool_t hashed_pool = OWN_POOL_INIT("cairn.hashedBatch.own", "cairn-hash", 0, HASHED_OWN_NICE, hashed_own_run, hashed_own_done, hashed_own_drop);
 /*
  * Whether batches go to `hashed_pool` (`hashedOwnThreads`); only its owner's do. The owner is the
  * first environment to call `hashedOwnThreads(true)` (own_pool_claim: the main thread's; JavaScript

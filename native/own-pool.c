@@ -34,7 +34,7 @@ void own_futex_wake(_Atomic uint32_t *w, int n) {
 static int start_another(own_pool_t *p) {
   if (p->stop || (p->run_cap > 0 && running(p) >= p->run_cap)) return 0;
   if (p->idle > 0) { atomic_fetch_add(&p->wake, 1); return 1; }
-  if (p->threads < OWN_POOL_THREADS_MAX && own_thread_create(&p->tid[p->threads], own_main, p)) p->threads++;
+  if (p->threads < OWN_POOL_THREADS_MAX && own_thread_create(&p->tid[p->threads], p->thread_name, own_main, p)) p->threads++;
   return 0;
 }
 
@@ -114,7 +114,7 @@ static void own_cleanup(void *arg) {
   p->tsfn = NULL; p->env = NULL; p->out = 0;
 }
 
-int own_thread_create(pthread_t *tid, void *(*fn)(void *), void *arg) {
+int own_thread_create(pthread_t *tid, const char *name, void *(*fn)(void *), void *arg) {
   /* (made with every signal blocked but the synchronous faults, kept so: signals go to the
    * process's own threads; a SIGBUS in a guarded copy of a mapping must reach its handler here) */
   sigset_t all, old;
@@ -123,6 +123,7 @@ int own_thread_create(pthread_t *tid, void *(*fn)(void *), void *arg) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   const int made = pthread_create(tid, NULL, fn, arg) == 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (made && name != NULL) pthread_setname_np(*tid, name); /* (a name too long is refused: the thread keeps `node`) */
   return made;
 }
 

@@ -39,6 +39,7 @@ typedef struct own_job { struct own_job *next; } own_job_t;
 typedef struct own_pool {
   /* set by the user (OWN_POOL_INIT) */
   const char *name;                             /* the thread-safe function's resource name */
+  const char *thread_name;                      /* its threads' name (at most 15 bytes: /proc/<pid>/task/<tid>/comm, perf, top -H) */
   int sched_batch;                              /* threads run SCHED_BATCH */
   int nice;                                     /* threads' nice value (0: left as made) */
   int run_cap;                                  /* most threads running jobs at once, those inside own_pool_blocking not counted (0: no cap; set before the first job) */
@@ -59,8 +60,8 @@ typedef struct own_pool {
   uint32_t out;                                 /* jobs queued and not answered yet */
 } own_pool_t;
 
-#define OWN_POOL_INIT(NAME, SCHED_BATCH_, NICE, RUN, DONE, DROP) \
-  { .name = (NAME), .sched_batch = (SCHED_BATCH_), .nice = (NICE), .run = (RUN), .done = (DONE), .drop = (DROP), \
+#define OWN_POOL_INIT(NAME, THREAD_NAME, SCHED_BATCH_, NICE, RUN, DONE, DROP) \
+  { .name = (NAME), .thread_name = (THREAD_NAME), .sched_batch = (SCHED_BATCH_), .nice = (NICE), .run = (RUN), .done = (DONE), .drop = (DROP), \
     .mu = PTHREAD_MUTEX_INITIALIZER }
 
 /**
@@ -87,11 +88,12 @@ void own_pool_blocking(int begin);
 int own_pool_capped(void);
 
 /**
- * A thread of the addon's running fn(arg), made with every signal blocked but the synchronous faults
+ * A thread of the addon's named `name` (at most 15 bytes, so profilers and /proc tell the addon's
+ * threads apart from Node's, which are all `node`) running fn(arg), made with every signal blocked but the synchronous faults
  * (signals go to the process's own threads; a fault in a guarded copy reaches its handler): 1, or 0
  * when it could not be made. The pool's threads and the file syncers' (syncer.c) are made so.
  */
-int own_thread_create(pthread_t *tid, void *(*fn)(void *), void *arg);
+int own_thread_create(pthread_t *tid, const char *name, void *(*fn)(void *), void *arg);
 
 /** Wait on futex word `w` while it still holds `seen` (returns at once if it changed; spurious returns happen: re-check). */
 void own_futex_wait(_Atomic uint32_t *w, uint32_t seen);

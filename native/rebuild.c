@@ -1003,7 +1003,7 @@ static void done_batch(napi_env env, napi_status status, void *data) {
 static void own_run(own_job_t *job) { run_batch(NULL, job); }
 static void own_done(napi_env env, own_job_t *job) { answer_batch(env, (batch_t *)job, napi_ok); }
 static void own_drop(own_job_t *job) { batch_free((batch_t *)job); }
-static own_pool_t own_pool = OWN_POOL_INIT("cairn.rebuildSteps.own", 1, 0, own_run, own_done, own_drop);
+static own_pool_t own_pool = OWN_POOL_INIT("cairn.rebuildSteps.own", "cairn-rebuild", 1, 0, own_run, own_done, own_drop);
 /** Whether batches go to the addon's threads (`ownThreads`). */
 static volatile int own_on;
 

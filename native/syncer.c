@@ -170,7 +170,7 @@ static napi_value syncer_open(napi_env env, napi_callback_info info) {
   for (int i = 0; i < n; i++) {
     pthread_t tid;
     s->refs++; s->threads++;
-    if (!own_thread_create(&tid, syncer_main, s)) { s->refs--; s->threads--; break; }
+    if (!own_thread_create(&tid, "cairn-sync", syncer_main, s)) { s->refs--; s->threads--; break; }
     pthread_detach(tid);
   }
   const int started = s->threads;

@@ -55,6 +55,22 @@ t('a burst of syncs all resolve, sharing fdatasyncs: fewer than the requests', a
   await burstsShareSyncs(s, fd);
 });
 
+t('its threads are named cairn-sync (told apart from Node\'s own in /proc, perf and top -H)', async () => {
+  if (!available()) return;
+  const names = () => fs.readdirSync('/proc/self/task').map((tid) => fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+  const before = names().filter((n) => n === 'cairn-sync').length;
+  const fd = fs.openSync(path.join(tmp, 'named.dat'), 'w+');
+  const s = FileSyncer.open(fd)!;
+  try {
+    fs.writeSync(fd, Buffer.from('x'));
+    await s.sync();
+    assert.ok(names().filter((n) => n === 'cairn-sync').length > before, `threads: ${names().join(', ')}`);
+  } finally {
+    s.close();
+    fs.closeSync(fd);
+  }
+});
+
 t('the syncer syncs a descriptor of its own: the caller may close its descriptor', async () => {
   if (!available()) return;
   const fd = fs.openSync(path.join(tmp, 'own.dat'), 'w+');
