@@ -409,19 +409,21 @@ class MigrationRun {
    * inlined), which deoptimised it at the first step of the bench's measured rebuild (--trace-deopt).
    */
   private readonly addon = fusedAddon();
-  private fused: FusedQueue | undefined = this.addon && new FusedQueue(this.addon);
+  /** Whether a rebuild budget paces the migration now (set and not lifted): fewer pool jobs in flight (`pacedFusedJobs`). */
+  private readonly budgetPaces = (): boolean => this.budget !== undefined && this.budget.bytesPerSecond > 0;
+  private fused: FusedQueue | undefined = this.addon && new FusedQueue(this.addon, false, this.budgetPaces);
 
   /** Run fused step `step` (`FusedQueue`: batched with the steps waiting for a job): its answers. */
   fusedCall(addon: RebuildAddon, step: FlatStep): Promise<Array<bigint | number>> {
-    return (this.fused ??= new FusedQueue(addon)).add(step);
+    return (this.fused ??= new FusedQueue(addon, false, this.budgetPaces)).add(step);
   }
 
   /** The migration's staged steps on their way to the pool (`FusedQueue` of `rebuildStepsStaged`). */
-  private staged: FusedQueue<StagedStep> | undefined = this.addon?.rebuildStepsStaged ? new FusedQueue<StagedStep>(this.addon, true) : undefined;
+  private staged: FusedQueue<StagedStep> | undefined = this.addon?.rebuildStepsStaged ? new FusedQueue<StagedStep>(this.addon, true, this.budgetPaces) : undefined;
 
   /** Run staged step `step` (batched as `fusedCall`'s): its answers. */
   stagedCall(addon: RebuildAddon, step: StagedStep): Promise<Array<bigint | number>> {
-    return (this.staged ??= new FusedQueue<StagedStep>(addon, true)).add(step);
+    return (this.staged ??= new FusedQueue<StagedStep>(addon, true, this.budgetPaces)).add(step);
   }
 
   /** Add prepared write `w` to the open group (one is opened when none is or it was sent); settles when its record is applied. */

@@ -58,14 +58,25 @@ export type FlatStep = [k: number, cell: number, slots: Uint8Array, rows: Uint8A
 export type StagedStep = [k: number, cell: number, len: number, rows: Uint8Array, nums: Float64Array, seeds: BigUint64Array];
 
 /**
- * Pool jobs of fused steps in flight at most (`FusedQueue`): this machine's cores (more run no
- * sooner, and each submission wakes a thread); CAIRN_REBUILD_FUSED_JOBS (a positive integer, read
- * when a migration makes its queues) sets it, so benches can compare in one process (one job
- * measured best at load 12, mixed at load 7).
+ * Pool jobs of fused steps in flight at most (`FusedQueue`) while no rebuild budget paces the
+ * migration: two per core, so that when a job completes another is already queued on the pool and
+ * its thread goes on at once, instead of idling until this thread has answered the job, verified
+ * and prepared new steps (with one per core, 0.3-0.37 of this 2-core machine's cores sat idle
+ * during a rebuild, /proc/stat; session 68: 2 against 4 jobs, 14 alternating pairs of the
+ * bench's measured rebuild, 4 faster in 11, e.g. the full suite's 550-788 against 709-775 MB/s).
+ * CAIRN_REBUILD_FUSED_JOBS (a positive integer up to 64, read when a migration makes its queues)
+ * sets it, so benches can compare in one process.
  */
-function fusedJobs(env: string | undefined): number {
+export function fusedJobs(env: string | undefined): number {
   const n = Number(env);
-  return Number.isInteger(n) && n >= 1 && n <= 64 ? n : Math.max(1, availableParallelism());
+  return Number.isInteger(n) && n >= 1 && n <= 64 ? n : 2 * Math.max(1, availableParallelism());
+}
+/**
+ * Pool jobs in flight at most while a rebuild budget paces the migration: one per core (the budget
+ * paces the average; fewer jobs queued keep its bursts, and their CPU, out of client I/O's way).
+ */
+export function pacedFusedJobs(): number {
+  return Math.max(1, availableParallelism());
 }
 /** Fused steps one pool job runs at most (one after another). */
 const FUSED_STEPS_PER_JOB = 16;
@@ -116,8 +127,9 @@ function keep<A extends Float64Array | BigUint64Array>(free: Map<number, A[]>, a
  */
 export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
   private inFlight = 0;
-  /** Jobs in flight at most (`fusedJobs`). */
+  /** Jobs in flight at most (`fusedJobs`), and while `paced()` (`pacedFusedJobs`, never more). */
   private readonly jobs = fusedJobs(process.env.CAIRN_REBUILD_FUSED_JOBS);
+  private readonly pacedJobs = Math.min(this.jobs, pacedFusedJobs());
   // (arrays of objects from the start, `objectArray`: each migration makes new queues, and a literal
   // [] changed elements kind at its first push, which deoptimised `cellStep`, where `add` is
   // inlined, at the first step of the bench's measured rebuild: "wrong map", --trace-deopt)
@@ -125,8 +137,12 @@ export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
   private readonly waiters = objectArray<{ resolve: (a: Array<bigint | number>) => void; reject: (e: unknown) => void }>();
   private readonly flushNow = (): void => { this.flush(); };
 
-  /** `addon`'s flat steps; with `staged`, its staged steps (`rebuildStepsStaged`, which it must have). */
-  constructor(private readonly addon: RebuildAddon, private readonly staged = false) {}
+  /**
+   * `addon`'s flat steps; with `staged`, its staged steps (`rebuildStepsStaged`, which it must
+   * have). `paced`: whether a rebuild budget paces the migration now (asked at each send: a budget
+   * may be set or lifted while it runs).
+   */
+  constructor(private readonly addon: RebuildAddon, private readonly staged = false, private readonly paced: () => boolean = unpaced) {}
 
   add(step: S): Promise<Array<bigint | number>> {
     this.steps.push(step);
@@ -140,11 +156,12 @@ export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
   }
 
   private flush(): void {
-    while (this.inFlight < this.jobs && this.steps.length > 0) {
+    const jobs = this.paced() ? this.pacedJobs : this.jobs;
+    while (this.inFlight < jobs && this.steps.length > 0) {
       // (a share of the waiting steps per job slot, busy or not: a job that completes takes its
       // share and leaves the rest queued for the next job to complete, whose thread then has work
       // at once instead of waiting for this thread to answer, verify and prepare new steps)
-      const n = Math.min(FUSED_STEPS_PER_JOB, Math.ceil(this.steps.length / this.jobs));
+      const n = Math.min(FUSED_STEPS_PER_JOB, Math.ceil(this.steps.length / jobs));
       const steps = this.steps.splice(0, n), waiters = this.waiters.splice(0, n);
       let p: Promise<Array<Array<bigint | number>>>;
       try {
@@ -168,6 +185,9 @@ export class FusedQueue<S extends FlatStep | StagedStep = FlatStep> {
     }
   }
 }
+/** No budget paces the migration (`FusedQueue`'s default). */
+function unpaced(): boolean { return false; }
+
 /**
  * An empty array whose elements kind is already "any value" (a literal [] starts as small
  * integers and changes map at its first push of an object; see `FusedQueue`).

@@ -8,7 +8,9 @@
  * the sources' hashes, the decoded bytes and their hash. And the addon's own threads
  * (`ownThreads`) answer and write what the libuv pool does for the same batches, two in flight (the
  * file ends: a thread or a function left holding the event loop would keep it from exiting). Skipped
- * where the addon is not built.
+ * where the addon is not built. And how many pool jobs the queue keeps in flight (a stand-in addon
+ * that holds each job until released): two per core with no rebuild budget, one per core while a
+ * budget paces the migration, asked again at every send.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,7 +18,8 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { Rng } from '../../core/rng.js';
 import { xxh64, initXxhash } from '../../core/xxhash.js';
-import { FusedQueue, fusedAddon, stepNums, stepSeeds, type StagedStep } from '../../src/pool/rebuild-steps.js';
+import { availableParallelism } from 'node:os';
+import { FusedQueue, fusedAddon, fusedJobs, pacedFusedJobs, stepNums, stepSeeds, type FlatStep, type RebuildAddon, type StagedStep } from '../../src/pool/rebuild-steps.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const t = suite('rebuild steps: number arrays, own threads');
@@ -99,6 +102,70 @@ t('on the addon\'s own threads (ownThreads) a batch answers and writes what it d
     for (const fd of fds) closeSync(fd);
     for (const o of outs) closeSync(o.fd);
   }
+});
+
+/** A stand-in addon whose flat-step jobs wait until `release` settles them (each step answered with its own cell). */
+function heldAddon() {
+  const jobs: Array<{ steps: number; release: () => void }> = [];
+  let inFlight = 0, most = 0;
+  const addon = {
+    rebuildStep: () => Promise.reject(new Error('unused')),
+    rebuildStepFlat: () => Promise.reject(new Error('unused')),
+    rebuildStepsFlat(args: unknown[]): Promise<Array<Array<bigint | number>>> {
+      const cells: number[] = [];
+      for (let i = 0; i < args.length; i += 7) cells.push(args[i + 1] as number);
+      inFlight++;
+      most = Math.max(most, inFlight);
+      return new Promise((resolve) => {
+        jobs.push({ steps: cells.length, release: () => { inFlight--; resolve(cells.map((c) => [BigInt(c)])); } });
+      });
+    },
+  } as unknown as RebuildAddon;
+  return { addon, jobs, inFlight: () => inFlight, most: () => most };
+}
+
+const flatStep = (cell: number): FlatStep => [2, cell, new Uint8Array(2), new Uint8Array(2), [], new Float64Array(1), new BigUint64Array(1)];
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+t('with no budget, two pool jobs per core are in flight; while a budget paces the migration, one per core', async () => {
+  const cores = Math.max(1, availableParallelism());
+  const env = process.env.CAIRN_REBUILD_FUSED_JOBS;
+  assert.is(fusedJobs(undefined), 2 * cores, 'the default: two per core');
+  assert.is(pacedFusedJobs(), cores, 'paced: one per core');
+  for (const paced of [false, true]) {
+    const h = heldAddon();
+    const q = new FusedQueue(h.addon, false, () => paced);
+    const answers = Array.from({ length: 64 }, (_, i) => q.add(flatStep(4096 + i)));
+    await turn();
+    const want = paced ? Math.min(fusedJobs(env), cores) : fusedJobs(env);
+    assert.is(h.inFlight(), want, `${paced ? 'paced' : 'unpaced'}: jobs in flight`);
+    while (h.jobs.length > 0) { h.jobs.shift()!.release(); await turn(); }
+    const got = await Promise.all(answers);
+    got.forEach((a, i) => assert.equal(a, [BigInt(4096 + i)], `step ${i} gets its own answer`));
+    assert.is(h.most(), want, 'never more in flight');
+  }
+});
+
+t('a budget set or lifted while steps run changes the jobs in flight at the next send', async () => {
+  const cores = Math.max(1, availableParallelism());
+  const all = fusedJobs(process.env.CAIRN_REBUILD_FUSED_JOBS), few = Math.min(all, cores);
+  const h = heldAddon();
+  let paced = true;
+  const q = new FusedQueue(h.addon, false, () => paced);
+  const answers = Array.from({ length: 64 }, (_, i) => q.add(flatStep(i)));
+  await turn();
+  assert.is(h.inFlight(), few, 'paced at first');
+  paced = false; // (the budget lifted)
+  h.jobs.shift()!.release();
+  await turn();
+  assert.is(h.inFlight(), all, 'the completion sends up to the unpaced cap');
+  paced = true; // (set again: jobs in flight drain down to the paced cap)
+  while (h.inFlight() > few) { h.jobs.shift()!.release(); await turn(); }
+  h.jobs.shift()!.release();
+  await turn();
+  assert.ok(h.inFlight() <= few, `paced again: ${h.inFlight()} in flight`);
+  while (h.jobs.length > 0) { h.jobs.shift()!.release(); await turn(); }
+  assert.is((await Promise.all(answers)).length, 64);
 });
 
 t.run();
