@@ -57,6 +57,8 @@ export type FlatStep = [k: number, cell: number, slots: Uint8Array, rows: Uint8A
 /** A staged step's arguments (`rebuildStepsStaged`'s per step, in order). */
 export type StagedStep = [k: number, cell: number, len: number, rows: Uint8Array, nums: Float64Array, seeds: BigUint64Array];
 
+/** Most pool jobs of fused steps in flight (`fusedJobs`, its environment override included). */
+export const FUSED_JOBS_MAX = 64;
 /**
  * Pool jobs of fused steps in flight at most (`FusedQueue`) while no rebuild budget paces the
  * migration: two per core, so that when a job completes another is already queued on the pool and
@@ -64,19 +66,19 @@ export type StagedStep = [k: number, cell: number, len: number, rows: Uint8Array
  * and prepared new steps (with one per core, 0.3-0.37 of this 2-core machine's cores sat idle
  * during a rebuild, /proc/stat; session 68: 2 against 4 jobs, 14 alternating pairs of the
  * bench's measured rebuild, 4 faster in 11, e.g. the full suite's 550-788 against 709-775 MB/s).
- * CAIRN_REBUILD_FUSED_JOBS (a positive integer up to 64, read when a migration makes its queues)
+ * CAIRN_REBUILD_FUSED_JOBS (a positive integer up to FUSED_JOBS_MAX, read when a migration makes its queues)
  * sets it, so benches can compare in one process.
  */
 export function fusedJobs(env: string | undefined): number {
   const n = Number(env);
-  return Number.isInteger(n) && n >= 1 && n <= 64 ? n : 2 * Math.max(1, availableParallelism());
+  return Number.isInteger(n) && n >= 1 && n <= FUSED_JOBS_MAX ? n : Math.min(FUSED_JOBS_MAX, 2 * Math.max(1, availableParallelism()));
 }
 /**
  * Pool jobs in flight at most while a rebuild budget paces the migration: one per core (the budget
  * paces the average; fewer jobs queued keep its bursts, and their CPU, out of client I/O's way).
  */
 export function pacedFusedJobs(): number {
-  return Math.max(1, availableParallelism());
+  return Math.min(FUSED_JOBS_MAX, Math.max(1, availableParallelism()));
 }
 /** Fused steps one pool job runs at most (one after another). */
 const FUSED_STEPS_PER_JOB = 16;

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Rng } from '../../core/rng.js';
 import { xxh64, initXxhash } from '../../core/xxhash.js';
 import { availableParallelism } from 'node:os';
-import { FusedQueue, fusedAddon, fusedJobs, pacedFusedJobs, stepNums, stepSeeds, type FlatStep, type RebuildAddon, type StagedStep } from '../../src/pool/rebuild-steps.js';
+import { FUSED_JOBS_MAX, FusedQueue, fusedAddon, fusedJobs, pacedFusedJobs, stepNums, stepSeeds, type FlatStep, type RebuildAddon, type StagedStep } from '../../src/pool/rebuild-steps.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const t = suite('rebuild steps: number arrays, own threads');
@@ -130,14 +130,14 @@ const turn = () => new Promise<void>((r) => setImmediate(r));
 t('with no budget, two pool jobs per core are in flight; while a budget paces the migration, one per core', async () => {
   const cores = Math.max(1, availableParallelism());
   const env = process.env.CAIRN_REBUILD_FUSED_JOBS;
-  assert.is(fusedJobs(undefined), 2 * cores, 'the default: two per core');
-  assert.is(pacedFusedJobs(), cores, 'paced: one per core');
+  assert.is(fusedJobs(undefined), Math.min(FUSED_JOBS_MAX, 2 * cores), 'the default: two per core');
+  assert.is(pacedFusedJobs(), Math.min(FUSED_JOBS_MAX, cores), 'paced: one per core');
   for (const paced of [false, true]) {
     const h = heldAddon();
     const q = new FusedQueue(h.addon, false, () => paced);
     const answers = Array.from({ length: 64 }, (_, i) => q.add(flatStep(4096 + i)));
     await turn();
-    const want = paced ? Math.min(fusedJobs(env), cores) : fusedJobs(env);
+    const want = paced ? Math.min(fusedJobs(env), pacedFusedJobs()) : fusedJobs(env);
     assert.is(h.inFlight(), want, `${paced ? 'paced' : 'unpaced'}: jobs in flight`);
     while (h.jobs.length > 0) { h.jobs.shift()!.release(); await turn(); }
     const got = await Promise.all(answers);
@@ -147,8 +147,7 @@ t('with no budget, two pool jobs per core are in flight; while a budget paces th
 });
 
 t('a budget set or lifted while steps run changes the jobs in flight at the next send', async () => {
-  const cores = Math.max(1, availableParallelism());
-  const all = fusedJobs(process.env.CAIRN_REBUILD_FUSED_JOBS), few = Math.min(all, cores);
+  const all = fusedJobs(process.env.CAIRN_REBUILD_FUSED_JOBS), few = Math.min(all, pacedFusedJobs());
   const h = heldAddon();
   let paced = true;
   const q = new FusedQueue(h.addon, false, () => paced);
