@@ -69,21 +69,13 @@ export class Cluster {
 
   private constructor(public etcd: Awaited<ReturnType<typeof startEtcd>>, private readonly opts: ClusterOptions) {}
 
-  /**
-   * Start etcd and the engines (one at a time, so ranks are 0..N-1 in order). A failure is also
-   * written to stderr: uvu drops a `before` hook's error (the suite's tests then fail with no message).
-   */
+  /** Start etcd and the engines (one at a time, so ranks are 0..N-1 in order). */
   static async start(opts: ClusterOptions): Promise<Cluster> {
     const etcd = await startEtcd();
     const c = new Cluster(etcd, opts);
     process.on('exit', () => { for (const e of c.engines) e?.child.kill('SIGKILL'); });
     c.base = tmpDir('cairn-cluster-');
-    try {
-      for (let i = 0; i < opts.engines; i++) await c.startEngine(i);
-    } catch (err) {
-      process.stderr.write(`Cluster.start: ${(err as Error).message}\n`);
-      throw err;
-    }
+    for (let i = 0; i < opts.engines; i++) await c.startEngine(i);
     return c;
   }
 

@@ -56,8 +56,6 @@ const ETCD_START_ATTEMPTS = 3;
  * free a moment before etcd binds them: another process (a test file running beside this one, or
  * any outgoing connection's ephemeral port) may take one meanwhile, and etcd then exits at once
  * ("address already in use"); it is started again on new ports, up to ETCD_START_ATTEMPTS times.
- * A failure is also written to stderr: a `before` hook's error is dropped by uvu, which then
- * reports the suite's tests failed with no message.
  */
 export async function startEtcd(opts: EtcdStartOptions = {}): Promise<TestEtcd> {
   const chosen = opts.port === undefined && opts.peerPort === undefined;
@@ -67,7 +65,6 @@ export async function startEtcd(opts: EtcdStartOptions = {}): Promise<TestEtcd> 
     } catch (err) {
       const taken = /address already in use/i.test(String((err as Error).message));
       if (chosen && taken && attempt < ETCD_START_ATTEMPTS) continue;
-      process.stderr.write(`startEtcd: ${(err as Error).message}\n`);
       throw err;
     }
   }
