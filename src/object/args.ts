@@ -7,7 +7,7 @@
 import { badArg } from '../io/errors.js';
 import { MAX_EPOCH } from '../vos/index.js';
 import type { ReadOptions, Snapshot } from '../container/container.js';
-import type { ObjectOptions } from './object.js';
+import type { ObjectClass } from '../../placement/index.js';
 import { describeValue } from '../../core/describe.js';
 
 /** A short, safe description of any value for messages (never throws). */
@@ -70,6 +70,12 @@ export function signalOptions(opts: unknown, what: string): { signal?: AbortSign
   knownOptionsArg(o, SIGNAL_ONLY, what);
   if (o.signal === undefined) return NO_OPTIONS;
   return { signal: signalArg(o.signal, `${what}.signal`)! };
+}
+
+/** Options of `cont.object()`, `cont.kv()`, `tx.object()`. */
+export interface ObjectOptions {
+  /** Object class for objects named by string (default: the container's). */
+  oclass?: string | ObjectClass;
 }
 
 /** The option names of an object's opening (`cont.object`, `cont.kv`, `tx.object`: `ObjectOptions`). */

@@ -13,23 +13,19 @@ import { prefetchPoint, prefetchPoints, prefetchSlots, preparedRead, unprepare, 
 import { toBytes, hex, compareBytes } from '../../core/bytes.js';
 import { utf8, wellFormed } from '../container/utf8.js';
 import { badArg, ObjectError } from '../io/errors.js';
-import { NO_OPTIONS, READ_OPTION_NAMES, bytesArg, countArg, describeValue, liveBytes, optionsArg, readOptionsArg, signalOptions } from './args.js';
+import { NO_OPTIONS, READ_OPTION_NAMES, bytesArg, countArg, describeValue, liveBytes, optionsArg, readOptionsArg, signalOptions, type ObjectOptions } from './args.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { adoptResult } from '../media/aligned.js';
 import { swallow } from '../../core/log.js';
 import type { Redundancy, IoContext } from '../io/io.js';
-import type { ObjectClass } from '../../placement/index.js';
 
 /** Longest dkey or akey (bytes). */
 export const MAX_KEY_BYTES = 4096;
 /** Largest value of one update (bytes). */
 export const MAX_UPDATE_BYTES = 256 * 1024 * 1024;
 
-/** Options of `cont.object()`. */
-export interface ObjectOptions {
-  /** Object class for objects named by string (default: the container's). */
-  oclass?: string | ObjectClass;
-}
+/** Options of `cont.object()` (defined beside their validation, `args.ts`). */
+export type { ObjectOptions } from './args.js';
 
 /** An array extent in records. */
 export interface Recx { index: number; count: number }
