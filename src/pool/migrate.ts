@@ -9,9 +9,7 @@
  * started): a value is written at the epoch it had (EC pieces record it) or at the read point,
  * and a key that vanished between read points is punched, so reads at the current epoch and at
  * every snapshot return the same bytes before and after. Writes that arrive meanwhile go to both
- * targets (see container/plan.ts). A destination that still holds an old copy of the shard (left
- * there when the shard moved away earlier: `holdsOldContent`) is written as a repair is, each read
- * point's content over a punch of the whole shard, so nothing of the old copy shows through. Every write is idempotent, so a migration killed half way
+ * targets (see container/plan.ts). Every write is idempotent, so a migration killed half way
  * simply runs again after reopen.
  *
  * It streams: the objects of a container are listed once (`listMigrationObjects`: the same listing
@@ -465,9 +463,7 @@ async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: big
     const healthy = await openable(io, members, stores);
     const ctx = groupCtx(run, cont, io, oid, members, healthy, groups[0]!.length, stores);
     if (sources || destinations) noteTargets(io, movers, healthy, moved, sources, destinations);
-    const dests = await moverDests(io, oid, movers, moved);
-    if (await holdsOldContent(dests, points[points.length - 1]!)) ctx.replace = true;
-    bytes += await rebuildGroupOnto(ctx, dests, points);
+    bytes += await rebuildGroupOnto(ctx, await moverDests(io, oid, movers, moved), points);
   }
   return bytes;
 }
@@ -500,25 +496,6 @@ async function moverDests(io: IoContext, oid: bigint, movers: Array<{ shard: num
     dests.push({ shard: mv.shard, target: mv.target, dst: await io.store(to), dstTarget: to, uoid: unitOid(oid, mv.shard) });
   }
   return dests;
-}
-
-/**
- * Whether some mover's destination already shows content of the shard at `stable` (the last read
- * point). A shard that moved off a target left its copy there (an extend's move onto a new target:
- * the old target stays in service), and moving back (the new target excluded, say) finds it. That
- * copy stopped at the move away: a key punched since is still there, and the key listings at the
- * read points, taken from the sources, never name it, so it would read back. Such a group is moved
- * as a repair is (`ShardCtx.replace`: each read point's content written over a punch of the
- * whole shard). Writes that reached the destination during this move count too (they leave the
- * same content: every write at or below `stable` is on the sources as well), as does nothing
- * invisible at `stable` (what the old copy shows at any read point is then what the sources show).
- */
-async function holdsOldContent(movers: readonly Mover[], stable: bigint): Promise<boolean> {
-  for (let i = 0; i < movers.length; i++) {
-    const mv = movers[i]!;
-    for await (const _ of mv.dst.listDkeys(stable, mv.uoid)) return true;
-  }
-  return false;
 }
 
 /**
@@ -637,8 +614,7 @@ interface ShardCtx {
   /**
    * Repair in place: the destination's old content is not trusted (damage may have taken a punch
    * that hid older versions), so at each read point the shard is punched whole and then written
-   * at that epoch, and nothing older shows through. Also a move onto a destination that holds an
-   * old copy of the shard (`holdsOldContent`).
+   * at that epoch, and nothing older shows through.
    */
   replace?: boolean;
   /** `rolesOf` per dkey (latin1 key), filled as the group's keys are met. */
