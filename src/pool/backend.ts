@@ -104,7 +104,7 @@ export interface PoolBackend {
   removeStore(t: number, cuuid: string): Promise<void>;
   /** Drop everything a target holds (before it is reintegrated). */
   wipeTarget(t: number): Promise<void>;
-  /** Make room for new targets (before writes may be routed to them). */
+  /** Make room for new targets (before writes may be routed to them; what an extend that did not take effect left of them is replaced). */
   prepareTargets(ids: number[]): Promise<void>;
   /** Bytes a target uses, when known. */
   spaceUsed(t: number): number;

@@ -268,7 +268,11 @@ export class LocalBackend implements PoolBackend {
     const residentBytes = targetResidentBytes(this.opts.cacheBytes ?? DEFAULT_POOL_CACHE_BYTES, dirs.length + fresh);
     for (const id of ids) {
       const tdir = join(this.location, 'targets', String(id));
-      if (!existsSync(join(tdir, 'vos.scm'))) await createTargetStore(tdir, this.meta, residentBytes);
+      // A directory here is what an extend that did not take effect left (no saved map names
+      // these targets, so nothing was ever routed to them): its store may be half made (a crash
+      // while it was created left an empty vos.scm, which no open accepts), so it is made anew.
+      if (dirs.includes(String(id))) { await this.closeTarget(id); await rm(tdir, { recursive: true, force: true }); }
+      await createTargetStore(tdir, this.meta, residentBytes);
     }
   }
 
