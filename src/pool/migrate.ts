@@ -6,11 +6,16 @@
  * reintegrate) and otherwise reconstructed from the rest of its group: EC pieces and cells are
  * decoded from any k healthy shards, replicas are copied from a healthy sibling. Content is
  * rebuilt at every read point that matters (each snapshot and the stable epoch when the move
- * started): a value is written at the epoch it had (EC pieces record it) or at the read point,
- * and a key that vanished between read points is punched, so reads at the current epoch and at
- * every snapshot return the same bytes before and after. Writes that arrive meanwhile go to both
- * targets (see container/plan.ts). Every write is idempotent, so a migration killed half way
- * simply runs again after reopen.
+ * started): at each read point the moved shard is punched whole on its destination and then
+ * written at that epoch, and a key that vanished between read points is punched, so reads at the
+ * current epoch and at every snapshot return the same bytes before and after. The punch is what
+ * keeps an old copy out: a shard that moved off a target that stays in service (an extend's or a
+ * reintegration's moves) left its copy there, and a later move back onto that target must not let
+ * a key changed or punched meanwhile read back from it. Writes that arrive meanwhile go to both
+ * targets (see container/plan.ts): those at or below the last read point are on the sources too
+ * and are written again, those above it are above every punch. Every write and punch is
+ * idempotent and a later one at the same epoch wins, so a migration killed half way simply runs
+ * again after reopen.
  *
  * It streams: the objects of a container are listed once (`listMigrationObjects`: the same listing
  * gives the progress total and the ids to visit, kept up to MIGRATE_LISTED_OBJECTS_MAX);
@@ -41,7 +46,7 @@ import type { ShardStore, LocatedShardRead, PreparedShardWrite } from '../io/sha
 import { PreparedWriteGroup } from '../io/write-group.js';
 import { readHashedGroup, type HashedReadSlot } from '../media/block-device.js';
 import { unitOid } from '../io/shard-store.js';
-import { groupShards, roleShards, dkeyRotation, stripeBuffers, stripeViews, readShardInto, ecRebuildSinglePiece, EC_PIECE_HEADER, type IoContext } from '../io/io.js';
+import { groupShards, roleShards, dkeyRotation, stripeBuffers, stripeViews, readShardInto, ecRebuildSinglePiece, type IoContext } from '../io/io.js';
 import { deferFill, deferredFills, dropFill, FILL_MAX_COEFFS } from '../media/fills.js';
 import { decodeRows as matrixDecodeRows } from '../../ec/matrix.js';
 import { ObjectError } from '../io/errors.js';
@@ -532,7 +537,7 @@ async function rebuildGroupOnto(ctx: ShardCtx, movers: Mover[], points: bigint[]
     const R = points[i]!;
     ctx.versions.clear();
     const keys = await keysAt(ctx, R);
-    if (ctx.replace) await punchMovers(ctx, movers, R);
+    await punchMovers(ctx, movers, R);
     // Keys are independent: several move at once (each a chain of reads, a decode and writes).
     await runBounded(keys, MIGRATE_KEYS_IN_FLIGHT, (key) => moveValue(ctx, movers, R, key, acc));
     if (prev !== undefined) await punchGone(ctx, movers, R, prev, keys);
@@ -543,7 +548,11 @@ async function rebuildGroupOnto(ctx: ShardCtx, movers: Mover[], points: bigint[]
   return acc.bytes;
 }
 
-/** A repair's punch of every mover's whole shard at R (`ShardCtx.replace`). */
+/**
+ * Punch every mover's whole shard at R on its destination, before R's content is written there:
+ * nothing the destination held at or below R shows through (an old copy of the shard, a repaired
+ * shard's damaged versions, an interrupted run's writes).
+ */
 async function punchMovers(ctx: ShardCtx, movers: Mover[], R: bigint): Promise<void> {
   for (const mv of movers) await mv.dst.punchObject(R, unitOid(ctx.oid, mv.shard));
 }
@@ -592,7 +601,7 @@ export async function repairShard(cont: ContainerCore, oid: bigint, shard: numbe
   const cls = objectClassOf(oid);
   if (healthy.length < (cls.kind === 'ec' ? cls.dataShards : 1)) throw lostErr(oid);
   const run = new MigrationRun(undefined, undefined);
-  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, replace: true, roles: new Map(), rotations: new Map(), healthyShards: new Set(healthy.map((m) => m.shard)), stores, versions: new Map() };
+  const ctx: ShardCtx = { run, cont, io, oid, cls, members, healthy, size, roles: new Map(), rotations: new Map(), healthyShards: new Set(healthy.map((m) => m.shard)), stores, versions: new Map() };
   try {
     return await rebuildGroupOnto(ctx, [{ shard, target: -1, dst: await io.store(me.target), dstTarget: me.target, uoid: unitOid(oid, shard) }], points);
   } finally {
@@ -611,12 +620,6 @@ interface ShardCtx {
   members: Array<{ shard: number; target: number }>;
   healthy: Array<{ shard: number; target: number }>;
   size: number;
-  /**
-   * Repair in place: the destination's old content is not trusted (damage may have taken a punch
-   * that hid older versions), so at each read point the shard is punched whole and then written
-   * at that epoch, and nothing older shows through.
-   */
-  replace?: boolean;
   /** `rolesOf` per dkey (latin1 key), filled as the group's keys are met. */
   roles: Map<string, DkeyRoles>;
   /** `rolesOf` per parity rotation (the dkeys of one rotation share it). */
@@ -921,8 +924,7 @@ async function copyValue(ctx: ShardCtx, source: { shard: number; target: number 
     const v = await src.fetchSingle(R, srcOid, dkey, akey);
     if (v === undefined) { await dst.punchAkey(R, dstOid, dkey, akey); return 0; }
     await ctx.run.take(2 * v.length);
-    const at = ctx.cls.kind === 'ec' && v.length >= EC_PIECE_HEADER ? new DataView(v.buffer, v.byteOffset).getBigUint64(8, true) : R;
-    await dst.updateSingle(!ctx.replace && at <= R && at > 0n ? at : R, dstOid, dkey, akey, v);
+    await dst.updateSingle(R, dstOid, dkey, akey, v);
     return v.length;
   }
   let n = 0;
@@ -1032,7 +1034,7 @@ async function rebuildPiece(ctx: ShardCtx, mv: Mover, R: bigint, dkey: Uint8Arra
   if (r.kind === 'absent') { await mv.dst.punchAkey(R, unitOid(ctx.oid, mv.shard), dkey, akey); return 0; }
   if (r.kind === 'lost') throw lostErr(ctx.oid);
   if (r.kind === 'none') return 0; // a whole value has no piece on this data role
-  await mv.dst.updateSingle(!ctx.replace && r.epoch > 0n && r.epoch <= R ? r.epoch : R, unitOid(ctx.oid, mv.shard), dkey, akey, r.piece);
+  await mv.dst.updateSingle(R, unitOid(ctx.oid, mv.shard), dkey, akey, r.piece);
   return r.piece.length;
 }
 
