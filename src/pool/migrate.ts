@@ -246,6 +246,11 @@ export interface MigrateOptions {
   /** Filled with the targets read from / written to (declustering figures). */
   sources?: Set<number>;
   destinations?: Set<number>;
+  /**
+   * Filled with the old targets moved shards were copied from while readable: once the map is
+   * promoted, those that stay in service hold copies nothing reads (`reclaimContainer`).
+   */
+  vacated?: Set<number>;
   /** Bytes per second the migration may move (reads + writes); unlimited without. */
   budget?: RebuildBudget;
   /**
@@ -320,7 +325,7 @@ export async function migrateContainer(cont: ContainerCore, opts: MigrateOptions
     await runBoundedIter(objects, MIGRATE_CONCURRENCY, async (oid) => {
       throwIfAborted(opts.signal);
       try {
-        const bytes = await migrateObject(run, cont, oid, points, opts.sources, opts.destinations);
+        const bytes = await migrateObject(run, cont, oid, points, opts);
         opts.onObject?.(bytes);
       } catch (err) {
         if ((err as { code?: string }).code === 'DATA_LOST') opts.onObject?.(0, oid.toString(16));
@@ -444,14 +449,17 @@ class MigrationRun {
   }
 }
 
-async function migrateObject(run: MigrationRun, cont: ContainerCore, oid: bigint, points: bigint[], sources?: Set<number>, destinations?: Set<number>): Promise<number> {
+/** The target sets a migration fills (`MigrateOptions`). */
+type NotedTargets = Pick<MigrateOptions, 'sources' | 'destinations' | 'vacated'>;
+
+async function migrateObject(run: MigrationRun, cont: ContainerCore, oid: bigint, points: bigint[], noted: NotedTargets): Promise<number> {
   const port = containerPort(cont);
   const moved = port.movedShards(oid);
   if (moved.size === 0) return 0;
-  return run.paced(() => moveObjectShards(run, cont, oid, points, moved, sources, destinations));
+  return run.paced(() => moveObjectShards(run, cont, oid, points, moved, noted));
 }
 
-async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: bigint, points: bigint[], moved: ReadonlyMap<number, number>, sources?: Set<number>, destinations?: Set<number>): Promise<number> {
+async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: bigint, points: bigint[], moved: ReadonlyMap<number, number>, noted: NotedTargets): Promise<number> {
   // Indexed loops and its parts in functions of their own (`groupMovers`, `groupCtx`,
   // `moverDests`): it runs once per object, so V8 reaches it late (the bench's measured rebuild);
   // less bytecode (no iterator protocol) is less to compile then (see `rebuildGroupOnto`).
@@ -467,7 +475,7 @@ async function moveObjectShards(run: MigrationRun, cont: ContainerCore, oid: big
     const stores = new Map<number, ShardStore>();
     const healthy = await openable(io, members, stores);
     const ctx = groupCtx(run, cont, io, oid, members, healthy, groups[0]!.length, stores);
-    if (sources || destinations) noteTargets(io, movers, healthy, moved, sources, destinations);
+    if (noted.sources || noted.destinations || noted.vacated) noteTargets(io, movers, healthy, moved, noted);
     bytes += await rebuildGroupOnto(ctx, await moverDests(io, oid, movers, moved), points);
   }
   return bytes;
@@ -505,9 +513,10 @@ async function moverDests(io: IoContext, oid: bigint, movers: Array<{ shard: num
 
 /**
  * Record the targets a group's moves read from (a mover's own old target when readable, else every
- * healthy member) and write to (declustering figures).
+ * healthy member) and write to (declustering figures), and the readable old targets the movers
+ * leave (`vacated`).
  */
-function noteTargets(io: IoContext, movers: ReadonlyArray<{ shard: number; target: number }>, healthy: ReadonlyArray<{ target: number }>, moved: ReadonlyMap<number, number>, sources?: Set<number>, destinations?: Set<number>): void {
+function noteTargets(io: IoContext, movers: ReadonlyArray<{ shard: number; target: number }>, healthy: ReadonlyArray<{ target: number }>, moved: ReadonlyMap<number, number>, { sources, destinations, vacated }: NotedTargets): void {
   // (one `sources.add` call site, taken for every mover: a branch first taken in the measured
   // rebuild deoptimised `moveObjectShards`, where this is inlined, in the bench)
   for (let i = 0; i < movers.length; i++) {
@@ -515,6 +524,7 @@ function noteTargets(io: IoContext, movers: ReadonlyArray<{ shard: number; targe
     destinations?.add(moved.get(mv.shard)!);
     const own = io.available(mv.target);
     for (let h = 0; h < (own ? 1 : healthy.length); h++) sources?.add(own ? mv.target : healthy[h]!.target);
+    if (own) vacated?.add(mv.target);
   }
 }
 

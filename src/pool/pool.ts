@@ -21,6 +21,7 @@ import type { BadShard, ContainerRuntime, ObjectLayout } from '../container/runt
 import { DEFAULT_CELL_SIZE, checkRedundancy, containerPort, type ContainerMeta, type ContainerProps } from '../container/container.js';
 import { Container } from '../object/handles.js';
 import { migrateContainer, listMigrationObjects, MIGRATE_LISTED_OBJECTS_MAX } from './migrate.js';
+import { reclaimContainer, reclaimOn } from './reclaim.js';
 import { ObjectFeed } from './rebuild-feed.js';
 import { RebuildBudget, type RebuildBudgetOptions } from './rebuild-budget.js';
 import { findBadShards, openContainers, repairShards, confirmRepairs, type PoolScrubReport, type DamagedRanges, type ShardToRepair } from './scrub.js';
@@ -748,14 +749,14 @@ export class Pool extends EventEmitter {
     })();
     // (a failed listing fails every feed not ended yet: their migrations rethrow it)
     listing.catch((err: unknown) => { for (const f of feeds.values()) f.fail(err); });
-    const sources = new Set<number>(), destinations = new Set<number>();
+    const sources = new Set<number>(), destinations = new Set<number>(), vacated = new Set<number>();
     const lostBy = new Map<Container, bigint[]>();
     try {
       for (const c of handles) {
         if (this.closed_) return;
         await migrateContainer(c, {
           signal,
-          sources, destinations, budget: this.rebuildBudget, objects: feeds.get(c),
+          sources, destinations, vacated, budget: this.rebuildBudget, objects: feeds.get(c),
           onObject: (bytes, lost) => {
             st.objectsDone++;
             st.bytes += bytes;
@@ -790,6 +791,26 @@ export class Pool extends EventEmitter {
       return;
     }
     this.setRebuild({ ...st, state: 'idle', mapVersion: this.map_.version, etaSeconds: 0 });
+    await this.reclaim(handles, vacated);
+  }
+
+  /**
+   * After a promotion: punch the copies the moves left on `vacated` targets that stay in service
+   * (reclaim.ts), so their aggregation frees the space. Never fails the rebuild: a reclaim cut
+   * short (close, a failing target) leaves space, never wrong data.
+   */
+  private async reclaim(handles: Container[], vacated: ReadonlySet<number>): Promise<void> {
+    const targets = [...vacated].filter((t) => this.map_.targets[t]?.state === 'UPIN');
+    if (targets.length === 0 || !reclaimOn()) return;
+    const signal = this.migrationAbort.signal;
+    try {
+      for (const c of handles) {
+        if (this.closed_) return;
+        await reclaimContainer(c, targets, { signal });
+      }
+    } catch (err) {
+      if (!this.closed_ && !signal.aborted) swallowed('pool.reclaim-failed', err);
+    }
   }
 
   /**
