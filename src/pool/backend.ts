@@ -38,8 +38,11 @@ export interface ConnectOptions {
   runsMigrations?: boolean;
 }
 
-/** The pool map of record, the map being moved to, and targets being refilled. */
-export interface PoolMaps { map: PoolMap; stable: PoolMap; resync: number[] }
+/**
+ * The pool map of record, the map being moved to, and targets being refilled; `reclaim`: targets
+ * still holding copies of shards a promoted move took off them (reclaim.ts; kept by embedded pools).
+ */
+export interface PoolMaps { map: PoolMap; stable: PoolMap; resync: number[]; reclaim?: number[] }
 
 /** State and progress of rebuild / rebalance, as `pool.rebuildStatus()` and 'rebuild' events report it. */
 export interface RebuildStatus {

@@ -156,13 +156,16 @@ export class LocalBackend implements PoolBackend {
     const map = (await readEither(join(dir, 'pool.map'), (img) => PoolMap.deserialize(img))).value;
     const stable = existsSync(join(dir, 'pool.map.stable')) || existsSync(join(dir, 'pool.map.stable.copy'))
       ? (await readEither(join(dir, 'pool.map.stable'), (img) => PoolMap.deserialize(img))).value : map.clone();
-    const resync = existsSync(join(dir, 'rebuild.state')) || existsSync(join(dir, 'rebuild.state.copy'))
-      ? (await readJsonRecordEither<{ resync: number[] }>(join(dir, 'rebuild.state'), REBUILD_MAGIC, 1, 'rebuild state')).doc.resync : [];
+    const state = existsSync(join(dir, 'rebuild.state')) || existsSync(join(dir, 'rebuild.state.copy'))
+      ? (await readJsonRecordEither<{ resync: number[]; reclaim?: number[] }>(join(dir, 'rebuild.state'), REBUILD_MAGIC, 1, 'rebuild state')).doc : { resync: [] };
+    const { resync } = state;
+    // (a list of target ids or absent: written by releases that reclaim; older ones leave it out)
+    const reclaim = Array.isArray(state.reclaim) ? state.reclaim.filter((t) => Number.isInteger(t) && t >= 0 && t < map.targets.length) : [];
     if (!this.opts.readOnly) {
       for (const f of ['pool.map', 'pool.map.stable']) await healCopies(join(dir, f), (img) => PoolMap.deserialize(img));
       await healCopies(join(dir, 'rebuild.state'), (img) => decodeJsonRecord(img, REBUILD_MAGIC, 1, 'rebuild state'));
     }
-    return { map, stable, resync };
+    return { map, stable, resync, reclaim };
   }
 
   async saveMaps(maps: PoolMaps, _expect: number, stableChanged: boolean): Promise<boolean> {
@@ -171,7 +174,7 @@ export class LocalBackend implements PoolBackend {
     // (their syncs overlap: writeFilesTwiceInOrder keeps only the order of the renames)
     const files = [
       { path: join(this.location, 'pool.map'), image: maps.map.serialize() },
-      { path: join(this.location, 'rebuild.state'), image: await encodeJsonRecord(REBUILD_MAGIC, 1, { resync: maps.resync }) },
+      { path: join(this.location, 'rebuild.state'), image: await encodeJsonRecord(REBUILD_MAGIC, 1, { resync: maps.resync, reclaim: maps.reclaim ?? [] }) },
     ];
     if (stableChanged) files.push({ path: join(this.location, 'pool.map.stable'), image: maps.stable.serialize() });
     await writeFilesTwiceInOrder(files);

@@ -200,6 +200,8 @@ export class Pool extends EventEmitter {
   private targetPlacement: Placement;
   /** Targets whose content is rebuilt from scratch (reintegrated targets). */
   private resync = new Set<number>();
+  /** Targets holding copies of shards a promoted move took off them, not reclaimed yet (`reclaim`). */
+  private reclaimOwed: Set<number>;
   private layoutCache = new BigIdMap<ObjectLayout>();
   /** The layouts `placement` shares among objects (`Placement.sharedLayout`), by their id. */
   private sharedLayouts: ObjectLayout[] = [];
@@ -239,6 +241,7 @@ export class Pool extends EventEmitter {
     this.map_ = maps.map;
     this.stable = maps.stable;
     this.resync = new Set(maps.resync);
+    this.reclaimOwed = new Set(maps.reclaim ?? []);
     this.placement = createPlacement(layoutView(this.stable), { algo: 'jump-map' });
     this.targetPlacement = createPlacement(this.map_, { algo: 'jump-map' });
     const self = this;
@@ -305,8 +308,9 @@ export class Pool extends EventEmitter {
     // Target stores open in constant time: open every one now, so the first I/O pays nothing.
     // (A read-only open opens them after reading a container's journal: see openContainer.)
     if (!options.readOnly) await backend.openTargets?.(pool.map_.targets.map((t) => t.id).filter((id) => pool.runtime.writable(id) || pool.runtime.available(id)));
-    // A rebuild or rebalance that was running when the process stopped resumes in the background.
-    if (pool.pending() && backend.runsMigrations) pool.startMigration();
+    // A rebuild or rebalance that was running when the process stopped resumes in the background,
+    // as does a reclaim a promotion left owed.
+    if ((pool.pending() || pool.reclaimOwed.size > 0) && backend.runsMigrations) pool.startMigration();
     return pool;
   }
 
@@ -569,7 +573,7 @@ export class Pool extends EventEmitter {
         const resync = new Set(this.resync);
         const expect = this.map_.version;
         const r = fn(m, resync);
-        if (!(await this.backend.saveMaps({ map: m, stable: this.stable, resync: [...resync] }, expect, false))) return { ok: false as const };
+        if (!(await this.backend.saveMaps({ map: m, stable: this.stable, resync: [...resync], reclaim: [...this.reclaimOwed] }, expect, false))) return { ok: false as const };
         this.map_ = m;
         this.resync = resync;
         this.refreshPlacement();
@@ -698,14 +702,18 @@ export class Pool extends EventEmitter {
     this.blocked = false;
   }
 
-  /** Run (or re-run, after another map change) the migration in the background. */
+  /**
+   * Run (or re-run, after another map change) the migration in the background; with nothing to
+   * move, the reclaim an earlier promotion left owed.
+   */
   private startMigration(): void {
     if (this.migration) { this.migrationAgain = true; return; }
     this.migration = (async () => {
       try {
         do {
           this.migrationAgain = false;
-          await this.migrateOnce();
+          if (this.pending()) await this.migrateOnce();
+          else await this.reclaim(await this.openAllContainers());
         } while (this.migrationAgain && !this.closed_);
       } catch (err) {
         if (!this.closed_) this.setRebuild({ ...this.rebuildState, state: 'failed', error: (err as Error).message });
@@ -723,12 +731,7 @@ export class Pool extends EventEmitter {
     this.rebuildState = st;
     // Connected pools: every engine refuses writes planned with an older map from here on.
     await this.backend.beforeMigration?.(version);
-    const handles: Container[] = [];
-    for (const { label } of [...this.backend.meta.containers]) {
-      const c = await this.openContainer(label);
-      await containerPort(c).refreshObjects();
-      handles.push(c);
-    }
+    const handles = await this.openAllContainers();
     st.objectsTotal = 0;
     // One listing per container serves the count and the migration (ids kept up to
     // MIGRATE_LISTED_OBJECTS_MAX in all), and feeds the migration as it goes (ObjectFeed): objects
@@ -784,40 +787,63 @@ export class Pool extends EventEmitter {
     // Objects that could not be rebuilt keep failing with DATA_LOST (never read as empty) until
     // they are punched; record that before their layout moves to empty spares.
     for (const [c, oids] of lostBy) await containerPort(c).markLost(oids);
-    if (!(await this.promoteMap(version))) {
+    if (!(await this.promoteMap(version, vacated))) {
       // Another client changed the map meanwhile: migrate again to the newest one.
       await this.reloadMaps().catch(swallow('pool.reload-maps-after-lost-promotion')); // the migration runs again either way
       this.migrationAgain = true;
       return;
     }
     this.setRebuild({ ...st, state: 'idle', mapVersion: this.map_.version, etaSeconds: 0 });
-    await this.reclaim(handles, vacated);
+    await this.reclaim(handles);
+  }
+
+  /** Every container of the pool, opened, with the object ids other clients recorded. */
+  private async openAllContainers(): Promise<Container[]> {
+    const handles: Container[] = [];
+    for (const { label } of [...this.backend.meta.containers]) {
+      const c = await this.openContainer(label);
+      await containerPort(c).refreshObjects();
+      handles.push(c);
+    }
+    return handles;
   }
 
   /**
-   * After a promotion: punch the copies the moves left on `vacated` targets that stay in service
-   * (reclaim.ts), so their aggregation frees the space. Never fails the rebuild: a reclaim cut
-   * short (close, a failing target) leaves space, never wrong data.
+   * After a promotion: punch the copies the moves left on the targets owed a reclaim that are in
+   * service (reclaim.ts), so their aggregation frees the space, then record them done (a pool
+   * reopened before that reclaims again: it is idempotent). Never fails the rebuild: a reclaim
+   * cut short (close, a failing target) leaves space, never wrong data.
    */
-  private async reclaim(handles: Container[], vacated: ReadonlySet<number>): Promise<void> {
-    const targets = [...vacated].filter((t) => this.map_.targets[t]?.state === 'UPIN');
+  private async reclaim(handles: Container[]): Promise<void> {
+    const targets = [...this.reclaimOwed].filter((t) => this.map_.targets[t]?.state === 'UPIN');
     if (targets.length === 0 || !reclaimOn()) return;
     const signal = this.migrationAbort.signal;
+    const failed = new Set<number>();
     try {
       for (const c of handles) {
         if (this.closed_) return;
-        await reclaimContainer(c, targets, { signal });
+        for (const t of (await reclaimContainer(c, targets, { signal })).failed) failed.add(t);
       }
     } catch (err) {
-      if (!this.closed_ && !signal.aborted) swallowed('pool.reclaim-failed', err);
+      if (this.closed_ || signal.aborted) return;
+      swallowed('pool.reclaim-failed', err);
+      return;
     }
+    await this.persistLock.withLocks(['map'], async () => {
+      const owed = new Set(this.reclaimOwed);
+      for (const t of targets) if (!failed.has(t)) owed.delete(t);
+      if (owed.size === this.reclaimOwed.size || this.closed_) return;
+      // (only embedded pools keep it: a connected pool's leader reclaims what its own promotions owe)
+      if (this.backend instanceof LocalBackend && !(await this.backend.saveMaps({ map: this.map_, stable: this.stable, resync: [...this.resync], reclaim: [...owed] }, this.map_.version, false))) return;
+      this.reclaimOwed = owed;
+    });
   }
 
   /**
    * Everything moved to the map of `version`: it becomes the layout of record (DOWN/DRAIN targets
    * DOWNOUT, NEW/UP targets UPIN). False when the map changed meanwhile (another client).
    */
-  private async promoteMap(version: number): Promise<boolean> {
+  private async promoteMap(version: number, vacated: ReadonlySet<number> = new Set()): Promise<boolean> {
     return this.persistLock.withLocks(['map'], async () => {
       if (this.map_.version !== version) return false;
       const m = this.map_.clone();
@@ -825,13 +851,16 @@ export class Pool extends EventEmitter {
         if (t.state === 'DOWN' || t.state === 'DRAIN') m.markDownOut(t.id);
         else if (t.state === 'NEW' || t.state === 'UP') m.markUpIn(t.id);
       }
-      const maps = { map: m, stable: m.clone(), resync: [] };
+      // targets the moves left copies on and that stay in service: owed a reclaim (with those owed before)
+      const owed = new Set([...this.reclaimOwed, ...vacated].filter((t) => m.targets[t]?.state === 'UPIN'));
+      const maps = { map: m, stable: m.clone(), resync: [], reclaim: [...owed] };
       // stores that defer their syncs: what the migration wrote is durable before the map names it
       if (this.backend instanceof LocalBackend) await this.backend.flushTargets();
       if (!(await this.backend.saveMaps(maps, version, true))) return false;
       this.map_ = maps.map;
       this.stable = maps.stable;
       this.resync.clear();
+      this.reclaimOwed = owed;
       this.refreshPlacement();
       this.notifyMaps();
       assert(this.map_.version === this.stable.version && !this.pending(), 'a promoted map is the layout of record, nothing pending', { version: this.map_.version });

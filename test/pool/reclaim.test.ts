@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { Pool } from '../../src/pool/pool.js';
 import { containerPort } from '../../src/container/container.js';
 import { splitUnitOid } from '../../src/io/shard-store.js';
+import { REBUILD_RECLAIM_ENV } from '../../src/pool/reclaim.js';
 import type { Container } from '../../src/index.js';
 import { Rng } from '../../core/rng.js';
+import { readJsonRecord } from '../../core/record-file.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const t = suite('reclaim');
@@ -120,6 +122,45 @@ t('a snapshot older than the move reads the same after the reclaim, and after re
     const c2 = await pool.openContainer('c');
     await verify(c2, held, 'at the snapshot, reopened', 'before');
     await verify(c2, later, 'now, reopened');
+  } finally {
+    await pool.close();
+  }
+});
+
+t('a reclaim owed when the process stopped runs when the pool is opened again', async () => {
+  const dir = join(root, 'owed');
+  let pool = await Pool.create(dir, SHAPE);
+  const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: 4096 });
+  const held = await fill(c, new Rng(74));
+  // the promotion records the reclaim it owes; this process stops before running it
+  process.env[REBUILD_RECLAIM_ENV] = '0';
+  try {
+    await pool.extend({ nodes: 1 });
+    await pool.waitForRebuild();
+    assert.ok(await strayCopies(pool, c) > 0, 'the extend left copies on the old targets (reclaim off)');
+    const owed = await readJsonRecord<{ reclaim?: number[] }>(join(dir, 'rebuild.state'), 'CAIRNRBD', 1, 'rebuild state');
+    assert.ok((owed.reclaim ?? []).length > 0, 'rebuild.state names the targets owed a reclaim');
+  } finally {
+    delete process.env[REBUILD_RECLAIM_ENV];
+  }
+  await pool.close();
+  pool = await Pool.open(dir);
+  try {
+    await pool.waitForRebuild();
+    const c2 = await pool.openContainer('c');
+    assert.is(await strayCopies(pool, c2), 0, 'the reopened pool did not reclaim the copies it owed');
+    await verify(c2, held, 'after the reclaim at reopen');
+  } finally {
+    await pool.close();
+  }
+  // done once: the next open owes nothing (the list in rebuild.state is empty)
+  const state = await readJsonRecord<{ reclaim?: number[] }>(join(dir, 'rebuild.state'), 'CAIRNRBD', 1, 'rebuild state');
+  assert.equal(state.reclaim, [], 'rebuild.state still lists targets owed a reclaim');
+  pool = await Pool.open(dir);
+  try {
+    assert.is(pool.rebuildStatus().state, 'idle');
+    const c3 = await pool.openContainer('c');
+    await verify(c3, held, 'reopened again');
   } finally {
     await pool.close();
   }
