@@ -37,6 +37,14 @@ async function fill(c: Container, rng: Rng): Promise<{ arrays: Map<string, Uint8
   return { arrays, values };
 }
 
+/** A new pool `name` under the test's root with container 'c' filled (`fill`, seeded by `seed`). */
+async function filledPool(name: string, seed: number): Promise<{ dir: string; pool: Pool; c: Container; held: Awaited<ReturnType<typeof fill>> }> {
+  const dir = join(root, name);
+  const pool = await Pool.create(dir, SHAPE);
+  const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: 4096 });
+  return { dir, pool, c, held: await fill(c, new Rng(seed)) };
+}
+
 /** Every array and value reads back (at snapshot `snapshot` when given). */
 async function verify(c: Container, { arrays, values }: Awaited<ReturnType<typeof fill>>, where: string, snapshot?: string): Promise<void> {
   const at = snapshot === undefined ? {} : { snapshot };
@@ -76,10 +84,8 @@ async function dataUsed(c: Container, ids: number[]): Promise<number> {
 }
 
 t('extend: the copies left on the old targets are punched once the move is promoted, and aggregation frees their space', async () => {
-  const pool = await Pool.create(join(root, 'extend'), SHAPE);
+  const { pool, c, held } = await filledPool('extend', 70);
   try {
-    const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: 4096 });
-    const held = await fill(c, new Rng(70));
     await c.snapshot('before');
     const old = pool.query().targets.map((x) => x.id);
     const usedBefore = await dataUsed(c, old);
@@ -103,10 +109,9 @@ t('extend: the copies left on the old targets are punched once the move is promo
 });
 
 t('a snapshot older than the move reads the same after the reclaim, and after reopen', async () => {
-  const dir = join(root, 'snapshot');
-  let pool = await Pool.create(dir, SHAPE);
-  const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: 4096 });
-  const held = await fill(c, new Rng(71));
+  const made = await filledPool('snapshot', 71);
+  const { dir, c, held } = made;
+  let pool = made.pool;
   await c.snapshot('before');
   // what changes after the snapshot: the snapshot must still read the old bytes
   const later = await fill(c, new Rng(72));
@@ -128,10 +133,9 @@ t('a snapshot older than the move reads the same after the reclaim, and after re
 });
 
 t('a reclaim owed when the process stopped runs when the pool is opened again', async () => {
-  const dir = join(root, 'owed');
-  let pool = await Pool.create(dir, SHAPE);
-  const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: 4096 });
-  const held = await fill(c, new Rng(74));
+  const made = await filledPool('owed', 74);
+  const { dir, c, held } = made;
+  let pool = made.pool;
   // the promotion records the reclaim it owes; this process stops before running it
   process.env[REBUILD_RECLAIM_ENV] = '0';
   try {
@@ -167,10 +171,8 @@ t('a reclaim owed when the process stopped runs when the pool is opened again', 
 });
 
 t('reintegrate: the copies the rebuild put on spares are punched once the shards are back', async () => {
-  const pool = await Pool.create(join(root, 'reintegrate'), SHAPE);
+  const { pool, c, held } = await filledPool('reintegrate', 73);
   try {
-    const c = await pool.createContainer('c', { oclass: 'EC_4P2G1', redundancyFactor: 2, cellSize: 4096 });
-    const held = await fill(c, new Rng(73));
     await pool.exclude(5);
     await pool.waitForRebuild();
     await pool.reintegrate(5);
