@@ -11,6 +11,7 @@ import { copyKey } from './keys.js';
 import { OidKey, OidTable } from './oid-table.js';
 import { Where, WalType, type WalRecord } from './wal.js';
 import { sameBytes } from '../../core/bytes.js';
+import { assert } from '../../core/errors.js';
 
 /** A version of a single value or an array extent. */
 export interface MemVersion {
@@ -335,18 +336,21 @@ class SoloCols {
     return n;
   }
 
-  /** Room for entry `e` (entries are added in order, one at a time). */
+  /**
+   * Room for entry `e`. Entries come in order, but not all through here: objects added as trees
+   * (a punch or an array extent first) take entries with no columns, so `e` may lie several
+   * doublings past the columns' end (one doubling left it outside: typed arrays drop writes out of
+   * range and read undefined, and the solo node made from them had no keys).
+   */
   room(e: number): void {
-    if (2 * (e + 1) <= this.stamps.length) return;
-    if (this.stamps.length === 0) {
-      let n = Math.max(SOLO_COLS_MIN, this.expect);
-      while (n <= e) n *= 2;
-      this.stamps = new BigUint64Array(2 * n); this.num = new Float64Array(SOLO_NUMS * n); this.ids = new Int32Array(2 * n);
-      return;
-    }
-    const stamps = new BigUint64Array(2 * this.stamps.length); stamps.set(this.stamps); this.stamps = stamps;
-    const num = new Float64Array(2 * this.num.length); num.set(this.num); this.num = num;
-    const ids = new Int32Array(2 * this.ids.length); ids.set(this.ids); this.ids = ids;
+    const have = this.stamps.length / 2;
+    if (e < have) return;
+    let n = have === 0 ? Math.max(SOLO_COLS_MIN, this.expect) : have * 2;
+    while (n <= e) n *= 2;
+    const stamps = new BigUint64Array(2 * n); stamps.set(this.stamps); this.stamps = stamps;
+    const num = new Float64Array(SOLO_NUMS * n); num.set(this.num); this.num = num;
+    const ids = new Int32Array(2 * n); ids.set(this.ids); this.ids = ids;
+    assert(2 * (e + 1) <= this.stamps.length, 'the solo columns hold entry e', { e, entries: n });
   }
 }
 

@@ -152,4 +152,41 @@ test('columns made on the first solo entry, past entries of other nodes', () => 
   assert.is(mt.find(7, 1_000_123n, enc('d'), enc('arr')).a!.extents[0]!.seq, 124);
 });
 
+test('columns grow past entries of other nodes added after the first solo one (objects punched first, as a migration punches every moved shard)', () => {
+  const was = setSoloColumns(true);
+  try {
+    const mt = new Memtable(1);
+    const out: number[] = [];
+    // solo entries, then a run of objects made as trees by a punch (no columns), several times the
+    // columns' size, then solo entries again: each must read back as written
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 10; i++) { const f = fields(round * 10 + i); mt.addSingle(7, f.oid, f.dkey, f.akey, f.epoch, f.seq, f.csum, f.len, f.where, f.loc, f.alloc, 64); out.push(round * 10 + i); }
+      for (let i = 0; i < 700; i++) mt.addPunch(7, 5_000_000n + BigInt(round * 1000 + i), 0, new Uint8Array(0), new Uint8Array(0), { epoch: 9n, seq: 1 + i }, 64);
+    }
+    const mc = mt.container(7, false)!;
+    for (const i of out) {
+      const f = fields(i);
+      const s = solo(mc.objects.get(f.oid)!);
+      assert.ok(s !== undefined && s.epoch === f.epoch && s.csum === f.csum && s.seq === f.seq && s.loc === f.loc && s.alloc === f.alloc && s.len === f.len, `object ${i} reads back its single`);
+      assert.is(seen(mc.objects.get(f.oid)), seen(nodeMadeAtOnce(f)), `object ${i} reads as a node made at once`);
+    }
+    // a merge walks every object's keys: none may lack them
+    for (const o of mc.objects.values()) for (const d of o.dkeys.values()) assert.ok(d.key instanceof Uint8Array);
+  } finally {
+    setSoloColumns(was);
+  }
+});
+
+/** What object `f` reads as when its node is made at once (no columns). */
+function nodeMadeAtOnce(f: ReturnType<typeof fields>): MemObject | undefined {
+  const was = setSoloColumns(false);
+  try {
+    const mt = new Memtable(1);
+    mt.addSingle(7, f.oid, f.dkey, f.akey, f.epoch, f.seq, f.csum, f.len, f.where, f.loc, f.alloc, 64);
+    return mt.container(7, false)!.objects.get(f.oid);
+  } finally {
+    setSoloColumns(was);
+  }
+}
+
 test.run();
