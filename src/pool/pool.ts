@@ -713,7 +713,7 @@ export class Pool extends EventEmitter {
         do {
           this.migrationAgain = false;
           if (this.pending()) await this.migrateOnce();
-          else await this.reclaim(await this.openAllContainers());
+          else if (this.reclaimOwed.size > 0) await this.reclaim(await this.openAllContainers());
         } while (this.migrationAgain && !this.closed_);
       } catch (err) {
         if (!this.closed_) this.setRebuild({ ...this.rebuildState, state: 'failed', error: (err as Error).message });
@@ -815,8 +815,9 @@ export class Pool extends EventEmitter {
    * cut short (close, a failing target) leaves space, never wrong data.
    */
   private async reclaim(handles: Container[]): Promise<void> {
+    if (this.reclaimOwed.size === 0 || !reclaimOn()) return;
+    // (a target owed one that left service holds nothing to reclaim: a reintegration wipes it first)
     const targets = [...this.reclaimOwed].filter((t) => this.map_.targets[t]?.state === 'UPIN');
-    if (targets.length === 0 || !reclaimOn()) return;
     const signal = this.migrationAbort.signal;
     const failed = new Set<number>();
     try {
@@ -829,9 +830,9 @@ export class Pool extends EventEmitter {
       swallowed('pool.reclaim-failed', err);
       return;
     }
+    // what is left owed: the targets that failed it
     await this.persistLock.withLocks(['map'], async () => {
-      const owed = new Set(this.reclaimOwed);
-      for (const t of targets) if (!failed.has(t)) owed.delete(t);
+      const owed = failed;
       if (owed.size === this.reclaimOwed.size || this.closed_) return;
       // (only embedded pools keep it: a connected pool's leader reclaims what its own promotions owe)
       if (this.backend instanceof LocalBackend && !(await this.backend.saveMaps({ map: this.map_, stable: this.stable, resync: [...this.resync], reclaim: [...owed] }, this.map_.version, false))) return;

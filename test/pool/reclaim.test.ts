@@ -132,7 +132,7 @@ t('a snapshot older than the move reads the same after the reclaim, and after re
   }
 });
 
-t('a reclaim owed when the process stopped runs when the pool is opened again', async () => {
+t('a reclaim owed when the process stopped runs when the pool is opened again (a target owed one that left service is dropped from the list)', async () => {
   const made = await filledPool('owed', 74);
   const { dir, c, held } = made;
   let pool = made.pool;
@@ -144,6 +144,9 @@ t('a reclaim owed when the process stopped runs when the pool is opened again', 
     assert.ok(await strayCopies(pool, c) > 0, 'the extend left copies on the old targets (reclaim off)');
     const owed = await readJsonRecord<{ reclaim?: number[] }>(join(dir, 'rebuild.state'), 'CAIRNRBD', 1, 'rebuild state');
     assert.ok((owed.reclaim ?? []).length > 0, 'rebuild.state names the targets owed a reclaim');
+    // one of them leaves service meanwhile: nothing to reclaim there (a reintegration wipes it)
+    await pool.exclude(owed.reclaim![0]!);
+    await pool.waitForRebuild();
   } finally {
     delete process.env[REBUILD_RECLAIM_ENV];
   }
